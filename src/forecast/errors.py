@@ -1,0 +1,57 @@
+"""The library's exceptions. Every one carries a message a user can act on.
+
+    ForecastError
+    ├── InvalidInput          bad data or arguments (→ HTTP 422 / CLI exit 2)
+    │   ├── UnknownStage      a stage name the dataset's stage set does not know
+    │   ├── UnknownPeriod     a period string that is not 2017, 2017-Q3 or 2017-07
+    │   └── ImportRejected    an import found problems and the user asked to reject the file
+    ├── NotFound              a dataset, deal, model or key that does not exist (→ 404)
+    ├── InsufficientHistory   too little data to train or forecast (→ 409)
+    └── ModelNotReady         no model to serve yet (→ 503)
+
+The HTTP mapping lives in one place (`serving/errors.py`); the CLI prints `str(error)`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from forecast.validation import ImportReport
+
+
+class ForecastError(Exception):
+    """Base class: anything the library raises on purpose."""
+
+
+class InvalidInput(ForecastError):
+    pass
+
+
+class UnknownStage(InvalidInput):
+    pass
+
+
+class UnknownPeriod(InvalidInput):
+    pass
+
+
+class ImportRejected(InvalidInput):
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        super().__init__(
+            f"import rejected: {report.problem_count} problem(s) in {report.bad_rows} row(s); "
+            "nothing was written"
+        )
+
+
+class NotFound(ForecastError):
+    pass
+
+
+class InsufficientHistory(ForecastError):
+    pass
+
+
+class ModelNotReady(ForecastError):
+    pass

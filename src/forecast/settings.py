@@ -1,0 +1,51 @@
+"""One settings object for the whole service, read from `FORECAST_*` env vars or `.env`.
+
+Importing this module has no side effects: folders are made by the code that writes into them.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FORECAST_", env_file=".env", extra="ignore")
+
+    state_dir: Path = Field(Path(".state"), description="Folder for the SQLite store, MLflow, models")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in state_dir")
+    mlflow_tracking_uri: str | None = Field(None, description="Default: SQLite file in state_dir")
+
+    # Import
+    import_chunk_rows: int = Field(50_000, gt=0, description="Rows read and written per chunk")
+
+    # Serving
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1)
+    cors_origins: list[str] = Field(default_factory=list, description="Empty: CORS off")
+
+    # Training
+    seed: int = 42
+    lgbm_threads: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    min_won_deals: int = 200
+    min_lost_deals: int = 200
+    min_converted_leads: int = 120
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir.resolve() / 'forecast.db'}"
+
+    @property
+    def resolved_mlflow_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.state_dir.resolve() / 'mlflow.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

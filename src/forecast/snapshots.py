@@ -1,0 +1,88 @@
+"""The pipeline as it stood on a past date, rebuilt from the stage history.
+
+This is the as-of rule in code: a snapshot at `as_of` uses only stage entries made on or before
+`as_of`, so a deal won later is open in it, and a deal created later is absent.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from forecast.stages import LOST, OPEN, WON, StageSet
+
+SNAPSHOT_COLUMNS = [
+    "id", "stage", "status", "is_open", "created_at", "stage_entered_at", "age_days",
+    "days_in_stage", "amount", "amount_estimated",
+]
+
+
+def as_timestamp(value: object) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+
+
+def stage_as_of(history: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per deal, the last stage entered on or before `as_of`: opportunity_id, stage, entered_at."""
+    known = history[history["entered_at"] <= as_of]
+    if known.empty:
+        return pd.DataFrame({"opportunity_id": [], "stage": [], "entered_at": []})
+    known = known.sort_values(["opportunity_id", "entered_at"], kind="stable")
+    return known.drop_duplicates("opportunity_id", keep="last")[
+        ["opportunity_id", "stage", "entered_at"]
+    ]
+
+
+def snapshot(
+    opportunities: pd.DataFrame,
+    history: pd.DataFrame,
+    stages: StageSet,
+    as_of: object,
+    *,
+    amount_known_before_close: bool = True,
+) -> pd.DataFrame:
+    """Every deal that existed at `as_of`, in the stage it was in then.
+
+    Returns the deal's attributes plus `stage`, `status` (open/won/lost as of the date),
+    `is_open`, `stage_entered_at`, `age_days` and `days_in_stage`. Where the dataset only learns
+    a deal's amount at close (`amount_known_before_close=False`), deals still open at `as_of`
+    carry the product's list price instead, flagged in `amount_estimated`.
+    """
+    t = as_timestamp(as_of)
+    deals = opportunities[opportunities["created_at"].notna() & (opportunities["created_at"] <= t)]
+    current = stage_as_of(history, t).rename(
+        columns={"opportunity_id": "id", "stage": "stage_as_of", "entered_at": "stage_entered_at"}
+    )
+    frame = deals.drop(columns=["stage", "status"], errors="ignore").merge(
+        current, on="id", how="left"
+    )
+    first_stage = stages.open_stages[0]
+    frame["stage"] = frame.pop("stage_as_of").fillna(first_stage)
+    frame["stage_entered_at"] = frame["stage_entered_at"].fillna(frame["created_at"])
+    status = pd.Series(OPEN, index=frame.index, dtype="str")
+    status[frame["stage"] == stages.won] = WON
+    status[frame["stage"] == stages.lost] = LOST
+    frame["status"] = status
+    frame["is_open"] = frame["status"] == OPEN
+    # What a later close revealed is not known yet at t.
+    if "closed_at" in frame:
+        frame.loc[frame["is_open"], "closed_at"] = pd.NaT
+    if not amount_known_before_close and "list_price" in frame:
+        later = frame["is_open"]
+        frame.loc[later, "amount"] = frame.loc[later, "list_price"]
+        frame.loc[later, "amount_estimated"] = True
+    frame["age_days"] = (t - frame["created_at"]).dt.total_seconds() / 86_400
+    frame["days_in_stage"] = (t - frame["stage_entered_at"]).dt.total_seconds() / 86_400
+    frame["as_of"] = t
+    return frame.reset_index(drop=True)
+
+
+def open_pipeline(
+    opportunities: pd.DataFrame,
+    history: pd.DataFrame,
+    stages: StageSet,
+    as_of: object,
+    **kwargs: bool,
+) -> pd.DataFrame:
+    """Only the deals open at `as_of`."""
+    snap = snapshot(opportunities, history, stages, as_of, **kwargs)
+    return snap[snap["is_open"]].reset_index(drop=True)

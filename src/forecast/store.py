@@ -1,0 +1,352 @@
+"""The SQL store: table definitions, engine, migrations, and the set-based reads and upserts.
+
+SQLite by default, PostgreSQL by URL. The schema is owned by Alembic (`forecast/migrations`);
+the tables below are the one description both the migrations and the code read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from forecast.errors import NotFound
+from forecast.settings import Settings, get_settings
+from forecast.stages import StageSet
+
+metadata = MetaData()
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("kind", String(20), nullable=False),  # "opportunities" | "leads"
+    Column("stages", JSON, nullable=True),
+    Column("leak_columns", JSON, nullable=True),
+    Column("options", JSON, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# What people entered in the CRM. Anything a model computes lives elsewhere, so both can be compared.
+opportunities = Table(
+    "opportunities",
+    metadata,
+    Column("dataset", String(100), primary_key=True),
+    Column("id", String(100), primary_key=True),
+    Column("account", String(200)),
+    Column("owner", String(200)),
+    Column("team", String(200)),
+    Column("region", String(100)),
+    Column("product", String(200)),
+    Column("product_series", String(100)),
+    Column("list_price", Float),
+    Column("amount", Float),
+    Column("amount_estimated", Boolean, nullable=False, default=False),
+    Column("currency", String(3), nullable=False, default="USD"),
+    Column("stage", String(100), nullable=False),
+    Column("status", String(10), nullable=False),  # open | won | lost
+    Column("created_at", DateTime),
+    Column("created_estimated", Boolean, nullable=False, default=False),
+    Column("closed_at", DateTime),
+    Column("updated_at", DateTime, nullable=False),
+    Column("expected_close_at", DateTime),
+    Column("rep_probability", Float),
+    Column("forecast_category", String(20)),
+    Column("csat", Float),
+    Column("sector", String(100)),
+    Column("account_employees", Float),
+    Column("account_revenue", Float),
+    Column("account_country", String(100)),
+    Index("ix_opportunities_dataset_status", "dataset", "status"),
+)
+
+stage_history = Table(
+    "stage_history",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(100), nullable=False),
+    Column("opportunity_id", String(100), nullable=False),
+    Column("stage", String(100), nullable=False),
+    Column("entered_at", DateTime, nullable=False),
+    UniqueConstraint("dataset", "opportunity_id", "stage", "entered_at", name="uq_stage_history"),
+    Index("ix_stage_history_deal", "dataset", "opportunity_id"),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("dataset", String(100), primary_key=True),
+    Column("id", String(100), primary_key=True),
+    Column("converted", Integer),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime, nullable=False),
+    Column("attributes", JSON, nullable=False),
+)
+
+OPPORTUNITY_COLUMNS = [c.name for c in opportunities.columns]
+LEAD_COLUMNS = [c.name for c in leads.columns]
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    """Naive UTC: the store keeps naive timestamps that mean UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+@lru_cache(maxsize=8)
+def _cached_engine(url: str) -> Engine:
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The engine for the configured store, migrated to the latest schema on first use."""
+    return _cached_engine((settings or get_settings()).resolved_database_url)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def is_reachable(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except OperationalError:
+        return False
+
+
+def _insert(conn: Connection, table: Table):  # noqa: ANN202 - dialect-specific Insert
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+# --- datasets -----------------------------------------------------------------------------------
+
+
+def save_dataset(
+    conn: Connection,
+    name: str,
+    kind: str,
+    stages: StageSet | None = None,
+    leak_columns: Sequence[str] = (),
+    options: dict | None = None,
+) -> None:
+    now = utcnow()
+    values = {
+        "name": name,
+        "kind": kind,
+        "stages": stages.to_dict() if stages else None,
+        "leak_columns": list(leak_columns),
+        "options": dict(options or {}),
+        "created_at": now,
+        "updated_at": now,
+    }
+    stmt = _insert(conn, datasets).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["name"],
+        set_={k: stmt.excluded[k] for k in ("kind", "stages", "leak_columns", "options", "updated_at")},
+    )
+    conn.execute(stmt)
+
+
+def get_dataset(conn: Connection, name: str) -> dict:
+    row = conn.execute(select(datasets).where(datasets.c.name == name)).mappings().first()
+    if row is None:
+        known = list_datasets(conn)
+        raise NotFound(f"no dataset named {name!r}; the store has {known or 'none yet'}")
+    return dict(row)
+
+
+def list_datasets(conn: Connection, kind: str | None = None) -> list[str]:
+    query = select(datasets.c.name).order_by(datasets.c.name)
+    if kind:
+        query = query.where(datasets.c.kind == kind)
+    return list(conn.execute(query).scalars())
+
+
+def dataset_stages(conn: Connection, name: str) -> StageSet:
+    row = get_dataset(conn, name)
+    if row["kind"] != "opportunities" or not row["stages"]:
+        raise NotFound(f"dataset {name!r} holds {row['kind']}, not opportunities")
+    return StageSet.from_dict(row["stages"])
+
+
+def resolve_dataset(conn: Connection, name: str | None, kind: str) -> str:
+    """The dataset to use: the one named, or the only one of that kind in the store."""
+    if name:
+        get_dataset(conn, name)
+        return name
+    names = list_datasets(conn, kind)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise NotFound(f"the store holds no {kind} yet: run `forecast import` first")
+    raise NotFound(f"the store holds several {kind} datasets {names}: name one with --dataset")
+
+
+# --- opportunities and their history ----------------------------------------------------------
+
+
+def current_stages(conn: Connection, dataset: str, ids: Sequence[str]) -> dict[str, tuple]:
+    """Stored (stage, updated_at) per deal id, for the ids given (read in slices)."""
+    found: dict[str, tuple] = {}
+    step = 5_000
+    for start in range(0, len(ids), step):
+        part = list(ids[start : start + step])
+        rows = conn.execute(
+            select(opportunities.c.id, opportunities.c.stage, opportunities.c.updated_at).where(
+                opportunities.c.dataset == dataset, opportunities.c.id.in_(part)
+            )
+        )
+        found.update({r.id: (r.stage, r.updated_at) for r in rows})
+    return found
+
+
+def upsert_opportunities(conn: Connection, rows: list[dict]) -> None:
+    """Insert or update by (dataset, id); an older `updated_at` never overwrites a newer one."""
+    if not rows:
+        return
+    stmt = _insert(conn, opportunities)
+    updatable = [c for c in OPPORTUNITY_COLUMNS if c not in ("dataset", "id")]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["dataset", "id"],
+        set_={c: stmt.excluded[c] for c in updatable},
+        where=stmt.excluded.updated_at >= opportunities.c.updated_at,
+    )
+    conn.execute(stmt, rows)
+
+
+def append_history(conn: Connection, rows: list[dict]) -> None:
+    """Add stage entries; an entry already kept (same deal, stage and time) is left as it is."""
+    if not rows:
+        return
+    stmt = _insert(conn, stage_history).on_conflict_do_nothing(
+        index_elements=["dataset", "opportunity_id", "stage", "entered_at"]
+    )
+    conn.execute(stmt, rows)
+
+
+def upsert_leads(conn: Connection, rows: list[dict]) -> None:
+    if not rows:
+        return
+    stmt = _insert(conn, leads)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["dataset", "id"],
+        set_={c: stmt.excluded[c] for c in ("converted", "created_at", "updated_at", "attributes")},
+        where=stmt.excluded.updated_at >= leads.c.updated_at,
+    )
+    conn.execute(stmt, rows)
+
+
+_DATETIME_COLUMNS = ("created_at", "closed_at", "updated_at", "expected_close_at")
+
+
+def load_opportunities(engine: Engine, dataset: str) -> pd.DataFrame:
+    """Every deal of a dataset as the canonical frame (one row per deal, current state)."""
+    query = select(opportunities).where(opportunities.c.dataset == dataset)
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    for col in _DATETIME_COLUMNS:
+        frame[col] = pd.to_datetime(frame[col])
+    return frame
+
+
+def load_history(engine: Engine, dataset: str) -> pd.DataFrame:
+    """The stage history of a dataset: opportunity_id, stage, entered_at, oldest first."""
+    query = (
+        select(stage_history.c.opportunity_id, stage_history.c.stage, stage_history.c.entered_at)
+        .where(stage_history.c.dataset == dataset)
+        .order_by(stage_history.c.opportunity_id, stage_history.c.entered_at)
+    )
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    frame["entered_at"] = pd.to_datetime(frame["entered_at"])
+    return frame
+
+
+def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:
+    """Leads of a dataset: their stored attributes as columns, plus id and converted."""
+    query = select(leads.c.id, leads.c.converted, leads.c.attributes).where(
+        leads.c.dataset == dataset
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    attrs = pd.DataFrame([r.attributes for r in rows])
+    attrs.insert(0, "id", [r.id for r in rows])
+    attrs["converted"] = pd.array([r.converted for r in rows], dtype="Int64")
+    return attrs
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction: all of it is written, or none of it."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def chunks(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
