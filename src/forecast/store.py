@@ -26,9 +26,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
+    and_,
+    cast,
     create_engine,
     event,
+    or_,
     select,
     text,
 )
@@ -53,7 +57,7 @@ datasets = Table(
     Column("updated_at", DateTime, nullable=False),
 )
 
-# What people entered in the CRM. Anything a model computes lives elsewhere, so both can be compared.
+# What people entered in the CRM. What a model computes lives elsewhere, so both can be compared.
 opportunities = Table(
     "opportunities",
     metadata,
@@ -201,7 +205,10 @@ def save_dataset(
     stmt = _insert(conn, datasets).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["name"],
-        set_={k: stmt.excluded[k] for k in ("kind", "stages", "leak_columns", "options", "updated_at")},
+        set_={
+            k: stmt.excluded[k]
+            for k in ("kind", "stages", "leak_columns", "options", "updated_at")
+        },
     )
     conn.execute(stmt)
 
@@ -259,43 +266,67 @@ def current_stages(conn: Connection, dataset: str, ids: Sequence[str]) -> dict[s
     return found
 
 
-def upsert_opportunities(conn: Connection, rows: list[dict]) -> None:
-    """Insert or update by (dataset, id); an older `updated_at` never overwrites a newer one."""
+def _upsert(conn: Connection, table: Table, rows: list[dict]) -> int:
+    """Insert or update by primary key; returns how many rows were inserted or changed.
+
+    A row with an older `updated_at` than the stored one never overwrites it (no roll-back), and
+    a row identical to the stored one is not rewritten, so re-importing changes nothing.
+    """
     if not rows:
-        return
-    stmt = _insert(conn, opportunities)
-    updatable = [c for c in OPPORTUNITY_COLUMNS if c not in ("dataset", "id")]
+        return 0
+    keys = [c.name for c in table.primary_key.columns]
+    stmt = _insert(conn, table)
+    new, old = stmt.excluded, table.c
+    updatable = [c.name for c in table.columns if c.name not in keys]
+
+    def differs(name: str):  # noqa: ANN202 - SQL expression
+        if isinstance(old[name].type, JSON):
+            return cast(new[name], Text).is_distinct_from(cast(old[name], Text))
+        return new[name].is_distinct_from(old[name])
+
     stmt = stmt.on_conflict_do_update(
-        index_elements=["dataset", "id"],
-        set_={c: stmt.excluded[c] for c in updatable},
-        where=stmt.excluded.updated_at >= opportunities.c.updated_at,
+        index_elements=keys,
+        set_={c: new[c] for c in updatable},
+        where=or_(
+            new.updated_at > old.updated_at,
+            and_(new.updated_at == old.updated_at,
+                 or_(*[differs(c) for c in updatable if c != "updated_at"])),
+        ),
     )
-    conn.execute(stmt, rows)
+    return len(conn.execute(stmt.returning(old[keys[-1]]), rows).all())
 
 
-def append_history(conn: Connection, rows: list[dict]) -> None:
+def upsert_opportunities(conn: Connection, rows: list[dict]) -> int:
+    return _upsert(conn, opportunities, rows)
+
+
+def upsert_leads(conn: Connection, rows: list[dict]) -> int:
+    return _upsert(conn, leads, rows)
+
+
+def append_history(conn: Connection, rows: list[dict]) -> int:
     """Add stage entries; an entry already kept (same deal, stage and time) is left as it is."""
     if not rows:
-        return
+        return 0
     stmt = _insert(conn, stage_history).on_conflict_do_nothing(
         index_elements=["dataset", "opportunity_id", "stage", "entered_at"]
     )
-    conn.execute(stmt, rows)
+    return len(conn.execute(stmt.returning(stage_history.c.pk), rows).all())
 
 
-def upsert_leads(conn: Connection, rows: list[dict]) -> None:
-    if not rows:
-        return
-    stmt = _insert(conn, leads)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["dataset", "id"],
-        set_={c: stmt.excluded[c] for c in ("converted", "created_at", "updated_at", "attributes")},
-        where=stmt.excluded.updated_at >= leads.c.updated_at,
-    )
-    conn.execute(stmt, rows)
-
-
-_DATETIME_COLUMNS = ("created_at", "closed_at", "updated_at", "expected_close_at")
+def _typed(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
+    """Column dtypes from the table, whatever the driver returned (all-NULL columns included)."""
+    for col in frame.columns:
+        kind = type(table.c[col].type)
+        if kind is DateTime:
+            frame[col] = pd.to_datetime(frame[col]).astype("datetime64[us]")
+        elif kind in (Float, Integer):
+            frame[col] = pd.to_numeric(frame[col]).astype("float64")
+        elif kind is Boolean:
+            frame[col] = frame[col].astype(bool)
+        elif kind is String:
+            frame[col] = frame[col].astype("str").where(frame[col].notna())
+    return frame
 
 
 def load_opportunities(engine: Engine, dataset: str) -> pd.DataFrame:
@@ -303,9 +334,7 @@ def load_opportunities(engine: Engine, dataset: str) -> pd.DataFrame:
     query = select(opportunities).where(opportunities.c.dataset == dataset)
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
-    for col in _DATETIME_COLUMNS:
-        frame[col] = pd.to_datetime(frame[col])
-    return frame
+    return _typed(frame, opportunities)
 
 
 def load_history(engine: Engine, dataset: str) -> pd.DataFrame:
@@ -317,8 +346,7 @@ def load_history(engine: Engine, dataset: str) -> pd.DataFrame:
     )
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
-    frame["entered_at"] = pd.to_datetime(frame["entered_at"])
-    return frame
+    return _typed(frame, stage_history)
 
 
 def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:
@@ -328,10 +356,24 @@ def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    attrs = pd.DataFrame([r.attributes for r in rows])
+    attrs = infer_types(pd.DataFrame([r.attributes for r in rows]))
     attrs.insert(0, "id", [r.id for r in rows])
     attrs["converted"] = pd.array([r.converted for r in rows], dtype="Int64")
     return attrs
+
+
+def infer_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns whose present values are all numbers become float; the rest stay text."""
+    out = {}
+    for col in frame.columns:
+        values = frame[col]
+        numbers = pd.to_numeric(values, errors="coerce")
+        present = values.notna()
+        if present.any() and numbers[present].notna().all():
+            out[col] = numbers.astype("float64")
+        else:
+            out[col] = values.astype("str").where(present)
+    return pd.DataFrame(out, index=frame.index)
 
 
 @contextmanager

@@ -1,0 +1,564 @@
+"""Import a CRM export into the store: read in chunks, validate, map, upsert, keep stage history.
+
+One import is one transaction: on `on_error="reject"` (the default) any problem rolls back the
+whole file and the report says what and where; on `"skip"` the good rows are written and the bad
+ones reported. Re-importing the same file changes nothing; a newer export appends stage changes
+to the history instead of overwriting it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from sqlalchemy import Engine
+
+from forecast import store
+from forecast.errors import ImportRejected, InvalidInput
+from forecast.mapping import FORECAST_CATEGORIES, Mapping, detect_mapping, load_mapping
+from forecast.stages import LOST, OPEN, WON, StageSet
+from forecast.validation import ImportReport, unparseable
+
+OnError = Literal["reject", "skip"]
+DATE_FIELDS = ("created_at", "closed_at", "updated_at", "expected_close_at")
+NUMBER_FIELDS = (
+    "amount", "list_price", "rep_probability", "csat", "account_employees", "account_revenue",
+)
+HISTORY_COLUMNS = ("opportunity_id", "stage", "entered_at")
+
+
+@dataclass
+class Export:
+    """A whole export read into canonical frames (no store involved)."""
+
+    kind: str
+    dataset: str
+    stages: StageSet | None
+    opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    leads: pd.DataFrame = field(default_factory=pd.DataFrame)
+    leak_columns: list[str] = field(default_factory=list)
+    options: dict = field(default_factory=dict)
+    report: ImportReport | None = None
+
+
+def read_export(
+    path: str | Path,
+    mapping: str | Path | Mapping | None = None,
+    *,
+    on_error: OnError = "reject",
+    export_date: object = None,
+) -> Export:
+    """Read and validate an export into canonical frames, without writing anywhere."""
+    job = _Job(Path(path), mapping, on_error, export_date=export_date)
+    opps, hist, leads = [], [], []
+    for part in job.parts(stored=None):
+        opps.append(part.opportunities)
+        hist.append(part.history)
+        leads.append(part.leads)
+    job.finish()
+    m = job.mapping
+    export = Export(m.kind, m.dataset, job.stages, leak_columns=list(m.leak_columns),
+                    options=m.options, report=job.report)
+    if m.kind == "opportunities":
+        export.opportunities = _concat(opps).drop(columns=["dataset"]).reset_index(drop=True)
+        export.history = (
+            _concat(hist).drop(columns=["dataset"])
+            .sort_values(["opportunity_id", "entered_at"], kind="stable")
+            .drop_duplicates(["opportunity_id", "stage", "entered_at"])
+            .reset_index(drop=True)
+        )
+    else:
+        frame = _concat(leads)
+        attrs = pd.DataFrame(frame["attributes"].tolist(), index=frame.index)
+        attrs = store.infer_types(attrs)
+        attrs.insert(0, "id", frame["id"])
+        attrs["converted"] = frame["converted"].astype("Int64")
+        export.leads = attrs.reset_index(drop=True)
+    return export
+
+
+def import_export(
+    engine: Engine,
+    path: str | Path,
+    mapping: str | Path | Mapping | None = None,
+    *,
+    dataset: str | None = None,
+    on_error: OnError = "reject",
+    export_date: object = None,
+    chunk_rows: int | None = None,
+) -> ImportReport:
+    """Validate and upsert an export into the store, in one transaction."""
+    job = _Job(Path(path), mapping, on_error, dataset=dataset, export_date=export_date,
+               chunk_rows=chunk_rows)
+    m = job.mapping
+    with store.transaction(engine) as conn:
+        store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, m.options)
+        for part in job.parts(stored=conn):
+            if not job.writing:
+                continue
+            if m.kind == "opportunities":
+                job.report.rows_written += store.upsert_opportunities(
+                    conn, _records(part.opportunities))
+                job.report.history_rows_written += store.append_history(
+                    conn, _records(part.history))
+            else:
+                job.report.rows_written += store.upsert_leads(conn, _records(part.leads))
+        job.finish()  # raises ImportRejected, which rolls the transaction back
+        job.report.written = True
+    return job.report
+
+
+# --- the work of one import -------------------------------------------------------------------
+
+
+@dataclass
+class _Part:
+    opportunities: pd.DataFrame
+    history: pd.DataFrame
+    leads: pd.DataFrame
+
+
+class _Job:
+    """Reads one export chunk by chunk and turns each chunk into canonical rows."""
+
+    def __init__(
+        self,
+        path: Path,
+        mapping: str | Path | Mapping | None,
+        on_error: OnError,
+        *,
+        dataset: str | None = None,
+        export_date: object = None,
+        chunk_rows: int | None = None,
+    ) -> None:
+        if on_error not in ("reject", "skip"):
+            raise InvalidInput(f"on_error must be 'reject' or 'skip', got {on_error!r}")
+        if not path.exists():
+            raise InvalidInput(f"{path}: no such file or folder")
+        if isinstance(mapping, Mapping):
+            self.mapping = mapping
+        elif mapping is not None:
+            self.mapping = load_mapping(mapping)
+        else:
+            self.mapping = detect_mapping(path)
+        self.on_error = on_error
+        self.folder = path if path.is_dir() else path.parent
+        self.main = self._main_file(path)
+        self.dataset = dataset or self.mapping.dataset
+        self.stages = self.mapping.stage_set if self.mapping.kind == "opportunities" else None
+        self.chunk_rows = chunk_rows or 50_000
+        self.report = ImportReport(dataset=self.dataset, files=[str(self.main)])
+        self.columns = self.mapping.column_map()
+        self.joins = [self._read_join(j.file, j.key, j.loose_key) for j in self.mapping.joins]
+        self.seen_ids: set[str] = set()
+        self.export_date = _parse_one(export_date, "export_date") if export_date else None
+
+    @property
+    def writing(self) -> bool:
+        return self.on_error == "skip" or self.report.ok
+
+    # -- files
+
+    def _main_file(self, path: Path) -> Path:
+        if path.is_file():
+            return path
+        if not self.mapping.main:
+            raise InvalidInput(f"{path} is a folder: name the file, or a mapping with `main:`")
+        main = path / self.mapping.main
+        if not main.is_file():
+            raise InvalidInput(f"{path}: missing file {self.mapping.main}")
+        return main
+
+    def _sibling(self, name: str) -> Path:
+        file = self.folder / name
+        if not file.is_file():
+            raise InvalidInput(f"{self.folder}: missing file {name} (named by the mapping)")
+        self.report.files.append(str(file))
+        return file
+
+    def _read_join(self, name: str, key: str, loose: bool) -> tuple[str, pd.DataFrame, bool]:
+        file = self._sibling(name)
+        frame = _read_table(file, self.mapping.missing_values)
+        if key not in frame.columns:
+            raise InvalidInput(f"{file}: missing required column {key!r} (the join key)")
+        frame = self._fix_values(frame)
+        frame = frame.drop_duplicates(key)
+        if loose:
+            frame["__key"] = _loose(frame[key])
+        return key, frame, loose
+
+    def _chunks(self, file: Path) -> Iterator[pd.DataFrame]:
+        """Raw chunks of a CSV or Parquet file, each with `__line`, its line number in the file."""
+        start = 2
+        for chunk in _iter_table(file, self.chunk_rows, self.mapping.missing_values):
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            chunk["__line"] = chunk.index
+            start += len(chunk)
+            yield chunk
+
+    # -- the parts
+
+    def parts(self, stored: object) -> Iterator[_Part]:
+        """Canonical rows chunk by chunk; `stored` is a connection when writing to the store."""
+        if self.export_date is None:
+            self.export_date = self._scan_export_date()
+        for raw in self._chunks(self.main):
+            self._check_columns(raw, self.main)
+            raw = self._join(self._fix_values(raw))
+            self.report.rows_read += len(raw)
+            if self.mapping.kind == "leads":
+                yield _Part(pd.DataFrame(), pd.DataFrame(), self._leads(raw))
+            else:
+                opps, hist = self._opportunities(raw, stored)
+                yield _Part(opps, hist, pd.DataFrame())
+        if self.mapping.history_file:
+            for raw in self._chunks(self._sibling(self.mapping.history_file)):
+                yield _Part(pd.DataFrame(), self._history_file(raw), pd.DataFrame())
+
+    def finish(self) -> None:
+        if not self.report.ok and self.on_error == "reject":
+            raise ImportRejected(self.report)
+
+    def _scan_export_date(self) -> pd.Timestamp:
+        """The newest date in the export: stands for 'when it was exported' if not given."""
+        newest = pd.NaT
+        date_cols = [c for f, c in self.columns.items() if f in DATE_FIELDS]
+        date_cols += list(self.mapping.stage_dates.values())
+        for raw in _iter_table(self.main, 200_000, self.mapping.missing_values):
+            present = [c for c in dict.fromkeys(date_cols) if c in raw.columns]
+            for col in present:
+                value = self._dates(raw[col]).max()
+                if pd.notna(value) and (pd.isna(newest) or value > newest):
+                    newest = value
+        if pd.notna(newest):
+            return newest
+        # No dates at all: the file's modification time, stable across re-imports of one file.
+        return pd.Timestamp(self.main.stat().st_mtime, unit="s").floor("s")
+
+    def _check_columns(self, raw: pd.DataFrame, file: Path) -> None:
+        available = set(raw.columns) | {c for _, j, _ in self.joins for c in j.columns}
+        needed = [self.columns[f] for f in self.mapping.required_fields if f in self.columns]
+        missing_fields = [f for f in self.mapping.required_fields if f not in self.columns]
+        if missing_fields:
+            raise InvalidInput(f"mapping gives no column for required field(s) {missing_fields}")
+        if self.mapping.columns != "canonical":
+            needed = [*self.columns.values(), *self.mapping.stage_dates.values()]
+        else:
+            self.columns = {f: c for f, c in self.columns.items() if c in available}
+        missing = [c for c in dict.fromkeys(needed) if c not in available]
+        if missing:
+            raise InvalidInput(
+                f"{file}: missing required column(s) {missing}; the file has {sorted(raw.columns)}"
+            )
+
+    def _fix_values(self, frame: pd.DataFrame) -> pd.DataFrame:
+        for col, fixes in self.mapping.value_fixes.items():
+            if col in frame.columns:
+                hits = frame[col].isin(list(fixes))
+                if hits.any():
+                    self.report.fixed_values[f"{col}: {', '.join(fixes)}"] += int(hits.sum())
+                    frame[col] = frame[col].replace(fixes)
+        return frame
+
+    def _join(self, raw: pd.DataFrame) -> pd.DataFrame:
+        for key, table, loose in self.joins:
+            if key not in raw.columns:
+                raise InvalidInput(f"{self.main}: missing required column {key!r} (join key)")
+            if loose:
+                right = table.drop(columns=[key])
+                joined = raw.assign(__key=_loose(raw[key])).merge(right, on="__key", how="left")
+                canonical = _loose(raw[key]).map(dict(zip(_loose(table[key]), table[key], strict=True)))
+                canonical = canonical.where(raw[key].notna())
+                renamed = raw[key].notna() & canonical.notna() & (canonical != raw[key])
+                if renamed.any():
+                    for old, new in set(zip(raw[key][renamed], canonical[renamed], strict=True)):
+                        n = int((raw[key] == old).sum())
+                        self.report.fixed_values[f"{key}: {old} → {new}"] += n
+                    joined[key] = canonical.where(canonical.notna(), raw[key]).to_numpy()
+                joined = joined.drop(columns="__key")
+            else:
+                joined = raw.merge(table, on=key, how="left", suffixes=("", f"__{key}"))
+            joined.index = raw.index
+            raw = joined
+        return raw
+
+    def _dates(self, raw: pd.Series) -> pd.Series:
+        fmt = self.mapping.date_format or "ISO8601"
+        parsed = pd.to_datetime(raw, format=fmt, errors="coerce", utc=True)
+        return parsed.dt.tz_localize(None).astype("datetime64[us]")
+
+    def _bad(self, mask: pd.Series, bad: pd.Series, raw: pd.DataFrame, field_: str, kind: str,
+             values: pd.Series | None = None) -> None:
+        mask = mask.fillna(False).astype(bool)
+        if mask.any():
+            column = self.columns.get(field_, field_)
+            shown = values if values is not None else raw.get(column, pd.Series(index=raw.index))
+            self.report.add(str(self.main), raw["__line"][mask], column, kind, shown[mask])
+            bad |= mask
+
+    # -- opportunities
+
+    def _opportunities(self, raw: pd.DataFrame, stored: object) -> tuple[pd.DataFrame, ...]:
+        cols, stages = self.columns, self.stages
+        assert stages is not None
+        out = pd.DataFrame(index=raw.index)
+        bad = pd.Series(False, index=raw.index)
+
+        ids = raw[cols["id"]].astype("str").str.strip()
+        ids = ids.where(raw[cols["id"]].notna() & (ids != ""))
+        self._bad(ids.isna(), bad, raw, "id", "missing id")
+        dup = ids.notna() & (ids.duplicated() | ids.isin(self.seen_ids))
+        self._bad(dup, bad, raw, "id", "duplicate id")
+        self.seen_ids.update(ids.dropna())
+        out["id"] = ids
+
+        stage_raw = raw[cols["stage"]]
+        lookup = {v: _canonical_stage(stages, v) for v in stage_raw.dropna().unique()}
+        out["stage"] = stage_raw.map(lookup)
+        self._bad(out["stage"].isna(), bad, raw, "stage", "unknown stage")
+        out["status"] = out["stage"].map(
+            {s: stages.status(s) for s in stages.all_stages}
+        ).fillna(OPEN)
+
+        for f in DATE_FIELDS:
+            if f in cols:
+                out[f] = self._dates(raw[cols[f]])
+                self._bad(unparseable(raw[cols[f]], out[f]), bad, raw, f, "unparseable date")
+            else:
+                out[f] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
+        for f in NUMBER_FIELDS:
+            if f in cols:
+                out[f] = pd.to_numeric(raw[cols[f]], errors="coerce").astype("float64")
+                self._bad(unparseable(raw[cols[f]], out[f]), bad, raw, f, "not a number")
+            else:
+                out[f] = np.nan
+        for f in ("account", "owner", "team", "region", "product", "product_series", "sector",
+                  "account_country", "forecast_category", "currency"):
+            out[f] = raw[cols[f]].astype("str").where(raw[cols[f]].notna()) if f in cols else None
+        out["currency"] = out["currency"].fillna(self.mapping.currency).str.upper()
+
+        self._bad(out["amount"] < 0, bad, raw, "amount", "negative amount")
+        closed = out["status"] != OPEN
+        self._bad(closed & out["closed_at"].isna() & ~bad, bad, raw, "closed_at",
+                  "closed deal without close date", out["stage"])
+        self._bad(out["closed_at"] < out["created_at"], bad, raw, "closed_at",
+                  "close before create",
+                  out["created_at"].astype("str") + " > " + out["closed_at"].astype("str"))
+        out["rep_probability"] = out["rep_probability"] / self.mapping.rep_probability_scale
+        self._bad((out["rep_probability"] < 0) | (out["rep_probability"] > 1), bad, raw,
+                  "rep_probability", "probability outside 0–1")
+        known_categories = {c.casefold(): c for c in FORECAST_CATEGORIES}
+        category = out["forecast_category"].str.strip().str.casefold().map(known_categories)
+        self._bad(out["forecast_category"].notna() & category.isna(), bad, raw,
+                  "forecast_category", f"forecast category not one of {FORECAST_CATEGORIES}")
+        out["forecast_category"] = category
+
+        self._amounts(out)
+        out["created_estimated"] = out["created_at"].isna()
+        self.report.estimated_created += int(out["created_estimated"].sum())
+        out["created_at"] = out["created_at"].fillna(self.export_date)
+        out["updated_at"] = out["updated_at"].fillna(self.export_date)
+        out["dataset"] = self.dataset
+
+        self.report.bad_rows += int(bad.sum())
+        good = out[~bad]
+        history = self._derived_history(good, raw.loc[good.index], stored)
+        return good[["dataset", *[c for c in store.OPPORTUNITY_COLUMNS if c != "dataset"]]], history
+
+    def _amounts(self, out: pd.DataFrame) -> None:
+        rules = self.mapping.amount
+        if rules.zero_means_missing_for:
+            zero = out["stage"].isin(rules.zero_means_missing_for) & (out["amount"] == 0)
+            out.loc[zero, "amount"] = np.nan
+        estimated = out["amount"].isna() & out["list_price"].notna()
+        if not rules.estimate_from_list_price:
+            estimated &= False
+        out["amount"] = out["amount"].where(~estimated, out["list_price"])
+        out["amount_estimated"] = estimated
+        self.report.estimated_amounts += int(estimated.sum())
+
+    def _derived_history(
+        self, opps: pd.DataFrame, raw: pd.DataFrame, stored: object
+    ) -> pd.DataFrame:
+        """Stage entries the export shows: dated stages, the outcome at close, the current stage."""
+        if self.mapping.history_file:
+            return _empty_history()
+        parts = []
+        for stage, col in self.mapping.stage_dates.items():
+            when = self._dates(raw[col])
+            parts.append(pd.DataFrame({"opportunity_id": opps["id"], "stage": stage,
+                                       "entered_at": when}))
+        closed = opps["status"].isin([WON, LOST])
+        parts.append(pd.DataFrame({"opportunity_id": opps["id"][closed],
+                                   "stage": opps["stage"][closed],
+                                   "entered_at": opps["closed_at"][closed]}))
+        # The current open stage, when the export does not date it: since creation for a new
+        # deal; since this export for a stored deal that has moved.
+        undated = (opps["status"] == OPEN) & ~opps["stage"].isin(list(self.mapping.stage_dates))
+        entered = opps["created_at"].copy()
+        if stored is not None:
+            before = store.current_stages(stored, self.dataset, opps["id"].tolist())
+            old_stage = opps["id"].map({k: v[0] for k, v in before.items()})
+            moved = old_stage.notna() & (old_stage != opps["stage"])
+            self.report.stage_changes += int(moved.sum())
+            entered = entered.where(~moved, opps["updated_at"])
+        parts.append(pd.DataFrame({"opportunity_id": opps["id"][undated],
+                                   "stage": opps["stage"][undated],
+                                   "entered_at": entered[undated]}))
+        history = pd.concat(parts, ignore_index=True).dropna(subset=["entered_at"])
+        history["dataset"] = self.dataset
+        return history[["dataset", *HISTORY_COLUMNS]]
+
+    def _history_file(self, raw: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in HISTORY_COLUMNS if c not in raw.columns]
+        if missing:
+            raise InvalidInput(f"{self.mapping.history_file}: missing required column(s) {missing}")
+        assert self.stages is not None
+        file = str(self.folder / self.mapping.history_file)
+        out = pd.DataFrame({"opportunity_id": raw["opportunity_id"].astype("str").str.strip()})
+        lookup = {v: _canonical_stage(self.stages, v) for v in raw["stage"].dropna().unique()}
+        out["stage"] = raw["stage"].map(lookup)
+        out["entered_at"] = self._dates(raw["entered_at"])
+        checks = [
+            (out["stage"].isna(), "stage", "unknown stage", raw["stage"]),
+            (out["entered_at"].isna(), "entered_at", "unparseable date", raw["entered_at"]),
+            (~out["opportunity_id"].isin(self.seen_ids), "opportunity_id",
+             "history for a deal not in the export", raw["opportunity_id"]),
+        ]
+        bad = pd.Series(False, index=raw.index)
+        for mask, column, kind, values in checks:
+            if mask.any():
+                self.report.add(file, raw["__line"][mask], column, kind, values[mask])
+                bad |= mask
+        self.report.bad_rows += int(bad.sum())
+        out["dataset"] = self.dataset
+        return out.loc[~bad, ["dataset", *HISTORY_COLUMNS]]
+
+    # -- leads
+
+    def _leads(self, raw: pd.DataFrame) -> pd.DataFrame:
+        cols = self.columns
+        bad = pd.Series(False, index=raw.index)
+        ids = raw[cols["id"]].astype("str").str.strip().where(raw[cols["id"]].notna())
+        self._bad(ids.isna() | (ids == ""), bad, raw, "id", "missing id")
+        dup = ids.notna() & (ids.duplicated() | ids.isin(self.seen_ids))
+        self._bad(dup, bad, raw, "id", "duplicate id")
+        self.seen_ids.update(ids.dropna())
+        if "converted" in cols:
+            text = raw[cols["converted"]].astype("str").str.strip().str.casefold()
+            label = text.map({"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0,
+                              "yes": 1, "no": 0})
+            self._bad(raw[cols["converted"]].notna() & label.isna(), bad, raw, "converted",
+                      "label is not 0/1")
+        else:
+            label = pd.Series(np.nan, index=raw.index)
+        created = (self._dates(raw[cols["created_at"]]) if "created_at" in cols
+                   else pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]"))
+        if "created_at" in cols:
+            self._bad(unparseable(raw[cols["created_at"]], created), bad, raw, "created_at",
+                      "unparseable date")
+        used = set(cols.values()) | set(self.mapping.drop_columns) | {"__line"}
+        attr_cols = [c for c in raw.columns if c not in used]
+        attrs = raw[attr_cols].astype(object).where(raw[attr_cols].notna(), None)
+        self.report.bad_rows += int(bad.sum())
+        good = ~bad
+        return pd.DataFrame({
+            "dataset": self.dataset,
+            "id": ids[good],
+            "converted": label[good].astype("Int64"),
+            "created_at": created[good],
+            "updated_at": created[good].fillna(self.export_date),
+            "attributes": attrs[good].to_dict("records"),
+        })
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def store_now() -> pd.Timestamp:
+    return pd.Timestamp(store.utcnow())
+
+
+def _parse_one(value: object, name: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"{name}: {value!r} is not a date (use YYYY-MM-DD)") from exc
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+
+
+def _canonical_stage(stages: StageSet, value: object) -> str | None:
+    return stages.canonical(str(value)) if stages.is_known(str(value)) else None
+
+
+def _loose(values: pd.Series) -> pd.Series:
+    return values.astype("str").map(lambda v: re.sub(r"[\s_\-]+", "", v).casefold())
+
+
+def _read_table(file: Path, missing: list[str]) -> pd.DataFrame:
+    return pd.concat(list(_iter_table(file, 1_000_000, missing)), ignore_index=True)
+
+
+def _iter_table(file: Path, chunk_rows: int, missing: list[str]) -> Iterator[pd.DataFrame]:
+    """Chunks of a CSV or Parquet file as text columns; `missing` values become NA."""
+    try:
+        if file.suffix.lower() in (".parquet", ".pq"):
+            for batch in pq.ParquetFile(file).iter_batches(batch_size=chunk_rows):
+                frame = batch.to_pandas()
+                if missing:
+                    frame = frame.replace(missing, None)
+                yield frame
+            return
+        reader = pd.read_csv(file, dtype="str", chunksize=chunk_rows, na_values=missing or None,
+                             skipinitialspace=True, encoding_errors="replace")
+        yielded = False
+        for chunk in reader:
+            yielded = True
+            yield chunk
+        if not yielded:
+            raise InvalidInput(f"{file}: the file has a header but no rows")
+    except pd.errors.EmptyDataError as exc:
+        raise InvalidInput(f"{file}: the file is empty") from exc
+    except pd.errors.ParserError as exc:
+        raise InvalidInput(f"{file}: not a readable CSV: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{file}: not UTF-8 text: {exc}") from exc
+    except OSError as exc:
+        if "parquet" in str(exc).lower() or file.suffix.lower() in (".parquet", ".pq"):
+            raise InvalidInput(f"{file}: not a readable Parquet file: {exc}") from exc
+        raise
+
+
+def _empty_history() -> pd.DataFrame:
+    return pd.DataFrame({"dataset": pd.Series(dtype="str"),
+                         "opportunity_id": pd.Series(dtype="str"),
+                         "stage": pd.Series(dtype="str"),
+                         "entered_at": pd.Series(dtype="datetime64[us]")})
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames) if frames else pd.DataFrame()
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as plain-Python dicts (None for missing) for the SQL driver."""
+    if frame.empty:
+        return []
+    columns = {}
+    for col in frame.columns:
+        series = frame[col]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            values = [None if pd.isna(v) else v.to_pydatetime() for v in series]
+        else:
+            values = series.astype(object).where(series.notna(), None).tolist()
+        columns[col] = values
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]

@@ -1,0 +1,90 @@
+"""Problems found in an export, counted per kind, each with file, row and column.
+
+The checks are vectorised over a chunk: each returns a boolean mask of bad rows, so a
+million-row export is validated at pandas speed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+MAX_EXAMPLES_PER_KIND = 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    row: int  # line number in the file, header = 1
+    column: str
+    kind: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.row} [{self.column}] {self.kind}: {self.value!r}"
+
+
+@dataclass
+class ImportReport:
+    """What an import read, wrote and rejected. `examples` keeps the first few per kind."""
+
+    dataset: str
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_written: int = 0  # inserted or changed; an unchanged row is not rewritten
+    history_rows_written: int = 0  # new stage entries
+    stage_changes: int = 0
+    bad_rows: int = 0
+    estimated_amounts: int = 0
+    estimated_created: int = 0
+    fixed_values: Counter = field(default_factory=Counter)
+    counts: Counter = field(default_factory=Counter)
+    examples: list[Problem] = field(default_factory=list)
+    written: bool = False
+
+    @property
+    def problem_count(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+    def add(self, file: str, rows: pd.Series, column: str, kind: str, values: pd.Series) -> None:
+        """Record one problem kind for the rows given (their file line numbers)."""
+        if rows.empty:
+            return
+        self.counts[kind] += len(rows)
+        room = MAX_EXAMPLES_PER_KIND - sum(1 for p in self.examples if p.kind == kind)
+        for row, value in list(zip(rows, values, strict=True))[: max(room, 0)]:
+            self.examples.append(Problem(file, int(row), column, kind, _text(value)))
+
+    def to_dict(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "files": self.files,
+            "rows_read": self.rows_read,
+            "rows_written": self.rows_written,
+            "history_rows_written": self.history_rows_written,
+            "stage_changes": self.stage_changes,
+            "bad_rows": self.bad_rows,
+            "estimated_amounts": self.estimated_amounts,
+            "estimated_created": self.estimated_created,
+            "fixed_values": dict(self.fixed_values),
+            "problems": dict(self.counts),
+            "examples": [p.__dict__ for p in self.examples],
+            "written": self.written,
+        }
+
+
+def _text(value: object) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return str(value)
+
+
+def unparseable(raw: pd.Series, parsed: pd.Series) -> pd.Series:
+    """Values present in the file that did not parse."""
+    return raw.notna() & (raw.astype("str").str.strip() != "") & parsed.isna()
