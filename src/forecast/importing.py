@@ -274,7 +274,8 @@ class _Job:
             if loose:
                 right = table.drop(columns=[key])
                 joined = raw.assign(__key=_loose(raw[key])).merge(right, on="__key", how="left")
-                canonical = _loose(raw[key]).map(dict(zip(_loose(table[key]), table[key], strict=True)))
+                spelled = dict(zip(_loose(table[key]), table[key], strict=True))
+                canonical = _loose(raw[key]).map(spelled)
                 canonical = canonical.where(raw[key].notna())
                 renamed = raw[key].notna() & canonical.notna() & (canonical != raw[key])
                 if renamed.any():

@@ -16,8 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FORECAST_", env_file=".env", extra="ignore")
 
-    state_dir: Path = Field(Path(".state"), description="Folder for the SQLite store, MLflow, models")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in state_dir")
+    state_dir: Path = Field(Path(".state"), description="SQLite store, MLflow, models")
+    database_url: str | None = Field(None, description="Default: SQLite in state_dir")
     mlflow_tracking_uri: str | None = Field(None, description="Default: SQLite file in state_dir")
 
     # Import
