@@ -1,0 +1,1 @@
+"""The FastAPI app: thin routes over the `forecast` library, and the managers' dashboard."""

@@ -1,0 +1,1 @@
+"""Command-line entry points a data scientist or operator runs (`forecast ...`)."""

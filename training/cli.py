@@ -1,0 +1,225 @@
+"""`forecast`: the command line. Each command parses its options and calls the library."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forecast import store
+from forecast.errors import InvalidInput
+from forecast.settings import get_settings
+from training.console import console, handles_errors, print_json
+from training.reports import print_import_report, print_snapshot, snapshot_summary
+
+app = typer.Typer(
+    help="Lead scoring and sales-pipeline forecasting.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class OnError(StrEnum):
+    reject = "reject"
+    skip = "skip"
+
+
+DatasetOpt = Annotated[
+    str | None, typer.Option("--dataset", "-d", help="Dataset in the store (default: the only one)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+
+
+@app.command("import")
+@handles_errors
+def import_(
+    path: Annotated[Path, typer.Argument(help="Export file or folder (CSV or Parquet)")],
+    mapping: Annotated[
+        str | None, typer.Option(help="Built-in mapping name or YAML file (default: detect)")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="Store under this dataset name")] = None,
+    on_error: Annotated[
+        OnError, typer.Option(help="reject: write nothing if any row is bad; skip: write the good")
+    ] = OnError.reject,
+    export_date: Annotated[
+        str | None, typer.Option(help="When the export was taken (default: its newest date)")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Load a CRM export into the store (idempotent; stage changes go to the history)."""
+    from forecast.importing import import_export
+
+    settings = get_settings()
+    report = import_export(
+        store.get_engine(settings), path, mapping, dataset=dataset, on_error=on_error.value,
+        export_date=export_date, chunk_rows=settings.import_chunk_rows,
+    )
+    if json_:
+        print_json(report.to_dict())
+    else:
+        print_import_report(report, console)
+
+
+@app.command()
+@handles_errors
+def snapshot(
+    as_of: Annotated[str, typer.Option("--as-of", help="Date, e.g. 2017-06-30")],
+    dataset: DatasetOpt = None,
+    out: Annotated[Path | None, typer.Option(help="Write every deal of the snapshot (CSV)")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The pipeline as it stood on a past date, rebuilt from the stage history."""
+    from forecast.importing import _parse_one
+    from forecast.snapshots import snapshot as take_snapshot
+
+    engine = store.get_engine()
+    when = _parse_one(as_of, "--as-of")
+    with engine.connect() as conn:
+        name = store.resolve_dataset(conn, dataset, "opportunities")
+        stages = store.dataset_stages(conn, name)
+        options = store.get_dataset(conn, name)["options"] or {}
+    snap = take_snapshot(
+        store.load_opportunities(engine, name), store.load_history(engine, name), stages, when,
+        amount_known_before_close=options.get("amount_known_before_close", True),
+    )
+    rows = snapshot_summary(snap, list(stages.all_stages))
+    if out:
+        snap.to_csv(out, index=False)
+    if json_:
+        print_json({"dataset": name, "as_of": str(when.date()), "stages": rows,
+                    "open_deals": int(snap["is_open"].sum()), "deals": len(snap)})
+    else:
+        print_snapshot(rows, str(when.date()), console)
+        console.print(f"{int(snap['is_open'].sum()):,} open of {len(snap):,} deals created by then")
+
+
+class GroupBy(StrEnum):
+    team = "team"
+    rep = "rep"
+    product = "product"
+    region = "region"
+
+
+class PeriodFreq(StrEnum):
+    month = "month"
+    quarter = "quarter"
+
+
+@app.command()
+@handles_errors
+def kpis(
+    by: Annotated[GroupBy | None, typer.Option(help="Group the figures")] = None,
+    period: Annotated[PeriodFreq | None, typer.Option(help="Split by month or quarter")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Judge 'open' at this date")] = None,
+    dataset: DatasetOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The pipeline KPIs managers track: funnel, win rate, sale value, cycle, velocity, CSAT."""
+    from forecast.kpis import compute_kpis
+
+    engine = store.get_engine()
+    with engine.connect() as conn:
+        name = store.resolve_dataset(conn, dataset, "opportunities")
+        stages = store.dataset_stages(conn, name)
+    report = compute_kpis(
+        store.load_opportunities(engine, name), store.load_history(engine, name), stages,
+        by=by.value if by else None, period=period.value if period else None, as_of=as_of,
+    )
+    if json_:
+        print_json({"dataset": name, **report.to_dict()})
+        return
+    tables = report.to_table()
+    for table in tables if isinstance(tables, list) else [tables]:
+        console.print(table)
+
+
+@app.command()
+@handles_errors
+def datasets(json_: JsonOpt = False) -> None:
+    """The datasets in the store."""
+    engine = store.get_engine()
+    with engine.connect() as conn:
+        rows = [store.get_dataset(conn, n) for n in store.list_datasets(conn)]
+    if json_:
+        print_json(rows)
+        return
+    for r in rows:
+        console.print(f"{r['name']}  ({r['kind']}, updated {r['updated_at']:%Y-%m-%d %H:%M})")
+    if not rows:
+        console.print("The store is empty: run `forecast import` or `forecast demo`.")
+
+
+@app.command()
+@handles_errors
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder to write the export into")] = Path(
+        "data/generated"
+    ),
+    deals: Annotated[int, typer.Option(min=1, help="How many deals")] = 5000,
+    leads: Annotated[int, typer.Option(min=0, help="How many leads (0: none)")] = 5000,
+    seed: Annotated[int, typer.Option(help="Same seed, same data")] = 42,
+) -> None:
+    """Write a realistic generated pipeline (and leads) as a canonical export."""
+    from forecast.generator import generate_leads, generate_pipeline, write_export, write_leads
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = write_export(generate_pipeline(deals, seed=seed), out)
+    if leads:
+        lead_file = out / "leads" / "leads.csv"
+        lead_file.parent.mkdir(exist_ok=True)
+        write_leads(generate_leads(leads, seed=seed), lead_file)
+        files.append(lead_file)
+    for f in files:
+        console.print(f"wrote {f}")
+
+
+@app.command()
+@handles_errors
+def demo(
+    deals: Annotated[int, typer.Option(min=1)] = 5000,
+    seed: Annotated[int, typer.Option()] = 42,
+) -> None:
+    """Make the service usable out of the box: generated data into an empty store."""
+    from forecast.demo import prepare_demo
+
+    for line in prepare_demo(get_settings(), deals=deals, seed=seed):
+        console.print(line)
+
+
+@app.command()
+@handles_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default from settings (127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Default from settings (8000)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Serve the API and the dashboard with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    if port is not None and not 1 <= port <= 65535:
+        raise InvalidInput(f"--port must be 1–65535, got {port}")
+    store.get_engine(settings)  # migrate before the workers start
+    uvicorn.run(
+        "serving.app:create_app", factory=True, host=host or settings.host,
+        port=port or settings.port, workers=workers or settings.workers, log_level="info",
+    )
+
+
+def _mount_optional() -> None:
+    """Sub-commands that live in their own modules."""
+    try:
+        from training.models_cli import models_app, train_app
+    except ImportError:  # pragma: no cover - while the models module is absent
+        return
+    app.add_typer(train_app, name="train", help="Train and evaluate models (logged to MLflow)")
+    app.add_typer(models_app, name="models", help="List, show, promote and roll back models")
+
+
+_mount_optional()
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
