@@ -347,7 +347,8 @@ class _Job:
 
         self._bad(out["amount"] < 0, bad, raw, "amount", "negative amount")
         closed = out["status"] != OPEN
-        self._bad(closed & out["closed_at"].isna() & ~bad, bad, raw, "closed_at",
+        close_given = raw[cols["closed_at"]].notna() if "closed_at" in cols else False
+        self._bad(closed & ~close_given, bad, raw, "closed_at",
                   "closed deal without close date", out["stage"])
         self._bad(out["closed_at"] < out["created_at"], bad, raw, "closed_at",
                   "close before create",
@@ -370,8 +371,22 @@ class _Job:
 
         self.report.bad_rows += int(bad.sum())
         good = out[~bad]
+        if stored is not None:
+            good = self._keep_first_sighting(good, stored)
         history = self._derived_history(good, raw.loc[good.index], stored)
         return good[["dataset", *[c for c in store.OPPORTUNITY_COLUMNS if c != "dataset"]]], history
+
+    def _keep_first_sighting(self, opps: pd.DataFrame, conn: object) -> pd.DataFrame:
+        """An undated deal seen in an earlier export existed since then, not since this one."""
+        undated = opps["created_estimated"]
+        if not undated.any():
+            return opps
+        before = store.stored_state(conn, self.dataset, opps.loc[undated, "id"].tolist())
+        first = pd.Series(before["created_at"].reindex(opps["id"]).to_numpy(), index=opps.index)
+        keep = undated & first.notna() & (first < opps["created_at"])
+        opps = opps.copy()
+        opps.loc[keep, "created_at"] = first[keep]
+        return opps
 
     def _amounts(self, out: pd.DataFrame) -> None:
         rules = self.mapping.amount
@@ -405,8 +420,9 @@ class _Job:
         undated = (opps["status"] == OPEN) & ~opps["stage"].isin(list(self.mapping.stage_dates))
         entered = opps["created_at"].copy()
         if stored is not None:
-            before = store.current_stages(stored, self.dataset, opps["id"].tolist())
-            old_stage = opps["id"].map({k: v[0] for k, v in before.items()})
+            before = store.stored_state(stored, self.dataset, opps["id"].tolist())
+            old_stage = pd.Series(before["stage"].reindex(opps["id"]).to_numpy(),
+                                  index=opps.index)
             moved = old_stage.notna() & (old_stage != opps["stage"])
             self.report.stage_changes += int(moved.sum())
             entered = entered.where(~moved, opps["updated_at"])
@@ -521,6 +537,8 @@ def _iter_table(file: Path, chunk_rows: int, missing: list[str]) -> Iterator[pd.
                              skipinitialspace=True, encoding_errors="replace")
         yielded = False
         for chunk in reader:
+            if chunk.empty:
+                continue
             yielded = True
             yield chunk
         if not yielded:

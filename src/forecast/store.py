@@ -251,26 +251,28 @@ def resolve_dataset(conn: Connection, name: str | None, kind: str) -> str:
 # --- opportunities and their history ----------------------------------------------------------
 
 
-def current_stages(conn: Connection, dataset: str, ids: Sequence[str]) -> dict[str, tuple]:
-    """Stored (stage, updated_at) per deal id, for the ids given (read in slices)."""
-    found: dict[str, tuple] = {}
+def stored_state(conn: Connection, dataset: str, ids: Sequence[str]) -> pd.DataFrame:
+    """Stored stage, created_at and created_estimated of the deals given, indexed by id."""
+    parts = []
     step = 5_000
+    cols = (opportunities.c.id, opportunities.c.stage, opportunities.c.created_at,
+            opportunities.c.created_estimated)
     for start in range(0, len(ids), step):
         part = list(ids[start : start + step])
-        rows = conn.execute(
-            select(opportunities.c.id, opportunities.c.stage, opportunities.c.updated_at).where(
-                opportunities.c.dataset == dataset, opportunities.c.id.in_(part)
-            )
-        )
-        found.update({r.id: (r.stage, r.updated_at) for r in rows})
-    return found
+        query = select(*cols).where(opportunities.c.dataset == dataset,
+                                    opportunities.c.id.in_(part))
+        parts.append(pd.DataFrame(conn.execute(query).all(), columns=[c.name for c in cols]))
+    frame = pd.concat(parts) if parts else pd.DataFrame(columns=[c.name for c in cols])
+    frame["created_at"] = pd.to_datetime(frame["created_at"]).astype("datetime64[us]")
+    return frame.set_index("id")
 
 
 def _upsert(conn: Connection, table: Table, rows: list[dict]) -> int:
     """Insert or update by primary key; returns how many rows were inserted or changed.
 
     A row with an older `updated_at` than the stored one never overwrites it (no roll-back), and
-    a row identical to the stored one is not rewritten, so re-importing changes nothing.
+    a row whose content equals the stored one is not rewritten (its `updated_at` stays the time
+    its content last changed), so re-importing changes nothing.
     """
     if not rows:
         return 0
@@ -287,10 +289,9 @@ def _upsert(conn: Connection, table: Table, rows: list[dict]) -> int:
     stmt = stmt.on_conflict_do_update(
         index_elements=keys,
         set_={c: new[c] for c in updatable},
-        where=or_(
-            new.updated_at > old.updated_at,
-            and_(new.updated_at == old.updated_at,
-                 or_(*[differs(c) for c in updatable if c != "updated_at"])),
+        where=and_(
+            new.updated_at >= old.updated_at,
+            or_(*[differs(c) for c in updatable if c != "updated_at"]),
         ),
     )
     return len(conn.execute(stmt.returning(old[keys[-1]]), rows).all())

@@ -1,0 +1,281 @@
+"""Importing CRM exports: what a user relies on when they load their data."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from forecast import store
+from forecast.errors import ImportRejected, InvalidInput
+from forecast.importing import import_export, read_export
+
+MAPPING = """
+kind: opportunities
+dataset: acme
+columns:
+  id: Deal ID
+  stage: Stage
+  owner: Owner
+  amount: Amount
+  created_at: Created
+  closed_at: Closed
+stages:
+  open: [New, Proposal]
+stage_names: {"Closed Won": Won, "Closed Lost": Lost}
+date_format: "%d/%m/%Y"
+missing_values: ["n/a"]
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text.strip() + "\n")
+    return path
+
+
+@pytest.fixture
+def acme(tmp_path: Path) -> tuple[Path, Path]:
+    mapping = write(tmp_path, "acme.yaml", MAPPING)
+    export = write(tmp_path, "deals.csv", """
+Deal ID,Stage,Owner,Amount,Created,Closed
+D1,New,Ann,100,01/02/2024,
+D2,Proposal,Bob,250.5,03/02/2024,
+D3,Closed Won,Ann,900,05/01/2024,20/02/2024
+D4,Closed Lost,Bob,n/a,06/01/2024,10/02/2024
+""")
+    return export, mapping
+
+
+def count(engine, table) -> int:  # noqa: ANN001
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+# --- the shared CRM export --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_shared_opportunities_import_with_quirks_handled_visibly(engine, shared_opportunities):
+    report = import_export(engine, shared_opportunities)
+    assert report.rows_written == 8800 and report.ok and report.written
+    deals = store.load_opportunities(engine, "crm_sales_opportunities")
+    assert deals["stage"].value_counts().to_dict() == {
+        "Won": 4238, "Lost": 2473, "Engaging": 1589, "Prospecting": 500}
+    # GTXPro in the pipeline matches GTX Pro in products.csv, and says so.
+    assert "GTXPro" not in set(deals["product"])
+    assert deals.loc[deals["product"] == "GTX Pro", "list_price"].eq(4821).all()
+    assert report.fixed_values["product: GTXPro → GTX Pro"] == 1480
+    assert "technolgy" not in set(deals["sector"].dropna())
+    # Lost deals have no amount: the list price stands in, flagged as an estimate.
+    lost = deals[deals["stage"] == "Lost"]
+    assert lost["amount_estimated"].all()
+    assert (lost["amount"] == lost["list_price"]).all()
+    won = deals[deals["stage"] == "Won"]
+    assert not won["amount_estimated"].any()
+    # The 500 prospects carry no date: dated at the export (the data's last day), flagged.
+    prospects = deals[deals["stage"] == "Prospecting"]
+    assert prospects["created_estimated"].all()
+    assert (prospects["created_at"] == pd.Timestamp("2017-12-31")).all()
+    assert deals["account"].isna().sum() == 1425
+
+
+@pytest.mark.slow
+def test_reimporting_the_same_export_changes_nothing(engine, shared_opportunities):
+    import_export(engine, shared_opportunities)
+    before = store.load_opportunities(engine, "crm_sales_opportunities")
+    history_before = count(engine, store.stage_history)
+    again = import_export(engine, shared_opportunities)
+    assert again.rows_written == 0 and again.history_rows_written == 0
+    assert count(engine, store.stage_history) == history_before
+    after = store.load_opportunities(engine, "crm_sales_opportunities")
+    pd.testing.assert_frame_equal(before.sort_values("id").reset_index(drop=True),
+                                  after.sort_values("id").reset_index(drop=True))
+
+
+@pytest.mark.slow
+def test_a_newer_export_appends_stage_changes_to_the_history(
+    engine, shared_opportunities, tmp_path
+):
+    import_export(engine, shared_opportunities)
+    newer = tmp_path / "newer"
+    shutil.copytree(shared_opportunities, newer)
+    pipeline = pd.read_csv(newer / "sales_pipeline.csv", dtype="str")
+    engaging = pipeline.index[pipeline["deal_stage"] == "Engaging"][0]
+    deal = pipeline.loc[engaging, "opportunity_id"]
+    pipeline.loc[engaging, ["deal_stage", "close_date", "close_value"]] = [
+        "Won", "2018-01-15", "1234"]
+    pipeline.to_csv(newer / "sales_pipeline.csv", index=False)
+
+    report = import_export(engine, newer)
+    assert report.rows_written == 1 + 0  # only the moved deal changed
+    history = store.load_history(engine, "crm_sales_opportunities")
+    entries = history[history["opportunity_id"] == deal]
+    assert list(entries["stage"]) == ["Engaging", "Won"]
+    assert entries["entered_at"].iloc[-1] == pd.Timestamp("2018-01-15")
+
+
+# --- a user's own export through a mapping file -----------------------------------------------
+
+
+def test_own_export_through_a_mapping_file(engine, acme):
+    export, mapping = acme
+    report = import_export(engine, export, mapping)
+    assert report.ok and report.rows_written == 4
+    deals = store.load_opportunities(engine, "acme").set_index("id")
+    assert deals.loc["D3", "stage"] == "Won" and deals.loc["D3", "status"] == "won"
+    assert deals.loc["D4", "stage"] == "Lost" and pd.isna(deals.loc["D4", "amount"])
+    assert deals.loc["D3", "closed_at"] == pd.Timestamp("2024-02-20")
+    with engine.connect() as conn:
+        assert store.dataset_stages(conn, "acme").open_stages == ("New", "Proposal")
+
+
+def test_stage_move_in_a_plain_export_is_dated_at_the_export(engine, acme, tmp_path):
+    export, mapping = acme
+    import_export(engine, export, mapping, export_date="2024-02-25")
+    moved = write(tmp_path, "later.csv", export.read_text().replace("D1,New,", "D1,Proposal,"))
+    report = import_export(engine, moved, mapping, export_date="2024-03-10")
+    assert report.stage_changes == 1
+    history = store.load_history(engine, "acme")
+    d1 = history[history["opportunity_id"] == "D1"]
+    assert list(d1["stage"]) == ["New", "Proposal"]
+    assert list(d1["entered_at"]) == [pd.Timestamp("2024-02-01"), pd.Timestamp("2024-03-10")]
+
+
+def test_an_older_export_does_not_roll_a_deal_back(engine, acme, tmp_path):
+    export, mapping = acme
+    moved = write(tmp_path, "later.csv", export.read_text().replace("D1,New,", "D1,Proposal,"))
+    import_export(engine, moved, mapping, export_date="2024-03-10")
+    import_export(engine, export, mapping, export_date="2024-02-25")
+    deals = store.load_opportunities(engine, "acme").set_index("id")
+    assert deals.loc["D1", "stage"] == "Proposal"
+
+
+def test_parquet_exports_import_like_csv(sqlite_engine, acme, tmp_path):
+    export, mapping = acme
+    parquet = tmp_path / "deals.parquet"
+    pd.read_csv(export, dtype="str").to_parquet(parquet)
+    report = import_export(sqlite_engine, parquet, mapping)
+    assert report.ok and report.rows_written == 4
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+BAD = """
+Deal ID,Stage,Owner,Amount,Created,Closed
+D1,New,Ann,100,01/02/2024,
+D2,Negotiation,Bob,250,03/02/2024,
+D3,Closed Won,Ann,900,05/01/2024,31/02/2024
+D4,Closed Lost,Bob,-5,06/01/2024,10/02/2024
+D5,Closed Won,Cy,10,20/02/2024,01/02/2024
+D1,New,Ann,100,01/02/2024,
+D6,Closed Won,Cy,ten,20/01/2024,
+"""
+
+
+def test_bad_rows_are_reported_with_file_row_column_and_a_count_per_problem(
+    sqlite_engine, acme, tmp_path
+):
+    _, mapping = acme
+    bad = write(tmp_path, "bad.csv", BAD)
+    with pytest.raises(ImportRejected) as caught:
+        import_export(sqlite_engine, bad, mapping)
+    report = caught.value.report
+    assert dict(report.counts) == {
+        "unknown stage": 1, "unparseable date": 1, "negative amount": 1,
+        "close before create": 1, "duplicate id": 1, "not a number": 1,
+        "closed deal without close date": 1,
+    }
+    where = {(p.kind, p.row, p.column) for p in report.examples}
+    assert ("unknown stage", 3, "Stage") in where
+    assert ("unparseable date", 4, "Closed") in where
+    assert ("negative amount", 5, "Amount") in where
+    assert ("close before create", 6, "Closed") in where
+    assert ("duplicate id", 7, "Deal ID") in where
+    assert ("not a number", 8, "Amount") in where
+    assert all(p.file.endswith("bad.csv") for p in report.examples)
+    assert "Negotiation" in str(next(p for p in report.examples if p.kind == "unknown stage"))
+
+
+def test_a_rejected_import_writes_nothing_and_keeps_what_was_stored(engine, acme, tmp_path):
+    export, mapping = acme
+    import_export(engine, export, mapping)
+    before = store.load_opportunities(engine, "acme")
+    history = count(engine, store.stage_history)
+    bad = write(tmp_path, "bad.csv", BAD.replace("D1,New,Ann,100", "D1,Proposal,Ann,999", 1))
+    with pytest.raises(ImportRejected):
+        import_export(engine, bad, mapping, export_date="2030-01-01")
+    pd.testing.assert_frame_equal(before, store.load_opportunities(engine, "acme"))
+    assert count(engine, store.stage_history) == history
+
+
+def test_skip_mode_imports_the_good_rows_and_reports_the_bad(engine, acme, tmp_path):
+    _, mapping = acme
+    bad = write(tmp_path, "bad.csv", BAD)
+    report = import_export(engine, bad, mapping, on_error="skip")
+    assert report.written and report.bad_rows == 7 - 1 and report.rows_written == 1
+    assert set(store.load_opportunities(engine, "acme")["id"]) == {"D1"}
+
+
+def test_missing_required_columns_are_named(sqlite_engine, acme, tmp_path):
+    _, mapping = acme
+    export = write(tmp_path, "deals.csv", "Deal ID,Owner,Amount,Created,Closed\nD1,Ann,1,,")
+    with pytest.raises(InvalidInput, match=r"missing required column\(s\) \['Stage'\]"):
+        import_export(sqlite_engine, export, mapping)
+    assert count(sqlite_engine, store.opportunities) == 0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "the file is empty"),
+    ("Deal ID,Stage,Owner,Amount,Created,Closed", "header but no rows"),
+])
+def test_empty_files_get_a_clear_message(sqlite_engine, acme, tmp_path, text, message):
+    _, mapping = acme
+    export = tmp_path / "deals.csv"
+    export.write_text(text)
+    with pytest.raises(InvalidInput, match=message):
+        import_export(sqlite_engine, export, mapping)
+
+
+def test_a_wrong_mapping_names_the_field_that_is_wrong(sqlite_engine, acme, tmp_path):
+    export, _ = acme
+    mapping = write(tmp_path, "m.yaml", "kind: opportunities\ndataset: x\ncolumns: {idd: a}")
+    with pytest.raises(InvalidInput, match=r"columns: .*unknown canonical field\(s\) \['idd'\]"):
+        import_export(sqlite_engine, export, mapping)
+
+
+def test_an_unknown_format_asks_for_a_mapping(sqlite_engine, tmp_path):
+    export = write(tmp_path, "whatever.csv", "a,b\n1,2")
+    with pytest.raises(InvalidInput, match="pass --mapping"):
+        import_export(sqlite_engine, export)
+
+
+# --- leads ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_shared_leads_import_with_select_as_missing_and_leaks_declared(engine, shared_leads):
+    report = import_export(engine, shared_leads)
+    assert report.ok and report.rows_written == 9240
+    leads = store.load_leads(engine, "x_education_leads")
+    assert int(leads["converted"].sum()) == 3561
+    assert "Select" not in set(leads["Specialization"].dropna())
+    assert leads["TotalVisits"].dtype == "float64"
+    with engine.connect() as conn:
+        declared = store.get_dataset(conn, "x_education_leads")["leak_columns"]
+    assert declared == ["Tags", "Lead Quality", "Last Activity", "Last Notable Activity"]
+    assert import_export(engine, shared_leads).rows_written == 0
+
+
+@pytest.mark.slow
+def test_read_export_gives_the_same_frames_without_a_store(shared_leads, shared_opportunities):
+    leads = read_export(shared_leads)
+    assert leads.kind == "leads" and len(leads.leads) == 9240
+    assert "Lead Number" not in leads.leads.columns
+    deals = read_export(shared_opportunities)
+    assert deals.options == {"amount_known_before_close": False}
+    assert len(deals.opportunities) == 8800
+    assert deals.history.groupby("opportunity_id").size().max() == 2
