@@ -6,6 +6,7 @@ the tables below are the one description both the migrations and the code read.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql import Select
 
 from forecast.errors import NotFound
 from forecast.settings import Settings, get_settings
@@ -277,9 +279,11 @@ def _upsert(conn: Connection, table: Table, rows: list[dict]) -> int:
     if not rows:
         return 0
     keys = [c.name for c in table.primary_key.columns]
-    stmt = _insert(conn, table)
-    new, old = stmt.excluded, table.c
     updatable = [c.name for c in table.columns if c.name not in keys]
+    stmt, params = _insert(conn, table), rows
+    if conn.dialect.name == "postgresql":
+        stmt, params = stmt.from_select(list(rows[0]), _pg_load(conn, table, rows)), None
+    new, old = stmt.excluded, table.c
 
     def differs(name: str):  # noqa: ANN202 - SQL expression
         if isinstance(old[name].type, JSON):
@@ -294,7 +298,28 @@ def _upsert(conn: Connection, table: Table, rows: list[dict]) -> int:
             or_(*[differs(c) for c in updatable if c != "updated_at"]),
         ),
     )
-    return len(conn.execute(stmt.returning(old[keys[-1]]), rows).all())
+    return max(conn.execute(stmt.execution_options(preserve_rowcount=True), params).rowcount, 0)
+
+
+def _pg_load(conn: Connection, table: Table, rows: list[dict]) -> Select:
+    """COPY rows into a session-local staging table; a SELECT of it feeds one set-based INSERT.
+
+    COPY is PostgreSQL's bulk path: far faster than row-by-row INSERTs for large imports.
+    """
+    names = list(rows[0])
+    staging = Table(f"_load_{table.name}", MetaData(),
+                    *[Column(n, table.c[n].type) for n in names])
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {staging.name} "
+        f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {staging.name}")
+    json_cols = {n for n in names if isinstance(table.c[n].type, JSON)}
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {staging.name} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[n]) if n in json_cols else row[n] for n in names])
+    return select(*staging.c)
 
 
 def upsert_opportunities(conn: Connection, rows: list[dict]) -> int:
@@ -309,10 +334,13 @@ def append_history(conn: Connection, rows: list[dict]) -> int:
     """Add stage entries; an entry already kept (same deal, stage and time) is left as it is."""
     if not rows:
         return 0
-    stmt = _insert(conn, stage_history).on_conflict_do_nothing(
+    stmt, params = _insert(conn, stage_history), rows
+    if conn.dialect.name == "postgresql":
+        stmt, params = stmt.from_select(list(rows[0]), _pg_load(conn, stage_history, rows)), None
+    stmt = stmt.on_conflict_do_nothing(
         index_elements=["dataset", "opportunity_id", "stage", "entered_at"]
     )
-    return len(conn.execute(stmt.returning(stage_history.c.pk), rows).all())
+    return max(conn.execute(stmt.execution_options(preserve_rowcount=True), params).rowcount, 0)
 
 
 def _typed(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
