@@ -209,6 +209,56 @@ def serve(
     )
 
 
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+@handles_errors
+def keys_create(
+    role: Annotated[str, typer.Option(help="scorer (CRM), viewer (managers) or admin")],
+    name: Annotated[str, typer.Option(help="Who holds it, e.g. 'HubSpot production'")],
+    json_: JsonOpt = False,
+) -> None:
+    """Create a key. The key is printed once; only its hash is stored."""
+    from forecast import keys
+
+    with store.get_engine().begin() as conn:
+        record, plain = keys.create_key(conn, role, name)
+    if json_:
+        print_json({"id": record.id, "role": record.role, "name": record.name, "key": plain})
+    else:
+        console.print(f"key {record.id} ({record.role}, {record.name}):\n{plain}\n"
+                      "Store it now: it cannot be shown again.")
+
+
+@keys_app.command("list")
+@handles_errors
+def keys_list(json_: JsonOpt = False) -> None:
+    """Keys by id, role and name (never the keys themselves)."""
+    from forecast import keys
+
+    with store.get_engine().connect() as conn:
+        rows = keys.list_keys(conn)
+    if json_:
+        print_json(rows)
+        return
+    for r in rows:
+        state = f"revoked {r['revoked_at']:%Y-%m-%d}" if r["revoked_at"] else "active"
+        console.print(f"{r['id']:>4}  {r['role']:<7} {r['prefix']}…  {r['name']}  ({state})")
+
+
+@keys_app.command("revoke")
+@handles_errors
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id from `keys list`")]) -> None:
+    """Revoke a key; it stops working within seconds."""
+    from forecast import keys
+
+    with store.get_engine().begin() as conn:
+        record = keys.revoke_key(conn, key_id)
+    console.print(f"revoked key {record.id} ({record.role}, {record.name})")
+
+
 def _mount_optional() -> None:
     """Sub-commands that live in their own modules."""
     try:

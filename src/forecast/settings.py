@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1)
     cors_origins: list[str] = Field(default_factory=list, description="Empty: CORS off")
+    max_body_bytes: int = Field(1_000_000, gt=0, description="Larger request bodies get 413")
+    max_batch_size: int = Field(1000, gt=0, description="Most rows in one batch-scoring call")
+    key_cache_seconds: float = Field(5.0, ge=0, description="A revoked key stops within this")
+    log_level: str = "INFO"
 
     # Training
     seed: int = 42

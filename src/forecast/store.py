@@ -115,6 +115,35 @@ leads = Table(
     Column("attributes", JSON, nullable=False),
 )
 
+# API keys: only a hash is kept; the key itself is shown once, when it is created.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+)
+
+# Every score served, for monitoring: who asked (request id), which model, what it said.
+score_log = Table(
+    "score_log",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("kind", String(10), nullable=False),  # lead | deal
+    Column("model", String(200), nullable=False),
+    Column("model_version", String(50), nullable=False),
+    Column("inputs_fingerprint", String(64), nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("scored_at", DateTime, nullable=False),
+    Index("ix_score_log_scored_at", "scored_at"),
+)
+
 OPPORTUNITY_COLUMNS = [c.name for c in opportunities.columns]
 LEAD_COLUMNS = [c.name for c in leads.columns]
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -1,0 +1,33 @@
+"""API keys (admin): create, list, revoke."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from forecast import keys
+from serving.deps import AdminKey, EngineDep
+from serving.schemas import KeyCreated, KeyCreateRequest, KeyInfo
+
+router = APIRouter(tags=["keys"])
+
+
+@router.post("/keys", summary="Create an API key (shown once)", status_code=201)
+def create_key(body: KeyCreateRequest, engine: EngineDep, _: AdminKey) -> KeyCreated:
+    with engine.begin() as conn:
+        record, plain = keys.create_key(conn, body.role, body.name)
+    return KeyCreated(id=record.id, name=record.name, role=record.role,  # type: ignore[arg-type]
+                      prefix=record.prefix, key=plain)
+
+
+@router.get("/keys", summary="List API keys (never the keys themselves)")
+def list_keys(engine: EngineDep, _: AdminKey) -> list[KeyInfo]:
+    with engine.connect() as conn:
+        return [KeyInfo(**row) for row in keys.list_keys(conn)]
+
+
+@router.delete("/keys/{key_id}", summary="Revoke an API key")
+def revoke_key(key_id: int, engine: EngineDep, _: AdminKey) -> KeyInfo:
+    with engine.begin() as conn:
+        record = keys.revoke_key(conn, key_id)
+    return KeyInfo(id=record.id, name=record.name, role=record.role,  # type: ignore[arg-type]
+                   prefix=record.prefix)

@@ -1,0 +1,98 @@
+"""API keys with roles. Only a SHA-256 of each key is stored; the key is shown once.
+
+Keys are 32 random bytes, so a fast hash is enough (no password stretching needed): guessing is
+hopeless, and a stolen table does not reveal a usable key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from threading import Lock
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.engine import Connection
+
+from forecast import store
+from forecast.errors import InvalidInput, NotFound
+
+ROLES = ("scorer", "viewer", "admin")
+KEY_PREFIX = "fk_"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    name: str
+    role: str
+    prefix: str
+
+    def allows(self, *roles: str) -> bool:
+        """Admin may do everything; other roles only what they are named for."""
+        return self.role == "admin" or self.role in roles
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(conn: Connection, role: str, name: str) -> tuple[ApiKey, str]:
+    """A new key for `role`; returns its record and the plain key (never stored)."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {list(ROLES)}, got {role!r}")
+    if not name.strip():
+        raise InvalidInput("a key needs a name saying who holds it")
+    plain = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = {"name": name.strip(), "role": role, "prefix": plain[:10], "key_hash": _hash(plain),
+           "created_at": store.utcnow()}
+    key_id = conn.execute(store.api_keys.insert().values(**row)).inserted_primary_key[0]
+    return ApiKey(key_id, row["name"], role, row["prefix"]), plain
+
+
+def revoke_key(conn: Connection, key_id: int) -> ApiKey:
+    row = conn.execute(select(store.api_keys).where(store.api_keys.c.id == key_id)).first()
+    if row is None:
+        raise NotFound(f"no API key with id {key_id}")
+    conn.execute(update(store.api_keys).where(store.api_keys.c.id == key_id)
+                 .values(revoked_at=store.utcnow()))
+    return ApiKey(row.id, row.name, row.role, row.prefix)
+
+
+def list_keys(conn: Connection) -> list[dict]:
+    cols = store.api_keys.c
+    query = select(cols.id, cols.name, cols.role, cols.prefix, cols.created_at, cols.revoked_at)
+    return [dict(r) for r in conn.execute(query.order_by(cols.id)).mappings()]
+
+
+class KeyVerifier:
+    """Looks keys up by hash, remembering answers briefly so a hot route skips the database.
+
+    A revoked key stops working within `ttl_seconds`.
+    """
+
+    def __init__(self, engine: Engine, ttl_seconds: float = 5.0) -> None:
+        self.engine = engine
+        self.ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._lock = Lock()
+
+    def verify(self, key: str) -> ApiKey | None:
+        digest = _hash(key)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit and now - hit[0] < self.ttl:
+            return hit[1]
+        cols = store.api_keys.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(cols.id, cols.name, cols.role, cols.prefix)
+                .where(cols.key_hash == digest, cols.revoked_at.is_(None))
+            ).first()
+        found = ApiKey(row.id, row.name, row.role, row.prefix) if row else None
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now, found)
+        return found

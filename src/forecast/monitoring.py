@@ -1,0 +1,91 @@
+"""The score log: every score served is recorded, written off the request path in batches.
+
+`record` only appends to an in-memory queue; a background thread writes batches. `close`
+flushes what is left, so a clean restart loses nothing; the queue is bounded so a store outage
+cannot exhaust memory (what is dropped is counted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import deque
+from typing import Any
+
+from sqlalchemy import Engine
+
+from forecast import store
+
+log = logging.getLogger("forecast.monitoring")
+
+
+def fingerprint(inputs: dict[str, Any]) -> str:
+    """A stable hash of a request's inputs: the same inputs give the same fingerprint."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class ScoreRecorder:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_size: int = 1000,
+        flush_seconds: float = 0.5,
+        max_queue: int = 200_000,
+    ) -> None:
+        self.engine = engine
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self._queue: deque[dict] = deque(maxlen=max_queue)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+        self.written = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="score-log", daemon=True)
+            self._thread.start()
+
+    def record(self, **row: Any) -> None:
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+        row.setdefault("scored_at", store.utcnow())
+        self._queue.append(row)
+        if len(self._queue) >= self.batch_size:
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Write everything queued now; returns how many rows were written."""
+        total = 0
+        while self._queue:
+            batch = []
+            while self._queue and len(batch) < self.batch_size:
+                batch.append(self._queue.popleft())
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(store.score_log.insert(), batch)
+            except Exception:  # noqa: BLE001 - a store outage must not kill the writer
+                log.exception("score log: could not write %d rows; will retry", len(batch))
+                self._queue.extendleft(reversed(batch))
+                break
+            total += len(batch)
+        self.written += total
+        return total
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            self.flush()
