@@ -1,0 +1,420 @@
+"""Model inputs, built as of a date: deal snapshots for training and scoring, and lead columns.
+
+The as-of rule in code. A deal's training rows are snapshots of it while it was open: one at each
+stage entry and one every `every_days` days of its life. Each row carries only what was known at
+its date `as_of`: the stage entered on or before it, the deal's age and days in stage, the amount
+as it stood then, the deal's fixed attributes (product, account), and the rep's and the
+account's win rates over deals closed strictly *before* `as_of`. The label is whether the deal
+was eventually won. Fields revealed at close (`closed_at`, `status`, `amount_estimated`, the
+final amount where the dataset only learns it at close) never become features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+from forecast.errors import InvalidInput
+from forecast.snapshots import as_timestamp
+from forecast.stages import LOST, WON, StageSet
+
+#: Deal features by kind. Everything else in the opportunities table stays out of the model.
+DEAL_CATEGORICAL: tuple[str, ...] = (
+    "stage", "product", "product_series", "sector", "account_country", "region", "team",
+)
+DEAL_NUMERIC: tuple[str, ...] = (
+    "stage_index", "age_days", "days_in_stage", "amount", "list_price", "account_employees",
+    "account_revenue", "rep_win_rate", "rep_closed_deals", "account_win_rate",
+    "account_closed_deals",
+)
+DEAL_FEATURES: tuple[str, ...] = DEAL_CATEGORICAL + DEAL_NUMERIC
+#: Known only at or after close (or typed in by the rep with hindsight): never features.
+REVEALED_AT_CLOSE: frozenset[str] = frozenset({
+    "amount_estimated", "closed_at", "status", "csat", "rep_probability", "forecast_category",
+    "expected_close_at", "updated_at", "is_open", "won",
+})
+#: How strongly a rep's or account's win rate is pulled toward the overall rate (pseudo-deals).
+RATE_PRIOR_DEALS = 10.0
+
+#: Readable names for the derived deal features (attributes keep their own names).
+DEAL_LABELS: dict[str, str] = {
+    "stage": "Stage", "stage_index": "Stage position", "age_days": "Deal age (days)",
+    "days_in_stage": "Days in stage", "amount": "Amount", "list_price": "List price",
+    "product": "Product", "product_series": "Product series", "sector": "Sector",
+    "account_country": "Account country", "region": "Region", "team": "Team",
+    "account_employees": "Account employees", "account_revenue": "Account revenue",
+    "rep_win_rate": "Rep's past win rate", "rep_closed_deals": "Rep's closed deals",
+    "account_win_rate": "Account's past win rate",
+    "account_closed_deals": "Account's closed deals",
+}
+
+
+# --- deals --------------------------------------------------------------------------------------
+
+
+def _closed_outcomes(opportunities: pd.DataFrame, stages: StageSet) -> pd.DataFrame:
+    """Deals with an outcome and a close date: id, owner, account, closed_at, won."""
+    status = opportunities["status"]
+    closed = opportunities[status.isin([WON, LOST]) & opportunities["closed_at"].notna()]
+    return pd.DataFrame({
+        "id": closed["id"].to_numpy(),
+        "owner": closed["owner"].to_numpy() if "owner" in closed else None,
+        "account": closed["account"].to_numpy() if "account" in closed else None,
+        "closed_at": closed["closed_at"].to_numpy(),
+        "won": (closed["status"] == WON).to_numpy(dtype=float),
+    })
+
+
+def _rates_before(
+    points: pd.DataFrame, outcomes: pd.DataFrame, key: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per point, (wins, closed deals) among `outcomes` closed strictly before its `as_of`.
+
+    `key` groups by a column (owner, account); None counts all deals. Vectorised: cumulative
+    counts per group, looked up with merge_asof on the close date (exact matches excluded).
+    """
+    n = len(points)
+    if outcomes.empty or n == 0:
+        return np.zeros(n), np.zeros(n)
+    cols = ["closed_at", "won"] + ([key] if key else [])
+    events = outcomes[cols].dropna(subset=[key] if key else None)
+    events = events.sort_values("closed_at", kind="stable").reset_index(drop=True)
+    if events.empty:
+        return np.zeros(n), np.zeros(n)
+    if key:
+        grouped = events.groupby(key, sort=False)["won"]
+        events["cum_won"] = grouped.cumsum()
+        events["cum_n"] = grouped.cumcount() + 1.0
+    else:
+        events["cum_won"] = events["won"].cumsum()
+        events["cum_n"] = np.arange(1, len(events) + 1, dtype=float)
+    left = pd.DataFrame({"as_of": points["as_of"].to_numpy(), "_row": np.arange(n)})
+    if key:
+        left[key] = points[key].to_numpy()
+        left = left[left[key].notna()]
+    left = left.sort_values("as_of", kind="stable")
+    right = events[["closed_at", "cum_won", "cum_n"] + ([key] if key else [])]
+    # merge_asof needs identical key dtypes on both sides.
+    right = right.astype({"closed_at": left["as_of"].dtype})
+    merged = pd.merge_asof(
+        left, right, left_on="as_of", right_on="closed_at", by=key,
+        direction="backward", allow_exact_matches=False,
+    )
+    wins, count = np.zeros(n), np.zeros(n)
+    rows = merged["_row"].to_numpy()
+    wins[rows] = merged["cum_won"].fillna(0).to_numpy(dtype=float)
+    count[rows] = merged["cum_n"].fillna(0).to_numpy(dtype=float)
+    return wins, count
+
+
+def add_past_win_rates(
+    points: pd.DataFrame, outcomes: pd.DataFrame, prior_deals: float = RATE_PRIOR_DEALS
+) -> pd.DataFrame:
+    """Add rep_/account_ win rates and closed-deal counts as of each row's `as_of`.
+
+    Only deals closed strictly before `as_of` count. Rates are smoothed toward the overall win
+    rate at that date (itself Laplace-smoothed), so a new rep starts at the company's rate.
+    """
+    g_won, g_n = _rates_before(points, outcomes, None)
+    overall = (g_won + 1.0) / (g_n + 2.0)
+    out = points.copy()
+    for key, name in (("owner", "rep"), ("account", "account")):
+        if key in points:
+            won, n = _rates_before(points, outcomes, key)
+        else:
+            won, n = np.zeros(len(points)), np.zeros(len(points))
+        out[f"{name}_win_rate"] = (won + prior_deals * overall) / (n + prior_deals)
+        out[f"{name}_closed_deals"] = n
+    return out
+
+
+def _snapshot_points(
+    deals: pd.DataFrame, history: pd.DataFrame, stages: StageSet, every_days: int
+) -> pd.DataFrame:
+    """(id, as_of) for each deal: each open-stage entry and every `every_days` while open.
+
+    `deals` holds id, created_at and `end` (close date, or the end of observation).
+    """
+    open_stages = set(stages.open_stages)
+    hist = history[history["stage"].isin(open_stages)]
+    hist = hist.merge(deals[["id", "created_at", "end"]], left_on="opportunity_id", right_on="id")
+    entries = hist[(hist["entered_at"] >= hist["created_at"]) & (hist["entered_at"] < hist["end"])]
+    parts = [
+        deals[["id", "created_at"]].rename(columns={"created_at": "as_of"}),
+        entries[["id", "entered_at"]].rename(columns={"entered_at": "as_of"}),
+    ]
+    if every_days > 0:
+        life = (deals["end"] - deals["created_at"]).dt.total_seconds().to_numpy() / 86_400
+        steps = np.maximum(np.ceil(life / every_days) - 1, 0).astype(int)
+        steps = np.minimum(steps, 1_000)
+        if steps.sum():
+            reps = np.repeat(np.arange(len(deals)), steps)
+            k = np.concatenate([np.arange(1, s + 1) for s in steps[steps > 0]])
+            created = deals["created_at"].to_numpy()[reps]
+            parts.append(pd.DataFrame({
+                "id": deals["id"].to_numpy()[reps],
+                "as_of": created + (k * every_days).astype("timedelta64[D]"),
+            }))
+    points = pd.concat(parts, ignore_index=True)
+    points["as_of"] = points["as_of"].astype("datetime64[us]")
+    points = points.drop_duplicates().sort_values(["id", "as_of"], kind="stable")
+    return points.reset_index(drop=True)
+
+
+def deal_rows_at(
+    opportunities: pd.DataFrame,
+    history: pd.DataFrame,
+    stages: StageSet,
+    points: pd.DataFrame,
+    *,
+    amount_known_before_close: bool = True,
+) -> pd.DataFrame:
+    """Feature rows for deals at given dates: `points` holds (id, as_of), one row per pair.
+
+    Returns id, as_of, created_at, owner, account, the features in `DEAL_FEATURES` and, for
+    deals that ended, `closed_at` and `won` (bookkeeping for labels and splits, not features).
+    Every feature uses only stage entries on or before `as_of` and outcomes strictly before it.
+    """
+    keep = [c for c in opportunities.columns if c not in ("stage", "amount_estimated")]
+    frame = points[["id", "as_of"]].merge(opportunities[keep], on="id", how="inner")
+    frame = frame.sort_values("as_of", kind="stable").reset_index(drop=True)
+    # Stage as of each date: the last entry on or before it (merge_asof by deal).
+    hist = history.rename(columns={"opportunity_id": "id"})[["id", "stage", "entered_at"]]
+    hist = hist.dropna(subset=["entered_at"]).sort_values("entered_at", kind="stable")
+    hist = hist.astype({"entered_at": frame["as_of"].dtype})
+    frame = pd.merge_asof(
+        frame, hist, left_on="as_of", right_on="entered_at", by="id", direction="backward"
+    )
+    frame["stage"] = frame["stage"].fillna(stages.open_stages[0])
+    frame["stage_entered_at"] = frame.pop("entered_at").fillna(frame["created_at"])
+    order = {s: i for i, s in enumerate(stages.open_stages)}
+    frame["stage_index"] = frame["stage"].map(order).astype(float)
+    frame["age_days"] = (frame["as_of"] - frame["created_at"]).dt.total_seconds() / 86_400
+    in_stage = frame["as_of"] - frame["stage_entered_at"]
+    frame["days_in_stage"] = in_stage.dt.total_seconds() / 86_400
+    if not amount_known_before_close and "list_price" in frame:
+        # The recorded amount is the value at close: while open, only the list price was known.
+        frame["amount"] = frame["list_price"]
+    frame = add_past_win_rates(frame, _closed_outcomes(opportunities, stages))
+    if "status" in frame:
+        frame["won"] = (frame["status"] == WON).astype(float)
+        frame.loc[~frame["status"].isin([WON, LOST]), "won"] = np.nan
+    for col in DEAL_FEATURES:
+        if col not in frame:
+            frame[col] = np.nan
+    for col in DEAL_CATEGORICAL:
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    cols = ["id", "as_of", "created_at", "owner", "account", *DEAL_FEATURES, "closed_at", "won"]
+    for col in cols:
+        if col not in frame:
+            frame[col] = np.nan
+    return frame[cols].sort_values(["id", "as_of"], kind="stable").reset_index(drop=True)
+
+
+def deal_training_rows(
+    opportunities: pd.DataFrame,
+    history: pd.DataFrame,
+    stages: StageSet,
+    *,
+    every_days: int = 14,
+    amount_known_before_close: bool = True,
+    known_before: object = None,
+) -> pd.DataFrame:
+    """As-of training rows of every deal that ended (won or lost) with a known close date.
+
+    `known_before` keeps only deals whose outcome was known strictly before that date: the
+    training side of a time holdout. Each row gets `weight` = 1 / (rows of its deal), so each
+    deal counts once however long it stayed open.
+    """
+    _require(opportunities, ("id", "status", "created_at", "closed_at"), "opportunities")
+    _require(history, ("opportunity_id", "stage", "entered_at"), "stage history")
+    ended = opportunities[
+        opportunities["status"].isin([WON, LOST])
+        & opportunities["created_at"].notna()
+        & opportunities["closed_at"].notna()
+    ]
+    if known_before is not None:
+        ended = ended[ended["closed_at"] < as_timestamp(known_before)]
+    deals = ended[["id", "created_at"]].assign(end=ended["closed_at"])
+    deals = deals[deals["end"] >= deals["created_at"]]
+    points = _snapshot_points(deals, history, stages, every_days)
+    rows = deal_rows_at(
+        opportunities, history, stages, points, amount_known_before_close=amount_known_before_close
+    )
+    return with_deal_weights(rows)
+
+
+def deal_rows_after(
+    opportunities: pd.DataFrame,
+    history: pd.DataFrame,
+    stages: StageSet,
+    cut: object,
+    *,
+    every_days: int = 14,
+    amount_known_before_close: bool = True,
+) -> pd.DataFrame:
+    """Test rows of a time holdout: deals that ended on or after `cut`, seen from `cut` on.
+
+    A deal open at `cut` is scored as of `cut` (the pipeline a model fitted then would face);
+    later stage entries and periodic dates add rows. Deals still open at the end of the data have
+    no label yet and are left out (censored). Weighted so that each deal counts once.
+    """
+    t = as_timestamp(cut)
+    ended = opportunities[
+        opportunities["status"].isin([WON, LOST])
+        & opportunities["created_at"].notna()
+        & (opportunities["closed_at"] >= t)
+    ]
+    deals = ended[["id", "created_at"]].assign(end=ended["closed_at"])
+    points = _snapshot_points(deals, history, stages, every_days)
+    points = points[points["as_of"] >= t]
+    open_at_cut = deals.loc[deals["created_at"] < t, ["id"]].assign(as_of=t)
+    points = pd.concat([points, open_at_cut], ignore_index=True).drop_duplicates()
+    points["as_of"] = points["as_of"].astype("datetime64[us]")
+    rows = deal_rows_at(
+        opportunities, history, stages, points, amount_known_before_close=amount_known_before_close
+    )
+    return with_deal_weights(rows)
+
+
+def open_deal_rows(
+    opportunities: pd.DataFrame,
+    history: pd.DataFrame,
+    stages: StageSet,
+    as_of: object,
+    *,
+    amount_known_before_close: bool = True,
+) -> pd.DataFrame:
+    """Feature rows of the deals open at `as_of`, for scoring the pipeline as it stood then."""
+    from forecast.snapshots import open_pipeline
+
+    t = as_timestamp(as_of)
+    pipeline = open_pipeline(opportunities, history, stages, t)
+    points = pd.DataFrame({"id": pipeline["id"], "as_of": t})
+    points["as_of"] = points["as_of"].astype("datetime64[us]")
+    rows = deal_rows_at(
+        opportunities, history, stages, points, amount_known_before_close=amount_known_before_close
+    )
+    # The outcome is not known at `as_of`.
+    rows["won"] = np.nan
+    rows["closed_at"] = pd.NaT
+    return rows
+
+
+def with_deal_weights(rows: pd.DataFrame) -> pd.DataFrame:
+    """`weight` = 1 / number of rows of the same deal: each deal weighs one in total."""
+    rows = rows.copy()
+    rows["weight"] = 1.0 / rows.groupby("id")["id"].transform("size").to_numpy(dtype=float)
+    return rows
+
+
+def deal_features(rows: pd.DataFrame) -> pd.DataFrame:
+    """The model's input columns of deal rows, in a fixed order (nothing revealed at close)."""
+    return rows[list(DEAL_FEATURES)].copy()
+
+
+@dataclass
+class WinRates:
+    """Past win rates as of one date, for scoring single deals without rebuilding history."""
+
+    as_of: pd.Timestamp
+    overall: float
+    rep: dict[str, tuple[float, float]]
+    account: dict[str, tuple[float, float]]
+
+    def lookup(self, owner: object, account: object) -> dict[str, float]:
+        rep_rate, rep_n = self.rep.get(str(owner), (self.overall, 0.0))
+        acc_rate, acc_n = self.account.get(str(account), (self.overall, 0.0))
+        return {"rep_win_rate": rep_rate, "rep_closed_deals": rep_n,
+                "account_win_rate": acc_rate, "account_closed_deals": acc_n}
+
+
+def win_rates_as_of(
+    opportunities: pd.DataFrame, stages: StageSet, as_of: object,
+    prior_deals: float = RATE_PRIOR_DEALS,
+) -> WinRates:
+    """Smoothed rep and account win rates over deals closed strictly before `as_of`."""
+    t = as_timestamp(as_of)
+    out = _closed_outcomes(opportunities, stages)
+    out = out[out["closed_at"] < t]
+    overall = (out["won"].sum() + 1.0) / (len(out) + 2.0)
+
+    def table(key: str) -> dict[str, tuple[float, float]]:
+        if out[key].isna().all():
+            return {}
+        agg = out.groupby(key)["won"].agg(["sum", "count"])
+        rate = (agg["sum"] + prior_deals * overall) / (agg["count"] + prior_deals)
+        return {str(k): (float(r), float(n)) for k, r, n in zip(agg.index, rate, agg["count"],
+                                                                  strict=True)}
+
+    return WinRates(t, float(overall), table("owner"), table("account"))
+
+
+# --- leads --------------------------------------------------------------------------------------
+
+LEAD_BOOKKEEPING = ("id", "converted", "created_at", "updated_at", "dataset")
+
+
+@dataclass
+class LeadColumns:
+    """What `prepare_leads` kept and dropped, and why (shown in training reports)."""
+
+    features: list[str]
+    leaks_excluded: list[str]
+    identifiers: list[str]
+    constant: list[str]
+
+
+def prepare_leads(
+    leads: pd.DataFrame,
+    leak_columns: Sequence[str] = (),
+    *,
+    include_leaks: bool = False,
+) -> tuple[pd.DataFrame, LeadColumns]:
+    """Lead attributes ready for a model: leak columns out (unless asked), ids and constants out.
+
+    Text columns stay text (the model encodes them); text that is all numbers becomes numeric;
+    booleans become 0/1. An attribute whose every value is distinct is an identifier, not a
+    property of the lead, and is dropped.
+    """
+    attrs = [c for c in leads.columns if c not in LEAD_BOOKKEEPING]
+    leaks = [c for c in leak_columns if c in attrs] if not include_leaks else []
+    frame = leads[[c for c in attrs if c not in leaks]].copy()
+    identifiers, constant = [], []
+    for col in list(frame.columns):
+        series = frame[col]
+        if is_bool_dtype(series):
+            frame[col] = series.astype(float)
+            series = frame[col]
+        elif not is_numeric_dtype(series):
+            nonnull = series.dropna()
+            numbers = pd.to_numeric(nonnull, errors="coerce")
+            if len(nonnull) and numbers.notna().all():
+                frame[col] = pd.to_numeric(series, errors="coerce")
+                series = frame[col]
+        nonnull = series.dropna()
+        distinct = nonnull.nunique()
+        if distinct <= 1:
+            constant.append(col)
+        elif distinct == len(nonnull) and len(nonnull) > 50 and (
+            not is_numeric_dtype(series) or (nonnull == nonnull.round()).all()
+        ):
+            identifiers.append(col)
+    frame = frame.drop(columns=identifiers + constant)
+    return frame, LeadColumns(list(frame.columns), leaks, identifiers, constant)
+
+
+def lead_labels(leads: pd.DataFrame) -> pd.Series:
+    """The `converted` label as 0/1 floats (missing stays missing)."""
+    _require(leads, ("converted",), "leads")
+    return pd.to_numeric(leads["converted"], errors="coerce").astype(float)
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidInput(f"{what} lack required column(s) {missing}; have {list(frame.columns)}")
