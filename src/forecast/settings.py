@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     min_lost_deals: int = 200
     min_converted_leads: int = 120
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    min_holdout_per_class: int = Field(20, ge=1, description="Fewest holdout rows of each outcome")
+    cv_folds: int = Field(5, ge=2, description="Stratified CV folds where data has no dates")
+    snapshot_every_days: int = Field(14, ge=0, description="Deal snapshot spacing; 0: entries only")
+    team_min_won_deals: int = Field(200, ge=1, description="Won deals a team needs for own model")
+    team_min_lost_deals: int = Field(200, ge=1, description="Lost deals a team needs for own model")
+    leak_warning_auc: float = Field(0.95, gt=0.5, le=1, description="One column this good: warn")
+    promote_min_auc_gain: float = Field(0.0, ge=0, description="AUC margin needed to promote")
+    promote_min_brier_gain: float = Field(0.0, ge=0, description="Brier margin needed to promote")
 
     @property
     def resolved_database_url(self) -> str:
