@@ -6,7 +6,9 @@ and dropped after it; they skip, saying why, only when no server answers there.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ import pytest
 
 # Before anything reads settings: nothing a test does touches the developer's own state.
 _STATE = tempfile.mkdtemp(prefix="forecast-test-state-")
+atexit.register(shutil.rmtree, _STATE, ignore_errors=True)
 os.environ["FORECAST_STATE_DIR"] = _STATE
 os.environ.pop("FORECAST_DATABASE_URL", None)
 os.environ.pop("FORECAST_MLFLOW_TRACKING_URI", None)
