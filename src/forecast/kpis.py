@@ -1,0 +1,614 @@
+"""Pipeline KPIs: the figures sales managers track, overall and per team / rep / product / region
+and per month or quarter.
+
+    funnel            deals that reached each open stage, and stage-to-stage conversion
+    outcomes          won, lost, open; win rate = won / (won + lost)
+    value             average sale value (won, recorded amounts only), won revenue
+    time to close     median and P90 days created → closed, for won and for all closed deals
+    time in stage     median days of completed stays in each open stage
+    velocity          open deals × win rate × average sale value / median won cycle (per day)
+    open pipeline     per open stage: deals, value, and how much of the value is estimated
+    satisfaction      mean CSAT and how many scores, where the data has any
+
+Everything is judged as of one date. When that date is before the data's end the pipeline is
+first rebuilt with `forecast.snapshots.snapshot`, so the figures are those a manager could have
+seen then (a deal won later is open, a deal created later is absent). All the work is vectorised
+(groupby on deal- and history-level frames); Python only loops over groups and stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+from forecast.errors import InvalidInput, NotFound
+from forecast.snapshots import as_timestamp, snapshot
+from forecast.stages import LOST, OPEN, WON, StageSet
+
+GROUP_COLUMNS: dict[str, str] = {
+    "team": "team", "rep": "owner", "product": "product", "region": "region",
+}
+PERIODS: tuple[str, ...] = ("month", "quarter")
+MISSING_GROUP = "(none)"  # the label of deals with no team / rep / product / region
+_DAY = np.timedelta64(86_400_000_000, "us")
+
+SUMMARY_COLUMNS = [
+    "group", "period", "deals", "won", "lost", "open", "win_rate", "average_sale_value",
+    "won_revenue", "won_revenue_estimated", "won_cycle_deals", "won_cycle_median_days",
+    "won_cycle_p90_days", "closed_cycle_deals", "closed_cycle_median_days",
+    "closed_cycle_p90_days", "pipeline_velocity_per_day", "open_value", "open_value_estimated",
+    "csat_mean", "csat_count",
+]
+_COUNTS = ["deals", "won", "lost", "open", "won_cycle_deals", "closed_cycle_deals", "csat_count"]
+_SUMS = ["won_revenue", "won_revenue_estimated", "open_value", "open_value_estimated"]
+
+
+@dataclass(eq=False)
+class KpiReport:
+    """KPIs of every group, as tidy frames; `to_dict` and `to_table` render them.
+
+    `summary` has one row per (group, period) with the scalar KPIs; `funnel`, `time_in_stage`
+    and `open_pipeline` have one row per (group, period, stage). The overall row has group and
+    period None; with `by` only, period is None; with `period` only, group is None.
+    """
+
+    as_of: pd.Timestamp
+    data_end: pd.Timestamp | None
+    from_snapshot: bool
+    by: str | None
+    period: str | None
+    stages: StageSet
+    summary: pd.DataFrame
+    funnel: pd.DataFrame
+    time_in_stage: pd.DataFrame
+    open_pipeline: pd.DataFrame
+    _index: dict[tuple, dict[str, list[dict[str, Any]]]] = field(
+        default_factory=dict, init=False, repr=False)
+
+    def row(self, group: str | None = None, period: str | None = None) -> dict[str, Any]:
+        """The KPIs of one group and period (both None: overall), as plain Python values."""
+        mask = _is(self.summary["group"], group) & _is(self.summary["period"], period)
+        if not mask.any():
+            raise NotFound(f"no KPIs for group {group!r}, period {period!r} in this report")
+        return self._row_dict(self.summary[mask].iloc[0].to_dict())
+
+    @property
+    def overall(self) -> dict[str, Any]:
+        return self.row()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: plain Python types only, NaN as None, dates as ISO strings."""
+        rows = self.summary.to_dict("records")
+        return {
+            "as_of": self.as_of.isoformat(),
+            "data_end": self.data_end.isoformat() if self.data_end is not None else None,
+            "from_snapshot": self.from_snapshot,
+            "by": self.by,
+            "period": self.period,
+            "stages": {"open": list(self.stages.open_stages), "won": self.stages.won,
+                       "lost": self.stages.lost},
+            "overall": self.overall,
+            "groups": [self._row_dict(r) for r in rows
+                       if r["group"] is not None or r["period"] is not None],
+        }
+
+    def to_table(self) -> list[Table]:
+        """Tables for a terminal: the summary, the overall stage view, the funnel per group."""
+        tables = [self._summary_table(), self._stage_table()]
+        if self.by or self.period:
+            tables.append(self._funnel_table())
+        return tables
+
+    # -- rendering helpers
+
+    def _parts(self, key: tuple) -> dict[str, list[dict[str, Any]]]:
+        """The per-stage rows of one (group, period), indexed once for all rows."""
+        if not self._index:
+            for name in ("funnel", "time_in_stage", "open_pipeline"):
+                for rec in getattr(self, name).to_dict("records"):
+                    k = (rec.pop("group"), rec.pop("period"))
+                    part = self._index.setdefault(k, {})
+                    part.setdefault(name, []).append({c: _plain(v) for c, v in rec.items()})
+        return self._index.get(key, {})
+
+    def _row_dict(self, r: dict[str, Any]) -> dict[str, Any]:
+        parts = self._parts((r["group"], r["period"]))
+        v = {k: _plain(r[k]) for k in SUMMARY_COLUMNS}
+        return {
+            "group": v["group"],
+            "period": v["period"],
+            "deals": v["deals"],
+            "won": v["won"],
+            "lost": v["lost"],
+            "open": v["open"],
+            "win_rate": v["win_rate"],
+            "average_sale_value": v["average_sale_value"],
+            "won_revenue": v["won_revenue"],
+            "won_revenue_estimated": v["won_revenue_estimated"],
+            "time_to_close": {
+                "won": {"deals": v["won_cycle_deals"], "median_days": v["won_cycle_median_days"],
+                        "p90_days": v["won_cycle_p90_days"]},
+                "closed": {"deals": v["closed_cycle_deals"],
+                           "median_days": v["closed_cycle_median_days"],
+                           "p90_days": v["closed_cycle_p90_days"]},
+            },
+            "pipeline_velocity_per_day": v["pipeline_velocity_per_day"],
+            "open_value": v["open_value"],
+            "open_value_estimated": v["open_value_estimated"],
+            "csat": ({"mean": v["csat_mean"], "count": v["csat_count"]}
+                     if v["csat_count"] else None),
+            "funnel": self._per_stage(parts.get("funnel"), reached=0, next_stage=None,
+                                      conversion=None),
+            "time_in_stage": self._per_stage(parts.get("time_in_stage"), median_days=None,
+                                             completed_stays=0),
+            "open_pipeline": self._per_stage(parts.get("open_pipeline"), deals=0, value=0.0,
+                                             estimated_value=0.0, estimated_deals=0),
+        }
+
+    def _per_stage(self, rows: list[dict[str, Any]] | None, **empty: Any) -> list[dict[str, Any]]:
+        """Every open stage in funnel order, with `empty` values where a stage has no rows."""
+        found = _by_stage(rows)
+        names = [*self.stages.open_stages, self.stages.won]
+        out = []
+        for i, stage in enumerate(self.stages.open_stages):
+            row = dict(found.get(stage) or {"stage": stage, **empty})
+            if "next_stage" in empty:
+                row["next_stage"] = names[i + 1]
+            out.append(row)
+        return out
+
+    def _label(self, r: dict[str, Any]) -> str:
+        if r["group"] is None and r["period"] is None:
+            return "All"
+        return " · ".join(str(x) for x in (r["group"], r["period"]) if x is not None)
+
+    def _ordered(self) -> list[dict[str, Any]]:
+        """Group rows first, the overall row last."""
+        rows = self.summary.to_dict("records")
+        return [r for r in rows if r["group"] is not None or r["period"] is not None] + [
+            r for r in rows if r["group"] is None and r["period"] is None]
+
+    def _summary_table(self) -> Table:
+        title = f"Pipeline KPIs as of {self.as_of:%Y-%m-%d}"
+        if self.from_snapshot:
+            title += " (rebuilt from the stage history)"
+        heading = " / ".join(x for x in (self.by, self.period) if x) or "scope"
+        table = Table(title=title)
+        for name in (heading, "Deals", "Won", "Lost", "Open", "Win rate", "Avg sale",
+                     "Won revenue", "Cycle won med / P90 (d)", "Velocity / day",
+                     "Open value", "CSAT"):
+            table.add_column(name, justify="left" if name == heading else "right")
+        rows = self._ordered()
+        for i, r in enumerate(rows):
+            csat = (f"{r['csat_mean']:.2f} ({_int(r['csat_count'])})"
+                    if r["csat_count"] else "–")
+            table.add_row(
+                self._label(r), _int(r["deals"]), _int(r["won"]), _int(r["lost"]),
+                _int(r["open"]), _pct(r["win_rate"]), _money(r["average_sale_value"]),
+                _money(r["won_revenue"]),
+                f"{_days(r['won_cycle_median_days'])} / {_days(r['won_cycle_p90_days'])}",
+                _money(r["pipeline_velocity_per_day"]), _money(r["open_value"]), csat,
+                end_section=(i == len(rows) - 2),
+            )
+        return table
+
+    def _stage_table(self) -> Table:
+        overall = self.overall
+        table = Table(title="Stages (all deals)")
+        for name in ("Stage", "Reached", "Converts to", "Conversion", "Median days in stage",
+                     "Completed stays", "Open deals", "Open value", "of which estimated"):
+            table.add_column(name, justify="left" if name in ("Stage", "Converts to")
+                             else "right")
+        for f, t, p in zip(overall["funnel"], overall["time_in_stage"], overall["open_pipeline"],
+                           strict=True):
+            table.add_row(
+                f["stage"], _int(f["reached"]), f["next_stage"], _pct(f["conversion"]),
+                _days(t["median_days"]), _int(t["completed_stays"]), _int(p["deals"]),
+                _money(p["value"]), _money(p["estimated_value"]),
+            )
+        table.add_row(self.stages.won, _int(overall["won"]), "", "", "", "", "", "", "")
+        return table
+
+    def _funnel_table(self) -> Table:
+        heading = " / ".join(x for x in (self.by, self.period) if x)
+        table = Table(title="Funnel: deals reaching each stage (conversion to the next)")
+        table.add_column(heading)
+        for stage in (*self.stages.open_stages, self.stages.won):
+            table.add_column(stage, justify="right")
+        for r in self._ordered():
+            funnel = _by_stage(self._parts((r["group"], r["period"])).get("funnel"))
+            steps = [funnel.get(s, {}) for s in self.stages.open_stages]
+            cells = [f"{_int(f.get('reached'))} ({_pct(f.get('conversion'))})" for f in steps]
+            table.add_row(self._label(r), *cells, _int(r["won"]))
+        return table
+
+
+def compute_kpis(
+    opportunities: pd.DataFrame,
+    history: pd.DataFrame,
+    stages: StageSet,
+    *,
+    by: str | None = None,
+    period: str | None = None,
+    as_of: object = None,
+    amount_known_before_close: bool = True,
+) -> KpiReport:
+    """The pipeline KPIs, overall and per `by` group and/or `period`, as of a date.
+
+    `by` is one of team, rep (the `owner` column), product, region; `period` is month or quarter.
+    With `period`, closed-deal figures (outcomes, win rate, value, time to close, CSAT) fall in
+    the period of the close date, creation-based ones (deals, funnel, open deals and the open
+    pipeline) in the period of the creation date, and stage stays in the period they ended.
+    Velocity is the classic formula applied to each row's own figures.
+
+    `as_of` (default: the last date the data records, so re-runs give the same figures) is when
+    "open" is judged. Before the data's end the pipeline is rebuilt as of that date from the
+    stage history, and `amount_known_before_close=False` makes deals open then carry the list
+    price (as `snapshot` does) instead of an amount only learnt at close.
+
+    Time in stage counts completed stays only (the deal had moved on by `as_of`): a deal still
+    in a stage is censored, so its time so far is not mixed in with finished stays.
+    The funnel counts a deal as reaching stage k if its history (up to `as_of`) enters stage k
+    or a later open stage, if it is in such a stage, or if it was won; every deal enters the
+    funnel at the first stage.
+    """
+    group_col = _choice(by, GROUP_COLUMNS, "by")
+    _choice(period, dict.fromkeys(PERIODS), "period")
+    if group_col and group_col not in opportunities.columns:
+        raise InvalidInput(f"cannot group by {by!r}: the data has no {group_col!r} column")
+    history = history[["opportunity_id", "stage", "entered_at"]]
+    data_end = _data_end(opportunities, history)
+    if as_of is None:
+        t = data_end if data_end is not None else as_timestamp(datetime.now(UTC))
+    else:
+        try:
+            t = as_timestamp(as_of)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"as_of must be a date such as 2017-06-30, got {as_of!r}") from exc
+        if pd.isna(t):
+            raise InvalidInput(f"as_of must be a date such as 2017-06-30, got {as_of!r}")
+    from_snapshot = data_end is not None and t < data_end
+    if from_snapshot and not (history["entered_at"] <= t).any():
+        deals = _before_any_history(opportunities, stages, t, amount_known_before_close)
+    elif from_snapshot:
+        deals = snapshot(opportunities, history, stages, t,
+                         amount_known_before_close=amount_known_before_close)
+    else:
+        deals = opportunities.reset_index(drop=True)
+    history = history[history["entered_at"] <= t]
+
+    prepared = _deal_frame(deals, history, stages, group_col, period)
+    scopes = [(False, False)]
+    if by or period:
+        scopes.append((by is not None, period is not None))
+    results = [_scope(prepared, stages, g, p, period) for g, p in scopes]
+    summary, funnel, times, pipe = (_tidy(pd.concat(list(x), ignore_index=True))
+                                    for x in zip(*results, strict=True))
+    return KpiReport(as_of=t, data_end=data_end, from_snapshot=from_snapshot, by=by,
+                     period=period, stages=stages, summary=summary, funnel=funnel,
+                     time_in_stage=times, open_pipeline=pipe)
+
+
+# --- the computation ----------------------------------------------------------------------------
+
+
+def _choice(value: str | None, allowed: dict, name: str) -> str | None:
+    if value is None:
+        return None
+    if value not in allowed:
+        raise InvalidInput(
+            f"{name} must be one of {', '.join(allowed)} (or left out), got {value!r}"
+        )
+    return allowed[value] if allowed[value] is not None else value
+
+
+def _before_any_history(
+    opportunities: pd.DataFrame, stages: StageSet, t: pd.Timestamp, list_price_while_open: bool
+) -> pd.DataFrame:
+    """Snapshot's rule when no stage was recorded by `t`: deals created by then sit, open, in
+    the first stage. (`snapshot` itself cannot merge an empty history, whose ids are untyped.)"""
+    deals = opportunities[opportunities["created_at"] <= t].assign(
+        stage=stages.open_stages[0], status=OPEN, closed_at=pd.NaT)
+    if not list_price_while_open and "list_price" in deals:
+        deals = deals.assign(amount=deals["list_price"], amount_estimated=True)
+    return deals.reset_index(drop=True)
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Group and period as plain objects with None (not NaN) where a dimension is not split."""
+    for col in ("group", "period"):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    return frame
+
+
+def _data_end(opportunities: pd.DataFrame, history: pd.DataFrame) -> pd.Timestamp | None:
+    dates = [opportunities[c].max() for c in ("created_at", "closed_at") if c in opportunities]
+    dates.append(history["entered_at"].max())
+    dates = [d for d in dates if not pd.isna(d)]
+    return as_timestamp(max(dates)) if dates else None
+
+
+def _period_code(when: pd.Series, period: str | None) -> pd.Series:
+    """An integer code per period (NaN without a date): cheap to group by, labelled later."""
+    if period is None:
+        return pd.Series(np.nan, index=when.index)
+    year, month = when.dt.year, when.dt.month
+    if period == "month":
+        return year * 12 + (month - 1)
+    return year * 4 + (month - 1) // 3
+
+
+def _period_label(code: float, period: str | None) -> str | None:
+    if period is None or pd.isna(code):
+        return None
+    code = int(code)
+    if period == "month":
+        return f"{code // 12}-{code % 12 + 1:02d}"
+    return f"{code // 4}-Q{code % 4 + 1}"
+
+
+@dataclass
+class _Deals:
+    """Deal- and stay-level frames keyed by integer codes, which group by fast."""
+
+    frame: pd.DataFrame  # one row per deal
+    stays: pd.DataFrame  # one row per completed stay in an open stage
+    group_labels: np.ndarray  # group code -> label
+
+
+def _stage_codes(values: pd.Series, stages: StageSet) -> np.ndarray:
+    """Position in `stages.all_stages` (open stages, won, lost); -1 for anything else."""
+    return pd.Categorical(values, categories=list(stages.all_stages)).codes.astype(np.int64)
+
+
+def _deal_frame(
+    deals: pd.DataFrame,
+    history: pd.DataFrame,
+    stages: StageSet,
+    group_col: str | None,
+    period: str | None,
+) -> _Deals:
+    """One row per deal with what the KPIs need, and one row per completed stage stay."""
+    n = len(stages.open_stages)  # code n is Won, n + 1 is Lost
+    stage = _stage_codes(deals["stage"], stages)
+    if "status" in deals:
+        status = deals["status"].to_numpy(dtype=object)
+        is_won, is_lost = status == WON, status == LOST
+        is_open = status == OPEN
+    else:
+        is_won, is_lost = stage == n, stage == n + 1
+        is_open = ~(is_won | is_lost)
+    created = deals["created_at"]
+    closed = deals["closed_at"] if "closed_at" in deals else pd.Series(pd.NaT, index=deals.index)
+    amount = (pd.to_numeric(deals["amount"], errors="coerce").to_numpy(dtype=float)
+              if "amount" in deals else np.full(len(deals), np.nan))
+    estimated = (deals["amount_estimated"].fillna(False).to_numpy(dtype=bool)
+                 if "amount_estimated" in deals else np.zeros(len(deals), dtype=bool))
+    if group_col:
+        labels = deals[group_col].astype(object).where(deals[group_col].notna(), MISSING_GROUP)
+        group, group_labels = pd.factorize(labels)
+        group_labels = np.asarray(group_labels, dtype=object)
+    else:
+        group, group_labels = np.zeros(len(deals), dtype=np.int64), np.array([None], dtype=object)
+
+    # The furthest open stage each deal's history shows (Lost says nothing about how far it got).
+    codes, uniques = pd.factorize(history["opportunity_id"])
+    entry_stage = _stage_codes(history["stage"], stages)
+    entry = entry_stage.astype(float)
+    entry[(entry < 0) | (entry > n)] = np.nan
+    furthest = pd.Series(entry).groupby(codes).max()
+    deal_codes = pd.Index(uniques).get_indexer(deals["id"])
+    from_history = furthest.reindex(deal_codes).to_numpy()
+    current = np.where((stage >= 0) & (stage <= n), stage, np.nan)
+    reached = np.fmax(np.fmax(from_history, current), 0)
+    reached[is_won] = n
+
+    frame = pd.DataFrame({
+        "g": group,
+        "created_p": _period_code(created, period).to_numpy(),
+        "closed_p": _period_code(closed, period).to_numpy(),
+        "won": is_won,
+        "lost": is_lost,
+        "open": is_open,
+        "stage": stage,
+        "amount": amount,
+        "estimated": estimated,
+        "cycle": np.where(is_won | is_lost, (closed - created) / pd.Timedelta(days=1), np.nan),
+        "csat": (pd.to_numeric(deals["csat"], errors="coerce").to_numpy(dtype=float)
+                 if "csat" in deals else np.nan),
+        "reached": reached.astype(np.int64),
+    })
+    frame["csat_p"] = frame["closed_p"].fillna(frame["created_p"])
+
+    # Completed stays: an open-stage entry followed by a different stage for the same deal.
+    order = np.lexsort((history["entered_at"].to_numpy(), codes))
+    c = codes[order]
+    at = history["entered_at"].to_numpy()[order]
+    st = entry_stage[order]
+    repeat = np.zeros(len(c), dtype=bool)  # a stage re-recorded is one stay, not two
+    repeat[1:] = (c[1:] == c[:-1]) & (st[1:] == st[:-1])
+    c, at, st = c[~repeat], at[~repeat], st[~repeat]
+    has_next = np.zeros(len(c), dtype=bool)
+    has_next[:-1] = c[1:] == c[:-1]
+    next_at = np.empty_like(at)
+    next_at[:-1] = at[1:]
+    next_at[-1:] = np.datetime64("NaT")
+    done = has_next & (st >= 0) & (st < n)
+    position = np.full(len(uniques), -1)
+    known = deal_codes >= 0
+    position[deal_codes[known]] = np.flatnonzero(known)
+    row = position[c[done]]
+    kept = row >= 0
+    ended = next_at[done][kept]
+    stays = pd.DataFrame({
+        "g": group[row[kept]],
+        "ended_p": _period_code(pd.Series(ended), period).to_numpy(),
+        "stage": st[done][kept],
+        "days": (ended - at[done][kept]) / _DAY,
+    })
+    return _Deals(frame, stays, group_labels)
+
+
+def _keys(frame: pd.DataFrame, group: bool, period_col: str | None) -> list[pd.Series]:
+    g = frame["g"] if group else pd.Series(0, index=frame.index)
+    p = frame[period_col] if period_col else pd.Series(-1.0, index=frame.index)
+    return [g.rename("group"), p.rename("period")]
+
+
+def _scope(
+    deals: _Deals,
+    stages: StageSet,
+    group: bool,
+    split: bool,
+    period: str | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Summary, funnel, time in stage and open pipeline for one way of splitting the deals."""
+    frame, stays = deals.frame, deals.stays
+
+    def keyed(sub: pd.DataFrame, col: str, *extra: pd.Series) -> Any:
+        return sub.groupby([*_keys(sub, group, col if split else None), *extra], sort=True)
+
+    won = frame[frame["won"]]
+    closed = frame[frame["won"] | frame["lost"]]
+    open_ = frame[frame["open"]]
+    recorded = won[~won["estimated"] & won["amount"].notna()]
+    scored = frame[frame["csat"].notna()]
+
+    by_created = keyed(frame, "created_p")
+    won_groups = keyed(won, "closed_p")
+    closed_cycles = keyed(closed, "closed_p")["cycle"]
+    won_cycles = won_groups["cycle"]
+    open_groups = keyed(open_, "created_p")
+    summary = pd.concat({
+        "deals": by_created.size(),
+        "open": open_groups.size(),
+        "open_value": open_groups["amount"].sum(),
+        "open_value_estimated": keyed(open_[open_["estimated"]], "created_p")["amount"].sum(),
+        "won": won_groups.size(),
+        "lost": keyed(closed[closed["lost"]], "closed_p").size(),
+        "won_revenue": won_groups["amount"].sum(),
+        "won_revenue_estimated": keyed(won[won["estimated"]], "closed_p")["amount"].sum(),
+        "average_sale_value": keyed(recorded, "closed_p")["amount"].mean(),
+        "won_cycle_deals": won_cycles.count(),
+        "won_cycle_median_days": won_cycles.median(),
+        "won_cycle_p90_days": won_cycles.quantile(0.9),
+        "closed_cycle_deals": closed_cycles.count(),
+        "closed_cycle_median_days": closed_cycles.median(),
+        "closed_cycle_p90_days": closed_cycles.quantile(0.9),
+        "csat_mean": keyed(scored, "csat_p")["csat"].mean(),
+        "csat_count": keyed(scored, "csat_p")["csat"].count(),
+    }, axis=1)
+    if not (group or split):  # the overall row exists even when there are no deals
+        summary = summary.reindex(pd.MultiIndex.from_tuples([(0, -1.0)],
+                                                             names=["group", "period"]))
+    summary[_COUNTS] = summary[_COUNTS].fillna(0).astype(np.int64)
+    summary[_SUMS] = summary[_SUMS].fillna(0.0)
+    decided = summary["won"] + summary["lost"]
+    summary["win_rate"] = summary["won"] / decided.where(decided > 0)
+    cycle = summary["won_cycle_median_days"]
+    summary["pipeline_velocity_per_day"] = (
+        summary["open"] * summary["win_rate"] * summary["average_sale_value"]
+        / cycle.where(cycle > 0)
+    )
+    summary = summary.reset_index()
+
+    # Funnel: how many deals got at least as far as each stage.
+    n = len(stages.open_stages)
+    at_most = by_created["reached"].value_counts().unstack(fill_value=0)
+    at_most = at_most.reindex(columns=range(n + 1), fill_value=0)
+    at_least = at_most.iloc[:, ::-1].cumsum(axis=1).iloc[:, ::-1]
+    reached = at_least.to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conversion = np.where(reached[:, :-1] > 0, reached[:, 1:] / reached[:, :-1], np.nan)
+    funnel = pd.DataFrame({
+        "group": np.repeat(at_least.index.get_level_values(0), n),
+        "period": np.repeat(at_least.index.get_level_values(1), n),
+        "stage": np.tile(np.arange(n), len(at_least)),
+        "reached": reached[:, :-1].ravel().astype(np.int64),
+        "next_stage": np.tile(np.arange(1, n + 1), len(at_least)),
+        "conversion": conversion.ravel(),
+    })
+
+    # Time in stage (completed stays).
+    by_stay = keyed(stays, "ended_p", stays["stage"])["days"]
+    times = pd.concat({"median_days": by_stay.median(), "completed_stays": by_stay.count()},
+                      axis=1).reset_index()
+    times["completed_stays"] = times["completed_stays"].astype(np.int64)
+
+    # Open pipeline per stage.
+    by_stage = keyed(open_, "created_p", open_["stage"])
+    estimated_amount = open_["amount"].where(open_["estimated"], 0.0)
+    pipe = pd.concat({
+        "deals": by_stage.size(),
+        "value": by_stage["amount"].sum(),
+        "estimated_value": estimated_amount.groupby(
+            [*_keys(open_, group, "created_p" if split else None), open_["stage"]]).sum(),
+        "estimated_deals": by_stage["estimated"].sum(),
+    }, axis=1).reset_index()
+    pipe["estimated_deals"] = pipe["estimated_deals"].astype(np.int64)
+
+    names = np.array(stages.all_stages, dtype=object)
+    out = []
+    for part in (summary, funnel, times, pipe):
+        part = part.assign(
+            group=deals.group_labels[part["group"].to_numpy(dtype=np.int64)] if group else None,
+            _period=part["period"],
+        )
+        sort = ["group", "_period"] + (["stage"] if "stage" in part else [])
+        part = part.sort_values(sort, kind="stable", na_position="first")
+        part["period"] = [_period_label(c, period) for c in part["_period"]] if split else None
+        for col in ("stage", "next_stage"):
+            if col in part:
+                part[col] = names[part[col].to_numpy(dtype=np.int64)]
+        out.append(part.drop(columns="_period").reset_index(drop=True))
+    return out[0][SUMMARY_COLUMNS], out[1], out[2], out[3]
+
+
+# --- plain values and formatting ---------------------------------------------------------------
+
+
+def _is(values: pd.Series, wanted: Hashable | None) -> pd.Series:
+    return values.isna() if wanted is None else values.eq(wanted)
+
+
+def _plain(value: Any) -> Any:
+    """A plain Python value: numpy scalars unwrapped, NaN/NaT as None, timestamps as ISO."""
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def _by_stage(rows: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    return {r["stage"]: r for r in rows or []}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float | np.floating) and np.isnan(value))
+
+
+def _int(value: Any) -> str:
+    return "–" if _missing(value) else f"{int(value):,}"
+
+
+def _money(value: Any) -> str:
+    return "–" if _missing(value) else f"{float(value):,.0f}"
+
+
+def _pct(value: Any) -> str:
+    return "–" if _missing(value) else f"{100 * float(value):.1f}%"
+
+
+def _days(value: Any) -> str:
+    return "–" if _missing(value) else f"{float(value):,.1f}"
