@@ -79,6 +79,24 @@ def _mlflow(settings: Settings) -> Iterator[Any]:
             mlflow.set_tracking_uri(old_tracking)
 
 
+@contextmanager
+def _hushed() -> Iterator[None]:
+    """Silence MLflow's advice while logging our pyfunc (it warns about choices made on purpose)."""
+    import warnings
+
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # MLflow re-enables its own UserWarnings inside; drop them at the display step too.
+            warnings.showwarning = lambda *args, **kwargs: None
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def _experiment_id(client: Any, kind: str, settings: Settings) -> str:
     name = EXPERIMENTS[kind]
     found = client.get_experiment_by_name(name)
@@ -92,6 +110,7 @@ def _experiment_id(client: Any, kind: str, settings: Settings) -> str:
 
 def _pyfunc_class() -> type:
     import mlflow.pyfunc
+    import pandas as pd
 
     class ForecastModel(mlflow.pyfunc.PythonModel):
         """Scores a DataFrame of the model's input columns: probability and grade per row."""
@@ -99,12 +118,10 @@ def _pyfunc_class() -> type:
         def load_context(self, context: Any) -> None:
             self.model = joblib.load(context.artifacts["model"])
 
-        def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
-            import pandas as pd
-
-            frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(
-                model_input)
-            p = self.model.predict_proba(frame)[:, 1]
+        def predict(
+            self, context: Any, model_input: pd.DataFrame, params: dict | None = None
+        ) -> pd.DataFrame:
+            p = self.model.predict_proba(model_input)[:, 1]
             return pd.DataFrame({"probability": p, "grade": self.model.grade(p)})
 
     return ForecastModel
@@ -262,16 +279,17 @@ def log_training(
                     import pandas
                     import sklearn
 
-                    info = mlflow.pyfunc.log_model(
-                        name="model", python_model=_pyfunc_class()(),
-                        artifacts={"model": str(model_path)}, signature=signature,
-                        input_example=example,
-                        pip_requirements=[f"lightgbm=={lightgbm.__version__}",
-                                          f"scikit-learn=={sklearn.__version__}",
-                                          f"pandas=={pandas.__version__}",
-                                          f"numpy=={np.__version__}",
-                                          f"mlflow=={mlflow.__version__}"],
-                    )
+                    with _hushed():
+                        info = mlflow.pyfunc.log_model(
+                            name="model", python_model=_pyfunc_class()(),
+                            artifacts={"model": str(model_path)}, signature=signature,
+                            input_example=example,
+                            pip_requirements=[f"lightgbm=={lightgbm.__version__}",
+                                              f"scikit-learn=={sklearn.__version__}",
+                                              f"pandas=={pandas.__version__}",
+                                              f"numpy=={np.__version__}",
+                                              f"mlflow=={mlflow.__version__}"],
+                        )
                     logged_model_id = getattr(info, "model_id", None)
                     if not _registered_exists(client, name):
                         client.create_registered_model(

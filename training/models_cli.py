@@ -1,0 +1,333 @@
+"""`forecast train leads|deals` and `forecast models list|show|promote|rollback`.
+
+Two typer sub-apps, mounted by `training/cli.py`. The logic lives in `forecast.training` (fit and
+evaluate) and `forecast.registry` (MLflow); this module reads options, shows progress and tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from forecast.errors import ForecastError, InvalidInput
+from forecast.settings import Settings, get_settings
+from training.console import console, err_console, handles_errors, print_json
+
+train_app = typer.Typer(help="Train and evaluate models (logged to MLflow)", no_args_is_help=True,
+                        pretty_exceptions_enable=False, add_completion=False)
+models_app = typer.Typer(help="List, show, promote and roll back models", no_args_is_help=True,
+                         pretty_exceptions_enable=False, add_completion=False)
+
+
+class Kind(StrEnum):
+    leads = "leads"
+    deals = "deals"
+
+
+DataOpt = Annotated[str | None, typer.Option(
+    "--data", help="Dataset name in the store, or a path to an export file or folder "
+                   "(default: the only dataset of that kind in the store)")]
+MappingOpt = Annotated[str | None, typer.Option(
+    help="Built-in mapping name or YAML file, for a path (default: detect)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON")]
+SeedOpt = Annotated[int | None, typer.Option(help="Random seed (default: FORECAST_SEED)")]
+PromoteOpt = Annotated[bool, typer.Option(
+    "--promote/--no-promote", help="Make the new model champion if it wins")]
+
+
+def _quiet_mlflow() -> None:
+    import mlflow  # noqa: F401 - configures its loggers on import; quiet them afterwards
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="mlflow")
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
+# --- loading data -------------------------------------------------------------------------------
+
+
+def _field_names(mapping: Any) -> dict[str, str]:
+    try:
+        return dict(mapping.column_map())
+    except Exception:  # noqa: BLE001 - names are a nicety for reasons
+        return {}
+
+
+def load_training_data(data: str | None, mapping: str | None, kind: Kind,
+                       settings: Settings) -> dict[str, Any]:
+    """Frames, stages, leak columns, options and field names from a path or a stored dataset."""
+    from forecast import store
+    from forecast.mapping import BUILT_IN, detect_mapping, load_mapping
+
+    want = "leads" if kind is Kind.leads else "opportunities"
+    if data is not None and Path(data).exists():
+        from forecast.importing import read_export
+
+        export = read_export(Path(data), mapping)
+        if export.kind != want:
+            raise InvalidInput(f"{data} holds {export.kind}, not {want}: use "
+                               f"`forecast train {'leads' if export.kind == 'leads' else 'deals'}`")
+        m = load_mapping(mapping) if mapping else detect_mapping(Path(data))
+        return {"dataset": export.dataset, "opportunities": export.opportunities,
+                "history": export.history, "stages": export.stages, "leads": export.leads,
+                "leak_columns": export.leak_columns, "options": export.options,
+                "field_names": _field_names(m)}
+    engine = store.get_engine(settings)
+    with engine.connect() as conn:
+        name = store.resolve_dataset(conn, data, want)
+        row = store.get_dataset(conn, name)
+    if row["kind"] != want:
+        raise InvalidInput(f"dataset {name!r} holds {row['kind']}, not {want}")
+    field_names = _field_names(load_mapping(name)) if name in BUILT_IN else {}
+    out: dict[str, Any] = {"dataset": name, "leak_columns": list(row["leak_columns"] or []),
+                           "options": dict(row["options"] or {}), "field_names": field_names}
+    if kind is Kind.leads:
+        out["leads"] = store.load_leads(engine, name)
+    else:
+        from forecast.stages import StageSet
+
+        out["opportunities"] = store.load_opportunities(engine, name).drop(columns=["dataset"])
+        out["history"] = store.load_history(engine, name)
+        out["stages"] = StageSet.from_dict(row["stages"])
+    return out
+
+
+# --- output -------------------------------------------------------------------------------------
+
+_COLUMNS = (("roc_auc", "AUC"), ("pr_auc", "PR AUC"), ("brier", "Brier"),
+            ("log_loss", "LogLoss"), ("ece", "ECE"), ("top_decile_lift", "Lift10"),
+            ("top_decile_capture", "Capt10"))
+
+
+_SHOWN = {"stage_win_rate": "stage rate", "naive_bayes": "naive Bayes",
+          "logistic_regression": "logistic"}
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """The model against each baseline (and the champion) on the holdout."""
+    table = Table(title=f"{summary['kind']}: holdout ({summary['split']['method']})",
+                  box=box.SIMPLE_HEAD)
+    table.add_column("scorer", style="bold", no_wrap=True)
+    for _, title in _COLUMNS:
+        table.add_column(title, justify="right", no_wrap=True, min_width=6)
+    model = summary["metrics"].get("model", {})
+    for who, values in summary["metrics"].items():
+        cells = []
+        for key, _ in _COLUMNS:
+            v = values.get(key)
+            cell = "n/a" if v is None else f"{v:.4f}"
+            if who != "model" and key in ("roc_auc", "brier") and v is not None:
+                mine = model.get(key)
+                better = mine is not None and (mine > v if key == "roc_auc" else mine < v)
+                cell = f"[{'green' if better else 'red'}]{cell}[/]"
+            cells.append(cell)
+        table.add_row(_SHOWN.get(who, who), *cells)
+    return table
+
+
+def _print_summary(summary: dict[str, Any], out: Console) -> None:
+    rows = summary["rows"]
+    out.print(f"data {summary.get('dataset')}  fingerprint {summary['fingerprint']}  "
+              f"seed {summary['seed']}  rows {rows}")
+    split = summary["split"]
+    if split.get("cut"):
+        out.print(f"holdout by time: cut {split['cut']}")
+    out.print(summary_table(summary))
+    if summary.get("cv"):
+        cv = Table(title="stratified cross-validation on the training part")
+        for col in ("scorer", "ROC AUC", "Brier"):
+            cv.add_column(col, justify="right" if col != "scorer" else "left")
+        for who, v in summary["cv"].items():
+            cv.add_row(who, f"{v['roc_auc_mean']:.4f} ± {v['roc_auc_std']:.4f}",
+                       f"{v['brier_mean']:.4f} ± {v['brier_std']:.4f}")
+        out.print(cv)
+    teams = summary.get("teams") or {}
+    used = [t for t, e in teams.items() if e.get("used")]
+    if teams:
+        out.print(f"per-team models: {', '.join(used) if used else 'none'} "
+                  f"(global model for the other {len(teams) - len(used)} team(s))")
+    for warning in summary.get("warnings", []):
+        out.print(f"[yellow]warning:[/] {warning}")
+    for example in summary.get("examples", [])[:2]:
+        out.print(f"example {example['id']} (p={example['probability']:.2f}):")
+        for side in ("for", "against"):
+            for r in example[side]:
+                out.print(f"  {'+' if side == 'for' else '-'} {r['sentence']}")
+
+
+def _print_registration(reg: dict[str, Any], out: Console) -> None:
+    color = "green" if reg["promoted"] else "yellow"
+    out.print(f"[bold]{reg['name']} v{reg['version']}[/]: [{color}]{reg['decision']}[/] "
+              f"(champion before: {reg['champion_before'] or 'none'})")
+    for reason in reg["reasons"]:
+        out.print(f"  {reason}")
+
+
+# --- train --------------------------------------------------------------------------------------
+
+
+def _train(kind: Kind, data: str | None, mapping: str | None, json_: bool, seed: int | None,
+           promote: bool, **extra: Any) -> None:
+    from forecast import registry, training
+
+    _quiet_mlflow()
+    settings = get_settings()
+    shown = err_console if json_ else console
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=shown, transient=True) as bar:
+        task = bar.add_task("reading the data", total=None)
+
+        def step(text: str) -> None:
+            bar.update(task, description=text)
+
+        frames = load_training_data(data, mapping, kind, settings)
+        step("loading the current champion")
+        try:
+            champion = registry.load_champion(kind.value, settings)
+        except ForecastError:
+            champion = None
+        incumbent = champion.model if champion else None
+        if kind is Kind.leads:
+            result = training.train_leads(
+                frames["leads"], leak_columns=frames["leak_columns"], settings=settings,
+                seed=seed, incumbent=incumbent, dataset=frames["dataset"], progress=step,
+                **extra,
+            )
+        else:
+            result = training.train_deals(
+                frames["opportunities"], frames["history"], frames["stages"],
+                options=frames["options"], settings=settings, seed=seed, incumbent=incumbent,
+                field_names=frames["field_names"], dataset=frames["dataset"], progress=step,
+            )
+        step("logging to MLflow and registering")
+        reg = registry.log_training(
+            result, settings, promote=promote,
+            champion_version_scored=champion.version if champion else None,
+        )
+    summary = result.summary()
+    summary["registration"] = reg.to_dict()
+    if json_:
+        print_json(summary)
+        return
+    _print_summary(summary, console)
+    _print_registration(summary["registration"], console)
+
+
+@train_app.command("leads")
+@handles_errors
+def train_leads(
+    data: DataOpt = None, mapping: MappingOpt = None, json_: JsonOpt = False,
+    seed: SeedOpt = None, promote: PromoteOpt = True,
+    include_leaks: Annotated[bool, typer.Option(
+        "--include-leaks", help="Keep the columns declared as leaking (metrics will flatter)")
+    ] = False,
+    cv: Annotated[bool, typer.Option("--cv/--no-cv", help="Cross-validate where no dates")] = True,
+) -> None:
+    """Train the lead-qualification model against naive Bayes and logistic regression."""
+    _train(Kind.leads, data, mapping, json_, seed, promote, include_leaks=include_leaks,
+           cross_validate=cv)
+
+
+@train_app.command("deals")
+@handles_errors
+def train_deals(
+    data: DataOpt = None, mapping: MappingOpt = None, json_: JsonOpt = False,
+    seed: SeedOpt = None, promote: PromoteOpt = True,
+) -> None:
+    """Train the close-probability model on as-of snapshots, with a holdout by time."""
+    _train(Kind.deals, data, mapping, json_, seed, promote)
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+@models_app.command("list")
+@handles_errors
+def list_(json_: JsonOpt = False) -> None:
+    """Every registered version, with its aliases and holdout AUC and Brier."""
+    from forecast import registry
+
+    _quiet_mlflow()
+    rows = registry.list_models(get_settings())
+    if json_:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("no models registered yet: run `forecast train leads|deals`")
+        return
+    table = Table(title="registered models")
+    for col in ("kind", "name", "version", "aliases", "ROC AUC", "Brier"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["kind"], r["name"], r["version"], ", ".join(r["aliases"]),
+                      "n/a" if r["roc_auc"] is None else f"{r['roc_auc']:.4f}",
+                      "n/a" if r["brier"] is None else f"{r['brier']:.4f}")
+    console.print(table)
+
+
+@models_app.command("show")
+@handles_errors
+def show(
+    kind: Annotated[Kind, typer.Argument(help="leads or deals")],
+    version: Annotated[str | None, typer.Option(help="Version (default: the champion)")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """One model version: metrics against the baselines, parameters, and its promotion decision."""
+    from forecast import registry
+
+    _quiet_mlflow()
+    info = registry.show_model(kind.value, version, get_settings())
+    if json_:
+        print_json(info)
+        return
+    console.print(f"[bold]{info['name']} v{info['version']}[/] "
+                  f"aliases: {', '.join(info['aliases']) or 'none'}  run {info['run_id']}")
+    table = Table(title="holdout")
+    for col in ("scorer", "ROC AUC", "Brier"):
+        table.add_column(col)
+    for who, v in info["metrics"].items():
+        table.add_row(who, f"{v.get('roc_auc', float('nan')):.4f}",
+                      f"{v.get('brier', float('nan')):.4f}")
+    console.print(table)
+    console.print(f"decision: {info['decision']}")
+    console.print(f"champion history: {info['champion_history']}")
+
+
+@models_app.command("promote")
+@handles_errors
+def promote_(
+    kind: Annotated[Kind, typer.Argument(help="leads or deals")],
+    version: Annotated[str | None, typer.Option(help="Version (default: the candidate)")] = None,
+) -> None:
+    """Make a version champion if it beats the champion and every baseline; says why or why not."""
+    from forecast import registry
+
+    _quiet_mlflow()
+    decision = registry.promote(kind.value, version, get_settings())
+    color = "green" if decision.promote else "yellow"
+    console.print(f"[{color}]{'promoted' if decision.promote else 'not promoted'}[/]")
+    for reason in decision.reasons:
+        console.print(f"  {reason}")
+    if not decision.promote:
+        raise typer.Exit(1)
+
+
+@models_app.command("rollback")
+@handles_errors
+def rollback(kind: Annotated[Kind, typer.Argument(help="leads or deals")]) -> None:
+    """Give `champion` back to the previous champion."""
+    from forecast import registry
+
+    _quiet_mlflow()
+    version = registry.rollback(kind.value, get_settings())
+    console.print(f"champion of {kind.value} is now version {version}")
