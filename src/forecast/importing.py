@@ -97,6 +97,28 @@ def import_export(
     """Validate and upsert an export into the store, in one transaction."""
     job = _Job(Path(path), mapping, on_error, dataset=dataset, export_date=export_date,
                chunk_rows=chunk_rows)
+    return _write(engine, job)
+
+
+def import_frame(
+    engine: Engine,
+    frame: pd.DataFrame,
+    mapping: Mapping,
+    *,
+    dataset: str | None = None,
+    on_error: OnError = "reject",
+) -> ImportReport:
+    """The same validation and upsert for rows already in memory (e.g. pushed by a CRM).
+
+    Problems name the row by its position in `frame` (from 0) and the file as `request`.
+    """
+    if frame.empty:
+        raise InvalidInput("nothing to import: no rows given")
+    job = _Job(frame, mapping, on_error, dataset=dataset)
+    return _write(engine, job)
+
+
+def _write(engine: Engine, job: _Job) -> ImportReport:
     m = job.mapping
     with store.transaction(engine) as conn:
         store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, m.options)
@@ -130,7 +152,7 @@ class _Job:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | pd.DataFrame,
         mapping: str | Path | Mapping | None,
         on_error: OnError,
         *,
@@ -140,7 +162,10 @@ class _Job:
     ) -> None:
         if on_error not in ("reject", "skip"):
             raise InvalidInput(f"on_error must be 'reject' or 'skip', got {on_error!r}")
-        if not path.exists():
+        self.frame = path if isinstance(path, pd.DataFrame) else None
+        if self.frame is not None:
+            path = Path("request")
+        elif not path.exists():
             raise InvalidInput(f"{path}: no such file or folder")
         if isinstance(mapping, Mapping):
             self.mapping = mapping
@@ -148,9 +173,11 @@ class _Job:
             self.mapping = load_mapping(mapping)
         else:
             self.mapping = detect_mapping(path)
+        if self.frame is not None:  # rows in memory carry no history file: it is derived
+            self.mapping = self.mapping.model_copy(update={"history_file": None})
         self.on_error = on_error
         self.folder = path if path.is_dir() else path.parent
-        self.main = self._main_file(path)
+        self.main = path if self.frame is not None else self._main_file(path)
         self.dataset = dataset or self.mapping.dataset
         self.stages = self.mapping.stage_set if self.mapping.kind == "opportunities" else None
         self.chunk_rows = chunk_rows or 50_000
@@ -196,6 +223,12 @@ class _Job:
 
     def _chunks(self, file: Path) -> Iterator[pd.DataFrame]:
         """Raw chunks of a CSV or Parquet file, each with `__line`, its line number in the file."""
+        if self.frame is not None and file == self.main:
+            chunk = self.frame.replace(self.mapping.missing_values or [], None)
+            chunk = chunk.set_axis(pd.RangeIndex(0, len(chunk)))
+            chunk["__line"] = chunk.index
+            yield chunk
+            return
         start = 2
         for chunk in _iter_table(file, self.chunk_rows, self.mapping.missing_values):
             chunk.index = pd.RangeIndex(start, start + len(chunk))
@@ -231,7 +264,9 @@ class _Job:
         newest = pd.NaT
         date_cols = [c for f, c in self.columns.items() if f in DATE_FIELDS]
         date_cols += list(self.mapping.stage_dates.values())
-        for raw in _iter_table(self.main, 200_000, self.mapping.missing_values):
+        chunks = ([self.frame] if self.frame is not None
+                  else _iter_table(self.main, 200_000, self.mapping.missing_values))
+        for raw in chunks:
             present = [c for c in dict.fromkeys(date_cols) if c in raw.columns]
             for col in present:
                 value = self._dates(raw[col]).max()
@@ -239,6 +274,8 @@ class _Job:
                     newest = value
         if pd.notna(newest):
             return newest
+        if self.frame is not None:
+            return store_now()
         # No dates at all: the file's modification time, stable across re-imports of one file.
         return pd.Timestamp(self.main.stat().st_mtime, unit="s").floor("s")
 
@@ -426,6 +463,7 @@ class _Job:
             moved = old_stage.notna() & (old_stage != opps["stage"])
             self.report.stage_changes += int(moved.sum())
             entered = entered.where(~moved, opps["updated_at"])
+            undated &= old_stage.isna() | moved  # an unmoved stored deal adds no entry
         parts.append(pd.DataFrame({"opportunity_id": opps["id"][undated],
                                    "stage": opps["stage"][undated],
                                    "entered_at": entered[undated]}))
