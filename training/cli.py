@@ -124,9 +124,11 @@ def kpis(
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, dataset, "opportunities")
         stages = store.dataset_stages(conn, name)
+        options = store.get_dataset(conn, name)["options"] or {}
     report = compute_kpis(
         store.load_opportunities(engine, name), store.load_history(engine, name), stages,
         by=by.value if by else None, period=period.value if period else None, as_of=as_of,
+        amount_known_before_close=options.get("amount_known_before_close", True),
     )
     if json_:
         print_json({"dataset": name, **report.to_dict()})

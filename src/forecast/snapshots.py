@@ -25,7 +25,11 @@ def stage_as_of(history: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """Per deal, the last stage entered on or before `as_of`: opportunity_id, stage, entered_at."""
     known = history[history["entered_at"] <= as_of]
     if known.empty:
-        return pd.DataFrame({"opportunity_id": [], "stage": [], "entered_at": []})
+        return pd.DataFrame({
+            "opportunity_id": pd.Series(dtype=history["opportunity_id"].dtype),
+            "stage": pd.Series(dtype="str"),
+            "entered_at": pd.Series(dtype=history["entered_at"].dtype),
+        })
     known = known.sort_values(["opportunity_id", "entered_at"], kind="stable")
     return known.drop_duplicates("opportunity_id", keep="last")[
         ["opportunity_id", "stage", "entered_at"]

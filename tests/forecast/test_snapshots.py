@@ -98,3 +98,10 @@ def test_shared_data_snapshot_reopens_deals_closed_after_the_date(shared_opportu
     assert "Prospecting" not in set(snap["stage"])
     final = snapshot(opps, history, stages, "2017-12-31")
     assert (final["stage"] == "Prospecting").sum() == 500
+
+
+def test_a_date_before_any_stage_entry_gives_deals_in_the_first_stage(deals):
+    opps, history = deals
+    early = history.assign(entered_at=history["entered_at"] + pd.Timedelta(days=30))
+    snap = snapshot(opps, early, DEFAULT_STAGES, "2024-01-15")
+    assert list(snap["stage"]) == ["Prospecting"] and snap["is_open"].all()
