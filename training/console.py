@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,8 +13,9 @@ from rich.console import Console
 
 from forecast.errors import ForecastError, ImportRejected, InvalidInput
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output gets a wide page rather than rich's 80 columns, so tables stay readable in logs.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
