@@ -308,7 +308,8 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's raw score (log-odds before calibration)."""
-        return self.booster_.predict(self.encode(X), raw_score=True)
+        matrix = self.encode(X)
+        return self.booster_.predict(matrix, raw_score=True)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         p = self._calibrate(self.decision_function(X))
@@ -323,7 +324,8 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
 
     def score_row(self, row: Mapping[str, Any]) -> float:
         """Calibrated probability for one row given as a mapping (the fast path)."""
-        raw = self.booster_.predict(self.encode_row(row), raw_score=True, num_threads=1)
+        x = self.encode_row(row)
+        raw = self.booster_.predict(x, raw_score=True, num_threads=1)
         return float(self._calibrate(raw)[0])
 
     def grade(self, p: float | np.ndarray) -> str | np.ndarray:

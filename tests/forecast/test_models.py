@@ -1,0 +1,164 @@
+"""The calibrated LightGBM model, per-team models, and what serving scores with."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from forecast import features as F
+from forecast.baselines import StageWinRate
+from forecast.errors import InvalidInput, ModelNotReady
+from forecast.models import (
+    BoostedClassifier,
+    FeatureEncoder,
+    PerTeamClassifier,
+    group_fractions,
+    select_scorer,
+)
+from tests.forecast import synthetic
+
+
+@pytest.fixture(scope="module")
+def lead_data() -> tuple[pd.DataFrame, np.ndarray]:
+    leads = synthetic.leads(1500)
+    X, _ = F.prepare_leads(leads, ["Tags"])
+    return X, F.lead_labels(leads).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def lead_model(lead_data: tuple[pd.DataFrame, np.ndarray]) -> BoostedClassifier:
+    X, y = lead_data
+    return BoostedClassifier(n_jobs=2, random_state=1).fit(X, y)
+
+
+def test_text_columns_of_pandas_str_dtype_are_categorical() -> None:
+    X = pd.DataFrame({"a": pd.array(["x", "y", None], dtype="str"),
+                      "b": pd.array(["p", "q", "p"], dtype=object), "n": [1.0, 2.0, None]})
+    enc = FeatureEncoder().fit(X)
+    assert set(enc.levels) == {"a", "b"}
+    assert enc.categorical_indices == [0, 1]
+    m = enc.transform(pd.DataFrame({"a": ["y", "zzz"], "b": ["p", None], "n": [3.0, 4.0]}))
+    assert m[0, 0] == enc.levels["a"].index("y") and np.isnan(m[1, 0]) and np.isnan(m[1, 1])
+    row = enc.encode_row({"a": "y", "b": "p", "n": 3})
+    np.testing.assert_array_equal(row[0], m[0])
+
+
+def test_the_booster_treats_text_as_categorical(lead_model: BoostedClassifier) -> None:
+    dumped = lead_model.booster_.dump_model()
+    assert any(t.get("tree_structure", {}).get("decision_type") == "=="
+               or "==" in str(t) for t in dumped["tree_info"])
+
+
+def test_estimator_contract(lead_data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = lead_data
+    est = BoostedClassifier(n_estimators=50, n_jobs=2)
+    assert clone(est).get_params() == est.get_params()
+    with pytest.raises(NotFittedError):
+        est.predict_proba(X)
+    assert est.fit(X, y) is est
+    assert est.n_features_in_ == X.shape[1] and list(est.classes_) == [0, 1]
+
+
+def test_same_seed_same_model(lead_data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = lead_data
+    a = BoostedClassifier(n_jobs=2, random_state=7).fit(X, y).predict_proba(X)
+    b = BoostedClassifier(n_jobs=2, random_state=7).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_calibration_uses_rows_the_booster_never_saw(
+    lead_data: tuple[pd.DataFrame, np.ndarray], lead_model: BoostedClassifier
+) -> None:
+    X, y = lead_data
+    parts = lead_model.n_rows_
+    assert parts["fit"] + parts["early_stopping"] + parts["calibration"] == len(X)
+    u = group_fractions(np.arange(len(X)), lead_model.random_state)
+    calib = u < lead_model.calibration_fraction
+    assert calib.sum() == parts["calibration"]
+    # The booster's training set size equals the fit part, so calibration rows were held out.
+    assert lead_model.booster_.num_trees() == lead_model.best_iteration_
+    p = lead_model.predict_proba(X)[:, 1]
+    assert 0 < p.min() and p.max() < 1
+
+
+def test_one_class_or_misaligned_input_is_refused(lead_data) -> None:
+    X, y = lead_data
+    with pytest.raises(InvalidInput, match="one class"):
+        BoostedClassifier().fit(X, np.zeros(len(X)))
+    with pytest.raises(InvalidInput, match="labels"):
+        BoostedClassifier().fit(X, y[:-1])
+
+
+def test_grades_follow_the_stored_cut_points(lead_model: BoostedClassifier) -> None:
+    a, b, c = lead_model.grade_cuts_
+    assert a >= b >= c
+    assert lead_model.grade(a) == "A" and lead_model.grade(0.0) == "D"
+    grades = lead_model.grade(np.array([1.0, (a + b) / 2 if a > b else b, 0.0]))
+    assert grades[0] == "A" and grades[-1] == "D"
+
+
+def test_the_one_row_path_matches_the_frame_path_and_is_fast(
+    lead_data: tuple[pd.DataFrame, np.ndarray], lead_model: BoostedClassifier
+) -> None:
+    X, _ = lead_data
+    rows = X.head(20)
+    frame_p = lead_model.predict_proba(rows)[:, 1]
+    dict_p = [lead_model.score_row(r) for r in rows.to_dict("records")]
+    np.testing.assert_allclose(frame_p, dict_p, rtol=1e-9)
+    row = rows.iloc[0].to_dict()
+    start = time.perf_counter()
+    for _ in range(200):
+        lead_model.score_row(row)
+    assert (time.perf_counter() - start) / 200 < 0.002
+
+
+def test_more_engagement_does_not_lower_the_score_on_average(lead_model) -> None:
+    base = pd.DataFrame({"Lead Source": ["Google"] * 50, "TotalVisits": np.arange(50) % 3,
+                         "Country": ["India"] * 50, "Do Not Email": ["No"] * 50})
+    more = base.assign(TotalVisits=base["TotalVisits"] + 6)
+    assert lead_model.predict_proba(more)[:, 1].mean() > lead_model.predict_proba(base)[:, 1].mean()
+
+
+def test_renaming_a_lead_does_not_change_its_score(lead_data, lead_model) -> None:
+    X, _ = lead_data
+    row = X.iloc[3].to_dict()
+    assert lead_model.score_row({**row, "id": "someone"}) == lead_model.score_row(
+        {**row, "id": "else"})
+
+
+def test_per_team_models_only_where_history_allows_and_the_global_model_elsewhere() -> None:
+    opps, hist, stages, _ = synthetic.deals(1500, seed=4, teams=3)
+    rows = F.deal_training_rows(opps, hist, stages)
+    X, y, w = F.deal_features(rows), rows["won"].to_numpy(), rows["weight"].to_numpy()
+    model = PerTeamClassifier(BoostedClassifier(n_jobs=2), min_won=150, min_lost=10_000).fit(
+        X, y, w, rows["id"])
+    assert model.team_models_ == {}
+    assert all("too little history" in e["why"] for e in model.team_report_.values())
+    model = PerTeamClassifier(BoostedClassifier(n_jobs=2), min_won=100, min_lost=100).fit(
+        X, y, w, rows["id"])
+    assert all("auc_team" in e for e in model.team_report_.values())
+    unseen = X.head(3).assign(team="a team never seen")
+    assert model.model_for_row(unseen.iloc[0].to_dict()) is model.global_
+    np.testing.assert_allclose(model.predict_proba(unseen)[:, 1],
+                               model.global_.predict_proba(unseen)[:, 1])
+
+
+def test_scoring_falls_back_to_the_stage_win_rate_labelled_as_such() -> None:
+    rates = StageWinRate(prior=0).fit(pd.DataFrame({"stage": ["A", "A", "B"]}), [1, 0, 1])
+    scorer = select_scorer(None, stage_rates=rates)
+    assert scorer.is_fallback and scorer.method == "stage_win_rate"
+    assert "per-stage historical win rate" in scorer.label
+    assert scorer.score_row({"stage": "A"}) == pytest.approx(0.5)
+    assert select_scorer(None, base_rate=0.3).score_row({}) == pytest.approx(0.3)
+    with pytest.raises(ModelNotReady):
+        select_scorer(None)
+
+
+def test_with_a_model_the_scorer_says_model(lead_model) -> None:
+    scorer = select_scorer(lead_model, stage_rates={"A": 0.1})
+    assert scorer.method == "model" and not scorer.is_fallback

@@ -1,0 +1,92 @@
+"""Reasons: LightGBM's own contributions, in the user's fields and words, fast for one row."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import features as F
+from forecast.models import BoostedClassifier
+from forecast.reasons import as_dicts, explain, format_value
+from tests.forecast import synthetic
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[BoostedClassifier, pd.DataFrame]:
+    leads = synthetic.leads(1500)
+    X, _ = F.prepare_leads(leads, ["Tags"])
+    return BoostedClassifier(n_jobs=2).fit(X, F.lead_labels(leads)), X
+
+
+def test_reasons_come_from_pred_contrib_and_say_the_field_and_value(fitted) -> None:
+    model, X = fitted
+    row = {"Lead Source": "Reference", "TotalVisits": 8.0, "Country": "India",
+           "Do Not Email": "No"}
+    out = explain(model, row, top=3)[0]
+    sentences = [r.sentence for r in out["for"]]
+    assert "Lead Source = Reference: raises the score" in sentences
+    assert all(r.contribution > 0 for r in out["for"])
+    assert all(r.contribution < 0 for r in out["against"])
+    contrib = model.booster_.predict(model.encode_row(row), pred_contrib=True)[0]
+    listed = {r.field: r.contribution for r in out["for"] + out["against"]}
+    cols = model.encoder_.columns
+    for field, c in listed.items():
+        assert c == pytest.approx(contrib[cols.index(field)])
+
+
+def test_olark_chat_lowers_the_score(fitted) -> None:
+    model, _ = fitted
+    out = explain(model, {"Lead Source": "Olark Chat", "TotalVisits": 3.0}, top=5)[0]
+    assert "Lead Source = Olark Chat: lowers the score" in [r.sentence for r in out["against"]]
+
+
+def test_the_one_row_path_and_the_frame_path_agree(fitted) -> None:
+    model, X = fitted
+    frame = X.head(5)
+    batch = explain(model, frame, top=2)
+    for i, record in enumerate(frame.to_dict("records")):
+        single = explain(model, record, top=2)[0]
+        assert [r.sentence for r in single["for"]] == [r.sentence for r in batch[i]["for"]]
+        assert len(batch[i]["for"]) <= 2 and len(batch[i]["against"]) <= 2
+
+
+def test_blank_values_are_said_as_blank_and_values_read_well(fitted) -> None:
+    model, _ = fitted
+    out = explain(model, {"Lead Source": None, "TotalVisits": None}, top=10)[0]
+    blanks = [r.sentence for r in out["for"] + out["against"] if r.value is None]
+    assert any(s.startswith("Lead Source is blank:") for s in blanks)
+    assert format_value("rep_win_rate", 0.625) == "62%"
+    assert format_value("amount", 12000.0) == "12,000"
+
+
+def test_labels_map_model_columns_to_the_users_own_field_names(fitted) -> None:
+    model, X = fitted
+    model.field_labels_ = {"Lead Source": "Source of the lead"}
+    try:
+        out = explain(model, X.head(1))[0]
+        fields = [r.field for r in out["for"] + out["against"]]
+        assert "Lead Source" not in fields
+    finally:
+        model.field_labels_ = {}
+
+
+def test_json_form_has_no_numpy_types(fitted) -> None:
+    model, X = fitted
+    plain = as_dicts(explain(model, X.head(1))[0])
+    for r in plain["for"] + plain["against"]:
+        assert type(r["contribution"]) is float
+        assert not isinstance(r["value"], np.generic)
+
+
+def test_one_row_explanation_is_fast(fitted) -> None:
+    model, X = fitted
+    row = X.iloc[0].to_dict()
+    explain(model, row)
+    start = time.perf_counter()
+    for _ in range(100):
+        explain(model, row)
+    per_call = (time.perf_counter() - start) / 100
+    assert per_call < 0.005, f"{per_call * 1e6:.0f} µs per explanation"
