@@ -60,6 +60,24 @@ def model_name(kind: str) -> str:
 
 
 @contextmanager
+def _fail_fast() -> Iterator[None]:
+    """Give up on an unreachable tracking server in seconds, not after minutes of retries."""
+    saved = {k: os.environ.get(k) for k in _FAIL_FAST}
+    os.environ.update(_FAIL_FAST)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+
+
+@contextmanager
 def _mlflow(settings: Settings) -> Iterator[Any]:
     """MLflow pointed at the configured tracking URI for the duration (restored afterwards)."""
     import mlflow
@@ -215,20 +233,26 @@ def _flat_metrics(result: TrainingResult) -> dict[str, float]:
     return out
 
 
+_ABSENT = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
 def _current_alias(client: Any, name: str, alias: str) -> Any:
+    """The version holding `alias`, None if none does; other errors (unreachable) propagate."""
     from mlflow.exceptions import MlflowException
 
     try:
         return client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in _ABSENT:
+            return None
+        raise
 
 
 def champion_version(kind: str, settings: Settings | None = None) -> str | None:
     """The version number holding `champion`, or None."""
     with _mlflow(settings or get_settings()) as client:
         mv = _current_alias(client, model_name(kind), CHAMPION)
-        return mv.version if mv else None
+        return str(mv.version) if mv else None
 
 
 def log_training(
@@ -325,8 +349,10 @@ def _registered_exists(client: Any, name: str) -> bool:
     try:
         client.get_registered_model(name)
         return True
-    except MlflowException:
-        return False
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise
 
 
 def _wait_ready(client: Any, name: str, version: str) -> None:
@@ -535,7 +561,7 @@ def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | 
     local = _local_dir(settings, kind)
     pointer = local / "champion.json"
     try:
-        with _mlflow(settings) as client:
+        with _fail_fast(), _mlflow(settings) as client:
             name = model_name(kind)
             mv = _current_alias(client, name, CHAMPION) if _registered_exists(client, name) \
                 else None

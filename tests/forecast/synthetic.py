@@ -80,13 +80,15 @@ def deals(n: int = 1200, seed: int = 0, days: int = 540, teams: int = 2) -> tupl
 
 
 def leads(n: int = 1500, seed: int = 0, dated: bool = False) -> pd.DataFrame:
-    """Leads with signal in `Lead Source` and `TotalVisits`, noise in `Country`, a leaking `Tags`."""
+    """Leads: signal in `Lead Source` and `TotalVisits`, noise in `Country`, a leaking `Tags`."""
     rng = np.random.default_rng(seed)
     sources = np.array(["Reference", "Google", "Olark Chat", "Direct"])
     source_effect = np.array([1.5, 0.0, -1.0, -0.3])
     s = rng.integers(0, len(sources), n)
     visits = rng.poisson(3, n).astype(float)
-    logit = source_effect[s] + 0.35 * (visits - 3) + rng.normal(0, 0.8, n) - 0.3
+    # A threshold and an interaction (engagement counts except for chat leads): not linear.
+    engaged = (visits >= 4) & (sources[s] != "Olark Chat")
+    logit = source_effect[s] + 2.2 * engaged + 0.1 * visits + rng.normal(0, 0.5, n) - 1.3
     converted = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
     tags = np.where(converted == 1, "Closed by Horizzon", "Ringing")
     flip = rng.uniform(size=n) < 0.02

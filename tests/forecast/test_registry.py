@@ -1,0 +1,148 @@
+"""The registry: runs, candidate and champion, promotion only on a win, rollback, clean failure.
+
+Each test gets its own MLflow SQLite file through a settings override.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from forecast import registry
+from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.settings import Settings
+from forecast.training import TrainingResult, train_leads
+from tests.forecast import synthetic
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(state_dir=tmp_path / "state", lgbm_threads=2, min_converted_leads=50,
+                    mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+@pytest.fixture(scope="module")
+def trained() -> TrainingResult:
+    return train_leads(synthetic.leads(1200), leak_columns=["Tags"], cross_validate=False,
+                       settings=Settings(lgbm_threads=2, min_converted_leads=50))
+
+
+def _worse(result: TrainingResult) -> TrainingResult:
+    worse = copy.copy(result)
+    worse.metrics = copy.deepcopy(result.metrics)
+    worse.metrics["model"]["roc_auc"] -= 0.001
+    worse.metrics["champion"] = dict(result.metrics["model"])
+    return worse
+
+
+def _runs(settings: Settings) -> list:
+    import mlflow
+
+    with registry._mlflow(settings) as client:
+        exps = [e.experiment_id for e in client.search_experiments()]
+        return mlflow.search_runs(exps, output_format="list") if exps else []
+
+
+def test_a_first_winning_model_becomes_champion_with_everything_logged(settings, trained):
+    reg = registry.log_training(trained, settings)
+    assert reg.version == "1" and reg.promoted and reg.champion_before is None
+    info = registry.show_model("leads", settings=settings)
+    assert set(info["aliases"]) == {"candidate", "champion"}
+    metrics = info["all_metrics"]
+    for key in ("model_roc_auc", "model_brier", "model_ece", "model_top_decile_lift",
+                "naive_bayes_roc_auc", "logistic_regression_brier", "rows_train", "rows_test"):
+        assert key in metrics
+    assert info["tags"]["data_fingerprint"] == trained.fingerprint
+    with registry._mlflow(settings) as client:
+        names = {a.path for a in client.list_artifacts(reg.run_id, "plots")}
+    assert names == {"plots/calibration.png", "plots/gain_lift.png",
+                     "plots/feature_importance.png"}
+
+
+def test_a_model_that_does_not_beat_the_champion_stays_candidate(settings, trained):
+    registry.log_training(trained, settings)
+    reg = registry.log_training(_worse(trained), settings, champion_version_scored="1")
+    assert not reg.promoted and reg.version == "2"
+    assert any("does not beat champion (v1, same holdout)" in r for r in reg.reasons)
+    rows = {r["version"]: r["aliases"] for r in registry.list_models(settings)}
+    assert rows == {"2": ["candidate"], "1": ["champion"]}
+    decision = registry.promote("leads", settings=settings)
+    assert not decision.promote and "does not beat champion" in str(decision)
+
+
+def test_promote_and_rollback(settings, trained):
+    registry.log_training(trained, settings)
+    better = copy.copy(trained)
+    better.metrics = copy.deepcopy(trained.metrics)
+    better.metrics["model"]["roc_auc"] += 0.01
+    better.metrics["model"]["brier"] -= 0.01
+    reg = registry.log_training(better, settings, promote=False)
+    assert not reg.promoted and registry.champion_version("leads", settings) == "1"
+    assert registry.promote("leads", settings=settings).promote
+    assert registry.champion_version("leads", settings) == "2"
+    assert registry.rollback("leads", settings) == "1"
+    assert registry.champion_version("leads", settings) == "1"
+    with pytest.raises(InvalidInput, match="no earlier"):
+        registry.rollback("leads", settings)
+
+
+def test_a_failure_midway_leaves_nothing_in_the_registry(settings, trained, monkeypatch):
+    import mlflow
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(mlflow.pyfunc, "log_model", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        registry.log_training(trained, settings)
+    assert registry.list_models(settings) == []
+    assert _runs(settings) == []
+    monkeypatch.undo()
+    calls = {"n": 0}
+    real = registry._make_champion
+
+    def fail_on_alias(*args, **kwargs):
+        calls["n"] += 1
+        raise RuntimeError("lost the database")
+
+    monkeypatch.setattr(registry, "_make_champion", fail_on_alias)
+    with pytest.raises(RuntimeError, match="lost the database"):
+        registry.log_training(trained, settings)
+    assert calls["n"] == 1 and registry.list_models(settings) == [] and _runs(settings) == []
+    monkeypatch.setattr(registry, "_make_champion", real)
+
+
+def test_too_little_history_registers_nothing(settings):
+    with pytest.raises(InsufficientHistory):
+        train_leads(synthetic.leads(100), settings=settings.model_copy(
+            update={"min_converted_leads": 500}))
+    assert registry.list_models(settings) == []
+
+
+def test_the_champion_loads_for_serving_and_a_local_copy_survives_the_registry(
+    settings, trained, tmp_path
+):
+    assert registry.load_champion("leads", settings) is None
+    registry.log_training(trained, settings)
+    loaded = registry.load_champion("leads", settings)
+    assert loaded.version == "1" and loaded.source == "registry"
+    assert loaded.path.is_relative_to(settings.state_dir.resolve())
+    row = trained.input_example.iloc[0].to_dict()
+    assert loaded.model.score_row(row) == pytest.approx(trained.model.score_row(row))
+    gone = settings.model_copy(update={"mlflow_tracking_uri": "http://127.0.0.1:9/nowhere"})
+    offline = registry.load_champion("leads", gone)
+    assert offline.source == "local copy" and offline.version == "1"
+    scorer = registry.champion_scorer("leads", settings, base_rate=0.3)
+    assert scorer.method == "model" and "v1" in scorer.label
+
+
+def test_the_logged_model_serves_through_mlflow_pyfunc(settings, trained):
+    import mlflow
+
+    registry.log_training(trained, settings)
+    with registry._mlflow(settings):
+        model = mlflow.pyfunc.load_model("models:/lead-qualification@champion")
+    out = model.predict(trained.input_example)
+    assert list(out.columns) == ["probability", "grade"] and len(out) == len(
+        trained.input_example)
