@@ -35,6 +35,11 @@ from forecast.errors import InvalidInput
 GRADES = ("A", "B", "C", "D")
 
 
+def to_score(p: float) -> int:
+    """A probability as the 0–100 score users see (grades come from the model's cut points)."""
+    return int(round(100.0 * min(max(float(p), 0.0), 1.0)))
+
+
 # --- encoding -----------------------------------------------------------------------------------
 
 

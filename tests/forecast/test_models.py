@@ -162,3 +162,17 @@ def test_scoring_falls_back_to_the_stage_win_rate_labelled_as_such() -> None:
 def test_with_a_model_the_scorer_says_model(lead_model) -> None:
     scorer = select_scorer(lead_model, stage_rates={"A": 0.1})
     assert scorer.method == "model" and not scorer.is_fallback
+
+
+def test_scores_run_from_0_to_100_and_grades_a_to_d(lead_data, lead_model) -> None:
+    from forecast.models import GRADES, to_score
+
+    X, _ = lead_data
+    p = lead_model.predict_proba(X)[:, 1]
+    scores = [to_score(v) for v in p]
+    assert 0 <= min(scores) and max(scores) <= 100 and to_score(1.2) == 100
+    assert set(lead_model.grade(p)) <= set(GRADES)
+    # Higher probability never gets a worse grade.
+    order = np.argsort(p)
+    ranks = [GRADES.index(g) for g in lead_model.grade(p[order])]
+    assert all(a >= b for a, b in zip(ranks, ranks[1:], strict=False))
