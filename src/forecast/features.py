@@ -69,67 +69,85 @@ def _closed_outcomes(opportunities: pd.DataFrame, stages: StageSet) -> pd.DataFr
     })
 
 
-def _rates_before(
-    points: pd.DataFrame, outcomes: pd.DataFrame, key: str | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per point, (wins, closed deals) among `outcomes` closed strictly before its `as_of`.
+def _time_ranks(*arrays: np.ndarray) -> list[np.ndarray]:
+    """Dense ranks of datetimes over all arrays together (so they compare across arrays)."""
+    values = [np.asarray(a, dtype="datetime64[us]").view("int64") for a in arrays]
+    _, inverse = np.unique(np.concatenate(values), return_inverse=True)
+    out, at = [], 0
+    for v in values:
+        out.append(inverse[at : at + len(v)].astype(np.int64))
+        at += len(v)
+    return out
 
-    `key` groups by a column (owner, account); None counts all deals. Vectorised: cumulative
-    counts per group, looked up with merge_asof on the close date (exact matches excluded).
+
+def _counts_before(
+    q_time: np.ndarray, q_key: np.ndarray, e_time: np.ndarray, e_key: np.ndarray,
+    e_won: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per query, (wins, closed deals) among events of the same key strictly before its time.
+
+    Keys are integer codes (-1: missing, counts nothing). Vectorised: events sorted by
+    (key, time rank) as one int64, each query found with `searchsorted`.
     """
-    n = len(points)
-    if outcomes.empty or n == 0:
-        return np.zeros(n), np.zeros(n)
-    cols = ["closed_at", "won"] + ([key] if key else [])
-    events = outcomes[cols].dropna(subset=[key] if key else None)
-    events = events.sort_values("closed_at", kind="stable").reset_index(drop=True)
-    if events.empty:
-        return np.zeros(n), np.zeros(n)
-    if key:
-        grouped = events.groupby(key, sort=False)["won"]
-        events["cum_won"] = grouped.cumsum()
-        events["cum_n"] = grouped.cumcount() + 1.0
-    else:
-        events["cum_won"] = events["won"].cumsum()
-        events["cum_n"] = np.arange(1, len(events) + 1, dtype=float)
-    left = pd.DataFrame({"as_of": points["as_of"].to_numpy(), "_row": np.arange(n)})
-    if key:
-        left[key] = points[key].to_numpy()
-        left = left[left[key].notna()]
-    left = left.sort_values("as_of", kind="stable")
-    right = events[["closed_at", "cum_won", "cum_n"] + ([key] if key else [])]
-    # merge_asof needs identical key dtypes on both sides.
-    right = right.astype({"closed_at": left["as_of"].dtype})
-    merged = pd.merge_asof(
-        left, right, left_on="as_of", right_on="closed_at", by=key,
-        direction="backward", allow_exact_matches=False,
-    )
-    wins, count = np.zeros(n), np.zeros(n)
-    rows = merged["_row"].to_numpy()
-    wins[rows] = merged["cum_won"].fillna(0).to_numpy(dtype=float)
-    count[rows] = merged["cum_n"].fillna(0).to_numpy(dtype=float)
+    wins, count = np.zeros(len(q_time)), np.zeros(len(q_time))
+    ok_e = (e_key >= 0) & ~np.isnat(e_time)
+    if not ok_e.any() or len(q_time) == 0:
+        return wins, count
+    q_rank, e_rank = _time_ranks(q_time, e_time[ok_e])
+    e_comp = (e_key[ok_e].astype(np.int64) << 32) | e_rank
+    order = np.argsort(e_comp, kind="stable")
+    e_sorted = e_comp[order]
+    cum = np.concatenate([[0.0], np.cumsum(e_won[ok_e][order])])
+    ok_q = q_key >= 0
+    key = q_key[ok_q].astype(np.int64) << 32
+    upto = np.searchsorted(e_sorted, key | q_rank[ok_q], side="left")  # exact time excluded
+    first = np.searchsorted(e_sorted, key, side="left")
+    count[ok_q] = upto - first
+    wins[ok_q] = cum[upto] - cum[first]
     return wins, count
 
 
+def _codes(values: pd.Series | np.ndarray) -> np.ndarray:
+    return pd.factorize(pd.Series(values), use_na_sentinel=True)[0].astype(np.int64)
+
+
+def _rates_at(
+    as_of: np.ndarray, deal_idx: np.ndarray, opportunities: pd.DataFrame,
+    prior_deals: float = RATE_PRIOR_DEALS,
+) -> dict[str, np.ndarray]:
+    """Rep and account win rates (smoothed) and closed-deal counts at each (deal, as_of)."""
+    status = opportunities["status"].to_numpy()
+    closed_at = opportunities["closed_at"].to_numpy("datetime64[us]")
+    ended = np.isin(status, [WON, LOST]) & ~np.isnat(closed_at)
+    e_time, e_won = closed_at[ended], (status[ended] == WON).astype(float)
+    zeros_q = np.zeros(len(as_of), dtype=np.int64)
+    g_won, g_n = _counts_before(as_of, zeros_q, e_time, np.zeros(len(e_time), np.int64), e_won)
+    overall = (g_won + 1.0) / (g_n + 2.0)
+    out: dict[str, np.ndarray] = {}
+    for key, name in (("owner", "rep"), ("account", "account")):
+        if key in opportunities:
+            codes = _codes(opportunities[key])
+            won, n = _counts_before(as_of, codes[deal_idx], e_time, codes[ended], e_won)
+        else:
+            won, n = np.zeros(len(as_of)), np.zeros(len(as_of))
+        out[f"{name}_win_rate"] = (won + prior_deals * overall) / (n + prior_deals)
+        out[f"{name}_closed_deals"] = n
+    return out
+
+
 def add_past_win_rates(
-    points: pd.DataFrame, outcomes: pd.DataFrame, prior_deals: float = RATE_PRIOR_DEALS
+    points: pd.DataFrame, opportunities: pd.DataFrame, prior_deals: float = RATE_PRIOR_DEALS
 ) -> pd.DataFrame:
-    """Add rep_/account_ win rates and closed-deal counts as of each row's `as_of`.
+    """`points` (id, as_of) plus rep_/account_ win rates and closed-deal counts at each as_of.
 
     Only deals closed strictly before `as_of` count. Rates are smoothed toward the overall win
     rate at that date (itself Laplace-smoothed), so a new rep starts at the company's rate.
     """
-    g_won, g_n = _rates_before(points, outcomes, None)
-    overall = (g_won + 1.0) / (g_n + 2.0)
-    out = points.copy()
-    for key, name in (("owner", "rep"), ("account", "account")):
-        if key in points:
-            won, n = _rates_before(points, outcomes, key)
-        else:
-            won, n = np.zeros(len(points)), np.zeros(len(points))
-        out[f"{name}_win_rate"] = (won + prior_deals * overall) / (n + prior_deals)
-        out[f"{name}_closed_deals"] = n
-    return out
+    opps = opportunities.drop_duplicates("id", keep="last").reset_index(drop=True)
+    deal_idx = pd.Index(opps["id"]).get_indexer(points["id"])
+    as_of = points["as_of"].to_numpy("datetime64[us]")
+    rates = _rates_at(as_of, np.maximum(deal_idx, 0), opps, prior_deals)
+    return points.assign(**rates)
 
 
 def _snapshot_points(
@@ -178,41 +196,72 @@ def deal_rows_at(
     Returns id, as_of, created_at, owner, account, the features in `DEAL_FEATURES` and, for
     deals that ended, `closed_at` and `won` (bookkeeping for labels and splits, not features).
     Every feature uses only stage entries on or before `as_of` and outcomes strictly before it.
+    Rows come grouped by deal (in the order of `opportunities`), oldest first within a deal.
+    Built on integer deal positions with numpy, so a million deals stay within memory.
     """
-    keep = [c for c in opportunities.columns if c not in ("stage", "amount_estimated")]
-    frame = points[["id", "as_of"]].merge(opportunities[keep], on="id", how="inner")
-    frame = frame.sort_values("as_of", kind="stable").reset_index(drop=True)
-    # Stage as of each date: the last entry on or before it (merge_asof by deal).
-    hist = history.rename(columns={"opportunity_id": "id"})[["id", "stage", "entered_at"]]
-    hist = hist.dropna(subset=["entered_at"]).sort_values("entered_at", kind="stable")
-    hist = hist.astype({"entered_at": frame["as_of"].dtype})
-    frame = pd.merge_asof(
-        frame, hist, left_on="as_of", right_on="entered_at", by="id", direction="backward"
-    )
-    frame["stage"] = frame["stage"].fillna(stages.open_stages[0])
-    frame["stage_entered_at"] = frame.pop("entered_at").fillna(frame["created_at"])
-    order = {s: i for i, s in enumerate(stages.open_stages)}
-    frame["stage_index"] = frame["stage"].map(order).astype(float)
-    frame["age_days"] = (frame["as_of"] - frame["created_at"]).dt.total_seconds() / 86_400
-    in_stage = frame["as_of"] - frame["stage_entered_at"]
-    frame["days_in_stage"] = in_stage.dt.total_seconds() / 86_400
-    if not amount_known_before_close and "list_price" in frame:
+    opps = opportunities.drop_duplicates("id", keep="last").reset_index(drop=True)
+    index = pd.Index(opps["id"])
+    deal_idx = index.get_indexer(points["id"])
+    as_of = points["as_of"].to_numpy("datetime64[us]")
+    keep = deal_idx >= 0
+    deal_idx, as_of = deal_idx[keep], as_of[keep]
+    order = np.lexsort((as_of.view("int64"), deal_idx))
+    deal_idx, as_of = deal_idx[order], as_of[order]
+    n = len(deal_idx)
+
+    # Stage as of each date: the last history entry of the deal on or before it.
+    h_idx = index.get_indexer(history["opportunity_id"])
+    h_time = history["entered_at"].to_numpy("datetime64[us]")
+    ok = (h_idx >= 0) & ~np.isnat(h_time)
+    h_idx, h_time, h_stage = h_idx[ok], h_time[ok], history["stage"].to_numpy()[ok]
+    created = opps["created_at"].to_numpy("datetime64[us]")[deal_idx]
+    stage = np.full(n, stages.open_stages[0], dtype=object)
+    entered = created.copy()
+    if len(h_idx) and n:
+        q_rank, h_rank = _time_ranks(as_of, h_time)
+        h_comp = (h_idx.astype(np.int64) << 32) | h_rank
+        h_order = np.argsort(h_comp, kind="stable")
+        h_sorted = h_comp[h_order]
+        pos = np.searchsorted(h_sorted, (deal_idx.astype(np.int64) << 32) | q_rank, "right") - 1
+        found = pos >= 0
+        found[found] = (h_sorted[pos[found]] >> 32) == deal_idx[found]
+        stage[found] = h_stage[h_order][pos[found]]
+        entered[found] = h_time[h_order][pos[found]]
+    day = np.timedelta64(1, "D")
+    cols: dict[str, object] = {
+        "id": opps["id"].to_numpy()[deal_idx], "as_of": as_of, "created_at": created,
+    }
+    for col in ("owner", "account"):
+        cols[col] = opps[col].to_numpy()[deal_idx] if col in opps else np.full(n, None)
+    cols["stage"] = stage
+    for col in DEAL_CATEGORICAL[1:]:
+        # Kept as text even when a column is all blank (read as float), so it stays categorical.
+        values = opps[col] if col in opps else pd.Series(np.full(len(opps), None))
+        if is_numeric_dtype(values):
+            values = values.astype(object)
+        cols[col] = values.take(deal_idx).reset_index(drop=True)
+    position = {s: float(i) for i, s in enumerate(stages.open_stages)}
+    cols["stage_index"] = pd.Series(stage).map(position).to_numpy(dtype=float)
+    cols["age_days"] = (as_of - created) / day
+    cols["days_in_stage"] = (as_of - entered) / day
+    for col in ("amount", "list_price", "account_employees", "account_revenue"):
+        values = opps[col].to_numpy(dtype=float) if col in opps else np.full(len(opps), np.nan)
+        cols[col] = values[deal_idx]
+    if not amount_known_before_close and "list_price" in opps:
         # The recorded amount is the value at close: while open, only the list price was known.
-        frame["amount"] = frame["list_price"]
-    frame = add_past_win_rates(frame, _closed_outcomes(opportunities, stages))
-    if "status" in frame:
-        frame["won"] = (frame["status"] == WON).astype(float)
-        frame.loc[~frame["status"].isin([WON, LOST]), "won"] = np.nan
-    for col in DEAL_FEATURES:
-        if col not in frame:
-            frame[col] = np.nan
-    for col in DEAL_CATEGORICAL:
-        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
-    cols = ["id", "as_of", "created_at", "owner", "account", *DEAL_FEATURES, "closed_at", "won"]
-    for col in cols:
-        if col not in frame:
-            frame[col] = np.nan
-    return frame[cols].sort_values(["id", "as_of"], kind="stable").reset_index(drop=True)
+        cols["amount"] = cols["list_price"]
+    cols.update(_rates_at(as_of, deal_idx, opps))
+    cols["closed_at"] = (opps["closed_at"].to_numpy("datetime64[us]")[deal_idx]
+                         if "closed_at" in opps else np.full(n, np.datetime64("NaT"), "M8[us]"))
+    if "status" in opps:
+        status = opps["status"].to_numpy()[deal_idx]
+        won = (status == WON).astype(float)
+        won[~np.isin(status, [WON, LOST])] = np.nan
+    else:
+        won = np.full(n, np.nan)
+    cols["won"] = won
+    names = ["id", "as_of", "created_at", "owner", "account", *DEAL_FEATURES, "closed_at", "won"]
+    return pd.DataFrame({c: cols[c] for c in names})
 
 
 def deal_training_rows(
