@@ -49,9 +49,21 @@ def test_text_columns_of_pandas_str_dtype_are_categorical() -> None:
 
 
 def test_the_booster_treats_text_as_categorical(lead_model: BoostedClassifier) -> None:
-    dumped = lead_model.booster_.dump_model()
-    assert any(t.get("tree_structure", {}).get("decision_type") == "=="
-               or "==" in str(t) for t in dumped["tree_info"])
+    """LightGBM ignores categorical_feature given to a constructor: check the trees themselves."""
+
+    def categorical_splits(node: dict) -> set[int]:
+        if "split_feature" not in node:
+            return set()
+        here = {node["split_feature"]} if node.get("decision_type") == "==" else set()
+        return here | categorical_splits(node["left_child"]) | categorical_splits(
+            node["right_child"])
+
+    found: set[int] = set()
+    for tree in lead_model.booster_.dump_model()["tree_info"]:
+        found |= categorical_splits(tree["tree_structure"])
+    columns = lead_model.encoder_.columns
+    assert columns.index("Lead Source") in found
+    assert found <= set(lead_model.encoder_.categorical_indices)
 
 
 def test_estimator_contract(lead_data: tuple[pd.DataFrame, np.ndarray]) -> None:
