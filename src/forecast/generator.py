@@ -1,0 +1,292 @@
+"""A seeded generator of realistic sales pipelines and inbound leads.
+
+So the demo (`make run`), the fast tests and the benchmarks never need outside data. What makes
+it realistic enough to learn from and to forecast:
+
+- ~30 reps in 5 teams over 3 regions; 6 products in 3 series, list prices from 55 to 26,000;
+  300 accounts with sector, size and country;
+- seasonality: more deals are created late in each quarter;
+- long-tailed amounts: list price × quantity × a lognormal factor, less a discount;
+- win chances that depend on the rep's skill, the product, the account's size and sector, the
+  discount and the amount, so a model can learn more than the stage;
+- a narrowing funnel: a deal advances stage by stage or is lost where it stops; lost deals die
+  faster than won ones close; deals still open at the export date are censored;
+- reps' own calls: each rep has a bias (optimists, sandbaggers), visible in `rep_probability`,
+  `forecast_category` and `expected_close_at`; some won deals carry a CSAT score (1–5).
+Everything is vectorised with numpy: a million deals take seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.stages import DEFAULT_STAGES, StageSet
+
+PRODUCTS = pd.DataFrame({
+    "product": ["Spark", "Spark Plus", "Beacon", "Beacon Pro", "Atlas", "Atlas Enterprise"],
+    "product_series": ["Spark", "Spark", "Beacon", "Beacon", "Atlas", "Atlas"],
+    "list_price": [55.0, 550.0, 1_100.0, 3_400.0, 4_800.0, 26_000.0],
+    "weight": [0.22, 0.24, 0.2, 0.15, 0.13, 0.06],
+    "effect": [0.35, 0.2, 0.05, -0.1, -0.2, -0.45],
+})
+SECTORS = ["technology", "finance", "retail", "medical", "manufacturing", "services",
+           "telecom", "energy"]
+SECTOR_EFFECT = [0.25, 0.0, -0.15, 0.1, -0.1, 0.05, -0.05, 0.15]
+COUNTRIES = ["United States", "Germany", "United Kingdom", "France", "Japan", "Brazil"]
+REGIONS = ["East", "Central", "West"]
+FIRST = ["Ana", "Ben", "Chloe", "Dev", "Elif", "Farid", "Grace", "Hugo", "Ines", "Jon", "Kemi",
+         "Liam", "Mara", "Noah", "Olga", "Pavel", "Quinn", "Rosa", "Sam", "Tara"]
+LAST = ["Moreau", "Okafor", "Lindqvist", "Haddad", "Tanaka", "Silva", "Novak", "Keller",
+        "Brennan", "Costa", "Ito", "Fischer"]
+DAY = np.timedelta64(1, "D")
+
+
+@dataclass
+class GeneratedPipeline:
+    opportunities: pd.DataFrame
+    history: pd.DataFrame
+    as_of: pd.Timestamp
+    stages: StageSet
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _reps(rng: np.random.Generator, n_teams: int = 5, per_team: int = 6) -> pd.DataFrame:
+    n = n_teams * per_team
+    names = [f"{FIRST[i % len(FIRST)]} {LAST[(i * 7) % len(LAST)]}" for i in range(n)]
+    team = np.repeat(np.arange(n_teams), per_team)
+    managers = [f"{FIRST[(i * 3 + 11) % len(FIRST)]} {LAST[(i * 5 + 3) % len(LAST)]}"
+                for i in range(n_teams)]
+    return pd.DataFrame({
+        "owner": names,
+        "team": [f"Team {managers[t].split()[1]}" for t in team],
+        "region": [REGIONS[t % len(REGIONS)] for t in team],
+        "skill": rng.normal(0.0, 0.45, n),
+        "bias": rng.normal(0.0, 0.6, n),  # > 0 optimist, < 0 sandbagger (log-odds)
+        "timing_bias": rng.normal(-4.0, 6.0, n),  # days: optimists expect earlier closes
+    })
+
+
+def _accounts(rng: np.random.Generator, n: int = 300) -> pd.DataFrame:
+    syllables = ["ac", "bel", "cor", "dyn", "ex", "flo", "gen", "hex", "ion", "jet", "kin",
+                 "lum", "mer", "nov", "opt", "pro", "qua", "ray", "sol", "tek"]
+    picks = rng.integers(0, len(syllables), (n, 2))
+    suffix = rng.choice(["Labs", "Corp", "Group", "Systems", "Works", "Holdings"], n)
+    names = [f"{syllables[a].title()}{syllables[b]} {s} {i}" for i, ((a, b), s)
+             in enumerate(zip(picks, suffix, strict=True))]
+    sector = rng.integers(0, len(SECTORS), n)
+    employees = np.round(np.exp(rng.normal(6.0, 1.4, n))) + 5
+    return pd.DataFrame({
+        "account": names,
+        "sector": np.array(SECTORS)[sector],
+        "sector_effect": np.array(SECTOR_EFFECT)[sector],
+        "account_employees": employees,
+        "account_revenue": np.round(employees * np.exp(rng.normal(-1.6, 0.5, n)), 2),
+        "account_country": rng.choice(COUNTRIES, n, p=[0.45, 0.12, 0.12, 0.1, 0.11, 0.1]),
+    })
+
+
+def _creation_times(rng: np.random.Generator, n: int, start: pd.Timestamp,
+                    end: pd.Timestamp) -> np.ndarray:
+    """Creation dates with more deals late in each quarter, plus a random time of day."""
+    days = pd.date_range(start, end, freq="D")
+    in_quarter = (days - days.to_period("Q").start_time).days.to_numpy() / 91.0
+    weight = (1.0 + 0.8 * in_quarter**2) * np.where(days.dayofweek < 5, 1.0, 0.25)
+    picked = rng.choice(len(days), n, p=weight / weight.sum())
+    seconds = rng.integers(8 * 3600, 19 * 3600, n)
+    return (days.to_numpy()[picked] + seconds.astype("timedelta64[s]")).astype("datetime64[s]")
+
+
+def generate_pipeline(
+    n_deals: int = 5000,
+    *,
+    seed: int = 42,
+    start: str = "2023-01-01",
+    end: str = "2024-12-31",
+    stages: StageSet = DEFAULT_STAGES,
+) -> GeneratedPipeline:
+    """`n_deals` deals created between `start` and `end`, exported as of `end`."""
+    rng = np.random.default_rng(seed)
+    t_start, t_end = pd.Timestamp(start), pd.Timestamp(end)
+    export = np.datetime64(t_end + pd.Timedelta(hours=23, minutes=59), "s")
+    reps, accounts = _reps(rng), _accounts(rng)
+    k = len(stages.open_stages)
+
+    rep = rng.integers(0, len(reps), n_deals)
+    acct = rng.integers(0, len(accounts), n_deals)
+    prod = rng.choice(len(PRODUCTS), n_deals, p=PRODUCTS["weight"].to_numpy())
+    created = _creation_times(rng, n_deals, t_start, t_end)
+
+    list_price = PRODUCTS["list_price"].to_numpy()[prod]
+    quantity = 1 + rng.geometric(0.55, n_deals) - 1
+    discount = np.clip(rng.beta(2.0, 9.0, n_deals), 0, 0.6)
+    amount = np.round(list_price * quantity * np.exp(rng.normal(0, 0.22, n_deals))
+                      * (1 - discount), 2)
+    employees = accounts["account_employees"].to_numpy()[acct]
+    logit = (-0.55 + reps["skill"].to_numpy()[rep] + PRODUCTS["effect"].to_numpy()[prod]
+             + accounts["sector_effect"].to_numpy()[acct]
+             + 0.18 * (np.log(employees) - 6.0) + 2.2 * (discount - 0.18)
+             - 0.25 * np.log(quantity) + rng.normal(0, 0.6, n_deals))
+    p_win = _sigmoid(logit)
+
+    # The funnel: advance through each open stage with p_win^(1/k), else lost in that stage.
+    advance = rng.random((n_deals, k)) < p_win[:, None] ** (1.0 / k)
+    reached_end = advance.all(axis=1)
+    stop = np.where(reached_end, k - 1, np.argmin(advance, axis=1))  # stage where it ends
+    won = reached_end
+
+    # Days in each stage: bigger deals move slower; a deal that is lost dies sooner.
+    mean_days = np.array([6.0, 9.0, 12.0, 14.0, 10.0])[:k] if k <= 5 else np.full(k, 10.0)
+    size = np.clip(np.log10(amount + 10) / 3.0, 0.5, 2.0)[:, None]
+    durations = rng.gamma(2.0, mean_days[None, :] * size / 2.0)
+    stage_idx = np.arange(k)[None, :]
+    durations = np.where(stage_idx == stop[:, None],
+                         np.where(won[:, None], durations * 1.3, durations * 0.55), durations)
+    entered = created[:, None] + np.concatenate(
+        [np.zeros((n_deals, 1)), np.cumsum(durations, axis=1)], axis=1
+    ).astype("timedelta64[D]").astype("timedelta64[s]")
+    entered += (rng.integers(0, 86_400, (n_deals, k + 1))).astype("timedelta64[s]")
+    entered[:, 0] = created
+    entered = np.maximum.accumulate(entered.astype("int64"), axis=1).astype("datetime64[s]")
+    close_time = entered[np.arange(n_deals), stop + 1]
+    closed = close_time <= export
+
+    # Where each deal stands at the export: its stage (index into all_stages) and entries.
+    reached = np.arange(k + 1)[None, :] <= (stop + 1)[:, None]
+    visible = reached & (entered <= export)
+    last_col = visible.sum(axis=1) - 1
+    final_stage = np.where(closed, np.where(won, k, k + 1), last_col)
+    names = np.array(stages.all_stages)
+
+    # The reps' own calls: biased, noisy views of the true chance and timing.
+    bias = reps["bias"].to_numpy()[rep]
+    rep_p = np.round(_sigmoid(logit + bias + rng.normal(0, 0.5, n_deals)), 2)
+    category = np.select([rep_p >= 0.75, rep_p >= 0.45, rep_p >= 0.1],
+                         ["Commit", "Best Case", "Pipeline"], "Omitted")
+    expected = (close_time + (reps["timing_bias"].to_numpy()[rep]
+                              + rng.normal(0, 9, n_deals)).astype("timedelta64[D]"))
+    expected = np.maximum(expected, created).astype("datetime64[D]")
+    csat = np.where(won & closed & (rng.random(n_deals) < 0.6),
+                    np.clip(np.round(3.9 + 0.6 * PRODUCTS["effect"].to_numpy()[prod]
+                                     + rng.normal(0, 0.8, n_deals)), 1, 5), np.nan)
+
+    ids = np.char.add("D", np.char.zfill(np.arange(1, n_deals + 1).astype(str), 7))
+    last_entry = entered[np.arange(n_deals), np.where(closed, stop + 1, last_col)]
+    status = np.where(closed, np.where(won, "won", "lost"), "open")
+    opportunities = pd.DataFrame({
+        "id": ids,
+        "account": accounts["account"].to_numpy()[acct],
+        "owner": reps["owner"].to_numpy()[rep],
+        "team": reps["team"].to_numpy()[rep],
+        "region": reps["region"].to_numpy()[rep],
+        "product": PRODUCTS["product"].to_numpy()[prod],
+        "product_series": PRODUCTS["product_series"].to_numpy()[prod],
+        "list_price": list_price,
+        "amount": amount,
+        "amount_estimated": False,
+        "currency": "USD",
+        "stage": names[final_stage],
+        "status": status,
+        "created_at": created.astype("datetime64[us]"),
+        "created_estimated": False,
+        "closed_at": np.where(closed, close_time, np.datetime64("NaT")).astype("datetime64[us]"),
+        "updated_at": last_entry.astype("datetime64[us]"),
+        "expected_close_at": expected.astype("datetime64[us]"),
+        "rep_probability": rep_p,
+        "forecast_category": category,
+        "csat": csat,
+        "sector": accounts["sector"].to_numpy()[acct],
+        "account_employees": employees,
+        "account_revenue": accounts["account_revenue"].to_numpy()[acct],
+        "account_country": accounts["account_country"].to_numpy()[acct],
+    })
+    for col in ("id", "account", "owner", "team", "region", "product", "product_series",
+                "currency", "stage", "status", "forecast_category", "sector", "account_country"):
+        opportunities[col] = opportunities[col].astype("str")
+
+    # History: every open stage entered, then the outcome at close.
+    rows, cols = np.nonzero(visible)
+    is_outcome = cols == stop[rows] + 1
+    stage_of = np.where(is_outcome, np.where(won[rows], k, k + 1), cols)
+    keep = ~is_outcome | closed[rows]
+    history = pd.DataFrame({
+        "opportunity_id": ids[rows[keep]],
+        "stage": names[stage_of[keep]],
+        "entered_at": entered[rows[keep], cols[keep]].astype("datetime64[us]"),
+    }).astype({"opportunity_id": "str", "stage": "str"})
+    return GeneratedPipeline(opportunities, history, pd.Timestamp(export), stages)
+
+
+def write_export(pipeline: GeneratedPipeline, folder: str | Path) -> list[Path]:
+    """The canonical export `forecast import` reads: opportunities.csv + stage_history.csv."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    deals = pipeline.opportunities.drop(columns=["status"])
+    deals_file, history_file = folder / "opportunities.csv", folder / "stage_history.csv"
+    deals.to_csv(deals_file, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    pipeline.history.to_csv(history_file, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    return [deals_file, history_file]
+
+
+LEAD_SOURCES = ["Google", "Direct Traffic", "Organic Search", "Reference", "Referral Sites",
+                "Olark Chat", "Welingak Website", "Facebook"]
+SOURCE_EFFECT = [0.0, -0.2, 0.1, 1.6, 0.2, -0.6, 1.9, -0.5]
+OCCUPATIONS = ["Unemployed", "Working Professional", "Student", "Businessman", "Other"]
+OCCUPATION_EFFECT = [-0.2, 1.6, -0.4, 0.5, 0.0]
+ORIGINS = ["Landing Page Submission", "API", "Lead Add Form", "Lead Import"]
+ORIGIN_EFFECT = [0.0, -0.3, 1.8, -0.6]
+SPECIALIZATIONS = ["Finance Management", "Human Resource Management", "Marketing Management",
+                   "Operations Management", "IT Projects Management", None]
+
+
+def generate_leads(n: int = 5000, *, seed: int = 42) -> pd.DataFrame:
+    """Inbound leads whose conversion depends on their attributes, plus a leaking `Tags`."""
+    rng = np.random.default_rng(seed + 1)
+    source = rng.choice(len(LEAD_SOURCES), n, p=[0.3, 0.26, 0.12, 0.06, 0.04, 0.15, 0.02, 0.05])
+    occupation = rng.choice(len(OCCUPATIONS), n, p=[0.55, 0.15, 0.12, 0.03, 0.15])
+    origin = rng.choice(len(ORIGINS), n, p=[0.55, 0.35, 0.08, 0.02])
+    visits = rng.poisson(3.0, n) * (rng.random(n) > 0.2)
+    time_on_site = np.round(np.where(visits > 0, rng.gamma(2.0, 250.0, n), 0))
+    pages = np.round(np.where(visits > 0, 1 + rng.gamma(1.5, 1.0, n), 0), 2)
+    no_email = rng.random(n) < 0.08
+    logit = (-1.2 + np.array(SOURCE_EFFECT)[source] + np.array(OCCUPATION_EFFECT)[occupation]
+             + np.array(ORIGIN_EFFECT)[origin] + 0.0017 * (time_on_site - 400)
+             + 0.05 * visits - 1.0 * no_email + rng.normal(0, 0.7, n))
+    converted = (rng.random(n) < _sigmoid(logit)).astype(int)
+    tags = np.where(converted == 1,
+                    rng.choice(["Closed by sales", "Will revert after reading the email"], n,
+                               p=[0.8, 0.2]),
+                    rng.choice(["Ringing", "Interested in other courses", "Already a student",
+                                "Will revert after reading the email"], n,
+                               p=[0.4, 0.25, 0.2, 0.15]))
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 365 * 86_400,
+                                                                                   n)), unit="s")
+    return pd.DataFrame({
+        "id": [f"L{i:07d}" for i in range(1, n + 1)],
+        "created_at": created,
+        "Lead Origin": np.array(ORIGINS)[origin],
+        "Lead Source": np.array(LEAD_SOURCES)[source],
+        "Do Not Email": np.where(no_email, "Yes", "No"),
+        "Country": rng.choice(["India", "United States", "United Arab Emirates", "Singapore",
+                               None], n, p=[0.7, 0.05, 0.05, 0.03, 0.17]),
+        "What is your current occupation": np.array(OCCUPATIONS)[occupation],
+        "Specialization": rng.choice(np.array(SPECIALIZATIONS, dtype=object), n),
+        "TotalVisits": visits.astype(float),
+        "Total Time Spent on Website": time_on_site,
+        "Page Views Per Visit": pages,
+        "Tags": tags,
+        "converted": converted,
+    })
+
+
+def write_leads(frame: pd.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    return path
