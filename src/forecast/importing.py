@@ -126,12 +126,10 @@ def _write(engine: Engine, job: _Job) -> ImportReport:
             if not job.writing:
                 continue
             if m.kind == "opportunities":
-                job.report.rows_written += store.upsert_opportunities(
-                    conn, _records(part.opportunities))
-                job.report.history_rows_written += store.append_history(
-                    conn, _records(part.history))
+                job.report.rows_written += store.upsert_opportunities(conn, part.opportunities)
+                job.report.history_rows_written += store.append_history(conn, part.history)
             else:
-                job.report.rows_written += store.upsert_leads(conn, _records(part.leads))
+                job.report.rows_written += store.upsert_leads(conn, part.leads)
         job.finish()  # raises ImportRejected, which rolls the transaction back
         job.report.written = True
     return job.report
@@ -187,6 +185,11 @@ class _Job:
         self.seen_ids: set[str] = set()
         self.export_date = _parse_one(export_date, "export_date") if export_date else None
 
+    def _seen(self, ids: pd.Series) -> pd.Series:
+        """Which ids an earlier chunk already had (a set lookup per id: cheap at any size)."""
+        seen = self.seen_ids.__contains__
+        return pd.Series(np.fromiter(map(seen, ids), bool, len(ids)), index=ids.index)
+
     @property
     def writing(self) -> bool:
         return self.on_error == "skip" or self.report.ok
@@ -224,7 +227,8 @@ class _Job:
     def _chunks(self, file: Path) -> Iterator[pd.DataFrame]:
         """Raw chunks of a CSV or Parquet file, each with `__line`, its line number in the file."""
         if self.frame is not None and file == self.main:
-            chunk = self.frame.replace(self.mapping.missing_values or [], None)
+            blanks = ["", *self.mapping.missing_values]
+            chunk = self.frame.replace(blanks, None)
             chunk = chunk.set_axis(pd.RangeIndex(0, len(chunk)))
             chunk["__line"] = chunk.index
             yield chunk
@@ -260,7 +264,13 @@ class _Job:
             raise ImportRejected(self.report)
 
     def _scan_export_date(self) -> pd.Timestamp:
-        """The newest date in the export: stands for 'when it was exported' if not given."""
+        """The newest date in the export: stands for 'when it was exported' if not given.
+
+        Only needed to date rows that lack `updated_at` or `created_at`; where the export maps
+        both, a row missing one is dated now and the whole-file scan is skipped.
+        """
+        if {"updated_at", "created_at"} <= set(self.columns) and self.frame is None:
+            return store_now()
         newest = pd.NaT
         date_cols = [c for f, c in self.columns.items() if f in DATE_FIELDS]
         date_cols += list(self.mapping.stage_dates.values())
@@ -352,7 +362,7 @@ class _Job:
         ids = raw[cols["id"]].astype("str").str.strip()
         ids = ids.where(raw[cols["id"]].notna() & (ids != ""))
         self._bad(ids.isna(), bad, raw, "id", "missing id")
-        dup = ids.notna() & (ids.duplicated() | ids.isin(self.seen_ids))
+        dup = ids.notna() & (ids.duplicated() | self._seen(ids))
         self._bad(dup, bad, raw, "id", "duplicate id")
         self.seen_ids.update(ids.dropna())
         out["id"] = ids
@@ -477,14 +487,14 @@ class _Job:
             raise InvalidInput(f"{self.mapping.history_file}: missing required column(s) {missing}")
         assert self.stages is not None
         file = str(self.folder / self.mapping.history_file)
-        out = pd.DataFrame({"opportunity_id": raw["opportunity_id"].astype("str").str.strip()})
+        out = pd.DataFrame({"opportunity_id": raw["opportunity_id"].astype("str")})
         lookup = {v: _canonical_stage(self.stages, v) for v in raw["stage"].dropna().unique()}
         out["stage"] = raw["stage"].map(lookup)
         out["entered_at"] = self._dates(raw["entered_at"])
         checks = [
             (out["stage"].isna(), "stage", "unknown stage", raw["stage"]),
             (out["entered_at"].isna(), "entered_at", "unparseable date", raw["entered_at"]),
-            (~out["opportunity_id"].isin(self.seen_ids), "opportunity_id",
+            (~self._seen(out["opportunity_id"]), "opportunity_id",
              "history for a deal not in the export", raw["opportunity_id"]),
         ]
         bad = pd.Series(False, index=raw.index)
@@ -503,7 +513,7 @@ class _Job:
         bad = pd.Series(False, index=raw.index)
         ids = raw[cols["id"]].astype("str").str.strip().where(raw[cols["id"]].notna())
         self._bad(ids.isna() | (ids == ""), bad, raw, "id", "missing id")
-        dup = ids.notna() & (ids.duplicated() | ids.isin(self.seen_ids))
+        dup = ids.notna() & (ids.duplicated() | self._seen(ids))
         self._bad(dup, bad, raw, "id", "duplicate id")
         self.seen_ids.update(ids.dropna())
         if "converted" in cols:
@@ -603,19 +613,3 @@ def _empty_history() -> pd.DataFrame:
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames) if frames else pd.DataFrame()
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """Rows as plain-Python dicts (None for missing) for the SQL driver."""
-    if frame.empty:
-        return []
-    columns = {}
-    for col in frame.columns:
-        series = frame[col]
-        if pd.api.types.is_datetime64_any_dtype(series):
-            values = [None if pd.isna(v) else v.to_pydatetime() for v in series]
-        else:
-            values = series.astype(object).where(series.notna(), None).tolist()
-        columns[col] = values
-    names = list(columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]

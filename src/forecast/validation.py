@@ -86,5 +86,5 @@ def _text(value: object) -> str:
 
 
 def unparseable(raw: pd.Series, parsed: pd.Series) -> pd.Series:
-    """Values present in the file that did not parse."""
-    return raw.notna() & (raw.astype("str").str.strip() != "") & parsed.isna()
+    """Values present in the file that did not parse (blank cells were read as missing)."""
+    return raw.notna() & parsed.isna()

@@ -61,11 +61,11 @@ def upgrade() -> None:
         sa.Column("opportunity_id", sa.String(100), nullable=False),
         sa.Column("stage", sa.String(100), nullable=False),
         sa.Column("entered_at", sa.DateTime, nullable=False),
+        # Also serves lookups of one deal's history (its leading columns).
         sa.UniqueConstraint(
             "dataset", "opportunity_id", "stage", "entered_at", name="uq_stage_history"
         ),
     )
-    op.create_index("ix_stage_history_deal", "stage_history", ["dataset", "opportunity_id"])
     op.create_table(
         "leads",
         sa.Column("dataset", sa.String(100), primary_key=True),
