@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     promote_min_auc_gain: float = Field(0.0, ge=0, description="AUC margin needed to promote")
     promote_min_brier_gain: float = Field(0.0, ge=0, description="Brier margin needed to promote")
 
+    # Time to close and the revenue forecast
+    timing_bucket_days: int = Field(7, ge=1, description="Width of a hazard time bucket")
+    timing_horizon_days: int = Field(182, ge=7, description="Longest horizon the hazard learns")
+    timing_max_age_days: int = Field(364, ge=7, description="Older deals share the last age bin")
+    timing_every_days: int = Field(28, ge=0, description="Landmark spacing for the timing model")
+    timing_min_closed_deals: int = Field(30, ge=1, description="Closed deals timing needs")
+    timing_holdout_days: int = Field(56, ge=0, description="Span of timing test landmarks")
+    forecast_draws: int = Field(10_000, ge=100, description="Monte-Carlo draws of the range")
+    new_deal_window_days: int = Field(91, ge=7, description="Recent creations that set the pace")
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.state_dir.resolve() / 'forecast.db'}"
