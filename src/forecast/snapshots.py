@@ -6,6 +6,7 @@ This is the as-of rule in code: a snapshot at `as_of` uses only stage entries ma
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from forecast.stages import LOST, OPEN, WON, StageSet
@@ -30,10 +31,14 @@ def stage_as_of(history: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
             "stage": pd.Series(dtype="str"),
             "entered_at": pd.Series(dtype=history["entered_at"].dtype),
         })
-    known = known.sort_values(["opportunity_id", "entered_at"], kind="stable")
-    return known.drop_duplicates("opportunity_id", keep="last")[
-        ["opportunity_id", "stage", "entered_at"]
-    ]
+    # One stable sort on time (entries at the same instant keep their recorded order), then the
+    # last entry per deal found on integer codes: far faster than sorting or de-duplicating on
+    # the text ids for millions of entries.
+    order = np.argsort(known["entered_at"].to_numpy(), kind="stable")
+    codes, _ = pd.factorize(known["opportunity_id"].to_numpy()[order])
+    _, first_from_end = np.unique(codes[::-1], return_index=True)
+    rows = order[len(codes) - 1 - first_from_end]
+    return known.iloc[np.sort(rows)][["opportunity_id", "stage", "entered_at"]]
 
 
 def snapshot(
@@ -56,16 +61,23 @@ def snapshot(
     current = stage_as_of(history, t).rename(
         columns={"opportunity_id": "id", "stage": "stage_as_of", "entered_at": "stage_entered_at"}
     )
-    frame = deals.drop(columns=["stage", "status"], errors="ignore").merge(
-        current, on="id", how="left"
-    )
+    frame = deals.drop(columns=["stage", "status"], errors="ignore").reset_index(drop=True)
+    at = pd.Index(current["id"]).get_indexer(frame["id"])
+    found = at >= 0
+    for col in ("stage_as_of", "stage_entered_at"):
+        values = current[col].to_numpy()[np.where(found, at, 0)] if len(current) else None
+        column = pd.Series(values, index=frame.index) if values is not None else pd.Series(
+            pd.NA, index=frame.index)
+        frame[col] = column.where(found) if values is not None else column
+    frame["stage_entered_at"] = pd.to_datetime(frame["stage_entered_at"]).astype(
+        "datetime64[us]")
     first_stage = stages.open_stages[0]
-    frame["stage"] = frame.pop("stage_as_of").fillna(first_stage)
+    frame["stage"] = frame.pop("stage_as_of").fillna(first_stage).astype("str")
     frame["stage_entered_at"] = frame["stage_entered_at"].fillna(frame["created_at"])
     status = pd.Series(OPEN, index=frame.index, dtype="str")
     status[frame["stage"] == stages.won] = WON
     status[frame["stage"] == stages.lost] = LOST
-    frame["status"] = status
+    frame["status"] = status.astype("str")
     frame["is_open"] = frame["status"] == OPEN
     # What a later close revealed is not known yet at t.
     if "closed_at" in frame:
