@@ -57,16 +57,21 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         which, folder, url = args.worker
+        if which == "generate":
+            from forecast.generator import generate_pipeline, write_export
+
+            write_export(generate_pipeline(int(url), seed=args.seed), folder)
+            print(json.dumps({}))
+            return
         print(json.dumps((ours if which == "ours" else peer)(folder, url)))
         return
-
-    from forecast.generator import generate_pipeline, write_export
 
     with tempfile.TemporaryDirectory(prefix="import-bench-") as tmp:
         folder = Path(tmp) / "export"
         folder.mkdir()
         started = time.perf_counter()
-        write_export(generate_pipeline(args.deals, seed=args.seed), folder)
+        # In a worker too: a child's peak memory counts its parent's at fork on Linux.
+        run_worker(Path(__file__), "generate", str(folder), str(args.deals))
         size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
         print(f"generated {args.deals:,} deals ({size:,.0f} MB of CSV) in "
               f"{time.perf_counter() - started:,.1f} s")

@@ -160,7 +160,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=10000")
-            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: big imports keep indexes in memory
+            cur.execute("PRAGMA cache_size=-262144")  # up to 256 MiB: big imports keep indexes hot
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
 
