@@ -68,6 +68,7 @@ class ForecastModels:
     window_days: float
     method: str
     notes: list[str] = field(default_factory=list)
+    drift: Drift | None = None
 
 
 def fit_forecast_models(
@@ -251,9 +252,15 @@ def forecast_revenue(
                                 amount_known_before_close=amount_known_before_close)
     won = opps[(opps["status"] == WON) & per.contains(opps["closed_at"])]
     known_groups = _labels(opps, column) if column else np.array([], dtype=object)
+    if models.drift is None and per.end > t:
+        span = (per.end - max(per.start, t)) / tm.DAY
+        models.drift = measure_drift(opportunities, history, stages, models, span,
+                                     amount_known_before_close=amount_known_before_close,
+                                     settings=settings)
     return forecast_pipeline(
         pipeline, models, per, t, by=by, targets=targets, won=won,
         known_groups=set(known_groups.tolist()), include_new_deals=include_new_deals,
+        drift=models.drift,
     )
 
 
@@ -268,10 +275,13 @@ def forecast_pipeline(
     won: pd.DataFrame | None = None,
     known_groups: set[str] | None = None,
     include_new_deals: bool = True,
+    drift: Drift | None = None,
 ) -> RevenueForecast:
     """The forecast from pipeline feature rows (`timing.pipeline_rows`) and fitted models.
 
     `won` holds deals already won inside the period before `as_of` (added as they are).
+    `drift` (from `measure_drift`) widens the range by how far the same models missed on past
+    windows of the same length; without it the range holds deal-by-deal chance only.
     """
     column = _group_column(by)
     start = max(0.0, (period.start - as_of) / tm.DAY)
@@ -311,6 +321,9 @@ def forecast_pipeline(
     g_new = np.array([code[g] for g in new_groups], dtype=np.int64)
     dists = group_distributions(amount, p, g_deal, len(names), new_amount, new_rate, g_new)
     total_dist = combine(dists)
+    if drift is not None and drift.sigma > 0:
+        dists = [d.scaled(drift.sigma) for d in dists]
+        total_dist = total_dist.scaled(drift.sigma)
 
     lines = []
     for i, name in enumerate(names):
@@ -338,6 +351,12 @@ def forecast_pipeline(
     if weighted is not None:
         deals["weighted"] = weighted
     notes = list(models.notes)
+    if drift is None or drift.sigma <= 0:
+        notes.append("the range holds deal-by-deal chance only: "
+                     + (drift.note if drift is not None else "forecast drift not measured"))
+    else:
+        notes.append(f"the range includes a forecast drift of ±{drift.sigma:.0%} (log sd), "
+                     f"measured on {drift.windows} past windows")
     if models.as_of != as_of:
         notes.append(f"models fitted as of {models.as_of.date()}, pipeline as of {as_of.date()}")
     return RevenueForecast(period, as_of, by, groups, total, models.method, bool(lines_new),
@@ -414,6 +433,82 @@ def _share_won_by(model: Any, templates: pd.DataFrame, span: float) -> np.ndarra
     return np.trapezoid(won, grid, axis=1) / span
 
 
+# --- forecast drift ---------------------------------------------------------------------------
+
+
+@dataclass
+class Drift:
+    """How far the models' forecasts missed on past windows: log sd of actual / expected."""
+
+    sigma: float
+    windows: int
+    ratios: list[float] = field(default_factory=list)
+    note: str = ""
+
+
+def measure_drift(
+    opportunities: pd.DataFrame,
+    history: pd.DataFrame,
+    stages: StageSet,
+    models: ForecastModels,
+    span_days: float,
+    *,
+    amount_known_before_close: bool = True,
+    every_days: int = 14,
+    max_windows: int = 13,
+    settings: Settings | None = None,
+) -> Drift:
+    """Replay the fitted models on past windows of `span_days` that ended before `models.as_of`.
+
+    At each past date s (every `every_days`, newest first, within observed history), forecast
+    [s, s + span) from the pipeline and the creation pace known at s, and compare with what was
+    won. The spread of log(actual / expected) measures what deal-by-deal chance cannot: shifts
+    in pace and win rates from one period to the next. Only outcomes known at `models.as_of` are
+    used, so the measure obeys the as-of rule; the models saw these windows in training, so it
+    errs on the narrow side.
+    """
+    settings = settings or get_settings()
+    t = models.as_of
+    opps, hist = tm.known_before(opportunities, history, stages, t,
+                                 amount_known_before_close=amount_known_before_close)
+    closes = opps.loc[opps["status"].isin([WON, "lost"]), "closed_at"]
+    if closes.empty:
+        return Drift(0.0, 0, note="no close known yet")
+    first = max(closes.min(), opps["created_at"].min() + pd.Timedelta(days=models.window_days))
+    span = pd.Timedelta(days=span_days)
+    ratios = []
+    s = (t - span).normalize()
+    while s >= first and len(ratios) < max_windows:
+        pipe = tm.pipeline_rows(opps, hist, stages, s,
+                                amount_known_before_close=amount_known_before_close)
+        expected = float((_amounts(pipe) * tm.window_probabilities(
+            models.timing, pipe, 0.0, span_days)["won"]).sum())
+        ko, kh = tm.known_before(opps, hist, stages, s,
+                                 amount_known_before_close=amount_known_before_close)
+        templates, window = _templates(ko, kh, stages, s, settings.new_deal_window_days,
+                                       amount_known_before_close)
+        if templates is not None and len(templates):
+            rate = (span_days / window) * _share_won_by(models.timing, templates, span_days)
+            expected += float((rate * _amounts(templates)).sum())
+        won = opps[(opps["status"] == WON) & (opps["closed_at"] >= s)
+                   & (opps["closed_at"] < s + span)]
+        actual = float(won["amount"].fillna(0).sum())
+        if expected > 0 and actual > 0:
+            ratios.append(math.log(actual / expected))
+        s -= pd.Timedelta(days=every_days)
+    if len(ratios) < 2:
+        return Drift(0.0, len(ratios), ratios,
+                     note="too little history to measure forecast drift")
+    sigma = float(np.sqrt(np.mean(np.square(ratios))))
+    return Drift(sigma, len(ratios), ratios)
+
+
+def _normal_quantiles(q: np.ndarray) -> np.ndarray:
+    from scipy.stats import norm
+
+    return norm.ppf(q)
+
+
 # --- the distribution ----------------------------------------------------------------------------
 
 
@@ -433,6 +528,25 @@ class Distribution:
         cdf = np.cumsum(self.pmf)
         j = min(int(np.searchsorted(cdf, q * cdf[-1] - 1e-12)), len(cdf) - 1)
         return float(self.values[j])
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        """P(value ≤ x) at each x (steps at the lattice values)."""
+        cum = np.concatenate([[0.0], np.cumsum(self.pmf)])
+        return cum[np.searchsorted(self.values, x, side="right")]
+
+    def scaled(self, sigma: float, nodes: int = 24, size: int = GROUP_LATTICE) -> Distribution:
+        """The distribution of F·X, F log-normal with mean 1 and log sd `sigma` (drift)."""
+        z = _normal_quantiles((np.arange(nodes) + 0.5) / nodes)
+        factors = np.exp(sigma * z - sigma**2 / 2)
+        lo = float(self.values[0]) * factors.min()
+        hi = float(self.values[-1]) * factors.max()
+        if hi <= lo:
+            return self
+        grid = np.linspace(lo, hi, size)
+        cdf = np.mean([self.cdf(grid / f) for f in factors], axis=0)
+        pmf = np.diff(np.concatenate([[0.0], cdf]))
+        pmf[-1] += 1.0 - pmf.sum()
+        return Distribution(grid, np.clip(pmf, 0.0, None), float(grid[1] - grid[0]))
 
     def prob_at_least(self, x: float) -> float:
         """P(value ≥ x), the lattice read linearly between its points."""

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     timing_every_days: int = Field(28, ge=0, description="Landmark spacing for the timing model")
     timing_min_closed_deals: int = Field(30, ge=1, description="Closed deals timing needs")
     timing_holdout_days: int = Field(56, ge=0, description="Span of timing test landmarks")
-    forecast_draws: int = Field(10_000, ge=100, description="Monte-Carlo draws of the range")
+    timing_threads: int = Field(1, ge=1, description="LightGBM threads for the timing model")
     new_deal_window_days: int = Field(91, ge=7, description="Recent creations that set the pace")
 
     @property

@@ -162,8 +162,18 @@ def survival_rows(
 ) -> pd.DataFrame:
     """Training rows for the timing models: deal features at landmarks before `until`, with
     `duration_days` (landmark → close, or → `until` if still open), `followup_days`
-    (landmark → `until`), `event` (0 censored, 1 won, 2 lost) and `weight` (each deal weighs 1).
-    Only what was known before `until` is used.
+    (landmark → `until`), `event` (0 censored, 1 won, 2 lost), `observed_from_days` and
+    `weight`. Only what was known before `until` is used.
+
+    Every landmark weighs 1. Weighting a deal's landmarks by 1 / (their number) would let the
+    future leak into the weights: a deal that closes fast has fewer landmarks, so fast closers
+    would weigh more among young deals and the early hazard would come out too high. With equal
+    weights, how often a deal appears at a given age depends only on its past.
+
+    Observation starts at the first close the data records (`observed_from_days` after the
+    landmark): an export that records no close before some date (a CRM migration, a cut-off)
+    says nothing about how fast deals closed before it, so those weeks are not counted as
+    "still open".
     """
     cut = as_timestamp(until)
     opps, hist = known_before(opportunities, history, stages, cut,
@@ -182,14 +192,17 @@ def survival_rows(
     rows["followup_days"] = ((cut - rows["as_of"]) / DAY).to_numpy(dtype=float)
     rows["event"] = event.astype(int)
     rows = rows[rows["duration_days"] > 0].reset_index(drop=True)
-    rows["weight"] = 1.0 / rows.groupby("id")["id"].transform("size").to_numpy(dtype=float)
+    first_close = opps.loc[opps["status"].isin([WON, LOST]), "closed_at"].min()
+    start = rows["as_of"] if pd.isna(first_close) else rows["as_of"].clip(lower=first_close)
+    rows["observed_from_days"] = ((start - rows["as_of"]) / DAY).to_numpy(dtype=float)
+    rows["weight"] = 1.0
     rows["until"] = cut
     return rows
 
 
 def _empty_survival() -> pd.DataFrame:
     cols = ["id", "as_of", *feat.DEAL_FEATURES, "duration_days", "followup_days", "event",
-            "weight"]
+            "observed_from_days", "weight"]
     return pd.DataFrame({c: [] for c in cols})
 
 
@@ -303,7 +316,7 @@ class TimeToClose:
         return {
             "objective": "binary", "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_child_samples,
-            "lambda_l2": self.reg_lambda, "num_threads": self.n_jobs or 0,
+            "lambda_l2": self.reg_lambda, "num_threads": self.n_jobs or 1,
             "seed": self.random_state, "deterministic": True, "force_row_wise": True,
             "verbose": -1,
         }
@@ -384,6 +397,9 @@ class TimeToClose:
         n_rows = np.where(usable, k_close + 1, np.minimum(n_full, horizon))
         idx = np.repeat(np.arange(len(rows)), n_rows)
         k = np.arange(len(idx)) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
+        # Weeks before observation started are not "still open": leave them out.
+        seen = k * b >= _observed_from(rows)[idx]
+        idx, k = idx[seen], k[seen]
         closes = usable[idx] & (k == k_close[idx])
         won = closes & (ev[idx] == EVENT_WON)
         if not closes.any():
@@ -479,8 +495,9 @@ class StageKaplanMeier:
         first = rows.sort_values("as_of", kind="stable").drop_duplicates(["id", "stage_index"])
         stage = np.nan_to_num(first["stage_index"].to_numpy(dtype=float), nan=0.0).astype(int)
         self.n_stages_ = int(n_stages or (stage.max() + 1 if len(stage) else 1))
-        entry = first["age_days"].to_numpy(dtype=float).clip(min=0)
-        exit_ = entry + first["duration_days"].to_numpy(dtype=float)
+        age = first["age_days"].to_numpy(dtype=float).clip(min=0)
+        exit_ = age + first["duration_days"].to_numpy(dtype=float)
+        entry = np.minimum(age + _observed_from(first), exit_)
         ev = first["event"].to_numpy(dtype=int)
         self.curves_ = {s: self._curves(entry[stage == s], exit_[stage == s], ev[stage == s])
                         for s in range(self.n_stages_)}
@@ -533,6 +550,12 @@ class StageKaplanMeier:
         return {"won": won, "lost": lost, "closed": won + lost}
 
 
+def _observed_from(rows: pd.DataFrame) -> np.ndarray:
+    if "observed_from_days" not in rows:
+        return np.zeros(len(rows))
+    return np.nan_to_num(rows["observed_from_days"].to_numpy(dtype=float), nan=0.0)
+
+
 def _check_survival(rows: pd.DataFrame) -> None:
     need = ("id", "as_of", "duration_days", "followup_days", "event", "weight", *TIME_FEATURES)
     missing = [c for c in need if c not in rows.columns]
@@ -574,7 +597,7 @@ def fit_timing(
     n_stages = len(stages.open_stages)
     model = TimeToClose(
         bucket_days=settings.timing_bucket_days, max_age_days=settings.timing_max_age_days,
-        horizon_days=settings.timing_horizon_days, n_jobs=settings.lgbm_threads,
+        horizon_days=settings.timing_horizon_days, n_jobs=settings.timing_threads,
         random_state=settings.seed if seed is None else seed,
     ).fit(rows, n_stages)
     baseline = StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(
