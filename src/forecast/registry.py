@@ -600,3 +600,207 @@ def champion_scorer(
     if loaded:
         scorer.label = f"model {model_name(kind)} v{loaded.version}"
     return scorer
+
+
+# --- time to close and backtests (`forecast.timing`, `forecast.backtest`) ------------------------
+
+TIMING_KIND = "timing"
+TIMING_MODEL = "time-to-close"
+EXPERIMENTS.setdefault(TIMING_KIND, "forecast-timing")
+EXPERIMENTS.setdefault("backtest", "forecast-backtests")
+
+
+def _timing_metrics(result: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for who, values in result.metrics.items():
+        for k, v in values.items():
+            if v is not None and not np.isnan(v):
+                out[f"{who}_{k}"] = float(v)
+    for k, v in result.rows.items():
+        out[f"rows_{k}"] = float(v)
+    out["train_seconds"] = float(result.seconds)
+    return out
+
+
+def _timing_plot(result: Any, folder: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    horizons = result.split.get("horizons_days", [30, 60, 90])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for name, values in result.metrics.items():
+        ax1.plot(horizons, [values.get(f"won_{h}d_predicted") for h in horizons], marker="o",
+                 label=f"{name}: predicted")
+    first = next(iter(result.metrics.values()))
+    ax1.plot(horizons, [first.get(f"won_{h}d_observed") for h in horizons], marker="s", c="k",
+             label="observed")
+    ax1.set(xlabel="days after the landmark", ylabel="share won within",
+            title="Won within 30/60/90 days (holdout)")
+    ax1.legend(fontsize=8)
+    ax2.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
+    for name, table in result.calibration.items():
+        ax2.plot(table["predicted"], table["observed"], marker="o", label=name)
+    ax2.set(xlabel=f"predicted P(won within {max(horizons)} days)", ylabel="observed share",
+            title="Calibration (holdout)")
+    ax2.legend(fontsize=8)
+    path = folder / "timing_calibration.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def log_timing(
+    result: Any,
+    settings: Settings | None = None,
+    *,
+    promote: bool = True,
+    champion_version_scored: str | None = None,
+) -> Registration:
+    """Log a time-to-close run (`timing.TimingResult`), register it as `candidate`, promote it
+    to `champion` if it beats the per-stage baseline and the champion on concordance and Brier.
+
+    Logged: params, every holdout metric of the model, the baseline and the champion
+    (`<who>_won_30d_predicted`, `..._observed`, `..._brier`, `..._concordance`), row counts,
+    the summary, a calibration plot and the fitted model (joblib).
+    """
+    import mlflow
+
+    from forecast.timing import decide_timing_promotion
+
+    settings = settings or get_settings()
+    name = TIMING_MODEL
+    created_model = version = run_id = None
+    with _mlflow(settings) as client:
+        experiment = _experiment_id(client, TIMING_KIND, settings)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp)
+                with mlflow.start_run(experiment_id=experiment) as run:
+                    run_id = run.info.run_id
+                    params = {**result.params, "seed": result.seed,
+                              "split_cut": result.split.get("cut"),
+                              "data_fingerprint": result.fingerprint, "dataset": result.dataset}
+                    mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+                    mlflow.set_tags({"kind": TIMING_KIND, "dataset": str(result.dataset),
+                                     "data_fingerprint": result.fingerprint,
+                                     "champion_scored": str(champion_version_scored or "")})
+                    mlflow.log_metrics(_timing_metrics(result))
+                    mlflow.log_dict(result.summary(), "summary.json")
+                    mlflow.log_artifact(str(_timing_plot(result, folder)), "plots")
+                    model_path = folder / MODEL_FILE
+                    joblib.dump(result.model, model_path)
+                    mlflow.log_artifact(str(model_path), "model")
+                    if not _registered_exists(client, name):
+                        client.create_registered_model(
+                            name, description="forecast time-to-close model (competing risks)")
+                        created_model = name
+                    mv = client.create_model_version(name, f"{run.info.artifact_uri}/model",
+                                                     run_id=run_id)
+                    version = mv.version
+                    _wait_ready(client, name, version)
+                    client.set_registered_model_alias(name, CANDIDATE, version)
+                    champ = _current_alias(client, name, CHAMPION)
+                    metrics = dict(result.metrics)
+                    champ_metrics, note = None, ""
+                    if champ is not None and str(champ.version) != str(version):
+                        if str(champion_version_scored or "") == str(champ.version) \
+                                and "champion" in metrics:
+                            note = f"v{champ.version}, same holdout"
+                        else:
+                            metrics.pop("champion", None)
+                            champ_metrics = _timing_run_metrics(client, champ.run_id)
+                            note = f"v{champ.version}, its own holdout"
+                    else:
+                        metrics.pop("champion", None)
+                    decision = decide_timing_promotion(metrics, champ_metrics,
+                                                       champion_note=note)
+                    client.set_model_version_tag(name, version, "decision", str(decision))
+                    if promote and decision.promote:
+                        _make_champion(client, name, version)
+                    mlflow.set_tag("decision", str(decision))
+        except BaseException:
+            _undo(client, name, version, created_model, run_id, None)
+            raise
+    return Registration(
+        TIMING_KIND, name, run_id, str(version), bool(promote and decision.promote),
+        "promoted to champion" if promote and decision.promote else (
+            "kept as candidate" if decision.promote else "kept as candidate (did not win)"),
+        str(champ.version) if champ else None, decision.reasons,
+    )
+
+
+def _timing_run_metrics(client: Any, run_id: str) -> dict[str, float]:
+    metrics = client.get_run(run_id).data.metrics
+    return {k.removeprefix("model_"): v for k, v in metrics.items() if k.startswith("model_")}
+
+
+def load_timing_champion(settings: Settings | None = None) -> tuple[str, Any] | None:
+    """(version, fitted `TimeToClose`) of the time-to-close champion, or None when there is none."""
+    import mlflow
+
+    settings = settings or get_settings()
+    with _mlflow(settings) as client:
+        if not _registered_exists(client, TIMING_MODEL):
+            return None
+        mv = _current_alias(client, TIMING_MODEL, CHAMPION)
+        if mv is None:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=mv.run_id, artifact_path=f"model/{MODEL_FILE}", dst_path=tmp)
+            return str(mv.version), joblib.load(path)
+
+
+def log_backtest(report: Any, settings: Settings | None = None,
+                 params: dict[str, Any] | None = None) -> str:
+    """Log a backtest (`backtest.BacktestReport`) as one run: per period and overall errors,
+    WAPE and P10–P90 coverage, the full report as JSON. Returns the run id."""
+    import mlflow
+
+    settings = settings or get_settings()
+    data = report.to_dict()
+    with _mlflow(settings) as client:
+        experiment = _experiment_id(client, "backtest", settings)
+        with mlflow.start_run(experiment_id=experiment) as run:
+            mlflow.log_params({k: str(v)[:500] for k, v in {
+                "freq": report.freq, "by": report.by, "dataset": report.dataset,
+                **(params or {})}.items()})
+            mlflow.set_tags({"kind": "backtest", "dataset": str(report.dataset)})
+            metrics: dict[str, float] = {"seconds": float(report.seconds)}
+            for key, value in _flatten(data["overall"]).items():
+                metrics[f"overall_{key}"] = value
+            for step, period in enumerate(data["periods"]):
+                if period["status"] != "ok":
+                    continue
+                mlflow.log_metrics({
+                    "actual": period["actual"], "p10": period["p10"], "p90": period["p90"],
+                    "in_p10_p90": float(period["in_p10_p90"]),
+                    **{f"{m}_{k}": v for m, e in period["methods"].items()
+                       for k, v in e.items() if v is not None},
+                }, step=step)
+                for m, e in period["methods"].items():
+                    if e.get("abs_error") is not None:
+                        metrics[f"{period['period']}_{m}_abs_error"] = e["abs_error"]
+                    if e.get("pct_error") is not None:
+                        metrics[f"{period['period']}_{m}_pct_error"] = e["pct_error"]
+            mlflow.log_metrics({_metric_key(k): v for k, v in metrics.items()})
+            mlflow.log_dict(data, "backtest.json")
+            return run.info.run_id
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "_"))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
+            out[key] = float(v)
+    return out
+
+
+def _metric_key(key: str) -> str:
+    """MLflow metric names allow letters, digits, _ - . / and spaces only."""
+    return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in key)

@@ -1,0 +1,310 @@
+"""`forecast revenue`, `forecast backtest` and `forecast timing`: the revenue forecast commands.
+
+One typer app, `forecast_app`, whose commands are meant to be mounted at the top level of the
+`forecast` CLI. The logic lives in `forecast.revenue`, `forecast.backtest`, `forecast.timing`
+and `forecast.registry` (MLflow); this module reads options and prints tables or JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from forecast.errors import InvalidInput
+from forecast.settings import Settings, get_settings
+from training.console import console, err_console, handles_errors, print_json
+
+forecast_app = typer.Typer(help="Revenue forecast, backtests and the time-to-close model",
+                           no_args_is_help=True, pretty_exceptions_enable=False,
+                           add_completion=False)
+
+
+class By(StrEnum):
+    team = "team"
+    rep = "rep"
+    product = "product"
+    region = "region"
+
+
+class Freq(StrEnum):
+    month = "month"
+    quarter = "quarter"
+
+
+DataOpt = Annotated[str | None, typer.Option(
+    "--data", help="A path to an export file or folder, or a dataset name in the store")]
+DatasetOpt = Annotated[str | None, typer.Option(
+    "--dataset", "-d", help="Dataset in the store (default: the only one)")]
+MappingOpt = Annotated[str | None, typer.Option(
+    help="Built-in mapping name or YAML file, for a path (default: detect)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+
+
+def _load(data: str | None, mapping: str | None, settings: Settings) -> dict[str, Any]:
+    from training.models_cli import Kind, load_training_data
+
+    return load_training_data(data, mapping, Kind.deals, settings)
+
+
+def _amount_known(loaded: dict[str, Any]) -> bool:
+    return bool((loaded.get("options") or {}).get("amount_known_before_close", True))
+
+
+def _parse_targets(values: list[str] | None) -> dict[str, float] | None:
+    """`--target 250000` (the total) or `--target "Team East=250000"` (a group)."""
+    if not values:
+        return None
+    out: dict[str, float] = {}
+    for raw in values:
+        group, sep, amount = raw.rpartition("=")
+        key = group.strip() if sep else "total"
+        try:
+            out[key] = float(amount.replace(",", "").replace("_", ""))
+        except ValueError:
+            raise InvalidInput(f"--target {raw!r}: give an amount, or GROUP=AMOUNT") from None
+    return out
+
+
+def _money(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return f"{v:,.0f}"
+
+
+def _pct(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return f"{v:.1%}"
+
+
+@forecast_app.command("revenue")
+@handles_errors
+def revenue(
+    period: Annotated[str, typer.Option(help="2017 (year), 2017-Q3 (quarter) or 2017-07 (month)")],
+    by: Annotated[By | None, typer.Option(help="One line per team, rep, product or region")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Forecast as of this date (default: the period start if past, else "
+                        "today)")] = None,
+    target: Annotated[list[str] | None, typer.Option(
+        help="Target: AMOUNT for the total, or GROUP=AMOUNT (repeatable)")] = None,
+    dataset: DatasetOpt = None,
+    data: DataOpt = None,
+    mapping: MappingOpt = None,
+    no_new_deals: Annotated[bool, typer.Option(
+        "--no-new-deals", help="Leave out deals not yet created")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Expected won revenue for a period, its P10–P90 range, the weighted pipeline beside it and
+    the chance to reach each target; models are fitted on what was known at the as-of date."""
+    from forecast.revenue import forecast_revenue
+
+    settings = get_settings()
+    if dataset and data:
+        raise InvalidInput("give --dataset or --data, not both")
+    loaded = _load(data or dataset, mapping, settings)
+    fc = forecast_revenue(
+        loaded["opportunities"], loaded["history"], loaded["stages"], period,
+        by=by.value if by else None, as_of=as_of, targets=_parse_targets(target),
+        amount_known_before_close=_amount_known(loaded), include_new_deals=not no_new_deals,
+        settings=settings,
+    )
+    if json_:
+        print_json({"dataset": loaded["dataset"], **fc.to_dict()})
+        return
+    console.print(revenue_table(fc.to_dict()))
+    for note in fc.notes:
+        err_console.print(f"[dim]note: {note}[/]")
+
+
+def revenue_table(data: dict[str, Any]) -> Table:
+    """The forecast as managers read it: one line per group, then the total."""
+    per = data["period"]
+    table = Table(title=f"Revenue forecast {per['label']} ({per['start']} – {per['end']}), "
+                        f"as of {data['as_of']}", box=box.SIMPLE_HEAD)
+    heads = [data["by"] or "scope", "open deals", "won so far", "expected", "from pipeline",
+             "new deals", "P10", "P50", "P90", "weighted pipeline", "target", "P(target)"]
+    for i, h in enumerate(heads):
+        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    rows = data["groups"] + [data["total"]]
+    for i, g in enumerate(rows):
+        style = "bold" if i == len(rows) - 1 else None
+        table.add_row(
+            g["group"], f"{g['deals']:,}", _money(g["won_so_far"]), _money(g["expected"]),
+            _money(g["expected_pipeline"]), _money(g["expected_new"]), _money(g["p10"]),
+            _money(g["p50"]), _money(g["p90"]), _money(g["weighted_pipeline"]),
+            _money(g["target"]), _pct(g["p_target"]), style=style,
+            end_section=i == len(rows) - 2,
+        )
+    table.caption = (f"method: {data['method']}; range: exact convolution of deal outcomes; "
+                     "weighted pipeline: amount × stage win rate, no timing")
+    return table
+
+
+@forecast_app.command("backtest")
+@handles_errors
+def backtest_cmd(
+    data: DataOpt = None,
+    freq: Annotated[Freq, typer.Option(help="Forecast each past month or quarter")] = Freq.quarter,
+    start: Annotated[str | None, typer.Option(
+        "--from", help="First period (date or 2017-01 / 2017-Q1)")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--to", help="Last period (date or 2017-12 / 2017-Q4)")] = None,
+    by: Annotated[By | None, typer.Option(help="Also score each team, rep, product or region")]
+    = None,
+    mapping: MappingOpt = None,
+    log: Annotated[bool, typer.Option("--log/--no-log", help="Log the run to MLflow")] = True,
+    json_: JsonOpt = False,
+) -> None:
+    """Replay history: forecast each past period as of its start with models fitted only on what
+    was known then, and compare with what was won; our error beside the weighted pipeline's."""
+    from forecast.backtest import backtest
+
+    settings = get_settings()
+    loaded = _load(data, mapping, settings)
+    with console.status("backtesting", spinner="dots") if not json_ else _nullcontext():
+        report = backtest(
+            loaded["opportunities"], loaded["history"], loaded["stages"], freq=freq.value,
+            start=start, end=end, by=by.value if by else None,
+            amount_known_before_close=_amount_known(loaded), settings=settings,
+            dataset=loaded["dataset"],
+        )
+    run_id = None
+    if log:
+        from forecast.registry import log_backtest
+        from training.models_cli import _quiet_mlflow
+
+        _quiet_mlflow()
+        run_id = log_backtest(report, settings)
+    out = report.to_dict()
+    if json_:
+        print_json({**out, "mlflow_run_id": run_id})
+        return
+    for table in backtest_tables(out):
+        console.print(table)
+    if run_id:
+        console.print(f"logged to MLflow: run {run_id}")
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def backtest_tables(data: dict[str, Any]) -> list[Table]:
+    """Per period and overall: our forecast and the weighted pipeline against the actual."""
+    periods = Table(title=f"Backtest by {data['freq']} ({data['dataset']})", box=box.SIMPLE_HEAD)
+    for h in ("period", "actual", "ours", "error", "P10", "P90", "in range", "weighted pipeline",
+              "error", "stage KM", "error"):
+        periods.add_column(h, justify="left" if h == "period" else "right")
+    skipped = []
+    for p in data["periods"]:
+        if p["status"] != "ok":
+            skipped.append(f"{p['period']} skipped: {p['reason']}")
+            continue
+        m = p["methods"]
+
+        def cell(name: str, key: str, m: dict = m) -> str:
+            e = m.get(name)
+            if not e:
+                return ""
+            return _money(e[key]) if key != "pct_error" else _pct(e[key])
+
+        periods.add_row(
+            p["period"], _money(p["actual"]), cell("model", "forecast"),
+            cell("model", "pct_error"), _money(p["p10"]), _money(p["p90"]),
+            "yes" if p["in_p10_p90"] else "no", cell("weighted_pipeline", "forecast"),
+            cell("weighted_pipeline", "pct_error"), cell("stage_km", "forecast"),
+            cell("stage_km", "pct_error"),
+        )
+    periods.caption = "\n".join(skipped) or None
+    tables = [periods]
+    overall = data["overall"]
+    summary = Table(title="Overall", box=box.SIMPLE_HEAD)
+    for h in ("forecast", "WAPE", "bias", "mean abs error"):
+        summary.add_column(h, justify="left" if h == "forecast" else "right")
+    for key, label in (("model", "ours"), ("weighted_pipeline", "weighted pipeline"),
+                       ("stage_km", "per-stage close-time baseline")):
+        if key in overall:
+            o = overall[key]
+            summary.add_row(label, _pct(o["wape"]), _pct(o["bias"]),
+                            _money(o["mean_abs_error"]))
+    summary.caption = (f"{overall.get('periods_scored', 0)} of {overall.get('periods', 0)} "
+                       f"periods scored; actual inside P10–P90: "
+                       f"{_pct(overall.get('coverage_p10_p90'))}")
+    if "groups" in overall:
+        g = overall["groups"]
+        summary.caption += (f"; per {data['by']}: {g['forecasts']} forecasts, WAPE "
+                            f"{_pct(g['wape_model'])} vs weighted pipeline "
+                            f"{_pct(g.get('wape_weighted_pipeline'))}, inside P10–P90 "
+                            f"{_pct(g['coverage_p10_p90'])}")
+    tables.append(summary)
+    if data.get("reps"):
+        reps = Table(title="Reps' own calls vs the model, same open deals (mean over periods)",
+                     box=box.SIMPLE_HEAD)
+        cols = [("rep", None), ("actual", "actual")]
+        for call, label in (("model", "model"), ("rep_call", "rep's probability call"),
+                            ("commit", "Commit"), ("best_case", "Commit+Best Case")):
+            if f"{call}_bias" in data["reps"][0]:
+                cols += [(f"{label} error", f"{call}_mean_abs_error"),
+                         (f"{label} bias", f"{call}_bias")]
+        for label, _ in cols:
+            reps.add_column(label, justify="left" if label == "rep" else "right")
+        for r in data["reps"]:
+            reps.add_row(r["rep"], *[_money(r[k]) for _, k in cols[1:]])
+        reps.caption = "bias = forecast − actual: > 0 optimistic, < 0 sandbagging"
+        tables.append(reps)
+    return tables
+
+
+@forecast_app.command("timing")
+@handles_errors
+def timing_cmd(
+    data: DataOpt = None,
+    mapping: MappingOpt = None,
+    promote: Annotated[bool, typer.Option(
+        "--promote/--no-promote", help="Make the new model champion if it wins")] = True,
+    json_: JsonOpt = False,
+) -> None:
+    """Train the time-to-close model, compare it with the per-stage close-time baseline (and the
+    champion) on a time holdout, log it to MLflow and promote it if it wins."""
+    from forecast.registry import load_timing_champion, log_timing
+    from forecast.timing import train_timing
+    from training.models_cli import _quiet_mlflow
+
+    settings = get_settings()
+    loaded = _load(data, mapping, settings)
+    _quiet_mlflow()
+    champion = load_timing_champion(settings)
+    result = train_timing(
+        loaded["opportunities"], loaded["history"], loaded["stages"], options=loaded["options"],
+        settings=settings, incumbent=champion[1] if champion else None,
+        dataset=loaded["dataset"],
+    )
+    reg = log_timing(result, settings, promote=promote,
+                     champion_version_scored=champion[0] if champion else None)
+    if json_:
+        print_json({**result.summary(), "registration": reg.to_dict()})
+        return
+    table = Table(title=f"time to close: holdout from {result.split['cut']}", box=box.SIMPLE_HEAD)
+    horizons = result.split["horizons_days"]
+    table.add_column("model", no_wrap=True)
+    table.add_column("concordance", justify="right")
+    table.add_column("Brier (won)", justify="right")
+    for h in horizons:
+        table.add_column(f"won ≤{h}d pred/obs", justify="right")
+    for name, m in result.metrics.items():
+        table.add_row(name, f"{m['concordance']:.3f}", f"{m['brier']:.4f}",
+                      *[f"{m[f'won_{h}d_predicted']:.3f} / {m[f'won_{h}d_observed']:.3f}"
+                        for h in horizons])
+    console.print(table)
+    console.print(f"{reg.name} v{reg.version}: {reg.decision}")
+    for reason in reg.reasons:
+        console.print(f"  {reason}")
