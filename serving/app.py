@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from forecast import __version__, store
+from forecast import __version__, scoring, store
 from forecast.keys import KeyVerifier
 from forecast.monitoring import ScoreRecorder
 from forecast.settings import Settings, get_settings
 from serving import errors, logs
 from serving.observability import Metrics, RequestMiddleware
-from serving.routes import health, keys, metrics
+from serving.routes import health, keys, metrics, models, scores
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,10 +39,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keys = KeyVerifier(engine, settings.key_cache_seconds)
     app.state.recorder = ScoreRecorder(engine)
     app.state.metrics = Metrics()
+    app.state.models = scoring.load_model_set(settings, engine)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(keys.router, prefix="/v1")
+    app.include_router(scores.router, prefix="/v1")
+    app.include_router(models.router, prefix="/v1")
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "PUT", "DELETE"],

@@ -15,9 +15,15 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The store is reachable")
+@router.get("/readyz", summary="Models loaded (and from where) and the store reachable")
 def readyz(request: Request) -> JSONResponse:
-    engine = request.app.state.engine
-    checks = {"store": store.is_reachable(engine)}
+    models = request.app.state.models
+    served = {s.kind: {"version": s.version, "source": s.source, "label": s.scorer.label}
+              for s in (models.lead, models.deal) if s is not None}
+    checks = {"store": store.is_reachable(request.app.state.engine),
+              "models": bool(served)}
     ready = all(checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    body = {"ready": ready, "checks": checks, "models": served, "problems": models.problems}
+    if any(s["source"] == "local copy" for s in served.values()):
+        body["note"] = "the model registry is unreachable: serving the last local copy"
+    return JSONResponse(body, status_code=200 if ready else 503)

@@ -129,10 +129,15 @@ def generate_pipeline(
     amount = np.round(list_price * quantity * np.exp(rng.normal(0, 0.22, n_deals))
                       * (1 - discount), 2)
     employees = accounts["account_employees"].to_numpy()[acct]
-    logit = (-0.55 + reps["skill"].to_numpy()[rep] + PRODUCTS["effect"].to_numpy()[prod]
-             + accounts["sector_effect"].to_numpy()[acct]
-             + 0.18 * (np.log(employees) - 6.0) + 2.2 * (discount - 0.18)
-             - 0.25 * np.log(quantity) + rng.normal(0, 0.6, n_deals))
+    # Some effects interact (a rep is strong on some series only; big accounts buy the top
+    # series), so a model of the deal learns more than an additive score would.
+    series_code = pd.factorize(PRODUCTS["product_series"])[0][prod]
+    rep_series = rng.normal(0, 0.5, (len(reps), 3))[rep, series_code]
+    logit = (-0.6 + reps["skill"].to_numpy()[rep] + rep_series
+             + PRODUCTS["effect"].to_numpy()[prod] + accounts["sector_effect"].to_numpy()[acct]
+             + 0.5 * np.tanh(np.log(employees) - 6.0) * np.where(series_code == 2, 1.5, -0.5)
+             + 3.0 * np.minimum(discount, 0.25) - 0.25 * np.log(quantity)
+             + rng.normal(0, 0.5, n_deals))
     p_win = _sigmoid(logit)
 
     # The funnel: advance through each open stage with p_win^(1/k), else lost in that stage.
@@ -255,9 +260,14 @@ def generate_leads(n: int = 5000, *, seed: int = 42) -> pd.DataFrame:
     time_on_site = np.round(np.where(visits > 0, rng.gamma(2.0, 250.0, n), 0))
     pages = np.round(np.where(visits > 0, 1 + rng.gamma(1.5, 1.0, n), 0), 2)
     no_email = rng.random(n) < 0.08
-    logit = (-1.2 + np.array(SOURCE_EFFECT)[source] + np.array(OCCUPATION_EFFECT)[occupation]
-             + np.array(ORIGIN_EFFECT)[origin] + 0.0017 * (time_on_site - 400)
-             + 0.05 * visits - 1.0 * no_email + rng.normal(0, 0.7, n))
+    # Effects that are not additive on the log-odds scale (saturating engagement, a sweet spot
+    # of visits, a source that only works for professionals), as in real funnels.
+    professional = occupation == 1
+    logit = (-1.6 + np.array(SOURCE_EFFECT)[source] + np.array(OCCUPATION_EFFECT)[occupation]
+             + np.array(ORIGIN_EFFECT)[origin] + 2.4 * np.tanh((time_on_site - 300) / 400)
+             + 0.6 * ((visits >= 2) & (visits <= 5)) - 1.0 * no_email
+             + 1.5 * (professional & (source == 2)) - 1.2 * (~professional & (source == 5))
+             + rng.normal(0, 0.5, n))
     converted = (rng.random(n) < _sigmoid(logit)).astype(int)
     tags = np.where(converted == 1,
                     rng.choice(["Closed by sales", "Will revert after reading the email"], n,

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(1000, gt=0, description="Most rows in one batch-scoring call")
     key_cache_seconds: float = Field(5.0, ge=0, description="A revoked key stops within this")
     log_level: str = "INFO"
+    deal_dataset: str | None = Field(None, description="Dataset deals are scored against "
+                                     "(stages, win rates); default: the only one in the store")
 
     # Training
     seed: int = 42

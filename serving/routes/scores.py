@@ -1,0 +1,98 @@
+"""Scoring routes for CRMs: a lead or an open deal, one or a batch, with reasons."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from forecast import scoring
+from forecast.errors import InvalidInput, ModelNotReady
+from forecast.monitoring import fingerprint
+from serving.deps import ScorerKey
+from serving.logs import request_id
+from serving.schemas import (
+    BatchScoreResponse,
+    DealBatchRequest,
+    DealScoreRequest,
+    LeadBatchRequest,
+    LeadScoreRequest,
+    ScoreResponse,
+)
+
+router = APIRouter(tags=["scoring"])
+ERRORS = {401: {"description": "Missing or unknown API key"},
+          403: {"description": "The key's role may not score"},
+          413: {"description": "Request body too large"},
+          422: {"description": "A field is malformed or of the wrong type"},
+          503: {"description": "No model and nothing to fall back on yet"}}
+
+
+def _served(request: Request, kind: str) -> scoring.Served:
+    models: scoring.ModelSet = request.app.state.models
+    served = models.lead if kind == scoring.LEAD else models.deal
+    if served is None:
+        detail = "; ".join(models.problems) or "nothing loaded"
+        raise ModelNotReady(f"no {kind} model is ready to score: {detail}")
+    return served
+
+
+def _respond(request: Request, kind: str, ident: str | None, inputs: dict,
+             result: scoring.Score) -> ScoreResponse:
+    request.app.state.recorder.record(
+        request_id=request_id.get(), kind=kind, model=result.model,
+        model_version=result.version or "fallback", inputs_fingerprint=fingerprint(inputs),
+        probability=result.probability, score=result.score)
+    request.app.state.metrics.scores.labels(kind, result.model).observe(result.probability)
+    return ScoreResponse(id=ident, probability=result.probability, score=result.score,
+                         grade=result.grade, reasons_for=result.reasons_for,
+                         reasons_against=result.reasons_against, model=result.model,
+                         version=result.version, method=result.method, label=result.label)
+
+
+def _check_batch(request: Request, size: int) -> None:
+    limit = request.app.state.settings.max_batch_size
+    if size > limit:
+        raise InvalidInput(f"batch of {size:,} rows: the limit is {limit:,} per call")
+
+
+@router.post("/leads/score", summary="Score one lead: probability, 0–100, grade, reasons",
+             responses=ERRORS)
+async def score_lead(body: LeadScoreRequest, request: Request, _: ScorerKey) -> ScoreResponse:
+    served = _served(request, scoring.LEAD)
+    return _respond(request, "lead", body.id, body.fields, scoring.score_row(served, body.fields))
+
+
+@router.post("/leads/score/batch", summary="Score many leads in one call", responses=ERRORS)
+def score_leads(body: LeadBatchRequest, request: Request, _: ScorerKey) -> BatchScoreResponse:
+    _check_batch(request, len(body.leads))
+    served = _served(request, scoring.LEAD)
+    results = scoring.score_rows(served, [lead.fields for lead in body.leads])
+    return BatchScoreResponse(scores=[
+        _respond(request, "lead", lead.id, lead.fields, r)
+        for lead, r in zip(body.leads, results, strict=True)])
+
+
+def _deal_inputs(request: Request, body: DealScoreRequest) -> tuple[dict, dict]:
+    models: scoring.ModelSet = request.app.state.models
+    if models.deal_context is None:
+        raise ModelNotReady("no deal dataset in the store to score deals against")
+    inputs = body.model_dump(exclude={"id"}, exclude_none=True, mode="json")
+    return inputs, scoring.deal_row(models.deal_context, inputs)
+
+
+@router.post("/deals/score", summary="Score one open deal: probability to close won, reasons",
+             responses=ERRORS)
+async def score_deal(body: DealScoreRequest, request: Request, _: ScorerKey) -> ScoreResponse:
+    served = _served(request, scoring.DEAL)
+    inputs, row = _deal_inputs(request, body)
+    return _respond(request, "deal", body.id, inputs, scoring.score_row(served, row))
+
+
+@router.post("/deals/score/batch", summary="Score many open deals in one call", responses=ERRORS)
+def score_deals(body: DealBatchRequest, request: Request, _: ScorerKey) -> BatchScoreResponse:
+    _check_batch(request, len(body.deals))
+    served = _served(request, scoring.DEAL)
+    pairs = [_deal_inputs(request, deal) for deal in body.deals]
+    results = scoring.score_rows(served, [row for _, row in pairs])
+    return BatchScoreResponse(scores=[
+        _respond(request, "deal", deal.id, inputs, r)
+        for deal, (inputs, _), r in zip(body.deals, pairs, results, strict=True)])
