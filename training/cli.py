@@ -181,14 +181,27 @@ def generate(
 @app.command()
 @handles_errors
 def demo(
-    deals: Annotated[int, typer.Option(min=1)] = 5000,
+    deals: Annotated[int, typer.Option(min=1)] = 20000,
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
-    """Make the service usable out of the box: generated data into an empty store."""
-    from forecast.demo import prepare_demo
+    """Make the service usable out of the box: generated data into an empty store, and models
+    trained on it where none is registered yet."""
+    from forecast import registry
+    from forecast.demo import DEMO_DEALS, DEMO_LEADS, prepare_demo
+    from training.models_cli import Kind, train_and_report
 
-    for line in prepare_demo(get_settings(), deals=deals, seed=seed):
+    settings = get_settings()
+    for line in prepare_demo(settings, deals=deals, seed=seed):
         console.print(line)
+    registered = {row["kind"] for row in registry.list_models(settings)}
+    with store.get_engine(settings).connect() as conn:
+        present = set(store.list_datasets(conn))
+    for kind, dataset in ((Kind.leads, DEMO_LEADS), (Kind.deals, DEMO_DEALS)):
+        if kind.value in registered:
+            console.print(f"a {kind.value} model is registered already: not retrained")
+        elif dataset in present:
+            console.print(f"training the {kind.value} model on '{dataset}'...")
+            train_and_report(kind, dataset, seed=seed)
 
 
 @app.command()

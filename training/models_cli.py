@@ -176,6 +176,11 @@ def _print_registration(reg: dict[str, Any], out: Console) -> None:
 # --- train --------------------------------------------------------------------------------------
 
 
+def train_and_report(kind: Kind, data: str | None, *, seed: int | None = None) -> None:
+    """Train, register (promoting if it wins) and print the summary: what `forecast demo` runs."""
+    _train(kind, data, None, False, seed, True)
+
+
 def _train(kind: Kind, data: str | None, mapping: str | None, json_: bool, seed: int | None,
            promote: bool, **extra: Any) -> None:
     from forecast import registry, training
