@@ -21,7 +21,7 @@ Features are those known at the landmark (stage, age, days in stage, amount, pro
 rep's and account's past win rates); the stage is frozen at the landmark, which is what a
 forecast can know about the future.
 
-Each probability is a logit `T(stage, age bin, days-in-stage bin) + S(deal attributes)`: two
+Each probability is a logit `T(stage, size band, age bin, days-in-stage bin) + S(attributes)`: two
 LightGBM boosters fitted in turn (the time part, then the attribute part with the time part as
 its offset). The time part lives in a small lookup table and
 the attribute part is one booster call per deal, so scoring 100,000 deals over a quarter stays
@@ -264,6 +264,7 @@ class TimeToClose:
         self,
         bucket_days: int = 7,
         max_age_days: int = 364,
+        size_bins: int = 4,
         horizon_days: int = 182,
         learning_rate: float = 0.1,
         num_leaves: int = 15,
@@ -277,6 +278,7 @@ class TimeToClose:
     ) -> None:
         self.bucket_days = bucket_days
         self.max_age_days = max_age_days
+        self.size_bins = size_bins
         self.horizon_days = horizon_days
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -295,9 +297,11 @@ class TimeToClose:
         return int(math.ceil(self.max_age_days / self.bucket_days)) + 1
 
     def _row_times(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Stage position, age and days in stage at each row's landmark (missing → 0)."""
+        """Segment (stage × size band), age and days in stage at each row's landmark."""
         stage = np.nan_to_num(rows["stage_index"].to_numpy(dtype=float), nan=0.0)
         stage = stage.clip(0, self.n_stages_ - 1).astype(np.int64)
+        amount = np.log1p(np.nan_to_num(rows["amount"].to_numpy(dtype=float), nan=0.0).clip(0))
+        stage = stage * self.n_sizes_ + np.searchsorted(self.size_edges_, amount, side="right")
         age = np.nan_to_num(rows["age_days"].to_numpy(dtype=float), nan=0.0).clip(min=0)
         dis = np.nan_to_num(rows["days_in_stage"].to_numpy(dtype=float), nan=0.0).clip(min=0)
         return stage, age, dis
@@ -351,8 +355,10 @@ class TimeToClose:
 
     def _grid(self) -> np.ndarray:
         """Every (stage, age bin, days-in-stage bin), in the order of the flat table."""
-        return np.stack(np.meshgrid(np.arange(self.n_stages_), np.arange(self._bins),
+        grid = np.stack(np.meshgrid(np.arange(self.n_segments_), np.arange(self._bins),
                                     np.arange(self._bins), indexing="ij"), -1).reshape(-1, 3)
+        return np.column_stack([grid[:, 0] // self.n_sizes_, grid[:, 0] % self.n_sizes_,
+                                grid[:, 1:]])
 
     def _fit_part(self, cell: np.ndarray, static_X: np.ndarray, y: np.ndarray,
                   w: np.ndarray, groups: np.ndarray) -> _Part:
@@ -363,7 +369,7 @@ class TimeToClose:
         """
         base = _logit(float(np.average(y, weights=w))) if len(y) else 0.0
         valid = group_fractions(groups, self.random_state) < self.validation_fraction
-        size = self.n_stages_ * self._bins * self._bins
+        size = self.n_segments_ * self._bins * self._bins
         key = (cell * 2 + y.astype(np.int64)) * 2 + valid
         weight = np.bincount(key, weights=w, minlength=size * 4)
         present = np.flatnonzero(weight > 0)
@@ -377,7 +383,7 @@ class TimeToClose:
         s = self._train(self._params(), static_X, y, w, table[cell], valid,
                         self.encoder_.categorical_indices)
         return _Part(base=base,
-                     table=table.reshape(self.n_stages_, self._bins, self._bins), booster=s)
+                     table=table.reshape(self.n_segments_, self._bins, self._bins), booster=s)
 
     def fit(self, rows: pd.DataFrame, n_stages: int | None = None) -> TimeToClose:
         """Fit on `survival_rows` output. Returns self."""
@@ -387,6 +393,13 @@ class TimeToClose:
                                       "cannot be learnt yet")
         stage_index = rows["stage_index"].to_numpy(dtype=float)
         self.n_stages_ = int(n_stages or (np.nanmax(stage_index) + 1 if len(rows) else 1))
+        # Size bands (quantiles of the amount): big deals move slower, which a shift of the
+        # attribute part alone cannot say, so size is part of the time table.
+        amounts = np.log1p(np.nan_to_num(rows["amount"].to_numpy(dtype=float), nan=0.0).clip(0))
+        qs = np.linspace(0, 1, self.size_bins + 1)[1:-1]
+        self.size_edges_ = np.unique(np.quantile(amounts, qs)) if len(qs) else np.array([])
+        self.n_sizes_ = len(self.size_edges_) + 1
+        self.n_segments_ = self.n_stages_ * self.n_sizes_
         b, horizon = self.bucket_days, int(math.ceil(self.horizon_days / self.bucket_days))
         dur = rows["duration_days"].to_numpy(dtype=float)
         fol = rows["followup_days"].to_numpy(dtype=float)
