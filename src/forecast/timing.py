@@ -193,7 +193,9 @@ def survival_rows(
     rows["event"] = event.astype(int)
     rows = rows[rows["duration_days"] > 0].reset_index(drop=True)
     first_close = opps.loc[opps["status"].isin([WON, LOST]), "closed_at"].min()
-    start = rows["as_of"] if pd.isna(first_close) else rows["as_of"].clip(lower=first_close)
+    # From the day before the first close, so that close itself is seen as an event.
+    start = rows["as_of"] if pd.isna(first_close) else rows["as_of"].clip(
+        lower=first_close - DAY)
     rows["observed_from_days"] = ((start - rows["as_of"]) / DAY).to_numpy(dtype=float)
     rows["weight"] = 1.0
     rows["until"] = cut

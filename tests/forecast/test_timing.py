@@ -1,0 +1,164 @@
+"""Time to close: the as-of rule, censoring, competing risks, the baseline and the gate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import timing as tm
+from forecast.errors import InsufficientHistory
+from forecast.settings import Settings
+from forecast.stages import DEFAULT_STAGES
+from tests.forecast.synthetic import deals as synthetic_deals
+
+T = pd.Timestamp
+
+
+@pytest.fixture(scope="module")
+def data():
+    opps, history, stages, end = synthetic_deals(n=1500, seed=5, days=420)
+    return opps, history, stages, end
+
+
+def test_known_before_hides_everything_recorded_at_or_after_the_date(data):
+    opps, history, stages, _ = data
+    t = T("2022-08-01")
+    known, hist = tm.known_before(opps, history, stages, t, amount_known_before_close=False)
+    assert (known["created_at"] < t).all() and (hist["entered_at"] < t).all()
+    later = opps.set_index("id").loc[known["id"]]
+    closed_later = (later["closed_at"] >= t).to_numpy()
+    assert closed_later.any()
+    k = known[closed_later]
+    assert (k["status"] == "open").all() and k["closed_at"].isna().all()
+    assert (k["amount"] == k["list_price"]).all()  # the close value was not known yet
+    assert not k["stage"].isin(["Won", "Lost"]).any()
+
+
+def test_a_deal_closing_after_the_cut_contributes_no_close_to_training(data):
+    opps, history, stages, _ = data
+    t = T("2022-08-01")
+    rows = tm.survival_rows(opps, history, stages, t, every_days=28)
+    closes = opps.set_index("id")["closed_at"]
+    late = rows["id"].map(closes) >= t
+    assert late.any()
+    assert (rows.loc[late, "event"] == tm.CENSORED).all()  # censored, not dropped
+    assert np.allclose(rows.loc[late, "duration_days"], rows.loc[late, "followup_days"])
+    assert (rows["as_of"] < t).all()
+
+
+def _perturb_after(opps: pd.DataFrame, history: pd.DataFrame, t: pd.Timestamp):
+    """The same past, a different future: outcomes after t flipped, their close dates moved."""
+    opps = opps.copy()
+    late = opps["closed_at"] >= t
+    opps.loc[late, "status"] = np.where(opps.loc[late, "status"] == "won", "lost", "won")
+    opps.loc[late, "closed_at"] = opps.loc[late, "closed_at"] + pd.Timedelta(days=9)
+    hist = history.copy()
+    moved = hist["entered_at"] >= t
+    hist.loc[moved, "entered_at"] = hist.loc[moved, "entered_at"] + pd.Timedelta(days=9)
+    return opps, hist
+
+
+def test_models_fitted_at_a_date_do_not_change_when_the_future_does(data):
+    opps, history, stages, _ = data
+    t = T("2022-09-01")
+    settings = Settings(timing_min_closed_deals=10)
+    model_a, km_a = tm.fit_timing(opps, history, stages, t, settings=settings)
+    opps_b, hist_b = _perturb_after(opps, history, t)
+    model_b, km_b = tm.fit_timing(opps_b, hist_b, stages, t, settings=settings)
+    pipeline = tm.pipeline_rows(opps, history, stages, t)
+    assert pipeline.equals(tm.pipeline_rows(opps_b, hist_b, stages, t))
+    for a, b in ((model_a, model_b), (km_a, km_b)):
+        pa, pb = a.cumulative(pipeline, [30, 90]), b.cumulative(pipeline, [30, 90])
+        np.testing.assert_allclose(pa["won"], pb["won"])
+        np.testing.assert_allclose(pa["lost"], pb["lost"])
+
+
+def test_probabilities_are_coherent_competing_risks(data):
+    opps, history, stages, end = data
+    model, km = tm.fit_timing(opps, history, stages, T("2022-10-01"),
+                              settings=Settings(timing_min_closed_deals=10))
+    rows = tm.pipeline_rows(opps, history, stages, T("2022-10-01"))
+    for m in (model, km):
+        cum = m.cumulative(rows, [7, 30, 60, 90, 180])
+        assert (cum["won"] >= 0).all() and (cum["closed"] <= 1 + 1e-9).all()
+        assert (np.diff(cum["won"], axis=1) >= -1e-12).all()
+        assert (np.diff(cum["closed"], axis=1) >= -1e-12).all()
+    # Lost deals close faster here: among early closes, fewer are won than among all closes.
+    cum = model.cumulative(rows, [7, 180])
+    early = cum["won"][:, 0].sum() / cum["closed"][:, 0].sum()
+    late = cum["won"][:, 1].sum() / cum["closed"][:, 1].sum()
+    assert early < late
+
+
+def test_predicted_shares_closing_within_30_60_90_days_match_the_holdout(data):
+    opps, history, stages, _ = data
+    settings = Settings(timing_min_closed_deals=10, timing_holdout_days=42)
+    result = tm.train_timing(opps, history, stages, settings=settings)
+    model = result.metrics["model"]
+    for h in (30, 60, 90):
+        assert model[f"closed_{h}d_predicted"] == pytest.approx(
+            model[f"closed_{h}d_observed"], abs=0.06)
+        assert model[f"won_{h}d_predicted"] == pytest.approx(model[f"won_{h}d_observed"],
+                                                             abs=0.1)
+    assert 0.5 < model["concordance"] <= 1
+    assert set(result.metrics) == {"model", "stage_km"}
+
+
+@pytest.mark.slow
+def test_on_the_shared_data_the_model_is_calibrated_and_beats_the_baseline(
+        shared_opportunities):
+    from forecast.importing import read_export
+
+    export = read_export(shared_opportunities)
+    result = tm.train_timing(export.opportunities, export.history, export.stages,
+                             options=export.options)
+    model = result.metrics["model"]
+    for h in (30, 60, 90):
+        assert model[f"won_{h}d_predicted"] == pytest.approx(model[f"won_{h}d_observed"],
+                                                             abs=0.03)
+    decision = tm.decide_timing_promotion(result.metrics)
+    assert decision.promote, decision.reasons
+    assert model["concordance"] > result.metrics["stage_km"]["concordance"] + 0.1
+
+
+def test_too_little_history_is_said_so():
+    opps, history, stages, _ = synthetic_deals(n=200, seed=1, days=100)
+    with pytest.raises(InsufficientHistory, match="closed before"):
+        tm.fit_timing(opps, history, stages, T("2022-01-20"), settings=Settings())
+
+
+def test_the_baseline_matches_the_empirical_distribution_without_censoring():
+    # Ten deals, created together, closing after 1..10 days; odd ones won.
+    n = 10
+    opps = pd.DataFrame({
+        "id": [f"D{i}" for i in range(n)], "status": ["won" if i % 2 else "lost" for i in range(n)],
+        "created_at": T("2024-01-01"), "amount": 100.0, "list_price": 100.0,
+        "closed_at": [T("2024-01-01") + pd.Timedelta(days=i + 1) for i in range(n)],
+    })
+    opps["stage"] = np.where(opps["status"] == "won", "Won", "Lost")
+    history = pd.concat([
+        pd.DataFrame({"opportunity_id": opps["id"], "stage": "Prospecting",
+                      "entered_at": opps["created_at"]}),
+        pd.DataFrame({"opportunity_id": opps["id"], "stage": opps["stage"],
+                      "entered_at": opps["closed_at"]}),
+    ], ignore_index=True)
+    rows = tm.survival_rows(opps, history, DEFAULT_STAGES, T("2024-03-01"), every_days=0)
+    km = tm.StageKaplanMeier().fit(rows, len(DEFAULT_STAGES.open_stages))
+    fresh = rows.drop_duplicates("id").head(1)
+    cum = km.cumulative(fresh, [4, 10])
+    assert cum["closed"][0, 0] == pytest.approx(0.4) and cum["closed"][0, 1] == pytest.approx(1)
+    assert cum["won"][0, 1] == pytest.approx(0.5)
+
+
+def test_concordance_counts_ordered_pairs():
+    time_ = np.array([1.0, 2.0, 3.0, 4.0])
+    event = np.array([True, True, False, True])
+    assert tm.concordance_index(time_, -time_, event) == 1.0
+    assert tm.concordance_index(time_, time_, event) == 0.0
+    lifelines = pytest.importorskip("lifelines.utils")
+    rng = np.random.default_rng(0)
+    t, r, e = rng.exponential(size=300), rng.normal(size=300), rng.random(300) < 0.7
+    # lifelines scores predicted times (higher = later); ours scores risk (higher = sooner).
+    assert tm.concordance_index(t, r, e) == pytest.approx(
+        lifelines.concordance_index(t, -r, e), abs=1e-9)
