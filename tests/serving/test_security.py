@@ -86,6 +86,9 @@ def test_metrics_count_requests_per_route(client):
     assert "forecast_request_seconds_bucket" in body
 
 
-def test_readiness_reports_the_store(client):
+def test_an_empty_store_is_not_ready_and_says_why(client):
     response = client.get("/readyz")
-    assert response.status_code == 200 and response.json()["checks"]["store"] is True
+    body = response.json()
+    assert response.status_code == 503
+    assert body["checks"] == {"store": True, "models": False}
+    assert any("import" in p for p in body["problems"])

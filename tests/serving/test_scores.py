@@ -1,0 +1,220 @@
+"""Scoring for CRMs: a lead or a deal scored with reasons, fast paths equal to batch paths,
+fallbacks labelled, every score recorded, and bad input answered clearly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from forecast import scoring, store, training
+from forecast.generator import generate_leads, generate_pipeline
+from forecast.importing import import_frame
+from forecast.mapping import load_mapping
+from forecast.models import select_scorer
+from forecast.settings import Settings
+from serving.app import create_app
+from tests.serving.conftest import auth
+
+SMALL = {"min_won_deals": 50, "min_lost_deals": 50, "min_converted_leads": 50}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A lead model and a deal model fitted in memory (no registry needed)."""
+    settings = Settings(state_dir=tmp_path_factory.mktemp("fit"), **SMALL)
+    leads = generate_leads(2500, seed=4).drop(columns=["created_at"])
+    lead = training.train_leads(leads, leak_columns=["Tags"], settings=settings,
+                                cross_validate=False)
+    pipeline = generate_pipeline(2500, seed=4)
+    deal = training.train_deals(pipeline.opportunities, pipeline.history, pipeline.stages,
+                                settings=settings)
+    return lead.model, deal.model, pipeline
+
+
+@pytest.fixture
+def app(settings, trained):
+    lead_model, deal_model, pipeline = trained
+    canonical = load_mapping("canonical")
+    import_frame(store.get_engine(settings), pipeline.opportunities.drop(columns=["status"]),
+                 canonical, dataset="crm")
+    application = create_app(settings)
+    models = application.state.models
+    models.lead = scoring.Served(scoring.LEAD, select_scorer(lead_model), "7", "registry")
+    models.deal = scoring.Served(scoring.DEAL, select_scorer(deal_model), "3", "registry")
+    return application
+
+
+@pytest.fixture
+def scorer_client(app, api_keys):
+    with TestClient(app) as test_client:
+        test_client.headers.update(auth(api_keys["scorer"]))
+        yield test_client
+
+
+LEAD = {"Lead Origin": "Lead Add Form", "Lead Source": "Reference", "TotalVisits": 3,
+        "Total Time Spent on Website": 800,
+        "What is your current occupation": "Working Professional"}
+DEAL = {"stage": "Demonstration", "created_at": "2024-11-01T00:00:00", "amount": 5000,
+        "product": "Atlas", "owner": "Ana Moreau", "team": "Team Costa", "sector": "finance"}
+
+
+def test_a_lead_is_scored_with_reasons_in_the_users_words(scorer_client):
+    body = scorer_client.post("/v1/leads/score", json={"id": "L1", "fields": LEAD}).json()
+    assert body["id"] == "L1" and 0 <= body["probability"] <= 1
+    assert body["score"] == round(100 * body["probability"])
+    assert body["grade"] in "ABCD" and body["method"] == "model"
+    assert body["model"] == "lead-qualification" and body["version"] == "7"
+    sentences = [r["sentence"] for r in body["reasons_for"] + body["reasons_against"]]
+    assert sentences and all(": raises the score" in s or ": lowers the score" in s
+                             for s in sentences)
+    fields = {r["field"] for r in body["reasons_for"] + body["reasons_against"]}
+    assert fields <= set(LEAD) | {"Do Not Email", "Country", "Specialization",
+                                  "Page Views Per Visit"}
+
+
+def test_unknown_values_and_missing_fields_are_scored_not_rejected(scorer_client):
+    odd = {**LEAD, "Lead Source": "Carrier pigeon", "Not a field": "x"}
+    assert scorer_client.post("/v1/leads/score", json={"fields": odd}).status_code == 200
+    assert scorer_client.post("/v1/leads/score", json={"fields": {}}).status_code == 200
+
+
+def test_renaming_a_lead_does_not_change_its_score(scorer_client):
+    a = scorer_client.post("/v1/leads/score", json={"id": "a", "fields": LEAD}).json()
+    b = scorer_client.post("/v1/leads/score", json={"id": "b", "fields": LEAD}).json()
+    assert a["probability"] == b["probability"]
+
+
+def test_more_time_on_the_site_does_not_lower_a_leads_score_on_average(trained):
+    lead_model = trained[0]
+    served = scoring.Served(scoring.LEAD, select_scorer(lead_model), "1", "registry")
+    leads = generate_leads(300, seed=9).to_dict("records")
+    low = [scoring.score_row(served, {**r, "Total Time Spent on Website": 50}).probability
+           for r in leads]
+    high = [scoring.score_row(served, {**r, "Total Time Spent on Website": 1500}).probability
+            for r in leads]
+    assert sum(high) > sum(low)
+
+
+def test_the_batch_route_gives_the_same_scores_as_one_by_one(scorer_client):
+    leads = [{"id": str(i), "fields": {**LEAD, "TotalVisits": i}} for i in range(5)]
+    batch = scorer_client.post("/v1/leads/score/batch", json={"leads": leads}).json()["scores"]
+    for lead, scored in zip(leads, batch, strict=True):
+        one = scorer_client.post("/v1/leads/score", json=lead).json()
+        assert scored["probability"] == pytest.approx(one["probability"], abs=1e-9)
+        assert scored["reasons_for"] == one["reasons_for"]
+
+
+def test_an_open_deal_is_scored_from_its_stage_age_and_history(scorer_client):
+    body = scorer_client.post("/v1/deals/score", json={"id": "D9", **DEAL}).json()
+    assert body["method"] == "model" and body["model"] == "close-probability"
+    assert body["id"] == "D9" and 0 <= body["probability"] <= 1
+    batch = scorer_client.post("/v1/deals/score/batch",
+                               json={"deals": [DEAL, {**DEAL, "stage": "Closing"}]}).json()
+    assert batch["scores"][0]["probability"] == pytest.approx(body["probability"], abs=1e-9)
+
+
+@pytest.mark.parametrize("stage, message", [("Negotiation", "not a stage of dataset 'crm'"),
+                                            ("Won", "is an outcome")])
+def test_a_deal_in_an_unknown_or_closed_stage_is_422_naming_it(scorer_client, stage, message):
+    response = scorer_client.post("/v1/deals/score", json={**DEAL, "stage": stage})
+    assert response.status_code == 422 and message in response.json()["detail"]
+
+
+def test_wrong_types_are_422_with_the_field_path(scorer_client):
+    response = scorer_client.post("/v1/deals/score", json={**DEAL, "amount": "lots"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body.amount"
+    response = scorer_client.post("/v1/leads/score", json={"fields": {"a": [1, 2]}})
+    assert response.status_code == 422
+
+
+def test_a_batch_over_the_limit_is_refused_clearly(scorer_client, app):
+    app.state.settings = app.state.settings.model_copy(update={"max_batch_size": 3})
+    leads = [{"fields": LEAD}] * 4
+    response = scorer_client.post("/v1/leads/score/batch", json={"leads": leads})
+    assert response.status_code == 422 and "the limit is 3" in response.json()["detail"]
+
+
+def test_a_viewer_key_may_not_score(scorer_client, api_keys):
+    response = scorer_client.post("/v1/leads/score", json={"fields": LEAD},
+                                  headers=auth(api_keys["viewer"]))
+    assert response.status_code == 403
+
+
+def test_without_a_model_the_fallback_scores_and_says_so(settings, api_keys, trained):
+    _, _, pipeline = trained
+    import_frame(store.get_engine(settings), pipeline.opportunities.drop(columns=["status"]),
+                 load_mapping("canonical"), dataset="crm")
+    with TestClient(create_app(settings)) as client:
+        body = client.post("/v1/deals/score", json=DEAL, headers=auth(api_keys["scorer"])).json()
+        assert body["method"] == "stage_win_rate" and body["version"] is None
+        assert "fallback" in body["label"]
+        assert "historical win rate" in body["reasons_for"][0]["sentence"]
+        served = client.get("/v1/models", headers=auth(api_keys["viewer"])).json()
+        assert {m["source"] for m in served["models"]} == {"fallback"}
+
+
+def test_every_score_is_recorded_for_monitoring(scorer_client, app, settings):
+    for _ in range(3):
+        scorer_client.post("/v1/leads/score", json={"fields": LEAD},
+                           headers={"X-Request-ID": "req-42"})
+    app.state.recorder.flush()
+    with store.get_engine(settings).connect() as conn:
+        rows = conn.execute(select(store.score_log)).mappings().all()
+    assert len(rows) == 3 and {r["request_id"] for r in rows} == {"req-42"}
+    assert {r["model_version"] for r in rows} == {"7"}
+    assert len({r["inputs_fingerprint"] for r in rows}) == 1
+    metrics = scorer_client.get("/metrics").text
+    assert 'forecast_score_probability_count{kind="lead",model="lead-qualification"} 3.0' in metrics
+
+
+def test_reloading_swaps_models_without_failing_requests_in_flight(
+    scorer_client, app, api_keys, monkeypatch
+):
+    def slow_load(settings, engine):  # noqa: ANN001, ANN202 - stands in for the registry
+        time.sleep(0.3)
+        current = app.state.models
+        return scoring.ModelSet(current.lead, current.deal, current.deal_context,
+                                store.utcnow())
+
+    monkeypatch.setattr(scoring, "load_model_set", slow_load)
+    failures: list[int] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            status = scorer_client.post("/v1/leads/score", json={"fields": LEAD}).status_code
+            if status != 200:
+                failures.append(status)
+
+    old = app.state.models
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    response = scorer_client.post("/v1/admin/reload", headers=auth(api_keys["admin"]))
+    stop.set()
+    worker.join(timeout=timedelta(seconds=30).total_seconds())
+    assert response.status_code == 200 and app.state.models is not old
+    assert failures == []
+
+
+def test_models_route_says_what_is_served(scorer_client, api_keys):
+    body = scorer_client.get("/v1/models", headers=auth(api_keys["viewer"])).json()
+    kinds = {m["kind"]: m for m in body["models"]}
+    assert kinds["leads"]["version"] == "7" and kinds["deals"]["method"] == "model"
+
+
+def test_scores_route_counts_stay_consistent(settings):
+    with store.get_engine(settings).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(store.score_log)).scalar_one() == 0
+
+
+def test_readiness_says_which_models_serve_and_from_where(scorer_client):
+    body = scorer_client.get("/readyz").json()
+    assert body["ready"] is True
+    assert body["models"]["leads"] == {"version": "7", "source": "registry",
+                                       "label": "model"}
