@@ -1,0 +1,145 @@
+"""The revenue forecast: exact ranges, the pipeline as of a date, groups, targets, bad input."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.errors import InvalidInput, UnknownPeriod
+from forecast.generator import generate_pipeline
+from forecast.periods import parse_period
+from forecast.revenue import (
+    combine,
+    default_as_of,
+    fit_forecast_models,
+    forecast_revenue,
+    group_distributions,
+)
+from forecast.settings import Settings
+
+T = pd.Timestamp
+SETTINGS = Settings(timing_min_closed_deals=10)
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return generate_pipeline(1500, seed=7, start="2023-01-01", end="2023-12-31")
+
+
+@pytest.fixture(scope="module")
+def models(gen):
+    return fit_forecast_models(gen.opportunities, gen.history, gen.stages, T("2023-10-01"),
+                               settings=SETTINGS)
+
+
+def test_the_range_is_the_exact_distribution_of_the_deal_outcomes():
+    amounts, probs = np.array([100.0, 250.0, 40.0]), np.array([0.3, 0.5, 0.9])
+    exact: dict[float, float] = {}
+    for won in itertools.product([0, 1], repeat=3):
+        value = float(np.dot(won, amounts))
+        exact[value] = exact.get(value, 0.0) + float(np.prod(np.where(won, probs, 1 - probs)))
+    dist = group_distributions(amounts, probs, np.zeros(3, dtype=int), 1)[0]
+    assert dist.mean == pytest.approx(float(amounts @ probs), rel=1e-6)
+    values = np.array(sorted(exact))
+    cdf = np.cumsum([exact[v] for v in values])
+    for q in (0.1, 0.5, 0.9):
+        truth = values[np.searchsorted(cdf, q - 1e-12)]
+        assert dist.quantile(q) == pytest.approx(truth, abs=amounts.sum() / 500)  # a lattice step
+    assert dist.prob_at_least(300.0) == pytest.approx(0.15, abs=1e-6)  # wins of 250+100(+40)
+
+
+def test_ranges_of_groups_and_total_agree_with_simulation():
+    rng = np.random.default_rng(3)
+    n, groups = 1500, 3
+    a, p, g = rng.lognormal(8, 1, n), rng.beta(1, 3, n), rng.integers(0, groups, n)
+    na, nr, ng = rng.lognormal(8, 1, 30), rng.uniform(0, 0.3, 30), rng.integers(0, groups, 30)
+    dists = group_distributions(a, p, g, groups, na, nr, ng)
+    total = combine(dists)
+    draws = 8000
+    sims = np.zeros((draws, groups))
+    for k in range(groups):
+        sims[:, k] = ((rng.random((draws, int((g == k).sum()))) < p[g == k]) * a[g == k]).sum(1)
+        sims[:, k] += (rng.poisson(nr[ng == k], (draws, int((ng == k).sum())))
+                       * na[ng == k]).sum(1)
+    for k, d in enumerate(dists):
+        sd = sims[:, k].std()
+        for q in (0.1, 0.5, 0.9):
+            assert d.quantile(q) == pytest.approx(np.quantile(sims[:, k], q), abs=0.1 * sd)
+    assert total.mean == pytest.approx(sum(d.mean for d in dists), rel=1e-6)
+    tot = sims.sum(1)
+    assert total.quantile(0.9) == pytest.approx(np.quantile(tot, 0.9), abs=0.1 * tot.std())
+
+
+def test_forecast_by_team_adds_up_and_orders_its_range(gen, models):
+    fc = forecast_revenue(gen.opportunities, gen.history, gen.stages, "2023-Q4", by="team",
+                          models=models)
+    assert fc.as_of == T("2023-10-01") and fc.method == "time-to-close model"
+    assert sum(g.expected for g in fc.groups) == pytest.approx(fc.total.expected)
+    assert sum(g.deals for g in fc.groups) == fc.total.deals > 0
+    for line in [*fc.groups, fc.total]:
+        assert line.p10 <= line.p50 <= line.p90
+        assert line.weighted_pipeline is not None
+    assert fc.new_deals and fc.total.expected_new > 0
+    data = fc.to_dict()
+    assert data["period"]["label"] == "2023-Q4" and len(data["groups"]) == len(fc.groups)
+    assert isinstance(data["total"]["expected"], float)
+
+
+def test_the_pipeline_is_the_deals_open_just_before_as_of(gen, models):
+    t = T("2023-10-01")
+    opps = gen.opportunities
+    fc = forecast_revenue(opps, gen.history, gen.stages, "2023-Q4", models=models)
+    ids = set(fc.deals["id"])
+    created_later = set(opps.loc[opps["created_at"] >= t, "id"])
+    closed_before = set(opps.loc[opps["closed_at"] < t, "id"])
+    open_then = set(opps.loc[(opps["created_at"] < t)
+                             & ~(opps["closed_at"] < t), "id"])
+    assert ids == open_then and not ids & (created_later | closed_before)
+    assert ((fc.deals["p_won_in_period"] >= 0) & (fc.deals["p_won_in_period"] <= 1)).all()
+
+
+def test_mid_period_forecasts_count_what_is_already_won(gen):
+    opps = gen.opportunities
+    fc = forecast_revenue(opps, gen.history, gen.stages, "2023-Q4", as_of="2023-11-15",
+                          settings=SETTINGS)
+    won = opps[(opps["status"] == "won") & (opps["closed_at"] >= T("2023-10-01"))
+               & (opps["closed_at"] < T("2023-11-15"))]
+    assert fc.total.won_so_far == pytest.approx(won["amount"].sum())
+    assert fc.total.p10 >= fc.total.won_so_far
+
+
+def test_targets_give_a_probability_and_unknown_groups_are_refused(gen, models):
+    opps = gen.opportunities
+    team = sorted(opps["team"].unique())[0]
+    fc = forecast_revenue(opps, gen.history, gen.stages, "2023-Q4", by="team", models=models,
+                          targets={team: 1.0, "total": 1e12})
+    line = next(g for g in fc.groups if g.group == team)
+    assert line.p_target == pytest.approx(1.0, abs=1e-6)
+    assert fc.total.p_target == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(InvalidInput, match="unknown team 'Nobody'"):
+        forecast_revenue(opps, gen.history, gen.stages, "2023-Q4", by="team", models=models,
+                         targets={"Nobody": 5.0})
+
+
+def test_bad_input_gets_a_clear_error(gen, models):
+    args = (gen.opportunities, gen.history, gen.stages)
+    with pytest.raises(UnknownPeriod, match="2017-Q3"):
+        forecast_revenue(*args, "next quarter", models=models)
+    with pytest.raises(InvalidInput, match="cannot group by 'city'"):
+        forecast_revenue(*args, "2023-Q4", by="city", models=models)
+
+
+def test_without_new_deals_there_is_no_new_deal_line(gen, models):
+    fc = forecast_revenue(gen.opportunities, gen.history, gen.stages, "2023-Q4",
+                          models=models, include_new_deals=False)
+    assert fc.total.expected_new is None
+    assert fc.total.expected == pytest.approx(fc.total.expected_pipeline)
+
+
+def test_as_of_defaults_to_the_period_start_in_the_past_else_today():
+    q3 = parse_period("2017-Q3")
+    assert default_as_of(q3, now="2018-02-03") == T("2017-07-01")
+    assert default_as_of(q3, now="2017-05-20 13:00") == T("2017-05-20")
