@@ -1,0 +1,135 @@
+"""Backtests: each period forecast with only what was known at its start, scored honestly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.backtest import backtest
+from forecast.errors import InvalidInput
+from forecast.generator import generate_pipeline, write_export
+from forecast.settings import Settings
+
+T = pd.Timestamp
+SETTINGS = Settings(timing_min_closed_deals=10)
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return generate_pipeline(1500, seed=11, start="2023-01-01", end="2023-12-31")
+
+
+@pytest.fixture(scope="module")
+def report(gen):
+    return backtest(gen.opportunities, gen.history, gen.stages, freq="quarter", by="team",
+                    settings=SETTINGS)
+
+
+def _future_changed(opps: pd.DataFrame, history: pd.DataFrame, t: pd.Timestamp):
+    """The same past, another future: every outcome at or after t flipped and moved."""
+    opps = opps.copy()
+    late = opps["closed_at"] >= t
+    opps.loc[late, "status"] = np.where(opps.loc[late, "status"] == "won", "lost", "won")
+    opps.loc[late, "closed_at"] += pd.Timedelta(days=5)
+    hist = history.copy()
+    moved = hist["entered_at"] >= t
+    hist.loc[moved, "entered_at"] += pd.Timedelta(days=5)
+    hist.loc[moved & hist["stage"].isin(["Won", "Lost"]), "stage"] = hist.loc[
+        moved & hist["stage"].isin(["Won", "Lost"]), "stage"].map({"Won": "Lost", "Lost": "Won"})
+    return opps, hist
+
+
+def test_the_forecast_at_a_period_start_ignores_everything_after_it(gen):
+    t0 = T("2023-07-01")
+    a = backtest(gen.opportunities, gen.history, gen.stages, freq="quarter", start="2023-Q3",
+                 end="2023-Q3", settings=SETTINGS).periods[0]
+    opps_b, hist_b = _future_changed(gen.opportunities, gen.history, t0)
+    b = backtest(opps_b, hist_b, gen.stages, freq="quarter", start="2023-Q3", end="2023-Q3",
+                 settings=SETTINGS).periods[0]
+    assert a.status == b.status == "ok"
+    for name in a.forecasts:  # our forecast, the weighted pipeline and the baseline
+        assert a.forecasts[name] == pytest.approx(b.forecasts[name], rel=1e-9)
+    assert (a.p10, a.p90) == pytest.approx((b.p10, b.p90), rel=1e-9)
+    assert a.actual != b.actual  # ...while what happened did change
+
+
+def test_actual_is_revenue_won_inside_the_period_including_new_deals(gen, report):
+    opps = gen.opportunities
+    for p in report.scored:
+        won = opps[(opps["status"] == "won") & (opps["closed_at"] >= p.period.start)
+                   & (opps["closed_at"] < p.period.end)]
+        assert p.actual == pytest.approx(won["amount"].sum())
+        assert p.actual == pytest.approx(p.actual_pipeline + p.actual_new)
+        assert p.actual_new > 0
+
+
+def test_a_period_without_history_is_skipped_with_the_reason(report):
+    first = report.periods[0]
+    assert first.period.label == "2023-Q1" and first.status == "skipped"
+    assert "closed" in first.reason
+
+
+def test_overall_scores_compare_our_forecast_with_the_weighted_pipeline(report):
+    overall = report.overall()
+    assert overall["periods_scored"] == len(report.scored) >= 2
+    for name in ("model", "weighted_pipeline", "stage_km"):
+        assert overall[name]["wape"] >= 0
+    actual = sum(p.actual for p in report.scored)
+    errors = sum(abs(p.forecasts["model"] - p.actual) for p in report.scored)
+    assert overall["model"]["wape"] == pytest.approx(errors / actual)
+    assert 0 <= overall["coverage_p10_p90"] <= 1
+    assert overall["groups"]["forecasts"] == sum(len(p.groups) for p in report.scored)
+
+
+def test_reps_own_calls_are_scored_beside_the_model_on_the_same_deals(report):
+    for p in report.scored:
+        assert sum(r["actual"] for r in p.reps) == pytest.approx(p.actual_pipeline)
+    scores = report.rep_scores()
+    assert scores and {"rep_call_bias", "commit_bias", "best_case_bias", "model_bias"} <= set(
+        scores[0])
+    data = report.to_dict()
+    json.dumps(data)  # plain types only
+    assert data["reps"] == scores
+
+
+def test_bad_input_is_refused(gen):
+    with pytest.raises(InvalidInput, match="--freq"):
+        backtest(gen.opportunities, gen.history, gen.stages, freq="week")
+    with pytest.raises(InvalidInput, match="group by"):
+        backtest(gen.opportunities, gen.history, gen.stages, by="city")
+
+
+def test_the_cli_prints_json_and_exits_2_on_bad_input(gen, tmp_path):
+    from training.forecast_cli import forecast_app
+
+    write_export(gen, tmp_path)
+    runner = CliRunner()
+    out = runner.invoke(forecast_app, ["revenue", "--period", "2023-Q4", "--by", "region",
+                                       "--data", str(tmp_path), "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["period"]["label"] == "2023-Q4" and data["groups"]
+    out = runner.invoke(forecast_app, ["backtest", "--data", str(tmp_path), "--from", "2023-Q3",
+                                       "--no-log", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["periods"][0]["period"] == "2023-Q3"
+    bad = runner.invoke(forecast_app, ["revenue", "--period", "2023-Q7", "--data",
+                                       str(tmp_path)])
+    assert bad.exit_code == 2 and "unknown period" in bad.output
+
+
+@pytest.mark.slow
+def test_shared_data_quarterly_backtest_beats_the_weighted_pipeline(shared_opportunities):
+    from forecast.importing import read_export
+
+    export = read_export(shared_opportunities)
+    rep = backtest(export.opportunities, export.history, export.stages, freq="quarter",
+                   start="2017-01-01", end="2017-12-31",
+                   amount_known_before_close=export.options["amount_known_before_close"])
+    overall = rep.overall()
+    assert [p.status for p in rep.periods] == ["skipped", "ok", "ok", "ok"]
+    assert overall["model"]["wape"] < overall["weighted_pipeline"]["wape"]
