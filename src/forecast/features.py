@@ -155,32 +155,38 @@ def _snapshot_points(
 ) -> pd.DataFrame:
     """(id, as_of) for each deal: each open-stage entry and every `every_days` while open.
 
-    `deals` holds id, created_at and `end` (close date, or the end of observation).
+    `deals` holds id, created_at and `end` (close date, or the end of observation). Works on
+    integer deal positions; one row per distinct (deal, date), grouped by deal, oldest first.
     """
-    open_stages = set(stages.open_stages)
-    hist = history[history["stage"].isin(open_stages)]
-    hist = hist.merge(deals[["id", "created_at", "end"]], left_on="opportunity_id", right_on="id")
-    entries = hist[(hist["entered_at"] >= hist["created_at"]) & (hist["entered_at"] < hist["end"])]
-    parts = [
-        deals[["id", "created_at"]].rename(columns={"created_at": "as_of"}),
-        entries[["id", "entered_at"]].rename(columns={"entered_at": "as_of"}),
-    ]
-    if every_days > 0:
-        life = (deals["end"] - deals["created_at"]).dt.total_seconds().to_numpy() / 86_400
-        steps = np.maximum(np.ceil(life / every_days) - 1, 0).astype(int)
-        steps = np.minimum(steps, 1_000)
+    ids = deals["id"].to_numpy()
+    created = deals["created_at"].to_numpy("datetime64[us]")
+    end = deals["end"].to_numpy("datetime64[us]")
+    pos_parts = [np.arange(len(deals))]
+    time_parts = [created]
+    h_pos = pd.Index(ids).get_indexer(history["opportunity_id"])
+    h_time = history["entered_at"].to_numpy("datetime64[us]")
+    ok = (h_pos >= 0) & history["stage"].isin(set(stages.open_stages)).to_numpy()
+    ok &= ~np.isnat(h_time)
+    h_pos, h_time = h_pos[ok], h_time[ok]
+    inside = (h_time >= created[h_pos]) & (h_time < end[h_pos])
+    pos_parts.append(h_pos[inside])
+    time_parts.append(h_time[inside])
+    if every_days > 0 and len(deals):
+        life = (end - created) / np.timedelta64(1, "D")
+        steps = np.minimum(np.maximum(np.ceil(life / every_days) - 1, 0), 1_000).astype(int)
         if steps.sum():
             reps = np.repeat(np.arange(len(deals)), steps)
-            k = np.concatenate([np.arange(1, s + 1) for s in steps[steps > 0]])
-            created = deals["created_at"].to_numpy()[reps]
-            parts.append(pd.DataFrame({
-                "id": deals["id"].to_numpy()[reps],
-                "as_of": created + (k * every_days).astype("timedelta64[D]"),
-            }))
-    points = pd.concat(parts, ignore_index=True)
-    points["as_of"] = points["as_of"].astype("datetime64[us]")
-    points = points.drop_duplicates().sort_values(["id", "as_of"], kind="stable")
-    return points.reset_index(drop=True)
+            # k = 1..steps[i] for each deal, without a Python loop.
+            k = np.arange(len(reps)) - np.repeat(np.cumsum(steps) - steps, steps) + 1
+            pos_parts.append(reps)
+            time_parts.append(created[reps] + (k * every_days).astype("timedelta64[D]"))
+    pos = np.concatenate(pos_parts)
+    when = np.concatenate(time_parts).astype("datetime64[us]")
+    order = np.lexsort((when.view("int64"), pos))
+    pos, when = pos[order], when[order]
+    fresh = np.ones(len(pos), dtype=bool)
+    fresh[1:] = (pos[1:] != pos[:-1]) | (when[1:] != when[:-1])
+    return pd.DataFrame({"id": ids[pos[fresh]], "as_of": when[fresh]})
 
 
 def deal_rows_at(

@@ -119,6 +119,23 @@ def fingerprint(*frames: pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
+def _bin_codes(series: pd.Series, bins: int = 20) -> np.ndarray:
+    """Integer codes: numbers in quantile bins, text by value; missing gets a code of its own."""
+    if is_numeric_dtype(series):
+        values = series.to_numpy(dtype=float)
+        known = values[~np.isnan(values)]
+        if len(known) > 200_000:
+            known = np.random.default_rng(0).choice(known, 200_000, replace=False)
+        edges = np.unique(np.quantile(known, np.linspace(0, 1, bins + 1)[1:-1])) if len(
+            known) else np.array([])
+        codes = np.searchsorted(edges, values, side="right")
+        codes[np.isnan(values)] = len(edges) + 1
+        return codes
+    codes = pd.factorize(series, use_na_sentinel=True)[0]
+    codes[codes < 0] = codes.max() + 1
+    return codes
+
+
 def single_column_auc(
     X: pd.DataFrame, y: np.ndarray, weight: np.ndarray | None = None, groups: object = None
 ) -> dict[str, float]:
@@ -130,24 +147,20 @@ def single_column_auc(
     """
     y = np.asarray(y, dtype=float)
     w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=float)
+    if len(np.unique(y)) < 2:
+        return {}
     half = group_fractions(np.arange(len(y)) if groups is None else np.asarray(groups), 7) < 0.5
-    out: dict[str, float] = {}
     prior = float(np.average(y, weights=w))
+    out: dict[str, float] = {}
     for col in X.columns:
-        series = X[col]
-        if is_numeric_dtype(series):
-            ranks = series.rank(pct=True, method="dense")
-            values = (ranks * 20).round().astype("Float64").astype(str)
-        else:
-            values = series.astype(object).where(series.notna(), "(missing)").astype(str)
+        codes = _bin_codes(X[col])
+        k = int(codes.max()) + 1
         score = np.empty(len(y))
-        frame = pd.DataFrame({"v": values.to_numpy(), "yw": y * w, "w": w})
         for learn in (half, ~half):
-            agg = frame[learn].groupby("v")[["yw", "w"]].sum()
-            rate = (agg["yw"] + prior) / (agg["w"] + 1.0)
-            score[~learn] = frame.loc[~learn, "v"].map(rate).fillna(prior).to_numpy(float)
-        if len(np.unique(y)) < 2:
-            continue
+            yw = np.bincount(codes[learn], weights=(y * w)[learn], minlength=k)
+            ww = np.bincount(codes[learn], weights=w[learn], minlength=k)
+            rate = (yw + prior) / (ww + 1.0)
+            score[~learn] = rate[codes[~learn]]
         auc = m.roc_auc(y, score, w)
         out[str(col)] = max(auc, 1 - auc)
     return out
