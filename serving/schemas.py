@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: A timestamp sent out as RFC 3339 with its zone (the store keeps naive UTC).
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 
 Role = Literal["scorer", "viewer", "admin"]
 
@@ -22,8 +30,8 @@ class KeyInfo(BaseModel):
     name: str
     role: Role
     prefix: str = Field(description="The key's first characters, to recognise it")
-    created_at: datetime | None = None
-    revoked_at: datetime | None = None
+    created_at: UtcDateTime | None = None
+    revoked_at: UtcDateTime | None = None
 
 
 class KeyCreated(KeyInfo):
@@ -120,12 +128,12 @@ class ServedModelOut(BaseModel):
     source: Literal["registry", "local copy", "fallback"]
     method: Literal["model", "stage_win_rate", "base_rate"]
     label: str
-    trained_at: datetime | None = None
+    trained_at: UtcDateTime | None = None
     holdout: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="Holdout metrics of the model and each baseline")
 
 
 class ModelsResponse(BaseModel):
-    loaded_at: datetime
+    loaded_at: UtcDateTime
     models: list[ServedModelOut]
     problems: list[str]

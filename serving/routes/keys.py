@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from forecast import keys
 from serving.deps import AdminKey, EngineDep
@@ -25,8 +27,12 @@ def list_keys(engine: EngineDep, _: AdminKey) -> list[KeyInfo]:
         return [KeyInfo(**row) for row in keys.list_keys(conn)]
 
 
-@router.delete("/keys/{key_id}", summary="Revoke an API key")
-def revoke_key(key_id: int, engine: EngineDep, _: AdminKey) -> KeyInfo:
+@router.delete("/keys/{key_id}", summary="Revoke an API key",
+               responses={404: {"description": "No key with that id"}})
+def revoke_key(
+    key_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="Id from GET /v1/keys")],
+    engine: EngineDep, _: AdminKey,
+) -> KeyInfo:
     with engine.begin() as conn:
         record = keys.revoke_key(conn, key_id)
     return KeyInfo(id=record.id, name=record.name, role=record.role,  # type: ignore[arg-type]
