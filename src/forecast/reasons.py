@@ -1,8 +1,10 @@
 """Why a row scored as it did: the top factors for and against, in the user's own words.
 
-From LightGBM's per-feature contributions (`Booster.predict(..., pred_contrib=True)`, log-odds
-units, summing with the bias to the raw score). Each factor is mapped back to the user's original
-field name and value and said in plain words, e.g. "Lead Source = Reference: raises the score".
+From per-feature contributions of the LightGBM model (log-odds units, summing with the bias to
+the raw score): by default the fast path decomposition of `forecast.contributions`, or exact
+TreeSHAP (`pred_contrib=True`) with `method="shap"`. Each factor is mapped back to the user's
+original field name and value and said in plain words, e.g. "Lead Source = Reference: raises the
+score".
 
 One function, `explain`, serves training reports (a DataFrame) and the API (one row as a
 mapping). The one-row path builds no DataFrame: it encodes the mapping straight into a 1×d array.
@@ -16,6 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from forecast.contributions import contributions
 
 #: Contributions smaller than this (log-odds) are not worth saying.
 MIN_CONTRIBUTION = 1e-6
@@ -65,13 +69,13 @@ def _labels(model: Any) -> dict[str, str]:
 
 def explain_row(
     model: Any, row: Mapping[str, Any], top: int = 3,
-    min_contribution: float = MIN_CONTRIBUTION,
+    min_contribution: float = MIN_CONTRIBUTION, method: str = "path",
 ) -> dict[str, list[Reason]]:
     """Top factors for and against one row given as a mapping field → value (the fast path)."""
     labels = _labels(model)
     sub = model.model_for_row(row)
     x = sub.encode_row(row)
-    contrib = sub.booster_.predict(x, pred_contrib=True, num_threads=1)[0, :-1]
+    contrib = contributions(sub, x, method)[0]
     up, down = _pick(contrib, top, min_contribution)
     cols = sub.encoder_.columns
 
@@ -85,7 +89,7 @@ def explain_row(
 
 def explain(
     model: Any, data: pd.DataFrame | Mapping[str, Any], top: int = 3,
-    min_contribution: float = MIN_CONTRIBUTION,
+    min_contribution: float = MIN_CONTRIBUTION, method: str = "path",
 ) -> list[dict[str, list[Reason]]]:
     """Per row, the `top` factors raising (`for`) and lowering (`against`) the score.
 
@@ -94,13 +98,13 @@ def explain(
     mapping. Each factor is a `Reason(field, value, contribution, sentence)`.
     """
     if isinstance(data, Mapping):
-        return [explain_row(model, data, top, min_contribution)]
+        return [explain_row(model, data, top, min_contribution, method)]
     labels = _labels(model)
     out: list[dict[str, list[Reason]] | None] = [None] * len(data)
     for mask, sub in model.parts(data):
         rows = np.flatnonzero(mask)
         matrix = sub.encode(data.iloc[rows])
-        contrib = sub.booster_.predict(matrix, pred_contrib=True)[:, :-1]
+        contrib = contributions(sub, matrix, method)
         cols = sub.encoder_.columns
         encoder = sub.encoder_
         for k, i in enumerate(rows):

@@ -5,8 +5,9 @@ last local copy when it cannot be reached) plus what deal features need from the
 dataset's stages, the reps' and accounts' past win rates). Where no model is ready yet, the
 labelled fallback scores instead: the per-stage win rate for deals, the base rate for leads.
 
-The one-row path is built for a sub-millisecond API: no DataFrame, one LightGBM call that gives
-both the probability (contributions sum to the raw score) and the reasons.
+The one-row path is built for a sub-millisecond API: no DataFrame, one LightGBM `pred_leaf` call
+whose per-leaf contributions give both the reasons and, summed, the raw score (so the
+probability comes from the same call).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import Engine
 
 from forecast import features as feat
 from forecast import registry, store
+from forecast.contributions import contributions, path_contributions
 from forecast.errors import InvalidInput, ModelNotReady, NotFound
 from forecast.models import MODEL, Scorer, select_scorer, to_score
 from forecast.reasons import Reason, _pick, _reason, explain
@@ -197,9 +199,9 @@ def score_row(served: Served, row: Mapping[str, Any], top: int = 3) -> Score:
         return _result(served, p, _fallback_reason(served, row, p), [])
     sub = scorer.model.model_for_row(row)
     x = sub.encode_row(row)
-    contrib = sub.booster_.predict(x, pred_contrib=True, num_threads=1)[0]
-    p = float(sub._calibrate(np.array([contrib.sum()]))[0])
-    contrib = contrib[:-1]
+    contrib = contributions(sub, x)[0]
+    raw = contrib.sum() + path_contributions(sub).bias  # the contributions add up to it
+    p = float(sub._calibrate(np.array([raw]))[0])
     up, down = _pick(contrib, top, 1e-6)
     labels = getattr(scorer.model, "field_labels_", None) or {}
     cols, encoder = sub.encoder_.columns, sub.encoder_

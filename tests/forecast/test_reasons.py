@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from forecast import features as F
+from forecast.contributions import contributions, path_contributions
 from forecast.models import BoostedClassifier
 from forecast.reasons import as_dicts, explain, format_value
 from tests.forecast import synthetic
@@ -21,7 +22,7 @@ def fitted() -> tuple[BoostedClassifier, pd.DataFrame]:
     return BoostedClassifier(n_jobs=2).fit(X, F.lead_labels(leads)), X
 
 
-def test_reasons_come_from_pred_contrib_and_say_the_field_and_value(fitted) -> None:
+def test_reasons_say_the_field_and_value_and_add_up_to_the_raw_score(fitted) -> None:
     model, X = fitted
     row = {"Lead Source": "Reference", "TotalVisits": 8.0, "Country": "India",
            "Do Not Email": "No"}
@@ -30,11 +31,24 @@ def test_reasons_come_from_pred_contrib_and_say_the_field_and_value(fitted) -> N
     assert "Lead Source = Reference: raises the score" in sentences
     assert all(r.contribution > 0 for r in out["for"])
     assert all(r.contribution < 0 for r in out["against"])
-    contrib = model.booster_.predict(model.encode_row(row), pred_contrib=True)[0]
+    x = model.encode_row(row)
+    every = contributions(model, x)[0]
+    raw = model.booster_.predict(x, raw_score=True)[0]
+    assert every.sum() + path_contributions(model).bias == pytest.approx(raw, abs=1e-9)
     listed = {r.field: r.contribution for r in out["for"] + out["against"]}
     cols = model.encoder_.columns
     for field, c in listed.items():
-        assert c == pytest.approx(contrib[cols.index(field)])
+        assert c == pytest.approx(every[cols.index(field)])
+
+
+def test_exact_shap_reasons_are_lightgbms_pred_contrib(fitted) -> None:
+    model, _ = fitted
+    row = {"Lead Source": "Reference", "TotalVisits": 8.0, "Country": "India"}
+    out = explain(model, row, top=3, method="shap")[0]
+    contrib = model.booster_.predict(model.encode_row(row), pred_contrib=True)[0]
+    cols = model.encoder_.columns
+    for r in out["for"] + out["against"]:
+        assert r.contribution == pytest.approx(contrib[cols.index(r.field)])
 
 
 def test_olark_chat_lowers_the_score(fitted) -> None:
