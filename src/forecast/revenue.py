@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ GROUP_COLUMNS: dict[str, str] = {
 MISSING_GROUP = "(none)"
 TOTAL = "total"
 LATTICE = 512
-GROUP_LATTICE = 2048
+GROUP_LATTICE = 2048  # per group (512 when there are many groups)
 TOTAL_LATTICE = 4096
 CELL_DEALS = 256
 _TAIL_LOG = math.log(2 / 1e-12)  # Bernstein: mass outside the window below 1e-12
@@ -69,6 +70,7 @@ class ForecastModels:
     method: str
     notes: list[str] = field(default_factory=list)
     drift: Drift | None = None
+    cache: dict = field(default_factory=dict, repr=False)
 
 
 def fit_forecast_models(
@@ -303,7 +305,10 @@ def forecast_pipeline(
     lines_new = include_new_deals and models.templates is not None and span > 0
     if lines_new:
         templates = models.templates
-        new_rate = (span / models.window_days) * _share_won_by(models.timing, templates, span)
+        key = (id(models.timing), round(span, 6))
+        if key not in models.cache:  # the same models and span give the same line
+            models.cache[key] = _share_won_by(models.timing, templates, span)
+        new_rate = (span / models.window_days) * models.cache[key]
         new_amount = _amounts(templates)
         new_groups = (_labels(templates, column) if column
                       else np.full(len(templates), TOTAL, object))
@@ -316,26 +321,34 @@ def forecast_pipeline(
     if not column:
         names = [TOTAL]
     target_of = _targets(targets, names, by)
-    code = {g: i for i, g in enumerate(names)}
-    g_deal = np.array([code[g] for g in deal_groups], dtype=np.int64)
-    g_new = np.array([code[g] for g in new_groups], dtype=np.int64)
+    lookup = np.array(names, dtype=object)
+    g_deal = _codes(deal_groups, lookup)
+    g_new = _codes(new_groups, lookup)
+    g_won = _codes(won_groups, lookup)
     dists = group_distributions(amount, p, g_deal, len(names), new_amount, new_rate, g_new)
     total_dist = combine(dists)
     if drift is not None and drift.sigma > 0:
         dists = [d.scaled(drift.sigma) for d in dists]
         total_dist = total_dist.scaled(drift.sigma)
 
-    lines = []
-    for i, name in enumerate(names):
-        in_g = g_deal == i
-        done = float(won_amount[won_groups == name].sum()) if len(won_amount) else 0.0
-        exp_new = float((new_rate * new_amount)[g_new == i].sum()) if lines_new else None
-        exp_pipe = float((amount * p)[in_g].sum())
-        lines.append(_line(
-            name, int(in_g.sum()), float(amount[in_g].sum()), done, exp_pipe, exp_new,
-            dists[i], None if weighted is None else done + float(weighted[in_g].sum()),
-            target_of.get(name),
-        ))
+    n = len(names)
+
+    def per_group(codes: np.ndarray, values: np.ndarray | None) -> np.ndarray:
+        if values is None or len(codes) == 0:
+            return np.zeros(n)
+        return np.bincount(codes, weights=values, minlength=n)
+
+    deals_n = np.bincount(g_deal, minlength=n)
+    value_g, exp_g = per_group(g_deal, amount), per_group(g_deal, amount * p)
+    done_g = per_group(g_won, won_amount)
+    new_g = per_group(g_new, new_rate * new_amount) if lines_new else None
+    wp_g = per_group(g_deal, weighted) if weighted is not None else None
+    lines = [
+        _line(name, int(deals_n[i]), float(value_g[i]), float(done_g[i]), float(exp_g[i]),
+              None if new_g is None else float(new_g[i]), dists[i],
+              None if wp_g is None else float(done_g[i] + wp_g[i]), target_of.get(name))
+        for i, name in enumerate(names)
+    ]
     total_done = float(won_amount.sum())
     total = _line(
         TOTAL, len(pipeline), float(amount.sum()), total_done, float((amount * p).sum()),
@@ -373,6 +386,13 @@ def _line(name: str, deals: int, value: float, done: float, exp_pipe: float,
     return GroupForecast(name, deals, value, done, exp_pipe, exp_new,
                          done + exp_pipe + (exp_new or 0.0), q10, q50, q90, weighted,
                          target, p_target)
+
+
+def _codes(labels: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """Positions of `labels` in the sorted array `names`."""
+    if len(labels) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.searchsorted(names, np.asarray(labels, dtype=object)).astype(np.int64)
 
 
 def _group_column(by: str | None) -> str | None:
@@ -425,9 +445,13 @@ def _targets(targets: Mapping[str, float] | float | None, names: list[str],
 
 def _share_won_by(model: Any, templates: pd.DataFrame, span: float) -> np.ndarray:
     """Per template: P(won before the period ends) for a deal created at a uniform time inside
-    the last `span` days, i.e. the mean of its cumulative won incidence over [0, span]."""
-    steps = max(2, int(math.ceil(span)) + 1)
-    grid = np.linspace(0.0, span, steps)
+    the last `span` days, i.e. the mean of its cumulative won incidence over [0, span].
+
+    The incidence is linear inside each time bucket, so the trapezoid rule on the bucket edges
+    is exact.
+    """
+    width = float(getattr(model, "bucket_days", 1))
+    grid = np.unique(np.concatenate([np.arange(0.0, span, width), [span]]))
     fresh = templates.assign(age_days=0.0, days_in_stage=0.0)
     won = model.cumulative(fresh, grid)["won"]
     return np.trapezoid(won, grid, axis=1) / span
@@ -503,10 +527,12 @@ def measure_drift(
     return Drift(sigma, len(ratios), ratios)
 
 
-def _normal_quantiles(q: np.ndarray) -> np.ndarray:
+@lru_cache
+def _normal_quantiles(nodes: int) -> np.ndarray:
+    """Standard normal quantiles at the midpoints of `nodes` equal-probability slices."""
     from scipy.stats import norm
 
-    return norm.ppf(q)
+    return norm.ppf((np.arange(nodes) + 0.5) / nodes)
 
 
 # --- the distribution ----------------------------------------------------------------------------
@@ -524,26 +550,36 @@ class Distribution:
     def mean(self) -> float:
         return float(np.dot(self.values, self.pmf))
 
+    @property
+    def cum(self) -> np.ndarray:
+        """P(value ≤ values[j]) (computed once)."""
+        if not hasattr(self, "_cum"):
+            self._cum = np.cumsum(self.pmf)
+        return self._cum
+
     def quantile(self, q: float) -> float:
-        cdf = np.cumsum(self.pmf)
+        cdf = self.cum
         j = min(int(np.searchsorted(cdf, q * cdf[-1] - 1e-12)), len(cdf) - 1)
         return float(self.values[j])
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
-        """P(value ≤ x) at each x (steps at the lattice values)."""
-        cum = np.concatenate([[0.0], np.cumsum(self.pmf)])
-        return cum[np.searchsorted(self.values, x, side="right")]
+        """P(value ≤ x) at each x. The values are evenly spaced, so this is index arithmetic."""
+        cum = np.concatenate([[0.0], self.cum])
+        if self.step <= 0 or len(self.values) < 2:
+            return cum[np.searchsorted(self.values, x, side="right")]
+        j = np.floor((np.asarray(x) - self.values[0]) / self.step + 1e-9).astype(np.int64)
+        return cum[np.clip(j, -1, len(self.values) - 1) + 1]
 
-    def scaled(self, sigma: float, nodes: int = 24, size: int = GROUP_LATTICE) -> Distribution:
+    def scaled(self, sigma: float, nodes: int = 16, size: int = 512) -> Distribution:
         """The distribution of F·X, F log-normal with mean 1 and log sd `sigma` (drift)."""
-        z = _normal_quantiles((np.arange(nodes) + 0.5) / nodes)
+        z = _normal_quantiles(nodes)
         factors = np.exp(sigma * z - sigma**2 / 2)
         lo = float(self.values[0]) * factors.min()
         hi = float(self.values[-1]) * factors.max()
         if hi <= lo:
             return self
         grid = np.linspace(lo, hi, size)
-        cdf = np.mean([self.cdf(grid / f) for f in factors], axis=0)
+        cdf = self.cdf(grid[None, :] / factors[:, None]).mean(axis=0)
         pmf = np.diff(np.concatenate([[0.0], cdf]))
         pmf[-1] += 1.0 - pmf.sum()
         return Distribution(grid, np.clip(pmf, 0.0, None), float(grid[1] - grid[0]))
@@ -588,7 +624,7 @@ def group_distributions(
     new_group: np.ndarray | None = None,
     *,
     lattice: int = LATTICE,
-    group_lattice: int = GROUP_LATTICE,
+    group_lattice: int | None = None,
     cell_deals: int = CELL_DEALS,
 ) -> list[Distribution]:
     """Per group, the distribution of Σ amount·Bernoulli(prob) (+ a compound-Poisson part).
@@ -598,6 +634,8 @@ def group_distributions(
     cut into cells of similar deals; each cell is convolved exactly on its own fine lattice,
     then the cells of a group (and its new deals) are joined by FFT on the group's lattice.
     """
+    if group_lattice is None:  # a group's window spans ~16 sd: 512 points still resolve it
+        group_lattice = GROUP_LATTICE if n_groups <= 64 else GROUP_LATTICE // 4
     a = np.asarray(amount, dtype=float)
     p = np.clip(np.asarray(prob, dtype=float), 0.0, 1.0)
     g = np.asarray(group, dtype=np.int64)

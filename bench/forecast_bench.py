@@ -1,0 +1,145 @@
+"""Revenue forecast speed: 100,000 open deals by rep with the range, and a full backtest.
+
+    .venv/bin/python bench/forecast_bench.py [--deals 100000] [--reps 30] [--runs 5]
+
+1. Models are fitted once (as of a quarter start, on a generated pipeline); the open pipeline is
+   tiled to `--deals` deals. Timed, median of `--runs`: the forecast itself, i.e. per-deal
+   P(won in the quarter) from the time-to-close model, the weighted pipeline, the new-deal line,
+   and the exact P10/P50/P90 per rep and in total. Also timed: rebuilding those 100,000 deals'
+   features from the stage history.
+2. The quarterly backtest over 2017 on the shared opportunity data (models refitted as of each
+   quarter start), with its WAPE and P10–P90 coverage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import peak_rss_mb  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "crm_sales_opportunities"
+
+
+def _median(func, runs: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        out = func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def _tile(frame: pd.DataFrame, n: int, reps: int | None, rng: np.random.Generator) -> pd.DataFrame:
+    """`n` rows drawn from `frame`, with fresh ids (and `reps` owners when given)."""
+    out = frame.iloc[rng.integers(0, len(frame), n)].reset_index(drop=True)
+    out["id"] = [f"B{i:07d}" for i in range(n)]
+    if reps:
+        out["owner"] = np.array([f"rep {i:04d}" for i in range(reps)], dtype=object)[
+            rng.integers(0, reps, n)]
+    return out
+
+
+def bench_forecast(n_deals: int, reps: int | None, runs: int) -> None:
+    from forecast import timing as tm
+    from forecast.generator import generate_pipeline
+    from forecast.periods import parse_period
+    from forecast.revenue import fit_forecast_models, forecast_pipeline, measure_drift
+
+    gen = generate_pipeline(60_000, seed=5, start="2023-01-01", end="2023-12-31")
+    opps, history, stages = gen.opportunities, gen.history, gen.stages
+    period = parse_period("2023-Q4")
+    as_of = period.start
+    start = time.perf_counter()
+    models = fit_forecast_models(opps, history, stages, as_of)
+    drift = measure_drift(opps, history, stages, models, period.days)
+    fit_s = time.perf_counter() - start
+    pipeline = tm.pipeline_rows(opps, history, stages, as_of)
+    rng = np.random.default_rng(0)
+    big = _tile(pipeline, n_deals, reps, rng)
+    n_reps = big["owner"].nunique()
+    print(f"fitted once as of {as_of.date()} on {len(opps):,} generated deals in {fit_s:.1f} s "
+          f"(not timed below); pipeline then: {len(pipeline):,} open deals, tiled to "
+          f"{len(big):,} over {n_reps:,} reps")
+
+    def run():
+        return forecast_pipeline(big, models, period, as_of, by="rep", drift=drift)
+
+    cold, _ = _median(run, 1)  # includes the new-deal line's template scoring, then cached
+    seconds, fc = _median(run, runs)
+    print(f"forecast of {len(big):,} open deals by rep ({len(fc.groups):,} reps) with "
+          f"P10/P50/P90, weighted pipeline and new-deal line: {seconds:.3f} s "
+          f"(median of {runs}); goal < 1 s: {'met' if seconds < 1 else 'NOT met'}; first run "
+          f"{cold:.3f} s (also scores the {len(models.templates):,} recent creations behind the "
+          "new-deal line, cached per models and period)")
+    print(f"  total expected {fc.total.expected:,.0f} (P10 {fc.total.p10:,.0f}, "
+          f"P90 {fc.total.p90:,.0f}); weighted pipeline {fc.total.weighted_pipeline:,.0f}")
+
+    # The same 100,000 deals rebuilt from raw deals and stage history (features as of the date).
+    raw_ids = pipeline["id"].to_numpy()[rng.integers(0, len(pipeline), n_deals)]
+    raw = opps.set_index("id").loc[raw_ids].reset_index()
+    raw["new_id"] = [f"R{i:07d}" for i in range(n_deals)]
+    hist = history.merge(raw[["id", "new_id"]], left_on="opportunity_id", right_on="id")
+    hist = hist.drop(columns=["opportunity_id", "id"]).rename(
+        columns={"new_id": "opportunity_id"})
+    raw = raw.drop(columns="id").rename(columns={"new_id": "id"})
+    seconds, rows = _median(lambda: tm.pipeline_rows(raw, hist, stages, as_of), runs)
+    print(f"rebuilding those {len(rows):,} deals' features from {len(hist):,} stage entries: "
+          f"{seconds:.3f} s (median of {runs})")
+
+
+def bench_backtest(runs: int) -> None:
+    from forecast.backtest import backtest
+    from forecast.importing import read_export
+
+    if not SHARED.is_dir():
+        print(f"shared data not found at {SHARED}: backtest skipped")
+        return
+    export = read_export(SHARED)
+    known = export.options.get("amount_known_before_close", True)
+
+    def run():
+        return backtest(export.opportunities, export.history, export.stages, freq="quarter",
+                        start="2017-01-01", end="2017-12-31", amount_known_before_close=known)
+
+    seconds, rep = _median(run, runs)
+    overall = rep.overall()
+    print(f"quarterly backtest over 2017 on the shared data ({len(export.opportunities):,} "
+          f"deals): {seconds:.1f} s (median of {runs}); goal < 120 s: "
+          f"{'met' if seconds < 120 else 'NOT met'}")
+    for p in rep.periods:
+        if p.status != "ok":
+            print(f"  {p.period.label}: skipped ({p.reason})")
+            continue
+        err = {k: (v - p.actual) / p.actual for k, v in p.forecasts.items()}
+        print(f"  {p.period.label}: actual {p.actual:,.0f}; ours {p.forecasts['model']:,.0f} "
+              f"({err['model']:+.1%}), P10–P90 {p.p10:,.0f}–{p.p90:,.0f} "
+              f"({'in' if p.in_range else 'out'}); weighted pipeline "
+              f"{p.forecasts['weighted_pipeline']:,.0f} ({err['weighted_pipeline']:+.1%})")
+    print(f"  WAPE ours {overall['model']['wape']:.1%} vs weighted pipeline "
+          f"{overall['weighted_pipeline']['wape']:.1%}; P10–P90 coverage "
+          f"{overall['coverage_p10_p90']:.0%} of {overall['periods_scored']} quarters")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deals", type=int, default=100_000)
+    parser.add_argument("--reps", type=int, default=None,
+                        help="Reassign owners among this many reps (default: the generator's)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--backtest-runs", type=int, default=1)
+    args = parser.parse_args()
+    bench_forecast(args.deals, args.reps, args.runs)
+    bench_backtest(args.backtest_runs)
+    print(f"peak memory {peak_rss_mb():,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
