@@ -28,7 +28,7 @@ from forecast import registry, store
 from forecast.contributions import contributions, path_contributions
 from forecast.errors import InvalidInput, ModelNotReady, NotFound
 from forecast.models import MODEL, Scorer, select_scorer, to_score
-from forecast.reasons import Reason, _pick, _reason, explain
+from forecast.reasons import Reason, _pick, _reason
 from forecast.settings import Settings
 from forecast.snapshots import as_timestamp
 from forecast.stages import StageSet
@@ -214,27 +214,63 @@ def score_row(served: Served, row: Mapping[str, Any], top: int = 3) -> Score:
 
 
 def score_rows(served: Served, rows: Sequence[Mapping[str, Any]], top: int = 3) -> list[Score]:
-    """Many rows at once: one vectorised prediction and one contribution call per model."""
+    """Many rows at once: rows encoded straight into a matrix, one leaf lookup per model, the
+    top factors picked with numpy, and each distinct sentence formatted once."""
     scorer = served.scorer
     if not rows:
         return []
     if scorer.method != MODEL:
         return [score_row(served, r, top) for r in rows]
-    columns = list(scorer.model.feature_names_in_)
-    frame = pd.DataFrame.from_records([{c: r.get(c) for c in columns} for r in rows],
-                                      columns=columns)
-    for col in columns:  # the model's numeric inputs arrive as JSON numbers or null
-        if col not in _categoricals(scorer.model):
-            frame[col] = pd.to_numeric(frame[col], errors="coerce")
-    p = scorer.model.predict_proba(frame)[:, 1]
-    why = explain(scorer.model, frame, top)
-    return [_result(served, float(pi), _plain(w["for"]), _plain(w["against"]))
-            for pi, w in zip(p, why, strict=True)]
+    model = scorer.model
+    labels = getattr(model, "field_labels_", None) or {}
+    out: list[Score | None] = [None] * len(rows)
+    groups: dict[int, tuple[Any, list[int]]] = {}
+    for i, row in enumerate(rows):  # per-team models: each row goes to the model that scores it
+        sub = model.model_for_row(row)
+        groups.setdefault(id(sub), (sub, []))[1].append(i)
+    for sub, index in groups.values():
+        scored = _score_group(served, sub, [rows[i] for i in index], labels, top)
+        for i, result in zip(index, scored, strict=True):
+            out[i] = result
+    return out  # type: ignore[return-value]
 
 
-def _categoricals(model: Any) -> set[str]:
-    base = getattr(model, "global_", model)
-    return set(base.encoder_.levels)
+def _score_group(served: Served, sub: Any, rows: Sequence[Mapping[str, Any]],
+                 labels: Mapping[str, str], top: int) -> list[Score]:
+    encoder = sub.encoder_
+    matrix = np.column_stack([_encode_column(encoder, col, rows) for col in encoder.columns])
+    contrib = contributions(sub, matrix)
+    p = sub._calibrate(contrib.sum(axis=1) + path_contributions(sub).bias)
+    order = np.argsort(contrib, axis=1)
+    sentences: dict[tuple, dict[str, Any]] = {}
+
+    def said(k: int, j: int) -> dict[str, Any]:
+        key = (j, matrix[k, j], contrib[k, j] > 0)
+        cached = sentences.get(key)
+        if cached is None:
+            col = encoder.columns[j]
+            cached = _plain([_reason(col, labels.get(col, col), encoder.decode(j, key[1]),
+                                     1.0 if key[2] else -1.0)])[0]
+            sentences[key] = cached
+        return {**cached, "contribution": round(float(contrib[k, j]), 4)}
+
+    results = []
+    for k in range(len(rows)):
+        up = [j for j in order[k, ::-1][:top] if contrib[k, j] > 1e-6]
+        down = [j for j in order[k, :top] if contrib[k, j] < -1e-6]
+        results.append(_result(served, float(p[k]), [said(k, j) for j in up],
+                               [said(k, j) for j in down]))
+    return results
+
+
+def _encode_column(encoder: Any, col: str, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """One model input for many rows, as `FeatureEncoder.encode_row` would encode it."""
+    codes = encoder._codes.get(col)
+    values = [r.get(col) for r in rows]
+    if codes is not None:
+        return np.array([math.nan if v is None else codes.get(str(v), math.nan) for v in values],
+                        dtype=float)
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)
 
 
 # --- deal rows from a CRM's request -------------------------------------------------------------

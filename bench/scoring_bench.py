@@ -1,0 +1,196 @@
+"""Scoring speed: this service's lead route (with reasons) against `mlflow models serve` for the
+same champion model, the framework's floor (parse the body, return a constant), and the
+in-process compute floor. One script, one run, figures side by side.
+
+    .venv/bin/python bench/scoring_bench.py [--seconds 10] [--sequential 2000]
+
+Servers are pinned to CPU 0 and the load generators to CPU 1 (`taskset`), so they do not fight.
+Sequential latency comes from a keep-alive HTTP client; requests/s from `wrk` (Debian package
+`wrk`) with 16 connections for a fixed duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = REPO / ".venv" / "bin"
+LEADS = REPO.parent / "shared" / "data" / "lead_scoring_x_education" / "Leads.csv"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd: list[str], env: dict) -> str:
+    return subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def wait_up(port: int, path: str, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def sequential(port: int, path: str, body: bytes, headers: dict, n: int) -> tuple[float, float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    times = []
+    for i in range(n + 50):
+        start = time.perf_counter()
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status}")
+        if i >= 50:  # warm-up excluded
+            times.append(time.perf_counter() - start)
+    times.sort()
+    return statistics.median(times) * 1e3, times[int(0.99 * len(times))] * 1e3
+
+
+def throughput(port: int, path: str, body: bytes, headers: dict, seconds: int) -> float:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body.decode())}\n')
+        for k, v in headers.items():
+            lua.write(f'wrk.headers["{k}"] = "{v}"\n')
+    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c16", f"-d{seconds}s", "-s",
+                          lua.name, f"http://127.0.0.1:{port}{path}"],
+                         check=True, capture_output=True, text=True).stdout
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--sequential", type=int, default=2000)
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {1})
+
+    state = Path(tempfile.mkdtemp(prefix="scoring-bench-"))
+    env = {**os.environ, "FORECAST_STATE_DIR": str(state), "PATH": f"{BIN}:{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow.db'}", "FORECAST_LOG_LEVEL":
+           "WARNING"}
+    os.environ.update(env)
+    data = str(LEADS) if LEADS.is_file() else None
+    if data is None:
+        from forecast.generator import generate_leads, write_leads
+
+        data = str(write_leads(generate_leads(9000, seed=1).drop(columns=["created_at"]),
+                               state / "leads.csv"))
+        print("shared lead data not found: using generated leads")
+    print(f"training the lead model on {data} ...")
+    run([str(BIN / "forecast"), "train", "leads", "--data", data], env)
+    key = json.loads(run([str(BIN / "forecast"), "keys", "create", "--role", "scorer",
+                          "--name", "bench", "--json"], env))["key"]
+
+    from forecast import registry, scoring
+    from forecast.importing import read_export
+    from forecast.models import select_scorer
+
+    loaded = registry.load_champion("leads")
+    if loaded is None:
+        raise SystemExit("the lead model did not become champion; nothing to benchmark")
+    model = loaded.model
+    frame = read_export(data).leads if data.endswith("Leads.csv") else None
+    if frame is None:
+        import pandas as pd
+
+        frame = pd.read_csv(data)
+    columns = list(model.feature_names_in_)
+    rows = frame[columns].astype(object).where(frame[columns].notna(), None).to_dict("records")
+    fields = rows[0]
+    ours_body = json.dumps({"id": "bench", "fields": fields}).encode()
+    peer_body = json.dumps({"dataframe_records": [fields]}).encode()
+    json_headers = {"Content-Type": "application/json"}
+
+    ports = {"ours": free_port(), "peer": free_port(), "floor": free_port()}
+    servers = [
+        subprocess.Popen(["taskset", "-c", "0", str(BIN / "forecast"), "serve", "--port",
+                          str(ports["ours"])], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL),
+        subprocess.Popen(["taskset", "-c", "0", str(BIN / "mlflow"), "models", "serve", "-m",
+                          "models:/lead-qualification@champion", "--env-manager", "local",
+                          "--host", "127.0.0.1", "-p", str(ports["peer"])], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen(["taskset", "-c", "0", str(BIN / "uvicorn"), "bench.floor_app:app",
+                          "--port", str(ports["floor"]), "--log-level", "warning"], env=env,
+                         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ]
+    try:
+        wait_up(ports["ours"], "/healthz")
+        wait_up(ports["peer"], "/ping")
+        wait_up(ports["floor"], "/docs")
+        targets = {
+            "this service /v1/leads/score (reasons)": (
+                ports["ours"], "/v1/leads/score", ours_body, {**json_headers, "X-API-Key": key}),
+            "mlflow models serve /invocations": (
+                ports["peer"], "/invocations", peer_body, json_headers),
+            "FastAPI floor (parse, constant)": (
+                ports["floor"], "/score", ours_body, json_headers),
+        }
+        results = {}
+        for name, (port, path, body, headers) in targets.items():
+            p50, p99 = sequential(port, path, body, headers, args.sequential)
+            rps = throughput(port, path, body, headers, args.seconds)
+            results[name] = (p50, p99, rps)
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
+
+    served = scoring.Served("leads", select_scorer(model), loaded.version, "registry")
+    one = []
+    for row in rows[:3000]:
+        start = time.perf_counter()
+        scoring.score_row(served, row)
+        one.append(time.perf_counter() - start)
+    batch_rows = (rows * (10_000 // len(rows) + 1))[:10_000]
+    batch = []
+    for _ in range(5):
+        start = time.perf_counter()
+        scoring.score_rows(served, batch_rows)
+        batch.append(time.perf_counter() - start)
+
+    ours, peer, floor = (results[n] for n in targets)
+    print(f"\nlead model v{loaded.version}: {model.booster_.num_trees()} trees, "
+          f"{len(columns)} inputs; server on CPU 0, load on CPU 1")
+    print(f"{'target':<42}{'p50 ms':>9}{'p99 ms':>9}{'req/s (16 conn)':>17}")
+    for name, (p50, p99, rps) in results.items():
+        print(f"{name:<42}{p50:>9.3f}{p99:>9.3f}{rps:>17,.0f}")
+    print(f"\nours / mlflow models serve: {ours[2] / peer[2]:.1f}x requests/s "
+          f"(goal ≥ 20x), p50 {peer[0] / ours[0]:.1f}x faster")
+    print(f"ours / FastAPI floor:       {ours[2] / floor[2]:.0%} of its requests/s (goal ≥ 70%)")
+    print(f"ours sequential p99:        {ours[1]:.3f} ms (goal < 2 ms)")
+    print(f"in-process, one row with reasons: {statistics.median(one) * 1e6:,.0f} µs median")
+    print(f"in-process, 10,000 rows with reasons: {statistics.median(batch) * 1e3:,.0f} ms median "
+          f"({statistics.median(batch) / 10_000 * 1e6:,.1f} µs/row; goal < 100 ms)")
+    shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    main()
