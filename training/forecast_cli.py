@@ -99,8 +99,12 @@ def revenue(
         "--no-new-deals", help="Leave out deals not yet created")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Expected won revenue for a period, its P10–P90 range, the weighted pipeline beside it and
-    the chance to reach each target; models are fitted on what was known at the as-of date."""
+    """Expected won revenue for a period, with its range and the chance to hit targets.
+
+    Per group: expected won revenue (open deals, plus deals not yet created as a separate line),
+    P10/P50/P90, the weighted pipeline beside it and P(target). Models are fitted on what was
+    known at the as-of date.
+    """
     from forecast.revenue import forecast_revenue
 
     settings = get_settings()
@@ -160,8 +164,12 @@ def backtest_cmd(
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log the run to MLflow")] = True,
     json_: JsonOpt = False,
 ) -> None:
-    """Replay history: forecast each past period as of its start with models fitted only on what
-    was known then, and compare with what was won; our error beside the weighted pipeline's."""
+    """Replay history: forecast each past period and compare with what was won.
+
+    Each period is forecast as of its start with models fitted only on what was known then; the
+    weighted pipeline and the per-stage baseline get the same pipeline. Prints (and logs to
+    MLflow) errors, WAPE and P10–P90 coverage, and scores reps' own calls where the data has them.
+    """
     from forecast.backtest import backtest
 
     settings = get_settings()
@@ -247,11 +255,11 @@ def backtest_tables(data: dict[str, Any]) -> list[Table]:
                             f"{_pct(g['coverage_p10_p90'])}")
     tables.append(summary)
     if data.get("reps"):
-        reps = Table(title="Reps' own calls vs the model, same open deals (mean over periods)",
-                     box=box.SIMPLE_HEAD)
+        reps = Table(title="Reps' own calls vs the model on the same open deals: error and bias "
+                           "per period (mean); actual: total", box=box.SIMPLE_HEAD)
         cols = [("rep", None), ("actual", "actual")]
-        for call, label in (("model", "model"), ("rep_call", "rep's probability call"),
-                            ("commit", "Commit"), ("best_case", "Commit+Best Case")):
+        for call, label in (("model", "model"), ("rep_call", "rep p"),
+                            ("commit", "Commit"), ("best_case", "Commit+BC")):
             if f"{call}_bias" in data["reps"][0]:
                 cols += [(f"{label} error", f"{call}_mean_abs_error"),
                          (f"{label} bias", f"{call}_bias")]
@@ -259,7 +267,9 @@ def backtest_tables(data: dict[str, Any]) -> list[Table]:
             reps.add_column(label, justify="left" if label == "rep" else "right")
         for r in data["reps"]:
             reps.add_row(r["rep"], *[_money(r[k]) for _, k in cols[1:]])
-        reps.caption = "bias = forecast − actual: > 0 optimistic, < 0 sandbagging"
+        reps.caption = ("rep p: Σ amount × rep's probability over deals the rep expected to "
+                        "close in the period; BC: Best Case. bias = forecast − actual: > 0 "
+                        "optimistic, < 0 sandbagging")
         tables.append(reps)
     return tables
 
@@ -273,8 +283,11 @@ def timing_cmd(
         "--promote/--no-promote", help="Make the new model champion if it wins")] = True,
     json_: JsonOpt = False,
 ) -> None:
-    """Train the time-to-close model, compare it with the per-stage close-time baseline (and the
-    champion) on a time holdout, log it to MLflow and promote it if it wins."""
+    """Train the time-to-close model, log it to MLflow, promote it if it wins.
+
+    It is compared with the per-stage close-time baseline (and the champion) on a time holdout:
+    share won within 30/60/90 days, predicted vs observed, Brier and concordance.
+    """
     from forecast.registry import load_timing_champion, log_timing
     from forecast.timing import train_timing
     from training.models_cli import _quiet_mlflow

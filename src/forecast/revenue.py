@@ -69,8 +69,7 @@ class ForecastModels:
     window_days: float
     method: str
     notes: list[str] = field(default_factory=list)
-    drift: Drift | None = None
-    cache: dict = field(default_factory=dict, repr=False)
+    cache: dict = field(default_factory=dict, repr=False)  # per period span: drift, new deals
 
 
 def fit_forecast_models(
@@ -254,15 +253,19 @@ def forecast_revenue(
                                 amount_known_before_close=amount_known_before_close)
     won = opps[(opps["status"] == WON) & per.contains(opps["closed_at"])]
     known_groups = _labels(opps, column) if column else np.array([], dtype=object)
-    if models.drift is None and per.end > t:
+    drift = None
+    if per.end > t:
         span = (per.end - max(per.start, t)) / tm.DAY
-        models.drift = measure_drift(opportunities, history, stages, models, span,
-                                     amount_known_before_close=amount_known_before_close,
-                                     settings=settings)
+        key = ("drift", round(span, 6))
+        if key not in models.cache:
+            models.cache[key] = measure_drift(
+                opportunities, history, stages, models, span,
+                amount_known_before_close=amount_known_before_close, settings=settings)
+        drift = models.cache[key]
     return forecast_pipeline(
         pipeline, models, per, t, by=by, targets=targets, won=won,
         known_groups=set(known_groups.tolist()), include_new_deals=include_new_deals,
-        drift=models.drift,
+        drift=drift,
     )
 
 

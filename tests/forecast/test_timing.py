@@ -162,3 +162,47 @@ def test_concordance_counts_ordered_pairs():
     # lifelines scores predicted times (higher = later); ours scores risk (higher = sooner).
     assert tm.concordance_index(t, r, e) == pytest.approx(
         lifelines.concordance_index(t, -r, e), abs=1e-9)
+
+
+def test_runs_are_logged_and_only_a_winning_timing_model_becomes_champion(data, tmp_path):
+    """One MLflow store for the timing gate and a backtest run (its set-up costs seconds)."""
+    import copy
+
+    import mlflow
+
+    from forecast import registry
+    from forecast.backtest import backtest
+
+    opps, history, stages, _ = data
+    settings = Settings(state_dir=tmp_path / "state", timing_min_closed_deals=10,
+                        timing_holdout_days=42,
+                        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    result = tm.train_timing(opps, history, stages, settings=settings)
+    result.metrics["model"]["concordance"] = result.metrics["stage_km"]["concordance"] + 0.05
+    result.metrics["model"]["brier"] = result.metrics["stage_km"]["brier"] - 0.01
+    first = registry.log_timing(result, settings)
+    assert first.promoted and first.version == "1"
+    champion = registry.load_timing_champion(settings)
+    assert champion is not None and champion[0] == "1"
+    rows = tm.pipeline_rows(opps, history, stages, T("2022-10-01"))
+    np.testing.assert_allclose(champion[1].cumulative(rows, [30])["won"],
+                               result.model.cumulative(rows, [30])["won"])
+    worse = copy.copy(result)
+    worse.metrics = copy.deepcopy(result.metrics)
+    worse.metrics["model"]["brier"] += 0.02  # now loses to the baseline
+    second = registry.log_timing(worse, settings)
+    assert not second.promoted and any("does not beat stage_km" in r for r in second.reasons)
+    assert registry.load_timing_champion(settings)[0] == "1"
+    client = mlflow.MlflowClient(settings.resolved_mlflow_uri)
+    logged = client.get_run(first.run_id).data.metrics
+    for h in (30, 60, 90):
+        assert f"model_won_{h}d_predicted" in logged and f"stage_km_won_{h}d_observed" in logged
+    assert "model_concordance" in logged
+
+    report = backtest(opps, history, stages, freq="quarter", start="2022-Q3", end="2022-Q4",
+                      settings=settings)
+    run = client.get_run(registry.log_backtest(report, settings))
+    assert run.data.metrics["overall_model_wape"] == pytest.approx(
+        report.overall()["model"]["wape"], abs=1e-4)
+    assert "overall_coverage_p10_p90" in run.data.metrics
+    assert run.data.params["freq"] == "quarter"
