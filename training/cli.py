@@ -12,6 +12,8 @@ from forecast import store
 from forecast.errors import InvalidInput
 from forecast.settings import get_settings
 from training.console import console, handles_errors, print_json
+from training.forecast_cli import forecast_app
+from training.models_cli import models_app, train_app
 from training.reports import print_import_report, print_snapshot, snapshot_summary
 
 app = typer.Typer(
@@ -184,8 +186,7 @@ def demo(
     deals: Annotated[int, typer.Option(min=1)] = 20000,
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
-    """Make the service usable out of the box: generated data into an empty store, and models
-    trained on it where none is registered yet."""
+    """Make the service usable out of the box: demo data into an empty store, models trained."""
     from forecast import registry
     from forecast.demo import DEMO_DEALS, DEMO_LEADS, prepare_demo
     from training.models_cli import Kind, train_and_report
@@ -274,17 +275,9 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id from `keys list`"
     console.print(f"revoked key {record.id} ({record.role}, {record.name})")
 
 
-def _mount_optional() -> None:
-    """Sub-commands that live in their own modules."""
-    try:
-        from training.models_cli import models_app, train_app
-    except ImportError:  # pragma: no cover - while the models module is absent
-        return
-    app.add_typer(train_app, name="train", help="Train and evaluate models (logged to MLflow)")
-    app.add_typer(models_app, name="models", help="List, show, promote and roll back models")
-
-
-_mount_optional()
+app.add_typer(train_app, name="train", help="Train and evaluate models (logged to MLflow)")
+app.add_typer(models_app, name="models", help="List, show, promote and roll back models")
+app.add_typer(forecast_app)  # revenue, backtest, timing: top-level commands
 
 if __name__ == "__main__":  # pragma: no cover
     app()
