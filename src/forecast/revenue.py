@@ -20,6 +20,12 @@ convolved deal by deal in cells of up to 256 deals (vectorised across cells), ce
 FFT, new deals enter through the compound-Poisson characteristic function, and the total is the
 FFT convolution of the group distributions re-binned on a 4,096-point lattice. It is exact up to
 the lattice step, deterministic (no seed), and for 100,000 deals takes a fraction of a second.
+
+Deal-by-deal chance is not the only uncertainty: the pace of new deals and win rates shift from
+one period to the next. `measure_drift` replays the fitted models on past windows of the same
+length (known at `as_of`) and the spread of log(actual / expected) widens the range through a
+mean-one log-normal factor. Where history is too short to measure it, the forecast says so in
+its notes and the range holds deal-by-deal chance only.
 """
 
 from __future__ import annotations
