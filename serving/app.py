@@ -7,14 +7,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from forecast import __version__, scoring, store
 from forecast.keys import KeyVerifier
 from forecast.monitoring import ScoreRecorder
 from forecast.settings import Settings, get_settings
-from serving import errors, logs
+from serving import dashboard, errors, logs
 from serving.observability import Metrics, RequestMiddleware
-from serving.routes import health, keys, metrics, models, scores
+from serving.routes import health, keys, kpis, metrics, models, risk, scores
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,6 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys.router, prefix="/v1")
     app.include_router(scores.router, prefix="/v1")
     app.include_router(models.router, prefix="/v1")
+    app.include_router(kpis.router, prefix="/v1")
+    app.include_router(risk.router, prefix="/v1")
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=dashboard.HERE / "static"), name="static")
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "PUT", "DELETE"],

@@ -69,7 +69,10 @@ class RequestMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), *extra]
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                # A route's own header (e.g. a cacheable asset's cache-control) wins.
+                message["headers"] = headers + [h for h in extra if h[0] not in present]
             await send(message)
 
         received = 0

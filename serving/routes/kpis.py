@@ -1,0 +1,51 @@
+"""Pipeline KPIs (viewer): the figures the dashboard's funnel and actuals show."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from forecast import overview
+from serving.deps import EngineDep, SettingsDep, ViewerKey
+
+router = APIRouter(tags=["forecast"])
+
+
+class KpiResponse(BaseModel):
+    """`KpiReport.to_dict()` of one dataset: the overall row and one row per group / period."""
+
+    dataset: str
+    as_of: str = Field(description="When open and closed were judged (default: the data's end)")
+    data_end: str | None
+    from_snapshot: bool = Field(description="The pipeline was rebuilt as of an earlier date")
+    by: str | None
+    period: str | None
+    stages: dict[str, Any]
+    overall: dict[str, Any] = Field(description="Deals, outcomes, win rate, average sale value, "
+                                    "time to close, velocity, open pipeline, CSAT, funnel")
+    groups: list[dict[str, Any]]
+
+
+@router.get("/kpis", summary="Pipeline KPIs overall and per team / rep / product / region and "
+            "month / quarter: funnel and conversion, win rate, average sale value, time to "
+            "close, time in stage, velocity, CSAT")
+async def kpis(
+    engine: EngineDep,
+    settings: SettingsDep,
+    _: ViewerKey,
+    dataset: Annotated[str | None, Query(max_length=100,
+                                         description="Default: the store's only one")] = None,
+    by: Literal["team", "rep", "product", "region"] | None = None,
+    period: Literal["month", "quarter"] | None = None,
+    as_of: Annotated[str | None, Query(max_length=40, description="A date, e.g. 2017-06-30; "
+                                       "default: the data's last date")] = None,
+) -> KpiResponse:
+    def compute() -> KpiResponse:
+        data = overview.load_dataset(engine, dataset or settings.deal_dataset)
+        report = overview.kpi_report(data, by=by, period=period, as_of=as_of)
+        return KpiResponse(dataset=data.name, **report.to_dict())
+
+    return await run_in_threadpool(compute)

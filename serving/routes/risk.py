@@ -1,0 +1,63 @@
+"""Deals at risk (viewer): high value with a low or falling close probability, or stuck."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from forecast import overview, scoring
+from serving.deps import EngineDep, SettingsDep, ViewerKey
+
+router = APIRouter(tags=["forecast"])
+
+
+class AtRiskResponse(BaseModel):
+    """`RiskReport.to_dict()`: the flagged deals, riskiest first, with the model's reasons."""
+
+    dataset: str
+    as_of: str
+    team: str | None
+    scorer: str = Field(description="What gave the probabilities (says so when a fallback)")
+    method: str
+    open_deals: int
+    flagged: int
+    counts: dict[str, int]
+    thresholds: dict[str, Any]
+    deals: list[dict[str, Any]]
+    notes: list[str]
+
+
+def served_deal_model(request: Request, dataset: str) -> scoring.Served | None:
+    """The deal model serving the API, when it was set up for this dataset (else None: the
+    at-risk list then uses the per-stage win rates known at its date)."""
+    models: scoring.ModelSet = request.app.state.models
+    served = models.deal
+    if served is None or served.source == "fallback" or models.deal_context is None:
+        return None
+    return served if models.deal_context.dataset == dataset else None
+
+
+@router.get("/deals/at-risk", summary="Open deals at risk, riskiest first, with the reasons "
+            "from the deal model")
+async def deals_at_risk(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    _: ViewerKey,
+    dataset: Annotated[str | None, Query(max_length=100,
+                                         description="Default: the store's only one")] = None,
+    team: Annotated[str | None, Query(max_length=200)] = None,
+    as_of: Annotated[str | None, Query(max_length=40, description="Default: now, or the day "
+                                       "after the data ends")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 25,
+) -> AtRiskResponse:
+    def compute() -> AtRiskResponse:
+        data = overview.load_dataset(engine, dataset or settings.deal_dataset)
+        report = overview.at_risk(data, served=served_deal_model(request, data.name),
+                                  as_of=as_of or data.now, team=team, limit=limit)
+        return AtRiskResponse(dataset=data.name, **report.to_dict())
+
+    return await run_in_threadpool(compute)

@@ -1,0 +1,153 @@
+"""Dashboard sessions: an API key exchanged once for a signed, HttpOnly, SameSite=Strict cookie.
+
+The cookie holds the key's id and role and a CSRF token, signed with itsdangerous (never the key
+itself, nor its hash). Every request re-checks that the key has not been revoked since sign-in
+(through the app's `KeyVerifier`-style cache, so a revoked key's session stops within seconds).
+Every POST form carries the session's CSRF token; sign-in, which has no session yet, uses a
+signed double-submit token in its own short-lived cookie.
+
+The signing secret is `FORECAST_SESSION_SECRET` when set, else a random one kept in
+`<state_dir>/session_secret` (mode 600), so that every worker of one deployment shares it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Lock
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import Engine, select
+from starlette.requests import Request
+from starlette.responses import Response
+
+from forecast import store
+from forecast.settings import Settings
+
+SESSION_COOKIE = "forecast_session"
+LOGIN_COOKIE = "forecast_login"
+SESSION_SECONDS = 8 * 3600
+LOGIN_SECONDS = 1800
+VIEW_ROLES = ("viewer", "admin")
+
+
+@dataclass(frozen=True)
+class Session:
+    key_id: int
+    name: str
+    role: str
+    csrf: str
+
+
+def _secret(settings: Settings) -> str:
+    given = os.environ.get("FORECAST_SESSION_SECRET")
+    if given:
+        return given
+    path = Path(settings.state_dir).resolve() / "session_secret"
+    if path.is_file():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = secrets.token_urlsafe(48)
+    # Created exclusively with mode 600; if another worker won the race, read its secret.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(fresh)
+    return fresh
+
+
+class SessionManager:
+    """Signs and reads session cookies; checks CSRF tokens; remembers key status briefly."""
+
+    def __init__(self, settings: Settings, engine: Engine, ttl_seconds: float = 5.0) -> None:
+        secret = _secret(settings)
+        self._session = URLSafeTimedSerializer(secret, salt="forecast.session")
+        self._login = URLSafeTimedSerializer(secret, salt="forecast.login")
+        self.engine = engine
+        self.ttl = ttl_seconds
+        self._active: dict[int, tuple[float, bool]] = {}
+        self._lock = Lock()
+
+    # -- sessions
+
+    def read(self, request: Request) -> Session | None:
+        """The request's session, if its cookie is genuine, fresh and its key still active."""
+        raw = request.cookies.get(SESSION_COOKIE)
+        if not raw:
+            return None
+        try:
+            data = self._session.loads(raw, max_age=SESSION_SECONDS)
+            session = Session(int(data["k"]), str(data["n"]), str(data["r"]), str(data["c"]))
+        except (BadSignature, KeyError, TypeError, ValueError):
+            return None
+        if session.role not in VIEW_ROLES or not self.key_active(session.key_id):
+            return None
+        return session
+
+    def start(self, response: Response, request: Request, key_id: int, name: str,
+              role: str) -> Session:
+        session = Session(key_id, name, role, secrets.token_urlsafe(32))
+        token = self._session.dumps({"k": key_id, "n": name, "r": role, "c": session.csrf})
+        _set_cookie(response, request, SESSION_COOKIE, token, SESSION_SECONDS)
+        response.delete_cookie(LOGIN_COOKIE, path="/")
+        return session
+
+    def end(self, response: Response) -> None:
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+
+    def key_active(self, key_id: int) -> bool:
+        now = time.monotonic()
+        hit = self._active.get(key_id)
+        if hit and now - hit[0] < self.ttl:
+            return hit[1]
+        cols = store.api_keys.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(cols.id).where(cols.id == key_id,
+                                                     cols.revoked_at.is_(None))).first()
+        with self._lock:
+            if len(self._active) > 10_000:
+                self._active.clear()
+            self._active[key_id] = (now, row is not None)
+        return row is not None
+
+    # -- CSRF
+
+    @staticmethod
+    def csrf_ok(session: Session | None, sent: str | None) -> bool:
+        return bool(session and sent and hmac.compare_digest(session.csrf, sent))
+
+    def login_token(self, request: Request) -> tuple[str, str | None]:
+        """(token for the sign-in form, cookie value to set or None if the cookie holds it)."""
+        raw = request.cookies.get(LOGIN_COOKIE)
+        if raw:
+            try:
+                return self._login.loads(raw, max_age=LOGIN_SECONDS), None
+            except BadSignature:
+                pass
+        token = secrets.token_urlsafe(32)
+        return token, self._login.dumps(token)
+
+    def set_login_cookie(self, response: Response, request: Request, value: str) -> None:
+        _set_cookie(response, request, LOGIN_COOKIE, value, LOGIN_SECONDS)
+
+    def login_csrf_ok(self, request: Request, sent: str | None) -> bool:
+        raw = request.cookies.get(LOGIN_COOKIE)
+        if not raw or not sent:
+            return False
+        try:
+            expected = self._login.loads(raw, max_age=LOGIN_SECONDS)
+        except BadSignature:
+            return False
+        return hmac.compare_digest(str(expected), sent)
+
+
+def _set_cookie(response: Response, request: Request, name: str, value: str,
+                max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")

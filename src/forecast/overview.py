@@ -1,0 +1,356 @@
+"""The managers' overview: what the dashboard shows, assembled from the library's own functions.
+
+Every figure comes from the function the API serves it with, called with the same arguments:
+
+    revenue forecast   targets.forecast_against_targets   (GET /v1/forecast)
+    actual won, funnel kpis.compute_kpis                  (GET /v1/kpis)
+    deals at risk      risk.deals_at_risk                 (GET /v1/deals/at-risk)
+
+so the page and the API agree by construction. This module only picks rows out of their
+`to_dict()` output and lays them side by side; it computes no figure of its own. A section whose
+function fails (no history yet, no targets module, ...) carries the message instead of its data,
+and the other sections still render.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from forecast import store
+from forecast.errors import ForecastError, InvalidInput
+from forecast.periods import Period, parse_period, period_of
+from forecast.stages import StageSet
+
+log = logging.getLogger("forecast.overview")
+
+FREQS = ("month", "quarter")
+#: Periods shown before the focus period (actual won revenue) and after it (forecast).
+BACK = {"month": 6, "quarter": 4}
+AHEAD = {"month": 2, "quarter": 1}
+
+
+# --- the dataset, read once per version -------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    """A stored opportunities dataset as frames, with what the overview needs to know of it."""
+
+    name: str
+    version: str
+    opportunities: pd.DataFrame
+    history: pd.DataFrame
+    stages: StageSet
+    amount_known_before_close: bool
+    now: pd.Timestamp  # `risk.data_now`: today, or the day after the data ends
+    teams: list[str]
+    rep_team: dict[str, str]  # each rep's team (the one most of their deals carry)
+
+
+_DATASETS: OrderedDict[tuple, Dataset] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def dataset_version(engine: Engine, name: str | None) -> tuple[str, str]:
+    """(name, version): the dataset named, or the store's only one, and when it last changed."""
+    with engine.connect() as conn:
+        resolved = store.resolve_dataset(conn, name, "opportunities")
+        row = store.get_dataset(conn, resolved)
+    if row["kind"] != "opportunities":
+        raise InvalidInput(f"dataset {resolved!r} holds {row['kind']}, not opportunities")
+    return resolved, str(row["updated_at"])
+
+
+def load_dataset(engine: Engine, name: str | None = None) -> Dataset:
+    """The dataset's frames, read from the store once per version (an import or a sync makes a
+    new one), for the KPI and at-risk routes and the dashboard alike."""
+    from forecast.risk import data_now
+
+    resolved, version = dataset_version(engine, name)
+    key = (str(engine.url), resolved, version)
+    with _LOCK:
+        hit = _DATASETS.get(key)
+        if hit is not None:
+            _DATASETS.move_to_end(key)
+            return hit
+    with engine.connect() as conn:
+        stages = store.dataset_stages(conn, resolved)
+        options = store.get_dataset(conn, resolved)["options"] or {}
+    opps = store.load_opportunities(engine, resolved)
+    hist = store.load_history(engine, resolved)
+    teams = sorted(str(t) for t in opps["team"].dropna().unique()) if "team" in opps else []
+    rep_team: dict[str, str] = {}
+    if {"owner", "team"} <= set(opps.columns):
+        pairs = opps[["owner", "team"]].dropna()
+        if len(pairs):
+            top = pairs.groupby(["owner", "team"]).size().reset_index(name="n")
+            top = top.sort_values("n", kind="stable").drop_duplicates("owner", keep="last")
+            rep_team = {str(o): str(t) for o, t in zip(top["owner"], top["team"], strict=True)}
+    data = Dataset(resolved, version, opps, hist, stages,
+                   bool(options.get("amount_known_before_close", True)),
+                   data_now(opps, hist), teams, rep_team)
+    with _LOCK:
+        for old in [k for k in _DATASETS if k[:2] == key[:2]]:
+            del _DATASETS[old]
+        _DATASETS[key] = data
+        while len(_DATASETS) > 4:
+            _DATASETS.popitem(last=False)
+    return data
+
+
+# --- filters ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class View:
+    """What the manager asked to see: a dataset, a period (of a frequency) and maybe a team."""
+
+    dataset: str
+    freq: str
+    period: Period
+    as_of: pd.Timestamp  # when the forecast of `period` is made
+    team: str | None
+
+
+def choose_view(data: Dataset, *, freq: str = "quarter", period: str | None = None,
+                team: str | None = None) -> View:
+    """Validate the filters. The default period is the one holding the dataset's "now"; a past
+    period is forecast as of its start (to set beside what was won), any other as of now."""
+    if freq not in FREQS:
+        raise InvalidInput(f"freq must be one of {list(FREQS)}, got {freq!r}")
+    if period:
+        chosen = parse_period(period)
+        if chosen.freq != freq:
+            chosen = period_of(chosen.start, freq)
+    else:
+        chosen = period_of(data.now - pd.Timedelta(microseconds=1), freq)
+    if team is not None and team not in data.teams:
+        known = ", ".join(data.teams[:12]) or "none"
+        raise InvalidInput(f"no team {team!r} in dataset {data.name!r}; its teams: {known}")
+    as_of = chosen.start if chosen.end <= data.now else data.now
+    return View(data.name, freq, chosen, as_of, team)
+
+
+def period_choices(data: Dataset, freq: str) -> list[str]:
+    """Periods a manager may pick: from the first deal's to two after now, newest first."""
+    first = data.opportunities["created_at"].min()
+    if pd.isna(first):
+        first = data.now
+    current = period_of(data.now - pd.Timedelta(microseconds=1), freq)
+    out = [current]
+    while len(out) < 60 and out[-1].start > first:
+        out.append(period_of(out[-1].start - pd.Timedelta(days=1), freq))
+    ahead = [current]
+    for _ in range(2):
+        ahead.append(period_of(ahead[-1].end, freq))
+    return [p.label for p in reversed(ahead[1:])] + [p.label for p in out]
+
+
+def chart_periods(view: View) -> list[Period]:
+    """The periods on the forecast chart: some before the chosen one, it, and some after."""
+    before = [view.period]
+    for _ in range(BACK[view.freq]):
+        before.insert(0, period_of(before[0].start - pd.Timedelta(days=1), view.freq))
+    after = [view.period]
+    for _ in range(AHEAD[view.freq]):
+        after.append(period_of(after[-1].end, view.freq))
+    return before + after[1:]
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """One part of the page: its data, or why it could not be shown."""
+
+    data: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.data is not None
+
+
+def section(build: Callable[[], dict[str, Any]], what: str) -> Section:
+    """Run one section's builder; a failure becomes a message on that section only."""
+    try:
+        return Section(build())
+    except ForecastError as exc:
+        return Section(error=str(exc))
+    except ImportError as exc:
+        return Section(error=f"{what} is not available in this installation ({exc.name})")
+    except Exception:  # noqa: BLE001 - one broken section must not take the page down
+        log.exception("the %s section failed", what)
+        return Section(error=f"the {what} could not be computed; the error has been logged")
+
+
+def kpi_report(data: Dataset, *, by: str | None, period: str | None,
+               as_of: object = None) -> Any:
+    """`kpis.compute_kpis` on a loaded dataset, as `GET /v1/kpis` calls it."""
+    from forecast.kpis import compute_kpis
+
+    return compute_kpis(data.opportunities, data.history, data.stages, by=by, period=period,
+                        as_of=as_of, amount_known_before_close=data.amount_known_before_close)
+
+
+def revenue_forecast(engine: Engine, data: Dataset, period: Period, *, by: str | None,
+                     as_of: pd.Timestamp, settings: Any = None) -> dict[str, Any]:
+    """`targets.forecast_against_targets`, as `GET /v1/forecast` calls it, as a dict."""
+    from forecast.targets import forecast_against_targets
+
+    return forecast_against_targets(engine, period.label, dataset=data.name, by=by, as_of=as_of,
+                                    settings=settings).to_dict()
+
+
+def at_risk(data: Dataset, *, served: Any, as_of: object = None, team: str | None = None,
+            limit: int = 25) -> Any:
+    """`risk.deals_at_risk` on a loaded dataset, as `GET /v1/deals/at-risk` calls it."""
+    from forecast.risk import deals_at_risk
+
+    return deals_at_risk(data.opportunities, data.history, data.stages, served=served,
+                         as_of=as_of, team=team,
+                         amount_known_before_close=data.amount_known_before_close, limit=limit)
+
+
+@dataclass
+class Overview:
+    """Everything on the page for one view."""
+
+    view: View
+    dataset: Dataset
+    periods: list[str]
+    forecast: Section
+    funnel: Section
+    table: Section
+    risk: Section
+    notes: list[str] = field(default_factory=list)
+
+
+def build_overview(engine: Engine, data: Dataset, view: View, *, served: Any = None,
+                   settings: Any = None) -> Overview:
+    """Compute every section of the dashboard for one view."""
+    kpis = section(lambda: kpi_report(data, by="team" if view.team else None,
+                                      period=view.freq).to_dict(), "KPIs")
+    forecasts: dict[str, dict[str, Any] | Exception] = {}
+
+    def forecast_of(period: Period, by: str) -> dict[str, Any]:
+        key = f"{period.label}|{by}"
+        if key not in forecasts:
+            try:
+                forecasts[key] = revenue_forecast(engine, data, period, by=by, as_of=view.as_of,
+                                                  settings=settings)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, per section
+                forecasts[key] = exc
+        hit = forecasts[key]
+        if isinstance(hit, Exception):
+            raise hit
+        return hit
+
+    return Overview(
+        view=view, dataset=data, periods=period_choices(data, view.freq),
+        forecast=section(lambda: _forecast_section(view, kpis, forecast_of, engine),
+                         "revenue forecast"),
+        funnel=section(lambda: _funnel_section(view, kpis), "funnel"),
+        table=section(lambda: _table_section(data, view, forecast_of), "team table"),
+        risk=section(lambda: at_risk(data, served=served, as_of=data.now,
+                                     team=view.team).to_dict(), "deals at risk"),
+    )
+
+
+def _kpi_row(kpis: Section, group: str | None, period: str) -> dict[str, Any] | None:
+    if not kpis.ok:
+        raise ForecastError(kpis.error or "no KPIs")
+    for row in kpis.data["groups"]:  # type: ignore[index]
+        if row["group"] == group and row["period"] == period:
+            return row
+    return None
+
+
+def _line(result: dict[str, Any], team: str | None) -> dict[str, Any] | None:
+    if team is None:
+        return result["total"]
+    return next((g for g in result["groups"] if g["group"] == team), None)
+
+
+def _forecast_section(view: View, kpis: Section, forecast_of: Callable[..., dict[str, Any]],
+                      engine: Engine) -> dict[str, Any]:
+    from forecast.targets import list_targets
+
+    rows = []
+    notes: list[str] = []
+    level, name = ("team", view.team) if view.team else ("all", "total")
+    seen_until = _now(view, kpis)
+    method = None
+    for per in chart_periods(view):
+        row: dict[str, Any] = {"period": per.label, "start": str(per.start.date()),
+                               "end": str(per.end.date()), "actual_won": None}
+        if per.start < seen_until:  # started: what was won in it so far (none: no row)
+            kpi = _kpi_row(kpis, view.team, per.label)
+            row["actual_won"] = kpi["won_revenue"] if kpi is not None else 0.0
+            row["actual_complete"] = per.end <= seen_until
+        _, goals = list_targets(engine, dataset=view.dataset, period=per.label, level=level)
+        target = next((t.amount for t in goals if t.name == name), None)
+        row["target"] = target
+        if per.start >= view.period.start:
+            result = forecast_of(per, "team")
+            line = _line(result, view.team)
+            if line is None:
+                notes.append(f"{per.label}: no forecast line for team {view.team!r}")
+            else:
+                row.update({k: line.get(k) for k in (
+                    "expected", "p10", "p50", "p90", "weighted_pipeline", "won_so_far",
+                    "expected_pipeline", "expected_new", "deals", "pipeline_value",
+                    "p_target")})
+                row["as_of"] = result["as_of"]
+                method = method or result.get("method")
+                notes.extend(n for n in result.get("notes", []) if n not in notes)
+                if target is None:
+                    row["target"] = line.get("target")
+        rows.append(row)
+    focus = next(r for r in rows if r["period"] == view.period.label)
+    return {"freq": view.freq, "focus": view.period.label, "as_of": str(view.as_of.date()),
+            "team": view.team, "rows": rows, "focus_row": focus, "method": method,
+            "notes": notes}
+
+
+def _now(view: View, kpis: Section) -> pd.Timestamp:
+    """The last instant the KPIs saw (their as_of) plus a moment: periods starting before it
+    have an actual won figure."""
+    if kpis.ok:
+        return pd.Timestamp(kpis.data["as_of"]) + pd.Timedelta(microseconds=1)  # type: ignore[index]
+    return view.as_of
+
+
+def _funnel_section(view: View, kpis: Section) -> dict[str, Any]:
+    row = _kpi_row(kpis, view.team, view.period.label)
+    if row is None:  # no deal created or closed in the period: an empty row says so
+        raise ForecastError(f"no deals created or closed in {view.period.label}"
+                            + (f" for team {view.team}" if view.team else ""))
+    return {"period": view.period.label, "team": view.team,
+            "as_of": kpis.data["as_of"], "row": row}  # type: ignore[index]
+
+
+def _table_section(data: Dataset, view: View,
+                   forecast_of: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    teams = forecast_of(view.period, "team")
+    reps = forecast_of(view.period, "rep")
+    rep_rows = [dict(g, team=data.rep_team.get(g["group"])) for g in reps["groups"]]
+    if view.team:
+        rep_rows = [r for r in rep_rows if r["team"] == view.team]
+    keys = ("group", "deals", "pipeline_value", "won_so_far", "expected", "p10", "p90",
+            "weighted_pipeline", "target", "p_target")
+    return {
+        "period": view.period.label, "as_of": teams["as_of"], "team": view.team,
+        "teams": [{k: g.get(k) for k in keys} for g in teams["groups"]],
+        "total": {k: teams["total"].get(k) for k in keys},
+        "reps": [{**{k: r.get(k) for k in keys}, "team": r["team"]} for r in rep_rows],
+    }

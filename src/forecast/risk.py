@@ -1,0 +1,308 @@
+"""Deals at risk: open deals a manager should look at this week, each with the reason why.
+
+A deal is flagged when it is
+
+- **high value with a low close probability**: its amount is in the top quarter of the open
+  pipeline and the deal model gives it less than half the historical win rate;
+- **high value with a falling close probability**: the same deal, scored with its features as
+  they were `lookback_days` earlier, had a clearly higher probability;
+- **stuck**: it has been in its stage longer than 90% of the completed stays in that stage
+  (stays that ended before the as-of date), whatever its value.
+
+Everything is judged as of one date from what was known then (`timing.pipeline_rows`, the as-of
+rule), with the model that serves the API (`scoring.score_rows`, so the probability and the
+reasons are those `POST /v1/deals/score` would give); with no trained model, the per-stage
+historical win rate stands in and says so. Flagged deals are ranked by the value at stake,
+amount × (1 − probability).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast import features as feat
+from forecast import scoring
+from forecast import timing as tm
+from forecast.errors import InvalidInput
+from forecast.models import select_scorer
+from forecast.snapshots import as_timestamp
+from forecast.stages import LOST, WON, StageSet
+
+LOW_PROBABILITY = "low_probability"
+FALLING_PROBABILITY = "falling_probability"
+STUCK = "stuck"
+FLAG_LABELS = {LOW_PROBABILITY: "low close probability",
+               FALLING_PROBABILITY: "falling close probability",
+               STUCK: "stuck in stage"}
+_DAY = pd.Timedelta(days=1)
+
+
+def data_now(opportunities: pd.DataFrame, history: pd.DataFrame,
+             today: object = None) -> pd.Timestamp:
+    """"Now" for a dataset: today, or the day after the last recorded date when the data ends
+    earlier (an export). Figures judged as of this date see every record the data holds."""
+    today_ts = as_timestamp(today if today is not None else pd.Timestamp.now(tz="UTC"))
+    try:
+        end = tm.data_end(opportunities, history)
+    except InvalidInput:
+        return today_ts.normalize()
+    return min(today_ts, end.normalize() + _DAY)
+
+
+@dataclass
+class RiskReport:
+    """The flagged deals (riskiest first) and the thresholds they were judged by."""
+
+    as_of: pd.Timestamp
+    scorer: str  # what gave the probabilities, in words
+    method: str  # "model" | "stage_win_rate"
+    open_deals: int
+    high_value_from: float | None
+    low_probability_below: float
+    fall_of_at_least: float
+    lookback_days: int
+    stuck_after_days: dict[str, float | None]
+    deals: list[dict[str, Any]]
+    flagged: int
+    counts: dict[str, int]
+    team: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "team": self.team,
+            "scorer": self.scorer,
+            "method": self.method,
+            "open_deals": self.open_deals,
+            "flagged": self.flagged,
+            "counts": dict(self.counts),
+            "thresholds": {
+                "high_value_from": _plain(self.high_value_from),
+                "low_probability_below": _plain(self.low_probability_below),
+                "fall_of_at_least": _plain(self.fall_of_at_least),
+                "lookback_days": self.lookback_days,
+                "stuck_after_days": {k: _plain(v) for k, v in self.stuck_after_days.items()},
+            },
+            "deals": [dict(d) for d in self.deals],
+            "notes": list(self.notes),
+        }
+
+
+def stage_stay_quantiles(
+    history: pd.DataFrame, stages: StageSet, as_of: object, q: float = 0.9, min_stays: int = 10,
+) -> dict[str, float | None]:
+    """Per open stage, the `q` quantile in days of the stays that ended before `as_of`.
+
+    A stay ends when the deal enters its next stage (or its outcome). Stays still running are
+    left out: they have not ended, so their length is not known. A stage with fewer than
+    `min_stays` completed stays gets None (too few to say what is usual).
+    """
+    t = as_timestamp(as_of)
+    hist = history[history["entered_at"] < t]
+    out: dict[str, float | None] = dict.fromkeys(stages.open_stages)
+    if hist.empty:
+        return out
+    order = np.lexsort((hist["entered_at"].to_numpy("datetime64[us]").view("int64"),
+                        pd.factorize(hist["opportunity_id"].to_numpy())[0]))
+    ids = hist["opportunity_id"].to_numpy()[order]
+    at = hist["entered_at"].to_numpy("datetime64[us]")[order]
+    stage = hist["stage"].to_numpy()[order]
+    same = ids[:-1] == ids[1:]
+    days = (at[1:] - at[:-1])[same] / np.timedelta64(1, "D")
+    ended_stage = stage[:-1][same]
+    stays = pd.DataFrame({"stage": ended_stage, "days": days})
+    for name, group in stays.groupby("stage")["days"]:
+        if name in out and len(group) >= min_stays:
+            out[name] = float(group.quantile(q))
+    return out
+
+
+def deals_at_risk(
+    opportunities: pd.DataFrame,
+    history: pd.DataFrame,
+    stages: StageSet,
+    *,
+    served: scoring.Served | None = None,
+    as_of: object = None,
+    team: str | None = None,
+    amount_known_before_close: bool = True,
+    high_value_quantile: float = 0.75,
+    low_probability: float | None = None,
+    fall_threshold: float = 0.10,
+    lookback_days: int = 28,
+    stuck_quantile: float = 0.9,
+    min_stays: int = 10,
+    limit: int = 25,
+    top_reasons: int = 3,
+) -> RiskReport:
+    """The open deals at risk as of `as_of` (default: `data_now`), riskiest first.
+
+    `served` is the deal model as served (`scoring.ModelSet.deal`); without one the per-stage
+    win rate known at `as_of` scores the deals. `team` keeps one team's deals (thresholds stay
+    those of the whole pipeline, so a team's list is its part of the full list).
+    `low_probability` defaults to half the win rate of the deals closed before `as_of`.
+    """
+    if not 0 < high_value_quantile < 1:
+        raise InvalidInput(
+            f"high_value_quantile must be between 0 and 1, got {high_value_quantile}")
+    if limit < 1:
+        raise InvalidInput(f"limit must be at least 1, got {limit}")
+    if lookback_days < 1:
+        raise InvalidInput(f"lookback_days must be at least 1, got {lookback_days}")
+    t = as_timestamp(as_of) if as_of is not None else data_now(opportunities, history)
+    if pd.isna(t):
+        raise InvalidInput(f"as_of must be a date such as 2017-06-30, got {as_of!r}")
+    opps, hist = tm.known_before(opportunities, history, stages, t,
+                                 amount_known_before_close=amount_known_before_close)
+    notes: list[str] = []
+    if served is None:
+        served = _fallback(opps, hist, stages, amount_known_before_close)
+        notes.append("no deal model is serving: probabilities are per-stage historical win "
+                     "rates, so a probability falls only when a deal moves back a stage")
+    closed = opps["status"].isin([WON, LOST])
+    win_rate = float((opps.loc[closed, "status"] == WON).mean()) if closed.any() else math.nan
+    if low_probability is None:
+        low_probability = 0.5 * win_rate if not math.isnan(win_rate) else 0.25
+    stuck_after = stage_stay_quantiles(hist, stages, t, stuck_quantile, min_stays)
+    for name, days in stuck_after.items():
+        if days is None:
+            notes.append(f"too few completed stays in {name} to say how long is usual there")
+
+    pipe = tm.pipeline_rows(opportunities, history, stages, t,
+                            amount_known_before_close=amount_known_before_close)
+    amount = _amounts(pipe)
+    high_from = float(np.quantile(amount, high_value_quantile)) if len(pipe) else None
+    if team is not None:
+        if "team" not in pipe or not (opps.get("team", pd.Series(dtype=object)) == team).any():
+            raise InvalidInput(f"no deals for team {team!r} in this dataset")
+        keep = (pipe["team"] == team).to_numpy()
+        pipe, amount = pipe[keep].reset_index(drop=True), amount[keep]
+    usual = pipe["stage"].map(stuck_after).astype(float).to_numpy()
+    stuck = ~np.isnan(usual) & (pipe["days_in_stage"].to_numpy(float) > usual)
+    high = amount >= high_from if high_from is not None else np.zeros(len(pipe), bool)
+    candidates = np.flatnonzero(high | stuck)
+
+    cand = pipe.iloc[candidates].reset_index(drop=True)
+    scores = scoring.score_rows(served, _rows(cand), top=top_reasons)
+    p_now = np.array([s.probability for s in scores], dtype=float)
+    p_before = _earlier(served, opps, hist, stages, cand, t - pd.Timedelta(days=lookback_days),
+                        amount_known_before_close)
+    c_high, c_stuck = high[candidates], stuck[candidates]
+    low = c_high & (p_now < low_probability)
+    with np.errstate(invalid="ignore"):
+        falling = c_high & (p_before - p_now >= fall_threshold)
+    flagged = low | falling | c_stuck
+    at_stake = amount[candidates] * (1 - p_now)
+    order = [i for i in np.argsort(-at_stake, kind="stable") if flagged[i]]
+
+    deals = []
+    for i in order[:limit]:
+        row = cand.iloc[i]
+        flags = [f for f, on in ((LOW_PROBABILITY, low[i]), (FALLING_PROBABILITY, falling[i]),
+                                 (STUCK, c_stuck[i])) if on]
+        why = []
+        if low[i]:
+            why.append(f"close probability {p_now[i]:.0%}, under {low_probability:.0%}")
+        if falling[i]:
+            why.append(f"close probability fell from {p_before[i]:.0%} to {p_now[i]:.0%} "
+                       f"in {lookback_days} days")
+        if c_stuck[i]:
+            why.append(f"{row['days_in_stage']:.0f} days in {row['stage']}; 90% of deals move "
+                       f"on within {usual[candidates[i]]:.0f}")
+        score = scores[i]
+        deals.append({
+            "id": str(row["id"]),
+            "account": _text(row.get("account")),
+            "owner": _text(row.get("owner")),
+            "team": _text(row.get("team")),
+            "product": _text(row.get("product")),
+            "stage": str(row["stage"]),
+            "amount": round(float(amount[candidates[i]]), 2),
+            "probability": round(float(p_now[i]), 4),
+            "probability_before": None if math.isnan(p_before[i])
+            else round(float(p_before[i]), 4),
+            "value_at_stake": round(float(at_stake[i]), 2),
+            "days_in_stage": round(float(row["days_in_stage"]), 1),
+            "usual_days_in_stage": _plain(usual[candidates[i]]),
+            "age_days": round(float(row["age_days"]), 1),
+            "flags": flags,
+            "why": why,
+            "reasons_for": score.reasons_for,
+            "reasons_against": score.reasons_against,
+        })
+    counts = {LOW_PROBABILITY: int(low.sum()), FALLING_PROBABILITY: int(falling.sum()),
+              STUCK: int(c_stuck.sum())}
+    return RiskReport(
+        as_of=t, scorer=served.scorer.label, method=served.scorer.method,
+        open_deals=len(pipe), high_value_from=high_from, low_probability_below=low_probability,
+        fall_of_at_least=fall_threshold, lookback_days=lookback_days,
+        stuck_after_days=stuck_after, deals=deals, flagged=int(flagged.sum()), counts=counts,
+        team=team, notes=notes,
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _fallback(opps: pd.DataFrame, hist: pd.DataFrame, stages: StageSet,
+              amount_known: bool) -> scoring.Served:
+    from forecast.training import fallback_stage_rates
+
+    rates = fallback_stage_rates(opps, hist, stages,
+                                 options={"amount_known_before_close": amount_known})
+    return scoring.Served(scoring.DEAL, select_scorer(None, stage_rates=rates), None, "fallback")
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Model inputs as the API's scoring takes them: plain values, blanks as None."""
+    cols = [c for c in feat.DEAL_FEATURES if c in frame]
+    sub = frame[cols].astype(object)
+    return sub.where(sub.notna(), None).to_dict("records")
+
+
+def _earlier(served: scoring.Served, opps: pd.DataFrame, hist: pd.DataFrame, stages: StageSet,
+             cand: pd.DataFrame, before: pd.Timestamp, amount_known: bool) -> np.ndarray:
+    """Each candidate's probability with its features as of `before` (NaN: not open then)."""
+    out = np.full(len(cand), np.nan)
+    if cand.empty:
+        return out
+    existed = cand["created_at"].notna().to_numpy() & (cand["created_at"] < before).to_numpy()
+    if not existed.any():
+        return out
+    points = pd.DataFrame({"id": cand.loc[existed, "id"].to_numpy(), "as_of": before})
+    points["as_of"] = points["as_of"].astype("datetime64[us]")
+    rows = feat.deal_rows_at(opps, hist[hist["entered_at"] <= before], stages, points,
+                             amount_known_before_close=amount_known)
+    rows = rows[~rows["stage"].isin([stages.won, stages.lost])]
+    if rows.empty:
+        return out
+    scored = scoring.score_rows(served, _rows(rows), top=0)
+    where = pd.Index(cand["id"]).get_indexer(rows["id"])
+    out[where] = [s.probability for s in scored]
+    return out
+
+
+def _amounts(frame: pd.DataFrame) -> np.ndarray:
+    amount = frame["amount"].astype(float) if "amount" in frame else pd.Series(np.nan, frame.index)
+    if "list_price" in frame:
+        amount = amount.fillna(frame["list_price"].astype(float))
+    return amount.fillna(0.0).to_numpy(dtype=float)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else round(value, 4)
