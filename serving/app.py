@@ -15,7 +15,10 @@ from forecast.monitoring import ScoreRecorder
 from forecast.settings import Settings, get_settings
 from serving import dashboard, errors, logs
 from serving.observability import Metrics, RequestMiddleware
+from serving.routes import forecast as forecast_routes
 from serving.routes import health, keys, kpis, metrics, models, risk, scores
+from serving.routes import sync as sync_routes
+from serving.routes import targets as target_routes
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(risk.router, prefix="/v1")
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=dashboard.HERE / "static"), name="static")
+    app.include_router(sync_routes.router, prefix="/v1")
+    app.include_router(target_routes.router, prefix="/v1")
+    app.include_router(forecast_routes.router, prefix="/v1")
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "PUT", "DELETE"],

@@ -137,3 +137,199 @@ class ModelsResponse(BaseModel):
     loaded_at: UtcDateTime
     models: list[ServedModelOut]
     problems: list[str]
+
+
+# --- CRM sync -----------------------------------------------------------------------------------
+
+ForecastCategory = Literal["Pipeline", "Best Case", "Commit", "Omitted"]
+
+OPPORTUNITY_EXAMPLE = {
+    "stage": "Presentation", "updated_at": "2017-07-03T14:05:00Z",
+    "created_at": "2017-05-12T09:30:00Z", "expected_close_at": "2017-08-31", "amount": 48000.0,
+    "currency": "USD", "owner": "Ana Moreau", "team": "Team Costa", "region": "East",
+    "product": "Atlas Enterprise", "account": "Lumgen Group", "rep_probability": 0.4,
+    "forecast_category": "Best Case",
+}
+
+
+class OpportunityState(BaseModel):
+    """A deal's whole current state in the CRM. A field left out is stored as unknown, except
+    `created_at`, which a stored deal keeps."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [OPPORTUNITY_EXAMPLE]})
+    stage: str = Field(min_length=1, max_length=100,
+                       description="The current stage, one of the dataset's stages")
+    updated_at: datetime = Field(
+        description="When the CRM last changed the deal. A push older than the stored state "
+        "does not roll it back; a stage change is dated by it")
+    created_at: datetime | None = Field(None, description="Required for a new deal")
+    closed_at: datetime | None = Field(None, description="For won/lost; default: updated_at")
+    expected_close_at: datetime | None = None
+    amount: float | None = Field(None, ge=0, allow_inf_nan=False)
+    list_price: float | None = Field(None, ge=0, allow_inf_nan=False)
+    currency: str | None = Field(None, pattern=r"^[A-Za-z]{3}$", description="Default: USD")
+    owner: str | None = Field(None, max_length=200, description="The rep")
+    team: str | None = Field(None, max_length=200)
+    region: str | None = Field(None, max_length=100)
+    product: str | None = Field(None, max_length=200)
+    product_series: str | None = Field(None, max_length=100)
+    account: str | None = Field(None, max_length=200)
+    sector: str | None = Field(None, max_length=100)
+    account_country: str | None = Field(None, max_length=100)
+    account_employees: float | None = Field(None, ge=0, allow_inf_nan=False)
+    account_revenue: float | None = Field(None, ge=0, allow_inf_nan=False)
+    rep_probability: float | None = Field(None, ge=0, le=1, description="The rep's own call")
+    forecast_category: ForecastCategory | None = None
+    csat: float | None = Field(None, allow_inf_nan=False)
+
+
+class OpportunityUpsert(OpportunityState):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"id": "0060X00000abcDE", **OPPORTUNITY_EXAMPLE}]})
+    id: str = Field(min_length=1, max_length=100, description="The CRM's id of the deal")
+
+
+class OpportunityBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"opportunities": [{"id": "0060X00000abcDE", **OPPORTUNITY_EXAMPLE}]}]})
+    opportunities: list[OpportunityUpsert] = Field(
+        min_length=1, description="At most `max_batch_size` (settings) deals, each id once")
+
+
+class DealSyncedOut(BaseModel):
+    id: str
+    outcome: Literal["inserted", "changed", "unchanged", "stale"] = Field(
+        description="stale: the store holds a newer state of the deal, which was kept")
+    stage: str = Field(description="The stored stage after the call")
+    status: Literal["open", "won", "lost"]
+    previous_stage: str | None = Field(description="The stored stage before; null if new")
+    stage_moved: bool = Field(description="This call moved the deal to another stage")
+    history_added: int = Field(ge=0, description="Stage-history entries this call added")
+    updated_at: UtcDateTime = Field(description="The stored deal's updated_at after the call")
+
+
+class OpportunitySynced(DealSyncedOut):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "dataset": "pipeline", "id": "0060X00000abcDE", "outcome": "changed",
+        "stage": "Presentation", "status": "open", "previous_stage": "Qualification",
+        "stage_moved": True, "history_added": 1, "updated_at": "2017-07-03T14:05:00Z"}]})
+    dataset: str
+
+
+class OpportunityBatchSynced(BaseModel):
+    dataset: str
+    inserted: int = Field(ge=0)
+    changed: int = Field(ge=0)
+    unchanged: int = Field(ge=0)
+    stale: int = Field(ge=0, description="Older than the stored state: not applied")
+    history_added: int = Field(ge=0, description="Stage-history entries added in all")
+    deals: list[DealSyncedOut]
+
+
+# --- targets ------------------------------------------------------------------------------------
+
+TargetLevel = Literal["all", "team", "rep", "product", "region"]
+TARGET_EXAMPLE = {"level": "team", "name": "Team Costa", "period": "2017-Q3", "amount": 250000}
+
+
+class TargetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [TARGET_EXAMPLE]})
+    level: TargetLevel = Field(description="all: the whole dataset (name 'total')")
+    name: str = Field("total", max_length=200,
+                      description="The team, rep, product or region as the deals name it")
+    period: str = Field(min_length=1, max_length=20, examples=["2017-Q3", "2017-07", "2017"],
+                        description="A year (2017), quarter (2017-Q3) or month (2017-07)")
+    amount: float = Field(ge=0, allow_inf_nan=False, description="Revenue to win in the period")
+    currency: str | None = Field(None, pattern=r"^[A-Za-z]{3}$",
+                                 description="Default: the currency of the dataset's deals")
+
+
+class TargetBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"targets": [
+        TARGET_EXAMPLE, {"level": "all", "period": "2017-Q3", "amount": 1200000}]}]})
+    targets: list[TargetIn] = Field(min_length=1)
+
+
+class TargetOut(BaseModel):
+    level: TargetLevel
+    name: str
+    period: str
+    amount: float
+    currency: str
+    updated_at: UtcDateTime | None = None
+
+
+class TargetsWrittenResponse(BaseModel):
+    dataset: str
+    inserted: int = Field(ge=0)
+    changed: int = Field(ge=0)
+    unchanged: int = Field(ge=0)
+    targets: list[TargetOut]
+
+
+class TargetListResponse(BaseModel):
+    dataset: str
+    targets: list[TargetOut]
+
+
+# --- the revenue forecast -----------------------------------------------------------------------
+
+
+class PeriodOut(BaseModel):
+    label: str = Field(examples=["2017-Q3"])
+    start: str = Field(description="First day", examples=["2017-07-01"])
+    end: str = Field(description="First day after the period", examples=["2017-10-01"])
+    freq: Literal["month", "quarter", "year"]
+
+
+class GroupForecastOut(BaseModel):
+    group: str = Field(description="The team, rep, product or region; 'total' for all")
+    deals: int = Field(ge=0, description="Open deals in the pipeline at as_of")
+    pipeline_value: float = Field(description="Their amounts summed")
+    won_so_far: float = Field(description="Won inside the period before as_of")
+    expected_pipeline: float = Field(description="Expected won revenue from open deals")
+    expected_new: float | None = Field(
+        None, description="Expected won revenue from deals not yet created (null: no line)")
+    expected: float = Field(description="won_so_far + expected_pipeline + expected_new")
+    p10: float
+    p50: float
+    p90: float
+    weighted_pipeline: float | None = Field(
+        None, description="The classic amount × stage win rate (no timing), plus won so far")
+    target: float | None = Field(None, description="The stored target for this group, if any")
+    p_target: float | None = Field(None, ge=0, le=1, description="Chance to reach the target")
+
+
+class ForecastResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "dataset": "pipeline", "group": None,
+        "period": {"label": "2017-Q3", "start": "2017-07-01", "end": "2017-10-01",
+                   "freq": "quarter"},
+        "as_of": "2017-07-01", "by": "team", "method": "time-to-close model",
+        "range": "exact convolution of per-deal outcomes (lattice), P10/P50/P90",
+        "new_deals_line": True,
+        "groups": [{"group": "Team Costa", "deals": 41, "pipeline_value": 612000.0,
+                    "won_so_far": 0.0, "expected_pipeline": 188000.0, "expected_new": 52000.0,
+                    "expected": 240000.0, "p10": 171000.0, "p50": 236000.0, "p90": 312000.0,
+                    "weighted_pipeline": 205000.0, "target": 250000.0, "p_target": 0.44}],
+        "total": {"group": "total", "deals": 41, "pipeline_value": 612000.0, "won_so_far": 0.0,
+                  "expected_pipeline": 188000.0, "expected_new": 52000.0, "expected": 240000.0,
+                  "p10": 171000.0, "p50": 236000.0, "p90": 312000.0,
+                  "weighted_pipeline": 205000.0, "target": None, "p_target": None},
+        "notes": [],
+        "targets": [{"level": "team", "name": "Team Costa", "period": "2017-Q3",
+                     "amount": 250000.0, "currency": "USD",
+                     "updated_at": "2017-06-20T08:00:00Z"}]}]})
+    dataset: str
+    group: str | None = Field(None, description="The one group asked for, if any")
+    period: PeriodOut
+    as_of: str = Field(description="The pipeline and models are as known at this date")
+    by: Literal["team", "rep", "product", "region"] | None
+    method: str = Field(description="What gave the timing: the model or a fallback")
+    range: str
+    new_deals_line: bool = Field(description="Deals not yet created are included")
+    groups: list[GroupForecastOut] = Field(description="One line per group, largest first")
+    total: GroupForecastOut
+    notes: list[str]
+    targets: list[TargetOut] = Field(description="The stored targets this forecast used")

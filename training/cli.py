@@ -15,6 +15,7 @@ from training.console import console, handles_errors, print_json
 from training.forecast_cli import forecast_app
 from training.models_cli import models_app, train_app
 from training.reports import print_import_report, print_snapshot, snapshot_summary
+from training.targets_cli import targets_app
 
 app = typer.Typer(
     help="Lead scoring and sales-pipeline forecasting.",
@@ -278,6 +279,7 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id from `keys list`"
 app.add_typer(train_app, name="train", help="Train and evaluate models (logged to MLflow)")
 app.add_typer(models_app, name="models", help="List, show, promote and roll back models")
 app.add_typer(forecast_app)  # revenue, backtest, timing: top-level commands
+app.add_typer(targets_app, name="targets")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

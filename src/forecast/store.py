@@ -139,6 +139,20 @@ score_log = Table(
     Index("ix_score_log_scored_at", "scored_at"),
 )
 
+# Targets (quotas) per group and period: level all|team|rep|product|region, e.g. ("team",
+# "Team East", "2017-Q3"). Set by an admin or a CSV import; shown against the forecast.
+targets = Table(
+    "targets",
+    metadata,
+    Column("dataset", String(100), primary_key=True),
+    Column("level", String(20), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("period", String(10), primary_key=True),
+    Column("amount", Float, nullable=False),
+    Column("currency", String(3), nullable=False, default="USD"),
+    Column("updated_at", DateTime, nullable=False),
+)
+
 OPPORTUNITY_COLUMNS = [c.name for c in opportunities.columns]
 LEAD_COLUMNS = [c.name for c in leads.columns]
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -1,0 +1,312 @@
+"""CRM sync: a CRM pushes the current state of its deals, one or a batch, and the store follows.
+
+Each push is the deal's whole current state as of `updated_at` (when the CRM last changed it);
+a field left out is stored as unknown, except `created_at`, which a stored deal keeps. The write
+is `forecast.importing.import_frame` with the canonical columns and the dataset's own stages, so
+a push obeys the same rules as an import:
+
+- a stage change appends an entry to the stage history, dated `updated_at`; a won or lost deal
+  gets its outcome entry at `closed_at` (default: `updated_at`);
+- repeating a push changes nothing (a row equal to the stored one is not rewritten);
+- a push older than the stored state does not roll the deal back (its stage entry, a real past
+  move, still joins the history);
+- pushes of one dataset are written one after another (each import locks the dataset's row
+  first), so concurrent pushes for one deal lose no stage entry and the newest state wins.
+
+Bad input rejects the whole call, naming each field and value (`UnknownStage`, `InvalidInput`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import pandas as pd
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import Connection
+
+from forecast import store
+from forecast.errors import ImportRejected, InvalidInput, UnknownStage
+from forecast.importing import import_frame
+from forecast.mapping import AmountRules, load_mapping
+from forecast.mapping import Mapping as ImportMapping
+from forecast.stages import OPEN, StageSet
+
+#: The fields a push may carry (the canonical opportunity fields a CRM knows).
+FIELDS = (
+    "id", "stage", "updated_at", "created_at", "closed_at", "expected_close_at", "amount",
+    "list_price", "currency", "owner", "team", "region", "product", "product_series", "account",
+    "sector", "account_country", "account_employees", "account_revenue", "rep_probability",
+    "forecast_category", "csat",
+)
+DATE_FIELDS = ("updated_at", "created_at", "closed_at", "expected_close_at")
+#: How far ahead of this server's clock an `updated_at` may be (clock skew between systems).
+#: Further would freeze the deal: every real update after it would look older.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+Outcome = Literal["inserted", "changed", "unchanged", "stale"]
+
+
+@dataclass(frozen=True)
+class DealSynced:
+    """What one push did to one deal."""
+
+    id: str
+    outcome: Outcome  # stale: the store holds a newer state, which was kept
+    stage: str  # the stored stage after the call
+    status: str  # open | won | lost
+    previous_stage: str | None
+    stage_moved: bool
+    history_added: int
+    updated_at: datetime  # the stored deal's updated_at after the call
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class SyncReport:
+    dataset: str
+    deals: list[DealSynced] = field(default_factory=list)
+    history_added: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in ("inserted", "changed", "unchanged", "stale")}
+        for deal in self.deals:
+            out[deal.outcome] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, **self.counts, "history_added": self.history_added,
+                "deals": [d.to_dict() for d in self.deals]}
+
+
+def sync_opportunities(
+    engine: Engine,
+    deals: Sequence[Mapping[str, Any]],
+    *,
+    dataset: str | None = None,
+    max_batch: int | None = None,
+    where: str = "opportunities[{i}]",
+    now: datetime | None = None,
+) -> SyncReport:
+    """Upsert deals pushed by a CRM into `dataset` (default: the only opportunities dataset).
+
+    `where` names a deal in error messages (`{i}` is its position; "" for a single deal).
+    Returns, per deal, whether it was inserted, changed, unchanged or stale, and whether its
+    stage moved. All or nothing: one bad deal rejects the call.
+    """
+    if not deals:
+        raise InvalidInput("no opportunities given")
+    if max_batch is not None and len(deals) > max_batch:
+        raise InvalidInput(f"batch of {len(deals):,} opportunities: the limit is {max_batch:,} "
+                           "per call; split it")
+    with engine.connect() as conn:
+        name = store.resolve_dataset(conn, dataset, "opportunities")
+        stages = store.dataset_stages(conn, name)
+        info = store.get_dataset(conn, name)
+    ids = [_id(d, _at(where, i)) for i, d in enumerate(deals)]
+    _no_duplicates(ids, where)
+    before = _state(engine, name, ids)
+    rows = [_row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
+            for i, d in enumerate(deals)]
+    keep = _news(engine, name, rows, before)
+    out = SyncReport(name)
+    if keep:
+        frame = pd.DataFrame([rows[i] for i in keep], columns=list(FIELDS))
+        try:
+            report = import_frame(engine, frame, _mapping(name, stages, info), dataset=name,
+                                  on_error="reject")
+        except ImportRejected as exc:
+            raise _rejected(exc, [ids[i] for i in keep], where, keep) from None
+        out.history_added = report.history_rows_written
+    after = _state(engine, name, ids)
+    for i, deal_id in enumerate(ids):
+        out.deals.append(_outcome(deal_id, before.get(deal_id), after[deal_id],
+                                  rows[i]["updated_at"]))
+    return out
+
+
+# --- one deal -----------------------------------------------------------------------------------
+
+
+def _at(where: str, i: int) -> str:
+    prefix = where.format(i=i)
+    return f"{prefix}." if prefix else ""
+
+
+def _id(deal: Mapping[str, Any], at: str) -> str:
+    raw = deal.get("id")
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        raise InvalidInput(f"{at}id: every opportunity needs its CRM id")
+    if len(text) > 100:
+        raise InvalidInput(f"{at}id: {text[:20]!r}… is longer than 100 characters")
+    return text
+
+
+def _no_duplicates(ids: list[str], where: str) -> None:
+    first: dict[str, int] = {}
+    for i, deal_id in enumerate(ids):
+        if deal_id in first:
+            raise InvalidInput(f"{_at(where, i)}id: {deal_id!r} is sent twice (also at "
+                               f"{where.format(i=first[deal_id]) or 'the start'}); send each "
+                               "deal once per call, with its newest state")
+        first[deal_id] = i
+
+
+def _row(deal: Mapping[str, Any], at: str, stages: StageSet, stored: dict | None,
+         now: datetime) -> dict[str, Any]:
+    unknown = sorted(set(deal) - set(FIELDS))
+    if unknown:
+        raise InvalidInput(f"{at}{unknown[0]}: not a field of an opportunity; the fields are "
+                           f"{', '.join(FIELDS)}")
+    row = {f: deal.get(f) for f in FIELDS}
+    row["id"] = str(row["id"]).strip()
+    stage = row["stage"]
+    if stage is None or not str(stage).strip():
+        raise InvalidInput(f"{at}stage: every opportunity needs its current stage")
+    try:
+        row["stage"] = stages.canonical(str(stage))
+    except UnknownStage:
+        raise UnknownStage(f"{at}stage: unknown stage {stage!r}; the dataset's stages are "
+                           f"{', '.join(stages.all_stages)}") from None
+    for f in DATE_FIELDS:
+        row[f] = _date_text(row[f])
+    updated = row["updated_at"]
+    if updated is None:
+        raise InvalidInput(f"{at}updated_at: required: when the CRM last changed the deal")
+    when = _timestamp(updated)
+    if when is None:
+        raise InvalidInput(f"{at}updated_at: {deal.get('updated_at')!r} is not a usable "
+                           "date-time (use ISO 8601 within years 1678–2261, e.g. "
+                           "2017-07-03T14:05:00Z)")
+    if when > pd.Timestamp(now) + FUTURE_TOLERANCE:
+        raise InvalidInput(f"{at}updated_at: {updated} is in the future (this server's clock "
+                           f"says {now:%Y-%m-%d %H:%M} UTC); it would block every later update")
+    if row["created_at"] is None:
+        if stored is None:
+            raise InvalidInput(f"{at}created_at: required for a deal the store does not hold "
+                               f"yet ({row['id']!r})")
+        if not stored["created_estimated"]:  # an estimated date is left to the import
+            row["created_at"] = _date_text(stored["created_at"])
+    if stages.status(row["stage"]) != OPEN and row["closed_at"] is None:
+        row["closed_at"] = updated  # it closed when the CRM recorded the outcome
+    return row
+
+
+def _date_text(value: object) -> object:
+    """ISO text in naive UTC for the import; text that is no date is passed on as it is, for
+    the import to report."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    ts = _timestamp(value)
+    return str(value) if ts is None else ts.isoformat()
+
+
+def _timestamp(value: object) -> pd.Timestamp | None:
+    try:
+        ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if pd.isna(ts):
+        return None
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+
+
+def _mapping(dataset: str, stages: StageSet, info: dict) -> ImportMapping:
+    """The canonical columns with the dataset's own stages, leak columns and amount rules, so
+    a push leaves the dataset's settings as the import that made it left them."""
+    options = info.get("options") or {}
+    rules = AmountRules(known_before_close=bool(options.get("amount_known_before_close", True)))
+    return load_mapping("canonical").model_copy(update={
+        "dataset": dataset, "stages": stages.to_dict(), "stage_names": {},
+        "leak_columns": list(info.get("leak_columns") or []), "amount": rules,
+        "history_file": None, "main": None, "detect": [],
+    })
+
+
+def _news(engine: Engine, dataset: str, rows: list[dict], before: dict[str, dict]) -> list[int]:
+    """Positions of the rows that may tell the store something.
+
+    A push older than the stored state is not applied to the deal; it only adds its stage to
+    the history when that is news: the deal was in another stage at that time. A late push of
+    the stage the history already shows then would add a second, later entry for one stay.
+    """
+    keep = []
+    hist = store.stage_history.c
+    with engine.connect() as conn:
+        for i, row in enumerate(rows):
+            stored = before.get(row["id"])
+            if stored is None or pd.Timestamp(row["updated_at"]) >= stored["updated_at"]:
+                keep.append(i)
+                continue
+            then = conn.execute(
+                select(hist.stage)
+                .where(hist.dataset == dataset, hist.opportunity_id == row["id"],
+                       hist.entered_at <= pd.Timestamp(row["updated_at"]).to_pydatetime())
+                .order_by(hist.entered_at.desc(), hist.pk.desc()).limit(1)).scalar()
+            if then != row["stage"]:
+                keep.append(i)
+    return keep
+
+
+def _rejected(exc: ImportRejected, ids: list[str], where: str,
+              positions: list[int]) -> InvalidInput:
+    problems = []
+    for p in exc.report.examples:
+        at = _at(where, positions[p.row]) if 0 <= p.row < len(ids) else ""
+        problems.append(f"{at}{p.column}: {p.kind}: {p.value!r}")
+    more = exc.report.problem_count - len(problems)
+    return InvalidInput("; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+                        + " (nothing was written)")
+
+
+# --- what changed -------------------------------------------------------------------------------
+
+
+def _state(engine: Engine, dataset: str, ids: list[str]) -> dict[str, dict]:
+    """The stored rows of these deals, each with its number of stage entries."""
+    opps = store.opportunities
+    out: dict[str, dict] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            rows = conn.execute(select(opps).where(opps.c.dataset == dataset,
+                                                   opps.c.id.in_(part))).mappings()
+            out.update({r["id"]: dict(r) for r in rows})
+            for deal_id, n in _history_counts(conn, dataset, part):
+                if deal_id in out:
+                    out[deal_id]["__history"] = n
+    return out
+
+
+def _history_counts(conn: Connection, dataset: str, ids: list[str]) -> list[tuple[str, int]]:
+    hist = store.stage_history
+    query = (select(hist.c.opportunity_id, func.count())
+             .where(hist.c.dataset == dataset, hist.c.opportunity_id.in_(ids))
+             .group_by(hist.c.opportunity_id))
+    return [(r[0], int(r[1])) for r in conn.execute(query)]
+
+
+def _outcome(deal_id: str, before: dict | None, after: dict, sent_updated: str) -> DealSynced:
+    sent = pd.Timestamp(sent_updated)
+    if before is None:
+        outcome: Outcome = "inserted"
+    elif _content(before) == _content(after):
+        outcome = "stale" if sent < pd.Timestamp(before["updated_at"]) else "unchanged"
+    else:
+        outcome = "changed"
+    previous = before["stage"] if before else None
+    added = after.get("__history", 0) - (before.get("__history", 0) if before else 0)
+    return DealSynced(
+        id=deal_id, outcome=outcome, stage=after["stage"], status=after["status"],
+        previous_stage=previous, stage_moved=previous is not None and previous != after["stage"],
+        history_added=max(added, 0), updated_at=after["updated_at"])
+
+
+def _content(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k != "__history"}

@@ -1,0 +1,480 @@
+"""Targets (quotas) per group and period, kept in the store and shown against the forecast.
+
+A target belongs to a group of a dataset, `(level, name)` with level `all` (the whole dataset,
+name `total`), `team`, `rep`, `product` or `region`, and to a period (`2017`, `2017-Q3`,
+`2017-07`). There is one target per dataset, group and period: setting it again replaces it.
+
+Targets are validated as a whole before anything is written, and written in one transaction:
+a group the dataset's deals do not know, a negative amount or a bad period rejects the batch
+with every problem named. `forecast_against_targets` runs the revenue forecast of a stored
+dataset with the targets of its period.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import Connection
+
+from forecast import store
+from forecast.errors import InvalidInput, NotFound, UnknownPeriod
+from forecast.periods import ACCEPTED, Period, parse_period
+
+LEVELS = ("all", "team", "rep", "product", "region")
+#: The opportunity column that names each group level (a rep is the deal's owner).
+LEVEL_COLUMNS = {"team": "team", "rep": "owner", "product": "product", "region": "region"}
+TOTAL = "total"
+CSV_COLUMNS = ("level", "name", "period", "amount")
+MAX_PROBLEMS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Target:
+    """One quota: what `level`/`name` should win in `period`."""
+
+    level: str
+    name: str
+    period: str
+    amount: float
+    currency: str
+    updated_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "name": self.name, "period": self.period,
+                "amount": self.amount, "currency": self.currency, "updated_at": self.updated_at}
+
+
+@dataclass
+class TargetsWritten:
+    """What a `set_targets` or `import_targets` call wrote."""
+
+    dataset: str
+    targets: list[Target]
+    inserted: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "inserted": self.inserted, "changed": self.changed,
+                "unchanged": self.unchanged, "targets": [t.to_dict() for t in self.targets]}
+
+
+# --- periods ------------------------------------------------------------------------------------
+
+
+def period_of(text: object) -> Period:
+    """A period from its label; any unusable text (even a year pandas cannot hold) is
+    `UnknownPeriod` naming it."""
+    try:
+        return parse_period(str(text))
+    except UnknownPeriod:
+        raise
+    except (ValueError, OverflowError):  # e.g. year 0000 or 9999: outside pandas' dates
+        raise UnknownPeriod(f"unknown period {text!r}: the year is out of range; use "
+                            f"{ACCEPTED}") from None
+
+
+# --- setting targets ----------------------------------------------------------------------------
+
+
+def set_targets(
+    engine: Engine,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    dataset: str | None = None,
+    where: str = "targets[{i}]",
+    max_batch: int | None = None,
+) -> TargetsWritten:
+    """Validate targets (mappings with level, name, period, amount and optional currency) and
+    upsert them in one transaction; any problem rejects them all, naming each.
+
+    `where` says how a problem names its row (`{i}` is the row's position, from 0).
+    """
+    items = list(rows)
+    if not items:
+        raise InvalidInput("no targets given")
+    if max_batch is not None and len(items) > max_batch:
+        raise InvalidInput(f"batch of {len(items):,} targets: the limit is {max_batch:,} per "
+                           "call; split it")
+    with store.transaction(engine) as conn:
+        name = _opportunity_dataset(conn, dataset)
+        targets = _validated(conn, name, items, where)
+        return _upsert(conn, name, targets)
+
+
+def import_targets(
+    engine: Engine, path: str | Path, *, dataset: str | None = None
+) -> TargetsWritten:
+    """Load a CSV of targets (columns level, name, period, amount; optional currency) in one
+    transaction. Problems name the file and line."""
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidInput(f"{file}: no such file")
+    try:
+        frame = pd.read_csv(file, dtype="str", skipinitialspace=True, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise InvalidInput(f"{file}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{file}: not a readable CSV: {exc}") from None
+    frame.columns = [str(c).strip().casefold() for c in frame.columns]
+    missing = [c for c in CSV_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InvalidInput(f"{file}: missing column(s) {missing}; a targets file needs "
+                           f"{', '.join(CSV_COLUMNS)} (and may give currency); it has "
+                           f"{list(frame.columns)}")
+    if frame.empty:
+        raise InvalidInput(f"{file}: the file has a header but no rows")
+    rows = [{k: (v.strip() or None) if isinstance(v, str) else v for k, v in r.items()}
+            for r in frame.to_dict("records")]
+    # Line numbers as an editor shows them: the header is line 1.
+    shown = str(file).replace("{", "{{").replace("}", "}}")
+    return set_targets(engine, rows, dataset=dataset, where=f"{shown}:{{line}}")
+
+
+def _validated(conn: Connection, dataset: str, items: list[Mapping[str, Any]],
+               where: str) -> list[Target]:
+    problems: list[str] = []
+    targets: list[Target] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    known = _known_groups(conn, dataset, {str(r.get("level") or "").strip().casefold()
+                                          for r in items})
+    currencies = _currencies(conn, dataset)
+    default_currency = currencies[0] if len(currencies) == 1 else "USD"
+    for i, raw in enumerate(items):
+        at = where.format(i=i, line=i + 2)
+        before = len(problems)
+        level = str(raw.get("level") or "").strip().casefold()
+        if level not in LEVELS:
+            problems.append(f"{at}: level {raw.get('level')!r} is not one of {list(LEVELS)}")
+        name = str(raw.get("name") if raw.get("name") is not None else "").strip()
+        if level == "all":
+            if name.casefold() not in ("", "all", TOTAL):
+                problems.append(f"{at}: a level 'all' target is for the whole dataset; its name "
+                                f"must be '{TOTAL}' (or empty), not {name!r}")
+            name = TOTAL
+        elif level in LEVEL_COLUMNS:
+            if not name:
+                problems.append(f"{at}: a {level} target needs the {level}'s name")
+            elif name not in known[level]:
+                problems.append(f"{at}: unknown {level} {name!r}: no deal of dataset "
+                                f"{dataset!r} has it{_suggest(name, known[level], level)}")
+        label = ""
+        try:
+            label = period_of(raw.get("period")).label
+        except UnknownPeriod as exc:
+            problems.append(f"{at}: {exc}")
+        amount = _amount(raw.get("amount"))
+        if amount is None:
+            problems.append(f"{at}: amount {raw.get('amount')!r} is not a number")
+        elif amount < 0:
+            problems.append(f"{at}: amount {raw.get('amount')!r} is negative; a target is an "
+                            "amount to win, 0 or more")
+        currency = str(raw.get("currency") or default_currency).strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            problems.append(f"{at}: currency {raw.get('currency')!r} is not a 3-letter code")
+        elif currencies and currency not in currencies:
+            problems.append(f"{at}: currency {currency} differs from the deals of dataset "
+                            f"{dataset!r} ({', '.join(currencies)}); the forecast does not "
+                            "convert currencies")
+        key = (level, name, label)
+        if len(problems) == before:
+            if key in seen:
+                problems.append(f"{at}: the same {level} {name!r} and period {label} as "
+                                f"{where.format(i=seen[key], line=seen[key] + 2)}")
+            seen[key] = i
+            targets.append(Target(level, name, label, float(amount), currency))  # type: ignore[arg-type]
+    if problems:
+        shown = problems[:MAX_PROBLEMS_SHOWN]
+        more = len(problems) - len(shown)
+        raise InvalidInput(f"{len(problems)} problem(s) in the targets; nothing was written: "
+                           + "; ".join(shown) + (f"; and {more} more" if more else ""))
+    return targets
+
+
+def _amount(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.replace(",", "").replace("_", "").strip()
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _suggest(name: str, known: set[str], level: str) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+    if close:
+        return f"; did you mean {', '.join(repr(c) for c in close)}?"
+    listed = sorted(known)
+    if not listed:
+        return f"; its deals name no {level} at all"
+    return f"; known: {', '.join(listed[:10])}" + (" …" if len(listed) > 10 else "")
+
+
+def _known_groups(conn: Connection, dataset: str, levels: set[str]) -> dict[str, set[str]]:
+    """The names each group level has among the dataset's deals."""
+    out: dict[str, set[str]] = {level: set() for level in LEVEL_COLUMNS}
+    opps = store.opportunities
+    for level in levels & set(LEVEL_COLUMNS):
+        col = opps.c[LEVEL_COLUMNS[level]]
+        query = select(col).where(opps.c.dataset == dataset, col.is_not(None)).distinct()
+        out[level] = {str(v) for v in conn.execute(query).scalars()}
+    return out
+
+
+def _currencies(conn: Connection, dataset: str) -> list[str]:
+    opps = store.opportunities
+    query = select(opps.c.currency).where(opps.c.dataset == dataset).distinct()
+    return sorted(str(c) for c in conn.execute(query).scalars() if c)
+
+
+def _upsert(conn: Connection, dataset: str, targets: list[Target]) -> TargetsWritten:
+    table = store.targets
+    stored = {
+        (r.level, r.name, r.period): (r.amount, r.currency)
+        for r in conn.execute(select(table).where(table.c.dataset == dataset))
+    }
+    now = store.utcnow()
+    written = TargetsWritten(dataset, [])
+    rows = []
+    for t in targets:
+        before = stored.get((t.level, t.name, t.period))
+        if before == (t.amount, t.currency):
+            written.unchanged += 1
+            continue
+        if before is None:
+            written.inserted += 1
+        else:
+            written.changed += 1
+        rows.append({"dataset": dataset, "level": t.level, "name": t.name, "period": t.period,
+                     "amount": t.amount, "currency": t.currency, "updated_at": now})
+    if rows:
+        stmt = _insert(conn, table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["dataset", "level", "name", "period"],
+            set_={k: stmt.excluded[k] for k in ("amount", "currency", "updated_at")})
+        conn.execute(stmt, rows)
+    keys = {(t.level, t.name, t.period) for t in targets}
+    written.targets = [t for t in _read(conn, dataset) if (t.level, t.name, t.period) in keys]
+    return written
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+# --- reading targets ----------------------------------------------------------------------------
+
+
+def list_targets(
+    engine: Engine,
+    *,
+    dataset: str | None = None,
+    period: str | None = None,
+    level: str | None = None,
+) -> tuple[str, list[Target]]:
+    """The dataset's targets (optionally of one period and level), by period, level and name."""
+    if level is not None and level not in LEVELS:
+        raise InvalidInput(f"level {level!r} is not one of {list(LEVELS)}")
+    label = period_of(period).label if period is not None else None
+    with engine.connect() as conn:
+        name = _opportunity_dataset(conn, dataset)
+        rows = _read(conn, name, label, level)
+    return name, rows
+
+
+def targets_for(conn: Connection, dataset: str, period: str, by: str | None) -> dict[str, float]:
+    """The targets the forecast of `period` grouped `by` uses: `total` and one per group."""
+    levels = ["all"] + ([by] if by else [])
+    out = {}
+    for t in _read(conn, dataset, period_of(period).label):
+        if t.level in levels:
+            out[TOTAL if t.level == "all" else t.name] = t.amount
+    return out
+
+
+def _read(conn: Connection, dataset: str, period: str | None = None,
+          level: str | None = None) -> list[Target]:
+    table = store.targets
+    query = select(table).where(table.c.dataset == dataset)
+    if period is not None:
+        query = query.where(table.c.period == period)
+    if level is not None:
+        query = query.where(table.c.level == level)
+    targets = [Target(r.level, r.name, r.period, float(r.amount), r.currency, r.updated_at)
+               for r in conn.execute(query)]
+    order = {level: i for i, level in enumerate(LEVELS)}
+    return sorted(targets, key=lambda t: (t.period, order.get(t.level, 99), t.name))
+
+
+def _opportunity_dataset(conn: Connection, name: str | None) -> str:
+    dataset = store.resolve_dataset(conn, name, "opportunities")
+    if store.get_dataset(conn, dataset)["kind"] != "opportunities":
+        raise InvalidInput(f"dataset {dataset!r} holds leads: targets belong to an "
+                           "opportunities dataset")
+    return dataset
+
+
+# --- the forecast against the targets -----------------------------------------------------------
+
+
+@dataclass
+class TargetedForecast:
+    """A revenue forecast of a stored dataset with the targets of its period."""
+
+    dataset: str
+    forecast: Any  # revenue.RevenueForecast
+    group: str | None = None
+    targets: list[Target] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "group": self.group, **self.forecast.to_dict(),
+                "targets": [t.to_dict() for t in self.targets]}
+
+
+def forecast_against_targets(
+    engine: Engine,
+    period: str,
+    *,
+    dataset: str | None = None,
+    by: str | None = None,
+    group: str | None = None,
+    as_of: object = None,
+    include_new_deals: bool = True,
+    settings: Any = None,
+) -> TargetedForecast:
+    """The revenue forecast for `period` of a stored dataset, per `by` group (or one `group`),
+    with the chance to reach each stored target of that period.
+
+    Models fitted as of a date are kept for the next call on the same, unchanged data.
+    `group` keeps one line: the group's own forecast (groups are independent, so it equals
+    that group's line of the full forecast). A group with no deals is `NotFound`.
+    """
+    from forecast import revenue
+
+    per = period_of(period)
+    if group is not None and by is None:
+        raise InvalidInput(f"group {group!r} needs `by` (team, rep, product or region) to say "
+                           "what it names")
+    if by is not None and by not in LEVEL_COLUMNS:
+        raise InvalidInput(f"cannot group by {by!r}: use one of {', '.join(LEVEL_COLUMNS)} "
+                           "(or leave it out for the total)")
+    t = _as_of(as_of) if as_of is not None else revenue.default_as_of(per)
+    with engine.connect() as conn:
+        name = _opportunity_dataset(conn, dataset)
+        version = store.get_dataset(conn, name)["updated_at"]
+        data = _loaded(engine, name, version)
+        targets = _read(conn, name, per.label)
+    column = LEVEL_COLUMNS.get(by or "")
+    opps = data.opportunities
+    known = set()
+    if column is not None:
+        before = opps[opps["created_at"].notna() & (opps["created_at"] < t)]
+        known = set(before[column].dropna().astype(str))
+        if group is not None and group not in known:
+            anywhere = group in set(opps[column].dropna().astype(str))
+            when = (f"created before {t.date()}" if anywhere else "at all")
+            raise NotFound(f"no deals for {by} {group!r} in dataset {name!r} {when}"
+                           f"{_suggest(group, known, by) if not anywhere else ''}")
+    levels = {"all", by} if by else {"all"}
+    used = [tg for tg in targets if tg.level in levels
+            and (tg.level == "all" or tg.name in known)]
+    skipped = [tg for tg in targets if tg.level == by and tg.name not in known]
+    goals = {TOTAL if tg.level == "all" else tg.name: tg.amount for tg in used}
+    models = _models(data, t, settings)
+    fc = revenue.forecast_revenue(
+        opps, data.history, data.stages, per, by=by, as_of=t, targets=goals or None,
+        amount_known_before_close=data.amount_known, models=models,
+        include_new_deals=include_new_deals, settings=settings)
+    for tg in skipped:
+        fc.notes.append(f"target for {by} {tg.name!r} left out: no deals for it created "
+                        f"before {t.date()}")
+    if group is not None:
+        line = next((g for g in fc.groups if g.group == group), None)
+        if line is None:  # pragma: no cover - a known group always has a line
+            raise NotFound(f"no deals for {by} {group!r} in dataset {name!r}")
+        fc = replace(fc, groups=[line], total=line)
+        used = [tg for tg in used if tg.level == by and tg.name == group]
+    return TargetedForecast(name, fc, group, used)
+
+
+def _as_of(value: object) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidInput(f"as_of {value!r} is not a usable date (use YYYY-MM-DD)") from None
+    if pd.isna(ts):
+        raise InvalidInput(f"as_of {value!r} is not a date (use YYYY-MM-DD)")
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+
+
+@dataclass
+class _Loaded:
+    opportunities: pd.DataFrame
+    history: pd.DataFrame
+    stages: Any
+    amount_known: bool
+    models: OrderedDict = field(default_factory=OrderedDict)
+
+
+_CACHE: OrderedDict[tuple, _Loaded] = OrderedDict()
+_LOCK = threading.Lock()
+_MAX_DATASETS = 4
+_MAX_MODELS = 8
+
+
+def _loaded(engine: Engine, dataset: str, version: object) -> _Loaded:
+    """The dataset's frames, read once per version (any import or sync makes a new version)."""
+    key = (str(engine.url), dataset, version)
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    with engine.connect() as conn:
+        stages = store.dataset_stages(conn, dataset)
+        options = store.get_dataset(conn, dataset)["options"] or {}
+    loaded = _Loaded(store.load_opportunities(engine, dataset),
+                     store.load_history(engine, dataset), stages,
+                     bool(options.get("amount_known_before_close", True)))
+    with _LOCK:
+        for old in [k for k in _CACHE if k[:2] == key[:2]]:
+            del _CACHE[old]  # an older version of the same dataset is never asked for again
+        _CACHE[key] = loaded
+        while len(_CACHE) > _MAX_DATASETS:
+            _CACHE.popitem(last=False)
+    return loaded
+
+
+def _models(data: _Loaded, t: pd.Timestamp, settings: Any) -> Any:
+    from forecast import revenue
+
+    with _LOCK:
+        hit = data.models.get(t)
+        if hit is not None:
+            data.models.move_to_end(t)
+            return hit
+    models = revenue.fit_forecast_models(data.opportunities, data.history, data.stages, t,
+                                         amount_known_before_close=data.amount_known,
+                                         settings=settings)
+    with _LOCK:
+        data.models[t] = models
+        while len(data.models) > _MAX_MODELS:
+            data.models.popitem(last=False)
+    return models
