@@ -1,0 +1,398 @@
+"""The managers' dashboard over HTTP: who gets in, forged forms refused, safe headers, CSV
+downloads, and figures equal to the API's (the same library functions, the same arguments)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from forecast import keys, store
+from forecast.errors import InsufficientHistory
+from tests.dashboard_env import DATASET, TEAM, dashboard_app, dashboard_env
+from tests.serving.conftest import auth
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def env(shared_opportunities):
+    return dashboard_env()
+
+
+@pytest.fixture(scope="module")
+def app(env):
+    return dashboard_app(env)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client: TestClient, key: str, next_path: str = "/"):
+    token = csrf_of(client.get("/login").text)
+    return client.post("/login", data={"api_key": key, "csrf_token": token, "next": next_path},
+                       follow_redirects=False)
+
+
+@pytest.fixture
+def viewer(client, env) -> TestClient:
+    assert sign_in(client, env.keys["viewer"]).status_code == 303
+    return client
+
+
+def value(html: str, field: str, scope: str | None = None) -> float | None:
+    """The `data-value` of the first element with `data-field=field` (inside `scope`'s id)."""
+    if scope is not None:
+        start = html.index(f'id="{scope}"')
+        html = html[start:]
+    found = re.search(rf'data-field="{field}" data-value="([^"]*)"', html)
+    assert found, f"no {field} on the page"
+    raw = found.group(1)
+    return None if raw in ("", "None") else float(raw)
+
+
+def row_of(html: str, table: str, group: str) -> str:
+    body = html[html.index(f'id="{table}"'):]
+    body = body[:body.index("</table>")]
+    return re.search(rf'<tr[^>]*data-group="{re.escape(group)}".*?</tr>', body, re.S).group(0)
+
+
+# --- who gets in ------------------------------------------------------------------------------
+
+
+def test_without_a_session_the_page_and_downloads_redirect_to_sign_in(client):
+    page = client.get("/?period=2017-Q4", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login?next=%2F%3Fperiod%3D2017-Q4"
+    download = client.get("/dashboard/forecast.csv", follow_redirects=False)
+    assert download.status_code == 303 and download.headers["location"].startswith("/login")
+
+
+def test_an_api_key_header_is_not_a_session(client, env):
+    response = client.get("/", headers=auth(env.keys["viewer"]), follow_redirects=False)
+    assert response.status_code == 303
+
+
+def test_a_viewer_key_signs_in_with_an_httponly_strict_cookie_and_no_key_in_the_url(client, env):
+    response = sign_in(client, env.keys["viewer"], "/?team=x")
+    assert response.status_code == 303 and response.headers["location"] == "/?team=x"
+    cookie = response.headers["set-cookie"]
+    assert "forecast_session=" in cookie and "HttpOnly" in cookie
+    assert "samesite=strict" in cookie.lower()
+    assert env.keys["viewer"] not in cookie and env.keys["viewer"] not in response.headers[
+        "location"]
+    page = client.get("/")
+    assert page.status_code == 200 and "signed in as dashboard viewer" in page.text
+    assert env.keys["viewer"] not in page.text
+
+
+def test_an_admin_key_may_view_too(client, env):
+    assert sign_in(client, env.keys["admin"]).status_code == 303
+    assert client.get("/").status_code == 200
+
+
+def test_a_scorer_key_is_turned_away_at_sign_in(client, env):
+    response = sign_in(client, env.keys["scorer"])
+    assert response.status_code == 403
+    assert "scorer key may not view" in response.text
+    assert "forecast_session" not in response.headers.get("set-cookie", "")
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_an_unknown_key_is_refused(client):
+    response = sign_in(client, "fk_not-a-key")
+    assert response.status_code == 401 and "Unknown or revoked" in response.text
+
+
+def test_a_key_in_the_query_string_signs_nobody_in(client, env):
+    response = client.get(f"/login?api_key={env.keys['viewer']}", follow_redirects=False)
+    assert "forecast_session" not in response.headers.get("set-cookie", "")
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_sign_in_only_redirects_within_the_site(client, env):
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        response = sign_in(client, env.keys["viewer"], target)
+        assert response.headers["location"] == "/"
+        client.cookies.clear()
+
+
+def test_a_revoked_key_ends_its_session(client, env, app):
+    with store.get_engine(env.settings).begin() as conn:
+        record, plain = keys.create_key(conn, "viewer", "short-lived")
+    assert sign_in(client, plain).status_code == 303
+    assert client.get("/", follow_redirects=False).status_code == 200
+    with store.get_engine(env.settings).begin() as conn:
+        keys.revoke_key(conn, record.id)
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_tampered_session_cookie_is_ignored(viewer):
+    value_ = viewer.cookies.get("forecast_session")
+    viewer.cookies.set("forecast_session", value_[:-3] + "AAA")
+    assert viewer.get("/", follow_redirects=False).status_code == 303
+
+
+# --- forged forms -----------------------------------------------------------------------------
+
+
+def test_sign_in_without_the_forms_token_is_refused(client, env):
+    client.get("/login")
+    response = client.post("/login", data={"api_key": env.keys["viewer"], "csrf_token": "x"},
+                           follow_redirects=False)
+    assert response.status_code == 403
+    assert "forecast_session" not in response.headers.get("set-cookie", "")
+
+
+def test_sign_in_from_another_site_without_the_cookie_is_refused(client, env):
+    token = csrf_of(client.get("/login").text)
+    client.cookies.clear()  # a cross-site form post: SameSite=Strict sends no cookie
+    response = client.post("/login", data={"api_key": env.keys["viewer"], "csrf_token": token},
+                           follow_redirects=False)
+    assert response.status_code == 403
+
+
+def test_sign_out_needs_the_sessions_token(viewer):
+    forged = viewer.post("/logout", data={"csrf_token": "forged"}, follow_redirects=False)
+    assert forged.status_code == 403
+    assert viewer.get("/", follow_redirects=False).status_code == 200
+    missing = viewer.post("/logout", follow_redirects=False)
+    assert missing.status_code == 403
+    token = csrf_of(viewer.get("/").text)
+    out = viewer.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert 'forecast_session=""' in out.headers["set-cookie"]
+    viewer.cookies.clear()
+    assert viewer.get("/", follow_redirects=False).status_code == 303
+
+
+def test_every_form_on_the_page_carries_a_csrf_token(viewer):
+    html = viewer.get("/").text
+    posts = re.findall(r'<form[^>]*method="post".*?</form>', html, re.S)
+    assert posts and all('name="csrf_token"' in form for form in posts)
+
+
+# --- headers and assets -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/login"])
+def test_pages_carry_a_content_security_policy_and_frame_denial(viewer, path):
+    response = viewer.get(path)
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_the_page_loads_nothing_from_other_sites_and_runs_no_inline_script(viewer):
+    html = viewer.get("/").text
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    scripts = re.findall(r"<script([^>]*)>", html)
+    assert all("src=" in attrs or 'type="application/json"' in attrs for attrs in scripts)
+
+
+def test_plotly_is_served_from_the_installed_package(client):
+    response = client.get("/assets/plotly.min.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert len(response.content) > 1_000_000 and b"plotly" in response.content[:2000].lower()
+    assert response.headers["cache-control"] == "public, max-age=86400"
+
+
+# --- CSV downloads ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chart", ["forecast", "funnel", "teams", "reps", "risk", "models"])
+def test_every_chart_downloads_as_csv(viewer, chart):
+    response = viewer.get(f"/dashboard/{chart}.csv?period=2017-Q4")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"].startswith(
+        f'attachment; filename="{chart}_2017-Q4')
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert rows
+
+
+def test_the_forecast_csv_holds_the_figures_of_the_api(viewer, env):
+    rows = {r["period"]: r for r in csv.DictReader(io.StringIO(
+        viewer.get("/dashboard/forecast.csv?period=2017-Q4").text))}
+    api = viewer.get("/v1/forecast", params={"period": "2017-Q4", "by": "team",
+                                             "as_of": "2017-10-01"},
+                     headers=auth(env.keys["viewer"])).json()["total"]
+    q4 = rows["2017-Q4"]
+    for field in ("expected", "p10", "p50", "p90", "weighted_pipeline", "target", "p_target"):
+        assert float(q4[field]) == pytest.approx(api[field]), field
+    assert float(rows["2017-Q3"]["actual_won"]) > 0 and rows["2017-Q3"]["expected"] == ""
+
+
+def test_an_unknown_chart_is_404(viewer):
+    assert viewer.get("/dashboard/nope.csv").status_code == 404
+
+
+def test_csv_cells_never_start_a_formula():
+    from serving.dashboard import to_csv
+
+    text = to_csv([{"account": "=HYPERLINK(1)", "n": -3}])
+    assert "'=HYPERLINK" in text and ",-3" in text
+
+
+# --- the figures are the API's ----------------------------------------------------------------
+
+
+def test_forecast_and_team_table_match_the_forecast_api(viewer, env):
+    html = viewer.get("/?period=2017-Q4").text
+    api = viewer.get("/v1/forecast", params={"period": "2017-Q4", "by": "team",
+                                             "as_of": "2017-10-01"},
+                     headers=auth(env.keys["viewer"])).json()
+    total = api["total"]
+    for field in ("expected", "p10", "p90", "weighted_pipeline", "target", "p_target"):
+        assert value(html, field, "forecast") == pytest.approx(total[field]), field
+    assert total["target"] == 3_000_000 and 0 < total["p_target"] < 1
+    for line in api["groups"]:
+        row = row_of(html, "team-table", line["group"])
+        assert f'data-value="{line["expected"]}"' in row
+        assert f'data-value="{line["p_target"]}"' in row
+    reps = viewer.get("/v1/forecast", params={"period": "2017-Q4", "by": "rep",
+                                              "as_of": "2017-10-01"},
+                      headers=auth(env.keys["viewer"])).json()
+    for line in reps["groups"][:5]:
+        assert f'data-value="{line["expected"]}"' in row_of(html, "rep-table", line["group"])
+
+
+def test_the_funnel_matches_the_kpi_api(viewer, env):
+    html = viewer.get("/?period=2017-Q4").text
+    api = viewer.get("/v1/kpis", params={"period": "quarter"},
+                     headers=auth(env.keys["viewer"])).json()
+    assert api["dataset"] == DATASET
+    q4 = next(g for g in api["groups"] if g["period"] == "2017-Q4")
+    for field in ("win_rate", "average_sale_value", "won_revenue"):
+        assert value(html, field, "funnel") == pytest.approx(q4[field]), field
+    assert value(html, "won_cycle_median_days", "funnel") == q4["time_to_close"]["won"][
+        "median_days"]
+    for step in q4["funnel"]:
+        row = re.search(rf'data-stage="{step["stage"]}".*?</tr>', html, re.S).group(0)
+        assert f'data-value="{step["reached"]}"' in row
+        assert f'data-value="{step["conversion"]}"' in row
+    assert value(html, "actual_won", "forecast") == pytest.approx(q4["won_revenue"])
+
+
+def test_deals_at_risk_match_the_api_with_the_models_reasons(viewer, env):
+    html = viewer.get("/?period=2017-Q4").text
+    api = viewer.get("/v1/deals/at-risk", headers=auth(env.keys["viewer"])).json()
+    assert api["method"] == "model" and api["scorer"] == "model close-probability v1"
+    assert api["deals"] and api["flagged"] >= len(api["deals"])
+    for deal in api["deals"]:
+        row = re.search(rf'data-deal="{deal["id"]}".*?</tr>', html, re.S).group(0)
+        assert f'data-value="{deal["probability"]}"' in row
+        for reason in deal["reasons_against"]:
+            assert reason["sentence"].replace("'", "&#39;") in row
+    assert f'data-value="{api["flagged"]}"' in html
+
+
+def test_the_model_card_shows_what_the_models_api_serves(viewer, env):
+    html = viewer.get("/").text
+    api = viewer.get("/v1/models", headers=auth(env.keys["viewer"])).json()
+    deal = next(m for m in api["models"] if m["kind"] == "deals")
+    card = html[html.index('id="models"'):]
+    assert "close-probability v1" in card and "trained 2018-01-02 09:30" in card
+    for who, metrics in deal["holdout"].items():
+        assert who in card and f"{metrics['roc_auc']:.4f}" in card
+
+
+def test_a_team_filter_shows_the_teams_own_figures(viewer, env):
+    html = viewer.get("/", params={"period": "2017-Q4", "team": TEAM}).text
+    api = viewer.get("/v1/forecast", params={"period": "2017-Q4", "by": "team", "group": TEAM,
+                                             "as_of": "2017-10-01"},
+                     headers=auth(env.keys["viewer"])).json()["total"]
+    assert value(html, "expected", "forecast") == pytest.approx(api["expected"])
+    assert value(html, "target", "forecast") == 800_000
+    kpis = viewer.get("/v1/kpis", params={"period": "quarter", "by": "team"},
+                      headers=auth(env.keys["viewer"])).json()
+    mine = next(g for g in kpis["groups"] if g["group"] == TEAM and g["period"] == "2017-Q4")
+    assert value(html, "win_rate", "funnel") == pytest.approx(mine["win_rate"])
+    risk = viewer.get("/v1/deals/at-risk", params={"team": TEAM},
+                      headers=auth(env.keys["viewer"])).json()
+    assert all(d["team"] == TEAM for d in risk["deals"])
+    reps = html[html.index('id="rep-table"'):]
+    reps = reps[:reps.index("</table>")]
+    shown = re.findall(r'data-group="([^"]+)"', reps)
+    assert shown and "Darcel Schlecht" in shown  # one of Melvin Marxen's reps
+    assert "Moses Frase" not in shown  # a rep of another team
+
+
+def test_the_default_view_is_the_period_holding_the_datas_last_day(viewer):
+    html = viewer.get("/").text
+    assert re.search(r'<option value="2017-Q4" selected>', html)
+    assert 'id="as-of">2017-10-01<' in html
+    month = viewer.get("/", params={"freq": "month"}).text
+    assert re.search(r'<option value="2017-12" selected>', month)
+
+
+def test_a_bad_filter_is_said_on_the_page(viewer):
+    response = viewer.get("/", params={"team": "Nobody", "period": "2017-Q4"})
+    assert response.status_code == 200 and "no team &#39;Nobody&#39;" in response.text
+    response = viewer.get("/", params={"period": "2017-Q9"})
+    assert "unknown period" in response.text
+
+
+# --- parts missing ----------------------------------------------------------------------------
+
+
+def test_a_missing_forecast_is_said_in_its_section_and_the_rest_still_shows(
+        viewer, monkeypatch):
+    from forecast import overview
+
+    def broken(*args, **kwargs):
+        raise InsufficientHistory("no deal had closed before 2017-01-01")
+
+    monkeypatch.setattr(overview, "revenue_forecast", broken)
+    html = viewer.get("/", params={"period": "2016-Q4", "freq": "month"}).text
+    assert 'id="forecast-unavailable"' in html and "no deal had closed" in html
+    assert 'id="teams-unavailable"' in html
+    assert 'id="risk-table"' in html and 'id="models"' in html
+
+
+def test_a_missing_library_module_is_said_in_its_section(viewer, monkeypatch):
+    from forecast import overview
+
+    def missing(*args, **kwargs):
+        raise ImportError("no module", name="forecast.targets")
+
+    monkeypatch.setattr(overview, "revenue_forecast", missing)
+    html = viewer.get("/", params={"period": "2017-06", "freq": "month"}).text
+    assert "not available in this installation (forecast.targets)" in html
+    assert 'id="funnel-table"' in html
+
+
+def test_without_a_deal_model_the_at_risk_list_says_it_uses_stage_win_rates(env):
+    app = dashboard_app(env, with_model=False)
+    app.state.models.deal = None
+    with TestClient(app) as client:
+        assert sign_in(client, env.keys["viewer"]).status_code == 303
+        html = client.get("/").text
+    assert "per-stage historical win rate" in html
+    assert "No model is serving yet" in html or "fallback" in html
+
+
+def test_an_empty_store_shows_a_message_not_an_error(settings, api_keys):
+    from serving.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        assert sign_in(client, api_keys["viewer"]).status_code == 303
+        response = client.get("/")
+    assert response.status_code == 200
+    assert 'id="problem"' in response.text and "import" in response.text
