@@ -314,9 +314,9 @@ def forecast_pipeline(
     lines_new = include_new_deals and models.templates is not None and span > 0
     if lines_new:
         templates = models.templates
-        key = (id(models.timing), round(span, 6))
+        key = (id(models.timing), create_from)
         if key not in models.cache:  # the same models and span give the same line
-            models.cache[key] = _share_won_by(models.timing, templates, span)
+            models.cache[key] = _share_won_by(models.timing, templates, span, create_from)
         new_rate = (span / models.window_days) * models.cache[key]
         new_amount = _amounts(templates)
         new_groups = (_labels(templates, column) if column
@@ -452,18 +452,29 @@ def _targets(targets: Mapping[str, float] | float | None, names: list[str],
     return out
 
 
-def _share_won_by(model: Any, templates: pd.DataFrame, span: float) -> np.ndarray:
-    """Per template: P(won before the period ends) for a deal created at a uniform time inside
-    the last `span` days, i.e. the mean of its cumulative won incidence over [0, span].
+def _share_won_by(model: Any, templates: pd.DataFrame, span: float,
+                  create_from: pd.Timestamp) -> np.ndarray:
+    """Per template: P(won before the window ends) for a deal like it created at a uniform time
+    inside the `span` days from `create_from`.
 
-    The incidence is linear inside each time bucket, so the trapezoid rule on the bucket edges
-    is exact.
+    The window is cut into slices of one time bucket; a deal created in the middle of a slice is
+    scored from that date (so the calendar, e.g. a quarter-end push, applies where it falls)
+    over the time left, and the slices are averaged by their length.
     """
-    width = float(getattr(model, "bucket_days", 1))
-    grid = np.unique(np.concatenate([np.arange(0.0, span, width), [span]]))
+    width = float(getattr(model, "bucket_days", 7))
+    starts = np.arange(0.0, span, width)
+    lengths = np.minimum(width, span - starts)
+    mids = starts + lengths / 2
     fresh = templates.assign(age_days=0.0, days_in_stage=0.0)
-    won = model.cumulative(fresh, grid)["won"]
-    return np.trapezoid(won, grid, axis=1) / span
+    static = model.static_scores(fresh) if hasattr(model, "static_scores") else None
+    total = np.zeros(len(templates))
+    for mid, length in zip(mids, lengths, strict=True):
+        fresh["as_of"] = (create_from + pd.Timedelta(days=float(mid))).to_datetime64()
+        fresh["as_of"] = fresh["as_of"].astype("datetime64[us]")
+        kwargs = {"static": static} if static is not None else {}
+        won = model.cumulative(fresh, [span - mid], **kwargs)["won"][:, 0]
+        total += won * length
+    return total / span
 
 
 # --- forecast drift ---------------------------------------------------------------------------
@@ -521,7 +532,7 @@ def measure_drift(
         templates, window = _templates(ko, kh, stages, s, settings.new_deal_window_days,
                                        amount_known_before_close)
         if templates is not None and len(templates):
-            rate = (span_days / window) * _share_won_by(models.timing, templates, span_days)
+            rate = (span_days / window) * _share_won_by(models.timing, templates, span_days, s)
             expected += float((rate * _amounts(templates)).sum())
         won = opps[(opps["status"] == WON) & (opps["closed_at"] >= s)
                    & (opps["closed_at"] < s + span)]

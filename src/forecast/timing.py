@@ -21,7 +21,8 @@ Features are those known at the landmark (stage, age, days in stage, amount, pro
 rep's and account's past win rates); the stage is frozen at the landmark, which is what a
 forecast can know about the future.
 
-Each probability is a logit `T(stage, size band, age bin, days-in-stage bin) + S(attributes)`: two
+Each probability is a logit `T(stage, size band, age bin, days-in-stage bin, week of the quarter)
++ S(attributes)`: two
 LightGBM boosters fitted in turn (the time part, then the attribute part with the time part as
 its offset). The time part lives in a small lookup table and
 the attribute part is one booster call per deal, so scoring 100,000 deals over a quarter stays
@@ -267,6 +268,7 @@ class TimeToClose:
         bucket_days: int = 7,
         max_age_days: int = 364,
         size_bins: int = 4,
+        calendar_weeks: int = 14,
         horizon_days: int = 182,
         learning_rate: float = 0.1,
         num_leaves: int = 15,
@@ -281,6 +283,7 @@ class TimeToClose:
         self.bucket_days = bucket_days
         self.max_age_days = max_age_days
         self.size_bins = size_bins
+        self.calendar_weeks = calendar_weeks
         self.horizon_days = horizon_days
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -298,23 +301,34 @@ class TimeToClose:
     def _bins(self) -> int:
         return int(math.ceil(self.max_age_days / self.bucket_days)) + 1
 
-    def _row_times(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Segment (stage × size band), age and days in stage at each row's landmark."""
+    @property
+    def _weeks(self) -> int:
+        return max(1, self.calendar_weeks)
+
+    def _row_times(self, rows: pd.DataFrame) -> tuple[np.ndarray, ...]:
+        """Segment (stage × size band), age, days in stage and date (in days) of each row."""
         stage = np.nan_to_num(rows["stage_index"].to_numpy(dtype=float), nan=0.0)
         stage = stage.clip(0, self.n_stages_ - 1).astype(np.int64)
         amount = np.log1p(np.nan_to_num(rows["amount"].to_numpy(dtype=float), nan=0.0).clip(0))
         stage = stage * self.n_sizes_ + np.searchsorted(self.size_edges_, amount, side="right")
         age = np.nan_to_num(rows["age_days"].to_numpy(dtype=float), nan=0.0).clip(min=0)
         dis = np.nan_to_num(rows["days_in_stage"].to_numpy(dtype=float), nan=0.0).clip(min=0)
-        return stage, age, dis
+        day = rows["as_of"].to_numpy("datetime64[us]").astype(np.int64) / 86_400e6
+        return stage, age, dis, day
 
-    def _time_bins(self, stage: np.ndarray, age: np.ndarray, dis: np.ndarray,
-                   k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(stage, age bin, days-in-stage bin) `k` buckets after the landmark (broadcasts)."""
+    def _cells(self, stage: np.ndarray, age: np.ndarray, dis: np.ndarray, day: np.ndarray,
+               k: np.ndarray) -> np.ndarray:
+        """Flat time-table index `k` buckets after the landmark (broadcasts): segment, age bin,
+        days-in-stage bin and the week of the quarter the bucket falls in (quarter-end push)."""
         b, top = self.bucket_days, self._bins - 1
         age_bin = np.minimum((age + k * b) // b, top).astype(np.int64)
         dis_bin = np.minimum((dis + k * b) // b, top).astype(np.int64)
-        return np.broadcast_to(stage, age_bin.shape), age_bin, dis_bin
+        week = np.zeros(age_bin.shape, dtype=np.int64)
+        if self.calendar_weeks > 0 and age_bin.size:
+            mid = np.floor(day + k * b + b / 2).astype(np.int64)
+            first = int(mid.min())
+            week = _week_of_quarter(first, int(mid.max()) - first + 1, self._weeks)[mid - first]
+        return ((stage * self._bins + age_bin) * self._bins + dis_bin) * self._weeks + week
 
     # -- fitting
 
@@ -356,9 +370,10 @@ class TimeToClose:
         return booster
 
     def _grid(self) -> np.ndarray:
-        """Every (stage, age bin, days-in-stage bin), in the order of the flat table."""
+        """Every (stage, size, age bin, days-in-stage bin, week), in the flat table's order."""
         grid = np.stack(np.meshgrid(np.arange(self.n_segments_), np.arange(self._bins),
-                                    np.arange(self._bins), indexing="ij"), -1).reshape(-1, 3)
+                                    np.arange(self._bins), np.arange(self._weeks),
+                                    indexing="ij"), -1).reshape(-1, 4)
         return np.column_stack([grid[:, 0] // self.n_sizes_, grid[:, 0] % self.n_sizes_,
                                 grid[:, 1:]])
 
@@ -366,12 +381,12 @@ class TimeToClose:
                   w: np.ndarray, groups: np.ndarray) -> _Part:
         """base + T(time cell) + S(attributes): T first, then S with T as offset.
 
-        T only sees the three binned time features, so its rows are aggregated per (cell,
-        label, split) with summed weights: exact for a binary log-loss, and fast.
+        T only sees the binned time features, so its rows are aggregated per (cell, label,
+        split) with summed weights: exact for a binary log-loss, and fast.
         """
         base = _logit(float(np.average(y, weights=w))) if len(y) else 0.0
         valid = group_fractions(groups, self.random_state) < self.validation_fraction
-        size = self.n_segments_ * self._bins * self._bins
+        size = self.n_segments_ * self._bins * self._bins * self._weeks
         key = (cell * 2 + y.astype(np.int64)) * 2 + valid
         weight = np.bincount(key, weights=w, minlength=size * 4)
         present = np.flatnonzero(weight > 0)
@@ -384,8 +399,7 @@ class TimeToClose:
         table = base + (np.zeros(size) if t is None else t.predict(grid, raw_score=True))
         s = self._train(self._params(), static_X, y, w, table[cell], valid,
                         self.encoder_.categorical_indices)
-        return _Part(base=base,
-                     table=table.reshape(self.n_segments_, self._bins, self._bins), booster=s)
+        return _Part(base=base, table=table, booster=s)
 
     def fit(self, rows: pd.DataFrame, n_stages: int | None = None) -> TimeToClose:
         """Fit on `survival_rows` output. Returns self."""
@@ -420,9 +434,8 @@ class TimeToClose:
         if not closes.any():
             raise InsufficientHistory("no close falls in a fully observed week before the cut: "
                                       "the time to close cannot be learnt yet")
-        stage0, age0, dis0 = self._row_times(rows)
-        stage_b, age_b, dis_b = self._time_bins(stage0[idx], age0[idx], dis0[idx], k)
-        cell = (stage_b * self._bins + age_b) * self._bins + dis_b
+        stage0, age0, dis0, day0 = self._row_times(rows)
+        cell = self._cells(stage0[idx], age0[idx], dis0[idx], day0[idx], k)
         self.encoder_ = FeatureEncoder().fit(rows[list(STATIC_FEATURES)])
         static_rows = self.encoder_.transform(rows[list(STATIC_FEATURES)])
         static_X = static_rows[idx]
@@ -442,27 +455,44 @@ class TimeToClose:
         if not hasattr(self, "close_"):
             raise NotFittedError("this TimeToClose is not fitted yet: call fit first")
 
-    def bucket_probabilities(self, rows: pd.DataFrame, buckets: int) -> tuple[np.ndarray, ...]:
-        """(won, lost) probability of closing in each of the next `buckets` buckets (N × K)."""
+    def static_scores(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The attribute parts (close, won) of each row's logits: they do not change with time,
+        so a caller scoring the same deals at several dates computes them once."""
         self._check()
-        stage0, age0, dis0 = self._row_times(rows)
-        stage_b, age_b, dis_b = self._time_bins(stage0[:, None], age0[:, None], dis0[:, None],
-                                                np.arange(buckets)[None, :])
         static = self.encoder_.transform(rows[list(STATIC_FEATURES)]) if len(rows) else \
             np.empty((0, len(STATIC_FEATURES)))
-        h = _expit(self.close_.table[stage_b, age_b, dis_b]
-                   + self.close_.static(static)[:, None])
-        q = _expit(self.won_.table[stage_b, age_b, dis_b] + self.won_.static(static)[:, None])
+        return self.close_.static(static), self.won_.static(static)
+
+    def bucket_probabilities(self, rows: pd.DataFrame, buckets: int,
+                             static: tuple[np.ndarray, np.ndarray] | None = None,
+                             ) -> tuple[np.ndarray, ...]:
+        """(won, lost) probability of closing in each of the next `buckets` buckets (N × K)."""
+        self._check()
+        stage0, age0, dis0, day0 = self._row_times(rows)
+        cell = self._cells(stage0[:, None], age0[:, None], dis0[:, None], day0[:, None],
+                           np.arange(buckets)[None, :])
+        s_close, s_won = static if static is not None else self.static_scores(rows)
+        h = _expit(self.close_.table[cell] + s_close[:, None])
+        q = _expit(self.won_.table[cell] + s_won[:, None])
         survive = np.cumprod(np.concatenate([np.ones((len(rows), 1)), 1.0 - h[:, :-1]], 1), 1)
         closing = survive * h
         return closing * q, closing * (1.0 - q)
 
-    def cumulative(self, rows: pd.DataFrame, horizons_days: Sequence[float]) -> dict[str, Any]:
+    def cumulative(self, rows: pd.DataFrame, horizons_days: Sequence[float],
+                   static: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
         """P(won / lost / closed within h days of each row's as_of), one column per horizon."""
         horizons = np.asarray(horizons_days, dtype=float)
         buckets = max(1, int(math.ceil(horizons.max() / self.bucket_days)))
-        won, lost = self.bucket_probabilities(rows, buckets)
+        won, lost = self.bucket_probabilities(rows, buckets, static)
         return _accumulate(won, lost, horizons / self.bucket_days)
+
+
+def _week_of_quarter(first_day: int, days: int, weeks: int) -> np.ndarray:
+    """Week of the quarter (0-based, capped) of each day from `first_day` (days since 1970)."""
+    date = np.arange(first_day, first_day + days).astype("datetime64[D]")
+    month = date.astype("datetime64[M]").astype(np.int64)
+    start = (month - month % 3).astype("datetime64[M]").astype("datetime64[D]")
+    return np.minimum((date - start).astype(np.int64) // 7, weeks - 1)
 
 
 def _accumulate(won: np.ndarray, lost: np.ndarray, at: np.ndarray) -> dict[str, np.ndarray]:
