@@ -21,12 +21,17 @@ Features are those known at the landmark (stage, age, days in stage, amount, pro
 rep's and account's past win rates); the stage is frozen at the landmark, which is what a
 forecast can know about the future.
 
-Each probability is a logit `T(stage, size band, age bin, days-in-stage bin, week of the quarter)
-+ S(attributes)`: two
-LightGBM boosters fitted in turn (the time part, then the attribute part with the time part as
-its offset). The time part lives in a small lookup table and
-the attribute part is one booster call per deal, so scoring 100,000 deals over a quarter stays
-well under a second, which a booster evaluated per deal *and* bucket could not do.
+Each probability is a logit `T(time cell) + S(deal attributes)`, fitted as two LightGBM boosters
+in turn (the time part, then the attribute part with the time part as its offset). The time
+cell is (stage, size band, age bin, days-in-stage bin, week of the quarter the bucket falls in):
+size because big deals move slower, which a shift of the attribute part alone cannot say; the
+week because deals cluster their closes at quarter end. The time part is evaluated once over
+every cell into a lookup table and the attribute part is one booster call per deal, so scoring
+100,000 deals over a quarter stays well under a second, which a booster evaluated per deal
+*and* bucket could not do.
+
+Landmarks weigh one each (weighting a deal by 1 / its number of landmarks would let its future
+decide its weight), and observation starts the day before the first close the data records.
 
 Baseline (`StageKaplanMeier`): per stage, the historical close-time distribution by deal age
 (Kaplan–Meier with delayed entry, split into won and lost by the Aalen–Johansen estimator),
