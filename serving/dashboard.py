@@ -21,6 +21,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -275,7 +276,9 @@ def _context(request: Request, session: Session, ov: overview.Overview | None,
     if view.team:
         query["team"] = view.team
     ctx.update(
-        view=view, teams=ov.dataset.teams, periods=ov.periods, query=urlencode(query),
+        view=view, teams=ov.dataset.teams,
+        data_end=(ov.dataset.now - timedelta(microseconds=1)).date(), periods=ov.periods,
+        query=urlencode(query),
         forecast_figure=json.dumps(forecast_figure(ov.forecast)) if ov.forecast.ok else None,
         funnel_figure=json.dumps(funnel_figure(ov.funnel)) if ov.funnel.ok else None,
         models=_model_card(request, ov.forecast),
@@ -312,8 +315,9 @@ def forecast_figure(fc: overview.Section) -> dict[str, Any]:
     ]
     if any(r.get("target") is not None for r in rows):
         traces.append({"type": "scatter", "name": "Target", "x": x,
-                       "y": [r.get("target") for r in rows], "mode": "lines+markers",
-                       "line": {"color": "#d62728", "dash": "dot", "shape": "hvh"}})
+                       "y": [r.get("target") for r in rows], "mode": "markers",
+                       "marker": {"symbol": "line-ew", "size": 60,
+                                  "line": {"color": "#d62728", "width": 3}}})
     layout = {**_LAYOUT, "yaxis": {"title": {"text": "revenue"}, "tickformat": ",.0f",
                                    "rangemode": "tozero"},
               "xaxis": {"type": "category"}}

@@ -1,0 +1,196 @@
+"""The dashboard in a real browser: Debian's headless Chromium driven by Playwright.
+
+Signs in with a viewer key, sees every section filled with the API's figures, changes the
+period and team filters, downloads a CSV, signs out and is turned away without a key. A
+screenshot of the page is saved in tests/artifacts/ (git-ignored). Skipped, saying why, only
+when /usr/bin/chromium is absent (`.ci/run` installs it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from tests.dashboard_env import TEAM, dashboard_app, dashboard_env
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="no /usr/bin/chromium: `apt-get install -y chromium` (.ci/run "
+                              "does it) to run the browser tests"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def env(shared_opportunities):
+    return dashboard_env()
+
+
+@pytest.fixture(scope="module")
+def server(env) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, in a thread of this process."""
+    port = _free_port()
+    config = uvicorn.Config(dashboard_app(env), host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="on")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the dashboard server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def api(server, env) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, headers={"X-API-Key": env.keys["viewer"]},
+                      timeout=120) as client:
+        yield client
+
+
+def money(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def tile(page, section: str, field: str) -> tuple[float, str]:
+    el = page.locator(f"#{section} [data-field='{field}']").first
+    return float(el.get_attribute("data-value")), el.inner_text().strip()
+
+
+def test_a_manager_signs_in_reads_filters_downloads_and_signs_out(browser, server, api, env,
+                                                                  tmp_path):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("requestfailed", lambda r: problems.append(f"failed {r.url}"))
+    page.set_default_timeout(120_000)
+
+    # Turned to the sign-in form, then in with a viewer key; the key never enters a URL.
+    page.goto(f"{server}/?period=2017-Q4")
+    assert "/login" in page.url
+    page.fill("#api_key", env.keys["viewer"])
+    page.click("#sign-in")
+    page.wait_for_url(f"{server}/?period=2017-Q4")
+    assert env.keys["viewer"] not in page.url
+    cookie = next(c for c in context.cookies() if c["name"] == "forecast_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""
+
+    # Every section filled, the charts drawn, and the figures those of the API.
+    page.wait_for_selector("#forecast-chart[data-drawn='true'] .main-svg")
+    page.wait_for_selector("#funnel-chart[data-drawn='true'] .main-svg")
+    forecast = api.get("/v1/forecast", params={"period": "2017-Q4", "by": "team",
+                                               "as_of": "2017-10-01"}).json()
+    total = forecast["total"]
+    for field in ("expected", "p10", "p90", "weighted_pipeline", "target"):
+        shown, text = tile(page, "forecast", field)
+        assert shown == pytest.approx(total[field]) and text == money(total[field]), field
+    assert tile(page, "forecast", "p_target")[1] == f"{100 * total['p_target']:.1f}%"
+    kpis = api.get("/v1/kpis", params={"period": "quarter"}).json()
+    q4 = next(g for g in kpis["groups"] if g["period"] == "2017-Q4")
+    assert tile(page, "funnel", "win_rate")[1] == f"{100 * q4['win_rate']:.1f}%"
+    assert tile(page, "funnel", "average_sale_value")[1] == money(q4["average_sale_value"])
+    assert page.locator("#funnel-table tbody tr").count() == len(q4["funnel"])
+    assert page.locator("#team-table tbody tr").count() == len(forecast["groups"]) + 1
+    for line in forecast["groups"]:
+        cell = page.locator(f"#team-table tr[data-group='{line['group']}'] [data-field='expected']")
+        assert cell.inner_text() == money(line["expected"])
+    risk = api.get("/v1/deals/at-risk").json()
+    assert page.locator("#risk-table tbody tr").count() == len(risk["deals"]) > 0
+    first = page.locator("#risk-table tbody tr").first
+    assert first.get_attribute("data-deal") == risk["deals"][0]["id"]
+    assert risk["deals"][0]["reasons_against"][0]["sentence"] in first.inner_text()
+    assert "close-probability" in page.locator("#models").inner_text()
+    assert page.locator("#models table").count() >= 1
+    assert page.locator(".unavailable").count() == 0
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    # A CSV download holds the chart's figures.
+    with page.expect_download() as info:
+        page.click("#csv-forecast")
+    download = info.value
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    assert saved.name == "forecast_2017-Q4.csv"
+    rows = {r["period"]: r for r in csv.DictReader(io.StringIO(saved.read_text()))}
+    assert float(rows["2017-Q4"]["expected"]) == pytest.approx(total["expected"])
+
+    # Filters: a team, then the next period; the page follows and agrees with the API.
+    page.select_option("#team", TEAM)
+    page.wait_for_url("**team=Melvin+Marxen**")
+    page.wait_for_selector("#forecast-chart[data-drawn='true'] .main-svg")
+    team = next(g for g in forecast["groups"] if g["group"] == TEAM)
+    assert tile(page, "forecast", "expected")[1] == money(team["expected"])
+    assert tile(page, "forecast", "target")[1] == money(800_000)
+    assert page.locator("#team-table tr.selected").get_attribute("data-group") == TEAM
+    page.select_option("#period", "2018-Q1")
+    page.wait_for_url("**period=2018-Q1**")
+    page.wait_for_selector("#forecast-chart[data-drawn='true'] .main-svg")
+    ahead = api.get("/v1/forecast", params={"period": "2018-Q1", "by": "team",
+                                            "as_of": "2018-01-01"}).json()
+    line = next(g for g in ahead["groups"] if g["group"] == TEAM)
+    assert page.locator("#as-of").inner_text() == "2018-01-01"
+    assert tile(page, "forecast", "expected")[1] == money(line["expected"])
+    page.screenshot(path=str(ARTIFACTS / "dashboard_team_2018-Q1.png"), full_page=True)
+
+    # Sign out; the page and its downloads are then closed to this browser.
+    page.click("#sign-out")
+    page.wait_for_url("**/login")
+    page.goto(f"{server}/")
+    assert "/login" in page.url
+    assert not [c for c in context.cookies() if c["name"] == "forecast_session"]
+    assert problems == [], problems
+    context.close()
+
+
+def test_without_a_key_the_browser_is_turned_away(browser, server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server}/dashboard/risk.csv")
+    assert "/login" in page.url
+    page.click("#sign-in")  # empty key: the browser's own check keeps the form here
+    assert "/login" in page.url
+    page.fill("#api_key", "fk_wrong")
+    page.click("#sign-in")
+    assert page.locator("#login-error").inner_text() == "Unknown or revoked API key."
+    page.goto(f"{server}/")
+    assert "/login" in page.url
+    context.close()
