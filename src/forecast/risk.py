@@ -155,7 +155,10 @@ def deals_at_risk(
         raise InvalidInput(f"limit must be at least 1, got {limit}")
     if lookback_days < 1:
         raise InvalidInput(f"lookback_days must be at least 1, got {lookback_days}")
-    t = as_timestamp(as_of) if as_of is not None else data_now(opportunities, history)
+    try:
+        t = as_timestamp(as_of) if as_of is not None else data_now(opportunities, history)
+    except (TypeError, ValueError, OverflowError):
+        t = pd.NaT
     if pd.isna(t):
         raise InvalidInput(f"as_of must be a date such as 2017-06-30, got {as_of!r}")
     opps, hist = tm.known_before(opportunities, history, stages, t,
