@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sync_routes.router, prefix="/v1")
     app.include_router(target_routes.router, prefix="/v1")
     app.include_router(forecast_routes.router, prefix="/v1")
+    errors.document(app)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "PUT", "DELETE"],

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forecast.errors import (
@@ -53,3 +54,61 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+
+
+class FieldProblem(BaseModel):
+    field: str = "body.amount"
+    problem: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: a message a person can act on; `errors` lists each bad field."""
+
+    detail: str
+    type: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+ERROR_DESCRIPTIONS = {
+    401: "Missing or unknown API key",
+    403: "The key's role may not do this",
+    404: "Not found; the message says what",
+    409: "Too little history for this; the message says how much is missing",
+    413: "Request body too large",
+    422: "Invalid input; the message (and `errors`) name each field and what was expected",
+    503: "Not ready (no model yet, or the store unreachable)",
+}
+
+
+def document(app: FastAPI) -> None:
+    """Declare the one error body in the OpenAPI spec, for every operation and error status.
+
+    FastAPI documents its own 422 body (`HTTPValidationError`), which is not what the handlers
+    above send; the spec is post-processed once, when first asked for.
+    """
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = build()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        defs = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(defs.pop("$defs", {}))
+        schemas["ErrorResponse"] = defs
+        body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for path in spec.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {})
+                for code, description in ERROR_DESCRIPTIONS.items():
+                    entry = responses.setdefault(str(code), {"description": description})
+                    schema = entry.get("content", {}).get("application/json", {}).get("schema")
+                    if schema is None or schema.get("$ref", "").endswith("HTTPValidationError"):
+                        entry["content"] = body
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
