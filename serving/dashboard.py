@@ -85,6 +85,8 @@ templates.env.filters.update(money=money, pct=pct, days=days, number=number)
 def _html(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     response = templates.TemplateResponse(request, name, context, status_code=status)
     response.headers["Content-Security-Policy"] = CSP
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     return response
 
 

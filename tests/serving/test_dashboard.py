@@ -196,6 +196,8 @@ def test_pages_carry_a_content_security_policy_and_frame_denial(viewer, path):
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "same-origin"
     assert response.headers["cache-control"] == "no-store"
+    assert response.headers["cross-origin-opener-policy"] == "same-origin"
+    assert "camera=()" in response.headers["permissions-policy"]
 
 
 def test_the_page_loads_nothing_from_other_sites_and_runs_no_inline_script(viewer):
