@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 def _utc(value: datetime) -> datetime:
@@ -246,9 +246,18 @@ class TargetIn(BaseModel):
 
 
 class TargetBatchRequest(BaseModel):
+    """Targets to set: `{"targets": [...]}`, or one target object on its own."""
+
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"targets": [
         TARGET_EXAMPLE, {"level": "all", "period": "2017-Q3", "amount": 1200000}]}]})
-    targets: list[TargetIn] = Field(min_length=1)
+    targets: list[TargetIn] = Field(min_length=1, description="At most `max_batch_size`")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_on_its_own(cls, data: object) -> object:
+        if isinstance(data, dict) and "targets" not in data and "level" in data:
+            return {"targets": [data]}
+        return data
 
 
 class TargetOut(BaseModel):

@@ -10,7 +10,6 @@ from forecast import targets
 from serving.deps import AdminKey, EngineDep, SettingsDep, ViewerKey
 from serving.schemas import (
     TargetBatchRequest,
-    TargetIn,
     TargetLevel,
     TargetListResponse,
     TargetsWrittenResponse,
@@ -31,14 +30,11 @@ DatasetQuery = Annotated[str | None, Query(
 @router.put("/targets", responses=ERRORS,
             summary="Set one target or a batch (admin); a target set again is replaced")
 def put_targets(
-    body: TargetIn | TargetBatchRequest, engine: EngineDep, settings: SettingsDep,
-    _: AdminKey, dataset: DatasetQuery = None,
+    body: TargetBatchRequest, engine: EngineDep, settings: SettingsDep, _: AdminKey,
+    dataset: DatasetQuery = None,
 ) -> TargetsWrittenResponse:
-    batch = isinstance(body, TargetBatchRequest)
-    items = body.targets if isinstance(body, TargetBatchRequest) else [body]
-    written = targets.set_targets(engine, [t.model_dump() for t in items],
+    written = targets.set_targets(engine, [t.model_dump() for t in body.targets],
                                   dataset=dataset or settings.deal_dataset,
-                                  where="targets[{i}]" if batch else "target",
                                   max_batch=settings.max_batch_size)
     return TargetsWrittenResponse.model_validate(written.to_dict())
 
