@@ -196,8 +196,11 @@ def _validated(conn: Connection, dataset: str, items: list[Mapping[str, Any]],
     if problems:
         shown = problems[:MAX_PROBLEMS_SHOWN]
         more = len(problems) - len(shown)
+        if more:
+            shown.append(f"and {more} more")
+        listed = shown[0] if len(shown) == 1 else "\n- " + "\n- ".join(shown)
         raise InvalidInput(f"{len(problems)} problem(s) in the targets; nothing was written: "
-                           + "; ".join(shown) + (f"; and {more} more" if more else ""))
+                           + listed)
     return targets
 
 
