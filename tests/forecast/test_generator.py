@@ -187,7 +187,7 @@ def test_leads_carry_signal_and_one_leaking_column(leads):
         values = leads[col]
         if values.dtype.kind == "f":
             values = pd.qcut(values.rank(method="first"), 10, labels=False)
-        rate = leads.groupby(values.astype(str))["converted"].transform("mean")
+        rate = leads.groupby(values.astype(str), dropna=False)["converted"].transform("mean")
         return roc_auc_score(leads["converted"], rate)
 
     attributes = leads.columns.drop(["id", "created_at", "converted", "Tags"])
