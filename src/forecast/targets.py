@@ -400,7 +400,7 @@ def forecast_against_targets(
             and (tg.level == "all" or tg.name in known)]
     skipped = [tg for tg in targets if tg.level == by and tg.name not in known]
     goals = {TOTAL if tg.level == "all" else tg.name: tg.amount for tg in used}
-    models = _models(data, t, settings)
+    models = _models(engine, name, data, t, settings)
     fc = revenue.forecast_revenue(
         opps, data.history, data.stages, per, by=by, as_of=t, targets=goals or None,
         amount_known_before_close=data.amount_known, models=models,
@@ -433,22 +433,26 @@ class _Loaded:
     history: pd.DataFrame
     stages: Any
     amount_known: bool
-    models: OrderedDict = field(default_factory=OrderedDict)
 
 
-_CACHE: OrderedDict[tuple, _Loaded] = OrderedDict()
+# Frames are kept per dataset version (any import or push makes a new one). Fitted models are
+# kept per dataset, as-of date and what was known before it: a CRM pushing today's changes
+# does not alter what was known before today, so the models fitted as of today stay valid
+# while the pipeline itself is always read fresh.
+_FRAMES: OrderedDict[tuple, _Loaded] = OrderedDict()
+_MODELS: OrderedDict[tuple, Any] = OrderedDict()
 _LOCK = threading.Lock()
 _MAX_DATASETS = 4
-_MAX_MODELS = 8
+_MAX_MODELS = 16
 
 
 def _loaded(engine: Engine, dataset: str, version: object) -> _Loaded:
-    """The dataset's frames, read once per version (any import or sync makes a new version)."""
+    """The dataset's frames, read once per version."""
     key = (str(engine.url), dataset, version)
     with _LOCK:
-        hit = _CACHE.get(key)
+        hit = _FRAMES.get(key)
         if hit is not None:
-            _CACHE.move_to_end(key)
+            _FRAMES.move_to_end(key)
             return hit
     with engine.connect() as conn:
         stages = store.dataset_stages(conn, dataset)
@@ -457,27 +461,40 @@ def _loaded(engine: Engine, dataset: str, version: object) -> _Loaded:
                      store.load_history(engine, dataset), stages,
                      bool(options.get("amount_known_before_close", True)))
     with _LOCK:
-        for old in [k for k in _CACHE if k[:2] == key[:2]]:
-            del _CACHE[old]  # an older version of the same dataset is never asked for again
-        _CACHE[key] = loaded
-        while len(_CACHE) > _MAX_DATASETS:
-            _CACHE.popitem(last=False)
+        for old in [k for k in _FRAMES if k[:2] == key[:2]]:
+            del _FRAMES[old]  # an older version of the same dataset is never asked for again
+        _FRAMES[key] = loaded
+        while len(_FRAMES) > _MAX_DATASETS:
+            _FRAMES.popitem(last=False)
     return loaded
 
 
-def _models(data: _Loaded, t: pd.Timestamp, settings: Any) -> Any:
+def _known_before(data: _Loaded, t: pd.Timestamp) -> tuple:
+    """What the models fitted as of t learn from, in counts: deals created, stage entries and
+    outcomes before t, and the stage set."""
+    opps, hist = data.opportunities, data.history
+    closed = opps["closed_at"] < t
+    return (int((opps["created_at"] < t).sum()), int((hist["entered_at"] < t).sum()),
+            int(closed.sum()), int((closed & (opps["status"] == "won")).sum()),
+            data.stages.all_stages, data.amount_known)
+
+
+def _models(engine: Engine, dataset: str, data: _Loaded, t: pd.Timestamp,
+            settings: Any) -> Any:
     from forecast import revenue
 
+    key = (str(engine.url), dataset, t, _known_before(data, t),
+           settings.model_dump_json() if settings is not None else None)
     with _LOCK:
-        hit = data.models.get(t)
+        hit = _MODELS.get(key)
         if hit is not None:
-            data.models.move_to_end(t)
+            _MODELS.move_to_end(key)
             return hit
     models = revenue.fit_forecast_models(data.opportunities, data.history, data.stages, t,
                                          amount_known_before_close=data.amount_known,
                                          settings=settings)
     with _LOCK:
-        data.models[t] = models
-        while len(data.models) > _MAX_MODELS:
-            data.models.popitem(last=False)
+        _MODELS[key] = models
+        while len(_MODELS) > _MAX_MODELS:
+            _MODELS.popitem(last=False)
     return models

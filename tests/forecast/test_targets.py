@@ -263,3 +263,36 @@ def test_the_cli_imports_sets_and_lists_targets(tmp_path: Path, monkeypatch):
         assert "Traceback" not in bad.output
     finally:
         get_settings.cache_clear()
+
+
+def test_models_are_refitted_only_when_what_was_known_before_as_of_changes(tmp_path, monkeypatch):
+    from forecast import revenue
+    from forecast.sync import sync_opportunities
+
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate(engine)
+    pipeline = generate_pipeline(400, seed=2)
+    import_frame(engine, pipeline.opportunities.drop(columns=["status"]),
+                 load_mapping("canonical"), dataset="crm")
+    fits = []
+    fit = revenue.fit_forecast_models
+    monkeypatch.setattr(revenue, "fit_forecast_models",
+                        lambda *a, **k: fits.append(1) or fit(*a, **k))
+    as_of = "2024-12-01"
+    first = forecast_against_targets(engine, "2024-12", as_of=as_of).to_dict()["total"]
+    opps = store.load_opportunities(engine, "crm")
+    open_then = opps[(opps["created_at"] < as_of) & (opps["status"] == "open")].iloc[0]
+    deal = {"id": open_then["id"], "stage": open_then["stage"],
+            "created_at": str(open_then["created_at"]), "updated_at": "2025-01-01T00:00:00",
+            "amount": float(open_then["amount"]) + 10_000, "team": open_then["team"],
+            "owner": open_then["owner"], "product": open_then["product"]}
+    # A push after as_of leaves what was known before it as it was: same models, fresh pipeline.
+    sync_opportunities(engine, [deal], now=datetime(2025, 1, 2))
+    second = forecast_against_targets(engine, "2024-12", as_of=as_of).to_dict()["total"]
+    assert len(fits) == 1
+    assert second["pipeline_value"] == pytest.approx(first["pipeline_value"] + 10_000)
+    # A deal created before as_of is news about that time: the models are fitted again.
+    sync_opportunities(engine, [{**deal, "id": "LATE", "created_at": "2024-11-01"}],
+                       now=datetime(2025, 1, 2))
+    forecast_against_targets(engine, "2024-12", as_of=as_of)
+    assert len(fits) == 2
