@@ -18,6 +18,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,15 +256,19 @@ def build_overview(engine: Engine, data: Dataset, view: View, *, served: Any = N
             raise hit
         return hit
 
-    return Overview(
-        view=view, dataset=data, periods=period_choices(data, view.freq),
-        forecast=section(lambda: _forecast_section(view, kpis, forecast_of, engine),
-                         "revenue forecast"),
-        funnel=section(lambda: _funnel_section(view, kpis), "funnel"),
-        table=section(lambda: _table_section(data, view, forecast_of), "team table"),
-        risk=section(lambda: at_risk(data, served=served, as_of=data.now,
-                                     team=view.team).to_dict(), "deals at risk"),
-    )
+    # The at-risk list needs nothing from the other sections: it runs beside them (numpy and
+    # pandas release the GIL for much of their work, so two cores share the load).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        risk = pool.submit(section, lambda: at_risk(data, served=served, as_of=data.now,
+                                                    team=view.team).to_dict(), "deals at risk")
+        fc = section(lambda: _forecast_section(view, kpis, forecast_of, engine),
+                     "revenue forecast")
+        table = section(lambda: _table_section(data, view, forecast_of), "team table")
+        return Overview(
+            view=view, dataset=data, periods=period_choices(data, view.freq), forecast=fc,
+            funnel=section(lambda: _funnel_section(view, kpis), "funnel"), table=table,
+            risk=risk.result(),
+        )
 
 
 def _kpi_row(kpis: Section, group: str | None, period: str) -> dict[str, Any] | None:
