@@ -43,3 +43,9 @@ def test_periods_between_covers_the_range_in_order():
     assert period_of("2017-11-30", "quarter").label == "2017-Q4"
     with pytest.raises(InvalidInput):
         periods_between("2017-05-01", "2017-01-01", "month")
+
+
+@pytest.mark.parametrize("text", ["0000", "9999", "0001-Q1", "5000-07"])
+def test_a_year_out_of_range_is_an_unknown_period_not_a_crash(text):
+    with pytest.raises(UnknownPeriod, match="the year must be 1900–2200"):
+        parse_period(text)
