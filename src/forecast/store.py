@@ -287,7 +287,8 @@ def resolve_dataset(conn: Connection, name: str | None, kind: str) -> str:
         return names[0]
     if not names:
         raise NotFound(f"the store holds no {kind} yet: run `forecast import` first")
-    raise NotFound(f"the store holds several {kind} datasets {names}: name one (--dataset on the command line, ?dataset= in the API)")
+    raise NotFound(f"the store holds several {kind} datasets {names}: name one "
+                   "(--dataset on the command line, ?dataset= in the API)")
 
 
 # --- opportunities and their history ----------------------------------------------------------
