@@ -278,12 +278,15 @@ def deal_training_rows(
     every_days: int = 14,
     amount_known_before_close: bool = True,
     known_before: object = None,
+    created_before: object = None,
 ) -> pd.DataFrame:
     """As-of training rows of every deal that ended (won or lost) with a known close date.
 
     `known_before` keeps only deals whose outcome was known strictly before that date: the
-    training side of a time holdout. Each row gets `weight` = 1 / (rows of its deal), so each
-    deal counts once however long it stayed open.
+    training side of a time holdout. `created_before` also drops deals created on or after a
+    date: deals created just before the cut are there only if they closed fast (mostly lost),
+    so they would teach the model that late deals lose. Each row gets `weight` = 1 / (rows of
+    its deal), so each deal counts once however long it stayed open.
     """
     _require(opportunities, ("id", "status", "created_at", "closed_at"), "opportunities")
     _require(history, ("opportunity_id", "stage", "entered_at"), "stage history")
@@ -294,6 +297,8 @@ def deal_training_rows(
     ]
     if known_before is not None:
         ended = ended[ended["closed_at"] < as_timestamp(known_before)]
+    if created_before is not None:
+        ended = ended[ended["created_at"] < as_timestamp(created_before)]
     deals = ended[["id", "created_at"]].assign(end=ended["closed_at"])
     deals = deals[deals["end"] >= deals["created_at"]]
     points = _snapshot_points(deals, history, stages, every_days)

@@ -41,6 +41,8 @@ from forecast.stages import LOST, WON, StageSet
 Progress = Callable[[str], None]
 #: The holdout of leads without dates does not depend on the training seed: it stays put.
 HOLDOUT_SALT = 20_240_601
+#: Training deals must be created this quantile of sales-cycle length before the cut.
+MATURITY_QUANTILE = 0.9
 #: Metrics the promotion rule compares.
 PROMOTION_METRICS = ("roc_auc", "brier")
 
@@ -445,9 +447,16 @@ def train_deals(
     if cut <= closes.iloc[0]:
         cut = closes.iloc[0] + pd.Timedelta(days=1)
     every = settings.snapshot_every_days
+    # Maturity window: a deal created less than a usual sales cycle before the cut is in the
+    # training part only if it closed fast (mostly lost); leaving those out avoids teaching the
+    # model that recent deals lose. The cycle is measured on deals closed before the cut.
+    before = ended[ended["closed_at"] < cut]
+    cycle = (before["closed_at"] - before["created_at"]).dt.total_seconds() / 86_400
+    maturity = float(np.ceil(cycle.quantile(MATURITY_QUANTILE))) if len(cycle) else 0.0
+    mature_before = cut - pd.Timedelta(days=maturity)
     train_rows = feat.deal_training_rows(
         opportunities, history, stages, every_days=every,
-        amount_known_before_close=amount_known, known_before=cut,
+        amount_known_before_close=amount_known, known_before=cut, created_before=mature_before,
     )
     test_rows = feat.deal_rows_after(
         opportunities, history, stages, cut, every_days=every,
@@ -464,9 +473,11 @@ def train_deals(
     still_open = int((opportunities["status"] == "open").sum())
     split = {
         "method": "time", "cut": str(cut.date()), "holdout_fraction": settings.holdout_fraction,
-        "train": "deals closed before the cut, snapshots while open",
+        "train": "deals created a sales cycle (90th percentile) before the cut and closed "
+                 "before it, snapshots while open",
         "test": "deals closed on or after the cut, seen from the cut on; each deal weighs one",
         "censored_open_deals": still_open, "snapshot_every_days": every,
+        "train_created_before": str(mature_before.date()), "maturity_days": maturity,
         "amount_known_before_close": amount_known,
     }
     warnings: list[str] = []

@@ -154,6 +154,25 @@ def test_deals_are_held_out_by_time_with_each_deal_weighing_one(settings, deal_d
     assert "rep_probability" not in result.features and "csat" not in result.features
 
 
+def test_training_leaves_out_deals_too_young_at_the_cut_to_have_a_fair_outcome() -> None:
+    """Deals created just before the cut have an outcome only if they closed fast (mostly
+    lost); the maturity window keeps them out of training."""
+    opps, hist, stages, _ = synthetic.deals(600, seed=6)
+    cut, young = pd.Timestamp("2022-12-01"), pd.Timestamp("2022-10-15")
+    rows = F.deal_training_rows(opps, hist, stages, known_before=cut, created_before=young)
+    created = opps.set_index("id")["created_at"]
+    assert (created[rows["id"].unique()] < young).all()
+    all_rows = F.deal_training_rows(opps, hist, stages, known_before=cut)
+    assert set(rows["id"]) < set(all_rows["id"])
+
+
+def test_the_deal_split_reports_its_maturity_window(settings, deal_data) -> None:
+    opps, hist, stages, _ = deal_data
+    split = train_deals(opps, hist, stages, settings=settings).split
+    assert split["maturity_days"] > 0
+    assert pd.Timestamp(split["train_created_before"]) < pd.Timestamp(split["cut"])
+
+
 def test_the_champion_is_scored_on_the_same_holdout(settings, deal_data) -> None:
     opps, hist, stages, _ = deal_data
     first = train_deals(opps, hist, stages, settings=settings)
