@@ -48,8 +48,8 @@ def parse_period(text: str) -> Period:
     """`2017` → the year, `2017-Q3` → July–September, `2017-07` → July; else `UnknownPeriod`."""
     raw = str(text).strip()
     year_text = raw[:4]
-    if year_text.isdigit() and not 1900 <= int(year_text) <= 2200:
-        raise UnknownPeriod(f"unknown period {text!r}: the year must be 1900–2200")
+    if year_text.isdigit() and not 1 <= int(year_text) <= 9998:  # pandas' calendar, with room
+        raise UnknownPeriod(f"unknown period {text!r}: the year is out of range; use {ACCEPTED}")
     if m := _YEAR.match(raw):
         year = int(m.group(1))
         return Period(str(year), pd.Timestamp(year, 1, 1), pd.Timestamp(year + 1, 1, 1), "year")

@@ -45,7 +45,7 @@ def test_periods_between_covers_the_range_in_order():
         periods_between("2017-05-01", "2017-01-01", "month")
 
 
-@pytest.mark.parametrize("text", ["0000", "9999", "0001-Q1", "5000-07"])
+@pytest.mark.parametrize("text", ["0000", "9999", "0000-Q1", "9999-07"])
 def test_a_year_out_of_range_is_an_unknown_period_not_a_crash(text):
-    with pytest.raises(UnknownPeriod, match="the year must be 1900–2200"):
+    with pytest.raises(UnknownPeriod, match="the year is out of range"):
         parse_period(text)
