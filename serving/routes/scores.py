@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from forecast import scoring
 from forecast.errors import InvalidInput, ModelNotReady
@@ -36,16 +37,17 @@ def _served(request: Request, kind: str) -> scoring.Served:
 
 
 def _respond(request: Request, kind: str, ident: str | None, inputs: dict,
-             result: scoring.Score) -> ScoreResponse:
+             result: scoring.Score) -> dict:
+    """The response body as plain data (its shape is `ScoreResponse`, tested against the spec)."""
     request.app.state.recorder.record(
         request_id=request_id.get(), kind=kind, model=result.model,
         model_version=result.version or "fallback", inputs_fingerprint=fingerprint(inputs),
         probability=result.probability, score=result.score)
     request.app.state.metrics.scores.labels(kind, result.model).observe(result.probability)
-    return ScoreResponse(id=ident, probability=result.probability, score=result.score,
-                         grade=result.grade, reasons_for=result.reasons_for,
-                         reasons_against=result.reasons_against, model=result.model,
-                         version=result.version, method=result.method, label=result.label)
+    return {"id": ident, "probability": result.probability, "score": result.score,
+            "grade": result.grade, "reasons_for": result.reasons_for,
+            "reasons_against": result.reasons_against, "model": result.model,
+            "version": result.version, "method": result.method, "label": result.label}
 
 
 def _check_batch(request: Request, size: int) -> None:
@@ -55,10 +57,12 @@ def _check_batch(request: Request, size: int) -> None:
 
 
 @router.post("/leads/score", summary="Score one lead: probability, 0–100, grade, reasons",
-             responses=ERRORS)
-async def score_lead(body: LeadScoreRequest, request: Request, _: ScorerKey) -> ScoreResponse:
+             responses=ERRORS, response_model=ScoreResponse)
+async def score_lead(body: LeadScoreRequest, request: Request, _: ScorerKey) -> JSONResponse:
     served = _served(request, scoring.LEAD)
-    return _respond(request, "lead", body.id, body.fields, scoring.score_row(served, body.fields))
+    # Sent as built: the hot path skips re-validating its own output against the model.
+    return JSONResponse(_respond(request, "lead", body.id, body.fields,
+                                 scoring.score_row(served, body.fields)))
 
 
 @router.post("/leads/score/batch", summary="Score many leads in one call", responses=ERRORS)
@@ -67,7 +71,7 @@ def score_leads(body: LeadBatchRequest, request: Request, _: ScorerKey) -> Batch
     served = _served(request, scoring.LEAD)
     results = scoring.score_rows(served, [lead.fields for lead in body.leads])
     return BatchScoreResponse(scores=[
-        _respond(request, "lead", lead.id, lead.fields, r)
+        ScoreResponse(**_respond(request, "lead", lead.id, lead.fields, r))
         for lead, r in zip(body.leads, results, strict=True)])
 
 
@@ -80,11 +84,11 @@ def _deal_inputs(request: Request, body: DealScoreRequest) -> tuple[dict, dict]:
 
 
 @router.post("/deals/score", summary="Score one open deal: probability to close won, reasons",
-             responses=ERRORS)
-async def score_deal(body: DealScoreRequest, request: Request, _: ScorerKey) -> ScoreResponse:
+             responses=ERRORS, response_model=ScoreResponse)
+async def score_deal(body: DealScoreRequest, request: Request, _: ScorerKey) -> JSONResponse:
     served = _served(request, scoring.DEAL)
     inputs, row = _deal_inputs(request, body)
-    return _respond(request, "deal", body.id, inputs, scoring.score_row(served, row))
+    return JSONResponse(_respond(request, "deal", body.id, inputs, scoring.score_row(served, row)))
 
 
 @router.post("/deals/score/batch", summary="Score many open deals in one call", responses=ERRORS)
@@ -94,5 +98,5 @@ def score_deals(body: DealBatchRequest, request: Request, _: ScorerKey) -> Batch
     pairs = [_deal_inputs(request, deal) for deal in body.deals]
     results = scoring.score_rows(served, [row for _, row in pairs])
     return BatchScoreResponse(scores=[
-        _respond(request, "deal", deal.id, inputs, r)
+        ScoreResponse(**_respond(request, "deal", deal.id, inputs, r))
         for deal, (inputs, _), r in zip(body.deals, pairs, results, strict=True)])
