@@ -536,10 +536,10 @@ def select_scorer(
         if overall is None:
             overall = float(np.mean(list(rates.values()))) if rates else 0.0
         return Scorer(STAGE_WIN_RATE,
-                      "fallback: per-stage historical win rate (no trained model yet)",
+                      "fallback: per-stage historical win rate (no champion model yet)",
                       stage_rates=dict(rates), overall=float(overall))
     if base_rate is not None:
-        return Scorer(BASE_RATE, "fallback: overall conversion rate (no trained model yet)",
+        return Scorer(BASE_RATE, "fallback: overall conversion rate (no champion model yet)",
                       overall=float(base_rate))
     raise ModelNotReady("no trained model and no history to fall back on: import data and "
                         "run `forecast train`")

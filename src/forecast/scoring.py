@@ -180,9 +180,9 @@ def _fallback_reason(served: Served, row: Mapping[str, Any], p: float) -> list[d
     if served.kind == DEAL and scorer.stage_rates is not None:
         return [{"field": "Stage", "value": row.get("stage"), "contribution": 0.0,
                  "sentence": f"Stage = {row.get('stage')}: historical win rate {p:.0%} "
-                             "(no model trained yet)"}]
+                             "(no champion model yet)"}]
     return [{"field": "(all leads)", "value": None, "contribution": 0.0,
-             "sentence": f"base conversion rate {p:.0%} (no model trained yet)"}]
+             "sentence": f"base conversion rate {p:.0%} (no champion model yet)"}]
 
 
 def _result(served: Served, p: float, up: list, down: list) -> Score:
