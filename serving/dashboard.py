@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -33,6 +32,8 @@ from fastapi.templating import Jinja2Templates
 
 from forecast import overview
 from forecast.errors import ForecastError
+from forecast.formatting import missing as _missing
+from forecast.formatting import money, pct
 from serving.routes.models import describe
 from serving.routes.risk import served_deal_model
 from serving.sessions import VIEW_ROLES, Session, SessionManager
@@ -59,16 +60,10 @@ def plotly_js_path() -> Path:
 # --- formatting (Jinja filters) -----------------------------------------------------------------
 
 
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def money(v: Any) -> str:
-    return "–" if _missing(v) else f"{float(v):,.0f}"
 
 
-def pct(v: Any) -> str:
-    return "–" if _missing(v) else f"{100 * float(v):.1f}%"
 
 
 def days(v: Any) -> str:
@@ -91,6 +86,11 @@ def _html(request: Request, name: str, context: dict[str, Any], status: int = 20
 
 
 # --- sessions -----------------------------------------------------------------------------------
+
+
+async def _viewer_session(request: Request) -> Any:
+    """The signed-in session of this request, or None (the key check may touch the store)."""
+    return await run_in_threadpool(_sessions(request).read, request)
 
 
 def _sessions(request: Request) -> SessionManager:
@@ -253,8 +253,7 @@ async def dashboard(
     period: Annotated[str | None, Query(max_length=20)] = None,
     team: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    manager = _sessions(request)
-    session = await run_in_threadpool(manager.read, request)
+    session = await _viewer_session(request)
     if session is None:
         return _to_login(request)
     result, problem = await run_in_threadpool(compute, request, dataset or None, freq,
@@ -412,8 +411,7 @@ async def download(
     period: Annotated[str | None, Query(max_length=20)] = None,
     team: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    manager = _sessions(request)
-    session = await run_in_threadpool(manager.read, request)
+    session = await _viewer_session(request)
     if session is None:
         return _to_login(request)
     if chart not in CHARTS:

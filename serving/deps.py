@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from sqlalchemy import Engine
 
 from forecast.keys import ApiKey
@@ -21,6 +21,10 @@ def get_settings(request: Request) -> Settings:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+DatasetQuery = Annotated[str | None, Query(
+    min_length=1, max_length=100,
+    description="Dataset (default: FORECAST_DEAL_DATASET, else the only opportunities dataset "
+                "in the store)")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 
 from forecast import sync
-from serving.deps import EngineDep, ScorerKey, SettingsDep
+from serving.deps import DatasetQuery, EngineDep, ScorerKey, SettingsDep
 from serving.schemas import (
     OpportunityBatchRequest,
     OpportunityBatchSynced,
@@ -22,10 +22,6 @@ ERRORS = {401: {"description": "Missing or unknown API key"},
           413: {"description": "Request body too large"},
           422: {"description": "A field is malformed, a stage unknown, or the batch too big; "
                                "the message names the field and value. Nothing was written"}}
-DatasetQuery = Annotated[str | None, Query(
-    min_length=1, max_length=100,
-    description="Dataset to write into (default: FORECAST_DEAL_DATASET, else the only "
-                "opportunities dataset in the store)")]
 
 
 @router.put("/opportunities/{opportunity_id}", responses=ERRORS,

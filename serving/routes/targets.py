@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from forecast import targets
-from serving.deps import AdminKey, EngineDep, SettingsDep, ViewerKey
+from serving.deps import AdminKey, DatasetQuery, EngineDep, SettingsDep, ViewerKey
 from serving.schemas import (
     TargetBatchRequest,
     TargetLevel,
@@ -21,10 +21,6 @@ ERRORS = {401: {"description": "Missing or unknown API key"},
           404: {"description": "No such dataset, or no opportunities dataset in the store"},
           422: {"description": "An unknown group, a negative amount or a bad period; the "
                                "message names each. Nothing was written"}}
-DatasetQuery = Annotated[str | None, Query(
-    min_length=1, max_length=100,
-    description="Dataset the targets belong to (default: FORECAST_DEAL_DATASET, else the "
-                "only opportunities dataset in the store)")]
 
 
 @router.put("/targets", responses=ERRORS,

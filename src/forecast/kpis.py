@@ -28,6 +28,9 @@ import pandas as pd
 from rich.table import Table
 
 from forecast.errors import InvalidInput, NotFound
+from forecast.formatting import missing as _missing
+from forecast.formatting import money as _money
+from forecast.formatting import pct as _pct
 from forecast.snapshots import as_timestamp, snapshot
 from forecast.stages import LOST, OPEN, WON, StageSet
 
@@ -594,20 +597,14 @@ def _by_stage(rows: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
     return {r["stage"]: r for r in rows or []}
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float | np.floating) and np.isnan(value))
 
 
 def _int(value: Any) -> str:
     return "–" if _missing(value) else f"{int(value):,}"
 
 
-def _money(value: Any) -> str:
-    return "–" if _missing(value) else f"{float(value):,.0f}"
 
 
-def _pct(value: Any) -> str:
-    return "–" if _missing(value) else f"{100 * float(value):.1f}%"
 
 
 def _days(value: Any) -> str:

@@ -46,14 +46,14 @@ def format_value(feature: str, value: object) -> str:
     return str(value)
 
 
-def _reason(feature: str, label: str, value: object, contribution: float) -> Reason:
+def factor(feature: str, label: str, value: object, contribution: float) -> Reason:
     shown = format_value(feature, value)
     effect = "raises the score" if contribution > 0 else "lowers the score"
     text = f"{label} is blank: {effect}" if shown == "blank" else f"{label} = {shown}: {effect}"
     return Reason(label, None if shown == "blank" else value, float(contribution), text)
 
 
-def _pick(
+def top_factors(
     contrib: np.ndarray, top: int, min_contribution: float
 ) -> tuple[list[int], list[int]]:
     """Indices of the `top` largest positive and negative contributions (largest first)."""
@@ -76,13 +76,13 @@ def explain_row(
     sub = model.model_for_row(row)
     x = sub.encode_row(row)
     contrib = contributions(sub, x, method)[0]
-    up, down = _pick(contrib, top, min_contribution)
+    up, down = top_factors(contrib, top, min_contribution)
     cols = sub.encoder_.columns
 
     def make(j: int) -> Reason:
         col = cols[j]
         value = sub.encoder_.decode(j, x[0, j])
-        return _reason(col, labels.get(col, col), value, contrib[j])
+        return factor(col, labels.get(col, col), value, contrib[j])
 
     return {"for": [make(j) for j in up], "against": [make(j) for j in down]}
 
@@ -108,10 +108,10 @@ def explain(
         cols = sub.encoder_.columns
         encoder = sub.encoder_
         for k, i in enumerate(rows):
-            up, down = _pick(contrib[k], top, min_contribution)
+            up, down = top_factors(contrib[k], top, min_contribution)
             made = {
                 side: [
-                    _reason(cols[j], labels.get(cols[j], cols[j]),
+                    factor(cols[j], labels.get(cols[j], cols[j]),
                             encoder.decode(j, matrix[k, j]), contrib[k, j])
                     for j in picked
                 ]

@@ -28,7 +28,7 @@ from forecast import registry, store
 from forecast.contributions import contributions, path_contributions
 from forecast.errors import InvalidInput, ModelNotReady, NotFound
 from forecast.models import MODEL, Scorer, select_scorer, to_score
-from forecast.reasons import Reason, _pick, _reason
+from forecast.reasons import Reason, factor, top_factors
 from forecast.settings import Settings
 from forecast.snapshots import as_timestamp
 from forecast.stages import StageSet
@@ -202,12 +202,12 @@ def score_row(served: Served, row: Mapping[str, Any], top: int = 3) -> Score:
     contrib = contributions(sub, x)[0]
     raw = contrib.sum() + path_contributions(sub).bias  # the contributions add up to it
     p = float(sub._calibrate(np.array([raw]))[0])
-    up, down = _pick(contrib, top, 1e-6)
+    up, down = top_factors(contrib, top, 1e-6)
     labels = getattr(scorer.model, "field_labels_", None) or {}
     cols, encoder = sub.encoder_.columns, sub.encoder_
 
     def reasons(picked: list[int]) -> list[dict[str, Any]]:
-        return _plain([_reason(cols[j], labels.get(cols[j], cols[j]), encoder.decode(j, x[0, j]),
+        return _plain([factor(cols[j], labels.get(cols[j], cols[j]), encoder.decode(j, x[0, j]),
                                contrib[j]) for j in picked])
 
     return _result(served, p, reasons(up), reasons(down))
@@ -249,7 +249,7 @@ def _score_group(served: Served, sub: Any, rows: Sequence[Mapping[str, Any]],
         cached = sentences.get(key)
         if cached is None:
             col = encoder.columns[j]
-            cached = _plain([_reason(col, labels.get(col, col), encoder.decode(j, key[1]),
+            cached = _plain([factor(col, labels.get(col, col), encoder.decode(j, key[1]),
                                      1.0 if key[2] else -1.0)])[0]
             sentences[key] = cached
         return {**cached, "contribution": round(float(contrib[k, j]), 4)}

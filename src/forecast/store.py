@@ -7,7 +7,7 @@ the tables below are the one description both the migrations and the code read.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -154,7 +154,6 @@ targets = Table(
 )
 
 OPPORTUNITY_COLUMNS = [c.name for c in opportunities.columns]
-LEAD_COLUMNS = [c.name for c in leads.columns]
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -468,14 +467,3 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     """One transaction: all of it is written, or none of it."""
     with engine.begin() as conn:
         yield conn
-
-
-def chunks(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    batch: list[dict] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
