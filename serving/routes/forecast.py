@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from forecast import targets
-from serving.deps import EngineDep, SettingsDep, ViewerKey
+from serving.deps import DatasetQuery, EngineDep, SettingsDep, ViewerKey
 from serving.schemas import ForecastResponse
 
 router = APIRouter(tags=["forecast"])
@@ -34,8 +34,7 @@ def get_forecast(
     as_of: Annotated[datetime | None, Query(description=(
         "Forecast as known at this date (default: the period start if past, else today)"))]
     = None,
-    dataset: Annotated[str | None, Query(min_length=1, max_length=100, description=(
-        "Default: FORECAST_DEAL_DATASET, else the only opportunities dataset"))] = None,
+    dataset: DatasetQuery = None,
     new_deals: Annotated[bool, Query(description="Include deals not yet created")] = True,
 ) -> ForecastResponse:
     result = targets.forecast_against_targets(

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from forecast import overview
-from serving.deps import EngineDep, SettingsDep, ViewerKey
+from serving.deps import DatasetQuery, EngineDep, SettingsDep, ViewerKey
 
 router = APIRouter(tags=["forecast"])
 
@@ -36,8 +36,7 @@ async def kpis(
     engine: EngineDep,
     settings: SettingsDep,
     _: ViewerKey,
-    dataset: Annotated[str | None, Query(max_length=100,
-                                         description="Default: the store's only one")] = None,
+    dataset: DatasetQuery = None,
     by: Literal["team", "rep", "product", "region"] | None = None,
     period: Literal["month", "quarter"] | None = None,
     as_of: Annotated[str | None, Query(max_length=40, description="A date, e.g. 2017-06-30; "

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from forecast import overview, scoring
-from serving.deps import EngineDep, SettingsDep, ViewerKey
+from serving.deps import DatasetQuery, EngineDep, SettingsDep, ViewerKey
 
 router = APIRouter(tags=["forecast"])
 
@@ -47,8 +47,7 @@ async def deals_at_risk(
     engine: EngineDep,
     settings: SettingsDep,
     _: ViewerKey,
-    dataset: Annotated[str | None, Query(max_length=100,
-                                         description="Default: the store's only one")] = None,
+    dataset: DatasetQuery = None,
     team: Annotated[str | None, Query(max_length=200)] = None,
     as_of: Annotated[str | None, Query(max_length=40, description="Default: now, or the day "
                                        "after the data ends")] = None,
