@@ -15,6 +15,7 @@ def print_import_report(report: ImportReport, console: Console) -> None:
     summary.add_row("rows read", f"{report.rows_read:,}")
     summary.add_row("rows inserted or changed", f"{report.rows_written:,}")
     summary.add_row("new stage-history entries", f"{report.history_rows_written:,}")
+    summary.add_row("new field-history observations", f"{report.field_rows_written:,}")
     summary.add_row("deals that moved stage", f"{report.stage_changes:,}")
     summary.add_row("amounts estimated from list price", f"{report.estimated_amounts:,}")
     summary.add_row("creation dates missing (export date used)", f"{report.estimated_created:,}")

@@ -128,6 +128,8 @@ def _write(engine: Engine, job: _Job) -> ImportReport:
             if m.kind == "opportunities":
                 job.report.rows_written += store.upsert_opportunities(conn, part.opportunities)
                 job.report.history_rows_written += store.append_history(conn, part.history)
+                job.report.field_rows_written += store.append_field_history(
+                    conn, job.dataset, part.opportunities)
             else:
                 job.report.rows_written += store.upsert_leads(conn, part.leads)
         job.finish()  # raises ImportRejected, which rolls the transaction back

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from forecast.errors import NotFound
+from forecast.history import TRACKED_FIELDS, DatasetOptions, DealHistory
 from forecast.settings import Settings, get_settings
 from forecast.stages import StageSet
 
@@ -97,6 +98,20 @@ stage_history = Table(
     Column("stage", String(100), nullable=False),
     Column("entered_at", DateTime, nullable=False),
     UniqueConstraint("dataset", "opportunity_id", "stage", "entered_at", name="uq_stage_history"),
+)
+
+# Append-only: each row is a deal's changeable fields as observed at one time (an export's
+# `updated_at` or date, a CRM push). A new row is added only when the fields differ from the
+# observation before it, so re-imports and repeated pushes add nothing.
+field_history = Table(
+    "field_history",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(100), nullable=False),
+    Column("opportunity_id", String(100), nullable=False),
+    Column("observed_at", DateTime, nullable=False),
+    *[Column(name, opportunities.c[name].type) for name in TRACKED_FIELDS],
+    UniqueConstraint("dataset", "opportunity_id", "observed_at", name="uq_field_history"),
 )
 
 leads = Table(
@@ -400,6 +415,63 @@ def append_history(conn: Connection, frame: pd.DataFrame) -> int:
                         "ON CONFLICT (dataset, opportunity_id, stage, entered_at) DO NOTHING")
 
 
+def append_field_history(conn: Connection, dataset: str, deals: pd.DataFrame) -> int:
+    """Record the tracked fields of `deals` (canonical rows), observed at their `updated_at`,
+    where they differ from the deal's observation just before that time. Returns rows added.
+
+    Order-independent: the same observations arriving in any order leave the same values at
+    every date. An observation at a time already kept replaces it (the later import of the
+    same instant wins, as for the deal itself).
+    """
+    if deals.empty:
+        return 0
+    obs = pd.DataFrame({"dataset": dataset, "opportunity_id": deals["id"].to_numpy(),
+                        "observed_at": pd.to_datetime(deals["updated_at"]).to_numpy()})
+    for name in TRACKED_FIELDS:
+        obs[name] = deals[name].to_numpy() if name in deals else None
+    obs = _typed(obs, field_history)
+    stored = _stored_observations(conn, dataset, obs["opportunity_id"].tolist())
+    if len(stored):
+        both = pd.concat([stored.assign(_new=False), obs.assign(_new=True)], ignore_index=True)
+        both = both.sort_values(["opportunity_id", "observed_at", "_new"], kind="stable")
+        key = _row_keys(both[list(TRACKED_FIELDS)])
+        same_deal = both["opportunity_id"].eq(both["opportunity_id"].shift())
+        same_as_before = same_deal & (key == key.shift())
+        # A new observation equal to the one before it adds nothing; one at a time already kept
+        # (and different) replaces it through the conflict clause.
+        keep = both["_new"] & ~same_as_before
+        obs = both[keep].drop(columns="_new")
+        if obs.empty:
+            return 0
+    conflict = ("ON CONFLICT (dataset, opportunity_id, observed_at) DO UPDATE SET "
+                + ", ".join(f"{n} = excluded.{n}" for n in TRACKED_FIELDS))
+    return _bulk_insert(conn, field_history, obs, conflict)
+
+
+def _stored_observations(conn: Connection, dataset: str, ids: Sequence[str]) -> pd.DataFrame:
+    parts = []
+    step = 5_000
+    cols = [field_history.c.opportunity_id, field_history.c.observed_at,
+            *[field_history.c[n] for n in TRACKED_FIELDS]]
+    for start in range(0, len(ids), step):
+        query = select(*cols).where(field_history.c.dataset == dataset,
+                                    field_history.c.opportunity_id.in_(ids[start:start + step]))
+        parts.append(pd.DataFrame(conn.execute(query).all(), columns=[c.name for c in cols]))
+    if not parts or all(p.empty for p in parts):
+        return pd.DataFrame(columns=[c.name for c in cols])
+    return _typed(pd.concat(parts, ignore_index=True), field_history)
+
+
+def _row_keys(frame: pd.DataFrame) -> pd.Series:
+    """One comparable text per row (missing values as one token, numbers at full precision)."""
+    key = pd.Series("", index=frame.index)
+    for col in frame.columns:
+        values = frame[col]
+        text = values.astype("str").where(values.notna(), "\x00")
+        key = key + "\x1f" + text
+    return key
+
+
 def _typed(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
     """Column dtypes from the table, whatever the driver returned (all-NULL columns included)."""
     for col in frame.columns:
@@ -433,6 +505,29 @@ def load_history(engine: Engine, dataset: str) -> pd.DataFrame:
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
     return _typed(frame, stage_history)
+
+
+def load_field_history(engine: Engine, dataset: str) -> pd.DataFrame:
+    """The field history of a dataset: opportunity_id, observed_at and the tracked fields."""
+    cols = [field_history.c.opportunity_id, field_history.c.observed_at,
+            *[field_history.c[n] for n in TRACKED_FIELDS]]
+    query = (select(*cols).where(field_history.c.dataset == dataset)
+             .order_by(field_history.c.opportunity_id, field_history.c.observed_at))
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return _typed(frame, field_history)
+
+
+def load_deal_history(engine: Engine, dataset: str, *, check_leaks: bool = True) -> DealHistory:
+    """The dataset's deals, stage history and field history as one `DealHistory`: the one way
+    the library reads a stored opportunities dataset."""
+    with engine.connect() as conn:
+        stages = dataset_stages(conn, dataset)
+        options = get_dataset(conn, dataset)["options"] or {}
+    return DealHistory.from_frames(
+        load_opportunities(engine, dataset), load_history(engine, dataset), stages,
+        field_log=load_field_history(engine, dataset), options=DatasetOptions.from_dict(options),
+        name=dataset, check_leaks=check_leaks)
 
 
 def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:

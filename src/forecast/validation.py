@@ -35,6 +35,7 @@ class ImportReport:
     rows_read: int = 0
     rows_written: int = 0  # inserted or changed; an unchanged row is not rewritten
     history_rows_written: int = 0  # new stage entries
+    field_rows_written: int = 0  # new field-history observations
     stage_changes: int = 0
     bad_rows: int = 0
     estimated_amounts: int = 0
@@ -68,6 +69,7 @@ class ImportReport:
             "rows_read": self.rows_read,
             "rows_written": self.rows_written,
             "history_rows_written": self.history_rows_written,
+            "field_rows_written": self.field_rows_written,
             "stage_changes": self.stage_changes,
             "bad_rows": self.bad_rows,
             "estimated_amounts": self.estimated_amounts,

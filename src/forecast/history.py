@@ -1,0 +1,394 @@
+"""What was known at t: a dataset's deals with their stage and field histories, in one object.
+
+**The as-of rule.** `DealHistory.as_of(t)` is the pipeline as it was known at the instant t: only
+what was recorded *strictly before* t counts. A stage entered at t, a close dated t, a field value
+observed at t are not known yet at t (a forecast for a period starting at t must see a deal that
+closes on its first day as open). To see the state just after an event at e, ask for
+`e + JUST_AFTER`; training landmarks do that for creations and stage entries.
+
+Every changeable field (amount, expected close, forecast category, rep probability, owner, team,
+account, every attribute) is read from the **field history**: each observation is the deal's
+whole state as seen at a time (the export's `updated_at` or export date, a CRM push's time). At t
+a field holds its value in the last observation before t. Before a deal's first observation, that
+first observation stands in (a flat export is the only record of a deal's attributes); a field
+whose first-seen values give away which deals were still open at the export is caught by
+`forecast.export_leaks` and left out of model inputs (`left_out`).
+
+Whatever needs "as of t" asks this object: snapshots and KPIs (`as_of`), training rows and
+time-to-close rows (`rows_at`), the models fitted as of a date (`known_before`), forecasts,
+backtests and the at-risk list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_numeric_dtype
+
+from forecast.errors import InvalidInput
+from forecast.stages import LOST, OPEN, WON, StageSet
+
+#: The smallest step the store keeps: `t + JUST_AFTER` is the first instant that knows about t.
+JUST_AFTER = pd.Timedelta(microseconds=1)
+#: Fields with a history of their own (everything but identity, stage/outcome and bookkeeping).
+TRACKED_FIELDS: tuple[str, ...] = (
+    "account", "owner", "team", "region", "product", "product_series", "list_price", "amount",
+    "amount_estimated", "currency", "expected_close_at", "rep_probability", "forecast_category",
+    "csat", "sector", "account_employees", "account_revenue", "account_country",
+)
+#: Known only once a deal has closed: blank while it is open.
+KNOWN_AT_CLOSE: tuple[str, ...] = ("csat",)
+STAGE_LOG_COLUMNS = ("opportunity_id", "stage", "entered_at")
+
+
+def as_timestamp(value: object) -> pd.Timestamp:
+    """A naive UTC timestamp (the store's convention) from a date, text or aware timestamp."""
+    ts = pd.Timestamp(value)
+    if pd.isna(ts):
+        raise InvalidInput(f"{value!r} is not a date (use YYYY-MM-DD)")
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    """How a dataset's export is to be read in time."""
+
+    #: False where the export records a deal's amount only when it closes: while open, the
+    #: product's list price is what was known (flagged `amount_estimated`).
+    amount_known_before_close: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> DatasetOptions:
+        data = data or {}
+        return cls(amount_known_before_close=bool(data.get("amount_known_before_close", True)))
+
+
+def last_before(
+    e_key: np.ndarray, e_time: np.ndarray, q_key: np.ndarray, q_time: np.ndarray
+) -> np.ndarray:
+    """The as-of kernel: per query, the index of the last event of the same key dated strictly
+    before the query's time (-1 if none). Keys are non-negative integer codes; times datetime64.
+
+    Events at the same instant keep their given order (the later one wins). Vectorised: events
+    sorted by (key, time rank) packed in one int64, each query found with `searchsorted`.
+    """
+    out = np.full(len(q_key), -1, dtype=np.int64)
+    if len(e_key) == 0 or len(q_key) == 0:
+        return out
+    e_t = np.asarray(e_time, dtype="datetime64[us]").view("int64")
+    q_t = np.asarray(q_time, dtype="datetime64[us]").view("int64")
+    _, inverse = np.unique(np.concatenate([e_t, q_t]), return_inverse=True)
+    e_rank, q_rank = inverse[: len(e_t)], inverse[len(e_t):]
+    e_comp = (e_key.astype(np.int64) << 32) | e_rank
+    order = np.argsort(e_comp, kind="stable")
+    e_sorted = e_comp[order]
+    pos = np.searchsorted(e_sorted, (q_key.astype(np.int64) << 32) | q_rank, "left") - 1
+    found = pos >= 0
+    found[found] = (e_sorted[pos[found]] >> 32) == q_key[found]
+    out[found] = order[pos[found]]
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class DealHistory:
+    """A dataset's deals (latest state), stage history and field history, immutable.
+
+    `deals`: one row per deal with at least id, created_at, stage, status, closed_at.
+    `stage_log`: opportunity_id, stage, entered_at, oldest first.
+    `field_log`: opportunity_id, observed_at and the tracked fields, one row per observation.
+    """
+
+    deals: pd.DataFrame
+    stage_log: pd.DataFrame
+    field_log: pd.DataFrame
+    stages: StageSet
+    options: DatasetOptions = field(default_factory=DatasetOptions)
+    name: str | None = None
+    left_out: frozenset[str] = frozenset()
+    leak_notes: tuple[str, ...] = ()
+
+    # -- building --------------------------------------------------------------------------------
+
+    @classmethod
+    def from_frames(
+        cls,
+        deals: pd.DataFrame,
+        stage_log: pd.DataFrame,
+        stages: StageSet,
+        *,
+        field_log: pd.DataFrame | None = None,
+        options: DatasetOptions | dict | None = None,
+        name: str | None = None,
+        check_leaks: bool = True,
+    ) -> DealHistory:
+        """A history from frames. Without a field log, each deal's current fields count as one
+        observation at its `updated_at` (an export seen once). The export-state leak check runs
+        unless `check_leaks=False`."""
+        missing = [c for c in ("id", "created_at", "stage", "status", "closed_at")
+                   if c not in deals.columns]
+        if missing:
+            raise InvalidInput(f"deals lack required column(s) {missing}")
+        missing = [c for c in STAGE_LOG_COLUMNS if c not in stage_log.columns]
+        if missing:
+            raise InvalidInput(f"stage history lacks required column(s) {missing}")
+        deals = deals.drop(columns=["dataset"], errors="ignore")
+        deals = deals.drop_duplicates("id", keep="last").reset_index(drop=True)
+        if field_log is None:
+            field_log = observations_of(deals)
+        opts = options if isinstance(options, DatasetOptions) else DatasetOptions.from_dict(options)
+        log = stage_log[list(STAGE_LOG_COLUMNS)].sort_values(
+            ["opportunity_id", "entered_at"], kind="stable").reset_index(drop=True)
+        fields = field_log.drop(columns=["dataset"], errors="ignore")
+        fields = fields[fields["opportunity_id"].isin(set(deals["id"]))].sort_values(
+            ["opportunity_id", "observed_at"], kind="stable").reset_index(drop=True)
+        history = cls(deals, log, fields, stages, opts, name)
+        if check_leaks:
+            from forecast.export_leaks import find_export_leaks
+
+            findings = find_export_leaks(history)
+            history = history.leaving_out([f.field for f in findings],
+                                          [f.note for f in findings])
+        return history
+
+    def leaving_out(self, fields: Iterable[str], notes: Iterable[str] = ()) -> DealHistory:
+        """The same history whose model inputs leave `fields` out (blank for every deal)."""
+        return replace(self, left_out=frozenset(self.left_out | set(fields)),
+                       leak_notes=(*self.leak_notes, *notes))
+
+    def keeping_all(self) -> DealHistory:
+        """The same history with no field left out (what `--include-leaks` asks for)."""
+        return replace(self, left_out=frozenset(), leak_notes=())
+
+    # -- positions and the two lookups -------------------------------------------------------------
+
+    @cached_property
+    def _index(self) -> pd.Index:
+        return pd.Index(self.deals["id"])
+
+    def positions(self, ids: Iterable[object]) -> np.ndarray:
+        """Row positions in `deals` of the ids given (-1 for an unknown id)."""
+        return self._index.get_indexer(pd.Index(list(ids) if not isinstance(ids, pd.Series)
+                                                else ids))
+
+    @cached_property
+    def _stage_events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        log = self.stage_log
+        pos = self._index.get_indexer(log["opportunity_id"])
+        when = log["entered_at"].to_numpy("datetime64[us]")
+        ok = (pos >= 0) & ~np.isnat(when)
+        return pos[ok], when[ok], log["stage"].to_numpy(dtype=object)[ok]
+
+    def stage_at(self, pos: np.ndarray, when: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per (deal position, time): the stage known then and when it was entered.
+
+        A deal with no stage entry before the time is in the first open stage since creation.
+        """
+        e_pos, e_time, e_stage = self._stage_events
+        at = last_before(e_pos, e_time, pos, when)
+        found = at >= 0
+        stage = np.full(len(pos), self.stages.open_stages[0], dtype=object)
+        entered = self.deals["created_at"].to_numpy("datetime64[us]")[pos].copy()
+        stage[found] = e_stage[at[found]]
+        entered[found] = e_time[at[found]]
+        return stage, entered
+
+    @cached_property
+    def _field_events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(deal position, observed_at, first observation of each deal) of the field log."""
+        log = self.field_log
+        pos = self._index.get_indexer(log["opportunity_id"])  # every id is known (from_frames)
+        when = log["observed_at"].to_numpy("datetime64[us]")
+        first = np.full(len(self.deals), -1, dtype=np.int64)
+        # The log is sorted by (id, time): the first row of each deal is its first observation.
+        rev = np.arange(len(pos))[::-1]
+        first[pos[rev]] = rev
+        return pos, when, first
+
+    @cached_property
+    def _single_observation(self) -> bool:
+        """True when the log holds one observation per deal, in deal order (a flat export)."""
+        pos = self._field_events[0]
+        return len(pos) == len(self.deals) and bool(
+            (np.bincount(pos, minlength=len(self.deals)) == 1).all())
+
+    def fields_at(self, pos: np.ndarray, when: np.ndarray,
+                  columns: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """Per (deal position, time): each tracked field at its value known then.
+
+        The last observation strictly before the time; before the first one, the first one.
+        """
+        log = self.field_log
+        cols = [c for c in (columns or TRACKED_FIELDS) if c in log.columns]
+        e_pos, e_time, first = self._field_events
+        if self._single_observation:
+            row = first[pos]
+        else:
+            row = last_before(e_pos, e_time, pos, when)
+            row = np.where(row >= 0, row, first[pos])
+        out = {}
+        for col in cols:
+            values = log[col].to_numpy()
+            got = values[np.maximum(row, 0)]
+            if (row < 0).any():
+                got = pd.Series(got).where(row >= 0).to_numpy()
+            out[col] = got
+        return out
+
+    # -- as of a date ------------------------------------------------------------------------------
+
+    @property
+    def end(self) -> pd.Timestamp:
+        """The newest date in the data (creation, close or stage entry): where observation stops."""
+        dates = [self.deals["created_at"].max(), self.deals["closed_at"].max()]
+        if len(self.stage_log):
+            dates.append(self.stage_log["entered_at"].max())
+        dates = [d for d in dates if pd.notna(d)]
+        if not dates:
+            raise InvalidInput("the data holds no dates: nothing to learn from")
+        return as_timestamp(max(dates))
+
+    def rows_at(self, points: pd.DataFrame, *, for_models: bool = True) -> pd.DataFrame:
+        """One row per (id, as_of) point: the deal as known at that instant.
+
+        id, as_of, created_at, stage, stage_entered_at, status, closed_at (only when closed before
+        as_of), every tracked field at its value then. Deals unknown or not yet created are
+        dropped. While a deal is open its fields known only at close are blank, and where amounts
+        are only learnt at close its amount is the list price (`amount_estimated`). With
+        `for_models`, fields the leak check left out are blank.
+        """
+        pos = self.positions(points["id"])
+        when = points["as_of"].to_numpy("datetime64[us]")
+        created = self.deals["created_at"].to_numpy("datetime64[us]")
+        keep = pos >= 0
+        keep[keep] = created[pos[keep]] < when[keep]
+        pos, when = pos[keep], when[keep]
+        stage, entered = self.stage_at(pos, when)
+        status = np.full(len(pos), OPEN, dtype=object)
+        status[stage == self.stages.won] = WON
+        status[stage == self.stages.lost] = LOST
+        is_open = status == OPEN
+        closed_at = self.deals["closed_at"].to_numpy("datetime64[us]")[pos].copy()
+        closed_at[is_open] = np.datetime64("NaT")
+        cols: dict[str, Any] = {
+            "id": self.deals["id"].to_numpy()[pos], "as_of": when, "created_at": created[pos],
+            "stage": stage, "stage_entered_at": entered, "status": status, "is_open": is_open,
+            "closed_at": closed_at,
+        }
+        fields = self.fields_at(pos, when)
+        for col in KNOWN_AT_CLOSE:
+            if col in fields:
+                fields[col] = pd.Series(fields[col]).where(~is_open).to_numpy()
+        if not self.options.amount_known_before_close and "list_price" in fields:
+            amount = np.asarray(fields.get("amount", np.full(len(pos), np.nan)), dtype=float)
+            fields["amount"] = np.where(is_open, np.asarray(fields["list_price"], dtype=float),
+                                        amount)
+            if "amount_estimated" in fields:
+                estimated = np.asarray(fields["amount_estimated"], dtype=object)
+                fields["amount_estimated"] = np.where(is_open, True, estimated)
+        if for_models:
+            for col in self.left_out:
+                if col in fields:
+                    fields[col] = np.full(len(pos), None, dtype=object)
+        cols.update(fields)
+        frame = pd.DataFrame(cols)
+        return _typed_like(frame, self.field_log)
+
+    def as_of(self, t: object, *, for_models: bool = False) -> pd.DataFrame:
+        """Every deal created before t, as it was known at t (see the module's as-of rule), with
+        `age_days` and `days_in_stage`. Fields keep their values unless `for_models`."""
+        ts = as_timestamp(t)
+        created = self.deals["created_at"]
+        ids = self.deals["id"][created.notna() & (created < ts)]
+        points = pd.DataFrame({"id": ids.to_numpy(),
+                               "as_of": np.full(len(ids), ts.to_datetime64(), "datetime64[us]")})
+        frame = self.rows_at(points, for_models=for_models)
+        day = pd.Timedelta(days=1)
+        frame["age_days"] = (ts - frame["created_at"]) / day
+        frame["days_in_stage"] = (ts - frame["stage_entered_at"]) / day
+        if "created_estimated" in self.deals:
+            frame.insert(3, "created_estimated",
+                         self.deals["created_estimated"].to_numpy()[self.positions(frame["id"])])
+        return frame
+
+    def open_at(self, t: object, *, for_models: bool = False) -> pd.DataFrame:
+        """Only the deals open at t."""
+        frame = self.as_of(t, for_models=for_models)
+        return frame[frame["is_open"]].reset_index(drop=True)
+
+    def known_before(self, t: object) -> DealHistory:
+        """The history as a model fitted at t may see it: deals created before t in their state
+        at t (an outcome reached later is open, without close date), stage entries and field
+        observations before t (a deal's first observation stays, as the stand-in for its past)."""
+        ts = as_timestamp(t)
+        state = self.as_of(ts)
+        deals = state.drop(columns=["as_of", "is_open", "stage_entered_at", "age_days",
+                                    "days_in_stage"])
+        log = self.stage_log[self.stage_log["entered_at"] < ts]
+        e_pos, e_time, first = self._field_events
+        keep = e_time < ts.to_datetime64()
+        keep[first[first >= 0]] = True
+        fields = self.field_log[keep]
+        alive = set(deals["id"])
+        fields = fields[fields["opportunity_id"].isin(alive)]
+        return replace(self, deals=deals.reset_index(drop=True),
+                       stage_log=log.reset_index(drop=True),
+                       field_log=fields.reset_index(drop=True))
+
+    def model_deals(self) -> pd.DataFrame:
+        """The deals' latest state with left-out fields blank: what per-deal model inputs read."""
+        if not self.left_out:
+            return self.deals
+        return self.deals.assign(**{c: None for c in self.left_out if c in self.deals})
+
+    def closed_outcomes(self) -> pd.DataFrame:
+        """Deals with an outcome and a close date: id, owner, account, closed_at, won (1/0)."""
+        deals = self.model_deals()
+        closed = deals[deals["status"].isin([WON, LOST]) & deals["closed_at"].notna()]
+        return pd.DataFrame({
+            "id": closed["id"].to_numpy(),
+            "owner": closed["owner"].to_numpy() if "owner" in closed else None,
+            "account": closed["account"].to_numpy() if "account" in closed else None,
+            "closed_at": closed["closed_at"].to_numpy(),
+            "won": (closed["status"] == WON).to_numpy(dtype=float),
+        })
+
+
+def observations_of(deals: pd.DataFrame) -> pd.DataFrame:
+    """One field-history observation per deal: its current fields, observed at `updated_at`
+    (its creation where that is missing)."""
+    when = deals["updated_at"] if "updated_at" in deals else deals["created_at"]
+    when = when.fillna(deals["created_at"])
+    frame = pd.DataFrame({"opportunity_id": deals["id"].to_numpy(),
+                          "observed_at": pd.to_datetime(when).to_numpy("datetime64[us]")})
+    for col in TRACKED_FIELDS:
+        if col in deals:
+            frame[col] = deals[col].to_numpy()
+    return frame
+
+
+def _typed_like(frame: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
+    """Field columns with the field log's dtypes (blank columns stay text or float, not object)."""
+    for col in frame.columns:
+        if col in log.columns and col not in ("opportunity_id", "observed_at"):
+            kind = log[col].dtype
+            if col == "amount_estimated":
+                frame[col] = frame[col].fillna(False).astype(bool)
+            elif is_numeric_dtype(kind) and kind != bool:
+                frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+            elif str(kind).startswith("datetime64"):
+                frame[col] = pd.to_datetime(frame[col]).astype("datetime64[us]")
+            else:
+                values = frame[col]
+                frame[col] = values.astype("str").where(values.notna())
+    for col in ("as_of", "created_at", "stage_entered_at", "closed_at"):
+        if col in frame:
+            frame[col] = pd.to_datetime(frame[col]).astype("datetime64[us]")
+    frame["stage"] = frame["stage"].astype("str")
+    frame["status"] = frame["status"].astype("str")
+    frame["is_open"] = frame["is_open"].astype(bool)
+    return frame
