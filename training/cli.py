@@ -74,21 +74,16 @@ def snapshot(
     out: Annotated[Path | None, typer.Option(help="Write every deal of the snapshot (CSV)")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """The pipeline as it stood on a past date, rebuilt from the stage history."""
+    """The pipeline as known at the start of a past date (stage and field histories)."""
     from forecast.importing import _parse_one
-    from forecast.snapshots import snapshot as take_snapshot
 
     engine = store.get_engine()
     when = _parse_one(as_of, "--as-of")
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, dataset, "opportunities")
-        stages = store.dataset_stages(conn, name)
-        options = store.get_dataset(conn, name)["options"] or {}
-    snap = take_snapshot(
-        store.load_opportunities(engine, name), store.load_history(engine, name), stages, when,
-        amount_known_before_close=options.get("amount_known_before_close", True),
-    )
-    rows = snapshot_summary(snap, list(stages.all_stages))
+    history = store.load_deal_history(engine, name)
+    snap = history.as_of(when)
+    rows = snapshot_summary(snap, list(history.stages.all_stages))
     if out:
         snap.to_csv(out, index=False)
     if json_:
@@ -126,12 +121,9 @@ def kpis(
     engine = store.get_engine()
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, dataset, "opportunities")
-        stages = store.dataset_stages(conn, name)
-        options = store.get_dataset(conn, name)["options"] or {}
     report = compute_kpis(
-        store.load_opportunities(engine, name), store.load_history(engine, name), stages,
-        by=by.value if by else None, period=period.value if period else None, as_of=as_of,
-        amount_known_before_close=options.get("amount_known_before_close", True),
+        store.load_deal_history(engine, name), by=by.value if by else None,
+        period=period.value if period else None, as_of=as_of,
     )
     if json_:
         print_json({"dataset": name, **report.to_dict()})

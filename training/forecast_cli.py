@@ -45,14 +45,19 @@ MappingOpt = Annotated[str | None, typer.Option(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 
 
-def _load(data: str | None, mapping: str | None, settings: Settings) -> dict[str, Any]:
+IncludeLeaksOpt = Annotated[bool, typer.Option(
+    "--include-leaks", help="Keep fields the export-state leak check leaves out (fields whose "
+    "blankness or values give away which deals were open at the export)")]
+
+
+def _load(data: str | None, mapping: str | None, settings: Settings,
+          include_leaks: bool = False) -> dict[str, Any]:
     from training.models_cli import Kind, load_training_data
 
-    return load_training_data(data, mapping, Kind.deals, settings)
-
-
-def _amount_known(loaded: dict[str, Any]) -> bool:
-    return bool((loaded.get("options") or {}).get("amount_known_before_close", True))
+    loaded = load_training_data(data, mapping, Kind.deals, settings)
+    if include_leaks:
+        loaded["history"] = loaded["history"].keeping_all()
+    return loaded
 
 
 def _parse_targets(values: list[str] | None) -> dict[str, float] | None:
@@ -112,10 +117,8 @@ def revenue(
         raise InvalidInput("give --dataset or --data, not both")
     loaded = _load(data or dataset, mapping, settings)
     fc = forecast_revenue(
-        loaded["opportunities"], loaded["history"], loaded["stages"], period,
-        by=by.value if by else None, as_of=as_of, targets=_parse_targets(target),
-        amount_known_before_close=_amount_known(loaded), include_new_deals=not no_new_deals,
-        settings=settings,
+        loaded["history"], period, by=by.value if by else None, as_of=as_of,
+        targets=_parse_targets(target), include_new_deals=not no_new_deals, settings=settings,
     )
     if json_:
         print_json({"dataset": loaded["dataset"], **fc.to_dict()})
@@ -162,6 +165,7 @@ def backtest_cmd(
     = None,
     mapping: MappingOpt = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log the run to MLflow")] = True,
+    include_leaks: IncludeLeaksOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Replay history: forecast each past period and compare with what was won.
@@ -173,13 +177,11 @@ def backtest_cmd(
     from forecast.backtest import backtest
 
     settings = get_settings()
-    loaded = _load(data, mapping, settings)
+    loaded = _load(data, mapping, settings, include_leaks)
     with console.status("backtesting", spinner="dots") if not json_ else _nullcontext():
         report = backtest(
-            loaded["opportunities"], loaded["history"], loaded["stages"], freq=freq.value,
-            start=start, end=end, by=by.value if by else None,
-            amount_known_before_close=_amount_known(loaded), settings=settings,
-            dataset=loaded["dataset"],
+            loaded["history"], freq=freq.value, start=start, end=end,
+            by=by.value if by else None, settings=settings, dataset=loaded["dataset"],
         )
     run_id = None
     if log:
@@ -194,6 +196,8 @@ def backtest_cmd(
         return
     for table in backtest_tables(out):
         console.print(table)
+    for note in report.notes:
+        err_console.print(f"[dim]note: {note}[/]")
     if run_id:
         console.print(f"logged to MLflow: run {run_id}")
 
@@ -281,6 +285,7 @@ def timing_cmd(
     mapping: MappingOpt = None,
     promote: Annotated[bool, typer.Option(
         "--promote/--no-promote", help="Make the new model champion if it wins")] = True,
+    include_leaks: IncludeLeaksOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Train the time-to-close model, log it to MLflow, promote it if it wins.
@@ -293,12 +298,11 @@ def timing_cmd(
     from training.models_cli import _quiet_mlflow
 
     settings = get_settings()
-    loaded = _load(data, mapping, settings)
+    loaded = _load(data, mapping, settings, include_leaks)
     _quiet_mlflow()
     champion = load_timing_champion(settings)
     result = train_timing(
-        loaded["opportunities"], loaded["history"], loaded["stages"], options=loaded["options"],
-        settings=settings, incumbent=champion[1] if champion else None,
+        loaded["history"], settings=settings, incumbent=champion[1] if champion else None,
         dataset=loaded["dataset"],
     )
     reg = log_timing(result, settings, promote=promote,

@@ -78,10 +78,15 @@ def load_training_data(data: str | None, mapping: str | None, kind: Kind,
             raise InvalidInput(f"{data} holds {export.kind}, not {want}: use "
                                f"`forecast train {'leads' if export.kind == 'leads' else 'deals'}`")
         m = load_mapping(mapping) if mapping else detect_mapping(Path(data))
-        return {"dataset": export.dataset, "opportunities": export.opportunities,
-                "history": export.history, "stages": export.stages, "leads": export.leads,
-                "leak_columns": export.leak_columns, "options": export.options,
-                "field_names": _field_names(m)}
+        out = {"dataset": export.dataset, "leads": export.leads,
+               "leak_columns": export.leak_columns, "field_names": _field_names(m)}
+        if export.kind == "opportunities":
+            from forecast.history import DealHistory
+
+            out["history"] = DealHistory.from_frames(
+                export.opportunities, export.history, export.stages, options=export.options,
+                name=export.dataset)
+        return out
     engine = store.get_engine(settings)
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, data, want)
@@ -90,15 +95,11 @@ def load_training_data(data: str | None, mapping: str | None, kind: Kind,
         raise InvalidInput(f"dataset {name!r} holds {row['kind']}, not {want}")
     field_names = _field_names(load_mapping(name)) if name in BUILT_IN else {}
     out: dict[str, Any] = {"dataset": name, "leak_columns": list(row["leak_columns"] or []),
-                           "options": dict(row["options"] or {}), "field_names": field_names}
+                           "field_names": field_names}
     if kind is Kind.leads:
         out["leads"] = store.load_leads(engine, name)
     else:
-        from forecast.stages import StageSet
-
-        out["opportunities"] = store.load_opportunities(engine, name).drop(columns=["dataset"])
-        out["history"] = store.load_history(engine, name)
-        out["stages"] = StageSet.from_dict(row["stages"])
+        out["history"] = store.load_deal_history(engine, name)
     return out
 
 
@@ -209,9 +210,11 @@ def _train(kind: Kind, data: str | None, mapping: str | None, json_: bool, seed:
                 **extra,
             )
         else:
+            history = frames["history"]
+            if extra.get("include_leaks"):
+                history = history.keeping_all()
             result = training.train_deals(
-                frames["opportunities"], frames["history"], frames["stages"],
-                options=frames["options"], settings=settings, seed=seed, incumbent=incumbent,
+                history, settings=settings, seed=seed, incumbent=incumbent,
                 field_names=frames["field_names"], dataset=frames["dataset"], progress=step,
             )
         step("logging to MLflow and registering")
@@ -248,9 +251,12 @@ def train_leads(
 def train_deals(
     data: DataOpt = None, mapping: MappingOpt = None, json_: JsonOpt = False,
     seed: SeedOpt = None, promote: PromoteOpt = True,
+    include_leaks: Annotated[bool, typer.Option(
+        "--include-leaks", help="Keep fields the export-state leak check leaves out (fields "
+        "whose blankness or values give away which deals were open at the export)")] = False,
 ) -> None:
     """Train the close-probability model on as-of snapshots, with a holdout by time."""
-    _train(Kind.deals, data, mapping, json_, seed, promote)
+    _train(Kind.deals, data, mapping, json_, seed, promote, include_leaks=include_leaks)
 
 
 # --- models -------------------------------------------------------------------------------------

@@ -33,11 +33,11 @@ import pandas as pd
 
 from forecast import timing as tm
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.history import DealHistory, as_timestamp
 from forecast.periods import FREQS, Period, periods_between
 from forecast.revenue import GROUP_COLUMNS, fit_forecast_models, forecast_pipeline, measure_drift
 from forecast.settings import Settings, get_settings
-from forecast.snapshots import as_timestamp
-from forecast.stages import WON, StageSet
+from forecast.stages import WON
 
 #: The forecasts a backtest scores, and how each is labelled.
 METHODS = {"model": "our forecast", "weighted_pipeline": "weighted pipeline",
@@ -110,6 +110,7 @@ class BacktestReport:
     periods: list[PeriodResult]
     seconds: float = 0.0
     dataset: str | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. fields the leak check left out
 
     @property
     def scored(self) -> list[PeriodResult]:
@@ -181,6 +182,7 @@ class BacktestReport:
             "overall": _rounded(overall),
             "reps": self.rep_scores(),
             "seconds": round(self.seconds, 2),
+            "notes": list(self.notes),
         }
 
 
@@ -207,15 +209,12 @@ def _rounded(d: Any) -> Any:
 
 
 def backtest(
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
+    history: DealHistory,
     *,
     freq: str = "quarter",
     start: object = None,
     end: object = None,
     by: str | None = None,
-    amount_known_before_close: bool = True,
     settings: Settings | None = None,
     dataset: str | None = None,
     progress: Progress | None = None,
@@ -231,11 +230,11 @@ def backtest(
         raise InvalidInput(f"--freq must be one of {', '.join(FREQS)}, got {freq!r}")
     if by is not None and by not in GROUP_COLUMNS:
         raise InvalidInput(f"cannot group by {by!r}: use one of {', '.join(GROUP_COLUMNS)}")
-    if opportunities is None or opportunities.empty:
+    if history.deals.empty:
         raise InvalidInput("no deals in the data: nothing to backtest")
     settings = settings or get_settings()
-    observed = tm.data_end(opportunities, history)
-    first = as_timestamp(opportunities["created_at"].min())
+    observed = history.end
+    first = as_timestamp(history.deals["created_at"].min())
     periods = periods_between(_date(start, "--from") if start is not None else first,
                               _date(end, "--to") if end is not None else observed, freq)
     # A period counts only once the data covers it in full (closes dated on its last day too).
@@ -246,9 +245,9 @@ def backtest(
     for per in periods:
         if progress:
             progress(f"{per.label}: fitting as of {per.start.date()}")
-        results.append(_one_period(opportunities, history, stages, per, by,
-                                   amount_known_before_close, settings))
-    return BacktestReport(freq, by, results, time.perf_counter() - started, dataset)
+        results.append(_one_period(history, per, by, settings))
+    return BacktestReport(freq, by, results, time.perf_counter() - started, dataset,
+                          notes=list(history.leak_notes))
 
 
 def _date(value: object, name: str) -> pd.Timestamp:
@@ -267,24 +266,20 @@ def _date(value: object, name: str) -> pd.Timestamp:
 
 
 def _one_period(
-    opportunities: pd.DataFrame, history: pd.DataFrame, stages: StageSet, per: Period,
-    by: str | None, amount_known: bool, settings: Settings,
+    history: DealHistory, per: Period, by: str | None, settings: Settings,
 ) -> PeriodResult:
     t0 = per.start
     try:
-        models = fit_forecast_models(opportunities, history, stages, t0,
-                                     amount_known_before_close=amount_known, settings=settings)
+        models = fit_forecast_models(history, t0, settings=settings)
     except InsufficientHistory as exc:
         return PeriodResult(per, "skipped", reason=str(exc))
-    pipeline = tm.pipeline_rows(opportunities, history, stages, t0,
-                                amount_known_before_close=amount_known)
+    pipeline = tm.pipeline_rows(history, t0)
+    shown = history.as_of(t0)
     column = GROUP_COLUMNS.get(by) if by else None
-    known, _ = tm.known_before(opportunities, history, stages, t0,
-                               amount_known_before_close=amount_known)
+    known = shown
     known_groups = set(known[column].astype(object).where(known[column].notna(), "(none)")
                        .astype(str)) if column and column in known else None
-    drift = measure_drift(opportunities, history, stages, models, per.days,
-                          amount_known_before_close=amount_known, settings=settings)
+    drift = measure_drift(history, models, per.days, settings=settings)
     fc = forecast_pipeline(pipeline, models, per, t0, by=by, known_groups=known_groups,
                            drift=drift)
     forecasts = {"model": fc.total.expected}
@@ -297,6 +292,7 @@ def _one_period(
         forecasts["stage_km"] = km.total.expected
 
     # What happened: every deal won with a close date inside the period (full data).
+    opportunities = history.deals
     won = opportunities[(opportunities["status"] == WON) & per.contains(opportunities["closed_at"])]
     open_ids = set(pipeline["id"])
     from_pipeline = won["id"].isin(open_ids)
@@ -320,7 +316,7 @@ def _one_period(
                 "weighted_pipeline": _r(g.weighted_pipeline), "stage_km": _r(km_by.get(g.group)),
                 "deals": g.deals,
             })
-    result.reps = _rep_calls(opportunities, pipeline, fc.deals, won, per)
+    result.reps = _rep_calls(shown, pipeline, fc.deals, won, per)
     return result
 
 

@@ -157,7 +157,7 @@ def _value_leak(col: str, values: pd.Series, y: np.ndarray, band: np.ndarray) ->
     # Each deal scored by its value's open share among the *other* deals of its band.
     score = (k - frame["y"] + PRIOR * base) / (n - 1 + PRIOR)
     aucs, weights = [], []
-    for b, part in frame.assign(score=score).groupby("b"):
+    for _band, part in frame.assign(score=score).groupby("b"):
         if part["y"].nunique() == 2:
             aucs.append(_auc(part["y"].to_numpy(), part["score"].to_numpy()))
             weights.append(len(part))

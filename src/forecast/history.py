@@ -378,7 +378,7 @@ def _typed_like(frame: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
             kind = log[col].dtype
             if col == "amount_estimated":
                 frame[col] = frame[col].fillna(False).astype(bool)
-            elif is_numeric_dtype(kind) and kind != bool:
+            elif is_numeric_dtype(kind):
                 frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
             elif str(kind).startswith("datetime64"):
                 frame[col] = pd.to_datetime(frame[col]).astype("datetime64[us]")

@@ -11,7 +11,7 @@ and per month or quarter.
     satisfaction      mean CSAT and how many scores, where the data has any
 
 Everything is judged as of one date. When that date is before the data's end the pipeline is
-first rebuilt with `forecast.snapshots.snapshot`, so the figures are those a manager could have
+first rebuilt with `DealHistory.as_of`, so the figures are those a manager could have
 seen then (a deal won later is open, a deal created later is absent). All the work is vectorised
 (groupby on deal- and history-level frames); Python only loops over groups and stages.
 """
@@ -31,7 +31,7 @@ from forecast.errors import InvalidInput, NotFound
 from forecast.formatting import missing as _missing
 from forecast.formatting import money as _money
 from forecast.formatting import pct as _pct
-from forecast.snapshots import as_timestamp, snapshot
+from forecast.history import DealHistory, as_timestamp
 from forecast.stages import LOST, OPEN, WON, StageSet
 
 GROUP_COLUMNS: dict[str, str] = {
@@ -233,14 +233,11 @@ class KpiReport:
 
 
 def compute_kpis(
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
+    history: DealHistory,
     *,
     by: str | None = None,
     period: str | None = None,
     as_of: object = None,
-    amount_known_before_close: bool = True,
 ) -> KpiReport:
     """The pipeline KPIs, overall and per `by` group and/or `period`, as of a date.
 
@@ -251,9 +248,8 @@ def compute_kpis(
     Velocity is the classic formula applied to each row's own figures.
 
     `as_of` (default: the last date the data records, so re-runs give the same figures) is when
-    "open" is judged. Before the data's end the pipeline is rebuilt as of that date from the
-    stage history, and `amount_known_before_close=False` makes deals open then carry the list
-    price (as `snapshot` does) instead of an amount only learnt at close.
+    "open" is judged. Before the data's end the pipeline is rebuilt with `DealHistory.as_of`
+    (what was recorded strictly before that instant, every field at its value then).
 
     Time in stage counts completed stays only (the deal had moved on by `as_of`): a deal still
     in a stage is censored, so its time so far is not mixed in with finished stays.
@@ -263,10 +259,13 @@ def compute_kpis(
     """
     group_col = _choice(by, GROUP_COLUMNS, "by")
     _choice(period, dict.fromkeys(PERIODS), "period")
-    if group_col and group_col not in opportunities.columns:
+    stages = history.stages
+    if group_col and group_col not in history.deals.columns:
         raise InvalidInput(f"cannot group by {by!r}: the data has no {group_col!r} column")
-    history = history[["opportunity_id", "stage", "entered_at"]]
-    data_end = _data_end(opportunities, history)
+    try:
+        data_end: pd.Timestamp | None = history.end
+    except InvalidInput:
+        data_end = None
     if as_of is None:
         t = data_end if data_end is not None else as_timestamp(datetime.now(UTC))
     else:
@@ -276,17 +275,17 @@ def compute_kpis(
             raise InvalidInput(f"as_of must be a date such as 2017-06-30, got {as_of!r}") from exc
         if pd.isna(t):
             raise InvalidInput(f"as_of must be a date such as 2017-06-30, got {as_of!r}")
-    from_snapshot = data_end is not None and t < data_end
-    if from_snapshot and not (history["entered_at"] <= t).any():
-        deals = _before_any_history(opportunities, stages, t, amount_known_before_close)
-    elif from_snapshot:
-        deals = snapshot(opportunities, history, stages, t,
-                         amount_known_before_close=amount_known_before_close)
+    # A date given is an instant (what was recorded strictly before it); by default every
+    # record counts, as the store holds them now.
+    from_snapshot = as_of is not None and data_end is not None and t <= data_end
+    if from_snapshot:
+        deals = history.as_of(t)
+        log = history.known_before(t).stage_log
     else:
-        deals = opportunities.reset_index(drop=True)
-    history = history[history["entered_at"] <= t]
+        deals = history.deals.reset_index(drop=True)
+        log = history.stage_log
 
-    prepared = _deal_frame(deals, history, stages, group_col, period)
+    prepared = _deal_frame(deals, log, stages, group_col, period)
     scopes = [(False, False)]
     if by or period:
         scopes.append((by is not None, period is not None))
@@ -311,30 +310,11 @@ def _choice(value: str | None, allowed: dict, name: str) -> str | None:
     return allowed[value] if allowed[value] is not None else value
 
 
-def _before_any_history(
-    opportunities: pd.DataFrame, stages: StageSet, t: pd.Timestamp, list_price_while_open: bool
-) -> pd.DataFrame:
-    """Snapshot's rule when no stage was recorded by `t`: deals created by then sit, open, in
-    the first stage. (`snapshot` itself cannot merge an empty history, whose ids are untyped.)"""
-    deals = opportunities[opportunities["created_at"] <= t].assign(
-        stage=stages.open_stages[0], status=OPEN, closed_at=pd.NaT)
-    if not list_price_while_open and "list_price" in deals:
-        deals = deals.assign(amount=deals["list_price"], amount_estimated=True)
-    return deals.reset_index(drop=True)
-
-
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Group and period as plain objects with None (not NaN) where a dimension is not split."""
     for col in ("group", "period"):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
     return frame
-
-
-def _data_end(opportunities: pd.DataFrame, history: pd.DataFrame) -> pd.Timestamp | None:
-    dates = [opportunities[c].max() for c in ("created_at", "closed_at") if c in opportunities]
-    dates.append(history["entered_at"].max())
-    dates = [d for d in dates if not pd.isna(d)]
-    return as_timestamp(max(dates)) if dates else None
 
 
 def _period_code(when: pd.Series, period: str | None) -> pd.Series:

@@ -27,8 +27,8 @@ from sqlalchemy import Engine
 
 from forecast import store
 from forecast.errors import ForecastError, InvalidInput
+from forecast.history import DealHistory
 from forecast.periods import Period, parse_period, period_of
-from forecast.stages import StageSet
 
 log = logging.getLogger("forecast.overview")
 
@@ -43,17 +43,18 @@ AHEAD = {"month": 2, "quarter": 1}
 
 @dataclass
 class Dataset:
-    """A stored opportunities dataset as frames, with what the overview needs to know of it."""
+    """A stored opportunities dataset (its `DealHistory`), with what the overview needs."""
 
     name: str
     version: str
-    opportunities: pd.DataFrame
-    history: pd.DataFrame
-    stages: StageSet
-    amount_known_before_close: bool
+    history: DealHistory
     now: pd.Timestamp  # `risk.data_now`: today, or the day after the data ends
     teams: list[str]
     rep_team: dict[str, str]  # each rep's team (the one most of their deals carry)
+
+    @property
+    def opportunities(self) -> pd.DataFrame:
+        return self.history.deals
 
 
 _DATASETS: OrderedDict[tuple, Dataset] = OrderedDict()
@@ -82,11 +83,8 @@ def load_dataset(engine: Engine, name: str | None = None) -> Dataset:
         if hit is not None:
             _DATASETS.move_to_end(key)
             return hit
-    with engine.connect() as conn:
-        stages = store.dataset_stages(conn, resolved)
-        options = store.get_dataset(conn, resolved)["options"] or {}
-    opps = store.load_opportunities(engine, resolved)
-    hist = store.load_history(engine, resolved)
+    history = store.load_deal_history(engine, resolved)
+    opps = history.deals
     teams = sorted(str(t) for t in opps["team"].dropna().unique()) if "team" in opps else []
     rep_team: dict[str, str] = {}
     if {"owner", "team"} <= set(opps.columns):
@@ -95,9 +93,7 @@ def load_dataset(engine: Engine, name: str | None = None) -> Dataset:
             top = pairs.groupby(["owner", "team"]).size().reset_index(name="n")
             top = top.sort_values("n", kind="stable").drop_duplicates("owner", keep="last")
             rep_team = {str(o): str(t) for o, t in zip(top["owner"], top["team"], strict=True)}
-    data = Dataset(resolved, version, opps, hist, stages,
-                   bool(options.get("amount_known_before_close", True)),
-                   data_now(opps, hist), teams, rep_team)
+    data = Dataset(resolved, version, history, data_now(history), teams, rep_team)
     with _LOCK:
         for old in [k for k in _DATASETS if k[:2] == key[:2]]:
             del _DATASETS[old]
@@ -199,8 +195,7 @@ def kpi_report(data: Dataset, *, by: str | None, period: str | None,
     """`kpis.compute_kpis` on a loaded dataset, as `GET /v1/kpis` calls it."""
     from forecast.kpis import compute_kpis
 
-    return compute_kpis(data.opportunities, data.history, data.stages, by=by, period=period,
-                        as_of=as_of, amount_known_before_close=data.amount_known_before_close)
+    return compute_kpis(data.history, by=by, period=period, as_of=as_of)
 
 
 def revenue_forecast(engine: Engine, data: Dataset, period: Period, *, by: str | None,
@@ -217,9 +212,7 @@ def at_risk(data: Dataset, *, served: Any, as_of: object = None, team: str | Non
     """`risk.deals_at_risk` on a loaded dataset, as `GET /v1/deals/at-risk` calls it."""
     from forecast.risk import deals_at_risk
 
-    return deals_at_risk(data.opportunities, data.history, data.stages, served=served,
-                         as_of=as_of, team=team,
-                         amount_known_before_close=data.amount_known_before_close, limit=limit)
+    return deals_at_risk(data.history, served=served, as_of=as_of, team=team, limit=limit)
 
 
 @dataclass

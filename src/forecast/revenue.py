@@ -40,12 +40,13 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from forecast import features as feat
 from forecast import timing as tm
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.history import JUST_AFTER, DealHistory, as_timestamp
 from forecast.periods import Period, parse_period
 from forecast.settings import Settings, get_settings
-from forecast.snapshots import as_timestamp
-from forecast.stages import WON, StageSet
+from forecast.stages import WON
 
 #: `by` choices and the column each groups on.
 GROUP_COLUMNS: dict[str, str] = {
@@ -79,12 +80,9 @@ class ForecastModels:
 
 
 def fit_forecast_models(
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
+    history: DealHistory,
     as_of: object,
     *,
-    amount_known_before_close: bool = True,
     settings: Settings | None = None,
     seed: int | None = None,
 ) -> ForecastModels:
@@ -97,20 +95,15 @@ def fit_forecast_models(
 
     settings = settings or get_settings()
     t = as_timestamp(as_of)
-    opps, hist = tm.known_before(opportunities, history, stages, t,
-                                 amount_known_before_close=amount_known_before_close)
-    rows = tm.survival_rows(opportunities, history, stages, t,
-                            every_days=settings.timing_every_days,
-                            amount_known_before_close=amount_known_before_close)
-    notes: list[str] = []
+    known = history.known_before(t)
+    rows = tm.survival_rows(history, t, every_days=settings.timing_every_days)
+    notes: list[str] = list(history.leak_notes)
     baseline = None
     if len(rows) and (rows["event"] > 0).any():
         baseline = tm.StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(
-            rows, len(stages.open_stages))
+            rows, len(history.stages.open_stages))
     try:
-        model, baseline = tm.fit_timing(opportunities, history, stages, t,
-                                        amount_known_before_close=amount_known_before_close,
-                                        settings=settings, seed=seed, rows=rows)
+        model, baseline = tm.fit_timing(history, t, settings=settings, seed=seed, rows=rows)
         timing: tm.TimeToClose | tm.StageKaplanMeier = model
         method = "time-to-close model"
     except InsufficientHistory as exc:
@@ -120,22 +113,19 @@ def fit_forecast_models(
                 "from") from None
         timing, method = baseline, "per-stage close-time baseline"
         notes.append(f"{exc}; the forecast uses the per-stage close-time distributions")
-    stage_rates = fallback_stage_rates(
-        opps, hist, stages, options={"amount_known_before_close": amount_known_before_close})
-    templates, window = _templates(opps, hist, stages, t, settings.new_deal_window_days,
-                                   amount_known_before_close)
+    stage_rates = fallback_stage_rates(known)
+    templates, window = _templates(known, t, settings.new_deal_window_days)
     if templates is None:
         notes.append("too little history of deal creation: no line for deals not yet created")
     return ForecastModels(t, timing, baseline, stage_rates, templates, window, method, notes)
 
 
 def _templates(
-    opps: pd.DataFrame, hist: pd.DataFrame, stages: StageSet, t: pd.Timestamp,
-    window_days: int, amount_known: bool,
+    known: DealHistory, t: pd.Timestamp, window_days: int,
 ) -> tuple[pd.DataFrame | None, float]:
-    """Deals created in the last `window_days` before t, with their features at creation."""
-    from forecast import features as feat
-
+    """Deals created in the last `window_days` before t (`known`: as known before t), with
+    their features just after creation."""
+    opps = known.deals
     if opps.empty:
         return None, 0.0
     first = opps["created_at"].min()
@@ -146,11 +136,9 @@ def _templates(
     if recent.empty:
         return None, window
     points = pd.DataFrame({"id": recent["id"].to_numpy(),
-                           "as_of": recent["created_at"].to_numpy()})
-    points["as_of"] = points["as_of"].astype("datetime64[us]")
-    rows = feat.deal_rows_at(opps, hist, stages, points, amount_known_before_close=amount_known)
-    if not amount_known and "list_price" in rows:
-        rows["amount"] = rows["list_price"]
+                           "as_of": recent["created_at"].to_numpy("datetime64[us]")
+                           + JUST_AFTER.to_timedelta64()})
+    rows = feat.deal_rows_at(known, points)
     return rows.reset_index(drop=True), window
 
 
@@ -224,15 +212,12 @@ def default_as_of(period: Period, now: object = None) -> pd.Timestamp:
 
 
 def forecast_revenue(
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
+    history: DealHistory,
     period: str | Period,
     *,
     by: str | None = None,
     as_of: object = None,
     targets: Mapping[str, float] | float | None = None,
-    amount_known_before_close: bool = True,
     models: ForecastModels | None = None,
     include_new_deals: bool = True,
     settings: Settings | None = None,
@@ -247,16 +232,12 @@ def forecast_revenue(
     per = period if isinstance(period, Period) else parse_period(period)
     column = _group_column(by)
     t = as_timestamp(as_of) if as_of is not None else default_as_of(per, now)
-    if column is not None and column not in opportunities.columns:
+    if column is not None and column not in history.deals.columns:
         raise InvalidInput(f"cannot group by {by!r}: the data has no {column!r} column")
     if models is None:
-        models = fit_forecast_models(opportunities, history, stages, t,
-                                     amount_known_before_close=amount_known_before_close,
-                                     settings=settings)
-    opps, hist = tm.known_before(opportunities, history, stages, t,
-                                 amount_known_before_close=amount_known_before_close)
-    pipeline = tm.pipeline_rows(opportunities, history, stages, t,
-                                amount_known_before_close=amount_known_before_close)
+        models = fit_forecast_models(history, t, settings=settings)
+    opps = history.as_of(t)
+    pipeline = tm.pipeline_rows(history, t)
     won = opps[(opps["status"] == WON) & per.contains(opps["closed_at"])]
     known_groups = _labels(opps, column) if column else np.array([], dtype=object)
     drift = None
@@ -264,9 +245,7 @@ def forecast_revenue(
         span = (per.end - max(per.start, t)) / tm.DAY
         key = ("drift", round(span, 6))
         if key not in models.cache:
-            models.cache[key] = measure_drift(
-                opportunities, history, stages, models, span,
-                amount_known_before_close=amount_known_before_close, settings=settings)
+            models.cache[key] = measure_drift(history, models, span, settings=settings)
         drift = models.cache[key]
     return forecast_pipeline(
         pipeline, models, per, t, by=by, targets=targets, won=won,
@@ -491,13 +470,10 @@ class Drift:
 
 
 def measure_drift(
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
+    history: DealHistory,
     models: ForecastModels,
     span_days: float,
     *,
-    amount_known_before_close: bool = True,
     every_days: int = 14,
     max_windows: int = 13,
     settings: Settings | None = None,
@@ -513,8 +489,8 @@ def measure_drift(
     """
     settings = settings or get_settings()
     t = models.as_of
-    opps, hist = tm.known_before(opportunities, history, stages, t,
-                                 amount_known_before_close=amount_known_before_close)
+    known = history.known_before(t)
+    opps = known.deals
     closes = opps.loc[opps["status"].isin([WON, "lost"]), "closed_at"]
     if closes.empty:
         return Drift(0.0, 0, note="no close known yet")
@@ -523,14 +499,11 @@ def measure_drift(
     ratios = []
     s = (t - span).normalize()
     while s >= first and len(ratios) < max_windows:
-        pipe = tm.pipeline_rows(opps, hist, stages, s,
-                                amount_known_before_close=amount_known_before_close)
+        pipe = tm.pipeline_rows(known, s)
         expected = float((_amounts(pipe) * tm.window_probabilities(
             models.timing, pipe, 0.0, span_days)["won"]).sum())
-        ko, kh = tm.known_before(opps, hist, stages, s,
-                                 amount_known_before_close=amount_known_before_close)
-        templates, window = _templates(ko, kh, stages, s, settings.new_deal_window_days,
-                                       amount_known_before_close)
+        templates, window = _templates(known.known_before(s), s,
+                                       settings.new_deal_window_days)
         if templates is not None and len(templates):
             rate = (span_days / window) * _share_won_by(models.timing, templates, span_days, s)
             expected += float((rate * _amounts(templates)).sum())

@@ -29,9 +29,9 @@ from forecast import features as feat
 from forecast import scoring
 from forecast import timing as tm
 from forecast.errors import InvalidInput
+from forecast.history import DealHistory, as_timestamp
 from forecast.models import select_scorer
-from forecast.snapshots import as_timestamp
-from forecast.stages import LOST, WON, StageSet
+from forecast.stages import LOST, WON
 
 LOW_PROBABILITY = "low_probability"
 FALLING_PROBABILITY = "falling_probability"
@@ -42,13 +42,12 @@ FLAG_LABELS = {LOW_PROBABILITY: "low close probability",
 _DAY = pd.Timedelta(days=1)
 
 
-def data_now(opportunities: pd.DataFrame, history: pd.DataFrame,
-             today: object = None) -> pd.Timestamp:
+def data_now(history: DealHistory, today: object = None) -> pd.Timestamp:
     """"Now" for a dataset: today, or the day after the last recorded date when the data ends
     earlier (an export). Figures judged as of this date see every record the data holds."""
     today_ts = as_timestamp(today if today is not None else pd.Timestamp.now(tz="UTC"))
     try:
-        end = tm.data_end(opportunities, history)
+        end = history.end
     except InvalidInput:
         return today_ts.normalize()
     return min(today_ts, end.normalize() + _DAY)
@@ -95,7 +94,7 @@ class RiskReport:
 
 
 def stage_stay_quantiles(
-    history: pd.DataFrame, stages: StageSet, as_of: object, q: float = 0.9, min_stays: int = 10,
+    history: DealHistory, as_of: object, q: float = 0.9, min_stays: int = 10,
 ) -> dict[str, float | None]:
     """Per open stage, the `q` quantile in days of the stays that ended before `as_of`.
 
@@ -104,8 +103,8 @@ def stage_stay_quantiles(
     `min_stays` completed stays gets None (too few to say what is usual).
     """
     t = as_timestamp(as_of)
-    hist = history[history["entered_at"] < t]
-    out: dict[str, float | None] = dict.fromkeys(stages.open_stages)
+    hist = history.known_before(t).stage_log
+    out: dict[str, float | None] = dict.fromkeys(history.stages.open_stages)
     if hist.empty:
         return out
     order = np.lexsort((hist["entered_at"].to_numpy("datetime64[us]").view("int64"),
@@ -124,14 +123,11 @@ def stage_stay_quantiles(
 
 
 def deals_at_risk(
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
+    history: DealHistory,
     *,
     served: scoring.Served | None = None,
     as_of: object = None,
     team: str | None = None,
-    amount_known_before_close: bool = True,
     high_value_quantile: float = 0.75,
     low_probability: float | None = None,
     fall_threshold: float = 0.10,
@@ -156,35 +152,38 @@ def deals_at_risk(
     if lookback_days < 1:
         raise InvalidInput(f"lookback_days must be at least 1, got {lookback_days}")
     try:
-        t = as_timestamp(as_of) if as_of is not None else data_now(opportunities, history)
-    except (TypeError, ValueError, OverflowError):
+        t = as_timestamp(as_of) if as_of is not None else data_now(history)
+    except (TypeError, ValueError, OverflowError, InvalidInput):
         t = pd.NaT
     if pd.isna(t):
         raise InvalidInput(f"as_of must be a date such as 2017-06-30, got {as_of!r}")
-    opps, hist = tm.known_before(opportunities, history, stages, t,
-                                 amount_known_before_close=amount_known_before_close)
+    known = history.known_before(t)
+    opps = known.deals
     notes: list[str] = []
     if served is None:
-        served = _fallback(opps, hist, stages, amount_known_before_close)
+        served = _fallback(known)
         notes.append("no deal model is serving: probabilities are per-stage historical win "
                      "rates, so a probability falls only when a deal moves back a stage")
     closed = opps["status"].isin([WON, LOST])
     win_rate = float((opps.loc[closed, "status"] == WON).mean()) if closed.any() else math.nan
     if low_probability is None:
         low_probability = 0.5 * win_rate if not math.isnan(win_rate) else 0.25
-    stuck_after = stage_stay_quantiles(hist, stages, t, stuck_quantile, min_stays)
+    stuck_after = stage_stay_quantiles(history, t, stuck_quantile, min_stays)
     for name, days in stuck_after.items():
         if days is None:
             notes.append(f"too few completed stays in {name} to say how long is usual there")
 
-    pipe = tm.pipeline_rows(opportunities, history, stages, t,
-                            amount_known_before_close=amount_known_before_close)
+    pipe = tm.pipeline_rows(history, t)
+    # What the list shows (account, owner, team, product) as known at t, left-out fields too:
+    # the leak check keeps a field out of the model, not out of a manager's sight.
+    shown = history.open_at(t).set_index("id").reindex(pipe["id"])
     amount = _amounts(pipe)
     high_from = float(np.quantile(amount, high_value_quantile)) if len(pipe) else None
     if team is not None:
-        if "team" not in pipe or not (opps.get("team", pd.Series(dtype=object)) == team).any():
+        if "team" not in opps or not (opps["team"] == team).any():
             raise InvalidInput(f"no deals for team {team!r} in this dataset")
-        keep = (pipe["team"] == team).to_numpy()
+        keep = (shown["team"] == team).to_numpy()
+        shown = shown[keep]
         pipe, amount = pipe[keep].reset_index(drop=True), amount[keep]
     usual = pipe["stage"].map(stuck_after).astype(float).to_numpy()
     stuck = ~np.isnan(usual) & (pipe["days_in_stage"].to_numpy(float) > usual)
@@ -192,10 +191,10 @@ def deals_at_risk(
     candidates = np.flatnonzero(high | stuck)
 
     cand = pipe.iloc[candidates].reset_index(drop=True)
+    cand_shown = shown.iloc[candidates]
     scores = scoring.score_rows(served, _rows(cand), top=top_reasons)
     p_now = np.array([s.probability for s in scores], dtype=float)
-    p_before = _earlier(served, opps, hist, stages, cand, t - pd.Timedelta(days=lookback_days),
-                        amount_known_before_close)
+    p_before = _earlier(served, known, cand, t - pd.Timedelta(days=lookback_days))
     c_high, c_stuck = high[candidates], stuck[candidates]
     low = c_high & (p_now < low_probability)
     with np.errstate(invalid="ignore"):
@@ -207,6 +206,7 @@ def deals_at_risk(
     deals = []
     for i in order[:limit]:
         row = cand.iloc[i]
+        seen = cand_shown.iloc[i]
         flags = [f for f, on in ((LOW_PROBABILITY, low[i]), (FALLING_PROBABILITY, falling[i]),
                                  (STUCK, c_stuck[i])) if on]
         why = []
@@ -221,10 +221,10 @@ def deals_at_risk(
         score = scores[i]
         deals.append({
             "id": str(row["id"]),
-            "account": _text(row.get("account")),
-            "owner": _text(row.get("owner")),
-            "team": _text(row.get("team")),
-            "product": _text(row.get("product")),
+            "account": _text(seen.get("account")),
+            "owner": _text(seen.get("owner")),
+            "team": _text(seen.get("team")),
+            "product": _text(seen.get("product")),
             "stage": str(row["stage"]),
             "amount": round(float(amount[candidates[i]]), 2),
             "probability": round(float(p_now[i]), 4),
@@ -253,12 +253,10 @@ def deals_at_risk(
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _fallback(opps: pd.DataFrame, hist: pd.DataFrame, stages: StageSet,
-              amount_known: bool) -> scoring.Served:
+def _fallback(known: DealHistory) -> scoring.Served:
     from forecast.training import fallback_stage_rates
 
-    rates = fallback_stage_rates(opps, hist, stages,
-                                 options={"amount_known_before_close": amount_known})
+    rates = fallback_stage_rates(known)
     return scoring.Served(scoring.DEAL, select_scorer(None, stage_rates=rates), None, "fallback")
 
 
@@ -269,8 +267,8 @@ def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return sub.where(sub.notna(), None).to_dict("records")
 
 
-def _earlier(served: scoring.Served, opps: pd.DataFrame, hist: pd.DataFrame, stages: StageSet,
-             cand: pd.DataFrame, before: pd.Timestamp, amount_known: bool) -> np.ndarray:
+def _earlier(served: scoring.Served, known: DealHistory, cand: pd.DataFrame,
+             before: pd.Timestamp) -> np.ndarray:
     """Each candidate's probability with its features as of `before` (NaN: not open then)."""
     out = np.full(len(cand), np.nan)
     if cand.empty:
@@ -280,9 +278,8 @@ def _earlier(served: scoring.Served, opps: pd.DataFrame, hist: pd.DataFrame, sta
         return out
     points = pd.DataFrame({"id": cand.loc[existed, "id"].to_numpy(), "as_of": before})
     points["as_of"] = points["as_of"].astype("datetime64[us]")
-    rows = feat.deal_rows_at(opps, hist[hist["entered_at"] <= before], stages, points,
-                             amount_known_before_close=amount_known)
-    rows = rows[~rows["stage"].isin([stages.won, stages.lost])]
+    rows = feat.deal_rows_at(known.known_before(before), points)
+    rows = rows[~rows["stage"].isin([known.stages.won, known.stages.lost])]
     if rows.empty:
         return out
     scored = scoring.score_rows(served, _rows(rows), top=0)

@@ -1,13 +1,17 @@
-"""Scoring for serving: the champion models held in memory, one row or a batch, with reasons.
+"""Scoring for serving: the champion models held in memory, and one service that scores rows.
 
 `load_model_set` reads the `champion` lead and deal models once (from the MLflow registry, or the
 last local copy when it cannot be reached) plus what deal features need from the store (the
 dataset's stages, the reps' and accounts' past win rates). Where no model is ready yet, the
 labelled fallback scores instead: the per-stage win rate for deals, the base rate for leads.
 
-The one-row path is built for a sub-millisecond API: no DataFrame, one LightGBM `pred_leaf` call
-whose per-leaf contributions give both the reasons and, summed, the raw score (so the
-probability comes from the same call).
+`score` is the one scoring path, in three named steps (pre-process → predict → post-process):
+`encode` turns the rows (mappings of field → value) into the model's float matrix, `predict`
+gives each row's probability and per-input contributions from one LightGBM `pred_leaf` call for
+the batch (the contributions, summed with the bias, are the raw score, so the probability comes
+from the same call), and `explain` turns them into `Score`s with reasons for the top factors.
+One row is a batch of one; the fallbacks go through the same three steps. No DataFrame is built,
+so one row scores well under a millisecond.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,10 +31,10 @@ from forecast import features as feat
 from forecast import registry, store
 from forecast.contributions import contributions, path_contributions
 from forecast.errors import InvalidInput, ModelNotReady, NotFound
-from forecast.models import MODEL, Scorer, select_scorer, to_score
-from forecast.reasons import Reason, factor, top_factors
+from forecast.history import DealHistory, as_timestamp
+from forecast.models import MODEL, STAGE_WIN_RATE, Scorer, select_scorer, to_score
+from forecast.reasons import Wording, top_reasons
 from forecast.settings import Settings
-from forecast.snapshots import as_timestamp
 from forecast.stages import StageSet
 
 log = logging.getLogger("forecast.scoring")
@@ -75,6 +79,7 @@ class DealContext:
     dataset: str
     stages: StageSet
     win_rates: feat.WinRates
+    history: DealHistory
 
 
 @dataclass
@@ -131,13 +136,9 @@ def _fallback(kind: str, engine: Engine, context: DealContext | None) -> Scorer:
         if kind == DEAL:
             if context is None:
                 raise ModelNotReady("no deal model and no deal history to fall back on")
-            options = store.get_dataset(conn, context.dataset)["options"] or {}
             from forecast.training import fallback_stage_rates
 
-            rates = fallback_stage_rates(
-                store.load_opportunities(engine, context.dataset),
-                store.load_history(engine, context.dataset), context.stages, options=options)
-            return select_scorer(None, stage_rates=rates)
+            return select_scorer(None, stage_rates=fallback_stage_rates(context.history))
         name = store.resolve_dataset(conn, None, "leads")
     labels = store.load_leads(engine, name)["converted"].dropna()
     if labels.empty:
@@ -148,129 +149,157 @@ def _fallback(kind: str, engine: Engine, context: DealContext | None) -> Scorer:
 def _deal_context(engine: Engine, settings: Settings) -> DealContext:
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, settings.deal_dataset, "opportunities")
-        stages = store.dataset_stages(conn, name)
-    opportunities = store.load_opportunities(engine, name)
+    history = store.load_deal_history(engine, name)
     now = store.utcnow()
-    return DealContext(name, stages, feat.win_rates_as_of(opportunities, stages, now))
+    return DealContext(name, history.stages, feat.win_rates_as_of(history, now), history)
 
 
-# --- scoring ----------------------------------------------------------------------------------
+# --- scoring: encode -> predict -> explain ----------------------------------------------------
 
 
-def _grade(scorer: Scorer, p: float) -> str:
-    if scorer.method == MODEL:
-        return str(scorer.model.grade(p))
-    a, b, c = FALLBACK_CUTS
-    return "A" if p >= a else "B" if p >= b else "C" if p >= c else "D"
+@dataclass(frozen=True)
+class Encoded:
+    """Rows as the scorer reads them: `matrix` holds one float row per request row; `parts` says
+    which fitted model scores which rows (one part, unless teams have models of their own)."""
+
+    rows: Sequence[Mapping[str, Any]]
+    matrix: np.ndarray
+    parts: tuple[tuple[Any, np.ndarray], ...] = ()
 
 
-def _plain(reasons: Sequence[Reason]) -> list[dict[str, Any]]:
-    out = []
-    for r in reasons:
-        value = r.value.item() if isinstance(r.value, np.generic) else r.value
-        if isinstance(value, float) and math.isnan(value):
-            value = None
-        out.append({"field": r.field, "value": value, "contribution": round(r.contribution, 4),
-                    "sentence": r.sentence})
-    return out
+class Prediction(NamedTuple):
+    """Per row: the calibrated probability, and each input's contribution to the raw score
+    (log-odds; with the model's bias they sum to it). A fallback's contributions are zero."""
+
+    probabilities: np.ndarray
+    contributions: np.ndarray
 
 
-def _fallback_reason(served: Served, row: Mapping[str, Any], p: float) -> list[dict[str, Any]]:
-    scorer = served.scorer
-    if served.kind == DEAL and scorer.stage_rates is not None:
-        return [{"field": "Stage", "value": row.get("stage"), "contribution": 0.0,
-                 "sentence": f"Stage = {row.get('stage')}: historical win rate {p:.0%} "
-                             "(no champion model yet)"}]
-    return [{"field": "(all leads)", "value": None, "contribution": 0.0,
-             "sentence": f"base conversion rate {p:.0%} (no champion model yet)"}]
+def score(served: Served, rows: Sequence[Mapping[str, Any]], top: int = 3) -> list[Score]:
+    """Rows given as field → value, each scored with its `top` reasons for and against.
 
-
-def _result(served: Served, p: float, up: list, down: list) -> Score:
-    scorer = served.scorer
-    return Score(p, to_score(p), _grade(scorer, p), up, down, served.name, served.version,
-                 scorer.method, scorer.label)
-
-
-def score_row(served: Served, row: Mapping[str, Any], top: int = 3) -> Score:
-    """One row given as field → value; fields the model does not know are ignored."""
-    scorer = served.scorer
-    if scorer.method != MODEL:
-        p = float(scorer.score_row(row))
-        return _result(served, p, _fallback_reason(served, row, p), [])
-    sub = scorer.model.model_for_row(row)
-    x = sub.encode_row(row)
-    contrib = contributions(sub, x)[0]
-    raw = contrib.sum() + path_contributions(sub).bias  # the contributions add up to it
-    p = float(sub._calibrate(np.array([raw]))[0])
-    up, down = top_factors(contrib, top, 1e-6)
-    labels = getattr(scorer.model, "field_labels_", None) or {}
-    cols, encoder = sub.encoder_.columns, sub.encoder_
-
-    def reasons(picked: list[int]) -> list[dict[str, Any]]:
-        return _plain([factor(cols[j], labels.get(cols[j], cols[j]), encoder.decode(j, x[0, j]),
-                               contrib[j]) for j in picked])
-
-    return _result(served, p, reasons(up), reasons(down))
+    One row is a batch of one: `score(served, [row])[0]`. Fields the model does not know are
+    ignored; a missing field or a category never seen in training scores as blank.
+    """
+    encoded = encode(served, rows)
+    return explain(served, encoded, predict(served, encoded), top)
 
 
 def score_rows(served: Served, rows: Sequence[Mapping[str, Any]], top: int = 3) -> list[Score]:
-    """Many rows at once: rows encoded straight into a matrix, one leaf lookup per model, the
-    top factors picked with numpy, and each distinct sentence formatted once."""
+    """The same as `score` (the name `forecast.risk` still calls)."""
+    return score(served, rows, top)
+
+
+def encode(served: Served, rows: Sequence[Mapping[str, Any]]) -> Encoded:
+    """Pre-process: each row's model inputs as floats, as the model's encoder encodes a frame
+    (text as the code of a level seen in training; unknown levels, blanks and text in a number
+    field as NaN, which the model routes as missing)."""
     scorer = served.scorer
+    if scorer.method != MODEL:
+        return Encoded(rows, scorer.fallback_inputs(rows))
+    parts = _parts(scorer.model, rows)
+    width = len(parts[0][0].encoder_.columns) if parts else scorer.model.n_features_in_
+    matrix = np.empty((len(rows), width))
+    for model, index in parts:
+        picked = rows if len(index) == len(rows) else [rows[i] for i in index]
+        matrix[index] = _encode(model.encoder_, picked)
+    return Encoded(rows, matrix, tuple(parts))
+
+
+def predict(served: Served, encoded: Encoded) -> Prediction:
+    """Predict: probabilities and per-input contributions, from one `pred_leaf` call per model
+    (the contributions plus the bias give the raw score, so the probability comes with them)."""
+    scorer = served.scorer
+    matrix = encoded.matrix
+    if scorer.method != MODEL:
+        return Prediction(scorer.fallback_rates(matrix), np.zeros(matrix.shape))
+    p = np.empty(len(matrix))
+    contrib = np.empty(matrix.shape)
+    for model, index in encoded.parts:
+        whole = len(index) == len(matrix)
+        c = contributions(model, matrix if whole else matrix[index])
+        contrib[index] = c
+        p[index] = model._calibrate(c.sum(axis=1) + path_contributions(model).bias)
+    return Prediction(p, contrib)
+
+
+def explain(served: Served, encoded: Encoded, predicted: Prediction, top: int = 3) -> list[Score]:
+    """Post-process: a `Score` per row, with grade and the reasons for its `top` factors for and
+    against, in the user's own field names (a fallback says what it scored by)."""
+    scorer = served.scorer
+    p = predicted.probabilities
+    if scorer.method == MODEL:
+        grades = np.asarray(scorer.model.grade(p)).tolist()
+        said: list[tuple[list, list]] = [([], [])] * len(p)
+        labels = getattr(scorer.model, "field_labels_", None) or {}
+        for model, index in encoded.parts:
+            whole = len(index) == len(p)
+            reasons = top_reasons(
+                Wording(model.encoder_, labels).plain,
+                encoded.matrix if whole else encoded.matrix[index],
+                predicted.contributions if whole else predicted.contributions[index], top)
+            for i, pair in zip(index.tolist(), reasons, strict=True):
+                said[i] = pair
+    else:
+        a, b, c = FALLBACK_CUTS
+        grades = np.select([p >= a, p >= b, p >= c], ["A", "B", "C"], "D").tolist()
+        said = [(_fallback_reason(scorer, row, q), []) if top > 0 else ([], [])
+                for row, q in zip(encoded.rows, p.tolist(), strict=True)]
+    return [Score(q, s, g, up, down, served.name, served.version, scorer.method, scorer.label)
+            for q, s, g, (up, down) in zip(p.tolist(), to_score(p).tolist(), grades, said,
+                                           strict=True)]
+
+
+def _parts(model: Any, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, np.ndarray]]:
+    """Which fitted model scores which rows: per-team models take their team's rows."""
     if not rows:
         return []
-    if scorer.method != MODEL:
-        return [score_row(served, r, top) for r in rows]
-    model = scorer.model
-    labels = getattr(model, "field_labels_", None) or {}
-    out: list[Score | None] = [None] * len(rows)
-    groups: dict[int, tuple[Any, list[int]]] = {}
-    for i, row in enumerate(rows):  # per-team models: each row goes to the model that scores it
-        sub = model.model_for_row(row)
-        groups.setdefault(id(sub), (sub, []))[1].append(i)
-    for sub, index in groups.values():
-        scored = _score_group(served, sub, [rows[i] for i in index], labels, top)
-        for i, result in zip(index, scored, strict=True):
-            out[i] = result
-    return out  # type: ignore[return-value]
+    if not getattr(model, "teams_with_own_model", None):  # one model for every row
+        return [(model.model_for_row(rows[0]), np.arange(len(rows)))]
+    chosen = [model.model_for_row(row) for row in rows]
+    keys = np.array([id(m) for m in chosen])
+    return [(m, np.flatnonzero(keys == key)) for key, m in {id(m): m for m in chosen}.items()]
 
 
-def _score_group(served: Served, sub: Any, rows: Sequence[Mapping[str, Any]],
-                 labels: Mapping[str, str], top: int) -> list[Score]:
-    encoder = sub.encoder_
-    matrix = np.column_stack([_encode_column(encoder, col, rows) for col in encoder.columns])
-    contrib = contributions(sub, matrix)
-    p = sub._calibrate(contrib.sum(axis=1) + path_contributions(sub).bias)
-    order = np.argsort(contrib, axis=1)
-    sentences: dict[tuple, dict[str, Any]] = {}
-
-    def said(k: int, j: int) -> dict[str, Any]:
-        key = (j, matrix[k, j], contrib[k, j] > 0)
-        cached = sentences.get(key)
-        if cached is None:
-            col = encoder.columns[j]
-            cached = _plain([factor(col, labels.get(col, col), encoder.decode(j, key[1]),
-                                     1.0 if key[2] else -1.0)])[0]
-            sentences[key] = cached
-        return {**cached, "contribution": round(float(contrib[k, j]), 4)}
-
-    results = []
-    for k in range(len(rows)):
-        up = [j for j in order[k, ::-1][:top] if contrib[k, j] > 1e-6]
-        down = [j for j in order[k, :top] if contrib[k, j] < -1e-6]
-        results.append(_result(served, float(p[k]), [said(k, j) for j in up],
-                               [said(k, j) for j in down]))
-    return results
+def _encode(encoder: Any, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Rows as `FeatureEncoder.transform` encodes a frame, straight from the mappings."""
+    columns = encoder.columns
+    codes = encoder._codes  # {column: {level: code}}, built by the encoder from its `levels`
+    out = np.empty((len(rows), len(columns)))
+    text = [(j, col, codes[col]) for j, col in enumerate(columns) if col in codes]
+    numbers = [(j, col) for j, col in enumerate(columns) if col not in codes]
+    if text:
+        out[:, [j for j, _, _ in text]] = [
+            [math.nan if (v := row.get(col)) is None else levels.get(str(v), math.nan)
+             for _, col, levels in text]
+            for row in rows]
+    if numbers:
+        values = [[row.get(col) for _, col in numbers] for row in rows]
+        index = [j for j, _ in numbers]
+        try:  # numpy reads None as NaN and numeric text as its number, all at once
+            out[:, index] = np.array(values, dtype=float).reshape(len(rows), len(index))
+        except (TypeError, ValueError):  # something that is no number: NaN for it alone
+            out[:, index] = [[_number(v) for v in row] for row in values]
+    return out
 
 
-def _encode_column(encoder: Any, col: str, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """One model input for many rows, as `FeatureEncoder.encode_row` would encode it."""
-    codes = encoder._codes.get(col)
-    values = [r.get(col) for r in rows]
-    if codes is not None:
-        return np.array([math.nan if v is None else codes.get(str(v), math.nan) for v in values],
-                        dtype=float)
-    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)
+def _number(value: object) -> float:
+    if value is None:
+        return math.nan
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[str, Any]:
+    if scorer.method == STAGE_WIN_RATE:
+        stage = row.get(scorer.stage_column)
+        return {"field": "Stage", "value": stage, "contribution": 0.0,
+                "sentence": f"Stage = {stage}: historical win rate {p:.0%} "
+                            "(no champion model yet)"}
+    return {"field": "(all leads)", "value": None, "contribution": 0.0,
+            "sentence": f"base conversion rate {p:.0%} (no champion model yet)"}
 
 
 # --- deal rows from a CRM's request -------------------------------------------------------------

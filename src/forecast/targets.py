@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 
 from forecast import store
 from forecast.errors import InvalidInput, NotFound, UnknownPeriod
+from forecast.history import DealHistory
 from forecast.periods import ACCEPTED, Period, parse_period
 
 LEVELS = ("all", "team", "rep", "product", "region")
@@ -385,7 +386,7 @@ def forecast_against_targets(
         data = _loaded(engine, name, version)
         targets = _read(conn, name, per.label)
     column = LEVEL_COLUMNS.get(by or "")
-    opps = data.opportunities
+    opps = data.deals
     known = set()
     if column is not None:
         before = opps[opps["created_at"].notna() & (opps["created_at"] < t)]
@@ -402,8 +403,7 @@ def forecast_against_targets(
     goals = {TOTAL if tg.level == "all" else tg.name: tg.amount for tg in used}
     models = _models(engine, name, data, t, settings)
     fc = revenue.forecast_revenue(
-        opps, data.history, data.stages, per, by=by, as_of=t, targets=goals or None,
-        amount_known_before_close=data.amount_known, models=models,
+        data, per, by=by, as_of=t, targets=goals or None, models=models,
         include_new_deals=include_new_deals, settings=settings)
     for tg in skipped:
         fc.notes.append(f"target for {by} {tg.name!r} left out: no deals for it created "
@@ -427,39 +427,26 @@ def _as_of(value: object) -> pd.Timestamp:
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
 
 
-@dataclass
-class _Loaded:
-    opportunities: pd.DataFrame
-    history: pd.DataFrame
-    stages: Any
-    amount_known: bool
-
-
 # Frames are kept per dataset version (any import or push makes a new one). Fitted models are
 # kept per dataset, as-of date and what was known before it: a CRM pushing today's changes
 # does not alter what was known before today, so the models fitted as of today stay valid
 # while the pipeline itself is always read fresh.
-_FRAMES: OrderedDict[tuple, _Loaded] = OrderedDict()
+_FRAMES: OrderedDict[tuple, DealHistory] = OrderedDict()
 _MODELS: OrderedDict[tuple, Any] = OrderedDict()
 _LOCK = threading.Lock()
 _MAX_DATASETS = 4
 _MAX_MODELS = 16
 
 
-def _loaded(engine: Engine, dataset: str, version: object) -> _Loaded:
-    """The dataset's frames, read once per version."""
+def _loaded(engine: Engine, dataset: str, version: object) -> DealHistory:
+    """The dataset's history, read once per version."""
     key = (str(engine.url), dataset, version)
     with _LOCK:
         hit = _FRAMES.get(key)
         if hit is not None:
             _FRAMES.move_to_end(key)
             return hit
-    with engine.connect() as conn:
-        stages = store.dataset_stages(conn, dataset)
-        options = store.get_dataset(conn, dataset)["options"] or {}
-    loaded = _Loaded(store.load_opportunities(engine, dataset),
-                     store.load_history(engine, dataset), stages,
-                     bool(options.get("amount_known_before_close", True)))
+    loaded = store.load_deal_history(engine, dataset)
     with _LOCK:
         for old in [k for k in _FRAMES if k[:2] == key[:2]]:
             del _FRAMES[old]  # an older version of the same dataset is never asked for again
@@ -469,17 +456,18 @@ def _loaded(engine: Engine, dataset: str, version: object) -> _Loaded:
     return loaded
 
 
-def _known_before(data: _Loaded, t: pd.Timestamp) -> tuple:
-    """What the models fitted as of t learn from, in counts: deals created, stage entries and
-    outcomes before t, and the stage set."""
-    opps, hist = data.opportunities, data.history
+def _known_before(data: DealHistory, t: pd.Timestamp) -> tuple:
+    """What the models fitted as of t learn from, in counts: deals created, stage entries,
+    field observations and outcomes before t, the stage set, options and left-out fields."""
+    opps, hist = data.deals, data.stage_log
     closed = opps["closed_at"] < t
     return (int((opps["created_at"] < t).sum()), int((hist["entered_at"] < t).sum()),
+            int((data.field_log["observed_at"] < t).sum()),
             int(closed.sum()), int((closed & (opps["status"] == "won")).sum()),
-            data.stages.all_stages, data.amount_known)
+            data.stages.all_stages, data.options, tuple(sorted(data.left_out)))
 
 
-def _models(engine: Engine, dataset: str, data: _Loaded, t: pd.Timestamp,
+def _models(engine: Engine, dataset: str, data: DealHistory, t: pd.Timestamp,
             settings: Any) -> Any:
     from forecast import revenue
 
@@ -490,9 +478,7 @@ def _models(engine: Engine, dataset: str, data: _Loaded, t: pd.Timestamp,
         if hit is not None:
             _MODELS.move_to_end(key)
             return hit
-    models = revenue.fit_forecast_models(data.opportunities, data.history, data.stages, t,
-                                         amount_known_before_close=data.amount_known,
-                                         settings=settings)
+    models = revenue.fit_forecast_models(data, t, settings=settings)
     with _LOCK:
         _MODELS[key] = models
         while len(_MODELS) > _MAX_MODELS:

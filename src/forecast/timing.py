@@ -37,8 +37,9 @@ Baseline (`StageKaplanMeier`): per stage, the historical close-time distribution
 (Kaplan–Meier with delayed entry, split into won and lost by the Aalen–Johansen estimator),
 conditioned on the deal's current age.
 
-As-of rule: `survival_rows` and `pipeline_rows` first cut the data with `known_before`, so a
-model fitted at t never sees a stage entry, a close or an amount recorded at or after t.
+As-of rule: `survival_rows` and `pipeline_rows` first cut the data with
+`DealHistory.known_before`, so a model fitted at t never sees a stage entry, a close or a field
+value recorded at or after t.
 """
 
 from __future__ import annotations
@@ -56,10 +57,11 @@ from sklearn.exceptions import NotFittedError
 
 from forecast import features as feat
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.history import DealHistory, as_timestamp
 from forecast.models import FeatureEncoder, group_fractions
+from forecast.promotion import decide_timing_promotion  # noqa: F401 - old import path, for tests
 from forecast.settings import Settings, get_settings
-from forecast.snapshots import as_timestamp
-from forecast.stages import LOST, OPEN, WON, StageSet
+from forecast.stages import LOST, WON
 
 #: Features that make up the time part of the hazard (binned into the lookup table).
 TIME_FEATURES: tuple[str, ...] = ("stage_index", "age_days", "days_in_stage")
@@ -75,101 +77,27 @@ DAY = pd.Timedelta(days=1)
 # --- the data, as known at a date ----------------------------------------------------------------
 
 
-def known_before(
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
-    t: object,
-    *,
-    amount_known_before_close: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The opportunities and stage history as they were known just before `t`.
-
-    Deals created at or after `t` are absent; stage entries at or after `t` are dropped; a deal
-    that closed at or after `t` is open, in the last stage entered before `t`, with no close
-    date, no CSAT and (when amounts are only learnt at close) its list price as amount. Every
-    model fitted "as of t" is fitted on this view, which is what makes leaks impossible.
-    """
-    cut = as_timestamp(t)
-    hist = history[history["entered_at"] < cut]
-    opps = opportunities[opportunities["created_at"].notna()
-                         & (opportunities["created_at"] < cut)].copy()
-    ended = opps["status"].isin([WON, LOST]) & opps["closed_at"].notna() & (
-        opps["closed_at"] < cut)
-    later = ~ended
-    opps.loc[later, "status"] = OPEN
-    opps.loc[later, "closed_at"] = pd.NaT
-    last = hist.sort_values("entered_at", kind="stable").drop_duplicates(
-        "opportunity_id", keep="last").set_index("opportunity_id")["stage"]
-    stage_now = opps["id"].map(last)
-    open_stage = stage_now.where(~stage_now.isin([stages.won, stages.lost]))
-    opps.loc[later, "stage"] = open_stage[later].fillna(stages.open_stages[0])
-    if "csat" in opps:
-        opps.loc[later, "csat"] = np.nan
-    if not amount_known_before_close and "list_price" in opps:
-        opps.loc[later, "amount"] = opps.loc[later, "list_price"]
-        if "amount_estimated" in opps:
-            opps.loc[later, "amount_estimated"] = True
-    return opps.reset_index(drop=True), hist.reset_index(drop=True)
-
-
-def data_end(opportunities: pd.DataFrame, history: pd.DataFrame) -> pd.Timestamp:
-    """The newest date in the data: where observation stops."""
-    dates = [opportunities["created_at"].max(), opportunities["closed_at"].max()]
-    if len(history):
-        dates.append(history["entered_at"].max())
-    dates = [d for d in dates if pd.notna(d)]
-    if not dates:
-        raise InvalidInput("the data holds no dates: nothing to learn timing from")
-    return as_timestamp(max(dates))
-
-
-def landmarks(
-    opportunities: pd.DataFrame, history: pd.DataFrame, stages: StageSet, until: pd.Timestamp,
-    every_days: int,
-) -> pd.DataFrame:
-    """(id, as_of) while each deal was open before `until`: creation, stage entries, every
-    `every_days` days."""
-    opps = opportunities[opportunities["created_at"].notna()]
-    end = opps["closed_at"].where(opps["closed_at"].notna() & (opps["closed_at"] < until), until)
-    deals = pd.DataFrame({"id": opps["id"].to_numpy(), "created": opps["created_at"].to_numpy(),
+def landmarks(history: DealHistory, until: pd.Timestamp, every_days: int) -> pd.DataFrame:
+    """(id, as_of) while each deal was open before `until`: just after its creation and each
+    stage entry, and every `every_days` days."""
+    deals = history.deals[history.deals["created_at"].notna()]
+    closed = deals["closed_at"]
+    end = closed.where(closed.notna() & (closed < until), until)
+    frame = pd.DataFrame({"id": deals["id"].to_numpy(), "created_at": deals["created_at"],
                           "end": end.to_numpy()})
-    parts = [deals[["id", "created"]].rename(columns={"created": "as_of"})]
-    hist = history[history["stage"].isin(stages.open_stages)].merge(
-        deals, left_on="opportunity_id", right_on="id")
-    hist = hist[(hist["entered_at"] >= hist["created"]) & (hist["entered_at"] < hist["end"])]
-    parts.append(hist[["id", "entered_at"]].rename(columns={"entered_at": "as_of"}))
-    if every_days > 0:
-        life = ((deals["end"] - deals["created"]) / DAY).to_numpy(dtype=float)
-        steps = np.clip(np.ceil(life / every_days) - 1, 0, 1_000).astype(int)
-        if steps.sum():
-            reps = np.repeat(np.arange(len(deals)), steps)
-            k = np.arange(len(reps)) - np.repeat(np.cumsum(steps) - steps, steps) + 1
-            parts.append(pd.DataFrame({
-                "id": deals["id"].to_numpy()[reps],
-                "as_of": deals["created"].to_numpy()[reps]
-                + (k * every_days).astype("timedelta64[D]"),
-            }))
-    points = pd.concat(parts, ignore_index=True)
-    points["as_of"] = points["as_of"].astype("datetime64[us]")
-    points = points.merge(deals[["id", "end"]], on="id")
-    points = points[points["as_of"] < points["end"]].drop(columns="end")
-    return points.drop_duplicates().reset_index(drop=True)
+    return feat._snapshot_points(history, frame, every_days)
 
 
 def survival_rows(
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
+    history: DealHistory,
     until: object,
     *,
     every_days: int = 28,
-    amount_known_before_close: bool = True,
 ) -> pd.DataFrame:
     """Training rows for the timing models: deal features at landmarks before `until`, with
     `duration_days` (landmark → close, or → `until` if still open), `followup_days`
     (landmark → `until`), `event` (0 censored, 1 won, 2 lost), `observed_from_days` and
-    `weight`. Only what was known before `until` is used.
+    `weight`. Only what was known before `until` is used (`DealHistory.known_before`).
 
     Every landmark weighs 1. Weighting a deal's landmarks by 1 / (their number) would let the
     future leak into the weights: a deal that closes fast has fewer landmarks, so fast closers
@@ -182,14 +110,12 @@ def survival_rows(
     "still open".
     """
     cut = as_timestamp(until)
-    opps, hist = known_before(opportunities, history, stages, cut,
-                              amount_known_before_close=amount_known_before_close)
-    points = landmarks(opps, hist, stages, cut, every_days)
+    known = history.known_before(cut)
+    points = landmarks(known, cut, every_days)
     if points.empty:
         return _empty_survival()
-    rows = feat.deal_rows_at(opps, hist, stages, points,
-                             amount_known_before_close=amount_known_before_close)
-    status = rows["id"].map(opps.set_index("id")["status"])
+    rows = feat.deal_rows_at(known, points)
+    status = rows["id"].map(known.deals.set_index("id")["status"])
     closed = rows["closed_at"]
     event = np.where(status == WON, EVENT_WON, np.where(status == LOST, EVENT_LOST, CENSORED))
     event = np.where(closed.notna(), event, CENSORED)
@@ -198,7 +124,8 @@ def survival_rows(
     rows["followup_days"] = ((cut - rows["as_of"]) / DAY).to_numpy(dtype=float)
     rows["event"] = event.astype(int)
     rows = rows[rows["duration_days"] > 0].reset_index(drop=True)
-    first_close = opps.loc[opps["status"].isin([WON, LOST]), "closed_at"].min()
+    deals = known.deals
+    first_close = deals.loc[deals["status"].isin([WON, LOST]), "closed_at"].min()
     # From the day before the first close, so that close itself is seen as an event.
     start = rows["as_of"] if pd.isna(first_close) else rows["as_of"].clip(
         lower=first_close - DAY)
@@ -214,26 +141,9 @@ def _empty_survival() -> pd.DataFrame:
     return pd.DataFrame({c: [] for c in cols})
 
 
-def pipeline_rows(
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
-    as_of: object,
-    *,
-    amount_known_before_close: bool = True,
-) -> pd.DataFrame:
-    """Feature rows of the deals open just before `as_of`, as known then (the pipeline)."""
-    t = as_timestamp(as_of)
-    opps, hist = known_before(opportunities, history, stages, t,
-                              amount_known_before_close=amount_known_before_close)
-    open_ids = opps.loc[opps["status"] == OPEN, "id"]
-    points = pd.DataFrame({"id": open_ids.to_numpy(), "as_of": t})
-    points["as_of"] = points["as_of"].astype("datetime64[us]")
-    rows = feat.deal_rows_at(opps, hist, stages, points,
-                             amount_known_before_close=amount_known_before_close)
-    rows["won"] = np.nan
-    rows["closed_at"] = pd.NaT
-    return rows.reset_index(drop=True)
+def pipeline_rows(history: DealHistory, as_of: object) -> pd.DataFrame:
+    """Feature rows of the deals open at `as_of`, as known then (the pipeline)."""
+    return feat.open_deal_rows(history, as_of)
 
 
 # --- the hazard model ----------------------------------------------------------------------------
@@ -620,12 +530,9 @@ def _check_survival(rows: pd.DataFrame) -> None:
 
 
 def fit_timing(
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
+    history: DealHistory,
     until: object,
     *,
-    amount_known_before_close: bool = True,
     settings: Settings | None = None,
     seed: int | None = None,
     rows: pd.DataFrame | None = None,
@@ -636,15 +543,13 @@ def fit_timing(
     """
     settings = settings or get_settings()
     if rows is None:
-        rows = survival_rows(opportunities, history, stages, until,
-                             every_days=settings.timing_every_days,
-                             amount_known_before_close=amount_known_before_close)
+        rows = survival_rows(history, until, every_days=settings.timing_every_days)
     closed = int(rows.loc[rows["event"] > 0, "id"].nunique()) if len(rows) else 0
     if closed < settings.timing_min_closed_deals:
         raise InsufficientHistory(
             f"{closed} deals had closed before {as_timestamp(until).date()}; the time-to-close "
             f"model needs {settings.timing_min_closed_deals}")
-    n_stages = len(stages.open_stages)
+    n_stages = len(history.stages.open_stages)
     model = TimeToClose(
         bucket_days=settings.timing_bucket_days, max_age_days=settings.timing_max_age_days,
         horizon_days=settings.timing_horizon_days, n_jobs=settings.timing_threads,
@@ -690,14 +595,11 @@ class TimingEvaluation:
 
 def evaluate_timing(
     models: dict[str, Any],
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
+    history: DealHistory,
     at: Sequence[pd.Timestamp],
     observed_until: pd.Timestamp,
     *,
     horizons: Sequence[int] = (30, 60, 90),
-    amount_known_before_close: bool = True,
 ) -> TimingEvaluation:
     """Score each model on the deals open at each date in `at`, against what happened next.
 
@@ -706,15 +608,14 @@ def evaluate_timing(
     """
     parts = []
     for t in at:
-        rows = pipeline_rows(opportunities, history, stages, t,
-                             amount_known_before_close=amount_known_before_close)
+        rows = pipeline_rows(history, t)
         if rows.empty:
             continue
         parts.append(rows)
     if not parts:
         raise InsufficientHistory("no open deals at the holdout dates: nothing to evaluate on")
     rows = pd.concat(parts, ignore_index=True)
-    truth = opportunities.set_index("id")
+    truth = history.deals.set_index("id")
     closed_at = rows["id"].map(truth["closed_at"]).astype("datetime64[us]")
     won_final = rows["id"].map(truth["status"]).to_numpy() == WON
     days = ((closed_at - rows["as_of"]) / DAY).to_numpy(dtype=float)
@@ -798,11 +699,8 @@ def _plain(v: object) -> object:
 
 
 def train_timing(
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
+    history: DealHistory,
     *,
-    options: dict | None = None,
     settings: Settings | None = None,
     seed: int | None = None,
     incumbent: TimeToClose | None = None,
@@ -820,33 +718,26 @@ def train_timing(
     started = time.perf_counter()
     settings = settings or get_settings()
     seed = settings.seed if seed is None else seed
-    amount_known = bool((options or {}).get("amount_known_before_close", True))
-    if opportunities is None or len(opportunities) == 0:
+    if history.deals.empty:
         raise InvalidInput("no deals in the data: nothing to train on")
-    end = data_end(opportunities, history)
+    end = history.end
     last_landmark = (end - pd.Timedelta(days=max(horizons))).normalize()
     cut = (last_landmark - pd.Timedelta(days=settings.timing_holdout_days)).normalize()
     at = list(pd.date_range(cut, last_landmark, freq="14D"))
-    rows = survival_rows(opportunities, history, stages, cut,
-                         every_days=settings.timing_every_days,
-                         amount_known_before_close=amount_known)
-    model, baseline = fit_timing(opportunities, history, stages, cut,
-                                 amount_known_before_close=amount_known, settings=settings,
-                                 seed=seed, rows=rows)
+    rows = survival_rows(history, cut, every_days=settings.timing_every_days)
+    model, baseline = fit_timing(history, cut, settings=settings, seed=seed, rows=rows)
     candidates: dict[str, Any] = {"model": model, "stage_km": baseline}
-    warnings: list[str] = []
+    warnings: list[str] = list(history.leak_notes)
     if incumbent is not None:
         candidates["champion"] = incumbent
     try:
-        evaluation = evaluate_timing(candidates, opportunities, history, stages, at, end,
-                                     horizons=horizons, amount_known_before_close=amount_known)
+        evaluation = evaluate_timing(candidates, history, at, end, horizons=horizons)
     except Exception as exc:  # noqa: BLE001 - a champion of another shape: compare by record
         if incumbent is None:
             raise
         warnings.append(f"the champion could not score this holdout ({exc})")
         candidates.pop("champion")
-        evaluation = evaluate_timing(candidates, opportunities, history, stages, at, end,
-                                     horizons=horizons, amount_known_before_close=amount_known)
+        evaluation = evaluate_timing(candidates, history, at, end, horizons=horizons)
     return TimingResult(
         model=model, baseline=baseline, metrics=evaluation.metrics,
         calibration=evaluation.calibration,
@@ -859,49 +750,6 @@ def train_timing(
                 "horizon_days": model.horizon_days, "every_days": settings.timing_every_days,
                 "learning_rate": model.learning_rate, "num_leaves": model.num_leaves,
                 "min_child_samples": model.min_child_samples},
-        seed=seed, dataset=dataset, fingerprint=fingerprint(opportunities, history),
+        seed=seed, dataset=dataset, fingerprint=fingerprint(history.deals, history.stage_log),
         seconds=time.perf_counter() - started, warnings=warnings,
     )
-
-
-def decide_timing_promotion(
-    metrics: dict[str, dict[str, float]],
-    champion: dict[str, float] | None = None,
-    *,
-    champion_note: str = "",
-) -> Any:
-    """A candidate wins only if it beats the baseline and the champion on both concordance
-    (higher) and the Brier score of P(won within 30/60/90 days) (lower)."""
-    from forecast.training import Decision
-
-    if "model" not in metrics:
-        return Decision(False, ["the run has no model metrics"])
-    mine = metrics["model"]
-    others = {k: v for k, v in metrics.items() if k not in ("model", "champion")}
-    champ = metrics.get("champion") or champion
-    if champ:
-        others["champion" + (f" ({champion_note})" if champion_note else "")] = champ
-    reasons, ok = [], True
-    for name, theirs in others.items():
-        c_ok = _beats(mine.get("concordance"), theirs.get("concordance"), higher=True)
-        b_ok = _beats(mine.get("brier"), theirs.get("brier"), higher=False)
-        verdict = "beats" if c_ok and b_ok else "does not beat"
-        reasons.append(f"{verdict} {name}: concordance {_fmt(mine.get('concordance'))} vs "
-                       f"{_fmt(theirs.get('concordance'))}, Brier {_fmt(mine.get('brier'))} vs "
-                       f"{_fmt(theirs.get('brier'))}")
-        ok &= c_ok and b_ok
-    if not champ:
-        reasons.append("no champion yet")
-    return Decision(bool(ok), reasons)
-
-
-def _beats(mine: float | None, theirs: float | None, *, higher: bool) -> bool:
-    if mine is None or math.isnan(mine):
-        return False
-    if theirs is None or math.isnan(theirs):
-        return True
-    return mine > theirs if higher else mine < theirs
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None or math.isnan(v) else f"{v:.4f}"

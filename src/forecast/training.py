@@ -32,11 +32,12 @@ from forecast import features as feat
 from forecast import metrics as m
 from forecast.baselines import StageWinRate, baselines_for
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.history import DealHistory, as_timestamp
 from forecast.models import BoostedClassifier, PerTeamClassifier, group_fractions
+from forecast.promotion import decide_promotion  # noqa: F401 - old import path, for tests
 from forecast.reasons import as_dicts, explain
 from forecast.settings import Settings, get_settings
-from forecast.snapshots import as_timestamp
-from forecast.stages import LOST, WON, StageSet
+from forecast.stages import LOST, WON
 
 Progress = Callable[[str], None]
 #: The holdout of leads without dates does not depend on the training seed: it stays put.
@@ -391,11 +392,8 @@ def _deal_labels(field_names: dict[str, str] | None) -> dict[str, str]:
 
 
 def train_deals(
-    opportunities: pd.DataFrame,
-    history: pd.DataFrame,
-    stages: StageSet,
+    history: DealHistory,
     *,
-    options: dict | None = None,
     settings: Settings | None = None,
     seed: int | None = None,
     incumbent: Any = None,
@@ -405,22 +403,19 @@ def train_deals(
 ) -> TrainingResult:
     """Fit the close-probability model on as-of snapshots; test on deals that closed later.
 
-    `options["amount_known_before_close"]` (default True) says whether the recorded amount was
-    known while a deal was open; when False the list price stands in. `field_names` maps
-    canonical fields to the export's own column names, for reasons in the user's words.
+    Where the dataset only learns amounts at close (`history.options`), the list price stands in
+    while a deal is open; fields the export-state leak check left out are not used.
+    `field_names` maps canonical fields to the export's own column names, for reasons in the
+    user's words.
     """
     started = time.perf_counter()
     settings = settings or get_settings()
     seed = settings.seed if seed is None else seed
-    amount_known = bool((options or {}).get("amount_known_before_close", True))
+    amount_known = history.options.amount_known_before_close
+    opportunities = history.deals
     _note(progress, "checking the data")
-    if opportunities is None or len(opportunities) == 0:
+    if len(opportunities) == 0:
         raise InvalidInput("no deals in the data: nothing to train on")
-    if "status" not in opportunities.columns:
-        raise InvalidInput("missing target column 'status' (won / lost / open) in the deals")
-    feat._require(opportunities, ("id", "created_at", "closed_at"), "deals")
-    if history is None:
-        history = pd.DataFrame({"opportunity_id": [], "stage": [], "entered_at": []})
     ended = opportunities[opportunities["status"].isin([WON, LOST])
                           & opportunities["closed_at"].notna()
                           & opportunities["created_at"].notna()]
@@ -455,13 +450,8 @@ def train_deals(
     maturity = float(np.ceil(cycle.quantile(MATURITY_QUANTILE))) if len(cycle) else 0.0
     mature_before = cut - pd.Timedelta(days=maturity)
     train_rows = feat.deal_training_rows(
-        opportunities, history, stages, every_days=every,
-        amount_known_before_close=amount_known, known_before=cut, created_before=mature_before,
-    )
-    test_rows = feat.deal_rows_after(
-        opportunities, history, stages, cut, every_days=every,
-        amount_known_before_close=amount_known,
-    )
+        history, every_days=every, known_before=cut, created_before=mature_before)
+    test_rows = feat.deal_rows_after(history, cut, every_days=every)
     y_train = train_rows["won"].to_numpy(float)
     y_test = test_rows["won"].to_numpy(float)
     deals_train = train_rows.drop_duplicates("id")["won"].to_numpy()
@@ -480,7 +470,7 @@ def train_deals(
         "train_created_before": str(mature_before.date()), "maturity_days": maturity,
         "amount_known_before_close": amount_known,
     }
-    warnings: list[str] = []
+    warnings: list[str] = list(history.leak_notes)
     if not amount_known:
         warnings.append("amounts are only known at close in this data: open deals carry the "
                         "list price as their amount")
@@ -509,7 +499,7 @@ def train_deals(
               "train_rows": len(train_rows), "train_deals": int(len(deals_train)),
               "test_rows": len(test_rows), "test_deals": int(len(deals_test)),
               "test_won": int(deals_test.sum())},
-        fingerprint=fingerprint(opportunities, history),
+        fingerprint=fingerprint(opportunities, history.stage_log),
         params={**model.global_.get_params(), "best_iteration": model.global_.best_iteration_,
                 "snapshot_every_days": every, "team_min_won": settings.team_min_won_deals,
                 "team_min_lost": settings.team_min_lost_deals},
@@ -522,85 +512,15 @@ def train_deals(
     )
 
 
-def fallback_stage_rates(
-    opportunities: pd.DataFrame, history: pd.DataFrame, stages: StageSet, *,
-    options: dict | None = None, every_days: int = 14,
-) -> StageWinRate | None:
+def fallback_stage_rates(history: DealHistory, *, every_days: int = 14) -> StageWinRate | None:
     """The per-stage win rate from whatever history exists (for scoring when no model is ready).
 
     Returns None when no deal has ended yet.
     """
-    if opportunities is None or len(opportunities) == 0:
+    if len(history.deals) == 0:
         return None
-    rows = feat.deal_training_rows(
-        opportunities, history, stages, every_days=every_days,
-        amount_known_before_close=bool((options or {}).get("amount_known_before_close", True)),
-    )
+    rows = feat.deal_training_rows(history, every_days=every_days)
     if rows.empty:
         return None
     return StageWinRate().fit(rows[["stage"]], rows["won"].to_numpy(float),
                               sample_weight=rows["weight"].to_numpy())
-
-
-# --- promotion ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Decision:
-    """Whether a candidate may become champion, and every comparison that decided it."""
-
-    promote: bool
-    reasons: list[str]
-
-    def __str__(self) -> str:
-        verdict = "promote" if self.promote else "do not promote"
-        return f"{verdict}: " + "; ".join(self.reasons)
-
-
-def decide_promotion(
-    metrics: dict[str, dict[str, float]],
-    champion: dict[str, float] | None,
-    *,
-    min_auc_gain: float = 0.0,
-    min_brier_gain: float = 0.0,
-    champion_note: str = "",
-) -> Decision:
-    """A candidate wins only if it beats every baseline and the champion on AUC and Brier.
-
-    `metrics` holds "model" and each baseline's holdout metrics (and "champion" when the champion
-    was scored on the same holdout; else `champion` holds its own recorded metrics, or None when
-    there is no champion yet). Beating means AUC higher by more than `min_auc_gain` and Brier
-    lower by more than `min_brier_gain`.
-    """
-    if "model" not in metrics:
-        return Decision(False, ["the run has no model metrics"])
-    mine = metrics["model"]
-    others = {k: v for k, v in metrics.items() if k not in ("model", "champion")}
-    champ = metrics.get("champion") or champion
-    if champ:
-        others["champion" + (f" ({champion_note})" if champion_note else "")] = champ
-    reasons, ok = [], True
-    for name, theirs in others.items():
-        auc_ok = _beats(mine.get("roc_auc"), theirs.get("roc_auc"), min_auc_gain, higher=True)
-        brier_ok = _beats(mine.get("brier"), theirs.get("brier"), min_brier_gain, higher=False)
-        verdict = "beats" if auc_ok and brier_ok else "does not beat"
-        reasons.append(
-            f"{verdict} {name}: AUC {_fmt(mine.get('roc_auc'))} vs {_fmt(theirs.get('roc_auc'))}, "
-            f"Brier {_fmt(mine.get('brier'))} vs {_fmt(theirs.get('brier'))}"
-        )
-        ok &= auc_ok and brier_ok
-    if not champ:
-        reasons.append("no champion yet")
-    return Decision(ok, reasons)
-
-
-def _beats(mine: float | None, theirs: float | None, margin: float, *, higher: bool) -> bool:
-    if mine is None or np.isnan(mine):
-        return False
-    if theirs is None or np.isnan(theirs):
-        return True
-    return mine > theirs + margin if higher else mine < theirs - margin
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None or np.isnan(v) else f"{v:.4f}"
