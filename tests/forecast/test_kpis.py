@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forecast.errors import InvalidInput, NotFound
+from forecast.importing import read_export
 from forecast.kpis import KpiReport, compute_kpis
 from forecast.stages import StageSet
 
@@ -358,10 +359,8 @@ def test_tables_are_readable(pipeline):
 
 
 @pytest.mark.slow
-def test_a_large_pipeline_is_computed_without_per_deal_loops():
-    """200k deals, ~800k history rows: vectorised work finishes in a few seconds."""
-    import time
-
+def test_a_large_pipeline_counts_every_deal():
+    """200k deals, ~800k history rows; how long it takes is measured by bench/kpi_bench.py."""
     rng = np.random.default_rng(7)
     n = 200_000
     ids = np.array([f"D{i}" for i in range(n)], dtype=object)
@@ -389,10 +388,8 @@ def test_a_large_pipeline_is_computed_without_per_deal_loops():
         "stage": np.where(outcome == "won", "Won", np.where(outcome == "lost", "Lost", last)),
         "created_at": created, "closed_at": pd.Series(close_at).where(closed).to_numpy(),
     })
-    start = time.perf_counter()
     report = compute_kpis(opps, history, STAGES, by="rep", period="month")
-    report.to_dict()
-    assert time.perf_counter() - start < 10
+    assert {g["group"] for g in report.to_dict()["groups"]} == set(opps["owner"])
     assert report.overall["won"] == int((outcome == "won").sum())
     assert report.overall["funnel"][0]["reached"] == n
 
@@ -405,10 +402,7 @@ def crm() -> dict:
     """The export read by the importer, and the raw CSV files for independent figures."""
     if not CRM.is_dir():
         pytest.skip(f"shared CRM data not found at {CRM.resolve()}")
-    importing = pytest.importorskip("forecast.importing", reason="forecast.importing missing")
-    if not hasattr(importing, "read_export"):
-        pytest.skip("forecast.importing.read_export is not written yet")
-    export = importing.read_export(CRM)
+    export = read_export(CRM)
     raw = pd.read_csv(CRM / "sales_pipeline.csv", parse_dates=["engage_date", "close_date"])
     teams = pd.read_csv(CRM / "sales_teams.csv")
     products = pd.read_csv(CRM / "products.csv")
