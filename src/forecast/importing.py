@@ -118,6 +118,15 @@ def import_frame(
     return _write(engine, job)
 
 
+def canonical_opportunities(frame: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
+    """Rows in memory validated and mapped to canonical deal rows, without writing anything
+    (raises `ImportRejected` naming each problem, as an import would)."""
+    job = _Job(frame, mapping, "reject")
+    parts = [part.opportunities for part in job.parts(stored=None)]
+    job.finish()
+    return _concat(parts).reset_index(drop=True)
+
+
 def _write(engine: Engine, job: _Job) -> ImportReport:
     m = job.mapping
     with store.transaction(engine) as conn:

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from forecast import store
 from forecast.errors import ImportRejected, InvalidInput, UnknownStage
-from forecast.importing import import_frame
+from forecast.importing import canonical_opportunities, import_frame
 from forecast.mapping import AmountRules, load_mapping
 from forecast.mapping import Mapping as ImportMapping
 from forecast.stages import OPEN, StageSet
@@ -115,6 +115,7 @@ def sync_opportunities(
             for i, d in enumerate(deals)]
     keep = _news(engine, name, rows, before)
     out = SyncReport(name)
+    _record_late_fields(engine, name, rows, keep, _mapping(name, stages, info), ids, where)
     if keep:
         frame = pd.DataFrame([rows[i] for i in keep], columns=list(FIELDS))
         try:
@@ -252,6 +253,23 @@ def _news(engine: Engine, dataset: str, rows: list[dict], before: dict[str, dict
             if then != row["stage"]:
                 keep.append(i)
     return keep
+
+
+def _record_late_fields(engine: Engine, dataset: str, rows: list[dict], keep: list[int],
+                        mapping: ImportMapping, ids: list[str], where: str) -> None:
+    """A push older than the stored state changes neither the deal nor (when its stage is
+    already in the history) the stage history, but its fields were the deal's fields at its
+    time: they join the field history, validated as an import would validate them."""
+    late = [i for i in range(len(rows)) if i not in set(keep)]
+    if not late:
+        return
+    frame = pd.DataFrame([rows[i] for i in late], columns=list(FIELDS))
+    try:
+        canonical = canonical_opportunities(frame, mapping)
+    except ImportRejected as exc:
+        raise _rejected(exc, [ids[i] for i in late], where, late) from None
+    with store.transaction(engine) as conn:
+        store.append_field_history(conn, dataset, canonical)
 
 
 def _rejected(exc: ImportRejected, ids: list[str], where: str,
