@@ -1,0 +1,206 @@
+"""`forecast import`, `datasets`, `snapshot`, `kpis`, `keys`, `generate` and `serve`: what a user
+sees printed, what lands in the store, and errors said in one line with a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from forecast import store
+from forecast.keys import KeyVerifier
+from tests.training.conftest import Cli, fails_cleanly, parsed
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# --- import -------------------------------------------------------------------------------------
+
+
+def test_importing_an_export_prints_a_report_of_what_was_written(cli: Cli, export: Path):
+    result = cli("import", export)
+    assert result.exit_code == 0, result.output
+    report = result.stdout
+    assert "Import into dataset 'pipeline'" in report
+    assert "opportunities.csv" in report and "stage_history.csv" in report
+    assert re.search(r"rows read\s*│\s*60\s", report)
+    assert re.search(r"rows with problems\s*│\s*0\s", report)
+    assert re.search(r"written\s*│\s*yes\s", report)
+
+
+def test_import_json_parses_and_a_second_import_of_the_same_file_changes_nothing(
+        cli: Cli, export: Path):
+    first = parsed(cli("import", export, "--json"))
+    assert (first["dataset"], first["rows_read"], first["rows_written"]) == ("pipeline", 60, 60)
+    assert first["written"] is True and first["bad_rows"] == 0
+    again = parsed(cli("import", export, "--json"))
+    assert (again["rows_read"], again["rows_written"], again["history_rows_written"]) == (60, 0, 0)
+
+
+def test_a_bad_value_rejects_the_file_naming_its_row_and_column(cli: Cli, export: Path,
+                                                                tmp_path: Path):
+    bad = tmp_path / "bad"
+    shutil.copytree(export, bad)
+    frame = pd.read_csv(bad / "opportunities.csv", dtype=str, keep_default_na=False)
+    frame.loc[2, "amount"] = "lots"  # data row 2 is line 4 of the file (line 1 is the header)
+    frame.to_csv(bad / "opportunities.csv", index=False)
+
+    result = cli("import", bad)
+    fails_cleanly(result, 2, "import rejected", "nothing was written")
+    [example] = [line for line in result.stderr.splitlines() if "lots" in line]
+    cells = [c.strip() for c in re.split(r"[│┃|]", example) if c.strip()]
+    assert cells == ["opportunities.csv", "4", "amount", "not a number", "lots"]
+    assert parsed(cli("datasets", "--json")) == []
+
+
+def test_skipping_bad_rows_writes_the_good_ones(cli: Cli, export: Path, tmp_path: Path):
+    bad = tmp_path / "bad"
+    shutil.copytree(export, bad)
+    frame = pd.read_csv(bad / "opportunities.csv", dtype=str, keep_default_na=False)
+    frame.loc[2, "amount"] = "lots"
+    frame.to_csv(bad / "opportunities.csv", index=False)
+    report = parsed(cli("import", bad, "--on-error", "skip", "--json"))
+    assert (report["rows_read"], report["bad_rows"], report["rows_written"]) == (60, 1, 59)
+
+
+@pytest.mark.parametrize("content, said", [
+    (None, "no such file or folder"),
+    ("a,b\n1,2\n", "not a format I recognise"),
+])
+def test_a_file_it_cannot_read_is_one_error_line(cli: Cli, tmp_path: Path, content, said):
+    path = tmp_path / "export.csv"
+    if content is not None:
+        path.write_text(content)
+    fails_cleanly(cli("import", path), 2, said)
+
+
+# --- datasets, snapshot, kpis -------------------------------------------------------------------
+
+
+def test_datasets_lists_what_the_store_holds(cli: Cli, export: Path):
+    empty = cli("datasets")
+    assert empty.exit_code == 0 and "The store is empty" in empty.stdout
+    cli("import", export)
+    assert re.match(r"pipeline\s+\(opportunities, updated \d{4}-\d\d-\d\d", cli("datasets").stdout)
+    [dataset] = parsed(cli("datasets", "--json"))
+    assert dataset["name"] == "pipeline" and dataset["kind"] == "opportunities"
+    assert (dataset["stages"]["won"], dataset["stages"]["lost"]) == ("Won", "Lost")
+
+
+def test_a_snapshot_counts_the_deals_created_and_open_on_that_date(
+        imported: Cli, deals: pd.DataFrame, tmp_path: Path):
+    as_of = pd.Timestamp("2024-06-30")
+    created = deals[deals["created_at"] < as_of]
+    still_open = created["closed_at"].isna() | (created["closed_at"] >= as_of)
+
+    out = tmp_path / "snapshot.csv"
+    data = parsed(imported("snapshot", "--as-of", "2024-06-30", "--json", "--out", out))
+    assert (data["as_of"], data["deals"], data["open_deals"]) == (
+        "2024-06-30", len(created), int(still_open.sum()))
+    assert sum(s["deals"] for s in data["stages"]) == len(created)
+    closed = created[~still_open]
+    by_stage = {s["stage"]: s["deals"] for s in data["stages"]}
+    assert (by_stage["Won"], by_stage["Lost"]) == (
+        int((closed["stage"] == "Won").sum()), int((closed["stage"] == "Lost").sum()))
+    assert set(pd.read_csv(out)["id"]) == set(created["id"])
+
+    table = imported("snapshot", "--as-of", "2024-06-30").stdout
+    assert "Pipeline as of 2024-06-30" in table
+    assert f"{int(still_open.sum())} open of {len(created)} deals created by then" in table
+
+
+def test_a_snapshot_date_that_is_not_a_date_is_named(imported: Cli):
+    fails_cleanly(imported("snapshot", "--as-of", "last tuesday"), 2,
+                  "--as-of", "'last tuesday' is not a date")
+
+
+def test_kpis_by_team_as_json_add_up_to_the_file(imported: Cli, deals: pd.DataFrame):
+    data = parsed(imported("kpis", "--by", "team", "--json"))
+    assert data["dataset"] == "pipeline" and data["by"] == "team"
+    overall = data["overall"]
+    assert (overall["deals"], overall["won"], overall["lost"]) == (
+        len(deals), int((deals["stage"] == "Won").sum()), int((deals["stage"] == "Lost").sum()))
+    assert overall["win_rate"] == pytest.approx(
+        overall["won"] / (overall["won"] + overall["lost"]))
+    groups = {g["group"]: g for g in data["groups"]}
+    assert set(groups) == set(deals["team"])
+    for team, g in groups.items():
+        assert g["deals"] == int((deals["team"] == team).sum())
+        assert g["won"] == int(((deals["team"] == team) & (deals["stage"] == "Won")).sum())
+
+
+def test_kpis_print_a_table_per_view(imported: Cli, deals: pd.DataFrame):
+    result = imported("kpis", "--by", "team")
+    assert result.exit_code == 0, result.output
+    assert all(team in result.stdout for team in deals["team"].unique())
+
+
+def test_kpis_of_an_unknown_dataset_name_it(imported: Cli):
+    fails_cleanly(imported("kpis", "--dataset", "nope"), 1, "no dataset named 'nope'")
+
+
+def test_kpis_before_any_import_say_to_import_first(cli: Cli):
+    fails_cleanly(cli("kpis", "--by", "team"), 1, "run `forecast import` first")
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+def test_a_key_is_shown_once_listed_without_itself_and_stops_working_when_revoked(cli: Cli):
+    made = parsed(cli("keys", "create", "--role", "scorer", "--name", "HubSpot", "--json"))
+    assert (made["role"], made["name"]) == ("scorer", "HubSpot")
+    plain = made["key"]
+    verifier = KeyVerifier(store.get_engine(), ttl_seconds=0)
+    assert verifier.verify(plain).role == "scorer"
+
+    text = cli("keys", "create", "--role", "viewer", "--name", "Managers").stdout
+    assert "Store it now: it cannot be shown again." in text
+
+    listed = cli("keys", "list")
+    assert listed.exit_code == 0 and plain not in listed.stdout
+    assert re.search(rf"{made['id']}\s+scorer\s+\S+…\s+HubSpot\s+\(active\)", listed.stdout)
+    rows = parsed(cli("keys", "list", "--json"))
+    assert [(r["role"], r["name"]) for r in rows] == [("scorer", "HubSpot"), ("viewer", "Managers")]
+    assert plain not in cli("keys", "list", "--json").stdout
+
+    revoked = cli("keys", "revoke", made["id"])
+    assert revoked.exit_code == 0
+    assert f"revoked key {made['id']} (scorer, HubSpot)" in revoked.stdout
+    assert verifier.verify(plain) is None
+    assert re.search(r"HubSpot\s+\(revoked \d{4}-\d\d-\d\d\)", cli("keys", "list").stdout)
+
+
+def test_bad_key_requests_are_one_error_line(cli: Cli):
+    fails_cleanly(cli("keys", "create", "--role", "god", "--name", "x"), 2,
+                  "role must be one of ['scorer', 'viewer', 'admin'], got 'god'")
+    fails_cleanly(cli("keys", "revoke", "99"), 1, "no API key with id 99")
+
+
+# --- generate, serve, the installed command -----------------------------------------------------
+
+
+def test_generated_data_imports_as_it_is_written(cli: Cli, tmp_path: Path):
+    result = cli("generate", "--out", tmp_path / "gen", "--deals", "30", "--leads", "0")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == [
+        "opportunities.csv", "stage_history.csv"]
+    assert parsed(cli("import", tmp_path / "gen", "--json"))["rows_written"] == 30
+
+
+def test_serve_refuses_a_port_out_of_range_before_starting(cli: Cli):
+    fails_cleanly(cli("serve", "--port", "70000"), 2, "--port must be 1–65535, got 70000")
+
+
+def test_the_installed_command_prints_an_error_without_a_traceback(tmp_path: Path):
+    env = {**os.environ, "FORECAST_STATE_DIR": str(tmp_path / "state")}
+    done = subprocess.run([sys.executable, "-m", "training.cli", "keys", "revoke", "99"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: no API key with id 99"
+    assert done.stdout == ""

@@ -1,0 +1,86 @@
+"""`forecast revenue`, `backtest` and `timing`: bad requests are refused before any model is
+fitted, and the tables managers read show each group, the total and what was skipped.
+(The commands' JSON on a real pipeline: tests/forecast/test_backtest.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from tests.training.conftest import Cli, fails_cleanly
+from training.forecast_cli import backtest_tables, revenue_table
+
+
+def rendered(*tables: object) -> str:
+    console = Console(record=True, width=250)
+    for table in tables:
+        console.print(table)
+    return console.export_text()
+
+
+def test_an_unknown_period_is_named(imported: Cli):
+    fails_cleanly(imported("revenue", "--period", "2024-Q7"), 2,
+                  "unknown period '2024-Q7': use '2017' (a year), '2017-Q3' (a quarter)")
+
+
+def test_a_target_that_is_not_an_amount_is_named(imported: Cli):
+    fails_cleanly(imported("revenue", "--period", "2024-Q4", "--target", "Team East=lots"), 2,
+                  "--target 'Team East=lots': give an amount, or GROUP=AMOUNT")
+
+
+def test_a_dataset_and_a_path_together_are_refused(cli: Cli, export: Path):
+    fails_cleanly(cli("revenue", "--period", "2024-Q4", "--dataset", "pipeline", "--data",
+                      export), 2, "give --dataset or --data, not both")
+
+
+def test_forecasting_an_empty_store_says_to_import_first(cli: Cli):
+    for command in (("revenue", "--period", "2024-Q4"), ("backtest",), ("timing",)):
+        fails_cleanly(cli(*command), 1, "run `forecast import` first")
+
+
+def line(group: str, **values: float | None) -> dict:
+    base = {"group": group, "deals": 0, "won_so_far": 0.0, "expected": 0.0,
+            "expected_pipeline": 0.0, "expected_new": 0.0, "p10": 0.0, "p50": 0.0, "p90": 0.0,
+            "weighted_pipeline": 0.0, "target": None, "p_target": None}
+    return {**base, **values}
+
+
+def test_the_revenue_table_shows_each_group_then_the_total_with_the_chance_to_hit_target():
+    forecast = {
+        "period": {"label": "2024-Q4", "start": "2024-10-01", "end": "2025-01-01"},
+        "as_of": "2024-10-01", "by": "team", "method": "time-to-close model",
+        "groups": [line("Team East", deals=12, expected=125_000.4, p10=90_000, p90=160_000,
+                        target=150_000, p_target=0.25),
+                   line("Team West", deals=3, expected=float("nan"))],
+        "total": line("total", deals=15, expected=125_000.4, target=None),
+    }
+    text = rendered(revenue_table(forecast))
+    assert "Revenue forecast 2024-Q4 (2024-10-01 – 2025-01-01), as of 2024-10-01" in text
+    rows = [r for r in text.splitlines() if r.strip().startswith(("Team", "total"))]
+    assert [r.split()[0:2] for r in rows] == [["Team", "East"], ["Team", "West"], ["total", "15"]]
+    east = rows[0].split()
+    assert "125,000" in east and "150,000" in east and "25.0%" in east
+    assert "nan" not in text.lower()  # a figure that cannot be computed is left blank
+    assert "method: time-to-close model" in text
+
+
+def test_the_backtest_tables_say_which_periods_were_skipped_and_why():
+    method = {"forecast": 90.0, "pct_error": -0.1}
+    report = {
+        "freq": "quarter", "dataset": "pipeline", "by": None,
+        "periods": [
+            {"period": "2024-Q1", "status": "skipped", "reason": "no deal had closed before"},
+            {"period": "2024-Q2", "status": "ok", "actual": 100.0, "p10": 80.0, "p90": 120.0,
+             "in_p10_p90": True, "methods": {"model": method, "weighted_pipeline": method}},
+        ],
+        "overall": {"model": {"wape": 0.1, "bias": -0.1, "mean_abs_error": 10.0},
+                    "periods_scored": 1, "periods": 2, "coverage_p10_p90": 1.0},
+    }
+    text = rendered(*backtest_tables(report))
+    assert "Backtest by quarter (pipeline)" in text
+    assert "2024-Q1 skipped: no deal had closed before" in text
+    [q2] = [r for r in text.splitlines() if r.strip().startswith("2024-Q2")]
+    assert q2.split()[:5] == ["2024-Q2", "100", "90", "-10.0%", "80"]
+    caption = " ".join(text.split())  # a caption wraps to its table's width
+    assert "1 of 2 periods scored; actual inside P10–P90: 100.0%" in caption
