@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
+from pandas.api.types import is_numeric_dtype
 
 from forecast.stages import OPEN
 
@@ -127,7 +127,9 @@ def _usable_bands(y: np.ndarray, band: np.ndarray) -> np.ndarray:
 
 
 def _blank_leak(col: str, values: pd.Series, y: np.ndarray, band: np.ndarray) -> ExportLeak | None:
-    blank = (values.isna() | (values.astype("str").str.strip() == "")).to_numpy()
+    blank = values.isna().to_numpy()
+    if not is_numeric_dtype(values):
+        blank |= (values.astype("str").str.strip() == "").to_numpy()
     open_share, closed_share = blank[y == 1].mean(), blank[y == 0].mean()
     use = _usable_bands(y, band)
     gaps, variances, weights = [], [], []
@@ -149,28 +151,26 @@ def _blank_leak(col: str, values: pd.Series, y: np.ndarray, band: np.ndarray) ->
 
 
 def _value_leak(col: str, values: pd.Series, y: np.ndarray, band: np.ndarray) -> ExportLeak | None:
-    present = values.notna().to_numpy()
-    if present.sum() < 2 * MIN_SIDE:
-        return None
-    text = values.astype("str").to_numpy()
-    distinct = len(np.unique(text[present]))
-    if distinct < 2 or distinct > MAX_VALUES:
+    codes, uniques = pd.factorize(values.astype("str").where(values.notna()))
+    present = codes >= 0
+    if present.sum() < 2 * MIN_SIDE or not 2 <= len(uniques) <= MAX_VALUES:
         return None
     use = _usable_bands(y, band) & present
-    yy, vv, bb = y[use], text[use], band[use]
+    yy, cc, bb = y[use].astype(float), codes[use], band[use]
     if yy.min() == yy.max():
         return None
-    frame = pd.DataFrame({"y": yy, "v": vv, "b": bb})
-    base = frame.groupby("b")["y"].transform("mean")
-    n = frame.groupby(["b", "v"])["y"].transform("size")
-    k = frame.groupby(["b", "v"])["y"].transform("sum")
     # Each deal scored by its value's open share among the *other* deals of its band.
-    score = (k - frame["y"] + PRIOR * base) / (n - 1 + PRIOR)
+    key = bb * len(uniques) + cc
+    n = np.bincount(key)[key]
+    k = np.bincount(key, weights=yy)[key]
+    base = (np.bincount(bb, weights=yy) / np.maximum(np.bincount(bb), 1))[bb]
+    score = (k - yy + PRIOR * base) / (n - 1 + PRIOR)
     aucs, weights = [], []
-    for _band, part in frame.assign(score=score).groupby("b"):
-        if part["y"].nunique() == 2:
-            aucs.append(_auc(part["y"].to_numpy(), part["score"].to_numpy()))
-            weights.append(len(part))
+    for b in np.unique(bb):
+        inside = bb == b
+        if 0 < yy[inside].sum() < inside.sum():
+            aucs.append(_auc(yy[inside], score[inside]))
+            weights.append(inside.sum())
     if not aucs:
         return None
     # Only the direction of the encoding counts: leaving each deal out biases the AUC *below*
@@ -185,7 +185,7 @@ def _value_leak(col: str, values: pd.Series, y: np.ndarray, band: np.ndarray) ->
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
     """ROC AUC by the rank-sum formula (ties count half)."""
-    ranks = rankdata(score)
+    ranks = pd.Series(score).rank(method="average").to_numpy()
     n1 = y.sum()
     n0 = len(y) - n1
     return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))

@@ -141,11 +141,10 @@ class DealHistory:
         if field_log is None:
             field_log = observations_of(deals)
         opts = options if isinstance(options, DatasetOptions) else DatasetOptions.from_dict(options)
-        log = stage_log[list(STAGE_LOG_COLUMNS)].sort_values(
-            ["opportunity_id", "entered_at"], kind="stable").reset_index(drop=True)
+        log = _sorted(stage_log[list(STAGE_LOG_COLUMNS)], "entered_at")
         fields = field_log.drop(columns=["dataset"], errors="ignore")
-        fields = fields[fields["opportunity_id"].isin(set(deals["id"]))].sort_values(
-            ["opportunity_id", "observed_at"], kind="stable").reset_index(drop=True)
+        known = pd.Index(deals["id"]).get_indexer(fields["opportunity_id"]) >= 0
+        fields = _sorted(fields[known], "observed_at")
         history = cls(deals, log, fields, stages, opts, name)
         if check_leaks:
             from forecast.export_leaks import find_export_leaks
@@ -333,8 +332,7 @@ class DealHistory:
         keep = e_time < ts.to_datetime64()
         keep[first[first >= 0]] = True
         fields = self.field_log[keep]
-        alive = set(deals["id"])
-        fields = fields[fields["opportunity_id"].isin(alive)]
+        fields = fields[pd.Index(deals["id"]).get_indexer(fields["opportunity_id"]) >= 0]
         return replace(self, deals=deals.reset_index(drop=True),
                        stage_log=log.reset_index(drop=True),
                        field_log=fields.reset_index(drop=True))
@@ -356,6 +354,15 @@ class DealHistory:
             "closed_at": closed["closed_at"].to_numpy(),
             "won": (closed["status"] == WON).to_numpy(dtype=float),
         })
+
+
+def _sorted(frame: pd.DataFrame, time_col: str) -> pd.DataFrame:
+    """Rows grouped by deal (in first-seen order), oldest first, ties in their given order;
+    sorted on integer codes, far faster than on text ids."""
+    codes = pd.factorize(frame["opportunity_id"])[0]
+    when = frame[time_col].to_numpy("datetime64[us]").view("int64")
+    order = np.lexsort((when, codes))
+    return frame.iloc[order].reset_index(drop=True)
 
 
 def observations_of(deals: pd.DataFrame) -> pd.DataFrame:
