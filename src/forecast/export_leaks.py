@@ -127,7 +127,7 @@ def _usable_bands(y: np.ndarray, band: np.ndarray) -> np.ndarray:
 
 
 def _blank_leak(col: str, values: pd.Series, y: np.ndarray, band: np.ndarray) -> ExportLeak | None:
-    blank = values.isna().to_numpy()
+    blank = values.isna().to_numpy().copy()
     if not is_numeric_dtype(values):
         blank |= (values.astype("str").str.strip() == "").to_numpy()
     open_share, closed_share = blank[y == 1].mean(), blank[y == 0].mean()
