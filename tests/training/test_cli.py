@@ -186,11 +186,14 @@ def test_bad_key_requests_are_one_error_line(cli: Cli):
 
 
 def test_generated_data_imports_as_it_is_written(cli: Cli, tmp_path: Path):
-    result = cli("generate", "--out", tmp_path / "gen", "--deals", "30", "--leads", "0")
+    out = tmp_path / "gen"
+    result = cli("generate", "--out", out, "--deals", "30", "--leads", "20")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == [
-        "opportunities.csv", "stage_history.csv"]
-    assert parsed(cli("import", tmp_path / "gen", "--json"))["rows_written"] == 30
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.csv"))
+    assert written == ["leads/leads.csv", "opportunities.csv", "stage_history.csv"]
+    assert len(pd.read_csv(out / "leads" / "leads.csv")) == 20
+    assert parsed(cli("import", out, "--json"))["rows_written"] == 30
+    assert cli("generate", "--out", out, "--deals", "0").exit_code == 2  # at least one deal
 
 
 def test_serve_refuses_a_port_out_of_range_before_starting(cli: Cli):
