@@ -293,7 +293,7 @@ def timing_cmd(
     It is compared with the per-stage close-time baseline (and the champion) on a time holdout:
     share won within 30/60/90 days, predicted vs observed, Brier and concordance.
     """
-    from forecast.registry import load_timing_champion, log_timing
+    from forecast.registry import load_timing_champion, log_training
     from forecast.timing import train_timing
     from training.models_cli import _quiet_mlflow
 
@@ -305,8 +305,8 @@ def timing_cmd(
         loaded["history"], settings=settings, incumbent=champion[1] if champion else None,
         dataset=loaded["dataset"],
     )
-    reg = log_timing(result, settings, promote=promote,
-                     champion_version_scored=champion[0] if champion else None)
+    reg = log_training(result, settings, promote=promote,
+                       champion_version_scored=champion[0] if champion else None)
     if json_:
         print_json({**result.summary(), "registration": reg.to_dict()})
         return

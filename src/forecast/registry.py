@@ -1,17 +1,20 @@
 """The model registry: the one module that touches MLflow.
 
-A training run logs params, metrics (the model's, each baseline's and the current champion's on
-the same holdout), the data's fingerprint and row counts, plots (calibration, gain/lift, feature
-importance), a signature and input example, and registers the model. The new version gets the
-alias `candidate`; it becomes `champion` only when it beats the champion and every baseline on
-holdout AUC and Brier (margins in settings). `rollback` hands `champion` back to the previous one.
+Every model kind (leads, deals, timing) goes through one path, `log_training`: log a run (params,
+metrics of the model, each baseline and the current champion on the same holdout, the data's
+fingerprint and row counts, the summary, plots from `forecast.plots`, the model), register the
+model as a new version with the alias `candidate`, ask the gate (`forecast.promotion`) whether it
+beats the champion and every baseline, and give it the alias `champion` only if it does.
+`promote` runs the same gate later; `rollback` hands `champion` back to the previous one.
+`log_backtest` only logs a run.
 
-Format: an `mlflow.pyfunc` model whose artifact is our fitted estimator saved with joblib.
-MLflow 3 saves scikit-learn models with skops, which refuses to load any type not declared as
-trusted: our estimator holds a LightGBM Booster, a feature encoder and calibrator tuples, so the
-trusted list would have to track every internal type and break on each refactor. The pyfunc
-wrapper keeps MLflow's model format (signature, input example, `mlflow models serve`) while the
-artifact is exactly the object that was evaluated. Joblib/pickle is only as safe as the store it
+Format: leads and deals are `mlflow.pyfunc` models whose artifact is our fitted estimator saved
+with joblib. MLflow 3 saves scikit-learn models with skops, which refuses to load any type not
+declared as trusted: our estimator holds a LightGBM Booster, a feature encoder and calibrator
+tuples, so the trusted list would have to track every internal type and break on each refactor.
+The pyfunc wrapper keeps MLflow's model format (signature, input example, `mlflow models serve`)
+while the artifact is exactly the object that was evaluated. The timing model is not a row
+scorer, so its joblib file is a plain run artifact. Joblib/pickle is only as safe as the store it
 comes from: this registry is the service's own, written only by `forecast train`.
 
 Failure leaves nothing half-made: if any step after the run starts fails, the model version,
@@ -28,32 +31,55 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
 
+from forecast import plots, promotion
 from forecast.errors import InvalidInput, ModelNotReady, NotFound
+from forecast.promotion import Decision
 from forecast.settings import Settings, get_settings
-from forecast.training import Decision, TrainingResult, decide_promotion
+
+if TYPE_CHECKING:
+    from forecast.timing import TimingResult
+    from forecast.training import TrainingResult
 
 log = logging.getLogger(__name__)
 
-MODEL_NAMES = {"leads": "lead-qualification", "deals": "close-probability"}
-EXPERIMENTS = {"leads": "forecast-leads", "deals": "forecast-deals"}
+
+@dataclass(frozen=True)
+class _Kind:
+    model: str  # the registered model's name
+    experiment: str
+    description: str
+    pyfunc: bool  # a row scorer, logged as an MLflow pyfunc model (else a joblib artifact)
+
+
+_KINDS = {
+    "leads": _Kind("lead-qualification", "forecast-leads", "forecast leads model", True),
+    "deals": _Kind("close-probability", "forecast-deals", "forecast deals model", True),
+    "timing": _Kind("time-to-close", "forecast-timing",
+                    "forecast time-to-close model (competing risks)", False),
+}
+MODEL_NAMES = {kind: k.model for kind, k in _KINDS.items() if k.pyfunc}  # the row scorers
+EXPERIMENTS = {**{kind: k.experiment for kind, k in _KINDS.items()},
+               "backtest": "forecast-backtests"}
 CANDIDATE, CHAMPION = "candidate", "champion"
 MODEL_FILE = "model.joblib"
 HISTORY_TAG = "champion_history"
+_MISSING = "RESOURCE_DOES_NOT_EXIST"
+_ABSENT = (_MISSING, "INVALID_PARAMETER_VALUE")
 
 
 def model_name(kind: str) -> str:
     try:
-        return MODEL_NAMES[kind]
+        return _KINDS[kind].model
     except KeyError:
         raise InvalidInput(
-            f"unknown model kind {kind!r}; expected one of {list(MODEL_NAMES)}") from None
+            f"unknown model kind {kind!r}; expected one of {list(_KINDS)}") from None
 
 
 # --- MLflow plumbing ----------------------------------------------------------------------------
@@ -115,15 +141,31 @@ def _hushed() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _experiment_id(client: Any, kind: str, settings: Settings) -> str:
-    name = EXPERIMENTS[kind]
+def _start_run(client: Any, experiment: str, settings: Settings) -> Any:
+    """`mlflow.start_run` in one of `EXPERIMENTS`, created on first use (artifacts in state)."""
+    import mlflow
+
+    name = EXPERIMENTS[experiment]
     found = client.get_experiment_by_name(name)
     if found is not None:
-        return found.experiment_id
-    artifacts = (settings.state_dir.resolve() / "mlartifacts" / kind)
-    artifacts.mkdir(parents=True, exist_ok=True)
-    return client.create_experiment(name, artifact_location=artifacts.as_uri())
+        experiment_id = found.experiment_id
+    else:
+        artifacts = settings.state_dir.resolve() / "mlartifacts" / experiment
+        artifacts.mkdir(parents=True, exist_ok=True)
+        experiment_id = client.create_experiment(name, artifact_location=artifacts.as_uri())
+    return mlflow.start_run(experiment_id=experiment_id)
 
+
+def _log_run(params: dict[str, Any], tags: dict[str, str], metrics: dict[str, float],
+             documents: dict[str, Any]) -> None:
+    """Log into the active run: params (each cut to 500 characters), tags, metrics, JSON files."""
+    import mlflow
+
+    mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+    mlflow.set_tags(tags)
+    mlflow.log_metrics(metrics)
+    for file, document in documents.items():
+        mlflow.log_dict(document, file)
 
 
 def _pyfunc_class() -> type:
@@ -145,58 +187,36 @@ def _pyfunc_class() -> type:
     return ForecastModel
 
 
-# --- plots --------------------------------------------------------------------------------------
+def _log_model(result: Any, folder: Path, pyfunc: bool, run: Any) -> tuple[str, str | None]:
+    """Log the fitted model into the active run: (URI to register, logged model id or None)."""
+    import mlflow
+
+    model_path = folder / MODEL_FILE
+    joblib.dump(result.model, model_path)
+    if not pyfunc:
+        mlflow.log_artifact(str(model_path), "model")
+        return f"{run.info.artifact_uri}/model", None
+    import lightgbm
+    import pandas
+    import sklearn
+    from mlflow.models import infer_signature
+
+    example = result.input_example
+    signature = infer_signature(
+        example, result.model.predict_proba(example)[:, 1]) if example is not None else None
+    with _hushed():
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=_pyfunc_class()(), artifacts={"model": str(model_path)},
+            signature=signature, input_example=example,
+            pip_requirements=[f"lightgbm=={lightgbm.__version__}",
+                              f"scikit-learn=={sklearn.__version__}",
+                              f"pandas=={pandas.__version__}", f"numpy=={np.__version__}",
+                              f"mlflow=={mlflow.__version__}"],
+        )
+    return info.model_uri, getattr(info, "model_id", None)
 
 
-def _plots(result: TrainingResult, folder: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from forecast import metrics as m
-
-    paths = []
-    y, w = result.y_test, result.w_test
-    if y is None:
-        return paths
-    fig, ax = plt.subplots(figsize=(6, 5))
-    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfect")
-    for name, p in result.predictions.items():
-        table = m.calibration_table(y, p, w)
-        ax.plot(table["predicted"], table["observed"], marker="o", label=name)
-    ax.set(xlabel="predicted probability", ylabel="observed rate", title="Calibration (holdout)")
-    ax.legend(fontsize=8)
-    paths.append(folder / "calibration.png")
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
-    plt.close(fig)
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
-    ax1.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="random")
-    for name, p in result.predictions.items():
-        g = m.gain_curve(y, p, w)
-        ax1.plot(np.r_[0, g["fraction"]], np.r_[0, g["gain"]], label=name)
-        ax2.plot(g["fraction"], g["lift"], label=name)
-    ax1.set(xlabel="share of rows, best scored first", ylabel="share of positives", title="Gain")
-    ax2.axhline(1, ls="--", c="grey", lw=1)
-    ax2.set(xlabel="share of rows, best scored first", ylabel="lift", title="Lift")
-    ax1.legend(fontsize=8)
-    paths.append(folder / "gain_lift.png")
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
-    plt.close(fig)
-
-    imp = result.model.importance().head(20)[::-1]
-    labels = getattr(result.model, "field_labels_", {}) or {}
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(imp) + 1.5))
-    ax.barh([labels.get(c, c) for c in imp.index], imp.to_numpy())
-    ax.set(xlabel="total gain", title="Feature importance")
-    paths.append(folder / "feature_importance.png")
-    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return paths
-
-
-# --- logging a run ------------------------------------------------------------------------------
+# --- logging and registering a training run ----------------------------------------------------
 
 
 @dataclass
@@ -213,18 +233,26 @@ class Registration:
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "run_id": self.run_id,
-                "version": self.version, "promoted": self.promoted, "decision": self.decision,
-                "champion_before": self.champion_before, "reasons": self.reasons}
+        return asdict(self)
 
 
-def _flat_metrics(result: TrainingResult) -> dict[str, float]:
+def _params(result: TrainingResult | TimingResult) -> dict[str, Any]:
+    params = {k: v for k, v in result.params.items() if k != "base"}
+    params.update(seed=result.seed, split_method=result.split.get("method"),
+                  split_cut=result.split.get("cut"), data_fingerprint=result.fingerprint,
+                  dataset=result.dataset)
+    if getattr(result, "features", None) is not None:
+        params["n_features"] = len(result.features)
+    return params
+
+
+def _flat_metrics(result: TrainingResult | TimingResult) -> dict[str, float]:
     out: dict[str, float] = {}
     for who, values in result.metrics.items():
         for k, v in values.items():
             if v is not None and not np.isnan(v):
                 out[f"{who}_{k}"] = float(v)
-    for who, values in (result.cv or {}).items():
+    for who, values in (getattr(result, "cv", None) or {}).items():
         for k, v in values.items():
             out[f"cv_{who}_{k}"] = float(v)
     for k, v in result.rows.items():
@@ -233,19 +261,26 @@ def _flat_metrics(result: TrainingResult) -> dict[str, float]:
     return out
 
 
-_ABSENT = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
-
-
-def _current_alias(client: Any, name: str, alias: str) -> Any:
-    """The version holding `alias`, None if none does; other errors (unreachable) propagate."""
+def _or_none(call: Any, *args: str, absent: tuple[str, ...] = _ABSENT) -> Any:
+    """`call(*args)`, or None when MLflow says there is no such thing; other errors (such as an
+    unreachable server) propagate."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return client.get_model_version_by_alias(name, alias)
+        return call(*args)
     except MlflowException as exc:
-        if exc.error_code in _ABSENT:
+        if exc.error_code in absent:
             return None
         raise
+
+
+def _current_alias(client: Any, name: str, alias: str) -> Any:
+    """The version holding `alias`, or None if none does."""
+    return _or_none(client.get_model_version_by_alias, name, alias)
+
+
+def _registered_exists(client: Any, name: str) -> bool:
+    return _or_none(client.get_registered_model, name, absent=(_MISSING,)) is not None
 
 
 def champion_version(kind: str, settings: Settings | None = None) -> str | None:
@@ -256,82 +291,48 @@ def champion_version(kind: str, settings: Settings | None = None) -> str | None:
 
 
 def log_training(
-    result: TrainingResult,
+    result: TrainingResult | TimingResult,
     settings: Settings | None = None,
     *,
     promote: bool = True,
     champion_version_scored: str | None = None,
 ) -> Registration:
-    """Log one training run, register its model as `candidate`, and promote it if it wins.
+    """Log a training run of any kind (`result.kind`), register its model as `candidate`, and
+    make it `champion` if it passes the promotion gate.
 
     `champion_version_scored` is the champion version whose holdout metrics are in
     `result.metrics["champion"]` (the CLI loads the champion before training and passes both).
     """
     import mlflow
-    from mlflow.models import infer_signature
 
     settings = settings or get_settings()
     name = model_name(result.kind)
+    spec = _KINDS[result.kind]
     created_model = version = run_id = logged_model_id = None
     with _mlflow(settings) as client:
-        experiment = _experiment_id(client, result.kind, settings)
         try:
-            with tempfile.TemporaryDirectory() as tmp:
-                folder = Path(tmp)
-                with mlflow.start_run(experiment_id=experiment) as run:
-                    run_id = run.info.run_id
-                    params = {k: v for k, v in result.params.items() if k != "base"}
-                    params.update(seed=result.seed, split_method=result.split.get("method"),
-                                  split_cut=result.split.get("cut"),
-                                  n_features=len(result.features),
-                                  data_fingerprint=result.fingerprint, dataset=result.dataset)
-                    mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-                    mlflow.set_tags({"kind": result.kind, "data_fingerprint": result.fingerprint,
-                                     "dataset": str(result.dataset),
-                                     "champion_scored": str(champion_version_scored or "")})
-                    mlflow.log_metrics(_flat_metrics(result))
-                    mlflow.log_dict(result.summary(), "summary.json")
-                    for path in _plots(result, folder):
-                        mlflow.log_artifact(str(path), "plots")
-                    model_path = folder / MODEL_FILE
-                    joblib.dump(result.model, model_path)
-                    example = result.input_example
-                    signature = infer_signature(
-                        example, result.model.predict_proba(example)[:, 1]
-                    ) if example is not None else None
-                    import lightgbm
-                    import pandas
-                    import sklearn
-
-                    with _hushed():
-                        info = mlflow.pyfunc.log_model(
-                            name="model", python_model=_pyfunc_class()(),
-                            artifacts={"model": str(model_path)}, signature=signature,
-                            input_example=example,
-                            pip_requirements=[f"lightgbm=={lightgbm.__version__}",
-                                              f"scikit-learn=={sklearn.__version__}",
-                                              f"pandas=={pandas.__version__}",
-                                              f"numpy=={np.__version__}",
-                                              f"mlflow=={mlflow.__version__}"],
-                        )
-                    logged_model_id = getattr(info, "model_id", None)
-                    if not _registered_exists(client, name):
-                        client.create_registered_model(
-                            name, description=f"forecast {result.kind} model")
-                        created_model = name
-                    mv = client.create_model_version(name, info.model_uri, run_id=run_id)
-                    version = mv.version
-                    _wait_ready(client, name, version)
-                    client.set_model_version_tag(name, version, "data_fingerprint",
-                                                 result.fingerprint)
-                    client.set_registered_model_alias(name, CANDIDATE, version)
-                    champ = _current_alias(client, name, CHAMPION)
-                    decision = _decide(client, name, version, result.metrics, champ,
-                                       champion_version_scored, settings)
-                    client.set_model_version_tag(name, version, "decision", str(decision))
-                    if promote and decision.promote:
-                        _make_champion(client, name, version)
-                    mlflow.set_tag("decision", str(decision))
+            with (tempfile.TemporaryDirectory() as tmp,
+                  _start_run(client, result.kind, settings) as run):
+                run_id = run.info.run_id
+                _log_run(_params(result), {
+                    "kind": result.kind, "data_fingerprint": result.fingerprint,
+                    "dataset": str(result.dataset),
+                    "champion_scored": str(champion_version_scored or "")},
+                    _flat_metrics(result), {"summary.json": result.summary()})
+                for path in plots.run_plots(result, Path(tmp)):
+                    mlflow.log_artifact(str(path), "plots")
+                model_uri, logged_model_id = _log_model(result, Path(tmp), spec.pyfunc, run)
+                if not _registered_exists(client, name):
+                    client.create_registered_model(name, description=spec.description)
+                    created_model = name
+                version = client.create_model_version(name, model_uri, run_id=run_id).version
+                _wait_ready(client, name, version)
+                client.set_model_version_tag(name, version, "data_fingerprint",
+                                             result.fingerprint)
+                client.set_registered_model_alias(name, CANDIDATE, version)
+                decision, champ = _gate(client, result.kind, version, result.metrics,
+                                        champion_version_scored, settings, act=promote)
+                mlflow.set_tag("decision", str(decision))
         except BaseException:
             _undo(client, name, version, created_model, run_id, logged_model_id)
             raise
@@ -343,16 +344,7 @@ def log_training(
     )
 
 
-def _registered_exists(client: Any, name: str) -> bool:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_registered_model(name)
-        return True
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return False
-        raise
+log_timing = log_training  # the name `tests/forecast/test_timing.py` calls it by
 
 
 def _wait_ready(client: Any, name: str, version: str) -> None:
@@ -387,38 +379,52 @@ def _undo(client: Any, name: str, version: Any, created_model: Any, run_id: Any,
 # --- promotion ----------------------------------------------------------------------------------
 
 
-def _run_metrics(client: Any, run_id: str) -> dict[str, dict[str, float]]:
-    """{"model": {...}, "<baseline>": {...}, "champion": {...}} from a run's logged metrics."""
+def _run_metrics(client: Any, run_id: str, names: tuple[str, ...] = ("roc_auc", "brier"),
+                 ) -> dict[str, dict[str, float]]:
+    """{"model": {...}, "<baseline>": {...}, "champion": {...}}: `names` from a run's metrics."""
     run = client.get_run(run_id)
     out: dict[str, dict[str, float]] = {}
     for key, value in run.data.metrics.items():
-        for metric in ("roc_auc", "brier"):
+        for metric in names:
             if key.endswith("_" + metric) and not key.startswith(("cv_", "rows_")):
                 who = key[: -len(metric) - 1]
                 out.setdefault(who, {})[metric] = value
     return out
 
 
-def _decide(
-    client: Any, name: str, version: str, metrics: dict[str, dict[str, float]], champ: Any,
-    scored: str | None, settings: Settings,
-) -> Decision:
-    metrics = dict(metrics)
-    note, champ_metrics = "", None
+def _gate_metrics(kind: str, settings: Settings) -> tuple[str, ...]:
+    return tuple(rule.metric for rule in promotion.rules_for(kind, settings))
+
+
+def _gate(
+    client: Any, kind: str, version: str, metrics: dict[str, dict[str, float]],
+    scored: str | None, settings: Settings, *, act: bool,
+) -> tuple[Decision, Any]:
+    """Put `version` through the promotion gate, tag it with the decision and, if it wins and
+    `act`, make it champion. Returns the decision and the champion it was weighed against.
+
+    The champion's metrics are those on the run's own holdout when the run scored that champion
+    (`scored`), else the ones the champion's run recorded on its holdout.
+    """
+    name = model_name(kind)
+    champ = _current_alias(client, name, CHAMPION)
     if champ is not None and str(champ.version) == str(version):
-        return Decision(False, [f"version {version} is already the champion"])
-    if champ is None:
-        metrics.pop("champion", None)
-    elif scored is not None and str(scored) == str(champ.version) and "champion" in metrics:
-        note = f"v{champ.version}, same holdout"
+        decision = Decision(False, [f"version {version} is already the champion"])
     else:
-        metrics.pop("champion", None)
-        champ_metrics = _run_metrics(client, champ.run_id).get("model")
-        note = f"v{champ.version}, its own holdout"
-    return decide_promotion(
-        metrics, champ_metrics, min_auc_gain=settings.promote_min_auc_gain,
-        min_brier_gain=settings.promote_min_brier_gain, champion_note=note,
-    )
+        champion, note = None, ""
+        if champ is not None and scored is not None and str(scored) == str(champ.version) \
+                and "champion" in metrics:
+            champion, note = metrics["champion"], f"v{champ.version}, same holdout"
+        elif champ is not None:
+            recorded = _run_metrics(client, champ.run_id, _gate_metrics(kind, settings))
+            champion, note = recorded.get("model"), f"v{champ.version}, its own holdout"
+        decision = promotion.decide(
+            metrics.get("model"), champion, promotion.baselines_in(metrics),
+            promotion.rules_for(kind, settings), champion_note=note)
+    client.set_model_version_tag(name, str(version), "decision", str(decision))
+    if act and decision.promote:
+        _make_champion(client, name, version)
+    return decision, champ
 
 
 def _history(client: Any, name: str) -> list[str]:
@@ -443,15 +449,9 @@ def promote(kind: str, version: str | None = None, settings: Settings | None = N
     name = model_name(kind)
     with _mlflow(settings) as client:
         mv = _version(client, name, version or CANDIDATE)
-        run = client.get_run(mv.run_id)
-        scored = run.data.tags.get("champion_scored") or None
-        champ = _current_alias(client, name, CHAMPION)
-        decision = _decide(client, name, mv.version, _run_metrics(client, mv.run_id), champ,
-                           scored, settings)
-        if decision.promote:
-            _make_champion(client, name, mv.version)
-        client.set_model_version_tag(name, mv.version, "decision", str(decision))
-        return decision
+        scored = client.get_run(mv.run_id).data.tags.get("champion_scored") or None
+        metrics = _run_metrics(client, mv.run_id, _gate_metrics(kind, settings))
+        return _gate(client, kind, mv.version, metrics, scored, settings, act=True)[0]
 
 
 def rollback(kind: str, settings: Settings | None = None) -> str:
@@ -494,18 +494,24 @@ def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
         for kind, name in MODEL_NAMES.items():
             if not _registered_exists(client, name):
                 continue
-            aliases: dict[str, list[str]] = {}
-            for alias, v in (client.get_registered_model(name).aliases or {}).items():
-                aliases.setdefault(str(v), []).append(alias)
+            aliases = _aliases(client, name)
             for mv in client.search_model_versions(f"name='{name}'"):
                 metrics = _run_metrics(client, mv.run_id).get("model", {})
                 rows.append({
                     "kind": kind, "name": name, "version": str(mv.version),
-                    "aliases": sorted(aliases.get(str(mv.version), [])),
+                    "aliases": aliases.get(str(mv.version), []),
                     "roc_auc": metrics.get("roc_auc"), "brier": metrics.get("brier"),
                     "created": mv.creation_timestamp, "run_id": mv.run_id,
                 })
     return sorted(rows, key=lambda r: (r["kind"], -int(r["version"])))
+
+
+def _aliases(client: Any, name: str) -> dict[str, list[str]]:
+    """Version -> its aliases, sorted."""
+    out: dict[str, list[str]] = {}
+    for alias, version in sorted((client.get_registered_model(name).aliases or {}).items()):
+        out.setdefault(str(version), []).append(alias)
+    return out
 
 
 def show_model(kind: str, version: str | None = None,
@@ -521,11 +527,11 @@ def show_model(kind: str, version: str | None = None,
         else:
             mv = _version(client, name, version)
         run = client.get_run(mv.run_id)
-        aliases = [a for a, v in (client.get_registered_model(name).aliases or {}).items()
-                   if str(v) == str(mv.version)]
         return {
-            "kind": kind, "name": name, "version": str(mv.version), "aliases": sorted(aliases),
-            "run_id": mv.run_id, "metrics": _run_metrics(client, mv.run_id),
+            "kind": kind, "name": name, "version": str(mv.version),
+            "aliases": _aliases(client, name).get(str(mv.version), []),
+            "run_id": mv.run_id,
+            "metrics": _run_metrics(client, mv.run_id, _gate_metrics(kind, settings)),
             "all_metrics": dict(run.data.metrics), "params": dict(run.data.params),
             "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
             "decision": (mv.tags or {}).get("decision"),
@@ -550,7 +556,8 @@ def _local_dir(settings: Settings, kind: str) -> Path:
 
 
 def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | None:
-    """The champion model object for serving, or None when there is no champion yet.
+    """The champion model object (to serve, or to score beside a new run), or None when there
+    is no champion yet.
 
     Downloads the champion's artifact once into `<state>/models/<name>/v<version>/` and points
     `champion.json` there; if MLflow cannot be reached, serves the last local copy.
@@ -587,170 +594,15 @@ def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | 
         return LoadedModel(kind, meta["version"], joblib.load(file), file, "local copy")
 
 
-def champion_scorer(
-    kind: str, settings: Settings | None = None, *, stage_rates: Any = None,
-    base_rate: float | None = None,
-) -> Any:
-    """A `models.Scorer`: the champion if there is one, else the labelled fallback."""
-    from forecast.models import select_scorer
-
-    loaded = load_champion(kind, settings)
-    scorer = select_scorer(loaded.model if loaded else None, stage_rates=stage_rates,
-                           base_rate=base_rate)
-    if loaded:
-        scorer.label = f"model {model_name(kind)} v{loaded.version}"
-    return scorer
-
-
 # --- time to close and backtests (`forecast.timing`, `forecast.backtest`) ------------------------
-
-TIMING_KIND = "timing"
-TIMING_MODEL = "time-to-close"
-EXPERIMENTS.setdefault(TIMING_KIND, "forecast-timing")
-EXPERIMENTS.setdefault("backtest", "forecast-backtests")
-
-
-def _timing_metrics(result: Any) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for who, values in result.metrics.items():
-        for k, v in values.items():
-            if v is not None and not np.isnan(v):
-                out[f"{who}_{k}"] = float(v)
-    for k, v in result.rows.items():
-        out[f"rows_{k}"] = float(v)
-    out["train_seconds"] = float(result.seconds)
-    return out
-
-
-def _timing_plot(result: Any, folder: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    horizons = result.split.get("horizons_days", [30, 60, 90])
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for name, values in result.metrics.items():
-        ax1.plot(horizons, [values.get(f"won_{h}d_predicted") for h in horizons], marker="o",
-                 label=f"{name}: predicted")
-    first = next(iter(result.metrics.values()))
-    ax1.plot(horizons, [first.get(f"won_{h}d_observed") for h in horizons], marker="s", c="k",
-             label="observed")
-    ax1.set(xlabel="days after the landmark", ylabel="share won within",
-            title="Won within 30/60/90 days (holdout)")
-    ax1.legend(fontsize=8)
-    ax2.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
-    for name, table in result.calibration.items():
-        ax2.plot(table["predicted"], table["observed"], marker="o", label=name)
-    ax2.set(xlabel=f"predicted P(won within {max(horizons)} days)", ylabel="observed share",
-            title="Calibration (holdout)")
-    ax2.legend(fontsize=8)
-    path = folder / "timing_calibration.png"
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-def log_timing(
-    result: Any,
-    settings: Settings | None = None,
-    *,
-    promote: bool = True,
-    champion_version_scored: str | None = None,
-) -> Registration:
-    """Log a time-to-close run (`timing.TimingResult`), register it as `candidate`, promote it
-    to `champion` if it beats the per-stage baseline and the champion on concordance and Brier.
-
-    Logged: params, every holdout metric of the model, the baseline and the champion
-    (`<who>_won_30d_predicted`, `..._observed`, `..._brier`, `..._concordance`), row counts,
-    the summary, a calibration plot and the fitted model (joblib).
-    """
-    import mlflow
-
-    from forecast.timing import decide_timing_promotion
-
-    settings = settings or get_settings()
-    name = TIMING_MODEL
-    created_model = version = run_id = None
-    with _mlflow(settings) as client:
-        experiment = _experiment_id(client, TIMING_KIND, settings)
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                folder = Path(tmp)
-                with mlflow.start_run(experiment_id=experiment) as run:
-                    run_id = run.info.run_id
-                    params = {**result.params, "seed": result.seed,
-                              "split_cut": result.split.get("cut"),
-                              "data_fingerprint": result.fingerprint, "dataset": result.dataset}
-                    mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-                    mlflow.set_tags({"kind": TIMING_KIND, "dataset": str(result.dataset),
-                                     "data_fingerprint": result.fingerprint,
-                                     "champion_scored": str(champion_version_scored or "")})
-                    mlflow.log_metrics(_timing_metrics(result))
-                    mlflow.log_dict(result.summary(), "summary.json")
-                    mlflow.log_artifact(str(_timing_plot(result, folder)), "plots")
-                    model_path = folder / MODEL_FILE
-                    joblib.dump(result.model, model_path)
-                    mlflow.log_artifact(str(model_path), "model")
-                    if not _registered_exists(client, name):
-                        client.create_registered_model(
-                            name, description="forecast time-to-close model (competing risks)")
-                        created_model = name
-                    mv = client.create_model_version(name, f"{run.info.artifact_uri}/model",
-                                                     run_id=run_id)
-                    version = mv.version
-                    _wait_ready(client, name, version)
-                    client.set_registered_model_alias(name, CANDIDATE, version)
-                    champ = _current_alias(client, name, CHAMPION)
-                    metrics = dict(result.metrics)
-                    champ_metrics, note = None, ""
-                    if champ is not None and str(champ.version) != str(version):
-                        if str(champion_version_scored or "") == str(champ.version) \
-                                and "champion" in metrics:
-                            note = f"v{champ.version}, same holdout"
-                        else:
-                            metrics.pop("champion", None)
-                            champ_metrics = _timing_run_metrics(client, champ.run_id)
-                            note = f"v{champ.version}, its own holdout"
-                    else:
-                        metrics.pop("champion", None)
-                    decision = decide_timing_promotion(metrics, champ_metrics,
-                                                       champion_note=note)
-                    client.set_model_version_tag(name, version, "decision", str(decision))
-                    if promote and decision.promote:
-                        _make_champion(client, name, version)
-                    mlflow.set_tag("decision", str(decision))
-        except BaseException:
-            _undo(client, name, version, created_model, run_id, None)
-            raise
-    return Registration(
-        TIMING_KIND, name, run_id, str(version), bool(promote and decision.promote),
-        "promoted to champion" if promote and decision.promote else (
-            "kept as candidate" if decision.promote else "kept as candidate (did not win)"),
-        str(champ.version) if champ else None, decision.reasons,
-    )
-
-
-def _timing_run_metrics(client: Any, run_id: str) -> dict[str, float]:
-    metrics = client.get_run(run_id).data.metrics
-    return {k.removeprefix("model_"): v for k, v in metrics.items() if k.startswith("model_")}
 
 
 def load_timing_champion(settings: Settings | None = None) -> tuple[str, Any] | None:
-    """(version, fitted `TimeToClose`) of the time-to-close champion, or None when there is none."""
-    import mlflow
+    """(version, fitted `TimeToClose`) of the time-to-close champion, or None when there is none.
 
-    settings = settings or get_settings()
-    with _mlflow(settings) as client:
-        if not _registered_exists(client, TIMING_MODEL):
-            return None
-        mv = _current_alias(client, TIMING_MODEL, CHAMPION)
-        if mv is None:
-            return None
-        with tempfile.TemporaryDirectory() as tmp:
-            path = mlflow.artifacts.download_artifacts(
-                run_id=mv.run_id, artifact_path=f"model/{MODEL_FILE}", dst_path=tmp)
-            return str(mv.version), joblib.load(path)
+    Loaded like the scorers' champions, so a local copy stands in when MLflow is unreachable."""
+    loaded = load_champion("timing", settings)
+    return (loaded.version, loaded.model) if loaded else None
 
 
 def log_backtest(report: Any, settings: Settings | None = None,
@@ -761,33 +613,29 @@ def log_backtest(report: Any, settings: Settings | None = None,
 
     settings = settings or get_settings()
     data = report.to_dict()
-    with _mlflow(settings) as client:
-        experiment = _experiment_id(client, "backtest", settings)
-        with mlflow.start_run(experiment_id=experiment) as run:
-            mlflow.log_params({k: str(v)[:500] for k, v in {
-                "freq": report.freq, "by": report.by, "dataset": report.dataset,
-                **(params or {})}.items()})
-            mlflow.set_tags({"kind": "backtest", "dataset": str(report.dataset)})
-            metrics: dict[str, float] = {"seconds": float(report.seconds)}
-            for key, value in _flatten(data["overall"]).items():
-                metrics[f"overall_{key}"] = value
-            for step, period in enumerate(data["periods"]):
-                if period["status"] != "ok":
-                    continue
-                mlflow.log_metrics({
-                    "actual": period["actual"], "p10": period["p10"], "p90": period["p90"],
-                    "in_p10_p90": float(period["in_p10_p90"]),
-                    **{f"{m}_{k}": v for m, e in period["methods"].items()
-                       for k, v in e.items() if v is not None},
-                }, step=step)
-                for m, e in period["methods"].items():
-                    if e.get("abs_error") is not None:
-                        metrics[f"{period['period']}_{m}_abs_error"] = e["abs_error"]
-                    if e.get("pct_error") is not None:
-                        metrics[f"{period['period']}_{m}_pct_error"] = e["pct_error"]
-            mlflow.log_metrics({_metric_key(k): v for k, v in metrics.items()})
-            mlflow.log_dict(data, "backtest.json")
-            return run.info.run_id
+    metrics: dict[str, float] = {"seconds": float(report.seconds)}
+    for key, value in _flatten(data["overall"]).items():
+        metrics[f"overall_{key}"] = value
+    with _mlflow(settings) as client, _start_run(client, "backtest", settings) as run:
+        for step, period in enumerate(data["periods"]):
+            if period["status"] != "ok":
+                continue
+            mlflow.log_metrics({
+                "actual": period["actual"], "p10": period["p10"], "p90": period["p90"],
+                "in_p10_p90": float(period["in_p10_p90"]),
+                **{f"{m}_{k}": v for m, e in period["methods"].items()
+                   for k, v in e.items() if v is not None},
+            }, step=step)
+            for m, e in period["methods"].items():
+                if e.get("abs_error") is not None:
+                    metrics[f"{period['period']}_{m}_abs_error"] = e["abs_error"]
+                if e.get("pct_error") is not None:
+                    metrics[f"{period['period']}_{m}_pct_error"] = e["pct_error"]
+        _log_run({"freq": report.freq, "by": report.by, "dataset": report.dataset,
+                  **(params or {})},
+                 {"kind": "backtest", "dataset": str(report.dataset)},
+                 {_metric_key(k): v for k, v in metrics.items()}, {"backtest.json": data})
+        return run.info.run_id
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, float]:

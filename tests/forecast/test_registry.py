@@ -12,6 +12,7 @@ import pytest
 from forecast import registry
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.settings import Settings
+from forecast.timing import TimingResult
 from forecast.training import TrainingResult, train_leads
 from tests.forecast import synthetic
 
@@ -133,8 +134,6 @@ def test_the_champion_loads_for_serving_and_a_local_copy_survives_the_registry(
     gone = settings.model_copy(update={"mlflow_tracking_uri": "http://127.0.0.1:9/nowhere"})
     offline = registry.load_champion("leads", gone)
     assert offline.source == "local copy" and offline.version == "1"
-    scorer = registry.champion_scorer("leads", settings, base_rate=0.3)
-    assert scorer.method == "model" and "v1" in scorer.label
 
 
 def test_the_logged_model_serves_through_mlflow_pyfunc(settings, trained):
@@ -146,6 +145,45 @@ def test_the_logged_model_serves_through_mlflow_pyfunc(settings, trained):
     out = model.predict(trained.input_example)
     assert list(out.columns) == ["probability", "grade"] and len(out) == len(
         trained.input_example)
+
+
+def _timing_result(model_concordance: float, model_brier: float) -> TimingResult:
+    """A hand-made time-to-close run: the registry only reads its fields, never refits."""
+    def scores(concordance: float, brier: float) -> dict[str, float]:
+        return {"concordance": concordance, "brier": brier, "won_30d_predicted": 0.1,
+                "won_30d_observed": 0.12, "brier_won_30d": brier}
+
+    return TimingResult(
+        model={"a fitted": "time-to-close model"}, baseline=None,
+        metrics={"model": scores(model_concordance, model_brier),
+                 "stage_km": scores(0.60, 0.080)},
+        calibration={"model": {"predicted": [0.1, 0.3], "observed": [0.12, 0.28],
+                               "count": [50.0, 20.0]}},
+        split={"method": "time", "cut": "2024-01-01", "horizons_days": [30]},
+        rows={"train_rows": 400, "test_rows": 70}, params={"bucket_days": 7}, seed=1,
+        fingerprint="abc",
+    )
+
+
+def test_the_timing_model_goes_through_the_same_register_and_gate_path(settings):
+    first = registry.log_training(_timing_result(0.70, 0.070), settings)
+    assert first.kind == "timing" and first.name == "time-to-close" and first.promoted
+    assert registry.load_timing_champion(settings) == ("1", {"a fitted": "time-to-close model"})
+    second = registry.log_training(_timing_result(0.72, 0.085), settings)
+    assert not second.promoted and second.champion_before == "1"
+    assert any(r.startswith("does not beat stage_km: concordance 0.7200 vs 0.6000, Brier 0.0850")
+               for r in second.reasons)
+    assert any("champion (v1, its own holdout)" in r for r in second.reasons)
+    decision = registry.promote("timing", settings=settings)
+    assert not decision.promote and "does not beat stage_km" in str(decision)
+    info = registry.show_model("timing", "2", settings)
+    assert info["aliases"] == ["candidate"] and info["decision"] == str(decision)
+    assert info["metrics"]["model"] == {"concordance": 0.72, "brier": 0.085}
+    assert info["tags"]["kind"] == "timing" and info["params"]["bucket_days"] == "7"
+    with registry._mlflow(settings) as client:
+        names = {a.path for a in client.list_artifacts(first.run_id, "plots")}
+    assert names == {"plots/timing_calibration.png"}
+    assert registry.champion_version("timing", settings) == "1"
 
 
 @pytest.mark.slow

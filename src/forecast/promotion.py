@@ -1,0 +1,146 @@
+"""The promotion gate: may a candidate model become champion?
+
+One rule for every model kind: the candidate must beat every baseline and the champion (when
+there is one) on every metric that counts, each by its margin. A kind supplies only its
+`Rule`s: which metrics count, whether higher is better, and the margin (`rules_for`):
+
+- leads and deals: ROC AUC (higher) and Brier (lower), margins from settings;
+- timing: concordance (higher) and the Brier score of P(won within 30/60/90 days) (lower).
+
+The `Decision` keeps every comparison, so "why was this (not) promoted" is answered by reading
+it. Pure: no MLflow here (the registry fetches the metrics and acts on the decision).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from forecast.settings import Settings
+
+Metrics = Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One metric the gate compares: `metric` is its key, `label` how the reasons name it."""
+
+    metric: str
+    label: str
+    higher_is_better: bool
+    margin: float = 0.0
+
+
+@dataclass
+class Decision:
+    """Whether a candidate may become champion, and every comparison that decided it."""
+
+    promote: bool
+    reasons: list[str]
+
+    def __str__(self) -> str:
+        verdict = "promote" if self.promote else "do not promote"
+        return f"{verdict}: " + "; ".join(self.reasons)
+
+
+def scorer_rules(min_auc_gain: float = 0.0, min_brier_gain: float = 0.0) -> tuple[Rule, ...]:
+    """What counts for a probability scorer (leads, deals): AUC up and Brier down."""
+    return (Rule("roc_auc", "AUC", True, min_auc_gain),
+            Rule("brier", "Brier", False, min_brier_gain))
+
+
+TIMING_RULES = (Rule("concordance", "concordance", True), Rule("brier", "Brier", False))
+
+
+def rules_for(kind: str, settings: Settings) -> tuple[Rule, ...]:
+    """The rules of a model kind ("leads", "deals" or "timing")."""
+    if kind == "timing":
+        return TIMING_RULES
+    return scorer_rules(settings.promote_min_auc_gain, settings.promote_min_brier_gain)
+
+
+def decide(
+    candidate: Metrics | None,
+    champion: Metrics | None,
+    baselines: Mapping[str, Metrics],
+    rules: Sequence[Rule],
+    *,
+    champion_note: str = "",
+) -> Decision:
+    """A candidate wins only if it beats each baseline and the champion on every rule.
+
+    `candidate`, `champion` and each baseline are one scorer's holdout metrics; `champion` is
+    None (or empty) when there is no champion yet. `champion_note` says where the champion's
+    metrics come from (e.g. "v3, same holdout") and appears in its reason. A missing or NaN
+    metric of the candidate loses; one missing on the other side is beaten.
+    """
+    if not candidate:
+        return Decision(False, ["the run has no model metrics"])
+    rivals = dict(baselines)
+    if champion:
+        rivals["champion" + (f" ({champion_note})" if champion_note else "")] = champion
+    reasons, ok = [], True
+    for name, theirs in rivals.items():
+        wins = [_beats(candidate.get(r.metric), theirs.get(r.metric), r) for r in rules]
+        verdict = "beats" if all(wins) else "does not beat"
+        reasons.append(f"{verdict} {name}: " + ", ".join(
+            _compare(candidate.get(r.metric), theirs.get(r.metric), r) for r in rules))
+        ok = ok and all(wins)
+    if not champion:
+        reasons.append("no champion yet")
+    return Decision(ok, reasons)
+
+
+def baselines_in(metrics: Mapping[str, Metrics]) -> dict[str, Metrics]:
+    """The baselines of a run's metrics ({"model": ..., "<baseline>": ..., "champion": ...})."""
+    return {k: v for k, v in metrics.items() if k not in ("model", "champion")}
+
+
+def _beats(mine: float | None, theirs: float | None, rule: Rule) -> bool:
+    if mine is None or math.isnan(mine):
+        return False
+    if theirs is None or math.isnan(theirs):
+        return True
+    if rule.higher_is_better:
+        return mine > theirs + rule.margin
+    return mine < theirs - rule.margin
+
+
+def _compare(mine: float | None, theirs: float | None, rule: Rule) -> str:
+    text = f"{rule.label} {_fmt(mine)} vs {_fmt(theirs)}"
+    if rule.margin:
+        text += f" (needs {'+' if rule.higher_is_better else '-'}{rule.margin:.4f})"
+    return text
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None or math.isnan(v) else f"{v:.4f}"
+
+
+# --- the names `forecast.training` and `forecast.timing` used to export -------------------------
+
+
+def decide_promotion(
+    metrics: Mapping[str, Metrics],
+    champion: Metrics | None,
+    *,
+    min_auc_gain: float = 0.0,
+    min_brier_gain: float = 0.0,
+    champion_note: str = "",
+) -> Decision:
+    """`decide` for a scorer run's metrics; "champion" in `metrics` wins over `champion`."""
+    return decide(metrics.get("model"), metrics.get("champion") or champion,
+                  baselines_in(metrics), scorer_rules(min_auc_gain, min_brier_gain),
+                  champion_note=champion_note)
+
+
+def decide_timing_promotion(
+    metrics: Mapping[str, Metrics],
+    champion: Metrics | None = None,
+    *,
+    champion_note: str = "",
+) -> Decision:
+    """`decide` for a timing run's metrics; "champion" in `metrics` wins over `champion`."""
+    return decide(metrics.get("model"), metrics.get("champion") or champion,
+                  baselines_in(metrics), TIMING_RULES, champion_note=champion_note)

@@ -1,0 +1,109 @@
+"""The promotion gate: a candidate becomes champion only by beating every baseline and the
+champion on every metric its kind counts, each by its margin, and the decision says why."""
+
+from __future__ import annotations
+
+import pytest
+
+from forecast.promotion import Rule, decide, rules_for, scorer_rules
+from forecast.settings import Settings
+
+AUC_AND_BRIER = scorer_rules()
+
+
+def _m(auc: float, brier: float) -> dict[str, float]:
+    return {"roc_auc": auc, "brier": brier}
+
+
+def test_a_candidate_beating_the_champion_and_every_baseline_is_promoted() -> None:
+    decision = decide(_m(0.80, 0.15), _m(0.78, 0.16),
+                      {"naive_bayes": _m(0.70, 0.20), "logistic_regression": _m(0.75, 0.18)},
+                      AUC_AND_BRIER, champion_note="v3, same holdout")
+    assert decision.promote
+    assert decision.reasons == [
+        "beats naive_bayes: AUC 0.8000 vs 0.7000, Brier 0.1500 vs 0.2000",
+        "beats logistic_regression: AUC 0.8000 vs 0.7500, Brier 0.1500 vs 0.1800",
+        "beats champion (v3, same holdout): AUC 0.8000 vs 0.7800, Brier 0.1500 vs 0.1600",
+    ]
+    assert str(decision).startswith("promote: beats naive_bayes")
+
+
+def test_losing_to_one_baseline_on_one_metric_blocks_promotion_and_names_it() -> None:
+    decision = decide(_m(0.80, 0.19), _m(0.70, 0.25),
+                      {"naive_bayes": _m(0.70, 0.20), "logistic_regression": _m(0.75, 0.18)},
+                      AUC_AND_BRIER)
+    assert not decision.promote
+    assert "does not beat logistic_regression: AUC 0.8000 vs 0.7500, Brier 0.1900 vs 0.1800" \
+        in decision.reasons
+    assert "beats naive_bayes: AUC 0.8000 vs 0.7000, Brier 0.1900 vs 0.2000" in decision.reasons
+    assert str(decision).startswith("do not promote: ")
+
+
+def test_with_no_champion_yet_the_baselines_decide_and_the_reasons_say_so() -> None:
+    decision = decide(_m(0.80, 0.15), None, {"naive_bayes": _m(0.70, 0.20)}, AUC_AND_BRIER)
+    assert decision.promote and decision.reasons[-1] == "no champion yet"
+    assert not any("champion (" in r for r in decision.reasons)
+
+
+def test_a_run_without_model_metrics_is_not_promoted() -> None:
+    decision = decide({}, None, {"naive_bayes": _m(0.70, 0.20)}, AUC_AND_BRIER)
+    assert not decision.promote and decision.reasons == ["the run has no model metrics"]
+
+
+def test_a_gain_within_the_margin_is_not_enough_and_the_reason_gives_the_margin() -> None:
+    candidate, champion = _m(0.81, 0.149), _m(0.80, 0.150)
+    assert decide(candidate, champion, {}, scorer_rules()).promote
+    strict = decide(candidate, champion, {}, scorer_rules(min_auc_gain=0.02))
+    assert not strict.promote
+    assert strict.reasons == [
+        "does not beat champion: AUC 0.8100 vs 0.8000 (needs +0.0200), Brier 0.1490 vs 0.1500"]
+    brier_margin = decide(candidate, champion, {}, scorer_rules(min_brier_gain=0.005))
+    assert not brier_margin.promote and "Brier 0.1490 vs 0.1500 (needs -0.0050)" in str(
+        brier_margin)
+    assert decide(_m(0.83, 0.14), champion, {}, scorer_rules(0.02, 0.005)).promote
+
+
+def test_the_margins_come_from_settings_for_leads_and_deals() -> None:
+    settings = Settings(promote_min_auc_gain=0.02, promote_min_brier_gain=0.001)
+    for kind in ("leads", "deals"):
+        rules = {r.metric: r for r in rules_for(kind, settings)}
+        assert set(rules) == {"roc_auc", "brier"}
+        assert rules["roc_auc"].higher_is_better and rules["roc_auc"].margin == 0.02
+        assert not rules["brier"].higher_is_better and rules["brier"].margin == 0.001
+
+
+def test_a_missing_metric_loses_for_the_candidate_and_is_beaten_for_a_rival() -> None:
+    nan = float("nan")
+    assert not decide(_m(nan, 0.15), None, {"nb": _m(0.7, 0.2)}, AUC_AND_BRIER).promote
+    beaten = decide(_m(0.8, 0.15), None, {"nb": {"brier": 0.2}}, AUC_AND_BRIER)
+    assert beaten.promote and "AUC 0.8000 vs n/a" in beaten.reasons[0]
+
+
+def _t(concordance: float, brier: float) -> dict[str, float]:
+    return {"concordance": concordance, "brier": brier, "won_30d_predicted": 0.1}
+
+
+def test_the_timing_gate_wants_concordance_higher_and_brier_lower() -> None:
+    rules = rules_for("timing", Settings())
+    baseline = {"stage_km": _t(0.60, 0.080)}
+    better = decide(_t(0.70, 0.070), None, baseline, rules)
+    assert better.promote
+    assert better.reasons[0] == (
+        "beats stage_km: concordance 0.7000 vs 0.6000, Brier 0.0700 vs 0.0800")
+    higher_brier = decide(_t(0.70, 0.090), None, baseline, rules)
+    assert not higher_brier.promote and "does not beat stage_km" in higher_brier.reasons[0]
+    lower_concordance = decide(_t(0.55, 0.070), _t(0.50, 0.1), baseline, rules,
+                               champion_note="v1, its own holdout")
+    assert not lower_concordance.promote
+    assert lower_concordance.reasons == [
+        "does not beat stage_km: concordance 0.5500 vs 0.6000, Brier 0.0700 vs 0.0800",
+        "beats champion (v1, its own holdout): concordance 0.5500 vs 0.5000, "
+        "Brier 0.0700 vs 0.1000",
+    ]
+
+
+@pytest.mark.parametrize(("mine", "theirs", "wins"), [(0.3, 0.2, False), (0.1, 0.2, True)])
+def test_a_kind_says_which_way_is_better(mine: float, theirs: float, wins: bool) -> None:
+    lower_is_better = [Rule("wape", "WAPE", higher_is_better=False)]
+    decision = decide({"wape": mine}, None, {"pipeline": {"wape": theirs}}, lower_is_better)
+    assert decision.promote is wins
