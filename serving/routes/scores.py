@@ -61,15 +61,15 @@ def _check_batch(request: Request, size: int) -> None:
 async def score_lead(body: LeadScoreRequest, request: Request, _: ScorerKey) -> JSONResponse:
     served = _served(request, scoring.LEAD)
     # Sent as built: the hot path skips re-validating its own output against the model.
-    return JSONResponse(_respond(request, "lead", body.id, body.fields,
-                                 scoring.score_row(served, body.fields)))
+    [result] = scoring.score(served, [body.fields])
+    return JSONResponse(_respond(request, "lead", body.id, body.fields, result))
 
 
 @router.post("/leads/score/batch", summary="Score many leads in one call", responses=ERRORS)
 def score_leads(body: LeadBatchRequest, request: Request, _: ScorerKey) -> BatchScoreResponse:
     _check_batch(request, len(body.leads))
     served = _served(request, scoring.LEAD)
-    results = scoring.score_rows(served, [lead.fields for lead in body.leads])
+    results = scoring.score(served, [lead.fields for lead in body.leads])
     return BatchScoreResponse(scores=[
         ScoreResponse(**_respond(request, "lead", lead.id, lead.fields, r))
         for lead, r in zip(body.leads, results, strict=True)])
@@ -88,7 +88,8 @@ def _deal_inputs(request: Request, body: DealScoreRequest) -> tuple[dict, dict]:
 async def score_deal(body: DealScoreRequest, request: Request, _: ScorerKey) -> JSONResponse:
     served = _served(request, scoring.DEAL)
     inputs, row = _deal_inputs(request, body)
-    return JSONResponse(_respond(request, "deal", body.id, inputs, scoring.score_row(served, row)))
+    [result] = scoring.score(served, [row])
+    return JSONResponse(_respond(request, "deal", body.id, inputs, result))
 
 
 @router.post("/deals/score/batch", summary="Score many open deals in one call", responses=ERRORS)
@@ -96,7 +97,7 @@ def score_deals(body: DealBatchRequest, request: Request, _: ScorerKey) -> Batch
     _check_batch(request, len(body.deals))
     served = _served(request, scoring.DEAL)
     pairs = [_deal_inputs(request, deal) for deal in body.deals]
-    results = scoring.score_rows(served, [row for _, row in pairs])
+    results = scoring.score(served, [row for _, row in pairs])
     return BatchScoreResponse(scores=[
         ScoreResponse(**_respond(request, "deal", deal.id, inputs, r))
         for deal, (inputs, _), r in zip(body.deals, pairs, results, strict=True)])

@@ -35,9 +35,13 @@ from forecast.errors import InvalidInput
 GRADES = ("A", "B", "C", "D")
 
 
-def to_score(p: float) -> int:
-    """A probability as the 0–100 score users see (grades come from the model's cut points)."""
-    return int(round(100.0 * min(max(float(p), 0.0), 1.0)))
+def to_score(p: float | np.ndarray) -> int | np.ndarray:
+    """A probability as the 0–100 score users see (grades come from the model's cut points).
+
+    One probability gives an `int`; an array gives an array of them (rounded half to even, as
+    Python's `round`)."""
+    scaled = np.rint(100.0 * np.clip(np.asarray(p, dtype=float), 0.0, 1.0))
+    return int(scaled) if scaled.ndim == 0 else scaled.astype(int)
 
 
 # --- encoding -----------------------------------------------------------------------------------
@@ -499,20 +503,31 @@ class Scorer:
     def is_fallback(self) -> bool:
         return self.method != MODEL
 
+    def fallback_inputs(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """What a fallback reads of each row, as a float matrix: the position of the row's stage
+        in `stage_rates` (NaN for a stage it holds no rate for); nothing for the base rate."""
+        if self.method != STAGE_WIN_RATE or self.stage_rates is None:
+            return np.empty((len(rows), 0))
+        codes = {stage: float(i) for i, stage in enumerate(self.stage_rates)}
+        column = self.stage_column
+        return np.array([codes.get(str(r.get(column)), math.nan) for r in rows],
+                        dtype=float).reshape(len(rows), 1)
+
+    def fallback_rates(self, inputs: np.ndarray) -> np.ndarray:
+        """A fallback's probability per row of `fallback_inputs`: the stage's historical win
+        rate, else the overall rate."""
+        overall = float(self.overall or 0.0)
+        if inputs.shape[1] == 0 or self.stage_rates is None:
+            return np.full(len(inputs), overall)
+        rates = np.array([*self.stage_rates.values(), overall], dtype=float)
+        codes = inputs[:, 0]
+        return rates[np.where(np.isnan(codes), len(rates) - 1, codes).astype(np.intp)]
+
     def score_row(self, row: Mapping[str, Any]) -> float:
+        """One row's probability, without reasons (the service: `forecast.scoring.score`)."""
         if self.method == MODEL:
             return self.model.score_row(row)
-        if self.method == STAGE_WIN_RATE and self.stage_rates is not None:
-            return self.stage_rates.get(str(row.get(self.stage_column)), self.overall or 0.0)
-        return float(self.overall or 0.0)
-
-    def score_frame(self, X: pd.DataFrame) -> np.ndarray:
-        if self.method == MODEL:
-            return self.model.predict_proba(X)[:, 1]
-        if self.method == STAGE_WIN_RATE and self.stage_rates is not None:
-            stage = X[self.stage_column].astype(object).astype(str)
-            return stage.map(self.stage_rates).fillna(self.overall or 0.0).to_numpy(float)
-        return np.full(len(X), float(self.overall or 0.0))
+        return float(self.fallback_rates(self.fallback_inputs([row]))[0])
 
 
 def select_scorer(

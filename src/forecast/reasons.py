@@ -6,15 +6,17 @@ TreeSHAP (`pred_contrib=True`) with `method="shap"`. Each factor is mapped back 
 original field name and value and said in plain words, e.g. "Lead Source = Reference: raises the
 score".
 
-One function, `explain`, serves training reports (a DataFrame) and the API (one row as a
-mapping). The one-row path builds no DataFrame: it encodes the mapping straight into a 1×d array.
+The pieces are shared by the scoring service (`forecast.scoring`, which serves the API) and by
+`explain` below (training reports, a DataFrame): `top_factors` picks, for a whole batch at once,
+the inputs that moved each row most; `Wording` says each in words, making every distinct sentence
+once; `top_reasons` puts the two together.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,6 +25,8 @@ from forecast.contributions import contributions
 
 #: Contributions smaller than this (log-odds) are not worth saying.
 MIN_CONTRIBUTION = 1e-6
+
+Said = TypeVar("Said")
 
 
 class Reason(NamedTuple):
@@ -47,85 +51,109 @@ def format_value(feature: str, value: object) -> str:
 
 
 def factor(feature: str, label: str, value: object, contribution: float) -> Reason:
+    """One input's effect said in words, e.g. "Lead Source = Reference: raises the score"."""
     shown = format_value(feature, value)
     effect = "raises the score" if contribution > 0 else "lowers the score"
     text = f"{label} is blank: {effect}" if shown == "blank" else f"{label} = {shown}: {effect}"
     return Reason(label, None if shown == "blank" else value, float(contribution), text)
 
 
+def plain(reason: Reason) -> dict[str, Any]:
+    """A reason as JSON-ready data: no numpy types, no NaN, the contribution to 4 places."""
+    value = reason.value.item() if isinstance(reason.value, np.generic) else reason.value
+    if isinstance(value, float) and math.isnan(value):
+        value = None
+    return {"field": reason.field, "value": value, "contribution": round(reason.contribution, 4),
+            "sentence": reason.sentence}
+
+
 def top_factors(
-    contrib: np.ndarray, top: int, min_contribution: float
-) -> tuple[list[int], list[int]]:
-    """Indices of the `top` largest positive and negative contributions (largest first)."""
-    order = np.argsort(contrib)
-    against = [int(j) for j in order[:top] if contrib[j] < -min_contribution]
-    up = [int(j) for j in order[::-1][:top] if contrib[j] > min_contribution]
-    return up, against
+    contrib: np.ndarray, top: int, min_contribution: float = MIN_CONTRIBUTION
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Per row of `contrib` (rows × inputs): the columns of its `top` largest positive and its
+    `top` largest negative contributions, largest first; those under `min_contribution` in size
+    are left out. One sort for the whole batch."""
+    contrib = np.atleast_2d(contrib)
+    n, d = contrib.shape
+    k = min(top, d)
+    if k <= 0:
+        return [[] for _ in range(n)], [[] for _ in range(n)]
+    order = np.argsort(contrib, axis=1, kind="stable")
+    # Sorted, so the ones worth saying lead each row: as many as clear the bar, at most `top`.
+    n_up = (contrib > min_contribution).sum(axis=1).tolist()
+    n_down = (contrib < -min_contribution).sum(axis=1).tolist()
+    return ([row[:m] for row, m in zip(order[:, : -k - 1 : -1].tolist(), n_up, strict=True)],
+            [row[:m] for row, m in zip(order[:, :k].tolist(), n_down, strict=True)])
 
 
-def _labels(model: Any) -> dict[str, str]:
-    return dict(getattr(model, "field_labels_", None) or {})
+class Wording:
+    """One model's inputs said in the user's words, each distinct sentence made once.
+
+    `encoder` is the model's fitted `FeatureEncoder` (it turns a code back into the user's value);
+    `labels` maps model columns to the user's own field names.
+    """
+
+    def __init__(self, encoder: Any, labels: Mapping[str, str]) -> None:
+        self.encoder = encoder
+        self.labels = labels
+        self._said: dict[tuple[int, float | None, bool], tuple[Reason, dict[str, Any]]] = {}
+
+    def _lookup(self, j: int, code: float, contribution: float) -> tuple[Reason, dict[str, Any]]:
+        key = (j, code if code == code else None, contribution > 0)  # NaN keys never match
+        said = self._said.get(key)
+        if said is None:
+            col = self.encoder.columns[j]
+            reason = factor(col, self.labels.get(col, col), self.encoder.decode(j, code),
+                            1.0 if key[2] else -1.0)
+            said = self._said[key] = (reason, plain(reason))
+        return said
+
+    def reason(self, j: int, code: float, contribution: float) -> Reason:
+        """Input `j`, encoded as `code`, with this contribution: a `Reason`."""
+        said = self._lookup(j, code, contribution)[0]
+        return Reason(said.field, said.value, float(contribution), said.sentence)
+
+    def plain(self, j: int, code: float, contribution: float) -> dict[str, Any]:
+        """The same as JSON-ready data (what the API sends)."""
+        return {**self._lookup(j, code, contribution)[1],
+                "contribution": round(float(contribution), 4)}
 
 
-def explain_row(
-    model: Any, row: Mapping[str, Any], top: int = 3,
-    min_contribution: float = MIN_CONTRIBUTION, method: str = "path",
-) -> dict[str, list[Reason]]:
-    """Top factors for and against one row given as a mapping field → value (the fast path)."""
-    labels = _labels(model)
-    sub = model.model_for_row(row)
-    x = sub.encode_row(row)
-    contrib = contributions(sub, x, method)[0]
+def top_reasons(
+    say: Callable[[int, float, float], Said], matrix: np.ndarray, contrib: np.ndarray, top: int,
+    min_contribution: float = MIN_CONTRIBUTION,
+) -> list[tuple[list[Said], list[Said]]]:
+    """Per row, its `top` factors for and against, each said by `say(column, code,
+    contribution)` (`Wording.reason` or `Wording.plain`). `matrix` holds the encoded rows and
+    `contrib` their contributions, both rows × inputs."""
     up, down = top_factors(contrib, top, min_contribution)
-    cols = sub.encoder_.columns
-
-    def make(j: int) -> Reason:
-        col = cols[j]
-        value = sub.encoder_.decode(j, x[0, j])
-        return factor(col, labels.get(col, col), value, contrib[j])
-
-    return {"for": [make(j) for j in up], "against": [make(j) for j in down]}
+    codes, values = matrix.tolist(), contrib.tolist()
+    return [([say(j, x[j], c[j]) for j in u], [say(j, x[j], c[j]) for j in a])
+            for x, c, u, a in zip(codes, values, up, down, strict=True)]
 
 
 def explain(
-    model: Any, data: pd.DataFrame | Mapping[str, Any], top: int = 3,
+    model: Any, data: pd.DataFrame, top: int = 3,
     min_contribution: float = MIN_CONTRIBUTION, method: str = "path",
 ) -> list[dict[str, list[Reason]]]:
-    """Per row, the `top` factors raising (`for`) and lowering (`against`) the score.
+    """Per row of a DataFrame, the `top` factors raising (`for`) and lowering (`against`) the score.
 
+    For reports on whole frames (training); the API scores mappings through `forecast.scoring`.
     `model` is a fitted `BoostedClassifier` or `PerTeamClassifier` (each row is explained by the
-    model that scored it). `data` is a DataFrame of the model's input columns, or one row as a
-    mapping. Each factor is a `Reason(field, value, contribution, sentence)`.
+    model that scored it). Each factor is a `Reason(field, value, contribution, sentence)`.
     """
-    if isinstance(data, Mapping):
-        return [explain_row(model, data, top, min_contribution, method)]
-    labels = _labels(model)
+    labels = dict(getattr(model, "field_labels_", None) or {})
     out: list[dict[str, list[Reason]] | None] = [None] * len(data)
     for mask, sub in model.parts(data):
         rows = np.flatnonzero(mask)
         matrix = sub.encode(data.iloc[rows])
-        contrib = contributions(sub, matrix, method)
-        cols = sub.encoder_.columns
-        encoder = sub.encoder_
-        for k, i in enumerate(rows):
-            up, down = top_factors(contrib[k], top, min_contribution)
-            made = {
-                side: [
-                    factor(cols[j], labels.get(cols[j], cols[j]),
-                            encoder.decode(j, matrix[k, j]), contrib[k, j])
-                    for j in picked
-                ]
-                for side, picked in (("for", up), ("against", down))
-            }
-            out[i] = made
+        said = top_reasons(Wording(sub.encoder_, labels).reason, matrix,
+                           contributions(sub, matrix, method), top, min_contribution)
+        for i, (up, down) in zip(rows, said, strict=True):
+            out[i] = {"for": up, "against": down}
     return out  # type: ignore[return-value]
 
 
-def as_dicts(reasons: dict[str, list[Reason]]) -> dict[str, list[dict[str, object]]]:
+def as_dicts(reasons: dict[str, list[Reason]]) -> dict[str, list[dict[str, Any]]]:
     """Plain JSON-ready form of one row's reasons (no numpy types)."""
-    def plain(r: Reason) -> dict[str, object]:
-        value = r.value.item() if isinstance(r.value, np.generic) else r.value
-        return {"field": r.field, "value": value, "contribution": round(r.contribution, 4),
-                "sentence": r.sentence}
-
     return {side: [plain(r) for r in items] for side, items in reasons.items()}

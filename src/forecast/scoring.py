@@ -198,11 +198,9 @@ def encode(served: Served, rows: Sequence[Mapping[str, Any]]) -> Encoded:
     if scorer.method != MODEL:
         return Encoded(rows, scorer.fallback_inputs(rows))
     parts = _parts(scorer.model, rows)
-    width = len(parts[0][0].encoder_.columns) if parts else scorer.model.n_features_in_
-    matrix = np.empty((len(rows), width))
+    matrix = np.empty((len(rows), scorer.model.n_features_in_))
     for model, index in parts:
-        picked = rows if len(index) == len(rows) else [rows[i] for i in index]
-        matrix[index] = _encode(model.encoder_, picked)
+        matrix[index] = _encode(model.encoder_, [rows[i] for i in index])
     return Encoded(rows, matrix, tuple(parts))
 
 
@@ -216,10 +214,8 @@ def predict(served: Served, encoded: Encoded) -> Prediction:
     p = np.empty(len(matrix))
     contrib = np.empty(matrix.shape)
     for model, index in encoded.parts:
-        whole = len(index) == len(matrix)
-        c = contributions(model, matrix if whole else matrix[index])
-        contrib[index] = c
-        p[index] = model._calibrate(c.sum(axis=1) + path_contributions(model).bias)
+        contrib[index] = part = contributions(model, matrix[index])
+        p[index] = model._calibrate(part.sum(axis=1) + path_contributions(model).bias)
     return Prediction(p, contrib)
 
 
@@ -233,17 +229,14 @@ def explain(served: Served, encoded: Encoded, predicted: Prediction, top: int = 
         said: list[tuple[list, list]] = [([], [])] * len(p)
         labels = getattr(scorer.model, "field_labels_", None) or {}
         for model, index in encoded.parts:
-            whole = len(index) == len(p)
-            reasons = top_reasons(
-                Wording(model.encoder_, labels).plain,
-                encoded.matrix if whole else encoded.matrix[index],
-                predicted.contributions if whole else predicted.contributions[index], top)
+            reasons = top_reasons(Wording(model.encoder_, labels).plain, encoded.matrix[index],
+                                  predicted.contributions[index], top)
             for i, pair in zip(index.tolist(), reasons, strict=True):
                 said[i] = pair
     else:
         a, b, c = FALLBACK_CUTS
         grades = np.select([p >= a, p >= b, p >= c], ["A", "B", "C"], "D").tolist()
-        said = [(_fallback_reason(scorer, row, q), []) if top > 0 else ([], [])
+        said = [([_fallback_reason(scorer, row, q)] if top > 0 else [], [])
                 for row, q in zip(encoded.rows, p.tolist(), strict=True)]
     return [Score(q, s, g, up, down, served.name, served.version, scorer.method, scorer.label)
             for q, s, g, (up, down) in zip(p.tolist(), to_score(p).tolist(), grades, said,
@@ -262,25 +255,19 @@ def _parts(model: Any, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, np.
 
 
 def _encode(encoder: Any, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """Rows as `FeatureEncoder.transform` encodes a frame, straight from the mappings."""
-    columns = encoder.columns
+    """Rows as `FeatureEncoder.transform` encodes a frame, straight from the mappings: text as
+    the code of its level (NaN when blank or never seen), numbers as floats."""
     codes = encoder._codes  # {column: {level: code}}, built by the encoder from its `levels`
-    out = np.empty((len(rows), len(columns)))
-    text = [(j, col, codes[col]) for j, col in enumerate(columns) if col in codes]
-    numbers = [(j, col) for j, col in enumerate(columns) if col not in codes]
-    if text:
-        out[:, [j for j, _, _ in text]] = [
-            [math.nan if (v := row.get(col)) is None else levels.get(str(v), math.nan)
-             for _, col, levels in text]
-            for row in rows]
-    if numbers:
-        values = [[row.get(col) for _, col in numbers] for row in rows]
-        index = [j for j, _ in numbers]
-        try:  # numpy reads None as NaN and numeric text as its number, all at once
-            out[:, index] = np.array(values, dtype=float).reshape(len(rows), len(index))
-        except (TypeError, ValueError):  # something that is no number: NaN for it alone
-            out[:, index] = [[_number(v) for v in row] for row in values]
-    return out
+    plan = [(col, codes.get(col)) for col in encoder.columns]
+    values = [[row.get(col) if levels is None
+               else math.nan if (v := row.get(col)) is None else levels.get(str(v), math.nan)
+               for col, levels in plan]
+              for row in rows]
+    shape = (len(rows), len(plan))
+    try:  # numpy reads None as NaN and numeric text as its number, all at once
+        return np.array(values, dtype=float).reshape(shape)
+    except (TypeError, ValueError):  # something that is no number: NaN for it alone
+        return np.array([[_number(v) for v in row] for row in values], dtype=float).reshape(shape)
 
 
 def _number(value: object) -> float:

@@ -1,4 +1,8 @@
-"""Reasons: LightGBM's own contributions, in the user's fields and words, fast for one row."""
+"""Reasons: LightGBM's own contributions, in the user's fields and words.
+
+The serving path (rows as mappings) is tested with the scoring service in `test_scoring.py`; here,
+the shared pieces and `explain` on a frame (training reports).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pytest
 from forecast import features as F
 from forecast.contributions import contributions, path_contributions
 from forecast.models import BoostedClassifier
-from forecast.reasons import as_dicts, explain, format_value
+from forecast.reasons import Wording, as_dicts, explain, format_value, top_factors
 from tests.forecast import synthetic
 
 
@@ -20,16 +24,20 @@ def fitted() -> tuple[BoostedClassifier, pd.DataFrame]:
     return BoostedClassifier(n_jobs=2).fit(X, F.lead_labels(leads)), X
 
 
+def one(row: dict) -> pd.DataFrame:
+    return pd.DataFrame([row])
+
+
 def test_reasons_say_the_field_and_value_and_add_up_to_the_raw_score(fitted) -> None:
     model, X = fitted
     row = {"Lead Source": "Reference", "TotalVisits": 8.0, "Country": "India",
            "Do Not Email": "No"}
-    out = explain(model, row, top=3)[0]
+    out = explain(model, one(row), top=3)[0]
     sentences = [r.sentence for r in out["for"]]
     assert "Lead Source = Reference: raises the score" in sentences
     assert all(r.contribution > 0 for r in out["for"])
     assert all(r.contribution < 0 for r in out["against"])
-    x = model.encode_row(row)
+    x = model.encode(one(row))
     every = contributions(model, x)[0]
     raw = model.booster_.predict(x, raw_score=True)[0]
     assert every.sum() + path_contributions(model).bias == pytest.approx(raw, abs=1e-9)
@@ -41,9 +49,9 @@ def test_reasons_say_the_field_and_value_and_add_up_to_the_raw_score(fitted) -> 
 
 def test_exact_shap_reasons_are_lightgbms_pred_contrib(fitted) -> None:
     model, _ = fitted
-    row = {"Lead Source": "Reference", "TotalVisits": 8.0, "Country": "India"}
+    row = one({"Lead Source": "Reference", "TotalVisits": 8.0, "Country": "India"})
     out = explain(model, row, top=3, method="shap")[0]
-    contrib = model.booster_.predict(model.encode_row(row), pred_contrib=True)[0]
+    contrib = model.booster_.predict(model.encode(row), pred_contrib=True)[0]
     cols = model.encoder_.columns
     for r in out["for"] + out["against"]:
         assert r.contribution == pytest.approx(contrib[cols.index(r.field)])
@@ -51,23 +59,46 @@ def test_exact_shap_reasons_are_lightgbms_pred_contrib(fitted) -> None:
 
 def test_olark_chat_lowers_the_score(fitted) -> None:
     model, _ = fitted
-    out = explain(model, {"Lead Source": "Olark Chat", "TotalVisits": 3.0}, top=5)[0]
+    out = explain(model, one({"Lead Source": "Olark Chat", "TotalVisits": 3.0}), top=5)[0]
     assert "Lead Source = Olark Chat: lowers the score" in [r.sentence for r in out["against"]]
 
 
-def test_the_one_row_path_and_the_frame_path_agree(fitted) -> None:
+def test_a_row_explained_alone_reads_as_it_does_inside_a_frame(fitted) -> None:
     model, X = fitted
     frame = X.head(5)
     batch = explain(model, frame, top=2)
-    for i, record in enumerate(frame.to_dict("records")):
-        single = explain(model, record, top=2)[0]
-        assert [r.sentence for r in single["for"]] == [r.sentence for r in batch[i]["for"]]
+    for i in range(len(frame)):
+        alone = explain(model, frame.iloc[[i]], top=2)[0]
+        assert alone == batch[i]
         assert len(batch[i]["for"]) <= 2 and len(batch[i]["against"]) <= 2
+
+
+def test_top_factors_are_the_largest_first_and_skip_the_negligible() -> None:
+    contrib = np.array([[0.5, -0.2, 0.0, 0.3, -0.9, 1e-8],
+                        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                        [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    up, down = top_factors(contrib, 3)
+    assert up == [[0, 3], [], [5, 4, 3]]
+    assert down == [[4, 1], [], []]
+    assert top_factors(contrib, 0) == ([[], [], []], [[], [], []])
+
+
+def test_each_sentence_is_made_once_and_carries_its_own_contribution(fitted) -> None:
+    model, _ = fitted
+    wording = Wording(model.encoder_, {"Lead Source": "Source"})
+    j = model.encoder_.columns.index("Lead Source")
+    code = float(model.encoder_.levels["Lead Source"].index("Reference"))
+    first, second = wording.plain(j, code, 0.51234), wording.plain(j, code, 0.2)
+    assert first == {"field": "Source", "value": "Reference", "contribution": 0.5123,
+                     "sentence": "Source = Reference: raises the score"}
+    assert second["contribution"] == 0.2 and second["sentence"] == first["sentence"]
+    assert wording.reason(j, code, -0.3).sentence == "Source = Reference: lowers the score"
+    assert wording.reason(j, np.nan, 0.1).sentence == "Source is blank: raises the score"
 
 
 def test_blank_values_are_said_as_blank_and_values_read_well(fitted) -> None:
     model, _ = fitted
-    out = explain(model, {"Lead Source": None, "TotalVisits": None}, top=10)[0]
+    out = explain(model, one({"Lead Source": None, "TotalVisits": None}), top=10)[0]
     blanks = [r.sentence for r in out["for"] + out["against"] if r.value is None]
     assert any(s.startswith("Lead Source is blank:") for s in blanks)
     assert format_value("rep_win_rate", 0.625) == "62%"

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from forecast import scoring, store, training
 from forecast.generator import generate_leads, generate_pipeline
+from forecast.history import DealHistory
 from forecast.importing import import_frame
 from forecast.mapping import load_mapping
 from forecast.models import select_scorer
@@ -31,8 +32,8 @@ def trained(tmp_path_factory):
     lead = training.train_leads(leads, leak_columns=["Tags"], settings=settings,
                                 cross_validate=False)
     pipeline = generate_pipeline(2500, seed=4)
-    deal = training.train_deals(pipeline.opportunities, pipeline.history, pipeline.stages,
-                                settings=settings)
+    history = DealHistory.from_frames(pipeline.opportunities, pipeline.history, pipeline.stages)
+    deal = training.train_deals(history, settings=settings)
     return lead.model, deal.model, pipeline
 
 
@@ -93,10 +94,10 @@ def test_more_time_on_the_site_does_not_lower_a_leads_score_on_average(trained):
     lead_model = trained[0]
     served = scoring.Served(scoring.LEAD, select_scorer(lead_model), "1", "registry")
     leads = generate_leads(300, seed=9).to_dict("records")
-    low = [scoring.score_row(served, {**r, "Total Time Spent on Website": 50}).probability
-           for r in leads]
-    high = [scoring.score_row(served, {**r, "Total Time Spent on Website": 1500}).probability
-            for r in leads]
+    low = [s.probability for s in scoring.score(
+        served, [{**r, "Total Time Spent on Website": 50} for r in leads])]
+    high = [s.probability for s in scoring.score(
+        served, [{**r, "Total Time Spent on Website": 1500} for r in leads])]
     assert sum(high) > sum(low)
 
 
