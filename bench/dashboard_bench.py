@@ -51,12 +51,8 @@ def _serve_model(app, engine, dataset: str, settings) -> None:  # noqa: ANN001
     from forecast import scoring, store, training
     from forecast.models import select_scorer
 
-    with engine.connect() as conn:
-        stages = store.dataset_stages(conn, dataset)
-        options = store.get_dataset(conn, dataset)["options"]
-    result = training.train_deals(store.load_opportunities(engine, dataset),
-                                  store.load_history(engine, dataset), stages, options=options,
-                                  settings=settings, dataset=dataset)
+    result = training.train_deals(store.load_deal_history(engine, dataset), settings=settings,
+                                  dataset=dataset)
     scorer = select_scorer(result.model)
     scorer.label = "model close-probability (fitted for the bench)"
     app.state.models.deal = scoring.Served(scoring.DEAL, scorer, "bench", "registry")

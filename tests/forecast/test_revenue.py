@@ -1,8 +1,12 @@
-"""The revenue forecast: exact ranges, the pipeline as of a date, groups, targets, bad input."""
+"""The revenue forecast: exact ranges, the pipeline as of a date, groups, targets, bad input.
+
+As of t the forecast knows what was recorded strictly before t: a deal closed at t is still open
+in the pipeline of a forecast made at t."""
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -10,6 +14,7 @@ import pytest
 
 from forecast.errors import InvalidInput, UnknownPeriod
 from forecast.generator import generate_pipeline
+from forecast.history import JUST_AFTER, DealHistory
 from forecast.periods import parse_period
 from forecast.revenue import (
     combine,
@@ -30,9 +35,13 @@ def gen():
 
 
 @pytest.fixture(scope="module")
-def models(gen):
-    return fit_forecast_models(gen.opportunities, gen.history, gen.stages, T("2023-10-01"),
-                               settings=SETTINGS)
+def history(gen) -> DealHistory:
+    return DealHistory.from_frames(gen.opportunities, gen.history, gen.stages)
+
+
+@pytest.fixture(scope="module")
+def models(history):
+    return fit_forecast_models(history, T("2023-10-01"), settings=SETTINGS)
 
 
 def test_the_range_is_the_exact_distribution_of_the_deal_outcomes():
@@ -73,9 +82,8 @@ def test_ranges_of_groups_and_total_agree_with_simulation():
     assert total.quantile(0.9) == pytest.approx(np.quantile(tot, 0.9), abs=0.1 * tot.std())
 
 
-def test_forecast_by_team_adds_up_and_orders_its_range(gen, models):
-    fc = forecast_revenue(gen.opportunities, gen.history, gen.stages, "2023-Q4", by="team",
-                          models=models)
+def test_forecast_by_team_adds_up_and_orders_its_range(history, models):
+    fc = forecast_revenue(history, "2023-Q4", by="team", models=models)
     assert fc.as_of == T("2023-10-01") and fc.method == "time-to-close model"
     assert sum(g.expected for g in fc.groups) == pytest.approx(fc.total.expected)
     assert sum(g.deals for g in fc.groups) == fc.total.deals > 0
@@ -88,10 +96,10 @@ def test_forecast_by_team_adds_up_and_orders_its_range(gen, models):
     assert isinstance(data["total"]["expected"], float)
 
 
-def test_the_pipeline_is_the_deals_open_just_before_as_of(gen, models):
+def test_the_pipeline_is_the_deals_open_just_before_as_of(gen, history, models):
     t = T("2023-10-01")
     opps = gen.opportunities
-    fc = forecast_revenue(opps, gen.history, gen.stages, "2023-Q4", models=models)
+    fc = forecast_revenue(history, "2023-Q4", models=models)
     ids = set(fc.deals["id"])
     created_later = set(opps.loc[opps["created_at"] >= t, "id"])
     closed_before = set(opps.loc[opps["closed_at"] < t, "id"])
@@ -101,40 +109,58 @@ def test_the_pipeline_is_the_deals_open_just_before_as_of(gen, models):
     assert ((fc.deals["p_won_in_period"] >= 0) & (fc.deals["p_won_in_period"] <= 1)).all()
 
 
-def test_mid_period_forecasts_count_what_is_already_won(gen):
+def test_a_deal_closed_at_the_as_of_instant_is_still_open_then(gen, models):
+    t = T("2023-10-01")
+    opps, log = gen.opportunities.copy(), gen.history.copy()
+    won_in_q4 = opps[(opps["status"] == "won") & (opps["closed_at"] > t)
+                     & (opps["created_at"] < t)]
+    deal = won_in_q4.iloc[0]
+    # Its close moved to the period's first instant.
+    opps.loc[opps["id"] == deal["id"], "closed_at"] = t
+    log.loc[(log["opportunity_id"] == deal["id"]) & (log["stage"] == "Won"), "entered_at"] = t
+    history = DealHistory.from_frames(opps, log, gen.stages, check_leaks=False)
+
+    def forecast(as_of):
+        return forecast_revenue(history, "2023-Q4", as_of=as_of, include_new_deals=False,
+                                models=replace(models, cache={}))
+
+    at = forecast(t)
+    assert deal["id"] in set(at.deals["id"]) and at.total.won_so_far == 0.0
+    after = forecast(t + JUST_AFTER)
+    assert deal["id"] not in set(after.deals["id"])
+    assert after.total.won_so_far == pytest.approx(deal["amount"])
+
+
+def test_mid_period_forecasts_count_what_is_already_won(gen, history):
     opps = gen.opportunities
-    fc = forecast_revenue(opps, gen.history, gen.stages, "2023-Q4", as_of="2023-11-15",
-                          settings=SETTINGS)
+    fc = forecast_revenue(history, "2023-Q4", as_of="2023-11-15", settings=SETTINGS)
     won = opps[(opps["status"] == "won") & (opps["closed_at"] >= T("2023-10-01"))
                & (opps["closed_at"] < T("2023-11-15"))]
     assert fc.total.won_so_far == pytest.approx(won["amount"].sum())
     assert fc.total.p10 >= fc.total.won_so_far
 
 
-def test_targets_give_a_probability_and_unknown_groups_are_refused(gen, models):
-    opps = gen.opportunities
-    team = sorted(opps["team"].unique())[0]
-    fc = forecast_revenue(opps, gen.history, gen.stages, "2023-Q4", by="team", models=models,
+def test_targets_give_a_probability_and_unknown_groups_are_refused(gen, history, models):
+    team = sorted(gen.opportunities["team"].unique())[0]
+    fc = forecast_revenue(history, "2023-Q4", by="team", models=models,
                           targets={team: 1.0, "total": 1e12})
     line = next(g for g in fc.groups if g.group == team)
     assert line.p_target == pytest.approx(1.0, abs=1e-6)
     assert fc.total.p_target == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(InvalidInput, match="unknown team 'Nobody'"):
-        forecast_revenue(opps, gen.history, gen.stages, "2023-Q4", by="team", models=models,
+        forecast_revenue(history, "2023-Q4", by="team", models=models,
                          targets={"Nobody": 5.0})
 
 
-def test_bad_input_gets_a_clear_error(gen, models):
-    args = (gen.opportunities, gen.history, gen.stages)
+def test_bad_input_gets_a_clear_error(history, models):
     with pytest.raises(UnknownPeriod, match="2017-Q3"):
-        forecast_revenue(*args, "next quarter", models=models)
+        forecast_revenue(history, "next quarter", models=models)
     with pytest.raises(InvalidInput, match="cannot group by 'city'"):
-        forecast_revenue(*args, "2023-Q4", by="city", models=models)
+        forecast_revenue(history, "2023-Q4", by="city", models=models)
 
 
-def test_without_new_deals_there_is_no_new_deal_line(gen, models):
-    fc = forecast_revenue(gen.opportunities, gen.history, gen.stages, "2023-Q4",
-                          models=models, include_new_deals=False)
+def test_without_new_deals_there_is_no_new_deal_line(history, models):
+    fc = forecast_revenue(history, "2023-Q4", models=models, include_new_deals=False)
     assert fc.total.expected_new is None
     assert fc.total.expected == pytest.approx(fc.total.expected_pipeline)
 

@@ -1,4 +1,5 @@
-"""Deals at risk: what gets flagged and why, judged only on what was known at the as-of date."""
+"""Deals at risk: what gets flagged and why, judged only on what was known at the as-of date
+(recorded strictly before it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from forecast import scoring
 from forecast.errors import InvalidInput
+from forecast.history import JUST_AFTER, DealHistory
 from forecast.models import select_scorer
 from forecast.risk import (
     FALLING_PROBABILITY,
@@ -17,6 +19,7 @@ from forecast.risk import (
     deals_at_risk,
     stage_stay_quantiles,
 )
+from forecast.stages import StageSet
 from tests.forecast import synthetic
 
 
@@ -24,6 +27,17 @@ from tests.forecast import synthetic
 def data():
     opps, hist, stages, end = synthetic.deals(600, seed=3)
     return opps, hist, stages, end
+
+
+def history_of(opps: pd.DataFrame, hist: pd.DataFrame, stages: StageSet) -> DealHistory:
+    """Generated frames as one `DealHistory` (no export-state leak check: not what is tested)."""
+    return DealHistory.from_frames(opps, hist, stages, check_leaks=False)
+
+
+@pytest.fixture(scope="module")
+def history(data) -> DealHistory:
+    opps, hist, stages, _ = data
+    return history_of(opps, hist, stages)
 
 
 def add_deal(opps, hist, *, id, stage, created, entries, amount, team="team0"):  # noqa: A002
@@ -45,20 +59,29 @@ def served(rates: dict[str, float]) -> scoring.Served:
 
 
 def test_usual_time_in_stage_counts_only_stays_that_had_ended():
+    # d0..d9 stay i + 1 days in A (their stays end 2024-01-02 .. 2024-01-11); "late" leaves A
+    # only on 2024-12-01.
+    start = pd.Timestamp("2024-01-01")
     hist = pd.DataFrame({
         "opportunity_id": [f"d{i}" for i in range(10) for _ in (0, 1)] + ["late", "late"],
         "stage": ["A", "B"] * 10 + ["A", "B"],
-        "entered_at": [t for i in range(10) for t in (pd.Timestamp("2024-01-01"),
-                                                      pd.Timestamp("2024-01-01")
-                                                      + pd.Timedelta(days=i + 1))]
-        + [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-12-01")],
+        "entered_at": [t for i in range(10) for t in (start, start + pd.Timedelta(days=i + 1))]
+        + [start, pd.Timestamp("2024-12-01")],
     })
-    from forecast.stages import StageSet
-
+    ids = [f"d{i}" for i in range(10)] + ["late"]
+    deals = pd.DataFrame({"id": ids, "created_at": start, "stage": "B", "status": "open",
+                          "closed_at": pd.NaT})
     stages = StageSet(open_stages=("A", "B"))
-    q = stage_stay_quantiles(hist, stages, "2024-06-01", q=0.9, min_stays=5)
+    history = DealHistory.from_frames(deals, hist, stages, check_leaks=False)
+    q = stage_stay_quantiles(history, "2024-06-01", q=0.9, min_stays=5)
     assert q["A"] == pytest.approx(np.quantile(np.arange(1, 11), 0.9))  # "late" still in A
     assert q["B"] is None  # no stay in B has ended
+    # A stay that ends at the as-of instant has not ended yet then (d8's, on 2024-01-10).
+    at = stage_stay_quantiles(history, "2024-01-10", q=1.0, min_stays=1)
+    assert at["A"] == 8.0
+    after = stage_stay_quantiles(history, pd.Timestamp("2024-01-10") + JUST_AFTER, q=1.0,
+                                 min_stays=1)
+    assert after["A"] == 9.0
 
 
 def test_a_deal_far_longer_in_its_stage_than_usual_is_stuck_whatever_its_value(data):
@@ -71,7 +94,7 @@ def test_a_deal_far_longer_in_its_stage_than_usual_is_stuck_whatever_its_value(d
                           created=end - pd.Timedelta(days=3),
                           entries=[("Prospecting", end - pd.Timedelta(days=3)),
                                    ("Qualification", end - pd.Timedelta(days=1))])
-    report = deals_at_risk(opps, hist, stages, as_of=end, limit=500)
+    report = deals_at_risk(history_of(opps, hist, stages), as_of=end, limit=500)
     flagged = {d["id"]: d for d in report.deals}
     assert flagged["STALE"]["flags"] == [STUCK]
     usual = report.stuck_after_days["Qualification"]
@@ -86,7 +109,7 @@ def test_a_high_value_deal_with_a_low_probability_is_flagged_with_the_scorers_re
                           created=end - pd.Timedelta(days=2),
                           entries=[("Prospecting", end - pd.Timedelta(days=2))])
     rates = {"Prospecting": 0.05, "Qualification": 0.5, "Closing": 0.9}
-    report = deals_at_risk(opps, hist, stages, as_of=end, served=served(rates))
+    report = deals_at_risk(history_of(opps, hist, stages), as_of=end, served=served(rates))
     top = report.deals[0]
     assert top["id"] == "BIG" and LOW_PROBABILITY in top["flags"]
     assert top["probability"] == pytest.approx(0.05)
@@ -103,7 +126,7 @@ def test_a_probability_that_fell_within_the_lookback_is_flagged(data):
                                    ("Closing", end - pd.Timedelta(days=60)),
                                    ("Qualification", end - pd.Timedelta(days=5))])
     rates = {"Prospecting": 0.2, "Qualification": 0.5, "Closing": 0.9}
-    report = deals_at_risk(opps, hist, stages, as_of=end, served=served(rates),
+    report = deals_at_risk(history_of(opps, hist, stages), as_of=end, served=served(rates),
                            lookback_days=28)
     slip = next(d for d in report.deals if d["id"] == "SLIP")
     assert FALLING_PROBABILITY in slip["flags"]
@@ -112,10 +135,10 @@ def test_a_probability_that_fell_within_the_lookback_is_flagged(data):
     assert "close probability fell from 90% to 50% in 28 days" in slip["why"]
 
 
-def test_the_list_is_judged_on_what_was_known_at_the_as_of_date(data):
+def test_the_list_is_judged_on_what_was_known_at_the_as_of_date(data, history):
     opps, hist, stages, end = data
     t = end - pd.Timedelta(days=120)
-    report = deals_at_risk(opps, hist, stages, as_of=t, limit=1000)
+    report = deals_at_risk(history, as_of=t, limit=1000)
     ids = {d["id"] for d in report.deals}
     created = opps.set_index("id")["created_at"]
     assert all(created[i] < t for i in ids)  # nothing created later
@@ -125,41 +148,62 @@ def test_the_list_is_judged_on_what_was_known_at_the_as_of_date(data):
     closed_before = set(opps.loc[(opps["status"] != "open") & (opps["closed_at"] < t), "id"])
     assert not ids & closed_before
     assert report.open_deals >= len(closed_later)
+    # Open at t: created strictly before t (one deal created at t is not there yet), not closed
+    # before t.
+    assert (opps["created_at"] == t).any()
+    open_then = (opps["created_at"] < t) & ~(opps["closed_at"] < t)
+    assert report.open_deals == int(open_then.sum())
 
 
-def test_a_teams_list_is_its_part_of_the_full_list(data):
-    opps, hist, stages, end = data
-    full = deals_at_risk(opps, hist, stages, as_of=end, limit=1000)
-    team = deals_at_risk(opps, hist, stages, as_of=end, team="team1", limit=1000)
+def busy(end: pd.Timestamp) -> dict:
+    """A date with a few dozen open deals, and a bar that flags every high-value one."""
+    return {"as_of": end - pd.Timedelta(days=60), "low_probability": 0.99, "limit": 1000}
+
+
+def test_a_teams_list_is_its_part_of_the_full_list(data, history):
+    full = deals_at_risk(history, **busy(data[3]))
+    team = deals_at_risk(history, team="team1", **busy(data[3]))
+    assert {d["team"] for d in full.deals} == {"team0", "team1"}
     assert team.high_value_from == full.high_value_from
     assert [d["id"] for d in team.deals] == [d["id"] for d in full.deals
                                               if d["team"] == "team1"]
 
 
-def test_without_a_model_the_report_says_it_used_stage_win_rates(data):
-    opps, hist, stages, end = data
-    report = deals_at_risk(opps, hist, stages, as_of=end).to_dict()
+def test_fields_left_out_of_the_model_are_still_shown_and_filtered_on(data, history):
+    opps, _, _, end = data
+    hidden = history.leaving_out(["account", "team"])  # as the export-state leak check does
+    report = deals_at_risk(hidden, **busy(end))
+    accounts, teams = opps.set_index("id")["account"], opps.set_index("id")["team"]
+    assert report.deals
+    assert all(d["account"] == accounts[d["id"]] for d in report.deals)
+    assert all(d["team"] == teams[d["id"]] for d in report.deals)
+    team = deals_at_risk(hidden, team="team1", **busy(end))
+    assert [d["id"] for d in team.deals] == [d["id"] for d in report.deals
+                                              if d["team"] == "team1"]
+    assert team.deals and len(team.deals) < len(report.deals)
+
+
+def test_without_a_model_the_report_says_it_used_stage_win_rates(data, history):
+    report = deals_at_risk(history, as_of=data[3]).to_dict()
     assert report["method"] == "stage_win_rate"
     assert any("no deal model" in n for n in report["notes"])
     assert set(report["thresholds"]) >= {"high_value_from", "low_probability_below",
                                          "stuck_after_days"}
 
 
-def test_now_is_the_day_after_an_export_ends_or_today(data):
-    from forecast.timing import data_end
-
+def test_now_is_the_day_after_an_export_ends_or_today(data, history):
     opps, hist, _, _ = data
-    last = data_end(opps, hist)
-    assert data_now(opps, hist, today="2100-01-01") == last.normalize() + pd.Timedelta(days=1)
+    last = max(opps["created_at"].max(), opps["closed_at"].max(), hist["entered_at"].max())
+    assert data_now(history, today="2100-01-01") == last.normalize() + pd.Timedelta(days=1)
     earlier = last - pd.Timedelta(days=10)
-    assert data_now(opps, hist, today=earlier) == earlier
+    assert data_now(history, today=earlier) == earlier
 
 
-def test_bad_input_is_named(data):
-    opps, hist, stages, end = data
+def test_bad_input_is_named(data, history):
+    end = data[3]
     with pytest.raises(InvalidInput, match="as_of"):
-        deals_at_risk(opps, hist, stages, as_of="not a date")
+        deals_at_risk(history, as_of="not a date")
     with pytest.raises(InvalidInput, match="team 'nobody'"):
-        deals_at_risk(opps, hist, stages, as_of=end, team="nobody")
+        deals_at_risk(history, as_of=end, team="nobody")
     with pytest.raises(InvalidInput, match="limit"):
-        deals_at_risk(opps, hist, stages, as_of=end, limit=0)
+        deals_at_risk(history, as_of=end, limit=0)

@@ -286,13 +286,21 @@ def test_models_are_refitted_only_when_what_was_known_before_as_of_changes(tmp_p
             "created_at": str(open_then["created_at"]), "updated_at": "2025-01-01T00:00:00",
             "amount": float(open_then["amount"]) + 10_000, "team": open_then["team"],
             "owner": open_then["owner"], "product": open_then["product"]}
-    # A push after as_of leaves what was known before it as it was: same models, fresh pipeline.
+    # A push after as_of is not known at as_of: the same models, and the same forecast (the
+    # deal's amount as of then is the one it had before the push).
     sync_opportunities(engine, [deal], now=datetime(2025, 1, 2))
-    second = forecast_against_targets(engine, "2024-12", as_of=as_of).to_dict()["total"]
+    stored = store.load_deal_history(engine, "crm", check_leaks=False).deals.set_index("id")
+    assert stored.loc[deal["id"], "amount"] == pytest.approx(deal["amount"])
+    second = forecast_against_targets(engine, "2024-12", as_of=as_of)
     assert len(fits) == 1
-    assert second["pipeline_value"] == pytest.approx(first["pipeline_value"] + 10_000)
-    # A deal created before as_of is news about that time: the models are fitted again.
+    assert second.to_dict()["total"] == first
+    shown = second.forecast.deals.set_index("id").loc[deal["id"], "amount"]
+    assert shown == pytest.approx(float(open_then["amount"]))
+    # A deal created before as_of is news about that time: the models are fitted again, and the
+    # pipeline, read fresh, holds it.
     sync_opportunities(engine, [{**deal, "id": "LATE", "created_at": "2024-11-01"}],
                        now=datetime(2025, 1, 2))
-    forecast_against_targets(engine, "2024-12", as_of=as_of)
+    third = forecast_against_targets(engine, "2024-12", as_of=as_of).to_dict()["total"]
     assert len(fits) == 2
+    assert third["deals"] == first["deals"] + 1
+    assert third["pipeline_value"] == pytest.approx(first["pipeline_value"] + deal["amount"])
