@@ -136,14 +136,20 @@ def _blank_leak(col: str, values: pd.Series, y: np.ndarray, band: np.ndarray) ->
     for b in np.unique(band[use]):
         inside = use & (band == b)
         n1, n0 = (inside & (y == 1)).sum(), (inside & (y == 0)).sum()
+        if n1 == 0 or n0 == 0:
+            continue  # a band with one side only says nothing about the difference
         pooled = blank[inside].mean()
         gaps.append(blank[inside & (y == 1)].mean() - blank[inside & (y == 0)].mean())
         variances.append(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
         weights.append(n1)
+    if not weights:
+        return None
     w = np.asarray(weights, dtype=float)
     gap = float(np.average(gaps, weights=w))
     se = float(np.sqrt(np.sum(w**2 * np.asarray(variances)) / w.sum() ** 2))
-    if abs(gap) < BLANK_GAP or se == 0 or abs(gap) / se < BLANK_Z:
+    if not (np.isfinite(gap) and np.isfinite(se)) or se == 0:
+        return None
+    if abs(gap) < BLANK_GAP or abs(gap) / se < BLANK_Z:
         return None
     note = (f"{col}: blank on {open_share:.0%} of open deals, {closed_share:.0%} of closed "
             f"(same-age gap {gap:+.0%}); left out")

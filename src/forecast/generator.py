@@ -122,7 +122,7 @@ def _creation_times(rng: np.random.Generator, n: int, start: pd.Timestamp,
     """Creation dates with more deals late in each quarter, plus a random time of day."""
     days = pd.date_range(start, end, freq="D")
     in_quarter = (days - days.to_period("Q").start_time).days.to_numpy() / 91.0
-    weight = (1.0 + 0.8 * in_quarter**2) * np.where(days.dayofweek < 5, 1.0, 0.25)
+    weight = (1.0 + 0.8 * in_quarter**2) * np.where(days.day_of_week < 5, 1.0, 0.25)
     picked = rng.choice(len(days), n, p=weight / weight.sum())
     seconds = rng.integers(8 * 3600, 19 * 3600, n)
     return (days.to_numpy()[picked] + seconds.astype("timedelta64[s]")).astype("datetime64[s]")

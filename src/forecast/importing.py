@@ -313,7 +313,8 @@ class _Job:
         missing = [c for c in dict.fromkeys(needed) if c not in available]
         if missing:
             raise InvalidInput(
-                f"{file}: missing required column(s) {missing}; the file has {sorted(raw.columns)}"
+                f"{file}: missing required column(s) {missing}; the file has "
+                f"{sorted(c for c in raw.columns if c != '__line')}"
             )
 
     def _fix_values(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -277,6 +277,16 @@ def test_a_category_that_names_the_outcome_is_left_out():
     assert "forecast_category" in leaky.left_out
 
 
+@pytest.mark.parametrize("n", [12, 60, 150])
+def test_a_small_clean_export_leaves_nothing_out_and_warns_of_nothing(n, recwarn):
+    from forecast.generator import generate_pipeline
+
+    g = generate_pipeline(n, seed=3)
+    h = DealHistory.from_frames(g.opportunities, g.history, g.stages)
+    assert h.left_out == frozenset()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_fields_known_before_the_close_are_not_export_leaks():
     """The same blanks, but the field history dates each value from the deal's creation: the
     values were known while the deals were open, so nothing leaks."""
