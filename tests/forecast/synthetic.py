@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecast.history import DealHistory
 from forecast.stages import StageSet
 
 STAGES = StageSet(open_stages=("Prospecting", "Qualification", "Closing"))
@@ -77,6 +78,16 @@ def deals(n: int = 1200, seed: int = 0, days: int = 540, teams: int = 2) -> tupl
         "account_country": rng.choice(["US", "DE", "FR"], n),
     })
     return opps, history, STAGES, end
+
+
+def deal_history(
+    n: int = 1200, seed: int = 0, days: int = 540, teams: int = 2, *, check_leaks: bool = True
+) -> DealHistory:
+    """The deals of `deals(...)` as one `DealHistory`, read as an import reads an export: each
+    deal's fields seen once (at `updated_at`, the end), the export-state leak check run."""
+    opps, log, stages, _ = deals(n, seed=seed, days=days, teams=teams)
+    return DealHistory.from_frames(opps, log, stages, name=f"synthetic-{n}-{seed}",
+                                   check_leaks=check_leaks)
 
 
 def leads(n: int = 1500, seed: int = 0, dated: bool = False) -> pd.DataFrame:

@@ -189,8 +189,7 @@ def test_renaming_a_lead_does_not_change_its_score() -> None:
 
 
 def test_per_team_models_only_where_history_allows_and_the_global_model_elsewhere() -> None:
-    opps, hist, stages, _ = synthetic.deals(1500, seed=4, teams=3)
-    rows = F.deal_training_rows(opps, hist, stages)
+    rows = F.deal_training_rows(synthetic.deal_history(1500, seed=4, teams=3))
     X, y, w = F.deal_features(rows), rows["won"].to_numpy(), rows["weight"].to_numpy()
     model = PerTeamClassifier(BoostedClassifier(n_jobs=2), min_won=150, min_lost=10_000).fit(
         X, y, w, rows["id"])

@@ -8,38 +8,41 @@ import pytest
 
 from forecast import timing as tm
 from forecast.errors import InsufficientHistory
+from forecast.history import JUST_AFTER, DealHistory
 from forecast.settings import Settings
 from forecast.stages import DEFAULT_STAGES
-from tests.forecast.synthetic import deals as synthetic_deals
+from tests.forecast.synthetic import deal_history
 
 T = pd.Timestamp
 
 
 @pytest.fixture(scope="module")
-def data():
-    opps, history, stages, end = synthetic_deals(n=1500, seed=5, days=420)
-    return opps, history, stages, end
+def data() -> DealHistory:
+    return deal_history(n=1500, seed=5, days=420)
 
 
 def test_known_before_hides_everything_recorded_at_or_after_the_date(data):
-    opps, history, stages, _ = data
     t = T("2022-08-01")
-    known, hist = tm.known_before(opps, history, stages, t, amount_known_before_close=False)
-    assert (known["created_at"] < t).all() and (hist["entered_at"] < t).all()
-    later = opps.set_index("id").loc[known["id"]]
+    history = DealHistory.from_frames(data.deals, data.stage_log, data.stages,
+                                      options={"amount_known_before_close": False})
+    known = history.known_before(t)
+    assert (known.deals["created_at"] < t).all() and (known.stage_log["entered_at"] < t).all()
+    later = history.deals.set_index("id").loc[known.deals["id"]]
     closed_later = (later["closed_at"] >= t).to_numpy()
     assert closed_later.any()
-    k = known[closed_later]
+    k = known.deals[closed_later]
     assert (k["status"] == "open").all() and k["closed_at"].isna().all()
     assert (k["amount"] == k["list_price"]).all()  # the close value was not known yet
     assert not k["stage"].isin(["Won", "Lost"]).any()
+    # A stage entered at t itself is not known before t.
+    entered_at_t = history.stage_log["entered_at"] == t
+    assert entered_at_t.any() and not (known.stage_log["entered_at"] == t).any()
 
 
 def test_a_deal_closing_after_the_cut_contributes_no_close_to_training(data):
-    opps, history, stages, _ = data
     t = T("2022-08-01")
-    rows = tm.survival_rows(opps, history, stages, t, every_days=28)
-    closes = opps.set_index("id")["closed_at"]
+    rows = tm.survival_rows(data, t, every_days=28)
+    closes = data.deals.set_index("id")["closed_at"]
     late = rows["id"].map(closes) >= t
     assert late.any()
     assert (rows.loc[late, "event"] == tm.CENSORED).all()  # censored, not dropped
@@ -47,27 +50,48 @@ def test_a_deal_closing_after_the_cut_contributes_no_close_to_training(data):
     assert (rows["as_of"] < t).all()
 
 
-def _perturb_after(opps: pd.DataFrame, history: pd.DataFrame, t: pd.Timestamp):
-    """The same past, a different future: outcomes after t flipped, their close dates moved."""
-    opps = opps.copy()
+def test_timing_landmarks_sit_just_after_creation_and_each_stage_entry(data):
+    t = T("2022-08-01")
+    rows = tm.survival_rows(data, t, every_days=0)
+    created = rows["id"].map(data.deals.set_index("id")["created_at"])
+    assert (rows["as_of"] > created).all()
+    entries = data.stage_log[data.stage_log["entered_at"] < t]
+    entries = entries[entries["stage"].isin(data.stages.open_stages)]
+    expected = set(zip(data.deals.loc[data.deals["created_at"] < t, "id"],
+                       data.deals.loc[data.deals["created_at"] < t, "created_at"] + JUST_AFTER,
+                       strict=True))
+    expected |= set(zip(entries["opportunity_id"], entries["entered_at"] + JUST_AFTER,
+                        strict=True))
+    closes = data.deals.set_index("id")["closed_at"]
+    # Only while the deal was still open.
+    expected = {(i, a) for i, a in expected if not (closes[i] <= a)}
+    assert set(zip(rows["id"], rows["as_of"], strict=True)) == expected
+    assert (rows["days_in_stage"] < 1e-9).all()  # each sees the stage it just entered
+
+
+def _perturb_after(history: DealHistory, t: pd.Timestamp) -> DealHistory:
+    """The same past, a different future: outcomes from t on flipped, their close dates and
+    every stage entry from t on moved."""
+    opps = history.deals.copy()
     late = opps["closed_at"] >= t
     opps.loc[late, "status"] = np.where(opps.loc[late, "status"] == "won", "lost", "won")
     opps.loc[late, "closed_at"] = opps.loc[late, "closed_at"] + pd.Timedelta(days=9)
-    hist = history.copy()
+    hist = history.stage_log.copy()
     moved = hist["entered_at"] >= t
+    assert (hist["entered_at"] == t).any()  # what happens at t is the future too
     hist.loc[moved, "entered_at"] = hist.loc[moved, "entered_at"] + pd.Timedelta(days=9)
-    return opps, hist
+    return DealHistory.from_frames(opps, hist, history.stages, field_log=history.field_log,
+                                   options=history.options, check_leaks=False)
 
 
 def test_models_fitted_at_a_date_do_not_change_when_the_future_does(data):
-    opps, history, stages, _ = data
     t = T("2022-09-01")
     settings = Settings(timing_min_closed_deals=10)
-    model_a, km_a = tm.fit_timing(opps, history, stages, t, settings=settings)
-    opps_b, hist_b = _perturb_after(opps, history, t)
-    model_b, km_b = tm.fit_timing(opps_b, hist_b, stages, t, settings=settings)
-    pipeline = tm.pipeline_rows(opps, history, stages, t)
-    assert pipeline.equals(tm.pipeline_rows(opps_b, hist_b, stages, t))
+    model_a, km_a = tm.fit_timing(data, t, settings=settings)
+    other = _perturb_after(data, t)
+    model_b, km_b = tm.fit_timing(other, t, settings=settings)
+    pipeline = tm.pipeline_rows(data, t)
+    assert pipeline.equals(tm.pipeline_rows(other, t))
     for a, b in ((model_a, model_b), (km_a, km_b)):
         pa, pb = a.cumulative(pipeline, [30, 90]), b.cumulative(pipeline, [30, 90])
         np.testing.assert_allclose(pa["won"], pb["won"])
@@ -75,10 +99,9 @@ def test_models_fitted_at_a_date_do_not_change_when_the_future_does(data):
 
 
 def test_probabilities_are_coherent_competing_risks(data):
-    opps, history, stages, end = data
-    model, km = tm.fit_timing(opps, history, stages, T("2022-10-01"),
+    model, km = tm.fit_timing(data, T("2022-10-01"),
                               settings=Settings(timing_min_closed_deals=10))
-    rows = tm.pipeline_rows(opps, history, stages, T("2022-10-01"))
+    rows = tm.pipeline_rows(data, T("2022-10-01"))
     for m in (model, km):
         cum = m.cumulative(rows, [7, 30, 60, 90, 180])
         assert (cum["won"] >= 0).all() and (cum["closed"] <= 1 + 1e-9).all()
@@ -92,9 +115,8 @@ def test_probabilities_are_coherent_competing_risks(data):
 
 
 def test_predicted_shares_closing_within_30_60_90_days_match_the_holdout(data):
-    opps, history, stages, _ = data
     settings = Settings(timing_min_closed_deals=10, timing_holdout_days=42)
-    result = tm.train_timing(opps, history, stages, settings=settings)
+    result = tm.train_timing(data, settings=settings)
     model = result.metrics["model"]
     for h in (30, 60, 90):
         assert model[f"closed_{h}d_predicted"] == pytest.approx(
@@ -105,27 +127,47 @@ def test_predicted_shares_closing_within_30_60_90_days_match_the_holdout(data):
     assert set(result.metrics) == {"model", "stage_km"}
 
 
-@pytest.mark.slow
-def test_on_the_shared_data_the_model_is_calibrated_and_beats_the_baseline(
-        shared_opportunities):
+@pytest.fixture(scope="module")
+def shared_timing(shared_opportunities) -> tm.TimingResult:
+    """The timing run on the shared data, read as an import reads it (leak check on: the
+    account and its attributes, blank on most open deals only, are left out)."""
     from forecast.importing import read_export
 
     export = read_export(shared_opportunities)
-    result = tm.train_timing(export.opportunities, export.history, export.stages,
-                             options=export.options)
-    model = result.metrics["model"]
+    history = DealHistory.from_frames(export.opportunities, export.history, export.stages,
+                                      options=export.options)
+    assert "account" in history.left_out
+    return tm.train_timing(history)
+
+
+@pytest.mark.slow
+def test_on_the_shared_data_the_model_passes_the_gate_over_the_baseline(shared_timing):
+    model, km = shared_timing.metrics["model"], shared_timing.metrics["stage_km"]
+    decision = tm.decide_timing_promotion(shared_timing.metrics)
+    assert decision.promote, decision.reasons
+    assert model["brier"] < km["brier"] and model["concordance"] > km["concordance"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "library: with the leaking account fields left out (export-state leak check), the timing "
+    "model on the shared data over-predicts closes (won within 90 days: predicted 0.36, "
+    "observed 0.25; concordance 0.68 vs stage_km 0.63). With keeping_all() it is calibrated "
+    "(0.26 vs 0.25, concordance 0.82): the old bar was met through the leak"))
+def test_on_the_shared_data_the_model_is_calibrated_and_beats_the_baseline(shared_timing):
+    model = shared_timing.metrics["model"]
     for h in (30, 60, 90):
         assert model[f"won_{h}d_predicted"] == pytest.approx(model[f"won_{h}d_observed"],
                                                              abs=0.03)
-    decision = tm.decide_timing_promotion(result.metrics)
+    decision = tm.decide_timing_promotion(shared_timing.metrics)
     assert decision.promote, decision.reasons
-    assert model["concordance"] > result.metrics["stage_km"]["concordance"] + 0.1
+    assert model["concordance"] > shared_timing.metrics["stage_km"]["concordance"] + 0.1
 
 
 def test_too_little_history_is_said_so():
-    opps, history, stages, _ = synthetic_deals(n=200, seed=1, days=100)
+    history = deal_history(n=200, seed=1, days=100)
     with pytest.raises(InsufficientHistory, match="closed before"):
-        tm.fit_timing(opps, history, stages, T("2022-01-20"), settings=Settings())
+        tm.fit_timing(history, T("2022-01-20"), settings=Settings())
 
 
 def test_the_baseline_matches_the_empirical_distribution_without_censoring():
@@ -143,7 +185,8 @@ def test_the_baseline_matches_the_empirical_distribution_without_censoring():
         pd.DataFrame({"opportunity_id": opps["id"], "stage": opps["stage"],
                       "entered_at": opps["closed_at"]}),
     ], ignore_index=True)
-    rows = tm.survival_rows(opps, history, DEFAULT_STAGES, T("2024-03-01"), every_days=0)
+    h = DealHistory.from_frames(opps, history, DEFAULT_STAGES, check_leaks=False)
+    rows = tm.survival_rows(h, T("2024-03-01"), every_days=0)
     km = tm.StageKaplanMeier().fit(rows, len(DEFAULT_STAGES.open_stages))
     fresh = rows.drop_duplicates("id").head(1)
     cum = km.cumulative(fresh, [4, 10])
@@ -182,18 +225,17 @@ def test_runs_are_logged_and_only_a_winning_timing_model_becomes_champion(data, 
     from forecast import registry
     from forecast.backtest import backtest
 
-    opps, history, stages, _ = data
     settings = Settings(state_dir=tmp_path / "state", timing_min_closed_deals=10,
                         timing_holdout_days=42,
                         mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    result = tm.train_timing(opps, history, stages, settings=settings)
+    result = tm.train_timing(data, settings=settings)
     result.metrics["model"]["concordance"] = result.metrics["stage_km"]["concordance"] + 0.05
     result.metrics["model"]["brier"] = result.metrics["stage_km"]["brier"] - 0.01
     first = registry.log_timing(result, settings)
     assert first.promoted and first.version == "1"
     champion = registry.load_timing_champion(settings)
     assert champion is not None and champion[0] == "1"
-    rows = tm.pipeline_rows(opps, history, stages, T("2022-10-01"))
+    rows = tm.pipeline_rows(data, T("2022-10-01"))
     np.testing.assert_allclose(champion[1].cumulative(rows, [30])["won"],
                                result.model.cumulative(rows, [30])["won"])
     worse = copy.copy(result)
@@ -208,8 +250,7 @@ def test_runs_are_logged_and_only_a_winning_timing_model_becomes_champion(data, 
         assert f"model_won_{h}d_predicted" in logged and f"stage_km_won_{h}d_observed" in logged
     assert "model_concordance" in logged
 
-    report = backtest(opps, history, stages, freq="quarter", start="2022-Q3", end="2022-Q4",
-                      settings=settings)
+    report = backtest(data, freq="quarter", start="2022-Q3", end="2022-Q4", settings=settings)
     run = client.get_run(registry.log_backtest(report, settings))
     assert run.data.metrics["overall_model_wape"] == pytest.approx(
         report.overall()["model"]["wape"], abs=1e-4)

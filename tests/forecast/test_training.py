@@ -8,6 +8,7 @@ import pytest
 
 from forecast import features as F
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.history import DealHistory
 from forecast.settings import Settings
 from forecast.training import (
     decide_promotion,
@@ -26,8 +27,8 @@ def settings(tmp_path) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def deal_data():
-    return synthetic.deals(1200, seed=5)
+def deal_data() -> DealHistory:
+    return synthetic.deal_history(1200, seed=5)
 
 
 # --- refusals -----------------------------------------------------------------------------------
@@ -38,15 +39,15 @@ def test_empty_data_is_refused(settings) -> None:
         train_leads(pd.DataFrame(), settings=settings)
     opps, hist, stages, _ = synthetic.deals(10)
     with pytest.raises(InvalidInput, match="no deals"):
-        train_deals(opps.head(0), hist, stages, settings=settings)
+        train_deals(DealHistory.from_frames(opps.head(0), hist, stages), settings=settings)
 
 
 def test_a_missing_target_column_is_named(settings) -> None:
     with pytest.raises(InvalidInput, match="missing target column 'converted'"):
         train_leads(synthetic.leads(200).drop(columns=["converted"]), settings=settings)
     opps, hist, stages, _ = synthetic.deals(50)
-    with pytest.raises(InvalidInput, match="missing target column 'status'"):
-        train_deals(opps.drop(columns=["status"]), hist, stages, settings=settings)
+    with pytest.raises(InvalidInput, match=r"deals lack required column\(s\) \['status'\]"):
+        DealHistory.from_frames(opps.drop(columns=["status"]), hist, stages)
 
 
 def test_one_class_only_is_refused(settings) -> None:
@@ -54,8 +55,9 @@ def test_one_class_only_is_refused(settings) -> None:
     with pytest.raises(InvalidInput, match="one class only"):
         train_leads(leads, settings=settings)
     opps, hist, stages, _ = synthetic.deals(300)
+    no_losses = DealHistory.from_frames(opps[opps["status"] != "lost"], hist, stages)
     with pytest.raises(InvalidInput, match="one class only"):
-        train_deals(opps[opps["status"] != "lost"], hist, stages, settings=settings)
+        train_deals(no_losses, settings=settings)
 
 
 def test_too_few_rows_for_a_holdout_is_refused(settings) -> None:
@@ -66,12 +68,12 @@ def test_too_few_rows_for_a_holdout_is_refused(settings) -> None:
 
 
 def test_too_little_history_says_how_much_is_missing(settings) -> None:
-    opps, hist, stages, _ = synthetic.deals(150, seed=1)
-    won = int((opps["status"] == "won").sum())
-    lost = int((opps["status"] == "lost").sum())
+    history = synthetic.deal_history(150, seed=1)
+    won = int((history.deals["status"] == "won").sum())
+    lost = int((history.deals["status"] == "lost").sum())
     strict = settings.model_copy(update={"min_won_deals": 200, "min_lost_deals": 200})
     with pytest.raises(InsufficientHistory) as err:
-        train_deals(opps, hist, stages, settings=strict)
+        train_deals(history, settings=strict)
     assert f"{200 - won} won and {200 - lost} lost more" in str(err.value)
     assert "per-stage win rate" in str(err.value)
     leads = synthetic.leads(200)
@@ -81,9 +83,9 @@ def test_too_little_history_says_how_much_is_missing(settings) -> None:
 
 
 def test_the_fallback_stage_rates_come_from_the_history_there_is() -> None:
-    opps, hist, stages, _ = synthetic.deals(120, seed=2)
-    rates = fallback_stage_rates(opps, hist, stages)
-    assert set(rates.rates_) <= set(stages.open_stages)
+    history = synthetic.deal_history(120, seed=2)
+    rates = fallback_stage_rates(history)
+    assert set(rates.rates_) <= set(history.stages.open_stages)
     assert rates.rate("Closing") > rates.rate("Prospecting")
 
 
@@ -141,12 +143,11 @@ def test_the_lead_model_beats_naive_bayes_and_is_reproducible(settings) -> None:
 
 
 def test_deals_are_held_out_by_time_with_each_deal_weighing_one(settings, deal_data) -> None:
-    opps, hist, stages, _ = deal_data
-    result = train_deals(opps, hist, stages, settings=settings)
+    result = train_deals(deal_data, settings=settings)
     cut = pd.Timestamp(result.split["cut"])
     assert result.split["method"] == "time"
     assert result.w_test.sum() == pytest.approx(result.rows["test_deals"])
-    ended = opps[opps["status"] != "open"]
+    ended = deal_data.deals[deal_data.deals["status"] != "open"]
     assert result.rows["test_deals"] == int((ended["closed_at"] >= cut).sum())
     assert set(result.metrics) == {"model", "stage_win_rate", "naive_bayes",
                                    "logistic_regression"}
@@ -157,27 +158,41 @@ def test_deals_are_held_out_by_time_with_each_deal_weighing_one(settings, deal_d
 def test_training_leaves_out_deals_too_young_at_the_cut_to_have_a_fair_outcome() -> None:
     """Deals created just before the cut have an outcome only if they closed fast (mostly
     lost); the maturity window keeps them out of training."""
-    opps, hist, stages, _ = synthetic.deals(600, seed=6)
+    history = synthetic.deal_history(600, seed=6)
     cut, young = pd.Timestamp("2022-12-01"), pd.Timestamp("2022-10-15")
-    rows = F.deal_training_rows(opps, hist, stages, known_before=cut, created_before=young)
-    created = opps.set_index("id")["created_at"]
+    rows = F.deal_training_rows(history, known_before=cut, created_before=young)
+    created = history.deals.set_index("id")["created_at"]
     assert (created[rows["id"].unique()] < young).all()
-    all_rows = F.deal_training_rows(opps, hist, stages, known_before=cut)
+    all_rows = F.deal_training_rows(history, known_before=cut)
     assert set(rows["id"]) < set(all_rows["id"])
 
 
 def test_the_deal_split_reports_its_maturity_window(settings, deal_data) -> None:
-    opps, hist, stages, _ = deal_data
-    split = train_deals(opps, hist, stages, settings=settings).split
+    split = train_deals(deal_data, settings=settings).split
     assert split["maturity_days"] > 0
     assert pd.Timestamp(split["train_created_before"]) < pd.Timestamp(split["cut"])
 
 
 def test_the_champion_is_scored_on_the_same_holdout(settings, deal_data) -> None:
-    opps, hist, stages, _ = deal_data
-    first = train_deals(opps, hist, stages, settings=settings)
-    second = train_deals(opps, hist, stages, settings=settings, incumbent=first.model)
+    first = train_deals(deal_data, settings=settings)
+    second = train_deals(deal_data, settings=settings, incumbent=first.model)
     assert second.metrics["champion"] == pytest.approx(first.metrics["model"])
+
+
+def test_a_field_the_history_leaves_out_is_never_read_by_the_deal_model(settings,
+                                                                         deal_data) -> None:
+    """Product moves the odds in this data; left out, changing it cannot move a score. The
+    control model, trained with the field, shows the change would be seen."""
+    note = "product: blank on 100% of open deals, 0% of closed; left out"
+    left = train_deals(deal_data.leaving_out(["product"], [note]), settings=settings)
+    assert note in left.warnings
+    rows = F.deal_features(F.open_deal_rows(deal_data.keeping_all(), "2023-03-01")).head(20)
+    basic, big = rows.assign(product="Basic"), rows.assign(product="Enterprise")
+    np.testing.assert_array_equal(left.model.predict_proba(basic),
+                                  left.model.predict_proba(big))
+    control = train_deals(deal_data, settings=settings)
+    moved = control.model.predict_proba(basic)[:, 1] - control.model.predict_proba(big)[:, 1]
+    assert np.abs(moved).max() > 0.01
 
 
 # --- promotion ----------------------------------------------------------------------------------
@@ -229,9 +244,9 @@ def test_shared_opportunities_train_with_a_time_holdout(tmp_path, shared_opportu
     from forecast.importing import read_export
 
     export = read_export(shared_opportunities)
-    result = train_deals(export.opportunities, export.history, export.stages,
-                         options=export.options,
-                         settings=Settings(state_dir=tmp_path, lgbm_threads=2))
+    history = DealHistory.from_frames(export.opportunities, export.history, export.stages,
+                                      options=export.options)
+    result = train_deals(history, settings=Settings(state_dir=tmp_path, lgbm_threads=2))
     assert result.split["amount_known_before_close"] is False
     assert result.rows["test_deals"] > 500
     assert 0.4 < result.metrics["model"]["roc_auc"] < 0.8
