@@ -143,9 +143,6 @@ def test_a_field_the_leak_check_catches_is_blank_in_every_model_row() -> None:
     assert len(rows) and rows["product"].isna().all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug: export_leaks._blank_leak leaves out every field when no creation band holds "
-    "MIN_SIDE open and closed deals (the NaN gap is not < BLANK_GAP)"))
 def test_a_small_clean_data_set_keeps_its_fields_in_model_rows() -> None:
     h = synthetic.deal_history(150, seed=1)  # nothing in it leaks (as with 1,200 deals)
     assert not h.left_out
