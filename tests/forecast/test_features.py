@@ -144,8 +144,9 @@ def test_a_field_the_leak_check_catches_is_blank_in_every_model_row() -> None:
 
 
 def test_a_small_clean_data_set_keeps_its_fields_in_model_rows() -> None:
-    h = synthetic.deal_history(150, seed=1)  # nothing in it leaks (as with 1,200 deals)
-    assert not h.left_out
+    h = synthetic.deal_history(150, seed=1)
+    # Its attributes do not leak; only the rep probability typed in with hindsight may be caught.
+    assert not h.left_out - {"rep_probability"}
     assert F.deal_training_rows(h)["product"].notna().all()
 
 
