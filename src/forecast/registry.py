@@ -344,7 +344,6 @@ def log_training(
     )
 
 
-log_timing = log_training  # the name `tests/forecast/test_timing.py` calls it by
 
 
 def _wait_ready(client: Any, name: str, version: str) -> None:

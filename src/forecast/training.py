@@ -34,7 +34,6 @@ from forecast.baselines import StageWinRate, baselines_for
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory, as_timestamp
 from forecast.models import BoostedClassifier, PerTeamClassifier, group_fractions
-from forecast.promotion import decide_promotion  # noqa: F401 - old import path, for tests
 from forecast.reasons import as_dicts, explain
 from forecast.settings import Settings, get_settings
 from forecast.stages import LOST, WON

@@ -9,6 +9,7 @@ import pytest
 from forecast import timing as tm
 from forecast.errors import InsufficientHistory
 from forecast.history import JUST_AFTER, DealHistory
+from forecast.promotion import decide_timing_promotion
 from forecast.settings import Settings
 from forecast.stages import DEFAULT_STAGES
 from tests.forecast.synthetic import deal_history
@@ -143,7 +144,7 @@ def shared_timing(shared_opportunities) -> tm.TimingResult:
 @pytest.mark.slow
 def test_on_the_shared_data_the_model_passes_the_gate_over_the_baseline(shared_timing):
     model, km = shared_timing.metrics["model"], shared_timing.metrics["stage_km"]
-    decision = tm.decide_timing_promotion(shared_timing.metrics)
+    decision = decide_timing_promotion(shared_timing.metrics)
     assert decision.promote, decision.reasons
     assert model["brier"] < km["brier"] and model["concordance"] > km["concordance"]
 
@@ -159,7 +160,7 @@ def test_on_the_shared_data_the_model_is_calibrated_and_beats_the_baseline(share
     for h in (30, 60, 90):
         assert model[f"won_{h}d_predicted"] == pytest.approx(model[f"won_{h}d_observed"],
                                                              abs=0.03)
-    decision = tm.decide_timing_promotion(shared_timing.metrics)
+    decision = decide_timing_promotion(shared_timing.metrics)
     assert decision.promote, decision.reasons
     assert model["concordance"] > shared_timing.metrics["stage_km"]["concordance"] + 0.1
 
@@ -231,7 +232,7 @@ def test_runs_are_logged_and_only_a_winning_timing_model_becomes_champion(data, 
     result = tm.train_timing(data, settings=settings)
     result.metrics["model"]["concordance"] = result.metrics["stage_km"]["concordance"] + 0.05
     result.metrics["model"]["brier"] = result.metrics["stage_km"]["brier"] - 0.01
-    first = registry.log_timing(result, settings)
+    first = registry.log_training(result, settings)
     assert first.promoted and first.version == "1"
     champion = registry.load_timing_champion(settings)
     assert champion is not None and champion[0] == "1"
@@ -241,7 +242,7 @@ def test_runs_are_logged_and_only_a_winning_timing_model_becomes_champion(data, 
     worse = copy.copy(result)
     worse.metrics = copy.deepcopy(result.metrics)
     worse.metrics["model"]["brier"] += 0.02  # now loses to the baseline
-    second = registry.log_timing(worse, settings)
+    second = registry.log_training(worse, settings)
     assert not second.promoted and any("does not beat stage_km" in r for r in second.reasons)
     assert registry.load_timing_champion(settings)[0] == "1"
     client = mlflow.MlflowClient(settings.resolved_mlflow_uri)

@@ -9,9 +9,9 @@ import pytest
 from forecast import features as F
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory
+from forecast.promotion import decide_promotion
 from forecast.settings import Settings
 from forecast.training import (
-    decide_promotion,
     fallback_stage_rates,
     single_column_auc,
     train_deals,
