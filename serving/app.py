@@ -1,9 +1,13 @@
-"""The app factory: settings, the store, keys and the score log are set up once at start-up."""
+"""The app factory: settings, the store, keys, sessions, the score log and the dashboard's cache
+are made here, once per app; the models load when the app starts (its lifespan)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,37 +17,65 @@ from forecast import __version__, scoring, store
 from forecast.keys import KeyVerifier
 from forecast.monitoring import ScoreRecorder
 from forecast.settings import Settings, get_settings
-from serving import dashboard, errors, logs
+from serving import errors, logs
+from serving.dashboard import routes as dashboard
+from serving.dashboard.overviews import OverviewCache
 from serving.observability import Metrics, RequestMiddleware
 from serving.routes import forecast as forecast_routes
 from serving.routes import health, keys, kpis, metrics, models, risk, scores
 from serving.routes import sync as sync_routes
 from serving.routes import targets as target_routes
+from serving.sessions import SessionManager
+
+STATIC = Path(__file__).resolve().parent / "static"
+NOT_STARTED = "the models load when the app starts"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the score log and load the models before the first request; close the log (its
+    queued scores written) after the last one."""
+    state = app.state
+    state.recorder.start()
+    try:
+        loaded = await asyncio.to_thread(scoring.load_model_set, state.settings, state.engine)
+        state.models = _keep_pinned(loaded, state.models)
+        yield
+    finally:
+        state.recorder.close()
+
+
+def _keep_pinned(loaded: scoring.ModelSet, before: scoring.ModelSet) -> scoring.ModelSet:
+    """The loaded set, except a kind whose model was put on `app.state.models` before start-up
+    (a test's or a benchmark's fitted model), which keeps that model."""
+    return dataclasses.replace(loaded, lead=before.lead or loaded.lead,
+                               deal=before.deal or loaded.deal)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API and the dashboard on the configured store.
+
+    Until it starts, the app's `state.models` is an empty set; the lifespan then loads the
+    champions (or fallbacks) into it, and `POST /v1/admin/reload` swaps in a fresh set later.
+    """
     settings = settings or get_settings()
     logs.configure(settings.log_level)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.recorder.start()
-        yield
-        app.state.recorder.close()
-
     app = FastAPI(
         title="Lead scoring and pipeline forecasting",
         version=__version__,
         description="Scores leads and open deals with reasons; forecasts pipeline revenue. "
-        "Send an API key as `X-API-Key: <key>` or `Authorization: Bearer <key>`.",
+        "Send an API key as `X-API-Key: <key>` or `Authorization: Bearer <key>` "
+        "(in /docs: Authorize).",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine = store.get_engine(settings)
     app.state.keys = KeyVerifier(engine, settings.key_cache_seconds)
+    app.state.sessions = SessionManager(settings, engine, settings.key_cache_seconds)
     app.state.recorder = ScoreRecorder(engine)
     app.state.metrics = Metrics()
-    app.state.models = scoring.load_model_set(settings, engine)
+    app.state.overviews = OverviewCache()
+    app.state.models = scoring.ModelSet(None, None, None, store.utcnow(), [NOT_STARTED])
     errors.install(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -53,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(kpis.router, prefix="/v1")
     app.include_router(risk.router, prefix="/v1")
     app.include_router(dashboard.router)
-    app.mount("/static", StaticFiles(directory=dashboard.HERE / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(sync_routes.router, prefix="/v1")
     app.include_router(target_routes.router, prefix="/v1")
     app.include_router(forecast_routes.router, prefix="/v1")

@@ -1,11 +1,18 @@
-"""Typed dependencies that keep route signatures short: the caller's key, checked for a role."""
+"""Typed dependencies that keep route signatures short: the caller's key, checked for a role.
+
+An API key is sent as `X-API-Key: <key>` or `Authorization: Bearer <key>`. Both are declared
+with `fastapi.security`, so the OpenAPI spec lists the two schemes, every protected operation
+requires one or the other, and /docs has an Authorize button. Neither scheme answers errors by
+itself (`auto_error=False`): `require` does, with the app's own 401 and 403 bodies.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from forecast.keys import ApiKey
@@ -28,23 +35,33 @@ DatasetQuery = Annotated[str | None, Query(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def presented_key(request: Request) -> str | None:
-    """The key from `X-API-Key` or `Authorization: Bearer`; never from the URL."""
-    key = request.headers.get("x-api-key")
-    if key:
-        return key.strip()
-    auth = request.headers.get("authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+api_key_header = APIKeyHeader(
+    name="X-API-Key", scheme_name="APIKeyHeader", auto_error=False,
+    description="An API key (`forecast keys create`, or `POST /v1/keys` with an admin key).")
+bearer_token = HTTPBearer(
+    scheme_name="BearerToken", auto_error=False,
+    description="The same API key, sent as `Authorization: Bearer <key>`.")
+
+
+def presented_key(
+    header: Annotated[str | None, Security(api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_token)],
+) -> str | None:
+    """The key from `X-API-Key`, else from `Authorization: Bearer`; never from the URL."""
+    if header:
+        return header.strip()
+    if bearer is not None and bearer.credentials.strip():
+        return bearer.credentials.strip()
     return None
 
 
-def require(*roles: str) -> Callable[[Request], ApiKey]:
+PresentedKey = Annotated[str | None, Depends(presented_key)]
+
+
+def require(*roles: str) -> Callable[..., ApiKey]:
     """A dependency admitting keys of the given roles (admin is admitted everywhere)."""
 
-    def check(request: Request) -> ApiKey:
-        key = presented_key(request)
+    def check(request: Request, key: PresentedKey) -> ApiKey:
         if key is None:
             raise HTTPException(401, "missing API key: send X-API-Key or Authorization: Bearer",
                                 headers={"WWW-Authenticate": "Bearer"})

@@ -81,8 +81,12 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+AUTH_STATUSES = (401, 403)
+
+
 def document(app: FastAPI) -> None:
-    """Declare the one error body in the OpenAPI spec, for every operation and error status.
+    """Declare the one error body in the OpenAPI spec, for every operation and error status
+    (401 and 403 only where the operation asks for a key: the public ones never answer them).
 
     FastAPI documents its own 422 body (`HTTPValidationError`), which is not what the handlers
     above send; the spec is post-processed once, when first asked for.
@@ -102,6 +106,8 @@ def document(app: FastAPI) -> None:
             for operation in path.values():
                 responses = operation.get("responses", {})
                 for code, description in ERROR_DESCRIPTIONS.items():
+                    if code in AUTH_STATUSES and not operation.get("security"):
+                        continue
                     entry = responses.setdefault(str(code), {"description": description})
                     schema = entry.get("content", {}).get("application/json", {}).get("schema")
                     if schema is None or schema.get("$ref", "").endswith("HTTPValidationError"):

@@ -8,6 +8,9 @@ signed double-submit token in its own short-lived cookie.
 
 The signing secret is `FORECAST_SESSION_SECRET` when set, else a random one kept in
 `<state_dir>/session_secret` (mode 600), so that every worker of one deployment shares it.
+
+`create_app` makes the one `SessionManager` (`app.state.sessions`); routes receive it through
+`SessionsDep`.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
+from typing import Annotated
 
+from cachetools import TTLCache
+from fastapi import Depends
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Engine, select
 from starlette.requests import Request
@@ -33,6 +38,7 @@ LOGIN_COOKIE = "forecast_login"
 SESSION_SECONDS = 8 * 3600
 LOGIN_SECONDS = 1800
 VIEW_ROLES = ("viewer", "admin")
+KEYS_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,8 @@ class SessionManager:
         self._session = URLSafeTimedSerializer(secret, salt="forecast.session")
         self._login = URLSafeTimedSerializer(secret, salt="forecast.login")
         self.engine = engine
-        self.ttl = ttl_seconds
-        self._active: dict[int, tuple[float, bool]] = {}
+        # Whether a key is still active, per key id, for `ttl_seconds` (0: always asked).
+        self._active: TTLCache[int, bool] = TTLCache(maxsize=KEYS_REMEMBERED, ttl=ttl_seconds)
         self._lock = Lock()
 
     # -- sessions
@@ -102,18 +108,17 @@ class SessionManager:
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
 
     def key_active(self, key_id: int) -> bool:
-        now = time.monotonic()
-        hit = self._active.get(key_id)
-        if hit and now - hit[0] < self.ttl:
-            return hit[1]
+        """The key has not been revoked (as the store said at most `ttl` seconds ago)."""
+        with self._lock:
+            known = self._active.get(key_id)
+        if known is not None:
+            return known
         cols = store.api_keys.c
         with self.engine.connect() as conn:
             row = conn.execute(select(cols.id).where(cols.id == key_id,
                                                      cols.revoked_at.is_(None))).first()
         with self._lock:
-            if len(self._active) > 10_000:
-                self._active.clear()
-            self._active[key_id] = (now, row is not None)
+            self._active[key_id] = row is not None
         return row is not None
 
     # -- CSRF
@@ -151,3 +156,10 @@ def _set_cookie(response: Response, request: Request, name: str, value: str,
                 max_age: int) -> None:
     response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
                         samesite="strict", secure=request.url.scheme == "https")
+
+
+def get_sessions(request: Request) -> SessionManager:
+    return request.app.state.sessions
+
+
+SessionsDep = Annotated[SessionManager, Depends(get_sessions)]

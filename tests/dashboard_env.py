@@ -50,16 +50,14 @@ def dashboard_env() -> DashboardEnv:
     with engine.begin() as conn:
         for role in keys.ROLES:
             made[role] = keys.create_key(conn, role, f"dashboard {role}")[1]
-        stages = store.dataset_stages(conn, DATASET)
-        options = store.get_dataset(conn, DATASET)["options"]
-    deal = training.train_deals(store.load_opportunities(engine, DATASET),
-                                store.load_history(engine, DATASET), stages, options=options,
-                                settings=settings, dataset=DATASET)
+    deal = training.train_deals(store.load_deal_history(engine, DATASET), settings=settings,
+                                dataset=DATASET)
     return DashboardEnv(settings, made, deal)
 
 
 def dashboard_app(env: DashboardEnv, *, with_model: bool = True) -> FastAPI:
-    """The app on the env's store; the fitted deal model served as the registry's champion."""
+    """The app on the env's store; the fitted deal model served as the registry's champion
+    (put on the app before it starts: its lifespan then keeps it in place of a loaded one)."""
     from serving.app import create_app
 
     app = create_app(env.settings)

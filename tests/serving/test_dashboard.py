@@ -4,15 +4,21 @@ downloads, and figures equal to the API's (the same library functions, the same 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
 
 from forecast import keys, store
 from forecast.errors import InsufficientHistory
+from serving.dashboard.export import filename, to_csv
+from serving.dashboard.figures import figure_json
 from tests.dashboard_env import DATASET, TEAM, dashboard_app, dashboard_env
 from tests.serving.conftest import auth
 
@@ -246,10 +252,57 @@ def test_an_unknown_chart_is_404(viewer):
 
 
 def test_csv_cells_never_start_a_formula():
-    from serving.dashboard import to_csv
-
     text = to_csv([{"account": "=HYPERLINK(1)", "n": -3}])
     assert "'=HYPERLINK" in text and ",-3" in text
+
+
+def test_a_download_is_named_for_its_chart_period_and_team_in_plain_characters():
+    view = SimpleNamespace(team='Team "Ökö" 2', period=SimpleNamespace(label="2017-Q4"))
+    assert filename("risk", SimpleNamespace(view=view)) == "risk_2017-Q4_Team---k---2.csv"
+    view.team = None
+    assert filename("funnel", SimpleNamespace(view=view)) == "funnel_2017-Q4.csv"
+
+
+def test_a_figure_cannot_close_the_script_element_it_travels_in():
+    figure = {"data": [{"y": ["</script><script>alert(1)</script>", "R&D"]}]}
+    text = figure_json(figure)
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == figure
+
+
+# --- the app's overview cache -----------------------------------------------------------------
+
+
+def test_a_view_seen_again_is_served_from_the_apps_cache(viewer, app, monkeypatch):
+    from forecast import overview
+
+    first = viewer.get("/?period=2017-Q3")
+    assert first.status_code == 200 and len(app.state.overviews.entries) >= 1
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the overview was computed again")
+
+    monkeypatch.setattr(overview, "build_overview", not_again)
+    again = viewer.get("/?period=2017-Q3")
+    assert again.status_code == 200 and again.text == first.text
+    assert viewer.get("/dashboard/forecast.csv?period=2017-Q3").status_code == 200
+
+
+def test_a_model_reload_misses_the_cache(viewer, app, monkeypatch):
+    from forecast import overview
+
+    viewer.get("/?period=2017-Q3")
+    built = []
+    original = overview.build_overview
+    monkeypatch.setattr(overview, "build_overview",
+                        lambda *a, **k: built.append(1) or original(*a, **k))
+    models = app.state.models
+    app.state.models = dataclasses.replace(models, loaded_at=models.loaded_at + timedelta(1))
+    try:
+        assert viewer.get("/?period=2017-Q3").status_code == 200
+    finally:
+        app.state.models = models
+    assert built == [1]
 
 
 # --- the figures are the API's ----------------------------------------------------------------
@@ -382,7 +435,6 @@ def test_a_missing_library_module_is_said_in_its_section(viewer, monkeypatch):
 
 def test_without_a_deal_model_the_at_risk_list_says_it_uses_stage_win_rates(env):
     app = dashboard_app(env, with_model=False)
-    app.state.models.deal = None
     with TestClient(app) as client:
         assert sign_in(client, env.keys["viewer"]).status_code == 303
         html = client.get("/").text

@@ -1,8 +1,17 @@
-"""Who may do what: keys, roles, and answers to bad requests that never leak a traceback."""
+"""Who may do what: keys, roles, and answers to bad requests that never leak a traceback; the
+keys as the OpenAPI spec declares them; models loaded, and the score log closed, with the app."""
 
 from __future__ import annotations
 
-from forecast import store
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from forecast import scoring, store
+from forecast.monitoring import ScoreRecorder
+from serving.app import create_app
 from tests.serving.conftest import auth
 
 
@@ -92,3 +101,115 @@ def test_an_empty_store_is_not_ready_and_says_why(client):
     assert response.status_code == 503
     assert body["checks"] == {"store": True, "models": False}
     assert any("import" in p for p in body["problems"])
+
+
+def test_an_api_key_header_wins_over_a_bearer_token(client, api_keys):
+    headers = {**auth(api_keys["admin"]), "Authorization": "Bearer fk_not-a-key"}
+    assert client.get("/v1/keys", headers=headers).status_code == 200
+
+
+def test_the_bearer_scheme_is_read_in_any_case_and_no_other_scheme_carries_a_key(
+        client, api_keys):
+    key = api_keys["admin"]
+    assert client.get("/v1/keys", headers={"Authorization": f"bearer {key}"}).status_code == 200
+    response = client.get("/v1/keys", headers={"Authorization": f"Basic {key}"})
+    assert response.status_code == 401 and "missing API key" in response.json()["detail"]
+
+
+# --- the keys in the OpenAPI spec ---------------------------------------------------------------
+
+EITHER_KEY = [{"APIKeyHeader": []}, {"BearerToken": []}]
+
+
+def test_the_spec_declares_both_ways_of_sending_a_key(client):
+    schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
+    assert set(schemes) == {"APIKeyHeader", "BearerToken"}
+    assert schemes["APIKeyHeader"] | {"description": ""} == {
+        "type": "apiKey", "in": "header", "name": "X-API-Key", "description": ""}
+    assert schemes["BearerToken"] | {"description": ""} == {
+        "type": "http", "scheme": "bearer", "description": ""}
+
+
+def test_the_spec_asks_for_a_key_exactly_where_the_api_refuses_a_request_without_one(client):
+    spec = client.get("/openapi.json").json()
+    public = set()
+    for path, operations in spec["paths"].items():
+        url = re.sub(r"\{[^}]+\}", "1", path)
+        for method, operation in operations.items():
+            status = client.request(method, url).status_code
+            if "security" in operation:
+                assert operation["security"] == EITHER_KEY, (method, path)
+                assert status == 401, (method, path)
+                assert {"401", "403"} <= set(operation["responses"]), (method, path)
+            else:
+                public.add(path)
+                assert status != 401, (method, path)
+                assert not {"401", "403"} & set(operation["responses"]), (method, path)
+    assert public == {"/healthz", "/readyz", "/metrics"}
+
+
+def test_the_docs_page_offers_swagger_ui_on_that_spec(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    assert "/openapi.json" in page.text
+
+
+# --- models load with the app -------------------------------------------------------------------
+
+
+@pytest.fixture
+def loads(monkeypatch) -> list[scoring.ModelSet]:
+    """Every model set `load_model_set` returned (each a recognisable empty set)."""
+    made: list[scoring.ModelSet] = []
+
+    def load(settings, engine):  # noqa: ANN001, ANN202 - stands in for the registry
+        made.append(scoring.ModelSet(None, None, None, store.utcnow(),
+                                     [f"load number {len(made) + 1}"]))
+        return made[-1]
+
+    monkeypatch.setattr(scoring, "load_model_set", load)
+    return made
+
+
+def test_models_load_once_when_the_app_starts_before_any_request(settings, loads):
+    app = create_app(settings)
+    assert loads == []  # not when the app is made
+    with TestClient(app) as client:
+        assert len(loads) == 1
+        assert app.state.models.problems == ["load number 1"]  # before any request
+        assert client.get("/readyz").json()["problems"] == ["load number 1"]
+        client.get("/healthz")
+        assert len(loads) == 1
+
+
+def test_an_admin_reload_loads_a_fresh_set_and_swaps_it_in(settings, api_keys, loads):
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/v1/admin/reload", headers=auth(api_keys["admin"]))
+        assert response.status_code == 200 and response.json()["problems"] == ["load number 2"]
+        assert client.get("/readyz").json()["problems"] == ["load number 2"]
+    assert len(loads) == 2
+
+
+def test_a_model_put_on_the_app_before_it_starts_is_served_in_place_of_the_loaded_one(
+        settings, monkeypatch):
+    loaded_deal = scoring.Served(scoring.DEAL, object(), "3", "registry")
+    monkeypatch.setattr(scoring, "load_model_set", lambda settings, engine: scoring.ModelSet(
+        None, loaded_deal, None, store.utcnow(), []))
+    app = create_app(settings)
+    pinned = scoring.Served(scoring.LEAD, object(), "7", "registry")
+    app.state.models.lead = pinned
+    with TestClient(app):
+        assert app.state.models.lead is pinned and app.state.models.deal is loaded_deal
+
+
+def test_scores_queued_while_serving_are_written_when_the_app_shuts_down(settings, loads):
+    app = create_app(settings)
+    engine = store.get_engine(settings)
+    app.state.recorder = ScoreRecorder(engine, flush_seconds=3600)  # only shutdown writes
+    with TestClient(app):
+        app.state.recorder.record(request_id="r1", kind="lead", model="m", model_version="1",
+                                  inputs_fingerprint="f", probability=0.5, score=50)
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(store.score_log)).scalar() == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(store.score_log)).scalar() == 1
