@@ -117,6 +117,7 @@ def kpis(
 ) -> None:
     """The pipeline KPIs managers track: funnel, win rate, sale value, cycle, velocity, CSAT."""
     from forecast.kpis import compute_kpis
+    from training.kpi_tables import kpi_tables
 
     engine = store.get_engine()
     with engine.connect() as conn:
@@ -128,8 +129,7 @@ def kpis(
     if json_:
         print_json({"dataset": name, **report.to_dict()})
         return
-    tables = report.to_table()
-    for table in tables if isinstance(tables, list) else [tables]:
+    for table in kpi_tables(report):
         console.print(table)
 
 

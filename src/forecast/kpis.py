@@ -25,12 +25,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rich.table import Table
 
 from forecast.errors import InvalidInput, NotFound
-from forecast.formatting import missing as _missing
-from forecast.formatting import money as _money
-from forecast.formatting import pct as _pct
 from forecast.history import DealHistory, as_timestamp
 from forecast.stages import LOST, OPEN, WON, StageSet
 
@@ -101,16 +97,9 @@ class KpiReport:
                        if r["group"] is not None or r["period"] is not None],
         }
 
-    def to_table(self) -> list[Table]:
-        """Tables for a terminal: the summary, the overall stage view, the funnel per group."""
-        tables = [self._summary_table(), self._stage_table()]
-        if self.by or self.period:
-            tables.append(self._funnel_table())
-        return tables
+    # -- rows for presentation
 
-    # -- rendering helpers
-
-    def _parts(self, key: tuple) -> dict[str, list[dict[str, Any]]]:
+    def stage_rows(self, key: tuple) -> dict[str, list[dict[str, Any]]]:
         """The per-stage rows of one (group, period), indexed once for all rows."""
         if not self._index:
             for name in ("funnel", "time_in_stage", "open_pipeline"):
@@ -121,7 +110,7 @@ class KpiReport:
         return self._index.get(key, {})
 
     def _row_dict(self, r: dict[str, Any]) -> dict[str, Any]:
-        parts = self._parts((r["group"], r["period"]))
+        parts = self.stage_rows((r["group"], r["period"]))
         v = {k: _plain(r[k]) for k in SUMMARY_COLUMNS}
         return {
             "group": v["group"],
@@ -166,70 +155,11 @@ class KpiReport:
             out.append(row)
         return out
 
-    def _label(self, r: dict[str, Any]) -> str:
-        if r["group"] is None and r["period"] is None:
-            return "All"
-        return " · ".join(str(x) for x in (r["group"], r["period"]) if x is not None)
-
-    def _ordered(self) -> list[dict[str, Any]]:
-        """Group rows first, the overall row last."""
+    def ordered_rows(self) -> list[dict[str, Any]]:
+        """Summary rows, group rows first and the overall row last."""
         rows = self.summary.to_dict("records")
         return [r for r in rows if r["group"] is not None or r["period"] is not None] + [
             r for r in rows if r["group"] is None and r["period"] is None]
-
-    def _summary_table(self) -> Table:
-        title = f"Pipeline KPIs as of {self.as_of:%Y-%m-%d}"
-        if self.from_snapshot:
-            title += " (rebuilt from the stage history)"
-        heading = " / ".join(x for x in (self.by, self.period) if x) or "scope"
-        table = Table(title=title)
-        for name in (heading, "Deals", "Won", "Lost", "Open", "Win rate", "Avg sale",
-                     "Won revenue", "Cycle won med / P90 (d)", "Velocity / day",
-                     "Open value", "CSAT"):
-            table.add_column(name, justify="left" if name == heading else "right")
-        rows = self._ordered()
-        for i, r in enumerate(rows):
-            csat = (f"{r['csat_mean']:.2f} ({_int(r['csat_count'])})"
-                    if r["csat_count"] else "–")
-            table.add_row(
-                self._label(r), _int(r["deals"]), _int(r["won"]), _int(r["lost"]),
-                _int(r["open"]), _pct(r["win_rate"]), _money(r["average_sale_value"]),
-                _money(r["won_revenue"]),
-                f"{_days(r['won_cycle_median_days'])} / {_days(r['won_cycle_p90_days'])}",
-                _money(r["pipeline_velocity_per_day"]), _money(r["open_value"]), csat,
-                end_section=(i == len(rows) - 2),
-            )
-        return table
-
-    def _stage_table(self) -> Table:
-        overall = self.overall
-        table = Table(title="Stages (all deals)")
-        for name in ("Stage", "Reached", "Converts to", "Conversion", "Median days in stage",
-                     "Completed stays", "Open deals", "Open value", "of which estimated"):
-            table.add_column(name, justify="left" if name in ("Stage", "Converts to")
-                             else "right")
-        for f, t, p in zip(overall["funnel"], overall["time_in_stage"], overall["open_pipeline"],
-                           strict=True):
-            table.add_row(
-                f["stage"], _int(f["reached"]), f["next_stage"], _pct(f["conversion"]),
-                _days(t["median_days"]), _int(t["completed_stays"]), _int(p["deals"]),
-                _money(p["value"]), _money(p["estimated_value"]),
-            )
-        table.add_row(self.stages.won, _int(overall["won"]), "", "", "", "", "", "", "")
-        return table
-
-    def _funnel_table(self) -> Table:
-        heading = " / ".join(x for x in (self.by, self.period) if x)
-        table = Table(title="Funnel: deals reaching each stage (conversion to the next)")
-        table.add_column(heading)
-        for stage in (*self.stages.open_stages, self.stages.won):
-            table.add_column(stage, justify="right")
-        for r in self._ordered():
-            funnel = _by_stage(self._parts((r["group"], r["period"])).get("funnel"))
-            steps = [funnel.get(s, {}) for s in self.stages.open_stages]
-            cells = [f"{_int(f.get('reached'))} ({_pct(f.get('conversion'))})" for f in steps]
-            table.add_row(self._label(r), *cells, _int(r["won"]))
-        return table
 
 
 def compute_kpis(
@@ -577,15 +507,3 @@ def _by_stage(rows: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
     return {r["stage"]: r for r in rows or []}
 
 
-
-
-def _int(value: Any) -> str:
-    return "–" if _missing(value) else f"{int(value):,}"
-
-
-
-
-
-
-def _days(value: Any) -> str:
-    return "–" if _missing(value) else f"{float(value):,.1f}"

@@ -1,0 +1,88 @@
+"""The KPI report as terminal tables (the `forecast kpis` command's output)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from forecast.formatting import missing, money, pct
+from forecast.kpis import KpiReport
+
+
+def kpi_tables(report: KpiReport) -> list[Table]:
+    """The summary, the overall stage view, and the funnel per group when grouped."""
+    tables = [_summary_table(report), _stage_table(report)]
+    if report.by or report.period:
+        tables.append(_funnel_table(report))
+    return tables
+
+
+def _label(row: dict[str, Any]) -> str:
+    if row["group"] is None and row["period"] is None:
+        return "All"
+    return " · ".join(str(x) for x in (row["group"], row["period"]) if x is not None)
+
+
+def _int(value: Any) -> str:
+    return "–" if missing(value) else f"{int(value):,}"
+
+
+def _days(value: Any) -> str:
+    return "–" if missing(value) else f"{float(value):,.1f}"
+
+
+def _summary_table(report: KpiReport) -> Table:
+    title = f"Pipeline KPIs as of {report.as_of:%Y-%m-%d}"
+    if report.from_snapshot:
+        title += " (rebuilt from the stage and field histories)"
+    heading = " / ".join(x for x in (report.by, report.period) if x) or "scope"
+    table = Table(title=title)
+    for name in (heading, "Deals", "Won", "Lost", "Open", "Win rate", "Avg sale",
+                 "Won revenue", "Cycle won med / P90 (d)", "Velocity / day",
+                 "Open value", "CSAT"):
+        table.add_column(name, justify="left" if name == heading else "right")
+    rows = report.ordered_rows()
+    for i, r in enumerate(rows):
+        csat = f"{r['csat_mean']:.2f} ({_int(r['csat_count'])})" if r["csat_count"] else "–"
+        table.add_row(
+            _label(r), _int(r["deals"]), _int(r["won"]), _int(r["lost"]),
+            _int(r["open"]), pct(r["win_rate"]), money(r["average_sale_value"]),
+            money(r["won_revenue"]),
+            f"{_days(r['won_cycle_median_days'])} / {_days(r['won_cycle_p90_days'])}",
+            money(r["pipeline_velocity_per_day"]), money(r["open_value"]), csat,
+            end_section=(i == len(rows) - 2),
+        )
+    return table
+
+
+def _stage_table(report: KpiReport) -> Table:
+    overall = report.overall
+    table = Table(title="Stages (all deals)")
+    for name in ("Stage", "Reached", "Converts to", "Conversion", "Median days in stage",
+                 "Completed stays", "Open deals", "Open value", "of which estimated"):
+        table.add_column(name, justify="left" if name in ("Stage", "Converts to") else "right")
+    for f, t, p in zip(overall["funnel"], overall["time_in_stage"], overall["open_pipeline"],
+                       strict=True):
+        table.add_row(
+            f["stage"], _int(f["reached"]), f["next_stage"], pct(f["conversion"]),
+            _days(t["median_days"]), _int(t["completed_stays"]), _int(p["deals"]),
+            money(p["value"]), money(p["estimated_value"]),
+        )
+    table.add_row(report.stages.won, _int(overall["won"]), "", "", "", "", "", "", "")
+    return table
+
+
+def _funnel_table(report: KpiReport) -> Table:
+    heading = " / ".join(x for x in (report.by, report.period) if x)
+    table = Table(title="Funnel: deals reaching each stage (conversion to the next)")
+    table.add_column(heading)
+    for stage in (*report.stages.open_stages, report.stages.won):
+        table.add_column(stage, justify="right")
+    for r in report.ordered_rows():
+        funnel = {f["stage"]: f for f in report.stage_rows((r["group"], r["period"]))
+                  .get("funnel", [])}
+        steps = [funnel.get(s, {}) for s in report.stages.open_stages]
+        cells = [f"{_int(f.get('reached'))} ({pct(f.get('conversion'))})" for f in steps]
+        table.add_row(_label(r), *cells, _int(r["won"]))
+    return table
