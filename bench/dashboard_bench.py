@@ -10,7 +10,7 @@ timed three ways, in-process through the ASGI app (no network):
   period start, replays past windows for the drift, scores the at-risk candidates;
 - recomputed: every section computed again from the fitted models (the page cache emptied
   before each request): what a view with new filters costs;
-- cached: the same view again within the cache's lifetime (`serving.dashboard.CACHE_SECONDS`).
+- cached: the same view again within the cache's lifetime (`serving.dashboard.overviews.CACHE_SECONDS`).
 
 The shared store also serves a deal model fitted in memory (unless --no-model), so the at-risk
 list is scored by a model with reasons; the generated store uses the stage-win-rate fallback.
@@ -84,7 +84,7 @@ def _time(label: str, settings, engine, repeat: int, model_dataset: str | None) 
         cold = one()
         recomputed = []
         for _ in range(max(3, repeat // 4)):
-            app.state.dashboard_cache = None
+            app.state.overviews.clear()
             recomputed.append(one())
         cached = [one() for _ in range(repeat)]
         size = len(client.get("/").content)
