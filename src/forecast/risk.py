@@ -10,7 +10,7 @@ A deal is flagged when it is
   (stays that ended before the as-of date), whatever its value.
 
 Everything is judged as of one date from what was known then (`timing.pipeline_rows`, the as-of
-rule), with the model that serves the API (`scoring.score_rows`, so the probability and the
+rule), with the model that serves the API (`scoring.score`, so the probability and the
 reasons are those `POST /v1/deals/score` would give); with no trained model, the per-stage
 historical win rate stands in and says so. Flagged deals are ranked by the value at stake,
 amount × (1 − probability).
@@ -192,7 +192,7 @@ def deals_at_risk(
 
     cand = pipe.iloc[candidates].reset_index(drop=True)
     cand_shown = shown.iloc[candidates]
-    scores = scoring.score_rows(served, _rows(cand), top=top_reasons)
+    scores = scoring.score(served, _rows(cand), top=top_reasons)
     p_now = np.array([s.probability for s in scores], dtype=float)
     p_before = _earlier(served, known, cand, t - pd.Timedelta(days=lookback_days))
     c_high, c_stuck = high[candidates], stuck[candidates]
@@ -282,7 +282,7 @@ def _earlier(served: scoring.Served, known: DealHistory, cand: pd.DataFrame,
     rows = rows[~rows["stage"].isin([known.stages.won, known.stages.lost])]
     if rows.empty:
         return out
-    scored = scoring.score_rows(served, _rows(rows), top=0)
+    scored = scoring.score(served, _rows(rows), top=0)
     where = pd.Index(cand["id"]).get_indexer(rows["id"])
     out[where] = [s.probability for s in scored]
     return out

@@ -185,11 +185,6 @@ def score(served: Served, rows: Sequence[Mapping[str, Any]], top: int = 3) -> li
     return explain(served, encoded, predict(served, encoded), top)
 
 
-def score_rows(served: Served, rows: Sequence[Mapping[str, Any]], top: int = 3) -> list[Score]:
-    """The same as `score` (the name `forecast.risk` still calls)."""
-    return score(served, rows, top)
-
-
 def encode(served: Served, rows: Sequence[Mapping[str, Any]]) -> Encoded:
     """Pre-process: each row's model inputs as floats, as the model's encoder encodes a frame
     (text as the code of a level seen in training; unknown levels, blanks and text in a number
