@@ -3,14 +3,15 @@
     .venv/bin/python bench/dashboard_bench.py [--deals 100000] [--repeat 20] [--no-model]
 
 Two stores: the shared CRM opportunity data (`../shared/data/crm_sales_opportunities`) and
-`--deals` generated deals (`forecast.generator`, imported through the same CSV import). Each is
+`--deals` generated deals (`forecast.data.generator`, imported through the same CSV import). Each is
 timed three ways, in-process through the ASGI app (no network):
 
 - cold: the first view after start-up: reads the dataset, fits the forecast models as of the
   period start, replays past windows for the drift, scores the at-risk candidates;
 - recomputed: every section computed again from the fitted models (the page cache emptied
   before each request): what a view with new filters costs;
-- cached: the same view again within the cache's lifetime (`serving.dashboard.overviews.CACHE_SECONDS`).
+- cached: the same view again within the cache's lifetime
+  (`serving.dashboard.overviews.CACHE_SECONDS`).
 
 The shared store also serves a deal model fitted in memory (unless --no-model), so the at-risk
 list is scored by a model with reasons; the generated store uses the stage-win-rate fallback.
@@ -32,7 +33,7 @@ SHARED = ROOT.parent / "shared" / "data" / "crm_sales_opportunities"
 
 
 def _store(name: str):  # noqa: ANN202 - (Settings, Engine)
-    from forecast import store
+    from forecast.data import store
     from forecast.settings import Settings
 
     settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix=f"dash-bench-{name}-")),
@@ -48,8 +49,10 @@ def _viewer_key(engine) -> str:  # noqa: ANN001
 
 
 def _serve_model(app, engine, dataset: str, settings) -> None:  # noqa: ANN001
-    from forecast import scoring, store, training
-    from forecast.models import select_scorer
+    from forecast import scoring
+    from forecast.data import store
+    from forecast.modeling import fitting as training
+    from forecast.modeling.scorers import select_scorer
 
     result = training.train_deals(store.load_deal_history(engine, dataset), settings=settings,
                                   dataset=dataset)
@@ -107,8 +110,8 @@ def main() -> int:
     import logging
 
     logging.disable(logging.INFO)
-    from forecast.generator import generate_pipeline, write_export
-    from forecast.importing import import_export
+    from forecast.data.generator import generate_pipeline, write_export
+    from forecast.data.importing import import_export
 
     print(f"dashboard page server time (python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cores)", flush=True)

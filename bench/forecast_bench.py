@@ -50,10 +50,10 @@ def _tile(frame: pd.DataFrame, n: int, reps: int | None, rng: np.random.Generato
 
 def bench_forecast(n_deals: int, reps: int | None, runs: int) -> None:
     from forecast import timing as tm
-    from forecast.generator import generate_pipeline
+    from forecast.data.generator import generate_pipeline
+    from forecast.forecasting.revenue import fit_forecast_models, forecast_pipeline, measure_drift
     from forecast.history import DealHistory
     from forecast.periods import parse_period
-    from forecast.revenue import fit_forecast_models, forecast_pipeline, measure_drift
 
     gen = generate_pipeline(60_000, seed=5, start="2023-01-01", end="2023-12-31")
     opps, log, stages = gen.opportunities, gen.history, gen.stages
@@ -105,9 +105,9 @@ def bench_forecast(n_deals: int, reps: int | None, runs: int) -> None:
 
 
 def bench_backtest(runs: int) -> None:
-    from forecast.backtest import backtest
+    from forecast.data.importing import read_export
+    from forecast.forecasting.backtest import backtest
     from forecast.history import DealHistory
-    from forecast.importing import read_export
 
     if not SHARED.is_dir():
         print(f"shared data not found at {SHARED}: backtest skipped")

@@ -20,8 +20,8 @@ from _common import fresh_pg_database, peak_rss_mb, run_worker  # noqa: E402
 
 
 def ours(folder: str, url: str) -> dict:
-    from forecast import store
-    from forecast.importing import import_export
+    from forecast.data import store
+    from forecast.data.importing import import_export
 
     engine = store.make_engine(url)
     store.migrate(engine)
@@ -58,7 +58,7 @@ def main() -> None:
     if args.worker:
         which, folder, url = args.worker
         if which == "generate":
-            from forecast.generator import generate_pipeline, write_export
+            from forecast.data.generator import generate_pipeline, write_export
 
             write_export(generate_pipeline(int(url), seed=args.seed), folder)
             print(json.dumps({}))

@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    from forecast.generator import generate_pipeline
+    from forecast.data.generator import generate_pipeline
     from forecast.history import DealHistory
     from forecast.kpis import compute_kpis
 

@@ -39,8 +39,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from forecast import features, scoring
-    from forecast.generator import generate_leads
-    from forecast.models import BoostedClassifier, select_scorer
+    from forecast.data.generator import generate_leads
+    from forecast.modeling.estimators import BoostedClassifier
+    from forecast.modeling.scorers import select_scorer
 
     leads = generate_leads(args.leads, seed=1)
     X, _ = features.prepare_leads(leads, ["Tags"])

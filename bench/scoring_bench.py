@@ -120,7 +120,7 @@ def main() -> None:
     os.environ.update(env)
     data = str(LEADS) if LEADS.is_file() else None
     if data is None:
-        from forecast.generator import generate_leads, write_leads
+        from forecast.data.generator import generate_leads, write_leads
 
         data = str(write_leads(generate_leads(9000, seed=1).drop(columns=["created_at"]),
                                state / "leads.csv"))
@@ -130,9 +130,10 @@ def main() -> None:
     key = json.loads(run([str(BIN / "forecast"), "keys", "create", "--role", "scorer",
                           "--name", "bench", "--json"], env))["key"]
 
-    from forecast import registry, scoring
-    from forecast.importing import read_export
-    from forecast.models import select_scorer
+    from forecast import scoring
+    from forecast.data.importing import read_export
+    from forecast.modeling import registry
+    from forecast.modeling.scorers import select_scorer
 
     loaded = registry.load_champion("leads")
     if loaded is None:

@@ -3,11 +3,11 @@
     .venv/bin/python bench/train_bench.py [--deals 1000000] [--seed 7]
 
 Builds the deals' `DealHistory` (with the export-state leak check, as an import does), then runs
-the full `forecast.training.train_deals` path (as-of snapshots, global and per-team LightGBM
+the full `forecast.modeling.fitting.train_deals` path (as-of snapshots, global and per-team LightGBM
 with calibration, the three baselines, holdout evaluation) with LightGBM threads set to the
 machine's cores, and prints wall times and the process's peak resident memory (ru_maxrss,
 which counts LightGBM's and numpy's native allocations that tracemalloc does not see).
-Deals come from `forecast.generator.generate_pipeline` when that module exists, else from the
+Deals come from `forecast.data.generator.generate_pipeline` when that module exists, else from the
 vectorised generator below (same shape: opportunities, stage history, stages).
 """
 
@@ -30,7 +30,7 @@ def peak_rss_mb() -> float:
 
 def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, object]:
     try:
-        from forecast.generator import generate_pipeline
+        from forecast.data.generator import generate_pipeline
     except ImportError:
         return _generate(n, seed)
     data = generate_pipeline(n, seed=seed)
@@ -39,7 +39,7 @@ def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, object]:
 
 def _generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, object]:
     """Vectorised deals with rep, product and team effects over 3 years; 5 open stages."""
-    from forecast.stages import DEFAULT_STAGES
+    from forecast.data.stages import DEFAULT_STAGES
 
     rng = np.random.default_rng(seed)
     stages = DEFAULT_STAGES
@@ -104,8 +104,8 @@ def main() -> None:
 
     from forecast import features as feat
     from forecast.history import DealHistory
+    from forecast.modeling.fitting import train_deals
     from forecast.settings import Settings
-    from forecast.training import train_deals
 
     cores = os.cpu_count() or 1
     settings = Settings(lgbm_threads=cores, state_dir="/tmp/forecast-train-bench")

@@ -13,13 +13,16 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from forecast import __version__, scoring, store
+from forecast import __version__, scoring
+from forecast.data import store
 from forecast.keys import KeyVerifier
 from forecast.monitoring import ScoreRecorder
 from forecast.settings import Settings, get_settings
 from serving import errors, logs
+from serving.caches import BuildOnceCache
 from serving.dashboard import routes as dashboard
 from serving.dashboard.overviews import OverviewCache
+from serving.datasets import DATASETS_KEPT
 from serving.observability import Metrics, RequestMiddleware
 from serving.routes import forecast as forecast_routes
 from serving.routes import health, keys, kpis, metrics, models, risk, scores
@@ -29,6 +32,8 @@ from serving.sessions import SessionManager
 
 STATIC = Path(__file__).resolve().parent / "static"
 NOT_STARTED = "the models load when the app starts"
+#: Forecast models fitted as of a date, kept for the next request on unchanged data.
+FORECAST_MODELS_KEPT = 16
 
 
 @asynccontextmanager
@@ -75,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.recorder = ScoreRecorder(engine)
     app.state.metrics = Metrics()
     app.state.overviews = OverviewCache()
+    app.state.datasets = BuildOnceCache(DATASETS_KEPT)
+    app.state.forecast_models = BuildOnceCache(FORECAST_MODELS_KEPT)
     app.state.models = scoring.ModelSet(None, None, None, store.utcnow(), [NOT_STARTED])
     errors.install(app)
     app.include_router(health.router)

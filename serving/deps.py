@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from forecast.keys import ApiKey
 from forecast.settings import Settings
+from serving.caches import BuildOnceCache
 
 
 def get_engine(request: Request) -> Engine:
@@ -33,6 +34,18 @@ DatasetQuery = Annotated[str | None, Query(
     description="Dataset (default: FORECAST_DEAL_DATASET, else the only opportunities dataset "
                 "in the store)")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_datasets(request: Request) -> BuildOnceCache:
+    return request.app.state.datasets
+
+
+def get_forecast_models(request: Request) -> BuildOnceCache:
+    return request.app.state.forecast_models
+
+
+DatasetsDep = Annotated[BuildOnceCache, Depends(get_datasets)]
+ForecastModelsDep = Annotated[BuildOnceCache, Depends(get_forecast_models)]
 
 
 api_key_header = APIKeyHeader(

@@ -30,7 +30,7 @@ from sqlalchemy import Engine, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from forecast import store
+from forecast.data import store
 from forecast.settings import Settings
 
 SESSION_COOKIE = "forecast_session"

@@ -25,7 +25,7 @@ os.environ.pop("FORECAST_MLFLOW_TRACKING_URI", None)
 
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 
-from forecast import store  # noqa: E402
+from forecast.data import store  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -14,9 +14,11 @@ from functools import lru_cache
 
 from fastapi import FastAPI
 
-from forecast import keys, scoring, store, training
-from forecast.importing import import_export
-from forecast.models import select_scorer
+from forecast import keys, scoring
+from forecast.data import store
+from forecast.data.importing import import_export
+from forecast.modeling import fitting
+from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
 from tests.conftest import OPPORTUNITIES_DIR
 
@@ -34,12 +36,12 @@ TARGETS = [
 class DashboardEnv:
     settings: Settings
     keys: dict[str, str]
-    deal: training.TrainingResult
+    deal: fitting.TrainingResult
 
 
 @lru_cache(maxsize=1)
 def dashboard_env() -> DashboardEnv:
-    from forecast.targets import set_targets
+    from forecast.forecasting.targets import set_targets
 
     settings = Settings(state_dir=tempfile.mkdtemp(prefix="forecast-dashboard-"),
                         key_cache_seconds=0, max_body_bytes=10_000)
@@ -50,7 +52,7 @@ def dashboard_env() -> DashboardEnv:
     with engine.begin() as conn:
         for role in keys.ROLES:
             made[role] = keys.create_key(conn, role, f"dashboard {role}")[1]
-    deal = training.train_deals(store.load_deal_history(engine, DATASET), settings=settings,
+    deal = fitting.train_deals(store.load_deal_history(engine, DATASET), settings=settings,
                                 dataset=DATASET)
     return DashboardEnv(settings, made, deal)
 

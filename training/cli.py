@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from forecast import store
+from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.settings import get_settings
 from training.console import console, handles_errors, print_json
@@ -53,7 +53,7 @@ def import_(
     json_: JsonOpt = False,
 ) -> None:
     """Load a CRM export into the store (idempotent; stage changes go to the history)."""
-    from forecast.importing import import_export
+    from forecast.data.importing import import_export
 
     settings = get_settings()
     report = import_export(
@@ -75,7 +75,7 @@ def snapshot(
     json_: JsonOpt = False,
 ) -> None:
     """The pipeline as known at the start of a past date (stage and field histories)."""
-    from forecast.importing import _parse_one
+    from forecast.data.importing import _parse_one
 
     engine = store.get_engine()
     when = _parse_one(as_of, "--as-of")
@@ -160,7 +160,7 @@ def generate(
     seed: Annotated[int, typer.Option(help="Same seed, same data")] = 42,
 ) -> None:
     """Write a realistic generated pipeline (and leads) as a canonical export."""
-    from forecast.generator import generate_leads, generate_pipeline, write_export, write_leads
+    from forecast.data.generator import generate_leads, generate_pipeline, write_export, write_leads
 
     out.mkdir(parents=True, exist_ok=True)
     files = write_export(generate_pipeline(deals, seed=seed), out)
@@ -180,8 +180,8 @@ def demo(
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
     """Make the service usable out of the box: demo data into an empty store, models trained."""
-    from forecast import registry
     from forecast.demo import DEMO_DEALS, DEMO_LEADS, prepare_demo
+    from forecast.modeling import registry
     from training.models_cli import Kind, train_and_report
 
     settings = get_settings()

@@ -1,8 +1,9 @@
 """`forecast revenue`, `forecast backtest` and `forecast timing`: the revenue forecast commands.
 
 One typer app, `forecast_app`, whose commands are meant to be mounted at the top level of the
-`forecast` CLI. The logic lives in `forecast.revenue`, `forecast.backtest`, `forecast.timing`
-and `forecast.registry` (MLflow); this module reads options and prints tables or JSON.
+`forecast` CLI. The logic lives in `forecast.forecasting.revenue`, `forecast.forecasting.backtest`,
+`forecast.timing` and `forecast.modeling.registry` (MLflow); this module reads options and prints
+tables or JSON.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def revenue(
     P10/P50/P90, the weighted pipeline beside it and P(target). Models are fitted on what was
     known at the as-of date.
     """
-    from forecast.revenue import forecast_revenue
+    from forecast.forecasting.revenue import forecast_revenue
 
     settings = get_settings()
     if dataset and data:
@@ -174,7 +175,7 @@ def backtest_cmd(
     weighted pipeline and the per-stage baseline get the same pipeline. Prints (and logs to
     MLflow) errors, WAPE and P10–P90 coverage, and scores reps' own calls where the data has them.
     """
-    from forecast.backtest import backtest
+    from forecast.forecasting.backtest import backtest
 
     settings = get_settings()
     loaded = _load(data, mapping, settings, include_leaks)
@@ -185,7 +186,7 @@ def backtest_cmd(
         )
     run_id = None
     if log:
-        from forecast.registry import log_backtest
+        from forecast.modeling.registry import log_backtest
         from training.models_cli import _quiet_mlflow
 
         _quiet_mlflow()
@@ -293,7 +294,7 @@ def timing_cmd(
     It is compared with the per-stage close-time baseline (and the champion) on a time holdout:
     share won within 30/60/90 days, predicted vs observed, Brier and concordance.
     """
-    from forecast.registry import load_timing_champion, log_training
+    from forecast.modeling.registry import load_timing_champion, log_training
     from forecast.timing import train_timing
     from training.models_cli import _quiet_mlflow
 

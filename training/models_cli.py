@@ -1,7 +1,8 @@
 """`forecast train leads|deals` and `forecast models list|show|promote|rollback`.
 
-Two typer sub-apps, mounted by `training/cli.py`. The logic lives in `forecast.training` (fit and
-evaluate) and `forecast.registry` (MLflow); this module reads options, shows progress and tables.
+Two typer sub-apps, mounted by `training/cli.py`. The logic lives in `forecast.modeling.fitting`
+(fit and evaluate) and `forecast.modeling.registry` (MLflow); this module reads options, shows
+progress and tables.
 """
 
 from __future__ import annotations
@@ -66,12 +67,12 @@ def _field_names(mapping: Any) -> dict[str, str]:
 def load_training_data(data: str | None, mapping: str | None, kind: Kind,
                        settings: Settings) -> dict[str, Any]:
     """Frames, stages, leak columns, options and field names from a path or a stored dataset."""
-    from forecast import store
-    from forecast.mapping import BUILT_IN, detect_mapping, load_mapping
+    from forecast.data import store
+    from forecast.data.mapping import BUILT_IN, detect_mapping, load_mapping
 
     want = "leads" if kind is Kind.leads else "opportunities"
     if data is not None and Path(data).exists():
-        from forecast.importing import read_export
+        from forecast.data.importing import read_export
 
         export = read_export(Path(data), mapping)
         if export.kind != want:
@@ -184,7 +185,7 @@ def train_and_report(kind: Kind, data: str | None, *, seed: int | None = None) -
 
 def _train(kind: Kind, data: str | None, mapping: str | None, json_: bool, seed: int | None,
            promote: bool, **extra: Any) -> None:
-    from forecast import registry, training
+    from forecast.modeling import fitting, registry
 
     _quiet_mlflow()
     settings = get_settings()
@@ -204,7 +205,7 @@ def _train(kind: Kind, data: str | None, mapping: str | None, json_: bool, seed:
             champion = None
         incumbent = champion.model if champion else None
         if kind is Kind.leads:
-            result = training.train_leads(
+            result = fitting.train_leads(
                 frames["leads"], leak_columns=frames["leak_columns"], settings=settings,
                 seed=seed, incumbent=incumbent, dataset=frames["dataset"], progress=step,
                 **extra,
@@ -213,7 +214,7 @@ def _train(kind: Kind, data: str | None, mapping: str | None, json_: bool, seed:
             history = frames["history"]
             if extra.get("include_leaks"):
                 history = history.keeping_all()
-            result = training.train_deals(
+            result = fitting.train_deals(
                 history, settings=settings, seed=seed, incumbent=incumbent,
                 field_names=frames["field_names"], dataset=frames["dataset"], progress=step,
             )
@@ -266,7 +267,7 @@ def train_deals(
 @handles_errors
 def list_(json_: JsonOpt = False) -> None:
     """Every registered version, with its aliases and holdout AUC and Brier."""
-    from forecast import registry
+    from forecast.modeling import registry
 
     _quiet_mlflow()
     rows = registry.list_models(get_settings())
@@ -294,7 +295,7 @@ def show(
     json_: JsonOpt = False,
 ) -> None:
     """One model version: metrics against the baselines, parameters, and its promotion decision."""
-    from forecast import registry
+    from forecast.modeling import registry
 
     _quiet_mlflow()
     info = registry.show_model(kind.value, version, get_settings())
@@ -321,7 +322,7 @@ def promote_(
     version: Annotated[str | None, typer.Option(help="Version (default: the candidate)")] = None,
 ) -> None:
     """Make a version champion if it beats the champion and every baseline; says why or why not."""
-    from forecast import registry
+    from forecast.modeling import registry
 
     _quiet_mlflow()
     decision = registry.promote(kind.value, version, get_settings())
@@ -337,7 +338,7 @@ def promote_(
 @handles_errors
 def rollback(kind: Annotated[Kind, typer.Argument(help="leads or deals")]) -> None:
     """Give `champion` back to the previous champion."""
-    from forecast import registry
+    from forecast.modeling import registry
 
     _quiet_mlflow()
     version = registry.rollback(kind.value, get_settings())

@@ -6,7 +6,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from forecast.validation import ImportReport
+from forecast.data.validation import ImportReport
 
 
 def print_import_report(report: ImportReport, console: Console) -> None:

@@ -27,7 +27,8 @@ def import_(
     json_: JsonOpt = False,
 ) -> None:
     """Load targets from a CSV in one transaction: any bad row writes nothing, each named."""
-    from forecast import store, targets
+    from forecast.data import store
+    from forecast.forecasting import targets
 
     written = targets.import_targets(store.get_engine(), path, dataset=dataset)
     if json_:
@@ -48,7 +49,8 @@ def set_(
     dataset: DatasetOpt = None,
 ) -> None:
     """Set one target (replacing the one for the same group and period)."""
-    from forecast import store, targets
+    from forecast.data import store
+    from forecast.forecasting import targets
 
     written = targets.set_targets(
         store.get_engine(),
@@ -70,7 +72,8 @@ def list_(
     json_: JsonOpt = False,
 ) -> None:
     """The stored targets by period, level and name."""
-    from forecast import store, targets
+    from forecast.data import store
+    from forecast.forecasting import targets
 
     name, rows = targets.list_targets(store.get_engine(), dataset=dataset, period=period,
                                       level=level)

@@ -1,6 +1,6 @@
 """The managers' dashboard: one server-rendered page, sign-in and sign-out, CSV downloads.
 
-The figures come from `forecast.overview`, which calls the functions the API serves them with
+The figures come from `serving.dashboard.page`, which calls the functions the API serves them with
 (`GET /v1/forecast`, `/v1/kpis`, `/v1/deals/at-risk`, `/v1/models`), so page and API agree.
 This package only arranges them:
 

@@ -12,16 +12,16 @@ import io
 import re
 from typing import Any
 
-from forecast import overview
 from forecast.errors import ForecastError
 from forecast.formatting import missing
+from serving.dashboard import page
 
 CHARTS = ("forecast", "funnel", "teams", "reps", "risk", "models")
 FORECAST_COLUMNS = ("period", "start", "end", "actual_won", "expected", "p10", "p50", "p90",
                     "weighted_pipeline", "target", "p_target", "as_of")
 
 
-def csv_rows(name: str, ov: overview.Overview, models: dict[str, Any]) -> list[dict[str, Any]]:
+def csv_rows(name: str, ov: page.Overview, models: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows behind one chart or table (`models` is the page's model card); a section the
     overview could not compute raises `ForecastError` with its reason."""
     if name == "models":
@@ -91,7 +91,7 @@ def _cell(v: Any) -> Any:
     return v
 
 
-def filename(chart: str, ov: overview.Overview) -> str:
+def filename(chart: str, ov: page.Overview) -> str:
     """`<chart>_<period>[_<team>].csv`; in the team's name, anything but ASCII letters, digits,
     `_`, `.` and `-` becomes `-` (a header holds no quote, and only latin-1)."""
     team = re.sub(r"[^\w.-]", "-", ov.view.team or "", flags=re.ASCII)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from forecast import overview
 from forecast.formatting import pct
+from serving.dashboard import page
 
 LAYOUT: dict[str, Any] = {
     "margin": {"l": 70, "r": 20, "t": 10, "b": 40}, "height": 340,
@@ -16,7 +16,7 @@ LAYOUT: dict[str, Any] = {
 }
 
 
-def forecast_figure(fc: overview.Section) -> dict[str, Any]:
+def forecast_figure(fc: page.Section) -> dict[str, Any]:
     """Won revenue per period as bars; expected, its P10–P90 band and the weighted pipeline
     for the periods ahead; the target, where one is stored, as a marker."""
     rows = fc.data["rows"]  # type: ignore[index]
@@ -48,7 +48,7 @@ def forecast_figure(fc: overview.Section) -> dict[str, Any]:
     return {"data": traces, "layout": layout}
 
 
-def funnel_figure(fn: overview.Section) -> dict[str, Any]:
+def funnel_figure(fn: page.Section) -> dict[str, Any]:
     """Deals reaching each stage of the period's funnel, with the conversion onwards."""
     row = fn.data["row"]  # type: ignore[index]
     steps = row["funnel"]

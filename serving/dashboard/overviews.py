@@ -11,37 +11,25 @@ for the same one wait for it rather than build it again.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Hashable
-from typing import Annotated, Any
+from typing import Annotated
 
-from cachetools import TTLCache, cached
 from fastapi import Depends, Request
 
-from forecast import overview
 from forecast.errors import ForecastError
+from serving.caches import BuildOnceCache
+from serving.dashboard import page as overview
+from serving.datasets import load_dataset
 from serving.routes.risk import served_deal_model
 
 CACHE_SECONDS = 120.0
 CACHE_ENTRIES = 32
 
 
-class OverviewCache:
+class OverviewCache(BuildOnceCache):
     """Recently computed overviews; one computation per key at a time (others wait for it)."""
 
     def __init__(self, seconds: float = CACHE_SECONDS, entries: int = CACHE_ENTRIES) -> None:
-        self.entries: TTLCache[Hashable, Any] = TTLCache(maxsize=entries, ttl=seconds)
-        # cachetools' own stampede guard: the condition serialises access to the (not
-        # thread-safe) TTLCache and makes a second caller of a key wait for the first one.
-        self._get = cached(self.entries, key=lambda key, build: key,
-                           condition=threading.Condition())(lambda key, build: build())
-
-    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
-        """The value kept for `key`, else `build()` (kept, unless it raised)."""
-        return self._get(key, build)
-
-    def clear(self) -> None:
-        self._get.cache_clear()
+        super().__init__(entries, seconds)
 
 
 def get_overview_cache(request: Request) -> OverviewCache:
@@ -57,7 +45,7 @@ def compute(request: Request, cache: OverviewCache, dataset: str | None, freq: s
     state = request.app.state
     engine = state.engine
     try:
-        data = overview.load_dataset(engine, dataset or state.settings.deal_dataset)
+        data = load_dataset(engine, dataset or state.settings.deal_dataset, state.datasets)
         view = overview.choose_view(data, freq=freq, period=period, team=team)
     except ForecastError as exc:
         return None, str(exc)
@@ -68,5 +56,6 @@ def compute(request: Request, cache: OverviewCache, dataset: str | None, freq: s
     key = (str(engine.url), data.name, data.version, view.freq, view.period.label,
            str(view.as_of), view.team, id(models), models.loaded_at)
     result = cache.get(key, lambda: overview.build_overview(
-        engine, data, view, served=served, settings=state.settings))
+        engine, data, view, served=served, settings=state.settings,
+        models_cache=state.forecast_models))
     return result, None

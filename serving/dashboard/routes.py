@@ -18,9 +18,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from forecast import overview
 from forecast.errors import ForecastError
 from forecast.formatting import missing, money, pct
+from serving.dashboard import page
 from serving.dashboard.export import CHARTS, csv_rows, filename, to_csv
 from serving.dashboard.figures import figure_json, forecast_figure, funnel_figure
 from serving.dashboard.overviews import OverviewCacheDep, compute
@@ -158,9 +158,9 @@ async def dashboard(request: Request, sessions: SessionsDep, overviews: Overview
     return _html(request, "dashboard.html", context)
 
 
-def _context(request: Request, session: Session, ov: overview.Overview | None,
+def _context(request: Request, session: Session, ov: page.Overview | None,
              problem: str | None) -> dict[str, Any]:
-    from forecast.store import list_datasets
+    from forecast.data.store import list_datasets
 
     with request.app.state.engine.connect() as conn:
         datasets = list_datasets(conn, "opportunities")
@@ -184,7 +184,7 @@ def _context(request: Request, session: Session, ov: overview.Overview | None,
     return ctx
 
 
-def _model_card(request: Request, fc: overview.Section) -> dict[str, Any]:
+def _model_card(request: Request, fc: page.Section) -> dict[str, Any]:
     described = describe(request.app.state.models).model_dump(mode="json")
     if fc.ok:
         focus = fc.data["focus_row"]  # type: ignore[index]

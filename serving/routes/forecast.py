@@ -7,8 +7,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from forecast import targets
-from serving.deps import DatasetQuery, EngineDep, SettingsDep, ViewerKey
+from forecast.forecasting.service import forecast_against_targets
+from serving.datasets import load_dataset
+from serving.deps import (
+    DatasetQuery,
+    DatasetsDep,
+    EngineDep,
+    ForecastModelsDep,
+    SettingsDep,
+    ViewerKey,
+)
 from serving.schemas import ForecastResponse
 
 router = APIRouter(tags=["forecast"])
@@ -23,7 +31,8 @@ ERRORS = {401: {"description": "Missing or unknown API key"},
             summary="Expected won revenue for a period, P10/P50/P90, the weighted pipeline "
                     "beside it and the chance to reach each stored target")
 def get_forecast(
-    engine: EngineDep, settings: SettingsDep, _: ViewerKey,
+    engine: EngineDep, settings: SettingsDep, datasets: DatasetsDep,
+    forecast_models: ForecastModelsDep, _: ViewerKey,
     period: Annotated[str, Query(min_length=1, max_length=20,
                                  examples=["2017-Q3", "2017-07", "2017"],
                                  description="A year, quarter or month")],
@@ -37,7 +46,9 @@ def get_forecast(
     dataset: DatasetQuery = None,
     new_deals: Annotated[bool, Query(description="Include deals not yet created")] = True,
 ) -> ForecastResponse:
-    result = targets.forecast_against_targets(
-        engine, period, dataset=dataset or settings.deal_dataset, by=by, group=group,
-        as_of=as_of, include_new_deals=new_deals, settings=settings)
+    data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
+    result = forecast_against_targets(
+        engine, period, dataset=data.name, by=by, group=group, as_of=as_of,
+        include_new_deals=new_deals, settings=settings, history=data.history,
+        models_cache=forecast_models)
     return ForecastResponse.model_validate(result.to_dict())

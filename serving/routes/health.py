@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from forecast import store
+from forecast.data import store
 
 router = APIRouter(tags=["health"])
 

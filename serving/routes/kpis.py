@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from forecast import overview
-from serving.deps import DatasetQuery, EngineDep, SettingsDep, ViewerKey
+from forecast.kpis import compute_kpis
+from serving.datasets import load_dataset
+from serving.deps import DatasetQuery, DatasetsDep, EngineDep, SettingsDep, ViewerKey
 
 router = APIRouter(tags=["forecast"])
 
@@ -35,6 +36,7 @@ class KpiResponse(BaseModel):
 async def kpis(
     engine: EngineDep,
     settings: SettingsDep,
+    datasets: DatasetsDep,
     _: ViewerKey,
     dataset: DatasetQuery = None,
     by: Literal["team", "rep", "product", "region"] | None = None,
@@ -43,8 +45,8 @@ async def kpis(
                                        "default: the data's last date")] = None,
 ) -> KpiResponse:
     def compute() -> KpiResponse:
-        data = overview.load_dataset(engine, dataset or settings.deal_dataset)
-        report = overview.kpi_report(data, by=by, period=period, as_of=as_of)
+        data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
+        report = compute_kpis(data.history, by=by, period=period, as_of=as_of)
         return KpiResponse(dataset=data.name, **report.to_dict())
 
     return await run_in_threadpool(compute)

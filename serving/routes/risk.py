@@ -8,8 +8,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from forecast import overview, scoring
-from serving.deps import DatasetQuery, EngineDep, SettingsDep, ViewerKey
+from forecast import scoring
+from forecast.risk import deals_at_risk as find_deals_at_risk
+from serving.datasets import load_dataset
+from serving.deps import DatasetQuery, DatasetsDep, EngineDep, SettingsDep, ViewerKey
 
 router = APIRouter(tags=["forecast"])
 
@@ -46,6 +48,7 @@ async def deals_at_risk(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
+    datasets: DatasetsDep,
     _: ViewerKey,
     dataset: DatasetQuery = None,
     team: Annotated[str | None, Query(max_length=200)] = None,
@@ -54,9 +57,9 @@ async def deals_at_risk(
     limit: Annotated[int, Query(ge=1, le=500)] = 25,
 ) -> AtRiskResponse:
     def compute() -> AtRiskResponse:
-        data = overview.load_dataset(engine, dataset or settings.deal_dataset)
-        report = overview.at_risk(data, served=served_deal_model(request, data.name),
-                                  as_of=as_of or data.now, team=team, limit=limit)
+        data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
+        report = find_deals_at_risk(data.history, served=served_deal_model(request, data.name),
+                                    as_of=as_of or data.now, team=team, limit=limit)
         return AtRiskResponse(dataset=data.name, **report.to_dict())
 
     return await run_in_threadpool(compute)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from forecast import sync
+from forecast.data import sync
 from serving.deps import DatasetQuery, EngineDep, ScorerKey, SettingsDep
 from serving.schemas import (
     OpportunityBatchRequest,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from forecast import targets
+from forecast.forecasting import targets
 from serving.deps import AdminKey, DatasetQuery, EngineDep, SettingsDep, ViewerKey
 from serving.schemas import (
     TargetBatchRequest,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from forecast import store
+from forecast.data import store
+from forecast.data.generator import generate_leads, generate_pipeline, write_export, write_leads
+from forecast.data.importing import import_export
+from forecast.data.mapping import Mapping
 from forecast.settings import Settings
 
 DEMO_DEALS = "demo_pipeline"
@@ -13,9 +16,6 @@ DEMO_LEADS = "demo_leads"
 
 def prepare_demo(settings: Settings, *, deals: int = 5000, seed: int = 42) -> Iterator[str]:
     """Generate and import demo data if the store holds none; say what was done."""
-    from forecast.generator import generate_leads, generate_pipeline, write_export, write_leads
-    from forecast.importing import import_export
-
     engine = store.get_engine(settings)
     with engine.connect() as conn:
         present = store.list_datasets(conn)
@@ -33,9 +33,7 @@ def prepare_demo(settings: Settings, *, deals: int = 5000, seed: int = 42) -> It
     yield f"imported {report.rows_written:,} generated leads into dataset '{DEMO_LEADS}'"
 
 
-def _demo_leads_mapping():  # noqa: ANN202 - a Mapping
-    from forecast.mapping import Mapping
-
+def _demo_leads_mapping() -> Mapping:
     return Mapping(
         kind="leads", dataset=DEMO_LEADS, columns={"id": "id", "converted": "converted",
                                                    "created_at": "created_at"},

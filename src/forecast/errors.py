@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from forecast.validation import ImportReport
+    from forecast.data.validation import ImportReport
 
 
 class ForecastError(Exception):

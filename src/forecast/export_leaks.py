@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
-from forecast.stages import OPEN
+from forecast.data.stages import OPEN
 
 if TYPE_CHECKING:
     from forecast.history import DealHistory

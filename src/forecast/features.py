@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+from forecast.data.stages import LOST, WON
 from forecast.errors import InvalidInput
 from forecast.history import JUST_AFTER, DealHistory, as_timestamp, last_before
-from forecast.stages import LOST, WON
 
 #: Deal features by kind. Everything else in the opportunities table stays out of the model.
 DEAL_CATEGORICAL: tuple[str, ...] = (

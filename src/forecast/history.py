@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.errors import InvalidInput
-from forecast.stages import LOST, OPEN, WON, StageSet
+from forecast.export_leaks import find_export_leaks
 
 #: The smallest step the store keeps: `t + JUST_AFTER` is the first instant that knows about t.
 JUST_AFTER = pd.Timedelta(microseconds=1)
@@ -147,8 +148,6 @@ class DealHistory:
         fields = _sorted(fields[known], "observed_at")
         history = cls(deals, log, fields, stages, opts, name)
         if check_leaks:
-            from forecast.export_leaks import find_export_leaks
-
             findings = find_export_leaks(history)
             history = history.leaving_out([f.field for f in findings],
                                           [f.note for f in findings])

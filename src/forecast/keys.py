@@ -15,7 +15,7 @@ from threading import Lock
 from sqlalchemy import Engine, select, update
 from sqlalchemy.engine import Connection
 
-from forecast import store
+from forecast.data import store
 from forecast.errors import InvalidInput, NotFound
 
 ROLES = ("scorer", "viewer", "admin")

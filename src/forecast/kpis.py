@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.errors import InvalidInput, NotFound
 from forecast.history import DealHistory, as_timestamp
-from forecast.stages import LOST, OPEN, WON, StageSet
 
 GROUP_COLUMNS: dict[str, str] = {
     "team": "team", "rep": "owner", "product": "product", "region": "region",

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from forecast import store
+from forecast.data import store
 
 log = logging.getLogger("forecast.monitoring")
 

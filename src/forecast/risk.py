@@ -28,10 +28,11 @@ import pandas as pd
 from forecast import features as feat
 from forecast import scoring
 from forecast import timing as tm
+from forecast.data.stages import LOST, WON
 from forecast.errors import InvalidInput
 from forecast.history import DealHistory, as_timestamp
-from forecast.models import select_scorer
-from forecast.stages import LOST, WON
+from forecast.modeling.baselines import stage_win_rates
+from forecast.modeling.scorers import select_scorer
 
 LOW_PROBABILITY = "low_probability"
 FALLING_PROBABILITY = "falling_probability"
@@ -254,9 +255,7 @@ def deals_at_risk(
 
 
 def _fallback(known: DealHistory) -> scoring.Served:
-    from forecast.training import fallback_stage_rates
-
-    rates = fallback_stage_rates(known)
+    rates = stage_win_rates(known)
     return scoring.Served(scoring.DEAL, select_scorer(None, stage_rates=rates), None, "fallback")
 
 

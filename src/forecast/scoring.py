@@ -28,14 +28,17 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from forecast import features as feat
-from forecast import registry, store
-from forecast.contributions import contributions, path_contributions
+from forecast.data import store
+from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, as_timestamp
-from forecast.models import MODEL, STAGE_WIN_RATE, Scorer, select_scorer, to_score
-from forecast.reasons import Wording, top_reasons
+from forecast.modeling import registry
+from forecast.modeling.baselines import stage_win_rates
+from forecast.modeling.contributions import contributions, path_contributions
+from forecast.modeling.estimators import to_score
+from forecast.modeling.reasons import Wording, top_reasons
+from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer, select_scorer
 from forecast.settings import Settings
-from forecast.stages import StageSet
 
 log = logging.getLogger("forecast.scoring")
 
@@ -136,9 +139,7 @@ def _fallback(kind: str, engine: Engine, context: DealContext | None) -> Scorer:
         if kind == DEAL:
             if context is None:
                 raise ModelNotReady("no deal model and no deal history to fall back on")
-            from forecast.training import fallback_stage_rates
-
-            return select_scorer(None, stage_rates=fallback_stage_rates(context.history))
+            return select_scorer(None, stage_rates=stage_win_rates(context.history))
         name = store.resolve_dataset(conn, None, "leads")
     labels = store.load_leads(engine, name)["converted"].dropna()
     if labels.empty:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecast.data.stages import StageSet
 from forecast.history import DealHistory
-from forecast.stages import StageSet
 
 STAGES = StageSet(open_stages=("Prospecting", "Qualification", "Closing"))
 START = pd.Timestamp("2022-01-01")

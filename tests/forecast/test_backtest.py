@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from forecast.backtest import backtest
+from forecast.data.generator import generate_pipeline, write_export
 from forecast.errors import InvalidInput
-from forecast.generator import generate_pipeline, write_export
+from forecast.forecasting.backtest import backtest
 from forecast.history import DealHistory
 from forecast.settings import Settings
 
@@ -150,7 +150,7 @@ def test_the_cli_prints_json_and_exits_2_on_bad_input(gen, tmp_path):
 
 @pytest.mark.slow
 def test_shared_data_quarterly_backtest_beats_the_weighted_pipeline(shared_opportunities):
-    from forecast.importing import read_export
+    from forecast.data.importing import read_export
 
     export = read_export(shared_opportunities)
     assert export.options["amount_known_before_close"] is False

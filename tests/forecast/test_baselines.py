@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from forecast.baselines import (
+from forecast.errors import InvalidInput
+from forecast.modeling.baselines import (
     FrequencyNaiveBayes,
     LogisticBaseline,
     StageWinRate,
     baselines_for,
 )
-from forecast.errors import InvalidInput
 
 
 def test_stage_win_rate_is_the_weighted_share_won_per_stage() -> None:

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from forecast import features as F
+from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput
 from forecast.history import JUST_AFTER, DealHistory, observations_of
-from forecast.stages import StageSet
 from tests.forecast import synthetic
 
 STAGES = StageSet(open_stages=("Prospecting", "Closing"))

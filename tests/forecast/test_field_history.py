@@ -12,10 +12,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, func, select, text
 
-from forecast import store
-from forecast.importing import import_frame
-from forecast.mapping import load_mapping
-from forecast.sync import sync_opportunities
+from forecast.data import store
+from forecast.data.importing import import_frame
+from forecast.data.mapping import load_mapping
+from forecast.data.sync import sync_opportunities
 
 NOW = datetime(2024, 7, 1)
 D1 = {"id": "D1", "stage": "Prospecting", "created_at": "2024-03-01", "updated_at": "2024-03-01",

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from forecast.generator import generate_leads, generate_pipeline, write_export, write_leads
-from forecast.importing import read_export
-from forecast.mapping import FORECAST_CATEGORIES
-from forecast.store import OPPORTUNITY_COLUMNS
+from forecast.data.generator import generate_leads, generate_pipeline, write_export, write_leads
+from forecast.data.importing import read_export
+from forecast.data.mapping import FORECAST_CATEGORIES
+from forecast.data.store import OPPORTUNITY_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_the_funnel_narrows_and_win_rates_are_sane(pipeline):
 
 
 def test_other_stage_sets_are_honoured():
-    from forecast.stages import StageSet
+    from forecast.data.stages import StageSet
 
     two = StageSet(open_stages=("Prospecting", "Engaging"))
     gen = generate_pipeline(800, seed=2, stages=two)

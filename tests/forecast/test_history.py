@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from forecast import features as F
 from forecast import timing as tm
+from forecast.data.importing import read_export
+from forecast.data.stages import DEFAULT_STAGES, StageSet
 from forecast.history import JUST_AFTER, DealHistory, last_before
-from forecast.importing import read_export
-from forecast.stages import DEFAULT_STAGES, StageSet
 
 T = pd.Timestamp
 
@@ -279,7 +279,7 @@ def test_a_category_that_names_the_outcome_is_left_out():
 
 @pytest.mark.parametrize("n", [12, 60, 150])
 def test_a_small_clean_export_leaves_nothing_out_and_warns_of_nothing(n, recwarn):
-    from forecast.generator import generate_pipeline
+    from forecast.data.generator import generate_pipeline
 
     g = generate_pipeline(n, seed=3)
     h = DealHistory.from_frames(g.opportunities, g.history, g.stages)
@@ -323,7 +323,7 @@ def _with_stalled_deals(n: int, seed: int) -> DealHistory:
 
 @pytest.mark.slow
 def test_a_leaking_blank_does_not_change_the_backtest():
-    from forecast.backtest import backtest
+    from forecast.forecasting.backtest import backtest
 
     clean = _with_stalled_deals(1000, seed=5)
     assert "account" not in clean.left_out
@@ -399,7 +399,7 @@ def test_a_truncated_export_forecasts_like_the_full_data_as_of_its_date(
         shared_opportunities, tmp_path, day, period):
     """The as-of replay of the full export equals what the export said on that day, to the
     cent, with the leak check on in both (it leaves out the same fields)."""
-    from forecast.revenue import forecast_revenue
+    from forecast.forecasting.revenue import forecast_revenue
 
     full_export = read_export(shared_opportunities)
     full = DealHistory.from_frames(full_export.opportunities, full_export.history,

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from forecast import store
+from forecast.data import store
+from forecast.data.importing import import_export, read_export
 from forecast.errors import ImportRejected, InvalidInput
-from forecast.importing import import_export, read_export
 
 MAPPING = """
 kind: opportunities

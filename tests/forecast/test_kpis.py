@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecast.data.importing import read_export
+from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput, NotFound
 from forecast.history import JUST_AFTER, DealHistory
-from forecast.importing import read_export
 from forecast.kpis import KpiReport, compute_kpis
-from forecast.stages import StageSet
 
 T = pd.Timestamp
 STAGES = StageSet(open_stages=("Lead", "Qualified", "Proposal"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecast import metrics as m
 from forecast.errors import InvalidInput
+from forecast.modeling import metrics as m
 
 
 def test_a_perfect_ranking_has_auc_one_and_a_reversed_one_zero() -> None:

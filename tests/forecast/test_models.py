@@ -9,15 +9,11 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from forecast import features as F
-from forecast import models
-from forecast.baselines import StageWinRate
 from forecast.errors import InvalidInput, ModelNotReady
-from forecast.models import (
-    BoostedClassifier,
-    FeatureEncoder,
-    PerTeamClassifier,
-    select_scorer,
-)
+from forecast.modeling import estimators as models
+from forecast.modeling.baselines import StageWinRate
+from forecast.modeling.estimators import BoostedClassifier, FeatureEncoder, PerTeamClassifier
+from forecast.modeling.scorers import select_scorer
 from tests.forecast import synthetic
 
 
@@ -221,7 +217,7 @@ def test_with_a_model_the_scorer_says_model(lead_model) -> None:
 
 
 def test_scores_run_from_0_to_100_and_grades_a_to_d(lead_data, lead_model) -> None:
-    from forecast.models import GRADES, to_score
+    from forecast.modeling.estimators import GRADES, to_score
 
     X, _ = lead_data
     p = lead_model.predict_proba(X)[:, 1]

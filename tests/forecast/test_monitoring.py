@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from forecast import store
+from forecast.data import store
 from forecast.monitoring import ScoreRecorder, fingerprint
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from forecast.promotion import Rule, decide, rules_for, scorer_rules
+from forecast.modeling.promotion import Rule, decide, rules_for, scorer_rules
 from forecast.settings import Settings
 
 AUC_AND_BRIER = scorer_rules()

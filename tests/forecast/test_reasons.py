@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from forecast import features as F
-from forecast.contributions import contributions, path_contributions
-from forecast.models import BoostedClassifier
-from forecast.reasons import Wording, as_dicts, explain, format_value, top_factors
+from forecast.modeling.contributions import contributions, path_contributions
+from forecast.modeling.estimators import BoostedClassifier
+from forecast.modeling.reasons import Wording, as_dicts, explain, format_value, top_factors
 from tests.forecast import synthetic
 
 

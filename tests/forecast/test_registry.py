@@ -9,11 +9,13 @@ import copy
 
 import pytest
 
-from forecast import registry
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.modeling import registry
+from forecast.modeling.fitting import TrainingResult, train_leads
+from forecast.modeling.registry import client as registry_client
+from forecast.modeling.registry import runs as registry_runs
 from forecast.settings import Settings
 from forecast.timing import TimingResult
-from forecast.training import TrainingResult, train_leads
 from tests.forecast import synthetic
 
 
@@ -40,7 +42,7 @@ def _worse(result: TrainingResult) -> TrainingResult:
 def _runs(settings: Settings) -> list:
     import mlflow
 
-    with registry._mlflow(settings) as client:
+    with registry_client._mlflow(settings) as client:
         exps = [e.experiment_id for e in client.search_experiments()]
         return mlflow.search_runs(exps, output_format="list") if exps else []
 
@@ -55,7 +57,7 @@ def test_a_first_winning_model_becomes_champion_with_everything_logged(settings,
                 "naive_bayes_roc_auc", "logistic_regression_brier", "rows_train", "rows_test"):
         assert key in metrics
     assert info["tags"]["data_fingerprint"] == trained.fingerprint
-    with registry._mlflow(settings) as client:
+    with registry_client._mlflow(settings) as client:
         names = {a.path for a in client.list_artifacts(reg.run_id, "plots")}
     assert names == {"plots/calibration.png", "plots/gain_lift.png",
                      "plots/feature_importance.png"}
@@ -101,17 +103,17 @@ def test_a_failure_midway_leaves_nothing_in_the_registry(settings, trained, monk
     assert _runs(settings) == []
     monkeypatch.undo()
     calls = {"n": 0}
-    real = registry._make_champion
+    real = registry_runs._make_champion
 
     def fail_on_alias(*args, **kwargs):
         calls["n"] += 1
         raise RuntimeError("lost the database")
 
-    monkeypatch.setattr(registry, "_make_champion", fail_on_alias)
+    monkeypatch.setattr(registry_runs, "_make_champion", fail_on_alias)
     with pytest.raises(RuntimeError, match="lost the database"):
         registry.log_training(trained, settings)
     assert calls["n"] == 1 and registry.list_models(settings) == [] and _runs(settings) == []
-    monkeypatch.setattr(registry, "_make_champion", real)
+    monkeypatch.setattr(registry_runs, "_make_champion", real)
 
 
 def test_too_little_history_registers_nothing(settings):
@@ -180,7 +182,7 @@ def test_the_timing_model_goes_through_the_same_register_and_gate_path(settings)
     assert info["aliases"] == ["candidate"] and info["decision"] == str(decision)
     assert info["metrics"]["model"] == {"concordance": 0.72, "brier": 0.085}
     assert info["tags"]["kind"] == "timing" and info["params"]["bucket_days"] == "7"
-    with registry._mlflow(settings) as client:
+    with registry_client._mlflow(settings) as client:
         names = {a.path for a in client.list_artifacts(first.run_id, "plots")}
     assert names == {"plots/timing_calibration.png"}
     assert registry.champion_version("timing", settings) == "1"

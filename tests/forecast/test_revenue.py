@@ -12,17 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecast.data.generator import generate_pipeline
 from forecast.errors import InvalidInput, UnknownPeriod
-from forecast.generator import generate_pipeline
-from forecast.history import JUST_AFTER, DealHistory
-from forecast.periods import parse_period
-from forecast.revenue import (
+from forecast.forecasting.revenue import (
     combine,
     default_as_of,
     fit_forecast_models,
     forecast_revenue,
     group_distributions,
 )
+from forecast.history import JUST_AFTER, DealHistory
+from forecast.periods import parse_period
 from forecast.settings import Settings
 
 T = pd.Timestamp

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from forecast import scoring
+from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput
 from forecast.history import JUST_AFTER, DealHistory
-from forecast.models import select_scorer
+from forecast.modeling.scorers import select_scorer
 from forecast.risk import (
     FALLING_PROBABILITY,
     LOW_PROBABILITY,
@@ -19,7 +20,6 @@ from forecast.risk import (
     deals_at_risk,
     stage_stay_quantiles,
 )
-from forecast.stages import StageSet
 from tests.forecast import synthetic
 
 

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from forecast import scoring
-from forecast.models import BoostedClassifier, PerTeamClassifier, select_scorer
+from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier
+from forecast.modeling.scorers import select_scorer
 
 FIELDS = ["Lead Source", "TotalVisits", "Country", "Do Not Email"]
 

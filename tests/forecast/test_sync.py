@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
-from forecast import store
+from forecast.data import store
+from forecast.data.importing import import_frame
+from forecast.data.mapping import load_mapping
+from forecast.data.sync import sync_opportunities
 from forecast.errors import InvalidInput, NotFound, UnknownStage
-from forecast.importing import import_frame
-from forecast.mapping import load_mapping
-from forecast.sync import sync_opportunities
 
 NOW = datetime(2024, 7, 1)
 

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from forecast import store
+from forecast.data import store
+from forecast.data.generator import generate_pipeline
+from forecast.data.importing import import_frame
+from forecast.data.mapping import load_mapping
 from forecast.errors import InsufficientHistory, InvalidInput, NotFound, UnknownPeriod
-from forecast.generator import generate_pipeline
-from forecast.importing import import_frame
-from forecast.mapping import load_mapping
-from forecast.targets import (
-    forecast_against_targets,
+from forecast.forecasting.service import forecast_against_targets
+from forecast.forecasting.targets import (
     import_targets,
     list_targets,
     set_targets,
@@ -265,9 +265,21 @@ def test_the_cli_imports_sets_and_lists_targets(tmp_path: Path, monkeypatch):
         get_settings.cache_clear()
 
 
+class Kept:
+    """The smallest `BuildCache`: a dict that builds what it lacks."""
+
+    def __init__(self) -> None:
+        self.values: dict = {}
+
+    def get(self, key, build):  # noqa: ANN001, ANN201
+        if key not in self.values:
+            self.values[key] = build()
+        return self.values[key]
+
+
 def test_models_are_refitted_only_when_what_was_known_before_as_of_changes(tmp_path, monkeypatch):
-    from forecast import revenue
-    from forecast.sync import sync_opportunities
+    from forecast.data.sync import sync_opportunities
+    from forecast.forecasting import revenue
 
     engine = store.make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     store.migrate(engine)
@@ -279,7 +291,9 @@ def test_models_are_refitted_only_when_what_was_known_before_as_of_changes(tmp_p
     monkeypatch.setattr(revenue, "fit_forecast_models",
                         lambda *a, **k: fits.append(1) or fit(*a, **k))
     as_of = "2024-12-01"
-    first = forecast_against_targets(engine, "2024-12", as_of=as_of).to_dict()["total"]
+    cache = Kept()
+    first = forecast_against_targets(engine, "2024-12", as_of=as_of,
+                                     models_cache=cache).to_dict()["total"]
     opps = store.load_opportunities(engine, "crm")
     open_then = opps[(opps["created_at"] < as_of) & (opps["status"] == "open")].iloc[0]
     deal = {"id": open_then["id"], "stage": open_then["stage"],
@@ -291,7 +305,7 @@ def test_models_are_refitted_only_when_what_was_known_before_as_of_changes(tmp_p
     sync_opportunities(engine, [deal], now=datetime(2025, 1, 2))
     stored = store.load_deal_history(engine, "crm", check_leaks=False).deals.set_index("id")
     assert stored.loc[deal["id"], "amount"] == pytest.approx(deal["amount"])
-    second = forecast_against_targets(engine, "2024-12", as_of=as_of)
+    second = forecast_against_targets(engine, "2024-12", as_of=as_of, models_cache=cache)
     assert len(fits) == 1
     assert second.to_dict()["total"] == first
     shown = second.forecast.deals.set_index("id").loc[deal["id"], "amount"]
@@ -300,7 +314,8 @@ def test_models_are_refitted_only_when_what_was_known_before_as_of_changes(tmp_p
     # pipeline, read fresh, holds it.
     sync_opportunities(engine, [{**deal, "id": "LATE", "created_at": "2024-11-01"}],
                        now=datetime(2025, 1, 2))
-    third = forecast_against_targets(engine, "2024-12", as_of=as_of).to_dict()["total"]
+    third = forecast_against_targets(engine, "2024-12", as_of=as_of,
+                                     models_cache=cache).to_dict()["total"]
     assert len(fits) == 2
     assert third["deals"] == first["deals"] + 1
     assert third["pipeline_value"] == pytest.approx(first["pipeline_value"] + deal["amount"])

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from forecast import timing as tm
+from forecast.data.stages import DEFAULT_STAGES
 from forecast.errors import InsufficientHistory
 from forecast.history import JUST_AFTER, DealHistory
-from forecast.promotion import decide_timing_promotion
+from forecast.modeling.promotion import decide_timing_promotion
 from forecast.settings import Settings
-from forecast.stages import DEFAULT_STAGES
 from tests.forecast.synthetic import deal_history
 
 T = pd.Timestamp
@@ -132,7 +132,7 @@ def test_predicted_shares_closing_within_30_60_90_days_match_the_holdout(data):
 def shared_timing(shared_opportunities) -> tm.TimingResult:
     """The timing run on the shared data, read as an import reads it (leak check on: the
     account and its attributes, blank on most open deals only, are left out)."""
-    from forecast.importing import read_export
+    from forecast.data.importing import read_export
 
     export = read_export(shared_opportunities)
     history = DealHistory.from_frames(export.opportunities, export.history, export.stages,
@@ -223,8 +223,8 @@ def test_runs_are_logged_and_only_a_winning_timing_model_becomes_champion(data, 
 
     import mlflow
 
-    from forecast import registry
-    from forecast.backtest import backtest
+    from forecast.forecasting.backtest import backtest
+    from forecast.modeling import registry
 
     settings = Settings(state_dir=tmp_path / "state", timing_min_closed_deals=10,
                         timing_holdout_days=42,

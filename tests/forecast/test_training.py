@@ -9,14 +9,14 @@ import pytest
 from forecast import features as F
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory
-from forecast.promotion import decide_promotion
-from forecast.settings import Settings
-from forecast.training import (
-    fallback_stage_rates,
+from forecast.modeling.baselines import stage_win_rates
+from forecast.modeling.fitting import (
     single_column_auc,
     train_deals,
     train_leads,
 )
+from forecast.modeling.promotion import decide_promotion
+from forecast.settings import Settings
 from tests.forecast import synthetic
 
 
@@ -84,7 +84,7 @@ def test_too_little_history_says_how_much_is_missing(settings) -> None:
 
 def test_the_fallback_stage_rates_come_from_the_history_there_is() -> None:
     history = synthetic.deal_history(120, seed=2)
-    rates = fallback_stage_rates(history)
+    rates = stage_win_rates(history)
     assert set(rates.rates_) <= set(history.stages.open_stages)
     assert rates.rate("Closing") > rates.rate("Prospecting")
 
@@ -225,7 +225,7 @@ def test_a_candidate_must_beat_the_champion_by_the_margins() -> None:
 def test_shared_leads_model_beats_logistic_and_naive_bayes_without_leak_columns(
     tmp_path, shared_leads
 ) -> None:
-    from forecast.importing import read_export
+    from forecast.data.importing import read_export
 
     export = read_export(shared_leads)
     result = train_leads(export.leads, leak_columns=export.leak_columns,
@@ -241,7 +241,7 @@ def test_shared_leads_model_beats_logistic_and_naive_bayes_without_leak_columns(
 
 @pytest.mark.slow
 def test_shared_opportunities_train_with_a_time_holdout(tmp_path, shared_opportunities) -> None:
-    from forecast.importing import read_export
+    from forecast.data.importing import read_export
 
     export = read_export(shared_opportunities)
     history = DealHistory.from_frames(export.opportunities, export.history, export.stages,

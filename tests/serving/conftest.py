@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast import keys, store
+from forecast import keys
+from forecast.data import store
 from forecast.settings import Settings
 from serving.app import create_app
 

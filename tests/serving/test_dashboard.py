@@ -15,7 +15,8 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast import keys, store
+from forecast import keys
+from forecast.data import store
 from forecast.errors import InsufficientHistory
 from serving.dashboard.export import filename, to_csv
 from serving.dashboard.figures import figure_json
@@ -274,7 +275,7 @@ def test_a_figure_cannot_close_the_script_element_it_travels_in():
 
 
 def test_a_view_seen_again_is_served_from_the_apps_cache(viewer, app, monkeypatch):
-    from forecast import overview
+    from serving.dashboard import page as overview
 
     first = viewer.get("/?period=2017-Q3")
     assert first.status_code == 200 and len(app.state.overviews.entries) >= 1
@@ -289,7 +290,7 @@ def test_a_view_seen_again_is_served_from_the_apps_cache(viewer, app, monkeypatc
 
 
 def test_a_model_reload_misses_the_cache(viewer, app, monkeypatch):
-    from forecast import overview
+    from serving.dashboard import page as overview
 
     viewer.get("/?period=2017-Q3")
     built = []
@@ -409,7 +410,7 @@ def test_a_bad_filter_is_said_on_the_page(viewer):
 
 def test_a_missing_forecast_is_said_in_its_section_and_the_rest_still_shows(
         viewer, monkeypatch):
-    from forecast import overview
+    from serving.dashboard import page as overview
 
     def broken(*args, **kwargs):
         raise InsufficientHistory("no deal had closed before 2017-01-01")
@@ -422,14 +423,14 @@ def test_a_missing_forecast_is_said_in_its_section_and_the_rest_still_shows(
 
 
 def test_a_missing_library_module_is_said_in_its_section(viewer, monkeypatch):
-    from forecast import overview
+    from serving.dashboard import page as overview
 
     def missing(*args, **kwargs):
-        raise ImportError("no module", name="forecast.targets")
+        raise ImportError("no module", name="forecast.forecasting.targets")
 
     monkeypatch.setattr(overview, "revenue_forecast", missing)
     html = viewer.get("/", params={"period": "2017-06", "freq": "month"}).text
-    assert "not available in this installation (forecast.targets)" in html
+    assert "not available in this installation (forecast.forecasting.targets)" in html
     assert 'id="funnel-table"' in html
 
 

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast import keys, store
-from forecast.generator import generate_pipeline
-from forecast.importing import import_frame
-from forecast.mapping import load_mapping
+from forecast import keys
+from forecast.data import store
+from forecast.data.generator import generate_pipeline
+from forecast.data.importing import import_frame
+from forecast.data.mapping import load_mapping
+from forecast.forecasting.targets import set_targets
 from forecast.settings import Settings
-from forecast.targets import set_targets
 from serving.app import create_app
 from tests.serving.conftest import auth
 

@@ -13,9 +13,12 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast import features, scoring, store, training
-from forecast.generator import generate_leads
-from forecast.models import BoostedClassifier, select_scorer
+from forecast import features, scoring
+from forecast.data import store
+from forecast.data.generator import generate_leads
+from forecast.modeling import fitting as training
+from forecast.modeling.estimators import BoostedClassifier
+from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
 from serving.app import create_app
 from tests.serving.conftest import auth

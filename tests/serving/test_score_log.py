@@ -8,9 +8,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from forecast import features, scoring, store
-from forecast.generator import generate_leads
-from forecast.models import BoostedClassifier, select_scorer
+from forecast import features, scoring
+from forecast.data import store
+from forecast.data.generator import generate_leads
+from forecast.modeling.estimators import BoostedClassifier
+from forecast.modeling.scorers import select_scorer
 from serving.app import create_app
 from tests.serving.conftest import auth
 

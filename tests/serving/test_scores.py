@@ -11,12 +11,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from forecast import scoring, store, training
-from forecast.generator import generate_leads, generate_pipeline
+from forecast import scoring
+from forecast.data import store
+from forecast.data.generator import generate_leads, generate_pipeline
+from forecast.data.importing import import_frame
+from forecast.data.mapping import load_mapping
 from forecast.history import DealHistory
-from forecast.importing import import_frame
-from forecast.mapping import load_mapping
-from forecast.models import select_scorer
+from forecast.modeling import fitting as training
+from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
 from serving.app import create_app
 from tests.serving.conftest import auth

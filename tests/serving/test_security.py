@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from forecast import scoring, store
+from forecast import scoring
+from forecast.data import store
 from forecast.monitoring import ScoreRecorder
 from serving.app import create_app
 from tests.serving.conftest import auth

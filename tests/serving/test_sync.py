@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast import store
-from forecast.importing import import_frame
-from forecast.mapping import load_mapping
+from forecast.data import store
+from forecast.data.importing import import_frame
+from forecast.data.mapping import load_mapping
 from forecast.settings import Settings
 from tests.serving.conftest import auth
 

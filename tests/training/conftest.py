@@ -13,7 +13,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from forecast.generator import generate_pipeline, write_export
+from forecast.data.generator import generate_pipeline, write_export
 from forecast.settings import get_settings
 from training.cli import app
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast import store
+from forecast.data import store
 from forecast.keys import KeyVerifier
 from tests.training.conftest import Cli, fails_cleanly, parsed
 

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.data.stages import WON
 from forecast.errors import InsufficientHistory
 from forecast.history import DealHistory, as_timestamp
-from forecast.stages import WON
 from forecast.timing.rows import DAY, pipeline_rows
 
 # --- evaluation on a time holdout ----------------------------------------------------------------

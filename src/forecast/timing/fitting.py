@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.data.fingerprint import fingerprint
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory, as_timestamp
 from forecast.settings import Settings, get_settings
@@ -107,8 +108,6 @@ def train_timing(
     max(horizons) days before the data ends. `incumbent` (the champion) is scored on the same
     holdout so the promotion gate compares like with like.
     """
-    from forecast.training import fingerprint
-
     started = time.perf_counter()
     settings = settings or get_settings()
     seed = settings.seed if seed is None else seed

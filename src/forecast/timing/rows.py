@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from forecast import features as feat
+from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory, as_timestamp
-from forecast.stages import LOST, WON
 
 #: Features that make up the time part of the hazard (binned into the lookup table).
 TIME_FEATURES: tuple[str, ...] = ("stage_index", "age_days", "days_in_stage")

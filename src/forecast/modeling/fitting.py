@@ -16,7 +16,6 @@ raised before anything is fitted, so nothing half-made reaches the registry.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,14 +28,15 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 from forecast import features as feat
-from forecast import metrics as m
-from forecast.baselines import StageWinRate, baselines_for
+from forecast.data.fingerprint import fingerprint
+from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory, as_timestamp
-from forecast.models import BoostedClassifier, PerTeamClassifier, group_fractions
-from forecast.reasons import as_dicts, explain
+from forecast.modeling import metrics as m
+from forecast.modeling.baselines import baselines_for
+from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier, group_fractions
+from forecast.modeling.reasons import as_dicts, explain
 from forecast.settings import Settings, get_settings
-from forecast.stages import LOST, WON
 
 Progress = Callable[[str], None]
 #: The holdout of leads without dates does not depend on the training seed: it stays put.
@@ -109,16 +109,6 @@ def _note(progress: Progress | None, step: str) -> None:
 
 
 # --- checks -------------------------------------------------------------------------------------
-
-
-def fingerprint(*frames: pd.DataFrame) -> str:
-    """A short sha256 of the data's content (row order ignored), logged with every run."""
-    digest = hashlib.sha256()
-    for frame in frames:
-        hashed = pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy()
-        digest.update(np.sort(hashed).tobytes())
-        digest.update("|".join(map(str, frame.columns)).encode())
-    return digest.hexdigest()[:16]
 
 
 def _bin_codes(series: pd.Series, bins: int = 20) -> np.ndarray:
@@ -511,15 +501,3 @@ def train_deals(
     )
 
 
-def fallback_stage_rates(history: DealHistory, *, every_days: int = 14) -> StageWinRate | None:
-    """The per-stage win rate from whatever history exists (for scoring when no model is ready).
-
-    Returns None when no deal has ended yet.
-    """
-    if len(history.deals) == 0:
-        return None
-    rows = feat.deal_training_rows(history, every_days=every_days)
-    if rows.empty:
-        return None
-    return StageWinRate().fit(rows[["stage"]], rows["won"].to_numpy(float),
-                              sample_weight=rows["weight"].to_numpy())

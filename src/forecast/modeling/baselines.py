@@ -22,7 +22,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from forecast import features as feat
 from forecast.errors import InvalidInput
+from forecast.history import DealHistory
 
 _MISSING = "(missing)"
 
@@ -204,3 +206,17 @@ def baselines_for(kind: str) -> dict[str, BaseEstimator]:
     found["naive_bayes"] = FrequencyNaiveBayes()
     found["logistic_regression"] = LogisticBaseline()
     return found
+
+
+def stage_win_rates(history: DealHistory, *, every_days: int = 14) -> StageWinRate | None:
+    """The per-stage win rate from whatever history exists (for scoring when no model is ready).
+
+    Returns None when no deal has ended yet.
+    """
+    if len(history.deals) == 0:
+        return None
+    rows = feat.deal_training_rows(history, every_days=every_days)
+    if rows.empty:
+        return None
+    return StageWinRate().fit(rows[["stage"]], rows["won"].to_numpy(float),
+                              sample_weight=rows["weight"].to_numpy())

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from forecast.modeling import metrics as m
+
 if TYPE_CHECKING:
+    from forecast.modeling.fitting import TrainingResult
     from forecast.timing import TimingResult
-    from forecast.training import TrainingResult
 
 
 def run_plots(result: TrainingResult | TimingResult, folder: Path) -> list[Path]:
@@ -43,7 +45,6 @@ def _save(fig: Any, path: Path) -> Path:
 
 def scorer_plots(result: TrainingResult, folder: Path) -> list[Path]:
     """Calibration, gain/lift (model and baselines on the holdout) and feature importance."""
-    from forecast import metrics as m
 
     plt = _pyplot()
     paths: list[Path] = []

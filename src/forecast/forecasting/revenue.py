@@ -40,12 +40,13 @@ import pandas as pd
 
 from forecast import features as feat
 from forecast import timing as tm
-from forecast.distribution import Distribution, combine, group_distributions
+from forecast.data.stages import WON
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.forecasting.distribution import Distribution, combine, group_distributions
 from forecast.history import JUST_AFTER, DealHistory, as_timestamp
+from forecast.modeling.baselines import stage_win_rates
 from forecast.periods import Period, parse_period
 from forecast.settings import Settings, get_settings
-from forecast.stages import WON
 
 #: `by` choices and the column each groups on.
 GROUP_COLUMNS: dict[str, str] = {
@@ -85,8 +86,6 @@ def fit_forecast_models(
     Falls back to the per-stage close-time baseline (with a note) when too few deals had closed
     for the model; raises `InsufficientHistory` when none had.
     """
-    from forecast.training import fallback_stage_rates
-
     settings = settings or get_settings()
     t = as_timestamp(as_of)
     known = history.known_before(t)
@@ -107,7 +106,7 @@ def fit_forecast_models(
                 "from") from None
         timing, method = baseline, "per-stage close-time baseline"
         notes.append(f"{exc}; the forecast uses the per-stage close-time distributions")
-    stage_rates = fallback_stage_rates(known)
+    stage_rates = stage_win_rates(known)
     templates, window = _templates(known, t, settings.new_deal_window_days)
     if templates is None:
         notes.append("too little history of deal creation: no line for deals not yet created")

@@ -1,7 +1,7 @@
-"""The SQL store: table definitions, engine, migrations, and the set-based reads and upserts.
+"""The SQL store: engine, migrations, and the set-based reads and upserts.
 
-SQLite by default, PostgreSQL by URL. The schema is owned by Alembic (`forecast/migrations`);
-the tables below are the one description both the migrations and the code read.
+SQLite by default, PostgreSQL by URL. The tables are described in `forecast.data.tables`; the
+schema is owned by Alembic (`forecast/data/migrations`).
 """
 
 from __future__ import annotations
@@ -19,16 +19,12 @@ import pandas as pd
 from sqlalchemy import (
     JSON,
     Boolean,
-    Column,
     DateTime,
     Engine,
     Float,
-    Index,
     Integer,
-    MetaData,
     String,
     Table,
-    UniqueConstraint,
     create_engine,
     event,
     select,
@@ -37,138 +33,41 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from forecast.data.stages import StageSet
+from forecast.data.tables import (  # re-exported: callers read them as store.<table>
+    OPPORTUNITY_COLUMNS as OPPORTUNITY_COLUMNS,
+)
+from forecast.data.tables import (
+    api_keys as api_keys,
+)
+from forecast.data.tables import (
+    datasets as datasets,
+)
+from forecast.data.tables import (
+    field_history as field_history,
+)
+from forecast.data.tables import (
+    leads as leads,
+)
+from forecast.data.tables import (
+    metadata as metadata,
+)
+from forecast.data.tables import (
+    opportunities as opportunities,
+)
+from forecast.data.tables import (
+    score_log as score_log,
+)
+from forecast.data.tables import (
+    stage_history as stage_history,
+)
+from forecast.data.tables import (
+    targets as targets,
+)
 from forecast.errors import NotFound
 from forecast.history import TRACKED_FIELDS, DatasetOptions, DealHistory
 from forecast.settings import Settings, get_settings
-from forecast.stages import StageSet
 
-metadata = MetaData()
-
-datasets = Table(
-    "datasets",
-    metadata,
-    Column("name", String(100), primary_key=True),
-    Column("kind", String(20), nullable=False),  # "opportunities" | "leads"
-    Column("stages", JSON, nullable=True),
-    Column("leak_columns", JSON, nullable=True),
-    Column("options", JSON, nullable=True),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
-)
-
-# What people entered in the CRM. What a model computes lives elsewhere, so both can be compared.
-opportunities = Table(
-    "opportunities",
-    metadata,
-    Column("dataset", String(100), primary_key=True),
-    Column("id", String(100), primary_key=True),
-    Column("account", String(200)),
-    Column("owner", String(200)),
-    Column("team", String(200)),
-    Column("region", String(100)),
-    Column("product", String(200)),
-    Column("product_series", String(100)),
-    Column("list_price", Float),
-    Column("amount", Float),
-    Column("amount_estimated", Boolean, nullable=False, default=False),
-    Column("currency", String(3), nullable=False, default="USD"),
-    Column("stage", String(100), nullable=False),
-    Column("status", String(10), nullable=False),  # open | won | lost
-    Column("created_at", DateTime),
-    Column("created_estimated", Boolean, nullable=False, default=False),
-    Column("closed_at", DateTime),
-    Column("updated_at", DateTime, nullable=False),
-    Column("expected_close_at", DateTime),
-    Column("rep_probability", Float),
-    Column("forecast_category", String(20)),
-    Column("csat", Float),
-    Column("sector", String(100)),
-    Column("account_employees", Float),
-    Column("account_revenue", Float),
-    Column("account_country", String(100)),
-    Index("ix_opportunities_dataset_status", "dataset", "status"),
-)
-
-stage_history = Table(
-    "stage_history",
-    metadata,
-    Column("pk", Integer, primary_key=True, autoincrement=True),
-    Column("dataset", String(100), nullable=False),
-    Column("opportunity_id", String(100), nullable=False),
-    Column("stage", String(100), nullable=False),
-    Column("entered_at", DateTime, nullable=False),
-    UniqueConstraint("dataset", "opportunity_id", "stage", "entered_at", name="uq_stage_history"),
-)
-
-# Append-only: each row is a deal's changeable fields as observed at one time (an export's
-# `updated_at` or date, a CRM push). A new row is added only when the fields differ from the
-# observation before it, so re-imports and repeated pushes add nothing.
-field_history = Table(
-    "field_history",
-    metadata,
-    Column("pk", Integer, primary_key=True, autoincrement=True),
-    Column("dataset", String(100), nullable=False),
-    Column("opportunity_id", String(100), nullable=False),
-    Column("observed_at", DateTime, nullable=False),
-    *[Column(name, opportunities.c[name].type) for name in TRACKED_FIELDS],
-    UniqueConstraint("dataset", "opportunity_id", "observed_at", name="uq_field_history"),
-)
-
-leads = Table(
-    "leads",
-    metadata,
-    Column("dataset", String(100), primary_key=True),
-    Column("id", String(100), primary_key=True),
-    Column("converted", Integer),
-    Column("created_at", DateTime),
-    Column("updated_at", DateTime, nullable=False),
-    Column("attributes", JSON, nullable=False),
-)
-
-# API keys: only a hash is kept; the key itself is shown once, when it is created.
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(200), nullable=False),
-    Column("role", String(20), nullable=False),
-    Column("prefix", String(16), nullable=False),
-    Column("key_hash", String(64), nullable=False, unique=True),
-    Column("created_at", DateTime, nullable=False),
-    Column("revoked_at", DateTime),
-)
-
-# Every score served, for monitoring: who asked (request id), which model, what it said.
-score_log = Table(
-    "score_log",
-    metadata,
-    Column("pk", Integer, primary_key=True, autoincrement=True),
-    Column("request_id", String(64), nullable=False),
-    Column("kind", String(10), nullable=False),  # lead | deal
-    Column("model", String(200), nullable=False),
-    Column("model_version", String(50), nullable=False),
-    Column("inputs_fingerprint", String(64), nullable=False),
-    Column("probability", Float, nullable=False),
-    Column("score", Integer, nullable=False),
-    Column("scored_at", DateTime, nullable=False),
-    Index("ix_score_log_scored_at", "scored_at"),
-)
-
-# Targets (quotas) per group and period: level all|team|rep|product|region, e.g. ("team",
-# "Team East", "2017-Q3"). Set by an admin or a CSV import; shown against the forecast.
-targets = Table(
-    "targets",
-    metadata,
-    Column("dataset", String(100), primary_key=True),
-    Column("level", String(20), primary_key=True),
-    Column("name", String(200), primary_key=True),
-    Column("period", String(10), primary_key=True),
-    Column("amount", Float, nullable=False),
-    Column("currency", String(3), nullable=False, default="USD"),
-    Column("updated_at", DateTime, nullable=False),
-)
-
-OPPORTUNITY_COLUMNS = [c.name for c in opportunities.columns]
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

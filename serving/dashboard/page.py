@@ -2,7 +2,7 @@
 
 Every figure comes from the function the API serves it with, called with the same arguments:
 
-    revenue forecast   targets.forecast_against_targets   (GET /v1/forecast)
+    revenue forecast   service.forecast_against_targets   (GET /v1/forecast)
     actual won, funnel kpis.compute_kpis                  (GET /v1/kpis)
     deals at risk      risk.deals_at_risk                 (GET /v1/deals/at-risk)
 
@@ -15,8 +15,6 @@ and the other sections still render.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,82 +23,20 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from forecast import store
 from forecast.errors import ForecastError, InvalidInput
-from forecast.history import DealHistory
+from forecast.forecasting.service import BuildCache, forecast_against_targets
+from forecast.forecasting.targets import list_targets
+from forecast.kpis import compute_kpis
 from forecast.periods import Period, parse_period, period_of
+from forecast.risk import deals_at_risk
+from serving.datasets import Dataset
 
-log = logging.getLogger("forecast.overview")
+log = logging.getLogger("serving.dashboard.page")
 
 FREQS = ("month", "quarter")
 #: Periods shown before the focus period (actual won revenue) and after it (forecast).
 BACK = {"month": 6, "quarter": 4}
 AHEAD = {"month": 2, "quarter": 1}
-
-
-# --- the dataset, read once per version -------------------------------------------------------
-
-
-@dataclass
-class Dataset:
-    """A stored opportunities dataset (its `DealHistory`), with what the overview needs."""
-
-    name: str
-    version: str
-    history: DealHistory
-    now: pd.Timestamp  # `risk.data_now`: today, or the day after the data ends
-    teams: list[str]
-    rep_team: dict[str, str]  # each rep's team (the one most of their deals carry)
-
-    @property
-    def opportunities(self) -> pd.DataFrame:
-        return self.history.deals
-
-
-_DATASETS: OrderedDict[tuple, Dataset] = OrderedDict()
-_LOCK = threading.Lock()
-
-
-def dataset_version(engine: Engine, name: str | None) -> tuple[str, str]:
-    """(name, version): the dataset named, or the store's only one, and when it last changed."""
-    with engine.connect() as conn:
-        resolved = store.resolve_dataset(conn, name, "opportunities")
-        row = store.get_dataset(conn, resolved)
-    if row["kind"] != "opportunities":
-        raise InvalidInput(f"dataset {resolved!r} holds {row['kind']}, not opportunities")
-    return resolved, str(row["updated_at"])
-
-
-def load_dataset(engine: Engine, name: str | None = None) -> Dataset:
-    """The dataset's frames, read from the store once per version (an import or a sync makes a
-    new one), for the KPI and at-risk routes and the dashboard alike."""
-    from forecast.risk import data_now
-
-    resolved, version = dataset_version(engine, name)
-    key = (str(engine.url), resolved, version)
-    with _LOCK:
-        hit = _DATASETS.get(key)
-        if hit is not None:
-            _DATASETS.move_to_end(key)
-            return hit
-    history = store.load_deal_history(engine, resolved)
-    opps = history.deals
-    teams = sorted(str(t) for t in opps["team"].dropna().unique()) if "team" in opps else []
-    rep_team: dict[str, str] = {}
-    if {"owner", "team"} <= set(opps.columns):
-        pairs = opps[["owner", "team"]].dropna()
-        if len(pairs):
-            top = pairs.groupby(["owner", "team"]).size().reset_index(name="n")
-            top = top.sort_values("n", kind="stable").drop_duplicates("owner", keep="last")
-            rep_team = {str(o): str(t) for o, t in zip(top["owner"], top["team"], strict=True)}
-    data = Dataset(resolved, version, history, data_now(history), teams, rep_team)
-    with _LOCK:
-        for old in [k for k in _DATASETS if k[:2] == key[:2]]:
-            del _DATASETS[old]
-        _DATASETS[key] = data
-        while len(_DATASETS) > 4:
-            _DATASETS.popitem(last=False)
-    return data
 
 
 # --- filters ----------------------------------------------------------------------------------
@@ -193,25 +129,21 @@ def section(build: Callable[[], dict[str, Any]], what: str) -> Section:
 def kpi_report(data: Dataset, *, by: str | None, period: str | None,
                as_of: object = None) -> Any:
     """`kpis.compute_kpis` on a loaded dataset, as `GET /v1/kpis` calls it."""
-    from forecast.kpis import compute_kpis
-
     return compute_kpis(data.history, by=by, period=period, as_of=as_of)
 
 
 def revenue_forecast(engine: Engine, data: Dataset, period: Period, *, by: str | None,
-                     as_of: pd.Timestamp, settings: Any = None) -> dict[str, Any]:
-    """`targets.forecast_against_targets`, as `GET /v1/forecast` calls it, as a dict."""
-    from forecast.targets import forecast_against_targets
-
+                     as_of: pd.Timestamp, settings: Any = None,
+                     models_cache: BuildCache | None = None) -> dict[str, Any]:
+    """`service.forecast_against_targets`, as `GET /v1/forecast` calls it, as a dict."""
     return forecast_against_targets(engine, period.label, dataset=data.name, by=by, as_of=as_of,
-                                    settings=settings).to_dict()
+                                    settings=settings, history=data.history,
+                                    models_cache=models_cache).to_dict()
 
 
 def at_risk(data: Dataset, *, served: Any, as_of: object = None, team: str | None = None,
             limit: int = 25) -> Any:
     """`risk.deals_at_risk` on a loaded dataset, as `GET /v1/deals/at-risk` calls it."""
-    from forecast.risk import deals_at_risk
-
     return deals_at_risk(data.history, served=served, as_of=as_of, team=team, limit=limit)
 
 
@@ -230,7 +162,7 @@ class Overview:
 
 
 def build_overview(engine: Engine, data: Dataset, view: View, *, served: Any = None,
-                   settings: Any = None) -> Overview:
+                   settings: Any = None, models_cache: BuildCache | None = None) -> Overview:
     """Compute every section of the dashboard for one view."""
     kpis = section(lambda: kpi_report(data, by="team" if view.team else None,
                                       period=view.freq).to_dict(), "KPIs")
@@ -241,7 +173,7 @@ def build_overview(engine: Engine, data: Dataset, view: View, *, served: Any = N
         if key not in forecasts:
             try:
                 forecasts[key] = revenue_forecast(engine, data, period, by=by, as_of=view.as_of,
-                                                  settings=settings)
+                                                  settings=settings, models_cache=models_cache)
             except Exception as exc:  # noqa: BLE001 - re-raised below, per section
                 forecasts[key] = exc
         hit = forecasts[key]
@@ -281,8 +213,6 @@ def _line(result: dict[str, Any], team: str | None) -> dict[str, Any] | None:
 
 def _forecast_section(view: View, kpis: Section, forecast_of: Callable[..., dict[str, Any]],
                       engine: Engine) -> dict[str, Any]:
-    from forecast.targets import list_targets
-
     rows = []
     notes: list[str] = []
     level, name = ("team", view.team) if view.team else ("all", "total")

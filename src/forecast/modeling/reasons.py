@@ -1,8 +1,8 @@
 """Why a row scored as it did: the top factors for and against, in the user's own words.
 
 From per-feature contributions of the LightGBM model (log-odds units, summing with the bias to
-the raw score): by default the fast path decomposition of `forecast.contributions`, or exact
-TreeSHAP (`pred_contrib=True`) with `method="shap"`. Each factor is mapped back to the user's
+the raw score): by default the fast path decomposition of `forecast.modeling.contributions`, or
+exact TreeSHAP (`pred_contrib=True`) with `method="shap"`. Each factor is mapped back to the user's
 original field name and value and said in plain words, e.g. "Lead Source = Reference: raises the
 score".
 
@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 import pandas as pd
 
-from forecast.contributions import contributions
+from forecast.modeling.contributions import contributions
 
 #: Contributions smaller than this (log-odds) are not worth saying.
 MIN_CONTRIBUTION = 1e-6

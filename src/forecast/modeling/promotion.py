@@ -118,7 +118,7 @@ def _fmt(v: float | None) -> str:
     return "n/a" if v is None or math.isnan(v) else f"{v:.4f}"
 
 
-# --- the names `forecast.training` and `forecast.timing` used to export -------------------------
+# --- one call per model kind, as the fitting modules and tests use them -----------------------
 
 
 def decide_promotion(

@@ -2,8 +2,8 @@
 
 Each push is the deal's whole current state as of `updated_at` (when the CRM last changed it);
 a field left out is stored as unknown, except `created_at`, which a stored deal keeps. The write
-is `forecast.importing.import_frame` with the canonical columns and the dataset's own stages, so
-a push obeys the same rules as an import:
+is `forecast.data.importing.import_frame` with the canonical columns and the dataset's own
+stages, so a push obeys the same rules as an import:
 
 - a stage change appends an entry to the stage history, dated `updated_at`; a won or lost deal
   gets its outcome entry at `closed_at` (default: `updated_at`);
@@ -27,12 +27,12 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
-from forecast import store
+from forecast.data import store
+from forecast.data.importing import canonical_opportunities, import_frame
+from forecast.data.mapping import AmountRules, load_mapping
+from forecast.data.mapping import Mapping as ImportMapping
+from forecast.data.stages import OPEN, StageSet
 from forecast.errors import ImportRejected, InvalidInput, UnknownStage
-from forecast.importing import canonical_opportunities, import_frame
-from forecast.mapping import AmountRules, load_mapping
-from forecast.mapping import Mapping as ImportMapping
-from forecast.stages import OPEN, StageSet
 
 #: The fields a push may carry (the canonical opportunity fields a CRM knows).
 FIELDS = (

@@ -1,219 +1,43 @@
-"""The model registry: the one module that touches MLflow.
-
-Every model kind (leads, deals, timing) goes through one path, `log_training`: log a run (params,
-metrics of the model, each baseline and the current champion on the same holdout, the data's
-fingerprint and row counts, the summary, plots from `forecast.plots`, the model), register the
-model as a new version with the alias `candidate`, ask the gate (`forecast.promotion`) whether it
-beats the champion and every baseline, and give it the alias `champion` only if it does.
-`promote` runs the same gate later; `rollback` hands `champion` back to the previous one.
-`log_backtest` only logs a run.
-
-Format: leads and deals are `mlflow.pyfunc` models whose artifact is our fitted estimator saved
-with joblib. MLflow 3 saves scikit-learn models with skops, which refuses to load any type not
-declared as trusted: our estimator holds a LightGBM Booster, a feature encoder and calibrator
-tuples, so the trusted list would have to track every internal type and break on each refactor.
-The pyfunc wrapper keeps MLflow's model format (signature, input example, `mlflow models serve`)
-while the artifact is exactly the object that was evaluated. The timing model is not a row
-scorer, so its joblib file is a plain run artifact. Joblib/pickle is only as safe as the store it
-comes from: this registry is the service's own, written only by `forecast train`.
-
-Failure leaves nothing half-made: if any step after the run starts fails, the model version,
-a registered model created for it, the logged model and the run are deleted, then the error is
-raised again. The loader for serving keeps a local copy of the champion under the state folder,
-so a restart can serve without reaching MLflow.
-"""
+"""Training and backtest runs: logged, registered as `candidate`, gated to `champion`;
+promotion by hand, rollback, listing."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
 
-from forecast import plots, promotion
-from forecast.errors import InvalidInput, ModelNotReady, NotFound
-from forecast.promotion import Decision
+from forecast.errors import InvalidInput, NotFound
+from forecast.modeling import plots, promotion
+from forecast.modeling.promotion import Decision
 from forecast.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from forecast.modeling.fitting import TrainingResult
     from forecast.timing import TimingResult
-    from forecast.training import TrainingResult
 
-log = logging.getLogger(__name__)
+from forecast.modeling.registry.client import (
+    _KINDS,
+    CANDIDATE,
+    CHAMPION,
+    HISTORY_TAG,
+    MODEL_NAMES,
+    _current_alias,
+    _log_model,
+    _log_run,
+    _mlflow,
+    _registered_exists,
+    _start_run,
+    model_name,
+)
 
+log = logging.getLogger("forecast.modeling.registry")
 
-@dataclass(frozen=True)
-class _Kind:
-    model: str  # the registered model's name
-    experiment: str
-    description: str
-    pyfunc: bool  # a row scorer, logged as an MLflow pyfunc model (else a joblib artifact)
-
-
-_KINDS = {
-    "leads": _Kind("lead-qualification", "forecast-leads", "forecast leads model", True),
-    "deals": _Kind("close-probability", "forecast-deals", "forecast deals model", True),
-    "timing": _Kind("time-to-close", "forecast-timing",
-                    "forecast time-to-close model (competing risks)", False),
-}
-MODEL_NAMES = {kind: k.model for kind, k in _KINDS.items() if k.pyfunc}  # the row scorers
-EXPERIMENTS = {**{kind: k.experiment for kind, k in _KINDS.items()},
-               "backtest": "forecast-backtests"}
-CANDIDATE, CHAMPION = "candidate", "champion"
-MODEL_FILE = "model.joblib"
-HISTORY_TAG = "champion_history"
-_MISSING = "RESOURCE_DOES_NOT_EXIST"
-_ABSENT = (_MISSING, "INVALID_PARAMETER_VALUE")
-
-
-def model_name(kind: str) -> str:
-    try:
-        return _KINDS[kind].model
-    except KeyError:
-        raise InvalidInput(
-            f"unknown model kind {kind!r}; expected one of {list(_KINDS)}") from None
-
-
-# --- MLflow plumbing ----------------------------------------------------------------------------
-
-
-@contextmanager
-def _fail_fast() -> Iterator[None]:
-    """Give up on an unreachable tracking server in seconds, not after minutes of retries."""
-    saved = {k: os.environ.get(k) for k in _FAIL_FAST}
-    os.environ.update(_FAIL_FAST)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-_FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
-
-
-@contextmanager
-def _mlflow(settings: Settings) -> Iterator[Any]:
-    """MLflow pointed at the configured tracking URI for the duration (restored afterwards)."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    uri = settings.resolved_mlflow_uri
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    old_tracking = mlflow.get_tracking_uri() if previous else None
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield MlflowClient(tracking_uri=uri, registry_uri=uri)
-    finally:
-        if old_tracking:
-            mlflow.set_tracking_uri(old_tracking)
-
-
-@contextmanager
-def _hushed() -> Iterator[None]:
-    """Silence MLflow's advice while logging our pyfunc (it warns about choices made on purpose)."""
-    import warnings
-
-    logger = logging.getLogger("mlflow")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # MLflow re-enables its own UserWarnings inside; drop them at the display step too.
-            warnings.showwarning = lambda *args, **kwargs: None
-            yield
-    finally:
-        logger.setLevel(level)
-
-
-def _start_run(client: Any, experiment: str, settings: Settings) -> Any:
-    """`mlflow.start_run` in one of `EXPERIMENTS`, created on first use (artifacts in state)."""
-    import mlflow
-
-    name = EXPERIMENTS[experiment]
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        experiment_id = found.experiment_id
-    else:
-        artifacts = settings.state_dir.resolve() / "mlartifacts" / experiment
-        artifacts.mkdir(parents=True, exist_ok=True)
-        experiment_id = client.create_experiment(name, artifact_location=artifacts.as_uri())
-    return mlflow.start_run(experiment_id=experiment_id)
-
-
-def _log_run(params: dict[str, Any], tags: dict[str, str], metrics: dict[str, float],
-             documents: dict[str, Any]) -> None:
-    """Log into the active run: params (each cut to 500 characters), tags, metrics, JSON files."""
-    import mlflow
-
-    mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-    mlflow.set_tags(tags)
-    mlflow.log_metrics(metrics)
-    for file, document in documents.items():
-        mlflow.log_dict(document, file)
-
-
-def _pyfunc_class() -> type:
-    import mlflow.pyfunc
-    import pandas as pd
-
-    class ForecastModel(mlflow.pyfunc.PythonModel):
-        """Scores a DataFrame of the model's input columns: probability and grade per row."""
-
-        def load_context(self, context: Any) -> None:
-            self.model = joblib.load(context.artifacts["model"])
-
-        def predict(
-            self, context: Any, model_input: pd.DataFrame, params: dict | None = None
-        ) -> pd.DataFrame:
-            p = self.model.predict_proba(model_input)[:, 1]
-            return pd.DataFrame({"probability": p, "grade": self.model.grade(p)})
-
-    return ForecastModel
-
-
-def _log_model(result: Any, folder: Path, pyfunc: bool, run: Any) -> tuple[str, str | None]:
-    """Log the fitted model into the active run: (URI to register, logged model id or None)."""
-    import mlflow
-
-    model_path = folder / MODEL_FILE
-    joblib.dump(result.model, model_path)
-    if not pyfunc:
-        mlflow.log_artifact(str(model_path), "model")
-        return f"{run.info.artifact_uri}/model", None
-    import lightgbm
-    import pandas
-    import sklearn
-    from mlflow.models import infer_signature
-
-    example = result.input_example
-    signature = infer_signature(
-        example, result.model.predict_proba(example)[:, 1]) if example is not None else None
-    with _hushed():
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=_pyfunc_class()(), artifacts={"model": str(model_path)},
-            signature=signature, input_example=example,
-            pip_requirements=[f"lightgbm=={lightgbm.__version__}",
-                              f"scikit-learn=={sklearn.__version__}",
-                              f"pandas=={pandas.__version__}", f"numpy=={np.__version__}",
-                              f"mlflow=={mlflow.__version__}"],
-        )
-    return info.model_uri, getattr(info, "model_id", None)
 
 
 # --- logging and registering a training run ----------------------------------------------------
@@ -259,28 +83,6 @@ def _flat_metrics(result: TrainingResult | TimingResult) -> dict[str, float]:
         out[f"rows_{k}"] = float(v)
     out["train_seconds"] = float(result.seconds)
     return out
-
-
-def _or_none(call: Any, *args: str, absent: tuple[str, ...] = _ABSENT) -> Any:
-    """`call(*args)`, or None when MLflow says there is no such thing; other errors (such as an
-    unreachable server) propagate."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return call(*args)
-    except MlflowException as exc:
-        if exc.error_code in absent:
-            return None
-        raise
-
-
-def _current_alias(client: Any, name: str, alias: str) -> Any:
-    """The version holding `alias`, or None if none does."""
-    return _or_none(client.get_model_version_by_alias, name, alias)
-
-
-def _registered_exists(client: Any, name: str) -> bool:
-    return _or_none(client.get_registered_model, name, absent=(_MISSING,)) is not None
 
 
 def champion_version(kind: str, settings: Settings | None = None) -> str | None:
@@ -536,72 +338,6 @@ def show_model(kind: str, version: str | None = None,
             "decision": (mv.tags or {}).get("decision"),
             "champion_history": _history(client, name),
         }
-
-
-# --- loading for serving ------------------------------------------------------------------------
-
-
-@dataclass
-class LoadedModel:
-    kind: str
-    version: str
-    model: Any
-    path: Path
-    source: str  # "registry" | "local copy"
-
-
-def _local_dir(settings: Settings, kind: str) -> Path:
-    return settings.state_dir.resolve() / "models" / model_name(kind)
-
-
-def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | None:
-    """The champion model object (to serve, or to score beside a new run), or None when there
-    is no champion yet.
-
-    Downloads the champion's artifact once into `<state>/models/<name>/v<version>/` and points
-    `champion.json` there; if MLflow cannot be reached, serves the last local copy.
-    """
-    import mlflow
-
-    settings = settings or get_settings()
-    local = _local_dir(settings, kind)
-    pointer = local / "champion.json"
-    try:
-        with _fail_fast(), _mlflow(settings) as client:
-            name = model_name(kind)
-            mv = _current_alias(client, name, CHAMPION) if _registered_exists(client, name) \
-                else None
-            if mv is None:
-                return None
-            target = local / f"v{mv.version}"
-            file = next(target.rglob(MODEL_FILE), None) if target.exists() else None
-            if file is None:
-                target.mkdir(parents=True, exist_ok=True)
-                mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"models:/{name}/{mv.version}", dst_path=str(target))
-                file = next(target.rglob(MODEL_FILE))
-            pointer.write_text(json.dumps({"version": str(mv.version), "path": str(file)}))
-            return LoadedModel(kind, str(mv.version), joblib.load(file), file, "registry")
-    except Exception as exc:  # noqa: BLE001 - registry unreachable: use the local copy
-        if not pointer.exists():
-            raise ModelNotReady(f"the model registry cannot be reached ({exc}) and there is no "
-                                "local copy of a champion") from exc
-        meta = json.loads(pointer.read_text())
-        log.warning("model registry unreachable (%s): serving local copy v%s", exc,
-                    meta["version"])
-        file = Path(meta["path"])
-        return LoadedModel(kind, meta["version"], joblib.load(file), file, "local copy")
-
-
-# --- time to close and backtests (`forecast.timing`, `forecast.backtest`) ------------------------
-
-
-def load_timing_champion(settings: Settings | None = None) -> tuple[str, Any] | None:
-    """(version, fitted `TimeToClose`) of the time-to-close champion, or None when there is none.
-
-    Loaded like the scorers' champions, so a local copy stands in when MLflow is unreachable."""
-    loaded = load_champion("timing", settings)
-    return (loaded.version, loaded.model) if loaded else None
 
 
 def log_backtest(report: Any, settings: Settings | None = None,

@@ -32,12 +32,17 @@ import numpy as np
 import pandas as pd
 
 from forecast import timing as tm
+from forecast.data.stages import WON
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.forecasting.revenue import (
+    GROUP_COLUMNS,
+    fit_forecast_models,
+    forecast_pipeline,
+    measure_drift,
+)
 from forecast.history import DealHistory, as_timestamp
-from forecast.periods import FREQS, Period, periods_between
-from forecast.revenue import GROUP_COLUMNS, fit_forecast_models, forecast_pipeline, measure_drift
+from forecast.periods import FREQS, Period, parse_period, periods_between
 from forecast.settings import Settings, get_settings
-from forecast.stages import WON
 
 #: The forecasts a backtest scores, and how each is labelled.
 METHODS = {"model": "our forecast", "weighted_pipeline": "weighted pipeline",
@@ -253,8 +258,6 @@ def backtest(
 def _date(value: object, name: str) -> pd.Timestamp:
     text = str(value)
     try:
-        from forecast.periods import parse_period
-
         return parse_period(text).start
     except InvalidInput:
         pass

@@ -6,18 +6,15 @@ name `total`), `team`, `rep`, `product` or `region`, and to a period (`2017`, `2
 
 Targets are validated as a whole before anything is written, and written in one transaction:
 a group the dataset's deals do not know, a negative amount or a bad period rejects the batch
-with every problem named. `forecast_against_targets` runs the revenue forecast of a stored
-dataset with the targets of its period.
+with every problem named. `forecast.forecasting.service` shows them against the forecast.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,9 +23,8 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
-from forecast import store
-from forecast.errors import InvalidInput, NotFound, UnknownPeriod
-from forecast.history import DealHistory
+from forecast.data import store
+from forecast.errors import InvalidInput, UnknownPeriod
 from forecast.periods import ACCEPTED, Period, parse_period
 
 LEVELS = ("all", "team", "rep", "product", "region")
@@ -108,7 +104,7 @@ def set_targets(
         raise InvalidInput(f"batch of {len(items):,} targets: the limit is {max_batch:,} per "
                            "call; split it")
     with store.transaction(engine) as conn:
-        name = _opportunity_dataset(conn, dataset)
+        name = opportunity_dataset(conn, dataset)
         targets = _validated(conn, name, items, where)
         return _upsert(conn, name, targets)
 
@@ -168,7 +164,7 @@ def _validated(conn: Connection, dataset: str, items: list[Mapping[str, Any]],
                 problems.append(f"{at}: a {level} target needs the {level}'s name")
             elif name not in known[level]:
                 problems.append(f"{at}: unknown {level} {name!r}: no deal of dataset "
-                                f"{dataset!r} has it{_suggest(name, known[level], level)}")
+                                f"{dataset!r} has it{suggest(name, known[level], level)}")
         label = ""
         try:
             label = period_of(raw.get("period")).label
@@ -217,7 +213,7 @@ def _amount(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _suggest(name: str, known: set[str], level: str) -> str:
+def suggest(name: str, known: set[str], level: str) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
     if close:
         return f"; did you mean {', '.join(repr(c) for c in close)}?"
@@ -271,7 +267,8 @@ def _upsert(conn: Connection, dataset: str, targets: list[Target]) -> TargetsWri
             set_={k: stmt.excluded[k] for k in ("amount", "currency", "updated_at")})
         conn.execute(stmt, rows)
     keys = {(t.level, t.name, t.period) for t in targets}
-    written.targets = [t for t in _read(conn, dataset) if (t.level, t.name, t.period) in keys]
+    written.targets = [t for t in read_targets(conn, dataset)
+                       if (t.level, t.name, t.period) in keys]
     return written
 
 
@@ -298,8 +295,8 @@ def list_targets(
         raise InvalidInput(f"level {level!r} is not one of {list(LEVELS)}")
     label = period_of(period).label if period is not None else None
     with engine.connect() as conn:
-        name = _opportunity_dataset(conn, dataset)
-        rows = _read(conn, name, label, level)
+        name = opportunity_dataset(conn, dataset)
+        rows = read_targets(conn, name, label, level)
     return name, rows
 
 
@@ -307,13 +304,13 @@ def targets_for(conn: Connection, dataset: str, period: str, by: str | None) -> 
     """The targets the forecast of `period` grouped `by` uses: `total` and one per group."""
     levels = ["all"] + ([by] if by else [])
     out = {}
-    for t in _read(conn, dataset, period_of(period).label):
+    for t in read_targets(conn, dataset, period_of(period).label):
         if t.level in levels:
             out[TOTAL if t.level == "all" else t.name] = t.amount
     return out
 
 
-def _read(conn: Connection, dataset: str, period: str | None = None,
+def read_targets(conn: Connection, dataset: str, period: str | None = None,
           level: str | None = None) -> list[Target]:
     table = store.targets
     query = select(table).where(table.c.dataset == dataset)
@@ -327,160 +324,9 @@ def _read(conn: Connection, dataset: str, period: str | None = None,
     return sorted(targets, key=lambda t: (t.period, order.get(t.level, 99), t.name))
 
 
-def _opportunity_dataset(conn: Connection, name: str | None) -> str:
+def opportunity_dataset(conn: Connection, name: str | None) -> str:
     dataset = store.resolve_dataset(conn, name, "opportunities")
     if store.get_dataset(conn, dataset)["kind"] != "opportunities":
         raise InvalidInput(f"dataset {dataset!r} holds leads: targets belong to an "
                            "opportunities dataset")
     return dataset
-
-
-# --- the forecast against the targets -----------------------------------------------------------
-
-
-@dataclass
-class TargetedForecast:
-    """A revenue forecast of a stored dataset with the targets of its period."""
-
-    dataset: str
-    forecast: Any  # revenue.RevenueForecast
-    group: str | None = None
-    targets: list[Target] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "group": self.group, **self.forecast.to_dict(),
-                "targets": [t.to_dict() for t in self.targets]}
-
-
-def forecast_against_targets(
-    engine: Engine,
-    period: str,
-    *,
-    dataset: str | None = None,
-    by: str | None = None,
-    group: str | None = None,
-    as_of: object = None,
-    include_new_deals: bool = True,
-    settings: Any = None,
-) -> TargetedForecast:
-    """The revenue forecast for `period` of a stored dataset, per `by` group (or one `group`),
-    with the chance to reach each stored target of that period.
-
-    Models fitted as of a date are kept for the next call on the same, unchanged data.
-    `group` keeps one line: the group's own forecast (groups are independent, so it equals
-    that group's line of the full forecast). A group with no deals is `NotFound`.
-    """
-    from forecast import revenue
-
-    per = period_of(period)
-    if group is not None and by is None:
-        raise InvalidInput(f"group {group!r} needs `by` (team, rep, product or region) to say "
-                           "what it names")
-    if by is not None and by not in LEVEL_COLUMNS:
-        raise InvalidInput(f"cannot group by {by!r}: use one of {', '.join(LEVEL_COLUMNS)} "
-                           "(or leave it out for the total)")
-    t = _as_of(as_of) if as_of is not None else revenue.default_as_of(per)
-    with engine.connect() as conn:
-        name = _opportunity_dataset(conn, dataset)
-        version = store.get_dataset(conn, name)["updated_at"]
-        data = _loaded(engine, name, version)
-        targets = _read(conn, name, per.label)
-    column = LEVEL_COLUMNS.get(by or "")
-    opps = data.deals
-    known = set()
-    if column is not None:
-        before = opps[opps["created_at"].notna() & (opps["created_at"] < t)]
-        known = set(before[column].dropna().astype(str))
-        if group is not None and group not in known:
-            anywhere = group in set(opps[column].dropna().astype(str))
-            when = (f"created before {t.date()}" if anywhere else "at all")
-            raise NotFound(f"no deals for {by} {group!r} in dataset {name!r} {when}"
-                           f"{_suggest(group, known, by) if not anywhere else ''}")
-    levels = {"all", by} if by else {"all"}
-    used = [tg for tg in targets if tg.level in levels
-            and (tg.level == "all" or tg.name in known)]
-    skipped = [tg for tg in targets if tg.level == by and tg.name not in known]
-    goals = {TOTAL if tg.level == "all" else tg.name: tg.amount for tg in used}
-    models = _models(engine, name, data, t, settings)
-    fc = revenue.forecast_revenue(
-        data, per, by=by, as_of=t, targets=goals or None, models=models,
-        include_new_deals=include_new_deals, settings=settings)
-    for tg in skipped:
-        fc.notes.append(f"target for {by} {tg.name!r} left out: no deals for it created "
-                        f"before {t.date()}")
-    if group is not None:
-        line = next((g for g in fc.groups if g.group == group), None)
-        if line is None:  # pragma: no cover - a known group always has a line
-            raise NotFound(f"no deals for {by} {group!r} in dataset {name!r}")
-        fc = replace(fc, groups=[line], total=line)
-        used = [tg for tg in used if tg.level == by and tg.name == group]
-    return TargetedForecast(name, fc, group, used)
-
-
-def _as_of(value: object) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError, OverflowError):
-        raise InvalidInput(f"as_of {value!r} is not a usable date (use YYYY-MM-DD)") from None
-    if pd.isna(ts):
-        raise InvalidInput(f"as_of {value!r} is not a date (use YYYY-MM-DD)")
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
-
-
-# Frames are kept per dataset version (any import or push makes a new one). Fitted models are
-# kept per dataset, as-of date and what was known before it: a CRM pushing today's changes
-# does not alter what was known before today, so the models fitted as of today stay valid
-# while the pipeline itself is always read fresh.
-_FRAMES: OrderedDict[tuple, DealHistory] = OrderedDict()
-_MODELS: OrderedDict[tuple, Any] = OrderedDict()
-_LOCK = threading.Lock()
-_MAX_DATASETS = 4
-_MAX_MODELS = 16
-
-
-def _loaded(engine: Engine, dataset: str, version: object) -> DealHistory:
-    """The dataset's history, read once per version."""
-    key = (str(engine.url), dataset, version)
-    with _LOCK:
-        hit = _FRAMES.get(key)
-        if hit is not None:
-            _FRAMES.move_to_end(key)
-            return hit
-    loaded = store.load_deal_history(engine, dataset)
-    with _LOCK:
-        for old in [k for k in _FRAMES if k[:2] == key[:2]]:
-            del _FRAMES[old]  # an older version of the same dataset is never asked for again
-        _FRAMES[key] = loaded
-        while len(_FRAMES) > _MAX_DATASETS:
-            _FRAMES.popitem(last=False)
-    return loaded
-
-
-def _known_before(data: DealHistory, t: pd.Timestamp) -> tuple:
-    """What the models fitted as of t learn from, in counts: deals created, stage entries,
-    field observations and outcomes before t, the stage set, options and left-out fields."""
-    opps, hist = data.deals, data.stage_log
-    closed = opps["closed_at"] < t
-    return (int((opps["created_at"] < t).sum()), int((hist["entered_at"] < t).sum()),
-            int((data.field_log["observed_at"] < t).sum()),
-            int(closed.sum()), int((closed & (opps["status"] == "won")).sum()),
-            data.stages.all_stages, data.options, tuple(sorted(data.left_out)))
-
-
-def _models(engine: Engine, dataset: str, data: DealHistory, t: pd.Timestamp,
-            settings: Any) -> Any:
-    from forecast import revenue
-
-    key = (str(engine.url), dataset, t, _known_before(data, t),
-           settings.model_dump_json() if settings is not None else None)
-    with _LOCK:
-        hit = _MODELS.get(key)
-        if hit is not None:
-            _MODELS.move_to_end(key)
-            return hit
-    models = revenue.fit_forecast_models(data, t, settings=settings)
-    with _LOCK:
-        _MODELS[key] = models
-        while len(_MODELS) > _MAX_MODELS:
-            _MODELS.popitem(last=False)
-    return models

@@ -14,8 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from forecast.data.stages import DEFAULT_STAGES, StageSet
 from forecast.errors import InvalidInput
-from forecast.stages import DEFAULT_STAGES, StageSet
 
 BUILT_IN_DIR = Path(__file__).parent / "mappings"
 BUILT_IN = ("canonical", "crm_sales_opportunities", "x_education_leads")

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.stages import DEFAULT_STAGES, StageSet
+from forecast.data.stages import DEFAULT_STAGES, StageSet
 
 PRODUCTS = pd.DataFrame({
     "product": ["Spark", "Spark Plus", "Beacon", "Beacon Pro", "Atlas", "Atlas Enterprise"],

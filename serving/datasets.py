@@ -1,0 +1,69 @@
+"""The stored opportunities datasets as the app serves them: each read once per version.
+
+An import or a CRM sync gives a dataset a new version (its `updated_at`), so a cached
+`DealHistory` is never stale: the key holds the version, and the old version's entry simply
+ages out of the app's cache. The KPI and at-risk routes, the forecast and the dashboard all
+read through here, so one request's history is the next one's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from forecast.data import store
+from forecast.errors import InvalidInput
+from forecast.history import DealHistory
+from forecast.risk import data_now
+from serving.caches import BuildOnceCache
+
+DATASETS_KEPT = 4
+
+
+@dataclass
+class Dataset:
+    """A stored opportunities dataset (its `DealHistory`), with what the pages need of it."""
+
+    name: str
+    version: str
+    history: DealHistory
+    now: pd.Timestamp  # `risk.data_now`: today, or the day after the data ends
+    teams: list[str]
+    rep_team: dict[str, str]  # each rep's team (the one most of their deals carry)
+
+    @property
+    def opportunities(self) -> pd.DataFrame:
+        return self.history.deals
+
+
+def dataset_version(engine: Engine, name: str | None) -> tuple[str, str]:
+    """(name, version): the dataset named, or the store's only one, and when it last changed."""
+    with engine.connect() as conn:
+        resolved = store.resolve_dataset(conn, name, "opportunities")
+        row = store.get_dataset(conn, resolved)
+    if row["kind"] != "opportunities":
+        raise InvalidInput(f"dataset {resolved!r} holds {row['kind']}, not opportunities")
+    return resolved, str(row["updated_at"])
+
+
+def load_dataset(engine: Engine, name: str | None, cache: BuildOnceCache) -> Dataset:
+    """The dataset named (or the store's only one), from `cache` when this version is there."""
+    resolved, version = dataset_version(engine, name)
+    return cache.get((str(engine.url), resolved, version),
+                     lambda: _read(engine, resolved, version))
+
+
+def _read(engine: Engine, name: str, version: str) -> Dataset:
+    history = store.load_deal_history(engine, name)
+    opps = history.deals
+    teams = sorted(str(t) for t in opps["team"].dropna().unique()) if "team" in opps else []
+    rep_team: dict[str, str] = {}
+    if {"owner", "team"} <= set(opps.columns):
+        pairs = opps[["owner", "team"]].dropna()
+        if len(pairs):
+            top = pairs.groupby(["owner", "team"]).size().reset_index(name="n")
+            top = top.sort_values("n", kind="stable").drop_duplicates("owner", keep="last")
+            rep_team = {str(o): str(t) for o, t in zip(top["owner"], top["team"], strict=True)}
+    return Dataset(name, version, history, data_now(history), teams, rep_team)

@@ -1,0 +1,255 @@
+"""Raw export rows to canonical rows: each field validated, stage history derived from dates.
+
+`CanonicalRows` is the half of an import job that knows what deals and leads look like: it
+turns a raw chunk (the export's own columns, joined files applied) into the store's canonical
+deal, stage-history and lead rows, reporting each bad value with its line and column. The job
+in `forecast.data.importing` supplies the mapping, the report and the file it reads.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from forecast.data import store
+from forecast.data.mapping import FORECAST_CATEGORIES
+from forecast.data.stages import LOST, OPEN, WON, StageSet
+from forecast.data.validation import unparseable
+from forecast.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from forecast.data.mapping import Mapping
+    from forecast.data.validation import ImportReport
+
+DATE_FIELDS = ("created_at", "closed_at", "updated_at", "expected_close_at")
+NUMBER_FIELDS = (
+    "amount", "list_price", "rep_probability", "csat", "account_employees", "account_revenue",
+)
+HISTORY_COLUMNS = ("opportunity_id", "stage", "entered_at")
+
+
+class CanonicalRows:
+    """Deal and lead rows from raw chunks (mixed into the import job, which sets the fields)."""
+
+    mapping: Mapping
+    report: ImportReport
+    columns: dict[str, str]
+    stages: StageSet | None
+    dataset: str
+    export_date: Any
+    seen_ids: set[str]
+
+    def _bad(self, mask: pd.Series, bad: pd.Series, raw: pd.DataFrame, field_: str, kind: str,
+             values: pd.Series | None = None) -> None:
+        raise NotImplementedError
+
+    def _dates(self, raw: pd.Series) -> pd.Series:
+        raise NotImplementedError
+
+    def _seen(self, ids: pd.Series) -> pd.Series:
+        raise NotImplementedError
+
+    # -- opportunities
+
+    def _opportunities(self, raw: pd.DataFrame, stored: object) -> tuple[pd.DataFrame, ...]:
+        cols, stages = self.columns, self.stages
+        assert stages is not None
+        out = pd.DataFrame(index=raw.index)
+        bad = pd.Series(False, index=raw.index)
+
+        ids = raw[cols["id"]].astype("str").str.strip()
+        ids = ids.where(raw[cols["id"]].notna() & (ids != ""))
+        self._bad(ids.isna(), bad, raw, "id", "missing id")
+        dup = ids.notna() & (ids.duplicated() | self._seen(ids))
+        self._bad(dup, bad, raw, "id", "duplicate id")
+        self.seen_ids.update(ids.dropna())
+        out["id"] = ids
+
+        stage_raw = raw[cols["stage"]]
+        lookup = {v: _canonical_stage(stages, v) for v in stage_raw.dropna().unique()}
+        out["stage"] = stage_raw.map(lookup)
+        self._bad(out["stage"].isna(), bad, raw, "stage", "unknown stage")
+        out["status"] = out["stage"].map(
+            {s: stages.status(s) for s in stages.all_stages}
+        ).fillna(OPEN)
+
+        for f in DATE_FIELDS:
+            if f in cols:
+                out[f] = self._dates(raw[cols[f]])
+                self._bad(unparseable(raw[cols[f]], out[f]), bad, raw, f, "unparseable date")
+            else:
+                out[f] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
+        for f in NUMBER_FIELDS:
+            if f in cols:
+                out[f] = pd.to_numeric(raw[cols[f]], errors="coerce").astype("float64")
+                self._bad(unparseable(raw[cols[f]], out[f]), bad, raw, f, "not a number")
+            else:
+                out[f] = np.nan
+        for f in ("account", "owner", "team", "region", "product", "product_series", "sector",
+                  "account_country", "forecast_category", "currency"):
+            out[f] = raw[cols[f]].astype("str").where(raw[cols[f]].notna()) if f in cols else None
+        out["currency"] = out["currency"].fillna(self.mapping.currency).str.upper()
+
+        self._bad(out["amount"] < 0, bad, raw, "amount", "negative amount")
+        closed = out["status"] != OPEN
+        close_given = raw[cols["closed_at"]].notna() if "closed_at" in cols else False
+        self._bad(closed & ~close_given, bad, raw, "closed_at",
+                  "closed deal without close date", out["stage"])
+        self._bad(out["closed_at"] < out["created_at"], bad, raw, "closed_at",
+                  "close before create",
+                  out["created_at"].astype("str") + " > " + out["closed_at"].astype("str"))
+        out["rep_probability"] = out["rep_probability"] / self.mapping.rep_probability_scale
+        self._bad((out["rep_probability"] < 0) | (out["rep_probability"] > 1), bad, raw,
+                  "rep_probability", "probability outside 0–1")
+        known_categories = {c.casefold(): c for c in FORECAST_CATEGORIES}
+        category = out["forecast_category"].str.strip().str.casefold().map(known_categories)
+        self._bad(out["forecast_category"].notna() & category.isna(), bad, raw,
+                  "forecast_category", f"forecast category not one of {FORECAST_CATEGORIES}")
+        out["forecast_category"] = category
+
+        self._amounts(out)
+        out["created_estimated"] = out["created_at"].isna()
+        self.report.estimated_created += int(out["created_estimated"].sum())
+        out["created_at"] = out["created_at"].fillna(self.export_date)
+        out["updated_at"] = out["updated_at"].fillna(self.export_date)
+        out["dataset"] = self.dataset
+
+        self.report.bad_rows += int(bad.sum())
+        good = out[~bad]
+        if stored is not None:
+            good = self._keep_first_sighting(good, stored)
+        history = self._derived_history(good, raw.loc[good.index], stored)
+        return good[["dataset", *[c for c in store.OPPORTUNITY_COLUMNS if c != "dataset"]]], history
+
+    def _keep_first_sighting(self, opps: pd.DataFrame, conn: object) -> pd.DataFrame:
+        """An undated deal seen in an earlier export existed since then, not since this one."""
+        undated = opps["created_estimated"]
+        if not undated.any():
+            return opps
+        before = store.stored_state(conn, self.dataset, opps.loc[undated, "id"].tolist())
+        first = pd.Series(before["created_at"].reindex(opps["id"]).to_numpy(), index=opps.index)
+        keep = undated & first.notna() & (first < opps["created_at"])
+        opps = opps.copy()
+        opps.loc[keep, "created_at"] = first[keep]
+        return opps
+
+    def _amounts(self, out: pd.DataFrame) -> None:
+        rules = self.mapping.amount
+        if rules.zero_means_missing_for:
+            zero = out["stage"].isin(rules.zero_means_missing_for) & (out["amount"] == 0)
+            out.loc[zero, "amount"] = np.nan
+        estimated = out["amount"].isna() & out["list_price"].notna()
+        if not rules.estimate_from_list_price:
+            estimated &= False
+        out["amount"] = out["amount"].where(~estimated, out["list_price"])
+        out["amount_estimated"] = estimated
+        self.report.estimated_amounts += int(estimated.sum())
+
+    def _derived_history(
+        self, opps: pd.DataFrame, raw: pd.DataFrame, stored: object
+    ) -> pd.DataFrame:
+        """Stage entries the export shows: dated stages, the outcome at close, the current stage."""
+        if self.mapping.history_file:
+            return empty_history()
+        parts = []
+        for stage, col in self.mapping.stage_dates.items():
+            when = self._dates(raw[col])
+            parts.append(pd.DataFrame({"opportunity_id": opps["id"], "stage": stage,
+                                       "entered_at": when}))
+        closed = opps["status"].isin([WON, LOST])
+        parts.append(pd.DataFrame({"opportunity_id": opps["id"][closed],
+                                   "stage": opps["stage"][closed],
+                                   "entered_at": opps["closed_at"][closed]}))
+        # The current open stage, when the export does not date it: since creation for a new
+        # deal; since this export for a stored deal that has moved.
+        undated = (opps["status"] == OPEN) & ~opps["stage"].isin(list(self.mapping.stage_dates))
+        entered = opps["created_at"].copy()
+        if stored is not None:
+            before = store.stored_state(stored, self.dataset, opps["id"].tolist())
+            old_stage = pd.Series(before["stage"].reindex(opps["id"]).to_numpy(),
+                                  index=opps.index)
+            moved = old_stage.notna() & (old_stage != opps["stage"])
+            self.report.stage_changes += int(moved.sum())
+            entered = entered.where(~moved, opps["updated_at"])
+            undated &= old_stage.isna() | moved  # an unmoved stored deal adds no entry
+        parts.append(pd.DataFrame({"opportunity_id": opps["id"][undated],
+                                   "stage": opps["stage"][undated],
+                                   "entered_at": entered[undated]}))
+        history = pd.concat(parts, ignore_index=True).dropna(subset=["entered_at"])
+        history["dataset"] = self.dataset
+        return history[["dataset", *HISTORY_COLUMNS]]
+
+    def _history_file(self, raw: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in HISTORY_COLUMNS if c not in raw.columns]
+        if missing:
+            raise InvalidInput(f"{self.mapping.history_file}: missing required column(s) {missing}")
+        assert self.stages is not None
+        file = str(self.folder / self.mapping.history_file)
+        out = pd.DataFrame({"opportunity_id": raw["opportunity_id"].astype("str")})
+        lookup = {v: _canonical_stage(self.stages, v) for v in raw["stage"].dropna().unique()}
+        out["stage"] = raw["stage"].map(lookup)
+        out["entered_at"] = self._dates(raw["entered_at"])
+        checks = [
+            (out["stage"].isna(), "stage", "unknown stage", raw["stage"]),
+            (out["entered_at"].isna(), "entered_at", "unparseable date", raw["entered_at"]),
+            (~self._seen(out["opportunity_id"]), "opportunity_id",
+             "history for a deal not in the export", raw["opportunity_id"]),
+        ]
+        bad = pd.Series(False, index=raw.index)
+        for mask, column, kind, values in checks:
+            if mask.any():
+                self.report.add(file, raw["__line"][mask], column, kind, values[mask])
+                bad |= mask
+        self.report.bad_rows += int(bad.sum())
+        out["dataset"] = self.dataset
+        return out.loc[~bad, ["dataset", *HISTORY_COLUMNS]]
+
+    # -- leads
+
+    def _leads(self, raw: pd.DataFrame) -> pd.DataFrame:
+        cols = self.columns
+        bad = pd.Series(False, index=raw.index)
+        ids = raw[cols["id"]].astype("str").str.strip().where(raw[cols["id"]].notna())
+        self._bad(ids.isna() | (ids == ""), bad, raw, "id", "missing id")
+        dup = ids.notna() & (ids.duplicated() | self._seen(ids))
+        self._bad(dup, bad, raw, "id", "duplicate id")
+        self.seen_ids.update(ids.dropna())
+        if "converted" in cols:
+            text = raw[cols["converted"]].astype("str").str.strip().str.casefold()
+            label = text.map({"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0,
+                              "yes": 1, "no": 0})
+            self._bad(raw[cols["converted"]].notna() & label.isna(), bad, raw, "converted",
+                      "label is not 0/1")
+        else:
+            label = pd.Series(np.nan, index=raw.index)
+        created = (self._dates(raw[cols["created_at"]]) if "created_at" in cols
+                   else pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]"))
+        if "created_at" in cols:
+            self._bad(unparseable(raw[cols["created_at"]], created), bad, raw, "created_at",
+                      "unparseable date")
+        used = set(cols.values()) | set(self.mapping.drop_columns) | {"__line"}
+        attr_cols = [c for c in raw.columns if c not in used]
+        attrs = raw[attr_cols].astype(object).where(raw[attr_cols].notna(), None)
+        self.report.bad_rows += int(bad.sum())
+        good = ~bad
+        return pd.DataFrame({
+            "dataset": self.dataset,
+            "id": ids[good],
+            "converted": label[good].astype("Int64"),
+            "created_at": created[good],
+            "updated_at": created[good].fillna(self.export_date),
+            "attributes": attrs[good].to_dict("records"),
+        })
+
+
+def _canonical_stage(stages: StageSet, value: object) -> str | None:
+    return stages.canonical(str(value)) if stages.is_known(str(value)) else None
+
+
+def empty_history() -> pd.DataFrame:
+    return pd.DataFrame({"dataset": pd.Series(dtype="str"),
+                         "opportunity_id": pd.Series(dtype="str"),
+                         "stage": pd.Series(dtype="str"),
+                         "entered_at": pd.Series(dtype="datetime64[us]")})

@@ -1,0 +1,144 @@
+"""The forecast of a stored dataset against its stored targets: what `GET /v1/forecast` and the
+dashboard serve.
+
+Fitting the forecast models as of a date takes seconds; a caller that serves many requests
+passes a cache (`BuildCache`: `get(key, build)`), and the models fitted as of a date are kept
+under a key that says what they learnt from: the dataset, the as-of date and what was known
+before it. A CRM pushing today's changes does not alter what was known before today, so the
+models fitted as of today stay valid while the pipeline itself is always read fresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from forecast.data import store
+from forecast.errors import InvalidInput, NotFound
+from forecast.forecasting import revenue
+from forecast.forecasting.targets import (
+    LEVEL_COLUMNS,
+    TOTAL,
+    Target,
+    opportunity_dataset,
+    period_of,
+    read_targets,
+    suggest,
+)
+from forecast.history import DealHistory, as_timestamp
+from forecast.settings import Settings
+
+
+class BuildCache(Protocol):
+    """A cache that returns the value kept for a key, or builds (and keeps) it."""
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any: ...
+
+
+@dataclass
+class TargetedForecast:
+    """A revenue forecast of a stored dataset with the targets of its period."""
+
+    dataset: str
+    forecast: revenue.RevenueForecast
+    group: str | None = None
+    targets: list[Target] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "group": self.group, **self.forecast.to_dict(),
+                "targets": [t.to_dict() for t in self.targets]}
+
+
+def forecast_against_targets(
+    engine: Engine,
+    period: str,
+    *,
+    dataset: str | None = None,
+    by: str | None = None,
+    group: str | None = None,
+    as_of: object = None,
+    include_new_deals: bool = True,
+    settings: Settings | None = None,
+    history: DealHistory | None = None,
+    models_cache: BuildCache | None = None,
+) -> TargetedForecast:
+    """The revenue forecast for `period` of a stored dataset, per `by` group (or one `group`),
+    with the chance to reach each stored target of that period.
+
+    `history` is the dataset as loaded (read from the store when not given); `models_cache`
+    keeps fitted models for the next call on the same, unchanged data. `group` keeps one line:
+    the group's own forecast (groups are independent, so it equals that group's line of the
+    full forecast). A group with no deals is `NotFound`.
+    """
+    per = period_of(period)
+    if group is not None and by is None:
+        raise InvalidInput(f"group {group!r} needs `by` (team, rep, product or region) to say "
+                           "what it names")
+    if by is not None and by not in LEVEL_COLUMNS:
+        raise InvalidInput(f"cannot group by {by!r}: use one of {', '.join(LEVEL_COLUMNS)} "
+                           "(or leave it out for the total)")
+    t = _as_of(as_of) if as_of is not None else revenue.default_as_of(per)
+    with engine.connect() as conn:
+        name = opportunity_dataset(conn, dataset if history is None else history.name)
+        targets = read_targets(conn, name, per.label)
+    if history is None:
+        history = store.load_deal_history(engine, name)
+    column = LEVEL_COLUMNS.get(by or "")
+    opps = history.deals
+    known = set()
+    if column is not None:
+        before = opps[opps["created_at"].notna() & (opps["created_at"] < t)]
+        known = set(before[column].dropna().astype(str))
+        if group is not None and group not in known:
+            anywhere = group in set(opps[column].dropna().astype(str))
+            when = (f"created before {t.date()}" if anywhere else "at all")
+            raise NotFound(f"no deals for {by} {group!r} in dataset {name!r} {when}"
+                           f"{suggest(group, known, by) if not anywhere else ''}")
+    levels = {"all", by} if by else {"all"}
+    used = [tg for tg in targets if tg.level in levels
+            and (tg.level == "all" or tg.name in known)]
+    skipped = [tg for tg in targets if tg.level == by and tg.name not in known]
+    goals = {TOTAL if tg.level == "all" else tg.name: tg.amount for tg in used}
+
+    def fit() -> revenue.ForecastModels:
+        return revenue.fit_forecast_models(history, t, settings=settings)
+
+    key = (str(engine.url), name, *models_key(history, t, settings))
+    models = models_cache.get(key, fit) if models_cache is not None else fit()
+    fc = revenue.forecast_revenue(
+        history, per, by=by, as_of=t, targets=goals or None, models=models,
+        include_new_deals=include_new_deals, settings=settings)
+    for tg in skipped:
+        fc.notes.append(f"target for {by} {tg.name!r} left out: no deals for it created "
+                        f"before {t.date()}")
+    if group is not None:
+        line = next((g for g in fc.groups if g.group == group), None)
+        if line is None:  # pragma: no cover - a known group always has a line
+            raise NotFound(f"no deals for {by} {group!r} in dataset {name!r}")
+        fc = replace(fc, groups=[line], total=line)
+        used = [tg for tg in used if tg.level == by and tg.name == group]
+    return TargetedForecast(name, fc, group, used)
+
+
+def models_key(history: DealHistory, t: pd.Timestamp, settings: Settings | None) -> tuple:
+    """What the models fitted as of t learn from, in counts: deals created, stage entries,
+    field observations and outcomes before t; the stage set, options, left-out fields and
+    settings. Equal keys, equal models."""
+    opps, log = history.deals, history.stage_log
+    closed = opps["closed_at"] < t
+    return (t, int((opps["created_at"] < t).sum()), int((log["entered_at"] < t).sum()),
+            int((history.field_log["observed_at"] < t).sum()),
+            int(closed.sum()), int((closed & (opps["status"] == "won")).sum()),
+            history.stages.all_stages, history.options, tuple(sorted(history.left_out)),
+            settings.model_dump_json() if settings is not None else None)
+
+
+def _as_of(value: object) -> pd.Timestamp:
+    try:
+        return as_timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidInput(f"as_of {value!r} is not a usable date (use YYYY-MM-DD)") from None

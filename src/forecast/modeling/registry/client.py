@@ -1,0 +1,211 @@
+"""MLflow plumbing: the model kinds, a client that fails fast, runs and logged models."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import joblib
+import numpy as np
+
+from forecast.errors import InvalidInput
+from forecast.settings import Settings
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger("forecast.modeling.registry")
+
+
+
+@dataclass(frozen=True)
+class _Kind:
+    model: str  # the registered model's name
+    experiment: str
+    description: str
+    pyfunc: bool  # a row scorer, logged as an MLflow pyfunc model (else a joblib artifact)
+
+
+_KINDS = {
+    "leads": _Kind("lead-qualification", "forecast-leads", "forecast leads model", True),
+    "deals": _Kind("close-probability", "forecast-deals", "forecast deals model", True),
+    "timing": _Kind("time-to-close", "forecast-timing",
+                    "forecast time-to-close model (competing risks)", False),
+}
+MODEL_NAMES = {kind: k.model for kind, k in _KINDS.items() if k.pyfunc}  # the row scorers
+EXPERIMENTS = {**{kind: k.experiment for kind, k in _KINDS.items()},
+               "backtest": "forecast-backtests"}
+CANDIDATE, CHAMPION = "candidate", "champion"
+MODEL_FILE = "model.joblib"
+HISTORY_TAG = "champion_history"
+_MISSING = "RESOURCE_DOES_NOT_EXIST"
+_ABSENT = (_MISSING, "INVALID_PARAMETER_VALUE")
+
+
+def model_name(kind: str) -> str:
+    try:
+        return _KINDS[kind].model
+    except KeyError:
+        raise InvalidInput(
+            f"unknown model kind {kind!r}; expected one of {list(_KINDS)}") from None
+
+
+# --- MLflow plumbing ----------------------------------------------------------------------------
+
+
+@contextmanager
+def _fail_fast() -> Iterator[None]:
+    """Give up on an unreachable tracking server in seconds, not after minutes of retries."""
+    saved = {k: os.environ.get(k) for k in _FAIL_FAST}
+    os.environ.update(_FAIL_FAST)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+
+
+@contextmanager
+def _mlflow(settings: Settings) -> Iterator[Any]:
+    """MLflow pointed at the configured tracking URI for the duration (restored afterwards)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = settings.resolved_mlflow_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    old_tracking = mlflow.get_tracking_uri() if previous else None
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield MlflowClient(tracking_uri=uri, registry_uri=uri)
+    finally:
+        if old_tracking:
+            mlflow.set_tracking_uri(old_tracking)
+
+
+@contextmanager
+def _hushed() -> Iterator[None]:
+    """Silence MLflow's advice while logging our pyfunc (it warns about choices made on purpose)."""
+    import warnings
+
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # MLflow re-enables its own UserWarnings inside; drop them at the display step too.
+            warnings.showwarning = lambda *args, **kwargs: None
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _start_run(client: Any, experiment: str, settings: Settings) -> Any:
+    """`mlflow.start_run` in one of `EXPERIMENTS`, created on first use (artifacts in state)."""
+    import mlflow
+
+    name = EXPERIMENTS[experiment]
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        experiment_id = found.experiment_id
+    else:
+        artifacts = settings.state_dir.resolve() / "mlartifacts" / experiment
+        artifacts.mkdir(parents=True, exist_ok=True)
+        experiment_id = client.create_experiment(name, artifact_location=artifacts.as_uri())
+    return mlflow.start_run(experiment_id=experiment_id)
+
+
+def _log_run(params: dict[str, Any], tags: dict[str, str], metrics: dict[str, float],
+             documents: dict[str, Any]) -> None:
+    """Log into the active run: params (each cut to 500 characters), tags, metrics, JSON files."""
+    import mlflow
+
+    mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+    mlflow.set_tags(tags)
+    mlflow.log_metrics(metrics)
+    for file, document in documents.items():
+        mlflow.log_dict(document, file)
+
+
+def _pyfunc_class() -> type:
+    import mlflow.pyfunc
+    import pandas as pd
+
+    class ForecastModel(mlflow.pyfunc.PythonModel):
+        """Scores a DataFrame of the model's input columns: probability and grade per row."""
+
+        def load_context(self, context: Any) -> None:
+            self.model = joblib.load(context.artifacts["model"])
+
+        def predict(
+            self, context: Any, model_input: pd.DataFrame, params: dict | None = None
+        ) -> pd.DataFrame:
+            p = self.model.predict_proba(model_input)[:, 1]
+            return pd.DataFrame({"probability": p, "grade": self.model.grade(p)})
+
+    return ForecastModel
+
+
+def _log_model(result: Any, folder: Path, pyfunc: bool, run: Any) -> tuple[str, str | None]:
+    """Log the fitted model into the active run: (URI to register, logged model id or None)."""
+    import mlflow
+
+    model_path = folder / MODEL_FILE
+    joblib.dump(result.model, model_path)
+    if not pyfunc:
+        mlflow.log_artifact(str(model_path), "model")
+        return f"{run.info.artifact_uri}/model", None
+    import lightgbm
+    import pandas
+    import sklearn
+    from mlflow.models import infer_signature
+
+    example = result.input_example
+    signature = infer_signature(
+        example, result.model.predict_proba(example)[:, 1]) if example is not None else None
+    with _hushed():
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=_pyfunc_class()(), artifacts={"model": str(model_path)},
+            signature=signature, input_example=example,
+            pip_requirements=[f"lightgbm=={lightgbm.__version__}",
+                              f"scikit-learn=={sklearn.__version__}",
+                              f"pandas=={pandas.__version__}", f"numpy=={np.__version__}",
+                              f"mlflow=={mlflow.__version__}"],
+        )
+    return info.model_uri, getattr(info, "model_id", None)
+
+
+def _or_none(call: Any, *args: str, absent: tuple[str, ...] = _ABSENT) -> Any:
+    """`call(*args)`, or None when MLflow says there is no such thing; other errors (such as an
+    unreachable server) propagate."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return call(*args)
+    except MlflowException as exc:
+        if exc.error_code in absent:
+            return None
+        raise
+
+
+def _current_alias(client: Any, name: str, alias: str) -> Any:
+    """The version holding `alias`, or None if none does."""
+    return _or_none(client.get_model_version_by_alias, name, alias)
+
+
+def _registered_exists(client: Any, name: str) -> bool:
+    return _or_none(client.get_registered_model, name, absent=(_MISSING,)) is not None
