@@ -37,6 +37,11 @@ REVEALED_AT_CLOSE: frozenset[str] = frozenset({
     "amount_estimated", "closed_at", "status", "csat", "rep_probability", "forecast_category",
     "expected_close_at", "updated_at", "is_open", "won",
 })
+#: Derived features and the field each is computed from.
+DERIVED_FROM: dict[str, str] = {
+    "rep_win_rate": "owner", "rep_closed_deals": "owner",
+    "account_win_rate": "account", "account_closed_deals": "account",
+}
 #: How strongly a rep's or account's win rate is pulled toward the overall rate (pseudo-deals).
 RATE_PRIOR_DEALS = 10.0
 
@@ -264,9 +269,17 @@ def with_deal_weights(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def deal_features(rows: pd.DataFrame) -> pd.DataFrame:
+def model_features(left_out: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """`DEAL_FEATURES` without the fields the leak check left out and what is derived from them
+    (with no account, an "account's past win rate" is only the overall rate: not a reason)."""
+    return [c for c in DEAL_FEATURES
+            if c not in left_out and DERIVED_FROM.get(c) not in left_out]
+
+
+def deal_features(rows: pd.DataFrame, left_out: frozenset[str] | set[str] = frozenset()
+                  ) -> pd.DataFrame:
     """The model's input columns of deal rows, in a fixed order (nothing revealed at close)."""
-    return rows[list(DEAL_FEATURES)].copy()
+    return rows[model_features(left_out)].copy()
 
 
 @dataclass

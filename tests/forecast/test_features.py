@@ -253,3 +253,10 @@ def test_missing_columns_are_named() -> None:
         DealHistory.from_frames(
             pd.DataFrame({"id": [], "status": [], "created_at": []}),
             pd.DataFrame({"opportunity_id": [], "stage": [], "entered_at": []}), STAGES)
+
+
+def test_model_inputs_leave_out_the_left_out_fields_and_what_derives_from_them() -> None:
+    names = F.model_features(frozenset({"account", "sector"}))
+    assert "sector" not in names and "account_win_rate" not in names
+    assert "account_closed_deals" not in names and "rep_win_rate" in names
+    assert F.model_features() == list(F.DEAL_FEATURES)
