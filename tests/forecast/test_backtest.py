@@ -8,9 +8,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from forecast.data.generator import generate_pipeline, write_export
+from forecast.data.generator import generate_pipeline
 from forecast.errors import InvalidInput
 from forecast.forecasting.backtest import backtest
 from forecast.history import DealHistory
@@ -127,25 +126,6 @@ def test_bad_input_is_refused(history):
         backtest(history, freq="week")
     with pytest.raises(InvalidInput, match="group by"):
         backtest(history, by="city")
-
-
-def test_the_cli_prints_json_and_exits_2_on_bad_input(gen, tmp_path):
-    from training.forecast_cli import forecast_app
-
-    write_export(gen, tmp_path)
-    runner = CliRunner()
-    out = runner.invoke(forecast_app, ["revenue", "--period", "2023-Q4", "--by", "region",
-                                       "--data", str(tmp_path), "--json"])
-    assert out.exit_code == 0, out.output
-    data = json.loads(out.stdout)
-    assert data["period"]["label"] == "2023-Q4" and data["groups"]
-    out = runner.invoke(forecast_app, ["backtest", "--data", str(tmp_path), "--from", "2023-Q3",
-                                       "--no-log", "--json"])
-    assert out.exit_code == 0, out.output
-    assert json.loads(out.stdout)["periods"][0]["period"] == "2023-Q3"
-    bad = runner.invoke(forecast_app, ["revenue", "--period", "2023-Q7", "--data",
-                                       str(tmp_path)])
-    assert bad.exit_code == 2 and "unknown period" in bad.output
 
 
 @pytest.mark.slow

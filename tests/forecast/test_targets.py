@@ -231,40 +231,6 @@ def test_bad_forecast_requests_are_named(pipeline_store, kwargs, error, message)
 # --- the command line ---------------------------------------------------------------------------
 
 
-def test_the_cli_imports_sets_and_lists_targets(tmp_path: Path, monkeypatch):
-    from typer.testing import CliRunner
-
-    from forecast.settings import get_settings
-    from training.targets_cli import targets_app
-
-    monkeypatch.setenv("FORECAST_STATE_DIR", str(tmp_path / "state"))
-    get_settings.cache_clear()
-    try:
-        engine = store.get_engine()
-        import_frame(engine, pd.DataFrame([{"id": "D1", "stage": "Prospecting",
-                                            "team": "Team East", "owner": "Ann Lee"}]),
-                     load_mapping("canonical"), dataset="crm")
-        file = tmp_path / "targets.csv"
-        file.write_text("level,name,period,amount\nteam,Team East,2017-Q3,250000\n"
-                        "all,total,2017-Q3,900000\n")
-        runner = CliRunner()
-        imported = runner.invoke(targets_app, ["import", str(file)])
-        assert imported.exit_code == 0, imported.output
-        assert "crm: 2 new, 0 changed, 0 unchanged" in imported.output
-        one = runner.invoke(targets_app, ["set", "--level", "rep", "--name", "Ann Lee",
-                                          "--period", "2017-07", "--amount", "40000"])
-        assert one.exit_code == 0 and "rep 'Ann Lee' 2017-07: 40,000 USD (new)" in one.output
-        listed = json.loads(runner.invoke(targets_app, ["list", "--json"]).stdout)
-        assert [(t["period"], t["name"]) for t in listed["targets"]] == [
-            ("2017-07", "Ann Lee"), ("2017-Q3", "total"), ("2017-Q3", "Team East")]
-        file.write_text("level,name,period,amount\nteam,Team Est,2017-Q3,1\n")
-        bad = runner.invoke(targets_app, ["import", str(file)])
-        assert bad.exit_code == 2 and "unknown team 'Team Est'" in bad.output
-        assert "Traceback" not in bad.output
-    finally:
-        get_settings.cache_clear()
-
-
 class Kept:
     """The smallest `BuildCache`: a dict that builds what it lacks."""
 

@@ -439,8 +439,10 @@ def test_without_a_deal_model_the_at_risk_list_says_it_uses_stage_win_rates(env)
     with TestClient(app) as client:
         assert sign_in(client, env.keys["viewer"]).status_code == 303
         html = client.get("/").text
-    assert "per-stage historical win rate" in html
-    assert "No model is serving yet" in html or "fallback" in html
+    assert "scored by fallback: per-stage historical win rate" in html
+    models = html[html.index('id="models"'):]
+    assert '<span class="badge">fallback</span>' in models
+    assert "this is the fallback, not a trained model" in models
 
 
 def test_an_empty_store_shows_a_message_not_an_error(settings, api_keys):

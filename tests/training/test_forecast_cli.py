@@ -4,12 +4,15 @@ fitted, and the tables managers read show each group, the total and what was ski
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rich.console import Console
+from typer.testing import CliRunner
 
+from forecast.data.generator import generate_pipeline, write_export
 from tests.training.conftest import Cli, fails_cleanly
-from training.forecast_cli import backtest_tables, revenue_table
+from training.forecast_cli import backtest_tables, forecast_app, revenue_table
 
 
 def rendered(*tables: object) -> str:
@@ -84,3 +87,21 @@ def test_the_backtest_tables_say_which_periods_were_skipped_and_why():
     assert q2.split()[:5] == ["2024-Q2", "100", "90", "-10.0%", "80"]
     caption = " ".join(text.split())  # a caption wraps to its table's width
     assert "1 of 2 periods scored; actual inside P10–P90: 100.0%" in caption
+
+
+def test_revenue_and_backtest_print_json_and_exit_2_on_bad_input(tmp_path):
+    gen = generate_pipeline(1500, seed=11, start="2023-01-01", end="2023-12-31")
+    write_export(gen, tmp_path)
+    runner = CliRunner()
+    out = runner.invoke(forecast_app, ["revenue", "--period", "2023-Q4", "--by", "region",
+                                       "--data", str(tmp_path), "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["period"]["label"] == "2023-Q4" and data["groups"]
+    out = runner.invoke(forecast_app, ["backtest", "--data", str(tmp_path), "--from", "2023-Q3",
+                                       "--no-log", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["periods"][0]["period"] == "2023-Q3"
+    bad = runner.invoke(forecast_app, ["revenue", "--period", "2023-Q7", "--data",
+                                       str(tmp_path)])
+    assert bad.exit_code == 2 and "unknown period" in bad.output

@@ -49,3 +49,31 @@ def test_training_leads_on_an_opportunities_export_says_which_command_to_use(cli
 def test_training_on_an_empty_store_says_to_import_first(cli: Cli):
     fails_cleanly(cli("train", "deals"), 1, "run `forecast import` first")
     fails_cleanly(cli("train", "leads", "--data", "nope"), 1, "no dataset named 'nope'")
+
+
+@pytest.mark.slow
+def test_the_cli_trains_the_shared_leads_and_prints_json(tmp_path, monkeypatch, shared_leads):
+    import json
+
+    from typer.testing import CliRunner
+
+    from forecast.settings import get_settings
+    from training.models_cli import models_app, train_app
+
+    monkeypatch.setenv("FORECAST_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("FORECAST_LGBM_THREADS", "2")
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        out = runner.invoke(train_app, ["leads", "--data", str(shared_leads), "--json",
+                                        "--no-cv", "--seed", "3"])
+        assert out.exit_code == 0, out.output
+        summary = json.loads(out.stdout)
+        assert summary["seed"] == 3 and summary["registration"]["version"] == "1"
+        assert {"model", "naive_bayes", "logistic_regression"} == set(summary["metrics"])
+        listed = runner.invoke(models_app, ["list", "--json"])
+        assert json.loads(listed.stdout)[0]["aliases"] == ["candidate", "champion"]
+        bad = runner.invoke(train_app, ["deals", "--data", str(shared_leads)])
+        assert bad.exit_code == 2 and "holds leads" in bad.output
+    finally:
+        get_settings.cache_clear()
