@@ -142,7 +142,7 @@ def test_the_logged_model_serves_through_mlflow_pyfunc(settings, trained):
     import mlflow
 
     registry.log_training(trained, settings)
-    with registry._mlflow(settings):
+    with registry_client._mlflow(settings):
         model = mlflow.pyfunc.load_model("models:/lead-qualification@champion")
     out = model.predict(trained.input_example)
     assert list(out.columns) == ["probability", "grade"] and len(out) == len(
