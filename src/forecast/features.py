@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -186,7 +187,8 @@ def deal_rows_at(history: DealHistory, points: pd.DataFrame) -> pd.DataFrame:
     cols["days_in_stage"] = (as_of - rows["stage_entered_at"].to_numpy("datetime64[us]")) / day
     for col in ("amount", "list_price", "account_employees", "account_revenue"):
         cols[col] = rows[col].to_numpy(dtype=float) if col in rows else np.full(n, np.nan)
-    cols.update(_rates_at(as_of, cols["owner"], cols["account"], history.closed_outcomes()))
+    owner, account = cast(np.ndarray, cols["owner"]), cast(np.ndarray, cols["account"])
+    cols.update(_rates_at(as_of, owner, account, history.closed_outcomes()))
     at = history.positions(rows["id"])
     final = history.deals
     cols["closed_at"] = final["closed_at"].to_numpy("datetime64[us]")[at]

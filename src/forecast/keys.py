@@ -45,10 +45,14 @@ def create_key(conn: Connection, role: str, name: str) -> tuple[ApiKey, str]:
     if not name.strip():
         raise InvalidInput("a key needs a name saying who holds it")
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = {"name": name.strip(), "role": role, "prefix": plain[:10], "key_hash": _hash(plain),
+    name, prefix = name.strip(), plain[:10]
+    row = {"name": name, "role": role, "prefix": prefix, "key_hash": _hash(plain),
            "created_at": store.utcnow()}
-    key_id = conn.execute(store.api_keys.insert().values(**row)).inserted_primary_key[0]
-    return ApiKey(key_id, row["name"], role, row["prefix"]), plain
+    inserted = conn.execute(store.api_keys.insert().values(**row)).inserted_primary_key
+    if inserted is None:  # a single-row insert always reports its key
+        raise TypeError("the api key insert reported no primary key")
+    key_id = inserted[0]
+    return ApiKey(key_id, name, role, prefix), plain
 
 
 def revoke_key(conn: Connection, key_id: int) -> ApiKey:

@@ -62,7 +62,7 @@ class ScoreRecorder:
         """Write everything queued now; returns how many rows were written."""
         total = 0
         while self._queue:
-            batch = []
+            batch: list[dict] = []
             while self._queue and len(batch) < self.batch_size:
                 batch.append(self._queue.popleft())
             try:

@@ -234,9 +234,9 @@ def explain(served: Served, encoded: Encoded, predicted: Prediction, top: int = 
         grades = np.select([p >= a, p >= b, p >= c], ["A", "B", "C"], "D").tolist()
         said = [([_fallback_reason(scorer, row, q)] if top > 0 else [], [])
                 for row, q in zip(encoded.rows, p.tolist(), strict=True)]
+    scores = np.asarray(to_score(p)).tolist()
     return [Score(q, s, g, up, down, served.name, served.version, scorer.method, scorer.label)
-            for q, s, g, (up, down) in zip(p.tolist(), to_score(p).tolist(), grades, said,
-                                           strict=True)]
+            for q, s, g, (up, down) in zip(p.tolist(), scores, grades, said, strict=True)]
 
 
 def _parts(model: Any, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, np.ndarray]]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -167,7 +168,7 @@ def generate_pipeline(
 
     # The funnel: advance through each open stage with p_win^(1/k), else lost in that stage.
     advance = rng.random((n_deals, k)) < p_win[:, None] ** (1.0 / k)
-    reached_end = advance.all(axis=1)
+    reached_end = cast(np.ndarray, advance.all(axis=1))  # one flag per deal (not a scalar)
     stop = np.where(reached_end, k - 1, np.argmin(advance, axis=1))  # stage where it ends
     won = reached_end
 
@@ -322,8 +323,9 @@ def generate_leads(n: int = 5000, *, seed: int = 42) -> pd.DataFrame:
         "Lead Origin": np.array(ORIGINS)[origin],
         "Lead Source": np.array(LEAD_SOURCES)[source],
         "Do Not Email": np.where(no_email, "Yes", "No"),
-        "Country": rng.choice(["India", "United States", "United Arab Emirates", "Singapore",
-                               None], n, p=[0.7, 0.05, 0.05, 0.03, 0.17]),
+        "Country": rng.choice(np.array(["India", "United States", "United Arab Emirates",
+                                        "Singapore", None], dtype=object), n,
+                              p=[0.7, 0.05, 0.05, 0.03, 0.17]),
         "What is your current occupation": np.array(OCCUPATIONS)[occupation],
         "Specialization": rng.choice(np.array(SPECIALIZATIONS, dtype=object), n),
         "TotalVisits": visits.astype(float),

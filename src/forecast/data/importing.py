@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from forecast.data import store
 from forecast.data.mapping import Mapping, detect_mapping, load_mapping
@@ -249,7 +249,7 @@ class _Job(CanonicalRows):
 
     # -- the parts
 
-    def parts(self, stored: object) -> Iterator[_Part]:
+    def parts(self, stored: Connection | None) -> Iterator[_Part]:
         """Canonical rows chunk by chunk; `stored` is a connection when writing to the store."""
         if self.export_date is None:
             self.export_date = self._scan_export_date()

@@ -20,6 +20,10 @@ from forecast.data.validation import unparseable
 from forecast.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy import Connection
+
     from forecast.data.mapping import Mapping
     from forecast.data.validation import ImportReport
 
@@ -40,6 +44,7 @@ class CanonicalRows:
     dataset: str
     export_date: Any
     seen_ids: set[str]
+    folder: Path
 
     def _bad(self, mask: pd.Series, bad: pd.Series, raw: pd.DataFrame, field_: str, kind: str,
              values: pd.Series | None = None) -> None:
@@ -53,7 +58,9 @@ class CanonicalRows:
 
     # -- opportunities
 
-    def _opportunities(self, raw: pd.DataFrame, stored: object) -> tuple[pd.DataFrame, ...]:
+    def _opportunities(
+        self, raw: pd.DataFrame, stored: Connection | None
+    ) -> tuple[pd.DataFrame, ...]:
         cols, stages = self.columns, self.stages
         assert stages is not None
         out = pd.DataFrame(index=raw.index)
@@ -123,7 +130,7 @@ class CanonicalRows:
         history = self._derived_history(good, raw.loc[good.index], stored)
         return good[["dataset", *[c for c in store.OPPORTUNITY_COLUMNS if c != "dataset"]]], history
 
-    def _keep_first_sighting(self, opps: pd.DataFrame, conn: object) -> pd.DataFrame:
+    def _keep_first_sighting(self, opps: pd.DataFrame, conn: Connection) -> pd.DataFrame:
         """An undated deal seen in an earlier export existed since then, not since this one."""
         undated = opps["created_estimated"]
         if not undated.any():
@@ -148,7 +155,7 @@ class CanonicalRows:
         self.report.estimated_amounts += int(estimated.sum())
 
     def _derived_history(
-        self, opps: pd.DataFrame, raw: pd.DataFrame, stored: object
+        self, opps: pd.DataFrame, raw: pd.DataFrame, stored: Connection | None
     ) -> pd.DataFrame:
         """Stage entries the export shows: dated stages, the outcome at close, the current stage."""
         if self.mapping.history_file:
@@ -186,6 +193,8 @@ class CanonicalRows:
         if missing:
             raise InvalidInput(f"{self.mapping.history_file}: missing required column(s) {missing}")
         assert self.stages is not None
+        if self.mapping.history_file is None:  # only called when the mapping names one
+            raise TypeError("the mapping names no history file")
         file = str(self.folder / self.mapping.history_file)
         out = pd.DataFrame({"opportunity_id": raw["opportunity_id"].astype("str")})
         lookup = {v: _canonical_stage(self.stages, v) for v in raw["stage"].dropna().unique()}

@@ -130,9 +130,9 @@ def is_reachable(engine: Engine) -> bool:
 
 def _insert(conn: Connection, table: Table):  # noqa: ANN202 - dialect-specific Insert
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert
     return insert(table)
 
 
@@ -236,7 +236,9 @@ def db_rows(frame: pd.DataFrame, table: Table) -> list[tuple]:
         if kind is DateTime:
             values = pd.to_datetime(series).to_numpy().astype("datetime64[us]")
             text = np.char.replace(np.datetime_as_string(values, unit="us"), "T", " ")
-            out = np.where(pd.isna(values), None, text.astype(object)).tolist()
+            # numpy's stubs leave None out of the values `where` takes (valid for object arrays)
+            out = np.where(pd.isna(values), None,  # type: ignore[call-overload]
+                           text.astype(object)).tolist()
         elif kind is JSON:
             out = [None if v is None else json.dumps(v, default=str) for v in series.tolist()]
         elif kind is Boolean:
@@ -276,7 +278,10 @@ def _upsert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
 def _bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame, conflict: str) -> int:
     names = list(frame.columns)
     rows = db_rows(frame, table)
-    cursor = conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection
+    if driver is None:  # the pooled connection was closed or invalidated
+        raise AttributeError("the connection has no driver connection to take a cursor from")
+    cursor = driver.cursor()
     try:
         if conn.dialect.name == "postgresql":
             staging = f"_load_{table.name}"

@@ -165,7 +165,7 @@ def _row(deal: Mapping[str, Any], at: str, stages: StageSet, stored: dict | None
     if unknown:
         raise InvalidInput(f"{at}{unknown[0]}: not a field of an opportunity; the fields are "
                            f"{', '.join(FIELDS)}")
-    row = {f: deal.get(f) for f in FIELDS}
+    row: dict[str, Any] = {f: deal.get(f) for f in FIELDS}
     row["id"] = str(row["id"]).strip()
     stage = row["stage"]
     if stage is None or not str(stage).strip():
@@ -210,7 +210,7 @@ def _date_text(value: object) -> object:
 
 def _timestamp(value: object) -> pd.Timestamp | None:
     try:
-        ts = pd.Timestamp(value)  # type: ignore[arg-type]
+        ts = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError):
         return None
     if pd.isna(ts):

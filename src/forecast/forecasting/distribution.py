@@ -194,7 +194,7 @@ def group_distributions(
         cell_spectra = np.fft.rfft(measure, axis=1)
         has = n_cells_g > 0
         spectrum[has] = np.multiply.reduceat(cell_spectra, first_cell[has], axis=0)
-    if nr is not None and len(nr):
+    if nr is not None and na is not None and ng is not None and len(nr):
         rate = _rebin(na, nr, step[ng], group_lattice, ng, n_groups)
         spectrum *= np.exp(np.fft.rfft(rate, axis=1) - rate.sum(1, keepdims=True))
     dense = np.clip(np.fft.irfft(spectrum, n=group_lattice, axis=1), 0.0, None)

@@ -279,18 +279,19 @@ def forecast_pipeline(
         weighted = amount * rates
 
     # Deals not yet created: each recent creation stands for a Poisson stream of similar deals.
-    new_rate = new_amount = None
+    new_rate = new_amount = new_value = None
     new_groups = np.array([], dtype=object)
     create_from = max(period.start, as_of)
     span = (period.end - create_from) / tm.DAY
-    lines_new = include_new_deals and models.templates is not None and span > 0
-    if lines_new:
-        templates = models.templates
+    templates = models.templates if include_new_deals and span > 0 else None
+    lines_new = templates is not None
+    if templates is not None:
         key = (id(models.timing), create_from)
         if key not in models.cache:  # the same models and span give the same line
             models.cache[key] = _share_won_by(models.timing, templates, span, create_from)
         new_rate = (span / models.window_days) * models.cache[key]
         new_amount = _amounts(templates)
+        new_value = new_rate * new_amount
         new_groups = (_labels(templates, column) if column
                       else np.full(len(templates), TOTAL, object))
 
@@ -322,7 +323,7 @@ def forecast_pipeline(
     deals_n = np.bincount(g_deal, minlength=n)
     value_g, exp_g = per_group(g_deal, amount), per_group(g_deal, amount * p)
     done_g = per_group(g_won, won_amount)
-    new_g = per_group(g_new, new_rate * new_amount) if lines_new else None
+    new_g = per_group(g_new, new_value) if new_value is not None else None
     wp_g = per_group(g_deal, weighted) if weighted is not None else None
     lines = [
         _line(name, int(deals_n[i]), float(value_g[i]), float(done_g[i]), float(exp_g[i]),
@@ -333,7 +334,7 @@ def forecast_pipeline(
     total_done = float(won_amount.sum())
     total = _line(
         TOTAL, len(pipeline), float(amount.sum()), total_done, float((amount * p).sum()),
-        float((new_rate * new_amount).sum()) if lines_new else None, total_dist,
+        float(new_value.sum()) if new_value is not None else None, total_dist,
         None if weighted is None else total_done + float(weighted.sum()),
         target_of.get(TOTAL),
     )
@@ -489,7 +490,7 @@ def measure_drift(
         return Drift(0.0, 0, note="no close known yet")
     first = max(closes.min(), opps["created_at"].min() + pd.Timedelta(days=models.window_days))
     span = pd.Timedelta(days=span_days)
-    ratios = []
+    ratios: list[float] = []
     s = (t - span).normalize()
     while s >= first and len(ratios) < max_windows:
         pipe = tm.pipeline_rows(known, s)

@@ -90,7 +90,7 @@ def forecast_against_targets(
     column = LEVEL_COLUMNS.get(by or "")
     opps = history.deals
     known = set()
-    if column is not None:
+    if column is not None and by is not None:  # `column` is set exactly when `by` is
         before = opps[opps["created_at"].notna() & (opps["created_at"] < t)]
         known = set(before[column].dropna().astype(str))
         if group is not None and group not in known:

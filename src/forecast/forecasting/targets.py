@@ -274,9 +274,9 @@ def _upsert(conn: Connection, dataset: str, targets: list[Target]) -> TargetsWri
 
 def _insert(conn: Connection, table: Any) -> Any:
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert
     return insert(table)
 
 

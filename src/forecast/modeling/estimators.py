@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -167,6 +167,9 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
     into probability cut points on the calibration rows and stored in `grade_cuts_`.
     """
 
+    # Set by fit: ("sigmoid", slope, intercept) or ("isotonic", x thresholds, y thresholds).
+    calibrator_: tuple[str, float | np.ndarray, float | np.ndarray]
+
     def __init__(
         self,
         n_estimators: int = 600,
@@ -266,7 +269,8 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
             self.booster_ = lgb.Booster(model_str=self.booster_.model_to_string(
                 num_iteration=best))
         self.best_iteration_ = int(best)
-        raw = self.booster_.predict(matrix[calib], raw_score=True)
+        # Dense input, so the booster returns a dense array.
+        raw = cast(np.ndarray, self.booster_.predict(matrix[calib], raw_score=True))
         self._fit_calibrator(raw, y_arr[calib], w[calib])
         p_calib = self._calibrate(raw)
         self.grade_cuts_ = self._grade_cuts(p_calib, w[calib])
@@ -317,7 +321,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's raw score (log-odds before calibration)."""
         matrix = self.encode(X)
-        return self.booster_.predict(matrix, raw_score=True)
+        return cast(np.ndarray, self.booster_.predict(matrix, raw_score=True))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         p = self._calibrate(self.decision_function(X))
@@ -333,7 +337,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
     def score_row(self, row: Mapping[str, Any]) -> float:
         """Calibrated probability for one row given as a mapping (the fast path)."""
         x = self.encode_row(row)
-        raw = self.booster_.predict(x, raw_score=True, num_threads=1)
+        raw = cast(np.ndarray, self.booster_.predict(x, raw_score=True, num_threads=1))
         return float(self._calibrate(raw)[0])
 
     def grade(self, p: float | np.ndarray) -> str | np.ndarray:

@@ -6,9 +6,8 @@ Weights let each deal count once when a deal has several as-of snapshots in the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from forecast.errors import InvalidInput
@@ -27,7 +26,7 @@ _EPS = 1e-15
 
 
 def _arrays(
-    y: Sequence[float], p: Sequence[float], weight: Sequence[float] | None
+    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y_arr = np.asarray(y, dtype=float).ravel()
     p_arr = np.asarray(p, dtype=float).ravel()
@@ -44,7 +43,7 @@ def _arrays(
     return y_arr, p_arr, w_arr
 
 
-def roc_auc(y: Sequence[float], p: Sequence[float], weight: Sequence[float] | None = None) -> float:
+def roc_auc(y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None) -> float:
     """Area under the ROC curve; NaN when only one class is present."""
     y_arr, p_arr, w_arr = _arrays(y, p, weight)
     if len(np.unique(y_arr)) < 2:
@@ -52,7 +51,7 @@ def roc_auc(y: Sequence[float], p: Sequence[float], weight: Sequence[float] | No
     return float(roc_auc_score(y_arr, p_arr, sample_weight=w_arr))
 
 
-def pr_auc(y: Sequence[float], p: Sequence[float], weight: Sequence[float] | None = None) -> float:
+def pr_auc(y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None) -> float:
     """Average precision (area under the precision-recall curve)."""
     y_arr, p_arr, w_arr = _arrays(y, p, weight)
     if y_arr.max() == 0:
@@ -60,14 +59,14 @@ def pr_auc(y: Sequence[float], p: Sequence[float], weight: Sequence[float] | Non
     return float(average_precision_score(y_arr, p_arr, sample_weight=w_arr))
 
 
-def brier(y: Sequence[float], p: Sequence[float], weight: Sequence[float] | None = None) -> float:
+def brier(y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None) -> float:
     """Mean squared error of the probability (lower is better)."""
     y_arr, p_arr, w_arr = _arrays(y, p, weight)
     return float(np.average((p_arr - y_arr) ** 2, weights=w_arr))
 
 
 def log_loss(
-    y: Sequence[float], p: Sequence[float], weight: Sequence[float] | None = None
+    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None
 ) -> float:
     """Mean negative log-likelihood, probabilities clipped away from 0 and 1."""
     y_arr, p_arr, w_arr = _arrays(y, p, weight)
@@ -76,7 +75,7 @@ def log_loss(
 
 
 def calibration_table(
-    y: Sequence[float], p: Sequence[float], weight: Sequence[float] | None = None, bins: int = 10
+    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None, bins: int = 10
 ) -> dict[str, np.ndarray]:
     """Per equal-width probability bin: mean predicted, observed rate, weight (no empty bins)."""
     y_arr, p_arr, w_arr = _arrays(y, p, weight)
@@ -93,7 +92,7 @@ def calibration_table(
 
 
 def ece(
-    y: Sequence[float], p: Sequence[float], weight: Sequence[float] | None = None, bins: int = 10
+    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None, bins: int = 10
 ) -> float:
     """Expected calibration error: weighted mean |observed − predicted| over 10 equal-width bins."""
     table = calibration_table(y, p, weight, bins)
@@ -122,7 +121,7 @@ def _top_fraction_rate(
 
 
 def top_decile_lift(
-    y: Sequence[float], p: Sequence[float], weight: Sequence[float] | None = None
+    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None
 ) -> float:
     """Positive rate in the top 10% by score divided by the overall positive rate."""
     y_arr, p_arr, w_arr = _arrays(y, p, weight)
@@ -134,7 +133,7 @@ def top_decile_lift(
 
 
 def top_decile_capture(
-    y: Sequence[float], p: Sequence[float], weight: Sequence[float] | None = None
+    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None
 ) -> float:
     """Share of all positives that sit in the top 10% by score."""
     y_arr, p_arr, w_arr = _arrays(y, p, weight)
@@ -146,7 +145,7 @@ def top_decile_capture(
 
 
 def gain_curve(
-    y: Sequence[float], p: Sequence[float], weight: Sequence[float] | None = None, points: int = 20
+    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None, points: int = 20
 ) -> dict[str, np.ndarray]:
     """Cumulative share of positives captured (gain) and lift at each share of rows contacted."""
     y_arr, p_arr, w_arr = _arrays(y, p, weight)
@@ -162,7 +161,7 @@ def gain_curve(
 
 
 def evaluate(
-    y: Sequence[float], p: Sequence[float], weight: Sequence[float] | None = None
+    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None
 ) -> dict[str, float]:
     """All metrics in `METRICS` for one set of predictions."""
     return {

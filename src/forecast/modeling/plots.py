@@ -10,7 +10,7 @@ Matplotlib draws off-screen (Agg) and is imported only when a plot is made.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 
 def run_plots(result: TrainingResult | TimingResult, folder: Path) -> list[Path]:
     """Draw the plots of a training run of any kind into `folder`; returns their paths."""
-    if result.kind == "timing":
-        return [timing_plot(result, folder)]
-    return scorer_plots(result, folder)
+    if result.kind == "timing":  # only a TimingResult has this kind
+        return [timing_plot(cast("TimingResult", result), folder)]
+    return scorer_plots(cast("TrainingResult", result), folder)
 
 
 def _pyplot() -> Any:

@@ -102,7 +102,7 @@ def evaluate_timing(
         p = cum["won"][:, -1]
         observed = (has_close & (days < hmax) & won_final).astype(float)
         bins = np.minimum((p * 10).astype(int), 9)
-        table = {"predicted": [], "observed": [], "count": []}
+        table: dict[str, list[float]] = {"predicted": [], "observed": [], "count": []}
         for b in range(10):
             m = bins == b
             if m.any():

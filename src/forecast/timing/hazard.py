@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -47,7 +47,7 @@ class _Part:
     def static(self, matrix: np.ndarray) -> np.ndarray:
         if self.booster is None or len(matrix) == 0:
             return np.zeros(len(matrix))
-        return self.booster.predict(matrix, raw_score=True)
+        return cast(np.ndarray, self.booster.predict(matrix, raw_score=True))
 
 
 class TimeToClose:
@@ -189,7 +189,8 @@ class TimeToClose:
                     "min_sum_hessian_in_leaf": 0.05 * self.min_child_samples}
         t = self._train(t_params, grid[agg_cell], agg_y.astype(float), weight[present],
                         np.full(len(present), base), agg_valid)
-        table = base + (np.zeros(size) if t is None else t.predict(grid, raw_score=True))
+        t_raw = np.zeros(size) if t is None else cast(np.ndarray, t.predict(grid, raw_score=True))
+        table = base + t_raw
         s = self._train(self._params(), static_X, y, w, table[cell], valid,
                         self.encoder_.categorical_indices)
         return _Part(base=base, table=table, booster=s)

@@ -142,10 +142,10 @@ def _log_run(params: dict[str, Any], tags: dict[str, str], metrics: dict[str, fl
 
 
 def _pyfunc_class() -> type:
-    import mlflow.pyfunc
     import pandas as pd
+    from mlflow.pyfunc import PythonModel
 
-    class ForecastModel(mlflow.pyfunc.PythonModel):
+    class ForecastModel(PythonModel):
         """Scores a DataFrame of the model's input columns: probability and grade per row."""
 
         def load_context(self, context: Any) -> None:

@@ -65,8 +65,9 @@ def _params(result: TrainingResult | TimingResult) -> dict[str, Any]:
     params.update(seed=result.seed, split_method=result.split.get("method"),
                   split_cut=result.split.get("cut"), data_fingerprint=result.fingerprint,
                   dataset=result.dataset)
-    if getattr(result, "features", None) is not None:
-        params["n_features"] = len(result.features)
+    features = getattr(result, "features", None)  # a TimingResult has none
+    if features is not None:
+        params["n_features"] = len(features)
     return params
 
 
