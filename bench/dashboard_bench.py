@@ -50,11 +50,11 @@ def _viewer_key(engine) -> str:  # noqa: ANN001
 
 def _serve_model(app, engine, dataset: str, settings) -> None:  # noqa: ANN001
     from forecast import scoring
-    from forecast.data import store
+    from forecast.history import load_deal_history
     from forecast.modeling import fitting as training
     from forecast.modeling.scorers import select_scorer
 
-    result = training.train_deals(store.load_deal_history(engine, dataset), settings=settings,
+    result = training.train_deals(load_deal_history(engine, dataset), settings=settings,
                                   dataset=dataset)
     scorer = select_scorer(result.model)
     scorer.label = "model close-probability (fitted for the bench)"

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from forecast.data import store
 from forecast.errors import InvalidInput
-from forecast.history import DealHistory
+from forecast.history import DealHistory, load_deal_history
 from forecast.risk import data_now
 from serving.caches import BuildOnceCache
 
@@ -56,7 +56,7 @@ def load_dataset(engine: Engine, name: str | None, cache: BuildOnceCache) -> Dat
 
 
 def _read(engine: Engine, name: str, version: str) -> Dataset:
-    history = store.load_deal_history(engine, name)
+    history = load_deal_history(engine, name)
     opps = history.deals
     teams = sorted(str(t) for t in opps["team"].dropna().unique()) if "team" in opps else []
     rep_team: dict[str, str] = {}

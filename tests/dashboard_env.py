@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from forecast import keys, scoring
 from forecast.data import store
 from forecast.data.importing import import_export
+from forecast.history import load_deal_history
 from forecast.modeling import fitting
 from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
@@ -52,7 +53,7 @@ def dashboard_env() -> DashboardEnv:
     with engine.begin() as conn:
         for role in keys.ROLES:
             made[role] = keys.create_key(conn, role, f"dashboard {role}")[1]
-    deal = fitting.train_deals(store.load_deal_history(engine, DATASET), settings=settings,
+    deal = fitting.train_deals(load_deal_history(engine, DATASET), settings=settings,
                                 dataset=DATASET)
     return DashboardEnv(settings, made, deal)
 

@@ -10,6 +10,7 @@ import typer
 
 from forecast.data import store
 from forecast.errors import InvalidInput
+from forecast.history import load_deal_history
 from forecast.settings import get_settings
 from training.console import console, handles_errors, print_json
 from training.forecast_cli import forecast_app
@@ -81,7 +82,7 @@ def snapshot(
     when = _parse_one(as_of, "--as-of")
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, dataset, "opportunities")
-    history = store.load_deal_history(engine, name)
+    history = load_deal_history(engine, name)
     snap = history.as_of(when)
     rows = snapshot_summary(snap, list(history.stages.all_stages))
     if out:
@@ -123,7 +124,7 @@ def kpis(
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, dataset, "opportunities")
     report = compute_kpis(
-        store.load_deal_history(engine, name), by=by.value if by else None,
+        load_deal_history(engine, name), by=by.value if by else None,
         period=period.value if period else None, as_of=as_of,
     )
     if json_:

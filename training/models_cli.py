@@ -82,7 +82,7 @@ def load_training_data(data: str | None, mapping: str | None, kind: Kind,
         out = {"dataset": export.dataset, "leads": export.leads,
                "leak_columns": export.leak_columns, "field_names": _field_names(m)}
         if export.kind == "opportunities":
-            from forecast.history import DealHistory
+            from forecast.history import DealHistory, load_deal_history
 
             out["history"] = DealHistory.from_frames(
                 export.opportunities, export.history, export.stages, options=export.options,
@@ -100,7 +100,7 @@ def load_training_data(data: str | None, mapping: str | None, kind: Kind,
     if kind is Kind.leads:
         out["leads"] = store.load_leads(engine, name)
     else:
-        out["history"] = store.load_deal_history(engine, name)
+        out["history"] = load_deal_history(engine, name)
     return out
 
 

@@ -29,19 +29,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
+from sqlalchemy import Engine
 
+from forecast.data import store
 from forecast.data.stages import LOST, OPEN, WON, StageSet
+from forecast.data.tables import TRACKED_FIELDS
 from forecast.errors import InvalidInput
 from forecast.export_leaks import find_export_leaks
 
 #: The smallest step the store keeps: `t + JUST_AFTER` is the first instant that knows about t.
 JUST_AFTER = pd.Timedelta(microseconds=1)
-#: Fields with a history of their own (everything but identity, stage/outcome and bookkeeping).
-TRACKED_FIELDS: tuple[str, ...] = (
-    "account", "owner", "team", "region", "product", "product_series", "list_price", "amount",
-    "amount_estimated", "currency", "expected_close_at", "rep_probability", "forecast_category",
-    "csat", "sector", "account_employees", "account_revenue", "account_country",
-)
 #: Known only once a deal has closed: blank while it is open.
 KNOWN_AT_CLOSE: tuple[str, ...] = ("csat",)
 STAGE_LOG_COLUMNS = ("opportunity_id", "stage", "entered_at")
@@ -398,3 +395,15 @@ def _typed_like(frame: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
     frame["status"] = frame["status"].astype("str")
     frame["is_open"] = frame["is_open"].astype(bool)
     return frame
+
+
+def load_deal_history(engine: Engine, dataset: str, *, check_leaks: bool = True) -> DealHistory:
+    """The stored dataset's deals, stage history and field history as one `DealHistory`: the
+    one way the library reads a stored opportunities dataset."""
+    with engine.connect() as conn:
+        stages = store.dataset_stages(conn, dataset)
+        options = store.get_dataset(conn, dataset)["options"] or {}
+    return DealHistory.from_frames(
+        store.load_opportunities(engine, dataset), store.load_history(engine, dataset), stages,
+        field_log=store.load_field_history(engine, dataset),
+        options=DatasetOptions.from_dict(options), name=dataset, check_leaks=check_leaks)

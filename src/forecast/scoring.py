@@ -31,7 +31,7 @@ from forecast import features as feat
 from forecast.data import store
 from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput, ModelNotReady, NotFound
-from forecast.history import DealHistory, as_timestamp
+from forecast.history import DealHistory, as_timestamp, load_deal_history
 from forecast.modeling import registry
 from forecast.modeling.baselines import stage_win_rates
 from forecast.modeling.contributions import contributions, path_contributions
@@ -150,7 +150,7 @@ def _fallback(kind: str, engine: Engine, context: DealContext | None) -> Scorer:
 def _deal_context(engine: Engine, settings: Settings) -> DealContext:
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, settings.deal_dataset, "opportunities")
-    history = store.load_deal_history(engine, name)
+    history = load_deal_history(engine, name)
     now = store.utcnow()
     return DealContext(name, history.stages, feat.win_rates_as_of(history, now), history)
 

@@ -16,6 +16,7 @@ from forecast.data import store
 from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
 from forecast.data.sync import sync_opportunities
+from forecast.history import load_deal_history
 
 NOW = datetime(2024, 7, 1)
 D1 = {"id": "D1", "stage": "Prospecting", "created_at": "2024-03-01", "updated_at": "2024-03-01",
@@ -59,7 +60,7 @@ def test_a_changed_field_adds_an_observation_and_keeps_the_old_value(crm):
     obs = observations(crm)
     assert list(obs["amount"]) == [1000.0, 1500.0, 1500.0]
     assert list(obs["owner"]) == ["Ann", "Ann", "Bea"]
-    history = store.load_deal_history(crm, "crm", check_leaks=False)
+    history = load_deal_history(crm, "crm", check_leaks=False)
     assert history.as_of("2024-03-05").loc[0, "amount"] == 1000.0
     assert history.as_of("2024-03-11").loc[0, "amount"] == 1500.0
     assert history.as_of("2024-03-11").loc[0, "owner"] == "Ann"
@@ -86,7 +87,7 @@ def test_values_at_every_date_do_not_depend_on_the_order_pushes_arrive_in(engine
         import_frame(engine, pd.DataFrame([D1]), load_mapping("canonical"), dataset="crm")
         for i in order:
             push(engine, pushes[i])
-        history = store.load_deal_history(engine, "crm", check_leaks=False)
+        history = load_deal_history(engine, "crm", check_leaks=False)
         seen.add(tuple(history.as_of(f"2024-03-{d:02d}T12:00").loc[0, "amount"]
                        for d in range(1, 15)))
     assert seen == {(1000.0,) * 4 + (1200.0,) * 7 + (900.0,) * 3}

@@ -23,6 +23,7 @@ from forecast.forecasting.targets import (
     set_targets,
     targets_for,
 )
+from forecast.history import load_deal_history
 
 
 @pytest.fixture
@@ -269,7 +270,7 @@ def test_models_are_refitted_only_when_what_was_known_before_as_of_changes(tmp_p
     # A push after as_of is not known at as_of: the same models, and the same forecast (the
     # deal's amount as of then is the one it had before the push).
     sync_opportunities(engine, [deal], now=datetime(2025, 1, 2))
-    stored = store.load_deal_history(engine, "crm", check_leaks=False).deals.set_index("id")
+    stored = load_deal_history(engine, "crm", check_leaks=False).deals.set_index("id")
     assert stored.loc[deal["id"], "amount"] == pytest.approx(deal["amount"])
     second = forecast_against_targets(engine, "2024-12", as_of=as_of, models_cache=cache)
     assert len(fits) == 1

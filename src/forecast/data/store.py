@@ -34,8 +34,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from forecast.data.stages import StageSet
-from forecast.data.tables import (  # re-exported: callers read them as store.<table>
+from forecast.data.tables import (
     OPPORTUNITY_COLUMNS as OPPORTUNITY_COLUMNS,
+)
+from forecast.data.tables import (  # re-exported: callers read them as store.<table>
+    TRACKED_FIELDS as TRACKED_FIELDS,
 )
 from forecast.data.tables import (
     api_keys as api_keys,
@@ -65,7 +68,6 @@ from forecast.data.tables import (
     targets as targets,
 )
 from forecast.errors import NotFound
-from forecast.history import TRACKED_FIELDS, DatasetOptions, DealHistory
 from forecast.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -420,18 +422,6 @@ def load_field_history(engine: Engine, dataset: str) -> pd.DataFrame:
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
     return _typed(frame, field_history)
-
-
-def load_deal_history(engine: Engine, dataset: str, *, check_leaks: bool = True) -> DealHistory:
-    """The dataset's deals, stage history and field history as one `DealHistory`: the one way
-    the library reads a stored opportunities dataset."""
-    with engine.connect() as conn:
-        stages = dataset_stages(conn, dataset)
-        options = get_dataset(conn, dataset)["options"] or {}
-    return DealHistory.from_frames(
-        load_opportunities(engine, dataset), load_history(engine, dataset), stages,
-        field_log=load_field_history(engine, dataset), options=DatasetOptions.from_dict(options),
-        name=dataset, check_leaks=check_leaks)
 
 
 def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:

@@ -20,7 +20,12 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from forecast.history import TRACKED_FIELDS
+#: Fields with a history of their own (everything but identity, stage/outcome and bookkeeping).
+TRACKED_FIELDS: tuple[str, ...] = (
+    "account", "owner", "team", "region", "product", "product_series", "list_price", "amount",
+    "amount_estimated", "currency", "expected_close_at", "rep_probability", "forecast_category",
+    "csat", "sector", "account_employees", "account_revenue", "account_country",
+)
 
 metadata = MetaData()
 

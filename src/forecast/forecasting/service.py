@@ -17,7 +17,6 @@ from typing import Any, Protocol
 import pandas as pd
 from sqlalchemy import Engine
 
-from forecast.data import store
 from forecast.errors import InvalidInput, NotFound
 from forecast.forecasting import revenue
 from forecast.forecasting.targets import (
@@ -29,7 +28,7 @@ from forecast.forecasting.targets import (
     read_targets,
     suggest,
 )
-from forecast.history import DealHistory, as_timestamp
+from forecast.history import DealHistory, as_timestamp, load_deal_history
 from forecast.settings import Settings
 
 
@@ -86,7 +85,7 @@ def forecast_against_targets(
         name = opportunity_dataset(conn, dataset if history is None else history.name)
         targets = read_targets(conn, name, per.label)
     if history is None:
-        history = store.load_deal_history(engine, name)
+        history = load_deal_history(engine, name)
     column = LEVEL_COLUMNS.get(by or "")
     opps = history.deals
     known = set()
