@@ -20,6 +20,8 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src training serving tests bench
+	$(BIN)/ruff format --check src training serving tests bench
+	$(BIN)/mypy
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 lint: $(STAMP)

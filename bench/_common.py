@@ -31,8 +31,9 @@ def timed(func: Callable[[], Any]) -> tuple[float, Any]:
 
 def run_worker(script: Path, *args: str) -> dict:
     """Run `script --worker ...` in its own process so its peak memory is its own."""
-    out = subprocess.run([sys.executable, str(script), "--worker", *args], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, str(script), "--worker", *args], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -36,8 +36,9 @@ def _store(name: str):  # noqa: ANN202 - (Settings, Engine)
     from forecast.data import store
     from forecast.settings import Settings
 
-    settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix=f"dash-bench-{name}-")),
-                        key_cache_seconds=5)
+    settings = Settings(
+        state_dir=Path(tempfile.mkdtemp(prefix=f"dash-bench-{name}-")), key_cache_seconds=5
+    )
     return settings, store.get_engine(settings)
 
 
@@ -54,8 +55,9 @@ def _serve_model(app, engine, dataset: str, settings) -> None:  # noqa: ANN001
     from forecast.modeling import fitting as training
     from forecast.modeling.scorers import select_scorer
 
-    result = training.train_deals(load_deal_history(engine, dataset), settings=settings,
-                                  dataset=dataset)
+    result = training.train_deals(
+        load_deal_history(engine, dataset), settings=settings, dataset=dataset
+    )
     scorer = select_scorer(result.model)
     scorer.label = "model close-probability (fitted for the bench)"
     app.state.models.deal = scoring.Served(scoring.DEAL, scorer, "bench", "registry")
@@ -73,8 +75,7 @@ def _time(label: str, settings, engine, repeat: int, model_dataset: str | None) 
     with TestClient(app) as client:
         page = client.get("/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        client.post("/login", data={"api_key": key, "csrf_token": token},
-                    follow_redirects=False)
+        client.post("/login", data={"api_key": key, "csrf_token": token}, follow_redirects=False)
 
         def one() -> float:
             started = time.perf_counter()
@@ -91,12 +92,20 @@ def _time(label: str, settings, engine, repeat: int, model_dataset: str | None) 
             recomputed.append(one())
         cached = [one() for _ in range(repeat)]
         size = len(client.get("/").content)
-    out = {"store": label, "cold_ms": cold, "recomputed_median_ms": statistics.median(recomputed),
-           "cached_median_ms": statistics.median(cached), "page_kb": size / 1024,
-           "runs": f"1 / {len(recomputed)} / {len(cached)}"}
-    print(f"{label:<38} cold {cold:>9,.0f} ms   recomputed median "
-          f"{out['recomputed_median_ms']:>8,.0f} ms   cached median "
-          f"{out['cached_median_ms']:>6.1f} ms   page {out['page_kb']:.0f} KiB", flush=True)
+    out = {
+        "store": label,
+        "cold_ms": cold,
+        "recomputed_median_ms": statistics.median(recomputed),
+        "cached_median_ms": statistics.median(cached),
+        "page_kb": size / 1024,
+        "runs": f"1 / {len(recomputed)} / {len(cached)}",
+    }
+    print(
+        f"{label:<38} cold {cold:>9,.0f} ms   recomputed median "
+        f"{out['recomputed_median_ms']:>8,.0f} ms   cached median "
+        f"{out['cached_median_ms']:>6.1f} ms   page {out['page_kb']:.0f} KiB",
+        flush=True,
+    )
     return out
 
 
@@ -113,13 +122,20 @@ def main() -> int:
     from forecast.data.generator import generate_pipeline, write_export
     from forecast.data.importing import import_export
 
-    print(f"dashboard page server time (python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cores)", flush=True)
+    print(
+        f"dashboard page server time (python {sys.version.split()[0]}, {os.cpu_count()} cores)",
+        flush=True,
+    )
     if SHARED.is_dir():
         settings, engine = _store("shared")
         import_export(engine, SHARED)
-        _time("shared CRM data (8,800 deals)", settings, engine, args.repeat,
-              None if args.no_model else "crm_sales_opportunities")
+        _time(
+            "shared CRM data (8,800 deals)",
+            settings,
+            engine,
+            args.repeat,
+            None if args.no_model else "crm_sales_opportunities",
+        )
     else:
         print(f"shared data not found at {SHARED}: skipped", flush=True)
 
@@ -128,8 +144,10 @@ def main() -> int:
     started = time.perf_counter()
     write_export(generate_pipeline(args.deals, seed=7), folder)
     import_export(engine, folder, "canonical", dataset="generated")
-    print(f"(generated and imported {args.deals:,} deals in "
-          f"{time.perf_counter() - started:.0f} s)", flush=True)
+    print(
+        f"(generated and imported {args.deals:,} deals in {time.perf_counter() - started:.0f} s)",
+        flush=True,
+    )
     _time(f"generated ({args.deals:,} deals)", settings, engine, args.repeat, None)
     return 0
 

@@ -44,7 +44,8 @@ def _tile(frame: pd.DataFrame, n: int, reps: int | None, rng: np.random.Generato
     out["id"] = [f"B{i:07d}" for i in range(n)]
     if reps:
         out["owner"] = np.array([f"rep {i:04d}" for i in range(reps)], dtype=object)[
-            rng.integers(0, reps, n)]
+            rng.integers(0, reps, n)
+        ]
     return out
 
 
@@ -68,30 +69,35 @@ def bench_forecast(n_deals: int, reps: int | None, runs: int) -> None:
     rng = np.random.default_rng(0)
     big = _tile(pipeline, n_deals, reps, rng)
     n_reps = big["owner"].nunique()
-    print(f"fitted once as of {as_of.date()} on {len(opps):,} generated deals in {fit_s:.1f} s "
-          f"(not timed below); pipeline then: {len(pipeline):,} open deals, tiled to "
-          f"{len(big):,} over {n_reps:,} reps")
+    print(
+        f"fitted once as of {as_of.date()} on {len(opps):,} generated deals in {fit_s:.1f} s "
+        f"(not timed below); pipeline then: {len(pipeline):,} open deals, tiled to "
+        f"{len(big):,} over {n_reps:,} reps"
+    )
 
     def run():
         return forecast_pipeline(big, models, period, as_of, by="rep", drift=drift)
 
     cold, _ = _median(run, 1)  # includes the new-deal line's template scoring, then cached
     seconds, fc = _median(run, runs)
-    print(f"forecast of {len(big):,} open deals by rep ({len(fc.groups):,} reps) with "
-          f"P10/P50/P90, weighted pipeline and new-deal line: {seconds:.3f} s "
-          f"(median of {runs}); goal < 1 s: {'met' if seconds < 1 else 'NOT met'}; first run "
-          f"{cold:.3f} s (also scores the {len(models.templates):,} recent creations behind the "
-          "new-deal line, cached per models and period)")
-    print(f"  total expected {fc.total.expected:,.0f} (P10 {fc.total.p10:,.0f}, "
-          f"P90 {fc.total.p90:,.0f}); weighted pipeline {fc.total.weighted_pipeline:,.0f}")
+    print(
+        f"forecast of {len(big):,} open deals by rep ({len(fc.groups):,} reps) with "
+        f"P10/P50/P90, weighted pipeline and new-deal line: {seconds:.3f} s "
+        f"(median of {runs}); goal < 1 s: {'met' if seconds < 1 else 'NOT met'}; first run "
+        f"{cold:.3f} s (also scores the {len(models.templates):,} recent creations behind the "
+        "new-deal line, cached per models and period)"
+    )
+    print(
+        f"  total expected {fc.total.expected:,.0f} (P10 {fc.total.p10:,.0f}, "
+        f"P90 {fc.total.p90:,.0f}); weighted pipeline {fc.total.weighted_pipeline:,.0f}"
+    )
 
     # The same 100,000 deals rebuilt from raw deals and stage history (features as of the date).
     raw_ids = pipeline["id"].to_numpy()[rng.integers(0, len(pipeline), n_deals)]
     raw = opps.set_index("id").loc[raw_ids].reset_index()
     raw["new_id"] = [f"R{i:07d}" for i in range(n_deals)]
     hist = log.merge(raw[["id", "new_id"]], left_on="opportunity_id", right_on="id")
-    hist = hist.drop(columns=["opportunity_id", "id"]).rename(
-        columns={"new_id": "opportunity_id"})
+    hist = hist.drop(columns=["opportunity_id", "id"]).rename(columns={"new_id": "opportunity_id"})
     raw = raw.drop(columns="id").rename(columns={"new_id": "id"})
 
     def rebuild():  # a fresh history each run: nothing cached from the run before
@@ -99,9 +105,11 @@ def bench_forecast(n_deals: int, reps: int | None, runs: int) -> None:
         return tm.pipeline_rows(raw_history, as_of)
 
     seconds, rows = _median(rebuild, runs)
-    print(f"rebuilding those {len(rows):,} deals' features from {len(hist):,} stage entries "
-          f"(history from frames + pipeline as of {as_of.date()}): {seconds:.3f} s "
-          f"(median of {runs})")
+    print(
+        f"rebuilding those {len(rows):,} deals' features from {len(hist):,} stage entries "
+        f"(history from frames + pipeline as of {as_of.date()}): {seconds:.3f} s "
+        f"(median of {runs})"
+    )
 
 
 def bench_backtest(runs: int) -> None:
@@ -114,30 +122,42 @@ def bench_backtest(runs: int) -> None:
         return
     export = read_export(SHARED)
     # Built once, as `forecast backtest` loads it (with the export-state leak check).
-    history = DealHistory.from_frames(export.opportunities, export.history, export.stages,
-                                      options=export.options, name=export.dataset)
+    history = DealHistory.from_frames(
+        export.opportunities,
+        export.history,
+        export.stages,
+        options=export.options,
+        name=export.dataset,
+    )
 
     def run():
-        return backtest(history, freq="quarter", start="2017-01-01", end="2017-12-31",
-                        dataset=export.dataset)
+        return backtest(
+            history, freq="quarter", start="2017-01-01", end="2017-12-31", dataset=export.dataset
+        )
 
     seconds, rep = _median(run, runs)
     overall = rep.overall()
-    print(f"quarterly backtest over 2017 on the shared data ({len(export.opportunities):,} "
-          f"deals): {seconds:.1f} s (median of {runs}); goal < 120 s: "
-          f"{'met' if seconds < 120 else 'NOT met'}")
+    print(
+        f"quarterly backtest over 2017 on the shared data ({len(export.opportunities):,} "
+        f"deals): {seconds:.1f} s (median of {runs}); goal < 120 s: "
+        f"{'met' if seconds < 120 else 'NOT met'}"
+    )
     for p in rep.periods:
         if p.status != "ok":
             print(f"  {p.period.label}: skipped ({p.reason})")
             continue
         err = {k: (v - p.actual) / p.actual for k, v in p.forecasts.items()}
-        print(f"  {p.period.label}: actual {p.actual:,.0f}; ours {p.forecasts['model']:,.0f} "
-              f"({err['model']:+.1%}), P10–P90 {p.p10:,.0f}–{p.p90:,.0f} "
-              f"({'in' if p.in_range else 'out'}); weighted pipeline "
-              f"{p.forecasts['weighted_pipeline']:,.0f} ({err['weighted_pipeline']:+.1%})")
-    print(f"  WAPE ours {overall['model']['wape']:.1%} vs weighted pipeline "
-          f"{overall['weighted_pipeline']['wape']:.1%}; P10–P90 coverage "
-          f"{overall['coverage_p10_p90']:.0%} of {overall['periods_scored']} quarters")
+        print(
+            f"  {p.period.label}: actual {p.actual:,.0f}; ours {p.forecasts['model']:,.0f} "
+            f"({err['model']:+.1%}), P10–P90 {p.p10:,.0f}–{p.p90:,.0f} "
+            f"({'in' if p.in_range else 'out'}); weighted pipeline "
+            f"{p.forecasts['weighted_pipeline']:,.0f} ({err['weighted_pipeline']:+.1%})"
+        )
+    print(
+        f"  WAPE ours {overall['model']['wape']:.1%} vs weighted pipeline "
+        f"{overall['weighted_pipeline']['wape']:.1%}; P10–P90 coverage "
+        f"{overall['coverage_p10_p90']:.0%} of {overall['periods_scored']} quarters"
+    )
     for note in rep.notes:
         print(f"  note: {note}")
 
@@ -145,8 +165,12 @@ def bench_backtest(runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--deals", type=int, default=100_000)
-    parser.add_argument("--reps", type=int, default=None,
-                        help="Reassign owners among this many reps (default: the generator's)")
+    parser.add_argument(
+        "--reps",
+        type=int,
+        default=None,
+        help="Reassign owners among this many reps (default: the generator's)",
+    )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--backtest-runs", type=int, default=1)
     args = parser.parse_args()

@@ -28,8 +28,12 @@ def ours(folder: str, url: str) -> dict:
     start = time.perf_counter()
     report = import_export(engine, folder, "canonical", dataset="bench")
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "deals": report.rows_written,
-            "history": report.history_rows_written, "peak_mb": peak_rss_mb()}
+    return {
+        "seconds": seconds,
+        "deals": report.rows_written,
+        "history": report.history_rows_written,
+        "peak_mb": peak_rss_mb(),
+    }
 
 
 def peer(folder: str, url: str) -> dict:
@@ -44,8 +48,12 @@ def peer(folder: str, url: str) -> dict:
     history = pd.read_csv(Path(folder) / "stage_history.csv")
     history.to_sql("stage_history", engine, if_exists="append", index=False, chunksize=50_000)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "deals": len(deals), "history": len(history),
-            "peak_mb": peak_rss_mb()}
+    return {
+        "seconds": seconds,
+        "deals": len(deals),
+        "history": len(history),
+        "peak_mb": peak_rss_mb(),
+    }
 
 
 def main() -> None:
@@ -73,10 +81,13 @@ def main() -> None:
         # In a worker too: a child's peak memory counts its parent's at fork on Linux.
         run_worker(Path(__file__), "generate", str(folder), str(args.deals))
         size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
-        print(f"generated {args.deals:,} deals ({size:,.0f} MB of CSV) in "
-              f"{time.perf_counter() - started:,.1f} s")
-        print(f"{'target':<11}{'loader':<22}{'seconds':>9}{'deals/s':>11}{'rows/s':>11}"
-              f"{'peak MB':>9}")
+        print(
+            f"generated {args.deals:,} deals ({size:,.0f} MB of CSV) in "
+            f"{time.perf_counter() - started:,.1f} s"
+        )
+        print(
+            f"{'target':<11}{'loader':<22}{'seconds':>9}{'deals/s':>11}{'rows/s':>11}{'peak MB':>9}"
+        )
         for target in args.targets.split(","):
             results = {}
             for which in ("ours", "peer"):
@@ -96,13 +107,17 @@ def main() -> None:
                 results[which] = r
                 rows = r["deals"] + r["history"]
                 label = "forecast import" if which == "ours" else "pandas read_csv+to_sql"
-                print(f"{target:<11}{label:<22}{r['seconds']:>9.1f}"
-                      f"{r['deals'] / r['seconds']:>11,.0f}{rows / r['seconds']:>11,.0f}"
-                      f"{r['peak_mb']:>9,.0f}")
+                print(
+                    f"{target:<11}{label:<22}{r['seconds']:>9.1f}"
+                    f"{r['deals'] / r['seconds']:>11,.0f}{rows / r['seconds']:>11,.0f}"
+                    f"{r['peak_mb']:>9,.0f}"
+                )
             if len(results) == 2:
                 ratio = results["peer"]["seconds"] / results["ours"]["seconds"]
-                print(f"{target:<11}speed ratio ours/peer: {ratio:.2f}x "
-                      f"(peer does no validation, no upsert, no history checks)")
+                print(
+                    f"{target:<11}speed ratio ours/peer: {ratio:.2f}x "
+                    f"(peer does no validation, no upsert, no history checks)"
+                )
 
 
 if __name__ == "__main__":

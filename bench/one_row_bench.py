@@ -51,17 +51,25 @@ def main() -> None:
 
     steps = {
         "probability only (BoostedClassifier.score_row)": (
-            lambda: model.score_row(row), "goal < 2,000 µs"),
+            lambda: model.score_row(row),
+            "goal < 2,000 µs",
+        ),
         "with reasons (scoring.score, a batch of one)": (
-            lambda: scoring.score(served, [row]), "goal < 5,000 µs"),
+            lambda: scoring.score(served, [row]),
+            "goal < 5,000 µs",
+        ),
     }
-    print(f"lead model: {model.booster_.num_trees()} trees, {X.shape[1]} inputs, fitted on "
-          f"{len(X):,} generated leads; {args.calls} calls × {args.repeats} repeats")
+    print(
+        f"lead model: {model.booster_.num_trees()} trees, {X.shape[1]} inputs, fitted on "
+        f"{len(X):,} generated leads; {args.calls} calls × {args.repeats} repeats"
+    )
     print(f"{'one row':<50}{'median µs':>10}{'min':>8}{'max':>8}")
     for name, (call, goal) in steps.items():
         times = per_call_us(call, args.calls, args.repeats)
-        print(f"{name:<50}{statistics.median(times):>10,.0f}{min(times):>8,.0f}"
-              f"{max(times):>8,.0f}   ({goal})")
+        print(
+            f"{name:<50}{statistics.median(times):>10,.0f}{min(times):>8,.0f}"
+            f"{max(times):>8,.0f}   ({goal})"
+        )
 
 
 if __name__ == "__main__":

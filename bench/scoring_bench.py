@@ -76,9 +76,23 @@ def throughput(port: int, path: str, body: bytes, headers: dict, seconds: int) -
         lua.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body.decode())}\n')
         for k, v in headers.items():
             lua.write(f'wrk.headers["{k}"] = "{v}"\n')
-    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c16", f"-d{seconds}s", "-s",
-                          lua.name, f"http://127.0.0.1:{port}{path}"],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            "-c16",
+            f"-d{seconds}s",
+            "-s",
+            lua.name,
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
@@ -114,21 +128,41 @@ def main() -> None:
     os.sched_setaffinity(0, {1})
 
     state = Path(tempfile.mkdtemp(prefix="scoring-bench-"))
-    env = {**os.environ, "FORECAST_STATE_DIR": str(state), "PATH": f"{BIN}:{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow.db'}", "FORECAST_LOG_LEVEL":
-           "WARNING"}
+    env = {
+        **os.environ,
+        "FORECAST_STATE_DIR": str(state),
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow.db'}",
+        "FORECAST_LOG_LEVEL": "WARNING",
+    }
     os.environ.update(env)
     data = str(LEADS) if LEADS.is_file() else None
     if data is None:
         from forecast.data.generator import generate_leads, write_leads
 
-        data = str(write_leads(generate_leads(9000, seed=1).drop(columns=["created_at"]),
-                               state / "leads.csv"))
+        data = str(
+            write_leads(
+                generate_leads(9000, seed=1).drop(columns=["created_at"]), state / "leads.csv"
+            )
+        )
         print("shared lead data not found: using generated leads")
     print(f"training the lead model on {data} ...")
     run([str(BIN / "forecast"), "train", "leads", "--data", data], env)
-    key = json.loads(run([str(BIN / "forecast"), "keys", "create", "--role", "scorer",
-                          "--name", "bench", "--json"], env))["key"]
+    key = json.loads(
+        run(
+            [
+                str(BIN / "forecast"),
+                "keys",
+                "create",
+                "--role",
+                "scorer",
+                "--name",
+                "bench",
+                "--json",
+            ],
+            env,
+        )
+    )["key"]
 
     from forecast import scoring
     from forecast.data.importing import read_export
@@ -153,16 +187,50 @@ def main() -> None:
 
     ports = {"ours": free_port(), "peer": free_port(), "floor": free_port()}
     servers = [
-        subprocess.Popen(["taskset", "-c", "0", str(BIN / "forecast"), "serve", "--port",
-                          str(ports["ours"])], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL),
-        subprocess.Popen(["taskset", "-c", "0", str(BIN / "mlflow"), "models", "serve", "-m",
-                          "models:/lead-qualification@champion", "--env-manager", "local",
-                          "--host", "127.0.0.1", "-p", str(ports["peer"])], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen(["taskset", "-c", "0", str(BIN / "uvicorn"), "bench.floor_app:app",
-                          "--port", str(ports["floor"]), "--log-level", "warning"], env=env,
-                         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen(
+            ["taskset", "-c", "0", str(BIN / "forecast"), "serve", "--port", str(ports["ours"])],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                "0",
+                str(BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                "models:/lead-qualification@champion",
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "-p",
+                str(ports["peer"]),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                "0",
+                str(BIN / "uvicorn"),
+                "bench.floor_app:app",
+                "--port",
+                str(ports["floor"]),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
     ]
     try:
         wait_up(ports["ours"], "/healthz")
@@ -170,11 +238,18 @@ def main() -> None:
         wait_up(ports["floor"], "/docs")
         targets = {
             "this service /v1/leads/score (reasons)": (
-                ports["ours"], "/v1/leads/score", ours_body, {**json_headers, "X-API-Key": key}),
+                ports["ours"],
+                "/v1/leads/score",
+                ours_body,
+                {**json_headers, "X-API-Key": key},
+            ),
             "mlflow models serve /invocations": (
-                ports["peer"], "/invocations", peer_body, json_headers),
-            "FastAPI floor (parse, constant)": (
-                ports["floor"], "/score", ours_body, json_headers),
+                ports["peer"],
+                "/invocations",
+                peer_body,
+                json_headers,
+            ),
+            "FastAPI floor (parse, constant)": (ports["floor"], "/score", ours_body, json_headers),
         }
         results = {}
         for name, (port, path, body, headers) in targets.items():
@@ -191,20 +266,26 @@ def main() -> None:
     timed = in_process(served, rows)
 
     ours, peer, floor = (results[n] for n in targets)
-    print(f"\nlead model v{loaded.version}: {model.booster_.num_trees()} trees, "
-          f"{len(columns)} inputs; server on CPU 0, load on CPU 1")
+    print(
+        f"\nlead model v{loaded.version}: {model.booster_.num_trees()} trees, "
+        f"{len(columns)} inputs; server on CPU 0, load on CPU 1"
+    )
     print(f"{'target':<42}{'p50 ms':>9}{'p99 ms':>9}{'req/s (16 conn)':>17}")
     for name, (p50, p99, rps) in results.items():
         print(f"{name:<42}{p50:>9.3f}{p99:>9.3f}{rps:>17,.0f}")
-    print(f"\nours / mlflow models serve: {ours[2] / peer[2]:.1f}x requests/s "
-          f"(goal ≥ 20x), p50 {peer[0] / ours[0]:.1f}x faster")
+    print(
+        f"\nours / mlflow models serve: {ours[2] / peer[2]:.1f}x requests/s "
+        f"(goal ≥ 20x), p50 {peer[0] / ours[0]:.1f}x faster"
+    )
     print(f"ours / FastAPI floor:       {ours[2] / floor[2]:.0%} of its requests/s (goal ≥ 70%)")
     print(f"ours sequential p99:        {ours[1]:.3f} ms (goal < 2 ms)")
     print(f"in-process, one row with reasons: {timed['one'] * 1e6:,.0f} µs median")
     for top, label in ((3, "with 3 reasons"), (0, "without reasons")):
         t = timed[f"batch_top{top}"]
-        print(f"in-process, 10,000 rows {label}: {t * 1e3:,.0f} ms median "
-              f"({t / 10_000 * 1e6:,.1f} µs/row; goal < 100 ms)")
+        print(
+            f"in-process, 10,000 rows {label}: {t * 1e3:,.0f} ms median "
+            f"({t / 10_000 * 1e6:,.1f} µs/row; goal < 100 ms)"
+        )
     shutil.rmtree(state, ignore_errors=True)
 
 

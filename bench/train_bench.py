@@ -63,36 +63,55 @@ def _generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, object]:
     parts = []
     for s in range(k):
         mask = last >= s
-        parts.append(pd.DataFrame({"opportunity_id": ids[mask], "stage": stages.open_stages[s],
-                                   "entered_at": entered[mask, s]}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "opportunity_id": ids[mask],
+                    "stage": stages.open_stages[s],
+                    "entered_at": entered[mask, s],
+                }
+            )
+        )
     closed = entered[np.arange(n), last + 1]
     end = start + np.timedelta64(3 * 365 + 60, "D")
     is_closed = closed <= end
-    parts.append(pd.DataFrame({
-        "opportunity_id": ids[is_closed],
-        "stage": np.where(won[is_closed], stages.won, stages.lost),
-        "entered_at": closed[is_closed],
-    }))
+    parts.append(
+        pd.DataFrame(
+            {
+                "opportunity_id": ids[is_closed],
+                "stage": np.where(won[is_closed], stages.won, stages.lost),
+                "entered_at": closed[is_closed],
+            }
+        )
+    )
     history = pd.concat(parts, ignore_index=True)
     history = history[history["entered_at"] <= end]
     history["entered_at"] = history["entered_at"].astype("datetime64[us]")
     status = np.where(is_closed, np.where(won, "won", "lost"), "open")
-    opps = pd.DataFrame({
-        "id": ids, "account": np.char.add("A", rng.integers(0, 5000, n).astype(str)),
-        "owner": np.char.add("rep", rep.astype(str)),
-        "team": np.char.add("team", (rep % 8).astype(str)),
-        "region": np.where(rep % 2 == 0, "East", "West"),
-        "product": np.char.add("P", product.astype(str)),
-        "product_series": np.where(product < 2, "Small", "Big"),
-        "list_price": prices[product], "amount": prices[product] * rng.uniform(0.8, 1.2, n),
-        "amount_estimated": False, "currency": "USD", "stage": "", "status": status,
-        "created_at": created.astype("datetime64[us]"), "created_estimated": False,
-        "closed_at": np.where(is_closed, closed, np.datetime64("NaT")).astype("datetime64[us]"),
-        "sector": rng.choice(["retail", "tech", "health", "finance"], n),
-        "account_employees": rng.integers(10, 50_000, n).astype(float),
-        "account_revenue": rng.uniform(1, 5000, n), "account_country": rng.choice(
-            ["US", "DE", "FR", "IN", "BR"], n),
-    })
+    opps = pd.DataFrame(
+        {
+            "id": ids,
+            "account": np.char.add("A", rng.integers(0, 5000, n).astype(str)),
+            "owner": np.char.add("rep", rep.astype(str)),
+            "team": np.char.add("team", (rep % 8).astype(str)),
+            "region": np.where(rep % 2 == 0, "East", "West"),
+            "product": np.char.add("P", product.astype(str)),
+            "product_series": np.where(product < 2, "Small", "Big"),
+            "list_price": prices[product],
+            "amount": prices[product] * rng.uniform(0.8, 1.2, n),
+            "amount_estimated": False,
+            "currency": "USD",
+            "stage": "",
+            "status": status,
+            "created_at": created.astype("datetime64[us]"),
+            "created_estimated": False,
+            "closed_at": np.where(is_closed, closed, np.datetime64("NaT")).astype("datetime64[us]"),
+            "sector": rng.choice(["retail", "tech", "health", "finance"], n),
+            "account_employees": rng.integers(10, 50_000, n).astype(float),
+            "account_revenue": rng.uniform(1, 5000, n),
+            "account_country": rng.choice(["US", "DE", "FR", "IN", "BR"], n),
+        }
+    )
     return opps, history, stages
 
 
@@ -114,22 +133,28 @@ def main() -> None:
     t0 = time.perf_counter()
     opps, history, stages = generate(args.deals, args.seed)
     t_gen = time.perf_counter() - t0
-    print(f"generate:        {t_gen:8.1f} s   ({len(history):,} stage entries)  "
-          f"peak RSS so far {peak_rss_mb():,.0f} MiB")
+    print(
+        f"generate:        {t_gen:8.1f} s   ({len(history):,} stage entries)  "
+        f"peak RSS so far {peak_rss_mb():,.0f} MiB"
+    )
 
     t0 = time.perf_counter()
     deals = DealHistory.from_frames(opps, history, stages, name="train-bench")
     del opps, history
     t_hist = time.perf_counter() - t0
-    print(f"deal history:    {t_hist:8.1f} s   (leak check: "
-          f"{sorted(deals.left_out) or 'nothing left out'})  "
-          f"peak RSS so far {peak_rss_mb():,.0f} MiB")
+    print(
+        f"deal history:    {t_hist:8.1f} s   (leak check: "
+        f"{sorted(deals.left_out) or 'nothing left out'})  "
+        f"peak RSS so far {peak_rss_mb():,.0f} MiB"
+    )
 
     t0 = time.perf_counter()
     rows = feat.deal_training_rows(deals, every_days=settings.snapshot_every_days)
     t_rows = time.perf_counter() - t0
-    print(f"as-of snapshots: {t_rows:8.1f} s   ({len(rows):,} training rows, all deals)  "
-          f"peak RSS so far {peak_rss_mb():,.0f} MiB")
+    print(
+        f"as-of snapshots: {t_rows:8.1f} s   ({len(rows):,} training rows, all deals)  "
+        f"peak RSS so far {peak_rss_mb():,.0f} MiB"
+    )
     del rows
 
     steps: list[tuple[str, float]] = []
@@ -143,13 +168,17 @@ def main() -> None:
     ends = [t for _, t in steps[1:]] + [t0 + t_train]
     for (step, start), end in zip(steps, ends, strict=True):
         print(f"  {step:<45} {end - start:8.1f} s")
-    print(f"train_deals total: {t_train:8.1f} s  (train rows {result.rows['train_rows']:,}, "
-          f"test rows {result.rows['test_rows']:,}, best iteration "
-          f"{result.params['best_iteration']}, team models "
-          f"{sum(1 for e in result.teams.values() if e.get('used'))}/{len(result.teams)})")
+    print(
+        f"train_deals total: {t_train:8.1f} s  (train rows {result.rows['train_rows']:,}, "
+        f"test rows {result.rows['test_rows']:,}, best iteration "
+        f"{result.params['best_iteration']}, team models "
+        f"{sum(1 for e in result.teams.values() if e.get('used'))}/{len(result.teams)})"
+    )
     m = result.metrics
-    print("holdout AUC / Brier: " + ", ".join(
-        f"{k} {v['roc_auc']:.3f}/{v['brier']:.3f}" for k, v in m.items()))
+    print(
+        "holdout AUC / Brier: "
+        + ", ".join(f"{k} {v['roc_auc']:.3f}/{v['brier']:.3f}" for k, v in m.items())
+    )
     print(f"peak RSS (whole process): {peak_rss_mb():,.0f} MiB")
 
 

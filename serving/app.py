@@ -53,8 +53,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def _keep_pinned(loaded: scoring.ModelSet, before: scoring.ModelSet) -> scoring.ModelSet:
     """The loaded set, except a kind whose model was put on `app.state.models` before start-up
     (a test's or a benchmark's fitted model), which keeps that model."""
-    return dataclasses.replace(loaded, lead=before.lead or loaded.lead,
-                               deal=before.deal or loaded.deal)
+    return dataclasses.replace(
+        loaded, lead=before.lead or loaded.lead, deal=before.deal or loaded.deal
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -98,9 +99,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(forecast_routes.router, prefix="/v1")
     errors.document(app)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["GET", "POST", "PUT", "DELETE"],
-                           allow_headers=["X-API-Key", "Authorization", "Content-Type"])
-    app.add_middleware(RequestMiddleware, metrics=app.state.metrics,
-                       max_body_bytes=settings.max_body_bytes)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type"],
+        )
+    app.add_middleware(
+        RequestMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
+    )
     return app

@@ -19,10 +19,13 @@ class BuildOnceCache:
 
     def __init__(self, entries: int, seconds: float | None = None) -> None:
         self.entries: Cache[Hashable, Any] = (
-            TTLCache(maxsize=entries, ttl=seconds) if seconds is not None
-            else LRUCache(maxsize=entries))
-        self._get = cached(self.entries, key=lambda key, build: key,
-                           condition=threading.Condition())(lambda key, build: build())
+            TTLCache(maxsize=entries, ttl=seconds)
+            if seconds is not None
+            else LRUCache(maxsize=entries)
+        )
+        self._get = cached(
+            self.entries, key=lambda key, build: key, condition=threading.Condition()
+        )(lambda key, build: build())
 
     def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """The value kept for `key`, else `build()` (kept, unless it raised)."""

@@ -51,8 +51,7 @@ def dataset_version(engine: Engine, name: str | None) -> tuple[str, str]:
 def load_dataset(engine: Engine, name: str | None, cache: BuildOnceCache) -> Dataset:
     """The dataset named (or the store's only one), from `cache` when this version is there."""
     resolved, version = dataset_version(engine, name)
-    return cache.get((str(engine.url), resolved, version),
-                     lambda: _read(engine, resolved, version))
+    return cache.get((str(engine.url), resolved, version), lambda: _read(engine, resolved, version))
 
 
 def _read(engine: Engine, name: str, version: str) -> Dataset:

@@ -29,10 +29,15 @@ def get_settings(request: Request) -> Settings:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
-DatasetQuery = Annotated[str | None, Query(
-    min_length=1, max_length=100,
-    description="Dataset (default: FORECAST_DEAL_DATASET, else the only opportunities dataset "
-                "in the store)")]
+DatasetQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=100,
+        description="Dataset (default: FORECAST_DEAL_DATASET, else the only opportunities dataset "
+        "in the store)",
+    ),
+]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
@@ -49,11 +54,16 @@ ForecastModelsDep = Annotated[BuildOnceCache, Depends(get_forecast_models)]
 
 
 api_key_header = APIKeyHeader(
-    name="X-API-Key", scheme_name="APIKeyHeader", auto_error=False,
-    description="An API key (`forecast keys create`, or `POST /v1/keys` with an admin key).")
+    name="X-API-Key",
+    scheme_name="APIKeyHeader",
+    auto_error=False,
+    description="An API key (`forecast keys create`, or `POST /v1/keys` with an admin key).",
+)
 bearer_token = HTTPBearer(
-    scheme_name="BearerToken", auto_error=False,
-    description="The same API key, sent as `Authorization: Bearer <key>`.")
+    scheme_name="BearerToken",
+    auto_error=False,
+    description="The same API key, sent as `Authorization: Bearer <key>`.",
+)
 
 
 def presented_key(
@@ -76,15 +86,20 @@ def require(*roles: str) -> Callable[..., ApiKey]:
 
     def check(request: Request, key: PresentedKey) -> ApiKey:
         if key is None:
-            raise HTTPException(401, "missing API key: send X-API-Key or Authorization: Bearer",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "missing API key: send X-API-Key or Authorization: Bearer",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         found = request.app.state.keys.verify(key)
         if found is None:
-            raise HTTPException(401, "unknown or revoked API key",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+            )
         if not found.allows(*roles):
-            raise HTTPException(403, f"this key's role '{found.role}' may not do this; "
-                                     f"needs {' or '.join(roles)}")
+            raise HTTPException(
+                403, f"this key's role '{found.role}' may not do this; needs {' or '.join(roles)}"
+            )
         return found
 
     return check

@@ -33,22 +33,29 @@ def status_for(exc: ForecastError) -> int:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ForecastError)
     async def _forecast_error(_: Request, exc: ForecastError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "type": type(exc).__name__},
-                            status_code=status_for(exc))
+        return JSONResponse(
+            {"detail": str(exc), "type": type(exc).__name__}, status_code=status_for(exc)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"],
-             "type": err["type"]}
+            {
+                "field": ".".join(str(p) for p in err["loc"]),
+                "problem": err["msg"],
+                "type": err["type"],
+            }
             for err in exc.errors()
         ]
         return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"detail": exc.detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -20,10 +20,13 @@ class _RequestId(logging.Filter):
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestId())
-    handler.setFormatter(JsonFormatter(
-        "{asctime}{levelname}{name}{message}{request_id}", style="{",
-        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-    ))
+    handler.setFormatter(
+        JsonFormatter(
+            "{asctime}{levelname}{name}{message}{request_id}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    )
     for name in ("forecast", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]

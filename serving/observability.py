@@ -34,14 +34,26 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("forecast_requests_total", "HTTP requests",
-                                ["route", "method", "status"], registry=self.registry)
-        self.latency = Histogram("forecast_request_seconds", "Request latency",
-                                 ["route", "method"], buckets=LATENCY_BUCKETS,
-                                 registry=self.registry)
-        self.scores = Histogram("forecast_score_probability", "Probabilities served",
-                                ["kind", "model"], buckets=[i / 10 for i in range(1, 11)],
-                                registry=self.registry)
+        self.requests = Counter(
+            "forecast_requests_total",
+            "HTTP requests",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "forecast_request_seconds",
+            "Request latency",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.scores = Histogram(
+            "forecast_score_probability",
+            "Probabilities served",
+            ["kind", "model"],
+            buckets=[i / 10 for i in range(1, 11)],
+            registry=self.registry,
+        )
 
 
 class _BodyTooLarge(Exception):
@@ -95,8 +107,11 @@ class RequestMiddleware:
                 raise _BodyTooLarge
             await self.app(scope, receive_wrapper, send_wrapper)
         except _BodyTooLarge:
-            await _json(send_wrapper, 413, {
-                "detail": f"request body too large: the limit is {self.max_body:,} bytes"})
+            await _json(
+                send_wrapper,
+                413,
+                {"detail": f"request body too large: the limit is {self.max_body:,} bytes"},
+            )
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
@@ -104,14 +119,28 @@ class RequestMiddleware:
             self.metrics.requests.labels(route, method, str(status)).inc()
             self.metrics.latency.labels(route, method).observe(elapsed)
             if log.isEnabledFor(logging.INFO):
-                log.info("request", extra={"method": method, "path": scope["path"],
-                                           "status": status, "ms": round(elapsed * 1000, 3)})
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round(elapsed * 1000, 3),
+                    },
+                )
             request_id.reset(token)
 
 
 async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

@@ -19,8 +19,10 @@ Role = Literal["scorer", "viewer", "admin"]
 
 
 class KeyCreateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"role": "scorer", "name": "Salesforce production"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"role": "scorer", "name": "Salesforce production"}]},
+    )
     role: Role
     name: str = Field(min_length=1, max_length=200, description="Who holds the key")
 
@@ -65,9 +67,15 @@ class ScoreResponse(BaseModel):
 
 LEAD_EXAMPLE = {
     "id": "lead-123",
-    "fields": {"Lead Origin": "Landing Page Submission", "Lead Source": "Reference",
-               "TotalVisits": 4, "Total Time Spent on Website": 910, "Page Views Per Visit": 2.5,
-               "What is your current occupation": "Working Professional", "Country": "India"},
+    "fields": {
+        "Lead Origin": "Landing Page Submission",
+        "Lead Source": "Reference",
+        "TotalVisits": 4,
+        "Total Time Spent on Website": 910,
+        "Page Views Per Visit": 2.5,
+        "What is your current occupation": "Working Professional",
+        "Country": "India",
+    },
 }
 
 
@@ -76,18 +84,27 @@ class LeadScoreRequest(BaseModel):
     id: str | None = Field(None, max_length=200, description="Your id, echoed back")
     fields: dict[str, FieldValue] = Field(
         description="The lead's fields by the names used in training; unknown fields are "
-        "ignored, missing ones are scored as blank", max_length=500)
+        "ignored, missing ones are scored as blank",
+        max_length=500,
+    )
 
 
 class LeadBatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"leads": [LEAD_EXAMPLE]}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"leads": [LEAD_EXAMPLE]}]}
+    )
     leads: list[LeadScoreRequest] = Field(min_length=1)
 
 
 DEAL_EXAMPLE = {
-    "id": "deal-42", "stage": "Engaging", "created_at": "2017-10-02", "amount": 5000.0,
-    "product": "GTX Pro", "owner": "Darcel Schlecht", "account": "Isdom", "sector": "medical",
+    "id": "deal-42",
+    "stage": "Engaging",
+    "created_at": "2017-10-02",
+    "amount": 5000.0,
+    "product": "GTX Pro",
+    "owner": "Darcel Schlecht",
+    "account": "Isdom",
+    "sector": "medical",
 }
 
 
@@ -112,8 +129,9 @@ class DealScoreRequest(BaseModel):
 
 
 class DealBatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"deals": [DEAL_EXAMPLE]}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"deals": [DEAL_EXAMPLE]}]}
+    )
     deals: list[DealScoreRequest] = Field(min_length=1)
 
 
@@ -130,7 +148,8 @@ class ServedModelOut(BaseModel):
     label: str
     trained_at: UtcDateTime | None = None
     holdout: dict[str, dict[str, float]] = Field(
-        default_factory=dict, description="Holdout metrics of the model and each baseline")
+        default_factory=dict, description="Holdout metrics of the model and each baseline"
+    )
 
 
 class ModelsResponse(BaseModel):
@@ -144,10 +163,18 @@ class ModelsResponse(BaseModel):
 ForecastCategory = Literal["Pipeline", "Best Case", "Commit", "Omitted"]
 
 OPPORTUNITY_EXAMPLE = {
-    "stage": "Presentation", "updated_at": "2017-07-03T14:05:00Z",
-    "created_at": "2017-05-12T09:30:00Z", "expected_close_at": "2017-08-31", "amount": 48000.0,
-    "currency": "USD", "owner": "Ana Moreau", "team": "Team Costa", "region": "East",
-    "product": "Atlas Enterprise", "account": "Lumgen Group", "rep_probability": 0.4,
+    "stage": "Presentation",
+    "updated_at": "2017-07-03T14:05:00Z",
+    "created_at": "2017-05-12T09:30:00Z",
+    "expected_close_at": "2017-08-31",
+    "amount": 48000.0,
+    "currency": "USD",
+    "owner": "Ana Moreau",
+    "team": "Team Costa",
+    "region": "East",
+    "product": "Atlas Enterprise",
+    "account": "Lumgen Group",
+    "rep_probability": 0.4,
     "forecast_category": "Best Case",
 }
 
@@ -156,13 +183,14 @@ class OpportunityState(BaseModel):
     """A deal's whole current state in the CRM. A field left out is stored as unknown, except
     `created_at`, which a stored deal keeps."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [OPPORTUNITY_EXAMPLE]})
-    stage: str = Field(min_length=1, max_length=100,
-                       description="The current stage, one of the dataset's stages")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [OPPORTUNITY_EXAMPLE]})
+    stage: str = Field(
+        min_length=1, max_length=100, description="The current stage, one of the dataset's stages"
+    )
     updated_at: datetime = Field(
         description="When the CRM last changed the deal. A push older than the stored state "
-        "does not roll it back; a stage change is dated by it")
+        "does not roll it back; a stage change is dated by it"
+    )
     created_at: datetime | None = Field(None, description="Required for a new deal")
     closed_at: datetime | None = Field(None, description="For won/lost; default: updated_at")
     expected_close_at: datetime | None = None
@@ -185,22 +213,30 @@ class OpportunityState(BaseModel):
 
 
 class OpportunityUpsert(OpportunityState):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"id": "0060X00000abcDE", **OPPORTUNITY_EXAMPLE}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"id": "0060X00000abcDE", **OPPORTUNITY_EXAMPLE}]},
+    )
     id: str = Field(min_length=1, max_length=100, description="The CRM's id of the deal")
 
 
 class OpportunityBatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"opportunities": [{"id": "0060X00000abcDE", **OPPORTUNITY_EXAMPLE}]}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"opportunities": [{"id": "0060X00000abcDE", **OPPORTUNITY_EXAMPLE}]}]
+        },
+    )
     opportunities: list[OpportunityUpsert] = Field(
-        min_length=1, description="At most `max_batch_size` (settings) deals, each id once")
+        min_length=1, description="At most `max_batch_size` (settings) deals, each id once"
+    )
 
 
 class DealSyncedOut(BaseModel):
     id: str
     outcome: Literal["inserted", "changed", "unchanged", "stale"] = Field(
-        description="stale: the store holds a newer state of the deal, which was kept")
+        description="stale: the store holds a newer state of the deal, which was kept"
+    )
     stage: str = Field(description="The stored stage after the call")
     status: Literal["open", "won", "lost"]
     previous_stage: str | None = Field(description="The stored stage before; null if new")
@@ -210,10 +246,23 @@ class DealSyncedOut(BaseModel):
 
 
 class OpportunitySynced(DealSyncedOut):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "dataset": "pipeline", "id": "0060X00000abcDE", "outcome": "changed",
-        "stage": "Presentation", "status": "open", "previous_stage": "Qualification",
-        "stage_moved": True, "history_added": 1, "updated_at": "2017-07-03T14:05:00Z"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "dataset": "pipeline",
+                    "id": "0060X00000abcDE",
+                    "outcome": "changed",
+                    "stage": "Presentation",
+                    "status": "open",
+                    "previous_stage": "Qualification",
+                    "stage_moved": True,
+                    "history_added": 1,
+                    "updated_at": "2017-07-03T14:05:00Z",
+                }
+            ]
+        }
+    )
     dataset: str
 
 
@@ -236,20 +285,37 @@ TARGET_EXAMPLE = {"level": "team", "name": "Team Costa", "period": "2017-Q3", "a
 class TargetIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [TARGET_EXAMPLE]})
     level: TargetLevel = Field(description="all: the whole dataset (name 'total')")
-    name: str = Field("total", max_length=200,
-                      description="The team, rep, product or region as the deals name it")
-    period: str = Field(min_length=1, max_length=20, examples=["2017-Q3", "2017-07", "2017"],
-                        description="A year (2017), quarter (2017-Q3) or month (2017-07)")
+    name: str = Field(
+        "total", max_length=200, description="The team, rep, product or region as the deals name it"
+    )
+    period: str = Field(
+        min_length=1,
+        max_length=20,
+        examples=["2017-Q3", "2017-07", "2017"],
+        description="A year (2017), quarter (2017-Q3) or month (2017-07)",
+    )
     amount: float = Field(ge=0, allow_inf_nan=False, description="Revenue to win in the period")
-    currency: str | None = Field(None, pattern=r"^[A-Za-z]{3}$",
-                                 description="Default: the currency of the dataset's deals")
+    currency: str | None = Field(
+        None, pattern=r"^[A-Za-z]{3}$", description="Default: the currency of the dataset's deals"
+    )
 
 
 class TargetBatchRequest(BaseModel):
     """Targets to set: `{"targets": [...]}`, or one target object on its own."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"targets": [
-        TARGET_EXAMPLE, {"level": "all", "period": "2017-Q3", "amount": 1200000}]}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "targets": [
+                        TARGET_EXAMPLE,
+                        {"level": "all", "period": "2017-Q3", "amount": 1200000},
+                    ]
+                }
+            ]
+        },
+    )
     targets: list[TargetIn] = Field(min_length=1, description="At most `max_batch_size`")
 
     @model_validator(mode="before")
@@ -299,37 +365,84 @@ class GroupForecastOut(BaseModel):
     won_so_far: float = Field(description="Won inside the period before as_of")
     expected_pipeline: float = Field(description="Expected won revenue from open deals")
     expected_new: float | None = Field(
-        None, description="Expected won revenue from deals not yet created (null: no line)")
+        None, description="Expected won revenue from deals not yet created (null: no line)"
+    )
     expected: float = Field(description="won_so_far + expected_pipeline + expected_new")
     p10: float
     p50: float
     p90: float
     weighted_pipeline: float | None = Field(
-        None, description="The classic amount × stage win rate (no timing), plus won so far")
+        None, description="The classic amount × stage win rate (no timing), plus won so far"
+    )
     target: float | None = Field(None, description="The stored target for this group, if any")
     p_target: float | None = Field(None, ge=0, le=1, description="Chance to reach the target")
 
 
 class ForecastResponse(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "dataset": "pipeline", "group": None,
-        "period": {"label": "2017-Q3", "start": "2017-07-01", "end": "2017-10-01",
-                   "freq": "quarter"},
-        "as_of": "2017-07-01", "by": "team", "method": "time-to-close model",
-        "range": "exact convolution of per-deal outcomes (lattice), P10/P50/P90",
-        "new_deals_line": True,
-        "groups": [{"group": "Team Costa", "deals": 41, "pipeline_value": 612000.0,
-                    "won_so_far": 0.0, "expected_pipeline": 188000.0, "expected_new": 52000.0,
-                    "expected": 240000.0, "p10": 171000.0, "p50": 236000.0, "p90": 312000.0,
-                    "weighted_pipeline": 205000.0, "target": 250000.0, "p_target": 0.44}],
-        "total": {"group": "total", "deals": 41, "pipeline_value": 612000.0, "won_so_far": 0.0,
-                  "expected_pipeline": 188000.0, "expected_new": 52000.0, "expected": 240000.0,
-                  "p10": 171000.0, "p50": 236000.0, "p90": 312000.0,
-                  "weighted_pipeline": 205000.0, "target": None, "p_target": None},
-        "notes": [],
-        "targets": [{"level": "team", "name": "Team Costa", "period": "2017-Q3",
-                     "amount": 250000.0, "currency": "USD",
-                     "updated_at": "2017-06-20T08:00:00Z"}]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "dataset": "pipeline",
+                    "group": None,
+                    "period": {
+                        "label": "2017-Q3",
+                        "start": "2017-07-01",
+                        "end": "2017-10-01",
+                        "freq": "quarter",
+                    },
+                    "as_of": "2017-07-01",
+                    "by": "team",
+                    "method": "time-to-close model",
+                    "range": "exact convolution of per-deal outcomes (lattice), P10/P50/P90",
+                    "new_deals_line": True,
+                    "groups": [
+                        {
+                            "group": "Team Costa",
+                            "deals": 41,
+                            "pipeline_value": 612000.0,
+                            "won_so_far": 0.0,
+                            "expected_pipeline": 188000.0,
+                            "expected_new": 52000.0,
+                            "expected": 240000.0,
+                            "p10": 171000.0,
+                            "p50": 236000.0,
+                            "p90": 312000.0,
+                            "weighted_pipeline": 205000.0,
+                            "target": 250000.0,
+                            "p_target": 0.44,
+                        }
+                    ],
+                    "total": {
+                        "group": "total",
+                        "deals": 41,
+                        "pipeline_value": 612000.0,
+                        "won_so_far": 0.0,
+                        "expected_pipeline": 188000.0,
+                        "expected_new": 52000.0,
+                        "expected": 240000.0,
+                        "p10": 171000.0,
+                        "p50": 236000.0,
+                        "p90": 312000.0,
+                        "weighted_pipeline": 205000.0,
+                        "target": None,
+                        "p_target": None,
+                    },
+                    "notes": [],
+                    "targets": [
+                        {
+                            "level": "team",
+                            "name": "Team Costa",
+                            "period": "2017-Q3",
+                            "amount": 250000.0,
+                            "currency": "USD",
+                            "updated_at": "2017-06-20T08:00:00Z",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     dataset: str
     group: str | None = Field(None, description="The one group asked for, if any")
     period: PeriodOut

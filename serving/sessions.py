@@ -96,8 +96,9 @@ class SessionManager:
             return None
         return session
 
-    def start(self, response: Response, request: Request, key_id: int, name: str,
-              role: str) -> Session:
+    def start(
+        self, response: Response, request: Request, key_id: int, name: str, role: str
+    ) -> Session:
         session = Session(key_id, name, role, secrets.token_urlsafe(32))
         token = self._session.dumps({"k": key_id, "n": name, "r": role, "c": session.csrf})
         _set_cookie(response, request, SESSION_COOKIE, token, SESSION_SECONDS)
@@ -115,8 +116,9 @@ class SessionManager:
             return known
         cols = store.api_keys.c
         with self.engine.connect() as conn:
-            row = conn.execute(select(cols.id).where(cols.id == key_id,
-                                                     cols.revoked_at.is_(None))).first()
+            row = conn.execute(
+                select(cols.id).where(cols.id == key_id, cols.revoked_at.is_(None))
+            ).first()
         with self._lock:
             self._active[key_id] = row is not None
         return row is not None
@@ -152,10 +154,16 @@ class SessionManager:
         return hmac.compare_digest(str(expected), sent)
 
 
-def _set_cookie(response: Response, request: Request, name: str, value: str,
-                max_age: int) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+def _set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 def get_sessions(request: Request) -> SessionManager:

@@ -44,8 +44,11 @@ class DashboardEnv:
 def dashboard_env() -> DashboardEnv:
     from forecast.forecasting.targets import set_targets
 
-    settings = Settings(state_dir=tempfile.mkdtemp(prefix="forecast-dashboard-"),
-                        key_cache_seconds=0, max_body_bytes=10_000)
+    settings = Settings(
+        state_dir=tempfile.mkdtemp(prefix="forecast-dashboard-"),
+        key_cache_seconds=0,
+        max_body_bytes=10_000,
+    )
     engine = store.get_engine(settings)
     import_export(engine, OPPORTUNITIES_DIR)
     set_targets(engine, TARGETS)
@@ -53,8 +56,9 @@ def dashboard_env() -> DashboardEnv:
     with engine.begin() as conn:
         for role in keys.ROLES:
             made[role] = keys.create_key(conn, role, f"dashboard {role}")[1]
-    deal = fitting.train_deals(load_deal_history(engine, DATASET), settings=settings,
-                                dataset=DATASET)
+    deal = fitting.train_deals(
+        load_deal_history(engine, DATASET), settings=settings, dataset=DATASET
+    )
     return DashboardEnv(settings, made, deal)
 
 
@@ -65,8 +69,10 @@ def dashboard_app(env: DashboardEnv, *, with_model: bool = True) -> FastAPI:
 
     app = create_app(env.settings)
     if with_model:
-        metrics = {who: {k: float(v) for k, v in m.items() if k in ("roc_auc", "brier")}
-                   for who, m in env.deal.metrics.items()}
+        metrics = {
+            who: {k: float(v) for k, v in m.items() if k in ("roc_auc", "brier")}
+            for who, m in env.deal.metrics.items()
+        }
         details = {"trained_at": datetime(2018, 1, 2, 9, 30), "metrics": metrics}
         scorer = select_scorer(env.deal.model)
         scorer.label = "model close-probability v1"

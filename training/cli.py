@@ -58,8 +58,13 @@ def import_(
 
     settings = get_settings()
     report = import_export(
-        store.get_engine(settings), path, mapping, dataset=dataset, on_error=on_error.value,
-        export_date=export_date, chunk_rows=settings.import_chunk_rows,
+        store.get_engine(settings),
+        path,
+        mapping,
+        dataset=dataset,
+        on_error=on_error.value,
+        export_date=export_date,
+        chunk_rows=settings.import_chunk_rows,
     )
     if json_:
         print_json(report.to_dict())
@@ -88,8 +93,15 @@ def snapshot(
     if out:
         snap.to_csv(out, index=False)
     if json_:
-        print_json({"dataset": name, "as_of": str(when.date()), "stages": rows,
-                    "open_deals": int(snap["is_open"].sum()), "deals": len(snap)})
+        print_json(
+            {
+                "dataset": name,
+                "as_of": str(when.date()),
+                "stages": rows,
+                "open_deals": int(snap["is_open"].sum()),
+                "deals": len(snap),
+            }
+        )
     else:
         print_snapshot(rows, str(when.date()), console)
         console.print(f"{int(snap['is_open'].sum()):,} open of {len(snap):,} deals created by then")
@@ -124,8 +136,10 @@ def kpis(
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, dataset, "opportunities")
     report = compute_kpis(
-        load_deal_history(engine, name), by=by.value if by else None,
-        period=period.value if period else None, as_of=as_of,
+        load_deal_history(engine, name),
+        by=by.value if by else None,
+        period=period.value if period else None,
+        as_of=as_of,
     )
     if json_:
         print_json({"dataset": name, **report.to_dict()})
@@ -214,8 +228,12 @@ def serve(
         raise InvalidInput(f"--port must be 1–65535, got {port}")
     store.get_engine(settings)  # migrate before the workers start
     uvicorn.run(
-        "serving.app:create_app", factory=True, host=host or settings.host,
-        port=port or settings.port, workers=workers or settings.workers, log_level="info",
+        "serving.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level="info",
     )
 
 
@@ -238,8 +256,10 @@ def keys_create(
     if json_:
         print_json({"id": record.id, "role": record.role, "name": record.name, "key": plain})
     else:
-        console.print(f"key {record.id} ({record.role}, {record.name}):\n{plain}\n"
-                      "Store it now: it cannot be shown again.")
+        console.print(
+            f"key {record.id} ({record.role}, {record.name}):\n{plain}\n"
+            "Store it now: it cannot be shown again."
+        )
 
 
 @keys_app.command("list")

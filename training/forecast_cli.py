@@ -20,9 +20,12 @@ from forecast.errors import InvalidInput
 from forecast.settings import Settings, get_settings
 from training.console import console, err_console, handles_errors, print_json
 
-forecast_app = typer.Typer(help="Revenue forecast, backtests and the time-to-close model",
-                           no_args_is_help=True, pretty_exceptions_enable=False,
-                           add_completion=False)
+forecast_app = typer.Typer(
+    help="Revenue forecast, backtests and the time-to-close model",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 
 
 class By(StrEnum):
@@ -37,22 +40,35 @@ class Freq(StrEnum):
     quarter = "quarter"
 
 
-DataOpt = Annotated[str | None, typer.Option(
-    "--data", help="A path to an export file or folder, or a dataset name in the store")]
-DatasetOpt = Annotated[str | None, typer.Option(
-    "--dataset", "-d", help="Dataset in the store (default: the only one)")]
-MappingOpt = Annotated[str | None, typer.Option(
-    help="Built-in mapping name or YAML file, for a path (default: detect)")]
+DataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data", help="A path to an export file or folder, or a dataset name in the store"
+    ),
+]
+DatasetOpt = Annotated[
+    str | None, typer.Option("--dataset", "-d", help="Dataset in the store (default: the only one)")
+]
+MappingOpt = Annotated[
+    str | None,
+    typer.Option(help="Built-in mapping name or YAML file, for a path (default: detect)"),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 
 
-IncludeLeaksOpt = Annotated[bool, typer.Option(
-    "--include-leaks", help="Keep fields the export-state leak check leaves out (fields whose "
-    "blankness or values give away which deals were open at the export)")]
+IncludeLeaksOpt = Annotated[
+    bool,
+    typer.Option(
+        "--include-leaks",
+        help="Keep fields the export-state leak check leaves out (fields whose "
+        "blankness or values give away which deals were open at the export)",
+    ),
+]
 
 
-def _load(data: str | None, mapping: str | None, settings: Settings,
-          include_leaks: bool = False) -> dict[str, Any]:
+def _load(
+    data: str | None, mapping: str | None, settings: Settings, include_leaks: bool = False
+) -> dict[str, Any]:
     from training.models_cli import Kind, load_training_data
 
     loaded = load_training_data(data, mapping, Kind.deals, settings)
@@ -93,16 +109,23 @@ def _pct(v: Any) -> str:
 def revenue(
     period: Annotated[str, typer.Option(help="2017 (year), 2017-Q3 (quarter) or 2017-07 (month)")],
     by: Annotated[By | None, typer.Option(help="One line per team, rep, product or region")] = None,
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="Forecast as of this date (default: the period start if past, else "
-                        "today)")] = None,
-    target: Annotated[list[str] | None, typer.Option(
-        help="Target: AMOUNT for the total, or GROUP=AMOUNT (repeatable)")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Forecast as of this date (default: the period start if past, else today)",
+        ),
+    ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(help="Target: AMOUNT for the total, or GROUP=AMOUNT (repeatable)"),
+    ] = None,
     dataset: DatasetOpt = None,
     data: DataOpt = None,
     mapping: MappingOpt = None,
-    no_new_deals: Annotated[bool, typer.Option(
-        "--no-new-deals", help="Leave out deals not yet created")] = False,
+    no_new_deals: Annotated[
+        bool, typer.Option("--no-new-deals", help="Leave out deals not yet created")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Expected won revenue for a period, with its range and the chance to hit targets.
@@ -118,8 +141,13 @@ def revenue(
         raise InvalidInput("give --dataset or --data, not both")
     loaded = _load(data or dataset, mapping, settings)
     fc = forecast_revenue(
-        loaded["history"], period, by=by.value if by else None, as_of=as_of,
-        targets=_parse_targets(target), include_new_deals=not no_new_deals, settings=settings,
+        loaded["history"],
+        period,
+        by=by.value if by else None,
+        as_of=as_of,
+        targets=_parse_targets(target),
+        include_new_deals=not no_new_deals,
+        settings=settings,
     )
     if json_:
         print_json({"dataset": loaded["dataset"], **fc.to_dict()})
@@ -132,24 +160,50 @@ def revenue(
 def revenue_table(data: dict[str, Any]) -> Table:
     """The forecast as managers read it: one line per group, then the total."""
     per = data["period"]
-    table = Table(title=f"Revenue forecast {per['label']} ({per['start']} – {per['end']}), "
-                        f"as of {data['as_of']}", box=box.SIMPLE_HEAD)
-    heads = [data["by"] or "scope", "open deals", "won so far", "expected", "from pipeline",
-             "new deals", "P10", "P50", "P90", "weighted pipeline", "target", "P(target)"]
+    table = Table(
+        title=f"Revenue forecast {per['label']} ({per['start']} – {per['end']}), "
+        f"as of {data['as_of']}",
+        box=box.SIMPLE_HEAD,
+    )
+    heads = [
+        data["by"] or "scope",
+        "open deals",
+        "won so far",
+        "expected",
+        "from pipeline",
+        "new deals",
+        "P10",
+        "P50",
+        "P90",
+        "weighted pipeline",
+        "target",
+        "P(target)",
+    ]
     for i, h in enumerate(heads):
         table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
     rows = data["groups"] + [data["total"]]
     for i, g in enumerate(rows):
         style = "bold" if i == len(rows) - 1 else None
         table.add_row(
-            g["group"], f"{g['deals']:,}", _money(g["won_so_far"]), _money(g["expected"]),
-            _money(g["expected_pipeline"]), _money(g["expected_new"]), _money(g["p10"]),
-            _money(g["p50"]), _money(g["p90"]), _money(g["weighted_pipeline"]),
-            _money(g["target"]), _pct(g["p_target"]), style=style,
+            g["group"],
+            f"{g['deals']:,}",
+            _money(g["won_so_far"]),
+            _money(g["expected"]),
+            _money(g["expected_pipeline"]),
+            _money(g["expected_new"]),
+            _money(g["p10"]),
+            _money(g["p50"]),
+            _money(g["p90"]),
+            _money(g["weighted_pipeline"]),
+            _money(g["target"]),
+            _pct(g["p_target"]),
+            style=style,
             end_section=i == len(rows) - 2,
         )
-    table.caption = (f"method: {data['method']}; range: exact convolution of deal outcomes; "
-                     "weighted pipeline: amount × stage win rate, no timing")
+    table.caption = (
+        f"method: {data['method']}; range: exact convolution of deal outcomes; "
+        "weighted pipeline: amount × stage win rate, no timing"
+    )
     return table
 
 
@@ -158,12 +212,15 @@ def revenue_table(data: dict[str, Any]) -> Table:
 def backtest_cmd(
     data: DataOpt = None,
     freq: Annotated[Freq, typer.Option(help="Forecast each past month or quarter")] = Freq.quarter,
-    start: Annotated[str | None, typer.Option(
-        "--from", help="First period (date or 2017-01 / 2017-Q1)")] = None,
-    end: Annotated[str | None, typer.Option(
-        "--to", help="Last period (date or 2017-12 / 2017-Q4)")] = None,
-    by: Annotated[By | None, typer.Option(help="Also score each team, rep, product or region")]
-    = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="First period (date or 2017-01 / 2017-Q1)")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last period (date or 2017-12 / 2017-Q4)")
+    ] = None,
+    by: Annotated[
+        By | None, typer.Option(help="Also score each team, rep, product or region")
+    ] = None,
     mapping: MappingOpt = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log the run to MLflow")] = True,
     include_leaks: IncludeLeaksOpt = False,
@@ -181,8 +238,13 @@ def backtest_cmd(
     loaded = _load(data, mapping, settings, include_leaks)
     with console.status("backtesting", spinner="dots") if not json_ else _nullcontext():
         report = backtest(
-            loaded["history"], freq=freq.value, start=start, end=end,
-            by=by.value if by else None, settings=settings, dataset=loaded["dataset"],
+            loaded["history"],
+            freq=freq.value,
+            start=start,
+            end=end,
+            by=by.value if by else None,
+            settings=settings,
+            dataset=loaded["dataset"],
         )
     run_id = None
     if log:
@@ -214,8 +276,19 @@ class _nullcontext:
 def backtest_tables(data: dict[str, Any]) -> list[Table]:
     """Per period and overall: our forecast and the weighted pipeline against the actual."""
     periods = Table(title=f"Backtest by {data['freq']} ({data['dataset']})", box=box.SIMPLE_HEAD)
-    for h in ("period", "actual", "ours", "error", "P10", "P90", "in range", "weighted pipeline",
-              "error", "stage KM", "error"):
+    for h in (
+        "period",
+        "actual",
+        "ours",
+        "error",
+        "P10",
+        "P90",
+        "in range",
+        "weighted pipeline",
+        "error",
+        "stage KM",
+        "error",
+    ):
         periods.add_column(h, justify="left" if h == "period" else "right")
     skipped = []
     for p in data["periods"]:
@@ -231,10 +304,16 @@ def backtest_tables(data: dict[str, Any]) -> list[Table]:
             return _money(e[key]) if key != "pct_error" else _pct(e[key])
 
         periods.add_row(
-            p["period"], _money(p["actual"]), cell("model", "forecast"),
-            cell("model", "pct_error"), _money(p["p10"]), _money(p["p90"]),
-            "yes" if p["in_p10_p90"] else "no", cell("weighted_pipeline", "forecast"),
-            cell("weighted_pipeline", "pct_error"), cell("stage_km", "forecast"),
+            p["period"],
+            _money(p["actual"]),
+            cell("model", "forecast"),
+            cell("model", "pct_error"),
+            _money(p["p10"]),
+            _money(p["p90"]),
+            "yes" if p["in_p10_p90"] else "no",
+            cell("weighted_pipeline", "forecast"),
+            cell("weighted_pipeline", "pct_error"),
+            cell("stage_km", "forecast"),
             cell("stage_km", "pct_error"),
         )
     periods.caption = "\n".join(skipped) or None
@@ -243,38 +322,55 @@ def backtest_tables(data: dict[str, Any]) -> list[Table]:
     summary = Table(title="Overall", box=box.SIMPLE_HEAD)
     for h in ("forecast", "WAPE", "bias", "mean abs error"):
         summary.add_column(h, justify="left" if h == "forecast" else "right")
-    for key, label in (("model", "ours"), ("weighted_pipeline", "weighted pipeline"),
-                       ("stage_km", "per-stage close-time baseline")):
+    for key, label in (
+        ("model", "ours"),
+        ("weighted_pipeline", "weighted pipeline"),
+        ("stage_km", "per-stage close-time baseline"),
+    ):
         if key in overall:
             o = overall[key]
-            summary.add_row(label, _pct(o["wape"]), _pct(o["bias"]),
-                            _money(o["mean_abs_error"]))
-    summary.caption = (f"{overall.get('periods_scored', 0)} of {overall.get('periods', 0)} "
-                       f"periods scored; actual inside P10–P90: "
-                       f"{_pct(overall.get('coverage_p10_p90'))}")
+            summary.add_row(label, _pct(o["wape"]), _pct(o["bias"]), _money(o["mean_abs_error"]))
+    summary.caption = (
+        f"{overall.get('periods_scored', 0)} of {overall.get('periods', 0)} "
+        f"periods scored; actual inside P10–P90: "
+        f"{_pct(overall.get('coverage_p10_p90'))}"
+    )
     if "groups" in overall:
         g = overall["groups"]
-        summary.caption += (f"; per {data['by']}: {g['forecasts']} forecasts, WAPE "
-                            f"{_pct(g['wape_model'])} vs weighted pipeline "
-                            f"{_pct(g.get('wape_weighted_pipeline'))}, inside P10–P90 "
-                            f"{_pct(g['coverage_p10_p90'])}")
+        summary.caption += (
+            f"; per {data['by']}: {g['forecasts']} forecasts, WAPE "
+            f"{_pct(g['wape_model'])} vs weighted pipeline "
+            f"{_pct(g.get('wape_weighted_pipeline'))}, inside P10–P90 "
+            f"{_pct(g['coverage_p10_p90'])}"
+        )
     tables.append(summary)
     if data.get("reps"):
-        reps = Table(title="Reps' own calls vs the model on the same open deals: error and bias "
-                           "per period (mean); actual: total", box=box.SIMPLE_HEAD)
+        reps = Table(
+            title="Reps' own calls vs the model on the same open deals: error and bias "
+            "per period (mean); actual: total",
+            box=box.SIMPLE_HEAD,
+        )
         cols = [("rep", None), ("actual", "actual")]
-        for call, label in (("model", "model"), ("rep_call", "rep p"),
-                            ("commit", "Commit"), ("best_case", "Commit+BC")):
+        for call, label in (
+            ("model", "model"),
+            ("rep_call", "rep p"),
+            ("commit", "Commit"),
+            ("best_case", "Commit+BC"),
+        ):
             if f"{call}_bias" in data["reps"][0]:
-                cols += [(f"{label} error", f"{call}_mean_abs_error"),
-                         (f"{label} bias", f"{call}_bias")]
+                cols += [
+                    (f"{label} error", f"{call}_mean_abs_error"),
+                    (f"{label} bias", f"{call}_bias"),
+                ]
         for label, _ in cols:
             reps.add_column(label, justify="left" if label == "rep" else "right")
         for r in data["reps"]:
             reps.add_row(r["rep"], *[_money(r[k]) for _, k in cols[1:]])
-        reps.caption = ("rep p: Σ amount × rep's probability over deals the rep expected to "
-                        "close in the period; BC: Best Case. bias = forecast − actual: > 0 "
-                        "optimistic, < 0 sandbagging")
+        reps.caption = (
+            "rep p: Σ amount × rep's probability over deals the rep expected to "
+            "close in the period; BC: Best Case. bias = forecast − actual: > 0 "
+            "optimistic, < 0 sandbagging"
+        )
         tables.append(reps)
     return tables
 
@@ -284,8 +380,9 @@ def backtest_tables(data: dict[str, Any]) -> list[Table]:
 def timing_cmd(
     data: DataOpt = None,
     mapping: MappingOpt = None,
-    promote: Annotated[bool, typer.Option(
-        "--promote/--no-promote", help="Make the new model champion if it wins")] = True,
+    promote: Annotated[
+        bool, typer.Option("--promote/--no-promote", help="Make the new model champion if it wins")
+    ] = True,
     include_leaks: IncludeLeaksOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -303,11 +400,14 @@ def timing_cmd(
     _quiet_mlflow()
     champion = load_timing_champion(settings)
     result = train_timing(
-        loaded["history"], settings=settings, incumbent=champion[1] if champion else None,
+        loaded["history"],
+        settings=settings,
+        incumbent=champion[1] if champion else None,
         dataset=loaded["dataset"],
     )
-    reg = log_training(result, settings, promote=promote,
-                       champion_version_scored=champion[0] if champion else None)
+    reg = log_training(
+        result, settings, promote=promote, champion_version_scored=champion[0] if champion else None
+    )
     if json_:
         print_json({**result.summary(), "registration": reg.to_dict()})
         return
@@ -319,9 +419,12 @@ def timing_cmd(
     for h in horizons:
         table.add_column(f"won ≤{h}d pred/obs", justify="right")
     for name, m in result.metrics.items():
-        table.add_row(name, f"{m['concordance']:.3f}", f"{m['brier']:.4f}",
-                      *[f"{m[f'won_{h}d_predicted']:.3f} / {m[f'won_{h}d_observed']:.3f}"
-                        for h in horizons])
+        table.add_row(
+            name,
+            f"{m['concordance']:.3f}",
+            f"{m['brier']:.4f}",
+            *[f"{m[f'won_{h}d_predicted']:.3f} / {m[f'won_{h}d_observed']:.3f}" for h in horizons],
+        )
     console.print(table)
     console.print(f"{reg.name} v{reg.version}: {reg.decision}")
     for reason in reg.reasons:

@@ -38,19 +38,37 @@ def _summary_table(report: KpiReport) -> Table:
         title += " (rebuilt from the stage and field histories)"
     heading = " / ".join(x for x in (report.by, report.period) if x) or "scope"
     table = Table(title=title)
-    for name in (heading, "Deals", "Won", "Lost", "Open", "Win rate", "Avg sale",
-                 "Won revenue", "Cycle won med / P90 (d)", "Velocity / day",
-                 "Open value", "CSAT"):
+    for name in (
+        heading,
+        "Deals",
+        "Won",
+        "Lost",
+        "Open",
+        "Win rate",
+        "Avg sale",
+        "Won revenue",
+        "Cycle won med / P90 (d)",
+        "Velocity / day",
+        "Open value",
+        "CSAT",
+    ):
         table.add_column(name, justify="left" if name == heading else "right")
     rows = report.ordered_rows()
     for i, r in enumerate(rows):
         csat = f"{r['csat_mean']:.2f} ({_int(r['csat_count'])})" if r["csat_count"] else "–"
         table.add_row(
-            _label(r), _int(r["deals"]), _int(r["won"]), _int(r["lost"]),
-            _int(r["open"]), pct(r["win_rate"]), money(r["average_sale_value"]),
+            _label(r),
+            _int(r["deals"]),
+            _int(r["won"]),
+            _int(r["lost"]),
+            _int(r["open"]),
+            pct(r["win_rate"]),
+            money(r["average_sale_value"]),
             money(r["won_revenue"]),
             f"{_days(r['won_cycle_median_days'])} / {_days(r['won_cycle_p90_days'])}",
-            money(r["pipeline_velocity_per_day"]), money(r["open_value"]), csat,
+            money(r["pipeline_velocity_per_day"]),
+            money(r["open_value"]),
+            csat,
             end_section=(i == len(rows) - 2),
         )
     return table
@@ -59,15 +77,31 @@ def _summary_table(report: KpiReport) -> Table:
 def _stage_table(report: KpiReport) -> Table:
     overall = report.overall
     table = Table(title="Stages (all deals)")
-    for name in ("Stage", "Reached", "Converts to", "Conversion", "Median days in stage",
-                 "Completed stays", "Open deals", "Open value", "of which estimated"):
+    for name in (
+        "Stage",
+        "Reached",
+        "Converts to",
+        "Conversion",
+        "Median days in stage",
+        "Completed stays",
+        "Open deals",
+        "Open value",
+        "of which estimated",
+    ):
         table.add_column(name, justify="left" if name in ("Stage", "Converts to") else "right")
-    for f, t, p in zip(overall["funnel"], overall["time_in_stage"], overall["open_pipeline"],
-                       strict=True):
+    for f, t, p in zip(
+        overall["funnel"], overall["time_in_stage"], overall["open_pipeline"], strict=True
+    ):
         table.add_row(
-            f["stage"], _int(f["reached"]), f["next_stage"], pct(f["conversion"]),
-            _days(t["median_days"]), _int(t["completed_stays"]), _int(p["deals"]),
-            money(p["value"]), money(p["estimated_value"]),
+            f["stage"],
+            _int(f["reached"]),
+            f["next_stage"],
+            pct(f["conversion"]),
+            _days(t["median_days"]),
+            _int(t["completed_stays"]),
+            _int(p["deals"]),
+            money(p["value"]),
+            money(p["estimated_value"]),
         )
     table.add_row(report.stages.won, _int(overall["won"]), "", "", "", "", "", "", "")
     return table
@@ -80,8 +114,9 @@ def _funnel_table(report: KpiReport) -> Table:
     for stage in (*report.stages.open_stages, report.stages.won):
         table.add_column(stage, justify="right")
     for r in report.ordered_rows():
-        funnel = {f["stage"]: f for f in report.stage_rows((r["group"], r["period"]))
-                  .get("funnel", [])}
+        funnel = {
+            f["stage"]: f for f in report.stage_rows((r["group"], r["period"])).get("funnel", [])
+        }
         steps = [funnel.get(s, {}) for s in report.stages.open_stages]
         cells = [f"{_int(f.get('reached'))} ({pct(f.get('conversion'))})" for f in steps]
         table.add_row(_label(r), *cells, _int(r["won"]))

@@ -23,10 +23,18 @@ from forecast.errors import ForecastError, InvalidInput
 from forecast.settings import Settings, get_settings
 from training.console import console, err_console, handles_errors, print_json
 
-train_app = typer.Typer(help="Train and evaluate models (logged to MLflow)", no_args_is_help=True,
-                        pretty_exceptions_enable=False, add_completion=False)
-models_app = typer.Typer(help="List, show, promote and roll back models", no_args_is_help=True,
-                         pretty_exceptions_enable=False, add_completion=False)
+train_app = typer.Typer(
+    help="Train and evaluate models (logged to MLflow)",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(
+    help="List, show, promote and roll back models",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 
 
 class Kind(StrEnum):
@@ -34,15 +42,23 @@ class Kind(StrEnum):
     deals = "deals"
 
 
-DataOpt = Annotated[str | None, typer.Option(
-    "--data", help="Dataset name in the store, or a path to an export file or folder "
-                   "(default: the only dataset of that kind in the store)")]
-MappingOpt = Annotated[str | None, typer.Option(
-    help="Built-in mapping name or YAML file, for a path (default: detect)")]
+DataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        help="Dataset name in the store, or a path to an export file or folder "
+        "(default: the only dataset of that kind in the store)",
+    ),
+]
+MappingOpt = Annotated[
+    str | None,
+    typer.Option(help="Built-in mapping name or YAML file, for a path (default: detect)"),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON")]
 SeedOpt = Annotated[int | None, typer.Option(help="Random seed (default: FORECAST_SEED)")]
-PromoteOpt = Annotated[bool, typer.Option(
-    "--promote/--no-promote", help="Make the new model champion if it wins")]
+PromoteOpt = Annotated[
+    bool, typer.Option("--promote/--no-promote", help="Make the new model champion if it wins")
+]
 
 
 def _quiet_mlflow() -> None:
@@ -64,8 +80,9 @@ def _field_names(mapping: Any) -> dict[str, str]:
         return {}
 
 
-def load_training_data(data: str | None, mapping: str | None, kind: Kind,
-                       settings: Settings) -> dict[str, Any]:
+def load_training_data(
+    data: str | None, mapping: str | None, kind: Kind, settings: Settings
+) -> dict[str, Any]:
     """Frames, stages, leak columns, options and field names from a path or a stored dataset."""
     from forecast.data import store
     from forecast.data.mapping import BUILT_IN, detect_mapping, load_mapping
@@ -76,17 +93,27 @@ def load_training_data(data: str | None, mapping: str | None, kind: Kind,
 
         export = read_export(Path(data), mapping)
         if export.kind != want:
-            raise InvalidInput(f"{data} holds {export.kind}, not {want}: use "
-                               f"`forecast train {'leads' if export.kind == 'leads' else 'deals'}`")
+            raise InvalidInput(
+                f"{data} holds {export.kind}, not {want}: use "
+                f"`forecast train {'leads' if export.kind == 'leads' else 'deals'}`"
+            )
         m = load_mapping(mapping) if mapping else detect_mapping(Path(data))
-        out = {"dataset": export.dataset, "leads": export.leads,
-               "leak_columns": export.leak_columns, "field_names": _field_names(m)}
+        out = {
+            "dataset": export.dataset,
+            "leads": export.leads,
+            "leak_columns": export.leak_columns,
+            "field_names": _field_names(m),
+        }
         if export.kind == "opportunities":
             from forecast.history import DealHistory, load_deal_history
 
             out["history"] = DealHistory.from_frames(
-                export.opportunities, export.history, export.stages, options=export.options,
-                name=export.dataset)
+                export.opportunities,
+                export.history,
+                export.stages,
+                options=export.options,
+                name=export.dataset,
+            )
         return out
     engine = store.get_engine(settings)
     with engine.connect() as conn:
@@ -95,8 +122,11 @@ def load_training_data(data: str | None, mapping: str | None, kind: Kind,
     if row["kind"] != want:
         raise InvalidInput(f"dataset {name!r} holds {row['kind']}, not {want}")
     field_names = _field_names(load_mapping(name)) if name in BUILT_IN else {}
-    out: dict[str, Any] = {"dataset": name, "leak_columns": list(row["leak_columns"] or []),
-                           "field_names": field_names}
+    out: dict[str, Any] = {
+        "dataset": name,
+        "leak_columns": list(row["leak_columns"] or []),
+        "field_names": field_names,
+    }
     if kind is Kind.leads:
         out["leads"] = store.load_leads(engine, name)
     else:
@@ -106,19 +136,29 @@ def load_training_data(data: str | None, mapping: str | None, kind: Kind,
 
 # --- output -------------------------------------------------------------------------------------
 
-_COLUMNS = (("roc_auc", "AUC"), ("pr_auc", "PR AUC"), ("brier", "Brier"),
-            ("log_loss", "LogLoss"), ("ece", "ECE"), ("top_decile_lift", "Lift10"),
-            ("top_decile_capture", "Capt10"))
+_COLUMNS = (
+    ("roc_auc", "AUC"),
+    ("pr_auc", "PR AUC"),
+    ("brier", "Brier"),
+    ("log_loss", "LogLoss"),
+    ("ece", "ECE"),
+    ("top_decile_lift", "Lift10"),
+    ("top_decile_capture", "Capt10"),
+)
 
 
-_SHOWN = {"stage_win_rate": "stage rate", "naive_bayes": "naive Bayes",
-          "logistic_regression": "logistic"}
+_SHOWN = {
+    "stage_win_rate": "stage rate",
+    "naive_bayes": "naive Bayes",
+    "logistic_regression": "logistic",
+}
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
     """The model against each baseline (and the champion) on the holdout."""
-    table = Table(title=f"{summary['kind']}: holdout ({summary['split']['method']})",
-                  box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"{summary['kind']}: holdout ({summary['split']['method']})", box=box.SIMPLE_HEAD
+    )
     table.add_column("scorer", style="bold", no_wrap=True)
     for _, title in _COLUMNS:
         table.add_column(title, justify="right", no_wrap=True, min_width=6)
@@ -139,8 +179,10 @@ def summary_table(summary: dict[str, Any]) -> Table:
 
 def _print_summary(summary: dict[str, Any], out: Console) -> None:
     rows = summary["rows"]
-    out.print(f"data {summary.get('dataset')}  fingerprint {summary['fingerprint']}  "
-              f"seed {summary['seed']}  rows {rows}")
+    out.print(
+        f"data {summary.get('dataset')}  fingerprint {summary['fingerprint']}  "
+        f"seed {summary['seed']}  rows {rows}"
+    )
     split = summary["split"]
     if split.get("cut"):
         out.print(f"holdout by time: cut {split['cut']}")
@@ -150,14 +192,19 @@ def _print_summary(summary: dict[str, Any], out: Console) -> None:
         for col in ("scorer", "ROC AUC", "Brier"):
             cv.add_column(col, justify="right" if col != "scorer" else "left")
         for who, v in summary["cv"].items():
-            cv.add_row(who, f"{v['roc_auc_mean']:.4f} ± {v['roc_auc_std']:.4f}",
-                       f"{v['brier_mean']:.4f} ± {v['brier_std']:.4f}")
+            cv.add_row(
+                who,
+                f"{v['roc_auc_mean']:.4f} ± {v['roc_auc_std']:.4f}",
+                f"{v['brier_mean']:.4f} ± {v['brier_std']:.4f}",
+            )
         out.print(cv)
     teams = summary.get("teams") or {}
     used = [t for t, e in teams.items() if e.get("used")]
     if teams:
-        out.print(f"per-team models: {', '.join(used) if used else 'none'} "
-                  f"(global model for the other {len(teams) - len(used)} team(s))")
+        out.print(
+            f"per-team models: {', '.join(used) if used else 'none'} "
+            f"(global model for the other {len(teams) - len(used)} team(s))"
+        )
     for warning in summary.get("warnings", []):
         out.print(f"[yellow]warning:[/] {warning}")
     for example in summary.get("examples", [])[:2]:
@@ -169,8 +216,10 @@ def _print_summary(summary: dict[str, Any], out: Console) -> None:
 
 def _print_registration(reg: dict[str, Any], out: Console) -> None:
     color = "green" if reg["promoted"] else "yellow"
-    out.print(f"[bold]{reg['name']} v{reg['version']}[/]: [{color}]{reg['decision']}[/] "
-              f"(champion before: {reg['champion_before'] or 'none'})")
+    out.print(
+        f"[bold]{reg['name']} v{reg['version']}[/]: [{color}]{reg['decision']}[/] "
+        f"(champion before: {reg['champion_before'] or 'none'})"
+    )
     for reason in reg["reasons"]:
         out.print(f"  {reason}")
 
@@ -183,15 +232,27 @@ def train_and_report(kind: Kind, data: str | None, *, seed: int | None = None) -
     _train(kind, data, None, False, seed, True)
 
 
-def _train(kind: Kind, data: str | None, mapping: str | None, json_: bool, seed: int | None,
-           promote: bool, **extra: Any) -> None:
+def _train(
+    kind: Kind,
+    data: str | None,
+    mapping: str | None,
+    json_: bool,
+    seed: int | None,
+    promote: bool,
+    **extra: Any,
+) -> None:
     from forecast.modeling import fitting, registry
 
     _quiet_mlflow()
     settings = get_settings()
     shown = err_console if json_ else console
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=shown, transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=shown,
+        transient=True,
+    ) as bar:
         task = bar.add_task("reading the data", total=None)
 
         def step(text: str) -> None:
@@ -206,8 +267,13 @@ def _train(kind: Kind, data: str | None, mapping: str | None, json_: bool, seed:
         incumbent = champion.model if champion else None
         if kind is Kind.leads:
             result = fitting.train_leads(
-                frames["leads"], leak_columns=frames["leak_columns"], settings=settings,
-                seed=seed, incumbent=incumbent, dataset=frames["dataset"], progress=step,
+                frames["leads"],
+                leak_columns=frames["leak_columns"],
+                settings=settings,
+                seed=seed,
+                incumbent=incumbent,
+                dataset=frames["dataset"],
+                progress=step,
                 **extra,
             )
         else:
@@ -215,12 +281,19 @@ def _train(kind: Kind, data: str | None, mapping: str | None, json_: bool, seed:
             if extra.get("include_leaks"):
                 history = history.keeping_all()
             result = fitting.train_deals(
-                history, settings=settings, seed=seed, incumbent=incumbent,
-                field_names=frames["field_names"], dataset=frames["dataset"], progress=step,
+                history,
+                settings=settings,
+                seed=seed,
+                incumbent=incumbent,
+                field_names=frames["field_names"],
+                dataset=frames["dataset"],
+                progress=step,
             )
         step("logging to MLflow and registering")
         reg = registry.log_training(
-            result, settings, promote=promote,
+            result,
+            settings,
+            promote=promote,
             champion_version_scored=champion.version if champion else None,
         )
     summary = result.summary()
@@ -235,26 +308,48 @@ def _train(kind: Kind, data: str | None, mapping: str | None, json_: bool, seed:
 @train_app.command("leads")
 @handles_errors
 def train_leads(
-    data: DataOpt = None, mapping: MappingOpt = None, json_: JsonOpt = False,
-    seed: SeedOpt = None, promote: PromoteOpt = True,
-    include_leaks: Annotated[bool, typer.Option(
-        "--include-leaks", help="Keep the columns declared as leaking (metrics will flatter)")
+    data: DataOpt = None,
+    mapping: MappingOpt = None,
+    json_: JsonOpt = False,
+    seed: SeedOpt = None,
+    promote: PromoteOpt = True,
+    include_leaks: Annotated[
+        bool,
+        typer.Option(
+            "--include-leaks", help="Keep the columns declared as leaking (metrics will flatter)"
+        ),
     ] = False,
     cv: Annotated[bool, typer.Option("--cv/--no-cv", help="Cross-validate where no dates")] = True,
 ) -> None:
     """Train the lead-qualification model against naive Bayes and logistic regression."""
-    _train(Kind.leads, data, mapping, json_, seed, promote, include_leaks=include_leaks,
-           cross_validate=cv)
+    _train(
+        Kind.leads,
+        data,
+        mapping,
+        json_,
+        seed,
+        promote,
+        include_leaks=include_leaks,
+        cross_validate=cv,
+    )
 
 
 @train_app.command("deals")
 @handles_errors
 def train_deals(
-    data: DataOpt = None, mapping: MappingOpt = None, json_: JsonOpt = False,
-    seed: SeedOpt = None, promote: PromoteOpt = True,
-    include_leaks: Annotated[bool, typer.Option(
-        "--include-leaks", help="Keep fields the export-state leak check leaves out (fields "
-        "whose blankness or values give away which deals were open at the export)")] = False,
+    data: DataOpt = None,
+    mapping: MappingOpt = None,
+    json_: JsonOpt = False,
+    seed: SeedOpt = None,
+    promote: PromoteOpt = True,
+    include_leaks: Annotated[
+        bool,
+        typer.Option(
+            "--include-leaks",
+            help="Keep fields the export-state leak check leaves out (fields "
+            "whose blankness or values give away which deals were open at the export)",
+        ),
+    ] = False,
 ) -> None:
     """Train the close-probability model on as-of snapshots, with a holdout by time."""
     _train(Kind.deals, data, mapping, json_, seed, promote, include_leaks=include_leaks)
@@ -281,9 +376,14 @@ def list_(json_: JsonOpt = False) -> None:
     for col in ("kind", "name", "version", "aliases", "ROC AUC", "Brier"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["kind"], r["name"], r["version"], ", ".join(r["aliases"]),
-                      "n/a" if r["roc_auc"] is None else f"{r['roc_auc']:.4f}",
-                      "n/a" if r["brier"] is None else f"{r['brier']:.4f}")
+        table.add_row(
+            r["kind"],
+            r["name"],
+            r["version"],
+            ", ".join(r["aliases"]),
+            "n/a" if r["roc_auc"] is None else f"{r['roc_auc']:.4f}",
+            "n/a" if r["brier"] is None else f"{r['brier']:.4f}",
+        )
     console.print(table)
 
 
@@ -302,14 +402,17 @@ def show(
     if json_:
         print_json(info)
         return
-    console.print(f"[bold]{info['name']} v{info['version']}[/] "
-                  f"aliases: {', '.join(info['aliases']) or 'none'}  run {info['run_id']}")
+    console.print(
+        f"[bold]{info['name']} v{info['version']}[/] "
+        f"aliases: {', '.join(info['aliases']) or 'none'}  run {info['run_id']}"
+    )
     table = Table(title="holdout")
     for col in ("scorer", "ROC AUC", "Brier"):
         table.add_column(col)
     for who, v in info["metrics"].items():
-        table.add_row(who, f"{v.get('roc_auc', float('nan')):.4f}",
-                      f"{v.get('brier', float('nan')):.4f}")
+        table.add_row(
+            who, f"{v.get('roc_auc', float('nan')):.4f}", f"{v.get('brier', float('nan')):.4f}"
+        )
     console.print(table)
     console.print(f"decision: {info['decision']}")
     console.print(f"champion history: {info['champion_history']}")

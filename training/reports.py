@@ -44,24 +44,34 @@ def snapshot_summary(snap: pd.DataFrame, stages_order: list[str]) -> list[dict]:
     rows = []
     for stage in stages_order:
         part = snap[snap["stage"] == stage]
-        rows.append({
-            "stage": stage,
-            "deals": int(len(part)),
-            "value": float(part["amount"].sum()) if len(part) else 0.0,
-            "median_days_in_stage": (
-                float(part["days_in_stage"].median()) if len(part) else None
-            ),
-        })
+        rows.append(
+            {
+                "stage": stage,
+                "deals": int(len(part)),
+                "value": float(part["amount"].sum()) if len(part) else 0.0,
+                "median_days_in_stage": (
+                    float(part["days_in_stage"].median()) if len(part) else None
+                ),
+            }
+        )
     return rows
 
 
 def print_snapshot(rows: list[dict], as_of: str, console: Console) -> None:
     table = Table(title=f"Pipeline as of {as_of}")
-    for col, justify in (("stage", "left"), ("deals", "right"), ("value", "right"),
-                         ("median days in stage", "right")):
+    for col, justify in (
+        ("stage", "left"),
+        ("deals", "right"),
+        ("value", "right"),
+        ("median days in stage", "right"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in rows:
         days = r["median_days_in_stage"]
-        table.add_row(r["stage"], f"{r['deals']:,}", f"{r['value']:,.0f}",
-                      "" if days is None else f"{days:,.1f}")
+        table.add_row(
+            r["stage"],
+            f"{r['deals']:,}",
+            f"{r['value']:,.0f}",
+            "" if days is None else f"{days:,.1f}",
+        )
     console.print(table)

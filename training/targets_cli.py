@@ -11,11 +11,16 @@ from rich.table import Table
 
 from training.console import console, handles_errors, print_json
 
-targets_app = typer.Typer(help="Targets (quotas) per team, rep, product, region or in total",
-                          no_args_is_help=True)
+targets_app = typer.Typer(
+    help="Targets (quotas) per team, rep, product, region or in total", no_args_is_help=True
+)
 
-DatasetOpt = Annotated[str | None, typer.Option(
-    "--dataset", "-d", help="Dataset in the store (default: the only opportunities dataset)")]
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset", "-d", help="Dataset in the store (default: the only opportunities dataset)"
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 
 
@@ -34,8 +39,10 @@ def import_(
     if json_:
         print_json(written.to_dict())
         return
-    console.print(f"{written.dataset}: {written.inserted} new, {written.changed} changed, "
-                  f"{written.unchanged} unchanged target(s)")
+    console.print(
+        f"{written.dataset}: {written.inserted} new, {written.changed} changed, "
+        f"{written.unchanged} unchanged target(s)"
+    )
 
 
 @targets_app.command("set")
@@ -54,13 +61,16 @@ def set_(
 
     written = targets.set_targets(
         store.get_engine(),
-        [{"level": level, "name": name, "period": period, "amount": amount,
-          "currency": currency}],
-        dataset=dataset, where="target")
+        [{"level": level, "name": name, "period": period, "amount": amount, "currency": currency}],
+        dataset=dataset,
+        where="target",
+    )
     t = written.targets[0]
     state = "new" if written.inserted else "changed" if written.changed else "unchanged"
-    console.print(f"{written.dataset}: {t.level} {t.name!r} {t.period}: "
-                  f"{t.amount:,.0f} {t.currency} ({state})")
+    console.print(
+        f"{written.dataset}: {t.level} {t.name!r} {t.period}: "
+        f"{t.amount:,.0f} {t.currency} ({state})"
+    )
 
 
 @targets_app.command("list")
@@ -75,8 +85,9 @@ def list_(
     from forecast.data import store
     from forecast.forecasting import targets
 
-    name, rows = targets.list_targets(store.get_engine(), dataset=dataset, period=period,
-                                      level=level)
+    name, rows = targets.list_targets(
+        store.get_engine(), dataset=dataset, period=period, level=level
+    )
     if json_:
         print_json({"dataset": name, "targets": [t.to_dict() for t in rows]})
         return
@@ -84,6 +95,12 @@ def list_(
     for head in ("period", "level", "name", "amount", "currency", "updated"):
         table.add_column(head, justify="right" if head == "amount" else "left")
     for t in rows:
-        table.add_row(t.period, t.level, t.name, f"{t.amount:,.0f}", t.currency,
-                      f"{t.updated_at:%Y-%m-%d %H:%M}" if t.updated_at else "")
+        table.add_row(
+            t.period,
+            t.level,
+            t.name,
+            f"{t.amount:,.0f}",
+            t.currency,
+            f"{t.updated_at:%Y-%m-%d %H:%M}" if t.updated_at else "",
+        )
     console.print(table if rows else f"{name}: no targets yet (forecast targets import FILE)")

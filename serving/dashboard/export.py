@@ -17,8 +17,20 @@ from forecast.formatting import missing
 from serving.dashboard import page
 
 CHARTS = ("forecast", "funnel", "teams", "reps", "risk", "models")
-FORECAST_COLUMNS = ("period", "start", "end", "actual_won", "expected", "p10", "p50", "p90",
-                    "weighted_pipeline", "target", "p_target", "as_of")
+FORECAST_COLUMNS = (
+    "period",
+    "start",
+    "end",
+    "actual_won",
+    "expected",
+    "p10",
+    "p50",
+    "p90",
+    "weighted_pipeline",
+    "target",
+    "p_target",
+    "as_of",
+)
 
 
 def csv_rows(name: str, ov: page.Overview, models: dict[str, Any]) -> list[dict[str, Any]]:
@@ -26,8 +38,13 @@ def csv_rows(name: str, ov: page.Overview, models: dict[str, Any]) -> list[dict[
     overview could not compute raises `ForecastError` with its reason."""
     if name == "models":
         return _model_rows(models)
-    part = {"forecast": ov.forecast, "funnel": ov.funnel, "teams": ov.table, "reps": ov.table,
-            "risk": ov.risk}[name]
+    part = {
+        "forecast": ov.forecast,
+        "funnel": ov.funnel,
+        "teams": ov.table,
+        "reps": ov.table,
+        "risk": ov.risk,
+    }[name]
     if not part.ok:
         raise ForecastError(part.error or f"no {name} data")
     data = part.data or {}
@@ -46,28 +63,51 @@ def _model_rows(models: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for m in models["models"]:
         for who, metrics in (m.get("holdout") or {"(none)": {}}).items():
-            base = {"kind": m["kind"], "name": m["name"], "version": m["version"],
-                    "source": m["source"], "method": m["method"],
-                    "trained_at": m["trained_at"], "compared": who}
+            base = {
+                "kind": m["kind"],
+                "name": m["name"],
+                "version": m["version"],
+                "source": m["source"],
+                "method": m["method"],
+                "trained_at": m["trained_at"],
+                "compared": who,
+            }
             out.append({**base, **metrics} if metrics else base)
     return out
 
 
 def _funnel_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"period": row["period"], "team": row["group"], "stage": f["stage"],
-             "reached": f["reached"], "next_stage": f["next_stage"],
-             "conversion": f["conversion"], "median_days_in_stage": t["median_days"],
-             "open_deals": p["deals"], "open_value": p["value"]}
-            for f, t, p in zip(row["funnel"], row["time_in_stage"], row["open_pipeline"],
-                               strict=True)]
+    return [
+        {
+            "period": row["period"],
+            "team": row["group"],
+            "stage": f["stage"],
+            "reached": f["reached"],
+            "next_stage": f["next_stage"],
+            "conversion": f["conversion"],
+            "median_days_in_stage": t["median_days"],
+            "open_deals": p["deals"],
+            "open_value": p["value"],
+        }
+        for f, t, p in zip(row["funnel"], row["time_in_stage"], row["open_pipeline"], strict=True)
+    ]
 
 
 def _risk_row(d: dict[str, Any]) -> dict[str, Any]:
-    return {"id": d["id"], "account": d["account"], "owner": d["owner"], "team": d["team"],
-            "stage": d["stage"], "amount": d["amount"], "probability": d["probability"],
-            "probability_before": d["probability_before"], "days_in_stage": d["days_in_stage"],
-            "flags": " ".join(d["flags"]), "why": "; ".join(d["why"]),
-            "reasons_against": "; ".join(r["sentence"] for r in d["reasons_against"])}
+    return {
+        "id": d["id"],
+        "account": d["account"],
+        "owner": d["owner"],
+        "team": d["team"],
+        "stage": d["stage"],
+        "amount": d["amount"],
+        "probability": d["probability"],
+        "probability_before": d["probability_before"],
+        "days_in_stage": d["days_in_stage"],
+        "flags": " ".join(d["flags"]),
+        "why": "; ".join(d["why"]),
+        "reasons_against": "; ".join(r["sentence"] for r in d["reasons_against"]),
+    }
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

@@ -9,9 +9,12 @@ from forecast.formatting import pct
 from serving.dashboard import page
 
 LAYOUT: dict[str, Any] = {
-    "margin": {"l": 70, "r": 20, "t": 10, "b": 40}, "height": 340,
-    "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
-    "legend": {"orientation": "h", "y": -0.15}, "hovermode": "x unified",
+    "margin": {"l": 70, "r": 20, "t": 10, "b": 40},
+    "height": 340,
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
+    "legend": {"orientation": "h", "y": -0.15},
+    "hovermode": "x unified",
     "font": {"family": "system-ui, sans-serif", "size": 12},
 }
 
@@ -24,27 +27,70 @@ def forecast_figure(fc: page.Section) -> dict[str, Any]:
     ahead = [r for r in rows if r.get("expected") is not None]
     xa = [r["period"] for r in ahead]
     traces = [
-        {"type": "bar", "name": "Won (actual)", "x": x, "y": [r["actual_won"] for r in rows],
-         "marker": {"color": "#9db4c0"}},
-        {"type": "scatter", "name": "P10", "x": xa, "y": [r["p10"] for r in ahead],
-         "mode": "lines", "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip"},
-        {"type": "scatter", "name": "P10–P90", "x": xa, "y": [r["p90"] for r in ahead],
-         "mode": "lines", "line": {"width": 0}, "fill": "tonexty",
-         "fillcolor": "rgba(31,119,180,0.18)"},
-        {"type": "scatter", "name": "Expected", "x": xa, "y": [r["expected"] for r in ahead],
-         "mode": "lines+markers", "line": {"color": "#1f77b4", "width": 3}},
-        {"type": "scatter", "name": "Weighted pipeline", "x": xa,
-         "y": [r["weighted_pipeline"] for r in ahead], "mode": "lines+markers",
-         "line": {"color": "#ff7f0e", "dash": "dash"}},
+        {
+            "type": "bar",
+            "name": "Won (actual)",
+            "x": x,
+            "y": [r["actual_won"] for r in rows],
+            "marker": {"color": "#9db4c0"},
+        },
+        {
+            "type": "scatter",
+            "name": "P10",
+            "x": xa,
+            "y": [r["p10"] for r in ahead],
+            "mode": "lines",
+            "line": {"width": 0},
+            "showlegend": False,
+            "hoverinfo": "skip",
+        },
+        {
+            "type": "scatter",
+            "name": "P10–P90",
+            "x": xa,
+            "y": [r["p90"] for r in ahead],
+            "mode": "lines",
+            "line": {"width": 0},
+            "fill": "tonexty",
+            "fillcolor": "rgba(31,119,180,0.18)",
+        },
+        {
+            "type": "scatter",
+            "name": "Expected",
+            "x": xa,
+            "y": [r["expected"] for r in ahead],
+            "mode": "lines+markers",
+            "line": {"color": "#1f77b4", "width": 3},
+        },
+        {
+            "type": "scatter",
+            "name": "Weighted pipeline",
+            "x": xa,
+            "y": [r["weighted_pipeline"] for r in ahead],
+            "mode": "lines+markers",
+            "line": {"color": "#ff7f0e", "dash": "dash"},
+        },
     ]
     if any(r.get("target") is not None for r in rows):
-        traces.append({"type": "scatter", "name": "Target", "x": x,
-                       "y": [r.get("target") for r in rows], "mode": "markers",
-                       "marker": {"symbol": "line-ew", "size": 60,
-                                  "line": {"color": "#d62728", "width": 3}}})
-    layout = {**LAYOUT, "yaxis": {"title": {"text": "revenue"}, "tickformat": ",.0f",
-                                  "rangemode": "tozero"},
-              "xaxis": {"type": "category"}}
+        traces.append(
+            {
+                "type": "scatter",
+                "name": "Target",
+                "x": x,
+                "y": [r.get("target") for r in rows],
+                "mode": "markers",
+                "marker": {
+                    "symbol": "line-ew",
+                    "size": 60,
+                    "line": {"color": "#d62728", "width": 3},
+                },
+            }
+        )
+    layout = {
+        **LAYOUT,
+        "yaxis": {"title": {"text": "revenue"}, "tickformat": ",.0f", "rangemode": "tozero"},
+        "xaxis": {"type": "category"},
+    }
     return {"data": traces, "layout": layout}
 
 
@@ -55,10 +101,22 @@ def funnel_figure(fn: page.Section) -> dict[str, Any]:
     names = [s["stage"] for s in steps] + [steps[-1]["next_stage"] if steps else "Won"]
     values = [s["reached"] for s in steps] + [row["won"]]
     text = [f"{s['reached']:,} · {pct(s['conversion'])} on" for s in steps] + [f"{row['won']:,}"]
-    trace = {"type": "funnel", "y": names, "x": values, "text": text, "textinfo": "text",
-             "marker": {"color": "#1f77b4"}}
-    return {"data": [trace], "layout": {**LAYOUT, "height": 60 + 55 * len(names),
-                                        "margin": {"l": 110, "r": 20, "t": 10, "b": 20}}}
+    trace = {
+        "type": "funnel",
+        "y": names,
+        "x": values,
+        "text": text,
+        "textinfo": "text",
+        "marker": {"color": "#1f77b4"},
+    }
+    return {
+        "data": [trace],
+        "layout": {
+            **LAYOUT,
+            "height": 60 + 55 * len(names),
+            "margin": {"l": 110, "r": 20, "t": 10, "b": 20},
+        },
+    }
 
 
 def figure_json(figure: dict[str, Any]) -> str:

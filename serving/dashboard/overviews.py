@@ -39,8 +39,14 @@ def get_overview_cache(request: Request) -> OverviewCache:
 OverviewCacheDep = Annotated[OverviewCache, Depends(get_overview_cache)]
 
 
-def compute(request: Request, cache: OverviewCache, dataset: str | None, freq: str,
-            period: str | None, team: str | None) -> tuple[overview.Overview | None, str | None]:
+def compute(
+    request: Request,
+    cache: OverviewCache,
+    dataset: str | None,
+    freq: str,
+    period: str | None,
+    team: str | None,
+) -> tuple[overview.Overview | None, str | None]:
     """The overview of a view (cached), or None and the reason the data cannot be shown."""
     state = request.app.state
     engine = state.engine
@@ -53,9 +59,26 @@ def compute(request: Request, cache: OverviewCache, dataset: str | None, freq: s
     served = served_deal_model(request, data.name)
     # The model set by identity and load time: a reload is a new set, even if the id of a
     # discarded one were reused.
-    key = (str(engine.url), data.name, data.version, view.freq, view.period.label,
-           str(view.as_of), view.team, id(models), models.loaded_at)
-    result = cache.get(key, lambda: overview.build_overview(
-        engine, data, view, served=served, settings=state.settings,
-        models_cache=state.forecast_models))
+    key = (
+        str(engine.url),
+        data.name,
+        data.version,
+        view.freq,
+        view.period.label,
+        str(view.as_of),
+        view.team,
+        id(models),
+        models.loaded_at,
+    )
+    result = cache.get(
+        key,
+        lambda: overview.build_overview(
+            engine,
+            data,
+            view,
+            served=served,
+            settings=state.settings,
+            models_cache=state.forecast_models,
+        ),
+    )
     return result, None

@@ -53,8 +53,9 @@ class View:
     team: str | None
 
 
-def choose_view(data: Dataset, *, freq: str = "quarter", period: str | None = None,
-                team: str | None = None) -> View:
+def choose_view(
+    data: Dataset, *, freq: str = "quarter", period: str | None = None, team: str | None = None
+) -> View:
     """Validate the filters. The default period is the one holding the dataset's "now"; a past
     period is forecast as of its start (to set beside what was won), any other as of now."""
     if freq not in FREQS:
@@ -126,23 +127,37 @@ def section(build: Callable[[], dict[str, Any]], what: str) -> Section:
         return Section(error=f"the {what} could not be computed; the error has been logged")
 
 
-def kpi_report(data: Dataset, *, by: str | None, period: str | None,
-               as_of: object = None) -> Any:
+def kpi_report(data: Dataset, *, by: str | None, period: str | None, as_of: object = None) -> Any:
     """`kpis.compute_kpis` on a loaded dataset, as `GET /v1/kpis` calls it."""
     return compute_kpis(data.history, by=by, period=period, as_of=as_of)
 
 
-def revenue_forecast(engine: Engine, data: Dataset, period: Period, *, by: str | None,
-                     as_of: pd.Timestamp, settings: Any = None,
-                     models_cache: BuildCache | None = None) -> dict[str, Any]:
+def revenue_forecast(
+    engine: Engine,
+    data: Dataset,
+    period: Period,
+    *,
+    by: str | None,
+    as_of: pd.Timestamp,
+    settings: Any = None,
+    models_cache: BuildCache | None = None,
+) -> dict[str, Any]:
     """`service.forecast_against_targets`, as `GET /v1/forecast` calls it, as a dict."""
-    return forecast_against_targets(engine, period.label, dataset=data.name, by=by, as_of=as_of,
-                                    settings=settings, history=data.history,
-                                    models_cache=models_cache).to_dict()
+    return forecast_against_targets(
+        engine,
+        period.label,
+        dataset=data.name,
+        by=by,
+        as_of=as_of,
+        settings=settings,
+        history=data.history,
+        models_cache=models_cache,
+    ).to_dict()
 
 
-def at_risk(data: Dataset, *, served: Any, as_of: object = None, team: str | None = None,
-            limit: int = 25) -> Any:
+def at_risk(
+    data: Dataset, *, served: Any, as_of: object = None, team: str | None = None, limit: int = 25
+) -> Any:
     """`risk.deals_at_risk` on a loaded dataset, as `GET /v1/deals/at-risk` calls it."""
     return deals_at_risk(data.history, served=served, as_of=as_of, team=team, limit=limit)
 
@@ -161,19 +176,35 @@ class Overview:
     notes: list[str] = field(default_factory=list)
 
 
-def build_overview(engine: Engine, data: Dataset, view: View, *, served: Any = None,
-                   settings: Any = None, models_cache: BuildCache | None = None) -> Overview:
+def build_overview(
+    engine: Engine,
+    data: Dataset,
+    view: View,
+    *,
+    served: Any = None,
+    settings: Any = None,
+    models_cache: BuildCache | None = None,
+) -> Overview:
     """Compute every section of the dashboard for one view."""
-    kpis = section(lambda: kpi_report(data, by="team" if view.team else None,
-                                      period=view.freq).to_dict(), "KPIs")
+    kpis = section(
+        lambda: kpi_report(data, by="team" if view.team else None, period=view.freq).to_dict(),
+        "KPIs",
+    )
     forecasts: dict[str, dict[str, Any] | Exception] = {}
 
     def forecast_of(period: Period, by: str) -> dict[str, Any]:
         key = f"{period.label}|{by}"
         if key not in forecasts:
             try:
-                forecasts[key] = revenue_forecast(engine, data, period, by=by, as_of=view.as_of,
-                                                  settings=settings, models_cache=models_cache)
+                forecasts[key] = revenue_forecast(
+                    engine,
+                    data,
+                    period,
+                    by=by,
+                    as_of=view.as_of,
+                    settings=settings,
+                    models_cache=models_cache,
+                )
             except Exception as exc:  # noqa: BLE001 - re-raised below, per section
                 forecasts[key] = exc
         hit = forecasts[key]
@@ -184,14 +215,20 @@ def build_overview(engine: Engine, data: Dataset, view: View, *, served: Any = N
     # The at-risk list needs nothing from the other sections: it runs beside them (numpy and
     # pandas release the GIL for much of their work, so two cores share the load).
     with ThreadPoolExecutor(max_workers=1) as pool:
-        risk = pool.submit(section, lambda: at_risk(data, served=served, as_of=data.now,
-                                                    team=view.team).to_dict(), "deals at risk")
-        fc = section(lambda: _forecast_section(view, kpis, forecast_of, engine),
-                     "revenue forecast")
+        risk = pool.submit(
+            section,
+            lambda: at_risk(data, served=served, as_of=data.now, team=view.team).to_dict(),
+            "deals at risk",
+        )
+        fc = section(lambda: _forecast_section(view, kpis, forecast_of, engine), "revenue forecast")
         table = section(lambda: _table_section(data, view, forecast_of), "team table")
         return Overview(
-            view=view, dataset=data, periods=period_choices(data, view.freq), forecast=fc,
-            funnel=section(lambda: _funnel_section(view, kpis), "funnel"), table=table,
+            view=view,
+            dataset=data,
+            periods=period_choices(data, view.freq),
+            forecast=fc,
+            funnel=section(lambda: _funnel_section(view, kpis), "funnel"),
+            table=table,
             risk=risk.result(),
         )
 
@@ -211,16 +248,21 @@ def _line(result: dict[str, Any], team: str | None) -> dict[str, Any] | None:
     return next((g for g in result["groups"] if g["group"] == team), None)
 
 
-def _forecast_section(view: View, kpis: Section, forecast_of: Callable[..., dict[str, Any]],
-                      engine: Engine) -> dict[str, Any]:
+def _forecast_section(
+    view: View, kpis: Section, forecast_of: Callable[..., dict[str, Any]], engine: Engine
+) -> dict[str, Any]:
     rows = []
     notes: list[str] = []
     level, name = ("team", view.team) if view.team else ("all", "total")
     seen_until = _now(view, kpis)
     method = None
     for per in chart_periods(view):
-        row: dict[str, Any] = {"period": per.label, "start": str(per.start.date()),
-                               "end": str(per.end.date()), "actual_won": None}
+        row: dict[str, Any] = {
+            "period": per.label,
+            "start": str(per.start.date()),
+            "end": str(per.end.date()),
+            "actual_won": None,
+        }
         if per.start < seen_until:  # started: what was won in it so far (none: no row)
             kpi = _kpi_row(kpis, view.team, per.label)
             row["actual_won"] = kpi["won_revenue"] if kpi is not None else 0.0
@@ -234,10 +276,24 @@ def _forecast_section(view: View, kpis: Section, forecast_of: Callable[..., dict
             if line is None:
                 notes.append(f"{per.label}: no forecast line for team {view.team!r}")
             else:
-                row.update({k: line.get(k) for k in (
-                    "expected", "p10", "p50", "p90", "weighted_pipeline", "won_so_far",
-                    "expected_pipeline", "expected_new", "deals", "pipeline_value",
-                    "p_target")})
+                row.update(
+                    {
+                        k: line.get(k)
+                        for k in (
+                            "expected",
+                            "p10",
+                            "p50",
+                            "p90",
+                            "weighted_pipeline",
+                            "won_so_far",
+                            "expected_pipeline",
+                            "expected_new",
+                            "deals",
+                            "pipeline_value",
+                            "p_target",
+                        )
+                    }
+                )
                 row["as_of"] = result["as_of"]
                 method = method or result.get("method")
                 notes.extend(n for n in result.get("notes", []) if n not in notes)
@@ -245,9 +301,16 @@ def _forecast_section(view: View, kpis: Section, forecast_of: Callable[..., dict
                     row["target"] = line.get("target")
         rows.append(row)
     focus = next(r for r in rows if r["period"] == view.period.label)
-    return {"freq": view.freq, "focus": view.period.label, "as_of": str(view.as_of.date()),
-            "team": view.team, "rows": rows, "focus_row": focus, "method": method,
-            "notes": notes}
+    return {
+        "freq": view.freq,
+        "focus": view.period.label,
+        "as_of": str(view.as_of.date()),
+        "team": view.team,
+        "rows": rows,
+        "focus_row": focus,
+        "method": method,
+        "notes": notes,
+    }
 
 
 def _now(view: View, kpis: Section) -> pd.Timestamp:
@@ -261,23 +324,37 @@ def _now(view: View, kpis: Section) -> pd.Timestamp:
 def _funnel_section(view: View, kpis: Section) -> dict[str, Any]:
     row = _kpi_row(kpis, view.team, view.period.label)
     if row is None:  # no deal created or closed in the period: an empty row says so
-        raise ForecastError(f"no deals created or closed in {view.period.label}"
-                            + (f" for team {view.team}" if view.team else ""))
-    return {"period": view.period.label, "team": view.team,
-            "as_of": kpis.data["as_of"], "row": row}  # type: ignore[index]
+        raise ForecastError(
+            f"no deals created or closed in {view.period.label}"
+            + (f" for team {view.team}" if view.team else "")
+        )
+    return {"period": view.period.label, "team": view.team, "as_of": kpis.data["as_of"], "row": row}  # type: ignore[index]
 
 
-def _table_section(data: Dataset, view: View,
-                   forecast_of: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+def _table_section(
+    data: Dataset, view: View, forecast_of: Callable[..., dict[str, Any]]
+) -> dict[str, Any]:
     teams = forecast_of(view.period, "team")
     reps = forecast_of(view.period, "rep")
     rep_rows = [dict(g, team=data.rep_team.get(g["group"])) for g in reps["groups"]]
     if view.team:
         rep_rows = [r for r in rep_rows if r["team"] == view.team]
-    keys = ("group", "deals", "pipeline_value", "won_so_far", "expected", "p10", "p90",
-            "weighted_pipeline", "target", "p_target")
+    keys = (
+        "group",
+        "deals",
+        "pipeline_value",
+        "won_so_far",
+        "expected",
+        "p10",
+        "p90",
+        "weighted_pipeline",
+        "target",
+        "p_target",
+    )
     return {
-        "period": view.period.label, "as_of": teams["as_of"], "team": view.team,
+        "period": view.period.label,
+        "as_of": teams["as_of"],
+        "team": view.team,
         "teams": [{k: g.get(k) for k in keys} for g in teams["groups"]],
         "total": {k: teams["total"].get(k) for k in keys},
         "reps": [{**{k: r.get(k) for k in keys}, "team": r["team"]} for r in rep_rows],

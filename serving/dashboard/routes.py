@@ -31,9 +31,11 @@ SERVING = Path(__file__).resolve().parents[1]
 templates = Jinja2Templates(directory=str(SERVING / "templates"))
 router = APIRouter(include_in_schema=False)
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
-       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 Dataset = Annotated[str | None, Query(max_length=100)]
 Freq = Annotated[str, Query(max_length=10)]
@@ -90,18 +92,26 @@ def _to_login(request: Request) -> RedirectResponse:
 
 
 @router.get("/login")
-def login_form(request: Request, sessions: SessionsDep,
-               next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
+def login_form(
+    request: Request,
+    sessions: SessionsDep,
+    next: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
     if sessions.read(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     return _login_page(request, sessions, next, None, 200)
 
 
-def _login_page(request: Request, sessions: SessionManager, next: str | None,
-                error: str | None, status: int) -> Response:
+def _login_page(
+    request: Request, sessions: SessionManager, next: str | None, error: str | None, status: int
+) -> Response:
     token, cookie = sessions.login_token(request)
-    response = _html(request, "login.html", {"csrf_token": token, "next": _safe_next(next),
-                                             "error": error}, status)
+    response = _html(
+        request,
+        "login.html",
+        {"csrf_token": token, "next": _safe_next(next), "error": error},
+        status,
+    )
     if cookie is not None:
         sessions.set_login_cookie(response, request, cookie)
     return response
@@ -116,26 +126,38 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     if not sessions.login_csrf_ok(request, csrf_token):
-        return _login_page(request, sessions, next, "The sign-in form expired or did not come "
-                           "from this site; please try again.", 403)
+        return _login_page(
+            request,
+            sessions,
+            next,
+            "The sign-in form expired or did not come from this site; please try again.",
+            403,
+        )
     found = request.app.state.keys.verify(api_key.strip()) if api_key.strip() else None
     if found is None:
         return _login_page(request, sessions, next, "Unknown or revoked API key.", 401)
     if found.role not in VIEW_ROLES:
-        return _login_page(request, sessions, next, f"A {found.role} key may not view the "
-                           "dashboard: sign in with a viewer or admin key.", 403)
+        return _login_page(
+            request,
+            sessions,
+            next,
+            f"A {found.role} key may not view the dashboard: sign in with a viewer or admin key.",
+            403,
+        )
     response = RedirectResponse(_safe_next(next), status_code=303)
     sessions.start(response, request, found.id, found.name, found.role)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, sessions: SessionsDep,
-           csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+def logout(
+    request: Request, sessions: SessionsDep, csrf_token: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
     session = sessions.read(request)
     if session is not None and not sessions.csrf_ok(session, csrf_token):
-        return _text("cross-site request refused: the form's token does not match this "
-                     "session", 403)
+        return _text(
+            "cross-site request refused: the form's token does not match this session", 403
+        )
     response = RedirectResponse("/login", status_code=303)
     sessions.end(response)
     return response
@@ -145,27 +167,40 @@ def logout(request: Request, sessions: SessionsDep,
 
 
 @router.get("/")
-async def dashboard(request: Request, sessions: SessionsDep, overviews: OverviewCacheDep,
-                    dataset: Dataset = None, freq: Freq = "quarter", period: Period = None,
-                    team: Team = None) -> Response:
+async def dashboard(
+    request: Request,
+    sessions: SessionsDep,
+    overviews: OverviewCacheDep,
+    dataset: Dataset = None,
+    freq: Freq = "quarter",
+    period: Period = None,
+    team: Team = None,
+) -> Response:
     # The session check may touch the store (is the key still active?): off the event loop.
     session = await run_in_threadpool(sessions.read, request)
     if session is None:
         return _to_login(request)
-    result, problem = await run_in_threadpool(compute, request, overviews, dataset or None,
-                                              freq, period or None, team or None)
+    result, problem = await run_in_threadpool(
+        compute, request, overviews, dataset or None, freq, period or None, team or None
+    )
     context = await run_in_threadpool(_context, request, session, result, problem)
     return _html(request, "dashboard.html", context)
 
 
-def _context(request: Request, session: Session, ov: page.Overview | None,
-             problem: str | None) -> dict[str, Any]:
+def _context(
+    request: Request, session: Session, ov: page.Overview | None, problem: str | None
+) -> dict[str, Any]:
     from forecast.data.store import list_datasets
 
     with request.app.state.engine.connect() as conn:
         datasets = list_datasets(conn, "opportunities")
-    ctx: dict[str, Any] = {"session": session, "csrf_token": session.csrf, "problem": problem,
-                           "datasets": datasets, "ov": ov}
+    ctx: dict[str, Any] = {
+        "session": session,
+        "csrf_token": session.csrf,
+        "problem": problem,
+        "datasets": datasets,
+        "ov": ov,
+    }
     if ov is None:
         ctx["models"] = describe(request.app.state.models).model_dump(mode="json")
         return ctx
@@ -174,8 +209,10 @@ def _context(request: Request, session: Session, ov: page.Overview | None,
     if view.team:
         query["team"] = view.team
     ctx.update(
-        view=view, teams=ov.dataset.teams,
-        data_end=(ov.dataset.now - timedelta(microseconds=1)).date(), periods=ov.periods,
+        view=view,
+        teams=ov.dataset.teams,
+        data_end=(ov.dataset.now - timedelta(microseconds=1)).date(),
+        periods=ov.periods,
         query=urlencode(query),
         forecast_figure=figure_json(forecast_figure(ov.forecast)) if ov.forecast.ok else None,
         funnel_figure=figure_json(funnel_figure(ov.funnel)) if ov.funnel.ok else None,
@@ -188,8 +225,10 @@ def _model_card(request: Request, fc: page.Section) -> dict[str, Any]:
     described = describe(request.app.state.models).model_dump(mode="json")
     if fc.ok:
         focus = fc.data["focus_row"]  # type: ignore[index]
-        described["forecast"] = {"method": (fc.data or {}).get("method"),
-                                 "as_of": focus.get("as_of")}
+        described["forecast"] = {
+            "method": (fc.data or {}).get("method"),
+            "as_of": focus.get("as_of"),
+        }
     return described
 
 
@@ -197,25 +236,35 @@ def _model_card(request: Request, fc: page.Section) -> dict[str, Any]:
 
 
 @router.get("/dashboard/{chart}.csv")
-async def download(request: Request, chart: str, sessions: SessionsDep,
-                   overviews: OverviewCacheDep, dataset: Dataset = None,
-                   freq: Freq = "quarter", period: Period = None, team: Team = None,
-                   ) -> Response:
+async def download(
+    request: Request,
+    chart: str,
+    sessions: SessionsDep,
+    overviews: OverviewCacheDep,
+    dataset: Dataset = None,
+    freq: Freq = "quarter",
+    period: Period = None,
+    team: Team = None,
+) -> Response:
     session = await run_in_threadpool(sessions.read, request)
     if session is None:
         return _to_login(request)
     if chart not in CHARTS:
         return _text(f"no chart {chart!r}; charts: {', '.join(CHARTS)}", 404)
-    result, problem = await run_in_threadpool(compute, request, overviews, dataset or None,
-                                              freq, period or None, team or None)
+    result, problem = await run_in_threadpool(
+        compute, request, overviews, dataset or None, freq, period or None, team or None
+    )
     if result is None:
         return _text(problem or "no data", 404)
     try:
         rows = csv_rows(chart, result, _model_card(request, result.forecast))
     except ForecastError as exc:
         return _text(str(exc), 409)
-    return Response(to_csv(rows), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{filename(chart, result)}"'})
+    return Response(
+        to_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename(chart, result)}"'},
+    )
 
 
 # --- assets -------------------------------------------------------------------------------------
@@ -223,5 +272,8 @@ async def download(request: Request, chart: str, sessions: SessionsDep,
 
 @router.get("/assets/plotly.min.js")
 def plotly_js() -> Response:
-    return FileResponse(plotly_js_path(), media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        plotly_js_path(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )

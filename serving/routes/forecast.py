@@ -20,35 +20,70 @@ from serving.deps import (
 from serving.schemas import ForecastResponse
 
 router = APIRouter(tags=["forecast"])
-ERRORS = {401: {"description": "Missing or unknown API key"},
-          403: {"description": "The key's role may not read forecasts"},
-          404: {"description": "No such dataset, or the group has no deals"},
-          409: {"description": "Too little history before as_of to forecast from"},
-          422: {"description": "An unknown period, grouping or date; the message names it"}}
+ERRORS = {
+    401: {"description": "Missing or unknown API key"},
+    403: {"description": "The key's role may not read forecasts"},
+    404: {"description": "No such dataset, or the group has no deals"},
+    409: {"description": "Too little history before as_of to forecast from"},
+    422: {"description": "An unknown period, grouping or date; the message names it"},
+}
 
 
-@router.get("/forecast", responses=ERRORS,
-            summary="Expected won revenue for a period, P10/P50/P90, the weighted pipeline "
-                    "beside it and the chance to reach each stored target")
+@router.get(
+    "/forecast",
+    responses=ERRORS,
+    summary="Expected won revenue for a period, P10/P50/P90, the weighted pipeline "
+    "beside it and the chance to reach each stored target",
+)
 def get_forecast(
-    engine: EngineDep, settings: SettingsDep, datasets: DatasetsDep,
-    forecast_models: ForecastModelsDep, _: ViewerKey,
-    period: Annotated[str, Query(min_length=1, max_length=20,
-                                 examples=["2017-Q3", "2017-07", "2017"],
-                                 description="A year, quarter or month")],
-    by: Annotated[Literal["team", "rep", "product", "region"] | None, Query(
-        description="One line per group (default: the total only)")] = None,
-    group: Annotated[str | None, Query(min_length=1, max_length=200, description=(
-        "Only this group (needs `by`), e.g. by=team&group=Team Costa"))] = None,
-    as_of: Annotated[datetime | None, Query(description=(
-        "Forecast as known at this date (default: the period start if past, else today)"))]
-    = None,
+    engine: EngineDep,
+    settings: SettingsDep,
+    datasets: DatasetsDep,
+    forecast_models: ForecastModelsDep,
+    _: ViewerKey,
+    period: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=20,
+            examples=["2017-Q3", "2017-07", "2017"],
+            description="A year, quarter or month",
+        ),
+    ],
+    by: Annotated[
+        Literal["team", "rep", "product", "region"] | None,
+        Query(description="One line per group (default: the total only)"),
+    ] = None,
+    group: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description=("Only this group (needs `by`), e.g. by=team&group=Team Costa"),
+        ),
+    ] = None,
+    as_of: Annotated[
+        datetime | None,
+        Query(
+            description=(
+                "Forecast as known at this date (default: the period start if past, else today)"
+            )
+        ),
+    ] = None,
     dataset: DatasetQuery = None,
     new_deals: Annotated[bool, Query(description="Include deals not yet created")] = True,
 ) -> ForecastResponse:
     data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
     result = forecast_against_targets(
-        engine, period, dataset=data.name, by=by, group=group, as_of=as_of,
-        include_new_deals=new_deals, settings=settings, history=data.history,
-        models_cache=forecast_models)
+        engine,
+        period,
+        dataset=data.name,
+        by=by,
+        group=group,
+        as_of=as_of,
+        include_new_deals=new_deals,
+        settings=settings,
+        history=data.history,
+        models_cache=forecast_models,
+    )
     return ForecastResponse.model_validate(result.to_dict())

@@ -18,10 +18,12 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="Models loaded (and from where) and the store reachable")
 def readyz(request: Request) -> JSONResponse:
     models = request.app.state.models
-    served = {s.kind: {"version": s.version, "source": s.source, "label": s.scorer.label}
-              for s in (models.lead, models.deal) if s is not None}
-    checks = {"store": store.is_reachable(request.app.state.engine),
-              "models": bool(served)}
+    served = {
+        s.kind: {"version": s.version, "source": s.source, "label": s.scorer.label}
+        for s in (models.lead, models.deal)
+        if s is not None
+    }
+    checks = {"store": store.is_reachable(request.app.state.engine), "models": bool(served)}
     ready = all(checks.values())
     body = {"ready": ready, "checks": checks, "models": served, "problems": models.problems}
     if any(s["source"] == "local copy" for s in served.values()):

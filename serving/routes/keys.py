@@ -17,8 +17,13 @@ router = APIRouter(tags=["keys"])
 def create_key(body: KeyCreateRequest, engine: EngineDep, _: AdminKey) -> KeyCreated:
     with engine.begin() as conn:
         record, plain = keys.create_key(conn, body.role, body.name)
-    return KeyCreated(id=record.id, name=record.name, role=record.role,  # type: ignore[arg-type]
-                      prefix=record.prefix, key=plain)
+    return KeyCreated(
+        id=record.id,
+        name=record.name,
+        role=record.role,  # type: ignore[arg-type]
+        prefix=record.prefix,
+        key=plain,
+    )
 
 
 @router.get("/keys", summary="List API keys (never the keys themselves)")
@@ -27,13 +32,21 @@ def list_keys(engine: EngineDep, _: AdminKey) -> list[KeyInfo]:
         return [KeyInfo(**row) for row in keys.list_keys(conn)]
 
 
-@router.delete("/keys/{key_id}", summary="Revoke an API key",
-               responses={404: {"description": "No key with that id"}})
+@router.delete(
+    "/keys/{key_id}",
+    summary="Revoke an API key",
+    responses={404: {"description": "No key with that id"}},
+)
 def revoke_key(
     key_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="Id from GET /v1/keys")],
-    engine: EngineDep, _: AdminKey,
+    engine: EngineDep,
+    _: AdminKey,
 ) -> KeyInfo:
     with engine.begin() as conn:
         record = keys.revoke_key(conn, key_id)
-    return KeyInfo(id=record.id, name=record.name, role=record.role,  # type: ignore[arg-type]
-                   prefix=record.prefix)
+    return KeyInfo(
+        id=record.id,
+        name=record.name,
+        role=record.role,  # type: ignore[arg-type]
+        prefix=record.prefix,
+    )

@@ -25,14 +25,19 @@ class KpiResponse(BaseModel):
     by: str | None
     period: str | None
     stages: dict[str, Any]
-    overall: dict[str, Any] = Field(description="Deals, outcomes, win rate, average sale value, "
-                                    "time to close, velocity, open pipeline, CSAT, funnel")
+    overall: dict[str, Any] = Field(
+        description="Deals, outcomes, win rate, average sale value, "
+        "time to close, velocity, open pipeline, CSAT, funnel"
+    )
     groups: list[dict[str, Any]]
 
 
-@router.get("/kpis", summary="Pipeline KPIs overall and per team / rep / product / region and "
-            "month / quarter: funnel and conversion, win rate, average sale value, time to "
-            "close, time in stage, velocity, CSAT")
+@router.get(
+    "/kpis",
+    summary="Pipeline KPIs overall and per team / rep / product / region and "
+    "month / quarter: funnel and conversion, win rate, average sale value, time to "
+    "close, time in stage, velocity, CSAT",
+)
 async def kpis(
     engine: EngineDep,
     settings: SettingsDep,
@@ -41,8 +46,10 @@ async def kpis(
     dataset: DatasetQuery = None,
     by: Literal["team", "rep", "product", "region"] | None = None,
     period: Literal["month", "quarter"] | None = None,
-    as_of: Annotated[str | None, Query(max_length=40, description="A date, e.g. 2017-06-30; "
-                                       "default: the data's last date")] = None,
+    as_of: Annotated[
+        str | None,
+        Query(max_length=40, description="A date, e.g. 2017-06-30; default: the data's last date"),
+    ] = None,
 ) -> KpiResponse:
     def compute() -> KpiResponse:
         data = load_dataset(engine, dataset or settings.deal_dataset, datasets)

@@ -19,16 +19,26 @@ def describe(models: scoring.ModelSet) -> ModelsResponse:
         if served is None:
             continue
         details = served.details or {}
-        out.append(ServedModelOut(
-            kind=served.kind, name=served.name, version=served.version,  # type: ignore[arg-type]
-            source=served.source, method=served.scorer.method,  # type: ignore[arg-type]
-            label=served.scorer.label, trained_at=details.get("trained_at"),
-            holdout=details.get("metrics") or {}))
+        out.append(
+            ServedModelOut(
+                kind=served.kind,
+                name=served.name,
+                version=served.version,  # type: ignore[arg-type]
+                source=served.source,
+                method=served.scorer.method,  # type: ignore[arg-type]
+                label=served.scorer.label,
+                trained_at=details.get("trained_at"),
+                holdout=details.get("metrics") or {},
+            )
+        )
     return ModelsResponse(loaded_at=models.loaded_at, models=out, problems=models.problems)
 
 
-@router.get("/models", summary="The models being served: versions, when trained, holdout "
-            "metrics against the baselines")
+@router.get(
+    "/models",
+    summary="The models being served: versions, when trained, holdout "
+    "metrics against the baselines",
+)
 def served_models(request: Request, _: ViewerKey) -> ModelsResponse:
     return describe(request.app.state.models)
 

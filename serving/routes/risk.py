@@ -42,8 +42,10 @@ def served_deal_model(request: Request, dataset: str) -> scoring.Served | None:
     return served if models.deal_context.dataset == dataset else None
 
 
-@router.get("/deals/at-risk", summary="Open deals at risk, riskiest first, with the reasons "
-            "from the deal model")
+@router.get(
+    "/deals/at-risk",
+    summary="Open deals at risk, riskiest first, with the reasons from the deal model",
+)
 async def deals_at_risk(
     request: Request,
     engine: EngineDep,
@@ -52,14 +54,20 @@ async def deals_at_risk(
     _: ViewerKey,
     dataset: DatasetQuery = None,
     team: Annotated[str | None, Query(max_length=200)] = None,
-    as_of: Annotated[str | None, Query(max_length=40, description="Default: now, or the day "
-                                       "after the data ends")] = None,
+    as_of: Annotated[
+        str | None, Query(max_length=40, description="Default: now, or the day after the data ends")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 25,
 ) -> AtRiskResponse:
     def compute() -> AtRiskResponse:
         data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
-        report = find_deals_at_risk(data.history, served=served_deal_model(request, data.name),
-                                    as_of=as_of or data.now, team=team, limit=limit)
+        report = find_deals_at_risk(
+            data.history,
+            served=served_deal_model(request, data.name),
+            as_of=as_of or data.now,
+            team=team,
+            limit=limit,
+        )
         return AtRiskResponse(dataset=data.name, **report.to_dict())
 
     return await run_in_threadpool(compute)

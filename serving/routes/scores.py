@@ -20,11 +20,13 @@ from serving.schemas import (
 )
 
 router = APIRouter(tags=["scoring"])
-ERRORS = {401: {"description": "Missing or unknown API key"},
-          403: {"description": "The key's role may not score"},
-          413: {"description": "Request body too large"},
-          422: {"description": "A field is malformed or of the wrong type"},
-          503: {"description": "No model and nothing to fall back on yet"}}
+ERRORS = {
+    401: {"description": "Missing or unknown API key"},
+    403: {"description": "The key's role may not score"},
+    413: {"description": "Request body too large"},
+    422: {"description": "A field is malformed or of the wrong type"},
+    503: {"description": "No model and nothing to fall back on yet"},
+}
 
 
 def _served(request: Request, kind: str) -> scoring.Served:
@@ -36,18 +38,32 @@ def _served(request: Request, kind: str) -> scoring.Served:
     return served
 
 
-def _respond(request: Request, kind: str, ident: str | None, inputs: dict,
-             result: scoring.Score) -> dict:
+def _respond(
+    request: Request, kind: str, ident: str | None, inputs: dict, result: scoring.Score
+) -> dict:
     """The response body as plain data (its shape is `ScoreResponse`, tested against the spec)."""
     request.app.state.recorder.record(
-        request_id=request_id.get(), kind=kind, model=result.model,
-        model_version=result.version or "fallback", inputs_fingerprint=fingerprint(inputs),
-        probability=result.probability, score=result.score)
+        request_id=request_id.get(),
+        kind=kind,
+        model=result.model,
+        model_version=result.version or "fallback",
+        inputs_fingerprint=fingerprint(inputs),
+        probability=result.probability,
+        score=result.score,
+    )
     request.app.state.metrics.scores.labels(kind, result.model).observe(result.probability)
-    return {"id": ident, "probability": result.probability, "score": result.score,
-            "grade": result.grade, "reasons_for": result.reasons_for,
-            "reasons_against": result.reasons_against, "model": result.model,
-            "version": result.version, "method": result.method, "label": result.label}
+    return {
+        "id": ident,
+        "probability": result.probability,
+        "score": result.score,
+        "grade": result.grade,
+        "reasons_for": result.reasons_for,
+        "reasons_against": result.reasons_against,
+        "model": result.model,
+        "version": result.version,
+        "method": result.method,
+        "label": result.label,
+    }
 
 
 def _check_batch(request: Request, size: int) -> None:
@@ -56,8 +72,12 @@ def _check_batch(request: Request, size: int) -> None:
         raise InvalidInput(f"batch of {size:,} rows: the limit is {limit:,} per call")
 
 
-@router.post("/leads/score", summary="Score one lead: probability, 0–100, grade, reasons",
-             responses=ERRORS, response_model=ScoreResponse)
+@router.post(
+    "/leads/score",
+    summary="Score one lead: probability, 0–100, grade, reasons",
+    responses=ERRORS,
+    response_model=ScoreResponse,
+)
 async def score_lead(body: LeadScoreRequest, request: Request, _: ScorerKey) -> JSONResponse:
     served = _served(request, scoring.LEAD)
     # Sent as built: the hot path skips re-validating its own output against the model.
@@ -70,9 +90,12 @@ def score_leads(body: LeadBatchRequest, request: Request, _: ScorerKey) -> Batch
     _check_batch(request, len(body.leads))
     served = _served(request, scoring.LEAD)
     results = scoring.score(served, [lead.fields for lead in body.leads])
-    return BatchScoreResponse(scores=[
-        ScoreResponse(**_respond(request, "lead", lead.id, lead.fields, r))
-        for lead, r in zip(body.leads, results, strict=True)])
+    return BatchScoreResponse(
+        scores=[
+            ScoreResponse(**_respond(request, "lead", lead.id, lead.fields, r))
+            for lead, r in zip(body.leads, results, strict=True)
+        ]
+    )
 
 
 def _deal_inputs(request: Request, body: DealScoreRequest) -> tuple[dict, dict]:
@@ -83,8 +106,12 @@ def _deal_inputs(request: Request, body: DealScoreRequest) -> tuple[dict, dict]:
     return inputs, scoring.deal_row(models.deal_context, inputs)
 
 
-@router.post("/deals/score", summary="Score one open deal: probability to close won, reasons",
-             responses=ERRORS, response_model=ScoreResponse)
+@router.post(
+    "/deals/score",
+    summary="Score one open deal: probability to close won, reasons",
+    responses=ERRORS,
+    response_model=ScoreResponse,
+)
 async def score_deal(body: DealScoreRequest, request: Request, _: ScorerKey) -> JSONResponse:
     served = _served(request, scoring.DEAL)
     inputs, row = _deal_inputs(request, body)
@@ -98,6 +125,9 @@ def score_deals(body: DealBatchRequest, request: Request, _: ScorerKey) -> Batch
     served = _served(request, scoring.DEAL)
     pairs = [_deal_inputs(request, deal) for deal in body.deals]
     results = scoring.score(served, [row for _, row in pairs])
-    return BatchScoreResponse(scores=[
-        ScoreResponse(**_respond(request, "deal", deal.id, inputs, r))
-        for deal, (inputs, _), r in zip(body.deals, pairs, results, strict=True)])
+    return BatchScoreResponse(
+        scores=[
+            ScoreResponse(**_respond(request, "deal", deal.id, inputs, r))
+            for deal, (inputs, _), r in zip(body.deals, pairs, results, strict=True)
+        ]
+    )

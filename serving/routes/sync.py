@@ -16,36 +16,55 @@ from serving.schemas import (
 )
 
 router = APIRouter(tags=["crm sync"])
-ERRORS = {401: {"description": "Missing or unknown API key"},
-          403: {"description": "The key's role may not push deals"},
-          404: {"description": "No such dataset, or no opportunities dataset in the store"},
-          413: {"description": "Request body too large"},
-          422: {"description": "A field is malformed, a stage unknown, or the batch too big; "
-                               "the message names the field and value. Nothing was written"}}
+ERRORS = {
+    401: {"description": "Missing or unknown API key"},
+    403: {"description": "The key's role may not push deals"},
+    404: {"description": "No such dataset, or no opportunities dataset in the store"},
+    413: {"description": "Request body too large"},
+    422: {
+        "description": "A field is malformed, a stage unknown, or the batch too big; "
+        "the message names the field and value. Nothing was written"
+    },
+}
 
 
-@router.put("/opportunities/{opportunity_id}", responses=ERRORS,
-            summary="Upsert one deal's current state: stage moves go to the history, "
-                    "idempotent, never rolled back by an older push")
+@router.put(
+    "/opportunities/{opportunity_id}",
+    responses=ERRORS,
+    summary="Upsert one deal's current state: stage moves go to the history, "
+    "idempotent, never rolled back by an older push",
+)
 def upsert_opportunity(
-    opportunity_id: Annotated[str, Path(min_length=1, max_length=100,
-                                        description="The CRM's id of the deal")],
-    body: OpportunityState, engine: EngineDep, settings: SettingsDep, _: ScorerKey,
+    opportunity_id: Annotated[
+        str, Path(min_length=1, max_length=100, description="The CRM's id of the deal")
+    ],
+    body: OpportunityState,
+    engine: EngineDep,
+    settings: SettingsDep,
+    _: ScorerKey,
     dataset: DatasetQuery = None,
 ) -> OpportunitySynced:
     deal = {"id": opportunity_id, **body.model_dump(mode="json", exclude_none=True)}
-    report = sync.sync_opportunities(engine, [deal], dataset=dataset or settings.deal_dataset,
-                                     where="")
+    report = sync.sync_opportunities(
+        engine, [deal], dataset=dataset or settings.deal_dataset, where=""
+    )
     return OpportunitySynced(dataset=report.dataset, **report.deals[0].to_dict())
 
 
-@router.post("/opportunities/batch", responses=ERRORS,
-             summary="Upsert many deals in one call (all or nothing)")
+@router.post(
+    "/opportunities/batch",
+    responses=ERRORS,
+    summary="Upsert many deals in one call (all or nothing)",
+)
 def upsert_opportunities(
-    body: OpportunityBatchRequest, engine: EngineDep, settings: SettingsDep, _: ScorerKey,
+    body: OpportunityBatchRequest,
+    engine: EngineDep,
+    settings: SettingsDep,
+    _: ScorerKey,
     dataset: DatasetQuery = None,
 ) -> OpportunityBatchSynced:
     deals = [d.model_dump(mode="json", exclude_none=True) for d in body.opportunities]
-    report = sync.sync_opportunities(engine, deals, dataset=dataset or settings.deal_dataset,
-                                     max_batch=settings.max_batch_size)
+    report = sync.sync_opportunities(
+        engine, deals, dataset=dataset or settings.deal_dataset, max_batch=settings.max_batch_size
+    )
     return OpportunityBatchSynced.model_validate(report.to_dict())

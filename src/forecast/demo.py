@@ -35,7 +35,8 @@ def prepare_demo(settings: Settings, *, deals: int = 5000, seed: int = 42) -> It
 
 def _demo_leads_mapping() -> Mapping:
     return Mapping(
-        kind="leads", dataset=DEMO_LEADS, columns={"id": "id", "converted": "converted",
-                                                   "created_at": "created_at"},
+        kind="leads",
+        dataset=DEMO_LEADS,
+        columns={"id": "id", "converted": "converted", "created_at": "created_at"},
         leak_columns=["Tags"],
     )

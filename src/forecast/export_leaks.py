@@ -151,8 +151,10 @@ def _blank_leak(col: str, values: pd.Series, y: np.ndarray, band: np.ndarray) ->
         return None
     if abs(gap) < BLANK_GAP or abs(gap) / se < BLANK_Z:
         return None
-    note = (f"{col}: blank on {open_share:.0%} of open deals, {closed_share:.0%} of closed "
-            f"(same-age gap {gap:+.0%}); left out")
+    note = (
+        f"{col}: blank on {open_share:.0%} of open deals, {closed_share:.0%} of closed "
+        f"(same-age gap {gap:+.0%}); left out"
+    )
     return ExportLeak(col, "blank", float(open_share), float(closed_share), note)
 
 
@@ -184,8 +186,10 @@ def _value_leak(col: str, values: pd.Series, y: np.ndarray, band: np.ndarray) ->
     auc = float(np.average(aucs, weights=weights))
     if auc < VALUE_AUC:
         return None
-    note = (f"{col}: its values tell open from closed deals (AUC {auc:.2f} among deals of the "
-            "same age); left out")
+    note = (
+        f"{col}: its values tell open from closed deals (AUC {auc:.2f} among deals of the "
+        "same age); left out"
+    )
     return ExportLeak(col, "values", auc, 0.5, note)
 
 

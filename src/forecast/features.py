@@ -25,35 +25,71 @@ from forecast.history import JUST_AFTER, DealHistory, as_timestamp, last_before
 
 #: Deal features by kind. Everything else in the opportunities table stays out of the model.
 DEAL_CATEGORICAL: tuple[str, ...] = (
-    "stage", "product", "product_series", "sector", "account_country", "region", "team",
+    "stage",
+    "product",
+    "product_series",
+    "sector",
+    "account_country",
+    "region",
+    "team",
 )
 DEAL_NUMERIC: tuple[str, ...] = (
-    "stage_index", "age_days", "days_in_stage", "amount", "list_price", "account_employees",
-    "account_revenue", "rep_win_rate", "rep_closed_deals", "account_win_rate",
+    "stage_index",
+    "age_days",
+    "days_in_stage",
+    "amount",
+    "list_price",
+    "account_employees",
+    "account_revenue",
+    "rep_win_rate",
+    "rep_closed_deals",
+    "account_win_rate",
     "account_closed_deals",
 )
 DEAL_FEATURES: tuple[str, ...] = DEAL_CATEGORICAL + DEAL_NUMERIC
 #: Known only at or after close (or typed in by the rep with hindsight): never features.
-REVEALED_AT_CLOSE: frozenset[str] = frozenset({
-    "amount_estimated", "closed_at", "status", "csat", "rep_probability", "forecast_category",
-    "expected_close_at", "updated_at", "is_open", "won",
-})
+REVEALED_AT_CLOSE: frozenset[str] = frozenset(
+    {
+        "amount_estimated",
+        "closed_at",
+        "status",
+        "csat",
+        "rep_probability",
+        "forecast_category",
+        "expected_close_at",
+        "updated_at",
+        "is_open",
+        "won",
+    }
+)
 #: Derived features and the field each is computed from.
 DERIVED_FROM: dict[str, str] = {
-    "rep_win_rate": "owner", "rep_closed_deals": "owner",
-    "account_win_rate": "account", "account_closed_deals": "account",
+    "rep_win_rate": "owner",
+    "rep_closed_deals": "owner",
+    "account_win_rate": "account",
+    "account_closed_deals": "account",
 }
 #: How strongly a rep's or account's win rate is pulled toward the overall rate (pseudo-deals).
 RATE_PRIOR_DEALS = 10.0
 
 #: Readable names for the derived deal features (attributes keep their own names).
 DEAL_LABELS: dict[str, str] = {
-    "stage": "Stage", "stage_index": "Stage position", "age_days": "Deal age (days)",
-    "days_in_stage": "Days in stage", "amount": "Amount", "list_price": "List price",
-    "product": "Product", "product_series": "Product series", "sector": "Sector",
-    "account_country": "Account country", "region": "Region", "team": "Team",
-    "account_employees": "Account employees", "account_revenue": "Account revenue",
-    "rep_win_rate": "Rep's past win rate", "rep_closed_deals": "Rep's closed deals",
+    "stage": "Stage",
+    "stage_index": "Stage position",
+    "age_days": "Deal age (days)",
+    "days_in_stage": "Days in stage",
+    "amount": "Amount",
+    "list_price": "List price",
+    "product": "Product",
+    "product_series": "Product series",
+    "sector": "Sector",
+    "account_country": "Account country",
+    "region": "Region",
+    "team": "Team",
+    "account_employees": "Account employees",
+    "account_revenue": "Account revenue",
+    "rep_win_rate": "Rep's past win rate",
+    "rep_closed_deals": "Rep's closed deals",
     "account_win_rate": "Account's past win rate",
     "account_closed_deals": "Account's closed deals",
 }
@@ -63,7 +99,10 @@ DEAL_LABELS: dict[str, str] = {
 
 
 def _counts_before(
-    q_time: np.ndarray, q_key: np.ndarray, e_time: np.ndarray, e_key: np.ndarray,
+    q_time: np.ndarray,
+    q_key: np.ndarray,
+    e_time: np.ndarray,
+    e_key: np.ndarray,
     e_won: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per query, (wins, closed deals) among events of the same key strictly before its time.
@@ -95,7 +134,10 @@ def _counts_before(
 
 
 def _rates_at(
-    as_of: np.ndarray, owner: np.ndarray, account: np.ndarray, outcomes: pd.DataFrame,
+    as_of: np.ndarray,
+    owner: np.ndarray,
+    account: np.ndarray,
+    outcomes: pd.DataFrame,
     prior_deals: float = RATE_PRIOR_DEALS,
 ) -> dict[str, np.ndarray]:
     """Rep and account win rates (smoothed) and closed-deal counts at each (owner, account,
@@ -107,10 +149,15 @@ def _rates_at(
     overall = (g_won + 1.0) / (g_n + 2.0)
     out: dict[str, np.ndarray] = {}
     for values, key, name in ((owner, "owner", "rep"), (account, "account", "account")):
-        codes = pd.factorize(pd.Series(np.concatenate([
-            np.asarray(values, dtype=object), outcomes[key].to_numpy(dtype=object)])),
-            use_na_sentinel=True)[0].astype(np.int64)
-        won, n = _counts_before(as_of, codes[: len(as_of)], e_time, codes[len(as_of):], e_won)
+        codes = pd.factorize(
+            pd.Series(
+                np.concatenate(
+                    [np.asarray(values, dtype=object), outcomes[key].to_numpy(dtype=object)]
+                )
+            ),
+            use_na_sentinel=True,
+        )[0].astype(np.int64)
+        won, n = _counts_before(as_of, codes[: len(as_of)], e_time, codes[len(as_of) :], e_won)
         out[f"{name}_win_rate"] = (won + prior_deals * overall) / (n + prior_deals)
         out[f"{name}_closed_deals"] = n
     return out
@@ -170,8 +217,11 @@ def deal_rows_at(history: DealHistory, points: pd.DataFrame) -> pd.DataFrame:
     n = len(rows)
     as_of = rows["as_of"].to_numpy("datetime64[us]")
     day = np.timedelta64(1, "D")
-    cols: dict[str, object] = {"id": rows["id"].to_numpy(), "as_of": as_of,
-                               "created_at": rows["created_at"].to_numpy("datetime64[us]")}
+    cols: dict[str, object] = {
+        "id": rows["id"].to_numpy(),
+        "as_of": as_of,
+        "created_at": rows["created_at"].to_numpy("datetime64[us]"),
+    }
     for col in ("owner", "account"):
         cols[col] = rows[col].to_numpy(dtype=object) if col in rows else np.full(n, None)
     stage = rows["stage"].to_numpy(dtype=object)
@@ -179,8 +229,11 @@ def deal_rows_at(history: DealHistory, points: pd.DataFrame) -> pd.DataFrame:
     for col in DEAL_CATEGORICAL[1:]:
         # Kept as text even when a column is all blank, so it stays categorical.
         values = rows[col] if col in rows else pd.Series(np.full(n, None))
-        cols[col] = values.astype(object).where(values.notna(), None).reset_index(drop=True) \
-            if is_numeric_dtype(values) else values.reset_index(drop=True)
+        cols[col] = (
+            values.astype(object).where(values.notna(), None).reset_index(drop=True)
+            if is_numeric_dtype(values)
+            else values.reset_index(drop=True)
+        )
     position = {s: float(i) for i, s in enumerate(history.stages.open_stages)}
     cols["stage_index"] = pd.Series(stage).map(position).to_numpy(dtype=float)
     cols["age_days"] = (as_of - cols["created_at"]) / day
@@ -202,8 +255,9 @@ def deal_rows_at(history: DealHistory, points: pd.DataFrame) -> pd.DataFrame:
 
 def _ended(history: DealHistory) -> pd.DataFrame:
     deals = history.deals
-    return deals[deals["status"].isin([WON, LOST]) & deals["created_at"].notna()
-                 & deals["closed_at"].notna()]
+    return deals[
+        deals["status"].isin([WON, LOST]) & deals["created_at"].notna() & deals["closed_at"].notna()
+    ]
 
 
 def deal_training_rows(
@@ -256,8 +310,12 @@ def open_deal_rows(history: DealHistory, as_of: object) -> pd.DataFrame:
     forecast. The outcome is not known at `as_of`, so `won` and `closed_at` are blank."""
     t = as_timestamp(as_of)
     pipeline = history.open_at(t)
-    points = pd.DataFrame({"id": pipeline["id"].to_numpy(),
-                           "as_of": np.full(len(pipeline), t.to_datetime64(), "datetime64[us]")})
+    points = pd.DataFrame(
+        {
+            "id": pipeline["id"].to_numpy(),
+            "as_of": np.full(len(pipeline), t.to_datetime64(), "datetime64[us]"),
+        }
+    )
     rows = deal_rows_at(history, points)
     rows["won"] = np.nan
     rows["closed_at"] = pd.NaT
@@ -274,12 +332,12 @@ def with_deal_weights(rows: pd.DataFrame) -> pd.DataFrame:
 def model_features(left_out: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """`DEAL_FEATURES` without the fields the leak check left out and what is derived from them
     (with no account, an "account's past win rate" is only the overall rate: not a reason)."""
-    return [c for c in DEAL_FEATURES
-            if c not in left_out and DERIVED_FROM.get(c) not in left_out]
+    return [c for c in DEAL_FEATURES if c not in left_out and DERIVED_FROM.get(c) not in left_out]
 
 
-def deal_features(rows: pd.DataFrame, left_out: frozenset[str] | set[str] = frozenset()
-                  ) -> pd.DataFrame:
+def deal_features(
+    rows: pd.DataFrame, left_out: frozenset[str] | set[str] = frozenset()
+) -> pd.DataFrame:
     """The model's input columns of deal rows, in a fixed order (nothing revealed at close)."""
     return rows[model_features(left_out)].copy()
 
@@ -296,12 +354,18 @@ class WinRates:
     def lookup(self, owner: object, account: object) -> dict[str, float]:
         rep_rate, rep_n = self.rep.get(str(owner), (self.overall, 0.0))
         acc_rate, acc_n = self.account.get(str(account), (self.overall, 0.0))
-        return {"rep_win_rate": rep_rate, "rep_closed_deals": rep_n,
-                "account_win_rate": acc_rate, "account_closed_deals": acc_n}
+        return {
+            "rep_win_rate": rep_rate,
+            "rep_closed_deals": rep_n,
+            "account_win_rate": acc_rate,
+            "account_closed_deals": acc_n,
+        }
 
 
 def win_rates_as_of(
-    history: DealHistory, as_of: object, prior_deals: float = RATE_PRIOR_DEALS,
+    history: DealHistory,
+    as_of: object,
+    prior_deals: float = RATE_PRIOR_DEALS,
 ) -> WinRates:
     """Smoothed rep and account win rates over deals closed strictly before `as_of`."""
     t = as_timestamp(as_of)
@@ -314,8 +378,10 @@ def win_rates_as_of(
             return {}
         agg = out.groupby(key)["won"].agg(["sum", "count"])
         rate = (agg["sum"] + prior_deals * overall) / (agg["count"] + prior_deals)
-        return {str(k): (float(r), float(n)) for k, r, n in zip(agg.index, rate, agg["count"],
-                                                                  strict=True)}
+        return {
+            str(k): (float(r), float(n))
+            for k, r, n in zip(agg.index, rate, agg["count"], strict=True)
+        }
 
     return WinRates(t, float(overall), table("owner"), table("account"))
 
@@ -366,8 +432,10 @@ def prepare_leads(
         distinct = nonnull.nunique()
         if distinct <= 1:
             constant.append(col)
-        elif distinct == len(nonnull) and len(nonnull) > 50 and (
-            not is_numeric_dtype(series) or (nonnull == nonnull.round()).all()
+        elif (
+            distinct == len(nonnull)
+            and len(nonnull) > 50
+            and (not is_numeric_dtype(series) or (nonnull == nonnull.round()).all())
         ):
             identifiers.append(col)
     frame = frame.drop(columns=identifiers + constant)

@@ -81,7 +81,7 @@ def last_before(
     e_t = np.asarray(e_time, dtype="datetime64[us]").view("int64")
     q_t = np.asarray(q_time, dtype="datetime64[us]").view("int64")
     _, inverse = np.unique(np.concatenate([e_t, q_t]), return_inverse=True)
-    e_rank, q_rank = inverse[: len(e_t)], inverse[len(e_t):]
+    e_rank, q_rank = inverse[: len(e_t)], inverse[len(e_t) :]
     e_comp = (e_key.astype(np.int64) << 32) | e_rank
     order = np.argsort(e_comp, kind="stable")
     e_sorted = e_comp[order]
@@ -127,8 +127,11 @@ class DealHistory:
         """A history from frames. Without a field log, each deal's current fields count as one
         observation at its `updated_at` (an export seen once). The export-state leak check runs
         unless `check_leaks=False`."""
-        missing = [c for c in ("id", "created_at", "stage", "status", "closed_at")
-                   if c not in deals.columns]
+        missing = [
+            c
+            for c in ("id", "created_at", "stage", "status", "closed_at")
+            if c not in deals.columns
+        ]
         if missing:
             raise InvalidInput(f"deals lack required column(s) {missing}")
         missing = [c for c in STAGE_LOG_COLUMNS if c not in stage_log.columns]
@@ -146,14 +149,16 @@ class DealHistory:
         history = cls(deals, log, fields, stages, opts, name)
         if check_leaks:
             findings = find_export_leaks(history)
-            history = history.leaving_out([f.field for f in findings],
-                                          [f.note for f in findings])
+            history = history.leaving_out([f.field for f in findings], [f.note for f in findings])
         return history
 
     def leaving_out(self, fields: Iterable[str], notes: Iterable[str] = ()) -> DealHistory:
         """The same history whose model inputs leave `fields` out (blank for every deal)."""
-        return replace(self, left_out=frozenset(self.left_out | set(fields)),
-                       leak_notes=(*self.leak_notes, *notes))
+        return replace(
+            self,
+            left_out=frozenset(self.left_out | set(fields)),
+            leak_notes=(*self.leak_notes, *notes),
+        )
 
     def keeping_all(self) -> DealHistory:
         """The same history with no field left out (what `--include-leaks` asks for)."""
@@ -167,8 +172,9 @@ class DealHistory:
 
     def positions(self, ids: Iterable[object]) -> np.ndarray:
         """Row positions in `deals` of the ids given (-1 for an unknown id)."""
-        return self._index.get_indexer(pd.Index(list(ids) if not isinstance(ids, pd.Series)
-                                                else ids))
+        return self._index.get_indexer(
+            pd.Index(list(ids) if not isinstance(ids, pd.Series) else ids)
+        )
 
     @cached_property
     def _stage_events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -209,10 +215,12 @@ class DealHistory:
         """True when the log holds one observation per deal, in deal order (a flat export)."""
         pos = self._field_events[0]
         return len(pos) == len(self.deals) and bool(
-            (np.bincount(pos, minlength=len(self.deals)) == 1).all())
+            (np.bincount(pos, minlength=len(self.deals)) == 1).all()
+        )
 
-    def fields_at(self, pos: np.ndarray, when: np.ndarray,
-                  columns: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    def fields_at(
+        self, pos: np.ndarray, when: np.ndarray, columns: Iterable[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Per (deal position, time): each tracked field at its value known then.
 
         The last observation strictly before the time; before the first one, the first one.
@@ -270,8 +278,13 @@ class DealHistory:
         closed_at = self.deals["closed_at"].to_numpy("datetime64[us]")[pos].copy()
         closed_at[is_open] = np.datetime64("NaT")
         cols: dict[str, Any] = {
-            "id": self.deals["id"].to_numpy()[pos], "as_of": when, "created_at": created[pos],
-            "stage": stage, "stage_entered_at": entered, "status": status, "is_open": is_open,
+            "id": self.deals["id"].to_numpy()[pos],
+            "as_of": when,
+            "created_at": created[pos],
+            "stage": stage,
+            "stage_entered_at": entered,
+            "status": status,
+            "is_open": is_open,
             "closed_at": closed_at,
         }
         fields = self.fields_at(pos, when)
@@ -280,8 +293,9 @@ class DealHistory:
                 fields[col] = pd.Series(fields[col]).where(~is_open).to_numpy()
         if not self.options.amount_known_before_close and "list_price" in fields:
             amount = np.asarray(fields.get("amount", np.full(len(pos), np.nan)), dtype=float)
-            fields["amount"] = np.where(is_open, np.asarray(fields["list_price"], dtype=float),
-                                        amount)
+            fields["amount"] = np.where(
+                is_open, np.asarray(fields["list_price"], dtype=float), amount
+            )
             if "amount_estimated" in fields:
                 estimated = np.asarray(fields["amount_estimated"], dtype=object)
                 fields["amount_estimated"] = np.where(is_open, True, estimated)
@@ -299,15 +313,19 @@ class DealHistory:
         ts = as_timestamp(t)
         created = self.deals["created_at"]
         ids = self.deals["id"][created.notna() & (created < ts)]
-        points = pd.DataFrame({"id": ids.to_numpy(),
-                               "as_of": np.full(len(ids), ts.to_datetime64(), "datetime64[us]")})
+        points = pd.DataFrame(
+            {"id": ids.to_numpy(), "as_of": np.full(len(ids), ts.to_datetime64(), "datetime64[us]")}
+        )
         frame = self.rows_at(points, for_models=for_models)
         day = pd.Timedelta(days=1)
         frame["age_days"] = (ts - frame["created_at"]) / day
         frame["days_in_stage"] = (ts - frame["stage_entered_at"]) / day
         if "created_estimated" in self.deals:
-            frame.insert(3, "created_estimated",
-                         self.deals["created_estimated"].to_numpy()[self.positions(frame["id"])])
+            frame.insert(
+                3,
+                "created_estimated",
+                self.deals["created_estimated"].to_numpy()[self.positions(frame["id"])],
+            )
         return frame
 
     def open_at(self, t: object, *, for_models: bool = False) -> pd.DataFrame:
@@ -321,17 +339,21 @@ class DealHistory:
         observations before t (a deal's first observation stays, as the stand-in for its past)."""
         ts = as_timestamp(t)
         state = self.as_of(ts)
-        deals = state.drop(columns=["as_of", "is_open", "stage_entered_at", "age_days",
-                                    "days_in_stage"])
+        deals = state.drop(
+            columns=["as_of", "is_open", "stage_entered_at", "age_days", "days_in_stage"]
+        )
         log = self.stage_log[self.stage_log["entered_at"] < ts]
         e_pos, e_time, first = self._field_events
         keep = e_time < ts.to_datetime64()
         keep[first[first >= 0]] = True
         fields = self.field_log[keep]
         fields = fields[pd.Index(deals["id"]).get_indexer(fields["opportunity_id"]) >= 0]
-        return replace(self, deals=deals.reset_index(drop=True),
-                       stage_log=log.reset_index(drop=True),
-                       field_log=fields.reset_index(drop=True))
+        return replace(
+            self,
+            deals=deals.reset_index(drop=True),
+            stage_log=log.reset_index(drop=True),
+            field_log=fields.reset_index(drop=True),
+        )
 
     def model_deals(self) -> pd.DataFrame:
         """The deals' latest state with left-out fields blank: what per-deal model inputs read."""
@@ -343,13 +365,15 @@ class DealHistory:
         """Deals with an outcome and a close date: id, owner, account, closed_at, won (1/0)."""
         deals = self.model_deals()
         closed = deals[deals["status"].isin([WON, LOST]) & deals["closed_at"].notna()]
-        return pd.DataFrame({
-            "id": closed["id"].to_numpy(),
-            "owner": closed["owner"].to_numpy() if "owner" in closed else None,
-            "account": closed["account"].to_numpy() if "account" in closed else None,
-            "closed_at": closed["closed_at"].to_numpy(),
-            "won": (closed["status"] == WON).to_numpy(dtype=float),
-        })
+        return pd.DataFrame(
+            {
+                "id": closed["id"].to_numpy(),
+                "owner": closed["owner"].to_numpy() if "owner" in closed else None,
+                "account": closed["account"].to_numpy() if "account" in closed else None,
+                "closed_at": closed["closed_at"].to_numpy(),
+                "won": (closed["status"] == WON).to_numpy(dtype=float),
+            }
+        )
 
 
 def _sorted(frame: pd.DataFrame, time_col: str) -> pd.DataFrame:
@@ -366,8 +390,12 @@ def observations_of(deals: pd.DataFrame) -> pd.DataFrame:
     (its creation where that is missing)."""
     when = deals["updated_at"] if "updated_at" in deals else deals["created_at"]
     when = when.fillna(deals["created_at"])
-    frame = pd.DataFrame({"opportunity_id": deals["id"].to_numpy(),
-                          "observed_at": pd.to_datetime(when).to_numpy("datetime64[us]")})
+    frame = pd.DataFrame(
+        {
+            "opportunity_id": deals["id"].to_numpy(),
+            "observed_at": pd.to_datetime(when).to_numpy("datetime64[us]"),
+        }
+    )
     for col in TRACKED_FIELDS:
         if col in deals:
             frame[col] = deals[col].to_numpy()
@@ -404,6 +432,11 @@ def load_deal_history(engine: Engine, dataset: str, *, check_leaks: bool = True)
         stages = store.dataset_stages(conn, dataset)
         options = store.get_dataset(conn, dataset)["options"] or {}
     return DealHistory.from_frames(
-        store.load_opportunities(engine, dataset), store.load_history(engine, dataset), stages,
+        store.load_opportunities(engine, dataset),
+        store.load_history(engine, dataset),
+        stages,
         field_log=store.load_field_history(engine, dataset),
-        options=DatasetOptions.from_dict(options), name=dataset, check_leaks=check_leaks)
+        options=DatasetOptions.from_dict(options),
+        name=dataset,
+        check_leaks=check_leaks,
+    )

@@ -46,8 +46,13 @@ def create_key(conn: Connection, role: str, name: str) -> tuple[ApiKey, str]:
         raise InvalidInput("a key needs a name saying who holds it")
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
     name, prefix = name.strip(), plain[:10]
-    row = {"name": name, "role": role, "prefix": prefix, "key_hash": _hash(plain),
-           "created_at": store.utcnow()}
+    row = {
+        "name": name,
+        "role": role,
+        "prefix": prefix,
+        "key_hash": _hash(plain),
+        "created_at": store.utcnow(),
+    }
     inserted = conn.execute(store.api_keys.insert().values(**row)).inserted_primary_key
     if inserted is None:  # a single-row insert always reports its key
         raise TypeError("the api key insert reported no primary key")
@@ -59,8 +64,11 @@ def revoke_key(conn: Connection, key_id: int) -> ApiKey:
     row = conn.execute(select(store.api_keys).where(store.api_keys.c.id == key_id)).first()
     if row is None:
         raise NotFound(f"no API key with id {key_id}")
-    conn.execute(update(store.api_keys).where(store.api_keys.c.id == key_id)
-                 .values(revoked_at=store.utcnow()))
+    conn.execute(
+        update(store.api_keys)
+        .where(store.api_keys.c.id == key_id)
+        .values(revoked_at=store.utcnow())
+    )
     return ApiKey(row.id, row.name, row.role, row.prefix)
 
 
@@ -91,8 +99,9 @@ class KeyVerifier:
         cols = store.api_keys.c
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(cols.id, cols.name, cols.role, cols.prefix)
-                .where(cols.key_hash == digest, cols.revoked_at.is_(None))
+                select(cols.id, cols.name, cols.role, cols.prefix).where(
+                    cols.key_hash == digest, cols.revoked_at.is_(None)
+                )
             ).first()
         found = ApiKey(row.id, row.name, row.role, row.prefix) if row else None
         with self._lock:

@@ -31,18 +31,37 @@ from forecast.errors import InvalidInput, NotFound
 from forecast.history import DealHistory, as_timestamp
 
 GROUP_COLUMNS: dict[str, str] = {
-    "team": "team", "rep": "owner", "product": "product", "region": "region",
+    "team": "team",
+    "rep": "owner",
+    "product": "product",
+    "region": "region",
 }
 PERIODS: tuple[str, ...] = ("month", "quarter")
 MISSING_GROUP = "(none)"  # the label of deals with no team / rep / product / region
 _DAY = np.timedelta64(86_400_000_000, "us")
 
 SUMMARY_COLUMNS = [
-    "group", "period", "deals", "won", "lost", "open", "win_rate", "average_sale_value",
-    "won_revenue", "won_revenue_estimated", "won_cycle_deals", "won_cycle_median_days",
-    "won_cycle_p90_days", "closed_cycle_deals", "closed_cycle_median_days",
-    "closed_cycle_p90_days", "pipeline_velocity_per_day", "open_value", "open_value_estimated",
-    "csat_mean", "csat_count",
+    "group",
+    "period",
+    "deals",
+    "won",
+    "lost",
+    "open",
+    "win_rate",
+    "average_sale_value",
+    "won_revenue",
+    "won_revenue_estimated",
+    "won_cycle_deals",
+    "won_cycle_median_days",
+    "won_cycle_p90_days",
+    "closed_cycle_deals",
+    "closed_cycle_median_days",
+    "closed_cycle_p90_days",
+    "pipeline_velocity_per_day",
+    "open_value",
+    "open_value_estimated",
+    "csat_mean",
+    "csat_count",
 ]
 _COUNTS = ["deals", "won", "lost", "open", "won_cycle_deals", "closed_cycle_deals", "csat_count"]
 _SUMS = ["won_revenue", "won_revenue_estimated", "open_value", "open_value_estimated"]
@@ -68,7 +87,8 @@ class KpiReport:
     time_in_stage: pd.DataFrame
     open_pipeline: pd.DataFrame
     _index: dict[tuple, dict[str, list[dict[str, Any]]]] = field(
-        default_factory=dict, init=False, repr=False)
+        default_factory=dict, init=False, repr=False
+    )
 
     def row(self, group: str | None = None, period: str | None = None) -> dict[str, Any]:
         """The KPIs of one group and period (both None: overall), as plain Python values."""
@@ -90,11 +110,15 @@ class KpiReport:
             "from_snapshot": self.from_snapshot,
             "by": self.by,
             "period": self.period,
-            "stages": {"open": list(self.stages.open_stages), "won": self.stages.won,
-                       "lost": self.stages.lost},
+            "stages": {
+                "open": list(self.stages.open_stages),
+                "won": self.stages.won,
+                "lost": self.stages.lost,
+            },
             "overall": self.overall,
-            "groups": [self._row_dict(r) for r in rows
-                       if r["group"] is not None or r["period"] is not None],
+            "groups": [
+                self._row_dict(r) for r in rows if r["group"] is not None or r["period"] is not None
+            ],
         }
 
     # -- rows for presentation
@@ -124,23 +148,36 @@ class KpiReport:
             "won_revenue": v["won_revenue"],
             "won_revenue_estimated": v["won_revenue_estimated"],
             "time_to_close": {
-                "won": {"deals": v["won_cycle_deals"], "median_days": v["won_cycle_median_days"],
-                        "p90_days": v["won_cycle_p90_days"]},
-                "closed": {"deals": v["closed_cycle_deals"],
-                           "median_days": v["closed_cycle_median_days"],
-                           "p90_days": v["closed_cycle_p90_days"]},
+                "won": {
+                    "deals": v["won_cycle_deals"],
+                    "median_days": v["won_cycle_median_days"],
+                    "p90_days": v["won_cycle_p90_days"],
+                },
+                "closed": {
+                    "deals": v["closed_cycle_deals"],
+                    "median_days": v["closed_cycle_median_days"],
+                    "p90_days": v["closed_cycle_p90_days"],
+                },
             },
             "pipeline_velocity_per_day": v["pipeline_velocity_per_day"],
             "open_value": v["open_value"],
             "open_value_estimated": v["open_value_estimated"],
-            "csat": ({"mean": v["csat_mean"], "count": v["csat_count"]}
-                     if v["csat_count"] else None),
-            "funnel": self._per_stage(parts.get("funnel"), reached=0, next_stage=None,
-                                      conversion=None),
-            "time_in_stage": self._per_stage(parts.get("time_in_stage"), median_days=None,
-                                             completed_stays=0),
-            "open_pipeline": self._per_stage(parts.get("open_pipeline"), deals=0, value=0.0,
-                                             estimated_value=0.0, estimated_deals=0),
+            "csat": (
+                {"mean": v["csat_mean"], "count": v["csat_count"]} if v["csat_count"] else None
+            ),
+            "funnel": self._per_stage(
+                parts.get("funnel"), reached=0, next_stage=None, conversion=None
+            ),
+            "time_in_stage": self._per_stage(
+                parts.get("time_in_stage"), median_days=None, completed_stays=0
+            ),
+            "open_pipeline": self._per_stage(
+                parts.get("open_pipeline"),
+                deals=0,
+                value=0.0,
+                estimated_value=0.0,
+                estimated_deals=0,
+            ),
         }
 
     def _per_stage(self, rows: list[dict[str, Any]] | None, **empty: Any) -> list[dict[str, Any]]:
@@ -159,7 +196,8 @@ class KpiReport:
         """Summary rows, group rows first and the overall row last."""
         rows = self.summary.to_dict("records")
         return [r for r in rows if r["group"] is not None or r["period"] is not None] + [
-            r for r in rows if r["group"] is None and r["period"] is None]
+            r for r in rows if r["group"] is None and r["period"] is None
+        ]
 
 
 def compute_kpis(
@@ -220,11 +258,21 @@ def compute_kpis(
     if by or period:
         scopes.append((by is not None, period is not None))
     results = [_scope(prepared, stages, g, p, period) for g, p in scopes]
-    summary, funnel, times, pipe = (_tidy(pd.concat(list(x), ignore_index=True))
-                                    for x in zip(*results, strict=True))
-    return KpiReport(as_of=t, data_end=data_end, from_snapshot=from_snapshot, by=by,
-                     period=period, stages=stages, summary=summary, funnel=funnel,
-                     time_in_stage=times, open_pipeline=pipe)
+    summary, funnel, times, pipe = (
+        _tidy(pd.concat(list(x), ignore_index=True)) for x in zip(*results, strict=True)
+    )
+    return KpiReport(
+        as_of=t,
+        data_end=data_end,
+        from_snapshot=from_snapshot,
+        by=by,
+        period=period,
+        stages=stages,
+        summary=summary,
+        funnel=funnel,
+        time_in_stage=times,
+        open_pipeline=pipe,
+    )
 
 
 # --- the computation ----------------------------------------------------------------------------
@@ -299,10 +347,16 @@ def _deal_frame(
         is_open = ~(is_won | is_lost)
     created = deals["created_at"]
     closed = deals["closed_at"] if "closed_at" in deals else pd.Series(pd.NaT, index=deals.index)
-    amount = (pd.to_numeric(deals["amount"], errors="coerce").to_numpy(dtype=float)
-              if "amount" in deals else np.full(len(deals), np.nan))
-    estimated = (deals["amount_estimated"].fillna(False).to_numpy(dtype=bool)
-                 if "amount_estimated" in deals else np.zeros(len(deals), dtype=bool))
+    amount = (
+        pd.to_numeric(deals["amount"], errors="coerce").to_numpy(dtype=float)
+        if "amount" in deals
+        else np.full(len(deals), np.nan)
+    )
+    estimated = (
+        deals["amount_estimated"].fillna(False).to_numpy(dtype=bool)
+        if "amount_estimated" in deals
+        else np.zeros(len(deals), dtype=bool)
+    )
     if group_col:
         labels = deals[group_col].astype(object).where(deals[group_col].notna(), MISSING_GROUP)
         group, group_labels = pd.factorize(labels)
@@ -322,21 +376,26 @@ def _deal_frame(
     reached = np.fmax(np.fmax(from_history, current), 0)
     reached[is_won] = n
 
-    frame = pd.DataFrame({
-        "g": group,
-        "created_p": _period_code(created, period).to_numpy(),
-        "closed_p": _period_code(closed, period).to_numpy(),
-        "won": is_won,
-        "lost": is_lost,
-        "open": is_open,
-        "stage": stage,
-        "amount": amount,
-        "estimated": estimated,
-        "cycle": np.where(is_won | is_lost, (closed - created) / pd.Timedelta(days=1), np.nan),
-        "csat": (pd.to_numeric(deals["csat"], errors="coerce").to_numpy(dtype=float)
-                 if "csat" in deals else np.nan),
-        "reached": reached.astype(np.int64),
-    })
+    frame = pd.DataFrame(
+        {
+            "g": group,
+            "created_p": _period_code(created, period).to_numpy(),
+            "closed_p": _period_code(closed, period).to_numpy(),
+            "won": is_won,
+            "lost": is_lost,
+            "open": is_open,
+            "stage": stage,
+            "amount": amount,
+            "estimated": estimated,
+            "cycle": np.where(is_won | is_lost, (closed - created) / pd.Timedelta(days=1), np.nan),
+            "csat": (
+                pd.to_numeric(deals["csat"], errors="coerce").to_numpy(dtype=float)
+                if "csat" in deals
+                else np.nan
+            ),
+            "reached": reached.astype(np.int64),
+        }
+    )
     frame["csat_p"] = frame["closed_p"].fillna(frame["created_p"])
 
     # Completed stays: an open-stage entry followed by a different stage for the same deal.
@@ -359,12 +418,14 @@ def _deal_frame(
     row = position[c[done]]
     kept = row >= 0
     ended = next_at[done][kept]
-    stays = pd.DataFrame({
-        "g": group[row[kept]],
-        "ended_p": _period_code(pd.Series(ended), period).to_numpy(),
-        "stage": st[done][kept],
-        "days": (ended - at[done][kept]) / _DAY,
-    })
+    stays = pd.DataFrame(
+        {
+            "g": group[row[kept]],
+            "ended_p": _period_code(pd.Series(ended), period).to_numpy(),
+            "stage": st[done][kept],
+            "days": (ended - at[done][kept]) / _DAY,
+        }
+    )
     return _Deals(frame, stays, group_labels)
 
 
@@ -398,35 +459,39 @@ def _scope(
     closed_cycles = keyed(closed, "closed_p")["cycle"]
     won_cycles = won_groups["cycle"]
     open_groups = keyed(open_, "created_p")
-    summary = pd.concat({
-        "deals": by_created.size(),
-        "open": open_groups.size(),
-        "open_value": open_groups["amount"].sum(),
-        "open_value_estimated": keyed(open_[open_["estimated"]], "created_p")["amount"].sum(),
-        "won": won_groups.size(),
-        "lost": keyed(closed[closed["lost"]], "closed_p").size(),
-        "won_revenue": won_groups["amount"].sum(),
-        "won_revenue_estimated": keyed(won[won["estimated"]], "closed_p")["amount"].sum(),
-        "average_sale_value": keyed(recorded, "closed_p")["amount"].mean(),
-        "won_cycle_deals": won_cycles.count(),
-        "won_cycle_median_days": won_cycles.median(),
-        "won_cycle_p90_days": won_cycles.quantile(0.9),
-        "closed_cycle_deals": closed_cycles.count(),
-        "closed_cycle_median_days": closed_cycles.median(),
-        "closed_cycle_p90_days": closed_cycles.quantile(0.9),
-        "csat_mean": keyed(scored, "csat_p")["csat"].mean(),
-        "csat_count": keyed(scored, "csat_p")["csat"].count(),
-    }, axis=1)
+    summary = pd.concat(
+        {
+            "deals": by_created.size(),
+            "open": open_groups.size(),
+            "open_value": open_groups["amount"].sum(),
+            "open_value_estimated": keyed(open_[open_["estimated"]], "created_p")["amount"].sum(),
+            "won": won_groups.size(),
+            "lost": keyed(closed[closed["lost"]], "closed_p").size(),
+            "won_revenue": won_groups["amount"].sum(),
+            "won_revenue_estimated": keyed(won[won["estimated"]], "closed_p")["amount"].sum(),
+            "average_sale_value": keyed(recorded, "closed_p")["amount"].mean(),
+            "won_cycle_deals": won_cycles.count(),
+            "won_cycle_median_days": won_cycles.median(),
+            "won_cycle_p90_days": won_cycles.quantile(0.9),
+            "closed_cycle_deals": closed_cycles.count(),
+            "closed_cycle_median_days": closed_cycles.median(),
+            "closed_cycle_p90_days": closed_cycles.quantile(0.9),
+            "csat_mean": keyed(scored, "csat_p")["csat"].mean(),
+            "csat_count": keyed(scored, "csat_p")["csat"].count(),
+        },
+        axis=1,
+    )
     if not (group or split):  # the overall row exists even when there are no deals
-        summary = summary.reindex(pd.MultiIndex.from_tuples([(0, -1.0)],
-                                                             names=["group", "period"]))
+        summary = summary.reindex(pd.MultiIndex.from_tuples([(0, -1.0)], names=["group", "period"]))
     summary[_COUNTS] = summary[_COUNTS].fillna(0).astype(np.int64)
     summary[_SUMS] = summary[_SUMS].fillna(0.0)
     decided = summary["won"] + summary["lost"]
     summary["win_rate"] = summary["won"] / decided.where(decided > 0)
     cycle = summary["won_cycle_median_days"]
     summary["pipeline_velocity_per_day"] = (
-        summary["open"] * summary["win_rate"] * summary["average_sale_value"]
+        summary["open"]
+        * summary["win_rate"]
+        * summary["average_sale_value"]
         / cycle.where(cycle > 0)
     )
     summary = summary.reset_index()
@@ -439,31 +504,38 @@ def _scope(
     reached = at_least.to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         conversion = np.where(reached[:, :-1] > 0, reached[:, 1:] / reached[:, :-1], np.nan)
-    funnel = pd.DataFrame({
-        "group": np.repeat(at_least.index.get_level_values(0), n),
-        "period": np.repeat(at_least.index.get_level_values(1), n),
-        "stage": np.tile(np.arange(n), len(at_least)),
-        "reached": reached[:, :-1].ravel().astype(np.int64),
-        "next_stage": np.tile(np.arange(1, n + 1), len(at_least)),
-        "conversion": conversion.ravel(),
-    })
+    funnel = pd.DataFrame(
+        {
+            "group": np.repeat(at_least.index.get_level_values(0), n),
+            "period": np.repeat(at_least.index.get_level_values(1), n),
+            "stage": np.tile(np.arange(n), len(at_least)),
+            "reached": reached[:, :-1].ravel().astype(np.int64),
+            "next_stage": np.tile(np.arange(1, n + 1), len(at_least)),
+            "conversion": conversion.ravel(),
+        }
+    )
 
     # Time in stage (completed stays).
     by_stay = keyed(stays, "ended_p", stays["stage"])["days"]
-    times = pd.concat({"median_days": by_stay.median(), "completed_stays": by_stay.count()},
-                      axis=1).reset_index()
+    times = pd.concat(
+        {"median_days": by_stay.median(), "completed_stays": by_stay.count()}, axis=1
+    ).reset_index()
     times["completed_stays"] = times["completed_stays"].astype(np.int64)
 
     # Open pipeline per stage.
     by_stage = keyed(open_, "created_p", open_["stage"])
     estimated_amount = open_["amount"].where(open_["estimated"], 0.0)
-    pipe = pd.concat({
-        "deals": by_stage.size(),
-        "value": by_stage["amount"].sum(),
-        "estimated_value": estimated_amount.groupby(
-            [*_keys(open_, group, "created_p" if split else None), open_["stage"]]).sum(),
-        "estimated_deals": by_stage["estimated"].sum(),
-    }, axis=1).reset_index()
+    pipe = pd.concat(
+        {
+            "deals": by_stage.size(),
+            "value": by_stage["amount"].sum(),
+            "estimated_value": estimated_amount.groupby(
+                [*_keys(open_, group, "created_p" if split else None), open_["stage"]]
+            ).sum(),
+            "estimated_deals": by_stage["estimated"].sum(),
+        },
+        axis=1,
+    ).reset_index()
     pipe["estimated_deals"] = pipe["estimated_deals"].astype(np.int64)
 
     names = np.array(stages.all_stages, dtype=object)
@@ -505,5 +577,3 @@ def _plain(value: Any) -> Any:
 
 def _by_stage(rows: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
     return {r["stage"]: r for r in rows or []}
-
-

@@ -40,8 +40,12 @@ class Period:
         return (when >= self.start) & (when < self.end)
 
     def to_dict(self) -> dict[str, str]:
-        return {"label": self.label, "start": str(self.start.date()),
-                "end": str(self.end.date()), "freq": self.freq}
+        return {
+            "label": self.label,
+            "start": str(self.start.date()),
+            "end": str(self.end.date()),
+            "freq": self.freq,
+        }
 
 
 def parse_period(text: str) -> Period:

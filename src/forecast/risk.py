@@ -37,14 +37,16 @@ from forecast.modeling.scorers import select_scorer
 LOW_PROBABILITY = "low_probability"
 FALLING_PROBABILITY = "falling_probability"
 STUCK = "stuck"
-FLAG_LABELS = {LOW_PROBABILITY: "low close probability",
-               FALLING_PROBABILITY: "falling close probability",
-               STUCK: "stuck in stage"}
+FLAG_LABELS = {
+    LOW_PROBABILITY: "low close probability",
+    FALLING_PROBABILITY: "falling close probability",
+    STUCK: "stuck in stage",
+}
 _DAY = pd.Timedelta(days=1)
 
 
 def data_now(history: DealHistory, today: object = None) -> pd.Timestamp:
-    """"Now" for a dataset: today, or the day after the last recorded date when the data ends
+    """ "Now" for a dataset: today, or the day after the last recorded date when the data ends
     earlier (an export). Figures judged as of this date see every record the data holds."""
     today_ts = as_timestamp(today if today is not None else pd.Timestamp.now(tz="UTC"))
     try:
@@ -95,7 +97,10 @@ class RiskReport:
 
 
 def stage_stay_quantiles(
-    history: DealHistory, as_of: object, q: float = 0.9, min_stays: int = 10,
+    history: DealHistory,
+    as_of: object,
+    q: float = 0.9,
+    min_stays: int = 10,
 ) -> dict[str, float | None]:
     """Per open stage, the `q` quantile in days of the stays that ended before `as_of`.
 
@@ -108,8 +113,12 @@ def stage_stay_quantiles(
     out: dict[str, float | None] = dict.fromkeys(history.stages.open_stages)
     if hist.empty:
         return out
-    order = np.lexsort((hist["entered_at"].to_numpy("datetime64[us]").view("int64"),
-                        pd.factorize(hist["opportunity_id"].to_numpy())[0]))
+    order = np.lexsort(
+        (
+            hist["entered_at"].to_numpy("datetime64[us]").view("int64"),
+            pd.factorize(hist["opportunity_id"].to_numpy())[0],
+        )
+    )
     ids = hist["opportunity_id"].to_numpy()[order]
     at = hist["entered_at"].to_numpy("datetime64[us]")[order]
     stage = hist["stage"].to_numpy()[order]
@@ -147,7 +156,8 @@ def deals_at_risk(
     """
     if not 0 < high_value_quantile < 1:
         raise InvalidInput(
-            f"high_value_quantile must be between 0 and 1, got {high_value_quantile}")
+            f"high_value_quantile must be between 0 and 1, got {high_value_quantile}"
+        )
     if limit < 1:
         raise InvalidInput(f"limit must be at least 1, got {limit}")
     if lookback_days < 1:
@@ -163,8 +173,10 @@ def deals_at_risk(
     notes: list[str] = []
     if served is None:
         served = _fallback(known)
-        notes.append("no deal model is serving: probabilities are per-stage historical win "
-                     "rates, so a probability falls only when a deal moves back a stage")
+        notes.append(
+            "no deal model is serving: probabilities are per-stage historical win "
+            "rates, so a probability falls only when a deal moves back a stage"
+        )
     closed = opps["status"].isin([WON, LOST])
     win_rate = float((opps.loc[closed, "status"] == WON).mean()) if closed.any() else math.nan
     if low_probability is None:
@@ -208,46 +220,72 @@ def deals_at_risk(
     for i in order[:limit]:
         row = cand.iloc[i]
         seen = cand_shown.iloc[i]
-        flags = [f for f, on in ((LOW_PROBABILITY, low[i]), (FALLING_PROBABILITY, falling[i]),
-                                 (STUCK, c_stuck[i])) if on]
+        flags = [
+            f
+            for f, on in (
+                (LOW_PROBABILITY, low[i]),
+                (FALLING_PROBABILITY, falling[i]),
+                (STUCK, c_stuck[i]),
+            )
+            if on
+        ]
         why = []
         if low[i]:
             why.append(f"close probability {p_now[i]:.0%}, under {low_probability:.0%}")
         if falling[i]:
-            why.append(f"close probability fell from {p_before[i]:.0%} to {p_now[i]:.0%} "
-                       f"in {lookback_days} days")
+            why.append(
+                f"close probability fell from {p_before[i]:.0%} to {p_now[i]:.0%} "
+                f"in {lookback_days} days"
+            )
         if c_stuck[i]:
-            why.append(f"{row['days_in_stage']:.0f} days in {row['stage']}; 90% of deals move "
-                       f"on within {usual[candidates[i]]:.0f}")
+            why.append(
+                f"{row['days_in_stage']:.0f} days in {row['stage']}; 90% of deals move "
+                f"on within {usual[candidates[i]]:.0f}"
+            )
         score = scores[i]
-        deals.append({
-            "id": str(row["id"]),
-            "account": _text(seen.get("account")),
-            "owner": _text(seen.get("owner")),
-            "team": _text(seen.get("team")),
-            "product": _text(seen.get("product")),
-            "stage": str(row["stage"]),
-            "amount": round(float(amount[candidates[i]]), 2),
-            "probability": round(float(p_now[i]), 4),
-            "probability_before": None if math.isnan(p_before[i])
-            else round(float(p_before[i]), 4),
-            "value_at_stake": round(float(at_stake[i]), 2),
-            "days_in_stage": round(float(row["days_in_stage"]), 1),
-            "usual_days_in_stage": _plain(usual[candidates[i]]),
-            "age_days": round(float(row["age_days"]), 1),
-            "flags": flags,
-            "why": why,
-            "reasons_for": score.reasons_for,
-            "reasons_against": score.reasons_against,
-        })
-    counts = {LOW_PROBABILITY: int(low.sum()), FALLING_PROBABILITY: int(falling.sum()),
-              STUCK: int(c_stuck.sum())}
+        deals.append(
+            {
+                "id": str(row["id"]),
+                "account": _text(seen.get("account")),
+                "owner": _text(seen.get("owner")),
+                "team": _text(seen.get("team")),
+                "product": _text(seen.get("product")),
+                "stage": str(row["stage"]),
+                "amount": round(float(amount[candidates[i]]), 2),
+                "probability": round(float(p_now[i]), 4),
+                "probability_before": None
+                if math.isnan(p_before[i])
+                else round(float(p_before[i]), 4),
+                "value_at_stake": round(float(at_stake[i]), 2),
+                "days_in_stage": round(float(row["days_in_stage"]), 1),
+                "usual_days_in_stage": _plain(usual[candidates[i]]),
+                "age_days": round(float(row["age_days"]), 1),
+                "flags": flags,
+                "why": why,
+                "reasons_for": score.reasons_for,
+                "reasons_against": score.reasons_against,
+            }
+        )
+    counts = {
+        LOW_PROBABILITY: int(low.sum()),
+        FALLING_PROBABILITY: int(falling.sum()),
+        STUCK: int(c_stuck.sum()),
+    }
     return RiskReport(
-        as_of=t, scorer=served.scorer.label, method=served.scorer.method,
-        open_deals=len(pipe), high_value_from=high_from, low_probability_below=low_probability,
-        fall_of_at_least=fall_threshold, lookback_days=lookback_days,
-        stuck_after_days=stuck_after, deals=deals, flagged=int(flagged.sum()), counts=counts,
-        team=team, notes=notes,
+        as_of=t,
+        scorer=served.scorer.label,
+        method=served.scorer.method,
+        open_deals=len(pipe),
+        high_value_from=high_from,
+        low_probability_below=low_probability,
+        fall_of_at_least=fall_threshold,
+        lookback_days=lookback_days,
+        stuck_after_days=stuck_after,
+        deals=deals,
+        flagged=int(flagged.sum()),
+        counts=counts,
+        team=team,
+        notes=notes,
     )
 
 
@@ -266,8 +304,9 @@ def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return sub.where(sub.notna(), None).to_dict("records")
 
 
-def _earlier(served: scoring.Served, known: DealHistory, cand: pd.DataFrame,
-             before: pd.Timestamp) -> np.ndarray:
+def _earlier(
+    served: scoring.Served, known: DealHistory, cand: pd.DataFrame, before: pd.Timestamp
+) -> np.ndarray:
     """Each candidate's probability with its features as of `before` (NaN: not open then)."""
     out = np.full(len(cand), np.nan)
     if cand.empty:

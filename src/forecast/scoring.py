@@ -110,8 +110,9 @@ def load_model_set(settings: Settings, engine: Engine) -> ModelSet:
     return ModelSet(lead, deal, context, store.utcnow(), problems)
 
 
-def _served(kind: str, settings: Settings, engine: Engine, context: DealContext | None,
-            problems: list[str]) -> Served | None:
+def _served(
+    kind: str, settings: Settings, engine: Engine, context: DealContext | None, problems: list[str]
+) -> Served | None:
     try:
         loaded = registry.load_champion(kind, settings)
     except ModelNotReady as exc:
@@ -225,18 +226,26 @@ def explain(served: Served, encoded: Encoded, predicted: Prediction, top: int = 
         said: list[tuple[list, list]] = [([], [])] * len(p)
         labels = getattr(scorer.model, "field_labels_", None) or {}
         for model, index in encoded.parts:
-            reasons = top_reasons(Wording(model.encoder_, labels).plain, encoded.matrix[index],
-                                  predicted.contributions[index], top)
+            reasons = top_reasons(
+                Wording(model.encoder_, labels).plain,
+                encoded.matrix[index],
+                predicted.contributions[index],
+                top,
+            )
             for i, pair in zip(index.tolist(), reasons, strict=True):
                 said[i] = pair
     else:
         a, b, c = FALLBACK_CUTS
         grades = np.select([p >= a, p >= b, p >= c], ["A", "B", "C"], "D").tolist()
-        said = [([_fallback_reason(scorer, row, q)] if top > 0 else [], [])
-                for row, q in zip(encoded.rows, p.tolist(), strict=True)]
+        said = [
+            ([_fallback_reason(scorer, row, q)] if top > 0 else [], [])
+            for row, q in zip(encoded.rows, p.tolist(), strict=True)
+        ]
     scores = np.asarray(to_score(p)).tolist()
-    return [Score(q, s, g, up, down, served.name, served.version, scorer.method, scorer.label)
-            for q, s, g, (up, down) in zip(p.tolist(), scores, grades, said, strict=True)]
+    return [
+        Score(q, s, g, up, down, served.name, served.version, scorer.method, scorer.label)
+        for q, s, g, (up, down) in zip(p.tolist(), scores, grades, said, strict=True)
+    ]
 
 
 def _parts(model: Any, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, np.ndarray]]:
@@ -255,10 +264,17 @@ def _encode(encoder: Any, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
     the code of its level (NaN when blank or never seen), numbers as floats."""
     codes = encoder._codes  # {column: {level: code}}, built by the encoder from its `levels`
     plan = [(col, codes.get(col)) for col in encoder.columns]
-    values = [[row.get(col) if levels is None
-               else math.nan if (v := row.get(col)) is None else levels.get(str(v), math.nan)
-               for col, levels in plan]
-              for row in rows]
+    values = [
+        [
+            row.get(col)
+            if levels is None
+            else math.nan
+            if (v := row.get(col)) is None
+            else levels.get(str(v), math.nan)
+            for col, levels in plan
+        ]
+        for row in rows
+    ]
     shape = (len(rows), len(plan))
     try:  # numpy reads None as NaN and numeric text as its number, all at once
         return np.array(values, dtype=float).reshape(shape)
@@ -278,11 +294,18 @@ def _number(value: object) -> float:
 def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[str, Any]:
     if scorer.method == STAGE_WIN_RATE:
         stage = row.get(scorer.stage_column)
-        return {"field": "Stage", "value": stage, "contribution": 0.0,
-                "sentence": f"Stage = {stage}: historical win rate {p:.0%} "
-                            "(no champion model yet)"}
-    return {"field": "(all leads)", "value": None, "contribution": 0.0,
-            "sentence": f"base conversion rate {p:.0%} (no champion model yet)"}
+        return {
+            "field": "Stage",
+            "value": stage,
+            "contribution": 0.0,
+            "sentence": f"Stage = {stage}: historical win rate {p:.0%} (no champion model yet)",
+        }
+    return {
+        "field": "(all leads)",
+        "value": None,
+        "contribution": 0.0,
+        "sentence": f"base conversion rate {p:.0%} (no champion model yet)",
+    }
 
 
 # --- deal rows from a CRM's request -------------------------------------------------------------
@@ -294,7 +317,8 @@ def deal_row(context: DealContext, deal: Mapping[str, Any], as_of: object = None
     if stage_name is None or not context.stages.is_known(str(stage_name)):
         raise InvalidInput(
             f"stage: {stage_name!r} is not a stage of dataset '{context.dataset}'; expected one "
-            f"of {list(context.stages.open_stages)}")
+            f"of {list(context.stages.open_stages)}"
+        )
     stage = context.stages.canonical(str(stage_name))
     if stage in (context.stages.won, context.stages.lost):
         raise InvalidInput(f"stage: {stage!r} is an outcome; only open deals are scored")

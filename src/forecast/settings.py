@@ -29,13 +29,17 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1)
     cors_origins: list[str] = Field(default_factory=list, description="Empty: CORS off")
     max_body_bytes: int = Field(1_000_000, gt=0, description="Larger request bodies get 413")
-    max_batch_size: int = Field(1000, gt=0, description="Most rows in one batch call (scoring, "
-                                "CRM sync, targets)")
+    max_batch_size: int = Field(
+        1000, gt=0, description="Most rows in one batch call (scoring, CRM sync, targets)"
+    )
     key_cache_seconds: float = Field(5.0, ge=0, description="A revoked key stops within this")
     log_level: str = "INFO"
-    deal_dataset: str | None = Field(None, description="Dataset deals are scored against "
-                                     "(stages, win rates), CRM pushes go to, and targets and "
-                                     "the forecast API read; default: the only one in the store")
+    deal_dataset: str | None = Field(
+        None,
+        description="Dataset deals are scored against "
+        "(stages, win rates), CRM pushes go to, and targets and "
+        "the forecast API read; default: the only one in the store",
+    )
 
     # Training
     seed: int = 42

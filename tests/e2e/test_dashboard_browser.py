@@ -24,14 +24,24 @@ from tests.dashboard_env import TEAM, dashboard_app, dashboard_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="no /usr/bin/chromium: `apt-get install -y chromium` (.ci/run "
-                              "does it) to run the browser tests"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="no /usr/bin/chromium: `apt-get install -y chromium` (.ci/run "
+        "does it) to run the browser tests",
+    ),
 ]
 
 
@@ -50,8 +60,9 @@ def env(shared_opportunities):
 def server(env) -> Iterator[str]:
     """The app under uvicorn on a free loopback port, in a thread of this process."""
     port = _free_port()
-    config = uvicorn.Config(dashboard_app(env), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on")
+    config = uvicorn.Config(
+        dashboard_app(env), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -77,8 +88,9 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def api(server, env) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, headers={"X-API-Key": env.keys["viewer"]},
-                      timeout=120) as client:
+    with httpx.Client(
+        base_url=server, headers={"X-API-Key": env.keys["viewer"]}, timeout=120
+    ) as client:
         yield client
 
 
@@ -91,8 +103,9 @@ def tile(page, section: str, field: str) -> tuple[float, str]:
     return float(el.get_attribute("data-value")), el.inner_text().strip()
 
 
-def test_a_manager_signs_in_reads_filters_downloads_and_signs_out(browser, server, api, env,
-                                                                  tmp_path):
+def test_a_manager_signs_in_reads_filters_downloads_and_signs_out(
+    browser, server, api, env, tmp_path
+):
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     problems: list[str] = []
@@ -115,8 +128,9 @@ def test_a_manager_signs_in_reads_filters_downloads_and_signs_out(browser, serve
     # Every section filled, the charts drawn, and the figures those of the API.
     page.wait_for_selector("#forecast-chart[data-drawn='true'] .main-svg")
     page.wait_for_selector("#funnel-chart[data-drawn='true'] .main-svg")
-    forecast = api.get("/v1/forecast", params={"period": "2017-Q4", "by": "team",
-                                               "as_of": "2017-10-01"}).json()
+    forecast = api.get(
+        "/v1/forecast", params={"period": "2017-Q4", "by": "team", "as_of": "2017-10-01"}
+    ).json()
     total = forecast["total"]
     for field in ("expected", "p10", "p90", "weighted_pipeline", "target"):
         shown, text = tile(page, "forecast", field)
@@ -164,8 +178,9 @@ def test_a_manager_signs_in_reads_filters_downloads_and_signs_out(browser, serve
     page.select_option("#period", "2018-Q1")
     page.wait_for_url("**period=2018-Q1**")
     page.wait_for_selector("#forecast-chart[data-drawn='true'] .main-svg")
-    ahead = api.get("/v1/forecast", params={"period": "2018-Q1", "by": "team",
-                                            "as_of": "2018-01-01"}).json()
+    ahead = api.get(
+        "/v1/forecast", params={"period": "2018-Q1", "by": "team", "as_of": "2018-01-01"}
+    ).json()
     line = next(g for g in ahead["groups"] if g["group"] == TEAM)
     assert page.locator("#as-of").inner_text() == "2018-01-01"
     assert tile(page, "forecast", "expected")[1] == money(line["expected"])

@@ -12,9 +12,9 @@ STAGES = StageSet(open_stages=("Prospecting", "Qualification", "Closing"))
 START = pd.Timestamp("2022-01-01")
 
 
-def deals(n: int = 1200, seed: int = 0, days: int = 540, teams: int = 2) -> tuple[
-    pd.DataFrame, pd.DataFrame, StageSet, pd.Timestamp
-]:
+def deals(
+    n: int = 1200, seed: int = 0, days: int = 540, teams: int = 2
+) -> tuple[pd.DataFrame, pd.DataFrame, StageSet, pd.Timestamp]:
     """(opportunities, history, stages, end): deals with rep skill and product effects.
 
     Won deals pass every stage; lost deals drop out after a random stage. Deals not closed by
@@ -50,33 +50,35 @@ def deals(n: int = 1200, seed: int = 0, days: int = 540, teams: int = 2) -> tupl
     status = np.where(is_closed, np.where(won, "won", "lost"), "open")
     last = history.groupby("opportunity_id")["stage"].last()
     ids = np.array([f"D{i:05d}" for i in range(n)])
-    opps = pd.DataFrame({
-        "id": ids,
-        "account": [f"acct{k}" for k in rng.integers(0, 40, n)],
-        "owner": reps[r],
-        "team": [f"team{k % teams}" for k in r],
-        "region": np.where(r % 2 == 0, "East", "West"),
-        "product": products[p],
-        "product_series": np.where(p == 2, "Big", "Small"),
-        "list_price": price[p],
-        "amount": price[p] * rng.uniform(0.8, 1.2, n),
-        "amount_estimated": False,
-        "currency": "USD",
-        "stage": last.reindex(ids).to_numpy(),
-        "status": status,
-        "created_at": created.astype("datetime64[us]"),
-        "created_estimated": False,
-        "closed_at": closed.where(is_closed).astype("datetime64[us]").to_numpy(),
-        "updated_at": end,
-        "expected_close_at": pd.NaT,
-        "rep_probability": np.where(won, 0.9, 0.1),  # typed in with hindsight: must not be used
-        "forecast_category": None,
-        "csat": np.where(is_closed, rng.uniform(1, 5, n), np.nan),
-        "sector": rng.choice(["retail", "tech", "health"], n),
-        "account_employees": rng.integers(10, 5000, n).astype(float),
-        "account_revenue": rng.uniform(1, 1000, n),
-        "account_country": rng.choice(["US", "DE", "FR"], n),
-    })
+    opps = pd.DataFrame(
+        {
+            "id": ids,
+            "account": [f"acct{k}" for k in rng.integers(0, 40, n)],
+            "owner": reps[r],
+            "team": [f"team{k % teams}" for k in r],
+            "region": np.where(r % 2 == 0, "East", "West"),
+            "product": products[p],
+            "product_series": np.where(p == 2, "Big", "Small"),
+            "list_price": price[p],
+            "amount": price[p] * rng.uniform(0.8, 1.2, n),
+            "amount_estimated": False,
+            "currency": "USD",
+            "stage": last.reindex(ids).to_numpy(),
+            "status": status,
+            "created_at": created.astype("datetime64[us]"),
+            "created_estimated": False,
+            "closed_at": closed.where(is_closed).astype("datetime64[us]").to_numpy(),
+            "updated_at": end,
+            "expected_close_at": pd.NaT,
+            "rep_probability": np.where(won, 0.9, 0.1),  # typed in with hindsight: must not be used
+            "forecast_category": None,
+            "csat": np.where(is_closed, rng.uniform(1, 5, n), np.nan),
+            "sector": rng.choice(["retail", "tech", "health"], n),
+            "account_employees": rng.integers(10, 5000, n).astype(float),
+            "account_revenue": rng.uniform(1, 1000, n),
+            "account_country": rng.choice(["US", "DE", "FR"], n),
+        }
+    )
     return opps, history, STAGES, end
 
 
@@ -86,8 +88,9 @@ def deal_history(
     """The deals of `deals(...)` as one `DealHistory`, read as an import reads an export: each
     deal's fields seen once (at `updated_at`, the end), the export-state leak check run."""
     opps, log, stages, _ = deals(n, seed=seed, days=days, teams=teams)
-    return DealHistory.from_frames(opps, log, stages, name=f"synthetic-{n}-{seed}",
-                                   check_leaks=check_leaks)
+    return DealHistory.from_frames(
+        opps, log, stages, name=f"synthetic-{n}-{seed}", check_leaks=check_leaks
+    )
 
 
 def leads(n: int = 1500, seed: int = 0, dated: bool = False) -> pd.DataFrame:
@@ -104,15 +107,17 @@ def leads(n: int = 1500, seed: int = 0, dated: bool = False) -> pd.DataFrame:
     tags = np.where(converted == 1, "Closed by Horizzon", "Ringing")
     flip = rng.uniform(size=n) < 0.02
     tags = np.where(flip, np.where(converted == 1, "Ringing", "Closed by Horizzon"), tags)
-    frame = pd.DataFrame({
-        "id": [f"L{i:05d}" for i in range(n)],
-        "Lead Source": pd.array(sources[s], dtype="str"),
-        "TotalVisits": visits,
-        "Country": pd.array(rng.choice(["India", "US", None], n), dtype="str"),
-        "Do Not Email": rng.choice(["Yes", "No"], n, p=[0.1, 0.9]),
-        "Tags": tags,
-        "converted": pd.array(converted, dtype="Int64"),
-    })
+    frame = pd.DataFrame(
+        {
+            "id": [f"L{i:05d}" for i in range(n)],
+            "Lead Source": pd.array(sources[s], dtype="str"),
+            "TotalVisits": visits,
+            "Country": pd.array(rng.choice(["India", "US", None], n), dtype="str"),
+            "Do Not Email": rng.choice(["Yes", "No"], n, p=[0.1, 0.9]),
+            "Tags": tags,
+            "converted": pd.array(converted, dtype="Int64"),
+        }
+    )
     if dated:
         frame["created_at"] = START + pd.to_timedelta(np.sort(rng.uniform(0, 365, n)), unit="D")
     return frame

@@ -39,13 +39,15 @@ def _closed_at(opps: pd.DataFrame, history: pd.DataFrame, t: pd.Timestamp):
     whose close is moved to exactly t."""
     entries = history[~history["stage"].isin(["Won", "Lost"])]
     last_entry = entries.groupby("opportunity_id")["entered_at"].max()
-    won = opps[(opps["status"] == "won") & (opps["closed_at"] > t)
-               & opps["id"].isin(last_entry.index[last_entry < t])]
+    won = opps[
+        (opps["status"] == "won")
+        & (opps["closed_at"] > t)
+        & opps["id"].isin(last_entry.index[last_entry < t])
+    ]
     deal = won["id"].iloc[0]
     opps, history = opps.copy(), history.copy()
     opps.loc[opps["id"] == deal, "closed_at"] = t
-    history.loc[(history["opportunity_id"] == deal) & (history["stage"] == "Won"),
-                "entered_at"] = t
+    history.loc[(history["opportunity_id"] == deal) & (history["stage"] == "Won"), "entered_at"] = t
     return opps, history
 
 
@@ -59,7 +61,8 @@ def _future_changed(opps: pd.DataFrame, history: pd.DataFrame, t: pd.Timestamp):
     moved = hist["entered_at"] >= t
     hist.loc[moved, "entered_at"] += pd.Timedelta(days=5)
     hist.loc[moved & hist["stage"].isin(["Won", "Lost"]), "stage"] = hist.loc[
-        moved & hist["stage"].isin(["Won", "Lost"]), "stage"].map({"Won": "Lost", "Lost": "Won"})
+        moved & hist["stage"].isin(["Won", "Lost"]), "stage"
+    ].map({"Won": "Lost", "Lost": "Won"})
     return opps, hist
 
 
@@ -70,8 +73,9 @@ def test_the_forecast_at_a_period_start_ignores_everything_after_it(gen):
 
     def period(opps: pd.DataFrame, hist: pd.DataFrame):
         history = DealHistory.from_frames(opps, hist, gen.stages)
-        return backtest(history, freq="quarter", start="2023-Q3", end="2023-Q3",
-                        settings=SETTINGS).periods[0]
+        return backtest(
+            history, freq="quarter", start="2023-Q3", end="2023-Q3", settings=SETTINGS
+        ).periods[0]
 
     a = period(opps_a, hist_a)
     b = period(*_future_changed(opps_a, hist_a, t0))
@@ -85,8 +89,11 @@ def test_the_forecast_at_a_period_start_ignores_everything_after_it(gen):
 def test_actual_is_revenue_won_inside_the_period_including_new_deals(gen, report):
     opps = gen.opportunities
     for p in report.scored:
-        won = opps[(opps["status"] == "won") & (opps["closed_at"] >= p.period.start)
-                   & (opps["closed_at"] < p.period.end)]
+        won = opps[
+            (opps["status"] == "won")
+            & (opps["closed_at"] >= p.period.start)
+            & (opps["closed_at"] < p.period.end)
+        ]
         assert p.actual == pytest.approx(won["amount"].sum())
         assert p.actual == pytest.approx(p.actual_pipeline + p.actual_new)
         assert p.actual_new > 0
@@ -115,7 +122,8 @@ def test_reps_own_calls_are_scored_beside_the_model_on_the_same_deals(report):
         assert sum(r["actual"] for r in p.reps) == pytest.approx(p.actual_pipeline)
     scores = report.rep_scores()
     assert scores and {"rep_call_bias", "commit_bias", "best_case_bias", "model_bias"} <= set(
-        scores[0])
+        scores[0]
+    )
     data = report.to_dict()
     json.dumps(data)  # plain types only
     assert data["reps"] == scores
@@ -134,8 +142,9 @@ def test_shared_data_quarterly_backtest_beats_the_weighted_pipeline(shared_oppor
 
     export = read_export(shared_opportunities)
     assert export.options["amount_known_before_close"] is False
-    history = DealHistory.from_frames(export.opportunities, export.history, export.stages,
-                                      options=export.options)
+    history = DealHistory.from_frames(
+        export.opportunities, export.history, export.stages, options=export.options
+    )
     rep = backtest(history, freq="quarter", start="2017-01-01", end="2017-12-31")
     overall = rep.overall()
     assert [p.status for p in rep.periods] == ["skipped", "ok", "ok", "ok"]

@@ -29,10 +29,12 @@ def test_stage_win_rate_is_the_weighted_share_won_per_stage() -> None:
 
 
 def test_naive_bayes_learns_which_values_win_and_ignores_numbers_by_default() -> None:
-    X = pd.DataFrame({
-        "source": pd.array(["ref"] * 40 + ["ads"] * 40, dtype="str"),
-        "visits": np.r_[np.zeros(40), np.ones(40) * 9],
-    })
+    X = pd.DataFrame(
+        {
+            "source": pd.array(["ref"] * 40 + ["ads"] * 40, dtype="str"),
+            "visits": np.r_[np.zeros(40), np.ones(40) * 9],
+        }
+    )
     y = np.r_[np.ones(30), np.zeros(10), np.ones(10), np.zeros(30)]
     nb = FrequencyNaiveBayes().fit(X, y)
     assert nb.columns_ == ["source"]
@@ -43,10 +45,12 @@ def test_naive_bayes_learns_which_values_win_and_ignores_numbers_by_default() ->
 
 def test_logistic_handles_text_columns_missing_values_and_unseen_categories() -> None:
     rng = np.random.default_rng(0)
-    X = pd.DataFrame({
-        "source": pd.array(rng.choice(["a", "b", None], 300), dtype="str"),
-        "x": np.where(rng.uniform(size=300) < 0.1, np.nan, rng.normal(size=300)),
-    })
+    X = pd.DataFrame(
+        {
+            "source": pd.array(rng.choice(["a", "b", None], 300), dtype="str"),
+            "x": np.where(rng.uniform(size=300) < 0.1, np.nan, rng.normal(size=300)),
+        }
+    )
     y = (X["x"].fillna(0) + rng.normal(0, 0.5, 300) > 0).astype(int)
     model = LogisticBaseline().fit(X, y)
     p = model.predict_proba(pd.DataFrame({"source": ["zzz"], "x": [2.0]}))[:, 1]

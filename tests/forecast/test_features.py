@@ -23,23 +23,51 @@ def _day(d: int) -> pd.Timestamp:
 
 def _tiny(**kw) -> DealHistory:
     """Rep r1: deal A won on day 10, deal B lost on day 20; deal C open from day 5 (won on 60)."""
-    opps = pd.DataFrame({
-        "id": ["A", "B", "C"], "owner": ["r1", "r1", "r1"], "account": ["x", "y", "x"],
-        "team": "t", "region": "E", "product": "P", "product_series": "S",
-        "list_price": [100.0, 100.0, 100.0], "amount": [150.0, 90.0, 120.0],
-        "amount_estimated": [False, True, False],
-        "status": ["won", "lost", "won"], "stage": ["Won", "Lost", "Won"],
-        "created_at": [_day(0), _day(1), _day(5)],
-        "closed_at": [_day(10), _day(20), _day(60)],
-        "rep_probability": [0.9, 0.1, 0.9], "csat": [5.0, 1.0, 5.0],
-    })
-    hist = pd.DataFrame({
-        "opportunity_id": ["A", "A", "A", "B", "B", "C", "C", "C"],
-        "stage": ["Prospecting", "Closing", "Won", "Prospecting", "Lost",
-                  "Prospecting", "Closing", "Won"],
-        "entered_at": [_day(0), _day(4), _day(10), _day(1), _day(20),
-                       _day(5), _day(30), _day(60)],
-    })
+    opps = pd.DataFrame(
+        {
+            "id": ["A", "B", "C"],
+            "owner": ["r1", "r1", "r1"],
+            "account": ["x", "y", "x"],
+            "team": "t",
+            "region": "E",
+            "product": "P",
+            "product_series": "S",
+            "list_price": [100.0, 100.0, 100.0],
+            "amount": [150.0, 90.0, 120.0],
+            "amount_estimated": [False, True, False],
+            "status": ["won", "lost", "won"],
+            "stage": ["Won", "Lost", "Won"],
+            "created_at": [_day(0), _day(1), _day(5)],
+            "closed_at": [_day(10), _day(20), _day(60)],
+            "rep_probability": [0.9, 0.1, 0.9],
+            "csat": [5.0, 1.0, 5.0],
+        }
+    )
+    hist = pd.DataFrame(
+        {
+            "opportunity_id": ["A", "A", "A", "B", "B", "C", "C", "C"],
+            "stage": [
+                "Prospecting",
+                "Closing",
+                "Won",
+                "Prospecting",
+                "Lost",
+                "Prospecting",
+                "Closing",
+                "Won",
+            ],
+            "entered_at": [
+                _day(0),
+                _day(4),
+                _day(10),
+                _day(1),
+                _day(20),
+                _day(5),
+                _day(30),
+                _day(60),
+            ],
+        }
+    )
     return DealHistory.from_frames(opps, hist, STAGES, check_leaks=False, **kw)
 
 
@@ -97,17 +125,33 @@ def test_the_amount_is_the_list_price_where_amounts_are_only_known_at_close() ->
 
 def test_a_field_that_changed_is_seen_at_its_value_then() -> None:
     """Two observations of the amount: 100 seen on 1 January, 300 seen on 1 March."""
-    deal = pd.DataFrame({
-        "id": ["D"], "owner": ["r1"], "account": ["x"], "list_price": [100.0],
-        "amount": [300.0], "status": ["won"], "stage": ["Won"],
-        "created_at": [T("2024-01-01")], "closed_at": [T("2024-04-20")],
-    })
-    log = pd.DataFrame({"opportunity_id": ["D", "D", "D"],
-                        "stage": ["Prospecting", "Closing", "Won"],
-                        "entered_at": [T("2024-01-01"), T("2024-02-15"), T("2024-04-20")]})
-    fields = pd.DataFrame({"opportunity_id": ["D", "D"],
-                           "observed_at": [T("2024-01-01"), T("2024-03-01")],
-                           "amount": [100.0, 300.0]})
+    deal = pd.DataFrame(
+        {
+            "id": ["D"],
+            "owner": ["r1"],
+            "account": ["x"],
+            "list_price": [100.0],
+            "amount": [300.0],
+            "status": ["won"],
+            "stage": ["Won"],
+            "created_at": [T("2024-01-01")],
+            "closed_at": [T("2024-04-20")],
+        }
+    )
+    log = pd.DataFrame(
+        {
+            "opportunity_id": ["D", "D", "D"],
+            "stage": ["Prospecting", "Closing", "Won"],
+            "entered_at": [T("2024-01-01"), T("2024-02-15"), T("2024-04-20")],
+        }
+    )
+    fields = pd.DataFrame(
+        {
+            "opportunity_id": ["D", "D"],
+            "observed_at": [T("2024-01-01"), T("2024-03-01")],
+            "amount": [100.0, 300.0],
+        }
+    )
     h = DealHistory.from_frames(deal, log, STAGES, field_log=fields, check_leaks=False)
     rows = F.deal_training_rows(h, every_days=10)  # 1 March is day 60: a row falls on it
     change = T("2024-03-01")
@@ -171,10 +215,12 @@ def test_rows_at_a_date_do_not_change_when_the_future_changes() -> None:
     future.loc[later, "closed_at"] = future.loc[later, "closed_at"] + pd.Timedelta(days=3)
     cut_hist = hist[hist["entered_at"] < t]
     assert (hist["entered_at"] == t).any()  # entries at t itself are part of the future
-    changed = seen.assign(observed_at=t, owner="rep-new", amount=seen["amount"] * 3,
-                          product="Basic")
-    again = DealHistory.from_frames(future, cut_hist, stages,
-                                    field_log=pd.concat([seen, changed], ignore_index=True))
+    changed = seen.assign(
+        observed_at=t, owner="rep-new", amount=seen["amount"] * 3, product="Basic"
+    )
+    again = DealHistory.from_frames(
+        future, cut_hist, stages, field_log=pd.concat([seen, changed], ignore_index=True)
+    )
     cols = list(F.DEAL_FEATURES)
     rows = F.open_deal_rows(again, t)
     assert len(rows) >= 10
@@ -184,8 +230,7 @@ def test_rows_at_a_date_do_not_change_when_the_future_changes() -> None:
 def test_training_rows_are_snapshots_while_open_each_deal_weighing_one() -> None:
     h = synthetic.deal_history(300, seed=2)
     rows = F.deal_training_rows(h, every_days=7)
-    merged = rows.merge(h.deals[["id", "created_at", "closed_at"]], on="id",
-                        suffixes=("", "_o"))
+    merged = rows.merge(h.deals[["id", "created_at", "closed_at"]], on="id", suffixes=("", "_o"))
     assert (merged["as_of"] > merged["created_at_o"]).all()  # created at t: unknown at t
     assert (merged["as_of"] < merged["closed_at_o"]).all()
     assert rows.groupby("id")["weight"].sum().to_numpy() == pytest.approx(1.0)
@@ -203,8 +248,7 @@ def test_training_landmarks_sit_just_after_creation_and_each_stage_entry() -> No
     assert list(rows.loc[["B"], "as_of"]) == [_day(1) + JUST_AFTER]
     # Every seven days as well, while open.
     weekly = F.deal_training_rows(_tiny(), every_days=7).set_index("id")
-    assert list(weekly.loc[["A"], "as_of"]) == [_day(0) + JUST_AFTER, _day(4) + JUST_AFTER,
-                                              _day(7)]
+    assert list(weekly.loc[["A"], "as_of"]) == [_day(0) + JUST_AFTER, _day(4) + JUST_AFTER, _day(7)]
 
 
 def test_a_time_split_trains_on_outcomes_known_before_the_cut_and_tests_after() -> None:
@@ -252,7 +296,9 @@ def test_missing_columns_are_named() -> None:
     with pytest.raises(InvalidInput, match="closed_at"):
         DealHistory.from_frames(
             pd.DataFrame({"id": [], "status": [], "created_at": []}),
-            pd.DataFrame({"opportunity_id": [], "stage": [], "entered_at": []}), STAGES)
+            pd.DataFrame({"opportunity_id": [], "stage": [], "entered_at": []}),
+            STAGES,
+        )
 
 
 def test_model_inputs_leave_out_the_left_out_fields_and_what_derives_from_them() -> None:

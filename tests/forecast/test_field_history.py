@@ -19,8 +19,15 @@ from forecast.data.sync import sync_opportunities
 from forecast.history import load_deal_history
 
 NOW = datetime(2024, 7, 1)
-D1 = {"id": "D1", "stage": "Prospecting", "created_at": "2024-03-01", "updated_at": "2024-03-01",
-      "amount": 1000.0, "owner": "Ann", "team": "East"}
+D1 = {
+    "id": "D1",
+    "stage": "Prospecting",
+    "created_at": "2024-03-01",
+    "updated_at": "2024-03-01",
+    "amount": 1000.0,
+    "owner": "Ann",
+    "team": "East",
+}
 
 
 @pytest.fixture
@@ -76,8 +83,10 @@ def test_an_older_push_joins_the_history_without_rolling_the_deal_back(crm):
 
 
 def test_values_at_every_date_do_not_depend_on_the_order_pushes_arrive_in(engine):
-    pushes = [{**D1, "amount": a, "updated_at": f"2024-03-{d:02d}"}
-              for a, d in ((1000.0, 1), (1200.0, 5), (1200.0, 9), (900.0, 12))]
+    pushes = [
+        {**D1, "amount": a, "updated_at": f"2024-03-{d:02d}"}
+        for a, d in ((1000.0, 1), (1200.0, 5), (1200.0, 9), (900.0, 12))
+    ]
     seen = set()
     for order in itertools.permutations(range(len(pushes))):
         with engine.begin() as conn:
@@ -88,8 +97,9 @@ def test_values_at_every_date_do_not_depend_on_the_order_pushes_arrive_in(engine
         for i in order:
             push(engine, pushes[i])
         history = load_deal_history(engine, "crm", check_leaks=False)
-        seen.add(tuple(history.as_of(f"2024-03-{d:02d}T12:00").loc[0, "amount"]
-                       for d in range(1, 15)))
+        seen.add(
+            tuple(history.as_of(f"2024-03-{d:02d}T12:00").loc[0, "amount"] for d in range(1, 15))
+        )
     assert seen == {(1000.0,) * 4 + (1200.0,) * 7 + (900.0,) * 3}
 
 
@@ -107,16 +117,22 @@ def test_the_migration_back_fills_the_history_from_the_stored_deals(tmp_path):
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0003")
-        conn.execute(text(
-            "INSERT INTO datasets (name, kind, stages, created_at, updated_at) VALUES "
-            "('crm', 'opportunities', '{\"open\": [\"Prospecting\"]}', '2024-01-01', "
-            "'2024-01-01')"))
-        conn.execute(text(
-            "INSERT INTO opportunities (dataset, id, owner, amount, amount_estimated, currency, "
-            "stage, status, created_at, created_estimated, updated_at) VALUES "
-            "('crm', 'D1', 'Ann', 100.0, 0, 'USD', 'Prospecting', 'open', '2024-01-01', 0, "
-            "'2024-02-01'), ('crm', 'D2', 'Bob', 250.0, 0, 'EUR', 'Prospecting', 'open', "
-            "'2024-01-05', 0, '2024-02-03')"))
+        conn.execute(
+            text(
+                "INSERT INTO datasets (name, kind, stages, created_at, updated_at) VALUES "
+                "('crm', 'opportunities', '{\"open\": [\"Prospecting\"]}', '2024-01-01', "
+                "'2024-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO opportunities (dataset, id, owner, amount, amount_estimated, "
+                "currency, stage, status, created_at, created_estimated, updated_at) VALUES "
+                "('crm', 'D1', 'Ann', 100.0, 0, 'USD', 'Prospecting', 'open', '2024-01-01', 0, "
+                "'2024-02-01'), ('crm', 'D2', 'Bob', 250.0, 0, 'EUR', 'Prospecting', 'open', "
+                "'2024-01-05', 0, '2024-02-03')"
+            )
+        )
     store.migrate(engine)
     log = store.load_field_history(engine, "crm").set_index("opportunity_id")
     assert list(log.index) == ["D1", "D2"]

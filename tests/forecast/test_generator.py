@@ -80,8 +80,10 @@ def test_deals_move_through_the_stages_in_order_without_skipping(pipeline):
 
 def test_the_funnel_narrows_and_win_rates_are_sane(pipeline):
     history, deals = pipeline.history, pipeline.opportunities
-    reached = [history.loc[history["stage"] == s, "opportunity_id"].nunique()
-               for s in pipeline.stages.open_stages]
+    reached = [
+        history.loc[history["stage"] == s, "opportunity_id"].nunique()
+        for s in pipeline.stages.open_stages
+    ]
     assert reached == sorted(reached, reverse=True) and reached[-1] < 0.8 * reached[0]
     closed = deals[deals["status"] != "open"]
     assert 0.25 <= (closed["status"] == "won").mean() <= 0.45

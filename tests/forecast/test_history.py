@@ -19,25 +19,43 @@ T = pd.Timestamp
 
 @pytest.fixture
 def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-    opps = pd.DataFrame({
-        "id": ["A", "B", "C"],
-        "stage": ["Won", "Demonstration", "Lost"],
-        "status": ["won", "open", "lost"],
-        "created_at": [T("2024-01-01"), T("2024-02-01"), T("2024-03-15")],
-        "closed_at": [T("2024-03-01"), pd.NaT, T("2024-04-01")],
-        "updated_at": [T("2024-05-01")] * 3,
-        "owner": ["Ann", "Bob", "Cy"],
-        "amount": [1000.0, 500.0, float("nan")],
-        "list_price": [900.0, 450.0, 300.0],
-        "amount_estimated": [False, False, True],
-    })
-    log = pd.DataFrame({
-        "opportunity_id": ["A", "A", "A", "B", "B", "C", "C"],
-        "stage": ["Prospecting", "Qualification", "Won", "Prospecting", "Demonstration",
-                  "Prospecting", "Lost"],
-        "entered_at": [T("2024-01-01"), T("2024-01-20"), T("2024-03-01"), T("2024-02-01"),
-                       T("2024-02-20"), T("2024-03-15"), T("2024-04-01")],
-    })
+    opps = pd.DataFrame(
+        {
+            "id": ["A", "B", "C"],
+            "stage": ["Won", "Demonstration", "Lost"],
+            "status": ["won", "open", "lost"],
+            "created_at": [T("2024-01-01"), T("2024-02-01"), T("2024-03-15")],
+            "closed_at": [T("2024-03-01"), pd.NaT, T("2024-04-01")],
+            "updated_at": [T("2024-05-01")] * 3,
+            "owner": ["Ann", "Bob", "Cy"],
+            "amount": [1000.0, 500.0, float("nan")],
+            "list_price": [900.0, 450.0, 300.0],
+            "amount_estimated": [False, False, True],
+        }
+    )
+    log = pd.DataFrame(
+        {
+            "opportunity_id": ["A", "A", "A", "B", "B", "C", "C"],
+            "stage": [
+                "Prospecting",
+                "Qualification",
+                "Won",
+                "Prospecting",
+                "Demonstration",
+                "Prospecting",
+                "Lost",
+            ],
+            "entered_at": [
+                T("2024-01-01"),
+                T("2024-01-20"),
+                T("2024-03-01"),
+                T("2024-02-01"),
+                T("2024-02-20"),
+                T("2024-03-15"),
+                T("2024-04-01"),
+            ],
+        }
+    )
     return opps, log
 
 
@@ -93,7 +111,8 @@ def test_a_date_before_any_stage_entry_gives_deals_in_the_first_stage(frames):
     opps, log = frames
     late = log.assign(entered_at=log["entered_at"] + pd.Timedelta(days=30))
     snap = DealHistory.from_frames(opps, late, DEFAULT_STAGES, check_leaks=False).as_of(
-        "2024-01-15")
+        "2024-01-15"
+    )
     assert list(snap["stage"]) == ["Prospecting"] and snap["is_open"].all()
 
 
@@ -110,15 +129,19 @@ def test_known_before_drops_later_entries_and_reopens_later_closes(frames):
 
 def test_a_field_holds_the_value_observed_before_t(frames):
     opps, log = frames
-    fields = pd.DataFrame({
-        "opportunity_id": ["B", "B", "B"],
-        "observed_at": [T("2024-02-01"), T("2024-03-01"), T("2024-04-10")],
-        "owner": ["Bob", "Bob", "Dee"],
-        "amount": [200.0, 500.0, 500.0],
-    })
+    fields = pd.DataFrame(
+        {
+            "opportunity_id": ["B", "B", "B"],
+            "observed_at": [T("2024-02-01"), T("2024-03-01"), T("2024-04-10")],
+            "owner": ["Bob", "Bob", "Dee"],
+            "amount": [200.0, 500.0, 500.0],
+        }
+    )
     h = DealHistory.from_frames(opps, log, DEFAULT_STAGES, field_log=fields, check_leaks=False)
-    at = {t: h.as_of(t).set_index("id").loc["B"] for t in
-          ("2024-02-15", "2024-03-01", "2024-03-02", "2024-04-11")}
+    at = {
+        t: h.as_of(t).set_index("id").loc["B"]
+        for t in ("2024-02-15", "2024-03-01", "2024-03-02", "2024-04-11")
+    }
     assert at["2024-02-15"]["amount"] == 200.0 and at["2024-03-01"]["amount"] == 200.0
     assert at["2024-03-02"]["amount"] == 500.0 and at["2024-03-02"]["owner"] == "Bob"
     assert at["2024-04-11"]["owner"] == "Dee"
@@ -126,17 +149,22 @@ def test_a_field_holds_the_value_observed_before_t(frames):
 
 def test_before_its_first_observation_a_deal_shows_what_was_first_seen(frames):
     opps, log = frames
-    fields = pd.DataFrame({"opportunity_id": ["B", "B"],
-                           "observed_at": [T("2024-04-01"), T("2024-05-01")],
-                           "owner": ["Eve", "Fay"]})
+    fields = pd.DataFrame(
+        {
+            "opportunity_id": ["B", "B"],
+            "observed_at": [T("2024-04-01"), T("2024-05-01")],
+            "owner": ["Eve", "Fay"],
+        }
+    )
     h = DealHistory.from_frames(opps, log, DEFAULT_STAGES, field_log=fields, check_leaks=False)
     assert h.as_of("2024-02-10").set_index("id").loc["B", "owner"] == "Eve"
 
 
 def test_csat_is_blank_while_a_deal_is_open(frames):
     opps, log = frames
-    h = DealHistory.from_frames(opps.assign(csat=[4.0, None, 2.0]), log, DEFAULT_STAGES,
-                                check_leaks=False)
+    h = DealHistory.from_frames(
+        opps.assign(csat=[4.0, None, 2.0]), log, DEFAULT_STAGES, check_leaks=False
+    )
     assert pd.isna(h.as_of("2024-02-10").set_index("id").loc["A", "csat"])
     assert h.as_of("2024-03-02").set_index("id").loc["A", "csat"] == 4.0
 
@@ -154,11 +182,14 @@ def test_left_out_fields_are_blank_for_models_only(frames):
 
 def test_the_kernel_finds_the_last_event_strictly_before():
     e_key = np.array([0, 0, 1, 0])
-    e_time = np.array(["2024-01-01", "2024-01-05", "2024-01-02", "2024-01-05"],
-                      dtype="datetime64[us]")
+    e_time = np.array(
+        ["2024-01-01", "2024-01-05", "2024-01-02", "2024-01-05"], dtype="datetime64[us]"
+    )
     q_key = np.array([0, 0, 0, 1, 2])
-    q_time = np.array(["2024-01-01", "2024-01-05", "2024-01-06", "2024-01-03", "2024-01-09"],
-                      dtype="datetime64[us]")
+    q_time = np.array(
+        ["2024-01-01", "2024-01-05", "2024-01-06", "2024-01-03", "2024-01-09"],
+        dtype="datetime64[us]",
+    )
     # Same-instant events: the later recorded one (index 3) wins.
     assert list(last_before(e_key, e_time, q_key, q_time)) == [-1, 0, 3, 2, -1]
 
@@ -197,8 +228,14 @@ def random_histories(draw: st.DrawFn) -> tuple[DealHistory, pd.Timestamp]:
         closed = t if status != "open" else pd.NaT
         opps.append((f"D{i}", stage, status, created, closed))
         for j in range(draw(st.integers(1, 3))):
-            fields.append((f"D{i}", created + pd.Timedelta(days=draw(st.integers(0, 30))),
-                           float(draw(st.integers(1, 9)) * 100), f"rep{j}{i % 2}"))
+            fields.append(
+                (
+                    f"D{i}",
+                    created + pd.Timedelta(days=draw(st.integers(0, 30))),
+                    float(draw(st.integers(1, 9)) * 100),
+                    f"rep{j}{i % 2}",
+                )
+            )
     deals = pd.DataFrame(opps, columns=["id", "stage", "status", "created_at", "closed_at"])
     log_f = pd.DataFrame(log, columns=["opportunity_id", "stage", "entered_at"])
     field_f = pd.DataFrame(fields, columns=["opportunity_id", "observed_at", "amount", "owner"])
@@ -217,8 +254,12 @@ def test_every_caller_sees_the_same_stage_and_fields(case):
     for deal, row in view.iterrows():
         assert row["stage"] == _naive_stage(h.stage_log, deal, t, "S1")
     # Feature rows (training, scoring), the timing/forecast pipeline and the models' view.
-    points = pd.DataFrame({"id": view.index.to_numpy(),
-                           "as_of": np.full(len(view), t.to_datetime64(), "datetime64[us]")})
+    points = pd.DataFrame(
+        {
+            "id": view.index.to_numpy(),
+            "as_of": np.full(len(view), t.to_datetime64(), "datetime64[us]"),
+        }
+    )
     rows = F.deal_rows_at(h, points).set_index("id")
     pipeline = tm.pipeline_rows(h, t).set_index("id")
     known = h.known_before(t)
@@ -250,8 +291,9 @@ def _with_open_blanks(history: DealHistory, field: str) -> DealHistory:
     deals = history.deals.copy()
     deals[field] = deals[field].astype(object)
     deals.loc[deals["status"] == "open", field] = None
-    return DealHistory.from_frames(deals, history.stage_log, history.stages,
-                                   options=history.options)
+    return DealHistory.from_frames(
+        deals, history.stage_log, history.stages, options=history.options
+    )
 
 
 def test_a_field_blank_on_open_deals_only_is_left_out():
@@ -271,8 +313,9 @@ def test_a_category_that_names_the_outcome_is_left_out():
 
     opps, log, stages, _ = synthetic_deals(n=1200, seed=4)
     rng = np.random.default_rng(0)
-    category = np.where(opps["status"] == "open", rng.choice(["Pipeline", "Commit"], len(opps)),
-                        "Closed")
+    category = np.where(
+        opps["status"] == "open", rng.choice(["Pipeline", "Commit"], len(opps)), "Closed"
+    )
     leaky = DealHistory.from_frames(opps.assign(forecast_category=category), log, stages)
     assert "forecast_category" in leaky.left_out
 
@@ -296,8 +339,13 @@ def test_fields_known_before_the_close_are_not_export_leaks():
     deals = opps.copy()
     deals["account"] = deals["account"].astype(object)
     deals.loc[deals["status"] == "open", "account"] = None
-    fields = pd.DataFrame({"opportunity_id": deals["id"], "observed_at": deals["created_at"],
-                           "account": deals["account"]})
+    fields = pd.DataFrame(
+        {
+            "opportunity_id": deals["id"],
+            "observed_at": deals["created_at"],
+            "account": deals["account"],
+        }
+    )
     h = DealHistory.from_frames(deals, log, stages, field_log=fields)
     assert "account" not in h.left_out
 
@@ -310,7 +358,8 @@ def _with_stalled_deals(n: int, seed: int) -> DealHistory:
     opps, log, stages, end = synthetic_deals(n=n, seed=seed, days=540)
     rng = np.random.default_rng(seed)
     pick = (rng.uniform(size=len(opps)) < 0.25) & (
-        opps["created_at"] < end - pd.Timedelta(days=120)).to_numpy()
+        opps["created_at"] < end - pd.Timedelta(days=120)
+    ).to_numpy()
     ids = set(opps.loc[pick, "id"])
     log = log[~(log["opportunity_id"].isin(ids) & log["stage"].isin([stages.won, stages.lost]))]
     last = log.sort_values("entered_at").groupby("opportunity_id")["stage"].last()
@@ -343,8 +392,9 @@ def test_a_leaking_blank_does_not_change_the_backtest():
 @pytest.mark.slow
 def test_shared_data_account_blankness_is_caught(shared_opportunities):
     export = read_export(shared_opportunities)
-    h = DealHistory.from_frames(export.opportunities, export.history, export.stages,
-                                options=export.options)
+    h = DealHistory.from_frames(
+        export.opportunities, export.history, export.stages, options=export.options
+    )
     assert "account" in h.left_out
     assert not {"product", "owner", "team", "region"} & h.left_out
     note = next(n for n in h.leak_notes if n.startswith("account:"))
@@ -354,8 +404,9 @@ def test_shared_data_account_blankness_is_caught(shared_opportunities):
 @pytest.mark.slow
 def test_shared_data_view_reopens_deals_closed_after_the_date(shared_opportunities):
     export = read_export(shared_opportunities)
-    h = DealHistory.from_frames(export.opportunities, export.history, export.stages,
-                                options=export.options)
+    h = DealHistory.from_frames(
+        export.opportunities, export.history, export.stages, options=export.options
+    )
     as_of = T("2017-07-01")
     snap = h.as_of(as_of).set_index("id")
     opps = export.opportunities
@@ -363,8 +414,9 @@ def test_shared_data_view_reopens_deals_closed_after_the_date(shared_opportuniti
     assert len(closed_later) > 500
     assert snap.loc[closed_later, "is_open"].all()
     # Independent count from the raw file: engaged before the date, not closed before it.
-    raw = pd.read_csv(shared_opportunities / "sales_pipeline.csv",
-                      parse_dates=["engage_date", "close_date"])
+    raw = pd.read_csv(
+        shared_opportunities / "sales_pipeline.csv", parse_dates=["engage_date", "close_date"]
+    )
     engaged = raw["engage_date"] < as_of
     still_open = engaged & ~(raw["close_date"] < as_of)
     assert int(snap["is_open"].sum()) == int(still_open.sum())
@@ -393,21 +445,25 @@ def _export_as_it_stood(source, day: pd.Timestamp, folder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("day,period", [("2017-04-01", "2017-Q2"), ("2017-07-01", "2017-Q3"),
-                                        ("2017-10-01", "2017-Q4")])
+@pytest.mark.parametrize(
+    "day,period", [("2017-04-01", "2017-Q2"), ("2017-07-01", "2017-Q3"), ("2017-10-01", "2017-Q4")]
+)
 def test_a_truncated_export_forecasts_like_the_full_data_as_of_its_date(
-        shared_opportunities, tmp_path, day, period):
+    shared_opportunities, tmp_path, day, period
+):
     """The as-of replay of the full export equals what the export said on that day, to the
     cent, with the leak check on in both (it leaves out the same fields)."""
     from forecast.forecasting.revenue import forecast_revenue
 
     full_export = read_export(shared_opportunities)
-    full = DealHistory.from_frames(full_export.opportunities, full_export.history,
-                                   full_export.stages, options=full_export.options)
-    cut = read_export(_export_as_it_stood(shared_opportunities, T(day), tmp_path),
-                      export_date=day)
-    then = DealHistory.from_frames(cut.opportunities, cut.history, cut.stages,
-                                   options=cut.options)
+    full = DealHistory.from_frames(
+        full_export.opportunities,
+        full_export.history,
+        full_export.stages,
+        options=full_export.options,
+    )
+    cut = read_export(_export_as_it_stood(shared_opportunities, T(day), tmp_path), export_date=day)
+    then = DealHistory.from_frames(cut.opportunities, cut.history, cut.stages, options=cut.options)
     assert "account" in full.left_out and then.left_out == full.left_out
     a = forecast_revenue(full, period, as_of=day).total
     b = forecast_revenue(then, period, as_of=day).total

@@ -40,13 +40,17 @@ def write(folder: Path, name: str, text: str) -> Path:
 @pytest.fixture
 def acme(tmp_path: Path) -> tuple[Path, Path]:
     mapping = write(tmp_path, "acme.yaml", MAPPING)
-    export = write(tmp_path, "deals.csv", """
+    export = write(
+        tmp_path,
+        "deals.csv",
+        """
 Deal ID,Stage,Owner,Amount,Created,Closed
 D1,New,Ann,100,01/02/2024,
 D2,Proposal,Bob,250.5,03/02/2024,
 D3,Closed Won,Ann,900,05/01/2024,20/02/2024
 D4,Closed Lost,Bob,n/a,06/01/2024,10/02/2024
-""")
+""",
+    )
     return export, mapping
 
 
@@ -64,7 +68,11 @@ def test_shared_opportunities_import_with_quirks_handled_visibly(engine, shared_
     assert report.rows_written == 8800 and report.ok and report.written
     deals = store.load_opportunities(engine, "crm_sales_opportunities")
     assert deals["stage"].value_counts().to_dict() == {
-        "Won": 4238, "Lost": 2473, "Engaging": 1589, "Prospecting": 500}
+        "Won": 4238,
+        "Lost": 2473,
+        "Engaging": 1589,
+        "Prospecting": 500,
+    }
     # GTXPro in the pipeline matches GTX Pro in products.csv, and says so.
     assert "GTXPro" not in set(deals["product"])
     assert deals.loc[deals["product"] == "GTX Pro", "list_price"].eq(4821).all()
@@ -92,8 +100,10 @@ def test_reimporting_the_same_export_changes_nothing(engine, shared_opportunitie
     assert again.rows_written == 0 and again.history_rows_written == 0
     assert count(engine, store.stage_history) == history_before
     after = store.load_opportunities(engine, "crm_sales_opportunities")
-    pd.testing.assert_frame_equal(before.sort_values("id").reset_index(drop=True),
-                                  after.sort_values("id").reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        before.sort_values("id").reset_index(drop=True),
+        after.sort_values("id").reset_index(drop=True),
+    )
 
 
 @pytest.mark.slow
@@ -107,7 +117,10 @@ def test_a_newer_export_appends_stage_changes_to_the_history(
     engaging = pipeline.index[pipeline["deal_stage"] == "Engaging"][0]
     deal = pipeline.loc[engaging, "opportunity_id"]
     pipeline.loc[engaging, ["deal_stage", "close_date", "close_value"]] = [
-        "Won", "2018-01-15", "1234"]
+        "Won",
+        "2018-01-15",
+        "1234",
+    ]
     pipeline.to_csv(newer / "sales_pipeline.csv", index=False)
 
     report = import_export(engine, newer)
@@ -185,8 +198,12 @@ def test_bad_rows_are_reported_with_file_row_column_and_a_count_per_problem(
         import_export(sqlite_engine, bad, mapping)
     report = caught.value.report
     assert dict(report.counts) == {
-        "unknown stage": 1, "unparseable date": 1, "negative amount": 1,
-        "close before create": 1, "duplicate id": 1, "not a number": 1,
+        "unknown stage": 1,
+        "unparseable date": 1,
+        "negative amount": 1,
+        "close before create": 1,
+        "duplicate id": 1,
+        "not a number": 1,
         "closed deal without close date": 1,
     }
     where = {(p.kind, p.row, p.column) for p in report.examples}
@@ -228,10 +245,13 @@ def test_missing_required_columns_are_named(sqlite_engine, acme, tmp_path):
     assert count(sqlite_engine, store.opportunities) == 0
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "the file is empty"),
-    ("Deal ID,Stage,Owner,Amount,Created,Closed", "header but no rows"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "the file is empty"),
+        ("Deal ID,Stage,Owner,Amount,Created,Closed", "header but no rows"),
+    ],
+)
 def test_empty_files_get_a_clear_message(sqlite_engine, acme, tmp_path, text, message):
     _, mapping = acme
     export = tmp_path / "deals.csv"

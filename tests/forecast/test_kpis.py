@@ -27,19 +27,53 @@ CRM = SHARED / "crm_sales_opportunities"
 
 # id, team, owner, product, amount, estimated, csat, [(stage, entered), ...]
 DEALS = [
-    ("A", "North", "ann", "X", 1000.0, False, 4.0,
-     [("Lead", "2024-01-01"), ("Qualified", "2024-01-11"), ("Proposal", "2024-01-31"),
-      ("Won", "2024-03-01")]),
-    ("B", "North", "ann", "Y", 3000.0, False, 5.0,
-     [("Lead", "2024-01-01"), ("Qualified", "2024-01-21"), ("Won", "2024-02-20")]),
-    ("C", "South", "bob", "X", 500.0, True, None,
-     [("Lead", "2024-02-01"), ("Lost", "2024-02-11")]),
-    ("D", "South", "bob", "Y", 2000.0, False, None,
-     [("Lead", "2024-02-01"), ("Qualified", "2024-02-06"), ("Proposal", "2024-02-16")]),
-    ("E", "South", "cat", "X", 800.0, True, None,
-     [("Lead", "2024-03-01")]),
-    ("F", "North", "cat", "Y", 1500.0, False, 2.0,
-     [("Lead", "2024-01-15"), ("Qualified", "2024-01-25"), ("Lost", "2024-04-04")]),
+    (
+        "A",
+        "North",
+        "ann",
+        "X",
+        1000.0,
+        False,
+        4.0,
+        [
+            ("Lead", "2024-01-01"),
+            ("Qualified", "2024-01-11"),
+            ("Proposal", "2024-01-31"),
+            ("Won", "2024-03-01"),
+        ],
+    ),
+    (
+        "B",
+        "North",
+        "ann",
+        "Y",
+        3000.0,
+        False,
+        5.0,
+        [("Lead", "2024-01-01"), ("Qualified", "2024-01-21"), ("Won", "2024-02-20")],
+    ),
+    ("C", "South", "bob", "X", 500.0, True, None, [("Lead", "2024-02-01"), ("Lost", "2024-02-11")]),
+    (
+        "D",
+        "South",
+        "bob",
+        "Y",
+        2000.0,
+        False,
+        None,
+        [("Lead", "2024-02-01"), ("Qualified", "2024-02-06"), ("Proposal", "2024-02-16")],
+    ),
+    ("E", "South", "cat", "X", 800.0, True, None, [("Lead", "2024-03-01")]),
+    (
+        "F",
+        "North",
+        "cat",
+        "Y",
+        1500.0,
+        False,
+        2.0,
+        [("Lead", "2024-01-15"), ("Qualified", "2024-01-25"), ("Lost", "2024-04-04")],
+    ),
 ]
 
 
@@ -49,13 +83,24 @@ def build(deals: list[tuple]) -> tuple[pd.DataFrame, pd.DataFrame]:
     for id_, team, owner, product, amount, estimated, csat, steps in deals:
         last_stage, last_at = steps[-1]
         status = STAGES.status(last_stage)
-        rows.append({
-            "id": id_, "account": f"acct-{id_}", "owner": owner, "team": team,
-            "region": "EU", "product": product, "list_price": amount * 0.9,
-            "amount": amount, "amount_estimated": estimated, "stage": last_stage,
-            "status": status, "created_at": T(steps[0][1]),
-            "closed_at": T(last_at) if status != "open" else pd.NaT, "csat": csat,
-        })
+        rows.append(
+            {
+                "id": id_,
+                "account": f"acct-{id_}",
+                "owner": owner,
+                "team": team,
+                "region": "EU",
+                "product": product,
+                "list_price": amount * 0.9,
+                "amount": amount,
+                "amount_estimated": estimated,
+                "stage": last_stage,
+                "status": status,
+                "created_at": T(steps[0][1]),
+                "closed_at": T(last_at) if status != "open" else pd.NaT,
+                "csat": csat,
+            }
+        )
         entries += [{"opportunity_id": id_, "stage": s, "entered_at": T(at)} for s, at in steps]
     opps = pd.DataFrame(rows)
     opps["csat"] = opps["csat"].astype(float)
@@ -114,9 +159,19 @@ def test_time_to_close_median_and_p90_for_won_and_for_all_closed(pipeline):
 
 
 def test_p90_on_a_longer_list_is_the_90th_percentile():
-    deals = [(f"W{i}", "T", "r", "X", 100.0, False, None,
-              [("Lead", "2024-01-01"), ("Won", str(T("2024-01-01") + pd.Timedelta(days=d)))])
-             for i, d in enumerate(range(10, 120, 10))]
+    deals = [
+        (
+            f"W{i}",
+            "T",
+            "r",
+            "X",
+            100.0,
+            False,
+            None,
+            [("Lead", "2024-01-01"), ("Won", str(T("2024-01-01") + pd.Timedelta(days=d)))],
+        )
+        for i, d in enumerate(range(10, 120, 10))
+    ]
     cycle = compute_kpis(history_of(*build(deals))).overall["time_to_close"]["won"]
     assert cycle == {"deals": 11, "median_days": 60.0, "p90_days": 100.0}
 
@@ -144,7 +199,10 @@ def test_funnel_counts_deals_reaching_each_stage_including_skipped_ones(pipeline
 def test_conversion_is_next_stage_over_this_stage_and_the_last_converts_to_won(pipeline):
     funnel = compute_kpis(pipeline).overall["funnel"]
     assert [(f["stage"], f["next_stage"]) for f in funnel] == [
-        ("Lead", "Qualified"), ("Qualified", "Proposal"), ("Proposal", "Won")]
+        ("Lead", "Qualified"),
+        ("Qualified", "Proposal"),
+        ("Proposal", "Won"),
+    ]
     assert [f["conversion"] for f in funnel] == pytest.approx([4 / 6, 3 / 4, 2 / 3])
 
 
@@ -161,9 +219,23 @@ def test_time_in_stage_is_the_median_of_completed_stays(pipeline):
 
 
 def test_a_stage_recorded_twice_in_a_row_is_one_stay():
-    deals = [("R", "T", "r", "X", 100.0, False, None,
-              [("Lead", "2024-01-01"), ("Lead", "2024-01-05"), ("Qualified", "2024-01-11"),
-               ("Won", "2024-01-12")])]
+    deals = [
+        (
+            "R",
+            "T",
+            "r",
+            "X",
+            100.0,
+            False,
+            None,
+            [
+                ("Lead", "2024-01-01"),
+                ("Lead", "2024-01-05"),
+                ("Qualified", "2024-01-11"),
+                ("Won", "2024-01-12"),
+            ],
+        )
+    ]
     times = stage_rows(compute_kpis(history_of(*build(deals))).overall, "time_in_stage")
     assert times["Lead"]["median_days"] == 10.0 and times["Lead"]["completed_stays"] == 1
 
@@ -180,17 +252,26 @@ def test_a_stage_with_no_completed_stay_has_no_median():
 def test_open_pipeline_per_stage_with_its_estimated_part(pipeline):
     overall = compute_kpis(pipeline).overall
     pipe = stage_rows(overall, "open_pipeline")
-    assert pipe["Lead"] == {"stage": "Lead", "deals": 1, "value": 800.0,
-                            "estimated_value": 800.0, "estimated_deals": 1}
+    assert pipe["Lead"] == {
+        "stage": "Lead",
+        "deals": 1,
+        "value": 800.0,
+        "estimated_value": 800.0,
+        "estimated_deals": 1,
+    }
     assert pipe["Qualified"]["deals"] == 0 and pipe["Qualified"]["value"] == 0.0
-    assert pipe["Proposal"] == {"stage": "Proposal", "deals": 1, "value": 2000.0,
-                                "estimated_value": 0.0, "estimated_deals": 0}
+    assert pipe["Proposal"] == {
+        "stage": "Proposal",
+        "deals": 1,
+        "value": 2000.0,
+        "estimated_value": 0.0,
+        "estimated_deals": 0,
+    }
     assert overall["open_value"] == 2800.0 and overall["open_value_estimated"] == 800.0
 
 
 def test_csat_is_the_mean_of_the_scores_given(pipeline):
-    assert compute_kpis(pipeline).overall["csat"] == {"mean": pytest.approx(11 / 3),
-                                                               "count": 3}
+    assert compute_kpis(pipeline).overall["csat"] == {"mean": pytest.approx(11 / 3), "count": 3}
 
 
 def test_csat_is_absent_when_the_data_has_no_scores(frames):
@@ -218,7 +299,10 @@ def test_grouping_by_team(pipeline):
 def test_grouping_by_rep_uses_the_owner(pipeline):
     report = compute_kpis(pipeline, by="rep")
     assert {g["group"]: g["win_rate"] for g in report.to_dict()["groups"]} == {
-        "ann": 1.0, "bob": 0.0, "cat": 0.0}
+        "ann": 1.0,
+        "bob": 0.0,
+        "cat": 0.0,
+    }
     assert report.row("ann")["time_to_close"]["won"]["median_days"] == 55.0
     assert report.row("bob")["open"] == 1 and report.row("cat")["open"] == 1
 
@@ -239,8 +323,11 @@ def test_deals_without_a_team_form_their_own_group(frames):
 
 def test_monthly_split_puts_outcomes_in_the_close_month_and_deals_in_the_created_month(pipeline):
     report = compute_kpis(pipeline, period="month")
-    feb, mar, apr = report.row(period="2024-02"), report.row(period="2024-03"), report.row(
-        period="2024-04")
+    feb, mar, apr = (
+        report.row(period="2024-02"),
+        report.row(period="2024-03"),
+        report.row(period="2024-04"),
+    )
     assert (feb["won"], feb["lost"], feb["win_rate"]) == (1, 1, 0.5)  # B won, C lost
     assert feb["average_sale_value"] == 3000.0
     assert (mar["won"], mar["lost"]) == (1, 0) and (apr["won"], apr["lost"]) == (0, 1)
@@ -267,12 +354,15 @@ def test_time_in_stage_by_period_falls_in_the_month_the_stay_ended(pipeline):
     assert jan["Lead"]["completed_stays"] == 3  # A, B, F left Lead in January
 
 
-@pytest.mark.parametrize("kwargs, allowed", [
-    ({"by": "manager"}, "team, rep, product, region"),
-    ({"by": "owner"}, "team, rep, product, region"),
-    ({"period": "week"}, "month, quarter"),
-    ({"period": "Q"}, "month, quarter"),
-])
+@pytest.mark.parametrize(
+    "kwargs, allowed",
+    [
+        ({"by": "manager"}, "team, rep, product, region"),
+        ({"by": "owner"}, "team, rep, product, region"),
+        ({"period": "week"}, "month, quarter"),
+        ({"period": "Q"}, "month, quarter"),
+    ],
+)
 def test_bad_grouping_values_name_the_allowed_ones(pipeline, kwargs, allowed):
     with pytest.raises(InvalidInput, match=allowed):
         compute_kpis(pipeline, **kwargs)
@@ -385,22 +475,41 @@ def test_a_large_pipeline_counts_every_deal():
     outcome = rng.choice(["open", "won", "lost"], n)
     closed = outcome != "open"
     close_at = created + pd.to_timedelta(depth * 7 + 10, unit="D")
-    history = pd.concat([
-        pd.DataFrame({"opportunity_id": ids[deal],
-                      "stage": np.array(STAGES.open_stages, dtype=object)[step],
-                      "entered_at": at}),
-        pd.DataFrame({"opportunity_id": ids[closed],
-                      "stage": np.where(outcome[closed] == "won", "Won", "Lost"),
-                      "entered_at": close_at[closed]}),
-    ], ignore_index=True)
+    history = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "opportunity_id": ids[deal],
+                    "stage": np.array(STAGES.open_stages, dtype=object)[step],
+                    "entered_at": at,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "opportunity_id": ids[closed],
+                    "stage": np.where(outcome[closed] == "won", "Won", "Lost"),
+                    "entered_at": close_at[closed],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     last = np.array(STAGES.open_stages, dtype=object)[depth]
-    opps = pd.DataFrame({
-        "id": ids, "owner": rng.choice([f"r{i}" for i in range(300)], n), "team": "T",
-        "region": "EU", "product": "X", "amount": rng.gamma(2.0, 500.0, n),
-        "amount_estimated": False, "status": outcome,
-        "stage": np.where(outcome == "won", "Won", np.where(outcome == "lost", "Lost", last)),
-        "created_at": created, "closed_at": pd.Series(close_at).where(closed).to_numpy(),
-    })
+    opps = pd.DataFrame(
+        {
+            "id": ids,
+            "owner": rng.choice([f"r{i}" for i in range(300)], n),
+            "team": "T",
+            "region": "EU",
+            "product": "X",
+            "amount": rng.gamma(2.0, 500.0, n),
+            "amount_estimated": False,
+            "status": outcome,
+            "stage": np.where(outcome == "won", "Won", np.where(outcome == "lost", "Lost", last)),
+            "created_at": created,
+            "closed_at": pd.Series(close_at).where(closed).to_numpy(),
+        }
+    )
     report = compute_kpis(history_of(opps, history), by="rep", period="month")
     assert {g["group"] for g in report.to_dict()["groups"]} == set(opps["owner"])
     assert report.overall["won"] == int((outcome == "won").sum())
@@ -417,8 +526,9 @@ def crm() -> dict:
     if not CRM.is_dir():
         pytest.skip(f"shared CRM data not found at {CRM.resolve()}")
     export = read_export(CRM)
-    history = DealHistory.from_frames(export.opportunities, export.history, export.stages,
-                                      options=export.options)
+    history = DealHistory.from_frames(
+        export.opportunities, export.history, export.stages, options=export.options
+    )
     raw = pd.read_csv(CRM / "sales_pipeline.csv", parse_dates=["engage_date", "close_date"])
     teams = pd.read_csv(CRM / "sales_teams.csv")
     products = pd.read_csv(CRM / "products.csv")
@@ -434,7 +544,11 @@ def test_shared_data_outcomes_match_the_raw_file(crm):
     raw, overall = crm["raw"], kpis_of(crm).overall
     counts = raw["deal_stage"].value_counts()
     assert (counts["Won"], counts["Lost"], counts["Engaging"], counts["Prospecting"]) == (
-        4238, 2473, 1589, 500)
+        4238,
+        2473,
+        1589,
+        500,
+    )
     assert (overall["won"], overall["lost"], overall["open"]) == (4238, 2473, 1589 + 500)
     assert overall["win_rate"] == pytest.approx(4238 / 6711)
     pipe = stage_rows(overall, "open_pipeline")

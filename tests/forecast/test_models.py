@@ -31,8 +31,13 @@ def lead_model(lead_data: tuple[pd.DataFrame, np.ndarray]) -> BoostedClassifier:
 
 
 def test_text_columns_of_pandas_str_dtype_are_categorical() -> None:
-    X = pd.DataFrame({"a": pd.array(["x", "y", None], dtype="str"),
-                      "b": pd.array(["p", "q", "p"], dtype=object), "n": [1.0, 2.0, None]})
+    X = pd.DataFrame(
+        {
+            "a": pd.array(["x", "y", None], dtype="str"),
+            "b": pd.array(["p", "q", "p"], dtype=object),
+            "n": [1.0, 2.0, None],
+        }
+    )
     enc = FeatureEncoder().fit(X)
     assert set(enc.levels) == {"a", "b"}
     assert enc.categorical_indices == [0, 1]
@@ -49,8 +54,9 @@ def test_the_booster_treats_text_as_categorical(lead_model: BoostedClassifier) -
         if "split_feature" not in node:
             return set()
         here = {node["split_feature"]} if node.get("decision_type") == "==" else set()
-        return here | categorical_splits(node["left_child"]) | categorical_splits(
-            node["right_child"])
+        return (
+            here | categorical_splits(node["left_child"]) | categorical_splits(node["right_child"])
+        )
 
     found: set[int] = set()
     for tree in lead_model.booster_.dump_model()["tree_info"]:
@@ -109,20 +115,25 @@ def test_calibration_uses_rows_the_booster_never_saw(
     monkeypatch.setattr(models, "LogisticRegression", SpyLogistic)
     monkeypatch.setattr(models, "IsotonicRegression", SpyIsotonic)
     model = BoostedClassifier(n_jobs=2, random_state=1, calibration=calibration).fit(
-        X, y, sample_weight=weight, groups=group)
+        X, y, sample_weight=weight, groups=group
+    )
 
     row_of = {w: i for i, w in enumerate(weight)}
-    rows = {part: {row_of[w] for w in seen[part]} for part in
-            ("booster", "early_stopping", "calibrator")}
+    rows = {
+        part: {row_of[w] for w in seen[part]}
+        for part in ("booster", "early_stopping", "calibrator")
+    }
     assert rows["calibrator"].isdisjoint(rows["booster"])
     assert rows["calibrator"].isdisjoint(rows["early_stopping"])
     assert rows["booster"] | rows["early_stopping"] | rows["calibrator"] == set(range(n))
     assert 0.15 * n < len(rows["calibrator"]) < 0.25 * n  # calibration_fraction is 0.2
     for part in rows.values():
         assert {i for i in range(n) if group[i] in {group[j] for j in part}} == part
-    assert model.n_rows_ == {"fit": len(rows["booster"]),
-                             "early_stopping": len(rows["early_stopping"]),
-                             "calibration": len(rows["calibrator"])}
+    assert model.n_rows_ == {
+        "fit": len(rows["booster"]),
+        "early_stopping": len(rows["early_stopping"]),
+        "calibration": len(rows["calibrator"]),
+    }
     p = model.predict_proba(X)[:, 1]
     assert 0 < p.min() and p.max() < 1
 
@@ -155,8 +166,14 @@ def test_the_one_row_path_matches_the_frame_path(
 
 
 def test_more_engagement_does_not_lower_the_score_on_average(lead_model) -> None:
-    base = pd.DataFrame({"Lead Source": ["Google"] * 50, "TotalVisits": np.arange(50) % 3,
-                         "Country": ["India"] * 50, "Do Not Email": ["No"] * 50})
+    base = pd.DataFrame(
+        {
+            "Lead Source": ["Google"] * 50,
+            "TotalVisits": np.arange(50) % 3,
+            "Country": ["India"] * 50,
+            "Do Not Email": ["No"] * 50,
+        }
+    )
     more = base.assign(TotalVisits=base["TotalVisits"] + 6)
     assert lead_model.predict_proba(more)[:, 1].mean() > lead_model.predict_proba(base)[:, 1].mean()
 
@@ -169,8 +186,9 @@ def test_renaming_a_lead_does_not_change_its_score() -> None:
     rng = np.random.default_rng(5)
     converted = leads["converted"].to_numpy(dtype=float)
     # Numbered so that converted leads mostly have the high numbers.
-    leads["Lead Number"] = 10_000 + np.argsort(np.argsort(converted + rng.uniform(0, 0.7,
-                                                                                   len(leads))))
+    leads["Lead Number"] = 10_000 + np.argsort(
+        np.argsort(converted + rng.uniform(0, 0.7, len(leads)))
+    )
     X, columns = F.prepare_leads(leads, ["Tags"])
     y = F.lead_labels(leads).to_numpy()
     assert "Lead Number" in columns.identifiers
@@ -180,7 +198,8 @@ def test_renaming_a_lead_does_not_change_its_score() -> None:
     assert model.score_row(renamed) == model.score_row(lead)
 
     reads_it = BoostedClassifier(n_estimators=100, n_jobs=2, random_state=1).fit(
-        X.assign(**{"Lead Number": leads["Lead Number"].astype(float)}), y)
+        X.assign(**{"Lead Number": leads["Lead Number"].astype(float)}), y
+    )
     assert reads_it.score_row(renamed) != pytest.approx(reads_it.score_row(lead), abs=0.01)
 
 
@@ -188,16 +207,19 @@ def test_per_team_models_only_where_history_allows_and_the_global_model_elsewher
     rows = F.deal_training_rows(synthetic.deal_history(1500, seed=4, teams=3))
     X, y, w = F.deal_features(rows), rows["won"].to_numpy(), rows["weight"].to_numpy()
     model = PerTeamClassifier(BoostedClassifier(n_jobs=2), min_won=150, min_lost=10_000).fit(
-        X, y, w, rows["id"])
+        X, y, w, rows["id"]
+    )
     assert model.team_models_ == {}
     assert all("too little history" in e["why"] for e in model.team_report_.values())
     model = PerTeamClassifier(BoostedClassifier(n_jobs=2), min_won=100, min_lost=100).fit(
-        X, y, w, rows["id"])
+        X, y, w, rows["id"]
+    )
     assert all("auc_team" in e for e in model.team_report_.values())
     unseen = X.head(3).assign(team="a team never seen")
     assert model.model_for_row(unseen.iloc[0].to_dict()) is model.global_
-    np.testing.assert_allclose(model.predict_proba(unseen)[:, 1],
-                               model.global_.predict_proba(unseen)[:, 1])
+    np.testing.assert_allclose(
+        model.predict_proba(unseen)[:, 1], model.global_.predict_proba(unseen)[:, 1]
+    )
 
 
 def test_scoring_falls_back_to_the_stage_win_rate_labelled_as_such() -> None:

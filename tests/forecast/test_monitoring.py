@@ -9,8 +9,15 @@ from forecast.monitoring import ScoreRecorder, fingerprint
 
 
 def row(i: int) -> dict:
-    return {"request_id": f"r{i}", "kind": "lead", "model": "lead", "model_version": "3",
-            "inputs_fingerprint": fingerprint({"i": i}), "probability": 0.5, "score": 50}
+    return {
+        "request_id": f"r{i}",
+        "kind": "lead",
+        "model": "lead",
+        "model_version": "3",
+        "inputs_fingerprint": fingerprint({"i": i}),
+        "probability": 0.5,
+        "score": 50,
+    }
 
 
 def logged(engine) -> int:  # noqa: ANN001

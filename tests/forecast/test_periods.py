@@ -11,13 +11,16 @@ from forecast.periods import parse_period, period_of, periods_between
 T = pd.Timestamp
 
 
-@pytest.mark.parametrize(("text", "start", "end", "label"), [
-    ("2017", "2017-01-01", "2018-01-01", "2017"),
-    ("2017-Q3", "2017-07-01", "2017-10-01", "2017-Q3"),
-    ("2017q4", "2017-10-01", "2018-01-01", "2017-Q4"),
-    (" 2017-07 ", "2017-07-01", "2017-08-01", "2017-07"),
-    ("2017-12", "2017-12-01", "2018-01-01", "2017-12"),
-])
+@pytest.mark.parametrize(
+    ("text", "start", "end", "label"),
+    [
+        ("2017", "2017-01-01", "2018-01-01", "2017"),
+        ("2017-Q3", "2017-07-01", "2017-10-01", "2017-Q3"),
+        ("2017q4", "2017-10-01", "2018-01-01", "2017-Q4"),
+        (" 2017-07 ", "2017-07-01", "2017-08-01", "2017-07"),
+        ("2017-12", "2017-12-01", "2018-01-01", "2017-12"),
+    ],
+)
 def test_the_accepted_forms_give_half_open_intervals(text, start, end, label):
     per = parse_period(text)
     assert (per.start, per.end, per.label) == (T(start), T(end), label)

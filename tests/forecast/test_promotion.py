@@ -16,9 +16,13 @@ def _m(auc: float, brier: float) -> dict[str, float]:
 
 
 def test_a_candidate_beating_the_champion_and_every_baseline_is_promoted() -> None:
-    decision = decide(_m(0.80, 0.15), _m(0.78, 0.16),
-                      {"naive_bayes": _m(0.70, 0.20), "logistic_regression": _m(0.75, 0.18)},
-                      AUC_AND_BRIER, champion_note="v3, same holdout")
+    decision = decide(
+        _m(0.80, 0.15),
+        _m(0.78, 0.16),
+        {"naive_bayes": _m(0.70, 0.20), "logistic_regression": _m(0.75, 0.18)},
+        AUC_AND_BRIER,
+        champion_note="v3, same holdout",
+    )
     assert decision.promote
     assert decision.reasons == [
         "beats naive_bayes: AUC 0.8000 vs 0.7000, Brier 0.1500 vs 0.2000",
@@ -29,12 +33,17 @@ def test_a_candidate_beating_the_champion_and_every_baseline_is_promoted() -> No
 
 
 def test_losing_to_one_baseline_on_one_metric_blocks_promotion_and_names_it() -> None:
-    decision = decide(_m(0.80, 0.19), _m(0.70, 0.25),
-                      {"naive_bayes": _m(0.70, 0.20), "logistic_regression": _m(0.75, 0.18)},
-                      AUC_AND_BRIER)
+    decision = decide(
+        _m(0.80, 0.19),
+        _m(0.70, 0.25),
+        {"naive_bayes": _m(0.70, 0.20), "logistic_regression": _m(0.75, 0.18)},
+        AUC_AND_BRIER,
+    )
     assert not decision.promote
-    assert "does not beat logistic_regression: AUC 0.8000 vs 0.7500, Brier 0.1900 vs 0.1800" \
+    assert (
+        "does not beat logistic_regression: AUC 0.8000 vs 0.7500, Brier 0.1900 vs 0.1800"
         in decision.reasons
+    )
     assert "beats naive_bayes: AUC 0.8000 vs 0.7000, Brier 0.1900 vs 0.2000" in decision.reasons
     assert str(decision).startswith("do not promote: ")
 
@@ -56,10 +65,12 @@ def test_a_gain_within_the_margin_is_not_enough_and_the_reason_gives_the_margin(
     strict = decide(candidate, champion, {}, scorer_rules(min_auc_gain=0.02))
     assert not strict.promote
     assert strict.reasons == [
-        "does not beat champion: AUC 0.8100 vs 0.8000 (needs +0.0200), Brier 0.1490 vs 0.1500"]
+        "does not beat champion: AUC 0.8100 vs 0.8000 (needs +0.0200), Brier 0.1490 vs 0.1500"
+    ]
     brier_margin = decide(candidate, champion, {}, scorer_rules(min_brier_gain=0.005))
     assert not brier_margin.promote and "Brier 0.1490 vs 0.1500 (needs -0.0050)" in str(
-        brier_margin)
+        brier_margin
+    )
     assert decide(_m(0.83, 0.14), champion, {}, scorer_rules(0.02, 0.005)).promote
 
 
@@ -89,11 +100,13 @@ def test_the_timing_gate_wants_concordance_higher_and_brier_lower() -> None:
     better = decide(_t(0.70, 0.070), None, baseline, rules)
     assert better.promote
     assert better.reasons[0] == (
-        "beats stage_km: concordance 0.7000 vs 0.6000, Brier 0.0700 vs 0.0800")
+        "beats stage_km: concordance 0.7000 vs 0.6000, Brier 0.0700 vs 0.0800"
+    )
     higher_brier = decide(_t(0.70, 0.090), None, baseline, rules)
     assert not higher_brier.promote and "does not beat stage_km" in higher_brier.reasons[0]
-    lower_concordance = decide(_t(0.55, 0.070), _t(0.50, 0.1), baseline, rules,
-                               champion_note="v1, its own holdout")
+    lower_concordance = decide(
+        _t(0.55, 0.070), _t(0.50, 0.1), baseline, rules, champion_note="v1, its own holdout"
+    )
     assert not lower_concordance.promote
     assert lower_concordance.reasons == [
         "does not beat stage_km: concordance 0.5500 vs 0.6000, Brier 0.0700 vs 0.0800",

@@ -30,8 +30,7 @@ def one(row: dict) -> pd.DataFrame:
 
 def test_reasons_say_the_field_and_value_and_add_up_to_the_raw_score(fitted) -> None:
     model, X = fitted
-    row = {"Lead Source": "Reference", "TotalVisits": 8.0, "Country": "India",
-           "Do Not Email": "No"}
+    row = {"Lead Source": "Reference", "TotalVisits": 8.0, "Country": "India", "Do Not Email": "No"}
     out = explain(model, one(row), top=3)[0]
     sentences = [r.sentence for r in out["for"]]
     assert "Lead Source = Reference: raises the score" in sentences
@@ -74,9 +73,13 @@ def test_a_row_explained_alone_reads_as_it_does_inside_a_frame(fitted) -> None:
 
 
 def test_top_factors_are_the_largest_first_and_skip_the_negligible() -> None:
-    contrib = np.array([[0.5, -0.2, 0.0, 0.3, -0.9, 1e-8],
-                        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-                        [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    contrib = np.array(
+        [
+            [0.5, -0.2, 0.0, 0.3, -0.9, 1e-8],
+            [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        ]
+    )
     up, down = top_factors(contrib, 3)
     assert up == [[0, 3], [], [5, 4, 3]]
     assert down == [[4, 1], [], []]
@@ -89,8 +92,12 @@ def test_each_sentence_is_made_once_and_carries_its_own_contribution(fitted) -> 
     j = model.encoder_.columns.index("Lead Source")
     code = float(model.encoder_.levels["Lead Source"].index("Reference"))
     first, second = wording.plain(j, code, 0.51234), wording.plain(j, code, 0.2)
-    assert first == {"field": "Source", "value": "Reference", "contribution": 0.5123,
-                     "sentence": "Source = Reference: raises the score"}
+    assert first == {
+        "field": "Source",
+        "value": "Reference",
+        "contribution": 0.5123,
+        "sentence": "Source = Reference: raises the score",
+    }
     assert second["contribution"] == 0.2 and second["sentence"] == first["sentence"]
     assert wording.reason(j, code, -0.3).sentence == "Source = Reference: lowers the score"
     assert wording.reason(j, np.nan, 0.1).sentence == "Source is blank: raises the score"

@@ -21,14 +21,22 @@ from tests.forecast import synthetic
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(state_dir=tmp_path / "state", lgbm_threads=2, min_converted_leads=50,
-                    mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return Settings(
+        state_dir=tmp_path / "state",
+        lgbm_threads=2,
+        min_converted_leads=50,
+        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+    )
 
 
 @pytest.fixture(scope="module")
 def trained() -> TrainingResult:
-    return train_leads(synthetic.leads(1200), leak_columns=["Tags"], cross_validate=False,
-                       settings=Settings(lgbm_threads=2, min_converted_leads=50))
+    return train_leads(
+        synthetic.leads(1200),
+        leak_columns=["Tags"],
+        cross_validate=False,
+        settings=Settings(lgbm_threads=2, min_converted_leads=50),
+    )
 
 
 def _worse(result: TrainingResult) -> TrainingResult:
@@ -53,14 +61,21 @@ def test_a_first_winning_model_becomes_champion_with_everything_logged(settings,
     info = registry.show_model("leads", settings=settings)
     assert set(info["aliases"]) == {"candidate", "champion"}
     metrics = info["all_metrics"]
-    for key in ("model_roc_auc", "model_brier", "model_ece", "model_top_decile_lift",
-                "naive_bayes_roc_auc", "logistic_regression_brier", "rows_train", "rows_test"):
+    for key in (
+        "model_roc_auc",
+        "model_brier",
+        "model_ece",
+        "model_top_decile_lift",
+        "naive_bayes_roc_auc",
+        "logistic_regression_brier",
+        "rows_train",
+        "rows_test",
+    ):
         assert key in metrics
     assert info["tags"]["data_fingerprint"] == trained.fingerprint
     with registry_client._mlflow(settings) as client:
         names = {a.path for a in client.list_artifacts(reg.run_id, "plots")}
-    assert names == {"plots/calibration.png", "plots/gain_lift.png",
-                     "plots/feature_importance.png"}
+    assert names == {"plots/calibration.png", "plots/gain_lift.png", "plots/feature_importance.png"}
 
 
 def test_a_model_that_does_not_beat_the_champion_stays_candidate(settings, trained):
@@ -118,8 +133,9 @@ def test_a_failure_midway_leaves_nothing_in_the_registry(settings, trained, monk
 
 def test_too_little_history_registers_nothing(settings):
     with pytest.raises(InsufficientHistory):
-        train_leads(synthetic.leads(100), settings=settings.model_copy(
-            update={"min_converted_leads": 500}))
+        train_leads(
+            synthetic.leads(100), settings=settings.model_copy(update={"min_converted_leads": 500})
+        )
     assert registry.list_models(settings) == []
 
 
@@ -145,24 +161,32 @@ def test_the_logged_model_serves_through_mlflow_pyfunc(settings, trained):
     with registry_client._mlflow(settings):
         model = mlflow.pyfunc.load_model("models:/lead-qualification@champion")
     out = model.predict(trained.input_example)
-    assert list(out.columns) == ["probability", "grade"] and len(out) == len(
-        trained.input_example)
+    assert list(out.columns) == ["probability", "grade"] and len(out) == len(trained.input_example)
 
 
 def _timing_result(model_concordance: float, model_brier: float) -> TimingResult:
     """A hand-made time-to-close run: the registry only reads its fields, never refits."""
+
     def scores(concordance: float, brier: float) -> dict[str, float]:
-        return {"concordance": concordance, "brier": brier, "won_30d_predicted": 0.1,
-                "won_30d_observed": 0.12, "brier_won_30d": brier}
+        return {
+            "concordance": concordance,
+            "brier": brier,
+            "won_30d_predicted": 0.1,
+            "won_30d_observed": 0.12,
+            "brier_won_30d": brier,
+        }
 
     return TimingResult(
-        model={"a fitted": "time-to-close model"}, baseline=None,
-        metrics={"model": scores(model_concordance, model_brier),
-                 "stage_km": scores(0.60, 0.080)},
-        calibration={"model": {"predicted": [0.1, 0.3], "observed": [0.12, 0.28],
-                               "count": [50.0, 20.0]}},
+        model={"a fitted": "time-to-close model"},
+        baseline=None,
+        metrics={"model": scores(model_concordance, model_brier), "stage_km": scores(0.60, 0.080)},
+        calibration={
+            "model": {"predicted": [0.1, 0.3], "observed": [0.12, 0.28], "count": [50.0, 20.0]}
+        },
         split={"method": "time", "cut": "2024-01-01", "horizons_days": [30]},
-        rows={"train_rows": 400, "test_rows": 70}, params={"bucket_days": 7}, seed=1,
+        rows={"train_rows": 400, "test_rows": 70},
+        params={"bucket_days": 7},
+        seed=1,
         fingerprint="abc",
     )
 
@@ -173,8 +197,10 @@ def test_the_timing_model_goes_through_the_same_register_and_gate_path(settings)
     assert registry.load_timing_champion(settings) == ("1", {"a fitted": "time-to-close model"})
     second = registry.log_training(_timing_result(0.72, 0.085), settings)
     assert not second.promoted and second.champion_before == "1"
-    assert any(r.startswith("does not beat stage_km: concordance 0.7200 vs 0.6000, Brier 0.0850")
-               for r in second.reasons)
+    assert any(
+        r.startswith("does not beat stage_km: concordance 0.7200 vs 0.6000, Brier 0.0850")
+        for r in second.reasons
+    )
     assert any("champion (v1, its own holdout)" in r for r in second.reasons)
     decision = registry.promote("timing", settings=settings)
     assert not decision.promote and "does not beat stage_km" in str(decision)
@@ -186,5 +212,3 @@ def test_the_timing_model_goes_through_the_same_register_and_gate_path(settings)
         names = {a.path for a in client.list_artifacts(first.run_id, "plots")}
     assert names == {"plots/timing_calibration.png"}
     assert registry.champion_version("timing", settings) == "1"
-
-

@@ -71,8 +71,7 @@ def test_ranges_of_groups_and_total_agree_with_simulation():
     sims = np.zeros((draws, groups))
     for k in range(groups):
         sims[:, k] = ((rng.random((draws, int((g == k).sum()))) < p[g == k]) * a[g == k]).sum(1)
-        sims[:, k] += (rng.poisson(nr[ng == k], (draws, int((ng == k).sum())))
-                       * na[ng == k]).sum(1)
+        sims[:, k] += (rng.poisson(nr[ng == k], (draws, int((ng == k).sum()))) * na[ng == k]).sum(1)
     for k, d in enumerate(dists):
         sd = sims[:, k].std()
         for q in (0.1, 0.5, 0.9):
@@ -103,8 +102,7 @@ def test_the_pipeline_is_the_deals_open_just_before_as_of(gen, history, models):
     ids = set(fc.deals["id"])
     created_later = set(opps.loc[opps["created_at"] >= t, "id"])
     closed_before = set(opps.loc[opps["closed_at"] < t, "id"])
-    open_then = set(opps.loc[(opps["created_at"] < t)
-                             & ~(opps["closed_at"] < t), "id"])
+    open_then = set(opps.loc[(opps["created_at"] < t) & ~(opps["closed_at"] < t), "id"])
     assert ids == open_then and not ids & (created_later | closed_before)
     assert ((fc.deals["p_won_in_period"] >= 0) & (fc.deals["p_won_in_period"] <= 1)).all()
 
@@ -112,8 +110,7 @@ def test_the_pipeline_is_the_deals_open_just_before_as_of(gen, history, models):
 def test_a_deal_closed_at_the_as_of_instant_is_still_open_then(gen, models):
     t = T("2023-10-01")
     opps, log = gen.opportunities.copy(), gen.history.copy()
-    won_in_q4 = opps[(opps["status"] == "won") & (opps["closed_at"] > t)
-                     & (opps["created_at"] < t)]
+    won_in_q4 = opps[(opps["status"] == "won") & (opps["closed_at"] > t) & (opps["created_at"] < t)]
     deal = won_in_q4.iloc[0]
     # Its close moved to the period's first instant.
     opps.loc[opps["id"] == deal["id"], "closed_at"] = t
@@ -121,8 +118,13 @@ def test_a_deal_closed_at_the_as_of_instant_is_still_open_then(gen, models):
     history = DealHistory.from_frames(opps, log, gen.stages, check_leaks=False)
 
     def forecast(as_of):
-        return forecast_revenue(history, "2023-Q4", as_of=as_of, include_new_deals=False,
-                                models=replace(models, cache={}))
+        return forecast_revenue(
+            history,
+            "2023-Q4",
+            as_of=as_of,
+            include_new_deals=False,
+            models=replace(models, cache={}),
+        )
 
     at = forecast(t)
     assert deal["id"] in set(at.deals["id"]) and at.total.won_so_far == 0.0
@@ -134,22 +136,25 @@ def test_a_deal_closed_at_the_as_of_instant_is_still_open_then(gen, models):
 def test_mid_period_forecasts_count_what_is_already_won(gen, history):
     opps = gen.opportunities
     fc = forecast_revenue(history, "2023-Q4", as_of="2023-11-15", settings=SETTINGS)
-    won = opps[(opps["status"] == "won") & (opps["closed_at"] >= T("2023-10-01"))
-               & (opps["closed_at"] < T("2023-11-15"))]
+    won = opps[
+        (opps["status"] == "won")
+        & (opps["closed_at"] >= T("2023-10-01"))
+        & (opps["closed_at"] < T("2023-11-15"))
+    ]
     assert fc.total.won_so_far == pytest.approx(won["amount"].sum())
     assert fc.total.p10 >= fc.total.won_so_far
 
 
 def test_targets_give_a_probability_and_unknown_groups_are_refused(gen, history, models):
     team = sorted(gen.opportunities["team"].unique())[0]
-    fc = forecast_revenue(history, "2023-Q4", by="team", models=models,
-                          targets={team: 1.0, "total": 1e12})
+    fc = forecast_revenue(
+        history, "2023-Q4", by="team", models=models, targets={team: 1.0, "total": 1e12}
+    )
     line = next(g for g in fc.groups if g.group == team)
     assert line.p_target == pytest.approx(1.0, abs=1e-6)
     assert fc.total.p_target == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(InvalidInput, match="unknown team 'Nobody'"):
-        forecast_revenue(history, "2023-Q4", by="team", models=models,
-                         targets={"Nobody": 5.0})
+        forecast_revenue(history, "2023-Q4", by="team", models=models, targets={"Nobody": 5.0})
 
 
 def test_bad_input_gets_a_clear_error(history, models):

@@ -48,10 +48,11 @@ def add_deal(opps, hist, *, id, stage, created, entries, amount, team="team0"): 
     row["closed_at"] = pd.Series([pd.NaT], index=row.index, dtype="datetime64[us]")
     row["amount"] = row["list_price"] = float(amount)
     row["team"] = team
-    extra = pd.DataFrame([(id, s, pd.Timestamp(t)) for s, t in entries],
-                         columns=["opportunity_id", "stage", "entered_at"])
-    return (pd.concat([opps, row], ignore_index=True),
-            pd.concat([hist, extra], ignore_index=True))
+    extra = pd.DataFrame(
+        [(id, s, pd.Timestamp(t)) for s, t in entries],
+        columns=["opportunity_id", "stage", "entered_at"],
+    )
+    return (pd.concat([opps, row], ignore_index=True), pd.concat([hist, extra], ignore_index=True))
 
 
 def served(rates: dict[str, float]) -> scoring.Served:
@@ -62,15 +63,18 @@ def test_usual_time_in_stage_counts_only_stays_that_had_ended():
     # d0..d9 stay i + 1 days in A (their stays end 2024-01-02 .. 2024-01-11); "late" leaves A
     # only on 2024-12-01.
     start = pd.Timestamp("2024-01-01")
-    hist = pd.DataFrame({
-        "opportunity_id": [f"d{i}" for i in range(10) for _ in (0, 1)] + ["late", "late"],
-        "stage": ["A", "B"] * 10 + ["A", "B"],
-        "entered_at": [t for i in range(10) for t in (start, start + pd.Timedelta(days=i + 1))]
-        + [start, pd.Timestamp("2024-12-01")],
-    })
+    hist = pd.DataFrame(
+        {
+            "opportunity_id": [f"d{i}" for i in range(10) for _ in (0, 1)] + ["late", "late"],
+            "stage": ["A", "B"] * 10 + ["A", "B"],
+            "entered_at": [t for i in range(10) for t in (start, start + pd.Timedelta(days=i + 1))]
+            + [start, pd.Timestamp("2024-12-01")],
+        }
+    )
     ids = [f"d{i}" for i in range(10)] + ["late"]
-    deals = pd.DataFrame({"id": ids, "created_at": start, "stage": "B", "status": "open",
-                          "closed_at": pd.NaT})
+    deals = pd.DataFrame(
+        {"id": ids, "created_at": start, "stage": "B", "status": "open", "closed_at": pd.NaT}
+    )
     stages = StageSet(open_stages=("A", "B"))
     history = DealHistory.from_frames(deals, hist, stages, check_leaks=False)
     q = stage_stay_quantiles(history, "2024-06-01", q=0.9, min_stays=5)
@@ -79,21 +83,38 @@ def test_usual_time_in_stage_counts_only_stays_that_had_ended():
     # A stay that ends at the as-of instant has not ended yet then (d8's, on 2024-01-10).
     at = stage_stay_quantiles(history, "2024-01-10", q=1.0, min_stays=1)
     assert at["A"] == 8.0
-    after = stage_stay_quantiles(history, pd.Timestamp("2024-01-10") + JUST_AFTER, q=1.0,
-                                 min_stays=1)
+    after = stage_stay_quantiles(
+        history, pd.Timestamp("2024-01-10") + JUST_AFTER, q=1.0, min_stays=1
+    )
     assert after["A"] == 9.0
 
 
 def test_a_deal_far_longer_in_its_stage_than_usual_is_stuck_whatever_its_value(data):
     opps, hist, stages, end = data
-    opps, hist = add_deal(opps, hist, id="STALE", stage="Qualification", amount=1.0,
-                          created=end - pd.Timedelta(days=400),
-                          entries=[("Prospecting", end - pd.Timedelta(days=400)),
-                                   ("Qualification", end - pd.Timedelta(days=390))])
-    opps, hist = add_deal(opps, hist, id="FRESH", stage="Qualification", amount=1.0,
-                          created=end - pd.Timedelta(days=3),
-                          entries=[("Prospecting", end - pd.Timedelta(days=3)),
-                                   ("Qualification", end - pd.Timedelta(days=1))])
+    opps, hist = add_deal(
+        opps,
+        hist,
+        id="STALE",
+        stage="Qualification",
+        amount=1.0,
+        created=end - pd.Timedelta(days=400),
+        entries=[
+            ("Prospecting", end - pd.Timedelta(days=400)),
+            ("Qualification", end - pd.Timedelta(days=390)),
+        ],
+    )
+    opps, hist = add_deal(
+        opps,
+        hist,
+        id="FRESH",
+        stage="Qualification",
+        amount=1.0,
+        created=end - pd.Timedelta(days=3),
+        entries=[
+            ("Prospecting", end - pd.Timedelta(days=3)),
+            ("Qualification", end - pd.Timedelta(days=1)),
+        ],
+    )
     report = deals_at_risk(history_of(opps, hist, stages), as_of=end, limit=500)
     flagged = {d["id"]: d for d in report.deals}
     assert flagged["STALE"]["flags"] == [STUCK]
@@ -105,9 +126,15 @@ def test_a_deal_far_longer_in_its_stage_than_usual_is_stuck_whatever_its_value(d
 
 def test_a_high_value_deal_with_a_low_probability_is_flagged_with_the_scorers_reasons(data):
     opps, hist, stages, end = data
-    opps, hist = add_deal(opps, hist, id="BIG", stage="Prospecting", amount=1e6,
-                          created=end - pd.Timedelta(days=2),
-                          entries=[("Prospecting", end - pd.Timedelta(days=2))])
+    opps, hist = add_deal(
+        opps,
+        hist,
+        id="BIG",
+        stage="Prospecting",
+        amount=1e6,
+        created=end - pd.Timedelta(days=2),
+        entries=[("Prospecting", end - pd.Timedelta(days=2))],
+    )
     rates = {"Prospecting": 0.05, "Qualification": 0.5, "Closing": 0.9}
     report = deals_at_risk(history_of(opps, hist, stages), as_of=end, served=served(rates))
     top = report.deals[0]
@@ -120,14 +147,23 @@ def test_a_high_value_deal_with_a_low_probability_is_flagged_with_the_scorers_re
 
 def test_a_probability_that_fell_within_the_lookback_is_flagged(data):
     opps, hist, stages, end = data
-    opps, hist = add_deal(opps, hist, id="SLIP", stage="Qualification", amount=1e6,
-                          created=end - pd.Timedelta(days=90),
-                          entries=[("Prospecting", end - pd.Timedelta(days=90)),
-                                   ("Closing", end - pd.Timedelta(days=60)),
-                                   ("Qualification", end - pd.Timedelta(days=5))])
+    opps, hist = add_deal(
+        opps,
+        hist,
+        id="SLIP",
+        stage="Qualification",
+        amount=1e6,
+        created=end - pd.Timedelta(days=90),
+        entries=[
+            ("Prospecting", end - pd.Timedelta(days=90)),
+            ("Closing", end - pd.Timedelta(days=60)),
+            ("Qualification", end - pd.Timedelta(days=5)),
+        ],
+    )
     rates = {"Prospecting": 0.2, "Qualification": 0.5, "Closing": 0.9}
-    report = deals_at_risk(history_of(opps, hist, stages), as_of=end, served=served(rates),
-                           lookback_days=28)
+    report = deals_at_risk(
+        history_of(opps, hist, stages), as_of=end, served=served(rates), lookback_days=28
+    )
     slip = next(d for d in report.deals if d["id"] == "SLIP")
     assert FALLING_PROBABILITY in slip["flags"]
     assert slip["probability_before"] == pytest.approx(0.9)
@@ -142,8 +178,9 @@ def test_the_list_is_judged_on_what_was_known_at_the_as_of_date(data, history):
     ids = {d["id"] for d in report.deals}
     created = opps.set_index("id")["created_at"]
     assert all(created[i] < t for i in ids)  # nothing created later
-    closed_later = opps[(opps["status"] != "open") & (opps["closed_at"] >= t)
-                        & (opps["created_at"] < t)]
+    closed_later = opps[
+        (opps["status"] != "open") & (opps["closed_at"] >= t) & (opps["created_at"] < t)
+    ]
     # deals won or lost after t were open at t, so they may be on it; none closed before t is
     closed_before = set(opps.loc[(opps["status"] != "open") & (opps["closed_at"] < t), "id"])
     assert not ids & closed_before
@@ -165,8 +202,7 @@ def test_a_teams_list_is_its_part_of_the_full_list(data, history):
     team = deals_at_risk(history, team="team1", **busy(data[3]))
     assert {d["team"] for d in full.deals} == {"team0", "team1"}
     assert team.high_value_from == full.high_value_from
-    assert [d["id"] for d in team.deals] == [d["id"] for d in full.deals
-                                              if d["team"] == "team1"]
+    assert [d["id"] for d in team.deals] == [d["id"] for d in full.deals if d["team"] == "team1"]
 
 
 def test_fields_left_out_of_the_model_are_still_shown_and_filtered_on(data, history):
@@ -178,8 +214,7 @@ def test_fields_left_out_of_the_model_are_still_shown_and_filtered_on(data, hist
     assert all(d["account"] == accounts[d["id"]] for d in report.deals)
     assert all(d["team"] == teams[d["id"]] for d in report.deals)
     team = deals_at_risk(hidden, team="team1", **busy(end))
-    assert [d["id"] for d in team.deals] == [d["id"] for d in report.deals
-                                              if d["team"] == "team1"]
+    assert [d["id"] for d in team.deals] == [d["id"] for d in report.deals if d["team"] == "team1"]
     assert team.deals and len(team.deals) < len(report.deals)
 
 
@@ -187,8 +222,11 @@ def test_without_a_model_the_report_says_it_used_stage_win_rates(data, history):
     report = deals_at_risk(history, as_of=data[3]).to_dict()
     assert report["method"] == "stage_win_rate"
     assert any("no deal model" in n for n in report["notes"])
-    assert set(report["thresholds"]) >= {"high_value_from", "low_probability_below",
-                                         "stuck_after_days"}
+    assert set(report["thresholds"]) >= {
+        "high_value_from",
+        "low_probability_below",
+        "stuck_after_days",
+    }
 
 
 def test_now_is_the_day_after_an_export_ends_or_today(data, history):

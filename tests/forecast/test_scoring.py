@@ -19,19 +19,28 @@ from forecast.modeling.scorers import select_scorer
 FIELDS = ["Lead Source", "TotalVisits", "Country", "Do Not Email"]
 
 
-def hand_made_leads(n: int, seed: int, team_effect: bool = False,
-                    ) -> tuple[pd.DataFrame, np.ndarray]:
+def hand_made_leads(
+    n: int,
+    seed: int,
+    team_effect: bool = False,
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Leads where a referral converts far more often, a chat lead less, and visits help; the
     country and the e-mail opt-out are noise. With `team_effect`, a referral helps only team
     north and hurts team south."""
     rng = np.random.default_rng(seed)
-    source = rng.choice(["Reference", "Google", "Olark Chat", "Direct Traffic"], n,
-                        p=[0.2, 0.35, 0.25, 0.2])
+    source = rng.choice(
+        ["Reference", "Google", "Olark Chat", "Direct Traffic"], n, p=[0.2, 0.35, 0.25, 0.2]
+    )
     visits = rng.poisson(4, n).astype(float)
     visits[rng.random(n) < 0.1] = np.nan
-    frame = pd.DataFrame({"Lead Source": source, "TotalVisits": visits,
-                          "Country": rng.choice(["India", "UAE", "USA"], n),
-                          "Do Not Email": rng.choice(["No", "Yes"], n, p=[0.9, 0.1])})
+    frame = pd.DataFrame(
+        {
+            "Lead Source": source,
+            "TotalVisits": visits,
+            "Country": rng.choice(["India", "UAE", "USA"], n),
+            "Do Not Email": rng.choice(["No", "Yes"], n, p=[0.9, 0.1]),
+        }
+    )
     referral = 2.5 * (source == "Reference")
     if team_effect:
         frame["team"] = rng.choice(["north", "south"], n)
@@ -54,8 +63,9 @@ def leads() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def model() -> BoostedClassifier:
     X, y = hand_made_leads(2000, seed=1)
-    return BoostedClassifier(n_estimators=120, min_child_samples=20, n_jobs=1,
-                             random_state=0).fit(X, y)
+    return BoostedClassifier(n_estimators=120, min_child_samples=20, n_jobs=1, random_state=0).fit(
+        X, y
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +93,10 @@ def test_contributions_and_the_bias_add_up_to_the_raw_score(model, served, leads
     probabilities, contrib = scoring.predict(served, scoring.encode(served, records(leads)))
     # The bias read straight from LightGBM's trees: the sum of their root values.
     trees = model.booster_.dump_model()["tree_info"]
-    bias = sum(t["tree_structure"].get("internal_value", t["tree_structure"].get("leaf_value"))
-               for t in trees)
+    bias = sum(
+        t["tree_structure"].get("internal_value", t["tree_structure"].get("leaf_value"))
+        for t in trees
+    )
     raw = model.booster_.predict(model.encoder_.transform(leads), raw_score=True)
     assert contrib.shape == (len(leads), len(model.encoder_.columns))
     np.testing.assert_allclose(contrib.sum(axis=1) + bias, raw, rtol=0, atol=1e-9)
@@ -120,10 +132,20 @@ def test_reasons_use_the_field_names_of_the_users_export(model, leads):
 
 
 def test_an_unknown_category_or_a_missing_field_scores_as_blank(model, served):
-    odd = {"Lead Source": "Carrier pigeon", "Country": "India", "Do Not Email": "No",
-           "Not a field": "x"}  # TotalVisits missing
-    blank = pd.DataFrame({"Lead Source": [None], "TotalVisits": [np.nan], "Country": ["India"],
-                          "Do Not Email": ["No"]})
+    odd = {
+        "Lead Source": "Carrier pigeon",
+        "Country": "India",
+        "Do Not Email": "No",
+        "Not a field": "x",
+    }  # TotalVisits missing
+    blank = pd.DataFrame(
+        {
+            "Lead Source": [None],
+            "TotalVisits": [np.nan],
+            "Country": ["India"],
+            "Do Not Email": ["No"],
+        }
+    )
     [s] = scoring.score(served, [odd])
     assert s.probability == pytest.approx(model.predict_proba(blank)[0, 1], abs=1e-9)
     said = {r["field"]: r for r in s.reasons_for + s.reasons_against}
@@ -137,8 +159,13 @@ def test_an_unknown_category_or_a_missing_field_scores_as_blank(model, served):
 def test_numbers_sent_as_text_are_read_and_other_text_is_blank(served):
     as_number = scoring.score(served, [{"Lead Source": "Google", "TotalVisits": 7}])[0]
     as_text = scoring.score(served, [{"Lead Source": "Google", "TotalVisits": "7"}])[0]
-    as_words = scoring.score(served, [{"Lead Source": "Google", "TotalVisits": "lots"},
-                                      {"Lead Source": "Google", "TotalVisits": [1, 2]}])
+    as_words = scoring.score(
+        served,
+        [
+            {"Lead Source": "Google", "TotalVisits": "lots"},
+            {"Lead Source": "Google", "TotalVisits": [1, 2]},
+        ],
+    )
     missing = scoring.score(served, [{"Lead Source": "Google"}])[0]
     assert as_text.probability == as_number.probability
     assert [s.probability for s in as_words] == [missing.probability] * 2
@@ -163,15 +190,17 @@ def test_without_reasons_the_probability_is_the_same(served, leads):
 
 def test_per_team_models_score_their_own_rows():
     X, y = hand_made_leads(4000, seed=3, team_effect=True)
-    model = PerTeamClassifier(BoostedClassifier(n_estimators=80, n_jobs=1, random_state=0),
-                              min_won=50, min_lost=50).fit(X, y)
+    model = PerTeamClassifier(
+        BoostedClassifier(n_estimators=80, n_jobs=1, random_state=0), min_won=50, min_lost=50
+    ).fit(X, y)
     assert model.teams_with_own_model  # the data is made so that teams differ
     served = scoring.Served(scoring.DEAL, select_scorer(model), "1", "registry")
     rows = hand_made_leads(200, seed=4, team_effect=True)[0]
     rows.loc[rows.index[:5], "team"] = "a team never seen"
     batch = scoring.score(served, records(rows))
-    np.testing.assert_allclose([s.probability for s in batch], model.predict_proba(rows)[:, 1],
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        [s.probability for s in batch], model.predict_proba(rows)[:, 1], rtol=0, atol=1e-9
+    )
     for i in (0, 10, 11, 12):
         assert scoring.score(served, [records(rows)[i]]) == [batch[i]]
 
@@ -188,12 +217,20 @@ def test_the_stage_fallback_goes_through_the_same_steps_and_says_so():
     scores = scoring.explain(served, encoded, predicted)
     assert [s.grade for s in scores] == ["B", "D", "C"]
     first = scores[0]
-    assert (first.method, first.version, first.model) == ("stage_win_rate", None,
-                                                          "close-probability")
+    assert (first.method, first.version, first.model) == (
+        "stage_win_rate",
+        None,
+        "close-probability",
+    )
     assert "fallback" in first.label
-    assert first.reasons_for == [{
-        "field": "Stage", "value": "Prospecting", "contribution": 0.0,
-        "sentence": "Stage = Prospecting: historical win rate 60% (no champion model yet)"}]
+    assert first.reasons_for == [
+        {
+            "field": "Stage",
+            "value": "Prospecting",
+            "contribution": 0.0,
+            "sentence": "Stage = Prospecting: historical win rate 60% (no champion model yet)",
+        }
+    ]
     assert scoring.score(served, [rows[1]]) == [scores[1]]
 
 
@@ -201,7 +238,7 @@ def test_the_base_rate_fallback_scores_every_lead_alike():
     served = scoring.Served(scoring.LEAD, select_scorer(None, base_rate=0.3), None, "fallback")
     scores = scoring.score(served, [{"Lead Source": "Reference"}, {}])
     assert [(s.probability, s.score, s.grade) for s in scores] == [(0.3, 30, "C")] * 2
-    assert scores[0].reasons_for[0]["sentence"] == ("base conversion rate 30% "
-                                                    "(no champion model yet)")
+    assert scores[0].reasons_for[0]["sentence"] == (
+        "base conversion rate 30% (no champion model yet)"
+    )
     assert scores[0].method == "base_rate" and scores[0].reasons_against == []
-

@@ -22,12 +22,28 @@ NOW = datetime(2024, 7, 1)
 @pytest.fixture
 def crm(engine: Engine) -> Engine:
     """A dataset `crm` with the default stages and two open deals."""
-    frame = pd.DataFrame([
-        {"id": "D1", "stage": "Prospecting", "created_at": "2024-03-01", "updated_at": "2024-03-01",
-         "amount": 1000.0, "owner": "Ann", "team": "East"},
-        {"id": "D2", "stage": "Qualification", "created_at": "2024-03-02",
-         "updated_at": "2024-03-05", "amount": 2000.0, "owner": "Bob", "team": "West"},
-    ])
+    frame = pd.DataFrame(
+        [
+            {
+                "id": "D1",
+                "stage": "Prospecting",
+                "created_at": "2024-03-01",
+                "updated_at": "2024-03-01",
+                "amount": 1000.0,
+                "owner": "Ann",
+                "team": "East",
+            },
+            {
+                "id": "D2",
+                "stage": "Qualification",
+                "created_at": "2024-03-02",
+                "updated_at": "2024-03-05",
+                "amount": 2000.0,
+                "owner": "Bob",
+                "team": "West",
+            },
+        ]
+    )
     import_frame(engine, frame, load_mapping("canonical"), dataset="crm")
     return engine
 
@@ -46,23 +62,38 @@ def deal(engine: Engine, deal_id: str) -> dict:
     """The stored row as the store holds it (timestamps as text, as the tests write them)."""
     opps = store.opportunities
     with engine.connect() as conn:
-        row = conn.execute(select(opps).where(opps.c.dataset == "crm", opps.c.id == deal_id)
-                           ).mappings().one()
+        row = (
+            conn.execute(select(opps).where(opps.c.dataset == "crm", opps.c.id == deal_id))
+            .mappings()
+            .one()
+        )
     return {k: str(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
-D1 = {"id": "D1", "stage": "Prospecting", "updated_at": "2024-03-01", "created_at": "2024-03-01",
-      "amount": 1000.0, "owner": "Ann", "team": "East"}
+D1 = {
+    "id": "D1",
+    "stage": "Prospecting",
+    "updated_at": "2024-03-01",
+    "created_at": "2024-03-01",
+    "amount": 1000.0,
+    "owner": "Ann",
+    "team": "East",
+}
 
 
 def test_a_stage_change_appends_to_the_history_dated_by_updated_at(crm):
     report = push(crm, {**D1, "stage": "Qualification", "updated_at": "2024-03-10T09:30:00Z"})
     result = report.deals[0]
     assert (result.outcome, result.previous_stage, result.stage) == (
-        "changed", "Prospecting", "Qualification")
+        "changed",
+        "Prospecting",
+        "Qualification",
+    )
     assert result.stage_moved and result.history_added == 1
-    assert history(crm, "D1") == [("Prospecting", "2024-03-01 00:00:00"),
-                                  ("Qualification", "2024-03-10 09:30:00")]
+    assert history(crm, "D1") == [
+        ("Prospecting", "2024-03-01 00:00:00"),
+        ("Qualification", "2024-03-10 09:30:00"),
+    ]
 
 
 def test_a_field_change_without_a_stage_move_adds_no_history(crm):
@@ -73,10 +104,11 @@ def test_a_field_change_without_a_stage_move_adds_no_history(crm):
 
 
 def test_won_and_lost_outcomes_are_recorded_with_their_close_date(crm):
-    report = push(crm,
-                  {**D1, "stage": "Won", "updated_at": "2024-04-02", "closed_at": "2024-04-01"},
-                  {"id": "D2", "stage": "lost", "updated_at": "2024-04-03",
-                   "created_at": "2024-03-02"})
+    report = push(
+        crm,
+        {**D1, "stage": "Won", "updated_at": "2024-04-02", "closed_at": "2024-04-01"},
+        {"id": "D2", "stage": "lost", "updated_at": "2024-04-03", "created_at": "2024-03-02"},
+    )
     assert [d.status for d in report.deals] == ["won", "lost"]
     won, lost = deal(crm, "D1"), deal(crm, "D2")
     assert (won["status"], str(won["closed_at"])) == ("won", "2024-04-01 00:00:00")
@@ -98,16 +130,22 @@ def test_repeating_the_same_push_changes_nothing(crm):
 
 def test_an_older_push_does_not_roll_the_deal_back(crm):
     push(crm, {**D1, "stage": "Closing", "amount": 5000.0, "updated_at": "2024-03-20"})
-    late = push(crm, {**D1, "stage": "Qualification", "amount": 900.0,
-                      "updated_at": "2024-03-10"}).deals[0]
+    late = push(
+        crm, {**D1, "stage": "Qualification", "amount": 900.0, "updated_at": "2024-03-10"}
+    ).deals[0]
     assert late.outcome == "stale" and late.stage == "Closing"
     now = deal(crm, "D1")
     assert (now["stage"], now["amount"], str(now["updated_at"])) == (
-        "Closing", 5000.0, "2024-03-20 00:00:00")
+        "Closing",
+        5000.0,
+        "2024-03-20 00:00:00",
+    )
     # The move it reports did happen, and is kept where it belongs in time.
-    assert history(crm, "D1") == [("Prospecting", "2024-03-01 00:00:00"),
-                                  ("Qualification", "2024-03-10 00:00:00"),
-                                  ("Closing", "2024-03-20 00:00:00")]
+    assert history(crm, "D1") == [
+        ("Prospecting", "2024-03-01 00:00:00"),
+        ("Qualification", "2024-03-10 00:00:00"),
+        ("Closing", "2024-03-20 00:00:00"),
+    ]
 
 
 def test_a_late_push_of_a_stage_already_in_the_history_adds_nothing(crm):
@@ -119,16 +157,26 @@ def test_a_late_push_of_a_stage_already_in_the_history_adds_nothing(crm):
 
 
 def test_a_new_deal_is_inserted_and_enters_its_stage_when_created(crm):
-    result = push(crm, {"id": "N1", "stage": "Demonstration", "created_at": "2024-05-01T08:00:00",
-                        "updated_at": "2024-05-03", "amount": 700}).deals[0]
-    assert (result.outcome, result.previous_stage, result.stage_moved) == (
-        "inserted", None, False)
+    result = push(
+        crm,
+        {
+            "id": "N1",
+            "stage": "Demonstration",
+            "created_at": "2024-05-01T08:00:00",
+            "updated_at": "2024-05-03",
+            "amount": 700,
+        },
+    ).deals[0]
+    assert (result.outcome, result.previous_stage, result.stage_moved) == ("inserted", None, False)
     assert history(crm, "N1") == [("Demonstration", "2024-05-01 08:00:00")]
 
 
 def test_a_stored_deal_keeps_its_creation_date_when_a_push_leaves_it_out(crm):
-    push(crm, {key: v for key, v in D1.items() if key != "created_at"}
-         | {"stage": "Closing", "updated_at": "2024-03-09"})
+    push(
+        crm,
+        {key: v for key, v in D1.items() if key != "created_at"}
+        | {"stage": "Closing", "updated_at": "2024-03-09"},
+    )
     assert str(deal(crm, "D1")["created_at"]) == "2024-03-01 00:00:00"
 
 
@@ -138,11 +186,25 @@ def test_time_zones_are_converted_to_utc(crm):
 
 
 def test_a_batch_reports_each_deal(crm):
-    report = push(crm, {**D1, "stage": "Qualification", "updated_at": "2024-03-11"},
-                  {"id": "D2", "stage": "Qualification", "updated_at": "2024-03-05",
-                   "created_at": "2024-03-02", "amount": 2000.0, "owner": "Bob", "team": "West"},
-                  {"id": "D3", "stage": "Prospecting", "updated_at": "2024-03-11",
-                   "created_at": "2024-03-11"})
+    report = push(
+        crm,
+        {**D1, "stage": "Qualification", "updated_at": "2024-03-11"},
+        {
+            "id": "D2",
+            "stage": "Qualification",
+            "updated_at": "2024-03-05",
+            "created_at": "2024-03-02",
+            "amount": 2000.0,
+            "owner": "Bob",
+            "team": "West",
+        },
+        {
+            "id": "D3",
+            "stage": "Prospecting",
+            "updated_at": "2024-03-11",
+            "created_at": "2024-03-11",
+        },
+    )
     assert [d.outcome for d in report.deals] == ["changed", "unchanged", "inserted"]
     assert report.counts == {"inserted": 1, "changed": 1, "unchanged": 1, "stale": 0}
     assert report.history_added == 2
@@ -153,15 +215,26 @@ def test_a_batch_reports_each_deal(crm):
 
 def test_an_unknown_stage_is_rejected_naming_the_field_and_value(crm):
     with pytest.raises(UnknownStage, match=r"opportunities\[1\]\.stage: unknown stage 'Haggling'"):
-        push(crm, {**D1, "stage": "Qualification", "updated_at": "2024-03-11"},
-             {**D1, "id": "D2", "stage": "Haggling", "updated_at": "2024-03-11"})
+        push(
+            crm,
+            {**D1, "stage": "Qualification", "updated_at": "2024-03-11"},
+            {**D1, "id": "D2", "stage": "Haggling", "updated_at": "2024-03-11"},
+        )
     assert deal(crm, "D1")["stage"] == "Prospecting"  # all or nothing
 
 
 def test_problems_the_import_finds_name_the_deal_field_and_value(crm):
     with pytest.raises(InvalidInput) as err:
-        push(crm, {**D1, "updated_at": "2024-03-11", "rep_probability": 1.7,
-                   "closed_at": "2024-01-01", "stage": "Won"})
+        push(
+            crm,
+            {
+                **D1,
+                "updated_at": "2024-03-11",
+                "rep_probability": 1.7,
+                "closed_at": "2024-01-01",
+                "stage": "Won",
+            },
+        )
     message = str(err.value)
     assert "opportunities[0].rep_probability: probability outside 0–1: '1.7'" in message
     assert "opportunities[0].closed_at: close before create" in message
@@ -169,15 +242,18 @@ def test_problems_the_import_finds_name_the_deal_field_and_value(crm):
     assert deal(crm, "D1")["stage"] == "Prospecting"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"updated_at": None}, "updated_at: required"),
-    ({"updated_at": "last tuesday"}, "updated_at: 'last tuesday' is not a usable date-time"),
-    ({"updated_at": "2031-01-01"}, "updated_at: 2031-01-01T00:00:00 is in the future"),
-    ({"id": " "}, "id: every opportunity needs its CRM id"),
-    ({"stage": ""}, "stage: every opportunity needs its current stage"),
-    ({"colour": "red"}, "colour: not a field of an opportunity"),
-    ({"id": "NEW", "created_at": None}, "created_at: required for a deal the store does not"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"updated_at": None}, "updated_at: required"),
+        ({"updated_at": "last tuesday"}, "updated_at: 'last tuesday' is not a usable date-time"),
+        ({"updated_at": "2031-01-01"}, "updated_at: 2031-01-01T00:00:00 is in the future"),
+        ({"id": " "}, "id: every opportunity needs its CRM id"),
+        ({"stage": ""}, "stage: every opportunity needs its current stage"),
+        ({"colour": "red"}, "colour: not a field of an opportunity"),
+        ({"id": "NEW", "created_at": None}, "created_at: required for a deal the store does not"),
+    ],
+)
 def test_bad_fields_are_named(crm, change, message):
     with pytest.raises(InvalidInput, match="opportunities\\[0\\]\\." + message.replace("(", r"\(")):
         push(crm, {**D1, **change})
@@ -195,23 +271,35 @@ def test_a_batch_over_the_limit_is_rejected_with_the_limit(crm):
 
 
 def test_several_datasets_need_a_name_and_an_unknown_one_is_not_found(crm):
-    import_frame(crm, pd.DataFrame([{"id": "Z", "stage": "Prospecting"}]),
-                 load_mapping("canonical"), dataset="other")
+    import_frame(
+        crm,
+        pd.DataFrame([{"id": "Z", "stage": "Prospecting"}]),
+        load_mapping("canonical"),
+        dataset="other",
+    )
     with pytest.raises(NotFound, match="several opportunities datasets"):
         push(crm, D1)
     with pytest.raises(NotFound, match="no dataset named 'nope'"):
         push(crm, D1, dataset="nope")
-    assert push(crm, {**D1, "updated_at": "2024-03-02"}, dataset="crm").deals[0].outcome \
-        == "unchanged"
+    assert (
+        push(crm, {**D1, "updated_at": "2024-03-02"}, dataset="crm").deals[0].outcome == "unchanged"
+    )
 
 
 def test_a_dataset_with_its_own_stages_takes_its_own_stage_names(engine):
-    mapping = load_mapping("canonical").model_copy(update={
-        "stages": {"open": ["Prospecting", "Engaging"], "won": "Won", "lost": "Lost"}})
-    import_frame(engine, pd.DataFrame([{"id": "A", "stage": "Prospecting",
-                                        "created_at": "2017-01-01"}]), mapping, dataset="crm")
-    assert push(engine, {"id": "A", "stage": "engaging", "updated_at": "2017-01-05"}
-                ).deals[0].stage == "Engaging"
+    mapping = load_mapping("canonical").model_copy(
+        update={"stages": {"open": ["Prospecting", "Engaging"], "won": "Won", "lost": "Lost"}}
+    )
+    import_frame(
+        engine,
+        pd.DataFrame([{"id": "A", "stage": "Prospecting", "created_at": "2017-01-01"}]),
+        mapping,
+        dataset="crm",
+    )
+    assert (
+        push(engine, {"id": "A", "stage": "engaging", "updated_at": "2017-01-05"}).deals[0].stage
+        == "Engaging"
+    )
     with pytest.raises(UnknownStage, match="Prospecting, Engaging, Won, Lost"):
         push(engine, {"id": "A", "stage": "Closing", "updated_at": "2017-01-06"})
 
@@ -222,9 +310,13 @@ def test_a_dataset_with_its_own_stages_takes_its_own_stage_names(engine):
 def test_concurrent_pushes_for_one_deal_lose_nothing(crm):
     """Threads push every move of one deal (each twice), in random order and all at once:
     every stage entry ends in the history once, and the deal holds the newest state."""
-    moves = [("Qualification", "2024-03-02", 1100.0), ("Presentation", "2024-03-03", 1200.0),
-             ("Demonstration", "2024-03-04", 1300.0), ("Closing", "2024-03-05", 1400.0),
-             ("Won", "2024-03-06", 1500.0)]
+    moves = [
+        ("Qualification", "2024-03-02", 1100.0),
+        ("Presentation", "2024-03-03", 1200.0),
+        ("Demonstration", "2024-03-04", 1300.0),
+        ("Closing", "2024-03-05", 1400.0),
+        ("Won", "2024-03-06", 1500.0),
+    ]
     pushes = [{**D1, "stage": s, "updated_at": t, "amount": a} for s, t, a in moves] * 2
     random.Random(7).shuffle(pushes)
     start = threading.Barrier(len(pushes))
@@ -244,15 +336,22 @@ def test_concurrent_pushes_for_one_deal_lose_nothing(crm):
         t.join()
     assert errors == []
     assert history(crm, "D1") == [("Prospecting", "2024-03-01 00:00:00")] + [
-        (s, f"{t} 00:00:00") for s, t, _ in moves]
+        (s, f"{t} 00:00:00") for s, t, _ in moves
+    ]
     final = deal(crm, "D1")
     assert (final["stage"], final["status"], final["amount"], str(final["updated_at"])) == (
-        "Won", "won", 1500.0, "2024-03-06 00:00:00")
+        "Won",
+        "won",
+        1500.0,
+        "2024-03-06 00:00:00",
+    )
 
 
 def test_concurrent_pushes_of_different_fields_keep_the_newest(crm):
-    pushes = [{**D1, "amount": 1000.0 + i, "owner": f"Rep {i}",
-               "updated_at": f"2024-03-{i + 2:02d}"} for i in range(12)]
+    pushes = [
+        {**D1, "amount": 1000.0 + i, "owner": f"Rep {i}", "updated_at": f"2024-03-{i + 2:02d}"}
+        for i in range(12)
+    ]
     random.Random(3).shuffle(pushes)
     threads = [threading.Thread(target=push, args=(crm, p)) for p in pushes]
     for t in threads:
@@ -261,5 +360,8 @@ def test_concurrent_pushes_of_different_fields_keep_the_newest(crm):
         t.join()
     final = deal(crm, "D1")
     assert (final["amount"], final["owner"], str(final["updated_at"])) == (
-        1011.0, "Rep 11", "2024-03-13 00:00:00")
+        1011.0,
+        "Rep 11",
+        "2024-03-13 00:00:00",
+    )
     assert history(crm, "D1") == [("Prospecting", "2024-03-01 00:00:00")]

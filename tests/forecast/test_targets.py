@@ -28,12 +28,30 @@ from forecast.history import load_deal_history
 
 @pytest.fixture
 def crm(engine: Engine) -> Engine:
-    frame = pd.DataFrame([
-        {"id": "D1", "stage": "Prospecting", "created_at": "2017-05-01", "owner": "Ann Lee",
-         "team": "Team East", "product": "GTX Pro", "region": "East", "amount": 100.0},
-        {"id": "D2", "stage": "Closing", "created_at": "2017-05-02", "owner": "Bob Ray",
-         "team": "Team West", "product": "MG Special", "region": "West", "amount": 200.0},
-    ])
+    frame = pd.DataFrame(
+        [
+            {
+                "id": "D1",
+                "stage": "Prospecting",
+                "created_at": "2017-05-01",
+                "owner": "Ann Lee",
+                "team": "Team East",
+                "product": "GTX Pro",
+                "region": "East",
+                "amount": 100.0,
+            },
+            {
+                "id": "D2",
+                "stage": "Closing",
+                "created_at": "2017-05-02",
+                "owner": "Bob Ray",
+                "team": "Team West",
+                "product": "MG Special",
+                "region": "West",
+                "amount": 200.0,
+            },
+        ]
+    )
     import_frame(engine, frame, load_mapping("canonical"), dataset="crm")
     return engine
 
@@ -42,13 +60,16 @@ TEAM_Q3 = {"level": "team", "name": "Team East", "period": "2017-Q3", "amount": 
 
 
 def test_targets_are_stored_per_group_and_period_and_read_back(crm):
-    written = set_targets(crm, [
-        TEAM_Q3,
-        {"level": "rep", "name": "Bob Ray", "period": "2017-07", "amount": 40_000},
-        {"level": "all", "period": "2017", "amount": 2_000_000},
-        {"level": "product", "name": "GTX Pro", "period": "2017q3", "amount": 1},
-        {"level": "region", "name": "West", "period": "2017-Q3", "amount": 0},
-    ])
+    written = set_targets(
+        crm,
+        [
+            TEAM_Q3,
+            {"level": "rep", "name": "Bob Ray", "period": "2017-07", "amount": 40_000},
+            {"level": "all", "period": "2017", "amount": 2_000_000},
+            {"level": "product", "name": "GTX Pro", "period": "2017q3", "amount": 1},
+            {"level": "region", "name": "West", "period": "2017-Q3", "amount": 0},
+        ],
+    )
     assert (written.dataset, written.inserted, written.changed) == ("crm", 5, 0)
     dataset, rows = list_targets(crm)
     assert dataset == "crm"
@@ -75,33 +96,52 @@ def test_setting_a_target_again_replaces_it_and_an_equal_one_changes_nothing(crm
 
 
 def test_the_forecast_reads_the_targets_of_its_period_and_grouping(crm):
-    set_targets(crm, [TEAM_Q3, {"level": "all", "period": "2017-Q3", "amount": 900},
-                      {"level": "team", "name": "Team West", "period": "2017-Q4", "amount": 5},
-                      {"level": "rep", "name": "Ann Lee", "period": "2017-Q3", "amount": 7}])
+    set_targets(
+        crm,
+        [
+            TEAM_Q3,
+            {"level": "all", "period": "2017-Q3", "amount": 900},
+            {"level": "team", "name": "Team West", "period": "2017-Q4", "amount": 5},
+            {"level": "rep", "name": "Ann Lee", "period": "2017-Q3", "amount": 7},
+        ],
+    )
     with crm.connect() as conn:
-        assert targets_for(conn, "crm", "2017-Q3", "team") == {"Team East": 250_000.0,
-                                                               "total": 900.0}
+        assert targets_for(conn, "crm", "2017-Q3", "team") == {
+            "Team East": 250_000.0,
+            "total": 900.0,
+        }
         assert targets_for(conn, "crm", "2017-q3", None) == {"total": 900.0}
         assert targets_for(conn, "crm", "2017-Q3", "rep") == {"Ann Lee": 7.0, "total": 900.0}
 
 
-@pytest.mark.parametrize(("target", "message"), [
-    ({**TEAM_Q3, "name": "Team Esat"}, "unknown team 'Team Esat': no deal of dataset 'crm' has "
-                                       "it; did you mean 'Team East'"),
-    ({"level": "rep", "name": "Zed", "period": "2017", "amount": 1},
-     "unknown rep 'Zed': no deal of dataset 'crm' has it; known: Ann Lee, Bob Ray"),
-    ({**TEAM_Q3, "amount": -5}, "amount -5 is negative"),
-    ({**TEAM_Q3, "amount": "lots"}, "amount 'lots' is not a number"),
-    ({**TEAM_Q3, "amount": float("nan")}, "is not a number"),
-    ({**TEAM_Q3, "period": "2017-Q5"}, "unknown period '2017-Q5'"),
-    ({**TEAM_Q3, "period": "0000"}, "unknown period '0000': the year is out of range"),
-    ({**TEAM_Q3, "level": "galaxy"}, "level 'galaxy' is not one of"),
-    ({**TEAM_Q3, "name": ""}, "a team target needs the team's name"),
-    ({"level": "all", "name": "Team East", "period": "2017", "amount": 1},
-     "its name must be 'total'"),
-    ({**TEAM_Q3, "currency": "EUR"}, "currency EUR differs from the deals of dataset 'crm' "
-                                     "(USD)"),
-])
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (
+            {**TEAM_Q3, "name": "Team Esat"},
+            "unknown team 'Team Esat': no deal of dataset 'crm' has it; did you mean 'Team East'",
+        ),
+        (
+            {"level": "rep", "name": "Zed", "period": "2017", "amount": 1},
+            "unknown rep 'Zed': no deal of dataset 'crm' has it; known: Ann Lee, Bob Ray",
+        ),
+        ({**TEAM_Q3, "amount": -5}, "amount -5 is negative"),
+        ({**TEAM_Q3, "amount": "lots"}, "amount 'lots' is not a number"),
+        ({**TEAM_Q3, "amount": float("nan")}, "is not a number"),
+        ({**TEAM_Q3, "period": "2017-Q5"}, "unknown period '2017-Q5'"),
+        ({**TEAM_Q3, "period": "0000"}, "unknown period '0000': the year is out of range"),
+        ({**TEAM_Q3, "level": "galaxy"}, "level 'galaxy' is not one of"),
+        ({**TEAM_Q3, "name": ""}, "a team target needs the team's name"),
+        (
+            {"level": "all", "name": "Team East", "period": "2017", "amount": 1},
+            "its name must be 'total'",
+        ),
+        (
+            {**TEAM_Q3, "currency": "EUR"},
+            "currency EUR differs from the deals of dataset 'crm' (USD)",
+        ),
+    ],
+)
 def test_a_bad_target_is_rejected_naming_it_and_nothing_is_written(crm, target, message):
     with pytest.raises(InvalidInput) as err:
         set_targets(crm, [{**TEAM_Q3, "period": "2017-Q4"}, target])
@@ -111,8 +151,11 @@ def test_a_bad_target_is_rejected_naming_it_and_nothing_is_written(crm, target, 
 
 
 def test_the_same_target_twice_in_one_batch_is_rejected(crm):
-    with pytest.raises(InvalidInput, match=r"targets\[1\]: the same team 'Team East' and period "
-                                           r"2017-Q3 as targets\[0\]"):
+    with pytest.raises(
+        InvalidInput,
+        match=r"targets\[1\]: the same team 'Team East' and period "
+        r"2017-Q3 as targets\[0\]",
+    ):
         set_targets(crm, [TEAM_Q3, {**TEAM_Q3, "period": "2017q3"}])
 
 
@@ -125,15 +168,19 @@ def test_targets_need_an_opportunities_dataset(engine):
 
 def test_a_csv_of_targets_is_imported_in_one_transaction(crm, tmp_path: Path):
     good = tmp_path / "targets.csv"
-    good.write_text("level,name,period,amount\nteam,Team East,2017-Q3,250000\n"
-                    "all,,2017-Q3,\"1,200,000\"\nrep,Bob Ray,2017-07,40000\n")
+    good.write_text(
+        "level,name,period,amount\nteam,Team East,2017-Q3,250000\n"
+        'all,,2017-Q3,"1,200,000"\nrep,Bob Ray,2017-07,40000\n'
+    )
     written = import_targets(crm, good)
     assert (written.inserted, len(list_targets(crm)[1])) == (3, 3)
     assert {t.name: t.amount for t in list_targets(crm)[1]}["total"] == 1_200_000.0
 
     bad = tmp_path / "bad.csv"
-    bad.write_text("Level,Name,Period,Amount\nteam,Team East,2017-Q3,1\n"
-                   "team,Team Nowhere,2017-Q3,1\nrep,Bob Ray,2017-13,-4\n")
+    bad.write_text(
+        "Level,Name,Period,Amount\nteam,Team East,2017-Q3,1\n"
+        "team,Team Nowhere,2017-Q3,1\nrep,Bob Ray,2017-13,-4\n"
+    )
     with pytest.raises(InvalidInput) as err:
         import_targets(crm, bad)
     message = str(err.value)
@@ -161,13 +208,20 @@ def pipeline_store(tmp_path_factory) -> Engine:
     eng = store.make_engine(f"sqlite:///{tmp_path_factory.mktemp('fc') / 'store.db'}")
     store.migrate(eng)
     pipeline = generate_pipeline(700, seed=11)
-    import_frame(eng, pipeline.opportunities.drop(columns=["status"]), load_mapping("canonical"),
-                 dataset="crm")
-    set_targets(eng, [{"level": "team", "name": "Team Brennan", "period": "2024-Q3",
-                       "amount": 150_000},
-                      {"level": "all", "period": "2024-Q3", "amount": 900_000},
-                      {"level": "team", "name": "Team Brennan", "period": "2024-Q4",
-                       "amount": 1}])
+    import_frame(
+        eng,
+        pipeline.opportunities.drop(columns=["status"]),
+        load_mapping("canonical"),
+        dataset="crm",
+    )
+    set_targets(
+        eng,
+        [
+            {"level": "team", "name": "Team Brennan", "period": "2024-Q3", "amount": 150_000},
+            {"level": "all", "period": "2024-Q3", "amount": 900_000},
+            {"level": "team", "name": "Team Brennan", "period": "2024-Q4", "amount": 1},
+        ],
+    )
     yield eng
     eng.dispose()
 
@@ -192,14 +246,17 @@ def test_the_forecast_shows_each_group_against_its_target(pipeline_store):
     assert 0 <= lines["Team Brennan"]["p_target"] <= 1
     assert all(g["target"] is None for name, g in lines.items() if name != "Team Brennan")
     assert data["total"]["target"] == 900_000.0
-    assert [(t["level"], t["name"]) for t in data["targets"]] == [("all", "total"),
-                                                                 ("team", "Team Brennan")]
+    assert [(t["level"], t["name"]) for t in data["targets"]] == [
+        ("all", "total"),
+        ("team", "Team Brennan"),
+    ]
 
 
 def test_one_group_is_that_groups_line_of_the_full_forecast(pipeline_store):
     full = forecast_against_targets(pipeline_store, "2024-Q3", by="team").to_dict()
-    one = forecast_against_targets(pipeline_store, "2024-Q3", by="team",
-                                   group="Team Brennan").to_dict()
+    one = forecast_against_targets(
+        pipeline_store, "2024-Q3", by="team", group="Team Brennan"
+    ).to_dict()
     line = next(g for g in full["groups"] if g["group"] == "Team Brennan")
     assert one["group"] == "Team Brennan"
     assert one["groups"] == [line] and one["total"] == line
@@ -207,23 +264,30 @@ def test_one_group_is_that_groups_line_of_the_full_forecast(pipeline_store):
 
 
 def test_a_group_with_no_deals_is_not_found_and_named(pipeline_store):
-    with pytest.raises(NotFound, match="no deals for team 'Team Brenan' in dataset 'crm' at "
-                                       "all; did you mean 'Team Brennan'"):
+    with pytest.raises(
+        NotFound,
+        match="no deals for team 'Team Brenan' in dataset 'crm' at "
+        "all; did you mean 'Team Brennan'",
+    ):
         forecast_against_targets(pipeline_store, "2024-Q3", by="team", group="Team Brenan")
-    with pytest.raises(NotFound, match="no deals for team 'Team Brennan' .* created before "
-                                       "2020-01-01"):
+    with pytest.raises(
+        NotFound, match="no deals for team 'Team Brennan' .* created before 2020-01-01"
+    ):
         forecast_against_targets(pipeline_store, "2020-Q1", by="team", group="Team Brennan")
 
 
-@pytest.mark.parametrize(("kwargs", "error", "message"), [
-    ({"period": "2024-Q7"}, UnknownPeriod, "unknown period '2024-Q7'"),
-    ({"period": "9999"}, UnknownPeriod, "the year is out of range"),
-    ({"period": "1066"}, InsufficientHistory, "no deal had closed before 1066-01-01"),
-    ({"period": "2024-Q3", "group": "Team Brennan"}, InvalidInput, "needs `by`"),
-    ({"period": "2024-Q3", "by": "colour"}, InvalidInput, "cannot group by 'colour'"),
-    ({"period": "2024-Q3", "as_of": "not a date"}, InvalidInput, "as_of 'not a date'"),
-    ({"period": "2024-Q3", "dataset": "nope"}, NotFound, "no dataset named 'nope'"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"period": "2024-Q7"}, UnknownPeriod, "unknown period '2024-Q7'"),
+        ({"period": "9999"}, UnknownPeriod, "the year is out of range"),
+        ({"period": "1066"}, InsufficientHistory, "no deal had closed before 1066-01-01"),
+        ({"period": "2024-Q3", "group": "Team Brennan"}, InvalidInput, "needs `by`"),
+        ({"period": "2024-Q3", "by": "colour"}, InvalidInput, "cannot group by 'colour'"),
+        ({"period": "2024-Q3", "as_of": "not a date"}, InvalidInput, "as_of 'not a date'"),
+        ({"period": "2024-Q3", "dataset": "nope"}, NotFound, "no dataset named 'nope'"),
+    ],
+)
 def test_bad_forecast_requests_are_named(pipeline_store, kwargs, error, message):
     with pytest.raises(error, match=message):
         forecast_against_targets(pipeline_store, **kwargs)
@@ -251,22 +315,34 @@ def test_models_are_refitted_only_when_what_was_known_before_as_of_changes(tmp_p
     engine = store.make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     store.migrate(engine)
     pipeline = generate_pipeline(400, seed=2)
-    import_frame(engine, pipeline.opportunities.drop(columns=["status"]),
-                 load_mapping("canonical"), dataset="crm")
+    import_frame(
+        engine,
+        pipeline.opportunities.drop(columns=["status"]),
+        load_mapping("canonical"),
+        dataset="crm",
+    )
     fits = []
     fit = revenue.fit_forecast_models
-    monkeypatch.setattr(revenue, "fit_forecast_models",
-                        lambda *a, **k: fits.append(1) or fit(*a, **k))
+    monkeypatch.setattr(
+        revenue, "fit_forecast_models", lambda *a, **k: fits.append(1) or fit(*a, **k)
+    )
     as_of = "2024-12-01"
     cache = Kept()
-    first = forecast_against_targets(engine, "2024-12", as_of=as_of,
-                                     models_cache=cache).to_dict()["total"]
+    first = forecast_against_targets(engine, "2024-12", as_of=as_of, models_cache=cache).to_dict()[
+        "total"
+    ]
     opps = store.load_opportunities(engine, "crm")
     open_then = opps[(opps["created_at"] < as_of) & (opps["status"] == "open")].iloc[0]
-    deal = {"id": open_then["id"], "stage": open_then["stage"],
-            "created_at": str(open_then["created_at"]), "updated_at": "2025-01-01T00:00:00",
-            "amount": float(open_then["amount"]) + 10_000, "team": open_then["team"],
-            "owner": open_then["owner"], "product": open_then["product"]}
+    deal = {
+        "id": open_then["id"],
+        "stage": open_then["stage"],
+        "created_at": str(open_then["created_at"]),
+        "updated_at": "2025-01-01T00:00:00",
+        "amount": float(open_then["amount"]) + 10_000,
+        "team": open_then["team"],
+        "owner": open_then["owner"],
+        "product": open_then["product"],
+    }
     # A push after as_of is not known at as_of: the same models, and the same forecast (the
     # deal's amount as of then is the one it had before the push).
     sync_opportunities(engine, [deal], now=datetime(2025, 1, 2))
@@ -279,10 +355,12 @@ def test_models_are_refitted_only_when_what_was_known_before_as_of_changes(tmp_p
     assert shown == pytest.approx(float(open_then["amount"]))
     # A deal created before as_of is news about that time: the models are fitted again, and the
     # pipeline, read fresh, holds it.
-    sync_opportunities(engine, [{**deal, "id": "LATE", "created_at": "2024-11-01"}],
-                       now=datetime(2025, 1, 2))
-    third = forecast_against_targets(engine, "2024-12", as_of=as_of,
-                                     models_cache=cache).to_dict()["total"]
+    sync_opportunities(
+        engine, [{**deal, "id": "LATE", "created_at": "2024-11-01"}], now=datetime(2025, 1, 2)
+    )
+    third = forecast_against_targets(engine, "2024-12", as_of=as_of, models_cache=cache).to_dict()[
+        "total"
+    ]
     assert len(fits) == 2
     assert third["deals"] == first["deals"] + 1
     assert third["pipeline_value"] == pytest.approx(first["pipeline_value"] + deal["amount"])

@@ -24,8 +24,9 @@ def data() -> DealHistory:
 
 def test_known_before_hides_everything_recorded_at_or_after_the_date(data):
     t = T("2022-08-01")
-    history = DealHistory.from_frames(data.deals, data.stage_log, data.stages,
-                                      options={"amount_known_before_close": False})
+    history = DealHistory.from_frames(
+        data.deals, data.stage_log, data.stages, options={"amount_known_before_close": False}
+    )
     known = history.known_before(t)
     assert (known.deals["created_at"] < t).all() and (known.stage_log["entered_at"] < t).all()
     later = history.deals.set_index("id").loc[known.deals["id"]]
@@ -58,11 +59,14 @@ def test_timing_landmarks_sit_just_after_creation_and_each_stage_entry(data):
     assert (rows["as_of"] > created).all()
     entries = data.stage_log[data.stage_log["entered_at"] < t]
     entries = entries[entries["stage"].isin(data.stages.open_stages)]
-    expected = set(zip(data.deals.loc[data.deals["created_at"] < t, "id"],
-                       data.deals.loc[data.deals["created_at"] < t, "created_at"] + JUST_AFTER,
-                       strict=True))
-    expected |= set(zip(entries["opportunity_id"], entries["entered_at"] + JUST_AFTER,
-                        strict=True))
+    expected = set(
+        zip(
+            data.deals.loc[data.deals["created_at"] < t, "id"],
+            data.deals.loc[data.deals["created_at"] < t, "created_at"] + JUST_AFTER,
+            strict=True,
+        )
+    )
+    expected |= set(zip(entries["opportunity_id"], entries["entered_at"] + JUST_AFTER, strict=True))
     closes = data.deals.set_index("id")["closed_at"]
     # Only while the deal was still open.
     expected = {(i, a) for i, a in expected if not (closes[i] <= a)}
@@ -81,8 +85,14 @@ def _perturb_after(history: DealHistory, t: pd.Timestamp) -> DealHistory:
     moved = hist["entered_at"] >= t
     assert (hist["entered_at"] == t).any()  # what happens at t is the future too
     hist.loc[moved, "entered_at"] = hist.loc[moved, "entered_at"] + pd.Timedelta(days=9)
-    return DealHistory.from_frames(opps, hist, history.stages, field_log=history.field_log,
-                                   options=history.options, check_leaks=False)
+    return DealHistory.from_frames(
+        opps,
+        hist,
+        history.stages,
+        field_log=history.field_log,
+        options=history.options,
+        check_leaks=False,
+    )
 
 
 def test_models_fitted_at_a_date_do_not_change_when_the_future_does(data):
@@ -100,8 +110,7 @@ def test_models_fitted_at_a_date_do_not_change_when_the_future_does(data):
 
 
 def test_probabilities_are_coherent_competing_risks(data):
-    model, km = tm.fit_timing(data, T("2022-10-01"),
-                              settings=Settings(timing_min_closed_deals=10))
+    model, km = tm.fit_timing(data, T("2022-10-01"), settings=Settings(timing_min_closed_deals=10))
     rows = tm.pipeline_rows(data, T("2022-10-01"))
     for m in (model, km):
         cum = m.cumulative(rows, [7, 30, 60, 90, 180])
@@ -121,9 +130,9 @@ def test_predicted_shares_closing_within_30_60_90_days_match_the_holdout(data):
     model = result.metrics["model"]
     for h in (30, 60, 90):
         assert model[f"closed_{h}d_predicted"] == pytest.approx(
-            model[f"closed_{h}d_observed"], abs=0.06)
-        assert model[f"won_{h}d_predicted"] == pytest.approx(model[f"won_{h}d_observed"],
-                                                             abs=0.1)
+            model[f"closed_{h}d_observed"], abs=0.06
+        )
+        assert model[f"won_{h}d_predicted"] == pytest.approx(model[f"won_{h}d_observed"], abs=0.1)
     assert 0.5 < model["concordance"] <= 1
     assert set(result.metrics) == {"model", "stage_km"}
 
@@ -135,8 +144,9 @@ def shared_timing(shared_opportunities) -> tm.TimingResult:
     from forecast.data.importing import read_export
 
     export = read_export(shared_opportunities)
-    history = DealHistory.from_frames(export.opportunities, export.history, export.stages,
-                                      options=export.options)
+    history = DealHistory.from_frames(
+        export.opportunities, export.history, export.stages, options=export.options
+    )
     assert "account" in history.left_out
     return tm.train_timing(history)
 
@@ -150,16 +160,19 @@ def test_on_the_shared_data_the_model_passes_the_gate_over_the_baseline(shared_t
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "library: with the leaking account fields left out (export-state leak check), the timing "
-    "model on the shared data over-predicts closes (won within 90 days: predicted 0.36, "
-    "observed 0.25; concordance 0.68 vs stage_km 0.63). With keeping_all() it is calibrated "
-    "(0.26 vs 0.25, concordance 0.82): the old bar was met through the leak"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "library: with the leaking account fields left out (export-state leak check), the timing "
+        "model on the shared data over-predicts closes (won within 90 days: predicted 0.36, "
+        "observed 0.25; concordance 0.68 vs stage_km 0.63). With keeping_all() it is calibrated "
+        "(0.26 vs 0.25, concordance 0.82): the old bar was met through the leak"
+    ),
+)
 def test_on_the_shared_data_the_model_is_calibrated_and_beats_the_baseline(shared_timing):
     model = shared_timing.metrics["model"]
     for h in (30, 60, 90):
-        assert model[f"won_{h}d_predicted"] == pytest.approx(model[f"won_{h}d_observed"],
-                                                             abs=0.03)
+        assert model[f"won_{h}d_predicted"] == pytest.approx(model[f"won_{h}d_observed"], abs=0.03)
     decision = decide_timing_promotion(shared_timing.metrics)
     assert decision.promote, decision.reasons
     assert model["concordance"] > shared_timing.metrics["stage_km"]["concordance"] + 0.1
@@ -174,18 +187,36 @@ def test_too_little_history_is_said_so():
 def test_the_baseline_matches_the_empirical_distribution_without_censoring():
     # Ten deals, created together, closing after 1..10 days; odd ones won.
     n = 10
-    opps = pd.DataFrame({
-        "id": [f"D{i}" for i in range(n)], "status": ["won" if i % 2 else "lost" for i in range(n)],
-        "created_at": T("2024-01-01"), "amount": 100.0, "list_price": 100.0,
-        "closed_at": [T("2024-01-01") + pd.Timedelta(days=i + 1) for i in range(n)],
-    })
+    opps = pd.DataFrame(
+        {
+            "id": [f"D{i}" for i in range(n)],
+            "status": ["won" if i % 2 else "lost" for i in range(n)],
+            "created_at": T("2024-01-01"),
+            "amount": 100.0,
+            "list_price": 100.0,
+            "closed_at": [T("2024-01-01") + pd.Timedelta(days=i + 1) for i in range(n)],
+        }
+    )
     opps["stage"] = np.where(opps["status"] == "won", "Won", "Lost")
-    history = pd.concat([
-        pd.DataFrame({"opportunity_id": opps["id"], "stage": "Prospecting",
-                      "entered_at": opps["created_at"]}),
-        pd.DataFrame({"opportunity_id": opps["id"], "stage": opps["stage"],
-                      "entered_at": opps["closed_at"]}),
-    ], ignore_index=True)
+    history = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "opportunity_id": opps["id"],
+                    "stage": "Prospecting",
+                    "entered_at": opps["created_at"],
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "opportunity_id": opps["id"],
+                    "stage": opps["stage"],
+                    "entered_at": opps["closed_at"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     h = DealHistory.from_frames(opps, history, DEFAULT_STAGES, check_leaks=False)
     rows = tm.survival_rows(h, T("2024-03-01"), every_days=0)
     km = tm.StageKaplanMeier().fit(rows, len(DEFAULT_STAGES.open_stages))
@@ -208,13 +239,16 @@ def test_concordance_counts_ordered_pairs():
 
 def test_concordance_agrees_with_lifelines():
     lifelines = pytest.importorskip(
-        "lifelines.utils", reason="lifelines is optional (not a dependency of forecast): "
-        "install it to cross-check the concordance index against it")
+        "lifelines.utils",
+        reason="lifelines is optional (not a dependency of forecast): "
+        "install it to cross-check the concordance index against it",
+    )
     rng = np.random.default_rng(0)
     t, r, e = rng.exponential(size=300), rng.normal(size=300), rng.random(300) < 0.7
     # lifelines scores predicted times (higher = later); ours scores risk (higher = sooner).
     assert tm.concordance_index(t, r, e) == pytest.approx(
-        lifelines.concordance_index(t, -r, e), abs=1e-9)
+        lifelines.concordance_index(t, -r, e), abs=1e-9
+    )
 
 
 def test_runs_are_logged_and_only_a_winning_timing_model_becomes_champion(data, tmp_path):
@@ -226,9 +260,12 @@ def test_runs_are_logged_and_only_a_winning_timing_model_becomes_champion(data, 
     from forecast.forecasting.backtest import backtest
     from forecast.modeling import registry
 
-    settings = Settings(state_dir=tmp_path / "state", timing_min_closed_deals=10,
-                        timing_holdout_days=42,
-                        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        timing_min_closed_deals=10,
+        timing_holdout_days=42,
+        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+    )
     result = tm.train_timing(data, settings=settings)
     result.metrics["model"]["concordance"] = result.metrics["stage_km"]["concordance"] + 0.05
     result.metrics["model"]["brier"] = result.metrics["stage_km"]["brier"] - 0.01
@@ -237,8 +274,9 @@ def test_runs_are_logged_and_only_a_winning_timing_model_becomes_champion(data, 
     champion = registry.load_timing_champion(settings)
     assert champion is not None and champion[0] == "1"
     rows = tm.pipeline_rows(data, T("2022-10-01"))
-    np.testing.assert_allclose(champion[1].cumulative(rows, [30])["won"],
-                               result.model.cumulative(rows, [30])["won"])
+    np.testing.assert_allclose(
+        champion[1].cumulative(rows, [30])["won"], result.model.cumulative(rows, [30])["won"]
+    )
     worse = copy.copy(result)
     worse.metrics = copy.deepcopy(result.metrics)
     worse.metrics["model"]["brier"] += 0.02  # now loses to the baseline
@@ -254,6 +292,7 @@ def test_runs_are_logged_and_only_a_winning_timing_model_becomes_champion(data, 
     report = backtest(data, freq="quarter", start="2022-Q3", end="2022-Q4", settings=settings)
     run = client.get_run(registry.log_backtest(report, settings))
     assert run.data.metrics["overall_model_wape"] == pytest.approx(
-        report.overall()["model"]["wape"], abs=1e-4)
+        report.overall()["model"]["wape"], abs=1e-4
+    )
     assert "overall_coverage_p10_p90" in run.data.metrics
     assert run.data.params["freq"] == "quarter"

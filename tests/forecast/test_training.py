@@ -22,8 +22,15 @@ from tests.forecast import synthetic
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(state_dir=tmp_path, lgbm_threads=2, min_won_deals=100, min_lost_deals=100,
-                    min_converted_leads=50, team_min_won_deals=150, team_min_lost_deals=150)
+    return Settings(
+        state_dir=tmp_path,
+        lgbm_threads=2,
+        min_won_deals=100,
+        min_lost_deals=100,
+        min_converted_leads=50,
+        team_min_won_deals=150,
+        team_min_lost_deals=150,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +111,9 @@ def test_leak_columns_are_excluded_by_default_and_warned_about_when_included(set
     result = train_leads(leads, leak_columns=["Tags"], settings=settings, cross_validate=False)
     assert "Tags" not in result.features
     assert not any("alone predicts" in w for w in result.warnings)
-    leaky = train_leads(leads, leak_columns=["Tags"], include_leaks=True, settings=settings,
-                        cross_validate=False)
+    leaky = train_leads(
+        leads, leak_columns=["Tags"], include_leaks=True, settings=settings, cross_validate=False
+    )
     assert "Tags" in leaky.features
     assert any("'Tags' alone predicts the label almost perfectly" in w for w in leaky.warnings)
 
@@ -116,19 +124,24 @@ def test_leak_columns_are_excluded_by_default_and_warned_about_when_included(set
 def test_leads_without_dates_get_a_stable_stratified_holdout_and_cv(settings) -> None:
     leads = synthetic.leads(1200)
     a = train_leads(leads, leak_columns=["Tags"], settings=settings, seed=1)
-    b = train_leads(leads.sample(frac=1, random_state=3), leak_columns=["Tags"],
-                    settings=settings, seed=2, cross_validate=False)
+    b = train_leads(
+        leads.sample(frac=1, random_state=3),
+        leak_columns=["Tags"],
+        settings=settings,
+        seed=2,
+        cross_validate=False,
+    )
     assert a.split["method"].startswith("stratified")
-    assert a.rows["test"] == b.rows["test"] and a.rows["test_converted"] == b.rows[
-        "test_converted"]
+    assert a.rows["test"] == b.rows["test"] and a.rows["test_converted"] == b.rows["test_converted"]
     share = a.rows["test_converted"] / a.rows["test"]
     assert share == pytest.approx(a.rows["converted"] / a.rows["labelled"], abs=0.01)
     assert set(a.cv) == {"model", "naive_bayes", "logistic_regression"}
 
 
 def test_dated_leads_are_split_by_time(settings) -> None:
-    result = train_leads(synthetic.leads(1200, dated=True), leak_columns=["Tags"],
-                         settings=settings)
+    result = train_leads(
+        synthetic.leads(1200, dated=True), leak_columns=["Tags"], settings=settings
+    )
     assert result.split["method"] == "time" and result.cv is None
 
 
@@ -149,8 +162,7 @@ def test_deals_are_held_out_by_time_with_each_deal_weighing_one(settings, deal_d
     assert result.w_test.sum() == pytest.approx(result.rows["test_deals"])
     ended = deal_data.deals[deal_data.deals["status"] != "open"]
     assert result.rows["test_deals"] == int((ended["closed_at"] >= cut).sum())
-    assert set(result.metrics) == {"model", "stage_win_rate", "naive_bayes",
-                                   "logistic_regression"}
+    assert set(result.metrics) == {"model", "stage_win_rate", "naive_bayes", "logistic_regression"}
     assert result.metrics["model"]["roc_auc"] > result.metrics["stage_win_rate"]["roc_auc"]
     assert "rep_probability" not in result.features and "csat" not in result.features
 
@@ -179,8 +191,9 @@ def test_the_champion_is_scored_on_the_same_holdout(settings, deal_data) -> None
     assert second.metrics["champion"] == pytest.approx(first.metrics["model"])
 
 
-def test_a_field_the_history_leaves_out_is_never_read_by_the_deal_model(settings,
-                                                                         deal_data) -> None:
+def test_a_field_the_history_leaves_out_is_never_read_by_the_deal_model(
+    settings, deal_data
+) -> None:
     """Product moves the odds in this data; left out, changing it cannot move a score. The
     control model, trained with the field, shows the change would be seen."""
     note = "product: blank on 100% of open deals, 0% of closed; left out"
@@ -188,8 +201,7 @@ def test_a_field_the_history_leaves_out_is_never_read_by_the_deal_model(settings
     assert note in left.warnings
     rows = F.deal_features(F.open_deal_rows(deal_data.keeping_all(), "2023-03-01")).head(20)
     basic, big = rows.assign(product="Basic"), rows.assign(product="Enterprise")
-    np.testing.assert_array_equal(left.model.predict_proba(basic),
-                                  left.model.predict_proba(big))
+    np.testing.assert_array_equal(left.model.predict_proba(basic), left.model.predict_proba(big))
     control = train_deals(deal_data, settings=settings)
     moved = control.model.predict_proba(basic)[:, 1] - control.model.predict_proba(big)[:, 1]
     assert np.abs(moved).max() > 0.01
@@ -213,8 +225,9 @@ def test_a_candidate_must_beat_the_champion_by_the_margins() -> None:
     metrics = {"model": _m(0.81, 0.149), "nb": _m(0.7, 0.2), "champion": _m(0.80, 0.15)}
     assert decide_promotion(metrics, None).promote
     assert not decide_promotion(metrics, None, min_auc_gain=0.02).promote
-    recorded = decide_promotion({"model": _m(0.81, 0.149)}, _m(0.82, 0.14),
-                                champion_note="v3, its own holdout")
+    recorded = decide_promotion(
+        {"model": _m(0.81, 0.149)}, _m(0.82, 0.14), champion_note="v3, its own holdout"
+    )
     assert not recorded.promote and "champion (v3, its own holdout)" in str(recorded)
 
 
@@ -228,11 +241,15 @@ def test_shared_leads_model_beats_logistic_and_naive_bayes_without_leak_columns(
     from forecast.data.importing import read_export
 
     export = read_export(shared_leads)
-    result = train_leads(export.leads, leak_columns=export.leak_columns,
-                         settings=Settings(state_dir=tmp_path, lgbm_threads=2),
-                         cross_validate=False)
+    result = train_leads(
+        export.leads,
+        leak_columns=export.leak_columns,
+        settings=Settings(state_dir=tmp_path, lgbm_threads=2),
+        cross_validate=False,
+    )
     assert {"Tags", "Lead Quality", "Last Activity", "Last Notable Activity"}.isdisjoint(
-        result.features)
+        result.features
+    )
     model = result.metrics["model"]
     for baseline in ("logistic_regression", "naive_bayes"):
         assert model["roc_auc"] > result.metrics[baseline]["roc_auc"]
@@ -244,8 +261,9 @@ def test_shared_opportunities_train_with_a_time_holdout(tmp_path, shared_opportu
     from forecast.data.importing import read_export
 
     export = read_export(shared_opportunities)
-    history = DealHistory.from_frames(export.opportunities, export.history, export.stages,
-                                      options=export.options)
+    history = DealHistory.from_frames(
+        export.opportunities, export.history, export.stages, options=export.options
+    )
     result = train_deals(history, settings=Settings(state_dir=tmp_path, lgbm_threads=2))
     assert result.split["amount_known_before_close"] is False
     assert result.rows["test_deals"] > 500

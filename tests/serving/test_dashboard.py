@@ -48,8 +48,11 @@ def csrf_of(html: str) -> str:
 
 def sign_in(client: TestClient, key: str, next_path: str = "/"):
     token = csrf_of(client.get("/login").text)
-    return client.post("/login", data={"api_key": key, "csrf_token": token, "next": next_path},
-                       follow_redirects=False)
+    return client.post(
+        "/login",
+        data={"api_key": key, "csrf_token": token, "next": next_path},
+        follow_redirects=False,
+    )
 
 
 @pytest.fixture
@@ -70,8 +73,8 @@ def value(html: str, field: str, scope: str | None = None) -> float | None:
 
 
 def row_of(html: str, table: str, group: str) -> str:
-    body = html[html.index(f'id="{table}"'):]
-    body = body[:body.index("</table>")]
+    body = html[html.index(f'id="{table}"') :]
+    body = body[: body.index("</table>")]
     return re.search(rf'<tr[^>]*data-group="{re.escape(group)}".*?</tr>', body, re.S).group(0)
 
 
@@ -97,8 +100,9 @@ def test_a_viewer_key_signs_in_with_an_httponly_strict_cookie_and_no_key_in_the_
     cookie = response.headers["set-cookie"]
     assert "forecast_session=" in cookie and "HttpOnly" in cookie
     assert "samesite=strict" in cookie.lower()
-    assert env.keys["viewer"] not in cookie and env.keys["viewer"] not in response.headers[
-        "location"]
+    assert (
+        env.keys["viewer"] not in cookie and env.keys["viewer"] not in response.headers["location"]
+    )
     page = client.get("/")
     assert page.status_code == 200 and "signed in as dashboard viewer" in page.text
     assert env.keys["viewer"] not in page.text
@@ -156,8 +160,9 @@ def test_a_tampered_session_cookie_is_ignored(viewer):
 
 def test_sign_in_without_the_forms_token_is_refused(client, env):
     client.get("/login")
-    response = client.post("/login", data={"api_key": env.keys["viewer"], "csrf_token": "x"},
-                           follow_redirects=False)
+    response = client.post(
+        "/login", data={"api_key": env.keys["viewer"], "csrf_token": "x"}, follow_redirects=False
+    )
     assert response.status_code == 403
     assert "forecast_session" not in response.headers.get("set-cookie", "")
 
@@ -165,8 +170,9 @@ def test_sign_in_without_the_forms_token_is_refused(client, env):
 def test_sign_in_from_another_site_without_the_cookie_is_refused(client, env):
     token = csrf_of(client.get("/login").text)
     client.cookies.clear()  # a cross-site form post: SameSite=Strict sends no cookie
-    response = client.post("/login", data={"api_key": env.keys["viewer"], "csrf_token": token},
-                           follow_redirects=False)
+    response = client.post(
+        "/login", data={"api_key": env.keys["viewer"], "csrf_token": token}, follow_redirects=False
+    )
     assert response.status_code == 403
 
 
@@ -231,17 +237,24 @@ def test_every_chart_downloads_as_csv(viewer, chart):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     assert response.headers["content-disposition"].startswith(
-        f'attachment; filename="{chart}_2017-Q4')
+        f'attachment; filename="{chart}_2017-Q4'
+    )
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert rows
 
 
 def test_the_forecast_csv_holds_the_figures_of_the_api(viewer, env):
-    rows = {r["period"]: r for r in csv.DictReader(io.StringIO(
-        viewer.get("/dashboard/forecast.csv?period=2017-Q4").text))}
-    api = viewer.get("/v1/forecast", params={"period": "2017-Q4", "by": "team",
-                                             "as_of": "2017-10-01"},
-                     headers=auth(env.keys["viewer"])).json()["total"]
+    rows = {
+        r["period"]: r
+        for r in csv.DictReader(
+            io.StringIO(viewer.get("/dashboard/forecast.csv?period=2017-Q4").text)
+        )
+    }
+    api = viewer.get(
+        "/v1/forecast",
+        params={"period": "2017-Q4", "by": "team", "as_of": "2017-10-01"},
+        headers=auth(env.keys["viewer"]),
+    ).json()["total"]
     q4 = rows["2017-Q4"]
     for field in ("expected", "p10", "p50", "p90", "weighted_pipeline", "target", "p_target"):
         assert float(q4[field]) == pytest.approx(api[field]), field
@@ -295,8 +308,9 @@ def test_a_model_reload_misses_the_cache(viewer, app, monkeypatch):
     viewer.get("/?period=2017-Q3")
     built = []
     original = overview.build_overview
-    monkeypatch.setattr(overview, "build_overview",
-                        lambda *a, **k: built.append(1) or original(*a, **k))
+    monkeypatch.setattr(
+        overview, "build_overview", lambda *a, **k: built.append(1) or original(*a, **k)
+    )
     models = app.state.models
     app.state.models = dataclasses.replace(models, loaded_at=models.loaded_at + timedelta(1))
     try:
@@ -311,9 +325,11 @@ def test_a_model_reload_misses_the_cache(viewer, app, monkeypatch):
 
 def test_forecast_and_team_table_match_the_forecast_api(viewer, env):
     html = viewer.get("/?period=2017-Q4").text
-    api = viewer.get("/v1/forecast", params={"period": "2017-Q4", "by": "team",
-                                             "as_of": "2017-10-01"},
-                     headers=auth(env.keys["viewer"])).json()
+    api = viewer.get(
+        "/v1/forecast",
+        params={"period": "2017-Q4", "by": "team", "as_of": "2017-10-01"},
+        headers=auth(env.keys["viewer"]),
+    ).json()
     total = api["total"]
     for field in ("expected", "p10", "p90", "weighted_pipeline", "target", "p_target"):
         assert value(html, field, "forecast") == pytest.approx(total[field]), field
@@ -322,23 +338,27 @@ def test_forecast_and_team_table_match_the_forecast_api(viewer, env):
         row = row_of(html, "team-table", line["group"])
         assert f'data-value="{line["expected"]}"' in row
         assert f'data-value="{line["p_target"]}"' in row
-    reps = viewer.get("/v1/forecast", params={"period": "2017-Q4", "by": "rep",
-                                              "as_of": "2017-10-01"},
-                      headers=auth(env.keys["viewer"])).json()
+    reps = viewer.get(
+        "/v1/forecast",
+        params={"period": "2017-Q4", "by": "rep", "as_of": "2017-10-01"},
+        headers=auth(env.keys["viewer"]),
+    ).json()
     for line in reps["groups"][:5]:
         assert f'data-value="{line["expected"]}"' in row_of(html, "rep-table", line["group"])
 
 
 def test_the_funnel_matches_the_kpi_api(viewer, env):
     html = viewer.get("/?period=2017-Q4").text
-    api = viewer.get("/v1/kpis", params={"period": "quarter"},
-                     headers=auth(env.keys["viewer"])).json()
+    api = viewer.get(
+        "/v1/kpis", params={"period": "quarter"}, headers=auth(env.keys["viewer"])
+    ).json()
     assert api["dataset"] == DATASET
     q4 = next(g for g in api["groups"] if g["period"] == "2017-Q4")
     for field in ("win_rate", "average_sale_value", "won_revenue"):
         assert value(html, field, "funnel") == pytest.approx(q4[field]), field
-    assert value(html, "won_cycle_median_days", "funnel") == q4["time_to_close"]["won"][
-        "median_days"]
+    assert (
+        value(html, "won_cycle_median_days", "funnel") == q4["time_to_close"]["won"]["median_days"]
+    )
     for step in q4["funnel"]:
         row = re.search(rf'data-stage="{step["stage"]}".*?</tr>', html, re.S).group(0)
         assert f'data-value="{step["reached"]}"' in row
@@ -363,7 +383,7 @@ def test_the_model_card_shows_what_the_models_api_serves(viewer, env):
     html = viewer.get("/").text
     api = viewer.get("/v1/models", headers=auth(env.keys["viewer"])).json()
     deal = next(m for m in api["models"] if m["kind"] == "deals")
-    card = html[html.index('id="models"'):]
+    card = html[html.index('id="models"') :]
     assert "close-probability v1" in card and "trained 2018-01-02 09:30" in card
     for who, metrics in deal["holdout"].items():
         assert who in card and f"{metrics['roc_auc']:.4f}" in card
@@ -371,20 +391,24 @@ def test_the_model_card_shows_what_the_models_api_serves(viewer, env):
 
 def test_a_team_filter_shows_the_teams_own_figures(viewer, env):
     html = viewer.get("/", params={"period": "2017-Q4", "team": TEAM}).text
-    api = viewer.get("/v1/forecast", params={"period": "2017-Q4", "by": "team", "group": TEAM,
-                                             "as_of": "2017-10-01"},
-                     headers=auth(env.keys["viewer"])).json()["total"]
+    api = viewer.get(
+        "/v1/forecast",
+        params={"period": "2017-Q4", "by": "team", "group": TEAM, "as_of": "2017-10-01"},
+        headers=auth(env.keys["viewer"]),
+    ).json()["total"]
     assert value(html, "expected", "forecast") == pytest.approx(api["expected"])
     assert value(html, "target", "forecast") == 800_000
-    kpis = viewer.get("/v1/kpis", params={"period": "quarter", "by": "team"},
-                      headers=auth(env.keys["viewer"])).json()
+    kpis = viewer.get(
+        "/v1/kpis", params={"period": "quarter", "by": "team"}, headers=auth(env.keys["viewer"])
+    ).json()
     mine = next(g for g in kpis["groups"] if g["group"] == TEAM and g["period"] == "2017-Q4")
     assert value(html, "win_rate", "funnel") == pytest.approx(mine["win_rate"])
-    risk = viewer.get("/v1/deals/at-risk", params={"team": TEAM},
-                      headers=auth(env.keys["viewer"])).json()
+    risk = viewer.get(
+        "/v1/deals/at-risk", params={"team": TEAM}, headers=auth(env.keys["viewer"])
+    ).json()
     assert all(d["team"] == TEAM for d in risk["deals"])
-    reps = html[html.index('id="rep-table"'):]
-    reps = reps[:reps.index("</table>")]
+    reps = html[html.index('id="rep-table"') :]
+    reps = reps[: reps.index("</table>")]
     shown = re.findall(r'data-group="([^"]+)"', reps)
     assert shown and "Darcel Schlecht" in shown  # one of Melvin Marxen's reps
     assert "Moses Frase" not in shown  # a rep of another team
@@ -408,8 +432,7 @@ def test_a_bad_filter_is_said_on_the_page(viewer):
 # --- parts missing ----------------------------------------------------------------------------
 
 
-def test_a_missing_forecast_is_said_in_its_section_and_the_rest_still_shows(
-        viewer, monkeypatch):
+def test_a_missing_forecast_is_said_in_its_section_and_the_rest_still_shows(viewer, monkeypatch):
     from serving.dashboard import page as overview
 
     def broken(*args, **kwargs):
@@ -440,7 +463,7 @@ def test_without_a_deal_model_the_at_risk_list_says_it_uses_stage_win_rates(env)
         assert sign_in(client, env.keys["viewer"]).status_code == 303
         html = client.get("/").text
     assert "scored by fallback: per-stage historical win rate" in html
-    models = html[html.index('id="models"'):]
+    models = html[html.index('id="models"') :]
     assert '<span class="badge">fallback</span>' in models
     assert "this is the fallback, not a trained model" in models
 

@@ -37,21 +37,27 @@ def leads() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def trained(leads, tmp_path_factory) -> BoostedClassifier:
     settings = Settings(state_dir=tmp_path_factory.mktemp("fit"), min_converted_leads=50)
-    return training.train_leads(leads, leak_columns=["Tags"], settings=settings,
-                                cross_validate=False).model
+    return training.train_leads(
+        leads, leak_columns=["Tags"], settings=settings, cross_validate=False
+    ).model
 
 
 def serving(settings: Settings, model: object, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    monkeypatch.setattr(scoring, "load_model_set", lambda settings, engine: scoring.ModelSet(
-        None, None, None, store.utcnow()))
+    monkeypatch.setattr(
+        scoring,
+        "load_model_set",
+        lambda settings, engine: scoring.ModelSet(None, None, None, store.utcnow()),
+    )
     app = create_app(settings)
     app.state.models.lead = scoring.Served(scoring.LEAD, select_scorer(model), "1", "registry")
     return TestClient(app)
 
 
 def fields_of(lead: pd.Series) -> dict:
-    return {k: (None if pd.isna(v) else v.item() if isinstance(v, np.generic) else v)
-            for k, v in lead.drop(["id", "converted", "Tags"]).items()}
+    return {
+        k: (None if pd.isna(v) else v.item() if isinstance(v, np.generic) else v)
+        for k, v in lead.drop(["id", "converted", "Tags"]).items()
+    }
 
 
 def probabilities(client: TestClient, key: str, *leads: dict) -> list[float]:
@@ -62,15 +68,22 @@ def probabilities(client: TestClient, key: str, *leads: dict) -> list[float]:
 
 
 def test_renaming_or_renumbering_a_lead_does_not_change_its_score(
-        leads, trained, settings, api_keys, monkeypatch):
+    leads, trained, settings, api_keys, monkeypatch
+):
     lowest = leads.loc[leads["Lead Number"].idxmin()]
     lead = fields_of(lowest)
-    renamed = {**lead, "Lead Number": int(leads["Lead Number"].max()),
-               "Prospect Name": "Prospect 99999"}
+    renamed = {
+        **lead,
+        "Lead Number": int(leads["Lead Number"].max()),
+        "Prospect Name": "Prospect 99999",
+    }
     with serving(settings, trained, monkeypatch) as client:
         before, after = probabilities(client, api_keys["scorer"], lead, renamed)
-        one = client.post("/v1/leads/score", json={"id": "someone else", "fields": renamed},
-                          headers=auth(api_keys["scorer"])).json()
+        one = client.post(
+            "/v1/leads/score",
+            json={"id": "someone else", "fields": renamed},
+            headers=auth(api_keys["scorer"]),
+        ).json()
     assert after == before
     assert one["probability"] == pytest.approx(before, abs=1e-12)
     reasons = one["reasons_for"] + one["reasons_against"]
@@ -78,11 +91,12 @@ def test_renaming_or_renumbering_a_lead_does_not_change_its_score(
 
 
 def test_the_control_model_that_reads_the_number_does_change_the_score(
-        leads, settings, api_keys, monkeypatch):
+    leads, settings, api_keys, monkeypatch
+):
     X, _ = features.prepare_leads(leads, ["Tags"])
     reads_it = BoostedClassifier(n_estimators=100, n_jobs=2, random_state=1).fit(
-        X.assign(**{"Lead Number": leads["Lead Number"].astype(float)}),
-        features.lead_labels(leads))
+        X.assign(**{"Lead Number": leads["Lead Number"].astype(float)}), features.lead_labels(leads)
+    )
     lead = fields_of(leads.loc[leads["Lead Number"].idxmin()])
     renamed = {**lead, "Lead Number": int(leads["Lead Number"].max())}
     with serving(settings, reads_it, monkeypatch) as client:

@@ -25,11 +25,16 @@ def test_no_server_error_and_responses_match_the_spec(app, api_keys):  # noqa: F
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @hypothesis_settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                             derandomize=True,  # the same cases on every run: no flaky CI
-                             suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,  # the same cases on every run: no flaky CI
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=headers,
-                                   checks=[not_a_server_error, response_schema_conformance])
+            case.call_and_validate(
+                headers=headers, checks=[not_a_server_error, response_schema_conformance]
+            )
 
         check()

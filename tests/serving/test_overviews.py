@@ -26,8 +26,9 @@ def test_concurrent_requests_for_one_view_build_it_once():
     first = threading.Thread(target=lambda: results.append(cache.get(("v",), build)))
     first.start()
     started.wait(5)
-    others = [threading.Thread(target=lambda: results.append(cache.get(("v",), build)))
-              for _ in range(4)]
+    others = [
+        threading.Thread(target=lambda: results.append(cache.get(("v",), build))) for _ in range(4)
+    ]
     for t in others:
         t.start()
     for t in [first, *others]:

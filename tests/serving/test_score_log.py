@@ -16,8 +16,12 @@ from forecast.modeling.scorers import select_scorer
 from serving.app import create_app
 from tests.serving.conftest import auth
 
-LEAD = {"Lead Origin": "Lead Add Form", "Lead Source": "Reference", "TotalVisits": 3,
-        "Total Time Spent on Website": 800}
+LEAD = {
+    "Lead Origin": "Lead Add Form",
+    "Lead Source": "Reference",
+    "TotalVisits": 3,
+    "Total Time Spent on Website": 800,
+}
 OTHER = {**LEAD, "Lead Source": "Olark Chat", "Total Time Spent on Website": 20}
 
 
@@ -26,18 +30,23 @@ def lead_model() -> BoostedClassifier:
     leads = generate_leads(800, seed=3)
     X, _ = features.prepare_leads(leads, ["Tags"])
     return BoostedClassifier(n_estimators=100, n_jobs=2, random_state=1).fit(
-        X, features.lead_labels(leads))
+        X, features.lead_labels(leads)
+    )
 
 
 @pytest.fixture
 def app(settings, lead_model, monkeypatch) -> FastAPI:
     """The app serving `lead_model`; the registry is not consulted (loading is not under test
     here, and an empty MLflow store costs seconds to create)."""
-    monkeypatch.setattr(scoring, "load_model_set", lambda settings, engine: scoring.ModelSet(
-        None, None, None, store.utcnow()))
+    monkeypatch.setattr(
+        scoring,
+        "load_model_set",
+        lambda settings, engine: scoring.ModelSet(None, None, None, store.utcnow()),
+    )
     application = create_app(settings)
-    application.state.models.lead = scoring.Served(scoring.LEAD, select_scorer(lead_model), "4",
-                                                   "registry")
+    application.state.models.lead = scoring.Served(
+        scoring.LEAD, select_scorer(lead_model), "4", "registry"
+    )
     return application
 
 
@@ -48,16 +57,24 @@ def logged(settings) -> list[dict]:  # noqa: ANN001
 
 
 def test_every_score_served_is_logged_with_its_request_model_and_probability(
-        app, settings, api_keys):
+    app, settings, api_keys
+):
     with TestClient(app, headers=auth(api_keys["scorer"])) as client:
-        one = client.post("/v1/leads/score", json={"id": "L1", "fields": LEAD},
-                          headers={"X-Request-ID": "req-one"}).json()
-        batch = client.post("/v1/leads/score/batch",
-                            json={"leads": [{"id": "L2", "fields": OTHER},
-                                            {"id": "L3", "fields": LEAD}]},
-                            headers={"X-Request-ID": "req-batch"}).json()["scores"]
-        refused = client.post("/v1/leads/score", json={"fields": {"a": [1, 2]}},
-                              headers={"X-Request-ID": "req-refused"})
+        one = client.post(
+            "/v1/leads/score",
+            json={"id": "L1", "fields": LEAD},
+            headers={"X-Request-ID": "req-one"},
+        ).json()
+        batch = client.post(
+            "/v1/leads/score/batch",
+            json={"leads": [{"id": "L2", "fields": OTHER}, {"id": "L3", "fields": LEAD}]},
+            headers={"X-Request-ID": "req-batch"},
+        ).json()["scores"]
+        refused = client.post(
+            "/v1/leads/score",
+            json={"fields": {"a": [1, 2]}},
+            headers={"X-Request-ID": "req-refused"},
+        )
         assert refused.status_code == 422
     # The app has stopped: what it had queued is written by now.
     rows = logged(settings)
@@ -69,7 +86,8 @@ def test_every_score_served_is_logged_with_its_request_model_and_probability(
     served = [one, *batch]
     assert one["probability"] != batch[0]["probability"]  # the rows can tell the leads apart
     assert [r["probability"] for r in rows] == pytest.approx(
-        [s["probability"] for s in served], rel=1e-12)
+        [s["probability"] for s in served], rel=1e-12
+    )
     assert [r["score"] for r in rows] == [s["score"] for s in served]
     fingerprints = [r["inputs_fingerprint"] for r in rows]
     assert fingerprints[0] == fingerprints[2] != fingerprints[1]  # same fields, same print
@@ -77,9 +95,11 @@ def test_every_score_served_is_logged_with_its_request_model_and_probability(
 
 def test_a_request_refused_before_scoring_logs_nothing(app, settings, api_keys):
     with TestClient(app) as client:
-        unknown = client.post("/v1/leads/score", json={"fields": LEAD},
-                              headers={"X-API-Key": "not a key"})
-        viewer = client.post("/v1/leads/score", json={"fields": LEAD},
-                             headers=auth(api_keys["viewer"]))
+        unknown = client.post(
+            "/v1/leads/score", json={"fields": LEAD}, headers={"X-API-Key": "not a key"}
+        )
+        viewer = client.post(
+            "/v1/leads/score", json={"fields": LEAD}, headers=auth(api_keys["viewer"])
+        )
     assert (unknown.status_code, viewer.status_code) == (401, 403)
     assert logged(settings) == []

@@ -31,8 +31,9 @@ def trained(tmp_path_factory):
     """A lead model and a deal model fitted in memory (no registry needed)."""
     settings = Settings(state_dir=tmp_path_factory.mktemp("fit"), **SMALL)
     leads = generate_leads(2500, seed=4).drop(columns=["created_at"])
-    lead = training.train_leads(leads, leak_columns=["Tags"], settings=settings,
-                                cross_validate=False)
+    lead = training.train_leads(
+        leads, leak_columns=["Tags"], settings=settings, cross_validate=False
+    )
     pipeline = generate_pipeline(2500, seed=4)
     history = DealHistory.from_frames(pipeline.opportunities, pipeline.history, pipeline.stages)
     deal = training.train_deals(history, settings=settings)
@@ -43,8 +44,12 @@ def trained(tmp_path_factory):
 def app(settings, trained):
     lead_model, deal_model, pipeline = trained
     canonical = load_mapping("canonical")
-    import_frame(store.get_engine(settings), pipeline.opportunities.drop(columns=["status"]),
-                 canonical, dataset="crm")
+    import_frame(
+        store.get_engine(settings),
+        pipeline.opportunities.drop(columns=["status"]),
+        canonical,
+        dataset="crm",
+    )
     application = create_app(settings)
     models = application.state.models
     models.lead = scoring.Served(scoring.LEAD, select_scorer(lead_model), "7", "registry")
@@ -59,11 +64,22 @@ def scorer_client(app, api_keys):
         yield test_client
 
 
-LEAD = {"Lead Origin": "Lead Add Form", "Lead Source": "Reference", "TotalVisits": 3,
-        "Total Time Spent on Website": 800,
-        "What is your current occupation": "Working Professional"}
-DEAL = {"stage": "Demonstration", "created_at": "2024-11-01T00:00:00", "amount": 5000,
-        "product": "Atlas", "owner": "Ana Moreau", "team": "Team Costa", "sector": "finance"}
+LEAD = {
+    "Lead Origin": "Lead Add Form",
+    "Lead Source": "Reference",
+    "TotalVisits": 3,
+    "Total Time Spent on Website": 800,
+    "What is your current occupation": "Working Professional",
+}
+DEAL = {
+    "stage": "Demonstration",
+    "created_at": "2024-11-01T00:00:00",
+    "amount": 5000,
+    "product": "Atlas",
+    "owner": "Ana Moreau",
+    "team": "Team Costa",
+    "sector": "finance",
+}
 
 
 def test_a_lead_is_scored_with_reasons_in_the_users_words(scorer_client):
@@ -73,11 +89,16 @@ def test_a_lead_is_scored_with_reasons_in_the_users_words(scorer_client):
     assert body["grade"] in "ABCD" and body["method"] == "model"
     assert body["model"] == "lead-qualification" and body["version"] == "7"
     sentences = [r["sentence"] for r in body["reasons_for"] + body["reasons_against"]]
-    assert sentences and all(": raises the score" in s or ": lowers the score" in s
-                             for s in sentences)
+    assert sentences and all(
+        ": raises the score" in s or ": lowers the score" in s for s in sentences
+    )
     fields = {r["field"] for r in body["reasons_for"] + body["reasons_against"]}
-    assert fields <= set(LEAD) | {"Do Not Email", "Country", "Specialization",
-                                  "Page Views Per Visit"}
+    assert fields <= set(LEAD) | {
+        "Do Not Email",
+        "Country",
+        "Specialization",
+        "Page Views Per Visit",
+    }
 
 
 def test_unknown_values_and_missing_fields_are_scored_not_rejected(scorer_client):
@@ -90,10 +111,14 @@ def test_more_time_on_the_site_does_not_lower_a_leads_score_on_average(trained):
     lead_model = trained[0]
     served = scoring.Served(scoring.LEAD, select_scorer(lead_model), "1", "registry")
     leads = generate_leads(300, seed=9).to_dict("records")
-    low = [s.probability for s in scoring.score(
-        served, [{**r, "Total Time Spent on Website": 50} for r in leads])]
-    high = [s.probability for s in scoring.score(
-        served, [{**r, "Total Time Spent on Website": 1500} for r in leads])]
+    low = [
+        s.probability
+        for s in scoring.score(served, [{**r, "Total Time Spent on Website": 50} for r in leads])
+    ]
+    high = [
+        s.probability
+        for s in scoring.score(served, [{**r, "Total Time Spent on Website": 1500} for r in leads])
+    ]
     assert sum(high) > sum(low)
 
 
@@ -110,13 +135,15 @@ def test_an_open_deal_is_scored_from_its_stage_age_and_history(scorer_client):
     body = scorer_client.post("/v1/deals/score", json={"id": "D9", **DEAL}).json()
     assert body["method"] == "model" and body["model"] == "close-probability"
     assert body["id"] == "D9" and 0 <= body["probability"] <= 1
-    batch = scorer_client.post("/v1/deals/score/batch",
-                               json={"deals": [DEAL, {**DEAL, "stage": "Closing"}]}).json()
+    batch = scorer_client.post(
+        "/v1/deals/score/batch", json={"deals": [DEAL, {**DEAL, "stage": "Closing"}]}
+    ).json()
     assert batch["scores"][0]["probability"] == pytest.approx(body["probability"], abs=1e-9)
 
 
-@pytest.mark.parametrize("stage, message", [("Negotiation", "not a stage of dataset 'crm'"),
-                                            ("Won", "is an outcome")])
+@pytest.mark.parametrize(
+    "stage, message", [("Negotiation", "not a stage of dataset 'crm'"), ("Won", "is an outcome")]
+)
 def test_a_deal_in_an_unknown_or_closed_stage_is_422_naming_it(scorer_client, stage, message):
     response = scorer_client.post("/v1/deals/score", json={**DEAL, "stage": stage})
     assert response.status_code == 422 and message in response.json()["detail"]
@@ -138,15 +165,20 @@ def test_a_batch_over_the_limit_is_refused_clearly(scorer_client, app):
 
 
 def test_a_viewer_key_may_not_score(scorer_client, api_keys):
-    response = scorer_client.post("/v1/leads/score", json={"fields": LEAD},
-                                  headers=auth(api_keys["viewer"]))
+    response = scorer_client.post(
+        "/v1/leads/score", json={"fields": LEAD}, headers=auth(api_keys["viewer"])
+    )
     assert response.status_code == 403
 
 
 def test_without_a_model_the_fallback_scores_and_says_so(settings, api_keys, trained):
     _, _, pipeline = trained
-    import_frame(store.get_engine(settings), pipeline.opportunities.drop(columns=["status"]),
-                 load_mapping("canonical"), dataset="crm")
+    import_frame(
+        store.get_engine(settings),
+        pipeline.opportunities.drop(columns=["status"]),
+        load_mapping("canonical"),
+        dataset="crm",
+    )
     with TestClient(create_app(settings)) as client:
         body = client.post("/v1/deals/score", json=DEAL, headers=auth(api_keys["scorer"])).json()
         assert body["method"] == "stage_win_rate" and body["version"] is None
@@ -158,8 +190,9 @@ def test_without_a_model_the_fallback_scores_and_says_so(settings, api_keys, tra
 
 def test_every_score_is_recorded_for_monitoring(scorer_client, app, settings):
     for _ in range(3):
-        scorer_client.post("/v1/leads/score", json={"fields": LEAD},
-                           headers={"X-Request-ID": "req-42"})
+        scorer_client.post(
+            "/v1/leads/score", json={"fields": LEAD}, headers={"X-Request-ID": "req-42"}
+        )
     app.state.recorder.flush()
     with store.get_engine(settings).connect() as conn:
         rows = conn.execute(select(store.score_log)).mappings().all()
@@ -176,8 +209,7 @@ def test_reloading_swaps_models_without_failing_requests_in_flight(
     def slow_load(settings, engine):  # noqa: ANN001, ANN202 - stands in for the registry
         time.sleep(0.3)
         current = app.state.models
-        return scoring.ModelSet(current.lead, current.deal, current.deal_context,
-                                store.utcnow())
+        return scoring.ModelSet(current.lead, current.deal, current.deal_context, store.utcnow())
 
     monkeypatch.setattr(scoring, "load_model_set", slow_load)
     failures: list[int] = []
@@ -208,5 +240,4 @@ def test_models_route_says_what_is_served(scorer_client, api_keys):
 def test_readiness_says_which_models_serve_and_from_where(scorer_client):
     body = scorer_client.get("/readyz").json()
     assert body["ready"] is True
-    assert body["models"]["leads"] == {"version": "7", "source": "registry",
-                                       "label": "model"}
+    assert body["models"]["leads"] == {"version": "7", "source": "registry", "label": "model"}

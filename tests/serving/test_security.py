@@ -40,8 +40,9 @@ def test_a_bearer_token_works_like_the_header(client, api_keys):
 
 
 def test_keys_are_stored_hashed_and_shown_once(client, api_keys, settings):
-    created = client.post("/v1/keys", json={"role": "scorer", "name": "HubSpot"},
-                          headers=auth(api_keys["admin"]))
+    created = client.post(
+        "/v1/keys", json={"role": "scorer", "name": "HubSpot"}, headers=auth(api_keys["admin"])
+    )
     assert created.status_code == 201
     plain = created.json()["key"]
     with store.get_engine(settings).connect() as conn:
@@ -52,8 +53,9 @@ def test_keys_are_stored_hashed_and_shown_once(client, api_keys, settings):
 
 
 def test_a_revoked_key_stops_working(client, api_keys):
-    created = client.post("/v1/keys", json={"role": "admin", "name": "temp"},
-                          headers=auth(api_keys["admin"])).json()
+    created = client.post(
+        "/v1/keys", json={"role": "admin", "name": "temp"}, headers=auth(api_keys["admin"])
+    ).json()
     assert client.get("/v1/keys", headers=auth(created["key"])).status_code == 200
     revoked = client.delete(f"/v1/keys/{created['id']}", headers=auth(api_keys["admin"]))
     assert revoked.status_code == 200
@@ -61,8 +63,9 @@ def test_a_revoked_key_stops_working(client, api_keys):
 
 
 def test_a_wrongly_typed_field_is_422_with_its_path(client, api_keys):
-    response = client.post("/v1/keys", json={"role": "boss", "name": 5},
-                           headers=auth(api_keys["admin"]))
+    response = client.post(
+        "/v1/keys", json={"role": "boss", "name": 5}, headers=auth(api_keys["admin"])
+    )
     assert response.status_code == 422
     fields = {e["field"] for e in response.json()["errors"]}
     assert fields == {"body.role", "body.name"}
@@ -70,14 +73,20 @@ def test_a_wrongly_typed_field_is_422_with_its_path(client, api_keys):
 
 
 def test_malformed_json_is_422_not_500(client, api_keys):
-    response = client.post("/v1/keys", content=b"{not json",
-                           headers={**auth(api_keys["admin"]), "Content-Type": "application/json"})
+    response = client.post(
+        "/v1/keys",
+        content=b"{not json",
+        headers={**auth(api_keys["admin"]), "Content-Type": "application/json"},
+    )
     assert response.status_code == 422
 
 
 def test_a_body_over_the_limit_is_413(client, api_keys):
-    response = client.post("/v1/keys", content=b"x" * 20_000,
-                           headers={**auth(api_keys["admin"]), "Content-Type": "application/json"})
+    response = client.post(
+        "/v1/keys",
+        content=b"x" * 20_000,
+        headers={**auth(api_keys["admin"]), "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert "10,000 bytes" in response.json()["detail"]
 
@@ -109,8 +118,7 @@ def test_an_api_key_header_wins_over_a_bearer_token(client, api_keys):
     assert client.get("/v1/keys", headers=headers).status_code == 200
 
 
-def test_the_bearer_scheme_is_read_in_any_case_and_no_other_scheme_carries_a_key(
-        client, api_keys):
+def test_the_bearer_scheme_is_read_in_any_case_and_no_other_scheme_carries_a_key(client, api_keys):
     key = api_keys["admin"]
     assert client.get("/v1/keys", headers={"Authorization": f"bearer {key}"}).status_code == 200
     response = client.get("/v1/keys", headers={"Authorization": f"Basic {key}"})
@@ -126,9 +134,16 @@ def test_the_spec_declares_both_ways_of_sending_a_key(client):
     schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
     assert set(schemes) == {"APIKeyHeader", "BearerToken"}
     assert schemes["APIKeyHeader"] | {"description": ""} == {
-        "type": "apiKey", "in": "header", "name": "X-API-Key", "description": ""}
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "",
+    }
     assert schemes["BearerToken"] | {"description": ""} == {
-        "type": "http", "scheme": "bearer", "description": ""}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "",
+    }
 
 
 def test_the_spec_asks_for_a_key_exactly_where_the_api_refuses_a_request_without_one(client):
@@ -164,8 +179,9 @@ def loads(monkeypatch) -> list[scoring.ModelSet]:
     made: list[scoring.ModelSet] = []
 
     def load(settings, engine):  # noqa: ANN001, ANN202 - stands in for the registry
-        made.append(scoring.ModelSet(None, None, None, store.utcnow(),
-                                     [f"load number {len(made) + 1}"]))
+        made.append(
+            scoring.ModelSet(None, None, None, store.utcnow(), [f"load number {len(made) + 1}"])
+        )
         return made[-1]
 
     monkeypatch.setattr(scoring, "load_model_set", load)
@@ -192,10 +208,14 @@ def test_an_admin_reload_loads_a_fresh_set_and_swaps_it_in(settings, api_keys, l
 
 
 def test_a_model_put_on_the_app_before_it_starts_is_served_in_place_of_the_loaded_one(
-        settings, monkeypatch):
+    settings, monkeypatch
+):
     loaded_deal = scoring.Served(scoring.DEAL, object(), "3", "registry")
-    monkeypatch.setattr(scoring, "load_model_set", lambda settings, engine: scoring.ModelSet(
-        None, loaded_deal, None, store.utcnow(), []))
+    monkeypatch.setattr(
+        scoring,
+        "load_model_set",
+        lambda settings, engine: scoring.ModelSet(None, loaded_deal, None, store.utcnow(), []),
+    )
     app = create_app(settings)
     pinned = scoring.Served(scoring.LEAD, object(), "7", "registry")
     app.state.models.lead = pinned
@@ -208,8 +228,15 @@ def test_scores_queued_while_serving_are_written_when_the_app_shuts_down(setting
     engine = store.get_engine(settings)
     app.state.recorder = ScoreRecorder(engine, flush_seconds=3600)  # only shutdown writes
     with TestClient(app):
-        app.state.recorder.record(request_id="r1", kind="lead", model="m", model_version="1",
-                                  inputs_fingerprint="f", probability=0.5, score=50)
+        app.state.recorder.record(
+            request_id="r1",
+            kind="lead",
+            model="m",
+            model_version="1",
+            inputs_fingerprint="f",
+            probability=0.5,
+            score=50,
+        )
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(store.score_log)).scalar() == 0
     with engine.connect() as conn:

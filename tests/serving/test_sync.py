@@ -24,14 +24,29 @@ def mlflow_uri(tmp_path_factory) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, mlflow_uri: str) -> Settings:
-    return Settings(state_dir=tmp_path / "state", max_body_bytes=20_000, key_cache_seconds=0,
-                    max_batch_size=3, mlflow_tracking_uri=mlflow_uri)
+    return Settings(
+        state_dir=tmp_path / "state",
+        max_body_bytes=20_000,
+        key_cache_seconds=0,
+        max_batch_size=3,
+        mlflow_tracking_uri=mlflow_uri,
+    )
 
 
 @pytest.fixture
 def crm(settings: Settings) -> str:
-    frame = pd.DataFrame([{"id": "D1", "stage": "Prospecting", "created_at": "2024-03-01",
-                           "updated_at": "2024-03-01", "amount": 1000.0, "team": "East"}])
+    frame = pd.DataFrame(
+        [
+            {
+                "id": "D1",
+                "stage": "Prospecting",
+                "created_at": "2024-03-01",
+                "updated_at": "2024-03-01",
+                "amount": 1000.0,
+                "team": "East",
+            }
+        ]
+    )
     import_frame(store.get_engine(settings), frame, load_mapping("canonical"), dataset="crm")
     return "crm"
 
@@ -42,8 +57,13 @@ def scorer(client, api_keys, crm):
     return client
 
 
-STATE = {"stage": "Qualification", "updated_at": "2024-03-10T09:00:00Z",
-         "created_at": "2024-03-01T00:00:00Z", "amount": 1000.0, "team": "East"}
+STATE = {
+    "stage": "Qualification",
+    "updated_at": "2024-03-10T09:00:00Z",
+    "created_at": "2024-03-01T00:00:00Z",
+    "amount": 1000.0,
+    "team": "East",
+}
 
 
 def stages_of(settings: Settings, deal: str) -> list[str]:
@@ -55,9 +75,17 @@ def test_a_stage_change_is_upserted_and_reported(scorer, settings):
     response = scorer.put("/v1/opportunities/D1", json=STATE)
     assert response.status_code == 200
     body = response.json()
-    assert body == {"dataset": "crm", "id": "D1", "outcome": "changed", "stage": "Qualification",
-                    "status": "open", "previous_stage": "Prospecting", "stage_moved": True,
-                    "history_added": 1, "updated_at": "2024-03-10T09:00:00Z"}
+    assert body == {
+        "dataset": "crm",
+        "id": "D1",
+        "outcome": "changed",
+        "stage": "Qualification",
+        "status": "open",
+        "previous_stage": "Prospecting",
+        "stage_moved": True,
+        "history_added": 1,
+        "updated_at": "2024-03-10T09:00:00Z",
+    }
     assert stages_of(settings, "D1") == ["Prospecting", "Qualification"]
 
 
@@ -65,35 +93,49 @@ def test_the_same_push_twice_changes_nothing(scorer, settings):
     scorer.put("/v1/opportunities/D1", json=STATE)
     again = scorer.put("/v1/opportunities/D1", json=STATE).json()
     assert (again["outcome"], again["stage_moved"], again["history_added"]) == (
-        "unchanged", False, 0)
+        "unchanged",
+        False,
+        0,
+    )
     assert stages_of(settings, "D1") == ["Prospecting", "Qualification"]
 
 
 def test_an_older_push_is_stale_and_changes_no_state(scorer):
     scorer.put("/v1/opportunities/D1", json={**STATE, "stage": "Closing"})
-    late = scorer.put("/v1/opportunities/D1",
-                      json={**STATE, "stage": "Prospecting", "amount": 5.0,
-                            "updated_at": "2024-03-05T00:00:00Z"}).json()
+    late = scorer.put(
+        "/v1/opportunities/D1",
+        json={**STATE, "stage": "Prospecting", "amount": 5.0, "updated_at": "2024-03-05T00:00:00Z"},
+    ).json()
     assert (late["outcome"], late["stage"], late["updated_at"]) == (
-        "stale", "Closing", "2024-03-10T09:00:00Z")
+        "stale",
+        "Closing",
+        "2024-03-10T09:00:00Z",
+    )
 
 
 def test_won_is_recorded_with_its_close_date(scorer, settings):
-    body = scorer.put("/v1/opportunities/D1", json={**STATE, "stage": "Won",
-                                                    "closed_at": "2024-03-09"}).json()
+    body = scorer.put(
+        "/v1/opportunities/D1", json={**STATE, "stage": "Won", "closed_at": "2024-03-09"}
+    ).json()
     assert (body["status"], body["stage"]) == ("won", "Won")
     deals = store.load_opportunities(store.get_engine(settings), "crm").set_index("id")
     assert str(deals.loc["D1", "closed_at"]) == "2024-03-09 00:00:00"
 
 
 def test_a_batch_reports_each_deal_and_the_totals(scorer):
-    response = scorer.post("/v1/opportunities/batch", json={"opportunities": [
-        {"id": "D1", **STATE}, {"id": "N1", **STATE, "stage": "Prospecting"}]})
+    response = scorer.post(
+        "/v1/opportunities/batch",
+        json={
+            "opportunities": [{"id": "D1", **STATE}, {"id": "N1", **STATE, "stage": "Prospecting"}]
+        },
+    )
     assert response.status_code == 200
     body = response.json()
     assert (body["inserted"], body["changed"], body["unchanged"], body["stale"]) == (1, 1, 0, 0)
-    assert [(d["id"], d["outcome"]) for d in body["deals"]] == [("D1", "changed"),
-                                                                ("N1", "inserted")]
+    assert [(d["id"], d["outcome"]) for d in body["deals"]] == [
+        ("D1", "changed"),
+        ("N1", "inserted"),
+    ]
 
 
 def test_an_unknown_stage_is_422_naming_the_field_and_value(scorer, settings):
@@ -101,21 +143,26 @@ def test_an_unknown_stage_is_422_naming_the_field_and_value(scorer, settings):
     assert one.status_code == 422
     assert one.json()["type"] == "UnknownStage"
     assert one.json()["detail"].startswith("stage: unknown stage 'Haggling'")
-    batch = scorer.post("/v1/opportunities/batch", json={"opportunities": [
-        {"id": "D1", **STATE}, {"id": "D2", **STATE, "stage": "Haggling"}]})
+    batch = scorer.post(
+        "/v1/opportunities/batch",
+        json={"opportunities": [{"id": "D1", **STATE}, {"id": "D2", **STATE, "stage": "Haggling"}]},
+    )
     assert batch.status_code == 422
     assert "opportunities[1].stage: unknown stage 'Haggling'" in batch.json()["detail"]
     assert stages_of(settings, "D1") == ["Prospecting"]  # nothing was written
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"rep_probability": 1.5}, "body.rep_probability"),
-    ({"amount": -1}, "body.amount"),
-    ({"updated_at": None}, "body.updated_at"),
-    ({"updated_at": "2017-02-30T00:00:00"}, "body.updated_at"),
-    ({"forecast_category": "Maybe"}, "body.forecast_category"),
-    ({"colour": "red"}, "body.colour"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"rep_probability": 1.5}, "body.rep_probability"),
+        ({"amount": -1}, "body.amount"),
+        ({"updated_at": None}, "body.updated_at"),
+        ({"updated_at": "2017-02-30T00:00:00"}, "body.updated_at"),
+        ({"forecast_category": "Maybe"}, "body.forecast_category"),
+        ({"colour": "red"}, "body.colour"),
+    ],
+)
 def test_a_malformed_field_is_422_with_its_path(scorer, change, field):
     response = scorer.put("/v1/opportunities/D1", json={**STATE, **change})
     assert response.status_code == 422
@@ -126,22 +173,23 @@ def test_a_new_deal_without_its_creation_date_is_422(scorer):
     state = {k: v for k, v in STATE.items() if k != "created_at"}
     response = scorer.put("/v1/opportunities/NEW", json=state)
     assert response.status_code == 422
-    assert "created_at: required for a deal the store does not hold yet" in \
-        response.json()["detail"]
+    assert (
+        "created_at: required for a deal the store does not hold yet" in response.json()["detail"]
+    )
 
 
 def test_a_batch_over_the_limit_is_422_with_the_limit(scorer):
     deals = [{"id": f"N{i}", **STATE} for i in range(4)]
     response = scorer.post("/v1/opportunities/batch", json={"opportunities": deals})
     assert response.status_code == 422
-    assert response.json()["detail"] == ("batch of 4 opportunities: the limit is 3 per call; "
-                                         "split it")
+    assert response.json()["detail"] == (
+        "batch of 4 opportunities: the limit is 3 per call; split it"
+    )
 
 
 def test_a_body_over_the_size_limit_is_413(scorer):
     deals = [{"id": f"N{i}", **STATE, "account": "x" * 190} for i in range(100)]
-    assert scorer.post("/v1/opportunities/batch",
-                       json={"opportunities": deals}).status_code == 413
+    assert scorer.post("/v1/opportunities/batch", json={"opportunities": deals}).status_code == 413
 
 
 def test_only_scorer_and_admin_keys_may_push(client, api_keys, crm):
@@ -155,8 +203,12 @@ def test_only_scorer_and_admin_keys_may_push(client, api_keys, crm):
 def test_an_unknown_or_ambiguous_dataset_is_a_clear_error(scorer, settings):
     missing = scorer.put("/v1/opportunities/D1", params={"dataset": "nope"}, json=STATE)
     assert missing.status_code == 404 and "no dataset named 'nope'" in missing.json()["detail"]
-    import_frame(store.get_engine(settings), pd.DataFrame([{"id": "Z", "stage": "Prospecting"}]),
-                 load_mapping("canonical"), dataset="other")
+    import_frame(
+        store.get_engine(settings),
+        pd.DataFrame([{"id": "Z", "stage": "Prospecting"}]),
+        load_mapping("canonical"),
+        dataset="other",
+    )
     several = scorer.put("/v1/opportunities/D1", json=STATE)
     assert several.status_code == 404 and "several" in several.json()["detail"]
     named = scorer.put("/v1/opportunities/D1", params={"dataset": "crm"}, json=STATE)
@@ -176,8 +228,10 @@ def test_concurrent_http_pushes_for_one_deal_lose_no_stage(scorer, settings):
 
     def send(i: int, stage: str) -> None:
         start.wait()
-        response = scorer.put("/v1/opportunities/D1", json={
-            **STATE, "stage": stage, "updated_at": f"2024-03-{i + 2:02d}T00:00:00Z"})
+        response = scorer.put(
+            "/v1/opportunities/D1",
+            json={**STATE, "stage": stage, "updated_at": f"2024-03-{i + 2:02d}T00:00:00Z"},
+        )
         statuses.append(response.status_code)
 
     threads = [threading.Thread(target=send, args=(i, s)) for i, s in enumerate(moves)]
@@ -187,6 +241,7 @@ def test_concurrent_http_pushes_for_one_deal_lose_no_stage(scorer, settings):
         t.join()
     assert statuses == [200] * len(moves)
     assert stages_of(settings, "D1") == ["Prospecting", *moves]
-    final = scorer.put("/v1/opportunities/D1", json={
-        **STATE, "stage": "Won", "updated_at": "2024-03-06T00:00:00Z"}).json()
+    final = scorer.put(
+        "/v1/opportunities/D1", json={**STATE, "stage": "Won", "updated_at": "2024-03-06T00:00:00Z"}
+    ).json()
     assert (final["outcome"], final["status"]) == ("unchanged", "won")

@@ -21,18 +21,38 @@ def mlflow_uri(tmp_path_factory) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, mlflow_uri: str) -> Settings:
-    return Settings(state_dir=tmp_path / "state", key_cache_seconds=0, max_batch_size=3,
-                    mlflow_tracking_uri=mlflow_uri)
+    return Settings(
+        state_dir=tmp_path / "state",
+        key_cache_seconds=0,
+        max_batch_size=3,
+        mlflow_tracking_uri=mlflow_uri,
+    )
 
 
 @pytest.fixture
 def crm(settings: Settings) -> str:
-    frame = pd.DataFrame([
-        {"id": "D1", "stage": "Prospecting", "created_at": "2017-05-01", "owner": "Ann Lee",
-         "team": "Team East", "region": "East", "product": "GTX Pro"},
-        {"id": "D2", "stage": "Closing", "created_at": "2017-05-02", "owner": "Bob Ray",
-         "team": "Team West", "region": "West", "product": "MG Special"},
-    ])
+    frame = pd.DataFrame(
+        [
+            {
+                "id": "D1",
+                "stage": "Prospecting",
+                "created_at": "2017-05-01",
+                "owner": "Ann Lee",
+                "team": "Team East",
+                "region": "East",
+                "product": "GTX Pro",
+            },
+            {
+                "id": "D2",
+                "stage": "Closing",
+                "created_at": "2017-05-02",
+                "owner": "Bob Ray",
+                "team": "Team West",
+                "region": "West",
+                "product": "MG Special",
+            },
+        ]
+    )
     import_frame(store.get_engine(settings), frame, load_mapping("canonical"), dataset="crm")
     return "crm"
 
@@ -52,8 +72,13 @@ def test_an_admin_sets_one_target_and_a_viewer_reads_it(admin, api_keys):
     body = response.json()
     assert (body["dataset"], body["inserted"], body["changed"]) == ("crm", 1, 0)
     assert body["targets"][0] | {"updated_at": None} == {
-        "level": "team", "name": "Team East", "period": "2017-Q3", "amount": 250000.0,
-        "currency": "USD", "updated_at": None}
+        "level": "team",
+        "name": "Team East",
+        "period": "2017-Q3",
+        "amount": 250000.0,
+        "currency": "USD",
+        "updated_at": None,
+    }
     listed = admin.get("/v1/targets", headers=auth(api_keys["viewer"]))
     assert listed.status_code == 200
     assert [t["name"] for t in listed.json()["targets"]] == ["Team East"]
@@ -61,9 +86,16 @@ def test_an_admin_sets_one_target_and_a_viewer_reads_it(admin, api_keys):
 
 
 def test_a_batch_is_set_together_and_can_be_filtered(admin):
-    response = admin.put("/v1/targets", json={"targets": [
-        EAST, {"level": "all", "period": "2017-Q3", "amount": 900000},
-        {"level": "rep", "name": "Bob Ray", "period": "2017-07", "amount": 1000}]})
+    response = admin.put(
+        "/v1/targets",
+        json={
+            "targets": [
+                EAST,
+                {"level": "all", "period": "2017-Q3", "amount": 900000},
+                {"level": "rep", "name": "Bob Ray", "period": "2017-07", "amount": 1000},
+            ]
+        },
+    )
     assert response.status_code == 200 and response.json()["inserted"] == 3
     q3 = admin.get("/v1/targets", params={"period": "2017q3"}).json()["targets"]
     assert [(t["level"], t["name"]) for t in q3] == [("all", "total"), ("team", "Team East")]
@@ -73,11 +105,14 @@ def test_a_batch_is_set_together_and_can_be_filtered(admin):
     assert (again["inserted"], again["changed"]) == (0, 1)
 
 
-@pytest.mark.parametrize(("target", "message"), [
-    ({**EAST, "name": "Team Nowhere"}, "targets[0]: unknown team 'Team Nowhere'"),
-    ({**EAST, "period": "2017-Q9"}, "targets[0]: unknown period '2017-Q9'"),
-    ({**EAST, "currency": "EUR"}, "targets[0]: currency EUR differs from the deals"),
-])
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ({**EAST, "name": "Team Nowhere"}, "targets[0]: unknown team 'Team Nowhere'"),
+        ({**EAST, "period": "2017-Q9"}, "targets[0]: unknown period '2017-Q9'"),
+        ({**EAST, "currency": "EUR"}, "targets[0]: currency EUR differs from the deals"),
+    ],
+)
 def test_a_bad_target_is_422_naming_it(admin, target, message):
     response = admin.put("/v1/targets", json=target)
     assert response.status_code == 422

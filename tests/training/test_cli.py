@@ -35,7 +35,8 @@ def test_importing_an_export_prints_a_report_of_what_was_written(cli: Cli, expor
 
 
 def test_import_json_parses_and_a_second_import_of_the_same_file_changes_nothing(
-        cli: Cli, export: Path):
+    cli: Cli, export: Path
+):
     first = parsed(cli("import", export, "--json"))
     assert (first["dataset"], first["rows_read"], first["rows_written"]) == ("pipeline", 60, 60)
     assert first["written"] is True and first["bad_rows"] == 0
@@ -43,8 +44,9 @@ def test_import_json_parses_and_a_second_import_of_the_same_file_changes_nothing
     assert (again["rows_read"], again["rows_written"], again["history_rows_written"]) == (60, 0, 0)
 
 
-def test_a_bad_value_rejects_the_file_naming_its_row_and_column(cli: Cli, export: Path,
-                                                                tmp_path: Path):
+def test_a_bad_value_rejects_the_file_naming_its_row_and_column(
+    cli: Cli, export: Path, tmp_path: Path
+):
     bad = tmp_path / "bad"
     shutil.copytree(export, bad)
     frame = pd.read_csv(bad / "opportunities.csv", dtype=str, keep_default_na=False)
@@ -69,10 +71,13 @@ def test_skipping_bad_rows_writes_the_good_ones(cli: Cli, export: Path, tmp_path
     assert (report["rows_read"], report["bad_rows"], report["rows_written"]) == (60, 1, 59)
 
 
-@pytest.mark.parametrize("content, said", [
-    (None, "no such file or folder"),
-    ("a,b\n1,2\n", "not a format I recognise"),
-])
+@pytest.mark.parametrize(
+    "content, said",
+    [
+        (None, "no such file or folder"),
+        ("a,b\n1,2\n", "not a format I recognise"),
+    ],
+)
 def test_a_file_it_cannot_read_is_one_error_line(cli: Cli, tmp_path: Path, content, said):
     path = tmp_path / "export.csv"
     if content is not None:
@@ -94,7 +99,8 @@ def test_datasets_lists_what_the_store_holds(cli: Cli, export: Path):
 
 
 def test_a_snapshot_counts_the_deals_created_and_open_on_that_date(
-        imported: Cli, deals: pd.DataFrame, tmp_path: Path):
+    imported: Cli, deals: pd.DataFrame, tmp_path: Path
+):
     as_of = pd.Timestamp("2024-06-30")
     created = deals[deals["created_at"] < as_of]
     still_open = created["closed_at"].isna() | (created["closed_at"] >= as_of)
@@ -102,12 +108,17 @@ def test_a_snapshot_counts_the_deals_created_and_open_on_that_date(
     out = tmp_path / "snapshot.csv"
     data = parsed(imported("snapshot", "--as-of", "2024-06-30", "--json", "--out", out))
     assert (data["as_of"], data["deals"], data["open_deals"]) == (
-        "2024-06-30", len(created), int(still_open.sum()))
+        "2024-06-30",
+        len(created),
+        int(still_open.sum()),
+    )
     assert sum(s["deals"] for s in data["stages"]) == len(created)
     closed = created[~still_open]
     by_stage = {s["stage"]: s["deals"] for s in data["stages"]}
     assert (by_stage["Won"], by_stage["Lost"]) == (
-        int((closed["stage"] == "Won").sum()), int((closed["stage"] == "Lost").sum()))
+        int((closed["stage"] == "Won").sum()),
+        int((closed["stage"] == "Lost").sum()),
+    )
     assert set(pd.read_csv(out)["id"]) == set(created["id"])
 
     table = imported("snapshot", "--as-of", "2024-06-30").stdout
@@ -116,8 +127,12 @@ def test_a_snapshot_counts_the_deals_created_and_open_on_that_date(
 
 
 def test_a_snapshot_date_that_is_not_a_date_is_named(imported: Cli):
-    fails_cleanly(imported("snapshot", "--as-of", "last tuesday"), 2,
-                  "--as-of", "'last tuesday' is not a date")
+    fails_cleanly(
+        imported("snapshot", "--as-of", "last tuesday"),
+        2,
+        "--as-of",
+        "'last tuesday' is not a date",
+    )
 
 
 def test_kpis_by_team_as_json_add_up_to_the_file(imported: Cli, deals: pd.DataFrame):
@@ -125,9 +140,11 @@ def test_kpis_by_team_as_json_add_up_to_the_file(imported: Cli, deals: pd.DataFr
     assert data["dataset"] == "pipeline" and data["by"] == "team"
     overall = data["overall"]
     assert (overall["deals"], overall["won"], overall["lost"]) == (
-        len(deals), int((deals["stage"] == "Won").sum()), int((deals["stage"] == "Lost").sum()))
-    assert overall["win_rate"] == pytest.approx(
-        overall["won"] / (overall["won"] + overall["lost"]))
+        len(deals),
+        int((deals["stage"] == "Won").sum()),
+        int((deals["stage"] == "Lost").sum()),
+    )
+    assert overall["win_rate"] == pytest.approx(overall["won"] / (overall["won"] + overall["lost"]))
     groups = {g["group"]: g for g in data["groups"]}
     assert set(groups) == set(deals["team"])
     for team, g in groups.items():
@@ -177,8 +194,11 @@ def test_a_key_is_shown_once_listed_without_itself_and_stops_working_when_revoke
 
 
 def test_bad_key_requests_are_one_error_line(cli: Cli):
-    fails_cleanly(cli("keys", "create", "--role", "god", "--name", "x"), 2,
-                  "role must be one of ['scorer', 'viewer', 'admin'], got 'god'")
+    fails_cleanly(
+        cli("keys", "create", "--role", "god", "--name", "x"),
+        2,
+        "role must be one of ['scorer', 'viewer', 'admin'], got 'god'",
+    )
     fails_cleanly(cli("keys", "revoke", "99"), 1, "no API key with id 99")
 
 
@@ -202,8 +222,14 @@ def test_serve_refuses_a_port_out_of_range_before_starting(cli: Cli):
 
 def test_the_installed_command_prints_an_error_without_a_traceback(tmp_path: Path):
     env = {**os.environ, "FORECAST_STATE_DIR": str(tmp_path / "state")}
-    done = subprocess.run([sys.executable, "-m", "training.cli", "keys", "revoke", "99"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "training.cli", "keys", "revoke", "99"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert done.stderr.strip() == "error: no API key with id 99"
     assert done.stdout == ""

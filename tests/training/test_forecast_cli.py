@@ -23,18 +23,27 @@ def rendered(*tables: object) -> str:
 
 
 def test_an_unknown_period_is_named(imported: Cli):
-    fails_cleanly(imported("revenue", "--period", "2024-Q7"), 2,
-                  "unknown period '2024-Q7': use '2017' (a year), '2017-Q3' (a quarter)")
+    fails_cleanly(
+        imported("revenue", "--period", "2024-Q7"),
+        2,
+        "unknown period '2024-Q7': use '2017' (a year), '2017-Q3' (a quarter)",
+    )
 
 
 def test_a_target_that_is_not_an_amount_is_named(imported: Cli):
-    fails_cleanly(imported("revenue", "--period", "2024-Q4", "--target", "Team East=lots"), 2,
-                  "--target 'Team East=lots': give an amount, or GROUP=AMOUNT")
+    fails_cleanly(
+        imported("revenue", "--period", "2024-Q4", "--target", "Team East=lots"),
+        2,
+        "--target 'Team East=lots': give an amount, or GROUP=AMOUNT",
+    )
 
 
 def test_a_dataset_and_a_path_together_are_refused(cli: Cli, export: Path):
-    fails_cleanly(cli("revenue", "--period", "2024-Q4", "--dataset", "pipeline", "--data",
-                      export), 2, "give --dataset or --data, not both")
+    fails_cleanly(
+        cli("revenue", "--period", "2024-Q4", "--dataset", "pipeline", "--data", export),
+        2,
+        "give --dataset or --data, not both",
+    )
 
 
 def test_forecasting_an_empty_store_says_to_import_first(cli: Cli):
@@ -43,19 +52,41 @@ def test_forecasting_an_empty_store_says_to_import_first(cli: Cli):
 
 
 def line(group: str, **values: float | None) -> dict:
-    base = {"group": group, "deals": 0, "won_so_far": 0.0, "expected": 0.0,
-            "expected_pipeline": 0.0, "expected_new": 0.0, "p10": 0.0, "p50": 0.0, "p90": 0.0,
-            "weighted_pipeline": 0.0, "target": None, "p_target": None}
+    base = {
+        "group": group,
+        "deals": 0,
+        "won_so_far": 0.0,
+        "expected": 0.0,
+        "expected_pipeline": 0.0,
+        "expected_new": 0.0,
+        "p10": 0.0,
+        "p50": 0.0,
+        "p90": 0.0,
+        "weighted_pipeline": 0.0,
+        "target": None,
+        "p_target": None,
+    }
     return {**base, **values}
 
 
 def test_the_revenue_table_shows_each_group_then_the_total_with_the_chance_to_hit_target():
     forecast = {
         "period": {"label": "2024-Q4", "start": "2024-10-01", "end": "2025-01-01"},
-        "as_of": "2024-10-01", "by": "team", "method": "time-to-close model",
-        "groups": [line("Team East", deals=12, expected=125_000.4, p10=90_000, p90=160_000,
-                        target=150_000, p_target=0.25),
-                   line("Team West", deals=3, expected=float("nan"))],
+        "as_of": "2024-10-01",
+        "by": "team",
+        "method": "time-to-close model",
+        "groups": [
+            line(
+                "Team East",
+                deals=12,
+                expected=125_000.4,
+                p10=90_000,
+                p90=160_000,
+                target=150_000,
+                p_target=0.25,
+            ),
+            line("Team West", deals=3, expected=float("nan")),
+        ],
         "total": line("total", deals=15, expected=125_000.4, target=None),
     }
     text = rendered(revenue_table(forecast))
@@ -71,14 +102,27 @@ def test_the_revenue_table_shows_each_group_then_the_total_with_the_chance_to_hi
 def test_the_backtest_tables_say_which_periods_were_skipped_and_why():
     method = {"forecast": 90.0, "pct_error": -0.1}
     report = {
-        "freq": "quarter", "dataset": "pipeline", "by": None,
+        "freq": "quarter",
+        "dataset": "pipeline",
+        "by": None,
         "periods": [
             {"period": "2024-Q1", "status": "skipped", "reason": "no deal had closed before"},
-            {"period": "2024-Q2", "status": "ok", "actual": 100.0, "p10": 80.0, "p90": 120.0,
-             "in_p10_p90": True, "methods": {"model": method, "weighted_pipeline": method}},
+            {
+                "period": "2024-Q2",
+                "status": "ok",
+                "actual": 100.0,
+                "p10": 80.0,
+                "p90": 120.0,
+                "in_p10_p90": True,
+                "methods": {"model": method, "weighted_pipeline": method},
+            },
         ],
-        "overall": {"model": {"wape": 0.1, "bias": -0.1, "mean_abs_error": 10.0},
-                    "periods_scored": 1, "periods": 2, "coverage_p10_p90": 1.0},
+        "overall": {
+            "model": {"wape": 0.1, "bias": -0.1, "mean_abs_error": 10.0},
+            "periods_scored": 1,
+            "periods": 2,
+            "coverage_p10_p90": 1.0,
+        },
     }
     text = rendered(*backtest_tables(report))
     assert "Backtest by quarter (pipeline)" in text
@@ -93,15 +137,18 @@ def test_revenue_and_backtest_print_json_and_exit_2_on_bad_input(tmp_path):
     gen = generate_pipeline(1500, seed=11, start="2023-01-01", end="2023-12-31")
     write_export(gen, tmp_path)
     runner = CliRunner()
-    out = runner.invoke(forecast_app, ["revenue", "--period", "2023-Q4", "--by", "region",
-                                       "--data", str(tmp_path), "--json"])
+    out = runner.invoke(
+        forecast_app,
+        ["revenue", "--period", "2023-Q4", "--by", "region", "--data", str(tmp_path), "--json"],
+    )
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
     assert data["period"]["label"] == "2023-Q4" and data["groups"]
-    out = runner.invoke(forecast_app, ["backtest", "--data", str(tmp_path), "--from", "2023-Q3",
-                                       "--no-log", "--json"])
+    out = runner.invoke(
+        forecast_app,
+        ["backtest", "--data", str(tmp_path), "--from", "2023-Q3", "--no-log", "--json"],
+    )
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["periods"][0]["period"] == "2023-Q3"
-    bad = runner.invoke(forecast_app, ["revenue", "--period", "2023-Q7", "--data",
-                                       str(tmp_path)])
+    bad = runner.invoke(forecast_app, ["revenue", "--period", "2023-Q7", "--data", str(tmp_path)])
     assert bad.exit_code == 2 and "unknown period" in bad.output

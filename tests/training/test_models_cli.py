@@ -31,19 +31,26 @@ def test_an_empty_registry_lists_no_models_and_says_how_to_get_one(cli: Cli):
     assert parsed(cli("models", "list", "--json")) == []
 
 
-@pytest.mark.parametrize("args, said", [
-    (("models", "show", "leads"), "no leads model registered yet: run `forecast train leads`"),
-    (("models", "rollback", "deals"), "no deals model registered yet"),
-    (("models", "promote", "leads"), "lead-qualification"),
-])
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (("models", "show", "leads"), "no leads model registered yet: run `forecast train leads`"),
+        (("models", "rollback", "deals"), "no deals model registered yet"),
+        (("models", "promote", "leads"), "lead-qualification"),
+    ],
+)
 def test_acting_on_a_model_that_does_not_exist_is_one_error_line(cli: Cli, args, said):
     fails_cleanly(cli(*args), 1, said)
 
 
-def test_training_leads_on_an_opportunities_export_says_which_command_to_use(cli: Cli,
-                                                                             export: Path):
-    fails_cleanly(cli("train", "leads", "--data", export), 2,
-                  "holds opportunities, not leads: use `forecast train deals`")
+def test_training_leads_on_an_opportunities_export_says_which_command_to_use(
+    cli: Cli, export: Path
+):
+    fails_cleanly(
+        cli("train", "leads", "--data", export),
+        2,
+        "holds opportunities, not leads: use `forecast train deals`",
+    )
 
 
 def test_training_on_an_empty_store_says_to_import_first(cli: Cli):
@@ -65,8 +72,9 @@ def test_the_cli_trains_the_shared_leads_and_prints_json(tmp_path, monkeypatch, 
     get_settings.cache_clear()
     try:
         runner = CliRunner()
-        out = runner.invoke(train_app, ["leads", "--data", str(shared_leads), "--json",
-                                        "--no-cv", "--seed", "3"])
+        out = runner.invoke(
+            train_app, ["leads", "--data", str(shared_leads), "--json", "--no-cv", "--seed", "3"]
+        )
         assert out.exit_code == 0, out.output
         summary = json.loads(out.stdout)
         assert summary["seed"] == 3 and summary["registration"]["version"] == "1"

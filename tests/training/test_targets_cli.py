@@ -16,29 +16,54 @@ def listed(cli: Cli, *options: str) -> list[tuple]:
     return [(t["period"], t["level"], t["name"], t["amount"]) for t in data["targets"]]
 
 
-def test_targets_set_and_imported_are_listed_by_period(imported: Cli, deals: pd.DataFrame,
-                                                       tmp_path: Path):
+def test_targets_set_and_imported_are_listed_by_period(
+    imported: Cli, deals: pd.DataFrame, tmp_path: Path
+):
     team, rep = sorted(deals["team"].unique())[0], sorted(deals["owner"].unique())[0]
     file = tmp_path / "targets.csv"
-    file.write_text(f"level,name,period,amount\nteam,{team},2024-Q3,250000\n"
-                    "all,total,2024-Q3,900000\n")
+    file.write_text(
+        f"level,name,period,amount\nteam,{team},2024-Q3,250000\nall,total,2024-Q3,900000\n"
+    )
     result = imported("targets", "import", file)
     assert result.exit_code == 0, result.output
     assert "pipeline: 2 new, 0 changed, 0 unchanged target(s)" in result.stdout
 
-    one = imported("targets", "set", "--level", "rep", "--name", rep, "--period", "2024-07",
-                   "--amount", "40000")
+    one = imported(
+        "targets",
+        "set",
+        "--level",
+        "rep",
+        "--name",
+        rep,
+        "--period",
+        "2024-07",
+        "--amount",
+        "40000",
+    )
     assert one.exit_code == 0, one.output
     assert f"pipeline: rep '{rep}' 2024-07: 40,000 USD (new)" in one.stdout
-    again = imported("targets", "set", "--level", "rep", "--name", rep, "--period", "2024-07",
-                     "--amount", "45000")
+    again = imported(
+        "targets",
+        "set",
+        "--level",
+        "rep",
+        "--name",
+        rep,
+        "--period",
+        "2024-07",
+        "--amount",
+        "45000",
+    )
     assert "45,000 USD (changed)" in again.stdout
 
-    assert listed(imported) == [("2024-07", "rep", rep, 45000.0),
-                                ("2024-Q3", "all", "total", 900000.0),
-                                ("2024-Q3", "team", team, 250000.0)]
+    assert listed(imported) == [
+        ("2024-07", "rep", rep, 45000.0),
+        ("2024-Q3", "all", "total", 900000.0),
+        ("2024-Q3", "team", team, 250000.0),
+    ]
     assert listed(imported, "--period", "2024-Q3", "--level", "team") == [
-        ("2024-Q3", "team", team, 250000.0)]
+        ("2024-Q3", "team", team, 250000.0)
+    ]
     table = imported("targets", "list").stdout
     assert "Targets (pipeline)" in table and "900,000" in table and team in table
     reimported = parsed(imported("targets", "import", file, "--json"))
@@ -46,15 +71,23 @@ def test_targets_set_and_imported_are_listed_by_period(imported: Cli, deals: pd.
 
 
 def test_a_bad_targets_file_names_each_bad_line_and_writes_nothing(
-        imported: Cli, deals: pd.DataFrame, tmp_path: Path):
+    imported: Cli, deals: pd.DataFrame, tmp_path: Path
+):
     team = sorted(deals["team"].unique())[0]
     file = tmp_path / "targets.csv"
-    file.write_text(f"level,name,period,amount\nteam,{team},2024-Q3,1\n"
-                    f"team,{team}x,2024-Q3,1\nall,total,2024-Q9,5\n")
+    file.write_text(
+        f"level,name,period,amount\nteam,{team},2024-Q3,1\n"
+        f"team,{team}x,2024-Q3,1\nall,total,2024-Q9,5\n"
+    )
     result = imported("targets", "import", file)
-    fails_cleanly(result, 2, "2 problem(s) in the targets; nothing was written",
-                  f"{file}:3: unknown team '{team}x'", f"did you mean '{team}'",
-                  f"{file}:4: unknown period '2024-Q9'")
+    fails_cleanly(
+        result,
+        2,
+        "2 problem(s) in the targets; nothing was written",
+        f"{file}:3: unknown team '{team}x'",
+        f"did you mean '{team}'",
+        f"{file}:4: unknown period '2024-Q9'",
+    )
     assert listed(imported) == []
 
 
@@ -65,8 +98,18 @@ def test_a_targets_file_without_a_needed_column_says_which(imported: Cli, tmp_pa
 
 
 def test_a_target_for_a_team_the_deals_do_not_have_is_refused(imported: Cli):
-    result = imported("targets", "set", "--level", "team", "--name", "Team Nobody",
-                      "--period", "2024-07", "--amount", "1")
+    result = imported(
+        "targets",
+        "set",
+        "--level",
+        "team",
+        "--name",
+        "Team Nobody",
+        "--period",
+        "2024-07",
+        "--amount",
+        "1",
+    )
     fails_cleanly(result, 2, "unknown team 'Team Nobody'", "nothing was written")
 
 

@@ -29,22 +29,64 @@ import pandas as pd
 
 from forecast.data.stages import DEFAULT_STAGES, StageSet
 
-PRODUCTS = pd.DataFrame({
-    "product": ["Spark", "Spark Plus", "Beacon", "Beacon Pro", "Atlas", "Atlas Enterprise"],
-    "product_series": ["Spark", "Spark", "Beacon", "Beacon", "Atlas", "Atlas"],
-    "list_price": [55.0, 550.0, 1_100.0, 3_400.0, 4_800.0, 26_000.0],
-    "weight": [0.22, 0.24, 0.2, 0.15, 0.13, 0.06],
-    "effect": [0.35, 0.2, 0.05, -0.1, -0.2, -0.45],
-})
-SECTORS = ["technology", "finance", "retail", "medical", "manufacturing", "services",
-           "telecom", "energy"]
+PRODUCTS = pd.DataFrame(
+    {
+        "product": ["Spark", "Spark Plus", "Beacon", "Beacon Pro", "Atlas", "Atlas Enterprise"],
+        "product_series": ["Spark", "Spark", "Beacon", "Beacon", "Atlas", "Atlas"],
+        "list_price": [55.0, 550.0, 1_100.0, 3_400.0, 4_800.0, 26_000.0],
+        "weight": [0.22, 0.24, 0.2, 0.15, 0.13, 0.06],
+        "effect": [0.35, 0.2, 0.05, -0.1, -0.2, -0.45],
+    }
+)
+SECTORS = [
+    "technology",
+    "finance",
+    "retail",
+    "medical",
+    "manufacturing",
+    "services",
+    "telecom",
+    "energy",
+]
 SECTOR_EFFECT = [0.25, 0.0, -0.15, 0.1, -0.1, 0.05, -0.05, 0.15]
 COUNTRIES = ["United States", "Germany", "United Kingdom", "France", "Japan", "Brazil"]
 REGIONS = ["East", "Central", "West"]
-FIRST = ["Ana", "Ben", "Chloe", "Dev", "Elif", "Farid", "Grace", "Hugo", "Ines", "Jon", "Kemi",
-         "Liam", "Mara", "Noah", "Olga", "Pavel", "Quinn", "Rosa", "Sam", "Tara"]
-LAST = ["Moreau", "Okafor", "Lindqvist", "Haddad", "Tanaka", "Silva", "Novak", "Keller",
-        "Brennan", "Costa", "Ito", "Fischer"]
+FIRST = [
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elif",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jon",
+    "Kemi",
+    "Liam",
+    "Mara",
+    "Noah",
+    "Olga",
+    "Pavel",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+]
+LAST = [
+    "Moreau",
+    "Okafor",
+    "Lindqvist",
+    "Haddad",
+    "Tanaka",
+    "Silva",
+    "Novak",
+    "Keller",
+    "Brennan",
+    "Costa",
+    "Ito",
+    "Fischer",
+]
 DAY = np.timedelta64(1, "D")
 HOUR = 3_600  # seconds: the least time a deal spends in a stage
 
@@ -78,8 +120,11 @@ def _quarter_end_rush(rng: np.random.Generator, close: np.ndarray, won: np.ndarr
     month = close.astype("datetime64[M]")
     next_quarter = (month - month.astype(np.int64) % 3 + 3).astype("datetime64[s]")
     target = next_quarter - (rng.uniform(0.05, 2.5, close.size) * 86_400).astype("timedelta64[s]")
-    rush = ((next_quarter - close < 14 * DAY) & (target > close)
-            & (rng.random(close.size) < np.where(won, 0.5, 0.3)))
+    rush = (
+        (next_quarter - close < 14 * DAY)
+        & (target > close)
+        & (rng.random(close.size) < np.where(won, 0.5, 0.3))
+    )
     return np.where(rush, target, close)
 
 
@@ -87,39 +132,68 @@ def _reps(rng: np.random.Generator, n_teams: int = 5, per_team: int = 6) -> pd.D
     n = n_teams * per_team
     names = [f"{FIRST[i % len(FIRST)]} {LAST[(i * 7) % len(LAST)]}" for i in range(n)]
     team = np.repeat(np.arange(n_teams), per_team)
-    managers = [f"{FIRST[(i * 3 + 11) % len(FIRST)]} {LAST[(i * 5 + 3) % len(LAST)]}"
-                for i in range(n_teams)]
-    return pd.DataFrame({
-        "owner": names,
-        "team": [f"Team {managers[t].split()[1]}" for t in team],
-        "region": [REGIONS[t % len(REGIONS)] for t in team],
-        "skill": rng.normal(0.0, 0.45, n),
-        "bias": rng.normal(0.0, 0.6, n),  # > 0 optimist, < 0 sandbagger (log-odds)
-        "timing_bias": rng.normal(-4.0, 6.0, n),  # days: optimists expect earlier closes
-    })
+    managers = [
+        f"{FIRST[(i * 3 + 11) % len(FIRST)]} {LAST[(i * 5 + 3) % len(LAST)]}"
+        for i in range(n_teams)
+    ]
+    return pd.DataFrame(
+        {
+            "owner": names,
+            "team": [f"Team {managers[t].split()[1]}" for t in team],
+            "region": [REGIONS[t % len(REGIONS)] for t in team],
+            "skill": rng.normal(0.0, 0.45, n),
+            "bias": rng.normal(0.0, 0.6, n),  # > 0 optimist, < 0 sandbagger (log-odds)
+            "timing_bias": rng.normal(-4.0, 6.0, n),  # days: optimists expect earlier closes
+        }
+    )
 
 
 def _accounts(rng: np.random.Generator, n: int = 300) -> pd.DataFrame:
-    syllables = ["ac", "bel", "cor", "dyn", "ex", "flo", "gen", "hex", "ion", "jet", "kin",
-                 "lum", "mer", "nov", "opt", "pro", "qua", "ray", "sol", "tek"]
+    syllables = [
+        "ac",
+        "bel",
+        "cor",
+        "dyn",
+        "ex",
+        "flo",
+        "gen",
+        "hex",
+        "ion",
+        "jet",
+        "kin",
+        "lum",
+        "mer",
+        "nov",
+        "opt",
+        "pro",
+        "qua",
+        "ray",
+        "sol",
+        "tek",
+    ]
     picks = rng.integers(0, len(syllables), (n, 2))
     suffix = rng.choice(["Labs", "Corp", "Group", "Systems", "Works", "Holdings"], n)
-    names = [f"{syllables[a].title()}{syllables[b]} {s} {i}" for i, ((a, b), s)
-             in enumerate(zip(picks, suffix, strict=True))]
+    names = [
+        f"{syllables[a].title()}{syllables[b]} {s} {i}"
+        for i, ((a, b), s) in enumerate(zip(picks, suffix, strict=True))
+    ]
     sector = rng.integers(0, len(SECTORS), n)
     employees = np.round(np.exp(rng.normal(6.0, 1.4, n))) + 5
-    return pd.DataFrame({
-        "account": names,
-        "sector": np.array(SECTORS)[sector],
-        "sector_effect": np.array(SECTOR_EFFECT)[sector],
-        "account_employees": employees,
-        "account_revenue": np.round(employees * np.exp(rng.normal(-1.6, 0.5, n)), 2),
-        "account_country": rng.choice(COUNTRIES, n, p=[0.45, 0.12, 0.12, 0.1, 0.11, 0.1]),
-    })
+    return pd.DataFrame(
+        {
+            "account": names,
+            "sector": np.array(SECTORS)[sector],
+            "sector_effect": np.array(SECTOR_EFFECT)[sector],
+            "account_employees": employees,
+            "account_revenue": np.round(employees * np.exp(rng.normal(-1.6, 0.5, n)), 2),
+            "account_country": rng.choice(COUNTRIES, n, p=[0.45, 0.12, 0.12, 0.1, 0.11, 0.1]),
+        }
+    )
 
 
-def _creation_times(rng: np.random.Generator, n: int, start: pd.Timestamp,
-                    end: pd.Timestamp) -> np.ndarray:
+def _creation_times(
+    rng: np.random.Generator, n: int, start: pd.Timestamp, end: pd.Timestamp
+) -> np.ndarray:
     """Creation dates with more deals late in each quarter, plus a random time of day."""
     days = pd.date_range(start, end, freq="D")
     in_quarter = (days - days.to_period("Q").start_time).days.to_numpy() / 91.0
@@ -152,18 +226,25 @@ def generate_pipeline(
     list_price = PRODUCTS["list_price"].to_numpy()[prod]
     quantity = 1 + rng.geometric(0.55, n_deals) - 1
     discount = np.clip(rng.beta(2.0, 9.0, n_deals), 0, 0.6)
-    amount = np.round(list_price * quantity * np.exp(rng.normal(0, 0.22, n_deals))
-                      * (1 - discount), 2)
+    amount = np.round(
+        list_price * quantity * np.exp(rng.normal(0, 0.22, n_deals)) * (1 - discount), 2
+    )
     employees = accounts["account_employees"].to_numpy()[acct]
     # Some effects interact (a rep is strong on some series only; big accounts buy the top
     # series), so a model of the deal learns more than an additive score would.
     series_code = pd.factorize(PRODUCTS["product_series"])[0][prod]
     rep_series = rng.normal(0, 0.5, (len(reps), 3))[rep, series_code]
-    logit = (-0.85 + reps["skill"].to_numpy()[rep] + rep_series
-             + PRODUCTS["effect"].to_numpy()[prod] + accounts["sector_effect"].to_numpy()[acct]
-             + 0.5 * np.tanh(np.log(employees) - 6.0) * np.where(series_code == 2, 1.5, -0.5)
-             + 3.0 * np.minimum(discount, 0.25) - 0.25 * np.log(quantity)
-             + rng.normal(0, 0.5, n_deals))
+    logit = (
+        -0.85
+        + reps["skill"].to_numpy()[rep]
+        + rep_series
+        + PRODUCTS["effect"].to_numpy()[prod]
+        + accounts["sector_effect"].to_numpy()[acct]
+        + 0.5 * np.tanh(np.log(employees) - 6.0) * np.where(series_code == 2, 1.5, -0.5)
+        + 3.0 * np.minimum(discount, 0.25)
+        - 0.25 * np.log(quantity)
+        + rng.normal(0, 0.5, n_deals)
+    )
     p_win = _sigmoid(logit)
 
     # The funnel: advance through each open stage with p_win^(1/k), else lost in that stage.
@@ -177,8 +258,11 @@ def generate_pipeline(
     size = np.clip(np.log10(amount + 10) / 3.0, 0.5, 2.0)[:, None]
     durations = rng.gamma(2.0, mean_days[None, :] * size / 2.0)
     stage_idx = np.arange(k)[None, :]
-    durations = np.where(stage_idx == stop[:, None],
-                         np.where(won[:, None], durations * 1.3, durations * 0.55), durations)
+    durations = np.where(
+        stage_idx == stop[:, None],
+        np.where(won[:, None], durations * 1.3, durations * 0.55),
+        durations,
+    )
     # At least an hour in each stage, so a deal's entries are strictly increasing.
     seconds = np.maximum(np.round(durations * 86_400), HOUR).astype(np.int64)
     offsets = np.zeros((n_deals, k + 1), dtype=np.int64)
@@ -200,44 +284,55 @@ def generate_pipeline(
     bias = reps["bias"].to_numpy()[rep]
     rep_p = np.round(_sigmoid(logit + bias + rng.normal(0, 0.5, n_deals)), 2)
     category = np.select([rep_p >= 0.75, rep_p >= 0.45, rep_p >= 0.1], [0, 1, 2], 3)
-    expected = (close_time + (reps["timing_bias"].to_numpy()[rep]
-                              + rng.normal(0, 9, n_deals)).astype("timedelta64[D]"))
+    expected = close_time + (
+        reps["timing_bias"].to_numpy()[rep] + rng.normal(0, 9, n_deals)
+    ).astype("timedelta64[D]")
     expected = np.maximum(expected, created).astype("datetime64[D]")
-    csat = np.where(won & closed & (rng.random(n_deals) < 0.6),
-                    np.clip(np.round(3.9 + 0.6 * PRODUCTS["effect"].to_numpy()[prod]
-                                     + rng.normal(0, 0.8, n_deals)), 1, 5), np.nan)
+    csat = np.where(
+        won & closed & (rng.random(n_deals) < 0.6),
+        np.clip(
+            np.round(3.9 + 0.6 * PRODUCTS["effect"].to_numpy()[prod] + rng.normal(0, 0.8, n_deals)),
+            1,
+            5,
+        ),
+        np.nan,
+    )
 
     ids = np.char.add("D", np.char.zfill(np.arange(1, n_deals + 1).astype(str), 7))
     ids = ids.astype(object)  # one string per deal, shared by its history rows
     last_entry = entered[np.arange(n_deals), np.where(closed, stop + 1, last_col)]
     status = np.where(closed, np.where(won, 1, 2), 0)
-    opportunities = pd.DataFrame({
-        "id": pd.Series(ids).astype("str"),
-        "account": _text(accounts["account"], acct),
-        "owner": _text(reps["owner"], rep),
-        "team": _text(reps["team"], rep),
-        "region": _text(reps["region"], rep),
-        "product": _text(PRODUCTS["product"], prod),
-        "product_series": _text(PRODUCTS["product_series"], prod),
-        "list_price": list_price,
-        "amount": amount,
-        "amount_estimated": False,
-        "currency": _text(["USD"], np.zeros(n_deals, dtype=np.int64)),
-        "stage": _text(names, final_stage),
-        "status": _text(["open", "won", "lost"], status),
-        "created_at": created.astype("datetime64[us]"),
-        "created_estimated": False,
-        "closed_at": np.where(closed, close_time, np.datetime64("NaT")).astype("datetime64[us]"),
-        "updated_at": last_entry.astype("datetime64[us]"),
-        "expected_close_at": expected.astype("datetime64[us]"),
-        "rep_probability": rep_p,
-        "forecast_category": _text(["Commit", "Best Case", "Pipeline", "Omitted"], category),
-        "csat": csat,
-        "sector": _text(accounts["sector"], acct),
-        "account_employees": employees,
-        "account_revenue": accounts["account_revenue"].to_numpy()[acct],
-        "account_country": _text(accounts["account_country"], acct),
-    })
+    opportunities = pd.DataFrame(
+        {
+            "id": pd.Series(ids).astype("str"),
+            "account": _text(accounts["account"], acct),
+            "owner": _text(reps["owner"], rep),
+            "team": _text(reps["team"], rep),
+            "region": _text(reps["region"], rep),
+            "product": _text(PRODUCTS["product"], prod),
+            "product_series": _text(PRODUCTS["product_series"], prod),
+            "list_price": list_price,
+            "amount": amount,
+            "amount_estimated": False,
+            "currency": _text(["USD"], np.zeros(n_deals, dtype=np.int64)),
+            "stage": _text(names, final_stage),
+            "status": _text(["open", "won", "lost"], status),
+            "created_at": created.astype("datetime64[us]"),
+            "created_estimated": False,
+            "closed_at": np.where(closed, close_time, np.datetime64("NaT")).astype(
+                "datetime64[us]"
+            ),
+            "updated_at": last_entry.astype("datetime64[us]"),
+            "expected_close_at": expected.astype("datetime64[us]"),
+            "rep_probability": rep_p,
+            "forecast_category": _text(["Commit", "Best Case", "Pipeline", "Omitted"], category),
+            "csat": csat,
+            "sector": _text(accounts["sector"], acct),
+            "account_employees": employees,
+            "account_revenue": accounts["account_revenue"].to_numpy()[acct],
+            "account_country": _text(accounts["account_country"], acct),
+        }
+    )
 
     # History: every open stage entered, then the outcome at close.
     rows, cols = np.nonzero(visible)
@@ -245,11 +340,13 @@ def generate_pipeline(
     stage_of = np.where(is_outcome, np.where(won[rows], k, k + 1), cols)
     keep = ~is_outcome | closed[rows]
     rows, cols, stage_of = rows[keep], cols[keep], stage_of[keep]
-    history = pd.DataFrame({
-        "opportunity_id": _text(ids, rows),
-        "stage": _text(names, stage_of),
-        "entered_at": entered[rows, cols].astype("datetime64[us]"),
-    })
+    history = pd.DataFrame(
+        {
+            "opportunity_id": _text(ids, rows),
+            "stage": _text(names, stage_of),
+            "entered_at": entered[rows, cols].astype("datetime64[us]"),
+        }
+    )
     return GeneratedPipeline(opportunities, history, pd.Timestamp(export), stages)
 
 
@@ -276,15 +373,29 @@ def _to_csv(frame: pd.DataFrame, path: Path) -> None:
     out.to_csv(path, index=False)
 
 
-LEAD_SOURCES = ["Google", "Direct Traffic", "Organic Search", "Reference", "Referral Sites",
-                "Olark Chat", "Welingak Website", "Facebook"]
+LEAD_SOURCES = [
+    "Google",
+    "Direct Traffic",
+    "Organic Search",
+    "Reference",
+    "Referral Sites",
+    "Olark Chat",
+    "Welingak Website",
+    "Facebook",
+]
 SOURCE_EFFECT = [0.0, -0.2, 0.1, 1.6, 0.2, -0.6, 1.9, -0.5]
 OCCUPATIONS = ["Unemployed", "Working Professional", "Student", "Businessman", "Other"]
 OCCUPATION_EFFECT = [-0.2, 1.6, -0.4, 0.5, 0.0]
 ORIGINS = ["Landing Page Submission", "API", "Lead Add Form", "Lead Import"]
 ORIGIN_EFFECT = [0.0, -0.3, 1.8, -0.6]
-SPECIALIZATIONS = ["Finance Management", "Human Resource Management", "Marketing Management",
-                   "Operations Management", "IT Projects Management", None]
+SPECIALIZATIONS = [
+    "Finance Management",
+    "Human Resource Management",
+    "Marketing Management",
+    "Operations Management",
+    "IT Projects Management",
+    None,
+]
 
 
 def generate_leads(n: int = 5000, *, seed: int = 42) -> pd.DataFrame:
@@ -304,36 +415,55 @@ def generate_leads(n: int = 5000, *, seed: int = 42) -> pd.DataFrame:
     # Effects that are not additive on the log-odds scale (saturating engagement, a sweet spot
     # of visits, a source that only works for professionals), as in real funnels.
     professional = occupation == 1
-    logit = (-1.6 + np.array(SOURCE_EFFECT)[source] + np.array(OCCUPATION_EFFECT)[occupation]
-             + np.array(ORIGIN_EFFECT)[origin] + 2.4 * np.tanh((time_on_site - 300) / 400)
-             + 0.6 * ((visits >= 2) & (visits <= 5)) - 1.0 * no_email
-             + 1.5 * (professional & (source == 2)) - 1.2 * (~professional & (source == 5))
-             + rng.normal(0, 0.5, n))
+    logit = (
+        -1.6
+        + np.array(SOURCE_EFFECT)[source]
+        + np.array(OCCUPATION_EFFECT)[occupation]
+        + np.array(ORIGIN_EFFECT)[origin]
+        + 2.4 * np.tanh((time_on_site - 300) / 400)
+        + 0.6 * ((visits >= 2) & (visits <= 5))
+        - 1.0 * no_email
+        + 1.5 * (professional & (source == 2))
+        - 1.2 * (~professional & (source == 5))
+        + rng.normal(0, 0.5, n)
+    )
     converted = (rng.random(n) < _sigmoid(logit)).astype(int)
-    tags = np.where(converted == 1,
-                    rng.choice(["Closed by sales", "Will revert after reading the email"], n,
-                               p=[0.8, 0.2]),
-                    rng.choice(["Ringing", "Interested in other courses", "Already a student",
-                                "Switched off"], n, p=[0.4, 0.25, 0.2, 0.15]))
-    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 365 * 86_400,
-                                                                                   n)), unit="s")
-    frame = pd.DataFrame({
-        "id": [f"L{i:07d}" for i in range(1, n + 1)],
-        "created_at": created,
-        "Lead Origin": np.array(ORIGINS)[origin],
-        "Lead Source": np.array(LEAD_SOURCES)[source],
-        "Do Not Email": np.where(no_email, "Yes", "No"),
-        "Country": rng.choice(np.array(["India", "United States", "United Arab Emirates",
-                                        "Singapore", None], dtype=object), n,
-                              p=[0.7, 0.05, 0.05, 0.03, 0.17]),
-        "What is your current occupation": np.array(OCCUPATIONS)[occupation],
-        "Specialization": rng.choice(np.array(SPECIALIZATIONS, dtype=object), n),
-        "TotalVisits": visits.astype(float),
-        "Total Time Spent on Website": time_on_site,
-        "Page Views Per Visit": pages,
-        "Tags": tags,
-        "converted": converted,
-    })
+    tags = np.where(
+        converted == 1,
+        rng.choice(["Closed by sales", "Will revert after reading the email"], n, p=[0.8, 0.2]),
+        rng.choice(
+            ["Ringing", "Interested in other courses", "Already a student", "Switched off"],
+            n,
+            p=[0.4, 0.25, 0.2, 0.15],
+        ),
+    )
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(
+        np.sort(rng.integers(0, 365 * 86_400, n)), unit="s"
+    )
+    frame = pd.DataFrame(
+        {
+            "id": [f"L{i:07d}" for i in range(1, n + 1)],
+            "created_at": created,
+            "Lead Origin": np.array(ORIGINS)[origin],
+            "Lead Source": np.array(LEAD_SOURCES)[source],
+            "Do Not Email": np.where(no_email, "Yes", "No"),
+            "Country": rng.choice(
+                np.array(
+                    ["India", "United States", "United Arab Emirates", "Singapore", None],
+                    dtype=object,
+                ),
+                n,
+                p=[0.7, 0.05, 0.05, 0.03, 0.17],
+            ),
+            "What is your current occupation": np.array(OCCUPATIONS)[occupation],
+            "Specialization": rng.choice(np.array(SPECIALIZATIONS, dtype=object), n),
+            "TotalVisits": visits.astype(float),
+            "Total Time Spent on Website": time_on_site,
+            "Page Views Per Visit": pages,
+            "Tags": tags,
+            "converted": converted,
+        }
+    )
     # Drawn last so the other columns do not depend on it: a few leads carry the wrong tag.
     mistagged = rng.random(n) < 0.015
     frame.loc[mistagged, "Tags"] = np.where(converted[mistagged] == 1, "Ringing", "Closed by sales")

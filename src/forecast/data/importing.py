@@ -60,12 +60,19 @@ def read_export(
         leads.append(part.leads)
     job.finish()
     m = job.mapping
-    export = Export(m.kind, m.dataset, job.stages, leak_columns=list(m.leak_columns),
-                    options=m.options, report=job.report)
+    export = Export(
+        m.kind,
+        m.dataset,
+        job.stages,
+        leak_columns=list(m.leak_columns),
+        options=m.options,
+        report=job.report,
+    )
     if m.kind == "opportunities":
         export.opportunities = _concat(opps).drop(columns=["dataset"]).reset_index(drop=True)
         export.history = (
-            _concat(hist).drop(columns=["dataset"])
+            _concat(hist)
+            .drop(columns=["dataset"])
             .sort_values(["opportunity_id", "entered_at"], kind="stable")
             .drop_duplicates(["opportunity_id", "stage", "entered_at"])
             .reset_index(drop=True)
@@ -91,8 +98,14 @@ def import_export(
     chunk_rows: int | None = None,
 ) -> ImportReport:
     """Validate and upsert an export into the store, in one transaction."""
-    job = _Job(Path(path), mapping, on_error, dataset=dataset, export_date=export_date,
-               chunk_rows=chunk_rows)
+    job = _Job(
+        Path(path),
+        mapping,
+        on_error,
+        dataset=dataset,
+        export_date=export_date,
+        chunk_rows=chunk_rows,
+    )
     return _write(engine, job)
 
 
@@ -134,7 +147,8 @@ def _write(engine: Engine, job: _Job) -> ImportReport:
                 job.report.rows_written += store.upsert_opportunities(conn, part.opportunities)
                 job.report.history_rows_written += store.append_history(conn, part.history)
                 job.report.field_rows_written += store.append_field_history(
-                    conn, job.dataset, part.opportunities)
+                    conn, job.dataset, part.opportunities
+                )
             else:
                 job.report.rows_written += store.upsert_leads(conn, part.leads)
         job.finish()  # raises ImportRejected, which rolls the transaction back
@@ -281,8 +295,11 @@ class _Job(CanonicalRows):
         newest = pd.NaT
         date_cols = [c for f, c in self.columns.items() if f in DATE_FIELDS]
         date_cols += list(self.mapping.stage_dates.values())
-        chunks = ([self.frame] if self.frame is not None
-                  else iter_table(self.main, 200_000, self.mapping.missing_values))
+        chunks = (
+            [self.frame]
+            if self.frame is not None
+            else iter_table(self.main, 200_000, self.mapping.missing_values)
+        )
         for raw in chunks:
             present = [c for c in dict.fromkeys(date_cols) if c in raw.columns]
             for col in present:
@@ -350,8 +367,15 @@ class _Job(CanonicalRows):
         parsed = pd.to_datetime(raw, format=fmt, errors="coerce", utc=True)
         return parsed.dt.tz_localize(None).astype("datetime64[us]")
 
-    def _bad(self, mask: pd.Series, bad: pd.Series, raw: pd.DataFrame, field_: str, kind: str,
-             values: pd.Series | None = None) -> None:
+    def _bad(
+        self,
+        mask: pd.Series,
+        bad: pd.Series,
+        raw: pd.DataFrame,
+        field_: str,
+        kind: str,
+        values: pd.Series | None = None,
+    ) -> None:
         mask = mask.fillna(False).astype(bool)
         if mask.any():
             column = self.columns.get(field_, field_)

@@ -22,10 +22,30 @@ BUILT_IN = ("canonical", "crm_sales_opportunities", "x_education_leads")
 
 # Canonical opportunity fields a mapping may fill. `id` and `stage` are required.
 OPPORTUNITY_FIELDS = (
-    "id", "account", "owner", "team", "region", "product", "product_series", "list_price",
-    "amount", "currency", "stage", "created_at", "closed_at", "updated_at", "expected_close_at",
-    "rep_probability", "forecast_category", "csat", "sector", "account_employees",
-    "account_revenue", "account_country", "amount_estimated", "created_estimated",
+    "id",
+    "account",
+    "owner",
+    "team",
+    "region",
+    "product",
+    "product_series",
+    "list_price",
+    "amount",
+    "currency",
+    "stage",
+    "created_at",
+    "closed_at",
+    "updated_at",
+    "expected_close_at",
+    "rep_probability",
+    "forecast_category",
+    "csat",
+    "sector",
+    "account_employees",
+    "account_revenue",
+    "account_country",
+    "amount_estimated",
+    "created_estimated",
 )
 OPPORTUNITY_REQUIRED = ("id", "stage")
 LEAD_FIELDS = ("id", "converted", "created_at", "updated_at")

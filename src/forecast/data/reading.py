@@ -29,8 +29,14 @@ def iter_table(file: Path, chunk_rows: int, missing: list[str]) -> Iterator[pd.D
                     frame = frame.replace(missing, None)
                 yield frame
             return
-        reader = pd.read_csv(file, dtype="str", chunksize=chunk_rows, na_values=missing or None,
-                             skipinitialspace=True, encoding_errors="replace")
+        reader = pd.read_csv(
+            file,
+            dtype="str",
+            chunksize=chunk_rows,
+            na_values=missing or None,
+            skipinitialspace=True,
+            encoding_errors="replace",
+        )
         yielded = False
         for chunk in reader:
             if chunk.empty:

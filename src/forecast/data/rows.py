@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 
 DATE_FIELDS = ("created_at", "closed_at", "updated_at", "expected_close_at")
 NUMBER_FIELDS = (
-    "amount", "list_price", "rep_probability", "csat", "account_employees", "account_revenue",
+    "amount",
+    "list_price",
+    "rep_probability",
+    "csat",
+    "account_employees",
+    "account_revenue",
 )
 HISTORY_COLUMNS = ("opportunity_id", "stage", "entered_at")
 
@@ -46,8 +51,15 @@ class CanonicalRows:
     seen_ids: set[str]
     folder: Path
 
-    def _bad(self, mask: pd.Series, bad: pd.Series, raw: pd.DataFrame, field_: str, kind: str,
-             values: pd.Series | None = None) -> None:
+    def _bad(
+        self,
+        mask: pd.Series,
+        bad: pd.Series,
+        raw: pd.DataFrame,
+        field_: str,
+        kind: str,
+        values: pd.Series | None = None,
+    ) -> None:
         raise NotImplementedError
 
     def _dates(self, raw: pd.Series) -> pd.Series:
@@ -78,9 +90,9 @@ class CanonicalRows:
         lookup = {v: _canonical_stage(stages, v) for v in stage_raw.dropna().unique()}
         out["stage"] = stage_raw.map(lookup)
         self._bad(out["stage"].isna(), bad, raw, "stage", "unknown stage")
-        out["status"] = out["stage"].map(
-            {s: stages.status(s) for s in stages.all_stages}
-        ).fillna(OPEN)
+        out["status"] = (
+            out["stage"].map({s: stages.status(s) for s in stages.all_stages}).fillna(OPEN)
+        )
 
         for f in DATE_FIELDS:
             if f in cols:
@@ -94,26 +106,57 @@ class CanonicalRows:
                 self._bad(unparseable(raw[cols[f]], out[f]), bad, raw, f, "not a number")
             else:
                 out[f] = np.nan
-        for f in ("account", "owner", "team", "region", "product", "product_series", "sector",
-                  "account_country", "forecast_category", "currency"):
+        for f in (
+            "account",
+            "owner",
+            "team",
+            "region",
+            "product",
+            "product_series",
+            "sector",
+            "account_country",
+            "forecast_category",
+            "currency",
+        ):
             out[f] = raw[cols[f]].astype("str").where(raw[cols[f]].notna()) if f in cols else None
         out["currency"] = out["currency"].fillna(self.mapping.currency).str.upper()
 
         self._bad(out["amount"] < 0, bad, raw, "amount", "negative amount")
         closed = out["status"] != OPEN
         close_given = raw[cols["closed_at"]].notna() if "closed_at" in cols else False
-        self._bad(closed & ~close_given, bad, raw, "closed_at",
-                  "closed deal without close date", out["stage"])
-        self._bad(out["closed_at"] < out["created_at"], bad, raw, "closed_at",
-                  "close before create",
-                  out["created_at"].astype("str") + " > " + out["closed_at"].astype("str"))
+        self._bad(
+            closed & ~close_given,
+            bad,
+            raw,
+            "closed_at",
+            "closed deal without close date",
+            out["stage"],
+        )
+        self._bad(
+            out["closed_at"] < out["created_at"],
+            bad,
+            raw,
+            "closed_at",
+            "close before create",
+            out["created_at"].astype("str") + " > " + out["closed_at"].astype("str"),
+        )
         out["rep_probability"] = out["rep_probability"] / self.mapping.rep_probability_scale
-        self._bad((out["rep_probability"] < 0) | (out["rep_probability"] > 1), bad, raw,
-                  "rep_probability", "probability outside 0–1")
+        self._bad(
+            (out["rep_probability"] < 0) | (out["rep_probability"] > 1),
+            bad,
+            raw,
+            "rep_probability",
+            "probability outside 0–1",
+        )
         known_categories = {c.casefold(): c for c in FORECAST_CATEGORIES}
         category = out["forecast_category"].str.strip().str.casefold().map(known_categories)
-        self._bad(out["forecast_category"].notna() & category.isna(), bad, raw,
-                  "forecast_category", f"forecast category not one of {FORECAST_CATEGORIES}")
+        self._bad(
+            out["forecast_category"].notna() & category.isna(),
+            bad,
+            raw,
+            "forecast_category",
+            f"forecast category not one of {FORECAST_CATEGORIES}",
+        )
         out["forecast_category"] = category
 
         self._amounts(out)
@@ -163,27 +206,39 @@ class CanonicalRows:
         parts = []
         for stage, col in self.mapping.stage_dates.items():
             when = self._dates(raw[col])
-            parts.append(pd.DataFrame({"opportunity_id": opps["id"], "stage": stage,
-                                       "entered_at": when}))
+            parts.append(
+                pd.DataFrame({"opportunity_id": opps["id"], "stage": stage, "entered_at": when})
+            )
         closed = opps["status"].isin([WON, LOST])
-        parts.append(pd.DataFrame({"opportunity_id": opps["id"][closed],
-                                   "stage": opps["stage"][closed],
-                                   "entered_at": opps["closed_at"][closed]}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "opportunity_id": opps["id"][closed],
+                    "stage": opps["stage"][closed],
+                    "entered_at": opps["closed_at"][closed],
+                }
+            )
+        )
         # The current open stage, when the export does not date it: since creation for a new
         # deal; since this export for a stored deal that has moved.
         undated = (opps["status"] == OPEN) & ~opps["stage"].isin(list(self.mapping.stage_dates))
         entered = opps["created_at"].copy()
         if stored is not None:
             before = store.stored_state(stored, self.dataset, opps["id"].tolist())
-            old_stage = pd.Series(before["stage"].reindex(opps["id"]).to_numpy(),
-                                  index=opps.index)
+            old_stage = pd.Series(before["stage"].reindex(opps["id"]).to_numpy(), index=opps.index)
             moved = old_stage.notna() & (old_stage != opps["stage"])
             self.report.stage_changes += int(moved.sum())
             entered = entered.where(~moved, opps["updated_at"])
             undated &= old_stage.isna() | moved  # an unmoved stored deal adds no entry
-        parts.append(pd.DataFrame({"opportunity_id": opps["id"][undated],
-                                   "stage": opps["stage"][undated],
-                                   "entered_at": entered[undated]}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "opportunity_id": opps["id"][undated],
+                    "stage": opps["stage"][undated],
+                    "entered_at": entered[undated],
+                }
+            )
+        )
         history = pd.concat(parts, ignore_index=True).dropna(subset=["entered_at"])
         history["dataset"] = self.dataset
         return history[["dataset", *HISTORY_COLUMNS]]
@@ -203,8 +258,12 @@ class CanonicalRows:
         checks = [
             (out["stage"].isna(), "stage", "unknown stage", raw["stage"]),
             (out["entered_at"].isna(), "entered_at", "unparseable date", raw["entered_at"]),
-            (~self._seen(out["opportunity_id"]), "opportunity_id",
-             "history for a deal not in the export", raw["opportunity_id"]),
+            (
+                ~self._seen(out["opportunity_id"]),
+                "opportunity_id",
+                "history for a deal not in the export",
+                raw["opportunity_id"],
+            ),
         ]
         bad = pd.Series(False, index=raw.index)
         for mask, column, kind, values in checks:
@@ -227,30 +286,46 @@ class CanonicalRows:
         self.seen_ids.update(ids.dropna())
         if "converted" in cols:
             text = raw[cols["converted"]].astype("str").str.strip().str.casefold()
-            label = text.map({"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0,
-                              "yes": 1, "no": 0})
-            self._bad(raw[cols["converted"]].notna() & label.isna(), bad, raw, "converted",
-                      "label is not 0/1")
+            label = text.map(
+                {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "yes": 1, "no": 0}
+            )
+            self._bad(
+                raw[cols["converted"]].notna() & label.isna(),
+                bad,
+                raw,
+                "converted",
+                "label is not 0/1",
+            )
         else:
             label = pd.Series(np.nan, index=raw.index)
-        created = (self._dates(raw[cols["created_at"]]) if "created_at" in cols
-                   else pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]"))
+        created = (
+            self._dates(raw[cols["created_at"]])
+            if "created_at" in cols
+            else pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
+        )
         if "created_at" in cols:
-            self._bad(unparseable(raw[cols["created_at"]], created), bad, raw, "created_at",
-                      "unparseable date")
+            self._bad(
+                unparseable(raw[cols["created_at"]], created),
+                bad,
+                raw,
+                "created_at",
+                "unparseable date",
+            )
         used = set(cols.values()) | set(self.mapping.drop_columns) | {"__line"}
         attr_cols = [c for c in raw.columns if c not in used]
         attrs = raw[attr_cols].astype(object).where(raw[attr_cols].notna(), None)
         self.report.bad_rows += int(bad.sum())
         good = ~bad
-        return pd.DataFrame({
-            "dataset": self.dataset,
-            "id": ids[good],
-            "converted": label[good].astype("Int64"),
-            "created_at": created[good],
-            "updated_at": created[good].fillna(self.export_date),
-            "attributes": attrs[good].to_dict("records"),
-        })
+        return pd.DataFrame(
+            {
+                "dataset": self.dataset,
+                "id": ids[good],
+                "converted": label[good].astype("Int64"),
+                "created_at": created[good],
+                "updated_at": created[good].fillna(self.export_date),
+                "attributes": attrs[good].to_dict("records"),
+            }
+        )
 
 
 def _canonical_stage(stages: StageSet, value: object) -> str | None:
@@ -258,7 +333,11 @@ def _canonical_stage(stages: StageSet, value: object) -> str | None:
 
 
 def empty_history() -> pd.DataFrame:
-    return pd.DataFrame({"dataset": pd.Series(dtype="str"),
-                         "opportunity_id": pd.Series(dtype="str"),
-                         "stage": pd.Series(dtype="str"),
-                         "entered_at": pd.Series(dtype="datetime64[us]")})
+    return pd.DataFrame(
+        {
+            "dataset": pd.Series(dtype="str"),
+            "opportunity_id": pd.Series(dtype="str"),
+            "stage": pd.Series(dtype="str"),
+            "entered_at": pd.Series(dtype="datetime64[us]"),
+        }
+    )

@@ -62,8 +62,12 @@ class StageSet:
         return self.open_stages.index(stage)
 
     def to_dict(self) -> dict:
-        return {"open": list(self.open_stages), "won": self.won, "lost": self.lost,
-                "aliases": dict(self.aliases)}
+        return {
+            "open": list(self.open_stages),
+            "won": self.won,
+            "lost": self.lost,
+            "aliases": dict(self.aliases),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> StageSet:

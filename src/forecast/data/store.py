@@ -133,8 +133,10 @@ def is_reachable(engine: Engine) -> bool:
 def _insert(conn: Connection, table: Table):  # noqa: ANN202 - dialect-specific Insert
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
+
         return pg_insert(table)
     from sqlalchemy.dialects.sqlite import insert
+
     return insert(table)
 
 
@@ -163,8 +165,7 @@ def save_dataset(
     stmt = stmt.on_conflict_do_update(
         index_elements=["name"],
         set_={
-            k: stmt.excluded[k]
-            for k in ("kind", "stages", "leak_columns", "options", "updated_at")
+            k: stmt.excluded[k] for k in ("kind", "stages", "leak_columns", "options", "updated_at")
         },
     )
     conn.execute(stmt)
@@ -202,8 +203,10 @@ def resolve_dataset(conn: Connection, name: str | None, kind: str) -> str:
         return names[0]
     if not names:
         raise NotFound(f"the store holds no {kind} yet: run `forecast import` first")
-    raise NotFound(f"the store holds several {kind} datasets {names}: name one "
-                   "(--dataset on the command line, ?dataset= in the API)")
+    raise NotFound(
+        f"the store holds several {kind} datasets {names}: name one "
+        "(--dataset on the command line, ?dataset= in the API)"
+    )
 
 
 # --- opportunities and their history ----------------------------------------------------------
@@ -213,12 +216,17 @@ def stored_state(conn: Connection, dataset: str, ids: Sequence[str]) -> pd.DataF
     """Stored stage, created_at and created_estimated of the deals given, indexed by id."""
     parts = []
     step = 5_000
-    cols = (opportunities.c.id, opportunities.c.stage, opportunities.c.created_at,
-            opportunities.c.created_estimated)
+    cols = (
+        opportunities.c.id,
+        opportunities.c.stage,
+        opportunities.c.created_at,
+        opportunities.c.created_estimated,
+    )
     for start in range(0, len(ids), step):
         part = list(ids[start : start + step])
-        query = select(*cols).where(opportunities.c.dataset == dataset,
-                                    opportunities.c.id.in_(part))
+        query = select(*cols).where(
+            opportunities.c.dataset == dataset, opportunities.c.id.in_(part)
+        )
         parts.append(pd.DataFrame(conn.execute(query).all(), columns=[c.name for c in cols]))
     frame = pd.concat(parts) if parts else pd.DataFrame(columns=[c.name for c in cols])
     frame["created_at"] = pd.to_datetime(frame["created_at"]).astype("datetime64[us]")
@@ -239,8 +247,11 @@ def db_rows(frame: pd.DataFrame, table: Table) -> list[tuple]:
             values = pd.to_datetime(series).to_numpy().astype("datetime64[us]")
             text = np.char.replace(np.datetime_as_string(values, unit="us"), "T", " ")
             # numpy's stubs leave None out of the values `where` takes (valid for object arrays)
-            out = np.where(pd.isna(values), None,  # type: ignore[call-overload]
-                           text.astype(object)).tolist()
+            out = np.where(
+                pd.isna(values),
+                None,  # type: ignore[call-overload]
+                text.astype(object),
+            ).tolist()
         elif kind is JSON:
             out = [None if v is None else json.dumps(v, default=str) for v in series.tolist()]
         elif kind is Boolean:
@@ -266,8 +277,10 @@ def _upsert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
     updatable = [n for n in names if n not in keys]
     differs = " OR ".join(
         f"CAST(excluded.{n} AS TEXT) IS DISTINCT FROM CAST({table.name}.{n} AS TEXT)"
-        if isinstance(table.c[n].type, JSON) else f"excluded.{n} IS DISTINCT FROM {table.name}.{n}"
-        for n in updatable if n != "updated_at"
+        if isinstance(table.c[n].type, JSON)
+        else f"excluded.{n} IS DISTINCT FROM {table.name}.{n}"
+        for n in updatable
+        if n != "updated_at"
     )
     conflict = (
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
@@ -287,18 +300,24 @@ def _bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame, conflict: 
     try:
         if conn.dialect.name == "postgresql":
             staging = f"_load_{table.name}"
-            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
-                           f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP")
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+                f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
             cursor.execute(f"TRUNCATE {staging}")
             with cursor.copy(f"COPY {staging} ({', '.join(names)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-            cursor.execute(f"INSERT INTO {table.name} ({', '.join(names)}) "
-                           f"SELECT {', '.join(names)} FROM {staging} {conflict}")
+            cursor.execute(
+                f"INSERT INTO {table.name} ({', '.join(names)}) "
+                f"SELECT {', '.join(names)} FROM {staging} {conflict}"
+            )
             return max(cursor.rowcount, 0)
         conflict = conflict.replace("IS DISTINCT FROM", "IS NOT")  # SQLite before 3.39
-        sql = (f"INSERT INTO {table.name} ({', '.join(names)}) "
-               f"VALUES ({', '.join('?' * len(names))}) {conflict}")
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' * len(names))}) {conflict}"
+        )
         cursor.executemany(sql, rows)
         return max(cursor.rowcount, 0)
     finally:
@@ -317,8 +336,12 @@ def append_history(conn: Connection, frame: pd.DataFrame) -> int:
     """Add stage entries; an entry already kept (same deal, stage and time) is left as it is."""
     if frame.empty:
         return 0
-    return _bulk_insert(conn, stage_history, frame,
-                        "ON CONFLICT (dataset, opportunity_id, stage, entered_at) DO NOTHING")
+    return _bulk_insert(
+        conn,
+        stage_history,
+        frame,
+        "ON CONFLICT (dataset, opportunity_id, stage, entered_at) DO NOTHING",
+    )
 
 
 def append_field_history(conn: Connection, dataset: str, deals: pd.DataFrame) -> int:
@@ -331,8 +354,13 @@ def append_field_history(conn: Connection, dataset: str, deals: pd.DataFrame) ->
     """
     if deals.empty:
         return 0
-    obs = pd.DataFrame({"dataset": dataset, "opportunity_id": deals["id"].to_numpy(),
-                        "observed_at": pd.to_datetime(deals["updated_at"]).to_numpy()})
+    obs = pd.DataFrame(
+        {
+            "dataset": dataset,
+            "opportunity_id": deals["id"].to_numpy(),
+            "observed_at": pd.to_datetime(deals["updated_at"]).to_numpy(),
+        }
+    )
     for name in TRACKED_FIELDS:
         obs[name] = deals[name].to_numpy() if name in deals else None
     obs = _typed(obs, field_history)
@@ -349,19 +377,25 @@ def append_field_history(conn: Connection, dataset: str, deals: pd.DataFrame) ->
         obs = both[keep].drop(columns="_new")
         if obs.empty:
             return 0
-    conflict = ("ON CONFLICT (dataset, opportunity_id, observed_at) DO UPDATE SET "
-                + ", ".join(f"{n} = excluded.{n}" for n in TRACKED_FIELDS))
+    conflict = "ON CONFLICT (dataset, opportunity_id, observed_at) DO UPDATE SET " + ", ".join(
+        f"{n} = excluded.{n}" for n in TRACKED_FIELDS
+    )
     return _bulk_insert(conn, field_history, obs, conflict)
 
 
 def _stored_observations(conn: Connection, dataset: str, ids: Sequence[str]) -> pd.DataFrame:
     parts = []
     step = 5_000
-    cols = [field_history.c.opportunity_id, field_history.c.observed_at,
-            *[field_history.c[n] for n in TRACKED_FIELDS]]
+    cols = [
+        field_history.c.opportunity_id,
+        field_history.c.observed_at,
+        *[field_history.c[n] for n in TRACKED_FIELDS],
+    ]
     for start in range(0, len(ids), step):
-        query = select(*cols).where(field_history.c.dataset == dataset,
-                                    field_history.c.opportunity_id.in_(ids[start:start + step]))
+        query = select(*cols).where(
+            field_history.c.dataset == dataset,
+            field_history.c.opportunity_id.in_(ids[start : start + step]),
+        )
         parts.append(pd.DataFrame(conn.execute(query).all(), columns=[c.name for c in cols]))
     if not parts or all(p.empty for p in parts):
         return pd.DataFrame(columns=[c.name for c in cols])
@@ -415,10 +449,16 @@ def load_history(engine: Engine, dataset: str) -> pd.DataFrame:
 
 def load_field_history(engine: Engine, dataset: str) -> pd.DataFrame:
     """The field history of a dataset: opportunity_id, observed_at and the tracked fields."""
-    cols = [field_history.c.opportunity_id, field_history.c.observed_at,
-            *[field_history.c[n] for n in TRACKED_FIELDS]]
-    query = (select(*cols).where(field_history.c.dataset == dataset)
-             .order_by(field_history.c.opportunity_id, field_history.c.observed_at))
+    cols = [
+        field_history.c.opportunity_id,
+        field_history.c.observed_at,
+        *[field_history.c[n] for n in TRACKED_FIELDS],
+    ]
+    query = (
+        select(*cols)
+        .where(field_history.c.dataset == dataset)
+        .order_by(field_history.c.opportunity_id, field_history.c.observed_at)
+    )
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
     return _typed(frame, field_history)

@@ -36,10 +36,28 @@ from forecast.errors import ImportRejected, InvalidInput, UnknownStage
 
 #: The fields a push may carry (the canonical opportunity fields a CRM knows).
 FIELDS = (
-    "id", "stage", "updated_at", "created_at", "closed_at", "expected_close_at", "amount",
-    "list_price", "currency", "owner", "team", "region", "product", "product_series", "account",
-    "sector", "account_country", "account_employees", "account_revenue", "rep_probability",
-    "forecast_category", "csat",
+    "id",
+    "stage",
+    "updated_at",
+    "created_at",
+    "closed_at",
+    "expected_close_at",
+    "amount",
+    "list_price",
+    "currency",
+    "owner",
+    "team",
+    "region",
+    "product",
+    "product_series",
+    "account",
+    "sector",
+    "account_country",
+    "account_employees",
+    "account_revenue",
+    "rep_probability",
+    "forecast_category",
+    "csat",
 )
 DATE_FIELDS = ("updated_at", "created_at", "closed_at", "expected_close_at")
 #: How far ahead of this server's clock an `updated_at` may be (clock skew between systems).
@@ -80,8 +98,12 @@ class SyncReport:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, **self.counts, "history_added": self.history_added,
-                "deals": [d.to_dict() for d in self.deals]}
+        return {
+            "dataset": self.dataset,
+            **self.counts,
+            "history_added": self.history_added,
+            "deals": [d.to_dict() for d in self.deals],
+        }
 
 
 def sync_opportunities(
@@ -102,8 +124,9 @@ def sync_opportunities(
     if not deals:
         raise InvalidInput("no opportunities given")
     if max_batch is not None and len(deals) > max_batch:
-        raise InvalidInput(f"batch of {len(deals):,} opportunities: the limit is {max_batch:,} "
-                           "per call; split it")
+        raise InvalidInput(
+            f"batch of {len(deals):,} opportunities: the limit is {max_batch:,} per call; split it"
+        )
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, dataset, "opportunities")
         stages = store.dataset_stages(conn, name)
@@ -111,23 +134,27 @@ def sync_opportunities(
     ids = [_id(d, _at(where, i)) for i, d in enumerate(deals)]
     _no_duplicates(ids, where)
     before = _state(engine, name, ids)
-    rows = [_row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
-            for i, d in enumerate(deals)]
+    rows = [
+        _row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
+        for i, d in enumerate(deals)
+    ]
     keep = _news(engine, name, rows, before)
     out = SyncReport(name)
     _record_late_fields(engine, name, rows, keep, _mapping(name, stages, info), ids, where)
     if keep:
         frame = pd.DataFrame([rows[i] for i in keep], columns=list(FIELDS))
         try:
-            report = import_frame(engine, frame, _mapping(name, stages, info), dataset=name,
-                                  on_error="reject")
+            report = import_frame(
+                engine, frame, _mapping(name, stages, info), dataset=name, on_error="reject"
+            )
         except ImportRejected as exc:
             raise _rejected(exc, [ids[i] for i in keep], where, keep) from None
         out.history_added = report.history_rows_written
     after = _state(engine, name, ids)
     for i, deal_id in enumerate(ids):
-        out.deals.append(_outcome(deal_id, before.get(deal_id), after[deal_id],
-                                  rows[i]["updated_at"]))
+        out.deals.append(
+            _outcome(deal_id, before.get(deal_id), after[deal_id], rows[i]["updated_at"])
+        )
     return out
 
 
@@ -153,18 +180,22 @@ def _no_duplicates(ids: list[str], where: str) -> None:
     first: dict[str, int] = {}
     for i, deal_id in enumerate(ids):
         if deal_id in first:
-            raise InvalidInput(f"{_at(where, i)}id: {deal_id!r} is sent twice (also at "
-                               f"{where.format(i=first[deal_id]) or 'the start'}); send each "
-                               "deal once per call, with its newest state")
+            raise InvalidInput(
+                f"{_at(where, i)}id: {deal_id!r} is sent twice (also at "
+                f"{where.format(i=first[deal_id]) or 'the start'}); send each "
+                "deal once per call, with its newest state"
+            )
         first[deal_id] = i
 
 
-def _row(deal: Mapping[str, Any], at: str, stages: StageSet, stored: dict | None,
-         now: datetime) -> dict[str, Any]:
+def _row(
+    deal: Mapping[str, Any], at: str, stages: StageSet, stored: dict | None, now: datetime
+) -> dict[str, Any]:
     unknown = sorted(set(deal) - set(FIELDS))
     if unknown:
-        raise InvalidInput(f"{at}{unknown[0]}: not a field of an opportunity; the fields are "
-                           f"{', '.join(FIELDS)}")
+        raise InvalidInput(
+            f"{at}{unknown[0]}: not a field of an opportunity; the fields are {', '.join(FIELDS)}"
+        )
     row: dict[str, Any] = {f: deal.get(f) for f in FIELDS}
     row["id"] = str(row["id"]).strip()
     stage = row["stage"]
@@ -173,8 +204,10 @@ def _row(deal: Mapping[str, Any], at: str, stages: StageSet, stored: dict | None
     try:
         row["stage"] = stages.canonical(str(stage))
     except UnknownStage:
-        raise UnknownStage(f"{at}stage: unknown stage {stage!r}; the dataset's stages are "
-                           f"{', '.join(stages.all_stages)}") from None
+        raise UnknownStage(
+            f"{at}stage: unknown stage {stage!r}; the dataset's stages are "
+            f"{', '.join(stages.all_stages)}"
+        ) from None
     for f in DATE_FIELDS:
         row[f] = _date_text(row[f])
     updated = row["updated_at"]
@@ -182,16 +215,21 @@ def _row(deal: Mapping[str, Any], at: str, stages: StageSet, stored: dict | None
         raise InvalidInput(f"{at}updated_at: required: when the CRM last changed the deal")
     when = _timestamp(updated)
     if when is None:
-        raise InvalidInput(f"{at}updated_at: {deal.get('updated_at')!r} is not a usable "
-                           "date-time (use ISO 8601 within years 1678–2261, e.g. "
-                           "2017-07-03T14:05:00Z)")
+        raise InvalidInput(
+            f"{at}updated_at: {deal.get('updated_at')!r} is not a usable "
+            "date-time (use ISO 8601 within years 1678–2261, e.g. "
+            "2017-07-03T14:05:00Z)"
+        )
     if when > pd.Timestamp(now) + FUTURE_TOLERANCE:
-        raise InvalidInput(f"{at}updated_at: {updated} is in the future (this server's clock "
-                           f"says {now:%Y-%m-%d %H:%M} UTC); it would block every later update")
+        raise InvalidInput(
+            f"{at}updated_at: {updated} is in the future (this server's clock "
+            f"says {now:%Y-%m-%d %H:%M} UTC); it would block every later update"
+        )
     if row["created_at"] is None:
         if stored is None:
-            raise InvalidInput(f"{at}created_at: required for a deal the store does not hold "
-                               f"yet ({row['id']!r})")
+            raise InvalidInput(
+                f"{at}created_at: required for a deal the store does not hold yet ({row['id']!r})"
+            )
         if not stored["created_estimated"]:  # an estimated date is left to the import
             row["created_at"] = _date_text(stored["created_at"])
     if stages.status(row["stage"]) != OPEN and row["closed_at"] is None:
@@ -223,11 +261,18 @@ def _mapping(dataset: str, stages: StageSet, info: dict) -> ImportMapping:
     a push leaves the dataset's settings as the import that made it left them."""
     options = info.get("options") or {}
     rules = AmountRules(known_before_close=bool(options.get("amount_known_before_close", True)))
-    return load_mapping("canonical").model_copy(update={
-        "dataset": dataset, "stages": stages.to_dict(), "stage_names": {},
-        "leak_columns": list(info.get("leak_columns") or []), "amount": rules,
-        "history_file": None, "main": None, "detect": [],
-    })
+    return load_mapping("canonical").model_copy(
+        update={
+            "dataset": dataset,
+            "stages": stages.to_dict(),
+            "stage_names": {},
+            "leak_columns": list(info.get("leak_columns") or []),
+            "amount": rules,
+            "history_file": None,
+            "main": None,
+            "detect": [],
+        }
+    )
 
 
 def _news(engine: Engine, dataset: str, rows: list[dict], before: dict[str, dict]) -> list[int]:
@@ -247,16 +292,28 @@ def _news(engine: Engine, dataset: str, rows: list[dict], before: dict[str, dict
                 continue
             then = conn.execute(
                 select(hist.stage)
-                .where(hist.dataset == dataset, hist.opportunity_id == row["id"],
-                       hist.entered_at <= pd.Timestamp(row["updated_at"]).to_pydatetime())
-                .order_by(hist.entered_at.desc(), hist.pk.desc()).limit(1)).scalar()
+                .where(
+                    hist.dataset == dataset,
+                    hist.opportunity_id == row["id"],
+                    hist.entered_at <= pd.Timestamp(row["updated_at"]).to_pydatetime(),
+                )
+                .order_by(hist.entered_at.desc(), hist.pk.desc())
+                .limit(1)
+            ).scalar()
             if then != row["stage"]:
                 keep.append(i)
     return keep
 
 
-def _record_late_fields(engine: Engine, dataset: str, rows: list[dict], keep: list[int],
-                        mapping: ImportMapping, ids: list[str], where: str) -> None:
+def _record_late_fields(
+    engine: Engine,
+    dataset: str,
+    rows: list[dict],
+    keep: list[int],
+    mapping: ImportMapping,
+    ids: list[str],
+    where: str,
+) -> None:
     """A push older than the stored state changes neither the deal nor (when its stage is
     already in the history) the stage history, but its fields were the deal's fields at its
     time: they join the field history, validated as an import would validate them."""
@@ -272,15 +329,17 @@ def _record_late_fields(engine: Engine, dataset: str, rows: list[dict], keep: li
         store.append_field_history(conn, dataset, canonical)
 
 
-def _rejected(exc: ImportRejected, ids: list[str], where: str,
-              positions: list[int]) -> InvalidInput:
+def _rejected(
+    exc: ImportRejected, ids: list[str], where: str, positions: list[int]
+) -> InvalidInput:
     problems = []
     for p in exc.report.examples:
         at = _at(where, positions[p.row]) if 0 <= p.row < len(ids) else ""
         problems.append(f"{at}{p.column}: {p.kind}: {p.value!r}")
     more = exc.report.problem_count - len(problems)
-    return InvalidInput("; ".join(problems) + (f"; and {more} more" if more > 0 else "")
-                        + " (nothing was written)")
+    return InvalidInput(
+        "; ".join(problems) + (f"; and {more} more" if more > 0 else "") + " (nothing was written)"
+    )
 
 
 # --- what changed -------------------------------------------------------------------------------
@@ -293,8 +352,9 @@ def _state(engine: Engine, dataset: str, ids: list[str]) -> dict[str, dict]:
     with engine.connect() as conn:
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
-            rows = conn.execute(select(opps).where(opps.c.dataset == dataset,
-                                                   opps.c.id.in_(part))).mappings()
+            rows = conn.execute(
+                select(opps).where(opps.c.dataset == dataset, opps.c.id.in_(part))
+            ).mappings()
             out.update({r["id"]: dict(r) for r in rows})
             for deal_id, n in _history_counts(conn, dataset, part):
                 if deal_id in out:
@@ -304,9 +364,11 @@ def _state(engine: Engine, dataset: str, ids: list[str]) -> dict[str, dict]:
 
 def _history_counts(conn: Connection, dataset: str, ids: list[str]) -> list[tuple[str, int]]:
     hist = store.stage_history
-    query = (select(hist.c.opportunity_id, func.count())
-             .where(hist.c.dataset == dataset, hist.c.opportunity_id.in_(ids))
-             .group_by(hist.c.opportunity_id))
+    query = (
+        select(hist.c.opportunity_id, func.count())
+        .where(hist.c.dataset == dataset, hist.c.opportunity_id.in_(ids))
+        .group_by(hist.c.opportunity_id)
+    )
     return [(r[0], int(r[1])) for r in conn.execute(query)]
 
 
@@ -321,9 +383,15 @@ def _outcome(deal_id: str, before: dict | None, after: dict, sent_updated: str) 
     previous = before["stage"] if before else None
     added = after.get("__history", 0) - (before.get("__history", 0) if before else 0)
     return DealSynced(
-        id=deal_id, outcome=outcome, stage=after["stage"], status=after["status"],
-        previous_stage=previous, stage_moved=previous is not None and previous != after["stage"],
-        history_added=max(added, 0), updated_at=after["updated_at"])
+        id=deal_id,
+        outcome=outcome,
+        stage=after["stage"],
+        status=after["status"],
+        previous_stage=previous,
+        stage_moved=previous is not None and previous != after["stage"],
+        history_added=max(added, 0),
+        updated_at=after["updated_at"],
+    )
 
 
 def _content(row: dict) -> dict:

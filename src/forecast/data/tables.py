@@ -22,9 +22,24 @@ from sqlalchemy import (
 
 #: Fields with a history of their own (everything but identity, stage/outcome and bookkeeping).
 TRACKED_FIELDS: tuple[str, ...] = (
-    "account", "owner", "team", "region", "product", "product_series", "list_price", "amount",
-    "amount_estimated", "currency", "expected_close_at", "rep_probability", "forecast_category",
-    "csat", "sector", "account_employees", "account_revenue", "account_country",
+    "account",
+    "owner",
+    "team",
+    "region",
+    "product",
+    "product_series",
+    "list_price",
+    "amount",
+    "amount_estimated",
+    "currency",
+    "expected_close_at",
+    "rep_probability",
+    "forecast_category",
+    "csat",
+    "sector",
+    "account_employees",
+    "account_revenue",
+    "account_country",
 )
 
 metadata = MetaData()

@@ -45,8 +45,11 @@ from forecast.periods import FREQS, Period, parse_period, periods_between
 from forecast.settings import Settings, get_settings
 
 #: The forecasts a backtest scores, and how each is labelled.
-METHODS = {"model": "our forecast", "weighted_pipeline": "weighted pipeline",
-           "stage_km": "per-stage close-time baseline"}
+METHODS = {
+    "model": "our forecast",
+    "weighted_pipeline": "weighted pipeline",
+    "stage_km": "per-stage close-time baseline",
+}
 Progress = Callable[[str], None]
 
 
@@ -80,24 +83,41 @@ class PeriodResult:
         out = {}
         for name, value in self.forecasts.items():
             err = value - self.actual
-            out[name] = {"forecast": value, "error": err, "abs_error": abs(err),
-                         "pct_error": err / self.actual if self.actual else math.nan}
+            out[name] = {
+                "forecast": value,
+                "error": err,
+                "abs_error": abs(err),
+                "pct_error": err / self.actual if self.actual else math.nan,
+            }
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"period": self.period.label, "start": str(self.period.start.date()),
-                                "end": str(self.period.end.date()), "status": self.status}
+        data: dict[str, Any] = {
+            "period": self.period.label,
+            "start": str(self.period.start.date()),
+            "end": str(self.period.end.date()),
+            "status": self.status,
+        }
         if self.status != "ok":
             data["reason"] = self.reason
             return data
         data.update(
-            actual=_r(self.actual), actual_from_pipeline=_r(self.actual_pipeline),
-            actual_from_new_deals=_r(self.actual_new), open_deals=self.open_deals,
-            method=self.method, p10=_r(self.p10), p50=_r(self.p50), p90=_r(self.p90),
-            expected_new_deals=_r(self.expected_new), in_p10_p90=self.in_range,
-            drift=_pct(self.drift), drift_windows=self.drift_windows,
-            methods={k: {n: _r(v) if n != "pct_error" else _pct(v) for n, v in e.items()}
-                     for k, e in self.errors().items()},
+            actual=_r(self.actual),
+            actual_from_pipeline=_r(self.actual_pipeline),
+            actual_from_new_deals=_r(self.actual_new),
+            open_deals=self.open_deals,
+            method=self.method,
+            p10=_r(self.p10),
+            p50=_r(self.p50),
+            p90=_r(self.p90),
+            expected_new_deals=_r(self.expected_new),
+            in_p10_p90=self.in_range,
+            drift=_pct(self.drift),
+            drift_windows=self.drift_windows,
+            methods={
+                k: {n: _r(v) if n != "pct_error" else _pct(v) for n, v in e.items()}
+                for k, e in self.errors().items()
+            },
         )
         if self.groups:
             data["groups"] = self.groups
@@ -138,7 +158,8 @@ class BacktestReport:
                 "bias": float(err.sum() / actual.sum()) if actual.sum() else math.nan,
                 "mean_abs_error": float(np.abs(err).mean()),
                 "mape": float(np.mean(np.abs(err[actual > 0]) / actual[actual > 0]))
-                if (actual > 0).any() else math.nan,
+                if (actual > 0).any()
+                else math.nan,
             }
         out["coverage_p10_p90"] = float(np.mean([p.in_range for p in done]))
         groups = [g for p in done for g in p.groups]
@@ -150,12 +171,14 @@ class BacktestReport:
                 "forecasts": len(groups),
                 "coverage_p10_p90": float(np.mean(inside)),
                 "wape_model": float(np.abs(g_model - g_act).sum() / g_act.sum())
-                if g_act.sum() else math.nan,
+                if g_act.sum()
+                else math.nan,
             }
             if all(g.get("weighted_pipeline") is not None for g in groups):
                 g_wp = np.array([g["weighted_pipeline"] for g in groups])
                 out["groups"]["wape_weighted_pipeline"] = (
-                    float(np.abs(g_wp - g_act).sum() / g_act.sum()) if g_act.sum() else math.nan)
+                    float(np.abs(g_wp - g_act).sum() / g_act.sum()) if g_act.sum() else math.nan
+                )
         return out
 
     def rep_scores(self) -> list[dict[str, Any]]:
@@ -168,21 +191,23 @@ class BacktestReport:
         calls = [c for c in ("rep_call", "commit", "best_case", "model") if c in frame]
         for rep, part in frame.groupby("rep", sort=True):
             actual = part["actual"].to_numpy(dtype=float)
-            entry: dict[str, Any] = {"rep": rep, "periods": len(part),
-                                     "actual": _r(actual.sum())}
+            entry: dict[str, Any] = {"rep": rep, "periods": len(part), "actual": _r(actual.sum())}
             for call in calls:
                 err = part[call].to_numpy(dtype=float) - actual
                 entry[f"{call}_mean_abs_error"] = _r(np.abs(err).mean())
                 entry[f"{call}_bias"] = _r(err.mean())
-                entry[f"{call}_wape"] = _pct(np.abs(err).sum() / actual.sum()) \
-                    if actual.sum() else None
+                entry[f"{call}_wape"] = (
+                    _pct(np.abs(err).sum() / actual.sum()) if actual.sum() else None
+                )
             out.append(entry)
         return out
 
     def to_dict(self) -> dict[str, Any]:
         overall = self.overall()
         return {
-            "freq": self.freq, "by": self.by, "dataset": self.dataset,
+            "freq": self.freq,
+            "by": self.by,
+            "dataset": self.dataset,
             "periods": [p.to_dict() for p in self.periods],
             "overall": _rounded(overall),
             "reps": self.rep_scores(),
@@ -240,8 +265,11 @@ def backtest(
     settings = settings or get_settings()
     observed = history.end
     first = as_timestamp(history.deals["created_at"].min())
-    periods = periods_between(_date(start, "--from") if start is not None else first,
-                              _date(end, "--to") if end is not None else observed, freq)
+    periods = periods_between(
+        _date(start, "--from") if start is not None else first,
+        _date(end, "--to") if end is not None else observed,
+        freq,
+    )
     # A period counts only once the data covers it in full (closes dated on its last day too).
     periods = [p for p in periods if p.end <= observed.normalize() + pd.Timedelta(days=1)]
     if not periods:
@@ -251,8 +279,9 @@ def backtest(
         if progress:
             progress(f"{per.label}: fitting as of {per.start.date()}")
         results.append(_one_period(history, per, by, settings))
-    return BacktestReport(freq, by, results, time.perf_counter() - started, dataset,
-                          notes=list(history.leak_notes))
+    return BacktestReport(
+        freq, by, results, time.perf_counter() - started, dataset, notes=list(history.leak_notes)
+    )
 
 
 def _date(value: object, name: str) -> pd.Timestamp:
@@ -264,12 +293,16 @@ def _date(value: object, name: str) -> pd.Timestamp:
     try:
         return as_timestamp(value)
     except (ValueError, TypeError):
-        raise InvalidInput(f"{name}: {value!r} is not a date or period (use 2017-01-01, "
-                           "2017-Q1 or 2017-01)") from None
+        raise InvalidInput(
+            f"{name}: {value!r} is not a date or period (use 2017-01-01, 2017-Q1 or 2017-01)"
+        ) from None
 
 
 def _one_period(
-    history: DealHistory, per: Period, by: str | None, settings: Settings,
+    history: DealHistory,
+    per: Period,
+    by: str | None,
+    settings: Settings,
 ) -> PeriodResult:
     t0 = per.start
     try:
@@ -280,18 +313,27 @@ def _one_period(
     shown = history.as_of(t0)
     column = GROUP_COLUMNS.get(by) if by else None
     known = shown
-    known_groups = set(known[column].astype(object).where(known[column].notna(), "(none)")
-                       .astype(str)) if column and column in known else None
+    known_groups = (
+        set(known[column].astype(object).where(known[column].notna(), "(none)").astype(str))
+        if column and column in known
+        else None
+    )
     drift = measure_drift(history, models, per.days, settings=settings)
-    fc = forecast_pipeline(pipeline, models, per, t0, by=by, known_groups=known_groups,
-                           drift=drift)
+    fc = forecast_pipeline(pipeline, models, per, t0, by=by, known_groups=known_groups, drift=drift)
     forecasts = {"model": fc.total.expected}
     if fc.total.weighted_pipeline is not None:
         forecasts["weighted_pipeline"] = fc.total.weighted_pipeline
     km = None
     if models.baseline is not None and models.timing is not models.baseline:
-        km = forecast_pipeline(pipeline, replace(models, timing=models.baseline), per, t0,
-                               by=by, known_groups=known_groups, drift=drift)
+        km = forecast_pipeline(
+            pipeline,
+            replace(models, timing=models.baseline),
+            per,
+            t0,
+            by=by,
+            known_groups=known_groups,
+            drift=drift,
+        )
         forecasts["stage_km"] = km.total.expected
 
     # What happened: every deal won with a close date inside the period (full data).
@@ -300,47 +342,75 @@ def _one_period(
     open_ids = set(pipeline["id"])
     from_pipeline = won["id"].isin(open_ids)
     result = PeriodResult(
-        per, "ok", actual=float(won["amount"].fillna(0).sum()),
+        per,
+        "ok",
+        actual=float(won["amount"].fillna(0).sum()),
         actual_pipeline=float(won.loc[from_pipeline, "amount"].fillna(0).sum()),
-        actual_new=float(won.loc[~from_pipeline & (won["created_at"] >= t0), "amount"]
-                         .fillna(0).sum()),
-        open_deals=len(pipeline), forecasts=forecasts, p10=fc.total.p10, p50=fc.total.p50,
-        p90=fc.total.p90, expected_new=fc.total.expected_new, method=fc.method,
-        drift=drift.sigma, drift_windows=drift.windows,
+        actual_new=float(
+            won.loc[~from_pipeline & (won["created_at"] >= t0), "amount"].fillna(0).sum()
+        ),
+        open_deals=len(pipeline),
+        forecasts=forecasts,
+        p10=fc.total.p10,
+        p50=fc.total.p50,
+        p90=fc.total.p90,
+        expected_new=fc.total.expected_new,
+        method=fc.method,
+        drift=drift.sigma,
+        drift_windows=drift.windows,
     )
     if column:
         labels = won[column].astype(object).where(won[column].notna(), "(none)").astype(str)
         actual_by = won["amount"].fillna(0).groupby(labels.to_numpy()).sum()
         km_by = {g.group: g.expected for g in km.groups} if km else {}
         for g in fc.groups:
-            result.groups.append({
-                "group": g.group, "actual": _r(actual_by.get(g.group, 0.0)),
-                "expected": _r(g.expected), "p10": _r(g.p10), "p90": _r(g.p90),
-                "weighted_pipeline": _r(g.weighted_pipeline), "stage_km": _r(km_by.get(g.group)),
-                "deals": g.deals,
-            })
+            result.groups.append(
+                {
+                    "group": g.group,
+                    "actual": _r(actual_by.get(g.group, 0.0)),
+                    "expected": _r(g.expected),
+                    "p10": _r(g.p10),
+                    "p90": _r(g.p90),
+                    "weighted_pipeline": _r(g.weighted_pipeline),
+                    "stage_km": _r(km_by.get(g.group)),
+                    "deals": g.deals,
+                }
+            )
     result.reps = _rep_calls(shown, pipeline, fc.deals, won, per)
     return result
 
 
 def _rep_calls(
-    opportunities: pd.DataFrame, pipeline: pd.DataFrame, deals: pd.DataFrame | None,
-    won: pd.DataFrame, per: Period,
+    opportunities: pd.DataFrame,
+    pipeline: pd.DataFrame,
+    deals: pd.DataFrame | None,
+    won: pd.DataFrame,
+    per: Period,
 ) -> list[dict[str, Any]]:
     """Per rep: their own calls over their deals open at t0, the model's forecast of the same
     deals, and what those deals actually brought in during the period."""
     has_p = "rep_probability" in opportunities and opportunities["rep_probability"].notna().any()
-    has_cat = ("forecast_category" in opportunities
-               and opportunities["forecast_category"].notna().any())
+    has_cat = (
+        "forecast_category" in opportunities and opportunities["forecast_category"].notna().any()
+    )
     if not (has_p or has_cat) or pipeline.empty or "owner" not in pipeline:
         return []
     info = opportunities.set_index("id")
-    frame = pd.DataFrame({"id": pipeline["id"].to_numpy(),
-                          "rep": pipeline["owner"].astype(object).fillna("(none)").to_numpy(),
-                          "amount": pipeline["amount"].fillna(pipeline["list_price"]).fillna(0)
-                          .to_numpy(dtype=float)})
-    expected_close = frame["id"].map(info["expected_close_at"]) \
-        if "expected_close_at" in info else pd.Series(pd.NaT, index=frame.index)
+    frame = pd.DataFrame(
+        {
+            "id": pipeline["id"].to_numpy(),
+            "rep": pipeline["owner"].astype(object).fillna("(none)").to_numpy(),
+            "amount": pipeline["amount"]
+            .fillna(pipeline["list_price"])
+            .fillna(0)
+            .to_numpy(dtype=float),
+        }
+    )
+    expected_close = (
+        frame["id"].map(info["expected_close_at"])
+        if "expected_close_at" in info
+        else pd.Series(pd.NaT, index=frame.index)
+    )
     # A deal counts toward the rep's call for the period when the rep expected it to close
     # inside it (all open deals when the data gives no expected close date).
     in_period = per.contains(expected_close) | expected_close.isna()
@@ -358,5 +428,7 @@ def _rep_calls(
     cols = [c for c in ("actual", "model", "rep_call", "commit", "best_case") if c in frame]
     sums = frame.groupby("rep")[cols].sum()
     sums["deals"] = frame.groupby("rep").size()
-    return [{"period": per.label, "rep": str(rep), **{c: float(v) for c, v in row.items()}}
-            for rep, row in sums.iterrows()]
+    return [
+        {"period": per.label, "rep": str(rep), **{c: float(v) for c, v in row.items()}}
+        for rep, row in sums.iterrows()
+    ]

@@ -90,8 +90,9 @@ class Distribution:
         return float(np.clip(np.dot(weight, self.pmf), 0.0, 1.0))
 
 
-def _window(mean: np.ndarray, var: np.ndarray, biggest: np.ndarray, low: np.ndarray,
-            high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _window(
+    mean: np.ndarray, var: np.ndarray, biggest: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Bounds holding all but a negligible share of a sum of independent bounded parts.
 
     8 standard deviations, plus the largest single part (so one rare big deal, won or not,
@@ -101,8 +102,14 @@ def _window(mean: np.ndarray, var: np.ndarray, biggest: np.ndarray, low: np.ndar
     return np.maximum(low, mean - t), np.minimum(high, mean + t)
 
 
-def _rebin(values: np.ndarray, masses: np.ndarray, step: float | np.ndarray, L: int,
-           row: np.ndarray, n_rows: int) -> np.ndarray:
+def _rebin(
+    values: np.ndarray,
+    masses: np.ndarray,
+    step: float | np.ndarray,
+    L: int,
+    row: np.ndarray,
+    n_rows: int,
+) -> np.ndarray:
     """Masses at `values` split onto a lattice of `step` (mod L), linearly: means stay exact."""
     x = values / step
     m0 = np.floor(x).astype(np.int64)
@@ -187,8 +194,14 @@ def group_distributions(
     step = np.where(width > 0, width / (group_lattice - 4), 1.0)
     base = np.floor(lo / step).astype(np.int64)
 
-    measure = _rebin(c_values.ravel(), c_masses.ravel(), np.repeat(step[cell_group], lattice),
-                     group_lattice, np.repeat(np.arange(n_cells), lattice), n_cells)
+    measure = _rebin(
+        c_values.ravel(),
+        c_masses.ravel(),
+        np.repeat(step[cell_group], lattice),
+        group_lattice,
+        np.repeat(np.arange(n_cells), lattice),
+        n_cells,
+    )
     spectrum = np.ones((n_groups, group_lattice // 2 + 1), dtype=complex)
     if n_cells:
         cell_spectra = np.fft.rfft(measure, axis=1)
@@ -205,13 +218,13 @@ def group_distributions(
             out.append(Distribution(np.array([0.0]), np.array([1.0]), 0.0))
             continue
         idx_g = base[i] + np.arange(group_lattice)
-        out.append(Distribution(idx_g * step[i], dense[i, idx_g % group_lattice],
-                                float(step[i])))
+        out.append(Distribution(idx_g * step[i], dense[i, idx_g % group_lattice], float(step[i])))
     return out
 
 
-def _cell_pmfs(a: np.ndarray, p: np.ndarray, cell: np.ndarray, n_cells: int,
-               step: np.ndarray, L: int) -> np.ndarray:
+def _cell_pmfs(
+    a: np.ndarray, p: np.ndarray, cell: np.ndarray, n_cells: int, step: np.ndarray, L: int
+) -> np.ndarray:
     """Each cell's exact distribution on its lattice (mod L), one deal per cell at a time.
 
     A deal of x lattice steps adds (1−p)·pmf + p·(1−f)·shift(pmf, ⌊x⌋) + p·f·shift(pmf, ⌊x⌋+1),
@@ -255,8 +268,13 @@ def combine(dists: list[Distribution], lattice: int = TOTAL_LATTICE) -> Distribu
     lows = np.array([d.values[d.pmf > 0].min() if (d.pmf > 0).any() else 0.0 for d in dists])
     highs = np.array([d.values[d.pmf > 0].max() if (d.pmf > 0).any() else 0.0 for d in dists])
     spread = np.array([h - lo for h, lo in zip(highs, lows, strict=True)])
-    lo, hi = _window(np.array([means.sum()]), np.array([var.sum()]), np.array([spread.max()]),
-                     np.array([lows.sum()]), np.array([highs.sum()]))
+    lo, hi = _window(
+        np.array([means.sum()]),
+        np.array([var.sum()]),
+        np.array([spread.max()]),
+        np.array([lows.sum()]),
+        np.array([highs.sum()]),
+    )
     width = float(hi[0] - lo[0])
     if width <= 0:
         return Distribution(np.array([float(means.sum())]), np.array([1.0]), 0.0)
@@ -264,8 +282,14 @@ def combine(dists: list[Distribution], lattice: int = TOTAL_LATTICE) -> Distribu
     step = width / (L - 2)
     base = int(np.floor(lo[0] / step))
     rows = np.concatenate([np.full(len(d.values), i) for i, d in enumerate(dists)])
-    measure = _rebin(np.concatenate([d.values for d in dists]),
-                     np.concatenate([d.pmf for d in dists]), step, L, rows, len(dists))
+    measure = _rebin(
+        np.concatenate([d.values for d in dists]),
+        np.concatenate([d.pmf for d in dists]),
+        step,
+        L,
+        rows,
+        len(dists),
+    )
     spectrum = np.prod(np.fft.rfft(measure, axis=1), axis=0)
     dense = np.clip(np.fft.irfft(spectrum, n=L), 0.0, None)
     dense /= max(dense.sum(), 1e-300)

@@ -50,7 +50,10 @@ from forecast.settings import Settings, get_settings
 
 #: `by` choices and the column each groups on.
 GROUP_COLUMNS: dict[str, str] = {
-    "team": "team", "rep": "owner", "product": "product", "region": "region",
+    "team": "team",
+    "rep": "owner",
+    "product": "product",
+    "region": "region",
 }
 MISSING_GROUP = "(none)"
 TOTAL = "total"
@@ -94,7 +97,8 @@ def fit_forecast_models(
     baseline = None
     if len(rows) and (rows["event"] > 0).any():
         baseline = tm.StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(
-            rows, len(history.stages.open_stages))
+            rows, len(history.stages.open_stages)
+        )
     try:
         model, baseline = tm.fit_timing(history, t, settings=settings, seed=seed, rows=rows)
         timing: tm.TimeToClose | tm.StageKaplanMeier = model
@@ -102,8 +106,8 @@ def fit_forecast_models(
     except InsufficientHistory as exc:
         if baseline is None:
             raise InsufficientHistory(
-                f"no deal had closed before {t.date()}: there is no history to forecast "
-                "from") from None
+                f"no deal had closed before {t.date()}: there is no history to forecast from"
+            ) from None
         timing, method = baseline, "per-stage close-time baseline"
         notes.append(f"{exc}; the forecast uses the per-stage close-time distributions")
     stage_rates = stage_win_rates(known)
@@ -114,7 +118,9 @@ def fit_forecast_models(
 
 
 def _templates(
-    known: DealHistory, t: pd.Timestamp, window_days: int,
+    known: DealHistory,
+    t: pd.Timestamp,
+    window_days: int,
 ) -> tuple[pd.DataFrame | None, float]:
     """Deals created in the last `window_days` before t (`known`: as known before t), with
     their features just after creation."""
@@ -128,9 +134,12 @@ def _templates(
     recent = opps[opps["created_at"] >= t - pd.Timedelta(days=window)]
     if recent.empty:
         return None, window
-    points = pd.DataFrame({"id": recent["id"].to_numpy(),
-                           "as_of": recent["created_at"].to_numpy("datetime64[us]")
-                           + JUST_AFTER.to_timedelta64()})
+    points = pd.DataFrame(
+        {
+            "id": recent["id"].to_numpy(),
+            "as_of": recent["created_at"].to_numpy("datetime64[us]") + JUST_AFTER.to_timedelta64(),
+        }
+    )
     rows = feat.deal_rows_at(known, points)
     return rows.reset_index(drop=True), window
 
@@ -177,7 +186,8 @@ class RevenueForecast:
     def to_dict(self) -> dict[str, Any]:
         return {
             "period": self.period.to_dict(),
-            "as_of": str(self.as_of.date()) if self.as_of == self.as_of.normalize()
+            "as_of": str(self.as_of.date())
+            if self.as_of == self.as_of.normalize()
             else str(self.as_of),
             "by": self.by,
             "method": self.method,
@@ -241,8 +251,15 @@ def forecast_revenue(
             models.cache[key] = measure_drift(history, models, span, settings=settings)
         drift = models.cache[key]
     return forecast_pipeline(
-        pipeline, models, per, t, by=by, targets=targets, won=won,
-        known_groups=set(known_groups.tolist()), include_new_deals=include_new_deals,
+        pipeline,
+        models,
+        per,
+        t,
+        by=by,
+        targets=targets,
+        won=won,
+        known_groups=set(known_groups.tolist()),
+        include_new_deals=include_new_deals,
         drift=drift,
     )
 
@@ -274,8 +291,11 @@ def forecast_pipeline(
     deal_groups = _labels(pipeline, column) if column else np.full(len(pipeline), TOTAL, object)
     weighted = None
     if models.stage_rates is not None:
-        rates = models.stage_rates.predict_proba(pipeline[["stage"]])[:, 1] if len(pipeline) \
+        rates = (
+            models.stage_rates.predict_proba(pipeline[["stage"]])[:, 1]
+            if len(pipeline)
             else np.zeros(0)
+        )
         weighted = amount * rates
 
     # Deals not yet created: each recent creation stands for a Poisson stream of similar deals.
@@ -292,8 +312,9 @@ def forecast_pipeline(
         new_rate = (span / models.window_days) * models.cache[key]
         new_amount = _amounts(templates)
         new_value = new_rate * new_amount
-        new_groups = (_labels(templates, column) if column
-                      else np.full(len(templates), TOTAL, object))
+        new_groups = (
+            _labels(templates, column) if column else np.full(len(templates), TOTAL, object)
+        )
 
     won = won if won is not None else pipeline.iloc[:0]
     won_groups = _labels(won, column) if column else np.full(len(won), TOTAL, object)
@@ -326,48 +347,92 @@ def forecast_pipeline(
     new_g = per_group(g_new, new_value) if new_value is not None else None
     wp_g = per_group(g_deal, weighted) if weighted is not None else None
     lines = [
-        _line(name, int(deals_n[i]), float(value_g[i]), float(done_g[i]), float(exp_g[i]),
-              None if new_g is None else float(new_g[i]), dists[i],
-              None if wp_g is None else float(done_g[i] + wp_g[i]), target_of.get(name))
+        _line(
+            name,
+            int(deals_n[i]),
+            float(value_g[i]),
+            float(done_g[i]),
+            float(exp_g[i]),
+            None if new_g is None else float(new_g[i]),
+            dists[i],
+            None if wp_g is None else float(done_g[i] + wp_g[i]),
+            target_of.get(name),
+        )
         for i, name in enumerate(names)
     ]
     total_done = float(won_amount.sum())
     total = _line(
-        TOTAL, len(pipeline), float(amount.sum()), total_done, float((amount * p).sum()),
-        float(new_value.sum()) if new_value is not None else None, total_dist,
+        TOTAL,
+        len(pipeline),
+        float(amount.sum()),
+        total_done,
+        float((amount * p).sum()),
+        float(new_value.sum()) if new_value is not None else None,
+        total_dist,
         None if weighted is None else total_done + float(weighted.sum()),
         target_of.get(TOTAL),
     )
     groups = sorted(lines, key=lambda g: -g.expected) if column else []
-    deals = pd.DataFrame({
-        "id": pipeline["id"].to_numpy(), "group": deal_groups, "stage": pipeline["stage"],
-        "amount": amount, "p_won_in_period": p, "expected": amount * p,
-    })
+    deals = pd.DataFrame(
+        {
+            "id": pipeline["id"].to_numpy(),
+            "group": deal_groups,
+            "stage": pipeline["stage"],
+            "amount": amount,
+            "p_won_in_period": p,
+            "expected": amount * p,
+        }
+    )
     if weighted is not None:
         deals["weighted"] = weighted
     notes = list(models.notes)
     if drift is None or drift.sigma <= 0:
-        notes.append("the range holds deal-by-deal chance only: "
-                     + (drift.note if drift is not None else "forecast drift not measured"))
+        notes.append(
+            "the range holds deal-by-deal chance only: "
+            + (drift.note if drift is not None else "forecast drift not measured")
+        )
     else:
-        notes.append(f"the range includes a forecast drift of ±{drift.sigma:.0%} (log sd), "
-                     f"measured on {drift.windows} past windows")
+        notes.append(
+            f"the range includes a forecast drift of ±{drift.sigma:.0%} (log sd), "
+            f"measured on {drift.windows} past windows"
+        )
     if models.as_of != as_of:
         notes.append(f"models fitted as of {models.as_of.date()}, pipeline as of {as_of.date()}")
-    return RevenueForecast(period, as_of, by, groups, total, models.method, bool(lines_new),
-                           notes, deals)
+    return RevenueForecast(
+        period, as_of, by, groups, total, models.method, bool(lines_new), notes, deals
+    )
 
 
-def _line(name: str, deals: int, value: float, done: float, exp_pipe: float,
-          exp_new: float | None, dist: Distribution, weighted: float | None,
-          target: float | None) -> GroupForecast:
+def _line(
+    name: str,
+    deals: int,
+    value: float,
+    done: float,
+    exp_pipe: float,
+    exp_new: float | None,
+    dist: Distribution,
+    weighted: float | None,
+    target: float | None,
+) -> GroupForecast:
     q10, q50, q90 = (done + dist.quantile(q) for q in (0.1, 0.5, 0.9))
     p_target = None
     if target is not None:
         p_target = dist.prob_at_least(target - done)
-    return GroupForecast(name, deals, value, done, exp_pipe, exp_new,
-                         done + exp_pipe + (exp_new or 0.0), q10, q50, q90, weighted,
-                         target, p_target)
+    return GroupForecast(
+        name,
+        deals,
+        value,
+        done,
+        exp_pipe,
+        exp_new,
+        done + exp_pipe + (exp_new or 0.0),
+        q10,
+        q50,
+        q90,
+        weighted,
+        target,
+        p_target,
+    )
 
 
 def _codes(labels: np.ndarray, names: np.ndarray) -> np.ndarray:
@@ -381,8 +446,10 @@ def _group_column(by: str | None) -> str | None:
     if by is None:
         return None
     if by not in GROUP_COLUMNS:
-        raise InvalidInput(f"cannot group by {by!r}: use one of {', '.join(GROUP_COLUMNS)} "
-                           "(or leave it out for the total)")
+        raise InvalidInput(
+            f"cannot group by {by!r}: use one of {', '.join(GROUP_COLUMNS)} "
+            "(or leave it out for the total)"
+        )
     return GROUP_COLUMNS[by]
 
 
@@ -401,8 +468,9 @@ def _amounts(frame: pd.DataFrame) -> np.ndarray:
     return amount.fillna(0.0).clip(lower=0).to_numpy(dtype=float)
 
 
-def _targets(targets: Mapping[str, float] | float | None, names: list[str],
-             by: str | None) -> dict[str, float]:
+def _targets(
+    targets: Mapping[str, float] | float | None, names: list[str], by: str | None
+) -> dict[str, float]:
     if targets is None:
         return {}
     if isinstance(targets, (int, float)):
@@ -413,8 +481,9 @@ def _targets(targets: Mapping[str, float] | float | None, names: list[str],
         if key != TOTAL and key not in names:
             what = by or "group"
             known = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
-            raise InvalidInput(f"target for unknown {what} {group!r}: no deals for it in the "
-                               f"data; known: {known}")
+            raise InvalidInput(
+                f"target for unknown {what} {group!r}: no deals for it in the data; known: {known}"
+            )
         try:
             amount = float(value)
         except (TypeError, ValueError):
@@ -425,8 +494,9 @@ def _targets(targets: Mapping[str, float] | float | None, names: list[str],
     return out
 
 
-def _share_won_by(model: Any, templates: pd.DataFrame, span: float,
-                  create_from: pd.Timestamp) -> np.ndarray:
+def _share_won_by(
+    model: Any, templates: pd.DataFrame, span: float, create_from: pd.Timestamp
+) -> np.ndarray:
     """Per template: P(won before the window ends) for a deal like it created at a uniform time
     inside the `span` days from `create_from`.
 
@@ -494,21 +564,23 @@ def measure_drift(
     s = (t - span).normalize()
     while s >= first and len(ratios) < max_windows:
         pipe = tm.pipeline_rows(known, s)
-        expected = float((_amounts(pipe) * tm.window_probabilities(
-            models.timing, pipe, 0.0, span_days)["won"]).sum())
-        templates, window = _templates(known.known_before(s), s,
-                                       settings.new_deal_window_days)
+        expected = float(
+            (
+                _amounts(pipe) * tm.window_probabilities(models.timing, pipe, 0.0, span_days)["won"]
+            ).sum()
+        )
+        templates, window = _templates(known.known_before(s), s, settings.new_deal_window_days)
         if templates is not None and len(templates):
             rate = (span_days / window) * _share_won_by(models.timing, templates, span_days, s)
             expected += float((rate * _amounts(templates)).sum())
-        won = opps[(opps["status"] == WON) & (opps["closed_at"] >= s)
-                   & (opps["closed_at"] < s + span)]
+        won = opps[
+            (opps["status"] == WON) & (opps["closed_at"] >= s) & (opps["closed_at"] < s + span)
+        ]
         actual = float(won["amount"].fillna(0).sum())
         if expected > 0 and actual > 0:
             ratios.append(math.log(actual / expected))
         s -= pd.Timedelta(days=every_days)
     if len(ratios) < 2:
-        return Drift(0.0, len(ratios), ratios,
-                     note="too little history to measure forecast drift")
+        return Drift(0.0, len(ratios), ratios, note="too little history to measure forecast drift")
     sigma = float(np.sqrt(np.mean(np.square(ratios))))
     return Drift(sigma, len(ratios), ratios)

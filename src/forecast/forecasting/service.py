@@ -48,8 +48,12 @@ class TargetedForecast:
     targets: list[Target] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "group": self.group, **self.forecast.to_dict(),
-                "targets": [t.to_dict() for t in self.targets]}
+        return {
+            "dataset": self.dataset,
+            "group": self.group,
+            **self.forecast.to_dict(),
+            "targets": [t.to_dict() for t in self.targets],
+        }
 
 
 def forecast_against_targets(
@@ -75,11 +79,14 @@ def forecast_against_targets(
     """
     per = period_of(period)
     if group is not None and by is None:
-        raise InvalidInput(f"group {group!r} needs `by` (team, rep, product or region) to say "
-                           "what it names")
+        raise InvalidInput(
+            f"group {group!r} needs `by` (team, rep, product or region) to say what it names"
+        )
     if by is not None and by not in LEVEL_COLUMNS:
-        raise InvalidInput(f"cannot group by {by!r}: use one of {', '.join(LEVEL_COLUMNS)} "
-                           "(or leave it out for the total)")
+        raise InvalidInput(
+            f"cannot group by {by!r}: use one of {', '.join(LEVEL_COLUMNS)} "
+            "(or leave it out for the total)"
+        )
     t = _as_of(as_of) if as_of is not None else revenue.default_as_of(per)
     with engine.connect() as conn:
         name = opportunity_dataset(conn, dataset if history is None else history.name)
@@ -94,12 +101,13 @@ def forecast_against_targets(
         known = set(before[column].dropna().astype(str))
         if group is not None and group not in known:
             anywhere = group in set(opps[column].dropna().astype(str))
-            when = (f"created before {t.date()}" if anywhere else "at all")
-            raise NotFound(f"no deals for {by} {group!r} in dataset {name!r} {when}"
-                           f"{suggest(group, known, by) if not anywhere else ''}")
+            when = f"created before {t.date()}" if anywhere else "at all"
+            raise NotFound(
+                f"no deals for {by} {group!r} in dataset {name!r} {when}"
+                f"{suggest(group, known, by) if not anywhere else ''}"
+            )
     levels = {"all", by} if by else {"all"}
-    used = [tg for tg in targets if tg.level in levels
-            and (tg.level == "all" or tg.name in known)]
+    used = [tg for tg in targets if tg.level in levels and (tg.level == "all" or tg.name in known)]
     skipped = [tg for tg in targets if tg.level == by and tg.name not in known]
     goals = {TOTAL if tg.level == "all" else tg.name: tg.amount for tg in used}
 
@@ -109,11 +117,19 @@ def forecast_against_targets(
     key = (str(engine.url), name, *models_key(history, t, settings))
     models = models_cache.get(key, fit) if models_cache is not None else fit()
     fc = revenue.forecast_revenue(
-        history, per, by=by, as_of=t, targets=goals or None, models=models,
-        include_new_deals=include_new_deals, settings=settings)
+        history,
+        per,
+        by=by,
+        as_of=t,
+        targets=goals or None,
+        models=models,
+        include_new_deals=include_new_deals,
+        settings=settings,
+    )
     for tg in skipped:
-        fc.notes.append(f"target for {by} {tg.name!r} left out: no deals for it created "
-                        f"before {t.date()}")
+        fc.notes.append(
+            f"target for {by} {tg.name!r} left out: no deals for it created before {t.date()}"
+        )
     if group is not None:
         line = next((g for g in fc.groups if g.group == group), None)
         if line is None:  # pragma: no cover - a known group always has a line
@@ -129,11 +145,18 @@ def models_key(history: DealHistory, t: pd.Timestamp, settings: Settings | None)
     settings. Equal keys, equal models."""
     opps, log = history.deals, history.stage_log
     closed = opps["closed_at"] < t
-    return (t, int((opps["created_at"] < t).sum()), int((log["entered_at"] < t).sum()),
-            int((history.field_log["observed_at"] < t).sum()),
-            int(closed.sum()), int((closed & (opps["status"] == "won")).sum()),
-            history.stages.all_stages, history.options, tuple(sorted(history.left_out)),
-            settings.model_dump_json() if settings is not None else None)
+    return (
+        t,
+        int((opps["created_at"] < t).sum()),
+        int((log["entered_at"] < t).sum()),
+        int((history.field_log["observed_at"] < t).sum()),
+        int(closed.sum()),
+        int((closed & (opps["status"] == "won")).sum()),
+        history.stages.all_stages,
+        history.options,
+        tuple(sorted(history.left_out)),
+        settings.model_dump_json() if settings is not None else None,
+    )
 
 
 def _as_of(value: object) -> pd.Timestamp:

@@ -47,8 +47,14 @@ class Target:
     updated_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"level": self.level, "name": self.name, "period": self.period,
-                "amount": self.amount, "currency": self.currency, "updated_at": self.updated_at}
+        return {
+            "level": self.level,
+            "name": self.name,
+            "period": self.period,
+            "amount": self.amount,
+            "currency": self.currency,
+            "updated_at": self.updated_at,
+        }
 
 
 @dataclass
@@ -62,8 +68,13 @@ class TargetsWritten:
     unchanged: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "inserted": self.inserted, "changed": self.changed,
-                "unchanged": self.unchanged, "targets": [t.to_dict() for t in self.targets]}
+        return {
+            "dataset": self.dataset,
+            "inserted": self.inserted,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "targets": [t.to_dict() for t in self.targets],
+        }
 
 
 # --- periods ------------------------------------------------------------------------------------
@@ -77,8 +88,9 @@ def period_of(text: object) -> Period:
     except UnknownPeriod:
         raise
     except (ValueError, OverflowError):  # e.g. year 0000 or 9999: outside pandas' dates
-        raise UnknownPeriod(f"unknown period {text!r}: the year is out of range; use "
-                            f"{ACCEPTED}") from None
+        raise UnknownPeriod(
+            f"unknown period {text!r}: the year is out of range; use {ACCEPTED}"
+        ) from None
 
 
 # --- setting targets ----------------------------------------------------------------------------
@@ -101,8 +113,9 @@ def set_targets(
     if not items:
         raise InvalidInput("no targets given")
     if max_batch is not None and len(items) > max_batch:
-        raise InvalidInput(f"batch of {len(items):,} targets: the limit is {max_batch:,} per "
-                           "call; split it")
+        raise InvalidInput(
+            f"batch of {len(items):,} targets: the limit is {max_batch:,} per call; split it"
+        )
     with store.transaction(engine) as conn:
         name = opportunity_dataset(conn, dataset)
         targets = _validated(conn, name, items, where)
@@ -126,25 +139,31 @@ def import_targets(
     frame.columns = [str(c).strip().casefold() for c in frame.columns]
     missing = [c for c in CSV_COLUMNS if c not in frame.columns]
     if missing:
-        raise InvalidInput(f"{file}: missing column(s) {missing}; a targets file needs "
-                           f"{', '.join(CSV_COLUMNS)} (and may give currency); it has "
-                           f"{list(frame.columns)}")
+        raise InvalidInput(
+            f"{file}: missing column(s) {missing}; a targets file needs "
+            f"{', '.join(CSV_COLUMNS)} (and may give currency); it has "
+            f"{list(frame.columns)}"
+        )
     if frame.empty:
         raise InvalidInput(f"{file}: the file has a header but no rows")
-    rows = [{k: (v.strip() or None) if isinstance(v, str) else v for k, v in r.items()}
-            for r in frame.to_dict("records")]
+    rows = [
+        {k: (v.strip() or None) if isinstance(v, str) else v for k, v in r.items()}
+        for r in frame.to_dict("records")
+    ]
     # Line numbers as an editor shows them: the header is line 1.
     shown = str(file).replace("{", "{{").replace("}", "}}")
     return set_targets(engine, rows, dataset=dataset, where=f"{shown}:{{line}}")
 
 
-def _validated(conn: Connection, dataset: str, items: list[Mapping[str, Any]],
-               where: str) -> list[Target]:
+def _validated(
+    conn: Connection, dataset: str, items: list[Mapping[str, Any]], where: str
+) -> list[Target]:
     problems: list[str] = []
     targets: list[Target] = []
     seen: dict[tuple[str, str, str], int] = {}
-    known = _known_groups(conn, dataset, {str(r.get("level") or "").strip().casefold()
-                                          for r in items})
+    known = _known_groups(
+        conn, dataset, {str(r.get("level") or "").strip().casefold() for r in items}
+    )
     currencies = _currencies(conn, dataset)
     default_currency = currencies[0] if len(currencies) == 1 else "USD"
     for i, raw in enumerate(items):
@@ -156,15 +175,19 @@ def _validated(conn: Connection, dataset: str, items: list[Mapping[str, Any]],
         name = str(raw.get("name") if raw.get("name") is not None else "").strip()
         if level == "all":
             if name.casefold() not in ("", "all", TOTAL):
-                problems.append(f"{at}: a level 'all' target is for the whole dataset; its name "
-                                f"must be '{TOTAL}' (or empty), not {name!r}")
+                problems.append(
+                    f"{at}: a level 'all' target is for the whole dataset; its name "
+                    f"must be '{TOTAL}' (or empty), not {name!r}"
+                )
             name = TOTAL
         elif level in LEVEL_COLUMNS:
             if not name:
                 problems.append(f"{at}: a {level} target needs the {level}'s name")
             elif name not in known[level]:
-                problems.append(f"{at}: unknown {level} {name!r}: no deal of dataset "
-                                f"{dataset!r} has it{suggest(name, known[level], level)}")
+                problems.append(
+                    f"{at}: unknown {level} {name!r}: no deal of dataset "
+                    f"{dataset!r} has it{suggest(name, known[level], level)}"
+                )
         label = ""
         try:
             label = period_of(raw.get("period")).label
@@ -174,20 +197,26 @@ def _validated(conn: Connection, dataset: str, items: list[Mapping[str, Any]],
         if amount is None:
             problems.append(f"{at}: amount {raw.get('amount')!r} is not a number")
         elif amount < 0:
-            problems.append(f"{at}: amount {raw.get('amount')!r} is negative; a target is an "
-                            "amount to win, 0 or more")
+            problems.append(
+                f"{at}: amount {raw.get('amount')!r} is negative; a target is an "
+                "amount to win, 0 or more"
+            )
         currency = str(raw.get("currency") or default_currency).strip().upper()
         if len(currency) != 3 or not currency.isalpha():
             problems.append(f"{at}: currency {raw.get('currency')!r} is not a 3-letter code")
         elif currencies and currency not in currencies:
-            problems.append(f"{at}: currency {currency} differs from the deals of dataset "
-                            f"{dataset!r} ({', '.join(currencies)}); the forecast does not "
-                            "convert currencies")
+            problems.append(
+                f"{at}: currency {currency} differs from the deals of dataset "
+                f"{dataset!r} ({', '.join(currencies)}); the forecast does not "
+                "convert currencies"
+            )
         key = (level, name, label)
         if len(problems) == before:
             if key in seen:
-                problems.append(f"{at}: the same {level} {name!r} and period {label} as "
-                                f"{where.format(i=seen[key], line=seen[key] + 2)}")
+                problems.append(
+                    f"{at}: the same {level} {name!r} and period {label} as "
+                    f"{where.format(i=seen[key], line=seen[key] + 2)}"
+                )
             seen[key] = i
             targets.append(Target(level, name, label, float(amount), currency))  # type: ignore[arg-type]
     if problems:
@@ -196,8 +225,9 @@ def _validated(conn: Connection, dataset: str, items: list[Mapping[str, Any]],
         if more:
             shown.append(f"and {more} more")
         listed = shown[0] if len(shown) == 1 else "\n- " + "\n- ".join(shown)
-        raise InvalidInput(f"{len(problems)} problem(s) in the targets; nothing was written: "
-                           + listed)
+        raise InvalidInput(
+            f"{len(problems)} problem(s) in the targets; nothing was written: " + listed
+        )
     return targets
 
 
@@ -258,25 +288,38 @@ def _upsert(conn: Connection, dataset: str, targets: list[Target]) -> TargetsWri
             written.inserted += 1
         else:
             written.changed += 1
-        rows.append({"dataset": dataset, "level": t.level, "name": t.name, "period": t.period,
-                     "amount": t.amount, "currency": t.currency, "updated_at": now})
+        rows.append(
+            {
+                "dataset": dataset,
+                "level": t.level,
+                "name": t.name,
+                "period": t.period,
+                "amount": t.amount,
+                "currency": t.currency,
+                "updated_at": now,
+            }
+        )
     if rows:
         stmt = _insert(conn, table)
         stmt = stmt.on_conflict_do_update(
             index_elements=["dataset", "level", "name", "period"],
-            set_={k: stmt.excluded[k] for k in ("amount", "currency", "updated_at")})
+            set_={k: stmt.excluded[k] for k in ("amount", "currency", "updated_at")},
+        )
         conn.execute(stmt, rows)
     keys = {(t.level, t.name, t.period) for t in targets}
-    written.targets = [t for t in read_targets(conn, dataset)
-                       if (t.level, t.name, t.period) in keys]
+    written.targets = [
+        t for t in read_targets(conn, dataset) if (t.level, t.name, t.period) in keys
+    ]
     return written
 
 
 def _insert(conn: Connection, table: Any) -> Any:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
+
         return pg_insert(table)
     from sqlalchemy.dialects.sqlite import insert
+
     return insert(table)
 
 
@@ -310,16 +353,19 @@ def targets_for(conn: Connection, dataset: str, period: str, by: str | None) -> 
     return out
 
 
-def read_targets(conn: Connection, dataset: str, period: str | None = None,
-          level: str | None = None) -> list[Target]:
+def read_targets(
+    conn: Connection, dataset: str, period: str | None = None, level: str | None = None
+) -> list[Target]:
     table = store.targets
     query = select(table).where(table.c.dataset == dataset)
     if period is not None:
         query = query.where(table.c.period == period)
     if level is not None:
         query = query.where(table.c.level == level)
-    targets = [Target(r.level, r.name, r.period, float(r.amount), r.currency, r.updated_at)
-               for r in conn.execute(query)]
+    targets = [
+        Target(r.level, r.name, r.period, float(r.amount), r.currency, r.updated_at)
+        for r in conn.execute(query)
+    ]
     order = {level: i for i, level in enumerate(LEVELS)}
     return sorted(targets, key=lambda t: (t.period, order.get(t.level, 99), t.name))
 
@@ -327,6 +373,7 @@ def read_targets(conn: Connection, dataset: str, period: str | None = None,
 def opportunity_dataset(conn: Connection, name: str | None) -> str:
     dataset = store.resolve_dataset(conn, name, "opportunities")
     if store.get_dataset(conn, dataset)["kind"] != "opportunities":
-        raise InvalidInput(f"dataset {dataset!r} holds leads: targets belong to an "
-                           "opportunities dataset")
+        raise InvalidInput(
+            f"dataset {dataset!r} holds leads: targets belong to an opportunities dataset"
+        )
     return dataset

@@ -131,8 +131,12 @@ class FrequencyNaiveBayes(ClassifierMixin, BaseEstimator):
             k = len(agg) + 1  # one slot for values never seen
             pos = (agg["pos"] + self.alpha) / (w_pos + self.alpha * k)
             neg = (agg["neg"] + self.alpha) / (w_neg + self.alpha * k)
-            unseen = float(np.log((self.alpha / (w_pos + self.alpha * k))
-                                  / (self.alpha / (w_neg + self.alpha * k))))
+            unseen = float(
+                np.log(
+                    (self.alpha / (w_pos + self.alpha * k))
+                    / (self.alpha / (w_neg + self.alpha * k))
+                )
+            )
             self.tables_[col] = ({str(v): float(r) for v, r in np.log(pos / neg).items()}, unseen)
         self.classes_ = np.array([0, 1])
         return self
@@ -171,21 +175,36 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
         y_arr, w = _check_xy(X, y, sample_weight)
         self.columns_ = list(X.columns)
         self.categorical_ = categorical_columns(X)
-        self.numeric_ = [c for c in self.columns_ if c not in self.categorical_
-                         and X[c].notna().any()]
+        self.numeric_ = [
+            c for c in self.columns_ if c not in self.categorical_ and X[c].notna().any()
+        ]
         steps = []
         if self.numeric_:
-            steps.append(("num", make_pipeline(
-                SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
-            ), self.numeric_))
+            steps.append(
+                (
+                    "num",
+                    make_pipeline(
+                        SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+                    ),
+                    self.numeric_,
+                )
+            )
         if self.categorical_:
-            steps.append(("cat", OneHotEncoder(
-                handle_unknown="infrequent_if_exist", min_frequency=self.min_frequency
-            ), self.categorical_))
-        self.pipeline_ = Pipeline([
-            ("prep", ColumnTransformer(steps)),
-            ("lr", LogisticRegression(C=self.C, max_iter=self.max_iter)),
-        ])
+            steps.append(
+                (
+                    "cat",
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist", min_frequency=self.min_frequency
+                    ),
+                    self.categorical_,
+                )
+            )
+        self.pipeline_ = Pipeline(
+            [
+                ("prep", ColumnTransformer(steps)),
+                ("lr", LogisticRegression(C=self.C, max_iter=self.max_iter)),
+            ]
+        )
         self.pipeline_.fit(self._prepare(X), y_arr.astype(int), lr__sample_weight=w)
         self.classes_ = np.array([0, 1])
         return self
@@ -218,5 +237,6 @@ def stage_win_rates(history: DealHistory, *, every_days: int = 14) -> StageWinRa
     rows = feat.deal_training_rows(history, every_days=every_days)
     if rows.empty:
         return None
-    return StageWinRate().fit(rows[["stage"]], rows["won"].to_numpy(float),
-                              sample_weight=rows["weight"].to_numpy())
+    return StageWinRate().fit(
+        rows[["stage"]], rows["won"].to_numpy(float), sample_weight=rows["weight"].to_numpy()
+    )

@@ -69,14 +69,16 @@ class PathContributions:
         # Row of the flat table for each (tree, leaf) reached; 32-bit where that fits, which
         # spares scipy a check of their range.
         index = np.int32 if n * n_trees < 2**31 else np.int64
-        hit = (np.asarray(leaves, dtype=index).reshape(n, n_trees)
-               + np.arange(0, n_trees * n_leaves, n_leaves, dtype=index))
+        hit = np.asarray(leaves, dtype=index).reshape(n, n_trees) + np.arange(
+            0, n_trees * n_leaves, n_leaves, dtype=index
+        )
         flat = self.table.reshape(n_trees * n_leaves, n_features)
         if n <= GATHER_UP_TO:
             return flat[hit].sum(axis=1)
         one_hot = sparse.csr_matrix(
             (np.ones(hit.size), hit.ravel(), np.arange(0, hit.size + 1, n_trees, dtype=index)),
-            shape=(n, n_trees * n_leaves))
+            shape=(n, n_trees * n_leaves),
+        )
         return np.asarray(one_hot @ flat)
 
 

@@ -82,8 +82,9 @@ class FeatureEncoder:
                 continue
             series = X[col]
             if col in self.levels:
-                cat = pd.Categorical(series.astype(object).where(series.notna(), None),
-                                     categories=self.levels[col])
+                cat = pd.Categorical(
+                    series.astype(object).where(series.notna(), None), categories=self.levels[col]
+                )
                 codes = cat.codes.astype(float)
                 codes[codes < 0] = np.nan
                 out[:, j] = codes
@@ -237,8 +238,9 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
         """Fit the booster, then the calibrator on rows it did not see. Returns self."""
         y_arr, w = _check_fit_input(X, y, sample_weight)
         if self.calibration not in ("sigmoid", "isotonic"):
-            raise InvalidInput(f"calibration must be 'sigmoid' or 'isotonic', not "
-                               f"{self.calibration!r}")
+            raise InvalidInput(
+                f"calibration must be 'sigmoid' or 'isotonic', not {self.calibration!r}"
+            )
         self.encoder_ = FeatureEncoder(self.max_levels).fit(X)
         self.feature_names_in_ = np.array(self.encoder_.columns, dtype=object)
         self.n_features_in_ = len(self.encoder_.columns)
@@ -255,19 +257,26 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
                     "class only; give more history"
                 )
         cat_idx = self.encoder_.categorical_indices
-        train_set = lgb.Dataset(matrix[fit], y_arr[fit], weight=w[fit],
-                                categorical_feature=cat_idx, free_raw_data=True)
-        valid_set = lgb.Dataset(matrix[valid], y_arr[valid], weight=w[valid],
-                                categorical_feature=cat_idx, reference=train_set)
+        train_set = lgb.Dataset(
+            matrix[fit], y_arr[fit], weight=w[fit], categorical_feature=cat_idx, free_raw_data=True
+        )
+        valid_set = lgb.Dataset(
+            matrix[valid],
+            y_arr[valid],
+            weight=w[valid],
+            categorical_feature=cat_idx,
+            reference=train_set,
+        )
         self.booster_ = lgb.train(
-            self._lgb_params(), train_set, num_boost_round=self.n_estimators,
+            self._lgb_params(),
+            train_set,
+            num_boost_round=self.n_estimators,
             valid_sets=[valid_set],
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
         best = self.booster_.best_iteration or self.n_estimators
         if best < self.booster_.current_iteration():
-            self.booster_ = lgb.Booster(model_str=self.booster_.model_to_string(
-                num_iteration=best))
+            self.booster_ = lgb.Booster(model_str=self.booster_.model_to_string(num_iteration=best))
         self.best_iteration_ = int(best)
         # Dense input, so the booster returns a dense array.
         raw = cast(np.ndarray, self.booster_.predict(matrix[calib], raw_score=True))
@@ -276,8 +285,11 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
         self.grade_cuts_ = self._grade_cuts(p_calib, w[calib])
         self.feature_importances_ = self.booster_.feature_importance("gain")
         self.classes_ = np.array([0, 1])
-        self.n_rows_ = {"fit": int(fit.sum()), "early_stopping": int(valid.sum()),
-                        "calibration": int(calib.sum())}
+        self.n_rows_ = {
+            "fit": int(fit.sum()),
+            "early_stopping": int(valid.sum()),
+            "calibration": int(calib.sum()),
+        }
         return self
 
     def _fit_calibrator(self, raw: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
@@ -288,8 +300,11 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
         else:
             iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
             iso.fit(raw, y, sample_weight=w)
-            self.calibrator_ = ("isotonic", np.asarray(iso.X_thresholds_, float),
-                                np.asarray(iso.y_thresholds_, float))
+            self.calibrator_ = (
+                "isotonic",
+                np.asarray(iso.X_thresholds_, float),
+                np.asarray(iso.y_thresholds_, float),
+            )
 
     def _calibrate(self, raw: np.ndarray) -> np.ndarray:
         kind, a, b = self.calibrator_
@@ -360,7 +375,8 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
         """Gain importance per input column, largest first."""
         self._check()
         return pd.Series(self.feature_importances_, index=self.encoder_.columns).sort_values(
-            ascending=False)
+            ascending=False
+        )
 
 
 # --- per-team models ----------------------------------------------------------------------------
@@ -408,8 +424,10 @@ class PerTeamClassifier(ClassifierMixin, BaseEstimator):
                 entry: dict[str, Any] = {"won": won, "lost": lost, "used": False}
                 self.team_report_[str(team)] = entry
                 if won < self.min_won or lost < self.min_lost:
-                    entry["why"] = (f"too little history ({won} won, {lost} lost; needs "
-                                    f"{self.min_won} and {self.min_lost})")
+                    entry["why"] = (
+                        f"too little history ({won} won, {lost} lost; needs "
+                        f"{self.min_won} and {self.min_lost})"
+                    )
                     continue
                 try:
                     model = clone(base).fit(X[mask], y_arr[mask], w[mask], groups_arr[mask])
@@ -420,10 +438,12 @@ class PerTeamClassifier(ClassifierMixin, BaseEstimator):
                 if len(np.unique(y_arr[held])) < 2:
                     entry["why"] = "no held-out rows of both outcomes to compare on"
                     continue
-                auc_team = roc_auc_score(y_arr[held], model.decision_function(X[held]),
-                                         sample_weight=w[held])
-                auc_global = roc_auc_score(y_arr[held], self.global_.decision_function(X[held]),
-                                           sample_weight=w[held])
+                auc_team = roc_auc_score(
+                    y_arr[held], model.decision_function(X[held]), sample_weight=w[held]
+                )
+                auc_global = roc_auc_score(
+                    y_arr[held], self.global_.decision_function(X[held]), sample_weight=w[held]
+                )
                 entry.update(auc_team=float(auc_team), auc_global=float(auc_global))
                 if auc_team > auc_global:
                     self.team_models_[str(team)] = model

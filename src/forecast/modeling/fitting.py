@@ -118,8 +118,11 @@ def _bin_codes(series: pd.Series, bins: int = 20) -> np.ndarray:
         known = values[~np.isnan(values)]
         if len(known) > 200_000:
             known = np.random.default_rng(0).choice(known, 200_000, replace=False)
-        edges = np.unique(np.quantile(known, np.linspace(0, 1, bins + 1)[1:-1])) if len(
-            known) else np.array([])
+        edges = (
+            np.unique(np.quantile(known, np.linspace(0, 1, bins + 1)[1:-1]))
+            if len(known)
+            else np.array([])
+        )
         codes = np.searchsorted(edges, values, side="right")
         codes[np.isnan(values)] = len(edges) + 1
         return codes
@@ -159,7 +162,10 @@ def single_column_auc(
 
 
 def leak_warnings(
-    X: pd.DataFrame, y: np.ndarray, threshold: float, weight: np.ndarray | None = None,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    threshold: float,
+    weight: np.ndarray | None = None,
     groups: object = None,
 ) -> list[str]:
     """A warning per column that alone predicts the label almost perfectly."""
@@ -192,7 +198,10 @@ def _boosted(settings: Settings, seed: int) -> BoostedClassifier:
 
 
 def _evaluate(
-    models: dict[str, Any], X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None,
+    models: dict[str, Any],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    w: np.ndarray | None,
     warnings: list[str],
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     metrics, preds = {}, {}
@@ -202,8 +211,10 @@ def _evaluate(
         except Exception as exc:  # noqa: BLE001 - a champion trained on other columns
             if name != "champion":
                 raise
-            warnings.append(f"the current champion could not score this holdout ({exc}); "
-                            "it is compared by its own recorded metrics instead")
+            warnings.append(
+                f"the current champion could not score this holdout ({exc}); "
+                "it is compared by its own recorded metrics instead"
+            )
             continue
         preds[name] = p
         metrics[name] = m.evaluate(y, p, w)
@@ -262,7 +273,8 @@ def train_leads(
         raise InvalidInput("no leads in the data: nothing to train on")
     if "converted" not in leads.columns:
         raise InvalidInput(
-            f"missing target column 'converted'; the leads have {list(leads.columns)}")
+            f"missing target column 'converted'; the leads have {list(leads.columns)}"
+        )
     if "id" not in leads.columns:
         leads = leads.assign(id=np.arange(len(leads)).astype(str))
     y_all = feat.lead_labels(leads)
@@ -275,8 +287,9 @@ def train_leads(
     converted, not_converted = int(y.sum()), int(len(y) - y.sum())
     if converted == 0 or not_converted == 0:
         only = "converted" if converted else "unconverted"
-        raise InvalidInput(f"one class only: all {len(y)} labelled leads are {only}; a model "
-                           "needs both outcomes")
+        raise InvalidInput(
+            f"one class only: all {len(y)} labelled leads are {only}; a model needs both outcomes"
+        )
     if converted < settings.min_converted_leads:
         missing = settings.min_converted_leads - converted
         raise InsufficientHistory(
@@ -286,14 +299,18 @@ def train_leads(
         )
     X, cols = feat.prepare_leads(labelled, leak_columns, include_leaks=include_leaks)
     if X.shape[1] == 0:
-        raise InvalidInput("no attribute columns left to learn from after removing leak, "
-                           "identifier and single-valued columns")
+        raise InvalidInput(
+            "no attribute columns left to learn from after removing leak, "
+            "identifier and single-valued columns"
+        )
     warnings: list[str] = []
     if cols.leaks_excluded:
         warnings.append(f"leak columns excluded: {cols.leaks_excluded}")
     if include_leaks and leak_columns:
-        warnings.append(f"leak columns INCLUDED on request: {list(leak_columns)}; metrics "
-                        "will look better than scoring new leads can be")
+        warnings.append(
+            f"leak columns INCLUDED on request: {list(leak_columns)}; metrics "
+            "will look better than scoring new leads can be"
+        )
     _note(progress, "looking for columns that give the answer away")
     warnings += leak_warnings(X, y, settings.leak_warning_auc)
 
@@ -305,10 +322,11 @@ def train_leads(
         test = (created >= cut).to_numpy()
         split = {"method": "time", "cut": str(cut), "holdout_fraction": settings.holdout_fraction}
     else:
-        test = _stable_stratified_holdout(labelled["id"].astype(str), y,
-                                          settings.holdout_fraction)
-        split = {"method": "stratified holdout (stable, by id)",
-                 "holdout_fraction": settings.holdout_fraction}
+        test = _stable_stratified_holdout(labelled["id"].astype(str), y, settings.holdout_fraction)
+        split = {
+            "method": "stratified holdout (stable, by id)",
+            "holdout_fraction": settings.holdout_fraction,
+        }
     _check_holdout(y[~test], y[test], settings.min_holdout_per_class, "leads")
     X_train, X_test, y_train, y_test = X[~test], X[test], y[~test], y[test]
 
@@ -331,18 +349,38 @@ def train_leads(
 
     test_ids = labelled["id"].to_numpy()[test]
     return TrainingResult(
-        kind="leads", model=model, metrics=metrics, split=split,
-        rows={"leads": len(leads), "labelled": len(labelled), "converted": converted,
-              "not_converted": not_converted, "train": int((~test).sum()),
-              "test": int(test.sum()), "test_converted": int(y_test.sum())},
-        fingerprint=fingerprint(leads), params={**model.get_params(),
-                                                "best_iteration": model.best_iteration_},
-        seed=seed, features=list(X.columns), warnings=warnings, cv=cv,
-        y_test=y_test, w_test=None, predictions=preds, input_example=X_test.head(5),
+        kind="leads",
+        model=model,
+        metrics=metrics,
+        split=split,
+        rows={
+            "leads": len(leads),
+            "labelled": len(labelled),
+            "converted": converted,
+            "not_converted": not_converted,
+            "train": int((~test).sum()),
+            "test": int(test.sum()),
+            "test_converted": int(y_test.sum()),
+        },
+        fingerprint=fingerprint(leads),
+        params={**model.get_params(), "best_iteration": model.best_iteration_},
+        seed=seed,
+        features=list(X.columns),
+        warnings=warnings,
+        cv=cv,
+        y_test=y_test,
+        w_test=None,
+        predictions=preds,
+        input_example=X_test.head(5),
         examples=_examples(model, X_test, preds["model"], test_ids),
-        columns={"features": cols.features, "leaks_excluded": cols.leaks_excluded,
-                 "identifiers": cols.identifiers, "single_valued": cols.constant},
-        dataset=dataset, seconds=time.perf_counter() - started,
+        columns={
+            "features": cols.features,
+            "leaks_excluded": cols.leaks_excluded,
+            "identifiers": cols.identifiers,
+            "single_valued": cols.constant,
+        },
+        dataset=dataset,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -361,8 +399,11 @@ def _cross_validate(
             entry["roc_auc"].append(m.roc_auc(y[test_idx], p))
             entry["brier"].append(m.brier(y[test_idx], p))
     return {
-        name: {f"{k}_{stat}": round(float(fn(v)), 6) for k, v in d.items()
-               for stat, fn in (("mean", np.mean), ("std", np.std))}
+        name: {
+            f"{k}_{stat}": round(float(fn(v)), 6)
+            for k, v in d.items()
+            for stat, fn in (("mean", np.mean), ("std", np.std))
+        }
         for name, d in scores.items()
     }
 
@@ -374,7 +415,9 @@ def _deal_labels(field_names: dict[str, str] | None) -> dict[str, str]:
     labels = dict(feat.DEAL_LABELS)
     for canonical, original in (field_names or {}).items():
         if canonical in labels and canonical in feat.DEAL_CATEGORICAL + (
-            "list_price", "account_employees", "account_revenue"
+            "list_price",
+            "account_employees",
+            "account_revenue",
         ):
             labels[canonical] = original
     return labels
@@ -405,17 +448,22 @@ def train_deals(
     _note(progress, "checking the data")
     if len(opportunities) == 0:
         raise InvalidInput("no deals in the data: nothing to train on")
-    ended = opportunities[opportunities["status"].isin([WON, LOST])
-                          & opportunities["closed_at"].notna()
-                          & opportunities["created_at"].notna()]
+    ended = opportunities[
+        opportunities["status"].isin([WON, LOST])
+        & opportunities["closed_at"].notna()
+        & opportunities["created_at"].notna()
+    ]
     won, lost = int((ended["status"] == WON).sum()), int((ended["status"] == LOST).sum())
     if won + lost == 0:
-        raise InvalidInput(f"none of the {len(opportunities)} deals has ended (won or lost with "
-                           "dates): there is no outcome to learn from")
+        raise InvalidInput(
+            f"none of the {len(opportunities)} deals has ended (won or lost with "
+            "dates): there is no outcome to learn from"
+        )
     if won == 0 or lost == 0:
         only = "won" if won else "lost"
-        raise InvalidInput(f"one class only: all {won + lost} ended deals were {only}; a model "
-                           "needs both outcomes")
+        raise InvalidInput(
+            f"one class only: all {won + lost} ended deals were {only}; a model needs both outcomes"
+        )
     if won < settings.min_won_deals or lost < settings.min_lost_deals:
         need_won = max(0, settings.min_won_deals - won)
         need_lost = max(0, settings.min_lost_deals - lost)
@@ -439,7 +487,8 @@ def train_deals(
     maturity = float(np.ceil(cycle.quantile(MATURITY_QUANTILE))) if len(cycle) else 0.0
     mature_before = cut - pd.Timedelta(days=maturity)
     train_rows = feat.deal_training_rows(
-        history, every_days=every, known_before=cut, created_before=mature_before)
+        history, every_days=every, known_before=cut, created_before=mature_before
+    )
     test_rows = feat.deal_rows_after(history, cut, every_days=every)
     y_train = train_rows["won"].to_numpy(float)
     y_test = test_rows["won"].to_numpy(float)
@@ -452,31 +501,41 @@ def train_deals(
     groups = train_rows["id"].to_numpy()
     still_open = int((opportunities["status"] == "open").sum())
     split = {
-        "method": "time", "cut": str(cut.date()), "holdout_fraction": settings.holdout_fraction,
+        "method": "time",
+        "cut": str(cut.date()),
+        "holdout_fraction": settings.holdout_fraction,
         "train": "deals created a sales cycle (90th percentile) before the cut and closed "
-                 "before it, snapshots while open",
+        "before it, snapshots while open",
         "test": "deals closed on or after the cut, seen from the cut on; each deal weighs one",
-        "censored_open_deals": still_open, "snapshot_every_days": every,
-        "train_created_before": str(mature_before.date()), "maturity_days": maturity,
+        "censored_open_deals": still_open,
+        "snapshot_every_days": every,
+        "train_created_before": str(mature_before.date()),
+        "maturity_days": maturity,
         "amount_known_before_close": amount_known,
     }
     warnings: list[str] = list(history.leak_notes)
     if not amount_known:
-        warnings.append("amounts are only known at close in this data: open deals carry the "
-                        "list price as their amount")
+        warnings.append(
+            "amounts are only known at close in this data: open deals carry the "
+            "list price as their amount"
+        )
     _note(progress, "looking for columns that give the answer away")
     warnings += leak_warnings(X_train, y_train, settings.leak_warning_auc, w_train, groups)
 
     _note(progress, "fitting the model (global and per team)")
     model = PerTeamClassifier(
-        base=_boosted(settings, seed), team_column="team",
-        min_won=settings.team_min_won_deals, min_lost=settings.team_min_lost_deals,
+        base=_boosted(settings, seed),
+        team_column="team",
+        min_won=settings.team_min_won_deals,
+        min_lost=settings.team_min_lost_deals,
     ).fit(X_train, y_train, w_train, groups)
     labels = _deal_labels(field_names)
     model.field_labels_ = labels
     _note(progress, "fitting the baselines")
-    baselines = {name: b.fit(X_train, y_train, sample_weight=w_train)
-                 for name, b in baselines_for("deals").items()}
+    baselines = {
+        name: b.fit(X_train, y_train, sample_weight=w_train)
+        for name, b in baselines_for("deals").items()
+    }
 
     _note(progress, "evaluating on the holdout")
     candidates: dict[str, Any] = {"model": model, **baselines}
@@ -484,21 +543,42 @@ def train_deals(
         candidates["champion"] = incumbent
     metrics, preds = _evaluate(candidates, X_test, y_test, w_test, warnings)
     return TrainingResult(
-        kind="deals", model=model, metrics=metrics, split=split,
-        rows={"deals": len(opportunities), "won": won, "lost": lost, "open": still_open,
-              "train_rows": len(train_rows), "train_deals": int(len(deals_train)),
-              "test_rows": len(test_rows), "test_deals": int(len(deals_test)),
-              "test_won": int(deals_test.sum())},
+        kind="deals",
+        model=model,
+        metrics=metrics,
+        split=split,
+        rows={
+            "deals": len(opportunities),
+            "won": won,
+            "lost": lost,
+            "open": still_open,
+            "train_rows": len(train_rows),
+            "train_deals": int(len(deals_train)),
+            "test_rows": len(test_rows),
+            "test_deals": int(len(deals_test)),
+            "test_won": int(deals_test.sum()),
+        },
         fingerprint=fingerprint(opportunities, history.stage_log),
-        params={**model.global_.get_params(), "best_iteration": model.global_.best_iteration_,
-                "snapshot_every_days": every, "team_min_won": settings.team_min_won_deals,
-                "team_min_lost": settings.team_min_lost_deals},
-        seed=seed, features=list(X_train.columns), warnings=warnings,
-        y_test=y_test, w_test=w_test, predictions=preds, input_example=X_test.head(5),
+        params={
+            **model.global_.get_params(),
+            "best_iteration": model.global_.best_iteration_,
+            "snapshot_every_days": every,
+            "team_min_won": settings.team_min_won_deals,
+            "team_min_lost": settings.team_min_lost_deals,
+        },
+        seed=seed,
+        features=list(X_train.columns),
+        warnings=warnings,
+        y_test=y_test,
+        w_test=w_test,
+        predictions=preds,
+        input_example=X_test.head(5),
         examples=_examples(model, X_test, preds["model"], test_rows["id"].to_numpy()),
-        teams=model.team_report_, dataset=dataset, seconds=time.perf_counter() - started,
-        columns={"features": list(X_train.columns),
-                 "never_features": sorted(feat.REVEALED_AT_CLOSE)},
+        teams=model.team_report_,
+        dataset=dataset,
+        seconds=time.perf_counter() - started,
+        columns={
+            "features": list(X_train.columns),
+            "never_features": sorted(feat.REVEALED_AT_CLOSE),
+        },
     )
-
-

@@ -14,12 +14,23 @@ from forecast.errors import InvalidInput
 
 #: The metrics `evaluate` returns, in the order a summary shows them.
 METRICS: tuple[str, ...] = (
-    "roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift", "top_decile_capture",
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "ece",
+    "top_decile_lift",
+    "top_decile_capture",
 )
 #: For each metric, whether a higher value is better.
 HIGHER_IS_BETTER = {
-    "roc_auc": True, "pr_auc": True, "brier": False, "log_loss": False, "ece": False,
-    "top_decile_lift": True, "top_decile_capture": True,
+    "roc_auc": True,
+    "pr_auc": True,
+    "brier": False,
+    "log_loss": False,
+    "ece": False,
+    "top_decile_lift": True,
+    "top_decile_capture": True,
 }
 
 _EPS = 1e-15
@@ -65,9 +76,7 @@ def brier(y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None) -> float:
     return float(np.average((p_arr - y_arr) ** 2, weights=w_arr))
 
 
-def log_loss(
-    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None
-) -> float:
+def log_loss(y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None) -> float:
     """Mean negative log-likelihood, probabilities clipped away from 0 and 1."""
     y_arr, p_arr, w_arr = _arrays(y, p, weight)
     q = np.clip(p_arr, _EPS, 1 - _EPS)
@@ -91,9 +100,7 @@ def calibration_table(
     }
 
 
-def ece(
-    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None, bins: int = 10
-) -> float:
+def ece(y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None, bins: int = 10) -> float:
     """Expected calibration error: weighted mean |observed − predicted| over 10 equal-width bins."""
     table = calibration_table(y, p, weight, bins)
     gap = np.abs(table["observed"] - table["predicted"])
@@ -120,9 +127,7 @@ def _top_fraction_rate(
     return pos, taken
 
 
-def top_decile_lift(
-    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None
-) -> float:
+def top_decile_lift(y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None) -> float:
     """Positive rate in the top 10% by score divided by the overall positive rate."""
     y_arr, p_arr, w_arr = _arrays(y, p, weight)
     base = np.average(y_arr, weights=w_arr)
@@ -132,9 +137,7 @@ def top_decile_lift(
     return float((pos / taken) / base) if taken else float("nan")
 
 
-def top_decile_capture(
-    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None
-) -> float:
+def top_decile_capture(y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None) -> float:
     """Share of all positives that sit in the top 10% by score."""
     y_arr, p_arr, w_arr = _arrays(y, p, weight)
     total_pos = float(np.sum(y_arr * w_arr))
@@ -160,9 +163,7 @@ def gain_curve(
     return {"fraction": fractions, "gain": np.array(gains), "lift": np.array(lifts)}
 
 
-def evaluate(
-    y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None
-) -> dict[str, float]:
+def evaluate(y: ArrayLike, p: ArrayLike, weight: ArrayLike | None = None) -> dict[str, float]:
     """All metrics in `METRICS` for one set of predictions."""
     return {
         "roc_auc": roc_auc(y, p, weight),

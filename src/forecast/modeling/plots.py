@@ -87,18 +87,33 @@ def timing_plot(result: TimingResult, folder: Path) -> Path:
     horizons = result.split.get("horizons_days", [30, 60, 90])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
     for name, values in result.metrics.items():
-        ax1.plot(horizons, [values.get(f"won_{h}d_predicted") for h in horizons], marker="o",
-                 label=f"{name}: predicted")
+        ax1.plot(
+            horizons,
+            [values.get(f"won_{h}d_predicted") for h in horizons],
+            marker="o",
+            label=f"{name}: predicted",
+        )
     first = next(iter(result.metrics.values()))
-    ax1.plot(horizons, [first.get(f"won_{h}d_observed") for h in horizons], marker="s", c="k",
-             label="observed")
-    ax1.set(xlabel="days after the landmark", ylabel="share won within",
-            title="Won within 30/60/90 days (holdout)")
+    ax1.plot(
+        horizons,
+        [first.get(f"won_{h}d_observed") for h in horizons],
+        marker="s",
+        c="k",
+        label="observed",
+    )
+    ax1.set(
+        xlabel="days after the landmark",
+        ylabel="share won within",
+        title="Won within 30/60/90 days (holdout)",
+    )
     ax1.legend(fontsize=8)
     ax2.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
     for name, table in result.calibration.items():
         ax2.plot(table["predicted"], table["observed"], marker="o", label=name)
-    ax2.set(xlabel=f"predicted P(won within {max(horizons)} days)", ylabel="observed share",
-            title="Calibration (holdout)")
+    ax2.set(
+        xlabel=f"predicted P(won within {max(horizons)} days)",
+        ylabel="observed share",
+        title="Calibration (holdout)",
+    )
     ax2.legend(fontsize=8)
     return _save(fig, folder / "timing_calibration.png")

@@ -46,8 +46,10 @@ class Decision:
 
 def scorer_rules(min_auc_gain: float = 0.0, min_brier_gain: float = 0.0) -> tuple[Rule, ...]:
     """What counts for a probability scorer (leads, deals): AUC up and Brier down."""
-    return (Rule("roc_auc", "AUC", True, min_auc_gain),
-            Rule("brier", "Brier", False, min_brier_gain))
+    return (
+        Rule("roc_auc", "AUC", True, min_auc_gain),
+        Rule("brier", "Brier", False, min_brier_gain),
+    )
 
 
 TIMING_RULES = (Rule("concordance", "concordance", True), Rule("brier", "Brier", False))
@@ -84,8 +86,10 @@ def decide(
     for name, theirs in rivals.items():
         wins = [_beats(candidate.get(r.metric), theirs.get(r.metric), r) for r in rules]
         verdict = "beats" if all(wins) else "does not beat"
-        reasons.append(f"{verdict} {name}: " + ", ".join(
-            _compare(candidate.get(r.metric), theirs.get(r.metric), r) for r in rules))
+        reasons.append(
+            f"{verdict} {name}: "
+            + ", ".join(_compare(candidate.get(r.metric), theirs.get(r.metric), r) for r in rules)
+        )
         ok = ok and all(wins)
     if not champion:
         reasons.append("no champion yet")
@@ -130,9 +134,13 @@ def decide_promotion(
     champion_note: str = "",
 ) -> Decision:
     """`decide` for a scorer run's metrics; "champion" in `metrics` wins over `champion`."""
-    return decide(metrics.get("model"), metrics.get("champion") or champion,
-                  baselines_in(metrics), scorer_rules(min_auc_gain, min_brier_gain),
-                  champion_note=champion_note)
+    return decide(
+        metrics.get("model"),
+        metrics.get("champion") or champion,
+        baselines_in(metrics),
+        scorer_rules(min_auc_gain, min_brier_gain),
+        champion_note=champion_note,
+    )
 
 
 def decide_timing_promotion(
@@ -142,5 +150,10 @@ def decide_timing_promotion(
     champion_note: str = "",
 ) -> Decision:
     """`decide` for a timing run's metrics; "champion" in `metrics` wins over `champion`."""
-    return decide(metrics.get("model"), metrics.get("champion") or champion,
-                  baselines_in(metrics), TIMING_RULES, champion_note=champion_note)
+    return decide(
+        metrics.get("model"),
+        metrics.get("champion") or champion,
+        baselines_in(metrics),
+        TIMING_RULES,
+        champion_note=champion_note,
+    )

@@ -63,8 +63,12 @@ def plain(reason: Reason) -> dict[str, Any]:
     value = reason.value.item() if isinstance(reason.value, np.generic) else reason.value
     if isinstance(value, float) and math.isnan(value):
         value = None
-    return {"field": reason.field, "value": value, "contribution": round(reason.contribution, 4),
-            "sentence": reason.sentence}
+    return {
+        "field": reason.field,
+        "value": value,
+        "contribution": round(reason.contribution, 4),
+        "sentence": reason.sentence,
+    }
 
 
 def top_factors(
@@ -82,8 +86,10 @@ def top_factors(
     # Sorted, so the ones worth saying lead each row: as many as clear the bar, at most `top`.
     n_up = (contrib > min_contribution).sum(axis=1).tolist()
     n_down = (contrib < -min_contribution).sum(axis=1).tolist()
-    return ([row[:m] for row, m in zip(order[:, : -k - 1 : -1].tolist(), n_up, strict=True)],
-            [row[:m] for row, m in zip(order[:, :k].tolist(), n_down, strict=True)])
+    return (
+        [row[:m] for row, m in zip(order[:, : -k - 1 : -1].tolist(), n_up, strict=True)],
+        [row[:m] for row, m in zip(order[:, :k].tolist(), n_down, strict=True)],
+    )
 
 
 class Wording:
@@ -103,8 +109,12 @@ class Wording:
         said = self._said.get(key)
         if said is None:
             col = self.encoder.columns[j]
-            reason = factor(col, self.labels.get(col, col), self.encoder.decode(j, code),
-                            1.0 if key[2] else -1.0)
+            reason = factor(
+                col,
+                self.labels.get(col, col),
+                self.encoder.decode(j, code),
+                1.0 if key[2] else -1.0,
+            )
             said = self._said[key] = (reason, plain(reason))
         return said
 
@@ -115,12 +125,17 @@ class Wording:
 
     def plain(self, j: int, code: float, contribution: float) -> dict[str, Any]:
         """The same as JSON-ready data (what the API sends)."""
-        return {**self._lookup(j, code, contribution)[1],
-                "contribution": round(float(contribution), 4)}
+        return {
+            **self._lookup(j, code, contribution)[1],
+            "contribution": round(float(contribution), 4),
+        }
 
 
 def top_reasons(
-    say: Callable[[int, float, float], Said], matrix: np.ndarray, contrib: np.ndarray, top: int,
+    say: Callable[[int, float, float], Said],
+    matrix: np.ndarray,
+    contrib: np.ndarray,
+    top: int,
     min_contribution: float = MIN_CONTRIBUTION,
 ) -> list[tuple[list[Said], list[Said]]]:
     """Per row, its `top` factors for and against, each said by `say(column, code,
@@ -128,13 +143,18 @@ def top_reasons(
     `contrib` their contributions, both rows × inputs."""
     up, down = top_factors(contrib, top, min_contribution)
     codes, values = matrix.tolist(), contrib.tolist()
-    return [([say(j, x[j], c[j]) for j in u], [say(j, x[j], c[j]) for j in a])
-            for x, c, u, a in zip(codes, values, up, down, strict=True)]
+    return [
+        ([say(j, x[j], c[j]) for j in u], [say(j, x[j], c[j]) for j in a])
+        for x, c, u, a in zip(codes, values, up, down, strict=True)
+    ]
 
 
 def explain(
-    model: Any, data: pd.DataFrame, top: int = 3,
-    min_contribution: float = MIN_CONTRIBUTION, method: str = "path",
+    model: Any,
+    data: pd.DataFrame,
+    top: int = 3,
+    min_contribution: float = MIN_CONTRIBUTION,
+    method: str = "path",
 ) -> list[dict[str, list[Reason]]]:
     """Per row of a DataFrame, the `top` factors raising (`for`) and lowering (`against`) the score.
 
@@ -147,8 +167,13 @@ def explain(
     for mask, sub in model.parts(data):
         rows = np.flatnonzero(mask)
         matrix = sub.encode(data.iloc[rows])
-        said = top_reasons(Wording(sub.encoder_, labels).reason, matrix,
-                           contributions(sub, matrix, method), top, min_contribution)
+        said = top_reasons(
+            Wording(sub.encoder_, labels).reason,
+            matrix,
+            contributions(sub, matrix, method),
+            top,
+            min_contribution,
+        )
         for i, (up, down) in zip(rows, said, strict=True):
             out[i] = {"for": up, "against": down}
     return out  # type: ignore[return-value]

@@ -43,8 +43,9 @@ class Scorer:
             return np.empty((len(rows), 0))
         codes = {stage: float(i) for i, stage in enumerate(self.stage_rates)}
         column = self.stage_column
-        return np.array([codes.get(str(r.get(column)), math.nan) for r in rows],
-                        dtype=float).reshape(len(rows), 1)
+        return np.array(
+            [codes.get(str(r.get(column)), math.nan) for r in rows], dtype=float
+        ).reshape(len(rows), 1)
 
     def fallback_rates(self, inputs: np.ndarray) -> np.ndarray:
         """A fallback's probability per row of `fallback_inputs`: the stage's historical win
@@ -81,11 +82,18 @@ def select_scorer(
         overall = getattr(stage_rates, "overall_", None)
         if overall is None:
             overall = float(np.mean(list(rates.values()))) if rates else 0.0
-        return Scorer(STAGE_WIN_RATE,
-                      "fallback: per-stage historical win rate (no champion model yet)",
-                      stage_rates=dict(rates), overall=float(overall))
+        return Scorer(
+            STAGE_WIN_RATE,
+            "fallback: per-stage historical win rate (no champion model yet)",
+            stage_rates=dict(rates),
+            overall=float(overall),
+        )
     if base_rate is not None:
-        return Scorer(BASE_RATE, "fallback: overall conversion rate (no champion model yet)",
-                      overall=float(base_rate))
-    raise ModelNotReady("no trained model and no history to fall back on: import data and "
-                        "run `forecast train`")
+        return Scorer(
+            BASE_RATE,
+            "fallback: overall conversion rate (no champion model yet)",
+            overall=float(base_rate),
+        )
+    raise ModelNotReady(
+        "no trained model and no history to fall back on: import data and run `forecast train`"
+    )

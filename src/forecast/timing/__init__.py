@@ -59,8 +59,22 @@ from forecast.timing.rows import (
 )
 
 __all__ = [
-    "CENSORED", "DAY", "EVENT_LOST", "EVENT_WON", "STATIC_FEATURES", "TIME_FEATURES",
-    "StageKaplanMeier", "TimeToClose", "TimingEvaluation", "TimingResult", "concordance_index",
-    "evaluate_timing", "fit_timing", "landmarks", "pipeline_rows", "survival_rows",
-    "train_timing", "window_probabilities",
+    "CENSORED",
+    "DAY",
+    "EVENT_LOST",
+    "EVENT_WON",
+    "STATIC_FEATURES",
+    "TIME_FEATURES",
+    "StageKaplanMeier",
+    "TimeToClose",
+    "TimingEvaluation",
+    "TimingResult",
+    "concordance_index",
+    "evaluate_timing",
+    "fit_timing",
+    "landmarks",
+    "pipeline_rows",
+    "survival_rows",
+    "train_timing",
+    "window_probabilities",
 ]

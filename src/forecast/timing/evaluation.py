@@ -110,5 +110,6 @@ def evaluate_timing(
                 table["observed"].append(float(observed[m].mean()))
                 table["count"].append(float(m.sum()))
         calibration[name] = table
-    return TimingEvaluation(metrics, calibration, [str(as_timestamp(t).date()) for t in at],
-                            len(rows))
+    return TimingEvaluation(
+        metrics, calibration, [str(as_timestamp(t).date()) for t in at], len(rows)
+    )

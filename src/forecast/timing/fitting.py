@@ -42,17 +42,20 @@ def fit_timing(
     if closed < settings.timing_min_closed_deals:
         raise InsufficientHistory(
             f"{closed} deals had closed before {as_timestamp(until).date()}; the time-to-close "
-            f"model needs {settings.timing_min_closed_deals}")
+            f"model needs {settings.timing_min_closed_deals}"
+        )
     n_stages = len(history.stages.open_stages)
     model = TimeToClose(
-        bucket_days=settings.timing_bucket_days, max_age_days=settings.timing_max_age_days,
-        horizon_days=settings.timing_horizon_days, n_jobs=settings.timing_threads,
+        bucket_days=settings.timing_bucket_days,
+        max_age_days=settings.timing_max_age_days,
+        horizon_days=settings.timing_horizon_days,
+        n_jobs=settings.timing_threads,
         random_state=settings.seed if seed is None else seed,
     ).fit(rows, n_stages)
     baseline = StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(
-        rows, n_stages)
+        rows, n_stages
+    )
     return model, baseline
-
 
 
 # --- a training run ------------------------------------------------------------------------------
@@ -78,11 +81,17 @@ class TimingResult:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "dataset": self.dataset, "seed": self.seed, "split": self.split,
-            "rows": self.rows, "fingerprint": self.fingerprint,
+            "kind": self.kind,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "split": self.split,
+            "rows": self.rows,
+            "fingerprint": self.fingerprint,
             "metrics": {k: {n: _plain(v) for n, v in d.items()} for k, d in self.metrics.items()},
-            "calibration": self.calibration, "params": self.params,
-            "warnings": self.warnings, "seconds": round(self.seconds, 2),
+            "calibration": self.calibration,
+            "params": self.params,
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 2),
         }
 
 
@@ -132,17 +141,32 @@ def train_timing(
         candidates.pop("champion")
         evaluation = evaluate_timing(candidates, history, at, end, horizons=horizons)
     return TimingResult(
-        model=model, baseline=baseline, metrics=evaluation.metrics,
+        model=model,
+        baseline=baseline,
+        metrics=evaluation.metrics,
         calibration=evaluation.calibration,
-        split={"method": "time", "cut": str(cut.date()), "test_landmarks": evaluation.landmarks,
-               "observed_until": str(end.date()), "horizons_days": list(horizons),
-               "train": "deals as known before the cut, open ones censored",
-               "test": "deals open at each test landmark, followed for the horizons"},
+        split={
+            "method": "time",
+            "cut": str(cut.date()),
+            "test_landmarks": evaluation.landmarks,
+            "observed_until": str(end.date()),
+            "horizons_days": list(horizons),
+            "train": "deals as known before the cut, open ones censored",
+            "test": "deals open at each test landmark, followed for the horizons",
+        },
         rows={**model.n_rows_, "test_rows": evaluation.rows},
-        params={"bucket_days": model.bucket_days, "max_age_days": model.max_age_days,
-                "horizon_days": model.horizon_days, "every_days": settings.timing_every_days,
-                "learning_rate": model.learning_rate, "num_leaves": model.num_leaves,
-                "min_child_samples": model.min_child_samples},
-        seed=seed, dataset=dataset, fingerprint=fingerprint(history.deals, history.stage_log),
-        seconds=time.perf_counter() - started, warnings=warnings,
+        params={
+            "bucket_days": model.bucket_days,
+            "max_age_days": model.max_age_days,
+            "horizon_days": model.horizon_days,
+            "every_days": settings.timing_every_days,
+            "learning_rate": model.learning_rate,
+            "num_leaves": model.num_leaves,
+            "min_child_samples": model.min_child_samples,
+        },
+        seed=seed,
+        dataset=dataset,
+        fingerprint=fingerprint(history.deals, history.stage_log),
+        seconds=time.perf_counter() - started,
+        warnings=warnings,
     )

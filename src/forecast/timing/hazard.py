@@ -109,8 +109,9 @@ class TimeToClose:
         day = rows["as_of"].to_numpy("datetime64[us]").astype(np.int64) / 86_400e6
         return stage, age, dis, day
 
-    def _cells(self, stage: np.ndarray, age: np.ndarray, dis: np.ndarray, day: np.ndarray,
-               k: np.ndarray) -> np.ndarray:
+    def _cells(
+        self, stage: np.ndarray, age: np.ndarray, dis: np.ndarray, day: np.ndarray, k: np.ndarray
+    ) -> np.ndarray:
         """Flat time-table index `k` buckets after the landmark (broadcasts): segment, age bin,
         days-in-stage bin and the week of the quarter the bucket falls in (quarter-end push)."""
         b, top = self.bucket_days, self._bins - 1
@@ -127,16 +128,28 @@ class TimeToClose:
 
     def _params(self) -> dict[str, Any]:
         return {
-            "objective": "binary", "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_child_samples,
-            "lambda_l2": self.reg_lambda, "num_threads": self.n_jobs or 1,
-            "seed": self.random_state, "deterministic": True, "force_row_wise": True,
+            "objective": "binary",
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "lambda_l2": self.reg_lambda,
+            "num_threads": self.n_jobs or 1,
+            "seed": self.random_state,
+            "deterministic": True,
+            "force_row_wise": True,
             "verbose": -1,
         }
 
-    def _train(self, params: dict[str, Any], X: np.ndarray, y: np.ndarray, w: np.ndarray,
-               init: np.ndarray, valid: np.ndarray,
-               cat_idx: Sequence[int] = ()) -> lgb.Booster | None:
+    def _train(
+        self,
+        params: dict[str, Any],
+        X: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        init: np.ndarray,
+        valid: np.ndarray,
+        cat_idx: Sequence[int] = (),
+    ) -> lgb.Booster | None:
         """One booster on top of `init` (logits), early-stopped on the `valid` rows if usable."""
         if len(y) == 0 or y.min() == y.max():
             return None
@@ -146,14 +159,26 @@ class TimeToClose:
 
         use_valid = usable(valid) and usable(~valid)
         fit = ~valid if use_valid else np.ones(len(y), dtype=bool)
-        train = lgb.Dataset(X[fit], y[fit], weight=w[fit], init_score=init[fit],
-                            categorical_feature=list(cat_idx), free_raw_data=True)
+        train = lgb.Dataset(
+            X[fit],
+            y[fit],
+            weight=w[fit],
+            init_score=init[fit],
+            categorical_feature=list(cat_idx),
+            free_raw_data=True,
+        )
         kwargs: dict[str, Any] = {}
         if use_valid:
-            kwargs["valid_sets"] = [lgb.Dataset(X[valid], y[valid], weight=w[valid],
-                                                init_score=init[valid],
-                                                categorical_feature=list(cat_idx),
-                                                reference=train)]
+            kwargs["valid_sets"] = [
+                lgb.Dataset(
+                    X[valid],
+                    y[valid],
+                    weight=w[valid],
+                    init_score=init[valid],
+                    categorical_feature=list(cat_idx),
+                    reference=train,
+                )
+            ]
             kwargs["callbacks"] = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
         rounds = self.n_estimators if use_valid else max(20, self.n_estimators // 5)
         booster = lgb.train(params, train, num_boost_round=rounds, **kwargs)
@@ -164,14 +189,28 @@ class TimeToClose:
 
     def _grid(self) -> np.ndarray:
         """Every (stage, size, age bin, days-in-stage bin, week), in the flat table's order."""
-        grid = np.stack(np.meshgrid(np.arange(self.n_segments_), np.arange(self._bins),
-                                    np.arange(self._bins), np.arange(self._weeks),
-                                    indexing="ij"), -1).reshape(-1, 4)
-        return np.column_stack([grid[:, 0] // self.n_sizes_, grid[:, 0] % self.n_sizes_,
-                                grid[:, 1:]])
+        grid = np.stack(
+            np.meshgrid(
+                np.arange(self.n_segments_),
+                np.arange(self._bins),
+                np.arange(self._bins),
+                np.arange(self._weeks),
+                indexing="ij",
+            ),
+            -1,
+        ).reshape(-1, 4)
+        return np.column_stack(
+            [grid[:, 0] // self.n_sizes_, grid[:, 0] % self.n_sizes_, grid[:, 1:]]
+        )
 
-    def _fit_part(self, cell: np.ndarray, static_X: np.ndarray, y: np.ndarray,
-                  w: np.ndarray, groups: np.ndarray) -> _Part:
+    def _fit_part(
+        self,
+        cell: np.ndarray,
+        static_X: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        groups: np.ndarray,
+    ) -> _Part:
         """base + T(time cell) + S(attributes): T first, then S with T as offset.
 
         T only sees the binned time features, so its rows are aggregated per (cell, label,
@@ -185,22 +224,33 @@ class TimeToClose:
         present = np.flatnonzero(weight > 0)
         grid = self._grid().astype(float)
         agg_cell, agg_y, agg_valid = present // 4, (present // 2) % 2, (present % 2).astype(bool)
-        t_params = {**self._params(), "min_data_in_leaf": 1,
-                    "min_sum_hessian_in_leaf": 0.05 * self.min_child_samples}
-        t = self._train(t_params, grid[agg_cell], agg_y.astype(float), weight[present],
-                        np.full(len(present), base), agg_valid)
+        t_params = {
+            **self._params(),
+            "min_data_in_leaf": 1,
+            "min_sum_hessian_in_leaf": 0.05 * self.min_child_samples,
+        }
+        t = self._train(
+            t_params,
+            grid[agg_cell],
+            agg_y.astype(float),
+            weight[present],
+            np.full(len(present), base),
+            agg_valid,
+        )
         t_raw = np.zeros(size) if t is None else cast(np.ndarray, t.predict(grid, raw_score=True))
         table = base + t_raw
-        s = self._train(self._params(), static_X, y, w, table[cell], valid,
-                        self.encoder_.categorical_indices)
+        s = self._train(
+            self._params(), static_X, y, w, table[cell], valid, self.encoder_.categorical_indices
+        )
         return _Part(base=base, table=table, booster=s)
 
     def fit(self, rows: pd.DataFrame, n_stages: int | None = None) -> TimeToClose:
         """Fit on `survival_rows` output. Returns self."""
         _check_survival(rows)
         if not (rows["event"] > 0).any():
-            raise InsufficientHistory("no deal closed in the training data: the time to close "
-                                      "cannot be learnt yet")
+            raise InsufficientHistory(
+                "no deal closed in the training data: the time to close cannot be learnt yet"
+            )
         stage_index = rows["stage_index"].to_numpy(dtype=float)
         self.n_stages_ = int(n_stages or (np.nanmax(stage_index) + 1 if len(rows) else 1))
         # Size bands (quantiles of the amount): big deals move slower, which a shift of the
@@ -226,8 +276,10 @@ class TimeToClose:
         closes = usable[idx] & (k == k_close[idx])
         won = closes & (ev[idx] == EVENT_WON)
         if not closes.any():
-            raise InsufficientHistory("no close falls in a fully observed week before the cut: "
-                                      "the time to close cannot be learnt yet")
+            raise InsufficientHistory(
+                "no close falls in a fully observed week before the cut: "
+                "the time to close cannot be learnt yet"
+            )
         stage0, age0, dis0, day0 = self._row_times(rows)
         cell = self._cells(stage0[idx], age0[idx], dis0[idx], day0[idx], k)
         self.encoder_ = FeatureEncoder().fit(rows[list(STATIC_FEATURES)])
@@ -236,11 +288,16 @@ class TimeToClose:
         w = rows["weight"].to_numpy(dtype=float)[idx]
         groups = rows["id"].to_numpy()[idx]
         self.close_ = self._fit_part(cell, static_X, closes.astype(float), w, groups)
-        self.won_ = self._fit_part(cell[closes], static_X[closes], won[closes].astype(float),
-                                   w[closes], groups[closes])
-        self.n_rows_ = {"landmarks": len(rows), "deals": int(rows["id"].nunique()),
-                        "person_periods": len(idx), "closes": int(closes.sum()),
-                        "won_closes": int(won.sum())}
+        self.won_ = self._fit_part(
+            cell[closes], static_X[closes], won[closes].astype(float), w[closes], groups[closes]
+        )
+        self.n_rows_ = {
+            "landmarks": len(rows),
+            "deals": int(rows["id"].nunique()),
+            "person_periods": len(idx),
+            "closes": int(closes.sum()),
+            "won_closes": int(won.sum()),
+        }
         return self
 
     # -- scoring
@@ -253,18 +310,29 @@ class TimeToClose:
         """The attribute parts (close, won) of each row's logits: they do not change with time,
         so a caller scoring the same deals at several dates computes them once."""
         self._check()
-        static = self.encoder_.transform(rows[list(STATIC_FEATURES)]) if len(rows) else \
-            np.empty((0, len(STATIC_FEATURES)))
+        static = (
+            self.encoder_.transform(rows[list(STATIC_FEATURES)])
+            if len(rows)
+            else np.empty((0, len(STATIC_FEATURES)))
+        )
         return self.close_.static(static), self.won_.static(static)
 
-    def bucket_probabilities(self, rows: pd.DataFrame, buckets: int,
-                             static: tuple[np.ndarray, np.ndarray] | None = None,
-                             ) -> tuple[np.ndarray, ...]:
+    def bucket_probabilities(
+        self,
+        rows: pd.DataFrame,
+        buckets: int,
+        static: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, ...]:
         """(won, lost) probability of closing in each of the next `buckets` buckets (N × K)."""
         self._check()
         stage0, age0, dis0, day0 = self._row_times(rows)
-        cell = self._cells(stage0[:, None], age0[:, None], dis0[:, None], day0[:, None],
-                           np.arange(buckets)[None, :])
+        cell = self._cells(
+            stage0[:, None],
+            age0[:, None],
+            dis0[:, None],
+            day0[:, None],
+            np.arange(buckets)[None, :],
+        )
         s_close, s_won = static if static is not None else self.static_scores(rows)
         h = _expit(self.close_.table[cell] + s_close[:, None])
         q = _expit(self.won_.table[cell] + s_won[:, None])
@@ -272,8 +340,12 @@ class TimeToClose:
         closing = survive * h
         return closing * q, closing * (1.0 - q)
 
-    def cumulative(self, rows: pd.DataFrame, horizons_days: Sequence[float],
-                   static: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
+    def cumulative(
+        self,
+        rows: pd.DataFrame,
+        horizons_days: Sequence[float],
+        static: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> dict[str, Any]:
         """P(won / lost / closed within h days of each row's as_of), one column per horizon."""
         horizons = np.asarray(horizons_days, dtype=float)
         buckets = max(1, int(math.ceil(horizons.max() / self.bucket_days)))
@@ -303,7 +375,9 @@ def _accumulate(won: np.ndarray, lost: np.ndarray, at: np.ndarray) -> dict[str, 
 
 
 def window_probabilities(
-    model: TimeToClose | StageKaplanMeier, rows: pd.DataFrame, start_days: float,
+    model: TimeToClose | StageKaplanMeier,
+    rows: pd.DataFrame,
+    start_days: float,
     end_days: float,
 ) -> dict[str, np.ndarray]:
     """P(won / lost / closed inside [as_of + start, as_of + end)) per row."""

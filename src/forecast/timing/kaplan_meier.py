@@ -36,8 +36,10 @@ class StageKaplanMeier:
         exit_ = age + first["duration_days"].to_numpy(dtype=float)
         entry = np.minimum(age + _observed_from(first), exit_)
         ev = first["event"].to_numpy(dtype=int)
-        self.curves_ = {s: self._curves(entry[stage == s], exit_[stage == s], ev[stage == s])
-                        for s in range(self.n_stages_)}
+        self.curves_ = {
+            s: self._curves(entry[stage == s], exit_[stage == s], ev[stage == s])
+            for s in range(self.n_stages_)
+        }
         self.pooled_ = self._curves(entry, exit_, ev)
         return self
 
@@ -76,12 +78,17 @@ class StageKaplanMeier:
             mask = stage == s
             surv, f_won, f_lost = curves
             base = surv[a[mask]]
-            end = np.minimum(a[mask, None] + np.floor(horizons[None, :]).astype(int),
-                             self.max_age_days)
+            end = np.minimum(
+                a[mask, None] + np.floor(horizons[None, :]).astype(int), self.max_age_days
+            )
             with np.errstate(divide="ignore", invalid="ignore"):
-                won[mask] = np.where(base[:, None] > 1e-12,
-                                     (f_won[end] - f_won[a[mask], None]) / base[:, None], 0.0)
-                lost[mask] = np.where(base[:, None] > 1e-12,
-                                      (f_lost[end] - f_lost[a[mask], None]) / base[:, None], 0.0)
+                won[mask] = np.where(
+                    base[:, None] > 1e-12, (f_won[end] - f_won[a[mask], None]) / base[:, None], 0.0
+                )
+                lost[mask] = np.where(
+                    base[:, None] > 1e-12,
+                    (f_lost[end] - f_lost[a[mask], None]) / base[:, None],
+                    0.0,
+                )
         won, lost = won.clip(0, 1), lost.clip(0, 1)
         return {"won": won, "lost": lost, "closed": won + lost}

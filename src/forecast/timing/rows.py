@@ -27,8 +27,6 @@ CENSORED, EVENT_WON, EVENT_LOST = 0, 1, 2
 DAY = pd.Timedelta(days=1)
 
 
-
-
 # --- the data, as known at a date ----------------------------------------------------------------
 
 
@@ -38,8 +36,9 @@ def landmarks(history: DealHistory, until: pd.Timestamp, every_days: int) -> pd.
     deals = history.deals[history.deals["created_at"].notna()]
     closed = deals["closed_at"]
     end = closed.where(closed.notna() & (closed < until), until)
-    frame = pd.DataFrame({"id": deals["id"].to_numpy(), "created_at": deals["created_at"],
-                          "end": end.to_numpy()})
+    frame = pd.DataFrame(
+        {"id": deals["id"].to_numpy(), "created_at": deals["created_at"], "end": end.to_numpy()}
+    )
     return feat._snapshot_points(history, frame, every_days)
 
 
@@ -82,8 +81,7 @@ def survival_rows(
     deals = known.deals
     first_close = deals.loc[deals["status"].isin([WON, LOST]), "closed_at"].min()
     # From the day before the first close, so that close itself is seen as an event.
-    start = rows["as_of"] if pd.isna(first_close) else rows["as_of"].clip(
-        lower=first_close - DAY)
+    start = rows["as_of"] if pd.isna(first_close) else rows["as_of"].clip(lower=first_close - DAY)
     rows["observed_from_days"] = ((start - rows["as_of"]) / DAY).to_numpy(dtype=float)
     rows["weight"] = 1.0
     rows["until"] = cut
@@ -91,15 +89,22 @@ def survival_rows(
 
 
 def _empty_survival() -> pd.DataFrame:
-    cols = ["id", "as_of", *feat.DEAL_FEATURES, "duration_days", "followup_days", "event",
-            "observed_from_days", "weight"]
+    cols = [
+        "id",
+        "as_of",
+        *feat.DEAL_FEATURES,
+        "duration_days",
+        "followup_days",
+        "event",
+        "observed_from_days",
+        "weight",
+    ]
     return pd.DataFrame({c: [] for c in cols})
 
 
 def pipeline_rows(history: DealHistory, as_of: object) -> pd.DataFrame:
     """Feature rows of the deals open at `as_of`, as known then (the pipeline)."""
     return feat.open_deal_rows(history, as_of)
-
 
 
 def _observed_from(rows: pd.DataFrame) -> np.ndarray:
@@ -112,7 +117,6 @@ def _check_survival(rows: pd.DataFrame) -> None:
     need = ("id", "as_of", "duration_days", "followup_days", "event", "weight", *TIME_FEATURES)
     missing = [c for c in need if c not in rows.columns]
     if missing:
-        raise InvalidInput(f"timing rows lack column(s) {missing}: build them with "
-                           "`survival_rows`")
+        raise InvalidInput(f"timing rows lack column(s) {missing}: build them with `survival_rows`")
     if len(rows) == 0:
         raise InsufficientHistory("no deal history before the cut: nothing to learn timing from")

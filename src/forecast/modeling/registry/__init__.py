@@ -44,7 +44,20 @@ from forecast.modeling.registry.runs import (
 )
 
 __all__ = [
-    "CANDIDATE", "CHAMPION", "EXPERIMENTS", "MODEL_NAMES", "LoadedModel", "Registration",
-    "champion_version", "list_models", "load_champion", "load_timing_champion", "log_backtest",
-    "log_training", "model_name", "promote", "rollback", "show_model",
+    "CANDIDATE",
+    "CHAMPION",
+    "EXPERIMENTS",
+    "MODEL_NAMES",
+    "LoadedModel",
+    "Registration",
+    "champion_version",
+    "list_models",
+    "load_champion",
+    "load_timing_champion",
+    "log_backtest",
+    "log_training",
+    "model_name",
+    "promote",
+    "rollback",
+    "show_model",
 ]

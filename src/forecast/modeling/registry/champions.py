@@ -29,7 +29,6 @@ from forecast.modeling.registry.client import (
 log = logging.getLogger("forecast.modeling.registry")
 
 
-
 # --- loading for serving ------------------------------------------------------------------------
 
 
@@ -61,8 +60,9 @@ def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | 
     try:
         with _fail_fast(), _mlflow(settings) as client:
             name = model_name(kind)
-            mv = _current_alias(client, name, CHAMPION) if _registered_exists(client, name) \
-                else None
+            mv = (
+                _current_alias(client, name, CHAMPION) if _registered_exists(client, name) else None
+            )
             if mv is None:
                 return None
             target = local / f"v{mv.version}"
@@ -70,17 +70,19 @@ def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | 
             if file is None:
                 target.mkdir(parents=True, exist_ok=True)
                 mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"models:/{name}/{mv.version}", dst_path=str(target))
+                    artifact_uri=f"models:/{name}/{mv.version}", dst_path=str(target)
+                )
                 file = next(target.rglob(MODEL_FILE))
             pointer.write_text(json.dumps({"version": str(mv.version), "path": str(file)}))
             return LoadedModel(kind, str(mv.version), joblib.load(file), file, "registry")
     except Exception as exc:  # noqa: BLE001 - registry unreachable: use the local copy
         if not pointer.exists():
-            raise ModelNotReady(f"the model registry cannot be reached ({exc}) and there is no "
-                                "local copy of a champion") from exc
+            raise ModelNotReady(
+                f"the model registry cannot be reached ({exc}) and there is no "
+                "local copy of a champion"
+            ) from exc
         meta = json.loads(pointer.read_text())
-        log.warning("model registry unreachable (%s): serving local copy v%s", exc,
-                    meta["version"])
+        log.warning("model registry unreachable (%s): serving local copy v%s", exc, meta["version"])
         file = Path(meta["path"])
         return LoadedModel(kind, meta["version"], joblib.load(file), file, "local copy")
 

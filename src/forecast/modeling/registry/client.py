@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("forecast.modeling.registry")
 
 
-
 @dataclass(frozen=True)
 class _Kind:
     model: str  # the registered model's name
@@ -34,12 +33,15 @@ class _Kind:
 _KINDS = {
     "leads": _Kind("lead-qualification", "forecast-leads", "forecast leads model", True),
     "deals": _Kind("close-probability", "forecast-deals", "forecast deals model", True),
-    "timing": _Kind("time-to-close", "forecast-timing",
-                    "forecast time-to-close model (competing risks)", False),
+    "timing": _Kind(
+        "time-to-close", "forecast-timing", "forecast time-to-close model (competing risks)", False
+    ),
 }
 MODEL_NAMES = {kind: k.model for kind, k in _KINDS.items() if k.pyfunc}  # the row scorers
-EXPERIMENTS = {**{kind: k.experiment for kind, k in _KINDS.items()},
-               "backtest": "forecast-backtests"}
+EXPERIMENTS = {
+    **{kind: k.experiment for kind, k in _KINDS.items()},
+    "backtest": "forecast-backtests",
+}
 CANDIDATE, CHAMPION = "candidate", "champion"
 MODEL_FILE = "model.joblib"
 HISTORY_TAG = "champion_history"
@@ -51,8 +53,7 @@ def model_name(kind: str) -> str:
     try:
         return _KINDS[kind].model
     except KeyError:
-        raise InvalidInput(
-            f"unknown model kind {kind!r}; expected one of {list(_KINDS)}") from None
+        raise InvalidInput(f"unknown model kind {kind!r}; expected one of {list(_KINDS)}") from None
 
 
 # --- MLflow plumbing ----------------------------------------------------------------------------
@@ -129,8 +130,12 @@ def _start_run(client: Any, experiment: str, settings: Settings) -> Any:
     return mlflow.start_run(experiment_id=experiment_id)
 
 
-def _log_run(params: dict[str, Any], tags: dict[str, str], metrics: dict[str, float],
-             documents: dict[str, Any]) -> None:
+def _log_run(
+    params: dict[str, Any],
+    tags: dict[str, str],
+    metrics: dict[str, float],
+    documents: dict[str, Any],
+) -> None:
     """Log into the active run: params (each cut to 500 characters), tags, metrics, JSON files."""
     import mlflow
 
@@ -175,16 +180,25 @@ def _log_model(result: Any, folder: Path, pyfunc: bool, run: Any) -> tuple[str, 
     from mlflow.models import infer_signature
 
     example = result.input_example
-    signature = infer_signature(
-        example, result.model.predict_proba(example)[:, 1]) if example is not None else None
+    signature = (
+        infer_signature(example, result.model.predict_proba(example)[:, 1])
+        if example is not None
+        else None
+    )
     with _hushed():
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=_pyfunc_class()(), artifacts={"model": str(model_path)},
-            signature=signature, input_example=example,
-            pip_requirements=[f"lightgbm=={lightgbm.__version__}",
-                              f"scikit-learn=={sklearn.__version__}",
-                              f"pandas=={pandas.__version__}", f"numpy=={np.__version__}",
-                              f"mlflow=={mlflow.__version__}"],
+            name="model",
+            python_model=_pyfunc_class()(),
+            artifacts={"model": str(model_path)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=[
+                f"lightgbm=={lightgbm.__version__}",
+                f"scikit-learn=={sklearn.__version__}",
+                f"pandas=={pandas.__version__}",
+                f"numpy=={np.__version__}",
+                f"mlflow=={mlflow.__version__}",
+            ],
         )
     return info.model_uri, getattr(info, "model_id", None)
 

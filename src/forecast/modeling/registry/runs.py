@@ -39,7 +39,6 @@ from forecast.modeling.registry.client import (
 log = logging.getLogger("forecast.modeling.registry")
 
 
-
 # --- logging and registering a training run ----------------------------------------------------
 
 
@@ -62,9 +61,13 @@ class Registration:
 
 def _params(result: TrainingResult | TimingResult) -> dict[str, Any]:
     params = {k: v for k, v in result.params.items() if k != "base"}
-    params.update(seed=result.seed, split_method=result.split.get("method"),
-                  split_cut=result.split.get("cut"), data_fingerprint=result.fingerprint,
-                  dataset=result.dataset)
+    params.update(
+        seed=result.seed,
+        split_method=result.split.get("method"),
+        split_cut=result.split.get("cut"),
+        data_fingerprint=result.fingerprint,
+        dataset=result.dataset,
+    )
     features = getattr(result, "features", None)  # a TimingResult has none
     if features is not None:
         params["n_features"] = len(features)
@@ -114,14 +117,22 @@ def log_training(
     created_model = version = run_id = logged_model_id = None
     with _mlflow(settings) as client:
         try:
-            with (tempfile.TemporaryDirectory() as tmp,
-                  _start_run(client, result.kind, settings) as run):
+            with (
+                tempfile.TemporaryDirectory() as tmp,
+                _start_run(client, result.kind, settings) as run,
+            ):
                 run_id = run.info.run_id
-                _log_run(_params(result), {
-                    "kind": result.kind, "data_fingerprint": result.fingerprint,
-                    "dataset": str(result.dataset),
-                    "champion_scored": str(champion_version_scored or "")},
-                    _flat_metrics(result), {"summary.json": result.summary()})
+                _log_run(
+                    _params(result),
+                    {
+                        "kind": result.kind,
+                        "data_fingerprint": result.fingerprint,
+                        "dataset": str(result.dataset),
+                        "champion_scored": str(champion_version_scored or ""),
+                    },
+                    _flat_metrics(result),
+                    {"summary.json": result.summary()},
+                )
                 for path in plots.run_plots(result, Path(tmp)):
                     mlflow.log_artifact(str(path), "plots")
                 model_uri, logged_model_id = _log_model(result, Path(tmp), spec.pyfunc, run)
@@ -130,23 +141,33 @@ def log_training(
                     created_model = name
                 version = client.create_model_version(name, model_uri, run_id=run_id).version
                 _wait_ready(client, name, version)
-                client.set_model_version_tag(name, version, "data_fingerprint",
-                                             result.fingerprint)
+                client.set_model_version_tag(name, version, "data_fingerprint", result.fingerprint)
                 client.set_registered_model_alias(name, CANDIDATE, version)
-                decision, champ = _gate(client, result.kind, version, result.metrics,
-                                        champion_version_scored, settings, act=promote)
+                decision, champ = _gate(
+                    client,
+                    result.kind,
+                    version,
+                    result.metrics,
+                    champion_version_scored,
+                    settings,
+                    act=promote,
+                )
                 mlflow.set_tag("decision", str(decision))
         except BaseException:
             _undo(client, name, version, created_model, run_id, logged_model_id)
             raise
     return Registration(
-        result.kind, name, run_id, str(version), bool(promote and decision.promote),
-        "promoted to champion" if promote and decision.promote else (
-            "kept as candidate" if decision.promote else "kept as candidate (did not win)"),
-        str(champ.version) if champ else None, decision.reasons,
+        result.kind,
+        name,
+        run_id,
+        str(version),
+        bool(promote and decision.promote),
+        "promoted to champion"
+        if promote and decision.promote
+        else ("kept as candidate" if decision.promote else "kept as candidate (did not win)"),
+        str(champ.version) if champ else None,
+        decision.reasons,
     )
-
-
 
 
 def _wait_ready(client: Any, name: str, version: str) -> None:
@@ -158,8 +179,9 @@ def _wait_ready(client: Any, name: str, version: str) -> None:
         time.sleep(0.05)
 
 
-def _undo(client: Any, name: str, version: Any, created_model: Any, run_id: Any,
-          logged_model_id: Any) -> None:
+def _undo(
+    client: Any, name: str, version: Any, created_model: Any, run_id: Any, logged_model_id: Any
+) -> None:
     """Remove whatever a failed registration left behind (best effort, errors logged)."""
     steps = []
     if version is not None:
@@ -181,8 +203,11 @@ def _undo(client: Any, name: str, version: Any, created_model: Any, run_id: Any,
 # --- promotion ----------------------------------------------------------------------------------
 
 
-def _run_metrics(client: Any, run_id: str, names: tuple[str, ...] = ("roc_auc", "brier"),
-                 ) -> dict[str, dict[str, float]]:
+def _run_metrics(
+    client: Any,
+    run_id: str,
+    names: tuple[str, ...] = ("roc_auc", "brier"),
+) -> dict[str, dict[str, float]]:
     """{"model": {...}, "<baseline>": {...}, "champion": {...}}: `names` from a run's metrics."""
     run = client.get_run(run_id)
     out: dict[str, dict[str, float]] = {}
@@ -199,8 +224,14 @@ def _gate_metrics(kind: str, settings: Settings) -> tuple[str, ...]:
 
 
 def _gate(
-    client: Any, kind: str, version: str, metrics: dict[str, dict[str, float]],
-    scored: str | None, settings: Settings, *, act: bool,
+    client: Any,
+    kind: str,
+    version: str,
+    metrics: dict[str, dict[str, float]],
+    scored: str | None,
+    settings: Settings,
+    *,
+    act: bool,
 ) -> tuple[Decision, Any]:
     """Put `version` through the promotion gate, tag it with the decision and, if it wins and
     `act`, make it champion. Returns the decision and the champion it was weighed against.
@@ -214,15 +245,23 @@ def _gate(
         decision = Decision(False, [f"version {version} is already the champion"])
     else:
         champion, note = None, ""
-        if champ is not None and scored is not None and str(scored) == str(champ.version) \
-                and "champion" in metrics:
+        if (
+            champ is not None
+            and scored is not None
+            and str(scored) == str(champ.version)
+            and "champion" in metrics
+        ):
             champion, note = metrics["champion"], f"v{champ.version}, same holdout"
         elif champ is not None:
             recorded = _run_metrics(client, champ.run_id, _gate_metrics(kind, settings))
             champion, note = recorded.get("model"), f"v{champ.version}, its own holdout"
         decision = promotion.decide(
-            metrics.get("model"), champion, promotion.baselines_in(metrics),
-            promotion.rules_for(kind, settings), champion_note=note)
+            metrics.get("model"),
+            champion,
+            promotion.baselines_in(metrics),
+            promotion.rules_for(kind, settings),
+            champion_note=note,
+        )
     client.set_model_version_tag(name, str(version), "decision", str(decision))
     if act and decision.promote:
         _make_champion(client, name, version)
@@ -265,8 +304,10 @@ def rollback(kind: str, settings: Settings | None = None) -> str:
             raise NotFound(f"no {kind} model registered yet")
         history = _history(client, name)
         if len(history) < 2:
-            raise InvalidInput(f"no earlier {kind} champion to roll back to "
-                               f"(champion history: {history or 'empty'})")
+            raise InvalidInput(
+                f"no earlier {kind} champion to roll back to "
+                f"(champion history: {history or 'empty'})"
+            )
         history.pop()
         previous = history[-1]
         client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
@@ -299,12 +340,18 @@ def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
             aliases = _aliases(client, name)
             for mv in client.search_model_versions(f"name='{name}'"):
                 metrics = _run_metrics(client, mv.run_id).get("model", {})
-                rows.append({
-                    "kind": kind, "name": name, "version": str(mv.version),
-                    "aliases": aliases.get(str(mv.version), []),
-                    "roc_auc": metrics.get("roc_auc"), "brier": metrics.get("brier"),
-                    "created": mv.creation_timestamp, "run_id": mv.run_id,
-                })
+                rows.append(
+                    {
+                        "kind": kind,
+                        "name": name,
+                        "version": str(mv.version),
+                        "aliases": aliases.get(str(mv.version), []),
+                        "roc_auc": metrics.get("roc_auc"),
+                        "brier": metrics.get("brier"),
+                        "created": mv.creation_timestamp,
+                        "run_id": mv.run_id,
+                    }
+                )
     return sorted(rows, key=lambda r: (r["kind"], -int(r["version"])))
 
 
@@ -316,8 +363,9 @@ def _aliases(client: Any, name: str) -> dict[str, list[str]]:
     return out
 
 
-def show_model(kind: str, version: str | None = None,
-               settings: Settings | None = None) -> dict[str, Any]:
+def show_model(
+    kind: str, version: str | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
     """One version (default: champion, else candidate): metrics, params, tags, decision."""
     settings = settings or get_settings()
     name = model_name(kind)
@@ -330,19 +378,23 @@ def show_model(kind: str, version: str | None = None,
             mv = _version(client, name, version)
         run = client.get_run(mv.run_id)
         return {
-            "kind": kind, "name": name, "version": str(mv.version),
+            "kind": kind,
+            "name": name,
+            "version": str(mv.version),
             "aliases": _aliases(client, name).get(str(mv.version), []),
             "run_id": mv.run_id,
             "metrics": _run_metrics(client, mv.run_id, _gate_metrics(kind, settings)),
-            "all_metrics": dict(run.data.metrics), "params": dict(run.data.params),
+            "all_metrics": dict(run.data.metrics),
+            "params": dict(run.data.params),
             "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
             "decision": (mv.tags or {}).get("decision"),
             "champion_history": _history(client, name),
         }
 
 
-def log_backtest(report: Any, settings: Settings | None = None,
-                 params: dict[str, Any] | None = None) -> str:
+def log_backtest(
+    report: Any, settings: Settings | None = None, params: dict[str, Any] | None = None
+) -> str:
     """Log a backtest (`backtest.BacktestReport`) as one run: per period and overall errors,
     WAPE and P10–P90 coverage, the full report as JSON. Returns the run id."""
     import mlflow
@@ -356,21 +408,32 @@ def log_backtest(report: Any, settings: Settings | None = None,
         for step, period in enumerate(data["periods"]):
             if period["status"] != "ok":
                 continue
-            mlflow.log_metrics({
-                "actual": period["actual"], "p10": period["p10"], "p90": period["p90"],
-                "in_p10_p90": float(period["in_p10_p90"]),
-                **{f"{m}_{k}": v for m, e in period["methods"].items()
-                   for k, v in e.items() if v is not None},
-            }, step=step)
+            mlflow.log_metrics(
+                {
+                    "actual": period["actual"],
+                    "p10": period["p10"],
+                    "p90": period["p90"],
+                    "in_p10_p90": float(period["in_p10_p90"]),
+                    **{
+                        f"{m}_{k}": v
+                        for m, e in period["methods"].items()
+                        for k, v in e.items()
+                        if v is not None
+                    },
+                },
+                step=step,
+            )
             for m, e in period["methods"].items():
                 if e.get("abs_error") is not None:
                     metrics[f"{period['period']}_{m}_abs_error"] = e["abs_error"]
                 if e.get("pct_error") is not None:
                     metrics[f"{period['period']}_{m}_pct_error"] = e["pct_error"]
-        _log_run({"freq": report.freq, "by": report.by, "dataset": report.dataset,
-                  **(params or {})},
-                 {"kind": "backtest", "dataset": str(report.dataset)},
-                 {_metric_key(k): v for k, v in metrics.items()}, {"backtest.json": data})
+        _log_run(
+            {"freq": report.freq, "by": report.by, "dataset": report.dataset, **(params or {})},
+            {"kind": "backtest", "dataset": str(report.dataset)},
+            {_metric_key(k): v for k, v in metrics.items()},
+            {"backtest.json": data},
+        )
         return run.info.run_id
 
 
