@@ -35,7 +35,7 @@ from forecast.history import DealHistory, as_timestamp, load_deal_history
 from forecast.modeling import registry
 from forecast.modeling.baselines import stage_win_rates
 from forecast.modeling.contributions import contributions, path_contributions
-from forecast.modeling.estimators import to_score
+from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, top_reasons
 from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer, select_scorer
 from forecast.settings import Settings
@@ -235,8 +235,7 @@ def explain(served: Served, encoded: Encoded, predicted: Prediction, top: int = 
             for i, pair in zip(index.tolist(), reasons, strict=True):
                 said[i] = pair
     else:
-        a, b, c = FALLBACK_CUTS
-        grades = np.select([p >= a, p >= b, p >= c], ["A", "B", "C"], "D").tolist()
+        grades = grades_for(p, FALLBACK_CUTS).tolist()
         said = [
             ([_fallback_reason(scorer, row, q)] if top > 0 else [], [])
             for row, q in zip(encoded.rows, p.tolist(), strict=True)

@@ -32,6 +32,13 @@ from sklearn.metrics import roc_auc_score
 from forecast.errors import InvalidInput
 
 GRADES = ("A", "B", "C", "D")
+_GRADE_LETTERS = np.array(GRADES[::-1])
+
+
+def grades_for(p: np.ndarray, cuts: tuple[float, float, float]) -> np.ndarray:
+    """Letter grades: A at or above the first (highest) cut point, B at or above the second..."""
+    a, b, c = cuts
+    return _GRADE_LETTERS[np.searchsorted([c, b, a], p, side="right")]
 
 
 def to_score(p: float | np.ndarray) -> int | np.ndarray:
@@ -361,8 +368,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
         a, b, c = self.grade_cuts_
         if np.ndim(p) == 0:
             return "A" if p >= a else "B" if p >= b else "C" if p >= c else "D"
-        p_arr = np.asarray(p)
-        return np.select([p_arr >= a, p_arr >= b, p_arr >= c], ["A", "B", "C"], "D")
+        return grades_for(np.asarray(p), (a, b, c))
 
     def model_for_row(self, row: Mapping[str, Any]) -> BoostedClassifier:
         return self
