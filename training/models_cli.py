@@ -86,6 +86,7 @@ def load_training_data(
     """Frames, stages, leak columns, options and field names from a path or a stored dataset."""
     from forecast.data import store
     from forecast.data.mapping import BUILT_IN, detect_mapping, load_mapping
+    from forecast.history import DealHistory, load_deal_history
 
     want = "leads" if kind is Kind.leads else "opportunities"
     if data is not None and Path(data).exists():
@@ -105,8 +106,6 @@ def load_training_data(
             "field_names": _field_names(m),
         }
         if export.kind == "opportunities":
-            from forecast.history import DealHistory, load_deal_history
-
             out["history"] = DealHistory.from_frames(
                 export.opportunities,
                 export.history,
