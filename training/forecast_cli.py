@@ -113,7 +113,8 @@ def revenue(
         str | None,
         typer.Option(
             "--as-of",
-            help="Forecast as of this date (default: the period start if past, else today)",
+            help="Forecast as of this date (default: the period start if past, else now: "
+            "today, or the day after the data ends)",
         ),
     ] = None,
     target: Annotated[

@@ -66,7 +66,8 @@ def get_forecast(
         datetime | None,
         Query(
             description=(
-                "Forecast as known at this date (default: the period start if past, else today)"
+                "Forecast as known at this date (default: the period start if past, else now: "
+                "today, or the day after the data ends)"
             )
         ),
     ] = None,

@@ -255,6 +255,16 @@ class DealHistory:
             raise InvalidInput("the data holds no dates: nothing to learn from")
         return as_timestamp(max(dates))
 
+    def now(self, today: object = None) -> pd.Timestamp:
+        """ "Now" for this data: today, or the day after its last recorded date when it ends
+        earlier (an export). Figures judged as of this date see every record it holds."""
+        today_ts = as_timestamp(today if today is not None else pd.Timestamp.now(tz="UTC"))
+        try:
+            end = self.end
+        except InvalidInput:
+            return today_ts.normalize()
+        return min(today_ts, end.normalize() + pd.Timedelta(days=1))
+
     def rows_at(self, points: pd.DataFrame, *, for_models: bool = True) -> pd.DataFrame:
         """One row per (id, as_of) point: the deal as known at that instant.
 

@@ -46,14 +46,8 @@ _DAY = pd.Timedelta(days=1)
 
 
 def data_now(history: DealHistory, today: object = None) -> pd.Timestamp:
-    """ "Now" for a dataset: today, or the day after the last recorded date when the data ends
-    earlier (an export). Figures judged as of this date see every record the data holds."""
-    today_ts = as_timestamp(today if today is not None else pd.Timestamp.now(tz="UTC"))
-    try:
-        end = history.end
-    except InvalidInput:
-        return today_ts.normalize()
-    return min(today_ts, end.normalize() + _DAY)
+    """`DealHistory.now`: today, or the day after the data ends (an export)."""
+    return history.now(today)
 
 
 @dataclass

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     timing_holdout_days: int = Field(56, ge=0, description="Span of timing test landmarks")
     timing_threads: int = Field(1, ge=1, description="LightGBM threads for the timing model")
     new_deal_window_days: int = Field(91, ge=7, description="Recent creations that set the pace")
+    forecast_horizon_days: int = Field(
+        730, ge=1, description="Furthest a forecast's as-of date or period may lie past the data"
+    )
 
     @property
     def resolved_database_url(self) -> str:

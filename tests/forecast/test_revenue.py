@@ -174,3 +174,33 @@ def test_as_of_defaults_to_the_period_start_in_the_past_else_today():
     q3 = parse_period("2017-Q3")
     assert default_as_of(q3, now="2018-02-03") == T("2017-07-01")
     assert default_as_of(q3, now="2017-05-20 13:00") == T("2017-05-20")
+
+
+def test_a_forecast_reaches_no_further_than_the_horizon_past_the_data(history, models):
+    with pytest.raises(InvalidInput, match="more than 730 days after the data ends"):
+        forecast_revenue(history, "2023-Q4", as_of="2400-01-01", models=models, settings=SETTINGS)
+    with pytest.raises(InvalidInput, match="period 2040-Q1"):
+        forecast_revenue(history, "2040-Q1", settings=SETTINGS)
+    near = Settings(timing_min_closed_deals=10, forecast_horizon_days=3650)
+    assert forecast_revenue(history, "2025-Q1", as_of="2024-06-01", settings=near).total
+
+
+def test_drift_replays_a_bounded_number_of_windows_whatever_the_as_of(history, models):
+    from forecast.forecasting.revenue import measure_drift
+
+    calls = []
+    real = history.known_before
+
+    class Counting:
+        """The history, counting how often the replay asks it for a past view."""
+
+        def __getattr__(self, name):  # noqa: ANN001, ANN204
+            return getattr(history, name)
+
+        def known_before(self, t):  # noqa: ANN001, ANN201
+            calls.append(t)
+            return real(t)
+
+    far = replace(models, as_of=T("2030-01-01"))
+    drift = measure_drift(Counting(), far, 91.0, settings=SETTINGS)
+    assert drift.windows <= 13 and len(calls) <= 1

@@ -114,6 +114,12 @@ def test_a_group_with_no_deals_is_404_naming_it(viewer):
         ({"period": "2024-Q3", "as_of": "yesterday"}, 422, None),
         ({"period": "2024-Q3", "dataset": "nope"}, 404, "no dataset named 'nope'"),
         ({"period": "1999"}, 409, "no deal had closed before 1999-01-01"),
+        (
+            {"period": "2017-07", "as_of": "5197-08-29T18:51:43Z"},
+            422,
+            "as_of (5197-08-29) is more than 730 days after the data ends",
+        ),
+        ({"period": "2263-Q1"}, 422, "period 2263-Q1 (2263-01-01) is more than 730 days"),
         ({}, 422, None),
     ],
 )

@@ -209,7 +209,7 @@ def _plain(v: Any) -> Any:
 
 
 def default_as_of(period: Period, now: object = None) -> pd.Timestamp:
-    """The period start when it is in the past, else today."""
+    """The period start when it is in the past, else `now` (default: today)."""
     today = as_timestamp(now if now is not None else pd.Timestamp.now(tz="UTC")).normalize()
     return period.start if period.start <= today else today
 
@@ -228,13 +228,14 @@ def forecast_revenue(
 ) -> RevenueForecast:
     """Forecast won revenue for `period` ("2017", "2017-Q3", "2017-07"), per `by` group.
 
-    `as_of` defaults to the period start when that is in the past, else today. `targets` maps a
+    `as_of` defaults to the period start when that is past, else `history.now()`. `targets` maps a
     group to its target (a number alone is the total's target). `models` pre-fitted by
     `fit_forecast_models` are reused; otherwise they are fitted as of `as_of`.
     """
     per = period if isinstance(period, Period) else parse_period(period)
     column = _group_column(by)
-    t = as_timestamp(as_of) if as_of is not None else default_as_of(per, now)
+    t = as_timestamp(as_of) if as_of is not None else default_as_of(per, history.now(now))
+    _within_horizon(history, per, t, settings or get_settings())
     if column is not None and column not in history.deals.columns:
         raise InvalidInput(f"cannot group by {by!r}: the data has no {column!r} column")
     if models is None:
@@ -262,6 +263,22 @@ def forecast_revenue(
         include_new_deals=include_new_deals,
         drift=drift,
     )
+
+
+def _within_horizon(
+    history: DealHistory, period: Period, t: pd.Timestamp, settings: Settings
+) -> None:
+    """A forecast reaches at most `forecast_horizon_days` past the data's end: beyond it,
+    nothing known can say anything, and the work must not grow with a date a caller picks."""
+    end = history.end
+    limit = end + pd.Timedelta(days=settings.forecast_horizon_days)
+    for what, when in (("as_of", t), (f"period {period.label}", period.start)):
+        if when > limit:
+            raise InvalidInput(
+                f"{what} ({when.date()}) is more than {settings.forecast_horizon_days} days after "
+                f"the data ends ({end.date()}); forecast a nearer date "
+                "(FORECAST_FORECAST_HORIZON_DAYS sets the limit)"
+            )
 
 
 def forecast_pipeline(
@@ -561,8 +578,12 @@ def measure_drift(
     first = max(closes.min(), opps["created_at"].min() + pd.Timedelta(days=models.window_days))
     span = pd.Timedelta(days=span_days)
     ratios: list[float] = []
-    s = (t - span).normalize()
-    while s >= first and len(ratios) < max_windows:
+    # Windows end where the data does (after it, nothing happened to compare with), and the
+    # replay tries a bounded number of them whatever the as-of date and span.
+    s = (min(t, known.end + tm.DAY) - span).normalize()
+    for _ in range(4 * max_windows):
+        if s < first or len(ratios) >= max_windows:
+            break
         pipe = tm.pipeline_rows(known, s)
         expected = float(
             (

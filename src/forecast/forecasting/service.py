@@ -87,12 +87,14 @@ def forecast_against_targets(
             f"cannot group by {by!r}: use one of {', '.join(LEVEL_COLUMNS)} "
             "(or leave it out for the total)"
         )
-    t = _as_of(as_of) if as_of is not None else revenue.default_as_of(per)
     with engine.connect() as conn:
         name = opportunity_dataset(conn, dataset if history is None else history.name)
         targets = read_targets(conn, name, per.label)
     if history is None:
         history = load_deal_history(engine, name)
+    # Default: the period start when it is past, else "now" for this data (today, or the day
+    # after an export ends).
+    t = _as_of(as_of) if as_of is not None else revenue.default_as_of(per, history.now())
     column = LEVEL_COLUMNS.get(by or "")
     opps = history.deals
     known = set()
