@@ -52,7 +52,9 @@ def _tile(frame: pd.DataFrame, n: int, reps: int | None, rng: np.random.Generato
 def bench_forecast(n_deals: int, reps: int | None, runs: int) -> None:
     from forecast import timing as tm
     from forecast.data.generator import generate_pipeline
-    from forecast.forecasting.revenue import fit_forecast_models, forecast_pipeline, measure_drift
+    from forecast.forecasting.drift import measure_drift
+    from forecast.forecasting.fitted import fit_forecast_models
+    from forecast.forecasting.revenue import forecast_pipeline
     from forecast.history import DealHistory
     from forecast.periods import parse_period
 

@@ -322,6 +322,14 @@ def open_deal_rows(history: DealHistory, as_of: object) -> pd.DataFrame:
     return rows.reset_index(drop=True)
 
 
+def deal_amounts(frame: pd.DataFrame) -> np.ndarray:
+    """Each deal's amount, else its list price, else 0: what a won deal is worth in a forecast."""
+    amount = frame["amount"].astype(float) if "amount" in frame else pd.Series(np.nan, frame.index)
+    if "list_price" in frame:
+        amount = amount.fillna(frame["list_price"].astype(float))
+    return amount.fillna(0.0).clip(lower=0).to_numpy(dtype=float)
+
+
 def with_deal_weights(rows: pd.DataFrame) -> pd.DataFrame:
     """`weight` = 1 / number of rows of the same deal: each deal weighs one in total."""
     rows = rows.copy()

@@ -184,7 +184,7 @@ def deals_at_risk(
     # What the list shows (account, owner, team, product) as known at t, left-out fields too:
     # the leak check keeps a field out of the model, not out of a manager's sight.
     shown = history.open_at(t).set_index("id").reindex(pipe["id"])
-    amount = _amounts(pipe)
+    amount = feat.deal_amounts(pipe)
     high_from = float(np.quantile(amount, high_value_quantile)) if len(pipe) else None
     if team is not None:
         if "team" not in opps or not (opps["team"] == team).any():
@@ -318,13 +318,6 @@ def _earlier(
     where = pd.Index(cand["id"]).get_indexer(rows["id"])
     out[where] = [s.probability for s in scored]
     return out
-
-
-def _amounts(frame: pd.DataFrame) -> np.ndarray:
-    amount = frame["amount"].astype(float) if "amount" in frame else pd.Series(np.nan, frame.index)
-    if "list_price" in frame:
-        amount = amount.fillna(frame["list_price"].astype(float))
-    return amount.fillna(0.0).to_numpy(dtype=float)
 
 
 def _text(value: Any) -> str | None:

@@ -14,13 +14,9 @@ import pytest
 
 from forecast.data.generator import generate_pipeline
 from forecast.errors import InvalidInput, UnknownPeriod
-from forecast.forecasting.revenue import (
-    combine,
-    default_as_of,
-    fit_forecast_models,
-    forecast_revenue,
-    group_distributions,
-)
+from forecast.forecasting.distribution import combine, group_distributions
+from forecast.forecasting.fitted import fit_forecast_models
+from forecast.forecasting.revenue import default_as_of, forecast_revenue
 from forecast.history import JUST_AFTER, DealHistory
 from forecast.periods import parse_period
 from forecast.settings import Settings
@@ -186,7 +182,7 @@ def test_a_forecast_reaches_no_further_than_the_horizon_past_the_data(history, m
 
 
 def test_drift_replays_a_bounded_number_of_windows_whatever_the_as_of(history, models):
-    from forecast.forecasting.revenue import measure_drift
+    from forecast.forecasting.drift import measure_drift
 
     calls = []
     real = history.known_before

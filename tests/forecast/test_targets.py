@@ -310,7 +310,7 @@ class Kept:
 
 def test_models_are_refitted_only_when_what_was_known_before_as_of_changes(tmp_path, monkeypatch):
     from forecast.data.sync import sync_opportunities
-    from forecast.forecasting import revenue
+    from forecast.forecasting import fitted
 
     engine = store.make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     store.migrate(engine)
@@ -322,9 +322,9 @@ def test_models_are_refitted_only_when_what_was_known_before_as_of_changes(tmp_p
         dataset="crm",
     )
     fits = []
-    fit = revenue.fit_forecast_models
+    fit = fitted.fit_forecast_models
     monkeypatch.setattr(
-        revenue, "fit_forecast_models", lambda *a, **k: fits.append(1) or fit(*a, **k)
+        fitted, "fit_forecast_models", lambda *a, **k: fits.append(1) or fit(*a, **k)
     )
     as_of = "2024-12-01"
     cache = Kept()

@@ -34,12 +34,9 @@ import pandas as pd
 from forecast import timing as tm
 from forecast.data.stages import WON
 from forecast.errors import InsufficientHistory, InvalidInput
-from forecast.forecasting.revenue import (
-    GROUP_COLUMNS,
-    fit_forecast_models,
-    forecast_pipeline,
-    measure_drift,
-)
+from forecast.forecasting.drift import measure_drift
+from forecast.forecasting.fitted import fit_forecast_models
+from forecast.forecasting.revenue import GROUP_COLUMNS, forecast_pipeline
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import FREQS, Period, parse_period, periods_between
 from forecast.settings import Settings, get_settings

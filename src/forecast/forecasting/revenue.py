@@ -38,13 +38,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast import features as feat
 from forecast import timing as tm
 from forecast.data.stages import WON
-from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.errors import InvalidInput
+from forecast.features import deal_amounts
 from forecast.forecasting.distribution import Distribution, combine, group_distributions
-from forecast.history import JUST_AFTER, DealHistory, as_timestamp
-from forecast.modeling.baselines import stage_win_rates
+from forecast.forecasting.drift import Drift, measure_drift
+from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, share_won_by
+from forecast.history import DealHistory, as_timestamp
 from forecast.periods import Period, parse_period
 from forecast.settings import Settings, get_settings
 
@@ -57,91 +58,6 @@ GROUP_COLUMNS: dict[str, str] = {
 }
 MISSING_GROUP = "(none)"
 TOTAL = "total"
-
-
-# --- what a forecast needs, fitted as of a date --------------------------------------------------
-
-
-@dataclass
-class ForecastModels:
-    """Models fitted on what was known before `as_of`: timing, stage win rates, new-deal pace."""
-
-    as_of: pd.Timestamp
-    timing: tm.TimeToClose | tm.StageKaplanMeier
-    baseline: tm.StageKaplanMeier | None
-    stage_rates: Any  # baselines.StageWinRate | None
-    templates: pd.DataFrame | None  # recent creations, as of their creation
-    window_days: float
-    method: str
-    notes: list[str] = field(default_factory=list)
-    cache: dict = field(default_factory=dict, repr=False)  # per period span: drift, new deals
-
-
-def fit_forecast_models(
-    history: DealHistory,
-    as_of: object,
-    *,
-    settings: Settings | None = None,
-    seed: int | None = None,
-) -> ForecastModels:
-    """Fit everything the forecast uses on the data as known just before `as_of`.
-
-    Falls back to the per-stage close-time baseline (with a note) when too few deals had closed
-    for the model; raises `InsufficientHistory` when none had.
-    """
-    settings = settings or get_settings()
-    t = as_timestamp(as_of)
-    known = history.known_before(t)
-    rows = tm.survival_rows(history, t, every_days=settings.timing_every_days)
-    notes: list[str] = list(history.leak_notes)
-    baseline = None
-    if len(rows) and (rows["event"] > 0).any():
-        baseline = tm.StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(
-            rows, len(history.stages.open_stages)
-        )
-    try:
-        model, baseline = tm.fit_timing(history, t, settings=settings, seed=seed, rows=rows)
-        timing: tm.TimeToClose | tm.StageKaplanMeier = model
-        method = "time-to-close model"
-    except InsufficientHistory as exc:
-        if baseline is None:
-            raise InsufficientHistory(
-                f"no deal had closed before {t.date()}: there is no history to forecast from"
-            ) from None
-        timing, method = baseline, "per-stage close-time baseline"
-        notes.append(f"{exc}; the forecast uses the per-stage close-time distributions")
-    stage_rates = stage_win_rates(known)
-    templates, window = _templates(known, t, settings.new_deal_window_days)
-    if templates is None:
-        notes.append("too little history of deal creation: no line for deals not yet created")
-    return ForecastModels(t, timing, baseline, stage_rates, templates, window, method, notes)
-
-
-def _templates(
-    known: DealHistory,
-    t: pd.Timestamp,
-    window_days: int,
-) -> tuple[pd.DataFrame | None, float]:
-    """Deals created in the last `window_days` before t (`known`: as known before t), with
-    their features just after creation."""
-    opps = known.deals
-    if opps.empty:
-        return None, 0.0
-    first = opps["created_at"].min()
-    window = min(float(window_days), (t - first) / tm.DAY)
-    if window < 7:
-        return None, 0.0
-    recent = opps[opps["created_at"] >= t - pd.Timedelta(days=window)]
-    if recent.empty:
-        return None, window
-    points = pd.DataFrame(
-        {
-            "id": recent["id"].to_numpy(),
-            "as_of": recent["created_at"].to_numpy("datetime64[us]") + JUST_AFTER.to_timedelta64(),
-        }
-    )
-    rows = feat.deal_rows_at(known, points)
-    return rows.reset_index(drop=True), window
 
 
 # --- the forecast --------------------------------------------------------------------------------
@@ -304,7 +220,7 @@ def forecast_pipeline(
     start = max(0.0, (period.start - as_of) / tm.DAY)
     end = max(0.0, (period.end - as_of) / tm.DAY)
     p = tm.window_probabilities(models.timing, pipeline, start, end)["won"]
-    amount = _amounts(pipeline)
+    amount = deal_amounts(pipeline)
     deal_groups = _labels(pipeline, column) if column else np.full(len(pipeline), TOTAL, object)
     weighted = None
     if models.stage_rates is not None:
@@ -325,9 +241,9 @@ def forecast_pipeline(
     if templates is not None:
         key = (id(models.timing), create_from)
         if key not in models.cache:  # the same models and span give the same line
-            models.cache[key] = _share_won_by(models.timing, templates, span, create_from)
+            models.cache[key] = share_won_by(models.timing, templates, span, create_from)
         new_rate = (span / models.window_days) * models.cache[key]
-        new_amount = _amounts(templates)
+        new_amount = deal_amounts(templates)
         new_value = new_rate * new_amount
         new_groups = (
             _labels(templates, column) if column else np.full(len(templates), TOTAL, object)
@@ -477,14 +393,6 @@ def _labels(frame: pd.DataFrame, column: str) -> np.ndarray:
     return values.where(values.notna(), MISSING_GROUP).astype(str).to_numpy(dtype=object)
 
 
-def _amounts(frame: pd.DataFrame) -> np.ndarray:
-    """Each deal's amount, else its list price, else 0."""
-    amount = frame["amount"].astype(float) if "amount" in frame else pd.Series(np.nan, frame.index)
-    if "list_price" in frame:
-        amount = amount.fillna(frame["list_price"].astype(float))
-    return amount.fillna(0.0).clip(lower=0).to_numpy(dtype=float)
-
-
 def _targets(
     targets: Mapping[str, float] | float | None, names: list[str], by: str | None
 ) -> dict[str, float]:
@@ -509,99 +417,3 @@ def _targets(
             raise InvalidInput(f"target for {group!r} must be a non-negative amount, got {value}")
         out[key] = amount
     return out
-
-
-def _share_won_by(
-    model: Any, templates: pd.DataFrame, span: float, create_from: pd.Timestamp
-) -> np.ndarray:
-    """Per template: P(won before the window ends) for a deal like it created at a uniform time
-    inside the `span` days from `create_from`.
-
-    The window is cut into slices of one time bucket; a deal created in the middle of a slice is
-    scored from that date (so the calendar, e.g. a quarter-end push, applies where it falls)
-    over the time left, and the slices are averaged by their length.
-    """
-    width = float(getattr(model, "bucket_days", 7))
-    starts = np.arange(0.0, span, width)
-    lengths = np.minimum(width, span - starts)
-    mids = starts + lengths / 2
-    fresh = templates.assign(age_days=0.0, days_in_stage=0.0)
-    static = model.static_scores(fresh) if hasattr(model, "static_scores") else None
-    total = np.zeros(len(templates))
-    for mid, length in zip(mids, lengths, strict=True):
-        fresh["as_of"] = (create_from + pd.Timedelta(days=float(mid))).to_datetime64()
-        fresh["as_of"] = fresh["as_of"].astype("datetime64[us]")
-        kwargs = {"static": static} if static is not None else {}
-        won = model.cumulative(fresh, [span - mid], **kwargs)["won"][:, 0]
-        total += won * length
-    return total / span
-
-
-# --- forecast drift ---------------------------------------------------------------------------
-
-
-@dataclass
-class Drift:
-    """How far the models' forecasts missed on past windows: log sd of actual / expected."""
-
-    sigma: float
-    windows: int
-    ratios: list[float] = field(default_factory=list)
-    note: str = ""
-
-
-def measure_drift(
-    history: DealHistory,
-    models: ForecastModels,
-    span_days: float,
-    *,
-    every_days: int = 14,
-    max_windows: int = 13,
-    settings: Settings | None = None,
-) -> Drift:
-    """Replay the fitted models on past windows of `span_days` that ended before `models.as_of`.
-
-    At each past date s (every `every_days`, newest first, within observed history), forecast
-    [s, s + span) from the pipeline and the creation pace known at s, and compare with what was
-    won. The spread of log(actual / expected) measures what deal-by-deal chance cannot: shifts
-    in pace and win rates from one period to the next. Only outcomes known at `models.as_of` are
-    used, so the measure obeys the as-of rule; the models saw these windows in training, so it
-    errs on the narrow side.
-    """
-    settings = settings or get_settings()
-    t = models.as_of
-    known = history.known_before(t)
-    opps = known.deals
-    closes = opps.loc[opps["status"].isin([WON, "lost"]), "closed_at"]
-    if closes.empty:
-        return Drift(0.0, 0, note="no close known yet")
-    first = max(closes.min(), opps["created_at"].min() + pd.Timedelta(days=models.window_days))
-    span = pd.Timedelta(days=span_days)
-    ratios: list[float] = []
-    # Windows end where the data does (after it, nothing happened to compare with), and the
-    # replay tries a bounded number of them whatever the as-of date and span.
-    s = (min(t, known.end + tm.DAY) - span).normalize()
-    for _ in range(4 * max_windows):
-        if s < first or len(ratios) >= max_windows:
-            break
-        pipe = tm.pipeline_rows(known, s)
-        expected = float(
-            (
-                _amounts(pipe) * tm.window_probabilities(models.timing, pipe, 0.0, span_days)["won"]
-            ).sum()
-        )
-        templates, window = _templates(known.known_before(s), s, settings.new_deal_window_days)
-        if templates is not None and len(templates):
-            rate = (span_days / window) * _share_won_by(models.timing, templates, span_days, s)
-            expected += float((rate * _amounts(templates)).sum())
-        won = opps[
-            (opps["status"] == WON) & (opps["closed_at"] >= s) & (opps["closed_at"] < s + span)
-        ]
-        actual = float(won["amount"].fillna(0).sum())
-        if expected > 0 and actual > 0:
-            ratios.append(math.log(actual / expected))
-        s -= pd.Timedelta(days=every_days)
-    if len(ratios) < 2:
-        return Drift(0.0, len(ratios), ratios, note="too little history to measure forecast drift")
-    sigma = float(np.sqrt(np.mean(np.square(ratios))))
-    return Drift(sigma, len(ratios), ratios)

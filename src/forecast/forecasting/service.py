@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from forecast.errors import InvalidInput, NotFound
-from forecast.forecasting import revenue
+from forecast.forecasting import fitted, revenue
 from forecast.forecasting.targets import (
     LEVEL_COLUMNS,
     TOTAL,
@@ -113,8 +113,8 @@ def forecast_against_targets(
     skipped = [tg for tg in targets if tg.level == by and tg.name not in known]
     goals = {TOTAL if tg.level == "all" else tg.name: tg.amount for tg in used}
 
-    def fit() -> revenue.ForecastModels:
-        return revenue.fit_forecast_models(history, t, settings=settings)
+    def fit() -> fitted.ForecastModels:
+        return fitted.fit_forecast_models(history, t, settings=settings)
 
     key = (str(engine.url), name, *models_key(history, t, settings))
     models = models_cache.get(key, fit) if models_cache is not None else fit()

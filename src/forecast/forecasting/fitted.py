@@ -1,0 +1,126 @@
+"""What a forecast needs, fitted on what was known before its as-of date: the timing model (or
+its per-stage baseline), the stage win rates, and the recent creations that set the pace of
+deals not yet created."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast import features as feat
+from forecast import timing as tm
+from forecast.errors import InsufficientHistory
+from forecast.history import JUST_AFTER, DealHistory, as_timestamp
+from forecast.modeling.baselines import stage_win_rates
+from forecast.settings import Settings, get_settings
+
+
+@dataclass
+class ForecastModels:
+    """Models fitted on what was known before `as_of`: timing, stage win rates, new-deal pace."""
+
+    as_of: pd.Timestamp
+    timing: tm.TimeToClose | tm.StageKaplanMeier
+    baseline: tm.StageKaplanMeier | None
+    stage_rates: Any  # baselines.StageWinRate | None
+    templates: pd.DataFrame | None  # recent creations, as of their creation
+    window_days: float
+    method: str
+    notes: list[str] = field(default_factory=list)
+    cache: dict = field(default_factory=dict, repr=False)  # per period span: drift, new deals
+
+
+def fit_forecast_models(
+    history: DealHistory,
+    as_of: object,
+    *,
+    settings: Settings | None = None,
+    seed: int | None = None,
+) -> ForecastModels:
+    """Fit everything the forecast uses on the data as known just before `as_of`.
+
+    Falls back to the per-stage close-time baseline (with a note) when too few deals had closed
+    for the model; raises `InsufficientHistory` when none had.
+    """
+    settings = settings or get_settings()
+    t = as_timestamp(as_of)
+    known = history.known_before(t)
+    rows = tm.survival_rows(history, t, every_days=settings.timing_every_days)
+    notes: list[str] = list(history.leak_notes)
+    baseline = None
+    if len(rows) and (rows["event"] > 0).any():
+        baseline = tm.StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(
+            rows, len(history.stages.open_stages)
+        )
+    try:
+        model, baseline = tm.fit_timing(history, t, settings=settings, seed=seed, rows=rows)
+        timing: tm.TimeToClose | tm.StageKaplanMeier = model
+        method = "time-to-close model"
+    except InsufficientHistory as exc:
+        if baseline is None:
+            raise InsufficientHistory(
+                f"no deal had closed before {t.date()}: there is no history to forecast from"
+            ) from None
+        timing, method = baseline, "per-stage close-time baseline"
+        notes.append(f"{exc}; the forecast uses the per-stage close-time distributions")
+    stage_rates = stage_win_rates(known)
+    templates, window = templates_as_of(known, t, settings.new_deal_window_days)
+    if templates is None:
+        notes.append("too little history of deal creation: no line for deals not yet created")
+    return ForecastModels(t, timing, baseline, stage_rates, templates, window, method, notes)
+
+
+def templates_as_of(
+    known: DealHistory,
+    t: pd.Timestamp,
+    window_days: int,
+) -> tuple[pd.DataFrame | None, float]:
+    """Deals created in the last `window_days` before t (`known`: as known before t), with
+    their features just after creation."""
+    opps = known.deals
+    if opps.empty:
+        return None, 0.0
+    first = opps["created_at"].min()
+    window = min(float(window_days), (t - first) / tm.DAY)
+    if window < 7:
+        return None, 0.0
+    recent = opps[opps["created_at"] >= t - pd.Timedelta(days=window)]
+    if recent.empty:
+        return None, window
+    points = pd.DataFrame(
+        {
+            "id": recent["id"].to_numpy(),
+            "as_of": recent["created_at"].to_numpy("datetime64[us]") + JUST_AFTER.to_timedelta64(),
+        }
+    )
+    rows = feat.deal_rows_at(known, points)
+    return rows.reset_index(drop=True), window
+
+
+def share_won_by(
+    model: Any, templates: pd.DataFrame, span: float, create_from: pd.Timestamp
+) -> np.ndarray:
+    """Per template: P(won before the window ends) for a deal like it created at a uniform time
+    inside the `span` days from `create_from`.
+
+    The window is cut into slices of one time bucket; a deal created in the middle of a slice is
+    scored from that date (so the calendar, e.g. a quarter-end push, applies where it falls)
+    over the time left, and the slices are averaged by their length.
+    """
+    width = float(getattr(model, "bucket_days", 7))
+    starts = np.arange(0.0, span, width)
+    lengths = np.minimum(width, span - starts)
+    mids = starts + lengths / 2
+    fresh = templates.assign(age_days=0.0, days_in_stage=0.0)
+    static = model.static_scores(fresh) if hasattr(model, "static_scores") else None
+    total = np.zeros(len(templates))
+    for mid, length in zip(mids, lengths, strict=True):
+        fresh["as_of"] = (create_from + pd.Timedelta(days=float(mid))).to_datetime64()
+        fresh["as_of"] = fresh["as_of"].astype("datetime64[us]")
+        kwargs = {"static": static} if static is not None else {}
+        won = model.cumulative(fresh, [span - mid], **kwargs)["won"][:, 0]
+        total += won * length
+    return total / span
