@@ -1,0 +1,196 @@
+"""The KPI report: the figures `compute_kpis` found, as frames and as plain JSON-ready data.
+
+One row per scope (overall, group, period, group × period) in `summary`, per-stage rows in
+`funnel`, `time_in_stage` and `open_pipeline`; `to_dict` nests them per scope with every open
+stage present (empty where a scope has no row), and `None` where a figure is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast.data.stages import StageSet
+from forecast.errors import NotFound
+
+SUMMARY_COLUMNS = [
+    "group",
+    "period",
+    "deals",
+    "won",
+    "lost",
+    "open",
+    "win_rate",
+    "average_sale_value",
+    "won_revenue",
+    "won_revenue_estimated",
+    "won_cycle_deals",
+    "won_cycle_median_days",
+    "won_cycle_p90_days",
+    "closed_cycle_deals",
+    "closed_cycle_median_days",
+    "closed_cycle_p90_days",
+    "pipeline_velocity_per_day",
+    "open_value",
+    "open_value_estimated",
+    "csat_mean",
+    "csat_count",
+]
+
+
+@dataclass(eq=False)
+class KpiReport:
+    """KPIs of every group, as tidy frames; `to_dict` and `to_table` render them.
+
+    `summary` has one row per (group, period) with the scalar KPIs; `funnel`, `time_in_stage`
+    and `open_pipeline` have one row per (group, period, stage). The overall row has group and
+    period None; with `by` only, period is None; with `period` only, group is None.
+    """
+
+    as_of: pd.Timestamp
+    data_end: pd.Timestamp | None
+    from_snapshot: bool
+    by: str | None
+    period: str | None
+    stages: StageSet
+    summary: pd.DataFrame
+    funnel: pd.DataFrame
+    time_in_stage: pd.DataFrame
+    open_pipeline: pd.DataFrame
+    _index: dict[tuple, dict[str, list[dict[str, Any]]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    def row(self, group: str | None = None, period: str | None = None) -> dict[str, Any]:
+        """The KPIs of one group and period (both None: overall), as plain Python values."""
+        mask = _is(self.summary["group"], group) & _is(self.summary["period"], period)
+        if not mask.any():
+            raise NotFound(f"no KPIs for group {group!r}, period {period!r} in this report")
+        return self._row_dict(self.summary[mask].iloc[0].to_dict())
+
+    @property
+    def overall(self) -> dict[str, Any]:
+        return self.row()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: plain Python types only, NaN as None, dates as ISO strings."""
+        rows = self.summary.to_dict("records")
+        return {
+            "as_of": self.as_of.isoformat(),
+            "data_end": self.data_end.isoformat() if self.data_end is not None else None,
+            "from_snapshot": self.from_snapshot,
+            "by": self.by,
+            "period": self.period,
+            "stages": {
+                "open": list(self.stages.open_stages),
+                "won": self.stages.won,
+                "lost": self.stages.lost,
+            },
+            "overall": self.overall,
+            "groups": [
+                self._row_dict(r) for r in rows if r["group"] is not None or r["period"] is not None
+            ],
+        }
+
+    # -- rows for presentation
+
+    def stage_rows(self, key: tuple) -> dict[str, list[dict[str, Any]]]:
+        """The per-stage rows of one (group, period), indexed once for all rows."""
+        if not self._index:
+            for name in ("funnel", "time_in_stage", "open_pipeline"):
+                for rec in getattr(self, name).to_dict("records"):
+                    k = (rec.pop("group"), rec.pop("period"))
+                    part = self._index.setdefault(k, {})
+                    part.setdefault(name, []).append({c: _plain(v) for c, v in rec.items()})
+        return self._index.get(key, {})
+
+    def _row_dict(self, r: dict[str, Any]) -> dict[str, Any]:
+        parts = self.stage_rows((r["group"], r["period"]))
+        v = {k: _plain(r[k]) for k in SUMMARY_COLUMNS}
+        return {
+            "group": v["group"],
+            "period": v["period"],
+            "deals": v["deals"],
+            "won": v["won"],
+            "lost": v["lost"],
+            "open": v["open"],
+            "win_rate": v["win_rate"],
+            "average_sale_value": v["average_sale_value"],
+            "won_revenue": v["won_revenue"],
+            "won_revenue_estimated": v["won_revenue_estimated"],
+            "time_to_close": {
+                "won": {
+                    "deals": v["won_cycle_deals"],
+                    "median_days": v["won_cycle_median_days"],
+                    "p90_days": v["won_cycle_p90_days"],
+                },
+                "closed": {
+                    "deals": v["closed_cycle_deals"],
+                    "median_days": v["closed_cycle_median_days"],
+                    "p90_days": v["closed_cycle_p90_days"],
+                },
+            },
+            "pipeline_velocity_per_day": v["pipeline_velocity_per_day"],
+            "open_value": v["open_value"],
+            "open_value_estimated": v["open_value_estimated"],
+            "csat": (
+                {"mean": v["csat_mean"], "count": v["csat_count"]} if v["csat_count"] else None
+            ),
+            "funnel": self._per_stage(
+                parts.get("funnel"), reached=0, next_stage=None, conversion=None
+            ),
+            "time_in_stage": self._per_stage(
+                parts.get("time_in_stage"), median_days=None, completed_stays=0
+            ),
+            "open_pipeline": self._per_stage(
+                parts.get("open_pipeline"),
+                deals=0,
+                value=0.0,
+                estimated_value=0.0,
+                estimated_deals=0,
+            ),
+        }
+
+    def _per_stage(self, rows: list[dict[str, Any]] | None, **empty: Any) -> list[dict[str, Any]]:
+        """Every open stage in funnel order, with `empty` values where a stage has no rows."""
+        found = _by_stage(rows)
+        names = [*self.stages.open_stages, self.stages.won]
+        out = []
+        for i, stage in enumerate(self.stages.open_stages):
+            row = dict(found.get(stage) or {"stage": stage, **empty})
+            if "next_stage" in empty:
+                row["next_stage"] = names[i + 1]
+            out.append(row)
+        return out
+
+    def ordered_rows(self) -> list[dict[str, Any]]:
+        """Summary rows, group rows first and the overall row last."""
+        rows = self.summary.to_dict("records")
+        return [r for r in rows if r["group"] is not None or r["period"] is not None] + [
+            r for r in rows if r["group"] is None and r["period"] is None
+        ]
+
+
+def _plain(value: Any) -> Any:
+    """A plain Python value: numpy scalars unwrapped, NaN/NaT as None, timestamps as ISO."""
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def _by_stage(rows: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    return {r["stage"]: r for r in rows or []}
+
+
+def _is(values: pd.Series, wanted: Hashable | None) -> pd.Series:
+    return values.isna() if wanted is None else values.eq(wanted)
