@@ -52,12 +52,10 @@ def _viewer_key(engine) -> str:  # noqa: ANN001
 def _serve_model(app, engine, dataset: str, settings) -> None:  # noqa: ANN001
     from forecast import scoring
     from forecast.history import load_deal_history
-    from forecast.modeling import fitting as training
+    from forecast.modeling.deal_fitting import train_deals
     from forecast.modeling.scorers import select_scorer
 
-    result = training.train_deals(
-        load_deal_history(engine, dataset), settings=settings, dataset=dataset
-    )
+    result = train_deals(load_deal_history(engine, dataset), settings=settings, dataset=dataset)
     scorer = select_scorer(result.model)
     scorer.label = "model close-probability (fitted for the bench)"
     app.state.models.deal = scoring.Served(scoring.DEAL, scorer, "bench", "registry")

@@ -3,9 +3,9 @@
     .venv/bin/python bench/train_bench.py [--deals 1000000] [--seed 7]
 
 Builds the deals' `DealHistory` (with the export-state leak check, as an import does), then runs
-the full `forecast.modeling.fitting.train_deals` path (as-of snapshots, global and per-team LightGBM
-with calibration, the three baselines, holdout evaluation) with LightGBM threads set to the
-machine's cores, and prints wall times and the process's peak resident memory (ru_maxrss,
+the full `forecast.modeling.deal_fitting.train_deals` path (as-of snapshots, global and per-team
+LightGBM with calibration, the three baselines, holdout evaluation) with LightGBM threads set to
+the machine's cores, and prints wall times and the process's peak resident memory (ru_maxrss,
 which counts LightGBM's and numpy's native allocations that tracemalloc does not see).
 Deals come from `forecast.data.generator.generate_pipeline` when that module exists, else from the
 vectorised generator below (same shape: opportunities, stage history, stages).
@@ -123,7 +123,7 @@ def main() -> None:
 
     from forecast import features as feat
     from forecast.history import DealHistory
-    from forecast.modeling.fitting import train_deals
+    from forecast.modeling.deal_fitting import train_deals
     from forecast.settings import Settings
 
     cores = os.cpu_count() or 1

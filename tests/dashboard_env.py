@@ -18,7 +18,8 @@ from forecast import keys, scoring
 from forecast.data import store
 from forecast.data.importing import import_export
 from forecast.history import load_deal_history
-from forecast.modeling import fitting
+from forecast.modeling.deal_fitting import train_deals
+from forecast.modeling.fitting import TrainingResult
 from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
 from tests.conftest import OPPORTUNITIES_DIR
@@ -37,7 +38,7 @@ TARGETS = [
 class DashboardEnv:
     settings: Settings
     keys: dict[str, str]
-    deal: fitting.TrainingResult
+    deal: TrainingResult
 
 
 @lru_cache(maxsize=1)
@@ -56,9 +57,7 @@ def dashboard_env() -> DashboardEnv:
     with engine.begin() as conn:
         for role in keys.ROLES:
             made[role] = keys.create_key(conn, role, f"dashboard {role}")[1]
-    deal = fitting.train_deals(
-        load_deal_history(engine, DATASET), settings=settings, dataset=DATASET
-    )
+    deal = train_deals(load_deal_history(engine, DATASET), settings=settings, dataset=DATASET)
     return DashboardEnv(settings, made, deal)
 
 

@@ -1,8 +1,8 @@
 """`forecast train leads|deals` and `forecast models list|show|promote|rollback`.
 
-Two typer sub-apps, mounted by `training/cli.py`. The logic lives in `forecast.modeling.fitting`
-(fit and evaluate) and `forecast.modeling.registry` (MLflow); this module reads options, shows
-progress and tables.
+Two typer sub-apps, mounted by `training/cli.py`. The logic lives in
+`forecast.modeling.lead_fitting` and `forecast.modeling.deal_fitting` (fit and evaluate) and
+`forecast.modeling.registry` (MLflow); this module reads options, shows progress and tables.
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def _train(
     promote: bool,
     **extra: Any,
 ) -> None:
-    from forecast.modeling import fitting, registry
+    from forecast.modeling import deal_fitting, lead_fitting, registry
 
     _quiet_mlflow()
     settings = get_settings()
@@ -265,7 +265,7 @@ def _train(
             champion = None
         incumbent = champion.model if champion else None
         if kind is Kind.leads:
-            result = fitting.train_leads(
+            result = lead_fitting.train_leads(
                 frames["leads"],
                 leak_columns=frames["leak_columns"],
                 settings=settings,
@@ -279,7 +279,7 @@ def _train(
             history = frames["history"]
             if extra.get("include_leaks"):
                 history = history.keeping_all()
-            result = fitting.train_deals(
+            result = deal_fitting.train_deals(
                 history,
                 settings=settings,
                 seed=seed,

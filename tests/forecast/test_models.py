@@ -12,7 +12,8 @@ from forecast import features as F
 from forecast.errors import InvalidInput, ModelNotReady
 from forecast.modeling import estimators as models
 from forecast.modeling.baselines import StageWinRate
-from forecast.modeling.estimators import BoostedClassifier, FeatureEncoder, PerTeamClassifier
+from forecast.modeling.encoding import FeatureEncoder
+from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier
 from forecast.modeling.scorers import select_scorer
 from tests.forecast import synthetic
 

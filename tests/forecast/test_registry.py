@@ -11,7 +11,8 @@ import pytest
 
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.modeling import registry
-from forecast.modeling.fitting import TrainingResult, train_leads
+from forecast.modeling.fitting import TrainingResult
+from forecast.modeling.lead_fitting import train_leads
 from forecast.modeling.registry import client as registry_client
 from forecast.modeling.registry import runs as registry_runs
 from forecast.settings import Settings

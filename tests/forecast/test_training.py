@@ -10,11 +10,9 @@ from forecast import features as F
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory
 from forecast.modeling.baselines import stage_win_rates
-from forecast.modeling.fitting import (
-    single_column_auc,
-    train_deals,
-    train_leads,
-)
+from forecast.modeling.deal_fitting import train_deals
+from forecast.modeling.lead_fitting import train_leads
+from forecast.modeling.leaks import single_column_auc
 from forecast.modeling.promotion import decide_promotion
 from forecast.settings import Settings
 from tests.forecast import synthetic

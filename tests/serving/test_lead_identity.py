@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from forecast import features, scoring
 from forecast.data import store
 from forecast.data.generator import generate_leads
-from forecast.modeling import fitting as training
 from forecast.modeling.estimators import BoostedClassifier
+from forecast.modeling.lead_fitting import train_leads
 from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
 from serving.app import create_app
@@ -37,9 +37,7 @@ def leads() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def trained(leads, tmp_path_factory) -> BoostedClassifier:
     settings = Settings(state_dir=tmp_path_factory.mktemp("fit"), min_converted_leads=50)
-    return training.train_leads(
-        leads, leak_columns=["Tags"], settings=settings, cross_validate=False
-    ).model
+    return train_leads(leads, leak_columns=["Tags"], settings=settings, cross_validate=False).model
 
 
 def serving(settings: Settings, model: object, monkeypatch: pytest.MonkeyPatch) -> TestClient:

@@ -17,7 +17,8 @@ from forecast.data.generator import generate_leads, generate_pipeline
 from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
 from forecast.history import DealHistory
-from forecast.modeling import fitting as training
+from forecast.modeling.deal_fitting import train_deals
+from forecast.modeling.lead_fitting import train_leads
 from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
 from serving.app import create_app
@@ -31,12 +32,10 @@ def trained(tmp_path_factory):
     """A lead model and a deal model fitted in memory (no registry needed)."""
     settings = Settings(state_dir=tmp_path_factory.mktemp("fit"), **SMALL)
     leads = generate_leads(2500, seed=4).drop(columns=["created_at"])
-    lead = training.train_leads(
-        leads, leak_columns=["Tags"], settings=settings, cross_validate=False
-    )
+    lead = train_leads(leads, leak_columns=["Tags"], settings=settings, cross_validate=False)
     pipeline = generate_pipeline(2500, seed=4)
     history = DealHistory.from_frames(pipeline.opportunities, pipeline.history, pipeline.stages)
-    deal = training.train_deals(history, settings=settings)
+    deal = train_deals(history, settings=settings)
     return lead.model, deal.model, pipeline
 
 

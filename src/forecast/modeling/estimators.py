@@ -1,28 +1,27 @@
-"""The scoring models: a calibrated LightGBM classifier, per-team models, and the fallback.
+"""The scoring models: a calibrated LightGBM classifier, per-team models, scores and grades.
 
-- `BoostedClassifier`: LightGBM on an encoded feature matrix, then a calibrator fitted on rows
-  the booster never trained on; grade cut points (A–D) are stored with it. It follows the
-  scikit-learn estimator contract (parameters stored unchanged in `__init__`, `fit` returns
-  self, fitted state ends in `_`, `NotFittedError` before fit).
+- `BoostedClassifier`: LightGBM on the matrix `encoding.FeatureEncoder` makes, then a calibrator
+  fitted on rows the booster never trained on; grade cut points (A–D) are stored with it. It
+  follows the scikit-learn estimator contract (parameters stored unchanged in `__init__`, `fit`
+  returns self, fitted state ends in `_`, `NotFittedError` before fit).
 - `PerTeamClassifier`: one global model plus a model per team that has enough history and whose
   model ranks the team's unseen rows better than the global one.
-- `select_scorer`: what serving scores with: the model when there is one, else the per-stage win
-  rate (or the base rate for leads), labelled so every response can say which.
+- `to_score` and `grades_for`: a probability as the 0–100 score and the letter grade users see.
+- `group_fractions`: the stable split by group (deal) the models and the training runs share.
 
-The scoring path for one row (`score_row`, `encode_row`) touches no DataFrame and no
-scikit-learn pipeline: a dict lookup per field and one `Booster.predict` on a 1×d array.
+What serving scores with (the model, or the labelled fallback) is chosen in `scorers`. The
+scoring path for one row (`score_row`, `encode_row`) touches no DataFrame and no scikit-learn
+pipeline: a dict lookup per field and one `Booster.predict` on a 1×d array.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_numeric_dtype
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
@@ -30,6 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from forecast.errors import InvalidInput
+from forecast.modeling.encoding import FeatureEncoder
 
 GRADES = ("A", "B", "C", "D")
 _GRADE_LETTERS = np.array(GRADES[::-1])
@@ -48,87 +48,6 @@ def to_score(p: float | np.ndarray) -> int | np.ndarray:
     Python's `round`)."""
     scaled = np.rint(100.0 * np.clip(np.asarray(p, dtype=float), 0.0, 1.0))
     return int(scaled) if scaled.ndim == 0 else scaled.astype(int)
-
-
-# --- encoding -----------------------------------------------------------------------------------
-
-
-class FeatureEncoder:
-    """Frame ↔ float matrix: numbers as they are, text as integer codes of the levels seen in fit.
-
-    A level not seen in fit (or beyond the `max_levels` most frequent) and a missing value both
-    become NaN, which LightGBM routes as missing.
-    """
-
-    def __init__(self, max_levels: int = 200) -> None:
-        self.max_levels = max_levels
-        self.columns: list[str] = []
-        self.levels: dict[str, list[str]] = {}
-        self._codes: dict[str, dict[str, int]] = {}
-
-    def fit(self, X: pd.DataFrame) -> FeatureEncoder:
-        self.columns = [str(c) for c in X.columns]
-        self.levels = {}
-        for col in X.columns:
-            series = X[col]
-            if is_numeric_dtype(series):
-                continue
-            counts = series.dropna().astype(str).value_counts()
-            self.levels[str(col)] = [str(v) for v in counts.index[: self.max_levels]]
-        self._codes = {c: {v: i for i, v in enumerate(lv)} for c, lv in self.levels.items()}
-        return self
-
-    @property
-    def categorical_indices(self) -> list[int]:
-        return [i for i, c in enumerate(self.columns) if c in self.levels]
-
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        out = np.full((len(X), len(self.columns)), np.nan)
-        for j, col in enumerate(self.columns):
-            if col not in X:
-                continue
-            series = X[col]
-            if col in self.levels:
-                cat = pd.Categorical(
-                    series.astype(object).where(series.notna(), None), categories=self.levels[col]
-                )
-                codes = cat.codes.astype(float)
-                codes[codes < 0] = np.nan
-                out[:, j] = codes
-            else:
-                out[:, j] = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-        return out
-
-    def encode_row(self, row: Mapping[str, Any]) -> np.ndarray:
-        """One row (a mapping of field → value) as a 1×d array; unknown fields are ignored."""
-        out = np.empty((1, len(self.columns)))
-        for j, col in enumerate(self.columns):
-            value = row.get(col)
-            codes = self._codes.get(col)
-            if codes is not None:
-                out[0, j] = codes.get(str(value), math.nan) if value is not None else math.nan
-            else:
-                try:
-                    out[0, j] = math.nan if value is None else float(value)
-                except (TypeError, ValueError):
-                    out[0, j] = math.nan
-        return out
-
-    def decode(self, j: int, code: float) -> object:
-        """The original value behind column j's encoded `code` (None when missing)."""
-        if code != code:  # NaN
-            return None
-        col = self.columns[j]
-        if col in self.levels:
-            return self.levels[col][int(code)]
-        return float(code)
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._codes = {c: {v: i for i, v in enumerate(lv)} for c, lv in self.levels.items()}
-
-    def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_codes"}
 
 
 # --- splitting by group -------------------------------------------------------------------------

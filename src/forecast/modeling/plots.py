@@ -1,6 +1,6 @@
 """The plots a training run is logged with, drawn from its holdout results as PNG files.
 
-- leads and deals (`training.TrainingResult`): calibration, gain and lift, feature importance;
+- leads and deals (`fitting.TrainingResult`): calibration, gain and lift, feature importance;
 - timing (`timing.TimingResult`): share won within 30/60/90 days, predicted vs observed, and
   calibration of P(won within the longest horizon).
 

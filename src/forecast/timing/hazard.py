@@ -20,7 +20,8 @@ import pandas as pd
 from sklearn.exceptions import NotFittedError
 
 from forecast.errors import InsufficientHistory
-from forecast.modeling.estimators import FeatureEncoder, group_fractions
+from forecast.modeling.encoding import FeatureEncoder
+from forecast.modeling.estimators import group_fractions
 from forecast.timing.kaplan_meier import StageKaplanMeier
 from forecast.timing.rows import EVENT_WON, STATIC_FEATURES, _check_survival, _observed_from
 

@@ -1,0 +1,209 @@
+"""Train and evaluate the close-probability model on as-of snapshots against its baselines.
+
+A holdout by time: the model and baselines learn from deals whose outcome was known before the
+cut date (`features`' as-of snapshots) and are tested on deals that closed after it, seen from
+the cut on, each deal weighing one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast import features as feat
+from forecast.data.fingerprint import fingerprint
+from forecast.data.stages import LOST, WON
+from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.history import DealHistory, as_timestamp
+from forecast.modeling.baselines import baselines_for
+from forecast.modeling.estimators import PerTeamClassifier
+from forecast.modeling.fitting import (
+    Progress,
+    TrainingResult,
+    boosted_classifier,
+    check_holdout,
+    evaluate_on_holdout,
+    holdout_examples,
+    note,
+)
+from forecast.modeling.leaks import leak_warnings
+from forecast.settings import Settings, get_settings
+
+#: Training deals must be created this quantile of sales-cycle length before the cut.
+MATURITY_QUANTILE = 0.9
+
+
+def _deal_labels(field_names: dict[str, str] | None) -> dict[str, str]:
+    labels = dict(feat.DEAL_LABELS)
+    for canonical, original in (field_names or {}).items():
+        if canonical in labels and canonical in feat.DEAL_CATEGORICAL + (
+            "list_price",
+            "account_employees",
+            "account_revenue",
+        ):
+            labels[canonical] = original
+    return labels
+
+
+def train_deals(
+    history: DealHistory,
+    *,
+    settings: Settings | None = None,
+    seed: int | None = None,
+    incumbent: Any = None,
+    field_names: dict[str, str] | None = None,
+    dataset: str | None = None,
+    progress: Progress | None = None,
+) -> TrainingResult:
+    """Fit the close-probability model on as-of snapshots; test on deals that closed later.
+
+    Where the dataset only learns amounts at close (`history.options`), the list price stands in
+    while a deal is open; fields the export-state leak check left out are not used.
+    `field_names` maps canonical fields to the export's own column names, for reasons in the
+    user's words.
+    """
+    started = time.perf_counter()
+    settings = settings or get_settings()
+    seed = settings.seed if seed is None else seed
+    amount_known = history.options.amount_known_before_close
+    opportunities = history.deals
+    note(progress, "checking the data")
+    if len(opportunities) == 0:
+        raise InvalidInput("no deals in the data: nothing to train on")
+    ended = opportunities[
+        opportunities["status"].isin([WON, LOST])
+        & opportunities["closed_at"].notna()
+        & opportunities["created_at"].notna()
+    ]
+    won, lost = int((ended["status"] == WON).sum()), int((ended["status"] == LOST).sum())
+    if won + lost == 0:
+        raise InvalidInput(
+            f"none of the {len(opportunities)} deals has ended (won or lost with "
+            "dates): there is no outcome to learn from"
+        )
+    if won == 0 or lost == 0:
+        only = "won" if won else "lost"
+        raise InvalidInput(
+            f"one class only: all {won + lost} ended deals were {only}; a model needs both outcomes"
+        )
+    if won < settings.min_won_deals or lost < settings.min_lost_deals:
+        need_won = max(0, settings.min_won_deals - won)
+        need_lost = max(0, settings.min_lost_deals - lost)
+        raise InsufficientHistory(
+            f"{won} won and {lost} lost deals; training needs {settings.min_won_deals} and "
+            f"{settings.min_lost_deals} ({need_won} won and {need_lost} lost more). Nothing was "
+            "trained or registered; deal scores fall back to the per-stage win rate"
+        )
+
+    note(progress, "building as-of snapshots")
+    closes = ended["closed_at"].sort_values()
+    cut = as_timestamp(closes.quantile(1 - settings.holdout_fraction)).normalize()
+    if cut <= closes.iloc[0]:
+        cut = closes.iloc[0] + pd.Timedelta(days=1)
+    every = settings.snapshot_every_days
+    # Maturity window: a deal created less than a usual sales cycle before the cut is in the
+    # training part only if it closed fast (mostly lost); leaving those out avoids teaching the
+    # model that recent deals lose. The cycle is measured on deals closed before the cut.
+    before = ended[ended["closed_at"] < cut]
+    cycle = (before["closed_at"] - before["created_at"]).dt.total_seconds() / 86_400
+    maturity = float(np.ceil(cycle.quantile(MATURITY_QUANTILE))) if len(cycle) else 0.0
+    mature_before = cut - pd.Timedelta(days=maturity)
+    train_rows = feat.deal_training_rows(
+        history, every_days=every, known_before=cut, created_before=mature_before
+    )
+    test_rows = feat.deal_rows_after(history, cut, every_days=every)
+    y_train = train_rows["won"].to_numpy(float)
+    y_test = test_rows["won"].to_numpy(float)
+    deals_train = train_rows.drop_duplicates("id")["won"].to_numpy()
+    deals_test = test_rows.drop_duplicates("id")["won"].to_numpy()
+    check_holdout(deals_train, deals_test, settings.min_holdout_per_class, "deals")
+    X_train = feat.deal_features(train_rows, history.left_out)
+    X_test = feat.deal_features(test_rows, history.left_out)
+    w_train, w_test = train_rows["weight"].to_numpy(), test_rows["weight"].to_numpy()
+    groups = train_rows["id"].to_numpy()
+    still_open = int((opportunities["status"] == "open").sum())
+    split = {
+        "method": "time",
+        "cut": str(cut.date()),
+        "holdout_fraction": settings.holdout_fraction,
+        "train": "deals created a sales cycle (90th percentile) before the cut and closed "
+        "before it, snapshots while open",
+        "test": "deals closed on or after the cut, seen from the cut on; each deal weighs one",
+        "censored_open_deals": still_open,
+        "snapshot_every_days": every,
+        "train_created_before": str(mature_before.date()),
+        "maturity_days": maturity,
+        "amount_known_before_close": amount_known,
+    }
+    warnings: list[str] = list(history.leak_notes)
+    if not amount_known:
+        warnings.append(
+            "amounts are only known at close in this data: open deals carry the "
+            "list price as their amount"
+        )
+    note(progress, "looking for columns that give the answer away")
+    warnings += leak_warnings(X_train, y_train, settings.leak_warning_auc, w_train, groups)
+
+    note(progress, "fitting the model (global and per team)")
+    model = PerTeamClassifier(
+        base=boosted_classifier(settings, seed),
+        team_column="team",
+        min_won=settings.team_min_won_deals,
+        min_lost=settings.team_min_lost_deals,
+    ).fit(X_train, y_train, w_train, groups)
+    labels = _deal_labels(field_names)
+    model.field_labels_ = labels
+    note(progress, "fitting the baselines")
+    baselines = {
+        name: b.fit(X_train, y_train, sample_weight=w_train)
+        for name, b in baselines_for("deals").items()
+    }
+
+    note(progress, "evaluating on the holdout")
+    candidates: dict[str, Any] = {"model": model, **baselines}
+    if incumbent is not None:
+        candidates["champion"] = incumbent
+    metrics, preds = evaluate_on_holdout(candidates, X_test, y_test, w_test, warnings)
+    return TrainingResult(
+        kind="deals",
+        model=model,
+        metrics=metrics,
+        split=split,
+        rows={
+            "deals": len(opportunities),
+            "won": won,
+            "lost": lost,
+            "open": still_open,
+            "train_rows": len(train_rows),
+            "train_deals": int(len(deals_train)),
+            "test_rows": len(test_rows),
+            "test_deals": int(len(deals_test)),
+            "test_won": int(deals_test.sum()),
+        },
+        fingerprint=fingerprint(opportunities, history.stage_log),
+        params={
+            **model.global_.get_params(),
+            "best_iteration": model.global_.best_iteration_,
+            "snapshot_every_days": every,
+            "team_min_won": settings.team_min_won_deals,
+            "team_min_lost": settings.team_min_lost_deals,
+        },
+        seed=seed,
+        features=list(X_train.columns),
+        warnings=warnings,
+        y_test=y_test,
+        w_test=w_test,
+        predictions=preds,
+        input_example=X_test.head(5),
+        examples=holdout_examples(model, X_test, preds["model"], test_rows["id"].to_numpy()),
+        teams=model.team_report_,
+        dataset=dataset,
+        seconds=time.perf_counter() - started,
+        columns={
+            "features": list(X_train.columns),
+            "never_features": sorted(feat.REVEALED_AT_CLOSE),
+        },
+    )

@@ -1,0 +1,210 @@
+"""Train and evaluate the lead-qualification model against its baselines.
+
+A holdout by time where leads carry dates; otherwise a stratified holdout that is stable across
+runs (a hash of the lead id, so a later model is never tested on rows an earlier one trained
+on), plus stratified K-fold cross-validation on the training part for the spread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold
+
+from forecast import features as feat
+from forecast.data.fingerprint import fingerprint
+from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.modeling import metrics as m
+from forecast.modeling.baselines import baselines_for
+from forecast.modeling.estimators import group_fractions
+from forecast.modeling.fitting import (
+    Progress,
+    TrainingResult,
+    boosted_classifier,
+    check_holdout,
+    evaluate_on_holdout,
+    holdout_examples,
+    note,
+)
+from forecast.modeling.leaks import leak_warnings
+from forecast.settings import Settings, get_settings
+
+#: The holdout of leads without dates does not depend on the training seed: it stays put.
+HOLDOUT_SALT = 20_240_601
+
+
+def _stable_stratified_holdout(ids: pd.Series, y: np.ndarray, fraction: float) -> np.ndarray:
+    """Test mask: per class, the `fraction` of rows with the smallest hash of their id."""
+    u = group_fractions(ids.to_numpy(), HOLDOUT_SALT)
+    test = np.zeros(len(y), dtype=bool)
+    for cls in (0.0, 1.0):
+        idx = np.flatnonzero(y == cls)
+        k = int(round(len(idx) * fraction))
+        test[idx[np.argsort(u[idx], kind="stable")[:k]]] = True
+    return test
+
+
+def train_leads(
+    leads: pd.DataFrame,
+    *,
+    leak_columns: Sequence[str] = (),
+    include_leaks: bool = False,
+    settings: Settings | None = None,
+    seed: int | None = None,
+    incumbent: Any = None,
+    cross_validate: bool = True,
+    dataset: str | None = None,
+    progress: Progress | None = None,
+) -> TrainingResult:
+    """Fit the lead-qualification model and its baselines; evaluate on a holdout.
+
+    `leads` has `id`, `converted` (0/1) and one column per attribute. Columns in `leak_columns`
+    are left out unless `include_leaks`. `incumbent`, the current champion, is scored on the same
+    holdout so promotion compares like with like.
+    """
+    started = time.perf_counter()
+    settings = settings or get_settings()
+    seed = settings.seed if seed is None else seed
+    note(progress, "checking the data")
+    if leads is None or len(leads) == 0:
+        raise InvalidInput("no leads in the data: nothing to train on")
+    if "converted" not in leads.columns:
+        raise InvalidInput(
+            f"missing target column 'converted'; the leads have {list(leads.columns)}"
+        )
+    if "id" not in leads.columns:
+        leads = leads.assign(id=np.arange(len(leads)).astype(str))
+    y_all = feat.lead_labels(leads)
+    labelled = leads[y_all.notna().to_numpy()].reset_index(drop=True)
+    y = y_all.dropna().to_numpy(dtype=float)
+    if len(labelled) == 0:
+        raise InvalidInput("no lead has a 'converted' value (0 or 1): nothing to learn from")
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise InvalidInput("'converted' must be 0 or 1")
+    converted, not_converted = int(y.sum()), int(len(y) - y.sum())
+    if converted == 0 or not_converted == 0:
+        only = "converted" if converted else "unconverted"
+        raise InvalidInput(
+            f"one class only: all {len(y)} labelled leads are {only}; a model needs both outcomes"
+        )
+    if converted < settings.min_converted_leads:
+        missing = settings.min_converted_leads - converted
+        raise InsufficientHistory(
+            f"{converted} converted leads; training needs {settings.min_converted_leads} "
+            f"({missing} more). Nothing was trained or registered; lead scores fall back to "
+            "the overall conversion rate"
+        )
+    X, cols = feat.prepare_leads(labelled, leak_columns, include_leaks=include_leaks)
+    if X.shape[1] == 0:
+        raise InvalidInput(
+            "no attribute columns left to learn from after removing leak, "
+            "identifier and single-valued columns"
+        )
+    warnings: list[str] = []
+    if cols.leaks_excluded:
+        warnings.append(f"leak columns excluded: {cols.leaks_excluded}")
+    if include_leaks and leak_columns:
+        warnings.append(
+            f"leak columns INCLUDED on request: {list(leak_columns)}; metrics "
+            "will look better than scoring new leads can be"
+        )
+    note(progress, "looking for columns that give the answer away")
+    warnings += leak_warnings(X, y, settings.leak_warning_auc)
+
+    note(progress, "splitting")
+    dated = "created_at" in labelled and labelled["created_at"].notna().all()
+    if dated:
+        created = pd.to_datetime(labelled["created_at"])
+        cut = created.quantile(1 - settings.holdout_fraction)
+        test = (created >= cut).to_numpy()
+        split = {"method": "time", "cut": str(cut), "holdout_fraction": settings.holdout_fraction}
+    else:
+        test = _stable_stratified_holdout(labelled["id"].astype(str), y, settings.holdout_fraction)
+        split = {
+            "method": "stratified holdout (stable, by id)",
+            "holdout_fraction": settings.holdout_fraction,
+        }
+    check_holdout(y[~test], y[test], settings.min_holdout_per_class, "leads")
+    X_train, X_test, y_train, y_test = X[~test], X[test], y[~test], y[test]
+
+    note(progress, "fitting the model")
+    model = boosted_classifier(settings, seed).fit(X_train, y_train)
+    model.field_labels_ = {c: c for c in X.columns}
+    note(progress, "fitting the baselines")
+    baselines = {name: b.fit(X_train, y_train) for name, b in baselines_for("leads").items()}
+
+    note(progress, "evaluating on the holdout")
+    candidates: dict[str, Any] = {"model": model, **baselines}
+    if incumbent is not None:
+        candidates["champion"] = incumbent
+    metrics, preds = evaluate_on_holdout(candidates, X_test, y_test, None, warnings)
+
+    cv = None
+    if cross_validate and not dated:
+        note(progress, f"cross-validating ({settings.cv_folds} stratified folds)")
+        cv = _cross_validate(X_train, y_train, settings, seed)
+
+    test_ids = labelled["id"].to_numpy()[test]
+    return TrainingResult(
+        kind="leads",
+        model=model,
+        metrics=metrics,
+        split=split,
+        rows={
+            "leads": len(leads),
+            "labelled": len(labelled),
+            "converted": converted,
+            "not_converted": not_converted,
+            "train": int((~test).sum()),
+            "test": int(test.sum()),
+            "test_converted": int(y_test.sum()),
+        },
+        fingerprint=fingerprint(leads),
+        params={**model.get_params(), "best_iteration": model.best_iteration_},
+        seed=seed,
+        features=list(X.columns),
+        warnings=warnings,
+        cv=cv,
+        y_test=y_test,
+        w_test=None,
+        predictions=preds,
+        input_example=X_test.head(5),
+        examples=holdout_examples(model, X_test, preds["model"], test_ids),
+        columns={
+            "features": cols.features,
+            "leaks_excluded": cols.leaks_excluded,
+            "identifiers": cols.identifiers,
+            "single_valued": cols.constant,
+        },
+        dataset=dataset,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _cross_validate(
+    X: pd.DataFrame, y: np.ndarray, settings: Settings, seed: int
+) -> dict[str, dict[str, float]]:
+    """Mean and spread of AUC and Brier over stratified folds, for the model and baselines."""
+    folds = StratifiedKFold(settings.cv_folds, shuffle=True, random_state=seed)
+    scores: dict[str, dict[str, list[float]]] = {}
+    for train_idx, test_idx in folds.split(X, y):
+        models = {"model": boosted_classifier(settings, seed), **baselines_for("leads")}
+        for name, est in models.items():
+            fitted = clone(est).fit(X.iloc[train_idx], y[train_idx])
+            p = fitted.predict_proba(X.iloc[test_idx])[:, 1]
+            entry = scores.setdefault(name, {"roc_auc": [], "brier": []})
+            entry["roc_auc"].append(m.roc_auc(y[test_idx], p))
+            entry["brier"].append(m.brier(y[test_idx], p))
+    return {
+        name: {
+            f"{k}_{stat}": round(float(fn(v)), 6)
+            for k, v in d.items()
+            for stat, fn in (("mean", np.mean), ("std", np.std))
+        }
+        for name, d in scores.items()
+    }
