@@ -59,8 +59,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+        # A backstop: `RequestMiddleware` answers a route's unexpected error itself (with the
+        # request id and the security headers); this sees only what escapes the middleware.
+        log_unexpected(request.method, request.url.path)
+        return JSONResponse(INTERNAL_ERROR, status_code=500)
+
+
+#: The body of every 500: it names nothing of the failure (that is in the log, under the
+#: response's `X-Request-ID`).
+INTERNAL_ERROR = {"detail": "internal error; it has been logged", "type": "InternalError"}
+
+
+def log_unexpected(method: str, path: str) -> None:
+    """Log the exception being handled, traceback included; called inside an `except`."""
+    log.exception("unexpected error on %s %s", method, path)
 
 
 class FieldProblem(BaseModel):
@@ -84,6 +96,7 @@ ERROR_DESCRIPTIONS = {
     409: "Too little history for this; the message says how much is missing",
     413: "Request body too large",
     422: "Invalid input; the message (and `errors`) name each field and what was expected",
+    500: "Unexpected error; it is logged under the response's X-Request-ID",
     503: "Not ready (no model yet, or the store unreachable)",
 }
 

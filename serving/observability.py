@@ -16,6 +16,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.errors import INTERNAL_ERROR, log_unexpected
 from serving.logs import request_id
 
 log = logging.getLogger("forecast.serving.access")
@@ -77,9 +78,12 @@ class RequestMiddleware:
         status = 500
         extra = [(b"x-request-id", rid.encode("latin-1")), *SECURITY_HEADERS]
 
+        started_response = False
+
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
@@ -112,6 +116,14 @@ class RequestMiddleware:
                 413,
                 {"detail": f"request body too large: the limit is {self.max_body:,} bytes"},
             )
+        except Exception:
+            # Answered here, not by Starlette's outermost error middleware, so that a 500 too
+            # carries the request id and the security headers (and is logged with the id).
+            # Not re-raised: it is logged once, here, and the server has nothing left to do.
+            log_unexpected(scope["method"], scope["path"])
+            if started_response:
+                raise  # part of an answer has gone out: only the server can end it
+            await _json(send_wrapper, 500, INTERNAL_ERROR)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
