@@ -6,6 +6,22 @@ itself, nor its hash). Every request re-checks that the key has not been revoked
 Every POST form carries the session's CSRF token; sign-in, which has no session yet, uses a
 signed double-submit token in its own short-lived cookie.
 
+Signing out ends the session on the server too, not only in the browser: each cookie carries a
+random session id, and sign-out records that id in the store's `revoked_sessions` table until
+the cookie would have expired anyway (8 hours after sign-in). Why this design:
+
+- the store, not memory: every worker (and every restart) must see a sign-out, which a
+  per-process set cannot give;
+- per session, not per key: a "valid after" time on the key would sign out the key's other
+  browsers too;
+- a deny-list, not a table of every session: sign-in writes nothing, the table holds only
+  sessions signed out early and drops each row when its cookie expires, so it stays small
+  (bounded by the sign-outs of one session lifetime); key revocation already covers the rest.
+
+As for keys, the answer is remembered for the key cache's seconds, so another worker honours a
+sign-out within seconds; the worker that signed out honours it at once. A cookie without a
+session id (signed before ids existed) is refused: its holder signs in once more.
+
 The signing secret is `FORECAST_SESSION_SECRET` when set, else a random one kept in
 `<state_dir>/session_secret` (mode 600), so that every worker of one deployment shares it.
 
@@ -19,6 +35,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from threading import Lock
 from typing import Annotated
@@ -30,6 +47,7 @@ from sqlalchemy import Engine, select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from forecast import keys
 from forecast.data import store
 from forecast.settings import Settings
 
@@ -47,6 +65,8 @@ class Session:
     name: str
     role: str
     csrf: str
+    id: str = ""  # random, in the signed cookie: what sign-out revokes
+    expires_at: datetime | None = None  # naive UTC: when the cookie stops working
 
 
 def _secret(settings: Settings) -> str:
@@ -78,35 +98,72 @@ class SessionManager:
         self.engine = engine
         # Whether a key is still active, per key id, for `ttl_seconds` (0: always asked).
         self._active: TTLCache[int, bool] = TTLCache(maxsize=KEYS_REMEMBERED, ttl=ttl_seconds)
+        # Whether a session was signed out, per session id, likewise.
+        self._revoked: TTLCache[str, bool] = TTLCache(maxsize=KEYS_REMEMBERED, ttl=ttl_seconds)
         self._lock = Lock()
 
     # -- sessions
 
     def read(self, request: Request) -> Session | None:
-        """The request's session, if its cookie is genuine, fresh and its key still active."""
+        """The request's session, if its cookie is genuine, fresh, not signed out and its key
+        still active."""
         raw = request.cookies.get(SESSION_COOKIE)
         if not raw:
             return None
         try:
-            data = self._session.loads(raw, max_age=SESSION_SECONDS)
-            session = Session(int(data["k"]), str(data["n"]), str(data["r"]), str(data["c"]))
-        except (BadSignature, KeyError, TypeError, ValueError):
+            data, signed_at = self._session.loads(
+                raw, max_age=SESSION_SECONDS, return_timestamp=True
+            )
+            signed = signed_at.astimezone(UTC).replace(tzinfo=None)
+            session = Session(
+                int(data["k"]),
+                str(data["n"]),
+                str(data["r"]),
+                str(data["c"]),
+                str(data["s"]),
+                signed + timedelta(seconds=SESSION_SECONDS),
+            )
+        except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
             return None
-        if session.role not in VIEW_ROLES or not self.key_active(session.key_id):
+        if session.role not in VIEW_ROLES or not session.id:
+            return None
+        if self.session_revoked(session.id) or not self.key_active(session.key_id):
             return None
         return session
 
     def start(
         self, response: Response, request: Request, key_id: int, name: str, role: str
     ) -> Session:
-        session = Session(key_id, name, role, secrets.token_urlsafe(32))
-        token = self._session.dumps({"k": key_id, "n": name, "r": role, "c": session.csrf})
+        session = Session(key_id, name, role, secrets.token_urlsafe(32), secrets.token_urlsafe(16))
+        token = self._session.dumps(
+            {"k": key_id, "n": name, "r": role, "c": session.csrf, "s": session.id}
+        )
         _set_cookie(response, request, SESSION_COOKIE, token, SESSION_SECONDS)
         response.delete_cookie(LOGIN_COOKIE, path="/")
         return session
 
-    def end(self, response: Response) -> None:
+    def end(self, response: Response, session: Session | None = None) -> None:
+        """Delete the cookie and, for a session, revoke it in the store so that a copy of the
+        cookie no longer works either."""
+        if session is not None and session.id:
+            expires = session.expires_at or store.utcnow() + timedelta(seconds=SESSION_SECONDS)
+            with self.engine.begin() as conn:
+                keys.revoke_session(conn, session.id, expires)
+            with self._lock:
+                self._revoked[session.id] = True
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+
+    def session_revoked(self, session_id: str) -> bool:
+        """The session was signed out (as the store said at most `ttl` seconds ago)."""
+        with self._lock:
+            known = self._revoked.get(session_id)
+        if known is not None:
+            return known
+        with self.engine.connect() as conn:
+            revoked = keys.session_revoked(conn, session_id)
+        with self._lock:
+            self._revoked[session_id] = revoked
+        return revoked
 
     def key_active(self, key_id: int) -> bool:
         """The key has not been revoked (as the store said at most `ttl` seconds ago)."""

@@ -159,7 +159,7 @@ def logout(
             "cross-site request refused: the form's token does not match this session", 403
         )
     response = RedirectResponse("/login", status_code=303)
-    sessions.end(response)
+    sessions.end(response, session)
     return response
 
 

@@ -2,6 +2,9 @@
 
 Keys are 32 random bytes, so a fast hash is enough (no password stretching needed): guessing is
 hopeless, and a stolen table does not reveal a usable key.
+
+Also the dashboard sessions signed out before they expired (`revoke_session`, `session_revoked`;
+see `serving.sessions` for why the store keeps only those).
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from threading import Lock
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.engine import Connection
 
 from forecast.data import store
+from forecast.data.tables import revoked_sessions
 from forecast.errors import InvalidInput, NotFound
 
 ROLES = ("scorer", "viewer", "admin")
@@ -60,15 +65,28 @@ def create_key(conn: Connection, role: str, name: str) -> tuple[ApiKey, str]:
     return ApiKey(key_id, name, role, prefix), plain
 
 
+class AlreadyRevoked(InvalidInput):
+    """The key was revoked before; its first revocation time is kept."""
+
+
 def revoke_key(conn: Connection, key_id: int) -> ApiKey:
-    row = conn.execute(select(store.api_keys).where(store.api_keys.c.id == key_id)).first()
+    """Revoke a key. A key revoked before keeps its revocation time and raises `AlreadyRevoked`."""
+    cols = store.api_keys.c
+    row = conn.execute(select(store.api_keys).where(cols.id == key_id)).first()
     if row is None:
         raise NotFound(f"no API key with id {key_id}")
-    conn.execute(
+    # Only a key not yet revoked is updated, so a second (or concurrent) revoke changes nothing.
+    done = conn.execute(
         update(store.api_keys)
-        .where(store.api_keys.c.id == key_id)
+        .where(cols.id == key_id, cols.revoked_at.is_(None))
         .values(revoked_at=store.utcnow())
     )
+    if done.rowcount == 0:
+        when = conn.execute(select(cols.revoked_at).where(cols.id == key_id)).scalar_one()
+        raise AlreadyRevoked(
+            f"API key {key_id} ({row.role}, {row.name}) was already revoked "
+            f"at {when:%Y-%m-%d %H:%M:%S} UTC"
+        )
     return ApiKey(row.id, row.name, row.role, row.prefix)
 
 
@@ -76,6 +94,23 @@ def list_keys(conn: Connection) -> list[dict]:
     cols = store.api_keys.c
     query = select(cols.id, cols.name, cols.role, cols.prefix, cols.created_at, cols.revoked_at)
     return [dict(r) for r in conn.execute(query.order_by(cols.id)).mappings()]
+
+
+def revoke_session(conn: Connection, session_id: str, expires_at: datetime) -> None:
+    """Record a dashboard session as signed out until `expires_at` (naive UTC), when its cookie
+    would stop working anyway; records past that time are dropped here, so the table holds at
+    most the sign-outs of one session lifetime."""
+    table = revoked_sessions
+    conn.execute(delete(table).where(table.c.expires_at < store.utcnow()))
+    known = conn.execute(select(table.c.session_id).where(table.c.session_id == session_id))
+    if known.first() is None:
+        conn.execute(table.insert().values(session_id=session_id, expires_at=expires_at))
+
+
+def session_revoked(conn: Connection, session_id: str) -> bool:
+    table = revoked_sessions
+    found = conn.execute(select(table.c.session_id).where(table.c.session_id == session_id))
+    return found.first() is not None
 
 
 class KeyVerifier:

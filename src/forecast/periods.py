@@ -2,7 +2,8 @@
 
 Half-open so that consecutive periods tile time without overlap: a deal closed at midnight on
 1 July belongs to Q3, never to both Q2 and Q3. Accepted forms: `2017`, `2017-Q3` (or `2017Q3`,
-any case) and `2017-07`.
+any case) and `2017-07`. Labels always have a four-digit year (`0001-Q1`, never `1-Q1`), so
+they parse back to the same period and sort as text.
 """
 
 from __future__ import annotations
@@ -56,16 +57,18 @@ def parse_period(text: str) -> Period:
         raise UnknownPeriod(f"unknown period {text!r}: the year is out of range; use {ACCEPTED}")
     if m := _YEAR.match(raw):
         year = int(m.group(1))
-        return Period(str(year), pd.Timestamp(year, 1, 1), pd.Timestamp(year + 1, 1, 1), "year")
+        return Period(f"{year:04d}", pd.Timestamp(year, 1, 1), pd.Timestamp(year + 1, 1, 1), "year")
     if m := _QUARTER.match(raw):
         year, q = int(m.group(1)), int(m.group(2))
         start = pd.Timestamp(year, 3 * q - 2, 1)
-        return Period(f"{year}-Q{q}", start, start + pd.DateOffset(months=3), "quarter")
+        return Period(f"{year:04d}-Q{q}", start, start + pd.DateOffset(months=3), "quarter")
     if m := _MONTH.match(raw):
         year, month = int(m.group(1)), int(m.group(2))
         if 1 <= month <= 12:
             start = pd.Timestamp(year, month, 1)
-            return Period(f"{year}-{month:02d}", start, start + pd.DateOffset(months=1), "month")
+            return Period(
+                f"{year:04d}-{month:02d}", start, start + pd.DateOffset(months=1), "month"
+            )
     raise UnknownPeriod(f"unknown period {text!r}: use {ACCEPTED}")
 
 
@@ -73,11 +76,11 @@ def period_of(when: object, freq: str) -> Period:
     """The month, quarter or year that contains a date."""
     t = pd.Timestamp(when)
     if freq == "month":
-        return parse_period(f"{t.year}-{t.month:02d}")
+        return parse_period(f"{t.year:04d}-{t.month:02d}")
     if freq == "quarter":
-        return parse_period(f"{t.year}-Q{(t.month - 1) // 3 + 1}")
+        return parse_period(f"{t.year:04d}-Q{(t.month - 1) // 3 + 1}")
     if freq == "year":
-        return parse_period(str(t.year))
+        return parse_period(f"{t.year:04d}")
     raise InvalidInput(f"unknown period frequency {freq!r}; expected one of {list(FREQS)}")
 
 

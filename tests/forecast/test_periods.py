@@ -52,3 +52,13 @@ def test_periods_between_covers_the_range_in_order():
 def test_a_year_out_of_range_is_an_unknown_period_not_a_crash(text):
     with pytest.raises(UnknownPeriod, match="the year is out of range"):
         parse_period(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "freq"), [("0001-Q1", "quarter"), ("0001", "year"), ("0999-07", "month")]
+)
+def test_early_years_keep_four_digits_and_round_trip(text, freq):
+    per = parse_period(text)
+    assert per.label == text and per.freq == freq
+    assert parse_period(per.label) == per
+    assert period_of(per.start, freq) == per

@@ -62,6 +62,20 @@ def test_a_revoked_key_stops_working(client, api_keys):
     assert client.get("/v1/keys", headers=auth(created["key"])).status_code == 401
 
 
+def test_revoking_a_key_twice_keeps_the_first_time_and_says_it_was_already_revoked(
+    client, api_keys
+):
+    admin = auth(api_keys["admin"])
+    created = client.post("/v1/keys", json={"role": "scorer", "name": "temp"}, headers=admin)
+    key_id = created.json()["id"]
+    assert client.delete(f"/v1/keys/{key_id}", headers=admin).status_code == 200
+    first = next(k for k in client.get("/v1/keys", headers=admin).json() if k["id"] == key_id)
+    again = client.delete(f"/v1/keys/{key_id}", headers=admin)
+    assert again.status_code == 422 and "already revoked" in again.json()["detail"]
+    later = next(k for k in client.get("/v1/keys", headers=admin).json() if k["id"] == key_id)
+    assert later["revoked_at"] == first["revoked_at"]
+
+
 def test_a_wrongly_typed_field_is_422_with_its_path(client, api_keys):
     response = client.post(
         "/v1/keys", json={"role": "boss", "name": 5}, headers=auth(api_keys["admin"])

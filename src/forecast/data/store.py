@@ -7,6 +7,7 @@ schema is owned by Alembic (`forecast/data/migrations`).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -80,7 +81,16 @@ def utcnow() -> datetime:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = url.removeprefix("sqlite:///").split("?")[0]
+        if path and path != ":memory:":
+            # Key hashes and CRM data: a folder made here is 700, a new database file 600
+            # (SQLite gives its -wal and -shm files the database file's mode). An existing file
+            # is never opened here: closing it would drop this process's SQLite locks on it.
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
         engine = create_engine(url, hide_parameters=True)
 
         @event.listens_for(engine, "connect")

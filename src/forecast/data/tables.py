@@ -138,6 +138,15 @@ api_keys = Table(
     Column("revoked_at", DateTime),
 )
 
+# Dashboard sessions signed out before their cookie expired (see `serving.sessions`); a row is
+# dropped once `expires_at` (when the cookie would stop working anyway) has passed.
+revoked_sessions = Table(
+    "revoked_sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("expires_at", DateTime, nullable=False),
+)
+
 # Every score served, for monitoring: who asked (request id), which model, what it said.
 score_log = Table(
     "score_log",

@@ -77,6 +77,23 @@ def _fail_fast() -> Iterator[None]:
 _FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 
 
+def _private_dir(folder: Path) -> None:
+    """Make `folder` (and any missing parents) if absent; the folder itself mode 700."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private_file(path: Path) -> None:
+    """Create an absent SQLite file with mode 600 (in a 700 folder if the folder is new) before
+    MLflow opens it; an existing file is left alone (closing it would drop SQLite's locks)."""
+    if str(path) in ("", ".", ":memory:"):
+        return
+    _private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 @contextmanager
 def _mlflow(settings: Settings) -> Iterator[Any]:
     """MLflow pointed at the configured tracking URI for the duration (restored afterwards)."""
@@ -85,7 +102,9 @@ def _mlflow(settings: Settings) -> Iterator[Any]:
 
     uri = settings.resolved_mlflow_uri
     if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(uri.removeprefix("sqlite:///").split("?")[0]))
+    # The local copies of champions (`<state>/models`, filled by `champions.load_champion`).
+    _private_dir(settings.state_dir.resolve() / "models")
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     old_tracking = mlflow.get_tracking_uri() if previous else None
     mlflow.set_tracking_uri(uri)
@@ -124,6 +143,7 @@ def _start_run(client: Any, experiment: str, settings: Settings) -> Any:
     if found is not None:
         experiment_id = found.experiment_id
     else:
+        _private_dir(settings.state_dir.resolve() / "mlartifacts")
         artifacts = settings.state_dir.resolve() / "mlartifacts" / experiment
         artifacts.mkdir(parents=True, exist_ok=True)
         experiment_id = client.create_experiment(name, artifact_location=artifacts.as_uri())

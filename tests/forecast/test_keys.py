@@ -1,0 +1,45 @@
+"""API keys: a key is revoked once; a second revoke keeps the first time and says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from forecast import keys
+from forecast.data import store
+from forecast.errors import InvalidInput, NotFound
+from forecast.settings import Settings
+
+
+@pytest.fixture
+def engine(tmp_path: Path):
+    return store.get_engine(Settings(state_dir=tmp_path / "state"))
+
+
+def revoked_at(engine, key_id: int):
+    with engine.connect() as conn:
+        cols = store.api_keys.c
+        return conn.execute(select(cols.revoked_at).where(cols.id == key_id)).scalar_one()
+
+
+def test_a_second_revoke_keeps_the_first_time_and_says_the_key_was_already_revoked(engine):
+    with engine.begin() as conn:
+        record, _ = keys.create_key(conn, "viewer", "someone")
+    with engine.begin() as conn:
+        assert keys.revoke_key(conn, record.id) == record
+    first = revoked_at(engine, record.id)
+    assert first is not None
+    with (
+        pytest.raises(keys.AlreadyRevoked, match="already revoked") as raised,
+        engine.begin() as conn,
+    ):
+        keys.revoke_key(conn, record.id)
+    assert isinstance(raised.value, InvalidInput)  # 422 in the API, exit 2 in the CLI
+    assert revoked_at(engine, record.id) == first
+
+
+def test_revoking_an_unknown_key_is_not_found(engine):
+    with pytest.raises(NotFound), engine.begin() as conn:
+        keys.revoke_key(conn, 12345)
