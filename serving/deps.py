@@ -13,11 +13,13 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 from sqlalchemy import Engine
 
 from forecast.keys import ApiKey
 from forecast.settings import Settings
 from serving.caches import BuildOnceCache
+from serving.schemas import single_line
 
 
 def get_engine(request: Request) -> Engine:
@@ -37,6 +39,7 @@ DatasetQuery = Annotated[
         description="Dataset (default: FORECAST_DEAL_DATASET, else the only opportunities dataset "
         "in the store)",
     ),
+    AfterValidator(single_line),
 ]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 

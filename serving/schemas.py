@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -15,6 +17,58 @@ def _utc(value: datetime) -> datetime:
 #: A timestamp sent out as RFC 3339 with its zone (the store keeps naive UTC).
 UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 
+# --- what the edge accepts ----------------------------------------------------------------------
+# Python's json reads `Infinity`, `NaN` and integers of any length, and PostgreSQL refuses NUL in
+# text: values the models and the store cannot take are refused here, as a 422 naming the field.
+
+#: The largest magnitude of a number sent in: far above any real amount, far below overflow.
+MAX_NUMBER = 1e15
+
+_CONTROL = re.compile(r"[\x00-\x1f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _refuse_control(value: str, pattern: re.Pattern[str], allowed: str) -> str:
+    found = pattern.search(value)
+    if found:
+        raise ValueError(
+            f"contains the control character U+{ord(found.group()):04X} at position "
+            f"{found.start()}; {allowed}"
+        )
+    return value
+
+
+def single_line(value: str) -> str:
+    """A name or an id: no control characters at all (NUL, tab, newline, escape, ...)."""
+    return _refuse_control(value, _CONTROL, "names and ids take none")
+
+
+def free_text(value: str) -> str:
+    """Free text: tab, newline and carriage return allowed, no other control character."""
+    return _refuse_control(value, _CONTROL_IN_TEXT, "text may hold only tab and line breaks")
+
+
+def sane_value(value: object) -> object:
+    """A free value: a finite number of magnitude up to MAX_NUMBER, or `free_text`."""
+    if isinstance(value, str):
+        return free_text(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # abs() and the comparison are exact for an int of any length; isfinite() is not
+        if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > MAX_NUMBER:
+            raise ValueError(
+                "must be a finite number between -1e15 and 1e15 (Infinity, NaN and larger "
+                "numbers cannot be scored)"
+            )
+    return value
+
+
+#: A name or id: one line, no control characters.
+Name = Annotated[str, AfterValidator(single_line)]
+#: A number the models and the store can hold: finite, |x| ≤ MAX_NUMBER.
+Number = Annotated[float, Field(ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False)]
+#: Money and counts: a Number that is not negative.
+Amount = Annotated[float, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False)]
+
 Role = Literal["scorer", "viewer", "admin"]
 
 
@@ -24,7 +78,7 @@ class KeyCreateRequest(BaseModel):
         json_schema_extra={"examples": [{"role": "scorer", "name": "Salesforce production"}]},
     )
     role: Role
-    name: str = Field(min_length=1, max_length=200, description="Who holds the key")
+    name: Name = Field(min_length=1, max_length=200, description="Who holds the key")
 
 
 class KeyInfo(BaseModel):
@@ -43,6 +97,8 @@ class KeyCreated(KeyInfo):
 # --- scoring ------------------------------------------------------------------------------------
 
 FieldValue = str | float | int | bool | None
+#: A lead field's value as sent: finite, bounded numbers and text without control characters.
+FieldValueIn = Annotated[FieldValue, AfterValidator(sane_value)]
 
 
 class ReasonOut(BaseModel):
@@ -81,8 +137,8 @@ LEAD_EXAMPLE = {
 
 class LeadScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [LEAD_EXAMPLE]})
-    id: str | None = Field(None, max_length=200, description="Your id, echoed back")
-    fields: dict[str, FieldValue] = Field(
+    id: Name | None = Field(None, max_length=200, description="Your id, echoed back")
+    fields: dict[Name, FieldValueIn] = Field(
         description="The lead's fields by the names used in training; unknown fields are "
         "ignored, missing ones are scored as blank",
         max_length=500,
@@ -110,22 +166,22 @@ DEAL_EXAMPLE = {
 
 class DealScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
-    id: str | None = Field(None, max_length=200, description="Your id, echoed back")
-    stage: str = Field(min_length=1, max_length=100, description="A stage of the dataset")
+    id: Name | None = Field(None, max_length=200, description="Your id, echoed back")
+    stage: Name = Field(min_length=1, max_length=100, description="A stage of the dataset")
     created_at: datetime | None = None
     stage_entered_at: datetime | None = Field(None, description="Default: created_at")
-    amount: float | None = Field(None, ge=0)
-    list_price: float | None = Field(None, ge=0)
-    product: str | None = Field(None, max_length=200)
-    product_series: str | None = Field(None, max_length=100)
-    owner: str | None = Field(None, max_length=200, description="The rep")
-    team: str | None = Field(None, max_length=200)
-    region: str | None = Field(None, max_length=100)
-    account: str | None = Field(None, max_length=200)
-    sector: str | None = Field(None, max_length=100)
-    account_country: str | None = Field(None, max_length=100)
-    account_employees: float | None = Field(None, ge=0)
-    account_revenue: float | None = Field(None, ge=0)
+    amount: Amount | None = None
+    list_price: Amount | None = None
+    product: Name | None = Field(None, max_length=200)
+    product_series: Name | None = Field(None, max_length=100)
+    owner: Name | None = Field(None, max_length=200, description="The rep")
+    team: Name | None = Field(None, max_length=200)
+    region: Name | None = Field(None, max_length=100)
+    account: Name | None = Field(None, max_length=200)
+    sector: Name | None = Field(None, max_length=100)
+    account_country: Name | None = Field(None, max_length=100)
+    account_employees: Amount | None = None
+    account_revenue: Amount | None = None
 
 
 class DealBatchRequest(BaseModel):
@@ -184,7 +240,7 @@ class OpportunityState(BaseModel):
     `created_at`, which a stored deal keeps."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [OPPORTUNITY_EXAMPLE]})
-    stage: str = Field(
+    stage: Name = Field(
         min_length=1, max_length=100, description="The current stage, one of the dataset's stages"
     )
     updated_at: datetime = Field(
@@ -194,22 +250,24 @@ class OpportunityState(BaseModel):
     created_at: datetime | None = Field(None, description="Required for a new deal")
     closed_at: datetime | None = Field(None, description="For won/lost; default: updated_at")
     expected_close_at: datetime | None = None
-    amount: float | None = Field(None, ge=0, allow_inf_nan=False)
-    list_price: float | None = Field(None, ge=0, allow_inf_nan=False)
-    currency: str | None = Field(None, pattern=r"^[A-Za-z]{3}$", description="Default: USD")
-    owner: str | None = Field(None, max_length=200, description="The rep")
-    team: str | None = Field(None, max_length=200)
-    region: str | None = Field(None, max_length=100)
-    product: str | None = Field(None, max_length=200)
-    product_series: str | None = Field(None, max_length=100)
-    account: str | None = Field(None, max_length=200)
-    sector: str | None = Field(None, max_length=100)
-    account_country: str | None = Field(None, max_length=100)
-    account_employees: float | None = Field(None, ge=0, allow_inf_nan=False)
-    account_revenue: float | None = Field(None, ge=0, allow_inf_nan=False)
-    rep_probability: float | None = Field(None, ge=0, le=1, description="The rep's own call")
+    amount: Amount | None = None
+    list_price: Amount | None = None
+    currency: Name | None = Field(None, pattern=r"^[A-Za-z]{3}$", description="Default: USD")
+    owner: Name | None = Field(None, max_length=200, description="The rep")
+    team: Name | None = Field(None, max_length=200)
+    region: Name | None = Field(None, max_length=100)
+    product: Name | None = Field(None, max_length=200)
+    product_series: Name | None = Field(None, max_length=100)
+    account: Name | None = Field(None, max_length=200)
+    sector: Name | None = Field(None, max_length=100)
+    account_country: Name | None = Field(None, max_length=100)
+    account_employees: Amount | None = None
+    account_revenue: Amount | None = None
+    rep_probability: float | None = Field(
+        None, ge=0, le=1, allow_inf_nan=False, description="The rep's own call"
+    )
     forecast_category: ForecastCategory | None = None
-    csat: float | None = Field(None, allow_inf_nan=False)
+    csat: Number | None = None
 
 
 class OpportunityUpsert(OpportunityState):
@@ -217,7 +275,7 @@ class OpportunityUpsert(OpportunityState):
         extra="forbid",
         json_schema_extra={"examples": [{"id": "0060X00000abcDE", **OPPORTUNITY_EXAMPLE}]},
     )
-    id: str = Field(min_length=1, max_length=100, description="The CRM's id of the deal")
+    id: Name = Field(min_length=1, max_length=100, description="The CRM's id of the deal")
 
 
 class OpportunityBatchRequest(BaseModel):
@@ -285,17 +343,17 @@ TARGET_EXAMPLE = {"level": "team", "name": "Team Costa", "period": "2017-Q3", "a
 class TargetIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [TARGET_EXAMPLE]})
     level: TargetLevel = Field(description="all: the whole dataset (name 'total')")
-    name: str = Field(
+    name: Name = Field(
         "total", max_length=200, description="The team, rep, product or region as the deals name it"
     )
-    period: str = Field(
+    period: Name = Field(
         min_length=1,
         max_length=20,
         examples=["2017-Q3", "2017-07", "2017"],
         description="A year (2017), quarter (2017-Q3) or month (2017-07)",
     )
-    amount: float = Field(ge=0, allow_inf_nan=False, description="Revenue to win in the period")
-    currency: str | None = Field(
+    amount: Amount = Field(description="Revenue to win in the period")
+    currency: Name | None = Field(
         None, pattern=r"^[A-Za-z]{3}$", description="Default: the currency of the dataset's deals"
     )
 

@@ -1,0 +1,224 @@
+"""Input the models or the store cannot take is answered at the edge: a 422 naming the field,
+never a 500. Non-finite or huge numbers (Python's json reads `Infinity`, `NaN` and 400-digit
+integers) and control characters (PostgreSQL rejects NUL in text) are refused; ordinary values,
+and tabs and newlines in free text, still go through."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import Engine
+
+from forecast.data import store
+from forecast.data.importing import import_frame
+from forecast.data.mapping import load_mapping
+from forecast.settings import Settings
+from tests.serving.conftest import auth
+from tests.serving.test_scores import DEAL, LEAD, app, scorer_client, trained  # noqa: F401
+from tests.serving.test_sync import STATE, mlflow_uri  # noqa: F401 - fixture reused
+
+HUGE_INT = 10**400
+NaN = float("nan")
+NOT_FINITE = [float("inf"), float("-inf"), NaN]
+NOT_SANE = [*NOT_FINITE, HUGE_INT, 1e308]
+
+
+def short(value: object) -> str:
+    """A value for a failure message: a 400-digit integer by its size."""
+    if isinstance(value, int) and abs(value) > 1e300:
+        return ("-" if value < 0 else "") + f"10**{len(str(abs(value))) - 1}"
+    return repr(value)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, engine: Engine, mlflow_uri: str) -> Settings:  # noqa: F811
+    """The app on a fresh store: every test here runs on SQLite and on PostgreSQL."""
+    return Settings(
+        state_dir=tmp_path / "state",
+        database_url=engine.url.render_as_string(hide_password=False),
+        max_body_bytes=20_000,
+        key_cache_seconds=0,
+        mlflow_tracking_uri=mlflow_uri,
+    )
+
+
+@pytest.fixture
+def crm_client(client: TestClient, api_keys: dict[str, str], settings: Settings) -> TestClient:
+    """A scorer's client on a store holding one open deal, D1, in dataset 'crm'."""
+    frame = pd.DataFrame(
+        [{**STATE, "id": "D1", "stage": "Prospecting", "updated_at": "2024-03-01"}]
+    )
+    import_frame(store.get_engine(settings), frame, load_mapping("canonical"), dataset="crm")
+    client.headers.update(auth(api_keys["scorer"]))
+    return client
+
+
+def send(client: TestClient, method: str, url: str, body: object) -> Response:
+    """The body as Python's json writes it: `Infinity`, `NaN` and huge integers as they are
+    (httpx's own encoder refuses them)."""
+    return client.request(
+        method, url, content=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
+
+
+def problems(response: Response) -> dict[str, str]:
+    """The 422's bad fields and what is wrong with each."""
+    assert response.status_code == 422, response.text
+    return {e["field"]: e["problem"] for e in response.json()["errors"]}
+
+
+# --- lead fields --------------------------------------------------------------------------------
+
+
+def test_a_lead_field_that_is_not_a_sane_number_is_422_naming_it(scorer_client):  # noqa: F811
+    for value in [*NOT_SANE, -HUGE_INT, 10**15 + 1, -1e16]:
+        lead = {"id": "L1", "fields": {**LEAD, "TotalVisits": value}}
+        one = problems(send(scorer_client, "POST", "/v1/leads/score", lead))
+        assert list(one) == ["body.fields.TotalVisits"], short(value)
+        assert "finite number between -1e15 and 1e15" in one["body.fields.TotalVisits"]
+        batch = send(scorer_client, "POST", "/v1/leads/score/batch", {"leads": [lead]})
+        assert list(problems(batch)) == ["body.leads.0.fields.TotalVisits"], short(value)
+
+
+def test_a_lead_with_control_characters_in_an_id_name_or_value_is_422(scorer_client):  # noqa: F811
+    cases = [
+        ({"id": "L\x001", "fields": LEAD}, "body.id"),
+        ({"fields": {**LEAD, "Country": "In\x00dia"}}, "body.fields.Country"),
+        ({"fields": {**LEAD, "Country": "India\x1b[0m"}}, "body.fields.Country"),
+        ({"fields": {**LEAD, "Cou\x00ntry": "India"}}, "body.fields.Cou\x00ntry.[key]"),
+        ({"fields": {**LEAD, "Cou\tntry": "India"}}, "body.fields.Cou\tntry.[key]"),
+    ]
+    for lead, field in cases:
+        found = problems(scorer_client.post("/v1/leads/score", json=lead))
+        assert list(found) == [field]
+        assert "control character" in found[field]
+    batch = scorer_client.post("/v1/leads/score/batch", json={"leads": [cases[1][0]]})
+    assert list(problems(batch)) == ["body.leads.0.fields.Country"]
+
+
+def test_ordinary_leads_and_free_text_with_tabs_and_newlines_are_scored(scorer_client):  # noqa: F811
+    fields = {**LEAD, "TotalVisits": 10**15, "Notes": "called twice\nline two\tindented\r\n"}
+    assert scorer_client.post("/v1/leads/score", json={"id": "L1", "fields": fields}).is_success
+    batch = scorer_client.post("/v1/leads/score/batch", json={"leads": [{"fields": LEAD}]})
+    assert batch.status_code == 200 and len(batch.json()["scores"]) == 1
+
+
+# --- deals to score -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["amount", "list_price", "account_employees", "account_revenue"])
+def test_a_deal_number_that_is_not_a_sane_number_is_422_naming_it(scorer_client, field):  # noqa: F811
+    for value in [*NOT_SANE, -1.0]:
+        deal = {**DEAL, field: value}
+        one = send(scorer_client, "POST", "/v1/deals/score", deal)
+        assert list(problems(one)) == [f"body.{field}"], short(value)
+        batch = send(scorer_client, "POST", "/v1/deals/score/batch", {"deals": [DEAL, deal]})
+        assert list(problems(batch)) == [f"body.deals.1.{field}"], short(value)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"id": "D\x009"}, "body.id"),
+        ({"owner": "Ana\x00Moreau"}, "body.owner"),
+        ({"stage": "Demo\x07nstration"}, "body.stage"),
+        ({"team": "Team\nCosta"}, "body.team"),
+    ],
+)
+def test_a_deal_with_a_control_character_in_a_name_is_422(scorer_client, change, field):  # noqa: F811
+    assert field in problems(scorer_client.post("/v1/deals/score", json={**DEAL, **change}))
+
+
+def test_a_deal_at_the_largest_amount_is_still_scored(scorer_client):  # noqa: F811
+    response = scorer_client.post("/v1/deals/score", json={**DEAL, "amount": 1e15})
+    assert response.status_code == 200 and 0 <= response.json()["probability"] <= 1
+
+
+# --- CRM sync -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [
+        ("amount", [*NOT_SANE, -1.0]),
+        ("list_price", NOT_SANE),
+        ("account_employees", NOT_SANE),
+        ("account_revenue", NOT_SANE),
+        ("csat", [*NOT_SANE, -HUGE_INT]),
+        ("rep_probability", NOT_FINITE),
+    ],
+)
+def test_a_pushed_number_that_is_not_a_sane_number_is_422_naming_it(crm_client, field, values):
+    for value in values:
+        one = send(crm_client, "PUT", "/v1/opportunities/D1", {**STATE, field: value})
+        assert list(problems(one)) == [f"body.{field}"], short(value)
+        batch = {"opportunities": [{"id": "D1", **STATE}, {"id": "D2", **STATE, field: value}]}
+        answer = send(crm_client, "POST", "/v1/opportunities/batch", batch)
+        assert list(problems(answer)) == [f"body.opportunities.1.{field}"], short(value)
+
+
+def test_a_refused_huge_amount_leaves_the_pipeline_value_a_number(crm_client, api_keys):
+    huge = send(crm_client, "PUT", "/v1/opportunities/D1", {**STATE, "amount": 1e308})
+    assert huge.status_code == 422
+    assert crm_client.put("/v1/opportunities/D2", json={**STATE, "amount": 1e15}).is_success
+    kpis = crm_client.get("/v1/kpis?dataset=crm", headers=auth(api_keys["viewer"]))
+    assert kpis.status_code == 200, kpis.text
+    assert kpis.json()["overall"]["open_value"] == pytest.approx(1e15 + 1000.0)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"owner": "Ana\x00Moreau"}, "owner"),
+        ({"stage": "Qualifi\x00cation"}, "stage"),
+        ({"account": "Lumgen\x1fGroup"}, "account"),
+        ({"region": "East\t"}, "region"),
+    ],
+)
+def test_a_pushed_name_with_a_control_character_is_422(crm_client, settings, change, field):
+    one = crm_client.put("/v1/opportunities/D1", json={**STATE, **change})
+    assert f"body.{field}" in problems(one)
+    batch = {"opportunities": [{"id": "D2", **STATE}, {"id": "D3", **STATE, **change}]}
+    batch_problems = problems(crm_client.post("/v1/opportunities/batch", json=batch))
+    assert f"body.opportunities.1.{field}" in batch_problems
+    ids = store.load_opportunities(store.get_engine(settings), "crm")["id"].tolist()
+    assert ids == ["D1"]  # nothing was written
+
+
+def test_a_pushed_id_with_a_nul_is_422(crm_client):
+    batch = {"opportunities": [{"id": "D\x002", **STATE}]}
+    assert "body.opportunities.0.id" in problems(
+        crm_client.post("/v1/opportunities/batch", json=batch)
+    )
+
+
+def test_a_dataset_name_with_a_control_character_is_422(crm_client):
+    for name in ("cr\x00m", "crm\n"):
+        response = crm_client.put("/v1/opportunities/D1", params={"dataset": name}, json=STATE)
+        assert "query.dataset" in problems(response)
+    ok = crm_client.put("/v1/opportunities/D1", params={"dataset": "crm"}, json=STATE)
+    assert ok.status_code == 200 and ok.json()["stage"] == "Qualification"
+
+
+def test_an_ordinary_push_still_works(crm_client):
+    response = crm_client.put("/v1/opportunities/D1", json={**STATE, "csat": -2.5})
+    assert response.status_code == 200 and response.json()["outcome"] == "changed"
+    batch = {"opportunities": [{"id": "D2", **STATE, "amount": 1e15}]}
+    assert crm_client.post("/v1/opportunities/batch", json=batch).json()["inserted"] == 1
+
+
+# --- API keys -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["CRM\x00prod", "CRM\x07", "CRM\nprod"])
+def test_a_key_name_with_a_control_character_is_422(client, api_keys, name):
+    admin = auth(api_keys["admin"])
+    response = client.post("/v1/keys", json={"role": "scorer", "name": name}, headers=admin)
+    assert "control character" in problems(response)["body.name"]
+    ok = client.post("/v1/keys", json={"role": "scorer", "name": "CRM prod"}, headers=admin)
+    assert ok.status_code == 201 and ok.json()["name"] == "CRM prod"
