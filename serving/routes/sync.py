@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+from pydantic import AfterValidator
 
 from forecast.data import sync
 from serving.deps import DatasetQuery, EngineDep, ScorerKey, SettingsDep
@@ -13,6 +14,7 @@ from serving.schemas import (
     OpportunityBatchSynced,
     OpportunityState,
     OpportunitySynced,
+    single_line,
 )
 
 router = APIRouter(tags=["crm sync"])
@@ -36,7 +38,9 @@ ERRORS = {
 )
 def upsert_opportunity(
     opportunity_id: Annotated[
-        str, Path(min_length=1, max_length=100, description="The CRM's id of the deal")
+        str,
+        Path(min_length=1, max_length=100, description="The CRM's id of the deal"),
+        AfterValidator(single_line),
     ],
     body: OpportunityState,
     engine: EngineDep,

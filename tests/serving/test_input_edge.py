@@ -222,3 +222,12 @@ def test_a_key_name_with_a_control_character_is_422(client, api_keys, name):
     assert "control character" in problems(response)["body.name"]
     ok = client.post("/v1/keys", json={"role": "scorer", "name": "CRM prod"}, headers=admin)
     assert ok.status_code == 201 and ok.json()["name"] == "CRM prod"
+
+
+def test_a_control_character_in_the_deal_id_of_the_url_is_422(crm_client):
+    response = crm_client.put(
+        "/v1/opportunities/D%001",
+        json={"stage": "Prospecting", "updated_at": "2024-03-01", "created_at": "2024-03-01"},
+    )
+    assert response.status_code == 422
+    assert "opportunity_id" in response.text
