@@ -1,13 +1,53 @@
-"""Liveness and readiness."""
+"""Liveness and readiness.
+
+Both are public (probes send no key), so `/readyz` says to anyone only whether the service is
+ready and, in plain words, which checks failed. The details (which models serve, from where, and
+why one failed to load: text that may name the tracking URI, the store or a statement) are for a
+viewer's or an admin's key, sent as on any other route.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, Field
 
 from forecast.data import store
+from serving.deps import presented_key
 
+log = logging.getLogger("forecast.serving")
 router = APIRouter(tags=["health"])
+
+#: What a failed check means, said the same to everyone.
+FAILED = {
+    "store": "store: the database cannot be reached",
+    "models": "models: no model is loaded",
+}
+
+
+class ServedModel(BaseModel):
+    version: str | None = Field(description="The registry version; none for a fallback")
+    source: str = Field(description="registry, local copy or fallback")
+    label: str
+
+
+class Readiness(BaseModel):
+    """Ready or not, each check's result and what is wrong; `models` and `note` (and the full
+    `problems`) only for a viewer's or an admin's key."""
+
+    ready: bool
+    checks: dict[str, bool] = Field(description="Each check: store reachable, models loaded")
+    problems: list[str] = Field(
+        description="Without a key: each failed check in words. With a viewer's or an admin's "
+        "key: what failed as the service saw it"
+    )
+    models: dict[str, ServedModel] | None = Field(
+        None, description="With a viewer's or an admin's key: the models served, by kind"
+    )
+    note: str | None = None
 
 
 @router.get("/healthz", summary="The process is up")
@@ -15,17 +55,61 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Models loaded (and from where) and the store reachable")
+@router.get(
+    "/readyz",
+    summary="Ready or not and which checks failed; with a viewer's key, which models serve "
+    "(and from where) and why a check failed",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: `problems` says why"}},
+)
 def readyz(request: Request) -> JSONResponse:
     models = request.app.state.models
     served = {
-        s.kind: {"version": s.version, "source": s.source, "label": s.scorer.label}
+        s.kind: ServedModel(version=s.version, source=s.source, label=s.scorer.label)
         for s in (models.lead, models.deal)
         if s is not None
     }
-    checks = {"store": store.is_reachable(request.app.state.engine), "models": bool(served)}
+    store_error = _store_error(request)
+    checks = {"store": store_error is None, "models": bool(served)}
     ready = all(checks.values())
-    body = {"ready": ready, "checks": checks, "models": served, "problems": models.problems}
-    if any(s["source"] == "local copy" for s in served.values()):
-        body["note"] = "the model registry is unreachable: serving the last local copy"
-    return JSONResponse(body, status_code=200 if ready else 503)
+    if _may_see_details(request):
+        problems = list(models.problems) + ([f"store: {store_error}"] if store_error else [])
+        body = Readiness(ready=ready, checks=checks, problems=problems, models=served)
+        if any(s.source == "local copy" for s in served.values()):
+            body.note = "the model registry is unreachable: serving the last local copy"
+    else:
+        body = Readiness(
+            ready=ready, checks=checks, problems=[FAILED[c] for c, ok in checks.items() if not ok]
+        )
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ready else 503)
+
+
+def _store_error(request: Request) -> str | None:
+    """None when the store answers; else why not (for the details only)."""
+    try:
+        if store.is_reachable(request.app.state.engine):
+            return None
+        return "the database cannot be reached"
+    except Exception as exc:  # noqa: BLE001 - a probe answers "not ready", never a 500
+        log.warning("readiness: the store check failed: %s", exc)
+        return str(exc)
+
+
+def _may_see_details(request: Request) -> bool:
+    """Whether the request carries a valid key of the viewer (or admin) role; checked as the
+    protected routes check it, but a missing or bad key means the public answer, not a 401."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    bearer = (
+        HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials)
+        if scheme.lower() == "bearer" and credentials.strip()
+        else None
+    )
+    key = presented_key(request.headers.get("x-api-key"), bearer)
+    if key is None:
+        return False
+    try:
+        found = request.app.state.keys.verify(key)
+    except Exception as exc:  # noqa: BLE001 - the store down: the public answer
+        log.warning("readiness: the key could not be checked: %s", exc)
+        return False
+    return found is not None and found.allows("viewer")

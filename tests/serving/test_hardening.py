@@ -9,8 +9,11 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
+from forecast import keys, scoring
+from forecast.data import store
 from serving.app import create_app
 from serving.observability import SECURITY_HEADERS
+from tests.serving.conftest import auth
 
 # --- an unexpected error --------------------------------------------------------------------------
 
@@ -64,3 +67,99 @@ def test_a_500_is_logged_once_with_its_request_id_and_counted(boom_client, caplo
     assert "/boom" in errors[0].getMessage()
     metrics = boom_client.get("/metrics").text
     assert 'forecast_requests_total{method="GET",route="/boom",status="500"} 1.0' in metrics
+
+
+# --- the public readiness probe -----------------------------------------------------------------
+
+TRACKING = "http://mlflow.internal.example:5000"
+SQL = "SELECT api_keys.key_hash FROM api_keys WHERE api_keys.key_hash = ?"
+PUBLIC = {"ready", "checks", "problems"}
+
+
+@pytest.fixture
+def failing_load(monkeypatch):  # noqa: ANN001, ANN201 - models fail to load, saying why in full
+    def load(settings, engine):  # noqa: ANN001, ANN202 - stands in for the registry
+        return scoring.ModelSet(
+            None,
+            None,
+            None,
+            store.utcnow(),
+            [
+                f"leads: the model registry cannot be reached ({TRACKING}) and no local copy",
+                f"deals: (sqlite3.OperationalError) no such table [SQL: {SQL}]",
+            ],
+        )
+
+    monkeypatch.setattr(scoring, "load_model_set", load)
+
+
+@pytest.fixture
+def probe(settings, failing_load):  # noqa: ANN001, ANN201 - a client on an app that is not ready
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def _leaks(text: str, settings) -> list[str]:  # noqa: ANN001
+    secrets = [TRACKING, "mlflow", "SELECT", "sqlite", settings.resolved_database_url]
+    return [s for s in secrets if s.lower() in text.lower()]
+
+
+def test_readiness_without_a_key_says_only_what_failed_in_plain_words(probe, settings):
+    response = probe.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert set(body) == PUBLIC
+    assert body == {
+        "ready": False,
+        "checks": {"store": True, "models": False},
+        "problems": ["models: no model is loaded"],
+    }
+    assert _leaks(response.text, settings) == []
+
+
+@pytest.mark.parametrize("role", ["viewer", "admin"])
+def test_readiness_with_a_viewer_or_admin_key_shows_the_details(probe, api_keys, settings, role):
+    body = probe.get("/readyz", headers=auth(api_keys[role])).json()
+    assert body["models"] == {} and body["checks"] == {"store": True, "models": False}
+    assert any(TRACKING in p for p in body["problems"])
+    bearer = {"Authorization": f"Bearer {api_keys[role]}"}
+    assert probe.get("/readyz", headers=bearer).json() == body
+
+
+@pytest.mark.parametrize("key", ["scorer", "fk_not-a-key", "revoked"])
+def test_readiness_with_another_key_is_the_public_answer_not_a_401(probe, api_keys, settings, key):
+    if key == "revoked":
+        with store.get_engine(settings).begin() as conn:
+            made, plain = keys.create_key(conn, "admin", "soon revoked")
+            keys.revoke_key(conn, made.id)
+        key = plain
+    response = probe.get("/readyz", headers=auth(api_keys.get(key, key)))
+    assert response.status_code == 503 and set(response.json()) == PUBLIC
+    assert _leaks(response.text, settings) == []
+
+
+def test_an_unreachable_store_is_said_in_words_and_its_error_only_with_a_key(
+    probe, api_keys, settings, monkeypatch
+):
+    def broken(engine):  # noqa: ANN001, ANN202
+        raise RuntimeError(f"could not connect to {settings.resolved_database_url} running {SQL}")
+
+    monkeypatch.setattr(store, "is_reachable", broken)
+    public = probe.get("/readyz")
+    assert public.status_code == 503
+    assert public.json()["checks"] == {"store": False, "models": False}
+    assert "store: the database cannot be reached" in public.json()["problems"]
+    assert _leaks(public.text, settings) == []
+    detailed = probe.get("/readyz", headers=auth(api_keys["viewer"])).json()
+    assert any(SQL in p for p in detailed["problems"])
+
+
+def test_the_spec_documents_readiness_and_keeps_it_public(probe):
+    spec = probe.get("/openapi.json").json()
+    operation = spec["paths"]["/readyz"]["get"]
+    assert "security" not in operation
+    for status in ("200", "503"):
+        schema = operation["responses"][status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/Readiness"}
+    fields = spec["components"]["schemas"]["Readiness"]["properties"]
+    assert set(fields) == PUBLIC | {"models", "note"}

@@ -236,7 +236,7 @@ def test_models_route_says_what_is_served(scorer_client, api_keys):
     assert kinds["leads"]["version"] == "7" and kinds["deals"]["method"] == "model"
 
 
-def test_readiness_says_which_models_serve_and_from_where(scorer_client):
-    body = scorer_client.get("/readyz").json()
+def test_readiness_says_which_models_serve_and_from_where(scorer_client, api_keys):
+    body = scorer_client.get("/readyz", headers=auth(api_keys["viewer"])).json()
     assert body["ready"] is True
     assert body["models"]["leads"] == {"version": "7", "source": "registry", "label": "model"}

@@ -119,8 +119,8 @@ def test_metrics_count_requests_per_route(client):
     assert "forecast_request_seconds_bucket" in body
 
 
-def test_an_empty_store_is_not_ready_and_says_why(client):
-    response = client.get("/readyz")
+def test_an_empty_store_is_not_ready_and_says_why(client, api_keys):
+    response = client.get("/readyz", headers=auth(api_keys["viewer"]))
     body = response.json()
     assert response.status_code == 503
     assert body["checks"] == {"store": True, "models": False}
@@ -202,13 +202,14 @@ def loads(monkeypatch) -> list[scoring.ModelSet]:
     return made
 
 
-def test_models_load_once_when_the_app_starts_before_any_request(settings, loads):
+def test_models_load_once_when_the_app_starts_before_any_request(settings, api_keys, loads):
     app = create_app(settings)
     assert loads == []  # not when the app is made
     with TestClient(app) as client:
         assert len(loads) == 1
         assert app.state.models.problems == ["load number 1"]  # before any request
-        assert client.get("/readyz").json()["problems"] == ["load number 1"]
+        viewer = auth(api_keys["viewer"])
+        assert client.get("/readyz", headers=viewer).json()["problems"] == ["load number 1"]
         client.get("/healthz")
         assert len(loads) == 1
 
@@ -217,7 +218,8 @@ def test_an_admin_reload_loads_a_fresh_set_and_swaps_it_in(settings, api_keys, l
     with TestClient(create_app(settings)) as client:
         response = client.post("/v1/admin/reload", headers=auth(api_keys["admin"]))
         assert response.status_code == 200 and response.json()["problems"] == ["load number 2"]
-        assert client.get("/readyz").json()["problems"] == ["load number 2"]
+        viewer = auth(api_keys["viewer"])
+        assert client.get("/readyz", headers=viewer).json()["problems"] == ["load number 2"]
     assert len(loads) == 2
 
 
