@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.history import DealHistory, load_deal_history
-from forecast.risk import data_now
 from serving.caches import BuildOnceCache
 
 DATASETS_KEPT = 4
@@ -29,7 +28,7 @@ class Dataset:
     name: str
     version: str
     history: DealHistory
-    now: pd.Timestamp  # `risk.data_now`: today, or the day after the data ends
+    now: pd.Timestamp  # `DealHistory.now`: today, or the day after the data ends
     teams: list[str]
     rep_team: dict[str, str]  # each rep's team (the one most of their deals carry)
 
@@ -65,4 +64,4 @@ def _read(engine: Engine, name: str, version: str) -> Dataset:
             top = pairs.groupby(["owner", "team"]).size().reset_index(name="n")
             top = top.sort_values("n", kind="stable").drop_duplicates("owner", keep="last")
             rep_team = {str(o): str(t) for o, t in zip(top["owner"], top["team"], strict=True)}
-    return Dataset(name, version, history, data_now(history), teams, rep_team)
+    return Dataset(name, version, history, history.now(), teams, rep_team)

@@ -8,16 +8,18 @@ API key header alone is not one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from forecast.data.store import list_datasets
 from forecast.errors import ForecastError
 from forecast.formatting import missing, money, pct
 from serving.dashboard import page
@@ -41,6 +43,25 @@ Dataset = Annotated[str | None, Query(max_length=100)]
 Freq = Annotated[str, Query(max_length=10)]
 Period = Annotated[str | None, Query(max_length=20)]
 Team = Annotated[str | None, Query(max_length=200)]
+
+
+@dataclass(frozen=True)
+class ViewQuery:
+    """The view a page or a download asks for; a blank parameter means its default."""
+
+    dataset: str | None
+    freq: str
+    period: str | None
+    team: str | None
+
+
+def view_query(
+    dataset: Dataset = None, freq: Freq = "quarter", period: Period = None, team: Team = None
+) -> ViewQuery:
+    return ViewQuery(dataset or None, freq, period or None, team or None)
+
+
+ViewDep = Annotated[ViewQuery, Depends(view_query)]
 
 
 def plotly_js_path() -> Path:
@@ -171,17 +192,14 @@ async def dashboard(
     request: Request,
     sessions: SessionsDep,
     overviews: OverviewCacheDep,
-    dataset: Dataset = None,
-    freq: Freq = "quarter",
-    period: Period = None,
-    team: Team = None,
+    view: ViewDep,
 ) -> Response:
     # The session check may touch the store (is the key still active?): off the event loop.
     session = await run_in_threadpool(sessions.read, request)
     if session is None:
         return _to_login(request)
     result, problem = await run_in_threadpool(
-        compute, request, overviews, dataset or None, freq, period or None, team or None
+        compute, request, overviews, view.dataset, view.freq, view.period, view.team
     )
     context = await run_in_threadpool(_context, request, session, result, problem)
     return _html(request, "dashboard.html", context)
@@ -190,8 +208,6 @@ async def dashboard(
 def _context(
     request: Request, session: Session, ov: page.Overview | None, problem: str | None
 ) -> dict[str, Any]:
-    from forecast.data.store import list_datasets
-
     with request.app.state.engine.connect() as conn:
         datasets = list_datasets(conn, "opportunities")
     ctx: dict[str, Any] = {
@@ -241,10 +257,7 @@ async def download(
     chart: str,
     sessions: SessionsDep,
     overviews: OverviewCacheDep,
-    dataset: Dataset = None,
-    freq: Freq = "quarter",
-    period: Period = None,
-    team: Team = None,
+    view: ViewDep,
 ) -> Response:
     session = await run_in_threadpool(sessions.read, request)
     if session is None:
@@ -252,7 +265,7 @@ async def download(
     if chart not in CHARTS:
         return _text(f"no chart {chart!r}; charts: {', '.join(CHARTS)}", 404)
     result, problem = await run_in_threadpool(
-        compute, request, overviews, dataset or None, freq, period or None, team or None
+        compute, request, overviews, view.dataset, view.freq, view.period, view.team
     )
     if result is None:
         return _text(problem or "no data", 404)

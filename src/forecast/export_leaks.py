@@ -97,9 +97,7 @@ def _unconfirmed(history: DealHistory, is_open: np.ndarray) -> np.ndarray:
     """Deals whose values nothing dates earlier than the export state: closed deals with no
     observation before their close, open deals not observed on their creation day."""
     deals = history.deals
-    log = history.field_log
-    first_seen = log.groupby("opportunity_id")["observed_at"].min()
-    first = pd.to_datetime(deals["id"].map(first_seen)).to_numpy("datetime64[us]")
+    first = history.first_observed()
     created = deals["created_at"].to_numpy("datetime64[us]")
     closed = deals["closed_at"].to_numpy("datetime64[us]")
     never_seen = np.isnat(first)

@@ -163,7 +163,7 @@ def _rates_at(
     return out
 
 
-def _snapshot_points(history: DealHistory, deals: pd.DataFrame, every_days: int) -> pd.DataFrame:
+def snapshot_points(history: DealHistory, deals: pd.DataFrame, every_days: int) -> pd.DataFrame:
     """(id, as_of) for each deal while open: just after its creation and each open-stage entry,
     and every `every_days` days. `deals` holds id, created_at and `end` (close, or the end of
     observation). One row per distinct (deal, date), grouped by deal, oldest first."""
@@ -282,7 +282,7 @@ def deal_training_rows(
         ended = ended[ended["created_at"] < as_timestamp(created_before)]
     deals = ended[["id", "created_at"]].assign(end=ended["closed_at"])
     deals = deals[deals["end"] >= deals["created_at"]]
-    points = _snapshot_points(history, deals, every_days)
+    points = snapshot_points(history, deals, every_days)
     return with_deal_weights(deal_rows_at(history, points))
 
 
@@ -297,7 +297,7 @@ def deal_rows_after(history: DealHistory, cut: object, *, every_days: int = 14) 
     ended = _ended(history)
     ended = ended[ended["closed_at"] >= t]
     deals = ended[["id", "created_at"]].assign(end=ended["closed_at"])
-    points = _snapshot_points(history, deals, every_days)
+    points = snapshot_points(history, deals, every_days)
     points = points[points["as_of"] >= t]
     open_at_cut = deals.loc[deals["created_at"] < t, ["id"]].assign(as_of=t)
     points = pd.concat([points, open_at_cut], ignore_index=True).drop_duplicates()

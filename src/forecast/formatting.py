@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 DASH = "–"
 
 
@@ -24,3 +26,13 @@ def money(value: Any) -> str:
 def pct(value: Any) -> str:
     """A share (0.25) as a percent (25.0%)."""
     return DASH if missing(value) else f"{100 * float(value):.1f}%"
+
+
+def rounded(value: Any, digits: int) -> Any:
+    """A JSON-ready value: floats rounded (NaN as None), numpy integers as int, others as given."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return None if math.isnan(f) else round(f, digits)
+    return value

@@ -42,6 +42,8 @@ JUST_AFTER = pd.Timedelta(microseconds=1)
 #: Known only once a deal has closed: blank while it is open.
 KNOWN_AT_CLOSE: tuple[str, ...] = ("csat",)
 STAGE_LOG_COLUMNS = ("opportunity_id", "stage", "entered_at")
+#: How many `known_before` views a history keeps.
+VIEWS_KEPT = 4
 
 
 def as_timestamp(value: object) -> pd.Timestamp:
@@ -109,6 +111,11 @@ class DealHistory:
     name: str | None = None
     left_out: frozenset[str] = frozenset()
     leak_notes: tuple[str, ...] = ()
+    # The last few `known_before` views: fitting a forecast, its timing rows and its drift ask
+    # for the same date several times, and each view costs a pass over every deal.
+    _views: dict[pd.Timestamp, DealHistory] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # -- building --------------------------------------------------------------------------------
 
@@ -209,6 +216,14 @@ class DealHistory:
         rev = np.arange(len(pos))[::-1]
         first[pos[rev]] = rev
         return pos, when, first
+
+    def first_observed(self) -> np.ndarray:
+        """Per deal (in `deals` order), when its fields were first observed (NaT: never)."""
+        _, when, first = self._field_events
+        out = np.full(len(self.deals), np.datetime64("NaT"), dtype="datetime64[us]")
+        seen = first >= 0
+        out[seen] = when[first[seen]]
+        return out
 
     @cached_property
     def _single_observation(self) -> bool:
@@ -348,6 +363,15 @@ class DealHistory:
         at t (an outcome reached later is open, without close date), stage entries and field
         observations before t (a deal's first observation stays, as the stand-in for its past)."""
         ts = as_timestamp(t)
+        view = self._views.get(ts)
+        if view is None:
+            view = self._cut_at(ts)
+            while len(self._views) >= VIEWS_KEPT:
+                self._views.pop(next(iter(self._views)))
+            self._views[ts] = view
+        return view
+
+    def _cut_at(self, ts: pd.Timestamp) -> DealHistory:
         state = self.as_of(ts)
         deals = state.drop(
             columns=["as_of", "is_open", "stage_entered_at", "age_days", "days_in_stage"]

@@ -45,11 +45,6 @@ FLAG_LABELS = {
 _DAY = pd.Timedelta(days=1)
 
 
-def data_now(history: DealHistory, today: object = None) -> pd.Timestamp:
-    """`DealHistory.now`: today, or the day after the data ends (an export)."""
-    return history.now(today)
-
-
 @dataclass
 class RiskReport:
     """The flagged deals (riskiest first) and the thresholds they were judged by."""
@@ -141,7 +136,7 @@ def deals_at_risk(
     limit: int = 25,
     top_reasons: int = 3,
 ) -> RiskReport:
-    """The open deals at risk as of `as_of` (default: `data_now`), riskiest first.
+    """The open deals at risk as of `as_of` (default: `DealHistory.now`), riskiest first.
 
     `served` is the deal model as served (`scoring.ModelSet.deal`); without one the per-stage
     win rate known at `as_of` scores the deals. `team` keeps one team's deals (thresholds stay
@@ -157,7 +152,7 @@ def deals_at_risk(
     if lookback_days < 1:
         raise InvalidInput(f"lookback_days must be at least 1, got {lookback_days}")
     try:
-        t = as_timestamp(as_of) if as_of is not None else data_now(history)
+        t = as_timestamp(as_of) if as_of is not None else history.now()
     except (TypeError, ValueError, OverflowError, InvalidInput):
         t = pd.NaT
     if pd.isna(t):

@@ -16,7 +16,6 @@ from forecast.risk import (
     FALLING_PROBABILITY,
     LOW_PROBABILITY,
     STUCK,
-    data_now,
     deals_at_risk,
     stage_stay_quantiles,
 )
@@ -232,9 +231,9 @@ def test_without_a_model_the_report_says_it_used_stage_win_rates(data, history):
 def test_now_is_the_day_after_an_export_ends_or_today(data, history):
     opps, hist, _, _ = data
     last = max(opps["created_at"].max(), opps["closed_at"].max(), hist["entered_at"].max())
-    assert data_now(history, today="2100-01-01") == last.normalize() + pd.Timedelta(days=1)
+    assert history.now(today="2100-01-01") == last.normalize() + pd.Timedelta(days=1)
     earlier = last - pd.Timedelta(days=10)
-    assert data_now(history, today=earlier) == earlier
+    assert history.now(today=earlier) == earlier
 
 
 def test_bad_input_is_named(data, history):

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
@@ -206,11 +205,6 @@ class _Job(CanonicalRows):
         self.seen_ids: set[str] = set()
         self.export_date = _parse_one(export_date, "export_date") if export_date else None
 
-    def _seen(self, ids: pd.Series) -> pd.Series:
-        """Which ids an earlier chunk already had (a set lookup per id: cheap at any size)."""
-        seen = self.seen_ids.__contains__
-        return pd.Series(np.fromiter(map(seen, ids), bool, len(ids)), index=ids.index)
-
     @property
     def writing(self) -> bool:
         return self.on_error == "skip" or self.report.ok
@@ -361,27 +355,6 @@ class _Job(CanonicalRows):
             joined.index = raw.index
             raw = joined
         return raw
-
-    def _dates(self, raw: pd.Series) -> pd.Series:
-        fmt = self.mapping.date_format or "ISO8601"
-        parsed = pd.to_datetime(raw, format=fmt, errors="coerce", utc=True)
-        return parsed.dt.tz_localize(None).astype("datetime64[us]")
-
-    def _bad(
-        self,
-        mask: pd.Series,
-        bad: pd.Series,
-        raw: pd.DataFrame,
-        field_: str,
-        kind: str,
-        values: pd.Series | None = None,
-    ) -> None:
-        mask = mask.fillna(False).astype(bool)
-        if mask.any():
-            column = self.columns.get(field_, field_)
-            shown = values if values is not None else raw.get(column, pd.Series(index=raw.index))
-            self.report.add(str(self.main), raw["__line"][mask], column, kind, shown[mask])
-            bad |= mask
 
 
 # --- helpers ----------------------------------------------------------------------------------

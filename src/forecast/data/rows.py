@@ -40,7 +40,7 @@ HISTORY_COLUMNS = ("opportunity_id", "stage", "entered_at")
 
 
 class CanonicalRows:
-    """Deal and lead rows from raw chunks (mixed into the import job, which sets the fields)."""
+    """Deal and lead rows from raw chunks (the import job subclasses it and sets the fields)."""
 
     mapping: Mapping
     report: ImportReport
@@ -50,6 +50,19 @@ class CanonicalRows:
     export_date: Any
     seen_ids: set[str]
     folder: Path
+    main: Path
+
+    # -- reporting what is wrong, and reading dates
+
+    def _seen(self, ids: pd.Series) -> pd.Series:
+        """Which ids an earlier chunk already had (a set lookup per id: cheap at any size)."""
+        seen = self.seen_ids.__contains__
+        return pd.Series(np.fromiter(map(seen, ids), bool, len(ids)), index=ids.index)
+
+    def _dates(self, raw: pd.Series) -> pd.Series:
+        fmt = self.mapping.date_format or "ISO8601"
+        parsed = pd.to_datetime(raw, format=fmt, errors="coerce", utc=True)
+        return parsed.dt.tz_localize(None).astype("datetime64[us]")
 
     def _bad(
         self,
@@ -60,13 +73,12 @@ class CanonicalRows:
         kind: str,
         values: pd.Series | None = None,
     ) -> None:
-        raise NotImplementedError
-
-    def _dates(self, raw: pd.Series) -> pd.Series:
-        raise NotImplementedError
-
-    def _seen(self, ids: pd.Series) -> pd.Series:
-        raise NotImplementedError
+        mask = mask.fillna(False).astype(bool)
+        if mask.any():
+            column = self.columns.get(field_, field_)
+            shown = values if values is not None else raw.get(column, pd.Series(index=raw.index))
+            self.report.add(str(self.main), raw["__line"][mask], column, kind, shown[mask])
+            bad |= mask
 
     # -- opportunities
 

@@ -72,6 +72,12 @@ from forecast.errors import NotFound
 from forecast.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: What a field-history read returns: the deal, when it was observed, the tracked fields.
+_FIELD_COLUMNS = (
+    field_history.c.opportunity_id,
+    field_history.c.observed_at,
+    *[field_history.c[n] for n in TRACKED_FIELDS],
+)
 
 
 def utcnow() -> datetime:
@@ -224,23 +230,33 @@ def resolve_dataset(conn: Connection, name: str | None, kind: str) -> str:
 
 def stored_state(conn: Connection, dataset: str, ids: Sequence[str]) -> pd.DataFrame:
     """Stored stage, created_at and created_estimated of the deals given, indexed by id."""
-    parts = []
-    step = 5_000
     cols = (
         opportunities.c.id,
         opportunities.c.stage,
         opportunities.c.created_at,
         opportunities.c.created_estimated,
     )
-    for start in range(0, len(ids), step):
-        part = list(ids[start : start + step])
-        query = select(*cols).where(
-            opportunities.c.dataset == dataset, opportunities.c.id.in_(part)
-        )
-        parts.append(pd.DataFrame(conn.execute(query).all(), columns=[c.name for c in cols]))
-    frame = pd.concat(parts) if parts else pd.DataFrame(columns=[c.name for c in cols])
+    frame = _rows_of(conn, cols, opportunities.c.dataset == dataset, opportunities.c.id, ids)
     frame["created_at"] = pd.to_datetime(frame["created_at"]).astype("datetime64[us]")
     return frame.set_index("id")
+
+
+def _rows_of(
+    conn: Connection, cols: Sequence[Any], where: Any, id_col: Any, ids: Sequence[str]
+) -> pd.DataFrame:
+    """`cols` of the rows matching `where` whose `id_col` is in `ids`, asked in slices of
+    5,000 ids (a bound on the statement's size that every driver accepts)."""
+    step = 5_000
+    names = [c.name for c in cols]
+    parts = [
+        pd.DataFrame(
+            conn.execute(select(*cols).where(where, id_col.in_(ids[i : i + step]))).all(),
+            columns=names,
+        )
+        for i in range(0, len(ids), step)
+    ]
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=names)
 
 
 def db_rows(frame: pd.DataFrame, table: Table) -> list[tuple]:
@@ -394,22 +410,14 @@ def append_field_history(conn: Connection, dataset: str, deals: pd.DataFrame) ->
 
 
 def _stored_observations(conn: Connection, dataset: str, ids: Sequence[str]) -> pd.DataFrame:
-    parts = []
-    step = 5_000
-    cols = [
+    frame = _rows_of(
+        conn,
+        _FIELD_COLUMNS,
+        field_history.c.dataset == dataset,
         field_history.c.opportunity_id,
-        field_history.c.observed_at,
-        *[field_history.c[n] for n in TRACKED_FIELDS],
-    ]
-    for start in range(0, len(ids), step):
-        query = select(*cols).where(
-            field_history.c.dataset == dataset,
-            field_history.c.opportunity_id.in_(ids[start : start + step]),
-        )
-        parts.append(pd.DataFrame(conn.execute(query).all(), columns=[c.name for c in cols]))
-    if not parts or all(p.empty for p in parts):
-        return pd.DataFrame(columns=[c.name for c in cols])
-    return _typed(pd.concat(parts, ignore_index=True), field_history)
+        list(ids),
+    )
+    return _typed(frame, field_history)
 
 
 def _row_keys(frame: pd.DataFrame) -> pd.Series:
@@ -459,13 +467,8 @@ def load_history(engine: Engine, dataset: str) -> pd.DataFrame:
 
 def load_field_history(engine: Engine, dataset: str) -> pd.DataFrame:
     """The field history of a dataset: opportunity_id, observed_at and the tracked fields."""
-    cols = [
-        field_history.c.opportunity_id,
-        field_history.c.observed_at,
-        *[field_history.c[n] for n in TRACKED_FIELDS],
-    ]
     query = (
-        select(*cols)
+        select(*_FIELD_COLUMNS)
         .where(field_history.c.dataset == dataset)
         .order_by(field_history.c.opportunity_id, field_history.c.observed_at)
     )

@@ -45,6 +45,7 @@ from forecast.features import deal_amounts
 from forecast.forecasting.distribution import Distribution, combine, group_distributions
 from forecast.forecasting.drift import Drift, measure_drift
 from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, share_won_by
+from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import Period, parse_period
 from forecast.settings import Settings, get_settings
@@ -82,7 +83,7 @@ class GroupForecast:
     p_target: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _plain(v) for k, v in self.__dict__.items()}
+        return {k: rounded(v, 2) for k, v in self.__dict__.items()}
 
 
 @dataclass
@@ -113,15 +114,6 @@ class RevenueForecast:
             "total": self.total.to_dict(),
             "notes": list(self.notes),
         }
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        return None if math.isnan(f) else round(f, 2)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 def default_as_of(period: Period, now: object = None) -> pd.Timestamp:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.errors import InvalidInput
+from forecast.formatting import rounded
 from forecast.modeling import metrics as m
 from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier
 from forecast.modeling.reasons import as_dicts, explain
@@ -68,7 +69,9 @@ class TrainingResult:
             "split": self.split,
             "rows": self.rows,
             "fingerprint": self.fingerprint,
-            "metrics": {k: {n: _plain(v) for n, v in d.items()} for k, d in self.metrics.items()},
+            "metrics": {
+                k: {n: rounded(v, 6) for n, v in d.items()} for k, d in self.metrics.items()
+            },
             "cv": self.cv,
             "warnings": self.warnings,
             "teams": self.teams,
@@ -77,13 +80,6 @@ class TrainingResult:
             "examples": self.examples,
             "seconds": round(self.seconds, 2),
         }
-
-
-def _plain(v: object) -> object:
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return None if np.isnan(f) else round(f, 6)
-    return v
 
 
 def note(progress: Progress | None, step: str) -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from forecast.data.fingerprint import fingerprint
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
 from forecast.settings import Settings, get_settings
 from forecast.timing.evaluation import evaluate_timing
@@ -87,19 +86,14 @@ class TimingResult:
             "split": self.split,
             "rows": self.rows,
             "fingerprint": self.fingerprint,
-            "metrics": {k: {n: _plain(v) for n, v in d.items()} for k, d in self.metrics.items()},
+            "metrics": {
+                k: {n: rounded(v, 6) for n, v in d.items()} for k, d in self.metrics.items()
+            },
             "calibration": self.calibration,
             "params": self.params,
             "warnings": self.warnings,
             "seconds": round(self.seconds, 2),
         }
-
-
-def _plain(v: object) -> object:
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        return None if math.isnan(f) else round(f, 6)
-    return v
 
 
 def train_timing(

@@ -39,7 +39,7 @@ def landmarks(history: DealHistory, until: pd.Timestamp, every_days: int) -> pd.
     frame = pd.DataFrame(
         {"id": deals["id"].to_numpy(), "created_at": deals["created_at"], "end": end.to_numpy()}
     )
-    return feat._snapshot_points(history, frame, every_days)
+    return feat.snapshot_points(history, frame, every_days)
 
 
 def survival_rows(
