@@ -34,6 +34,25 @@ class Settings(BaseSettings):
     )
     key_cache_seconds: float = Field(5.0, ge=0, description="A revoked key stops within this")
     log_level: str = "INFO"
+    # Bounded work: the expensive views (forecast, KPIs, at-risk, dashboard)
+    heavy_concurrency: int = Field(
+        2, ge=1, description="Expensive requests computed at once; the rest wait, then get 503"
+    )
+    heavy_wait_seconds: float = Field(
+        1.0, ge=0, description="How long an expensive request waits for a free slot"
+    )
+    heavy_budget_seconds: float = Field(
+        20.0, gt=0, description="Server-side time budget of one expensive request (then 503)"
+    )
+    retry_after_seconds: int = Field(5, ge=1, description="Retry-After sent with a 503")
+    # The store and MLflow when they are slow or away
+    sqlite_busy_seconds: float = Field(
+        5.0, ge=0, description="How long a SQLite writer waits for the lock (then 503)"
+    )
+    mlflow_timeout_seconds: float = Field(
+        5.0, gt=0, description="Timeout of one MLflow tracking/registry call"
+    )
+    mlflow_max_retries: int = Field(0, ge=0, description="Retries of a failed MLflow HTTP call")
     deal_dataset: str | None = Field(
         None,
         description="Dataset deals are scored against "
