@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forecast.errors import (
+    Busy,
     ForecastError,
     InsufficientHistory,
     InvalidInput,
@@ -20,7 +21,13 @@ from forecast.errors import (
 
 log = logging.getLogger("forecast.serving")
 
-STATUS = {InvalidInput: 422, NotFound: 404, InsufficientHistory: 409, ModelNotReady: 503}
+STATUS = {
+    InvalidInput: 422,
+    NotFound: 404,
+    InsufficientHistory: 409,
+    ModelNotReady: 503,
+    Busy: 503,
+}
 
 
 def status_for(exc: ForecastError) -> int:
@@ -33,8 +40,11 @@ def status_for(exc: ForecastError) -> int:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ForecastError)
     async def _forecast_error(_: Request, exc: ForecastError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
         return JSONResponse(
-            {"detail": str(exc), "type": type(exc).__name__}, status_code=status_for(exc)
+            {"detail": str(exc), "type": type(exc).__name__},
+            status_code=status_for(exc),
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -97,7 +107,8 @@ ERROR_DESCRIPTIONS = {
     413: "Request body too large",
     422: "Invalid input; the message (and `errors`) name each field and what was expected",
     500: "Unexpected error; it is logged under the response's X-Request-ID",
-    503: "Not ready (no model yet, or the store unreachable)",
+    503: "Not ready (no model yet, the store unreachable) or busy: retry after `Retry-After` "
+    "seconds",
 }
 
 

@@ -7,7 +7,9 @@
     │   └── ImportRejected    an import found problems and the user asked to reject the file
     ├── NotFound              a dataset, deal, model or key that does not exist (→ 404)
     ├── InsufficientHistory   too little data to train or forecast (→ 409)
-    └── ModelNotReady         no model to serve yet (→ 503)
+    ├── ModelNotReady         no model to serve yet (→ 503)
+    └── Busy                  the server is full or the store locked: retry later (→ 503 with
+                              Retry-After)
 
 The HTTP mapping lives in one place (`serving/errors.py`); the CLI prints `str(error)`.
 """
@@ -55,3 +57,11 @@ class InsufficientHistory(ForecastError):
 
 class ModelNotReady(ForecastError):
     pass
+
+
+class Busy(ForecastError):
+    """Nothing is wrong with the request: try it again after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
