@@ -26,6 +26,12 @@ one period to the next. `measure_drift` replays the fitted models on past window
 length (known at `as_of`) and the spread of log(actual / expected) widens the range through a
 mean-one log-normal factor. Where history is too short to measure it, the forecast says so in
 its notes and the range holds deal-by-deal chance only.
+
+What a forecast holds in memory grows with the number of deals, not with how far the period lies
+past `as_of`: the time-to-close model walks its time buckets one at a time and keeps running sums
+(`timing.hazard`), the lattices have fixed sizes, and the horizon cap (`_within_horizon`) bounds
+the number of buckets, hence the time. Checkpoints (`forecast.budget.check`) let a caller's time
+budget or cancel flag stop the work between steps.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast import budget
 from forecast import timing as tm
 from forecast.data.stages import WON
 from forecast.errors import InvalidInput
@@ -148,8 +155,10 @@ def forecast_revenue(
         raise InvalidInput(f"cannot group by {by!r}: the data has no {column!r} column")
     if models is None:
         models = fit_forecast_models(history, t, settings=settings)
+    budget.check()
     opps = history.as_of(t)
     pipeline = tm.pipeline_rows(history, t)
+    budget.check()
     won = opps[(opps["status"] == WON) & per.contains(opps["closed_at"])]
     known_groups = _labels(opps, column) if column else np.array([], dtype=object)
     drift = None
@@ -159,6 +168,7 @@ def forecast_revenue(
         if key not in models.cache:
             models.cache[key] = measure_drift(history, models, span, settings=settings)
         drift = models.cache[key]
+        budget.check()
     return forecast_pipeline(
         pipeline,
         models,
@@ -253,6 +263,7 @@ def forecast_pipeline(
     g_deal = _codes(deal_groups, lookup)
     g_new = _codes(new_groups, lookup)
     g_won = _codes(won_groups, lookup)
+    budget.check()
     dists = group_distributions(amount, p, g_deal, len(names), new_amount, new_rate, g_new)
     total_dist = combine(dists)
     if drift is not None and drift.sigma > 0:

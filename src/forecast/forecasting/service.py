@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import pandas as pd
 from sqlalchemy import Engine
 
+from forecast import budget
 from forecast.errors import InvalidInput, NotFound
 from forecast.forecasting import fitted, revenue
 from forecast.forecasting.targets import (
@@ -76,6 +77,9 @@ def forecast_against_targets(
     keeps fitted models for the next call on the same, unchanged data. `group` keeps one line:
     the group's own forecast (groups are independent, so it equals that group's line of the
     full forecast). A group with no deals is `NotFound`.
+
+    Under a `forecast.budget.Budget` the work stops at its checkpoints (`Busy` when the time is
+    spent, `Cancelled` when the caller went away); models whose fit stopped are not cached.
     """
     per = period_of(period)
     if group is not None and by is None:
@@ -92,6 +96,7 @@ def forecast_against_targets(
         targets = read_targets(conn, name, per.label)
     if history is None:
         history = load_deal_history(engine, name)
+    budget.check()
     # Default: the period start when it is past, else "now" for this data (today, or the day
     # after an export ends).
     t = _as_of(as_of) if as_of is not None else revenue.default_as_of(per, history.now())
@@ -118,6 +123,7 @@ def forecast_against_targets(
 
     key = (str(engine.url), name, *models_key(history, t, settings))
     models = models_cache.get(key, fit) if models_cache is not None else fit()
+    budget.check()
     fc = revenue.forecast_revenue(
         history,
         per,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecast import budget
 from forecast.data.fingerprint import fingerprint
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.formatting import rounded
@@ -33,10 +34,13 @@ def fit_timing(
     """The hazard model and the per-stage baseline, fitted on what was known before `until`.
 
     Raises `InsufficientHistory` when fewer than `timing_min_closed_deals` deals had closed.
+    Checkpoints (`forecast.budget`) between the steps and inside the boosting stop it early.
     """
     settings = settings or get_settings()
+    budget.check()
     if rows is None:
         rows = survival_rows(history, until, every_days=settings.timing_every_days)
+        budget.check()
     closed = int(rows.loc[rows["event"] > 0, "id"].nunique()) if len(rows) else 0
     if closed < settings.timing_min_closed_deals:
         raise InsufficientHistory(
@@ -51,6 +55,7 @@ def fit_timing(
         n_jobs=settings.timing_threads,
         random_state=settings.seed if seed is None else seed,
     ).fit(rows, n_stages)
+    budget.check()
     baseline = StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(
         rows, n_stages
     )

@@ -5,12 +5,17 @@ in turn (the time part, then the attribute part with the time part as its offset
 cell is (stage, size band, age bin, days-in-stage bin, week of the quarter the bucket falls in).
 The time part is evaluated once over every cell into a lookup table and the attribute part is
 one booster call per deal, so scoring 100,000 deals over a quarter stays well under a second.
+Scoring walks the buckets one at a time and keeps only running sums, so its memory grows with
+the number of deals, not with how far ahead the window lies.
+
+Fitting and scoring run checkpoints (`forecast.budget.check`: before each boosting round and
+each time bucket), so a caller's time budget or cancel flag stops them within one step.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -19,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
 
+from forecast import budget
 from forecast.errors import InsufficientHistory
 from forecast.modeling.encoding import FeatureEncoder
 from forecast.modeling.estimators import group_fractions
@@ -168,7 +174,7 @@ class TimeToClose:
             categorical_feature=list(cat_idx),
             free_raw_data=True,
         )
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"callbacks": [budget.lightgbm_callback()]}
         if use_valid:
             kwargs["valid_sets"] = [
                 lgb.Dataset(
@@ -180,7 +186,9 @@ class TimeToClose:
                     reference=train,
                 )
             ]
-            kwargs["callbacks"] = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
+            kwargs["callbacks"].append(
+                lgb.early_stopping(self.early_stopping_rounds, verbose=False)
+            )
         rounds = self.n_estimators if use_valid else max(20, self.n_estimators // 5)
         booster = lgb.train(params, train, num_boost_round=rounds, **kwargs)
         best = booster.best_iteration or booster.current_iteration()
@@ -289,6 +297,7 @@ class TimeToClose:
         w = rows["weight"].to_numpy(dtype=float)[idx]
         groups = rows["id"].to_numpy()[idx]
         self.close_ = self._fit_part(cell, static_X, closes.astype(float), w, groups)
+        budget.check()
         self.won_ = self._fit_part(
             cell[closes], static_X[closes], won[closes].astype(float), w[closes], groups[closes]
         )
@@ -318,6 +327,27 @@ class TimeToClose:
         )
         return self.close_.static(static), self.won_.static(static)
 
+    def _buckets(
+        self,
+        rows: pd.DataFrame,
+        buckets: int,
+        static: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(won, lost) probability of closing in each of the next `buckets` buckets, one bucket
+        at a time (N values each): memory stays per deal however many buckets are asked for."""
+        self._check()
+        stage0, age0, dis0, day0 = self._row_times(rows)
+        s_close, s_won = static if static is not None else self.static_scores(rows)
+        survive = np.ones(len(rows))
+        for k in range(buckets):
+            budget.check()
+            cell = self._cells(stage0, age0, dis0, day0, np.full(len(rows), k))
+            h = _expit(self.close_.table[cell] + s_close)
+            q = _expit(self.won_.table[cell] + s_won)
+            closing = survive * h
+            yield closing * q, closing * (1.0 - q)
+            survive = survive * (1.0 - h)
+
     def bucket_probabilities(
         self,
         rows: pd.DataFrame,
@@ -325,21 +355,11 @@ class TimeToClose:
         static: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, ...]:
         """(won, lost) probability of closing in each of the next `buckets` buckets (N × K)."""
-        self._check()
-        stage0, age0, dis0, day0 = self._row_times(rows)
-        cell = self._cells(
-            stage0[:, None],
-            age0[:, None],
-            dis0[:, None],
-            day0[:, None],
-            np.arange(buckets)[None, :],
-        )
-        s_close, s_won = static if static is not None else self.static_scores(rows)
-        h = _expit(self.close_.table[cell] + s_close[:, None])
-        q = _expit(self.won_.table[cell] + s_won[:, None])
-        survive = np.cumprod(np.concatenate([np.ones((len(rows), 1)), 1.0 - h[:, :-1]], 1), 1)
-        closing = survive * h
-        return closing * q, closing * (1.0 - q)
+        steps = list(self._buckets(rows, buckets, static))
+        if not steps:
+            empty = np.zeros((len(rows), 0))
+            return empty, empty
+        return np.column_stack([w for w, _ in steps]), np.column_stack([lo for _, lo in steps])
 
     def cumulative(
         self,
@@ -347,11 +367,27 @@ class TimeToClose:
         horizons_days: Sequence[float],
         static: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, Any]:
-        """P(won / lost / closed within h days of each row's as_of), one column per horizon."""
+        """P(won / lost / closed within h days of each row's as_of), one column per horizon.
+
+        Within a bucket the chance is spread uniformly (a horizon halfway through a bucket gets
+        half of that bucket's closes)."""
         horizons = np.asarray(horizons_days, dtype=float)
         buckets = max(1, int(math.ceil(horizons.max() / self.bucket_days)))
-        won, lost = self.bucket_probabilities(rows, buckets, static)
-        return _accumulate(won, lost, horizons / self.bucket_days)
+        at = horizons / self.bucket_days
+        whole = np.minimum(np.floor(at).astype(int), buckets)
+        frac = np.where(whole < buckets, at - whole, 0.0)
+        n = len(rows)
+        won, lost = np.zeros((n, len(at))), np.zeros((n, len(at)))
+        sum_won, sum_lost = np.zeros(n), np.zeros(n)
+        for k, (w, lo) in enumerate(self._buckets(rows, buckets, static)):
+            for j in np.flatnonzero(whole == k):
+                won[:, j] = sum_won + frac[j] * w
+                lost[:, j] = sum_lost + frac[j] * lo
+            sum_won += w
+            sum_lost += lo
+        for j in np.flatnonzero(whole == buckets):
+            won[:, j], lost[:, j] = sum_won, sum_lost
+        return {"won": won, "lost": lost, "closed": won + lost}
 
 
 def _week_of_quarter(first_day: int, days: int, weeks: int) -> np.ndarray:
@@ -360,19 +396,6 @@ def _week_of_quarter(first_day: int, days: int, weeks: int) -> np.ndarray:
     month = date.astype("datetime64[M]").astype(np.int64)
     start = (month - month % 3).astype("datetime64[M]").astype("datetime64[D]")
     return np.minimum((date - start).astype(np.int64) // 7, weeks - 1)
-
-
-def _accumulate(won: np.ndarray, lost: np.ndarray, at: np.ndarray) -> dict[str, np.ndarray]:
-    """Cumulative incidence at fractional bucket positions `at` (uniform within a bucket)."""
-    zero = np.zeros((len(won), 1))
-    cw = np.concatenate([zero, np.cumsum(won, 1)], 1)
-    cl = np.concatenate([zero, np.cumsum(lost, 1)], 1)
-    whole = np.minimum(np.floor(at).astype(int), won.shape[1])
-    frac = np.where(whole < won.shape[1], at - whole, 0.0)
-    nxt = np.minimum(whole, won.shape[1] - 1)
-    out_w = cw[:, whole] + frac * won[:, nxt]
-    out_l = cl[:, whole] + frac * lost[:, nxt]
-    return {"won": out_w, "lost": out_l, "closed": out_w + out_l}
 
 
 def window_probabilities(
