@@ -7,6 +7,11 @@ cachetools `TTLCache`) and keeps it on `app.state.overviews`; routes receive it 
 version, the view and the served model set, so an import or sync (a new dataset version) or a
 model reload (a new model set) misses it. While one request builds an overview, others asking
 for the same one wait for it rather than build it again.
+
+An overview shows a failed section as a message rather than failing whole, so one whose
+forecast stopped at a checkpoint (`forecast.budget`: the time budget spent, or the client gone)
+would look complete: `compute` checks the budget once more after building and raises instead,
+so such an overview is never cached.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from forecast import budget
 from forecast.errors import ForecastError
 from serving.caches import BuildOnceCache
 from serving.dashboard import page as overview
+from serving.dashboard.page import Overview
 from serving.datasets import load_dataset
 from serving.routes.risk import served_deal_model
 
@@ -70,15 +77,17 @@ def compute(
         id(models),
         models.loaded_at,
     )
-    result = cache.get(
-        key,
-        lambda: overview.build_overview(
+
+    def build() -> Overview:
+        built = overview.build_overview(
             engine,
             data,
             view,
             served=served,
             settings=state.settings,
             models_cache=state.forecast_models,
-        ),
-    )
-    return result, None
+        )
+        budget.check()  # a section stopped by the budget must not be kept as the overview
+        return built
+
+    return cache.get(key, build), None

@@ -26,6 +26,7 @@ from serving.dashboard import page
 from serving.dashboard.export import CHARTS, csv_rows, filename, to_csv
 from serving.dashboard.figures import figure_json, forecast_figure, funnel_figure
 from serving.dashboard.overviews import OverviewCacheDep, compute
+from serving.limits import HeavyDep
 from serving.routes.models import describe
 from serving.sessions import VIEW_ROLES, Session, SessionManager, SessionsDep
 
@@ -193,12 +194,13 @@ async def dashboard(
     sessions: SessionsDep,
     overviews: OverviewCacheDep,
     view: ViewDep,
+    heavy: HeavyDep,
 ) -> Response:
     # The session check may touch the store (is the key still active?): off the event loop.
     session = await run_in_threadpool(sessions.read, request)
     if session is None:
         return _to_login(request)
-    result, problem = await run_in_threadpool(
+    result, problem = await heavy(
         compute, request, overviews, view.dataset, view.freq, view.period, view.team
     )
     context = await run_in_threadpool(_context, request, session, result, problem)
@@ -258,13 +260,14 @@ async def download(
     sessions: SessionsDep,
     overviews: OverviewCacheDep,
     view: ViewDep,
+    heavy: HeavyDep,
 ) -> Response:
     session = await run_in_threadpool(sessions.read, request)
     if session is None:
         return _to_login(request)
     if chart not in CHARTS:
         return _text(f"no chart {chart!r}; charts: {', '.join(CHARTS)}", 404)
-    result, problem = await run_in_threadpool(
+    result, problem = await heavy(
         compute, request, overviews, view.dataset, view.freq, view.period, view.team
     )
     if result is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
@@ -17,15 +17,20 @@ from serving.deps import (
     SettingsDep,
     ViewerKey,
 )
+from serving.limits import HeavyDep
 from serving.schemas import ForecastResponse
 
 router = APIRouter(tags=["forecast"])
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or unknown API key"},
     403: {"description": "The key's role may not read forecasts"},
     404: {"description": "No such dataset, or the group has no deals"},
     409: {"description": "Too little history before as_of to forecast from"},
     422: {"description": "An unknown period, grouping or date; the message names it"},
+    503: {
+        "description": "Busy: too many forecasts computing, or the server's time budget was "
+        "spent; retry after `Retry-After` seconds"
+    },
 }
 
 
@@ -35,7 +40,8 @@ ERRORS = {
     summary="Expected won revenue for a period, P10/P50/P90, the weighted pipeline "
     "beside it and the chance to reach each stored target",
 )
-def get_forecast(
+async def get_forecast(
+    heavy: HeavyDep,
     engine: EngineDep,
     settings: SettingsDep,
     datasets: DatasetsDep,
@@ -74,17 +80,20 @@ def get_forecast(
     dataset: DatasetQuery = None,
     new_deals: Annotated[bool, Query(description="Include deals not yet created")] = True,
 ) -> ForecastResponse:
-    data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
-    result = forecast_against_targets(
-        engine,
-        period,
-        dataset=data.name,
-        by=by,
-        group=group,
-        as_of=as_of,
-        include_new_deals=new_deals,
-        settings=settings,
-        history=data.history,
-        models_cache=forecast_models,
-    )
-    return ForecastResponse.model_validate(result.to_dict())
+    def compute() -> ForecastResponse:
+        data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
+        result = forecast_against_targets(
+            engine,
+            period,
+            dataset=data.name,
+            by=by,
+            group=group,
+            as_of=as_of,
+            include_new_deals=new_deals,
+            settings=settings,
+            history=data.history,
+            models_cache=forecast_models,
+        )
+        return ForecastResponse.model_validate(result.to_dict())
+
+    return await heavy(compute)

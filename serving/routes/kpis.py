@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from forecast.kpis import compute_kpis
 from serving.datasets import load_dataset
 from serving.deps import DatasetQuery, DatasetsDep, EngineDep, SettingsDep, ViewerKey
+from serving.limits import HeavyDep
 
 router = APIRouter(tags=["forecast"])
 
@@ -39,6 +39,7 @@ class KpiResponse(BaseModel):
     "close, time in stage, velocity, CSAT",
 )
 async def kpis(
+    heavy: HeavyDep,
     engine: EngineDep,
     settings: SettingsDep,
     datasets: DatasetsDep,
@@ -56,4 +57,4 @@ async def kpis(
         report = compute_kpis(data.history, by=by, period=period, as_of=as_of)
         return KpiResponse(dataset=data.name, **report.to_dict())
 
-    return await run_in_threadpool(compute)
+    return await heavy(compute)

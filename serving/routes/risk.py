@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from forecast import scoring
 from forecast.risk import deals_at_risk as find_deals_at_risk
 from serving.datasets import load_dataset
 from serving.deps import DatasetQuery, DatasetsDep, EngineDep, SettingsDep, ViewerKey
+from serving.limits import HeavyDep
 
 router = APIRouter(tags=["forecast"])
 
@@ -48,6 +48,7 @@ def served_deal_model(request: Request, dataset: str) -> scoring.Served | None:
 )
 async def deals_at_risk(
     request: Request,
+    heavy: HeavyDep,
     engine: EngineDep,
     settings: SettingsDep,
     datasets: DatasetsDep,
@@ -70,4 +71,4 @@ async def deals_at_risk(
         )
         return AtRiskResponse(dataset=data.name, **report.to_dict())
 
-    return await run_in_threadpool(compute)
+    return await heavy(compute)
