@@ -1,6 +1,11 @@
 """Per-request plumbing as one ASGI middleware: request id, body-size limit, security headers,
 Prometheus metrics and one JSON log line per request.
 
+The body-size limit is checked before the app runs: a declared `Content-Length` is compared with
+it, and a body sent without one (`Transfer-Encoding: chunked`) is read here, up to the limit, and
+handed to the app in one piece. Checking it while the app reads would not do: FastAPI turns any
+error raised by `receive` into a 400 "error parsing the body".
+
 Plain ASGI rather than `BaseHTTPMiddleware`, which would add a task and a copy per request on a
 route that must answer in well under a millisecond.
 """
@@ -91,25 +96,13 @@ class RequestMiddleware:
                 message["headers"] = headers + [h for h in extra if h[0] not in present]
             await send(message)
 
-        received = 0
-
-        async def receive_wrapper() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
+        try:
+            if b"content-length" in headers:
+                if _declared_length(headers[b"content-length"]) > self.max_body:
                     raise _BodyTooLarge
-            return message
-
-        try:
-            declared = int(headers.get(b"content-length", b"0") or 0)
-        except ValueError:
-            declared = 0
-        try:
-            if declared > self.max_body:
-                raise _BodyTooLarge
-            await self.app(scope, receive_wrapper, send_wrapper)
+            else:
+                receive = await _read_body(receive, self.max_body)
+            await self.app(scope, receive, send_wrapper)
         except _BodyTooLarge:
             await _json(
                 send_wrapper,
@@ -141,6 +134,43 @@ class RequestMiddleware:
                     },
                 )
             request_id.reset(token)
+
+
+def _declared_length(value: bytes) -> int:
+    """The declared body size (the server has checked it is a number; 0 if it is not)."""
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+async def _read_body(receive: Receive, limit: int) -> Receive:
+    """A body of no declared size, read whole (raising `_BodyTooLarge` past `limit` bytes), and a
+    `receive` that gives it to the app in one message, then waits on the server's own."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client left: the app sees that
+            first: Message | None = message
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            break
+
+    async def replay() -> Message:
+        nonlocal first
+        if first is not None:
+            message, first = first, None
+            return message
+        return await receive()
+
+    return replay
 
 
 async def _json(send: Send, status: int, body: dict[str, Any]) -> None:

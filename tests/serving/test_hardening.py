@@ -1,11 +1,15 @@
 """Answers that give nothing away: an unexpected error is a plain 500 that still carries the
 request id and the security headers; the public readiness probe says what failed in words, and
-only a key of the viewer (or admin) role sees the details."""
+only a key of the viewer (or admin) role sees the details. A body over the size limit is a 413
+however it is sent."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -163,3 +167,60 @@ def test_the_spec_documents_readiness_and_keeps_it_public(probe):
         assert schema == {"$ref": "#/components/schemas/Readiness"}
     fields = spec["components"]["schemas"]["Readiness"]["properties"]
     assert set(fields) == PUBLIC | {"models", "note"}
+
+
+# --- the body-size limit, for a body sent without a declared length -----------------------------
+
+
+def _chunked(app, method: str, url: str, chunks: list[bytes], headers: dict[str, str]):  # noqa: ANN001, ANN202
+    """One request whose body is a stream (`Transfer-Encoding: chunked`, no `Content-Length`),
+    sent to the app as a server would hand it over: in pieces."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.request(method, url, content=body(), headers=headers)
+
+    return asyncio.run(send())
+
+
+@pytest.fixture
+def plain_app(settings):  # noqa: ANN001, ANN201 - the app (limit 10,000 bytes), not started
+    return create_app(settings)
+
+
+@pytest.mark.parametrize(
+    ("url", "content_type"),
+    [
+        ("/v1/keys", "application/json"),
+        ("/v1/leads/score", "application/json"),
+        ("/login", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_a_chunked_body_over_the_limit_is_413_not_400(plain_app, api_keys, url, content_type):
+    headers = {**auth(api_keys["admin"]), "Content-Type": content_type, "X-Request-ID": "big"}
+    response = _chunked(plain_app, "POST", url, [b"x" * 1000] * 11, headers)
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413, response.text
+    assert "10,000 bytes" in response.json()["detail"]
+    assert response.headers["x-request-id"] == "big"
+
+
+def test_a_chunked_body_within_the_limit_is_read_whole(plain_app, api_keys):
+    body = b'{"role": "scorer", "name": "chunked CRM"}'
+    headers = {**auth(api_keys["admin"]), "Content-Type": "application/json"}
+    pieces = [body[i : i + 7] for i in range(0, len(body), 7)]
+    response = _chunked(plain_app, "POST", "/v1/keys", pieces, headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "chunked CRM"
+
+
+def test_a_chunked_body_of_exactly_the_limit_is_not_refused(plain_app, api_keys):
+    headers = {**auth(api_keys["admin"]), "Content-Type": "application/json"}
+    response = _chunked(plain_app, "POST", "/v1/keys", [b" " * 5_000, b" " * 5_000], headers)
+    assert response.status_code == 422  # all of it read: blank is not JSON, and not too large
