@@ -1,8 +1,16 @@
 """CSV downloads: the rows behind each chart or table, as the page shows them, and as CSV text.
 
-A cell that would start a spreadsheet formula (`=`, `+`, `-`, `@`) is prefixed with `'`, so a
-deal or account name from a CRM cannot run as a formula in the manager's spreadsheet. Numbers
-are left as they are (a negative number is not text).
+A text cell that a spreadsheet could read as a formula is prefixed with `'`, so a deal, account
+or team name from a CRM cannot run as a formula in the manager's spreadsheet: one that starts
+with a character OWASP lists for CSV injection (`=`, `+`, `-`, `@`, tab, carriage return; a line
+feed and the full-width `＝＋－＠` too), also after leading spaces. Numbers are left as they are
+(a negative number is not text).
+
+A download's name says its chart, period and team. The team's name is any text a CRM sent, so
+the `Content-Disposition` header carries it twice (RFC 6266): an ASCII `filename` for old
+clients and the UTF-8 name, percent-encoded, as `filename*` (RFC 5987); in both, anything but
+letters, digits, `_`, `.` and `-` becomes `-`, so no quote, line break, slash or bidi control
+reaches the header or the saved file's name.
 """
 
 from __future__ import annotations
@@ -10,7 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from typing import Any
+from urllib.parse import quote
 
 from forecast.errors import ForecastError
 from forecast.formatting import missing
@@ -111,28 +121,54 @@ def _risk_row(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    """Rows as CSV text: one column per key, in the order first seen; missing values empty."""
+    """Rows as CSV text (RFC 4180): one column per key, in the order first seen; missing values
+    empty. Lines end in CRLF, so a cell holding a carriage return is quoted like one holding a
+    line feed (a lone `\r` left bare would start a new row, and maybe a formula, in Excel)."""
     columns: list[str] = []
     for row in rows:
         columns.extend(k for k in row if k not in columns)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})
     return out.getvalue()
 
 
+#: What a spreadsheet may read as the start of a formula (OWASP's list, a line feed and the
+#: full-width forms some spreadsheets fold to ASCII).
+FORMULA_START = frozenset("=+-@\t\r\n＝＋－＠")
+
+
 def _cell(v: Any) -> Any:
     if missing(v):
         return ""
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):  # no formulas in a spreadsheet
+    if isinstance(v, str) and _starts_formula(v):  # no formulas in a spreadsheet
         return "'" + v
     return v
 
 
+def _starts_formula(text: str) -> bool:
+    if text[:1] in FORMULA_START:  # a leading tab or line break counts as it is
+        return True
+    first = text.lstrip(" \u00a0\u3000")[:1]
+    return first != "" and first in FORMULA_START
+
+
 def filename(chart: str, ov: page.Overview) -> str:
-    """`<chart>_<period>[_<team>].csv`; in the team's name, anything but ASCII letters, digits,
-    `_`, `.` and `-` becomes `-` (a header holds no quote, and only latin-1)."""
-    team = re.sub(r"[^\w.-]", "-", ov.view.team or "", flags=re.ASCII)
+    """`<chart>_<period>[_<team>].csv` in ASCII: in the team's name, anything but ASCII letters,
+    digits, `_`, `.` and `-` becomes `-` (a header holds no quote, and only latin-1)."""
+    return _name(chart, ov, ascii_only=True)
+
+
+def content_disposition(chart: str, ov: page.Overview) -> str:
+    """The download's `Content-Disposition`: the ASCII `filename` and the full name in UTF-8 as
+    `filename*` (RFC 6266 and 5987), which browsers prefer."""
+    full = quote(_name(chart, ov, ascii_only=False), safe="")
+    return f"attachment; filename=\"{filename(chart, ov)}\"; filename*=UTF-8''{full}"
+
+
+def _name(chart: str, ov: page.Overview, *, ascii_only: bool) -> str:
+    team = unicodedata.normalize("NFC", ov.view.team or "")
+    team = re.sub(r"[^\w.-]", "-", team, flags=re.ASCII if ascii_only else 0)
     return "_".join(x for x in (chart, ov.view.period.label, team) if x) + ".csv"
