@@ -1,5 +1,6 @@
-"""The field history the store keeps: append-only, nothing added by what changes nothing, every
-value a field took with when it was observed; on SQLite and PostgreSQL."""
+"""The field history the store keeps: append-only, every observation once (a repeat adds
+nothing), every value a field took with when it was observed, the same in any arrival order;
+on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -57,8 +58,17 @@ def test_reimports_and_repeated_pushes_add_nothing(crm):
     report = import_frame(crm, frame, load_mapping("canonical"), dataset="crm")
     assert report.field_rows_written == 0
     push(crm, D1)
-    push(crm, {**D1, "updated_at": "2024-03-02"})  # newer, but the same fields
+    push(crm, D1)
     assert len(observations(crm)) == 1
+
+
+def test_a_newer_sighting_of_the_same_fields_is_kept_for_a_late_push_to_land_before(crm):
+    push(crm, {**D1, "updated_at": "2024-03-09"})  # newer, the same fields
+    push(crm, {**D1, "amount": 1200.0, "updated_at": "2024-03-05"})  # arrives late
+    history = load_deal_history(crm, "crm", check_leaks=False)
+    assert history.as_of("2024-03-06").loc[0, "amount"] == 1200.0
+    assert history.as_of("2024-03-10").loc[0, "amount"] == 1000.0  # what the CRM said on the 9th
+    assert len(observations(crm)) == 3
 
 
 def test_a_changed_field_adds_an_observation_and_keeps_the_old_value(crm):
@@ -85,7 +95,7 @@ def test_an_older_push_joins_the_history_without_rolling_the_deal_back(crm):
 def test_values_at_every_date_do_not_depend_on_the_order_pushes_arrive_in(engine):
     pushes = [
         {**D1, "amount": a, "updated_at": f"2024-03-{d:02d}"}
-        for a, d in ((1000.0, 1), (1200.0, 5), (1200.0, 9), (900.0, 12))
+        for a, d in ((1000.0, 1), (1200.0, 5), (1000.0, 9), (900.0, 12))
     ]
     seen = set()
     for order in itertools.permutations(range(len(pushes))):
@@ -100,7 +110,7 @@ def test_values_at_every_date_do_not_depend_on_the_order_pushes_arrive_in(engine
         seen.add(
             tuple(history.as_of(f"2024-03-{d:02d}T12:00").loc[0, "amount"] for d in range(1, 15))
         )
-    assert seen == {(1000.0,) * 4 + (1200.0,) * 7 + (900.0,) * 3}
+    assert seen == {(1000.0,) * 4 + (1200.0,) * 4 + (1000.0,) * 3 + (900.0,) * 3}
 
 
 def test_a_rejected_import_writes_no_observation(crm):

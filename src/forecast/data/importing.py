@@ -115,14 +115,19 @@ def import_frame(
     *,
     dataset: str | None = None,
     on_error: OnError = "reject",
+    conn: Connection | None = None,
 ) -> ImportReport:
     """The same validation and upsert for rows already in memory (e.g. pushed by a CRM).
 
     Problems name the row by its position in `frame` (from 0) and the file as `request`.
+    With `conn` (an open `store.transaction`), the rows are written in it, and it commits or
+    rolls back with the caller's other work.
     """
     if frame.empty:
         raise InvalidInput("nothing to import: no rows given")
     job = _Job(frame, mapping, on_error, dataset=dataset)
+    if conn is not None:
+        return _write_in(conn, job)
     return _write(engine, job)
 
 
@@ -136,22 +141,29 @@ def canonical_opportunities(frame: pd.DataFrame, mapping: Mapping) -> pd.DataFra
 
 
 def _write(engine: Engine, job: _Job) -> ImportReport:
-    m = job.mapping
     with store.transaction(engine) as conn:
-        store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, m.options)
-        for part in job.parts(stored=conn):
-            if not job.writing:
-                continue
-            if m.kind == "opportunities":
-                job.report.rows_written += store.upsert_opportunities(conn, part.opportunities)
-                job.report.history_rows_written += store.append_history(conn, part.history)
-                job.report.field_rows_written += store.append_field_history(
-                    conn, job.dataset, part.opportunities
-                )
-            else:
-                job.report.rows_written += store.upsert_leads(conn, part.leads)
-        job.finish()  # raises ImportRejected, which rolls the transaction back
-        job.report.written = True
+        return _write_in(conn, job)
+
+
+def _write_in(conn: Connection, job: _Job) -> ImportReport:
+    m = job.mapping
+    store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, m.options)
+    for part in job.parts(stored=conn):
+        if not job.writing:
+            continue
+        if m.kind == "opportunities":
+            assert job.stages is not None
+            job.report.rows_written += store.upsert_opportunities(
+                conn, part.opportunities, job.stages
+            )
+            job.report.history_rows_written += store.append_history(conn, part.history)
+            job.report.field_rows_written += store.append_field_history(
+                conn, job.dataset, part.opportunities
+            )
+        else:
+            job.report.rows_written += store.upsert_leads(conn, part.leads)
+    job.finish()  # raises ImportRejected, which rolls the transaction back
+    job.report.written = True
     return job.report
 
 

@@ -212,14 +212,25 @@ class CanonicalRows:
     def _derived_history(
         self, opps: pd.DataFrame, raw: pd.DataFrame, stored: Connection | None
     ) -> pd.DataFrame:
-        """Stage entries the export shows: dated stages, the outcome at close, the current stage."""
+        """Stage observations the export shows: dated stages and the outcome at close (entries),
+        and the current open stage when the export does not date it (a sighting at the row's
+        `updated_at`; `forecast.data.stage_log` dates a deal's first sighting from its
+        creation). Nothing here depends on what the store held before, so exports and pushes
+        give the same history in any order."""
         if self.mapping.history_file:
             return empty_history()
         parts = []
         for stage, col in self.mapping.stage_dates.items():
             when = self._dates(raw[col])
             parts.append(
-                pd.DataFrame({"opportunity_id": opps["id"], "stage": stage, "entered_at": when})
+                pd.DataFrame(
+                    {
+                        "opportunity_id": opps["id"],
+                        "stage": stage,
+                        "entered_at": when,
+                        "seen_only": False,
+                    }
+                )
             )
         closed = opps["status"].isin([WON, LOST])
         parts.append(
@@ -228,32 +239,29 @@ class CanonicalRows:
                     "opportunity_id": opps["id"][closed],
                     "stage": opps["stage"][closed],
                     "entered_at": opps["closed_at"][closed],
+                    "seen_only": False,
                 }
             )
         )
-        # The current open stage, when the export does not date it: since creation for a new
-        # deal; since this export for a stored deal that has moved.
         undated = (opps["status"] == OPEN) & ~opps["stage"].isin(list(self.mapping.stage_dates))
-        entered = opps["created_at"].copy()
-        if stored is not None:
-            before = store.stored_state(stored, self.dataset, opps["id"].tolist())
-            old_stage = pd.Series(before["stage"].reindex(opps["id"]).to_numpy(), index=opps.index)
-            moved = old_stage.notna() & (old_stage != opps["stage"])
-            self.report.stage_changes += int(moved.sum())
-            entered = entered.where(~moved, opps["updated_at"])
-            undated &= old_stage.isna() | moved  # an unmoved stored deal adds no entry
         parts.append(
             pd.DataFrame(
                 {
                     "opportunity_id": opps["id"][undated],
                     "stage": opps["stage"][undated],
-                    "entered_at": entered[undated],
+                    "entered_at": opps["updated_at"][undated],
+                    "seen_only": True,
                 }
             )
         )
+        if stored is not None:  # reported, not used: how many stored deals this row moves
+            before = store.stored_state(stored, self.dataset, opps["id"].tolist())
+            old_stage = before["stage"].reindex(opps["id"]).to_numpy()
+            moved = pd.notna(old_stage) & (old_stage != opps["stage"].to_numpy())
+            self.report.stage_changes += int(moved.sum())
         history = pd.concat(parts, ignore_index=True).dropna(subset=["entered_at"])
         history["dataset"] = self.dataset
-        return history[["dataset", *HISTORY_COLUMNS]]
+        return history[["dataset", *HISTORY_COLUMNS, "seen_only"]]
 
     def _history_file(self, raw: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in HISTORY_COLUMNS if c not in raw.columns]

@@ -6,6 +6,7 @@ schema is owned by Alembic (`forecast/data/migrations`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -34,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from forecast.data import stage_log
 from forecast.data.stages import StageSet
 from forecast.data.tables import (
     OPPORTUNITY_COLUMNS as OPPORTUNITY_COLUMNS,
@@ -68,7 +70,7 @@ from forecast.data.tables import (
 from forecast.data.tables import (
     targets as targets,
 )
-from forecast.errors import NotFound
+from forecast.errors import Busy, NotFound
 from forecast.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -85,7 +87,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_seconds: float = 5.0) -> Engine:
+    """An engine on `url`. On SQLite, a writer waits up to `busy_seconds` for another writer's
+    lock (then `transaction` raises `Busy`)."""
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///").split("?")[0]
         if path and path != ":memory:":
@@ -104,7 +108,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
             cur.execute("PRAGMA cache_size=-262144")  # up to 256 MiB: big imports keep indexes hot
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
@@ -114,15 +118,16 @@ def make_engine(url: str) -> Engine:
 
 
 @lru_cache(maxsize=8)
-def _cached_engine(url: str) -> Engine:
-    engine = make_engine(url)
+def _cached_engine(url: str, busy_seconds: float) -> Engine:
+    engine = make_engine(url, busy_seconds)
     migrate(engine)
     return engine
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
     """The engine for the configured store, migrated to the latest schema on first use."""
-    return _cached_engine((settings or get_settings()).resolved_database_url)
+    settings = settings or get_settings()
+    return _cached_engine(settings.resolved_database_url, settings.sqlite_busy_seconds)
 
 
 def migrate(engine: Engine) -> None:
@@ -185,6 +190,13 @@ def save_dataset(
         },
     )
     conn.execute(stmt)
+
+
+def lock_dataset(conn: Connection, name: str) -> None:
+    """Take the dataset's write lock for this transaction (its row on PostgreSQL, the database
+    on SQLite) and give it a new version: writers of one dataset go one after another, and
+    what one reads after this is what the one before it wrote."""
+    conn.execute(datasets.update().where(datasets.c.name == name).values(updated_at=utcnow()))
 
 
 def get_dataset(conn: Connection, name: str) -> dict:
@@ -316,6 +328,37 @@ def _upsert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
     return _bulk_insert(conn, table, frame, conflict)
 
 
+def upsert_opportunities(conn: Connection, frame: pd.DataFrame, stages: StageSet) -> int:
+    """Keep each deal's newest state; returns how many rows were inserted or updated.
+
+    The newest state is the one with the latest `updated_at`, whatever the arrival order: an
+    older one never rolls the deal back, a newer one is kept even when only its time is new (a
+    late push of a time in between must not win over it), and two states of one time are
+    ordered by `state_key` (the later stage, then the larger digest of the content). Re-importing
+    the same rows changes nothing.
+    """
+    if frame.empty:
+        return 0
+    frame = frame.assign(state_key=state_keys(frame, stages))
+    names = list(frame.columns)
+    t = opportunities.name
+    conflict = (
+        "ON CONFLICT (dataset, id) DO UPDATE SET "
+        + ", ".join(f"{n} = excluded.{n}" for n in names if n not in ("dataset", "id"))
+        + f" WHERE excluded.updated_at > {t}.updated_at OR (excluded.updated_at = "
+        f"{t}.updated_at AND excluded.state_key > COALESCE({t}.state_key, ''))"
+    )
+    return _bulk_insert(conn, opportunities, frame, conflict)
+
+
+def state_keys(frame: pd.DataFrame, stages: StageSet) -> pd.Series:
+    """Per deal row: its stage's place in the funnel, then a digest of its content."""
+    content = [c for c in OPPORTUNITY_COLUMNS if c in frame.columns and c != "updated_at"]
+    digest = _row_keys(frame[content]).map(lambda text: hashlib.sha1(text.encode()).hexdigest())
+    rank = frame["stage"].map({s: i for i, s in enumerate(stages.all_stages)}).fillna(99)
+    return rank.astype("int64").map("{:02d}".format) + ":" + digest
+
+
 def _bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame, conflict: str) -> int:
     names = list(frame.columns)
     rows = db_rows(frame, table)
@@ -350,33 +393,34 @@ def _bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame, conflict: 
         cursor.close()
 
 
-def upsert_opportunities(conn: Connection, frame: pd.DataFrame) -> int:
-    return _upsert(conn, opportunities, frame)
-
-
 def upsert_leads(conn: Connection, frame: pd.DataFrame) -> int:
     return _upsert(conn, leads, frame)
 
 
 def append_history(conn: Connection, frame: pd.DataFrame) -> int:
-    """Add stage entries; an entry already kept (same deal, stage and time) is left as it is."""
+    """Add stage observations (entries, and sightings where `seen_only`); one already kept
+    (same deal, stage and time) stays, an entry where only a sighting was."""
     if frame.empty:
         return 0
+    if "seen_only" not in frame:
+        frame = frame.assign(seen_only=False)
     return _bulk_insert(
         conn,
         stage_history,
         frame,
-        "ON CONFLICT (dataset, opportunity_id, stage, entered_at) DO NOTHING",
+        "ON CONFLICT (dataset, opportunity_id, stage, entered_at) DO UPDATE SET seen_only = "
+        "excluded.seen_only WHERE stage_history.seen_only AND NOT excluded.seen_only",
     )
 
 
 def append_field_history(conn: Connection, dataset: str, deals: pd.DataFrame) -> int:
-    """Record the tracked fields of `deals` (canonical rows), observed at their `updated_at`,
-    where they differ from the deal's observation just before that time. Returns rows added.
+    """Record the tracked fields of `deals` (canonical rows), observed at their `updated_at`.
+    Returns the rows added or replaced.
 
-    Order-independent: the same observations arriving in any order leave the same values at
-    every date. An observation at a time already kept replaces it (the later import of the
-    same instant wins, as for the deal itself).
+    Every observation is kept, one per deal and time, so the same observations arriving in any
+    order leave the same log (an observation equal to the one before it is still kept: a late
+    push may yet arrive between them). Two observations of one time: the larger content wins,
+    whichever came first.
     """
     if deals.empty:
         return 0
@@ -392,15 +436,15 @@ def append_field_history(conn: Connection, dataset: str, deals: pd.DataFrame) ->
     obs = _typed(obs, field_history)
     stored = _stored_observations(conn, dataset, obs["opportunity_id"].tolist())
     if len(stored):
-        both = pd.concat([stored.assign(_new=False), obs.assign(_new=True)], ignore_index=True)
-        both = both.sort_values(["opportunity_id", "observed_at", "_new"], kind="stable")
-        key = _row_keys(both[list(TRACKED_FIELDS)])
-        same_deal = both["opportunity_id"].eq(both["opportunity_id"].shift())
-        same_as_before = same_deal & (key == key.shift())
-        # A new observation equal to the one before it adds nothing; one at a time already kept
-        # (and different) replaces it through the conflict clause.
-        keep = both["_new"] & ~same_as_before
-        obs = both[keep].drop(columns="_new")
+        at = ["opportunity_id", "observed_at"]
+        both = obs.merge(stored, on=at, how="left", suffixes=("", "_stored"), indicator=True)
+        new_key = _row_keys(both[list(TRACKED_FIELDS)])
+        old_key = _row_keys(
+            both[[f"{n}_stored" for n in TRACKED_FIELDS]].set_axis(list(TRACKED_FIELDS), axis=1)
+        )
+        # A time not kept yet is added; at a kept time, only a larger content replaces it.
+        keep = (both["_merge"] == "left_only") | (new_key > old_key)
+        obs = obs[keep.to_numpy()]
         if obs.empty:
             return 0
     conflict = "ON CONFLICT (dataset, opportunity_id, observed_at) DO UPDATE SET " + ", ".join(
@@ -447,22 +491,36 @@ def _typed(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
 
 def load_opportunities(engine: Engine, dataset: str) -> pd.DataFrame:
     """Every deal of a dataset as the canonical frame (one row per deal, current state)."""
-    query = select(opportunities).where(opportunities.c.dataset == dataset)
+    query = select(*[opportunities.c[n] for n in OPPORTUNITY_COLUMNS]).where(
+        opportunities.c.dataset == dataset
+    )
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
     return _typed(frame, opportunities)
 
 
 def load_history(engine: Engine, dataset: str) -> pd.DataFrame:
-    """The stage history of a dataset: opportunity_id, stage, entered_at, oldest first."""
-    query = (
-        select(stage_history.c.opportunity_id, stage_history.c.stage, stage_history.c.entered_at)
-        .where(stage_history.c.dataset == dataset)
-        .order_by(stage_history.c.opportunity_id, stage_history.c.entered_at)
-    )
+    """The stage history of a dataset: opportunity_id, stage, entered_at, by deal and oldest
+    first, derived from its stage observations (`forecast.data.stage_log`)."""
     with engine.connect() as conn:
-        frame = pd.read_sql(query, conn)
-    return _typed(frame, stage_history)
+        return stage_history_of(conn, dataset)
+
+
+def stage_history_of(
+    conn: Connection, dataset: str, ids: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """`load_history` on an open connection (inside a write, say), for `ids` or every deal."""
+    h, o = stage_history.c, opportunities.c
+    cols = (h.opportunity_id, h.stage, h.entered_at, h.seen_only)
+    if ids is None:
+        raw = pd.read_sql(select(*cols).where(h.dataset == dataset), conn)
+        created = pd.read_sql(select(o.id, o.created_at).where(o.dataset == dataset), conn)
+    else:
+        raw = _rows_of(conn, cols, h.dataset == dataset, h.opportunity_id, list(ids))
+        created = _rows_of(conn, (o.id, o.created_at), o.dataset == dataset, o.id, list(ids))
+    raw = _typed(raw, stage_history)
+    created_at = pd.to_datetime(created.set_index("id")["created_at"]).astype("datetime64[us]")
+    return _typed(stage_log.derive(raw, created_at, dataset_stages(conn, dataset)), stage_history)
 
 
 def load_field_history(engine: Engine, dataset: str) -> pd.DataFrame:
@@ -506,6 +564,20 @@ def infer_types(frame: pd.DataFrame) -> pd.DataFrame:
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction: all of it is written, or none of it."""
-    with engine.begin() as conn:
-        yield conn
+    """One write transaction: all of it is written, or none of it.
+
+    On SQLite it takes the write lock first (BEGIN IMMEDIATE), so what it reads is what it
+    writes over, and a writer that waited `busy_seconds` for another gets `Busy` (a 503 with
+    Retry-After), never a "database is locked" error.
+    """
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+    except OperationalError as exc:
+        if "database is locked" in str(exc.orig):
+            raise Busy(
+                "the store is busy with another write (an import?); try again shortly"
+            ) from None
+        raise

@@ -3,15 +3,17 @@
 Each push is the deal's whole current state as of `updated_at` (when the CRM last changed it);
 a field left out is stored as unknown, except `created_at`, which a stored deal keeps. The write
 is `forecast.data.importing.import_frame` with the canonical columns and the dataset's own
-stages, so a push obeys the same rules as an import:
+stages, so a push obeys the same rules as an import, and every push is kept as an observation:
 
-- a stage change appends an entry to the stage history, dated `updated_at`; a won or lost deal
-  gets its outcome entry at `closed_at` (default: `updated_at`);
-- repeating a push changes nothing (a row equal to the stored one is not rewritten);
-- a push older than the stored state does not roll the deal back (its stage entry, a real past
-  move, still joins the history);
-- pushes of one dataset are written one after another (each import locks the dataset's row
-  first), so concurrent pushes for one deal lose no stage entry and the newest state wins.
+- its stage joins the dataset's stage observations (a sighting at `updated_at`; a won or lost
+  deal's outcome at `closed_at`, default `updated_at`) and its fields the field history; both
+  histories are derived from the whole set, so pushes arriving in any order, or twice, leave
+  the same history (`forecast.data.stage_log`);
+- the deal's stored state is the newest push (a later `updated_at`; at one time, the later
+  stage), so a late push never rolls the deal back and the state agrees with the history;
+- pushes of one dataset are written one after another (each call locks the dataset first and
+  reads what it reports inside that lock), so concurrent pushes lose nothing and two identical
+  pushes report one insert.
 
 Bad input rejects the whole call, naming each field and value (`UnknownStage`, `InvalidInput`).
 """
@@ -24,11 +26,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from forecast.data import store
-from forecast.data.importing import canonical_opportunities, import_frame
+from forecast.data.importing import import_frame
 from forecast.data.mapping import AmountRules, load_mapping
 from forecast.data.mapping import Mapping as ImportMapping
 from forecast.data.stages import OPEN, StageSet
@@ -133,28 +135,31 @@ def sync_opportunities(
         info = store.get_dataset(conn, name)
     ids = [_id(d, _at(where, i)) for i, d in enumerate(deals)]
     _no_duplicates(ids, where)
-    before = _state(engine, name, ids)
-    rows = [
-        _row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
-        for i, d in enumerate(deals)
-    ]
-    keep = _news(engine, name, rows, before)
     out = SyncReport(name)
-    _record_late_fields(engine, name, rows, keep, _mapping(name, stages, info), ids, where)
-    if keep:
-        frame = pd.DataFrame([rows[i] for i in keep], columns=list(FIELDS))
+    with store.transaction(engine) as conn:
+        store.lock_dataset(conn, name)
+        before = _state(conn, name, ids)
+        rows = [
+            _row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
+            for i, d in enumerate(deals)
+        ]
+        frame = pd.DataFrame(rows, columns=list(FIELDS))
         try:
-            report = import_frame(
-                engine, frame, _mapping(name, stages, info), dataset=name, on_error="reject"
+            import_frame(
+                engine,
+                frame,
+                _mapping(name, stages, info),
+                dataset=name,
+                on_error="reject",
+                conn=conn,
             )
         except ImportRejected as exc:
-            raise _rejected(exc, [ids[i] for i in keep], where, keep) from None
-        out.history_added = report.history_rows_written
-    after = _state(engine, name, ids)
+            raise _rejected(exc, ids, where) from None
+        after = _state(conn, name, ids)
     for i, deal_id in enumerate(ids):
-        out.deals.append(
-            _outcome(deal_id, before.get(deal_id), after[deal_id], rows[i]["updated_at"])
-        )
+        synced = _outcome(deal_id, before.get(deal_id), after[deal_id], rows[i]["updated_at"])
+        out.deals.append(synced)
+        out.history_added += synced.history_added
     return out
 
 
@@ -275,66 +280,10 @@ def _mapping(dataset: str, stages: StageSet, info: dict) -> ImportMapping:
     )
 
 
-def _news(engine: Engine, dataset: str, rows: list[dict], before: dict[str, dict]) -> list[int]:
-    """Positions of the rows that may tell the store something.
-
-    A push older than the stored state is not applied to the deal; it only adds its stage to
-    the history when that is news: the deal was in another stage at that time. A late push of
-    the stage the history already shows then would add a second, later entry for one stay.
-    """
-    keep = []
-    hist = store.stage_history.c
-    with engine.connect() as conn:
-        for i, row in enumerate(rows):
-            stored = before.get(row["id"])
-            if stored is None or pd.Timestamp(row["updated_at"]) >= stored["updated_at"]:
-                keep.append(i)
-                continue
-            then = conn.execute(
-                select(hist.stage)
-                .where(
-                    hist.dataset == dataset,
-                    hist.opportunity_id == row["id"],
-                    hist.entered_at <= pd.Timestamp(row["updated_at"]).to_pydatetime(),
-                )
-                .order_by(hist.entered_at.desc(), hist.pk.desc())
-                .limit(1)
-            ).scalar()
-            if then != row["stage"]:
-                keep.append(i)
-    return keep
-
-
-def _record_late_fields(
-    engine: Engine,
-    dataset: str,
-    rows: list[dict],
-    keep: list[int],
-    mapping: ImportMapping,
-    ids: list[str],
-    where: str,
-) -> None:
-    """A push older than the stored state changes neither the deal nor (when its stage is
-    already in the history) the stage history, but its fields were the deal's fields at its
-    time: they join the field history, validated as an import would validate them."""
-    late = [i for i in range(len(rows)) if i not in set(keep)]
-    if not late:
-        return
-    frame = pd.DataFrame([rows[i] for i in late], columns=list(FIELDS))
-    try:
-        canonical = canonical_opportunities(frame, mapping)
-    except ImportRejected as exc:
-        raise _rejected(exc, [ids[i] for i in late], where, late) from None
-    with store.transaction(engine) as conn:
-        store.append_field_history(conn, dataset, canonical)
-
-
-def _rejected(
-    exc: ImportRejected, ids: list[str], where: str, positions: list[int]
-) -> InvalidInput:
+def _rejected(exc: ImportRejected, ids: list[str], where: str) -> InvalidInput:
     problems = []
     for p in exc.report.examples:
-        at = _at(where, positions[p.row]) if 0 <= p.row < len(ids) else ""
+        at = _at(where, p.row) if 0 <= p.row < len(ids) else ""
         problems.append(f"{at}{p.column}: {p.kind}: {p.value!r}")
     more = exc.report.problem_count - len(problems)
     return InvalidInput(
@@ -345,31 +294,21 @@ def _rejected(
 # --- what changed -------------------------------------------------------------------------------
 
 
-def _state(engine: Engine, dataset: str, ids: list[str]) -> dict[str, dict]:
-    """The stored rows of these deals, each with its number of stage entries."""
+def _state(conn: Connection, dataset: str, ids: list[str]) -> dict[str, dict]:
+    """The stored rows of these deals, each with its number of stage-history entries."""
     opps = store.opportunities
     out: dict[str, dict] = {}
-    with engine.connect() as conn:
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            rows = conn.execute(
-                select(opps).where(opps.c.dataset == dataset, opps.c.id.in_(part))
-            ).mappings()
-            out.update({r["id"]: dict(r) for r in rows})
-            for deal_id, n in _history_counts(conn, dataset, part):
-                if deal_id in out:
-                    out[deal_id]["__history"] = n
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        rows = conn.execute(
+            select(opps).where(opps.c.dataset == dataset, opps.c.id.in_(part))
+        ).mappings()
+        out.update({r["id"]: dict(r) for r in rows})
+    if out:
+        entries = store.stage_history_of(conn, dataset, list(out))
+        for deal_id, n in entries.groupby("opportunity_id").size().items():
+            out[str(deal_id)]["__history"] = int(n)
     return out
-
-
-def _history_counts(conn: Connection, dataset: str, ids: list[str]) -> list[tuple[str, int]]:
-    hist = store.stage_history
-    query = (
-        select(hist.c.opportunity_id, func.count())
-        .where(hist.c.dataset == dataset, hist.c.opportunity_id.in_(ids))
-        .group_by(hist.c.opportunity_id)
-    )
-    return [(r[0], int(r[1])) for r in conn.execute(query)]
 
 
 def _outcome(deal_id: str, before: dict | None, after: dict, sent_updated: str) -> DealSynced:
@@ -394,5 +333,9 @@ def _outcome(deal_id: str, before: dict | None, after: dict, sent_updated: str) 
     )
 
 
+#: What a push's outcome does not compare: when it was sent, and bookkeeping.
+_NOT_CONTENT = {"updated_at", "state_key", "__history"}
+
+
 def _content(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k != "__history"}
+    return {k: v for k, v in row.items() if k not in _NOT_CONTENT}

@@ -86,9 +86,16 @@ opportunities = Table(
     Column("account_employees", Float),
     Column("account_revenue", Float),
     Column("account_country", String(100)),
+    # Breaks a tie between two states of one `updated_at` the same way whatever their arrival
+    # order: the later stage, then the larger digest of the content (`store.upsert_opportunities`).
+    Column("state_key", String(80)),
     Index("ix_opportunities_dataset_status", "dataset", "status"),
 )
 
+# Stage observations, kept as a set: an entry (the deal entered `stage` at `entered_at`: a dated
+# stage, an outcome at its close date, a history file's row) or, with `seen_only`, a sighting (a
+# push or export said the deal was in `stage` at that time). The stage history the library reads
+# is derived from the whole set (`forecast.data.stage_log`), so arrival order does not matter.
 stage_history = Table(
     "stage_history",
     metadata,
@@ -97,12 +104,14 @@ stage_history = Table(
     Column("opportunity_id", String(100), nullable=False),
     Column("stage", String(100), nullable=False),
     Column("entered_at", DateTime, nullable=False),
+    Column("seen_only", Boolean, nullable=False, default=False),
     UniqueConstraint("dataset", "opportunity_id", "stage", "entered_at", name="uq_stage_history"),
 )
 
 # Append-only: each row is a deal's changeable fields as observed at one time (an export's
-# `updated_at` or date, a CRM push). A new row is added only when the fields differ from the
-# observation before it, so re-imports and repeated pushes add nothing.
+# `updated_at` or date, a CRM push). Every observation is kept (one per deal and time, the same
+# winner whatever the arrival order), so the values at any date do not depend on push order;
+# re-imports and repeated pushes of the same time add nothing.
 field_history = Table(
     "field_history",
     metadata,
@@ -177,4 +186,4 @@ targets = Table(
     Column("updated_at", DateTime, nullable=False),
 )
 
-OPPORTUNITY_COLUMNS = [c.name for c in opportunities.columns]
+OPPORTUNITY_COLUMNS = [c.name for c in opportunities.columns if c.name != "state_key"]
