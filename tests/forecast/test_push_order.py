@@ -92,6 +92,9 @@ def test_any_arrival_order_and_repeats_give_the_same_store(
             same(expected[what], got[what])
         except AssertionError as exc:
             raise AssertionError(f"{what} differs: {exc}") from None
+    last = got["stage history"].groupby("opportunity_id")["stage"].last()
+    current = got["deals"].set_index("id")["stage"]
+    assert last.to_dict() == current.reindex(last.index).to_dict()  # history agrees with deal
 
 
 def test_a_late_push_in_the_middle_of_a_stay_splits_it(engine: Engine) -> None:

@@ -14,7 +14,7 @@ from forecast.data import store
 from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
 from forecast.data.sync import sync_opportunities
-from forecast.errors import InvalidInput, NotFound, UnknownStage
+from forecast.errors import Busy, InvalidInput, NotFound, UnknownStage
 
 NOW = datetime(2024, 7, 1)
 
@@ -365,3 +365,37 @@ def test_concurrent_pushes_of_different_fields_keep_the_newest(crm):
         "2024-03-13 00:00:00",
     )
     assert history(crm, "D1") == [("Prospecting", "2024-03-01 00:00:00")]
+
+
+def test_identical_pushes_at_once_report_one_insert(crm):
+    """A CRM retrying a push it thinks was lost: one insert; the others see the stored deal."""
+    new = {**D1, "id": "D7", "stage": "Qualification", "updated_at": "2024-03-09"}
+    start = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def send() -> None:
+        start.wait()
+        outcomes.append(push(crm, new).deals[0].outcome)
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["inserted"] + ["unchanged"] * 5
+    assert history(crm, "D7") == [("Qualification", "2024-03-01 00:00:00")]
+
+
+def test_a_push_during_a_long_write_on_sqlite_is_busy_not_an_error(tmp_path):
+    """SQLite has one writer: a push that waited its lock time gets `Busy` (a 503 with
+    Retry-After), and nothing of it is written."""
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'store.db'}", busy_seconds=0.2)
+    store.migrate(engine)
+    import_frame(engine, pd.DataFrame([D1]), load_mapping("canonical"), dataset="crm")
+    with store.transaction(engine) as conn:  # another writer holds the lock
+        store.lock_dataset(conn, "crm")
+        with pytest.raises(Busy, match="busy"):
+            push(engine, {**D1, "stage": "Qualification", "updated_at": "2024-03-02"})
+    assert deal(engine, "D1")["stage"] == "Prospecting"
+    push(engine, {**D1, "stage": "Qualification", "updated_at": "2024-03-02"})
+    assert deal(engine, "D1")["stage"] == "Qualification"
