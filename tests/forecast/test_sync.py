@@ -252,6 +252,9 @@ def test_problems_the_import_finds_name_the_deal_field_and_value(crm):
         ({"stage": ""}, "stage: every opportunity needs its current stage"),
         ({"colour": "red"}, "colour: not a field of an opportunity"),
         ({"id": "NEW", "created_at": None}, "created_at: required for a deal the store does not"),
+        ({"amount": 1e308}, "amount: number beyond ±1e\\+15"),
+        ({"amount": float("inf")}, "amount: number beyond ±1e\\+15"),
+        ({"account_revenue": -1e16}, "account_revenue: number beyond ±1e\\+15"),
     ],
 )
 def test_bad_fields_are_named(crm, change, message):

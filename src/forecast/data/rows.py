@@ -37,6 +37,9 @@ NUMBER_FIELDS = (
     "account_revenue",
 )
 HISTORY_COLUMNS = ("opportunity_id", "stage", "entered_at")
+#: The largest number a field may hold: far beyond any real deal, account or headcount, and
+#: small enough that sums over millions of deals stay exact to the cent and finite.
+MAX_NUMBER = 1e15
 
 
 class CanonicalRows:
@@ -116,6 +119,9 @@ class CanonicalRows:
             if f in cols:
                 out[f] = pd.to_numeric(raw[cols[f]], errors="coerce").astype("float64")
                 self._bad(unparseable(raw[cols[f]], out[f]), bad, raw, f, "not a number")
+                self._bad(
+                    out[f].abs() > MAX_NUMBER, bad, raw, f, f"number beyond ±{MAX_NUMBER:.0e}"
+                )
             else:
                 out[f] = np.nan
         for f in (
