@@ -2,7 +2,9 @@
 
 One row per scope (overall, group, period, group × period) in `summary`, per-stage rows in
 `funnel`, `time_in_stage` and `open_pipeline`; `to_dict` nests them per scope with every open
-stage present (empty where a scope has no row), and `None` where a figure is missing.
+stage present (empty where a scope has no row), and `None` where a figure is missing. A figure
+that overflowed (only amounts far past 1e15 can make one) is an `InvalidInput` naming it, never
+a `None`: see `formatting.finite`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 
 from forecast.data.stages import StageSet
 from forecast.errors import NotFound
+from forecast.formatting import finite
 
 SUMMARY_COLUMNS = [
     "group",
@@ -105,12 +108,15 @@ class KpiReport:
                 for rec in getattr(self, name).to_dict("records"):
                     k = (rec.pop("group"), rec.pop("period"))
                     part = self._index.setdefault(k, {})
-                    part.setdefault(name, []).append({c: _plain(v) for c, v in rec.items()})
+                    where = (f"{name}, stage {rec['stage']}", *k)
+                    part.setdefault(name, []).append(
+                        {c: _plain(v, c, *where) for c, v in rec.items()}
+                    )
         return self._index.get(key, {})
 
     def _row_dict(self, r: dict[str, Any]) -> dict[str, Any]:
+        v = {k: _plain(r[k], k, None, r["group"], r["period"]) for k in SUMMARY_COLUMNS}
         parts = self.stage_rows((r["group"], r["period"]))
-        v = {k: _plain(r[k]) for k in SUMMARY_COLUMNS}
         return {
             "group": v["group"],
             "period": v["period"],
@@ -175,16 +181,20 @@ class KpiReport:
         ]
 
 
-def _plain(value: Any) -> Any:
-    """A plain Python value: numpy scalars unwrapped, NaN/NaT as None, timestamps as ISO."""
+def _plain(value: Any, column: str, part: str | None, group: Any, period: Any) -> Any:
+    """A plain Python value: numpy scalars unwrapped, NaN/NaT as None, timestamps as ISO; an
+    overflowed figure raises, naming its column, part, group and period."""
     if value is None:
         return None
     if isinstance(value, pd.Timestamp):
         return None if pd.isna(value) else value.isoformat()
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
+    if isinstance(value, float):
+        if np.isnan(value):
+            return None
+        scope = ", ".join(str(x) for x in (group, period) if x is not None) or "all deals"
+        return finite(value, f"the {column}{f' ({part})' if part else ''} of {scope}")
     return value
 
 

@@ -14,6 +14,11 @@ Everything is judged as of one date. When that date is before the data's end the
 first rebuilt with `DealHistory.as_of`, so the figures are those a manager could have
 seen then (a deal won later is open, a deal created later is absent). All the work is vectorised
 (groupby on deal- and history-level frames); Python only loops over groups and stages.
+
+Sums and means of amounts are float64. For amounts below 1e15 per deal (the bound the API and
+the import hold a deal's amount to) they cannot overflow: that would take over 1e293 deals. Data
+beyond the bound can overflow a figure to infinity; the report then refuses to render it, with an
+`InvalidInput` naming the figure, rather than let JSON turn it into a null ("missing").
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
 """Input the models or the store cannot take is answered at the edge: a 422 naming the field,
 never a 500. Non-finite or huge numbers (Python's json reads `Infinity`, `NaN` and 400-digit
 integers) and control characters (PostgreSQL rejects NUL in text) are refused; ordinary values,
-and tabs and newlines in free text, still go through."""
+and tabs and newlines in free text, still go through. KPIs of amounts up to the bound are
+numbers; a figure that overflows (data past the bound) is an error naming it, never a null."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +19,11 @@ from sqlalchemy import Engine
 from forecast.data import store
 from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
+from forecast.data.stages import StageSet
+from forecast.errors import InvalidInput
+from forecast.formatting import rounded
+from forecast.history import DealHistory
+from forecast.kpis import compute_kpis
 from forecast.settings import Settings
 from tests.serving.conftest import auth
 from tests.serving.test_scores import DEAL, LEAD, app, scorer_client, trained  # noqa: F401
@@ -169,6 +176,50 @@ def test_a_refused_huge_amount_leaves_the_pipeline_value_a_number(crm_client, ap
     kpis = crm_client.get("/v1/kpis?dataset=crm", headers=auth(api_keys["viewer"]))
     assert kpis.status_code == 200, kpis.text
     assert kpis.json()["overall"]["open_value"] == pytest.approx(1e15 + 1000.0)
+
+
+def _pipeline(amounts: list[float]) -> DealHistory:
+    """Open deals of team North with these amounts, and one won deal of 500."""
+    stages = StageSet(open_stages=("Lead", "Proposal"))
+    day = pd.Timestamp("2024-03-01")
+    deals = [
+        {"id": f"D{i}", "team": "North", "amount": a, "stage": "Proposal", "status": "open"}
+        for i, a in enumerate(amounts)
+    ] + [{"id": "W", "team": "North", "amount": 500.0, "stage": "Won", "status": "won"}]
+    opps = pd.DataFrame(deals).assign(
+        created_at=day, closed_at=[pd.NaT] * len(amounts) + [day + pd.Timedelta(days=9)]
+    )
+    log = pd.DataFrame(
+        [{"opportunity_id": d["id"], "stage": "Lead", "entered_at": day} for d in deals]
+        + [{"opportunity_id": "W", "stage": "Won", "entered_at": day + pd.Timedelta(days=9)}]
+    )
+    return DealHistory.from_frames(opps, log, stages, check_leaks=False)
+
+
+def test_kpis_of_many_deals_at_the_largest_amount_are_numbers():
+    report = compute_kpis(_pipeline([1e15] * 5000), by="team", period="quarter").to_dict()
+    assert report["overall"]["open_value"] == pytest.approx(5e18)
+    (north,) = report["groups"]
+    assert north["open_value"] == pytest.approx(5e18)
+    assert north["open_pipeline"][1]["value"] == pytest.approx(5e18)
+    assert north["pipeline_velocity_per_day"] == pytest.approx(5000 * 0.5 * 500 / 9 * 2)
+
+
+def test_a_kpi_sum_that_overflows_is_an_error_naming_it_not_a_null():
+    report = compute_kpis(_pipeline([1e308, 1e308]), by="team")
+    with pytest.raises(InvalidInput, match="the open_value of all deals is too large") as refused:
+        report.to_dict()
+    assert "below 1e15" in str(refused.value)
+    with pytest.raises(InvalidInput, match="the open_value of North is too large"):
+        report.row("North")
+
+
+def test_a_json_figure_that_overflowed_is_refused_and_a_missing_one_is_null():
+    assert rounded(float("nan"), 2) is None
+    assert rounded(1e15 * 5000 + 0.004, 2) == 5e18
+    for overflowed in (float("inf"), float("-inf"), np.float64(1e308) * 10):
+        with pytest.raises(InvalidInput, match="pipeline_value is too large"):
+            rounded(overflowed, 2, "pipeline_value")
 
 
 @pytest.mark.parametrize(
