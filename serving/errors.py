@@ -39,8 +39,11 @@ def status_for(exc: ForecastError) -> int:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ForecastError)
-    async def _forecast_error(_: Request, exc: ForecastError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+    async def _forecast_error(request: Request, exc: ForecastError) -> JSONResponse:
+        headers = None
+        if isinstance(exc, Busy):
+            wait = exc.retry_after or request.app.state.settings.retry_after_seconds
+            headers = {"Retry-After": str(wait)}
         return JSONResponse(
             {"detail": str(exc), "type": type(exc).__name__},
             status_code=status_for(exc),

@@ -62,6 +62,7 @@ class ModelNotReady(ForecastError):
 class Busy(ForecastError):
     """Nothing is wrong with the request: try it again after `retry_after` seconds."""
 
-    def __init__(self, message: str, retry_after: int = 5) -> None:
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        # None: the server's `retry_after_seconds` setting
         super().__init__(message)
         self.retry_after = retry_after

@@ -245,3 +245,33 @@ def test_concurrent_http_pushes_for_one_deal_lose_no_stage(scorer, settings):
         "/v1/opportunities/D1", json={**STATE, "stage": "Won", "updated_at": "2024-03-06T00:00:00Z"}
     ).json()
     assert (final["outcome"], final["status"]) == ("unchanged", "won")
+
+
+def test_a_push_while_an_import_holds_the_store_is_503_with_retry_after(tmp_path, mlflow_uri):
+    """SQLite has one writer: a push that waited `sqlite_busy_seconds` behind an import is
+    told to come back (503, Retry-After), not handed a 500; the push then lands."""
+    from fastapi.testclient import TestClient
+
+    from forecast import keys
+    from serving.app import create_app
+
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        key_cache_seconds=0,
+        mlflow_tracking_uri=mlflow_uri,
+        sqlite_busy_seconds=0.2,
+        retry_after_seconds=3,
+    )
+    engine = store.get_engine(settings)
+    frame = pd.DataFrame([{**STATE, "id": "D1", "stage": "Prospecting"}])
+    import_frame(engine, frame, load_mapping("canonical"), dataset="crm")
+    with engine.begin() as conn:
+        key = keys.create_key(conn, "scorer", "crm")[1]
+    with TestClient(create_app(settings)) as client:
+        client.headers.update(auth(key))
+        with store.transaction(engine) as conn:  # a long import, say
+            store.lock_dataset(conn, "crm")
+            busy = client.put("/v1/opportunities/D1", json=STATE)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "3"
+        assert "busy" in busy.json()["detail"]
+        assert client.put("/v1/opportunities/D1", json=STATE).status_code == 200
