@@ -4,6 +4,14 @@ Both are public (probes send no key), so `/readyz` says to anyone only whether t
 ready and, in plain words, which checks failed. The details (which models serve, from where, and
 why one failed to load: text that may name the tracking URI, the store or a statement) are for a
 viewer's or an admin's key, sent as on any other route.
+
+Degraded is not ready (503): an instance whose scores come from a fallback standing in for a
+champion that should serve (the registry unreachable with no local copy, a champion that would
+not load), or that cannot score deals because the dataset is not settled, is taken out of
+rotation. A readiness probe's answer decides where traffic goes: wrong scores written into a
+CRM's records do lasting harm, a 503 is retried, and a rolling update with a wrong tracking URI
+stops at its first instance while the old ones keep serving. A fallback because nothing was
+trained yet, or the last local copy of the champion while the registry is away, is ready.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
+from forecast import scoring
 from forecast.data import store
 from serving.deps import presented_key
 
@@ -39,7 +48,10 @@ class Readiness(BaseModel):
     `problems`) only for a viewer's or an admin's key."""
 
     ready: bool
-    checks: dict[str, bool] = Field(description="Each check: store reachable, models loaded")
+    checks: dict[str, bool] = Field(
+        description="Each check: store reachable; models loaded, none a fallback standing in for "
+        "a champion that should serve, and deals scorable"
+    )
     problems: list[str] = Field(
         description="Without a key: each failed check in words. With a viewer's or an admin's "
         "key: what failed as the service saw it"
@@ -60,7 +72,14 @@ async def healthz() -> dict[str, str]:
     summary="Ready or not and which checks failed; with a viewer's key, which models serve "
     "(and from where) and why a check failed",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Not ready: `problems` says why"}},
+    responses={
+        503: {
+            "model": Readiness,
+            "description": "Not ready: the store unreachable, no model, or degraded (a fallback "
+            "standing in for a champion that should serve, deals that cannot be scored); "
+            "`problems` says which",
+        }
+    },
 )
 def readyz(request: Request) -> JSONResponse:
     models = request.app.state.models
@@ -70,18 +89,27 @@ def readyz(request: Request) -> JSONResponse:
         if s is not None
     }
     store_error = _store_error(request)
-    checks = {"store": store_error is None, "models": bool(served)}
+    checks = {"store": store_error is None, "models": bool(served) and not models.degraded}
     ready = all(checks.values())
     if _may_see_details(request):
-        problems = list(models.problems) + ([f"store: {store_error}"] if store_error else [])
+        problems = [*models.degraded, *models.problems] + (
+            [f"store: {store_error}"] if store_error else []
+        )
         body = Readiness(ready=ready, checks=checks, problems=problems, models=served)
         if any(s.source == "local copy" for s in served.values()):
             body.note = "the model registry is unreachable: serving the last local copy"
     else:
-        body = Readiness(
-            ready=ready, checks=checks, problems=[FAILED[c] for c, ok in checks.items() if not ok]
-        )
+        body = Readiness(ready=ready, checks=checks, problems=_plain_problems(checks, models))
     return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ready else 503)
+
+
+def _plain_problems(checks: dict[str, bool], models: scoring.ModelSet) -> list[str]:
+    """Each failed check in words anyone may read: `FAILED`, and what serves worse than it
+    should (`ModelSet.degraded`, said without URIs, paths or statements)."""
+    problems = [] if checks["store"] else [FAILED["store"]]
+    if not (models.lead or models.deal):
+        problems.append(FAILED["models"])
+    return problems + models.degraded
 
 
 def _store_error(request: Request) -> str | None:

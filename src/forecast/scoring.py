@@ -37,6 +37,8 @@ from forecast.modeling.baselines import stage_win_rates
 from forecast.modeling.contributions import contributions, path_contributions
 from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, top_reasons
+from forecast.modeling.registry.client import Visit
+from forecast.modeling.registry.client import visit as registry_visit
 from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer, select_scorer
 from forecast.settings import Settings
 
@@ -87,43 +89,87 @@ class DealContext:
 
 @dataclass
 class ModelSet:
+    """The models served. `problems` says what failed as the service saw it (text that may name
+    the tracking URI, a path or a statement); `degraded` says, in plain words and without them,
+    what scores worse than it should: a fallback standing in for a champion that should serve
+    (the registry unreachable, a registered champion that would not load) or deals that cannot
+    be scored because the dataset to score them against is not settled. A fallback because
+    nothing was trained yet is no degradation."""
+
     lead: Served | None
     deal: Served | None
     deal_context: DealContext | None
     loaded_at: datetime
     problems: list[str] = field(default_factory=list)
+    degraded: list[str] = field(default_factory=list)
+
+
+#: What `degraded` says, the same to everyone (the details go to `problems`).
+REGISTRY_DOWN = "the model registry cannot be reached and no local copy of a champion is kept"
+CHAMPION_BROKEN = "the registered champion could not be loaded"
+DATASET_UNSET = (
+    "deals: the store holds several opportunity datasets and none is chosen to score deals "
+    "against (FORECAST_DEAL_DATASET)"
+)
+DATASET_MISSING = (
+    "deals: the dataset chosen to score deals against (FORECAST_DEAL_DATASET) is not an "
+    "opportunities dataset in the store"
+)
 
 
 # --- loading ----------------------------------------------------------------------------------
 
 
 def load_model_set(settings: Settings, engine: Engine) -> ModelSet:
-    """Champions (or fallbacks) for leads and deals; what failed is said in `problems`."""
+    """Champions (or fallbacks) for leads and deals; what failed is said in `problems`, what
+    serves worse than it should in `degraded`.
+
+    The registry is read in one bounded visit: every MLflow call has the settings' timeout and
+    retries, all of them share one deadline (`registry.client.VISIT_CALLS` calls' worth), and
+    once the registry fails to answer it is not asked again in this load, so a registry that
+    does not answer costs one timeout, not one per call.
+    """
     problems: list[str] = []
+    degraded: list[str] = []
     context = None
     try:
         context = _deal_context(engine, settings)
     except NotFound as exc:
         problems.append(f"deals: {exc}")
-    lead = _served(LEAD, settings, engine, context, problems)
-    deal = _served(DEAL, settings, engine, context, problems)
-    return ModelSet(lead, deal, context, store.utcnow(), problems)
+        if (unscorable := _unscorable_deals(engine, settings)) is not None:
+            degraded.append(unscorable)
+    with registry_visit(settings) as visit:
+        lead = _served(LEAD, settings, engine, context, problems, degraded, visit)
+        deal = _served(DEAL, settings, engine, context, problems, degraded, visit)
+    return ModelSet(lead, deal, context, store.utcnow(), problems, degraded)
 
 
 def _served(
-    kind: str, settings: Settings, engine: Engine, context: DealContext | None, problems: list[str]
+    kind: str,
+    settings: Settings,
+    engine: Engine,
+    context: DealContext | None,
+    problems: list[str],
+    degraded: list[str],
+    visit: Visit,
 ) -> Served | None:
     try:
         loaded = registry.load_champion(kind, settings)
     except ModelNotReady as exc:
         problems.append(f"{kind}: {exc}")
+        # The visit failed: the registry did not answer. Else it answered, and the champion
+        # (its artifact, or the file itself) would not load.
+        degraded.append(f"{kind}: {REGISTRY_DOWN if visit.failure else CHAMPION_BROKEN}")
         loaded = None
     if loaded is not None:
+        if loaded.reason:
+            problems.append(f"{kind}: serving the local copy v{loaded.version}: {loaded.reason}")
         details = {}
-        try:
-            details = registry.show_model(kind, loaded.version, settings)
-        except Exception as exc:  # noqa: BLE001 - details are optional when serving a local copy
-            log.warning("could not read %s model details: %s", kind, exc)
+        if visit.failure is None:  # details are optional: not worth a second wait
+            try:
+                details = registry.show_model(kind, loaded.version, settings)
+            except Exception as exc:  # noqa: BLE001 - details are optional when serving a local copy
+                log.warning("could not read %s model details: %s", kind, exc)
         scorer = select_scorer(loaded.model)
         scorer.label = f"model {registry.model_name(kind)} v{loaded.version}"
         return Served(kind, scorer, loaded.version, loaded.source, details)
@@ -133,6 +179,16 @@ def _served(
         problems.append(f"{kind}: {exc}")
         return None
     return Served(kind, scorer, None, "fallback")
+
+
+def _unscorable_deals(engine: Engine, settings: Settings) -> str | None:
+    """Why deals cannot be scored when the store has deals to score them by (several datasets
+    and none chosen, or the chosen one absent); None when it has none (nothing to settle)."""
+    if settings.deal_dataset:
+        return DATASET_MISSING
+    with engine.connect() as conn:
+        several = len(store.list_datasets(conn, "opportunities")) > 1
+    return DATASET_UNSET if several else None
 
 
 def _fallback(kind: str, engine: Engine, context: DealContext | None) -> Scorer:

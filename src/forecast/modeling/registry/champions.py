@@ -20,10 +20,11 @@ from forecast.modeling.registry.client import (
     CHAMPION,
     MODEL_FILE,
     _current_alias,
-    _fail_fast,
     _mlflow,
     _registered_exists,
+    current_visit,
     model_name,
+    store_missing,
 )
 
 log = logging.getLogger("forecast.modeling.registry")
@@ -39,6 +40,7 @@ class LoadedModel:
     model: Any
     path: Path
     source: str  # "registry" | "local copy"
+    reason: str | None = None  # why a local copy serves: what failed in the registry
 
 
 def _local_dir(settings: Settings, kind: str) -> Path:
@@ -50,15 +52,26 @@ def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | 
     is no champion yet.
 
     Downloads the champion's artifact once into `<state>/models/<name>/v<version>/` and points
-    `champion.json` there; if MLflow cannot be reached, serves the last local copy.
+    `champion.json` there; if MLflow cannot be reached, serves the last local copy. Inside a
+    `visit` (serving's model-set load), a tracking store that does not exist is not created: the
+    default one under the state folder means nothing was trained here yet (None), one named in
+    the settings is a registry that cannot be read.
     """
     import mlflow
 
     settings = settings or get_settings()
     local = _local_dir(settings, kind)
     pointer = local / "champion.json"
+    within = current_visit()
+    if (
+        within is not None
+        and settings.mlflow_tracking_uri is None
+        and store_missing(settings)
+        and not pointer.exists()
+    ):
+        return None
     try:
-        with _fail_fast(), _mlflow(settings) as client:
+        with _mlflow(settings) as client:
             name = model_name(kind)
             mv = (
                 _current_alias(client, name, CHAMPION) if _registered_exists(client, name) else None
@@ -69,22 +82,25 @@ def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | 
             file = next(target.rglob(MODEL_FILE), None) if target.exists() else None
             if file is None:
                 target.mkdir(parents=True, exist_ok=True)
-                mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"models:/{name}/{mv.version}", dst_path=str(target)
-                )
+                download = mlflow.artifacts.download_artifacts
+                uri, dst = f"models:/{name}/{mv.version}", str(target)
+                if within is None:
+                    download(artifact_uri=uri, dst_path=dst)
+                else:
+                    within.call(download, artifact_uri=uri, dst_path=dst)
                 file = next(target.rglob(MODEL_FILE))
             pointer.write_text(json.dumps({"version": str(mv.version), "path": str(file)}))
             return LoadedModel(kind, str(mv.version), joblib.load(file), file, "registry")
     except Exception as exc:  # noqa: BLE001 - registry unreachable: use the local copy
         if not pointer.exists():
             raise ModelNotReady(
-                f"the model registry cannot be reached ({exc}) and there is no "
-                "local copy of a champion"
+                f"the champion could not be loaded from the model registry ({exc}) and there "
+                "is no local copy of one"
             ) from exc
         meta = json.loads(pointer.read_text())
         log.warning("model registry unreachable (%s): serving local copy v%s", exc, meta["version"])
         file = Path(meta["path"])
-        return LoadedModel(kind, meta["version"], joblib.load(file), file, "local copy")
+        return LoadedModel(kind, meta["version"], joblib.load(file), file, "local copy", str(exc))
 
 
 def load_timing_champion(settings: Settings | None = None) -> tuple[str, Any] | None:

@@ -1,19 +1,27 @@
-"""MLflow plumbing: the model kinds, a client that fails fast, runs and logged models."""
+"""MLflow plumbing: the model kinds, a client that fails fast (the settings' timeout and retries;
+in a bounded `visit`, one deadline and no second wait on a server that does not answer), runs
+and logged models."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import joblib
 import numpy as np
 
-from forecast.errors import InvalidInput
+from forecast.errors import InvalidInput, ModelNotReady
 from forecast.settings import Settings
 
 if TYPE_CHECKING:
@@ -59,22 +67,125 @@ def model_name(kind: str) -> str:
 # --- MLflow plumbing ----------------------------------------------------------------------------
 
 
+def _apply_http_limits(settings: Settings) -> None:
+    """Hand MLflow the settings' timeout and retries; it reads them from the environment at each
+    HTTP call. Its own defaults wait 120 s per attempt over 7 retries with backoff: minutes per
+    call against a server that does not answer. MLflow reads whole seconds, so the timeout is
+    rounded up (at least 1 s). A server's Retry-After is not obeyed, so one call stays bounded
+    by timeout x (retries + 1) plus the backoff between retries."""
+    os.environ.update(
+        {
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, math.ceil(settings.mlflow_timeout_seconds))),
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.mlflow_max_retries),
+            "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
+        }
+    )
+
+
+# --- a bounded visit: what serving reads from the registry --------------------------------------
+
+#: A visit waits on the registry at most as long as this many calls may take (timeout x attempts).
+VISIT_CALLS = 6
+
+
+class Visit:
+    """One bounded, read-only visit to the registry: a model-set load for serving.
+
+    Every MLflow call in it is checked against one deadline, and the first failure to get an
+    answer ends the visit: the calls after it fail at once instead of each waiting out its own
+    timeout (a server that does not answer is waited on once per load, not once per call). A
+    visit never creates a tracking store it is pointed at: a missing local store is a failure.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.failure: str | None = None  # why the registry could not be read, as seen here
+
+    def check(self) -> None:
+        """Raise `ModelNotReady` if the visit has failed or its time is up."""
+        if self.failure is None and time.monotonic() > self.deadline:
+            self.failure = f"the model registry did not answer within {self.seconds:g} s"
+        if self.failure is not None:
+            raise ModelNotReady(self.failure)
+
+    def fail(self, reason: str) -> ModelNotReady:
+        self.failure = self.failure or reason
+        return ModelNotReady(self.failure)
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`fn(*args, **kwargs)` within the visit: not tried after a failure or the deadline; a
+        failure to get an answer (unlike an answer such as "no such model") ends the visit."""
+        self.check()
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if not _answered(exc):
+                self.fail(f"the model registry cannot be reached ({exc})")
+            raise
+
+
+_visit: ContextVar[Visit | None] = ContextVar("registry_visit", default=None)
+
+
 @contextmanager
-def _fail_fast() -> Iterator[None]:
-    """Give up on an unreachable tracking server in seconds, not after minutes of retries."""
-    saved = {k: os.environ.get(k) for k in _FAIL_FAST}
-    os.environ.update(_FAIL_FAST)
+def visit(settings: Settings) -> Iterator[Visit]:
+    """A bounded visit (see `Visit`) for everything read from the registry inside the block;
+    its deadline allows `VISIT_CALLS` calls, each with its timeout and retries."""
+    attempts = settings.mlflow_max_retries + 1
+    within = Visit(VISIT_CALLS * settings.mlflow_timeout_seconds * attempts)
+    token = _visit.set(within)
     try:
-        yield
+        yield within
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _visit.reset(token)
 
 
-_FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+def current_visit() -> Visit | None:
+    return _visit.get()
+
+
+def _answered(exc: BaseException) -> bool:
+    """Whether the registry answered (a 4xx: no such model, no permission) rather than failed
+    to (no connection, a timeout, a 5xx, a broken local store)."""
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(exc, MlflowException) and 400 <= exc.get_http_status_code() < 500
+
+
+class _Guarded:
+    """An MlflowClient whose every call goes through a visit."""
+
+    def __init__(self, client: Any, within: Visit) -> None:
+        self._client = client
+        self._visit = within
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        return functools.partial(self._visit.call, attr) if callable(attr) else attr
+
+
+def local_store(uri: str) -> Path | None:
+    """The file (SQLite) or folder (file store) of a tracking store on this machine; None for a
+    server."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///").split("?")[0])
+    parsed = urlparse(uri)
+    if uri == "databricks":
+        return None
+    if parsed.scheme == "file":
+        return Path(url2pathname(parsed.path))
+    return Path(uri) if parsed.scheme == "" else None
+
+
+def store_missing(settings: Settings) -> bool:
+    """Whether the tracking store is a local one that does not exist yet (or is empty)."""
+    path = local_store(settings.resolved_mlflow_uri)
+    if path is None or str(path) in ("", ":memory:"):
+        return False
+    if path.is_dir():
+        return not any(path.iterdir())
+    return not path.is_file() or path.stat().st_size == 0
 
 
 def _private_dir(folder: Path) -> None:
@@ -96,12 +207,19 @@ def _private_file(path: Path) -> None:
 
 @contextmanager
 def _mlflow(settings: Settings) -> Iterator[Any]:
-    """MLflow pointed at the configured tracking URI for the duration (restored afterwards)."""
+    """MLflow pointed at the configured tracking URI for the duration (restored afterwards), with
+    the settings' HTTP timeout and retries; inside a `visit`, a client bound by that visit."""
     import mlflow
     from mlflow import MlflowClient
 
+    _apply_http_limits(settings)
     uri = settings.resolved_mlflow_uri
-    if uri.startswith("sqlite:///"):
+    within = _visit.get()
+    if within is not None:
+        within.check()
+        if store_missing(settings):
+            raise within.fail(f"the tracking store {uri} does not exist or is empty")
+    elif uri.startswith("sqlite:///"):
         _private_file(Path(uri.removeprefix("sqlite:///").split("?")[0]))
     # The local copies of champions (`<state>/models`, filled by `champions.load_champion`).
     _private_dir(settings.state_dir.resolve() / "models")
@@ -110,7 +228,8 @@ def _mlflow(settings: Settings) -> Iterator[Any]:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
-        yield MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        yield client if within is None else _Guarded(client, within)
     finally:
         if old_tracking:
             mlflow.set_tracking_uri(old_tracking)
