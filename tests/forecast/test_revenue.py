@@ -200,3 +200,22 @@ def test_drift_replays_a_bounded_number_of_windows_whatever_the_as_of(history, m
     far = replace(models, as_of=T("2030-01-01"))
     drift = measure_drift(Counting(), far, 91.0, settings=SETTINGS)
     assert drift.windows <= 13 and len(calls) <= 1
+
+
+def test_a_forecast_made_ahead_counts_deals_created_before_the_period_starts(gen, history):
+    """Next quarter, forecast a quarter ahead: nearly all of its revenue comes from deals not
+    yet created, most of them created before the quarter starts. (The line used to start at
+    the period start and dropped them: 205k expected, P90 333k, against 457k won.)"""
+    opps = gen.opportunities
+    q4 = parse_period("2023-Q4")
+    won = opps[(opps["status"] == "won") & q4.contains(opps["closed_at"])]
+    as_of = T("2023-07-01")
+    created_ahead = won[(won["created_at"] >= as_of) & (won["created_at"] < q4.start)]
+    assert created_ahead["amount"].sum() > 0.5 * won["amount"].sum()  # what the test is about
+
+    ahead = forecast_revenue(history, "2023-Q4", as_of=as_of, settings=SETTINGS)
+    assert ahead.total.p10 <= won["amount"].sum() <= ahead.total.p90
+    new_since = won.loc[won["created_at"] >= as_of, "amount"].sum()
+    assert ahead.total.expected_new == pytest.approx(new_since, rel=0.4)
+    at_start = forecast_revenue(history, "2023-Q4", as_of=q4.start, settings=SETTINGS)
+    assert ahead.total.expected_new > 2 * at_start.total.expected_new

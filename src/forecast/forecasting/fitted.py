@@ -124,3 +124,33 @@ def share_won_by(
         won = model.cumulative(fresh, [span - mid], **kwargs)["won"][:, 0]
         total += won * length
     return total / span
+
+
+def share_won_inside(
+    model: Any, templates: pd.DataFrame, as_of: pd.Timestamp, start: float, end: float
+) -> np.ndarray:
+    """Per template: P(won inside the window [as_of + start, as_of + end) days) for a deal like
+    it created at a uniform time between `as_of` and the window's end.
+
+    Deals created inside the window are scored as `share_won_by` scores them. Deals created
+    before it (a forecast made weeks ahead of its period) are scored on one close-time curve of a
+    deal created at `as_of`, read at each creation slice's distances to the window's two ends:
+    one pass over the time buckets, whatever the lead, at the price of the calendar being that
+    of `as_of` for those early creations.
+    """
+    start = max(0.0, start)
+    inside = end - start
+    if end <= 0:
+        return np.zeros(len(templates))
+    total = share_won_by(model, templates, inside, as_of + pd.Timedelta(days=start)) * inside
+    if start > 0:
+        width = float(getattr(model, "bucket_days", 7))
+        starts = np.arange(0.0, start, width)
+        lengths = np.minimum(width, start - starts)
+        mids = starts + lengths / 2
+        fresh = templates.assign(age_days=0.0, days_in_stage=0.0)
+        fresh["as_of"] = np.datetime64(as_of.to_datetime64(), "us")
+        curve = model.cumulative(fresh, [*(start - mids), *(end - mids)])["won"]
+        before, by_end = curve[:, : len(mids)], curve[:, len(mids) :]
+        total += ((by_end - before) * lengths).sum(axis=1)
+    return total / end

@@ -5,9 +5,10 @@ For a period [t0, t1) seen from `as_of` (the pipeline = deals open just before `
 - per open deal, P(won AND closed inside the period) from the time-to-close model
   (`forecast.timing`: competing risks, so a deal that closes inside the period may close lost);
 - deals not yet created: recent creations (the last `new_deal_window_days`, per group) set the
-  pace, and each stands for deals like it created inside the period, which are won before its
-  end with the model's probability. They form a Poisson process (thinned by that probability),
-  shown as a separate line and included in the range;
+  pace, and each stands for deals like it created between `as_of` and the period's end (so a
+  forecast made weeks ahead counts the deals created before the period that close inside it),
+  won inside the period with the model's probability. They form a Poisson process (thinned by
+  that probability), shown as a separate line and included in the range;
 - revenue already won inside the period before `as_of` is added as it is;
 - the classic weighted pipeline (amount × per-stage historical win rate known at `as_of`, no
   timing) beside it, so managers see both.
@@ -51,7 +52,7 @@ from forecast.errors import InvalidInput
 from forecast.features import deal_amounts
 from forecast.forecasting.distribution import Distribution, combine, group_distributions
 from forecast.forecasting.drift import Drift, measure_drift
-from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, share_won_by
+from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, share_won_inside
 from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import Period, parse_period
@@ -236,14 +237,17 @@ def forecast_pipeline(
     # Deals not yet created: each recent creation stands for a Poisson stream of similar deals.
     new_rate = new_amount = new_value = None
     new_groups = np.array([], dtype=object)
-    create_from = max(period.start, as_of)
-    span = (period.end - create_from) / tm.DAY
+    # Created from `as_of` to the period's end: a forecast made ahead of its period counts the
+    # deals created before the period starts that will be won inside it.
+    span = (period.end - as_of) / tm.DAY
     templates = models.templates if include_new_deals and span > 0 else None
     lines_new = templates is not None
     if templates is not None:
-        key = (id(models.timing), create_from)
-        if key not in models.cache:  # the same models and span give the same line
-            models.cache[key] = share_won_by(models.timing, templates, span, create_from)
+        key = (id(models.timing), as_of, period.start, period.end)
+        if key not in models.cache:  # the same models and window give the same line
+            models.cache[key] = share_won_inside(
+                models.timing, templates, as_of, (period.start - as_of) / tm.DAY, span
+            )
         new_rate = (span / models.window_days) * models.cache[key]
         new_amount = deal_amounts(templates)
         new_value = new_rate * new_amount
