@@ -183,7 +183,7 @@ def test_a_reload_against_a_silent_registry_returns_and_keeps_the_set_that_serve
         _import(settings, pipeline)
         with TestClient(create_app(settings)) as client:
             assert client.get("/readyz").status_code == 200  # the fallback, rightly
-            serving = client.app.state.models  # type: ignore[attr-defined]
+            serving = client.app.state.models
             registry.silent = True
             before = registry.requests
             response = client.post("/v1/admin/reload", headers=auth(api_keys["admin"]))
@@ -191,7 +191,7 @@ def test_a_reload_against_a_silent_registry_returns_and_keeps_the_set_that_serve
             assert response.status_code == 503
             assert "reload not applied" in response.json()["detail"]
             assert scoring.REGISTRY_DOWN in response.json()["detail"]
-            assert client.app.state.models.deal is serving.deal  # type: ignore[attr-defined]
+            assert client.app.state.models.deal is serving.deal
             assert client.get("/readyz").status_code == 200
             detailed = client.get("/readyz", headers=auth(api_keys["viewer"])).json()
             assert any(p.startswith("reload not applied") for p in detailed["problems"])
@@ -203,10 +203,10 @@ def test_a_reload_of_a_degraded_instance_swaps_in_the_fresh_set(
     settings = _with(settings, mlflow_tracking_uri=silent.uri)
     _import(settings, pipeline)
     with TestClient(create_app(settings)) as client:
-        old = client.app.state.models  # type: ignore[attr-defined]
+        old = client.app.state.models
         response = client.post("/v1/admin/reload", headers=auth(api_keys["admin"]))
         assert response.status_code == 200 and silent.requests == 2  # one wait per load
-        assert client.app.state.models is not old  # type: ignore[attr-defined]
+        assert client.app.state.models is not old
         assert any(silent.uri in p for p in response.json()["problems"])
 
 

@@ -93,10 +93,9 @@ def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | 
             return LoadedModel(kind, str(mv.version), joblib.load(file), file, "registry")
     except Exception as exc:  # noqa: BLE001 - registry unreachable: use the local copy
         if not pointer.exists():
-            raise ModelNotReady(
-                f"the champion could not be loaded from the model registry ({exc}) and there "
-                "is no local copy of one"
-            ) from exc
+            failed = within.failure if within is not None else None
+            reason = failed or f"the champion could not be loaded from the model registry ({exc})"
+            raise ModelNotReady(f"{reason}, and there is no local copy of a champion") from exc
         meta = json.loads(pointer.read_text())
         log.warning("model registry unreachable (%s): serving local copy v%s", exc, meta["version"])
         file = Path(meta["path"])
