@@ -30,7 +30,7 @@ its notes and the range holds deal-by-deal chance only.
 
 What a forecast holds in memory grows with the number of deals, not with how far the period lies
 past `as_of`: the time-to-close model walks its time buckets one at a time and keeps running sums
-(`timing.hazard`), the lattices have fixed sizes, and the horizon cap (`_within_horizon`) bounds
+(`timing.hazard`), the lattices have fixed sizes, and the horizon cap (`check_horizon`) bounds
 the number of buckets, hence the time. Checkpoints (`forecast.budget.check`) let a caller's time
 budget or cancel flag stop the work between steps.
 """
@@ -151,7 +151,7 @@ def forecast_revenue(
     per = period if isinstance(period, Period) else parse_period(period)
     column = _group_column(by)
     t = as_timestamp(as_of) if as_of is not None else default_as_of(per, history.now(now))
-    _within_horizon(history, per, t, settings or get_settings())
+    check_horizon(history, per, t, settings)
     if column is not None and column not in history.deals.columns:
         raise InvalidInput(f"cannot group by {by!r}: the data has no {column!r} column")
     if models is None:
@@ -184,11 +184,13 @@ def forecast_revenue(
     )
 
 
-def _within_horizon(
-    history: DealHistory, period: Period, t: pd.Timestamp, settings: Settings
+def check_horizon(
+    history: DealHistory, period: Period, t: pd.Timestamp, settings: Settings | None = None
 ) -> None:
     """A forecast reaches at most `forecast_horizon_days` past the data's end: beyond it,
-    nothing known can say anything, and the work must not grow with a date a caller picks."""
+    nothing known can say anything, and the work must not grow with a date a caller picks.
+    Cheap: callers run it before fitting anything."""
+    settings = settings or get_settings()
     end = history.end
     limit = end + pd.Timedelta(days=settings.forecast_horizon_days)
     for what, when in (("as_of", t), (f"period {period.label}", period.start)):

@@ -100,6 +100,8 @@ def forecast_against_targets(
     # Default: the period start when it is past, else "now" for this data (today, or the day
     # after an export ends).
     t = _as_of(as_of) if as_of is not None else revenue.default_as_of(per, history.now())
+    # Before any fit: a date past the horizon is refused at once, not after seconds of work.
+    revenue.check_horizon(history, per, t, settings)
     column = LEVEL_COLUMNS.get(by or "")
     opps = history.deals
     known = set()
