@@ -33,7 +33,8 @@ def _served(request: Request, kind: str) -> scoring.Served:
     models: scoring.ModelSet = request.app.state.models
     served = models.lead if kind == scoring.LEAD else models.deal
     if served is None:
-        detail = "; ".join(models.problems) or "nothing loaded"
+        # `degraded` is in plain words; `problems` may name the tracking URI or a statement.
+        detail = "; ".join(models.degraded) or "nothing is loaded yet"
         raise ModelNotReady(f"no {kind} model is ready to score: {detail}")
     return served
 
