@@ -184,7 +184,7 @@ class SessionManager:
 
     @staticmethod
     def csrf_ok(session: Session | None, sent: str | None) -> bool:
-        return bool(session and sent and hmac.compare_digest(session.csrf, sent))
+        return bool(session and sent and _same(session.csrf, sent))
 
     def login_token(self, request: Request) -> tuple[str, str | None]:
         """(token for the sign-in form, cookie value to set or None if the cookie holds it)."""
@@ -208,7 +208,12 @@ class SessionManager:
             expected = self._login.loads(raw, max_age=LOGIN_SECONDS)
         except BadSignature:
             return False
-        return hmac.compare_digest(str(expected), sent)
+        return _same(str(expected), sent)
+
+
+def _same(expected: str, sent: str) -> bool:
+    """Constant-time comparison of any text (`hmac.compare_digest` refuses non-ASCII str)."""
+    return hmac.compare_digest(expected.encode(), sent.encode())
 
 
 def _set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:

@@ -110,3 +110,12 @@ def test_sign_out_records_only_live_sessions_and_drops_them_once_expired(
     # kept until the cookie would have expired anyway, and no longer
     left = rows[0].expires_at - store.utcnow()
     assert 0 < left.total_seconds() <= SESSION_SECONDS
+
+
+def test_a_sign_in_token_outside_ascii_is_refused_not_a_500(client) -> None:
+    """hmac.compare_digest refuses a non-ASCII str: the form's token is compared as bytes."""
+    client.get("/login")
+    response = client.post(
+        "/login", data={"api_key": "whatever", "csrf_token": "Équipe"}, follow_redirects=False
+    )
+    assert response.status_code < 500
