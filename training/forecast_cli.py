@@ -40,6 +40,11 @@ class Freq(StrEnum):
     quarter = "quarter"
 
 
+class Every(StrEnum):
+    period = "period"
+    week = "week"
+
+
 DataOpt = Annotated[
     str | None,
     typer.Option(
@@ -223,18 +228,50 @@ def backtest_cmd(
         By | None, typer.Option(help="Also score each team, rep, product or region")
     ] = None,
     mapping: MappingOpt = None,
+    every: Annotated[
+        Every,
+        typer.Option(
+            help="period: each calendar period; week: rolling windows of the period's length "
+            "starting every Monday (dozens of forecasts per horizon)"
+        ),
+    ] = Every.period,
+    horizons: Annotated[
+        str | None,
+        typer.Option(
+            help="Weeks before each window starts to forecast it, comma-separated "
+            "(default: 0,4,8,13 with --every week; 0 with --every period)"
+        ),
+    ] = None,
+    export_date: Annotated[
+        str | None,
+        typer.Option(
+            "--export-date",
+            help="When the data was exported (default: its newest updated_at); windows "
+            "ending after it are not scored",
+        ),
+    ] = None,
+    sealed: Annotated[
+        int | None,
+        typer.Option(
+            help="Last complete periods scored apart as a sealed check, outside the headline "
+            "figures (default: 2 with --every week, 0 with --every period)"
+        ),
+    ] = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log the run to MLflow")] = True,
     include_leaks: IncludeLeaksOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Replay history: forecast each past period and compare with what was won.
+    """Replay history: forecast past windows at several horizons and compare with what was won.
 
-    Each period is forecast as of its start with models fitted only on what was known then; the
-    weighted pipeline and the per-stage baseline get the same pipeline. Prints (and logs to
-    MLflow) errors, WAPE and P10–P90 coverage, and scores reps' own calls where the data has them.
+    Each window is forecast h weeks before it starts with models fitted only on what was known
+    then (one fit per origin); the weighted pipeline, the per-stage baseline and naive forecasts
+    (run rate, last period, same period last year) get the same origin. Prints (and logs to
+    MLflow) per horizon WAPE, bias, pinball loss, P10–P90 coverage with its Wilson interval and
+    how often ours beat the best naive forecast; scores reps' own calls where the data has them.
     """
     from forecast.forecasting.backtest import backtest
 
+    steps = _parse_horizons(horizons)
     settings = get_settings()
     loaded = _load(data, mapping, settings, include_leaks)
     with console.status("backtesting", spinner="dots") if not json_ else _nullcontext():
@@ -246,6 +283,10 @@ def backtest_cmd(
             by=by.value if by else None,
             settings=settings,
             dataset=loaded["dataset"],
+            horizons=steps,
+            every=every.value,
+            export_date=export_date,
+            sealed=sealed,
         )
     run_id = None
     if log:
@@ -266,6 +307,22 @@ def backtest_cmd(
         console.print(f"logged to MLflow: run {run_id}")
 
 
+def _parse_horizons(text: str | None) -> list[int] | None:
+    """`--horizons 0,4,8,13` → [0, 4, 8, 13] (the range is checked by the backtest)."""
+    if text is None:
+        return None
+    out = []
+    for part in text.split(","):
+        try:
+            out.append(int(part.strip()))
+        except ValueError:
+            raise InvalidInput(
+                f"--horizons {text!r}: give whole weeks before the window starts, "
+                "comma-separated (e.g. 0,4,8,13)"
+            ) from None
+    return out
+
+
 class _nullcontext:
     def __enter__(self) -> None:
         return None
@@ -274,8 +331,72 @@ class _nullcontext:
         return None
 
 
+METHOD_LABELS = {
+    "model": "ours",
+    "weighted_pipeline": "weighted pipeline",
+    "stage_km": "per-stage close-time baseline",
+    "run_rate": "run rate (recent won)",
+    "last_period": "last period",
+    "last_year": "same period last year",
+}
+
+
+def horizon_tables(scores: list[dict[str, Any]], title: str) -> list[Table]:
+    """One table per horizon: each method's WAPE and bias; ours: pinball loss, P10–P90 coverage
+    with its count and 95% Wilson interval, and how often it beat the best naive forecast."""
+    tables = []
+    for entry in scores:
+        h = entry["horizon_weeks"]
+        table = Table(
+            title=f"{title}: {h} week{'s' if h != 1 else ''} ahead, {entry['forecasts']} forecasts",
+            box=box.SIMPLE_HEAD,
+        )
+        for head in ("method", "n", "WAPE", "bias", "pinball P10", "pinball P50", "pinball P90"):
+            table.add_column(head, justify="left" if head == "method" else "right")
+        for key, label in METHOD_LABELS.items():
+            m = entry.get("methods", {}).get(key)
+            if not m:
+                continue
+            table.add_row(
+                label,
+                str(m["n"]),
+                _pct(m["wape"]),
+                _pct(m["bias"]),
+                _money(m.get("pinball_p10")),
+                _money(m.get("pinball_p50")),
+                _money(m.get("pinball_p90")),
+            )
+        cov, beat = entry.get("coverage_p10_p90"), entry.get("beats_best_naive")
+        caption = []
+        if cov and cov["n"]:
+            lo, hi = cov["wilson_95"]
+            caption.append(
+                f"ours: actual inside P10–P90 in {cov['hits']} of {cov['n']} "
+                f"({_pct(cov['share'])}, 95% Wilson {_pct(lo)}–{_pct(hi)})"
+            )
+        if beat and beat["n"]:
+            lo, hi = beat["wilson_95"]
+            caption.append(
+                f"ours beat the best naive forecast in {beat['hits']} of {beat['n']} "
+                f"({_pct(beat['share'])}, 95% Wilson {_pct(lo)}–{_pct(hi)})"
+            )
+        table.caption = "; ".join(caption) or None
+        tables.append(table)
+    return tables
+
+
 def backtest_tables(data: dict[str, Any]) -> list[Table]:
-    """Per period and overall: our forecast and the weighted pipeline against the actual."""
+    """Per period (calendar periods only), per horizon and overall: our forecast, the weighted
+    pipeline and the naive forecasts against the actual; the sealed check apart."""
+    tables = []
+    if data.get("horizon_scores"):
+        tables += horizon_tables(data["horizon_scores"], f"Backtest ({data['dataset']})")
+    if data.get("sealed_check"):
+        tables += horizon_tables(
+            data["sealed_check"], f"Sealed check from {data['sealed_from']}, not in the above"
+        )
+    if data.get("every", "period") != "period":
+        return tables
     periods = Table(title=f"Backtest by {data['freq']} ({data['dataset']})", box=box.SIMPLE_HEAD)
     for h in (
         "period",
@@ -305,7 +426,7 @@ def backtest_tables(data: dict[str, Any]) -> list[Table]:
             return _money(e[key]) if key != "pct_error" else _pct(e[key])
 
         periods.add_row(
-            p["period"],
+            p["period"] + (f" (h={p['horizon_weeks']}w)" if p.get("horizon_weeks") else ""),
             _money(p["actual"]),
             cell("model", "forecast"),
             cell("model", "pct_error"),
@@ -318,7 +439,7 @@ def backtest_tables(data: dict[str, Any]) -> list[Table]:
             cell("stage_km", "pct_error"),
         )
     periods.caption = "\n".join(skipped) or None
-    tables = [periods]
+    tables.insert(0, periods)
     overall = data["overall"]
     summary = Table(title="Overall", box=box.SIMPLE_HEAD)
     for h in ("forecast", "WAPE", "bias", "mean abs error"):

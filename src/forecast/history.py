@@ -261,8 +261,12 @@ class DealHistory:
 
     @property
     def end(self) -> pd.Timestamp:
-        """The newest date in the data (creation, close or stage entry): where observation stops."""
-        dates = [self.deals["created_at"].max(), self.deals["closed_at"].max()]
+        """The newest date in the data (creation, close or stage entry): where observation stops.
+
+        Only closed deals' close dates count: an open deal's close date is an expectation (CRMs
+        put one on every open deal), and it must not extend the data into the future."""
+        closed = self.deals["status"].isin([WON, LOST])
+        dates = [self.deals["created_at"].max(), self.deals.loc[closed, "closed_at"].max()]
         if len(self.stage_log):
             dates.append(self.stage_log["entered_at"].max())
         dates = [d for d in dates if pd.notna(d)]

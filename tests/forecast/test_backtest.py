@@ -157,3 +157,257 @@ def test_shared_data_quarterly_backtest_beats_the_weighted_pipeline(shared_oppor
     assert raw.loc[closed, "account"].notna().all()
     assert any(n.startswith("account:") and "left out" in n for n in rep.notes)
     assert rep.to_dict()["notes"] == rep.notes
+
+
+# --- horizons, weekly origins, naive forecasts, bounds ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def weekly(history):
+    """Monthly windows starting every Monday from June to September, forecast 0 and 4 weeks
+    ahead."""
+    return backtest(
+        history,
+        freq="month",
+        every="week",
+        horizons=(0, 4),
+        start="2023-06-01",
+        end="2023-09-30",
+        settings=SETTINGS,
+    )
+
+
+def test_weekly_origins_give_many_forecasts_per_horizon_with_one_fit_per_origin(weekly):
+    for h in (0, 4):
+        done = [p for p in weekly.scored if p.horizon_weeks == h]
+        assert len(done) >= 12
+        for p in done:
+            assert p.origin == p.period.start - pd.Timedelta(weeks=h)
+            assert p.period.start.weekday() == 0  # windows start on Mondays
+            assert p.period.end == p.period.start + pd.DateOffset(months=1)
+    origins = {p.origin for p in weekly.periods}
+    assert weekly.origins_fitted == len(origins) < len(weekly.periods)
+    scores = {s["horizon_weeks"]: s for s in weekly.horizon_scores()}
+    assert set(scores) == {0, 4}
+    assert scores[0]["coverage_p10_p90"]["n"] == len(
+        [p for p in weekly.scored if p.horizon_weeks == 0]
+    )
+
+
+def test_horizon_scores_hold_every_method_coverage_with_its_interval_and_the_naive_bar(weekly):
+    done = [p for p in weekly.scored if p.horizon_weeks == 4]
+    [s4] = [s for s in weekly.horizon_scores() if s["horizon_weeks"] == 4]
+    methods = s4["methods"]
+    assert {"model", "weighted_pipeline", "stage_km", "run_rate", "last_period"} <= set(methods)
+    actual = np.array([p.actual for p in done])
+    ours = np.array([p.forecasts["model"] for p in done])
+    assert methods["model"]["wape"] == pytest.approx(np.abs(ours - actual).sum() / actual.sum())
+    assert methods["model"]["bias"] == pytest.approx((ours - actual).sum() / actual.sum())
+    run = np.array([p.forecasts["run_rate"] for p in done])
+    assert methods["run_rate"]["pinball_p50"] == pytest.approx(np.abs(run - actual).mean() / 2)
+    p10 = np.array([p.p10 for p in done])
+    below = actual - p10
+    assert methods["model"]["pinball_p10"] == pytest.approx(
+        np.mean(np.where(below >= 0, 0.1 * below, -0.9 * below))
+    )
+    cov = s4["coverage_p10_p90"]
+    inside = sum(p.p10 <= p.actual <= p.p90 for p in done)
+    assert (cov["n"], cov["hits"]) == (len(done), inside)
+    assert cov["wilson_95"][0] <= cov["share"] <= cov["wilson_95"][1]
+    wins = 0
+    for p in done:
+        best = min(
+            abs(p.forecasts[m] - p.actual)
+            for m in ("run_rate", "last_period", "last_year", "weighted_pipeline")
+            if m in p.forecasts
+        )
+        wins += abs(p.forecasts["model"] - p.actual) < best
+    assert s4["beats_best_naive"]["hits"] == wins
+    # One row per origin, horizon and method: what a choice of method by past error reads.
+    table = weekly.forecast_table()
+    assert len(table) == sum(len(p.forecasts) for p in weekly.scored)
+    assert {"origin", "horizon_weeks", "method", "actual", "forecast"} <= set(table.columns)
+    json.dumps(weekly.to_dict())  # plain types only
+
+
+def test_a_forecast_weeks_ahead_uses_only_what_was_known_at_its_origin(gen):
+    origin = T("2023-07-03")  # a Monday; the window starts four weeks later
+    opps_a, hist_a = _closed_at(gen.opportunities, gen.history, origin)
+
+    def forecast(opps: pd.DataFrame, hist: pd.DataFrame):
+        history = DealHistory.from_frames(opps, hist, gen.stages)
+        rep = backtest(
+            history,
+            freq="month",
+            every="week",
+            horizons=(4,),
+            start="2023-07-31",
+            end="2023-08-31",
+            settings=SETTINGS,
+        )
+        [p] = rep.periods
+        return p
+
+    a = forecast(opps_a, hist_a)
+    b = forecast(*_future_changed(opps_a, hist_a, origin))
+    assert a.status == b.status == "ok" and a.origin == origin
+    assert {"model", "weighted_pipeline", "run_rate", "last_period"} <= set(a.forecasts)
+    assert a.forecasts.keys() == b.forecasts.keys()
+    for name in a.forecasts:
+        assert a.forecasts[name] == pytest.approx(b.forecasts[name], rel=1e-9), name
+    assert (a.p10, a.p90) == pytest.approx((b.p10, b.p90), rel=1e-9)
+    assert a.actual != b.actual
+
+
+def test_naive_forecasts_do_not_change_when_the_data_is_cut_at_the_origin(gen, history):
+    from forecast.forecasting import naive
+    from forecast.periods import parse_period
+
+    origin = T("2023-10-01")
+    opps, hist = gen.opportunities, gen.history
+    # Cut at the origin: deals created later gone, later outcomes and stage entries unknown.
+    cut = opps[opps["created_at"] < origin].copy()
+    later = cut["closed_at"] >= origin
+    cut.loc[later, ["status", "closed_at"]] = ["open", pd.NaT]
+    log = hist[(hist["entered_at"] < origin) & hist["opportunity_id"].isin(cut["id"])]
+    last = log.sort_values("entered_at").groupby("opportunity_id")["stage"].last()
+    cut.loc[later, "stage"] = cut.loc[later, "id"].map(last).fillna("Prospecting").to_numpy()
+    truncated = DealHistory.from_frames(cut, log, gen.stages, check_leaks=False)
+    window = parse_period("2023-Q4")
+    for column in (None, "team"):
+        full = naive.won_before(history.known_before(origin), column)
+        short = naive.won_before(truncated.known_before(origin), column)
+        for got, want in (
+            (naive.run_rate(full, origin, window, 91), naive.run_rate(short, origin, window, 91)),
+            (naive.last_period(full, origin, window), naive.last_period(short, origin, window)),
+        ):
+            assert got is not None and want is not None
+            pd.testing.assert_series_equal(got, want)
+        assert naive.same_period_last_year(full, origin, window) is None  # 2022 is not covered
+
+
+def _tiny_history() -> DealHistory:
+    from forecast.data.stages import StageSet
+
+    rows = [  # id, status, closed_at, amount
+        ("A", "won", "2022-04-15", 100.0),  # last year's Q2
+        ("B", "won", "2022-06-30", 50.0),  # last year's Q2
+        ("C", "won", "2023-01-10", 200.0),  # last quarter, not in the last 60 days
+        ("D", "won", "2023-03-31", 300.0),  # last quarter and the last 60 days
+        ("E", "won", "2022-12-15", 400.0),  # before both
+        ("F", "won", "2023-04-05", 1000.0),  # after the origin: unknown
+        ("G", "lost", "2023-02-01", 999.0),  # lost
+        ("H", "open", None, 700.0),  # open
+        ("I", "lost", "2022-03-15", 10.0),  # the first close: where the record starts
+    ]
+    deals = pd.DataFrame(rows, columns=["id", "status", "closed_at", "amount"])
+    deals["closed_at"] = pd.to_datetime(deals["closed_at"])
+    deals["created_at"] = T("2022-03-01")
+    deals["updated_at"] = T("2023-06-30")
+    deals["team"] = ["East", "West", "East", "West", "East", "East", "West", "East", "West"]
+    deals["stage"] = deals["status"].map({"won": "Won", "lost": "Lost", "open": "Talk"})
+    closed = deals[deals["status"] != "open"]
+    log = pd.DataFrame(
+        {
+            "opportunity_id": closed["id"],
+            "stage": closed["stage"],
+            "entered_at": closed["closed_at"],
+        }
+    )
+    return DealHistory.from_frames(deals, log, StageSet(("Talk",)), check_leaks=False)
+
+
+def test_naive_forecasts_on_a_tiny_hand_made_history():
+    from forecast.forecasting import naive
+    from forecast.periods import parse_period
+
+    history = _tiny_history()
+    origin, q2 = T("2023-04-01"), parse_period("2023-Q2")  # Q2 has 91 days
+    won = naive.won_before(history.known_before(origin))
+    assert naive.run_rate(won, origin, q2, 60).sum() == pytest.approx(300 * 91 / 60)
+    assert naive.last_period(won, origin, q2).sum() == pytest.approx(500)
+    assert naive.same_period_last_year(won, origin, q2).sum() == pytest.approx(150)
+    by_team = naive.won_before(history.known_before(origin), "team")
+    assert naive.last_period(by_team, origin, q2).to_dict() == {"East": 200.0, "West": 300.0}
+    # Next year's Q2: its copy a year back ends after the origin, so it is not known yet.
+    assert naive.same_period_last_year(won, origin, parse_period("2024-Q2")) is None
+    # Too early: the quarter before the origin starts before the first close on record.
+    early = T("2022-05-01")
+    assert naive.last_period(naive.won_before(history.known_before(early)), early, q2) is None
+
+
+@pytest.mark.parametrize(
+    ("hits", "n", "low", "high"),
+    [(2, 3, 0.2077, 0.9385), (0, 10, 0.0, 0.2775), (5, 10, 0.2366, 0.7634), (8, 8, 0.6756, 1.0)],
+)
+def test_the_wilson_interval_has_its_known_values(hits, n, low, high):
+    from forecast.forecasting.backtest import wilson_interval
+
+    assert wilson_interval(hits, n) == pytest.approx((low, high), abs=1e-4)
+
+
+def test_windows_ending_after_the_export_date_are_not_scored(history):
+    rep = backtest(
+        history,
+        freq="month",
+        every="week",
+        horizons=(0,),
+        start="2023-05-01",
+        export_date="2023-09-15",
+        settings=SETTINGS,
+    )
+    assert rep.periods and all(p.period.end <= T("2023-09-16") for p in rep.periods)
+    # The last two complete months (July, August) are the sealed check, apart.
+    assert rep.sealed_from == T("2023-07-01")
+    assert all(p.sealed == (p.period.end > T("2023-07-01")) for p in rep.periods)
+    [head], [sealed] = rep.horizon_scores(), rep.horizon_scores(sealed=True)
+    assert head["forecasts"] == sum(not p.sealed for p in rep.scored) > 0
+    assert sealed["forecasts"] == sum(p.sealed for p in rep.scored) > 0
+    quarters = backtest(
+        history, freq="quarter", end="2023-Q4", export_date="2023-09-15", settings=SETTINGS
+    )
+    status = {p.period.label: p.status for p in quarters.periods}
+    assert status["2023-Q2"] == "ok" and status["2023-Q3"] == status["2023-Q4"] == "skipped"
+    assert "export date" in quarters.periods[-1].reason
+
+
+def test_close_dates_on_open_deals_do_not_extend_the_backtest(gen):
+    opps = gen.opportunities.copy()
+    open_ = opps["status"] == "open"
+    opps.loc[open_, "closed_at"] = T("2025-06-30")  # a CRM's expected close on open deals
+    history = DealHistory.from_frames(opps, gen.history, gen.stages)
+    assert history.end <= T("2024-01-01")
+    rep = backtest(history, freq="quarter", start="2023-Q4", settings=SETTINGS)
+    assert [p.period.label for p in rep.periods] == ["2023-Q4"]
+
+
+def test_bad_horizons_and_origins_are_refused(history):
+    with pytest.raises(InvalidInput, match="--every"):
+        backtest(history, every="day")
+    with pytest.raises(InvalidInput, match="--horizons"):
+        backtest(history, horizons=(0, 200))
+    with pytest.raises(InvalidInput, match="--horizons"):
+        backtest(history, horizons=())
+    with pytest.raises(InvalidInput, match="--sealed"):
+        backtest(history, sealed=-1)
+    with pytest.raises(InvalidInput, match="--export-date"):
+        backtest(history, export_date="soon")
+
+
+@pytest.mark.slow
+def test_shared_data_weekly_backtest_gives_dozens_of_forecasts_per_horizon(shared_opportunities):
+    from forecast.data.importing import read_export
+
+    export = read_export(shared_opportunities)
+    history = DealHistory.from_frames(
+        export.opportunities, export.history, export.stages, options=export.options
+    )
+    rep = backtest(history, freq="quarter", every="week", horizons=(0, 4, 8, 13))
+    assert rep.export_date == T("2017-12-31")
+    assert all(p.period.end <= T("2018-01-01") for p in rep.periods)
+    for h in (0, 4, 8, 13):
+        done = [p for p in rep.scored if p.horizon_weeks == h]
+        assert len(done) >= 15
+        assert all("run_rate" in p.forecasts and "last_period" in p.forecasts for p in done)
+    assert rep.sealed_from == T("2017-07-01")
+    assert rep.horizon_scores(sealed=True)[0]["forecasts"] > 0

@@ -1,30 +1,43 @@
-"""Backtest: replay history period by period and score the forecast against what was won.
+"""Backtest: replay history and score each forecast against what was won, beside naive ones.
 
-For each past period [t0, t1): the models are fitted on the data as known just before t0
-(`timing.known_before`: no stage entry, close or amount recorded at or after t0), the pipeline is
-rebuilt from the stage history, the forecast is made as of t0, and it is compared with the revenue
-actually won with a close date inside [t0, t1), from deals open at t0 and deals created inside the
-period. The weighted pipeline gets the same pipeline and the per-stage win rates known at t0; the
-per-stage close-time baseline (`stage_km`) runs through the same forecast, to show what the
-time-to-close model adds.
+**Windows and origins.** With `every="period"` the target windows are the calendar periods of
+`freq`; with `every="week"` they are rolling windows of the period's length (a quarter from
+15 May ends 15 August) starting every Monday, so a year of data gives dozens of forecasts instead
+of four. Each window is forecast at every horizon h (weeks): as of the origin = window start − h
+weeks, with models fitted only on what was known before the origin (`DealHistory.known_before`:
+no stage entry, close or amount recorded at or after it). Windows sharing an origin share one
+fit: the replay walks the distinct origins in order and fits once at each.
 
-Scored per period and overall: error (forecast − actual), absolute and percentage error, WAPE
-(Σ|error| / Σ actual) and bias for each method, and how often the actual fell inside P10–P90.
+**What is scored.** Our forecast (expected, P10/P50/P90), the weighted pipeline and the
+per-stage close-time baseline (`stage_km`) on the same pipeline, and the naive forecasts of
+`forecasting.naive` (run rate, last period, same period last year), against the revenue won with a
+close date inside the window (from deals open at the origin and deals created later). Per
+horizon: WAPE, bias, pinball loss at P10/P50/P90 (a point forecast has its P50 only: half the
+absolute error), P10–P90 coverage with its count and 95% Wilson interval, and the share of
+forecasts where ours beat the best naive one at that origin (best = lowest absolute error among
+run rate, last period, same period last year and the weighted pipeline). `forecast_table()` gives
+one row per origin, horizon and method: what choosing a method on past error needs.
+
+**Bounded by what the data saw.** The export date is the newest `updated_at` (or given). A window
+that ends after it is only partly observed and is not scored. The last `sealed` complete periods
+(calendar periods of `freq`) are a sealed check: forecasts whose window reaches into them are
+scored apart and never mixed into the headline figures.
 
 Reps' own calls, where the data carries them (`rep_probability`, `forecast_category`,
-`expected_close_at`), are scored per rep beside the model's pipeline forecast for the same rep and
-the same deals (open at t0): the rep's probability-weighted call (Σ amount × rep_probability over
-deals the rep expected to close inside the period), Commit and Commit + Best Case totals, each
-against the revenue those open deals actually brought in. The store keeps the current call only:
-the backtest takes it as the call the rep made before t0, which holds where calls are set when a
-deal is opened (as in the generated data) and flatters reps whose CRM lets them edit calls later.
+`expected_close_at`), are scored per rep (horizon 0 only) beside the model's pipeline forecast
+for the same rep and the same deals (open at t0): the rep's probability-weighted call (Σ amount ×
+rep_probability over deals the rep expected to close inside the period), Commit and Commit + Best
+Case totals, each against the revenue those open deals actually brought in. The store keeps the
+current call only: the backtest takes it as the call the rep made before t0, which holds where
+calls are set when a deal is opened (as in the generated data) and flatters reps whose CRM lets
+them edit calls later.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,13 +45,14 @@ import numpy as np
 import pandas as pd
 
 from forecast import timing as tm
-from forecast.data.stages import WON
+from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.forecasting import naive
 from forecast.forecasting.drift import measure_drift
-from forecast.forecasting.fitted import fit_forecast_models
-from forecast.forecasting.revenue import GROUP_COLUMNS, forecast_pipeline
+from forecast.forecasting.fitted import ForecastModels, fit_forecast_models
+from forecast.forecasting.revenue import GROUP_COLUMNS, MISSING_GROUP, forecast_pipeline
 from forecast.history import DealHistory, as_timestamp
-from forecast.periods import FREQS, Period, parse_period, periods_between
+from forecast.periods import FREQS, Period, parse_period, period_of, periods_between
 from forecast.settings import Settings, get_settings
 
 #: The forecasts a backtest scores, and how each is labelled.
@@ -46,20 +60,32 @@ METHODS = {
     "model": "our forecast",
     "weighted_pipeline": "weighted pipeline",
     "stage_km": "per-stage close-time baseline",
+    **naive.NAIVE,
 }
+#: The naive forecasts ours must beat: the best of them at each origin is the bar.
+NAIVE_SET = ("run_rate", "last_period", "last_year", "weighted_pipeline")
+EVERY = ("period", "week")
+#: Horizons (weeks before the window starts) when none are given.
+DEFAULT_HORIZONS = {"period": (0,), "week": (0, 4, 8, 13)}
+MAX_HORIZON_WEEKS = 104
+#: Sealed periods when not given: none for calendar periods (today's figures), two for weekly.
+DEFAULT_SEALED = {"period": 0, "week": 2}
+WILSON_Z = 1.959963984540054  # 95%
+WEEK = pd.Timedelta(days=7)
 Progress = Callable[[str], None]
 
 
 @dataclass
 class PeriodResult:
-    """One period's forecast as of its start, beside what happened."""
+    """One window's forecast as of its origin (horizon weeks before its start), beside what
+    happened."""
 
     period: Period
     status: str  # "ok" | "skipped"
     reason: str = ""
     actual: float = 0.0
-    actual_pipeline: float = 0.0  # won from deals open at t0
-    actual_new: float = 0.0  # won from deals created inside the period
+    actual_pipeline: float = 0.0  # won from deals open at the origin
+    actual_new: float = 0.0  # won from deals created at or after the origin
     open_deals: int = 0
     forecasts: dict[str, float] = field(default_factory=dict)
     p10: float = math.nan
@@ -71,6 +97,9 @@ class PeriodResult:
     drift_windows: int = 0
     groups: list[dict[str, Any]] = field(default_factory=list)
     reps: list[dict[str, Any]] = field(default_factory=list)
+    horizon_weeks: int = 0
+    origin: pd.Timestamp | None = None
+    sealed: bool = False
 
     @property
     def in_range(self) -> bool:
@@ -93,6 +122,9 @@ class PeriodResult:
             "period": self.period.label,
             "start": str(self.period.start.date()),
             "end": str(self.period.end.date()),
+            "horizon_weeks": self.horizon_weeks,
+            "origin": str(self.origin.date()) if self.origin is not None else None,
+            "sealed": self.sealed,
             "status": self.status,
         }
         if self.status != "ok":
@@ -123,9 +155,81 @@ class PeriodResult:
         return data
 
 
+# --- scores ---------------------------------------------------------------------------------------
+
+
+def wilson_interval(successes: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default): honest for small counts,
+    where 2 of 3 is anything from 21% to 94%."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def pinball_loss(actual: np.ndarray, quantile: np.ndarray, q: float) -> float:
+    """Mean pinball (quantile) loss of forecasts of the q-quantile."""
+    diff = np.asarray(actual, dtype=float) - np.asarray(quantile, dtype=float)
+    return float(np.mean(np.maximum(q * diff, (q - 1) * diff)))
+
+
+def _share(hits: Iterable[bool]) -> dict[str, Any]:
+    flags = list(hits)
+    n, k = len(flags), int(sum(flags))
+    lo, hi = wilson_interval(k, n)
+    return {"n": n, "hits": k, "share": k / n if n else math.nan, "wilson_95": [lo, hi]}
+
+
+def _point_scores(actual: np.ndarray, forecast: np.ndarray) -> dict[str, Any]:
+    err = forecast - actual
+    total = actual.sum()
+    return {
+        "n": len(actual),
+        "wape": float(np.abs(err).sum() / total) if total else math.nan,
+        "bias": float(err.sum() / total) if total else math.nan,
+        "mean_abs_error": float(np.abs(err).mean()),
+        "pinball_p50": float(np.mean(np.abs(err)) / 2),
+    }
+
+
+def _score_lines(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Scores of a set of forecasts, each a dict with actual, the methods' forecasts and our
+    p10/p50/p90: per method WAPE, bias, pinball; our coverage; how often ours beat the best
+    naive forecast."""
+    out: dict[str, Any] = {"forecasts": len(lines), "methods": {}}
+    for name in METHODS:
+        have = [ln for ln in lines if ln.get(name) is not None]
+        if not have:
+            continue
+        actual = np.array([ln["actual"] for ln in have], dtype=float)
+        scores = _point_scores(actual, np.array([ln[name] for ln in have], dtype=float))
+        if name == "model":
+            for q, key in ((0.1, "p10"), (0.5, "p50"), (0.9, "p90")):
+                scores[f"pinball_{key}"] = pinball_loss(
+                    actual, np.array([ln[key] for ln in have], dtype=float), q
+                )
+        out["methods"][name] = scores
+    ours = [ln for ln in lines if ln.get("model") is not None]
+    out["coverage_p10_p90"] = _share(ln["p10"] <= ln["actual"] <= ln["p90"] for ln in ours)
+    wins = []
+    for ln in ours:
+        naive_errors = [abs(ln[m] - ln["actual"]) for m in NAIVE_SET if ln.get(m) is not None]
+        if naive_errors:
+            wins.append(abs(ln["model"] - ln["actual"]) < min(naive_errors))
+    out["beats_best_naive"] = _share(wins)
+    return out
+
+
+def _line(p: PeriodResult) -> dict[str, Any]:
+    return {"actual": p.actual, "p10": p.p10, "p50": p.p50, "p90": p.p90, **p.forecasts}
+
+
 @dataclass
 class BacktestReport:
-    """Every period's result and the overall scores."""
+    """Every forecast's result, the scores per horizon, and the sealed check apart."""
 
     freq: str
     by: str | None
@@ -133,15 +237,31 @@ class BacktestReport:
     seconds: float = 0.0
     dataset: str | None = None
     notes: list[str] = field(default_factory=list)  # e.g. fields the leak check left out
+    every: str = "period"
+    horizons: tuple[int, ...] = (0,)
+    export_date: pd.Timestamp | None = None
+    sealed_from: pd.Timestamp | None = None  # windows reaching past this are the sealed check
+    origins_fitted: int = 0
 
     @property
     def scored(self) -> list[PeriodResult]:
         return [p for p in self.periods if p.status == "ok"]
 
+    @property
+    def headline(self) -> list[PeriodResult]:
+        """Scored forecasts outside the sealed check: what the headline figures are made of."""
+        return [p for p in self.scored if not p.sealed]
+
     def overall(self) -> dict[str, Any]:
-        """WAPE, bias and mean absolute percentage error per method; P10–P90 coverage."""
-        done = self.scored
-        out: dict[str, Any] = {"periods": len(self.periods), "periods_scored": len(done)}
+        """At the first horizon, over the headline forecasts: WAPE, bias and mean absolute
+        percentage error per method; P10–P90 coverage; per-group figures."""
+        horizon = self.horizons[0]
+        done = [p for p in self.headline if p.horizon_weeks == horizon]
+        out: dict[str, Any] = {
+            "horizon_weeks": horizon,
+            "periods": sum(1 for p in self.periods if p.horizon_weeks == horizon),
+            "periods_scored": len(done),
+        }
         if not done:
             return out
         actual = np.array([p.actual for p in done])
@@ -178,9 +298,70 @@ class BacktestReport:
                 )
         return out
 
+    def horizon_scores(self, *, sealed: bool = False) -> list[dict[str, Any]]:
+        """Per horizon, over the headline forecasts (or the sealed check's): per method WAPE,
+        bias and pinball loss; our P10–P90 coverage (count, 95% Wilson interval); the share of
+        forecasts where ours beat the best naive one; the same per group with `by`."""
+        out = []
+        for h in self.horizons:
+            done = [p for p in self.scored if p.horizon_weeks == h and p.sealed == sealed]
+            entry: dict[str, Any] = {"horizon_weeks": h, **_score_lines([_line(p) for p in done])}
+            if self.by:
+                per_group: dict[str, list[dict[str, Any]]] = {}
+                for p in done:
+                    for g in p.groups:
+                        line = {"actual": g["actual"], "model": g["expected"], **g}
+                        per_group.setdefault(g["group"], []).append(line)
+                entry["groups"] = {
+                    name: _score_lines(lines) for name, lines in sorted(per_group.items())
+                }
+            out.append(entry)
+        return out
+
+    def forecast_table(self) -> pd.DataFrame:
+        """One row per scored forecast and method: origin, horizon, window, sealed, actual,
+        forecast (and our P10/P50/P90). What choosing a method by its past error reads."""
+        rows = []
+        for p in self.scored:
+            for name, value in p.forecasts.items():
+                ours = name == "model"
+                rows.append(
+                    {
+                        "origin": p.origin,
+                        "horizon_weeks": p.horizon_weeks,
+                        "window": p.period.label,
+                        "start": p.period.start,
+                        "end": p.period.end,
+                        "sealed": p.sealed,
+                        "method": name,
+                        "actual": p.actual,
+                        "forecast": value,
+                        "p10": p.p10 if ours else math.nan,
+                        "p50": p.p50 if ours else math.nan,
+                        "p90": p.p90 if ours else math.nan,
+                    }
+                )
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "origin",
+                "horizon_weeks",
+                "window",
+                "start",
+                "end",
+                "sealed",
+                "method",
+                "actual",
+                "forecast",
+                "p10",
+                "p50",
+                "p90",
+            ],
+        )
+
     def rep_scores(self) -> list[dict[str, Any]]:
-        """Per rep over all periods: error and bias of each call and of the model, same deals."""
-        rows = [r for p in self.scored for r in p.reps]
+        """Per rep over all headline periods: error and bias of each call and of the model."""
+        rows = [r for p in self.headline for r in p.reps]
         if not rows:
             return []
         frame = pd.DataFrame(rows)
@@ -203,14 +384,27 @@ class BacktestReport:
         overall = self.overall()
         return {
             "freq": self.freq,
+            "every": self.every,
+            "horizons": list(self.horizons),
             "by": self.by,
             "dataset": self.dataset,
+            "export_date": _day(self.export_date),
+            "sealed_from": _day(self.sealed_from),
+            "origins_fitted": self.origins_fitted,
             "periods": [p.to_dict() for p in self.periods],
             "overall": _rounded(overall),
+            "horizon_scores": _rounded(self.horizon_scores()),
+            "sealed_check": _rounded(self.horizon_scores(sealed=True))
+            if self.sealed_from is not None
+            else None,
             "reps": self.rep_scores(),
             "seconds": round(self.seconds, 2),
             "notes": list(self.notes),
         }
+
+
+def _day(ts: pd.Timestamp | None) -> str | None:
+    return None if ts is None else str(ts.date())
 
 
 def _r(v: Any) -> Any:
@@ -230,9 +424,23 @@ def _pct(v: Any) -> Any:
 def _rounded(d: Any) -> Any:
     if isinstance(d, dict):
         return {k: _rounded(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_rounded(v) for v in d]
     if isinstance(d, float):
         return None if math.isnan(d) else round(d, 4)
     return d
+
+
+# --- the replay -----------------------------------------------------------------------------------
+
+
+def export_date_of(history: DealHistory) -> pd.Timestamp:
+    """When the data was exported: the newest `updated_at` (the newest record otherwise).
+    Expected close dates say nothing about it."""
+    deals = history.deals
+    if "updated_at" in deals and deals["updated_at"].notna().any():
+        return as_timestamp(deals["updated_at"].max())
+    return history.end
 
 
 def backtest(
@@ -245,40 +453,146 @@ def backtest(
     settings: Settings | None = None,
     dataset: str | None = None,
     progress: Progress | None = None,
+    horizons: Sequence[int] | None = None,
+    every: str = "period",
+    export_date: object = None,
+    sealed: int | None = None,
 ) -> BacktestReport:
-    """Forecast each past period of `freq` as of its start, with models fitted on what was known
-    then, and score it against the revenue won inside it.
+    """Forecast past windows of `freq` at each horizon, with models fitted on what was known at
+    each origin, and score them against the revenue won inside each window.
 
-    `start` / `end` (dates or periods like 2017-01) bound the periods; by default every period
-    from the first deal's creation to the last one the data covers in full.
+    `every="period"`: the calendar periods; `every="week"`: rolling windows of the period's
+    length starting every Monday. `horizons`: weeks between origin and window start (default:
+    0 for periods, 0, 4, 8, 13 for weekly windows). `start` / `end` (dates or periods like
+    2017-01) bound the windows. Windows ending after the export date (`export_date`, default the
+    newest `updated_at`) are not scored; the last `sealed` complete periods (default: 2 weekly, 0
+    for periods) are scored apart as the sealed check.
     """
     started = time.perf_counter()
     if freq not in FREQS:
         raise InvalidInput(f"--freq must be one of {', '.join(FREQS)}, got {freq!r}")
+    if every not in EVERY:
+        raise InvalidInput(f"--every must be one of {', '.join(EVERY)}, got {every!r}")
     if by is not None and by not in GROUP_COLUMNS:
         raise InvalidInput(f"cannot group by {by!r}: use one of {', '.join(GROUP_COLUMNS)}")
+    steps = _horizons(horizons if horizons is not None else DEFAULT_HORIZONS[every])
+    n_sealed = DEFAULT_SEALED[every] if sealed is None else int(sealed)
+    if n_sealed < 0:
+        raise InvalidInput(f"--sealed must be 0 or more periods, got {sealed}")
     if history.deals.empty:
         raise InvalidInput("no deals in the data: nothing to backtest")
     settings = settings or get_settings()
-    observed = history.end
-    first = as_timestamp(history.deals["created_at"].min())
-    periods = periods_between(
-        _date(start, "--from") if start is not None else first,
-        _date(end, "--to") if end is not None else observed,
-        freq,
-    )
-    # A period counts only once the data covers it in full (closes dated on its last day too).
-    periods = [p for p in periods if p.end <= observed.normalize() + pd.Timedelta(days=1)]
-    if not periods:
-        raise InvalidInput(f"no complete {freq} in the range: the data ends {observed.date()}")
-    results = []
-    for per in periods:
-        if progress:
-            progress(f"{per.label}: fitting as of {per.start.date()}")
-        results.append(_one_period(history, per, by, settings))
+    exported = _date(export_date, "--export-date") if export_date is not None else None
+    exported = exported if exported is not None else export_date_of(history)
+    # The data covers the export day in full (closes dated on it too).
+    cutoff = exported.normalize() + pd.Timedelta(days=1)
+    lo = _date(start, "--from") if start is not None else None
+    hi = _range_end(end, "--to") if end is not None else None
+    if every == "period":
+        windows = _periods(history, freq, lo, hi, exported)
+    else:
+        windows = _weeks(history, freq, lo, hi, cutoff)
+    sealed_from = _sealed_from(cutoff, freq, n_sealed) if n_sealed else None
+    notes = list(history.leak_notes)
+    results, fitted = _replay(history, windows, steps, cutoff, by, settings, progress)
+    for r in results:
+        r.sealed = sealed_from is not None and r.period.end > sealed_from
+    if sealed_from is not None:
+        notes.append(
+            f"sealed check: forecasts of windows ending after {sealed_from.date()} (the last "
+            f"{n_sealed} complete {freq}s before the export date {exported.date()}) are "
+            "scored apart, not in the headline figures"
+        )
     return BacktestReport(
-        freq, by, results, time.perf_counter() - started, dataset, notes=list(history.leak_notes)
+        freq,
+        by,
+        results,
+        time.perf_counter() - started,
+        dataset,
+        notes=notes,
+        every=every,
+        horizons=steps,
+        export_date=exported,
+        sealed_from=sealed_from,
+        origins_fitted=fitted,
     )
+
+
+def _horizons(values: Iterable[object]) -> tuple[int, ...]:
+    out = []
+    for v in values:
+        try:
+            h = int(str(v).strip())
+        except ValueError:
+            raise InvalidInput(
+                f"--horizons: {v!r} is not a whole number of weeks (use e.g. 0,4,8,13)"
+            ) from None
+        if not 0 <= h <= MAX_HORIZON_WEEKS:
+            raise InvalidInput(f"--horizons: {h} is not between 0 and {MAX_HORIZON_WEEKS} weeks")
+        out.append(h)
+    if not out:
+        raise InvalidInput("--horizons: give at least one horizon in weeks (e.g. 0,4,8,13)")
+    return tuple(sorted(set(out)))
+
+
+def _periods(
+    history: DealHistory,
+    freq: str,
+    lo: pd.Timestamp | None,
+    hi: pd.Timestamp | None,
+    exported: pd.Timestamp,
+) -> list[Period]:
+    first = as_timestamp(history.deals["created_at"].min())
+    last = hi - pd.Timedelta(days=1) if hi is not None else exported
+    periods = periods_between(lo if lo is not None else first, last, freq)
+    cutoff = exported.normalize() + pd.Timedelta(days=1)
+    if not any(p.end <= cutoff for p in periods):
+        raise InvalidInput(
+            f"no complete {freq} in the range: the data was exported {exported.date()}"
+        )
+    return periods
+
+
+def _weeks(
+    history: DealHistory,
+    freq: str,
+    lo: pd.Timestamp | None,
+    hi: pd.Timestamp | None,
+    cutoff: pd.Timestamp,
+) -> list[Period]:
+    """Windows of the period's length starting every Monday: from the first Monday at which a
+    deal had closed (nothing to learn from before) or `lo`, to the last one ending by the export
+    date (or `hi`)."""
+    deals = history.deals
+    closes = deals.loc[deals["status"].isin([WON, LOST]), "closed_at"].dropna()
+    if lo is None:
+        if closes.empty:
+            raise InvalidInput("no deal has closed in the data: nothing to backtest")
+        lo = as_timestamp(closes.min())
+    stop = min(cutoff, hi) if hi is not None else cutoff
+    first = lo.normalize() + pd.Timedelta(days=(7 - lo.weekday()) % 7)
+    length = naive.LENGTHS[freq]
+    windows = []
+    s = first
+    while s + length <= stop:
+        windows.append(Period(f"{s.date()} +1 {freq}", s, s + length, freq))
+        s += WEEK
+    if not windows:
+        raise InvalidInput(
+            f"no {freq}-long window from {first.date()} ends by "
+            f"{(stop - pd.Timedelta(days=1)).date()} (the export date or --to): nothing to backtest"
+        )
+    return windows
+
+
+def _sealed_from(cutoff: pd.Timestamp, freq: str, n: int) -> pd.Timestamp:
+    """The start of the `n`-th last calendar period of `freq` complete by the cutoff."""
+    last = period_of(cutoff - pd.Timedelta(days=1), freq)
+    if last.end > cutoff:
+        last = period_of(last.start - pd.Timedelta(days=1), freq)
+    for _ in range(n - 1):
+        last = period_of(last.start - pd.Timedelta(days=1), freq)
+    return last.start
 
 
 def _date(value: object, name: str) -> pd.Timestamp:
@@ -289,34 +603,147 @@ def _date(value: object, name: str) -> pd.Timestamp:
         pass
     try:
         return as_timestamp(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, InvalidInput):
         raise InvalidInput(
             f"{name}: {value!r} is not a date or period (use 2017-01-01, 2017-Q1 or 2017-01)"
         ) from None
 
 
-def _one_period(
+def _range_end(value: object, name: str) -> pd.Timestamp:
+    """The first instant after `--to`: the end of a period, the day after a date."""
+    try:
+        return parse_period(str(value)).end
+    except InvalidInput:
+        return _date(value, name).normalize() + pd.Timedelta(days=1)
+
+
+@dataclass
+class _Origin:
+    """What every forecast made at one origin shares: the models fitted then, the pipeline,
+    what was won before it."""
+
+    models: ForecastModels
+    pipeline: pd.DataFrame
+    shown: pd.DataFrame
+    won: pd.DataFrame  # won before the origin, as known then (`naive.won_before`)
+
+
+def _replay(
     history: DealHistory,
+    windows: list[Period],
+    horizons: tuple[int, ...],
+    cutoff: pd.Timestamp,
+    by: str | None,
+    settings: Settings,
+    progress: Progress | None,
+) -> tuple[list[PeriodResult], int]:
+    """Every (window, horizon) forecast, walking the distinct origins in time order and fitting
+    once at each. Returns the results (by window, then horizon) and the number of fits."""
+    column = GROUP_COLUMNS.get(by) if by else None
+    deals = history.deals
+    won_all = deals[(deals["status"] == WON) & deals["closed_at"].notna()]
+    closes = deals.loc[deals["status"].isin([WON, LOST]), "closed_at"].dropna()
+    first_close = closes.min() if len(closes) else None
+    last_day = (cutoff - pd.Timedelta(days=1)).date()
+    jobs: dict[pd.Timestamp, list[tuple[int, Period, int]]] = {}
+    results: list[PeriodResult | None] = []
+    for per in windows:
+        for h in horizons:
+            index = len(results)
+            origin = per.start - h * WEEK
+            if per.end > cutoff:
+                results.append(
+                    PeriodResult(
+                        per,
+                        "skipped",
+                        reason=f"ends after the export date ({last_day}): "
+                        "only partly observed, not scored",
+                        horizon_weeks=h,
+                        origin=origin,
+                    )
+                )
+                continue
+            results.append(None)
+            jobs.setdefault(origin, []).append((index, per, h))
+    fitted = 0
+    for origin in sorted(jobs):
+        if progress:
+            progress(f"fitting as of {origin.date()} ({len(jobs[origin])} forecasts)")
+        state: _Origin | None = None
+        reason = ""
+        if first_close is None or first_close >= origin:
+            reason = (
+                f"no deal had closed before {origin.date()}: there is no history to forecast from"
+            )
+        else:
+            try:
+                state = _fit_origin(history, origin, column, settings)
+                fitted += 1
+            except InsufficientHistory as exc:
+                reason = str(exc)
+        for index, per, h in jobs[origin]:
+            if state is None:
+                results[index] = PeriodResult(
+                    per, "skipped", reason=reason, horizon_weeks=h, origin=origin
+                )
+            else:
+                results[index] = _one_forecast(
+                    history, state, per, h, origin, won_all, column, by, settings
+                )
+    return [r for r in results if r is not None], fitted
+
+
+def _fit_origin(
+    history: DealHistory, origin: pd.Timestamp, column: str | None, settings: Settings
+) -> _Origin:
+    models = fit_forecast_models(history, origin, settings=settings)
+    pipeline = tm.pipeline_rows(history, origin)
+    shown = history.as_of(origin)
+    won = naive.won_before(history.known_before(origin), column)
+    return _Origin(models, pipeline, shown, won)
+
+
+def _drift(history: DealHistory, models: ForecastModels, span: float, settings: Settings):
+    """Drift measured on past windows of the forecast's span (from the origin, or the window
+    start when later, to its end), cached per models and span as `forecast_revenue` does."""
+    key = ("drift", round(span, 6))
+    if key not in models.cache:
+        models.cache[key] = measure_drift(history, models, span, settings=settings)
+    return models.cache[key]
+
+
+def _naive_forecasts(
+    state: _Origin, per: Period, origin: pd.Timestamp, settings: Settings
+) -> dict[str, pd.Series | None]:
+    return {
+        "run_rate": naive.run_rate(state.won, origin, per, settings.new_deal_window_days),
+        "last_period": naive.last_period(state.won, origin, per),
+        "last_year": naive.same_period_last_year(state.won, origin, per),
+    }
+
+
+def _one_forecast(
+    history: DealHistory,
+    state: _Origin,
     per: Period,
+    h: int,
+    origin: pd.Timestamp,
+    won_all: pd.DataFrame,
+    column: str | None,
     by: str | None,
     settings: Settings,
 ) -> PeriodResult:
-    t0 = per.start
-    try:
-        models = fit_forecast_models(history, t0, settings=settings)
-    except InsufficientHistory as exc:
-        return PeriodResult(per, "skipped", reason=str(exc))
-    pipeline = tm.pipeline_rows(history, t0)
-    shown = history.as_of(t0)
-    column = GROUP_COLUMNS.get(by) if by else None
-    known = shown
+    models, pipeline, shown = state.models, state.pipeline, state.shown
     known_groups = (
-        set(known[column].astype(object).where(known[column].notna(), "(none)").astype(str))
-        if column and column in known
+        set(shown[column].astype(object).where(shown[column].notna(), MISSING_GROUP).astype(str))
+        if column and column in shown
         else None
     )
-    drift = measure_drift(history, models, per.days, settings=settings)
-    fc = forecast_pipeline(pipeline, models, per, t0, by=by, known_groups=known_groups, drift=drift)
+    span = (per.end - max(per.start, origin)) / tm.DAY
+    drift = _drift(history, models, span, settings)
+    fc = forecast_pipeline(
+        pipeline, models, per, origin, by=by, known_groups=known_groups, drift=drift
+    )
     forecasts = {"model": fc.total.expected}
     if fc.total.weighted_pipeline is not None:
         forecasts["weighted_pipeline"] = fc.total.weighted_pipeline
@@ -326,16 +753,19 @@ def _one_period(
             pipeline,
             replace(models, timing=models.baseline),
             per,
-            t0,
+            origin,
             by=by,
             known_groups=known_groups,
             drift=drift,
         )
         forecasts["stage_km"] = km.total.expected
+    naives = _naive_forecasts(state, per, origin, settings)
+    for name, values in naives.items():
+        if values is not None:
+            forecasts[name] = float(values.sum())
 
-    # What happened: every deal won with a close date inside the period (full data).
-    opportunities = history.deals
-    won = opportunities[(opportunities["status"] == WON) & per.contains(opportunities["closed_at"])]
+    # What happened: every deal won with a close date inside the window (full data).
+    won = won_all[per.contains(won_all["closed_at"])]
     open_ids = set(pipeline["id"])
     from_pipeline = won["id"].isin(open_ids)
     result = PeriodResult(
@@ -344,7 +774,7 @@ def _one_period(
         actual=float(won["amount"].fillna(0).sum()),
         actual_pipeline=float(won.loc[from_pipeline, "amount"].fillna(0).sum()),
         actual_new=float(
-            won.loc[~from_pipeline & (won["created_at"] >= t0), "amount"].fillna(0).sum()
+            won.loc[~from_pipeline & (won["created_at"] >= origin), "amount"].fillna(0).sum()
         ),
         open_deals=len(pipeline),
         forecasts=forecasts,
@@ -355,25 +785,30 @@ def _one_period(
         method=fc.method,
         drift=drift.sigma,
         drift_windows=drift.windows,
+        horizon_weeks=h,
+        origin=origin,
     )
     if column:
-        labels = won[column].astype(object).where(won[column].notna(), "(none)").astype(str)
+        labels = won[column].astype(object).where(won[column].notna(), MISSING_GROUP).astype(str)
         actual_by = won["amount"].fillna(0).groupby(labels.to_numpy()).sum()
         km_by = {g.group: g.expected for g in km.groups} if km else {}
         for g in fc.groups:
-            result.groups.append(
-                {
-                    "group": g.group,
-                    "actual": _r(actual_by.get(g.group, 0.0)),
-                    "expected": _r(g.expected),
-                    "p10": _r(g.p10),
-                    "p90": _r(g.p90),
-                    "weighted_pipeline": _r(g.weighted_pipeline),
-                    "stage_km": _r(km_by.get(g.group)),
-                    "deals": g.deals,
-                }
-            )
-    result.reps = _rep_calls(shown, pipeline, fc.deals, won, per)
+            line = {
+                "group": g.group,
+                "actual": _r(actual_by.get(g.group, 0.0)),
+                "expected": _r(g.expected),
+                "p10": _r(g.p10),
+                "p50": _r(g.p50),
+                "p90": _r(g.p90),
+                "weighted_pipeline": _r(g.weighted_pipeline),
+                "stage_km": _r(km_by.get(g.group)),
+                "deals": g.deals,
+            }
+            for name, values in naives.items():
+                line[name] = None if values is None else _r(values.get(g.group, 0.0))
+            result.groups.append(line)
+    if h == 0:
+        result.reps = _rep_calls(shown, pipeline, fc.deals, won, per)
     return result
 
 

@@ -1,0 +1,115 @@
+"""Naive forecasts: what a sales manager could forecast by hand, to tell whether a model adds
+anything.
+
+Each is a small pure function of what was won before the origin (`won_before`, read from
+`history.known_before(origin)`), so nothing dated at or after the origin can reach it:
+
+- `run_rate`: won revenue over the last `window_days` before the origin (the window that sets
+  the model's new-deal pace), scaled to the target window's length;
+- `last_period`: won revenue over the window of the same length ending at the origin;
+- `same_period_last_year`: won revenue over the target window moved back one year, where the
+  record of outcomes covers that window in full and it ended before the origin (else absent).
+
+The weighted pipeline and the per-stage close-time baseline are forecasts too, but they come out
+of the forecast itself (`forecast_pipeline`), on the same pipeline.
+
+Every function returns won revenue per group (a Series indexed by group label; one label,
+`TOTAL`, without grouping), or None where the history cannot give the figure.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from forecast.data.stages import LOST, WON
+from forecast.forecasting.revenue import MISSING_GROUP, TOTAL
+from forecast.history import DealHistory
+from forecast.periods import Period
+
+#: The naive forecasts "ours" must beat, with their labels (the weighted pipeline is one too).
+NAIVE = {
+    "run_rate": "run rate of recent won revenue",
+    "last_period": "last period's won revenue",
+    "last_year": "same period last year",
+}
+DAY = pd.Timedelta(days=1)
+
+
+def won_before(known: DealHistory, column: str | None = None) -> pd.DataFrame:
+    """The deals won before the origin, as known then (`known` = `history.known_before(origin)`):
+    closed_at, amount, group. `observed_from` in `attrs`: the first close (won or lost) known,
+    where the record of outcomes starts (an export may hold deals created long before it)."""
+    deals = known.deals
+    won = deals[(deals["status"] == WON) & deals["closed_at"].notna()]
+    if column and column in won:
+        labels = won[column].astype(object)
+        group = labels.where(labels.notna(), MISSING_GROUP).astype(str)
+    else:
+        group = pd.Series(TOTAL, index=won.index, dtype=object)
+    out = pd.DataFrame(
+        {
+            "closed_at": won["closed_at"].to_numpy(),
+            "amount": won["amount"].fillna(0.0).to_numpy(dtype=float),
+            "group": group.to_numpy(dtype=object),
+        }
+    )
+    closes = deals.loc[deals["status"].isin([WON, LOST]), "closed_at"].dropna()
+    out.attrs["observed_from"] = closes.min() if len(closes) else pd.NaT
+    return out
+
+
+def _won_between(won: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    inside = won[(won["closed_at"] >= start) & (won["closed_at"] < end)]
+    return inside.groupby("group")["amount"].sum()
+
+
+def _covers(won: pd.DataFrame, start: pd.Timestamp) -> bool:
+    """True when the record of outcomes reaches back to `start`."""
+    first = won.attrs.get("observed_from", pd.NaT)
+    return bool(pd.notna(first) and first <= start)
+
+
+def run_rate(
+    won: pd.DataFrame, origin: pd.Timestamp, window: Period, window_days: float
+) -> pd.Series | None:
+    """Won revenue over the last `window_days` before the origin (fewer where the record of
+    outcomes is shorter, at least a week), per day, times the target window's length in days."""
+    first = won.attrs.get("observed_from", pd.NaT)
+    if pd.isna(first):
+        return None
+    days = min(float(window_days), (origin - first) / DAY)
+    if days < 7:
+        return None
+    recent = _won_between(won, origin - pd.Timedelta(days=days), origin)
+    return recent * (window.days / days)
+
+
+def last_period(won: pd.DataFrame, origin: pd.Timestamp, window: Period) -> pd.Series | None:
+    """Won revenue over the window of the target's length that ends at the origin (for a
+    calendar quarter forecast at its start: the quarter before)."""
+    start = origin - (window.end - window.start)
+    if window.freq in LENGTHS:
+        start = origin - LENGTHS[window.freq]
+    if not _covers(won, start):
+        return None
+    return _won_between(won, start, origin)
+
+
+def same_period_last_year(
+    won: pd.DataFrame, origin: pd.Timestamp, window: Period
+) -> pd.Series | None:
+    """Won revenue over the target window a year earlier, where the record covers it in full
+    and it ended before the origin."""
+    year = pd.DateOffset(years=1)
+    start, end = window.start - year, window.end - year
+    if end > origin or not _covers(won, start):
+        return None
+    return _won_between(won, start, end)
+
+
+#: A period's length as a calendar step (a window of a quarter from 15 May ends 15 August).
+LENGTHS: dict[str, pd.DateOffset] = {
+    "month": pd.DateOffset(months=1),
+    "quarter": pd.DateOffset(months=3),
+    "year": pd.DateOffset(years=1),
+}
