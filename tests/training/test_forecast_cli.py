@@ -152,3 +152,32 @@ def test_revenue_and_backtest_print_json_and_exit_2_on_bad_input(tmp_path):
     assert json.loads(out.stdout)["periods"][0]["period"] == "2023-Q3"
     bad = runner.invoke(forecast_app, ["revenue", "--period", "2023-Q7", "--data", str(tmp_path)])
     assert bad.exit_code == 2 and "unknown period" in bad.output
+
+
+def test_backtest_with_weekly_origins_prints_a_table_per_horizon_and_refuses_bad_flags(tmp_path):
+    gen = generate_pipeline(1500, seed=11, start="2023-01-01", end="2023-12-31")
+    write_export(gen, tmp_path)
+    runner = CliRunner()
+    args = ["backtest", "--data", str(tmp_path), "--no-log", "--freq", "month", "--every", "week"]
+    args += ["--from", "2023-08-01", "--to", "2023-09-30", "--horizons", "0,4"]
+    out = runner.invoke(forecast_app, [*args, "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["every"] == "week" and data["horizons"] == [0, 4]
+    assert [s["horizon_weeks"] for s in data["horizon_scores"]] == [0, 4]
+    assert {p["horizon_weeks"] for p in data["periods"]} == {0, 4}
+    text = runner.invoke(forecast_app, args)
+    assert text.exit_code == 0, text.output
+    flat = " ".join(text.output.split())
+    assert "0 weeks ahead" in flat and "4 weeks ahead" in flat
+    assert "run rate" in flat and "95% Wilson" in flat
+    for bad, message in (
+        (["--horizons", "0,x"], "--horizons '0,x'"),
+        (["--horizons", "200"], "--horizons: 200 is not between 0 and 104"),
+        (["--export-date", "someday"], "--export-date"),
+        (["--sealed", "-1"], "--sealed"),
+    ):
+        got = runner.invoke(forecast_app, ["backtest", "--data", str(tmp_path), "--no-log", *bad])
+        assert got.exit_code == 2 and message in got.output, got.output
+    got = runner.invoke(forecast_app, ["backtest", "--data", str(tmp_path), "--every", "day"])
+    assert got.exit_code == 2 and "--every" in got.output
