@@ -18,14 +18,16 @@ def _utc(value: datetime) -> datetime:
 UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 
 # --- what the edge accepts ----------------------------------------------------------------------
-# Python's json reads `Infinity`, `NaN` and integers of any length, and PostgreSQL refuses NUL in
-# text: values the models and the store cannot take are refused here, as a 422 naming the field.
+# Python's json reads `Infinity`, `NaN`, integers of any length and lone surrogates ("\ud800",
+# which no UTF-8 text can hold), and PostgreSQL refuses NUL in text: values the models and the
+# store cannot take are refused here, as a 422 naming the field.
 
 #: The largest magnitude of a number sent in: far above any real amount, far below overflow.
 MAX_NUMBER = 1e15
 
 _CONTROL = re.compile(r"[\x00-\x1f]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _refuse_control(value: str, pattern: re.Pattern[str], allowed: str) -> str:
@@ -35,16 +37,24 @@ def _refuse_control(value: str, pattern: re.Pattern[str], allowed: str) -> str:
             f"contains the control character U+{ord(found.group()):04X} at position "
             f"{found.start()}; {allowed}"
         )
+    found = _SURROGATE.search(value)
+    if found:
+        raise ValueError(
+            f"contains a lone surrogate, U+{ord(found.group()):04X}, at position "
+            f"{found.start()}: half of a character, which UTF-8 text cannot hold"
+        )
     return value
 
 
 def single_line(value: str) -> str:
-    """A name or an id: no control characters at all (NUL, tab, newline, escape, ...)."""
+    """A name or an id: no control characters at all (NUL, tab, newline, escape, ...) and no
+    lone surrogate."""
     return _refuse_control(value, _CONTROL, "names and ids take none")
 
 
 def free_text(value: str) -> str:
-    """Free text: tab, newline and carriage return allowed, no other control character."""
+    """Free text: tab, newline and carriage return allowed, no other control character, no lone
+    surrogate."""
     return _refuse_control(value, _CONTROL_IN_TEXT, "text may hold only tab and line breaks")
 
 

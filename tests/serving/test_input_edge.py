@@ -1,8 +1,9 @@
 """Input the models or the store cannot take is answered at the edge: a 422 naming the field,
 never a 500. Non-finite or huge numbers (Python's json reads `Infinity`, `NaN` and 400-digit
-integers) and control characters (PostgreSQL rejects NUL in text) are refused; ordinary values,
-and tabs and newlines in free text, still go through. KPIs of amounts up to the bound are
-numbers; a figure that overflows (data past the bound) is an error naming it, never a null."""
+integers), control characters (PostgreSQL rejects NUL in text) and lone surrogates (no UTF-8 text
+holds one) are refused; ordinary values, and tabs and newlines in free text, still go through.
+KPIs of amounts up to the bound are numbers; a figure that overflows (data past the bound) is an
+error naming it, never a null."""
 
 from __future__ import annotations
 
@@ -239,6 +240,39 @@ def test_a_pushed_name_with_a_control_character_is_422(crm_client, settings, cha
     assert f"body.opportunities.1.{field}" in batch_problems
     ids = store.load_opportunities(store.get_engine(settings), "crm")["id"].tolist()
     assert ids == ["D1"]  # nothing was written
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"owner": "\ud800"}, "owner"),
+        ({"team": "Team\udfff"}, "team"),
+        ({"account": "x\udbff"}, "account"),
+    ],
+)
+def test_a_pushed_name_with_a_lone_surrogate_is_422_and_nothing_is_written(
+    crm_client, settings, change, field
+):
+    before = store.load_opportunities(store.get_engine(settings), "crm")
+    found = problems(send(crm_client, "PUT", "/v1/opportunities/D1", {**STATE, **change}))
+    assert list(found) == [f"body.{field}"]
+    assert "lone surrogate" in found[f"body.{field}"]
+    batch = {"opportunities": [{"id": "D2", **STATE}, {"id": "D3", **STATE, **change}]}
+    assert f"body.opportunities.1.{field}" in problems(
+        send(crm_client, "POST", "/v1/opportunities/batch", batch)
+    )
+    after = store.load_opportunities(store.get_engine(settings), "crm")
+    pd.testing.assert_frame_equal(after, before)  # nothing was written
+
+
+def test_a_lead_or_deal_with_a_lone_surrogate_is_422_naming_the_field(scorer_client):  # noqa: F811
+    lead = {"id": "L1", "fields": {**LEAD, "Country": "In\ud800dia"}}
+    found = problems(send(scorer_client, "POST", "/v1/leads/score", lead))
+    assert (
+        list(found) == ["body.fields.Country"] and "lone surrogate" in found["body.fields.Country"]
+    )
+    deal = {**DEAL, "owner": "Ana\udc00"}
+    assert list(problems(send(scorer_client, "POST", "/v1/deals/score", deal))) == ["body.owner"]
 
 
 def test_a_pushed_id_with_a_nul_is_422(crm_client):
