@@ -23,6 +23,7 @@ from serving.caches import BuildOnceCache
 from serving.dashboard import routes as dashboard
 from serving.dashboard.overviews import OverviewCache
 from serving.datasets import DATASETS_KEPT
+from serving.forecast_workers import ForecastWorkers
 from serving.observability import Metrics, RequestMiddleware
 from serving.routes import forecast as forecast_routes
 from serving.routes import health, keys, kpis, metrics, models, risk, scores
@@ -42,12 +43,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     queued scores written) after the last one."""
     state = app.state
     state.recorder.start()
+    if state.settings.forecast_processes:  # started first: the children boot while models load
+        state.forecast_workers = ForecastWorkers(state.settings)
     try:
         loaded = await asyncio.to_thread(scoring.load_model_set, state.settings, state.engine)
         state.models = _keep_pinned(loaded, state.models)
         yield
     finally:
         state.recorder.close()
+        if state.forecast_workers is not None:
+            state.forecast_workers.close()
+            state.forecast_workers = None
 
 
 def _keep_pinned(loaded: scoring.ModelSet, before: scoring.ModelSet) -> scoring.ModelSet:
@@ -83,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.overviews = OverviewCache()
     app.state.datasets = BuildOnceCache(DATASETS_KEPT)
     app.state.forecast_models = BuildOnceCache(FORECAST_MODELS_KEPT)
+    app.state.forecast_workers = None  # made when the app starts, if forecast_processes
     app.state.models = scoring.ModelSet(None, None, None, store.utcnow(), [NOT_STARTED])
     errors.install(app)
     app.include_router(health.router)

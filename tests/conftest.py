@@ -22,6 +22,9 @@ atexit.register(shutil.rmtree, _STATE, ignore_errors=True)
 os.environ["FORECAST_STATE_DIR"] = _STATE
 os.environ.pop("FORECAST_DATABASE_URL", None)
 os.environ.pop("FORECAST_MLFLOW_TRACKING_URI", None)
+# Forecasts in the server's threads, where tests can see the caches and budgets; the worker
+# processes (the served default) are tested on their own (tests/serving/test_forecast_workers.py).
+os.environ["FORECAST_FORECAST_PROCESSES"] = "false"
 
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 

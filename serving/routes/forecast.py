@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from forecast.forecasting.service import forecast_against_targets
 from serving.datasets import load_dataset
@@ -41,6 +41,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     "beside it and the chance to reach each stored target",
 )
 async def get_forecast(
+    request: Request,
     heavy: HeavyDep,
     engine: EngineDep,
     settings: SettingsDep,
@@ -80,6 +81,18 @@ async def get_forecast(
     dataset: DatasetQuery = None,
     new_deals: Annotated[bool, Query(description="Include deals not yet created")] = True,
 ) -> ForecastResponse:
+    workers = request.app.state.forecast_workers
+    if workers is not None:  # in a child process: stopped for real, and the GIL left to scoring
+        params = {
+            "period": period,
+            "by": by,
+            "group": group,
+            "as_of": as_of,
+            "include_new_deals": new_deals,
+            "dataset": dataset or settings.deal_dataset,
+        }
+        return ForecastResponse.model_validate(await workers.forecast(request, params))
+
     def compute() -> ForecastResponse:
         data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
         result = forecast_against_targets(

@@ -45,6 +45,17 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Server-side time budget of one expensive request (then 503)"
     )
     retry_after_seconds: int = Field(5, ge=1, description="Retry-After sent with a 503")
+    forecast_processes: bool = Field(
+        True,
+        description="Compute forecasts in worker processes (killed when their request ends "
+        "early); False: in the server's threads",
+    )
+    forecast_process_tasks: int = Field(
+        8, ge=1, description="Forecasts a worker process computes before a fresh one replaces it"
+    )
+    forecast_process_max_mb: int = Field(
+        900, ge=100, description="A worker process that grew past this is replaced after its task"
+    )
     # The store and MLflow when they are slow or away
     sqlite_busy_seconds: float = Field(
         5.0, ge=0, description="How long a SQLite writer waits for the lock (then 503)"
