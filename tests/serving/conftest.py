@@ -27,11 +27,24 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def api_keys(settings: Settings) -> dict[str, str]:
-    made = {}
+    return keys_of_every_role(settings)
+
+
+def keys_of_every_role(settings: Settings) -> dict[str, str]:
+    """A key of each role in the settings' store, by role."""
     with store.get_engine(settings).begin() as conn:
-        for role in keys.ROLES:
-            made[role] = keys.create_key(conn, role, f"test {role}")[1]
-    return made
+        return {role: keys.create_key(conn, role, f"test {role}")[1] for role in keys.ROLES}
+
+
+def import_generated(settings: Settings, deals: int = 700, seed: int = 5) -> None:
+    """A generated pipeline (2023–2024) as dataset `crm` in the settings' store."""
+    from forecast.data.generator import generate_pipeline
+    from forecast.data.importing import import_frame
+    from forecast.data.mapping import load_mapping
+
+    pipeline = generate_pipeline(deals, seed=seed)
+    frame = pipeline.opportunities.drop(columns=["status"])
+    import_frame(store.get_engine(settings), frame, load_mapping("canonical"), dataset="crm")
 
 
 def auth(key: str) -> dict[str, str]:

@@ -20,18 +20,15 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from forecast import budget, keys
+from forecast import budget
 from forecast.data import store
-from forecast.data.generator import generate_pipeline
-from forecast.data.importing import import_frame
-from forecast.data.mapping import load_mapping
 from forecast.forecasting.revenue import forecast_revenue
 from forecast.history import DealHistory, load_deal_history
 from forecast.settings import Settings
 from forecast.timing import hazard
 from serving.app import create_app
 from serving.routes import forecast as forecast_route
-from tests.serving.conftest import auth
+from tests.serving.conftest import auth, import_generated, keys_of_every_role
 
 PERIOD = "2024-Q3"
 DEAL = {"stage": "Qualification", "amount": 12_000, "created_at": "2024-05-01"}
@@ -46,16 +43,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def api_keys(base: Settings) -> dict[str, str]:
-    engine = store.get_engine(base)
-    pipeline = generate_pipeline(700, seed=5)  # 2023–2024
-    import_frame(
-        engine,
-        pipeline.opportunities.drop(columns=["status"]),
-        load_mapping("canonical"),
-        dataset="crm",
-    )
-    with engine.begin() as conn:
-        return {role: keys.create_key(conn, role, f"test {role}")[1] for role in keys.ROLES}
+    import_generated(base)
+    return keys_of_every_role(base)
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast import keys
 from forecast.data import store
-from forecast.data.generator import generate_pipeline
-from forecast.data.importing import import_frame
-from forecast.data.mapping import load_mapping
 from forecast.forecasting.targets import set_targets
 from forecast.settings import Settings
 from serving.app import create_app
-from tests.serving.conftest import auth
+from tests.serving.conftest import auth, import_generated, keys_of_every_role
 
 
 @pytest.fixture(scope="module")
@@ -25,23 +21,15 @@ def settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="module")
 def api_keys(settings: Settings) -> dict[str, str]:
-    engine = store.get_engine(settings)
-    pipeline = generate_pipeline(700, seed=5)  # 2023–2024
-    import_frame(
-        engine,
-        pipeline.opportunities.drop(columns=["status"]),
-        load_mapping("canonical"),
-        dataset="crm",
-    )
+    import_generated(settings)
     set_targets(
-        engine,
+        store.get_engine(settings),
         [
             {"level": "team", "name": "Team Haddad", "period": "2024-Q3", "amount": 120_000},
             {"level": "all", "period": "2024-Q3", "amount": 800_000},
         ],
     )
-    with engine.begin() as conn:
-        return {role: keys.create_key(conn, role, f"test {role}")[1] for role in keys.ROLES}
+    return keys_of_every_role(settings)
 
 
 @pytest.fixture(scope="module")

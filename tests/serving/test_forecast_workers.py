@@ -12,14 +12,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast import keys
-from forecast.data import store
-from forecast.data.generator import generate_pipeline
-from forecast.data.importing import import_frame
-from forecast.data.mapping import load_mapping
 from forecast.settings import Settings
 from serving.app import create_app
-from tests.serving.conftest import auth
+from tests.serving.conftest import auth, import_generated, keys_of_every_role
 
 SAFETY = 120.0
 DEAL = {"id": "w-1", "stage": "Demonstration", "created_at": "2024-11-02", "amount": 5000}
@@ -34,17 +29,13 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         heavy_concurrency=1,
         heavy_budget_seconds=SAFETY,
     )
-    engine = store.get_engine(settings)
-    pipeline = generate_pipeline(700, seed=5)  # 2023–2024
-    deals = pipeline.opportunities.drop(columns=["status"])
-    import_frame(engine, deals, load_mapping("canonical"), dataset="crm")
+    import_generated(settings)
     return settings
 
 
 @pytest.fixture(scope="module")
 def api_keys(base: Settings) -> dict[str, str]:
-    with store.get_engine(base).begin() as conn:
-        return {role: keys.create_key(conn, role, f"test {role}")[1] for role in keys.ROLES}
+    return keys_of_every_role(base)
 
 
 def client_with(base: Settings, **changes: Any) -> TestClient:
