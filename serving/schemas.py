@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -446,6 +446,24 @@ class GroupForecastOut(BaseModel):
     p_target: float | None = Field(None, ge=0, le=1, description="Chance to reach the target")
 
 
+class HeadlineOut(BaseModel):
+    """The forecast users get: the method most accurate on the dataset's track record."""
+
+    method: str = Field(description="model, run_rate, last_period, last_year, weighted_pipeline…")
+    label: str
+    forecast: float
+    p10: float | None
+    p50: float | None
+    p90: float | None
+    range: str = Field(description="empirical (past errors of this method) or model (ours)")
+    choice: dict[str, Any] = Field(
+        description="Why: past forecasts compared (n), horizon, each candidate's past WAPE"
+    )
+    groups: dict[str, dict[str, float | None]] = Field(
+        description="Per group: the chosen method's forecast and range"
+    )
+
+
 class ForecastResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -523,3 +541,9 @@ class ForecastResponse(BaseModel):
     total: GroupForecastOut
     notes: list[str]
     targets: list[TargetOut] = Field(description="The stored targets this forecast used")
+    headline: HeadlineOut | None = Field(
+        None,
+        description="The forecast users get when the dataset has a track record "
+        "(`forecast backtest --every week`): the most accurate method at this horizon; "
+        "None: ours leads (the notes say why)",
+    )

@@ -70,6 +70,9 @@ from forecast.data.tables import (
 from forecast.data.tables import (
     targets as targets,
 )
+from forecast.data.tables import (
+    track_record as track_record,
+)
 from forecast.errors import Busy, NotFound
 from forecast.settings import Settings, get_settings
 

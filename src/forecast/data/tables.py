@@ -186,4 +186,29 @@ targets = Table(
     Column("updated_at", DateTime, nullable=False),
 )
 
+# The track record of a dataset's forecasts: every forecast of its latest backtest (per
+# frequency), by method, beside what was won. Choosing the method users get reads it
+# (`forecast.forecasting.track_record`); a new backtest replaces it.
+track_record = Table(
+    "track_record",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(100), nullable=False),
+    Column("freq", String(10), nullable=False),
+    Column("run_at", DateTime, nullable=False),
+    Column("origin", DateTime, nullable=False),
+    Column("horizon_weeks", Float, nullable=False),
+    Column("window_label", String(40), nullable=False),
+    Column("window_start", DateTime, nullable=False),
+    Column("window_end", DateTime, nullable=False),
+    Column("sealed", Boolean, nullable=False),
+    Column("method", String(40), nullable=False),
+    Column("actual", Float, nullable=False),
+    Column("forecast", Float, nullable=False),
+    Column("p10", Float),
+    Column("p50", Float),
+    Column("p90", Float),
+    Index("ix_track_record_dataset_freq", "dataset", "freq"),
+)
+
 OPPORTUNITY_COLUMNS = [c.name for c in opportunities.columns if c.name != "state_key"]

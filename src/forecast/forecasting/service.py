@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from forecast import budget
 from forecast.errors import InvalidInput, NotFound
-from forecast.forecasting import fitted, revenue
+from forecast.forecasting import fitted, revenue, track_record
 from forecast.forecasting.targets import (
     LEVEL_COLUMNS,
     TOTAL,
@@ -30,7 +30,7 @@ from forecast.forecasting.targets import (
     suggest,
 )
 from forecast.history import DealHistory, as_timestamp, load_deal_history
-from forecast.settings import Settings
+from forecast.settings import Settings, get_settings
 
 
 class BuildCache(Protocol):
@@ -47,6 +47,9 @@ class TargetedForecast:
     forecast: revenue.RevenueForecast
     group: str | None = None
     targets: list[Target] = field(default_factory=list)
+    #: The forecast users get: the method most accurate on the dataset's track record at this
+    #: horizon, its forecast and empirical range (`track_record.headline`); None: ours leads.
+    headline: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class TargetedForecast:
             "group": self.group,
             **self.forecast.to_dict(),
             "targets": [t.to_dict() for t in self.targets],
+            "headline": self.headline,
         }
 
 
@@ -140,13 +144,19 @@ def forecast_against_targets(
         fc.notes.append(
             f"target for {by} {tg.name!r} left out: no deals for it created before {t.date()}"
         )
+    window_days = (settings or get_settings()).new_deal_window_days
+    lead, why = track_record.headline(engine, history, fc, dataset=name, window_days=window_days)
+    fc.notes.append(f"headline: {why}")
     if group is not None:
         line = next((g for g in fc.groups if g.group == group), None)
         if line is None:  # pragma: no cover - a known group always has a line
             raise NotFound(f"no deals for {by} {group!r} in dataset {name!r}")
         fc = replace(fc, groups=[line], total=line)
         used = [tg for tg in used if tg.level == by and tg.name == group]
-    return TargetedForecast(name, fc, group, used)
+        if lead is not None:
+            mine = lead["groups"].get(group, {})
+            lead = {**lead, **mine, "groups": {group: mine}}
+    return TargetedForecast(name, fc, group, used, lead)
 
 
 def models_key(history: DealHistory, t: pd.Timestamp, settings: Settings | None) -> tuple:
