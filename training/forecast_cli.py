@@ -268,6 +268,9 @@ def backtest_cmd(
     (run rate, last period, same period last year) get the same origin. Prints (and logs to
     MLflow) per horizon WAPE, bias, pinball loss, P10–P90 coverage with its Wilson interval and
     how often ours beat the best naive forecast; scores reps' own calls where the data has them.
+    Adds "chosen by past error": at each origin, the method (or mean of ours and a naive one)
+    with the lowest WAPE over windows ended by then, with the range of its past errors; and
+    coverage of ours with such a range beside its model's.
     """
     from forecast.forecasting.backtest import backtest
 
@@ -338,6 +341,7 @@ METHOD_LABELS = {
     "run_rate": "run rate (recent won)",
     "last_period": "last period",
     "last_year": "same period last year",
+    "chosen": "chosen by past error",
 }
 
 
@@ -366,23 +370,66 @@ def horizon_tables(scores: list[dict[str, Any]], title: str) -> list[Table]:
                 _money(m.get("pinball_p50")),
                 _money(m.get("pinball_p90")),
             )
-        cov, beat = entry.get("coverage_p10_p90"), entry.get("beats_best_naive")
+        beat = entry.get("beats_best_naive")
         caption = []
-        if cov and cov["n"]:
-            lo, hi = cov["wilson_95"]
-            caption.append(
-                f"ours: actual inside P10–P90 in {cov['hits']} of {cov['n']} "
-                f"({_pct(cov['share'])}, 95% Wilson {_pct(lo)}–{_pct(hi)})"
-            )
+        for key, who in (
+            ("coverage_p10_p90", "ours (model range)"),
+            ("coverage_p10_p90_empirical", "ours (range from its past errors)"),
+            ("coverage_p10_p90_chosen", "chosen"),
+        ):
+            cov = entry.get(key)
+            if cov and cov["n"]:
+                caption.append(f"{who}: actual inside P10–P90 in {_share_text(cov)}")
         if beat and beat["n"]:
-            lo, hi = beat["wilson_95"]
-            caption.append(
-                f"ours beat the best naive forecast in {beat['hits']} of {beat['n']} "
-                f"({_pct(beat['share'])}, 95% Wilson {_pct(lo)}–{_pct(hi)})"
+            caption.append(f"ours beat the best naive forecast in {_share_text(beat)}")
+        if entry.get("chosen_methods"):
+            used = ", ".join(
+                f"{METHOD_LABELS.get(m, m.replace('model+', 'mean of ours and '))} {k}"
+                for m, k in entry["chosen_methods"].items()
             )
+            caption.append(f"chosen (from earlier windows only): {used}")
         table.caption = "; ".join(caption) or None
         tables.append(table)
     return tables
+
+
+def _share_text(share: dict[str, Any]) -> str:
+    lo, hi = share["wilson_95"]
+    return (
+        f"{share['hits']} of {share['n']} ({_pct(share['share'])}, "
+        f"95% Wilson {_pct(lo)}–{_pct(hi)})"
+    )
+
+
+def coverage_table(data: dict[str, Any]) -> Table | None:
+    """P10–P90 coverage over every horizon's forecasts: ours with its model's range, ours with
+    the range of its past errors, the chosen forecast; headline and sealed check apart."""
+    rows: list[tuple[str, dict[str, Any]]] = [
+        (name, c)
+        for name, c in (
+            ("headline", data.get("coverage")),
+            ("sealed check", data.get("sealed_coverage")),
+        )
+        if c
+    ]
+    if not rows:
+        return None
+    table = Table(title="P10–P90 coverage over all horizons (target 70–90%)", box=box.SIMPLE_HEAD)
+    for head in ("forecasts", "ours, model range", "ours, range from past errors", "chosen"):
+        table.add_column(head, justify="left" if head == "forecasts" else "right")
+    for name, c in rows:
+        table.add_row(
+            name,
+            *[
+                _share_text(c[k]) if c.get(k) and c[k]["n"] else "none"
+                for k in ("model", "model_empirical", "chosen")
+            ],
+        )
+    table.caption = (
+        "range from past errors: P10/P90 = forecast × the spread of actual/forecast over "
+        "windows ended by the origin, at the same horizon"
+    )
+    return table
 
 
 def backtest_tables(data: dict[str, Any]) -> list[Table]:
@@ -395,6 +442,9 @@ def backtest_tables(data: dict[str, Any]) -> list[Table]:
         tables += horizon_tables(
             data["sealed_check"], f"Sealed check from {data['sealed_from']}, not in the above"
         )
+    coverage = coverage_table(data)
+    if coverage is not None:
+        tables.append(coverage)
     if data.get("every", "period") != "period":
         return tables
     periods = Table(title=f"Backtest by {data['freq']} ({data['dataset']})", box=box.SIMPLE_HEAD)

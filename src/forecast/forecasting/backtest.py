@@ -18,6 +18,13 @@ forecasts where ours beat the best naive one at that origin (best = lowest absol
 run rate, last period, same period last year and the weighted pipeline). `forecast_table()` gives
 one row per origin, horizon and method: what choosing a method on past error needs.
 
+**The choosing, backtested.** Each forecast also gets the pseudo-method `chosen`: the method (or
+blend) with the lowest WAPE over the table's rows of windows that had ended by its origin, at its
+horizon, with the range those rows' errors give (`forecasting.choice`); ours until enough of them
+have ended. Its WAPE, bias, pinball loss and P10–P90 coverage are those of what users would have
+seen. Ours is also scored with its empirical range (its own past errors, the same earlier rows)
+beside the range of its model.
+
 **Bounded by what the data saw.** The export date is the newest `updated_at` (or given). A window
 that ends after it is only partly observed and is not scored. The last `sealed` complete periods
 (calendar periods of `freq`) are a sealed check: forecasts whose window reaches into them are
@@ -47,7 +54,7 @@ import pandas as pd
 from forecast import timing as tm
 from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory, InvalidInput
-from forecast.forecasting import naive
+from forecast.forecasting import choice, naive
 from forecast.forecasting.drift import measure_drift
 from forecast.forecasting.fitted import ForecastModels, fit_forecast_models
 from forecast.forecasting.revenue import GROUP_COLUMNS, MISSING_GROUP, forecast_pipeline
@@ -61,6 +68,7 @@ METHODS = {
     "weighted_pipeline": "weighted pipeline",
     "stage_km": "per-stage close-time baseline",
     **naive.NAIVE,
+    choice.CHOSEN: choice.CHOSEN_LABEL,
 }
 #: The naive forecasts ours must beat: the best of them at each origin is the bar.
 NAIVE_SET = ("run_rate", "last_period", "last_year", "weighted_pipeline")
@@ -100,6 +108,9 @@ class PeriodResult:
     horizon_weeks: int = 0
     origin: pd.Timestamp | None = None
     sealed: bool = False
+    # The choosing (`_choose_all`): what users would have seen, and ours on its past errors.
+    chosen: dict[str, Any] | None = None  # method, label, p10/p50/p90, range, reason, ...
+    model_empirical: tuple[float, float, float] | None = None  # ours: P10, P50, P90
 
     @property
     def in_range(self) -> bool:
@@ -148,6 +159,13 @@ class PeriodResult:
                 for k, e in self.errors().items()
             },
         )
+        if self.chosen is not None:
+            data["chosen"] = {
+                k: _r(v) if k in ("forecast", "p10", "p50", "p90") else v
+                for k, v in self.chosen.items()
+            }
+        if self.model_empirical is not None:
+            data["model_empirical_range"] = [_r(v) for v in self.model_empirical]
         if self.groups:
             data["groups"] = self.groups
         if self.reps:
@@ -206,25 +224,56 @@ def _score_lines(lines: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         actual = np.array([ln["actual"] for ln in have], dtype=float)
         scores = _point_scores(actual, np.array([ln[name] for ln in have], dtype=float))
-        if name == "model":
+        prefix = {"model": "", choice.CHOSEN: "chosen_"}.get(name)
+        if prefix is not None and all(f"{prefix}p10" in ln for ln in have):
             for q, key in ((0.1, "p10"), (0.5, "p50"), (0.9, "p90")):
                 scores[f"pinball_{key}"] = pinball_loss(
-                    actual, np.array([ln[key] for ln in have], dtype=float), q
+                    actual, np.array([ln[prefix + key] for ln in have], dtype=float), q
                 )
         out["methods"][name] = scores
     ours = [ln for ln in lines if ln.get("model") is not None]
     out["coverage_p10_p90"] = _share(ln["p10"] <= ln["actual"] <= ln["p90"] for ln in ours)
+    recalibrated = [ln for ln in ours if ln.get("empirical_p10") is not None]
+    if recalibrated:
+        # Ours with the range its own past errors give (where enough windows had ended).
+        out["coverage_p10_p90_empirical"] = _share(
+            ln["empirical_p10"] <= ln["actual"] <= ln["empirical_p90"] for ln in recalibrated
+        )
+    chosen = [ln for ln in lines if ln.get(choice.CHOSEN) is not None]
+    if chosen:
+        out["coverage_p10_p90_chosen"] = _share(
+            ln["chosen_p10"] <= ln["actual"] <= ln["chosen_p90"] for ln in chosen
+        )
+        counts: dict[str, int] = {}
+        for ln in chosen:
+            counts[ln["chosen_method"]] = counts.get(ln["chosen_method"], 0) + 1
+        out["chosen_methods"] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
     wins = []
     for ln in ours:
         naive_errors = [abs(ln[m] - ln["actual"]) for m in NAIVE_SET if ln.get(m) is not None]
         if naive_errors:
             wins.append(abs(ln["model"] - ln["actual"]) < min(naive_errors))
     out["beats_best_naive"] = _share(wins)
+    if chosen:
+        won = []
+        for ln in chosen:
+            naive_errors = [abs(ln[m] - ln["actual"]) for m in NAIVE_SET if ln.get(m) is not None]
+            if naive_errors:
+                won.append(abs(ln[choice.CHOSEN] - ln["actual"]) <= min(naive_errors))
+        out["chosen_at_least_as_good_as_best_naive"] = _share(won)
     return out
 
 
 def _line(p: PeriodResult) -> dict[str, Any]:
-    return {"actual": p.actual, "p10": p.p10, "p50": p.p50, "p90": p.p90, **p.forecasts}
+    line = {"actual": p.actual, "p10": p.p10, "p50": p.p50, "p90": p.p90, **p.forecasts}
+    if p.chosen is not None:
+        line["chosen_method"] = p.chosen["method"]
+        for key in ("p10", "p50", "p90"):
+            line[f"chosen_{key}"] = p.chosen[key]
+    if p.model_empirical is not None:
+        for key, value in zip(("p10", "p50", "p90"), p.model_empirical, strict=True):
+            line[f"empirical_{key}"] = value
+    return line
 
 
 @dataclass
@@ -325,6 +374,10 @@ class BacktestReport:
         for p in self.scored:
             for name, value in p.forecasts.items():
                 ours = name == "model"
+                ranged = {"p10": p.p10, "p50": p.p50, "p90": p.p90} if ours else {}
+                if name == choice.CHOSEN and p.chosen is not None:
+                    ranged = {k: p.chosen[k] for k in ("p10", "p50", "p90")}
+                empirical = p.model_empirical if ours and p.model_empirical else (math.nan,) * 3
                 rows.append(
                     {
                         "origin": p.origin,
@@ -336,9 +389,15 @@ class BacktestReport:
                         "method": name,
                         "actual": p.actual,
                         "forecast": value,
-                        "p10": p.p10 if ours else math.nan,
-                        "p50": p.p50 if ours else math.nan,
-                        "p90": p.p90 if ours else math.nan,
+                        "p10": ranged.get("p10", math.nan),
+                        "p50": ranged.get("p50", math.nan),
+                        "p90": ranged.get("p90", math.nan),
+                        "chosen_method": p.chosen["method"]
+                        if name == choice.CHOSEN and p.chosen is not None
+                        else None,
+                        "p10_empirical": empirical[0],
+                        "p50_empirical": empirical[1],
+                        "p90_empirical": empirical[2],
                     }
                 )
         return pd.DataFrame(
@@ -356,8 +415,31 @@ class BacktestReport:
                 "p10",
                 "p50",
                 "p90",
+                "chosen_method",
+                "p10_empirical",
+                "p50_empirical",
+                "p90_empirical",
             ],
         )
+
+    def coverage(self, *, sealed: bool = False) -> dict[str, Any]:
+        """P10–P90 coverage over every horizon's forecasts (headline or sealed): ours with its
+        model's range, ours with its empirical range, and the chosen forecast with its range.
+        The issue's target is 70–90% over all backtest forecasts."""
+        done = [p for p in self.scored if p.sealed == sealed]
+        out = {"model": _share(p.in_range for p in done)}
+        recal = [p for p in done if p.model_empirical is not None]
+        out["model_empirical"] = _share(
+            p.model_empirical[0] <= p.actual <= p.model_empirical[2]
+            for p in recal
+            if p.model_empirical is not None
+        )
+        chosen = [p.chosen for p in done if p.chosen is not None]
+        out["chosen"] = _share(
+            c["p10"] <= p.actual <= c["p90"] for p in done if (c := p.chosen) is not None
+        )
+        out["chosen_empirical_range"] = sum(c["range"] == "empirical" for c in chosen)
+        return out
 
     def rep_scores(self) -> list[dict[str, Any]]:
         """Per rep over all headline periods: error and bias of each call and of the model."""
@@ -395,6 +477,10 @@ class BacktestReport:
             "overall": _rounded(overall),
             "horizon_scores": _rounded(self.horizon_scores()),
             "sealed_check": _rounded(self.horizon_scores(sealed=True))
+            if self.sealed_from is not None
+            else None,
+            "coverage": _rounded(self.coverage()),
+            "sealed_coverage": _rounded(self.coverage(sealed=True))
             if self.sealed_from is not None
             else None,
             "reps": self.rep_scores(),
@@ -497,6 +583,7 @@ def backtest(
     results, fitted = _replay(history, windows, steps, cutoff, by, settings, progress)
     for r in results:
         r.sealed = sealed_from is not None and r.period.end > sealed_from
+    _choose_all(results)
     if sealed_from is not None:
         notes.append(
             f"sealed check: forecasts of windows ending after {sealed_from.date()} (the last "
@@ -516,6 +603,38 @@ def backtest(
         sealed_from=sealed_from,
         origins_fitted=fitted,
     )
+
+
+def _choose_all(results: list[PeriodResult]) -> None:
+    """Give each scored forecast the `chosen` pseudo-method and ours its empirical range, from
+    the forecasts of windows that had ended by its origin (`choice.choose` reads no other row):
+    what users would have been shown then."""
+    table = BacktestReport("", None, results).forecast_table()
+    table = table[table["method"] != choice.CHOSEN]
+    for p in results:
+        if p.status != "ok" or p.origin is None:
+            continue
+        c = choice.choose(table, p.origin, p.horizon_weeks, available=p.forecasts)
+        shown = choice.apply_choice(c, p.forecasts, (p.p10, p.p50, p.p90))
+        p.chosen = {
+            "method": shown.method,
+            "label": shown.label,
+            "forecast": shown.forecast,
+            "p10": shown.p10,
+            "p50": shown.p50,
+            "p90": shown.p90,
+            "range": shown.range,
+            "horizon_weeks_used": c.horizon_weeks_used,
+            "past_forecasts": c.n,
+            "past_wape": c.wape,
+            "reason": c.reason,
+        }
+        own = choice.empirical_range(table, p.origin, p.horizon_weeks)
+        if own is not None:
+            p.model_empirical = choice.scaled(p.forecasts["model"], own)
+    for p in results:
+        if p.chosen is not None:
+            p.forecasts[choice.CHOSEN] = p.chosen["forecast"]
 
 
 def _horizons(values: Iterable[object]) -> tuple[int, ...]:

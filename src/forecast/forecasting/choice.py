@@ -1,0 +1,390 @@
+"""Choosing the forecast users get: the method that has been most accurate, with a range that held.
+
+A forecast table (`BacktestReport.forecast_table()`: one row per origin, horizon and method with
+the window's end, the actual and the forecast) says how each method did. `choose` reads only the
+rows whose window ended by the origin asked about (their outcomes were known then) and picks the
+method with the lowest WAPE at that horizon, or at the nearest horizon with enough rows (and says
+which). Below `MIN_PAST_FORECASTS` past forecasts it keeps our model and says so.
+
+**Candidates.** Every method in the table (ours, the naive forecasts, the weighted pipeline, the
+per-stage baseline) and, where `blends` is on, the plain mean of ours and each naive forecast
+(`model+last_period`): a fixed pair has nothing fitted, so its past error is as honest as a
+single method's, and it costs one addition. Candidates are compared on the same past windows
+(those where all of them have a forecast); a method too rarely available to share enough
+windows with ours drops out first.
+
+**Ranges.** For the method chosen, the spread of log(actual / forecast) over the same past rows
+gives multiplicative factors: P10 = forecast × exp(q10), P90 = forecast × exp(q90), P50 likewise.
+The quantiles are the order statistics split-conformal prediction uses (the ⌈(n+1)·0.9⌉-th
+smallest of n for P90, the ⌊(n+1)·0.1⌋-th for P10), so that with n past errors drawn like the
+next one the range holds the actual at least 80% of the time; a plain 10th/90th percentile of 9
+points is narrower and holds it about 64% of the time. This gives the naive forecasts a range
+they lack and recalibrates ours on its out-of-sample errors.
+
+Everything here is a pure function of a table and an origin: the backtest scores the choosing
+itself with it (each forecast chosen from earlier windows only), and the served forecast can call
+it on a stored table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import InvalidInput
+from forecast.forecasting import naive
+
+#: The fewest past forecasts a choice is made on: with n past errors the widest range they give
+#: (their least and greatest) holds the next actual with probability (n − 1) / (n + 1), which
+#: reaches the 80% a P10–P90 range promises at n = 9. Fewer, and ours is kept.
+MIN_PAST_FORECASTS = 9
+MODEL = "model"
+#: The pseudo-method the backtest scores: whatever was chosen at each origin.
+CHOSEN = "chosen"
+CHOSEN_LABEL = "chosen by past error"
+#: Blended with ours (a plain mean) when blends are on.
+BLEND_WITH = tuple(naive.NAIVE)
+LABELS = {
+    MODEL: "our forecast",
+    "weighted_pipeline": "weighted pipeline",
+    "stage_km": "per-stage close-time baseline",
+    **naive.NAIVE,
+}
+TABLE_COLUMNS = ("origin", "horizon_weeks", "window", "end", "method", "actual", "forecast")
+
+
+def blend_name(other: str) -> str:
+    return f"{MODEL}+{other}"
+
+
+def label_of(method: str) -> str:
+    if method.startswith(MODEL + "+"):
+        other = method.split("+", 1)[1]
+        return f"mean of {LABELS[MODEL]} and {LABELS.get(other, other)}"
+    return LABELS.get(method, method)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which forecast to show at one origin and horizon, why, and the range its past errors
+    give. `p10_factor` etc. are None where no range could be measured (ours kept: use its own)."""
+
+    method: str
+    label: str
+    origin: pd.Timestamp
+    horizon_weeks: int
+    horizon_weeks_used: int | None
+    n: int  # past forecasts the methods were compared on
+    wape: float | None
+    bias: float | None
+    model_wape: float | None
+    candidates: dict[str, float] = field(default_factory=dict)  # method -> past WAPE
+    reason: str = ""
+    p10_factor: float | None = None
+    p50_factor: float | None = None
+    p90_factor: float | None = None
+    range_n: int = 0  # past forecasts the factors come from
+
+    @property
+    def has_range(self) -> bool:
+        return self.p10_factor is not None
+
+    def factors(self) -> dict[str, float]:
+        """The range factors (empty where none was measured)."""
+        names = ("p10_factor", "p50_factor", "p90_factor")
+        values = [getattr(self, k) for k in names]
+        return {} if None in values else dict(zip(names, values, strict=True))
+
+    def forecast_from(self, forecasts: Mapping[str, float | None]) -> float | None:
+        """The chosen method's point forecast from the methods' forecasts now (a blend is the
+        mean of its two parts); None when a part is missing."""
+        parts = self.method.split("+") if self.method.startswith(MODEL + "+") else [self.method]
+        values = [forecasts.get(p) for p in parts]
+        if any(v is None or not math.isfinite(float(v)) for v in values):
+            return None
+        return float(np.mean([float(v) for v in values if v is not None]))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["origin"] = str(self.origin.date())
+        return {k: _plain(v) for k, v in data.items()}
+
+
+@dataclass(frozen=True)
+class ChosenForecast:
+    """A forecast as users get it: the chosen method's point forecast and its range."""
+
+    method: str
+    label: str
+    forecast: float
+    p10: float
+    p50: float
+    p90: float
+    range: str  # "empirical" (past errors) | "model" (ours kept, its own range)
+    choice: Choice
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "label": self.label,
+            "forecast": _plain(self.forecast),
+            "p10": _plain(self.p10),
+            "p50": _plain(self.p50),
+            "p90": _plain(self.p90),
+            "range": self.range,
+            "choice": self.choice.to_dict(),
+        }
+
+
+def choose(
+    table: pd.DataFrame,
+    origin: object,
+    horizon_weeks: int,
+    *,
+    available: Iterable[str] | None = None,
+    blends: bool = True,
+    min_past: int = MIN_PAST_FORECASTS,
+) -> Choice:
+    """The method with the lowest WAPE over the forecasts in `table` whose window ended by
+    `origin`, at `horizon_weeks` (or the nearest horizon with `min_past` of them).
+
+    `available`: the methods that have a forecast now (default: every method in the table); a
+    method missing now cannot be chosen. Rows of the pseudo-method `chosen` are ignored.
+    """
+    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise InvalidInput(f"forecast table: missing column(s) {', '.join(missing)}")
+    at = pd.Timestamp(origin)
+    h = int(horizon_weeks)
+    past = table[(table["end"] <= at) & (table["method"] != CHOSEN)]
+    past = past[np.isfinite(past["forecast"].to_numpy(dtype=float))]
+    allowed = set(past["method"]) if available is None else set(available)
+    used = _horizon(past, h, min_past)
+    if used is None:
+        n_model = int(((past["horizon_weeks"] == h) & (past["method"] == MODEL)).sum())
+        return _keep_ours(
+            at,
+            h,
+            None,
+            n_model,
+            f"kept {LABELS[MODEL]}: only {n_model} past forecast{'s' if n_model != 1 else ''} "
+            f"{_ahead(h)} had ended by {at.date()}, fewer than the {min_past} needed to choose",
+        )
+    wide = _wide(past[past["horizon_weeks"] == used], blends)
+    methods = [m for m in wide.columns if m != "actual" and _allowed(m, allowed)]
+    if MODEL not in methods:
+        return _keep_ours(at, h, used, 0, f"kept {LABELS[MODEL]}: nothing else to compare with")
+    rows, candidates = _common_rows(wide, methods, min_past)
+    actual = rows["actual"].to_numpy(dtype=float)
+    total = actual.sum()
+    if total <= 0:
+        return _keep_ours(
+            at, h, used, len(rows), f"kept {LABELS[MODEL]}: nothing was won in the past windows"
+        )
+    scores = {
+        m: float(np.abs(rows[m].to_numpy(dtype=float) - actual).sum() / total) for m in candidates
+    }
+    best = min(candidates, key=lambda m: (scores[m], m != MODEL, m))
+    err = rows[best].to_numpy(dtype=float) - actual
+    factors = _factors(wide[["actual", best]].dropna(), best, min_past)
+    where = _ahead(used) + (f" (none enough {_ahead(h)})" if used != h else "")
+    n = len(rows)
+    if best == MODEL:
+        reason = (
+            f"{LABELS[MODEL]} had the lowest error over the {n} past forecasts {where} whose "
+            f"windows ended by {at.date()}: WAPE {_pc(scores[best])}"
+        )
+        others = {m: s for m, s in scores.items() if m != MODEL}
+        if others:
+            runner = min(others, key=lambda m: others[m])
+            reason += f" (next: {label_of(runner)}, {_pc(others[runner])})"
+    else:
+        reason = (
+            f"{label_of(best)} had the lowest error over the {n} past forecasts {where} whose "
+            f"windows ended by {at.date()}: WAPE {_pc(scores[best])}, "
+            f"ours {_pc(scores[MODEL])}"
+        )
+    if factors is None:
+        reason += "; too few positive past forecasts and actuals for a range"
+    return Choice(
+        method=best,
+        label=label_of(best),
+        origin=at,
+        horizon_weeks=h,
+        horizon_weeks_used=used,
+        n=n,
+        wape=scores[best],
+        bias=float(err.sum() / total),
+        model_wape=scores[MODEL],
+        candidates=dict(sorted(scores.items(), key=lambda kv: kv[1])),
+        reason=reason,
+        **(factors or {}),
+    )
+
+
+def empirical_range(
+    table: pd.DataFrame,
+    origin: object,
+    horizon_weeks: int,
+    method: str = MODEL,
+    *,
+    min_past: int = MIN_PAST_FORECASTS,
+) -> dict[str, Any] | None:
+    """One method's range factors from its past errors (windows ended by `origin`, at the
+    horizon or the nearest with enough rows): what recalibrates our own range. None when too
+    few."""
+    at = pd.Timestamp(origin)
+    past = table[(table["end"] <= at) & (table["method"] != CHOSEN)]
+    used = _horizon(past, int(horizon_weeks), min_past, method=method.split("+")[0])
+    if used is None:
+        return None
+    wide = _wide(past[past["horizon_weeks"] == used], blends=method.startswith(MODEL + "+"))
+    if method not in wide:
+        return None
+    return _factors(wide[["actual", method]].dropna(), method, min_past)
+
+
+def apply_choice(
+    choice: Choice,
+    forecasts: Mapping[str, float | None],
+    model_range: tuple[float, float, float] | None = None,
+) -> ChosenForecast:
+    """The forecast users get: the chosen method's point forecast now (from `forecasts`, each
+    method's forecast at this origin) with its empirical range; ours with `model_range` (P10,
+    P50, P90) where no empirical range could be measured."""
+    point = choice.forecast_from(forecasts)
+    if point is None:
+        raise InvalidInput(f"forecasts: no {choice.method!r} forecast to apply the choice to")
+    if choice.has_range:
+        lo, mid, hi = scaled(point, choice.factors())
+        kind = "empirical"
+    elif choice.method == MODEL and model_range is not None:
+        lo, mid, hi = (float(v) for v in model_range)
+        kind = "model"
+    else:
+        lo = mid = hi = math.nan
+        kind = "none"
+    return ChosenForecast(choice.method, choice.label, point, lo, mid, hi, kind, choice)
+
+
+def scaled(point: float, factors: Mapping[str, float]) -> tuple[float, float, float]:
+    """P10, P50, P90 of a point forecast under range factors (`Choice.factors()` or
+    `empirical_range`)."""
+    return (
+        point * factors["p10_factor"],
+        point * factors["p50_factor"],
+        point * factors["p90_factor"],
+    )
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _horizon(past: pd.DataFrame, h: int, min_past: int, method: str = MODEL) -> int | None:
+    """`h` when it has `min_past` past forecasts of `method`, else the nearest horizon that
+    does (the shorter on a tie), else None."""
+    counts = past.loc[past["method"] == method, "horizon_weeks"].value_counts()
+    enough = sorted(
+        (int(k) for k, v in counts.items() if v >= min_past), key=lambda k: (abs(k - h), k)
+    )
+    return enough[0] if enough else None
+
+
+def _wide(rows: pd.DataFrame, blends: bool) -> pd.DataFrame:
+    """One row per past forecast (origin, window), a column per method and the actual; the
+    blends of ours with each naive forecast as columns too."""
+    key = ["origin", "window"]
+    wide = rows.pivot_table(index=key, columns="method", values="forecast", aggfunc="first")
+    wide.columns = [str(c) for c in wide.columns]
+    wide["actual"] = rows.groupby(key)["actual"].first()
+    if blends and MODEL in wide:
+        for other in BLEND_WITH:
+            if other in wide:
+                wide[blend_name(other)] = (wide[MODEL] + wide[other]) / 2
+    return wide
+
+
+def _allowed(method: str, allowed: set[str]) -> bool:
+    if method.startswith(MODEL + "+"):
+        return all(p in allowed for p in method.split("+"))
+    return method in allowed
+
+
+def _common_rows(
+    wide: pd.DataFrame, methods: list[str], min_past: int
+) -> tuple[pd.DataFrame, list[str]]:
+    """The past forecasts where every candidate has a figure, and the candidates: one that would
+    leave fewer than `min_past` of them drops out (the rarest first), ours never."""
+    keep = list(methods)
+    while True:
+        have = wide[keep].notna()
+        common = have.all(axis=1)
+        if common.sum() >= min_past or keep == [MODEL]:
+            return wide.loc[common, ["actual", *keep]], keep
+        rarest = min((m for m in keep if m != MODEL), key=lambda m: (have[m].sum(), m))
+        keep.remove(rarest)
+
+
+def conformal_bounds(values: np.ndarray) -> tuple[float, float, float]:
+    """Lower, middle and upper order statistics of n values for an 80% central range: the
+    ⌊(n+1)·0.1⌋-th and ⌈(n+1)·0.9⌉-th smallest (clamped to the extremes), and the median."""
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    lo = max(1, math.floor((n + 1) * 0.1))
+    hi = min(n, math.ceil((n + 1) * 0.9))
+    return float(x[lo - 1]), float(np.median(x)), float(x[hi - 1])
+
+
+def _factors(rows: pd.DataFrame, method: str, min_past: int) -> dict[str, Any] | None:
+    """Range factors from past log(actual / forecast), over rows where both are positive."""
+    actual = rows["actual"].to_numpy(dtype=float)
+    fc = rows[method].to_numpy(dtype=float)
+    ok = (actual > 0) & (fc > 0)
+    if ok.sum() < min_past:
+        return None
+    q10, q50, q90 = conformal_bounds(np.log(actual[ok] / fc[ok]))
+    return {
+        "p10_factor": math.exp(q10),
+        "p50_factor": math.exp(q50),
+        "p90_factor": math.exp(q90),
+        "range_n": int(ok.sum()),
+    }
+
+
+def _keep_ours(at: pd.Timestamp, h: int, used: int | None, n: int, reason: str) -> Choice:
+    return Choice(
+        method=MODEL,
+        label=LABELS[MODEL],
+        origin=at,
+        horizon_weeks=h,
+        horizon_weeks_used=used,
+        n=n,
+        wape=None,
+        bias=None,
+        model_wape=None,
+        reason=reason,
+    )
+
+
+def _ahead(h: int) -> str:
+    return f"{h} week{'s' if h != 1 else ''} ahead"
+
+
+def _pc(v: float) -> str:
+    return f"{v:.1%}"
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return None if math.isnan(f) else round(f, 4)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
