@@ -1,0 +1,159 @@
+"""Choosing the forecast users get: the method with the lowest past error, read only from windows
+whose outcomes were known at the origin, with the range its past errors give."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from forecast.errors import InvalidInput
+from forecast.forecasting.choice import (
+    MIN_PAST_FORECASTS,
+    apply_choice,
+    choose,
+    conformal_bounds,
+    empirical_range,
+)
+
+T = pd.Timestamp
+ORIGIN = T("2024-06-03")
+
+
+def _table(forecasts: dict[str, list[float]], actual: list[float], horizon: int = 0, end=None):
+    """A forecast table (the `forecast_table()` shape): monthly windows starting every Monday,
+    the last one ending at `end` (default: the origin), forecast `horizon` weeks ahead."""
+    n = len(actual)
+    last_end = T(end) if end is not None else ORIGIN
+    rows = []
+    for i in range(n):
+        window_end = last_end - pd.Timedelta(weeks=n - 1 - i)
+        start = window_end - pd.DateOffset(months=1)
+        for method, values in forecasts.items():
+            rows.append(
+                {
+                    "origin": start - pd.Timedelta(weeks=horizon),
+                    "horizon_weeks": horizon,
+                    "window": f"{start.date()} +1 month",
+                    "start": start,
+                    "end": window_end,
+                    "sealed": False,
+                    "method": method,
+                    "actual": actual[i],
+                    "forecast": values[i],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+N = MIN_PAST_FORECASTS + 1
+PAST = _table(
+    {"model": [130.0] * N, "last_period": [95.0] * N, "run_rate": [110.0] * N},
+    [100.0] * N,
+)
+
+
+def test_the_method_with_the_lowest_past_wape_is_chosen_with_its_error_and_bias():
+    c = choose(PAST, ORIGIN, 0, blends=False)
+    assert c.method == "last_period" and c.label == "last period's won revenue"
+    assert c.n == N and c.horizon_weeks_used == 0
+    assert c.wape == pytest.approx(0.05) and c.bias == pytest.approx(-0.05)
+    assert c.model_wape == pytest.approx(0.30)
+    assert c.candidates == pytest.approx({"last_period": 0.05, "run_rate": 0.10, "model": 0.30})
+    assert "last period's won revenue" in c.reason and "5.0%" in c.reason
+    assert "ours 30.0%" in c.reason
+    json.dumps(c.to_dict())
+
+
+def test_a_blend_of_ours_and_a_naive_forecast_competes_on_the_same_windows():
+    # Ours over by 10, last period under by 10: their mean is exact.
+    table = _table({"model": [110.0] * N, "last_period": [90.0] * N}, [100.0] * N)
+    c = choose(table, ORIGIN, 0)
+    assert c.method == "model+last_period" and c.wape == pytest.approx(0.0)
+    assert c.label == "mean of our forecast and last period's won revenue"
+    assert c.forecast_from({"model": 300.0, "last_period": 100.0}) == pytest.approx(200.0)
+    assert choose(table, ORIGIN, 0, blends=False).method in {"model", "last_period"}
+
+
+def test_a_window_not_ended_by_the_origin_changes_nothing():
+    future = _table(
+        {"model": [100.0], "last_period": [1e9], "run_rate": [1e9]},
+        [100.0],
+        end=ORIGIN + pd.Timedelta(days=1),  # ends a day after the origin: outcome not known
+    )
+    with_future = pd.concat([PAST, future], ignore_index=True)
+    assert choose(with_future, ORIGIN, 0).to_dict() == choose(PAST, ORIGIN, 0).to_dict()
+    # A window that ends at the origin itself was complete by then: it counts.
+    assert choose(PAST, ORIGIN, 0).n == N
+    assert choose(PAST, ORIGIN - pd.Timedelta(days=1), 0).n == N - 1
+
+
+def test_too_few_past_forecasts_keep_ours_and_say_so():
+    few = MIN_PAST_FORECASTS - 1
+    table = _table({"model": [130.0] * few, "last_period": [100.0] * few}, [100.0] * few)
+    c = choose(table, ORIGIN, 0)
+    assert c.method == "model" and c.wape is None and not c.has_range
+    assert f"only {few} past forecasts" in c.reason
+    assert f"fewer than the {MIN_PAST_FORECASTS} needed" in c.reason
+    shown = apply_choice(c, {"model": 500.0}, (400.0, 500.0, 650.0))
+    assert (shown.forecast, shown.p10, shown.p90, shown.range) == (500.0, 400.0, 650.0, "model")
+
+
+def test_the_nearest_horizon_with_enough_rows_is_used_and_named():
+    c = choose(PAST, ORIGIN, 4, blends=False)
+    assert c.horizon_weeks == 4 and c.horizon_weeks_used == 0
+    assert c.method == "last_period"
+    assert "0 weeks ahead (none enough 4 weeks ahead)" in c.reason
+
+
+def test_a_method_without_a_forecast_now_is_not_chosen():
+    c = choose(PAST, ORIGIN, 0, available=["model", "run_rate"], blends=False)
+    assert c.method == "run_rate" and "last_period" not in c.candidates
+
+
+def test_a_method_rarely_available_drops_out_rather_than_shrink_the_comparison():
+    table = PAST.copy()
+    # Same period last year: perfect, but only on 2 windows.
+    rare = table[(table["method"] == "model")].tail(2).assign(method="last_year", forecast=100.0)
+    table = pd.concat([table, rare], ignore_index=True)
+    c = choose(table, ORIGIN, 0, blends=False)
+    assert c.method == "last_period" and c.n == N and "last_year" not in c.candidates
+
+
+def test_range_factors_come_from_the_past_ratios_of_actual_to_forecast():
+    # Nine past windows where actual / forecast = exp(r) for r = -0.4 ... 0.4.
+    logs = [-0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4]
+    actual = [100.0 * math.exp(r) for r in logs]
+    table = _table({"model": [300.0] * 9, "last_period": [100.0] * 9}, actual)
+    c = choose(table, ORIGIN, 0, blends=False)
+    assert c.method == "last_period" and c.range_n == 9
+    # With 9 past errors the 80% range is their least and greatest; the middle, their median.
+    assert c.p10_factor == pytest.approx(math.exp(-0.4))
+    assert c.p50_factor == pytest.approx(1.0)
+    assert c.p90_factor == pytest.approx(math.exp(0.4))
+    shown = apply_choice(c, {"model": 999.0, "last_period": 200.0})
+    assert shown.forecast == 200.0 and shown.range == "empirical"
+    assert (shown.p10, shown.p50, shown.p90) == pytest.approx(
+        (200 * math.exp(-0.4), 200.0, 200 * math.exp(0.4))
+    )
+    # Ours gets its own range the same way (recalibrated on its past errors): 300 → 100·e^r.
+    own = empirical_range(table, ORIGIN, 0)
+    assert own is not None
+    assert own["p10_factor"] == pytest.approx(math.exp(-0.4) / 3)
+    assert own["p90_factor"] == pytest.approx(math.exp(0.4) / 3)
+
+
+def test_the_range_uses_the_order_statistics_of_an_honest_80_percent_range():
+    # Of 19 values, the 2nd and 18th smallest: 16 of 20 ranks between them, i.e. 80%.
+    assert conformal_bounds(list(range(1, 20))) == (2.0, 10.0, 18.0)
+    assert conformal_bounds([5.0, 1.0, 3.0]) == (1.0, 3.0, 5.0)
+
+
+def test_a_table_without_the_needed_columns_is_refused_naming_them():
+    with pytest.raises(InvalidInput, match="missing column.*end"):
+        choose(PAST.drop(columns=["end"]), ORIGIN, 0)
+    c = choose(PAST, ORIGIN, 0)
+    with pytest.raises(InvalidInput, match="no 'last_period' forecast"):
+        apply_choice(c, {"model": 1.0})
