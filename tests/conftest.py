@@ -25,6 +25,9 @@ os.environ.pop("FORECAST_MLFLOW_TRACKING_URI", None)
 # Forecasts in the server's threads, where tests can see the caches and budgets; the worker
 # processes (the served default) are tested on their own (tests/serving/test_forecast_workers.py).
 os.environ["FORECAST_FORECAST_PROCESSES"] = "false"
+# A busy CI machine must not turn a slow page into a 503: tests of the limits set their own.
+os.environ["FORECAST_HEAVY_BUDGET_SECONDS"] = "600"
+os.environ["FORECAST_HEAVY_WAIT_SECONDS"] = "120"
 
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 

@@ -23,7 +23,7 @@ from forecast.data.store import list_datasets
 from forecast.errors import ForecastError
 from forecast.formatting import missing, money, pct
 from serving.dashboard import page
-from serving.dashboard.export import CHARTS, csv_rows, filename, to_csv
+from serving.dashboard.export import CHARTS, content_disposition, csv_rows, to_csv
 from serving.dashboard.figures import figure_json, forecast_figure, funnel_figure
 from serving.dashboard.overviews import OverviewCacheDep, compute
 from serving.limits import HeavyDep
@@ -279,7 +279,7 @@ async def download(
     return Response(
         to_csv(rows),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename(chart, result)}"'},
+        headers={"Content-Disposition": content_disposition(chart, result)},
     )
 
 

@@ -122,10 +122,6 @@ def test_every_download_for_a_team_named_outside_latin1_is_served(viewer):
     assert {"forecast", "funnel", "teams", "models"} <= set(served)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs serving/dashboard/routes.py to send export.content_disposition() (issue 10)",
-)
 def test_a_download_is_saved_under_the_teams_own_name(viewer):
     response = _download(viewer, "funnel", team=TEAM, period="2024-Q1")
     assert response.status_code == 200, response.text
