@@ -415,3 +415,83 @@ def test_shared_data_weekly_backtest_gives_dozens_of_forecasts_per_horizon(share
         assert any("last_period" in p.forecasts for p in done)
     assert rep.sealed_from == T("2017-07-01")
     assert rep.horizon_scores(sealed=True)[0]["forecasts"] > 0
+
+
+# --- the choosing, backtested ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chosen_runs(history):
+    """Monthly windows starting every Monday from April, forecast at their start: through
+    mid-September, and the same cut at the end of August (the later windows never forecast)."""
+
+    def run(end: str):
+        return backtest(
+            history,
+            freq="month",
+            every="week",
+            horizons=(0,),
+            start="2023-04-03",
+            end=end,
+            settings=SETTINGS,
+        )
+
+    return run("2023-09-15"), run("2023-08-31")
+
+
+def test_the_chosen_forecast_reads_only_windows_ended_by_its_origin(chosen_runs):
+    from forecast.forecasting.choice import MIN_PAST_FORECASTS
+
+    full, cut = chosen_runs
+    assert len(cut.scored) < len(full.scored)
+    by_origin = {(p.origin, p.horizon_weeks): p for p in full.scored}
+    for p in cut.scored:
+        q = by_origin[(p.origin, p.horizon_weeks)]
+        # The full run knows more windows, all ending after this origin: nothing changes.
+        assert p.chosen == q.chosen
+        assert p.model_empirical == q.model_empirical
+        ended = sum(o.period.end <= p.origin for o in full.scored)
+        if ended < MIN_PAST_FORECASTS:  # too few outcomes known: ours, with its own range
+            assert p.chosen["method"] == "model" and p.chosen["range"] == "model"
+            assert (p.chosen["p10"], p.chosen["p90"]) == (p.p10, p.p90)
+            assert p.model_empirical is None
+        else:
+            assert p.chosen["past_forecasts"] >= MIN_PAST_FORECASTS
+            assert p.chosen["range"] == "empirical" and p.model_empirical is not None
+    # Not vacuous: later origins had enough ended windows to choose and measure a range.
+    assert sum(p.chosen["range"] == "empirical" for p in cut.scored) >= 3
+
+
+def test_the_chosen_forecast_is_scored_like_the_others_with_its_own_range(chosen_runs):
+    full, _ = chosen_runs
+    for p in full.scored:
+        c = p.chosen
+        parts = c["method"].split("+")
+        assert c["forecast"] == pytest.approx(np.mean([p.forecasts[m] for m in parts]))
+        assert p.forecasts["chosen"] == c["forecast"]
+        assert c["p10"] <= c["p50"] <= c["p90"]
+    [s0] = full.horizon_scores()
+    done = full.scored
+    assert s0["methods"]["chosen"]["n"] == len(done)
+    cov = s0["coverage_p10_p90_chosen"]
+    assert (cov["n"], cov["hits"]) == (
+        len(done),
+        sum(p.chosen["p10"] <= p.actual <= p.chosen["p90"] for p in done),
+    )
+    recal = [p for p in done if p.model_empirical is not None]
+    emp = s0["coverage_p10_p90_empirical"]
+    assert (emp["n"], emp["hits"]) == (
+        len(recal),
+        sum(p.model_empirical[0] <= p.actual <= p.model_empirical[2] for p in recal),
+    )
+    assert sum(s0["chosen_methods"].values()) == len(done)
+    total = full.coverage()
+    assert total["chosen"]["n"] == total["model"]["n"] == len(done)
+    table = full.forecast_table()
+    chosen_rows = table[table["method"] == "chosen"]
+    assert len(chosen_rows) == len(done)
+    assert set(chosen_rows["chosen_method"]) == set(s0["chosen_methods"])
+    data = full.to_dict()
+    json.dumps(data)
+    assert data["coverage"]["chosen"]["n"] == len(done)
+    assert {"method", "reason", "range"} <= set(data["periods"][-1]["chosen"])

@@ -171,6 +171,11 @@ def test_backtest_with_weekly_origins_prints_a_table_per_horizon_and_refuses_bad
     flat = " ".join(text.output.split())
     assert "0 weeks ahead" in flat and "4 weeks ahead" in flat
     assert "run rate" in flat and "95% Wilson" in flat
+    # What users would have seen (the method chosen on earlier windows), scored beside ours.
+    assert "chosen by past error" in flat and "chosen (from earlier windows only)" in flat
+    assert "P10–P90 coverage over all horizons" in flat
+    assert data["coverage"]["chosen"]["n"] == sum(s["forecasts"] for s in data["horizon_scores"])
+    assert all("chosen" in s["methods"] for s in data["horizon_scores"])
     for bad, message in (
         (["--horizons", "0,x"], "--horizons '0,x'"),
         (["--horizons", "200"], "--horizons: 200 is not between 0 and 104"),
