@@ -40,6 +40,12 @@ FORECAST_COLUMNS = (
     "target",
     "p_target",
     "as_of",
+    "headline_method",
+    "headline",
+    "headline_p10",
+    "headline_p90",
+    "headline_past_wape",
+    "ours_past_wape",
 )
 
 

@@ -295,6 +295,7 @@ def _forecast_section(
                     }
                 )
                 row["as_of"] = result["as_of"]
+                row.update(_headline(result.get("headline"), view.team))
                 method = method or result.get("method")
                 notes.extend(n for n in result.get("notes", []) if n not in notes)
                 if target is None:
@@ -310,6 +311,25 @@ def _forecast_section(
         "focus_row": focus,
         "method": method,
         "notes": notes,
+    }
+
+
+def _headline(lead: dict[str, Any] | None, team: str | None) -> dict[str, Any]:
+    """The forecast users get (the method most accurate on the track record) as flat fields
+    of a chart row; nothing when ours leads."""
+    if not lead:
+        return {}
+    line = lead["groups"].get(team, {}) if team else lead
+    past = lead["choice"]
+    return {
+        "headline_method": lead["label"],
+        "headline": line.get("forecast"),
+        "headline_p10": line.get("p10"),
+        "headline_p90": line.get("p90"),
+        "headline_past_wape": past.get("wape"),
+        "ours_past_wape": past.get("model_wape"),
+        "headline_past_n": past.get("n"),
+        "headline_horizon_weeks": past.get("horizon_weeks_used"),
     }
 
 
