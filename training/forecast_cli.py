@@ -155,12 +155,38 @@ def revenue(
         include_new_deals=not no_new_deals,
         settings=settings,
     )
+    lead, why = _headline(loaded, fc, settings)
     if json_:
-        print_json({"dataset": loaded["dataset"], **fc.to_dict()})
+        print_json({"dataset": loaded["dataset"], **fc.to_dict(), "headline": lead})
         return
+    if lead is not None:
+        past = lead["choice"]
+        console.print(
+            f"[bold]{lead['label']}[/]: {_money(lead['forecast'])} (P10–P90 "
+            f"{_money(lead['p10'])} – {_money(lead['p90'])}), the most accurate on this "
+            f"dataset's track record {past['horizon_weeks_used']} weeks ahead: WAPE "
+            f"{_pct(past['wape'])} over {past['n']} past forecasts, ours {_pct(past['model_wape'])}"
+        )
     console.print(revenue_table(fc.to_dict()))
-    for note in fc.notes:
+    for note in [*fc.notes, f"headline: {why}"]:
         err_console.print(f"[dim]note: {note}[/]")
+
+
+def _headline(
+    loaded: dict[str, Any], fc: Any, settings: Settings
+) -> tuple[dict[str, Any] | None, str]:
+    """The forecast users get from the dataset's stored track record (see
+    `forecasting.track_record`), beside ours."""
+    from forecast.data import store
+    from forecast.forecasting import track_record
+
+    return track_record.headline(
+        store.get_engine(settings),
+        loaded["history"],
+        fc,
+        dataset=loaded["dataset"],
+        window_days=settings.new_deal_window_days,
+    )
 
 
 def revenue_table(data: dict[str, Any]) -> Table:

@@ -1,0 +1,60 @@
+"""`forecast revenue` leads with the method most accurate on the dataset's track record, and
+`forecast backtest` keeps that record: what a manager reads first is what has been right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.data import store
+from forecast.data.generator import generate_pipeline, write_export
+from forecast.forecasting import track_record
+from forecast.settings import get_settings
+from tests.training.conftest import Cli, parsed
+
+
+def made_up_record(errors: dict[str, float]) -> pd.DataFrame:
+    """Quarters starting each week of early 2023, each method off by its error."""
+    rows = []
+    for i in range(12):
+        start = pd.Timestamp("2023-01-02") + pd.Timedelta(weeks=i)
+        actual = 200_000.0 + 1_000 * i
+        for method, error in errors.items():
+            rows.append(
+                {
+                    "origin": start,
+                    "horizon_weeks": 0,
+                    "window": str(start.date()),
+                    "start": start,
+                    "end": start + pd.DateOffset(months=3),
+                    "sealed": False,
+                    "method": method,
+                    "actual": actual,
+                    "forecast": actual * (1 + error * (-1) ** i),
+                    "p10": None,
+                    "p50": None,
+                    "p90": None,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_revenue_leads_with_the_most_accurate_method_and_says_why(cli: Cli, tmp_path: Path):
+    folder = tmp_path / "export"
+    write_export(generate_pipeline(1500, seed=11, start="2023-01-01", end="2023-12-31"), folder)
+    assert cli("import", folder).exit_code == 0
+    engine = store.get_engine(get_settings())
+    without = parsed(cli("revenue", "--period", "2023-Q4", "--dataset", "pipeline", "--json"))
+    assert without["headline"] is None
+
+    track_record.save(
+        engine, "pipeline", "quarter", made_up_record({"model": 0.3, "run_rate": 0.02})
+    )
+    data = parsed(cli("revenue", "--period", "2023-Q4", "--dataset", "pipeline", "--json"))
+    lead = data["headline"]
+    assert lead["method"] == "run_rate" and lead["choice"]["n"] == 12
+    assert lead["p10"] <= lead["forecast"] <= lead["p90"]
+    text = cli("revenue", "--period", "2023-Q4", "--dataset", "pipeline")
+    flat = " ".join(text.output.split())
+    assert "run rate of recent won revenue" in flat and "most accurate" in flat
