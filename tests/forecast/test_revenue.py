@@ -219,3 +219,18 @@ def test_a_forecast_made_ahead_counts_deals_created_before_the_period_starts(gen
     assert ahead.total.expected_new == pytest.approx(new_since, rel=0.4)
     at_start = forecast_revenue(history, "2023-Q4", as_of=q4.start, settings=SETTINGS)
     assert ahead.total.expected_new > 2 * at_start.total.expected_new
+
+
+def test_a_window_with_no_open_deal_still_has_the_new_deals_range():
+    """No open deal can close inside the window (a per-stage baseline, a far period): the range
+    is the new deals' alone, not a casting error."""
+    dists = group_distributions(
+        np.zeros(0),
+        np.zeros(0),
+        np.zeros(0, dtype=np.int64),
+        1,
+        np.array([100.0]),
+        np.array([0.5]),
+        np.array([0]),
+    )
+    assert combine(dists).mean == pytest.approx(50.0, rel=1e-3)

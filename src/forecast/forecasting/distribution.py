@@ -171,11 +171,12 @@ def group_distributions(
     c_masses = np.take_along_axis(pmf, idx % lattice, axis=1)
 
     # Groups: window from the cells' and new deals' moments.
-    g_mean = np.bincount(cell_group, c_mean, n_groups)
-    g_var = np.bincount(cell_group, c_var, n_groups)
+    # (float: `bincount` of no cells at all is an int array, and the new deals add to these)
+    g_mean = np.bincount(cell_group, c_mean, n_groups).astype(float)
+    g_var = np.bincount(cell_group, c_var, n_groups).astype(float)
     # A cell's mass may sit one of its lattice steps beyond its window: keep that inside.
-    g_lo = np.maximum(np.bincount(cell_group, c_lo - c_step, n_groups), 0.0)
-    g_hi = np.bincount(cell_group, c_hi + c_step, n_groups)
+    g_lo = np.maximum(np.bincount(cell_group, c_lo - c_step, n_groups), 0.0).astype(float)
+    g_hi = np.bincount(cell_group, c_hi + c_step, n_groups).astype(float)
     g_big = np.zeros(n_groups)
     np.maximum.at(g_big, cell_group, c_hi - c_lo)
     nr = na = ng = None
