@@ -8,8 +8,8 @@ by `forecast demo` (generated deals and leads, models trained). For `--seconds`,
 clients ask `GET /v1/forecast` for random months, quarters and years, past and far future (those
 starting past the data's end plus `forecast_horizon_days` are 422 by design), each for its own
 as-of date, so most need a model fit; one more client, a process of its own (a CRM), scores one
-lead (`POST /v1/leads/score`) in a loop. The server's resident memory (its process and children, from /proc) is sampled
-throughout.
+lead (`POST /v1/leads/score`) in a loop. The server's resident memory (its process and children,
+from /proc) is sampled throughout.
 
 Printed: the settings used, peak RSS, counts per status, forecast latency (max, p99) for 2xx and
 for 503, scoring p50/p99, and PASS/FAIL against the bars: peak RSS < 1.5 GB; every forecast
