@@ -1,7 +1,7 @@
 """Abuse: many viewers asking forecasts for random periods at once, while a scorer keeps scoring.
 
     .venv/bin/python bench/abuse_bench.py [--seconds 60] [--viewers 20] [--deals 20000]
-        [--budget 3.5] [--wait 1.0] [--concurrency 2]
+        [--budget 3.5] [--wait 1.0] [--concurrency N (default: the server's, the cores but one)]
 
 The real server (`forecast serve`, uvicorn) runs on a free port with a fresh state folder filled
 by `forecast demo` (generated deals and leads, models trained). For `--seconds`, `--viewers`
@@ -145,7 +145,9 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=20000, help="Demo deals and leads")
     parser.add_argument("--budget", type=float, default=3.5, help="FORECAST_HEAVY_BUDGET_SECONDS")
     parser.add_argument("--wait", type=float, default=1.0, help="FORECAST_HEAVY_WAIT_SECONDS")
-    parser.add_argument("--concurrency", type=int, default=2, help="FORECAST_HEAVY_CONCURRENCY")
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="FORECAST_HEAVY_CONCURRENCY (default: its)"
+    )
     parser.add_argument(
         "--state", type=Path, default=None, help="Reuse this state folder (default: a fresh one)"
     )
@@ -153,10 +155,11 @@ def main() -> None:
 
     state = args.state or Path(tempfile.mkdtemp(prefix="abuse-bench-"))
     limits = {
-        "FORECAST_HEAVY_CONCURRENCY": str(args.concurrency),
         "FORECAST_HEAVY_WAIT_SECONDS": str(args.wait),
         "FORECAST_HEAVY_BUDGET_SECONDS": str(args.budget),
     }
+    if args.concurrency is not None:
+        limits["FORECAST_HEAVY_CONCURRENCY"] = str(args.concurrency)
     env = {
         **os.environ,
         **limits,
@@ -182,7 +185,7 @@ def main() -> None:
     os.environ.update({k: v for k, v in env.items() if k.startswith(("FORECAST_", "MLFLOW_"))})
     from forecast.settings import Settings
 
-    settings = Settings()
+    settings = Settings()  # as the server reads them (the environment above)
     print(
         "settings: "
         + ", ".join(

@@ -36,7 +36,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Bounded work: the expensive views (forecast, KPIs, at-risk, dashboard)
     heavy_concurrency: int = Field(
-        2, ge=1, description="Expensive requests computed at once; the rest wait, then get 503"
+        default_factory=lambda: max(1, (os.cpu_count() or 2) - 1),
+        ge=1,
+        description="Expensive requests computed at once; the rest wait, then get 503 "
+        "(default: the cores but one, which is left to scoring)",
     )
     heavy_wait_seconds: float = Field(
         1.0, ge=0, description="How long an expensive request waits for a free slot"
