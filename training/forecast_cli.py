@@ -324,9 +324,10 @@ def backtest_cmd(
 
         _quiet_mlflow()
         run_id = log_backtest(report, settings)
+    kept = _keep_track_record(report, freq.value, settings)
     out = report.to_dict()
     if json_:
-        print_json({**out, "mlflow_run_id": run_id})
+        print_json({**out, "mlflow_run_id": run_id, "track_record_saved": kept})
         return
     for table in backtest_tables(out):
         console.print(table)
@@ -334,6 +335,22 @@ def backtest_cmd(
         err_console.print(f"[dim]note: {note}[/]")
     if run_id:
         console.print(f"logged to MLflow: run {run_id}")
+    console.print(
+        f"track record of {report.dataset} kept: {kept} forecasts; `forecast revenue` and the "
+        "API now lead with the method most accurate on it"
+    )
+
+
+def _keep_track_record(report: Any, freq: str, settings: Settings) -> int:
+    """Save the backtest's forecasts as the dataset's track record (`forecasting.track_record`),
+    replacing the one before for this frequency."""
+    from forecast.data import store
+    from forecast.forecasting import track_record
+
+    if report.dataset is None:
+        return 0
+    engine = store.get_engine(settings)
+    return track_record.save(engine, report.dataset, freq, report.forecast_table())
 
 
 def _parse_horizons(text: str | None) -> list[int] | None:

@@ -58,3 +58,15 @@ def test_revenue_leads_with_the_most_accurate_method_and_says_why(cli: Cli, tmp_
     text = cli("revenue", "--period", "2023-Q4", "--dataset", "pipeline")
     flat = " ".join(text.output.split())
     assert "run rate of recent won revenue" in flat and "most accurate" in flat
+
+
+def test_a_backtest_keeps_the_track_record_the_forecast_reads(cli: Cli, tmp_path: Path):
+    folder = tmp_path / "export"
+    write_export(generate_pipeline(1500, seed=11, start="2023-01-01", end="2023-12-31"), folder)
+    assert cli("import", folder).exit_code == 0
+    args = ["backtest", "--data", "pipeline", "--no-log", "--freq", "month", "--every", "week"]
+    args += ["--from", "2023-08-01", "--to", "2023-09-30", "--horizons", "0,4", "--json"]
+    data = parsed(cli(*args))
+    kept = track_record.load(store.get_engine(get_settings()), "pipeline", "month")
+    assert data["track_record_saved"] == len(kept) > 0
+    assert set(kept["horizon_weeks"]) == {0, 4} and "model" in set(kept["method"])
