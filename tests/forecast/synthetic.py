@@ -121,3 +121,33 @@ def leads(n: int = 1500, seed: int = 0, dated: bool = False) -> pd.DataFrame:
     if dated:
         frame["created_at"] = START + pd.to_timedelta(np.sort(rng.uniform(0, 365, n)), unit="D")
     return frame
+
+
+def track_record(
+    errors: dict[str, float], first: str, windows: int = 12, actual: float = 100_000.0
+) -> pd.DataFrame:
+    """A made-up track record (`BacktestReport.forecast_table()` shaped): quarter-long windows
+    starting each week from `first`, forecast at their start, each method off by its error
+    (alternately over and under)."""
+    rows = []
+    for i in range(windows):
+        start = pd.Timestamp(first) + pd.Timedelta(weeks=i)
+        won = actual + 1_000 * i
+        for method, error in errors.items():
+            rows.append(
+                {
+                    "origin": start,
+                    "horizon_weeks": 0,
+                    "window": str(start.date()),
+                    "start": start,
+                    "end": start + pd.DateOffset(months=3),
+                    "sealed": False,
+                    "method": method,
+                    "actual": won,
+                    "forecast": won * (1 + error * (-1) ** i),
+                    "p10": float("nan"),
+                    "p50": float("nan"),
+                    "p90": float("nan"),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -15,6 +15,7 @@ from forecast.forecasting.service import forecast_against_targets
 from forecast.history import load_deal_history
 from forecast.periods import parse_period
 from forecast.settings import Settings
+from tests.forecast import synthetic
 
 SETTINGS = Settings(timing_min_closed_deals=10)
 
@@ -27,31 +28,8 @@ def crm(engine: Engine) -> Engine:
     return engine
 
 
-def record(errors: dict[str, float], windows: int = 12) -> pd.DataFrame:
-    """A made-up record: quarters starting each week of 2023, each method off by its error."""
-    rows = []
-    for i in range(windows):
-        start = pd.Timestamp("2023-01-02") + pd.Timedelta(weeks=i)
-        end = start + pd.DateOffset(months=3)
-        actual = 100_000.0 + 1_000 * i
-        for method, error in errors.items():
-            rows.append(
-                {
-                    "origin": start,
-                    "horizon_weeks": 0,
-                    "window": f"{start.date()}+quarter",
-                    "start": start,
-                    "end": end,
-                    "sealed": False,
-                    "method": method,
-                    "actual": actual,
-                    "forecast": actual * (1 + error * (-1) ** i),
-                    "p10": float("nan"),
-                    "p50": float("nan"),
-                    "p90": float("nan"),
-                }
-            )
-    return pd.DataFrame(rows)
+def record(errors: dict[str, float]) -> pd.DataFrame:
+    return synthetic.track_record(errors, "2023-01-02")
 
 
 def test_a_saved_record_reads_back_and_a_new_one_replaces_it(crm):

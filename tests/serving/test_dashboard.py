@@ -481,36 +481,15 @@ def test_an_empty_store_shows_a_message_not_an_error(settings, api_keys):
 def test_the_method_most_accurate_on_the_track_record_leads_beside_ours(viewer, env):
     """With a track record where the run rate of won revenue was far closer than ours, the page
     says so beside the forecast: the method, its forecast and range, its past error and ours."""
-    import pandas as pd
-
     from forecast.forecasting import track_record
+    from tests.forecast import synthetic
 
-    rows = []
-    for i in range(12):
-        start = pd.Timestamp("2016-01-04") + pd.Timedelta(weeks=i)
-        actual = 1_000_000.0 + 10_000 * i
-        for method, error in (("model", 0.3), ("run_rate", 0.05)):
-            rows.append(
-                {
-                    "origin": start,
-                    "horizon_weeks": 0,
-                    "window": str(start.date()),
-                    "start": start,
-                    "end": start + pd.DateOffset(months=3),
-                    "sealed": False,
-                    "method": method,
-                    "actual": actual,
-                    "forecast": actual * (1 + error * (-1) ** i),
-                    "p10": None,
-                    "p50": None,
-                    "p90": None,
-                }
-            )
+    record = synthetic.track_record({"model": 0.3, "run_rate": 0.05}, "2016-01-04", 12, 1e6)
     engine = store.get_engine(env.settings)
-    track_record.save(engine, DATASET, "quarter", pd.DataFrame(rows))
+    track_record.save(engine, DATASET, "quarter", record)
     try:
         html = viewer.get("/?period=2017-Q2&freq=quarter").text
         assert 'id="headline"' in html and "run rate of recent won revenue" in html
         assert value(html, "headline") is not None
     finally:
-        track_record.save(engine, DATASET, "quarter", pd.DataFrame(rows).iloc[:0])
+        track_record.save(engine, DATASET, "quarter", record.iloc[:0])

@@ -11,33 +11,12 @@ from forecast.data import store
 from forecast.data.generator import generate_pipeline, write_export
 from forecast.forecasting import track_record
 from forecast.settings import get_settings
+from tests.forecast import synthetic
 from tests.training.conftest import Cli, parsed
 
 
 def made_up_record(errors: dict[str, float]) -> pd.DataFrame:
-    """Quarters starting each week of early 2023, each method off by its error."""
-    rows = []
-    for i in range(12):
-        start = pd.Timestamp("2023-01-02") + pd.Timedelta(weeks=i)
-        actual = 200_000.0 + 1_000 * i
-        for method, error in errors.items():
-            rows.append(
-                {
-                    "origin": start,
-                    "horizon_weeks": 0,
-                    "window": str(start.date()),
-                    "start": start,
-                    "end": start + pd.DateOffset(months=3),
-                    "sealed": False,
-                    "method": method,
-                    "actual": actual,
-                    "forecast": actual * (1 + error * (-1) ** i),
-                    "p10": None,
-                    "p50": None,
-                    "p90": None,
-                }
-            )
-    return pd.DataFrame(rows)
+    return synthetic.track_record(errors, "2023-01-02", actual=200_000.0)
 
 
 def test_revenue_leads_with_the_most_accurate_method_and_says_why(cli: Cli, tmp_path: Path):

@@ -81,6 +81,29 @@ DEFAULT_SEALED = {"period": 0, "week": 2}
 WILSON_Z = 1.959963984540054  # 95%
 WEEK = pd.Timedelta(days=7)
 Progress = Callable[[str], None]
+#: A forecast table's columns: what a track record keeps (`forecasting.track_record`)...
+RECORD_COLUMNS = (
+    "origin",
+    "horizon_weeks",
+    "window",
+    "start",
+    "end",
+    "sealed",
+    "method",
+    "actual",
+    "forecast",
+    "p10",
+    "p50",
+    "p90",
+)
+#: ...and what the backtest adds: the method chosen there, and ours with its empirical range.
+TABLE_COLUMNS = (
+    *RECORD_COLUMNS,
+    "chosen_method",
+    "p10_empirical",
+    "p50_empirical",
+    "p90_empirical",
+)
 
 
 @dataclass
@@ -400,27 +423,7 @@ class BacktestReport:
                         "p90_empirical": empirical[2],
                     }
                 )
-        return pd.DataFrame(
-            rows,
-            columns=[
-                "origin",
-                "horizon_weeks",
-                "window",
-                "start",
-                "end",
-                "sealed",
-                "method",
-                "actual",
-                "forecast",
-                "p10",
-                "p50",
-                "p90",
-                "chosen_method",
-                "p10_empirical",
-                "p50_empirical",
-                "p90_empirical",
-            ],
-        )
+        return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
     def coverage(self, *, sealed: bool = False) -> dict[str, Any]:
         """P10–P90 coverage over every horizon's forecasts (headline or sealed): ours with its

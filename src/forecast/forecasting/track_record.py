@@ -18,26 +18,14 @@ from sqlalchemy import Engine, select
 
 from forecast.data import store
 from forecast.forecasting import choice, naive
+from forecast.forecasting.backtest import RECORD_COLUMNS
 from forecast.forecasting.revenue import GROUP_COLUMNS, GroupForecast, RevenueForecast
 from forecast.history import DealHistory
 from forecast.periods import Period
 
 #: Table columns as `BacktestReport.forecast_table()` names them, and as stored.
 _STORED = {"window": "window_label", "start": "window_start", "end": "window_end"}
-COLUMNS = (
-    "origin",
-    "horizon_weeks",
-    "window",
-    "start",
-    "end",
-    "sealed",
-    "method",
-    "actual",
-    "forecast",
-    "p10",
-    "p50",
-    "p90",
-)
+COLUMNS = RECORD_COLUMNS
 
 
 def save(engine: Engine, dataset: str, freq: str, table: pd.DataFrame) -> int:
