@@ -49,7 +49,7 @@ def test_a_saved_record_reads_back_and_a_new_one_replaces_it(crm):
 def test_without_a_record_ours_leads_and_the_note_says_how_to_make_one(crm):
     fc = forecast_against_targets(crm, "2024-Q3", settings=SETTINGS)
     assert fc.headline is None
-    assert any("forecast backtest --dataset crm" in n for n in fc.forecast.notes)
+    assert any("forecast backtest --data crm" in n for n in fc.forecast.notes)
 
 
 def test_the_most_accurate_method_leads_with_its_forecast_now_and_its_past_range(crm):

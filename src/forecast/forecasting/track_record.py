@@ -94,7 +94,7 @@ def headline(
     table = load(engine, dataset, per.freq)
     if table.empty:
         return None, (
-            f"no track record yet for {per.freq}s: `forecast backtest --dataset {dataset} "
+            f"no track record yet for {per.freq}s: `forecast backtest --data {dataset} "
             f"--freq {per.freq} --every week` measures ours against naive forecasts, and the "
             "most accurate then leads"
         )
