@@ -341,7 +341,7 @@ def test_naive_forecasts_on_a_tiny_hand_made_history():
     [(2, 3, 0.2077, 0.9385), (0, 10, 0.0, 0.2775), (5, 10, 0.2366, 0.7634), (8, 8, 0.6756, 1.0)],
 )
 def test_the_wilson_interval_has_its_known_values(hits, n, low, high):
-    from forecast.forecasting.backtest import wilson_interval
+    from forecast.forecasting.accuracy import wilson_interval
 
     assert wilson_interval(hits, n) == pytest.approx((low, high), abs=1e-4)
 

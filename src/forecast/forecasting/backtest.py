@@ -42,482 +42,34 @@ them edit calls later.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from forecast import timing as tm
 from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.forecasting import choice, naive
+from forecast.forecasting.backtest_report import BacktestReport, PeriodResult
 from forecast.forecasting.drift import measure_drift
 from forecast.forecasting.fitted import ForecastModels, fit_forecast_models
 from forecast.forecasting.revenue import GROUP_COLUMNS, MISSING_GROUP, forecast_pipeline
+from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import FREQS, Period, parse_period, period_of, periods_between
 from forecast.settings import Settings, get_settings
 
-#: The forecasts a backtest scores, and how each is labelled.
-METHODS = {
-    "model": "our forecast",
-    "weighted_pipeline": "weighted pipeline",
-    "stage_km": "per-stage close-time baseline",
-    **naive.NAIVE,
-    choice.CHOSEN: choice.CHOSEN_LABEL,
-}
-#: The naive forecasts ours must beat: the best of them at each origin is the bar.
-NAIVE_SET = ("run_rate", "last_period", "last_year", "weighted_pipeline")
 EVERY = ("period", "week")
 #: Horizons (weeks before the window starts) when none are given.
 DEFAULT_HORIZONS = {"period": (0,), "week": (0, 4, 8, 13)}
 MAX_HORIZON_WEEKS = 104
 #: Sealed periods when not given: none for calendar periods (today's figures), two for weekly.
 DEFAULT_SEALED = {"period": 0, "week": 2}
-WILSON_Z = 1.959963984540054  # 95%
 WEEK = pd.Timedelta(days=7)
 Progress = Callable[[str], None]
-#: A forecast table's columns: what a track record keeps (`forecasting.track_record`)...
-RECORD_COLUMNS = (
-    "origin",
-    "horizon_weeks",
-    "window",
-    "start",
-    "end",
-    "sealed",
-    "method",
-    "actual",
-    "forecast",
-    "p10",
-    "p50",
-    "p90",
-)
-#: ...and what the backtest adds: the method chosen there, and ours with its empirical range.
-TABLE_COLUMNS = (
-    *RECORD_COLUMNS,
-    "chosen_method",
-    "p10_empirical",
-    "p50_empirical",
-    "p90_empirical",
-)
-
-
-@dataclass
-class PeriodResult:
-    """One window's forecast as of its origin (horizon weeks before its start), beside what
-    happened."""
-
-    period: Period
-    status: str  # "ok" | "skipped"
-    reason: str = ""
-    actual: float = 0.0
-    actual_pipeline: float = 0.0  # won from deals open at the origin
-    actual_new: float = 0.0  # won from deals created at or after the origin
-    open_deals: int = 0
-    forecasts: dict[str, float] = field(default_factory=dict)
-    p10: float = math.nan
-    p50: float = math.nan
-    p90: float = math.nan
-    expected_new: float | None = None
-    method: str = ""
-    drift: float = 0.0
-    drift_windows: int = 0
-    groups: list[dict[str, Any]] = field(default_factory=list)
-    reps: list[dict[str, Any]] = field(default_factory=list)
-    horizon_weeks: int = 0
-    origin: pd.Timestamp | None = None
-    sealed: bool = False
-    # The choosing (`_choose_all`): what users would have seen, and ours on its past errors.
-    chosen: dict[str, Any] | None = None  # method, label, p10/p50/p90, range, reason, ...
-    model_empirical: tuple[float, float, float] | None = None  # ours: P10, P50, P90
-
-    @property
-    def in_range(self) -> bool:
-        return bool(self.p10 <= self.actual <= self.p90)
-
-    def errors(self) -> dict[str, dict[str, float]]:
-        out = {}
-        for name, value in self.forecasts.items():
-            err = value - self.actual
-            out[name] = {
-                "forecast": value,
-                "error": err,
-                "abs_error": abs(err),
-                "pct_error": err / self.actual if self.actual else math.nan,
-            }
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "period": self.period.label,
-            "start": str(self.period.start.date()),
-            "end": str(self.period.end.date()),
-            "horizon_weeks": self.horizon_weeks,
-            "origin": str(self.origin.date()) if self.origin is not None else None,
-            "sealed": self.sealed,
-            "status": self.status,
-        }
-        if self.status != "ok":
-            data["reason"] = self.reason
-            return data
-        data.update(
-            actual=_r(self.actual),
-            actual_from_pipeline=_r(self.actual_pipeline),
-            actual_from_new_deals=_r(self.actual_new),
-            open_deals=self.open_deals,
-            method=self.method,
-            p10=_r(self.p10),
-            p50=_r(self.p50),
-            p90=_r(self.p90),
-            expected_new_deals=_r(self.expected_new),
-            in_p10_p90=self.in_range,
-            drift=_pct(self.drift),
-            drift_windows=self.drift_windows,
-            methods={
-                k: {n: _r(v) if n != "pct_error" else _pct(v) for n, v in e.items()}
-                for k, e in self.errors().items()
-            },
-        )
-        if self.chosen is not None:
-            data["chosen"] = {
-                k: _r(v) if k in ("forecast", "p10", "p50", "p90") else v
-                for k, v in self.chosen.items()
-            }
-        if self.model_empirical is not None:
-            data["model_empirical_range"] = [_r(v) for v in self.model_empirical]
-        if self.groups:
-            data["groups"] = self.groups
-        if self.reps:
-            data["reps"] = self.reps
-        return data
-
-
-# --- scores ---------------------------------------------------------------------------------------
-
-
-def wilson_interval(successes: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (95% by default): honest for small counts,
-    where 2 of 3 is anything from 21% to 94%."""
-    if n <= 0:
-        return (math.nan, math.nan)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def pinball_loss(actual: np.ndarray, quantile: np.ndarray, q: float) -> float:
-    """Mean pinball (quantile) loss of forecasts of the q-quantile."""
-    diff = np.asarray(actual, dtype=float) - np.asarray(quantile, dtype=float)
-    return float(np.mean(np.maximum(q * diff, (q - 1) * diff)))
-
-
-def _share(hits: Iterable[bool]) -> dict[str, Any]:
-    flags = list(hits)
-    n, k = len(flags), int(sum(flags))
-    lo, hi = wilson_interval(k, n)
-    return {"n": n, "hits": k, "share": k / n if n else math.nan, "wilson_95": [lo, hi]}
-
-
-def _point_scores(actual: np.ndarray, forecast: np.ndarray) -> dict[str, Any]:
-    err = forecast - actual
-    total = actual.sum()
-    return {
-        "n": len(actual),
-        "wape": float(np.abs(err).sum() / total) if total else math.nan,
-        "bias": float(err.sum() / total) if total else math.nan,
-        "mean_abs_error": float(np.abs(err).mean()),
-        "pinball_p50": float(np.mean(np.abs(err)) / 2),
-    }
-
-
-def _score_lines(lines: list[dict[str, Any]]) -> dict[str, Any]:
-    """Scores of a set of forecasts, each a dict with actual, the methods' forecasts and our
-    p10/p50/p90: per method WAPE, bias, pinball; our coverage; how often ours beat the best
-    naive forecast."""
-    out: dict[str, Any] = {"forecasts": len(lines), "methods": {}}
-    for name in METHODS:
-        have = [ln for ln in lines if ln.get(name) is not None]
-        if not have:
-            continue
-        actual = np.array([ln["actual"] for ln in have], dtype=float)
-        scores = _point_scores(actual, np.array([ln[name] for ln in have], dtype=float))
-        prefix = {"model": "", choice.CHOSEN: "chosen_"}.get(name)
-        if prefix is not None and all(f"{prefix}p10" in ln for ln in have):
-            for q, key in ((0.1, "p10"), (0.5, "p50"), (0.9, "p90")):
-                scores[f"pinball_{key}"] = pinball_loss(
-                    actual, np.array([ln[prefix + key] for ln in have], dtype=float), q
-                )
-        out["methods"][name] = scores
-    ours = [ln for ln in lines if ln.get("model") is not None]
-    out["coverage_p10_p90"] = _share(ln["p10"] <= ln["actual"] <= ln["p90"] for ln in ours)
-    recalibrated = [ln for ln in ours if ln.get("empirical_p10") is not None]
-    if recalibrated:
-        # Ours with the range its own past errors give (where enough windows had ended).
-        out["coverage_p10_p90_empirical"] = _share(
-            ln["empirical_p10"] <= ln["actual"] <= ln["empirical_p90"] for ln in recalibrated
-        )
-    chosen = [ln for ln in lines if ln.get(choice.CHOSEN) is not None]
-    if chosen:
-        out["coverage_p10_p90_chosen"] = _share(
-            ln["chosen_p10"] <= ln["actual"] <= ln["chosen_p90"] for ln in chosen
-        )
-        counts: dict[str, int] = {}
-        for ln in chosen:
-            counts[ln["chosen_method"]] = counts.get(ln["chosen_method"], 0) + 1
-        out["chosen_methods"] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
-    wins = []
-    for ln in ours:
-        naive_errors = [abs(ln[m] - ln["actual"]) for m in NAIVE_SET if ln.get(m) is not None]
-        if naive_errors:
-            wins.append(abs(ln["model"] - ln["actual"]) < min(naive_errors))
-    out["beats_best_naive"] = _share(wins)
-    if chosen:
-        won = []
-        for ln in chosen:
-            naive_errors = [abs(ln[m] - ln["actual"]) for m in NAIVE_SET if ln.get(m) is not None]
-            if naive_errors:
-                won.append(abs(ln[choice.CHOSEN] - ln["actual"]) <= min(naive_errors))
-        out["chosen_at_least_as_good_as_best_naive"] = _share(won)
-    return out
-
-
-def _line(p: PeriodResult) -> dict[str, Any]:
-    line = {"actual": p.actual, "p10": p.p10, "p50": p.p50, "p90": p.p90, **p.forecasts}
-    if p.chosen is not None:
-        line["chosen_method"] = p.chosen["method"]
-        for key in ("p10", "p50", "p90"):
-            line[f"chosen_{key}"] = p.chosen[key]
-    if p.model_empirical is not None:
-        for key, value in zip(("p10", "p50", "p90"), p.model_empirical, strict=True):
-            line[f"empirical_{key}"] = value
-    return line
-
-
-@dataclass
-class BacktestReport:
-    """Every forecast's result, the scores per horizon, and the sealed check apart."""
-
-    freq: str
-    by: str | None
-    periods: list[PeriodResult]
-    seconds: float = 0.0
-    dataset: str | None = None
-    notes: list[str] = field(default_factory=list)  # e.g. fields the leak check left out
-    every: str = "period"
-    horizons: tuple[int, ...] = (0,)
-    export_date: pd.Timestamp | None = None
-    sealed_from: pd.Timestamp | None = None  # windows reaching past this are the sealed check
-    origins_fitted: int = 0
-
-    @property
-    def scored(self) -> list[PeriodResult]:
-        return [p for p in self.periods if p.status == "ok"]
-
-    @property
-    def headline(self) -> list[PeriodResult]:
-        """Scored forecasts outside the sealed check: what the headline figures are made of."""
-        return [p for p in self.scored if not p.sealed]
-
-    def overall(self) -> dict[str, Any]:
-        """At the first horizon, over the headline forecasts: WAPE, bias and mean absolute
-        percentage error per method; P10–P90 coverage; per-group figures."""
-        horizon = self.horizons[0]
-        done = [p for p in self.headline if p.horizon_weeks == horizon]
-        out: dict[str, Any] = {
-            "horizon_weeks": horizon,
-            "periods": sum(1 for p in self.periods if p.horizon_weeks == horizon),
-            "periods_scored": len(done),
-        }
-        if not done:
-            return out
-        actual = np.array([p.actual for p in done])
-        for name in METHODS:
-            if not all(name in p.forecasts for p in done):
-                continue
-            fc = np.array([p.forecasts[name] for p in done])
-            err = fc - actual
-            out[name] = {
-                "wape": float(np.abs(err).sum() / actual.sum()) if actual.sum() else math.nan,
-                "bias": float(err.sum() / actual.sum()) if actual.sum() else math.nan,
-                "mean_abs_error": float(np.abs(err).mean()),
-                "mape": float(np.mean(np.abs(err[actual > 0]) / actual[actual > 0]))
-                if (actual > 0).any()
-                else math.nan,
-            }
-        out["coverage_p10_p90"] = float(np.mean([p.in_range for p in done]))
-        groups = [g for p in done for g in p.groups]
-        if groups:
-            g_act = np.array([g["actual"] for g in groups])
-            g_model = np.array([g["expected"] for g in groups])
-            inside = [g["p10"] <= g["actual"] <= g["p90"] for g in groups]
-            out["groups"] = {
-                "forecasts": len(groups),
-                "coverage_p10_p90": float(np.mean(inside)),
-                "wape_model": float(np.abs(g_model - g_act).sum() / g_act.sum())
-                if g_act.sum()
-                else math.nan,
-            }
-            if all(g.get("weighted_pipeline") is not None for g in groups):
-                g_wp = np.array([g["weighted_pipeline"] for g in groups])
-                out["groups"]["wape_weighted_pipeline"] = (
-                    float(np.abs(g_wp - g_act).sum() / g_act.sum()) if g_act.sum() else math.nan
-                )
-        return out
-
-    def horizon_scores(self, *, sealed: bool = False) -> list[dict[str, Any]]:
-        """Per horizon, over the headline forecasts (or the sealed check's): per method WAPE,
-        bias and pinball loss; our P10–P90 coverage (count, 95% Wilson interval); the share of
-        forecasts where ours beat the best naive one; the same per group with `by`."""
-        out = []
-        for h in self.horizons:
-            done = [p for p in self.scored if p.horizon_weeks == h and p.sealed == sealed]
-            entry: dict[str, Any] = {"horizon_weeks": h, **_score_lines([_line(p) for p in done])}
-            if self.by:
-                per_group: dict[str, list[dict[str, Any]]] = {}
-                for p in done:
-                    for g in p.groups:
-                        line = {"actual": g["actual"], "model": g["expected"], **g}
-                        per_group.setdefault(g["group"], []).append(line)
-                entry["groups"] = {
-                    name: _score_lines(lines) for name, lines in sorted(per_group.items())
-                }
-            out.append(entry)
-        return out
-
-    def forecast_table(self) -> pd.DataFrame:
-        """One row per scored forecast and method: origin, horizon, window, sealed, actual,
-        forecast (and our P10/P50/P90). What choosing a method by its past error reads."""
-        rows = []
-        for p in self.scored:
-            for name, value in p.forecasts.items():
-                ours = name == "model"
-                ranged = {"p10": p.p10, "p50": p.p50, "p90": p.p90} if ours else {}
-                if name == choice.CHOSEN and p.chosen is not None:
-                    ranged = {k: p.chosen[k] for k in ("p10", "p50", "p90")}
-                empirical = p.model_empirical if ours and p.model_empirical else (math.nan,) * 3
-                rows.append(
-                    {
-                        "origin": p.origin,
-                        "horizon_weeks": p.horizon_weeks,
-                        "window": p.period.label,
-                        "start": p.period.start,
-                        "end": p.period.end,
-                        "sealed": p.sealed,
-                        "method": name,
-                        "actual": p.actual,
-                        "forecast": value,
-                        "p10": ranged.get("p10", math.nan),
-                        "p50": ranged.get("p50", math.nan),
-                        "p90": ranged.get("p90", math.nan),
-                        "chosen_method": p.chosen["method"]
-                        if name == choice.CHOSEN and p.chosen is not None
-                        else None,
-                        "p10_empirical": empirical[0],
-                        "p50_empirical": empirical[1],
-                        "p90_empirical": empirical[2],
-                    }
-                )
-        return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-
-    def coverage(self, *, sealed: bool = False) -> dict[str, Any]:
-        """P10–P90 coverage over every horizon's forecasts (headline or sealed): ours with its
-        model's range, ours with its empirical range, and the chosen forecast with its range.
-        The issue's target is 70–90% over all backtest forecasts."""
-        done = [p for p in self.scored if p.sealed == sealed]
-        out = {"model": _share(p.in_range for p in done)}
-        recal = [p for p in done if p.model_empirical is not None]
-        out["model_empirical"] = _share(
-            p.model_empirical[0] <= p.actual <= p.model_empirical[2]
-            for p in recal
-            if p.model_empirical is not None
-        )
-        chosen = [p.chosen for p in done if p.chosen is not None]
-        out["chosen"] = _share(
-            c["p10"] <= p.actual <= c["p90"] for p in done if (c := p.chosen) is not None
-        )
-        out["chosen_empirical_range"] = sum(c["range"] == "empirical" for c in chosen)
-        return out
-
-    def rep_scores(self) -> list[dict[str, Any]]:
-        """Per rep over all headline periods: error and bias of each call and of the model."""
-        rows = [r for p in self.headline for r in p.reps]
-        if not rows:
-            return []
-        frame = pd.DataFrame(rows)
-        out = []
-        calls = [c for c in ("rep_call", "commit", "best_case", "model") if c in frame]
-        for rep, part in frame.groupby("rep", sort=True):
-            actual = part["actual"].to_numpy(dtype=float)
-            entry: dict[str, Any] = {"rep": rep, "periods": len(part), "actual": _r(actual.sum())}
-            for call in calls:
-                err = part[call].to_numpy(dtype=float) - actual
-                entry[f"{call}_mean_abs_error"] = _r(np.abs(err).mean())
-                entry[f"{call}_bias"] = _r(err.mean())
-                entry[f"{call}_wape"] = (
-                    _pct(np.abs(err).sum() / actual.sum()) if actual.sum() else None
-                )
-            out.append(entry)
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        overall = self.overall()
-        return {
-            "freq": self.freq,
-            "every": self.every,
-            "horizons": list(self.horizons),
-            "by": self.by,
-            "dataset": self.dataset,
-            "export_date": _day(self.export_date),
-            "sealed_from": _day(self.sealed_from),
-            "origins_fitted": self.origins_fitted,
-            "periods": [p.to_dict() for p in self.periods],
-            "overall": _rounded(overall),
-            "horizon_scores": _rounded(self.horizon_scores()),
-            "sealed_check": _rounded(self.horizon_scores(sealed=True))
-            if self.sealed_from is not None
-            else None,
-            "coverage": _rounded(self.coverage()),
-            "sealed_coverage": _rounded(self.coverage(sealed=True))
-            if self.sealed_from is not None
-            else None,
-            "reps": self.rep_scores(),
-            "seconds": round(self.seconds, 2),
-            "notes": list(self.notes),
-        }
-
-
-def _day(ts: pd.Timestamp | None) -> str | None:
-    return None if ts is None else str(ts.date())
-
-
-def _r(v: Any) -> Any:
-    if v is None:
-        return None
-    f = float(v)
-    return None if math.isnan(f) else round(f, 2)
-
-
-def _pct(v: Any) -> Any:
-    if v is None:
-        return None
-    f = float(v)
-    return None if math.isnan(f) else round(f, 4)
-
-
-def _rounded(d: Any) -> Any:
-    if isinstance(d, dict):
-        return {k: _rounded(v) for k, v in d.items()}
-    if isinstance(d, list):
-        return [_rounded(v) for v in d]
-    if isinstance(d, float):
-        return None if math.isnan(d) else round(d, 4)
-    return d
 
 
 # --- the replay -----------------------------------------------------------------------------------
@@ -917,17 +469,17 @@ def _one_forecast(
         for g in fc.groups:
             line = {
                 "group": g.group,
-                "actual": _r(actual_by.get(g.group, 0.0)),
-                "expected": _r(g.expected),
-                "p10": _r(g.p10),
-                "p50": _r(g.p50),
-                "p90": _r(g.p90),
-                "weighted_pipeline": _r(g.weighted_pipeline),
-                "stage_km": _r(km_by.get(g.group)),
+                "actual": rounded(actual_by.get(g.group, 0.0), 2),
+                "expected": rounded(g.expected, 2),
+                "p10": rounded(g.p10, 2),
+                "p50": rounded(g.p50, 2),
+                "p90": rounded(g.p90, 2),
+                "weighted_pipeline": rounded(g.weighted_pipeline, 2),
+                "stage_km": rounded(km_by.get(g.group), 2),
                 "deals": g.deals,
             }
             for name, values in naives.items():
-                line[name] = None if values is None else _r(values.get(g.group, 0.0))
+                line[name] = None if values is None else rounded(values.get(g.group, 0.0), 2)
             result.groups.append(line)
     if h == 0:
         result.reps = _rep_calls(shown, pipeline, fc.deals, won, per)

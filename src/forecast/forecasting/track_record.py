@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 
 from forecast.data import store
 from forecast.forecasting import choice, naive
-from forecast.forecasting.backtest import RECORD_COLUMNS
+from forecast.forecasting.backtest_report import RECORD_COLUMNS
 from forecast.forecasting.revenue import GROUP_COLUMNS, GroupForecast, RevenueForecast
 from forecast.history import DealHistory
 from forecast.periods import Period
