@@ -8,7 +8,7 @@ tables or JSON.
 
 from __future__ import annotations
 
-import math
+from contextlib import nullcontext
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -19,6 +19,7 @@ from rich.table import Table
 from forecast.errors import InvalidInput
 from forecast.settings import Settings, get_settings
 from training.console import console, err_console, handles_errors, print_json
+from training.forecast_tables import backtest_tables, money, pct, revenue_table
 
 forecast_app = typer.Typer(
     help="Revenue forecast, backtests and the time-to-close model",
@@ -97,18 +98,6 @@ def _parse_targets(values: list[str] | None) -> dict[str, float] | None:
     return out
 
 
-def _money(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    return f"{v:,.0f}"
-
-
-def _pct(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    return f"{v:.1%}"
-
-
 @forecast_app.command("revenue")
 @handles_errors
 def revenue(
@@ -162,10 +151,10 @@ def revenue(
     if lead is not None:
         past = lead["choice"]
         console.print(
-            f"[bold]{lead['label']}[/]: {_money(lead['forecast'])} (P10–P90 "
-            f"{_money(lead['p10'])} – {_money(lead['p90'])}), the most accurate on this "
+            f"[bold]{lead['label']}[/]: {money(lead['forecast'])} (P10–P90 "
+            f"{money(lead['p10'])} – {money(lead['p90'])}), the most accurate on this "
             f"dataset's track record {past['horizon_weeks_used']} weeks ahead: WAPE "
-            f"{_pct(past['wape'])} over {past['n']} past forecasts, ours {_pct(past['model_wape'])}"
+            f"{pct(past['wape'])} over {past['n']} past forecasts, ours {pct(past['model_wape'])}"
         )
     console.print(revenue_table(fc.to_dict()))
     for note in [*fc.notes, f"headline: {why}"]:
@@ -187,56 +176,6 @@ def _headline(
         dataset=loaded["dataset"],
         window_days=settings.new_deal_window_days,
     )
-
-
-def revenue_table(data: dict[str, Any]) -> Table:
-    """The forecast as managers read it: one line per group, then the total."""
-    per = data["period"]
-    table = Table(
-        title=f"Revenue forecast {per['label']} ({per['start']} – {per['end']}), "
-        f"as of {data['as_of']}",
-        box=box.SIMPLE_HEAD,
-    )
-    heads = [
-        data["by"] or "scope",
-        "open deals",
-        "won so far",
-        "expected",
-        "from pipeline",
-        "new deals",
-        "P10",
-        "P50",
-        "P90",
-        "weighted pipeline",
-        "target",
-        "P(target)",
-    ]
-    for i, h in enumerate(heads):
-        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
-    rows = data["groups"] + [data["total"]]
-    for i, g in enumerate(rows):
-        style = "bold" if i == len(rows) - 1 else None
-        table.add_row(
-            g["group"],
-            f"{g['deals']:,}",
-            _money(g["won_so_far"]),
-            _money(g["expected"]),
-            _money(g["expected_pipeline"]),
-            _money(g["expected_new"]),
-            _money(g["p10"]),
-            _money(g["p50"]),
-            _money(g["p90"]),
-            _money(g["weighted_pipeline"]),
-            _money(g["target"]),
-            _pct(g["p_target"]),
-            style=style,
-            end_section=i == len(rows) - 2,
-        )
-    table.caption = (
-        f"method: {data['method']}; range: exact convolution of deal outcomes; "
-        "weighted pipeline: amount × stage win rate, no timing"
-    )
-    return table
 
 
 @forecast_app.command("backtest")
@@ -303,7 +242,7 @@ def backtest_cmd(
     steps = _parse_horizons(horizons)
     settings = get_settings()
     loaded = _load(data, mapping, settings, include_leaks)
-    with console.status("backtesting", spinner="dots") if not json_ else _nullcontext():
+    with console.status("backtesting", spinner="dots") if not json_ else nullcontext():
         report = backtest(
             loaded["history"],
             freq=freq.value,
@@ -367,227 +306,6 @@ def _parse_horizons(text: str | None) -> list[int] | None:
                 "comma-separated (e.g. 0,4,8,13)"
             ) from None
     return out
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-METHOD_LABELS = {
-    "model": "ours",
-    "weighted_pipeline": "weighted pipeline",
-    "stage_km": "per-stage close-time baseline",
-    "run_rate": "run rate (recent won)",
-    "last_period": "last period",
-    "last_year": "same period last year",
-    "chosen": "chosen by past error",
-}
-
-
-def horizon_tables(scores: list[dict[str, Any]], title: str) -> list[Table]:
-    """One table per horizon: each method's WAPE and bias; ours: pinball loss, P10–P90 coverage
-    with its count and 95% Wilson interval, and how often it beat the best naive forecast."""
-    tables = []
-    for entry in scores:
-        h = entry["horizon_weeks"]
-        table = Table(
-            title=f"{title}: {h} week{'s' if h != 1 else ''} ahead, {entry['forecasts']} forecasts",
-            box=box.SIMPLE_HEAD,
-        )
-        for head in ("method", "n", "WAPE", "bias", "pinball P10", "pinball P50", "pinball P90"):
-            table.add_column(head, justify="left" if head == "method" else "right")
-        for key, label in METHOD_LABELS.items():
-            m = entry.get("methods", {}).get(key)
-            if not m:
-                continue
-            table.add_row(
-                label,
-                str(m["n"]),
-                _pct(m["wape"]),
-                _pct(m["bias"]),
-                _money(m.get("pinball_p10")),
-                _money(m.get("pinball_p50")),
-                _money(m.get("pinball_p90")),
-            )
-        beat = entry.get("beats_best_naive")
-        caption = []
-        for key, who in (
-            ("coverage_p10_p90", "ours (model range)"),
-            ("coverage_p10_p90_empirical", "ours (range from its past errors)"),
-            ("coverage_p10_p90_chosen", "chosen"),
-        ):
-            cov = entry.get(key)
-            if cov and cov["n"]:
-                caption.append(f"{who}: actual inside P10–P90 in {_share_text(cov)}")
-        if beat and beat["n"]:
-            caption.append(f"ours beat the best naive forecast in {_share_text(beat)}")
-        if entry.get("chosen_methods"):
-            used = ", ".join(
-                f"{METHOD_LABELS.get(m, m.replace('model+', 'mean of ours and '))} {k}"
-                for m, k in entry["chosen_methods"].items()
-            )
-            caption.append(f"chosen (from earlier windows only): {used}")
-        table.caption = "; ".join(caption) or None
-        tables.append(table)
-    return tables
-
-
-def _share_text(share: dict[str, Any]) -> str:
-    lo, hi = share["wilson_95"]
-    return (
-        f"{share['hits']} of {share['n']} ({_pct(share['share'])}, "
-        f"95% Wilson {_pct(lo)}–{_pct(hi)})"
-    )
-
-
-def coverage_table(data: dict[str, Any]) -> Table | None:
-    """P10–P90 coverage over every horizon's forecasts: ours with its model's range, ours with
-    the range of its past errors, the chosen forecast; headline and sealed check apart."""
-    rows: list[tuple[str, dict[str, Any]]] = [
-        (name, c)
-        for name, c in (
-            ("headline", data.get("coverage")),
-            ("sealed check", data.get("sealed_coverage")),
-        )
-        if c
-    ]
-    if not rows:
-        return None
-    table = Table(title="P10–P90 coverage over all horizons (target 70–90%)", box=box.SIMPLE_HEAD)
-    for head in ("forecasts", "ours, model range", "ours, range from past errors", "chosen"):
-        table.add_column(head, justify="left" if head == "forecasts" else "right")
-    for name, c in rows:
-        table.add_row(
-            name,
-            *[
-                _share_text(c[k]) if c.get(k) and c[k]["n"] else "none"
-                for k in ("model", "model_empirical", "chosen")
-            ],
-        )
-    table.caption = (
-        "range from past errors: P10/P90 = forecast × the spread of actual/forecast over "
-        "windows ended by the origin, at the same horizon"
-    )
-    return table
-
-
-def backtest_tables(data: dict[str, Any]) -> list[Table]:
-    """Per period (calendar periods only), per horizon and overall: our forecast, the weighted
-    pipeline and the naive forecasts against the actual; the sealed check apart."""
-    tables = []
-    if data.get("horizon_scores"):
-        tables += horizon_tables(data["horizon_scores"], f"Backtest ({data['dataset']})")
-    if data.get("sealed_check"):
-        tables += horizon_tables(
-            data["sealed_check"], f"Sealed check from {data['sealed_from']}, not in the above"
-        )
-    coverage = coverage_table(data)
-    if coverage is not None:
-        tables.append(coverage)
-    if data.get("every", "period") != "period":
-        return tables
-    periods = Table(title=f"Backtest by {data['freq']} ({data['dataset']})", box=box.SIMPLE_HEAD)
-    for h in (
-        "period",
-        "actual",
-        "ours",
-        "error",
-        "P10",
-        "P90",
-        "in range",
-        "weighted pipeline",
-        "error",
-        "stage KM",
-        "error",
-    ):
-        periods.add_column(h, justify="left" if h == "period" else "right")
-    skipped = []
-    for p in data["periods"]:
-        if p["status"] != "ok":
-            skipped.append(f"{p['period']} skipped: {p['reason']}")
-            continue
-        m = p["methods"]
-
-        def cell(name: str, key: str, m: dict = m) -> str:
-            e = m.get(name)
-            if not e:
-                return ""
-            return _money(e[key]) if key != "pct_error" else _pct(e[key])
-
-        periods.add_row(
-            p["period"] + (f" (h={p['horizon_weeks']}w)" if p.get("horizon_weeks") else ""),
-            _money(p["actual"]),
-            cell("model", "forecast"),
-            cell("model", "pct_error"),
-            _money(p["p10"]),
-            _money(p["p90"]),
-            "yes" if p["in_p10_p90"] else "no",
-            cell("weighted_pipeline", "forecast"),
-            cell("weighted_pipeline", "pct_error"),
-            cell("stage_km", "forecast"),
-            cell("stage_km", "pct_error"),
-        )
-    periods.caption = "\n".join(skipped) or None
-    tables.insert(0, periods)
-    overall = data["overall"]
-    summary = Table(title="Overall", box=box.SIMPLE_HEAD)
-    for h in ("forecast", "WAPE", "bias", "mean abs error"):
-        summary.add_column(h, justify="left" if h == "forecast" else "right")
-    for key, label in (
-        ("model", "ours"),
-        ("weighted_pipeline", "weighted pipeline"),
-        ("stage_km", "per-stage close-time baseline"),
-    ):
-        if key in overall:
-            o = overall[key]
-            summary.add_row(label, _pct(o["wape"]), _pct(o["bias"]), _money(o["mean_abs_error"]))
-    summary.caption = (
-        f"{overall.get('periods_scored', 0)} of {overall.get('periods', 0)} "
-        f"periods scored; actual inside P10–P90: "
-        f"{_pct(overall.get('coverage_p10_p90'))}"
-    )
-    if "groups" in overall:
-        g = overall["groups"]
-        summary.caption += (
-            f"; per {data['by']}: {g['forecasts']} forecasts, WAPE "
-            f"{_pct(g['wape_model'])} vs weighted pipeline "
-            f"{_pct(g.get('wape_weighted_pipeline'))}, inside P10–P90 "
-            f"{_pct(g['coverage_p10_p90'])}"
-        )
-    tables.append(summary)
-    if data.get("reps"):
-        reps = Table(
-            title="Reps' own calls vs the model on the same open deals: error and bias "
-            "per period (mean); actual: total",
-            box=box.SIMPLE_HEAD,
-        )
-        cols = [("rep", None), ("actual", "actual")]
-        for call, label in (
-            ("model", "model"),
-            ("rep_call", "rep p"),
-            ("commit", "Commit"),
-            ("best_case", "Commit+BC"),
-        ):
-            if f"{call}_bias" in data["reps"][0]:
-                cols += [
-                    (f"{label} error", f"{call}_mean_abs_error"),
-                    (f"{label} bias", f"{call}_bias"),
-                ]
-        for label, _ in cols:
-            reps.add_column(label, justify="left" if label == "rep" else "right")
-        for r in data["reps"]:
-            reps.add_row(r["rep"], *[_money(r[k]) for _, k in cols[1:]])
-        reps.caption = (
-            "rep p: Σ amount × rep's probability over deals the rep expected to "
-            "close in the period; BC: Best Case. bias = forecast − actual: > 0 "
-            "optimistic, < 0 sandbagging"
-        )
-        tables.append(reps)
-    return tables
 
 
 @forecast_app.command("timing")

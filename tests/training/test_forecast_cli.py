@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from forecast.data.generator import generate_pipeline, write_export
 from tests.training.conftest import Cli, fails_cleanly
-from training.forecast_cli import backtest_tables, forecast_app, revenue_table
+from training.forecast_cli import forecast_app
+from training.forecast_tables import backtest_tables, revenue_table
 
 
 def rendered(*tables: object) -> str:
