@@ -3,7 +3,7 @@
 One typer app, `forecast_app`, whose commands are meant to be mounted at the top level of the
 `forecast` CLI. The logic lives in `forecast.forecasting.revenue`, `forecast.forecasting.backtest`,
 `forecast.timing` and `forecast.modeling.registry` (MLflow); this module reads options and prints
-tables or JSON.
+tables (`training.forecast_tables`) or JSON.
 """
 
 from __future__ import annotations

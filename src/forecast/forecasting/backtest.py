@@ -386,16 +386,6 @@ def _drift(history: DealHistory, models: ForecastModels, span: float, settings: 
     return models.cache[key]
 
 
-def _naive_forecasts(
-    state: _Origin, per: Period, origin: pd.Timestamp, settings: Settings
-) -> dict[str, pd.Series | None]:
-    return {
-        "run_rate": naive.run_rate(state.won, origin, per, settings.new_deal_window_days),
-        "last_period": naive.last_period(state.won, origin, per),
-        "last_year": naive.same_period_last_year(state.won, origin, per),
-    }
-
-
 def _one_forecast(
     history: DealHistory,
     state: _Origin,
@@ -433,7 +423,7 @@ def _one_forecast(
             drift=drift,
         )
         forecasts["stage_km"] = km.total.expected
-    naives = _naive_forecasts(state, per, origin, settings)
+    naives = naive.forecasts(state.won, origin, per, settings.new_deal_window_days)
     for name, values in naives.items():
         if values is not None:
             forecasts[name] = float(values.sum())

@@ -107,6 +107,17 @@ def same_period_last_year(
     return _won_between(won, start, end)
 
 
+def forecasts(
+    won: pd.DataFrame, origin: pd.Timestamp, window: Period, window_days: float
+) -> dict[str, pd.Series | None]:
+    """Every naive forecast of `window` at `origin`, by name (`NAIVE`)."""
+    return {
+        "run_rate": run_rate(won, origin, window, window_days),
+        "last_period": last_period(won, origin, window),
+        "last_year": same_period_last_year(won, origin, window),
+    }
+
+
 #: A period's length as a calendar step (a window of a quarter from 15 May ends 15 August).
 LENGTHS: dict[str, pd.DateOffset] = {
     "month": pd.DateOffset(months=1),

@@ -100,11 +100,7 @@ def headline(
         )
     column = GROUP_COLUMNS.get(fc.by) if fc.by else None
     won = naive.won_before(history.known_before(t), column)
-    now = {
-        "run_rate": naive.run_rate(won, t, per, window_days),
-        "last_period": naive.last_period(won, t, per),
-        "last_year": naive.same_period_last_year(won, t, per),
-    }
+    now = naive.forecasts(won, t, per, window_days)
 
     def forecasts(line: GroupForecast, group: str | None) -> dict[str, float | None]:
         out: dict[str, float | None] = {
