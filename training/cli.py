@@ -173,12 +173,38 @@ def generate(
     deals: Annotated[int, typer.Option(min=1, help="How many deals")] = 5000,
     leads: Annotated[int, typer.Option(min=0, help="How many leads (0: none)")] = 5000,
     seed: Annotated[int, typer.Option(help="Same seed, same data")] = 42,
+    start: Annotated[str, typer.Option(help="First creation day")] = "2023-01-01",
+    end: Annotated[str, typer.Option(help="Last day, the export date")] = "2024-12-31",
+    win_rate_change: Annotated[
+        str | None,
+        typer.Option(
+            "--win-rate-change",
+            help="DATE:FACTOR: deals created from DATE are won FACTOR times as often "
+            "(2024-01-01:0.5 halves the win rate)",
+        ),
+    ] = None,
+    seasonality: Annotated[
+        float,
+        typer.Option(
+            help="Annual pattern in deal creation, amplitude 0 to <1 (most in mid-November, "
+            "fewest in mid-May)"
+        ),
+    ] = 0.0,
 ) -> None:
     """Write a realistic generated pipeline (and leads) as a canonical export."""
     from forecast.data.generator import generate_leads, generate_pipeline, write_export, write_leads
 
+    change = _date_and_factor(win_rate_change) if win_rate_change is not None else None
+    pipeline = generate_pipeline(
+        deals,
+        seed=seed,
+        start=start,
+        end=end,
+        win_rate_change=change,
+        seasonality=seasonality,
+    )
     out.mkdir(parents=True, exist_ok=True)
-    files = write_export(generate_pipeline(deals, seed=seed), out)
+    files = write_export(pipeline, out)
     if leads:
         lead_file = out / "leads" / "leads.csv"
         lead_file.parent.mkdir(exist_ok=True)
@@ -186,6 +212,20 @@ def generate(
         files.append(lead_file)
     for f in files:
         console.print(f"wrote {f}")
+
+
+def _date_and_factor(text: str) -> tuple[str, float]:
+    """`2024-01-01:0.5` as (date, factor); the generator checks the values."""
+    day, sep, factor = text.rpartition(":")
+    try:
+        value = float(factor)
+    except ValueError:
+        value = None
+    if not sep or not day or value is None:
+        raise InvalidInput(
+            f"--win-rate-change must be DATE:FACTOR (e.g. 2024-01-01:0.5), got {text!r}"
+        )
+    return day, value
 
 
 @app.command()

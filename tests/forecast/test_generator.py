@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from forecast.data.generator import generate_leads, generate_pipeline, write_exp
 from forecast.data.importing import read_export
 from forecast.data.mapping import FORECAST_CATEGORIES
 from forecast.data.store import OPPORTUNITY_COLUMNS
+from forecast.errors import InvalidInput
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +207,155 @@ def test_leads_are_written_as_csv(leads, tmp_path):
     back = pd.read_csv(path)
     assert list(back.columns) == list(leads.columns) and len(back) == 50
     assert np.array_equal(back["converted"], leads["converted"].head(50))
+
+
+# --- scenarios: a win-rate change and a seasonal pattern -----------------------------------------
+
+
+def _digest(gen) -> str:
+    """A hash of every value, column name and dtype of the deals and their history."""
+    d = hashlib.sha256()
+    for frame in (gen.opportunities, gen.history):
+        d.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+        d.update(",".join(frame.columns).encode())
+        d.update(",".join(map(str, frame.dtypes)).encode())
+    d.update(str(gen.as_of).encode())
+    return d.hexdigest()
+
+
+#: `_digest(generate_pipeline(2000, seed=1))` before the scenarios existed: the demo and many
+#: tests rely on the same seed giving the same data (a pandas upgrade may change the hashing).
+DEFAULT_DIGEST = "09e9ab7ee12388a32589b730d208073ef45fc629861b8bc70f567ce330267f33"
+
+
+def test_without_a_scenario_the_data_is_what_it_always_was():
+    assert _digest(generate_pipeline(2000, seed=1)) == DEFAULT_DIGEST
+    explicit = generate_pipeline(2000, seed=1, win_rate_change=None, seasonality=0.0)
+    assert _digest(explicit) == DEFAULT_DIGEST
+
+
+@pytest.fixture(scope="module")
+def unchanged():
+    return generate_pipeline(20_000, seed=4)
+
+
+@pytest.fixture(scope="module")
+def halved():
+    return generate_pipeline(20_000, seed=4, win_rate_change=("2024-01-01", 0.5))
+
+
+def _before_and_after(gen) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deals created in the year before 2024-01-01 and in the half year after it: all closed by
+    the export (31 December 2024), so their won share is their win rate."""
+    created = gen.opportunities["created_at"]
+    before = gen.opportunities[created < "2024-01-01"]
+    after = gen.opportunities[(created >= "2024-01-01") & (created < "2024-07-01")]
+    assert (before["status"] != "open").all() and (after["status"] != "open").all()
+    return before, after
+
+
+def _ratio_and_tolerance(hits_a: int, n_a: int, hits_b: int, n_b: int) -> tuple[float, float]:
+    """p_b / p_a, and 4 standard errors of it (delta method on log p: var = (1-p)/(n p))."""
+    p_a, p_b = hits_a / n_a, hits_b / n_b
+    sd_log = np.sqrt((1 - p_a) / (n_a * p_a) + (1 - p_b) / (n_b * p_b))
+    ratio = p_b / p_a
+    return ratio, 4 * sd_log * ratio
+
+
+def test_deals_created_after_a_win_rate_change_are_won_factor_times_as_often(halved, unchanged):
+    for gen, factor in ((halved, 0.5), (unchanged, 1.0)):
+        before, after = _before_and_after(gen)
+        won_before, won_after = (before["status"] == "won").sum(), (after["status"] == "won").sum()
+        ratio, tolerance = _ratio_and_tolerance(won_before, len(before), won_after, len(after))
+        assert tolerance < 0.1  # ~10k and ~5k deals: tight enough to tell 0.5 from 1
+        assert abs(ratio - factor) < tolerance, (ratio, factor, tolerance)
+
+
+def test_after_a_win_rate_change_deals_are_lost_at_every_stage_not_only_at_the_end(halved):
+    """Each stage's advance chance is p_win^(1/k), so with p_win × f every stage converts
+    f^(1/k) times as often: with five stages and f = 0.5, 0.87 times (not 0.5 at the last)."""
+    before, after = _before_and_after(halved)
+    history = halved.history
+    second = set(history.loc[history["stage"] == halved.stages.open_stages[1], "opportunity_id"])
+    on_a, on_b = before["id"].isin(second).sum(), after["id"].isin(second).sum()
+    ratio, tolerance = _ratio_and_tolerance(on_a, len(before), on_b, len(after))
+    assert abs(ratio - 0.5 ** (1 / len(halved.stages.open_stages))) < tolerance, ratio
+
+
+def test_deals_created_before_a_win_rate_change_are_unchanged(halved, unchanged):
+    old = unchanged.opportunities["created_at"] < "2024-01-01"
+    pd.testing.assert_frame_equal(halved.opportunities[old], unchanged.opportunities[old])
+    ids = set(unchanged.opportunities.loc[old, "id"])
+
+    def entries(gen) -> pd.DataFrame:
+        return gen.history[gen.history["opportunity_id"].isin(ids)].reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(entries(halved), entries(unchanged))
+
+
+def test_reps_calls_follow_the_changed_win_rate(halved):
+    before, after = _before_and_after(halved)
+    assert after["rep_probability"].mean() < 0.8 * before["rep_probability"].mean()
+
+
+def test_seasonality_shows_in_monthly_creation_counts(unchanged):
+    """Per month, deals created with amplitude 0.5 over deals created without (same seed, so the
+    within-quarter and weekday patterns cancel) follow 1 + 0.5·cos(2π(day − 319)/365).
+
+    Each month holds ~830 deals, so a ratio's noise is at most ~0.05 and the amplitude fitted
+    over 24 months has a standard error of ~0.015: 0.06 is four of them.
+    """
+    seasonal = generate_pipeline(20_000, seed=4, seasonality=0.5).opportunities
+
+    def monthly(deals: pd.DataFrame) -> pd.Series:
+        return deals["created_at"].dt.to_period("M").value_counts().sort_index()
+
+    ratio = monthly(seasonal) / monthly(unchanged.opportunities)
+    days = pd.date_range("2023-01-01", "2024-12-31", freq="D")
+    wave = np.cos(2 * np.pi * (days.day_of_year.to_numpy() - 319) / 365)
+    month_wave = pd.Series(wave, index=days).groupby(days.to_period("M")).mean()
+    slope, level = np.polyfit(month_wave.loc[ratio.index].to_numpy(), ratio.to_numpy(), 1)
+    assert abs(slope / level - 0.5) < 0.06
+    assert ratio.idxmax().month in (10, 11, 12) and ratio.idxmin().month in (4, 5, 6)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"win_rate_change": ("2024-01-01", 0)}, "factor must be a number above 0"),
+        ({"win_rate_change": ("2024-01-01", "half")}, "factor must be a number above 0"),
+        ({"win_rate_change": ("someday", 0.5)}, "'someday' is not a date"),
+        ({"win_rate_change": ("2026-01-01", 0.5)}, "2026-01-01 must fall after the first day"),
+        ({"win_rate_change": "2024-01-01"}, "must be a date and a factor"),
+        ({"seasonality": 1.0}, "--seasonality must be at least 0 and below 1"),
+        ({"seasonality": -0.2}, "--seasonality must be at least 0 and below 1"),
+        ({"start": "2024-02-30"}, "--start: '2024-02-30' is not a date"),
+        ({"start": "2025-01-01"}, "--start (2025-01-01) must be before --end"),
+    ],
+)
+def test_bad_scenario_options_are_refused_with_a_message_naming_them(options, message):
+    with pytest.raises(InvalidInput) as caught:
+        generate_pipeline(100, seed=1, **options)
+    assert message in str(caught.value)
+
+
+def test_the_generate_command_writes_scenarios_and_refuses_bad_values(tmp_path):
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    runner = CliRunner()
+    args = ["generate", "--out", str(tmp_path), "--deals", "3000", "--leads", "0"]
+    scenario = ["--win-rate-change", "2024-01-01:0.5", "--seasonality", "0.5"]
+    done = runner.invoke(app, [*args, *scenario])
+    assert done.exit_code == 0, done.output
+    deals = read_export(tmp_path).opportunities
+    want = generate_pipeline(3000, seed=42, win_rate_change=("2024-01-01", 0.5), seasonality=0.5)
+    assert deals.set_index("id")["status"].equals(want.opportunities.set_index("id")["status"])
+    for bad, message in (
+        ("2024-01-01", "--win-rate-change must be DATE:FACTOR"),
+        ("2024-01-01:x", "--win-rate-change must be DATE:FACTOR"),
+        ("2024-01-01:-1", "the factor must be a number above 0"),
+    ):
+        done = runner.invoke(app, [*args, "--win-rate-change", bad])
+        assert done.exit_code == 2 and message in done.output, done.output

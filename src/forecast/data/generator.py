@@ -14,6 +14,14 @@ it realistic enough to learn from and to forecast:
   faster than won ones close; deals still open at the export date are censored;
 - reps' own calls: each rep has a bias (optimists, sandbaggers), visible in `rep_probability`,
   `forecast_category` and `expected_close_at`; some won deals carry a CSAT score (1–5).
+
+Two optional scenarios make data a forecast must adapt to (both off by default, and then the
+data is the same, byte for byte, as without them for the same seed):
+- `win_rate_change=(date, factor)`: deals created on or after the date are won `factor` times as
+  often (0.5 halves the win rate): a regime change a backtest should see its forecasts miss;
+- `seasonality=a`: an annual pattern in how many deals are created, weight × (1 + a·cos(2π(day
+  of year − `SEASONAL_PEAK_DAY`)/365)): most in mid-November (Q4 high), fewest in mid-May
+  (Q2 low), and so in won revenue a few weeks later.
 Everything is vectorised with numpy: a million deals take seconds. Text columns are built from
 a few shared string objects (or Arrow strings), so a million deals fit in well under 2 GB.
 """
@@ -28,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.stages import DEFAULT_STAGES, StageSet
+from forecast.errors import InvalidInput
 
 PRODUCTS = pd.DataFrame(
     {
@@ -89,6 +98,9 @@ LAST = [
 ]
 DAY = np.timedelta64(1, "D")
 HOUR = 3_600  # seconds: the least time a deal spends in a stage
+#: Day of the year (1 = 1 January) when the seasonal pattern creates the most deals: 15
+#: November, the middle of Q4; the fewest half a year away, mid-May (Q2).
+SEASONAL_PEAK_DAY = 319
 
 
 @dataclass
@@ -192,12 +204,20 @@ def _accounts(rng: np.random.Generator, n: int = 300) -> pd.DataFrame:
 
 
 def _creation_times(
-    rng: np.random.Generator, n: int, start: pd.Timestamp, end: pd.Timestamp
+    rng: np.random.Generator,
+    n: int,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    seasonality: float = 0.0,
 ) -> np.ndarray:
-    """Creation dates with more deals late in each quarter, plus a random time of day."""
+    """Creation dates with more deals late in each quarter (and, with `seasonality`, in the
+    months around `SEASONAL_PEAK_DAY`), plus a random time of day."""
     days = pd.date_range(start, end, freq="D")
     in_quarter = (days - days.to_period("Q").start_time).days.to_numpy() / 91.0
     weight = (1.0 + 0.8 * in_quarter**2) * np.where(days.day_of_week < 5, 1.0, 0.25)
+    if seasonality:
+        angle = 2 * np.pi * (days.day_of_year.to_numpy() - SEASONAL_PEAK_DAY) / 365.0
+        weight = weight * (1.0 + seasonality * np.cos(angle))
     picked = rng.choice(len(days), n, p=weight / weight.sum())
     seconds = rng.integers(8 * 3600, 19 * 3600, n)
     return (days.to_numpy()[picked] + seconds.astype("timedelta64[s]")).astype("datetime64[s]")
@@ -207,13 +227,26 @@ def generate_pipeline(
     n_deals: int = 5000,
     *,
     seed: int = 42,
-    start: str = "2023-01-01",
-    end: str = "2024-12-31",
+    start: object = "2023-01-01",
+    end: object = "2024-12-31",
     stages: StageSet = DEFAULT_STAGES,
+    win_rate_change: tuple[object, float] | None = None,
+    seasonality: float = 0.0,
 ) -> GeneratedPipeline:
-    """`n_deals` deals created between `start` and `end`, exported as of `end`."""
+    """`n_deals` deals created between `start` and `end`, exported as of `end`.
+
+    `win_rate_change=(date, factor)`: deals created on or after `date` are won `factor` times
+    as often (their chance to advance at each stage follows; a chance above 1 is capped), and
+    reps' calls follow the new chance. `seasonality` (0 to <1): the amplitude of the annual
+    pattern in deal creation, peaking at `SEASONAL_PEAK_DAY`.
+    """
+    t_start, t_end = _day(start, "--start"), _day(end, "--end")
+    if t_start >= t_end:
+        raise InvalidInput(f"--start ({t_start.date()}) must be before --end ({t_end.date()})")
+    change = _win_rate_change(win_rate_change, t_start, t_end)
+    if not 0.0 <= float(seasonality) < 1.0:
+        raise InvalidInput(f"--seasonality must be at least 0 and below 1, got {seasonality}")
     rng = np.random.default_rng(seed)
-    t_start, t_end = pd.Timestamp(start), pd.Timestamp(end)
     export = np.datetime64(t_end + pd.Timedelta(hours=23, minutes=59), "s")
     reps, accounts = _reps(rng), _accounts(rng)
     k = len(stages.open_stages)
@@ -221,7 +254,7 @@ def generate_pipeline(
     rep = rng.integers(0, len(reps), n_deals)
     acct = rng.integers(0, len(accounts), n_deals)
     prod = rng.choice(len(PRODUCTS), n_deals, p=PRODUCTS["weight"].to_numpy())
-    created = _creation_times(rng, n_deals, t_start, t_end)
+    created = _creation_times(rng, n_deals, t_start, t_end, float(seasonality))
 
     list_price = PRODUCTS["list_price"].to_numpy()[prod]
     quantity = 1 + rng.geometric(0.55, n_deals) - 1
@@ -246,6 +279,11 @@ def generate_pipeline(
         + rng.normal(0, 0.5, n_deals)
     )
     p_win = _sigmoid(logit)
+    if change is not None:  # only then: the default data stays byte for byte the same
+        after = created >= change[0]
+        p_win = np.where(after, np.minimum(p_win * change[1], 1.0), p_win)
+        changed = np.clip(p_win, 1e-9, 1 - 1e-9)
+        logit = np.where(after, np.log(changed / (1 - changed)), logit)  # for the reps' calls
 
     # The funnel: advance through each open stage with p_win^(1/k), else lost in that stage.
     advance = rng.random((n_deals, k)) < p_win[:, None] ** (1.0 / k)
@@ -348,6 +386,43 @@ def generate_pipeline(
         }
     )
     return GeneratedPipeline(opportunities, history, pd.Timestamp(export), stages)
+
+
+def _day(value: object, name: str) -> pd.Timestamp:
+    day = pd.to_datetime(value, errors="coerce")
+    if not isinstance(day, pd.Timestamp) or pd.isna(day):
+        raise InvalidInput(f"{name}: {value!r} is not a date (use e.g. 2024-01-01)")
+    return day
+
+
+def _win_rate_change(
+    value: tuple[object, float] | None, start: pd.Timestamp, end: pd.Timestamp
+) -> tuple[np.datetime64, float] | None:
+    """The change's date (as the creation times' type) and factor, checked."""
+    if value is None:
+        return None
+    try:
+        when, factor = value
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"--win-rate-change must be a date and a factor (e.g. 2024-01-01:0.5), got {value!r}"
+        ) from None
+    day = _day(when, "--win-rate-change")
+    if not start < day <= end:
+        raise InvalidInput(
+            f"--win-rate-change: {day.date()} must fall after the first day ({start.date()}) "
+            f"and by the last ({end.date()}), so that deals are created on both sides of it"
+        )
+    try:
+        ratio = float(factor)
+    except (TypeError, ValueError):
+        ratio = float("nan")
+    if not (np.isfinite(ratio) and ratio > 0):
+        raise InvalidInput(
+            f"--win-rate-change: the factor must be a number above 0 (0.5 halves the win "
+            f"rate), got {factor!r}"
+        )
+    return np.datetime64(day.to_datetime64(), "s"), ratio
 
 
 def write_export(pipeline: GeneratedPipeline, folder: str | Path) -> list[Path]:
