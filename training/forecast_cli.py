@@ -19,7 +19,13 @@ from rich.table import Table
 from forecast.errors import InvalidInput
 from forecast.settings import Settings, get_settings
 from training.console import console, err_console, handles_errors, print_json
-from training.forecast_tables import backtest_tables, money, pct, revenue_table
+from training.forecast_tables import (
+    backtest_tables,
+    money,
+    past_accuracy_text,
+    pct,
+    revenue_table,
+)
 
 forecast_app = typer.Typer(
     help="Revenue forecast, backtests and the time-to-close model",
@@ -144,9 +150,18 @@ def revenue(
         include_new_deals=not no_new_deals,
         settings=settings,
     )
-    lead, why = _headline(loaded, fc, settings)
+    read = _headline(loaded, fc, settings)
+    lead = read.lead
     if json_:
-        print_json({"dataset": loaded["dataset"], **fc.to_dict(), "headline": lead})
+        print_json(
+            {
+                "dataset": loaded["dataset"],
+                **fc.to_dict(),
+                "headline": lead,
+                "past_accuracy": read.past,
+                "naive": read.naive,
+            }
+        )
         return
     if lead is not None:
         past = lead["choice"]
@@ -156,16 +171,16 @@ def revenue(
             f"dataset's track record {past['horizon_weeks_used']} weeks ahead: WAPE "
             f"{pct(past['wape'])} over {past['n']} past forecasts, ours {pct(past['model_wape'])}"
         )
+    if read.past is not None:
+        console.print(past_accuracy_text(read.past))
     console.print(revenue_table(fc.to_dict()))
-    for note in [*fc.notes, f"headline: {why}"]:
+    for note in [*fc.notes, f"headline: {read.note}"]:
         err_console.print(f"[dim]note: {note}[/]")
 
 
-def _headline(
-    loaded: dict[str, Any], fc: Any, settings: Settings
-) -> tuple[dict[str, Any] | None, str]:
-    """The forecast users get from the dataset's stored track record (see
-    `forecasting.track_record`), beside ours."""
+def _headline(loaded: dict[str, Any], fc: Any, settings: Settings) -> Any:
+    """The forecast users get from the dataset's stored track record, beside ours, with the
+    past accuracy of both and the naive forecasts now (`forecasting.track_record.Headline`)."""
     from forecast.data import store
     from forecast.forecasting import track_record
 

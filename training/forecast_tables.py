@@ -72,6 +72,43 @@ def revenue_table(data: dict[str, Any]) -> Table:
     return table
 
 
+def past_accuracy_text(past: dict[str, Any]) -> str:
+    """How far the forecast shown, and ours, were off at this horizon before (the track record's
+    `past_accuracy`): one line a manager reads beside the forecast."""
+    shown, ours = past.get("shown"), past.get("model")
+    if shown is not None and ours is not None and shown["method"] == ours["method"]:
+        ours = None  # ours is what is shown
+    first = shown or ours or {}
+    parts = []
+    shown_is_ours = shown is not None and shown["method"] == "model"
+    for who, p in (("ours" if shown_is_ours else "the forecast shown", shown), ("ours", ours)):
+        if p is None:
+            continue
+        text = f"{who} was off by a median {pct(p['median_ape'])} (WAPE {pct(p['wape'])}"
+        if p is not first and (p["n"], p["horizon_weeks_used"]) != (
+            first["n"],
+            first["horizon_weeks_used"],
+        ):
+            text += f", {p['n']} forecasts {_ahead(p)}"
+        text += ")"
+        cov = p.get("coverage")
+        if cov and cov["n"]:
+            text += f", its P10–P90 held the actual in {_share_text(cov)}"
+        parts.append(text)
+    return (
+        f"Past accuracy {_ahead(first)}, over {first.get('n')} forecasts whose windows ended by "
+        f"{first.get('windows_ended_by')}: " + "; ".join(parts)
+    )
+
+
+def _ahead(p: dict[str, Any]) -> str:
+    used = p["horizon_weeks_used"]
+    text = f"{used} week{'s' if used != 1 else ''} ahead"
+    if used != p["horizon_weeks"]:
+        text += f" (the nearest with past forecasts to {p['horizon_weeks']})"
+    return text
+
+
 METHOD_LABELS = {
     "model": "ours",
     "weighted_pipeline": "weighted pipeline",

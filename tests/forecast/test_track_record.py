@@ -74,3 +74,133 @@ def test_a_forecast_inside_its_period_keeps_ours(crm):
     fc = forecast_against_targets(crm, "2024-Q3", as_of="2024-08-15", settings=SETTINGS)
     assert fc.headline is None
     assert any("inside its period" in n for n in fc.forecast.notes)
+
+
+# --- past accuracy ----------------------------------------------------------------------------
+
+
+def rows(*specs: tuple) -> pd.DataFrame:
+    """Record rows from (method, horizon, window end, actual, forecast, p10, p90)."""
+    nan = float("nan")
+    return pd.DataFrame(
+        [
+            {
+                "origin": pd.Timestamp(end) - pd.DateOffset(months=3) - pd.Timedelta(weeks=h),
+                "horizon_weeks": float(h),
+                "window": end,
+                "start": pd.Timestamp(end) - pd.DateOffset(months=3),
+                "end": pd.Timestamp(end),
+                "sealed": False,
+                "method": method,
+                "actual": actual,
+                "forecast": forecast,
+                "p10": nan if p10 is None else p10,
+                "p50": nan,
+                "p90": nan if p90 is None else p90,
+            }
+            for method, h, end, actual, forecast, p10, p90 in specs
+        ]
+    )
+
+
+def test_past_accuracy_reads_the_windows_ended_by_the_date_at_the_horizon():
+    table = rows(
+        ("model", 4, "2024-03-01", 100.0, 110.0, 90.0, 120.0),  # 10% off, inside
+        ("model", 4, "2024-04-01", 200.0, 150.0, 210.0, 260.0),  # 25% off, outside
+        ("model", 4, "2024-05-01", 100.0, 130.0, 80.0, 140.0),  # 30% off, inside
+        ("model", 4, "2024-07-01", 100.0, 900.0, 80.0, 140.0),  # ended after the date
+        ("model", 0, "2024-03-01", 100.0, 500.0, 80.0, 140.0),  # another horizon
+        ("run_rate", 4, "2024-03-01", 100.0, 100.0, None, None),  # another method
+    )
+    past = track_record.past_accuracy(table, "model", "2024-06-01", 4)
+    assert past is not None
+    assert (past["n"], past["horizon_weeks"], past["horizon_weeks_used"]) == (3, 4, 4)
+    assert past["median_ape"] == pytest.approx(0.25)
+    assert past["wape"] == pytest.approx(90 / 400)
+    assert past["bias"] == pytest.approx(-10 / 400)
+    cov = past["coverage"]
+    assert (cov["hits"], cov["n"]) == (2, 3)
+    # 2 of 3 is anything from 21% to 94% (Wilson, 95%)
+    assert cov["wilson_95"] == pytest.approx([0.2077, 0.9385], abs=1e-4)
+    assert past["windows_ended_by"] == "2024-06-01" and past["label"] == "our forecast"
+
+
+def test_past_accuracy_falls_back_to_the_nearest_horizon_and_says_which():
+    table = rows(
+        ("model", 0, "2024-01-01", 100.0, 120.0, None, None),
+        ("model", 8, "2024-02-01", 100.0, 90.0, None, None),
+        ("model", 8, "2024-03-01", 100.0, 70.0, None, None),
+    )
+    eight = track_record.past_accuracy(table, "model", "2024-06-01", 5)
+    assert eight is not None and (eight["horizon_weeks"], eight["horizon_weeks_used"]) == (5, 8)
+    assert eight["n"] == 2 and eight["median_ape"] == pytest.approx(0.2)
+    tie = track_record.past_accuracy(table, "model", "2024-06-01", 4)  # 0 and 8 both 4 away
+    assert tie is not None and tie["horizon_weeks_used"] == 0 and tie["n"] == 1
+    assert tie["bias"] == pytest.approx(0.2)
+
+
+def test_past_accuracy_without_rows_or_ranges():
+    table = rows(
+        ("model", 0, "2024-03-01", 0.0, 50.0, None, None),  # nothing won: no relative error
+        ("model", 0, "2024-04-01", 100.0, 150.0, None, None),
+        ("run_rate", 0, "2024-09-01", 100.0, 150.0, None, None),
+    )
+    past = track_record.past_accuracy(table, "model", "2024-06-01", 0)
+    assert past is not None and past["n"] == 2
+    assert past["median_ape"] == pytest.approx(0.5)  # the window where something was won
+    assert past["wape"] == pytest.approx(1.0) and past["coverage"] is None
+    assert track_record.past_accuracy(table, "run_rate", "2024-06-01", 0) is None  # not ended
+    assert track_record.past_accuracy(table, "last_period", "2024-06-01", 0) is None
+    nothing_won = track_record.past_accuracy(table, "model", "2024-03-15", 0)
+    assert nothing_won is not None and nothing_won["median_ape"] is None
+    assert nothing_won["wape"] is None and nothing_won["bias"] is None
+
+
+def with_chosen(table: pd.DataFrame, method: str) -> pd.DataFrame:
+    """`table` plus the rows of what users were shown: `method`'s forecast, with a range that
+    held the actual in the even windows only."""
+    shown = table[table["method"] == method].copy().reset_index(drop=True)
+    shown["method"] = "chosen"
+    held = shown.index % 2 == 0
+    shown["p10"] = shown["actual"].where(held, shown["actual"] * 1.1) * 0.95
+    shown["p90"] = shown["actual"].where(held, shown["actual"] * 1.1) * 1.05
+    return pd.concat([table, shown], ignore_index=True)
+
+
+def test_the_headline_says_how_far_what_users_see_and_ours_were_off(crm):
+    table = with_chosen(record({"model": 0.3, "last_period": 0.05}), "last_period")
+    track_record.save(crm, "crm", "quarter", table)
+    fc = forecast_against_targets(crm, "2024-Q3", by="team", settings=SETTINGS)
+    assert fc.headline is not None and fc.headline["past"] == fc.past_accuracy
+    shown, ours = fc.past_accuracy["shown"], fc.past_accuracy["model"]  # type: ignore[index]
+    assert shown["method"] == "chosen" and shown["n"] == 12
+    assert shown["median_ape"] == pytest.approx(0.05)
+    assert (shown["coverage"]["hits"], shown["coverage"]["n"]) == (6, 12)
+    assert ours["method"] == "model" and ours["median_ape"] == pytest.approx(0.3)
+    assert ours["coverage"] is None  # the made-up record gave ours no range
+
+
+def test_the_forecast_carries_the_naive_forecasts_it_chose_among(crm):
+    fc = forecast_against_targets(crm, "2024-Q3", by="team", settings=SETTINGS)
+    t = pd.Timestamp("2024-07-01")
+    won = naive.won_before(load_deal_history(crm, "crm").known_before(t), "team")
+    last = naive.last_period(won, t, parse_period("2024-Q3"))
+    assert fc.naive is not None and fc.past_accuracy is None  # no record: naive values still
+    assert fc.naive["total"]["last_period"] == pytest.approx(last.sum(), abs=0.01)
+    wp = fc.forecast.total.weighted_pipeline
+    assert fc.naive["total"]["weighted_pipeline"] == pytest.approx(wp, abs=0.01)
+    assert fc.naive["labels"]["last_year"] == "same period last year"
+    for team, values in fc.naive["groups"].items():
+        assert values["last_period"] == pytest.approx(last.get(team, 0.0), abs=0.01)
+    team = next(iter(fc.naive["groups"]))
+    one = forecast_against_targets(crm, "2024-Q3", by="team", group=team, settings=SETTINGS)
+    assert one.naive is not None and list(one.naive["groups"]) == [team]
+    assert one.naive["total"] == fc.naive["groups"][team]
+
+
+def test_inside_its_period_ours_stands_with_its_past_error_at_the_start(crm):
+    track_record.save(crm, "crm", "quarter", record({"model": 0.3, "last_period": 0.05}))
+    fc = forecast_against_targets(crm, "2024-Q3", as_of="2024-08-15", settings=SETTINGS)
+    assert fc.headline is None and fc.past_accuracy is not None
+    assert fc.past_accuracy["shown"]["method"] == "model"
+    assert fc.past_accuracy["shown"]["horizon_weeks_used"] == 0

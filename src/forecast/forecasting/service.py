@@ -50,6 +50,11 @@ class TargetedForecast:
     #: The forecast users get: the method most accurate on the dataset's track record at this
     #: horizon, its forecast and empirical range (`track_record.headline`); None: ours leads.
     headline: dict[str, Any] | None = None
+    #: How far the forecast users see, and ours, were off at this horizon before (None: no
+    #: track record); the headline carries the same under "past".
+    past_accuracy: dict[str, Any] | None = None
+    #: The naive forecasts of the period now and the weighted pipeline, in total and per group.
+    naive: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +63,8 @@ class TargetedForecast:
             **self.forecast.to_dict(),
             "targets": [t.to_dict() for t in self.targets],
             "headline": self.headline,
+            "past_accuracy": self.past_accuracy,
+            "naive": self.naive,
         }
 
 
@@ -145,8 +152,9 @@ def forecast_against_targets(
             f"target for {by} {tg.name!r} left out: no deals for it created before {t.date()}"
         )
     window_days = (settings or get_settings()).new_deal_window_days
-    lead, why = track_record.headline(engine, history, fc, dataset=name, window_days=window_days)
-    fc.notes.append(f"headline: {why}")
+    read = track_record.headline(engine, history, fc, dataset=name, window_days=window_days)
+    fc.notes.append(f"headline: {read.note}")
+    lead, naive = read.lead, read.naive
     if group is not None:
         line = next((g for g in fc.groups if g.group == group), None)
         if line is None:  # pragma: no cover - a known group always has a line
@@ -156,7 +164,9 @@ def forecast_against_targets(
         if lead is not None:
             mine = lead["groups"].get(group, {})
             lead = {**lead, **mine, "groups": {group: mine}}
-    return TargetedForecast(name, fc, group, used, lead)
+        own = naive["groups"].get(group, {})
+        naive = {**naive, "total": own, "groups": {group: own}}
+    return TargetedForecast(name, fc, group, used, lead, read.past, naive)
 
 
 def models_key(history: DealHistory, t: pd.Timestamp, settings: Settings | None) -> tuple:

@@ -6,20 +6,29 @@ for that frequency. The forecast (CLI, API, dashboard) then reads the record to 
 has been most accurate at this horizon on this dataset, with its past error, and gives that
 method's forecast as the headline beside ours. Without a record the headline is ours, and it
 says how to make one.
+
+Beside every forecast it also says how far what users see was off before (`past_accuracy`: the
+median error, WAPE, bias and how often P10–P90 held the actual, at the forecast's horizon, over
+windows ended by its as-of date), and gives the naive forecasts of the period now, which the
+method was chosen among.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
 from forecast.data import store
 from forecast.forecasting import choice, naive
+from forecast.forecasting.accuracy import share
 from forecast.forecasting.backtest_report import RECORD_COLUMNS
 from forecast.forecasting.revenue import GROUP_COLUMNS, GroupForecast, RevenueForecast
+from forecast.formatting import rounded
 from forecast.history import DealHistory
 from forecast.periods import Period
 
@@ -73,6 +82,91 @@ def _plain(value: object) -> object:
     return value
 
 
+# --- past accuracy --------------------------------------------------------------------------------
+
+#: What the rows of the pseudo-method `choice.CHOSEN` are: the forecast users would have seen.
+SHOWN_LABEL = "the forecast shown (chosen by past error)"
+
+
+def past_accuracy(
+    table: pd.DataFrame, method: str, origin: object, horizon_weeks: int
+) -> dict[str, Any] | None:
+    """How far `method`'s forecasts in the record were off, as known at `origin`: over its rows
+    whose window ended by then, at `horizon_weeks`, or where it has none there at the nearest
+    horizon that has (the shorter on a tie; `horizon_weeks_used` says which). None: no such row.
+
+    `median_ape`: the median of |forecast − actual| / actual over windows where something was won
+    (what a manager means by "usually off by"); `wape` and `bias`: Σ|error| and Σ error over
+    Σ actual; `coverage`: how many actuals fell inside P10–P90, with the 95% Wilson interval,
+    over the rows that had a range (None when none had).
+    """
+    at = pd.Timestamp(origin)
+    rows = table[(table["method"] == method) & (table["end"] <= at)]
+    finite = np.isfinite(rows["forecast"].to_numpy(dtype=float)) & np.isfinite(
+        rows["actual"].to_numpy(dtype=float)
+    )
+    rows = rows[finite]
+    if rows.empty:
+        return None
+    h = int(horizon_weeks)
+    used = min({int(k) for k in rows["horizon_weeks"]}, key=lambda k: (abs(k - h), k))
+    rows = rows[rows["horizon_weeks"] == used]
+    actual = rows["actual"].to_numpy(dtype=float)
+    err = rows["forecast"].to_numpy(dtype=float) - actual
+    total = actual.sum()
+    won = actual > 0
+    lo, hi = rows["p10"].to_numpy(dtype=float), rows["p90"].to_numpy(dtype=float)
+    ranged = np.isfinite(lo) & np.isfinite(hi)
+    coverage = None
+    if ranged.any():
+        inside = (lo[ranged] <= actual[ranged]) & (actual[ranged] <= hi[ranged])
+        held = share(bool(x) for x in inside)
+        coverage = {k: _rounded(v) for k, v in held.items()}
+    return {
+        "method": method,
+        "label": SHOWN_LABEL if method == choice.CHOSEN else choice.label_of(method),
+        "horizon_weeks": h,
+        "horizon_weeks_used": used,
+        "windows_ended_by": str(at.date()),
+        "n": len(rows),
+        "median_ape": _rounded(np.median(np.abs(err[won]) / actual[won])) if won.any() else None,
+        "wape": _rounded(np.abs(err).sum() / total) if total > 0 else None,
+        "bias": _rounded(err.sum() / total) if total > 0 else None,
+        "coverage": coverage,
+    }
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    out = rounded(value, 4)
+    return out + 0.0 if isinstance(out, float) else out  # no "-0.0"
+
+
+# --- the headline ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Headline:
+    """What the track record says about one forecast.
+
+    `lead`: the forecast users get (None: ours leads, and `note` says why); `past`: how far the
+    forecast users see was off at this horizon (`shown`) and ours (`model`), each
+    `past_accuracy` (None without a record); `naive`: the naive forecasts of the period now and
+    the weighted pipeline, in total and per group (`labels` names them), which the choice was
+    made among and managers read beside ours.
+    """
+
+    lead: dict[str, Any] | None
+    note: str
+    past: dict[str, Any] | None = None
+    naive: dict[str, Any] = field(default_factory=dict)
+
+
+#: The forecasts beside ours, in the order they are shown.
+NAIVE_METHODS = (*naive.NAIVE, "weighted_pipeline")
+
+
 def headline(
     engine: Engine,
     history: DealHistory,
@@ -80,48 +174,79 @@ def headline(
     *,
     dataset: str,
     window_days: float,
-) -> tuple[dict[str, Any] | None, str]:
+) -> Headline:
     """The forecast users get, beside ours: the method most accurate on this dataset's record at
     this horizon (`choice.choose`, from windows ended before the as-of date only), its forecast
-    now with the range its past errors give, per group too; and a note saying what was done.
-    None (with the reason) when there is no record, or the forecast is made inside its period."""
+    now with the range its past errors give, per group too; the past accuracy of what users see
+    and of ours; the naive forecasts now (computed once, for the choice and to show).
+    No lead (ours stands, the note says why) without a record, or inside the forecast's period."""
     per, t = fc.period, fc.as_of
-    if t > per.start:
-        return None, (
-            "the track record scores forecasts made by a period's start; this one is made "
-            "inside its period, so ours stands"
-        )
+    now = _forecasts_now(history, fc, window_days)
+    shown_naive = {
+        "labels": {m: choice.label_of(m) for m in NAIVE_METHODS},
+        "total": _naive_of(now[None]),
+        "groups": {g: _naive_of(v) for g, v in now.items() if g is not None},
+    }
     table = load(engine, dataset, per.freq)
     if table.empty:
-        return None, (
+        return Headline(
+            None,
             f"no track record yet for {per.freq}s: `forecast backtest --data {dataset} "
             f"--freq {per.freq} --every week` measures ours against naive forecasts, and the "
-            "most accurate then leads"
+            "most accurate then leads",
+            naive=shown_naive,
         )
-    column = GROUP_COLUMNS.get(fc.by) if fc.by else None
-    won = naive.won_before(history.known_before(t), column)
-    now = naive.forecasts(won, t, per, window_days)
-
-    def forecasts(line: GroupForecast, group: str | None) -> dict[str, float | None]:
-        out: dict[str, float | None] = {
-            "model": line.expected,
-            "weighted_pipeline": line.weighted_pipeline,
-        }
-        for name, series in now.items():
-            if series is not None:
-                out[name] = float(series.sum() if group is None else series.get(group, 0.0))
-        return out
-
-    total = forecasts(fc.total, None)
-    made = choice.choose(
-        table,
-        t,
-        round(horizon_weeks(per, t)),
-        available=[m for m, v in total.items() if v is not None],
-    )
+    h = round(horizon_weeks(per, t))
+    ours = past_accuracy(table, choice.MODEL, t, h)
+    if t > per.start:
+        return Headline(
+            None,
+            "the track record scores forecasts made by a period's start; this one is made "
+            "inside its period, so ours stands (its past error is that of ours at the start)",
+            _past(ours, ours),
+            shown_naive,
+        )
+    total = now[None]
+    made = choice.choose(table, t, h, available=[m for m, v in total.items() if v is not None])
     chosen = choice.apply_choice(made, total, (fc.total.p10, fc.total.p50, fc.total.p90))
     groups = {}
     for g in fc.groups:
-        line = choice.apply_choice(made, forecasts(g, g.group), (g.p10, g.p50, g.p90))
+        line = choice.apply_choice(made, now[g.group], (g.p10, g.p50, g.p90))
         groups[g.group] = {k: line.to_dict()[k] for k in ("forecast", "p10", "p50", "p90")}
-    return {**chosen.to_dict(), "groups": groups}, made.reason
+    # The chosen rows are what users would have seen at each past origin (whichever method led
+    # then, with its range); a record from before the backtest scored them has the method's own.
+    shown = past_accuracy(table, choice.CHOSEN, t, h) or past_accuracy(table, made.method, t, h)
+    past = _past(shown, ours)
+    return Headline(
+        {**chosen.to_dict(), "groups": groups, "past": past}, made.reason, past, shown_naive
+    )
+
+
+def _forecasts_now(
+    history: DealHistory, fc: RevenueForecast, window_days: float
+) -> dict[str | None, dict[str, float | None]]:
+    """Each method's forecast of the period as of the forecast's date, by group (None: the
+    total): ours, the weighted pipeline and the naive forecasts (None where one cannot be made)."""
+    column = GROUP_COLUMNS.get(fc.by) if fc.by else None
+    won = naive.won_before(history.known_before(fc.as_of), column)
+    series = naive.forecasts(won, fc.as_of, fc.period, window_days)
+
+    def line_of(line: GroupForecast, group: str | None) -> dict[str, float | None]:
+        out: dict[str, float | None] = {
+            choice.MODEL: line.expected,
+            "weighted_pipeline": line.weighted_pipeline,
+        }
+        for name, values in series.items():
+            if values is not None:
+                out[name] = float(values.sum() if group is None else values.get(group, 0.0))
+        return out
+
+    return {None: line_of(fc.total, None), **{g.group: line_of(g, g.group) for g in fc.groups}}
+
+
+def _naive_of(forecasts: dict[str, float | None]) -> dict[str, float | None]:
+    return {m: rounded(forecasts.get(m), 2) for m in NAIVE_METHODS}
+
+
+def _past(shown: dict[str, Any] | None, ours: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if shown is None and ours is None else {"shown": shown, "model": ours}
