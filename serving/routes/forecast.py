@@ -17,8 +17,8 @@ from serving.deps import (
     SettingsDep,
     ViewerKey,
 )
+from serving.forecast_schemas import ForecastResponse
 from serving.limits import HeavyDep
-from serving.schemas import ForecastResponse
 
 router = APIRouter(tags=["forecast"])
 ERRORS: dict[int | str, dict[str, Any]] = {

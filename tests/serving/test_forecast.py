@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from forecast.data import store
+from forecast.forecasting import naive, track_record
 from forecast.forecasting.targets import set_targets
+from forecast.history import load_deal_history
+from forecast.periods import parse_period
 from forecast.settings import Settings
 from serving.app import create_app
+from tests.forecast import synthetic
 from tests.serving.conftest import auth, import_generated, keys_of_every_role
 
 
@@ -127,3 +132,51 @@ def test_only_viewers_and_admins_read_forecasts(viewer, api_keys):
         "/v1/forecast", params={"period": "2024-Q3"}, headers=auth(api_keys["admin"])
     )
     assert admin.status_code == 200
+
+
+def test_the_forecast_says_how_far_it_was_off_before_and_gives_the_naive_forecasts(
+    viewer, settings
+):
+    """After a backtest kept a track record, the response carries, beside the forecast users
+    get, how far it and ours were off at this horizon, and the naive forecasts now."""
+    engine = store.get_engine(settings)
+    record = synthetic.track_record({"model": 0.3, "last_period": 0.05}, "2023-01-02")
+    shown = record[record["method"] == "last_period"].assign(method="chosen")
+    held = [i % 4 != 0 for i in range(len(shown))]  # the range missed every fourth window
+    shown["p10"] = shown["actual"].where(held, shown["actual"] * 2) * 0.9
+    shown["p90"] = shown["actual"].where(held, shown["actual"] * 2) * 1.1
+    track_record.save(engine, "crm", "quarter", pd.concat([record, shown]))
+    try:
+        body = viewer.get("/v1/forecast", params={"period": "2024-Q3", "by": "team"}).json()
+    finally:
+        track_record.save(engine, "crm", "quarter", record.iloc[:0])
+    past = body["past_accuracy"]
+    assert body["headline"]["method"] == "last_period" and body["headline"]["past"] == past
+    assert past["shown"]["method"] == "chosen" and past["shown"]["n"] == 12
+    assert past["shown"]["median_ape"] == pytest.approx(0.05)
+    assert past["shown"]["coverage"]["hits"] == 9 and past["shown"]["coverage"]["n"] == 12
+    lo, hi = past["shown"]["coverage"]["wilson_95"]
+    assert 0.4 < lo < 0.75 < hi < 0.95
+    assert past["model"]["median_ape"] == pytest.approx(0.3)
+    t = pd.Timestamp("2024-07-01")
+    history = load_deal_history(engine, "crm").known_before(t)
+    last = naive.last_period(naive.won_before(history, "team"), t, parse_period("2024-Q3"))
+    assert body["naive"]["total"]["last_period"] == pytest.approx(last.sum(), abs=0.01)
+    assert body["headline"]["forecast"] == pytest.approx(last.sum(), abs=0.01)
+    assert body["naive"]["total"]["weighted_pipeline"] == body["total"]["weighted_pipeline"]
+    for g in body["groups"]:
+        mine = body["naive"]["groups"][g["group"]]
+        assert mine["last_period"] == pytest.approx(last.get(g["group"], 0.0), abs=0.01)
+    assert set(body["naive"]["labels"]) == {
+        "run_rate",
+        "last_period",
+        "last_year",
+        "weighted_pipeline",
+    }
+
+
+def test_without_a_track_record_there_is_no_past_accuracy_but_the_naive_forecasts(viewer):
+    body = viewer.get("/v1/forecast", params={"period": "2024-Q3"}).json()
+    assert body["headline"] is None and body["past_accuracy"] is None
+    assert body["naive"]["total"]["run_rate"] > 0 and body["naive"]["groups"] == {}
+    assert any("forecast backtest --data crm" in n for n in body["notes"])
