@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from forecast.forecasting import choice
 from forecast.formatting import pct
 from serving.dashboard import page
 
@@ -19,9 +20,14 @@ LAYOUT: dict[str, Any] = {
 }
 
 
+#: How each naive forecast's line is drawn (grey, so ours stands out).
+NAIVE_DASHES = ("dot", "dashdot", "longdashdot")
+
+
 def forecast_figure(fc: page.Section) -> dict[str, Any]:
-    """Won revenue per period as bars; expected, its P10–P90 band and the weighted pipeline
-    for the periods ahead; the target, where one is stored, as a marker."""
+    """Won revenue per period as bars; expected, its P10–P90 band, the weighted pipeline and
+    the naive forecasts (dotted) for the periods ahead; the target, where one is stored, as a
+    marker."""
     rows = fc.data["rows"]  # type: ignore[index]
     x = [r["period"] for r in rows]
     ahead = [r for r in rows if r.get("expected") is not None]
@@ -71,6 +77,20 @@ def forecast_figure(fc: page.Section) -> dict[str, Any]:
             "line": {"color": "#ff7f0e", "dash": "dash"},
         },
     ]
+    for method, dash in zip(page.NAIVE_LINES, NAIVE_DASHES, strict=True):
+        ys = [r.get(f"naive_{method}") for r in ahead]
+        if any(y is not None for y in ys):
+            traces.append(
+                {
+                    "type": "scatter",
+                    "name": choice.label_of(method),
+                    "x": xa,
+                    "y": ys,
+                    "mode": "lines+markers",
+                    "line": {"color": "#7f7f7f", "dash": dash, "width": 1.5},
+                    "marker": {"size": 5},
+                }
+            )
     if any(r.get("target") is not None for r in rows):
         traces.append(
             {

@@ -4,9 +4,10 @@ The forecast fits models and replays past windows: seconds of work that a manage
 page or downloading a CSV should not pay again. `create_app` makes one `OverviewCache` (a
 cachetools `TTLCache`) and keeps it on `app.state.overviews`; routes receive it through
 `OverviewCacheDep`. An entry lives `CACHE_SECONDS`; its key holds the store, the dataset's
-version, the view and the served model set, so an import or sync (a new dataset version) or a
-model reload (a new model set) misses it. While one request builds an overview, others asking
-for the same one wait for it rather than build it again.
+version, the view, the served model set and when the track record was saved, so an import or
+sync (a new dataset version), a model reload (a new model set) or a backtest (a new track
+record, which the headline and past accuracy read) misses it. While one request builds an
+overview, others asking for the same one wait for it rather than build it again.
 
 An overview shows a failed section as a message rather than failing whole, so one whose
 forecast stopped at a checkpoint (`forecast.budget`: the time budget spent, or the client gone)
@@ -22,6 +23,7 @@ from fastapi import Depends, Request
 
 from forecast import budget
 from forecast.errors import ForecastError
+from forecast.forecasting import track_record
 from serving.caches import BuildOnceCache
 from serving.dashboard import page as overview
 from serving.dashboard.page import Overview
@@ -76,6 +78,7 @@ def compute(
         view.team,
         id(models),
         models.loaded_at,
+        track_record.saved_at(engine, data.name, view.freq),
     )
 
     def build() -> Overview:

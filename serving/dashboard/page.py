@@ -296,6 +296,8 @@ def _forecast_section(
                 )
                 row["as_of"] = result["as_of"]
                 row.update(_headline(result.get("headline"), view.team))
+                row.update(_naive(result.get("naive"), view.team))
+                row.update(_past(result.get("past_accuracy")))
                 method = method or result.get("method")
                 notes.extend(n for n in result.get("notes", []) if n not in notes)
                 if target is None:
@@ -331,6 +333,48 @@ def _headline(lead: dict[str, Any] | None, team: str | None) -> dict[str, Any]:
         "headline_past_n": past.get("n"),
         "headline_horizon_weeks": past.get("horizon_weeks_used"),
     }
+
+
+#: The naive forecasts drawn beside ours (the weighted pipeline has its own line already).
+NAIVE_LINES = ("run_rate", "last_period", "last_year")
+
+
+def _naive(naive: dict[str, Any] | None, team: str | None) -> dict[str, Any]:
+    """The naive forecasts of the period now (the team's, or the total) as flat row fields."""
+    if not naive:
+        return {}
+    values = naive["groups"].get(team, {}) if team else naive["total"]
+    return {f"naive_{m}": values.get(m) for m in NAIVE_LINES}
+
+
+def _past(past: dict[str, Any] | None) -> dict[str, Any]:
+    """How far the forecast shown, and ours, were off at this horizon on the track record (of
+    the total: the record holds no group's), as flat row fields; nothing without a record."""
+    if not past:
+        return {}
+    out: dict[str, Any] = {}
+    for prefix, acc in (("past", past.get("shown")), ("model_past", past.get("model"))):
+        if acc is None:
+            continue
+        cov = acc.get("coverage") or {}
+        lo, hi = cov.get("wilson_95") or (None, None)
+        out.update(
+            {
+                f"{prefix}_method": acc["label"],
+                f"{prefix}_is_ours": acc["method"] == "model",
+                f"{prefix}_horizon_weeks": acc["horizon_weeks_used"],
+                f"{prefix}_n": acc["n"],
+                f"{prefix}_median_ape": acc["median_ape"],
+                f"{prefix}_wape": acc["wape"],
+                f"{prefix}_bias": acc["bias"],
+                f"{prefix}_coverage_hits": cov.get("hits"),
+                f"{prefix}_coverage_n": cov.get("n"),
+                f"{prefix}_coverage_lo": lo,
+                f"{prefix}_coverage_hi": hi,
+                f"{prefix}_windows_ended_by": acc["windows_ended_by"],
+            }
+        )
+    return out
 
 
 def _now(view: View, kpis: Section) -> pd.Timestamp:

@@ -493,3 +493,65 @@ def test_the_method_most_accurate_on_the_track_record_leads_beside_ours(viewer, 
         assert value(html, "headline") is not None
     finally:
         track_record.save(engine, DATASET, "quarter", record.iloc[:0])
+
+
+def test_beside_the_forecast_the_page_says_how_far_it_was_off_and_draws_the_naive_forecasts(
+    viewer, env
+):
+    """With a track record, the page says how far the forecast shown and ours were off at this
+    horizon (median error, P10–P90 held the actual in h of n), the chart draws the naive
+    forecasts as dotted lines, and the CSV carries both, all equal to the API's figures.
+    Without a record the page says how to make one."""
+    import pandas as pd
+
+    from forecast.forecasting import choice, track_record
+    from tests.forecast import synthetic
+
+    record = synthetic.track_record({"model": 0.3, "run_rate": 0.05}, "2016-01-04", 12, 1e6)
+    ours = record["method"] == "model"  # a range that holds when ours was high: 6 of 12
+    record.loc[ours, "p10"] = record.loc[ours, "forecast"] * 0.75
+    record.loc[ours, "p90"] = record.loc[ours, "forecast"] * 1.25
+    shown = record[record["method"] == "run_rate"].assign(method="chosen")
+    held = [i % 4 != 0 for i in range(len(shown))]  # missed every fourth window: 9 of 12
+    shown["p10"] = shown["actual"].where(held, shown["actual"] * 2) * 0.9
+    shown["p90"] = shown["actual"].where(held, shown["actual"] * 2) * 1.1
+    engine = store.get_engine(env.settings)
+    track_record.save(engine, DATASET, "quarter", pd.concat([record, shown]))
+    try:
+        html = viewer.get("/?period=2017-Q3&freq=quarter").text
+        download = viewer.get("/dashboard/forecast.csv?period=2017-Q3&freq=quarter").text
+        api = viewer.get(
+            "/v1/forecast",
+            params={"period": "2017-Q3", "by": "team", "as_of": "2017-07-01"},
+            headers=auth(env.keys["viewer"]),
+        ).json()
+    finally:
+        track_record.save(engine, DATASET, "quarter", record.iloc[:0])
+    past = html[html.index('id="past-accuracy"') :]
+    past = past[: past.index("</div>")]
+    assert value(past, "past_median_ape") == pytest.approx(0.05)
+    assert value(past, "past_coverage") == 9 and "9 of 12" in past
+    assert value(past, "model_past_median_ape") == pytest.approx(0.3) and "6 of 12" in past
+    assert "0 weeks ahead" in past and "run rate of recent won revenue" in past
+    assert api["past_accuracy"]["shown"]["coverage"]["hits"] == 9
+
+    figure = json.loads(
+        re.search(r'id="forecast-figure">(.*?)</script>', html, re.S).group(1)  # type: ignore[union-attr]
+    )
+    lines = {t["name"]: t for t in figure["data"]}
+    run_rate = lines[choice.label_of("run_rate")]
+    assert run_rate["line"]["dash"] == "dot" and run_rate["x"][0] == "2017-Q3"
+    assert run_rate["y"][0] == pytest.approx(api["naive"]["total"]["run_rate"])
+    last_period = lines[choice.label_of("last_period")]
+    assert last_period["line"]["dash"] == "dashdot"
+    assert last_period["y"][0] == pytest.approx(api["naive"]["total"]["last_period"])
+    assert choice.label_of("last_year") not in lines  # the data holds no year before
+
+    q2 = {r["period"]: r for r in csv.DictReader(io.StringIO(download))}["2017-Q3"]
+    assert float(q2["past_median_ape"]) == pytest.approx(0.05) and q2["past_coverage_hits"] == "9"
+    assert float(q2["model_past_coverage_hits"]) == 6
+    assert float(q2["naive_run_rate"]) == pytest.approx(api["naive"]["total"]["run_rate"])
+
+    without = viewer.get("/?period=2017-Q3&freq=quarter").text  # the new record is seen at once
+    assert 'id="past-accuracy"' not in without and "forecast backtest --data" in without
+    assert choice.label_of("run_rate") in without  # the naive lines stay on the chart

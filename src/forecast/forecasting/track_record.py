@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from forecast.data import store
 from forecast.forecasting import choice, naive
@@ -65,6 +65,15 @@ def load(engine: Engine, dataset: str, freq: str) -> pd.DataFrame:
         frame[c] = pd.to_numeric(frame[c]).astype("float64")
     frame["sealed"] = frame["sealed"].astype(bool)
     return frame
+
+
+def saved_at(engine: Engine, dataset: str, freq: str) -> object:
+    """When the dataset's record for `freq` was saved (None: there is none): part of the key of
+    anything cached that read it, so a new backtest shows at once."""
+    t = store.track_record
+    query = select(func.max(t.c.run_at)).where(t.c.dataset == dataset, t.c.freq == freq)
+    with engine.connect() as conn:
+        return conn.execute(query).scalar()
 
 
 def horizon_weeks(period: Period, as_of: pd.Timestamp) -> float:
