@@ -34,7 +34,9 @@ def record(errors: dict[str, float]) -> pd.DataFrame:
 
 def test_a_saved_record_reads_back_and_a_new_one_replaces_it(crm):
     table = record({"model": 0.2, "last_period": 0.05})
+    assert track_record.saved_at(crm, "crm", "quarter") is None
     assert track_record.save(crm, "crm", "quarter", table) == len(table)
+    assert track_record.saved_at(crm, "crm", "quarter") is not None
     back = track_record.load(crm, "crm", "quarter")
     pd.testing.assert_frame_equal(
         back.sort_values(["origin", "method"]).reset_index(drop=True),
@@ -44,6 +46,8 @@ def test_a_saved_record_reads_back_and_a_new_one_replaces_it(crm):
     track_record.save(crm, "crm", "quarter", table.iloc[:2])
     assert len(track_record.load(crm, "crm", "quarter")) == 2
     assert track_record.load(crm, "crm", "month").empty
+    track_record.save(crm, "crm", "quarter", table.iloc[:0])
+    assert track_record.saved_at(crm, "crm", "quarter") is None
 
 
 def test_without_a_record_ours_leads_and_the_note_says_how_to_make_one(crm):
