@@ -50,20 +50,19 @@ def fit_forecast_models(
     known = history.known_before(t)
     rows = tm.survival_rows(history, t, every_days=settings.timing_every_days)
     notes: list[str] = list(history.leak_notes)
-    baseline = None
-    if len(rows) and (rows["event"] > 0).any():
-        baseline = tm.StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(
-            rows, len(history.stages.open_stages)
-        )
-    try:
+    baseline: tm.StageKaplanMeier | None
+    try:  # fits the baseline too: fitted here only when the model cannot be
         model, baseline = tm.fit_timing(history, t, settings=settings, seed=seed, rows=rows)
         timing: tm.TimeToClose | tm.StageKaplanMeier = model
         method = "time-to-close model"
     except InsufficientHistory as exc:
-        if baseline is None:
+        if not (len(rows) and (rows["event"] > 0).any()):
             raise InsufficientHistory(
                 f"no deal had closed before {t.date()}: there is no history to forecast from"
             ) from None
+        baseline = tm.StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(
+            rows, len(history.stages.open_stages)
+        )
         timing, method = baseline, "per-stage close-time baseline"
         notes.append(f"{exc}; the forecast uses the per-stage close-time distributions")
     stage_rates = stage_win_rates(known)
