@@ -20,8 +20,9 @@ LAYOUT: dict[str, Any] = {
 }
 
 
-#: How each naive forecast's line is drawn (grey, so ours stands out).
+#: How each naive forecast's line is drawn: thin, muted and broken, so ours stands out.
 NAIVE_DASHES = ("dot", "dashdot", "longdashdot")
+NAIVE_COLOURS = ("#8c564b", "#7f7f7f", "#9467bd")
 
 
 def forecast_figure(fc: page.Section) -> dict[str, Any]:
@@ -77,7 +78,7 @@ def forecast_figure(fc: page.Section) -> dict[str, Any]:
             "line": {"color": "#ff7f0e", "dash": "dash"},
         },
     ]
-    for method, dash in zip(page.NAIVE_LINES, NAIVE_DASHES, strict=True):
+    for method, dash, colour in zip(page.NAIVE_LINES, NAIVE_DASHES, NAIVE_COLOURS, strict=True):
         ys = [r.get(f"naive_{method}") for r in ahead]
         if any(y is not None for y in ys):
             traces.append(
@@ -87,7 +88,7 @@ def forecast_figure(fc: page.Section) -> dict[str, Any]:
                     "x": xa,
                     "y": ys,
                     "mode": "lines+markers",
-                    "line": {"color": "#7f7f7f", "dash": dash, "width": 1.5},
+                    "line": {"color": colour, "dash": dash, "width": 1.5},
                     "marker": {"size": 5},
                 }
             )

@@ -98,13 +98,37 @@ def money(v: float) -> str:
     return f"{v:,.0f}"
 
 
+@pytest.fixture
+def track_record(env) -> Iterator[None]:
+    """A made-up track record for the quarters (what `forecast backtest --every week` keeps):
+    the run rate 5% off, ours 30% off with a range that held half the time, and the forecast
+    chosen by past error with a range that held every time; cleared afterwards."""
+    import pandas as pd
+
+    from forecast.data import store
+    from forecast.forecasting import track_record as record_store
+    from tests.dashboard_env import DATASET
+    from tests.forecast import synthetic
+
+    record = synthetic.track_record({"model": 0.3, "run_rate": 0.05}, "2016-01-04", 12, 1e6)
+    ours = record["method"] == "model"
+    record.loc[ours, "p10"] = record.loc[ours, "forecast"] * 0.75
+    record.loc[ours, "p90"] = record.loc[ours, "forecast"] * 1.25
+    shown = record[record["method"] == "run_rate"].assign(method="chosen")
+    shown["p10"], shown["p90"] = shown["actual"] * 0.9, shown["actual"] * 1.1
+    engine = store.get_engine(env.settings)
+    record_store.save(engine, DATASET, "quarter", pd.concat([record, shown]))
+    yield
+    record_store.save(engine, DATASET, "quarter", record.iloc[:0])
+
+
 def tile(page, section: str, field: str) -> tuple[float, str]:
     el = page.locator(f"#{section} [data-field='{field}']").first
     return float(el.get_attribute("data-value")), el.inner_text().strip()
 
 
 def test_a_manager_signs_in_reads_filters_downloads_and_signs_out(
-    browser, server, api, env, tmp_path
+    browser, server, api, env, tmp_path, track_record
 ):
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -153,6 +177,13 @@ def test_a_manager_signs_in_reads_filters_downloads_and_signs_out(
     assert "close-probability" in page.locator("#models").inner_text()
     assert page.locator("#models table").count() >= 1
     assert page.locator(".unavailable").count() == 0
+
+    # Beside the forecast: how far it and ours were off before; the naive forecasts drawn.
+    past = " ".join(page.locator("#past-accuracy").inner_text().split())
+    assert "median error 5.0%" in past and "held the actual in 12 of 12" in past
+    assert "median error 30.0%" in past and "held the actual in 6 of 12" in past
+    legend = page.locator("#forecast-chart .legendtext").all_text_contents()
+    assert "run rate of recent won revenue" in legend and "last period's won revenue" in legend
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
