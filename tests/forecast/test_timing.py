@@ -296,3 +296,31 @@ def test_runs_are_logged_and_only_a_winning_timing_model_becomes_champion(data, 
     )
     assert "overall_coverage_p10_p90" in run.data.metrics
     assert run.data.params["freq"] == "quarter"
+
+
+# --- the time table: one score per cell ----------------------------------------------------------
+
+
+def _scores_everywhere(booster, shape) -> np.ndarray:
+    grid = np.stack(np.meshgrid(*map(np.arange, shape), indexing="ij"), -1)
+    return booster.predict(grid.reshape(-1, len(shape)).astype(float), raw_score=True)
+
+
+def test_the_time_table_holds_the_boosters_score_of_every_cell():
+    """`grid_scores` scores one value per class of the trees' thresholds and copies the rest:
+    it must give every cell exactly what scoring that cell gives, bit for bit."""
+    import lightgbm as lgb
+
+    from forecast.timing.hazard import grid_scores
+
+    rng = np.random.default_rng(0)
+    # Integer features with gaps (a threshold may fall on a value no row had) and zeros.
+    shape = (3, 4, 30, 30, 14)
+    X = np.column_stack([rng.choice(np.arange(0, n, 2), 4000) for n in shape]).astype(float)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(X[:, 2] - X[:, 3]) / 10))).astype(float)
+    params = {"objective": "binary", "num_leaves": 15, "min_data_in_leaf": 5, "verbose": -1}
+    boosters = [lgb.train(params, lgb.Dataset(X, y), num_boost_round=40)]
+    cat = lgb.Dataset(X, y, categorical_feature=[0])  # categorical splits: scored one by one
+    boosters.append(lgb.train({**params, "min_data_per_group": 5}, cat, num_boost_round=10))
+    for booster in boosters:
+        assert np.array_equal(grid_scores(booster, shape), _scores_everywhere(booster, shape))
