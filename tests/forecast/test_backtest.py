@@ -147,7 +147,10 @@ def test_shared_data_quarterly_backtest_beats_the_weighted_pipeline(shared_oppor
     )
     rep = backtest(history, freq="quarter", start="2017-01-01", end="2017-12-31")
     overall = rep.overall()
-    assert [p.status for p in rep.periods] == ["skipped", "ok", "ok", "ok"]
+    # Deals first closed in March 2017: a quarter is forecast once a full quarter of outcomes
+    # is known (from June on), so Q1 and Q2 are skipped, saying why.
+    assert [p.status for p in rep.periods] == ["skipped", "skipped", "ok", "ok"]
+    assert "less than a quarter of outcomes before 2017-04-01" in rep.periods[1].reason
     assert overall["model"]["wape"] < overall["weighted_pipeline"]["wape"]
     # The export leaves the account blank on most deals still open (never on closed ones): the
     # report says the leak check left it out of the models.
@@ -364,10 +367,10 @@ def test_windows_ending_after_the_export_date_are_not_scored(history):
     assert head["forecasts"] == sum(not p.sealed for p in rep.scored) > 0
     assert sealed["forecasts"] == sum(p.sealed for p in rep.scored) > 0
     quarters = backtest(
-        history, freq="quarter", end="2023-Q4", export_date="2023-09-15", settings=SETTINGS
+        history, freq="quarter", end="2023-Q4", export_date="2023-10-15", settings=SETTINGS
     )
     status = {p.period.label: p.status for p in quarters.periods}
-    assert status["2023-Q2"] == "ok" and status["2023-Q3"] == status["2023-Q4"] == "skipped"
+    assert status["2023-Q3"] == "ok" and status["2023-Q4"] == "skipped"
     assert "export date" in quarters.periods[-1].reason
 
 
@@ -395,7 +398,7 @@ def test_bad_horizons_and_origins_are_refused(history):
 
 
 @pytest.mark.slow
-def test_shared_data_weekly_backtest_gives_dozens_of_forecasts_per_horizon(shared_opportunities):
+def test_shared_data_weekly_backtest_gives_dozens_of_forecasts(shared_opportunities):
     from forecast.data.importing import read_export
 
     export = read_export(shared_opportunities)
@@ -405,9 +408,12 @@ def test_shared_data_weekly_backtest_gives_dozens_of_forecasts_per_horizon(share
     rep = backtest(history, freq="quarter", every="week", horizons=(0, 4, 8, 13))
     assert rep.export_date == T("2017-12-31")
     assert all(p.period.end <= T("2018-01-01") for p in rep.periods)
+    # A year of closes, the first in March: quarter-long windows are forecast from June (a
+    # quarter of outcomes known), so 43 forecasts over the four horizons, fewer the further ahead.
+    assert len(rep.scored) >= 30
     for h in (0, 4, 8, 13):
         done = [p for p in rep.scored if p.horizon_weeks == h]
-        assert len(done) >= 15
+        assert len(done) >= 4
         assert all("weighted_pipeline" in p.forecasts for p in done)
         # The record of closes starts in March 2017: the naive forecasts need a week of it
         # (run rate) or a whole quarter (last period) before the origin.

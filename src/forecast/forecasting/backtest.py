@@ -8,6 +8,15 @@ weeks, with models fitted only on what was known before the origin (`DealHistory
 no stage entry, close or amount recorded at or after it). Windows sharing an origin share one
 fit: the replay walks the distinct origins in order and fits once at each.
 
+**When forecasts start.** A forecast is scored once a full period of outcomes is known before its
+origin (the first close + one period): with less, the run rate and the models have nothing to
+learn from, and their errors would say nothing about the product in use.
+
+**Ranges out of sample.** Each fitted origin also forecasts the next period and its halves
+(`drift.Probe`); a later forecast widens its range by how far those forecasts missed, reading
+only probes that had ended by its own origin (`drift.drift_from_probes`). The first origins,
+before any probe has ended, measure the drift in sample.
+
 **What is scored.** Our forecast (expected, P10/P50/P90), the weighted pipeline and the
 per-stage close-time baseline (`stage_km`) on the same pipeline, and the naive forecasts of
 `forecasting.naive` (run rate, last period, same period last year), against the revenue won with a
@@ -54,7 +63,7 @@ from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.forecasting import choice, naive
 from forecast.forecasting.backtest_report import BacktestReport, PeriodResult
-from forecast.forecasting.drift import measure_drift
+from forecast.forecasting.drift import Probe, cached_drift, drift_from_probes, probe_spans
 from forecast.forecasting.fitted import ForecastModels, fit_forecast_models
 from forecast.forecasting.revenue import GROUP_COLUMNS, MISSING_GROUP, forecast_pipeline
 from forecast.formatting import rounded
@@ -135,7 +144,7 @@ def backtest(
         windows = _weeks(history, freq, lo, hi, cutoff)
     sealed_from = _sealed_from(cutoff, freq, n_sealed) if n_sealed else None
     notes = list(history.leak_notes)
-    results, fitted = _replay(history, windows, steps, cutoff, by, settings, progress)
+    results, fitted = _replay(history, windows, freq, steps, cutoff, by, settings, progress)
     for r in results:
         r.sealed = sealed_from is not None and r.period.end > sealed_from
     _choose_all(results)
@@ -234,15 +243,15 @@ def _weeks(
     hi: pd.Timestamp | None,
     cutoff: pd.Timestamp,
 ) -> list[Period]:
-    """Windows of the period's length starting every Monday: from the first Monday at which a
-    deal had closed (nothing to learn from before) or `lo`, to the last one ending by the export
-    date (or `hi`)."""
+    """Windows of the period's length starting every Monday: from the first Monday a full
+    period after the first close (less history teaches the models and the run rate nothing) or
+    `lo`, to the last one ending by the export date (or `hi`)."""
     deals = history.deals
     closes = deals.loc[deals["status"].isin([WON, LOST]), "closed_at"].dropna()
     if lo is None:
         if closes.empty:
             raise InvalidInput("no deal has closed in the data: nothing to backtest")
-        lo = as_timestamp(closes.min())
+        lo = as_timestamp(closes.min()) + naive.LENGTHS[freq]
     stop = min(cutoff, hi) if hi is not None else cutoff
     first = lo.normalize() + pd.Timedelta(days=(7 - lo.weekday()) % 7)
     length = naive.LENGTHS[freq]
@@ -305,6 +314,7 @@ class _Origin:
 def _replay(
     history: DealHistory,
     windows: list[Period],
+    freq: str,
     horizons: tuple[int, ...],
     cutoff: pd.Timestamp,
     by: str | None,
@@ -340,18 +350,23 @@ def _replay(
             results.append(None)
             jobs.setdefault(origin, []).append((index, per, h))
     fitted = 0
+    length = naive.LENGTHS[freq]
+    probes: list[Probe] = []  # every fitted origin's forecasts of the next days: drift
     for origin in sorted(jobs):
         if progress:
             progress(f"fitting as of {origin.date()} ({len(jobs[origin])} forecasts)")
         state: _Origin | None = None
         reason = ""
-        if first_close is None or first_close >= origin:
+        if first_close is None or first_close + length > origin:
             reason = (
-                f"no deal had closed before {origin.date()}: there is no history to forecast from"
+                f"less than a {freq} of outcomes before {origin.date()} (the first deal closed "
+                f"{first_close.date() if first_close is not None else 'never'}): forecasts are "
+                f"scored once a full {freq} of history is known, as the run rate and the models "
+                "need it"
             )
         else:
             try:
-                state = _fit_origin(history, origin, column, settings)
+                state = _fit_origin(history, origin, column, settings, won_all, freq, probes)
                 fitted += 1
             except InsufficientHistory as exc:
                 reason = str(exc)
@@ -362,28 +377,33 @@ def _replay(
                 )
             else:
                 results[index] = _one_forecast(
-                    history, state, per, h, origin, won_all, column, by, settings
+                    history, state, per, h, origin, won_all, column, by, settings, probes
                 )
     return [r for r in results if r is not None], fitted
 
 
 def _fit_origin(
-    history: DealHistory, origin: pd.Timestamp, column: str | None, settings: Settings
+    history: DealHistory,
+    origin: pd.Timestamp,
+    column: str | None,
+    settings: Settings,
+    won_all: pd.DataFrame,
+    freq: str,
+    probes: list[Probe],
 ) -> _Origin:
+    """Fit as of the origin; and add its probes: what these models forecast for the next full
+    period and its halves, beside what was won then (read by later origins only, once ended)."""
     models = fit_forecast_models(history, origin, settings=settings)
     pipeline = tm.pipeline_rows(history, origin)
     shown = history.as_of(origin)
     won = naive.won_before(history.known_before(origin), column)
+    full = (origin + naive.LENGTHS[freq] - origin) / tm.DAY
+    for level, span in enumerate(probe_spans(full)):
+        window = Period(f"{origin.date()} +{span:g} days", origin, origin + span * tm.DAY, freq)
+        fc = forecast_pipeline(pipeline, models, window, origin)
+        actual = won_all.loc[window.contains(won_all["closed_at"]), "amount"].fillna(0).sum()
+        probes.append(Probe(origin, level, span, fc.total.expected, float(actual)))
     return _Origin(models, pipeline, shown, won)
-
-
-def _drift(history: DealHistory, models: ForecastModels, span: float, settings: Settings):
-    """Drift measured on past windows of the forecast's span (from the origin, or the window
-    start when later, to its end), cached per models and span as `forecast_revenue` does."""
-    key = ("drift", round(span, 6))
-    if key not in models.cache:
-        models.cache[key] = measure_drift(history, models, span, settings=settings)
-    return models.cache[key]
 
 
 def _one_forecast(
@@ -396,6 +416,7 @@ def _one_forecast(
     column: str | None,
     by: str | None,
     settings: Settings,
+    probes: list[Probe],
 ) -> PeriodResult:
     models, pipeline, shown = state.models, state.pipeline, state.shown
     known_groups = (
@@ -404,7 +425,8 @@ def _one_forecast(
         else None
     )
     span = (per.end - max(per.start, origin)) / tm.DAY
-    drift = _drift(history, models, span, settings)
+    # Out of sample where earlier origins' probes have ended, else in sample (the first weeks).
+    drift = drift_from_probes(probes, origin, span) or cached_drift(history, models, span, settings)
     fc = forecast_pipeline(
         pipeline, models, per, origin, by=by, known_groups=known_groups, drift=drift
     )

@@ -3,7 +3,10 @@
 Deal-by-deal chance is not the only uncertainty: the pace of new deals and win rates shift from
 one period to the next. `measure_drift` replays the fitted models on past windows (known at the
 as-of date) and the spread of log(actual / expected) widens the range through a mean-one
-log-normal factor.
+log-normal factor. Those models saw the windows they replay (in sample: narrow). The backtest
+measures it out of sample instead (`drift_from_probes`): each origin's models forecast the next
+days, and a later origin reads how far those forecasts missed. With too little history for
+windows of the forecast's span, both fall back to shorter windows, which err wide.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from forecast import budget
 from forecast import timing as tm
 from forecast.data.stages import WON
 from forecast.features import deal_amounts
@@ -21,15 +25,33 @@ from forecast.forecasting.fitted import ForecastModels, share_won_by, templates_
 from forecast.history import DealHistory
 from forecast.settings import Settings, get_settings
 
+#: The fewest past windows a drift is measured on: fewer say nothing about the spread.
+MIN_WINDOWS = 3
+#: The shortest windows the drift falls back to when the forecast's span has too few.
+MIN_SPAN_DAYS = 14.0
+
 
 @dataclass
 class Drift:
-    """How far the models' forecasts missed on past windows: log sd of actual / expected."""
+    """How far the models' forecasts missed on past windows: log sd of actual / expected.
+    `span_days`: the windows' length (shorter than the forecast's when history was short)."""
 
     sigma: float
     windows: int
     ratios: list[float] = field(default_factory=list)
     note: str = ""
+    span_days: float = 0.0
+
+
+def cached_drift(
+    history: DealHistory, models: ForecastModels, span_days: float, settings: Settings | None
+) -> Drift:
+    """`measure_drift`, kept in `models.cache` per span: every forecast of the same models and
+    span (the periods of one view, the windows of one backtest origin) shares it."""
+    key = ("drift", round(span_days, 6))
+    if key not in models.cache:
+        models.cache[key] = measure_drift(history, models, span_days, settings=settings)
+    return models.cache[key]
 
 
 def measure_drift(
@@ -49,23 +71,61 @@ def measure_drift(
     in pace and win rates from one period to the next. Only outcomes known at `models.as_of` are
     used, so the measure obeys the as-of rule; the models saw these windows in training, so it
     errs on the narrow side.
+
+    When history holds fewer than `MIN_WINDOWS` windows of the span (a young dataset, a forecast
+    far ahead), the windows halve until it does, down to `MIN_SPAN_DAYS`: a shorter window's
+    relative miss is larger than a longer one's, so the range errs wide rather than holding
+    deal-by-deal chance only, and the note says so.
     """
     settings = settings or get_settings()
-    t = models.as_of
-    known = history.known_before(t)
+    known = history.known_before(models.as_of)
     opps = known.deals
     closes = opps.loc[opps["status"].isin([WON, "lost"]), "closed_at"]
     if closes.empty:
-        return Drift(0.0, 0, note="no close known yet")
+        return Drift(0.0, 0, note="no close known yet", span_days=span_days)
     first = max(closes.min(), opps["created_at"].min() + pd.Timedelta(days=models.window_days))
+    for span in probe_spans(span_days):
+        ratios = _ratios(known, models, first, span, every_days, max_windows, settings)
+        if len(ratios) >= MIN_WINDOWS:
+            break
+    if len(ratios) < MIN_WINDOWS:
+        return Drift(
+            0.0,
+            len(ratios),
+            ratios,
+            note="too little history to measure forecast drift",
+            span_days=span,
+        )
+    sigma = float(np.sqrt(np.mean(np.square(ratios))))
+    note = ""
+    if span < span_days:
+        note = (
+            f"too little history for {MIN_WINDOWS} past windows of {span_days:.0f} days: "
+            f"drift measured on {span:.0f}-day windows, which errs wide"
+        )
+    return Drift(sigma, len(ratios), ratios, note=note, span_days=span)
+
+
+def _ratios(
+    known: DealHistory,
+    models: ForecastModels,
+    first: pd.Timestamp,
+    span_days: float,
+    every_days: int,
+    max_windows: int,
+    settings: Settings,
+) -> list[float]:
+    """log(actual / expected) on past windows of `span_days`, newest first."""
+    opps = known.deals
     span = pd.Timedelta(days=span_days)
     ratios: list[float] = []
     # Windows end where the data does (after it, nothing happened to compare with), and the
     # replay tries a bounded number of them whatever the as-of date and span.
-    s = (min(t, known.end + tm.DAY) - span).normalize()
+    s = (min(models.as_of, known.end + tm.DAY) - span).normalize()
     for _ in range(4 * max_windows):
         if s < first or len(ratios) >= max_windows:
             break
+        budget.check()
         pipe = tm.pipeline_rows(known, s)
         expected = float(
             (
@@ -85,7 +145,76 @@ def measure_drift(
         if expected > 0 and actual > 0:
             ratios.append(math.log(actual / expected))
         s -= pd.Timedelta(days=every_days)
-    if len(ratios) < 2:
-        return Drift(0.0, len(ratios), ratios, note="too little history to measure forecast drift")
-    sigma = float(np.sqrt(np.mean(np.square(ratios))))
-    return Drift(sigma, len(ratios), ratios)
+    return ratios
+
+
+# --- out of sample: the backtest's own forecasts of the next days ---------------------------------
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the models fitted at `origin` forecast for the next `span_days` (the pipeline then
+    and deals not yet created), beside what was won: one out-of-sample error for the drift of
+    forecasts made later. `level` 0 is the forecast's full span, 1 half of it, 2 a quarter."""
+
+    origin: pd.Timestamp
+    level: int
+    span_days: float
+    expected: float
+    actual: float
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return self.origin + pd.Timedelta(days=self.span_days)
+
+
+def probe_spans(span_days: float) -> list[float]:
+    """The spans a drift is measured on, longest first: the forecast's, then halves of it down
+    to `MIN_SPAN_DAYS` (as `measure_drift` falls back)."""
+    spans = [float(span_days)]
+    while spans[-1] / 2 >= min(MIN_SPAN_DAYS, span_days):
+        spans.append(spans[-1] / 2)
+    return spans
+
+
+def drift_from_probes(
+    probes: list[Probe],
+    as_of: pd.Timestamp,
+    span_days: float,
+    *,
+    every_days: int = 14,
+    max_windows: int = 13,
+) -> Drift | None:
+    """The drift measured out of sample: the log misses of probes made by models fitted before
+    each probe's window, over probes whose windows had ended by `as_of` (newest first, at least
+    `every_days` apart, at most `max_windows`). The full span's probes when `MIN_WINDOWS` have
+    ended, else the shortest level that has them (a shorter window misses by more: errs wide).
+    None when no level has enough: the caller measures in sample instead."""
+    for level, span in enumerate(probe_spans(span_days)):
+        ended = sorted(
+            (
+                p
+                for p in probes
+                if p.level == level and p.end <= as_of and p.expected > 0 and p.actual > 0
+            ),
+            key=lambda p: p.origin,
+            reverse=True,
+        )
+        picked: list[Probe] = []
+        for p in ended:
+            if not picked or picked[-1].origin - p.origin >= pd.Timedelta(days=every_days):
+                picked.append(p)
+            if len(picked) >= max_windows:
+                break
+        if len(picked) < MIN_WINDOWS:
+            continue
+        ratios = [math.log(p.actual / p.expected) for p in picked]
+        note = (
+            f"measured out of sample: forecasts of the next {span:.0f} days made at "
+            f"{len(picked)} earlier dates by the models fitted then"
+        )
+        if level:
+            note += f", shorter than this forecast's {span_days:.0f} days, so it errs wide"
+        sigma = float(np.sqrt(np.mean(np.square(ratios))))
+        return Drift(sigma, len(picked), ratios, note=note, span_days=span)
+    return None

@@ -51,7 +51,7 @@ from forecast.data.stages import WON
 from forecast.errors import InvalidInput
 from forecast.features import deal_amounts
 from forecast.forecasting.distribution import Distribution, combine, group_distributions
-from forecast.forecasting.drift import Drift, measure_drift
+from forecast.forecasting.drift import Drift, cached_drift
 from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, share_won_inside
 from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
@@ -165,10 +165,7 @@ def forecast_revenue(
     drift = None
     if per.end > t:
         span = (per.end - max(per.start, t)) / tm.DAY
-        key = ("drift", round(span, 6))
-        if key not in models.cache:
-            models.cache[key] = measure_drift(history, models, span, settings=settings)
-        drift = models.cache[key]
+        drift = cached_drift(history, models, span, settings)
         budget.check()
     return forecast_pipeline(
         pipeline,
@@ -336,7 +333,7 @@ def forecast_pipeline(
     else:
         notes.append(
             f"the range includes a forecast drift of ±{drift.sigma:.0%} (log sd), "
-            f"measured on {drift.windows} past windows"
+            f"measured on {drift.windows} past windows" + (f" ({drift.note})" if drift.note else "")
         )
     if models.as_of != as_of:
         notes.append(f"models fitted as of {models.as_of.date()}, pipeline as of {as_of.date()}")
