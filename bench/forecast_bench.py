@@ -223,6 +223,9 @@ def _print_scores(rep) -> None:
     ):
         print(f"  {block}")
         for entry in scores:
+            if not entry["forecasts"]:
+                print(f"    h={entry['horizon_weeks']:>2}w: no forecast scored")
+                continue
             wape = ", ".join(
                 f"{name} {m['wape']:.1%}" for name, m in entry["methods"].items() if m["n"]
             )
