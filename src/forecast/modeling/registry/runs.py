@@ -395,8 +395,10 @@ def show_model(
 def log_backtest(
     report: Any, settings: Settings | None = None, params: dict[str, Any] | None = None
 ) -> str:
-    """Log a backtest (`backtest.BacktestReport`) as one run: per period and overall errors,
-    WAPE and P10–P90 coverage, the full report as JSON. Returns the run id."""
+    """Log a backtest (`backtest.BacktestReport`) as one run: overall and per-horizon errors
+    (WAPE, bias of every method; P10–P90 coverage of ours and of the forecast chosen; how often
+    ours beat the best naive one), per calendar period errors, the full report as JSON. Returns
+    the run id."""
     import mlflow
 
     settings = settings or get_settings()
@@ -404,6 +406,18 @@ def log_backtest(
     metrics: dict[str, float] = {"seconds": float(report.seconds)}
     for key, value in _flatten(data["overall"]).items():
         metrics[f"overall_{key}"] = value
+    # Per horizon (headline and sealed check apart): every method's WAPE and bias, coverage.
+    for block, prefix in (("horizon_scores", ""), ("sealed_check", "sealed_")):
+        for entry in data.get(block) or []:
+            h = f"{prefix}h{entry['horizon_weeks']}"
+            for m, score in entry["methods"].items():
+                for k in ("wape", "bias"):
+                    if score.get(k) is not None:
+                        metrics[f"{h}_{m}_{k}"] = score[k]
+            for k in ("coverage_p10_p90", "coverage_p10_p90_chosen", "beats_best_naive"):
+                if (entry.get(k) or {}).get("share") is not None:
+                    metrics[f"{h}_{k}"] = entry[k]["share"]
+    per_period = data.get("every", "period") == "period"  # weekly: hundreds, in the JSON only
     with _mlflow(settings) as client, _start_run(client, "backtest", settings) as run:
         for step, period in enumerate(data["periods"]):
             if period["status"] != "ok":
@@ -423,6 +437,8 @@ def log_backtest(
                 },
                 step=step,
             )
+            if not per_period:
+                continue
             for m, e in period["methods"].items():
                 if e.get("abs_error") is not None:
                     metrics[f"{period['period']}_{m}_abs_error"] = e["abs_error"]
