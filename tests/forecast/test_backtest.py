@@ -461,9 +461,13 @@ def test_the_chosen_forecast_reads_only_windows_ended_by_its_origin(chosen_runs)
             assert p.chosen["method"] == "model" and p.chosen["range"] == "model"
             assert (p.chosen["p10"], p.chosen["p90"]) == (p.p10, p.p90)
             assert p.model_empirical is None
+            assert "model_recalibrated" not in p.forecasts
         else:
             assert p.chosen["past_forecasts"] >= MIN_PAST_FORECASTS
             assert p.chosen["range"] == "empirical" and p.model_empirical is not None
+            # Ours recalibrated on its past errors competes: ours times its past median
+            # actual / forecast, the middle of ours' empirical range.
+            assert p.forecasts["model_recalibrated"] == pytest.approx(p.model_empirical[1])
     # Not vacuous: later origins had enough ended windows to choose and measure a range.
     assert sum(p.chosen["range"] == "empirical" for p in cut.scored) >= 3
 

@@ -16,6 +16,7 @@ from forecast.forecasting.choice import (
     choose,
     conformal_bounds,
     empirical_range,
+    recalibrated,
 )
 
 T = pd.Timestamp
@@ -157,3 +158,12 @@ def test_a_table_without_the_needed_columns_is_refused_naming_them():
     c = choose(PAST, ORIGIN, 0)
     with pytest.raises(InvalidInput, match="no 'last_period' forecast"):
         apply_choice(c, {"model": 1.0})
+
+
+def test_ours_recalibrated_is_ours_times_its_past_median_ratio_of_actual_to_forecast():
+    # Ours forecast 200 where 100 was won, nine times: recalibrated, a forecast of 300 is 150.
+    table = _table({"model": [200.0] * 9}, [100.0] * 9)
+    value, factors = recalibrated(table, ORIGIN, 0, 300.0)
+    assert value == pytest.approx(150.0) and factors["p50_factor"] == pytest.approx(0.5)
+    few = _table({"model": [200.0] * 8}, [100.0] * 8)
+    assert recalibrated(few, ORIGIN, 0, 300.0) is None  # too few past forecasts

@@ -208,3 +208,18 @@ def test_inside_its_period_ours_stands_with_its_past_error_at_the_start(crm):
     assert fc.headline is None and fc.past_accuracy is not None
     assert fc.past_accuracy["shown"]["method"] == "model"
     assert fc.past_accuracy["shown"]["horizon_weeks_used"] == 0
+
+
+def test_ours_recalibrated_on_its_past_errors_competes_where_the_record_allows(crm):
+    # Ours always 50% over, the run rate 20% off either way: recalibrated (halved), ours is exact.
+    table = record({"model": 0.0, "run_rate": 0.2})
+    ours = table["method"] == "model"
+    table.loc[ours, "forecast"] = table.loc[ours, "actual"] * 1.5
+    recal = table[ours].assign(method="model_recalibrated")
+    recal["forecast"] = recal["actual"]
+    track_record.save(crm, "crm", "quarter", pd.concat([table, recal], ignore_index=True))
+    fc = forecast_against_targets(crm, "2024-Q3", settings=SETTINGS)
+    lead = fc.headline
+    assert lead is not None and lead["method"] == "model_recalibrated"
+    assert lead["label"] == "our forecast recalibrated on its past errors"
+    assert lead["forecast"] == pytest.approx(fc.forecast.total.expected / 1.5)

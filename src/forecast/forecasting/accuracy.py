@@ -19,6 +19,7 @@ from forecast.forecasting import choice, naive
 #: The forecasts a backtest scores, and how each is labelled.
 METHODS = {
     "model": "our forecast",
+    choice.RECALIBRATED: choice.LABELS[choice.RECALIBRATED],
     "weighted_pipeline": "weighted pipeline",
     "stage_km": "per-stage close-time baseline",
     **naive.NAIVE,

@@ -170,14 +170,21 @@ def backtest(
 
 
 def _choose_all(results: list[PeriodResult]) -> None:
-    """Give each scored forecast the `chosen` pseudo-method and ours its empirical range, from
-    the forecasts of windows that had ended by its origin (`choice.choose` reads no other row):
-    what users would have been shown then."""
+    """Give each scored forecast what users would have been shown then, from the forecasts of
+    windows that had ended by its origin (`choice` reads no other row): first ours recalibrated
+    on its past errors (`choice.RECALIBRATED`, with ours' empirical range), then the `chosen`
+    pseudo-method among all of them."""
+    scored = [p for p in results if p.status == "ok" and p.origin is not None]
     table = BacktestReport("", None, results).forecast_table()
-    table = table[table["method"] != choice.CHOSEN]
-    for p in results:
-        if p.status != "ok" or p.origin is None:
-            continue
+    for p in scored:
+        assert p.origin is not None
+        again = choice.recalibrated(table, p.origin, p.horizon_weeks, p.forecasts["model"])
+        if again is not None:
+            p.forecasts[choice.RECALIBRATED] = again[0]
+            p.model_empirical = choice.scaled(p.forecasts["model"], again[1])
+    table = BacktestReport("", None, results).forecast_table()
+    for p in scored:
+        assert p.origin is not None
         c = choice.choose(table, p.origin, p.horizon_weeks, available=p.forecasts)
         shown = choice.apply_choice(c, p.forecasts, (p.p10, p.p50, p.p90))
         p.chosen = {
@@ -193,10 +200,7 @@ def _choose_all(results: list[PeriodResult]) -> None:
             "past_wape": c.wape,
             "reason": c.reason,
         }
-        own = choice.empirical_range(table, p.origin, p.horizon_weeks)
-        if own is not None:
-            p.model_empirical = choice.scaled(p.forecasts["model"], own)
-    for p in results:
+    for p in scored:
         if p.chosen is not None:
             p.forecasts[choice.CHOSEN] = p.chosen["forecast"]
 

@@ -47,10 +47,14 @@ MODEL = "model"
 #: The pseudo-method the backtest scores: whatever was chosen at each origin.
 CHOSEN = "chosen"
 CHOSEN_LABEL = "chosen by past error"
+#: Ours recalibrated on its own past errors: times the median of actual / forecast over its
+#: earlier forecasts whose windows had ended (calibration on outcomes later than its training).
+RECALIBRATED = "model_recalibrated"
 #: Blended with ours (a plain mean) when blends are on.
 BLEND_WITH = tuple(naive.NAIVE)
 LABELS = {
     MODEL: "our forecast",
+    RECALIBRATED: "our forecast recalibrated on its past errors",
     "weighted_pipeline": "weighted pipeline",
     "stage_km": "per-stage close-time baseline",
     **naive.NAIVE,
@@ -270,6 +274,18 @@ def apply_choice(
         lo = mid = hi = math.nan
         kind = "none"
     return ChosenForecast(choice.method, choice.label, point, lo, mid, hi, kind, choice)
+
+
+def recalibrated(
+    table: pd.DataFrame, origin: object, horizon_weeks: int, model_forecast: float
+) -> tuple[float, dict[str, Any]] | None:
+    """Ours recalibrated on its past errors (`RECALIBRATED`): its forecast times the median of
+    actual / forecast over its earlier forecasts whose windows had ended by `origin`, with the
+    factors of that range. None with too few of them."""
+    own = empirical_range(table, origin, horizon_weeks)
+    if own is None:
+        return None
+    return model_forecast * own["p50_factor"], own
 
 
 def scaled(point: float, factors: Mapping[str, float]) -> tuple[float, float, float]:

@@ -215,6 +215,13 @@ def headline(
             _past(ours, ours),
             shown_naive,
         )
+    # Ours recalibrated on its past errors competes too, wherever the record allows it.
+    own = choice.empirical_range(table, t, h)
+    if own is not None:
+        for methods in now.values():
+            ours_now = methods.get(choice.MODEL)
+            if ours_now is not None:
+                methods[choice.RECALIBRATED] = float(ours_now) * own["p50_factor"]
     total = now[None]
     made = choice.choose(table, t, h, available=[m for m, v in total.items() if v is not None])
     chosen = choice.apply_choice(made, total, (fc.total.p10, fc.total.p50, fc.total.p90))
