@@ -130,14 +130,16 @@ def test_range_factors_come_from_the_past_ratios_of_actual_to_forecast():
     table = _table({"model": [300.0] * 9, "last_period": [100.0] * 9}, actual)
     c = choose(table, ORIGIN, 0, blends=False)
     assert c.method == "last_period" and c.range_n == 9
-    # With 9 past errors the 80% range is their least and greatest; the middle, their median.
+    # With 9 past errors the 80% range is their least and greatest; the middle, their median
+    # weighted by recency: the errors grow with the windows' dates, so the newer 0.1 rather
+    # than the plain median 0.0.
     assert c.p10_factor == pytest.approx(math.exp(-0.4))
-    assert c.p50_factor == pytest.approx(1.0)
+    assert c.p50_factor == pytest.approx(math.exp(0.1))
     assert c.p90_factor == pytest.approx(math.exp(0.4))
     shown = apply_choice(c, {"model": 999.0, "last_period": 200.0})
     assert shown.forecast == 200.0 and shown.range == "empirical"
     assert (shown.p10, shown.p50, shown.p90) == pytest.approx(
-        (200 * math.exp(-0.4), 200.0, 200 * math.exp(0.4))
+        (200 * math.exp(-0.4), 200 * math.exp(0.1), 200 * math.exp(0.4))
     )
     # Ours gets its own range the same way (recalibrated on its past errors): 300 → 100·e^r.
     own = empirical_range(table, ORIGIN, 0)
@@ -150,6 +152,22 @@ def test_the_range_uses_the_order_statistics_of_an_honest_80_percent_range():
     # Of 19 values, the 2nd and 18th smallest: 16 of 20 ranks between them, i.e. 80%.
     assert conformal_bounds(list(range(1, 20))) == (2.0, 10.0, 18.0)
     assert conformal_bounds([5.0, 1.0, 3.0]) == (1.0, 3.0, 5.0)
+    # Weighted: values of no weight (long ago) leave the range of the others.
+    values = [-5.0, 5.0] + [float(v) for v in range(1, 20)]
+    weights = [0.0, 0.0] + [1.0] * 19
+    assert conformal_bounds(values, weights) == (2.0, 10.0, 18.0)
+
+
+def test_recent_windows_weigh_more_so_a_changed_business_is_judged_as_it_is_now():
+    # Last period was exact for a year, then 40% off for the last quarter; ours steady at 15%.
+    n = 65
+    actual = [100.0] * n
+    last = [100.0] * (n - 13) + [140.0] * 13
+    table = _table({"model": [115.0] * n, "last_period": last}, actual)
+    c = choose(table, ORIGIN, 0, blends=False)
+    # Unweighted, last period would lead (8% WAPE against 15%); weighted by recency, ours does.
+    assert c.method == "model"
+    assert c.candidates["last_period"] > c.candidates["model"]
 
 
 def test_a_table_without_the_needed_columns_is_refused_naming_them():

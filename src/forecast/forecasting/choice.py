@@ -7,15 +7,21 @@ method with the lowest WAPE at that horizon, or at the nearest horizon with enou
 which). Below `MIN_PAST_FORECASTS` past forecasts it keeps our model and says so.
 
 **Candidates.** Every method in the table (ours, the naive forecasts, the weighted pipeline, the
-per-stage baseline) and, where `blends` is on, the plain mean of ours and each naive forecast
+per-stage baseline, ours recalibrated on its past errors: `recalibrated`) and, where `blends` is on, the plain mean of ours and each naive forecast
 (`model+last_period`): a fixed pair has nothing fitted, so its past error is as honest as a
 single method's, and it costs one addition. Candidates are compared on the same past windows
 (those where all of them have a forecast); a method too rarely available to share enough
 windows with ours drops out first.
 
+**Recent outcomes weigh more.** A past forecast's weight halves with every quarter
+(`HALF_LIFE_WEEKS`) between its window's end and the origin: errors (WAPE, bias) and ranges are
+weighted, so after a change in the business (a win rate that halves, a new season) the choice and
+the ranges follow how methods do now, not how they did a year ago.
+
 **Ranges.** For the method chosen, the spread of log(actual / forecast) over the same past rows
 gives multiplicative factors: P10 = forecast × exp(q10), P90 = forecast × exp(q90), P50 likewise.
-The quantiles are the order statistics split-conformal prediction uses (the ⌈(n+1)·0.9⌉-th
+The quantiles are (recency-weighted, as in Barber et al.'s non-exchangeable conformal
+prediction) the order statistics split-conformal prediction uses (the ⌈(n+1)·0.9⌉-th
 smallest of n for P90, the ⌊(n+1)·0.1⌋-th for P10), so that with n past errors drawn like the
 next one the range holds the actual at least 80% of the time; a plain 10th/90th percentile of 9
 points is narrower and holds it about 64% of the time. This gives the naive forecasts a range
@@ -44,6 +50,8 @@ from forecast.forecasting import naive
 #: reaches the 80% a P10–P90 range promises at n = 9. Fewer, and ours is kept.
 MIN_PAST_FORECASTS = 9
 MODEL = "model"
+#: Past forecasts weigh half as much for each quarter of age: the business as it is now counts.
+HALF_LIFE_WEEKS = 13.0
 #: The pseudo-method the backtest scores: whatever was chosen at each origin.
 CHOSEN = "chosen"
 CHOSEN_LABEL = "chosen by past error"
@@ -59,6 +67,8 @@ LABELS = {
     "stage_km": "per-stage close-time baseline",
     **naive.NAIVE,
 }
+#: A wide table's columns that are not methods: what happened, and when the window ended.
+_FACTS = ("actual", "end")
 TABLE_COLUMNS = ("origin", "horizon_weeks", "window", "end", "method", "actual", "forecast")
 
 
@@ -180,22 +190,24 @@ def choose(
             f"{_ahead(h)} had ended by {at.date()}, fewer than the {min_past} needed to choose",
         )
     wide = _wide(past[past["horizon_weeks"] == used], blends)
-    methods = [m for m in wide.columns if m != "actual" and _allowed(m, allowed)]
+    methods = [m for m in wide.columns if m not in _FACTS and _allowed(m, allowed)]
     if MODEL not in methods:
         return _keep_ours(at, h, used, 0, f"kept {LABELS[MODEL]}: nothing else to compare with")
     rows, candidates = _common_rows(wide, methods, min_past)
     actual = rows["actual"].to_numpy(dtype=float)
-    total = actual.sum()
+    w = recency_weights(rows, at)
+    total = float((w * actual).sum())
     if total <= 0:
         return _keep_ours(
             at, h, used, len(rows), f"kept {LABELS[MODEL]}: nothing was won in the past windows"
         )
     scores = {
-        m: float(np.abs(rows[m].to_numpy(dtype=float) - actual).sum() / total) for m in candidates
+        m: float((w * np.abs(rows[m].to_numpy(dtype=float) - actual)).sum() / total)
+        for m in candidates
     }
     best = min(candidates, key=lambda m: (scores[m], m != MODEL, m))
     err = rows[best].to_numpy(dtype=float) - actual
-    factors = _factors(wide[["actual", best]].dropna(), best, min_past)
+    factors = _factors(wide[[*_FACTS, best]].dropna(), best, min_past, at)
     where = _ahead(used) + (f" (none enough {_ahead(h)})" if used != h else "")
     n = len(rows)
     if best == MODEL:
@@ -223,7 +235,7 @@ def choose(
         horizon_weeks_used=used,
         n=n,
         wape=scores[best],
-        bias=float(err.sum() / total),
+        bias=float((w * err).sum() / total),
         model_wape=scores[MODEL],
         candidates=dict(sorted(scores.items(), key=lambda kv: kv[1])),
         reason=reason,
@@ -250,7 +262,7 @@ def empirical_range(
     wide = _wide(past[past["horizon_weeks"] == used], blends=method.startswith(MODEL + "+"))
     if method not in wide:
         return None
-    return _factors(wide[["actual", method]].dropna(), method, min_past)
+    return _factors(wide[[*_FACTS, method]].dropna(), method, min_past, at)
 
 
 def apply_choice(
@@ -318,6 +330,7 @@ def _wide(rows: pd.DataFrame, blends: bool) -> pd.DataFrame:
     wide = rows.pivot_table(index=key, columns="method", values="forecast", aggfunc="first")
     wide.columns = [str(c) for c in wide.columns]
     wide["actual"] = rows.groupby(key)["actual"].first()
+    wide["end"] = rows.groupby(key)["end"].first()
     if blends and MODEL in wide:
         for other in BLEND_WITH:
             if other in wide:
@@ -341,29 +354,55 @@ def _common_rows(
         have = wide[keep].notna()
         common = have.all(axis=1)
         if common.sum() >= min_past or keep == [MODEL]:
-            return wide.loc[common, ["actual", *keep]], keep
+            return wide.loc[common, [*_FACTS, *keep]], keep
         rarest = min((m for m in keep if m != MODEL), key=lambda m: (have[m].sum(), m))
         keep.remove(rarest)
 
 
-def conformal_bounds(values: np.ndarray) -> tuple[float, float, float]:
-    """Lower, middle and upper order statistics of n values for an 80% central range: the
-    ⌊(n+1)·0.1⌋-th and ⌈(n+1)·0.9⌉-th smallest (clamped to the extremes), and the median."""
-    x = np.sort(np.asarray(values, dtype=float))
-    n = len(x)
-    lo = max(1, math.floor((n + 1) * 0.1))
-    hi = min(n, math.ceil((n + 1) * 0.9))
-    return float(x[lo - 1]), float(np.median(x)), float(x[hi - 1])
+def recency_weights(rows: pd.DataFrame, at: pd.Timestamp) -> np.ndarray:
+    """Each past forecast's weight: halving every `HALF_LIFE_WEEKS` of age at `at` (its window's
+    end to the origin asked about), so the last quarter's outcomes weigh as much as all earlier
+    ones and a business that changed is judged on how it is now. `rows`: `_wide`'s, with the
+    windows' `end`."""
+    ends = pd.to_datetime(rows["end"])
+    age_weeks = ((at - ends) / pd.Timedelta(weeks=1)).to_numpy(dtype=float)
+    return np.power(0.5, np.maximum(age_weeks, 0.0) / HALF_LIFE_WEEKS)
 
 
-def _factors(rows: pd.DataFrame, method: str, min_past: int) -> dict[str, Any] | None:
-    """Range factors from past log(actual / forecast), over rows where both are positive."""
+def conformal_bounds(
+    values: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[float, float, float]:
+    """Lower, middle and upper bounds of an 80% central range from n past values: weighted
+    split-conformal quantiles (Barber et al. 2023, "Conformal prediction beyond
+    exchangeability"): the next value gets weight 1, the past their `weights` (all 1: the
+    ⌊(n+1)·0.1⌋-th and ⌈(n+1)·0.9⌉-th smallest), clamped to the extremes; the middle is the
+    weighted median."""
+    x = np.asarray(values, dtype=float)
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    order = np.argsort(x, kind="stable")
+    x, w = x[order], w[order]
+    total = w.sum() + 1.0  # the next value's own weight
+    up = np.cumsum(w) / total  # share of the weight at or below each value
+    hi = int(np.searchsorted(up, 0.9 - 1e-12))  # first value reaching 90%
+    down = np.cumsum(w[::-1])[::-1] / total  # share at or above each value
+    reach = np.nonzero(down >= 0.9 - 1e-12)[0]
+    lo = int(reach[-1]) if len(reach) else 0  # last value with 90% at or above it
+    mid = int(np.searchsorted(np.cumsum(w) / w.sum(), 0.5 - 1e-12))
+    return float(x[lo]), float(x[min(mid, len(x) - 1)]), float(x[min(hi, len(x) - 1)])
+
+
+def _factors(
+    rows: pd.DataFrame, method: str, min_past: int, at: pd.Timestamp
+) -> dict[str, Any] | None:
+    """Range factors from past log(actual / forecast), over rows where both are positive,
+    weighted by recency."""
     actual = rows["actual"].to_numpy(dtype=float)
     fc = rows[method].to_numpy(dtype=float)
     ok = (actual > 0) & (fc > 0)
     if ok.sum() < min_past:
         return None
-    q10, q50, q90 = conformal_bounds(np.log(actual[ok] / fc[ok]))
+    w = recency_weights(rows, at)[ok]
+    q10, q50, q90 = conformal_bounds(np.log(actual[ok] / fc[ok]), w)
     return {
         "p10_factor": math.exp(q10),
         "p50_factor": math.exp(q50),
