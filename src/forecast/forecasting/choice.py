@@ -7,11 +7,11 @@ method with the lowest WAPE at that horizon, or at the nearest horizon with enou
 which). Below `MIN_PAST_FORECASTS` past forecasts it keeps our model and says so.
 
 **Candidates.** Every method in the table (ours, the naive forecasts, the weighted pipeline, the
-per-stage baseline, ours recalibrated on its past errors: `recalibrated`) and, where `blends` is on, the plain mean of ours and each naive forecast
-(`model+last_period`): a fixed pair has nothing fitted, so its past error is as honest as a
-single method's, and it costs one addition. Candidates are compared on the same past windows
-(those where all of them have a forecast); a method too rarely available to share enough
-windows with ours drops out first.
+per-stage baseline, ours recalibrated on its past errors: `recalibrated`) and, where `blends` is
+on, the plain mean of ours and each naive forecast (`model+last_period`): a fixed pair has
+nothing fitted, so its past error is as honest as a single method's, and it costs one addition.
+Candidates are compared on the same past windows (those where all of them have a forecast); a
+method too rarely available to share enough windows with ours drops out first.
 
 **Recent outcomes weigh more.** A past forecast's weight halves with every quarter
 (`HALF_LIFE_WEEKS`) between its window's end and the origin: errors (WAPE, bias) and ranges are
