@@ -1,0 +1,73 @@
+"""Reps' own calls scored beside the model's forecast of the same deals, in the backtest.
+
+Reps' own calls, where the data carries them (`rep_probability`, `forecast_category`,
+`expected_close_at`), are scored per rep (horizon 0 only) beside the model's pipeline forecast
+for the same rep and the same deals (open at t0): the rep's probability-weighted call (Σ amount ×
+rep_probability over deals the rep expected to close inside the period), Commit and Commit + Best
+Case totals, each against the revenue those open deals actually brought in. The store keeps the
+current call only: the backtest takes it as the call the rep made before t0, which holds where
+calls are set when a deal is opened (as in the generated data) and flatters reps whose CRM lets
+them edit calls later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from forecast.periods import Period
+
+
+def rep_calls(
+    opportunities: pd.DataFrame,
+    pipeline: pd.DataFrame,
+    deals: pd.DataFrame | None,
+    won: pd.DataFrame,
+    per: Period,
+) -> list[dict[str, Any]]:
+    """Per rep: their own calls over their deals open at t0, the model's forecast of the same
+    deals, and what those deals actually brought in during the period."""
+    has_p = "rep_probability" in opportunities and opportunities["rep_probability"].notna().any()
+    has_cat = (
+        "forecast_category" in opportunities and opportunities["forecast_category"].notna().any()
+    )
+    if not (has_p or has_cat) or pipeline.empty or "owner" not in pipeline:
+        return []
+    info = opportunities.set_index("id")
+    frame = pd.DataFrame(
+        {
+            "id": pipeline["id"].to_numpy(),
+            "rep": pipeline["owner"].astype(object).fillna("(none)").to_numpy(),
+            "amount": pipeline["amount"]
+            .fillna(pipeline["list_price"])
+            .fillna(0)
+            .to_numpy(dtype=float),
+        }
+    )
+    expected_close = (
+        frame["id"].map(info["expected_close_at"])
+        if "expected_close_at" in info
+        else pd.Series(pd.NaT, index=frame.index)
+    )
+    # A deal counts toward the rep's call for the period when the rep expected it to close
+    # inside it (all open deals when the data gives no expected close date).
+    in_period = per.contains(expected_close) | expected_close.isna()
+    won_amount = won.set_index("id")["amount"].fillna(0)
+    frame["actual"] = frame["id"].map(won_amount).fillna(0.0).to_numpy()
+    if deals is not None:
+        frame["model"] = frame["id"].map(deals.set_index("id")["expected"]).fillna(0.0)
+    if has_p:
+        p = frame["id"].map(info["rep_probability"]).astype(float)
+        frame["rep_call"] = (frame["amount"] * p.fillna(0) * in_period).to_numpy()
+    if has_cat:
+        cat = frame["id"].map(info["forecast_category"]).astype(object)
+        frame["commit"] = frame["amount"] * ((cat == "Commit") & in_period)
+        frame["best_case"] = frame["amount"] * (cat.isin(["Commit", "Best Case"]) & in_period)
+    cols = [c for c in ("actual", "model", "rep_call", "commit", "best_case") if c in frame]
+    sums = frame.groupby("rep")[cols].sum()
+    sums["deals"] = frame.groupby("rep").size()
+    return [
+        {"period": per.label, "rep": str(rep), **{c: float(v) for c, v in row.items()}}
+        for rep, row in sums.iterrows()
+    ]
