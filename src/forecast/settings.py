@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     timing_horizon_days: int = Field(182, ge=7, description="Longest horizon the hazard learns")
     timing_max_age_days: int = Field(364, ge=7, description="Older deals share the last age bin")
     timing_every_days: int = Field(28, ge=0, description="Landmark spacing for the timing model")
+    timing_half_life_days: float = Field(
+        182.0,
+        ge=0,
+        description="Training landmarks weigh half as much per this many days of age (0: equal)",
+    )
     timing_min_closed_deals: int = Field(30, ge=1, description="Closed deals timing needs")
     timing_holdout_days: int = Field(56, ge=0, description="Span of timing test landmarks")
     timing_threads: int = Field(1, ge=1, description="LightGBM threads for the timing model")

@@ -48,7 +48,12 @@ def fit_forecast_models(
     settings = settings or get_settings()
     t = as_timestamp(as_of)
     known = history.known_before(t)
-    rows = tm.survival_rows(history, t, every_days=settings.timing_every_days)
+    rows = tm.survival_rows(
+        history,
+        t,
+        every_days=settings.timing_every_days,
+        half_life_days=settings.timing_half_life_days,
+    )
     notes: list[str] = list(history.leak_notes)
     baseline: tm.StageKaplanMeier | None
     try:  # fits the baseline too: fitted here only when the model cannot be

@@ -39,7 +39,12 @@ def fit_timing(
     settings = settings or get_settings()
     budget.check()
     if rows is None:
-        rows = survival_rows(history, until, every_days=settings.timing_every_days)
+        rows = survival_rows(
+            history,
+            until,
+            every_days=settings.timing_every_days,
+            half_life_days=settings.timing_half_life_days,
+        )
         budget.check()
     closed = int(rows.loc[rows["event"] > 0, "id"].nunique()) if len(rows) else 0
     if closed < settings.timing_min_closed_deals:
@@ -125,7 +130,12 @@ def train_timing(
     last_landmark = (end - pd.Timedelta(days=max(horizons))).normalize()
     cut = (last_landmark - pd.Timedelta(days=settings.timing_holdout_days)).normalize()
     at = list(pd.date_range(cut, last_landmark, freq="14D"))
-    rows = survival_rows(history, cut, every_days=settings.timing_every_days)
+    rows = survival_rows(
+        history,
+        cut,
+        every_days=settings.timing_every_days,
+        half_life_days=settings.timing_half_life_days,
+    )
     model, baseline = fit_timing(history, cut, settings=settings, seed=seed, rows=rows)
     candidates: dict[str, Any] = {"model": model, "stage_km": baseline}
     warnings: list[str] = list(history.leak_notes)

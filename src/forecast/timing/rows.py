@@ -47,16 +47,22 @@ def survival_rows(
     until: object,
     *,
     every_days: int = 28,
+    half_life_days: float = 0.0,
 ) -> pd.DataFrame:
     """Training rows for the timing models: deal features at landmarks before `until`, with
     `duration_days` (landmark → close, or → `until` if still open), `followup_days`
     (landmark → `until`), `event` (0 censored, 1 won, 2 lost), `observed_from_days` and
     `weight`. Only what was known before `until` is used (`DealHistory.known_before`).
 
-    Every landmark weighs 1. Weighting a deal's landmarks by 1 / (their number) would let the
-    future leak into the weights: a deal that closes fast has fewer landmarks, so fast closers
-    would weigh more among young deals and the early hazard would come out too high. With equal
-    weights, how often a deal appears at a given age depends only on its past.
+    A landmark weighs 0.5 ** (its age at `until` / `half_life_days`) (1 when 0): the business
+    as it is now counts most, so a win rate that changed is learnt within months, not diluted
+    by years of the old one. The weight is a function of the landmark's date only, known at the
+    landmark, so it cannot carry the outcome.
+
+    Weighting a deal's landmarks by 1 / (their number) instead would let the future leak into
+    the weights: a deal that closes fast has fewer landmarks, so fast closers would weigh more
+    among young deals and the early hazard would come out too high. With date-only weights,
+    how often a deal appears at a given age depends only on its past.
 
     Observation starts at the first close the data records (`observed_from_days` after the
     landmark): an export that records no close before some date (a CRM migration, a cut-off)
@@ -84,6 +90,9 @@ def survival_rows(
     start = rows["as_of"] if pd.isna(first_close) else rows["as_of"].clip(lower=first_close - DAY)
     rows["observed_from_days"] = ((start - rows["as_of"]) / DAY).to_numpy(dtype=float)
     rows["weight"] = 1.0
+    if half_life_days > 0:
+        age = ((cut - rows["as_of"]) / DAY).to_numpy(dtype=float)
+        rows["weight"] = np.power(0.5, age / half_life_days)
     rows["until"] = cut
     return rows
 
