@@ -74,7 +74,23 @@ def fit_forecast_models(
     templates, window = templates_as_of(known, t, settings.new_deal_window_days)
     if templates is None:
         notes.append("too little history of deal creation: no line for deals not yet created")
+    dated = _dated(known.deals)
+    undated = len(known.deals) - int(dated.sum())
+    if undated:
+        notes.append(
+            f"{undated} deal{'s' if undated != 1 else ''} without a creation date (dated at the "
+            "export) left out of the new-deal pace"
+        )
     return ForecastModels(t, timing, baseline, stage_rates, templates, window, method, notes)
+
+
+def _dated(deals: pd.DataFrame) -> pd.Series:
+    """True for deals whose creation date is real: not estimated (a prospect the export left
+    undated is dated at the export, which would read as a burst of creations)."""
+    real = deals["created_at"].notna()
+    if "created_estimated" in deals:
+        real &= ~deals["created_estimated"].fillna(False).astype(bool)
+    return real
 
 
 def templates_as_of(
@@ -91,7 +107,7 @@ def templates_as_of(
     window = min(float(window_days), (t - first) / tm.DAY)
     if window < 7:
         return None, 0.0
-    recent = opps[opps["created_at"] >= t - pd.Timedelta(days=window)]
+    recent = opps[_dated(opps) & (opps["created_at"] >= t - pd.Timedelta(days=window))]
     if recent.empty:
         return None, window
     points = pd.DataFrame(
