@@ -4,6 +4,7 @@ deals not yet created."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ class ForecastModels:
     method: str
     notes: list[str] = field(default_factory=list)
     cache: dict = field(default_factory=dict, repr=False)  # per period span: drift, new deals
+    #: Creation dates known before `as_of` (real ones only): the season of the new-deal pace.
+    created: np.ndarray = field(default_factory=lambda: np.array([], dtype="datetime64[us]"))
 
 
 def fit_forecast_models(
@@ -81,7 +84,10 @@ def fit_forecast_models(
             f"{undated} deal{'s' if undated != 1 else ''} without a creation date (dated at the "
             "export) left out of the new-deal pace"
         )
-    return ForecastModels(t, timing, baseline, stage_rates, templates, window, method, notes)
+    created = np.sort(known.deals.loc[dated, "created_at"].to_numpy("datetime64[us]"))
+    return ForecastModels(
+        t, timing, baseline, stage_rates, templates, window, method, notes, created=created
+    )
 
 
 def _dated(deals: pd.DataFrame) -> pd.Series:
@@ -120,37 +126,60 @@ def templates_as_of(
     return rows.reset_index(drop=True), window
 
 
+#: Per creation slice (days from the as-of date, start and end): how many times the recent pace
+#: deals are created at then (`seasonality.creation_pace`); None: the recent pace throughout.
+Pace = Callable[[np.ndarray, np.ndarray], np.ndarray] | None
+
+
 def share_won_by(
-    model: Any, templates: pd.DataFrame, span: float, create_from: pd.Timestamp
+    model: Any,
+    templates: pd.DataFrame,
+    span: float,
+    create_from: pd.Timestamp,
+    pace: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per template: P(won before the window ends) for a deal like it created at a uniform time
-    inside the `span` days from `create_from`.
+    inside the `span` days from `create_from` (at a rate scaled per slice by `pace`, one factor
+    per slice of `slices(span)`, where the season makes some slices busier).
 
     The window is cut into slices of one time bucket; a deal created in the middle of a slice is
     scored from that date (so the calendar, e.g. a quarter-end push, applies where it falls)
     over the time left, and the slices are averaged by their length.
     """
-    width = float(getattr(model, "bucket_days", 7))
-    starts = np.arange(0.0, span, width)
-    lengths = np.minimum(width, span - starts)
+    starts, lengths = slices(model, span)
     mids = starts + lengths / 2
+    weights = lengths if pace is None else lengths * pace
     fresh = templates.assign(age_days=0.0, days_in_stage=0.0)
     static = model.static_scores(fresh) if hasattr(model, "static_scores") else None
     total = np.zeros(len(templates))
-    for mid, length in zip(mids, lengths, strict=True):
+    for mid, weight in zip(mids, weights, strict=True):
         fresh["as_of"] = (create_from + pd.Timedelta(days=float(mid))).to_datetime64()
         fresh["as_of"] = fresh["as_of"].astype("datetime64[us]")
         kwargs = {"static": static} if static is not None else {}
         won = model.cumulative(fresh, [span - mid], **kwargs)["won"][:, 0]
-        total += won * length
+        total += won * weight
     return total / span
 
 
+def slices(model: Any, span: float) -> tuple[np.ndarray, np.ndarray]:
+    """The creation slices of a span: one time bucket each (the last one shorter): starts and
+    lengths in days."""
+    width = float(getattr(model, "bucket_days", 7))
+    starts = np.arange(0.0, span, width)
+    return starts, np.minimum(width, span - starts)
+
+
 def share_won_inside(
-    model: Any, templates: pd.DataFrame, as_of: pd.Timestamp, start: float, end: float
+    model: Any,
+    templates: pd.DataFrame,
+    as_of: pd.Timestamp,
+    start: float,
+    end: float,
+    pace: Pace = None,
 ) -> np.ndarray:
     """Per template: P(won inside the window [as_of + start, as_of + end) days) for a deal like
-    it created at a uniform time between `as_of` and the window's end.
+    it created at a uniform time between `as_of` and the window's end (or at the seasonal rate
+    `pace` gives each creation slice).
 
     Deals created inside the window are scored as `share_won_by` scores them. Deals created
     before it (a forecast made weeks ahead of its period) are scored on one close-time curve of a
@@ -162,15 +191,19 @@ def share_won_inside(
     inside = end - start
     if end <= 0:
         return np.zeros(len(templates))
-    total = share_won_by(model, templates, inside, as_of + pd.Timedelta(days=start)) * inside
+    inner = None
+    if pace is not None:
+        lo, length = slices(model, inside)
+        inner = pace(start + lo, start + lo + length)
+    create_from = as_of + pd.Timedelta(days=start)
+    total = share_won_by(model, templates, inside, create_from, inner) * inside
     if start > 0:
-        width = float(getattr(model, "bucket_days", 7))
-        starts = np.arange(0.0, start, width)
-        lengths = np.minimum(width, start - starts)
+        starts, lengths = slices(model, start)
         mids = starts + lengths / 2
+        weights = lengths if pace is None else lengths * pace(starts, starts + lengths)
         fresh = templates.assign(age_days=0.0, days_in_stage=0.0)
         fresh["as_of"] = np.datetime64(as_of.to_datetime64(), "us")
         curve = model.cumulative(fresh, [*(start - mids), *(end - mids)])["won"]
         before, by_end = curve[:, : len(mids)], curve[:, len(mids) :]
-        total += ((by_end - before) * lengths).sum(axis=1)
+        total += ((by_end - before) * weights).sum(axis=1)
     return total / end

@@ -7,8 +7,10 @@ For a period [t0, t1) seen from `as_of` (the pipeline = deals open just before `
 - deals not yet created: recent creations (the last `new_deal_window_days`, per group) set the
   pace, and each stands for deals like it created between `as_of` and the period's end (so a
   forecast made weeks ahead counts the deals created before the period that close inside it),
-  won inside the period with the model's probability. They form a Poisson process (thinned by
-  that probability), shown as a separate line and included in the range;
+  won inside the period with the model's probability. Where the record of creations reaches a
+  year back, each day's pace follows the season (`seasonality.creation_pace`). They form a
+  Poisson process (thinned by that probability), shown as a separate line and included in the
+  range;
 - revenue already won inside the period before `as_of` is added as it is;
 - the classic weighted pipeline (amount × per-stage historical win rate known at `as_of`, no
   timing) beside it, so managers see both.
@@ -25,8 +27,8 @@ the lattice step, deterministic (no seed), and for 100,000 deals takes a fractio
 Deal-by-deal chance is not the only uncertainty: the pace of new deals and win rates shift from
 one period to the next. `measure_drift` replays the fitted models on past windows of the same
 length (known at `as_of`) and the spread of log(actual / expected) widens the range through a
-mean-one log-normal factor. Where history is too short to measure it, the forecast says so in
-its notes and the range holds deal-by-deal chance only.
+mean-one log-normal factor. Where history is too short for windows of the forecast's length, it
+is measured on shorter ones (erring wide), and the notes say so.
 
 What a forecast holds in memory grows with the number of deals, not with how far the period lies
 past `as_of`: the time-to-close model walks its time buckets one at a time and keeps running sums
@@ -53,6 +55,7 @@ from forecast.features import deal_amounts
 from forecast.forecasting.distribution import Distribution, combine, group_distributions
 from forecast.forecasting.drift import Drift, cached_drift
 from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, share_won_inside
+from forecast.forecasting.seasonality import creation_pace
 from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import Period, parse_period
@@ -234,7 +237,7 @@ def forecast_pipeline(
         weighted = amount * rates
 
     # Deals not yet created: each recent creation stands for a Poisson stream of similar deals.
-    new_rate = new_amount = new_value = None
+    new_rate = new_amount = new_value = pace = None
     new_groups = np.array([], dtype=object)
     # Created from `as_of` to the period's end: a forecast made ahead of its period counts the
     # deals created before the period starts that will be won inside it.
@@ -242,10 +245,11 @@ def forecast_pipeline(
     templates = models.templates if include_new_deals and span > 0 else None
     lines_new = templates is not None
     if templates is not None:
+        pace = creation_pace(models.created, as_of, models.window_days)
         key = (id(models.timing), as_of, period.start, period.end)
         if key not in models.cache:  # the same models and window give the same line
             models.cache[key] = share_won_inside(
-                models.timing, templates, as_of, (period.start - as_of) / tm.DAY, span
+                models.timing, templates, as_of, (period.start - as_of) / tm.DAY, span, pace
             )
         new_rate = (span / models.window_days) * models.cache[key]
         new_amount = deal_amounts(templates)
@@ -325,6 +329,11 @@ def forecast_pipeline(
     if weighted is not None:
         deals["weighted"] = weighted
     notes = list(models.notes)
+    if pace is not None:
+        notes.append(
+            "the pace of deals not yet created follows the season: each day's is scaled by how "
+            "creation then, a year earlier, compared with the recent window"
+        )
     if drift is None or drift.sigma <= 0:
         notes.append(
             "the range holds deal-by-deal chance only: "
