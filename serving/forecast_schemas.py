@@ -84,6 +84,10 @@ class PastAccuracyOut(BaseModel):
         "past origin), or ours where ours stands",
     )
     model: MethodAccuracyOut | None = Field(None, description="Ours, with its model's range")
+    method: MethodAccuracyOut | None = Field(
+        None,
+        description="The method shown now, on its own past forecasts (absent when it is ours)",
+    )
 
 
 class NaiveOut(BaseModel):

@@ -75,13 +75,15 @@ def revenue_table(data: dict[str, Any]) -> Table:
 def past_accuracy_text(past: dict[str, Any]) -> str:
     """How far the forecast shown, and ours, were off at this horizon before (the track record's
     `past_accuracy`): one line a manager reads beside the forecast."""
-    shown, ours = past.get("shown"), past.get("model")
+    shown, ours, method = past.get("shown"), past.get("model"), past.get("method")
     if shown is not None and ours is not None and shown["method"] == ours["method"]:
         ours = None  # ours is what is shown
-    first = shown or ours or {}
+    first = method or shown or ours or {}
     parts = []
     shown_is_ours = shown is not None and shown["method"] == "model"
-    for who, p in (("ours" if shown_is_ours else "the forecast shown", shown), ("ours", ours)):
+    who_shown = "ours" if shown_is_ours else "as users saw it (chosen at each past date)"
+    named = f"{method['label']} (shown now)" if method else ""
+    for who, p in ((named, method), (who_shown, shown), ("ours", ours)):
         if p is None:
             continue
         text = f"{who} was off by a median {pct(p['median_ape'])} (WAPE {pct(p['wape'])}"

@@ -353,7 +353,11 @@ def _past(past: dict[str, Any] | None) -> dict[str, Any]:
     if not past:
         return {}
     out: dict[str, Any] = {}
-    for prefix, acc in (("past", past.get("shown")), ("model_past", past.get("model"))):
+    for prefix, acc in (
+        ("past", past.get("shown")),
+        ("model_past", past.get("model")),
+        ("method_past", past.get("method")),
+    ):
         if acc is None:
             continue
         cov = acc.get("coverage") or {}

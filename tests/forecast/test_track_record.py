@@ -182,6 +182,10 @@ def test_the_headline_says_how_far_what_users_see_and_ours_were_off(crm):
     assert (shown["coverage"]["hits"], shown["coverage"]["n"]) == (6, 12)
     assert ours["method"] == "model" and ours["median_ape"] == pytest.approx(0.3)
     assert ours["coverage"] is None  # the made-up record gave ours no range
+    # The method shown now (last period), on its own past forecasts.
+    method = fc.past_accuracy["method"]  # type: ignore[index]
+    assert method["method"] == "last_period" and method["n"] == 12
+    assert method["median_ape"] == pytest.approx(0.05)
 
 
 def test_the_forecast_carries_the_naive_forecasts_it_chose_among(crm):

@@ -533,6 +533,11 @@ def test_beside_the_forecast_the_page_says_how_far_it_was_off_and_draws_the_naiv
     assert value(past, "past_coverage") == 9 and "9 of 12" in past
     assert value(past, "model_past_median_ape") == pytest.approx(0.3) and "6 of 12" in past
     assert "0 weeks ahead" in past and "run rate of recent won revenue" in past
+    # The method shown now, on its own past forecasts, beside what users saw and ours.
+    assert 'id="past-method"' in past and "(shown now)" in past
+    assert value(past, "method_past_median_ape") == pytest.approx(
+        api["past_accuracy"]["method"]["median_ape"]
+    )
     assert api["past_accuracy"]["shown"]["coverage"]["hits"] == 9
 
     figure = json.loads(

@@ -160,10 +160,11 @@ class Headline:
     """What the track record says about one forecast.
 
     `lead`: the forecast users get (None: ours leads, and `note` says why); `past`: how far the
-    forecast users see was off at this horizon (`shown`) and ours (`model`), each
-    `past_accuracy` (None without a record); `naive`: the naive forecasts of the period now and
-    the weighted pipeline, in total and per group (`labels` names them), which the choice was
-    made among and managers read beside ours.
+    forecast users saw was off at this horizon (`shown`: what was chosen at each past origin),
+    the method shown now on its own past forecasts (`method`, None when it is ours) and ours
+    (`model`), each `past_accuracy` (None without a record); `naive`: the naive forecasts of
+    the period now and the weighted pipeline, in total and per group (`labels` names them),
+    which the choice was made among and managers read beside ours.
     """
 
     lead: dict[str, Any] | None
@@ -232,7 +233,9 @@ def headline(
     # The chosen rows are what users would have seen at each past origin (whichever method led
     # then, with its range); a record from before the backtest scored them has the method's own.
     shown = past_accuracy(table, choice.CHOSEN, t, h) or past_accuracy(table, made.method, t, h)
-    past = _past(shown, ours)
+    # The method shown now, on its own past forecasts (ours is `ours` already).
+    method = past_accuracy(table, made.method, t, h) if made.method != choice.MODEL else None
+    past = _past(shown, ours, method)
     return Headline(
         {**chosen.to_dict(), "groups": groups, "past": past}, made.reason, past, shown_naive
     )
@@ -264,5 +267,11 @@ def _naive_of(forecasts: dict[str, float | None]) -> dict[str, float | None]:
     return {m: rounded(forecasts.get(m), 2) for m in NAIVE_METHODS}
 
 
-def _past(shown: dict[str, Any] | None, ours: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if shown is None and ours is None else {"shown": shown, "model": ours}
+def _past(
+    shown: dict[str, Any] | None,
+    ours: dict[str, Any] | None,
+    method: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    if shown is None and ours is None:
+        return None
+    return {"shown": shown, "model": ours, "method": method}
