@@ -169,7 +169,8 @@ def revenue(
             f"[bold]{lead['label']}[/]: {money(lead['forecast'])} (P10–P90 "
             f"{money(lead['p10'])} – {money(lead['p90'])}), the most accurate on this "
             f"dataset's track record {past['horizon_weeks_used']} weeks ahead: WAPE "
-            f"{pct(past['wape'])} over {past['n']} past forecasts, ours {pct(past['model_wape'])}"
+            f"{pct(past['wape'])} over {past['n']} past forecasts (recent windows weigh more), "
+            f"ours {pct(past['model_wape'])}"
         )
     if read.past is not None:
         console.print(past_accuracy_text(read.past))

@@ -213,7 +213,7 @@ def choose(
     if best == MODEL:
         reason = (
             f"{LABELS[MODEL]} had the lowest error over the {n} past forecasts {where} whose "
-            f"windows ended by {at.date()}: WAPE {_pc(scores[best])}"
+            f"windows ended by {at.date()}: WAPE (recent windows weigh more) {_pc(scores[best])}"
         )
         others = {m: s for m, s in scores.items() if m != MODEL}
         if others:
@@ -222,7 +222,7 @@ def choose(
     else:
         reason = (
             f"{label_of(best)} had the lowest error over the {n} past forecasts {where} whose "
-            f"windows ended by {at.date()}: WAPE {_pc(scores[best])}, "
+            f"windows ended by {at.date()}: WAPE (recent windows weigh more) {_pc(scores[best])}, "
             f"ours {_pc(scores[MODEL])}"
         )
     if factors is None:
