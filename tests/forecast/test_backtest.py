@@ -505,3 +505,28 @@ def test_the_chosen_forecast_is_scored_like_the_others_with_its_own_range(chosen
     json.dumps(data)
     assert data["coverage"]["chosen"]["n"] == len(done)
     assert {"method", "reason", "range"} <= set(data["periods"][-1]["chosen"])
+
+
+def test_refitting_every_few_weeks_replays_a_scheduled_retraining(history, weekly):
+    monthly = backtest(
+        history,
+        freq="month",
+        every="week",
+        horizons=(0, 4),
+        start="2023-06-01",
+        end="2023-09-30",
+        settings=SETTINGS,
+        refit_weeks=4,
+    )
+    origins = sorted({p.origin for p in monthly.scored})
+    assert monthly.origins_fitted <= -(-len(origins) // 4) + 1 < weekly.origins_fitted
+    assert len(monthly.scored) == len(weekly.scored)  # the same forecasts, fewer fits
+    # At the first origin both fitted there: the same forecast.
+    first = {(p.period.label, p.horizon_weeks): p for p in weekly.scored if p.origin == origins[0]}
+    for p in monthly.scored:
+        if p.origin == origins[0]:
+            assert p.forecasts["model"] == pytest.approx(
+                first[(p.period.label, p.horizon_weeks)].forecasts["model"]
+            )
+    with pytest.raises(InvalidInput, match="--refit-weeks"):
+        backtest(history, every="week", refit_weeks=0)

@@ -55,7 +55,7 @@ from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.forecasting import choice, naive
 from forecast.forecasting.backtest_report import BacktestReport, PeriodResult
 from forecast.forecasting.drift import Probe, cached_drift, drift_from_probes, probe_spans
-from forecast.forecasting.fitted import ForecastModels, fit_forecast_models
+from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, refreshed
 from forecast.forecasting.rep_calls import rep_calls
 from forecast.forecasting.revenue import GROUP_COLUMNS, MISSING_GROUP, forecast_pipeline
 from forecast.formatting import rounded
@@ -99,6 +99,7 @@ def backtest(
     every: str = "period",
     export_date: object = None,
     sealed: int | None = None,
+    refit_weeks: int = 1,
 ) -> BacktestReport:
     """Forecast past windows of `freq` at each horizon, with models fitted on what was known at
     each origin, and score them against the revenue won inside each window.
@@ -106,9 +107,11 @@ def backtest(
     `every="period"`: the calendar periods; `every="week"`: rolling windows of the period's
     length starting every Monday. `horizons`: weeks between origin and window start (default:
     0 for periods, 0, 4, 8, 13 for weekly windows). `start` / `end` (dates or periods like
-    2017-01) bound the windows. Windows ending after the export date (`export_date`, default the
-    newest `updated_at`) are not scored; the last `sealed` complete periods (default: 2 weekly, 0
-    for periods) are scored apart as the sealed check.
+    2017-01) bound the windows. Windows ending after the export date (`export_date`, default
+    the newest `updated_at`) are not scored; the last `sealed` complete periods (default: 2
+    weekly, 0 for periods) are scored apart as the sealed check. `refit_weeks`: the models are
+    refitted once the last fit is that many weeks old (1: at every origin); in between, the
+    last fit forecasts with the pipeline, stage win rates and new-deal pace of each origin.
     """
     started = time.perf_counter()
     if freq not in FREQS:
@@ -118,6 +121,10 @@ def backtest(
     if by is not None and by not in GROUP_COLUMNS:
         raise InvalidInput(f"cannot group by {by!r}: use one of {', '.join(GROUP_COLUMNS)}")
     steps = _horizons(horizons if horizons is not None else DEFAULT_HORIZONS[every])
+    if not 1 <= int(refit_weeks) <= MAX_HORIZON_WEEKS:
+        raise InvalidInput(
+            f"--refit-weeks must be between 1 and {MAX_HORIZON_WEEKS} weeks, got {refit_weeks}"
+        )
     n_sealed = DEFAULT_SEALED[every] if sealed is None else int(sealed)
     if n_sealed < 0:
         raise InvalidInput(f"--sealed must be 0 or more periods, got {sealed}")
@@ -136,7 +143,9 @@ def backtest(
         windows = _weeks(history, freq, lo, hi, cutoff)
     sealed_from = _sealed_from(cutoff, freq, n_sealed) if n_sealed else None
     notes = list(history.leak_notes)
-    results, fitted = _replay(history, windows, freq, steps, cutoff, by, settings, progress)
+    results, fitted = _replay(
+        history, windows, freq, steps, cutoff, by, settings, progress, int(refit_weeks)
+    )
     for r in results:
         r.sealed = sealed_from is not None and r.period.end > sealed_from
     _choose_all(results)
@@ -316,9 +325,12 @@ def _replay(
     by: str | None,
     settings: Settings,
     progress: Progress | None,
+    refit_weeks: int = 1,
 ) -> tuple[list[PeriodResult], int]:
     """Every (window, horizon) forecast, walking the distinct origins in time order and fitting
-    once at each. Returns the results (by window, then horizon) and the number of fits."""
+    at most once at each: every `refit_weeks` weeks, as a product that retrains on a schedule
+    (between two fits, the latest models with the pipeline, stage win rates and new-deal pace
+    as of each origin). Returns the results (by window, then horizon) and the number of fits."""
     column = GROUP_COLUMNS.get(by) if by else None
     deals = history.deals
     won_all = deals[(deals["status"] == WON) & deals["closed_at"].notna()]
@@ -348,6 +360,7 @@ def _replay(
     fitted = 0
     length = naive.LENGTHS[freq]
     probes: list[Probe] = []  # every fitted origin's forecasts of the next days: drift
+    last: ForecastModels | None = None  # the latest fit: reused until `refit_weeks` old
     for origin in sorted(jobs):
         if progress:
             progress(f"fitting as of {origin.date()} ({len(jobs[origin])} forecasts)")
@@ -362,8 +375,13 @@ def _replay(
             )
         else:
             try:
-                state = _fit_origin(history, origin, column, settings, won_all, freq, probes)
-                fitted += 1
+                if last is None or origin - last.as_of >= refit_weeks * WEEK:
+                    last = fit_forecast_models(history, origin, settings=settings)
+                    fitted += 1
+                models = (
+                    last if last.as_of == origin else refreshed(last, history, origin, settings)
+                )
+                state = _origin(history, models, origin, column, won_all, freq, probes)
             except InsufficientHistory as exc:
                 reason = str(exc)
         for index, per, h in jobs[origin]:
@@ -378,18 +396,18 @@ def _replay(
     return [r for r in results if r is not None], fitted
 
 
-def _fit_origin(
+def _origin(
     history: DealHistory,
+    models: ForecastModels,
     origin: pd.Timestamp,
     column: str | None,
-    settings: Settings,
     won_all: pd.DataFrame,
     freq: str,
     probes: list[Probe],
 ) -> _Origin:
-    """Fit as of the origin; and add its probes: what these models forecast for the next full
+    """What every forecast at the origin shares (models fitted by then, the pipeline and what
+    was won as of it); and the origin's probes: what these models forecast for the next full
     period and its halves, beside what was won then (read by later origins only, once ended)."""
-    models = fit_forecast_models(history, origin, settings=settings)
     pipeline = tm.pipeline_rows(history, origin)
     shown = history.as_of(origin)
     won = naive.won_before(history.known_before(origin), column)

@@ -5,7 +5,7 @@ deals not yet created."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ import pandas as pd
 
 from forecast import features as feat
 from forecast import timing as tm
-from forecast.errors import InsufficientHistory
+from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import JUST_AFTER, DealHistory, as_timestamp
 from forecast.modeling.baselines import stage_win_rates
 from forecast.settings import Settings, get_settings
@@ -73,6 +73,41 @@ def fit_forecast_models(
         )
         timing, method = baseline, "per-stage close-time baseline"
         notes.append(f"{exc}; the forecast uses the per-stage close-time distributions")
+    stage_rates, templates, window, created = _current(known, t, settings, notes)
+    return ForecastModels(
+        t, timing, baseline, stage_rates, templates, window, method, notes, created=created
+    )
+
+
+def refreshed(
+    models: ForecastModels, history: DealHistory, as_of: object, settings: Settings | None = None
+) -> ForecastModels:
+    """The same fitted time-to-close models, with what a day changes as of a later `as_of`: the
+    stage win rates, the recent creations that set the new-deal pace, the record of creations.
+    What a product that retrains on a schedule forecasts with between two retrainings."""
+    settings = settings or get_settings()
+    t = as_timestamp(as_of)
+    if t < models.as_of:
+        raise InvalidInput(
+            f"models fitted as of {models.as_of.date()} cannot forecast as of {t.date()}"
+        )
+    notes = [n for n in models.notes if "creation" not in n]
+    stage_rates, templates, window, created = _current(history.known_before(t), t, settings, notes)
+    return replace(
+        models,
+        stage_rates=stage_rates,
+        templates=templates,
+        window_days=window,
+        notes=notes,
+        created=created,
+    )
+
+
+def _current(
+    known: DealHistory, t: pd.Timestamp, settings: Settings, notes: list[str]
+) -> tuple[Any, pd.DataFrame | None, float, np.ndarray]:
+    """What the forecast reads fresh each day: stage win rates, recent creations (and the
+    window they span), real creation dates. Notes what it had to leave out."""
     stage_rates = stage_win_rates(known)
     templates, window = templates_as_of(known, t, settings.new_deal_window_days)
     if templates is None:
@@ -85,9 +120,7 @@ def fit_forecast_models(
             "export) left out of the new-deal pace"
         )
     created = np.sort(known.deals.loc[dated, "created_at"].to_numpy("datetime64[us]"))
-    return ForecastModels(
-        t, timing, baseline, stage_rates, templates, window, method, notes, created=created
-    )
+    return stage_rates, templates, window, created
 
 
 def _dated(deals: pd.DataFrame) -> pd.Series:
