@@ -122,9 +122,28 @@ class HeadlineOut(BaseModel):
     )
     past: PastAccuracyOut | None = Field(
         None,
-        description="How far this forecast (what was chosen at each past origin) and ours were "
-        "off at this horizon before: median error, WAPE, bias, P10–P90 coverage",
+        description="How far this method on its own past forecasts, what was chosen at each past "
+        "origin, and ours were off at this horizon before: median error, WAPE, bias, P10–P90 "
+        "coverage",
     )
+
+
+#: One group's line in the response's example (the total repeats it, without a target).
+_TEAM_LINE: dict[str, Any] = {
+    "group": "Team Costa",
+    "deals": 41,
+    "pipeline_value": 612000.0,
+    "won_so_far": 0.0,
+    "expected_pipeline": 188000.0,
+    "expected_new": 52000.0,
+    "expected": 240000.0,
+    "p10": 171000.0,
+    "p50": 236000.0,
+    "p90": 312000.0,
+    "weighted_pipeline": 205000.0,
+    "target": 250000.0,
+    "p_target": 0.44,
+}
 
 
 class ForecastResponse(BaseModel):
@@ -145,38 +164,8 @@ class ForecastResponse(BaseModel):
                     "method": "time-to-close model",
                     "range": "exact convolution of per-deal outcomes (lattice), P10/P50/P90",
                     "new_deals_line": True,
-                    "groups": [
-                        {
-                            "group": "Team Costa",
-                            "deals": 41,
-                            "pipeline_value": 612000.0,
-                            "won_so_far": 0.0,
-                            "expected_pipeline": 188000.0,
-                            "expected_new": 52000.0,
-                            "expected": 240000.0,
-                            "p10": 171000.0,
-                            "p50": 236000.0,
-                            "p90": 312000.0,
-                            "weighted_pipeline": 205000.0,
-                            "target": 250000.0,
-                            "p_target": 0.44,
-                        }
-                    ],
-                    "total": {
-                        "group": "total",
-                        "deals": 41,
-                        "pipeline_value": 612000.0,
-                        "won_so_far": 0.0,
-                        "expected_pipeline": 188000.0,
-                        "expected_new": 52000.0,
-                        "expected": 240000.0,
-                        "p10": 171000.0,
-                        "p50": 236000.0,
-                        "p90": 312000.0,
-                        "weighted_pipeline": 205000.0,
-                        "target": None,
-                        "p_target": None,
-                    },
+                    "groups": [_TEAM_LINE],
+                    "total": {**_TEAM_LINE, "group": "total", "target": None, "p_target": None},
                     "notes": [],
                     "targets": [
                         {

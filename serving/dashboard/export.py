@@ -68,6 +68,11 @@ FORECAST_COLUMNS = (
     "model_past_coverage_n",
     "model_past_coverage_lo",
     "model_past_coverage_hi",
+    "method_past_method",
+    "method_past_n",
+    "method_past_median_ape",
+    "method_past_wape",
+    "method_past_bias",
 )
 
 

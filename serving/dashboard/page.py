@@ -348,8 +348,9 @@ def _naive(naive: dict[str, Any] | None, team: str | None) -> dict[str, Any]:
 
 
 def _past(past: dict[str, Any] | None) -> dict[str, Any]:
-    """How far the forecast shown, and ours, were off at this horizon on the track record (of
-    the total: the record holds no group's), as flat row fields; nothing without a record."""
+    """How far what users saw (`past_`), ours (`model_past_`) and the method shown now on its
+    own past forecasts (`method_past_`) were off at this horizon on the track record (of the
+    total: the record holds no group's), as flat row fields; nothing without a record."""
     if not past:
         return {}
     out: dict[str, Any] = {}

@@ -165,8 +165,7 @@ def test_shared_data_quarterly_backtest_beats_the_weighted_pipeline(shared_oppor
 # --- horizons, weekly origins, naive forecasts, bounds ------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def weekly(history):
+def _summer_weeks(history, **options):
     """Monthly windows starting every Monday from June to September, forecast 0 and 4 weeks
     ahead."""
     return backtest(
@@ -177,7 +176,13 @@ def weekly(history):
         start="2023-06-01",
         end="2023-09-30",
         settings=SETTINGS,
+        **options,
     )
+
+
+@pytest.fixture(scope="module")
+def weekly(history):
+    return _summer_weeks(history)
 
 
 def test_weekly_origins_give_many_forecasts_per_horizon_with_one_fit_per_origin(weekly):
@@ -508,16 +513,7 @@ def test_the_chosen_forecast_is_scored_like_the_others_with_its_own_range(chosen
 
 
 def test_refitting_every_few_weeks_replays_a_scheduled_retraining(history, weekly):
-    monthly = backtest(
-        history,
-        freq="month",
-        every="week",
-        horizons=(0, 4),
-        start="2023-06-01",
-        end="2023-09-30",
-        settings=SETTINGS,
-        refit_weeks=4,
-    )
+    monthly = _summer_weeks(history, refit_weeks=4)
     origins = sorted({p.origin for p in monthly.scored})
     assert monthly.origins_fitted <= -(-len(origins) // 4) + 1 < weekly.origins_fitted
     assert len(monthly.scored) == len(weekly.scored)  # the same forecasts, fewer fits

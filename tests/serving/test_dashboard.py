@@ -556,6 +556,9 @@ def test_beside_the_forecast_the_page_says_how_far_it_was_off_and_draws_the_naiv
     assert float(q2["past_median_ape"]) == pytest.approx(0.05) and q2["past_coverage_hits"] == "9"
     assert float(q2["model_past_coverage_hits"]) == 6
     assert float(q2["naive_run_rate"]) == pytest.approx(api["naive"]["total"]["run_rate"])
+    assert float(q2["method_past_median_ape"]) == pytest.approx(
+        api["past_accuracy"]["method"]["median_ape"]
+    )
 
     without = viewer.get("/?period=2017-Q3&freq=quarter").text  # the new record is seen at once
     assert 'id="past-accuracy"' not in without and "forecast backtest --data" in without

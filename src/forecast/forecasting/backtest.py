@@ -175,18 +175,16 @@ def _choose_all(results: list[PeriodResult]) -> None:
     windows that had ended by its origin (`choice` reads no other row): first ours recalibrated
     on its past errors (`choice.RECALIBRATED`, with ours' empirical range), then the `chosen`
     pseudo-method among all of them."""
-    scored = [p for p in results if p.status == "ok" and p.origin is not None]
+    scored = [(p, p.origin) for p in results if p.status == "ok" and p.origin is not None]
     table = BacktestReport("", None, results).forecast_table()
-    for p in scored:
-        assert p.origin is not None
-        again = choice.recalibrated(table, p.origin, p.horizon_weeks, p.forecasts["model"])
+    for p, origin in scored:
+        again = choice.recalibrated(table, origin, p.horizon_weeks, p.forecasts["model"])
         if again is not None:
             p.forecasts[choice.RECALIBRATED] = again[0]
             p.model_empirical = choice.scaled(p.forecasts["model"], again[1])
     table = BacktestReport("", None, results).forecast_table()
-    for p in scored:
-        assert p.origin is not None
-        c = choice.choose(table, p.origin, p.horizon_weeks, available=p.forecasts)
+    for p, origin in scored:
+        c = choice.choose(table, origin, p.horizon_weeks, available=p.forecasts)
         shown = choice.apply_choice(c, p.forecasts, (p.p10, p.p50, p.p90))
         p.chosen = {
             "method": shown.method,
@@ -201,9 +199,7 @@ def _choose_all(results: list[PeriodResult]) -> None:
             "past_wape": c.wape,
             "reason": c.reason,
         }
-    for p in scored:
-        if p.chosen is not None:
-            p.forecasts[choice.CHOSEN] = p.chosen["forecast"]
+        p.forecasts[choice.CHOSEN] = shown.forecast
 
 
 def _horizons(values: Iterable[object]) -> tuple[int, ...]:

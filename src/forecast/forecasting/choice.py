@@ -297,7 +297,13 @@ def recalibrated(
     own = empirical_range(table, origin, horizon_weeks)
     if own is None:
         return None
-    return model_forecast * own["p50_factor"], own
+    return recalibrate(model_forecast, own), own
+
+
+def recalibrate(model_forecast: float, factors: Mapping[str, float]) -> float:
+    """Ours times the middle of its empirical range (`empirical_range`): its past median
+    actual / forecast."""
+    return float(model_forecast) * factors["p50_factor"]
 
 
 def scaled(point: float, factors: Mapping[str, float]) -> tuple[float, float, float]:

@@ -21,7 +21,8 @@ from forecast import budget
 from forecast import timing as tm
 from forecast.data.stages import WON
 from forecast.features import deal_amounts
-from forecast.forecasting.fitted import ForecastModels, share_won_by, templates_as_of
+from forecast.forecasting.fitted import ForecastModels, share_won_inside, templates_as_of
+from forecast.forecasting.seasonality import creation_pace
 from forecast.history import DealHistory
 from forecast.settings import Settings, get_settings
 
@@ -136,8 +137,11 @@ def _ratios(
         before = known.known_before(s)
         templates, window = templates_as_of(before, s, settings.new_deal_window_days)
         if templates is not None and len(templates):
-            rate = (span_days / window) * share_won_by(models.timing, templates, span_days, s)
-            expected += float((rate * deal_amounts(templates)).sum())
+            # As the forecast counts deals not yet created: the season's pace as known at s.
+            created = models.created[: np.searchsorted(models.created, s.to_datetime64())]
+            pace = creation_pace(created, s, window)
+            share = share_won_inside(models.timing, templates, s, 0.0, span_days, pace)
+            expected += float(((span_days / window) * share * deal_amounts(templates)).sum())
         won = opps[
             (opps["status"] == WON) & (opps["closed_at"] >= s) & (opps["closed_at"] < s + span)
         ]

@@ -4,7 +4,6 @@ deals not yet created."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -14,6 +13,7 @@ import pandas as pd
 from forecast import features as feat
 from forecast import timing as tm
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.forecasting.seasonality import Pace
 from forecast.history import JUST_AFTER, DealHistory, as_timestamp
 from forecast.modeling.baselines import stage_win_rates
 from forecast.settings import Settings, get_settings
@@ -30,10 +30,16 @@ class ForecastModels:
     templates: pd.DataFrame | None  # recent creations, as of their creation
     window_days: float
     method: str
-    notes: list[str] = field(default_factory=list)
+    fit_notes: list[str] = field(default_factory=list)  # what the fit left out or fell back on
     cache: dict = field(default_factory=dict, repr=False)  # per period span: drift, new deals
     #: Creation dates known before `as_of` (real ones only): the season of the new-deal pace.
     created: np.ndarray = field(default_factory=lambda: np.array([], dtype="datetime64[us]"))
+    #: What the new-deal pace of the as-of date left out (renewed with it by `refreshed`).
+    pace_notes: list[str] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        return [*self.fit_notes, *self.pace_notes]
 
 
 def fit_forecast_models(
@@ -73,9 +79,18 @@ def fit_forecast_models(
         )
         timing, method = baseline, "per-stage close-time baseline"
         notes.append(f"{exc}; the forecast uses the per-stage close-time distributions")
-    stage_rates, templates, window, created = _current(known, t, settings, notes)
+    stage_rates, templates, window, created, pace_notes = _current(known, t, settings)
     return ForecastModels(
-        t, timing, baseline, stage_rates, templates, window, method, notes, created=created
+        t,
+        timing,
+        baseline,
+        stage_rates,
+        templates,
+        window,
+        method,
+        notes,
+        created=created,
+        pace_notes=pace_notes,
     )
 
 
@@ -91,23 +106,25 @@ def refreshed(
         raise InvalidInput(
             f"models fitted as of {models.as_of.date()} cannot forecast as of {t.date()}"
         )
-    notes = [n for n in models.notes if "creation" not in n]
-    stage_rates, templates, window, created = _current(history.known_before(t), t, settings, notes)
+    stage_rates, templates, window, created, pace_notes = _current(
+        history.known_before(t), t, settings
+    )
     return replace(
         models,
         stage_rates=stage_rates,
         templates=templates,
         window_days=window,
-        notes=notes,
         created=created,
+        pace_notes=pace_notes,
     )
 
 
 def _current(
-    known: DealHistory, t: pd.Timestamp, settings: Settings, notes: list[str]
-) -> tuple[Any, pd.DataFrame | None, float, np.ndarray]:
+    known: DealHistory, t: pd.Timestamp, settings: Settings
+) -> tuple[Any, pd.DataFrame | None, float, np.ndarray, list[str]]:
     """What the forecast reads fresh each day: stage win rates, recent creations (and the
-    window they span), real creation dates. Notes what it had to leave out."""
+    window they span), real creation dates; and notes of what it had to leave out."""
+    notes: list[str] = []
     stage_rates = stage_win_rates(known)
     templates, window = templates_as_of(known, t, settings.new_deal_window_days)
     if templates is None:
@@ -120,7 +137,7 @@ def _current(
             "export) left out of the new-deal pace"
         )
     created = np.sort(known.deals.loc[dated, "created_at"].to_numpy("datetime64[us]"))
-    return stage_rates, templates, window, created
+    return stage_rates, templates, window, created, notes
 
 
 def _dated(deals: pd.DataFrame) -> pd.Series:
@@ -157,11 +174,6 @@ def templates_as_of(
     )
     rows = feat.deal_rows_at(known, points)
     return rows.reset_index(drop=True), window
-
-
-#: Per creation slice (days from the as-of date, start and end): how many times the recent pace
-#: deals are created at then (`seasonality.creation_pace`); None: the recent pace throughout.
-Pace = Callable[[np.ndarray, np.ndarray], np.ndarray] | None
 
 
 def share_won_by(

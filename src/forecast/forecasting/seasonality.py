@@ -19,10 +19,14 @@ counts differ by chance, keeps its recent pace. Days more than a year ahead keep
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
-from forecast.forecasting.fitted import Pace
+#: Per creation slice (days from the as-of date: start and end arrays), how many times the recent
+#: pace deals are created at then; None: the recent pace throughout.
+Pace = Callable[[np.ndarray, np.ndarray], np.ndarray] | None
 
 YEAR_DAYS = 364.0
 #: The least span of days a slice's pace a year earlier is counted over: a season turns over
@@ -34,44 +38,37 @@ MIN_CREATIONS = 20
 
 def creation_pace(created: np.ndarray, as_of: pd.Timestamp, window_days: float) -> Pace:
     """Per creation slice (days from `as_of`, start and end arrays), the factor on the recent
-    creation pace that last year's season gives; None where the record is too short."""
+    creation pace that last year's season gives; None where the record is too short.
+    `created`: the creation dates known at `as_of`, sorted."""
     if window_days <= 0 or len(created) == 0:
         return None
     dates = np.asarray(created, dtype="datetime64[us]")
-    year = pd.Timedelta(days=YEAR_DAYS)
-    recent_from = as_of - pd.Timedelta(days=window_days) - year
-    if dates[0] > recent_from.to_datetime64():
+    base = (as_of - pd.Timedelta(days=YEAR_DAYS)).to_datetime64()
+    recent_from = base - np.timedelta64(int(window_days * 86_400e6), "us")
+    if dates[0] > recent_from:
         return None  # the record does not reach back a year and a window
-    n_recent = _count(dates, recent_from, as_of - year)
+    n_recent = int(np.searchsorted(dates, base) - np.searchsorted(dates, recent_from))
     if n_recent < MIN_CREATIONS:
         return None
     recent_rate = n_recent / window_days
-    base = as_of - year
 
     def pace(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
         mid = (lo + hi) / 2
         half = np.maximum((hi - lo) / 2, SMOOTH_DAYS / 2)
+        a_days = mid - half
+        b_days = np.minimum(mid + half, YEAR_DAYS)
+        a = base + (a_days * 86_400e6).astype("timedelta64[us]")
+        b = base + (b_days * 86_400e6).astype("timedelta64[us]")
+        n = np.searchsorted(dates, b) - np.searchsorted(dates, a)
+        days = b_days - a_days
+        known = (hi <= YEAR_DAYS) & (n > 0) & (days > 0)
         factors = np.ones(len(lo))
-        for i in range(len(lo)):
-            if hi[i] > YEAR_DAYS:
-                continue
-            a = base + pd.Timedelta(days=float(mid[i] - half[i]))
-            b = base + pd.Timedelta(days=float(min(mid[i] + half[i], YEAR_DAYS)))
-            days = (b - a) / pd.Timedelta(days=1)
-            n = _count(dates, a, b)
-            if n == 0 or days <= 0:
-                continue
-            log_factor = float(np.log((n / days) / recent_rate))
-            noise = 1.0 / n + 1.0 / n_recent
-            if log_factor:
-                factors[i] = float(np.exp(log_factor * max(0.0, 1.0 - noise / log_factor**2)))
+        log_factor = np.log(n[known] / days[known] / recent_rate)
+        noise = 1.0 / n[known] + 1.0 / n_recent
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keep = np.where(log_factor != 0, np.maximum(0.0, 1.0 - noise / log_factor**2), 0.0)
+        factors[known] = np.exp(log_factor * keep)
         return factors
 
     return pace
-
-
-def _count(dates: np.ndarray, lo: pd.Timestamp, hi: pd.Timestamp) -> int:
-    a = np.searchsorted(dates, lo.to_datetime64(), side="left")
-    b = np.searchsorted(dates, hi.to_datetime64(), side="left")
-    return int(b - a)

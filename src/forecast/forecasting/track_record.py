@@ -222,7 +222,7 @@ def headline(
         for methods in now.values():
             ours_now = methods.get(choice.MODEL)
             if ours_now is not None:
-                methods[choice.RECALIBRATED] = float(ours_now) * own["p50_factor"]
+                methods[choice.RECALIBRATED] = choice.recalibrate(ours_now, own)
     total = now[None]
     made = choice.choose(table, t, h, available=[m for m, v in total.items() if v is not None])
     chosen = choice.apply_choice(made, total, (fc.total.p10, fc.total.p50, fc.total.p90))
