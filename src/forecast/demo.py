@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+from forecast import keys
 from forecast.data import store
 from forecast.data.generator import generate_leads, generate_pipeline, write_export, write_leads
 from forecast.data.importing import import_export
@@ -12,6 +16,10 @@ from forecast.settings import Settings
 
 DEMO_DEALS = "demo_pipeline"
 DEMO_LEADS = "demo_leads"
+#: Where the local demo's sign-in key is kept (inside the state folder, readable by its owner only):
+#: the store holds only its hash, so the plain key lives here to be shown again on the next start.
+DEMO_KEY_FILE = "demo-key"
+DEMO_KEY_NAME = "local demo (make run)"
 
 
 def prepare_demo(settings: Settings, *, deals: int = 5000, seed: int = 42) -> Iterator[str]:
@@ -40,3 +48,55 @@ def _demo_leads_mapping() -> Mapping:
         columns={"id": "id", "converted": "converted", "created_at": "created_at"},
         leak_columns=["Tags"],
     )
+
+
+@dataclass(frozen=True)
+class DemoKey:
+    """The local demo's admin key and whether it was made just now."""
+
+    key: str
+    created: bool
+
+
+def demo_key(settings: Settings) -> DemoKey:
+    """The local demo's sign-in key: made once per state folder and kept in it, so every `make
+    run` can show it; a new one replaces a key that was revoked or whose store was reset."""
+    path = settings.state_dir / DEMO_KEY_FILE
+    engine = store.get_engine(settings)
+    kept = _read_key(path)
+    if kept and keys.KeyVerifier(engine, ttl_seconds=0).verify(kept) is not None:
+        return DemoKey(kept, created=False)
+    with engine.begin() as conn:
+        _, plain = keys.create_key(conn, "admin", DEMO_KEY_NAME)
+    _write_private(path, plain)
+    return DemoKey(plain, created=True)
+
+
+def sign_in_lines(settings: Settings) -> list[str]:
+    """What `make run` prints before serving: where to go and the key to sign in with."""
+    found = demo_key(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    kept = "new key" if found.created else "kept"
+    return [
+        f"dashboard and API: {url} (API docs at {url}/docs)",
+        f"sign in with this admin key ({kept} in {settings.state_dir / DEMO_KEY_FILE}): "
+        f"{found.key}",
+    ]
+
+
+def _read_key(path: Path) -> str | None:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+        return None
+    return text or None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` readable by its owner only, replacing any file whole (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text + "\n")
+    os.replace(tmp, path)
