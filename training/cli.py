@@ -12,14 +12,15 @@ from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.history import load_deal_history
 from forecast.settings import get_settings
-from training.console import console, handles_errors, print_json
+from training.console import JsonErrorsGroup, console, handles_errors, print_json
 from training.forecast_cli import forecast_app
 from training.models_cli import models_app, train_app
-from training.reports import print_import_report, print_snapshot, snapshot_summary
+from training.reports import import_json, print_import_report, print_snapshot, snapshot_summary
 from training.targets_cli import targets_app
 
 app = typer.Typer(
     help="Lead scoring and sales-pipeline forecasting.",
+    cls=JsonErrorsGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -67,7 +68,7 @@ def import_(
         chunk_rows=settings.import_chunk_rows,
     )
     if json_:
-        print_json(report.to_dict())
+        print_json(import_json(report, ok=True))
     else:
         print_import_report(report, console)
 

@@ -1,4 +1,11 @@
-"""What every command shares: one console, errors printed without a traceback, JSON output."""
+"""What every command shares: one console, errors printed without a traceback, JSON output.
+
+With `--json`, stdout carries exactly one JSON document whatever happens: the command's result,
+or on failure `{"ok": false, "error": ..., "errors": [{"field": ..., "problem": ...}]}` (a
+rejected import adds its report). Readable text goes to stderr, and the exit code still says
+that the command failed. `JsonErrorsGroup` does the same for mistakes in the arguments, which
+click finds before any command runs.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from forecast.errors import ForecastError, ImportRejected, InvalidInput
 
@@ -24,20 +32,22 @@ def handles_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        json_mode = bool(kwargs.get("json_"))
         try:
             return func(*args, **kwargs)
         except ImportRejected as exc:
-            from training.reports import print_import_report
+            from training.reports import import_json, print_import_report
 
+            if json_mode:
+                print_json(import_json(exc.report, ok=False, error=str(exc)))
             print_import_report(exc.report, err_console)
             err_console.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(2) from None
-        except InvalidInput as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(2) from None
         except ForecastError as exc:
+            if json_mode:
+                print_json(error_json(str(exc), kind=type(exc).__name__))
             err_console.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(1) from None
+            raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -45,3 +55,52 @@ def handles_errors(func: F) -> F:
 def print_json(data: Any) -> None:
     """Plain JSON on stdout, for scripts."""
     typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def error_json(message: str, *, field: str | None = None, kind: str = "error") -> dict[str, Any]:
+    """The one document a failed command prints with `--json`."""
+    return {
+        "ok": False,
+        "error": message,
+        "error_type": kind,
+        "errors": [{"field": field, "problem": message}],
+    }
+
+
+class JsonErrorsGroup(TyperGroup):
+    """The `forecast` command group: with `--json` among the arguments, a usage mistake (an
+    unknown option, a bad value, a missing argument) is also reported as one JSON document on
+    stdout; click still prints it on stderr and exits 2."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: typer.Context | None = None,
+        **extra: Any,
+    ) -> typer.Context:
+        wants_json = "--json" in args
+        try:
+            ctx = super().make_context(info_name, args, parent, **extra)
+        except typer.TyperException as exc:  # typer's click errors: usage, bad value
+            if wants_json:
+                _print_usage_error(exc)
+            raise
+        ctx.meta["json_errors"] = wants_json
+        return ctx
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.TyperException as exc:  # typer's click errors: usage, bad value
+            if ctx.meta.get("json_errors"):
+                _print_usage_error(exc)
+            raise
+
+
+def _print_usage_error(exc: typer.TyperException) -> None:
+    param = getattr(exc, "param", None)
+    field = getattr(exc, "option_name", None)  # an unknown option, or one missing its value
+    if param is not None:
+        field = param.opts[0] if getattr(param, "opts", None) else param.name
+    print_json(error_json(exc.format_message(), field=field, kind="UsageError"))

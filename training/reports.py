@@ -9,6 +9,20 @@ from rich.table import Table
 from forecast.data.validation import ImportReport
 
 
+def import_json(report: ImportReport, *, ok: bool, error: str | None = None) -> dict:
+    """The import's `--json` document: the report, whether the command succeeded, and each
+    problem found (the first few per kind) as `{"field", "problem", "file", "row", "value"}`;
+    with `--on-error skip` an import can succeed and still list the rows it left out."""
+    doc: dict = {"ok": ok}
+    if error is not None:
+        doc["error"] = error
+    doc["errors"] = [
+        {"field": p.column, "problem": p.kind, "file": p.file, "row": p.row, "value": p.value}
+        for p in report.examples
+    ]
+    return {**doc, **report.to_dict()}
+
+
 def print_import_report(report: ImportReport, console: Console) -> None:
     summary = Table(title=f"Import into dataset '{report.dataset}'", show_header=False)
     summary.add_row("files", "\n".join(report.files))
@@ -21,6 +35,8 @@ def print_import_report(report: ImportReport, console: Console) -> None:
     summary.add_row("creation dates missing (export date used)", f"{report.estimated_created:,}")
     for fix, count in report.fixed_values.items():
         summary.add_row("value fixed", f"{fix} ({count:,} rows)")
+    for note in report.notes:
+        summary.add_row("note", note)
     summary.add_row("rows with problems", f"{report.bad_rows:,}")
     summary.add_row("written", "yes" if report.written else "no")
     console.print(summary)

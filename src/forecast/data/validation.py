@@ -43,6 +43,7 @@ class ImportReport:
     fixed_values: Counter = field(default_factory=Counter)
     counts: Counter = field(default_factory=Counter)
     examples: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the import assumed or fixed
     written: bool = False
 
     @property
@@ -77,6 +78,7 @@ class ImportReport:
             "fixed_values": dict(self.fixed_values),
             "problems": dict(self.counts),
             "examples": [p.__dict__ for p in self.examples],
+            "notes": self.notes,
             "written": self.written,
         }
 
