@@ -150,7 +150,39 @@ _SHOWN = {
     "stage_win_rate": "stage rate",
     "naive_bayes": "naive Bayes",
     "logistic_regression": "logistic",
+    "lightgbm": "LightGBM",
+    "base_rate": "base rate",
 }
+
+
+def _ci(values: dict[str, Any], key: str) -> str:
+    """A metric's bootstrap 95% interval as "low–high" ("" where none was measured)."""
+    low, high = values.get(f"{key}_ci_low"), values.get(f"{key}_ci_high")
+    return "" if low is None or high is None else f"{low:.3f}–{high:.3f}"
+
+
+def families_table(summary: dict[str, Any]) -> Table | None:
+    """Each model family on the holdout with its intervals, and which one was registered."""
+    families = summary.get("families") or {}
+    if not families:
+        return None
+    rival = ", ".join(_SHOWN.get(r, r) for r in summary.get("rivals") or {}) or "the baselines"
+    table = Table(
+        title=f"model families (registered: {_SHOWN.get(summary['family'], summary['family'])})",
+        box=box.SIMPLE_HEAD,
+    )
+    for col in ("family", "AUC", "AUC 95%", "Brier", "Brier 95%", f"really beats {rival}"):
+        table.add_column(col, justify="left" if col == "family" else "right", no_wrap=True)
+    for who, v in families.items():
+        table.add_row(
+            _SHOWN.get(who, who),
+            f"{v['roc_auc']:.4f}" if v.get("roc_auc") is not None else "n/a",
+            _ci(v, "roc_auc"),
+            f"{v['brier']:.4f}" if v.get("brier") is not None else "n/a",
+            _ci(v, "brier"),
+            "yes" if v.get("beats_naive") else "no",
+        )
+    return table
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -161,7 +193,9 @@ def summary_table(summary: dict[str, Any]) -> Table:
     table.add_column("scorer", style="bold", no_wrap=True)
     for _, title in _COLUMNS:
         table.add_column(title, justify="right", no_wrap=True, min_width=6)
+    table.add_column("AUC 95%", justify="right", no_wrap=True)
     model = summary["metrics"].get("model", {})
+    family = summary.get("family")
     for who, values in summary["metrics"].items():
         cells = []
         for key, _ in _COLUMNS:
@@ -172,7 +206,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
                 better = mine is not None and (mine > v if key == "roc_auc" else mine < v)
                 cell = f"[{'green' if better else 'red'}]{cell}[/]"
             cells.append(cell)
-        table.add_row(_SHOWN.get(who, who), *cells)
+        name = f"model ({_SHOWN.get(family, family)})" if who == "model" and family else who
+        table.add_row(_SHOWN.get(name, name), *cells, _ci(values, "roc_auc"))
     return table
 
 
@@ -186,6 +221,9 @@ def _print_summary(summary: dict[str, Any], out: Console) -> None:
     if split.get("cut"):
         out.print(f"holdout by time: cut {split['cut']}")
     out.print(summary_table(summary))
+    families = families_table(summary)
+    if families is not None:
+        out.print(families)
     if summary.get("cv"):
         cv = Table(title="stratified cross-validation on the training part")
         for col in ("scorer", "ROC AUC", "Brier"):
@@ -372,15 +410,18 @@ def list_(json_: JsonOpt = False) -> None:
         console.print("no models registered yet: run `forecast train leads|deals`")
         return
     table = Table(title="registered models")
-    for col in ("kind", "name", "version", "aliases", "ROC AUC", "Brier"):
+    for col in ("kind", "name", "version", "aliases", "family", "ROC AUC", "AUC 95%", "Brier"):
         table.add_column(col)
     for r in rows:
+        ci = r.get("roc_auc_ci")
         table.add_row(
             r["kind"],
             r["name"],
             r["version"],
             ", ".join(r["aliases"]),
+            r.get("family") or "",
             "n/a" if r["roc_auc"] is None else f"{r['roc_auc']:.4f}",
+            "" if not ci else f"{ci[0]:.3f}–{ci[1]:.3f}",
             "n/a" if r["brier"] is None else f"{r['brier']:.4f}",
         )
     console.print(table)
@@ -404,6 +445,7 @@ def show(
     console.print(
         f"[bold]{info['name']} v{info['version']}[/] "
         f"aliases: {', '.join(info['aliases']) or 'none'}  run {info['run_id']}"
+        + (f"  family {info['family']}" if info.get("family") else "")
     )
     table = Table(title="holdout")
     for col in ("scorer", "ROC AUC", "Brier"):

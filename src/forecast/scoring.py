@@ -9,7 +9,9 @@ labelled fallback scores instead: the per-stage win rate for deals, the base rat
 `encode` turns the rows (mappings of field → value) into the model's float matrix, `predict`
 gives each row's probability and per-input contributions from one LightGBM `pred_leaf` call for
 the batch (the contributions, summed with the bias, are the raw score, so the probability comes
-from the same call), and `explain` turns them into `Score`s with reasons for the top factors.
+from the same call; a logistic regression or naive Bayes champion gives its exact per-field
+log-odds terms the same way, `forecast.modeling.families`), and `explain` turns them into
+`Score`s with reasons for the top factors.
 One row is a batch of one; the fallbacks go through the same three steps. No DataFrame is built,
 so one row scores well under a millisecond.
 """
@@ -34,7 +36,7 @@ from forecast.errors import InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, as_timestamp, load_deal_history
 from forecast.modeling import registry
 from forecast.modeling.baselines import stage_win_rates
-from forecast.modeling.contributions import contributions, path_contributions
+from forecast.modeling.contributions import bias, contributions
 from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, top_reasons
 from forecast.modeling.registry.client import Visit
@@ -259,7 +261,8 @@ def encode(served: Served, rows: Sequence[Mapping[str, Any]]) -> Encoded:
 
 def predict(served: Served, encoded: Encoded) -> Prediction:
     """Predict: probabilities and per-input contributions, from one `pred_leaf` call per model
-    (the contributions plus the bias give the raw score, so the probability comes with them)."""
+    or a simple family's own terms (the contributions plus the bias give the raw score, so the
+    probability comes with them)."""
     scorer = served.scorer
     matrix = encoded.matrix
     if scorer.method != MODEL:
@@ -268,7 +271,7 @@ def predict(served: Served, encoded: Encoded) -> Prediction:
     contrib = np.empty(matrix.shape)
     for model, index in encoded.parts:
         contrib[index] = part = contributions(model, matrix[index])
-        p[index] = model._calibrate(part.sum(axis=1) + path_contributions(model).bias)
+        p[index] = model._calibrate(part.sum(axis=1) + bias(model))
     return Prediction(p, contrib)
 
 

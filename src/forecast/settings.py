@@ -77,18 +77,27 @@ class Settings(BaseSettings):
     # Training
     seed: int = 42
     lgbm_threads: int = Field(default_factory=lambda: os.cpu_count() or 1)
-    min_won_deals: int = 200
-    min_lost_deals: int = 200
-    min_converted_leads: int = 120
+    # Small CRMs train too: the holdout metrics carry bootstrap intervals and promotion needs
+    # the paired bootstrap's gain to be real, so few deals mean wide intervals, not a refusal.
+    min_won_deals: int = Field(30, ge=1, description="Won deals deal training needs")
+    min_lost_deals: int = Field(30, ge=1, description="Lost deals deal training needs")
+    min_converted_leads: int = Field(30, ge=1, description="Converted leads lead training needs")
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
-    min_holdout_per_class: int = Field(20, ge=1, description="Fewest holdout rows of each outcome")
+    min_holdout_per_class: int = Field(5, ge=1, description="Fewest holdout rows of each outcome")
+    bootstrap_resamples: int = Field(
+        1000, ge=100, description="Resamples of the holdout for intervals and the paired gate"
+    )
     cv_folds: int = Field(5, ge=2, description="Stratified CV folds where data has no dates")
     snapshot_every_days: int = Field(14, ge=0, description="Deal snapshot spacing; 0: entries only")
     team_min_won_deals: int = Field(200, ge=1, description="Won deals a team needs for own model")
     team_min_lost_deals: int = Field(200, ge=1, description="Lost deals a team needs for own model")
     leak_warning_auc: float = Field(0.95, gt=0.5, le=1, description="One column this good: warn")
-    promote_min_auc_gain: float = Field(0.0, ge=0, description="AUC margin needed to promote")
-    promote_min_brier_gain: float = Field(0.0, ge=0, description="Brier margin needed to promote")
+    promote_min_auc_gain: float = Field(
+        0.0, ge=0, description="AUC gain the 95% interval's low end must exceed to promote"
+    )
+    promote_min_brier_gain: float = Field(
+        0.0, ge=0, description="Brier gain the 95% interval's low end must exceed to promote"
+    )
 
     # Time to close and the revenue forecast
     timing_bucket_days: int = Field(7, ge=1, description="Width of a hazard time bucket")

@@ -82,6 +82,13 @@ class PathContributions:
         return np.asarray(one_hot @ flat)
 
 
+def bias(model: object) -> float:
+    """What the contributions of a row add to, to make its raw score (log-odds)."""
+    if not hasattr(model, "booster_"):
+        return float(model.bias_)  # type: ignore[attr-defined]
+    return path_contributions(model).bias
+
+
 def _value(node: dict) -> float:
     return float(node["leaf_value"] if "leaf_index" in node else node["internal_value"])
 
@@ -96,8 +103,12 @@ def path_contributions(model: object) -> PathContributions:
 
 
 def contributions(model: object, matrix: np.ndarray, method: str = "path") -> np.ndarray:
-    """Per-feature contributions of encoded rows: `(rows, features)`; bias not included."""
-    booster = model.booster_  # type: ignore[attr-defined]
+    """Per-feature contributions of encoded rows: `(rows, features)`; bias not included.
+
+    A model of a simple family (`families`, additive in log-odds) gives its own exact terms."""
+    if not hasattr(model, "booster_"):
+        return model.contributions(matrix)  # type: ignore[attr-defined]
+    booster = model.booster_
     if method == "shap":
         return booster.predict(matrix, pred_contrib=True)[:, :-1]
     if method != "path":

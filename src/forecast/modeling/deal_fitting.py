@@ -20,12 +20,13 @@ from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory, as_timestamp
 from forecast.modeling.baselines import baselines_for
 from forecast.modeling.estimators import PerTeamClassifier
+from forecast.modeling.families import LIGHTGBM, LOGISTIC, NAIVE_BAYES, family_model
 from forecast.modeling.fitting import (
     Progress,
     TrainingResult,
     boosted_classifier,
     check_holdout,
-    evaluate_on_holdout,
+    choose_family,
     holdout_examples,
     note,
 )
@@ -94,8 +95,10 @@ def train_deals(
         need_lost = max(0, settings.min_lost_deals - lost)
         raise InsufficientHistory(
             f"{won} won and {lost} lost deals; training needs {settings.min_won_deals} and "
-            f"{settings.min_lost_deals} ({need_won} won and {need_lost} lost more). Nothing was "
-            "trained or registered; deal scores fall back to the per-stage win rate"
+            f"{settings.min_lost_deals} ({need_won} won and {need_lost} lost more; settings "
+            "min_won_deals and min_lost_deals, env FORECAST_MIN_WON_DEALS and "
+            "FORECAST_MIN_LOST_DEALS). Nothing was trained or registered; deal scores fall back "
+            "to the per-stage win rate"
         )
 
     note(progress, "building as-of snapshots")
@@ -148,25 +151,48 @@ def train_deals(
     warnings += leak_warnings(X_train, y_train, settings.leak_warning_auc, w_train, groups)
 
     note(progress, "fitting the model (global and per team)")
-    model = PerTeamClassifier(
+    boosted = PerTeamClassifier(
         base=boosted_classifier(settings, seed),
         team_column="team",
         min_won=settings.team_min_won_deals,
         min_lost=settings.team_min_lost_deals,
     ).fit(X_train, y_train, w_train, groups)
+    note(progress, "fitting logistic regression and naive Bayes")
+    families: dict[str, Any] = {LIGHTGBM: boosted}
+    for family in (LOGISTIC, NAIVE_BAYES):
+        families[family] = family_model(family).fit(X_train, y_train, sample_weight=w_train)
     labels = _deal_labels(field_names)
-    model.field_labels_ = labels
+    for fitted in families.values():
+        fitted.field_labels_ = labels
     note(progress, "fitting the baselines")
     baselines = {
         name: b.fit(X_train, y_train, sample_weight=w_train)
         for name, b in baselines_for("deals").items()
     }
 
-    note(progress, "evaluating on the holdout")
-    candidates: dict[str, Any] = {"model": model, **baselines}
+    note(progress, "evaluating on the holdout (bootstrap intervals)")
+    others: dict[str, Any] = dict(baselines)
     if incumbent is not None:
-        candidates["champion"] = incumbent
-    metrics, preds = evaluate_on_holdout(candidates, X_test, y_test, w_test, warnings)
+        others["champion"] = incumbent
+    compared = choose_family(
+        "deals",
+        families,
+        others,
+        X_test,
+        y_test,
+        w_test,
+        test_rows["id"].to_numpy(),
+        base_rate=float(np.average(y_train, weights=w_train)),
+        settings=settings,
+        seed=seed,
+        warnings=warnings,
+    )
+    model, metrics, preds = compared.model, compared.metrics, compared.predictions
+    params = (
+        {**boosted.global_.get_params(), "best_iteration": boosted.global_.best_iteration_}
+        if compared.family == LIGHTGBM
+        else model.get_params()
+    )
     return TrainingResult(
         kind="deals",
         model=model,
@@ -185,8 +211,8 @@ def train_deals(
         },
         fingerprint=fingerprint(opportunities, history.stage_log),
         params={
-            **model.global_.get_params(),
-            "best_iteration": model.global_.best_iteration_,
+            **params,
+            "family": compared.family,
             "snapshot_every_days": every,
             "team_min_won": settings.team_min_won_deals,
             "team_min_lost": settings.team_min_lost_deals,
@@ -199,11 +225,15 @@ def train_deals(
         predictions=preds,
         input_example=X_test.head(5),
         examples=holdout_examples(model, X_test, preds["model"], test_rows["id"].to_numpy()),
-        teams=model.team_report_,
+        teams=getattr(model, "team_report_", {}),
         dataset=dataset,
         seconds=time.perf_counter() - started,
         columns={
             "features": list(X_train.columns),
             "never_features": sorted(feat.REVEALED_AT_CLOSE),
         },
+        family=compared.family,
+        families=compared.families,
+        rivals=compared.rivals,
+        gains=compared.gains,
     )

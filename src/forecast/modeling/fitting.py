@@ -2,8 +2,11 @@
 
 `lead_fitting.train_leads` and `deal_fitting.train_deals` each fit a model and its baselines and
 evaluate them on a holdout by time (or, for leads without dates, a stable stratified holdout);
-both return a `TrainingResult`, which `registry` logs. The registered model is the one
-evaluated: it is not refitted on the holdout afterwards.
+both return a `TrainingResult`, which `registry` logs. Each run fits every model family
+(LightGBM, logistic regression, naive Bayes: `families`) beside the baselines, and the one
+registered is the best family on the holdout that really beats the naive rival, the fallback
+that serves without a model (`choose_family`); the registered model is the one evaluated: it is
+not refitted on the holdout afterwards. Every AUC and Brier carries a bootstrap 95% interval.
 
 Errors: bad input → `InvalidInput` (empty data, missing target column, one class, too few rows
 for a holdout); too little history → `InsufficientHistory` saying how much is missing. Both are
@@ -21,14 +24,19 @@ import pandas as pd
 
 from forecast.errors import InvalidInput
 from forecast.formatting import rounded
+from forecast.modeling import bootstrap
 from forecast.modeling import metrics as m
-from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier
+from forecast.modeling.estimators import BoostedClassifier
+from forecast.modeling.families import FAMILIES, LIGHTGBM
+from forecast.modeling.promotion import rules_for
 from forecast.modeling.reasons import as_dicts, explain
 from forecast.settings import Settings
 
 Progress = Callable[[str], None]
 #: Metrics the promotion rule compares.
 PROMOTION_METRICS = ("roc_auc", "brier")
+#: The rival a family must really beat to be served: what serves without a model.
+NAIVE_RIVALS = {"deals": "stage_win_rate", "leads": "base_rate"}
 
 
 @dataclass
@@ -36,7 +44,7 @@ class TrainingResult:
     """Everything a run produced: the model, its and the baselines' holdout metrics, and why."""
 
     kind: str
-    model: BoostedClassifier | PerTeamClassifier
+    model: Any  # BoostedClassifier | PerTeamClassifier | a `families` model
     metrics: dict[str, dict[str, float]]
     split: dict[str, Any]
     rows: dict[str, int]
@@ -55,6 +63,13 @@ class TrainingResult:
     columns: dict[str, list[str]] = field(default_factory=dict)
     dataset: str | None = None
     seconds: float = 0.0
+    family: str = LIGHTGBM
+    #: Each family's holdout metrics (with intervals), and whether it beat the naive rival.
+    families: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: The naive rival's holdout metrics, by name (the promotion gate's baseline).
+    rivals: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: The registered model's paired gains over each rival and the champion scored.
+    gains: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     @property
     def baselines(self) -> list[str]:
@@ -65,12 +80,21 @@ class TrainingResult:
         return {
             "kind": self.kind,
             "dataset": self.dataset,
+            "family": self.family,
             "seed": self.seed,
             "split": self.split,
             "rows": self.rows,
             "fingerprint": self.fingerprint,
             "metrics": {
                 k: {n: rounded(v, 6) for n, v in d.items()} for k, d in self.metrics.items()
+            },
+            "families": {
+                k: {n: rounded(v, 6) for n, v in d.items()} for k, d in self.families.items()
+            },
+            "rivals": {k: {n: rounded(v, 6) for n, v in d.items()} for k, d in self.rivals.items()},
+            "gains": {
+                k: {n: [rounded(x, 6) for x in v] for n, v in d.items()}
+                for k, d in self.gains.items()
             },
             "cv": self.cv,
             "warnings": self.warnings,
@@ -150,3 +174,88 @@ def holdout_examples(
         {"id": str(ids[i]), "probability": round(float(p[i]), 4), **as_dicts(r)}
         for i, r in zip(picks, reasons, strict=True)
     ]
+
+
+@dataclass
+class Compared:
+    """The holdout comparison of a run: the family chosen and every scorer's metrics."""
+
+    family: str
+    model: Any
+    metrics: dict[str, dict[str, float]]
+    predictions: dict[str, np.ndarray]
+    families: dict[str, dict[str, float]]
+    rivals: dict[str, dict[str, float]]
+    gains: dict[str, dict[str, list[float]]]
+
+
+def choose_family(
+    kind: str,
+    families: dict[str, Any],
+    others: dict[str, Any],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    groups: np.ndarray | None,
+    *,
+    base_rate: float,
+    settings: Settings,
+    seed: int,
+    warnings: list[str],
+) -> Compared:
+    """Score every family and every other scorer (baselines, champion) on the holdout; the
+    family registered is the best by AUC among those whose paired bootstrap gain over the naive
+    rival (`NAIVE_RIVALS`) clears every rule's margin, else the best by AUC (it will not pass the
+    gate). Resampling is by `groups` (a deal's snapshots go together), seeded."""
+    fam_metrics, fam_preds = evaluate_on_holdout(families, X, y, w, warnings)
+    metrics, preds = evaluate_on_holdout(others, X, y, w, warnings)
+    rival = NAIVE_RIVALS[kind]
+    if rival not in preds:  # leads: the overall conversion rate, what serves without a model
+        preds[rival] = np.full(len(y), base_rate)
+        rival_metrics = m.evaluate(y, preds[rival], w)
+    else:
+        rival_metrics = metrics[rival]
+    draws = bootstrap.replicates(
+        y,
+        {**{f"family {f}": p for f, p in fam_preds.items()}, **preds},
+        w,
+        groups,
+        resamples=settings.bootstrap_resamples,
+        seed=seed,
+    )
+    rules = rules_for(kind, settings)
+
+    def gains_over(family: str, other: str, theirs: dict[str, float]) -> dict[str, list[float]]:
+        found = bootstrap.gain(draws[f"family {family}"], draws[other], fam_metrics[family], theirs)
+        return {k: v.as_list() for k, v in found.items()}
+
+    def wins(family: str) -> bool:
+        found = gains_over(family, rival, rival_metrics)
+        return all(found[r.metric][1] > r.margin for r in rules)
+
+    # Best AUC first; a tie goes to the simpler family (listed later in FAMILIES).
+    ranked = sorted(
+        fam_metrics,
+        key=lambda f: (-np.nan_to_num(fam_metrics[f]["roc_auc"], nan=-1.0), -FAMILIES.index(f)),
+    )
+    winners = [f for f in ranked if wins(f)]
+    chosen = winners[0] if winners else ranked[0]
+    gains = {rival: gains_over(chosen, rival, rival_metrics)}
+    if "champion" in preds:
+        gains["champion"] = gains_over(chosen, "champion", metrics["champion"])
+    fam_out = {
+        f: {**bootstrap.with_intervals(v, draws[f"family {f}"]), "beats_naive": float(f in winners)}
+        for f, v in fam_metrics.items()
+    }
+    metrics = {k: bootstrap.with_intervals(v, draws[k]) for k, v in metrics.items()}
+    model_metrics = bootstrap.with_intervals(fam_metrics[chosen], draws[f"family {chosen}"])
+    preds_out = {"model": fam_preds[chosen], **{k: v for k, v in preds.items() if k in metrics}}
+    return Compared(
+        family=chosen,
+        model=families[chosen],
+        metrics={"model": model_metrics, **metrics},
+        predictions=preds_out,
+        families=fam_out,
+        rivals={rival: bootstrap.with_intervals(rival_metrics, draws[rival])},
+        gains=gains,
+    )

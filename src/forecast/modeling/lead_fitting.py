@@ -22,12 +22,13 @@ from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.modeling import metrics as m
 from forecast.modeling.baselines import baselines_for
 from forecast.modeling.estimators import group_fractions
+from forecast.modeling.families import LIGHTGBM, LOGISTIC, NAIVE_BAYES, family_model
 from forecast.modeling.fitting import (
     Progress,
     TrainingResult,
     boosted_classifier,
     check_holdout,
-    evaluate_on_holdout,
+    choose_family,
     holdout_examples,
     note,
 )
@@ -96,8 +97,9 @@ def train_leads(
         missing = settings.min_converted_leads - converted
         raise InsufficientHistory(
             f"{converted} converted leads; training needs {settings.min_converted_leads} "
-            f"({missing} more). Nothing was trained or registered; lead scores fall back to "
-            "the overall conversion rate"
+            f"({missing} more; setting min_converted_leads, env FORECAST_MIN_CONVERTED_LEADS). "
+            "Nothing was trained or registered; lead scores fall back to the overall "
+            "conversion rate"
         )
     X, cols = feat.prepare_leads(labelled, leak_columns, include_leaks=include_leaks)
     if X.shape[1] == 0:
@@ -133,16 +135,37 @@ def train_leads(
     X_train, X_test, y_train, y_test = X[~test], X[test], y[~test], y[test]
 
     note(progress, "fitting the model")
-    model = boosted_classifier(settings, seed).fit(X_train, y_train)
-    model.field_labels_ = {c: c for c in X.columns}
+    boosted = boosted_classifier(settings, seed).fit(X_train, y_train)
+    note(progress, "fitting logistic regression and naive Bayes")
+    families: dict[str, Any] = {LIGHTGBM: boosted}
+    for family in (LOGISTIC, NAIVE_BAYES):
+        families[family] = family_model(family).fit(X_train, y_train)
+    for fitted in families.values():
+        fitted.field_labels_ = {c: c for c in X.columns}
     note(progress, "fitting the baselines")
     baselines = {name: b.fit(X_train, y_train) for name, b in baselines_for("leads").items()}
 
-    note(progress, "evaluating on the holdout")
-    candidates: dict[str, Any] = {"model": model, **baselines}
+    note(progress, "evaluating on the holdout (bootstrap intervals)")
+    others: dict[str, Any] = dict(baselines)
     if incumbent is not None:
-        candidates["champion"] = incumbent
-    metrics, preds = evaluate_on_holdout(candidates, X_test, y_test, None, warnings)
+        others["champion"] = incumbent
+    compared = choose_family(
+        "leads",
+        families,
+        others,
+        X_test,
+        y_test,
+        None,
+        None,
+        base_rate=float(np.mean(y_train)),
+        settings=settings,
+        seed=seed,
+        warnings=warnings,
+    )
+    model, metrics, preds = compared.model, compared.metrics, compared.predictions
+    params = model.get_params()
+    if compared.family == LIGHTGBM:
+        params["best_iteration"] = model.best_iteration_
 
     cv = None
     if cross_validate and not dated:
@@ -165,7 +188,7 @@ def train_leads(
             "test_converted": int(y_test.sum()),
         },
         fingerprint=fingerprint(leads),
-        params={**model.get_params(), "best_iteration": model.best_iteration_},
+        params={**params, "family": compared.family},
         seed=seed,
         features=list(X.columns),
         warnings=warnings,
@@ -183,6 +206,10 @@ def train_leads(
         },
         dataset=dataset,
         seconds=time.perf_counter() - started,
+        family=compared.family,
+        families=compared.families,
+        rivals=compared.rivals,
+        gains=compared.gains,
     )
 
 

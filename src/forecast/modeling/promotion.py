@@ -7,6 +7,12 @@ there is one) on every metric that counts, each by its margin. A kind supplies o
 - leads and deals: ROC AUC (higher) and Brier (lower), margins from settings;
 - timing: concordance (higher) and the Brier score of P(won within 30/60/90 days) (lower).
 
+Where the run measured the candidate and a rival on the same resampled holdout rows (the paired
+bootstrap, `forecast.modeling.bootstrap`), the candidate beats that rival on a rule only when the
+lower end of the gain's 95% interval clears the margin, and the reason quotes the gain and its
+interval; otherwise (a champion known only by its own holdout's metrics) the point estimates are
+compared.
+
 The `Decision` keeps every comparison, so "why was this (not) promoted" is answered by reading
 it. Pure: no MLflow here (the registry fetches the metrics and acts on the decision).
 """
@@ -20,6 +26,8 @@ from dataclasses import dataclass
 from forecast.settings import Settings
 
 Metrics = Mapping[str, float]
+#: Per rival, per metric: [gain, 95% low, 95% high] (positive: the candidate is better).
+Gains = Mapping[str, Mapping[str, Sequence[float]]]
 
 
 @dataclass(frozen=True)
@@ -69,27 +77,40 @@ def decide(
     rules: Sequence[Rule],
     *,
     champion_note: str = "",
+    gains: Gains | None = None,
 ) -> Decision:
     """A candidate wins only if it beats each baseline and the champion on every rule.
 
     `candidate`, `champion` and each baseline are one scorer's holdout metrics; `champion` is
     None (or empty) when there is no champion yet. `champion_note` says where the champion's
     metrics come from (e.g. "v3, same holdout") and appears in its reason. A missing or NaN
-    metric of the candidate loses; one missing on the other side is beaten.
+    metric of the candidate loses; one missing on the other side is beaten. `gains` holds the
+    paired bootstrap gains over rivals by their key ("champion" for the champion): a rule with a
+    gain is won only when its interval's lower end is above the margin.
     """
     if not candidate:
         return Decision(False, ["the run has no model metrics"])
-    rivals = dict(baselines)
+    rivals = {name: (name, theirs) for name, theirs in baselines.items()}
     if champion:
-        rivals["champion" + (f" ({champion_note})" if champion_note else "")] = champion
-    reasons, ok = [], True
-    for name, theirs in rivals.items():
-        wins = [_beats(candidate.get(r.metric), theirs.get(r.metric), r) for r in rules]
-        verdict = "beats" if all(wins) else "does not beat"
-        reasons.append(
-            f"{verdict} {name}: "
-            + ", ".join(_compare(candidate.get(r.metric), theirs.get(r.metric), r) for r in rules)
+        rivals["champion"] = (
+            "champion" + (f" ({champion_note})" if champion_note else ""),
+            champion,
         )
+    reasons, ok = [], True
+    for key, (name, theirs) in rivals.items():
+        paired = (gains or {}).get(key) or {}
+        wins, said = [], []
+        for r in rules:
+            mine, other = candidate.get(r.metric), theirs.get(r.metric)
+            interval = paired.get(r.metric)
+            if interval is not None and _usable(interval):
+                wins.append(_mine_ok(mine) and interval[1] > r.margin)
+                said.append(_compare_paired(mine, other, interval, r))
+            else:
+                wins.append(_beats(mine, other, r))
+                said.append(_compare(mine, other, r))
+        verdict = "beats" if all(wins) else "does not beat"
+        reasons.append(f"{verdict} {name}: " + ", ".join(said))
         ok = ok and all(wins)
     if not champion:
         reasons.append("no champion yet")
@@ -109,6 +130,25 @@ def _beats(mine: float | None, theirs: float | None, rule: Rule) -> bool:
     if rule.higher_is_better:
         return mine > theirs + rule.margin
     return mine < theirs - rule.margin
+
+
+def _usable(interval: Sequence[float]) -> bool:
+    return len(interval) == 3 and not any(math.isnan(v) for v in interval)
+
+
+def _mine_ok(mine: float | None) -> bool:
+    return mine is not None and not math.isnan(mine)
+
+
+def _compare_paired(
+    mine: float | None, theirs: float | None, interval: Sequence[float], rule: Rule
+) -> str:
+    gain, low, high = interval
+    text = (
+        f"{rule.label} {_fmt(mine)} vs {_fmt(theirs)} "
+        f"(gain {gain:+.4f}, 95% CI {low:+.4f} to {high:+.4f}"
+    )
+    return text + (f"; needs the low end above {rule.margin:.4f})" if rule.margin else ")")
 
 
 def _compare(mine: float | None, theirs: float | None, rule: Rule) -> str:

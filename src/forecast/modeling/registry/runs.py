@@ -80,6 +80,17 @@ def _flat_metrics(result: TrainingResult | TimingResult) -> dict[str, float]:
         for k, v in values.items():
             if v is not None and not np.isnan(v):
                 out[f"{who}_{k}"] = float(v)
+    # Scorer runs: each family, the naive rival the gate uses, the registered model's paired gains.
+    for prefix, block in (("family", "families"), ("rival", "rivals")):
+        for who, values in (getattr(result, block, None) or {}).items():
+            for k, v in values.items():
+                if v is not None and not np.isnan(v):
+                    out[f"{prefix}_{who}_{k}"] = float(v)
+    for rival, by_metric in (getattr(result, "gains", None) or {}).items():
+        for metric, (gain, low, high) in by_metric.items():
+            for suffix, v in (("", gain), ("_low", low), ("_high", high)):
+                if v == v:  # not NaN
+                    out[f"gain_{metric}_vs_{rival}{suffix}"] = float(v)
     for who, values in (getattr(result, "cv", None) or {}).items():
         for k, v in values.items():
             out[f"cv_{who}_{k}"] = float(v)
@@ -129,6 +140,7 @@ def log_training(
                         "data_fingerprint": result.fingerprint,
                         "dataset": str(result.dataset),
                         "champion_scored": str(champion_version_scored or ""),
+                        "family": str(getattr(result, "family", "") or ""),
                     },
                     _flat_metrics(result),
                     {"summary.json": result.summary()},
@@ -142,6 +154,8 @@ def log_training(
                 version = client.create_model_version(name, model_uri, run_id=run_id).version
                 _wait_ready(client, name, version)
                 client.set_model_version_tag(name, version, "data_fingerprint", result.fingerprint)
+                if getattr(result, "family", None):
+                    client.set_model_version_tag(name, version, "family", result.family)
                 client.set_registered_model_alias(name, CANDIDATE, version)
                 decision, champ = _gate(
                     client,
@@ -151,6 +165,8 @@ def log_training(
                     champion_version_scored,
                     settings,
                     act=promote,
+                    rivals=getattr(result, "rivals", None),
+                    gains=getattr(result, "gains", None),
                 )
                 mlflow.set_tag("decision", str(decision))
         except BaseException:
@@ -223,6 +239,26 @@ def _gate_metrics(kind: str, settings: Settings) -> tuple[str, ...]:
     return tuple(rule.metric for rule in promotion.rules_for(kind, settings))
 
 
+def _run_rivals(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """The naive rivals a scorer run was gated against ("rival_<name>" in its metrics)."""
+    return {who[len("rival_") :]: v for who, v in metrics.items() if who.startswith("rival_")}
+
+
+def _run_gains(client: Any, run_id: str, names: tuple[str, ...]) -> dict[str, dict[str, list]]:
+    """{rival: {metric: [gain, low, high]}}: the paired bootstrap gains a run logged."""
+    logged = client.get_run(run_id).data.metrics
+    out: dict[str, dict[str, list]] = {}
+    for metric in names:
+        prefix = f"gain_{metric}_vs_"
+        for key, value in logged.items():
+            if key.startswith(prefix) and not key.endswith(("_low", "_high")):
+                rival = key[len(prefix) :]
+                low, high = logged.get(f"{key}_low"), logged.get(f"{key}_high")
+                if low is not None and high is not None:
+                    out.setdefault(rival, {})[metric] = [value, low, high]
+    return out
+
+
 def _gate(
     client: Any,
     kind: str,
@@ -232,13 +268,19 @@ def _gate(
     settings: Settings,
     *,
     act: bool,
+    rivals: dict[str, dict[str, float]] | None = None,
+    gains: dict[str, dict[str, list[float]]] | None = None,
 ) -> tuple[Decision, Any]:
     """Put `version` through the promotion gate, tag it with the decision and, if it wins and
     `act`, make it champion. Returns the decision and the champion it was weighed against.
 
     The champion's metrics are those on the run's own holdout when the run scored that champion
-    (`scored`), else the ones the champion's run recorded on its holdout.
+    (`scored`), else the ones the champion's run recorded on its holdout (then compared by point
+    estimates: no paired gain exists). A scorer run that names its naive `rivals` is weighed
+    against them and the champion, by the paired `gains`; a run without (timing, or logged before
+    families) against every baseline.
     """
+    gains = dict(gains or {})
     name = model_name(kind)
     champ = _current_alias(client, name, CHAMPION)
     if champ is not None and str(champ.version) == str(version):
@@ -255,12 +297,20 @@ def _gate(
         elif champ is not None:
             recorded = _run_metrics(client, champ.run_id, _gate_metrics(kind, settings))
             champion, note = recorded.get("model"), f"v{champ.version}, its own holdout"
+            gains.pop("champion", None)
+        if not rivals:
+            rivals = {
+                k: v
+                for k, v in promotion.baselines_in(metrics).items()
+                if not k.startswith(("family_", "rival_"))
+            }
         decision = promotion.decide(
             metrics.get("model"),
             champion,
-            promotion.baselines_in(metrics),
+            rivals,
             promotion.rules_for(kind, settings),
             champion_note=note,
+            gains=gains,
         )
     client.set_model_version_tag(name, str(version), "decision", str(decision))
     if act and decision.promote:
@@ -291,8 +341,19 @@ def promote(kind: str, version: str | None = None, settings: Settings | None = N
     with _mlflow(settings) as client:
         mv = _version(client, name, version or CANDIDATE)
         scored = client.get_run(mv.run_id).data.tags.get("champion_scored") or None
-        metrics = _run_metrics(client, mv.run_id, _gate_metrics(kind, settings))
-        return _gate(client, kind, mv.version, metrics, scored, settings, act=True)[0]
+        names = _gate_metrics(kind, settings)
+        metrics = _run_metrics(client, mv.run_id, names)
+        return _gate(
+            client,
+            kind,
+            mv.version,
+            metrics,
+            scored,
+            settings,
+            act=True,
+            rivals=_run_rivals(metrics),
+            gains=_run_gains(client, mv.run_id, names),
+        )[0]
 
 
 def rollback(kind: str, settings: Settings | None = None) -> str:
@@ -340,19 +401,32 @@ def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
             aliases = _aliases(client, name)
             for mv in client.search_model_versions(f"name='{name}'"):
                 metrics = _run_metrics(client, mv.run_id).get("model", {})
+                logged = client.get_run(mv.run_id).data
                 rows.append(
                     {
                         "kind": kind,
                         "name": name,
                         "version": str(mv.version),
                         "aliases": aliases.get(str(mv.version), []),
+                        "family": logged.tags.get("family") or _default_family(kind),
                         "roc_auc": metrics.get("roc_auc"),
+                        "roc_auc_ci": _ci(logged.metrics, "model_roc_auc"),
                         "brier": metrics.get("brier"),
                         "created": mv.creation_timestamp,
                         "run_id": mv.run_id,
                     }
                 )
     return sorted(rows, key=lambda r: (r["kind"], -int(r["version"])))
+
+
+def _default_family(kind: str) -> str | None:
+    """A scorer logged before families existed was LightGBM; timing has no family."""
+    return "lightgbm" if kind in ("leads", "deals") else None
+
+
+def _ci(metrics: dict[str, float], key: str) -> list[float] | None:
+    low, high = metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high")
+    return None if low is None or high is None else [low, high]
 
 
 def _aliases(client: Any, name: str) -> dict[str, list[str]]:
@@ -383,6 +457,7 @@ def show_model(
             "version": str(mv.version),
             "aliases": _aliases(client, name).get(str(mv.version), []),
             "run_id": mv.run_id,
+            "family": run.data.tags.get("family") or _default_family(kind),
             "metrics": _run_metrics(client, mv.run_id, _gate_metrics(kind, settings)),
             "all_metrics": dict(run.data.metrics),
             "params": dict(run.data.params),

@@ -1,0 +1,286 @@
+"""The simple model families that may serve instead of LightGBM: logistic regression and naive
+Bayes, as additive scorers on the same encoded matrix (`encoding.FeatureEncoder`).
+
+On a small or plain dataset a logistic regression can rank as well as a boosted model, and then
+it should serve rather than nothing. Both families here are additive in log-odds, one term per
+input field, so their reasons are exact and cheap:
+
+- `LinearClassifier`: logistic regression on one-hot text (levels seen `min_frequency` times;
+  blank has its own column) and median-imputed, scaled numbers (plus a missing flag). A field's
+  contribution is Σ coef × (x − training mean) over its design columns; with the bias (intercept
+  + coef · mean) they sum to the log-odds.
+- `NaiveBayesClassifier`: each field's value (text level, or a quantile bin of a number; blank is
+  a value of its own) adds its log-likelihood ratio log P(v | won) / P(v | lost) (Laplace
+  smoothed) to the prior log-odds; a Platt scaling fitted on the training rows tempers the
+  overconfidence naive Bayes has when fields are correlated.
+
+Both serve through the same path as `BoostedClassifier` (`forecast.scoring`): `encoder_`,
+`contributions(matrix)`, `bias_`, `_calibrate(raw)`, `grade`, `model_for_row`, `parts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+
+from forecast.modeling.encoding import FeatureEncoder
+from forecast.modeling.estimators import _check_fit_input, grades_for
+
+LIGHTGBM, LOGISTIC, NAIVE_BAYES = "lightgbm", "logistic_regression", "naive_bayes"
+#: Every family a scorer run fits, the most complex first (a tie in the ranking goes to the
+#: simpler one).
+FAMILIES = (LIGHTGBM, LOGISTIC, NAIVE_BAYES)
+
+
+def family_of(model: object) -> str:
+    """The family of a fitted scorer (a model saved before families existed is LightGBM)."""
+    return str(getattr(model, "family", LIGHTGBM))
+
+
+def _grade_cuts(
+    p: np.ndarray, w: np.ndarray, shares: tuple[float, float, float]
+) -> tuple[float, float, float]:
+    """Probability cut points that give grades A, B, C about `shares` of the weight."""
+    order = np.argsort(-p, kind="stable")
+    cum = np.cumsum(w[order]) / np.sum(w)
+    cuts, share = [], 0.0
+    for s in shares:
+        share += s
+        cuts.append(float(p[order][min(int(np.searchsorted(cum, share)), len(p) - 1)]))
+    return cuts[0], cuts[1], cuts[2]
+
+
+class _Additive(ClassifierMixin, BaseEstimator):
+    """What both families share: encode, a log-odds that is a bias plus one term per field, a
+    calibration, grades. Subclasses learn the terms (`_fit_terms`) and give them (`contributions`).
+    """
+
+    family = ""
+    grade_shares: tuple[float, float, float] = (0.2, 0.3, 0.3)
+    max_levels: int = 200
+
+    def _fit_terms(self, matrix: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """Each field's term of the log-odds, `(rows, fields)`; the bias is `bias_`."""
+        raise NotImplementedError
+
+    def fit(
+        self, X: pd.DataFrame, y: object, sample_weight: object = None, groups: object = None
+    ) -> _Additive:
+        """Encode, learn the terms and the calibration, set grade cut points. Returns self."""
+        y_arr, w = _check_fit_input(X, y, sample_weight)
+        self.encoder_ = FeatureEncoder(self.max_levels).fit(X)
+        self.feature_names_in_ = np.array(self.encoder_.columns, dtype=object)
+        self.n_features_in_ = len(self.encoder_.columns)
+        matrix = self.encoder_.transform(X)
+        self._fit_terms(matrix, y_arr, w)
+        contrib = self.contributions(matrix)
+        raw = contrib.sum(axis=1) + self.bias_
+        self._fit_calibration(raw, y_arr, w)
+        self.grade_cuts_ = _grade_cuts(self._calibrate(raw), w, self.grade_shares)
+        self.importance_ = pd.Series(
+            np.average(np.abs(contrib), axis=0, weights=w), index=self.encoder_.columns
+        ).sort_values(ascending=False)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _fit_calibration(self, raw: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
+        self.platt_ = (1.0, 0.0)
+
+    def _calibrate(self, raw: np.ndarray) -> np.ndarray:
+        a, b = self.platt_
+        return 1.0 / (1.0 + np.exp(-(a * np.asarray(raw, dtype=float) + b)))
+
+    def _check(self) -> None:
+        if not hasattr(self, "encoder_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+
+    def encode(self, X: pd.DataFrame) -> np.ndarray:
+        self._check()
+        return self.encoder_.transform(X)
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """The log-odds before calibration."""
+        return self.contributions(self.encode(X)).sum(axis=1) + self.bias_
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = self._calibrate(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def score_row(self, row: Mapping[str, Any]) -> float:
+        self._check()
+        x = self.encoder_.encode_row(row)
+        return float(self._calibrate(self.contributions(x).sum(axis=1) + self.bias_)[0])
+
+    def grade(self, p: float | np.ndarray) -> str | np.ndarray:
+        self._check()
+        graded = grades_for(np.atleast_1d(np.asarray(p, dtype=float)), self.grade_cuts_)
+        return str(graded[0]) if np.ndim(p) == 0 else graded
+
+    def model_for_row(self, row: Mapping[str, Any]) -> _Additive:
+        return self
+
+    def parts(self, X: pd.DataFrame) -> list[tuple[np.ndarray, _Additive]]:
+        return [(np.ones(len(X), dtype=bool), self)]
+
+    @property
+    def teams_with_own_model(self) -> list[str]:
+        return []
+
+    def importance(self) -> pd.Series:
+        """Mean absolute contribution per input field on the training rows, largest first."""
+        self._check()
+        return self.importance_
+
+
+class LinearClassifier(_Additive):
+    """Logistic regression whose reasons are coef × (x − training mean), summed per field."""
+
+    family = LOGISTIC
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        min_frequency: int = 10,
+        max_iter: int = 2000,
+        max_levels: int = 200,
+        grade_shares: tuple[float, float, float] = (0.2, 0.3, 0.3),
+    ) -> None:
+        self.C = C
+        self.min_frequency = min_frequency
+        self.max_iter = max_iter
+        self.max_levels = max_levels
+        self.grade_shares = grade_shares
+
+    def _fit_terms(self, matrix: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
+        categorical = set(self.encoder_.categorical_indices)
+        self.plan_: list[tuple[int, str, Any]] = []  # (field, "level"|"blank"|"number"|"flag", x)
+        for j in range(matrix.shape[1]):
+            column = matrix[:, j]
+            blank = np.isnan(column)
+            if j in categorical:
+                codes, counts = np.unique(column[~blank], return_counts=True)
+                self.plan_ += [(j, "level", float(c)) for c in codes[counts >= self.min_frequency]]
+                if blank.any():
+                    self.plan_.append((j, "blank", None))
+            elif not blank.all():
+                median = float(np.median(column[~blank]))
+                filled = np.where(blank, median, column)
+                scale = float(np.std(filled)) or 1.0
+                self.plan_.append((j, "number", (median, float(np.mean(filled)), scale)))
+                if blank.any():
+                    self.plan_.append((j, "flag", None))
+        self.owner_ = np.array([j for j, _, _ in self.plan_], dtype=np.intp)
+        design = self._design(matrix)
+        lr = LogisticRegression(C=self.C, max_iter=self.max_iter)
+        lr.fit(design, y.astype(int), sample_weight=w)
+        self.coef_ = lr.coef_[0].astype(float)
+        self.mean_ = np.average(design, axis=0, weights=w) if design.shape[1] else np.zeros(0)
+        self.bias_ = float(lr.intercept_[0] + self.coef_ @ self.mean_)
+
+    def _design(self, matrix: np.ndarray) -> np.ndarray:
+        columns = []
+        for j, what, x in self.plan_:
+            column = matrix[:, j]
+            if what == "level":
+                columns.append(column == x)
+            elif what in ("blank", "flag"):
+                columns.append(np.isnan(column))
+            else:
+                median, mean, scale = x
+                columns.append((np.where(np.isnan(column), median, column) - mean) / scale)
+        return np.column_stack(columns).astype(float) if columns else np.zeros((len(matrix), 0))
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        self._check()
+        terms = (self._design(matrix) - self.mean_) * self.coef_
+        out = np.zeros((len(matrix), self.n_features_in_))
+        np.add.at(out.T, self.owner_, terms.T)
+        return out
+
+
+class NaiveBayesClassifier(_Additive):
+    """Naive Bayes over every field (numbers in quantile bins); reasons are each field's
+    log-likelihood ratio."""
+
+    family = NAIVE_BAYES
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        numeric_bins: int = 5,
+        max_levels: int = 200,
+        grade_shares: tuple[float, float, float] = (0.2, 0.3, 0.3),
+    ) -> None:
+        self.alpha = alpha
+        self.numeric_bins = numeric_bins
+        self.max_levels = max_levels
+        self.grade_shares = grade_shares
+
+    def _values(self, matrix: np.ndarray) -> np.ndarray:
+        """Each field's value as an index into its table: 0 for blank, then levels or bins."""
+        out = np.zeros(matrix.shape, dtype=np.intp)
+        for j in range(matrix.shape[1]):
+            column = matrix[:, j]
+            blank = np.isnan(column)
+            edges = self.edges_.get(j)
+            value = np.digitize(column, edges) if edges is not None else column
+            out[:, j] = np.where(blank, 0, np.nan_to_num(value, nan=0.0).astype(np.intp) + 1)
+        return out
+
+    def _fit_terms(self, matrix: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
+        categorical = set(self.encoder_.categorical_indices)
+        self.edges_: dict[int, np.ndarray] = {}
+        sizes = []
+        for j in range(matrix.shape[1]):
+            column = matrix[:, j]
+            if j in categorical:
+                sizes.append(len(self.encoder_.levels[self.encoder_.columns[j]]) + 1)
+                continue
+            known = column[~np.isnan(column)]
+            qs = np.linspace(0, 1, self.numeric_bins + 1)[1:-1]
+            self.edges_[j] = np.unique(np.quantile(known, qs)) if len(known) else np.zeros(0)
+            sizes.append(len(self.edges_[j]) + 2)
+        values = self._values(matrix)
+        w_pos, w_neg = float(np.sum(w * y)), float(np.sum(w * (1 - y)))
+        self.tables_ = []
+        for j, size in enumerate(sizes):
+            pos = np.bincount(values[:, j], weights=w * y, minlength=size)
+            neg = np.bincount(values[:, j], weights=w * (1 - y), minlength=size)
+            p_pos = (pos + self.alpha) / (w_pos + self.alpha * size)
+            p_neg = (neg + self.alpha) / (w_neg + self.alpha * size)
+            self.tables_.append(np.log(p_pos / p_neg))
+        self.bias_ = float(np.log(w_pos / w_neg))
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        self._check()
+        values = self._values(matrix)
+        out = np.empty(values.shape)
+        for j, table in enumerate(self.tables_):
+            out[:, j] = table[np.minimum(values[:, j], len(table) - 1)]
+        return out
+
+    def _fit_calibration(self, raw: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
+        lr = LogisticRegression(C=1e6, max_iter=1000)
+        lr.fit(raw.reshape(-1, 1), y.astype(int), sample_weight=w)
+        self.platt_ = (float(lr.coef_[0, 0]), float(lr.intercept_[0]))
+
+
+def family_model(family: str) -> _Additive:
+    """An unfitted model of a simple family (LightGBM is built by `fitting.boosted_classifier`)."""
+    if family == LOGISTIC:
+        return LinearClassifier()
+    if family == NAIVE_BAYES:
+        return NaiveBayesClassifier()
+    raise ValueError(f"family must be {LOGISTIC!r} or {NAIVE_BAYES!r}, not {family!r}")
