@@ -154,8 +154,9 @@ def log_training(
                 version = client.create_model_version(name, model_uri, run_id=run_id).version
                 _wait_ready(client, name, version)
                 client.set_model_version_tag(name, version, "data_fingerprint", result.fingerprint)
-                if getattr(result, "family", None):
-                    client.set_model_version_tag(name, version, "family", result.family)
+                family = getattr(result, "family", None)
+                if family:
+                    client.set_model_version_tag(name, version, "family", family)
                 client.set_registered_model_alias(name, CANDIDATE, version)
                 decision, champ = _gate(
                     client,
@@ -300,7 +301,7 @@ def _gate(
             gains.pop("champion", None)
         if not rivals:
             rivals = {
-                k: v
+                k: dict(v)
                 for k, v in promotion.baselines_in(metrics).items()
                 if not k.startswith(("family_", "rival_"))
             }
