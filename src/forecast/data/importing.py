@@ -8,6 +8,7 @@ to the history instead of overwriting it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,8 +19,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from forecast.data import store
-from forecast.data.mapping import Mapping, detect_mapping, load_mapping
-from forecast.data.reading import iter_table, read_table
+from forecast.data.mapping import CsvOptions, Mapping, detect_mapping, load_mapping
+from forecast.data.reading import decodes, is_parquet, iter_table, read_table, sniff_separator
 from forecast.data.rows import DATE_FIELDS, CanonicalRows
 from forecast.data.stages import StageSet
 from forecast.data.validation import ImportReport
@@ -212,7 +213,9 @@ class _Job(CanonicalRows):
         self.stages = self.mapping.stage_set if self.mapping.kind == "opportunities" else None
         self.chunk_rows = chunk_rows or 50_000
         self.report = ImportReport(dataset=self.dataset, files=[str(self.main)])
+        self.csv = self._csv_options()
         self.columns = self.mapping.column_map()
+        self.skew_fixed = 0  # deals closed within the clock-skew tolerance before creation
         self.joins = [self._read_join(j.file, j.key, j.loose_key) for j in self.mapping.joins]
         self.seen_ids: set[str] = set()
         self.export_date = _parse_one(export_date, "export_date") if export_date else None
@@ -222,6 +225,28 @@ class _Job(CanonicalRows):
         return self.on_error == "skip" or self.report.ok
 
     # -- files
+
+    def _csv_options(self) -> CsvOptions:
+        """The mapping's CSV options, with the main file's separator sniffed (and said so)
+        when the mapping names none; other files of the export are sniffed as they are read."""
+        csv = self.mapping.csv
+        if self.frame is not None or is_parquet(self.main):
+            return csv
+        if not decodes(self.main, csv.encoding):
+            self.report.notes.append(
+                f"{self.main.name}: some characters are not {csv.encoding} and were replaced "
+                "(set the mapping's csv: encoding:, e.g. latin-1 or cp1252)"
+            )
+        if csv.separator is not None:
+            return csv
+        found = sniff_separator(self.main, csv.encoding)
+        if found != ",":
+            shown = {"\t": "tab"}.get(found, repr(found))
+            self.report.notes.append(
+                f"{self.main.name}: columns separated by {shown}, detected from the header line "
+                "(set the mapping's csv: separator: to choose)"
+            )
+        return csv
 
     def _main_file(self, path: Path) -> Path:
         if path.is_file():
@@ -242,7 +267,7 @@ class _Job(CanonicalRows):
 
     def _read_join(self, name: str, key: str, loose: bool) -> tuple[str, pd.DataFrame, bool]:
         file = self._sibling(name)
-        frame = read_table(file, self.mapping.missing_values)
+        frame = read_table(file, self.mapping.missing_values, self.csv)
         if key not in frame.columns:
             raise InvalidInput(f"{file}: missing required column {key!r} (the join key)")
         frame = self._fix_values(frame)
@@ -261,7 +286,7 @@ class _Job(CanonicalRows):
             yield chunk
             return
         start = 2
-        for chunk in iter_table(file, self.chunk_rows, self.mapping.missing_values):
+        for chunk in iter_table(file, self.chunk_rows, self.mapping.missing_values, self.csv):
             chunk.index = pd.RangeIndex(start, start + len(chunk))
             chunk["__line"] = chunk.index
             start += len(chunk)
@@ -275,7 +300,7 @@ class _Job(CanonicalRows):
             self.export_date = self._scan_export_date()
         for raw in self._chunks(self.main):
             self._check_columns(raw, self.main)
-            raw = self._join(self._fix_values(raw))
+            raw = self._with_generated_id(self._join(self._fix_values(raw)))
             self.report.rows_read += len(raw)
             if self.mapping.kind == "leads":
                 yield _Part(pd.DataFrame(), pd.DataFrame(), self._leads(raw))
@@ -287,6 +312,13 @@ class _Job(CanonicalRows):
                 yield _Part(pd.DataFrame(), self._history_file(raw), pd.DataFrame())
 
     def finish(self) -> None:
+        if self.skew_fixed:
+            self.report.notes.append(
+                f"{self.skew_fixed:,} deal(s) closed up to {self.mapping.clock_skew_tolerance} "
+                "before they were created (clock skew): close date set to the creation date "
+                "(mapping: clock_skew_tolerance)"
+            )
+            self.skew_fixed = 0
         if not self.report.ok and self.on_error == "reject":
             raise ImportRejected(self.report)
 
@@ -304,7 +336,7 @@ class _Job(CanonicalRows):
         chunks = (
             [self.frame]
             if self.frame is not None
-            else iter_table(self.main, 200_000, self.mapping.missing_values)
+            else iter_table(self.main, 200_000, self.mapping.missing_values, self.csv)
         )
         for raw in chunks:
             present = [c for c in dict.fromkeys(date_cols) if c in raw.columns]
@@ -327,6 +359,10 @@ class _Job(CanonicalRows):
             raise InvalidInput(f"mapping gives no column for required field(s) {missing_fields}")
         if self.mapping.columns != "canonical":
             needed = [*self.columns.values(), *self.mapping.stage_dates.values()]
+            generated = self.mapping.generated_id
+            if generated is not None:
+                needed.remove(generated.column_name)
+                needed += generated.hash_of
         else:
             self.columns = {f: c for f, c in self.columns.items() if c in available}
         missing = [c for c in dict.fromkeys(needed) if c not in available]
@@ -335,6 +371,21 @@ class _Job(CanonicalRows):
                 f"{file}: missing required column(s) {missing}; the file has "
                 f"{sorted(c for c in raw.columns if c != '__line')}"
             )
+
+    def _with_generated_id(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """The id the mapping generates, as a column: a hash of the named columns' text (blank
+        when they are all blank, so such a row is reported as missing its id)."""
+        generated = self.mapping.generated_id
+        if generated is None:
+            return raw
+        parts = raw[generated.hash_of].astype("str").apply(lambda c: c.str.strip())
+        parts = parts.where(raw[generated.hash_of].notna(), "")
+        keys = parts.iloc[:, 0].str.cat(
+            [parts.iloc[:, i] for i in range(1, parts.shape[1])], sep="\x1f"
+        )
+        ids = keys.map(lambda key: hashlib.sha256(key.encode()).hexdigest()[:16])
+        raw[generated.column_name] = ids.where((parts != "").any(axis=1))
+        return raw
 
     def _fix_values(self, frame: pd.DataFrame) -> pd.DataFrame:
         for col, fixes in self.mapping.value_fixes.items():

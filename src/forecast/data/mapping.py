@@ -1,16 +1,22 @@
 """How a CRM export maps onto the canonical fields: a small YAML file, validated on load.
 
 A mapping names the main file (and small files joined to it), which column holds each canonical
-field, the stage set and how raw stage names map onto it, date formats, the values that mean
-"missing", and the columns that leak the outcome. Three ship with the package (see `BUILT_IN`);
-a user writes their own for any other CSV or Parquet export (documented in the README).
+field (or, for an export without ids, which columns a stable id is hashed from), the stage set
+and how raw stage names map onto it, how the CSV is written (separator, encoding, decimal
+mark), date formats, the values that mean "missing", how much clock skew between a deal's
+creation and close to forgive, and the columns that leak the outcome. Three ship with the
+package (see `BUILT_IN`); a user writes their own for any other CSV or Parquet export
+(documented in the README).
 """
 
 from __future__ import annotations
 
+import codecs
+import typing
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -51,6 +57,17 @@ OPPORTUNITY_REQUIRED = ("id", "stage")
 LEAD_FIELDS = ("id", "converted", "created_at", "updated_at")
 LEAD_REQUIRED = ("id",)
 FORECAST_CATEGORIES = ("Pipeline", "Best Case", "Commit", "Omitted")
+#: Other CRMs' names for the canonical categories, compared ignoring case, spaces, dashes and
+#: underscores: HubSpot's stock labels and internal values, and Salesforce's "Closed". A won
+#: deal's "Closed" counts as "Commit" (Salesforce rolls Closed into the Commit forecast); a lost
+#: deal's category is "Omitted", as Salesforce sets it.
+FORECAST_CATEGORY_ALIASES = {
+    "notforecasted": "Omitted",
+    "omit": "Omitted",
+    "closed": "Commit",
+    "closedwon": "Commit",
+    "closedlost": "Omitted",
+}
 
 
 class Join(BaseModel):
@@ -58,6 +75,52 @@ class Join(BaseModel):
     file: str
     key: str
     loose_key: bool = Field(False, description="match keys ignoring case, spaces and dashes")
+
+
+class HashOf(BaseModel):
+    """`id: {hash_of: [col, ...]}`: an id made from these columns' values, the same on every
+    import of the same row (for exports without an id column)."""
+
+    model_config = ConfigDict(extra="forbid")
+    hash_of: list[str] = Field(min_length=1)
+
+    @property
+    def column_name(self) -> str:
+        """The name the generated id goes by in reports."""
+        return f"hash_of({', '.join(self.hash_of)})"
+
+
+class CsvOptions(BaseModel):
+    """How a CSV export is written. Without a separator, the header line decides."""
+
+    model_config = ConfigDict(extra="forbid")
+    separator: str | None = Field(None, description='";" for most European spreadsheets')
+    encoding: str = Field("utf-8-sig", description="utf-8 with or without a byte-order mark")
+    decimal: str = Field(".", min_length=1, max_length=1)
+    thousands: str | None = Field(None, min_length=1, max_length=1)
+
+    @field_validator("separator")
+    @classmethod
+    def _one_separator(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError(f'a separator is one character (use "\\t" for tab), got {value!r}')
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252)") from None
+        return value
+
+    @field_validator("thousands")
+    @classmethod
+    def _distinct_marks(cls, value: str | None, info) -> str | None:  # noqa: ANN001
+        if value is not None and value == info.data.get("decimal"):
+            raise ValueError(f"thousands and decimal are both {value!r}")
+        return value
 
 
 class AmountRules(BaseModel):
@@ -76,7 +139,7 @@ class Mapping(BaseModel):
     detect: list[str] = Field(default_factory=list)
     joins: list[Join] = Field(default_factory=list)
     history_file: str | None = None
-    columns: dict[str, str] | Literal["canonical"] = Field(default_factory=dict)
+    columns: dict[str, str | HashOf] | Literal["canonical"] = Field(default_factory=dict)
     stages: dict | None = None
     stage_names: dict[str, str] = Field(default_factory=dict, description="raw name → stage")
     stage_dates: dict[str, str] = Field(default_factory=dict)
@@ -88,18 +151,53 @@ class Mapping(BaseModel):
     amount: AmountRules = Field(default_factory=AmountRules)
     currency: str = Field("USD", min_length=3, max_length=3)
     rep_probability_scale: float = Field(1.0, gt=0, description="100 if the export holds percents")
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    clock_skew_tolerance: str = Field(
+        "1 day", description="a close this much before creation is read as a close at creation"
+    )
 
     @field_validator("columns")
     @classmethod
-    def _known_fields(cls, value: dict[str, str] | str, info) -> dict[str, str] | str:  # noqa: ANN001
-        if value == "canonical":
+    def _known_fields(
+        cls,
+        value: dict[str, str | HashOf] | str,
+        info,  # noqa: ANN001
+    ) -> dict[str, str | HashOf] | str:
+        if value == "canonical" or isinstance(value, str):
             return value
         kind = info.data.get("kind")
         allowed = OPPORTUNITY_FIELDS if kind == "opportunities" else LEAD_FIELDS
         unknown = sorted(set(value) - set(allowed))
         if unknown:
             raise ValueError(f"unknown canonical field(s) {unknown}; allowed: {list(allowed)}")
+        hashed = sorted(f for f, c in value.items() if isinstance(c, HashOf) and f != "id")
+        if hashed:
+            raise ValueError(f"only id can be a hash_of, not {hashed}")
         return value
+
+    @field_validator("clock_skew_tolerance")
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        try:
+            length = pd.Timedelta(value)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"{value!r} is not a duration (e.g. '1 day', '6 hours', '0')"
+            ) from None
+        if pd.isna(length) or length < pd.Timedelta(0):
+            raise ValueError(f"{value!r}: give a duration of zero or more")
+        return value
+
+    @property
+    def clock_skew(self) -> pd.Timedelta:
+        return pd.Timedelta(self.clock_skew_tolerance)
+
+    @property
+    def generated_id(self) -> HashOf | None:
+        """How the id is generated, when the export has no id column."""
+        if isinstance(self.columns, dict) and isinstance(self.columns.get("id"), HashOf):
+            return self.columns["id"]  # type: ignore[return-value]
+        return None
 
     @property
     def stage_set(self) -> StageSet:
@@ -111,11 +209,11 @@ class Mapping(BaseModel):
         return StageSet(base.open_stages, base.won, base.lost, aliases)
 
     def column_map(self) -> dict[str, str]:
-        """Canonical field → source column."""
+        """Canonical field → source column (a generated id → the name it goes by)."""
         if self.columns == "canonical":
             fields = OPPORTUNITY_FIELDS if self.kind == "opportunities" else LEAD_FIELDS
             return {f: f for f in fields}
-        return dict(self.columns)
+        return {f: c.column_name if isinstance(c, HashOf) else c for f, c in self.columns.items()}
 
     @property
     def required_fields(self) -> tuple[str, ...]:
@@ -146,13 +244,38 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
     try:
         return Mapping.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise InvalidInput(f"mapping {path}: {problems}") from exc
     except InvalidInput as exc:
         raise InvalidInput(f"mapping {path}: {exc}") from exc
+
+
+def _problem(err: Any) -> str:
+    """One validation error as `where: what`; an unknown key is named with the keys allowed."""
+    loc = [str(p) for p in err["loc"]]
+    where = ".".join(loc) or "(top)"
+    if err["type"] != "extra_forbidden":
+        return f"{where}: {err['msg']}"
+    allowed = _keys_at(loc[:-1])
+    known = f"; allowed here: {', '.join(allowed)}" if allowed else ""
+    return f"{where}: unknown key {loc[-1]!r}{known}"
+
+
+def _keys_at(loc: list[str]) -> list[str]:
+    """The keys the mapping allows at `loc` (e.g. ['csv'] or ['joins', '0'])."""
+    model: Any = Mapping
+    for part in loc:
+        if part.isdigit():
+            continue
+        field_ = model.model_fields.get(part)
+        if field_ is None:
+            return []
+        candidates = [field_.annotation, *typing.get_args(field_.annotation)]
+        models = [t for t in candidates if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not models:
+            return []
+        model = models[0]
+    return list(model.model_fields)
 
 
 def detect_mapping(path: Path) -> Mapping:

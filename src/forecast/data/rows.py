@@ -8,13 +8,15 @@ in `forecast.data.importing` supplies the mapping, the report and the file it re
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from forecast.data import store
-from forecast.data.mapping import FORECAST_CATEGORIES
+from forecast.data.mapping import FORECAST_CATEGORIES, FORECAST_CATEGORY_ALIASES, CsvOptions
+from forecast.data.reading import localized_numbers
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.validation import unparseable
 from forecast.errors import InvalidInput
@@ -54,6 +56,8 @@ class CanonicalRows:
     seen_ids: set[str]
     folder: Path
     main: Path
+    csv: CsvOptions
+    skew_fixed: int
 
     # -- reporting what is wrong, and reading dates
 
@@ -117,7 +121,8 @@ class CanonicalRows:
                 out[f] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
         for f in NUMBER_FIELDS:
             if f in cols:
-                out[f] = pd.to_numeric(raw[cols[f]], errors="coerce").astype("float64")
+                text = localized_numbers(raw[cols[f]], self.csv)
+                out[f] = pd.to_numeric(text, errors="coerce").astype("float64")
                 self._bad(unparseable(raw[cols[f]], out[f]), bad, raw, f, "not a number")
                 self._bad(
                     out[f].abs() > MAX_NUMBER, bad, raw, f, f"number beyond ±{MAX_NUMBER:.0e}"
@@ -150,6 +155,7 @@ class CanonicalRows:
             "closed deal without close date",
             out["stage"],
         )
+        self._forgive_clock_skew(out)
         self._bad(
             out["closed_at"] < out["created_at"],
             bad,
@@ -166,16 +172,7 @@ class CanonicalRows:
             "rep_probability",
             "probability outside 0–1",
         )
-        known_categories = {c.casefold(): c for c in FORECAST_CATEGORIES}
-        category = out["forecast_category"].str.strip().str.casefold().map(known_categories)
-        self._bad(
-            out["forecast_category"].notna() & category.isna(),
-            bad,
-            raw,
-            "forecast_category",
-            f"forecast category not one of {FORECAST_CATEGORIES}",
-        )
-        out["forecast_category"] = category
+        out["forecast_category"] = self._forecast_categories(out["forecast_category"], raw, bad)
 
         self._amounts(out)
         out["created_estimated"] = out["created_at"].isna()
@@ -190,6 +187,39 @@ class CanonicalRows:
             good = self._keep_first_sighting(good, stored)
         history = self._derived_history(good, raw.loc[good.index], stored)
         return good[["dataset", *[c for c in store.OPPORTUNITY_COLUMNS if c != "dataset"]]], history
+
+    def _forgive_clock_skew(self, out: pd.DataFrame) -> None:
+        """A close at most the mapping's tolerance before creation is the two systems' clocks
+        disagreeing, not a bad row: the close is moved to the creation time, and counted."""
+        early = out["created_at"] - out["closed_at"]
+        skewed = (early > pd.Timedelta(0)) & (early <= self.mapping.clock_skew)
+        if skewed.any():
+            out.loc[skewed, "closed_at"] = out.loc[skewed, "created_at"]
+            self.skew_fixed += int(skewed.sum())
+
+    def _forecast_categories(
+        self, values: pd.Series, raw: pd.DataFrame, bad: pd.Series
+    ) -> pd.Series:
+        """The canonical category of each value, matched ignoring case, spaces, dashes and
+        underscores; other CRMs' names (HubSpot's "Not forecasted", "Closed won") are read as
+        theirs and counted in the report; any other value is a bad row naming those accepted."""
+        known = {_loose_key(c): c for c in FORECAST_CATEGORIES}
+        aliases = {**FORECAST_CATEGORY_ALIASES, **known}
+        keys = values.map(_loose_key, na_action="ignore")
+        category = keys.map(aliases)
+        renamed = values.notna() & keys.isin(list(FORECAST_CATEGORY_ALIASES))
+        column = self.columns.get("forecast_category", "forecast_category")
+        for (old, new), n in Counter(zip(values[renamed], category[renamed], strict=True)).items():
+            self.report.fixed_values[f"{column}: {old} → {new}"] += n
+        accepted = [*FORECAST_CATEGORIES, "Not forecasted", "Closed won", "Closed lost"]
+        self._bad(
+            values.notna() & category.isna(),
+            bad,
+            raw,
+            "forecast_category",
+            f"forecast category not one of {', '.join(accepted)}",
+        )
+        return category
 
     def _keep_first_sighting(self, opps: pd.DataFrame, conn: Connection) -> pd.DataFrame:
         """An undated deal seen in an earlier export existed since then, not since this one."""
@@ -302,6 +332,16 @@ class CanonicalRows:
 
     # -- leads
 
+    def _numbers_if_all_are(self, values: pd.Series) -> pd.Series:
+        """A lead column whose every value is a number in the mapping's notation ("1.234,5"),
+        as numbers in text ("1234.5"); any other column unchanged."""
+        fixed = localized_numbers(values, self.csv)
+        if fixed is values:
+            return values
+        present = values.notna()
+        numbers = pd.to_numeric(fixed[present], errors="coerce")
+        return fixed if numbers.notna().all() else values
+
     def _leads(self, raw: pd.DataFrame) -> pd.DataFrame:
         cols = self.columns
         bad = pd.Series(False, index=raw.index)
@@ -339,7 +379,8 @@ class CanonicalRows:
             )
         used = set(cols.values()) | set(self.mapping.drop_columns) | {"__line"}
         attr_cols = [c for c in raw.columns if c not in used]
-        attrs = raw[attr_cols].astype(object).where(raw[attr_cols].notna(), None)
+        attrs = raw[attr_cols].apply(self._numbers_if_all_are)
+        attrs = attrs.astype(object).where(attrs.notna(), None)
         self.report.bad_rows += int(bad.sum())
         good = ~bad
         return pd.DataFrame(
@@ -352,6 +393,10 @@ class CanonicalRows:
                 "attributes": attrs[good].to_dict("records"),
             }
         )
+
+
+def _loose_key(value: object) -> str:  # "Best_case", "best case" → "bestcase"
+    return "".join(ch for ch in str(value) if ch.isalnum()).casefold()
 
 
 def _canonical_stage(stages: StageSet, value: object) -> str | None:

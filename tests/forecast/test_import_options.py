@@ -1,0 +1,276 @@
+"""What a mapping can say about an export beyond its columns: how the CSV is written (separator,
+encoding, decimal mark), an id generated for files without one, clock skew between creation and
+close, and other CRMs' forecast categories. Small hand-made files, read without a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from forecast.data.importing import import_export, read_export
+from forecast.data.mapping import load_mapping
+from forecast.errors import ImportRejected, InvalidInput
+
+DEALS = """
+kind: opportunities
+dataset: acme
+columns:
+  id: Deal ID
+  stage: Stage
+  amount: Amount
+  created_at: Created
+  closed_at: Closed
+stages:
+  open: [New, Proposal]
+stage_names: {"Closed Won": Won, "Closed Lost": Lost}
+"""
+
+
+def write(folder: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    path = folder / name
+    path.write_text(text.strip() + "\n", encoding=encoding)
+    return path
+
+
+def mapping(folder: Path, extra: str = "", base: str = DEALS) -> Path:
+    return write(folder, "mapping.yaml", base + extra)
+
+
+# --- csv: separator, encoding, decimal ---------------------------------------------------------
+
+
+def test_a_semicolon_file_with_decimal_commas_and_latin1_reads_as_the_mapping_says(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        """
+Deal ID;Stage;Amount;Created;Closed;Région
+D1;New;1.234,50;2024-02-01;;Île-de-France
+D2;Closed Won;900;2024-01-05;2024-02-20;Zürich
+""",
+        encoding="latin-1",
+    )
+    m = mapping(tmp_path, 'csv: {separator: ";", encoding: latin-1, decimal: ",", thousands: "."}')
+    deals = read_export(file, m).opportunities.set_index("id")
+    assert deals.loc["D1", "amount"] == 1234.5 and deals.loc["D2", "amount"] == 900.0
+    assert deals.loc["D2", "stage"] == "Won"
+
+
+def test_a_semicolon_file_is_detected_without_a_mapping_saying_so_and_the_report_says_it(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        """
+Deal ID;Stage;Amount;Created;Closed
+D1;New;100;2024-02-01;
+D2;Closed Lost;5;2024-01-05;2024-02-10
+""",
+    )
+    export = read_export(file, mapping(tmp_path))
+    assert list(export.opportunities["id"]) == ["D1", "D2"]
+    assert export.report is not None
+    [note] = export.report.notes
+    assert "deals.csv" in note and "';'" in note and "detected from the header line" in note
+
+
+def test_a_comma_file_gets_no_separator_note_and_a_byte_order_mark_is_not_part_of_a_name(
+    tmp_path,
+):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        """
+Deal ID,Stage,Amount,Created,Closed
+"D1","New","100","2024-02-01",
+""",
+        encoding="utf-8-sig",  # Excel's "CSV UTF-8" starts with a byte-order mark
+    )
+    export = read_export(file, mapping(tmp_path))
+    assert list(export.opportunities["id"]) == ["D1"]
+    assert export.report is not None and export.report.notes == []
+
+
+def test_a_file_in_another_encoding_than_the_mapping_says_is_read_and_said_so(tmp_path):
+    text = "Deal ID;Stage;Amount;Created;Closed\nD1;New;100;2024-02-01;\n"
+    file = write(tmp_path, "deals.csv", text.replace("D1", "Dé1"), encoding="latin-1")
+    export = read_export(file, mapping(tmp_path, 'csv: {separator: ";"}'))
+    assert export.report is not None
+    [note] = export.report.notes
+    assert "not utf-8-sig" in note and "csv: encoding:" in note
+
+
+def test_a_decimal_comma_in_a_lead_file_gives_numbers(tmp_path):
+    leads = """
+kind: leads
+dataset: people
+columns:
+  id: Lead
+  converted: Won
+csv: {separator: ";", decimal: ","}
+"""
+    file = write(tmp_path, "leads.csv", "Lead;Won;Score;City\nL1;1;0,75;Lyon, FR\nL2;0;12;Metz\n")
+    got = read_export(file, write(tmp_path, "leads.yaml", leads)).leads.set_index("id")
+    assert got["Score"].tolist() == [0.75, 12.0]
+    assert got["City"].tolist() == ["Lyon, FR", "Metz"]  # text with a comma is left alone
+
+
+@pytest.mark.parametrize(
+    "extra, said",
+    [
+        ("csv: {sep: ';'}", "csv.sep: unknown key 'sep'; allowed here: separator, encoding"),
+        ("csv: {encoding: klingon}", "unknown encoding 'klingon'"),
+        ("csv: {separator: ';;'}", "a separator is one character"),
+        ('csv: {decimal: ",", thousands: ","}', "thousands and decimal are both ','"),
+        ("seperator: ';'", "unknown key 'seperator'; allowed here: kind, dataset"),
+        ("clock_skew_tolerance: soon", "'soon' is not a duration"),
+        ("clock_skew_tolerance: -1 day", "a duration of zero or more"),
+    ],
+)
+def test_a_wrong_mapping_option_is_named_with_what_is_allowed(tmp_path, extra, said):
+    with pytest.raises(InvalidInput) as err:
+        load_mapping(mapping(tmp_path, extra))
+    assert said in str(err.value)
+
+
+# --- an id generated from columns ---------------------------------------------------------------
+
+LEADS_WITHOUT_ID = """
+kind: leads
+dataset: people
+columns:
+  id: {hash_of: [Email, Signed up]}
+  converted: Converted
+"""
+
+
+def test_a_file_without_ids_gets_the_same_generated_ids_on_every_import(tmp_path):
+    rows = "Email,Signed up,Converted,Source\na@x.io,2024-01-02,1,ads\nb@x.io,2024-01-02,0,web\n"
+    file = write(tmp_path, "leads.csv", rows)
+    m = write(tmp_path, "leads.yaml", LEADS_WITHOUT_ID)
+    first = read_export(file, m).leads
+    assert first["id"].str.fullmatch(r"[0-9a-f]{16}").all() and first["id"].is_unique
+    # the same rows in another order, with another column: the same id for the same lead
+    other = write(
+        tmp_path, "again.csv", "Source,Converted,Signed up,Email\nweb,0,2024-01-02,b@x.io\n"
+    )
+    again = read_export(other, m).leads
+    assert again.loc[0, "id"] == first.set_index("Source").loc["web", "id"]
+    assert "Email" in first.columns  # the columns hashed stay attributes of the lead
+
+
+def test_rows_that_generate_the_same_id_or_none_are_reported(tmp_path):
+    rows = "Email,Signed up,Converted\na@x.io,2024-01-02,1\na@x.io,2024-01-02,1\n,,0\n"
+    file = write(tmp_path, "leads.csv", rows)
+    with pytest.raises(ImportRejected) as err:
+        read_export(file, write(tmp_path, "leads.yaml", LEADS_WITHOUT_ID))
+    report = err.value.report
+    assert dict(report.counts) == {"duplicate id": 1, "missing id": 1}
+    assert {p.column for p in report.examples} == {"hash_of(Email, Signed up)"}
+
+
+def test_a_generated_id_needs_its_columns_and_only_the_id_can_be_generated(tmp_path):
+    file = write(tmp_path, "leads.csv", "Email,Converted\na@x.io,1\n")
+    with pytest.raises(InvalidInput, match=r"missing required column\(s\) \['Signed up'\]"):
+        read_export(file, write(tmp_path, "leads.yaml", LEADS_WITHOUT_ID))
+    bad = LEADS_WITHOUT_ID.replace("converted: Converted", "converted: {hash_of: [Email]}")
+    with pytest.raises(InvalidInput, match="only id can be a hash_of"):
+        load_mapping(write(tmp_path, "bad.yaml", bad))
+
+
+# --- clock skew -----------------------------------------------------------------------------------
+
+SKEWED = """
+Deal ID,Stage,Amount,Created,Closed
+D1,Closed Won,100,2024-02-01T15:00:00,2024-02-01T09:30:00
+D2,Closed Lost,50,2024-02-03T23:00:00,2024-02-03T01:00:00
+D3,Closed Won,70,2024-02-01,2024-02-10
+"""
+
+
+def test_a_close_hours_before_creation_is_set_to_creation_and_counted(tmp_path):
+    export = read_export(write(tmp_path, "deals.csv", SKEWED), mapping(tmp_path))
+    deals = export.opportunities.set_index("id")
+    assert deals.loc["D1", "closed_at"] == pd.Timestamp("2024-02-01 15:00")
+    assert deals.loc["D2", "closed_at"] == pd.Timestamp("2024-02-03 23:00")
+    assert deals.loc["D3", "closed_at"] == pd.Timestamp("2024-02-10")  # untouched
+    assert export.report is not None
+    [note] = export.report.notes
+    assert note.startswith("2 deal(s) closed up to 1 day before they were created")
+
+
+def test_beyond_the_tolerance_a_close_before_creation_is_still_a_bad_row(tmp_path):
+    file = write(tmp_path, "deals.csv", SKEWED)
+    with pytest.raises(ImportRejected) as err:
+        read_export(file, mapping(tmp_path, 'clock_skew_tolerance: "6 hours"'))
+    [problem] = err.value.report.examples
+    assert (problem.kind, problem.row, problem.column) == ("close before create", 3, "Closed")
+    assert err.value.report.notes == [
+        "1 deal(s) closed up to 6 hours before they were created (clock skew): close date set "
+        "to the creation date (mapping: clock_skew_tolerance)"
+    ]
+
+
+def test_a_zero_tolerance_rejects_any_close_before_creation(tmp_path):
+    file = write(tmp_path, "deals.csv", SKEWED)
+    with pytest.raises(ImportRejected) as err:
+        read_export(file, mapping(tmp_path, "clock_skew_tolerance: '0'"))
+    assert err.value.report.counts["close before create"] == 2
+
+
+def test_the_fixed_close_date_is_what_the_store_keeps(sqlite_engine, tmp_path):
+    from forecast.data import store
+
+    report = import_export(sqlite_engine, write(tmp_path, "deals.csv", SKEWED), mapping(tmp_path))
+    assert report.written and len(report.notes) == 1
+    deals = store.load_opportunities(sqlite_engine, "acme").set_index("id")
+    assert (deals["closed_at"] >= deals["created_at"]).all()
+
+
+# --- forecast categories ----------------------------------------------------------------------
+
+CATEGORIES = DEALS.replace(
+    "  closed_at: Closed\n", "  closed_at: Closed\n  forecast_category: Cat\n"
+)
+
+
+def test_hubspot_forecast_categories_map_onto_the_canonical_ones(tmp_path):
+    rows = [
+        ("D1", "New", "", "Not forecasted"),
+        ("D2", "New", "", "pipeline"),
+        ("D3", "Proposal", "", "Best case"),
+        ("D4", "Proposal", "", "COMMIT"),
+        ("D5", "Closed Won", "2024-02-20", "Closed won"),
+        ("D6", "Closed Lost", "2024-02-20", "Closed lost"),
+        ("D7", "New", "", "BEST_CASE"),
+        ("D8", "New", "", ""),
+    ]
+    text = "Deal ID,Stage,Amount,Created,Closed,Cat\n" + "\n".join(
+        f"{i},{s},10,2024-02-01,{c},{cat}" for i, s, c, cat in rows
+    )
+    export = read_export(write(tmp_path, "deals.csv", text), mapping(tmp_path, base=CATEGORIES))
+    got = export.opportunities.set_index("id")["forecast_category"]
+    assert pd.isna(got["D8"])  # blank stays blank
+    assert got.drop("D8").to_dict() == {
+        "D1": "Omitted",
+        "D2": "Pipeline",
+        "D3": "Best Case",
+        "D4": "Commit",
+        "D5": "Commit",
+        "D6": "Omitted",
+        "D7": "Best Case",
+    }
+    assert export.report is not None
+    assert export.report.fixed_values["Cat: Not forecasted → Omitted"] == 1
+    assert export.report.fixed_values["Cat: Closed won → Commit"] == 1
+
+
+def test_an_unknown_forecast_category_names_the_value_and_the_accepted_ones(tmp_path):
+    text = "Deal ID,Stage,Amount,Created,Closed,Cat\nD1,New,10,2024-02-01,,Maybe\n"
+    with pytest.raises(ImportRejected) as err:
+        read_export(write(tmp_path, "deals.csv", text), mapping(tmp_path, base=CATEGORIES))
+    [problem] = err.value.report.examples
+    assert (problem.column, problem.value) == ("Cat", "Maybe")
+    assert problem.kind.startswith("forecast category not one of Pipeline, Best Case, Commit")
+    assert "Not forecasted" in problem.kind
