@@ -48,6 +48,12 @@ def handles_errors(func: F) -> F:
                 print_json(error_json(str(exc), kind=type(exc).__name__))
             err_console.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from None
+        except (typer.Exit, typer.Abort):  # a command's own exit (a RuntimeError to Python)
+            raise
+        except Exception as exc:  # a bug: still one JSON document, then the traceback on stderr
+            if json_mode:
+                print_json(error_json(f"unexpected error: {exc}", kind=type(exc).__name__))
+            raise
 
     return wrapper  # type: ignore[return-value]
 

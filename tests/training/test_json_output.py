@@ -87,6 +87,22 @@ def test_a_library_error_with_json_is_one_json_error(cli: Cli, export: Path, tmp
     assert nothing["error_type"] == "NotFound"
 
 
+def test_even_an_unexpected_error_leaves_one_json_document(
+    cli: Cli, export: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import forecast.data.importing
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(forecast.data.importing, "import_export", broken)
+    result = cli("import", export, "--json")
+    assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False and doc["error_type"] == "RuntimeError"
+    assert "disk on fire" in doc["errors"][0]["problem"]
+
+
 def test_without_json_errors_stay_off_stdout(cli: Cli):
     result = cli("import", "x.csv", "--on-error", "bogus")
     assert result.exit_code == 2 and result.stdout == ""
