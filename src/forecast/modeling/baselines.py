@@ -23,6 +23,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from forecast import features as feat
+from forecast.data.stages import LOST, WON
 from forecast.errors import InvalidInput
 from forecast.history import DealHistory
 
@@ -230,13 +231,38 @@ def baselines_for(kind: str) -> dict[str, BaseEstimator]:
 def stage_win_rates(history: DealHistory, *, every_days: int = 14) -> StageWinRate | None:
     """The per-stage win rate from whatever history exists (for scoring when no model is ready).
 
-    Returns None when no deal has ended yet.
+    Fitted on the same rows as the models' training rows (`features.deal_training_rows`: each
+    ended deal at its snapshots, each deal weighing one), but only their stage, label and weight
+    are built: the rest of a row (fields, rep and account rates) is most of its cost, and the
+    forecast asks for these rates at every date it is made. Returns None when no deal has ended.
     """
     if len(history.deals) == 0:
         return None
-    rows = feat.deal_training_rows(history, every_days=every_days)
-    if rows.empty:
+    stage, won, weight = _stage_rows(history, every_days)
+    if len(stage) == 0:
         return None
-    return StageWinRate().fit(
-        rows[["stage"]], rows["won"].to_numpy(float), sample_weight=rows["weight"].to_numpy()
-    )
+    return StageWinRate().fit(pd.DataFrame({"stage": stage}), won, sample_weight=weight)
+
+
+def _stage_rows(history: DealHistory, every_days: int) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Stage, won (1/0) and weight (1 / the deal's rows) of `deal_training_rows`' rows, in the
+    same order, from the snapshot points and the stage history alone."""
+    deals = history.deals
+    ended = deals[
+        deals["status"].isin([WON, LOST]) & deals["created_at"].notna() & deals["closed_at"].notna()
+    ]
+    spans = ended[["id", "created_at"]].assign(end=ended["closed_at"])
+    spans = spans[spans["end"] >= spans["created_at"]]
+    points = feat.snapshot_points(history, spans, every_days)
+    pos = history.positions(points["id"])
+    when = points["as_of"].to_numpy("datetime64[us]")
+    created = deals["created_at"].to_numpy("datetime64[us]")
+    keep = pos >= 0
+    keep[keep] = created[pos[keep]] < when[keep]
+    pos, when = pos[keep], when[keep]
+    order = np.lexsort((when.view("int64"), pos))
+    pos, when = pos[order], when[order]
+    stage, _ = history.stage_at(pos, when)
+    won = (deals["status"].to_numpy()[pos] == WON).astype(float)
+    _, deal, count = np.unique(pos, return_inverse=True, return_counts=True)
+    return pd.Series(stage).astype("str"), won, 1.0 / count[deal].astype(float)
