@@ -44,6 +44,8 @@ KNOWN_AT_CLOSE: tuple[str, ...] = ("csat",)
 STAGE_LOG_COLUMNS = ("opportunity_id", "stage", "entered_at")
 #: How many `known_before` views a history keeps.
 VIEWS_KEPT = 4
+#: How many `as_of` states a history keeps.
+STATES_KEPT = 2
 
 
 def as_timestamp(value: object) -> pd.Timestamp:
@@ -114,6 +116,11 @@ class DealHistory:
     # The last few `known_before` views: fitting a forecast, its timing rows and its drift ask
     # for the same date several times, and each view costs a pass over every deal.
     _views: dict[pd.Timestamp, DealHistory] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    # The last few `as_of` states: a date's pipeline, its shown deals and its `known_before`
+    # view all start from the same state, and each costs a pass over every deal.
+    _states: dict[tuple[pd.Timestamp, bool], pd.DataFrame] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -340,6 +347,17 @@ class DealHistory:
         """Every deal created before t, as it was known at t (see the module's as-of rule), with
         `age_days` and `days_in_stage`. Fields keep their values unless `for_models`."""
         ts = as_timestamp(t)
+        key = (ts, for_models)
+        frame = self._states.get(key)
+        if frame is None:
+            frame = self._state_at(ts, for_models)
+            while len(self._states) >= STATES_KEPT:
+                self._states.pop(next(iter(self._states)))
+            self._states[key] = frame
+        # A shallow copy: with copy-on-write, a caller's edits never reach the kept state.
+        return frame.copy(deep=False)
+
+    def _state_at(self, ts: pd.Timestamp, for_models: bool) -> pd.DataFrame:
         created = self.deals["created_at"]
         ids = self.deals["id"][created.notna() & (created < ts)]
         points = pd.DataFrame(

@@ -182,10 +182,12 @@ def share_won_by(
     span: float,
     create_from: pd.Timestamp,
     pace: np.ndarray | None = None,
+    static: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Per template: P(won before the window ends) for a deal like it created at a uniform time
     inside the `span` days from `create_from` (at a rate scaled per slice by `pace`, one factor
-    per slice of `slices(span)`, where the season makes some slices busier).
+    per slice of `slices(span)`, where the season makes some slices busier). `static`: the
+    templates' `static_scores`, when the caller has them already.
 
     The window is cut into slices of one time bucket; a deal created in the middle of a slice is
     scored from that date (so the calendar, e.g. a quarter-end push, applies where it falls)
@@ -195,7 +197,8 @@ def share_won_by(
     mids = starts + lengths / 2
     weights = lengths if pace is None else lengths * pace
     fresh = templates.assign(age_days=0.0, days_in_stage=0.0)
-    static = model.static_scores(fresh) if hasattr(model, "static_scores") else None
+    if static is None:
+        static = _static_scores(model, templates)
     total = np.zeros(len(templates))
     for mid, weight in zip(mids, weights, strict=True):
         fresh["as_of"] = (create_from + pd.Timedelta(days=float(mid))).to_datetime64()
@@ -204,6 +207,12 @@ def share_won_by(
         won = model.cumulative(fresh, [span - mid], **kwargs)["won"][:, 0]
         total += won * weight
     return total / span
+
+
+def _static_scores(model: Any, templates: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """The attribute parts of the templates' scores (None for a model without them): the same
+    at every creation date, so computed once per window rather than once per pass."""
+    return model.static_scores(templates) if hasattr(model, "static_scores") else None
 
 
 def slices(model: Any, span: float) -> tuple[np.ndarray, np.ndarray]:
@@ -241,14 +250,16 @@ def share_won_inside(
         lo, length = slices(model, inside)
         inner = pace(start + lo, start + lo + length)
     create_from = as_of + pd.Timedelta(days=start)
-    total = share_won_by(model, templates, inside, create_from, inner) * inside
+    static = _static_scores(model, templates)
+    total = share_won_by(model, templates, inside, create_from, inner, static) * inside
     if start > 0:
         starts, lengths = slices(model, start)
         mids = starts + lengths / 2
         weights = lengths if pace is None else lengths * pace(starts, starts + lengths)
         fresh = templates.assign(age_days=0.0, days_in_stage=0.0)
         fresh["as_of"] = np.datetime64(as_of.to_datetime64(), "us")
-        curve = model.cumulative(fresh, [*(start - mids), *(end - mids)])["won"]
+        kwargs = {"static": static} if static is not None else {}
+        curve = model.cumulative(fresh, [*(start - mids), *(end - mids)], **kwargs)["won"]
         before, by_end = curve[:, : len(mids)], curve[:, len(mids) :]
         total += ((by_end - before) * weights).sum(axis=1)
     return total / end
