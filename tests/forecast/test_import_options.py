@@ -125,6 +125,12 @@ csv: {separator: ";", decimal: ","}
         ('csv: {decimal: ",", thousands: ","}', "thousands and decimal are both ','"),
         ("seperator: ';'", "unknown key 'seperator'; allowed here: kind, dataset"),
         ("clock_skew_tolerance: soon", "'soon' is not a duration"),
+        (
+            "columns: {id: {hash_off: [Email]}, stage: Stage}",
+            "columns: Value error, id: give a column name, or {hash_of: [column, ...]}; got "
+            "{'hash_off': ['Email']}",
+        ),
+        ("columns: {id: {hash_of: Email}, stage: Stage}", "{'hash_of': 'Email'}"),
         ("clock_skew_tolerance: -1 day", "a duration of zero or more"),
     ],
 )

@@ -71,6 +71,31 @@ def test_skipping_bad_rows_writes_the_good_ones(cli: Cli, export: Path, tmp_path
     assert (report["rows_read"], report["bad_rows"], report["rows_written"]) == (60, 1, 59)
 
 
+def test_a_semicolon_export_imports_and_the_report_says_how_it_was_read(cli: Cli, tmp_path: Path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "kind: opportunities\ndataset: eu\n"
+        "columns: {id: {hash_of: [Name, Created]}, stage: Stage, amount: Amount, "
+        "created_at: Created, closed_at: Closed}\n"
+        'csv: {decimal: ","}\nstages: {open: [New], won: Won, lost: Lost}\n'
+    )
+    deals = tmp_path / "deals.csv"
+    deals.write_text(
+        "Name;Stage;Amount;Created;Closed\n"
+        "Acme renewal;Won;1250,5;2024-03-01T16:00;2024-03-01T10:00\n"
+        "Beta pilot;New;80;2024-03-02;\n"
+    )
+    result = cli("import", deals, "--mapping", mapping)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "columns separated by ';', detected from the header line" in text
+    assert "1 deal(s) closed up to 1 day before they were created" in text
+    assert re.search(r"rows inserted or changed\s*│\s*2\s", result.stdout)
+    stored = store.load_opportunities(store.get_engine(), "eu").set_index("stage")
+    assert stored.loc["Won", "amount"] == 1250.5
+    assert stored["id"].str.fullmatch(r"[0-9a-f]{16}").all()
+
+
 @pytest.mark.parametrize(
     "content, said",
     [

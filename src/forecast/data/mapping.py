@@ -156,6 +156,24 @@ class Mapping(BaseModel):
         "1 day", description="a close this much before creation is read as a close at creation"
     )
 
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _column_entries(cls, value: Any) -> Any:
+        """Each entry is a column name or `{hash_of: [names]}`, said in one message (pydantic
+        would list every way the union could not match)."""
+        if not isinstance(value, dict):
+            return value
+        for field_, source in value.items():
+            if isinstance(source, str):
+                continue
+            names = source.get("hash_of") if isinstance(source, dict) else None
+            ok = isinstance(names, list) and names and all(isinstance(n, str) for n in names)
+            if not ok or set(source) != {"hash_of"}:
+                raise ValueError(
+                    f"{field_}: give a column name, or {{hash_of: [column, ...]}}; got {source!r}"
+                )
+        return value
+
     @field_validator("columns")
     @classmethod
     def _known_fields(
