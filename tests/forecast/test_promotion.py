@@ -120,3 +120,50 @@ def test_a_kind_says_which_way_is_better(mine: float, theirs: float, wins: bool)
     lower_is_better = [Rule("wape", "WAPE", higher_is_better=False)]
     decision = decide({"wape": mine}, None, {"pipeline": {"wape": theirs}}, lower_is_better)
     assert decision.promote is wins
+
+
+# --- the paired bootstrap ------------------------------------------------------------------------
+
+
+def test_a_gain_counts_only_when_its_intervals_low_end_is_above_the_margin() -> None:
+    baselines = {"stage_win_rate": _m(0.70, 0.20)}
+    real = {"stage_win_rate": {"roc_auc": [0.05, 0.02, 0.08], "brier": [0.02, 0.01, 0.03]}}
+    noise = {"stage_win_rate": {"roc_auc": [0.05, -0.01, 0.11], "brier": [0.02, 0.01, 0.03]}}
+    promoted = decide(_m(0.75, 0.18), None, baselines, AUC_AND_BRIER, gains=real)
+    assert promoted.promote
+    assert promoted.reasons[0] == (
+        "beats stage_win_rate: AUC 0.7500 vs 0.7000 (gain +0.0500, 95% CI +0.0200 to +0.0800), "
+        "Brier 0.1800 vs 0.2000 (gain +0.0200, 95% CI +0.0100 to +0.0300)"
+    )
+    refused = decide(_m(0.75, 0.18), None, baselines, AUC_AND_BRIER, gains=noise)
+    assert not refused.promote  # better on the point estimate, but the gain could be nothing
+    assert "95% CI -0.0100 to +0.1100" in refused.reasons[0]
+    with_margin = decide(
+        _m(0.75, 0.18), None, baselines, scorer_rules(min_auc_gain=0.03), gains=real
+    )
+    assert not with_margin.promote and "needs the low end above 0.0300" in str(with_margin)
+
+
+def test_the_champion_on_the_same_holdout_is_weighed_by_its_paired_gain() -> None:
+    gains = {"champion": {"roc_auc": [0.004, -0.003, 0.011], "brier": [0.001, 0.0, 0.002]}}
+    decision = decide(
+        _m(0.804, 0.149), _m(0.80, 0.15), {}, AUC_AND_BRIER, champion_note="v3", gains=gains
+    )
+    assert not decision.promote
+    assert decision.reasons[0].startswith("does not beat champion (v3): AUC 0.8040 vs 0.8000 (gain")
+
+
+def test_a_rival_without_a_paired_gain_is_compared_by_point_estimates() -> None:
+    gains = {"stage_win_rate": {"roc_auc": [0.1, 0.05, 0.15], "brier": [0.05, 0.02, 0.08]}}
+    decision = decide(
+        _m(0.80, 0.15),
+        _m(0.79, 0.16),
+        {"stage_win_rate": _m(0.70, 0.20)},
+        AUC_AND_BRIER,
+        champion_note="v1, its own holdout",
+        gains=gains,
+    )
+    assert decision.promote
+    assert decision.reasons[1] == (
+        "beats champion (v1, its own holdout): AUC 0.8000 vs 0.7900, Brier 0.1500 vs 0.1600"
+    )

@@ -213,3 +213,44 @@ def test_the_timing_model_goes_through_the_same_register_and_gate_path(settings)
         names = {a.path for a in client.list_artifacts(first.run_id, "plots")}
     assert names == {"plots/timing_calibration.png"}
     assert registry.champion_version("timing", settings) == "1"
+
+
+def test_the_family_intervals_and_paired_gains_are_logged_and_listed(settings, trained):
+    reg = registry.log_training(trained, settings)
+    info = registry.show_model("leads", settings=settings)
+    assert info["family"] == trained.family == info["tags"]["family"]
+    metrics = info["all_metrics"]
+    for key in (
+        "model_roc_auc_ci_low",
+        "model_roc_auc_ci_high",
+        "model_brier_ci_low",
+        "naive_bayes_roc_auc_ci_high",
+        "family_lightgbm_roc_auc",
+        "family_logistic_regression_roc_auc_ci_low",
+        "family_naive_bayes_brier",
+        "rival_base_rate_roc_auc",
+        "gain_roc_auc_vs_base_rate",
+        "gain_roc_auc_vs_base_rate_low",
+        "gain_brier_vs_base_rate_high",
+    ):
+        assert key in metrics
+    assert metrics["model_roc_auc_ci_low"] < metrics["model_roc_auc"]
+    assert any("95% CI" in r for r in reg.reasons)
+    [row] = registry.list_models(settings)
+    assert row["family"] == trained.family
+    low, high = row["roc_auc_ci"]
+    assert low < row["roc_auc"] < high
+
+
+def test_promoting_later_reads_the_paired_gains_back(settings, trained):
+    noisy = copy.copy(trained)
+    noisy.gains = copy.deepcopy(trained.gains)
+    gain = noisy.gains["base_rate"]["roc_auc"][0]
+    noisy.gains["base_rate"]["roc_auc"] = [gain, -0.01, gain + 0.05]  # the gain could be nothing
+    reg = registry.log_training(noisy, settings, promote=False)
+    assert not reg.promoted
+    decision = registry.promote("leads", settings=settings)
+    assert not decision.promote
+    assert "does not beat base_rate" in str(decision) and "95% CI -0.0100" in str(decision)
+    registry.log_training(trained, settings, promote=False)
+    assert registry.promote("leads", settings=settings).promote
