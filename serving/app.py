@@ -26,7 +26,7 @@ from serving.datasets import DATASETS_KEPT
 from serving.forecast_workers import ForecastWorkers
 from serving.observability import Metrics, RequestMiddleware
 from serving.routes import forecast as forecast_routes
-from serving.routes import health, keys, kpis, metrics, models, risk, scores
+from serving.routes import health, keys, kpis, metrics, models, pipeline, risk, scores
 from serving.routes import sync as sync_routes
 from serving.routes import targets as target_routes
 from serving.sessions import SessionManager
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(scores.router, prefix="/v1")
     app.include_router(models.router, prefix="/v1")
     app.include_router(kpis.router, prefix="/v1")
+    app.include_router(pipeline.router, prefix="/v1")
     app.include_router(risk.router, prefix="/v1")
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

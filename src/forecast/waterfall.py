@@ -32,6 +32,7 @@ import pandas as pd
 from forecast.data.stages import LOST, WON
 from forecast.errors import InvalidInput
 from forecast.history import DealHistory, as_timestamp
+from forecast.kpis import GROUP_COLUMNS
 from forecast.periods import Period
 
 #: The bars in the order a chart draws them; the sign says whether a bar adds or takes away.
@@ -47,8 +48,8 @@ BARS: tuple[tuple[str, int], ...] = (
     ("won", -1),
 )
 SIGN = dict(BARS)
-#: What a waterfall can be broken down by: the deal fields that name a group.
-GROUPS = ("team", "owner", "region", "product")
+#: What a waterfall can be broken down by, as the KPIs name them (rep: the deal's owner).
+GROUPS = tuple(GROUP_COLUMNS)
 TOTAL = "(total)"
 NO_GROUP = "(none)"
 DEAL_COLUMNS = (
@@ -127,7 +128,8 @@ def pipeline_waterfall(
     by: str | None = None,
 ) -> PipelineWaterfall:
     """The waterfall of the pipeline (for `period`, or every open deal) from `start` to `end`,
-    in total and per value of `by` (one of `GROUPS`)."""
+    in total and per value of `by` (one of `GROUPS`). Two passes over the deals, whatever the
+    dates: the cost does not grow with how far apart they are."""
     t0, t1 = as_timestamp(start), as_timestamp(end)
     if t1 <= t0:
         raise InvalidInput(f"to: must be after from ({t0.date()}), got {t1.date()}")
@@ -243,7 +245,8 @@ def _cents(frame: pd.DataFrame, column: str, notes: list[str], at: pd.Timestamp)
 def _group(frame: pd.DataFrame, by: str | None) -> pd.Series:
     if by is None:
         return pd.Series(TOTAL, index=frame.index, dtype=object)
-    values = frame[by] if by in frame else pd.Series(None, index=frame.index, dtype=object)
+    column = GROUP_COLUMNS[by]
+    values = frame[column] if column in frame else pd.Series(None, index=frame.index, dtype=object)
     return values.astype(object).where(values.notna(), NO_GROUP).astype(str)
 
 

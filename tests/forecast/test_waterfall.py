@@ -204,7 +204,7 @@ def test_the_shared_data_balances_week_by_week_per_team(shared_opportunities, tm
     import_export(engine, shared_opportunities, "crm_sales_opportunities", dataset="shared")
     history = load_deal_history(engine, "shared")
     for t0 in pd.date_range("2017-04-03", "2017-12-18", freq="7W-MON"):
-        found = waterfall.pipeline_waterfall(history, t0, t0 + pd.Timedelta(days=7), by="owner")
+        found = waterfall.pipeline_waterfall(history, t0, t0 + pd.Timedelta(days=7), by="rep")
         assert found.total.balanced and all(g.balanced for g in found.groups)
         assert found.total.bars_cents["won"] > 0
         closed = history.deals[

@@ -1,0 +1,129 @@
+"""The pipeline waterfall (viewer role): how the pipeline at one date became the pipeline at a
+later one, per group, with the deals behind each bar (JSON, or every deal as CSV)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from forecast.errors import InvalidInput, NotFound
+from forecast.periods import parse_period
+from forecast.waterfall import BARS, PipelineWaterfall, deal_records, pipeline_waterfall
+from serving.dashboard.export import to_csv
+from serving.datasets import load_dataset
+from serving.deps import DatasetQuery, DatasetsDep, EngineDep, SettingsDep, ViewerKey
+from serving.limits import HeavyDep
+
+router = APIRouter(tags=["forecast"])
+#: The most deals listed per bar in JSON (the CSV holds every deal).
+MAX_DEALS_PER_BAR = 500
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or unknown API key"},
+    403: {"description": "The key's role may not read the pipeline"},
+    404: {"description": "No such dataset, or no such group"},
+    422: {"description": "A bad date, period or grouping; the message names it"},
+    503: {"description": "Busy; retry after `Retry-After` seconds"},
+}
+
+
+class WaterfallResponse(BaseModel):
+    """`PipelineWaterfall.to_dict()`: each waterfall's start, bars and end (amounts), and the
+    largest deals behind each bar."""
+
+    dataset: str
+    from_: str = Field(alias="from")
+    to: str
+    period: dict[str, str] | None
+    by: str | None
+    bars: list[dict[str, str]] = Field(description="Bar names in chart order, with their sign")
+    total: dict[str, Any]
+    groups: list[dict[str, Any]]
+    notes: list[str]
+    deals: dict[str, list[dict[str, Any]]] = Field(
+        description="Per bar, its largest deals (at most `deals_per_bar`)"
+    )
+    deals_total: dict[str, int] = Field(description="Per bar, how many deals it holds")
+
+
+@router.get(
+    "/pipeline/waterfall",
+    responses=ERRORS,
+    summary="Pipeline waterfall between two dates: start + created + pulled in + increased − "
+    "decreased − pushed out − lost − won = end, per group, with the deals behind each bar",
+    response_model=WaterfallResponse,
+    response_model_by_alias=True,
+)
+async def get_waterfall(
+    heavy: HeavyDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    datasets: DatasetsDep,
+    _: ViewerKey,
+    from_: Annotated[datetime, Query(alias="from", description="The start date")],
+    to: Annotated[
+        datetime | None, Query(description="The end date (default: the data's last day)")
+    ] = None,
+    period: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=20,
+            examples=["2017-Q3"],
+            description="Only deals expected to close in this period (default: every open deal)",
+        ),
+    ] = None,
+    by: Annotated[
+        Literal["team", "rep", "product", "region"] | None,
+        Query(description="One waterfall per group beside the total"),
+    ] = None,
+    group: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Only this group (needs `by`)"),
+    ] = None,
+    deals_per_bar: Annotated[int, Query(ge=0, le=MAX_DEALS_PER_BAR)] = 20,
+    format: Annotated[
+        Literal["json", "csv"], Query(description="csv: every deal behind every bar")
+    ] = "json",
+    dataset: DatasetQuery = None,
+) -> Any:
+    if group is not None and by is None:
+        raise InvalidInput("group: needs `by` (team, rep, product or region)")
+    chosen = parse_period(period) if period is not None else None
+
+    def compute() -> tuple[str, PipelineWaterfall]:
+        data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
+        end = to if to is not None else data.history.now()
+        found = pipeline_waterfall(data.history, from_, end, period=chosen, by=by)
+        return data.name, found
+
+    name, found = await heavy(compute)
+    groups = found.groups
+    deals = found.deals
+    if group is not None:
+        groups = [g for g in groups if g.group == group]
+        if not groups:
+            raise NotFound(f"group: no deals of {by} {group!r} in the pipeline at either date")
+        deals = deals[deals["group"] == group]
+    if format == "csv":
+        return Response(
+            to_csv(deal_records(deals)),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="pipeline_waterfall.csv"'},
+        )
+    body = found.to_dict()
+    body["groups"] = [g.to_dict() for g in groups]
+    by_bar = {bar: deals[deals["bar"] == bar] for bar, _ in BARS}
+    return {
+        "dataset": name,
+        **body,
+        "deals": {bar: deal_records(_largest(d, deals_per_bar)) for bar, d in by_bar.items()},
+        "deals_total": {bar: len(d) for bar, d in by_bar.items()},
+    }
+
+
+def _largest(deals: pd.DataFrame, n: int) -> pd.DataFrame:
+    return deals.nlargest(n, "amount") if n else deals.iloc[:0]
