@@ -252,6 +252,14 @@ def demo(
         elif dataset in present:
             console.print(f"training the {kind.value} model on '{dataset}'...")
             train_and_report(kind, dataset, seed=seed)
+    for row in registry.list_models(settings):
+        if "champion" in row["aliases"] and row["roc_auc"] is not None:
+            ci = row.get("roc_auc_ci")
+            console.print(
+                f"serving {row['kind']}: {row['name']} v{row['version']} "
+                f"({row.get('family') or 'model'}), holdout AUC {row['roc_auc']:.3f}"
+                + (f" (95% CI {ci[0]:.3f}–{ci[1]:.3f})" if ci else "")
+            )
 
 
 @app.command()
