@@ -206,8 +206,13 @@ def summary_table(summary: dict[str, Any]) -> Table:
                 better = mine is not None and (mine > v if key == "roc_auc" else mine < v)
                 cell = f"[{'green' if better else 'red'}]{cell}[/]"
             cells.append(cell)
-        name = f"model ({_SHOWN.get(family, family)})" if who == "model" and family else who
-        table.add_row(_SHOWN.get(name, name), *cells, _ci(values, "roc_auc"))
+        if who == "model":
+            name = f"model ({_SHOWN.get(family, family)})" if family else who
+        elif who == "champion":
+            name = who
+        else:  # the baselines as CRMs ship them, beside the families below
+            name = f"{_SHOWN.get(who, who)} baseline"
+        table.add_row(name, *cells, _ci(values, "roc_auc"))
     return table
 
 

@@ -38,6 +38,7 @@ from forecast.modeling import registry
 from forecast.modeling.baselines import stage_win_rates
 from forecast.modeling.contributions import bias, contributions
 from forecast.modeling.estimators import grades_for, to_score
+from forecast.modeling.families import family_of
 from forecast.modeling.reasons import Wording, top_reasons
 from forecast.modeling.registry.client import Visit
 from forecast.modeling.registry.client import visit as registry_visit
@@ -173,7 +174,8 @@ def _served(
             except Exception as exc:  # noqa: BLE001 - details are optional when serving a local copy
                 log.warning("could not read %s model details: %s", kind, exc)
         scorer = select_scorer(loaded.model)
-        scorer.label = f"model {registry.model_name(kind)} v{loaded.version}"
+        family = family_of(loaded.model).replace("_", " ")
+        scorer.label = f"model {registry.model_name(kind)} v{loaded.version} ({family})"
         return Served(kind, scorer, loaded.version, loaded.source, details)
     try:
         scorer = _fallback(kind, engine, context)

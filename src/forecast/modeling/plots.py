@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from forecast.modeling import metrics as m
+from forecast.modeling.families import LIGHTGBM, family_of
 
 if TYPE_CHECKING:
     from forecast.modeling.fitting import TrainingResult
@@ -76,7 +77,11 @@ def scorer_plots(result: TrainingResult, folder: Path) -> list[Path]:
     labels = getattr(result.model, "field_labels_", {}) or {}
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(imp) + 1.5))
     ax.barh([labels.get(c, c) for c in imp.index], imp.to_numpy())
-    ax.set(xlabel="total gain", title="Feature importance")
+    family = family_of(result.model)
+    ax.set(
+        xlabel="total gain" if family == LIGHTGBM else "mean |log-odds contribution|",
+        title=f"Feature importance ({family.replace('_', ' ')})",
+    )
     paths.append(_save(fig, folder / "feature_importance.png"))
     return paths
 

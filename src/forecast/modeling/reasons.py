@@ -2,9 +2,11 @@
 
 From per-feature contributions of the LightGBM model (log-odds units, summing with the bias to
 the raw score): by default the fast path decomposition of `forecast.modeling.contributions`, or
-exact TreeSHAP (`pred_contrib=True`) with `method="shap"`. Each factor is mapped back to the user's
-original field name and value and said in plain words, e.g. "Lead Source = Reference: raises the
-score".
+exact TreeSHAP (`pred_contrib=True`) with `method="shap"`. A logistic regression or naive Bayes
+champion (`forecast.modeling.families`) gives its exact per-field terms instead (coef × (x −
+training mean) summed per field; each field's log-likelihood ratio), said the same way. Each
+factor is mapped back to the user's original field name and value and said in plain words,
+e.g. "Lead Source = Reference: raises the score".
 
 The pieces are shared by the scoring service (`forecast.scoring`, which serves the API) and by
 `explain` below (training reports, a DataFrame): `top_factors` picks, for a whole batch at once,

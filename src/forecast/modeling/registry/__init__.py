@@ -10,9 +10,10 @@ the alias `champion` only if it does.
 `log_backtest` only logs a run.
 
 Format: leads and deals are `mlflow.pyfunc` models whose artifact is our fitted estimator saved
-with joblib. MLflow 3 saves scikit-learn models with skops, which refuses to load any type not
-declared as trusted: our estimator holds a LightGBM Booster, a feature encoder and calibrator
-tuples, so the trusted list would have to track every internal type and break on each refactor.
+with joblib, of whichever family won (tagged `family` on the run and the version). MLflow 3
+saves scikit-learn models with skops, which refuses to load any type not declared as trusted:
+our estimator holds a LightGBM Booster, a feature encoder and calibrator tuples, so the trusted
+list would have to track every internal type and break on each refactor.
 The pyfunc wrapper keeps MLflow's model format (signature, input example, `mlflow models serve`)
 while the artifact is exactly the object that was evaluated. The timing model is not a row
 scorer, so its joblib file is a plain run artifact. Joblib/pickle is only as safe as the store it
