@@ -138,3 +138,10 @@ def test_the_scoring_service_serves_a_simple_family_with_reasons(family: str) ->
     assert scores[1].reasons_against[0]["field"] == "Lead Source"
     assert set(scores[0].reasons_for[0]) == {"field", "value", "contribution", "sentence"}
     assert scores[0].grade in "ABCD" and scores[0].method == "model"
+
+
+def test_logistic_regression_with_nothing_frequent_enough_scores_the_overall_rate() -> None:
+    X = pd.DataFrame({"source": [f"s{i}" for i in range(40)]}).astype("str")
+    y = np.array([1.0] * 10 + [0.0] * 30)
+    model = LinearClassifier(min_frequency=10).fit(X, y)
+    assert np.allclose(model.predict_proba(X)[:, 1], 0.25)

@@ -22,13 +22,14 @@ from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory, as_timestamp
 from forecast.modeling.baselines import baselines_for
 from forecast.modeling.estimators import PerTeamClassifier
-from forecast.modeling.families import LIGHTGBM, LOGISTIC, NAIVE_BAYES, family_model
+from forecast.modeling.families import LIGHTGBM
 from forecast.modeling.fitting import (
     Progress,
     TrainingResult,
     boosted_classifier,
     check_holdout,
     choose_family,
+    fit_families,
     holdout_examples,
     note,
 )
@@ -160,12 +161,7 @@ def train_deals(
         min_lost=settings.team_min_lost_deals,
     ).fit(X_train, y_train, w_train, groups)
     note(progress, "fitting logistic regression and naive Bayes")
-    families: dict[str, Any] = {LIGHTGBM: boosted}
-    for family in (LOGISTIC, NAIVE_BAYES):
-        families[family] = family_model(family).fit(X_train, y_train, sample_weight=w_train)
-    labels = _deal_labels(field_names)
-    for fitted in families.values():
-        fitted.field_labels_ = labels
+    families = fit_families(boosted, X_train, y_train, w_train, _deal_labels(field_names), warnings)
     note(progress, "fitting the baselines")
     baselines = {
         name: b.fit(X_train, y_train, sample_weight=w_train)

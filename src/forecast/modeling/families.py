@@ -183,10 +183,15 @@ class LinearClassifier(_Additive):
                     self.plan_.append((j, "flag", None))
         self.owner_ = np.array([j for j, _, _ in self.plan_], dtype=np.intp)
         design = self._design(matrix)
+        if design.shape[1] == 0:  # no level seen often enough: the overall rate, nothing else
+            rate = float(np.average(y, weights=w))
+            self.coef_, self.mean_ = np.zeros(0), np.zeros(0)
+            self.bias_ = float(np.log(rate / (1 - rate)))
+            return
         lr = LogisticRegression(C=self.C, max_iter=self.max_iter)
         lr.fit(design, y.astype(int), sample_weight=w)
         self.coef_ = lr.coef_[0].astype(float)
-        self.mean_ = np.average(design, axis=0, weights=w) if design.shape[1] else np.zeros(0)
+        self.mean_ = np.average(design, axis=0, weights=w)
         self.bias_ = float(lr.intercept_[0] + self.coef_ @ self.mean_)
 
     def _design(self, matrix: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from forecast.formatting import rounded
 from forecast.modeling import bootstrap
 from forecast.modeling import metrics as m
 from forecast.modeling.estimators import BoostedClassifier
-from forecast.modeling.families import FAMILIES, LIGHTGBM
+from forecast.modeling.families import FAMILIES, LIGHTGBM, LOGISTIC, NAIVE_BAYES, family_model
 from forecast.modeling.promotion import rules_for
 from forecast.modeling.reasons import as_dicts, explain
 from forecast.settings import Settings
@@ -174,6 +174,28 @@ def holdout_examples(
         {"id": str(ids[i]), "probability": round(float(p[i]), 4), **as_dicts(r)}
         for i, r in zip(picks, reasons, strict=True)
     ]
+
+
+def fit_families(
+    boosted: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    labels: dict[str, str],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """The fitted LightGBM (`boosted`) beside a logistic regression and a naive Bayes fitted on
+    the same rows, each knowing the user's field names. A simple family that cannot be fitted on
+    these rows is left out with a warning rather than stopping the run."""
+    families: dict[str, Any] = {LIGHTGBM: boosted}
+    for family in (LOGISTIC, NAIVE_BAYES):
+        try:
+            families[family] = family_model(family).fit(X, y, sample_weight=w)
+        except (InvalidInput, ValueError) as exc:
+            warnings.append(f"{family} could not be fitted ({exc}): left out of the comparison")
+    for fitted in families.values():
+        fitted.field_labels_ = labels
+    return families
 
 
 @dataclass

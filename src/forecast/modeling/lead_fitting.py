@@ -22,13 +22,14 @@ from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.modeling import metrics as m
 from forecast.modeling.baselines import baselines_for
 from forecast.modeling.estimators import group_fractions
-from forecast.modeling.families import LIGHTGBM, LOGISTIC, NAIVE_BAYES, family_model
+from forecast.modeling.families import LIGHTGBM
 from forecast.modeling.fitting import (
     Progress,
     TrainingResult,
     boosted_classifier,
     check_holdout,
     choose_family,
+    fit_families,
     holdout_examples,
     note,
 )
@@ -137,11 +138,8 @@ def train_leads(
     note(progress, "fitting the model")
     boosted = boosted_classifier(settings, seed).fit(X_train, y_train)
     note(progress, "fitting logistic regression and naive Bayes")
-    families: dict[str, Any] = {LIGHTGBM: boosted}
-    for family in (LOGISTIC, NAIVE_BAYES):
-        families[family] = family_model(family).fit(X_train, y_train)
-    for fitted in families.values():
-        fitted.field_labels_ = {c: c for c in X.columns}
+    labels = {c: c for c in X.columns}
+    families = fit_families(boosted, X_train, y_train, None, labels, warnings)
     note(progress, "fitting the baselines")
     baselines = {name: b.fit(X_train, y_train) for name, b in baselines_for("leads").items()}
 
