@@ -20,6 +20,7 @@ from forecast.monitoring import ScoreRecorder
 from forecast.settings import Settings, get_settings
 from serving import errors, logs
 from serving.caches import BuildOnceCache
+from serving.dashboard import pipeline_page
 from serving.dashboard import routes as dashboard
 from serving.dashboard.overviews import OverviewCache
 from serving.datasets import DATASETS_KEPT
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(kpis.router, prefix="/v1")
     app.include_router(pipeline.router, prefix="/v1")
     app.include_router(risk.router, prefix="/v1")
+    app.include_router(pipeline_page.router)  # before the dashboard's /dashboard/{chart}.csv
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(sync_routes.router, prefix="/v1")

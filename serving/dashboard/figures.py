@@ -145,3 +145,29 @@ def figure_json(figure: dict[str, Any]) -> str:
     `&` escaped, so a stage or period name holding `</script>` cannot end the element."""
     text = json.dumps(figure)
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def waterfall_figure(line: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """The pipeline waterfall: the start, each bar (up or down) and the end. `line`:
+    `Waterfall.to_dict()`; a bar's label is what a click opens the deals of."""
+    from forecast.waterfall import BARS
+
+    x = ["Start", *(labels[b] for b, _ in BARS), "End"]
+    y = [line["start"], *(s * line[b] for b, s in BARS), line["end"]]
+    return {
+        "data": [
+            {
+                "type": "waterfall",
+                "x": x,
+                "y": y,
+                "measure": ["absolute", *("relative" for _ in BARS), "total"],
+                "customdata": ["start", *(b for b, _ in BARS), "end"],
+                "connector": {"line": {"color": "#bbb"}},
+                "increasing": {"marker": {"color": "#2e7d32"}},
+                "decreasing": {"marker": {"color": "#c62828"}},
+                "totals": {"marker": {"color": "#35617a"}},
+                "hovertemplate": "%{x}: %{y:,.0f}<extra></extra>",
+            }
+        ],
+        "layout": {**LAYOUT, "showlegend": False, "hovermode": "closest"},
+    }

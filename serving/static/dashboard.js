@@ -9,7 +9,23 @@
       var fig = JSON.parse(src.textContent);
       window.Plotly.newPlot(el, fig.data, fig.layout,
         { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["toImage"] })
-        .then(function () { el.setAttribute("data-drawn", "true"); });
+        .then(function () {
+          el.setAttribute("data-drawn", "true");
+          drill(el);
+        });
+    });
+  }
+  // A chart with data-drill="prefix": clicking a bar opens the list with id prefix + the bar's
+  // customdata (the deals behind it) and scrolls to it.
+  function drill(el) {
+    var prefix = el.getAttribute("data-drill");
+    if (!prefix || !el.on) { return; }
+    el.on("plotly_click", function (ev) {
+      var point = ev && ev.points && ev.points[0];
+      var list = point && document.getElementById(prefix + point.customdata);
+      if (!list) { return; }
+      list.open = true;
+      list.scrollIntoView({ block: "nearest" });
     });
   }
   function filters() {

@@ -240,3 +240,40 @@ def test_without_a_key_the_browser_is_turned_away(browser, server):
     page.goto(f"{server}/")
     assert "/login" in page.url
     context.close()
+
+
+def test_a_manager_reads_the_pipeline_waterfall_and_drills_into_a_bar(browser, server, api, env):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.set_default_timeout(120_000)
+    wanted = f"{server}/dashboard/pipeline?from=2017-06-01&to=2017-07-01"
+    page.goto(wanted)
+    page.fill("#api_key", env.keys["viewer"])
+    page.click("#sign-in")
+    page.wait_for_url(wanted)
+    page.wait_for_selector("#waterfall-chart[data-drawn='true'] .main-svg")
+    moved = api.get("/v1/pipeline/waterfall", params={"from": "2017-06-01", "to": "2017-07-01"})
+    total = moved.json()["total"]
+    assert tile(page, "waterfall", "start")[1] == money(total["start"])
+    assert tile(page, "waterfall", "end")[1] == money(total["end"])
+    assert tile(page, "waterfall", "won")[1] == money(total["won"])
+
+    # Clicking the won bar (start, nine bars, end: the tenth point) opens its deals.
+    assert not page.locator("#deals-won").get_attribute("open")
+    box = page.locator("#waterfall-chart .point").nth(9).bounding_box()
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.move(*centre)  # as a user does: Plotly finds the bar under the pointer
+    page.mouse.click(*centre)
+    page.wait_for_selector("#deals-won[open]")
+    rows = page.locator("#deals-won tbody tr")
+    assert rows.count() == min(50, moved.json()["deals_total"]["won"]) > 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "pipeline_waterfall.png"), full_page=True)
+
+    # The overview links here, for its dataset.
+    page.goto(f"{server}/?period=2017-Q4")
+    assert "/dashboard/pipeline?dataset=" in page.locator("#pipeline-link").get_attribute("href")
+    assert problems == [], problems
+    context.close()

@@ -1,0 +1,208 @@
+"""The dashboard's pipeline movement page: the waterfall between two dates (last week by default)
+for the chosen period's expected closes, per team, with a drill-down to the deals behind each bar
+(click a bar, or open its list) and a CSV of every deal.
+
+Its own page, not a section of the overview: the overview's first view stays as fast as it is,
+and the waterfall (two passes over the deals) is paid only by whoever opens it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from forecast.errors import ForecastError, InvalidInput
+from forecast.history import as_timestamp
+from forecast.periods import Period, parse_period, period_of
+from forecast.waterfall import BARS, PipelineWaterfall, deal_records, pipeline_waterfall
+from serving.dashboard.export import to_csv
+from serving.dashboard.figures import figure_json, waterfall_figure
+from serving.dashboard.routes import _html, _text, _to_login
+from serving.datasets import load_dataset
+from serving.limits import HeavyDep
+from serving.sessions import SessionsDep
+
+router = APIRouter(include_in_schema=False)
+#: Deals listed per bar on the page (the CSV holds them all).
+DEALS_SHOWN = 50
+#: The default span: what changed in the last week.
+DEFAULT_DAYS = 7
+LABELS = {
+    "created": "Created",
+    "pulled_in": "Pulled in",
+    "moved_in": "Moved in (reassigned)",
+    "increased": "Amount increased",
+    "decreased": "Amount decreased",
+    "moved_out": "Moved out (reassigned)",
+    "pushed_out": "Pushed out",
+    "lost": "Lost",
+    "won": "Won",
+}
+#: The chart's axis: short enough to read upright.
+CHART_LABELS = {
+    **LABELS,
+    "moved_in": "Moved in",
+    "increased": "Increased",
+    "decreased": "Decreased",
+    "moved_out": "Moved out",
+}
+
+
+@dataclass(frozen=True)
+class PipelineQuery:
+    """What the page asks for; a blank parameter means its default."""
+
+    dataset: str | None
+    start: str | None
+    end: str | None
+    period: str | None  # a period label, or "all" for every open deal
+    team: str | None
+
+
+def pipeline_query(
+    dataset: Annotated[str | None, Query(max_length=100)] = None,
+    start: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=40)] = None,
+    period: Annotated[str | None, Query(max_length=20)] = None,
+    team: Annotated[str | None, Query(max_length=200)] = None,
+) -> PipelineQuery:
+    return PipelineQuery(dataset or None, start or None, end or None, period or None, team or None)
+
+
+PipelineDep = Annotated[PipelineQuery, Depends(pipeline_query)]
+
+
+@dataclass(frozen=True)
+class Movement:
+    """The waterfall as the page shows it, with the dates and scope it was asked for."""
+
+    dataset: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    period: Period | None
+    team: str | None
+    teams: list[str]
+    found: PipelineWaterfall
+
+
+def movement(request: Request, q: PipelineQuery) -> Movement:
+    """Validate the page's filters and compute its waterfall (per team)."""
+    state = request.app.state
+    data = load_dataset(state.engine, q.dataset or state.settings.deal_dataset, state.datasets)
+    end = _day(q.end, "to") if q.end else data.history.now()
+    start = _day(q.start, "from") if q.start else end - pd.Timedelta(days=DEFAULT_DAYS)
+    if q.period == "all":
+        period = None
+    elif q.period:
+        period = parse_period(q.period)
+    else:
+        period = _default_period(data.history.as_of(end), end)
+    found = pipeline_waterfall(data.history, start, end, period=period, by="team")
+    teams = [g.group for g in found.groups]
+    if q.team is not None and q.team not in teams:
+        raise InvalidInput(f"team: no team {q.team!r} in this pipeline; its teams: {teams[:12]}")
+    return Movement(data.name, start, end, period, q.team, teams, found)
+
+
+@router.get("/dashboard/pipeline")
+async def pipeline_page(
+    request: Request, sessions: SessionsDep, q: PipelineDep, heavy: HeavyDep
+) -> Response:
+    session = await run_in_threadpool(sessions.read, request)
+    if session is None:
+        return _to_login(request)
+    try:
+        shown: Movement | None = await heavy(movement, request, q)
+        problem = None
+    except ForecastError as exc:
+        shown, problem = None, str(exc)
+    context: dict[str, Any] = {"session": session, "csrf_token": session.csrf, "problem": problem}
+    if shown is not None:
+        context.update(_context(shown))
+    return _html(request, "pipeline.html", context, status=200 if problem is None else 422)
+
+
+@router.get("/dashboard/pipeline.csv")
+async def pipeline_csv(
+    request: Request, sessions: SessionsDep, q: PipelineDep, heavy: HeavyDep
+) -> Response:
+    session = await run_in_threadpool(sessions.read, request)
+    if session is None:
+        return _to_login(request)
+    try:
+        shown: Movement = await heavy(movement, request, q)
+    except ForecastError as exc:
+        return _text(str(exc), 422)
+    deals = _deals_of(shown)
+    name = f"pipeline_{shown.start.date()}_{shown.end.date()}.csv"
+    return Response(
+        to_csv(deal_records(deals)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _context(m: Movement) -> dict[str, Any]:
+    line = next((g for g in m.found.groups if g.group == m.team), m.found.total)
+    deals = _deals_of(m)
+    query = {
+        "dataset": m.dataset,
+        "from": str(m.start.date()),
+        "to": str(m.end.date()),
+        "period": m.period.label if m.period is not None else "all",
+    }
+    if m.team:
+        query["team"] = m.team
+    bars = []
+    for bar, sign in BARS:
+        rows = deals[deals["bar"] == bar]
+        bars.append(
+            {
+                "bar": bar,
+                "label": LABELS[bar],
+                "sign": "+" if sign > 0 else "−",
+                "amount": line.bars_cents[bar] / 100,
+                "count": len(rows),
+                "deals": deal_records(rows.nlargest(DEALS_SHOWN, "amount")),
+            }
+        )
+    return {
+        "m": m,
+        "line": line.to_dict(),
+        "bars": bars,
+        "groups": [g.to_dict() for g in m.found.groups],
+        "notes": m.found.notes,
+        "query": urlencode(query),
+        "figure": figure_json(waterfall_figure(line.to_dict(), CHART_LABELS)),
+    }
+
+
+def _deals_of(m: Movement) -> pd.DataFrame:
+    deals = m.found.deals
+    return deals[deals["group"] == m.team] if m.team else deals
+
+
+def _day(text: str, name: str) -> pd.Timestamp:
+    try:
+        return as_timestamp(date.fromisoformat(text.strip()))
+    except ValueError:
+        raise InvalidInput(f"{name}: a date like 2024-06-30 is needed, got {text!r}") from None
+
+
+def _default_period(state: pd.DataFrame, end: pd.Timestamp) -> Period | None:
+    """The quarter holding `end` when open deals carry expected close dates; else every open
+    deal (an export without them has no period to place deals in)."""
+    expected = state.get("expected_close_at")
+    if expected is None or not expected[state["is_open"]].notna().any():
+        return None
+    return period_of(end - pd.Timedelta(microseconds=1), "quarter")
