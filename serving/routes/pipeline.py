@@ -1,5 +1,6 @@
-"""The pipeline waterfall (viewer role): how the pipeline at one date became the pipeline at a
-later one, per group, with the deals behind each bar (JSON, or every deal as CSV)."""
+"""The waterfalls (viewer role): how the pipeline at one date became the pipeline at a later one,
+per group, with the deals behind each bar (JSON, or every deal as CSV); and why a period's
+forecast moved between two dates."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from forecast.errors import InvalidInput, NotFound
+from forecast.forecasting.forecast_waterfall import forecast_waterfall
 from forecast.periods import parse_period
 from forecast.waterfall import BARS, PipelineWaterfall, deal_records, pipeline_waterfall
 from serving.dashboard.export import to_csv
@@ -127,3 +129,37 @@ async def get_waterfall(
 
 def _largest(deals: pd.DataFrame, n: int) -> pd.DataFrame:
     return deals.nlargest(n, "amount") if n else deals.iloc[:0]
+
+
+@router.get(
+    "/forecast/waterfall",
+    responses=ERRORS,
+    summary="Why the forecast moved: a period's expected revenue as forecast at two dates, the "
+    "difference split into won, lost, slipped, new deals, amount and probability changes and "
+    "the line of deals not yet created, with the deals behind each bar",
+)
+async def get_forecast_waterfall(
+    heavy: HeavyDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    datasets: DatasetsDep,
+    _: ViewerKey,
+    period: Annotated[
+        str, Query(min_length=1, max_length=20, examples=["2017-Q3"], description="The period")
+    ],
+    from_: Annotated[datetime, Query(alias="from", description="The earlier forecast's date")],
+    to: Annotated[
+        datetime | None,
+        Query(description="The later forecast's date (default: the data's last day)"),
+    ] = None,
+    dataset: DatasetQuery = None,
+) -> dict[str, Any]:
+    chosen = parse_period(period)
+
+    def compute() -> dict[str, Any]:
+        data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
+        end = to if to is not None else data.history.now()
+        moved = forecast_waterfall(data.history, chosen, from_, end, settings=settings)
+        return {"dataset": data.name, **moved.to_dict()}
+
+    return await heavy(compute)

@@ -74,3 +74,23 @@ def test_an_unknown_group_is_a_404_and_no_key_is_a_401(client, viewer):
     params = {"from": "2024-04-01", "to": "2024-05-01", "by": "team", "group": "Nobody"}
     assert client.get(URL, params=params, headers=viewer).status_code == 404
     assert client.get(URL, params={"from": "2024-04-01"}).status_code == 401
+
+
+def test_why_the_forecast_moved_adds_up(client, viewer):
+    got = client.get(
+        "/v1/forecast/waterfall",
+        params={"period": "2024-Q3", "from": "2024-07-08", "to": "2024-07-22"},
+        headers=viewer,
+    )
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["expected_from"] + sum(body["bars"].values()) == pytest.approx(
+        body["expected_to"], abs=0.1
+    )
+    assert set(body["deals"]) == set(body["bars"]) - {"not_yet_created"}
+    bad = client.get(
+        "/v1/forecast/waterfall",
+        params={"period": "2024-Q3", "from": "2024-07-22", "to": "2024-07-08"},
+        headers=viewer,
+    )
+    assert bad.status_code == 422 and "to: must be after from" in bad.text
