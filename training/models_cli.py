@@ -453,11 +453,17 @@ def show(
         + (f"  family {info['family']}" if info.get("family") else "")
     )
     table = Table(title="holdout")
-    for col in ("scorer", "ROC AUC", "Brier"):
+    for col in ("scorer", "ROC AUC", "AUC 95%", "Brier", "Brier 95%"):
         table.add_column(col)
+    logged = info.get("all_metrics") or {}
     for who, v in info["metrics"].items():
+        own = {k[len(who) + 1 :]: x for k, x in logged.items() if k.startswith(f"{who}_")}
         table.add_row(
-            who, f"{v.get('roc_auc', float('nan')):.4f}", f"{v.get('brier', float('nan')):.4f}"
+            who,
+            f"{v.get('roc_auc', float('nan')):.4f}",
+            _ci(own, "roc_auc"),
+            f"{v.get('brier', float('nan')):.4f}",
+            _ci(own, "brier"),
         )
     console.print(table)
     console.print(f"decision: {info['decision']}")
