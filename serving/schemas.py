@@ -7,7 +7,9 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from forecast.data.mapping import canonical_forecast_category
 
 
 def _utc(value: datetime) -> datetime:
@@ -226,7 +228,18 @@ class ModelsResponse(BaseModel):
 
 # --- CRM sync -----------------------------------------------------------------------------------
 
-ForecastCategory = Literal["Pipeline", "Best Case", "Commit", "Omitted"]
+
+def _forecast_category(value: object) -> object:
+    """Other CRMs' labels ("best_case", HubSpot's "Not forecasted") read as the canonical ones,
+    as an import reads them; anything else is refused naming the accepted values."""
+    if isinstance(value, str):
+        return canonical_forecast_category(value) or value
+    return value
+
+
+ForecastCategory = Annotated[
+    Literal["Pipeline", "Best Case", "Commit", "Omitted"], BeforeValidator(_forecast_category)
+]
 
 OPPORTUNITY_EXAMPLE = {
     "stage": "Presentation",

@@ -275,3 +275,16 @@ def test_a_push_while_an_import_holds_the_store_is_503_with_retry_after(tmp_path
         assert busy.status_code == 503 and busy.headers["Retry-After"] == "3"
         assert "busy" in busy.json()["detail"]
         assert client.put("/v1/opportunities/D1", json=STATE).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("label", "stored"),
+    [("best_case", "Best Case"), ("Not forecasted", "Omitted"), ("COMMIT", "Commit")],
+)
+def test_a_crms_own_forecast_category_label_is_read_as_an_import_reads_it(
+    scorer, settings, label, stored
+):
+    response = scorer.put("/v1/opportunities/D1", json={**STATE, "forecast_category": label})
+    assert response.status_code == 200, response.text
+    deals = store.load_opportunities(store.get_engine(settings), "crm").set_index("id")
+    assert deals.loc["D1", "forecast_category"] == stored

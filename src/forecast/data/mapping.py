@@ -70,6 +70,17 @@ FORECAST_CATEGORY_ALIASES = {
 }
 
 
+def loose_key(value: object) -> str:
+    """A name compared ignoring case, spaces, dashes and underscores: "Best_case" → "bestcase"."""
+    return "".join(ch for ch in str(value) if ch.isalnum()).casefold()
+
+
+def canonical_forecast_category(value: object) -> str | None:
+    """The canonical forecast category a CRM's label stands for (None: not one of them)."""
+    known = {loose_key(c): c for c in FORECAST_CATEGORIES}
+    return {**FORECAST_CATEGORY_ALIASES, **known}.get(loose_key(value))
+
+
 class Join(BaseModel):
     model_config = ConfigDict(extra="forbid")
     file: str

@@ -16,6 +16,7 @@ import pandas as pd
 
 from forecast.data import store
 from forecast.data.mapping import FORECAST_CATEGORIES, FORECAST_CATEGORY_ALIASES, CsvOptions
+from forecast.data.mapping import loose_key as _loose_key
 from forecast.data.reading import localized_numbers
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.validation import unparseable
@@ -393,10 +394,6 @@ class CanonicalRows:
                 "attributes": attrs[good].to_dict("records"),
             }
         )
-
-
-def _loose_key(value: object) -> str:  # "Best_case", "best case" → "bestcase"
-    return "".join(ch for ch in str(value) if ch.isalnum()).casefold()
 
 
 def _canonical_stage(stages: StageSet, value: object) -> str | None:
