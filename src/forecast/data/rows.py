@@ -15,8 +15,13 @@ import numpy as np
 import pandas as pd
 
 from forecast.data import store
-from forecast.data.mapping import FORECAST_CATEGORIES, FORECAST_CATEGORY_ALIASES, CsvOptions
-from forecast.data.mapping import loose_key as _loose_key
+from forecast.data.mapping import (
+    FORECAST_CATEGORIES,
+    FORECAST_CATEGORY_ALIASES,
+    CsvOptions,
+    canonical_forecast_category,
+    loose_key,
+)
 from forecast.data.reading import localized_numbers
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.validation import unparseable
@@ -204,10 +209,8 @@ class CanonicalRows:
         """The canonical category of each value, matched ignoring case, spaces, dashes and
         underscores; other CRMs' names (HubSpot's "Not forecasted", "Closed won") are read as
         theirs and counted in the report; any other value is a bad row naming those accepted."""
-        known = {_loose_key(c): c for c in FORECAST_CATEGORIES}
-        aliases = {**FORECAST_CATEGORY_ALIASES, **known}
-        keys = values.map(_loose_key, na_action="ignore")
-        category = keys.map(aliases)
+        category = values.map(canonical_forecast_category, na_action="ignore")
+        keys = values.map(loose_key, na_action="ignore")
         renamed = values.notna() & keys.isin(list(FORECAST_CATEGORY_ALIASES))
         column = self.columns.get("forecast_category", "forecast_category")
         for (old, new), n in Counter(zip(values[renamed], category[renamed], strict=True)).items():
