@@ -235,8 +235,9 @@ def demo(
     deals: Annotated[int, typer.Option(min=1)] = 20000,
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
-    """Make the service usable out of the box: demo data into an empty store, models trained."""
-    from forecast.demo import DEMO_DEALS, DEMO_LEADS, prepare_demo
+    """Make the service usable out of the box: demo data into an empty store, models trained,
+    and where to sign in with which key (made once per state folder, shown on every run)."""
+    from forecast.demo import DEMO_DEALS, DEMO_LEADS, prepare_demo, sign_in_lines
     from forecast.modeling import registry
     from training.models_cli import Kind, train_and_report
 
@@ -260,6 +261,8 @@ def demo(
                 f"({row.get('family') or 'model'}), holdout AUC {row['roc_auc']:.3f}"
                 + (f" (95% CI {ci[0]:.3f}–{ci[1]:.3f})" if ci else "")
             )
+    for line in sign_in_lines(settings):
+        console.print(line, soft_wrap=True)  # the key whole, never wrapped mid-way
 
 
 @app.command()
