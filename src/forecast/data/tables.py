@@ -211,4 +211,32 @@ track_record = Table(
     Index("ix_track_record_dataset_freq", "dataset", "freq"),
 )
 
+# Forecast history: every tracked forecast of a dataset (`forecast track`, the server's daily
+# run), per period, level (total, team, rep) and group, as of its date; a run for the same date
+# replaces that date's rows (`forecast.forecasting.forecast_runs`).
+forecast_runs = Table(
+    "forecast_runs",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(100), nullable=False),
+    Column("as_of", DateTime, nullable=False),
+    Column("run_at", DateTime, nullable=False),
+    Column("period", String(20), nullable=False),
+    Column("period_start", DateTime, nullable=False),
+    Column("period_end", DateTime, nullable=False),
+    Column("level", String(20), nullable=False),
+    Column("group_name", String(200), nullable=False),
+    Column("expected", Float, nullable=False),
+    Column("p10", Float, nullable=False),
+    Column("p50", Float, nullable=False),
+    Column("p90", Float, nullable=False),
+    Column("won_so_far", Float, nullable=False),
+    Column("pipeline_value", Float, nullable=False),
+    Column("weighted_pipeline", Float),
+    Column("method", String(80), nullable=False),
+    Column("models", String(200), nullable=False),
+    UniqueConstraint("dataset", "as_of", "period", "level", "group_name", name="uq_forecast_runs"),
+    Index("ix_forecast_runs_period", "dataset", "period", "level"),
+)
+
 OPPORTUNITY_COLUMNS = [c.name for c in opportunities.columns if c.name != "state_key"]

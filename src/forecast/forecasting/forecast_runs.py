@@ -1,0 +1,171 @@
+"""Forecast history: the forecast as it stood each day, kept, so a quarter can be read the way
+revenue teams read it (the forecast over time with its band, won to date, the target).
+
+`track` forecasts the period holding the as-of date and the next one, in total and per team and
+rep, with models fitted on what was known before that date (the backtest's as-of rule), and
+stores every line; tracking the same date again replaces that date's lines, so a re-run or a
+back-fill never doubles a day. `backfill` tracks every day (or week) from a date, as the
+forecasts would have been made then. `forecast track` runs it for cron, and the server runs it
+on a schedule (`FORECAST_TRACK_EVERY_HOURS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from forecast import budget
+from forecast.data import store
+from forecast.errors import InvalidInput
+from forecast.forecasting.fitted import fit_forecast_models
+from forecast.forecasting.revenue import GroupForecast, RevenueForecast, forecast_revenue
+from forecast.history import DealHistory, as_timestamp
+from forecast.periods import Period, parse_period, period_of
+from forecast.settings import Settings, get_settings
+
+#: The levels a run keeps: the total, and one line per team and per rep.
+LEVELS = ("total", "team", "rep")
+#: The most dates one back-fill tracks: each fits the models once.
+MAX_BACKFILL_DATES = 400
+_LINE_FIELDS = ("expected", "p10", "p50", "p90", "won_so_far", "pipeline_value")
+
+
+def track(
+    engine: Engine,
+    history: DealHistory,
+    dataset: str,
+    as_of: object = None,
+    *,
+    freq: str = "quarter",
+    settings: Settings | None = None,
+) -> int:
+    """Forecast the current and next period as of `as_of` (default: the data's now) at every
+    level and store the lines, replacing any of the same date. Returns the lines stored."""
+    settings = settings or get_settings()
+    t = as_timestamp(as_of) if as_of is not None else history.now()
+    current = period_of(t - pd.Timedelta(microseconds=1), freq)
+    periods = [current, period_of(current.end, freq)]
+    models = fit_forecast_models(history, t, settings=settings)
+    rows: list[dict[str, Any]] = []
+    run_at = store.utcnow()
+    for period in periods:
+        for level in LEVELS:
+            budget.check()
+            fc = forecast_revenue(
+                history,
+                period,
+                as_of=t,
+                by=None if level == "total" else level,
+                models=models,
+                settings=settings,
+            )
+            lines = [fc.total] if level == "total" else fc.groups
+            rows.extend(_row(dataset, t, run_at, period, level, line, fc) for line in lines)
+    table = store.forecast_runs
+    with store.transaction(engine) as conn:
+        conn.execute(
+            table.delete().where(
+                table.c.dataset == dataset,
+                table.c.as_of == t.to_pydatetime(),
+                table.c.period.in_([p.label for p in periods]),
+            )
+        )
+        conn.execute(table.insert(), rows)
+    return len(rows)
+
+
+def backfill(
+    engine: Engine,
+    history: DealHistory,
+    dataset: str,
+    since: object,
+    *,
+    until: object = None,
+    every: str = "week",
+    freq: str = "quarter",
+    settings: Settings | None = None,
+) -> Iterator[tuple[pd.Timestamp, int]]:
+    """Track every day or week (Mondays) from `since` to `until` (default: the data's now),
+    as the forecasts would have been made then; yields each date and its lines."""
+    dates = backfill_dates(history, since, until, every)
+    for t in dates:
+        yield t, track(engine, history, dataset, t, freq=freq, settings=settings)
+
+
+def backfill_dates(
+    history: DealHistory, since: object, until: object = None, every: str = "week"
+) -> list[pd.Timestamp]:
+    """The dates a back-fill tracks, checked before anything is fitted."""
+    if every not in ("day", "week"):
+        raise InvalidInput(f"every: must be day or week, got {every!r}")
+    start = as_timestamp(since).normalize()
+    end = as_timestamp(until) if until is not None else history.now()
+    if start > end:
+        raise InvalidInput(f"since: {start.date()} is after the last date {end.date()}")
+    dates = list(pd.date_range(start, end, freq="D" if every == "day" else "W-MON"))
+    if len(dates) > MAX_BACKFILL_DATES:
+        raise InvalidInput(
+            f"since: {len(dates)} dates to back-fill, more than {MAX_BACKFILL_DATES}; "
+            "pick a later date or --every week"
+        )
+    return dates
+
+
+def history_of(
+    engine: Engine, dataset: str, period: str, *, level: str = "total", group: str | None = None
+) -> pd.DataFrame:
+    """The tracked forecasts of one period (one line per as-of date, oldest first) at a level
+    (and group: the total's when None)."""
+    if level not in LEVELS:
+        raise InvalidInput(f"level: must be one of {', '.join(LEVELS)}, got {level!r}")
+    label = parse_period(period).label
+    table = store.forecast_runs
+    query = select(table).where(
+        table.c.dataset == dataset, table.c.period == label, table.c.level == level
+    )
+    if level != "total":
+        if group is None:
+            raise InvalidInput(f"group: needed with level {level!r}")
+        query = query.where(table.c.group_name == group)
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(query.order_by(table.c.as_of)).mappings().all())
+    if frame.empty:
+        return pd.DataFrame(columns=[c.name for c in table.columns])
+    return frame
+
+
+def latest_as_of(engine: Engine, dataset: str) -> pd.Timestamp | None:
+    """The newest date tracked for a dataset (None: never tracked)."""
+    table = store.forecast_runs
+    query = select(table.c.as_of).where(table.c.dataset == dataset)
+    with engine.connect() as conn:
+        found = conn.execute(query.order_by(table.c.as_of.desc()).limit(1)).scalar()
+    return None if found is None else pd.Timestamp(found)
+
+
+def _row(
+    dataset: str,
+    t: pd.Timestamp,
+    run_at: object,
+    period: Period,
+    level: str,
+    line: GroupForecast,
+    fc: RevenueForecast,
+) -> dict[str, Any]:
+    return {
+        "dataset": dataset,
+        "as_of": t.to_pydatetime(),
+        "run_at": run_at,
+        "period": period.label,
+        "period_start": period.start.to_pydatetime(),
+        "period_end": period.end.to_pydatetime(),
+        "level": level,
+        "group_name": line.group,
+        **{k: float(getattr(line, k)) for k in _LINE_FIELDS},
+        "weighted_pipeline": line.weighted_pipeline,
+        "method": fc.method[:80],
+        "models": f"fitted as of {t.date()}",
+    }

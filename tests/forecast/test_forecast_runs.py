@@ -1,0 +1,84 @@
+"""Forecast history: the forecast as it stood each day is kept; tracking a date twice keeps one
+set of lines; a back-fill gives the forecasts the backtest made on the same dates."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from forecast.data import store
+from forecast.data.generator import generate_pipeline
+from forecast.errors import InvalidInput
+from forecast.forecasting import forecast_runs
+from forecast.forecasting.backtest import backtest
+from forecast.history import DealHistory
+from forecast.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def history() -> DealHistory:
+    gen = generate_pipeline(1500, seed=7, start="2023-01-01", end="2023-12-31")
+    return DealHistory.from_frames(gen.opportunities, gen.history, gen.stages)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    return store.get_engine(Settings(state_dir=tmp_path / "state"))
+
+
+def test_a_run_keeps_this_and_next_period_at_every_level_once_per_date(engine, history):
+    first = forecast_runs.track(engine, history, "crm", "2023-07-10")
+    again = forecast_runs.track(engine, history, "crm", "2023-07-10")
+    assert first == again > 0
+    with engine.connect() as conn:
+        stored = pd.read_sql(store.forecast_runs.select(), conn)
+    assert len(stored) == first  # the second run replaced the first
+    assert set(stored["period"]) == {"2023-Q3", "2023-Q4"}
+    assert set(stored["level"]) == {"total", "team", "rep"}
+    for (_, level), lines in stored.groupby(["period", "level"]):
+        assert (lines["p10"] <= lines["expected"]).all() and (
+            lines["expected"] <= lines["p90"]
+        ).all()
+        if level != "total":  # the groups add up to the total
+            total = stored[
+                (stored["period"] == lines["period"].iloc[0]) & (stored["level"] == "total")
+            ]
+            assert lines["expected"].sum() == pytest.approx(total["expected"].iloc[0], rel=1e-6)
+
+
+def test_the_history_of_a_period_reads_oldest_first_per_group(engine, history):
+    dates = [
+        t
+        for t, _ in forecast_runs.backfill(engine, history, "crm", "2023-07-03", until="2023-07-20")
+    ]
+    assert [str(t.date()) for t in dates] == ["2023-07-03", "2023-07-10", "2023-07-17"]
+    total = forecast_runs.history_of(engine, "crm", "2023-Q3")
+    assert list(total["as_of"]) == dates
+    assert total["won_so_far"].is_monotonic_increasing  # won to date only grows in a quarter
+    team = forecast_runs.history_of(engine, "crm", "2023-Q3", level="team", group=_a_team(engine))
+    assert len(team) == 3
+    assert forecast_runs.latest_as_of(engine, "crm") == pd.Timestamp("2023-07-17")
+
+
+def _a_team(engine) -> str:
+    with engine.connect() as conn:
+        stored = pd.read_sql(store.forecast_runs.select(), conn)
+    return str(stored.loc[stored["level"] == "team", "group_name"].iloc[0])
+
+
+def test_a_backfilled_forecast_equals_the_backtests_on_the_same_date(engine, history):
+    report = backtest(history, freq="quarter", start="2023-Q3", end="2023-Q4", every="period")
+    for p in report.scored:
+        list(forecast_runs.backfill(engine, history, "crm", p.origin, until=p.origin, every="day"))
+        stored = forecast_runs.history_of(engine, "crm", p.period.label)
+        line = stored[stored["as_of"] == p.origin]
+        assert line["expected"].iloc[0] == pytest.approx(p.forecasts["model"], rel=1e-9)
+
+
+def test_a_backfill_is_bounded_and_bad_levels_are_refused(engine, history):
+    with pytest.raises(InvalidInput, match="since: .* more than"):
+        forecast_runs.backfill_dates(history, "2000-01-01", every="day")
+    with pytest.raises(InvalidInput, match="every: must be day or week"):
+        forecast_runs.backfill_dates(history, "2023-07-01", every="hour")
+    with pytest.raises(InvalidInput, match="level: must be one of"):
+        forecast_runs.history_of(engine, "crm", "2023-Q3", level="region")
