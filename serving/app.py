@@ -4,6 +4,7 @@ are made here, once per app; the models load when the app starts (its lifespan).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from forecast.data import store
 from forecast.keys import KeyVerifier
 from forecast.monitoring import ScoreRecorder
 from forecast.settings import Settings, get_settings
-from serving import errors, logs
+from serving import errors, logs, tracking
 from serving.caches import BuildOnceCache
 from serving.dashboard import pipeline_page
 from serving.dashboard import routes as dashboard
@@ -43,14 +44,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the score log and load the models before the first request; close the log (its
     queued scores written) after the last one."""
     state = app.state
+    tracker: asyncio.Task | None = None
     state.recorder.start()
     if state.settings.forecast_processes:  # started first: the children boot while models load
         state.forecast_workers = ForecastWorkers(state.settings)
     try:
         loaded = await asyncio.to_thread(scoring.load_model_set, state.settings, state.engine)
         state.models = _keep_pinned(loaded, state.models)
+        if state.settings.track_every_hours > 0:
+            state.tracking = tracking.TrackingState(state.settings.track_every_hours)
+            tracker = asyncio.create_task(tracking.scheduler(state.settings, state.tracking))
         yield
     finally:
+        if tracker is not None:
+            tracker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tracker
         state.recorder.close()
         if state.forecast_workers is not None:
             state.forecast_workers.close()
@@ -91,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.datasets = BuildOnceCache(DATASETS_KEPT)
     app.state.forecast_models = BuildOnceCache(FORECAST_MODELS_KEPT)
     app.state.forecast_workers = None  # made when the app starts, if forecast_processes
+    app.state.tracking = None  # the forecast history's scheduler, if track_every_hours
     app.state.models = scoring.ModelSet(None, None, None, store.utcnow(), [NOT_STARTED])
     errors.install(app)
     app.include_router(health.router)

@@ -28,6 +28,8 @@ os.environ["FORECAST_FORECAST_PROCESSES"] = "false"
 # A busy CI machine must not turn a slow page into a 503: tests of the limits set their own.
 os.environ["FORECAST_HEAVY_BUDGET_SECONDS"] = "600"
 os.environ["FORECAST_HEAVY_WAIT_SECONDS"] = "120"
+# No scheduled forecast tracking in a test's server unless it asks (tests/serving/test_tracking.py).
+os.environ["FORECAST_TRACK_EVERY_HOURS"] = "0"
 
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 

@@ -52,6 +52,11 @@ class Every(StrEnum):
     week = "week"
 
 
+class TrackEvery(StrEnum):
+    day = "day"
+    week = "week"
+
+
 DataOpt = Annotated[
     str | None,
     typer.Option(
@@ -388,3 +393,56 @@ def timing_cmd(
     console.print(f"{reg.name} v{reg.version}: {reg.decision}")
     for reason in reg.reasons:
         console.print(f"  {reason}")
+
+
+@forecast_app.command("track")
+@handles_errors
+def track_cmd(
+    dataset: DatasetOpt = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Track as of this date (default: the data's now)")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Back-fill: every day or week from this date, as forecast then"),
+    ] = None,
+    every: Annotated[
+        TrackEvery, typer.Option(help="With --since: week (Mondays) or day")
+    ] = TrackEvery.week,
+    freq: Annotated[Freq, typer.Option(help="Forecast periods")] = Freq.quarter,
+    json_: JsonOpt = False,
+) -> None:
+    """Keep the forecast history: the current and next period's forecast, in total and per team
+    and rep, stored for the date (a date tracked again is replaced). For cron; the server also
+    runs it on a schedule (FORECAST_TRACK_EVERY_HOURS)."""
+    from forecast.data import store
+    from forecast.forecasting import forecast_runs
+    from forecast.history import load_deal_history
+
+    settings = get_settings()
+    engine = store.get_engine(settings)
+    with engine.connect() as conn:
+        name = store.resolve_dataset(conn, dataset, "opportunities")
+    history = load_deal_history(engine, name)
+    if since is not None and as_of is not None:
+        raise InvalidInput("--since and --as-of: give one (a back-fill, or one date)")
+    tracked: list[dict[str, Any]] = []
+    if since is not None:
+        dates = forecast_runs.backfill_dates(history, since, every=every.value)
+        for t in dates:
+            n = forecast_runs.track(engine, history, name, t, freq=freq.value, settings=settings)
+            tracked.append({"as_of": str(t.date()), "lines": n})
+            if not json_:
+                err_console.print(f"[dim]{t.date()}: {n} forecast lines[/]")
+    else:
+        t = history.now() if as_of is None else forecast_runs.date_of(as_of, "--as-of")
+        n = forecast_runs.track(engine, history, name, t, freq=freq.value, settings=settings)
+        tracked.append({"as_of": str(t.date()), "lines": n})
+    if json_:
+        print_json({"ok": True, "dataset": name, "tracked": tracked})
+        return
+    lines = sum(r["lines"] for r in tracked)
+    console.print(
+        f"forecast history of {name}: {len(tracked)} date(s) tracked, {lines} lines "
+        f"(the dashboard and GET /v1/forecast/history read them)"
+    )

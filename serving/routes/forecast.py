@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
+from forecast.data import store
+from forecast.errors import InvalidInput
+from forecast.forecasting import forecast_runs
 from forecast.forecasting.service import forecast_against_targets
+from forecast.forecasting.targets import TOTAL, read_targets
+from forecast.formatting import rounded
+from forecast.periods import parse_period
 from serving.datasets import load_dataset
 from serving.deps import (
     DatasetQuery,
@@ -110,3 +118,79 @@ async def get_forecast(
         return ForecastResponse.model_validate(result.to_dict())
 
     return await heavy(compute)
+
+
+@router.get(
+    "/forecast/history",
+    responses=ERRORS,
+    summary="A period's forecast over time: as it stood on each tracked date, with its band, "
+    "won to date and the target (tracked by `forecast track` and the server's schedule)",
+)
+async def get_forecast_history(
+    engine: EngineDep,
+    settings: SettingsDep,
+    request: Request,
+    _: ViewerKey,
+    period: Annotated[
+        str, Query(min_length=1, max_length=20, examples=["2017-Q3"], description="The period")
+    ],
+    by: Annotated[
+        Literal["team", "rep"] | None, Query(description="A team's or rep's line (with group)")
+    ] = None,
+    group: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    dataset: DatasetQuery = None,
+) -> dict[str, Any]:
+    if (by is None) != (group is None):
+        raise InvalidInput("by and group: give both (a team's or rep's line) or neither")
+
+    def read() -> dict[str, Any]:
+        with engine.connect() as conn:
+            name = store.resolve_dataset(conn, dataset or settings.deal_dataset, "opportunities")
+            label = parse_period(period).label
+            targets = read_targets(conn, name, label, by or TOTAL)
+        rows = forecast_runs.history_of(engine, name, label, level=by or "total", group=group)
+        target = next((t.amount for t in targets if by is None or t.name == group), None)
+        points = [
+            {
+                "as_of": str(pd.Timestamp(r["as_of"]).date()),
+                **{k: rounded(r[k], 2) for k in HISTORY_FIELDS},
+                "method": r["method"],
+            }
+            for r in rows.to_dict("records")
+        ]
+        return {
+            "dataset": name,
+            "period": label,
+            "by": by,
+            "group": group,
+            "target": target,
+            "points": points,
+            "tracking": _tracking(request),
+        }
+
+    return await run_in_threadpool(read)
+
+
+HISTORY_FIELDS = (
+    "expected",
+    "p10",
+    "p50",
+    "p90",
+    "won_so_far",
+    "pipeline_value",
+    "weighted_pipeline",
+)
+
+
+def _tracking(request: Request) -> dict[str, Any]:
+    state = request.app.state.tracking
+    if state is None:
+        return {"scheduled": False, "note": "run `forecast track` (cron) to keep the history"}
+    return {
+        "scheduled": True,
+        "every_hours": state.every_hours,
+        "runs": state.runs,
+        "last_started": state.last_started.isoformat() if state.last_started else None,
+        "last_ok": state.last_ok,
+        "last_message": state.last_message,
+    }

@@ -48,6 +48,15 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Server-side time budget of one expensive request (then 503)"
     )
     retry_after_seconds: int = Field(5, ge=1, description="Retry-After sent with a 503")
+    track_every_hours: float = Field(
+        24.0,
+        ge=0,
+        description="The server tracks the forecast history (`forecast track`) this often, "
+        "first a minute after it starts; 0: never (run `forecast track` from cron)",
+    )
+    track_first_after_seconds: float = Field(
+        60.0, ge=0, description="When the server's first tracking runs after it starts"
+    )
     forecast_processes: bool = Field(
         True,
         description="Compute forecasts in worker processes (killed when their request ends "

@@ -187,3 +187,20 @@ def test_backtest_with_weekly_origins_prints_a_table_per_horizon_and_refuses_bad
         assert got.exit_code == 2 and message in got.output, got.output
     got = runner.invoke(forecast_app, ["backtest", "--data", str(tmp_path), "--every", "day"])
     assert got.exit_code == 2 and "--every" in got.output
+
+
+def test_track_keeps_the_forecast_history_and_backfills_by_week(imported: Cli):
+    from tests.training.conftest import parsed
+
+    one = parsed(imported("track", "--as-of", "2024-10-07", "--json"))
+    assert one["ok"] and one["tracked"][0]["as_of"] == "2024-10-07" and one["tracked"][0]["lines"]
+    weeks = parsed(imported("track", "--since", "2024-12-14", "--json"))
+    assert [t["as_of"] for t in weeks["tracked"]] == ["2024-12-16", "2024-12-23", "2024-12-30"]
+
+
+def test_track_refuses_a_bad_date_and_both_modes_at_once(imported: Cli):
+    bad = imported("track", "--since", "2024-13-01")
+    fails_cleanly(bad, 2, "since: '2024-13-01' is not a date")
+    fails_cleanly(
+        imported("track", "--since", "2024-10-01", "--as-of", "2024-10-07"), 2, "give one"
+    )

@@ -45,7 +45,7 @@ def track(
     """Forecast the current and next period as of `as_of` (default: the data's now) at every
     level and store the lines, replacing any of the same date. Returns the lines stored."""
     settings = settings or get_settings()
-    t = as_timestamp(as_of) if as_of is not None else history.now()
+    t = date_of(as_of, "as_of") if as_of is not None else history.now()
     current = period_of(t - pd.Timedelta(microseconds=1), freq)
     periods = [current, period_of(current.end, freq)]
     models = fit_forecast_models(history, t, settings=settings)
@@ -101,8 +101,8 @@ def backfill_dates(
     """The dates a back-fill tracks, checked before anything is fitted."""
     if every not in ("day", "week"):
         raise InvalidInput(f"every: must be day or week, got {every!r}")
-    start = as_timestamp(since).normalize()
-    end = as_timestamp(until) if until is not None else history.now()
+    start = date_of(since, "since").normalize()
+    end = date_of(until, "until") if until is not None else history.now()
     if start > end:
         raise InvalidInput(f"since: {start.date()} is after the last date {end.date()}")
     dates = list(pd.date_range(start, end, freq="D" if every == "day" else "W-MON"))
@@ -112,6 +112,14 @@ def backfill_dates(
             "pick a later date or --every week"
         )
     return dates
+
+
+def date_of(value: object, name: str) -> pd.Timestamp:
+    """A date a caller gave, or an error naming the field."""
+    try:
+        return as_timestamp(value)
+    except (ValueError, TypeError):
+        raise InvalidInput(f"{name}: {value!r} is not a date (use 2024-07-01)") from None
 
 
 def history_of(

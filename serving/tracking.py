@@ -1,0 +1,99 @@
+"""The server keeps the forecast history: `forecast track` on the default deal dataset every
+`track_every_hours` (the first run `track_first_after_seconds` after start-up).
+
+Each run is a child process at a lower CPU priority, as `forecast track` from cron would be: the
+models it fits never hold the server's GIL while a CRM waits for a score, and its memory goes
+back to the system when it ends. A run that fails is logged and retried at the next tick; the
+server carries on. `app.state.tracking` says when it last ran and how it went
+(`GET /v1/forecast/history` shows it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from forecast.data import store
+from forecast.settings import Settings
+
+log = logging.getLogger("forecast.serving.tracking")
+#: A run that takes longer is stopped (and logged): the next tick starts afresh.
+RUN_TIMEOUT_SECONDS = 3600
+
+
+@dataclass
+class TrackingState:
+    """What the scheduler last did."""
+
+    every_hours: float
+    runs: int = 0
+    last_started: datetime | None = None
+    last_ok: bool | None = None
+    last_message: str = ""
+
+
+def command(settings: Settings) -> list[str]:
+    """`forecast track` for the default deal dataset (else the store's only one), run by this
+    interpreter."""
+    chosen = ["--dataset", settings.deal_dataset] if settings.deal_dataset else []
+    return [sys.executable, "-m", "training.cli", "track", *chosen]
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The child reads the server's store and MLflow, whatever set them (env or arguments)."""
+    env = dict(os.environ)
+    env["FORECAST_STATE_DIR"] = str(Path(settings.state_dir).resolve())
+    env["FORECAST_DATABASE_URL"] = settings.resolved_database_url
+    env["FORECAST_MLFLOW_TRACKING_URI"] = settings.resolved_mlflow_uri
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_root(), env.get("PYTHONPATH", "")]))
+    return env
+
+
+async def run_once(settings: Settings, state: TrackingState) -> None:
+    """One tracking run in a child process; its outcome goes to `state` and the log."""
+    state.runs += 1
+    state.last_started = store.utcnow()
+    proc = await asyncio.create_subprocess_exec(
+        *command(settings),
+        env=child_env(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=lambda: os.nice(5),
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT_SECONDS)
+    except asyncio.CancelledError:  # the server stops: so does the run
+        proc.kill()
+        await proc.wait()
+        raise
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        state.last_ok, state.last_message = False, f"stopped after {RUN_TIMEOUT_SECONDS} s"
+    else:
+        state.last_ok = proc.returncode == 0
+        text = (out if state.last_ok else err or out).decode(errors="replace").strip()
+        state.last_message = text.splitlines()[-1] if text else f"exit {proc.returncode}"
+    (log.info if state.last_ok else log.warning)("forecast tracking: %s", state.last_message)
+
+
+async def scheduler(settings: Settings, state: TrackingState) -> None:
+    """Track now and then every `track_every_hours`, until cancelled."""
+    await asyncio.sleep(settings.track_first_after_seconds)
+    while True:
+        try:
+            await run_once(settings, state)
+        except Exception as exc:  # never let tracking take the server down
+            state.last_ok, state.last_message = False, f"could not start: {exc}"
+            log.exception("forecast tracking could not run")
+        await asyncio.sleep(settings.track_every_hours * 3600)
+
+
+def _root() -> str:
+    """The checkout's root (where `training` lives), for a child started from anywhere."""
+    return str(Path(__file__).resolve().parents[1])

@@ -1,0 +1,88 @@
+"""The forecast history served: the server tracks the forecast on a schedule (a child process)
+and GET /v1/forecast/history reads a period's forecast over time, per team, with its target."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from forecast.data import store
+from forecast.forecasting import forecast_runs
+from forecast.history import load_deal_history
+from forecast.settings import Settings
+from serving.app import create_app
+from tests.serving.conftest import auth, import_generated, keys_of_every_role
+
+URL = "/v1/forecast/history"
+
+
+def test_the_server_tracks_the_forecast_on_its_schedule(tmp_path):
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        deal_dataset="crm",
+        track_every_hours=1.0,
+        track_first_after_seconds=0.0,
+        key_cache_seconds=0,
+    )
+    import_generated(settings)
+    viewer = auth(keys_of_every_role(settings)["viewer"])
+    engine = store.get_engine(settings)
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 240
+        state = client.app.state.tracking
+        while state.last_ok is None:  # the first run has not ended
+            assert time.monotonic() < deadline, state
+            time.sleep(0.5)
+        assert state.last_ok, state.last_message  # a failed run: say why
+        assert forecast_runs.latest_as_of(engine, "crm") is not None
+        got = client.get(URL, params={"period": "2024-Q4"}, headers=viewer)
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["tracking"]["scheduled"] and body["tracking"]["runs"] == 1
+    assert body["tracking"]["last_ok"] is True, body["tracking"]
+    (point,) = body["points"]
+    assert point["as_of"] == "2025-01-01"  # the data's now: the day after it ends
+    assert point["p10"] <= point["expected"] <= point["p90"]
+
+
+@pytest.fixture
+def tracked(settings):
+    import_generated(settings)
+    engine = store.get_engine(settings)
+    history = load_deal_history(engine, "crm")
+    list(forecast_runs.backfill(engine, history, "crm", "2024-10-07", until="2024-10-21"))
+    with engine.connect() as conn:
+        runs = pd.read_sql(store.forecast_runs.select(), conn)
+    return str(runs.loc[runs["level"] == "team", "group_name"].iloc[0])
+
+
+def test_a_periods_forecast_over_time_per_team(client, api_keys, tracked):
+    viewer = auth(api_keys["viewer"])
+    total = client.get(URL, params={"period": "2024-Q4"}, headers=viewer).json()
+    assert [p["as_of"] for p in total["points"]] == ["2024-10-07", "2024-10-14", "2024-10-21"]
+    assert total["tracking"] == {
+        "scheduled": False,
+        "note": "run `forecast track` (cron) to keep the history",
+    }
+    team = client.get(
+        URL, params={"period": "2024-Q4", "by": "team", "group": tracked}, headers=viewer
+    ).json()
+    assert len(team["points"]) == 3 and team["group"] == tracked
+    pairs = zip(team["points"], total["points"], strict=True)
+    assert all(p["expected"] < t["expected"] for p, t in pairs)
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        ({"period": "2024-Q9"}, "unknown period"),
+        ({"period": "2024-Q4", "by": "team"}, "by and group"),
+        ({"period": "2024-Q4", "by": "region", "group": "x"}, "by"),
+    ],
+)
+def test_bad_input_is_a_422(client, api_keys, tracked, params, said):
+    got = client.get(URL, params=params, headers=auth(api_keys["viewer"]))
+    assert got.status_code == 422 and said in got.text
