@@ -171,3 +171,59 @@ def waterfall_figure(line: dict[str, Any], labels: dict[str, str]) -> dict[str, 
         ],
         "layout": {**LAYOUT, "showlegend": False, "hovermode": "closest"},
     }
+
+
+def history_figure(points: list[dict[str, Any]], target: float | None) -> dict[str, Any]:
+    """The forecast over time: as it stood on each tracked date, its P10–P90 band, won to date
+    and the target; how revenue teams read a quarter."""
+    x = [p["as_of"] for p in points]
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "name": "P10",
+            "x": x,
+            "y": [p["p10"] for p in points],
+            "mode": "lines",
+            "line": {"width": 0},
+            "showlegend": False,
+            "hoverinfo": "skip",
+        },
+        {
+            "type": "scatter",
+            "name": "P10–P90",
+            "x": x,
+            "y": [p["p90"] for p in points],
+            "mode": "lines",
+            "line": {"width": 0},
+            "fill": "tonexty",
+            "fillcolor": "rgba(31,119,180,0.18)",
+        },
+        {
+            "type": "scatter",
+            "name": "Forecast then",
+            "x": x,
+            "y": [p["expected"] for p in points],
+            "mode": "lines+markers",
+            "line": {"color": "#1f77b4", "width": 3},
+        },
+        {
+            "type": "scatter",
+            "name": "Won to date",
+            "x": x,
+            "y": [p["won_so_far"] for p in points],
+            "mode": "lines+markers",
+            "line": {"color": "#2e7d32"},
+        },
+    ]
+    if target is not None:
+        traces.append(
+            {
+                "type": "scatter",
+                "name": "Target",
+                "x": [x[0], x[-1]],
+                "y": [target, target],
+                "mode": "lines",
+                "line": {"color": "#c62828", "dash": "dash"},
+            }
+        )
+    return {"data": traces, "layout": {**LAYOUT, "xaxis": {"type": "date"}}}

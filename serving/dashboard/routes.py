@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -21,10 +22,11 @@ from fastapi.templating import Jinja2Templates
 
 from forecast.data.store import list_datasets
 from forecast.errors import ForecastError
+from forecast.forecasting import forecast_runs
 from forecast.formatting import missing, money, pct
 from serving.dashboard import page
 from serving.dashboard.export import CHARTS, content_disposition, csv_rows, to_csv
-from serving.dashboard.figures import figure_json, forecast_figure, funnel_figure
+from serving.dashboard.figures import figure_json, forecast_figure, funnel_figure, history_figure
 from serving.dashboard.overviews import OverviewCacheDep, compute
 from serving.limits import HeavyDep
 from serving.routes.models import describe
@@ -235,8 +237,28 @@ def _context(
         forecast_figure=figure_json(forecast_figure(ov.forecast)) if ov.forecast.ok else None,
         funnel_figure=figure_json(funnel_figure(ov.funnel)) if ov.funnel.ok else None,
         models=_model_card(request, ov.forecast),
+        history_figure=_history_figure(request, ov),
     )
     return ctx
+
+
+def _history_figure(request: Request, ov: page.Overview) -> str | None:
+    """The chosen period's forecast over time (the team's, when one is chosen), where tracked."""
+    view = ov.view
+    tracked = forecast_runs.history_of(
+        request.app.state.engine,
+        view.dataset,
+        view.period.label,
+        level="team" if view.team else "total",
+        group=view.team,
+    )
+    if tracked.empty:
+        return None
+    points = [
+        {**r, "as_of": str(pd.Timestamp(r["as_of"]).date())} for r in tracked.to_dict("records")
+    ]
+    target = ov.forecast.data["focus_row"].get("target") if ov.forecast.ok else None  # type: ignore[index]
+    return figure_json(history_figure(points, target))
 
 
 def _model_card(request: Request, fc: page.Section) -> dict[str, Any]:

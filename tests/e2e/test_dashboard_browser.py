@@ -277,3 +277,37 @@ def test_a_manager_reads_the_pipeline_waterfall_and_drills_into_a_bar(browser, s
     assert "/dashboard/pipeline?dataset=" in page.locator("#pipeline-link").get_attribute("href")
     assert problems == [], problems
     context.close()
+
+
+def test_the_forecast_over_time_chart_shows_each_tracked_date(browser, server, env, api):
+    from forecast.data import store
+    from forecast.forecasting import forecast_runs
+    from forecast.history import load_deal_history
+    from tests.dashboard_env import DATASET
+
+    engine = store.get_engine(env.settings)
+    history = load_deal_history(engine, DATASET)
+    dates = ["2017-10-02", "2017-10-16"]
+    for day in dates:
+        forecast_runs.track(engine, history, DATASET, day, settings=env.settings)
+    served = api.get("/v1/forecast/history", params={"period": "2017-Q4"}).json()
+    assert [p["as_of"] for p in served["points"]] == dates
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    wanted = f"{server}/?period=2017-Q4"
+    page.goto(wanted)
+    page.fill("#api_key", env.keys["viewer"])
+    page.click("#sign-in")
+    page.wait_for_url(wanted)
+    page.wait_for_selector("#history-chart[data-drawn='true'] .main-svg")
+    figure = page.evaluate("JSON.parse(document.getElementById('history-figure').textContent)")
+    line = next(t for t in figure["data"] if t["name"] == "Forecast then")
+    assert line["x"] == dates
+    assert line["y"] == pytest.approx([p["expected"] for p in served["points"]])
+    legend = page.locator("#history-chart .legendtext").all_text_contents()
+    assert {"Forecast then", "Won to date", "P10–P90"} <= set(legend)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#forecast-history").screenshot(path=str(ARTIFACTS / "forecast_over_time.png"))
+    context.close()
