@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from forecast import scoring
 from forecast.errors import InvalidInput, ModelNotReady
-from forecast.monitoring import fingerprint
+from forecast.monitoring import fingerprint, loggable_inputs
 from serving.deps import ScorerKey
 from serving.logs import request_id
 from serving.schemas import (
@@ -40,9 +40,17 @@ def _served(request: Request, kind: str) -> scoring.Served:
 
 
 def _respond(
-    request: Request, kind: str, ident: str | None, inputs: dict, result: scoring.Score
+    request: Request,
+    kind: str,
+    ident: str | None,
+    inputs: dict,
+    result: scoring.Score,
+    row: dict | None = None,
 ) -> dict:
-    """The response body as plain data (its shape is `ScoreResponse`, tested against the spec)."""
+    """The response body as plain data (its shape is `ScoreResponse`, tested against the spec).
+
+    The score is logged with what it scored (id and dataset, to join with outcomes later) and
+    the model's inputs (`row`, else the inputs as sent) for drift."""
     request.app.state.recorder.record(
         request_id=request_id.get(),
         kind=kind,
@@ -51,6 +59,9 @@ def _respond(
         inputs_fingerprint=fingerprint(inputs),
         probability=result.probability,
         score=result.score,
+        subject_id=ident,
+        dataset=_dataset(request, kind),
+        inputs=loggable_inputs(inputs if row is None else row),
     )
     request.app.state.metrics.scores.labels(kind, result.model).observe(result.probability)
     return {
@@ -65,6 +76,16 @@ def _respond(
         "method": result.method,
         "label": result.label,
     }
+
+
+def _dataset(request: Request, kind: str) -> str | None:
+    """The dataset scored against: the deal context's, or the one the lead model learnt from."""
+    models: scoring.ModelSet = request.app.state.models
+    if kind == scoring.DEAL:
+        return models.deal_context.dataset if models.deal_context is not None else None
+    details = models.lead.details if models.lead is not None else {}
+    dataset = (details or {}).get("params", {}).get("dataset")
+    return str(dataset) if dataset else None
 
 
 def _check_batch(request: Request, size: int) -> None:
@@ -117,7 +138,7 @@ async def score_deal(body: DealScoreRequest, request: Request, _: ScorerKey) -> 
     served = _served(request, scoring.DEAL)
     inputs, row = _deal_inputs(request, body)
     [result] = scoring.score(served, [row])
-    return JSONResponse(_respond(request, "deal", body.id, inputs, result))
+    return JSONResponse(_respond(request, "deal", body.id, inputs, result, row))
 
 
 @router.post("/deals/score/batch", summary="Score many open deals in one call", responses=ERRORS)
@@ -128,7 +149,7 @@ def score_deals(body: DealBatchRequest, request: Request, _: ScorerKey) -> Batch
     results = scoring.score(served, [row for _, row in pairs])
     return BatchScoreResponse(
         scores=[
-            ScoreResponse(**_respond(request, "deal", deal.id, inputs, r))
-            for deal, (inputs, _), r in zip(body.deals, pairs, results, strict=True)
+            ScoreResponse(**_respond(request, "deal", deal.id, inputs, r, row))
+            for deal, (inputs, row), r in zip(body.deals, pairs, results, strict=True)
         ]
     )

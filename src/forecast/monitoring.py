@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 from collections import deque
 from typing import Any
@@ -24,6 +25,22 @@ log = logging.getLogger("forecast.monitoring")
 def fingerprint(inputs: dict[str, Any]) -> str:
     """A stable hash of a request's inputs: the same inputs give the same fingerprint."""
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+#: Inputs kept in the log for drift only when this small (as JSON); larger rows keep their
+#: fingerprint alone, so one odd request cannot bloat the log.
+MAX_LOGGED_INPUTS_BYTES = 4096
+
+
+def loggable_inputs(inputs: dict[str, Any]) -> dict[str, Any] | None:
+    """The inputs as plain JSON data for the score log, or None when larger than the bound."""
+    # NaN is not JSON (some stores refuse it): a missing number is kept as null.
+    plain = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in inputs.items()}
+    text = json.dumps(plain, default=str)
+    if len(text) > MAX_LOGGED_INPUTS_BYTES:
+        return None
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 class ScoreRecorder:

@@ -169,7 +169,14 @@ score_log = Table(
     Column("probability", Float, nullable=False),
     Column("score", Integer, nullable=False),
     Column("scored_at", DateTime, nullable=False),
+    # What was scored, so scores can be joined with outcomes: the deal's or lead's id (when the
+    # request named one) and the dataset it belongs to; `inputs` keeps the model's inputs as
+    # scored (small rows only) for drift.
+    Column("subject_id", String(200)),  # as long as a request's id may be
+    Column("dataset", String(100)),
+    Column("inputs", JSON),
     Index("ix_score_log_scored_at", "scored_at"),
+    Index("ix_score_log_subject", "kind", "dataset", "subject_id"),
 )
 
 # Targets (quotas) per group and period: level all|team|rep|product|region, e.g. ("team",
