@@ -25,6 +25,21 @@ NAIVE_DASHES = ("dot", "dashdot", "longdashdot")
 NAIVE_COLOURS = ("#8c564b", "#7f7f7f", "#9467bd")
 
 
+def band(x: list[Any], p10: list[Any], p90: list[Any]) -> list[dict[str, Any]]:
+    """A P10–P90 band: an invisible P10 line and the P90 line filled down to it."""
+    edge = {"type": "scatter", "x": x, "mode": "lines", "line": {"width": 0}}
+    return [
+        {**edge, "name": "P10", "y": p10, "showlegend": False, "hoverinfo": "skip"},
+        {
+            **edge,
+            "name": "P10–P90",
+            "y": p90,
+            "fill": "tonexty",
+            "fillcolor": "rgba(31,119,180,0.18)",
+        },
+    ]
+
+
 def forecast_figure(fc: page.Section) -> dict[str, Any]:
     """Won revenue per period as bars; expected, its P10–P90 band, the weighted pipeline and
     the naive forecasts (dotted) for the periods ahead; the target, where one is stored, as a
@@ -41,26 +56,7 @@ def forecast_figure(fc: page.Section) -> dict[str, Any]:
             "y": [r["actual_won"] for r in rows],
             "marker": {"color": "#9db4c0"},
         },
-        {
-            "type": "scatter",
-            "name": "P10",
-            "x": xa,
-            "y": [r["p10"] for r in ahead],
-            "mode": "lines",
-            "line": {"width": 0},
-            "showlegend": False,
-            "hoverinfo": "skip",
-        },
-        {
-            "type": "scatter",
-            "name": "P10–P90",
-            "x": xa,
-            "y": [r["p90"] for r in ahead],
-            "mode": "lines",
-            "line": {"width": 0},
-            "fill": "tonexty",
-            "fillcolor": "rgba(31,119,180,0.18)",
-        },
+        *band(xa, [r["p10"] for r in ahead], [r["p90"] for r in ahead]),
         {
             "type": "scatter",
             "name": "Expected",
@@ -178,26 +174,7 @@ def history_figure(points: list[dict[str, Any]], target: float | None) -> dict[s
     and the target; how revenue teams read a quarter."""
     x = [p["as_of"] for p in points]
     traces: list[dict[str, Any]] = [
-        {
-            "type": "scatter",
-            "name": "P10",
-            "x": x,
-            "y": [p["p10"] for p in points],
-            "mode": "lines",
-            "line": {"width": 0},
-            "showlegend": False,
-            "hoverinfo": "skip",
-        },
-        {
-            "type": "scatter",
-            "name": "P10–P90",
-            "x": x,
-            "y": [p["p90"] for p in points],
-            "mode": "lines",
-            "line": {"width": 0},
-            "fill": "tonexty",
-            "fillcolor": "rgba(31,119,180,0.18)",
-        },
+        *band(x, [p["p10"] for p in points], [p["p90"] for p in points]),
         {
             "type": "scatter",
             "name": "Forecast then",

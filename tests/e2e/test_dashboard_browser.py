@@ -242,17 +242,24 @@ def test_without_a_key_the_browser_is_turned_away(browser, server):
     context.close()
 
 
-def test_a_manager_reads_the_pipeline_waterfall_and_drills_into_a_bar(browser, server, api, env):
+def signed_in(browser, url: str, env) -> tuple[object, object]:
+    """A fresh browser context signed in with the viewer key, on `url`."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
     page.set_default_timeout(120_000)
-    wanted = f"{server}/dashboard/pipeline?from=2017-06-01&to=2017-07-01"
-    page.goto(wanted)
+    page.goto(url)
     page.fill("#api_key", env.keys["viewer"])
     page.click("#sign-in")
-    page.wait_for_url(wanted)
+    page.wait_for_url(url)
+    return context, page
+
+
+def test_a_manager_reads_the_pipeline_waterfall_and_drills_into_a_bar(browser, server, api, env):
+    context, page = signed_in(
+        browser, f"{server}/dashboard/pipeline?from=2017-06-01&to=2017-07-01", env
+    )
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
     page.wait_for_selector("#waterfall-chart[data-drawn='true'] .main-svg")
     moved = api.get("/v1/pipeline/waterfall", params={"from": "2017-06-01", "to": "2017-07-01"})
     total = moved.json()["total"]
@@ -293,14 +300,7 @@ def test_the_forecast_over_time_chart_shows_each_tracked_date(browser, server, e
     served = api.get("/v1/forecast/history", params={"period": "2017-Q4"}).json()
     assert [p["as_of"] for p in served["points"]] == dates
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(120_000)
-    wanted = f"{server}/?period=2017-Q4"
-    page.goto(wanted)
-    page.fill("#api_key", env.keys["viewer"])
-    page.click("#sign-in")
-    page.wait_for_url(wanted)
+    context, page = signed_in(browser, f"{server}/?period=2017-Q4", env)
     page.wait_for_selector("#history-chart[data-drawn='true'] .main-svg")
     figure = page.evaluate("JSON.parse(document.getElementById('history-figure').textContent)")
     line = next(t for t in figure["data"] if t["name"] == "Forecast then")
