@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from forecast.model_monitoring import Monitoring, monitor_served
 from serving.errors import INTERNAL_ERROR, log_unexpected
 from serving.logs import request_id
 
@@ -60,6 +63,80 @@ class Metrics:
             buckets=[i / 10 for i in range(1, 11)],
             registry=self.registry,
         )
+        self.realised_auc = Gauge(
+            "forecast_model_realised_auc",
+            "AUC of served scores against the outcomes that came after them (all months)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.realised_n = Gauge(
+            "forecast_model_realised_n",
+            "Scored subjects with an outcome after the score",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.feature_psi = Gauge(
+            "forecast_feature_psi",
+            "PSI of a model input: scored lately vs the model's training data",
+            ["kind", "feature"],
+            registry=self.registry,
+        )
+
+    def show_monitoring(self, reports: list[Monitoring]) -> None:
+        """Set the monitoring gauges to the latest reports (series no longer measured go)."""
+        self.realised_auc.clear()
+        self.realised_n.clear()
+        self.feature_psi.clear()
+        for report in reports:
+            if report.overall is not None:
+                self.realised_n.labels(report.kind).set(report.overall.n)
+                if report.overall.auc is not None:
+                    self.realised_auc.labels(report.kind).set(report.overall.auc)
+            for drift in report.drift.features if report.drift is not None else []:
+                self.feature_psi.labels(report.kind, drift.feature).set(drift.psi)
+
+
+class MonitoringCache:
+    """Model monitoring computed at most every `ttl_seconds`: it reads the score log and builds
+    the training rows, far too slow for every scrape of /metrics.
+
+    `get` computes when nothing is cached (or it is stale); `peek` never waits: it returns what
+    is cached and, when stale, refreshes in a background thread, so /metrics stays cheap.
+    """
+
+    def __init__(self, compute: Callable[[], list[Monitoring]], ttl_seconds: float = 300) -> None:
+        self.compute = compute
+        self.ttl = ttl_seconds
+        self._lock = threading.Lock()
+        self._value: list[Monitoring] | None = None
+        self._at = 0.0
+        self._refreshing = False
+        self.models: Any = None  # the model set the figures are about
+
+    def _fresh(self) -> bool:
+        return self._value is not None and time.monotonic() - self._at < self.ttl
+
+    def get(self) -> list[Monitoring]:
+        with self._lock:
+            if self._fresh():
+                return self._value or []
+            value = self.compute()
+            self._value, self._at = value, time.monotonic()
+            return value
+
+    def peek(self) -> list[Monitoring] | None:
+        if not self._fresh() and not self._refreshing:
+            self._refreshing = True
+            threading.Thread(target=self._refresh, name="monitoring", daemon=True).start()
+        return self._value
+
+    def _refresh(self) -> None:
+        try:
+            self.get()
+        except Exception:  # noqa: BLE001 - a failed refresh keeps the last figures
+            log.exception("model monitoring: could not refresh")
+        finally:
+            self._refreshing = False
 
 
 class _BodyTooLarge(Exception):
@@ -186,3 +263,22 @@ async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+#: How often model monitoring is recomputed at most (seconds).
+MONITORING_TTL_SECONDS = 300.0
+
+
+def monitoring_cache(app: Any) -> MonitoringCache:
+    """The app's monitoring cache for the model set it serves now, made on first use and made
+    afresh when a reload swaps in other models (their figures are not the old ones')."""
+    models = app.state.models
+    cache = getattr(app.state, "monitoring", None)
+    if cache is None or cache.models is not models:
+        engine, every = app.state.engine, app.state.settings.snapshot_every_days
+        cache = MonitoringCache(
+            lambda: monitor_served(engine, models, every_days=every), MONITORING_TTL_SECONDS
+        )
+        cache.models = models
+        app.state.monitoring = cache
+    return cache

@@ -6,10 +6,12 @@ import asyncio
 import dataclasses
 
 from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel, Field
 
 from forecast import scoring
 from forecast.errors import Busy, ModelNotReady
 from serving.deps import AdminKey, ViewerKey
+from serving.observability import monitoring_cache
 from serving.schemas import ModelsResponse, ServedModelOut
 
 router = APIRouter(tags=["models"])
@@ -46,6 +48,56 @@ def describe(models: scoring.ModelSet) -> ModelsResponse:
 )
 def served_models(request: Request, _: ViewerKey) -> ModelsResponse:
     return describe(request.app.state.models)
+
+
+class AccuracyOut(BaseModel):
+    month: str = Field(description='Month of scoring ("all": every month)', examples=["2024-05"])
+    n: int = Field(description="Scored subjects with an outcome after the score (last per month)")
+    auc: float | None = Field(description="Realised AUC; null with one outcome only")
+    brier: float
+    mean_predicted: float
+    observed_rate: float
+
+
+class FeatureDriftOut(BaseModel):
+    feature: str
+    psi: float
+    status: str = Field(description="stable (PSI ≤ 0.1), moderate (≤ 0.2) or shifted")
+
+
+class DriftOut(BaseModel):
+    reference: str = Field(description="What the reference sample is")
+    current: str = Field(description="What is compared with it")
+    n_reference: int
+    n_current: int
+    max_psi: float | None
+    features: list[FeatureDriftOut]
+
+
+class KindMonitoringOut(BaseModel):
+    kind: str
+    version: str | None
+    by_month: list[AccuracyOut]
+    overall: AccuracyOut | None
+    drift: DriftOut | None
+    notes: list[str]
+
+
+class MonitoringResponse(BaseModel):
+    models: list[KindMonitoringOut]
+
+
+@router.get(
+    "/models/monitoring",
+    summary="How the served models' scores turned out, and whether their inputs drifted",
+    description="Realised accuracy: logged scores joined with outcomes that came after them "
+    "(a deal's close, a lead's conversion), each subject's last score per month. Drift: PSI per "
+    "input between the model's training rows and what it scored in the last 30 days (or the "
+    "open pipeline when few scores were logged). Recomputed at most every few minutes.",
+)
+def model_monitoring(request: Request, _: ViewerKey) -> MonitoringResponse:
+    reports = monitoring_cache(request.app).get()
+    return MonitoringResponse.model_validate({"models": [r.to_dict() for r in reports]})
 
 
 @router.post(

@@ -81,7 +81,7 @@ def _respond(
 def _dataset(request: Request, kind: str) -> str | None:
     """The dataset scored against: the deal context's, or the one the lead model learnt from."""
     models: scoring.ModelSet = request.app.state.models
-    if kind == scoring.DEAL:
+    if kind == "deal":  # the log's kind, not `scoring.DEAL`
         return models.deal_context.dataset if models.deal_context is not None else None
     details = models.lead.details if models.lead is not None else {}
     dataset = (details or {}).get("params", {}).get("dataset")

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, and_, select
 from forecast import features as feat
 from forecast.data import store
 from forecast.data.stages import LOST, WON
-from forecast.errors import InvalidInput
+from forecast.errors import ForecastError, InvalidInput
 from forecast.history import DealHistory, as_timestamp
 
 MODERATE_PSI = 0.1
@@ -354,3 +354,39 @@ def monitor_leads(
     if drift is None:
         notes.append(f"fewer than {MIN_LOGGED_ROWS} lead scores with inputs logged lately")
     return Monitoring("lead", version, accuracy_by_month(joined), accuracy(joined), drift, notes)
+
+
+def training_cut(details: dict[str, Any] | None) -> object:
+    """Where a registered model's training data ends: its holdout cut (the training side is the
+    deals known to have ended before it), else when it was trained; None when unknown."""
+    details = details or {}
+    params = details.get("params") or {}
+    return params.get("split_cut") or details.get("trained_at") or None
+
+
+def monitor_served(engine: Engine, models: Any, *, every_days: int = 14) -> list[Monitoring]:
+    """Monitoring of the models a `scoring.ModelSet` serves (a kind not served is left out)."""
+    out = []
+    if models.deal is not None and models.deal_context is not None:
+        out.append(
+            monitor_deals(
+                engine,
+                models.deal_context.history,
+                version=models.deal.version or "fallback",
+                trained_on_before=training_cut(models.deal.details),
+                every_days=every_days,
+            )
+        )
+    if models.lead is not None:
+        dataset = ((models.lead.details or {}).get("params") or {}).get("dataset")
+        if not dataset:
+            try:
+                with engine.connect() as conn:
+                    dataset = store.resolve_dataset(conn, None, "leads")
+            except ForecastError:  # none, or several and no way to tell which
+                dataset = None
+        if dataset:
+            out.append(
+                monitor_leads(engine, str(dataset), version=models.lead.version or "fallback")
+            )
+    return out
