@@ -16,6 +16,7 @@ from training.console import JsonErrorsGroup, console, handles_errors, print_jso
 from training.forecast_cli import forecast_app
 from training.models_cli import models_app, train_app
 from training.reports import import_json, print_import_report, print_snapshot, snapshot_summary
+from training.retrain_cli import retrain
 from training.targets_cli import targets_app
 
 app = typer.Typer(
@@ -341,6 +342,7 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id from `keys list`"
     console.print(f"revoked key {record.id} ({record.role}, {record.name})")
 
 
+app.command("retrain")(retrain)
 app.add_typer(train_app, name="train", help="Train and evaluate models (logged to MLflow)")
 app.add_typer(models_app, name="models", help="List, show, promote and roll back models")
 app.add_typer(forecast_app)  # revenue, backtest, timing: top-level commands

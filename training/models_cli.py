@@ -281,8 +281,11 @@ def _train(
     json_: bool,
     seed: int | None,
     promote: bool,
+    *,
+    show: bool = True,
     **extra: Any,
-) -> None:
+) -> dict[str, Any]:
+    """Train, register and (with `show`) print the summary, which is returned."""
     from forecast.modeling import deal_fitting, lead_fitting, registry
 
     _quiet_mlflow()
@@ -340,11 +343,14 @@ def _train(
         )
     summary = result.summary()
     summary["registration"] = reg.to_dict()
+    if not show:
+        return summary
     if json_:
         print_json(summary)
-        return
+        return summary
     _print_summary(summary, console)
     _print_registration(summary["registration"], console)
+    return summary
 
 
 @train_app.command("leads")

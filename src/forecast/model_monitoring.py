@@ -390,3 +390,76 @@ def monitor_served(engine: Engine, models: Any, *, every_days: int = 14) -> list
                 monitor_leads(engine, str(dataset), version=models.lead.version or "fallback")
             )
     return out
+
+
+# --- when to retrain --------------------------------------------------------------------------
+
+#: Fewer scored outcomes than this and the realised AUC is too noisy to retrain on.
+MIN_REALISED_N = 30
+
+
+@dataclass
+class RetrainRule:
+    """When a champion is due for retraining; a threshold left None is not checked."""
+
+    max_age_days: float | None = None
+    min_auc: float | None = None
+    max_psi: float | None = None
+    min_n: int = MIN_REALISED_N
+
+
+@dataclass
+class RetrainDecision:
+    """Whether to retrain, and why: `reasons` are what called for it, `checks` what was fine."""
+
+    retrain: bool
+    reasons: list[str]
+    checks: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def retrain_decision(
+    report: Monitoring | None,
+    trained_at: datetime | None,
+    rule: RetrainRule,
+    now: datetime | None = None,
+) -> RetrainDecision:
+    """Apply `rule` to a champion trained at `trained_at` and its monitoring report."""
+    reasons: list[str] = []
+    checks: list[str] = []
+    now = now or store.utcnow()
+    if rule.max_age_days is not None:
+        if trained_at is None:
+            checks.append("the champion's age is unknown: not judged on age")
+        else:
+            age = (now - trained_at).total_seconds() / 86_400
+            said = f"the champion is {age:.0f} days old (limit {rule.max_age_days:g})"
+            (reasons if age > rule.max_age_days else checks).append(said)
+    overall = report.overall if report is not None else None
+    if rule.min_auc is not None:
+        if overall is None or overall.auc is None or overall.n < rule.min_n:
+            n = overall.n if overall is not None else 0
+            checks.append(
+                f"realised AUC not judged: {n} scored outcomes with both classes needed "
+                f"(at least {rule.min_n})"
+            )
+        else:
+            said = f"realised AUC {overall.auc:.3f} on {overall.n} scored outcomes"
+            if overall.auc < rule.min_auc:
+                reasons.append(f"{said}, below {rule.min_auc:g}")
+            else:
+                checks.append(f"{said} (minimum {rule.min_auc:g})")
+    if rule.max_psi is not None:
+        drift = report.drift if report is not None else None
+        if drift is None or not drift.features:
+            checks.append("drift not measured: no inputs to compare")
+        else:
+            over = [f for f in drift.features if f.psi > rule.max_psi]
+            if over:
+                shown = ", ".join(f"{f.feature} {f.psi:.2f}" for f in over)
+                reasons.append(f"inputs drifted past PSI {rule.max_psi:g}: {shown}")
+            else:
+                checks.append(f"largest PSI {drift.max_psi:.2f} (limit {rule.max_psi:g})")
+    return RetrainDecision(bool(reasons), reasons, checks)

@@ -3,7 +3,8 @@ that flags a model served on inputs unlike those it learnt from."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,12 @@ from tests.serving.conftest import import_generated
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):  # noqa: ANN001, ANN201
-    settings = Settings(state_dir=tmp_path_factory.mktemp("monitoring") / "state")
+def settings(tmp_path_factory) -> Settings:  # noqa: ANN001
+    return Settings(state_dir=tmp_path_factory.mktemp("monitoring") / "state")
+
+
+@pytest.fixture(scope="module")
+def env(settings):  # noqa: ANN001, ANN201
     import_generated(settings, deals=400, seed=11)
     engine = store.get_engine(settings)
     return engine, load_deal_history(engine, "crm")
@@ -155,3 +160,80 @@ def test_with_few_scores_logged_drift_is_measured_on_the_open_pipeline(env):
     drift = mm.deal_drift(engine, history, trained_on_before="2024-06-01")
     assert drift.current.startswith("open deals as of")
     assert drift.n_current > 0 and drift.features
+
+
+# --- the retrain rule -------------------------------------------------------------------------
+
+NOW = datetime(2025, 3, 1)
+
+
+def _report(auc: float | None, n: int = 100, psi: float = 0.05) -> mm.Monitoring:
+    overall = mm.Accuracy("all", n, auc, 0.2, 0.4, 0.4)
+    drift = mm.Drift("ref", "cur", 100, 100, [mm.FeatureDrift("amount", psi, mm.drift_status(psi))])
+    return mm.Monitoring("deal", "1", [overall], overall, drift)
+
+
+def test_a_realised_auc_below_the_minimum_calls_for_retraining_and_says_so():
+    rule = mm.RetrainRule(min_auc=0.6)
+    decision = mm.retrain_decision(_report(0.45), NOW, rule, NOW)
+    assert decision.retrain and "realised AUC 0.450" in decision.reasons[0]
+    assert not mm.retrain_decision(_report(0.75), NOW, rule, NOW).retrain
+
+
+def test_a_realised_auc_on_too_few_outcomes_is_not_judged():
+    decision = mm.retrain_decision(_report(0.3, n=5), NOW, mm.RetrainRule(min_auc=0.6), NOW)
+    assert not decision.retrain and "not judged" in decision.checks[0]
+
+
+def test_drift_past_the_limit_or_an_old_champion_calls_for_retraining():
+    rule = mm.RetrainRule(max_psi=0.2, max_age_days=30)
+    fresh = mm.retrain_decision(_report(0.7, psi=0.05), NOW - timedelta(days=3), rule, NOW)
+    assert not fresh.retrain and len(fresh.checks) == 2
+    drifted = mm.retrain_decision(_report(0.7, psi=0.9), NOW - timedelta(days=3), rule, NOW)
+    assert drifted.retrain and "amount 0.90" in drifted.reasons[0]
+    old = mm.retrain_decision(_report(0.7, psi=0.05), NOW - timedelta(days=45), rule, NOW)
+    assert old.retrain and "45 days old" in old.reasons[0]
+
+
+def test_retrain_if_needed_retrains_through_train_only_when_the_rule_says_so(
+    monkeypatch, env, settings
+):
+    from typer.testing import CliRunner
+
+    from forecast.modeling import registry
+    from training import retrain_cli
+    from training.cli import app
+
+    engine, history = env
+    created = (datetime.now() - timedelta(days=2)).timestamp() * 1000
+    monkeypatch.setattr(
+        registry,
+        "list_models",
+        lambda settings: [
+            {"kind": "deals", "version": "3", "aliases": ["champion"], "created": created}
+        ],
+    )
+    monkeypatch.setattr(
+        registry,
+        "show_model",
+        lambda kind, version, settings: {"params": {"dataset": "crm", "split_cut": "2024-06-01"}},
+    )
+    trained: list[str] = []
+    monkeypatch.setattr(
+        retrain_cli, "_train", lambda kind, *a, **k: trained.append(kind.value) or {"ok": 1}
+    )
+    monkeypatch.setattr(retrain_cli, "get_settings", lambda: settings)
+    _log(engine, [])
+    runner = CliRunner()
+    young = runner.invoke(app, ["retrain", "--if-needed", "--max-age-days", "30", "--json"])
+    assert young.exit_code == 0, young.output
+    said = json.loads(young.stdout)
+    assert said["decision"]["retrain"] is False and "2 days old" in said["decision"]["checks"][0]
+    assert trained == []
+
+    _log(engine, _scored_inputs(history, "2024-06-01", scale=10.0))  # inputs shifted
+    shifted = runner.invoke(app, ["retrain", "--if-needed", "--max-psi", "0.2", "--json"])
+    assert shifted.exit_code == 0, shifted.output
+    said = json.loads(shifted.stdout)
+    assert said["decision"]["retrain"] is True and "amount" in said["decision"]["reasons"][0]
+    assert trained == ["deals"] and said["training"] == {"ok": 1}
