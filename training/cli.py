@@ -28,6 +28,12 @@ app = typer.Typer(
 )
 
 
+class ExportFormat(StrEnum):
+    canonical = "canonical"
+    hubspot = "hubspot"
+    salesforce = "salesforce"
+
+
 class OnError(StrEnum):
     reject = "reject"
     skip = "skip"
@@ -192,10 +198,29 @@ def generate(
             "fewest in mid-May)"
         ),
     ] = 0.0,
+    format_: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="canonical: opportunities.csv with stage_history.csv; hubspot, salesforce: "
+            "one flat deal export in that CRM's shape (its columns, stages and Close Date)",
+        ),
+    ] = ExportFormat.canonical,
+    durations: Annotated[
+        bool,
+        typer.Option(
+            "--durations",
+            help="hubspot: add 'Date entered <stage>' and 'Cumulative time in <stage>' columns",
+        ),
+    ] = False,
 ) -> None:
-    """Write a realistic generated pipeline (and leads) as a canonical export."""
+    """Write a realistic generated pipeline (and leads) as a canonical or CRM-shaped export."""
+    from forecast.data.crm_exports import crm_stages, write_crm_export
     from forecast.data.generator import generate_leads, generate_pipeline, write_export, write_leads
 
+    crm = format_ is not ExportFormat.canonical
+    if durations and format_ is not ExportFormat.hubspot:
+        raise InvalidInput("--durations: only HubSpot exports carry per-stage dates and times")
     change = _date_and_factor(win_rate_change) if win_rate_change is not None else None
     pipeline = generate_pipeline(
         deals,
@@ -204,9 +229,13 @@ def generate(
         end=end,
         win_rate_change=change,
         seasonality=seasonality,
+        **({"stages": crm_stages(format_.value)} if crm else {}),
     )
     out.mkdir(parents=True, exist_ok=True)
-    files = write_export(pipeline, out)
+    if crm:
+        files = [write_crm_export(pipeline, out, format_.value, durations=durations, seed=seed)]
+    else:
+        files = write_export(pipeline, out)
     if leads:
         lead_file = out / "leads" / "leads.csv"
         lead_file.parent.mkdir(exist_ok=True)

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from forecast.data import store
-from forecast.data.mapping import CsvOptions, Mapping, detect_mapping, load_mapping
+from forecast.data.mapping import CsvOptions, Mapping, detect_mapping, load_mapping, loose_key
 from forecast.data.reading import decodes, is_parquet, iter_table, read_table, sniff_separator
 from forecast.data.rows import DATE_FIELDS, CanonicalRows
 from forecast.data.stages import StageSet
@@ -218,6 +218,8 @@ class _Job(CanonicalRows):
         self.skew_fixed = 0  # deals closed within the clock-skew tolerance before creation
         self.joins = [self._read_join(j.file, j.key, j.loose_key) for j in self.mapping.joins]
         self.seen_ids: set[str] = set()
+        self.stage_dates = dict(self.mapping.stage_dates)  # stage → column of its entry date
+        self.checked_header = False
         self.export_date = _parse_one(export_date, "export_date") if export_date else None
 
     @property
@@ -358,6 +360,7 @@ class _Job(CanonicalRows):
         if missing_fields:
             raise InvalidInput(f"mapping gives no column for required field(s) {missing_fields}")
         if self.mapping.columns != "canonical":
+            self._match_columns(available)
             needed = [*self.columns.values(), *self.mapping.stage_dates.values()]
             generated = self.mapping.generated_id
             if generated is not None:
@@ -370,6 +373,50 @@ class _Job(CanonicalRows):
             raise InvalidInput(
                 f"{file}: missing required column(s) {missing}; the file has "
                 f"{sorted(c for c in raw.columns if c != '__line')}"
+            )
+        if self.checked_header:
+            return
+        self.checked_header = True
+        if self.mapping.stage_entered_columns:
+            self._stage_entered_columns(available)
+
+    def _match_columns(self, available: set[str]) -> None:
+        """Mapped names matched to the file's ignoring case and spaces ("Deal Owner" for "Deal
+        owner": CRMs relabel their exports), and optional fields without a column let go."""
+        loose = {loose_key(c): c for c in available if c != "__line"}
+        for f, column in list(self.columns.items()):
+            if column in available or (self.mapping.generated_id and f == "id"):
+                continue
+            if loose_key(column) in loose:
+                self.columns[f] = loose[loose_key(column)]
+            elif f in self.mapping.optional_fields:
+                del self.columns[f]
+                if not self.checked_header:
+                    self.report.notes.append(f"no {column!r} column: {f} left blank")
+
+    def _stage_entered_columns(self, available: set[str]) -> None:
+        """The mapping's "Date entered {stage}" columns the file has, by open stage: each deal's
+        stage history is rebuilt from them (a flat export has no other)."""
+        assert self.stages is not None and self.mapping.stage_entered_columns is not None
+        pattern = self.mapping.stage_entered_columns
+        names = {s: s for s in self.stages.open_stages}
+        names |= {a: s for a, s in self.stages.aliases.items() if s in self.stages.open_stages}
+        wanted = {loose_key(pattern.format(stage=name)): stage for name, stage in names.items()}
+        for column in sorted(available - {"__line"}):
+            # HubSpot may add the pipeline: "Date entered Contract Sent (Sales Pipeline)"
+            key = loose_key(re.sub(r"\s*\([^)]*\)\s*$", "", column))
+            stage = wanted.get(key) or wanted.get(loose_key(column))
+            if stage is not None and stage not in self.stage_dates:
+                self.stage_dates[stage] = column
+        shown = pattern.format(stage="<stage>")
+        if self.stage_dates:
+            self.report.notes.append(
+                f"stage history rebuilt from {len(self.stage_dates)} {shown!r} column(s)"
+            )
+        else:
+            self.report.notes.append(
+                f"no {shown!r} columns: a flat export, so each open deal's stage is known only "
+                "as of its last modification, and closed deals only by their outcome"
             )
 
     def _with_generated_id(self, raw: pd.DataFrame) -> pd.DataFrame:

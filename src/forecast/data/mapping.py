@@ -7,6 +7,12 @@ mark), date formats, the values that mean "missing", how much clock skew between
 creation and close to forgive, and the columns that leak the outcome. Three ship with the
 package (see `BUILT_IN`); a user writes their own for any other CSV or Parquet export
 (documented in the README).
+
+Two more are presets for CRM deal exports (`PRESETS`: HubSpot, Salesforce): a mapping says
+`preset: hubspot` and only what differs, or the preset is picked from the file's header. A
+preset brings the CRM's export column names, its stock stages and their configured
+probabilities, and its one "Close Date" column (`close_date`): the expected close while a deal
+is open, the actual close once it is won or lost.
 """
 
 from __future__ import annotations
@@ -18,13 +24,23 @@ from typing import Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from forecast.data.stages import DEFAULT_STAGES, StageSet
 from forecast.errors import InvalidInput
 
 BUILT_IN_DIR = Path(__file__).parent / "mappings"
-BUILT_IN = ("canonical", "crm_sales_opportunities", "x_education_leads")
+PRESETS = ("hubspot", "salesforce")
+BUILT_IN = ("canonical", "crm_sales_opportunities", "x_education_leads", *PRESETS)
+#: Keys whose entries a mapping adds to its preset's, entry by entry; any other key replaces it.
+MERGED_KEYS = ("columns", "stage_names", "stage_probabilities", "value_fixes", "csv", "amount")
 
 # Canonical opportunity fields a mapping may fill. `id` and `stage` are required.
 OPPORTUNITY_FIELDS = (
@@ -43,6 +59,7 @@ OPPORTUNITY_FIELDS = (
     "closed_at",
     "updated_at",
     "expected_close_at",
+    "close_date",  # one CRM column: expected_close_at while open, closed_at once won or lost
     "rep_probability",
     "forecast_category",
     "csat",
@@ -146,14 +163,27 @@ class Mapping(BaseModel):
 
     kind: Literal["opportunities", "leads"]
     dataset: str = Field(min_length=1, max_length=100)
+    preset: str | None = Field(None, description=f"one of {', '.join(PRESETS)}")
     main: str | None = None
     detect: list[str] = Field(default_factory=list)
+    detect_columns: list[str] = Field(
+        default_factory=list, description="header columns that identify this export"
+    )
+    optional_fields: list[str] = Field(
+        default_factory=list, description="fields read only where the file has their column"
+    )
     joins: list[Join] = Field(default_factory=list)
     history_file: str | None = None
     columns: dict[str, str | HashOf] | Literal["canonical"] = Field(default_factory=dict)
     stages: dict | None = None
     stage_names: dict[str, str] = Field(default_factory=dict, description="raw name → stage")
     stage_dates: dict[str, str] = Field(default_factory=dict)
+    stage_entered_columns: str | None = Field(
+        None, description='"Date entered {stage}": per-stage entry dates, where present'
+    )
+    stage_probabilities: dict[str, float] = Field(
+        default_factory=dict, description="the CRM's configured probability of each stage"
+    )
     date_format: str | None = None
     missing_values: list[str] = Field(default_factory=list)
     value_fixes: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -166,6 +196,29 @@ class Mapping(BaseModel):
     clock_skew_tolerance: str = Field(
         "1 day", description="a close this much before creation is read as a close at creation"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _with_preset(cls, data: Any) -> Any:
+        """A mapping naming a preset: the preset's keys, overridden by the mapping's own."""
+        if isinstance(data, dict) and data.get("preset") is not None:
+            return with_preset(data)
+        return data
+
+    @field_validator("stage_entered_columns")
+    @classmethod
+    def _a_pattern(cls, value: str | None) -> str | None:
+        if value is not None and "{stage}" not in value:
+            raise ValueError(f"give a column name with {{stage}} in it, got {value!r}")
+        return value
+
+    @field_validator("stage_probabilities")
+    @classmethod
+    def _probabilities(cls, value: dict[str, float]) -> dict[str, float]:
+        outside = {s: p for s, p in value.items() if not 0 <= p <= 1}
+        if outside:
+            raise ValueError(f"probabilities are from 0 to 1, got {outside}")
+        return value
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -250,8 +303,40 @@ class Mapping(BaseModel):
 
     @property
     def options(self) -> dict:
-        """What later steps must know about the data (kept with the dataset in the store)."""
-        return {"amount_known_before_close": self.amount.known_before_close}
+        """What later steps must know about the data (kept with the dataset in the store): the
+        CRM's configured stage probabilities among them, by canonical stage, where given."""
+        options: dict[str, Any] = {"amount_known_before_close": self.amount.known_before_close}
+        if self.stage_probabilities:
+            stages = self.stage_set
+            unknown = [s for s in self.stage_probabilities if not stages.is_known(s)]
+            if unknown:
+                raise InvalidInput(
+                    f"stage_probabilities: unknown stage(s) {unknown}; "
+                    f"the stages are {list(stages.all_stages)}"
+                )
+            options["stage_probabilities"] = {
+                stages.canonical(s): p for s, p in self.stage_probabilities.items()
+            }
+        return options
+
+
+def with_preset(raw: dict[str, Any]) -> dict[str, Any]:
+    """A mapping's keys over its preset's: `columns`, `stage_names` and the other `MERGED_KEYS`
+    entry by entry, any other key whole. A column the mapping names itself is required even
+    where the preset would read it only when present."""
+    name = raw.get("preset")
+    if name not in PRESETS:
+        raise InvalidInput(f"unknown preset {name!r}; accepted: {', '.join(PRESETS)}")
+    preset = yaml.safe_load((BUILT_IN_DIR / f"{name}.yaml").read_text())
+    merged = {**preset, **raw}
+    for key in MERGED_KEYS:
+        mine, theirs = raw.get(key), preset.get(key)
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            merged[key] = {**theirs, **mine}
+    if "optional_fields" not in raw:
+        named = set(raw["columns"]) if isinstance(raw.get("columns"), dict) else set()
+        merged["optional_fields"] = [f for f in preset.get("optional_fields", []) if f not in named]
+    return merged
 
 
 def load_mapping(name_or_path: str | Path) -> Mapping:
@@ -308,7 +393,8 @@ def _keys_at(loc: list[str]) -> list[str]:
 
 
 def detect_mapping(path: Path) -> Mapping:
-    """The built-in mapping whose files are present at `path` (a folder or one of its files)."""
+    """The built-in mapping whose files are present at `path` (a folder or one of its files),
+    or the preset whose columns a file's header holds (a HubSpot or Salesforce export)."""
     folder = path if path.is_dir() else path.parent
     names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
     for name in BUILT_IN:
@@ -316,7 +402,16 @@ def detect_mapping(path: Path) -> Mapping:
         if mapping.detect and set(mapping.detect) <= names:
             if path.is_dir() or path.name == mapping.main:
                 return mapping
+    if path.is_file():
+        from forecast.data.reading import header  # reading imports this module
+
+        columns = {loose_key(c) for c in header(path)}
+        for name in PRESETS:
+            mapping = load_mapping(name)
+            if {loose_key(c) for c in mapping.detect_columns} <= columns:
+                return mapping
     raise InvalidInput(
-        f"{path}: not a format I recognise ({', '.join(BUILT_IN)}); "
+        f"{path}: not a format I recognise ({', '.join(BUILT_IN)}; a HubSpot or Salesforce "
+        "export is known by its header); "
         "pass --mapping with a mapping file (see the README, 'Importing your own export')"
     )

@@ -32,6 +32,21 @@ def read_table(file: Path, missing: list[str], csv: CsvOptions | None = None) ->
     return pd.concat(list(iter_table(file, 1_000_000, missing, csv)), ignore_index=True)
 
 
+def header(file: Path, csv: CsvOptions | None = None) -> list[str]:
+    """A CSV or Parquet file's column names (none for a file that cannot be read)."""
+    csv = csv or CsvOptions()
+    try:
+        if is_parquet(file):
+            return list(pq.read_schema(file).names)
+        sep = csv.separator or sniff_separator(file, csv.encoding)
+        names = pd.read_csv(
+            file, sep=sep, nrows=0, encoding=csv.encoding, encoding_errors="replace"
+        )
+        return [str(c).strip() for c in names.columns]
+    except (OSError, ValueError, pd.errors.ParserError):
+        return []
+
+
 def sniff_separator(file: Path, encoding: str) -> str:
     """The separator the header line uses most (comma when it holds none of them)."""
     try:

@@ -60,6 +60,7 @@ class CanonicalRows:
     dataset: str
     export_date: Any
     seen_ids: set[str]
+    stage_dates: dict[str, str]
     folder: Path
     main: Path
     csv: CsvOptions
@@ -152,12 +153,16 @@ class CanonicalRows:
 
         self._bad(out["amount"] < 0, bad, raw, "amount", "negative amount")
         closed = out["status"] != OPEN
-        close_given = raw[cols["closed_at"]].notna() if "closed_at" in cols else False
+        one_date = "close_date" in cols and "closed_at" not in cols
+        close_field = "close_date" if one_date else "closed_at"
+        if "close_date" in cols:
+            self._one_close_date(out, raw, bad, closed)
+        close_given = raw[cols[close_field]].notna() if close_field in cols else False
         self._bad(
             closed & ~close_given,
             bad,
             raw,
-            "closed_at",
+            close_field,
             "closed deal without close date",
             out["stage"],
         )
@@ -166,7 +171,7 @@ class CanonicalRows:
             out["closed_at"] < out["created_at"],
             bad,
             raw,
-            "closed_at",
+            close_field,
             "close before create",
             out["created_at"].astype("str") + " > " + out["closed_at"].astype("str"),
         )
@@ -193,6 +198,21 @@ class CanonicalRows:
             good = self._keep_first_sighting(good, stored)
         history = self._derived_history(good, raw.loc[good.index], stored)
         return good[["dataset", *[c for c in store.OPPORTUNITY_COLUMNS if c != "dataset"]]], history
+
+    def _one_close_date(
+        self, out: pd.DataFrame, raw: pd.DataFrame, bad: pd.Series, closed: pd.Series
+    ) -> None:
+        """A CRM's one "Close Date" (HubSpot, Salesforce): the expected close of an open deal and
+        the actual close of a won or lost one. Read as such, an open deal's date never counts as
+        a close, and never moves where the data ends; a field the mapping names itself wins."""
+        column = raw[self.columns["close_date"]]
+        when = self._dates(column)
+        self._bad(unparseable(column, when), bad, raw, "close_date", "unparseable date")
+        nat = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
+        if "closed_at" not in self.columns:
+            out["closed_at"] = when.where(closed, nat)
+        if "expected_close_at" not in self.columns:
+            out["expected_close_at"] = when.where(~closed, nat)
 
     def _forgive_clock_skew(self, out: pd.DataFrame) -> None:
         """A close at most the mapping's tolerance before creation is the two systems' clocks
@@ -260,8 +280,10 @@ class CanonicalRows:
         if self.mapping.history_file:
             return empty_history()
         parts = []
-        for stage, col in self.mapping.stage_dates.items():
+        dated = pd.Series(False, index=opps.index)  # open deals whose stage's entry is dated
+        for stage, col in self.stage_dates.items():
             when = self._dates(raw[col])
+            dated |= (opps["stage"] == stage) & when.notna()
             parts.append(
                 pd.DataFrame(
                     {
@@ -283,7 +305,7 @@ class CanonicalRows:
                 }
             )
         )
-        undated = (opps["status"] == OPEN) & ~opps["stage"].isin(list(self.mapping.stage_dates))
+        undated = (opps["status"] == OPEN) & ~dated
         parts.append(
             pd.DataFrame(
                 {

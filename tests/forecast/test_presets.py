@@ -1,0 +1,262 @@
+"""HubSpot and Salesforce deal exports: the preset is found from the header or named in a
+mapping, "Close Date" is an expected close while a deal is open and the actual close once it is
+won or lost, the data never runs past the export, and a mapping's own keys beat the preset's.
+Generated CRM-shaped exports (`forecast generate --format`) checked against their own CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.data import store
+from forecast.data.crm_exports import crm_stages, write_crm_export
+from forecast.data.generator import GeneratedPipeline, generate_pipeline
+from forecast.data.importing import import_export, read_export
+from forecast.data.mapping import load_mapping
+from forecast.errors import InvalidInput
+from forecast.history import load_deal_history
+from forecast.settings import get_settings
+from training.cli import app
+
+CLOSED = {"hubspot": ("Closed Won", "Closed Lost"), "salesforce": ("Closed Won", "Closed Lost")}
+STAGE_COLUMN = {"hubspot": "Deal Stage", "salesforce": "Stage"}
+DATE_FORMAT = {"hubspot": "ISO8601", "salesforce": "%m/%d/%Y"}
+
+
+@pytest.fixture(scope="module", params=["hubspot", "salesforce"])
+def crm(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def pipeline(crm: str) -> GeneratedPipeline:
+    return generate_pipeline(
+        400, seed=5, start="2023-01-01", end="2024-06-30", stages=crm_stages(crm)
+    )
+
+
+@pytest.fixture(scope="module")
+def export_file(crm: str, pipeline: GeneratedPipeline, tmp_path_factory) -> Path:
+    return write_crm_export(pipeline, tmp_path_factory.mktemp(crm), crm, seed=5)
+
+
+def the_file(path: Path) -> pd.DataFrame:
+    """The export as the user's file holds it, read without the library."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def dates(values: pd.Series, crm: str) -> pd.Series:
+    parsed = pd.to_datetime(values.replace("", None), format=DATE_FORMAT[crm])
+    return parsed.astype("datetime64[us]")
+
+
+# --- the preset, found or named -----------------------------------------------------------------
+
+
+def test_a_crm_export_is_known_by_its_header_and_reads_every_row(crm, export_file, pipeline):
+    export = read_export(export_file)
+    assert export.dataset == crm
+    assert export.report is not None and export.report.bad_rows == 0
+    assert len(export.opportunities) == len(pipeline.opportunities)
+    assert set(export.opportunities["stage"]) <= set(crm_stages(crm).all_stages)
+
+
+def test_naming_the_preset_in_a_mapping_reads_the_same_deals(crm, export_file, tmp_path):
+    mapping = tmp_path / "mine.yaml"
+    mapping.write_text(f"preset: {crm}\n")
+    named = read_export(export_file, mapping).opportunities
+    found = read_export(export_file).opportunities
+    pd.testing.assert_frame_equal(named, found)
+
+
+def test_an_unknown_preset_is_an_error_naming_the_accepted_ones(tmp_path):
+    mapping = tmp_path / "mine.yaml"
+    mapping.write_text("preset: pipedrive\n")
+    with pytest.raises(InvalidInput) as err:
+        load_mapping(mapping)
+    said = str(err.value)
+    assert "pipedrive" in said and "hubspot" in said and "salesforce" in said
+
+
+# --- the close-date rule ------------------------------------------------------------------------
+
+
+def test_close_date_is_expected_for_open_deals_and_actual_for_closed_ones(crm, export_file):
+    raw = the_file(export_file)
+    deals = read_export(export_file).opportunities
+    close = dates(raw["Close Date"], crm)
+    closed = raw[STAGE_COLUMN[crm]].isin(CLOSED[crm]).to_numpy()
+    assert closed.any() and (~closed).any()
+    open_deals, closed_deals = deals[~closed], deals[closed]
+    assert open_deals["closed_at"].isna().all()
+    assert (open_deals["expected_close_at"].to_numpy() == close[~closed].to_numpy()).all()
+    assert closed_deals["expected_close_at"].isna().all()
+    # Same day at least: HubSpot's close has a time, and a close within the tolerance before
+    # creation is moved to the creation.
+    got = closed_deals["closed_at"].dt.normalize().to_numpy()
+    assert (got == close[closed].dt.normalize().to_numpy()).all()
+    assert (closed_deals["status"] != "open").all() and (open_deals["status"] == "open").all()
+
+
+def test_the_imported_data_ends_by_the_export_date(crm, export_file, pipeline, sqlite_engine):
+    raw = the_file(export_file)
+    # The file looks past the export: open deals expect to close later.
+    assert dates(raw["Close Date"], crm).max() > pipeline.as_of
+    report = import_export(sqlite_engine, export_file)
+    assert report.written
+    history = load_deal_history(sqlite_engine, report.dataset)
+    assert history.end <= pipeline.as_of
+    assert history.now(today="2030-01-01") <= pipeline.as_of.normalize() + pd.Timedelta(days=1)
+
+
+def test_the_crm_stage_probabilities_are_kept_with_the_dataset(crm, export_file, sqlite_engine):
+    import_export(sqlite_engine, export_file)
+    with sqlite_engine.connect() as conn:
+        options = store.get_dataset(conn, crm)["options"]
+    probabilities = options["stage_probabilities"]
+    assert probabilities["Closed Won"] == 1.0 and probabilities["Closed Lost"] == 0.0
+    expected = {"hubspot": ("Contract Sent", 0.9), "salesforce": ("Negotiation/Review", 0.9)}
+    stage, p = expected[crm]
+    assert probabilities[stage] == p
+
+
+# --- a mapping's own keys over the preset's -----------------------------------------------------
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text.strip() + "\n")
+    return path
+
+
+HUBSPOT = """
+Record ID,Deal Name,Deal Stage,Amount,Close Date,Create Date,Deal Owner,Forecast category
+11,Acme - Spark,closedwon,900,2024-03-01 10:00,2024-01-05 09:00,Ana Moreau,Closed won
+12,Bolt - Atlas,contractsent,5000,2024-09-30,2024-02-01 11:00,Ben Okafor,Commit
+13,Core - Beacon,Appointment scheduled,1200,2024-08-31,2024-02-10 15:00,Ana Moreau,Not forecasted
+14,Dyn - Spark,Closed Lost,50,2024-02-20 08:00,2024-01-20 08:00,Ben Okafor,Not forecasted
+"""
+
+
+def test_explicit_keys_override_the_preset_and_the_rest_is_kept(tmp_path):
+    file = write(tmp_path, "deals.csv", HUBSPOT)
+    mapping = write(
+        tmp_path,
+        "mine.yaml",
+        """
+preset: hubspot
+dataset: acme_hubspot
+columns: {id: Record ID}
+stage_probabilities: {Contract Sent: 0.75}
+""",
+    )
+    export = read_export(file, mapping)
+    assert export.dataset == "acme_hubspot"
+    deals = export.opportunities.set_index("id")
+    assert list(deals.index) == ["11", "12", "13", "14"]
+    # HubSpot's internal stage values and labels in any case are its stages.
+    assert list(deals["stage"]) == [
+        "Closed Won",
+        "Contract Sent",
+        "Appointment Scheduled",
+        "Closed Lost",
+    ]
+    assert deals.loc["12", "expected_close_at"] == pd.Timestamp("2024-09-30")
+    assert pd.isna(deals.loc["12", "closed_at"])
+    assert deals.loc["11", "closed_at"] == pd.Timestamp("2024-03-01 10:00")
+    # "Deal Owner" is the preset's "Deal owner" told apart only by case.
+    assert deals.loc["12", "owner"] == "Ben Okafor"
+    assert deals.loc["11", "forecast_category"] == "Commit"
+    probabilities = export.options["stage_probabilities"]
+    assert probabilities["Contract Sent"] == 0.75 and probabilities["Qualified To Buy"] == 0.4
+    # No "Last Modified Date" or "Associated Company": read as blank, and said.
+    assert export.report is not None
+    assert any("Last Modified Date" in note for note in export.report.notes)
+
+
+def test_a_column_the_mapping_names_itself_is_required(tmp_path):
+    file = write(tmp_path, "deals.csv", HUBSPOT)
+    mapping = write(
+        tmp_path,
+        "mine.yaml",
+        "preset: hubspot\ncolumns: {id: Record ID, account: Company}",
+    )
+    with pytest.raises(InvalidInput, match="Company"):
+        read_export(file, mapping)
+
+
+def test_a_mapping_may_map_the_actual_close_itself(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        """
+Record ID,Deal Stage,Close Date,Create Date,Closed On
+11,closedwon,2024-03-01,2024-01-05,2024-03-02
+12,contractsent,2024-09-30,2024-02-01,
+""",
+    )
+    mapping = write(
+        tmp_path, "mine.yaml", "preset: hubspot\ncolumns: {id: Record ID, closed_at: Closed On}"
+    )
+    deals = read_export(file, mapping).opportunities.set_index("id")
+    assert deals.loc["11", "closed_at"] == pd.Timestamp("2024-03-02")
+    assert deals.loc["12", "expected_close_at"] == pd.Timestamp("2024-09-30")
+
+
+# --- stage dates in a HubSpot export ------------------------------------------------------------
+
+
+def test_date_entered_columns_rebuild_each_deals_stage_history(tmp_path):
+    pipeline = generate_pipeline(200, seed=8, stages=crm_stages("hubspot"))
+    file = write_crm_export(pipeline, tmp_path, "hubspot", durations=True, seed=8)
+    raw = the_file(file)
+    assert any(c.startswith("Cumulative time in ") for c in raw.columns)
+    export = read_export(file)
+    assert export.report is not None
+    assert any("rebuilt from 5" in note for note in export.report.notes)
+    open_stages = crm_stages("hubspot").open_stages
+    entered = raw[[f"Date entered {s}" for s in open_stages]].ne("").sum(axis=1)
+    outcome = raw["Deal Stage"].isin(["Closed Won", "Closed Lost"]).astype(int)
+    ids = dict(zip(raw["Deal ID"], entered + outcome, strict=True))
+    counts = export.history.groupby("opportunity_id").size()
+    assert counts.to_dict() == ids
+
+
+def test_a_flat_hubspot_export_says_it_has_no_stage_history(tmp_path):
+    pipeline = generate_pipeline(50, seed=8, stages=crm_stages("hubspot"))
+    export = read_export(write_crm_export(pipeline, tmp_path, "hubspot", seed=8))
+    assert export.report is not None
+    assert any("flat export" in note for note in export.report.notes)
+
+
+# --- forecast generate --format ----------------------------------------------------------------
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("FORECAST_STATE_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    yield lambda *args: runner.invoke(app, [str(a) for a in args])
+    get_settings.cache_clear()
+
+
+def test_generate_writes_one_flat_crm_file_that_imports(run, tmp_path):
+    out = tmp_path / "hs"
+    result = run("generate", "--out", out, "--deals", 40, "--leads", 0, "--format", "hubspot")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["hubspot_deals.csv"]
+    imported = run("import", out / "hubspot_deals.csv", "--json")
+    assert imported.exit_code == 0, imported.output
+    assert '"dataset": "hubspot"' in imported.stdout
+
+
+def test_durations_are_a_hubspot_option(run, tmp_path):
+    result = run(
+        "generate", "--out", tmp_path, "--deals", 10, "--format", "salesforce", "--durations"
+    )
+    assert result.exit_code != 0
+    assert "HubSpot" in result.output
