@@ -237,3 +237,29 @@ def test_retrain_if_needed_retrains_through_train_only_when_the_rule_says_so(
     said = json.loads(shifted.stdout)
     assert said["decision"]["retrain"] is True and "amount" in said["decision"]["reasons"][0]
     assert trained == ["deals"] and said["training"] == {"ok": 1}
+
+
+def test_a_lead_counts_once_its_conversion_was_recorded_after_the_score(env):
+    engine, _ = env
+    scored = datetime(2025, 1, 10)
+    leads = [
+        {"id": "L1", "converted": 1, "updated_at": scored + timedelta(days=3)},
+        {"id": "L2", "converted": 0, "updated_at": scored + timedelta(days=3)},
+        {"id": "L3", "converted": 1, "updated_at": scored - timedelta(days=3)},  # known before
+        {"id": "L4", "converted": None, "updated_at": scored + timedelta(days=3)},  # not yet
+    ]
+    with engine.begin() as conn:
+        conn.execute(store.leads.delete().where(store.leads.c.dataset == "crm"))
+        conn.execute(
+            store.leads.insert(),
+            [{**lead, "dataset": "crm", "created_at": None, "attributes": {}} for lead in leads],
+        )
+    rows = [
+        {"subject_id": lead["id"], "probability": p, "scored_at": scored, "kind": "lead"}
+        for lead, p in zip(leads, [0.8, 0.3, 0.9, 0.5], strict=True)
+    ]
+    _log(engine, rows)
+    joined = mm.scored_outcomes(engine, "lead", "crm")
+    assert sorted(joined["subject_id"]) == ["L1", "L2"]
+    report = mm.accuracy(joined)
+    assert report is not None and report.auc == 1.0 and report.observed_rate == 0.5
