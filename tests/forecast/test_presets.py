@@ -175,6 +175,8 @@ stage_probabilities: {Contract Sent: 0.75}
     # No "Last Modified Date" or "Associated Company": read as blank, and said.
     assert export.report is not None
     assert any("Last Modified Date" in note for note in export.report.notes)
+    # ...so deals are dated by the export's own newest date, not by today.
+    assert export.opportunities["updated_at"].max() <= pd.Timestamp("2024-03-01 10:00")
 
 
 def test_a_column_the_mapping_names_itself_is_required(tmp_path):

@@ -20,7 +20,14 @@ from sqlalchemy import Connection, Engine
 
 from forecast.data import store
 from forecast.data.mapping import CsvOptions, Mapping, detect_mapping, load_mapping, loose_key
-from forecast.data.reading import decodes, is_parquet, iter_table, read_table, sniff_separator
+from forecast.data.reading import (
+    decodes,
+    header,
+    is_parquet,
+    iter_table,
+    read_table,
+    sniff_separator,
+)
 from forecast.data.rows import DATE_FIELDS, CanonicalRows
 from forecast.data.stages import StageSet
 from forecast.data.validation import ImportReport
@@ -299,6 +306,8 @@ class _Job(CanonicalRows):
     def parts(self, stored: Connection | None) -> Iterator[_Part]:
         """Canonical rows chunk by chunk; `stored` is a connection when writing to the store."""
         if self.export_date is None:
+            if self.frame is None and (names := header(self.main, self.csv)):
+                self._check_columns(pd.DataFrame(columns=names), self.main)  # columns it lacks
             self.export_date = self._scan_export_date()
         for raw in self._chunks(self.main):
             self._check_columns(raw, self.main)
