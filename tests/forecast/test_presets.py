@@ -179,6 +179,13 @@ stage_probabilities: {Contract Sent: 0.75}
     assert export.opportunities["updated_at"].max() <= pd.Timestamp("2024-03-01 10:00")
 
 
+def test_a_hubspot_export_with_record_ids_is_read_without_a_mapping(tmp_path):
+    file = write(tmp_path, "deals.csv", HUBSPOT)
+    export = read_export(file)
+    assert export.dataset == "hubspot"
+    assert list(export.opportunities["id"]) == ["11", "12", "13", "14"]
+
+
 def test_a_column_the_mapping_names_itself_is_required(tmp_path):
     file = write(tmp_path, "deals.csv", HUBSPOT)
     mapping = write(

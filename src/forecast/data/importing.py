@@ -391,13 +391,16 @@ class _Job(CanonicalRows):
 
     def _match_columns(self, available: set[str]) -> None:
         """Mapped names matched to the file's ignoring case and spaces ("Deal Owner" for "Deal
-        owner": CRMs relabel their exports), and optional fields without a column let go."""
+        owner": CRMs relabel their exports) or by the mapping's `column_aliases`, and optional
+        fields without a column let go."""
         loose = {loose_key(c): c for c in available if c != "__line"}
         for f, column in list(self.columns.items()):
             if column in available or (self.mapping.generated_id and f == "id"):
                 continue
-            if loose_key(column) in loose:
-                self.columns[f] = loose[loose_key(column)]
+            names = [column, *self.mapping.column_aliases.get(f, [])]
+            found = [loose[loose_key(n)] for n in names if loose_key(n) in loose]
+            if found:
+                self.columns[f] = found[0]
             elif f in self.mapping.optional_fields:
                 del self.columns[f]
                 if not self.checked_header:

@@ -40,7 +40,15 @@ BUILT_IN_DIR = Path(__file__).parent / "mappings"
 PRESETS = ("hubspot", "salesforce")
 BUILT_IN = ("canonical", "crm_sales_opportunities", "x_education_leads", *PRESETS)
 #: Keys whose entries a mapping adds to its preset's, entry by entry; any other key replaces it.
-MERGED_KEYS = ("columns", "stage_names", "stage_probabilities", "value_fixes", "csv", "amount")
+MERGED_KEYS = (
+    "columns",
+    "column_aliases",
+    "stage_names",
+    "stage_probabilities",
+    "value_fixes",
+    "csv",
+    "amount",
+)
 
 # Canonical opportunity fields a mapping may fill. `id` and `stage` are required.
 OPPORTUNITY_FIELDS = (
@@ -175,6 +183,9 @@ class Mapping(BaseModel):
     joins: list[Join] = Field(default_factory=list)
     history_file: str | None = None
     columns: dict[str, str | HashOf] | Literal["canonical"] = Field(default_factory=dict)
+    column_aliases: dict[str, list[str]] = Field(
+        default_factory=dict, description="field → other names its column goes by"
+    )
     stages: dict | None = None
     stage_names: dict[str, str] = Field(default_factory=dict, description="raw name → stage")
     stage_dates: dict[str, str] = Field(default_factory=dict)
