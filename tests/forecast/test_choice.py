@@ -185,3 +185,23 @@ def test_ours_recalibrated_is_ours_times_its_past_median_ratio_of_actual_to_fore
     assert value == pytest.approx(150.0) and factors["p50_factor"] == pytest.approx(0.5)
     few = _table({"model": [200.0] * 8}, [100.0] * 8)
     assert recalibrated(few, ORIGIN, 0, 300.0) is None  # too few past forecasts
+
+
+def _noisy_rival(n: int) -> pd.DataFrame:
+    """Ours 10% off every time; the run rate spot on one window and 14% off the next: 3 points
+    better on average, but by a lead that swings 14 points from one window to the next."""
+    return _table(
+        {"model": [110.0] * n, "run_rate": [100.0 if i % 2 else 114.0 for i in range(n)]},
+        [100.0] * n,
+    )
+
+
+def test_a_rival_whose_lead_is_within_the_noise_of_a_few_windows_does_not_replace_ours():
+    few = choose(_noisy_rival(10), ORIGIN, 0, blends=False)
+    assert few.method == "model" and not few.has_range  # ours, with its own range
+    assert "by less than its noise" in few.reason and "run rate" in few.reason
+
+
+def test_the_same_lead_held_over_many_separate_windows_replaces_ours():
+    many = choose(_noisy_rival(60), ORIGIN, 0, blends=False)
+    assert many.method == "run_rate" and many.has_range

@@ -11,7 +11,11 @@ per-stage baseline, ours recalibrated on its past errors: `recalibrated`) and, w
 on, the plain mean of ours and each naive forecast (`model+last_period`): a fixed pair has
 nothing fitted, so its past error is as honest as a single method's, and it costs one addition.
 Candidates are compared on the same past windows (those where all of them have a forecast); a
-method too rarely available to share enough windows with ours drops out first.
+method too rarely available to share enough windows with ours drops out first. **A rival
+replaces ours only when its lead is larger than the noise** (`NOISE_GUARD` standard errors of
+the paired difference, counted over the windows that do not overlap): weekly origins forecast
+nearly the same quarter thirteen weeks running, so nine past forecasts can rest on one window,
+and a lead one lucky window gave would otherwise swap the method (and its range) back and forth.
 
 **Recent outcomes weigh more.** A past forecast's weight halves with every quarter
 (`HALF_LIFE_WEEKS`) between its window's end and the origin: errors (WAPE, bias) and ranges are
@@ -58,6 +62,11 @@ CHOSEN_LABEL = "chosen by past error"
 #: Ours recalibrated on its own past errors: times the median of actual / forecast over its
 #: earlier forecasts whose windows had ended (calibration on outcomes later than its training).
 RECALIBRATED = "model_recalibrated"
+#: How many standard errors a rival's past advantage over ours must exceed for it to replace
+#: ours (`advantage`): one, so that a lead the past windows' noise could give is not taken for
+#: a better method. Weekly origins share most of their windows, so the noise is counted over
+#: the windows that do not overlap, not over the forecasts.
+NOISE_GUARD = 1.0
 #: Blended with ours (a plain mean) when blends are on.
 BLEND_WITH = tuple(naive.NAIVE)
 LABELS = {
@@ -69,6 +78,8 @@ LABELS = {
 }
 #: A wide table's columns that are not methods: what happened, and when the window ended.
 _FACTS = ("actual", "end")
+#: Not methods either: when the window started (where the table has it).
+_NOT_METHODS = (*_FACTS, "start")
 TABLE_COLUMNS = ("origin", "horizon_weeks", "window", "end", "method", "actual", "forecast")
 
 
@@ -190,7 +201,7 @@ def choose(
             f"{_ahead(h)} had ended by {at.date()}, fewer than the {min_past} needed to choose",
         )
     wide = _wide(past[past["horizon_weeks"] == used], blends)
-    methods = [m for m in wide.columns if m not in _FACTS and _allowed(m, allowed)]
+    methods = [m for m in wide.columns if m not in _NOT_METHODS and _allowed(m, allowed)]
     if MODEL not in methods:
         return _keep_ours(at, h, used, 0, f"kept {LABELS[MODEL]}: nothing else to compare with")
     rows, candidates = _common_rows(wide, methods, min_past)
@@ -206,6 +217,19 @@ def choose(
         for m in candidates
     }
     best = min(candidates, key=lambda m: (scores[m], m != MODEL, m))
+    if best != MODEL:
+        gain, noise, windows = advantage(rows, wide, best, w)
+        if gain <= NOISE_GUARD * noise:
+            return _keep_ours(
+                at,
+                h,
+                used,
+                len(rows),
+                f"kept {LABELS[MODEL]}: {label_of(best)} had a lower past error "
+                f"({_pc(scores[best])} vs {_pc(scores[MODEL])} over {len(rows)} forecasts "
+                f"{_ahead(used)}), but by less than its noise: the past forecasts span about "
+                f"{windows:.0f} separate window{'s' if round(windows) != 1 else ''}",
+            )
     err = rows[best].to_numpy(dtype=float) - actual
     factors = _factors(wide[[*_FACTS, best]].dropna(), best, min_past, at)
     where = _ahead(used) + (f" (none enough {_ahead(h)})" if used != h else "")
@@ -337,6 +361,8 @@ def _wide(rows: pd.DataFrame, blends: bool) -> pd.DataFrame:
     wide.columns = [str(c) for c in wide.columns]
     wide["actual"] = rows.groupby(key)["actual"].first()
     wide["end"] = rows.groupby(key)["end"].first()
+    if "start" in rows:
+        wide["start"] = rows.groupby(key)["start"].first()
     if blends and MODEL in wide:
         for other in BLEND_WITH:
             if other in wide:
@@ -363,6 +389,32 @@ def _common_rows(
             return wide.loc[common, [*_FACTS, *keep]], keep
         rarest = min((m for m in keep if m != MODEL), key=lambda m: (have[m].sum(), m))
         keep.remove(rarest)
+
+
+def advantage(
+    rows: pd.DataFrame, wide: pd.DataFrame, rival: str, w: np.ndarray
+) -> tuple[float, float, float]:
+    """How much lower the rival's past error was than ours (the recency-weighted mean of
+    |ours − actual| − |rival − actual|, over the mean actual), its standard error, and the
+    number of separate windows it rests on: the weights' effective size, and at most the span
+    of the windows' ends over a window's length (overlapping windows share their outcome)."""
+    actual = rows["actual"].to_numpy(dtype=float)
+    diff = np.abs(rows[MODEL].to_numpy(dtype=float) - actual) - np.abs(
+        rows[rival].to_numpy(dtype=float) - actual
+    )
+    scale = float((w * actual).sum() / w.sum())
+    d = diff / scale
+    mean = float((w * d).sum() / w.sum())
+    var = float((w * (d - mean) ** 2).sum() / w.sum())
+    windows = float(w.sum() ** 2 / (w**2).sum())
+    if "start" in wide:
+        spans = wide.loc[rows.index]
+        length = (pd.to_datetime(spans["end"]) - pd.to_datetime(spans["start"])).median()
+        ends = pd.to_datetime(spans["end"])
+        if length > pd.Timedelta(0):
+            windows = min(windows, float((ends.max() - ends.min()) / length) + 1.0)
+    windows = max(windows, 1.0)
+    return mean, math.sqrt(var / windows), windows
 
 
 def recency_weights(rows: pd.DataFrame, at: pd.Timestamp) -> np.ndarray:
