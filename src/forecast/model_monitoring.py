@@ -267,15 +267,25 @@ def deal_drift(
     version: str | None = None,
     now: object = None,
 ) -> Drift:
-    """Drift of the deal model's inputs: its training rows (deals known to have ended before
-    `trained_on_before`, as-of snapshots while open) against the inputs it scored in the last
-    `window_days`, or, with too few logged, the dataset's open deals now."""
+    """Drift of the deal model's inputs: the open pipeline when its training data ends
+    (`trained_on_before`; else, or with too few deals then, its training rows) against the inputs
+    it scored in the last `window_days`, or, with too few logged, the dataset's open deals now.
+    Pipeline against pipeline: counts that only grow (a rep's closed deals) and the ages of a
+    pipeline are compared with their like, not with snapshots of deals long closed."""
     columns = feat.model_features(history.left_out)
-    reference = feat.deal_training_rows(
-        history, every_days=every_days, known_before=trained_on_before
-    )
-    cut = "" if trained_on_before is None else f" before {as_timestamp(trained_on_before):%Y-%m-%d}"
-    reference_says = f"training rows: deals ended{cut}, as of every {every_days} days while open"
+    reference = pd.DataFrame()
+    if trained_on_before is not None:  # like for like: the open pipeline when training data ends
+        cut = as_timestamp(trained_on_before)
+        reference = feat.open_deal_rows(history, cut)
+        reference_says = f"open deals as of {cut:%Y-%m-%d} (where the model's training data ends)"
+    if len(reference) < MIN_LOGGED_ROWS:
+        reference = feat.deal_training_rows(
+            history, every_days=every_days, known_before=trained_on_before
+        )
+        cut_text = "" if trained_on_before is None else f" before {cut:%Y-%m-%d}"
+        reference_says = (
+            f"training rows: deals ended{cut_text}, as of every {every_days} days while open"
+        )
     t = as_timestamp(now) if now is not None else pd.Timestamp(store.utcnow())
     since = (t - pd.Timedelta(days=window_days)).to_pydatetime().replace(tzinfo=None)
     current = logged_inputs(engine, "deal", dataset_of(history), since, version)
