@@ -12,7 +12,7 @@ import pytest
 from forecast.data.generator import generate_pipeline
 from forecast.errors import InvalidInput
 from forecast.forecasting.backtest import backtest
-from forecast.history import DealHistory
+from forecast.history import DealHistory, observations_of
 from forecast.settings import Settings
 
 T = pd.Timestamp
@@ -117,7 +117,17 @@ def test_overall_scores_compare_our_forecast_with_the_weighted_pipeline(report):
     assert overall["groups"]["forecasts"] == sum(len(p.groups) for p in report.scored)
 
 
-def test_reps_own_calls_are_scored_beside_the_model_on_the_same_deals(report):
+@pytest.fixture(scope="module")
+def called(gen) -> DealHistory:
+    """The generated deals with their calls observed when each deal was created (as a CRM
+    pushing each deal from its creation records them): calls known before each origin."""
+    opps = gen.opportunities
+    seen = observations_of(opps.assign(updated_at=opps["created_at"]))
+    return DealHistory.from_frames(opps, gen.history, gen.stages, field_log=seen)
+
+
+def test_reps_own_calls_are_scored_beside_the_model_on_the_same_deals(called):
+    report = backtest(called, freq="quarter", settings=SETTINGS)
     for p in report.scored:
         assert sum(r["actual"] for r in p.reps) == pytest.approx(p.actual_pipeline)
     scores = report.rep_scores()
@@ -127,6 +137,14 @@ def test_reps_own_calls_are_scored_beside_the_model_on_the_same_deals(report):
     data = report.to_dict()
     json.dumps(data)  # plain types only
     assert data["reps"] == scores
+    assert not any("reps' calls not scored" in n for n in report.notes)
+
+
+def test_calls_known_only_from_a_flat_export_are_not_scored_and_it_says_why(report):
+    # The fixture's export holds each deal's final call, observed at the export: hindsight.
+    assert all(p.reps == [] for p in report.scored)
+    assert report.rep_scores() == []
+    assert any("reps' calls not scored" in n for n in report.notes)
 
 
 def test_bad_input_is_refused(history):

@@ -56,7 +56,7 @@ from forecast.forecasting import choice, naive
 from forecast.forecasting.backtest_report import BacktestReport, PeriodResult
 from forecast.forecasting.drift import Probe, cached_drift, drift_from_probes, probe_spans
 from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, refreshed
-from forecast.forecasting.rep_calls import rep_calls
+from forecast.forecasting.rep_calls import has_calls, hindsight_note, rep_calls
 from forecast.forecasting.revenue import GROUP_COLUMNS, MISSING_GROUP, forecast_pipeline
 from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
@@ -148,6 +148,9 @@ def backtest(
     )
     for r in results:
         r.sealed = sealed_from is not None and r.period.end > sealed_from
+    at_zero = [r for r in results if r.status == "ok" and r.horizon_weeks == 0]
+    if at_zero and not any(r.reps for r in at_zero) and has_calls(history.deals):
+        notes.append(hindsight_note())
     _choose_all(results)
     if sealed_from is not None:
         notes.append(
@@ -504,5 +507,8 @@ def _one_forecast(
                 line[name] = None if values is None else rounded(values.get(g.group, 0.0), 2)
             result.groups.append(line)
     if h == 0:
-        result.reps = rep_calls(shown, pipeline, fc.deals, won, per)
+        seen = pd.Series(
+            history.first_observed() < origin.to_datetime64(), index=history.deals["id"]
+        )
+        result.reps = rep_calls(shown, pipeline, fc.deals, won, per, seen)
     return result

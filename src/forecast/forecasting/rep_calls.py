@@ -4,10 +4,13 @@ Reps' own calls, where the data carries them (`rep_probability`, `forecast_categ
 `expected_close_at`), are scored per rep (horizon 0 only) beside the model's pipeline forecast
 for the same rep and the same deals (open at t0): the rep's probability-weighted call (Σ amount ×
 rep_probability over deals the rep expected to close inside the period), Commit and Commit + Best
-Case totals, each against the revenue those open deals actually brought in. The store keeps the
-current call only: the backtest takes it as the call the rep made before t0, which holds where
-calls are set when a deal is opened (as in the generated data) and flatters reps whose CRM lets
-them edit calls later.
+Case totals, each against the revenue those open deals actually brought in.
+
+**Only calls known at t0.** A call counts only where the deal's fields were observed before t0
+(the field history: an earlier export, a CRM push). A flat export holds each deal's final
+probability and forecast category, written after the outcome: scored as if made before t0 they
+would equal what was won. Where no deal of the pipeline was observed before t0, no rep is scored
+and `hindsight_note` says why.
 """
 
 from __future__ import annotations
@@ -19,21 +22,45 @@ import pandas as pd
 from forecast.periods import Period
 
 
+def has_calls(opportunities: pd.DataFrame) -> bool:
+    """Whether the data carries reps' calls at all (a probability or a forecast category)."""
+    return any(
+        c in opportunities and opportunities[c].notna().any()
+        for c in ("rep_probability", "forecast_category")
+    )
+
+
+def hindsight_note(fields: tuple[str, ...] = ("rep_probability", "forecast_category")) -> str:
+    return (
+        f"reps' calls not scored: the data holds only the final {' and '.join(fields)} of each "
+        "deal (no observation before the forecast dates), and a call written after the outcome "
+        "would score as perfect; push deals through the CRM sync API (or import exports over "
+        "time) to keep calls as they were made"
+    )
+
+
 def rep_calls(
     opportunities: pd.DataFrame,
     pipeline: pd.DataFrame,
     deals: pd.DataFrame | None,
     won: pd.DataFrame,
     per: Period,
+    seen_before: pd.Series | None = None,
 ) -> list[dict[str, Any]]:
     """Per rep: their own calls over their deals open at t0, the model's forecast of the same
-    deals, and what those deals actually brought in during the period."""
+    deals, and what those deals actually brought in during the period. `seen_before` (by deal
+    id): whether the deal's fields were observed before t0; only those deals' calls count, and
+    without any, no rep is scored."""
     has_p = "rep_probability" in opportunities and opportunities["rep_probability"].notna().any()
     has_cat = (
         "forecast_category" in opportunities and opportunities["forecast_category"].notna().any()
     )
     if not (has_p or has_cat) or pipeline.empty or "owner" not in pipeline:
         return []
+    if seen_before is not None:
+        pipeline = pipeline[pipeline["id"].map(seen_before).fillna(False).astype(bool)]
+        if pipeline.empty:
+            return []
     info = opportunities.set_index("id")
     frame = pd.DataFrame(
         {
