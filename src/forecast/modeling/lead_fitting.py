@@ -38,6 +38,8 @@ from forecast.settings import Settings, get_settings
 
 #: The holdout of leads without dates does not depend on the training seed: it stays put.
 HOLDOUT_SALT = 20_240_601
+#: Share of leads that must carry `created_at` for the holdout to be by time.
+MIN_DATED_SHARE = 0.9
 
 
 def _stable_stratified_holdout(ids: pd.Series, y: np.ndarray, fraction: float) -> np.ndarray:
@@ -49,6 +51,49 @@ def _stable_stratified_holdout(ids: pd.Series, y: np.ndarray, fraction: float) -
         k = int(round(len(idx) * fraction))
         test[idx[np.argsort(u[idx], kind="stable")[:k]]] = True
     return test
+
+
+def _created(leads: pd.DataFrame) -> pd.Series:
+    """`created_at` as naive UTC timestamps (blank or unreadable → NaT); all NaT if absent."""
+    if "created_at" not in leads.columns:
+        return pd.Series(pd.NaT, index=leads.index, dtype="datetime64[us]")
+    created = pd.to_datetime(leads["created_at"], errors="coerce", utc=True, format="mixed")
+    return created.dt.tz_localize(None)
+
+
+def _lead_holdout(
+    leads: pd.DataFrame, y: np.ndarray, fraction: float
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Test mask and how it was drawn: the newest `fraction` of leads where leads are dated.
+
+    Scoring always meets leads newer than the training data, so a holdout by time measures what
+    users get; a random one flatters when conversion drifts. Leads count as dated when at least
+    `MIN_DATED_SHARE` of them carry `created_at`; the few undated ones then train (their time is
+    unknown, so they cannot be shown to be older or newer) and are never tested on.
+    """
+    created = _created(leads)
+    share = float(created.notna().mean()) if len(created) else 0.0
+    if share >= MIN_DATED_SHARE:
+        cut = created.quantile(1 - fraction)
+        test = (created >= cut).to_numpy()
+        split = {
+            "method": "time",
+            "cut": str(cut),
+            "holdout_fraction": fraction,
+            "undated_in_training": int(created.isna().sum()),
+        }
+        return test, split
+    test = _stable_stratified_holdout(leads["id"].astype(str), y, fraction)
+    split = {"method": "stratified holdout (stable, by id)", "holdout_fraction": fraction}
+    if share > 0:
+        split["partly_dated"] = True
+        split["why"] = (
+            f"only {share:.0%} of leads have a created_at date (a holdout by time needs "
+            f"{MIN_DATED_SHARE:.0%}): the holdout is a stable random one, not by time"
+        )
+    else:
+        split["why"] = "leads have no created_at dates: the holdout is a stable random one"
+    return test, split
 
 
 def train_leads(
@@ -120,18 +165,10 @@ def train_leads(
     warnings += leak_warnings(X, y, settings.leak_warning_auc)
 
     note(progress, "splitting")
-    dated = "created_at" in labelled and labelled["created_at"].notna().all()
-    if dated:
-        created = pd.to_datetime(labelled["created_at"])
-        cut = created.quantile(1 - settings.holdout_fraction)
-        test = (created >= cut).to_numpy()
-        split = {"method": "time", "cut": str(cut), "holdout_fraction": settings.holdout_fraction}
-    else:
-        test = _stable_stratified_holdout(labelled["id"].astype(str), y, settings.holdout_fraction)
-        split = {
-            "method": "stratified holdout (stable, by id)",
-            "holdout_fraction": settings.holdout_fraction,
-        }
+    test, split = _lead_holdout(labelled, y, settings.holdout_fraction)
+    dated = split["method"] == "time"
+    if split.get("partly_dated"):
+        warnings.append(split["why"])
     check_holdout(y[~test], y[test], settings.min_holdout_per_class, "leads")
     X_train, X_test, y_train, y_test = X[~test], X[test], y[~test], y[test]
 
