@@ -90,6 +90,8 @@ def read_export(
         attrs = store.infer_types(attrs)
         attrs.insert(0, "id", frame["id"])
         attrs["converted"] = frame["converted"].astype("Int64")
+        if "created_at" in frame and frame["created_at"].notna().any():
+            attrs["created_at"] = frame["created_at"]  # a dated file trains with a time holdout
         export.leads = attrs.reset_index(drop=True)
     return export
 

@@ -542,8 +542,9 @@ def load_field_history(engine: Engine, dataset: str) -> pd.DataFrame:
 
 
 def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:
-    """Leads of a dataset: their stored attributes as columns, plus id and converted."""
-    query = select(leads.c.id, leads.c.converted, leads.c.attributes).where(
+    """Leads of a dataset: their stored attributes as columns, plus id, converted and, where
+    the leads are dated, created_at (what a time holdout splits on)."""
+    query = select(leads.c.id, leads.c.converted, leads.c.created_at, leads.c.attributes).where(
         leads.c.dataset == dataset
     )
     with engine.connect() as conn:
@@ -551,6 +552,9 @@ def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:
     attrs = infer_types(pd.DataFrame([r.attributes for r in rows]))
     attrs.insert(0, "id", [r.id for r in rows])
     attrs["converted"] = pd.array([r.converted for r in rows], dtype="Int64")
+    created = pd.to_datetime(pd.Series([r.created_at for r in rows], dtype=object))
+    if created.notna().any():
+        attrs["created_at"] = created.to_numpy()
     return attrs
 
 
