@@ -29,6 +29,7 @@ from serving.dashboard.export import CHARTS, content_disposition, csv_rows, to_c
 from serving.dashboard.figures import figure_json, forecast_figure, funnel_figure, history_figure
 from serving.dashboard.overviews import OverviewCacheDep, compute
 from serving.limits import HeavyDep
+from serving.observability import monitoring_cache
 from serving.routes.models import describe
 from serving.sessions import VIEW_ROLES, Session, SessionManager, SessionsDep
 
@@ -221,6 +222,7 @@ def _context(
         "datasets": datasets,
         "ov": ov,
     }
+    ctx["monitoring"] = _monitoring(request)
     if ov is None:
         ctx["models"] = describe(request.app.state.models).model_dump(mode="json")
         return ctx
@@ -240,6 +242,13 @@ def _context(
         history_figure=_history_figure(request, ov),
     )
     return ctx
+
+
+def _monitoring(request: Request) -> list[dict[str, Any]] | None:
+    """Model monitoring as last computed (None while the first computation runs: the page never
+    waits for it; the cache refreshes in the background, as for /metrics)."""
+    reports = monitoring_cache(request.app).peek()
+    return None if reports is None else [r.to_dict() for r in reports]
 
 
 def _history_figure(request: Request, ov: page.Overview) -> str | None:

@@ -311,3 +311,20 @@ def test_the_forecast_over_time_chart_shows_each_tracked_date(browser, server, e
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator("#forecast-history").screenshot(path=str(ARTIFACTS / "forecast_over_time.png"))
     context.close()
+
+
+def test_the_model_card_shows_monitoring_once_computed(browser, server, env):
+    context, page = signed_in(browser, f"{server}/?period=2017-Q4", env)
+    deadline = time.monotonic() + 120
+    while page.locator("#monitoring-pending").count():  # computed in the background
+        assert time.monotonic() < deadline, "monitoring never computed"
+        time.sleep(1)
+        page.reload()
+    deals = page.locator("#monitoring .monitor[data-kind='deal']")
+    assert deals.count() == 1
+    text = " ".join(deals.inner_text().split())
+    assert "Input drift (PSI" in text and "no scored deal has an outcome yet" in text
+    assert deals.locator("table.drift tbody tr").count() >= 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#models").screenshot(path=str(ARTIFACTS / "model_monitoring.png"))
+    context.close()
