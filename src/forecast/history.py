@@ -242,8 +242,9 @@ class DealHistory:
 
     def fields_at(
         self, pos: np.ndarray, when: np.ndarray, columns: Iterable[str] | None = None
-    ) -> dict[str, np.ndarray]:
-        """Per (deal position, time): each tracked field at its value known then.
+    ) -> dict[str, Any]:
+        """Per (deal position, time): each tracked field at its value known then (a numpy array,
+        or the column's own array type for text).
 
         The last observation strictly before the time; before the first one, the first one.
         """
@@ -257,8 +258,12 @@ class DealHistory:
             row = np.where(row >= 0, row, first[pos])
         out = {}
         for col in cols:
-            values = log[col].to_numpy()
-            got = values[np.maximum(row, 0)]
+            column = log[col]
+            # Text is taken as it is stored: turned into Python strings and back, it would cost
+            # more than the rest of an as-of read.
+            text = isinstance(column.dtype, pd.StringDtype)
+            values = column.array if text else column.to_numpy()
+            got = values.take(np.maximum(row, 0))
             if (row < 0).any():
                 got = pd.Series(got).where(row >= 0).to_numpy()
             out[col] = got
@@ -305,7 +310,11 @@ class DealHistory:
         created = self.deals["created_at"].to_numpy("datetime64[us]")
         keep = pos >= 0
         keep[keep] = created[pos[keep]] < when[keep]
-        pos, when = pos[keep], when[keep]
+        return self._rows_at(pos[keep], when[keep], for_models)
+
+    def _rows_at(self, pos: np.ndarray, when: np.ndarray, for_models: bool) -> pd.DataFrame:
+        """`rows_at` for deal positions each created before its time."""
+        created = self.deals["created_at"].to_numpy("datetime64[us]")
         stage, entered = self.stage_at(pos, when)
         status = np.full(len(pos), OPEN, dtype=object)
         status[stage == self.stages.won] = WON
@@ -358,22 +367,21 @@ class DealHistory:
         return frame.copy(deep=False)
 
     def _state_at(self, ts: pd.Timestamp, for_models: bool) -> pd.DataFrame:
-        created = self.deals["created_at"]
-        ids = self.deals["id"][created.notna() & (created < ts)]
-        points = pd.DataFrame(
-            {"id": ids.to_numpy(), "as_of": np.full(len(ids), ts.to_datetime64(), "datetime64[us]")}
+        pos = np.flatnonzero(self._created_before(ts))
+        frame = self._rows_at(
+            pos, np.full(len(pos), ts.to_datetime64(), "datetime64[us]"), for_models
         )
-        frame = self.rows_at(points, for_models=for_models)
         day = pd.Timedelta(days=1)
         frame["age_days"] = (ts - frame["created_at"]) / day
         frame["days_in_stage"] = (ts - frame["stage_entered_at"]) / day
         if "created_estimated" in self.deals:
-            frame.insert(
-                3,
-                "created_estimated",
-                self.deals["created_estimated"].to_numpy()[self.positions(frame["id"])],
-            )
+            frame.insert(3, "created_estimated", self.deals["created_estimated"].to_numpy()[pos])
         return frame
+
+    def _created_before(self, ts: pd.Timestamp) -> np.ndarray:
+        """Per deal: created before ts (the deals `as_of(ts)` holds)."""
+        created = self.deals["created_at"]
+        return (created.notna() & (created < ts)).to_numpy()
 
     def open_at(self, t: object, *, for_models: bool = False) -> pd.DataFrame:
         """Only the deals open at t."""
@@ -402,13 +410,13 @@ class DealHistory:
         e_pos, e_time, first = self._field_events
         keep = e_time < ts.to_datetime64()
         keep[first[first >= 0]] = True
-        fields = self.field_log[keep]
-        fields = fields[pd.Index(deals["id"]).get_indexer(fields["opportunity_id"]) >= 0]
+        member = self._created_before(ts)  # the deals of `state`
+        keep &= (e_pos >= 0) & member[np.maximum(e_pos, 0)]
         return replace(
             self,
             deals=deals.reset_index(drop=True),
             stage_log=log.reset_index(drop=True),
-            field_log=fields.reset_index(drop=True),
+            field_log=self.field_log[keep].reset_index(drop=True),
         )
 
     def model_deals(self) -> pd.DataFrame:
@@ -419,6 +427,11 @@ class DealHistory:
 
     def closed_outcomes(self) -> pd.DataFrame:
         """Deals with an outcome and a close date: id, owner, account, closed_at, won (1/0)."""
+        return self._outcomes.copy(deep=False)  # copy-on-write: a caller's edit stays its own
+
+    @cached_property
+    def _outcomes(self) -> pd.DataFrame:
+        # Read by every batch of feature rows (the reps' and accounts' past win rates).
         deals = self.model_deals()
         closed = deals[deals["status"].isin([WON, LOST]) & deals["closed_at"].notna()]
         return pd.DataFrame(
