@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.overviews = OverviewCache()
     app.state.datasets = BuildOnceCache(DATASETS_KEPT)
+    app.state.pipeline_views = BuildOnceCache(pipeline_page.VIEWS_KEPT)
     app.state.forecast_models = BuildOnceCache(FORECAST_MODELS_KEPT)
     app.state.forecast_workers = None  # made when the app starts, if forecast_processes
     app.state.tracking = None  # the forecast history's scheduler, if track_every_hours

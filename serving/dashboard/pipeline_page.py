@@ -22,6 +22,7 @@ from forecast.errors import ForecastError, InvalidInput
 from forecast.history import as_timestamp
 from forecast.periods import Period, parse_period, period_of
 from forecast.waterfall import BARS, PipelineWaterfall, deal_records, pipeline_waterfall
+from serving.caches import BuildOnceCache
 from serving.dashboard.export import to_csv
 from serving.dashboard.figures import figure_json, waterfall_figure
 from serving.dashboard.routes import _html, _text, _to_login
@@ -32,6 +33,8 @@ from serving.sessions import SessionsDep
 router = APIRouter(include_in_schema=False)
 #: Deals listed per bar on the page (the CSV holds them all).
 DEALS_SHOWN = 50
+#: Waterfalls kept for repeat views.
+VIEWS_KEPT = 8
 #: The default span: what changed in the last week.
 DEFAULT_DAYS = 7
 LABELS = {
@@ -104,7 +107,10 @@ def movement(request: Request, q: PipelineQuery) -> Movement:
         period = parse_period(q.period)
     else:
         period = _default_period(data.history.as_of(end), end)
-    found = pipeline_waterfall(data.history, start, end, period=period, by="team")
+    key = (data.name, data.version, start, end, period.label if period else None)
+    found = _views(request).get(
+        key, lambda: pipeline_waterfall(data.history, start, end, period=period, by="team")
+    )
     teams = [g.group for g in found.groups]
     if q.team is not None and q.team not in teams:
         raise InvalidInput(f"team: no team {q.team!r} in this pipeline; its teams: {teams[:12]}")
@@ -150,6 +156,13 @@ async def pipeline_csv(
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+
+def _views(request: Request) -> BuildOnceCache:
+    """Waterfalls already computed, per dataset version, dates and period (every team's is in
+    each): a repeat view, or another team's, costs no pass over the deals; a new import or CRM
+    push changes the version and so the key."""
+    return request.app.state.pipeline_views
 
 
 def _context(m: Movement) -> dict[str, Any]:
