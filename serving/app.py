@@ -24,7 +24,7 @@ from serving.caches import BuildOnceCache
 from serving.dashboard import pipeline_page
 from serving.dashboard import routes as dashboard
 from serving.dashboard.overviews import OverviewCache
-from serving.datasets import DATASETS_KEPT
+from serving.datasets import DATASETS_KEPT, WATERFALLS_KEPT
 from serving.forecast_workers import ForecastWorkers
 from serving.observability import Metrics, RequestMiddleware
 from serving.routes import forecast as forecast_routes
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.overviews = OverviewCache()
     app.state.datasets = BuildOnceCache(DATASETS_KEPT)
-    app.state.pipeline_views = BuildOnceCache(pipeline_page.VIEWS_KEPT)
+    app.state.pipeline_views = BuildOnceCache(WATERFALLS_KEPT)
     app.state.forecast_models = BuildOnceCache(FORECAST_MODELS_KEPT)
     app.state.forecast_workers = None  # made when the app starts, if forecast_processes
     app.state.tracking = None  # the forecast history's scheduler, if track_every_hours

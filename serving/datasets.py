@@ -15,10 +15,14 @@ from sqlalchemy import Engine
 
 from forecast.data import store
 from forecast.errors import InvalidInput
-from forecast.history import DealHistory, load_deal_history
+from forecast.history import DealHistory, as_timestamp, load_deal_history
+from forecast.periods import Period
+from forecast.waterfall import PipelineWaterfall, pipeline_waterfall
 from serving.caches import BuildOnceCache
 
 DATASETS_KEPT = 4
+#: Pipeline waterfalls kept for repeat views (`cached_waterfall`).
+WATERFALLS_KEPT = 8
 
 
 @dataclass
@@ -65,3 +69,20 @@ def _read(engine: Engine, name: str, version: str) -> Dataset:
             top = top.sort_values("n", kind="stable").drop_duplicates("owner", keep="last")
             rep_team = {str(o): str(t) for o, t in zip(top["owner"], top["team"], strict=True)}
     return Dataset(name, version, history, history.now(), teams, rep_team)
+
+
+def cached_waterfall(
+    cache: BuildOnceCache,
+    data: Dataset,
+    start: object,
+    end: object,
+    period: Period | None,
+    by: str | None,
+) -> PipelineWaterfall:
+    """The pipeline waterfall of `data` (`forecast.waterfall`), computed once per dataset version,
+    dates, period and grouping: the API and the dashboard page share it, and a repeat view, a
+    group's view or a CSV costs no pass over the deals. A new import or CRM push changes the
+    version, and so the key."""
+    t0, t1 = as_timestamp(start), as_timestamp(end)
+    key = (data.name, data.version, t0, t1, period.label if period else None, by)
+    return cache.get(key, lambda: pipeline_waterfall(data.history, t0, t1, period=period, by=by))

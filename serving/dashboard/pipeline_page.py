@@ -21,20 +21,17 @@ from fastapi.responses import Response
 from forecast.errors import ForecastError, InvalidInput
 from forecast.history import as_timestamp
 from forecast.periods import Period, parse_period, period_of
-from forecast.waterfall import BARS, PipelineWaterfall, deal_records, pipeline_waterfall
-from serving.caches import BuildOnceCache
+from forecast.waterfall import BARS, PipelineWaterfall, deal_records
 from serving.dashboard.export import to_csv
 from serving.dashboard.figures import figure_json, waterfall_figure
 from serving.dashboard.routes import _html, _text, _to_login
-from serving.datasets import load_dataset
-from serving.limits import HeavyDep
-from serving.sessions import SessionsDep
+from serving.datasets import cached_waterfall, load_dataset
+from serving.limits import Heavy, HeavyDep
+from serving.sessions import Session, SessionManager, SessionsDep
 
 router = APIRouter(include_in_schema=False)
 #: Deals listed per bar on the page (the CSV holds them all).
 DEALS_SHOWN = 50
-#: Waterfalls kept for repeat views.
-VIEWS_KEPT = 8
 #: The default span: what changed in the last week.
 DEFAULT_DAYS = 7
 LABELS = {
@@ -94,6 +91,11 @@ class Movement:
     teams: list[str]
     found: PipelineWaterfall
 
+    @property
+    def shown(self) -> PipelineWaterfall:
+        """The waterfall as the page shows it: the chosen team's deals, or everyone's."""
+        return self.found.of_group(self.team) if self.team else self.found
+
 
 def movement(request: Request, q: PipelineQuery) -> Movement:
     """Validate the page's filters and compute its waterfall (per team)."""
@@ -107,10 +109,7 @@ def movement(request: Request, q: PipelineQuery) -> Movement:
         period = parse_period(q.period)
     else:
         period = _default_period(data.history.as_of(end), end)
-    key = (data.name, data.version, start, end, period.label if period else None)
-    found = _views(request).get(
-        key, lambda: pipeline_waterfall(data.history, start, end, period=period, by="team")
-    )
+    found = cached_waterfall(request.app.state.pipeline_views, data, start, end, period, "team")
     teams = [g.group for g in found.groups]
     if q.team is not None and q.team not in teams:
         raise InvalidInput(f"team: no team {q.team!r} in this pipeline; its teams: {teams[:12]}")
@@ -121,14 +120,9 @@ def movement(request: Request, q: PipelineQuery) -> Movement:
 async def pipeline_page(
     request: Request, sessions: SessionsDep, q: PipelineDep, heavy: HeavyDep
 ) -> Response:
-    session = await run_in_threadpool(sessions.read, request)
+    session, shown, problem = await _signed_in_movement(request, sessions, q, heavy)
     if session is None:
         return _to_login(request)
-    try:
-        shown: Movement | None = await heavy(movement, request, q)
-        problem = None
-    except ForecastError as exc:
-        shown, problem = None, str(exc)
     context: dict[str, Any] = {"session": session, "csrf_token": session.csrf, "problem": problem}
     if shown is not None:
         context.update(_context(shown))
@@ -139,17 +133,14 @@ async def pipeline_page(
 async def pipeline_csv(
     request: Request, sessions: SessionsDep, q: PipelineDep, heavy: HeavyDep
 ) -> Response:
-    session = await run_in_threadpool(sessions.read, request)
+    session, shown, problem = await _signed_in_movement(request, sessions, q, heavy)
     if session is None:
         return _to_login(request)
-    try:
-        shown: Movement = await heavy(movement, request, q)
-    except ForecastError as exc:
-        return _text(str(exc), 422)
-    deals = _deals_of(shown)
+    if shown is None:
+        return _text(problem or "no pipeline", 422)
     name = f"pipeline_{shown.start.date()}_{shown.end.date()}.csv"
     return Response(
-        to_csv(deal_records(deals)),
+        to_csv(deal_records(shown.shown.deals)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -158,16 +149,22 @@ async def pipeline_csv(
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def _views(request: Request) -> BuildOnceCache:
-    """Waterfalls already computed, per dataset version, dates and period (every team's is in
-    each): a repeat view, or another team's, costs no pass over the deals; a new import or CRM
-    push changes the version and so the key."""
-    return request.app.state.pipeline_views
+async def _signed_in_movement(
+    request: Request, sessions: SessionManager, q: PipelineQuery, heavy: Heavy
+) -> tuple[Session | None, Movement | None, str | None]:
+    """The session (None: not signed in), and the movement asked for or why it cannot be shown."""
+    session = await run_in_threadpool(sessions.read, request)
+    if session is None:
+        return None, None, None
+    try:
+        return session, await heavy(movement, request, q), None
+    except ForecastError as exc:
+        return session, None, str(exc)
 
 
 def _context(m: Movement) -> dict[str, Any]:
-    line = next((g for g in m.found.groups if g.group == m.team), m.found.total)
-    deals = _deals_of(m)
+    line = m.found.line(m.team)
+    listed, counts = m.shown.largest_deals(DEALS_SHOWN), m.shown.deal_counts()
     query = {
         "dataset": m.dataset,
         "from": str(m.start.date()),
@@ -178,15 +175,14 @@ def _context(m: Movement) -> dict[str, Any]:
         query["team"] = m.team
     bars = []
     for bar, sign in BARS:
-        rows = deals[deals["bar"] == bar]
         bars.append(
             {
                 "bar": bar,
                 "label": LABELS[bar],
                 "sign": "+" if sign > 0 else "−",
                 "amount": line.bars_cents[bar] / 100,
-                "count": len(rows),
-                "deals": deal_records(rows.nlargest(DEALS_SHOWN, "amount")),
+                "count": counts[bar],
+                "deals": listed[bar],
             }
         )
     return {
@@ -198,11 +194,6 @@ def _context(m: Movement) -> dict[str, Any]:
         "query": urlencode(query),
         "figure": figure_json(waterfall_figure(line.to_dict(), CHART_LABELS)),
     }
-
-
-def _deals_of(m: Movement) -> pd.DataFrame:
-    deals = m.found.deals
-    return deals[deals["group"] == m.team] if m.team else deals
 
 
 def _day(text: str, name: str) -> pd.Timestamp:

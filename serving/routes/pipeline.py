@@ -7,16 +7,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import pandas as pd
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from forecast.errors import InvalidInput, NotFound
+from forecast.errors import InvalidInput
 from forecast.forecasting.forecast_waterfall import forecast_waterfall
 from forecast.periods import parse_period
-from forecast.waterfall import BARS, PipelineWaterfall, deal_records, pipeline_waterfall
+from forecast.waterfall import PipelineWaterfall, deal_records
 from serving.dashboard.export import to_csv
-from serving.datasets import load_dataset
+from serving.datasets import cached_waterfall, load_dataset
 from serving.deps import DatasetQuery, DatasetsDep, EngineDep, SettingsDep, ViewerKey
 from serving.limits import HeavyDep
 
@@ -60,6 +59,7 @@ class WaterfallResponse(BaseModel):
     response_model_by_alias=True,
 )
 async def get_waterfall(
+    request: Request,
     heavy: HeavyDep,
     engine: EngineDep,
     settings: SettingsDep,
@@ -99,36 +99,24 @@ async def get_waterfall(
     def compute() -> tuple[str, PipelineWaterfall]:
         data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
         end = to if to is not None else data.history.now()
-        found = pipeline_waterfall(data.history, from_, end, period=chosen, by=by)
-        return data.name, found
+        views = request.app.state.pipeline_views
+        return data.name, cached_waterfall(views, data, from_, end, chosen, by)
 
     name, found = await heavy(compute)
-    groups = found.groups
-    deals = found.deals
     if group is not None:
-        groups = [g for g in groups if g.group == group]
-        if not groups:
-            raise NotFound(f"group: no deals of {by} {group!r} in the pipeline at either date")
-        deals = deals[deals["group"] == group]
+        found = found.of_group(group)
     if format == "csv":
         return Response(
-            to_csv(deal_records(deals)),
+            to_csv(deal_records(found.deals)),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="pipeline_waterfall.csv"'},
         )
-    body = found.to_dict()
-    body["groups"] = [g.to_dict() for g in groups]
-    by_bar = {bar: deals[deals["bar"] == bar] for bar, _ in BARS}
     return {
         "dataset": name,
-        **body,
-        "deals": {bar: deal_records(_largest(d, deals_per_bar)) for bar, d in by_bar.items()},
-        "deals_total": {bar: len(d) for bar, d in by_bar.items()},
+        **found.to_dict(),
+        "deals": found.largest_deals(deals_per_bar),
+        "deals_total": found.deal_counts(),
     }
-
-
-def _largest(deals: pd.DataFrame, n: int) -> pd.DataFrame:
-    return deals.nlargest(n, "amount") if n else deals.iloc[:0]
 
 
 @router.get(

@@ -23,14 +23,14 @@ in the total. Amounts are summed in whole cents, so every waterfall balances to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from forecast.data.stages import LOST, WON
-from forecast.errors import InvalidInput
+from forecast.errors import InvalidInput, NotFound
 from forecast.history import DealHistory, as_timestamp
 from forecast.kpis import GROUP_COLUMNS
 from forecast.periods import Period
@@ -103,8 +103,33 @@ class PipelineWaterfall:
     deals: pd.DataFrame  # DEAL_COLUMNS: one row per deal and bar it lands in
     notes: list[str]
 
-    def to_dict(self, *, with_deals: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def of_group(self, group: str) -> PipelineWaterfall:
+        """Only one group's waterfall and deals (the total stays the whole pipeline's)."""
+        groups = [g for g in self.groups if g.group == group]
+        if not groups:
+            raise NotFound(f"group: no deals of {self.by} {group!r} in the pipeline at either date")
+        return replace(self, groups=groups, deals=self.deals[self.deals["group"] == group])
+
+    def line(self, group: str | None = None) -> Waterfall:
+        """One group's waterfall, or the total's."""
+        return next((g for g in self.groups if g.group == group), self.total)
+
+    def largest_deals(self, per_bar: int) -> dict[str, list[dict[str, Any]]]:
+        """Per bar, its `per_bar` largest deals as JSON records."""
+        return {
+            bar: deal_records(rows.nlargest(per_bar, "amount") if per_bar else rows.iloc[:0])
+            for bar, rows in self._by_bar().items()
+        }
+
+    def deal_counts(self) -> dict[str, int]:
+        """Per bar, how many deals it holds."""
+        return {bar: len(rows) for bar, rows in self._by_bar().items()}
+
+    def _by_bar(self) -> dict[str, pd.DataFrame]:
+        return {bar: self.deals[self.deals["bar"] == bar] for bar, _ in BARS}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
             "from": str(self.start.date()),
             "to": str(self.end.date()),
             "period": self.period.to_dict() if self.period is not None else None,
@@ -114,9 +139,6 @@ class PipelineWaterfall:
             "groups": [g.to_dict() for g in self.groups],
             "notes": self.notes,
         }
-        if with_deals:
-            out["deals"] = deal_records(self.deals)
-        return out
 
 
 def pipeline_waterfall(
