@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import pandas as pd
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -254,20 +253,16 @@ def _monitoring(request: Request) -> list[dict[str, Any]] | None:
 def _history_figure(request: Request, ov: page.Overview) -> str | None:
     """The chosen period's forecast over time (the team's, when one is chosen), where tracked."""
     view = ov.view
-    tracked = forecast_runs.history_of(
+    found = forecast_runs.period_history(
         request.app.state.engine,
         view.dataset,
         view.period.label,
         level="team" if view.team else "total",
         group=view.team,
     )
-    if tracked.empty:
+    if not found["points"]:
         return None
-    points = [
-        {**r, "as_of": str(pd.Timestamp(r["as_of"]).date())} for r in tracked.to_dict("records")
-    ]
-    target = ov.forecast.data["focus_row"].get("target") if ov.forecast.ok else None  # type: ignore[index]
-    return figure_json(history_figure(points, target))
+    return figure_json(history_figure(found["points"], found["target"]))
 
 
 def _model_card(request: Request, fc: page.Section) -> dict[str, Any]:

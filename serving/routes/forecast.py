@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -13,9 +12,6 @@ from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.forecasting import forecast_runs
 from forecast.forecasting.service import forecast_against_targets
-from forecast.forecasting.targets import TOTAL, read_targets
-from forecast.formatting import rounded
-from forecast.periods import parse_period
 from serving.datasets import load_dataset
 from serving.deps import (
     DatasetQuery,
@@ -146,40 +142,11 @@ async def get_forecast_history(
     def read() -> dict[str, Any]:
         with engine.connect() as conn:
             name = store.resolve_dataset(conn, dataset or settings.deal_dataset, "opportunities")
-            label = parse_period(period).label
-            targets = read_targets(conn, name, label, by or TOTAL)
-        rows = forecast_runs.history_of(engine, name, label, level=by or "total", group=group)
-        target = next((t.amount for t in targets if by is None or t.name == group), None)
-        points = [
-            {
-                "as_of": str(pd.Timestamp(r["as_of"]).date()),
-                **{k: rounded(r[k], 2) for k in HISTORY_FIELDS},
-                "method": r["method"],
-            }
-            for r in rows.to_dict("records")
-        ]
-        return {
-            "dataset": name,
-            "period": label,
-            "by": by,
-            "group": group,
-            "target": target,
-            "points": points,
-            "tracking": _tracking(request),
-        }
+        found = forecast_runs.period_history(engine, name, period, level=by or "total", group=group)
+        del found["level"]  # the API says `by`
+        return {"dataset": name, "by": by, **found, "tracking": _tracking(request)}
 
     return await run_in_threadpool(read)
-
-
-HISTORY_FIELDS = (
-    "expected",
-    "p10",
-    "p50",
-    "p90",
-    "won_so_far",
-    "pipeline_value",
-    "weighted_pipeline",
-)
 
 
 def _tracking(request: Request) -> dict[str, Any]:

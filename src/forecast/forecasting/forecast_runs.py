@@ -22,6 +22,8 @@ from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.forecasting.fitted import fit_forecast_models
 from forecast.forecasting.revenue import GroupForecast, RevenueForecast, forecast_revenue
+from forecast.forecasting.targets import read_targets
+from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import Period, parse_period, period_of
 from forecast.settings import Settings, get_settings
@@ -31,6 +33,8 @@ LEVELS = ("total", "team", "rep")
 #: The most dates one back-fill tracks: each fits the models once.
 MAX_BACKFILL_DATES = 400
 _LINE_FIELDS = ("expected", "p10", "p50", "p90", "won_so_far", "pipeline_value")
+#: What each point of a period's history carries.
+POINT_FIELDS = (*_LINE_FIELDS, "weighted_pipeline")
 
 
 def track(
@@ -143,6 +147,27 @@ def history_of(
     if frame.empty:
         return pd.DataFrame(columns=[c.name for c in table.columns])
     return frame
+
+
+def period_history(
+    engine: Engine, dataset: str, period: str, *, level: str = "total", group: str | None = None
+) -> dict[str, Any]:
+    """A period's forecast over time as the API and the chart show it: one point per tracked
+    date (its band, won to date, method) and the period's stored target at that level."""
+    label = parse_period(period).label
+    rows = history_of(engine, dataset, label, level=level, group=group)
+    with engine.connect() as conn:
+        targets = read_targets(conn, dataset, label, level)
+    target = next((t.amount for t in targets if level == "total" or t.name == group), None)
+    points = [
+        {
+            "as_of": str(pd.Timestamp(r["as_of"]).date()),
+            **{k: rounded(r[k], 2) for k in POINT_FIELDS},
+            "method": r["method"],
+        }
+        for r in rows.to_dict("records")
+    ]
+    return {"period": label, "level": level, "group": group, "target": target, "points": points}
 
 
 def latest_as_of(engine: Engine, dataset: str) -> pd.Timestamp | None:
