@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     timing_holdout_days: int = Field(56, ge=0, description="Span of timing test landmarks")
     timing_threads: int = Field(1, ge=1, description="LightGBM threads for the timing model")
     new_deal_window_days: int = Field(91, ge=7, description="Recent creations that set the pace")
+    dask_scheduler: str | None = Field(
+        None,
+        description="Dask scheduler address (tcp://HOST:8786) or 'local' for a LocalCluster on "
+        "this machine; unset: train, score and backtest in-process",
+    )
+    dask_local_workers: int = Field(2, ge=1, description="Worker processes of `--cluster local`")
     forecast_horizon_days: int = Field(
         730, ge=1, description="Furthest a forecast's as-of date or period may lie past the data"
     )

@@ -1,0 +1,66 @@
+"""The compute engine: in-process (default) or a Dask cluster, chosen in one place.
+
+`--cluster tcp://HOST:8786` (or `FORECAST_DASK_SCHEDULER`) points training, batch scoring and
+backtests at an existing Dask scheduler; `--cluster local` starts a `LocalCluster` of worker
+processes on this machine for the duration of the command. Without either, nothing imports Dask
+and everything runs in this process as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from forecast.errors import InvalidInput
+from forecast.settings import get_settings
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+LOCAL = "local"
+
+
+def resolve(cluster: str | None) -> str | None:
+    """The scheduler address asked for: the command's option, else the setting, else none."""
+    address = cluster if cluster is not None else get_settings().dask_scheduler
+    if address is None or not address.strip() or address.strip().lower() in {"none", "off"}:
+        return None
+    address = address.strip()
+    if address.lower() == LOCAL:
+        return LOCAL
+    if "://" not in address:
+        raise InvalidInput(
+            f"--cluster / FORECAST_DASK_SCHEDULER: {address!r} is neither 'local' nor a scheduler "
+            "address such as tcp://HOST:8786"
+        )
+    return address
+
+
+@contextmanager
+def dask_client(cluster: str | None) -> Iterator[Client | None]:
+    """A Dask client for the run, or None for in-process; a local cluster is closed afterwards."""
+    address = resolve(cluster)
+    if address is None:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if address == LOCAL:
+        workers = get_settings().dask_local_workers
+        with (
+            LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as local,
+            Client(local) as client,
+        ):
+            yield client
+        return
+    try:
+        client = Client(address, timeout="10s")
+    except OSError as exc:
+        raise InvalidInput(
+            f"--cluster / FORECAST_DASK_SCHEDULER: no Dask scheduler answered at {address} ({exc})"
+        ) from exc
+    with client:
+        yield client
