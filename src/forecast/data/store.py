@@ -53,6 +53,9 @@ from forecast.data.tables import (
     field_history as field_history,
 )
 from forecast.data.tables import (
+    forecast_documents as forecast_documents,
+)
+from forecast.data.tables import (
     forecast_runs as forecast_runs,
 )
 from forecast.data.tables import (

@@ -246,4 +246,24 @@ forecast_runs = Table(
     Index("ix_forecast_runs_period", "dataset", "period", "level"),
 )
 
+# Stored forecasts: the whole forecast of a period per grouping ("total", "team", "rep") as
+# tracked on a date, with the data version and what else it depends on (`fingerprint`), so the
+# API, the dashboard and the CLI serve it while nothing it was made from changed
+# (`forecast.forecasting.stored_forecasts`).
+forecast_documents = Table(
+    "forecast_documents",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(100), nullable=False),
+    Column("period", String(20), nullable=False),
+    Column("grouping", String(20), nullable=False),
+    Column("as_of", DateTime, nullable=False),
+    Column("run_at", DateTime, nullable=False),
+    Column("data_version", String(64), nullable=False),
+    Column("data_end", DateTime, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("document", JSON, nullable=False),
+    UniqueConstraint("dataset", "period", "grouping", "as_of", name="uq_forecast_documents"),
+)
+
 OPPORTUNITY_COLUMNS = [c.name for c in opportunities.columns if c.name != "state_key"]
