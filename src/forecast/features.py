@@ -21,7 +21,7 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from forecast.data.stages import LOST, WON
 from forecast.errors import InvalidInput
-from forecast.history import JUST_AFTER, DealHistory, as_timestamp, last_before
+from forecast.history import JUST_AFTER, DealHistory, as_timestamp
 
 #: Deal features by kind. Everything else in the opportunities table stays out of the model.
 DEAL_CATEGORICAL: tuple[str, ...] = (
@@ -98,69 +98,92 @@ DEAL_LABELS: dict[str, str] = {
 # --- deals --------------------------------------------------------------------------------------
 
 
-def _counts_before(
-    q_time: np.ndarray,
-    q_key: np.ndarray,
-    e_time: np.ndarray,
-    e_key: np.ndarray,
-    e_won: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per query, (wins, closed deals) among events of the same key strictly before its time.
+@dataclass(frozen=True)
+class _KeyedCloses:
+    """Closes of one key (rep, account or all) sorted by (key, time), with running counts."""
 
-    Keys are integer codes (-1: missing, counts nothing). The as-of kernel finds each query's
-    last earlier event of its key; cumulative counts per key do the rest.
-    """
-    wins, count = np.zeros(len(q_time)), np.zeros(len(q_time))
-    ok_e = (e_key >= 0) & ~np.isnat(e_time)
-    ok_q = q_key >= 0
-    if not ok_e.any() or not ok_q.any():
+    keys: pd.Index  # the key's values; a value's position is its code
+    packed: np.ndarray  # sorted (code << 32) | rank of the close instant
+    run_won: np.ndarray
+    run_n: np.ndarray
+
+    @classmethod
+    def build(cls, values: np.ndarray, rank: np.ndarray, won: np.ndarray) -> _KeyedCloses:
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+        ok = codes >= 0
+        code, r, w = codes[ok].astype(np.int64), rank[ok], won[ok]
+        # Time order within each key; closes at the same instant keep their given order.
+        order = np.lexsort((r, code))
+        code, r, w = code[order], r[order], w[order]
+        start = np.r_[True, code[1:] != code[:-1]] if len(code) else np.zeros(0, bool)
+        group_start = np.maximum.accumulate(np.where(start, np.arange(len(code)), 0))
+        cum_won = np.cumsum(w)
+        run_won = cum_won - np.r_[0.0, cum_won][group_start]
+        run_n = np.arange(len(code)) - group_start + 1.0
+        return cls(pd.Index(uniques, dtype=object), (code << 32) | r, run_won, run_n)
+
+    def counts_before(self, values: np.ndarray, q_rank: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per query, (wins, closes) of its key with a close instant ranked before `q_rank`."""
+        wins, count = np.zeros(len(q_rank)), np.zeros(len(q_rank))
+        if len(self.packed) == 0 or len(q_rank) == 0:
+            return wins, count
+        q_code = self.keys.get_indexer(pd.Index(values, dtype=object)).astype(np.int64)
+        ok = q_code >= 0
+        at = np.searchsorted(self.packed, (q_code[ok] << 32) | q_rank[ok], "left") - 1
+        hit = at >= 0
+        hit[hit] = (self.packed[at[hit]] >> 32) == q_code[ok][hit]
+        w, n = np.zeros(ok.sum()), np.zeros(ok.sum())
+        w[hit], n[hit] = self.run_won[at[hit]], self.run_n[at[hit]]
+        wins[ok], count[ok] = w, n
         return wins, count
-    key, when, won = e_key[ok_e], e_time[ok_e], e_won[ok_e]
-    order = np.lexsort((when.view("int64"), key))
-    key, when, won = key[order], when[order], won[order]
-    # Running wins and counts within each key, in time order.
-    start = np.r_[True, key[1:] != key[:-1]]
-    group_start = np.maximum.accumulate(np.where(start, np.arange(len(key)), 0))
-    cum_won = np.cumsum(won)
-    before = np.r_[0.0, cum_won][group_start]
-    run_won = cum_won - before
-    run_n = np.arange(len(key)) - group_start + 1.0
-    at = last_before(key, when, q_key[ok_q], q_time[ok_q])
-    hit = at >= 0
-    w, n = np.zeros(ok_q.sum()), np.zeros(ok_q.sum())
-    w[hit], n[hit] = run_won[at[hit]], run_n[at[hit]]
-    wins[ok_q], count[ok_q] = w, n
-    return wins, count
 
 
-def _rates_at(
-    as_of: np.ndarray,
-    owner: np.ndarray,
-    account: np.ndarray,
-    outcomes: pd.DataFrame,
-    prior_deals: float = RATE_PRIOR_DEALS,
-) -> dict[str, np.ndarray]:
-    """Rep and account win rates (smoothed) and closed-deal counts at each (owner, account,
-    as_of), over the `outcomes` (`DealHistory.closed_outcomes`) closed strictly before as_of."""
-    e_time = outcomes["closed_at"].to_numpy("datetime64[us]")
-    e_won = outcomes["won"].to_numpy(dtype=float)
-    zeros_q = np.zeros(len(as_of), dtype=np.int64)
-    g_won, g_n = _counts_before(as_of, zeros_q, e_time, np.zeros(len(e_time), np.int64), e_won)
-    overall = (g_won + 1.0) / (g_n + 2.0)
-    out: dict[str, np.ndarray] = {}
-    for values, key, name in ((owner, "owner", "rep"), (account, "account", "account")):
-        codes = pd.factorize(
-            pd.Series(
-                np.concatenate(
-                    [np.asarray(values, dtype=object), outcomes[key].to_numpy(dtype=object)]
-                )
-            ),
-            use_na_sentinel=True,
-        )[0].astype(np.int64)
-        won, n = _counts_before(as_of, codes[: len(as_of)], e_time, codes[len(as_of) :], e_won)
-        out[f"{name}_win_rate"] = (won + prior_deals * overall) / (n + prior_deals)
-        out[f"{name}_closed_deals"] = n
-    return out
+@dataclass(frozen=True)
+class PastCloses:
+    """Every close (`DealHistory.closed_outcomes`), indexed once for the reps' and accounts'
+    win rates as of any instant. Built once per batch of rows in process; on a cluster built once
+    from every close and shared by all partitions, so a partition's rates equal the in-process
+    ones whichever deals it holds."""
+
+    instants: np.ndarray  # distinct close instants (int64 µs), sorted
+    overall: _KeyedCloses
+    rep: _KeyedCloses
+    account: _KeyedCloses
+    prior_deals: float = RATE_PRIOR_DEALS
+
+    @classmethod
+    def from_outcomes(
+        cls, outcomes: pd.DataFrame, prior_deals: float = RATE_PRIOR_DEALS
+    ) -> PastCloses:
+        when = outcomes["closed_at"].to_numpy("datetime64[us]")
+        dated = ~np.isnat(when)
+        t = when[dated].view("int64")
+        won = outcomes["won"].to_numpy(dtype=float)[dated]
+        instants = np.unique(t)
+        rank = np.searchsorted(instants, t).astype(np.int64)
+        keyed = {
+            key: _KeyedCloses.build(outcomes[key].to_numpy(dtype=object)[dated], rank, won)
+            for key in ("owner", "account")
+        }
+        overall = _KeyedCloses.build(np.zeros(len(t), dtype=object), rank, won)
+        return cls(instants, overall, keyed["owner"], keyed["account"], prior_deals)
+
+    def rates_at(
+        self, as_of: np.ndarray, owner: np.ndarray, account: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Rep and account win rates (smoothed toward the overall rate) and closed-deal counts
+        at each (owner, account, as_of), over deals closed strictly before as_of."""
+        q = np.asarray(as_of, dtype="datetime64[us]")
+        q_rank = np.searchsorted(self.instants, q.view("int64"), "left").astype(np.int64)
+        q_rank[np.isnat(q)] = 0
+        g_won, g_n = self.overall.counts_before(np.zeros(len(q), dtype=object), q_rank)
+        overall = (g_won + 1.0) / (g_n + 2.0)
+        out: dict[str, np.ndarray] = {}
+        for values, table, name in ((owner, self.rep, "rep"), (account, self.account, "account")):
+            won, n = table.counts_before(np.asarray(values, dtype=object), q_rank)
+            out[f"{name}_win_rate"] = (won + self.prior_deals * overall) / (n + self.prior_deals)
+            out[f"{name}_closed_deals"] = n
+        return out
 
 
 def snapshot_points(history: DealHistory, deals: pd.DataFrame, every_days: int) -> pd.DataFrame:
@@ -201,13 +224,17 @@ def snapshot_points(history: DealHistory, deals: pd.DataFrame, every_days: int) 
     return pd.DataFrame({"id": ids[pos[fresh]], "as_of": when[fresh]})
 
 
-def deal_rows_at(history: DealHistory, points: pd.DataFrame) -> pd.DataFrame:
+def deal_rows_at(
+    history: DealHistory, points: pd.DataFrame, closes: PastCloses | None = None
+) -> pd.DataFrame:
     """Feature rows for deals at given instants: `points` holds (id, as_of), one row per pair.
 
     Returns id, as_of, created_at, owner, account, the features in `DEAL_FEATURES` and, for
     deals that ended (as far as `history` knows), `closed_at` and `won`: bookkeeping for labels
     and splits, never features. Rows come grouped by deal (in the order of `history.deals`),
     oldest first within a deal. Built on integer positions with numpy: a million deals fit.
+    `closes` (default: built from `history`) gives the win rates; a part of a history passes
+    the whole history's.
     """
     pos = history.positions(points["id"])
     when = points["as_of"].to_numpy("datetime64[us]")
@@ -241,7 +268,9 @@ def deal_rows_at(history: DealHistory, points: pd.DataFrame) -> pd.DataFrame:
     for col in ("amount", "list_price", "account_employees", "account_revenue"):
         cols[col] = rows[col].to_numpy(dtype=float) if col in rows else np.full(n, np.nan)
     owner, account = cast(np.ndarray, cols["owner"]), cast(np.ndarray, cols["account"])
-    cols.update(_rates_at(as_of, owner, account, history.closed_outcomes()))
+    if closes is None:
+        closes = PastCloses.from_outcomes(history.closed_outcomes())
+    cols.update(closes.rates_at(as_of, owner, account))
     at = history.positions(rows["id"])
     final = history.deals
     cols["closed_at"] = final["closed_at"].to_numpy("datetime64[us]")[at]
@@ -266,6 +295,7 @@ def deal_training_rows(
     every_days: int = 14,
     known_before: object = None,
     created_before: object = None,
+    closes: PastCloses | None = None,
 ) -> pd.DataFrame:
     """As-of training rows of every deal that ended (won or lost) with a known close date.
 
@@ -283,10 +313,12 @@ def deal_training_rows(
     deals = ended[["id", "created_at"]].assign(end=ended["closed_at"])
     deals = deals[deals["end"] >= deals["created_at"]]
     points = snapshot_points(history, deals, every_days)
-    return with_deal_weights(deal_rows_at(history, points))
+    return with_deal_weights(deal_rows_at(history, points, closes))
 
 
-def deal_rows_after(history: DealHistory, cut: object, *, every_days: int = 14) -> pd.DataFrame:
+def deal_rows_after(
+    history: DealHistory, cut: object, *, every_days: int = 14, closes: PastCloses | None = None
+) -> pd.DataFrame:
     """Test rows of a time holdout: deals that ended on or after `cut`, seen from `cut` on.
 
     A deal open at `cut` is scored as of `cut` (the pipeline a model fitted then would face);
@@ -302,7 +334,7 @@ def deal_rows_after(history: DealHistory, cut: object, *, every_days: int = 14) 
     open_at_cut = deals.loc[deals["created_at"] < t, ["id"]].assign(as_of=t)
     points = pd.concat([points, open_at_cut], ignore_index=True).drop_duplicates()
     points["as_of"] = points["as_of"].astype("datetime64[us]")
-    return with_deal_weights(deal_rows_at(history, points))
+    return with_deal_weights(deal_rows_at(history, points, closes))
 
 
 def open_deal_rows(history: DealHistory, as_of: object) -> pd.DataFrame:
