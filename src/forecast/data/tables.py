@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -264,6 +265,29 @@ forecast_documents = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("document", JSON, nullable=False),
     UniqueConstraint("dataset", "period", "grouping", "as_of", name="uq_forecast_documents"),
+)
+
+# Batch scores: the latest `forecast score --store` of a dataset and kind (every open deal or
+# lead, with the model and reasons the API gives); a new batch replaces the previous one whole
+# (`forecast.batch_output`). Reasons are the API's `reasons_for` / `reasons_against` as JSON text.
+batch_scores = Table(
+    "batch_scores",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(100), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("scored_at", DateTime, nullable=False),
+    Column("as_of", DateTime),
+    Column("subject_id", String(200), nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("grade", String(10), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("model_version", String(40)),
+    Column("method", String(40), nullable=False),
+    Column("reasons_for", Text, nullable=False),
+    Column("reasons_against", Text, nullable=False),
+    Index("ix_batch_scores_batch", "dataset", "kind", "subject_id"),
 )
 
 OPPORTUNITY_COLUMNS = [c.name for c in opportunities.columns if c.name != "state_key"]
