@@ -17,6 +17,7 @@ from training.forecast_cli import forecast_app
 from training.models_cli import models_app, train_app
 from training.reports import import_json, print_import_report, print_snapshot, snapshot_summary
 from training.retrain_cli import retrain
+from training.score_cli import score
 from training.targets_cli import targets_app
 
 app = typer.Typer(
@@ -372,6 +373,7 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id from `keys list`"
 
 
 app.command("retrain")(retrain)
+app.command("score")(score)
 app.add_typer(train_app, name="train", help="Train and evaluate models (logged to MLflow)")
 app.add_typer(models_app, name="models", help="List, show, promote and roll back models")
 app.add_typer(forecast_app)  # revenue, backtest, timing: top-level commands

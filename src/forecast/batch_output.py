@@ -1,0 +1,204 @@
+"""Where a scored batch goes: a Parquet file, and the store's `batch_scores` for the dashboard.
+
+The Parquet file is written partition by partition (one row group each) to a temporary file
+beside the target and renamed into place at the end, so a failed run leaves the previous file
+whole. The store keeps one batch per dataset and kind: `store_batch` deletes the previous one and
+inserts the new one in one transaction, so a reader sees the old batch or the new, never a mix;
+it reads the finished Parquet file back, so the store's write lock is held only while writing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import Engine, func, select
+
+from forecast.batch_scoring import (
+    COLUMNS,
+    PARTITION_ROWS,
+    BatchRows,
+    BatchScorer,
+    BatchSummary,
+    score_batch,
+)
+from forecast.data import store
+from forecast.data.tables import batch_scores
+from forecast.errors import InvalidInput
+from forecast.runner import runner
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("probability", pa.float64()),
+        ("score", pa.int64()),
+        ("grade", pa.string()),
+        ("model", pa.string()),
+        ("version", pa.string()),
+        ("method", pa.string()),
+        ("reasons_for", pa.string()),
+        ("reasons_against", pa.string()),
+    ]
+)
+#: Rows per INSERT statement when storing a batch.
+INSERT_ROWS = 5_000
+
+
+def check_out(path: str | Path) -> Path:
+    """The `--out` file, checked before any scoring: a .parquet path in a folder that exists."""
+    out = Path(path)
+    if out.suffix.lower() != ".parquet":
+        raise InvalidInput(f"--out: {str(path)!r} is not a .parquet file name")
+    if not out.parent.is_dir():
+        raise InvalidInput(f"--out: the folder {str(out.parent)!r} does not exist")
+    if out.is_dir():
+        raise InvalidInput(f"--out: {str(path)!r} is a folder, not a file")
+    return out
+
+
+def write_parquet(parts: Iterable[pd.DataFrame], path: str | Path) -> tuple[int, int]:
+    """Write scored partitions, in order, as one Parquet file; (rows, partitions) written."""
+    out = Path(path)
+    partial = out.with_name(f".{out.name}.partial")
+    rows = count = 0
+    try:
+        with pq.ParquetWriter(partial, SCHEMA) as writer:
+            for part in parts:
+                writer.write_table(pa.Table.from_pandas(part, SCHEMA, preserve_index=False))
+                rows += len(part)
+                count += 1
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return rows, count
+
+
+def run_batch(
+    rows: BatchRows,
+    scorer: BatchScorer,
+    out: str | Path,
+    *,
+    top: int = 3,
+    partition_rows: int = PARTITION_ROWS,
+    client: Client | None = None,
+) -> BatchSummary:
+    """Score `rows` with `scorer` partition by partition (on `client`'s cluster if given) into
+    the Parquet file `out`; what was scored, by what, where and how fast."""
+    started = time.perf_counter()
+    parts = score_batch(
+        scorer.served, rows.frame, top=top, partition_rows=partition_rows, client=client
+    )
+    n, count = write_parquet(parts, out)
+    served = scorer.served
+    return BatchSummary(
+        kind=rows.kind,
+        dataset=rows.dataset,
+        rows=n,
+        partitions=count,
+        model=served.name,
+        version=served.version,
+        method=served.scorer.method,
+        label=scorer.label,
+        where=runner(client).where,
+        seconds=time.perf_counter() - started,
+        as_of=rows.as_of,
+        out=str(out),
+        notes=[scorer.note] if scorer.note else [],
+    )
+
+
+def read_parquet(path: str | Path) -> pd.DataFrame:
+    """A scored batch as written (the columns of `batch_scoring.COLUMNS`)."""
+    return pq.read_table(path, schema=SCHEMA).to_pandas()[list(COLUMNS)]
+
+
+def store_batch(
+    engine: Engine,
+    dataset: str,
+    kind: str,
+    path: str | Path,
+    *,
+    as_of: pd.Timestamp | None = None,
+) -> int:
+    """Replace the stored batch of `dataset` and `kind` with the scored rows in `path`, in one
+    transaction; returns the rows stored."""
+    scored_at = store.utcnow()
+    when = None if as_of is None else pd.Timestamp(as_of).tz_localize(None).to_pydatetime()
+    table = batch_scores
+    file = pq.ParquetFile(path)
+    stored = 0
+    with store.transaction(engine) as conn:
+        conn.execute(table.delete().where(table.c.dataset == dataset, table.c.kind == kind))
+        for batch in file.iter_batches(batch_size=INSERT_ROWS):
+            cols = batch.to_pydict()
+            rows = [
+                {
+                    "dataset": dataset,
+                    "kind": kind,
+                    "scored_at": scored_at,
+                    "as_of": when,
+                    "subject_id": ident,
+                    "probability": p,
+                    "score": s,
+                    "grade": g,
+                    "model": m,
+                    "model_version": v,
+                    "method": how,
+                    "reasons_for": up,
+                    "reasons_against": down,
+                }
+                for ident, p, s, g, m, v, how, up, down in zip(
+                    *(cols[c] for c in COLUMNS), strict=True
+                )
+            ]
+            if rows:
+                conn.execute(table.insert(), rows)
+                stored += len(rows)
+    return stored
+
+
+def stored_batch(engine: Engine, dataset: str, kind: str) -> pd.DataFrame:
+    """The stored batch of `dataset` and `kind` (empty when none), in the order it was scored,
+    with when it was scored and as of when."""
+    t = batch_scores
+    query = (
+        select(
+            t.c.subject_id.label("id"),
+            t.c.probability,
+            t.c.score,
+            t.c.grade,
+            t.c.model,
+            t.c.model_version.label("version"),
+            t.c.method,
+            t.c.reasons_for,
+            t.c.reasons_against,
+            t.c.scored_at,
+            t.c.as_of,
+        )
+        .where(t.c.dataset == dataset, t.c.kind == kind)
+        .order_by(t.c.pk)
+    )
+    with engine.connect() as conn:
+        return pd.read_sql(query, conn)
+
+
+def stored_batches(engine: Engine) -> pd.DataFrame:
+    """One line per stored batch: dataset, kind, when it was scored, rows."""
+    t = batch_scores
+    query = select(
+        t.c.dataset,
+        t.c.kind,
+        func.max(t.c.scored_at).label("scored_at"),
+        func.count().label("rows"),
+    ).group_by(t.c.dataset, t.c.kind)
+    with engine.connect() as conn:
+        return pd.read_sql(query, conn)

@@ -1,0 +1,268 @@
+"""Batch scoring: every open deal or every lead of a dataset, scored as the API scores one.
+
+The rows: for deals, the deals open at the data's now, each as known then (`timing.pipeline_rows`,
+the as-of rule: stage, age, days in stage, fields at their value then, the rep's and account's
+win rates over deals closed before), exactly what the deals-at-risk page scores; for leads, every
+lead's attributes as stored. The scorer: the champion the API serves (`scoring.Served`), or where
+none is registered the fallback the API would use (the per-stage historical win rate of the
+data, the base rate of its labelled leads), said in `BatchScorer.note`.
+
+`score_part` scores one partition through `scoring.score` (so probabilities, scores, grades and
+reasons are the API's); `score_batch` maps it over partitions with `forecast.runner`: in process,
+or on a Dask cluster where the scorer is sent once to each worker and each partition is scored
+where it lies. Results come back in row order either way, so the two give the same rows.
+Writing them (Parquet, the store) is `forecast.batch_output`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from forecast import features as feat
+from forecast import scoring
+from forecast import timing as tm
+from forecast.errors import InvalidInput, ModelNotReady
+from forecast.history import DealHistory
+from forecast.modeling import registry
+from forecast.modeling.baselines import stage_win_rates
+from forecast.modeling.families import family_of
+from forecast.modeling.registry.client import visit as registry_visit
+from forecast.modeling.scorers import select_scorer
+from forecast.runner import runner
+from forecast.settings import Settings
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger("forecast.batch_scoring")
+
+KINDS = (scoring.DEAL, scoring.LEAD)
+#: Rows per partition: enough to amortise a task, small enough to spread over a few workers.
+PARTITION_ROWS = 25_000
+#: The columns of a scored batch, in order (`reasons_*` hold the API's reasons as JSON text).
+COLUMNS = (
+    "id",
+    "probability",
+    "score",
+    "grade",
+    "model",
+    "version",
+    "method",
+    "reasons_for",
+    "reasons_against",
+)
+
+
+@dataclass(frozen=True)
+class BatchRows:
+    """What a batch scores: `frame` holds `id` and the inputs, one row per deal or lead."""
+
+    kind: str
+    dataset: str
+    frame: pd.DataFrame
+    as_of: pd.Timestamp | None = None  # deals: the instant the open deals are seen at
+
+
+@dataclass
+class BatchScorer:
+    """The model a batch is scored by, and in words why that one (a fallback says so)."""
+
+    served: scoring.Served
+    note: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.served.scorer.label
+
+
+@dataclass
+class BatchSummary:
+    """What a run scored, with what, where, and how fast."""
+
+    kind: str
+    dataset: str
+    rows: int
+    partitions: int
+    model: str
+    version: str | None
+    method: str
+    label: str
+    where: str
+    seconds: float
+    as_of: pd.Timestamp | None = None
+    out: str | None = None
+    stored: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "dataset": self.dataset,
+            "rows": self.rows,
+            "partitions": self.partitions,
+            "model": self.model,
+            "version": self.version,
+            "method": self.method,
+            "label": self.label,
+            "where": self.where,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows / self.seconds, 1) if self.seconds > 0 else None,
+            "as_of": None if self.as_of is None else self.as_of.isoformat(),
+            "out": self.out,
+            "stored": self.stored,
+            "notes": self.notes,
+        }
+
+
+# --- what to score ------------------------------------------------------------------------------
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise InvalidInput(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    return kind
+
+
+def open_deal_rows(history: DealHistory, dataset: str, as_of: object = None) -> BatchRows:
+    """The deals open at `as_of` (default: the data's now), each with the model's inputs as known
+    then, as the API and the deals-at-risk page build them."""
+    t = history.now() if as_of is None else pd.Timestamp(as_of)
+    rows = tm.pipeline_rows(history, t)
+    cols = ["id", *(c for c in feat.DEAL_FEATURES if c in rows)]
+    frame = rows[cols].reset_index(drop=True)
+    frame["id"] = frame["id"].astype(str)
+    return BatchRows(scoring.DEAL, dataset, frame, t)
+
+
+def lead_rows(leads: pd.DataFrame, dataset: str) -> BatchRows:
+    """Every lead, with its stored attributes as the API receives a lead's fields."""
+    if "id" not in leads:
+        raise InvalidInput(f"dataset {dataset!r}: its leads have no id column")
+    attrs = [c for c in leads.columns if c not in feat.LEAD_BOOKKEEPING]
+    frame = leads[["id", *attrs]].reset_index(drop=True)
+    frame["id"] = frame["id"].astype(str)
+    return BatchRows(scoring.LEAD, dataset, frame)
+
+
+# --- with what ----------------------------------------------------------------------------------
+
+
+def batch_scorer(
+    kind: str,
+    settings: Settings,
+    *,
+    history: DealHistory | None = None,
+    leads: pd.DataFrame | None = None,
+) -> BatchScorer:
+    """The registered champion for `kind` (as the API loads it, from the registry or its local
+    copy), else the fallback the API would use on this data: the per-stage historical win rate
+    of `history` for deals, the conversion rate of the labelled `leads`. Raises `ModelNotReady`
+    when there is neither."""
+    check_kind(kind)
+    problem = None
+    loaded = None
+    with registry_visit(settings):
+        try:
+            loaded = registry.load_champion(kind, settings)
+        except ModelNotReady as exc:
+            problem = str(exc)
+    if loaded is not None:
+        scorer = select_scorer(loaded.model)
+        family = family_of(loaded.model).replace("_", " ")
+        scorer.label = f"model {registry.model_name(kind)} v{loaded.version} ({family})"
+        note = (
+            f"the registry could not be reached: the local copy of v{loaded.version} scored"
+            if loaded.source == "local copy"
+            else None
+        )
+        return BatchScorer(scoring.Served(kind, scorer, loaded.version, loaded.source), note)
+    why = problem or f"no {kind} model is registered as champion (run `forecast train {kind}`)"
+    if kind == scoring.DEAL:
+        if history is None or history.deals.empty:
+            raise ModelNotReady(f"no deal model and no deal history to fall back on: {why}")
+        scorer = select_scorer(None, stage_rates=stage_win_rates(history))
+    else:
+        labels = (
+            pd.to_numeric(leads["converted"], errors="coerce").dropna()
+            if leads is not None and "converted" in leads
+            else pd.Series(dtype=float)
+        )
+        if labels.empty:
+            raise ModelNotReady(f"no lead model and no labelled leads to fall back on: {why}")
+        scorer = select_scorer(None, base_rate=float(labels.mean()))
+    note = f"{why}: scored as the API would, by its {scorer.label}"
+    return BatchScorer(scoring.Served(kind, scorer, None, "fallback"), note)
+
+
+# --- scoring ------------------------------------------------------------------------------------
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as the API's scoring takes them: field → plain value, blanks as None."""
+    sub = frame.astype(object)
+    return sub.where(sub.notna(), None).to_dict("records")
+
+
+def score_part(part: pd.DataFrame, served: scoring.Served, top: int) -> pd.DataFrame:
+    """One partition scored: a row per input row, in its order, with the API's probability,
+    score, grade and `top` reasons for and against (JSON text; `[]` with `top=0`)."""
+    scores = scoring.score(served, records(part.drop(columns="id")), top=top)
+    n = len(scores)
+    return pd.DataFrame(
+        {
+            "id": part["id"].to_numpy(dtype=object),
+            "probability": np.fromiter((s.probability for s in scores), float, n),
+            "score": np.fromiter((s.score for s in scores), np.int64, n),
+            "grade": [s.grade for s in scores],
+            "model": [s.model for s in scores],
+            "version": [s.version for s in scores],
+            "method": [s.method for s in scores],
+            "reasons_for": [_json(s.reasons_for) for s in scores],
+            "reasons_against": [_json(s.reasons_against) for s in scores],
+        },
+        columns=list(COLUMNS),
+    )
+
+
+def _json(reasons: list[dict[str, Any]]) -> str:
+    return json.dumps(reasons, ensure_ascii=False, default=_plain) if reasons else "[]"
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as the JSON an API response would hold."""
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def partitions(frame: pd.DataFrame, rows: int = PARTITION_ROWS) -> list[pd.DataFrame]:
+    """`frame` cut into consecutive partitions of at most `rows` rows."""
+    if rows < 1:
+        raise InvalidInput(f"--partition-rows must be at least 1, got {rows}")
+    return [frame.iloc[i : i + rows] for i in range(0, len(frame), rows)]
+
+
+def score_batch(
+    served: scoring.Served,
+    frame: pd.DataFrame,
+    *,
+    top: int = 3,
+    partition_rows: int = PARTITION_ROWS,
+    client: Client | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Each partition of `frame` (`id` + inputs) scored, in row order: in process without a
+    client (one partition at a time), else as Dask tasks on its cluster (the scorer sent once to
+    each worker, the partitions spread over them). The rows are the same either way."""
+    if top < 0:
+        raise InvalidInput(f"--reasons must be 0 or more, got {top}")
+    if "id" not in frame:
+        raise InvalidInput("the rows to score have no id column")
+    run = runner(client)
+    return run.map(score_part, partitions(frame, partition_rows), run.share(served), top)

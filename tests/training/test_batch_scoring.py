@@ -1,0 +1,245 @@
+"""`forecast score`: every open deal or lead scored in one batch, in process or on a Dask cluster.
+
+One store per module (a generated export of deals and generated leads, imported with the CLI)
+and one `LocalCluster` of two worker processes. The deal champion is a small LightGBM model
+fitted here and handed to the loader in place of the registry's (training and registering one
+through MLflow takes a minute); leads have no champion, so the API's fallback scores them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from forecast import batch_output, batch_scoring
+from forecast import features as feat
+from forecast.batch_scoring import COLUMNS
+from forecast.data.generator import generate_leads, generate_pipeline, write_export, write_leads
+from forecast.history import DealHistory
+from forecast.modeling.estimators import BoostedClassifier
+from forecast.modeling.registry import LoadedModel
+from forecast.settings import get_settings
+from tests.training.conftest import fails_cleanly, parsed
+from training.cli import app
+
+LEADS_MAPPING = """\
+kind: leads
+dataset: gen_leads
+columns:
+  id: id
+  converted: converted
+  created_at: created_at
+leak_columns: [Tags]
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A local Dask cluster of two worker processes; its scheduler's address."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as local:
+        yield local.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A generated deal export (300 deals) and generated leads (600), as a user's files."""
+    folder = tmp_path_factory.mktemp("exports")
+    write_export(generate_pipeline(300, seed=11), folder / "deals")
+    write_leads(generate_leads(600, seed=5), folder / "leads" / "leads.csv")
+    (folder / "leads.yaml").write_text(LEADS_MAPPING)
+    return {
+        "deals": folder / "deals",
+        "leads": folder / "leads" / "leads.csv",
+        "leads_mapping": folder / "leads.yaml",
+    }
+
+
+def _champion(files: dict[str, Path]) -> BoostedClassifier:
+    """A small LightGBM deal model fitted on the export's as-of training rows."""
+    g = generate_pipeline(300, seed=11)
+    history = DealHistory.from_frames(g.opportunities, g.history, g.stages)
+    rows = feat.deal_training_rows(history)
+    model = BoostedClassifier(n_estimators=60, min_child_samples=10, n_jobs=1, random_state=0)
+    return model.fit(feat.deal_features(rows, history.left_out), rows["won"], rows["weight"])
+
+
+@pytest.fixture(scope="module")
+def cli(
+    tmp_path_factory: pytest.TempPathFactory, files: dict[str, Path]
+) -> Iterator[tuple[CliRunner, Path]]:
+    """A store of this module's own holding both exports, with a deal champion; `run(...)`."""
+    state = tmp_path_factory.mktemp("state")
+    model = _champion(files)
+
+    def load_champion(kind: str, settings: object = None) -> LoadedModel | None:
+        if kind == "deals":
+            return LoadedModel("deals", "7", model, state / "model.joblib", "registry")
+        return None
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FORECAST_STATE_DIR", str(state))
+        mp.delenv("FORECAST_DASK_SCHEDULER", raising=False)
+        mp.setattr(batch_scoring.registry, "load_champion", load_champion)
+        get_settings.cache_clear()
+        runner = CliRunner()
+        for args in (
+            ["import", str(files["deals"])],
+            ["import", str(files["leads"]), "--mapping", str(files["leads_mapping"])],
+        ):
+            done = runner.invoke(app, args)
+            assert done.exit_code == 0, done.output
+        yield runner, state
+    get_settings.cache_clear()
+
+
+def run(cli: tuple[CliRunner, Path], *args: object) -> Result:
+    return cli[0].invoke(app, [str(a) for a in args])
+
+
+def _scores(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def test_deals_scored_on_the_cluster_equal_those_scored_in_process_row_for_row(
+    cli, cluster, files, tmp_path
+):
+    here, there = tmp_path / "here.parquet", tmp_path / "there.parquet"
+    a = parsed(run(cli, "score", "--kind", "deals", "--out", here, "--json"))
+    b = parsed(
+        run(
+            cli,
+            *("score", "--kind", "deals", "--out", there, "--json"),
+            *("--cluster", cluster, "--partition-rows", 4),
+        )
+    )
+    assert a["where"] == "in process" and b["where"] == "on a Dask cluster of 2 workers"
+    assert b["partitions"] > 2
+    mine, theirs = _scores(here), _scores(there)
+    assert list(mine.columns) == list(COLUMNS)
+    assert mine["id"].tolist() == theirs["id"].tolist()
+    np.testing.assert_allclose(mine["probability"], theirs["probability"], rtol=0, atol=1e-12)
+    for col in ("score", "grade", "model", "version", "method", "reasons_for", "reasons_against"):
+        assert mine[col].tolist() == theirs[col].tolist(), col
+
+
+def test_every_deal_open_at_the_datas_end_is_scored_by_the_champion_with_reasons(
+    cli, files, tmp_path
+):
+    out = tmp_path / "deals.parquet"
+    summary = parsed(run(cli, "score", "--kind", "deals", "--out", out, "--reasons", 2, "--json"))
+    deals = pd.read_csv(files["deals"] / "opportunities.csv")
+    still_open = deals.loc[deals["closed_at"].isna(), "id"].astype(str)
+    scores = _scores(out)
+    assert sorted(scores["id"]) == sorted(still_open) and len(still_open) > 10
+    assert summary["as_of"].startswith("2025-01-01")  # the day after the export's last record
+    assert set(scores["model"]) == {"close-probability"} and set(scores["version"]) == {"7"}
+    assert set(scores["method"]) == {"model"}
+    assert scores["probability"].between(0, 1).all()
+    assert scores["score"].between(0, 100).all()
+    reasons = [json.loads(r) for r in scores["reasons_for"]] + [
+        json.loads(r) for r in scores["reasons_against"]
+    ]
+    assert all(len(r) <= 2 for r in reasons)
+    assert any(r and {"field", "sentence", "contribution"} <= set(r[0]) for r in reasons)
+
+
+def test_without_reasons_every_row_has_none(cli, tmp_path):
+    out = tmp_path / "bare.parquet"
+    parsed(run(cli, "score", "--kind", "deals", "--out", out, "--reasons", 0, "--json"))
+    scores = _scores(out)
+    assert len(scores) and set(scores["reasons_for"]) == set(scores["reasons_against"]) == {"[]"}
+
+
+def test_leads_without_a_champion_are_scored_by_the_apis_fallback_and_it_says_so(
+    cli, cluster, files, tmp_path
+):
+    out = tmp_path / "leads.parquet"
+    summary = parsed(
+        run(cli, "score", "--kind", "leads", "--out", out, "--cluster", cluster, "--json")
+    )
+    leads = pd.read_csv(files["leads"])
+    scores = _scores(out)
+    assert scores["id"].tolist() == leads["id"].astype(str).tolist()
+    assert set(scores["method"]) == {"base_rate"} and scores["version"].isna().all()
+    np.testing.assert_allclose(scores["probability"], leads["converted"].mean(), atol=1e-12)
+    assert "fallback" in summary["label"]
+    assert any("no leads model is registered as champion" in n for n in summary["notes"])
+
+
+def test_store_keeps_one_batch_per_dataset_and_kind_the_latest(cli, tmp_path):
+    from forecast.data import store
+
+    first, second = tmp_path / "first.parquet", tmp_path / "second.parquet"
+    parsed(run(cli, "score", "--kind", "deals", "--out", first, "--store", "--json"))
+    again = parsed(
+        run(cli, "score", "--kind", "deals", "--out", second, "--store", "--reasons", 0, "--json")
+    )
+    engine = store.get_engine(get_settings())
+    kept = batch_output.stored_batch(engine, "pipeline", "deals")
+    assert again["stored"] == len(kept) == len(_scores(second))
+    assert kept["id"].tolist() == _scores(second)["id"].tolist()
+    assert set(kept["reasons_for"]) == {"[]"}  # the second batch's, not the first's
+
+
+def test_bad_inputs_name_the_option_without_a_traceback(cli, tmp_path):
+    out = tmp_path / "x.parquet"
+    fails_cleanly(
+        run(cli, "score", "--kind", "deals", "--out", out, "--data", "nope"),
+        2,
+        "--data: no dataset named 'nope'",
+    )
+    fails_cleanly(
+        run(cli, "score", "--kind", "deals", "--out", out, "--data", tmp_path / "gone.parquet"),
+        2,
+        "--data: no file or folder at",
+    )
+    fails_cleanly(
+        run(cli, "score", "--kind", "leads", "--out", out, "--data", "pipeline"),
+        2,
+        "--kind leads: dataset 'pipeline' holds opportunities; use --kind deals",
+    )
+    fails_cleanly(
+        run(cli, "score", "--kind", "deals", "--out", tmp_path / "x.csv"),
+        2,
+        "--out: ",
+        "is not a .parquet file name",
+    )
+    fails_cleanly(
+        run(cli, "score", "--kind", "deals", "--out", out, "--cluster", "nowhere"),
+        2,
+        "--cluster / FORECAST_DASK_SCHEDULER: 'nowhere' is neither 'local' nor",
+    )
+    wrong = run(cli, "score", "--kind", "opportunities", "--out", out)
+    assert wrong.exit_code == 2 and "--kind" in wrong.output and "Traceback" not in wrong.output
+    assert not out.exists()
+
+
+def test_no_model_and_nothing_to_fall_back_on_is_said(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORECAST_STATE_DIR", str(tmp_path / "empty"))
+    get_settings.cache_clear()
+    leads = generate_leads(50, seed=2).assign(converted=np.nan)
+    write_leads(leads, tmp_path / "unlabelled" / "leads.csv")
+    (tmp_path / "m.yaml").write_text(LEADS_MAPPING)
+    runner = CliRunner()
+    monkeypatch.setattr(batch_scoring.registry, "load_champion", lambda kind, settings=None: None)
+    result = runner.invoke(
+        app,
+        [
+            *("score", "--kind", "leads", "--out", str(tmp_path / "s.parquet")),
+            *("--data", str(tmp_path / "unlabelled" / "leads.csv")),
+            *("--mapping", str(tmp_path / "m.yaml")),
+        ],
+    )
+    get_settings.cache_clear()
+    fails_cleanly(result, 1, "no lead model and no labelled leads to fall back on")
