@@ -59,6 +59,14 @@ SeedOpt = Annotated[int | None, typer.Option(help="Random seed (default: FORECAS
 PromoteOpt = Annotated[
     bool, typer.Option("--promote/--no-promote", help="Make the new model champion if it wins")
 ]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Dask scheduler (tcp://HOST:8786) or 'local' for a LocalCluster on this machine: "
+        "rows built and LightGBM fitted there (default: FORECAST_DASK_SCHEDULER, else in-process)",
+    ),
+]
 
 
 def _quiet_mlflow() -> None:
@@ -283,12 +291,36 @@ def _train(
     promote: bool,
     *,
     show: bool = True,
+    cluster: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Train, register and (with `show`) print the summary, which is returned."""
-    from forecast.modeling import deal_fitting, lead_fitting, registry
+    """Train, register and (with `show`) print the summary, which is returned. With a `cluster`
+    (or the setting), rows are built and the booster fitted on Dask; the rest runs here."""
+    from forecast.cluster import dask_client, resolve
 
     _quiet_mlflow()
+    with dask_client(cluster) as client:
+        engine = None
+        if client is not None:
+            from forecast.modeling.dask_training import DaskEngine
+
+            engine = DaskEngine(client, str(resolve(cluster)))
+        return _train_with(kind, data, mapping, json_, seed, promote, show, engine, extra)
+
+
+def _train_with(
+    kind: Kind,
+    data: str | None,
+    mapping: str | None,
+    json_: bool,
+    seed: int | None,
+    promote: bool,
+    show: bool,
+    engine: Any,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    from forecast.modeling import deal_fitting, lead_fitting, registry
+
     settings = get_settings()
     shown = err_console if json_ else console
     with Progress(
@@ -319,6 +351,7 @@ def _train(
                 incumbent=incumbent,
                 dataset=frames["dataset"],
                 progress=step,
+                engine=engine,
                 **extra,
             )
         else:
@@ -333,6 +366,7 @@ def _train(
                 field_names=frames["field_names"],
                 dataset=frames["dataset"],
                 progress=step,
+                engine=engine,
             )
         step("logging to MLflow and registering")
         reg = registry.log_training(
@@ -368,6 +402,7 @@ def train_leads(
         ),
     ] = False,
     cv: Annotated[bool, typer.Option("--cv/--no-cv", help="Cross-validate where no dates")] = True,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Train the lead-qualification model against naive Bayes and logistic regression."""
     _train(
@@ -377,6 +412,7 @@ def train_leads(
         json_,
         seed,
         promote,
+        cluster=cluster,
         include_leaks=include_leaks,
         cross_validate=cv,
     )
@@ -398,9 +434,19 @@ def train_deals(
             "whose blankness or values give away which deals were open at the export)",
         ),
     ] = False,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Train the close-probability model on as-of snapshots, with a holdout by time."""
-    _train(Kind.deals, data, mapping, json_, seed, promote, include_leaks=include_leaks)
+    _train(
+        Kind.deals,
+        data,
+        mapping,
+        json_,
+        seed,
+        promote,
+        cluster=cluster,
+        include_leaks=include_leaks,
+    )
 
 
 # --- models -------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from distributed import Client
 
 LOCAL = "local"
+#: How long to wait for a scheduler to answer before saying none did.
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 def resolve(cluster: str | None) -> str | None:
@@ -38,8 +40,13 @@ def resolve(cluster: str | None) -> str | None:
 
 
 @contextmanager
-def dask_client(cluster: str | None) -> Iterator[Client | None]:
-    """A Dask client for the run, or None for in-process; a local cluster is closed afterwards."""
+def dask_client(
+    cluster: str | None, *, timeout: float = CONNECT_TIMEOUT_SECONDS
+) -> Iterator[Client | None]:
+    """A Dask client for the run, or None for in-process; a local cluster is closed afterwards.
+
+    An address where no scheduler answers within `timeout` seconds, or of a protocol Dask does
+    not know, is `InvalidInput` naming the option."""
     address = resolve(cluster)
     if address is None:
         yield None
@@ -57,8 +64,8 @@ def dask_client(cluster: str | None) -> Iterator[Client | None]:
             yield client
         return
     try:
-        client = Client(address, timeout="10s")
-    except OSError as exc:
+        client = Client(address, timeout=f"{timeout}s")
+    except (OSError, ValueError) as exc:
         raise InvalidInput(
             f"--cluster / FORECAST_DASK_SCHEDULER: no Dask scheduler answered at {address} ({exc})"
         ) from exc

@@ -24,6 +24,9 @@ from forecast.modeling.baselines import baselines_for
 from forecast.modeling.estimators import PerTeamClassifier
 from forecast.modeling.families import LIGHTGBM
 from forecast.modeling.fitting import (
+    DealRows,
+    Engine,
+    InProcess,
     Progress,
     TrainingResult,
     boosted_classifier,
@@ -61,14 +64,17 @@ def train_deals(
     field_names: dict[str, str] | None = None,
     dataset: str | None = None,
     progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> TrainingResult:
     """Fit the close-probability model on as-of snapshots; test on deals that closed later.
 
     Where the dataset only learns amounts at close (`history.options`), the list price stands in
     while a deal is open; fields the export-state leak check left out are not used.
     `field_names` maps canonical fields to the export's own column names, for reasons in the
-    user's words.
+    user's words. `engine` (default: in process) builds the rows and fits the booster; on a
+    Dask cluster (`dask_training.DaskEngine`) every other step is the same.
     """
+    engine = engine or InProcess()
     started = time.perf_counter()
     settings = settings or get_settings()
     seed = settings.seed if seed is None else seed
@@ -117,13 +123,13 @@ def train_deals(
     cycle = (before["closed_at"] - before["created_at"]).dt.total_seconds() / 86_400
     maturity = float(np.ceil(cycle.quantile(MATURITY_QUANTILE))) if len(cycle) else 0.0
     mature_before = cut - pd.Timedelta(days=maturity)
-    train_rows = feat.deal_training_rows(
-        history, every_days=every, known_before=cut, created_before=mature_before
+    built: DealRows = engine.deal_rows(
+        history, every_days=every, cut=cut, created_before=mature_before, seed=seed
     )
-    test_rows = feat.deal_rows_after(history, cut, every_days=every)
+    train_rows, test_rows = built.train, built.test
     y_train = train_rows["won"].to_numpy(float)
     y_test = test_rows["won"].to_numpy(float)
-    deals_train = train_rows.drop_duplicates("id")["won"].to_numpy()
+    deals_train = built.train_deal_labels
     deals_test = test_rows.drop_duplicates("id")["won"].to_numpy()
     check_holdout(deals_train, deals_test, settings.min_holdout_per_class, "deals")
     X_train = feat.deal_features(train_rows, history.left_out)
@@ -145,6 +151,8 @@ def train_deals(
         "amount_known_before_close": amount_known,
     }
     warnings: list[str] = list(history.leak_notes)
+    if built.sample_note:
+        warnings.append(built.sample_note)
     if not amount_known:
         warnings.append(
             "amounts are only known at close in this data: open deals carry the "
@@ -154,12 +162,18 @@ def train_deals(
     warnings += leak_warnings(X_train, y_train, settings.leak_warning_auc, w_train, groups)
 
     note(progress, "fitting the model (global and per team)")
-    boosted = PerTeamClassifier(
-        base=boosted_classifier(settings, seed),
-        team_column="team",
-        min_won=settings.team_min_won_deals,
-        min_lost=settings.team_min_lost_deals,
-    ).fit(X_train, y_train, w_train, groups)
+    boosted = engine.fit_boosted(
+        PerTeamClassifier(
+            base=boosted_classifier(settings, seed),
+            team_column="team",
+            min_won=settings.team_min_won_deals,
+            min_lost=settings.team_min_lost_deals,
+        ),
+        X_train,
+        y_train,
+        w_train,
+        groups,
+    )
     note(progress, "fitting logistic regression and naive Bayes")
     families = fit_families(boosted, X_train, y_train, w_train, _deal_labels(field_names), warnings)
     note(progress, "fitting the baselines")
@@ -201,7 +215,7 @@ def train_deals(
             "won": won,
             "lost": lost,
             "open": still_open,
-            "train_rows": len(train_rows),
+            "train_rows": built.train_rows,
             "train_deals": int(len(deals_train)),
             "test_rows": len(test_rows),
             "test_deals": int(len(deals_test)),
@@ -214,6 +228,7 @@ def train_deals(
             "snapshot_every_days": every,
             "team_min_won": settings.team_min_won_deals,
             "team_min_lost": settings.team_min_lost_deals,
+            **engine.params,
         },
         seed=seed,
         features=list(X_train.columns),

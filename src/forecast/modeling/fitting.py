@@ -8,6 +8,9 @@ registered is the best family on the holdout that really beats the naive rival, 
 that serves without a model (`choose_family`); the registered model is the one evaluated: it is
 not refitted on the holdout afterwards. Every AUC and Brier carries a bootstrap 95% interval.
 
+Where the rows are built and the booster fitted is the run's `engine`: `InProcess` (the default)
+or, on a Dask cluster, `dask_training.DaskEngine`; every other step is the same code for both.
+
 Errors: bad input → `InvalidInput` (empty data, missing target column, one class, too few rows
 for a holdout); too little history → `InsufficientHistory` saying how much is missing. Both are
 raised before anything is fitted, so nothing half-made reaches the registry.
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -31,6 +34,9 @@ from forecast.modeling.families import FAMILIES, LIGHTGBM, LOGISTIC, NAIVE_BAYES
 from forecast.modeling.promotion import rules_for
 from forecast.modeling.reasons import as_dicts, explain
 from forecast.settings import Settings
+
+if TYPE_CHECKING:
+    from forecast.history import DealHistory
 
 Progress = Callable[[str], None]
 #: Metrics the promotion rule compares.
@@ -110,6 +116,85 @@ def note(progress: Progress | None, step: str) -> None:
     """Tell `progress` (the CLI's spinner) which step the run is on, if anyone listens."""
     if progress is not None:
         progress(step)
+
+
+# --- engines: where the rows are built and the booster is fitted -------------------------------
+
+
+@dataclass
+class DealRows:
+    """A deal run's snapshot rows as the shared steps need them in this process.
+
+    `train` is what the leak check, the simple families and the baselines learn from: every
+    training row in process; on a cluster every row too unless there are more than the engine
+    gathers, then a sample of whole deals (`sample_note` says so). `test` is the whole holdout.
+    """
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    #: Training rows in all (on a cluster: over every partition).
+    train_rows: int
+    #: Each training deal's label (1 won, 0 lost), over every training deal.
+    train_deal_labels: np.ndarray
+    sample_note: str | None = None
+
+
+class Engine(Protocol):
+    """Where a run's snapshot rows are built and its booster fitted; the rest is shared."""
+
+    #: Logged with the run (MLflow params): which engine, and where.
+    params: dict[str, Any]
+
+    def deal_rows(
+        self,
+        history: DealHistory,
+        *,
+        every_days: int,
+        cut: pd.Timestamp,
+        created_before: pd.Timestamp,
+        seed: int,
+    ) -> DealRows:
+        """Training rows (deals closed before `cut`, created before `created_before`) and
+        holdout rows (deals closed on or after `cut`, seen from it on)."""
+        ...
+
+    def fit_boosted(
+        self, model: Any, X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, groups: Any
+    ) -> Any:
+        """`model` (a `BoostedClassifier` or `PerTeamClassifier`) fitted on the run's training
+        rows: `X`, `y`, `w`, `groups` in process; on a cluster, the rows there."""
+        ...
+
+
+class InProcess:
+    """The default engine: rows built and the booster fitted in this process."""
+
+    params: dict[str, Any] = {"engine": "in-process"}
+
+    def deal_rows(
+        self,
+        history: DealHistory,
+        *,
+        every_days: int,
+        cut: pd.Timestamp,
+        created_before: pd.Timestamp,
+        seed: int,
+    ) -> DealRows:
+        from forecast import features as feat
+
+        train = feat.deal_training_rows(
+            history, every_days=every_days, known_before=cut, created_before=created_before
+        )
+        test = feat.deal_rows_after(history, cut, every_days=every_days)
+        labels = train.drop_duplicates("id")["won"].to_numpy()
+        return DealRows(train, test, len(train), labels)
+
+    def fit_boosted(
+        self, model: Any, X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, groups: Any
+    ) -> Any:
+        if groups is None:
+            return model.fit(X, y, w)
+        return model.fit(X, y, w, groups)
 
 
 # --- shared steps -------------------------------------------------------------------------------

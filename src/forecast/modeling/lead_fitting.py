@@ -24,6 +24,8 @@ from forecast.modeling.baselines import baselines_for
 from forecast.modeling.estimators import group_fractions
 from forecast.modeling.families import LIGHTGBM
 from forecast.modeling.fitting import (
+    Engine,
+    InProcess,
     Progress,
     TrainingResult,
     boosted_classifier,
@@ -107,13 +109,16 @@ def train_leads(
     cross_validate: bool = True,
     dataset: str | None = None,
     progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> TrainingResult:
     """Fit the lead-qualification model and its baselines; evaluate on a holdout.
 
     `leads` has `id`, `converted` (0/1) and one column per attribute. Columns in `leak_columns`
     are left out unless `include_leaks`. `incumbent`, the current champion, is scored on the same
-    holdout so promotion compares like with like.
+    holdout so promotion compares like with like. `engine` (default: in process) fits the
+    booster; on a Dask cluster (`dask_training.DaskEngine`) every other step is the same.
     """
+    engine = engine or InProcess()
     started = time.perf_counter()
     settings = settings or get_settings()
     seed = settings.seed if seed is None else seed
@@ -173,7 +178,7 @@ def train_leads(
     X_train, X_test, y_train, y_test = X[~test], X[test], y[~test], y[test]
 
     note(progress, "fitting the model")
-    boosted = boosted_classifier(settings, seed).fit(X_train, y_train)
+    boosted = engine.fit_boosted(boosted_classifier(settings, seed), X_train, y_train, None, None)
     note(progress, "fitting logistic regression and naive Bayes")
     labels = {c: c for c in X.columns}
     families = fit_families(boosted, X_train, y_train, None, labels, warnings)
@@ -223,7 +228,7 @@ def train_leads(
             "test_converted": int(y_test.sum()),
         },
         fingerprint=fingerprint(leads),
-        params={**params, "family": compared.family},
+        params={**params, "family": compared.family, **engine.params},
         seed=seed,
         features=list(X.columns),
         warnings=warnings,

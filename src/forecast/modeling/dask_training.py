@@ -1,0 +1,126 @@
+"""Training on a Dask cluster: the engine `train_deals` and `train_leads` take with `--cluster`.
+
+Only two steps differ from an in-process run (`fitting.InProcess`); everything else — the
+checks, the holdout cut, the leak check, the simple families, the baselines, the bootstrap
+intervals, the choice of family and the promotion gate — is the same code in this process:
+
+- **rows**: deal snapshot rows are built on the workers, partition by partition of deals, with
+  every close indexed once and shared (`forecast.dask_rows`); the holdout rows come back whole
+  (they are scored here, with bootstrap intervals), and the training rows stay on the workers.
+  The leak check, logistic regression, naive Bayes and the baselines learn from every training
+  row when there are at most `family_rows` of them, else from a stable sample of whole deals
+  of about that size (the run's warnings say so);
+- **booster**: LightGBM is fitted with `lightgbm.dask` on the rows on the workers
+  (`dask_boosting`), global and per team.
+
+Leads are one row each and arrive in this process; their booster is fitted on the cluster from
+partitions of the training rows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from forecast import dask_rows
+from forecast.history import DealHistory
+from forecast.modeling import dask_boosting
+from forecast.modeling.estimators import PerTeamClassifier
+from forecast.modeling.fitting import DealRows
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+#: Training rows gathered in this process for the leak check, the simple families and the
+#: baselines; past it, a sample of whole deals of about this many rows.
+FAMILY_ROWS = 1_000_000
+
+
+def deal_matrix_part(rows: pd.DataFrame, left_out: frozenset[str]) -> pd.DataFrame:
+    """A partition's training rows as the booster's inputs, label, weight and deal."""
+    from forecast import features as feat
+
+    return feat.deal_features(rows, left_out).assign(
+        **{
+            dask_boosting.LABEL: rows["won"].to_numpy(float),
+            dask_boosting.WEIGHT: rows["weight"].to_numpy(float),
+            dask_boosting.GROUP: rows["id"].to_numpy(),
+        }
+    )
+
+
+class DaskEngine:
+    """Rows built and the booster fitted on the cluster `client` is connected to."""
+
+    def __init__(self, client: Client, scheduler: str, *, family_rows: int = FAMILY_ROWS) -> None:
+        self.client = client
+        self.family_rows = family_rows
+        workers = client.scheduler_info(n_workers=-1).get("workers", {})
+        self.workers = max(1, len(workers))
+        self.params: dict[str, Any] = {
+            "engine": "dask",
+            "dask_scheduler": scheduler,
+            "dask_workers": self.workers,
+        }
+        self._matrix: dask_boosting.ClusterMatrix | None = None
+
+    def deal_rows(
+        self,
+        history: DealHistory,
+        *,
+        every_days: int,
+        cut: pd.Timestamp,
+        created_before: pd.Timestamp,
+        seed: int,
+    ) -> DealRows:
+        rows = dask_rows.build_rows(
+            self.client, history, every_days=every_days, cut=cut, created_before=created_before
+        )
+        return self._gathered(rows, history.left_out, seed)
+
+    def _gathered(
+        self, rows: dask_rows.RowsOnCluster, left_out: frozenset[str], seed: int
+    ) -> DealRows:
+        """The holdout and (a sample of) the training rows here; the booster's inputs stay."""
+        test = dask_rows.gather_rows(self.client, rows.test)
+        train, fraction = dask_rows.gather_sample(
+            self.client, rows.train, rows.train_rows, self.family_rows, seed
+        )
+        note = None
+        if fraction < 1.0:
+            note = (
+                f"logistic regression, naive Bayes, the baselines and the leak check learnt from "
+                f"{len(train):,} of the {rows.train_rows:,} training rows (whole deals, a stable "
+                f"sample of {fraction:.1%}); LightGBM learnt from every row on the cluster"
+            )
+        parts = [self.client.submit(deal_matrix_part, f, left_out) for f in rows.train]
+        self._matrix = self._matrix_of(parts)
+        return DealRows(train, test, rows.train_rows, rows.deal_labels, note)
+
+    def _matrix_of(self, parts: list[Future]) -> dask_boosting.ClusterMatrix:
+        head = self.client.submit(_head, parts[0]).result()
+        columns = [c for c in head.columns if c not in _BOOKKEEPING]
+        return dask_boosting.ClusterMatrix(
+            parts, columns, dask_boosting.text_columns(head[columns])
+        )
+
+    def fit_boosted(
+        self, model: Any, X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, groups: Any
+    ) -> Any:
+        data = self._matrix
+        if data is None:  # rows held here (leads): partitions of them on the cluster
+            parts = dask_rows.partition_count(len(X), self.workers)
+            data = dask_boosting.scatter_matrix(self.client, X, y, w, groups, parts)
+        if isinstance(model, PerTeamClassifier):
+            return dask_boosting.fit_per_team(self.client, model, data)
+        counts = dask_boosting.level_counts(self.client, data, None)[None]
+        return dask_boosting.fit_boosted(self.client, model, data, counts)
+
+
+_BOOKKEEPING = (dask_boosting.LABEL, dask_boosting.WEIGHT, dask_boosting.GROUP)
+
+
+def _head(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.head(0)

@@ -1,0 +1,170 @@
+"""Training on a Dask cluster (`forecast train ... --cluster`): the same rows, the same model
+and the same registration as in process. One LocalCluster of two worker processes serves the
+module; the commands reach it by its scheduler address, as they would an existing cluster."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import dask_rows
+from forecast import features as feat
+from forecast.data.generator import generate_pipeline, write_export
+from forecast.history import DealHistory
+from forecast.modeling import dask_boosting
+from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier
+from forecast.settings import get_settings
+from tests.training.conftest import Cli, parsed
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[object]:
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as connected,
+    ):
+        yield connected
+
+
+def _history(n: int, seed: int) -> DealHistory:
+    data = generate_pipeline(n, seed=seed)
+    deals = data.opportunities.copy()
+    # Some deals without a rep or account: their win rates are the overall rate.
+    deals.loc[deals.index % 17 == 0, "owner"] = None
+    deals.loc[deals.index % 13 == 0, "account"] = None
+    return DealHistory.from_frames(deals, data.history, data.stages)
+
+
+def test_rows_built_partition_by_partition_equal_the_in_process_rows(client) -> None:
+    history = _history(900, seed=5)
+    cut, created_before = pd.Timestamp("2024-06-01"), pd.Timestamp("2024-04-15")
+    expected_train = feat.deal_training_rows(
+        history, every_days=14, known_before=cut, created_before=created_before
+    )
+    expected_test = feat.deal_rows_after(history, cut, every_days=14)
+
+    rows = dask_rows.build_rows(
+        client, history, every_days=14, cut=cut, created_before=created_before, parts=3
+    )
+    sizes = [len(f.result()) for f in rows.train]
+    assert len(sizes) == 3 and all(n > 0 for n in sizes)
+    train = dask_rows.gather_rows(client, rows.train)
+    test = dask_rows.gather_rows(client, rows.test)
+
+    pd.testing.assert_frame_equal(train, expected_train.reset_index(drop=True))
+    pd.testing.assert_frame_equal(test, expected_test.reset_index(drop=True))
+    assert rows.train_rows == len(expected_train)
+    labels = expected_train.drop_duplicates("id")["won"].to_numpy()
+    np.testing.assert_array_equal(rows.deal_labels, labels)
+
+
+def test_a_partition_sees_the_closes_of_deals_held_by_other_partitions(client) -> None:
+    history = _history(300, seed=8)
+    cut, created_before = pd.Timestamp("2024-09-01"), pd.Timestamp("2024-08-01")
+    rows = dask_rows.build_rows(
+        client, history, every_days=14, cut=cut, created_before=created_before, parts=3
+    )
+    last = rows.train[-1].result()
+    alone = feat.deal_training_rows(
+        dask_rows.split_history(history, 3)[-1],
+        every_days=14,
+        known_before=cut,
+        created_before=created_before,
+    )
+    # The last slice's reps closed deals in the other slices too: counted on the cluster, not
+    # when the slice is read alone.
+    assert (last["rep_closed_deals"].to_numpy() > alone["rep_closed_deals"].to_numpy()).any()
+
+
+def test_a_booster_fitted_on_the_cluster_from_one_partition_is_the_in_process_one(client) -> None:
+    history = _history(4000, seed=2)
+    rows = feat.deal_training_rows(
+        history, every_days=14, known_before="2024-07-01", created_before="2024-05-15"
+    )
+    X, y = feat.deal_features(rows), rows["won"].to_numpy(float)
+    w, groups = rows["weight"].to_numpy(), rows["id"].to_numpy()
+    template = PerTeamClassifier(BoostedClassifier(n_jobs=1), min_won=150, min_lost=150)
+    local = PerTeamClassifier(BoostedClassifier(n_jobs=1), min_won=150, min_lost=150).fit(
+        X, y, w, groups
+    )
+    data = dask_boosting.scatter_matrix(client, X, y, w, groups, parts=1)
+    remote = dask_boosting.fit_per_team(client, template, data)
+
+    assert remote.global_.best_iteration_ == local.global_.best_iteration_
+    assert remote.global_.calibrator_ == local.global_.calibrator_
+    assert remote.team_report_ == local.team_report_
+    assert any("auc_team" in e for e in local.team_report_.values())
+    np.testing.assert_allclose(remote.predict_proba(X), local.predict_proba(X), rtol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def export_50k(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("deals50k")
+    write_export(generate_pipeline(50_000, seed=21), folder)
+    return folder
+
+
+def _run_params(settings_dir: Path) -> list[dict[str, str]]:
+    import mlflow
+
+    from forecast.modeling.registry import client as registry_client
+
+    settings = get_settings()
+    assert settings.state_dir == settings_dir
+    with registry_client._mlflow(settings) as mlflow_client:
+        exps = [e.experiment_id for e in mlflow_client.search_experiments()]
+        runs = mlflow.search_runs(exps, output_format="list")
+    return [
+        {"params": r.data.params, "metrics": sorted(r.data.metrics), "tags": r.data.tags}
+        for r in sorted(runs, key=lambda r: r.info.start_time)
+    ]
+
+
+def test_training_50000_deals_on_the_cluster_matches_in_process_and_registers(
+    client, cli: Cli, state: Path, export_50k: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORECAST_LGBM_THREADS", "2")
+    monkeypatch.setenv("FORECAST_BOOTSTRAP_RESAMPLES", "200")
+    # Per-team models are compared with in-process ones above; one global booster here.
+    monkeypatch.setenv("FORECAST_TEAM_MIN_WON_DEALS", "100000")
+    get_settings.cache_clear()
+    address = client.scheduler.address
+
+    here = parsed(cli("train", "deals", "--data", export_50k, "--json", "--seed", "7"))
+    there = parsed(
+        cli("train", "deals", "--data", export_50k, "--json", "--seed", "7", "--cluster", address)
+    )
+
+    assert there["rows"] == here["rows"]
+    assert there["split"] == here["split"]
+    auc_here = here["families"]["lightgbm"]["roc_auc"]
+    auc_there = there["families"]["lightgbm"]["roc_auc"]
+    assert abs(auc_there - auc_here) <= 0.005, (auc_here, auc_there)
+    assert abs(there["metrics"]["model"]["roc_auc"] - here["metrics"]["model"]["roc_auc"]) <= 0.005
+    # The baselines learnt from the same rows: the same holdout scores.
+    assert there["metrics"]["stage_win_rate"] == here["metrics"]["stage_win_rate"]
+
+    assert here["registration"]["version"] == "1"
+    assert there["registration"]["version"] == "2"
+    assert there["registration"]["reasons"]  # the same promotion gate said why
+    first, second = _run_params(state)
+    assert first["params"]["engine"] == "in-process"
+    assert second["params"]["engine"] == "dask"
+    assert second["params"]["dask_scheduler"] == address
+    assert second["metrics"] == first["metrics"]
+    assert second["tags"]["decision"] and second["tags"]["kind"] == "deals"
