@@ -71,6 +71,14 @@ MappingOpt = Annotated[
     typer.Option(help="Built-in mapping name or YAML file, for a path (default: detect)"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="local (a LocalCluster on this machine) or a Dask scheduler address "
+        "tcp://HOST:8786 (default: FORECAST_DASK_SCHEDULER, else in process)",
+    ),
+]
 
 
 IncludeLeaksOpt = Annotated[
@@ -254,6 +262,7 @@ def backtest_cmd(
     ] = 1,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log the run to MLflow")] = True,
     include_leaks: IncludeLeaksOpt = False,
+    cluster: ClusterOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Replay history: forecast past windows at several horizons and compare with what was won.
@@ -265,14 +274,17 @@ def backtest_cmd(
     how often ours beat the best naive forecast; scores reps' own calls where the data has them.
     Adds "chosen by past error": at each origin, the method (or mean of ours and a naive one)
     with the lowest WAPE over windows ended by then, with the range of its past errors; and
-    coverage of ours with such a range beside its model's.
+    coverage of ours with such a range beside its model's. With `--cluster`, the origins are
+    fitted and forecast as tasks on a Dask cluster (the same results).
     """
+    from forecast.cluster import dask_client
     from forecast.forecasting.backtest import backtest
 
     steps = _parse_horizons(horizons)
     settings = get_settings()
     loaded = _load(data, mapping, settings, include_leaks)
-    with console.status("backtesting", spinner="dots") if not json_ else nullcontext():
+    status = console.status("backtesting", spinner="dots") if not json_ else nullcontext()
+    with status, dask_client(cluster) as client:
         report = backtest(
             loaded["history"],
             freq=freq.value,
@@ -286,6 +298,7 @@ def backtest_cmd(
             export_date=export_date,
             sealed=sealed,
             refit_weeks=refit_weeks,
+            client=client,
         )
     run_id = None
     if log:

@@ -44,24 +44,24 @@ Reps' own calls are scored beside ours at horizon 0 (`rep_calls`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from forecast import timing as tm
 from forecast.data.stages import LOST, WON
-from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.errors import InvalidInput
 from forecast.forecasting import choice, naive
 from forecast.forecasting.backtest_report import BacktestReport, PeriodResult
-from forecast.forecasting.drift import Probe, cached_drift, drift_from_probes, probe_spans
-from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, refreshed
-from forecast.forecasting.rep_calls import has_calls, hindsight_note, rep_calls
-from forecast.forecasting.revenue import GROUP_COLUMNS, MISSING_GROUP, forecast_pipeline
-from forecast.formatting import rounded
+from forecast.forecasting.rep_calls import has_calls, hindsight_note
+from forecast.forecasting.replay import Progress, replay
+from forecast.forecasting.revenue import GROUP_COLUMNS
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import FREQS, Period, parse_period, period_of, periods_between
 from forecast.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 EVERY = ("period", "week")
 #: Horizons (weeks before the window starts) when none are given.
@@ -70,10 +70,9 @@ MAX_HORIZON_WEEKS = 104
 #: Sealed periods when not given: none for calendar periods (today's figures), two for weekly.
 DEFAULT_SEALED = {"period": 0, "week": 2}
 WEEK = pd.Timedelta(days=7)
-Progress = Callable[[str], None]
 
 
-# --- the replay -----------------------------------------------------------------------------------
+# --- the backtest ---------------------------------------------------------------------------------
 
 
 def export_date_of(history: DealHistory) -> pd.Timestamp:
@@ -100,6 +99,7 @@ def backtest(
     export_date: object = None,
     sealed: int | None = None,
     refit_weeks: int = 1,
+    client: Client | None = None,
 ) -> BacktestReport:
     """Forecast past windows of `freq` at each horizon, with models fitted on what was known at
     each origin, and score them against the revenue won inside each window.
@@ -112,6 +112,8 @@ def backtest(
     weekly, 0 for periods) are scored apart as the sealed check. `refit_weeks`: the models are
     refitted once the last fit is that many weeks old (1: at every origin); in between, the
     last fit forecasts with the pipeline, stage win rates and new-deal pace of each origin.
+    `client`: a Dask client whose cluster fits and forecasts the origins (`replay`); the same
+    report as in process.
     """
     started = time.perf_counter()
     if freq not in FREQS:
@@ -143,8 +145,8 @@ def backtest(
         windows = _weeks(history, freq, lo, hi, cutoff)
     sealed_from = _sealed_from(cutoff, freq, n_sealed) if n_sealed else None
     notes = list(history.leak_notes)
-    results, fitted = _replay(
-        history, windows, freq, steps, cutoff, by, settings, progress, int(refit_weeks)
+    results, fitted = replay(
+        history, windows, freq, steps, cutoff, by, settings, progress, int(refit_weeks), client
     )
     for r in results:
         r.sealed = sealed_from is not None and r.period.end > sealed_from
@@ -302,213 +304,3 @@ def _range_end(value: object, name: str) -> pd.Timestamp:
         return parse_period(str(value)).end
     except InvalidInput:
         return _date(value, name).normalize() + pd.Timedelta(days=1)
-
-
-@dataclass
-class _Origin:
-    """What every forecast made at one origin shares: the models fitted then, the pipeline,
-    what was won before it."""
-
-    models: ForecastModels
-    pipeline: pd.DataFrame
-    shown: pd.DataFrame
-    won: pd.DataFrame  # won before the origin, as known then (`naive.won_before`)
-
-
-def _replay(
-    history: DealHistory,
-    windows: list[Period],
-    freq: str,
-    horizons: tuple[int, ...],
-    cutoff: pd.Timestamp,
-    by: str | None,
-    settings: Settings,
-    progress: Progress | None,
-    refit_weeks: int = 1,
-) -> tuple[list[PeriodResult], int]:
-    """Every (window, horizon) forecast, walking the distinct origins in time order and fitting
-    at most once at each: every `refit_weeks` weeks, as a product that retrains on a schedule
-    (between two fits, the latest models with the pipeline, stage win rates and new-deal pace
-    as of each origin). Returns the results (by window, then horizon) and the number of fits."""
-    column = GROUP_COLUMNS.get(by) if by else None
-    deals = history.deals
-    won_all = deals[(deals["status"] == WON) & deals["closed_at"].notna()]
-    closes = deals.loc[deals["status"].isin([WON, LOST]), "closed_at"].dropna()
-    first_close = closes.min() if len(closes) else None
-    last_day = (cutoff - pd.Timedelta(days=1)).date()
-    jobs: dict[pd.Timestamp, list[tuple[int, Period, int]]] = {}
-    results: list[PeriodResult | None] = []
-    for per in windows:
-        for h in horizons:
-            index = len(results)
-            origin = per.start - h * WEEK
-            if per.end > cutoff:
-                results.append(
-                    PeriodResult(
-                        per,
-                        "skipped",
-                        reason=f"ends after the export date ({last_day}): "
-                        "only partly observed, not scored",
-                        horizon_weeks=h,
-                        origin=origin,
-                    )
-                )
-                continue
-            results.append(None)
-            jobs.setdefault(origin, []).append((index, per, h))
-    fitted = 0
-    length = naive.LENGTHS[freq]
-    probes: list[Probe] = []  # every fitted origin's forecasts of the next days: drift
-    last: ForecastModels | None = None  # the latest fit: reused until `refit_weeks` old
-    for origin in sorted(jobs):
-        if progress:
-            progress(f"fitting as of {origin.date()} ({len(jobs[origin])} forecasts)")
-        state: _Origin | None = None
-        reason = ""
-        if first_close is None or first_close + length > origin:
-            reason = (
-                f"less than a {freq} of outcomes before {origin.date()} (the first deal closed "
-                f"{first_close.date() if first_close is not None else 'never'}): forecasts are "
-                f"scored once a full {freq} of history is known, as the run rate and the models "
-                "need it"
-            )
-        else:
-            try:
-                if last is None or origin - last.as_of >= refit_weeks * WEEK:
-                    last = fit_forecast_models(history, origin, settings=settings)
-                    fitted += 1
-                models = (
-                    last if last.as_of == origin else refreshed(last, history, origin, settings)
-                )
-                state = _origin(history, models, origin, column, won_all, freq, probes)
-            except InsufficientHistory as exc:
-                reason = str(exc)
-        for index, per, h in jobs[origin]:
-            if state is None:
-                results[index] = PeriodResult(
-                    per, "skipped", reason=reason, horizon_weeks=h, origin=origin
-                )
-            else:
-                results[index] = _one_forecast(
-                    history, state, per, h, origin, won_all, column, by, settings, probes
-                )
-    return [r for r in results if r is not None], fitted
-
-
-def _origin(
-    history: DealHistory,
-    models: ForecastModels,
-    origin: pd.Timestamp,
-    column: str | None,
-    won_all: pd.DataFrame,
-    freq: str,
-    probes: list[Probe],
-) -> _Origin:
-    """What every forecast at the origin shares (models fitted by then, the pipeline and what
-    was won as of it); and the origin's probes: what these models forecast for the next full
-    period and its halves, beside what was won then (read by later origins only, once ended)."""
-    pipeline = tm.pipeline_rows(history, origin)
-    shown = history.as_of(origin)
-    won = naive.won_before(history.known_before(origin), column)
-    full = (origin + naive.LENGTHS[freq] - origin) / tm.DAY
-    for level, span in enumerate(probe_spans(full)):
-        window = Period(f"{origin.date()} +{span:g} days", origin, origin + span * tm.DAY, freq)
-        fc = forecast_pipeline(pipeline, models, window, origin)
-        actual = won_all.loc[window.contains(won_all["closed_at"]), "amount"].fillna(0).sum()
-        probes.append(Probe(origin, level, span, fc.total.expected, float(actual)))
-    return _Origin(models, pipeline, shown, won)
-
-
-def _one_forecast(
-    history: DealHistory,
-    state: _Origin,
-    per: Period,
-    h: int,
-    origin: pd.Timestamp,
-    won_all: pd.DataFrame,
-    column: str | None,
-    by: str | None,
-    settings: Settings,
-    probes: list[Probe],
-) -> PeriodResult:
-    models, pipeline, shown = state.models, state.pipeline, state.shown
-    known_groups = (
-        set(shown[column].astype(object).where(shown[column].notna(), MISSING_GROUP).astype(str))
-        if column and column in shown
-        else None
-    )
-    span = (per.end - max(per.start, origin)) / tm.DAY
-    # Out of sample where earlier origins' probes have ended, else in sample (the first weeks).
-    drift = drift_from_probes(probes, origin, span) or cached_drift(history, models, span, settings)
-    fc = forecast_pipeline(
-        pipeline, models, per, origin, by=by, known_groups=known_groups, drift=drift
-    )
-    forecasts = {"model": fc.total.expected}
-    if fc.total.weighted_pipeline is not None:
-        forecasts["weighted_pipeline"] = fc.total.weighted_pipeline
-    km = None
-    if models.baseline is not None and models.timing is not models.baseline:
-        km = forecast_pipeline(
-            pipeline,
-            replace(models, timing=models.baseline),
-            per,
-            origin,
-            by=by,
-            known_groups=known_groups,
-            drift=drift,
-        )
-        forecasts["stage_km"] = km.total.expected
-    naives = naive.forecasts(state.won, origin, per, settings.new_deal_window_days)
-    for name, values in naives.items():
-        if values is not None:
-            forecasts[name] = float(values.sum())
-
-    # What happened: every deal won with a close date inside the window (full data).
-    won = won_all[per.contains(won_all["closed_at"])]
-    open_ids = set(pipeline["id"])
-    from_pipeline = won["id"].isin(open_ids)
-    result = PeriodResult(
-        per,
-        "ok",
-        actual=float(won["amount"].fillna(0).sum()),
-        actual_pipeline=float(won.loc[from_pipeline, "amount"].fillna(0).sum()),
-        actual_new=float(
-            won.loc[~from_pipeline & (won["created_at"] >= origin), "amount"].fillna(0).sum()
-        ),
-        open_deals=len(pipeline),
-        forecasts=forecasts,
-        p10=fc.total.p10,
-        p50=fc.total.p50,
-        p90=fc.total.p90,
-        expected_new=fc.total.expected_new,
-        method=fc.method,
-        drift=drift.sigma,
-        drift_windows=drift.windows,
-        horizon_weeks=h,
-        origin=origin,
-    )
-    if column:
-        labels = won[column].astype(object).where(won[column].notna(), MISSING_GROUP).astype(str)
-        actual_by = won["amount"].fillna(0).groupby(labels.to_numpy()).sum()
-        km_by = {g.group: g.expected for g in km.groups} if km else {}
-        for g in fc.groups:
-            line = {
-                "group": g.group,
-                "actual": rounded(actual_by.get(g.group, 0.0), 2),
-                "expected": rounded(g.expected, 2),
-                "p10": rounded(g.p10, 2),
-                "p50": rounded(g.p50, 2),
-                "p90": rounded(g.p90, 2),
-                "weighted_pipeline": rounded(g.weighted_pipeline, 2),
-                "stage_km": rounded(km_by.get(g.group), 2),
-                "deals": g.deals,
-            }
-            for name, values in naives.items():
-                line[name] = None if values is None else rounded(values.get(g.group, 0.0), 2)
-            result.groups.append(line)
-    if h == 0:
-        seen = pd.Series(
-            history.first_observed() < origin.to_datetime64(), index=history.deals["id"]
-        )
-        result.reps = rep_calls(shown, pipeline, fc.deals, won, per, seen)
-    return result

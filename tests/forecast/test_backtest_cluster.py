@@ -1,0 +1,115 @@
+"""A backtest on a Dask cluster gives the report it gives in process: the same forecasts at the
+same origins, the same fits, the same chosen method; origins are grouped by refit.
+
+One `LocalCluster` of two worker processes and one in-process backtest serve the module: a
+generated export of 200 deals, monthly windows every week from November, at horizons 0 and 4
+weeks, refitted every two weeks, per team (the first origins measure drift in sample, later ones
+read the probes of earlier origins, which is what could differ if parts ran out of order).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.data.generator import generate_pipeline, write_export
+from forecast.forecasting.backtest import backtest
+from forecast.forecasting.backtest_report import BacktestReport
+from forecast.forecasting.replay import refit_groups
+from forecast.settings import get_settings
+
+OPTIONS: dict[str, Any] = {
+    "freq": "month",
+    "every": "week",
+    "horizons": (0, 4),
+    "refit_weeks": 2,
+    "sealed": 0,
+    "by": "team",
+    "start": "2024-11-04",
+}
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as local,
+        Client(local) as c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("export")
+    write_export(generate_pipeline(200, seed=5), folder)
+    return folder
+
+
+def _history(export: Path) -> Any:
+    """The export as `forecast backtest --data` reads it."""
+    from training.forecast_cli import _load
+
+    return _load(str(export), None, get_settings())["history"]
+
+
+@pytest.fixture(scope="module")
+def in_process(export: Path) -> BacktestReport:
+    return backtest(_history(export), dataset="pipeline", **OPTIONS)
+
+
+def _plain(report: dict[str, Any]) -> str:
+    """A report as JSON, without how long it took."""
+    return json.dumps({k: v for k, v in report.items() if k != "seconds"}, default=str)
+
+
+def test_a_backtest_on_the_cluster_equals_the_one_in_process(client, export, in_process):
+    on_cluster = backtest(_history(export), dataset="pipeline", client=client, **OPTIONS)
+    table = in_process.forecast_table()
+    assert len(table) and table["origin"].nunique() > 4
+    pd.testing.assert_frame_equal(on_cluster.forecast_table(), table, check_exact=True)
+    assert on_cluster.origins_fitted == in_process.origins_fitted < table["origin"].nunique()
+    chosen = [p.chosen for p in in_process.periods]
+    assert [p.chosen for p in on_cluster.periods] == chosen and any(chosen)
+    assert _plain(on_cluster.to_dict()) == _plain(in_process.to_dict())
+
+
+def test_the_backtest_command_on_a_cluster_prints_the_in_process_report(
+    client, export, in_process, tmp_path, monkeypatch
+):
+    from training.cli import app
+
+    monkeypatch.setenv("FORECAST_STATE_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    args = [
+        *("backtest", "--data", str(export), "--freq", "month", "--every", "week"),
+        *("--horizons", "0,4", "--refit-weeks", "2", "--sealed", "0", "--by", "team"),
+        *("--from", "2024-11-04", "--no-log", "--json"),
+        *("--cluster", client.scheduler.address),
+    ]
+    result = CliRunner().invoke(app, args)
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    for extra in ("mlflow_run_id", "track_record_saved"):
+        printed.pop(extra)
+    assert _plain(printed) == _plain(json.loads(json.dumps(in_process.to_dict(), default=str)))
+
+
+def test_origins_share_a_fit_until_it_is_refit_weeks_old():
+    week = pd.Timedelta(days=7)
+    start = pd.Timestamp("2024-01-01")
+    origins = [start + k * week for k in (0, 1, 2, 3, 4, 9, 10)]
+    assert refit_groups(origins, 1) == [[o] for o in origins]
+    assert refit_groups(origins, 2) == [origins[0:2], origins[2:4], [origins[4]], origins[5:7]]
+    assert refit_groups(origins, 8) == [origins[0:5], origins[5:7]]
+    assert refit_groups([], 4) == []
