@@ -6,17 +6,28 @@ LightGBM offers exact TreeSHAP values (`predict(pred_contrib=True)`), but they c
 XGBoost) reads LightGBM's own node values instead: walking from a tree's root to the leaf a row
 lands in, each split moves the value from the parent's to the child's, and that change is
 credited to the split's feature. Summed over trees, contributions plus the bias equal the raw
-score exactly, like SHAP's. Because a leaf fixes its path, the contributions of every leaf are
-computed once per model; explaining a batch is then one `pred_leaf` call and a sum of the
-table's rows for the leaves reached (one row is a batch of one).
+score exactly, like SHAP's (and for trees of one split each, they are SHAP's). Because a leaf
+fixes its path, the contributions of every leaf are computed once per model, as one array;
+explaining a batch is then one leaf lookup for the whole batch and a sum of the table's rows for
+the leaves reached, with no Python loop over rows or features (one row is a batch of one).
 SHAP stays available (`method="shap"`) where exactness of the attribution matters more than
 speed.
+
+The leaf lookup of a single row goes through LightGBM's own single-row predictor
+(`LGBM_BoosterPredictForMatSingleRowFast`, set up once per model): `Booster.predict` spends
+tens of microseconds checking and converting its input before a lookup that takes a few.
 """
 
 from __future__ import annotations
 
+import ctypes
+import threading
+import weakref
+from typing import Any
+
 import lightgbm as lgb
 import numpy as np
+from lightgbm import basic
 from scipy import sparse
 
 #: Batches of at least this many rows let LightGBM use all cores for the leaf lookup.
@@ -26,7 +37,8 @@ GATHER_UP_TO = 4
 
 
 class PathContributions:
-    """Leaf-indexed contribution table of one booster: `(trees, leaves, features)`."""
+    """Leaf-indexed contribution table of one booster: `(trees, leaves, features)`, with the
+    bias (the sum of the trees' root values) the contributions add to."""
 
     def __init__(self, booster: lgb.Booster) -> None:
         dump = booster.dump_model()
@@ -49,37 +61,109 @@ class PathContributions:
                     step = path.copy()
                     step[node["split_feature"]] += _value(child) - _value(node)
                     stack.append((child, step))
+        n_trees = len(trees)
+        #: The table as (tree, leaf) rows, and the first of each tree's rows in it.
+        self.flat = self.table.reshape(n_trees * max_leaves, n_features)
+        self.offsets = np.arange(0, n_trees * max_leaves, max_leaves, dtype=np.intp)
+        self._single: _SingleRowLeaves | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The single-row predictor is a handle into one live booster: made again after loading.
+        return {k: v for k, v in self.__dict__.items() if k != "_single"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._single = None
+
+    def leaves(self, booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
+        """The leaf each row reaches in each tree, `(rows, trees)`, in one call for the batch."""
+        n = len(matrix)
+        if n == 1:
+            single = self._single
+            if single is None or single.booster is not booster:
+                single = self._single = _SingleRowLeaves.make(booster, len(self.offsets))
+            if single is not None:
+                return single(matrix)
+        # Threads only pay for themselves on bigger batches; a few rows run inline.
+        leaves = booster.predict(matrix, pred_leaf=True, num_threads=1 if n < THREADED_FROM else 0)
+        return np.asarray(leaves, dtype=np.intp).reshape(n, len(self.offsets))
 
     def __call__(self, booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
         """Contributions of each row's features, `(rows, features)`, in log-odds.
 
-        One `pred_leaf` call for the whole batch gives the leaf each row reaches in each tree; a
-        row's contributions are the sum of those leaves' rows of the table, added tree by tree in
-        order. A few rows gather the leaf rows and sum them; more go through a sparse one-hot of
-        the leaves reached times the flat table, which adds in the same order without holding
-        rows × trees × features in memory. Either way a row's contributions are the same to the
-        last bit, whatever batch it came in.
+        A row's contributions are the sum of the table's rows for the leaves it reaches, added
+        tree by tree in order. A few rows gather the leaf rows and sum them; more go through a
+        sparse one-hot of the leaves reached times the flat table, which adds in the same order
+        without holding rows × trees × features in memory. Either way a row's contributions are
+        the same to the last bit, whatever batch it came in.
         """
-        n_trees, n_leaves, n_features = self.table.shape
         n = len(matrix)
         if n == 0:
-            return np.zeros((0, n_features))
-        # Threads only pay for themselves on bigger batches; a request of one row runs inline.
-        leaves = booster.predict(matrix, pred_leaf=True, num_threads=1 if n < THREADED_FROM else 0)
-        # Row of the flat table for each (tree, leaf) reached; 32-bit where that fits, which
-        # spares scipy a check of their range.
-        index = np.int32 if n * n_trees < 2**31 else np.int64
-        hit = np.asarray(leaves, dtype=index).reshape(n, n_trees) + np.arange(
-            0, n_trees * n_leaves, n_leaves, dtype=index
-        )
-        flat = self.table.reshape(n_trees * n_leaves, n_features)
+            return np.zeros((0, self.flat.shape[1]))
+        hit = self.leaves(booster, matrix) + self.offsets
         if n <= GATHER_UP_TO:
-            return flat[hit].sum(axis=1)
+            return self.flat[hit].sum(axis=1)
+        n_trees = len(self.offsets)
+        # 32-bit indices where they fit spare scipy a check of their range.
+        index = np.int32 if hit.size < 2**31 and len(self.flat) < 2**31 else np.int64
         one_hot = sparse.csr_matrix(
-            (np.ones(hit.size), hit.ravel(), np.arange(0, hit.size + 1, n_trees, dtype=index)),
-            shape=(n, n_trees * n_leaves),
+            (
+                np.ones(hit.size),
+                hit.ravel().astype(index, copy=False),
+                np.arange(0, hit.size + 1, n_trees, dtype=index),
+            ),
+            shape=(n, len(self.flat)),
         )
-        return np.asarray(one_hot @ flat)
+        return np.asarray(one_hot @ self.flat)
+
+
+class _SingleRowLeaves:
+    """LightGBM's single-row leaf predictor for one booster (set up once, freed with it)."""
+
+    def __init__(self, booster: lgb.Booster, n_trees: int, handle: ctypes.c_void_p) -> None:
+        self.booster = booster
+        self.n_trees = n_trees
+        self._handle = handle
+        self._length = ctypes.c_int64()
+        # LightGBM reads the row from, and writes the leaves to, buffers of fixed address.
+        self._row = np.empty(booster.num_feature(), dtype=np.float64)
+        self._out = np.empty(n_trees, dtype=np.float64)
+        self._args = (
+            handle,
+            ctypes.c_void_p(self._row.ctypes.data),
+            ctypes.byref(self._length),
+            ctypes.c_void_p(self._out.ctypes.data),
+        )
+        # The predictor and the buffers are shared: one call at a time.
+        self._lock = threading.Lock()
+        weakref.finalize(self, basic._LIB.LGBM_FastConfigFree, handle)
+
+    @classmethod
+    def make(cls, booster: lgb.Booster, n_trees: int) -> _SingleRowLeaves | None:
+        """The predictor, or None where this LightGBM cannot make one (the batch call serves)."""
+        handle = ctypes.c_void_p()
+        try:
+            basic._safe_call(
+                basic._LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+                    booster._handle,
+                    ctypes.c_int(basic._C_API_PREDICT_LEAF_INDEX),
+                    ctypes.c_int(0),  # from the first tree
+                    ctypes.c_int(-1),  # to the last
+                    ctypes.c_int(basic._C_API_DTYPE_FLOAT64),
+                    ctypes.c_int32(booster.num_feature()),
+                    basic._c_str("num_threads=1"),
+                    ctypes.byref(handle),
+                )
+            )
+        except (AttributeError, lgb.basic.LightGBMError):
+            return None
+        return cls(booster, n_trees, handle)
+
+    def __call__(self, matrix: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._row[:] = matrix[0]
+            basic._safe_call(basic._LIB.LGBM_BoosterPredictForMatSingleRowFast(*self._args))
+            return self._out.astype(np.intp).reshape(1, self.n_trees)
 
 
 def bias(model: object) -> float:

@@ -27,6 +27,9 @@ from forecast.modeling.contributions import contributions
 
 #: Contributions smaller than this (log-odds) are not worth saying.
 MIN_CONTRIBUTION = 1e-6
+#: Sentences a `Wording` keeps made; past this it starts afresh (a served model's wording lives
+#: as long as the model, and a number input can take any value).
+MAX_SENTENCES_KEPT = 50_000
 
 Said = TypeVar("Said")
 
@@ -110,6 +113,8 @@ class Wording:
         key = (j, code if code == code else None, contribution > 0)  # NaN keys never match
         said = self._said.get(key)
         if said is None:
+            if len(self._said) >= MAX_SENTENCES_KEPT:  # numbers can take endless values
+                self._said.clear()
             col = self.encoder.columns[j]
             reason = factor(
                 col,
@@ -127,10 +132,9 @@ class Wording:
 
     def plain(self, j: int, code: float, contribution: float) -> dict[str, Any]:
         """The same as JSON-ready data (what the API sends)."""
-        return {
-            **self._lookup(j, code, contribution)[1],
-            "contribution": round(float(contribution), 4),
-        }
+        said = dict(self._lookup(j, code, contribution)[1])
+        said["contribution"] = round(float(contribution), 4)
+        return said
 
 
 def top_reasons(
@@ -142,13 +146,40 @@ def top_reasons(
 ) -> list[tuple[list[Said], list[Said]]]:
     """Per row, its `top` factors for and against, each said by `say(column, code,
     contribution)` (`Wording.reason` or `Wording.plain`). `matrix` holds the encoded rows and
-    `contrib` their contributions, both rows × inputs."""
-    up, down = top_factors(contrib, top, min_contribution)
-    codes, values = matrix.tolist(), contrib.tolist()
-    return [
-        ([say(j, x[j], c[j]) for j in u], [say(j, x[j], c[j]) for j in a])
-        for x, c, u, a in zip(codes, values, up, down, strict=True)
-    ]
+    `contrib` their contributions, both rows × inputs.
+
+    The factors are picked for the whole batch at once (as `top_factors` picks them), and only
+    their codes and contributions are read back into Python: a row's other inputs never are."""
+    contrib = np.atleast_2d(contrib)
+    n, d = contrib.shape
+    k = min(top, d)
+    if k <= 0:
+        return [([], []) for _ in range(n)]
+    matrix = np.atleast_2d(matrix)
+    # Per row, the k largest then the k smallest contributions' columns (one stable sort for
+    # the batch), and only those columns' codes and contributions read back into Python.
+    order = np.argsort(contrib, axis=1, kind="stable")
+    picked = order[:, [d - 1 - i for i in range(k)] + list(range(k))]
+    rows = np.arange(n)[:, None]
+    columns = picked.tolist()
+    codes = matrix[rows, picked].tolist()
+    values = contrib[rows, picked].tolist()
+    low = -min_contribution
+    out: list[tuple[list[Said], list[Said]]] = []
+    for js, xs, cs in zip(columns, codes, values, strict=True):
+        # Sorted, so those worth saying lead each side: stop at the first that is not.
+        up: list[Said] = []
+        for i in range(k):
+            if cs[i] <= min_contribution:
+                break
+            up.append(say(js[i], xs[i], cs[i]))
+        down: list[Said] = []
+        for i in range(k, 2 * k):
+            if cs[i] >= low:
+                break
+            down.append(say(js[i], xs[i], cs[i]))
+        out.append((up, down))
+    return out
 
 
 def explain(
