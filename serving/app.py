@@ -32,6 +32,7 @@ from serving.routes import health, keys, kpis, metrics, models, pipeline, risk, 
 from serving.routes import sync as sync_routes
 from serving.routes import targets as target_routes
 from serving.sessions import SessionManager
+from serving.warmup import WarmUp, warm_up
 
 STATIC = Path(__file__).resolve().parent / "static"
 NOT_STARTED = "the models load when the app starts"
@@ -45,17 +46,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     queued scores written) after the last one."""
     state = app.state
     tracker: asyncio.Task | None = None
+    warmer: asyncio.Task | None = None
     state.recorder.start()
     if state.settings.forecast_processes:  # started first: the children boot while models load
         state.forecast_workers = ForecastWorkers(state.settings)
     try:
         loaded = await asyncio.to_thread(scoring.load_model_set, state.settings, state.engine)
         state.models = _keep_pinned(loaded, state.models)
+        if state.settings.warm_up_on_start:
+            state.warmup = WarmUp()
+            warmer = asyncio.create_task(warm_up(state))
         if state.settings.track_every_hours > 0:
             state.tracking = tracking.TrackingState(state.settings.track_every_hours)
             tracker = asyncio.create_task(tracking.scheduler(state.settings, state.tracking))
         yield
     finally:
+        if warmer is not None:
+            warmer.cancel()  # its thread ends by itself; nothing waits for it
         if tracker is not None:
             tracker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -102,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.forecast_models = BuildOnceCache(FORECAST_MODELS_KEPT)
     app.state.forecast_workers = None  # made when the app starts, if forecast_processes
     app.state.tracking = None  # the forecast history's scheduler, if track_every_hours
+    app.state.warmup = None  # the start-up warm-up, if warm_up_on_start
     app.state.models = scoring.ModelSet(None, None, None, store.utcnow(), [NOT_STARTED])
     errors.install(app)
     app.include_router(health.router)

@@ -146,6 +146,11 @@ _TEAM_LINE: dict[str, Any] = {
 }
 
 
+class StoredOut(BaseModel):
+    as_of: str = Field(description="The tracked date")
+    run_at: str = Field(description="When the tracking run computed it (UTC)")
+
+
 class ForecastResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -208,4 +213,10 @@ class ForecastResponse(BaseModel):
         None,
         description="The naive forecasts of the period now (run rate, last period, same period "
         "last year) and the weighted pipeline, in total and per group",
+    )
+    stored: StoredOut | None = Field(
+        None,
+        description="Served from the forecast tracked on this date (`forecast track`, the "
+        "server's schedule): the data, targets and track record are unchanged since; null: "
+        "computed for this request",
     )

@@ -1,5 +1,7 @@
 """The server keeps the forecast history: `forecast track` on the default deal dataset every
-`track_every_hours` (the first run `track_first_after_seconds` after start-up).
+`track_every_hours` (the first run `track_first_after_seconds` after start-up), and again
+`track_after_change_seconds` after a CRM push, so the stored forecast the API and the dashboard
+serve follows the data.
 
 Each run is a child process at a lower CPU priority, as `forecast track` from cron would be: the
 models it fits never hold the server's GIL while a CRM waits for a score, and its memory goes
@@ -11,10 +13,11 @@ server carries on. `app.state.tracking` says when it last ran and how it went
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -28,13 +31,23 @@ RUN_TIMEOUT_SECONDS = 3600
 
 @dataclass
 class TrackingState:
-    """What the scheduler last did."""
+    """What the scheduler last did, and whether the data changed since."""
 
     every_hours: float
-    runs: int = 0
+    runs: int = 0  # started
+    completed: int = 0  # ended, well or not
     last_started: datetime | None = None
     last_ok: bool | None = None
     last_message: str = ""
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    loop: asyncio.AbstractEventLoop | None = None  # the scheduler's, set when it starts
+
+
+def data_changed(state: TrackingState | None) -> None:
+    """A CRM push stored new data: track again soon (`track_after_change_seconds`), so what
+    the API and the dashboard serve follows it. Safe from a route's worker thread."""
+    if state is not None and state.loop is not None:
+        state.loop.call_soon_threadsafe(state.changed.set)
 
 
 def command(settings: Settings) -> list[str]:
@@ -79,19 +92,26 @@ async def run_once(settings: Settings, state: TrackingState) -> None:
         state.last_ok = proc.returncode == 0
         text = (out if state.last_ok else err or out).decode(errors="replace").strip()
         state.last_message = text.splitlines()[-1] if text else f"exit {proc.returncode}"
+    state.completed += 1
     (log.info if state.last_ok else log.warning)("forecast tracking: %s", state.last_message)
 
 
 async def scheduler(settings: Settings, state: TrackingState) -> None:
-    """Track now and then every `track_every_hours`, until cancelled."""
+    """Track now and then every `track_every_hours`, or sooner after a CRM push, until
+    cancelled."""
+    state.loop = asyncio.get_running_loop()
     await asyncio.sleep(settings.track_first_after_seconds)
     while True:
+        state.changed.clear()  # a push from here on is not in this run: it calls for another
         try:
             await run_once(settings, state)
         except Exception as exc:  # never let tracking take the server down
             state.last_ok, state.last_message = False, f"could not start: {exc}"
             log.exception("forecast tracking could not run")
-        await asyncio.sleep(settings.track_every_hours * 3600)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.changed.wait(), settings.track_every_hours * 3600)
+            # Pushes come in bursts: the ones that follow within this time share the run.
+            await asyncio.sleep(settings.track_after_change_seconds)
 
 
 def _root() -> str:

@@ -30,6 +30,8 @@ os.environ["FORECAST_HEAVY_BUDGET_SECONDS"] = "600"
 os.environ["FORECAST_HEAVY_WAIT_SECONDS"] = "120"
 # No scheduled forecast tracking in a test's server unless it asks (tests/serving/test_tracking.py).
 os.environ["FORECAST_TRACK_EVERY_HOURS"] = "0"
+# Nor warm a dashboard view at start (the test that checks the warm-up turns it on).
+os.environ["FORECAST_WARM_UP_ON_START"] = "false"
 
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import State
 
 from forecast import budget
 from forecast.errors import ForecastError
@@ -49,15 +50,15 @@ OverviewCacheDep = Annotated[OverviewCache, Depends(get_overview_cache)]
 
 
 def compute(
-    request: Request,
+    state: State,
     cache: OverviewCache,
     dataset: str | None,
     freq: str,
     period: str | None,
     team: str | None,
 ) -> tuple[overview.Overview | None, str | None]:
-    """The overview of a view (cached), or None and the reason the data cannot be shown."""
-    state = request.app.state
+    """The overview of a view (cached), or None and the reason the data cannot be shown.
+    `state` is the app's (`request.app.state`)."""
     engine = state.engine
     try:
         data = load_dataset(engine, dataset or state.settings.deal_dataset, state.datasets)
@@ -65,7 +66,7 @@ def compute(
     except ForecastError as exc:
         return None, str(exc)
     models = state.models
-    served = served_deal_model(request, data.name)
+    served = served_deal_model(models, data.name)
     # The model set by identity and load time: a reload is a new set, even if the id of a
     # discarded one were reused.
     key = (

@@ -24,7 +24,9 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from forecast.errors import ForecastError, InvalidInput
-from forecast.forecasting.service import BuildCache, forecast_against_targets
+from forecast.forecasting.revenue import default_as_of
+from forecast.forecasting.service import BuildCache, forecast_against_targets, stored_forecast
+from forecast.forecasting.stored_forecasts import CHART_AHEAD as AHEAD
 from forecast.forecasting.targets import list_targets
 from forecast.kpis import compute_kpis
 from forecast.periods import Period, parse_period, period_of
@@ -36,7 +38,6 @@ log = logging.getLogger("serving.dashboard.page")
 FREQS = ("month", "quarter")
 #: Periods shown before the focus period (actual won revenue) and after it (forecast).
 BACK = {"month": 6, "quarter": 4}
-AHEAD = {"month": 2, "quarter": 1}
 
 
 # --- filters ----------------------------------------------------------------------------------
@@ -69,7 +70,7 @@ def choose_view(
     if team is not None and team not in data.teams:
         known = ", ".join(data.teams[:12]) or "none"
         raise InvalidInput(f"no team {team!r} in dataset {data.name!r}; its teams: {known}")
-    as_of = chosen.start if chosen.end <= data.now else data.now
+    as_of = default_as_of(chosen, data.now)
     return View(data.name, freq, chosen, as_of, team)
 
 
@@ -142,7 +143,13 @@ def revenue_forecast(
     settings: Any = None,
     models_cache: BuildCache | None = None,
 ) -> dict[str, Any]:
-    """`service.forecast_against_targets`, as `GET /v1/forecast` calls it, as a dict."""
+    """The forecast `GET /v1/forecast` gives, as a dict: the tracked one while it holds, else
+    `service.forecast_against_targets`."""
+    stored = stored_forecast(
+        engine, period.label, dataset=data.name, by=by, as_of=as_of, settings=settings
+    )
+    if stored is not None:
+        return stored
     return forecast_against_targets(
         engine,
         period.label,

@@ -203,7 +203,7 @@ async def dashboard(
     if session is None:
         return _to_login(request)
     result, problem = await heavy(
-        compute, request, overviews, view.dataset, view.freq, view.period, view.team
+        compute, request.app.state, overviews, view.dataset, view.freq, view.period, view.team
     )
     context = await run_in_threadpool(_context, request, session, result, problem)
     return _html(request, "dashboard.html", context)
@@ -294,7 +294,7 @@ async def download(
     if chart not in CHARTS:
         return _text(f"no chart {chart!r}; charts: {', '.join(CHARTS)}", 404)
     result, problem = await heavy(
-        compute, request, overviews, view.dataset, view.freq, view.period, view.team
+        compute, request.app.state, overviews, view.dataset, view.freq, view.period, view.team
     )
     if result is None:
         return _text(problem or "no data", 404)

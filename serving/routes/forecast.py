@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.forecasting import forecast_runs
-from forecast.forecasting.service import forecast_against_targets
+from forecast.forecasting.service import forecast_against_targets, stored_forecast
 from serving.datasets import load_dataset
 from serving.deps import (
     DatasetQuery,
@@ -77,14 +77,27 @@ async def get_forecast(
         datetime | None,
         Query(
             description=(
-                "Forecast as known at this date (default: the period start if past, else now: "
-                "today, or the day after the data ends)"
+                "Forecast as known at this date (default: the period start if it is over, else "
+                "now: today, or the day after the data ends)"
             )
         ),
     ] = None,
     dataset: DatasetQuery = None,
     new_deals: Annotated[bool, Query(description="Include deals not yet created")] = True,
 ) -> ForecastResponse:
+    stored = await run_in_threadpool(
+        stored_forecast,
+        engine,
+        period,
+        dataset=dataset or settings.deal_dataset,
+        by=by,
+        group=group,
+        as_of=as_of,
+        include_new_deals=new_deals,
+        settings=settings,
+    )
+    if stored is not None:  # tracked, and nothing it depends on changed since
+        return ForecastResponse.model_validate(stored)
     workers = request.app.state.forecast_workers
     if workers is not None:  # in a child process: stopped for real, and the GIL left to scoring
         params = {

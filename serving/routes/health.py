@@ -60,6 +60,11 @@ class Readiness(BaseModel):
         None, description="With a viewer's or an admin's key: the models served, by kind"
     )
     note: str | None = None
+    warming: bool = Field(
+        False,
+        description="The start-up warm-up (the default dashboard view) is still running: "
+        "the first views wait for it",
+    )
 
 
 @router.get("/healthz", summary="The process is up")
@@ -91,6 +96,7 @@ def readyz(request: Request) -> JSONResponse:
     store_error = _store_error(request)
     checks = {"store": store_error is None, "models": bool(served) and not models.degraded}
     ready = all(checks.values())
+    warmup = request.app.state.warmup
     if _may_see_details(request):
         problems = [*models.degraded, *models.problems] + (
             [f"store: {store_error}"] if store_error else []
@@ -100,6 +106,7 @@ def readyz(request: Request) -> JSONResponse:
             body.note = "the model registry is unreachable: serving the last local copy"
     else:
         body = Readiness(ready=ready, checks=checks, problems=_plain_problems(checks, models))
+    body.warming = warmup is not None and warmup.running
     return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ready else 503)
 
 

@@ -32,10 +32,9 @@ class AtRiskResponse(BaseModel):
     notes: list[str]
 
 
-def served_deal_model(request: Request, dataset: str) -> scoring.Served | None:
-    """The deal model serving the API, when it was set up for this dataset (else None: the
-    at-risk list then uses the per-stage win rates known at its date)."""
-    models: scoring.ModelSet = request.app.state.models
+def served_deal_model(models: scoring.ModelSet, dataset: str) -> scoring.Served | None:
+    """The deal model serving the API (`app.state.models`), when it was set up for this dataset
+    (else None: the at-risk list then uses the per-stage win rates known at its date)."""
     served = models.deal
     if served is None or served.source == "fallback" or models.deal_context is None:
         return None
@@ -64,7 +63,7 @@ async def deals_at_risk(
         data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
         report = find_deals_at_risk(
             data.history,
-            served=served_deal_model(request, data.name),
+            served=served_deal_model(request.app.state.models, data.name),
             as_of=as_of or data.now,
             team=team,
             limit=limit,

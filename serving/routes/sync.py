@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from pydantic import AfterValidator
 
 from forecast.data import sync
@@ -16,6 +16,7 @@ from serving.schemas import (
     OpportunitySynced,
     single_line,
 )
+from serving.tracking import data_changed
 
 router = APIRouter(tags=["crm sync"])
 ERRORS = {
@@ -43,6 +44,7 @@ def upsert_opportunity(
         AfterValidator(single_line),
     ],
     body: OpportunityState,
+    request: Request,
     engine: EngineDep,
     settings: SettingsDep,
     _: ScorerKey,
@@ -52,6 +54,7 @@ def upsert_opportunity(
     report = sync.sync_opportunities(
         engine, [deal], dataset=dataset or settings.deal_dataset, where=""
     )
+    data_changed(request.app.state.tracking)
     return OpportunitySynced(dataset=report.dataset, **report.deals[0].to_dict())
 
 
@@ -62,6 +65,7 @@ def upsert_opportunity(
 )
 def upsert_opportunities(
     body: OpportunityBatchRequest,
+    request: Request,
     engine: EngineDep,
     settings: SettingsDep,
     _: ScorerKey,
@@ -71,4 +75,5 @@ def upsert_opportunities(
     report = sync.sync_opportunities(
         engine, deals, dataset=dataset or settings.deal_dataset, max_batch=settings.max_batch_size
     )
+    data_changed(request.app.state.tracking)
     return OpportunityBatchSynced.model_validate(report.to_dict())

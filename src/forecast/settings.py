@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     track_first_after_seconds: float = Field(
         60.0, ge=0, description="When the server's first tracking runs after it starts"
     )
+    warm_up_on_start: bool = Field(
+        True,
+        description="Read the default deal dataset and build its default dashboard view while "
+        "the server starts (`/readyz` says `warming` until done)",
+    )
+    track_after_change_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="A CRM push makes the server track again this long after it (pushes in "
+        "between share the run), so the stored forecast follows the data",
+    )
     forecast_processes: bool = Field(
         True,
         description="Compute forecasts in worker processes (killed when their request ends "

@@ -3,27 +3,38 @@ set of lines; a back-fill gives the forecasts the backtest made on the same date
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from forecast.data import store
-from forecast.data.generator import generate_pipeline
+from forecast.data.generator import generate_pipeline, write_export
+from forecast.data.importing import import_export
 from forecast.errors import InvalidInput
 from forecast.forecasting import forecast_runs
 from forecast.forecasting.backtest import backtest
-from forecast.history import DealHistory
+from forecast.history import DealHistory, load_deal_history
 from forecast.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def history() -> DealHistory:
-    gen = generate_pipeline(1500, seed=7, start="2023-01-01", end="2023-12-31")
-    return DealHistory.from_frames(gen.opportunities, gen.history, gen.stages)
+def export(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("export")
+    write_export(generate_pipeline(1500, seed=7, start="2023-01-01", end="2023-12-31"), folder)
+    return folder
 
 
 @pytest.fixture
-def engine(tmp_path):
-    return store.get_engine(Settings(state_dir=tmp_path / "state"))
+def engine(tmp_path, export):
+    engine = store.get_engine(Settings(state_dir=tmp_path / "state"))
+    import_export(engine, export, "canonical", dataset="crm")
+    return engine
+
+
+@pytest.fixture
+def history(engine) -> DealHistory:
+    return load_deal_history(engine, "crm")
 
 
 def test_a_run_keeps_this_and_next_period_at_every_level_once_per_date(engine, history):

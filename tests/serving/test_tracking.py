@@ -48,6 +48,54 @@ def test_the_server_tracks_the_forecast_on_its_schedule(tmp_path):
     assert point["p10"] <= point["expected"] <= point["p90"]
 
 
+def _wait_for_run(state, completed: int) -> None:
+    deadline = time.monotonic() + 240
+    while state.completed < completed:
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+
+
+def test_the_forecast_is_served_from_the_tracked_run_and_follows_a_crm_push(tmp_path):
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        deal_dataset="crm",
+        track_every_hours=24.0,
+        track_first_after_seconds=0.0,
+        track_after_change_seconds=0.0,
+        key_cache_seconds=0,
+    )
+    import_generated(settings)
+    keys = keys_of_every_role(settings)
+    viewer, scorer = auth(keys["viewer"]), auth(keys["scorer"])
+    asked = {"period": "2025-Q1", "by": "team"}
+    with TestClient(create_app(settings)) as client:
+        state = client.app.state.tracking
+        _wait_for_run(state, 1)
+        assert state.last_ok, state.last_message
+        first = client.get("/v1/forecast", params=asked, headers=viewer).json()
+        assert first["stored"]["as_of"] == "2025-01-01", first.get("stored")
+
+        deal = {
+            "stage": "Qualification",
+            "created_at": "2024-12-20T00:00:00Z",
+            "updated_at": "2024-12-20T00:00:00Z",
+            "amount": 5000.0,
+            "team": first["groups"][0]["group"],
+        }
+        pushed = client.put("/v1/opportunities/NEW-1", json=deal, headers=scorer)
+        assert pushed.status_code == 200, pushed.text
+        # The push made a new version of the data: until the next run the forecast is computed.
+        between = client.get("/v1/forecast", params=asked, headers=viewer).json()
+        _wait_for_run(state, 2)  # the push called for a run, long before the daily one
+        assert state.last_ok, state.last_message
+        after = client.get("/v1/forecast", params=asked, headers=viewer).json()
+    assert after["stored"] is not None
+    assert after["total"]["deals"] == first["total"]["deals"] + 1
+    assert {k: v for k, v in after.items() if k != "stored"} == {
+        k: v for k, v in between.items() if k != "stored"
+    }
+
+
 @pytest.fixture
 def tracked(settings):
     import_generated(settings)

@@ -11,7 +11,8 @@ on a schedule (`FORECAST_TRACK_EVERY_HOURS`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -20,8 +21,9 @@ from sqlalchemy import Engine, select
 from forecast import budget
 from forecast.data import store
 from forecast.errors import InvalidInput
-from forecast.forecasting.fitted import fit_forecast_models
-from forecast.forecasting.revenue import GroupForecast, RevenueForecast, forecast_revenue
+from forecast.forecasting import stored_forecasts
+from forecast.forecasting.revenue import GroupForecast, RevenueForecast
+from forecast.forecasting.service import TargetedForecast, forecast_against_targets
 from forecast.forecasting.targets import read_targets
 from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
@@ -46,28 +48,48 @@ def track(
     freq: str = "quarter",
     settings: Settings | None = None,
 ) -> int:
-    """Forecast the current and next period as of `as_of` (default: the data's now) at every
-    level and store the lines, replacing any of the same date. Returns the lines stored."""
+    """Forecast the current and next period as of the day of `as_of` (default: the data's now)
+    at every level and store the lines, replacing any of the same date. Returns the lines stored.
+
+    Tracking the data's now also stores the whole forecasts the API, the dashboard and
+    `forecast revenue` ask for by default (`stored_forecasts.served_by_default`), which they
+    serve until the data changes."""
     settings = settings or get_settings()
-    t = date_of(as_of, "as_of") if as_of is not None else history.now()
+    now = history.now().normalize()
+    t = (date_of(as_of, "as_of") if as_of is not None else now).normalize()
     current = period_of(t - pd.Timedelta(microseconds=1), freq)
     periods = [current, period_of(current.end, freq)]
-    models = fit_forecast_models(history, t, settings=settings)
+    fitted_models = _Once()
+    results: dict[tuple[str, str | None, pd.Timestamp], TargetedForecast] = {}
+
+    def forecast(period: Period, by: str | None, when: pd.Timestamp) -> TargetedForecast:
+        key = (period.label, by, when)
+        if key not in results:
+            budget.check()
+            results[key] = forecast_against_targets(
+                engine,
+                period.label,
+                dataset=dataset,
+                by=by,
+                as_of=when,
+                settings=settings,
+                history=history,
+                models_cache=fitted_models,
+            )
+        return results[key]
+
     rows: list[dict[str, Any]] = []
     run_at = store.utcnow()
     for period in periods:
         for level in LEVELS:
-            budget.check()
-            fc = forecast_revenue(
-                history,
-                period,
-                as_of=t,
-                by=None if level == "total" else level,
-                models=models,
-                settings=settings,
-            )
+            fc = forecast(period, None if level == "total" else level, t).forecast
             lines = [fc.total] if level == "total" else fc.groups
             rows.extend(_row(dataset, t, run_at, period, level, line, fc) for line in lines)
+    # What the API and the dashboard serve by default, kept whole (tracking the data's now).
+    served = stored_forecasts.served_by_default(now, freq) if t == now else []
+    documents = [
+        (p, by, when, json_safe(forecast(p, by, when).to_dict())) for p, by, when in served
+    ]
     table = store.forecast_runs
     with store.transaction(engine) as conn:
         conn.execute(
@@ -78,7 +100,37 @@ def track(
             )
         )
         conn.execute(table.insert(), rows)
+        for period, by, when, document in documents:
+            stored_forecasts.save(
+                conn,
+                dataset,
+                period,
+                by,
+                when,
+                document,
+                data_end=history.end,
+                run_at=run_at,
+                settings=settings,
+            )
     return len(rows)
+
+
+class _Once:
+    """The models of a tracked date, fitted once for all its forecasts."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        if key not in self._kept:
+            self._kept[key] = build()
+        return self._kept[key]
+
+
+def json_safe(document: dict[str, Any]) -> dict[str, Any]:
+    """The document as JSON will store it (dates as text), so a stored forecast reads back
+    exactly as it was saved."""
+    return json.loads(json.dumps(document, default=str))
 
 
 def backfill(

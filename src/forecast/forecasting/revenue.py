@@ -128,9 +128,11 @@ class RevenueForecast:
 
 
 def default_as_of(period: Period, now: object = None) -> pd.Timestamp:
-    """The period start when it is in the past, else `now` (default: today)."""
+    """The period start when the period is over (its forecast as made then, to set beside what
+    was won), else the day of `now` (default: today): the current and future periods as known
+    now."""
     today = as_timestamp(now if now is not None else pd.Timestamp.now(tz="UTC")).normalize()
-    return period.start if period.start <= today else today
+    return period.start if period.end <= today else today
 
 
 def forecast_revenue(
