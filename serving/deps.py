@@ -8,15 +8,18 @@ itself (`auto_error=False`): `require` does, with the app's own 401 and 403 bodi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 from sqlalchemy import Engine
 
-from forecast.keys import ApiKey
+from forecast.keys import ApiKey, KeyVerifier
+from forecast.keys import _hash as key_digest
 from forecast.settings import Settings
 from serving.caches import BuildOnceCache
 from serving.schemas import single_line
@@ -69,10 +72,7 @@ bearer_token = HTTPBearer(
 )
 
 
-def presented_key(
-    header: Annotated[str | None, Security(api_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_token)],
-) -> str | None:
+def presented_key(header: str | None, bearer: HTTPAuthorizationCredentials | None) -> str | None:
     """The key from `X-API-Key`, else from `Authorization: Bearer`; never from the URL."""
     if header:
         return header.strip()
@@ -81,20 +81,42 @@ def presented_key(
     return None
 
 
-PresentedKey = Annotated[str | None, Depends(presented_key)]
+async def verified(keys: KeyVerifier, key: str) -> ApiKey | None:
+    """The key's record: from the verifier's memory inline (a dict look-up), else from the store
+    in a worker thread, so a database that is slow to answer never stalls the event loop.
+
+    Dependencies are `async` on purpose: a plain `def` dependency runs in the thread pool, and
+    that hop cost more than the rest of a scoring request."""
+    found = _remembered(keys, key)
+    if found is not None:
+        return found[1]
+    return await run_in_threadpool(keys.verify, key)
 
 
-def require(*roles: str) -> Callable[..., ApiKey]:
+def _remembered(keys: KeyVerifier, key: str) -> tuple[float, ApiKey | None] | None:
+    """What the verifier still remembers of this key (within its time to live), else None."""
+    hit = keys._cache.get(key_digest(key))
+    return hit if hit is not None and time.monotonic() - hit[0] < keys.ttl else None
+
+
+def require(*roles: str) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency admitting keys of the given roles (admin is admitted everywhere)."""
 
-    def check(request: Request, key: PresentedKey) -> ApiKey:
+    async def check(
+        request: Request,
+        header: Annotated[str | None, Security(api_key_header)],
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_token)],
+    ) -> ApiKey:
+        # The two schemes are read here, not through a dependency of their own: each level of
+        # dependencies costs FastAPI a few microseconds on every call.
+        key = presented_key(header, bearer)
         if key is None:
             raise HTTPException(
                 401,
                 "missing API key: send X-API-Key or Authorization: Bearer",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        found = request.app.state.keys.verify(key)
+        found = await verified(request.app.state.keys, key)
         if found is None:
             raise HTTPException(
                 401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}

@@ -14,13 +14,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forecast.model_monitoring import Monitoring, monitor_served
@@ -35,14 +45,42 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
 ]
+#: Names the folder the workers of one server share their metrics through.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Labelled series whose handles are kept; past this the memo starts afresh.
+MAX_SERIES_KEPT = 10_000
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
+def multiprocess_dir() -> Path | None:
+    """The folder worker processes share their metrics through, when the server runs several
+    (`PROMETHEUS_MULTIPROC_DIR`, set by `prepare_multiprocess` before the workers start)."""
+    folder = os.environ.get(MULTIPROC_ENV)
+    return Path(folder) if folder else None
+
+
+def prepare_multiprocess(state_dir: Path) -> Path:
+    """Ready Prometheus's multiprocess mode for a server of several workers: an empty folder
+    under the state folder (what an earlier run left would be counted again), named in
+    `PROMETHEUS_MULTIPROC_DIR` for the workers to inherit. Call it in the parent, once, before
+    the workers start; /metrics in any worker then adds up every worker's counts."""
+    folder = state_dir.resolve() / "prometheus"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(folder)
+    return folder
+
+
 class Metrics:
-    """The app's Prometheus registry: request counts, latency per route, score distribution."""
+    """The app's Prometheus registry: request counts, latency per route, score distribution.
+
+    With `PROMETHEUS_MULTIPROC_DIR` set (several workers), each worker's values go to files in
+    that folder and `exposition` reads them all, so a scrape sees the whole server."""
 
     def __init__(self) -> None:
+        self.multiprocess = multiprocess_dir()
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, ...], Any] = {}
         self.requests = Counter(
             "forecast_requests_total",
             "HTTP requests",
@@ -68,25 +106,60 @@ class Metrics:
             "AUC of served scores against the outcomes that came after them (all months)",
             ["kind"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.realised_n = Gauge(
             "forecast_model_realised_n",
             "Scored subjects with an outcome after the score",
             ["kind"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.feature_psi = Gauge(
             "forecast_feature_psi",
             "PSI of a model input: scored lately vs the model's training data",
             ["kind", "feature"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
 
+    def request_done(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count a request and its latency (the labelled series are looked up once each)."""
+        key = (route, method, str(status))
+        pair = self._children.get(key)
+        if pair is None:
+            if len(self._children) > MAX_SERIES_KEPT:
+                self._children.clear()
+            pair = self._children[key] = (
+                self.requests.labels(*key),
+                self.latency.labels(route, method),
+            )
+        pair[0].inc()
+        pair[1].observe(seconds)
+
+    def score_served(self, kind: str, model: str, probability: float) -> None:
+        """Add a served probability to the score distribution."""
+        key = ("score", kind, model)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.scores.labels(kind, model)
+        child.observe(probability)
+
+    def exposition(self) -> bytes:
+        """The text a scrape reads: this process's registry, or every worker's files."""
+        if self.multiprocess is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess))
+        return generate_latest(registry)
+
     def show_monitoring(self, reports: list[Monitoring]) -> None:
-        """Set the monitoring gauges to the latest reports (series no longer measured go)."""
-        self.realised_auc.clear()
-        self.realised_n.clear()
-        self.feature_psi.clear()
+        """Set the monitoring gauges to the latest reports (series no longer measured go; with
+        several workers, where Prometheus cannot remove a series, they stay at their last)."""
+        if self.multiprocess is None:
+            self.realised_auc.clear()
+            self.realised_n.clear()
+            self.feature_psi.clear()
         for report in reports:
             if report.overall is not None:
                 self.realised_n.labels(report.kind).set(report.overall.n)
@@ -198,8 +271,7 @@ class RequestMiddleware:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(elapsed)
+            self.metrics.request_done(route, method, status, elapsed)
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "request",

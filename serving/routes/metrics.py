@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from serving.observability import monitoring_cache
 
@@ -22,6 +22,4 @@ def metrics(request: Request) -> Response:
     reports = monitoring_cache(request.app).peek()
     if reports is not None:
         request.app.state.metrics.show_monitoring(reports)
-    return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

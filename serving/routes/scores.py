@@ -63,7 +63,7 @@ def _respond(
         dataset=_dataset(request, kind),
         inputs=loggable_inputs(inputs if row is None else row),
     )
-    request.app.state.metrics.scores.labels(kind, result.model).observe(result.probability)
+    request.app.state.metrics.score_served(kind, result.model, result.probability)
     return {
         "id": ident,
         "probability": result.probability,
