@@ -7,11 +7,12 @@ labelled fallback scores instead: the per-stage win rate for deals, the base rat
 
 `score` is the one scoring path, in three named steps (pre-process → predict → post-process):
 `encode` turns the rows (mappings of field → value) into the model's float matrix, `predict`
-gives each row's probability and per-input contributions from one LightGBM `pred_leaf` call for
-the batch (the contributions, summed with the bias, are the raw score, so the probability comes
-from the same call; a logistic regression or naive Bayes champion gives its exact per-field
-log-odds terms the same way, `forecast.modeling.families`), and `explain` turns them into
-`Score`s with reasons for the top factors.
+gives each row's probability and per-input contributions from one leaf lookup for the batch
+(the raw score is the sum of the leaves' values and the contributions are read from a per-leaf
+table, both made once per model: `forecast.modeling.contributions`; a logistic regression or
+naive Bayes champion gives its exact per-field log-odds terms the same way,
+`forecast.modeling.families`), and `explain` turns them into `Score`s with reasons for the top
+factors only.
 One row is a batch of one; the fallbacks go through the same three steps. No DataFrame is built,
 so one row scores well under a millisecond.
 """
@@ -36,7 +37,7 @@ from forecast.errors import InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, as_timestamp, load_deal_history
 from forecast.modeling import registry
 from forecast.modeling.baselines import stage_win_rates
-from forecast.modeling.contributions import bias, contributions
+from forecast.modeling.contributions import raw_scores
 from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.families import family_of
 from forecast.modeling.reasons import Wording, top_reasons
@@ -235,7 +236,8 @@ class Encoded:
 
 class Prediction(NamedTuple):
     """Per row: the calibrated probability, and each input's contribution to the raw score
-    (log-odds; with the model's bias they sum to it). A fallback's contributions are zero."""
+    (log-odds; with the model's bias they sum to it). A fallback's contributions are zero; a
+    prediction made without contributions has none (no columns)."""
 
     probabilities: np.ndarray
     contributions: np.ndarray
@@ -248,7 +250,7 @@ def score(served: Served, rows: Sequence[Mapping[str, Any]], top: int = 3) -> li
     ignored; a missing field or a category never seen in training scores as blank.
     """
     encoded = encode(served, rows)
-    return explain(served, encoded, predict(served, encoded), top)
+    return explain(served, encoded, predict(served, encoded, contributions=top > 0), top)
 
 
 def encode(served: Served, rows: Sequence[Mapping[str, Any]]) -> Encoded:
@@ -259,30 +261,38 @@ def encode(served: Served, rows: Sequence[Mapping[str, Any]]) -> Encoded:
     if scorer.method != MODEL:
         return Encoded(rows, scorer.fallback_inputs(rows))
     parts = _parts(scorer.model, rows)
+    if len(parts) == 1:  # one model for every row
+        return Encoded(rows, _encode(parts[0][0].encoder_, rows), tuple(parts))
     matrix = np.empty((len(rows), scorer.model.n_features_in_))
     for model, index in parts:
         matrix[index] = _encode(model.encoder_, [rows[i] for i in index])
     return Encoded(rows, matrix, tuple(parts))
 
 
-def predict(served: Served, encoded: Encoded) -> Prediction:
-    """Predict: probabilities and per-input contributions, from one `pred_leaf` call per model
-    or a simple family's own terms (the contributions plus the bias give the raw score, so the
-    probability comes with them)."""
+def predict(served: Served, encoded: Encoded, contributions: bool = True) -> Prediction:
+    """Predict: probabilities and per-input contributions, from one leaf lookup per model for
+    the batch (the raw score is the sum of the leaves' values) or a simple family's own terms.
+    Without `contributions` (no reasons wanted) the table is not read: the contributions come
+    back with no columns, the probabilities the same."""
     scorer = served.scorer
     matrix = encoded.matrix
     if scorer.method != MODEL:
         return Prediction(scorer.fallback_rates(matrix), np.zeros(matrix.shape))
+    width = matrix.shape[1] if contributions else 0
     if len(encoded.parts) == 1:  # one model for every row: no copy in or out
         [(model, _)] = encoded.parts
-        contrib = contributions(model, matrix)
-        return Prediction(model._calibrate(contrib.sum(axis=1) + bias(model)), contrib)
+        raw, contrib = raw_scores(model, matrix, contributions)
+        return Prediction(
+            model._calibrate(raw), contrib if contrib is not None else np.zeros((len(raw), 0))
+        )
     p = np.empty(len(matrix))
-    contrib = np.empty(matrix.shape)
+    every = np.empty((len(matrix), width))
     for model, index in encoded.parts:
-        contrib[index] = part = contributions(model, matrix[index])
-        p[index] = model._calibrate(part.sum(axis=1) + bias(model))
-    return Prediction(p, contrib)
+        raw, contrib = raw_scores(model, matrix[index], contributions)
+        p[index] = model._calibrate(raw)
+        if contrib is not None:
+            every[index] = contrib[:, :width]
+    return Prediction(p, every)
 
 
 def explain(served: Served, encoded: Encoded, predicted: Prediction, top: int = 3) -> list[Score]:

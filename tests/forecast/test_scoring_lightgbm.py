@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from forecast import scoring
-from forecast.modeling.contributions import contributions, path_contributions
+from forecast.modeling.contributions import contributions, path_contributions, raw_scores
 from forecast.modeling.estimators import BoostedClassifier
 from forecast.modeling.scorers import select_scorer
 from tests.forecast.test_scoring import hand_made_leads, records
@@ -129,3 +129,14 @@ def test_a_model_that_has_scored_still_pickles_and_scores_the_same(model, leads)
     np.testing.assert_array_equal(
         path_contributions(copy).leaves(copy.booster_, copy.encode(leads.head(1))), expected
     )
+
+
+def test_raw_scores_are_lightgbms_with_or_without_contributions(model, leads):
+    matrix = model.encode(leads)
+    expected = model.booster_.predict(matrix, raw_score=True)
+    for wanted in (True, False):
+        raw, contrib = raw_scores(model, matrix, with_contributions=wanted)
+        np.testing.assert_allclose(raw, expected, rtol=0, atol=1e-12)
+        assert (contrib is not None) == wanted
+        alone, _ = raw_scores(model, matrix[:1], with_contributions=wanted)
+        assert alone[0] == pytest.approx(expected[0], abs=1e-12)

@@ -64,6 +64,11 @@ class PathContributions:
         n_trees = len(trees)
         #: The table as (tree, leaf) rows, and the first of each tree's rows in it.
         self.flat = self.table.reshape(n_trees * max_leaves, n_features)
+        #: Each (tree, leaf)'s own value: a row's raw score is the sum of its leaves' values.
+        self.values = np.zeros(n_trees * max_leaves)
+        for t, tree in enumerate(trees):
+            for leaf in _leaves(tree["tree_structure"]):
+                self.values[t * max_leaves + leaf["leaf_index"]] = leaf["leaf_value"]
         self.offsets = np.arange(0, n_trees * max_leaves, max_leaves, dtype=np.intp)
         self._single: _SingleRowLeaves | None = None
 
@@ -88,6 +93,17 @@ class PathContributions:
         leaves = booster.predict(matrix, pred_leaf=True, num_threads=1 if n < THREADED_FROM else 0)
         return np.asarray(leaves, dtype=np.intp).reshape(n, len(self.offsets))
 
+    def raw_scores(
+        self, booster: lgb.Booster, matrix: np.ndarray, with_contributions: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each row's raw score (log-odds: the sum of its leaves' values, as LightGBM adds
+        them up) and, if asked, its contributions, from one leaf lookup for the batch."""
+        if len(matrix) == 0:
+            return np.zeros(0), np.zeros((0, self.flat.shape[1]))
+        hit = self.leaves(booster, matrix) + self.offsets
+        raw = self.values[hit].sum(axis=1)
+        return raw, self._gather(hit) if with_contributions else None
+
     def __call__(self, booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
         """Contributions of each row's features, `(rows, features)`, in log-odds.
 
@@ -97,10 +113,13 @@ class PathContributions:
         without holding rows × trees × features in memory. Either way a row's contributions are
         the same to the last bit, whatever batch it came in.
         """
-        n = len(matrix)
-        if n == 0:
+        if len(matrix) == 0:
             return np.zeros((0, self.flat.shape[1]))
-        hit = self.leaves(booster, matrix) + self.offsets
+        return self._gather(self.leaves(booster, matrix) + self.offsets)
+
+    def _gather(self, hit: np.ndarray) -> np.ndarray:
+        """The sum of the table's rows `hit` (rows × trees), row by row, tree by tree."""
+        n = len(hit)
         if n <= GATHER_UP_TO:
             return self.flat[hit].sum(axis=1)
         n_trees = len(self.offsets)
@@ -173,6 +192,18 @@ def bias(model: object) -> float:
     return path_contributions(model).bias
 
 
+def _leaves(node: dict) -> list[dict]:
+    """A tree's leaves, from its root."""
+    out, stack = [], [node]
+    while stack:
+        node = stack.pop()
+        if "leaf_index" in node:
+            out.append(node)
+        else:
+            stack.extend((node["left_child"], node["right_child"]))
+    return out
+
+
 def _value(node: dict) -> float:
     return float(node["leaf_value"] if "leaf_index" in node else node["internal_value"])
 
@@ -184,6 +215,19 @@ def path_contributions(model: object) -> PathContributions:
         table = PathContributions(model.booster_)  # type: ignore[attr-defined]
         model._path_contributions = table  # type: ignore[attr-defined]
     return table
+
+
+def raw_scores(
+    model: object, matrix: np.ndarray, with_contributions: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Raw scores (log-odds) of encoded rows and, if asked, their contributions `(rows,
+    features)`: for a LightGBM model, the sum of the leaves' values, from the same leaf lookup
+    as the contributions (so asking for them changes no score); for a simple family, its terms
+    plus its bias."""
+    if not hasattr(model, "booster_"):
+        contrib = model.contributions(matrix)  # type: ignore[attr-defined]
+        return contrib.sum(axis=1) + model.bias_, contrib  # type: ignore[attr-defined]
+    return path_contributions(model).raw_scores(model.booster_, matrix, with_contributions)
 
 
 def contributions(model: object, matrix: np.ndarray, method: str = "path") -> np.ndarray:
