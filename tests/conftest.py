@@ -32,6 +32,8 @@ os.environ["FORECAST_HEAVY_WAIT_SECONDS"] = "120"
 os.environ["FORECAST_TRACK_EVERY_HOURS"] = "0"
 # Nor warm a dashboard view at start (the test that checks the warm-up turns it on).
 os.environ["FORECAST_WARM_UP_ON_START"] = "false"
+# Nor track the forecast after each import (tests/training/test_import_tracking.py does).
+os.environ["FORECAST_TRACK_AFTER_IMPORT"] = "false"
 
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.history import load_deal_history
-from forecast.settings import get_settings
-from training.console import JsonErrorsGroup, console, handles_errors, print_json
+from forecast.settings import Settings, get_settings
+from training.console import JsonErrorsGroup, console, err_console, handles_errors, print_json
 from training.forecast_cli import forecast_app
 from training.models_cli import models_app, train_app
 from training.reports import import_json, print_import_report, print_snapshot, snapshot_summary
@@ -60,14 +60,23 @@ def import_(
     export_date: Annotated[
         str | None, typer.Option(help="When the export was taken (default: its newest date)")
     ] = None,
+    track: Annotated[
+        bool | None,
+        typer.Option(
+            "--track/--no-track",
+            help="Deals: track the forecast at once, so the API and the dashboard serve it "
+            "(default: FORECAST_TRACK_AFTER_IMPORT, on)",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Load a CRM export into the store (idempotent; stage changes go to the history)."""
     from forecast.data.importing import import_export
 
     settings = get_settings()
+    engine = store.get_engine(settings)
     report = import_export(
-        store.get_engine(settings),
+        engine,
         path,
         mapping,
         dataset=dataset,
@@ -75,10 +84,33 @@ def import_(
         export_date=export_date,
         chunk_rows=settings.import_chunk_rows,
     )
+    wanted = settings.track_after_import if track is None else track
+    tracked = _track_import(engine, report.dataset, settings) if wanted else None
     if json_:
-        print_json(import_json(report, ok=True))
-    else:
-        print_import_report(report, console)
+        print_json({**import_json(report, ok=True), **({"tracked": tracked} if tracked else {})})
+        return
+    print_import_report(report, console)
+    if tracked is not None:
+        err_console.print(f"[dim]forecast tracking: {tracked['message']}[/]")
+
+
+def _track_import(engine: Any, dataset: str, settings: Settings) -> dict[str, Any] | None:
+    """`forecast track` on the dataset just imported; a dataset too small to forecast is said
+    so, and the import stands."""
+    from forecast.errors import ForecastError
+    from forecast.forecasting import forecast_runs
+    from forecast.history import load_deal_history
+
+    with engine.connect() as conn:
+        if store.get_dataset(conn, dataset)["kind"] != "opportunities":
+            return None
+    try:
+        history = load_deal_history(engine, dataset)
+        lines = forecast_runs.track(engine, history, dataset, settings=settings)
+    except ForecastError as exc:
+        return {"ok": False, "message": f"not tracked: {exc}"}
+    day = history.now().date()
+    return {"ok": True, "as_of": str(day), "lines": lines, "message": f"{lines} lines as of {day}"}
 
 
 @app.command()

@@ -126,8 +126,8 @@ def revenue(
         str | None,
         typer.Option(
             "--as-of",
-            help="Forecast as of this date (default: the period start if past, else now: "
-            "today, or the day after the data ends)",
+            help="Forecast as of this date (default: the period start if it is over, else "
+            "now: today, or the day after the data ends)",
         ),
     ] = None,
     target: Annotated[
@@ -146,13 +146,18 @@ def revenue(
 
     Per group: expected won revenue (open deals, plus deals not yet created as a separate line),
     P10/P50/P90, the weighted pipeline beside it and P(target). Models are fitted on what was
-    known at the as-of date.
+    known at the as-of date; a stored dataset's tracked forecast (`forecast track`) is read
+    instead while nothing it was made from changed.
     """
     from forecast.forecasting.revenue import forecast_revenue
 
     settings = get_settings()
     if dataset and data:
         raise InvalidInput("give --dataset or --data, not both")
+    stored = _stored(data or dataset, period, by, as_of, target, no_new_deals, settings)
+    if stored is not None:
+        _print_revenue(stored, stored["headline"], stored["past_accuracy"], [], json_)
+        return
     loaded = _load(data or dataset, mapping, settings)
     fc = forecast_revenue(
         loaded["history"],
@@ -164,31 +169,73 @@ def revenue(
         settings=settings,
     )
     read = _headline(loaded, fc, settings)
-    lead = read.lead
+    document = {
+        "dataset": loaded["dataset"],
+        **fc.to_dict(),
+        "headline": read.lead,
+        "past_accuracy": read.past,
+        "naive": read.naive,
+    }
+    _print_revenue(document, read.lead, read.past, [f"headline: {read.note}"], json_)
+
+
+def _stored(
+    data: str | None,
+    period: str,
+    by: By | None,
+    as_of: str | None,
+    target: list[str] | None,
+    no_new_deals: bool,
+    settings: Settings,
+) -> dict[str, Any] | None:
+    """The tracked forecast of a stored dataset that answers this command (`forecast track`,
+    the server's schedule), or None: compute it. Targets given here are not the stored ones."""
+    from pathlib import Path
+
+    from forecast.data import store
+    from forecast.forecasting.service import stored_forecast
+
+    if target or (data is not None and Path(data).exists()):
+        return None
+    return stored_forecast(
+        store.get_engine(settings),
+        period,
+        dataset=data,
+        by=by.value if by else None,
+        as_of=as_of,
+        include_new_deals=not no_new_deals,
+        settings=settings,
+    )
+
+
+def _print_revenue(
+    document: dict[str, Any],
+    lead: dict[str, Any] | None,
+    past: dict[str, Any] | None,
+    more_notes: list[str],
+    json_: bool,
+) -> None:
     if json_:
-        print_json(
-            {
-                "dataset": loaded["dataset"],
-                **fc.to_dict(),
-                "headline": lead,
-                "past_accuracy": read.past,
-                "naive": read.naive,
-            }
-        )
+        print_json(document)
         return
+    if document.get("stored"):
+        err_console.print(
+            f"[dim]the forecast tracked on {document['stored']['as_of']} "
+            f"(run at {document['stored']['run_at']}): the data has not changed since[/]"
+        )
     if lead is not None:
-        past = lead["choice"]
+        choice = lead["choice"]
         console.print(
             f"[bold]{lead['label']}[/]: {money(lead['forecast'])} (P10–P90 "
             f"{money(lead['p10'])} – {money(lead['p90'])}), the most accurate on this "
-            f"dataset's track record {past['horizon_weeks_used']} weeks ahead: WAPE "
-            f"{pct(past['wape'])} over {past['n']} past forecasts (recent windows weigh more), "
-            f"ours {pct(past['model_wape'])}"
+            f"dataset's track record {choice['horizon_weeks_used']} weeks ahead: WAPE "
+            f"{pct(choice['wape'])} over {choice['n']} past forecasts (recent windows weigh "
+            f"more), ours {pct(choice['model_wape'])}"
         )
-    if read.past is not None:
-        console.print(past_accuracy_text(read.past))
-    console.print(revenue_table(fc.to_dict()))
-    for note in [*fc.notes, f"headline: {read.note}"]:
+    if past is not None:
+        console.print(past_accuracy_text(past))
+    console.print(revenue_table(document))
+    for note in [*document["notes"], *more_notes]:
         err_console.print(f"[dim]note: {note}[/]")
 
 

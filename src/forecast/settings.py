@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     track_first_after_seconds: float = Field(
         60.0, ge=0, description="When the server's first tracking runs after it starts"
     )
+    track_after_import: bool = Field(
+        True,
+        description="`forecast import` of deals tracks the forecast at once (`forecast track`), "
+        "so the API and the dashboard serve it from the first view",
+    )
     warm_up_on_start: bool = Field(
         True,
         description="Read the default deal dataset and build its default dashboard view while "
