@@ -46,6 +46,8 @@ log = logging.getLogger("forecast.batch_scoring")
 KINDS = (scoring.DEAL, scoring.LEAD)
 #: Rows per partition: enough to amortise a task, small enough to spread over a few workers.
 PARTITION_ROWS = 25_000
+#: On a cluster, partitions shrink (not below this) until each worker has two to score.
+MIN_CLUSTER_PARTITION_ROWS = 2_000
 #: The columns of a scored batch, in order (`reasons_*` hold the API's reasons as JSON text).
 COLUMNS = (
     "id",
@@ -259,10 +261,15 @@ def score_batch(
 ) -> Iterator[pd.DataFrame]:
     """Each partition of `frame` (`id` + inputs) scored, in row order: in process without a
     client (one partition at a time), else as Dask tasks on its cluster (the scorer sent once to
-    each worker, the partitions spread over them). The rows are the same either way."""
+    each worker, the partitions spread over them, at least two per worker where they would hold
+    `MIN_CLUSTER_PARTITION_ROWS` rows). The rows are the same either way."""
     if top < 0:
         raise InvalidInput(f"--reasons must be 0 or more, got {top}")
     if "id" not in frame:
         raise InvalidInput("the rows to score have no id column")
     run = runner(client)
-    return run.map(score_part, partitions(frame, partition_rows), run.share(served), top)
+    size = partition_rows
+    if run.workers > 1:
+        even = -(-len(frame) // (2 * run.workers))
+        size = min(partition_rows, max(MIN_CLUSTER_PARTITION_ROWS, even))
+    return run.map(score_part, partitions(frame, size), run.share(served), top)

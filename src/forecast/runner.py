@@ -9,12 +9,19 @@ a part's inputs may be the handles of earlier parts (the scheduler resolves them
 Callers write one code path against `Runner`: `share` what every part reads, `submit` parts,
 read `results` in submission order. In process a "handle" is the value itself, so nothing here
 costs anything without a cluster, and nothing imports Dask.
+
+What is shared travels as pickled bytes and is unpickled once per worker process into a small
+cache (`_unpack`): the parts then read a copy of their own process, which they may fill caches
+in (a `DealHistory` does, so may a model), while Dask only ever copies the bytes between
+workers; a live object being serialised while a task changes it would fail.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -24,12 +31,18 @@ if TYPE_CHECKING:
 #: (a scattered `DealHistory` keeps caches it fills as it is read): a worker started with
 #: several threads then runs such parts one at a time, as its threads would only share the GIL.
 SHARED_STATE = threading.Lock()
+#: Shared values unpickled in this (worker) process, newest last; a few are kept.
+_UNPACKED: dict[str, Any] = {}
+_UNPACKED_KEPT = 4
+_UNPACK_LOCK = threading.Lock()
 
 
 class Runner(Protocol):
-    """Runs parts of one job; `where` says in words where (for reports)."""
+    """Runs parts of one job; `where` says in words where (for reports), `workers` how many
+    parts can run at once."""
 
     where: str
+    workers: int
 
     def share(self, value: Any) -> Any:
         """What every part reads, sent once to each worker (in process: the value)."""
@@ -56,6 +69,7 @@ class InProcess:
     """Every part computed at once, in order, in this process."""
 
     where = "in process"
+    workers = 1
 
     def share(self, value: Any) -> Any:
         return value
@@ -73,16 +87,47 @@ class InProcess:
         return (fn(item, *args) for item in items)
 
 
+@dataclass(frozen=True)
+class _Packed:
+    """A shared value as bytes (immutable: safe for Dask to copy between workers)."""
+
+    key: str
+    data: bytes
+
+
+def _unpack(value: Any) -> Any:
+    """A shared value as this process's own object, unpickled the first time it is read."""
+    if not isinstance(value, _Packed):
+        return value
+    with _UNPACK_LOCK:
+        if value.key not in _UNPACKED:
+            import cloudpickle
+
+            while len(_UNPACKED) >= _UNPACKED_KEPT:
+                _UNPACKED.pop(next(iter(_UNPACKED)))
+            _UNPACKED[value.key] = cloudpickle.loads(value.data)
+        return _UNPACKED[value.key]
+
+
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`fn` on a worker, with shared values unpacked."""
+    return fn(*(_unpack(a) for a in args), **{k: _unpack(v) for k, v in kwargs.items()})
+
+
 class OnCluster:
     """Parts as Dask tasks; what is shared is scattered once, to every worker."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
-        workers = len(client.scheduler_info().get("workers", {}))
-        self.where = f"on a Dask cluster of {workers} worker{'s' if workers != 1 else ''}"
+        info = client.scheduler_info().get("workers", {})
+        self.workers = sum(int(w.get("nthreads", 1)) for w in info.values()) or 1
+        self.where = f"on a Dask cluster of {len(info)} worker{'s' if len(info) != 1 else ''}"
 
     def share(self, value: Any) -> Any:
-        return self.client.scatter(value, broadcast=True, hash=False)
+        import cloudpickle
+
+        packed = _Packed(uuid.uuid4().hex, cloudpickle.dumps(value))
+        return self.client.scatter(packed, broadcast=True, hash=False)
 
     def put(self, values: list[Any]) -> list[Any]:
         return list(self.client.scatter(values, hash=False)) if values else []
@@ -90,7 +135,7 @@ class OnCluster:
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         # Not pure: two parts with equal inputs are still two parts (and no key hashing of
         # large arguments). Earlier submissions run first, so results come back in order.
-        return self.client.submit(fn, *args, pure=False, **kwargs)
+        return self.client.submit(_call, fn, *args, pure=False, **kwargs)
 
     def results(self, handles: Iterable[Any]) -> Iterator[Any]:
         for future in handles:
