@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-DEALS_FILE, HISTORY_FILE = "opportunities.parquet", "stage_history.parquet"
+DEALS_FILE = "opportunities.parquet"
 GOALS = (
     "no process over 4 GB (4096 MiB) at 5M deals",
     "in-process training at 1M deals under 3 GB (3072 MiB)",
@@ -49,33 +49,13 @@ def peak_rss_mb() -> float:
 
 def write_parquet(n: int, seed: int, folder: Path) -> dict[str, Any]:
     """`n` generated deals and their stage history as Parquet files in `folder`."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from forecast.data.generator import generate_pipeline
+    from forecast.parquet_export import write_export
 
     started = time.perf_counter()
     data = generate_pipeline(n, seed=seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for frame, name in ((data.opportunities, DEALS_FILE), (data.history, HISTORY_FILE)):
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        pq.write_table(table, folder / name, row_group_size=200_000)
-    (folder / "stages.json").write_text(
-        json.dumps({"open": list(data.stages.open_stages), "won": data.stages.won})
-    )
+    write_export(data.opportunities, data.history, folder)
     return {"deals": n, "seconds": time.perf_counter() - started, "peak_mb": peak_rss_mb()}
-
-
-def read_history(folder: Path) -> Any:
-    """The Parquet folder as a `DealHistory` (with the export-state leak check, as an import)."""
-    import pandas as pd
-
-    from forecast.data.stages import DEFAULT_STAGES
-    from forecast.history import DealHistory
-
-    deals = pd.read_parquet(folder / DEALS_FILE)
-    history = pd.read_parquet(folder / HISTORY_FILE)
-    return DealHistory.from_frames(deals, history, DEFAULT_STAGES, name=folder.name)
 
 
 # --- steps (each in its own process) ------------------------------------------------------------
@@ -89,20 +69,25 @@ def _worker_peaks(client: Any) -> dict[str, float]:
 
 
 def measure_training(folder: Path, cluster: str | None) -> dict[str, Any]:
-    """Read the Parquet, then train the close-probability model (rows, booster, evaluation)."""
+    """Read the Parquet export (whole in process; by partition on the cluster, as `forecast
+    train deals --data FOLDER --cluster` does), then train the close-probability model."""
+    from forecast import parquet_export
     from forecast.cluster import dask_client, resolve
     from forecast.modeling.deal_fitting import train_deals
     from forecast.settings import get_settings
 
-    started = time.perf_counter()
-    history = read_history(folder)
-    read_s = time.perf_counter() - started
     with dask_client(cluster) as client:
+        started = time.perf_counter()
         engine = None
-        if client is not None:
+        if client is None:
+            history = parquet_export.read_whole(folder)
+        else:
             from forecast.modeling.dask_training import DaskEngine
 
-            engine = DaskEngine(client, str(resolve(cluster)))
+            source = parquet_export.read_partitioned(client, folder)
+            history = source.summary
+            engine = DaskEngine(client, str(resolve(cluster)), source=source)
+        read_s = time.perf_counter() - started
         t0 = time.perf_counter()
         result = train_deals(history, settings=get_settings(), engine=engine)
         train_s = time.perf_counter() - t0
@@ -148,7 +133,7 @@ def _mb(value: float) -> str:
 def _print_table(n: int, results: dict[tuple[str, str], dict[str, Any]]) -> None:
     print(f"\n{n:,} deals")
     head = (
-        f"{'step':<10} {'engine':<11} {'wall s':>8} {'rows':>11} {'rows/s':>9} "
+        f"{'step':<10} {'engine':<11} {'read s':>7} {'wall s':>8} {'rows':>11} {'rows/s':>9} "
         f"{'parent MiB':>11} {'workers MiB':>20} {'max MiB':>8} {'LightGBM AUC':>13}"
     )
     print(head)
@@ -157,7 +142,8 @@ def _print_table(n: int, results: dict[tuple[str, str], dict[str, Any]]) -> None
         workers = sorted(r["worker_peak_mb"].values())
         top = max([r["parent_peak_mb"], *workers])
         print(
-            f"{step:<10} {engine:<11} {r['seconds']:>8.1f} {r['rows']:>11,} "
+            f"{step:<10} {engine:<11} {r.get('read_seconds', 0.0):>7.1f} "
+            f"{r['seconds']:>8.1f} {r['rows']:>11,} "
             f"{r['rows_per_second']:>9,.0f} {_mb(r['parent_peak_mb']):>11} "
             f"{' / '.join(_mb(w) for w in workers) or '-':>20} {_mb(top):>8} "
             f"{r.get('auc') or float('nan'):>13.4f}"

@@ -47,7 +47,9 @@ DataOpt = Annotated[
     typer.Option(
         "--data",
         help="Dataset name in the store, or a path to an export file or folder "
-        "(default: the only dataset of that kind in the store)",
+        "(default: the only dataset of that kind in the store); a folder of "
+        "opportunities.parquet and stage_history.parquet in canonical columns is read as is, "
+        "by partition with --cluster",
     ),
 ]
 MappingOpt = Annotated[
@@ -95,8 +97,12 @@ def load_training_data(
     from forecast.data import store
     from forecast.data.mapping import BUILT_IN, detect_mapping, load_mapping
     from forecast.history import DealHistory, load_deal_history
+    from forecast.parquet_export import is_parquet_export, read_whole
 
     want = "leads" if kind is Kind.leads else "opportunities"
+    if data is not None and kind is Kind.deals and is_parquet_export(Path(data)):
+        history = read_whole(Path(data))
+        return {"dataset": history.name, "history": history, "field_names": {}}
     if data is not None and Path(data).exists():
         from forecast.data.importing import read_export
 
@@ -303,8 +309,12 @@ def _train(
         engine = None
         if client is not None:
             from forecast.modeling.dask_training import DaskEngine
+            from forecast.parquet_export import is_parquet_export, read_partitioned
 
-            engine = DaskEngine(client, str(resolve(cluster)))
+            source = None
+            if data is not None and kind is Kind.deals and is_parquet_export(Path(data)):
+                source = read_partitioned(client, Path(data))  # stage history on the workers
+            engine = DaskEngine(client, str(resolve(cluster)), source=source)
         return _train_with(kind, data, mapping, json_, seed, promote, show, engine, extra)
 
 
@@ -335,7 +345,11 @@ def _train_with(
         def step(text: str) -> None:
             bar.update(task, description=text)
 
-        frames = load_training_data(data, mapping, kind, settings)
+        source = getattr(engine, "source", None)
+        if source is not None:
+            frames = {"dataset": source.summary.name, "history": source.summary, "field_names": {}}
+        else:
+            frames = load_training_data(data, mapping, kind, settings)
         step("loading the current champion")
         try:
             champion = registry.load_champion(kind.value, settings)

@@ -39,6 +39,16 @@ def resolve(cluster: str | None) -> str | None:
     return address
 
 
+def _stdout_to_stderr() -> None:
+    """In a local worker process: what libraries print (LightGBM's network) goes to stderr, so
+    the command's own stdout (`--json`) stays clean; the workers share this terminal."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    os.dup2(2, 1)
+
+
 @contextmanager
 def dask_client(
     cluster: str | None, *, timeout: float = CONNECT_TIMEOUT_SECONDS
@@ -61,6 +71,7 @@ def dask_client(
             ) as local,
             Client(local) as client,
         ):
+            client.run(_stdout_to_stderr)
             yield client
         return
     try:

@@ -168,3 +168,46 @@ def test_training_50000_deals_on_the_cluster_matches_in_process_and_registers(
     assert second["params"]["dask_scheduler"] == address
     assert second["metrics"] == first["metrics"]
     assert second["tags"]["decision"] and second["tags"]["kind"] == "deals"
+
+
+@pytest.fixture(scope="module")
+def parquet_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A canonical Parquet export of 900 generated deals, in small row groups."""
+    from forecast.parquet_export import write_export
+
+    data = generate_pipeline(900, seed=4)
+    folder = tmp_path_factory.mktemp("parquet") / "pipeline"
+    write_export(data.opportunities, data.history, folder, row_group_rows=200)
+    return folder
+
+
+def test_a_parquet_export_read_by_partition_gives_the_in_process_rows(
+    client, parquet_export: Path
+) -> None:
+    from forecast.data.fingerprint import fingerprint
+    from forecast.modeling.dask_training import DaskEngine
+    from forecast.modeling.fitting import InProcess
+    from forecast.parquet_export import read_partitioned, read_whole
+
+    whole = read_whole(parquet_export)
+    source = read_partitioned(client, parquet_export, parts=3)
+    # Here: the deals only; the stage history stayed on the workers, slice by slice.
+    assert len(source.summary.stage_log) == 0
+    pieces = client.gather(source.pieces)
+    assert [len(p.deals) for p in pieces] == [300, 300, 300]
+    logs = pd.concat([p.stage_log for p in pieces], ignore_index=True)
+    pd.testing.assert_frame_equal(logs, whole.stage_log.reset_index(drop=True))
+    assert source.summary.left_out == whole.left_out
+    assert source.fingerprint == fingerprint(whole.deals, whole.stage_log)
+
+    plan = {
+        "every_days": 14,
+        "cut": pd.Timestamp("2024-06-01"),
+        "created_before": pd.Timestamp("2024-04-15"),
+        "seed": 1,
+    }
+    here = InProcess().deal_rows(whole, **plan)
+    there = DaskEngine(client, "test", source=source).deal_rows(source.summary, **plan)
+    pd.testing.assert_frame_equal(there.train, here.train.reset_index(drop=True))
+    pd.testing.assert_frame_equal(there.test, here.test.reset_index(drop=True))
+    assert there.train_rows == here.train_rows

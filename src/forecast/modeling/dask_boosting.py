@@ -22,7 +22,7 @@ and `__g` (group: the deal id, or the row's position for leads).
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -240,11 +240,38 @@ def encoder_from_counts(
     return encoder
 
 
+class _QuietLogger:
+    """LightGBM's Python-side messages ("Finding random open ports for workers") to `logging`,
+    not stdout, where they would break `--json` output."""
+
+    def info(self, msg: str) -> None:
+        logging.getLogger("lightgbm").debug(msg)
+
+    def warning(self, msg: str) -> None:
+        # Threads are set per worker by lightgbm.dask, whatever n_jobs says: not news.
+        level = logging.DEBUG if "will be ignored" in msg else logging.WARNING
+        logging.getLogger("lightgbm").log(level, msg)
+
+
+def quiet_lightgbm() -> None:
+    """In a worker's task thread: LightGBM's log level (per thread) set to fatal before its
+    network starts, which logs at the default level otherwise, on the worker's stdout."""
+    lgb.Dataset(np.zeros((2, 1)), label=[0.0, 1.0], params={"verbose": -1}).construct()
+
+
 def _dask_classifier(base: BoostedClassifier, client: Client) -> Any:
     """`DaskLGBMClassifier` with `BoostedClassifier`'s LightGBM parameters (threads: each
     worker's own)."""
     from lightgbm.dask import DaskLGBMClassifier
 
+    lgb.register_logger(_QuietLogger())
+    workers = list(client.scheduler_info(n_workers=-1).get("workers", {}))
+    client.gather(
+        [
+            client.submit(quiet_lightgbm, workers=[w], allow_other_workers=False, pure=False)
+            for w in workers
+        ]
+    )
     return DaskLGBMClassifier(
         client=client,
         objective="binary",
@@ -343,11 +370,9 @@ def fit_boosted(
             )
     d = len(encoder.columns)
     X, y, w = _stacked(client, splits, sizes, "fit", d)
-    with warnings.catch_warnings():  # each worker's threads are its own: said, not a problem
-        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-        fitted = _dask_classifier(base, client).fit(
-            X, y, sample_weight=w, categorical_feature=encoder.categorical_indices
-        )
+    fitted = _dask_classifier(base, client).fit(
+        X, y, sample_weight=w, categorical_feature=encoder.categorical_indices
+    )
     booster: lgb.Booster = fitted.booster_
     model_str = client.scatter(booster.model_to_string(), broadcast=True)
     leaf_values = client.scatter(_leaf_values(booster), broadcast=True)

@@ -13,6 +13,10 @@ intervals, the choice of family and the promotion gate — is the same code in t
 - **booster**: LightGBM is fitted with `lightgbm.dask` on the rows on the workers
   (`dask_boosting`), global and per team.
 
+A canonical Parquet export read by partition (`parquet_export.read_partitioned`) is the
+`source`: its slices' histories are already on the workers, and the run's history here holds the
+deals only (no stage history).
+
 Leads are one row each and arrive in this process; their booster is fitted on the cluster from
 partitions of the training rows.
 """
@@ -25,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from forecast import dask_rows
+from forecast import features as feat
 from forecast.history import DealHistory
 from forecast.modeling import dask_boosting
 from forecast.modeling.estimators import PerTeamClassifier
@@ -32,6 +37,8 @@ from forecast.modeling.fitting import DealRows
 
 if TYPE_CHECKING:
     from distributed import Client, Future
+
+    from forecast.parquet_export import PartitionedExport
 
 #: Training rows gathered in this process for the leak check, the simple families and the
 #: baselines; past it, a sample of whole deals of about this many rows.
@@ -54,9 +61,17 @@ def deal_matrix_part(rows: pd.DataFrame, left_out: frozenset[str]) -> pd.DataFra
 class DaskEngine:
     """Rows built and the booster fitted on the cluster `client` is connected to."""
 
-    def __init__(self, client: Client, scheduler: str, *, family_rows: int = FAMILY_ROWS) -> None:
+    def __init__(
+        self,
+        client: Client,
+        scheduler: str,
+        *,
+        family_rows: int = FAMILY_ROWS,
+        source: PartitionedExport | None = None,
+    ) -> None:
         self.client = client
         self.family_rows = family_rows
+        self.source = source
         workers = client.scheduler_info(n_workers=-1).get("workers", {})
         self.workers = max(1, len(workers))
         self.params: dict[str, Any] = {
@@ -75,10 +90,29 @@ class DaskEngine:
         created_before: pd.Timestamp,
         seed: int,
     ) -> DealRows:
-        rows = dask_rows.build_rows(
-            self.client, history, every_days=every_days, cut=cut, created_before=created_before
-        )
+        if self.source is None:
+            rows = dask_rows.build_rows(
+                self.client, history, every_days=every_days, cut=cut, created_before=created_before
+            )
+        else:  # the slices are on the workers; the fields left out are this run's
+            closes = self.client.scatter(
+                feat.PastCloses.from_outcomes(history.closed_outcomes()), broadcast=True
+            )
+            pieces = [
+                self.client.submit(_leaving_out, p, history.left_out, history.leak_notes)
+                for p in self.source.pieces
+            ]
+            rows = dask_rows.rows_from_parts(
+                self.client, pieces, closes, every_days, cut, created_before
+            )
         return self._gathered(rows, history.left_out, seed)
+
+    def fingerprint(self, history: DealHistory) -> str:
+        if self.source is not None:
+            return self.source.fingerprint
+        from forecast.data.fingerprint import fingerprint
+
+        return fingerprint(history.deals, history.stage_log)
 
     def _gathered(
         self, rows: dask_rows.RowsOnCluster, left_out: frozenset[str], seed: int
@@ -124,3 +158,7 @@ _BOOKKEEPING = (dask_boosting.LABEL, dask_boosting.WEIGHT, dask_boosting.GROUP)
 
 def _head(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.head(0)
+
+
+def _leaving_out(piece: DealHistory, left_out: frozenset[str], notes: tuple) -> DealHistory:
+    return piece.keeping_all().leaving_out(left_out, notes)

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from forecast import features as feat
-from forecast.data.fingerprint import fingerprint
 from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory, as_timestamp
@@ -221,7 +220,7 @@ def train_deals(
             "test_deals": int(len(deals_test)),
             "test_won": int(deals_test.sum()),
         },
-        fingerprint=fingerprint(opportunities, history.stage_log),
+        fingerprint=engine.fingerprint(history),
         params={
             **params,
             "family": compared.family,

@@ -165,6 +165,10 @@ class Engine(Protocol):
         rows: `X`, `y`, `w`, `groups` in process; on a cluster, the rows there."""
         ...
 
+    def fingerprint(self, history: DealHistory) -> str:
+        """The data's fingerprint (`data.fingerprint`): deals and stage history."""
+        ...
+
 
 class InProcess:
     """The default engine: rows built and the booster fitted in this process."""
@@ -195,6 +199,11 @@ class InProcess:
         if groups is None:
             return model.fit(X, y, w)
         return model.fit(X, y, w, groups)
+
+    def fingerprint(self, history: DealHistory) -> str:
+        from forecast.data.fingerprint import fingerprint
+
+        return fingerprint(history.deals, history.stage_log)
 
 
 # --- shared steps -------------------------------------------------------------------------------
