@@ -94,6 +94,11 @@ def import_(
         err_console.print(f"[dim]forecast tracking: {tracked['message']}[/]")
 
 
+def _datasets(engine: Any) -> set[str]:
+    with engine.connect() as conn:
+        return set(store.list_datasets(conn))
+
+
 def _track_import(engine: Any, dataset: str, settings: Settings) -> dict[str, Any] | None:
     """`forecast track` on the dataset just imported; a dataset too small to forecast is said
     so, and the import stands."""
@@ -308,14 +313,22 @@ def demo(
     for line in prepare_demo(settings, deals=deals, seed=seed):
         console.print(line)
     registered = {row["kind"] for row in registry.list_models(settings)}
-    with store.get_engine(settings).connect() as conn:
-        present = set(store.list_datasets(conn))
+    present = _datasets(store.get_engine(settings))
     for kind, dataset in ((Kind.leads, DEMO_LEADS), (Kind.deals, DEMO_DEALS)):
         if kind.value in registered:
             console.print(f"a {kind.value} model is registered already: not retrained")
         elif dataset in present:
             console.print(f"training the {kind.value} model on '{dataset}'...")
             train_and_report(kind, dataset, seed=seed)
+    engine = store.get_engine(settings)
+    if DEMO_DEALS in present:
+        from forecast.forecasting import forecast_runs
+
+        if forecast_runs.latest_as_of(engine, DEMO_DEALS) is None:
+            console.print("tracking the forecast (the dashboard's first view reads it)...")
+            tracked = _track_import(engine, DEMO_DEALS, settings)
+            if tracked is not None:
+                console.print(f"forecast tracking: {tracked['message']}")
     for row in registry.list_models(settings):
         if "champion" in row["aliases"] and row["roc_auc"] is not None:
             ci = row.get("roc_auc_ci")

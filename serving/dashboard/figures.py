@@ -170,8 +170,9 @@ def waterfall_figure(line: dict[str, Any], labels: dict[str, str]) -> dict[str, 
 
 
 def history_figure(points: list[dict[str, Any]], target: float | None) -> dict[str, Any]:
-    """The forecast over time: as it stood on each tracked date, its P10–P90 band, won to date
-    and the target; how revenue teams read a quarter."""
+    """The forecast over time: as it stood on each tracked date, its P10–P90 band, won to date,
+    the reps' own call (Σ amount × probability, and Commit) where it was known, and the target;
+    how revenue teams read a quarter."""
     x = [p["as_of"] for p in points]
     traces: list[dict[str, Any]] = [
         *band(x, [p["p10"] for p in points], [p["p90"] for p in points]),
@@ -192,6 +193,19 @@ def history_figure(points: list[dict[str, Any]], target: float | None) -> dict[s
             "line": {"color": "#2e7d32"},
         },
     ]
+    for key, name, dash in (("rep_call", "Reps' call", "dot"), ("rep_commit", "Commit", "dashdot")):
+        if any(p.get(key) is not None for p in points):  # only dates whose calls were known
+            traces.append(
+                {
+                    "type": "scatter",
+                    "name": name,
+                    "x": x,
+                    "y": [p.get(key) for p in points],
+                    "mode": "lines+markers",
+                    "connectgaps": False,
+                    "line": {"color": "#6a1b9a", "dash": dash},
+                }
+            )
     if target is not None:
         traces.append(
             {

@@ -93,3 +93,29 @@ def test_a_backfill_is_bounded_and_bad_levels_are_refused(engine, history):
         forecast_runs.backfill_dates(history, "2023-07-01", every="hour")
     with pytest.raises(InvalidInput, match="level: must be one of"):
         forecast_runs.history_of(engine, "crm", "2023-Q3", level="region")
+
+
+def test_the_reps_call_is_kept_where_it_was_known_and_never_from_hindsight(engine, history):
+    forecast_runs.track(engine, history, "crm")  # the data's now: every deal's call was seen
+    forecast_runs.track(engine, history, "crm", "2023-07-10")  # before the export saw any call
+    with engine.connect() as conn:
+        stored = pd.read_sql(store.forecast_runs.select(), conn)
+    total = stored[(stored["level"] == "total") & (stored["period"] == "2024-Q1")]
+    now = total[total["as_of"] == pd.Timestamp("2024-01-01")].iloc[0]
+    deals = history.deals
+    expected = deals["expected_close_at"]
+    counted = (deals["status"] == "open") & (
+        expected.isna() | ((expected >= "2024-01-01") & (expected < "2024-04-01"))
+    )
+    amount = deals["amount"].fillna(deals["list_price"]).fillna(0)
+    call = (amount * deals["rep_probability"].fillna(0))[counted].sum()
+    commit = amount[counted & (deals["forecast_category"] == "Commit")].sum()
+    assert now["rep_call"] == pytest.approx(now["won_so_far"] + call, rel=1e-9)
+    assert now["rep_commit"] == pytest.approx(now["won_so_far"] + commit, rel=1e-9)
+    teams = stored[(stored["level"] == "team") & (stored["as_of"] == pd.Timestamp("2024-01-01"))]
+    in_q1 = teams[teams["period"] == "2024-Q1"]
+    assert in_q1["rep_call"].sum() == pytest.approx(now["rep_call"], rel=1e-9)
+    before = stored[stored["as_of"] == pd.Timestamp("2023-07-10")]
+    assert before["rep_call"].isna().all() and before["rep_commit"].isna().all()
+    points = forecast_runs.period_history(engine, "crm", "2024-Q1")["points"]
+    assert points[-1]["rep_call"] == pytest.approx(now["rep_call"], abs=0.01)

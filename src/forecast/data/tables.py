@@ -243,6 +243,8 @@ forecast_runs = Table(
     Column("weighted_pipeline", Float),
     Column("method", String(80), nullable=False),
     Column("models", String(200), nullable=False),
+    Column("rep_call", Float),  # won to date + Σ amount × rep probability expected in the period
+    Column("rep_commit", Float),  # won to date + the Commit deals expected in the period
     UniqueConstraint("dataset", "as_of", "period", "level", "group_name", name="uq_forecast_runs"),
     Index("ix_forecast_runs_period", "dataset", "period", "level"),
 )

@@ -22,7 +22,8 @@ from forecast import budget
 from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.forecasting import stored_forecasts
-from forecast.forecasting.revenue import GroupForecast, RevenueForecast
+from forecast.forecasting.rep_calls import CALLS, open_calls
+from forecast.forecasting.revenue import TOTAL, GroupForecast, RevenueForecast
 from forecast.forecasting.service import TargetedForecast, forecast_against_targets
 from forecast.forecasting.targets import read_targets
 from forecast.formatting import rounded
@@ -36,7 +37,7 @@ LEVELS = ("total", "team", "rep")
 MAX_BACKFILL_DATES = 400
 _LINE_FIELDS = ("expected", "p10", "p50", "p90", "won_so_far", "pipeline_value")
 #: What each point of a period's history carries.
-POINT_FIELDS = (*_LINE_FIELDS, "weighted_pipeline")
+POINT_FIELDS = (*_LINE_FIELDS, "weighted_pipeline", *CALLS)
 
 
 def track(
@@ -82,9 +83,11 @@ def track(
     run_at = store.utcnow()
     for period in periods:
         for level in LEVELS:
-            fc = forecast(period, None if level == "total" else level, t).forecast
+            by = None if level == "total" else level
+            fc = forecast(period, by, t).forecast
+            calls = open_calls(history, t, period, by)
             lines = [fc.total] if level == "total" else fc.groups
-            rows.extend(_row(dataset, t, run_at, period, level, line, fc) for line in lines)
+            rows.extend(_row(dataset, t, run_at, period, level, ln, fc, calls) for ln in lines)
     # What the API and the dashboard serve by default, kept whole (tracking the data's now).
     served = stored_forecasts.served_by_default(now, freq) if t == now else []
     documents = [
@@ -239,7 +242,17 @@ def _row(
     level: str,
     line: GroupForecast,
     fc: RevenueForecast,
+    calls: dict[str, dict[str, float | None]] | None,
 ) -> dict[str, Any]:
+    # The reps' call on the period: won to date plus their call on the open deals (None where
+    # the data held no call known at t).
+    open_call = (calls or {}).get(line.group, {})
+    reps = {
+        k: None
+        if calls is None or calls[TOTAL][k] is None
+        else float(line.won_so_far) + (open_call.get(k) or 0.0)
+        for k in CALLS
+    }
     return {
         "dataset": dataset,
         "as_of": t.to_pydatetime(),
@@ -253,4 +266,5 @@ def _row(
         "weighted_pipeline": line.weighted_pipeline,
         "method": fc.method[:80],
         "models": f"fitted as of {t.date()}",
+        **reps,
     }

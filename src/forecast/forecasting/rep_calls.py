@@ -15,11 +15,20 @@ and `hindsight_note` says why.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
+from forecast.data.stages import OPEN
+from forecast.forecasting.revenue import GROUP_COLUMNS, TOTAL, group_labels
 from forecast.periods import Period
+
+if TYPE_CHECKING:
+    from forecast.history import DealHistory
+
+#: The calls kept beside each tracked forecast line (`open_calls`).
+CALLS = ("rep_call", "rep_commit")
 
 
 def has_calls(opportunities: pd.DataFrame) -> bool:
@@ -98,3 +107,43 @@ def rep_calls(
         {"period": per.label, "rep": str(rep), **{c: float(v) for c, v in row.items()}}
         for rep, row in sums.iterrows()
     ]
+
+
+def open_calls(
+    history: DealHistory, t: pd.Timestamp, per: Period, by: str | None
+) -> dict[str, dict[str, float | None]] | None:
+    """The reps' own call on their open deals as of `t`, per group of `by` (team, rep) and in
+    total: Σ amount × rep probability, and the Commit deals' amount, over deals the rep expected
+    to close in `per` (or gave no date). Only deals whose fields were observed before `t` count
+    (a call written after the outcome is no call); None when no such deal carries a call.
+    Add what was won to date for the call on the whole period."""
+    state = history.as_of(t)
+    seen = pd.Series(history.first_observed() < t.to_datetime64(), index=history.deals["id"])
+    state = state[(state["status"] == OPEN) & state["id"].map(seen).fillna(False).astype(bool)]
+    has_p = "rep_probability" in state and state["rep_probability"].notna().any()
+    has_cat = "forecast_category" in state and state["forecast_category"].notna().any()
+    if not (has_p or has_cat):
+        return None
+    expected = state["expected_close_at"] if "expected_close_at" in state else None
+    in_period = (
+        (per.contains(expected) | expected.isna()).to_numpy()
+        if expected is not None
+        else np.ones(len(state), dtype=bool)
+    )
+    amount = state["amount"].fillna(state.get("list_price")).fillna(0).to_numpy(dtype=float)
+    column = GROUP_COLUMNS.get(by or "")
+    labels = group_labels(state, column) if column else np.full(len(state), TOTAL, dtype=object)
+    frame = pd.DataFrame({"group": labels})
+    if has_p:
+        p = state["rep_probability"].astype(float).fillna(0).to_numpy()
+        frame["rep_call"] = amount * p * in_period
+    if has_cat:
+        commit = (state["forecast_category"].astype(object) == "Commit").to_numpy()
+        frame["rep_commit"] = amount * (commit & in_period)
+    sums = frame.groupby("group").sum()
+    out: dict[str, dict[str, float | None]] = {
+        str(g): {k: float(row[k]) if k in row else None for k in CALLS}
+        for g, row in sums.iterrows()
+    }
+    out[TOTAL] = {k: float(frame[k].sum()) if k in frame else None for k in CALLS}
+    return out

@@ -166,7 +166,7 @@ def forecast_revenue(
     pipeline = tm.pipeline_rows(history, t)
     budget.check()
     won = opps[(opps["status"] == WON) & per.contains(opps["closed_at"])]
-    known_groups = _labels(opps, column) if column else np.array([], dtype=object)
+    known_groups = group_labels(opps, column) if column else np.array([], dtype=object)
     drift = None
     if per.end > t:
         span = (per.end - max(per.start, t)) / tm.DAY
@@ -228,7 +228,9 @@ def forecast_pipeline(
     end = max(0.0, (period.end - as_of) / tm.DAY)
     p = tm.window_probabilities(models.timing, pipeline, start, end)["won"]
     amount = deal_amounts(pipeline)
-    deal_groups = _labels(pipeline, column) if column else np.full(len(pipeline), TOTAL, object)
+    deal_groups = (
+        group_labels(pipeline, column) if column else np.full(len(pipeline), TOTAL, object)
+    )
     weighted = None
     if models.stage_rates is not None:
         rates = (
@@ -257,11 +259,11 @@ def forecast_pipeline(
         new_amount = deal_amounts(templates)
         new_value = new_rate * new_amount
         new_groups = (
-            _labels(templates, column) if column else np.full(len(templates), TOTAL, object)
+            group_labels(templates, column) if column else np.full(len(templates), TOTAL, object)
         )
 
     won = won if won is not None else pipeline.iloc[:0]
-    won_groups = _labels(won, column) if column else np.full(len(won), TOTAL, object)
+    won_groups = group_labels(won, column) if column else np.full(len(won), TOTAL, object)
     won_amount = won["amount"].fillna(0).to_numpy(dtype=float) if len(won) else np.zeros(0)
 
     names = sorted(set(deal_groups) | set(new_groups) | set(won_groups) | (known_groups or set()))
@@ -403,7 +405,8 @@ def _group_column(by: str | None) -> str | None:
     return GROUP_COLUMNS[by]
 
 
-def _labels(frame: pd.DataFrame, column: str) -> np.ndarray:
+def group_labels(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Each row's group under `column` (`MISSING_GROUP` where blank or absent)."""
     if column not in frame:
         return np.full(len(frame), MISSING_GROUP, dtype=object)
     values = frame[column].astype(object)
