@@ -32,7 +32,13 @@ _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
+#: Any character either rule refuses: one scan clears the usual value (names and short text).
+_SUSPECT = re.compile(r"[\x00-\x1f\ud800-\udfff]")
+
+
 def _refuse_control(value: str, pattern: re.Pattern[str], allowed: str) -> str:
+    if _SUSPECT.search(value) is None:  # the usual case: one scan, nothing to say
+        return value
     found = pattern.search(value)
     if found:
         raise ValueError(

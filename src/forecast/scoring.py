@@ -19,9 +19,11 @@ so one row scores well under a millisecond.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -49,6 +51,8 @@ from forecast.settings import Settings
 log = logging.getLogger("forecast.scoring")
 
 LEAD, DEAL = "leads", "deals"
+#: Batches of at least this many rows are explained with the cycle collector held off.
+PAUSE_COLLECTOR_FROM = 1000
 #: Batches of at least this many rows are encoded column by column.
 BY_COLUMN_FROM = 16
 #: Grade cut points for fallback scores (a model stores its own).
@@ -299,6 +303,26 @@ def explain(served: Served, encoded: Encoded, predicted: Prediction, top: int = 
     """Post-process: a `Score` per row, with grade and the reasons for its `top` factors for and
     against, in the user's own field names (a fallback says what it scored by). Reasons are
     made for the top factors only; without reasons no row's inputs are read again."""
+    with _collector_paused(len(predicted.probabilities) >= PAUSE_COLLECTOR_FROM):
+        return _explain(served, encoded, predicted, top)
+
+
+@contextmanager
+def _collector_paused(pause: bool) -> Iterator[None]:
+    """Python's cycle collector held off while a big batch's results are made: they are plain
+    lists and dicts (no cycles to find), but tens of thousands of them set off collections that
+    walk every object of the process, which cost more than making them."""
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) -> list[Score]:
     scorer = served.scorer
     p = predicted.probabilities
     n = len(p)
