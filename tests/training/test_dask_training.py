@@ -211,3 +211,23 @@ def test_a_parquet_export_read_by_partition_gives_the_in_process_rows(
     pd.testing.assert_frame_equal(there.train, here.train.reset_index(drop=True))
     pd.testing.assert_frame_equal(there.test, here.test.reset_index(drop=True))
     assert there.train_rows == here.train_rows
+
+
+def test_lead_training_on_the_cluster_fits_lightgbm_there_as_well_as_in_process(client) -> None:
+    from forecast.data.generator import generate_leads
+    from forecast.modeling.dask_training import DaskEngine
+    from forecast.modeling.lead_fitting import train_leads
+    from forecast.settings import Settings
+
+    leads = generate_leads(4000, seed=3)
+    settings = Settings(lgbm_threads=2, bootstrap_resamples=200)
+    here = train_leads(leads, settings=settings, cross_validate=False)
+    there = train_leads(
+        leads, settings=settings, cross_validate=False, engine=DaskEngine(client, "tcp://x:1")
+    )
+    assert there.params["engine"] == "dask" and there.params["dask_scheduler"] == "tcp://x:1"
+    assert here.params["engine"] == "in-process"
+    assert there.split == here.split and there.rows == here.rows
+    auc_here = here.families["lightgbm"]["roc_auc"]
+    assert abs(there.families["lightgbm"]["roc_auc"] - auc_here) <= 0.005
+    assert there.metrics["naive_bayes"] == here.metrics["naive_bayes"]  # the same rows
