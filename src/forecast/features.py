@@ -47,6 +47,11 @@ DEAL_NUMERIC: tuple[str, ...] = (
     "account_closed_deals",
 )
 DEAL_FEATURES: tuple[str, ...] = DEAL_CATEGORICAL + DEAL_NUMERIC
+#: Inputs that move as history accumulates whatever else happens: counts of past closes, and
+#: the win rates shrunk toward the overall one by those counts (`RATE_PRIOR_DEALS`).
+GROWS_WITH_HISTORY: frozenset[str] = frozenset(
+    {"rep_closed_deals", "account_closed_deals", "rep_win_rate", "account_win_rate"}
+)
 #: Known only at or after close (or typed in by the rep with hindsight): never features.
 REVEALED_AT_CLOSE: frozenset[str] = frozenset(
     {

@@ -9,7 +9,10 @@ Two questions a holdout metric cannot answer once a model is serving:
   times. Per month: n, realised AUC (None with one class), Brier, mean predicted vs observed.
 * **Feature drift.** PSI per model input between a reference sample (what the model learnt from)
   and what it scores now: numeric inputs in 10 quantile bins of the reference, categorical ones
-  as the reference's top categories plus "other"; missing values are a bin of their own.
+  as the reference's top categories plus "other"; missing values are a bin of their own. Inputs
+  that move as history accumulates (a rep's closed deals, the win rates shrunk toward the
+  overall one by that count) are shown but never count as drift: a year on they have moved
+  whatever happened, and retraining would not bring them back.
   PSI > 0.1 is "moderate", > 0.2 "shifted".
 """
 
@@ -33,6 +36,8 @@ from forecast.history import DealHistory, as_timestamp
 
 MODERATE_PSI = 0.1
 SHIFTED_PSI = 0.2
+#: The status of an input that moves as history accumulates (`feat.GROWS_WITH_HISTORY`).
+GROWS = "grows with history"
 #: Fewer logged inputs than this in the window and drift is measured on the open pipeline.
 MIN_LOGGED_ROWS = 30
 BINS = 10
@@ -56,7 +61,12 @@ class Accuracy:
 class FeatureDrift:
     feature: str
     psi: float
-    status: str  # stable | moderate | shifted
+    status: str  # stable | moderate | shifted | grows with history
+
+    @property
+    def counts(self) -> bool:
+        """Whether this input's PSI is a drift signal (see `feat.GROWS_WITH_HISTORY`)."""
+        return self.status != GROWS
 
 
 @dataclass
@@ -71,7 +81,8 @@ class Drift:
 
     @property
     def max_psi(self) -> float | None:
-        return max((f.psi for f in self.features), default=None)
+        """The largest PSI of the inputs that count as drift signals."""
+        return max((f.psi for f in self.features if f.counts), default=None)
 
 
 @dataclass
@@ -232,11 +243,9 @@ def feature_drift(
         if column not in reference or column not in current or reference[column].isna().all():
             continue
         value = psi(reference[column], current[column])
-        status = (
-            "shifted" if value > SHIFTED_PSI else "moderate" if value > MODERATE_PSI else "stable"
-        )
+        status = GROWS if column in feat.GROWS_WITH_HISTORY else drift_status(value)
         out.append(FeatureDrift(column, round(value, 4), status))
-    return sorted(out, key=lambda f: -f.psi)
+    return sorted(out, key=lambda f: (not f.counts, -f.psi))
 
 
 def logged_inputs(
@@ -466,7 +475,7 @@ def retrain_decision(
         if drift is None or not drift.features:
             checks.append("drift not measured: no inputs to compare")
         else:
-            over = [f for f in drift.features if f.psi > rule.max_psi]
+            over = [f for f in drift.features if f.counts and f.psi > rule.max_psi]
             if over:
                 shown = ", ".join(f"{f.feature} {f.psi:.2f}" for f in over)
                 reasons.append(f"inputs drifted past PSI {rule.max_psi:g}: {shown}")

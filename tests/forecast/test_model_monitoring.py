@@ -263,3 +263,23 @@ def test_a_lead_counts_once_its_conversion_was_recorded_after_the_score(env):
     assert sorted(joined["subject_id"]) == ["L1", "L2"]
     report = mm.accuracy(joined)
     assert report is not None and report.auc == 1.0 and report.observed_rate == 0.5
+
+
+def test_inputs_that_grow_with_history_are_shown_but_never_call_for_retraining(tmp_path):
+    settings = Settings(state_dir=tmp_path / "state")
+    import_generated(settings, deals=3000, seed=4)
+    engine = store.get_engine(settings)
+    history = load_deal_history(engine, "crm")
+    _log(engine, [])
+    # The same kind of pipeline a year apart: only the calendar moved.
+    drift = mm.deal_drift(engine, history, trained_on_before="2023-10-01", now="2024-10-01")
+    grown = {f.feature: f for f in drift.features if f.feature in feat.GROWS_WITH_HISTORY}
+    assert grown["rep_closed_deals"].psi > mm.SHIFTED_PSI  # a year of closes moved the counts
+    assert all(f.status == mm.GROWS and not f.counts for f in grown.values())
+    others = [f.psi for f in drift.features if f.feature not in feat.GROWS_WITH_HISTORY]
+    assert drift.max_psi == max(others)
+    overall = mm.Accuracy("all", 100, 0.8, 0.2, 0.4, 0.4)
+    report = mm.Monitoring("deal", "1", [overall], overall, drift)
+    rule = mm.RetrainRule(max_psi=max(others) + 0.01, max_age_days=365)
+    decision = mm.retrain_decision(report, NOW - timedelta(days=3), rule, NOW)
+    assert not decision.retrain, decision.reasons
