@@ -3,21 +3,22 @@
     .venv/bin/python bench/dashboard_bench.py [--deals 100000] [--repeat 20] [--seed 7]
 
 `--deals` deals from `forecast.data.generator` (created 2023-01-01..2024-12-31, exported then,
-so the current quarter is 2024-Q4) are written as a canonical export and imported, deals and
-stage history, into a fresh temporary state folder (in a process of its own, so the server's
-peak memory is the server's). Then:
+so the current quarter is 2024-Q4) are written as a canonical export, imported (deals and stage
+history) into a fresh temporary state folder and tracked, as `forecast import` does by default
+(in a process of its own, so the server's peak memory is the server's). Then:
 
-1. `forecast revenue`'s library path (`forecast_against_targets`, what the CLI and
-   `GET /v1/forecast` run) for the current quarter, cold, in a fresh process: it loads the
-   dataset, fits the forecast models and forecasts. Goal: under 2 s.
+1. `forecast revenue --period <current quarter> --json`, the command as a user runs it (a new
+   process each time, Python imports included), 5 runs: it reads the tracked forecast. Goal:
+   under 2 s. `--computed` also times the cold computation (the fallback when the data changed
+   since the last tracking run) in a fresh process.
 2. The app (`serving.app.create_app`) under uvicorn on a free loopback port, in a thread of this
-   process; a viewer key signs in (`GET /login` for the CSRF token, `POST /login` for the
-   session cookie) and an HTTP client times each view end to end: its first view (the first
-   of `/` is cold: nothing cached; later views' first may reuse forecast models fitted for
-   an earlier one) and `--repeat` views more (p50, p95): `/`, the next quarter, one
-   team, and `/dashboard/pipeline`. Goal: p95 under 300 ms; the first views are set beside it.
-   Repeats within `serving.dashboard.overviews.CACHE_SECONDS` (120 s) find the dashboard's
-   overview cached; the pipeline page is computed on every view.
+   process, with its start-up warm-up (the default view built while it starts; `/readyz` says
+   `warming` until it is done, and the bench waits for that as a load balancer would); a viewer
+   key signs in (`GET /login` for the CSRF token, `POST /login` for the session cookie) and an
+   HTTP client times each view end to end: its first view and `--repeat` views more (p50, p95):
+   `/`, the next quarter, one team, and `/dashboard/pipeline`. Goal: under 300 ms, first views
+   included. Repeats within `serving.dashboard.overviews.CACHE_SECONDS` (120 s) find the
+   dashboard's overview cached.
 
 The environment sets `FORECAST_TRACK_EVERY_HOURS=0` (no scheduled tracking competing with the
 views) and `FORECAST_HEAVY_BUDGET_SECONDS=900` (a slow cold view is timed, not refused with a
@@ -51,6 +52,7 @@ ENV = {
     "FORECAST_TRACK_EVERY_HOURS": "0",
     "FORECAST_HEAVY_BUDGET_SECONDS": "900",
     "FORECAST_LOG_LEVEL": "WARNING",
+    "FORECAST_WARM_UP_ON_START": "true",
 }
 #: A section that could not be shown carries one of these (the funnel of a future quarter is
 #: expected to: no deal was created or closed in it yet).
@@ -96,10 +98,19 @@ def store_worker(state_dir: str, deals: int, seed: int) -> None:
     write_export(generated, folder)
     generate_s = time.perf_counter() - started
     started = time.perf_counter()
-    import_export(store.get_engine(settings), folder, "canonical", dataset=DATASET)
+    engine = store.get_engine(settings)
+    import_export(engine, folder, "canonical", dataset=DATASET)
+    import_s = time.perf_counter() - started
+    # What `forecast import` does next by default: track the forecast, so it is served stored.
+    from forecast.forecasting import forecast_runs
+    from forecast.history import load_deal_history
+
+    started = time.perf_counter()
+    forecast_runs.track(engine, load_deal_history(engine, DATASET), DATASET, settings=settings)
     out = {
         "generate_s": generate_s,
-        "import_s": time.perf_counter() - started,
+        "import_s": import_s,
+        "track_s": time.perf_counter() - started,
         "stage_rows": len(generated.history),
         "team": str(generated.opportunities["team"].value_counts().index[0]),
         "peak_mb": peak_rss_mb(),
@@ -138,8 +149,8 @@ def quarters() -> tuple[str, str]:
 
 
 def revenue_worker(state_dir: str, period: str) -> None:
-    """Print, as JSON, the seconds of one cold `forecast_against_targets` and this process's
-    peak memory."""
+    """Print, as JSON, the seconds of one cold computed forecast (`forecast_against_targets`,
+    the fallback when no tracked forecast holds) and this process's peak memory."""
     from forecast.data import store
     from forecast.forecasting.service import forecast_against_targets
     from forecast.settings import Settings
@@ -154,18 +165,43 @@ def revenue_worker(state_dir: str, period: str) -> None:
     print(json.dumps(out))
 
 
-def bench_revenue(settings, period: str) -> None:  # noqa: ANN001
-    started = time.perf_counter()
-    out = run_worker(Path(__file__), "revenue", str(settings.state_dir), period)
-    wall = time.perf_counter() - started
+def bench_revenue(settings, period: str, repeat: int, computed: bool) -> None:  # noqa: ANN001
+    """`forecast revenue` as a user runs it (a new process each time, Python imports included),
+    reading the tracked forecast; with `computed`, the cold computation beside it."""
+    import subprocess
+
+    command = [
+        str(Path(sys.executable).with_name("forecast")),
+        "revenue",
+        "--period",
+        period,
+        "--dataset",
+        DATASET,
+        "--json",
+    ]
+    env = {**os.environ, "FORECAST_STATE_DIR": str(settings.state_dir)}
+    times, stored = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        times.append(time.perf_counter() - started)
+        stored = json.loads(done.stdout).get("stored")
+    median = statistics.median(times)
     print(
-        f"forecast revenue --period {period} (library path, cold, fresh process): "
-        f"{out['seconds']:.2f} s; goal < {REVENUE_GOAL_S:.0f} s: "
-        f"{'met' if out['seconds'] < REVENUE_GOAL_S else 'NOT met'} "
-        f"(process wall time with Python imports {wall:.1f} s; expected "
-        f"{out['expected']:,.0f}; its peak RSS {out['peak_mb']:,.0f} MB)",
+        f"forecast revenue --period {period} (the command, a new process each run, "
+        f"{repeat} runs): median {median:.2f} s, max {max(times):.2f} s; goal < "
+        f"{REVENUE_GOAL_S:.0f} s: {'met' if median < REVENUE_GOAL_S else 'NOT met'}; "
+        f"served from the tracked run: {stored}",
         flush=True,
     )
+    if computed:
+        out = run_worker(Path(__file__), "revenue", str(settings.state_dir), period)
+        print(
+            f"  computed instead (the fallback: library path, cold, fresh process): "
+            f"{out['seconds']:.2f} s (expected {out['expected']:,.0f}; peak RSS "
+            f"{out['peak_mb']:,.0f} MB)",
+            flush=True,
+        )
 
 
 # --- the dashboard over HTTP --------------------------------------------------------------------
@@ -194,7 +230,15 @@ class Server:
                 raise RuntimeError("the dashboard server did not start")
             time.sleep(0.05)
         print(f"server started in {time.perf_counter() - started:.1f} s", flush=True)
-        return f"http://127.0.0.1:{self.port}"
+        url = f"http://127.0.0.1:{self.port}"
+        import httpx
+
+        while httpx.get(f"{url}/readyz", timeout=30).json().get("warming"):
+            time.sleep(0.2)
+        warm = self.server.config.app.state.warmup
+        if warm is not None:
+            print(f"start-up warm-up: {warm.message} in {warm.seconds:.1f} s", flush=True)
+        return url
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
@@ -252,6 +296,9 @@ def main() -> int:
     parser.add_argument("--deals", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--computed", action="store_true", help="Also time the cold computed forecast"
+    )
     parser.add_argument("--worker", nargs="+", help="Internal: a step in its own process")
     args = parser.parse_args()
     os.environ.update(ENV)
@@ -274,11 +321,12 @@ def main() -> int:
     print(
         f"generated {args.deals:,} deals ({made['stage_rows']:,} stage entries) in "
         f"{made['generate_s']:.1f} s; imported in {made['import_s']:.1f} s (deals and stage "
-        f"history, canonical export; that process's peak RSS {made['peak_mb']:,.0f} MB)",
+        f"history, canonical export), then tracked in {made['track_s']:.1f} s (as `forecast "
+        f"import` does; that process's peak RSS {made['peak_mb']:,.0f} MB)",
         flush=True,
     )
     current, following = quarters()
-    bench_revenue(settings, current)
+    bench_revenue(settings, current, 5, args.computed)
     views = [
         (f"/ ({current})", "/"),
         (f"next quarter ({following})", f"/?period={following}"),

@@ -149,8 +149,6 @@ def revenue(
     known at the as-of date; a stored dataset's tracked forecast (`forecast track`) is read
     instead while nothing it was made from changed.
     """
-    from forecast.forecasting.revenue import forecast_revenue
-
     settings = get_settings()
     if dataset and data:
         raise InvalidInput("give --dataset or --data, not both")
@@ -158,6 +156,8 @@ def revenue(
     if stored is not None:
         _print_revenue(stored, stored["headline"], stored["past_accuracy"], [], json_)
         return
+    from forecast.forecasting.revenue import forecast_revenue  # models: read only when computing
+
     loaded = _load(data or dataset, mapping, settings)
     fc = forecast_revenue(
         loaded["history"],
@@ -193,11 +193,11 @@ def _stored(
     from pathlib import Path
 
     from forecast.data import store
-    from forecast.forecasting.service import stored_forecast
+    from forecast.forecasting.stored_forecasts import find
 
     if target or (data is not None and Path(data).exists()):
         return None
-    return stored_forecast(
+    return find(
         store.get_engine(settings),
         period,
         dataset=data,

@@ -8,14 +8,16 @@ retraining goes through `forecast train`'s path, promotion gate included. Meant 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from forecast import model_monitoring as mm
 from forecast.settings import Settings, get_settings
 from training.console import console, handles_errors, print_json
 from training.models_cli import DataOpt, JsonOpt, Kind, _train
+
+if TYPE_CHECKING:  # imported where used: it loads scikit-learn, which `forecast --help` need not
+    from forecast import model_monitoring as mm
 
 
 @handles_errors
@@ -41,6 +43,8 @@ def retrain(
     """Retrain through the promotion gate; with --if-needed, only when the champion is older
     than --max-age-days, its realised AUC fell below --min-auc or an input's PSI exceeds
     --max-psi, saying why it did or did not."""
+    from forecast import model_monitoring as mm
+
     settings = get_settings()
     if if_needed:
         rule = mm.RetrainRule(max_age_days, min_auc, max_psi)
@@ -65,6 +69,7 @@ def champion_decision(
     kind: Kind, data: str | None, rule: mm.RetrainRule, settings: Settings
 ) -> mm.RetrainDecision:
     """The rule applied to the registered champion of `kind` (no champion: retrain)."""
+    from forecast import model_monitoring as mm
     from forecast.errors import ForecastError
     from forecast.modeling import registry
 
@@ -97,6 +102,7 @@ def champion_decision(
 def _report(
     kind: Kind, dataset: str | None, version: str, details: dict[str, Any], settings: Settings
 ) -> mm.Monitoring:
+    from forecast import model_monitoring as mm
     from forecast.data import store
     from forecast.history import load_deal_history
 

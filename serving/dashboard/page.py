@@ -25,8 +25,9 @@ from sqlalchemy import Engine
 
 from forecast.errors import ForecastError, InvalidInput
 from forecast.forecasting.revenue import default_as_of
-from forecast.forecasting.service import BuildCache, forecast_against_targets, stored_forecast
+from forecast.forecasting.service import BuildCache, forecast_against_targets
 from forecast.forecasting.stored_forecasts import CHART_AHEAD as AHEAD
+from forecast.forecasting.stored_forecasts import find as stored_forecast
 from forecast.forecasting.targets import list_targets
 from forecast.kpis import compute_kpis
 from forecast.periods import Period, parse_period, period_of

@@ -11,7 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.forecasting import forecast_runs
-from forecast.forecasting.service import forecast_against_targets, stored_forecast
+from forecast.forecasting.service import forecast_against_targets
+from forecast.forecasting.stored_forecasts import find as stored_forecast
 from serving.datasets import load_dataset
 from serving.deps import (
     DatasetQuery,

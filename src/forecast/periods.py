@@ -93,3 +93,12 @@ def periods_between(first: object, last: object, freq: str) -> list[Period]:
     while out[-1].start < stop.start:
         out.append(period_of(out[-1].end, freq))
     return out
+
+
+def default_as_of(period: Period, now: object = None) -> pd.Timestamp:
+    """The period start when the period is over (its forecast as made then, to set beside what
+    was won), else the day of `now` (default: today): the current and future periods as known
+    now."""
+    when = pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
+    today = (when.tz_convert(None) if when.tzinfo is not None else when).normalize()
+    return period.start if period.end <= today else today

@@ -12,7 +12,8 @@ from forecast.data import store
 from forecast.data.generator import generate_pipeline, write_export
 from forecast.data.importing import import_export
 from forecast.forecasting import forecast_runs
-from forecast.forecasting.service import forecast_against_targets, stored_forecast
+from forecast.forecasting.service import forecast_against_targets
+from forecast.forecasting.stored_forecasts import find as stored_forecast
 from forecast.forecasting.targets import set_targets
 from forecast.history import load_deal_history
 from forecast.settings import Settings

@@ -58,7 +58,7 @@ from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, sha
 from forecast.forecasting.seasonality import creation_pace
 from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
-from forecast.periods import Period, parse_period
+from forecast.periods import Period, default_as_of, parse_period
 from forecast.settings import Settings, get_settings
 
 #: `by` choices and the column each groups on.
@@ -125,14 +125,6 @@ class RevenueForecast:
             "total": self.total.to_dict(),
             "notes": list(self.notes),
         }
-
-
-def default_as_of(period: Period, now: object = None) -> pd.Timestamp:
-    """The period start when the period is over (its forecast as made then, to set beside what
-    was won), else the day of `now` (default: today): the current and future periods as known
-    now."""
-    today = as_timestamp(now if now is not None else pd.Timestamp.now(tz="UTC")).normalize()
-    return period.start if period.end <= today else today
 
 
 def forecast_revenue(

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from forecast import budget
 from forecast.errors import InvalidInput, NotFound
-from forecast.forecasting import fitted, revenue, stored_forecasts, track_record
+from forecast.forecasting import fitted, revenue, track_record
 from forecast.forecasting.targets import (
     LEVEL_COLUMNS,
     TOTAL,
@@ -167,37 +167,6 @@ def forecast_against_targets(
         own = naive["groups"].get(group, {})
         naive = {**naive, "total": own, "groups": {group: own}}
     return TargetedForecast(name, fc, group, used, lead, read.past, naive)
-
-
-def stored_forecast(
-    engine: Engine,
-    period: str,
-    *,
-    dataset: str | None = None,
-    by: str | None = None,
-    group: str | None = None,
-    as_of: object = None,
-    include_new_deals: bool = True,
-    settings: Settings | None = None,
-) -> dict[str, Any] | None:
-    """The tracked forecast that answers this request (as `forecast_against_targets(...)
-    .to_dict()` would, with when it was tracked), or None: compute it. Reads no deals."""
-    per = period_of(period)
-    if (group is not None and by is None) or (by is not None and by not in LEVEL_COLUMNS):
-        return None  # computing says what is wrong
-    when = _as_of(as_of) if as_of is not None else None
-    with engine.connect() as conn:
-        name = opportunity_dataset(conn, dataset)
-    return stored_forecasts.lookup(
-        engine,
-        name,
-        per,
-        by=by,
-        group=group,
-        as_of=when,
-        include_new_deals=include_new_deals,
-        settings=settings,
-    )
 
 
 def models_key(history: DealHistory, t: pd.Timestamp, settings: Settings | None) -> tuple:

@@ -16,14 +16,20 @@ import json
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from forecast.data import store
-from forecast.forecasting import track_record
-from forecast.forecasting.revenue import default_as_of
-from forecast.forecasting.targets import read_targets
+from forecast.errors import InvalidInput
+from forecast.forecasting.targets import (
+    LEVEL_COLUMNS,
+    opportunity_dataset,
+    read_targets,
+)
+from forecast.forecasting.targets import (
+    period_of as parse_period,
+)
 from forecast.history import as_timestamp
-from forecast.periods import Period, period_of
+from forecast.periods import Period, default_as_of, period_of
 from forecast.settings import Settings, get_settings
 
 #: The groupings a run stores; any other (product, region) is computed on request.
@@ -40,16 +46,20 @@ def served_by_default(
     now: pd.Timestamp, freq: str
 ) -> list[tuple[Period, str | None, pd.Timestamp]]:
     """The forecasts asked for by default on data whose "now" is `now`: `GET /v1/forecast`'s
-    of the current and next period at each grouping (each as of its default date), and the
-    dashboard's default view's: its period (the one holding now) and those its chart shows
-    after it by team, and its period by rep, all as of the view's date."""
+    of the current and next period at each grouping (each as of its default date), and those
+    of the dashboard's views of the current and of the next period (the default one and the
+    next a manager opens): the view's period and those its chart shows after it by team, and
+    its period by rep, all as of the view's date."""
     current = period_of(now - pd.Timedelta(microseconds=1), freq)
+    ahead = CHART_AHEAD.get(freq, 1)
     periods = [current]
-    for _ in range(max(1, CHART_AHEAD.get(freq, 1))):
+    while len(periods) < 2 + ahead:
         periods.append(period_of(periods[-1].end, freq))
     wanted = [(p, by, default_as_of(p, now)) for p in periods[:2] for by in (None, "team", "rep")]
-    view_as_of = default_as_of(current, now)
-    wanted += [(p, "team", view_as_of) for p in periods] + [(current, "rep", view_as_of)]
+    for first, viewed in enumerate(periods[:2]):
+        view_as_of = default_as_of(viewed, now)
+        wanted += [(p, "team", view_as_of) for p in periods[first : first + 1 + ahead]]
+        wanted.append((viewed, "rep", view_as_of))
     unique = {(p.label, by, when): (p, by, when) for p, by, when in wanted}
     return list(unique.values())
 
@@ -66,7 +76,11 @@ def fingerprint(
         (t.level, t.name, float(t.amount), t.currency)
         for t in read_targets(conn, dataset, period.label)
     )
-    record = conn.execute(track_record.saved_at_query(dataset, period.freq)).scalar()
+    record = conn.execute(
+        select(func.max(store.track_record.c.run_at)).where(
+            store.track_record.c.dataset == dataset, store.track_record.c.freq == period.freq
+        )
+    ).scalar()
     parts = [
         version,
         repr(targets),
@@ -161,6 +175,41 @@ def lookup(
     document = dict(row["document"])
     document["stored"] = {"as_of": str(t.date()), "run_at": str(row["run_at"])}
     return one_group(document, group) if group is not None else document
+
+
+def find(
+    engine: Engine,
+    period: str,
+    *,
+    dataset: str | None = None,
+    by: str | None = None,
+    group: str | None = None,
+    as_of: object = None,
+    include_new_deals: bool = True,
+    settings: Settings | None = None,
+) -> dict[str, Any] | None:
+    """The tracked forecast that answers this request (as `service.forecast_against_targets(
+    ...).to_dict()` would, with when it was tracked), or None: compute it. Reads no deals and
+    imports no model code, so `forecast revenue` answers in a moment."""
+    per = parse_period(period)
+    if (group is not None and by is None) or (by is not None and by not in LEVEL_COLUMNS):
+        return None  # computing says what is wrong
+    try:
+        when = as_timestamp(as_of) if as_of is not None else None
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidInput(f"as_of {as_of!r} is not a usable date (use YYYY-MM-DD)") from None
+    with engine.connect() as conn:
+        name = opportunity_dataset(conn, dataset)
+    return lookup(
+        engine,
+        name,
+        per,
+        by=by,
+        group=group,
+        as_of=when,
+        include_new_deals=include_new_deals,
+        settings=settings,
+    )
 
 
 def one_group(document: dict[str, Any], group: str) -> dict[str, Any] | None:

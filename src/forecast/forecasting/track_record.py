@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Engine, func, select
 
 from forecast.data import store
 from forecast.forecasting import choice, naive
@@ -70,14 +70,10 @@ def load(engine: Engine, dataset: str, freq: str) -> pd.DataFrame:
 def saved_at(engine: Engine, dataset: str, freq: str) -> object:
     """When the dataset's record for `freq` was saved (None: there is none): part of the key of
     anything cached that read it, so a new backtest shows at once."""
-    with engine.connect() as conn:
-        return conn.execute(saved_at_query(dataset, freq)).scalar()
-
-
-def saved_at_query(dataset: str, freq: str) -> Select:
-    """When the dataset's record for `freq` was saved, as a query (to run on any connection)."""
     t = store.track_record
-    return select(func.max(t.c.run_at)).where(t.c.dataset == dataset, t.c.freq == freq)
+    query = select(func.max(t.c.run_at)).where(t.c.dataset == dataset, t.c.freq == freq)
+    with engine.connect() as conn:
+        return conn.execute(query).scalar()
 
 
 def horizon_weeks(period: Period, as_of: pd.Timestamp) -> float:
