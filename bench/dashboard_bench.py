@@ -17,7 +17,7 @@ history) into a fresh temporary state folder and tracked, as `forecast import` d
    key signs in (`GET /login` for the CSRF token, `POST /login` for the session cookie) and an
    HTTP client times each view end to end: its first view and `--repeat` views more (p50, p95):
    `/`, the next quarter, one team, and `/dashboard/pipeline`. Goal: under 300 ms, first views
-   included. Repeats within `serving.dashboard.overviews.CACHE_SECONDS` (120 s) find the
+   included. Repeats within `serving.dashboard.overviews.CACHE_SECONDS` (an hour) find the
    dashboard's overview cached.
 
 The environment sets `FORECAST_TRACK_EVERY_HOURS=0` (no scheduled tracking competing with the

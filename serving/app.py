@@ -58,7 +58,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             warmer = asyncio.create_task(warm_up(state))
         if state.settings.track_every_hours > 0:
             state.tracking = tracking.TrackingState(state.settings.track_every_hours)
-            tracker = asyncio.create_task(tracking.scheduler(state.settings, state.tracking))
+            rewarm = (lambda: warm_up(state)) if state.warmup is not None else None
+            tracker = asyncio.create_task(
+                tracking.scheduler(state.settings, state.tracking, after_run=rewarm)
+            )
         yield
     finally:
         if warmer is not None:

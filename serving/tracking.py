@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -96,15 +97,21 @@ async def run_once(settings: Settings, state: TrackingState) -> None:
     (log.info if state.last_ok else log.warning)("forecast tracking: %s", state.last_message)
 
 
-async def scheduler(settings: Settings, state: TrackingState) -> None:
+async def scheduler(
+    settings: Settings,
+    state: TrackingState,
+    after_run: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Track now and then every `track_every_hours`, or sooner after a CRM push, until
-    cancelled."""
+    cancelled; `after_run` follows each run that succeeded (the dashboard's warm-up)."""
     state.loop = asyncio.get_running_loop()
     await asyncio.sleep(settings.track_first_after_seconds)
     while True:
         state.changed.clear()  # a push from here on is not in this run: it calls for another
         try:
             await run_once(settings, state)
+            if state.last_ok and after_run is not None:
+                await after_run()
         except Exception as exc:  # never let tracking take the server down
             state.last_ok, state.last_message = False, f"could not start: {exc}"
             log.exception("forecast tracking could not run")

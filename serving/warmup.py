@@ -1,10 +1,11 @@
-"""Warm-up at start: the default deal dataset is read and its default dashboard view built while
-the server starts, so the first manager to open the dashboard does not wait for either.
+"""Warm-up: the default deal dataset is read and the dashboard views a manager opens first (the
+default one, the next quarter, each team's) are built while the server starts, and again after
+each tracking run, so nobody waits for them.
 
-Reading a large CRM's deals and history takes seconds; the forecast itself comes from the
-stored run (`forecast.forecasting.stored_forecasts`). The warm-up runs in a thread beside the
-first requests: a view it is building is waited for, not built twice (`BuildOnceCache`).
-`/readyz` says whether it is still running (`warming`), for a benchmark or an operator.
+Reading a large CRM's deals and history takes seconds; the forecasts come from the stored run
+(`forecast.forecasting.stored_forecasts`). The warm-up runs in a thread beside the requests: a
+view it is building is waited for, not built twice (`BuildOnceCache`). `/readyz` says whether
+it is still running (`warming`), for a benchmark or an operator.
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ import logging
 import time
 from dataclasses import dataclass
 
+import pandas as pd
 from starlette.datastructures import State
 
+from forecast.periods import period_of
 from serving.dashboard.overviews import compute
+from serving.datasets import load_dataset
 
 log = logging.getLogger("forecast.serving.warmup")
+#: Team views built at start, beyond which a team's first view computes.
+MAX_TEAM_VIEWS = 20
 
 
 @dataclass
@@ -29,14 +35,23 @@ class WarmUp:
 
 
 async def warm_up(state: State) -> None:
-    """Build the default view into the app's caches; a failure is logged, never raised."""
+    """Build the views a manager opens first into the app's caches: the default one, the next
+    period, and each team's (at most `MAX_TEAM_VIEWS`); a failure is logged, never raised."""
     warm: WarmUp = state.warmup
+    warm.running = True
     started = time.perf_counter()
     try:
         _, problem = await asyncio.to_thread(
             compute, state, state.overviews, None, "quarter", None, None
         )
         warm.message = problem or "default dashboard view ready"
+        if problem is None:
+            others = await asyncio.to_thread(_other_views, state)
+            for period, team in others:
+                await asyncio.to_thread(
+                    compute, state, state.overviews, None, "quarter", period, team
+                )
+            warm.message += f", and {len(others)} more (the next quarter, each team)"
     except Exception as exc:  # noqa: BLE001 - the server serves on; the first view computes
         warm.message = f"warm-up failed: {exc}"
         log.warning("warm-up failed", exc_info=True)
@@ -44,3 +59,11 @@ async def warm_up(state: State) -> None:
         warm.running = False
         warm.seconds = time.perf_counter() - started
         log.info("warm-up: %s (%.1f s)", warm.message, warm.seconds)
+
+
+def _other_views(state: State) -> list[tuple[str | None, str | None]]:
+    """The next quarter's view and each team's view of the current one."""
+    data = load_dataset(state.engine, state.settings.deal_dataset, state.datasets)
+    current = period_of(data.now - pd.Timedelta(microseconds=1), "quarter")
+    following = period_of(current.end, "quarter")
+    return [(following.label, None)] + [(None, team) for team in data.teams[:MAX_TEAM_VIEWS]]

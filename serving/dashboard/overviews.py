@@ -31,7 +31,7 @@ from serving.dashboard.page import Overview
 from serving.datasets import load_dataset
 from serving.routes.risk import served_deal_model
 
-CACHE_SECONDS = 120.0
+CACHE_SECONDS = 3600.0
 CACHE_ENTRIES = 32
 
 

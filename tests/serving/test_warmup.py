@@ -1,6 +1,6 @@
 """Fast from the first view: after a tracking run, the server's start-up warm-up builds the
-default dashboard view from the stored forecasts (fitting no model), and the first manager to
-open the dashboard gets that view."""
+dashboard views a manager opens first (the default, the next quarter, each team's) from the
+stored forecasts, fitting no model, and the first manager to open them gets them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from forecast.forecasting import fitted, forecast_runs
 from forecast.history import load_deal_history
 from forecast.settings import Settings
 from serving.app import create_app
+from serving.datasets import load_dataset
 from tests.serving.conftest import import_generated, keys_of_every_role
 from tests.serving.test_dashboard import sign_in
 
@@ -34,11 +35,13 @@ def test_the_first_view_is_warmed_at_start_from_the_stored_forecast(tmp_path, mo
             assert time.monotonic() < deadline, "the warm-up did not end"
             time.sleep(0.2)
         warm = client.app.state.warmup
-        assert warm.message == "default dashboard view ready", warm.message
+        assert warm.message.startswith("default dashboard view ready, and "), warm.message
+        team = load_dataset(engine, "crm", client.app.state.datasets).teams[0]
         assert sign_in(client, viewer).status_code == 303
-        page = client.get("/")
-    assert page.status_code == 200
-    assert "forecast-unavailable" not in page.text and "teams-unavailable" not in page.text
+        pages = [client.get(path) for path in ("/", "/?period=2025-Q1", f"/?team={team}")]
+    for page in pages:  # the default view, the next quarter's, a team's: all from stored runs
+        assert page.status_code == 200
+        assert "forecast-unavailable" not in page.text and "teams-unavailable" not in page.text
 
 
 def test_without_a_stored_forecast_the_first_view_still_computes(tmp_path):
