@@ -23,6 +23,7 @@ from sqlalchemy import Engine, func, select
 from forecast.batch_scoring import (
     COLUMNS,
     PARTITION_ROWS,
+    SCHEMA,
     BatchRows,
     BatchScorer,
     BatchSummary,
@@ -36,19 +37,6 @@ from forecast.runner import runner
 if TYPE_CHECKING:
     from distributed import Client
 
-SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("probability", pa.float64()),
-        ("score", pa.int64()),
-        ("grade", pa.string()),
-        ("model", pa.string()),
-        ("version", pa.string()),
-        ("method", pa.string()),
-        ("reasons_for", pa.string()),
-        ("reasons_against", pa.string()),
-    ]
-)
 #: Rows per INSERT statement when storing a batch.
 INSERT_ROWS = 5_000
 
@@ -65,16 +53,22 @@ def check_out(path: str | Path) -> Path:
     return out
 
 
-def write_parquet(parts: Iterable[pd.DataFrame], path: str | Path) -> tuple[int, int]:
-    """Write scored partitions, in order, as one Parquet file; (rows, partitions) written."""
+def write_parquet(parts: Iterable[pa.Table | pd.DataFrame], path: str | Path) -> tuple[int, int]:
+    """Write scored partitions (Arrow tables or frames of `COLUMNS`), in order, as one Parquet
+    file; (rows, partitions) written."""
     out = Path(path)
     partial = out.with_name(f".{out.name}.partial")
     rows = count = 0
     try:
         with pq.ParquetWriter(partial, SCHEMA) as writer:
             for part in parts:
-                writer.write_table(pa.Table.from_pandas(part, SCHEMA, preserve_index=False))
-                rows += len(part)
+                table = (
+                    part
+                    if isinstance(part, pa.Table)
+                    else pa.Table.from_pandas(part, SCHEMA, preserve_index=False)
+                )
+                writer.write_table(table)
+                rows += table.num_rows
                 count += 1
         os.replace(partial, out)
     finally:
