@@ -27,6 +27,8 @@ from forecast.modeling.contributions import contributions
 
 #: Contributions smaller than this (log-odds) are not worth saying.
 MIN_CONTRIBUTION = 1e-6
+#: Up to this many rows, each row's factors are picked in Python (fewer array calls).
+SORTED_IN_PYTHON_UP_TO = 4
 #: Sentences a `Wording` keeps made; past this it starts afresh (a served model's wording lives
 #: as long as the model, and a number input can take any value).
 MAX_SENTENCES_KEPT = 50_000
@@ -156,14 +158,25 @@ def top_reasons(
     if k <= 0:
         return [([], []) for _ in range(n)]
     matrix = np.atleast_2d(matrix)
-    # Per row, the k largest then the k smallest contributions' columns (one stable sort for
-    # the batch), and only those columns' codes and contributions read back into Python.
-    order = np.argsort(contrib, axis=1, kind="stable")
-    picked = order[:, [d - 1 - i for i in range(k)] + list(range(k))]
-    rows = np.arange(n)[:, None]
-    columns = picked.tolist()
-    codes = matrix[rows, picked].tolist()
-    values = contrib[rows, picked].tolist()
+    ends = [d - 1 - i for i in range(k)] + list(range(k))  # k largest, then k smallest
+    if n <= SORTED_IN_PYTHON_UP_TO:
+        # A few rows: Python's stable sort of a row's contributions orders them as numpy's
+        # stable argsort does, without a dozen array calls around it.
+        columns, codes, values = [], [], []
+        for x, c in zip(matrix.tolist(), contrib.tolist(), strict=True):
+            order = sorted(range(d), key=c.__getitem__)
+            js = [order[e] for e in ends]
+            columns.append(js)
+            codes.append([x[j] for j in js])
+            values.append([c[j] for j in js])
+    else:
+        # Per row, the columns of the k largest then the k smallest contributions (one stable
+        # sort for the batch), and only those columns' codes and contributions read back.
+        picked = np.argsort(contrib, axis=1, kind="stable")[:, ends]
+        rows = np.arange(n)[:, None]
+        columns = picked.tolist()
+        codes = matrix[rows, picked].tolist()
+        values = contrib[rows, picked].tolist()
     low = -min_contribution
     out: list[tuple[list[Said], list[Said]]] = []
     for js, xs, cs in zip(columns, codes, values, strict=True):
