@@ -218,3 +218,39 @@ def history_figure(points: list[dict[str, Any]], target: float | None) -> dict[s
             }
         )
     return {"data": traces, "layout": {**LAYOUT, "xaxis": {"type": "date"}}}
+
+
+#: The forecast waterfall's bars as the dashboard names them (`forecast_waterfall.BARS`).
+MOVE_LABELS = {
+    "won": "Won",
+    "lost": "Lost",
+    "slipped": "Slipped out",
+    "new_deals": "New deals",
+    "amount_changes": "Amount changes",
+    "probability_changes": "Probability changes",
+    "not_yet_created": "Deals not yet created",
+}
+
+
+def forecast_moves_figure(moved: dict[str, Any]) -> dict[str, Any]:
+    """Why the forecast moved: the forecast then, each bar, the forecast now
+    (`ForecastWaterfall.to_dict()`)."""
+    bars = list(MOVE_LABELS)
+    x = [f"Forecast {moved['from']}", *(MOVE_LABELS[b] for b in bars), f"Forecast {moved['to']}"]
+    y = [moved["expected_from"], *(moved["bars"][b] for b in bars), moved["expected_to"]]
+    return {
+        "data": [
+            {
+                "type": "waterfall",
+                "x": x,
+                "y": y,
+                "measure": ["absolute", *("relative" for _ in bars), "total"],
+                "connector": {"line": {"color": "#bbb"}},
+                "increasing": {"marker": {"color": "#2e7d32"}},
+                "decreasing": {"marker": {"color": "#c62828"}},
+                "totals": {"marker": {"color": "#35617a"}},
+                "hovertemplate": "%{x}: %{y:,.0f}<extra></extra>",
+            }
+        ],
+        "layout": {**LAYOUT, "showlegend": False, "hovermode": "closest"},
+    }

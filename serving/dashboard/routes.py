@@ -21,11 +21,18 @@ from fastapi.templating import Jinja2Templates
 
 from forecast.data.store import list_datasets
 from forecast.errors import ForecastError
-from forecast.forecasting import forecast_runs
+from forecast.forecasting import forecast_runs, stored_forecasts
 from forecast.formatting import missing, money, pct
 from serving.dashboard import page
 from serving.dashboard.export import CHARTS, content_disposition, csv_rows, to_csv
-from serving.dashboard.figures import figure_json, forecast_figure, funnel_figure, history_figure
+from serving.dashboard.figures import (
+    MOVE_LABELS,
+    figure_json,
+    forecast_figure,
+    forecast_moves_figure,
+    funnel_figure,
+    history_figure,
+)
 from serving.dashboard.overviews import OverviewCacheDep, compute
 from serving.limits import HeavyDep
 from serving.observability import monitoring_cache
@@ -239,8 +246,25 @@ def _context(
         funnel_figure=figure_json(funnel_figure(ov.funnel)) if ov.funnel.ok else None,
         models=_model_card(request, ov.forecast),
         history_figure=_history_figure(request, ov),
+        moved=_moved(request, ov),
     )
     return ctx
+
+
+def _moved(request: Request, ov: page.Overview) -> dict[str, Any] | None:
+    """Why the chosen period's forecast moved over the week before the last tracking run
+    (stored by it, while the data is unchanged), its figure and the deals behind each bar."""
+    state = request.app.state
+    found = stored_forecasts.waterfall(
+        state.engine, ov.view.dataset, ov.view.period, settings=state.settings
+    )
+    if found is None:
+        return None
+    bars = [
+        {"bar": b, "label": label, "change": found["bars"][b], "deals": found["deals"].get(b, [])}
+        for b, label in MOVE_LABELS.items()
+    ]
+    return {**found, "figure": figure_json(forecast_moves_figure(found)), "rows": bars}
 
 
 def _monitoring(request: Request) -> list[dict[str, Any]] | None:

@@ -11,11 +11,13 @@ import pytest
 from forecast.data import store
 from forecast.data.generator import generate_pipeline, write_export
 from forecast.data.importing import import_export
-from forecast.forecasting import forecast_runs
+from forecast.forecasting import forecast_runs, stored_forecasts
+from forecast.forecasting.forecast_waterfall import forecast_waterfall
 from forecast.forecasting.service import forecast_against_targets
 from forecast.forecasting.stored_forecasts import find as stored_forecast
 from forecast.forecasting.targets import set_targets
 from forecast.history import load_deal_history
+from forecast.periods import parse_period
 from forecast.settings import Settings
 
 # The data ends on 2023-12-31, so its "now" is 2024-01-01: 2023-Q4 is over (forecast, by
@@ -150,3 +152,15 @@ def test_only_settings_that_change_the_figures_set_a_stored_forecast_aside(track
     assert stored_forecast(engine, AHEAD, dataset="crm", settings=other_pace) is None
     other_timing = Settings(timing_half_life_days=90)
     assert stored_forecast(engine, AHEAD, dataset="crm", settings=other_timing) is None
+
+
+def test_a_run_keeps_why_the_forecast_moved_over_the_week_before(tracked):
+    engine, history = tracked
+    moved = stored_forecasts.waterfall(engine, "crm", parse_period(AHEAD))
+    assert moved is not None and (moved["from"], moved["to"]) == ("2023-12-25", "2024-01-01")
+    computed = forecast_waterfall(history, AHEAD, "2023-12-25", "2024-01-01").to_dict()
+    assert moved["bars"] == pytest.approx(computed["bars"])
+    assert sum(moved["bars"].values()) == pytest.approx(
+        moved["expected_to"] - moved["expected_from"], abs=0.05
+    )
+    assert stored_forecasts.waterfall(engine, "crm", parse_period(OVER)) is None

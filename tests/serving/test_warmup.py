@@ -42,6 +42,9 @@ def test_the_first_view_is_warmed_at_start_from_the_stored_forecast(tmp_path, mo
     for page in pages:  # the default view, the next quarter's, a team's: all from stored runs
         assert page.status_code == 200
         assert "forecast-unavailable" not in page.text and "teams-unavailable" not in page.text
+    # The quarter the run looked ahead to shows why its forecast moved over the past week.
+    assert 'id="moved-table"' in pages[1].text and 'data-bar="new_deals"' in pages[1].text
+    assert 'id="moved-none"' in pages[0].text  # a quarter the run kept no waterfall for
 
 
 def test_without_a_stored_forecast_the_first_view_still_computes(tmp_path):

@@ -20,8 +20,9 @@ from sqlalchemy import Engine, select
 
 from forecast import budget
 from forecast.data import store
-from forecast.errors import InvalidInput
+from forecast.errors import ForecastError, InvalidInput
 from forecast.forecasting import stored_forecasts
+from forecast.forecasting.forecast_waterfall import forecast_waterfall
 from forecast.forecasting.rep_calls import CALLS, open_calls
 from forecast.forecasting.revenue import TOTAL, GroupForecast, RevenueForecast
 from forecast.forecasting.service import TargetedForecast, forecast_against_targets
@@ -93,6 +94,7 @@ def track(
     documents = [
         (p, by, when, json_safe(forecast(p, by, when).to_dict())) for p, by, when in served
     ]
+    moved = _week_waterfall(history, periods, t, settings) if t == now else None
     table = store.forecast_runs
     with store.transaction(engine) as conn:
         conn.execute(
@@ -115,7 +117,34 @@ def track(
                 run_at=run_at,
                 settings=settings,
             )
+        if moved is not None:
+            period, document = moved
+            stored_forecasts.save(
+                conn,
+                dataset,
+                period,
+                None,
+                t,
+                document,
+                data_end=history.end,
+                run_at=run_at,
+                settings=settings,
+                grouping=stored_forecasts.WATERFALL,
+            )
     return len(rows)
+
+
+def _week_waterfall(
+    history: DealHistory, periods: list[Period], t: pd.Timestamp, settings: Settings
+) -> tuple[Period, dict[str, Any]] | None:
+    """Why the forecast of the period the dashboard opens on moved over the week before `t`
+    (None where there is no forecast a week back to compare with)."""
+    period = periods[0] if periods[0].end > t else periods[1]
+    try:
+        moved = forecast_waterfall(history, period, t - pd.Timedelta(days=7), t, settings=settings)
+    except ForecastError:
+        return None
+    return period, json_safe(moved.to_dict())
 
 
 class _Once:

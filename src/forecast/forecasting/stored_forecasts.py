@@ -36,6 +36,8 @@ from forecast.settings import Settings, get_settings
 GROUPINGS = ("total", "team", "rep")
 
 
+#: The grouping under which a run keeps its forecast waterfall (the week before its date).
+WATERFALL = "waterfall"
 #: Settings besides the `timing_*` ones that change a forecast's figures.
 FORECAST_SETTINGS = ("seed", "new_deal_window_days", "forecast_horizon_days")
 #: Periods the dashboard's chart forecasts after the one viewed, per frequency.
@@ -101,11 +103,13 @@ def save(
     data_end: pd.Timestamp,
     run_at: object,
     settings: Settings | None = None,
+    grouping: str | None = None,
 ) -> None:
-    """Keep one forecast document, replacing any of the same period, grouping and date."""
+    """Keep one forecast document (of `by`'s grouping, or `grouping`: `WATERFALL`), replacing
+    any of the same period, grouping and date."""
     version = _version(conn, dataset)
     table = store.forecast_documents
-    grouping = grouping_of(by)
+    grouping = grouping or grouping_of(by)
     same = (
         (table.c.period == period.label)
         & (table.c.grouping == grouping)
@@ -145,21 +149,8 @@ def lookup(
     """The stored forecast that answers this request exactly, or None (compute it)."""
     if not include_new_deals or grouping_of(by) not in GROUPINGS:
         return None
-    table = store.forecast_documents
     with engine.connect() as conn:
-        version = _version(conn, dataset)
-        rows = (
-            conn.execute(
-                select(table).where(
-                    table.c.dataset == dataset,
-                    table.c.period == period.label,
-                    table.c.grouping == grouping_of(by),
-                    table.c.data_version == version,
-                )
-            )
-            .mappings()
-            .all()
-        )
+        rows = _current(conn, dataset, period, grouping_of(by), settings)
         if not rows:
             return None
         # The same as-of rule as a computed forecast: "now" is today, or the day after the data
@@ -168,9 +159,7 @@ def lookup(
         now = min(_today(today), end.normalize() + pd.Timedelta(days=1))
         t = as_timestamp(as_of) if as_of is not None else default_as_of(period, now)
         row = next((r for r in rows if as_timestamp(r["as_of"]) == t), None)
-        if row is None or row["fingerprint"] != fingerprint(
-            conn, dataset, version, period, settings
-        ):
+        if row is None:
             return None
     document = dict(row["document"])
     document["stored"] = {"as_of": str(t.date()), "run_at": str(row["run_at"])}
@@ -210,6 +199,47 @@ def find(
         include_new_deals=include_new_deals,
         settings=settings,
     )
+
+
+def waterfall(
+    engine: Engine, dataset: str, period: Period, *, settings: Settings | None = None
+) -> dict[str, Any] | None:
+    """The newest tracked forecast waterfall of `period` (why the forecast moved over the week
+    before the tracked date) while the data is unchanged, or None."""
+    with engine.connect() as conn:
+        rows = _current(conn, dataset, period, WATERFALL, settings)
+    if not rows:
+        return None
+    row = max(rows, key=lambda r: as_timestamp(r["as_of"]))
+    return {
+        **row["document"],
+        "stored": {"as_of": str(row["as_of"])[:10], "run_at": str(row["run_at"])},
+    }
+
+
+def _current(
+    conn: Connection, dataset: str, period: Period, grouping: str, settings: Settings | None
+) -> list[Any]:
+    """The stored documents of a period and grouping made from the data as it is now, with
+    the targets, track record and settings as they are now (none: compute)."""
+    table = store.forecast_documents
+    version = _version(conn, dataset)
+    rows = (
+        conn.execute(
+            select(table).where(
+                table.c.dataset == dataset,
+                table.c.period == period.label,
+                table.c.grouping == grouping,
+                table.c.data_version == version,
+            )
+        )
+        .mappings()
+        .all()
+    )
+    if not rows:
+        return []
+    expected = fingerprint(conn, dataset, version, period, settings)
+    return [r for r in rows if r["fingerprint"] == expected]
 
 
 def one_group(document: dict[str, Any], group: str) -> dict[str, Any] | None:
