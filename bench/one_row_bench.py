@@ -55,6 +55,7 @@ def main() -> None:
     rows = X.astype(object).where(X.notna(), None).to_dict("records")
     row = rows[0]
     batch = (rows * (10_000 // len(rows) + 1))[:10_000]
+    matrix = scoring.encode(served, batch).matrix  # the floor: LightGBM's traversal alone
 
     steps = {
         "one row, probability only (score_row)": (
@@ -72,6 +73,11 @@ def main() -> None:
             lambda: scoring.score(served, batch, top=0),
             1,
             30_000.0,
+        ),
+        "  of which LightGBM's own leaf lookup": (
+            lambda: model.booster_.predict(matrix, pred_leaf=True),
+            1,
+            None,
         ),
     }
     print(
