@@ -1,6 +1,6 @@
 """Warm-up: the default deal dataset is read and the dashboard views a manager opens first (the
-default one, the next quarter, each team's) are built while the server starts, and again after
-each tracking run, so nobody waits for them.
+default one, the next quarter, each team's, the pipeline movement) are built while the server
+starts, and again after each tracking run, so nobody waits for them.
 
 Reading a large CRM's deals and history takes seconds; the forecasts come from the stored run
 (`forecast.forecasting.stored_forecasts`). The warm-up runs in a thread beside the requests: a
@@ -20,6 +20,7 @@ from starlette.datastructures import State
 
 from forecast.periods import period_of
 from serving.dashboard.overviews import compute
+from serving.dashboard.pipeline_page import PipelineQuery, movement
 from serving.datasets import load_dataset
 
 log = logging.getLogger("forecast.serving.warmup")
@@ -51,7 +52,10 @@ async def warm_up(state: State) -> None:
                 await asyncio.to_thread(
                     compute, state, state.overviews, None, "quarter", period, team
                 )
-            warm.message += f", and {len(others)} more (the next quarter, each team)"
+            await asyncio.to_thread(movement, state, PipelineQuery(None, None, None, None, None))
+            warm.message += (
+                f", and {len(others)} more (the next quarter, each team), and the pipeline"
+            )
     except Exception as exc:  # noqa: BLE001 - the server serves on; the first view computes
         warm.message = f"warm-up failed: {exc}"
         log.warning("warm-up failed", exc_info=True)

@@ -17,6 +17,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from starlette.datastructures import State
 
 from forecast.errors import ForecastError, InvalidInput
 from forecast.history import as_timestamp
@@ -97,9 +98,8 @@ class Movement:
         return self.found.of_group(self.team) if self.team else self.found
 
 
-def movement(request: Request, q: PipelineQuery) -> Movement:
-    """Validate the page's filters and compute its waterfall (per team)."""
-    state = request.app.state
+def movement(state: State, q: PipelineQuery) -> Movement:
+    """Validate the page's filters and compute its waterfall (per team); `state` is the app's."""
     data = load_dataset(state.engine, q.dataset or state.settings.deal_dataset, state.datasets)
     end = _day(q.end, "to") if q.end else data.history.now()
     start = _day(q.start, "from") if q.start else end - pd.Timedelta(days=DEFAULT_DAYS)
@@ -107,9 +107,12 @@ def movement(request: Request, q: PipelineQuery) -> Movement:
         period = None
     elif q.period:
         period = parse_period(q.period)
-    else:
-        period = _default_period(data.history.as_of(end), end)
-    found = cached_waterfall(request.app.state.pipeline_views, data, start, end, period, "team")
+    else:  # reads the whole pipeline as of `end`: once per dataset version and date
+        period = state.pipeline_views.get(
+            ("default period", data.name, data.version, end),
+            lambda: _default_period(data.history.as_of(end), end),
+        )
+    found = cached_waterfall(state.pipeline_views, data, start, end, period, "team")
     teams = [g.group for g in found.groups]
     if q.team is not None and q.team not in teams:
         raise InvalidInput(f"team: no team {q.team!r} in this pipeline; its teams: {teams[:12]}")
@@ -157,7 +160,7 @@ async def _signed_in_movement(
     if session is None:
         return None, None, None
     try:
-        return session, await heavy(movement, request, q), None
+        return session, await heavy(movement, request.app.state, q), None
     except ForecastError as exc:
         return session, None, str(exc)
 
