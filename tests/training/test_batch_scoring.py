@@ -243,3 +243,18 @@ def test_no_model_and_nothing_to_fall_back_on_is_said(tmp_path, monkeypatch):
     )
     get_settings.cache_clear()
     fails_cleanly(result, 1, "no lead model and no labelled leads to fall back on")
+
+
+def test_a_parquet_file_of_leads_is_scored_without_being_imported(cli, files, tmp_path):
+    leads = pd.read_csv(files["leads"]).head(40)
+    leads.to_parquet(tmp_path / "leads.parquet")
+    out = tmp_path / "from_file.parquet"
+    summary = parsed(
+        run(
+            cli,
+            *("score", "--kind", "leads", "--data", tmp_path / "leads.parquet"),
+            *("--mapping", files["leads_mapping"], "--out", out, "--json"),
+        )
+    )
+    assert summary["rows"] == 40 and summary["dataset"] == "gen_leads"
+    assert _scores(out)["id"].tolist() == leads["id"].astype(str).tolist()
