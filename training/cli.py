@@ -355,6 +355,10 @@ def serve(
     if port is not None and not 1 <= port <= 65535:
         raise InvalidInput(f"--port must be 1–65535, got {port}")
     store.get_engine(settings)  # migrate before the workers start
+    if (workers or settings.workers) > 1:  # /metrics adds up every worker's counts
+        from serving.observability import prepare_multiprocess
+
+        prepare_multiprocess(settings.state_dir)
     uvicorn.run(
         "serving.app:create_app",
         factory=True,

@@ -60,10 +60,10 @@ class Readiness(BaseModel):
         None, description="With a viewer's or an admin's key: the models served, by kind"
     )
     note: str | None = None
-    warming: bool = Field(
-        False,
-        description="The start-up warm-up (the default dashboard view) is still running: "
-        "the first views wait for it",
+    warming: bool | None = Field(
+        None,
+        description="True while the warm-up (the dashboard views built at start and after "
+        "each tracking run) runs: the first views wait for it; absent otherwise",
     )
 
 
@@ -106,7 +106,7 @@ def readyz(request: Request) -> JSONResponse:
             body.note = "the model registry is unreachable: serving the last local copy"
     else:
         body = Readiness(ready=ready, checks=checks, problems=_plain_problems(checks, models))
-    body.warming = warmup is not None and warmup.running
+    body.warming = True if warmup is not None and warmup.running else None
     return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ready else 503)
 
 

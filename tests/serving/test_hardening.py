@@ -167,7 +167,7 @@ def test_the_spec_documents_readiness_and_keeps_it_public(probe):
         schema = operation["responses"][status]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/Readiness"}
     fields = spec["components"]["schemas"]["Readiness"]["properties"]
-    assert set(fields) == PUBLIC | {"models", "note"}
+    assert set(fields) == PUBLIC | {"models", "note", "warming"}
 
 
 # --- the body-size limit, for a body sent without a declared length -----------------------------
