@@ -269,3 +269,39 @@ def test_durations_are_a_hubspot_option(run, tmp_path):
     )
     assert result.exit_code != 0
     assert "HubSpot" in result.output
+
+
+def test_time_in_stage_columns_rebuild_the_stage_history_where_no_entry_date_is_given(tmp_path):
+    pipeline = generate_pipeline(200, seed=8, stages=crm_stages("hubspot"))
+    file = write_crm_export(pipeline, tmp_path, "hubspot", durations=True, seed=8)
+    with_dates = read_export(file).history
+    raw = the_file(file)
+    only_times = tmp_path / "times" / "hubspot_deals.csv"
+    only_times.parent.mkdir()
+    raw.drop(columns=[c for c in raw if c.startswith("Date entered ")]).to_csv(
+        only_times, index=False
+    )
+    export = read_export(only_times)
+    assert export.report is not None
+    assert any("rebuilt from 5 'Cumulative time in <stage>" in n for n in export.report.notes)
+    # Creation plus the time spent in each stage before: the dates HubSpot gives, to the minute
+    # it writes them.
+    key = ["opportunity_id", "stage"]
+    both = with_dates.merge(export.history, on=key, suffixes=("_given", "_rebuilt"))
+    assert len(both) == len(with_dates) == len(export.history)
+    apart = (both["entered_at_rebuilt"] - both["entered_at_given"]).abs()
+    assert apart.max() <= pd.Timedelta(minutes=1)
+
+
+def test_an_unreadable_time_in_stage_is_said_and_leaves_that_stage_undated(tmp_path):
+    pipeline = generate_pipeline(30, seed=8, stages=crm_stages("hubspot"))
+    file = write_crm_export(pipeline, tmp_path, "hubspot", durations=True, seed=8)
+    raw = the_file(file)
+    raw = raw.drop(columns=[c for c in raw if c.startswith("Date entered ")])
+    column = next(c for c in raw if c.startswith("Cumulative time in "))
+    filled = raw[column].ne("")
+    raw.loc[filled.idxmax(), column] = "three days"
+    raw.to_csv(file, index=False)
+    export = read_export(file)
+    assert export.report is not None
+    assert any("1 time(s) in stage not read as H:mm:ss" in n for n in export.report.notes)

@@ -228,6 +228,7 @@ class _Job(CanonicalRows):
         self.joins = [self._read_join(j.file, j.key, j.loose_key) for j in self.mapping.joins]
         self.seen_ids: set[str] = set()
         self.stage_dates = dict(self.mapping.stage_dates)  # stage → column of its entry date
+        self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.checked_header = False
         self.export_date = _parse_one(export_date, "export_date") if export_date else None
 
@@ -390,6 +391,16 @@ class _Job(CanonicalRows):
         self.checked_header = True
         if self.mapping.stage_entered_columns:
             self._stage_entered_columns(available)
+        if self.mapping.stage_duration_columns:
+            self.stage_durations = self._per_stage_columns(
+                self.mapping.stage_duration_columns, available
+            )
+            if self.stage_durations:
+                shown = self.mapping.stage_duration_columns.format(stage="<stage>")
+                self.report.notes.append(
+                    f"stage entry dates rebuilt from {len(self.stage_durations)} {shown!r} "
+                    "column(s) where no entry date is given"
+                )
 
     def _match_columns(self, available: set[str]) -> None:
         """Mapped names matched to the file's ignoring case and spaces ("Deal Owner" for "Deal
@@ -413,15 +424,8 @@ class _Job(CanonicalRows):
         stage history is rebuilt from them (a flat export has no other)."""
         assert self.stages is not None and self.mapping.stage_entered_columns is not None
         pattern = self.mapping.stage_entered_columns
-        names = {s: s for s in self.stages.open_stages}
-        names |= {a: s for a, s in self.stages.aliases.items() if s in self.stages.open_stages}
-        wanted = {loose_key(pattern.format(stage=name)): stage for name, stage in names.items()}
-        for column in sorted(available - {"__line"}):
-            # HubSpot may add the pipeline: "Date entered Contract Sent (Sales Pipeline)"
-            key = loose_key(re.sub(r"\s*\([^)]*\)\s*$", "", column))
-            stage = wanted.get(key) or wanted.get(loose_key(column))
-            if stage is not None and stage not in self.stage_dates:
-                self.stage_dates[stage] = column
+        for stage, column in self._per_stage_columns(pattern, available).items():
+            self.stage_dates.setdefault(stage, column)
         shown = pattern.format(stage="<stage>")
         if self.stage_dates:
             self.report.notes.append(
@@ -432,6 +436,21 @@ class _Job(CanonicalRows):
                 f"no {shown!r} columns: a flat export, so each open deal's stage is known only "
                 "as of its last modification, and closed deals only by their outcome"
             )
+
+    def _per_stage_columns(self, pattern: str, available: set[str]) -> dict[str, str]:
+        """The file's columns named by `pattern` ("Date entered {stage}"), by open stage."""
+        assert self.stages is not None
+        names = {s: s for s in self.stages.open_stages}
+        names |= {a: s for a, s in self.stages.aliases.items() if s in self.stages.open_stages}
+        wanted = {loose_key(pattern.format(stage=name)): stage for name, stage in names.items()}
+        found: dict[str, str] = {}
+        for column in sorted(available - {"__line"}):
+            # HubSpot may add the pipeline: "Date entered Contract Sent (Sales Pipeline)"
+            key = loose_key(re.sub(r"\s*\([^)]*\)\s*$", "", column))
+            stage = wanted.get(key) or wanted.get(loose_key(column))
+            if stage is not None and stage not in found:
+                found[stage] = column
+        return found
 
     def _with_generated_id(self, raw: pd.DataFrame) -> pd.DataFrame:
         """The id the mapping generates, as a column: a hash of the named columns' text (blank

@@ -192,6 +192,11 @@ class Mapping(BaseModel):
     stage_entered_columns: str | None = Field(
         None, description='"Date entered {stage}": per-stage entry dates, where present'
     )
+    stage_duration_columns: str | None = Field(
+        None,
+        description='"Cumulative time in {stage} (HH:mm:ss)": per-stage time spent, where '
+        "present; rebuilds the entry dates the export does not give",
+    )
     stage_probabilities: dict[str, float] = Field(
         default_factory=dict, description="the CRM's configured probability of each stage"
     )
@@ -216,7 +221,7 @@ class Mapping(BaseModel):
             return with_preset(data)
         return data
 
-    @field_validator("stage_entered_columns")
+    @field_validator("stage_entered_columns", "stage_duration_columns")
     @classmethod
     def _a_pattern(cls, value: str | None) -> str | None:
         if value is not None and "{stage}" not in value:

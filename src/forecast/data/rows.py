@@ -61,6 +61,7 @@ class CanonicalRows:
     export_date: Any
     seen_ids: set[str]
     stage_dates: dict[str, str]
+    stage_durations: dict[str, str]
     folder: Path
     main: Path
     csv: CsvOptions
@@ -269,6 +270,31 @@ class CanonicalRows:
         out["amount_estimated"] = estimated
         self.report.estimated_amounts += int(estimated.sum())
 
+    def _entries_from_durations(self, opps: pd.DataFrame, raw: pd.DataFrame) -> dict:
+        """Per open stage, when each deal entered it, rebuilt from the time it spent in each
+        stage ("Cumulative time in <stage>"): creation, then each stage passed through (a time
+        given, or the current one) in pipeline order, entered after the time spent in the stage
+        before. Exact for a deal that moved forward; a deal that went back has its visits summed."""
+        if not self.stage_durations or self.stages is None:
+            return {}
+        entered = opps["created_at"].astype("datetime64[us]")
+        out = {}
+        unreadable = 0
+        for stage in self.stages.open_stages:
+            column = self.stage_durations.get(stage)
+            spent = _seconds(raw[column]) if column is not None else pd.Series(np.nan, opps.index)
+            if column is not None:
+                given = raw[column].notna() & (raw[column].astype("str").str.strip() != "")
+                unreadable += int((given & spent.isna()).sum())
+            passed = spent.notna() | (opps["stage"] == stage)
+            out[stage] = entered.where(passed)
+            entered = entered + pd.to_timedelta(spent.fillna(0), unit="s")
+        if unreadable:
+            self.report.notes.append(
+                f"{unreadable} time(s) in stage not read as H:mm:ss: those stages are undated"
+            )
+        return out
+
     def _derived_history(
         self, opps: pd.DataFrame, raw: pd.DataFrame, stored: Connection | None
     ) -> pd.DataFrame:
@@ -281,8 +307,12 @@ class CanonicalRows:
             return empty_history()
         parts = []
         dated = pd.Series(False, index=opps.index)  # open deals whose stage's entry is dated
-        for stage, col in self.stage_dates.items():
-            when = self._dates(raw[col])
+        rebuilt = self._entries_from_durations(opps, raw)
+        for stage in dict.fromkeys([*self.stage_dates, *rebuilt]):
+            when = self._dates(raw[self.stage_dates[stage]]) if stage in self.stage_dates else None
+            if stage in rebuilt:  # the entry date the export gives, else the one rebuilt
+                when = rebuilt[stage] if when is None else when.fillna(rebuilt[stage])
+            assert when is not None
             dated |= (opps["stage"] == stage) & when.notna()
             parts.append(
                 pd.DataFrame(
@@ -434,3 +464,11 @@ def empty_history() -> pd.DataFrame:
             "entered_at": pd.Series(dtype="datetime64[us]"),
         }
     )
+
+
+def _seconds(text: pd.Series) -> pd.Series:
+    """Durations written H:mm:ss (hours past 24 allowed, fractions of a second dropped) as
+    seconds; NaN where blank or unreadable."""
+    parts = text.astype("str").str.strip().str.extract(r"^(\d+):(\d{1,2}):(\d{1,2})(?:\.\d+)?$")
+    hours, minutes, secs = (parts[i].astype(float) for i in range(3))
+    return (hours * 3600 + minutes * 60 + secs).where(text.notna())
