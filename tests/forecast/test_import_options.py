@@ -127,8 +127,8 @@ csv: {separator: ";", decimal: ","}
         ("clock_skew_tolerance: soon", "'soon' is not a duration"),
         (
             "columns: {id: {hash_off: [Email]}, stage: Stage}",
-            "columns: Value error, id: give a column name, or {hash_of: [column, ...]}; got "
-            "{'hash_off': ['Email']}",
+            "columns: Value error, id: give a column name, {hash_of: [column, ...]} (id) or "
+            "{exists_in: {file, column}} (converted); got {'hash_off': ['Email']}",
         ),
         ("columns: {id: {hash_of: Email}, stage: Stage}", "{'hash_of': 'Email'}"),
         ("clock_skew_tolerance: -1 day", "a duration of zero or more"),
@@ -182,6 +182,40 @@ def test_a_generated_id_needs_its_columns_and_only_the_id_can_be_generated(tmp_p
         read_export(file, write(tmp_path, "leads.yaml", LEADS_WITHOUT_ID))
     bad = LEADS_WITHOUT_ID.replace("converted: Converted", "converted: {hash_of: [Email]}")
     with pytest.raises(InvalidInput, match="only id can be a hash_of"):
+        load_mapping(write(tmp_path, "bad.yaml", bad))
+
+
+# --- a label derived from another file ------------------------------------------------------------
+
+LEADS_CONVERTED_BY_DEALS = """
+kind: leads
+dataset: signups
+columns:
+  id: Lead ID
+  converted:
+    exists_in: {file: deals.csv, column: Source lead, where: {Stage: [Closed Won]}}
+"""
+SIGNUPS = "Lead ID,Source,Employees\nL1,ads,10\nL2,web,200\nL3,ads,35\nL4,event,5\n"
+DEALS_OF_LEADS = "Deal,Source lead,Stage\nD1,L2,Closed Won\nD2,L3,Closed Lost\nD3,L4,Closed Won\n"
+
+
+def test_a_lead_is_converted_when_its_id_is_among_the_won_deals_of_another_file(tmp_path):
+    write(tmp_path, "deals.csv", DEALS_OF_LEADS)
+    file = write(tmp_path, "signups.csv", SIGNUPS)
+    export = read_export(file, write(tmp_path, "leads.yaml", LEADS_CONVERTED_BY_DEALS))
+    labels = export.leads.set_index("id")["converted"].astype(int).to_dict()
+    assert labels == {"L1": 0, "L2": 1, "L3": 0, "L4": 1}  # L3's deal was lost
+    assert export.report is not None
+    assert any("among 2 'Source lead' value(s) of deals.csv" in n for n in export.report.notes)
+
+
+def test_a_derived_label_names_what_is_missing_or_misplaced(tmp_path):
+    write(tmp_path, "deals.csv", "Deal,Lead\nD1,L2\n")
+    file = write(tmp_path, "signups.csv", SIGNUPS)
+    with pytest.raises(InvalidInput, match=r"deals.csv: no column 'Source lead' \(converted"):
+        read_export(file, write(tmp_path, "leads.yaml", LEADS_CONVERTED_BY_DEALS))
+    bad = LEADS_CONVERTED_BY_DEALS.replace("  converted:\n", "  created_at:\n")
+    with pytest.raises(InvalidInput, match="only converted can be exists_in"):
         load_mapping(write(tmp_path, "bad.yaml", bad))
 
 

@@ -19,7 +19,14 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from forecast.data import store
-from forecast.data.mapping import CsvOptions, Mapping, detect_mapping, load_mapping, loose_key
+from forecast.data.mapping import (
+    CsvOptions,
+    ExistsIn,
+    Mapping,
+    detect_mapping,
+    load_mapping,
+    loose_key,
+)
 from forecast.data.reading import (
     decodes,
     header,
@@ -229,6 +236,7 @@ class _Job(CanonicalRows):
         self.seen_ids: set[str] = set()
         self.stage_dates = dict(self.mapping.stage_dates)  # stage → column of its entry date
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
+        self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
         self.checked_header = False
         self.export_date = _parse_one(export_date, "export_date") if export_date else None
 
@@ -315,6 +323,7 @@ class _Job(CanonicalRows):
         for raw in self._chunks(self.main):
             self._check_columns(raw, self.main)
             raw = self._with_generated_id(self._join(self._fix_values(raw)))
+            raw = self._with_derived_label(raw)
             self.report.rows_read += len(raw)
             if self.mapping.kind == "leads":
                 yield _Part(pd.DataFrame(), pd.DataFrame(), self._leads(raw))
@@ -378,6 +387,8 @@ class _Job(CanonicalRows):
             if generated is not None:
                 needed.remove(generated.column_name)
                 needed += generated.hash_of
+            if self.mapping.derived_label is not None:
+                needed.remove(self.mapping.derived_label.column_name)
         else:
             self.columns = {f: c for f, c in self.columns.items() if c in available}
         missing = [c for c in dict.fromkeys(needed) if c not in available]
@@ -409,6 +420,8 @@ class _Job(CanonicalRows):
         loose = {loose_key(c): c for c in available if c != "__line"}
         for f, column in list(self.columns.items()):
             if column in available or (self.mapping.generated_id and f == "id"):
+                continue
+            if self.mapping.derived_label is not None and f == "converted":
                 continue
             names = [column, *self.mapping.column_aliases.get(f, [])]
             found = [loose[loose_key(n)] for n in names if loose_key(n) in loose]
@@ -450,6 +463,36 @@ class _Job(CanonicalRows):
             stage = wanted.get(key) or wanted.get(loose_key(column))
             if stage is not None and stage not in found:
                 found[stage] = column
+        return found
+
+    def _with_derived_label(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """The label the mapping derives (`exists_in`), as a column: 1 where the lead's id is
+        among the other file's ids, else 0."""
+        rule = self.mapping.derived_label
+        if rule is None:
+            return raw
+        if self.derived_ids is None:
+            self.derived_ids = self._ids_in(rule)
+        ids = raw[self.columns["id"]].astype("str").str.strip()
+        raw[rule.column_name] = ids.isin(self.derived_ids).astype(int).where(ids.notna())
+        return raw
+
+    def _ids_in(self, rule: ExistsIn) -> set[str]:
+        file = self._sibling(rule.file)
+        frame = read_table(file, self.mapping.missing_values, self.csv)
+        for column in [rule.column, *rule.where]:
+            if column not in frame.columns:
+                raise InvalidInput(
+                    f"{file}: no column {column!r} (converted: exists_in); it has "
+                    f"{sorted(frame.columns)[:20]}"
+                )
+        for column, values in rule.where.items():
+            frame = frame[frame[column].astype("str").str.strip().isin(values)]
+        found = set(frame[rule.column].dropna().astype("str").str.strip())
+        self.report.notes.append(
+            f"converted: 1 for leads whose id is among {len(found):,} {rule.column!r} value(s) "
+            f"of {file.name}" + (f" where {rule.where}" if rule.where else "") + ", else 0"
+        )
         return found
 
     def _with_generated_id(self, raw: pd.DataFrame) -> pd.DataFrame:

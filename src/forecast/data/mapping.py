@@ -126,6 +126,24 @@ class HashOf(BaseModel):
         return f"hash_of({', '.join(self.hash_of)})"
 
 
+class ExistsIn(BaseModel):
+    """`converted: {exists_in: {file, column, where}}`: a lead's label derived from another
+    file: 1 when its id appears in that file's `column` (in rows matching `where`, e.g. the
+    deals won), else 0. For lead exports that carry no outcome of their own."""
+
+    model_config = ConfigDict(extra="forbid")
+    file: str = Field(min_length=1, description="a file beside the export (CSV or Parquet)")
+    column: str = Field(min_length=1, description="its column holding the lead ids")
+    where: dict[str, list[str]] = Field(
+        default_factory=dict, description="only rows whose column holds one of these values"
+    )
+
+    @property
+    def column_name(self) -> str:
+        """The name the derived label goes by in reports."""
+        return f"exists_in({self.file}:{self.column})"
+
+
 class CsvOptions(BaseModel):
     """How a CSV export is written. Without a separator, the header line decides."""
 
@@ -182,7 +200,7 @@ class Mapping(BaseModel):
     )
     joins: list[Join] = Field(default_factory=list)
     history_file: str | None = None
-    columns: dict[str, str | HashOf] | Literal["canonical"] = Field(default_factory=dict)
+    columns: dict[str, str | HashOf | ExistsIn] | Literal["canonical"] = Field(default_factory=dict)
     column_aliases: dict[str, list[str]] = Field(
         default_factory=dict, description="field → other names its column goes by"
     )
@@ -243,14 +261,25 @@ class Mapping(BaseModel):
         would list every way the union could not match)."""
         if not isinstance(value, dict):
             return value
+        value = dict(value)
         for field_, source in value.items():
             if isinstance(source, str):
+                continue
+            if isinstance(source, dict) and set(source) == {"exists_in"}:
+                if field_ != "converted":
+                    raise ValueError(f"{field_}: only converted can be exists_in")
+                if not isinstance(source["exists_in"], dict):
+                    raise ValueError(
+                        "converted: exists_in takes {file: ..., column: ..., where: {...}}"
+                    )
+                value[field_] = ExistsIn(**source["exists_in"])
                 continue
             names = source.get("hash_of") if isinstance(source, dict) else None
             ok = isinstance(names, list) and names and all(isinstance(n, str) for n in names)
             if not ok or set(source) != {"hash_of"}:
                 raise ValueError(
-                    f"{field_}: give a column name, or {{hash_of: [column, ...]}}; got {source!r}"
+                    f"{field_}: give a column name, {{hash_of: [column, ...]}} (id) or "
+                    f"{{exists_in: {{file, column}}}} (converted); got {source!r}"
                 )
         return value
 
@@ -258,9 +287,9 @@ class Mapping(BaseModel):
     @classmethod
     def _known_fields(
         cls,
-        value: dict[str, str | HashOf] | str,
+        value: dict[str, str | HashOf | ExistsIn] | str,
         info,  # noqa: ANN001
-    ) -> dict[str, str | HashOf] | str:
+    ) -> dict[str, str | HashOf | ExistsIn] | str:
         if value == "canonical" or isinstance(value, str):
             return value
         kind = info.data.get("kind")
@@ -298,6 +327,13 @@ class Mapping(BaseModel):
         return None
 
     @property
+    def derived_label(self) -> ExistsIn | None:
+        """How the lead label is derived from another file, when the export has none."""
+        if isinstance(self.columns, dict) and isinstance(self.columns.get("converted"), ExistsIn):
+            return self.columns["converted"]  # type: ignore[return-value]
+        return None
+
+    @property
     def stage_set(self) -> StageSet:
         if self.stages is None:
             base = DEFAULT_STAGES
@@ -311,7 +347,7 @@ class Mapping(BaseModel):
         if self.columns == "canonical":
             fields = OPPORTUNITY_FIELDS if self.kind == "opportunities" else LEAD_FIELDS
             return {f: f for f in fields}
-        return {f: c.column_name if isinstance(c, HashOf) else c for f, c in self.columns.items()}
+        return {f: c if isinstance(c, str) else c.column_name for f, c in self.columns.items()}
 
     @property
     def required_fields(self) -> tuple[str, ...]:
