@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -53,6 +54,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         loaded = await asyncio.to_thread(scoring.load_model_set, state.settings, state.engine)
         state.models = _keep_pinned(loaded, state.models)
+        # What is loaded by now lives as long as the app: kept out of the cycle collector's
+        # full passes, which would otherwise walk it (models, libraries) during requests.
+        gc.freeze()
         if state.settings.warm_up_on_start:
             state.warmup = WarmUp()
             warmer = asyncio.create_task(warm_up(state))
@@ -71,6 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await tracker
         state.recorder.close()
+        gc.unfreeze()  # an app started again in this process (tests) is collected as usual
         if state.forecast_workers is not None:
             state.forecast_workers.close()
             state.forecast_workers = None
@@ -115,10 +120,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.warmup = None  # the start-up warm-up, if warm_up_on_start
     app.state.models = scoring.ModelSet(None, None, None, store.utcnow(), [NOT_STARTED])
     errors.install(app)
+    app.include_router(scores.router, prefix="/v1")  # first: the hot route is matched first
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(keys.router, prefix="/v1")
-    app.include_router(scores.router, prefix="/v1")
     app.include_router(models.router, prefix="/v1")
     app.include_router(kpis.router, prefix="/v1")
     app.include_router(pipeline.router, prefix="/v1")

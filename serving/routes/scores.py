@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from forecast import scoring
 from forecast.errors import InvalidInput, ModelNotReady
 from forecast.monitoring import fingerprint, loggable_inputs
-from serving.deps import ScorerKey
+from serving.deps import EITHER_KEY_SPEC, ScorerKeyInRoute
 from serving.logs import request_id
 from serving.schemas import (
     BatchScoreResponse,
@@ -98,17 +98,25 @@ def _check_batch(request: Request, size: int) -> None:
     "/leads/score",
     summary="Score one lead: probability, 0–100, grade, reasons",
     responses=ERRORS,
+    openapi_extra=EITHER_KEY_SPEC,
     response_model=ScoreResponse,
 )
-async def score_lead(body: LeadScoreRequest, request: Request, _: ScorerKey) -> JSONResponse:
+async def score_lead(body: LeadScoreRequest, request: Request, _: ScorerKeyInRoute) -> JSONResponse:
     served = _served(request, scoring.LEAD)
     # Sent as built: the hot path skips re-validating its own output against the model.
     [result] = scoring.score(served, [body.fields])
     return JSONResponse(_respond(request, "lead", body.id, body.fields, result))
 
 
-@router.post("/leads/score/batch", summary="Score many leads in one call", responses=ERRORS)
-def score_leads(body: LeadBatchRequest, request: Request, _: ScorerKey) -> BatchScoreResponse:
+@router.post(
+    "/leads/score/batch",
+    summary="Score many leads in one call",
+    responses=ERRORS,
+    openapi_extra=EITHER_KEY_SPEC,
+)
+def score_leads(
+    body: LeadBatchRequest, request: Request, _: ScorerKeyInRoute
+) -> BatchScoreResponse:
     _check_batch(request, len(body.leads))
     served = _served(request, scoring.LEAD)
     results = scoring.score(served, [lead.fields for lead in body.leads])
@@ -132,17 +140,25 @@ def _deal_inputs(request: Request, body: DealScoreRequest) -> tuple[dict, dict]:
     "/deals/score",
     summary="Score one open deal: probability to close won, reasons",
     responses=ERRORS,
+    openapi_extra=EITHER_KEY_SPEC,
     response_model=ScoreResponse,
 )
-async def score_deal(body: DealScoreRequest, request: Request, _: ScorerKey) -> JSONResponse:
+async def score_deal(body: DealScoreRequest, request: Request, _: ScorerKeyInRoute) -> JSONResponse:
     served = _served(request, scoring.DEAL)
     inputs, row = _deal_inputs(request, body)
     [result] = scoring.score(served, [row])
     return JSONResponse(_respond(request, "deal", body.id, inputs, result, row))
 
 
-@router.post("/deals/score/batch", summary="Score many open deals in one call", responses=ERRORS)
-def score_deals(body: DealBatchRequest, request: Request, _: ScorerKey) -> BatchScoreResponse:
+@router.post(
+    "/deals/score/batch",
+    summary="Score many open deals in one call",
+    responses=ERRORS,
+    openapi_extra=EITHER_KEY_SPEC,
+)
+def score_deals(
+    body: DealBatchRequest, request: Request, _: ScorerKeyInRoute
+) -> BatchScoreResponse:
     _check_batch(request, len(body.deals))
     served = _served(request, scoring.DEAL)
     pairs = [_deal_inputs(request, deal) for deal in body.deals]

@@ -125,6 +125,18 @@ class KeyVerifier:
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = Lock()
 
+    def remembered(self, key: str) -> tuple[ApiKey | None] | None:
+        """What this verifier still remembers of `key` (within its time to live), without
+        touching the store: `(record,)` (the record None for a key known to be unknown or
+        revoked), or None when it must be asked of the store (`verify`).
+
+        An async caller answers most requests from here inline and sends only misses to a
+        thread, so the event loop never waits on the database."""
+        hit = self._cache.get(_hash(key))
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+            return (hit[1],)
+        return None
+
     def verify(self, key: str) -> ApiKey | None:
         digest = _hash(key)
         now = time.monotonic()

@@ -43,3 +43,25 @@ def test_a_second_revoke_keeps_the_first_time_and_says_the_key_was_already_revok
 def test_revoking_an_unknown_key_is_not_found(engine):
     with pytest.raises(NotFound), engine.begin() as conn:
         keys.revoke_key(conn, 12345)
+
+
+def test_a_verifier_remembers_what_the_store_said_of_a_key_until_its_time_to_live_ends(engine):
+    with engine.begin() as conn:
+        record, plain = keys.create_key(conn, "scorer", "a crm")
+    verifier = keys.KeyVerifier(engine, ttl_seconds=60)
+    assert verifier.remembered(plain) is None  # never asked: the store must be
+    assert verifier.verify(plain) == record
+    assert verifier.remembered(plain) == (record,)
+    assert verifier.verify("fk_not-a-key") is None
+    assert verifier.remembered("fk_not-a-key") == (None,)  # known to be unknown
+    with engine.begin() as conn:
+        keys.revoke_key(conn, record.id)
+    assert verifier.remembered(plain) == (record,)  # the store is not read again within the ttl
+
+
+def test_a_verifier_with_no_time_to_live_remembers_nothing(engine):
+    with engine.begin() as conn:
+        _, plain = keys.create_key(conn, "scorer", "a crm")
+    verifier = keys.KeyVerifier(engine, ttl_seconds=0)
+    assert verifier.verify(plain) is not None
+    assert verifier.remembered(plain) is None

@@ -240,3 +240,37 @@ def test_readiness_says_which_models_serve_and_from_where(scorer_client, api_key
     body = scorer_client.get("/readyz", headers=auth(api_keys["viewer"])).json()
     assert body["ready"] is True
     assert body["models"]["leads"] == {"version": "7", "source": "registry", "label": "model"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "scoring", "listing_keys"),
+    [
+        ({}, 401, 401),
+        ({"X-API-Key": "fk_not-a-key"}, 401, 401),
+        ({"X-API-Key": "  {scorer}  "}, 200, 403),
+        ({"Authorization": "Bearer {scorer}"}, 200, 403),
+        ({"Authorization": "bearer   {scorer} "}, 200, 403),
+        ({"Authorization": "Basic {scorer}"}, 401, 401),
+        ({"Authorization": "Bearer"}, 401, 401),
+        ({"Authorization": "Bearer {scorer}", "X-API-Key": "fk_not-a-key"}, 401, 401),
+        ({"X-API-Key": "{scorer}", "Authorization": "Bearer fk_not-a-key"}, 200, 403),
+        ({"X-API-Key": "{viewer}"}, 403, 403),
+        ({"Authorization": "Bearer {admin}"}, 200, 200),
+    ],
+)
+def test_the_scoring_routes_read_a_key_as_every_other_route_does(
+    app, api_keys, headers, scoring, listing_keys
+):
+    """The scoring routes read the key from the headers themselves; /v1/keys (admin only)
+    through the security schemes: the same headers are taken the same way by both."""
+    sent = {name: value.format(**api_keys) for name, value in headers.items()}
+    with TestClient(app) as client:
+        for path, body in (("/v1/leads/score", {"fields": LEAD}), ("/v1/deals/score", DEAL)):
+            assert client.post(path, json=body, headers=sent).status_code == scoring, path
+        assert client.get("/v1/keys", headers=sent).status_code == listing_keys
+
+
+def test_a_scoring_request_without_a_key_is_refused_before_its_body_is_read(app):
+    with TestClient(app) as client:
+        response = client.post("/v1/leads/score", json={"fields": "not an object"})
+    assert response.status_code == 401 and "missing API key" in response.json()["detail"]
