@@ -252,5 +252,11 @@ def forecast_moves_figure(moved: dict[str, Any]) -> dict[str, Any]:
                 "hovertemplate": "%{x}: %{y:,.0f}<extra></extra>",
             }
         ],
-        "layout": {**LAYOUT, "showlegend": False, "hovermode": "closest"},
+        "layout": {
+            **LAYOUT,
+            "showlegend": False,
+            "hovermode": "closest",
+            "margin": {**LAYOUT["margin"], "b": 110, "r": 70},  # the slanted names in full
+            "height": 400,
+        },
     }

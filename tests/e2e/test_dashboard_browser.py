@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -311,6 +312,44 @@ def test_the_forecast_over_time_chart_shows_each_tracked_date(browser, server, e
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator("#forecast-history").screenshot(path=str(ARTIFACTS / "forecast_over_time.png"))
     context.close()
+
+
+def test_why_the_forecast_moved_shows_its_bars_and_the_deals_behind_them(browser, server, env):
+    from forecast.data import store
+    from forecast.forecasting import forecast_runs, stored_forecasts
+    from forecast.history import load_deal_history
+    from forecast.periods import parse_period
+    from tests.dashboard_env import DATASET
+
+    engine = store.get_engine(env.settings)
+    history = load_deal_history(engine, DATASET)
+    forecast_runs.track(engine, history, DATASET, settings=env.settings)  # the data's now
+    try:
+        moved = stored_forecasts.waterfall(
+            engine, DATASET, parse_period("2018-Q1"), settings=env.settings
+        )
+        assert moved is not None and moved["to"] == "2018-01-01"
+        context, page = signed_in(browser, f"{server}/?period=2018-Q1", env)
+        page.wait_for_selector("#moved-chart[data-drawn='true'] .main-svg")
+        bars = page.locator("#moved-table tbody > tr[data-bar]")
+        assert bars.count() == 7
+        figure = page.evaluate("JSON.parse(document.getElementById('moved-figure').textContent)")
+        y = figure["data"][0]["y"]
+        assert y[0] == pytest.approx(moved["expected_from"]) and y[-1] == pytest.approx(
+            moved["expected_to"]
+        )
+        assert sum(y[1:-1]) == pytest.approx(y[-1] - y[0], abs=0.05)  # the bars add up
+        opened = page.locator("#moved-table details").first
+        opened.locator("summary").click()
+        assert opened.locator("tbody tr").count() >= 1  # the deals behind that bar
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#forecast-moved").screenshot(path=str(ARTIFACTS / "forecast_moved.png"))
+        context.close()
+    finally:  # the other tests read the data as never tracked at its now
+        with store.transaction(engine) as conn:
+            conn.execute(store.forecast_documents.delete())
+            runs = store.forecast_runs
+            conn.execute(runs.delete().where(runs.c.as_of == datetime(2018, 1, 1)))
 
 
 def test_the_model_card_shows_monitoring_once_computed(browser, server, env):
