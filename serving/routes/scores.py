@@ -7,7 +7,6 @@ from fastapi.responses import JSONResponse
 
 from forecast import scoring
 from forecast.errors import InvalidInput, ModelNotReady
-from forecast.monitoring import fingerprint, loggable_inputs
 from serving.deps import EITHER_KEY_SPEC, ScorerKeyInRoute
 from serving.logs import request_id
 from serving.schemas import (
@@ -51,17 +50,18 @@ def _respond(
 
     The score is logged with what it scored (id and dataset, to join with outcomes later) and
     the model's inputs (`row`, else the inputs as sent) for drift."""
-    request.app.state.recorder.record(
+    # The fingerprint and the loggable inputs are made by the log's writer, off this path.
+    request.app.state.recorder.record_score(
+        inputs,
+        row,
         request_id=request_id.get(),
         kind=kind,
         model=result.model,
         model_version=result.version or "fallback",
-        inputs_fingerprint=fingerprint(inputs),
         probability=result.probability,
         score=result.score,
         subject_id=ident,
         dataset=_dataset(request, kind),
-        inputs=loggable_inputs(inputs if row is None else row),
     )
     request.app.state.metrics.score_served(kind, result.model, result.probability)
     return {

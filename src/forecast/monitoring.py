@@ -20,6 +20,8 @@ from sqlalchemy import Engine
 from forecast.data import store
 
 log = logging.getLogger("forecast.monitoring")
+#: A queued row's inputs not yet turned into its columns (see `ScoreRecorder.record_score`).
+_PENDING = "_pending_inputs"
 
 
 def fingerprint(inputs: dict[str, Any]) -> str:
@@ -41,6 +43,32 @@ def loggable_inputs(inputs: dict[str, Any]) -> dict[str, Any] | None:
         return None
     loaded: dict[str, Any] = json.loads(text)
     return loaded
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def logged_inputs(
+    sent: dict[str, Any], model_row: dict[str, Any] | None = None
+) -> tuple[str, dict[str, Any] | None]:
+    """A score-log row's `inputs_fingerprint` (of the inputs as sent) and `inputs` (the model's
+    row when given, else the inputs as sent): `fingerprint` and `loggable_inputs` of them.
+
+    When both are of one flat dict of plain values with string keys (a lead as the API takes
+    it), one JSON text serves both: the sorted text the fingerprint hashes has the length of
+    the loggable one but for `NaN` written where the log has `null`, and parses to the same
+    values, which are put back in the order sent."""
+    if model_row is not None or not all(
+        type(k) is str and isinstance(v, _SCALARS) for k, v in sent.items()
+    ):
+        return fingerprint(sent), loggable_inputs(sent if model_row is None else model_row)
+    text = json.dumps(sent, sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    missing = {k for k, v in sent.items() if isinstance(v, float) and math.isnan(v)}
+    if len(text) + len(missing) > MAX_LOGGED_INPUTS_BYTES:  # each `NaN` is `null` in the log
+        return digest, None
+    parsed = json.loads(text)
+    return digest, {k: None if k in missing else parsed[k] for k in sent}
 
 
 class ScoreRecorder:
@@ -68,6 +96,7 @@ class ScoreRecorder:
             self._thread.start()
 
     def record(self, **row: Any) -> None:
+        """Queue a row as it is to be written (its time, if not given, is now)."""
         if len(self._queue) == self._queue.maxlen:
             self.dropped += 1
         row.setdefault("scored_at", store.utcnow())
@@ -75,13 +104,39 @@ class ScoreRecorder:
         if len(self._queue) >= self.batch_size:
             self._wake.set()
 
+    def record_score(
+        self, sent: dict[str, Any], model_row: dict[str, Any] | None = None, **row: Any
+    ) -> None:
+        """Queue a score with the inputs it was given: its `inputs_fingerprint` and `inputs`
+        (`logged_inputs`) are made by the writer, off the request path. The caller must not
+        change `sent` or `model_row` afterwards."""
+        row[_PENDING] = (sent, model_row)
+        self.record(**row)
+
+    def _batch(self) -> list[dict]:
+        """Up to `batch_size` queued rows, ready to write (pending inputs turned into columns;
+        a row whose inputs cannot be read as JSON is logged and left out)."""
+        batch: list[dict] = []
+        while self._queue and len(batch) < self.batch_size:
+            row = self._queue.popleft()
+            pending = row.pop(_PENDING, None)
+            if pending is not None:
+                try:
+                    row["inputs_fingerprint"], row["inputs"] = logged_inputs(*pending)
+                except Exception:  # noqa: BLE001 - one odd row must not stop the writer
+                    log.exception("score log: inputs of a score could not be read; row left out")
+                    self.dropped += 1
+                    continue
+            batch.append(row)
+        return batch
+
     def flush(self) -> int:
         """Write everything queued now; returns how many rows were written."""
         total = 0
         while self._queue:
-            batch: list[dict] = []
-            while self._queue and len(batch) < self.batch_size:
-                batch.append(self._queue.popleft())
+            batch = self._batch()
+            if not batch:
+                continue
             try:
                 with self.engine.begin() as conn:
                     conn.execute(store.score_log.insert(), batch)

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import hashlib
+import math
+from datetime import datetime
+
+from sqlalchemy import func, select, text
 
 from forecast.data import store
-from forecast.monitoring import ScoreRecorder, fingerprint
+from forecast.monitoring import (
+    MAX_LOGGED_INPUTS_BYTES,
+    ScoreRecorder,
+    fingerprint,
+    loggable_inputs,
+    logged_inputs,
+)
 
 
 def row(i: int) -> dict:
@@ -60,3 +70,119 @@ def test_a_store_outage_keeps_the_rows_for_the_next_try(sqlite_engine, tmp_path)
 def test_the_same_inputs_give_the_same_fingerprint():
     assert fingerprint({"a": 1, "b": "x"}) == fingerprint({"b": "x", "a": 1})
     assert fingerprint({"a": 1}) != fingerprint({"a": 2})
+
+
+# --- the inputs of a score, turned into its columns by the writer -------------------------------
+
+LEAD = {
+    "Lead Source": "Référence",
+    "TotalVisits": 3,
+    "Do Not Email": False,
+    "Score": float("nan"),
+    "City": None,
+    "Asymmetrique": 12.5,
+}
+#: `json.dumps(LEAD, sort_keys=True)`, written out by hand.
+LEAD_SORTED_JSON = (
+    '{"Asymmetrique": 12.5, "City": null, "Do Not Email": false, '
+    '"Lead Source": "R\\u00e9f\\u00e9rence", "Score": NaN, "TotalVisits": 3}'
+)
+
+
+def test_a_lead_logs_the_hash_of_its_sorted_inputs_and_its_inputs_in_the_order_sent():
+    digest, inputs = logged_inputs(dict(LEAD))
+    assert digest == hashlib.sha256(LEAD_SORTED_JSON.encode()).hexdigest()
+    assert inputs == {**LEAD, "Score": None}  # a missing number is null: NaN is not JSON
+    assert list(inputs) == list(LEAD)
+
+
+def test_a_deal_logs_the_hash_of_what_was_sent_and_the_models_row():
+    sent = {"stage": "Demonstration", "amount": 5000}
+    row = {"stage": "Demonstration", "age_days": float("nan"), "win_rate": 0.25}
+    digest, inputs = logged_inputs(sent, row)
+    expected = '{"amount": 5000, "stage": "Demonstration"}'
+    assert digest == hashlib.sha256(expected.encode()).hexdigest()
+    assert inputs == {"stage": "Demonstration", "age_days": None, "win_rate": 0.25}
+
+
+def test_inputs_are_kept_up_to_the_bound_as_the_log_writes_them():
+    # As logged, `{"a": null, "s": "..."}` is 20 characters plus the string's.
+    at_bound = {"a": float("nan"), "s": "x" * (MAX_LOGGED_INPUTS_BYTES - 20)}
+    assert logged_inputs(at_bound)[1] == {"a": None, "s": at_bound["s"]}
+    over = {"a": float("nan"), "s": "x" * (MAX_LOGGED_INPUTS_BYTES - 19)}
+    digest, inputs = logged_inputs(over)
+    assert inputs is None and len(digest) == 64
+
+
+def test_inputs_of_other_shapes_are_logged_as_before():
+    nested = {"b": {"z": 1, "y": float("nan")}, "a": [1, 2]}
+    assert logged_inputs(nested) == (fingerprint(nested), loggable_inputs(nested))
+    digest, inputs = logged_inputs(nested)
+    assert list(inputs["b"]) == ["z", "y"] and math.isnan(inputs["b"]["y"])
+
+
+def stored(engine) -> list[tuple]:  # noqa: ANN001
+    """The score log's rows as the store holds them (the inputs as their JSON text)."""
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                text(
+                    "SELECT request_id, kind, model, model_version, inputs_fingerprint, "
+                    "probability, score, scored_at, subject_id, dataset, inputs "
+                    "FROM score_log ORDER BY pk"
+                )
+            )
+        ]
+
+
+def test_a_score_recorded_with_its_raw_inputs_is_stored_as_one_with_its_columns_made_by_hand(
+    sqlite_engine,
+):
+    at = datetime(2026, 12, 2, 21, 0, 0)
+    common = {
+        "kind": "lead",
+        "model": "lead",
+        "model_version": "3",
+        "probability": 0.25,
+        "score": 25,
+        "scored_at": at,
+        "subject_id": "L-1",
+        "dataset": None,
+    }
+    by_hand = {
+        "Lead Source": "Référence",
+        "TotalVisits": 3,
+        "Do Not Email": False,
+        "Score": None,
+        "City": None,
+        "Asymmetrique": 12.5,
+    }
+    recorder = ScoreRecorder(sqlite_engine, flush_seconds=60)
+    recorder.record(
+        request_id="by-hand",
+        inputs_fingerprint=hashlib.sha256(LEAD_SORTED_JSON.encode()).hexdigest(),
+        inputs=by_hand,
+        **common,
+    )
+    recorder.record_score(dict(LEAD), None, request_id="raw", **common)
+    assert recorder.flush() == 2
+    first, second = stored(sqlite_engine)
+    assert first[0] == "by-hand" and second[0] == "raw"
+    assert first[1:] == second[1:]
+    assert second[-1].startswith('{"Lead Source": ')  # the order sent, not sorted
+
+
+def test_closing_writes_the_queued_scores_with_their_inputs(sqlite_engine):
+    recorder = ScoreRecorder(sqlite_engine, flush_seconds=60)
+    recorder.start()
+    for i in range(5):
+        recorder.record_score({"i": i}, None, **{**row(i), "inputs_fingerprint": None})
+    recorder.close()
+    with sqlite_engine.connect() as conn:
+        rows = conn.execute(
+            select(store.score_log.c.inputs_fingerprint, store.score_log.c.inputs)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (hashlib.sha256(f'{{"i": {i}}}'.encode()).hexdigest(), {"i": i}) for i in range(5)
+    ]
