@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -227,7 +227,7 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or _fresh_request_id()
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
@@ -283,6 +283,13 @@ class RequestMiddleware:
                     },
                 )
             request_id.reset(token)
+
+
+def _fresh_request_id() -> str:
+    """32 random hex digits, as `uuid.uuid4().hex` gives, from the `random` module: an id to
+    find a request's log lines by needs no secrecy, and `uuid4` reads the OS's random source
+    (a system call) on every request. `random` is reseeded in a forked worker."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def _declared_length(value: bytes) -> int:

@@ -254,3 +254,12 @@ def test_a_sign_out_form_token_outside_ascii_is_refused_not_a_500(settings, api_
         assert signed_in.status_code == 303
         response = client.post("/logout", data={"csrf_token": "Équipe"}, follow_redirects=False)
     assert response.status_code == 403
+
+
+def test_each_request_without_an_id_gets_its_own_and_a_sent_one_is_echoed(client):
+    ids = [client.get("/healthz").headers["x-request-id"] for _ in range(50)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", rid) for rid in ids)
+    assert len(set(ids)) == len(ids)
+    assert client.get("/healthz", headers={"X-Request-ID": "crm-7"}).headers["x-request-id"] == (
+        "crm-7"
+    )
