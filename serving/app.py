@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import State
 
 from forecast import __version__, scoring
 from forecast.data import store
@@ -64,7 +65,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             state.tracking = tracking.TrackingState(state.settings.track_every_hours)
             rewarm = (lambda: warm_up(state)) if state.warmup is not None else None
             tracker = asyncio.create_task(
-                tracking.scheduler(state.settings, state.tracking, after_run=rewarm)
+                tracking.scheduler(
+                    state.settings,
+                    state.tracking,
+                    after_run=rewarm,
+                    reload=lambda: _reload_champions(state),
+                )
             )
         yield
     finally:
@@ -79,6 +85,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if state.forecast_workers is not None:
             state.forecast_workers.close()
             state.forecast_workers = None
+
+
+async def _reload_champions(state: State) -> None:
+    """The champions as the registry has them now (the scheduler promoted one); a set that
+    would serve worse (the registry away) is not swapped in."""
+    fresh = await asyncio.to_thread(scoring.load_model_set, state.settings, state.engine)
+    if not fresh.degraded:
+        state.models = fresh
 
 
 def _keep_pinned(loaded: scoring.ModelSet, before: scoring.ModelSet) -> scoring.ModelSet:

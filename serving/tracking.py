@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -42,6 +43,7 @@ class TrackingState:
     last_message: str = ""
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     loop: asyncio.AbstractEventLoop | None = None  # the scheduler's, set when it starts
+    last_retrain: str = ""  # what the last `retrain --if-needed` decided, when enabled
 
 
 def data_changed(state: TrackingState | None) -> None:
@@ -58,6 +60,20 @@ def command(settings: Settings) -> list[str]:
     return [sys.executable, "-m", "training.cli", "track", *chosen]
 
 
+def retrain_commands(settings: Settings) -> list[list[str]]:
+    """`forecast retrain KIND --if-needed` with the settings' thresholds, deals then leads."""
+    limits = []
+    for option, value in (
+        ("--max-age-days", settings.retrain_max_age_days),
+        ("--min-auc", settings.retrain_min_auc),
+        ("--max-psi", settings.retrain_max_psi),
+    ):
+        if value is not None:
+            limits += [option, str(value)]
+    base = [sys.executable, "-m", "training.cli", "retrain"]
+    return [[*base, kind, "--if-needed", *limits, "--json"] for kind in ("deals", "leads")]
+
+
 def child_env(settings: Settings) -> dict[str, str]:
     """The child reads the server's store and MLflow, whatever set them (env or arguments)."""
     env = dict(os.environ)
@@ -72,8 +88,32 @@ async def run_once(settings: Settings, state: TrackingState) -> None:
     """One tracking run in a child process; its outcome goes to `state` and the log."""
     state.runs += 1
     state.last_started = store.utcnow()
+    state.last_ok, state.last_message = await _child(command(settings), settings)
+    state.completed += 1
+    (log.info if state.last_ok else log.warning)("forecast tracking: %s", state.last_message)
+
+
+async def retrain_if_needed(settings: Settings, state: TrackingState) -> bool:
+    """`forecast retrain --if-needed` for deals and leads in child processes (the monitoring
+    rule, the same gate); True when a new champion was promoted (the caller reloads)."""
+    promoted = False
+    for cmd in retrain_commands(settings):
+        ok, text = await _child(cmd, settings, last_line=False)
+        try:
+            said = json.loads(text) if ok else {}
+        except ValueError:
+            said = {}
+        promoted |= bool((said.get("training") or {}).get("registration", {}).get("promoted"))
+        verdict = said.get("decision", {}).get("reasons") or said.get("decision", {}).get("checks")
+        state.last_retrain = f"{cmd[4]}: {'; '.join(verdict or [text[-300:]])}"
+        (log.info if ok else log.warning)("retrain --if-needed: %s", state.last_retrain)
+    return promoted
+
+
+async def _child(cmd: list[str], settings: Settings, last_line: bool = True) -> tuple[bool, str]:
+    """Run a `forecast` command as a nice'd child; (it succeeded, what it said)."""
     proc = await asyncio.create_subprocess_exec(
-        *command(settings),
+        *cmd,
         env=child_env(settings),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -88,28 +128,32 @@ async def run_once(settings: Settings, state: TrackingState) -> None:
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        state.last_ok, state.last_message = False, f"stopped after {RUN_TIMEOUT_SECONDS} s"
-    else:
-        state.last_ok = proc.returncode == 0
-        text = (out if state.last_ok else err or out).decode(errors="replace").strip()
-        state.last_message = text.splitlines()[-1] if text else f"exit {proc.returncode}"
-    state.completed += 1
-    (log.info if state.last_ok else log.warning)("forecast tracking: %s", state.last_message)
+        return False, f"stopped after {RUN_TIMEOUT_SECONDS} s"
+    ok = proc.returncode == 0
+    text = (out if ok else err or out).decode(errors="replace").strip()
+    if not last_line:
+        return ok, text
+    return ok, text.splitlines()[-1] if text else f"exit {proc.returncode}"
 
 
 async def scheduler(
     settings: Settings,
     state: TrackingState,
     after_run: Callable[[], Awaitable[None]] | None = None,
+    reload: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Track now and then every `track_every_hours`, or sooner after a CRM push, until
-    cancelled; `after_run` follows each run that succeeded (the dashboard's warm-up)."""
+    cancelled; with `retrain_in_scheduler`, retrain what is due (and `reload` the champions
+    when one was promoted); `after_run` follows each run that succeeded (the warm-up)."""
     state.loop = asyncio.get_running_loop()
     await asyncio.sleep(settings.track_first_after_seconds)
     while True:
         state.changed.clear()  # a push from here on is not in this run: it calls for another
         try:
             await run_once(settings, state)
+            if settings.retrain_in_scheduler and await retrain_if_needed(settings, state):
+                if reload is not None:
+                    await reload()
             if state.last_ok and after_run is not None:
                 await after_run()
         except Exception as exc:  # never let tracking take the server down

@@ -174,4 +174,5 @@ def _tracking(request: Request) -> dict[str, Any]:
         "last_started": state.last_started.isoformat() if state.last_started else None,
         "last_ok": state.last_ok,
         "last_message": state.last_message,
+        "last_retrain": state.last_retrain or None,
     }

@@ -57,6 +57,21 @@ class Settings(BaseSettings):
     track_first_after_seconds: float = Field(
         60.0, ge=0, description="When the server's first tracking runs after it starts"
     )
+    retrain_in_scheduler: bool = Field(
+        False,
+        description="After each tracking run the server also runs `forecast retrain --if-needed` "
+        "for deals and leads (the thresholds below; the same promotion gate) and reloads the "
+        "champions when one was promoted",
+    )
+    retrain_max_age_days: float | None = Field(
+        90.0, ge=0, description="The scheduler retrains a champion older than this"
+    )
+    retrain_min_auc: float | None = Field(
+        0.6, ge=0, le=1, description="…or whose realised AUC fell below this"
+    )
+    retrain_max_psi: float | None = Field(
+        0.25, ge=0, description="…or one of whose inputs drifted past this PSI"
+    )
     track_after_import: bool = Field(
         True,
         description="`forecast import` of deals tracks the forecast at once (`forecast track`), "
