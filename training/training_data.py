@@ -1,0 +1,80 @@
+"""What a training command learns from: a stored dataset, an export file or folder (mapped and
+validated), or a canonical Parquet export, read into the frames the trainers take."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from forecast.errors import InvalidInput
+from forecast.settings import Settings
+
+
+class Kind(StrEnum):
+    leads = "leads"
+    deals = "deals"
+
+
+def _field_names(mapping: Any) -> dict[str, str]:
+    try:
+        return dict(mapping.column_map())
+    except Exception:  # noqa: BLE001 - names are a nicety for reasons
+        return {}
+
+
+def load_training_data(
+    data: str | None, mapping: str | None, kind: Kind, settings: Settings
+) -> dict[str, Any]:
+    """Frames, stages, leak columns, options and field names from a path or a stored dataset."""
+    from forecast.data import store
+    from forecast.data.mapping import BUILT_IN, detect_mapping, load_mapping
+    from forecast.history import DealHistory, load_deal_history
+    from forecast.parquet_export import is_parquet_export, read_whole
+
+    want = "leads" if kind is Kind.leads else "opportunities"
+    if data is not None and kind is Kind.deals and is_parquet_export(Path(data)):
+        history = read_whole(Path(data))
+        return {"dataset": history.name, "history": history, "field_names": {}}
+    if data is not None and Path(data).exists():
+        from forecast.data.importing import read_export
+
+        export = read_export(Path(data), mapping)
+        if export.kind != want:
+            raise InvalidInput(
+                f"{data} holds {export.kind}, not {want}: use "
+                f"`forecast train {'leads' if export.kind == 'leads' else 'deals'}`"
+            )
+        m = load_mapping(mapping) if mapping else detect_mapping(Path(data))
+        out = {
+            "dataset": export.dataset,
+            "leads": export.leads,
+            "leak_columns": export.leak_columns,
+            "field_names": _field_names(m),
+        }
+        if export.kind == "opportunities":
+            out["history"] = DealHistory.from_frames(
+                export.opportunities,
+                export.history,
+                export.stages,
+                options=export.options,
+                name=export.dataset,
+            )
+        return out
+    engine = store.get_engine(settings)
+    with engine.connect() as conn:
+        name = store.resolve_dataset(conn, data, want)
+        row = store.get_dataset(conn, name)
+    if row["kind"] != want:
+        raise InvalidInput(f"dataset {name!r} holds {row['kind']}, not {want}")
+    field_names = _field_names(load_mapping(name)) if name in BUILT_IN else {}
+    out: dict[str, Any] = {
+        "dataset": name,
+        "leak_columns": list(row["leak_columns"] or []),
+        "field_names": field_names,
+    }
+    if kind is Kind.leads:
+        out["leads"] = store.load_leads(engine, name)
+    else:
+        out["history"] = load_deal_history(engine, name)
+    return out
