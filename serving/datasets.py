@@ -21,8 +21,8 @@ from forecast.waterfall import PipelineWaterfall, pipeline_waterfall
 from serving.caches import BuildOnceCache
 
 DATASETS_KEPT = 4
-#: Pipeline waterfalls kept for repeat views (`cached_waterfall`).
-WATERFALLS_KEPT = 8
+#: Pipeline waterfalls, their page contexts and default periods kept for repeat views.
+WATERFALLS_KEPT = 16
 
 
 @dataclass

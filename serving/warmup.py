@@ -20,7 +20,7 @@ from starlette.datastructures import State
 
 from forecast.periods import period_of
 from serving.dashboard.overviews import compute
-from serving.dashboard.pipeline_page import PipelineQuery, movement
+from serving.dashboard.pipeline_page import PipelineQuery, movement, page_context
 from serving.datasets import load_dataset
 
 log = logging.getLogger("forecast.serving.warmup")
@@ -52,7 +52,10 @@ async def warm_up(state: State) -> None:
                 await asyncio.to_thread(
                     compute, state, state.overviews, None, "quarter", period, team
                 )
-            await asyncio.to_thread(movement, state, PipelineQuery(None, None, None, None, None))
+            moved = await asyncio.to_thread(
+                movement, state, PipelineQuery(None, None, None, None, None)
+            )
+            await asyncio.to_thread(page_context, state, moved)
             warm.message += (
                 f", and {len(others)} more (the next quarter, each team), and the pipeline"
             )

@@ -85,6 +85,7 @@ class Movement:
     """The waterfall as the page shows it, with the dates and scope it was asked for."""
 
     dataset: str
+    version: str  # the dataset's, so what is built from it is kept until the data changes
     start: pd.Timestamp
     end: pd.Timestamp
     period: Period | None
@@ -116,7 +117,15 @@ def movement(state: State, q: PipelineQuery) -> Movement:
     teams = [g.group for g in found.groups]
     if q.team is not None and q.team not in teams:
         raise InvalidInput(f"team: no team {q.team!r} in this pipeline; its teams: {teams[:12]}")
-    return Movement(data.name, start, end, period, q.team, teams, found)
+    return Movement(data.name, data.version, start, end, period, q.team, teams, found)
+
+
+def page_context(state: State, m: Movement) -> dict[str, Any]:
+    """What the page shows of a movement (its bars, largest deals and chart: a pass over every
+    deal of the waterfall), built once per dataset version, dates, period and team."""
+    period = m.period.label if m.period is not None else None
+    key = ("page", m.dataset, m.version, m.start, m.end, period, m.team)
+    return state.pipeline_views.get(key, lambda: _context(m))
 
 
 @router.get("/dashboard/pipeline")
@@ -127,8 +136,8 @@ async def pipeline_page(
     if session is None:
         return _to_login(request)
     context: dict[str, Any] = {"session": session, "csrf_token": session.csrf, "problem": problem}
-    if shown is not None:
-        context.update(_context(shown))
+    if shown is not None:  # off the event loop: a first build reads every deal
+        context.update(await run_in_threadpool(page_context, request.app.state, shown))
     return _html(request, "pipeline.html", context, status=200 if problem is None else 422)
 
 
