@@ -42,6 +42,10 @@ from forecast.settings import Settings, get_settings
 MATURITY_QUANTILE = 0.9
 
 
+#: A stage holding this share of the training snapshots or more means no stage history.
+FLAT_STAGE_SHARE = 0.95
+
+
 def _deal_labels(field_names: dict[str, str] | None) -> dict[str, str]:
     labels = dict(feat.DEAL_LABELS)
     for canonical, original in (field_names or {}).items():
@@ -52,6 +56,25 @@ def _deal_labels(field_names: dict[str, str] | None) -> dict[str, str]:
         ):
             labels[canonical] = original
     return labels
+
+
+def _flat_stage_note(rows: pd.DataFrame, history: DealHistory) -> str | None:
+    """Said when nearly every training snapshot sits in one stage: an export that gives each
+    deal's current stage only (no stage dates) leaves the model nothing to learn about stage, and
+    the stage-rate baseline becomes a constant."""
+    stages = rows["stage"].dropna() if "stage" in rows else pd.Series(dtype=object)
+    if len(stages) == 0 or len(history.stages.open_stages) < 2:
+        return None
+    shares = stages.value_counts(normalize=True)
+    if shares.iloc[0] < FLAT_STAGE_SHARE:
+        return None
+    return (
+        f"the stage history is flat: {shares.iloc[0]:.0%} of the training snapshots are in "
+        f"stage {shares.index[0]!r}, because the data gives each deal's current stage only (no "
+        "stage dates). The model cannot learn how a deal's stage changes its odds, and the "
+        "stage-rate baseline is a constant; import the export's 'Date entered <stage>' or "
+        "time-in-stage columns, or push stage changes through the CRM sync API, to give it one"
+    )
 
 
 def train_deals(
@@ -157,6 +180,9 @@ def train_deals(
             "amounts are only known at close in this data: open deals carry the "
             "list price as their amount"
         )
+    flat = _flat_stage_note(train_rows, history)
+    if flat:
+        warnings.append(flat)
     note(progress, "looking for columns that give the answer away")
     warnings += leak_warnings(X_train, y_train, settings.leak_warning_auc, w_train, groups)
 
