@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from forecast.settings import Settings
@@ -51,6 +52,14 @@ def healthz_count(body: str) -> float:
     line = 'forecast_requests_total{method="GET",route="/healthz",status="200"}'
     [value] = [row.split()[-1] for row in body.splitlines() if row.startswith(line)]
     return float(value)
+
+
+@pytest.fixture(autouse=True)
+def own_environment(monkeypatch):
+    """`prepare_multiprocess` names its folder in the process environment, as `forecast serve`
+    needs; here that stays in this module's tests (the rest of the suite keeps one process's
+    metrics in memory)."""
+    monkeypatch.setattr(os, "environ", os.environ.copy())
 
 
 def test_metrics_add_up_the_requests_of_every_worker(tmp_path, monkeypatch):
