@@ -87,6 +87,8 @@ opportunities = Table(
     Column("account_employees", Float),
     Column("account_revenue", Float),
     Column("account_country", String(100)),
+    # A mapping's `features:`: the CRM's own columns kept as model inputs, {column: value}.
+    Column("attributes", JSON),
     # Breaks a tie between two states of one `updated_at` the same way whatever their arrival
     # order: the later stage, then the larger digest of the content (`store.upsert_opportunities`).
     Column("state_key", String(80)),
@@ -146,6 +148,8 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("created_at", DateTime, nullable=False),
     Column("revoked_at", DateTime),
+    # Bound to one dataset: its scoring requests get that dataset's models (null: any).
+    Column("dataset", String(100)),
 )
 
 # Dashboard sessions signed out before their cookie expired (see `serving.sessions`); a row is
