@@ -296,4 +296,7 @@ batch_scores = Table(
     Index("ix_batch_scores_batch", "dataset", "kind", "subject_id"),
 )
 
-OPPORTUNITY_COLUMNS = [c.name for c in opportunities.columns if c.name != "state_key"]
+#: The canonical columns (a deal's own `attributes` are read and written apart).
+OPPORTUNITY_COLUMNS = [
+    c.name for c in opportunities.columns if c.name not in ("state_key", "attributes")
+]
