@@ -19,6 +19,7 @@ from sklearn.model_selection import StratifiedKFold
 from forecast import features as feat
 from forecast.data.fingerprint import fingerprint
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.modeling import lead_dates
 from forecast.modeling import metrics as m
 from forecast.modeling.baselines import baselines_for
 from forecast.modeling.estimators import group_fractions
@@ -59,8 +60,7 @@ def _created(leads: pd.DataFrame) -> pd.Series:
     """`created_at` as naive UTC timestamps (blank or unreadable → NaT); all NaT if absent."""
     if "created_at" not in leads.columns:
         return pd.Series(pd.NaT, index=leads.index, dtype="datetime64[us]")
-    created = pd.to_datetime(leads["created_at"], errors="coerce", utc=True, format="mixed")
-    return created.dt.tz_localize(None)
+    return lead_dates.created_utc(leads["created_at"])
 
 
 def _lead_holdout(
@@ -152,7 +152,9 @@ def train_leads(
             "Nothing was trained or registered; lead scores fall back to the overall "
             "conversion rate"
         )
-    X, cols = feat.prepare_leads(labelled, leak_columns, include_leaks=include_leaks)
+    dates = lead_dates.date_inputs(_created(labelled))
+    attributes = labelled.join(dates) if len(dates.columns) else labelled
+    X, cols = feat.prepare_leads(attributes, leak_columns, include_leaks=include_leaks)
     if X.shape[1] == 0:
         raise InvalidInput(
             "no attribute columns left to learn from after removing leak, "
@@ -180,7 +182,7 @@ def train_leads(
     note(progress, "fitting the model")
     boosted = engine.fit_boosted(boosted_classifier(settings, seed), X_train, y_train, None, None)
     note(progress, "fitting logistic regression and naive Bayes")
-    labels = {c: c for c in X.columns}
+    labels = {c: lead_dates.LABELS.get(c, c) for c in X.columns}
     families = fit_families(boosted, X_train, y_train, None, labels, warnings)
     note(progress, "fitting the baselines")
     baselines = {name: b.fit(X_train, y_train) for name, b in baselines_for("leads").items()}
