@@ -160,7 +160,8 @@ def test_the_logged_model_serves_through_mlflow_pyfunc(settings, trained):
 
     registry.log_training(trained, settings)
     with registry_client._mlflow(settings):
-        model = mlflow.pyfunc.load_model("models:/lead-qualification@champion")
+        name = registry.model_name("leads", registry.NO_DATASET)
+        model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     out = model.predict(trained.input_example)
     assert list(out.columns) == ["probability", "grade"] and len(out) == len(trained.input_example)
 
@@ -194,7 +195,8 @@ def _timing_result(model_concordance: float, model_brier: float) -> TimingResult
 
 def test_the_timing_model_goes_through_the_same_register_and_gate_path(settings):
     first = registry.log_training(_timing_result(0.70, 0.070), settings)
-    assert first.kind == "timing" and first.name == "time-to-close" and first.promoted
+    assert first.kind == "timing" and first.promoted
+    assert first.name == "time-to-close.default" and first.dataset == registry.NO_DATASET
     assert registry.load_timing_champion(settings) == ("1", {"a fitted": "time-to-close model"})
     second = registry.log_training(_timing_result(0.72, 0.085), settings)
     assert not second.promoted and second.champion_before == "1"

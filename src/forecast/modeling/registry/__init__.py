@@ -1,5 +1,11 @@
 """The model registry: the one package that touches MLflow.
 
+One registered model per kind and dataset, `<base>.<dataset>` (`model_name`; the dataset's
+exact name in its tag `dataset`): a candidate is only ever weighed against its own dataset's
+champion, and each dataset has its own champion to serve. Where a dataset is not named, the
+only dataset with a model of that kind is meant (several: an error naming them). A registered
+model without that tag (an earlier install's single `lead-qualification`) is ignored.
+
 Every model kind (leads, deals, timing) goes through one path, `log_training`: log a run
 (params, metrics of the model, each baseline and the current champion on the same holdout, the
 data's fingerprint and row counts, the summary, plots from `forecast.modeling.plots`, the model),
@@ -21,24 +27,28 @@ comes from: this registry is the service's own, written only by `forecast train`
 
 Failure leaves nothing half-made: if any step after the run starts fails, the model version,
 a registered model created for it, the logged model and the run are deleted, then the error is
-raised again. The loader for serving keeps a local copy of the champion under the state folder,
-so a restart can serve without reaching MLflow.
+raised again. The loader for serving keeps a local copy of each dataset's champion under the
+state folder, so a restart can serve every dataset's without reaching MLflow.
 """
 
-from forecast.modeling.registry.champions import LoadedModel, load_champion, load_timing_champion
+from forecast.modeling.registry.champions import (
+    LoadedModel,
+    champion_datasets,
+    load_champion,
+    load_timing_champion,
+)
 from forecast.modeling.registry.client import (
     CANDIDATE,
     CHAMPION,
     EXPERIMENTS,
     MODEL_NAMES,
+    NO_DATASET,
     model_name,
 )
-from forecast.modeling.registry.runs import (
-    Registration,
+from forecast.modeling.registry.runs import Registration, log_backtest, log_training
+from forecast.modeling.registry.versions import (
     champion_version,
     list_models,
-    log_backtest,
-    log_training,
     promote,
     rollback,
     show_model,
@@ -49,8 +59,10 @@ __all__ = [
     "CHAMPION",
     "EXPERIMENTS",
     "MODEL_NAMES",
+    "NO_DATASET",
     "LoadedModel",
     "Registration",
+    "champion_datasets",
     "champion_version",
     "list_models",
     "load_champion",

@@ -20,12 +20,14 @@ from forecast.modeling.registry.client import (
     CHAMPION,
     MODEL_FILE,
     _current_alias,
+    _kind,
     _mlflow,
     _registered_exists,
     current_visit,
     model_name,
     store_missing,
 )
+from forecast.modeling.registry.datasets import only_one, registered, with_champion
 
 log = logging.getLogger("forecast.modeling.registry")
 
@@ -41,26 +43,77 @@ class LoadedModel:
     path: Path
     source: str  # "registry" | "local copy"
     reason: str | None = None  # why a local copy serves: what failed in the registry
+    dataset: str = ""  # the dataset the model was trained on (its registered model's)
 
 
-def _local_dir(settings: Settings, kind: str) -> Path:
-    return settings.state_dir.resolve() / "models" / model_name(kind)
+def _local_dir(settings: Settings, kind: str, dataset: str) -> Path:
+    return settings.state_dir.resolve() / "models" / model_name(kind, dataset)
 
 
-def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | None:
-    """The champion model object (to serve, or to score beside a new run), or None when there
-    is no champion yet.
+def _local_datasets(settings: Settings, kind: str) -> list[str]:
+    """The datasets with a local copy of a `kind` champion (read from the copies' pointers; an
+    earlier install's copy, without a dataset, is ignored)."""
+    base = _kind(kind).model
+    found = set()
+    for pointer in (settings.state_dir.resolve() / "models").glob(f"{base}.*/champion.json"):
+        try:
+            dataset = json.loads(pointer.read_text()).get("dataset")
+        except (OSError, ValueError):
+            continue
+        if dataset and pointer.parent.name == model_name(kind, dataset):
+            found.add(str(dataset))
+    return sorted(found)
 
-    Downloads the champion's artifact once into `<state>/models/<name>/v<version>/` and points
-    `champion.json` there; if MLflow cannot be reached, serves the last local copy. Inside a
-    `visit` (serving's model-set load), a tracking store that does not exist is not created: the
-    default one under the state folder means nothing was trained here yet (None), one named in
-    the settings is a registry that cannot be read.
+
+def champion_datasets(kind: str, settings: Settings | None = None) -> list[str]:
+    """The datasets that have a `kind` champion, sorted.
+
+    Read from the registry; when it cannot be reached, from the local copies of champions (so a
+    restart without MLflow still serves every dataset's), and with neither, `ModelNotReady`.
+    Inside a `visit`, a default tracking store that does not exist yet (and no local copy)
+    means nothing was trained here: no dataset.
+    """
+    settings = settings or get_settings()
+    _kind(kind)
+    local = _local_datasets(settings, kind)
+    within = current_visit()
+    if within is not None and settings.mlflow_tracking_uri is None and store_missing(settings):
+        if not local:
+            return []
+    try:
+        with _mlflow(settings) as client:
+            return with_champion(registered(client, kind))
+    except Exception as exc:  # noqa: BLE001 - registry unreachable: the local copies
+        if not local:
+            failed = within.failure if within is not None else None
+            reason = failed or f"the model registry cannot be read ({exc})"
+            raise ModelNotReady(f"{reason}, and there is no local copy of a champion") from exc
+        log.warning("model registry unreachable (%s): %s champions of %s", exc, kind, local)
+        return local
+
+
+def load_champion(
+    kind: str, settings: Settings | None = None, dataset: str | None = None
+) -> LoadedModel | None:
+    """The champion of `kind` trained on `dataset` (to serve, or to score beside a new run), or
+    None when there is no champion yet.
+
+    `dataset` None: the only dataset with a `kind` champion (see `champion_datasets`); several
+    are `InvalidInput` naming them. Downloads the champion's artifact once into
+    `<state>/models/<registered name>/v<version>/` and points `champion.json` there; if MLflow
+    cannot be reached, serves the last local copy. Inside a `visit` (serving's model-set load), a
+    tracking store that does not exist is not created: the default one under the state folder
+    means nothing was trained here yet (None), one named in the settings is a registry that
+    cannot be read.
     """
     import mlflow
 
     settings = settings or get_settings()
-    local = _local_dir(settings, kind)
+    if dataset is None:
+        dataset = only_one(kind, champion_datasets(kind, settings), "champion")
+        if dataset is None:
+            return None
+    local = _local_dir(settings, kind, dataset)
     pointer = local / "champion.json"
     within = current_visit()
     if (
@@ -72,7 +125,7 @@ def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | 
         return None
     try:
         with _mlflow(settings) as client:
-            name = model_name(kind)
+            name = model_name(kind, dataset)
             mv = (
                 _current_alias(client, name, CHAMPION) if _registered_exists(client, name) else None
             )
@@ -89,8 +142,11 @@ def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | 
                 else:
                     within.call(download, artifact_uri=uri, dst_path=dst)
                 file = next(target.rglob(MODEL_FILE))
-            pointer.write_text(json.dumps({"version": str(mv.version), "path": str(file)}))
-            return LoadedModel(kind, str(mv.version), joblib.load(file), file, "registry")
+            pointer.write_text(
+                json.dumps({"version": str(mv.version), "path": str(file), "dataset": dataset})
+            )
+            model = joblib.load(file)
+            return LoadedModel(kind, str(mv.version), model, file, "registry", dataset=dataset)
     except Exception as exc:  # noqa: BLE001 - registry unreachable: use the local copy
         if not pointer.exists():
             failed = within.failure if within is not None else None
@@ -99,12 +155,16 @@ def load_champion(kind: str, settings: Settings | None = None) -> LoadedModel | 
         meta = json.loads(pointer.read_text())
         log.warning("model registry unreachable (%s): serving local copy v%s", exc, meta["version"])
         file = Path(meta["path"])
-        return LoadedModel(kind, meta["version"], joblib.load(file), file, "local copy", str(exc))
+        model = joblib.load(file)
+        return LoadedModel(kind, meta["version"], model, file, "local copy", str(exc), dataset)
 
 
-def load_timing_champion(settings: Settings | None = None) -> tuple[str, Any] | None:
-    """(version, fitted `TimeToClose`) of the time-to-close champion, or None when there is none.
+def load_timing_champion(
+    settings: Settings | None = None, dataset: str | None = None
+) -> tuple[str, Any] | None:
+    """(version, fitted `TimeToClose`) of `dataset`'s time-to-close champion (None: the only
+    dataset's), or None when there is none.
 
     Loaded like the scorers' champions, so a local copy stands in when MLflow is unreachable."""
-    loaded = load_champion("timing", settings)
+    loaded = load_champion("timing", settings, dataset)
     return (loaded.version, loaded.model) if loaded else None

@@ -32,7 +32,7 @@ log = logging.getLogger("forecast.modeling.registry")
 
 @dataclass(frozen=True)
 class _Kind:
-    model: str  # the registered model's name
+    model: str  # the base of its registered models' names: `<model>.<dataset>`
     experiment: str
     description: str
     pyfunc: bool  # a row scorer, logged as an MLflow pyfunc model (else a joblib artifact)
@@ -45,7 +45,7 @@ _KINDS = {
         "time-to-close", "forecast-timing", "forecast time-to-close model (competing risks)", False
     ),
 }
-MODEL_NAMES = {kind: k.model for kind, k in _KINDS.items() if k.pyfunc}  # the row scorers
+MODEL_NAMES = {kind: k.model for kind, k in _KINDS.items() if k.pyfunc}  # the row scorers' bases
 EXPERIMENTS = {
     **{kind: k.experiment for kind, k in _KINDS.items()},
     "backtest": "forecast-backtests",
@@ -53,15 +53,30 @@ EXPERIMENTS = {
 CANDIDATE, CHAMPION = "candidate", "champion"
 MODEL_FILE = "model.joblib"
 HISTORY_TAG = "champion_history"
+#: The registered model's tag holding its dataset's exact name (the name itself is sanitised).
+DATASET_TAG = "dataset"
+#: Where a training result that names no dataset (a notebook, a test) is registered.
+NO_DATASET = "default"
 _MISSING = "RESOURCE_DOES_NOT_EXIST"
 _ABSENT = (_MISSING, "INVALID_PARAMETER_VALUE")
+# MLflow refuses "/" and ":" in a name; quotes would break the filter strings the registry sends.
+_UNSAFE = str.maketrans({c: "_" for c in "/:'\"\\"})
 
 
-def model_name(kind: str) -> str:
+def _kind(kind: str) -> _Kind:
     try:
-        return _KINDS[kind].model
+        return _KINDS[kind]
     except KeyError:
         raise InvalidInput(f"unknown model kind {kind!r}; expected one of {list(_KINDS)}") from None
+
+
+def model_name(kind: str, dataset: str) -> str:
+    """The registered model of `kind` trained on `dataset`: one per dataset, so a candidate is
+    only ever weighed against its own dataset's champion. Characters MLflow refuses become "_";
+    the exact dataset name is the registered model's `dataset` tag."""
+    if not str(dataset).strip():
+        raise InvalidInput("dataset: a model's dataset name must not be empty")
+    return f"{_kind(kind).model}.{str(dataset).translate(_UNSAFE)}"
 
 
 # --- MLflow plumbing ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Training and backtest runs: logged, registered as `candidate`, gated to `champion`;
-promotion by hand, rollback, listing."""
+"""Training and backtest runs: logged, registered as `candidate` of their dataset's registered
+model, gated to `champion` against that dataset's champion."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from forecast.errors import InvalidInput, NotFound
+from forecast.errors import InvalidInput
 from forecast.modeling import plots, promotion
 from forecast.modeling.promotion import Decision
 from forecast.settings import Settings, get_settings
@@ -22,12 +22,13 @@ if TYPE_CHECKING:
     from forecast.timing import TimingResult
 
 from forecast.modeling.registry.client import (
-    _KINDS,
     CANDIDATE,
     CHAMPION,
+    DATASET_TAG,
     HISTORY_TAG,
-    MODEL_NAMES,
+    NO_DATASET,
     _current_alias,
+    _kind,
     _log_model,
     _log_run,
     _mlflow,
@@ -54,6 +55,7 @@ class Registration:
     decision: str
     champion_before: str | None
     reasons: list[str] = field(default_factory=list)
+    dataset: str = NO_DATASET  # whose registered model (`name`) the version went to
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,13 +102,6 @@ def _flat_metrics(result: TrainingResult | TimingResult) -> dict[str, float]:
     return out
 
 
-def champion_version(kind: str, settings: Settings | None = None) -> str | None:
-    """The version number holding `champion`, or None."""
-    with _mlflow(settings or get_settings()) as client:
-        mv = _current_alias(client, model_name(kind), CHAMPION)
-        return str(mv.version) if mv else None
-
-
 def log_training(
     result: TrainingResult | TimingResult,
     settings: Settings | None = None,
@@ -117,14 +112,18 @@ def log_training(
     """Log a training run of any kind (`result.kind`), register its model as `candidate`, and
     make it `champion` if it passes the promotion gate.
 
-    `champion_version_scored` is the champion version whose holdout metrics are in
-    `result.metrics["champion"]` (the CLI loads the champion before training and passes both).
+    The model goes to its dataset's registered model (`result.dataset`; a result naming none,
+    from a notebook or a test, to `NO_DATASET`'s) and is weighed only against that dataset's
+    champion. `champion_version_scored` is the champion version whose holdout metrics are in
+    `result.metrics["champion"]` (the CLI loads the dataset's champion before training and
+    passes both).
     """
     import mlflow
 
     settings = settings or get_settings()
-    name = model_name(result.kind)
-    spec = _KINDS[result.kind]
+    dataset = str(result.dataset or NO_DATASET)
+    name = model_name(result.kind, dataset)
+    spec = _kind(result.kind)
     created_model = version = run_id = logged_model_id = None
     with _mlflow(settings) as client:
         try:
@@ -149,8 +148,14 @@ def log_training(
                     mlflow.log_artifact(str(path), "plots")
                 model_uri, logged_model_id = _log_model(result, Path(tmp), spec.pyfunc, run)
                 if not _registered_exists(client, name):
-                    client.create_registered_model(name, description=spec.description)
+                    client.create_registered_model(
+                        name,
+                        tags={DATASET_TAG: dataset},
+                        description=f"{spec.description} of dataset {dataset}",
+                    )
                     created_model = name
+                else:
+                    _check_dataset(client, name, dataset)
                 version = client.create_model_version(name, model_uri, run_id=run_id).version
                 _wait_ready(client, name, version)
                 client.set_model_version_tag(name, version, "data_fingerprint", result.fingerprint)
@@ -161,6 +166,7 @@ def log_training(
                 decision, champ = _gate(
                     client,
                     result.kind,
+                    name,
                     version,
                     result.metrics,
                     champion_version_scored,
@@ -184,7 +190,21 @@ def log_training(
         else ("kept as candidate" if decision.promote else "kept as candidate (did not win)"),
         str(champ.version) if champ else None,
         decision.reasons,
+        dataset,
     )
+
+
+def _check_dataset(client: Any, name: str, dataset: str) -> None:
+    """Two datasets whose names differ only in characters MLflow refuses would share `name`:
+    refuse the second rather than weigh one dataset's model against the other's."""
+    owner = (client.get_registered_model(name).tags or {}).get(DATASET_TAG)
+    if owner is None:
+        client.set_registered_model_tag(name, DATASET_TAG, dataset)
+    elif owner != dataset:
+        raise InvalidInput(
+            f"dataset: {dataset!r} would be registered as {name!r}, which holds dataset "
+            f"{owner!r}'s models: rename one of the datasets"
+        )
 
 
 def _wait_ready(client: Any, name: str, version: str) -> None:
@@ -263,6 +283,7 @@ def _run_gains(client: Any, run_id: str, names: tuple[str, ...]) -> dict[str, di
 def _gate(
     client: Any,
     kind: str,
+    name: str,
     version: str,
     metrics: dict[str, dict[str, float]],
     scored: str | None,
@@ -272,8 +293,9 @@ def _gate(
     rivals: dict[str, dict[str, float]] | None = None,
     gains: dict[str, dict[str, list[float]]] | None = None,
 ) -> tuple[Decision, Any]:
-    """Put `version` through the promotion gate, tag it with the decision and, if it wins and
-    `act`, make it champion. Returns the decision and the champion it was weighed against.
+    """Put `version` of the registered model `name` (one dataset's) through the promotion gate,
+    tag it with the decision and, if it wins and `act`, make it champion of that dataset.
+    Returns the decision and the champion (of that dataset) it was weighed against.
 
     The champion's metrics are those on the run's own holdout when the run scored that champion
     (`scored`), else the ones the champion's run recorded on its holdout (then compared by point
@@ -282,7 +304,6 @@ def _gate(
     families) against every baseline.
     """
     gains = dict(gains or {})
-    name = model_name(kind)
     champ = _current_alias(client, name, CHAMPION)
     if champ is not None and str(champ.version) == str(version):
         decision = Decision(False, [f"version {version} is already the champion"])
@@ -333,139 +354,6 @@ def _make_champion(client: Any, name: str, version: str) -> None:
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-50:]))
     client.set_registered_model_alias(name, CHAMPION, str(version))
     client.set_model_version_tag(name, str(version), "promoted", "true")
-
-
-def promote(kind: str, version: str | None = None, settings: Settings | None = None) -> Decision:
-    """Make `version` (default: the candidate) champion if it wins; the decision says why."""
-    settings = settings or get_settings()
-    name = model_name(kind)
-    with _mlflow(settings) as client:
-        mv = _version(client, name, version or CANDIDATE)
-        scored = client.get_run(mv.run_id).data.tags.get("champion_scored") or None
-        names = _gate_metrics(kind, settings)
-        metrics = _run_metrics(client, mv.run_id, names)
-        return _gate(
-            client,
-            kind,
-            mv.version,
-            metrics,
-            scored,
-            settings,
-            act=True,
-            rivals=_run_rivals(metrics),
-            gains=_run_gains(client, mv.run_id, names),
-        )[0]
-
-
-def rollback(kind: str, settings: Settings | None = None) -> str:
-    """Give `champion` back to the previous champion; returns the version now champion."""
-    settings = settings or get_settings()
-    name = model_name(kind)
-    with _mlflow(settings) as client:
-        if not _registered_exists(client, name):
-            raise NotFound(f"no {kind} model registered yet")
-        history = _history(client, name)
-        if len(history) < 2:
-            raise InvalidInput(
-                f"no earlier {kind} champion to roll back to "
-                f"(champion history: {history or 'empty'})"
-            )
-        history.pop()
-        previous = history[-1]
-        client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
-        client.set_registered_model_alias(name, CHAMPION, previous)
-        return previous
-
-
-def _version(client: Any, name: str, ref: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        if str(ref).isdigit():
-            return client.get_model_version(name, str(ref))
-        return client.get_model_version_by_alias(name, ref)
-    except MlflowException as exc:
-        raise NotFound(f"model {name!r} has no version or alias {ref!r}") from exc
-
-
-# --- listing ------------------------------------------------------------------------------------
-
-
-def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Every registered version of both models, newest first, with aliases and key metrics."""
-    settings = settings or get_settings()
-    rows = []
-    with _mlflow(settings) as client:
-        for kind, name in MODEL_NAMES.items():
-            if not _registered_exists(client, name):
-                continue
-            aliases = _aliases(client, name)
-            for mv in client.search_model_versions(f"name='{name}'"):
-                metrics = _run_metrics(client, mv.run_id).get("model", {})
-                logged = client.get_run(mv.run_id).data
-                rows.append(
-                    {
-                        "kind": kind,
-                        "name": name,
-                        "version": str(mv.version),
-                        "aliases": aliases.get(str(mv.version), []),
-                        "family": logged.tags.get("family") or _default_family(kind),
-                        "roc_auc": metrics.get("roc_auc"),
-                        "roc_auc_ci": _ci(logged.metrics, "model_roc_auc"),
-                        "brier": metrics.get("brier"),
-                        "created": mv.creation_timestamp,
-                        "run_id": mv.run_id,
-                    }
-                )
-    return sorted(rows, key=lambda r: (r["kind"], -int(r["version"])))
-
-
-def _default_family(kind: str) -> str | None:
-    """A scorer logged before families existed was LightGBM; timing has no family."""
-    return "lightgbm" if kind in ("leads", "deals") else None
-
-
-def _ci(metrics: dict[str, float], key: str) -> list[float] | None:
-    low, high = metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high")
-    return None if low is None or high is None else [low, high]
-
-
-def _aliases(client: Any, name: str) -> dict[str, list[str]]:
-    """Version -> its aliases, sorted."""
-    out: dict[str, list[str]] = {}
-    for alias, version in sorted((client.get_registered_model(name).aliases or {}).items()):
-        out.setdefault(str(version), []).append(alias)
-    return out
-
-
-def show_model(
-    kind: str, version: str | None = None, settings: Settings | None = None
-) -> dict[str, Any]:
-    """One version (default: champion, else candidate): metrics, params, tags, decision."""
-    settings = settings or get_settings()
-    name = model_name(kind)
-    with _mlflow(settings) as client:
-        if not _registered_exists(client, name):
-            raise NotFound(f"no {kind} model registered yet: run `forecast train {kind}`")
-        if version is None:
-            mv = _current_alias(client, name, CHAMPION) or _version(client, name, CANDIDATE)
-        else:
-            mv = _version(client, name, version)
-        run = client.get_run(mv.run_id)
-        return {
-            "kind": kind,
-            "name": name,
-            "version": str(mv.version),
-            "aliases": _aliases(client, name).get(str(mv.version), []),
-            "run_id": mv.run_id,
-            "family": run.data.tags.get("family") or _default_family(kind),
-            "metrics": _run_metrics(client, mv.run_id, _gate_metrics(kind, settings)),
-            "all_metrics": dict(run.data.metrics),
-            "params": dict(run.data.params),
-            "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
-            "decision": (mv.tags or {}).get("decision"),
-            "champion_history": _history(client, name),
-        }
 
 
 def log_backtest(

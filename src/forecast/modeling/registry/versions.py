@@ -1,0 +1,196 @@
+"""The registered versions by hand: list, show, promote, roll back, each within one dataset's
+registered model. `dataset` None means the only dataset with a model of that kind (several:
+`InvalidInput` naming them, to pass `--dataset`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from forecast.errors import InvalidInput, NotFound
+from forecast.modeling.promotion import Decision
+from forecast.modeling.registry.client import (
+    CANDIDATE,
+    CHAMPION,
+    HISTORY_TAG,
+    MODEL_NAMES,
+    _current_alias,
+    _mlflow,
+    _registered_exists,
+    model_name,
+)
+from forecast.modeling.registry.datasets import only_one, registered, resolve, with_champion
+from forecast.modeling.registry.runs import (
+    _gate,
+    _gate_metrics,
+    _history,
+    _run_gains,
+    _run_metrics,
+    _run_rivals,
+)
+from forecast.settings import Settings, get_settings
+
+
+def champion_version(
+    kind: str, settings: Settings | None = None, dataset: str | None = None
+) -> str | None:
+    """The version holding `champion` in `dataset`'s `kind` model (None: the only dataset with a
+    champion), or None."""
+    with _mlflow(settings or get_settings()) as client:
+        if dataset is None:
+            dataset = only_one(kind, with_champion(registered(client, kind)), "champion")
+            if dataset is None:
+                return None
+        mv = _current_alias(client, model_name(kind, dataset), CHAMPION)
+        return str(mv.version) if mv else None
+
+
+def _existing(client: Any, kind: str, dataset: str | None) -> tuple[str, str]:
+    """(dataset, registered name) of a `kind` model that exists, else `NotFound`."""
+    dataset, name = resolve(client, kind, dataset)
+    if not _registered_exists(client, name):
+        raise NotFound(
+            f"no {kind} model registered for dataset {dataset!r} yet: "
+            f"run `forecast train {kind} --data {dataset}`"
+        )
+    return dataset, name
+
+
+def promote(
+    kind: str,
+    version: str | None = None,
+    settings: Settings | None = None,
+    dataset: str | None = None,
+) -> Decision:
+    """Make `version` (default: the candidate) of `dataset`'s model champion if it wins against
+    that dataset's champion; the decision says why."""
+    settings = settings or get_settings()
+    with _mlflow(settings) as client:
+        dataset, name = _existing(client, kind, dataset)
+        mv = _version(client, name, version or CANDIDATE)
+        scored = client.get_run(mv.run_id).data.tags.get("champion_scored") or None
+        names = _gate_metrics(kind, settings)
+        metrics = _run_metrics(client, mv.run_id, names)
+        return _gate(
+            client,
+            kind,
+            name,
+            mv.version,
+            metrics,
+            scored,
+            settings,
+            act=True,
+            rivals=_run_rivals(metrics),
+            gains=_run_gains(client, mv.run_id, names),
+        )[0]
+
+
+def rollback(kind: str, settings: Settings | None = None, dataset: str | None = None) -> str:
+    """Give `champion` of `dataset`'s model back to its previous champion; returns the version
+    now champion."""
+    settings = settings or get_settings()
+    with _mlflow(settings) as client:
+        dataset, name = _existing(client, kind, dataset)
+        history = _history(client, name)
+        if len(history) < 2:
+            raise InvalidInput(
+                f"no earlier {kind} champion of dataset {dataset!r} to roll back to "
+                f"(champion history: {history or 'empty'})"
+            )
+        history.pop()
+        previous = history[-1]
+        client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+        client.set_registered_model_alias(name, CHAMPION, previous)
+        return previous
+
+
+def _version(client: Any, name: str, ref: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if str(ref).isdigit():
+            return client.get_model_version(name, str(ref))
+        return client.get_model_version_by_alias(name, ref)
+    except MlflowException as exc:
+        raise NotFound(f"model {name!r} has no version or alias {ref!r}") from exc
+
+
+def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Every registered version of the lead and deal models of every dataset, by kind and
+    dataset, newest first, with aliases and key metrics."""
+    settings = settings or get_settings()
+    rows = []
+    with _mlflow(settings) as client:
+        for kind in MODEL_NAMES:
+            for dataset, rm in registered(client, kind).items():
+                aliases = _aliases(client, rm.name)
+                for mv in client.search_model_versions(f"name='{rm.name}'"):
+                    metrics = _run_metrics(client, mv.run_id).get("model", {})
+                    logged = client.get_run(mv.run_id).data
+                    rows.append(
+                        {
+                            "kind": kind,
+                            "dataset": dataset,
+                            "name": rm.name,
+                            "version": str(mv.version),
+                            "aliases": aliases.get(str(mv.version), []),
+                            "family": logged.tags.get("family") or _default_family(kind),
+                            "roc_auc": metrics.get("roc_auc"),
+                            "roc_auc_ci": _ci(logged.metrics, "model_roc_auc"),
+                            "brier": metrics.get("brier"),
+                            "created": mv.creation_timestamp,
+                            "run_id": mv.run_id,
+                        }
+                    )
+    return sorted(rows, key=lambda r: (r["kind"], r["dataset"], -int(r["version"])))
+
+
+def _default_family(kind: str) -> str | None:
+    """A scorer logged before families existed was LightGBM; timing has no family."""
+    return "lightgbm" if kind in ("leads", "deals") else None
+
+
+def _ci(metrics: dict[str, float], key: str) -> list[float] | None:
+    low, high = metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high")
+    return None if low is None or high is None else [low, high]
+
+
+def _aliases(client: Any, name: str) -> dict[str, list[str]]:
+    """Version -> its aliases, sorted."""
+    out: dict[str, list[str]] = {}
+    for alias, version in sorted((client.get_registered_model(name).aliases or {}).items()):
+        out.setdefault(str(version), []).append(alias)
+    return out
+
+
+def show_model(
+    kind: str,
+    version: str | None = None,
+    settings: Settings | None = None,
+    dataset: str | None = None,
+) -> dict[str, Any]:
+    """One version (default: champion, else candidate) of `dataset`'s model: metrics, params,
+    tags, decision."""
+    settings = settings or get_settings()
+    with _mlflow(settings) as client:
+        dataset, name = _existing(client, kind, dataset)
+        if version is None:
+            mv = _current_alias(client, name, CHAMPION) or _version(client, name, CANDIDATE)
+        else:
+            mv = _version(client, name, version)
+        run = client.get_run(mv.run_id)
+        return {
+            "kind": kind,
+            "dataset": dataset,
+            "name": name,
+            "version": str(mv.version),
+            "aliases": _aliases(client, name).get(str(mv.version), []),
+            "run_id": mv.run_id,
+            "family": run.data.tags.get("family") or _default_family(kind),
+            "metrics": _run_metrics(client, mv.run_id, _gate_metrics(kind, settings)),
+            "all_metrics": dict(run.data.metrics),
+            "params": dict(run.data.params),
+            "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
+            "decision": (mv.tags or {}).get("decision"),
+            "champion_history": _history(client, name),
+        }
