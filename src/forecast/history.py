@@ -63,11 +63,18 @@ class DatasetOptions:
     #: False where the export records a deal's amount only when it closes: while open, the
     #: product's list price is what was known (flagged `amount_estimated`).
     amount_known_before_close: bool = True
+    #: The CRM's configured probability of each stage (a preset's or a mapping's), as
+    #: (stage, probability) pairs; empty where none is given.
+    stage_probabilities: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> DatasetOptions:
         data = data or {}
-        return cls(amount_known_before_close=bool(data.get("amount_known_before_close", True)))
+        given = data.get("stage_probabilities") or {}
+        return cls(
+            amount_known_before_close=bool(data.get("amount_known_before_close", True)),
+            stage_probabilities=tuple((str(s), float(p)) for s, p in given.items()),
+        )
 
 
 def last_before(

@@ -19,9 +19,10 @@ from forecast import features as feat
 from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory, as_timestamp
+from forecast.modeling import metrics as m
 from forecast.modeling.baselines import baselines_for
 from forecast.modeling.estimators import PerTeamClassifier
-from forecast.modeling.families import LIGHTGBM
+from forecast.modeling.families import FAMILIES, LIGHTGBM, family_model
 from forecast.modeling.fitting import (
     DealRows,
     Engine,
@@ -36,6 +37,13 @@ from forecast.modeling.fitting import (
     note,
 )
 from forecast.modeling.leaks import leak_warnings
+from forecast.modeling.stage_prior import (
+    METHOD,
+    StagePriorClassifier,
+    creation_rows,
+    fit_prior_families,
+    stage_probabilities,
+)
 from forecast.settings import Settings, get_settings
 
 #: Training deals must be created this quantile of sales-cycle length before the cut.
@@ -58,22 +66,44 @@ def _deal_labels(field_names: dict[str, str] | None) -> dict[str, str]:
     return labels
 
 
-def _flat_stage_note(rows: pd.DataFrame, history: DealHistory) -> str | None:
+def _flat_stage_note(
+    rows: pd.DataFrame, history: DealHistory, prior: dict[str, float] | None
+) -> str | None:
     """Said when nearly every training snapshot sits in one stage: an export that gives each
-    deal's current stage only (no stage dates) leaves the model nothing to learn about stage, and
-    the stage-rate baseline becomes a constant."""
+    deal's current stage only (no stage dates) leaves a snapshot model nothing to learn about
+    stage, and the stage-rate baseline becomes a constant. What is trained instead depends on
+    whether the CRM's stage probabilities are known (`prior`)."""
     stages = rows["stage"].dropna() if "stage" in rows else pd.Series(dtype=object)
     if len(stages) == 0 or len(history.stages.open_stages) < 2:
         return None
     shares = stages.value_counts(normalize=True)
     if shares.iloc[0] < FLAT_STAGE_SHARE:
         return None
-    return (
+    flat = (
         f"the stage history is flat: {shares.iloc[0]:.0%} of the training snapshots are in "
         f"stage {shares.index[0]!r}, because the data gives each deal's current stage only (no "
-        "stage dates). The model cannot learn how a deal's stage changes its odds, and the "
-        "stage-rate baseline is a constant; import the export's 'Date entered <stage>' or "
-        "time-in-stage columns, or push stage changes through the CRM sync API, to give it one"
+        "stage dates), and the stage-rate baseline is a constant. "
+    )
+    fix = (
+        "Import the export's 'Date entered <stage>' or time-in-stage columns, or push stage "
+        "changes through the CRM sync API (they build a real stage history from then on), and "
+        "the model learns stage from the data"
+    )
+    if prior is None:
+        return flat + (
+            "No stage probabilities are known for this dataset (a preset's, or `stage_"
+            "probabilities` in the mapping), so the model is the usual snapshot model: it "
+            "cannot learn how a deal's stage changes its odds and scores an open deal the same "
+            "at every stage. Give the CRM's stage probabilities in the mapping to rank stages, "
+            "or: " + fix
+        )
+    said = ", ".join(f"{s} {p:.0%}" for s, p in prior.items())
+    return flat + (
+        "So the deal model is a per-deal model of what was known at each deal's creation "
+        "(its attributes and the rep's and account's past win rates then; no stage, no age), "
+        f"combined in odds with the CRM's stage probabilities ({said}): a later stage the CRM "
+        "rates higher scores higher, and nothing after creation is read. The holdout is at "
+        "the first stage only, so it measures the per-deal part. " + fix
     )
 
 
@@ -180,27 +210,47 @@ def train_deals(
             "amounts are only known at close in this data: open deals carry the "
             "list price as their amount"
         )
-    flat = _flat_stage_note(train_rows, history)
+    prior = stage_probabilities(history.stages.open_stages, history.options.stage_probabilities)
+    flat = _flat_stage_note(train_rows, history, prior)
     if flat:
         warnings.append(flat)
+    else:
+        prior = None
     note(progress, "looking for columns that give the answer away")
     warnings += leak_warnings(X_train, y_train, settings.leak_warning_auc, w_train, groups)
 
-    note(progress, "fitting the model (global and per team)")
-    boosted = engine.fit_boosted(
-        PerTeamClassifier(
-            base=boosted_classifier(settings, seed),
-            team_column="team",
-            min_won=settings.team_min_won_deals,
-            min_lost=settings.team_min_lost_deals,
-        ),
-        X_train,
-        y_train,
-        w_train,
-        groups,
-    )
-    note(progress, "fitting logistic regression and naive Bayes")
-    families = fit_families(boosted, X_train, y_train, w_train, _deal_labels(field_names), warnings)
+    labels = _deal_labels(field_names)
+    if prior is not None:
+        note(progress, "fitting per-deal models at creation, with the CRM's stage odds")
+        created = creation_rows(history, train_rows["id"].to_numpy())
+        bases = {f: boosted_classifier(settings, seed) if f == LIGHTGBM else family_model(f)
+                 for f in FAMILIES}  # fmt: skip
+        families: dict[str, Any] = fit_prior_families(
+            feat.deal_features(created, history.left_out),
+            created["won"].to_numpy(float),
+            prior,
+            bases,
+            labels,
+            warnings,
+        )
+        if not families:
+            raise InvalidInput("no per-deal model could be fitted on the deals' creation rows")
+    else:
+        note(progress, "fitting the model (global and per team)")
+        boosted = engine.fit_boosted(
+            PerTeamClassifier(
+                base=boosted_classifier(settings, seed),
+                team_column="team",
+                min_won=settings.team_min_won_deals,
+                min_lost=settings.team_min_lost_deals,
+            ),
+            X_train,
+            y_train,
+            w_train,
+            groups,
+        )
+        note(progress, "fitting logistic regression and naive Bayes")
+        families = fit_families(boosted, X_train, y_train, w_train, labels, warnings)
     note(progress, "fitting the baselines")
     baselines = {
         name: b.fit(X_train, y_train, sample_weight=w_train)
@@ -225,11 +275,17 @@ def train_deals(
         warnings=warnings,
     )
     model, metrics, preds = compared.model, compared.metrics, compared.predictions
-    params = (
-        {**boosted.global_.get_params(), "best_iteration": boosted.global_.best_iteration_}
-        if compared.family == LIGHTGBM
-        else model.get_params()
-    )
+    if prior is not None:
+        method = _prior_report(families, model, X_test, y_test, w_test, prior)
+        warnings.append(
+            f"method: {compared.family.replace('_', ' ')} per-deal model at creation with the "
+            "CRM's stage probabilities (flat stage history); holdout AUC "
+            + ", ".join(f"{k} {v:.3f}" for k, v in method["holdout_auc"].items())
+        )
+        params = {"method": METHOD, **_params(model.base_), "stage_probabilities": prior}
+    else:
+        method = {"name": "snapshots", "why": "stage history present: as-of snapshots"}
+        params = _params(boosted.global_ if compared.family == LIGHTGBM else model)
     return TrainingResult(
         kind="deals",
         model=model,
@@ -271,7 +327,42 @@ def train_deals(
             "never_features": sorted(feat.REVEALED_AT_CLOSE),
         },
         family=compared.family,
+        method=method,
         families=compared.families,
         rivals=compared.rivals,
         gains=compared.gains,
     )
+
+
+def _params(model: Any) -> dict[str, Any]:
+    """A fitted model's parameters as the run logs them (LightGBM: with its best iteration)."""
+    params = model.get_params()
+    if hasattr(model, "best_iteration_"):
+        params["best_iteration"] = model.best_iteration_
+    return params
+
+
+def _prior_report(
+    families: dict[str, Any],
+    model: StagePriorClassifier,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    w: np.ndarray,
+    prior: dict[str, float],
+) -> dict[str, Any]:
+    """The stage-prior run's method and why, with the holdout AUC of the deal model, of its
+    per-deal part alone and of a LightGBM on one row per deal at creation (the issue's
+    comparison; on a flat holdout every deal is in the first stage, so the first two match)."""
+    auc = {
+        "deal model": m.evaluate(y, model.predict_proba(X)[:, 1], w)["roc_auc"],
+        "per-deal model alone": m.evaluate(y, model.per_deal_proba(X), w)["roc_auc"],
+    }
+    if LIGHTGBM in families:
+        lgbm = families[LIGHTGBM].per_deal_proba(X)
+        auc["LightGBM, one row per deal at creation"] = m.evaluate(y, lgbm, w)["roc_auc"]
+    return {
+        "name": METHOD,
+        "why": "flat stage history and the CRM's stage probabilities known",
+        "stage_probabilities": prior,
+        "holdout_auc": {k: round(float(v), 4) for k, v in auc.items()},
+    }

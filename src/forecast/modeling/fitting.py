@@ -70,6 +70,9 @@ class TrainingResult:
     dataset: str | None = None
     seconds: float = 0.0
     family: str = LIGHTGBM
+    #: How the model was trained and why (deals: as-of snapshots, or the stage prior on a flat
+    #: export, with its holdout comparison); empty where there is one way only.
+    method: dict[str, Any] = field(default_factory=dict)
     #: Each family's holdout metrics (with intervals), and whether it beat the naive rival.
     families: dict[str, dict[str, float]] = field(default_factory=dict)
     #: The naive rival's holdout metrics, by name (the promotion gate's baseline).
@@ -87,6 +90,7 @@ class TrainingResult:
             "kind": self.kind,
             "dataset": self.dataset,
             "family": self.family,
+            "method": self.method,
             "seed": self.seed,
             "split": self.split,
             "rows": self.rows,

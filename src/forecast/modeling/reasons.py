@@ -118,11 +118,12 @@ class Wording:
             if len(self._said) >= MAX_SENTENCES_KEPT:  # numbers can take endless values
                 self._said.clear()
             col = self.encoder.columns[j]
-            reason = factor(
-                col,
-                self.labels.get(col, col),
-                self.encoder.decode(j, code),
-                1.0 if key[2] else -1.0,
+            label, value = self.labels.get(col, col), self.encoder.decode(j, code)
+            sign = 1.0 if key[2] else -1.0
+            # An encoder may say some inputs its own way (the stage prior: the CRM's odds).
+            say = getattr(self.encoder, "say", None)
+            reason = (say(col, label, value, sign) if say else None) or factor(
+                col, label, value, sign
             )
             said = self._said[key] = (reason, plain(reason))
         return said

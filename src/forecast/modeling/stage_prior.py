@@ -1,0 +1,311 @@
+"""The deal model for a flat CRM export: a per-deal model at creation, times the CRM's stage odds.
+
+A flat export (each deal's current stage, no stage dates) puts every training snapshot in the
+first open stage, so a snapshot model cannot learn what a later stage is worth: the same open
+deal scores the same at every stage. What the data does tell is how the deal's own attributes,
+known at its creation, bear on the outcome; what the CRM tells is its configured probability of
+each stage (a preset's stock probabilities or a mapping's `stage_probabilities`). The two are
+combined in odds:
+
+    logit p(won | x, s) = logit p_deal(x) + logit p_stage(s) − logit p_stage(first open stage)
+
+where p_deal is a model fitted on one row per deal of what was known at its creation (its
+attributes and the rep's and account's past win rates as of then: no stage, no age, nothing
+observed later), which is P(won | x) in the first open stage. Why this combination: by Bayes'
+rule, odds(won | x, s) = odds(won | s) × LR(x | s), where LR is the likelihood ratio of the
+deal's attributes; if what the attributes say about the outcome is the same at every stage
+(x independent of s given the outcome), LR(x | s) = odds(won | x, first) / odds(won | first),
+which gives the line above. Only the CRM's *relative* stage odds enter, so the level stays the
+one the data measured at creation (a CRM's stock 20% for the first stage need not be this
+dataset's rate), and a later stage the CRM rates higher always scores higher. Stage
+probabilities are clipped to [`FLOOR`, 1 − `FLOOR`] so that a stage configured at 0% or 100%
+does not make a certainty of any deal.
+
+`StagePriorClassifier` serves like the simple families (`families`): additive in log-odds, one
+term per input, the stage's term said as the CRM's probability ("Stage = Contract Sent: the
+CRM's stage probability 90% ..."). Once stage changes are pushed through the CRM sync API (or
+an export with stage dates is imported), the history is real and the snapshot model learns stage
+itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import NotFittedError
+
+from forecast import features as feat
+from forecast.errors import InvalidInput
+from forecast.history import JUST_AFTER, DealHistory
+from forecast.modeling.contributions import bias as bias_of
+from forecast.modeling.contributions import contributions as contributions_of
+from forecast.modeling.encoding import FeatureEncoder
+from forecast.modeling.estimators import _check_fit_input, grades_for
+from forecast.modeling.families import _grade_cuts, family_of
+from forecast.modeling.reasons import Reason
+
+#: Inputs that tell where a deal stands since its creation: never in the per-deal model.
+STAGE_DEPENDENT: tuple[str, ...] = ("stage", "stage_index", "age_days", "days_in_stage")
+#: Stage probabilities (and the combined one) are kept this far from 0 and 1.
+FLOOR = 0.01
+METHOD = "stage_prior"
+
+
+def stage_probabilities(
+    open_stages: Sequence[str], given: Mapping[str, float] | Sequence[tuple[str, float]]
+) -> dict[str, float] | None:
+    """Each open stage's probability in pipeline order, from the CRM's, kept within [`FLOOR`,
+    1 − `FLOOR`]; None where no open stage has one. A stage without a probability takes one
+    between its nearest given neighbours' (linear in log-odds; the nearest at either end)."""
+    probabilities = dict(given)
+    known = {
+        i: _logit(float(probabilities[s]))
+        for i, s in enumerate(open_stages)
+        if probabilities.get(s) is not None and not math.isnan(float(probabilities[s]))
+    }
+    if not known:
+        return None
+    at = sorted(known)
+    filled = np.interp(np.arange(len(open_stages)), at, [known[i] for i in at])
+    return {
+        str(s): round(1.0 / (1.0 + math.exp(-v)), 6)
+        for s, v in zip(open_stages, filled, strict=True)
+    }
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, FLOOR), 1 - FLOOR)
+    return math.log(p / (1 - p))
+
+
+def creation_rows(history: DealHistory, ids: Sequence[object]) -> pd.DataFrame:
+    """One row per deal as it was known just after its creation (the as-of rule of
+    `features.deal_rows_at`: fields as first known, win rates over deals closed before)."""
+    deals = history.deals.iloc[history.positions(pd.unique(np.asarray(ids, dtype=object)))]
+    points = pd.DataFrame(
+        {"id": deals["id"].to_numpy(), "as_of": (deals["created_at"] + JUST_AFTER).to_numpy()}
+    )
+    return feat.deal_rows_at(history, points)
+
+
+class StageEncoder(FeatureEncoder):
+    """The per-deal model's encoder plus the stage, whose levels are the open stages in pipeline
+    order; it says the stage's term as the CRM's stage probability (`reasons.Wording`)."""
+
+    stage_column: str = "stage"
+    probabilities: dict[str, float]
+
+    def say(self, column: str, label: str, value: object, contribution: float) -> Reason | None:
+        """The stage's reason in words; None for any other input (said the usual way)."""
+        if column != self.stage_column or value is None:
+            return None
+        first = next(iter(self.probabilities))
+        effect = "raises the score" if contribution > 0 else "lowers the score"
+        sentence = (
+            f"{label} = {value}: the CRM's stage probability "
+            f"{self.probabilities.get(str(value), math.nan):.0%} "
+            f"({self.probabilities[first]:.0%} at {first}) {effect}"
+        )
+        return Reason(label, value, float(contribution), sentence)
+
+
+class StagePriorClassifier(ClassifierMixin, BaseEstimator):
+    """A per-deal model of what was known at creation, combined in odds with the CRM's stage
+    probabilities (the module docstring says why this way).
+
+    `base` is an unfitted scorer (a `BoostedClassifier` with sigmoid calibration, or a
+    `families` model); `stage_probabilities` maps stages to the CRM's probabilities and
+    `open_stages` gives the pipeline order. `fit` takes one row per deal at its creation; the
+    inputs in `drop` (stage, age) are never read by the per-deal model. Scores like the simple
+    families (`encoder_`, `contributions`, `bias_`, `_calibrate`), so serving, reasons and the
+    registry treat it as they treat them.
+    """
+
+    def __init__(
+        self,
+        base: Any = None,
+        stage_probabilities: Mapping[str, float] | None = None,
+        open_stages: Sequence[str] = (),
+        stage_column: str = "stage",
+        drop: Sequence[str] = STAGE_DEPENDENT,
+        grade_shares: tuple[float, float, float] = (0.2, 0.3, 0.3),
+    ) -> None:
+        self.base = base
+        self.stage_probabilities = stage_probabilities
+        self.open_stages = open_stages
+        self.stage_column = stage_column
+        self.drop = drop
+        self.grade_shares = grade_shares
+
+    @property
+    def family(self) -> str:
+        """The per-deal model's family, with the stage prior (what serving's label says)."""
+        inner = family_of(self.base_) if hasattr(self, "base_") else family_of(self.base)
+        return f"{inner} with stage prior"
+
+    def fit(
+        self, X: pd.DataFrame, y: object, sample_weight: object = None, groups: object = None
+    ) -> StagePriorClassifier:
+        """Fit the per-deal model on creation rows `X` (stage and age left out), then set the
+        stage terms, grade cut points and importance. Returns self."""
+        y_arr, w = _check_fit_input(X, y, sample_weight)
+        prior = stage_probabilities(self.open_stages, dict(self.stage_probabilities or {}))
+        if prior is None:
+            raise InvalidInput(
+                "stage_probabilities: none of the open stages "
+                f"{list(self.open_stages)} has a probability; give the CRM's stage probabilities"
+            )
+        inputs = X.drop(columns=[c for c in self.drop if c in X.columns])
+        if self.base is None:
+            raise InvalidInput("base: give the per-deal model to fit (an unfitted scorer)")
+        base = clone(self.base)
+        base.fit(inputs, y_arr, w) if groups is None else base.fit(inputs, y_arr, w, groups)
+        self.base_ = base
+        self.slope_, self.intercept_ = _sigmoid_calibration(base)
+        first = _logit(next(iter(prior.values())))
+        self.offsets_ = np.array([_logit(p) - first for p in prior.values()], dtype=float)
+        self.encoder_ = _stage_encoder(base.encoder_, self.stage_column, prior)
+        self.feature_names_in_ = np.array(self.encoder_.columns, dtype=object)
+        self.n_features_in_ = len(self.encoder_.columns)
+        self.bias_ = float(self.slope_ * bias_of(base) + self.intercept_)
+        self.classes_ = np.array([0, 1])
+        matrix = self.encoder_.transform(X)
+        contrib = self.contributions(matrix)
+        p = self._calibrate(contrib.sum(axis=1) + self.bias_)
+        self.grade_cuts_ = _grade_cuts(p, w, self.grade_shares)
+        spread = np.abs(contrib).mean(axis=0)
+        spread[-1] = float(np.mean(np.abs(self.offsets_)))  # every stage, not only the first
+        self.importance_ = pd.Series(spread, index=self.encoder_.columns).sort_values(
+            ascending=False
+        )
+        return self
+
+    def _check(self) -> None:
+        if not hasattr(self, "base_"):
+            raise NotFittedError("this StagePriorClassifier is not fitted yet: call fit first")
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """Each input's term of the log-odds, `(rows, inputs)`: the per-deal model's terms
+        (scaled by its calibration slope) and, last, the stage's log-odds over the first
+        stage's (0 for a blank or unknown stage); the bias is `bias_`."""
+        self._check()
+        matrix = np.atleast_2d(matrix)
+        out = np.empty((len(matrix), self.n_features_in_))
+        out[:, :-1] = self.slope_ * contributions_of(self.base_, matrix[:, :-1])
+        codes = matrix[:, -1]
+        known = ~np.isnan(codes)
+        out[:, -1] = 0.0
+        out[known, -1] = self.offsets_[codes[known].astype(np.intp)]
+        return out
+
+    def _calibrate(self, raw: np.ndarray) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-np.asarray(raw, dtype=float)))
+        return np.clip(p, FLOOR, 1 - FLOOR)
+
+    def encode(self, X: pd.DataFrame) -> np.ndarray:
+        self._check()
+        return self.encoder_.transform(X)
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """The combined log-odds (before clipping)."""
+        return self.contributions(self.encode(X)).sum(axis=1) + self.bias_
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = self._calibrate(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def per_deal_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """The per-deal model's own probability (as at the first stage), for reports."""
+        self._check()
+        return np.asarray(self.base_.predict_proba(X))[:, 1]
+
+    def score_row(self, row: Mapping[str, Any]) -> float:
+        self._check()
+        x = self.encoder_.encode_row(row)
+        return float(self._calibrate(self.contributions(x).sum(axis=1) + self.bias_)[0])
+
+    def grade(self, p: float | np.ndarray) -> str | np.ndarray:
+        self._check()
+        graded = grades_for(np.atleast_1d(np.asarray(p, dtype=float)), self.grade_cuts_)
+        return str(graded[0]) if np.ndim(p) == 0 else graded
+
+    def model_for_row(self, row: Mapping[str, Any]) -> StagePriorClassifier:
+        return self
+
+    def parts(self, X: pd.DataFrame) -> list[tuple[np.ndarray, StagePriorClassifier]]:
+        return [(np.ones(len(X), dtype=bool), self)]
+
+    @property
+    def teams_with_own_model(self) -> list[str]:
+        return []
+
+    def importance(self) -> pd.Series:
+        """Mean absolute log-odds term per input on the training rows (the stage: over the
+        open stages), largest first."""
+        self._check()
+        return self.importance_
+
+
+def _sigmoid_calibration(model: Any) -> tuple[float, float]:
+    """(slope, intercept) of the model's calibration p = σ(slope·raw + intercept): what lets its
+    per-input terms be added to the stage's in log-odds."""
+    calibrator = getattr(model, "calibrator_", None)
+    if calibrator is not None:
+        kind, a, b = calibrator
+        if kind != "sigmoid":
+            raise InvalidInput(
+                "the per-deal model must be calibrated with a sigmoid (calibration='sigmoid') "
+                "to be combined with stage probabilities"
+            )
+        return float(a), float(b)
+    a, b = model.platt_
+    return float(a), float(b)
+
+
+def _stage_encoder(
+    inner: FeatureEncoder, column: str, probabilities: Mapping[str, float]
+) -> StageEncoder:
+    """The per-deal model's encoder with the stage added last, its levels the open stages in
+    pipeline order."""
+    encoder = StageEncoder(inner.max_levels)
+    encoder.__setstate__(
+        {
+            "max_levels": inner.max_levels,
+            "columns": [*inner.columns, column],
+            "levels": {**copy.deepcopy(inner.levels), column: list(probabilities)},
+            "stage_column": column,
+            "probabilities": dict(probabilities),
+        }
+    )
+    return encoder
+
+
+def fit_prior_families(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    probabilities: Mapping[str, float],
+    bases: Mapping[str, Any],
+    labels: dict[str, str],
+    warnings: list[str],
+) -> dict[str, StagePriorClassifier]:
+    """One `StagePriorClassifier` per family in `bases` (family → unfitted per-deal model),
+    fitted on creation rows `X`; a family that cannot be fitted is left out with a warning."""
+    fitted: dict[str, StagePriorClassifier] = {}
+    for family, base in bases.items():
+        model = StagePriorClassifier(base, dict(probabilities), tuple(probabilities))
+        try:
+            fitted[family] = model.fit(X, y)
+        except (InvalidInput, ValueError) as exc:
+            warnings.append(f"{family} could not be fitted ({exc}): left out of the comparison")
+            continue
+        fitted[family].field_labels_ = labels
+    return fitted
