@@ -60,8 +60,18 @@ def command(settings: Settings) -> list[str]:
     return [sys.executable, "-m", "training.cli", "track", *chosen]
 
 
-def retrain_commands(settings: Settings) -> list[list[str]]:
-    """`forecast retrain KIND --if-needed` with the settings' thresholds, deals then leads."""
+def retrain_datasets(settings: Settings) -> dict[str, list[str]]:
+    """The store's datasets of each model kind: each has its own champion to judge."""
+    with store.get_engine(settings).connect() as conn:
+        return {
+            "deals": store.list_datasets(conn, "opportunities"),
+            "leads": store.list_datasets(conn, "leads"),
+        }
+
+
+def retrain_commands(settings: Settings, datasets: dict[str, list[str]]) -> list[list[str]]:
+    """`forecast retrain KIND --data DATASET --if-needed` with the settings' thresholds, for each
+    dataset of `datasets` (by kind), deals then leads: each decided on its own champion."""
     limits = []
     for option, value in (
         ("--max-age-days", settings.retrain_max_age_days),
@@ -71,7 +81,11 @@ def retrain_commands(settings: Settings) -> list[list[str]]:
         if value is not None:
             limits += [option, str(value)]
     base = [sys.executable, "-m", "training.cli", "retrain"]
-    return [[*base, kind, "--if-needed", *limits, "--json"] for kind in ("deals", "leads")]
+    return [
+        [*base, kind, "--data", dataset, "--if-needed", *limits, "--json"]
+        for kind in ("deals", "leads")
+        for dataset in datasets.get(kind, [])
+    ]
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -94,10 +108,12 @@ async def run_once(settings: Settings, state: TrackingState) -> None:
 
 
 async def retrain_if_needed(settings: Settings, state: TrackingState) -> bool:
-    """`forecast retrain --if-needed` for deals and leads in child processes (the monitoring
-    rule, the same gate); True when a new champion was promoted (the caller reloads)."""
+    """`forecast retrain --if-needed` for every deal and lead dataset in child processes (the
+    monitoring rule, the same gate, each dataset's own champion); True when a new champion was
+    promoted (the caller reloads)."""
     promoted = False
-    for cmd in retrain_commands(settings):
+    datasets = await asyncio.to_thread(retrain_datasets, settings)
+    for cmd in retrain_commands(settings, datasets):
         ok, text = await _child(cmd, settings, last_line=False)
         try:
             said = json.loads(text) if ok else {}
@@ -105,7 +121,7 @@ async def retrain_if_needed(settings: Settings, state: TrackingState) -> bool:
             said = {}
         promoted |= bool((said.get("training") or {}).get("registration", {}).get("promoted"))
         verdict = said.get("decision", {}).get("reasons") or said.get("decision", {}).get("checks")
-        state.last_retrain = f"{cmd[4]}: {'; '.join(verdict or [text[-300:]])}"
+        state.last_retrain = f"{cmd[4]} of {cmd[6]}: {'; '.join(verdict or [text[-300:]])}"
         (log.info if ok else log.warning)("retrain --if-needed: %s", state.last_retrain)
     return promoted
 

@@ -312,11 +312,12 @@ def demo(
     settings = get_settings()
     for line in prepare_demo(settings, deals=deals, seed=seed):
         console.print(line)
-    registered = {row["kind"] for row in registry.list_models(settings)}
     present = _datasets(store.get_engine(settings))
     for kind, dataset in ((Kind.leads, DEMO_LEADS), (Kind.deals, DEMO_DEALS)):
-        if kind.value in registered:
-            console.print(f"a {kind.value} model is registered already: not retrained")
+        # Each dataset has its own model: a champion of another dataset (or an earlier install's
+        # model without a dataset) does not count.
+        if dataset in registry.champion_datasets(kind.value, settings):
+            console.print(f"a {kind.value} model of '{dataset}' is champion already: not retrained")
         elif dataset in present:
             console.print(f"training the {kind.value} model on '{dataset}'...")
             train_and_report(kind, dataset, seed=seed)
@@ -333,7 +334,7 @@ def demo(
         if "champion" in row["aliases"] and row["roc_auc"] is not None:
             ci = row.get("roc_auc_ci")
             console.print(
-                f"serving {row['kind']}: {row['name']} v{row['version']} "
+                f"serving {row['kind']} of '{row['dataset']}': {row['name']} v{row['version']} "
                 f"({row.get('family') or 'model'}), holdout AUC {row['roc_auc']:.3f}"
                 + (f" (95% CI {ci[0]:.3f}–{ci[1]:.3f})" if ci else "")
             )
@@ -378,26 +379,66 @@ app.add_typer(keys_app, name="keys")
 def keys_create(
     role: Annotated[str, typer.Option(help="scorer (CRM), viewer (managers) or admin")],
     name: Annotated[str, typer.Option(help="Who holds it, e.g. 'HubSpot production'")],
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="Bind the key to one dataset: its scoring requests score that dataset's models "
+            "only (a dataset in the store or one with a champion)"
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Create a key. The key is printed once; only its hash is stored."""
     from forecast import keys
 
-    with store.get_engine().begin() as conn:
-        record, plain = keys.create_key(conn, role, name)
+    settings = get_settings()
+    engine = store.get_engine(settings)
+    known: list[str] = []
+    if dataset is not None:  # the registry is asked only for a dataset the store does not hold
+        with engine.connect() as conn:
+            if dataset.strip() not in store.list_datasets(conn):
+                known = _champion_datasets(settings)
+    with engine.begin() as conn:
+        record, plain = keys.create_key(conn, role, name, dataset, known)
     if json_:
-        print_json({"id": record.id, "role": record.role, "name": record.name, "key": plain})
+        print_json(
+            {
+                "id": record.id,
+                "role": record.role,
+                "name": record.name,
+                "dataset": record.dataset,
+                "key": plain,
+            }
+        )
     else:
+        bound = f", dataset {record.dataset}" if record.dataset else ""
         console.print(
-            f"key {record.id} ({record.role}, {record.name}):\n{plain}\n"
+            f"key {record.id} ({record.role}, {record.name}{bound}):\n{plain}\n"
             "Store it now: it cannot be shown again."
         )
+
+
+def _champion_datasets(settings: Settings) -> list[str]:
+    """The datasets with a lead or deal champion, as far as the registry answers (a key may be
+    bound to one that is not in the store); none when it cannot be read."""
+    from forecast.errors import ForecastError
+    from forecast.modeling import registry
+    from forecast.modeling.registry.client import visit
+
+    found: list[str] = []
+    with visit(settings):
+        for kind in ("leads", "deals"):
+            try:
+                found += registry.champion_datasets(kind, settings)
+            except ForecastError as exc:
+                err_console.print(f"could not list the {kind} champions: {exc}")
+    return found
 
 
 @keys_app.command("list")
 @handles_errors
 def keys_list(json_: JsonOpt = False) -> None:
-    """Keys by id, role and name (never the keys themselves)."""
+    """Keys by id, role, name and the dataset a key is bound to (never the keys themselves)."""
     from forecast import keys
 
     with store.get_engine().connect() as conn:
@@ -407,7 +448,8 @@ def keys_list(json_: JsonOpt = False) -> None:
         return
     for r in rows:
         state = f"revoked {r['revoked_at']:%Y-%m-%d}" if r["revoked_at"] else "active"
-        console.print(f"{r['id']:>4}  {r['role']:<7} {r['prefix']}…  {r['name']}  ({state})")
+        bound = f"  dataset {r['dataset']}" if r["dataset"] else ""
+        console.print(f"{r['id']:>4}  {r['role']:<7} {r['prefix']}…  {r['name']}{bound}  ({state})")
 
 
 @keys_app.command("revoke")

@@ -415,14 +415,15 @@ def timing_cmd(
     It is compared with the per-stage close-time baseline (and the champion) on a time holdout:
     share won within 30/60/90 days, predicted vs observed, Brier and concordance.
     """
-    from forecast.modeling.registry import load_timing_champion, log_training
+    from forecast.modeling.registry import NO_DATASET, load_timing_champion, log_training
     from forecast.timing import train_timing
     from training.models_cli import _quiet_mlflow
 
     settings = get_settings()
     loaded = _load(data, mapping, settings, include_leaks)
     _quiet_mlflow()
-    champion = load_timing_champion(settings)
+    # Weighed against this dataset's champion only: each dataset has its own timing model.
+    champion = load_timing_champion(settings, dataset=loaded["dataset"] or NO_DATASET)
     result = train_timing(
         loaded["history"],
         settings=settings,
@@ -450,7 +451,7 @@ def timing_cmd(
             *[f"{m[f'won_{h}d_predicted']:.3f} / {m[f'won_{h}d_observed']:.3f}" for h in horizons],
         )
     console.print(table)
-    console.print(f"{reg.name} v{reg.version}: {reg.decision}")
+    console.print(f"{reg.name} v{reg.version} (dataset {reg.dataset}): {reg.decision}")
     for reason in reg.reasons:
         console.print(f"  {reason}")
 

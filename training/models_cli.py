@@ -52,6 +52,14 @@ MappingOpt = Annotated[
     typer.Option(help="Built-in mapping name or YAML file, for a path (default: detect)"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON")]
+ModelDatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset",
+        help="The dataset whose model to act on (each dataset has its own; default: the only "
+        "dataset with a model of that kind)",
+    ),
+]
 SeedOpt = Annotated[int | None, typer.Option(help="Random seed (default: FORECAST_SEED)")]
 PromoteOpt = Annotated[
     bool, typer.Option("--promote/--no-promote", help="Make the new model champion if it wins")
@@ -204,8 +212,9 @@ def _print_summary(summary: dict[str, Any], out: Console) -> None:
 def _print_registration(reg: dict[str, Any], out: Console) -> None:
     color = "green" if reg["promoted"] else "yellow"
     out.print(
-        f"[bold]{reg['name']} v{reg['version']}[/]: [{color}]{reg['decision']}[/] "
-        f"(champion before: {reg['champion_before'] or 'none'})"
+        f"[bold]{reg['name']} v{reg['version']}[/] (dataset {reg.get('dataset')}): "
+        f"[{color}]{reg['decision']}[/] "
+        f"(dataset's champion before: {reg['champion_before'] or 'none'})"
     )
     for reason in reg["reasons"]:
         out.print(f"  {reason}")
@@ -281,9 +290,10 @@ def _train_with(
             frames = {"dataset": source.summary.name, "history": source.summary, "field_names": {}}
         else:
             frames = load_training_data(data, mapping, kind, settings)
-        step("loading the current champion")
-        try:
-            champion = registry.load_champion(kind.value, settings)
+        step("loading the dataset's current champion")
+        try:  # only this dataset's: a model is never weighed against another dataset's
+            dataset = frames["dataset"] or registry.NO_DATASET
+            champion = registry.load_champion(kind.value, settings, dataset=dataset)
         except ForecastError:
             champion = None
         incumbent = champion.model if champion else None
@@ -412,12 +422,14 @@ def list_(json_: JsonOpt = False) -> None:
         console.print("no models registered yet: run `forecast train leads|deals`")
         return
     table = Table(title="registered models")
-    for col in ("kind", "name", "version", "aliases", "family", "ROC AUC", "AUC 95%", "Brier"):
+    columns = ("kind", "dataset", "name", "version", "aliases", "family", "ROC AUC", "AUC 95%")
+    for col in (*columns, "Brier"):
         table.add_column(col)
     for r in rows:
         ci = r.get("roc_auc_ci")
         table.add_row(
             r["kind"],
+            r["dataset"],
             r["name"],
             r["version"],
             ", ".join(r["aliases"]),
@@ -434,18 +446,19 @@ def list_(json_: JsonOpt = False) -> None:
 def show(
     kind: Annotated[Kind, typer.Argument(help="leads or deals")],
     version: Annotated[str | None, typer.Option(help="Version (default: the champion)")] = None,
+    dataset: ModelDatasetOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """One model version: metrics against the baselines, parameters, and its promotion decision."""
     from forecast.modeling import registry
 
     _quiet_mlflow()
-    info = registry.show_model(kind.value, version, get_settings())
+    info = registry.show_model(kind.value, version, get_settings(), dataset=dataset)
     if json_:
         print_json(info)
         return
     console.print(
-        f"[bold]{info['name']} v{info['version']}[/] "
+        f"[bold]{info['name']} v{info['version']}[/] dataset {info['dataset']}  "
         f"aliases: {', '.join(info['aliases']) or 'none'}  run {info['run_id']}"
         + (f"  family {info['family']}" if info.get("family") else "")
     )
@@ -472,12 +485,14 @@ def show(
 def promote_(
     kind: Annotated[Kind, typer.Argument(help="leads or deals")],
     version: Annotated[str | None, typer.Option(help="Version (default: the candidate)")] = None,
+    dataset: ModelDatasetOpt = None,
 ) -> None:
-    """Make a version champion if it beats the champion and every baseline; says why or why not."""
+    """Make a version champion if it beats its dataset's champion and every baseline; says why
+    or why not."""
     from forecast.modeling import registry
 
     _quiet_mlflow()
-    decision = registry.promote(kind.value, version, get_settings())
+    decision = registry.promote(kind.value, version, get_settings(), dataset=dataset)
     color = "green" if decision.promote else "yellow"
     console.print(f"[{color}]{'promoted' if decision.promote else 'not promoted'}[/]")
     for reason in decision.reasons:
@@ -488,10 +503,15 @@ def promote_(
 
 @models_app.command("rollback")
 @handles_errors
-def rollback(kind: Annotated[Kind, typer.Argument(help="leads or deals")]) -> None:
-    """Give `champion` back to the previous champion."""
+def rollback(
+    kind: Annotated[Kind, typer.Argument(help="leads or deals")],
+    dataset: ModelDatasetOpt = None,
+) -> None:
+    """Give `champion` of a dataset's model back to its previous champion."""
     from forecast.modeling import registry
 
     _quiet_mlflow()
-    version = registry.rollback(kind.value, get_settings())
-    console.print(f"champion of {kind.value} is now version {version}")
+    settings = get_settings()
+    version = registry.rollback(kind.value, settings, dataset=dataset)
+    chosen = dataset or registry.show_model(kind.value, version, settings)["dataset"]
+    console.print(f"champion of {kind.value} (dataset {chosen}) is now version {version}")

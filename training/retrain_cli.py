@@ -3,11 +3,14 @@
 The rule (`forecast.model_monitoring.retrain_decision`) looks at the champion's age, its realised
 AUC (its logged scores against the outcomes that came after them) and the PSI of its inputs;
 retraining goes through `forecast train`'s path, promotion gate included. Meant for cron.
+Each dataset has its own champion: the one judged is that of the dataset retrained (`--data`, or
+the store's only dataset of that kind), never another dataset's.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -46,37 +49,50 @@ def retrain(
     from forecast import model_monitoring as mm
 
     settings = get_settings()
+    dataset = dataset_of(kind, data, settings)
     if if_needed:
         rule = mm.RetrainRule(max_age_days, min_auc, max_psi)
-        decision = champion_decision(kind, data, rule, settings)
+        decision = champion_decision(kind, data, rule, settings, dataset=dataset)
     else:
         decision = mm.RetrainDecision(True, ["asked to retrain (no --if-needed)"], [])
-    out: dict[str, Any] = {"kind": kind.value, "decision": decision.to_dict()}
+    out: dict[str, Any] = {"kind": kind.value, "dataset": dataset, "decision": decision.to_dict()}
     if not json_:
         verdict = "retraining" if decision.retrain else "not retraining"
-        console.print(f"{kind.value}: {verdict}")
+        console.print(f"{kind.value} of {dataset}: {verdict}")
         for line in decision.reasons:
             console.print(f"  because {line}")
         for line in decision.checks:
             console.print(f"  fine: {line}")
     if decision.retrain:
-        out["training"] = _train(kind, data, None, json_, None, True, show=not json_)
+        out["training"] = _train(kind, data or dataset, None, json_, None, True, show=not json_)
     if json_:
         print_json(out)
 
 
 def champion_decision(
-    kind: Kind, data: str | None, rule: mm.RetrainRule, settings: Settings
+    kind: Kind,
+    data: str | None,
+    rule: mm.RetrainRule,
+    settings: Settings,
+    dataset: str | None = None,
 ) -> mm.RetrainDecision:
-    """The rule applied to the registered champion of `kind` (no champion: retrain)."""
+    """The rule applied to the registered champion of `kind` of the dataset retrained (none:
+    retrain)."""
     from forecast import model_monitoring as mm
     from forecast.errors import ForecastError
     from forecast.modeling import registry
 
-    rows = [r for r in registry.list_models(settings) if r["kind"] == kind.value]
+    dataset = dataset or dataset_of(kind, data, settings)
+    rows = [
+        r
+        for r in registry.list_models(settings)
+        if r["kind"] == kind.value and r["dataset"] == dataset
+    ]
     champion = next((r for r in rows if "champion" in r["aliases"]), None)
     if champion is None:
-        return mm.RetrainDecision(True, [f"no {kind.value} champion is registered"], [])
+        return mm.RetrainDecision(
+            True, [f"no {kind.value} champion is registered for dataset {dataset!r}"], []
+        )
     if not any(x is not None for x in (rule.max_age_days, rule.min_auc, rule.max_psi)):
         return mm.RetrainDecision(
             False, [], ["no check asked for: give --max-age-days, --min-auc or --max-psi"]
@@ -88,8 +104,7 @@ def champion_decision(
     )
     report: mm.Monitoring | None = None
     if rule.min_auc is not None or rule.max_psi is not None:
-        details = registry.show_model(kind.value, version, settings)
-        dataset = data or (details.get("params") or {}).get("dataset")
+        details = registry.show_model(kind.value, version, settings, dataset=dataset)
         try:
             report = _report(kind, dataset, version, details, settings)
         except ForecastError as exc:  # e.g. the dataset is gone: judged on what is left
@@ -97,6 +112,23 @@ def champion_decision(
             decision.checks.append(f"monitoring unavailable: {exc}")
             return decision
     return mm.retrain_decision(report, trained_at, rule)
+
+
+def dataset_of(kind: Kind, data: str | None, settings: Settings) -> str:
+    """The dataset `forecast train` would learn from, as it names it: a stored dataset (default:
+    the store's only one of that kind), a canonical Parquet folder's name, an export's mapping's
+    dataset."""
+    from forecast.data import store
+    from forecast.parquet_export import is_parquet_export
+
+    if data is not None and Path(data).exists():
+        if kind is Kind.deals and is_parquet_export(Path(data)):
+            return Path(data).name
+        from forecast.data.mapping import detect_mapping
+
+        return detect_mapping(Path(data)).dataset
+    with store.get_engine(settings).connect() as conn:
+        return store.resolve_dataset(conn, data, "opportunities" if kind is Kind.deals else "leads")
 
 
 def _report(

@@ -210,13 +210,21 @@ def test_retrain_if_needed_retrains_through_train_only_when_the_rule_says_so(
         registry,
         "list_models",
         lambda settings: [
-            {"kind": "deals", "version": "3", "aliases": ["champion"], "created": created}
+            {
+                "kind": "deals",
+                "dataset": "crm",
+                "version": "3",
+                "aliases": ["champion"],
+                "created": created,
+            }
         ],
     )
     monkeypatch.setattr(
         registry,
         "show_model",
-        lambda kind, version, settings: {"params": {"dataset": "crm", "split_cut": "2024-06-01"}},
+        lambda kind, version, settings, dataset=None: {
+            "params": {"dataset": "crm", "split_cut": "2024-06-01"}
+        },
     )
     trained: list[str] = []
     monkeypatch.setattr(

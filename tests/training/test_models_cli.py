@@ -36,7 +36,8 @@ def test_an_empty_registry_lists_no_models_and_says_how_to_get_one(cli: Cli):
     [
         (("models", "show", "leads"), "no leads model registered yet: run `forecast train leads`"),
         (("models", "rollback", "deals"), "no deals model registered yet"),
-        (("models", "promote", "leads"), "lead-qualification"),
+        (("models", "promote", "leads"), "no leads model registered yet"),
+        (("models", "promote", "leads", "--dataset", "crm"), "registered for dataset 'crm'"),
     ],
 )
 def test_acting_on_a_model_that_does_not_exist_is_one_error_line(cli: Cli, args, said):
