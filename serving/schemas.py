@@ -193,6 +193,17 @@ class DealScoreRequest(BaseModel):
     product: Name | None = Field(None, max_length=200)
     product_series: Name | None = Field(None, max_length=100)
     owner: Name | None = Field(None, max_length=200, description="The rep")
+#: A deal's own columns by name: the dataset's mapping's `features:` (others are refused).
+Attributes = Annotated[
+    dict[Name, FieldValueIn],
+    Field(
+        max_length=100,
+        description="The dataset's own columns kept as model inputs (its mapping's features:), "
+        "by name; a name it does not keep is refused",
+    ),
+]
+
+
     team: Name | None = Field(None, max_length=200)
     region: Name | None = Field(None, max_length=100)
     account: Name | None = Field(None, max_length=200)
@@ -211,6 +222,7 @@ class DealBatchRequest(BaseModel):
 
 class BatchScoreResponse(BaseModel):
     scores: list[ScoreResponse]
+    attributes: Attributes | None = None
 
 
 class ServedModelOut(BaseModel):
@@ -309,6 +321,7 @@ class OpportunityUpsert(OpportunityState):
 
 class OpportunityBatchRequest(BaseModel):
     model_config = ConfigDict(
+    attributes: Attributes | None = None
         extra="forbid",
         json_schema_extra={
             "examples": [{"opportunities": [{"id": "0060X00000abcDE", **OPPORTUNITY_EXAMPLE}]}]

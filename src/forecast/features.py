@@ -7,6 +7,11 @@ field at its value then, left-out fields blank) plus the rep's and the account's
 deals closed strictly *before* `as_of`. The label is whether the deal was eventually won (as far
 as the history given knows). Fields revealed at close (`closed_at`, `status`,
 `amount_estimated`, CSAT) never become features.
+
+A dataset's own columns kept as model inputs (`DealHistory.attributes`, its mapping's
+`features:`) follow `DEAL_FEATURES` in the rows under their own names (which no canonical name
+takes), so reasons name them as the user does: "Original Traffic Source = Organic search".
+They are static attributes, known from creation like a flat export's `sector`.
 """
 
 from __future__ import annotations
@@ -47,6 +52,17 @@ DEAL_NUMERIC: tuple[str, ...] = (
     "account_closed_deals",
 )
 DEAL_FEATURES: tuple[str, ...] = DEAL_CATEGORICAL + DEAL_NUMERIC
+#: What deal rows carry besides inputs: never features, and never a custom feature's name.
+ROW_BOOKKEEPING: tuple[str, ...] = (
+    "id",
+    "as_of",
+    "created_at",
+    "owner",
+    "account",
+    "closed_at",
+    "won",
+    "weight",
+)
 #: Inputs that move as history accumulates whatever else happens: counts of past closes, and
 #: the win rates shrunk toward the overall one by those counts (`RATE_PRIOR_DEALS`).
 GROWS_WITH_HISTORY: frozenset[str] = frozenset(
@@ -283,7 +299,20 @@ def deal_rows_at(
     won = (status == WON).astype(float)
     won[~np.isin(status, [WON, LOST])] = np.nan
     cols["won"] = won
-    names = ["id", "as_of", "created_at", "owner", "account", *DEAL_FEATURES, "closed_at", "won"]
+    for col in history.attributes:  # numbers stay numbers; text stays text, blank or not
+        values = rows[col].reset_index(drop=True)
+        cols[col] = values if is_numeric_dtype(values) else values.astype(object)
+    names = [
+        "id",
+        "as_of",
+        "created_at",
+        "owner",
+        "account",
+        *DEAL_FEATURES,
+        *history.attributes,
+        "closed_at",
+        "won",
+    ]
     return pd.DataFrame({c: cols[c] for c in names})
 
 
@@ -374,17 +403,36 @@ def with_deal_weights(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def model_features(left_out: frozenset[str] | set[str] = frozenset()) -> list[str]:
-    """`DEAL_FEATURES` without the fields the leak check left out and what is derived from them
-    (with no account, an "account's past win rate" is only the overall rate: not a reason)."""
-    return [c for c in DEAL_FEATURES if c not in left_out and DERIVED_FROM.get(c) not in left_out]
+def model_features(
+    left_out: frozenset[str] | set[str] = frozenset(), attributes: Sequence[str] = ()
+) -> list[str]:
+    """`DEAL_FEATURES` and the dataset's own `attributes`, without the fields the leak check
+    left out and what is derived from them (with no account, an "account's past win rate" is
+    only the overall rate: not a reason)."""
+    canonical = [
+        c for c in DEAL_FEATURES if c not in left_out and DERIVED_FROM.get(c) not in left_out
+    ]
+    return canonical + [c for c in attributes if c not in left_out]
+
+
+def history_features(history: DealHistory) -> list[str]:
+    """The deal model's inputs for this history: `model_features` with its own attributes."""
+    return model_features(history.left_out, history.attributes)
+
+
+def custom_columns(rows: pd.DataFrame) -> list[str]:
+    """The dataset's own attributes among deal rows' columns (what `deal_rows_at` adds after
+    `DEAL_FEATURES`: any column that is neither an input nor bookkeeping)."""
+    known = {*DEAL_FEATURES, *ROW_BOOKKEEPING, *REVEALED_AT_CLOSE}
+    return [str(c) for c in rows.columns if c not in known]
 
 
 def deal_features(
     rows: pd.DataFrame, left_out: frozenset[str] | set[str] = frozenset()
 ) -> pd.DataFrame:
-    """The model's input columns of deal rows, in a fixed order (nothing revealed at close)."""
-    return rows[model_features(left_out)].copy()
+    """The model's input columns of deal rows, in a fixed order (nothing revealed at close):
+    the canonical inputs, then the dataset's own attributes the rows carry."""
+    return rows[model_features(left_out, custom_columns(rows))].copy()
 
 
 @dataclass

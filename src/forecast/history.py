@@ -14,6 +14,15 @@ first observation stands in (a flat export is the only record of a deal's attrib
 whose first-seen values give away which deals were still open at the export is caught by
 `forecast.export_leaks` and left out of model inputs (`left_out`).
 
+A dataset's own columns kept as model inputs (its mapping's `features:`, `DealHistory.attributes`)
+are **static attributes**: the field history tracks the canonical fields only, so each deal's
+custom value is its latest one (a flat export's final value, a push's newest), read as known
+since the deal's creation. That is how a flat export's `sector` or `account_*` are read too, and
+the same export-state leak check guards them: a custom column whose blankness or values tell open
+from closed deals is left out, with the reason in `leak_notes`. A text column with a different
+value on nearly every deal (`IDENTIFIER_SHARE`) is an identifier or free text, not a property a
+model can learn from, and is left out as well.
+
 Whatever needs "as of t" asks this object: snapshots and KPIs (`as_of`), training rows and
 time-to-close rows (`rows_at`), the models fitted as of a date (`known_before`), forecasts,
 backtests and the at-risk list.
@@ -46,6 +55,10 @@ STAGE_LOG_COLUMNS = ("opportunity_id", "stage", "entered_at")
 VIEWS_KEPT = 4
 #: How many `as_of` states a history keeps.
 STATES_KEPT = 2
+#: A custom text attribute distinct on at least this share of the deals that have it (and on
+#: more than `IDENTIFIER_MIN` deals) names deals rather than describing them.
+IDENTIFIER_SHARE = 0.9
+IDENTIFIER_MIN = 50
 
 
 def as_timestamp(value: object) -> pd.Timestamp:
@@ -66,6 +79,8 @@ class DatasetOptions:
     #: The CRM's configured probability of each stage (a preset's or a mapping's), as
     #: (stage, probability) pairs; empty where none is given.
     stage_probabilities: tuple[tuple[str, float], ...] = ()
+    #: The dataset's own columns kept as model inputs (its mapping's `features:`), by name.
+    features: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> DatasetOptions:
@@ -74,6 +89,7 @@ class DatasetOptions:
         return cls(
             amount_known_before_close=bool(data.get("amount_known_before_close", True)),
             stage_probabilities=tuple((str(s), float(p)) for s, p in given.items()),
+            features=tuple(str(f) for f in data.get("features") or ()),
         )
 
 
@@ -171,7 +187,18 @@ class DealHistory:
         if check_leaks:
             findings = find_export_leaks(history)
             history = history.leaving_out([f.field for f in findings], [f.note for f in findings])
+        named = _identifiers(deals, [a for a in history.attributes if a not in history.left_out])
+        if named:
+            history = history.leaving_out(
+                named, [f"{a}: {why}; left out" for a, why in named.items()]
+            )
         return history
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """The dataset's own columns kept as model inputs that the deals carry (static: see the
+        module docstring)."""
+        return tuple(f for f in self.options.features if f in self.deals.columns)
 
     def leaving_out(self, fields: Iterable[str], notes: Iterable[str] = ()) -> DealHistory:
         """The same history whose model inputs leave `fields` out (blank for every deal)."""
@@ -351,6 +378,8 @@ class DealHistory:
             if "amount_estimated" in fields:
                 estimated = np.asarray(fields["amount_estimated"], dtype=object)
                 fields["amount_estimated"] = np.where(is_open, True, estimated)
+        for col in self.attributes:  # static: the deal's latest value, at every date
+            fields[col] = self.deals[col].to_numpy()[pos]
         if for_models:
             for col in self.left_out:
                 if col in fields:
@@ -476,6 +505,23 @@ def observations_of(deals: pd.DataFrame) -> pd.DataFrame:
         if col in deals:
             frame[col] = deals[col].to_numpy()
     return frame
+
+
+def _identifiers(deals: pd.DataFrame, names: Iterable[str]) -> dict[str, str]:
+    """Custom text attributes that name deals rather than describe them, with why."""
+    out = {}
+    for col in names:
+        values = deals[col]
+        if is_numeric_dtype(values):
+            continue
+        present = values.dropna()
+        distinct = present.nunique()
+        if len(present) > IDENTIFIER_MIN and distinct >= IDENTIFIER_SHARE * len(present):
+            out[col] = (
+                f"{distinct:,} different values on {len(present):,} deals (an identifier or free "
+                "text, not a property a model can learn from)"
+            )
+    return out
 
 
 def _typed_like(frame: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:

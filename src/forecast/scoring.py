@@ -311,6 +311,7 @@ def explain(served: Served, encoded: Encoded, predicted: Prediction, top: int = 
 def _collector_paused(pause: bool) -> Iterator[None]:
     """Python's cycle collector held off while a big batch's results are made: they are plain
     lists and dicts (no cycles to find), but tens of thousands of them set off collections that
+    row.update(_attributes(context, deal.get("attributes")))
     walk every object of the process, which cost more than making them."""
     if not pause or not gc.isenabled():
         yield
@@ -319,6 +320,23 @@ def _collector_paused(pause: bool) -> Iterator[None]:
     try:
         yield
     finally:
+def _attributes(context: DealContext, given: object) -> dict[str, Any]:
+    """A request's `attributes`: the dataset's own columns kept as model inputs (its mapping's
+    `features:`), by name; a name it does not declare is refused, naming it."""
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        raise InvalidInput(f"attributes: give {{name: value}}, got {given!r}")
+    declared = context.history.attributes
+    unknown = sorted(str(k) for k in given if k not in declared)
+    if unknown:
+        kept = ", ".join(repr(a) for a in declared) or "none"
+        raise InvalidInput(
+            f"attributes: {unknown} not features of dataset '{context.dataset}' (it keeps: {kept})"
+        )
+    return {str(k): v for k, v in given.items()}
+
+
         gc.enable()
 
 

@@ -83,7 +83,10 @@ def read_export(
         report=job.report,
     )
     if m.kind == "opportunities":
-        export.opportunities = _concat(opps).drop(columns=["dataset"]).reset_index(drop=True)
+        export.opportunities = store.with_attributes(
+            _concat(opps).drop(columns=["dataset"]).reset_index(drop=True),
+            m.options.get("features", []),
+        )
         export.history = (
             _concat(hist)
             .drop(columns=["dataset"])
@@ -231,6 +234,7 @@ class _Job(CanonicalRows):
         self.report = ImportReport(dataset=self.dataset, files=[str(self.main)])
         self.csv = self._csv_options()
         self.columns = self.mapping.column_map()
+        self.features = self.mapping.feature_labels  # name → the file's column
         self.skew_fixed = 0  # deals closed within the clock-skew tolerance before creation
         self.joins = [self._read_join(j.file, j.key, j.loose_key) for j in self.mapping.joins]
         self.seen_ids: set[str] = set()
@@ -397,6 +401,7 @@ class _Job(CanonicalRows):
                 f"{file}: missing required column(s) {missing}; the file has "
                 f"{sorted(c for c in raw.columns if c != '__line')}"
             )
+        self._match_features(available, file)
         if self.checked_header:
             return
         self.checked_header = True
@@ -431,6 +436,25 @@ class _Job(CanonicalRows):
                 del self.columns[f]
                 if not self.checked_header:
                     self.report.notes.append(f"no {column!r} column: {f} left blank")
+
+    def _match_features(self, available: set[str], file: Path) -> None:
+        """Each `features:` column found in the file, ignoring case and spaces as mapped
+        columns are; one the file lacks is an error naming it (a model input is never blank
+        by a typo)."""
+        loose = {loose_key(c): c for c in available if c != "__line"}
+        unknown = []
+        for name, column in self.features.items():
+            if column in available:
+                continue
+            if loose_key(column) in loose:
+                self.features[name] = loose[loose_key(column)]
+            else:
+                unknown.append(column)
+        if unknown:
+            raise InvalidInput(
+                f"{file}: features: no column(s) {unknown}; the file has "
+                f"{sorted(c for c in available if c != '__line')}"
+            )
 
     def _stage_entered_columns(self, available: set[str]) -> None:
         """The mapping's "Date entered {stage}" columns the file has, by open stage: each deal's

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 from forecast.data import store
 from forecast.data.mapping import (
@@ -56,6 +57,7 @@ class CanonicalRows:
     mapping: Mapping
     report: ImportReport
     columns: dict[str, str]
+    features: dict[str, str]
     stages: StageSet | None
     dataset: str
     export_date: Any
@@ -192,13 +194,38 @@ class CanonicalRows:
         out["created_at"] = out["created_at"].fillna(self.export_date)
         out["updated_at"] = out["updated_at"].fillna(self.export_date)
         out["dataset"] = self.dataset
+        out["attributes"] = self._attributes(raw)
 
         self.report.bad_rows += int(bad.sum())
         good = out[~bad]
         if stored is not None:
             good = self._keep_first_sighting(good, stored)
         history = self._derived_history(good, raw.loc[good.index], stored)
-        return good[["dataset", *[c for c in store.OPPORTUNITY_COLUMNS if c != "dataset"]]], history
+        columns = ["dataset", *[c for c in store.OPPORTUNITY_COLUMNS if c != "dataset"]]
+        return good[[*columns, "attributes"]], history
+
+    def _feature_values(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """The `features:` columns under their names: numbers where every value given reads
+        as one in the mapping's notation ("1.234,5" included), else text."""
+        out = pd.DataFrame(index=raw.index)
+        for name, column in self.features.items():
+            values = raw[column]
+            if not is_numeric_dtype(values):
+                fixed = self._numbers_if_all_are(values)
+                numbers = pd.to_numeric(fixed, errors="coerce")
+                if values.notna().any() and numbers[values.notna()].notna().all():
+                    values = numbers
+                else:
+                    values = values.astype("str").str.strip().where(values.notna())
+            out[name] = values
+        return out
+
+    def _attributes(self, raw: pd.DataFrame) -> list[dict[str, Any] | None]:
+        """Per row, its features as the JSON the store keeps (None without `features:`)."""
+        if not self.features:
+            return [None] * len(raw)
+        values = self._feature_values(raw).astype(object)
+        return values.where(values.notna(), None).to_dict("records")
 
     def _one_close_date(
         self, out: pd.DataFrame, raw: pd.DataFrame, bad: pd.Series, closed: pd.Series
@@ -435,7 +462,11 @@ class CanonicalRows:
             )
         used = set(cols.values()) | set(self.mapping.drop_columns) | {"__line"}
         attr_cols = [c for c in raw.columns if c not in used]
+        if self.features:  # only the columns the mapping keeps, under their names
+            attr_cols = list(self.features.values())
         attrs = raw[attr_cols].apply(self._numbers_if_all_are)
+        if self.features:
+            attrs.columns = list(self.features)
         attrs = attrs.astype(object).where(attrs.notna(), None)
         self.report.bad_rows += int(bad.sum())
         good = ~bad

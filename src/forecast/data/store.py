@@ -363,7 +363,12 @@ def upsert_opportunities(conn: Connection, frame: pd.DataFrame, stages: StageSet
 def state_keys(frame: pd.DataFrame, stages: StageSet) -> pd.Series:
     """Per deal row: its stage's place in the funnel, then a digest of its content."""
     content = [c for c in OPPORTUNITY_COLUMNS if c in frame.columns and c != "updated_at"]
-    digest = _row_keys(frame[content]).map(lambda text: hashlib.sha1(text.encode()).hexdigest())
+    keyed = frame[content]
+    if "attributes" in frame:  # one text per content, whatever order the keys came in
+        keyed = keyed.assign(
+            attributes=[json.dumps(a, sort_keys=True) for a in frame["attributes"]]
+        )
+    digest = _row_keys(keyed).map(lambda text: hashlib.sha1(text.encode()).hexdigest())
     rank = frame["stage"].map({s: i for i, s in enumerate(stages.all_stages)}).fillna(99)
     return rank.astype("int64").map("{:02d}".format) + ":" + digest
 
@@ -499,13 +504,44 @@ def _typed(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
 
 
 def load_opportunities(engine: Engine, dataset: str) -> pd.DataFrame:
-    """Every deal of a dataset as the canonical frame (one row per deal, current state)."""
-    query = select(*[opportunities.c[n] for n in OPPORTUNITY_COLUMNS]).where(
-        opportunities.c.dataset == dataset
-    )
+    """Every deal of a dataset as the canonical frame (one row per deal, current state), with
+    the dataset's declared features (`features:` of its mapping) as columns after them."""
+    query = select(
+        *[opportunities.c[n] for n in OPPORTUNITY_COLUMNS], opportunities.c.attributes
+    ).where(opportunities.c.dataset == dataset)
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
-    return _typed(frame, opportunities)
+        options = get_dataset(conn, dataset)["options"] or {}
+    attributes = frame.pop("attributes")
+    frame = _typed(frame, opportunities)
+    frame["attributes"] = [_json(a) for a in attributes]
+    return with_attributes(frame, dataset_features(options))
+
+
+def dataset_features(options: dict | None) -> list[str]:
+    """The names of a dataset's own columns kept as model inputs (its mapping's `features:`)."""
+    return [str(n) for n in (options or {}).get("features") or []]
+
+
+def with_attributes(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """`frame` with its `attributes` (a dict per row, as the store keeps them) spread into one
+    column per name: numbers where every value given is a number, else text; blank where a
+    deal has none. Attributes not named are dropped (a feature the mapping no longer keeps)."""
+    given = frame["attributes"] if "attributes" in frame else pd.Series(None, index=frame.index)
+    frame = frame.drop(columns=["attributes"], errors="ignore")
+    if not names:
+        return frame
+    values = pd.DataFrame(
+        [a if isinstance(a, dict) else {} for a in given], index=frame.index, columns=list(names)
+    )
+    return pd.concat([frame, infer_types(values)], axis=1)
+
+
+def _json(value: object) -> dict | None:
+    """A JSON column's value as a dict (drivers return text or the parsed value)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else None
 
 
 def load_history(engine: Engine, dataset: str) -> pd.DataFrame:

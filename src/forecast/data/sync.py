@@ -15,6 +15,11 @@ stages, so a push obeys the same rules as an import, and every push is kept as a
   reads what it reports inside that lock), so concurrent pushes lose nothing and two identical
   pushes report one insert.
 
+A push may carry `attributes`: the dataset's own columns kept as model inputs (its mapping's
+`features:`), by name. They are stored with the deal's state (`opportunities.attributes`); a name
+the dataset does not declare is refused, naming it. They have no field history: a model reads a
+deal's latest value at every date, as it reads a flat export's (see `forecast.history`).
+
 Bad input rejects the whole call, naming each field and value (`UnknownStage`, `InvalidInput`).
 """
 
@@ -62,6 +67,8 @@ FIELDS = (
     "csat",
 )
 DATE_FIELDS = ("updated_at", "created_at", "closed_at", "expected_close_at")
+#: A push's own columns by name: only the dataset's declared features (`features:`).
+ATTRIBUTES = "attributes"
 #: How far ahead of this server's clock an `updated_at` may be (clock skew between systems).
 #: Further would freeze the deal: every real update after it would look older.
 FUTURE_TOLERANCE = timedelta(days=1)
@@ -133,7 +140,10 @@ def sync_opportunities(
         name = store.resolve_dataset(conn, dataset, "opportunities")
         stages = store.dataset_stages(conn, name)
         info = store.get_dataset(conn, name)
+    features = store.dataset_features(info.get("options"))
     ids = [_id(d, _at(where, i)) for i, d in enumerate(deals)]
+    for i, d in enumerate(deals):
+        _check_attributes(d, _at(where, i), name, features)
     _no_duplicates(ids, where)
     out = SyncReport(name)
     with store.transaction(engine) as conn:
@@ -144,11 +154,13 @@ def sync_opportunities(
             for i, d in enumerate(deals)
         ]
         frame = pd.DataFrame(rows, columns=list(FIELDS))
+        for feature in features:
+            frame[feature] = [(d.get(ATTRIBUTES) or {}).get(feature) for d in deals]
         try:
             import_frame(
                 engine,
                 frame,
-                _mapping(name, stages, info),
+                _mapping(name, stages, info, features),
                 dataset=name,
                 on_error="reject",
                 conn=conn,
@@ -196,7 +208,7 @@ def _no_duplicates(ids: list[str], where: str) -> None:
 def _row(
     deal: Mapping[str, Any], at: str, stages: StageSet, stored: dict | None, now: datetime
 ) -> dict[str, Any]:
-    unknown = sorted(set(deal) - set(FIELDS))
+    unknown = sorted(set(deal) - {*FIELDS, ATTRIBUTES})
     if unknown:
         raise InvalidInput(
             f"{at}{unknown[0]}: not a field of an opportunity; the fields are {', '.join(FIELDS)}"
@@ -242,6 +254,27 @@ def _row(
     return row
 
 
+def _check_attributes(
+    deal: Mapping[str, Any], at: str, dataset: str, features: Sequence[str]
+) -> None:
+    """A push's `attributes` are a dataset's declared features, each given a plain value."""
+    given = deal.get(ATTRIBUTES)
+    if given is None:
+        return
+    if not isinstance(given, Mapping):
+        raise InvalidInput(f"{at}{ATTRIBUTES}: give {{name: value}}, got {given!r}")
+    unknown = sorted(str(k) for k in given if k not in features)
+    if unknown:
+        declared = ", ".join(repr(f) for f in features) or "none"
+        raise InvalidInput(
+            f"{at}{ATTRIBUTES}: {unknown} not features of dataset {dataset!r} (it keeps: "
+            f"{declared}; declare others in its mapping's features: and import it again)"
+        )
+    for key, value in given.items():
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise InvalidInput(f"{at}{ATTRIBUTES}.{key}: a text or a number, got {value!r}")
+
+
 def _date_text(value: object) -> object:
     """ISO text in naive UTC for the import; text that is no date is passed on as it is, for
     the import to report."""
@@ -261,9 +294,12 @@ def _timestamp(value: object) -> pd.Timestamp | None:
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
 
 
-def _mapping(dataset: str, stages: StageSet, info: dict) -> ImportMapping:
-    """The canonical columns with the dataset's own stages, leak columns and amount rules, so
-    a push leaves the dataset's settings as the import that made it left them."""
+def _mapping(
+    dataset: str, stages: StageSet, info: dict, features: Sequence[str] = ()
+) -> ImportMapping:
+    """The canonical columns with the dataset's own stages, leak columns, amount rules, stage
+    probabilities and features, so a push leaves the dataset's settings as the import that
+    made it left them."""
     options = info.get("options") or {}
     rules = AmountRules(known_before_close=bool(options.get("amount_known_before_close", True)))
     return load_mapping("canonical").model_copy(
@@ -276,6 +312,8 @@ def _mapping(dataset: str, stages: StageSet, info: dict) -> ImportMapping:
             "history_file": None,
             "main": None,
             "detect": [],
+            "features": {f: f for f in features},
+            "stage_probabilities": dict(options.get("stage_probabilities") or {}),
         }
     )
 
