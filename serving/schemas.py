@@ -182,17 +182,6 @@ DEAL_EXAMPLE = {
 }
 
 
-class DealScoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
-    id: Name | None = Field(None, max_length=200, description="Your id, echoed back")
-    stage: Name = Field(min_length=1, max_length=100, description="A stage of the dataset")
-    created_at: datetime | None = None
-    stage_entered_at: datetime | None = Field(None, description="Default: created_at")
-    amount: Amount | None = None
-    list_price: Amount | None = None
-    product: Name | None = Field(None, max_length=200)
-    product_series: Name | None = Field(None, max_length=100)
-    owner: Name | None = Field(None, max_length=200, description="The rep")
 #: A deal's own columns by name: the dataset's mapping's `features:` (others are refused).
 Attributes = Annotated[
     dict[Name, FieldValueIn],
@@ -204,6 +193,17 @@ Attributes = Annotated[
 ]
 
 
+class DealScoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
+    id: Name | None = Field(None, max_length=200, description="Your id, echoed back")
+    stage: Name = Field(min_length=1, max_length=100, description="A stage of the dataset")
+    created_at: datetime | None = None
+    stage_entered_at: datetime | None = Field(None, description="Default: created_at")
+    amount: Amount | None = None
+    list_price: Amount | None = None
+    product: Name | None = Field(None, max_length=200)
+    product_series: Name | None = Field(None, max_length=100)
+    owner: Name | None = Field(None, max_length=200, description="The rep")
     team: Name | None = Field(None, max_length=200)
     region: Name | None = Field(None, max_length=100)
     account: Name | None = Field(None, max_length=200)
@@ -211,6 +211,7 @@ Attributes = Annotated[
     account_country: Name | None = Field(None, max_length=100)
     account_employees: Amount | None = None
     account_revenue: Amount | None = None
+    attributes: Attributes | None = None
 
 
 class DealBatchRequest(BaseModel):
@@ -222,7 +223,6 @@ class DealBatchRequest(BaseModel):
 
 class BatchScoreResponse(BaseModel):
     scores: list[ScoreResponse]
-    attributes: Attributes | None = None
 
 
 class ServedModelOut(BaseModel):
@@ -309,6 +309,7 @@ class OpportunityState(BaseModel):
     )
     forecast_category: ForecastCategory | None = None
     csat: Number | None = None
+    attributes: Attributes | None = None
 
 
 class OpportunityUpsert(OpportunityState):
@@ -321,7 +322,6 @@ class OpportunityUpsert(OpportunityState):
 
 class OpportunityBatchRequest(BaseModel):
     model_config = ConfigDict(
-    attributes: Attributes | None = None
         extra="forbid",
         json_schema_extra={
             "examples": [{"opportunities": [{"id": "0060X00000abcDE", **OPPORTUNITY_EXAMPLE}]}]

@@ -311,7 +311,6 @@ def explain(served: Served, encoded: Encoded, predicted: Prediction, top: int = 
 def _collector_paused(pause: bool) -> Iterator[None]:
     """Python's cycle collector held off while a big batch's results are made: they are plain
     lists and dicts (no cycles to find), but tens of thousands of them set off collections that
-    row.update(_attributes(context, deal.get("attributes")))
     walk every object of the process, which cost more than making them."""
     if not pause or not gc.isenabled():
         yield
@@ -320,23 +319,6 @@ def _collector_paused(pause: bool) -> Iterator[None]:
     try:
         yield
     finally:
-def _attributes(context: DealContext, given: object) -> dict[str, Any]:
-    """A request's `attributes`: the dataset's own columns kept as model inputs (its mapping's
-    `features:`), by name; a name it does not declare is refused, naming it."""
-    if given is None:
-        return {}
-    if not isinstance(given, Mapping):
-        raise InvalidInput(f"attributes: give {{name: value}}, got {given!r}")
-    declared = context.history.attributes
-    unknown = sorted(str(k) for k in given if k not in declared)
-    if unknown:
-        kept = ", ".join(repr(a) for a in declared) or "none"
-        raise InvalidInput(
-            f"attributes: {unknown} not features of dataset '{context.dataset}' (it keeps: {kept})"
-        )
-    return {str(k): v for k, v in given.items()}
-
-
         gc.enable()
 
 
@@ -484,12 +466,30 @@ def deal_row(context: DealContext, deal: Mapping[str, Any], as_of: object = None
     created = _when(deal.get("created_at"), "created_at")
     entered = _when(deal.get("stage_entered_at"), "stage_entered_at") or created
     row = {k: deal.get(k) for k in feat.DEAL_FEATURES if k in deal}
+    row.update(_attributes(context, deal.get("attributes")))
     row["stage"] = stage
     row["stage_index"] = context.stages.order(stage)
     row["age_days"] = (t - created).total_seconds() / 86_400 if created is not None else None
     row["days_in_stage"] = (t - entered).total_seconds() / 86_400 if entered is not None else None
     row.update(context.win_rates.lookup(deal.get("owner"), deal.get("account")))
     return row
+
+
+def _attributes(context: DealContext, given: object) -> dict[str, Any]:
+    """A request's `attributes`: the dataset's own columns kept as model inputs (its mapping's
+    `features:`), by name; a name it does not declare is refused, naming it."""
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        raise InvalidInput(f"attributes: give {{name: value}}, got {given!r}")
+    declared = context.history.attributes
+    unknown = sorted(str(k) for k in given if k not in declared)
+    if unknown:
+        kept = ", ".join(repr(a) for a in declared) or "none"
+        raise InvalidInput(
+            f"attributes: {unknown} not features of dataset '{context.dataset}' (it keeps: {kept})"
+        )
+    return {str(k): v for k, v in given.items()}
 
 
 def _when(value: object, name: str) -> pd.Timestamp | None:
