@@ -5,6 +5,14 @@ cut date (`features`' as-of snapshots) and are tested on deals that closed after
 the cut on, each deal weighing one. Every family (LightGBM per team, logistic regression, naive
 Bayes) is fitted; the one registered is the best that really beats the per-stage win rate on
 the holdout (`fitting.choose_family`, resampling whole deals for its intervals).
+
+Where the stage history is flat (an export of current stages only: `FLAT_STAGE_SHARE` of the
+training snapshots in one stage) and the CRM's stage probabilities are known, a snapshot model
+could not rank stages; each family is then fitted as a per-deal model on one row per training
+deal as known at its creation and combined in odds with the stage probabilities
+(`stage_prior.StagePriorClassifier`), and the run's `method` says so, with the holdout AUC
+beside a LightGBM of the creation rows. Without stage probabilities the snapshot model stays and
+the warning says it cannot rank stages.
 """
 
 from __future__ import annotations
@@ -124,7 +132,9 @@ def train_deals(
     while a deal is open; fields the export-state leak check left out are not used.
     `field_names` maps canonical fields to the export's own column names, for reasons in the
     user's words. `engine` (default: in process) builds the rows and fits the booster; on a
-    Dask cluster (`dask_training.DaskEngine`) every other step is the same.
+    Dask cluster (`dask_training.DaskEngine`) every other step is the same. A flat stage history
+    with the CRM's stage probabilities trains the stage-prior model (module docstring); its
+    creation rows are built in process, from the training deals the engine gathered.
     """
     engine = engine or InProcess()
     started = time.perf_counter()

@@ -6,7 +6,9 @@ exact TreeSHAP (`pred_contrib=True`) with `method="shap"`. A logistic regression
 champion (`forecast.modeling.families`) gives its exact per-field terms instead (coef × (x −
 training mean) summed per field; each field's log-likelihood ratio), said the same way. Each
 factor is mapped back to the user's original field name and value and said in plain words,
-e.g. "Lead Source = Reference: raises the score".
+e.g. "Lead Source = Reference: raises the score". A model's encoder may say an input its own way
+(`say`): the stage-prior deal model (`forecast.modeling.stage_prior`) says the stage's term as
+the CRM's stage probability.
 
 The pieces are shared by the scoring service (`forecast.scoring`, which serves the API) and by
 `explain` below (training reports, a DataFrame): `top_factors` picks, for a whole batch at once,
