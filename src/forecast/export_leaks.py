@@ -98,6 +98,8 @@ def _leaks(
         return []
     frame = deals[sample].reset_index(drop=True)
     y = is_open[sample].astype(int)
+    if y.min() == y.max():  # open deals only, or closed only: nothing to compare
+        return []
     band = _bands(frame["created_at"])
     out = []
     for col in columns:

@@ -378,7 +378,7 @@ class Mapping(BaseModel):
             if loose_key(label) in seen:
                 raise ValueError(f"features: {seen[loose_key(label)]!r} and {label!r} are one name")
             seen[loose_key(label)] = label
-        mapped = self.column_map() if isinstance(self.columns, dict) else {}
+        mapped = self.column_map()
         twice = {c: f for f, c in mapped.items() if c in self.features}
         if twice:
             raise ValueError(f"features: column(s) already mapped to a canonical field: {twice}")
