@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -97,10 +96,12 @@ async def _reload_champions(state: State) -> None:
 
 def _keep_pinned(loaded: scoring.ModelSet, before: scoring.ModelSet) -> scoring.ModelSet:
     """The loaded set, except a kind whose model was put on `app.state.models` before start-up
-    (a test's or a benchmark's fitted model), which keeps that model."""
-    return dataclasses.replace(
-        loaded, lead=before.lead or loaded.lead, deal=before.deal or loaded.deal
-    )
+    (a test's or a benchmark's fitted model), which serves as that kind's default dataset's."""
+    if before.lead is not None:
+        loaded.lead = before.lead
+    if before.deal is not None:
+        loaded.deal = before.deal
+    return loaded
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -132,7 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.forecast_workers = None  # made when the app starts, if forecast_processes
     app.state.tracking = None  # the forecast history's scheduler, if track_every_hours
     app.state.warmup = None  # the start-up warm-up, if warm_up_on_start
-    app.state.models = scoring.ModelSet(None, None, None, store.utcnow(), [NOT_STARTED])
+    app.state.models = scoring.ModelSet(problems=[NOT_STARTED])
     errors.install(app)
     app.include_router(scores.router, prefix="/v1")  # first: the hot route is matched first
     app.include_router(health.router)

@@ -43,6 +43,16 @@ DatasetQuery = Annotated[
     AfterValidator(single_line),
 ]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+#: The dataset whose models score a scoring request (each dataset has its own).
+ScoringDataset = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=100,
+        description="Dataset whose model scores this (default: the key's dataset, else "
+        "FORECAST_LEAD_DATASET / FORECAST_DEAL_DATASET, else the only dataset served)",
+    ),
+]
 
 
 def get_datasets(request: Request) -> BuildOnceCache:

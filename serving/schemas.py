@@ -97,6 +97,13 @@ class KeyCreateRequest(BaseModel):
     )
     role: Role
     name: Name = Field(min_length=1, max_length=200, description="Who holds the key")
+    dataset: Name | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="Bind the key to one dataset: its scoring requests score that dataset only "
+        "(a dataset in the store or one with a champion)",
+    )
 
 
 class KeyInfo(BaseModel):
@@ -104,6 +111,7 @@ class KeyInfo(BaseModel):
     name: str
     role: Role
     prefix: str = Field(description="The key's first characters, to recognise it")
+    dataset: str | None = Field(None, description="The one dataset the key scores (null: any)")
     created_at: UtcDateTime | None = None
     revoked_at: UtcDateTime | None = None
 
@@ -137,6 +145,9 @@ class ScoreResponse(BaseModel):
     version: str | None = Field(description="Registry version; null for a fallback")
     method: Literal["model", "stage_win_rate", "base_rate"]
     label: str = Field(description="What scored this, in words (says so when it is a fallback)")
+    dataset: str | None = Field(
+        description="The dataset whose model scored this (each dataset has its own models)"
+    )
 
 
 LEAD_EXAMPLE = {
@@ -227,6 +238,7 @@ class BatchScoreResponse(BaseModel):
 
 class ServedModelOut(BaseModel):
     kind: Literal["leads", "deals"]
+    dataset: str | None = Field(None, description="The dataset this model scores")
     name: str
     version: str | None
     source: Literal["registry", "local copy", "fallback"]

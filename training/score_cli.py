@@ -86,7 +86,7 @@ def score(
     settings = get_settings()
     target = check_out(out)
     rows, extra = _load(kind.value, data, mapping, settings)
-    scorer = batch_scorer(kind.value, settings, **extra)
+    scorer = batch_scorer(kind.value, settings, dataset=rows.dataset, **extra)
     status = console.status("scoring", spinner="dots") if not json_ else nullcontext()
     with status, dask_client(cluster) as client:
         summary = run_batch(

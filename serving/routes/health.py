@@ -57,7 +57,9 @@ class Readiness(BaseModel):
         "key: what failed as the service saw it"
     )
     models: dict[str, ServedModel] | None = Field(
-        None, description="With a viewer's or an admin's key: the models served, by kind"
+        None,
+        description="With a viewer's or an admin's key: the models served, the default "
+        "dataset's by kind (`leads`, `deals`), every other dataset's as `kind:dataset`",
     )
     note: str | None = None
     warming: bool | None = Field(
@@ -88,13 +90,15 @@ async def healthz() -> dict[str, str]:
 )
 def readyz(request: Request) -> JSONResponse:
     models = request.app.state.models
+    defaults = {id(models.lead), id(models.deal)}
     served = {
-        s.kind: ServedModel(version=s.version, source=s.source, label=s.scorer.label)
-        for s in (models.lead, models.deal)
-        if s is not None
+        s.kind if id(s) in defaults else f"{s.kind}:{s.dataset}": ServedModel(
+            version=s.version, source=s.source, label=s.scorer.label
+        )
+        for s in models.served()
     }
     store_error = _store_error(request)
-    checks = {"store": store_error is None, "models": bool(served) and not models.degraded}
+    checks = {"store": store_error is None, "models": models.any_served and not models.degraded}
     ready = all(checks.values())
     warmup = request.app.state.warmup
     if _may_see_details(request):
@@ -114,7 +118,7 @@ def _plain_problems(checks: dict[str, bool], models: scoring.ModelSet) -> list[s
     """Each failed check in words anyone may read: `FAILED`, and what serves worse than it
     should (`ModelSet.degraded`, said without URIs, paths or statements)."""
     problems = [] if checks["store"] else [FAILED["store"]]
-    if not (models.lead or models.deal):
+    if not models.any_served:
         problems.append(FAILED["models"])
     return problems + models.degraded
 

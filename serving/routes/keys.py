@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from forecast import keys
 from serving.deps import AdminKey, EngineDep
@@ -13,15 +13,25 @@ from serving.schemas import KeyCreated, KeyCreateRequest, KeyInfo
 router = APIRouter(tags=["keys"])
 
 
-@router.post("/keys", summary="Create an API key (shown once)", status_code=201)
-def create_key(body: KeyCreateRequest, engine: EngineDep, _: AdminKey) -> KeyCreated:
+@router.post(
+    "/keys",
+    summary="Create an API key (shown once), for any dataset or bound to one",
+    status_code=201,
+)
+def create_key(
+    body: KeyCreateRequest, request: Request, engine: EngineDep, _: AdminKey
+) -> KeyCreated:
+    models = request.app.state.models
     with engine.begin() as conn:
-        record, plain = keys.create_key(conn, body.role, body.name)
+        record, plain = keys.create_key(
+            conn, body.role, body.name, body.dataset, known=[*models.leads, *models.deals]
+        )
     return KeyCreated(
         id=record.id,
         name=record.name,
         role=record.role,  # type: ignore[arg-type]
         prefix=record.prefix,
+        dataset=record.dataset,
         key=plain,
     )
 
@@ -49,4 +59,5 @@ def revoke_key(
         name=record.name,
         role=record.role,  # type: ignore[arg-type]
         prefix=record.prefix,
+        dataset=record.dataset,
     )

@@ -22,13 +22,12 @@ NOT_APPLIED = "reload not applied"
 
 def describe(models: scoring.ModelSet) -> ModelsResponse:
     out = []
-    for served in (models.lead, models.deal):
-        if served is None:
-            continue
+    for served in models.served():
         details = served.details or {}
         out.append(
             ServedModelOut(
                 kind=served.kind,
+                dataset=served.dataset,
                 name=served.name,
                 version=served.version,  # type: ignore[arg-type]
                 source=served.source,
@@ -121,7 +120,7 @@ async def reload_models(request: Request, _: AdminKey) -> ModelsResponse:
             scoring.load_model_set, app.state.settings, app.state.engine
         )
     current = app.state.models
-    if fresh.degraded and (current.lead or current.deal) and not current.degraded:
+    if fresh.degraded and current.any_served and not current.degraded:
         refused = f"{NOT_APPLIED} ({_when(fresh)}): " + "; ".join(fresh.degraded)
         details = "; ".join(fresh.problems)
         kept = [p for p in current.problems if not p.startswith(NOT_APPLIED)]

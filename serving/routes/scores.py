@@ -1,13 +1,17 @@
-"""Scoring routes for CRMs: a lead or an open deal, one or a batch, with reasons."""
+"""Scoring routes for CRMs: a lead or an open deal, one or a batch, with reasons.
+
+Each dataset has its own models: a request scores the dataset it names (`?dataset=`), else the
+one its key is bound to, else the default of its kind; the response says which."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from forecast import scoring
 from forecast.errors import InvalidInput, ModelNotReady
-from serving.deps import EITHER_KEY_SPEC, ScorerKeyInRoute
+from forecast.keys import ApiKey
+from serving.deps import EITHER_KEY_SPEC, ScorerKeyInRoute, ScoringDataset
 from serving.logs import request_id
 from serving.schemas import (
     BatchScoreResponse,
@@ -21,26 +25,35 @@ from serving.schemas import (
 router = APIRouter(tags=["scoring"])
 ERRORS = {
     401: {"description": "Missing or unknown API key"},
-    403: {"description": "The key's role may not score"},
+    403: {"description": "The key's role may not score, or it is bound to another dataset"},
+    404: {"description": "No model is served for the dataset named"},
     413: {"description": "Request body too large"},
     422: {"description": "A field is malformed or of the wrong type"},
     503: {"description": "No model and nothing to fall back on yet"},
 }
 
 
-def _served(request: Request, kind: str) -> scoring.Served:
+def _served(
+    request: Request, kind: str, key: ApiKey, dataset: str | None
+) -> tuple[str, scoring.Served]:
+    """(dataset, model) scoring this request: the dataset named, else the key's, else the
+    default; a key bound to a dataset scores that one only (403 naming both otherwise)."""
+    bound = key.dataset
+    if bound is not None:
+        if dataset is None:
+            dataset = bound
+        elif dataset != bound:
+            raise HTTPException(
+                403, f"this key is bound to dataset '{bound}'; it may not score dataset '{dataset}'"
+            )
     models: scoring.ModelSet = request.app.state.models
-    served = models.lead if kind == scoring.LEAD else models.deal
-    if served is None:
-        # `degraded` is in plain words; `problems` may name the tracking URI or a statement.
-        detail = "; ".join(models.degraded) or "nothing is loaded yet"
-        raise ModelNotReady(f"no {kind} model is ready to score: {detail}")
-    return served
+    return models.pick(kind, dataset)
 
 
 def _respond(
     request: Request,
     kind: str,
+    dataset: str | None,
     ident: str | None,
     inputs: dict,
     result: scoring.Score,
@@ -61,7 +74,7 @@ def _respond(
         probability=result.probability,
         score=result.score,
         subject_id=ident,
-        dataset=_dataset(request, kind),
+        dataset=dataset,
     )
     request.app.state.metrics.score_served(kind, result.model, result.probability)
     return {
@@ -75,17 +88,8 @@ def _respond(
         "version": result.version,
         "method": result.method,
         "label": result.label,
+        "dataset": dataset,
     }
-
-
-def _dataset(request: Request, kind: str) -> str | None:
-    """The dataset scored against: the deal context's, or the one the lead model learnt from."""
-    models: scoring.ModelSet = request.app.state.models
-    if kind == "deal":  # the log's kind, not `scoring.DEAL`
-        return models.deal_context.dataset if models.deal_context is not None else None
-    details = models.lead.details if models.lead is not None else {}
-    dataset = (details or {}).get("params", {}).get("dataset")
-    return str(dataset) if dataset else None
 
 
 def _check_batch(request: Request, size: int) -> None:
@@ -101,11 +105,13 @@ def _check_batch(request: Request, size: int) -> None:
     openapi_extra=EITHER_KEY_SPEC,
     response_model=ScoreResponse,
 )
-async def score_lead(body: LeadScoreRequest, request: Request, _: ScorerKeyInRoute) -> JSONResponse:
-    served = _served(request, scoring.LEAD)
+async def score_lead(
+    body: LeadScoreRequest, request: Request, key: ScorerKeyInRoute, dataset: ScoringDataset = None
+) -> JSONResponse:
+    name, served = _served(request, scoring.LEAD, key, dataset)
     # Sent as built: the hot path skips re-validating its own output against the model.
     [result] = scoring.score(served, [body.fields])
-    return JSONResponse(_respond(request, "lead", body.id, body.fields, result))
+    return JSONResponse(_respond(request, "lead", name or None, body.id, body.fields, result))
 
 
 @router.post(
@@ -115,25 +121,25 @@ async def score_lead(body: LeadScoreRequest, request: Request, _: ScorerKeyInRou
     openapi_extra=EITHER_KEY_SPEC,
 )
 def score_leads(
-    body: LeadBatchRequest, request: Request, _: ScorerKeyInRoute
+    body: LeadBatchRequest, request: Request, key: ScorerKeyInRoute, dataset: ScoringDataset = None
 ) -> BatchScoreResponse:
     _check_batch(request, len(body.leads))
-    served = _served(request, scoring.LEAD)
+    name, served = _served(request, scoring.LEAD, key, dataset)
     results = scoring.score(served, [lead.fields for lead in body.leads])
     return BatchScoreResponse(
         scores=[
-            ScoreResponse(**_respond(request, "lead", lead.id, lead.fields, r))
+            ScoreResponse(**_respond(request, "lead", name or None, lead.id, lead.fields, r))
             for lead, r in zip(body.leads, results, strict=True)
         ]
     )
 
 
-def _deal_inputs(request: Request, body: DealScoreRequest) -> tuple[dict, dict]:
-    models: scoring.ModelSet = request.app.state.models
-    if models.deal_context is None:
+def _deal_inputs(request: Request, name: str, body: DealScoreRequest) -> tuple[dict, dict]:
+    context = request.app.state.models.deal_contexts.get(name)
+    if context is None:
         raise ModelNotReady("no deal dataset in the store to score deals against")
     inputs = body.model_dump(exclude={"id"}, exclude_none=True, mode="json")
-    return inputs, scoring.deal_row(models.deal_context, inputs)
+    return inputs, scoring.deal_row(context, inputs)
 
 
 @router.post(
@@ -143,11 +149,13 @@ def _deal_inputs(request: Request, body: DealScoreRequest) -> tuple[dict, dict]:
     openapi_extra=EITHER_KEY_SPEC,
     response_model=ScoreResponse,
 )
-async def score_deal(body: DealScoreRequest, request: Request, _: ScorerKeyInRoute) -> JSONResponse:
-    served = _served(request, scoring.DEAL)
-    inputs, row = _deal_inputs(request, body)
+async def score_deal(
+    body: DealScoreRequest, request: Request, key: ScorerKeyInRoute, dataset: ScoringDataset = None
+) -> JSONResponse:
+    name, served = _served(request, scoring.DEAL, key, dataset)
+    inputs, row = _deal_inputs(request, name, body)
     [result] = scoring.score(served, [row])
-    return JSONResponse(_respond(request, "deal", body.id, inputs, result, row))
+    return JSONResponse(_respond(request, "deal", name or None, body.id, inputs, result, row))
 
 
 @router.post(
@@ -157,15 +165,15 @@ async def score_deal(body: DealScoreRequest, request: Request, _: ScorerKeyInRou
     openapi_extra=EITHER_KEY_SPEC,
 )
 def score_deals(
-    body: DealBatchRequest, request: Request, _: ScorerKeyInRoute
+    body: DealBatchRequest, request: Request, key: ScorerKeyInRoute, dataset: ScoringDataset = None
 ) -> BatchScoreResponse:
     _check_batch(request, len(body.deals))
-    served = _served(request, scoring.DEAL)
-    pairs = [_deal_inputs(request, deal) for deal in body.deals]
+    name, served = _served(request, scoring.DEAL, key, dataset)
+    pairs = [_deal_inputs(request, name, deal) for deal in body.deals]
     results = scoring.score(served, [row for _, row in pairs])
     return BatchScoreResponse(
         scores=[
-            ScoreResponse(**_respond(request, "deal", deal.id, inputs, r, row))
+            ScoreResponse(**_respond(request, "deal", name or None, deal.id, inputs, r, row))
             for deal, (inputs, row), r in zip(body.deals, pairs, results, strict=True)
         ]
     )

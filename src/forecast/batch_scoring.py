@@ -175,32 +175,41 @@ def batch_scorer(
     kind: str,
     settings: Settings,
     *,
+    dataset: str | None = None,
     history: DealHistory | None = None,
     leads: pd.DataFrame | None = None,
 ) -> BatchScorer:
-    """The registered champion for `kind` (as the API loads it, from the registry or its local
-    copy), else the fallback the API would use on this data: the per-stage historical win rate
-    of `history` for deals, the conversion rate of the labelled `leads`. Raises `ModelNotReady`
-    when there is neither."""
+    """The registered champion of `dataset` for `kind` (as the API loads it, from the registry or
+    its local copy; each dataset has its own), else the fallback the API would use on this data:
+    the per-stage historical win rate of `history` for deals, the conversion rate of the
+    labelled `leads`. Raises `ModelNotReady` when there is neither.
+
+    `dataset` None: the only dataset with a champion of `kind` (several: `InvalidInput`)."""
     check_kind(kind)
     problem = None
     loaded = None
     with registry_visit(settings):
         try:
-            loaded = registry.load_champion(kind, settings)
+            loaded = registry.load_champion(kind, settings, dataset=dataset)
         except ModelNotReady as exc:
             problem = str(exc)
     if loaded is not None:
         scorer = select_scorer(loaded.model)
+        served = scoring.Served(
+            kind, scorer, loaded.version, loaded.source, {}, loaded.dataset or dataset
+        )
         family = family_of(loaded.model).replace("_", " ")
-        scorer.label = f"model {registry.model_name(kind)} v{loaded.version} ({family})"
+        scorer.label = f"model {served.name} v{loaded.version} ({family})"
         note = (
             f"the registry could not be reached: the local copy of v{loaded.version} scored"
             if loaded.source == "local copy"
             else None
         )
-        return BatchScorer(scoring.Served(kind, scorer, loaded.version, loaded.source), note)
-    why = problem or f"no {kind} model is registered as champion (run `forecast train {kind}`)"
+        return BatchScorer(served, note)
+    of = f" of dataset '{dataset}'" if dataset else ""
+    why = problem or (
+        f"no {kind} model{of} is registered as champion (run `forecast train {kind}`)"
+    )
     if kind == scoring.DEAL:
         if history is None or history.deals.empty:
             raise ModelNotReady(f"no deal model and no deal history to fall back on: {why}")
@@ -215,7 +224,7 @@ def batch_scorer(
             raise ModelNotReady(f"no lead model and no labelled leads to fall back on: {why}")
         scorer = select_scorer(None, base_rate=float(labels.mean()))
     note = f"{why}: scored as the API would, by its {scorer.label}"
-    return BatchScorer(scoring.Served(kind, scorer, None, "fallback"), note)
+    return BatchScorer(scoring.Served(kind, scorer, None, "fallback", {}, dataset), note)
 
 
 # --- scoring ------------------------------------------------------------------------------------

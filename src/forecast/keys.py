@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from threading import Lock
@@ -33,6 +34,8 @@ class ApiKey:
     name: str
     role: str
     prefix: str
+    #: The one dataset this key scores (None: any). Its requests score that dataset's models.
+    dataset: str | None = None
 
     def allows(self, *roles: str) -> bool:
         """Admin may do everything; other roles only what they are named for."""
@@ -43,12 +46,23 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(conn: Connection, role: str, name: str) -> tuple[ApiKey, str]:
-    """A new key for `role`; returns its record and the plain key (never stored)."""
+def create_key(
+    conn: Connection,
+    role: str,
+    name: str,
+    dataset: str | None = None,
+    known: Iterable[str] = (),
+) -> tuple[ApiKey, str]:
+    """A new key for `role`; returns its record and the plain key (never stored).
+
+    A key bound to `dataset` scores that dataset only; the dataset must be in the store or among
+    `known` (the datasets with a champion, as the caller knows them)."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {list(ROLES)}, got {role!r}")
     if not name.strip():
         raise InvalidInput("a key needs a name saying who holds it")
+    if dataset is not None:
+        dataset = check_dataset(conn, dataset, known)
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
     name, prefix = name.strip(), plain[:10]
     row = {
@@ -57,12 +71,26 @@ def create_key(conn: Connection, role: str, name: str) -> tuple[ApiKey, str]:
         "prefix": prefix,
         "key_hash": _hash(plain),
         "created_at": store.utcnow(),
+        "dataset": dataset,
     }
     inserted = conn.execute(store.api_keys.insert().values(**row)).inserted_primary_key
     if inserted is None:  # a single-row insert always reports its key
         raise TypeError("the api key insert reported no primary key")
     key_id = inserted[0]
-    return ApiKey(key_id, name, role, prefix), plain
+    return ApiKey(key_id, name, role, prefix, dataset), plain
+
+
+def check_dataset(conn: Connection, dataset: str, known: Iterable[str] = ()) -> str:
+    """`dataset` (trimmed) if a key may be bound to it: a dataset in the store, or one of
+    `known`; else `InvalidInput` naming the datasets there are."""
+    name = dataset.strip()
+    there = set(store.list_datasets(conn)) | set(known)
+    if name not in there:
+        raise InvalidInput(
+            f"dataset: {dataset!r} is neither a dataset in the store nor one with a champion; "
+            f"expected one of {sorted(there)}"
+        )
+    return name
 
 
 class AlreadyRevoked(InvalidInput):
@@ -87,12 +115,14 @@ def revoke_key(conn: Connection, key_id: int) -> ApiKey:
             f"API key {key_id} ({row.role}, {row.name}) was already revoked "
             f"at {when:%Y-%m-%d %H:%M:%S} UTC"
         )
-    return ApiKey(row.id, row.name, row.role, row.prefix)
+    return ApiKey(row.id, row.name, row.role, row.prefix, row.dataset)
 
 
 def list_keys(conn: Connection) -> list[dict]:
     cols = store.api_keys.c
-    query = select(cols.id, cols.name, cols.role, cols.prefix, cols.created_at, cols.revoked_at)
+    query = select(
+        cols.id, cols.name, cols.role, cols.prefix, cols.dataset, cols.created_at, cols.revoked_at
+    )
     return [dict(r) for r in conn.execute(query.order_by(cols.id)).mappings()]
 
 
@@ -146,11 +176,11 @@ class KeyVerifier:
         cols = store.api_keys.c
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(cols.id, cols.name, cols.role, cols.prefix).where(
+                select(cols.id, cols.name, cols.role, cols.prefix, cols.dataset).where(
                     cols.key_hash == digest, cols.revoked_at.is_(None)
                 )
             ).first()
-        found = ApiKey(row.id, row.name, row.role, row.prefix) if row else None
+        found = ApiKey(row.id, row.name, row.role, row.prefix, row.dataset) if row else None
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

@@ -1,9 +1,7 @@
 """Scoring for serving: the champion models held in memory, and one service that scores rows.
 
-`load_model_set` reads the `champion` lead and deal models once (from the MLflow registry, or the
-last local copy when it cannot be reached) plus what deal features need from the store (the
-dataset's stages, the reps' and accounts' past win rates). Where no model is ready yet, the
-labelled fallback scores instead: the per-stage win rate for deals, the base rate for leads.
+The models served, per dataset (`ModelSet`, `Served`, `load_model_set`), are
+`forecast.model_set`'s, named here too: serving reads them as `scoring.*`.
 
 `score` is the one scoring path, in three named steps (pre-process → predict → post-process):
 `encode` turns the rows (mappings of field → value) into the model's float matrix, `predict`
@@ -20,37 +18,37 @@ so one row scores well under a millisecond.
 from __future__ import annotations
 
 import gc
-import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
 
 from forecast import features as feat
 from forecast.data import store
-from forecast.data.stages import StageSet
-from forecast.errors import InvalidInput, ModelNotReady, NotFound
-from forecast.history import DealHistory, as_timestamp, load_deal_history
-from forecast.modeling import registry
-from forecast.modeling.baselines import stage_win_rates
+from forecast.errors import InvalidInput
+from forecast.history import as_timestamp
+from forecast.model_set import (  # noqa: F401 - named here too: serving reads `scoring.*`
+    CHAMPION_BROKEN,
+    DATASET_MISSING,
+    DEAL,
+    LEAD,
+    LEAD_DATASET_MISSING,
+    REGISTRY_DOWN,
+    DealContext,
+    ModelSet,
+    Served,
+    deal_context,
+    load_model_set,
+)
 from forecast.modeling.contributions import raw_scores
 from forecast.modeling.estimators import grades_for, to_score
-from forecast.modeling.families import family_of
 from forecast.modeling.reasons import Wording, top_reasons
-from forecast.modeling.registry.client import Visit
-from forecast.modeling.registry.client import visit as registry_visit
-from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer, select_scorer
-from forecast.settings import Settings
+from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer
 
-log = logging.getLogger("forecast.scoring")
-
-LEAD, DEAL = "leads", "deals"
 #: Batches of at least this many rows are explained with the cycle collector held off.
 PAUSE_COLLECTOR_FROM = 1000
 #: Batches of at least this many rows are encoded column by column.
@@ -70,159 +68,6 @@ class Score:
     version: str | None
     method: str  # "model" | "stage_win_rate" | "base_rate"
     label: str  # says in words what scored it, fallback included
-
-
-@dataclass
-class Served:
-    """One kind of model as served: the scorer and what to say about it."""
-
-    kind: str
-    scorer: Scorer
-    version: str | None
-    source: str  # "registry" | "local copy" | "fallback"
-    details: dict[str, Any] = field(default_factory=dict)
-    #: Each fitted model's inputs said in words, made once per model served (`explain`).
-    wordings: dict[int, Wording] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def name(self) -> str:
-        return registry.model_name(self.kind)
-
-
-@dataclass
-class DealContext:
-    """What a deal's features need beyond the request: the stages and past win rates."""
-
-    dataset: str
-    stages: StageSet
-    win_rates: feat.WinRates
-    history: DealHistory
-
-
-@dataclass
-class ModelSet:
-    """The models served. `problems` says what failed as the service saw it (text that may name
-    the tracking URI, a path or a statement); `degraded` says, in plain words and without them,
-    what scores worse than it should: a fallback standing in for a champion that should serve
-    (the registry unreachable, a registered champion that would not load) or deals that cannot
-    be scored because the dataset to score them against is not settled. A fallback because
-    nothing was trained yet is no degradation."""
-
-    lead: Served | None
-    deal: Served | None
-    deal_context: DealContext | None
-    loaded_at: datetime
-    problems: list[str] = field(default_factory=list)
-    degraded: list[str] = field(default_factory=list)
-
-
-#: What `degraded` says, the same to everyone (the details go to `problems`).
-REGISTRY_DOWN = "the model registry cannot be reached and no local copy of a champion is kept"
-CHAMPION_BROKEN = "the registered champion could not be loaded"
-DATASET_UNSET = (
-    "deals: the store holds several opportunity datasets and none is chosen to score deals "
-    "against (FORECAST_DEAL_DATASET)"
-)
-DATASET_MISSING = (
-    "deals: the dataset chosen to score deals against (FORECAST_DEAL_DATASET) is not an "
-    "opportunities dataset in the store"
-)
-
-
-# --- loading ----------------------------------------------------------------------------------
-
-
-def load_model_set(settings: Settings, engine: Engine) -> ModelSet:
-    """Champions (or fallbacks) for leads and deals; what failed is said in `problems`, what
-    serves worse than it should in `degraded`.
-
-    The registry is read in one bounded visit: every MLflow call has the settings' timeout and
-    retries, all of them share one deadline (`registry.client.VISIT_CALLS` calls' worth), and
-    once the registry fails to answer it is not asked again in this load, so a registry that
-    does not answer costs one timeout, not one per call.
-    """
-    problems: list[str] = []
-    degraded: list[str] = []
-    context = None
-    try:
-        context = _deal_context(engine, settings)
-    except NotFound as exc:
-        problems.append(f"deals: {exc}")
-        if (unscorable := _unscorable_deals(engine, settings)) is not None:
-            degraded.append(unscorable)
-    with registry_visit(settings) as visit:
-        lead = _served(LEAD, settings, engine, context, problems, degraded, visit)
-        deal = _served(DEAL, settings, engine, context, problems, degraded, visit)
-    return ModelSet(lead, deal, context, store.utcnow(), problems, degraded)
-
-
-def _served(
-    kind: str,
-    settings: Settings,
-    engine: Engine,
-    context: DealContext | None,
-    problems: list[str],
-    degraded: list[str],
-    visit: Visit,
-) -> Served | None:
-    try:
-        loaded = registry.load_champion(kind, settings)
-    except ModelNotReady as exc:
-        problems.append(f"{kind}: {exc}")
-        # The visit failed: the registry did not answer. Else it answered, and the champion
-        # (its artifact, or the file itself) would not load.
-        degraded.append(f"{kind}: {REGISTRY_DOWN if visit.failure else CHAMPION_BROKEN}")
-        loaded = None
-    if loaded is not None:
-        if loaded.reason:
-            problems.append(f"{kind}: serving the local copy v{loaded.version}: {loaded.reason}")
-        details = {}
-        if visit.failure is None:  # details are optional: not worth a second wait
-            try:
-                details = registry.show_model(kind, loaded.version, settings)
-            except Exception as exc:  # noqa: BLE001 - details are optional when serving a local copy
-                log.warning("could not read %s model details: %s", kind, exc)
-        scorer = select_scorer(loaded.model)
-        family = family_of(loaded.model).replace("_", " ")
-        scorer.label = f"model {registry.model_name(kind)} v{loaded.version} ({family})"
-        return Served(kind, scorer, loaded.version, loaded.source, details)
-    try:
-        scorer = _fallback(kind, engine, context)
-    except (ModelNotReady, NotFound) as exc:
-        problems.append(f"{kind}: {exc}")
-        return None
-    return Served(kind, scorer, None, "fallback")
-
-
-def _unscorable_deals(engine: Engine, settings: Settings) -> str | None:
-    """Why deals cannot be scored when the store has deals to score them by (several datasets
-    and none chosen, or the chosen one absent); None when it has none (nothing to settle)."""
-    if settings.deal_dataset:
-        return DATASET_MISSING
-    with engine.connect() as conn:
-        several = len(store.list_datasets(conn, "opportunities")) > 1
-    return DATASET_UNSET if several else None
-
-
-def _fallback(kind: str, engine: Engine, context: DealContext | None) -> Scorer:
-    with engine.connect() as conn:
-        if kind == DEAL:
-            if context is None:
-                raise ModelNotReady("no deal model and no deal history to fall back on")
-            return select_scorer(None, stage_rates=stage_win_rates(context.history))
-        name = store.resolve_dataset(conn, None, "leads")
-    labels = store.load_leads(engine, name)["converted"].dropna()
-    if labels.empty:
-        raise ModelNotReady("no lead model and no labelled leads to fall back on")
-    return select_scorer(None, base_rate=float(labels.mean()))
-
-
-def _deal_context(engine: Engine, settings: Settings) -> DealContext:
-    with engine.connect() as conn:
-        name = store.resolve_dataset(conn, settings.deal_dataset, "opportunities")
-    history = load_deal_history(engine, name)
-    now = store.utcnow()
-    return DealContext(name, history.stages, feat.win_rates_as_of(history, now), history)
 
 
 # --- scoring: encode -> predict -> explain ----------------------------------------------------

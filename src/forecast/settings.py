@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         "(stages, win rates), CRM pushes go to, and targets and "
         "the forecast API read; default: the only one in the store",
     )
+    lead_dataset: str | None = Field(
+        None,
+        description="Dataset whose lead model scores a lead request that names none (?dataset=); "
+        "default: the only dataset with a lead model, else the only one with a lead champion",
+    )
 
     # Training
     seed: int = 42

@@ -141,19 +141,26 @@ def test_a_fallback_because_nothing_was_trained_yet_is_ready(settings, api_keys,
 # --- a dataset that cannot be scored ------------------------------------------------------------
 
 
-def test_several_deal_datasets_and_none_chosen_is_not_ready(settings, api_keys, pipeline):
-    _import_leads(settings)  # leads score (by the base rate): only deals cannot
+def test_several_deal_datasets_and_none_chosen_serve_each_by_name(settings, api_keys, pipeline):
+    """Each dataset has its own models, so several are all served: ready. A request naming
+    none, when there is no default, is told which to name (and the public probe names none)."""
+    _import_leads(settings)
     _import(settings, pipeline, "north-secret")
     _import(settings, pipeline, "south-secret")
+    scorer = auth(api_keys["scorer"])
     with TestClient(create_app(settings)) as client:
         response = client.get("/readyz")
-        assert response.status_code == 503
-        assert response.json()["problems"] == [scoring.DATASET_UNSET]
+        assert response.status_code == 200 and response.json()["problems"] == []
         assert _leaks(response.text, "secret") == []
-        scored = client.post("/v1/deals/score", json=DEAL, headers=auth(api_keys["scorer"]))
-        assert scored.status_code == 503  # what the probe warns of
+        scored = client.post("/v1/deals/score", json=DEAL, headers=scorer)
+        assert scored.status_code == 422
+        detail = scored.json()["detail"]
+        assert "north-secret" in detail and "south-secret" in detail and "?dataset=" in detail
+        for name in ("north-secret", "south-secret"):
+            named = client.post(f"/v1/deals/score?dataset={name}", json=DEAL, headers=scorer)
+            assert named.status_code == 200 and named.json()["dataset"] == name
         detailed = client.get("/readyz", headers=auth(api_keys["viewer"])).json()
-        assert any("north-secret" in p for p in detailed["problems"])
+        assert {"deals:north-secret", "deals:south-secret"} <= set(detailed["models"])
 
 
 def test_choosing_the_deal_dataset_makes_it_ready(settings, pipeline):
@@ -216,7 +223,7 @@ def test_a_second_reload_while_one_runs_is_told_to_retry(settings, api_keys, mon
     def slow_load(settings, engine):  # noqa: ANN001, ANN202 - stands in for the registry
         started.set()
         release.wait(30)
-        return scoring.ModelSet(None, None, None, store.utcnow())
+        return scoring.ModelSet()
 
     with TestClient(create_app(settings)) as client:
         monkeypatch.setattr(scoring, "load_model_set", slow_load)

@@ -85,11 +85,7 @@ PUBLIC = {"ready", "checks", "problems"}
 def failing_load(monkeypatch):  # noqa: ANN001, ANN201 - models fail to load, saying why in full
     def load(settings, engine):  # noqa: ANN001, ANN202 - stands in for the registry
         return scoring.ModelSet(
-            None,
-            None,
-            None,
-            store.utcnow(),
-            [
+            problems=[
                 f"leads: the model registry cannot be reached ({TRACKING}) and no local copy",
                 f"deals: (sqlite3.OperationalError) no such table [SQL: {SQL}]",
             ],

@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forecast import features, scoring
-from forecast.data import store
 from forecast.data.generator import generate_leads
 from forecast.modeling.estimators import BoostedClassifier
 from forecast.modeling.lead_fitting import train_leads
@@ -44,7 +43,7 @@ def serving(settings: Settings, model: object, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(
         scoring,
         "load_model_set",
-        lambda settings, engine: scoring.ModelSet(None, None, None, store.utcnow()),
+        lambda settings, engine: scoring.ModelSet(),
     )
     app = create_app(settings)
     app.state.models.lead = scoring.Served(scoring.LEAD, select_scorer(model), "1", "registry")

@@ -42,8 +42,8 @@ def client(env, monkeypatch) -> Iterator[TestClient]:  # noqa: ANN001
         conn.execute(store.score_log.delete())
 
     def load(settings: Settings, engine):  # noqa: ANN001, ANN202
-        context = scoring._deal_context(engine, settings)
-        return scoring.ModelSet(None, served, context, store.utcnow())
+        context = scoring.deal_context(engine, "crm")
+        return scoring.ModelSet.of(deal=served, deal_context=context)
 
     monkeypatch.setattr(scoring, "load_model_set", load)
     with TestClient(create_app(settings)) as test_client:

@@ -41,7 +41,7 @@ def app(settings, lead_model, monkeypatch) -> FastAPI:
     monkeypatch.setattr(
         scoring,
         "load_model_set",
-        lambda settings, engine: scoring.ModelSet(None, None, None, store.utcnow()),
+        lambda settings, engine: scoring.ModelSet(),
     )
     application = create_app(settings)
     application.state.models.lead = scoring.Served(

@@ -208,7 +208,7 @@ def test_reloading_swaps_models_without_failing_requests_in_flight(
     def slow_load(settings, engine):  # noqa: ANN001, ANN202 - stands in for the registry
         time.sleep(0.3)
         current = app.state.models
-        return scoring.ModelSet(current.lead, current.deal, current.deal_context, store.utcnow())
+        return scoring.ModelSet.of(current.lead, current.deal, current.deal_context)
 
     monkeypatch.setattr(scoring, "load_model_set", slow_load)
     failures: list[int] = []

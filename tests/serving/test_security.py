@@ -193,9 +193,7 @@ def loads(monkeypatch) -> list[scoring.ModelSet]:
     made: list[scoring.ModelSet] = []
 
     def load(settings, engine):  # noqa: ANN001, ANN202 - stands in for the registry
-        made.append(
-            scoring.ModelSet(None, None, None, store.utcnow(), [f"load number {len(made) + 1}"])
-        )
+        made.append(scoring.ModelSet(problems=[f"load number {len(made) + 1}"]))
         return made[-1]
 
     monkeypatch.setattr(scoring, "load_model_set", load)
@@ -230,7 +228,7 @@ def test_a_model_put_on_the_app_before_it_starts_is_served_in_place_of_the_loade
     monkeypatch.setattr(
         scoring,
         "load_model_set",
-        lambda settings, engine: scoring.ModelSet(None, loaded_deal, None, store.utcnow(), []),
+        lambda settings, engine: scoring.ModelSet.of(deal=loaded_deal),
     )
     app = create_app(settings)
     pinned = scoring.Served(scoring.LEAD, object(), "7", "registry")

@@ -82,9 +82,12 @@ def cli(
     state = tmp_path_factory.mktemp("state")
     model = _champion(files)
 
-    def load_champion(kind: str, settings: object = None) -> LoadedModel | None:
-        if kind == "deals":
-            return LoadedModel("deals", "7", model, state / "model.joblib", "registry")
+    def load_champion(
+        kind: str, settings: object = None, dataset: str | None = None
+    ) -> LoadedModel | None:
+        if kind == "deals" and dataset == "pipeline":  # the champion of the dataset scored
+            path = state / "model.joblib"
+            return LoadedModel("deals", "7", model, path, "registry", dataset=dataset)
         return None
 
     with pytest.MonkeyPatch.context() as mp:
@@ -143,7 +146,8 @@ def test_every_deal_open_at_the_datas_end_is_scored_by_the_champion_with_reasons
     scores = _scores(out)
     assert sorted(scores["id"]) == sorted(still_open) and len(still_open) > 10
     assert summary["as_of"].startswith("2025-01-01")  # the day after the export's last record
-    assert set(scores["model"]) == {"close-probability"} and set(scores["version"]) == {"7"}
+    assert set(scores["model"]) == {"close-probability.pipeline"}
+    assert set(scores["version"]) == {"7"}
     assert set(scores["method"]) == {"model"}
     assert scores["probability"].between(0, 1).all()
     assert scores["score"].between(0, 100).all()
