@@ -152,7 +152,8 @@ def open_deal_rows(history: DealHistory, dataset: str, as_of: object = None) -> 
     then, as the API and the deals-at-risk page build them."""
     t = history.now() if as_of is None else pd.Timestamp(as_of)
     rows = tm.pipeline_rows(history, t)
-    cols = ["id", *(c for c in feat.DEAL_FEATURES if c in rows)]
+    inputs = feat.model_features(attributes=history.attributes)  # the dataset's own columns too
+    cols = ["id", *(c for c in inputs if c in rows)]
     frame = rows[cols].reset_index(drop=True)
     frame["id"] = frame["id"].astype(str)
     return BatchRows(scoring.DEAL, dataset, frame, t)

@@ -288,7 +288,7 @@ def _fallback(known: DealHistory) -> scoring.Served:
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Model inputs as the API's scoring takes them: plain values, blanks as None."""
-    cols = [c for c in feat.DEAL_FEATURES if c in frame]
+    cols = [c for c in feat.DEAL_FEATURES if c in frame] + feat.custom_columns(frame)
     sub = frame[cols].astype(object)
     return sub.where(sub.notna(), None).to_dict("records")
 

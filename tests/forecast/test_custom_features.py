@@ -243,3 +243,13 @@ def test_a_lead_mappings_features_restrict_the_inputs_to_those_listed(tmp_path):
     leads = read_export(tmp_path / "leads.csv", chosen).leads
     assert set(leads.columns) == {"id", "converted", "Source"}
     assert leads.set_index("id").loc["L1", "Source"] == "Google"
+
+
+def test_batch_scoring_and_the_at_risk_rows_carry_the_custom_column(history):
+    from forecast.batch_scoring import open_deal_rows
+    from forecast.risk import _rows
+
+    frame = open_deal_rows(history, "custom").frame
+    assert SOURCE in frame and NOTES not in feat.history_features(history)
+    assert frame[SOURCE].notna().any()
+    assert SOURCE in _rows(feat.open_deal_rows(history, history.now()))[0]
