@@ -184,14 +184,13 @@ class DealHistory:
         known = pd.Index(deals["id"]).get_indexer(fields["opportunity_id"]) >= 0
         fields = _sorted(fields[known], "observed_at")
         history = cls(deals, log, fields, stages, opts, name)
-        if check_leaks:
+        if check_leaks:  # a part of a history takes the whole one's findings (`left_out`)
             findings = find_export_leaks(history)
             history = history.leaving_out([f.field for f in findings], [f.note for f in findings])
-        named = _identifiers(deals, [a for a in history.attributes if a not in history.left_out])
-        if named:
-            history = history.leaving_out(
-                named, [f"{a}: {why}; left out" for a, why in named.items()]
-            )
+            kept = [a for a in history.attributes if a not in history.left_out]
+            named = _identifiers(deals, kept)
+            notes = [f"{a}: {why}; left out" for a, why in named.items()]
+            history = history.leaving_out(named, notes)
         return history
 
     @property

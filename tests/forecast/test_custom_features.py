@@ -253,3 +253,11 @@ def test_batch_scoring_and_the_at_risk_rows_carry_the_custom_column(history):
     assert SOURCE in frame and NOTES not in feat.history_features(history)
     assert frame[SOURCE].notna().any()
     assert SOURCE in _rows(feat.open_deal_rows(history, history.now()))[0]
+
+
+def test_a_custom_text_column_distinct_on_every_deal_is_left_out_as_an_identifier(history):
+    deals = history.deals.assign(**{"Deal Name": [f"deal {i}" for i in range(len(history.deals))]})
+    options = {"features": [*history.options.features, "Deal Name"]}
+    named = DealHistory.from_frames(deals, history.stage_log, history.stages, options=options)
+    assert "Deal Name" in named.left_out and SOURCE not in named.left_out
+    assert any(n.startswith("Deal Name: 1,5") and "identifier" in n for n in named.leak_notes)
