@@ -261,3 +261,26 @@ def test_a_custom_text_column_distinct_on_every_deal_is_left_out_as_an_identifie
     named = DealHistory.from_frames(deals, history.stage_log, history.stages, options=options)
     assert "Deal Name" in named.left_out and SOURCE not in named.left_out
     assert any(n.startswith("Deal Name: 1,5") and "identifier" in n for n in named.leak_notes)
+
+
+def test_a_hubspot_export_keeps_its_own_columns_under_the_users_labels(tmp_path):
+    from forecast.data.crm_exports import crm_stages, write_crm_export
+
+    pipeline = generate_pipeline(300, seed=8, stages=crm_stages("hubspot"))
+    file = write_crm_export(pipeline, tmp_path, "hubspot", seed=5)
+    rows = pd.read_csv(file)
+    rows["hs_analytics_source"] = np.where(np.arange(len(rows)) % 3, "ORGANIC_SEARCH", "PAID")
+    rows.to_csv(file, index=False)
+    m = tmp_path / "hubspot.yaml"
+    m.write_text(
+        "preset: hubspot\ndataset: hs\n"
+        f"features: {{hs_analytics_source: {SOURCE}, Deal Type: Deal Type}}\n"
+    )
+    read = read_export(file, m)
+    history = DealHistory.from_frames(
+        read.opportunities, read.history, read.stages, options=read.options
+    )
+    assert history.attributes == (SOURCE, "Deal Type")
+    assert set(history.deals[SOURCE]) == {"ORGANIC_SEARCH", "PAID"}
+    rows_at = feat.open_deal_rows(history, history.now())
+    assert {SOURCE, "Deal Type"} <= set(feat.deal_features(rows_at, history.left_out).columns)
