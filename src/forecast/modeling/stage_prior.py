@@ -124,7 +124,9 @@ class StagePriorClassifier(ClassifierMixin, BaseEstimator):
     `open_stages` gives the pipeline order. `fit` takes one row per deal at its creation; the
     inputs in `drop` (stage, age) are never read by the per-deal model. Scores like the simple
     families (`encoder_`, `contributions`, `bias_`, `_calibrate`), so serving, reasons and the
-    registry treat it as they treat them.
+    registry treat it as they treat them. Served, a deal's rep and account win rates are those
+    of the scoring date (known then, so no leak; the model learned them as of creation). Grade
+    cut points come from the training rows, all in the first stage, so later stages grade high.
     """
 
     def __init__(
