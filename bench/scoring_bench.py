@@ -157,6 +157,9 @@ def main() -> None:
         print("shared lead data not found: using generated leads")
     print(f"training the lead model on {data} ...")
     run([str(BIN / "forecast"), "train", "leads", "--data", data], env)
+    # Each dataset has its own registered model: mlflow serves the one just trained.
+    listed = json.loads(run([str(BIN / "forecast"), "models", "list", "--json"], env))
+    lead_model = next(r["name"] for r in listed if r["kind"] == "leads")
     key = json.loads(
         run(
             [
@@ -216,7 +219,7 @@ def main() -> None:
                 "models",
                 "serve",
                 "-m",
-                "models:/lead-qualification@champion",
+                f"models:/{lead_model}@champion",
                 "--env-manager",
                 "local",
                 "--host",
