@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from forecast import scoring
 from forecast.errors import InvalidInput, ModelNotReady
 from forecast.keys import ApiKey
-from serving.deps import EITHER_KEY_SPEC, ScorerKeyInRoute, ScoringDataset
+from serving.deps import SCORING_SPEC, ScorerKeyInRoute, scoring_dataset
 from serving.logs import request_id
 from serving.schemas import (
     BatchScoreResponse,
@@ -33,11 +33,10 @@ ERRORS = {
 }
 
 
-def _served(
-    request: Request, kind: str, key: ApiKey, dataset: str | None
-) -> tuple[str, scoring.Served]:
+def _served(request: Request, kind: str, key: ApiKey) -> tuple[str, scoring.Served]:
     """(dataset, model) scoring this request: the dataset named, else the key's, else the
     default; a key bound to a dataset scores that one only (403 naming both otherwise)."""
+    dataset = scoring_dataset(request)
     bound = key.dataset
     if bound is not None:
         if dataset is None:
@@ -102,13 +101,13 @@ def _check_batch(request: Request, size: int) -> None:
     "/leads/score",
     summary="Score one lead: probability, 0–100, grade, reasons",
     responses=ERRORS,
-    openapi_extra=EITHER_KEY_SPEC,
+    openapi_extra=SCORING_SPEC,
     response_model=ScoreResponse,
 )
 async def score_lead(
-    body: LeadScoreRequest, request: Request, key: ScorerKeyInRoute, dataset: ScoringDataset = None
+    body: LeadScoreRequest, request: Request, key: ScorerKeyInRoute
 ) -> JSONResponse:
-    name, served = _served(request, scoring.LEAD, key, dataset)
+    name, served = _served(request, scoring.LEAD, key)
     # Sent as built: the hot path skips re-validating its own output against the model.
     [result] = scoring.score(served, [body.fields])
     return JSONResponse(_respond(request, "lead", name or None, body.id, body.fields, result))
@@ -118,13 +117,13 @@ async def score_lead(
     "/leads/score/batch",
     summary="Score many leads in one call",
     responses=ERRORS,
-    openapi_extra=EITHER_KEY_SPEC,
+    openapi_extra=SCORING_SPEC,
 )
 def score_leads(
-    body: LeadBatchRequest, request: Request, key: ScorerKeyInRoute, dataset: ScoringDataset = None
+    body: LeadBatchRequest, request: Request, key: ScorerKeyInRoute
 ) -> BatchScoreResponse:
     _check_batch(request, len(body.leads))
-    name, served = _served(request, scoring.LEAD, key, dataset)
+    name, served = _served(request, scoring.LEAD, key)
     results = scoring.score(served, [lead.fields for lead in body.leads])
     return BatchScoreResponse(
         scores=[
@@ -146,13 +145,13 @@ def _deal_inputs(request: Request, name: str, body: DealScoreRequest) -> tuple[d
     "/deals/score",
     summary="Score one open deal: probability to close won, reasons",
     responses=ERRORS,
-    openapi_extra=EITHER_KEY_SPEC,
+    openapi_extra=SCORING_SPEC,
     response_model=ScoreResponse,
 )
 async def score_deal(
-    body: DealScoreRequest, request: Request, key: ScorerKeyInRoute, dataset: ScoringDataset = None
+    body: DealScoreRequest, request: Request, key: ScorerKeyInRoute
 ) -> JSONResponse:
-    name, served = _served(request, scoring.DEAL, key, dataset)
+    name, served = _served(request, scoring.DEAL, key)
     inputs, row = _deal_inputs(request, name, body)
     [result] = scoring.score(served, [row])
     return JSONResponse(_respond(request, "deal", name or None, body.id, inputs, result, row))
@@ -162,13 +161,13 @@ async def score_deal(
     "/deals/score/batch",
     summary="Score many open deals in one call",
     responses=ERRORS,
-    openapi_extra=EITHER_KEY_SPEC,
+    openapi_extra=SCORING_SPEC,
 )
 def score_deals(
-    body: DealBatchRequest, request: Request, key: ScorerKeyInRoute, dataset: ScoringDataset = None
+    body: DealBatchRequest, request: Request, key: ScorerKeyInRoute
 ) -> BatchScoreResponse:
     _check_batch(request, len(body.deals))
-    name, served = _served(request, scoring.DEAL, key, dataset)
+    name, served = _served(request, scoring.DEAL, key)
     pairs = [_deal_inputs(request, name, deal) for deal in body.deals]
     results = scoring.score(served, [row for _, row in pairs])
     return BatchScoreResponse(

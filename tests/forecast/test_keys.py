@@ -65,3 +65,23 @@ def test_a_verifier_with_no_time_to_live_remembers_nothing(engine):
     verifier = keys.KeyVerifier(engine, ttl_seconds=0)
     assert verifier.verify(plain) is not None
     assert verifier.remembered(plain) is None
+
+
+def test_a_key_is_bound_to_a_stored_dataset_or_one_with_a_champion_and_no_other(engine):
+    with engine.begin() as conn:
+        conn.execute(
+            store.datasets.insert().values(
+                name="north", kind="leads", created_at=store.utcnow(), updated_at=store.utcnow()
+            )
+        )
+        record, _ = keys.create_key(conn, "scorer", "north CRM", " north ")
+        assert record.dataset == "north"
+        champion, _ = keys.create_key(conn, "scorer", "trained", "east", known=["east"])
+        assert champion.dataset == "east"
+        with pytest.raises(InvalidInput, match=r"'west'.*expected one of \['east', 'north'\]"):
+            keys.create_key(conn, "scorer", "west CRM", "west", known=["east"])
+        assert [r["dataset"] for r in keys.list_keys(conn)] == ["north", "east"]
+    with engine.begin() as conn:
+        _, plain = keys.create_key(conn, "scorer", "any")
+    found = keys.KeyVerifier(engine, 0).verify(plain)
+    assert found is not None and found.dataset is None

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast import keys
 from forecast.data import store
 from forecast.data.generator import generate_pipeline
 from forecast.data.importing import import_frame
@@ -147,22 +146,6 @@ def test_a_key_bound_to_a_dataset_scores_that_one_only(env, trained):
         assert unknown.status_code == 422 and "nowhere" in unknown.json()["detail"]
 
 
-def test_a_key_may_be_bound_to_a_stored_dataset_and_not_to_an_unknown_one(env):
-    settings, _ = env
-    _import_deals(settings, "north", seed=1)
-    with store.get_engine(settings).begin() as conn:
-        record, _ = keys.create_key(conn, "scorer", "north CRM", "north")
-        assert record.dataset == "north"
-        with pytest.raises(keys.InvalidInput, match="'west'.*expected one of \\['north'\\]"):
-            keys.create_key(conn, "scorer", "west CRM", "west")
-        assert [r["dataset"] for r in keys.list_keys(conn)][-1] == "north"
-    verified = keys.KeyVerifier(store.get_engine(settings), 0)
-    with store.get_engine(settings).begin() as conn:
-        _, plain = keys.create_key(conn, "scorer", "again", " north ")
-    found = verified.verify(plain)
-    assert found is not None and found.dataset == "north"
-
-
 # --- deals ----------------------------------------------------------------------------------------
 
 
@@ -216,3 +199,15 @@ def test_the_models_route_lists_every_datasets_model(deals_client):
         ("deals", "north"),
         ("deals", "south"),
     }
+
+
+def test_the_dataset_parameter_is_in_the_spec_and_checked_as_it_says(deals_client):
+    client, _ = deals_client
+    spec = client.get("/openapi.json").json()
+    for path in ("/v1/leads/score", "/v1/leads/score/batch", "/v1/deals/score"):
+        [param] = spec["paths"][path]["post"]["parameters"]
+        assert (param["name"], param["in"], param["required"]) == ("dataset", "query", False)
+    assert "dataset" in spec["components"]["schemas"]["ScoreResponse"]["required"]
+    for bad in ("", "x" * 101):
+        response = client.post(f"/v1/deals/score?dataset={bad}", json=DEAL)
+        assert response.status_code == 422 and "dataset" in response.json()["detail"]

@@ -1,0 +1,161 @@
+"""Which dataset's model scores a request (`ModelSet.pick`), and which datasets a load serves:
+every dataset with a champion, every stored one (its fallback where it has none), and a
+default per kind only where it is settled."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+
+from forecast import model_set, scoring
+from forecast.data import store
+from forecast.data.generator import generate_leads, generate_pipeline
+from forecast.data.importing import import_frame
+from forecast.data.mapping import load_mapping
+from forecast.errors import InvalidInput, ModelNotReady, NotFound
+from forecast.modeling.registry import LoadedModel
+from forecast.modeling.scorers import select_scorer
+from forecast.settings import Settings
+
+
+def _served(kind: str, dataset: str, source: str = "registry") -> scoring.Served:
+    version = None if source == "fallback" else "1"
+    return scoring.Served(kind, select_scorer(None, base_rate=0.3), version, source, {}, dataset)
+
+
+def _set(*served: scoring.Served, default: str | None = None) -> scoring.ModelSet:
+    return scoring.ModelSet(leads={s.dataset or "": s for s in served}, default_lead=default)
+
+
+def test_a_named_dataset_is_scored_by_its_own_model():
+    a, b = _served("leads", "a"), _served("leads", "b")
+    models = _set(a, b, default="a")
+    assert models.pick("leads", "b") == ("b", b)
+    assert models.pick("leads") == ("a", a) and models.lead is a
+    assert b.name == "lead-qualification.b"
+
+
+def test_an_unknown_dataset_is_not_found_naming_the_served_ones():
+    models = _set(_served("leads", "a"), _served("leads", "b"), default="a")
+    with pytest.raises(NotFound, match=r"'west'.*\['a', 'b'\]"):
+        models.pick("leads", "west")
+
+
+def test_no_dataset_named_and_no_default_asks_for_one_naming_them():
+    models = _set(_served("leads", "a"), _served("leads", "b"))
+    with pytest.raises(InvalidInput, match=r"a, b.*FORECAST_LEAD_DATASET.*\?dataset="):
+        models.pick("leads")
+
+
+def test_nothing_served_is_not_ready_saying_why_in_plain_words():
+    models = scoring.ModelSet(degraded=["deals: the registry is away"])
+    with pytest.raises(ModelNotReady, match="the registry is away"):
+        models.pick("deals")
+
+
+def test_a_model_pinned_without_a_dataset_serves_as_the_default():
+    pinned = scoring.Served("leads", select_scorer(None, base_rate=0.3), "7", "registry")
+    models = scoring.ModelSet()
+    models.lead = pinned
+    assert models.pick("leads") == ("", pinned) and pinned.name == "lead-qualification"
+    loaded = _set(_served("leads", "a"), default="a")
+    loaded.lead = pinned  # pinned over a loaded set: the default dataset's model
+    assert loaded.pick("leads") == ("a", pinned)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "served", "default"),
+    [
+        ("b", {"a": "registry", "b": "fallback"}, "b"),
+        (None, {"a": "fallback"}, "a"),
+        (None, {"a": "fallback", "b": "local copy"}, "b"),
+        (None, {"a": "registry", "b": "registry"}, None),
+        (None, {}, None),
+    ],
+)
+def test_the_default_is_the_chosen_else_the_only_one_else_the_only_champion(
+    chosen, served, default
+):
+    by_name = {name: _served("leads", name, source) for name, source in served.items()}
+    assert model_set._default(chosen, by_name) == default
+
+
+# --- a load -----------------------------------------------------------------------------------
+
+CHAMPION = object()  # stands in for a fitted model
+
+
+@pytest.fixture
+def stored(sqlite_engine: Engine) -> Engine:
+    """Deals of `north` and labelled leads of `web` in the store."""
+    deals = generate_pipeline(300, seed=3).opportunities.drop(columns=["status"])
+    import_frame(sqlite_engine, deals, load_mapping("canonical"), dataset="north")
+    leads = generate_leads(200, seed=2).drop(columns=["created_at"])
+    leads = leads.rename(columns={"id": "Prospect ID", "converted": "Converted"})
+    import_frame(sqlite_engine, leads, load_mapping("x_education_leads"), dataset="web")
+    return sqlite_engine
+
+
+@pytest.fixture
+def registry_of(monkeypatch):  # noqa: ANN001, ANN201 - a registry holding the champions given
+    def install(champions: dict[str, list[str]]) -> list[tuple[str, str | None]]:
+        asked: list[tuple[str, str | None]] = []
+
+        def load_champion(kind, settings=None, dataset=None):  # noqa: ANN001, ANN202
+            asked.append((kind, dataset))
+            if dataset in champions[kind]:
+                return LoadedModel(kind, "3", CHAMPION, None, "registry", dataset=dataset)
+            return None
+
+        registry = model_set.registry
+        monkeypatch.setattr(
+            registry, "champion_datasets", lambda kind, settings=None: champions[kind]
+        )
+        monkeypatch.setattr(registry, "load_champion", load_champion)
+        monkeypatch.setattr(registry, "show_model", lambda *a, **k: {"params": {}})
+        real = model_set.select_scorer
+
+        def select(model=None, **kwargs):  # noqa: ANN001, ANN202
+            return real(None, base_rate=0.9) if model is CHAMPION else real(model, **kwargs)
+
+        monkeypatch.setattr(model_set, "select_scorer", select)
+        monkeypatch.setattr(model_set, "family_of", lambda model: "lightgbm")
+        return asked
+
+    return install
+
+
+def test_every_champion_and_every_stored_dataset_is_served(stored, registry_of, tmp_path):
+    asked = registry_of({"leads": ["crm-a"], "deals": ["north", "ghost"]})
+    models = scoring.load_model_set(Settings(state_dir=tmp_path / "state"), stored)
+    assert {n: s.source for n, s in models.leads.items()} == {
+        "crm-a": "registry",
+        "web": "fallback",
+    }
+    assert {n: s.source for n, s in models.deals.items()} == {"north": "registry"}
+    assert models.leads["crm-a"].name == "lead-qualification.crm-a"
+    assert models.deals["north"].scorer.label == "model close-probability.north v3 (lightgbm)"
+    assert models.default_lead == "crm-a"  # two served, one of them a champion
+    assert models.default_deal == "north" and models.deal_context.dataset == "north"
+    assert models.degraded == []
+    assert any("'ghost'" in p and "cannot be scored" in p for p in models.problems)
+    assert ("deals", "ghost") not in asked  # a champion that cannot serve is not downloaded
+    assert ("leads", "web") not in asked  # listed as having none: not asked again
+
+
+def test_a_chosen_default_that_nothing_serves_is_degraded(stored, registry_of, tmp_path):
+    registry_of({"leads": [], "deals": []})
+    settings = Settings(state_dir=tmp_path / "state", lead_dataset="nowhere", deal_dataset="web")
+    models = scoring.load_model_set(settings, stored)
+    assert models.degraded == [scoring.LEAD_DATASET_MISSING, scoring.DATASET_MISSING]
+    assert models.lead is None and models.deal is None
+    assert set(models.leads) == {"web"} and set(models.deals) == {"north"}
+
+
+def test_a_stored_lead_dataset_falls_back_on_its_own_base_rate(stored, registry_of, tmp_path):
+    registry_of({"leads": [], "deals": []})
+    models = scoring.load_model_set(Settings(state_dir=tmp_path / "state"), stored)
+    labels = store.load_leads(stored, "web")["converted"].dropna()
+    [score] = scoring.score(models.leads["web"], [{}])
+    assert score.probability == pytest.approx(float(labels.mean()))
+    assert score.method == "base_rate"
