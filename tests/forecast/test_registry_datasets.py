@@ -183,3 +183,18 @@ def test_two_datasets_that_would_share_a_name_are_refused(settings, trained):
     with pytest.raises(InvalidInput, match="'crm:x' would be registered as"):
         registry.log_training(_on(trained, "crm:x"), settings)
     assert [r["dataset"] for r in registry.list_models(settings)] == ["crm/x"]
+
+
+def test_each_dataset_has_its_own_timing_champion(settings):
+    from tests.forecast.test_registry import _timing_result
+
+    good, worse = _timing_result(0.72, 0.070), _timing_result(0.71, 0.075)
+    good.dataset, worse.dataset = A, B
+    assert registry.log_training(good, settings).promoted
+    on_b = registry.log_training(worse, settings)  # worse than A's: judged against B's (none)
+    assert on_b.promoted and on_b.champion_before is None
+    assert on_b.name == "time-to-close.hubspot_b_2"
+    assert registry.load_timing_champion(settings, dataset=A)[0] == "1"
+    assert registry.load_timing_champion(settings, dataset=B)[0] == "1"
+    with pytest.raises(InvalidInput, match="several datasets"):
+        registry.load_timing_champion(settings)
