@@ -20,8 +20,8 @@ custom value is its latest one (a flat export's final value, a push's newest), r
 since the deal's creation. That is how a flat export's `sector` or `account_*` are read too, and
 the same export-state leak check guards them: a custom column whose blankness or values tell open
 from closed deals is left out, with the reason in `leak_notes`. A text column with a different
-value on nearly every deal (`IDENTIFIER_SHARE`) is an identifier or free text, not a property a
-model can learn from, and is left out as well.
+value on nearly every deal (`attributes.IDENTIFIER_SHARE`) is an identifier or free text, not a
+property a model can learn from, and is left out as well.
 
 Whatever needs "as of t" asks this object: snapshots and KPIs (`as_of`), training rows and
 time-to-close rows (`rows_at`), the models fitted as of a date (`known_before`), forecasts,
@@ -41,6 +41,7 @@ from pandas.api.types import is_numeric_dtype
 from sqlalchemy import Engine
 
 from forecast.data import store
+from forecast.data.attributes import identifiers
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.tables import TRACKED_FIELDS
 from forecast.errors import InvalidInput
@@ -55,10 +56,6 @@ STAGE_LOG_COLUMNS = ("opportunity_id", "stage", "entered_at")
 VIEWS_KEPT = 4
 #: How many `as_of` states a history keeps.
 STATES_KEPT = 2
-#: A custom text attribute distinct on at least this share of the deals that have it (and on
-#: more than `IDENTIFIER_MIN` deals) names deals rather than describing them.
-IDENTIFIER_SHARE = 0.9
-IDENTIFIER_MIN = 50
 
 
 def as_timestamp(value: object) -> pd.Timestamp:
@@ -188,7 +185,7 @@ class DealHistory:
             findings = find_export_leaks(history)
             history = history.leaving_out([f.field for f in findings], [f.note for f in findings])
             kept = [a for a in history.attributes if a not in history.left_out]
-            named = _identifiers(deals, kept)
+            named = identifiers(deals, kept)
             notes = [f"{a}: {why}; left out" for a, why in named.items()]
             history = history.leaving_out(named, notes)
         return history
@@ -504,23 +501,6 @@ def observations_of(deals: pd.DataFrame) -> pd.DataFrame:
         if col in deals:
             frame[col] = deals[col].to_numpy()
     return frame
-
-
-def _identifiers(deals: pd.DataFrame, names: Iterable[str]) -> dict[str, str]:
-    """Custom text attributes that name deals rather than describe them, with why."""
-    out = {}
-    for col in names:
-        values = deals[col]
-        if is_numeric_dtype(values):
-            continue
-        present = values.dropna()
-        distinct = present.nunique()
-        if len(present) > IDENTIFIER_MIN and distinct >= IDENTIFIER_SHARE * len(present):
-            out[col] = (
-                f"{distinct:,} different values on {len(present):,} deals (an identifier or free "
-                "text, not a property a model can learn from)"
-            )
-    return out
 
 
 def _typed_like(frame: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:

@@ -13,9 +13,10 @@ import pytest
 
 from forecast import features as feat
 from forecast.data import store, sync
+from forecast.data.attributes import MAX_FEATURES
 from forecast.data.generator import generate_pipeline, write_export
 from forecast.data.importing import import_export, read_export
-from forecast.data.mapping import MAX_FEATURES, load_mapping
+from forecast.data.mapping import load_mapping
 from forecast.errors import InvalidInput
 from forecast.history import DealHistory, load_deal_history
 from forecast.modeling.deal_fitting import train_deals

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from forecast.data import store
+from forecast.data.attributes import matched_columns
 from forecast.data.mapping import (
     CsvOptions,
     ExistsIn,
@@ -157,7 +158,7 @@ def canonical_opportunities(frame: pd.DataFrame, mapping: Mapping) -> pd.DataFra
     job = _Job(frame, mapping, "reject")
     parts = [part.opportunities for part in job.parts(stored=None)]
     job.finish()
-    return _concat(parts).reset_index(drop=True)
+    return store.with_attributes(_concat(parts).reset_index(drop=True), list(job.features))
 
 
 def _write(engine: Engine, job: _Job) -> ImportReport:
@@ -401,7 +402,10 @@ class _Job(CanonicalRows):
                 f"{file}: missing required column(s) {missing}; the file has "
                 f"{sorted(c for c in raw.columns if c != '__line')}"
             )
-        self._match_features(available, file)
+        try:
+            self.features = matched_columns(self.features, available)
+        except ValueError as exc:
+            raise InvalidInput(f"{file}: {exc}") from None
         if self.checked_header:
             return
         self.checked_header = True
@@ -436,25 +440,6 @@ class _Job(CanonicalRows):
                 del self.columns[f]
                 if not self.checked_header:
                     self.report.notes.append(f"no {column!r} column: {f} left blank")
-
-    def _match_features(self, available: set[str], file: Path) -> None:
-        """Each `features:` column found in the file, ignoring case and spaces as mapped
-        columns are; one the file lacks is an error naming it (a model input is never blank
-        by a typo)."""
-        loose = {loose_key(c): c for c in available if c != "__line"}
-        unknown = []
-        for name, column in self.features.items():
-            if column in available:
-                continue
-            if loose_key(column) in loose:
-                self.features[name] = loose[loose_key(column)]
-            else:
-                unknown.append(column)
-        if unknown:
-            raise InvalidInput(
-                f"{file}: features: no column(s) {unknown}; the file has "
-                f"{sorted(c for c in available if c != '__line')}"
-            )
 
     def _stage_entered_columns(self, available: set[str]) -> None:
         """The mapping's "Date entered {stage}" columns the file has, by open stage: each deal's

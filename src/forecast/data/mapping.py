@@ -34,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from forecast.data.attributes import checked_features, feature_entries
 from forecast.data.stages import DEFAULT_STAGES, StageSet
 from forecast.errors import InvalidInput
 
@@ -82,33 +83,6 @@ OPPORTUNITY_FIELDS = (
 OPPORTUNITY_REQUIRED = ("id", "stage")
 LEAD_FIELDS = ("id", "converted", "created_at", "updated_at")
 LEAD_REQUIRED = ("id",)
-#: Names a `features:` entry may not take: the canonical fields, the inputs derived from them and
-#: the bookkeeping columns of model rows (compared ignoring case, spaces, dashes, underscores).
-RESERVED_NAMES = {
-    "opportunities": (
-        *OPPORTUNITY_FIELDS,
-        "stage_index",
-        "age_days",
-        "days_in_stage",
-        "rep_win_rate",
-        "rep_closed_deals",
-        "account_win_rate",
-        "account_closed_deals",
-        "status",
-        "stage_entered_at",
-        "as_of",
-        "is_open",
-        "won",
-        "weight",
-        "dataset",
-        "attributes",
-        "state_key",
-    ),
-    "leads": (*LEAD_FIELDS, "dataset", "created_weekday", "created_hour"),
-}
-#: Most `features:` a mapping may keep. Each is a column of every training snapshot, and reasons
-#: name the top three: a wider list is a feature-selection job the mapping should not hide.
-MAX_FEATURES = 50
 FORECAST_CATEGORIES = ("Pipeline", "Best Case", "Commit", "Omitted")
 #: Other CRMs' names for the canonical categories, compared ignoring case, spaces, dashes and
 #: underscores: HubSpot's stock labels and internal values, and Salesforce's "Closed". A won
@@ -338,51 +312,14 @@ class Mapping(BaseModel):
     @field_validator("features", mode="before")
     @classmethod
     def _feature_entries(cls, value: Any) -> Any:
-        """`[column, ...]` is `{column: column}`: a column is shown under its own name."""
-        if value is None:
-            return {}
-        if isinstance(value, list):
-            if not all(isinstance(c, str) and c.strip() for c in value):
-                raise ValueError(f"give column names, got {value!r}")
-            return {c: c for c in value}
-        if isinstance(value, dict):
-            return {c: c if label is None else label for c, label in value.items()}
-        raise ValueError(f"give a list of columns or {{column: label}}, got {value!r}")
+        return feature_entries(value)
 
     @model_validator(mode="after")
     def _features_apart(self) -> Mapping:
-        """Features named apart from the canonical fields, each column and name once, and no
-        column that already fills a canonical field (it would be read twice)."""
-        if not self.features:
-            return self
-        if len(self.features) > MAX_FEATURES:
-            raise ValueError(
-                f"features: {len(self.features)} columns; at most {MAX_FEATURES} are kept as "
-                "model inputs (pick the ones that matter)"
-            )
-        labels = [str(label).strip() for label in self.features.values()]
-        if any(not label for label in labels):
-            raise ValueError("features: a label is blank")
-        reserved = {loose_key(n): n for n in RESERVED_NAMES[self.kind]}
-        clash = {
-            label: reserved[loose_key(label)] for label in labels if loose_key(label) in reserved
-        }
-        if clash:
-            shown = ", ".join(f"{a!r} (is {b})" for a, b in clash.items())
-            raise ValueError(
-                f"features: {shown}: the name of a canonical field; map the column under "
-                "columns:, or give it another label ({column: label})"
-            )
-        seen: dict[str, str] = {}
-        for label in labels:
-            if loose_key(label) in seen:
-                raise ValueError(f"features: {seen[loose_key(label)]!r} and {label!r} are one name")
-            seen[loose_key(label)] = label
-        mapped = self.column_map()
-        twice = {c: f for f, c in mapped.items() if c in self.features}
-        if twice:
-            raise ValueError(f"features: column(s) already mapped to a canonical field: {twice}")
-        self.features = dict(zip(self.features, labels, strict=True))
+        """Features named apart from the canonical fields (`attributes.checked_features`)."""
+        if self.features:
+            fields = OPPORTUNITY_FIELDS if self.kind == "opportunities" else LEAD_FIELDS
+            self.features = checked_features(self.features, self.kind, fields, self.column_map())
         return self
 
     @property

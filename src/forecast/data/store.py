@@ -36,6 +36,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from forecast.data import stage_log
+from forecast.data.attributes import (  # re-exported: callers read them as store.<name>
+    dataset_features as dataset_features,
+)
+from forecast.data.attributes import (
+    infer_types as infer_types,
+)
+from forecast.data.attributes import (
+    with_attributes as with_attributes,
+)
 from forecast.data.stages import StageSet
 from forecast.data.tables import (
     OPPORTUNITY_COLUMNS as OPPORTUNITY_COLUMNS,
@@ -518,25 +527,6 @@ def load_opportunities(engine: Engine, dataset: str) -> pd.DataFrame:
     return with_attributes(frame, dataset_features(options))
 
 
-def dataset_features(options: dict | None) -> list[str]:
-    """The names of a dataset's own columns kept as model inputs (its mapping's `features:`)."""
-    return [str(n) for n in (options or {}).get("features") or []]
-
-
-def with_attributes(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """`frame` with its `attributes` (a dict per row, as the store keeps them) spread into one
-    column per name: numbers where every value given is a number, else text; blank where a
-    deal has none. Attributes not named are dropped (a feature the mapping no longer keeps)."""
-    given = frame["attributes"] if "attributes" in frame else pd.Series(None, index=frame.index)
-    frame = frame.drop(columns=["attributes"], errors="ignore")
-    if not names:
-        return frame
-    values = pd.DataFrame(
-        [a if isinstance(a, dict) else {} for a in given], index=frame.index, columns=list(names)
-    )
-    return pd.concat([frame, infer_types(values)], axis=1)
-
-
 def _json(value: object) -> dict | None:
     """A JSON column's value as a dict (drivers return text or the parsed value)."""
     if isinstance(value, str):
@@ -595,20 +585,6 @@ def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:
     if created.notna().any():
         attrs["created_at"] = created.to_numpy()
     return attrs
-
-
-def infer_types(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns whose present values are all numbers become float; the rest stay text."""
-    out = {}
-    for col in frame.columns:
-        values = frame[col]
-        numbers = pd.to_numeric(values, errors="coerce")
-        present = values.notna()
-        if present.any() and numbers[present].notna().all():
-            out[col] = numbers.astype("float64")
-        else:
-            out[col] = values.astype("str").where(present)
-    return pd.DataFrame(out, index=frame.index)
 
 
 @contextmanager

@@ -1,0 +1,167 @@
+"""A dataset's own columns kept as model inputs (a mapping's `features:`): the names they may take,
+how an import finds them in a file, and how the store's JSON per deal reads back as columns.
+
+A feature goes by one name after the import (the mapping's label, else the file's column): the
+store keeps it under that name, a CRM pushes and scores it under that name, and the model's
+reasons say it, so a user reads "Original Traffic Source = Organic search". Numbers are numbers
+where every value given is one (in the mapping's notation); anything else is text, which the
+model's encoder takes as categories (its `max_levels` most frequent, the rest read as blank).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import pandas as pd
+from pandas.api.types import is_numeric_dtype
+
+#: Names a `features:` entry may not take: the canonical fields, the inputs derived from them and
+#: the bookkeeping columns of model rows (compared ignoring case, spaces, dashes, underscores).
+RESERVED_NAMES: dict[str, tuple[str, ...]] = {
+    "opportunities": (
+        "stage_index",
+        "age_days",
+        "days_in_stage",
+        "rep_win_rate",
+        "rep_closed_deals",
+        "account_win_rate",
+        "account_closed_deals",
+        "status",
+        "stage_entered_at",
+        "as_of",
+        "is_open",
+        "won",
+        "weight",
+        "dataset",
+        "attributes",
+        "state_key",
+    ),
+    "leads": ("dataset", "created_weekday", "created_hour"),
+}
+#: Most `features:` a mapping may keep. Each is a column of every training snapshot, and reasons
+#: name the top three: a wider list is a feature-selection job the mapping should not hide.
+MAX_FEATURES = 50
+#: A custom text attribute distinct on at least this share of the deals that have it (and on
+#: more than `IDENTIFIER_MIN` deals) names deals rather than describing them.
+IDENTIFIER_SHARE = 0.9
+IDENTIFIER_MIN = 50
+
+
+def _loose(value: object) -> str:
+    """As `mapping.loose_key` (which imports this module): case, spaces, dashes ignored."""
+    return "".join(ch for ch in str(value) if ch.isalnum()).casefold()
+
+
+def feature_entries(value: object) -> object:
+    """`[column, ...]` is `{column: column}` (shown under its own name); `{column: null}` too."""
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        if not all(isinstance(c, str) and c.strip() for c in value):
+            raise ValueError(f"give column names, got {value!r}")
+        return {c: c for c in value}
+    if isinstance(value, dict):
+        return {c: c if label is None else label for c, label in value.items()}
+    raise ValueError(f"give a list of columns or {{column: label}}, got {value!r}")
+
+
+def checked_features(
+    features: Mapping[str, str], kind: str, fields: Sequence[str], mapped: Mapping[str, str]
+) -> dict[str, str]:
+    """`features` (column → label) with labels trimmed, after checking them: at most
+    `MAX_FEATURES`, no name of a canonical field (`fields`) or derived input, each name once,
+    and no column that already fills a canonical field (`mapped`: field → column)."""
+    if len(features) > MAX_FEATURES:
+        raise ValueError(
+            f"features: {len(features)} columns; at most {MAX_FEATURES} are kept as model "
+            "inputs (pick the ones that matter)"
+        )
+    labels = [str(label).strip() for label in features.values()]
+    if any(not label for label in labels):
+        raise ValueError("features: a label is blank")
+    reserved = {_loose(n): n for n in (*fields, *RESERVED_NAMES[kind])}
+    clash = {label: reserved[_loose(label)] for label in labels if _loose(label) in reserved}
+    if clash:
+        shown = ", ".join(f"{a!r} (is {b})" for a, b in clash.items())
+        raise ValueError(
+            f"features: {shown}: the name of a canonical field; map the column under "
+            "columns:, or give it another label ({column: label})"
+        )
+    seen: dict[str, str] = {}
+    for label in labels:
+        if _loose(label) in seen:
+            raise ValueError(f"features: {seen[_loose(label)]!r} and {label!r} are one name")
+        seen[_loose(label)] = label
+    twice = {c: f for f, c in mapped.items() if c in features}
+    if twice:
+        raise ValueError(f"features: column(s) already mapped to a canonical field: {twice}")
+    return dict(zip(features, labels, strict=True))
+
+
+def matched_columns(features: Mapping[str, str], available: Iterable[str]) -> dict[str, str]:
+    """Each feature's column (name → column) as the file spells it, matched ignoring case and
+    spaces as mapped columns are; a column the file lacks is a `ValueError` naming it (a model
+    input is never blank by a typo)."""
+    present = [c for c in available if c != "__line"]
+    loose = {_loose(c): c for c in present}
+    out, unknown = {}, []
+    for name, column in features.items():
+        found = column if column in present else loose.get(_loose(column))
+        if found is None:
+            unknown.append(column)
+        else:
+            out[name] = found
+    if unknown:
+        raise ValueError(f"features: no column(s) {unknown}; the file has {sorted(present)}")
+    return out
+
+
+def dataset_features(options: Mapping | None) -> list[str]:
+    """The names of a dataset's own columns kept as model inputs (its mapping's `features:`)."""
+    return [str(n) for n in (options or {}).get("features") or []]
+
+
+def with_attributes(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """`frame` with its `attributes` (a dict per row, as the store keeps them) spread into one
+    column per name (`infer_types`), blank where a deal has none. Attributes not named are
+    dropped (a feature the mapping no longer keeps)."""
+    given = frame["attributes"] if "attributes" in frame else pd.Series(None, index=frame.index)
+    frame = frame.drop(columns=["attributes"], errors="ignore")
+    if not names:
+        return frame
+    values = pd.DataFrame(
+        [a if isinstance(a, dict) else {} for a in given], index=frame.index, columns=list(names)
+    )
+    return pd.concat([frame, infer_types(values)], axis=1)
+
+
+def infer_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns whose present values are all numbers become float; the rest stay text."""
+    out = {}
+    for col in frame.columns:
+        values = frame[col]
+        numbers = pd.to_numeric(values, errors="coerce")
+        present = values.notna()
+        if present.any() and numbers[present].notna().all():
+            out[col] = numbers.astype("float64")
+        else:
+            out[col] = values.astype("str").where(present)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def identifiers(deals: pd.DataFrame, names: Iterable[str]) -> dict[str, str]:
+    """Custom text attributes that name deals rather than describe them, with why: a category
+    seen on one deal teaches nothing about another."""
+    out = {}
+    for col in names:
+        values = deals[col]
+        if is_numeric_dtype(values):
+            continue
+        present = values.dropna()
+        distinct = present.nunique()
+        if len(present) > IDENTIFIER_MIN and distinct >= IDENTIFIER_SHARE * len(present):
+            out[col] = (
+                f"{distinct:,} different values on {len(present):,} deals (an identifier or free "
+                "text, not a property a model can learn from)"
+            )
+    return out
