@@ -285,3 +285,9 @@ def test_a_hubspot_export_keeps_its_own_columns_under_the_users_labels(tmp_path)
     assert set(history.deals[SOURCE]) == {"ORGANIC_SEARCH", "PAID"}
     rows_at = feat.open_deal_rows(history, history.now())
     assert {SOURCE, "Deal Type"} <= set(feat.deal_features(rows_at, history.left_out).columns)
+
+
+def test_the_import_report_says_which_columns_are_kept_as_inputs(export):
+    report = read_export(export, mapping(export, f"features: [{SOURCE}]")).report
+    assert report is not None
+    assert f"features: 1 column(s) of the export kept as model inputs ({SOURCE})" in report.notes

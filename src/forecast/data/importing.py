@@ -409,6 +409,11 @@ class _Job(CanonicalRows):
         if self.checked_header:
             return
         self.checked_header = True
+        if self.features:
+            self.report.notes.append(
+                f"features: {len(self.features)} column(s) of the export kept as model inputs "
+                f"({', '.join(self.features)})"
+            )
         if self.mapping.stage_entered_columns:
             self._stage_entered_columns(available)
         if self.mapping.stage_duration_columns:
