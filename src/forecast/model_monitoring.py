@@ -281,7 +281,7 @@ def deal_drift(
     it scored in the last `window_days`, or, with too few logged, the dataset's open deals now.
     Pipeline against pipeline: counts that only grow (a rep's closed deals) and the ages of a
     pipeline are compared with their like, not with snapshots of deals long closed."""
-    columns = feat.model_features(history.left_out)
+    columns = feat.history_features(history)  # the dataset's own columns too
     reference = pd.DataFrame()
     if trained_on_before is not None:  # like for like: the open pipeline when training data ends
         cut = as_timestamp(trained_on_before)
