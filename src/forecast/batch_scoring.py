@@ -207,9 +207,9 @@ def batch_scorer(
             else None
         )
         return BatchScorer(served, note)
-    of = f" of dataset '{dataset}'" if dataset else ""
+    of = f" for dataset '{dataset}'" if dataset else ""
     why = problem or (
-        f"no {kind} model{of} is registered as champion (run `forecast train {kind}`)"
+        f"no {kind} model is registered as champion{of} (run `forecast train {kind}`)"
     )
     if kind == scoring.DEAL:
         if history is None or history.deals.empty:

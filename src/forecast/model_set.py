@@ -289,9 +289,11 @@ class _KindLoader:
         kind, problems = self.kind, self.models.problems
         try:
             champions = sorted(set(registry.champion_datasets(kind, self.settings)))
-        except ModelNotReady as exc:  # the registry did not answer: look for local copies
+        except ModelNotReady as exc:  # the registry could not be read, and no local copy kept
             problems.append(f"{kind}: {exc}")
             champions = []
+        # The visit failed (now or for an earlier kind): the registry did not answer, and what
+        # was listed are the local copies. Else it answered (an error answer lists nothing).
         listing_failed = self.visit.failure is not None
         served: dict[str, Served] = {}
         # With the registry away, a stored dataset may have a champion nobody could list: its

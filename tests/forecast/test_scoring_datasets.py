@@ -14,6 +14,7 @@ from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
 from forecast.errors import InvalidInput, ModelNotReady, NotFound
 from forecast.modeling.registry import LoadedModel
+from forecast.modeling.registry.client import current_visit
 from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
 
@@ -159,3 +160,26 @@ def test_a_stored_lead_dataset_falls_back_on_its_own_base_rate(stored, registry_
     [score] = scoring.score(models.leads["web"], [{}])
     assert score.probability == pytest.approx(float(labels.mean()))
     assert score.method == "base_rate"
+
+
+def test_with_the_registry_unread_each_stored_dataset_serves_its_local_copy_or_is_degraded(
+    stored, registry_of, monkeypatch, tmp_path
+):
+    registry_of({"leads": [], "deals": []})
+    registry = model_set.registry
+
+    def unread(kind, settings=None):  # noqa: ANN001, ANN202 - as a silent registry fails
+        raise current_visit().fail("the registry cannot be reached")
+
+    def local_copy_of_web(kind, settings=None, dataset=None):  # noqa: ANN001, ANN202
+        if dataset == "web":
+            return LoadedModel(kind, "2", CHAMPION, None, "local copy", "timed out", dataset)
+        raise ModelNotReady("the registry cannot be reached, and there is no local copy")
+
+    monkeypatch.setattr(registry, "champion_datasets", unread)
+    monkeypatch.setattr(registry, "load_champion", local_copy_of_web)
+    models = scoring.load_model_set(Settings(state_dir=tmp_path / "state"), stored)
+    assert models.leads["web"].source == "local copy" and models.leads["web"].version == "2"
+    assert models.deals["north"].source == "fallback"  # the stage win rates still score
+    assert models.degraded == [f"deals: {scoring.REGISTRY_DOWN}"]
+    assert any(p.startswith("leads: serving the local copy v2") for p in models.problems)

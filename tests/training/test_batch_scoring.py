@@ -236,7 +236,7 @@ def test_no_model_and_nothing_to_fall_back_on_is_said(tmp_path, monkeypatch):
     write_leads(leads, tmp_path / "unlabelled" / "leads.csv")
     (tmp_path / "m.yaml").write_text(LEADS_MAPPING)
     runner = CliRunner()
-    monkeypatch.setattr(batch_scoring.registry, "load_champion", lambda kind, settings=None: None)
+    monkeypatch.setattr(batch_scoring.registry, "load_champion", lambda *a, **k: None)
     result = runner.invoke(
         app,
         [
