@@ -14,7 +14,9 @@ from forecast.data import store
 from forecast.data.generator import generate_pipeline
 from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
+from forecast.history import load_deal_history
 from forecast.modeling import registry
+from forecast.modeling.deal_fitting import train_deals
 from forecast.modeling.fitting import TrainingResult
 from forecast.modeling.lead_fitting import train_leads
 from forecast.settings import Settings
@@ -149,8 +151,8 @@ def test_a_key_bound_to_a_dataset_scores_that_one_only(env, trained):
 # --- deals ----------------------------------------------------------------------------------------
 
 
-def _import_deals(settings: Settings, dataset: str, seed: int) -> None:
-    pipeline = generate_pipeline(400, seed=seed)
+def _import_deals(settings: Settings, dataset: str, seed: int, deals: int = 400) -> None:
+    pipeline = generate_pipeline(deals, seed=seed)
     frame = pipeline.opportunities.drop(columns=["status"])
     import_frame(store.get_engine(settings), frame, load_mapping("canonical"), dataset=dataset)
 
@@ -211,3 +213,20 @@ def test_the_dataset_parameter_is_in_the_spec_and_checked_as_it_says(deals_clien
     for bad in ("", "x" * 101):
         response = client.post(f"/v1/deals/score?dataset={bad}", json=DEAL)
         assert response.status_code == 422 and "dataset" in response.json()["detail"]
+
+
+def test_a_deal_champion_serves_its_own_dataset_beside_anothers_fallback(tmp_path):
+    settings = _settings(tmp_path, deal_dataset="north", min_won_deals=50, min_lost_deals=50)
+    api_keys = keys_of_every_role(settings)
+    _import_deals(settings, "north", seed=1)
+    _import_deals(settings, "south", seed=2, deals=700)
+    engine = store.get_engine(settings)
+    trained = train_deals(load_deal_history(engine, "south"), settings=settings, dataset="south")
+    assert registry.log_training(trained, settings).promoted
+    with TestClient(create_app(settings)) as client:
+        client.headers.update(auth(api_keys["scorer"]))
+        north = client.post("/v1/deals/score", json=DEAL).json()
+        south = client.post("/v1/deals/score?dataset=south", json=DEAL).json()
+    assert (north["dataset"], north["method"]) == ("north", "stage_win_rate")
+    assert (south["dataset"], south["method"]) == ("south", "model")
+    assert south["model"] == "close-probability.south" and south["version"] == "1"
