@@ -160,10 +160,12 @@ def open_deal_rows(history: DealHistory, dataset: str, as_of: object = None) -> 
 
 
 def lead_rows(leads: pd.DataFrame, dataset: str) -> BatchRows:
-    """Every lead, with its stored attributes as the API receives a lead's fields."""
+    """Every lead, with its stored attributes as the API receives a lead's fields (and its
+    `created_at`, which a model that learnt from lead dates reads)."""
     if "id" not in leads:
         raise InvalidInput(f"dataset {dataset!r}: its leads have no id column")
     attrs = [c for c in leads.columns if c not in feat.LEAD_BOOKKEEPING]
+    attrs += ["created_at"] if "created_at" in leads.columns else []
     frame = leads[["id", *attrs]].reset_index(drop=True)
     frame["id"] = frame["id"].astype(str)
     return BatchRows(scoring.LEAD, dataset, frame)

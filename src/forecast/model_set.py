@@ -25,7 +25,7 @@ from forecast.data import store
 from forecast.data.stages import StageSet
 from forecast.errors import ForecastError, InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, load_deal_history
-from forecast.modeling import registry
+from forecast.modeling import lead_dates, registry
 from forecast.modeling.baselines import stage_win_rates
 from forecast.modeling.families import family_of
 from forecast.modeling.reasons import Wording
@@ -58,8 +58,16 @@ class Served:
     wordings: dict[int, Wording] = field(default_factory=dict, repr=False, compare=False)
     #: The registered model's name, made once: every score says it.
     name: str = field(init=False, repr=False, compare=False)
+    #: The lead date inputs the model reads (`lead_dates`), made from `created_at` when scored.
+    date_inputs: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        encoder = getattr(getattr(self.scorer, "model", None), "encoder_", None)
+        self.date_inputs = (
+            lead_dates.used_by(list(getattr(encoder, "columns", ())))
+            if self.kind == "leads"
+            else ()
+        )
         # A model of no dataset (pinned by a test or a benchmark) has its kind's base name.
         self.name = (
             registry.model_name(self.kind, self.dataset)

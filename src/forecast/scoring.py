@@ -44,6 +44,7 @@ from forecast.model_set import (  # noqa: F401 - named here too: serving reads `
     deal_context,
     load_model_set,
 )
+from forecast.modeling import lead_dates
 from forecast.modeling.contributions import raw_scores
 from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, top_reasons
@@ -109,6 +110,8 @@ def encode(served: Served, rows: Sequence[Mapping[str, Any]]) -> Encoded:
     scorer = served.scorer
     if scorer.method != MODEL:
         return Encoded(rows, scorer.fallback_inputs(rows))
+    if served.date_inputs:  # a lead model that learnt from when leads came in
+        rows = lead_dates.with_date_inputs(rows, served.date_inputs)
     parts = _parts(scorer.model, rows)
     if len(parts) == 1:  # one model for every row
         return Encoded(rows, _encode(parts[0][0].encoder_, rows), tuple(parts))

@@ -48,11 +48,10 @@ def test_a_weekday_that_drives_conversion_is_learnt_and_scored_from_created_at(s
     assert lead_dates.HOUR in result.features  # the data has times of day
     assert "created_at" not in result.features  # the calendar date never repeats: no input
     served = scoring.Served(scoring.LEAD, select_scorer(result.model), "1", "registry")
-    used = lead_dates.used_by(result.model.encoder_.columns)
+    assert served.date_inputs == (lead_dates.WEEKDAY, lead_dates.HOUR)
     saturday = {"Channel": "web", "created_at": "2025-03-08T10:00:00"}
     monday = {"Channel": "web", "created_at": "2025-03-10T10:00:00"}
-    rows = lead_dates.with_date_inputs([saturday, monday], used)
-    sat, mon = scoring.score(served, rows)
+    sat, mon = scoring.score(served, [saturday, monday])  # the inputs come from created_at
     assert sat.probability > mon.probability + 0.2
     said = [r["field"] for r in sat.reasons_for]
     assert "Day of the week created" in said
