@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, func, select
 
 from forecast import features as feat
@@ -26,12 +27,14 @@ from forecast.data.stages import StageSet
 from forecast.errors import ForecastError, InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, load_deal_history
 from forecast.modeling import lead_dates, registry
-from forecast.modeling.baselines import stage_win_rates
+from forecast.modeling.baselines import StageWinRate, stage_win_rates
+from forecast.modeling.deal_fitting import FLAT_STAGE_SHARE
 from forecast.modeling.families import family_of
 from forecast.modeling.reasons import Wording
 from forecast.modeling.registry.client import Visit
 from forecast.modeling.registry.client import visit as registry_visit
-from forecast.modeling.scorers import Scorer, select_scorer
+from forecast.modeling.scorers import Scorer, crm_stage_scorer, select_scorer
+from forecast.modeling.stage_prior import stage_probabilities
 from forecast.settings import Settings
 
 log = logging.getLogger("forecast.scoring")
@@ -385,7 +388,9 @@ def _fallback_scorer(kind: str, engine: Engine, name: str, models: ModelSet) -> 
         context = models.deal_contexts.get(name)
         if context is None:
             raise ModelNotReady("no deal model and no deal history to fall back on")
-        return select_scorer(None, stage_rates=stage_win_rates(context.history))
+        rates = stage_win_rates(context.history)
+        crm = _crm_fallback(context.history, rates)
+        return crm if crm is not None else select_scorer(None, stage_rates=rates)
     leads = store.leads
     query = select(func.avg(leads.c.converted), func.count(leads.c.converted)).where(
         leads.c.dataset == name
@@ -402,3 +407,16 @@ def deal_context(engine: Engine, name: str) -> DealContext:
     history = load_deal_history(engine, name)
     now = store.utcnow()
     return DealContext(name, history.stages, feat.win_rates_as_of(history, now), history)
+
+
+def _crm_fallback(history: DealHistory, rates: StageWinRate | None) -> Scorer | None:
+    """The CRM's stage probabilities as the fallback where the stage history is flat and the
+    dataset has them (a preset's or a mapping's); None otherwise."""
+    if rates is not None and getattr(rates, "top_share_", 0.0) < FLAT_STAGE_SHARE:
+        return None
+    given = history.options.stage_probabilities
+    prior = stage_probabilities(history.stages.open_stages, given) if given else None
+    if prior is None:
+        return None
+    overall = rates.overall_ if rates is not None else float(np.mean(list(prior.values())))
+    return crm_stage_scorer(prior, overall)

@@ -286,7 +286,7 @@ def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[s
             "field": "Stage",
             "value": stage,
             "contribution": 0.0,
-            "sentence": f"Stage = {stage}: historical win rate {p:.0%} (no champion model yet)",
+            "sentence": f"Stage = {stage}: {scorer.rate_wording} {p:.0%} (no champion model yet)",
         }
     return {
         "field": "(all leads)",

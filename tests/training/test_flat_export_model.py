@@ -173,3 +173,23 @@ def test_the_backtest_stops_at_the_export_date(trained):
     export_day = trained.pipeline.as_of.normalize() + pd.Timedelta(days=1)
     assert report.export_date <= trained.pipeline.as_of
     assert report.periods and all(p.period.end <= export_day for p in report.periods)
+
+
+def test_with_no_champion_a_flat_export_is_scored_by_the_crms_stage_probabilities(trained):
+    """Until a model is promoted, the fallback of a flat export still ranks stages: a per-stage
+    win rate learnt from it would be one number for every stage."""
+    from forecast.model_set import _crm_fallback
+    from forecast.modeling.baselines import stage_win_rates
+
+    fallback = _crm_fallback(trained.history, stage_win_rates(trained.history))
+    if any(c.startswith("Cumulative time in ") for c in trained.raw):
+        assert fallback is None  # a rebuilt history: its own per-stage win rates serve
+        return
+    assert fallback is not None
+    served = scoring.Served(scoring.DEAL, fallback, None, "fallback")
+    stages = list(trained.history.stages.open_stages)
+    scores = [scoring.score(served, [{"stage": s}])[0] for s in stages]
+    p = [s.probability for s in scores]
+    assert p == sorted(p) and p[0] < p[-1]
+    assert "the CRM's stage probability" in scores[-1].reasons_for[0]["sentence"]
+    assert "CRM's stage probabilities" in scores[-1].label

@@ -241,7 +241,12 @@ def stage_win_rates(history: DealHistory, *, every_days: int = 14) -> StageWinRa
     stage, won, weight = _stage_rows(history, every_days)
     if len(stage) == 0:
         return None
-    return StageWinRate().fit(pd.DataFrame({"stage": stage}), won, sample_weight=weight)
+    fitted = StageWinRate().fit(pd.DataFrame({"stage": stage}), won, sample_weight=weight)
+    # How much of the rows' weight sits in one stage: near 1, the history is flat (an export of
+    # current stages only) and these rates cannot tell one open stage from another.
+    per_stage = pd.Series(weight).groupby(stage.astype(str).to_numpy()).sum()
+    fitted.top_share_ = float(per_stage.max() / per_stage.sum()) if per_stage.sum() > 0 else 1.0
+    return fitted
 
 
 def _stage_rows(history: DealHistory, every_days: int) -> tuple[pd.Series, np.ndarray, np.ndarray]:

@@ -31,6 +31,8 @@ class Scorer:
     stage_rates: dict[str, float] | None = None
     overall: float | None = None
     stage_column: str = "stage"
+    #: What a stage-rate fallback's rates are, said in its reasons.
+    rate_wording: str = "historical win rate"
 
     @property
     def is_fallback(self) -> bool:
@@ -96,4 +98,17 @@ def select_scorer(
         )
     raise ModelNotReady(
         "no trained model and no history to fall back on: import data and run `forecast train`"
+    )
+
+
+def crm_stage_scorer(probabilities: Mapping[str, float], overall: float) -> Scorer:
+    """The fallback of a flat export (current stages only, so no per-stage win rate to learn):
+    the CRM's own stage probabilities, which still rank a later stage above an earlier one."""
+    return Scorer(
+        STAGE_WIN_RATE,
+        "fallback: the CRM's stage probabilities (the export holds no stage history to learn "
+        "per-stage win rates from, and no champion model yet)",
+        stage_rates=dict(probabilities),
+        overall=float(overall),
+        rate_wording="the CRM's stage probability",
     )
