@@ -314,3 +314,24 @@ def test_an_unknown_forecast_category_names_the_value_and_the_accepted_ones(tmp_
     assert (problem.column, problem.value) == ("Cat", "Maybe")
     assert problem.kind.startswith("forecast category not one of Pipeline, Best Case, Commit")
     assert "Not forecasted" in problem.kind
+
+
+LEADS_BY_STATUS = """
+kind: leads
+dataset: vf
+columns: {id: Lead, converted: Status}
+value_fixes: {Status: {Customer: "1", Lost: "0"}}
+missing_values: [Open]
+"""
+
+
+def test_a_set_of_status_values_is_the_label_and_an_unknown_one_is_named(tmp_path):
+    file = write(tmp_path, "leads.csv", "Lead,Status,Source\nA,Customer,web\nB,Lost,x\nC,Open,web")
+    export = read_export(file, write(tmp_path, "leads.yaml", LEADS_BY_STATUS))
+    labels = export.leads.set_index("id")["converted"]
+    assert labels["A"] == 1 and labels["B"] == 0 and pd.isna(labels["C"])  # Open: not known yet
+    bad = write(tmp_path, "bad.csv", "Lead,Status,Source\nA,Customer,web\nB,Maybe,x")
+    with pytest.raises(ImportRejected) as caught:
+        read_export(bad, write(tmp_path, "leads.yaml", LEADS_BY_STATUS))
+    [problem] = caught.value.report.examples
+    assert (problem.column, problem.value, problem.kind) == ("Status", "Maybe", "label is not 0/1")
