@@ -56,7 +56,34 @@ def _grade_cuts(
     return cuts[0], cuts[1], cuts[2]
 
 
-class _Additive(ClassifierMixin, BaseEstimator):
+class OneModel:
+    """What a scorer of one fitted model (no per-team parts) gives serving: one row's
+    probability, grades, and itself as the model of every row. The class needs `_check`,
+    `encoder_`, `contributions`, `bias_`, `_calibrate` and `grade_cuts_`."""
+
+    def score_row(self, row: Mapping[str, Any]) -> float:
+        self._check()  # type: ignore[attr-defined]
+        x = self.encoder_.encode_row(row)  # type: ignore[attr-defined]
+        raw = self.contributions(x).sum(axis=1) + self.bias_  # type: ignore[attr-defined]
+        return float(self._calibrate(raw)[0])  # type: ignore[attr-defined]
+
+    def grade(self, p: float | np.ndarray) -> str | np.ndarray:
+        self._check()  # type: ignore[attr-defined]
+        graded = grades_for(np.atleast_1d(np.asarray(p, dtype=float)), self.grade_cuts_)  # type: ignore[attr-defined]
+        return str(graded[0]) if np.ndim(p) == 0 else graded
+
+    def model_for_row(self, row: Mapping[str, Any]) -> Any:
+        return self
+
+    def parts(self, X: pd.DataFrame) -> list[tuple[np.ndarray, Any]]:
+        return [(np.ones(len(X), dtype=bool), self)]
+
+    @property
+    def teams_with_own_model(self) -> list[str]:
+        return []
+
+
+class _Additive(OneModel, ClassifierMixin, BaseEstimator):
     """What both families share: encode, a log-odds that is a bias plus one term per field, a
     calibration, grades. Subclasses learn the terms (`_fit_terms`) and give them (`contributions`).
     """
@@ -117,26 +144,6 @@ class _Additive(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
-
-    def score_row(self, row: Mapping[str, Any]) -> float:
-        self._check()
-        x = self.encoder_.encode_row(row)
-        return float(self._calibrate(self.contributions(x).sum(axis=1) + self.bias_)[0])
-
-    def grade(self, p: float | np.ndarray) -> str | np.ndarray:
-        self._check()
-        graded = grades_for(np.atleast_1d(np.asarray(p, dtype=float)), self.grade_cuts_)
-        return str(graded[0]) if np.ndim(p) == 0 else graded
-
-    def model_for_row(self, row: Mapping[str, Any]) -> _Additive:
-        return self
-
-    def parts(self, X: pd.DataFrame) -> list[tuple[np.ndarray, _Additive]]:
-        return [(np.ones(len(X), dtype=bool), self)]
-
-    @property
-    def teams_with_own_model(self) -> list[str]:
-        return []
 
     def importance(self) -> pd.Series:
         """Mean absolute contribution per input field on the training rows, largest first."""

@@ -46,8 +46,8 @@ from forecast.history import JUST_AFTER, DealHistory
 from forecast.modeling.contributions import bias as bias_of
 from forecast.modeling.contributions import contributions as contributions_of
 from forecast.modeling.encoding import FeatureEncoder
-from forecast.modeling.estimators import _check_fit_input, grades_for
-from forecast.modeling.families import _grade_cuts, family_of
+from forecast.modeling.estimators import _check_fit_input
+from forecast.modeling.families import OneModel, _grade_cuts, family_of
 from forecast.modeling.reasons import Reason
 
 #: Inputs that tell where a deal stands since its creation: never in the per-deal model.
@@ -115,7 +115,7 @@ class StageEncoder(FeatureEncoder):
         return Reason(label, value, float(contribution), sentence)
 
 
-class StagePriorClassifier(ClassifierMixin, BaseEstimator):
+class StagePriorClassifier(OneModel, ClassifierMixin, BaseEstimator):
     """A per-deal model of what was known at creation, combined in odds with the CRM's stage
     probabilities (the module docstring says why this way).
 
@@ -229,26 +229,6 @@ class StagePriorClassifier(ClassifierMixin, BaseEstimator):
         """The per-deal model's own probability (as at the first stage), for reports."""
         self._check()
         return np.asarray(self.base_.predict_proba(X))[:, 1]
-
-    def score_row(self, row: Mapping[str, Any]) -> float:
-        self._check()
-        x = self.encoder_.encode_row(row)
-        return float(self._calibrate(self.contributions(x).sum(axis=1) + self.bias_)[0])
-
-    def grade(self, p: float | np.ndarray) -> str | np.ndarray:
-        self._check()
-        graded = grades_for(np.atleast_1d(np.asarray(p, dtype=float)), self.grade_cuts_)
-        return str(graded[0]) if np.ndim(p) == 0 else graded
-
-    def model_for_row(self, row: Mapping[str, Any]) -> StagePriorClassifier:
-        return self
-
-    def parts(self, X: pd.DataFrame) -> list[tuple[np.ndarray, StagePriorClassifier]]:
-        return [(np.ones(len(X), dtype=bool), self)]
-
-    @property
-    def teams_with_own_model(self) -> list[str]:
-        return []
 
     def importance(self) -> pd.Series:
         """Mean absolute log-odds term per input on the training rows (the stage: over the
