@@ -335,3 +335,10 @@ def test_a_set_of_status_values_is_the_label_and_an_unknown_one_is_named(tmp_pat
         read_export(bad, write(tmp_path, "leads.yaml", LEADS_BY_STATUS))
     [problem] = caught.value.report.examples
     assert (problem.column, problem.value, problem.kind) == ("Status", "Maybe", "label is not 0/1")
+
+
+def test_a_mapping_without_a_dataset_name_stores_under_its_file_name(tmp_path):
+    file = write(tmp_path, "leads.csv", "Lead,Status\nA,Customer\nB,Lost")
+    plain = LEADS_BY_STATUS.replace("dataset: vf\n", "")
+    export = read_export(file, write(tmp_path, "signups.yaml", plain))
+    assert export.dataset == "signups"

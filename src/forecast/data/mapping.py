@@ -434,6 +434,8 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
         raise InvalidInput(f"mapping {path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise InvalidInput(f"mapping {path}: expected a YAML mapping of keys to values")
+    # Without `dataset:`, the data is stored under the mapping file's name (`--dataset` wins).
+    raw.setdefault("dataset", path.stem)
     try:
         return Mapping.model_validate(raw)
     except ValidationError as exc:
