@@ -57,9 +57,26 @@ def _grade_cuts(
 
 
 class OneModel:
-    """What a scorer of one fitted model (no per-team parts) gives serving: one row's
-    probability, grades, and itself as the model of every row. The class needs `_check`,
-    `encoder_`, `contributions`, `bias_`, `_calibrate` and `grade_cuts_`."""
+    """An additive scorer of one fitted model (no per-team parts): log-odds as a bias plus one
+    term per input, probabilities, one row's score, grades, and itself as every row's model.
+    The class needs `_check`, `encoder_`, `contributions`, `bias_`, `_calibrate` and
+    `grade_cuts_`."""
+
+    def encode(self, X: pd.DataFrame) -> np.ndarray:
+        self._check()  # type: ignore[attr-defined]
+        return self.encoder_.transform(X)  # type: ignore[attr-defined]
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """The log-odds: the bias plus each input's term (before calibration or clipping)."""
+        terms = self.contributions(self.encode(X))  # type: ignore[attr-defined]
+        return terms.sum(axis=1) + self.bias_  # type: ignore[attr-defined]
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = self._calibrate(self.decision_function(X))  # type: ignore[attr-defined]
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
     def score_row(self, row: Mapping[str, Any]) -> float:
         self._check()  # type: ignore[attr-defined]
@@ -129,21 +146,6 @@ class _Additive(OneModel, ClassifierMixin, BaseEstimator):
     def _check(self) -> None:
         if not hasattr(self, "encoder_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
-
-    def encode(self, X: pd.DataFrame) -> np.ndarray:
-        self._check()
-        return self.encoder_.transform(X)
-
-    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        """The log-odds before calibration."""
-        return self.contributions(self.encode(X)).sum(axis=1) + self.bias_
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = self._calibrate(self.decision_function(X))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
     def importance(self) -> pd.Series:
         """Mean absolute contribution per input field on the training rows, largest first."""

@@ -210,21 +210,6 @@ class StagePriorClassifier(OneModel, ClassifierMixin, BaseEstimator):
         p = 1.0 / (1.0 + np.exp(-np.asarray(raw, dtype=float)))
         return np.clip(p, FLOOR, 1 - FLOOR)
 
-    def encode(self, X: pd.DataFrame) -> np.ndarray:
-        self._check()
-        return self.encoder_.transform(X)
-
-    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        """The combined log-odds (before clipping)."""
-        return self.contributions(self.encode(X)).sum(axis=1) + self.bias_
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = self._calibrate(self.decision_function(X))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
-
     def per_deal_proba(self, X: pd.DataFrame) -> np.ndarray:
         """The per-deal model's own probability (as at the first stage), for reports."""
         self._check()
