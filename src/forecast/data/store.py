@@ -23,9 +23,6 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Engine,
-    Float,
-    Integer,
-    String,
     Table,
     create_engine,
     event,
@@ -35,7 +32,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
-from forecast.data import stage_log
 from forecast.data.attributes import (  # re-exported: callers read them as store.<name>
     dataset_features as dataset_features,
 )
@@ -46,6 +42,20 @@ from forecast.data.attributes import (
     with_attributes as with_attributes,
 )
 from forecast.data.stages import StageSet
+from forecast.data.store_reads import _FIELD_COLUMNS, _rows_of, _typed
+from forecast.data.store_reads import (
+    load_field_history as load_field_history,  # re-exported: store.load_field_history
+)
+from forecast.data.store_reads import (
+    load_history as load_history,  # re-exported: store.load_history
+)
+from forecast.data.store_reads import load_leads as load_leads  # re-exported: store.load_leads
+from forecast.data.store_reads import (
+    load_opportunities as load_opportunities,  # re-exported: store.load_opportunities
+)
+from forecast.data.store_reads import (
+    stage_history_of as stage_history_of,  # re-exported: store.stage_history_of
+)
 from forecast.data.tables import (
     OPPORTUNITY_COLUMNS as OPPORTUNITY_COLUMNS,
 )
@@ -93,11 +103,6 @@ from forecast.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: What a field-history read returns: the deal, when it was observed, the tracked fields.
-_FIELD_COLUMNS = (
-    field_history.c.opportunity_id,
-    field_history.c.observed_at,
-    *[field_history.c[n] for n in TRACKED_FIELDS],
-)
 
 
 def utcnow() -> datetime:
@@ -269,24 +274,6 @@ def stored_state(conn: Connection, dataset: str, ids: Sequence[str]) -> pd.DataF
     frame = _rows_of(conn, cols, opportunities.c.dataset == dataset, opportunities.c.id, ids)
     frame["created_at"] = pd.to_datetime(frame["created_at"]).astype("datetime64[us]")
     return frame.set_index("id")
-
-
-def _rows_of(
-    conn: Connection, cols: Sequence[Any], where: Any, id_col: Any, ids: Sequence[str]
-) -> pd.DataFrame:
-    """`cols` of the rows matching `where` whose `id_col` is in `ids`, asked in slices of
-    5,000 ids (a bound on the statement's size that every driver accepts)."""
-    step = 5_000
-    names = [c.name for c in cols]
-    parts = [
-        pd.DataFrame(
-            conn.execute(select(*cols).where(where, id_col.in_(ids[i : i + step]))).all(),
-            columns=names,
-        )
-        for i in range(0, len(ids), step)
-    ]
-    parts = [p for p in parts if not p.empty]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=names)
 
 
 def db_rows(frame: pd.DataFrame, table: Table) -> list[tuple]:
@@ -495,96 +482,6 @@ def _row_keys(frame: pd.DataFrame) -> pd.Series:
         text = values.astype("str").where(values.notna(), "\x00")
         key = key + "\x1f" + text
     return key
-
-
-def _typed(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
-    """Column dtypes from the table, whatever the driver returned (all-NULL columns included)."""
-    for col in frame.columns:
-        kind = type(table.c[col].type)
-        if kind is DateTime:
-            frame[col] = pd.to_datetime(frame[col]).astype("datetime64[us]")
-        elif kind in (Float, Integer):
-            frame[col] = pd.to_numeric(frame[col]).astype("float64")
-        elif kind is Boolean:
-            frame[col] = frame[col].astype(bool)
-        elif kind is String:
-            frame[col] = frame[col].astype("str").where(frame[col].notna())
-    return frame
-
-
-def load_opportunities(engine: Engine, dataset: str) -> pd.DataFrame:
-    """Every deal of a dataset as the canonical frame (one row per deal, current state), with
-    the dataset's declared features (`features:` of its mapping) as columns after them."""
-    query = select(
-        *[opportunities.c[n] for n in OPPORTUNITY_COLUMNS], opportunities.c.attributes
-    ).where(opportunities.c.dataset == dataset)
-    with engine.connect() as conn:
-        frame = pd.read_sql(query, conn)
-        options = get_dataset(conn, dataset)["options"] or {}
-    attributes = frame.pop("attributes")
-    frame = _typed(frame, opportunities)
-    frame["attributes"] = [_json(a) for a in attributes]
-    return with_attributes(frame, dataset_features(options))
-
-
-def _json(value: object) -> dict | None:
-    """A JSON column's value as a dict (drivers return text or the parsed value)."""
-    if isinstance(value, str):
-        value = json.loads(value)
-    return value if isinstance(value, dict) else None
-
-
-def load_history(engine: Engine, dataset: str) -> pd.DataFrame:
-    """The stage history of a dataset: opportunity_id, stage, entered_at, by deal and oldest
-    first, derived from its stage observations (`forecast.data.stage_log`)."""
-    with engine.connect() as conn:
-        return stage_history_of(conn, dataset)
-
-
-def stage_history_of(
-    conn: Connection, dataset: str, ids: Sequence[str] | None = None
-) -> pd.DataFrame:
-    """`load_history` on an open connection (inside a write, say), for `ids` or every deal."""
-    h, o = stage_history.c, opportunities.c
-    cols = (h.opportunity_id, h.stage, h.entered_at, h.seen_only)
-    if ids is None:
-        raw = pd.read_sql(select(*cols).where(h.dataset == dataset), conn)
-        created = pd.read_sql(select(o.id, o.created_at).where(o.dataset == dataset), conn)
-    else:
-        raw = _rows_of(conn, cols, h.dataset == dataset, h.opportunity_id, list(ids))
-        created = _rows_of(conn, (o.id, o.created_at), o.dataset == dataset, o.id, list(ids))
-    raw = _typed(raw, stage_history)
-    created_at = pd.to_datetime(created.set_index("id")["created_at"]).astype("datetime64[us]")
-    return _typed(stage_log.derive(raw, created_at, dataset_stages(conn, dataset)), stage_history)
-
-
-def load_field_history(engine: Engine, dataset: str) -> pd.DataFrame:
-    """The field history of a dataset: opportunity_id, observed_at and the tracked fields."""
-    query = (
-        select(*_FIELD_COLUMNS)
-        .where(field_history.c.dataset == dataset)
-        .order_by(field_history.c.opportunity_id, field_history.c.observed_at)
-    )
-    with engine.connect() as conn:
-        frame = pd.read_sql(query, conn)
-    return _typed(frame, field_history)
-
-
-def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:
-    """Leads of a dataset: their stored attributes as columns, plus id, converted and, where
-    the leads are dated, created_at (what a time holdout splits on)."""
-    query = select(leads.c.id, leads.c.converted, leads.c.created_at, leads.c.attributes).where(
-        leads.c.dataset == dataset
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    attrs = infer_types(pd.DataFrame([r.attributes for r in rows]))
-    attrs.insert(0, "id", [r.id for r in rows])
-    attrs["converted"] = pd.array([r.converted for r in rows], dtype="Int64")
-    created = pd.to_datetime(pd.Series([r.created_at for r in rows], dtype=object))
-    if created.notna().any():
-        attrs["created_at"] = created.to_numpy()
-    return attrs
 
 
 @contextmanager

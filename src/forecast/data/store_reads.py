@@ -1,0 +1,141 @@
+"""Reading a dataset back from the store: its deals (with their own columns), stage history,
+field history and leads, typed as the tables say whatever the database driver returned."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Boolean, DateTime, Engine, Float, Integer, String, Table, select
+from sqlalchemy.engine import Connection
+
+from forecast.data import stage_log
+from forecast.data.attributes import dataset_features, infer_types, with_attributes
+from forecast.data.tables import (
+    OPPORTUNITY_COLUMNS,
+    TRACKED_FIELDS,
+    field_history,
+    leads,
+    opportunities,
+    stage_history,
+)
+
+_FIELD_COLUMNS = (
+    field_history.c.opportunity_id,
+    field_history.c.observed_at,
+    *[field_history.c[n] for n in TRACKED_FIELDS],
+)
+
+
+def _rows_of(
+    conn: Connection, cols: Sequence[Any], where: Any, id_col: Any, ids: Sequence[str]
+) -> pd.DataFrame:
+    """`cols` of the rows matching `where` whose `id_col` is in `ids`, asked in slices of
+    5,000 ids (a bound on the statement's size that every driver accepts)."""
+    step = 5_000
+    names = [c.name for c in cols]
+    parts = [
+        pd.DataFrame(
+            conn.execute(select(*cols).where(where, id_col.in_(ids[i : i + step]))).all(),
+            columns=names,
+        )
+        for i in range(0, len(ids), step)
+    ]
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=names)
+
+
+def _typed(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
+    """Column dtypes from the table, whatever the driver returned (all-NULL columns included)."""
+    for col in frame.columns:
+        kind = type(table.c[col].type)
+        if kind is DateTime:
+            frame[col] = pd.to_datetime(frame[col]).astype("datetime64[us]")
+        elif kind in (Float, Integer):
+            frame[col] = pd.to_numeric(frame[col]).astype("float64")
+        elif kind is Boolean:
+            frame[col] = frame[col].astype(bool)
+        elif kind is String:
+            frame[col] = frame[col].astype("str").where(frame[col].notna())
+    return frame
+
+
+def load_opportunities(engine: Engine, dataset: str) -> pd.DataFrame:
+    """Every deal of a dataset as the canonical frame (one row per deal, current state), with
+    the dataset's declared features (`features:` of its mapping) as columns after them."""
+    query = select(
+        *[opportunities.c[n] for n in OPPORTUNITY_COLUMNS], opportunities.c.attributes
+    ).where(opportunities.c.dataset == dataset)
+    from forecast.data.store import get_dataset  # the store imports this module
+
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+        options = get_dataset(conn, dataset)["options"] or {}
+    attributes = frame.pop("attributes")
+    frame = _typed(frame, opportunities)
+    frame["attributes"] = [_json(a) for a in attributes]
+    return with_attributes(frame, dataset_features(options))
+
+
+def _json(value: object) -> dict | None:
+    """A JSON column's value as a dict (drivers return text or the parsed value)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else None
+
+
+def load_history(engine: Engine, dataset: str) -> pd.DataFrame:
+    """The stage history of a dataset: opportunity_id, stage, entered_at, by deal and oldest
+    first, derived from its stage observations (`forecast.data.stage_log`)."""
+    with engine.connect() as conn:
+        return stage_history_of(conn, dataset)
+
+
+def stage_history_of(
+    conn: Connection, dataset: str, ids: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """`load_history` on an open connection (inside a write, say), for `ids` or every deal."""
+    from forecast.data.store import dataset_stages  # the store imports this module
+
+    h, o = stage_history.c, opportunities.c
+    cols = (h.opportunity_id, h.stage, h.entered_at, h.seen_only)
+    if ids is None:
+        raw = pd.read_sql(select(*cols).where(h.dataset == dataset), conn)
+        created = pd.read_sql(select(o.id, o.created_at).where(o.dataset == dataset), conn)
+    else:
+        raw = _rows_of(conn, cols, h.dataset == dataset, h.opportunity_id, list(ids))
+        created = _rows_of(conn, (o.id, o.created_at), o.dataset == dataset, o.id, list(ids))
+    raw = _typed(raw, stage_history)
+    created_at = pd.to_datetime(created.set_index("id")["created_at"]).astype("datetime64[us]")
+    return _typed(stage_log.derive(raw, created_at, dataset_stages(conn, dataset)), stage_history)
+
+
+def load_field_history(engine: Engine, dataset: str) -> pd.DataFrame:
+    """The field history of a dataset: opportunity_id, observed_at and the tracked fields."""
+    query = (
+        select(*_FIELD_COLUMNS)
+        .where(field_history.c.dataset == dataset)
+        .order_by(field_history.c.opportunity_id, field_history.c.observed_at)
+    )
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    return _typed(frame, field_history)
+
+
+def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:
+    """Leads of a dataset: their stored attributes as columns, plus id, converted and, where
+    the leads are dated, created_at (what a time holdout splits on)."""
+    query = select(leads.c.id, leads.c.converted, leads.c.created_at, leads.c.attributes).where(
+        leads.c.dataset == dataset
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    attrs = infer_types(pd.DataFrame([r.attributes for r in rows]))
+    attrs.insert(0, "id", [r.id for r in rows])
+    attrs["converted"] = pd.array([r.converted for r in rows], dtype="Int64")
+    created = pd.to_datetime(pd.Series([r.created_at for r in rows], dtype=object))
+    if created.notna().any():
+        attrs["created_at"] = created.to_numpy()
+    return attrs
