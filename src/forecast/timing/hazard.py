@@ -251,11 +251,17 @@ class TimeToClose:
             )
         stage_index = rows["stage_index"].to_numpy(dtype=float)
         self.n_stages_ = int(n_stages or (np.nanmax(stage_index) + 1 if len(rows) else 1))
-        # Size bands (quantiles of the amount): big deals move slower, which a shift of the
-        # attribute part alone cannot say, so size is part of the time table.
+        # Size bands: big deals move slower, which a shift of the attribute part alone cannot
+        # say, so size is part of the time table. The bands are cut at quantiles of the deals
+        # and of their value (`_value_quantiles`), so the few largest deals, which carry the
+        # revenue, get timing of their own.
         amounts = np.log1p(np.nan_to_num(rows["amount"].to_numpy(dtype=float), nan=0.0).clip(0))
         qs = np.linspace(0, 1, self.size_bins + 1)[1:-1]
-        self.size_edges_ = np.unique(np.quantile(amounts, qs)) if len(qs) else np.array([])
+        self.size_edges_ = (
+            np.unique(np.concatenate([np.quantile(amounts, qs), _value_quantiles(amounts, qs)]))
+            if len(qs)
+            else np.array([])
+        )
         self.n_sizes_ = len(self.size_edges_) + 1
         self.n_segments_ = self.n_stages_ * self.n_sizes_
         b, horizon = self.bucket_days, int(math.ceil(self.horizon_days / self.bucket_days))
@@ -418,6 +424,20 @@ def grid_scores(booster: lgb.Booster, shape: Sequence[int]) -> np.ndarray:
     scores = cast(np.ndarray, booster.predict(points, raw_score=True))
     classes = scores.reshape([len(r) for r in representatives])
     return classes[np.ix_(*codes)].reshape(-1)
+
+
+def _value_quantiles(log_amounts: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """Edges of the size bands: quantiles of log(1 + amount) weighted by the amount (where any
+    amount is positive), so each band holds an equal share of the value rather than of the
+    deals. Revenue is carried by the largest deals, which also move slowest: count quantiles put
+    them in one band with deals a tenth their size, and the forecast has them winning too fast."""
+    value = np.expm1(log_amounts)
+    if not (value > 0).any():
+        return np.unique(np.quantile(log_amounts, qs))
+    order = np.argsort(log_amounts, kind="stable")
+    share = np.cumsum(value[order]) / value.sum()
+    at = np.searchsorted(share, qs, side="left").clip(0, len(order) - 1)
+    return np.unique(log_amounts[order][at])
 
 
 def _week_of_quarter(first_day: int, days: int, weeks: int) -> np.ndarray:
