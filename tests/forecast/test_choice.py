@@ -205,3 +205,14 @@ def test_a_rival_whose_lead_is_within_the_noise_of_a_few_windows_does_not_replac
 def test_the_same_lead_held_over_many_separate_windows_replaces_ours():
     many = choose(_noisy_rival(60), ORIGIN, 0, blends=False)
     assert many.method == "run_rate" and many.has_range
+
+
+def test_the_weighted_pipeline_competes_only_for_a_window_that_starts_now():
+    """Today's open deals × stage win rates say nothing of a quarter that starts in a month: a
+    run of lucky past windows does not make it that quarter's forecast."""
+    now = _table({"model": [130.0] * N, "weighted_pipeline": [100.0] * N}, [100.0] * N)
+    assert choose(now, ORIGIN, 0, blends=False).method == "weighted_pipeline"
+    ahead = _table({"model": [130.0] * N, "weighted_pipeline": [100.0] * N}, [100.0] * N, horizon=4)
+    c = choose(ahead, ORIGIN, 4, blends=False)
+    assert c.method == "model"
+    assert "weighted_pipeline" not in c.candidates

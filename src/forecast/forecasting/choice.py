@@ -69,6 +69,11 @@ RECALIBRATED = "model_recalibrated"
 NOISE_GUARD = 1.0
 #: Blended with ours (a plain mean) when blends are on.
 BLEND_WITH = tuple(naive.NAIVE)
+#: Forecasts of the open pipeline alone, without timing: they say what today's deals are worth,
+#: not what a window starting weeks from now will bring, so they compete only for a window that
+#: starts at the forecast date (a lucky run of past windows would otherwise make the weighted
+#: pipeline the forecast of a quarter that starts in three months).
+PIPELINE_ONLY = ("weighted_pipeline",)
 LABELS = {
     MODEL: "our forecast",
     RECALIBRATED: "our forecast recalibrated on its past errors",
@@ -179,7 +184,8 @@ def choose(
     `origin`, at `horizon_weeks` (or the nearest horizon with `min_past` of them).
 
     `available`: the methods that have a forecast now (default: every method in the table); a
-    method missing now cannot be chosen. Rows of the pseudo-method `chosen` are ignored.
+    method missing now cannot be chosen, nor one of the open pipeline alone (`PIPELINE_ONLY`)
+    for a window that starts after `origin`. Rows of the pseudo-method `chosen` are ignored.
     """
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
     if missing:
@@ -189,6 +195,8 @@ def choose(
     past = table[(table["end"] <= at) & (table["method"] != CHOSEN)]
     past = past[np.isfinite(past["forecast"].to_numpy(dtype=float))]
     allowed = set(past["method"]) if available is None else set(available)
+    if h > 0:
+        allowed -= set(PIPELINE_ONLY)
     used = _horizon(past, h, min_past)
     if used is None:
         n_model = int(((past["horizon_weeks"] == h) & (past["method"] == MODEL)).sum())
