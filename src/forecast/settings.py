@@ -154,6 +154,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Training landmarks weigh half as much per this many days of age (0: equal)",
     )
+    timing_recent_days: float = Field(
+        91.0,
+        ge=0,
+        description="The time-to-close model takes up the level of this many last days where it "
+        "differs beyond its noise (0: off)",
+    )
     timing_min_closed_deals: int = Field(30, ge=1, description="Closed deals timing needs")
     timing_holdout_days: int = Field(56, ge=0, description="Span of timing test landmarks")
     timing_threads: int = Field(1, ge=1, description="LightGBM threads for the timing model")

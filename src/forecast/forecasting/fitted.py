@@ -69,6 +69,7 @@ def fit_forecast_models(
         model, baseline = tm.fit_timing(history, t, settings=settings, seed=seed, rows=rows)
         timing: tm.TimeToClose | tm.StageKaplanMeier = model
         method = "time-to-close model"
+        notes.extend(_recent_level_note(model, settings))
     except InsufficientHistory as exc:
         if not (len(rows) and (rows["event"] > 0).any()):
             raise InsufficientHistory(
@@ -92,6 +93,21 @@ def fit_forecast_models(
         created=created,
         pace_notes=pace_notes,
     )
+
+
+def _recent_level_note(model: tm.TimeToClose, settings: Settings) -> list[str]:
+    """Say so where the model took up the level of the last days (`TimeToClose.shift_to`):
+    the business as the record shows it lately differs from its longer history."""
+    shift = getattr(model, "recent_shift_", {})
+    moved = {k: v for k, v in shift.items() if abs(v) > 0}
+    if not moved:
+        return []
+    said = {"close": "closes", "won": "wins among closes"}
+    parts = [f"{said[k]} ×{np.exp(v):.2f} in odds" for k, v in moved.items()]
+    return [
+        f"the last {settings.timing_recent_days:.0f} days differ from the longer history beyond "
+        f"their noise: the time-to-close model takes up their level ({', '.join(parts)})"
+    ]
 
 
 def refreshed(

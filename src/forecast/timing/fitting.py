@@ -59,6 +59,7 @@ def fit_timing(
         horizon_days=settings.timing_horizon_days,
         n_jobs=settings.timing_threads,
         random_state=settings.seed if seed is None else seed,
+        recent_days=settings.timing_recent_days,
     ).fit(rows, n_stages)
     budget.check()
     baseline = StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(

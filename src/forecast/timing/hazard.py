@@ -56,6 +56,34 @@ class _Part:
             return np.zeros(len(matrix))
         return cast(np.ndarray, self.booster.predict(matrix, raw_score=True))
 
+    def shift_to(self, cell: np.ndarray, matrix: np.ndarray, y: np.ndarray) -> float:
+        """Move this part's level (base and table) to what the rows given (the recent ones) show
+        and return the shift. The model learns from years of weighted history, so a business
+        that changed (new deals won half as often) reaches it only as the old rows fade; one
+        offset fitted on the recent rows alone (a logistic intercept with the model as its
+        offset, a few Newton steps) follows the change within a quarter. The offset is shrunk
+        by its own noise, δ × max(0, 1 − var(δ) / δ²), so a steady business, where the recent
+        rows differ by chance, keeps its model."""
+        if len(y) == 0 or y.min() == y.max():
+            return 0.0
+        offset = self.table[cell] + self.static(matrix)
+        target = y.astype(float)
+        delta, info = 0.0, 0.0
+        for _ in range(8):
+            p = _expit(offset + delta)
+            info = float((p * (1 - p)).sum())
+            if info <= 0:
+                return 0.0
+            step = float((target - p).sum()) / info
+            delta += step
+            if abs(step) < 1e-6:
+                break
+        variance = 1.0 / info
+        delta *= max(0.0, 1.0 - variance / delta**2) if delta else 0.0
+        self.base += delta
+        self.table = self.table + delta
+        return delta
+
 
 class TimeToClose:
     """Competing-risks discrete-time hazard (see the module docstring): fit, then `cumulative`.
@@ -79,6 +107,7 @@ class TimeToClose:
         validation_fraction: float = 0.15,
         n_jobs: int | None = None,
         random_state: int = 42,
+        recent_days: float = 91.0,
     ) -> None:
         self.bucket_days = bucket_days
         self.max_age_days = max_age_days
@@ -94,6 +123,7 @@ class TimeToClose:
         self.validation_fraction = validation_fraction
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.recent_days = recent_days
 
     # -- shapes
 
@@ -296,6 +326,15 @@ class TimeToClose:
         self.won_ = self._fit_part(
             cell[closes], static_X[closes], won[closes].astype(float), w[closes], groups[closes]
         )
+        # The level the last `recent_days` of the record show, where it differs beyond its noise.
+        cut_day = (day0 + rows["followup_days"].to_numpy(dtype=float))[idx]
+        recent = (day0[idx] + k * b) >= cut_day - self.recent_days
+        self.recent_shift_ = {
+            "close": self.close_.shift_to(cell[recent], static_X[recent], closes[recent]),
+            "won": self.won_.shift_to(
+                cell[recent & closes], static_X[recent & closes], won[recent & closes]
+            ),
+        }
         self.n_rows_ = {
             "landmarks": len(rows),
             "deals": int(rows["id"].nunique()),
