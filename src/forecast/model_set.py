@@ -412,7 +412,7 @@ def deal_context(engine: Engine, name: str) -> DealContext:
 def _crm_fallback(history: DealHistory, rates: StageWinRate | None) -> Scorer | None:
     """The CRM's stage probabilities as the fallback where the stage history is flat and the
     dataset has them (a preset's or a mapping's); None otherwise."""
-    if rates is not None and getattr(rates, "top_share_", 0.0) < FLAT_STAGE_SHARE:
+    if rates is not None and rates.top_share_ < FLAT_STAGE_SHARE:
         return None
     given = history.options.stage_probabilities
     prior = stage_probabilities(history.stages.open_stages, given) if given else None

@@ -26,7 +26,6 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
-    select,
     text,
 )
 from sqlalchemy.engine import Connection
@@ -43,6 +42,13 @@ from forecast.data.attributes import (
 )
 from forecast.data.stages import StageSet
 from forecast.data.store_reads import _FIELD_COLUMNS, _rows_of, _typed
+from forecast.data.store_reads import (
+    dataset_stages as dataset_stages,  # re-exported: store.dataset_stages
+)
+from forecast.data.store_reads import get_dataset as get_dataset  # re-exported: store.get_dataset
+from forecast.data.store_reads import (
+    list_datasets as list_datasets,  # re-exported: store.list_datasets
+)
 from forecast.data.store_reads import (
     load_field_history as load_field_history,  # re-exported: store.load_field_history
 )
@@ -102,7 +108,6 @@ from forecast.errors import Busy, NotFound
 from forecast.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-#: What a field-history read returns: the deal, when it was observed, the tracked fields.
 
 
 def utcnow() -> datetime:
@@ -220,28 +225,6 @@ def lock_dataset(conn: Connection, name: str) -> None:
     on SQLite) and give it a new version: writers of one dataset go one after another, and
     what one reads after this is what the one before it wrote."""
     conn.execute(datasets.update().where(datasets.c.name == name).values(updated_at=utcnow()))
-
-
-def get_dataset(conn: Connection, name: str) -> dict:
-    row = conn.execute(select(datasets).where(datasets.c.name == name)).mappings().first()
-    if row is None:
-        known = list_datasets(conn)
-        raise NotFound(f"no dataset named {name!r}; the store has {known or 'none yet'}")
-    return dict(row)
-
-
-def list_datasets(conn: Connection, kind: str | None = None) -> list[str]:
-    query = select(datasets.c.name).order_by(datasets.c.name)
-    if kind:
-        query = query.where(datasets.c.kind == kind)
-    return list(conn.execute(query).scalars())
-
-
-def dataset_stages(conn: Connection, name: str) -> StageSet:
-    row = get_dataset(conn, name)
-    if row["kind"] != "opportunities" or not row["stages"]:
-        raise NotFound(f"dataset {name!r} holds {row['kind']}, not opportunities")
-    return StageSet.from_dict(row["stages"])
 
 
 def resolve_dataset(conn: Connection, name: str | None, kind: str) -> str:

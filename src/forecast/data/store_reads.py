@@ -1,5 +1,6 @@
-"""Reading a dataset back from the store: its deals (with their own columns), stage history,
-field history and leads, typed as the tables say whatever the database driver returned."""
+"""Reading a dataset back from the store: its record and stages, its deals (with their own
+columns), stage history, field history and leads, typed as the tables say whatever the database
+driver returned."""
 
 from __future__ import annotations
 
@@ -13,20 +14,46 @@ from sqlalchemy.engine import Connection
 
 from forecast.data import stage_log
 from forecast.data.attributes import dataset_features, infer_types, with_attributes
+from forecast.data.stages import StageSet
 from forecast.data.tables import (
     OPPORTUNITY_COLUMNS,
     TRACKED_FIELDS,
+    datasets,
     field_history,
     leads,
     opportunities,
     stage_history,
 )
+from forecast.errors import NotFound
 
+#: What a field-history read returns: the deal, when it was observed, the tracked fields.
 _FIELD_COLUMNS = (
     field_history.c.opportunity_id,
     field_history.c.observed_at,
     *[field_history.c[n] for n in TRACKED_FIELDS],
 )
+
+
+def get_dataset(conn: Connection, name: str) -> dict:
+    row = conn.execute(select(datasets).where(datasets.c.name == name)).mappings().first()
+    if row is None:
+        known = list_datasets(conn)
+        raise NotFound(f"no dataset named {name!r}; the store has {known or 'none yet'}")
+    return dict(row)
+
+
+def list_datasets(conn: Connection, kind: str | None = None) -> list[str]:
+    query = select(datasets.c.name).order_by(datasets.c.name)
+    if kind:
+        query = query.where(datasets.c.kind == kind)
+    return list(conn.execute(query).scalars())
+
+
+def dataset_stages(conn: Connection, name: str) -> StageSet:
+    row = get_dataset(conn, name)
+    if row["kind"] != "opportunities" or not row["stages"]:
+        raise NotFound(f"dataset {name!r} holds {row['kind']}, not opportunities")
+    return StageSet.from_dict(row["stages"])
 
 
 def _rows_of(
@@ -68,8 +95,6 @@ def load_opportunities(engine: Engine, dataset: str) -> pd.DataFrame:
     query = select(
         *[opportunities.c[n] for n in OPPORTUNITY_COLUMNS], opportunities.c.attributes
     ).where(opportunities.c.dataset == dataset)
-    from forecast.data.store import get_dataset  # the store imports this module
-
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
         options = get_dataset(conn, dataset)["options"] or {}
@@ -97,8 +122,6 @@ def stage_history_of(
     conn: Connection, dataset: str, ids: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """`load_history` on an open connection (inside a write, say), for `ids` or every deal."""
-    from forecast.data.store import dataset_stages  # the store imports this module
-
     h, o = stage_history.c, opportunities.c
     cols = (h.opportunity_id, h.stage, h.entered_at, h.seen_only)
     if ids is None:

@@ -71,6 +71,10 @@ class StageWinRate(ClassifierMixin, BaseEstimator):
         agg = frame.groupby("stage")[["yw", "w"]].sum()
         rates = (agg["yw"] + self.prior * self.overall_) / (agg["w"] + self.prior)
         self.rates_ = {str(k): float(v) for k, v in rates.items()}
+        # How much of the weight sits in one stage: near 1, the rows come from a flat history
+        # (an export of current stages only) and the rates cannot tell open stages apart.
+        total = float(agg["w"].sum())
+        self.top_share_ = float(agg["w"].max()) / total if total > 0 else 1.0
         self.classes_ = np.array([0, 1])
         return self
 
@@ -241,12 +245,7 @@ def stage_win_rates(history: DealHistory, *, every_days: int = 14) -> StageWinRa
     stage, won, weight = _stage_rows(history, every_days)
     if len(stage) == 0:
         return None
-    fitted = StageWinRate().fit(pd.DataFrame({"stage": stage}), won, sample_weight=weight)
-    # How much of the rows' weight sits in one stage: near 1, the history is flat (an export of
-    # current stages only) and these rates cannot tell one open stage from another.
-    per_stage = pd.Series(weight).groupby(stage.astype(str).to_numpy()).sum()
-    fitted.top_share_ = float(per_stage.max() / per_stage.sum()) if per_stage.sum() > 0 else 1.0
-    return fitted
+    return StageWinRate().fit(pd.DataFrame({"stage": stage}), won, sample_weight=weight)
 
 
 def _stage_rows(history: DealHistory, every_days: int) -> tuple[pd.Series, np.ndarray, np.ndarray]:

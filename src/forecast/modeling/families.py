@@ -21,7 +21,7 @@ Both serve through the same path as `BoostedClassifier` (`forecast.scoring`): `e
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -59,34 +59,42 @@ def _grade_cuts(
 class OneModel:
     """An additive scorer of one fitted model (no per-team parts): log-odds as a bias plus one
     term per input, probabilities, one row's score, grades, and itself as every row's model.
-    The class needs `_check`, `encoder_`, `contributions`, `bias_`, `_calibrate` and
-    `grade_cuts_`."""
+    The class using it gives what is declared below for the type checker."""
+
+    if TYPE_CHECKING:
+        encoder_: FeatureEncoder
+        bias_: float
+        grade_cuts_: tuple[float, float, float]
+
+        def _check(self) -> None: ...
+
+        def contributions(self, matrix: np.ndarray) -> np.ndarray: ...
+
+        def _calibrate(self, raw: np.ndarray) -> np.ndarray: ...
 
     def encode(self, X: pd.DataFrame) -> np.ndarray:
-        self._check()  # type: ignore[attr-defined]
-        return self.encoder_.transform(X)  # type: ignore[attr-defined]
+        self._check()
+        return self.encoder_.transform(X)
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """The log-odds: the bias plus each input's term (before calibration or clipping)."""
-        terms = self.contributions(self.encode(X))  # type: ignore[attr-defined]
-        return terms.sum(axis=1) + self.bias_  # type: ignore[attr-defined]
+        return self.contributions(self.encode(X)).sum(axis=1) + self.bias_
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = self._calibrate(self.decision_function(X))  # type: ignore[attr-defined]
+        p = self._calibrate(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
     def score_row(self, row: Mapping[str, Any]) -> float:
-        self._check()  # type: ignore[attr-defined]
-        x = self.encoder_.encode_row(row)  # type: ignore[attr-defined]
-        raw = self.contributions(x).sum(axis=1) + self.bias_  # type: ignore[attr-defined]
-        return float(self._calibrate(raw)[0])  # type: ignore[attr-defined]
+        self._check()
+        x = self.encoder_.encode_row(row)
+        return float(self._calibrate(self.contributions(x).sum(axis=1) + self.bias_)[0])
 
     def grade(self, p: float | np.ndarray) -> str | np.ndarray:
-        self._check()  # type: ignore[attr-defined]
-        graded = grades_for(np.atleast_1d(np.asarray(p, dtype=float)), self.grade_cuts_)  # type: ignore[attr-defined]
+        self._check()
+        graded = grades_for(np.atleast_1d(np.asarray(p, dtype=float)), self.grade_cuts_)
         return str(graded[0]) if np.ndim(p) == 0 else graded
 
     def model_for_row(self, row: Mapping[str, Any]) -> Any:

@@ -78,8 +78,9 @@ class _Part:
             delta += step
             if abs(step) < 1e-6:
                 break
-        variance = 1.0 / info
-        delta *= max(0.0, 1.0 - variance / delta**2) if delta else 0.0
+        if delta == 0:
+            return 0.0
+        delta *= max(0.0, 1.0 - (1.0 / info) / delta**2)  # 1 / info: the variance of δ
         self.base += delta
         self.table = self.table + delta
         return delta
@@ -327,7 +328,7 @@ class TimeToClose:
             cell[closes], static_X[closes], won[closes].astype(float), w[closes], groups[closes]
         )
         # The level the last `recent_days` of the record show, where it differs beyond its noise.
-        cut_day = (day0 + rows["followup_days"].to_numpy(dtype=float))[idx]
+        cut_day = float((day0 + rows["followup_days"].to_numpy(dtype=float)).max())
         recent = (day0[idx] + k * b) >= cut_day - self.recent_days
         self.recent_shift_ = {
             "close": self.close_.shift_to(cell[recent], static_X[recent], closes[recent]),
