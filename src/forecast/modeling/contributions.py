@@ -15,7 +15,10 @@ speed.
 
 The leaf lookup of a single row goes through LightGBM's own single-row predictor
 (`LGBM_BoosterPredictForMatSingleRowFast`, set up once per model): `Booster.predict` spends
-tens of microseconds checking and converting its input before a lookup that takes a few.
+tens of microseconds checking and converting its input before a lookup that takes a few. A
+batch's goes through the trees compiled to machine code once the model has been compiled
+(`compile_trees`, `forecast.modeling.compiled_leaves`: the same leaves, four to six times
+faster), else through `Booster.predict(pred_leaf=True)`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import lightgbm as lgb
 import numpy as np
 from lightgbm import basic
 from scipy import sparse
+
+from forecast.modeling.compiled_leaves import CompiledLeaves
 
 #: Batches of at least this many rows let LightGBM use all cores for the leaf lookup.
 THREADED_FROM = 64
@@ -71,14 +76,27 @@ class PathContributions:
                 self.values[t * max_leaves + leaf["leaf_index"]] = leaf["leaf_value"]
         self.offsets = np.arange(0, n_trees * max_leaves, max_leaves, dtype=np.intp)
         self._single: _SingleRowLeaves | None = None
+        self._compiled: tuple[lgb.Booster, CompiledLeaves] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # The single-row predictor is a handle into one live booster: made again after loading.
-        return {k: v for k, v in self.__dict__.items() if k != "_single"}
+        # The single-row predictor is a handle into one live booster, the compiled trees code
+        # in this process: made again after loading.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_single", "_compiled")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._single = None
+        self._compiled = None
+
+    def compile(self, booster: lgb.Booster) -> CompiledLeaves | None:
+        """The booster's trees compiled for batches' leaf lookups (once; seconds), or None
+        where they cannot be (LightGBM serves them)."""
+        if self._compiled is None or self._compiled[0] is not booster:
+            made = CompiledLeaves.compile(booster, booster.dump_model())
+            if made is None:
+                return None
+            self._compiled = (booster, made)
+        return self._compiled[1]
 
     def leaves(self, booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
         """The leaf each row reaches in each tree, `(rows, trees)`, in one call for the batch."""
@@ -89,6 +107,9 @@ class PathContributions:
                 single = self._single = _SingleRowLeaves.make(booster, len(self.offsets))
             if single is not None:
                 return single(matrix)
+        compiled = self._compiled
+        if compiled is not None and compiled[0] is booster:
+            return compiled[1](matrix)
         # Threads only pay for themselves on bigger batches; a few rows run inline.
         leaves = booster.predict(matrix, pred_leaf=True, num_threads=1 if n < THREADED_FROM else 0)
         return np.asarray(leaves, dtype=np.intp).reshape(n, len(self.offsets))
@@ -183,6 +204,14 @@ class _SingleRowLeaves:
             self._row[:] = matrix[0]
             basic._safe_call(basic._LIB.LGBM_BoosterPredictForMatSingleRowFast(*self._args))
             return self._out.astype(np.intp).reshape(1, self.n_trees)
+
+
+def compile_trees(model: object) -> bool:
+    """Compile a LightGBM model's trees for batch leaf lookups, once per loaded model (seconds:
+    call it off the request path); False for a simple family or where they cannot be."""
+    if not hasattr(model, "booster_"):
+        return False
+    return path_contributions(model).compile(model.booster_) is not None
 
 
 def bias(model: object) -> float:

@@ -19,7 +19,7 @@ once; `top_reasons` puts the two together.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -36,6 +36,8 @@ SORTED_IN_PYTHON_UP_TO = 4
 MAX_SENTENCES_KEPT = 50_000
 
 Said = TypeVar("Said")
+#: Many factors' columns, codes or contributions: a list, or an array from the batch's pick.
+Values = Sequence[Any] | np.ndarray
 
 
 class Reason(NamedTuple):
@@ -141,17 +143,99 @@ class Wording:
         said["contribution"] = round(float(contribution), 4)
         return said
 
+    def reasons(self, columns: Values, codes: Values, contribs: Values) -> list[Reason]:
+        """`reason` of many factors at once (`columns`, `codes`, `contribs` alike in length)."""
+        return [
+            Reason(r.field, r.value, c, r.sentence)
+            for (r, _), c in zip(
+                self._made(columns, codes, contribs), _floats(contribs), strict=True
+            )
+        ]
+
+    def plains(self, columns: Values, codes: Values, contribs: Values) -> list[dict]:
+        """`plain` of many factors at once: each distinct sentence looked up once, the
+        contributions rounded for the whole batch (to the same floats `round(c, 4)` gives)."""
+        said = self._made(columns, codes, contribs)
+        rounded = rounded_4(contribs)
+        return [
+            {"field": p["field"], "value": p["value"], "contribution": c, "sentence": p["sentence"]}
+            for (_, p), c in zip(said, rounded, strict=True)
+        ]
+
+    def _made(
+        self, columns: Values, codes: Values, contribs: Values
+    ) -> list[tuple[Reason, dict[str, Any]]]:
+        """Each factor's (reason, plain form) as made once; many factors are grouped by (input,
+        code, sign) in numpy, and each group's is looked up once."""
+        n = len(columns)
+        if n < SAID_IN_PYTHON_UP_TO:
+            lookup = self._lookup
+            return [
+                lookup(j, x, c)
+                for j, x, c in zip(_ints(columns), _floats(codes), _floats(contribs), strict=True)
+            ]
+        js = np.asarray(columns, dtype=np.intp)
+        xs = np.asarray(codes, dtype=float)
+        up = np.asarray(contribs, dtype=float) > 0
+        blank = np.isnan(xs)
+        filled = np.where(blank, 0.0, xs)
+        order = np.lexsort((up, filled, blank, js))
+        keys = (js[order], blank[order], filled[order], up[order])
+        new = np.ones(n, dtype=bool)
+        new[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in keys])
+        firsts = order[new]
+        group = np.empty(n, dtype=np.intp)
+        group[order] = np.cumsum(new) - 1
+        lookup = self._lookup
+        made = np.empty(len(firsts), dtype=object)
+        made[:] = [
+            lookup(j, x, 1.0 if u else -1.0)
+            for j, x, u in zip(
+                js[firsts].tolist(), xs[firsts].tolist(), up[firsts].tolist(), strict=True
+            )
+        ]
+        return made[group].tolist()
+
+
+#: Up to this many factors, each is looked up in Python (grouping them costs more).
+SAID_IN_PYTHON_UP_TO = 32
+
+
+def _ints(values: Values) -> list[int]:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
+def _floats(values: Values) -> list[float]:
+    return values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
+
+
+def rounded_4(values: Values) -> list[float]:
+    """Each value as `round(v, 4)` gives it, for many at once: numpy's `rint(v * 1e4) / 1e4`
+    is the same float unless `v * 1e4` lies within rounding error of a half (or is huge),
+    and those few are rounded by Python."""
+    if not isinstance(values, np.ndarray) and len(values) < SAID_IN_PYTHON_UP_TO:
+        return [round(float(v), 4) for v in values]
+    v = np.asarray(values, dtype=float)
+    scaled = v * 1e4
+    out = (np.rint(scaled) / 1e4).tolist()
+    doubtful = (np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < 1e-6) | ~(
+        np.abs(scaled) < 2.0**50
+    )
+    for i in np.flatnonzero(doubtful).tolist():
+        out[i] = round(float(v[i]), 4)
+    return out
+
 
 def top_reasons(
-    say: Callable[[int, float, float], Said],
+    say: Callable[[Values, Values, Values], list[Said]],
     matrix: np.ndarray,
     contrib: np.ndarray,
     top: int,
     min_contribution: float = MIN_CONTRIBUTION,
 ) -> list[tuple[list[Said], list[Said]]]:
-    """Per row, its `top` factors for and against, each said by `say(column, code,
-    contribution)` (`Wording.reason` or `Wording.plain`). `matrix` holds the encoded rows and
-    `contrib` their contributions, both rows × inputs.
+    """Per row, its `top` factors for and against, said by `say(columns, codes, contributions)`
+    for all of them at once (`Wording.reasons` or `Wording.plains`). `matrix` holds the encoded
+    rows and `contrib` their contributions, both rows × inputs.
 
     The factors are picked for the whole batch at once (as `top_factors` picks them), and only
     their codes and contributions are read back into Python: a row's other inputs never are."""
@@ -162,39 +246,60 @@ def top_reasons(
         return [([], []) for _ in range(n)]
     matrix = np.atleast_2d(matrix)
     ends = [d - 1 - i for i in range(k)] + list(range(k))  # k largest, then k smallest
+    low = -min_contribution
+    columns: Values
+    codes: Values
+    values: Values
     if n <= SORTED_IN_PYTHON_UP_TO:
         # A few rows: Python's stable sort of a row's contributions orders them as numpy's
-        # stable argsort does, without a dozen array calls around it.
-        columns, codes, values = [], [], []
+        # stable argsort does, without a dozen array calls around it. Sorted, so those worth
+        # saying lead each side: stop at the first that is not.
+        columns, codes, values, n_up, n_down = [], [], [], [], []
         for x, c in zip(matrix.tolist(), contrib.tolist(), strict=True):
             order = sorted(range(d), key=c.__getitem__)
-            js = [order[e] for e in ends]
-            columns.append(js)
-            codes.append([x[j] for j in js])
-            values.append([c[j] for j in js])
+            picked_here: list[int] = []
+            ups = 0
+            for e in ends[:k]:
+                j = order[e]
+                if c[j] <= min_contribution:
+                    break
+                picked_here.append(j)
+                ups += 1
+            downs = 0
+            for e in ends[k:]:
+                j = order[e]
+                if c[j] >= low:
+                    break
+                picked_here.append(j)
+                downs += 1
+            columns.extend(picked_here)
+            codes.extend([x[j] for j in picked_here])
+            values.extend([c[j] for j in picked_here])
+            n_up.append(ups)
+            n_down.append(downs)
     else:
         # Per row, the columns of the k largest then the k smallest contributions (one stable
-        # sort for the batch), and only those columns' codes and contributions read back.
+        # sort for the batch); sorted, so those worth saying lead each side, and only their
+        # codes and contributions are read back.
         picked = np.argsort(contrib, axis=1, kind="stable")[:, ends]
         rows = np.arange(n)[:, None]
-        columns = picked.tolist()
-        codes = matrix[rows, picked].tolist()
-        values = contrib[rows, picked].tolist()
-    low = -min_contribution
+        worth = contrib[rows, picked]
+        keep = np.empty(worth.shape, dtype=bool)
+        np.greater(worth[:, :k], min_contribution, out=keep[:, :k])
+        np.less(worth[:, k:], low, out=keep[:, k:])
+        columns = picked[keep]
+        codes = matrix[rows, picked][keep]
+        values = worth[keep]
+        n_up = keep[:, :k].sum(axis=1).tolist()
+        n_down = keep[:, k:].sum(axis=1).tolist()
+    said = say(columns, codes, values)
     out: list[tuple[list[Said], list[Said]]] = []
-    for js, xs, cs in zip(columns, codes, values, strict=True):
-        # Sorted, so those worth saying lead each side: stop at the first that is not.
-        up: list[Said] = []
-        for i in range(k):
-            if cs[i] <= min_contribution:
-                break
-            up.append(say(js[i], xs[i], cs[i]))
-        down: list[Said] = []
-        for i in range(k, 2 * k):
-            if cs[i] >= low:
-                break
-            down.append(say(js[i], xs[i], cs[i]))
-        out.append((up, down))
+    start = 0
+    for ups, downs in zip(n_up, n_down, strict=True):
+        middle = start + ups
+        end = middle + downs
+        out.append((said[start:middle], said[middle:end]))
+        start = end
     return out
 
 
@@ -217,7 +322,7 @@ def explain(
         rows = np.flatnonzero(mask)
         matrix = sub.encode(data.iloc[rows])
         said = top_reasons(
-            Wording(sub.encoder_, labels).reason,
+            Wording(sub.encoder_, labels).reasons,
             matrix,
             contributions(sub, matrix, method),
             top,
