@@ -56,6 +56,8 @@ PAUSE_COLLECTOR_FROM = 1000
 BY_COLUMN_FROM = 16
 #: Grade cut points for fallback scores (a model stores its own).
 FALLBACK_CUTS = (0.75, 0.5, 0.25)
+#: Up to this many rows, scores and grades are made in Python (numpy's calls cost more).
+IN_PYTHON_UP_TO = 8
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs 5 µs to make, 10,000 of them 50 ms
@@ -74,8 +76,7 @@ class Score:
 # --- scoring: encode -> predict -> explain ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Encoded:
+class Encoded(NamedTuple):  # not a frozen dataclass: one costs microseconds to make
     """Rows as the scorer reads them: `matrix` holds one float row per request row; `parts` says
     which fitted model scores which rows (one part, unless teams have models of their own)."""
 
@@ -151,7 +152,9 @@ def explain(served: Served, encoded: Encoded, predicted: Prediction, top: int = 
     """Post-process: a `Score` per row, with grade and the reasons for its `top` factors for and
     against, in the user's own field names (a fallback says what it scored by). Reasons are
     made for the top factors only; without reasons no row's inputs are read again."""
-    with _collector_paused(len(predicted.probabilities) >= PAUSE_COLLECTOR_FROM):
+    if len(predicted.probabilities) < PAUSE_COLLECTOR_FROM:
+        return _explain(served, encoded, predicted, top)
+    with _collector_paused(True):
         return _explain(served, encoded, predicted, top)
 
 
@@ -174,8 +177,13 @@ def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) 
     scorer = served.scorer
     p = predicted.probabilities
     n = len(p)
+    probabilities = p.tolist()
     if scorer.method == MODEL:
-        grades = np.asarray(scorer.model.grade(p)).tolist()
+        grade = scorer.model.grade
+        if n <= IN_PYTHON_UP_TO:  # the model's own cut points, compared one by one
+            grades = [grade(q) for q in probabilities]
+        else:
+            grades = np.asarray(grade(p)).tolist()
         if top > 0:
             said: list[tuple[list, list]] = [([], [])] * n
             for model, index in encoded.parts:
@@ -198,13 +206,16 @@ def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) 
         grades = grades_for(p, FALLBACK_CUTS).tolist()
         said = [
             ([_fallback_reason(scorer, row, q)] if top > 0 else [], [])
-            for row, q in zip(encoded.rows, p.tolist(), strict=True)
+            for row, q in zip(encoded.rows, probabilities, strict=True)
         ]
-    scores = np.asarray(to_score(p)).tolist()
+    if n <= IN_PYTHON_UP_TO:
+        scores = [int(to_score(q)) for q in probabilities]
+    else:
+        scores = np.asarray(to_score(p)).tolist()
     name, version, method, label = served.name, served.version, scorer.method, scorer.label
     return [
         Score(q, s, g, up, down, name, version, method, label)
-        for q, s, g, (up, down) in zip(p.tolist(), scores, grades, said, strict=True)
+        for q, s, g, (up, down) in zip(probabilities, scores, grades, said, strict=True)
     ]
 
 

@@ -203,7 +203,7 @@ class _SingleRowLeaves:
         with self._lock:
             self._row[:] = matrix[0]
             basic._safe_call(basic._LIB.LGBM_BoosterPredictForMatSingleRowFast(*self._args))
-            return self._out.astype(np.intp).reshape(1, self.n_trees)
+            return self._out.astype(np.intp)[None, :]
 
 
 def compile_trees(model: object) -> bool:

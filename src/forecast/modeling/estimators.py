@@ -46,6 +46,8 @@ def to_score(p: float | np.ndarray) -> int | np.ndarray:
 
     One probability gives an `int`; an array gives an array of them (rounded half to even, as
     Python's `round`)."""
+    if isinstance(p, float):  # as numpy rounds it (half to even), without numpy's calls
+        return round(100.0 * min(max(p, 0.0), 1.0))
     scaled = np.rint(100.0 * np.clip(np.asarray(p, dtype=float), 0.0, 1.0))
     return int(scaled) if scaled.ndim == 0 else scaled.astype(int)
 
@@ -235,6 +237,8 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
     def _calibrate(self, raw: np.ndarray) -> np.ndarray:
         kind, a, b = self.calibrator_
         if kind == "sigmoid":
+            if len(raw) == 1:  # the same operations on one number: one numpy call, not six
+                return np.array([1.0 / (1.0 + np.exp(-(a * float(raw[0]) + b)))])
             return 1.0 / (1.0 + np.exp(-(a * raw + b)))
         return np.interp(raw, a, b)
 
@@ -285,7 +289,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
         """Letter grade(s) from probability: A at or above the first cut point, and so on."""
         self._check()
         a, b, c = self.grade_cuts_
-        if np.ndim(p) == 0:
+        if isinstance(p, float) or np.ndim(p) == 0:
             return "A" if p >= a else "B" if p >= b else "C" if p >= c else "D"
         return grades_for(np.asarray(p), (a, b, c))
 

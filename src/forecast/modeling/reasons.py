@@ -239,12 +239,12 @@ def top_reasons(
 
     The factors are picked for the whole batch at once (as `top_factors` picks them), and only
     their codes and contributions are read back into Python: a row's other inputs never are."""
-    contrib = np.atleast_2d(contrib)
+    if contrib.ndim != 2 or matrix.ndim != 2:
+        contrib, matrix = np.atleast_2d(contrib), np.atleast_2d(matrix)
     n, d = contrib.shape
     k = min(top, d)
     if k <= 0:
         return [([], []) for _ in range(n)]
-    matrix = np.atleast_2d(matrix)
     ends = [d - 1 - i for i in range(k)] + list(range(k))  # k largest, then k smallest
     low = -min_contribution
     columns: Values
