@@ -12,7 +12,7 @@ Only functions defined at module level run on the workers (they are pickled by r
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -44,21 +44,30 @@ def partition_count(n_deals: int, workers: int) -> int:
 def split_history(history: DealHistory, parts: int) -> list[DealHistory]:
     """`history` as `parts` histories of contiguous slices of its deals, each with its deals'
     stage and field history (in their order), the same stages, options and left-out fields."""
+    return list(history_slices(history, parts))
+
+
+def history_slices(history: DealHistory, parts: int) -> Iterator[DealHistory]:
+    """`split_history`'s slices one at a time, so that only one is held beside `history`."""
     n = len(history.deals)
     bounds = np.linspace(0, n, max(1, parts) + 1).round().astype(np.int64)
+    if len(bounds) == 2:
+        yield history
+        return
     stage_part = _part_of(history, history.stage_log["opportunity_id"], bounds)
     field_part = _part_of(history, history.field_log["opportunity_id"], bounds)
-    out = []
     for i in range(len(bounds) - 1):
-        out.append(
-            replace(
-                history,
-                deals=history.deals.iloc[bounds[i] : bounds[i + 1]].reset_index(drop=True),
-                stage_log=history.stage_log[stage_part == i].reset_index(drop=True),
-                field_log=history.field_log[field_part == i].reset_index(drop=True),
-            )
+        yield replace(
+            history,
+            deals=history.deals.iloc[bounds[i] : bounds[i + 1]].reset_index(drop=True),
+            stage_log=history.stage_log[stage_part == i].reset_index(drop=True),
+            field_log=history.field_log[field_part == i].reset_index(drop=True),
         )
-    return out
+
+
+def slice_count(n_deals: int) -> int:
+    """Slices for building `n_deals`' rows in one process: none over `DEALS_PER_PARTITION`."""
+    return max(1, math.ceil(n_deals / DEALS_PER_PARTITION))
 
 
 def _part_of(history: DealHistory, ids: pd.Series, bounds: np.ndarray) -> np.ndarray:
@@ -169,8 +178,12 @@ def rows_from_parts(
 
 def gather_rows(client: Client, futures: Sequence[Future]) -> pd.DataFrame:
     """The partitions' rows in one frame, in partition order (the in-process order)."""
-    frames = client.gather(list(futures))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return concat_rows(client.gather(list(futures)))
+
+
+def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Partitions' rows in one frame, in their order."""
+    return pd.concat(frames, ignore_index=True) if len(frames) else pd.DataFrame()
 
 
 def gather_sample(

@@ -92,3 +92,33 @@ def test_with_intervals_adds_low_and_high_around_the_point() -> None:
     )
     assert out["roc_auc_ci_low"] < out["roc_auc"] < out["roc_auc_ci_high"]
     assert out["brier_ci_low"] < out["brier"] < out["brier_ci_high"]
+
+
+def _grouped(n: int, deals: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    groups = np.array([f"d{i}" for i in rng.integers(0, deals, n)])
+    y = (rng.random(n) < 0.4).astype(float)
+    p = np.round(np.clip(0.3 + 0.3 * y + rng.normal(0, 0.25, n), 0, 1), 2)  # many ties
+    w = rng.random(n) + 0.1
+    return y, p, w, groups
+
+
+def test_each_resample_is_the_weighted_auc_and_brier_of_the_deals_it_drew() -> None:
+    y, p, w, groups = _grouped(400, 90, seed=11)
+    draws = bootstrap.replicates(y, {"m": p}, w, groups, resamples=30, seed=5)["m"]
+    counts, index = bootstrap.resample_counts(groups, len(y), 30, seed=5)
+    for r in (0, 7, 29):
+        rows_w = counts[r][index] * w  # a deal drawn twice weighs twice, all its rows
+        assert np.isclose(draws["roc_auc"][r], roc_auc_score(y, p, sample_weight=rows_w))
+        assert np.isclose(draws["brier"][r], np.sum(rows_w * (p - y) ** 2) / np.sum(rows_w))
+
+
+def test_a_large_holdout_is_scored_a_few_resamples_at_a_time_with_the_same_draws(
+    monkeypatch,
+) -> None:
+    y, p, w, groups = _grouped(2000, 500, seed=12)
+    whole = bootstrap.replicates(y, {"m": p}, w, groups, resamples=50, seed=3)["m"]
+    monkeypatch.setattr(bootstrap, "CHUNK_BYTES", 40 * 2000 * 3)  # three resamples a chunk
+    chunked = bootstrap.replicates(y, {"m": p}, w, groups, resamples=50, seed=3)["m"]
+    for metric in ("roc_auc", "brier"):
+        np.testing.assert_allclose(chunked[metric], whole[metric], rtol=1e-12)

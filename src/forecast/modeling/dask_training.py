@@ -33,16 +33,12 @@ from forecast import features as feat
 from forecast.history import DealHistory
 from forecast.modeling import dask_boosting
 from forecast.modeling.estimators import PerTeamClassifier
-from forecast.modeling.fitting import DealRows
+from forecast.modeling.fitting import FAMILY_ROWS, DealRows, family_sample_note
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
     from forecast.parquet_export import PartitionedExport
-
-#: Training rows gathered in this process for the leak check, the simple families and the
-#: baselines; past it, a sample of whole deals of about this many rows.
-FAMILY_ROWS = 1_000_000
 
 
 def deal_matrix_part(rows: pd.DataFrame, left_out: frozenset[str]) -> pd.DataFrame:
@@ -122,13 +118,7 @@ class DaskEngine:
         train, fraction = dask_rows.gather_sample(
             self.client, rows.train, rows.train_rows, self.family_rows, seed
         )
-        note = None
-        if fraction < 1.0:
-            note = (
-                f"logistic regression, naive Bayes, the baselines and the leak check learnt from "
-                f"{len(train):,} of the {rows.train_rows:,} training rows (whole deals, a stable "
-                f"sample of {fraction:.1%}); LightGBM learnt from every row on the cluster"
-            )
+        note = family_sample_note(len(train), rows.train_rows, fraction, "on the cluster")
         parts = [self.client.submit(deal_matrix_part, f, left_out) for f in rows.train]
         self._matrix = self._matrix_of(parts)
         return DealRows(train, test, rows.train_rows, rows.deal_labels, note)

@@ -75,13 +75,14 @@ def _deal_labels(field_names: dict[str, str] | None) -> dict[str, str]:
 
 
 def _flat_stage_note(
-    rows: pd.DataFrame, history: DealHistory, prior: dict[str, float] | None
+    stage: pd.Series | None, history: DealHistory, prior: dict[str, float] | None
 ) -> str | None:
-    """Said when nearly every training snapshot sits in one stage: an export that gives each
-    deal's current stage only (no stage dates) leaves a snapshot model nothing to learn about
-    stage, and the stage-rate baseline becomes a constant. What is trained instead depends on
-    whether the CRM's stage probabilities are known (`prior`)."""
-    stages = rows["stage"].dropna() if "stage" in rows else pd.Series(dtype=object)
+    """Said when nearly every training snapshot sits in one stage (`stage`: the training rows'
+    stages): an export that gives each deal's current stage only (no stage dates) leaves a
+    snapshot model nothing to learn about stage, and the stage-rate baseline becomes a
+    constant. What is trained instead depends on whether the CRM's stage probabilities are
+    known (`prior`)."""
+    stages = stage.dropna() if stage is not None else pd.Series(dtype=object)
     if len(stages) == 0 or len(history.stages.open_stages) < 2:
         return None
     shares = stages.value_counts(normalize=True)
@@ -188,16 +189,23 @@ def train_deals(
     built: DealRows = engine.deal_rows(
         history, every_days=every, cut=cut, created_before=mature_before, seed=seed
     )
+    n_train_rows, sample_note = built.train_rows, built.sample_note
     train_rows, test_rows = built.train, built.test
-    y_train = train_rows["won"].to_numpy(float)
-    y_test = test_rows["won"].to_numpy(float)
+    # Copies, not views of the rows' blocks, so that the rows can be freed below.
+    y_train = train_rows["won"].to_numpy(float, copy=True)
+    y_test = test_rows["won"].to_numpy(float, copy=True)
     deals_train = built.train_deal_labels
     deals_test = test_rows.drop_duplicates("id")["won"].to_numpy()
     check_holdout(deals_train, deals_test, settings.min_holdout_per_class, "deals")
     X_train = feat.deal_features(train_rows, history.left_out)
     X_test = feat.deal_features(test_rows, history.left_out)
-    w_train, w_test = train_rows["weight"].to_numpy(), test_rows["weight"].to_numpy()
+    w_train = train_rows["weight"].to_numpy(float, copy=True)
+    w_test = test_rows["weight"].to_numpy(float, copy=True)
     groups = train_rows["id"].to_numpy()
+    test_ids = test_rows["id"].to_numpy()
+    stages = train_rows["stage"].copy() if "stage" in train_rows else None
+    # The rows' other columns are not read again: free them before the models take memory.
+    del built, test_rows, train_rows
     still_open = int((opportunities["status"] == "open").sum())
     split = {
         "method": "time",
@@ -213,15 +221,15 @@ def train_deals(
         "amount_known_before_close": amount_known,
     }
     warnings: list[str] = list(history.leak_notes)
-    if built.sample_note:
-        warnings.append(built.sample_note)
+    if sample_note:
+        warnings.append(sample_note)
     if not amount_known:
         warnings.append(
             "amounts are only known at close in this data: open deals carry the "
             "list price as their amount"
         )
     prior = stage_probabilities(history.stages.open_stages, history.options.stage_probabilities)
-    flat = _flat_stage_note(train_rows, history, prior)
+    flat = _flat_stage_note(stages, history, prior)
     if flat:
         warnings.append(flat)
     else:
@@ -232,7 +240,7 @@ def train_deals(
     labels = _deal_labels(field_names)
     if prior is not None:
         note(progress, "fitting per-deal models at creation, with the CRM's stage odds")
-        created = creation_rows(history, train_rows["id"].to_numpy())
+        created = creation_rows(history, groups)
         bases = {f: boosted_classifier(settings, seed) if f == LIGHTGBM else family_model(f)
                  for f in FAMILIES}  # fmt: skip
         families: dict[str, Any] = fit_prior_families(
@@ -278,7 +286,7 @@ def train_deals(
         X_test,
         y_test,
         w_test,
-        test_rows["id"].to_numpy(),
+        test_ids,
         base_rate=float(np.average(y_train, weights=w_train)),
         settings=settings,
         seed=seed,
@@ -306,9 +314,9 @@ def train_deals(
             "won": won,
             "lost": lost,
             "open": still_open,
-            "train_rows": built.train_rows,
+            "train_rows": n_train_rows,
             "train_deals": int(len(deals_train)),
-            "test_rows": len(test_rows),
+            "test_rows": len(test_ids),
             "test_deals": int(len(deals_test)),
             "test_won": int(deals_test.sum()),
         },
@@ -328,7 +336,7 @@ def train_deals(
         w_test=w_test,
         predictions=preds,
         input_example=X_test.head(5),
-        examples=holdout_examples(model, X_test, preds["model"], test_rows["id"].to_numpy()),
+        examples=holdout_examples(model, X_test, preds["model"], test_ids),
         teams=getattr(model, "team_report_", {}),
         dataset=dataset,
         seconds=time.perf_counter() - started,

@@ -130,8 +130,9 @@ class DealRows:
     """A deal run's snapshot rows as the shared steps need them in this process.
 
     `train` is what the leak check, the simple families and the baselines learn from: every
-    training row in process; on a cluster every row too unless there are more than the engine
-    gathers, then a sample of whole deals (`sample_note` says so). `test` is the whole holdout.
+    training row, unless there are more than the engine's `family_rows`, then a stable sample
+    of whole deals (`sample_note` says so); the booster learns from every row, which the engine
+    keeps. `test` is the whole holdout.
     """
 
     train: pd.DataFrame
@@ -174,10 +175,38 @@ class Engine(Protocol):
         ...
 
 
-class InProcess:
-    """The default engine: rows built and the booster fitted in this process."""
+#: Training rows the leak check, the simple families and the baselines learn from; past it, a
+#: stable sample of whole deals of about this many rows (the booster still learns from every
+#: row). A logistic regression of a few hundred columns is settled long before a million rows,
+#: and its encoded design would otherwise grow with the data (issue 14).
+FAMILY_ROWS = 1_000_000
 
-    params: dict[str, Any] = {"engine": "in-process"}
+
+def family_sample_note(kept: int, total: int, fraction: float, where: str) -> str | None:
+    """The run's warning when the simple families learnt from a sample of the training rows."""
+    if fraction >= 1.0:
+        return None
+    return (
+        f"logistic regression, naive Bayes, the baselines and the leak check learnt from "
+        f"{kept:,} of the {total:,} training rows (whole deals, a stable sample of "
+        f"{fraction:.1%}); LightGBM learnt from every row {where}"
+    )
+
+
+class InProcess:
+    """The default engine: rows built and the booster fitted in this process.
+
+    Rows are built a slice of deals at a time (`dask_rows.history_slices`, every close indexed
+    once), so the working memory of building them is a slice's, and the rows equal those of the
+    whole history at once. The booster's inputs are kept here for `fit_boosted` (and dropped
+    after it); the rows handed back for the simple families are a stable sample of whole deals
+    past `family_rows`, as on a cluster.
+    """
+
+    def __init__(self, family_rows: int = FAMILY_ROWS) -> None:
+        self.family_rows = family_rows
+        self.params: dict[str, Any] = {"engine": "in-process"}
+        self._booster_rows: tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def deal_rows(
         self,
@@ -188,18 +217,56 @@ class InProcess:
         created_before: pd.Timestamp,
         seed: int,
     ) -> DealRows:
+        from forecast import dask_rows
         from forecast import features as feat
 
-        train = feat.deal_training_rows(
-            history, every_days=every_days, known_before=cut, created_before=created_before
+        closes = feat.PastCloses.from_outcomes(history.closed_outcomes())
+        parts = dask_rows.slice_count(len(history.deals))
+        train_parts, test_parts = [], []
+        for piece in dask_rows.history_slices(history, parts):
+            train_parts.append(
+                dask_rows.training_rows_part(piece, closes, every_days, cut, created_before)
+            )
+            test_parts.append(dask_rows.holdout_rows_part(piece, closes, every_days, cut))
+        del closes
+        test = dask_rows.concat_rows(test_parts)
+        del test_parts
+        total = sum(len(t) for t in train_parts)
+        fraction = 1.0 if total <= self.family_rows else self.family_rows / total
+        labels = np.concatenate(
+            [t.drop_duplicates("id")["won"].to_numpy() for t in train_parts] or [np.zeros(0)]
         )
-        test = feat.deal_rows_after(history, cut, every_days=every_days)
-        labels = train.drop_duplicates("id")["won"].to_numpy()
-        return DealRows(train, test, len(train), labels)
+        sample = dask_rows.concat_rows(
+            [dask_rows.sampled_rows(t, seed, fraction) for t in train_parts]
+        )
+        self._booster_rows = None  # every row is in `sample`: the booster takes the run's
+        if fraction < 1.0:  # every row's inputs for the booster, the rest freed slice by slice
+            pieces = []
+            while train_parts:
+                rows = train_parts.pop(0)
+                pieces.append(
+                    (
+                        feat.deal_features(rows, history.left_out),
+                        rows["won"].to_numpy(float, copy=True),
+                        rows["weight"].to_numpy(float, copy=True),
+                        rows["id"].to_numpy(),
+                    )
+                )
+                del rows
+            self._booster_rows = (
+                pd.concat([x for x, *_ in pieces], ignore_index=True),
+                *(np.concatenate([piece[i] for piece in pieces]) for i in (1, 2, 3)),
+            )
+            del pieces
+        note = family_sample_note(len(sample), total, fraction, "in this process")
+        return DealRows(sample, test, total, labels, note)
 
     def fit_boosted(
         self, model: Any, X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, groups: Any
     ) -> Any:
+        if self._booster_rows is not None:  # deals: every training row, kept by `deal_rows`
+            X, y, w, groups = self._booster_rows
+            self._booster_rows = None
         if groups is None:
             return model.fit(X, y, w)
         return model.fit(X, y, w, groups)
