@@ -45,7 +45,7 @@ from forecast.model_set import (  # noqa: F401 - named here too: serving reads `
     load_model_set,
 )
 from forecast.modeling import lead_dates
-from forecast.modeling.contributions import compile_trees, raw_scores
+from forecast.modeling.contributions import raw_scores
 from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, top_reasons
 from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer
@@ -305,21 +305,6 @@ def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[s
         "contribution": 0.0,
         "sentence": f"base conversion rate {p:.0%} (no champion model yet)",
     }
-
-
-def compile_models(models: ModelSet) -> int:
-    """Compile the trees of every model served for batch leaf lookups (`compile_trees`): seconds
-    per model, so run it off the request path once a set is loaded; until then, and for a model
-    that cannot be compiled, LightGBM finds the leaves. Returns how many models were compiled."""
-    compiled = 0
-    for served in [*models.leads.values(), *models.deals.values()]:
-        if served.scorer.method != MODEL:
-            continue
-        model = served.scorer.model
-        team_models = getattr(model, "team_models_", None) or {}
-        for part in [getattr(model, "global_", model), *team_models.values()]:
-            compiled += compile_trees(part)
-    return compiled
 
 
 # --- deal rows from a CRM's request -------------------------------------------------------------

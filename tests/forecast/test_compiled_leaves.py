@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import builtins
 import pickle
+import threading
 
 import numpy as np
 import pytest
 
 from forecast import scoring
+from forecast.modeling import contributions
 from forecast.modeling.compiled_leaves import CompiledLeaves, leaf_index_model
 from forecast.modeling.contributions import compile_trees, path_contributions
 from forecast.modeling.estimators import BoostedClassifier
@@ -92,3 +94,21 @@ def test_without_lleaves_lightgbm_finds_the_leaves(model, leads, monkeypatch):
 def test_a_model_file_that_cannot_be_rewritten_is_refused():
     with pytest.raises(ValueError, match="no trees"):
         leaf_index_model("tree\nversion=v4\nnum_class=1\n", 3)
+
+
+def test_a_big_batch_compiles_the_trees_in_the_background_once(leads, monkeypatch):
+    monkeypatch.setattr(contributions, "COMPILE_FROM", 100)
+    model = fitted()
+    matrix = model.encode(leads)
+    table = path_contributions(model)
+    expected = model.booster_.predict(matrix, pred_leaf=True)
+    # Scored by LightGBM at once; the compile runs beside it.
+    np.testing.assert_array_equal(table.leaves(model.booster_, matrix[:50]), expected[:50])
+    assert table._compiling is None  # a small batch starts nothing
+    np.testing.assert_array_equal(table.leaves(model.booster_, matrix), expected)
+    assert table._compiling is model.booster_
+    for thread in threading.enumerate():
+        if thread.name == "compile-trees":
+            thread.join(timeout=120)
+    assert table._compiled is not None
+    np.testing.assert_array_equal(table.leaves(model.booster_, matrix), expected)

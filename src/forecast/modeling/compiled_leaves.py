@@ -1,15 +1,17 @@
 """A booster's trees compiled to machine code, to find the leaf each row reaches in each tree.
 
 LightGBM walks its trees in a generic loop over node arrays: about 5 µs a row for a 120-tree
-model on one core, most of the 30 ms a 10,000-lead batch may take. `lleaves` compiles a model
-file with LLVM into one function per tree, four to six times faster. It computes predictions,
-not leaves; but a model whose every tree is a class of its own (`num_class` = the number of
-trees) and whose leaves' values are their own indices predicts, as raw scores, exactly the leaf
-index of each tree. That model is what is compiled here, so the fast path keeps the leaf lookup
-that the contributions and the raw score are read from (`forecast.modeling.contributions`).
+model on one core, more than the 30 ms a 10,000-lead batch may take. `lleaves` compiles a
+model file with LLVM into one function per tree, three to five times faster on one core. It
+computes predictions, not leaves; but a model whose every tree is a class of its own
+(`num_class` = the number of trees) and whose leaves' values are their own indices predicts,
+as raw scores, exactly the leaf index of each tree. That model is what is compiled here, so
+the fast path keeps the leaf lookup that the contributions and the raw score are read from
+(`forecast.modeling.contributions`).
 
-Compiling takes seconds, so it is done once per loaded model, off the request path
-(`forecast.scoring.compile_models`); until it is done, or if it fails, LightGBM serves. A
+Compiling takes seconds, so it is done once per loaded model, off the request path (the
+first big batch starts it in a background thread: `forecast.modeling.contributions`); until it
+is done, or if it fails, LightGBM serves. A
 compiled model is used only if it reaches LightGBM's own leaves on probe rows made of every
 split's threshold, the values just beside it, blanks and each category seen.
 """

@@ -17,8 +17,9 @@ The leaf lookup of a single row goes through LightGBM's own single-row predictor
 (`LGBM_BoosterPredictForMatSingleRowFast`, set up once per model): `Booster.predict` spends
 tens of microseconds checking and converting its input before a lookup that takes a few. A
 batch's goes through the trees compiled to machine code once the model has been compiled
-(`compile_trees`, `forecast.modeling.compiled_leaves`: the same leaves, four to six times
-faster), else through `Booster.predict(pred_leaf=True)`.
+(`forecast.modeling.compiled_leaves`: the same leaves, three to five times faster), else
+through `Booster.predict(pred_leaf=True)`. The first big batch a model scores starts compiling
+it in a background thread, once per loaded model (`compile_trees` does it at once).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from forecast.modeling.compiled_leaves import CompiledLeaves
 THREADED_FROM = 64
 #: Up to this many rows, leaf rows are gathered and summed (building a sparse matrix costs more).
 GATHER_UP_TO = 4
+#: The first batch of at least this many rows starts compiling the model's trees in the
+#: background (seconds of one core, won back after a few hundred thousand rows).
+COMPILE_FROM = 1000
 
 
 class PathContributions:
@@ -77,16 +81,19 @@ class PathContributions:
         self.offsets = np.arange(0, n_trees * max_leaves, max_leaves, dtype=np.intp)
         self._single: _SingleRowLeaves | None = None
         self._compiled: tuple[lgb.Booster, CompiledLeaves] | None = None
+        self._compiling: lgb.Booster | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # The single-row predictor is a handle into one live booster, the compiled trees code
         # in this process: made again after loading.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_single", "_compiled")}
+        kept = ("_single", "_compiled", "_compiling")
+        return {k: v for k, v in self.__dict__.items() if k not in kept}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._single = None
         self._compiled = None
+        self._compiling = None
 
     def compile(self, booster: lgb.Booster) -> CompiledLeaves | None:
         """The booster's trees compiled for batches' leaf lookups (once; seconds), or None
@@ -97,6 +104,17 @@ class PathContributions:
                 return None
             self._compiled = (booster, made)
         return self._compiled[1]
+
+    def _compile_soon(self, booster: lgb.Booster) -> None:
+        """Start compiling the trees in a thread of their own, once per booster; batches keep
+        LightGBM's leaf lookup until it is done (or for good, if it fails)."""
+        with _COMPILE_STARTS:
+            if self._compiling is booster:
+                return
+            self._compiling = booster
+        threading.Thread(
+            target=self.compile, args=(booster,), name="compile-trees", daemon=True
+        ).start()
 
     def leaves(self, booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
         """The leaf each row reaches in each tree, `(rows, trees)`, in one call for the batch."""
@@ -110,6 +128,8 @@ class PathContributions:
         compiled = self._compiled
         if compiled is not None and compiled[0] is booster:
             return compiled[1](matrix)
+        if n >= COMPILE_FROM:
+            self._compile_soon(booster)
         # Threads only pay for themselves on bigger batches; a few rows run inline.
         leaves = booster.predict(matrix, pred_leaf=True, num_threads=1 if n < THREADED_FROM else 0)
         return np.asarray(leaves, dtype=np.intp).reshape(n, len(self.offsets))
@@ -155,6 +175,10 @@ class PathContributions:
             shape=(n, len(self.flat)),
         )
         return np.asarray(one_hot @ self.flat)
+
+
+#: Held while a table decides whether to start compiling (one compile per booster).
+_COMPILE_STARTS = threading.Lock()
 
 
 class _SingleRowLeaves:
@@ -207,8 +231,9 @@ class _SingleRowLeaves:
 
 
 def compile_trees(model: object) -> bool:
-    """Compile a LightGBM model's trees for batch leaf lookups, once per loaded model (seconds:
-    call it off the request path); False for a simple family or where they cannot be."""
+    """Compile a LightGBM model's trees for batch leaf lookups now, once per loaded model
+    (seconds; the first batch of `COMPILE_FROM` rows starts it in the background anyway);
+    False for a simple family or where they cannot be."""
     if not hasattr(model, "booster_"):
         return False
     return path_contributions(model).compile(model.booster_) is not None
