@@ -184,8 +184,9 @@ def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) 
             grades = [grade(q) for q in probabilities]
         else:
             grades = np.asarray(grade(p)).tolist()
+        said: list[tuple[list, list]] | None
         if top > 0:
-            said: list[tuple[list, list]] = [([], [])] * n
+            said = [([], [])] * n
             for model, index in encoded.parts:
                 if len(index) == n:  # one model for every row: its reasons are in row order
                     said = top_reasons(
@@ -200,8 +201,8 @@ def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) 
                 )
                 for i, pair in zip(index.tolist(), reasons, strict=True):
                     said[i] = pair
-        else:
-            said = [([], []) for _ in range(n)]
+        else:  # no reasons: each row's Score made at once below, with lists of its own
+            said = None
     else:
         grades = grades_for(p, FALLBACK_CUTS).tolist()
         said = [
@@ -213,6 +214,11 @@ def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) 
     else:
         scores = np.asarray(to_score(p)).tolist()
     name, version, method, label = served.name, served.version, scorer.method, scorer.label
+    if said is None:
+        return [
+            Score(q, s, g, [], [], name, version, method, label)
+            for q, s, g in zip(probabilities, scores, grades, strict=True)
+        ]
     return [
         Score(q, s, g, up, down, name, version, method, label)
         for q, s, g, (up, down) in zip(probabilities, scores, grades, said, strict=True)
@@ -254,14 +260,20 @@ def _encode(encoder: Any, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         nan = math.nan
         values = []
         for col, levels in plan:
-            column = [row.get(col) for row in rows]
-            if levels is not None:
-                get = levels.get
-                column = [
-                    get(v, nan) if v.__class__ is str else nan if v is None else get(str(v), nan)
-                    for v in column
+            if levels is None:
+                values.append([row.get(col) for row in rows])
+                continue
+            get = levels.get
+            values.append(
+                [
+                    get(v, nan)
+                    if (v := row.get(col)).__class__ is str
+                    else nan
+                    if v is None
+                    else get(str(v), nan)
+                    for row in rows
                 ]
-            values.append(column)
+            )
         by_column = True
     try:  # numpy reads None as NaN and numeric text as its number, all at once
         matrix = np.array(values, dtype=float)

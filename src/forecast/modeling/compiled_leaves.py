@@ -11,9 +11,9 @@ the fast path keeps the leaf lookup that the contributions and the raw score are
 
 Compiling takes seconds, so it is done once per loaded model, off the request path (the
 first big batch starts it in a background thread: `forecast.modeling.contributions`); until it
-is done, or if it fails, LightGBM serves. A
-compiled model is used only if it reaches LightGBM's own leaves on probe rows made of every
-split's threshold, the values just beside it, blanks and each category seen.
+is done, or if it fails, LightGBM serves. A compiled model is used only if it reaches
+LightGBM's own leaves on probe rows made of every split's threshold, the values just beside
+it, blanks and each category seen.
 """
 
 from __future__ import annotations
