@@ -3,12 +3,15 @@ the lead model's probability alone, and 10,000 leads with three reasons each and
 Median over repeats; no server, no registry.
 
     .venv/bin/python bench/one_row_bench.py [--leads 5000] [--calls 2000] [--repeats 7] [--cpu 1]
+        [--clock wall|cpu] [--no-compile]
 
 Goals (issue 14): one row with reasons under 50 µs; 10,000 leads under 100 ms with three reasons
 each and under 30 ms without, on one core. The process pins itself to one CPU before numpy and
 LightGBM start their thread pools, so LightGBM's "all cores" is that one. The model's trees are
 compiled first (`compile_trees`, as a served model's are after its first big batch), and the
 time that takes is printed; `--no-compile` times LightGBM's own leaf lookup in the batches.
+`--clock cpu` times by this thread's CPU time, steadier than wall time on a machine whose
+cores others take (as `bench/request_overhead_bench.py --clock cpu`).
 """
 
 from __future__ import annotations
@@ -24,15 +27,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def per_call_us(call: Callable[[], object], calls: int, repeats: int) -> list[float]:
-    """Mean µs per call, once per repeat (after one warm-up call)."""
+def per_call_us(
+    call: Callable[[], object], calls: int, repeats: int, clock: Callable[[], float]
+) -> list[float]:
+    """Mean µs per call by `clock`, once per repeat (after one warm-up call)."""
     call()
     out = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(calls):
             call()
-        out.append((time.perf_counter() - start) / calls * 1e6)
+        out.append((clock() - start) / calls * 1e6)
     return out
 
 
@@ -43,6 +48,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--cpu", type=int, default=1, help="The one CPU to run on")
     parser.add_argument("--no-compile", action="store_true", help="Leave the trees uncompiled")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = parser.parse_args()
     os.sched_setaffinity(0, {args.cpu})  # before numpy and LightGBM size their thread pools
 
@@ -98,13 +104,15 @@ def main() -> None:
             1,
             None,
         )
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
     print(
         f"lead model: {model.booster_.num_trees()} trees, {X.shape[1]} inputs, fitted on "
-        f"{len(X):,} generated leads; {compiled}; CPU {args.cpu} only; {args.repeats} repeats"
+        f"{len(X):,} generated leads; {compiled}; CPU {args.cpu} only; {args.repeats} repeats; "
+        f"{args.clock} clock; load average {os.getloadavg()[0]:.2f}"
     )
     print(f"{'in process':<46}{'median':>12}{'min':>12}{'max':>12}   goal")
     for name, (call, calls, goal_us) in steps.items():
-        times = per_call_us(call, calls, args.repeats)
+        times = per_call_us(call, calls, args.repeats, clock)
         med = statistics.median(times)
         unit, scale = ("µs", 1.0) if calls > 1 else ("ms", 1e-3)
         goal = "" if goal_us is None else f"< {goal_us * scale:,.0f} {unit}: "
