@@ -44,7 +44,11 @@ def test_rows_built_a_slice_of_deals_at_a_time_equal_the_whole_historys(
     built = InProcess().deal_rows(history, **PLAN, **dates)
 
     pd.testing.assert_frame_equal(built.train, whole_train.reset_index(drop=True))
-    pd.testing.assert_frame_equal(built.test, whole_test.reset_index(drop=True))
+    holdout = built.holdout
+    pd.testing.assert_frame_equal(holdout.frame(), F.deal_features(whole_test))
+    np.testing.assert_array_equal(holdout.y, whole_test["won"].to_numpy(float))
+    np.testing.assert_array_equal(holdout.w, whole_test["weight"].to_numpy())
+    np.testing.assert_array_equal(holdout.ids, whole_test["id"].to_numpy())
     assert built.train_rows == len(whole_train) and built.sample_note is None
     labels = whole_train.drop_duplicates("id")["won"].to_numpy()
     np.testing.assert_array_equal(built.train_deal_labels, labels)

@@ -210,8 +210,38 @@ def test_a_parquet_export_read_by_partition_gives_the_in_process_rows(
     here = InProcess().deal_rows(whole, **plan)
     there = DaskEngine(client, "test", source=source).deal_rows(source.summary, **plan)
     pd.testing.assert_frame_equal(there.train, here.train.reset_index(drop=True))
-    pd.testing.assert_frame_equal(there.test, here.test.reset_index(drop=True))
+    pd.testing.assert_frame_equal(there.holdout.frame(), here.holdout.frame())
+    for held in ("y", "w", "ids"):
+        np.testing.assert_array_equal(getattr(there.holdout, held), getattr(here.holdout, held))
     assert there.train_rows == here.train_rows
+
+
+def test_the_holdout_is_scored_on_the_workers_as_in_process(client) -> None:
+    from forecast.modeling.dask_training import DaskEngine
+    from forecast.modeling.fitting import InProcess
+
+    history = _history(900, seed=5)
+    plan = {
+        "every_days": 14,
+        "cut": pd.Timestamp("2024-06-01"),
+        "created_before": pd.Timestamp("2024-04-15"),
+        "seed": 1,
+    }
+    here = InProcess().deal_rows(history, **plan).holdout
+    there = DaskEngine(client, "test").deal_rows(history, **plan).holdout
+    assert len(there.parts) > 1 and len(there) == len(here)
+    model = BoostedClassifier(n_jobs=1, n_estimators=30).fit(here.frame(), here.y, here.w, here.ids)
+
+    class Broken:
+        def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+            raise ValueError("trained on other columns")
+
+    scored = there.scores({"model": model, "champion": Broken()})
+    np.testing.assert_allclose(scored["model"], model.predict_proba(here.frame())[:, 1])
+    assert isinstance(scored["champion"], ValueError)
+    # Rows asked for by position come back in the order asked, across partitions.
+    picks = [len(here) - 1, 0, len(here) // 2]
+    pd.testing.assert_frame_equal(there.rows(picks), here.rows(picks))
 
 
 def test_lead_training_on_the_cluster_fits_lightgbm_there_as_well_as_in_process(client) -> None:

@@ -5,8 +5,9 @@ checks, the holdout cut, the leak check, the simple families, the baselines, the
 intervals, the choice of family and the promotion gate — is the same code in this process:
 
 - **rows**: deal snapshot rows are built on the workers, partition by partition of deals, with
-  every close indexed once and shared (`forecast.dask_rows`); the holdout rows come back whole
-  (they are scored here, with bootstrap intervals), and the training rows stay on the workers.
+  every close indexed once and shared (`forecast.dask_rows`), and stay there: every model and
+  baseline scores the holdout on the workers (`ClusterHoldout`) and only its predictions, labels,
+  weights and deals come back, for the bootstrap intervals here.
   The leak check, logistic regression, naive Bayes and the baselines learn from every training
   row when there are at most `family_rows` of them, else from a stable sample of whole deals
   of about that size (the run's warnings say so);
@@ -23,6 +24,7 @@ partitions of the training rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,7 +35,7 @@ from forecast import features as feat
 from forecast.history import DealHistory
 from forecast.modeling import dask_boosting
 from forecast.modeling.estimators import PerTeamClassifier
-from forecast.modeling.fitting import FAMILY_ROWS, DealRows, family_sample_note
+from forecast.modeling.fitting import FAMILY_ROWS, DealRows, family_sample_note, score_models
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -113,15 +115,15 @@ class DaskEngine:
     def _gathered(
         self, rows: dask_rows.RowsOnCluster, left_out: frozenset[str], seed: int
     ) -> DealRows:
-        """The holdout and (a sample of) the training rows here; the booster's inputs stay."""
-        test = dask_rows.gather_rows(self.client, rows.test)
+        """(A sample of) the training rows here; the booster's inputs and the holdout's stay."""
+        holdout = ClusterHoldout.of_rows(self.client, rows.test, left_out)
         train, fraction = dask_rows.gather_sample(
             self.client, rows.train, rows.train_rows, self.family_rows, seed
         )
         note = family_sample_note(len(train), rows.train_rows, fraction, "on the cluster")
         parts = [self.client.submit(deal_matrix_part, f, left_out) for f in rows.train]
         self._matrix = self._matrix_of(parts)
-        return DealRows(train, test, rows.train_rows, rows.deal_labels, note)
+        return DealRows(train, holdout, rows.train_rows, rows.deal_labels, note)
 
     def _matrix_of(self, parts: list[Future]) -> dask_boosting.ClusterMatrix:
         head = self.client.submit(_head, parts[0]).result()
@@ -144,6 +146,77 @@ class DaskEngine:
 
 
 _BOOKKEEPING = (dask_boosting.LABEL, dask_boosting.WEIGHT, dask_boosting.GROUP)
+
+
+class ClusterHoldout:
+    """Holdout rows kept on the workers, partition by partition: their labels, weights and deals
+    are here; their inputs stay there, where every model scores them (`fitting.score_models`),
+    so only predictions come back."""
+
+    def __init__(
+        self, client: Client, parts: list[Future], y: np.ndarray, w: np.ndarray, ids: np.ndarray
+    ) -> None:
+        self.client = client
+        self.parts = parts
+        self.y, self.w, self.ids = y, w, ids
+        sizes = client.gather([client.submit(len, f) for f in parts])
+        self.starts = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+
+    @classmethod
+    def of_rows(
+        cls, client: Client, rows: list[Future], left_out: frozenset[str]
+    ) -> ClusterHoldout:
+        """From partitions of holdout rows on the workers (which it lets go once read)."""
+        parts = [client.submit(feat.deal_features, f, left_out) for f in rows]
+        labels = client.gather([client.submit(_holdout_labels, f) for f in rows])
+        y, w, ids = (np.concatenate([part[i] for part in labels]) for i in range(3))
+        return cls(client, parts, y, w, ids)
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def scores(self, models: dict[str, Any]) -> dict[str, np.ndarray | Exception]:
+        [shipped] = self.client.scatter([models], hash=False)
+        found = self.client.gather(
+            [self.client.submit(score_models, shipped, f) for f in self.parts]
+        )
+        out: dict[str, np.ndarray | Exception] = {}
+        for name in models:
+            each = [part[name] for part in found]
+            failed = [e for e in each if isinstance(e, Exception)]
+            out[name] = failed[0] if failed else np.concatenate(each)
+        return out
+
+    def rows(self, positions: Sequence[int]) -> pd.DataFrame:
+        at = np.asarray(list(positions), dtype=np.int64)
+        part = np.searchsorted(self.starts, at, side="right") - 1
+        wanted = sorted(set(part.tolist()))
+        taken = self.client.gather(
+            [
+                self.client.submit(_take, self.parts[i], at[part == i] - self.starts[i])
+                for i in wanted
+            ]
+        )
+        found = pd.concat(taken)
+        order = np.concatenate([np.flatnonzero(part == i) for i in wanted])
+        out = found.iloc[np.argsort(order, kind="stable")]
+        out.index = pd.Index(at)  # positions in the whole holdout, as in process
+        return out
+
+    def frame(self) -> pd.DataFrame:
+        return dask_rows.gather_rows(self.client, self.parts)
+
+
+def _holdout_labels(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        rows["won"].to_numpy(float, copy=True),
+        rows["weight"].to_numpy(float, copy=True),
+        rows["id"].to_numpy(),
+    )
+
+
+def _take(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    return frame.iloc[positions]
 
 
 def _head(frame: pd.DataFrame) -> pd.DataFrame:

@@ -190,22 +190,19 @@ def train_deals(
         history, every_days=every, cut=cut, created_before=mature_before, seed=seed
     )
     n_train_rows, sample_note = built.train_rows, built.sample_note
-    train_rows, test_rows = built.train, built.test
+    train_rows, holdout = built.train, built.holdout
     # Copies, not views of the rows' blocks, so that the rows can be freed below.
     y_train = train_rows["won"].to_numpy(float, copy=True)
-    y_test = test_rows["won"].to_numpy(float, copy=True)
+    y_test, w_test, test_ids = holdout.y, holdout.w, holdout.ids
     deals_train = built.train_deal_labels
-    deals_test = test_rows.drop_duplicates("id")["won"].to_numpy()
+    deals_test = y_test[~pd.Series(test_ids).duplicated().to_numpy()]
     check_holdout(deals_train, deals_test, settings.min_holdout_per_class, "deals")
     X_train = feat.deal_features(train_rows, history.left_out)
-    X_test = feat.deal_features(test_rows, history.left_out)
     w_train = train_rows["weight"].to_numpy(float, copy=True)
-    w_test = test_rows["weight"].to_numpy(float, copy=True)
     groups = train_rows["id"].to_numpy()
-    test_ids = test_rows["id"].to_numpy()
     stages = train_rows["stage"].copy() if "stage" in train_rows else None
     # The rows' other columns are not read again: free them before the models take memory.
-    del built, test_rows, train_rows
+    del built, train_rows
     still_open = int((opportunities["status"] == "open").sum())
     split = {
         "method": "time",
@@ -283,7 +280,7 @@ def train_deals(
         "deals",
         families,
         others,
-        X_test,
+        holdout,
         y_test,
         w_test,
         test_ids,
@@ -294,7 +291,7 @@ def train_deals(
     )
     model, metrics, preds = compared.model, compared.metrics, compared.predictions
     if prior is not None:
-        method = _prior_report(families, model, X_test, y_test, w_test, prior)
+        method = _prior_report(families, model, holdout.frame(), y_test, w_test, prior)
         warnings.append(
             f"method: {compared.family.replace('_', ' ')} per-deal model at creation with the "
             "CRM's stage probabilities (flat stage history); holdout AUC "
@@ -335,8 +332,8 @@ def train_deals(
         y_test=y_test,
         w_test=w_test,
         predictions=preds,
-        input_example=X_test.head(5),
-        examples=holdout_examples(model, X_test, preds["model"], test_ids),
+        input_example=holdout.rows(range(min(5, len(holdout)))),
+        examples=holdout_examples(model, holdout, preds["model"], test_ids),
         teams=getattr(model, "team_report_", {}),
         dataset=dataset,
         seconds=time.perf_counter() - started,

@@ -125,6 +125,75 @@ def note(progress: Progress | None, step: str) -> None:
 # --- engines: where the rows are built and the booster is fitted -------------------------------
 
 
+class Holdout(Protocol):
+    """A run's holdout rows where the engine keeps them: their labels, weights and deals here,
+    their inputs in process (`LocalHoldout`) or on the workers (`dask_training`), so a cluster
+    run gathers predictions, not rows."""
+
+    y: np.ndarray
+    w: np.ndarray
+    ids: np.ndarray
+
+    def __len__(self) -> int: ...
+
+    def scores(self, models: dict[str, Any]) -> dict[str, np.ndarray | Exception]:
+        """Each model's P(positive) per row, in row order (`score_models`), or what it raised."""
+        ...
+
+    def rows(self, positions: Sequence[int]) -> pd.DataFrame:
+        """The inputs of the rows at `positions`, in that order."""
+        ...
+
+    def frame(self) -> pd.DataFrame:
+        """Every row's inputs, here."""
+        ...
+
+
+def score_models(models: dict[str, Any], X: pd.DataFrame) -> dict[str, np.ndarray | Exception]:
+    """Each model's P(positive) on `X`, or the exception it raised (a champion trained on other
+    columns may not score these): the caller decides which failures stop the run."""
+    out: dict[str, np.ndarray | Exception] = {}
+    for name, model in models.items():
+        try:
+            out[name] = np.asarray(model.predict_proba(X))[:, 1]
+        except Exception as exc:  # noqa: BLE001 - reported, or raised, by `evaluate_on_holdout`
+            out[name] = exc
+    return out
+
+
+@dataclass
+class LocalHoldout:
+    """Holdout rows held in this process."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    w: np.ndarray
+    ids: np.ndarray
+
+    @classmethod
+    def of_deal_rows(cls, rows: pd.DataFrame, left_out: frozenset[str]) -> LocalHoldout:
+        from forecast import features as feat
+
+        return cls(
+            feat.deal_features(rows, left_out),
+            rows["won"].to_numpy(float, copy=True),
+            rows["weight"].to_numpy(float, copy=True),
+            rows["id"].to_numpy(),
+        )
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def scores(self, models: dict[str, Any]) -> dict[str, np.ndarray | Exception]:
+        return score_models(models, self.X)
+
+    def rows(self, positions: Sequence[int]) -> pd.DataFrame:
+        return self.X.iloc[list(positions)]
+
+    def frame(self) -> pd.DataFrame:
+        return self.X
+
+
 @dataclass
 class DealRows:
     """A deal run's snapshot rows as the shared steps need them in this process.
@@ -132,11 +201,11 @@ class DealRows:
     `train` is what the leak check, the simple families and the baselines learn from: every
     training row, unless there are more than the engine's `family_rows`, then a stable sample
     of whole deals (`sample_note` says so); the booster learns from every row, which the engine
-    keeps. `test` is the whole holdout.
+    keeps. `holdout` is every holdout row, where the engine keeps it.
     """
 
     train: pd.DataFrame
-    test: pd.DataFrame
+    holdout: Holdout
     #: Training rows in all (on a cluster: over every partition).
     train_rows: int
     #: Each training deal's label (1 won, 0 lost), over every training deal.
@@ -160,7 +229,8 @@ class Engine(Protocol):
         seed: int,
     ) -> DealRows:
         """Training rows (deals closed before `cut`, created before `created_before`) and
-        holdout rows (deals closed on or after `cut`, seen from it on)."""
+        holdout rows (deals closed on or after `cut`, seen from it on; their inputs without
+        the fields `history` leaves out)."""
         ...
 
     def fit_boosted(
@@ -177,9 +247,10 @@ class Engine(Protocol):
 
 #: Training rows the leak check, the simple families and the baselines learn from; past it, a
 #: stable sample of whole deals of about this many rows (the booster still learns from every
-#: row). A logistic regression of a few hundred columns is settled long before a million rows,
-#: and its encoded design would otherwise grow with the data (issue 14).
-FAMILY_ROWS = 1_000_000
+#: row). Their few dozen parameters are settled long before this many rows, while their
+#: encoded designs grow with the rows: a logistic regression took 351 MiB above the rows at
+#: 391,000 of them (issue 14).
+FAMILY_ROWS = 500_000
 
 
 def family_sample_note(kept: int, total: int, fraction: float, where: str) -> str | None:
@@ -229,7 +300,7 @@ class InProcess:
             )
             test_parts.append(dask_rows.holdout_rows_part(piece, closes, every_days, cut))
         del closes
-        test = dask_rows.concat_rows(test_parts)
+        holdout = LocalHoldout.of_deal_rows(dask_rows.concat_rows(test_parts), history.left_out)
         del test_parts
         total = sum(len(t) for t in train_parts)
         fraction = 1.0 if total <= self.family_rows else self.family_rows / total
@@ -259,7 +330,7 @@ class InProcess:
             )
             del pieces
         note = family_sample_note(len(sample), total, fraction, "in this process")
-        return DealRows(sample, test, total, labels, note)
+        return DealRows(sample, holdout, total, labels, note)
 
     def fit_boosted(
         self, model: Any, X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, groups: Any
@@ -300,25 +371,26 @@ def boosted_classifier(settings: Settings, seed: int) -> BoostedClassifier:
 
 def evaluate_on_holdout(
     models: dict[str, Any],
-    X: pd.DataFrame,
+    X: pd.DataFrame | Holdout,
     y: np.ndarray,
     w: np.ndarray | None,
     warnings: list[str],
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
-    """Metrics and predictions per candidate on the holdout.
+    """Metrics and predictions per candidate on the holdout (`X`: its inputs, or a `Holdout`
+    that scores them where they are).
 
     A champion that cannot score these columns is skipped with a warning (appended to
     `warnings`); any other candidate's failure is raised.
     """
+    scored = score_models(models, X) if isinstance(X, pd.DataFrame) else X.scores(models)
     metrics, preds = {}, {}
-    for name, model in models.items():
-        try:
-            p = np.asarray(model.predict_proba(X))[:, 1]
-        except Exception as exc:  # noqa: BLE001 - a champion trained on other columns
+    for name in models:
+        p = scored[name]
+        if isinstance(p, Exception):
             if name != "champion":
-                raise
+                raise p
             warnings.append(
-                f"the current champion could not score this holdout ({exc}); "
+                f"the current champion could not score this holdout ({p}); "
                 "it is compared by its own recorded metrics instead"
             )
             continue
@@ -328,13 +400,14 @@ def evaluate_on_holdout(
 
 
 def holdout_examples(
-    model: Any, X: pd.DataFrame, p: np.ndarray, ids: Sequence[object]
+    model: Any, X: pd.DataFrame | Holdout, p: np.ndarray, ids: Sequence[object] | np.ndarray
 ) -> list[dict]:
     """Reasons for the highest- and lowest-scored holdout rows (for the report)."""
     if len(X) == 0:
         return []
     picks = list(dict.fromkeys([int(np.argmax(p)), int(np.argmin(p))]))
-    reasons = explain(model, X.iloc[picks], top=3)
+    rows = X.iloc[picks] if isinstance(X, pd.DataFrame) else X.rows(picks)
+    reasons = explain(model, rows, top=3)
     return [
         {"id": str(ids[i]), "probability": round(float(p[i]), 4), **as_dicts(r)}
         for i, r in zip(picks, reasons, strict=True)
@@ -380,7 +453,7 @@ def choose_family(
     kind: str,
     families: dict[str, Any],
     others: dict[str, Any],
-    X: pd.DataFrame,
+    X: pd.DataFrame | Holdout,
     y: np.ndarray,
     w: np.ndarray | None,
     groups: np.ndarray | None,
