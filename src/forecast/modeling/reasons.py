@@ -170,10 +170,9 @@ class Wording:
         n = len(columns)
         if n < SAID_IN_PYTHON_UP_TO:
             lookup = self._lookup
-            return [
-                lookup(j, x, c)
-                for j, x, c in zip(_ints(columns), _floats(codes), _floats(contribs), strict=True)
-            ]
+            if isinstance(columns, np.ndarray):
+                columns, codes, contribs = _ints(columns), _floats(codes), _floats(contribs)
+            return [lookup(j, x, c) for j, x, c in zip(columns, codes, contribs, strict=True)]
         js = np.asarray(columns, dtype=np.intp)
         xs = np.asarray(codes, dtype=float)
         up = np.asarray(contribs, dtype=float) > 0
@@ -253,30 +252,18 @@ def top_reasons(
     if n <= SORTED_IN_PYTHON_UP_TO:
         # A few rows: Python's stable sort of a row's contributions orders them as numpy's
         # stable argsort does, without a dozen array calls around it. Sorted, so those worth
-        # saying lead each side: stop at the first that is not.
+        # saying lead each side: keeping those that clear the bar keeps a prefix.
         columns, codes, values, n_up, n_down = [], [], [], [], []
         for x, c in zip(matrix.tolist(), contrib.tolist(), strict=True):
             order = sorted(range(d), key=c.__getitem__)
-            picked_here: list[int] = []
-            ups = 0
-            for e in ends[:k]:
-                j = order[e]
-                if c[j] <= min_contribution:
-                    break
-                picked_here.append(j)
-                ups += 1
-            downs = 0
-            for e in ends[k:]:
-                j = order[e]
-                if c[j] >= low:
-                    break
-                picked_here.append(j)
-                downs += 1
-            columns.extend(picked_here)
-            codes.extend([x[j] for j in picked_here])
-            values.extend([c[j] for j in picked_here])
-            n_up.append(ups)
-            n_down.append(downs)
+            up = [j for j in order[::-1][:k] if c[j] > min_contribution]
+            down = [j for j in order[:k] if c[j] < low]
+            picked_here = up + down
+            columns += picked_here
+            codes += [x[j] for j in picked_here]
+            values += [c[j] for j in picked_here]
+            n_up.append(len(up))
+            n_down.append(len(down))
     else:
         # Per row, the columns of the k largest then the k smallest contributions (one stable
         # sort for the batch); sorted, so those worth saying lead each side, and only their
