@@ -36,6 +36,8 @@ SORTED_IN_PYTHON_UP_TO = 4
 MAX_SENTENCES_KEPT = 50_000
 
 Said = TypeVar("Said")
+#: A reason's field, value and sentence, JSON-ready (its contribution is each factor's own).
+Plain = tuple[str, Any, str]
 #: Many factors' columns, codes or contributions: a list, or an array from the batch's pick.
 Values = Sequence[Any] | np.ndarray
 
@@ -113,9 +115,10 @@ class Wording:
     def __init__(self, encoder: Any, labels: Mapping[str, str]) -> None:
         self.encoder = encoder
         self.labels = labels
-        self._said: dict[tuple[int, float | None, bool], tuple[Reason, dict[str, Any]]] = {}
+        #: (input, code, raises) → the reason, and its field, value and sentence as JSON-ready.
+        self._said: dict[tuple[int, float | None, bool], tuple[Reason, Plain]] = {}
 
-    def _lookup(self, j: int, code: float, contribution: float) -> tuple[Reason, dict[str, Any]]:
+    def _lookup(self, j: int, code: float, contribution: float) -> tuple[Reason, Plain]:
         key = (j, code if code == code else None, contribution > 0)  # NaN keys never match
         said = self._said.get(key)
         if said is None:
@@ -129,7 +132,11 @@ class Wording:
             reason = (say(col, label, value, sign) if say else None) or factor(
                 col, label, value, sign
             )
-            said = self._said[key] = (reason, plain(reason))
+            said_plain = plain(reason)
+            said = self._said[key] = (
+                reason,
+                (said_plain["field"], said_plain["value"], said_plain["sentence"]),
+            )
         return said
 
     def reason(self, j: int, code: float, contribution: float) -> Reason:
@@ -139,9 +146,13 @@ class Wording:
 
     def plain(self, j: int, code: float, contribution: float) -> dict[str, Any]:
         """The same as JSON-ready data (what the API sends)."""
-        said = dict(self._lookup(j, code, contribution)[1])
-        said["contribution"] = round(float(contribution), 4)
-        return said
+        field, value, sentence = self._lookup(j, code, contribution)[1]
+        return {
+            "field": field,
+            "value": value,
+            "contribution": round(float(contribution), 4),
+            "sentence": sentence,
+        }
 
     def reasons(self, columns: Values, codes: Values, contribs: Values) -> list[Reason]:
         """`reason` of many factors at once (`columns`, `codes`, `contribs` alike in length)."""
@@ -158,13 +169,11 @@ class Wording:
         said = self._made(columns, codes, contribs)
         rounded = rounded_4(contribs)
         return [
-            {"field": p["field"], "value": p["value"], "contribution": c, "sentence": p["sentence"]}
-            for (_, p), c in zip(said, rounded, strict=True)
+            {"field": f, "value": v, "contribution": c, "sentence": s}
+            for (_, (f, v, s)), c in zip(said, rounded, strict=True)
         ]
 
-    def _made(
-        self, columns: Values, codes: Values, contribs: Values
-    ) -> list[tuple[Reason, dict[str, Any]]]:
+    def _made(self, columns: Values, codes: Values, contribs: Values) -> list[tuple[Reason, Plain]]:
         """Each factor's (reason, plain form) as made once; many factors are grouped by (input,
         code, sign) in numpy, and each group's is looked up once."""
         n = len(columns)
