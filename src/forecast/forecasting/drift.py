@@ -141,7 +141,7 @@ def _ratios(
             created = models.created[: np.searchsorted(models.created, s.to_datetime64())]
             pace = creation_pace(created, s, window)
             share = share_won_inside(models.timing, templates, s, 0.0, span_days, pace)
-            expected += float(((span_days / window) * share * deal_amounts(templates)).sum())
+            expected += float(((span_days / window) * share * templates["value"]).sum())
         won = opps[
             (opps["status"] == WON) & (opps["closed_at"] >= s) & (opps["closed_at"] < s + span)
         ]

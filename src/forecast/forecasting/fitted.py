@@ -145,6 +145,8 @@ def _current(
     templates, window = templates_as_of(known, t, settings.new_deal_window_days)
     if templates is None:
         notes.append("too little history of deal creation: no line for deals not yet created")
+    else:
+        notes.extend(_value_note(templates, window))
     dated = _dated(known.deals)
     undated = len(known.deals) - int(dated.sum())
     if undated:
@@ -188,8 +190,63 @@ def templates_as_of(
             "as_of": recent["created_at"].to_numpy("datetime64[us]") + JUST_AFTER.to_timedelta64(),
         }
     )
-    rows = feat.deal_rows_at(known, points)
-    return rows.reset_index(drop=True), window
+    rows = feat.deal_rows_at(known, points).reset_index(drop=True)
+    rows["value"] = feat.deal_amounts(rows) * _value_level(known, t, rows, window)
+    return rows, window
+
+
+def _value_note(templates: pd.DataFrame, window_days: float) -> list[str]:
+    """Say so where the value per new deal is not the recent creations' own mean."""
+    amount = float(feat.deal_amounts(templates).sum())
+    value = float(templates["value"].sum())
+    if amount <= 0 or abs(value / amount - 1) < 0.05:
+        return []
+    n = len(templates)
+    return [
+        f"deals not yet created are valued at {value / n:,.0f} each, not the {amount / n:,.0f} "
+        f"mean of the last {window_days:.0f} days' creations: that mean is drawn toward the last "
+        "year's by how far it lies within its own noise"
+    ]
+
+
+#: The longer record of creations the recent amounts are weighed against, and its half-life.
+VALUE_HISTORY_DAYS = 365.0
+VALUE_HALF_LIFE_DAYS = 182.0
+
+
+def _value_level(known: DealHistory, t: pd.Timestamp, recent: pd.DataFrame, window: float) -> float:
+    """The factor on the recent creations' amounts that takes their mean to its estimate.
+
+    A quarter's creations hold a few large deals by chance, and the value of the deals not yet
+    created swings with them. Their mean amount is shrunk toward the recency-weighted mean of the
+    last year's creations by how far it lies beyond its own noise (δ·max(0, 1 − var/δ²), as the
+    season and the recent timing level are): a real change in deal size is followed, a lucky
+    quarter is not. Amounts are read as known just after each creation, as the recent ones are.
+    """
+    opps = known.deals
+    longer = _dated(opps) & (opps["created_at"] >= t - pd.Timedelta(days=VALUE_HISTORY_DAYS))
+    created = opps.loc[longer, "created_at"].to_numpy("datetime64[us]")
+    if len(created) <= len(recent) or len(recent) < 2:
+        return 1.0
+    points = pd.DataFrame(
+        {"id": opps.loc[longer, "id"].to_numpy(), "as_of": created + JUST_AFTER.to_timedelta64()}
+    )
+    rows = known.rows_at(points)
+    amounts = feat.deal_amounts(rows)
+    age = (t.to_datetime64() - rows["created_at"].to_numpy("datetime64[us]")) / np.timedelta64(
+        1, "D"
+    )
+    weight = 0.5 ** (age / VALUE_HALF_LIFE_DAYS)
+    level = float(np.average(amounts, weights=weight))
+    spread = float(np.average((amounts - level) ** 2, weights=weight))
+    recent_amounts = feat.deal_amounts(recent)
+    mean = float(recent_amounts.mean())
+    if mean <= 0:
+        return 1.0
+    delta = mean - level
+    noise = spread / len(recent_amounts)
+    kept = delta * max(0.0, 1.0 - noise / delta**2) if delta else 0.0
+    return (level + kept) / mean
 
 
 def share_won_by(

@@ -248,7 +248,7 @@ def forecast_pipeline(
                 models.timing, templates, as_of, (period.start - as_of) / tm.DAY, span, pace
             )
         new_rate = (span / models.window_days) * models.cache[key]
-        new_amount = deal_amounts(templates)
+        new_amount = templates["value"].to_numpy(dtype=float)
         new_value = new_rate * new_amount
         new_groups = (
             group_labels(templates, column) if column else np.full(len(templates), TOTAL, object)
