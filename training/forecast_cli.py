@@ -225,13 +225,19 @@ def _print_revenue(
         )
     if lead is not None:
         choice = lead["choice"]
-        console.print(
-            f"[bold]{lead['label']}[/]: {money(lead['forecast'])} (P10–P90 "
-            f"{money(lead['p10'])} – {money(lead['p90'])}), the most accurate on this "
-            f"dataset's track record {choice['horizon_weeks_used']} weeks ahead: WAPE "
-            f"{pct(choice['wape'])} over {choice['n']} past forecasts (recent windows weigh "
-            f"more), ours {pct(choice['model_wape'])}"
+        shown = (
+            f"[bold]{lead['label']}[/]: {money(lead['forecast'])} "
+            f"(P10–P90 {money(lead['p10'])} – {money(lead['p90'])})"
         )
+        if choice["wape"] is None:  # nothing compared yet: ours stands, the reason says why
+            console.print(f"{shown}: {choice['reason']}")
+        else:
+            console.print(
+                f"{shown}, the most accurate on this dataset's track record "
+                f"{choice['horizon_weeks_used']} weeks ahead: WAPE {pct(choice['wape'])} over "
+                f"{choice['n']} past forecasts (recent windows weigh more), ours "
+                f"{pct(choice['model_wape'])}"
+            )
     if past is not None:
         console.print(past_accuracy_text(past))
     console.print(revenue_table(document))

@@ -49,3 +49,16 @@ def test_a_backtest_keeps_the_track_record_the_forecast_reads(cli: Cli, tmp_path
     kept = track_record.load(store.get_engine(get_settings()), "pipeline", "month")
     assert data["track_record_saved"] == len(kept) > 0
     assert set(kept["horizon_weeks"]) == {0, 4} and "model" in set(kept["method"])
+
+
+def test_with_too_few_past_forecasts_ours_stands_and_the_reason_is_said(cli: Cli, tmp_path: Path):
+    folder = tmp_path / "export"
+    write_export(generate_pipeline(1500, seed=11, start="2023-01-01", end="2023-12-31"), folder)
+    assert cli("import", folder).exit_code == 0
+    record = synthetic.track_record({"model": 0.3, "run_rate": 0.02}, "2023-01-02", windows=4)
+    track_record.save(store.get_engine(get_settings()), "pipeline", "quarter", record)
+    text = cli("revenue", "--period", "2023-Q4", "--dataset", "pipeline")
+    flat = " ".join(text.output.split())
+    assert text.exit_code == 0
+    assert "our forecast" in flat and "fewer than the 9 needed" in flat
+    assert "None" not in flat and "most accurate on this dataset" not in flat
