@@ -331,6 +331,8 @@ def _headline(lead: dict[str, Any] | None, team: str | None) -> dict[str, Any]:
         return {}
     line = lead["groups"].get(team, {}) if team else lead
     past = lead["choice"]
+    if past.get("wape") is None:  # nothing compared yet: ours stands, and the reason says why
+        return {"headline_reason": past.get("reason")}
     return {
         "headline_method": lead["label"],
         "headline": line.get("forecast"),

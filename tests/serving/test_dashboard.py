@@ -495,6 +495,22 @@ def test_the_method_most_accurate_on_the_track_record_leads_beside_ours(viewer, 
         track_record.save(engine, DATASET, "quarter", record.iloc[:0])
 
 
+def test_with_too_few_past_forecasts_the_page_says_ours_stands_and_why(viewer, env):
+    from forecast.forecasting import track_record
+    from tests.forecast import synthetic
+
+    record = synthetic.track_record({"model": 0.3, "run_rate": 0.05}, "2016-01-04", 4, 1e6)
+    engine = store.get_engine(env.settings)
+    track_record.save(engine, DATASET, "quarter", record)
+    try:
+        html = viewer.get("/?period=2017-Q2&freq=quarter").text
+        line = html[html.index('id="headline"') :].split("</p>")[0]
+        assert "fewer than the 9 needed" in line
+        assert "None" not in line and "Most accurate" not in line
+    finally:
+        track_record.save(engine, DATASET, "quarter", record.iloc[:0])
+
+
 def test_beside_the_forecast_the_page_says_how_far_it_was_off_and_draws_the_naive_forecasts(
     viewer, env
 ):
