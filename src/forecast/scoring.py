@@ -17,10 +17,8 @@ so one row scores well under a millisecond.
 
 from __future__ import annotations
 
-import gc
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -45,6 +43,7 @@ from forecast.model_set import (  # noqa: F401 - named here too: serving reads `
     load_model_set,
 )
 from forecast.modeling import lead_dates
+from forecast.modeling.compiled_leaves import collector_held_off
 from forecast.modeling.contributions import raw_scores
 from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, top_reasons
@@ -154,23 +153,8 @@ def explain(served: Served, encoded: Encoded, predicted: Prediction, top: int = 
     made for the top factors only; without reasons no row's inputs are read again."""
     if len(predicted.probabilities) < PAUSE_COLLECTOR_FROM:
         return _explain(served, encoded, predicted, top)
-    with _collector_paused(True):
+    with collector_held_off():
         return _explain(served, encoded, predicted, top)
-
-
-@contextmanager
-def _collector_paused(pause: bool) -> Iterator[None]:
-    """Python's cycle collector held off while a big batch's results are made: they are plain
-    lists and dicts (no cycles to find), but tens of thousands of them set off collections that
-    walk every object of the process, which cost more than making them."""
-    if not pause or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) -> list[Score]:

@@ -70,7 +70,7 @@ class CompiledLeaves:
                 path = Path(folder) / "leaves.txt"
                 path.write_text(leaf_index_model(booster.model_to_string(), n_trees))
                 compiled = lleaves.Model(model_file=str(path))
-                with _collector_held_off():
+                with collector_held_off():
                     compiled.compile(raw_score=True)
             made = cls(compiled, n_trees, time.perf_counter() - started)
             probe = probe_rows(dump, booster.num_feature())
@@ -86,11 +86,13 @@ class CompiledLeaves:
 
 
 @contextmanager
-def _collector_held_off() -> Iterator[None]:
-    """Python's cycle collector held off while lleaves builds LLVM's input: its tens of
-    thousands of IR objects set off full collections, each holding the GIL for up to 0.4 s
-    (measured), which would stall the requests served beside a background compile. With it off
-    the longest pause seen by another thread was 10 ms, and compiling took 40% less time."""
+def collector_held_off() -> Iterator[None]:
+    """Python's cycle collector held off while many objects without cycles are made. While
+    lleaves builds LLVM's input, its tens of thousands of IR objects set off full collections,
+    each holding the GIL for up to 0.4 s (measured), which would stall the requests served
+    beside a background compile (with it off the longest pause seen by another thread was
+    10 ms, and compiling took 40% less time); a big batch's results, plain lists and dicts,
+    set off collections that walk every object of the process and cost more than making them."""
     if not gc.isenabled():
         yield
         return
