@@ -214,6 +214,24 @@ VALUE_HISTORY_DAYS = 365.0
 VALUE_HALF_LIFE_DAYS = 182.0
 
 
+def _amounts_at_creation(known: DealHistory, mask: np.ndarray, created: np.ndarray) -> np.ndarray:
+    """What `deal_amounts` gives for `known.rows_at` just after each creation (the deals of
+    `mask`), reading the two fields alone: the whole row costs a backtest a third of its time."""
+    opps = known.deals
+    pos = known.positions(opps.loc[mask, "id"])
+    when = created + JUST_AFTER.to_timedelta64()
+    fields = known.fields_at(pos, when, ["amount", "list_price"])
+    for col in known.left_out:
+        if col in fields:
+            fields[col] = np.full(len(pos), np.nan)
+    if not known.options.amount_known_before_close and "list_price" in fields:
+        closed = opps["closed_at"].to_numpy("datetime64[us]")[pos]
+        is_open = np.isnat(closed) | (closed >= when)
+        amount = np.asarray(fields.get("amount", np.full(len(pos), np.nan)), dtype=float)
+        fields["amount"] = np.where(is_open, np.asarray(fields["list_price"], dtype=float), amount)
+    return feat.deal_amounts(pd.DataFrame(fields))
+
+
 def _value_level(known: DealHistory, t: pd.Timestamp, recent: pd.DataFrame, window: float) -> float:
     """The factor on the recent creations' amounts that takes their mean to its estimate.
 
@@ -228,14 +246,8 @@ def _value_level(known: DealHistory, t: pd.Timestamp, recent: pd.DataFrame, wind
     created = opps.loc[longer, "created_at"].to_numpy("datetime64[us]")
     if len(created) <= len(recent) or len(recent) < 2:
         return 1.0
-    points = pd.DataFrame(
-        {"id": opps.loc[longer, "id"].to_numpy(), "as_of": created + JUST_AFTER.to_timedelta64()}
-    )
-    rows = known.rows_at(points)
-    amounts = feat.deal_amounts(rows)
-    age = (t.to_datetime64() - rows["created_at"].to_numpy("datetime64[us]")) / np.timedelta64(
-        1, "D"
-    )
+    amounts = _amounts_at_creation(known, longer.to_numpy(), created)
+    age = (t.to_datetime64() - created) / np.timedelta64(1, "D")
     weight = 0.5 ** (age / VALUE_HALF_LIFE_DAYS)
     level = float(np.average(amounts, weights=weight))
     spread = float(np.average((amounts - level) ** 2, weights=weight))
