@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from forecast import features as feat
+from forecast.collector import collector_held_off
 from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.history import as_timestamp
@@ -43,7 +44,6 @@ from forecast.model_set import (  # noqa: F401 - named here too: serving reads `
     load_model_set,
 )
 from forecast.modeling import lead_dates
-from forecast.modeling.compiled_leaves import collector_held_off
 from forecast.modeling.contributions import raw_scores
 from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, top_reasons

@@ -191,7 +191,7 @@ def templates_as_of(
         }
     )
     rows = feat.deal_rows_at(known, points).reset_index(drop=True)
-    rows["value"] = feat.deal_amounts(rows) * _value_level(known, t, rows, window)
+    rows["value"] = feat.deal_amounts(rows) * _value_level(known, t, rows)
     return rows, window
 
 
@@ -214,25 +214,7 @@ VALUE_HISTORY_DAYS = 365.0
 VALUE_HALF_LIFE_DAYS = 182.0
 
 
-def _amounts_at_creation(known: DealHistory, mask: np.ndarray, created: np.ndarray) -> np.ndarray:
-    """What `deal_amounts` gives for `known.rows_at` just after each creation (the deals of
-    `mask`), reading the two fields alone: the whole row costs a backtest a third of its time."""
-    opps = known.deals
-    pos = known.positions(opps.loc[mask, "id"])
-    when = created + JUST_AFTER.to_timedelta64()
-    fields = known.fields_at(pos, when, ["amount", "list_price"])
-    for col in known.left_out:
-        if col in fields:
-            fields[col] = np.full(len(pos), np.nan)
-    if not known.options.amount_known_before_close and "list_price" in fields:
-        closed = opps["closed_at"].to_numpy("datetime64[us]")[pos]
-        is_open = np.isnat(closed) | (closed >= when)
-        amount = np.asarray(fields.get("amount", np.full(len(pos), np.nan)), dtype=float)
-        fields["amount"] = np.where(is_open, np.asarray(fields["list_price"], dtype=float), amount)
-    return feat.deal_amounts(pd.DataFrame(fields))
-
-
-def _value_level(known: DealHistory, t: pd.Timestamp, recent: pd.DataFrame, window: float) -> float:
+def _value_level(known: DealHistory, t: pd.Timestamp, recent: pd.DataFrame) -> float:
     """The factor on the recent creations' amounts that takes their mean to its estimate.
 
     A quarter's creations hold a few large deals by chance, and the value of the deals not yet
@@ -246,7 +228,8 @@ def _value_level(known: DealHistory, t: pd.Timestamp, recent: pd.DataFrame, wind
     created = opps.loc[longer, "created_at"].to_numpy("datetime64[us]")
     if len(created) <= len(recent) or len(recent) < 2:
         return 1.0
-    amounts = _amounts_at_creation(known, longer.to_numpy(), created)
+    pos = known.positions(opps.loc[longer, "id"])
+    amounts = feat.deal_amounts(known.amounts_at(pos, created + JUST_AFTER.to_timedelta64()))
     age = (t.to_datetime64() - created) / np.timedelta64(1, "D")
     weight = 0.5 ** (age / VALUE_HALF_LIFE_DAYS)
     level = float(np.average(amounts, weights=weight))

@@ -18,19 +18,18 @@ it, blanks and each category seen.
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import re
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+
+from forecast.collector import collector_held_off
 
 log = logging.getLogger("forecast.scoring")
 
@@ -83,24 +82,6 @@ class CompiledLeaves:
             return None
         log.info("compiled %d trees in %.1f s", n_trees, made.seconds)
         return made
-
-
-@contextmanager
-def collector_held_off() -> Iterator[None]:
-    """Python's cycle collector held off while many objects without cycles are made. While
-    lleaves builds LLVM's input, its tens of thousands of IR objects set off full collections,
-    each holding the GIL for up to 0.4 s (measured), which would stall the requests served
-    beside a background compile (with it off the longest pause seen by another thread was
-    10 ms, and compiling took 40% less time); a big batch's results, plain lists and dicts,
-    set off collections that walk every object of the process and cost more than making them."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def leaf_index_model(text: str, n_trees: int) -> str:
