@@ -163,6 +163,9 @@ async def measure(args: argparse.Namespace) -> None:
             for name, request in pair if i % 2 == 0 else pair[::-1]:
                 times[name].append(await per_request_us(request, args.calls))
         recorder = ours.state.recorder
+        lane = next(
+            (m.kwargs["lane"] for m in ours.user_middleware if m.kwargs.get("lane")), None
+        )
     ours_us, floor_us = (statistics.median(times[n]) for n in ("ours", "floor"))
     ratios = [f / o for f, o in zip(times["floor"], times["ours"], strict=True)]
     print(
@@ -184,6 +187,11 @@ async def measure(args: argparse.Namespace) -> None:
         f"{'met' if share >= GOAL else 'NOT met'}); ours costs {ours_us - floor_us:.0f} µs more"
     )
     print(f"score log rows written: {recorder.written}, dropped: {recorder.dropped}")
+    if lane is not None:
+        print(
+            f"lead lane (serving/lead_lane.py): {lane.answered} answered, "
+            f"{lane.handed_over} handed to the route"
+        )
 
 
 def main() -> None:

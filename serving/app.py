@@ -27,6 +27,7 @@ from serving.dashboard import routes as dashboard
 from serving.dashboard.overviews import OverviewCache
 from serving.datasets import DATASETS_KEPT, WATERFALLS_KEPT
 from serving.forecast_workers import ForecastWorkers
+from serving.lead_lane import LeadLane
 from serving.observability import Metrics, RequestMiddleware
 from serving.routes import forecast as forecast_routes
 from serving.routes import health, keys, kpis, metrics, models, pipeline, risk, scores
@@ -158,6 +159,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["X-API-Key", "Authorization", "Content-Type"],
         )
     app.add_middleware(
-        RequestMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
+        RequestMiddleware,
+        metrics=app.state.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        # CORS's middleware, inside this one, adds headers to every answer: no short way then.
+        lane=None if settings.cors_origins else LeadLane.for_app(app),
     )
     return app

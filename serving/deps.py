@@ -131,10 +131,15 @@ def key_in_headers(request: Request) -> str | None:
     """The key the two schemes would read from this request (`presented_key` of what
     `api_key_header` and `bearer_token` return), read from its headers directly."""
     headers = request.headers
-    header = headers.get(api_key_header.model.name)
-    if header:
-        return header.strip()
-    scheme, _, credentials = (headers.get("authorization") or "").partition(" ")
+    return key_sent(headers.get(api_key_header.model.name), headers.get("authorization"))
+
+
+def key_sent(x_api_key: str | None, authorization: str | None) -> str | None:
+    """The key from the first `X-API-Key` and `Authorization` headers' values, as the two
+    schemes read it: `X-API-Key` if not blank, else a `Bearer` token."""
+    if x_api_key:
+        return x_api_key.strip()
+    scheme, _, credentials = (authorization or "").partition(" ")
     credentials = credentials.strip()
     if scheme.lower() == "bearer" and credentials:
         return credentials

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -36,6 +36,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from forecast.model_monitoring import Monitoring, monitor_served
 from serving.errors import INTERNAL_ERROR, log_unexpected
 from serving.logs import request_id
+
+if TYPE_CHECKING:
+    from serving.lead_lane import LeadLane
 
 log = logging.getLogger("forecast.serving.access")
 
@@ -217,10 +220,16 @@ class _BodyTooLarge(Exception):
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+    """See the module docstring. `lane`, if given, answers the plain requests of the hottest
+    route itself (`serving.lead_lane`), with this middleware's headers, metrics and log line."""
+
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, lane: LeadLane | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+        self.lane = lane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -247,11 +256,18 @@ class RequestMiddleware:
             await send(message)
 
         try:
-            if b"content-length" in headers:
-                if _declared_length(headers[b"content-length"]) > self.max_body:
-                    raise _BodyTooLarge
-            else:
-                receive = await _read_body(receive, self.max_body)
+            lane = self.lane if self.lane is not None and self.lane.takes(scope) else None
+            declared = b"content-length" in headers
+            if declared and _declared_length(headers[b"content-length"]) > self.max_body:
+                raise _BodyTooLarge
+            if lane is not None or not declared:
+                first, receive = await _read_body(receive, self.max_body)
+                if (
+                    lane is not None
+                    and first["type"] == "http.request"
+                    and await lane.answer(scope, first["body"], receive, send_wrapper)
+                ):
+                    return
             await self.app(scope, receive, send_wrapper)
         except _BodyTooLarge:
             await _json(
@@ -300,15 +316,16 @@ def _declared_length(value: bytes) -> int:
         return 0
 
 
-async def _read_body(receive: Receive, limit: int) -> Receive:
-    """A body of no declared size, read whole (raising `_BodyTooLarge` past `limit` bytes), and a
-    `receive` that gives it to the app in one message, then waits on the server's own."""
+async def _read_body(receive: Receive, limit: int) -> tuple[Message, Receive]:
+    """A body read whole (raising `_BodyTooLarge` past `limit` bytes) as one message (or the
+    disconnect that came first), and a `receive` that gives that message to the app, then
+    waits on the server's own."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":  # the client left: the app sees that
-            first: Message | None = message
+            first = message
             break
         chunk = message.get("body", b"")
         size += len(chunk)
@@ -318,15 +335,16 @@ async def _read_body(receive: Receive, limit: int) -> Receive:
         if not message.get("more_body", False):
             first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
             break
+    pending: Message | None = first
 
     async def replay() -> Message:
-        nonlocal first
-        if first is not None:
-            message, first = first, None
+        nonlocal pending
+        if pending is not None:
+            message, pending = pending, None
             return message
         return await receive()
 
-    return replay
+    return first, replay
 
 
 async def _json(send: Send, status: int, body: dict[str, Any]) -> None:

@@ -180,6 +180,12 @@ class SessionManager:
             self._active[key_id] = row is not None
         return row is not None
 
+    def forget_key(self, key_id: int) -> None:
+        """Drop what is remembered of the key (it was just revoked): its sessions in this
+        worker end at their next request."""
+        with self._lock:
+            self._active.pop(key_id, None)
+
     # -- CSRF
 
     @staticmethod

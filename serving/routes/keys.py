@@ -49,11 +49,18 @@ def list_keys(engine: EngineDep, _: AdminKey) -> list[KeyInfo]:
 )
 def revoke_key(
     key_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="Id from GET /v1/keys")],
+    request: Request,
     engine: EngineDep,
     _: AdminKey,
 ) -> KeyInfo:
-    with engine.begin() as conn:
-        record = keys.revoke_key(conn, key_id)
+    try:
+        with engine.begin() as conn:
+            record = keys.revoke_key(conn, key_id)
+    finally:
+        # The key stops working in this worker at once (revoked now or before: its remembered
+        # check is dropped either way), in the server's other workers within key_cache_seconds.
+        request.app.state.keys.forget(key_id)
+        request.app.state.sessions.forget_key(key_id)
     return KeyInfo(
         id=record.id,
         name=record.name,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import State
 
 from forecast import scoring
 from forecast.errors import InvalidInput, ModelNotReady
@@ -34,9 +35,16 @@ ERRORS = {
 
 
 def _served(request: Request, kind: str, key: ApiKey) -> tuple[str, scoring.Served]:
-    """(dataset, model) scoring this request: the dataset named, else the key's, else the
-    default; a key bound to a dataset scores that one only (403 naming both otherwise)."""
-    dataset = scoring_dataset(request)
+    """(dataset, model) scoring this request (`served_for` its `?dataset=`)."""
+    return served_for(request.app.state.models, kind, key, scoring_dataset(request))
+
+
+def served_for(
+    models: scoring.ModelSet, kind: str, key: ApiKey, dataset: str | None
+) -> tuple[str, scoring.Served]:
+    """(dataset, model) scoring a request naming `dataset`: the dataset named, else the key's,
+    else the default; a key bound to a dataset scores that one only (403 naming both
+    otherwise)."""
     bound = key.dataset
     if bound is not None:
         if dataset is None:
@@ -45,12 +53,28 @@ def _served(request: Request, kind: str, key: ApiKey) -> tuple[str, scoring.Serv
             raise HTTPException(
                 403, f"this key is bound to dataset '{bound}'; it may not score dataset '{dataset}'"
             )
-    models: scoring.ModelSet = request.app.state.models
     return models.pick(kind, dataset)
 
 
+def lead_scored(
+    models: scoring.ModelSet, key: ApiKey, dataset: str | None, body: LeadScoreRequest
+) -> tuple[str | None, scoring.Score]:
+    """A lead's score and the dataset whose model made it (None: the unnamed default)."""
+    name, served = served_for(models, scoring.LEAD, key, dataset)
+    [result] = scoring.score(served, [body.fields])
+    return name or None, result
+
+
+def lead_response(
+    state: State, body: LeadScoreRequest, dataset: str | None, result: scoring.Score
+) -> JSONResponse:
+    """A lead's score sent as built (the hot path skips re-validating its own output against
+    `ScoreResponse`), logged and counted (`_respond`)."""
+    return JSONResponse(_respond(state, "lead", dataset, body.id, body.fields, result))
+
+
 def _respond(
-    request: Request,
+    state: State,
     kind: str,
     dataset: str | None,
     ident: str | None,
@@ -63,7 +87,7 @@ def _respond(
     The score is logged with what it scored (id and dataset, to join with outcomes later) and
     the model's inputs (`row`, else the inputs as sent) for drift."""
     # The fingerprint and the loggable inputs are made by the log's writer, off this path.
-    request.app.state.recorder.record_score(
+    state.recorder.record_score(
         inputs,
         row,
         request_id=request_id.get(),
@@ -75,7 +99,7 @@ def _respond(
         subject_id=ident,
         dataset=dataset,
     )
-    request.app.state.metrics.score_served(kind, result.model, result.probability)
+    state.metrics.score_served(kind, result.model, result.probability)
     return {
         "id": ident,
         "probability": result.probability,
@@ -107,10 +131,10 @@ def _check_batch(request: Request, size: int) -> None:
 async def score_lead(
     body: LeadScoreRequest, request: Request, key: ScorerKeyInRoute
 ) -> JSONResponse:
-    name, served = _served(request, scoring.LEAD, key)
-    # Sent as built: the hot path skips re-validating its own output against the model.
-    [result] = scoring.score(served, [body.fields])
-    return JSONResponse(_respond(request, "lead", name or None, body.id, body.fields, result))
+    # Served by the request middleware's `LeadLane` when the request is a plain one: what is
+    # here is what it runs, in the same order.
+    name, result = lead_scored(request.app.state.models, key, scoring_dataset(request), body)
+    return lead_response(request.app.state, body, name, result)
 
 
 @router.post(
@@ -127,7 +151,9 @@ def score_leads(
     results = scoring.score(served, [lead.fields for lead in body.leads])
     return BatchScoreResponse(
         scores=[
-            ScoreResponse(**_respond(request, "lead", name or None, lead.id, lead.fields, r))
+            ScoreResponse(
+                **_respond(request.app.state, "lead", name or None, lead.id, lead.fields, r)
+            )
             for lead, r in zip(body.leads, results, strict=True)
         ]
     )
@@ -154,7 +180,9 @@ async def score_deal(
     name, served = _served(request, scoring.DEAL, key)
     inputs, row = _deal_inputs(request, name, body)
     [result] = scoring.score(served, [row])
-    return JSONResponse(_respond(request, "deal", name or None, body.id, inputs, result, row))
+    return JSONResponse(
+        _respond(request.app.state, "deal", name or None, body.id, inputs, result, row)
+    )
 
 
 @router.post(
@@ -172,7 +200,9 @@ def score_deals(
     results = scoring.score(served, [row for _, row in pairs])
     return BatchScoreResponse(
         scores=[
-            ScoreResponse(**_respond(request, "deal", name or None, deal.id, inputs, r, row))
+            ScoreResponse(
+                **_respond(request.app.state, "deal", name or None, deal.id, inputs, r, row)
+            )
             for deal, (inputs, row), r in zip(body.deals, pairs, results, strict=True)
         ]
     )

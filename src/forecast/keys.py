@@ -146,7 +146,8 @@ def session_revoked(conn: Connection, session_id: str) -> bool:
 class KeyVerifier:
     """Looks keys up by hash, remembering answers briefly so a hot route skips the database.
 
-    A revoked key stops working within `ttl_seconds`.
+    A key revoked through this verifier's `forget` (the API's revoke does so) stops working in
+    this process at once; one revoked elsewhere (another worker, the CLI) within `ttl_seconds`.
     """
 
     def __init__(self, engine: Engine, ttl_seconds: float = 5.0) -> None:
@@ -154,6 +155,8 @@ class KeyVerifier:
         self.ttl = ttl_seconds
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = Lock()
+        #: Counts `forget` calls: a look-up that began before one does not cache its answer.
+        self._forgotten = 0
 
     def remembered(self, key: str) -> tuple[ApiKey | None] | None:
         """What this verifier still remembers of `key` (within its time to live), without
@@ -173,6 +176,7 @@ class KeyVerifier:
         hit = self._cache.get(digest)
         if hit and now - hit[0] < self.ttl:
             return hit[1]
+        forgotten = self._forgotten
         cols = store.api_keys.c
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -182,7 +186,20 @@ class KeyVerifier:
             ).first()
         found = ApiKey(row.id, row.name, row.role, row.prefix, row.dataset) if row else None
         with self._lock:
+            if forgotten != self._forgotten:  # a revoke came while the store was read
+                return found
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[digest] = (now, found)
         return found
+
+    def forget(self, key_id: int) -> None:
+        """Drop what is remembered of the key with this id (it was just revoked), so its next
+        request is checked against the store."""
+        with self._lock:
+            self._forgotten += 1
+            self._cache = {
+                digest: hit
+                for digest, hit in self._cache.items()
+                if hit[1] is None or hit[1].id != key_id
+            }
