@@ -331,8 +331,16 @@ def _headline(lead: dict[str, Any] | None, team: str | None) -> dict[str, Any]:
         return {}
     line = lead["groups"].get(team, {}) if team else lead
     past = lead["choice"]
-    if past.get("wape") is None:  # nothing compared yet: ours stands, and the reason says why
-        return {"headline_reason": past.get("reason")}
+    if past.get("wape") is None:  # nothing compared yet: the reason says what is shown and why
+        if lead.get("method") == "model":
+            return {"headline_reason": past.get("reason")}
+        return {
+            "headline_reason": past.get("reason"),
+            "headline_method": lead["label"],
+            "headline": line.get("forecast"),
+            "headline_p10": line.get("p10"),
+            "headline_p90": line.get("p90"),
+        }
     return {
         "headline_method": lead["label"],
         "headline": line.get("forecast"),

@@ -480,9 +480,15 @@ def test_the_chosen_forecast_reads_only_windows_ended_by_its_origin(chosen_runs)
         assert p.chosen == q.chosen
         assert p.model_empirical == q.model_empirical
         ended = sum(o.period.end <= p.origin for o in full.scored)
-        if ended < MIN_PAST_FORECASTS:  # too few outcomes known: ours, with its own range
-            assert p.chosen["method"] == "model" and p.chosen["range"] == "model"
-            assert (p.chosen["p10"], p.chosen["p90"]) == (p.p10, p.p90)
+        if ended < MIN_PAST_FORECASTS:  # too few outcomes known: the hedge, with ours' range
+            hedge = (p.forecasts["model"] + p.forecasts["run_rate"]) / 2
+            scale = hedge / p.p50
+            assert p.chosen["method"] == "model+run_rate" and p.chosen["range"] == "model"
+            assert "hedge" in p.chosen["reason"]
+            assert p.chosen["forecast"] == pytest.approx(hedge)
+            assert (p.chosen["p10"], p.chosen["p90"]) == pytest.approx(
+                (p.p10 * scale, p.p90 * scale)
+            )
             assert p.model_empirical is None
             assert "model_recalibrated" not in p.forecasts
         else:

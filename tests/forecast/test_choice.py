@@ -102,6 +102,26 @@ def test_too_few_past_forecasts_keep_ours_and_say_so():
     assert (shown.forecast, shown.p10, shown.p90, shown.range) == (500.0, 400.0, 650.0, "model")
 
 
+def test_too_few_past_forecasts_show_the_mean_of_ours_and_the_run_rate_and_say_so():
+    few = MIN_PAST_FORECASTS - 1
+    table = _table({"model": [130.0] * few, "run_rate": [100.0] * few}, [100.0] * few)
+    now = {"model": 500.0, "run_rate": 300.0, "last_period": 350.0}
+    c = choose(table, ORIGIN, 0, available=now)
+    assert c.method == "model+run_rate" and c.wape is None and not c.has_range
+    assert c.label == "mean of our forecast and run rate of recent won revenue"
+    assert f"only {few} past forecasts" in c.reason and "hedge" in c.reason
+    shown = apply_choice(c, now, (400.0, 500.0, 650.0))
+    # The mean now, with ours' range in proportion: 400/500 and 650/500 of it.
+    assert shown.forecast == pytest.approx(400.0)
+    assert (shown.p10, shown.p50, shown.p90) == pytest.approx((320.0, 400.0, 520.0))
+    assert shown.range == "model"
+    # Without blends, or without a run rate now, ours stands.
+    assert choose(table, ORIGIN, 0, available=now, blends=False).method == "model"
+    assert choose(table, ORIGIN, 0, available={"model": 500.0}).method == "model"
+    # Once the record is long enough the choice is made on it as before.
+    assert choose(PAST, ORIGIN, 0, available=now).wape is not None
+
+
 def test_the_nearest_horizon_with_enough_rows_is_used_and_named():
     c = choose(PAST, ORIGIN, 4, blends=False)
     assert c.horizon_weeks == 4 and c.horizon_weeks_used == 0

@@ -495,7 +495,7 @@ def test_the_method_most_accurate_on_the_track_record_leads_beside_ours(viewer, 
         track_record.save(engine, DATASET, "quarter", record.iloc[:0])
 
 
-def test_with_too_few_past_forecasts_the_page_says_ours_stands_and_why(viewer, env):
+def test_with_too_few_past_forecasts_the_page_shows_the_hedge_and_why(viewer, env):
     from forecast.forecasting import track_record
     from tests.forecast import synthetic
 
@@ -507,6 +507,8 @@ def test_with_too_few_past_forecasts_the_page_says_ours_stands_and_why(viewer, e
         line = html[html.index('id="headline"') :].split("</p>")[0]
         assert "fewer than the 9 needed" in line
         assert "None" not in line and "Most accurate" not in line
+        assert "mean of our forecast and run rate of recent won revenue" in line
+        assert value(html, "headline") is not None
     finally:
         track_record.save(engine, DATASET, "quarter", record.iloc[:0])
 

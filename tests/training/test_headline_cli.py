@@ -51,7 +51,9 @@ def test_a_backtest_keeps_the_track_record_the_forecast_reads(cli: Cli, tmp_path
     assert set(kept["horizon_weeks"]) == {0, 4} and "model" in set(kept["method"])
 
 
-def test_with_too_few_past_forecasts_ours_stands_and_the_reason_is_said(cli: Cli, tmp_path: Path):
+def test_with_too_few_past_forecasts_the_hedge_is_shown_and_the_reason_is_said(
+    cli: Cli, tmp_path: Path
+):
     folder = tmp_path / "export"
     write_export(generate_pipeline(1500, seed=11, start="2023-01-01", end="2023-12-31"), folder)
     assert cli("import", folder).exit_code == 0
@@ -60,5 +62,6 @@ def test_with_too_few_past_forecasts_ours_stands_and_the_reason_is_said(cli: Cli
     text = cli("revenue", "--period", "2023-Q4", "--dataset", "pipeline")
     flat = " ".join(text.output.split())
     assert text.exit_code == 0
-    assert "our forecast" in flat and "fewer than the 9 needed" in flat
+    assert "mean of our forecast and run rate of recent won revenue:" in flat
+    assert "fewer than the 9 needed" in flat and "hedge" in flat
     assert "None" not in flat and "most accurate on this dataset" not in flat

@@ -4,7 +4,8 @@ A forecast table (`BacktestReport.forecast_table()`: one row per origin, horizon
 the window's end, the actual and the forecast) says how each method did. `choose` reads only the
 rows whose window ended by the origin asked about (their outcomes were known then) and picks the
 method with the lowest WAPE at that horizon, or at the nearest horizon with enough rows (and says
-which). Below `MIN_PAST_FORECASTS` past forecasts it keeps our model and says so.
+which). Below `MIN_PAST_FORECASTS` past forecasts nothing says which method is better here, so
+it hedges (`HEDGE`): the mean of ours and the run rate of recent won revenue, and says so.
 
 **Candidates.** Every method in the table (ours, the naive forecasts, the weighted pipeline, the
 per-stage baseline, ours recalibrated on its past errors: `recalibrated`) and, where `blends` is
@@ -69,6 +70,12 @@ RECALIBRATED = "model_recalibrated"
 NOISE_GUARD = 1.0
 #: Blended with ours (a plain mean) when blends are on.
 BLEND_WITH = tuple(naive.NAIVE)
+#: What users get before the record can choose (blends on): the mean of ours and the run rate.
+#: With no past errors to tell them apart, an equal mix of two forecasts that err for different
+#: reasons (ours from what the model learnt, which a change in the business can leave behind;
+#: the run rate from the recent past) is the classic hedge: its error is at most the mean of
+#: theirs, and less where they err in opposite directions. Ours stands where no run rate exists.
+HEDGE = "run_rate"
 #: Forecasts of the open pipeline alone, without timing: they say what today's deals are worth,
 #: not what a window starting weeks from now will bring, so they compete only for a window that
 #: starts at the forecast date (a lucky run of past windows would otherwise make the weighted
@@ -200,14 +207,13 @@ def choose(
     used = _horizon(past, h, min_past)
     if used is None:
         n_model = int(((past["horizon_weeks"] == h) & (past["method"] == MODEL)).sum())
-        return _keep_ours(
-            at,
-            h,
-            None,
-            n_model,
-            f"kept {LABELS[MODEL]}: only {n_model} past forecast{'s' if n_model != 1 else ''} "
-            f"{_ahead(h)} had ended by {at.date()}, fewer than the {min_past} needed to choose",
+        few = (
+            f"only {n_model} past forecast{'s' if n_model != 1 else ''} {_ahead(h)} had ended "
+            f"by {at.date()}, fewer than the {min_past} needed to choose"
         )
+        if blends and _allowed(blend_name(HEDGE), allowed | {MODEL}):
+            return _hedge(at, h, n_model, few)
+        return _keep_ours(at, h, None, n_model, f"kept {LABELS[MODEL]}: {few}")
     wide = _wide(past[past["horizon_weeks"] == used], blends)
     methods = [m for m in wide.columns if m not in _NOT_METHODS and _allowed(m, allowed)]
     if MODEL not in methods:
@@ -314,10 +320,23 @@ def apply_choice(
     elif choice.method == MODEL and model_range is not None:
         lo, mid, hi = (float(v) for v in model_range)
         kind = "model"
+    elif choice.method.startswith(MODEL + "+") and _scalable(model_range):
+        # A blend without past errors (`HEDGE`): ours' range in proportion to its P50.
+        assert model_range is not None
+        lo, mid, hi = (point * float(v) / float(model_range[1]) for v in model_range)
+        kind = "model"
     else:
         lo = mid = hi = math.nan
         kind = "none"
     return ChosenForecast(choice.method, choice.label, point, lo, mid, hi, kind, choice)
+
+
+def _scalable(model_range: tuple[float, float, float] | None) -> bool:
+    return (
+        model_range is not None
+        and all(math.isfinite(float(v)) for v in model_range)
+        and float(model_range[1]) > 0
+    )
 
 
 def recalibrated(
@@ -489,6 +508,25 @@ def _keep_ours(at: pd.Timestamp, h: int, used: int | None, n: int, reason: str) 
         bias=None,
         model_wape=None,
         reason=reason,
+    )
+
+
+def _hedge(at: pd.Timestamp, h: int, n: int, few: str) -> Choice:
+    """The choice before the record can make one (`HEDGE`): no past error, no range of its own
+    (`apply_choice` scales ours' to it)."""
+    method = blend_name(HEDGE)
+    return Choice(
+        method=method,
+        label=label_of(method),
+        origin=at,
+        horizon_weeks=h,
+        horizon_weeks_used=None,
+        n=n,
+        wape=None,
+        bias=None,
+        model_wape=None,
+        reason=f"{few}; until then the mean of ours and the run rate is shown, a hedge between "
+        "two forecasts that err for different reasons",
     )
 
 
