@@ -34,6 +34,8 @@ class FeatureEncoder:
         self.levels = {}
         for col in X.columns:
             series = X[col]
+            if isinstance(series.dtype, pd.CategoricalDtype):  # text kept as codes: its values
+                series = series.astype(series.cat.categories.dtype)
             if is_numeric_dtype(series):
                 continue
             counts = series.dropna().astype(str).value_counts()
@@ -45,22 +47,33 @@ class FeatureEncoder:
     def categorical_indices(self) -> list[int]:
         return [i for i, c in enumerate(self.columns) if c in self.levels]
 
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        out = np.full((len(X), len(self.columns)), np.nan)
+    def transform(self, X: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+        """X (or only its `rows`, a boolean mask) as the float matrix.
+
+        Built a column at a time, so that a mask costs the part's matrix and one column, not a
+        whole matrix and its copy (issue 14: the booster's fitting, early-stopping and
+        calibration parts of millions of rows). Text is matched to the levels by factorizing
+        the column (its distinct values looked up once), not one Python object per cell."""
+        n = len(X) if rows is None else int(np.count_nonzero(rows))
+        out = np.full((n, len(self.columns)), np.nan)
         for j, col in enumerate(self.columns):
             if col not in X:
                 continue
-            series = X[col]
+            series = X[col] if rows is None else X[col][rows]
             if col in self.levels:
-                cat = pd.Categorical(
-                    series.astype(object).where(series.notna(), None), categories=self.levels[col]
-                )
-                codes = cat.codes.astype(float)
-                codes[codes < 0] = np.nan
-                out[:, j] = codes
+                out[:, j] = self._level_codes(col, series)
             else:
                 out[:, j] = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
         return out
+
+    def _level_codes(self, col: str, series: pd.Series) -> np.ndarray:
+        """Column `col`'s level index per value as floats: NaN where missing or not a level."""
+        found, distinct = pd.factorize(series, use_na_sentinel=True)
+        known = self._codes[col]
+        lookup = np.array([known.get(v, -1) if isinstance(v, str) else -1 for v in distinct])
+        codes = np.append(lookup, -1)[found].astype(float)  # -1 (missing) takes the last slot
+        codes[codes < 0] = np.nan
+        return codes
 
     def encode_row(self, row: Mapping[str, Any]) -> np.ndarray:
         """One row (a mapping of field → value) as a 1×d array; unknown fields are ignored."""

@@ -31,6 +31,7 @@ from forecast.modeling import bootstrap
 from forecast.modeling import metrics as m
 from forecast.modeling.estimators import BoostedClassifier
 from forecast.modeling.families import FAMILIES, LIGHTGBM, LOGISTIC, NAIVE_BAYES, family_model
+from forecast.modeling.memory import give_back
 from forecast.modeling.promotion import rules_for
 from forecast.modeling.reasons import as_dicts, explain
 from forecast.settings import Settings
@@ -269,9 +270,10 @@ class InProcess:
 
     Rows are built a slice of deals at a time (`dask_rows.history_slices`, every close indexed
     once), so the working memory of building them is a slice's, and the rows equal those of the
-    whole history at once. The booster's inputs are kept here for `fit_boosted` (and dropped
-    after it); the rows handed back for the simple families are a stable sample of whole deals
-    past `family_rows`, as on a cluster.
+    whole history at once. Each slice is cut at once to what is read later (`slice_rows`): the
+    holdout's inputs, and past `family_rows` the booster's inputs of every row, kept here for
+    `fit_boosted` (and dropped after it), beside a stable sample of whole deals for the simple
+    families, as on a cluster.
     """
 
     def __init__(self, family_rows: int = FAMILY_ROWS) -> None:
@@ -290,47 +292,37 @@ class InProcess:
     ) -> DealRows:
         from forecast import dask_rows
         from forecast import features as feat
+        from forecast.modeling.slice_rows import DealSample, InputColumns
 
+        give_back()  # what reading the data freed, before the rows take memory
         closes = feat.PastCloses.from_outcomes(history.closed_outcomes())
         parts = dask_rows.slice_count(len(history.deals))
-        train_parts, test_parts = [], []
+        sample = DealSample(self.family_rows, seed)
+        every = InputColumns(history.left_out, compact=True)
+        tested, labels, apart = InputColumns(history.left_out), [], False
         for piece in dask_rows.history_slices(history, parts):
-            train_parts.append(
-                dask_rows.training_rows_part(piece, closes, every_days, cut, created_before)
-            )
-            test_parts.append(dask_rows.holdout_rows_part(piece, closes, every_days, cut))
+            rows = dask_rows.training_rows_part(piece, closes, every_days, cut, created_before)
+            tested.add(dask_rows.holdout_rows_part(piece, closes, every_days, cut))
+            labels.append(rows.drop_duplicates("id")["won"].to_numpy())
+            if sample.total + len(rows) > self.family_rows:  # past it, the booster's rows apart
+                for whole in [] if apart else sample.whole():  # the slices so far, all whole
+                    every.add(whole)
+                every.add(rows)
+                apart = True
+            sample.add(rows)
+            del rows, piece
+            give_back()  # the slice's working memory
         del closes
-        holdout = LocalHoldout.of_deal_rows(dask_rows.concat_rows(test_parts), history.left_out)
-        del test_parts
-        total = sum(len(t) for t in train_parts)
-        fraction = 1.0 if total <= self.family_rows else self.family_rows / total
-        labels = np.concatenate(
-            [t.drop_duplicates("id")["won"].to_numpy() for t in train_parts] or [np.zeros(0)]
-        )
-        sample = dask_rows.concat_rows(
-            [dask_rows.sampled_rows(t, seed, fraction) for t in train_parts]
-        )
-        self._booster_rows = None  # every row is in `sample`: the booster takes the run's
-        if fraction < 1.0:  # every row's inputs for the booster, the rest freed slice by slice
-            pieces = []
-            while train_parts:
-                rows = train_parts.pop(0)
-                pieces.append(
-                    (
-                        feat.deal_features(rows, history.left_out),
-                        rows["won"].to_numpy(float, copy=True),
-                        rows["weight"].to_numpy(float, copy=True),
-                        rows["id"].to_numpy(),
-                    )
-                )
-                del rows
-            self._booster_rows = (
-                pd.concat([x for x, *_ in pieces], ignore_index=True),
-                *(np.concatenate([piece[i] for piece in pieces]) for i in (1, 2, 3)),
-            )
-            del pieces
-        note = family_sample_note(len(sample), total, fraction, "in this process")
-        return DealRows(sample, holdout, total, labels, note)
+        holdout = LocalHoldout(*tested.take())
+        del tested
+        total, fraction = sample.total, sample.fraction
+        train = sample.rows()
+        self._booster_rows = every.take() if fraction < 1.0 else None
+        del every
+        give_back()
+        note = family_sample_note(len(train), total, fraction, "in this process")
+        labels_all = np.concatenate(labels) if labels else np.zeros(0)
+        return DealRows(train, holdout, total, labels_all, note)
 
     def fit_boosted(
         self, model: Any, X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, groups: Any
@@ -338,9 +330,11 @@ class InProcess:
         if self._booster_rows is not None:  # deals: every training row, kept by `deal_rows`
             X, y, w, groups = self._booster_rows
             self._booster_rows = None
-        if groups is None:
-            return model.fit(X, y, w)
-        return model.fit(X, y, w, groups)
+        give_back()
+        fitted = model.fit(X, y, w) if groups is None else model.fit(X, y, w, groups)
+        del X, y, w, groups
+        give_back()
+        return fitted
 
     def fingerprint(self, history: DealHistory) -> str:
         from forecast.data.fingerprint import fingerprint
