@@ -496,10 +496,13 @@ def _factors(
     }
 
 
-def _keep_ours(at: pd.Timestamp, h: int, used: int | None, n: int, reason: str) -> Choice:
+def _keep_ours(
+    at: pd.Timestamp, h: int, used: int | None, n: int, reason: str, method: str = MODEL
+) -> Choice:
+    """A choice made without comparing past errors: ours (or, for `_hedge`, another method)."""
     return Choice(
-        method=MODEL,
-        label=LABELS[MODEL],
+        method=method,
+        label=label_of(method),
         origin=at,
         horizon_weeks=h,
         horizon_weeks_used=used,
@@ -514,20 +517,11 @@ def _keep_ours(at: pd.Timestamp, h: int, used: int | None, n: int, reason: str) 
 def _hedge(at: pd.Timestamp, h: int, n: int, few: str) -> Choice:
     """The choice before the record can make one (`HEDGE`): no past error, no range of its own
     (`apply_choice` scales ours' to it)."""
-    method = blend_name(HEDGE)
-    return Choice(
-        method=method,
-        label=label_of(method),
-        origin=at,
-        horizon_weeks=h,
-        horizon_weeks_used=None,
-        n=n,
-        wape=None,
-        bias=None,
-        model_wape=None,
-        reason=f"{few}; until then the mean of ours and the run rate is shown, a hedge between "
-        "two forecasts that err for different reasons",
+    reason = (
+        f"{few}; until then the mean of ours and the run rate is shown, a hedge between two "
+        "forecasts that err for different reasons"
     )
+    return _keep_ours(at, h, None, n, reason, method=blend_name(HEDGE))
 
 
 def _ahead(h: int) -> str:
