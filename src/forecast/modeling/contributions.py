@@ -141,8 +141,10 @@ class PathContributions:
         them up) and, if asked, its contributions, from one leaf lookup for the batch."""
         if len(matrix) == 0:
             return np.zeros(0), np.zeros((0, self.flat.shape[1]))
-        hit = self.leaves(booster, matrix) + self.offsets
-        raw = self.values[hit].sum(axis=1)
+        hit = self.leaves(booster, matrix)
+        hit += self.offsets  # the leaves are a fresh array: no second one is made
+        # `take` reads the same elements as indexing, with less checking (a few µs a row).
+        raw = self.values.take(hit).sum(axis=1)
         return raw, self._gather(hit) if with_contributions else None
 
     def __call__(self, booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
@@ -162,7 +164,7 @@ class PathContributions:
         """The sum of the table's rows `hit` (rows × trees), row by row, tree by tree."""
         n = len(hit)
         if n <= GATHER_UP_TO:
-            return self.flat[hit].sum(axis=1)
+            return self.flat.take(hit, axis=0).sum(axis=1)
         n_trees = len(self.offsets)
         # 32-bit indices where they fit spare scipy a check of their range.
         index = np.int32 if hit.size < 2**31 and len(self.flat) < 2**31 else np.int64
@@ -200,6 +202,7 @@ class _SingleRowLeaves:
         )
         # The predictor and the buffers are shared: one call at a time.
         self._lock = threading.Lock()
+        self._predict = basic._LIB.LGBM_BoosterPredictForMatSingleRowFast
         weakref.finalize(self, basic._LIB.LGBM_FastConfigFree, handle)
 
     @classmethod
@@ -226,8 +229,9 @@ class _SingleRowLeaves:
     def __call__(self, matrix: np.ndarray) -> np.ndarray:
         with self._lock:
             self._row[:] = matrix[0]
-            basic._safe_call(basic._LIB.LGBM_BoosterPredictForMatSingleRowFast(*self._args))
-            return self._out.astype(np.intp)[None, :]
+            if self._predict(*self._args) != 0:
+                basic._safe_call(-1)  # raises LightGBM's own error, as `_safe_call` does
+            return self._out.astype(np.intp).reshape(1, self.n_trees)
 
 
 def compile_trees(model: object) -> bool:

@@ -166,6 +166,15 @@ class Wording:
     def plains(self, columns: Values, codes: Values, contribs: Values) -> list[dict]:
         """`plain` of many factors at once: each distinct sentence looked up once, the
         contributions rounded for the whole batch (to the same floats `round(c, 4)` gives)."""
+        if not isinstance(columns, np.ndarray) and len(columns) < SAID_IN_PYTHON_UP_TO:
+            # A few factors (one row's, as the API asks): one pass, no lists in between.
+            lookup = self._lookup
+            out = []
+            for j, x, c in zip(columns, codes, contribs, strict=True):
+                f, v, s = lookup(j, x, c)[1]
+                c = c if c.__class__ is float else float(c)
+                out.append({"field": f, "value": v, "contribution": round(c, 4), "sentence": s})
+            return out
         said = self._made(columns, codes, contribs)
         rounded = rounded_4(contribs)
         return [
@@ -222,7 +231,7 @@ def rounded_4(values: Values) -> list[float]:
     is the same float unless `v * 1e4` lies within rounding error of a half (or is huge),
     and those few are rounded by Python."""
     if not isinstance(values, np.ndarray) and len(values) < SAID_IN_PYTHON_UP_TO:
-        return [round(float(v), 4) for v in values]
+        return [round(v if v.__class__ is float else float(v), 4) for v in values]
     v = np.asarray(values, dtype=float)
     scaled = v * 1e4
     out = (np.rint(scaled) / 1e4).tolist()
@@ -253,7 +262,6 @@ def top_reasons(
     k = min(top, d)
     if k <= 0:
         return [([], []) for _ in range(n)]
-    ends = [d - 1 - i for i in range(k)] + list(range(k))  # k largest, then k smallest
     low = -min_contribution
     columns: Values
     codes: Values
@@ -265,7 +273,7 @@ def top_reasons(
         columns, codes, values, n_up, n_down = [], [], [], [], []
         for x, c in zip(matrix.tolist(), contrib.tolist(), strict=True):
             order = sorted(range(d), key=c.__getitem__)
-            up = [j for j in order[::-1][:k] if c[j] > min_contribution]
+            up = [j for j in order[: -k - 1 : -1] if c[j] > min_contribution]
             down = [j for j in order[:k] if c[j] < low]
             picked_here = up + down
             columns += picked_here
@@ -277,6 +285,7 @@ def top_reasons(
         # Per row, the columns of the k largest then the k smallest contributions (one stable
         # sort for the batch); sorted, so those worth saying lead each side, and only their
         # codes and contributions are read back.
+        ends = [d - 1 - i for i in range(k)] + list(range(k))  # k largest, then k smallest
         picked = np.argsort(contrib, axis=1, kind="stable")[:, ends]
         rows = np.arange(n)[:, None]
         worth = contrib[rows, picked]
