@@ -10,6 +10,7 @@ import pytest
 
 from forecast import dask_rows
 from forecast import features as F
+from forecast.modeling import families
 from forecast.modeling.encoding import FeatureEncoder
 from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier, group_fractions
 from forecast.modeling.memory import give_back
@@ -143,3 +144,15 @@ def test_shared_ids_equal_the_ids_and_share_one_object_per_deal() -> None:
 
 def test_giving_memory_back_runs_anywhere() -> None:
     give_back()  # no value to check: it must not raise where glibc or pyarrow is missing
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "naive_bayes"])
+def test_a_simple_family_scored_in_blocks_scores_as_all_rows_at_once(
+    family: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    X = _frame(3000)
+    model = families.family_model(family).fit(X, _labels(X))
+    whole = model.contributions(model.encoder_.transform(X)).sum(axis=1) + model.bias_
+    monkeypatch.setattr(families, "SCORE_ROWS", 700)  # five blocks, the last one short
+    np.testing.assert_array_equal(model.decision_function(X), whole)
+    assert len(model.decision_function(X.iloc[:0])) == 0

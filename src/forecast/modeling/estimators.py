@@ -193,6 +193,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
                     f"too few rows to fit: the {name} part ({int(part.sum())} rows) holds one "
                     "class only; give more history"
                 )
+        give_back()  # what checking, the levels and the split took, before the matrix
         self.booster_ = self._train(X, y_arr, w, fit, valid)
         best = self.booster_.best_iteration or self.n_estimators
         if best < self.booster_.current_iteration():

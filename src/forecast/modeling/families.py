@@ -56,6 +56,10 @@ def _grade_cuts(
     return cuts[0], cuts[1], cuts[2]
 
 
+#: Rows scored at once by `OneModel.decision_function`.
+SCORE_ROWS = 65_536
+
+
 class OneModel:
     """An additive scorer of one fitted model (no per-team parts): log-odds as a bias plus one
     term per input, probabilities, one row's score, grades, and itself as every row's model.
@@ -77,8 +81,18 @@ class OneModel:
         return self.encoder_.transform(X)
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        """The log-odds: the bias plus each input's term (before calibration or clipping)."""
-        return self.contributions(self.encode(X)).sum(axis=1) + self.bias_
+        """The log-odds: the bias plus each input's term (before calibration or clipping).
+
+        Scored `SCORE_ROWS` rows at a time: a row's terms are its own, so the values are those
+        of all rows at once, while a logistic regression's design of a million-row holdout
+        (a float per level of every field, twice) is never whole (issue 14)."""
+        self._check()
+        parts = [
+            self.contributions(self.encoder_.transform(X.iloc[i : i + SCORE_ROWS])).sum(axis=1)
+            + self.bias_
+            for i in range(0, len(X), SCORE_ROWS)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         p = self._calibrate(self.decision_function(X))
