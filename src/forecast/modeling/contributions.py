@@ -202,7 +202,10 @@ class _SingleRowLeaves:
         )
         # The predictor and the buffers are shared: one call at a time.
         self._lock = threading.Lock()
-        self._predict = basic._LIB.LGBM_BoosterPredictForMatSingleRowFast
+        # Called holding the GIL (a `PyDLL` function of the same library): the lookup takes a
+        # few µs, and letting go of the GIL for it hands the core to any thread waiting for it
+        # (the score log's writer) in the middle of the request, at a switch each way.
+        self._predict = _holding_the_gil(basic._LIB).LGBM_BoosterPredictForMatSingleRowFast
         weakref.finalize(self, basic._LIB.LGBM_FastConfigFree, handle)
 
     @classmethod
@@ -232,6 +235,11 @@ class _SingleRowLeaves:
             if self._predict(*self._args) != 0:
                 basic._safe_call(-1)  # raises LightGBM's own error, as `_safe_call` does
             return self._out.astype(np.intp).reshape(1, self.n_trees)
+
+
+def _holding_the_gil(lib: ctypes.CDLL) -> ctypes.PyDLL:
+    """The same loaded library, its functions called without releasing the GIL."""
+    return ctypes.PyDLL(lib._name, handle=lib._handle)
 
 
 def compile_trees(model: object) -> bool:
