@@ -4,6 +4,7 @@ caller had it afterwards (on stays on, off stays off), whatever happens."""
 from __future__ import annotations
 
 import gc
+import threading
 
 import pytest
 
@@ -25,14 +26,47 @@ def big_batch() -> list[dict]:
     return records(hand_made_leads(scoring.PAUSE_COLLECTOR_FROM + 5, seed=22)[0])
 
 
+def _compiles_done() -> None:
+    """Wait for background tree compiles (a big batch starts one), which hold the collector
+    off while they run."""
+    for thread in threading.enumerate():
+        if thread.name == "compile-trees":
+            thread.join(timeout=120)
+
+
 def test_the_collector_is_on_again_after_a_big_batch(served, big_batch):
+    _compiles_done()
     assert gc.isenabled()
     scores = scoring.score(served, big_batch)
     assert len(scores) == len(big_batch)
+    _compiles_done()
+    assert gc.isenabled()
+
+
+def test_holds_that_overlap_across_threads_leave_the_collector_as_the_first_found_it():
+    from forecast.collector import collector_held_off
+
+    _compiles_done()
+    inside, leave = threading.Event(), threading.Event()
+
+    def background() -> None:
+        with collector_held_off():
+            inside.set()
+            leave.wait(10)
+
+    worker = threading.Thread(target=background)
+    worker.start()
+    inside.wait(10)
+    with collector_held_off():  # a big batch beside a compile
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the compile still holds it
+    leave.set()
+    worker.join(10)
     assert gc.isenabled()
 
 
 def test_a_collector_the_caller_turned_off_stays_off(served, big_batch):
+    _compiles_done()
     gc.disable()
     try:
         scoring.score(served, big_batch)
