@@ -176,6 +176,8 @@ def train_deals(
             "to the per-stage win rate"
         )
 
+    # Before the rows and models take memory: hashing the data as text peaks with it (issue 14).
+    fingerprint = engine.fingerprint(history)
     note(progress, "building as-of snapshots")
     closes = ended["closed_at"].sort_values()
     cut = as_timestamp(closes.quantile(1 - settings.holdout_fraction)).normalize()
@@ -321,7 +323,7 @@ def train_deals(
             "test_deals": int(len(deals_test)),
             "test_won": int(deals_test.sum()),
         },
-        fingerprint=engine.fingerprint(history),
+        fingerprint=fingerprint,
         params={
             **params,
             "family": compared.family,
