@@ -18,8 +18,8 @@ from scipy import sparse
 #: Resamples scored at once, at most.
 CHUNK = 100
 #: Bytes the arrays of one chunk of resamples may take (about five floats per row or group and
-#: resample): a holdout of a million rows is scored a dozen resamples at a time, not a hundred.
-CHUNK_BYTES = 256 * 2**20
+#: resample): a holdout of a million rows is scored a few resamples at a time, not a hundred.
+CHUNK_BYTES = 128 * 2**20
 
 
 @dataclass(frozen=True)
