@@ -331,21 +331,18 @@ def _headline(lead: dict[str, Any] | None, team: str | None) -> dict[str, Any]:
         return {}
     line = lead["groups"].get(team, {}) if team else lead
     past = lead["choice"]
-    if past.get("wape") is None:  # nothing compared yet: the reason says what is shown and why
-        if lead.get("method") == "model":
-            return {"headline_reason": past.get("reason")}
-        return {
-            "headline_reason": past.get("reason"),
-            "headline_method": lead["label"],
-            "headline": line.get("forecast"),
-            "headline_p10": line.get("p10"),
-            "headline_p90": line.get("p90"),
-        }
-    return {
+    if past.get("wape") is None and lead.get("method") == "model":  # ours stands: say why
+        return {"headline_reason": past.get("reason")}
+    shown = {
         "headline_method": lead["label"],
         "headline": line.get("forecast"),
         "headline_p10": line.get("p10"),
         "headline_p90": line.get("p90"),
+    }
+    if past.get("wape") is None:  # nothing compared yet: the hedge, and the reason says why
+        return {**shown, "headline_reason": past.get("reason")}
+    return {
+        **shown,
         "headline_past_wape": past.get("wape"),
         "ours_past_wape": past.get("model_wape"),
         "headline_past_n": past.get("n"),

@@ -20,14 +20,8 @@ from forecast.settings import Settings
 from serving.app import create_app
 from serving.lead_lane import LeadLane
 from tests.serving.conftest import auth, keys_of_every_role
+from tests.serving.test_scores import LEAD
 
-LEAD = {
-    "Lead Origin": "Lead Add Form",
-    "Lead Source": "Reference",
-    "TotalVisits": 3,
-    "Total Time Spent on Website": 800,
-    "What is your current occupation": "Working Professional",
-}
 #: Sent as the route's own way: FastAPI reads this content type as JSON too; the lane does not.
 ROUTE_ONLY = {"Content-Type": "application/json; charset=utf-8"}
 PLAIN = {"Content-Type": "application/json"}

@@ -213,17 +213,17 @@ def choose(
         )
         if blends and _allowed(blend_name(HEDGE), allowed | {MODEL}):
             return _hedge(at, h, n_model, few)
-        return _keep_ours(at, h, None, n_model, f"kept {LABELS[MODEL]}: {few}")
+        return _unjudged(at, h, None, n_model, f"kept {LABELS[MODEL]}: {few}")
     wide = _wide(past[past["horizon_weeks"] == used], blends)
     methods = [m for m in wide.columns if m not in _NOT_METHODS and _allowed(m, allowed)]
     if MODEL not in methods:
-        return _keep_ours(at, h, used, 0, f"kept {LABELS[MODEL]}: nothing else to compare with")
+        return _unjudged(at, h, used, 0, f"kept {LABELS[MODEL]}: nothing else to compare with")
     rows, candidates = _common_rows(wide, methods, min_past)
     actual = rows["actual"].to_numpy(dtype=float)
     w = recency_weights(rows, at)
     total = float((w * actual).sum())
     if total <= 0:
-        return _keep_ours(
+        return _unjudged(
             at, h, used, len(rows), f"kept {LABELS[MODEL]}: nothing was won in the past windows"
         )
     scores = {
@@ -234,7 +234,7 @@ def choose(
     if best != MODEL:
         gain, noise, windows = advantage(rows, wide, best, w)
         if gain <= NOISE_GUARD * noise:
-            return _keep_ours(
+            return _unjudged(
                 at,
                 h,
                 used,
@@ -496,10 +496,10 @@ def _factors(
     }
 
 
-def _keep_ours(
+def _unjudged(
     at: pd.Timestamp, h: int, used: int | None, n: int, reason: str, method: str = MODEL
 ) -> Choice:
-    """A choice made without comparing past errors: ours (or, for `_hedge`, another method)."""
+    """A choice made without comparing past errors: ours kept (or, for `_hedge`, the hedge)."""
     return Choice(
         method=method,
         label=label_of(method),
@@ -521,7 +521,7 @@ def _hedge(at: pd.Timestamp, h: int, n: int, few: str) -> Choice:
         f"{few}; until then the mean of ours and the run rate is shown, a hedge between two "
         "forecasts that err for different reasons"
     )
-    return _keep_ours(at, h, None, n, reason, method=blend_name(HEDGE))
+    return _unjudged(at, h, None, n, reason, method=blend_name(HEDGE))
 
 
 def _ahead(h: int) -> str:
