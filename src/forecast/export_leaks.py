@@ -34,7 +34,7 @@ outcome written into the field, since nothing else makes deals of the same age d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -215,3 +215,262 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
     n1 = y.sum()
     n0 = len(y) - n1
     return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+# --- the same check over slices of the deals (a partitioned read on a Dask cluster) -----------
+#
+# `find_export_leaks` reads every deal at once. Over slices held apart (`parquet_export.
+# read_partitioned`), each slice counts what the check reads of its deals, the bands of creation
+# date are ranked over every slice's dates in one place, and the tests run on the summed
+# counts. Each test's figures are sums of whole numbers and the same float operations on them,
+# so the findings equal `find_export_leaks` on the whole history (`test_dask_training`).
+
+#: Bands as count indices: band -1 (no creation date) first, then 0..BANDS-1.
+_BAND_SLOTS = BANDS + 1
+#: The two checks: fields with a field history on the unconfirmed deals, the dataset's own
+#: columns on every deal (`find_export_leaks`).
+CHECKS = ("tracked", "static")
+
+
+def _columns(history: DealHistory) -> dict[str, list[str]]:
+    """Each check's columns, as `find_export_leaks` picks them."""
+    tracked = [
+        c
+        for c in history.field_log.columns
+        if c not in ("opportunity_id", "observed_at", *NOT_CHECKED)
+        and not (c == "amount" and not history.options.amount_known_before_close)
+    ]
+    return {"tracked": tracked, "static": [c for c in history.attributes if c not in tracked]}
+
+
+def _samples(history: DealHistory) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(open or not, each check's deals) of a history's deals."""
+    deals = history.deals
+    is_open = (deals["status"] == OPEN).to_numpy()
+    sample = {"tracked": _unconfirmed(history, is_open), "static": np.ones(len(deals), bool)}
+    return is_open, sample
+
+
+def slice_dates(history: DealHistory) -> dict[str, Any]:
+    """On a worker, first pass over a slice: its deals, open deals, each check's columns, and
+    the creation dates of each check's deals (ranked into bands over every slice)."""
+    deals = history.deals
+    if "status" not in deals:
+        return {"deals": len(deals), "open": 0, "columns": _columns(history), "dated": False}
+    is_open, sample = _samples(history)
+    created = deals["created_at"].to_numpy("datetime64[us]")
+    return {
+        "deals": len(deals),
+        "open": int(is_open.sum()),
+        "columns": _columns(history),
+        "dated": True,
+        "sampled": {check: int(mask.sum()) for check, mask in sample.items()},
+        "sampled_open": {check: int(is_open[mask].sum()) for check, mask in sample.items()},
+        "created": {check: created[mask] for check, mask in sample.items()},
+    }
+
+
+def without_dates(dates: dict[str, Any]) -> dict[str, Any]:
+    """A slice's `slice_dates` without the dates (what `leaks_from_counts` reads)."""
+    return {k: v for k, v in dates.items() if k != "created"}
+
+
+def slice_bands(dates: list[dict[str, Any]]) -> list[dict[str, np.ndarray]]:
+    """On a worker: each check's deals' bands of creation date over every slice (`_bands` on
+    their dates in slice order), cut back into slices."""
+    out: list[dict[str, np.ndarray]] = [{} for _ in dates]
+    for check in CHECKS:
+        parts = [d.get("created", {}).get(check, np.zeros(0, "datetime64[us]")) for d in dates]
+        band = _bands(pd.Series(np.concatenate(parts)))
+        bounds = np.cumsum([0, *(len(p) for p in parts)])
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            out[i][check] = band[a:b]
+    return out
+
+
+def bands_of(bands: list[dict[str, np.ndarray]], index: int) -> dict[str, np.ndarray]:
+    """One slice's part of `slice_bands`."""
+    return bands[index]
+
+
+def _text_values(values: pd.Series) -> pd.Series:
+    return values.astype("str").where(values.notna())
+
+
+def slice_counts(
+    history: DealHistory, bands: dict[str, np.ndarray]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """On a worker, second pass over a slice (`bands`: its part of `slice_bands`): per check
+    and column, the counts the blank and value tests read, by band slot and side (closed,
+    open)."""
+    is_open, sample = _samples(history)
+    columns = _columns(history)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for check in CHECKS:
+        frame = history.deals[sample[check]].reset_index(drop=True)
+        y = is_open[sample[check]].astype(int)
+        slot = bands[check] + 1
+        cell = slot * 2 + y
+        size = _BAND_SLOTS * 2
+        out[check] = {}
+        for col in columns[check]:
+            if col not in frame:
+                continue
+            values = frame[col]
+            blank = values.isna().to_numpy().copy()
+            if not is_numeric_dtype(values):
+                blank |= (values.astype("str").str.strip() == "").to_numpy()
+            codes, uniques = pd.factorize(_text_values(values))
+            by_value = None
+            if len(uniques) <= MAX_VALUES:  # more here means more over every slice
+                present = codes >= 0
+                by_value = {
+                    str(v): np.bincount(cell[present & (codes == i)], minlength=size)
+                    for i, v in enumerate(uniques)
+                }
+            out[check][col] = {
+                "deals": np.bincount(cell, minlength=size),
+                "blank": np.bincount(cell[blank], minlength=size),
+                "values": by_value,
+            }
+    return out
+
+
+def leaks_from_counts(
+    dates: list[dict[str, Any]], counts: list[dict[str, dict[str, dict[str, Any]]]]
+) -> list[ExportLeak]:
+    """`find_export_leaks` of the whole history, from its slices' `slice_dates` (`without_dates`)
+    and `slice_counts`, in slice order."""
+    n, n_open = sum(d["deals"] for d in dates), sum(d["open"] for d in dates)
+    if n == 0 or not all(d["dated"] for d in dates) or n_open in (0, n):
+        return []
+    out: list[ExportLeak] = []
+    for check in CHECKS:
+        columns = dates[0]["columns"][check]
+        sampled = sum(d["sampled"][check] for d in dates)
+        sampled_open = sum(d["sampled_open"][check] for d in dates)
+        if sampled < 2 * MIN_SIDE or not columns or sampled_open in (0, sampled):
+            continue
+        for col in columns:
+            parts = [c[check][col] for c in counts if col in c[check]]
+            if not parts:
+                continue
+            deals = _by_band(sum(p["deals"] for p in parts))
+            blank = _by_band(sum(p["blank"] for p in parts))
+            values = _merged_values([p["values"] for p in parts])
+            leak = _blank_leak_counts(col, deals, blank) or _value_leak_counts(col, deals, values)
+            if leak:
+                out.append(leak)
+    return out
+
+
+def _by_band(flat: np.ndarray) -> np.ndarray:
+    """Counts `(band slot, side)` from their flat form."""
+    return np.asarray(flat, dtype=np.int64).reshape(_BAND_SLOTS, 2)
+
+
+def _merged_values(parts: list[dict[str, np.ndarray] | None]) -> dict[str, np.ndarray] | None:
+    """Each value's counts summed over the slices, in order of first appearance; None past
+    `MAX_VALUES` values (the value test then does not run)."""
+    if any(p is None for p in parts):
+        return None
+    merged: dict[str, np.ndarray] = {}
+    for part in parts:
+        for value, c in (part or {}).items():
+            merged[value] = merged[value] + c if value in merged else c.copy()
+            if len(merged) > MAX_VALUES:
+                return None
+    return {v: _by_band(c) for v, c in merged.items()}
+
+
+def _usable_slots(deals: np.ndarray) -> np.ndarray:
+    """`_usable_bands` by band slot: both sides at least `MIN_SIDE`; every band if none."""
+    ok = (deals[:, 1] >= MIN_SIDE) & (deals[:, 0] >= MIN_SIDE)
+    return ok if ok.any() else np.ones(len(deals), dtype=bool)
+
+
+def _blank_leak_counts(col: str, deals: np.ndarray, blank: np.ndarray) -> ExportLeak | None:
+    """`_blank_leak` from counts by (band slot, side)."""
+    n_side, blank_side = deals.sum(axis=0), blank.sum(axis=0)
+    open_share, closed_share = blank_side[1] / n_side[1], blank_side[0] / n_side[0]
+    use = _usable_slots(deals)
+    gaps, variances, weights = [], [], []
+    for s in np.flatnonzero(use & (deals.sum(axis=1) > 0)):
+        n1, n0 = deals[s, 1], deals[s, 0]
+        if n1 == 0 or n0 == 0:
+            continue
+        pooled = blank[s].sum() / deals[s].sum()
+        gaps.append(blank[s, 1] / n1 - blank[s, 0] / n0)
+        variances.append(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
+        weights.append(n1)
+    if not weights:
+        return None
+    w = np.asarray(weights, dtype=float)
+    gap = float(np.average(gaps, weights=w))
+    se = float(np.sqrt(np.sum(w**2 * np.asarray(variances)) / w.sum() ** 2))
+    if not (np.isfinite(gap) and np.isfinite(se)) or se == 0:
+        return None
+    if abs(gap) < BLANK_GAP or abs(gap) / se < BLANK_Z:
+        return None
+    note = (
+        f"{col}: blank on {open_share:.0%} of open deals, {closed_share:.0%} of closed "
+        f"(same-age gap {gap:+.0%}); left out"
+    )
+    return ExportLeak(col, "blank", float(open_share), float(closed_share), note)
+
+
+def _value_leak_counts(
+    col: str, deals: np.ndarray, values: dict[str, np.ndarray] | None
+) -> ExportLeak | None:
+    """`_value_leak` from each value's counts by (band slot, side): a deal's score depends on
+    its band, value and side only, so each band's AUC is a rank sum over those cells."""
+    if values is None:
+        return None
+    cells = np.stack(list(values.values())) if values else np.zeros((0, _BAND_SLOTS, 2), int)
+    if cells.sum() < 2 * MIN_SIDE or not 2 <= len(values) <= MAX_VALUES:
+        return None
+    cells = cells * _usable_slots(deals)[None, :, None]  # (value, band slot, side)
+    if cells[:, :, 1].sum() in (0, cells.sum()):
+        return None
+    n = cells.sum(axis=2)  # deals per (value, band)
+    k = cells[:, :, 1].astype(float)  # open deals per (value, band)
+    band_n, band_k = n.sum(axis=0), k.sum(axis=0)
+    aucs, weights = [], []
+    for s in np.flatnonzero(band_n):
+        if not 0 < band_k[s] < band_n[s]:
+            continue
+        base = band_k[s] / max(band_n[s], 1)
+        seen = n[:, s] > 0
+        k_s, n_s = k[seen, s], n[seen, s]
+        opened, closed = cells[seen, s, 1], cells[seen, s, 0]
+        # The open deals of a cell score (k − 1 + …), its closed deals (k − 0 + …).
+        score = np.r_[
+            (k_s - 1.0 + PRIOR * base) / (n_s - 1 + PRIOR),
+            (k_s - 0.0 + PRIOR * base) / (n_s - 1 + PRIOR),
+        ]
+        none = np.zeros_like(opened)
+        aucs.append(_auc_counts(score, np.r_[opened, none], np.r_[none, closed]))
+        weights.append(band_n[s])
+    if not aucs:
+        return None
+    auc = float(np.average(aucs, weights=weights))
+    if auc < VALUE_AUC:
+        return None
+    note = (
+        f"{col}: its values tell open from closed deals (AUC {auc:.2f} among deals of the "
+        "same age); left out"
+    )
+    return ExportLeak(col, "values", auc, 0.5, note)
+
+
+def _auc_counts(score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
+    """`_auc` of deals given as (score, positives, negatives) groups: tied scores share their
+    average rank. Ranks are half-integers, so the rank sum is exact, as in `_auc`."""
+    levels, at = np.unique(score, return_inverse=True)
+    p = np.bincount(at, weights=pos, minlength=len(levels))
+    q = np.bincount(at, weights=neg, minlength=len(levels))
+    size = p + q
+    before = np.cumsum(size) - size
+    rank = before + (size + 1) / 2
+    n1, n0 = p.sum(), q.sum()
+    return float(((p * rank).sum() - n1 * (n1 + 1) / 2) / (n1 * n0))

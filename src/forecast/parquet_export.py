@@ -6,11 +6,15 @@ them; `status` is derived from the stage where absent) and `stage_history.parque
 canonical: column names and types are checked, rows are not validated one by one (that is what
 `forecast import` does for any export).
 
-On a cluster (`read_partitioned`), the stage history — several rows per deal, the larger file —
-is read by the workers, each the rows of its own slice of deals (row groups outside the slice's
-id range are skipped), and never comes to this process. The deals table is read here: the
-holdout cut, the closes behind every win rate, the export-state leak check and the counts of a
-run all read every deal, and a `DealHistory` holds them in one frame.
+On a cluster (`read_partitioned`), nothing reads every row in one process: each worker reads
+its own slices of deals (the row groups holding them) and their stage history (row groups
+outside the slice's id range are skipped). This process gets what a run reads of every deal
+as sums or a few columns: the export-state leak check's counts (`export_leaks.
+leaks_from_counts`), the fingerprint from the slices' sorted row hashes a range of values at a
+time, and three columns of the deals (`SUMMARY_COLUMNS`: the holdout cut and the maturity
+window read every ended deal's dates; 28 MB at a million deals). The closes behind every win
+rate are indexed on a worker (`dask_training`). At a million deals the whole deals table, its
+field history and the leak check took about 1.1 GB here (issue 14).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from forecast.data.fingerprint import column_names, row_hashes
 from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput
 from forecast.history import STAGE_LOG_COLUMNS, DealHistory
@@ -93,29 +98,101 @@ def write_export(
 
 # --- by partition -------------------------------------------------------------------------------
 
+#: The deal columns this process keeps of a partitioned read: what `train_deals` reads of every
+#: deal (the ended deals' dates for the holdout cut and the maturity window, the counts).
+SUMMARY_COLUMNS = ("status", "created_at", "closed_at")
+#: Row hashes gathered here at a time when fingerprinting a partitioned read (sorted a range of
+#: hash values at a time, so that this process never holds every row's hash).
+HASH_BYTES = 32 * 2**20
 
-def read_piece(file: Path, deals: pd.DataFrame, like: DealHistory) -> DealHistory:
-    """On a worker: the history of a slice of deals, reading only their stage history rows
-    (no field left out: the run says which)."""
+
+def _row_groups(file: Path, start: int, stop: int) -> tuple[list[int], int]:
+    """The row groups of `file` holding rows [start, stop), and the first one's first row."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(file).metadata
+    groups: list[int] = []
+    first, at = start, 0
+    for i in range(meta.num_row_groups):
+        n = meta.row_group(i).num_rows
+        if at < stop and at + n > start:
+            first = at if not groups else first
+            groups.append(i)
+        at += n
+    return groups, first
+
+
+def read_deal_rows(folder: Path, start: int, stop: int, stages: StageSet) -> pd.DataFrame:
+    """Rows [start, stop) of the deals table, reading only the row groups holding them; the same
+    columns and types as `read_deals` (pandas' own conversion of the Arrow table)."""
+    import pyarrow.parquet as pq
+    from pandas.io._util import arrow_table_to_pandas
+
+    file = folder / DEALS_FILE
+    groups, first = _row_groups(file, start, stop)
+    try:
+        table = pq.ParquetFile(file).read_row_groups(groups, use_pandas_metadata=True)
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"{file}: not a readable Parquet file ({exc})") from exc
+    table = table.slice(start - first, stop - start)
+    deals = arrow_table_to_pandas(table)
+    if "status" not in deals:
+        names = deals["stage"].astype(str)
+        deals["status"] = names.map({s: stages.status(s) for s in names.unique()})
+    return deals
+
+
+def read_piece(folder: Path, start: int, stop: int, like: DealHistory) -> DealHistory:
+    """On a worker: the history of deals [start, stop) of the export, reading only their rows of
+    the deals table and their stage history rows (no field left out: the run says which)."""
+    deals = read_deal_rows(folder, start, stop, like.stages)
     ids = deals["id"].astype(str)
     bounds = [("opportunity_id", ">=", ids.min()), ("opportunity_id", "<=", ids.max())]
-    log = _read(file, list(STAGE_LOG_COLUMNS), filters=bounds)
+    log = _read(folder / HISTORY_FILE, list(STAGE_LOG_COLUMNS), filters=bounds)
     log = log[log["opportunity_id"].isin(deals["id"])]
     return DealHistory.from_frames(
         deals, log, like.stages, options=like.options, name=like.name, check_leaks=False
     )
 
 
-def stage_log_hashes(piece: DealHistory) -> np.ndarray:
-    """A piece's stage history rows hashed as `data.fingerprint` hashes them."""
-    frame = piece.stage_log.astype(str)
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+def piece_facts(piece: DealHistory) -> dict[str, Any]:
+    """On a worker: what this process keeps of a slice (`SUMMARY_COLUMNS` of its deals), its
+    deal columns, and its rows' hashes, each sorted (the deals', the stage history's, the deal
+    ids' for the check that no id repeats across slices), kept on the worker."""
+    return {
+        "summary": piece.deals[list(SUMMARY_COLUMNS)].reset_index(drop=True),
+        "columns": column_names(piece.deals),
+    }
+
+
+def piece_hashes(piece: DealHistory) -> dict[str, np.ndarray]:
+    """On a worker: a slice's row hashes, sorted: its deals', its stage history's (as
+    `data.fingerprint` hashes them) and its deal ids'."""
+    return {
+        "deals": np.sort(row_hashes(piece.deals)),
+        "log": np.sort(row_hashes(piece.stage_log)),
+        "ids": np.sort(row_hashes(piece.deals[["id"]])),
+    }
+
+
+def hashes_between(hashes: dict[str, np.ndarray], kind: str, low: int, high: int) -> np.ndarray:
+    """On a worker: a slice's sorted `kind` hashes in [low, high)."""
+    found = hashes[kind]
+    a = int(np.searchsorted(found, np.uint64(low)))
+    b = len(found) if high >= 2**64 else int(np.searchsorted(found, np.uint64(high)))
+    return found[a:b]
+
+
+def hash_count(hashes: dict[str, np.ndarray], kind: str) -> int:
+    """On a worker: how many `kind` hashes a slice has."""
+    return len(hashes[kind])
 
 
 @dataclass
 class PartitionedExport:
-    """An export read by partition: the deals here (`summary`, no stage history), each slice's
-    whole history on the cluster (`pieces`, in deal order), and the data's fingerprint."""
+    """An export read by partition: every slice's whole history on the cluster (`pieces`, in
+    deal order); here `summary`, a history whose deals hold `SUMMARY_COLUMNS` only (no other
+    field, no stage history) with the run's left-out fields, and the data's fingerprint."""
 
     summary: DealHistory
     pieces: list[Future]
@@ -123,42 +200,90 @@ class PartitionedExport:
 
 
 def read_partitioned(client: Client, folder: Path, parts: int | None = None) -> PartitionedExport:
-    """The export read by partition on the cluster (see the module docstring)."""
+    """The export read by partition on the cluster: each worker reads its slices of the deals
+    and their stage history; this process gets counts and a few columns (see the module
+    docstring)."""
+    import pyarrow.parquet as pq
+
+    from forecast import export_leaks
     from forecast.dask_rows import partition_count
 
     stages = canonical_stages()
-    deals = read_deals(folder, stages)
+    file = folder / DEALS_FILE
+    try:
+        schema = pq.ParquetFile(file).schema_arrow
+        n = pq.ParquetFile(file).metadata.num_rows
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"{file}: not a readable Parquet file ({exc})") from exc
+    missing = [c for c in ("id", "created_at", "stage", "closed_at") if c not in schema.names]
+    if missing:
+        raise InvalidInput(f"{file} lacks required column(s) {missing}")
+    workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+    n_parts = parts or partition_count(n, workers)
+    bounds = np.linspace(0, n, n_parts + 1).round().astype(np.int64)
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in STAGE_LOG_COLUMNS})
     empty["entered_at"] = pd.Series(dtype="datetime64[us]")
-    summary = DealHistory.from_frames(deals, empty, stages, name=folder.name)
-    workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
-    n_parts = parts or partition_count(len(summary.deals), workers)
-    bounds = np.linspace(0, len(summary.deals), n_parts + 1).round().astype(np.int64)
-    like = DealHistory(
-        summary.deals.head(0),
-        empty,
-        summary.field_log.head(0),
-        stages,
-        summary.options,
-        summary.name,
-        summary.left_out,
-        summary.leak_notes,
+    # A canonical export has no mapping: default options, so no dataset columns of its own
+    # (the identifier check of `DealHistory.from_frames` has nothing to look at).
+    like = DealHistory(pd.DataFrame(), empty, pd.DataFrame(), stages, name=folder.name)
+    pieces = [
+        client.submit(read_piece, folder, int(a), int(b), like)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if b > a
+    ]
+    facts = client.gather([client.submit(piece_facts, p) for p in pieces])
+    # The export-state leak check over the slices (`export_leaks.leaks_from_counts`).
+    dates = [client.submit(export_leaks.slice_dates, p) for p in pieces]
+    bands = client.submit(export_leaks.slice_bands, dates)
+    counts = [
+        client.submit(export_leaks.slice_counts, p, client.submit(export_leaks.bands_of, bands, i))
+        for i, p in enumerate(pieces)
+    ]
+    findings = export_leaks.leaks_from_counts(
+        client.gather([client.submit(export_leaks.without_dates, d) for d in dates]),
+        client.gather(counts),
     )
-    slices = client.scatter(
-        [summary.deals.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-    )
-    pieces = [client.submit(read_piece, folder / HISTORY_FILE, s, like) for s in slices]
-    hashes = client.gather([client.submit(stage_log_hashes, p) for p in pieces])
-    digest = _fingerprint(summary.deals, np.concatenate(hashes), list(STAGE_LOG_COLUMNS))
+    del dates, bands, counts
+    hashes = [client.submit(piece_hashes, p) for p in pieces]
+    digest = _fingerprint(client, hashes, facts[0]["columns"] if facts else b"")
+    if len(facts):
+        deals = pd.concat([f["summary"] for f in facts], ignore_index=True)
+    else:
+        deals = pd.DataFrame({c: pd.Series(dtype=object) for c in SUMMARY_COLUMNS})
+    summary = DealHistory(deals, empty, pd.DataFrame(), stages, name=folder.name)
+    summary = summary.leaving_out([f.field for f in findings], [f.note for f in findings])
     return PartitionedExport(summary, pieces, digest)
 
 
-def _fingerprint(deals: pd.DataFrame, log_hashes: np.ndarray, log_columns: list[str]) -> str:
-    """`data.fingerprint.fingerprint(deals, stage_log)` from the stage log's row hashes."""
+def _fingerprint(client: Client, hashes: list[Future], deal_columns: bytes) -> str:
+    """`data.fingerprint.fingerprint(deals, stage_log)` of the slices' sorted row hashes
+    (`piece_hashes`), a range of hash values at a time; `InvalidInput` where a deal id
+    repeats across slices (within one, the last row is kept, as `DealHistory.from_frames`
+    keeps it)."""
     digest = hashlib.sha256()
-    hashed = pd.util.hash_pandas_object(deals.astype(str), index=False).to_numpy()
-    digest.update(np.sort(hashed).tobytes())
-    digest.update("|".join(map(str, deals.columns)).encode())
-    digest.update(np.sort(log_hashes).tobytes())
-    digest.update("|".join(log_columns).encode())
+    for kind in ("ids", "deals", "log"):
+        total = sum(client.gather([client.submit(hash_count, h, kind) for h in hashes]))
+        ranges = 1 << max(0, int(np.ceil(np.log2(max(1, total * 8 / HASH_BYTES)))))
+        edges = [i * (2**64 // ranges) for i in range(ranges + 1)]
+        for low, high in zip(edges[:-1], edges[1:], strict=True):
+            part = np.sort(
+                np.concatenate(
+                    client.gather(
+                        [client.submit(hashes_between, h, kind, low, high) for h in hashes]
+                    )
+                    or [np.zeros(0, np.uint64)]
+                )
+            )
+            if kind == "ids":
+                if len(part) > 1 and bool((part[1:] == part[:-1]).any()):
+                    raise InvalidInput(
+                        "a deal id appears more than once in the deals table; import the "
+                        "export with `forecast import`, which keeps each deal's last row"
+                    )
+                continue
+            digest.update(part.tobytes())
+        if kind == "deals":
+            digest.update(deal_columns)
+        elif kind == "log":
+            digest.update("|".join(STAGE_LOG_COLUMNS).encode())
     return digest.hexdigest()[:16]

@@ -470,3 +470,36 @@ def test_a_truncated_export_forecasts_like_the_full_data_as_of_its_date(
     assert a.deals == b.deals > 1000
     for name in ("expected", "expected_new", "p10", "p50", "p90", "weighted_pipeline"):
         assert getattr(a, name) == pytest.approx(getattr(b, name), abs=0.01), name
+
+
+@pytest.mark.parametrize("parts", [1, 3, 7])
+def test_the_leak_check_over_slices_finds_what_the_whole_check_finds(parts):
+    """`export_leaks.leaks_from_counts` over slices of the deals (a partitioned read on a
+    cluster) gives the same findings, figures and notes as `find_export_leaks` on them all."""
+    from forecast import export_leaks as el
+    from forecast.dask_rows import split_history
+    from tests.forecast.synthetic import deals as synthetic_deals
+
+    opps, log, stages, _ = synthetic_deals(n=1500, seed=5)
+    rng = np.random.default_rng(1)
+    is_open = (opps["status"] == "open").to_numpy()
+    # A category that is "Won" on most closed deals (an AUC under 1, ties in every band) and an
+    # account blank on a third of open deals only.
+    named = is_open | (rng.random(len(opps)) < 0.12)
+    category = rng.choice(["Pipeline", "Commit", "Best case"], len(opps))
+    opps = opps.assign(
+        forecast_category=np.where(named, category, "Won"),
+        account=opps["account"].astype(object).where(~is_open | (rng.random(len(opps)) < 0.5)),
+    )
+    history = DealHistory.from_frames(opps, log, stages, check_leaks=False)
+    whole = el.find_export_leaks(history)
+    assert [(f.field, f.kind) for f in whole] == [
+        ("account", "blank"),
+        ("forecast_category", "values"),
+    ]
+    assert 0.9 < whole[1].open_share < 1.0
+    pieces = split_history(history, parts)
+    dates = [el.slice_dates(p) for p in pieces]
+    bands = el.slice_bands(dates)
+    counts = [el.slice_counts(p, el.bands_of(bands, i)) for i, p in enumerate(pieces)]
+    assert el.leaks_from_counts([el.without_dates(d) for d in dates], counts) == whole

@@ -14,6 +14,7 @@ import pytest
 
 from forecast import dask_rows
 from forecast import features as feat
+from forecast.data.fingerprint import fingerprint
 from forecast.data.generator import generate_pipeline, write_export
 from forecast.history import DealHistory
 from forecast.modeling import dask_boosting
@@ -214,6 +215,48 @@ def test_a_parquet_export_read_by_partition_gives_the_in_process_rows(
     for held in ("y", "w", "ids"):
         np.testing.assert_array_equal(getattr(there.holdout, held), getattr(here.holdout, held))
     assert there.train_rows == here.train_rows
+
+
+def test_a_partitioned_read_finds_the_leaks_of_a_whole_read(client, tmp_path: Path) -> None:
+    """The export-state leak check over slices: the same fields left out with the same notes as
+    on the whole export, and this process keeps three columns of the deals only."""
+    from forecast.parquet_export import SUMMARY_COLUMNS, read_partitioned, read_whole, write_export
+
+    data = generate_pipeline(1500, seed=6)
+    deals = data.opportunities.copy()
+    rng = np.random.default_rng(0)
+    is_open = (deals["status"] == "open").to_numpy()
+    # A category that names the outcome, an account blank on open deals only, and a blank
+    # that says nothing (the same share of open and closed deals).
+    deals["forecast_category"] = np.where(
+        is_open, rng.choice(["Pipeline", "Commit"], len(deals)), "Closed"
+    )
+    deals["account"] = deals["account"].astype(object).where(~is_open, None)
+    deals["sector"] = deals["sector"].astype(object).where(rng.random(len(deals)) > 0.2, None)
+    folder = tmp_path / "leaky"
+    write_export(deals, data.history, folder, row_group_rows=250)
+
+    whole = read_whole(folder)
+    assert {"forecast_category", "account"} <= whole.left_out
+    source = read_partitioned(client, folder, parts=4)
+    assert source.summary.left_out == whole.left_out
+    assert source.summary.leak_notes == whole.leak_notes
+    assert list(source.summary.deals.columns) == list(SUMMARY_COLUMNS)
+    pd.testing.assert_frame_equal(source.summary.deals, whole.deals[list(SUMMARY_COLUMNS)])
+    assert source.fingerprint == fingerprint(whole.deals, whole.stage_log)
+
+
+def test_a_deal_id_repeated_across_slices_is_refused(client, tmp_path: Path) -> None:
+    from forecast.errors import InvalidInput
+    from forecast.parquet_export import read_partitioned, write_export
+
+    data = generate_pipeline(200, seed=2)
+    deals = data.opportunities.copy()
+    deals.loc[150, "id"] = deals.loc[10, "id"]
+    folder = tmp_path / "repeated"
+    write_export(deals, data.history, folder, row_group_rows=50)
+    with pytest.raises(InvalidInput, match="more than once"):
+        read_partitioned(client, folder, parts=2)
 
 
 def test_the_holdout_is_scored_on_the_workers_as_in_process(client) -> None:

@@ -15,8 +15,9 @@ intervals, the choice of family and the promotion gate — is the same code in t
   (`dask_boosting`), global and per team.
 
 A canonical Parquet export read by partition (`parquet_export.read_partitioned`) is the
-`source`: its slices' histories are already on the workers, and the run's history here holds the
-deals only (no stage history).
+`source`: its slices' histories are already on the workers, and the run's history here holds
+three columns of the deals only (no other field, no stage history); every close is indexed on
+a worker.
 
 Leads are one row each and arrive in this process; their booster is fitted on the cluster from
 partitions of the training rows.
@@ -93,13 +94,15 @@ class DaskEngine:
                 self.client, history, every_days=every_days, cut=cut, created_before=created_before
             )
         else:  # the slices are on the workers; the fields left out are this run's
-            closes = self.client.scatter(
-                feat.PastCloses.from_outcomes(history.closed_outcomes()), broadcast=True
-            )
             pieces = [
                 self.client.submit(_leaving_out, p, history.left_out, history.leak_notes)
                 for p in self.source.pieces
             ]
+            # Every close indexed on a worker, from the slices' closes: this process holds no
+            # deal's fields (`parquet_export.PartitionedExport`); each worker fetches it once.
+            closes = self.client.submit(
+                _past_closes, *[self.client.submit(_closes_of, p) for p in pieces]
+            )
             rows = dask_rows.rows_from_parts(
                 self.client, pieces, closes, every_days, cut, created_before
             )
@@ -225,3 +228,13 @@ def _head(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _leaving_out(piece: DealHistory, left_out: frozenset[str], notes: tuple) -> DealHistory:
     return piece.keeping_all().leaving_out(left_out, notes)
+
+
+def _closes_of(piece: DealHistory) -> pd.DataFrame:
+    """A slice's closes as `features.PastCloses` reads them (no ids)."""
+    return piece.closed_outcomes().drop(columns="id")
+
+
+def _past_closes(*parts: pd.DataFrame) -> feat.PastCloses:
+    """Every close, from the slices' closes in deal order (`DealHistory.closed_outcomes`)."""
+    return feat.PastCloses.from_outcomes(pd.concat(parts, ignore_index=True))
