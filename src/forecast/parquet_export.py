@@ -191,8 +191,9 @@ def hash_count(hashes: dict[str, np.ndarray], kind: str) -> int:
 @dataclass
 class PartitionedExport:
     """An export read by partition: every slice's whole history on the cluster (`pieces`, in
-    deal order); here `summary`, a history whose deals hold `SUMMARY_COLUMNS` only (no other
-    field, no stage history) with the run's left-out fields, and the data's fingerprint."""
+    deal order; let go once a run's rows are built from them, `DaskEngine.deal_rows`); here
+    `summary`, a history whose deals hold `SUMMARY_COLUMNS` only (no other field, no stage
+    history) with the run's left-out fields, and the data's fingerprint."""
 
     summary: DealHistory
     pieces: list[Future]
