@@ -262,12 +262,16 @@ class RequestMiddleware:
                 raise _BodyTooLarge
             if lane is not None or not declared:
                 first, receive = await _read_body(receive, self.max_body)
-                if (
-                    lane is not None
-                    and first["type"] == "http.request"
-                    and await lane.answer(scope, first["body"], receive, send_wrapper)
-                ):
-                    return
+                if lane is not None and first["type"] == "http.request":
+                    answer = lane.answer(scope, first["body"])
+                    if answer is not None:  # sent as the route's response would be
+                        status = 200
+                        started_response = True
+                        length = (b"content-length", str(len(answer)).encode("latin-1"))
+                        start = [length, *lane.HEADERS, *extra]
+                        await send({"type": "http.response.start", "status": 200, "headers": start})
+                        await send({"type": "http.response.body", "body": answer})
+                        return
             await self.app(scope, receive, send_wrapper)
         except _BodyTooLarge:
             await _json(

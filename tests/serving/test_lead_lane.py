@@ -194,3 +194,23 @@ def test_with_cors_configured_every_request_takes_the_route(tmp_path, lead_model
             answer = _post(client, key, {"fields": LEAD}, PLAIN)
             assert answer.status_code == 200
             assert "Origin" in answer.headers["vary"]
+
+
+def test_score_bodies_are_rendered_as_starlettes_json_response_renders_them():
+    from starlette.responses import JSONResponse
+
+    from serving.routes.scores import ScoreJSON, render_json
+
+    content = {
+        "id": "lé-1\u2028",
+        "probability": 0.21647742036449683,
+        "score": 22,
+        "reasons_for": [{"field": "Ville", "value": 1e-05, "contribution": -0.0, "s": True}],
+        "reasons_against": [{"field": "x", "value": None, "contribution": 1e16}],
+        "version": None,
+        "nested": [[], {}, [1, 2.5, '"\\\n']],
+    }
+    assert render_json(content) == JSONResponse(content).body == ScoreJSON(content).body
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            render_json({"probability": bad})
