@@ -186,3 +186,53 @@ def test_closing_writes_the_queued_scores_with_their_inputs(sqlite_engine):
     assert [tuple(r) for r in rows] == [
         (hashlib.sha256(f'{{"i": {i}}}'.encode()).hexdigest(), {"i": i}) for i in range(5)
     ]
+
+
+# --- the writer's batches: every row, in order, as SQLAlchemy would write them --------------------
+
+
+def _mixed_rows(n: int) -> list[dict]:
+    """Rows of every shape the log takes: with and without the optional columns."""
+    at = datetime(2026, 12, 3, 16, 0, 0, 5)
+    rows = []
+    for i in range(n):
+        r = {**row(i), "scored_at": at}
+        if i % 3 == 0:
+            r.update(subject_id=f"L-{i}", dataset="acme", inputs={"i": i, "s": "é"})
+        elif i % 3 == 1:
+            r["inputs"] = None  # too large to keep: JSON null, as SQLAlchemy writes it
+        rows.append(r)
+    return rows
+
+
+def test_a_batch_is_stored_as_sqlalchemy_stores_each_row_in_the_order_recorded(
+    sqlite_engine, tmp_path
+):
+    rows = _mixed_rows(25)
+    recorder = ScoreRecorder(sqlite_engine, batch_size=10, flush_seconds=60)
+    for r in rows:
+        recorder.record(**r)
+    assert recorder.flush() == 25
+    by_sqlalchemy = store.make_engine(f"sqlite:///{tmp_path / 'by_sqlalchemy.db'}")
+    store.migrate(by_sqlalchemy)
+    with by_sqlalchemy.begin() as conn:
+        for r in rows:  # one row per INSERT: left-out columns left out of the statement
+            conn.execute(store.score_log.insert(), r)
+    assert stored(sqlite_engine) == stored(by_sqlalchemy)
+    assert [r[0] for r in stored(sqlite_engine)] == [f"r{i}" for i in range(25)]
+
+
+def test_rows_queued_through_an_outage_are_all_written_in_order_once_the_store_is_back(
+    sqlite_engine, tmp_path
+):
+    broken = store.make_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")  # no tables
+    recorder = ScoreRecorder(broken, batch_size=7, flush_seconds=60)
+    for r in _mixed_rows(20):
+        recorder.record(**r)
+    assert recorder.flush() == 0
+    for r in _mixed_rows(30)[20:]:
+        recorder.record(**r)
+    recorder.engine = sqlite_engine
+    assert recorder.flush() == 30
+    assert [r[0] for r in stored(sqlite_engine)] == [f"r{i}" for i in range(30)]
+    assert recorder.written == 30 and recorder.dropped == 0
