@@ -10,7 +10,7 @@ import pytest
 
 from forecast import dask_rows
 from forecast import features as F
-from forecast.modeling import families
+from forecast.modeling import families, fitting
 from forecast.modeling.encoding import FeatureEncoder
 from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier, group_fractions
 from forecast.modeling.memory import give_back
@@ -156,3 +156,30 @@ def test_a_simple_family_scored_in_blocks_scores_as_all_rows_at_once(
     monkeypatch.setattr(families, "SCORE_ROWS", 700)  # five blocks, the last one short
     np.testing.assert_array_equal(model.decision_function(X), whole)
     assert len(model.decision_function(X.iloc[:0])) == 0
+
+
+def test_the_holdout_scored_in_parts_gets_the_scores_of_all_rows_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    X = _frame(3000)
+    y = _labels(X)
+    groups = np.array([f"deal-{i // 3}" for i in range(len(X))], dtype=object)
+    base = BoostedClassifier(n_estimators=30, n_jobs=1, random_state=3)
+    models = {
+        "per team": PerTeamClassifier(base=base, min_won=50, min_lost=50).fit(X, y, None, groups),
+        "logistic": families.family_model("logistic_regression").fit(X, y),
+    }
+    whole = {name: model.predict_proba(X)[:, 1] for name, model in models.items()}
+    seen: list[int] = []
+    spy = models["per team"].predict_proba
+
+    def counted(rows: pd.DataFrame) -> np.ndarray:
+        seen.append(len(rows))
+        return spy(rows)
+
+    monkeypatch.setattr(models["per team"], "predict_proba", counted)
+    monkeypatch.setattr(fitting, "SCORE_ROWS", 700)  # five parts, the last one short
+    scored = fitting.score_models(models, X)
+    for name in models:
+        np.testing.assert_array_equal(scored[name], whole[name])
+    assert seen == [700, 700, 700, 700, 200]

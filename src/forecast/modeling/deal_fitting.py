@@ -45,6 +45,7 @@ from forecast.modeling.fitting import (
     note,
 )
 from forecast.modeling.leaks import leak_warnings
+from forecast.modeling.memory import give_back
 from forecast.modeling.stage_prior import (
     METHOD,
     StagePriorClassifier,
@@ -254,6 +255,7 @@ def train_deals(
             labels,
             warnings,
         )
+        del created
         if not families:
             raise InvalidInput("no per-deal model could be fitted on the deals' creation rows")
     else:
@@ -278,6 +280,12 @@ def train_deals(
         for name, b in baselines_for("deals").items()
     }
 
+    features, base_rate = list(X_train.columns), float(np.average(y_train, weights=w_train))
+    # The training rows are not read again: free them before the holdout comparison, where a
+    # million-deal run peaked with them still held (issue 14).
+    del X_train, y_train, w_train, groups, stages
+    give_back()
+
     note(progress, "evaluating on the holdout (bootstrap intervals)")
     others: dict[str, Any] = dict(baselines)
     if incumbent is not None:
@@ -290,7 +298,7 @@ def train_deals(
         y_test,
         w_test,
         test_ids,
-        base_rate=float(np.average(y_train, weights=w_train)),
+        base_rate=base_rate,
         settings=settings,
         seed=seed,
         warnings=warnings,
@@ -333,7 +341,7 @@ def train_deals(
             **engine.params,
         },
         seed=seed,
-        features=list(X_train.columns),
+        features=features,
         warnings=warnings,
         y_test=y_test,
         w_test=w_test,
@@ -344,7 +352,7 @@ def train_deals(
         dataset=dataset,
         seconds=time.perf_counter() - started,
         columns={
-            "features": list(X_train.columns),
+            "features": features,
             "never_features": sorted(feat.REVEALED_AT_CLOSE),
         },
         family=compared.family,

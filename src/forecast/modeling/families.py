@@ -56,7 +56,8 @@ def _grade_cuts(
     return cuts[0], cuts[1], cuts[2]
 
 
-#: Rows scored at once by `OneModel.decision_function`.
+#: Rows scored at once by `OneModel.decision_function` and by the holdout comparison
+#: (`fitting.score_models`).
 SCORE_ROWS = 65_536
 
 

@@ -30,7 +30,14 @@ from forecast.formatting import rounded
 from forecast.modeling import bootstrap
 from forecast.modeling import metrics as m
 from forecast.modeling.estimators import BoostedClassifier
-from forecast.modeling.families import FAMILIES, LIGHTGBM, LOGISTIC, NAIVE_BAYES, family_model
+from forecast.modeling.families import (
+    FAMILIES,
+    LIGHTGBM,
+    LOGISTIC,
+    NAIVE_BAYES,
+    SCORE_ROWS,
+    family_model,
+)
 from forecast.modeling.memory import give_back
 from forecast.modeling.promotion import rules_for
 from forecast.modeling.reasons import as_dicts, explain
@@ -156,10 +163,25 @@ def score_models(models: dict[str, Any], X: pd.DataFrame) -> dict[str, np.ndarra
     out: dict[str, np.ndarray | Exception] = {}
     for name, model in models.items():
         try:
-            out[name] = np.asarray(model.predict_proba(X))[:, 1]
+            out[name] = _positive_in_parts(model, X)
         except Exception as exc:  # noqa: BLE001 - reported, or raised, by `evaluate_on_holdout`
             out[name] = exc
     return out
+
+
+def _positive_in_parts(model: Any, X: pd.DataFrame) -> np.ndarray:
+    """P(positive) `SCORE_ROWS` rows at a time. A row's score is its own, so the values are
+    those of all rows at once, while no model's input matrix of a million-row holdout (floats
+    per row and field, the per-team booster's copies of its teams' rows) is ever whole: it was
+    the peak of in-process training at a million deals (issue 14)."""
+    if len(X) <= SCORE_ROWS:
+        return np.asarray(model.predict_proba(X))[:, 1]
+    return np.concatenate(
+        [
+            np.asarray(model.predict_proba(X.iloc[i : i + SCORE_ROWS]))[:, 1]
+            for i in range(0, len(X), SCORE_ROWS)
+        ]
+    )
 
 
 @dataclass
