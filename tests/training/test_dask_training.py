@@ -113,6 +113,36 @@ def test_a_booster_fitted_on_the_cluster_from_one_partition_is_the_in_process_on
     np.testing.assert_allclose(remote.predict_proba(X), local.predict_proba(X), rtol=1e-12)
 
 
+def test_a_booster_fitted_from_one_compact_deal_part_is_the_in_process_one(client) -> None:
+    """The deal rows' part kept on the workers (text as categoricals, one id object a deal) and
+    its split by masks fit the booster, calibrator and team models the rows fit in process."""
+    from forecast.modeling.dask_training import DaskEngine, deal_matrix_part
+
+    history = _history(4000, seed=2)
+    rows = feat.deal_training_rows(
+        history, every_days=14, known_before="2024-07-01", created_before="2024-05-15"
+    )
+    X, y = feat.deal_features(rows), rows["won"].to_numpy(float)
+    w, groups = rows["weight"].to_numpy(), rows["id"].to_numpy()
+    local = PerTeamClassifier(BoostedClassifier(n_jobs=1), min_won=150, min_lost=150).fit(
+        X, y, w, groups
+    )
+    part = deal_matrix_part(rows, frozenset())
+    assert any(isinstance(part[c].dtype, pd.CategoricalDtype) for c in part)
+    engine = DaskEngine(client, "test")
+    [shipped] = client.scatter([rows])
+    engine._matrix = engine._matrix_of([client.submit(deal_matrix_part, shipped, frozenset())])
+    template = PerTeamClassifier(BoostedClassifier(n_jobs=1), min_won=150, min_lost=150)
+    remote = engine.fit_boosted(template, X, y, w, groups)
+
+    trees = [m.global_.booster_.dump_model()["tree_info"] for m in (remote, local)]
+    assert trees[0] == trees[1]
+    assert remote.global_.calibrator_ == local.global_.calibrator_
+    assert remote.team_report_ == local.team_report_
+    assert any("auc_team" in e for e in local.team_report_.values())
+    np.testing.assert_allclose(remote.predict_proba(X), local.predict_proba(X), rtol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def export_50k(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("deals50k")

@@ -92,16 +92,18 @@ def split_part(
     calibration_fraction: float,
     validation_fraction: float,
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """A partition's (team's) rows encoded and split by group as `BoostedClassifier.fit` does."""
-    rows = frame[_team_mask(frame, team_column, team)]
-    matrix = encoder.transform(rows)
-    y, w = rows[LABEL].to_numpy(float), rows[WEIGHT].to_numpy(float)
-    u = group_fractions(rows[GROUP].to_numpy(), seed)
-    calib = u < calibration_fraction
-    valid = (~calib) & (u < calibration_fraction + validation_fraction)
-    fit = ~(calib | valid)
+    """A partition's (team's) rows encoded and split by group as `BoostedClassifier.fit` does.
+    Each part is encoded from the frame by its mask (`FeatureEncoder.transform`'s `rows`), so
+    that the working memory is the parts, not a copy of the rows and their whole matrix too."""
+    y, w = frame[LABEL].to_numpy(float), frame[WEIGHT].to_numpy(float)
+    u = group_fractions(frame[GROUP].to_numpy(), seed)
+    mine = _team_mask(frame, team_column, team)
+    calib = mine & (u < calibration_fraction)
+    valid = mine & ~calib & (u < calibration_fraction + validation_fraction)
+    fit = mine & ~(calib | valid)
     return {
-        name: (matrix[m], y[m], w[m]) for name, m in zip(PARTS, (fit, valid, calib), strict=True)
+        name: (encoder.transform(frame, rows=m), y[m], w[m])
+        for name, m in zip(PARTS, (fit, valid, calib), strict=True)
     }
 
 

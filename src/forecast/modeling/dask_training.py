@@ -45,15 +45,23 @@ if TYPE_CHECKING:
 
 
 def deal_matrix_part(rows: pd.DataFrame, left_out: frozenset[str]) -> pd.DataFrame:
-    """A partition's training rows as the booster's inputs, label, weight and deal."""
-    from forecast import features as feat
+    """A partition's training rows as the booster's inputs, label, weight and deal, compact as
+    in process (`slice_rows`): text inputs as categoricals (a code per row, not the text; the
+    encoder reads their values) and one id object per deal, not per row. They stay on the
+    workers for the whole run: at a million deals about 100 bytes a row less."""
+    from forecast.modeling.slice_rows import shared_ids
 
-    return feat.deal_features(rows, left_out).assign(
+    inputs = feat.deal_features(rows, left_out)
+    text = {
+        c: pd.Categorical(inputs[c]) for c in inputs if isinstance(inputs[c].dtype, pd.StringDtype)
+    }
+    return inputs.assign(
+        **text,
         **{
             dask_boosting.LABEL: rows["won"].to_numpy(float),
             dask_boosting.WEIGHT: rows["weight"].to_numpy(float),
-            dask_boosting.GROUP: rows["id"].to_numpy(),
-        }
+            dask_boosting.GROUP: shared_ids(rows["id"]),
+        },
     )
 
 
