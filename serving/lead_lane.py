@@ -18,7 +18,6 @@ Not used when CORS is configured: its middleware, inside this one, adds headers 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -113,8 +112,11 @@ class LeadLane:
         if remembered is None or remembered[0] is None or not remembered[0].allows("scorer"):
             return None
         try:
-            # As FastAPI reads a JSON body: `json.loads`, then the model validates the data.
-            request = LeadScoreRequest.model_validate(json.loads(body))
+            # Parsed and validated in one pass by pydantic's own JSON reader: what it takes, it
+            # reads as `json.loads` then `model_validate` (FastAPI's way) do, to the same values
+            # and types; what it refuses (a body in UTF-16 or with a byte-order mark, which
+            # `json.loads` reads) goes to the route, which reads it FastAPI's way.
+            request = LeadScoreRequest.model_validate_json(body)
             dataset, result = lead_scored(self.state.models, remembered[0], None, request)
         except (ValueError, ValidationError, ForecastError):
             return None  # the route answers: 422, 404, 503, ... as it always has

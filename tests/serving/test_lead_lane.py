@@ -5,6 +5,8 @@ through the API stops working at once even where checks are remembered."""
 from __future__ import annotations
 
 import json
+import random
+import struct
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
 from serving.app import create_app
 from serving.lead_lane import LeadLane
+from serving.schemas import LeadScoreRequest
 from tests.serving.conftest import auth, keys_of_every_role
 from tests.serving.test_scores import LEAD
 
@@ -214,3 +217,66 @@ def test_score_bodies_are_rendered_as_starlettes_json_response_renders_them():
     for bad in (float("nan"), float("inf")):
         with pytest.raises(ValueError):
             render_json({"probability": bad})
+
+
+def _random_body(rng: random.Random) -> bytes:
+    """A lead body of random names, text (escaped or not, beyond the BMP too) and numbers
+    written in many ways (digits, exponents, subnormals, integers)."""
+
+    def text() -> str:
+        chars = "".join(
+            chr(rng.choice([rng.randint(32, 126), rng.randint(0x80, 0xD7FF), 0x1F600]))
+            for _ in range(rng.randint(0, 8))
+        )
+        return json.dumps(chars, ensure_ascii=rng.random() < 0.5)
+
+    def number() -> str:
+        way = rng.randrange(4)
+        if way == 0:
+            return repr(rng.uniform(-1e6, 1e6))
+        if way == 1:  # any finite float of magnitude below 2**52, subnormals included
+            return repr(struct.unpack("d", struct.pack("Q", rng.getrandbits(62) % 0x4330 << 48))[0])
+        if way == 2:
+            return f"{rng.uniform(-9, 9):.{rng.randint(1, 25)}e}"
+        return str(rng.randint(-(10**15), 10**15))
+
+    values = [number, number, text, lambda: rng.choice(["true", "false", "null"])]
+    fields = ", ".join(f"{text()}: {rng.choice(values)()}" for _ in range(rng.randint(0, 8)))
+    return f'{{"id": {text()}, "fields": {{{fields}}}}}'.encode()
+
+
+def test_what_the_lane_reads_in_one_pass_it_reads_as_fastapis_json_loads_and_validation_do():
+    rng = random.Random(14)
+    read = 0
+    for _ in range(3000):
+        body = _random_body(rng)
+        try:
+            lane = LeadScoreRequest.model_validate_json(body)
+        except ValueError:
+            continue  # the route reads it
+        read += 1
+        route = LeadScoreRequest.model_validate(json.loads(body))
+        assert lane.id == route.id
+        assert [(k, type(v), repr(v)) for k, v in lane.fields.items()] == [
+            (k, type(v), repr(v)) for k, v in route.fields.items()
+        ]
+    assert read > 2500
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'\xef\xbb\xbf{"fields": {"TotalVisits": 3}}',  # a byte-order mark: json.loads reads it
+        '{"fields": {"Country": "Ind\u00eda"}}'.encode("utf-16"),
+    ],
+)
+def test_a_body_only_json_loads_reads_is_scored_by_the_route(tmp_path, lead_model, body):
+    settings = _settings(tmp_path)
+    key = keys_of_every_role(settings)["scorer"]
+    with _client(settings, lead_model) as client:
+        lane = _lane(client)
+        _post(client, key, {"fields": LEAD}, ROUTE_ONLY)  # remembers the key
+        before = lane.handed_over
+        answered = client.post("/v1/leads/score", content=body, headers={**auth(key), **PLAIN})
+        assert (lane.answered, lane.handed_over) == (0, before + 1)
+    assert answered.status_code == 200 and answered.json()["reasons_for"] is not None
