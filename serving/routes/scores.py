@@ -124,17 +124,17 @@ def _respond(
     The score is logged with what it scored (id and dataset, to join with outcomes later) and
     the model's inputs (`row`, else the inputs as sent) for drift."""
     # The fingerprint and the loggable inputs are made by the log's writer, off this path.
-    state.recorder.record_score(
+    state.recorder.queue_score(
         inputs,
         row,
-        request_id=request_id.get(),
-        kind=kind,
-        model=result.model,
-        model_version=result.version or "fallback",
-        probability=result.probability,
-        score=result.score,
-        subject_id=ident,
-        dataset=dataset,
+        request_id.get(),
+        kind,
+        result.model,
+        result.version or "fallback",
+        result.probability,
+        result.score,
+        ident,
+        dataset,
     )
     state.metrics.score_served(kind, result.model, result.probability)
     return {

@@ -12,8 +12,10 @@ import json
 import logging
 import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from json import encoder as json_encoder
 from operator import itemgetter
 from typing import Any
@@ -175,6 +177,40 @@ def _insert(conn: Connection, batch: list[dict]) -> None:
     conn.exec_driver_sql(insert.sql, insert.params(batch))
 
 
+#: The time `time.time_ns()` counts from, as the store keeps times (naive UTC).
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _score_row(queued: tuple) -> dict[str, Any]:
+    """The row `record_score` would have queued for a score `queue_score` queued."""
+    (
+        ns,
+        sent,
+        model_row,
+        request_id,
+        kind,
+        model,
+        model_version,
+        probability,
+        score,
+        subject_id,
+        dataset,
+    ) = queued
+    return {
+        "request_id": request_id,
+        "kind": kind,
+        "model": model,
+        "model_version": model_version,
+        "probability": probability,
+        "score": score,
+        "subject_id": subject_id,
+        "dataset": dataset,
+        # As `datetime.now` makes it from the same clock: whole microseconds, rounded down.
+        "scored_at": _EPOCH + timedelta(microseconds=ns // 1000),
+        _PENDING: (sent, model_row),
+    }
+
+
 class ScoreRecorder:
     def __init__(
         self,
@@ -187,7 +223,8 @@ class ScoreRecorder:
         self.engine = engine
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
-        self._queue: deque[dict] = deque(maxlen=max_queue)
+        #: Rows (`record`), or scores as `queue_score` queues them (tuples).
+        self._queue: deque[dict | tuple] = deque(maxlen=max_queue)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -217,12 +254,50 @@ class ScoreRecorder:
         row[_PENDING] = (sent, model_row)
         self.record(**row)
 
+    def queue_score(
+        self,
+        sent: dict[str, Any],
+        model_row: dict[str, Any] | None,
+        request_id: str,
+        kind: str,
+        model: str,
+        model_version: str,
+        probability: float,
+        score: int,
+        subject_id: str | None,
+        dataset: str | None,
+    ) -> None:
+        """`record_score` of a score scored now, for the scoring routes: its values queued as
+        they are, the row (and its time, from the clock's nanoseconds) made by the writer.
+        A quarter of `record_score`'s cost on the request (its keyword dicts and `utcnow`)."""
+        queue = self._queue
+        if len(queue) == queue.maxlen:
+            self.dropped += 1
+        queue.append(
+            (
+                time.time_ns(),
+                sent,
+                model_row,
+                request_id,
+                kind,
+                model,
+                model_version,
+                probability,
+                score,
+                subject_id,
+                dataset,
+            )
+        )
+        if len(queue) >= self.batch_size:
+            self._wake.set()
+
     def _batch(self) -> list[dict]:
         """Up to `batch_size` queued rows, ready to write (pending inputs turned into columns;
         a row whose inputs cannot be read as JSON is logged and left out)."""
         batch: list[dict] = []
         while self._queue and len(batch) < self.batch_size:
-            row = self._queue.popleft()
+            queued = self._queue.popleft()
+            row = _score_row(queued) if isinstance(queued, tuple) else queued
             pending = row.pop(_PENDING, None)
             if pending is not None:
                 try:

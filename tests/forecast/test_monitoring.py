@@ -236,3 +236,33 @@ def test_rows_queued_through_an_outage_are_all_written_in_order_once_the_store_i
     assert recorder.flush() == 30
     assert [r[0] for r in stored(sqlite_engine)] == [f"r{i}" for i in range(30)]
     assert recorder.written == 30 and recorder.dropped == 0
+
+
+def test_a_score_queued_positionally_is_stored_as_record_score_stores_it_at_the_time_queued(
+    sqlite_engine,
+):
+    recorder = ScoreRecorder(sqlite_engine, flush_seconds=60)
+    values = ("lead", "lead", "3", 0.25, 25, "L-1", "acme")
+    kind, model, version, probability, score, subject, dataset = values
+    before = store.utcnow()
+    recorder.queue_score(dict(LEAD), None, "queued", *values)
+    after = store.utcnow()
+    recorder.record_score(
+        dict(LEAD),
+        None,
+        request_id="recorded",
+        kind=kind,
+        model=model,
+        model_version=version,
+        probability=probability,
+        score=score,
+        subject_id=subject,
+        dataset=dataset,
+    )
+    recorder.record(**row(3))  # rows of both kinds keep the order they were queued in
+    assert recorder.flush() == 3
+    queued, recorded, third = stored(sqlite_engine)
+    assert (queued[0], recorded[0], third[0]) == ("queued", "recorded", "r3")
+    assert queued[1:7] + queued[8:] == recorded[1:7] + recorded[8:]
+    at = datetime.fromisoformat(queued[7])
+    assert before <= at <= after
