@@ -99,6 +99,16 @@ def training_rows_part(
     )
 
 
+def training_row_count(
+    history: DealHistory, every_days: int, known_before: pd.Timestamp, created_before: pd.Timestamp
+) -> int:
+    """How many rows `training_rows_part` makes of a partition, without making them."""
+    points = feat.deal_training_points(
+        history, every_days=every_days, known_before=known_before, created_before=created_before
+    )
+    return len(points)
+
+
 def holdout_rows_part(
     history: DealHistory, closes: feat.PastCloses, every_days: int, cut: pd.Timestamp
 ) -> pd.DataFrame:
@@ -184,13 +194,3 @@ def gather_rows(client: Client, futures: Sequence[Future]) -> pd.DataFrame:
 def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Partitions' rows in one frame, in their order."""
     return pd.concat(frames, ignore_index=True) if len(frames) else pd.DataFrame()
-
-
-def gather_sample(
-    client: Client, futures: Sequence[Future], total: int, most: int, seed: int
-) -> tuple[pd.DataFrame, float]:
-    """Every training row when there are at most `most`, else the rows of a stable sample of
-    whole deals of about that size; and the fraction of deals kept."""
-    fraction = 1.0 if total <= most else most / max(total, 1)
-    frames = client.gather([client.submit(sampled_rows, f, seed, fraction) for f in futures])
-    return pd.concat(frames, ignore_index=True), fraction

@@ -339,6 +339,21 @@ def deal_training_rows(
     so they would teach the model that late deals lose. Each row gets `weight` = 1 / (rows of
     its deal), so each deal counts once however long it stayed open.
     """
+    points = deal_training_points(
+        history, every_days=every_days, known_before=known_before, created_before=created_before
+    )
+    return with_deal_weights(deal_rows_at(history, points, closes))
+
+
+def deal_training_points(
+    history: DealHistory,
+    *,
+    every_days: int = 14,
+    known_before: object = None,
+    created_before: object = None,
+) -> pd.DataFrame:
+    """(id, as_of) of `deal_training_rows`, one per row: what they count without building them
+    (a cluster run sizes the simple families' sample before the rows are built)."""
     ended = _ended(history)
     if known_before is not None:
         ended = ended[ended["closed_at"] < as_timestamp(known_before)]
@@ -346,8 +361,7 @@ def deal_training_rows(
         ended = ended[ended["created_at"] < as_timestamp(created_before)]
     deals = ended[["id", "created_at"]].assign(end=ended["closed_at"])
     deals = deals[deals["end"] >= deals["created_at"]]
-    points = snapshot_points(history, deals, every_days)
-    return with_deal_weights(deal_rows_at(history, points, closes))
+    return snapshot_points(history, deals, every_days)
 
 
 def deal_rows_after(

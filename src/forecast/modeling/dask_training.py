@@ -5,9 +5,10 @@ checks, the holdout cut, the leak check, the simple families, the baselines, the
 intervals, the choice of family and the promotion gate — is the same code in this process:
 
 - **rows**: deal snapshot rows are built on the workers, partition by partition of deals, with
-  every close indexed once and shared (`forecast.dask_rows`), and stay there: every model and
-  baseline scores the holdout on the workers (`ClusterHoldout`) and only its predictions, labels,
-  weights and deals come back, for the bootstrap intervals here.
+  every close indexed once and shared (`forecast.dask_rows`); each partition's rows are read at
+  once by all that reads them (`DaskEngine._built`) and let go, and what is read of them stays
+  there: every model and baseline scores the holdout on the workers (`ClusterHoldout`) and only
+  its predictions, labels, weights and deals come back, for the bootstrap intervals here.
   The leak check, logistic regression, naive Bayes and the baselines learn from every training
   row when there are at most `family_rows` of them, else from a stable sample of whole deals
   of about that size (the run's warnings say so);
@@ -97,29 +98,26 @@ class DaskEngine:
         created_before: pd.Timestamp,
         seed: int,
     ) -> DealRows:
+        client = self.client
         if self.source is None:
-            rows = dask_rows.build_rows(
-                self.client, history, every_days=every_days, cut=cut, created_before=created_before
+            parts = dask_rows.partition_count(len(history.deals), self.workers)
+            closes = client.scatter(
+                feat.PastCloses.from_outcomes(history.closed_outcomes()), broadcast=True
             )
+            pieces = client.scatter(dask_rows.split_history(history, parts))
         else:  # the slices are on the workers; the fields left out are this run's
             pieces = [
-                self.client.submit(_leaving_out, p, history.left_out, history.leak_notes)
+                client.submit(_leaving_out, p, history.left_out, history.leak_notes)
                 for p in self.source.pieces
             ]
             # Every close indexed on a worker, from the slices' closes: this process holds no
             # deal's fields (`parquet_export.PartitionedExport`); each worker fetches it once.
-            closes = self.client.submit(
-                _past_closes, *[self.client.submit(_closes_of, p) for p in pieces]
-            )
-            rows = dask_rows.rows_from_parts(
-                self.client, pieces, closes, every_days, cut, created_before
-            )
-            # The slices' histories are not read again: let them go (the rows' tasks still
-            # pending keep what they need). At a million deals they held about 350 MB per
-            # worker for the rest of the run (issue 14). A source trains once.
+            closes = client.submit(_past_closes, *[client.submit(_closes_of, p) for p in pieces])
+            # The slices' histories are not read again once their rows are built: let them go
+            # with `pieces` below (a source trains once).
             self.source.pieces.clear()
-            del pieces, closes
-        return self._gathered(rows, history.left_out, seed)
+        plan = (every_days, cut, created_before)
+        return self._built(pieces, closes, plan, history.left_out, seed)
 
     def fingerprint(self, history: DealHistory) -> str:
         if self.source is not None:
@@ -128,18 +126,51 @@ class DaskEngine:
 
         return fingerprint(history.deals, history.stage_log)
 
-    def _gathered(
-        self, rows: dask_rows.RowsOnCluster, left_out: frozenset[str], seed: int
+    def _built(
+        self,
+        pieces: list[Future],
+        closes: Future,
+        plan: tuple[int, pd.Timestamp, pd.Timestamp],
+        left_out: frozenset[str],
+        seed: int,
     ) -> DealRows:
-        """(A sample of) the training rows here; the booster's inputs and the holdout's stay."""
-        holdout = ClusterHoldout.of_rows(self.client, rows.test, left_out)
-        train, fraction = dask_rows.gather_sample(
-            self.client, rows.train, rows.train_rows, self.family_rows, seed
+        """Each partition's rows built and read at once by everything that reads them (the
+        booster's part, the holdout's inputs and labels, the simple families' sample, the
+        counts), so that a partition's rows go as soon as they are read: the rows of every
+        partition at once took most of a worker's peak (issue 14). The sample's size is
+        counted first, so it is drawn as the rows come. Here: (a sample of) the training rows;
+        the booster's inputs and the holdout's stay on the workers."""
+        client = self.client
+        every_days, cut, created_before = plan
+        counted = client.gather(
+            [client.submit(dask_rows.training_row_count, p, *plan) for p in pieces]
         )
-        note = family_sample_note(len(train), rows.train_rows, fraction, "on the cluster")
-        parts = [self.client.submit(deal_matrix_part, f, left_out) for f in rows.train]
-        self._matrix = self._matrix_of(parts)
-        return DealRows(train, holdout, rows.train_rows, rows.deal_labels, note)
+        total = int(sum(counted))
+        fraction = 1.0 if total <= self.family_rows else self.family_rows / max(total, 1)
+        matrix, summaries, samples, held, labels = [], [], [], [], []
+        for piece in pieces:  # readers first (priority), so rows wait for no other partition
+            train = client.submit(
+                dask_rows.training_rows_part, piece, closes, every_days, cut, created_before
+            )
+            matrix.append(client.submit(deal_matrix_part, train, left_out, priority=1))
+            summaries.append(client.submit(dask_rows.row_summary, train, priority=1))
+            samples.append(client.submit(dask_rows.sampled_rows, train, seed, fraction, priority=1))
+            test = client.submit(dask_rows.holdout_rows_part, piece, closes, every_days, cut)
+            held.append(client.submit(feat.deal_features, test, left_out, priority=1))
+            labels.append(client.submit(_holdout_labels, test, priority=1))
+            del train, test
+        del pieces, closes
+        found = client.gather(summaries)
+        if sum(s["rows"] for s in found) != total:  # the count and the rows disagree: a bug
+            raise RuntimeError("training rows built differ from those counted")
+        deal_labels = [s["deal_labels"] for s in found]
+        sample = dask_rows.concat_rows(client.gather(samples))
+        y, w, ids = (np.concatenate([part[i] for part in client.gather(labels)]) for i in range(3))
+        holdout = ClusterHoldout(client, held, y, w, ids)
+        note = family_sample_note(len(sample), total, fraction, "on the cluster")
+        self._matrix = self._matrix_of(matrix)
+        all_labels = np.concatenate(deal_labels) if deal_labels else np.zeros(0)
+        return DealRows(sample, holdout, total, all_labels, note)
 
     def _matrix_of(self, parts: list[Future]) -> dask_boosting.ClusterMatrix:
         head = self.client.submit(_head, parts[0]).result()
@@ -177,16 +208,6 @@ class ClusterHoldout:
         self.y, self.w, self.ids = y, w, ids
         sizes = client.gather([client.submit(len, f) for f in parts])
         self.starts = np.r_[0, np.cumsum(sizes)].astype(np.int64)
-
-    @classmethod
-    def of_rows(
-        cls, client: Client, rows: list[Future], left_out: frozenset[str]
-    ) -> ClusterHoldout:
-        """From partitions of holdout rows on the workers (which it lets go once read)."""
-        parts = [client.submit(feat.deal_features, f, left_out) for f in rows]
-        labels = client.gather([client.submit(_holdout_labels, f) for f in rows])
-        y, w, ids = (np.concatenate([part[i] for part in labels]) for i in range(3))
-        return cls(client, parts, y, w, ids)
 
     def __len__(self) -> int:
         return int(self.starts[-1])
