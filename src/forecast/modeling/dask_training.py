@@ -245,10 +245,14 @@ class ClusterHoldout:
 
 
 def _holdout_labels(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A partition's holdout labels, weights and deals (one id object a deal: they come to the
+    command's process, for the bootstrap)."""
+    from forecast.modeling.slice_rows import shared_ids
+
     return (
         rows["won"].to_numpy(float, copy=True),
         rows["weight"].to_numpy(float, copy=True),
-        rows["id"].to_numpy(),
+        shared_ids(rows["id"]),
     )
 
 
