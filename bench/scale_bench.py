@@ -192,7 +192,10 @@ def main() -> None:
         folder = root / f"deals_{n}"
         if not (folder / DEALS_FILE).exists():
             wrote = _child("--write", str(n), str(args.seed), str(folder), env=env)
-            print(f"{n:,} deals written to {folder} in {wrote['seconds']:.1f} s")
+            print(
+                f"{n:,} deals written to {folder} in {wrote['seconds']:.1f} s "
+                f"(writer's peak {_mb(wrote['peak_mb'])} MiB)"
+            )
         results: dict[tuple[str, str], dict[str, Any]] = {}
         for step in args.steps.split(","):
             for engine in args.engines.split(","):
