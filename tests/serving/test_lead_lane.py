@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from forecast import features, scoring
@@ -20,7 +21,7 @@ from forecast.modeling.estimators import BoostedClassifier
 from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
 from serving.app import create_app
-from serving.lead_lane import LeadLane
+from serving.lead_lane import LeadLane, _LaneLeadRequest
 from serving.schemas import LeadScoreRequest
 from tests.serving.conftest import auth, keys_of_every_role
 from tests.serving.test_scores import LEAD
@@ -219,25 +220,39 @@ def test_score_bodies_are_rendered_as_starlettes_json_response_renders_them():
             render_json({"probability": bad})
 
 
+#: Values at the edges of what a lead takes: bounds, zeros, escapes, what JSON cannot hold.
+EDGES = [
+    "1e15", "-1e15", "1000000000000000", "-1000000000000000", "1000000000000001", "1e15000",
+    "1.0000000000000001e15", "1.0000000000000002e15", "-0.0", "-0", "0", "1E2", "0.1e1",
+    "NaN", "Infinity", "[1]", "{}", '""', '"\\ud800"', '"\\ud83d\\ude00"', '"a\\u0000"',
+    '"\\t\\n\\r"', '"\\u001f"', '"\\u007f"', '"\\u2028"', "true", "null",
+]  # fmt: skip
+
+
 def _random_body(rng: random.Random) -> bytes:
-    """A lead body of random names, text (escaped or not, beyond the BMP too) and numbers
-    written in many ways (digits, exponents, subnormals, integers)."""
+    """A lead body of random names, text (escaped or not, control characters now and then,
+    beyond the BMP too), numbers written in many ways (digits, exponents, subnormals, integers)
+    and values at the edges (`EDGES`)."""
+
+    def char() -> str:
+        if rng.random() < 0.02:
+            return chr(rng.choice([0, 1, 9, 10, 13, 27, 31, 127]))
+        return chr(rng.choice([rng.randint(32, 126), rng.randint(0x80, 0xD7FF), 0x1F600]))
 
     def text() -> str:
-        chars = "".join(
-            chr(rng.choice([rng.randint(32, 126), rng.randint(0x80, 0xD7FF), 0x1F600]))
-            for _ in range(rng.randint(0, 8))
-        )
+        chars = "".join(char() for _ in range(rng.randint(0, 8)))
         return json.dumps(chars, ensure_ascii=rng.random() < 0.5)
 
     def number() -> str:
-        way = rng.randrange(4)
+        way = rng.randrange(5)
         if way == 0:
             return repr(rng.uniform(-1e6, 1e6))
         if way == 1:  # any finite float of magnitude below 2**52, subnormals included
             return repr(struct.unpack("d", struct.pack("Q", rng.getrandbits(62) % 0x4330 << 48))[0])
         if way == 2:
             return f"{rng.uniform(-9, 9):.{rng.randint(1, 25)}e}"
+        if way == 3:
+            return rng.choice(EDGES)
         return str(rng.randint(-(10**15), 10**15))
 
     values = [number, number, text, lambda: rng.choice(["true", "false", "null"])]
@@ -248,19 +263,30 @@ def _random_body(rng: random.Random) -> bytes:
 def test_what_the_lane_reads_in_one_pass_it_reads_as_fastapis_json_loads_and_validation_do():
     rng = random.Random(14)
     read = 0
-    for _ in range(3000):
+    for _ in range(4000):
         body = _random_body(rng)
         try:
-            lane = LeadScoreRequest.model_validate_json(body)
+            lane = _LaneLeadRequest.model_validate_json(body)
         except ValueError:
             continue  # the route reads it
         read += 1
         route = LeadScoreRequest.model_validate(json.loads(body))
+        assert isinstance(lane, LeadScoreRequest)
         assert lane.id == route.id
         assert [(k, type(v), repr(v)) for k, v in lane.fields.items()] == [
             (k, type(v), repr(v)) for k, v in route.fields.items()
         ]
-    assert read > 2500
+    assert read > 1500
+
+
+def test_the_lane_reads_the_usual_lead_and_leaves_what_the_route_refuses_to_the_route():
+    usual = {"id": "lead-1", "fields": {**LEAD, "Notes": "two\nlines\tand a tab", "n": 10**15}}
+    assert _LaneLeadRequest.model_validate_json(json.dumps(usual)).fields == usual["fields"]
+    for refused in ({"TotalVisits": 1e16}, {"City\t": "x"}, {"City": "a\x1bb"}):
+        with pytest.raises(ValidationError):
+            LeadScoreRequest.model_validate({"fields": refused})
+        with pytest.raises(ValidationError):
+            _LaneLeadRequest.model_validate_json(json.dumps({"fields": refused}))
 
 
 @pytest.mark.parametrize(
