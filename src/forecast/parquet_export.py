@@ -20,6 +20,7 @@ field history and the leak check took about 1.1 GB here (issue 14).
 from __future__ import annotations
 
 import hashlib
+import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,14 +156,49 @@ def read_piece(folder: Path, start: int, stop: int, like: DealHistory) -> DealHi
     )
 
 
-def piece_facts(piece: DealHistory) -> dict[str, Any]:
-    """On a worker: what this process keeps of a slice (`SUMMARY_COLUMNS` of its deals), its
-    deal columns, and its rows' hashes, each sorted (the deals', the stage history's, the deal
-    ids' for the check that no id repeats across slices), kept on the worker."""
+@dataclass(frozen=True)
+class ExportSlice:
+    """Deals [start, stop) of a Parquet export, read where a task needs them and never kept:
+    held on the workers, every slice's history at once was most of a worker's memory (issue
+    14: about 0.75 GB a worker for each million deals). `left_out`, `notes`: the run's fields
+    left out (`DealHistory.leaving_out`)."""
+
+    folder: Path
+    start: int
+    stop: int
+    like: DealHistory
+    left_out: frozenset[str] = frozenset()
+    notes: tuple[str, ...] = ()
+
+    def read(self) -> DealHistory:
+        """On a worker: the slice's history (`read_piece`) with the run's fields left out."""
+        piece = read_piece(self.folder, self.start, self.stop, self.like)
+        return piece.leaving_out(self.left_out, self.notes) if self.left_out else piece
+
+
+def first_pass(part: ExportSlice) -> dict[str, Any]:
+    """On a worker, one read of a slice: what this process keeps of it (`SUMMARY_COLUMNS` of its
+    deals, its deal columns), the leak check's first pass (`export_leaks.slice_dates`) and its
+    sorted row hashes (`piece_hashes`), kept on the worker."""
+    from forecast import export_leaks
+
+    piece = part.read()
     return {
-        "summary": piece.deals[list(SUMMARY_COLUMNS)].reset_index(drop=True),
-        "columns": column_names(piece.deals),
+        "facts": {
+            "summary": piece.deals[list(SUMMARY_COLUMNS)].reset_index(drop=True),
+            "columns": column_names(piece.deals),
+        },
+        "dates": export_leaks.slice_dates(piece),
+        "hashes": piece_hashes(piece),
     }
+
+
+def leak_counts(part: ExportSlice, bands: dict[str, np.ndarray]) -> dict[str, Any]:
+    """On a worker, a second read of a slice: the leak check's counts (`export_leaks.
+    slice_counts`)."""
+    from forecast import export_leaks
+
+    return export_leaks.slice_counts(part.read(), bands)
 
 
 def piece_hashes(piece: DealHistory) -> dict[str, np.ndarray]:
@@ -190,13 +226,13 @@ def hash_count(hashes: dict[str, np.ndarray], kind: str) -> int:
 
 @dataclass
 class PartitionedExport:
-    """An export read by partition: every slice's whole history on the cluster (`pieces`, in
-    deal order; let go once a run's rows are built from them, `DaskEngine.deal_rows`); here
-    `summary`, a history whose deals hold `SUMMARY_COLUMNS` only (no other field, no stage
-    history) with the run's left-out fields, and the data's fingerprint."""
+    """An export read by partition: its slices of deals in deal order (`slices`, read on the
+    workers where a task needs them); here `summary`, a history whose deals hold
+    `SUMMARY_COLUMNS` only (no other field, no stage history) with the run's left-out fields,
+    and the data's fingerprint."""
 
     summary: DealHistory
-    pieces: list[Future]
+    slices: list[ExportSlice]
     fingerprint: str
 
 
@@ -227,33 +263,36 @@ def read_partitioned(client: Client, folder: Path, parts: int | None = None) -> 
     # A canonical export has no mapping: default options, so no dataset columns of its own
     # (the identifier check of `DealHistory.from_frames` has nothing to look at).
     like = DealHistory(pd.DataFrame(), empty, pd.DataFrame(), stages, name=folder.name)
-    pieces = [
-        client.submit(read_piece, folder, int(a), int(b), like)
+    slices = [
+        ExportSlice(folder, int(a), int(b), like)
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         if b > a
     ]
-    facts = client.gather([client.submit(piece_facts, p) for p in pieces])
+    first = [client.submit(first_pass, part) for part in slices]
+    facts = client.gather([client.submit(operator.getitem, f, "facts") for f in first])
+    dates = [client.submit(operator.getitem, f, "dates") for f in first]
+    hashes = [client.submit(operator.getitem, f, "hashes") for f in first]
+    del first  # what a slice's first pass made is kept apart: each let go once read
     # The export-state leak check over the slices (`export_leaks.leaks_from_counts`).
-    dates = [client.submit(export_leaks.slice_dates, p) for p in pieces]
     bands = client.submit(export_leaks.slice_bands, dates)
     counts = [
-        client.submit(export_leaks.slice_counts, p, client.submit(export_leaks.bands_of, bands, i))
-        for i, p in enumerate(pieces)
+        client.submit(leak_counts, part, client.submit(export_leaks.bands_of, bands, i))
+        for i, part in enumerate(slices)
     ]
     findings = export_leaks.leaks_from_counts(
         client.gather([client.submit(export_leaks.without_dates, d) for d in dates]),
         client.gather(counts),
     )
     del dates, bands, counts
-    hashes = [client.submit(piece_hashes, p) for p in pieces]
     digest = _fingerprint(client, hashes, facts[0]["columns"] if facts else b"")
+    del hashes
     if len(facts):
         deals = pd.concat([f["summary"] for f in facts], ignore_index=True)
     else:
         deals = pd.DataFrame({c: pd.Series(dtype=object) for c in SUMMARY_COLUMNS})
     summary = DealHistory(deals, empty, pd.DataFrame(), stages, name=folder.name)
     summary = summary.leaving_out([f.field for f in findings], [f.note for f in findings])
-    return PartitionedExport(summary, pieces, digest)
+    return PartitionedExport(summary, slices, digest)
 
 
 def _fingerprint(client: Client, hashes: list[Future], deal_columns: bytes) -> str:

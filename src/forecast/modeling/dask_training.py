@@ -26,7 +26,9 @@ partitions of the training rows.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -99,23 +101,19 @@ class DaskEngine:
         seed: int,
     ) -> DealRows:
         client = self.client
+        pieces: list[Any]
         if self.source is None:
             parts = dask_rows.partition_count(len(history.deals), self.workers)
             closes = client.scatter(
                 feat.PastCloses.from_outcomes(history.closed_outcomes()), broadcast=True
             )
             pieces = client.scatter(dask_rows.split_history(history, parts))
-        else:  # the slices are on the workers; the fields left out are this run's
+        else:  # the slices are read on the workers where needed; the fields left out are this run's
             pieces = [
-                client.submit(_leaving_out, p, history.left_out, history.leak_notes)
-                for p in self.source.pieces
+                replace(s, left_out=history.left_out, notes=history.leak_notes)
+                for s in self.source.slices
             ]
-            # Every close indexed on a worker, from the slices' closes: this process holds no
-            # deal's fields (`parquet_export.PartitionedExport`); each worker fetches it once.
-            closes = client.submit(_past_closes, *[client.submit(_closes_of, p) for p in pieces])
-            # The slices' histories are not read again once their rows are built: let them go
-            # with `pieces` below (a source trains once).
-            self.source.pieces.clear()
+            closes = None  # every close indexed on a worker from the slices' (`_built`)
         plan = (every_days, cut, created_before)
         return self._built(pieces, closes, plan, history.left_out, seed)
 
@@ -128,8 +126,8 @@ class DaskEngine:
 
     def _built(
         self,
-        pieces: list[Future],
-        closes: Future,
+        pieces: list[Any],
+        closes: Future | None,
         plan: tuple[int, pd.Timestamp, pd.Timestamp],
         left_out: frozenset[str],
         seed: int,
@@ -138,27 +136,32 @@ class DaskEngine:
         booster's part, the holdout's inputs and labels, the simple families' sample, the
         counts), so that a partition's rows go as soon as they are read: the rows of every
         partition at once took most of a worker's peak (issue 14). The sample's size is
-        counted first, so it is drawn as the rows come. Here: (a sample of) the training rows;
-        the booster's inputs and the holdout's stay on the workers."""
+        counted first, so it is drawn as the rows come. `pieces`: histories on the cluster, or
+        slices of an export (`parquet_export.ExportSlice`) read where needed, twice (a first
+        pass counts the rows and, without `closes`, gives the closes every partition reads).
+        Here: (a sample of) the training rows; the booster's inputs and the holdout's stay on
+        the workers."""
         client = self.client
-        every_days, cut, created_before = plan
-        counted = client.gather(
-            [client.submit(dask_rows.training_row_count, p, *plan) for p in pieces]
-        )
+        first = [client.submit(_first_pass, p, plan, closes is None) for p in pieces]
+        if closes is None:  # every close indexed on a worker; each worker fetches it once
+            closes = client.submit(
+                _past_closes, *[client.submit(operator.getitem, f, 1) for f in first]
+            )
+        counted = client.gather([client.submit(operator.getitem, f, 0) for f in first])
+        del first
         total = int(sum(counted))
         fraction = 1.0 if total <= self.family_rows else self.family_rows / max(total, 1)
         matrix, summaries, samples, held, labels = [], [], [], [], []
         for piece in pieces:  # readers first (priority), so rows wait for no other partition
-            train = client.submit(
-                dask_rows.training_rows_part, piece, closes, every_days, cut, created_before
-            )
+            rows = client.submit(_rows_of, piece, closes, plan)
+            train = client.submit(operator.getitem, rows, 0, priority=1)
+            test = client.submit(operator.getitem, rows, 1, priority=1)
             matrix.append(client.submit(deal_matrix_part, train, left_out, priority=1))
             summaries.append(client.submit(dask_rows.row_summary, train, priority=1))
             samples.append(client.submit(dask_rows.sampled_rows, train, seed, fraction, priority=1))
-            test = client.submit(dask_rows.holdout_rows_part, piece, closes, every_days, cut)
             held.append(client.submit(feat.deal_features, test, left_out, priority=1))
             labels.append(client.submit(_holdout_labels, test, priority=1))
-            del train, test
+            del rows, train, test
         del pieces, closes
         found = client.gather(summaries)
         if sum(s["rows"] for s in found) != total:  # the count and the rows disagree: a bug
@@ -264,13 +267,34 @@ def _head(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.head(0)
 
 
-def _leaving_out(piece: DealHistory, left_out: frozenset[str], notes: tuple) -> DealHistory:
-    return piece.keeping_all().leaving_out(left_out, notes)
+def _opened(piece: Any) -> DealHistory:
+    """A partition's history: itself, or an export's slice read here."""
+    from forecast.parquet_export import ExportSlice
+
+    return piece.read() if isinstance(piece, ExportSlice) else piece
 
 
-def _closes_of(piece: DealHistory) -> pd.DataFrame:
-    """A slice's closes as `features.PastCloses` reads them (no ids)."""
-    return piece.closed_outcomes().drop(columns="id")
+def _first_pass(
+    piece: Any, plan: tuple[int, pd.Timestamp, pd.Timestamp], with_closes: bool
+) -> tuple[int, pd.DataFrame | None]:
+    """A partition's training rows counted (`dask_rows.training_row_count`) and, where asked,
+    its closes as `features.PastCloses` reads them (no ids)."""
+    history = _opened(piece)
+    count = dask_rows.training_row_count(history, *plan)
+    closes = history.closed_outcomes().drop(columns="id") if with_closes else None
+    return count, closes
+
+
+def _rows_of(
+    piece: Any, closes: feat.PastCloses, plan: tuple[int, pd.Timestamp, pd.Timestamp]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A partition's training and holdout rows (`dask_rows`), from one read of its history."""
+    every_days, cut, created_before = plan
+    history = _opened(piece)
+    return (
+        dask_rows.training_rows_part(history, closes, every_days, cut, created_before),
+        dask_rows.holdout_rows_part(history, closes, every_days, cut),
+    )
 
 
 def _past_closes(*parts: pd.DataFrame) -> feat.PastCloses:
