@@ -8,7 +8,8 @@ canonical: column names and types are checked, rows are not validated one by one
 
 On a cluster (`read_partitioned`), nothing reads every row in one process: each worker reads
 its own slices of deals (the row groups holding them) and their stage history (row groups
-outside the slice's id range are skipped). This process gets what a run reads of every deal
+outside the slice's id range are skipped), where a task needs them, and keeps none
+(`ExportSlice`). This process gets what a run reads of every deal
 as sums or a few columns: the export-state leak check's counts (`export_leaks.
 leaks_from_counts`), the fingerprint from the slices' sorted row hashes a range of values at a
 time, and three columns of the deals (`SUMMARY_COLUMNS`: the holdout cut and the maturity
