@@ -158,6 +158,19 @@ def _blank_leak(col: str, values: pd.Series, y: np.ndarray, band: np.ndarray) ->
         gaps.append(blank[inside & (y == 1)].mean() - blank[inside & (y == 0)].mean())
         variances.append(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
         weights.append(n1)
+    return _blank_verdict(col, gaps, variances, weights, open_share, closed_share)
+
+
+def _blank_verdict(
+    col: str,
+    gaps: list[float],
+    variances: list[float],
+    weights: list[float],
+    open_share: float,
+    closed_share: float,
+) -> ExportLeak | None:
+    """A blank leak where the same-age gaps (closed won minus lost, per age band, weighted by
+    won deals) are large and clear of their noise; the same verdict from rows or from counts."""
     if not weights:
         return None
     w = np.asarray(weights, dtype=float)
@@ -403,20 +416,7 @@ def _blank_leak_counts(col: str, deals: np.ndarray, blank: np.ndarray) -> Export
         gaps.append(blank[s, 1] / n1 - blank[s, 0] / n0)
         variances.append(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
         weights.append(n1)
-    if not weights:
-        return None
-    w = np.asarray(weights, dtype=float)
-    gap = float(np.average(gaps, weights=w))
-    se = float(np.sqrt(np.sum(w**2 * np.asarray(variances)) / w.sum() ** 2))
-    if not (np.isfinite(gap) and np.isfinite(se)) or se == 0:
-        return None
-    if abs(gap) < BLANK_GAP or abs(gap) / se < BLANK_Z:
-        return None
-    note = (
-        f"{col}: blank on {open_share:.0%} of open deals, {closed_share:.0%} of closed "
-        f"(same-age gap {gap:+.0%}); left out"
-    )
-    return ExportLeak(col, "blank", float(open_share), float(closed_share), note)
+    return _blank_verdict(col, gaps, variances, weights, open_share, closed_share)
 
 
 def _value_leak_counts(
