@@ -208,10 +208,15 @@ def _value_leak(col: str, values: pd.Series, y: np.ndarray, band: np.ndarray) ->
         if 0 < yy[inside].sum() < inside.sum():
             aucs.append(_auc(yy[inside], score[inside]))
             weights.append(inside.sum())
+    return _value_verdict(col, aucs, weights)
+
+
+def _value_verdict(col: str, aucs: list[float], weights: list[float]) -> ExportLeak | None:
+    """A value leak where the same-age AUCs (weighted by deals per band) reach `VALUE_AUC`; the
+    same verdict from rows or from counts. Only the direction of the encoding counts: leaving
+    each deal out biases the AUC *below* 0.5 for a field that says nothing, never above it."""
     if not aucs:
         return None
-    # Only the direction of the encoding counts: leaving each deal out biases the AUC *below*
-    # 0.5 for a field that says nothing, never above it.
     auc = float(np.average(aucs, weights=weights))
     if auc < VALUE_AUC:
         return None
@@ -451,16 +456,7 @@ def _value_leak_counts(
         none = np.zeros_like(opened)
         aucs.append(_auc_counts(score, np.r_[opened, none], np.r_[none, closed]))
         weights.append(band_n[s])
-    if not aucs:
-        return None
-    auc = float(np.average(aucs, weights=weights))
-    if auc < VALUE_AUC:
-        return None
-    note = (
-        f"{col}: its values tell open from closed deals (AUC {auc:.2f} among deals of the "
-        "same age); left out"
-    )
-    return ExportLeak(col, "values", auc, 0.5, note)
+    return _value_verdict(col, aucs, weights)
 
 
 def _auc_counts(score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:

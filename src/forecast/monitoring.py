@@ -181,34 +181,27 @@ def _insert(conn: Connection, batch: list[dict]) -> None:
 _EPOCH = datetime(1970, 1, 1)
 
 
+#: A queued score's values after its time and inputs, in `ScoreRecorder.queue_score`'s order.
+_QUEUED_FIELDS = (
+    "request_id",
+    "kind",
+    "model",
+    "model_version",
+    "probability",
+    "score",
+    "subject_id",
+    "dataset",
+)
+
+
 def _score_row(queued: tuple) -> dict[str, Any]:
     """The row `record_score` would have queued for a score `queue_score` queued."""
-    (
-        ns,
-        sent,
-        model_row,
-        request_id,
-        kind,
-        model,
-        model_version,
-        probability,
-        score,
-        subject_id,
-        dataset,
-    ) = queued
-    return {
-        "request_id": request_id,
-        "kind": kind,
-        "model": model,
-        "model_version": model_version,
-        "probability": probability,
-        "score": score,
-        "subject_id": subject_id,
-        "dataset": dataset,
-        # As `datetime.now` makes it from the same clock: whole microseconds, rounded down.
-        "scored_at": _EPOCH + timedelta(microseconds=ns // 1000),
-        _PENDING: (sent, model_row),
-    }
+    ns, sent, model_row = queued[:3]
+    row = dict(zip(_QUEUED_FIELDS, queued[3:], strict=True))
+    # As `datetime.now` makes it from the same clock: whole microseconds, rounded down.
+    row["scored_at"] = _EPOCH + timedelta(microseconds=ns // 1000)
+    row[_PENDING] = (sent, model_row)
+    return row
 
 
 class ScoreRecorder:
