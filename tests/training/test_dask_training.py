@@ -217,8 +217,6 @@ def test_a_parquet_export_read_by_partition_gives_the_in_process_rows(
     client, parquet_export: Path
 ) -> None:
     from forecast.data.fingerprint import fingerprint
-    from forecast.modeling.dask_training import DaskEngine
-    from forecast.modeling.fitting import InProcess
     from forecast.parquet_export import read_partitioned, read_whole
 
     whole = read_whole(parquet_export)
@@ -232,19 +230,7 @@ def test_a_parquet_export_read_by_partition_gives_the_in_process_rows(
     assert source.summary.left_out == whole.left_out
     assert source.fingerprint == fingerprint(whole.deals, whole.stage_log)
 
-    plan = {
-        "every_days": 14,
-        "cut": pd.Timestamp("2024-06-01"),
-        "created_before": pd.Timestamp("2024-04-15"),
-        "seed": 1,
-    }
-    here = InProcess().deal_rows(whole, **plan)
-    there = DaskEngine(client, "test", source=source).deal_rows(source.summary, **plan)
-    pd.testing.assert_frame_equal(there.train, here.train.reset_index(drop=True))
-    pd.testing.assert_frame_equal(there.holdout.frame(), here.holdout.frame())
-    for held in ("y", "w", "ids"):
-        np.testing.assert_array_equal(getattr(there.holdout, held), getattr(here.holdout, held))
-    assert there.train_rows == here.train_rows
+    _assert_same_rows(client, whole, source)
 
 
 def test_a_partitioned_read_finds_the_leaks_of_a_whole_read(client, tmp_path: Path) -> None:
@@ -275,19 +261,7 @@ def test_a_partitioned_read_finds_the_leaks_of_a_whole_read(client, tmp_path: Pa
     pd.testing.assert_frame_equal(source.summary.deals, whole.deals[list(SUMMARY_COLUMNS)])
     assert source.fingerprint == fingerprint(whole.deals, whole.stage_log)
     # The slices read on the workers leave the same fields out of the rows.
-    from forecast.modeling.dask_training import DaskEngine
-    from forecast.modeling.fitting import InProcess
-
-    plan = {
-        "every_days": 14,
-        "cut": pd.Timestamp("2024-06-01"),
-        "created_before": pd.Timestamp("2024-04-15"),
-        "seed": 1,
-    }
-    here = InProcess().deal_rows(whole, **plan)
-    there = DaskEngine(client, "test", source=source).deal_rows(source.summary, **plan)
-    pd.testing.assert_frame_equal(there.train, here.train.reset_index(drop=True))
-    pd.testing.assert_frame_equal(there.holdout.frame(), here.holdout.frame())
+    _assert_same_rows(client, whole, source)
 
 
 def test_a_deal_id_repeated_across_slices_is_refused(client, tmp_path: Path) -> None:
@@ -349,3 +323,24 @@ def test_lead_training_on_the_cluster_fits_lightgbm_there_as_well_as_in_process(
     auc_here = here.families["lightgbm"]["roc_auc"]
     assert abs(there.families["lightgbm"]["roc_auc"] - auc_here) <= 0.005
     assert there.metrics["naive_bayes"] == here.metrics["naive_bayes"]  # the same rows
+
+
+def _assert_same_rows(client, whole, source) -> None:
+    """The rows a cluster builds from a partitioned read equal the in-process rows of the whole
+    read: training rows, holdout inputs, labels, weights and ids."""
+    from forecast.modeling.dask_training import DaskEngine
+    from forecast.modeling.fitting import InProcess
+
+    plan = {
+        "every_days": 14,
+        "cut": pd.Timestamp("2024-06-01"),
+        "created_before": pd.Timestamp("2024-04-15"),
+        "seed": 1,
+    }
+    here = InProcess().deal_rows(whole, **plan)
+    there = DaskEngine(client, "test", source=source).deal_rows(source.summary, **plan)
+    pd.testing.assert_frame_equal(there.train, here.train.reset_index(drop=True))
+    pd.testing.assert_frame_equal(there.holdout.frame(), here.holdout.frame())
+    for held in ("y", "w", "ids"):
+        np.testing.assert_array_equal(getattr(there.holdout, held), getattr(here.holdout, held))
+    assert there.train_rows == here.train_rows
