@@ -18,6 +18,7 @@ from forecast.data.fingerprint import fingerprint
 from forecast.data.generator import generate_pipeline, write_export
 from forecast.history import DealHistory
 from forecast.modeling import dask_boosting
+from forecast.modeling.encoding import FeatureEncoder
 from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier
 from forecast.settings import get_settings
 from tests.training.conftest import Cli, parsed
@@ -344,3 +345,50 @@ def _assert_same_rows(client, whole, source) -> None:
     for held in ("y", "w", "ids"):
         np.testing.assert_array_equal(getattr(there.holdout, held), getattr(here.holdout, held))
     assert there.train_rows == here.train_rows
+
+
+def test_fitting_rows_read_a_block_at_a_time_are_the_encoded_matrix() -> None:
+    """LightGBM reads a worker's fitting rows from `EncodedRows` by slices and, for its bins,
+    by single rows: both give the rows the encoder makes of the whole part."""
+    rows = feat.deal_training_rows(
+        _history(600, seed=3), every_days=14, known_before="2024-07-01", created_before="2024-05-15"
+    )
+    frame = feat.deal_features(rows)
+    encoder = FeatureEncoder(50).fit(frame)
+    positions = np.flatnonzero(np.arange(len(frame)) % 3 != 0)
+    whole = encoder.transform(frame.iloc[positions])
+    seq = dask_boosting.EncodedRows(frame, positions, encoder)
+    seq.batch_size = 97  # several blocks, the last one short
+
+    np.testing.assert_array_equal(seq[0 : len(seq)], whole)
+    np.testing.assert_array_equal(
+        np.vstack([seq[a : a + seq.batch_size] for a in range(0, len(seq), seq.batch_size)]), whole
+    )
+    picked = [0, 5, 96, 97, 300, len(seq) - 1]
+    np.testing.assert_array_equal(np.vstack([seq[i] for i in picked]), whole[picked])
+
+
+def test_a_booster_fitted_across_both_workers_is_the_same_every_time(client) -> None:
+    """Partitions on both workers: LightGBM's data-parallel training runs on each worker's
+    partitions in partition order, so the same rows give the same trees (lightgbm.dask joined
+    a worker's parts in no fixed order)."""
+    history = _history(3000, seed=5)
+    rows = feat.deal_training_rows(
+        history, every_days=14, known_before="2024-07-01", created_before="2024-05-15"
+    )
+    X, y = feat.deal_features(rows), rows["won"].to_numpy(float)
+    w, groups = rows["weight"].to_numpy(), rows["id"].to_numpy()
+    data = dask_boosting.scatter_matrix(client, X, y, w, groups, parts=4)
+    assert len({w for held in client.who_has(data.parts).values() for w in held}) == 2
+    counts = dask_boosting.level_counts(client, data, None)[None]
+    base = BoostedClassifier(n_jobs=1, n_estimators=60)
+
+    fits = [dask_boosting.fit_boosted(client, base, data, counts) for _ in range(2)]
+    local = BoostedClassifier(n_jobs=1, n_estimators=60).fit(X, y, w, groups)
+
+    trees = [f.booster_.dump_model()["tree_info"] for f in fits]
+    assert trees[0] == trees[1]
+    assert fits[0].best_iteration_ == fits[1].best_iteration_
+    assert fits[0].n_rows_ == local.n_rows_
+    p_remote, p_local = fits[0].predict_proba(X)[:, 1], local.predict_proba(X)[:, 1]
+    assert np.corrcoef(p_remote, p_local)[0, 1] > 0.98

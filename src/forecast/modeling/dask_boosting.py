@@ -7,10 +7,13 @@ makes, fitted the same way, so the registry, scoring and serving never know wher
   `FeatureEncoder.fit` would see);
 - rows are split by deal into fitting, early-stopping and calibration parts with the same stable
   hash (`group_fractions`), on each partition;
-- `DaskLGBMClassifier` fits the booster on the fitting part. `lightgbm.dask` has no early
-  stopping, so every round is fitted and the early-stopping part's weighted log loss after each
-  round is summed over the partitions (from each row's leaf per tree); the booster is cut at the
-  round LightGBM's `early_stopping` callback would have kept;
+- the booster is fitted on the fitting part by LightGBM's own data-parallel training, one task
+  per worker (as `lightgbm.dask` runs it, with its port assignment), each worker's Dataset read
+  from its partitions a block of rows at a time (`EncodedRows`): the fitting part's matrix is
+  never held whole, where `lightgbm.dask` would join a worker's parts into one more copy (issue
+  14: 5.7 GB a worker at 5M deals). Every round is fitted and the early-stopping part's weighted
+  log loss after each round is summed over the partitions (from each row's leaf per tree); the
+  booster is cut at the round LightGBM's `early_stopping` callback would have kept;
 - the calibrator and grade cut points are fitted in this process on the calibration part's raw
   scores (three numbers per row), as `BoostedClassifier.fit` does;
 - per-team models follow `PerTeamClassifier.fit`'s rule (enough won and lost deals, and a better
@@ -26,6 +29,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlparse
 
 import lightgbm as lgb
 import numpy as np
@@ -92,9 +96,10 @@ def split_part(
     calibration_fraction: float,
     validation_fraction: float,
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """A partition's (team's) rows encoded and split by group as `BoostedClassifier.fit` does.
-    Each part is encoded from the frame by its mask (`FeatureEncoder.transform`'s `rows`), so
-    that the working memory is the parts, not a copy of the rows and their whole matrix too."""
+    """A partition's (team's) rows split by group as `BoostedClassifier.fit` does, each part
+    as (X, y, w). The early-stopping and calibration parts are encoded from the frame by their
+    masks (`FeatureEncoder.transform`'s `rows`); the fitting part keeps the rows' positions in
+    the frame instead of X, as LightGBM reads it a block at a time (`EncodedRows`)."""
     y, w = frame[LABEL].to_numpy(float), frame[WEIGHT].to_numpy(float)
     u = group_fractions(frame[GROUP].to_numpy(), seed)
     mine = _team_mask(frame, team_column, team)
@@ -102,8 +107,9 @@ def split_part(
     valid = mine & ~calib & (u < calibration_fraction + validation_fraction)
     fit = mine & ~(calib | valid)
     return {
-        name: (encoder.transform(frame, rows=m), y[m], w[m])
-        for name, m in zip(PARTS, (fit, valid, calib), strict=True)
+        "fit": (np.flatnonzero(fit), y[fit], w[fit]),
+        "valid": (encoder.transform(frame, rows=valid), y[valid], w[valid]),
+        "calib": (encoder.transform(frame, rows=calib), y[calib], w[calib]),
     }
 
 
@@ -112,9 +118,64 @@ def split_sizes(split: dict[str, tuple[np.ndarray, ...]]) -> dict[str, tuple[int
     return {name: (len(y), int((y == 1).sum())) for name, (_, y, _) in split.items()}
 
 
-def pick(split: dict[str, tuple[np.ndarray, ...]], name: str, i: int) -> np.ndarray:
-    """One array of one part (X, y or w) of a partition's split."""
-    return split[name][i]
+class EncodedRows(lgb.Sequence):
+    """A partition's fitting rows as LightGBM reads them: encoded a block at a time, so that
+    a worker's Dataset is built without the fitting part's matrix (LightGBM samples single
+    rows for its bins, in increasing order: each is taken from the block around it)."""
+
+    batch_size = 65_536
+
+    def __init__(self, frame: pd.DataFrame, positions: np.ndarray, encoder: FeatureEncoder):
+        self.frame, self.positions, self.encoder = frame, positions, encoder
+        self._block_at, self._block = -1, np.empty((0, len(encoder.columns)))
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, idx: int | slice) -> np.ndarray:  # type: ignore[override]
+        if isinstance(idx, slice):
+            start, stop, step = idx.indices(len(self))
+            if step != 1:
+                raise IndexError("rows are read in order, a block at a time")
+            return self._encode(start, stop)
+        at = int(idx) - int(idx) % self.batch_size
+        if at != self._block_at:
+            self._block_at = at
+            self._block = self._encode(at, min(at + self.batch_size, len(self)))
+        return self._block[int(idx) - at]
+
+    def _encode(self, start: int, stop: int) -> np.ndarray:
+        return self.encoder.transform(self.frame.iloc[self.positions[start:stop]])
+
+
+def train_part(
+    parts: list[tuple[pd.DataFrame, dict[str, tuple[np.ndarray, ...]]]],
+    encoder: FeatureEncoder,
+    params: dict[str, Any],
+    rounds: int,
+    held_port: Any,
+    return_model: bool,
+) -> str | None:
+    """One worker's share of LightGBM's data-parallel training on its partitions' fitting
+    rows (in partition order); the booster as text from the worker asked for it."""
+    lgb.register_logger(_QuietLogger())
+    quiet_lightgbm()
+    fits = [split["fit"] for _, split in parts]
+    train_set = lgb.Dataset(
+        [EncodedRows(frame, split["fit"][0], encoder) for frame, split in parts],
+        np.concatenate([y for _, y, _ in fits]),
+        weight=np.concatenate([w for _, _, w in fits]),
+        categorical_feature=encoder.categorical_indices,
+        params=params,
+        free_raw_data=True,
+    )
+    if held_port is not None:
+        held_port.release()  # the port LightGBM's network listens on, held until now
+    booster = lgb.train(params, train_set, num_boost_round=rounds)
+    try:
+        return booster.model_to_string() if return_model else None
+    finally:
+        booster.free_network()
 
 
 def curve_part(
@@ -197,7 +258,7 @@ def scatter_matrix(
     )
     bounds = np.linspace(0, len(frame), max(1, parts) + 1).round().astype(int)
     pieces = [frame.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-    return ClusterMatrix(client.scatter(pieces), list(X.columns), text_columns(X))
+    return ClusterMatrix(client.scatter(pieces, hash=False), list(X.columns), text_columns(X))
 
 
 def text_columns(X: pd.DataFrame) -> list[str]:
@@ -261,54 +322,57 @@ def quiet_lightgbm() -> None:
     lgb.Dataset(np.zeros((2, 1)), label=[0.0, 1.0], params={"verbose": -1}).construct()
 
 
-def _dask_classifier(base: BoostedClassifier, client: Client) -> Any:
-    """`DaskLGBMClassifier` with `BoostedClassifier`'s LightGBM parameters (threads: each
-    worker's own)."""
-    from lightgbm.dask import DaskLGBMClassifier
+def _fit_booster(
+    client: Client,
+    base: BoostedClassifier,
+    data: ClusterMatrix,
+    splits: Sequence[Future],
+    sizes: Sequence[dict],
+    encoder: FeatureEncoder,
+) -> lgb.Booster:
+    """`base`'s booster fitted on every partition's fitting rows, with LightGBM's own
+    data-parallel training: one task per worker holding fitting rows, on the partitions it
+    holds, each worker's threads its own (as `lightgbm.dask` runs it)."""
+    from lightgbm.dask import _assign_open_ports_to_workers
 
     lgb.register_logger(_QuietLogger())
-    workers = list(client.scheduler_info(n_workers=-1).get("workers", {}))
-    client.gather(
-        [
-            client.submit(quiet_lightgbm, workers=[w], allow_other_workers=False, pure=False)
-            for w in workers
-        ]
-    )
-    return DaskLGBMClassifier(
-        client=client,
-        objective="binary",
-        n_estimators=base.n_estimators,
-        learning_rate=base.learning_rate,
-        num_leaves=base.num_leaves,
-        min_child_samples=base.min_child_samples,
-        reg_lambda=base.reg_lambda,
-        colsample_bytree=base.colsample_bytree,
-        subsample=base.subsample,
-        subsample_freq=1 if base.subsample < 1 else 0,
-        random_state=base.random_state,
-        cat_smooth=base.cat_smooth,
-        min_data_per_group=max(10, base.min_child_samples // 2),
-        deterministic=True,
-        force_row_wise=True,
-        verbose=-1,
-    )
-
-
-def _stacked(
-    client: Client, splits: Sequence[Future], sizes: Sequence[dict], name: str, d: int
-) -> tuple[Any, Any, Any]:
-    """One part (fitting or early stopping) of every partition as Dask arrays X, y, w."""
-    import dask.array as da
-
-    xs, ys, ws = [], [], []
-    for split, size in zip(splits, sizes, strict=True):
-        n = size[name][0]
-        if n == 0:
-            continue
-        xs.append(da.from_delayed(client.submit(pick, split, name, 0), (n, d), float))
-        ys.append(da.from_delayed(client.submit(pick, split, name, 1), (n,), float))
-        ws.append(da.from_delayed(client.submit(pick, split, name, 2), (n,), float))
-    return da.concatenate(xs), da.concatenate(ys), da.concatenate(ws)
+    held = [(p, s) for p, s, n in zip(data.parts, splits, sizes, strict=True) if n["fit"][0]]
+    where = client.who_has([s for _, s in held])
+    by_worker: dict[str, list[tuple[Future, Future]]] = {}
+    for part, split in held:
+        by_worker.setdefault(next(iter(where[split.key])), []).append((part, split))
+    workers = list(by_worker)
+    params = base._lgb_params()
+    sockets: dict[str, Any] = {}
+    ports: dict[str, int] = {}
+    if len(workers) > 1:
+        sockets, ports = _assign_open_ports_to_workers(client=client, workers=workers)
+        params.update(
+            tree_learner="data",
+            num_machines=len(workers),
+            machines=",".join(f"{urlparse(w).hostname}:{ports[w]}" for w in workers),
+        )
+    threads = client.ncores()
+    tasks = [
+        client.submit(
+            train_part,
+            by_worker[worker],
+            encoder,
+            {
+                **params,
+                "num_threads": threads[worker],
+                **({"local_listen_port": ports[worker]} if ports else {}),
+            },
+            base.n_estimators,
+            sockets.get(worker),
+            i == 0,
+            workers=[worker],
+            allow_other_workers=False,
+            pure=False,
+        )
+        for i, worker in enumerate(workers)
+    ]
+    return lgb.Booster(model_str=client.gather(tasks)[0])
 
 
 def _leaf_values(booster: lgb.Booster) -> np.ndarray:
@@ -347,7 +411,7 @@ def fit_boosted(
     if base.calibration not in ("sigmoid", "isotonic"):
         raise InvalidInput(f"calibration must be 'sigmoid' or 'isotonic', not {base.calibration!r}")
     encoder = encoder_from_counts(data.columns, counts, base.max_levels)
-    shared = client.scatter(encoder, broadcast=True)
+    shared = client.scatter(encoder, broadcast=True, hash=False)
     splits = [
         client.submit(
             split_part,
@@ -370,20 +434,15 @@ def fit_boosted(
                 f"too few rows to fit: the {shown} part ({rows} rows) holds one class only; "
                 "give more history"
             )
-    d = len(encoder.columns)
-    X, y, w = _stacked(client, splits, sizes, "fit", d)
-    fitted = _dask_classifier(base, client).fit(
-        X, y, sample_weight=w, categorical_feature=encoder.categorical_indices
-    )
-    booster: lgb.Booster = fitted.booster_
-    model_str = client.scatter(booster.model_to_string(), broadcast=True)
-    leaf_values = client.scatter(_leaf_values(booster), broadcast=True)
+    booster = _fit_booster(client, base, data, splits, sizes, encoder)
+    model_str = client.scatter(booster.model_to_string(), broadcast=True, hash=False)
+    leaf_values = client.scatter(_leaf_values(booster), broadcast=True, hash=False)
     curves = client.gather([client.submit(curve_part, s, model_str, leaf_values) for s in splits])
     curve = sum(c for c, _ in curves) / max(sum(t for _, t in curves), 1e-300)
     best = best_round(np.asarray(curve), base.early_stopping_rounds)
     if best < booster.current_iteration():
         booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-    best_str = client.scatter(booster.model_to_string(), broadcast=True)
+    best_str = client.scatter(booster.model_to_string(), broadcast=True, hash=False)
     calib = client.gather([client.submit(raw_part, s, best_str) for s in splits])
     raw, y_cal, w_cal = (np.concatenate([c[i] for c in calib]) for i in range(3))
 
@@ -416,7 +475,7 @@ def fit_per_team(client: Client, template: PerTeamClassifier, data: ClusterMatri
     model.team_models_ = {}
     model.team_report_ = {}
     if has_team:
-        shared_global = client.scatter(model.global_, broadcast=True)
+        shared_global = client.scatter(model.global_, broadcast=True, hash=False)
         found = client.gather([client.submit(team_deals_part, p, column) for p in data.parts])
         deals = pd.concat(found).groupby("team", sort=False)[["won", "n"]].sum()
         for team, row in deals.iterrows():
@@ -434,7 +493,7 @@ def fit_per_team(client: Client, template: PerTeamClassifier, data: ClusterMatri
             except InvalidInput as exc:
                 entry["why"] = str(exc)
                 continue
-            shared_own = client.scatter(own)
+            shared_own = client.scatter(own, hash=False)
             held = client.gather(
                 [
                     client.submit(
