@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi.routing import APIRoute
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import ValidationError
 from starlette.datastructures import State
 from starlette.types import Scope
 
@@ -31,7 +31,7 @@ from forecast.errors import ForecastError
 from forecast.scoring import Score
 from serving.deps import key_sent
 from serving.routes.scores import lead_body, lead_scored
-from serving.schemas import MAX_NUMBER, LeadScoreRequest
+from serving.schemas import LeadScoreRequest
 
 log = logging.getLogger("forecast.serving")
 
@@ -40,32 +40,6 @@ PATH = "/v1/leads/score"
 _KEY, _AUTHORIZATION, _CONTENT_TYPE = b"x-api-key", b"authorization", b"content-type"
 #: The one content type the lane takes: FastAPI reads others as JSON too, the route does.
 _JSON = b"application/json"
-
-
-# --- what the lane reads: a narrower LeadScoreRequest, checked by pydantic's core alone --------
-# The request model's own checks are Python functions called per key and value (`single_line`,
-# `sane_value`): two thirds of validating a lead. The same rules as constraints pydantic checks
-# itself: a name or id without control characters, free text with only tab and line breaks, a
-# finite number within ±MAX_NUMBER. (A lone surrogate, which they also refuse, cannot come out
-# of pydantic's JSON reader.) What this model takes, LeadScoreRequest takes to the same values
-# and types; what it refuses goes to the route, whose 422 names the field as always.
-
-_LaneName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f]*$")]
-_LaneText = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")]
-_LaneValue = (
-    _LaneText
-    | Annotated[float, Field(ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False)]
-    | Annotated[int, Field(ge=-int(MAX_NUMBER), le=int(MAX_NUMBER))]
-    | bool
-    | None
-)
-
-
-class _LaneLeadRequest(LeadScoreRequest):
-    """`LeadScoreRequest` as the lane reads it (see above): a `LeadScoreRequest` still."""
-
-    id: _LaneName | None = Field(None, max_length=200)
-    fields: dict[_LaneName, _LaneValue] = Field(max_length=500)
 
 
 class LeadLane:
@@ -138,12 +112,13 @@ class LeadLane:
         if remembered is None or remembered[0] is None or not remembered[0].allows("scorer"):
             return None
         try:
-            # Parsed and validated in one pass by pydantic's own JSON reader: what it takes, it
-            # reads as `json.loads` then `LeadScoreRequest.model_validate` (FastAPI's way) do,
-            # to the same values and types; what it refuses (a body in UTF-16 or with a
-            # byte-order mark, which `json.loads` reads; anything `_LaneLeadRequest` refuses)
-            # goes to the route, which reads it FastAPI's way.
-            request: LeadScoreRequest = _LaneLeadRequest.model_validate_json(body)
+            # The route's own model, parsed and validated in one pass by pydantic's JSON reader
+            # (its rules are constraints pydantic's core checks: schemas.LeadScoreRequest): what
+            # it takes, it reads as `json.loads` then `model_validate` (FastAPI's way) do, to the
+            # same values and types. What it refuses goes to the route, which reads it FastAPI's
+            # way: a body it refuses too (a 422 naming the field), or one only `json.loads` reads
+            # (in UTF-16, or with a byte-order mark).
+            request = LeadScoreRequest.model_validate_json(body)
             dataset, result = lead_scored(self.state.models, remembered[0], None, request)
         except (ValueError, ValidationError, ForecastError):
             return None  # the route answers: 422, 404, 503, ... as it always has

@@ -93,6 +93,21 @@ def test_a_lead_field_that_is_not_a_sane_number_is_422_naming_it(scorer_client):
         assert list(problems(batch)) == ["body.leads.0.fields.TotalVisits"], short(value)
 
 
+def test_a_lead_field_of_no_type_a_lead_takes_is_one_422_naming_it(scorer_client):  # noqa: F811
+    for value in ([1], {}, {"a": 1}):
+        found = problems(scorer_client.post("/v1/leads/score", json={"fields": {"n": value}}))
+        assert list(found) == ["body.fields.n"], value
+        assert found["body.fields.n"].startswith("must be text, true, false, null or a finite")
+
+
+def test_a_lead_id_too_long_or_not_text_is_422_saying_so(scorer_client):  # noqa: F811
+    long = problems(scorer_client.post("/v1/leads/score", json={"id": "x" * 201, "fields": {}}))
+    assert long == {"body.id": "String should have at most 200 characters"}
+    number = problems(scorer_client.post("/v1/leads/score", json={"id": 7, "fields": {}}))
+    assert number == {"body.id": "Input should be a valid string"}
+    assert scorer_client.post("/v1/leads/score", json={"id": "x" * 200, "fields": {}}).is_success
+
+
 def test_a_lead_with_control_characters_in_an_id_name_or_value_is_422(scorer_client):  # noqa: F811
     cases = [
         ({"id": "L\x001", "fields": LEAD}, "body.id"),
