@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, InvalidInput
 from forecast.settings import get_settings
 from training.console import console, err_console, handles_errors, print_json
-from training.training_data import Kind, load_training_data
+from training.training_data import Kind, load_training_data, stored_field_names
 
 train_app = typer.Typer(
     help="Train and evaluate models (logged to MLflow)",
@@ -252,10 +252,29 @@ def _train(
             from forecast.parquet_export import is_parquet_export, read_partitioned
 
             source = None
-            if data is not None and kind is Kind.deals and is_parquet_export(Path(data)):
+            if kind is Kind.deals and data is not None and is_parquet_export(Path(data)):
                 source = read_partitioned(client, Path(data))  # stage history on the workers
+            elif kind is Kind.deals and (data is None or not Path(data).exists()):
+                source = _stored_source(client, data)  # read by the workers from the store
             engine = DaskEngine(client, str(resolve(cluster)), source=source)
         return _train_with(kind, data, mapping, json_, seed, promote, show, engine, extra)
+
+
+def _stored_source(client: Any, data: str | None) -> Any:
+    """A stored opportunities dataset read by partition on the cluster: the workers read
+    their slices of deals and history from the store themselves."""
+    from forecast.data import store
+    from forecast.store_slices import read_store_partitioned
+
+    engine = store.get_engine(get_settings())
+    with engine.connect() as conn:
+        name = store.resolve_dataset(conn, data, "opportunities")
+        kind = store.get_dataset(conn, name)["kind"]
+    if kind != "opportunities":
+        raise InvalidInput(f"dataset {name!r} holds {kind}, not opportunities")
+    source = read_store_partitioned(client, engine, name)
+    source.field_names = stored_field_names(name)
+    return source
 
 
 def _train_with(
@@ -287,7 +306,11 @@ def _train_with(
 
         source = getattr(engine, "source", None)
         if source is not None:
-            frames = {"dataset": source.summary.name, "history": source.summary, "field_names": {}}
+            frames = {
+                "dataset": source.summary.name,
+                "history": source.summary,
+                "field_names": source.field_names,
+            }
         else:
             frames = load_training_data(data, mapping, kind, settings)
         step("loading the dataset's current champion")

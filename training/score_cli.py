@@ -85,13 +85,14 @@ def score(
 
     settings = get_settings()
     target = check_out(out)
-    rows, extra = _load(kind.value, data, mapping, settings)
-    scorer = batch_scorer(kind.value, settings, dataset=rows.dataset, **extra)
-    status = console.status("scoring", spinner="dots") if not json_ else nullcontext()
-    with status, dask_client(cluster) as client:
-        summary = run_batch(
-            rows, scorer, target, top=reasons, partition_rows=partition_rows, client=client
-        )
+    with dask_client(cluster) as client:
+        rows, extra = _load(kind.value, data, mapping, settings, client)
+        scorer = batch_scorer(kind.value, settings, dataset=rows.dataset, **extra)
+        status = console.status("scoring", spinner="dots") if not json_ else nullcontext()
+        with status:
+            summary = run_batch(
+                rows, scorer, target, top=reasons, partition_rows=partition_rows, client=client
+            )
     if store_:
         summary.stored = store_batch(
             store.get_engine(settings), rows.dataset, rows.kind, target, as_of=rows.as_of
@@ -115,17 +116,25 @@ def score(
 
 
 def _load(
-    kind: str, data: str | None, mapping: str | None, settings: Settings
+    kind: str, data: str | None, mapping: str | None, settings: Settings, client: Any = None
 ) -> tuple[Any, dict[str, Any]]:
-    """The rows to score and what a fallback would learn from, from a file or the store."""
-    from forecast.batch_scoring import lead_rows, open_deal_rows
+    """The rows to score and what a fallback would learn from, from a file or the store. On a
+    cluster, the deals of a Parquet export or of the store are read by partition there and
+    their rows built and kept there (`batch_scoring.open_deal_parts`)."""
+    from forecast.batch_scoring import lead_rows, open_deal_parts, open_deal_rows
+    from forecast.batch_scoring import stage_rates_of_parts as rates_of
 
     want = "leads" if kind == "leads" else "opportunities"
+    if client is not None and kind == "deals":
+        source = _partitioned(client, data, kind, want, settings)
+        if source is not None:
+            return open_deal_parts(client, source), {
+                "stage_rates": lambda: rates_of(client, source)
+            }
     if data is not None and Path(data).exists():
         history, leads, name = _from_file(Path(data), mapping, kind, want)
     else:
-        if data is not None and (Path(data).suffix.lower() in FILE_SUFFIXES or "/" in data):
-            raise InvalidInput(f"--data: no file or folder at {data}")
+        _check_not_a_path(data)
         history, leads, name = _from_store(data, kind, want, settings)
     if history is not None:
         return open_deal_rows(history, name), {"history": history}
@@ -135,7 +144,13 @@ def _load(
 def _from_file(path: Path, mapping: str | None, kind: str, want: str) -> tuple[Any, Any, str]:
     from forecast.data.importing import read_export
     from forecast.history import DealHistory
+    from forecast.parquet_export import is_parquet_export, read_whole
 
+    if is_parquet_export(path):  # a canonical Parquet export of deals, as training reads it
+        if kind != "deals":
+            raise InvalidInput(f"--kind {kind}: {path} holds deals; use --kind deals")
+        history = read_whole(path)
+        return history, None, str(history.name)
     export = read_export(path, mapping)
     if export.kind != want:
         other = "leads" if export.kind == "leads" else "deals"
@@ -152,9 +167,39 @@ def _from_file(path: Path, mapping: str | None, kind: str, want: str) -> tuple[A
     return history, None, export.dataset
 
 
+def _partitioned(
+    client: Any, data: str | None, kind: str, want: str, settings: Settings
+) -> Any | None:
+    """A Parquet export or a stored dataset read by partition on the cluster (None for other
+    files, which are read here)."""
+    from forecast.parquet_export import is_parquet_export, read_partitioned
+    from forecast.store_slices import read_store_partitioned
+
+    if data is not None and Path(data).exists():
+        return read_partitioned(client, Path(data)) if is_parquet_export(Path(data)) else None
+    _check_not_a_path(data)
+    engine, name = _stored(data, kind, want, settings)
+    return read_store_partitioned(client, engine, name)
+
+
+def _check_not_a_path(data: str | None) -> None:
+    if data is not None and (Path(data).suffix.lower() in FILE_SUFFIXES or "/" in data):
+        raise InvalidInput(f"--data: no file or folder at {data}")
+
+
 def _from_store(data: str | None, kind: str, want: str, settings: Settings) -> tuple[Any, Any, str]:
     from forecast.data import store
     from forecast.history import load_deal_history
+
+    engine, name = _stored(data, kind, want, settings)
+    if want == "leads":
+        return None, store.load_leads(engine, name), name
+    return load_deal_history(engine, name), None, name
+
+
+def _stored(data: str | None, kind: str, want: str, settings: Settings) -> tuple[Any, str]:
+    """The store's engine and the dataset `data` names (or its only one), of the kind wanted."""
+    from forecast.data import store
 
     engine = store.get_engine(settings)
     try:
@@ -168,6 +213,4 @@ def _from_store(data: str | None, kind: str, want: str, settings: Settings) -> t
         raise InvalidInput(
             f"--kind {kind}: dataset {name!r} holds {row['kind']}; use --kind {other}"
         )
-    if want == "leads":
-        return None, store.load_leads(engine, name), name
-    return load_deal_history(engine, name), None, name
+    return engine, name

@@ -23,12 +23,19 @@ def _field_names(mapping: Any) -> dict[str, str]:
         return {}
 
 
+def stored_field_names(name: str) -> dict[str, str]:
+    """A stored dataset's source column names (for reasons), where its mapping is built in."""
+    from forecast.data.mapping import BUILT_IN, load_mapping
+
+    return _field_names(load_mapping(name)) if name in BUILT_IN else {}
+
+
 def load_training_data(
     data: str | None, mapping: str | None, kind: Kind, settings: Settings
 ) -> dict[str, Any]:
     """Frames, stages, leak columns, options and field names from a path or a stored dataset."""
     from forecast.data import store
-    from forecast.data.mapping import BUILT_IN, detect_mapping, load_mapping
+    from forecast.data.mapping import detect_mapping, load_mapping
     from forecast.history import DealHistory, load_deal_history
     from forecast.parquet_export import is_parquet_export, read_whole
 
@@ -67,7 +74,7 @@ def load_training_data(
         row = store.get_dataset(conn, name)
     if row["kind"] != want:
         raise InvalidInput(f"dataset {name!r} holds {row['kind']}, not {want}")
-    field_names = _field_names(load_mapping(name)) if name in BUILT_IN else {}
+    field_names = stored_field_names(name)
     out: dict[str, Any] = {
         "dataset": name,
         "leak_columns": list(row["leak_columns"] or []),

@@ -28,6 +28,7 @@ from forecast.batch_scoring import (
     BatchScorer,
     BatchSummary,
     score_batch,
+    score_parts,
 )
 from forecast.data import store
 from forecast.data.tables import batch_scores
@@ -88,9 +89,12 @@ def run_batch(
     """Score `rows` with `scorer` partition by partition (on `client`'s cluster if given) into
     the Parquet file `out`; what was scored, by what, where and how fast."""
     started = time.perf_counter()
-    parts = score_batch(
-        scorer.served, rows.frame, top=top, partition_rows=partition_rows, client=client
-    )
+    if rows.parts is not None and client is not None:  # built on the cluster: scored there
+        parts = score_parts(scorer.served, rows.parts, top=top, client=client)
+    else:
+        parts = score_batch(
+            scorer.served, rows.frame, top=top, partition_rows=partition_rows, client=client
+        )
     n, count = write_parquet(parts, out)
     served = scorer.served
     return BatchSummary(

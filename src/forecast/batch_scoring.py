@@ -18,21 +18,22 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import operator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from forecast import dask_rows, scoring
 from forecast import features as feat
-from forecast import scoring
 from forecast import timing as tm
 from forecast.errors import InvalidInput, ModelNotReady
 from forecast.history import DealHistory
 from forecast.modeling import registry
-from forecast.modeling.baselines import stage_win_rates
+from forecast.modeling.baselines import StageWinRate, history_stage_sums, stage_win_rates
 from forecast.modeling.families import family_of
 from forecast.modeling.registry.client import visit as registry_visit
 from forecast.modeling.scorers import select_scorer
@@ -41,6 +42,8 @@ from forecast.settings import Settings
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from forecast.parquet_export import PartitionedExport
 
 log = logging.getLogger("forecast.batch_scoring")
 
@@ -79,12 +82,15 @@ SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class BatchRows:
-    """What a batch scores: `frame` holds `id` and the inputs, one row per deal or lead."""
+    """What a batch scores: `frame` holds `id` and the inputs, one row per deal or lead; or,
+    built on a cluster from a dataset read by partition, `parts`: futures of such frames, kept
+    on the workers until scored (`frame` is then empty)."""
 
     kind: str
     dataset: str
     frame: pd.DataFrame
     as_of: pd.Timestamp | None = None  # deals: the instant the open deals are seen at
+    parts: list[Any] | None = None
 
 
 @dataclass
@@ -151,12 +157,70 @@ def open_deal_rows(history: DealHistory, dataset: str, as_of: object = None) -> 
     """The deals open at `as_of` (default: the data's now), each with the model's inputs as known
     then, as the API and the deals-at-risk page build them."""
     t = history.now() if as_of is None else pd.Timestamp(as_of)
-    rows = tm.pipeline_rows(history, t)
     inputs = feat.model_features(attributes=history.attributes)  # the dataset's own columns too
-    cols = ["id", *(c for c in inputs if c in rows)]
-    frame = rows[cols].reset_index(drop=True)
+    return BatchRows(
+        scoring.DEAL, dataset, _scored_columns(tm.pipeline_rows(history, t), inputs), t
+    )
+
+
+def _scored_columns(rows: pd.DataFrame, inputs: list[str]) -> pd.DataFrame:
+    """`id` (as text) and the model inputs of pipeline rows."""
+    frame = rows[["id", *(c for c in inputs if c in rows)]].reset_index(drop=True)
     frame["id"] = frame["id"].astype(str)
-    return BatchRows(scoring.DEAL, dataset, frame, t)
+    return frame
+
+
+def open_deal_parts(client: Client, source: PartitionedExport) -> BatchRows:
+    """`open_deal_rows` of a dataset read by partition (`parquet_export.read_partitioned`,
+    `store_slices.read_store_partitioned`), built on the workers slice by slice: the data's
+    now is the latest of the slices', every close is indexed once on a worker (the reps' and
+    accounts' win rates read them all), and each slice's rows stay there until scored. The
+    rows are those of the whole history, in its slices' order."""
+    history = source.summary
+    pieces = [
+        replace(s, left_out=history.left_out, notes=history.leak_notes) for s in source.slices
+    ]
+    first = [client.submit(_now_and_closes, p) for p in pieces]
+    t = max(client.gather([client.submit(operator.getitem, f, 0) for f in first]))
+    closes = client.submit(
+        dask_rows.past_closes, *[client.submit(operator.getitem, f, 1) for f in first]
+    )
+    del first
+    inputs = feat.model_features(attributes=history.attributes)
+    parts = [client.submit(_open_rows_part, p, closes, t, inputs) for p in pieces]
+    empty = pd.DataFrame({"id": pd.Series(dtype=str)})
+    return BatchRows(scoring.DEAL, str(history.name), empty, t, parts)
+
+
+def _now_and_closes(piece: Any) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """On a worker: a slice's now (`DealHistory.now`) and its closes without ids."""
+    history = dask_rows.opened(piece)
+    return history.now(), history.closed_outcomes().drop(columns="id")
+
+
+def _open_rows_part(
+    piece: Any, closes: feat.PastCloses, t: pd.Timestamp, inputs: list[str]
+) -> pd.DataFrame:
+    """On a worker: a slice's open deals at `t` as `open_deal_rows` makes them."""
+    return _scored_columns(feat.open_deal_rows(dask_rows.opened(piece), t, closes), inputs)
+
+
+def stage_rates_of_parts(client: Client, source: PartitionedExport) -> StageWinRate | None:
+    """`stage_win_rates` of a dataset read by partition: each slice's per-stage sums on a
+    worker, added up here (the fallback's rates when no deal model is registered)."""
+    history = source.summary
+    pieces = [
+        replace(s, left_out=history.left_out, notes=history.leak_notes) for s in source.slices
+    ]
+    sums = client.gather([client.submit(_stage_sums_part, p) for p in pieces])
+    total = pd.concat(sums) if sums else pd.DataFrame(columns=["yw", "w"])
+    if len(total) == 0 or float(total["w"].sum()) <= 0:
+        return None
+    return StageWinRate().fit_sums(total)
+
+
+def _stage_sums_part(piece: Any) -> pd.DataFrame:
+    return history_stage_sums(dask_rows.opened(piece))
 
 
 def lead_rows(leads: pd.DataFrame, dataset: str) -> BatchRows:
@@ -181,11 +245,13 @@ def batch_scorer(
     dataset: str | None = None,
     history: DealHistory | None = None,
     leads: pd.DataFrame | None = None,
+    stage_rates: Callable[[], StageWinRate | None] | None = None,
 ) -> BatchScorer:
     """The registered champion of `dataset` for `kind` (as the API loads it, from the registry or
     its local copy; each dataset has its own), else the fallback the API would use on this data:
-    the per-stage historical win rate of `history` for deals, the conversion rate of the
-    labelled `leads`. Raises `ModelNotReady` when there is neither.
+    the per-stage historical win rate of `history` for deals (or what `stage_rates` gives, for
+    a history read by partition), the conversion rate of the labelled `leads`. Raises
+    `ModelNotReady` when there is neither.
 
     `dataset` None: the only dataset with a champion of `kind` (several: `InvalidInput`)."""
     check_kind(kind)
@@ -214,9 +280,14 @@ def batch_scorer(
         f"no {kind} model is registered as champion{of} (run `forecast train {kind}`)"
     )
     if kind == scoring.DEAL:
-        if history is None or history.deals.empty:
+        rates = None
+        if stage_rates is not None:
+            rates = stage_rates()
+        elif history is not None and not history.deals.empty:
+            rates = stage_win_rates(history)
+        if rates is None and (history is None or history.deals.empty):
             raise ModelNotReady(f"no deal model and no deal history to fall back on: {why}")
-        scorer = select_scorer(None, stage_rates=stage_win_rates(history))
+        scorer = select_scorer(None, stage_rates=rates)
     else:
         labels = (
             pd.to_numeric(leads["converted"], errors="coerce").dropna()
@@ -298,8 +369,7 @@ def score_batch(
     cluster (the scorer sent once to each worker, the partitions spread over them, at least two
     per worker where they would hold `MIN_CLUSTER_PARTITION_ROWS` rows). The rows are the same
     either way."""
-    if top < 0:
-        raise InvalidInput(f"--reasons must be 0 or more, got {top}")
+    check_top(top)
     if "id" not in frame:
         raise InvalidInput("the rows to score have no id column")
     run = runner(client)
@@ -308,3 +378,19 @@ def score_batch(
         even = -(-len(frame) // (2 * run.workers))
         size = min(partition_rows, max(MIN_CLUSTER_PARTITION_ROWS, even))
     return run.map(scored_table, partitions(frame, size), run.share(served), top)
+
+
+def score_parts(
+    served: scoring.Served, parts: list[Any], *, top: int = 3, client: Client
+) -> Iterator[pa.Table]:
+    """`score_batch` of rows already on the cluster (`BatchRows.parts`), a task per part where
+    it is held."""
+    check_top(top)
+    run = runner(client)
+    shared = run.share(served)
+    return run.results([run.submit(scored_table, part, shared, top) for part in parts])
+
+
+def check_top(top: int) -> None:
+    if top < 0:
+        raise InvalidInput(f"--reasons must be 0 or more, got {top}")

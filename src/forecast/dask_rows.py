@@ -194,3 +194,14 @@ def gather_rows(client: Client, futures: Sequence[Future]) -> pd.DataFrame:
 def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Partitions' rows in one frame, in their order."""
     return pd.concat(frames, ignore_index=True) if len(frames) else pd.DataFrame()
+
+
+def opened(piece: Any) -> DealHistory:
+    """A partition's history: itself, or a slice of an export or of the store read here
+    (`parquet_export.ExportSlice`, `store_slices.StoreSlice`)."""
+    return piece if isinstance(piece, DealHistory) else piece.read()
+
+
+def past_closes(*parts: pd.DataFrame) -> feat.PastCloses:
+    """Every close, from the slices' closes in deal order (`DealHistory.closed_outcomes`)."""
+    return feat.PastCloses.from_outcomes(pd.concat(parts, ignore_index=True))

@@ -385,9 +385,12 @@ def deal_rows_after(
     return with_deal_weights(deal_rows_at(history, points, closes))
 
 
-def open_deal_rows(history: DealHistory, as_of: object) -> pd.DataFrame:
+def open_deal_rows(
+    history: DealHistory, as_of: object, closes: PastCloses | None = None
+) -> pd.DataFrame:
     """Feature rows of the deals open at `as_of` (as known then): the pipeline to score or
-    forecast. The outcome is not known at `as_of`, so `won` and `closed_at` are blank."""
+    forecast. The outcome is not known at `as_of`, so `won` and `closed_at` are blank.
+    `closes`: as `deal_rows_at` (a slice of a history passes the whole history's)."""
     t = as_timestamp(as_of)
     pipeline = history.open_at(t)
     points = pd.DataFrame(
@@ -396,7 +399,7 @@ def open_deal_rows(history: DealHistory, as_of: object) -> pd.DataFrame:
             "as_of": np.full(len(pipeline), t.to_datetime64(), "datetime64[us]"),
         }
     )
-    rows = deal_rows_at(history, points)
+    rows = deal_rows_at(history, points, closes)
     rows["won"] = np.nan
     rows["closed_at"] = pd.NaT
     return rows.reset_index(drop=True)

@@ -43,6 +43,7 @@ from sqlalchemy import Engine
 from forecast.data import store
 from forecast.data.attributes import identifiers
 from forecast.data.stages import LOST, OPEN, WON, StageSet
+from forecast.data.store_reads import IdRange
 from forecast.data.tables import TRACKED_FIELDS
 from forecast.errors import InvalidInput
 from forecast.export_leaks import find_export_leaks
@@ -549,17 +550,20 @@ def _typed_like(frame: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def load_deal_history(engine: Engine, dataset: str, *, check_leaks: bool = True) -> DealHistory:
+def load_deal_history(
+    engine: Engine, dataset: str, *, check_leaks: bool = True, ids: IdRange | None = None
+) -> DealHistory:
     """The stored dataset's deals, stage history and field history as one `DealHistory`: the
-    one way the library reads a stored opportunities dataset."""
+    one way the library reads a stored opportunities dataset (or, with `ids`, the deals of an
+    id range: a slice read on a worker)."""
     with engine.connect() as conn:
         stages = store.dataset_stages(conn, dataset)
         options = store.get_dataset(conn, dataset)["options"] or {}
     return DealHistory.from_frames(
-        store.load_opportunities(engine, dataset),
-        store.load_history(engine, dataset),
+        store.load_opportunities(engine, dataset, ids),
+        store.load_history(engine, dataset, ids),
         stages,
-        field_log=store.load_field_history(engine, dataset),
+        field_log=store.load_field_history(engine, dataset, ids),
         options=DatasetOptions.from_dict(options),
         name=dataset,
         check_leaks=check_leaks,

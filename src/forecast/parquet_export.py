@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ import pandas as pd
 from forecast.data.fingerprint import column_names, row_hashes
 from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput
-from forecast.history import STAGE_LOG_COLUMNS, DealHistory
+from forecast.history import STAGE_LOG_COLUMNS, DatasetOptions, DealHistory
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -227,14 +228,15 @@ def hash_count(hashes: dict[str, np.ndarray], kind: str) -> int:
 
 @dataclass
 class PartitionedExport:
-    """An export read by partition: its slices of deals in deal order (`slices`, read on the
+    """A dataset read by partition: its slices of deals in deal order (`slices`, read on the
     workers where a task needs them); here `summary`, a history whose deals hold
     `SUMMARY_COLUMNS` only (no other field, no stage history) with the run's left-out fields,
     and the data's fingerprint."""
 
     summary: DealHistory
-    slices: list[ExportSlice]
+    slices: list[Any]
     fingerprint: str
+    field_names: dict[str, str] = field(default_factory=dict)
 
 
 def read_partitioned(client: Client, folder: Path, parts: int | None = None) -> PartitionedExport:
@@ -243,7 +245,6 @@ def read_partitioned(client: Client, folder: Path, parts: int | None = None) -> 
     docstring)."""
     import pyarrow.parquet as pq
 
-    from forecast import export_leaks
     from forecast.dask_rows import partition_count
 
     stages = canonical_stages()
@@ -259,16 +260,38 @@ def read_partitioned(client: Client, folder: Path, parts: int | None = None) -> 
     workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
     n_parts = parts or partition_count(n, workers)
     bounds = np.linspace(0, n, n_parts + 1).round().astype(np.int64)
-    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in STAGE_LOG_COLUMNS})
-    empty["entered_at"] = pd.Series(dtype="datetime64[us]")
     # A canonical export has no mapping: default options, so no dataset columns of its own
     # (the identifier check of `DealHistory.from_frames` has nothing to look at).
-    like = DealHistory(pd.DataFrame(), empty, pd.DataFrame(), stages, name=folder.name)
+    like = slices_like(stages, folder.name)
     slices = [
         ExportSlice(folder, int(a), int(b), like)
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         if b > a
     ]
+    return read_slices(client, slices, like)
+
+
+def slices_like(stages: StageSet, name: str, options: Any = None) -> DealHistory:
+    """An empty history with a dataset's stages, options and name: what each slice's read and
+    the summary take them from."""
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in STAGE_LOG_COLUMNS})
+    empty["entered_at"] = pd.Series(dtype="datetime64[us]")
+    return DealHistory(
+        pd.DataFrame(),
+        empty,
+        pd.DataFrame(),
+        stages,
+        options=options or DatasetOptions(),
+        name=name,
+    )
+
+
+def read_slices(client: Client, slices: Sequence[Any], like: DealHistory) -> PartitionedExport:
+    """A dataset read as `slices` on the cluster (anything whose `read()` gives a slice's
+    history on a worker: `ExportSlice`, `store_slices.StoreSlice`), `like` its stages, options
+    and name: the leak check, the fingerprint and the summary (see the module docstring)."""
+    from forecast import export_leaks
+
     first = [client.submit(first_pass, part) for part in slices]
     facts = client.gather([client.submit(operator.getitem, f, "facts") for f in first])
     dates = [client.submit(operator.getitem, f, "dates") for f in first]
@@ -291,9 +314,11 @@ def read_partitioned(client: Client, folder: Path, parts: int | None = None) -> 
         deals = pd.concat([f["summary"] for f in facts], ignore_index=True)
     else:
         deals = pd.DataFrame({c: pd.Series(dtype=object) for c in SUMMARY_COLUMNS})
-    summary = DealHistory(deals, empty, pd.DataFrame(), stages, name=folder.name)
+    summary = DealHistory(
+        deals, like.stage_log, pd.DataFrame(), like.stages, options=like.options, name=like.name
+    )
     summary = summary.leaving_out([f.field for f in findings], [f.note for f in findings])
-    return PartitionedExport(summary, slices, digest)
+    return PartitionedExport(summary, list(slices), digest)
 
 
 def _fingerprint(client: Client, hashes: list[Future], deal_columns: bytes) -> str:

@@ -127,13 +127,41 @@ def test_deals_scored_on_the_cluster_equal_those_scored_in_process_row_for_row(
         )
     )
     assert a["where"] == "in process" and b["where"] == "on a Dask cluster of 2 workers"
-    assert b["partitions"] > 2
-    mine, theirs = _scores(here), _scores(there)
+    assert b["partitions"] > 2  # the store read by slices of deals on the workers
+    assert a["as_of"] == b["as_of"] and a["rows"] == b["rows"]
+    _assert_same_scores(here, there)
+
+
+def _assert_same_scores(here: Path, there: Path) -> None:
+    """Both files hold the same rows, whatever their order (a cluster reading the store by
+    partition takes the deals in the database's order of ids)."""
+    mine, theirs = (_scores(p).sort_values("id", ignore_index=True) for p in (here, there))
     assert list(mine.columns) == list(COLUMNS)
     assert mine["id"].tolist() == theirs["id"].tolist()
     np.testing.assert_allclose(mine["probability"], theirs["probability"], rtol=0, atol=1e-12)
     for col in ("score", "grade", "model", "version", "method", "reasons_for", "reasons_against"):
         assert mine[col].tolist() == theirs[col].tolist(), col
+
+
+@pytest.mark.parametrize("name", ["pipeline", "elsewhere"])
+def test_a_parquet_export_is_read_and_scored_by_partition_on_the_cluster(
+    cli, cluster, tmp_path, name
+):
+    """The workers read the export's slices and build and score their open deals there: the
+    rows an in-process run scores, by the champion or (a dataset without one) by the per-stage
+    win rates summed over the slices."""
+    from forecast.parquet_export import write_export as write_parquet
+
+    g = generate_pipeline(300, seed=11)
+    write_parquet(g.opportunities, g.history, tmp_path / name, row_group_rows=50)
+    here, there = tmp_path / "here.parquet", tmp_path / "there.parquet"
+    args = ("score", "--kind", "deals", "--data", tmp_path / name, "--json")
+    a = parsed(run(cli, *args, "--out", here))
+    b = parsed(run(cli, *args, "--out", there, "--cluster", cluster))
+    assert b["where"] == "on a Dask cluster of 2 workers" and b["partitions"] > 2
+    assert a["as_of"] == b["as_of"] and a["rows"] == b["rows"] > 10
+    assert a["method"] == b["method"] == ("model" if name == "pipeline" else "stage_win_rate")
+    _assert_same_scores(here, there)
 
 
 def test_every_deal_open_at_the_datas_end_is_scored_by_the_champion_with_reasons(

@@ -326,9 +326,10 @@ def test_lead_training_on_the_cluster_fits_lightgbm_there_as_well_as_in_process(
     assert there.metrics["naive_bayes"] == here.metrics["naive_bayes"]  # the same rows
 
 
-def _assert_same_rows(client, whole, source) -> None:
+def _assert_same_rows(client, whole, source, *, by_deal: bool = False) -> None:
     """The rows a cluster builds from a partitioned read equal the in-process rows of the whole
-    read: training rows, holdout inputs, labels, weights and ids."""
+    read: training rows, holdout inputs, labels, weights and ids (with `by_deal`, in deal
+    order: slices of a store come in the database's order of ids, a whole read in its own)."""
     from forecast.modeling.dask_training import DaskEngine
     from forecast.modeling.fitting import InProcess
 
@@ -340,10 +341,22 @@ def _assert_same_rows(client, whole, source) -> None:
     }
     here = InProcess().deal_rows(whole, **plan)
     there = DaskEngine(client, "test", source=source).deal_rows(source.summary, **plan)
-    pd.testing.assert_frame_equal(there.train, here.train.reset_index(drop=True))
-    pd.testing.assert_frame_equal(there.holdout.frame(), here.holdout.frame())
-    for held in ("y", "w", "ids"):
-        np.testing.assert_array_equal(getattr(there.holdout, held), getattr(here.holdout, held))
+    trains = [rows.train.reset_index(drop=True) for rows in (there, here)]
+    held = [(rows.holdout.frame(), rows.holdout) for rows in (there, here)]
+    if by_deal:  # each deal's rows keep their order
+        trains = [t.iloc[np.argsort(t["id"].to_numpy(), kind="stable")] for t in trains]
+        orders = [np.argsort(h.ids, kind="stable") for _, h in held]
+    else:
+        orders = [np.arange(len(h)) for _, h in held]
+    pd.testing.assert_frame_equal(
+        trains[0].reset_index(drop=True), trains[1].reset_index(drop=True)
+    )
+    frames = [f.iloc[o].reset_index(drop=True) for (f, _), o in zip(held, orders, strict=True)]
+    pd.testing.assert_frame_equal(frames[0], frames[1])
+    for name in ("y", "w", "ids"):
+        np.testing.assert_array_equal(
+            getattr(held[0][1], name)[orders[0]], getattr(held[1][1], name)[orders[1]]
+        )
     assert there.train_rows == here.train_rows
 
 
@@ -392,3 +405,82 @@ def test_a_booster_fitted_across_both_workers_is_the_same_every_time(client) -> 
     assert fits[0].n_rows_ == local.n_rows_
     p_remote, p_local = fits[0].predict_proba(X)[:, 1], local.predict_proba(X)[:, 1]
     assert np.corrcoef(p_remote, p_local)[0, 1] > 0.98
+
+
+def test_a_stored_dataset_read_by_partition_gives_the_whole_reads_rows(
+    client, engine, tmp_path: Path
+) -> None:
+    """On SQLite and PostgreSQL: the workers read their slices of a stored dataset from the
+    store (deals, stage and field history), and the run gets the leak findings, fingerprint
+    and rows of the whole read."""
+    from forecast.data.generator import write_export as write_csv
+    from forecast.data.importing import import_export
+    from forecast.history import load_deal_history
+    from forecast.parquet_export import SUMMARY_COLUMNS
+    from forecast.store_slices import read_store_partitioned
+
+    data = generate_pipeline(900, seed=8)
+    # An account blank on open deals only: a leak the check finds in the slices' counts too.
+    is_open = (data.opportunities["status"] == "open").to_numpy()
+    data.opportunities["account"] = data.opportunities["account"].astype(object).where(~is_open)
+    write_csv(data, tmp_path / "export")
+    import_export(engine, tmp_path / "export", "canonical", dataset="crm")
+
+    whole = load_deal_history(engine, "crm")
+    assert "account" in whole.left_out
+    source = read_store_partitioned(client, engine, "crm")
+    pieces = [part.read() for part in source.slices]
+    assert len(pieces) > 1 and all(len(p.deals) for p in pieces)
+    ids = pd.concat([p.deals["id"] for p in pieces])
+    assert ids.is_unique and set(ids) == set(whole.deals["id"])
+    assert sum(len(p.field_log) for p in pieces) == len(whole.field_log)
+    assert list(source.summary.deals.columns) == list(SUMMARY_COLUMNS)
+    assert source.summary.left_out == whole.left_out
+    assert source.summary.leak_notes == whole.leak_notes
+    assert source.fingerprint == fingerprint(whole.deals, whole.stage_log)
+
+    _assert_same_rows(client, whole, source, by_deal=True)
+
+
+def test_training_a_stored_dataset_on_the_cluster_reads_it_there(
+    client, cli: Cli, state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`forecast train deals --data NAME --cluster ...` on a stored dataset: the workers read
+    it from the store; the run learns from the rows and data an in-process run does."""
+    monkeypatch.setenv("FORECAST_BOOTSTRAP_RESAMPLES", "100")
+    monkeypatch.setenv("FORECAST_TEAM_MIN_WON_DEALS", "100000")
+    get_settings.cache_clear()
+    write_export(generate_pipeline(1500, seed=9), tmp_path / "export")
+    assert (
+        cli("import", tmp_path / "export", "--mapping", "canonical", "--dataset", "crm").exit_code
+        == 0
+    )
+
+    here = parsed(cli("train", "deals", "--data", "crm", "--json", "--seed", "3"))
+    there = parsed(
+        cli(
+            "train",
+            "deals",
+            "--data",
+            "crm",
+            "--json",
+            "--seed",
+            "3",
+            "--cluster",
+            client.scheduler.address,
+        )
+    )
+
+    assert there["rows"] == here["rows"] and there["split"] == here["split"]
+    assert there["dataset"] == here["dataset"] == "crm"
+    # The same baseline on the same holdout (in another order of deals: the top decile's ties
+    # fall otherwise).
+    baseline = [run["metrics"]["stage_win_rate"] for run in (here, there)]
+    assert {k: v for k, v in baseline[0].items() if "decile" not in k} == {
+        k: v for k, v in baseline[1].items() if "decile" not in k
+    }
+    auc = [run["families"]["lightgbm"]["roc_auc"] for run in (here, there)]
+    assert abs(auc[0] - auc[1]) <= 0.02, auc
+    first, second = _run_params(state)
+    assert second["params"]["engine"] == "dask"
+    assert first["params"]["data_fingerprint"] == second["params"]["data_fingerprint"]

@@ -9,7 +9,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Boolean, DateTime, Engine, Float, Integer, String, Table, select
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Table,
+    and_,
+    select,
+    true,
+)
 from sqlalchemy.engine import Connection
 
 from forecast.data import stage_log
@@ -89,12 +100,27 @@ def _typed(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
     return frame
 
 
-def load_opportunities(engine: Engine, dataset: str) -> pd.DataFrame:
-    """Every deal of a dataset as the canonical frame (one row per deal, current state), with
-    the dataset's declared features (`features:` of its mapping) as columns after them."""
+#: Deals whose id is in [low, high) in the database's own order of ids (None: no end on that
+#: side): a slice of a dataset read on its own (`store_slices`).
+IdRange = tuple[str | None, str | None]
+
+
+def _in_range(column: Any, ids: IdRange | None) -> Any:
+    """The condition that `column` (a deal id) lies in `ids` (true without a range)."""
+    low, high = ids or (None, None)
+    return and_(
+        column >= low if low is not None else true(),
+        column < high if high is not None else true(),
+    )
+
+
+def load_opportunities(engine: Engine, dataset: str, ids: IdRange | None = None) -> pd.DataFrame:
+    """Every deal of a dataset (or those of an id range) as the canonical frame (one row per
+    deal, current state), with the dataset's declared features (`features:` of its mapping) as
+    columns after them."""
     query = select(
         *[opportunities.c[n] for n in OPPORTUNITY_COLUMNS], opportunities.c.attributes
-    ).where(opportunities.c.dataset == dataset)
+    ).where(opportunities.c.dataset == dataset, _in_range(opportunities.c.id, ids))
     with engine.connect() as conn:
         frame = pd.read_sql(query, conn)
         options = get_dataset(conn, dataset)["options"] or {}
@@ -111,22 +137,33 @@ def _json(value: object) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def load_history(engine: Engine, dataset: str) -> pd.DataFrame:
-    """The stage history of a dataset: opportunity_id, stage, entered_at, by deal and oldest
-    first, derived from its stage observations (`forecast.data.stage_log`)."""
+def load_history(engine: Engine, dataset: str, ids: IdRange | None = None) -> pd.DataFrame:
+    """The stage history of a dataset (or of an id range's deals): opportunity_id, stage,
+    entered_at, by deal and oldest first, derived from its stage observations
+    (`forecast.data.stage_log`)."""
     with engine.connect() as conn:
-        return stage_history_of(conn, dataset)
+        return stage_history_of(conn, dataset, between=ids)
 
 
 def stage_history_of(
-    conn: Connection, dataset: str, ids: Sequence[str] | None = None
+    conn: Connection,
+    dataset: str,
+    ids: Sequence[str] | None = None,
+    *,
+    between: IdRange | None = None,
 ) -> pd.DataFrame:
-    """`load_history` on an open connection (inside a write, say), for `ids` or every deal."""
+    """`load_history` on an open connection (inside a write, say), for `ids`, the deals
+    `between` two ids, or every deal."""
     h, o = stage_history.c, opportunities.c
     cols = (h.opportunity_id, h.stage, h.entered_at, h.seen_only)
     if ids is None:
-        raw = pd.read_sql(select(*cols).where(h.dataset == dataset), conn)
-        created = pd.read_sql(select(o.id, o.created_at).where(o.dataset == dataset), conn)
+        raw = pd.read_sql(
+            select(*cols).where(h.dataset == dataset, _in_range(h.opportunity_id, between)), conn
+        )
+        created = pd.read_sql(
+            select(o.id, o.created_at).where(o.dataset == dataset, _in_range(o.id, between)),
+            conn,
+        )
     else:
         raw = _rows_of(conn, cols, h.dataset == dataset, h.opportunity_id, list(ids))
         created = _rows_of(conn, (o.id, o.created_at), o.dataset == dataset, o.id, list(ids))
@@ -135,11 +172,12 @@ def stage_history_of(
     return _typed(stage_log.derive(raw, created_at, dataset_stages(conn, dataset)), stage_history)
 
 
-def load_field_history(engine: Engine, dataset: str) -> pd.DataFrame:
-    """The field history of a dataset: opportunity_id, observed_at and the tracked fields."""
+def load_field_history(engine: Engine, dataset: str, ids: IdRange | None = None) -> pd.DataFrame:
+    """The field history of a dataset (or of an id range's deals): opportunity_id, observed_at
+    and the tracked fields."""
     query = (
         select(*_FIELD_COLUMNS)
-        .where(field_history.c.dataset == dataset)
+        .where(field_history.c.dataset == dataset, _in_range(field_history.c.opportunity_id, ids))
         .order_by(field_history.c.opportunity_id, field_history.c.observed_at)
     )
     with engine.connect() as conn:

@@ -54,6 +54,13 @@ def categorical_columns(X: pd.DataFrame) -> list[str]:
     return [c for c in X.columns if not is_numeric_dtype(X[c])]
 
 
+def stage_sums(stage: pd.Series, won: np.ndarray, weight: np.ndarray) -> pd.DataFrame:
+    """Weighted wins (`yw`) and weights (`w`) per stage: all `StageWinRate` learns from rows."""
+    named = stage.astype(object).where(stage.notna(), _MISSING)
+    frame = pd.DataFrame({"stage": named.to_numpy(), "yw": won * weight, "w": weight})
+    return frame.groupby("stage")[["yw", "w"]].sum()
+
+
 class StageWinRate(ClassifierMixin, BaseEstimator):
     """Per-stage historical win rate (smoothed toward the overall rate by `prior` pseudo-deals)."""
 
@@ -66,9 +73,18 @@ class StageWinRate(ClassifierMixin, BaseEstimator):
         if self.stage_column not in X:
             raise InvalidInput(f"the stage win-rate baseline needs a {self.stage_column!r} column")
         self.overall_ = float(np.average(y_arr, weights=w))
-        stage = X[self.stage_column].astype(object).where(X[self.stage_column].notna(), _MISSING)
-        frame = pd.DataFrame({"stage": stage.to_numpy(), "yw": y_arr * w, "w": w})
-        agg = frame.groupby("stage")[["yw", "w"]].sum()
+        return self._fit_sums(stage_sums(X[self.stage_column], y_arr, w))
+
+    def fit_sums(self, sums: pd.DataFrame) -> StageWinRate:
+        """Fitted from per-stage sums of weighted wins and weights (`stage_sums`), added up
+        over parts of the rows (slices of a dataset read on a cluster)."""
+        sums = sums.groupby(level=0)[["yw", "w"]].sum()
+        if len(sums) == 0 or float(sums["w"].sum()) <= 0:
+            raise InvalidInput("no rows to fit")
+        self.overall_ = float(sums["yw"].sum() / sums["w"].sum())
+        return self._fit_sums(sums)
+
+    def _fit_sums(self, agg: pd.DataFrame) -> StageWinRate:
         rates = (agg["yw"] + self.prior * self.overall_) / (agg["w"] + self.prior)
         self.rates_ = {str(k): float(v) for k, v in rates.items()}
         # How much of the weight sits in one stage: near 1, the rows come from a flat history
@@ -246,6 +262,15 @@ def stage_win_rates(history: DealHistory, *, every_days: int = 14) -> StageWinRa
     if len(stage) == 0:
         return None
     return StageWinRate().fit(pd.DataFrame({"stage": stage}), won, sample_weight=weight)
+
+
+def history_stage_sums(history: DealHistory, *, every_days: int = 14) -> pd.DataFrame:
+    """`stage_sums` of the rows `stage_win_rates` learns from: a slice of a history's, added
+    up with the other slices' (`StageWinRate.fit_sums`), give the whole history's rates."""
+    if len(history.deals) == 0:
+        return stage_sums(pd.Series([], dtype=object), np.zeros(0), np.zeros(0))
+    stage, won, weight = _stage_rows(history, every_days)
+    return stage_sums(stage, won, weight)
 
 
 def _stage_rows(history: DealHistory, every_days: int) -> tuple[pd.Series, np.ndarray, np.ndarray]:

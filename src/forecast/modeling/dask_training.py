@@ -12,11 +12,12 @@ intervals, the choice of family and the promotion gate — is the same code in t
   The leak check, logistic regression, naive Bayes and the baselines learn from every training
   row when there are at most `family_rows` of them, else from a stable sample of whole deals
   of about that size (the run's warnings say so);
-- **booster**: LightGBM is fitted with `lightgbm.dask` on the rows on the workers
+- **booster**: LightGBM's data-parallel training on the rows on the workers
   (`dask_boosting`), global and per team.
 
-A canonical Parquet export read by partition (`parquet_export.read_partitioned`) is the
-`source`: its slices' histories are already on the workers, and the run's history here holds
+A canonical Parquet export or a stored dataset read by partition (`parquet_export.
+read_partitioned`, `store_slices.read_store_partitioned`) is the `source`: its slices are read
+on the workers, and the run's history here holds
 three columns of the deals only (no other field, no stage history); every close is indexed on
 a worker.
 
@@ -145,7 +146,7 @@ class DaskEngine:
         first = [client.submit(_first_pass, p, plan, closes is None) for p in pieces]
         if closes is None:  # every close indexed on a worker; each worker fetches it once
             closes = client.submit(
-                _past_closes, *[client.submit(operator.getitem, f, 1) for f in first]
+                dask_rows.past_closes, *[client.submit(operator.getitem, f, 1) for f in first]
             )
         counted = client.gather([client.submit(operator.getitem, f, 0) for f in first])
         del first
@@ -267,19 +268,12 @@ def _head(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.head(0)
 
 
-def _opened(piece: Any) -> DealHistory:
-    """A partition's history: itself, or an export's slice read here."""
-    from forecast.parquet_export import ExportSlice
-
-    return piece.read() if isinstance(piece, ExportSlice) else piece
-
-
 def _first_pass(
     piece: Any, plan: tuple[int, pd.Timestamp, pd.Timestamp], with_closes: bool
 ) -> tuple[int, pd.DataFrame | None]:
     """A partition's training rows counted (`dask_rows.training_row_count`) and, where asked,
     its closes as `features.PastCloses` reads them (no ids)."""
-    history = _opened(piece)
+    history = dask_rows.opened(piece)
     count = dask_rows.training_row_count(history, *plan)
     closes = history.closed_outcomes().drop(columns="id") if with_closes else None
     return count, closes
@@ -290,13 +284,8 @@ def _rows_of(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A partition's training and holdout rows (`dask_rows`), from one read of its history."""
     every_days, cut, created_before = plan
-    history = _opened(piece)
+    history = dask_rows.opened(piece)
     return (
         dask_rows.training_rows_part(history, closes, every_days, cut, created_before),
         dask_rows.holdout_rows_part(history, closes, every_days, cut),
     )
-
-
-def _past_closes(*parts: pd.DataFrame) -> feat.PastCloses:
-    """Every close, from the slices' closes in deal order (`DealHistory.closed_outcomes`)."""
-    return feat.PastCloses.from_outcomes(pd.concat(parts, ignore_index=True))

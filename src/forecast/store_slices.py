@@ -1,0 +1,96 @@
+"""A stored dataset read by partition on a Dask cluster: each worker reads its slices of deals
+(an id range) and their stage and field history from the database itself, where a task needs
+them, and keeps none.
+
+The id ranges are cut in the database's own order of ids (one `OFFSET` look-up per cut on the
+deals' primary key), so slices cover every deal once whatever the database's collation; this
+process then gets what `parquet_export.read_slices` gives of any slices: the leak check's
+counts, the fingerprint from the slices' row hashes and three columns of the deals. Without a
+cluster, a stored dataset is read whole (`history.load_deal_history`), as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, func, select
+
+from forecast.data.store_reads import IdRange
+from forecast.data.tables import opportunities
+from forecast.history import DatasetOptions, DealHistory, load_deal_history
+from forecast.parquet_export import PartitionedExport, read_slices, slices_like
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+
+@lru_cache(maxsize=4)
+def _engine(url: str) -> Engine:
+    """One engine (and its connection pool) per database a worker reads from (read only: the
+    command's process migrated it)."""
+    from forecast.data.store import make_engine
+    from forecast.settings import get_settings
+
+    return make_engine(url, get_settings().sqlite_busy_seconds)
+
+
+@dataclass(frozen=True)
+class StoreSlice:
+    """The deals of `dataset` with ids in `ids`, read from the database at `url` where a task
+    needs them and never kept (as `parquet_export.ExportSlice`). `left_out`, `notes`: the run's
+    fields left out (`DealHistory.leaving_out`)."""
+
+    url: str
+    dataset: str
+    ids: IdRange
+    left_out: frozenset[str] = frozenset()
+    notes: tuple[str, ...] = ()
+
+    def read(self) -> DealHistory:
+        """On a worker: the slice's deals, stage history and field history."""
+        piece = load_deal_history(_engine(self.url), self.dataset, check_leaks=False, ids=self.ids)
+        return piece.leaving_out(self.left_out, self.notes) if self.left_out else piece
+
+
+def id_ranges(engine: Engine, dataset: str, parts: int) -> list[IdRange]:
+    """`parts` ranges of about as many deals each, in the database's order of ids (the first
+    without a lower end, the last without an upper one)."""
+    o = opportunities.c
+    with engine.connect() as conn:
+        n = conn.execute(select(func.count()).where(o.dataset == dataset)).scalar_one()
+        parts = max(1, min(parts, n))
+        cuts = [
+            conn.execute(
+                select(o.id)
+                .where(o.dataset == dataset)
+                .order_by(o.id)
+                .offset(k * n // parts)
+                .limit(1)
+            ).scalar_one()
+            for k in range(1, parts)
+        ]
+    if n == 0:
+        return []
+    bounds: list[str | None] = [None, *cuts, None]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def read_store_partitioned(client: Client, engine: Engine, dataset: str) -> PartitionedExport:
+    """The stored opportunities dataset `dataset` read by partition on the cluster (see the
+    module docstring); the workers connect to the store themselves."""
+    from forecast.dask_rows import partition_count
+    from forecast.data import store
+
+    with engine.connect() as conn:
+        stages = store.dataset_stages(conn, dataset)
+        options = DatasetOptions.from_dict(store.get_dataset(conn, dataset)["options"] or {})
+        n = conn.execute(
+            select(func.count()).where(opportunities.c.dataset == dataset)
+        ).scalar_one()
+    workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+    url = engine.url.render_as_string(hide_password=False)
+    ranges = id_ranges(engine, dataset, partition_count(n, workers))
+    slices = [StoreSlice(url, dataset, ids) for ids in ranges]
+    return read_slices(client, slices, slices_like(stages, dataset, options))
