@@ -20,7 +20,7 @@ import json
 import logging
 import operator
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -177,9 +177,7 @@ def open_deal_parts(client: Client, source: PartitionedExport) -> BatchRows:
     accounts' win rates read them all), and each slice's rows stay there until scored. The
     rows are those of the whole history, in its slices' order."""
     history = source.summary
-    pieces = [
-        replace(s, left_out=history.left_out, notes=history.leak_notes) for s in source.slices
-    ]
+    pieces = source.slices_leaving_out(history)
     first = [client.submit(_now_and_closes, p) for p in pieces]
     t = max(client.gather([client.submit(operator.getitem, f, 0) for f in first]))
     closes = client.submit(
@@ -208,10 +206,7 @@ def _open_rows_part(
 def stage_rates_of_parts(client: Client, source: PartitionedExport) -> StageWinRate | None:
     """`stage_win_rates` of a dataset read by partition: each slice's per-stage sums on a
     worker, added up here (the fallback's rates when no deal model is registered)."""
-    history = source.summary
-    pieces = [
-        replace(s, left_out=history.left_out, notes=history.leak_notes) for s in source.slices
-    ]
+    pieces = source.slices_leaving_out(source.summary)
     sums = client.gather([client.submit(_stage_sums_part, p) for p in pieces])
     total = pd.concat(sums) if sums else pd.DataFrame(columns=["yw", "w"])
     if len(total) == 0 or float(total["w"].sum()) <= 0:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -237,6 +237,12 @@ class PartitionedExport:
     slices: list[Any]
     fingerprint: str
     field_names: dict[str, str] = field(default_factory=dict)
+
+    def slices_leaving_out(self, history: DealHistory) -> list[Any]:
+        """The slices, each read with `history`'s fields left out (a run's, or the summary's)."""
+        return [
+            replace(s, left_out=history.left_out, notes=history.leak_notes) for s in self.slices
+        ]
 
 
 def read_partitioned(client: Client, folder: Path, parts: int | None = None) -> PartitionedExport:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -110,10 +109,7 @@ class DaskEngine:
             )
             pieces = client.scatter(dask_rows.split_history(history, parts))
         else:  # the slices are read on the workers where needed; the fields left out are this run's
-            pieces = [
-                replace(s, left_out=history.left_out, notes=history.leak_notes)
-                for s in self.source.slices
-            ]
+            pieces = self.source.slices_leaving_out(history)
             closes = None  # every close indexed on a worker from the slices' (`_built`)
         plan = (every_days, cut, created_before)
         return self._built(pieces, closes, plan, history.left_out, seed)
