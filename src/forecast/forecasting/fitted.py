@@ -98,16 +98,27 @@ def fit_forecast_models(
 def _recent_level_note(model: tm.TimeToClose, settings: Settings) -> list[str]:
     """Say so where the model took up the level of the last days (`TimeToClose.shift_to`):
     the business as the record shows it lately differs from its longer history."""
+    notes = []
     shift = getattr(model, "recent_shift_", {})
     moved = {k: v for k, v in shift.items() if abs(v) > 0}
-    if not moved:
-        return []
-    said = {"close": "closes", "won": "wins among closes"}
-    parts = [f"{said[k]} ×{np.exp(v):.2f} in odds" for k, v in moved.items()]
-    return [
-        f"the last {settings.timing_recent_days:.0f} days differ from the longer history beyond "
-        f"their noise: the time-to-close model takes up their level ({', '.join(parts)})"
-    ]
+    if moved:
+        said = {"close": "closes", "won": "wins among closes"}
+        parts = [f"{said[k]} ×{np.exp(v):.2f} in odds" for k, v in moved.items()]
+        notes.append(
+            f"the last {settings.timing_recent_days:.0f} days differ from the longer history "
+            f"beyond their noise: the time-to-close model takes up their level "
+            f"({', '.join(parts)})"
+        )
+    level = getattr(model, "cohort_", None)
+    if level is not None and level.moved:
+        notes.append(
+            f"the {level.deals} deals created in the last {settings.timing_recent_days:.0f} days "
+            f"were won ×{level.won:.2f} and lost ×{level.lost:.2f} as often as older deals at "
+            f"the same ages ({level.observed_won:.0f} won against {level.expected_won:.1f}, "
+            f"{level.observed_lost:.0f} lost against {level.expected_lost:.1f}, shrunk by their "
+            "noise): their forecast and that of deals not yet created take this up"
+        )
+    return notes
 
 
 def refreshed(

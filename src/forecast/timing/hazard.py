@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import lightgbm as lgb
@@ -28,6 +28,7 @@ from forecast import budget
 from forecast.errors import InsufficientHistory
 from forecast.modeling.encoding import FeatureEncoder
 from forecast.modeling.estimators import group_fractions
+from forecast.timing.cohort import CohortLevel, cohort_level
 from forecast.timing.kaplan_meier import StageKaplanMeier
 from forecast.timing.rows import EVENT_WON, STATIC_FEATURES, _check_survival, _observed_from
 
@@ -327,8 +328,13 @@ class TimeToClose:
         self.won_ = self._fit_part(
             cell[closes], static_X[closes], won[closes].astype(float), w[closes], groups[closes]
         )
-        # The level the last `recent_days` of the record show, where it differs beyond its noise.
         cut_day = float((day0 + rows["followup_days"].to_numpy(dtype=float)).max())
+        # The deals created in the last `recent_days`, against older deals at the same ages
+        # (`timing.cohort`): their level, in place of the recent one below.
+        cohort = self._cohort_level(
+            rows, idx, k, cell, static_X, closes, won, w, day0 - age0, cut_day - self.recent_days
+        )
+        # The level the last `recent_days` of the record show, where it differs beyond its noise.
         recent = (day0[idx] + k * b) >= cut_day - self.recent_days
         self.recent_shift_ = {
             "close": self.close_.shift_to(cell[recent], static_X[recent], closes[recent]),
@@ -336,6 +342,9 @@ class TimeToClose:
                 cell[recent & closes], static_X[recent & closes], won[recent & closes]
             ),
         }
+        self.cohort_ = replace(
+            cohort, close_shift=self.recent_shift_["close"], won_shift=self.recent_shift_["won"]
+        )
         self.n_rows_ = {
             "landmarks": len(rows),
             "deals": int(rows["id"].nunique()),
@@ -344,6 +353,41 @@ class TimeToClose:
             "won_closes": int(won.sum()),
         }
         return self
+
+    def _cohort_level(
+        self,
+        rows: pd.DataFrame,
+        idx: np.ndarray,
+        k: np.ndarray,
+        cell: np.ndarray,
+        static_X: np.ndarray,
+        closes: np.ndarray,
+        won: np.ndarray,
+        w: np.ndarray,
+        created: np.ndarray,
+        since: float,
+    ) -> CohortLevel:
+        """The level of the deals created from `since` (days since 1970) on, each followed from
+        its first landmark (its creation) until it closed or the cut, against the older deals
+        followed from theirs over the same ages (`timing.cohort`)."""
+        if self.recent_days <= 0:
+            return CohortLevel(math.inf)
+        ids = rows["id"].to_numpy()
+        age = rows["age_days"].to_numpy(dtype=float)
+        order = np.lexsort((age, ids))
+        first = order[np.r_[True, ids[order][1:] != ids[order][:-1]]] if len(order) else order
+        first = first[age[first] < self.bucket_days]  # a deal's creation landmark
+        side = np.full(len(rows), -1)
+        side[first] = np.where(created[first] >= since, 0, 1)  # 0: the cohort, 1: older deals
+        at = side[idx]
+        same_ages = k * self.bucket_days < self.recent_days
+        parts = []
+        for which in (0, 1):
+            mine = (at == which) & same_ages
+            h = _expit(self.close_.table[cell[mine]] + self.close_.static(static_X[mine]))
+            q = _expit(self.won_.table[cell[mine]] + self.won_.static(static_X[mine]))
+            parts.append((h, q, closes[mine], won[mine], w[mine] if which else None))
+        return cohort_level(since, parts[0], parts[1], int((side == 0).sum()))
 
     # -- scoring
 
@@ -373,12 +417,17 @@ class TimeToClose:
         self._check()
         stage0, age0, dis0, day0 = self._row_times(rows)
         s_close, s_won = static if static is not None else self.static_scores(rows)
+        level = getattr(self, "cohort_", None)  # a model saved before it has none
+        created = day0 - rows["age_days"].to_numpy(dtype=float)  # NaN (undated): left as is
         survive = np.ones(len(rows))
         for k in range(buckets):
             budget.check()
             cell = self._cells(stage0, age0, dis0, day0, np.full(len(rows), k))
-            h = _expit(self.close_.table[cell] + s_close)
-            q = _expit(self.won_.table[cell] + s_won)
+            close, won = self.close_.table[cell] + s_close, self.won_.table[cell] + s_won
+            if level is None:
+                h, q = _expit(close), _expit(won)
+            else:
+                h, q = level.apply(created, close, won)
             closing = survive * h
             yield closing * q, closing * (1.0 - q)
             survive = survive * (1.0 - h)
