@@ -159,26 +159,39 @@ def read_piece(folder: Path, start: int, stop: int, like: DealHistory) -> DealHi
 
 
 @dataclass(frozen=True)
-class ExportSlice:
-    """Deals [start, stop) of a Parquet export, read where a task needs them and never kept:
+class HistorySlice:
+    """Some deals of a dataset and their history, read where a task needs them and never kept:
     held on the workers, every slice's history at once was most of a worker's memory (issue
     14: about 0.75 GB a worker for each million deals). `left_out`, `notes`: the run's fields
-    left out (`DealHistory.leaving_out`)."""
+    left out (`DealHistory.leaving_out`), the same for a slice of any source."""
+
+    left_out: frozenset[str] = field(default=frozenset(), kw_only=True)
+    notes: tuple[str, ...] = field(default=(), kw_only=True)
+
+    def read(self) -> DealHistory:
+        """On a worker: the slice's history with the run's fields left out."""
+        piece = self.read_whole()
+        return piece.leaving_out(self.left_out, self.notes) if self.left_out else piece
+
+    def read_whole(self) -> DealHistory:
+        """The slice's history with every field its source holds."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ExportSlice(HistorySlice):
+    """Deals [start, stop) of a Parquet export (`read_piece`)."""
 
     folder: Path
     start: int
     stop: int
     like: DealHistory
-    left_out: frozenset[str] = frozenset()
-    notes: tuple[str, ...] = ()
 
-    def read(self) -> DealHistory:
-        """On a worker: the slice's history (`read_piece`) with the run's fields left out."""
-        piece = read_piece(self.folder, self.start, self.stop, self.like)
-        return piece.leaving_out(self.left_out, self.notes) if self.left_out else piece
+    def read_whole(self) -> DealHistory:
+        return read_piece(self.folder, self.start, self.stop, self.like)
 
 
-def first_pass(part: ExportSlice) -> dict[str, Any]:
+def first_pass(part: HistorySlice) -> dict[str, Any]:
     """On a worker, one read of a slice: what this process keeps of it (`SUMMARY_COLUMNS` of its
     deals, its deal columns), the leak check's first pass (`export_leaks.slice_dates`) and its
     sorted row hashes (`piece_hashes`), kept on the worker."""
@@ -195,7 +208,7 @@ def first_pass(part: ExportSlice) -> dict[str, Any]:
     }
 
 
-def leak_counts(part: ExportSlice, bands: dict[str, np.ndarray]) -> dict[str, Any]:
+def leak_counts(part: HistorySlice, bands: dict[str, np.ndarray]) -> dict[str, Any]:
     """On a worker, a second read of a slice: the leak check's counts (`export_leaks.
     slice_counts`)."""
     from forecast import export_leaks
@@ -234,11 +247,11 @@ class PartitionedExport:
     and the data's fingerprint."""
 
     summary: DealHistory
-    slices: list[Any]
+    slices: list[HistorySlice]
     fingerprint: str
     field_names: dict[str, str] = field(default_factory=dict)
 
-    def slices_leaving_out(self, history: DealHistory) -> list[Any]:
+    def slices_leaving_out(self, history: DealHistory) -> list[HistorySlice]:
         """The slices, each read with `history`'s fields left out (a run's, or the summary's)."""
         return [
             replace(s, left_out=history.left_out, notes=history.leak_notes) for s in self.slices

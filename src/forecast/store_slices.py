@@ -12,7 +12,6 @@ cluster, a stored dataset is read whole (`history.load_deal_history`), as before
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, func, select
@@ -20,38 +19,27 @@ from sqlalchemy import Engine, func, select
 from forecast.data.store_reads import IdRange
 from forecast.data.tables import opportunities
 from forecast.history import DatasetOptions, DealHistory, load_deal_history
-from forecast.parquet_export import PartitionedExport, read_slices, slices_like
+from forecast.parquet_export import HistorySlice, PartitionedExport, read_slices, slices_like
 
 if TYPE_CHECKING:
     from distributed import Client
 
 
-@lru_cache(maxsize=4)
-def _engine(url: str) -> Engine:
-    """One engine (and its connection pool) per database a worker reads from (read only: the
-    command's process migrated it)."""
-    from forecast.data.store import make_engine
-    from forecast.settings import get_settings
-
-    return make_engine(url, get_settings().sqlite_busy_seconds)
-
-
 @dataclass(frozen=True)
-class StoreSlice:
-    """The deals of `dataset` with ids in `ids`, read from the database at `url` where a task
-    needs them and never kept (as `parquet_export.ExportSlice`). `left_out`, `notes`: the run's
-    fields left out (`DealHistory.leaving_out`)."""
+class StoreSlice(HistorySlice):
+    """The deals of `dataset` with ids in `ids`, read from the database at `url`."""
 
     url: str
     dataset: str
     ids: IdRange
-    left_out: frozenset[str] = frozenset()
-    notes: tuple[str, ...] = ()
 
-    def read(self) -> DealHistory:
-        """On a worker: the slice's deals, stage history and field history."""
-        piece = load_deal_history(_engine(self.url), self.dataset, check_leaks=False, ids=self.ids)
-        return piece.leaving_out(self.left_out, self.notes) if self.left_out else piece
+    def read_whole(self) -> DealHistory:
+        from forecast.data.store import cached_engine
+        from forecast.settings import get_settings
+
+        # Read only, and the command's process migrated the database: a worker never does.
+        engine = cached_engine(self.url, get_settings().sqlite_busy_seconds, migrated=False)
+        return load_deal_history(engine, self.dataset, check_leaks=False, ids=self.ids)
 
 
 def id_ranges(engine: Engine, dataset: str, parts: int) -> list[IdRange]:

@@ -146,16 +146,19 @@ def make_engine(url: str, busy_seconds: float = 5.0) -> Engine:
 
 
 @lru_cache(maxsize=8)
-def _cached_engine(url: str, busy_seconds: float) -> Engine:
+def cached_engine(url: str, busy_seconds: float, *, migrated: bool = True) -> Engine:
+    """One engine (and its connection pool) per database and process; `migrated`: brought to
+    the latest schema first (False for a reader that must not change it: a Dask worker)."""
     engine = make_engine(url, busy_seconds)
-    migrate(engine)
+    if migrated:
+        migrate(engine)
     return engine
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
     """The engine for the configured store, migrated to the latest schema on first use."""
     settings = settings or get_settings()
-    return _cached_engine(settings.resolved_database_url, settings.sqlite_busy_seconds)
+    return cached_engine(settings.resolved_database_url, settings.sqlite_busy_seconds)
 
 
 def migrate(engine: Engine) -> None:
