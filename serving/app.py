@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from starlette.datastructures import State
 
 from forecast import __version__, scoring
@@ -105,6 +106,10 @@ def _keep_pinned(loaded: scoring.ModelSet, before: scoring.ModelSet) -> scoring.
     return loaded
 
 
+#: FastAPI's native OpenTelemetry off (`Settings.otel_telemetry`).
+OTEL_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API and the dashboard on the configured store.
 
@@ -120,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "Send an API key as `X-API-Key: <key>` or `Authorization: Bearer <key>` "
         "(in /docs: Authorize).",
         lifespan=lifespan,
+        telemetry=None if settings.otel_telemetry else OTEL_OFF,  # None: FastAPI's defaults
     )
     app.state.settings = settings
     app.state.engine = engine = store.get_engine(settings)

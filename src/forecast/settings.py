@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     )
     key_cache_seconds: float = Field(5.0, ge=0, description="A revoked key stops within this")
     log_level: str = "INFO"
+    otel_telemetry: bool = Field(
+        False,
+        description="FastAPI's native OpenTelemetry spans, metrics and logs, for a deployment "
+        "that configures OpenTelemetry providers; off, the service's own Prometheus metrics "
+        "and request-id logs remain, and a request skips FastAPI's look for providers "
+        "(2.5 µs of the 50 µs a request costs the bare framework)",
+    )
     # Bounded work: the expensive views (forecast, KPIs, at-risk, dashboard)
     heavy_concurrency: int = Field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) - 1),
