@@ -188,6 +188,28 @@ def test_closing_writes_the_queued_scores_with_their_inputs(sqlite_engine):
     ]
 
 
+def test_a_leads_inputs_are_stored_once_encoded_and_read_back_as_sent(sqlite_engine, tmp_path):
+    """On SQLite the fingerprint's JSON text is stored as it is (keys sorted); a store that takes
+    the inputs as data gets them as data: either way they read back as sent."""
+    sent = {"TotalVisits": 3, "Lead Source": "Référence", "City": None, "Asymmetrique": 12.5}
+    sorted_text = (
+        '{"Asymmetrique": 12.5, "City": null, "Lead Source": "R\\u00e9f\\u00e9rence", '
+        '"TotalVisits": 3}'
+    )
+    common = ("lead", "lead", "3", 0.25, 25, "L-1", "acme")
+    recorder = ScoreRecorder(sqlite_engine, flush_seconds=60)
+    recorder.queue_score(dict(sent), None, "queued", *common)
+    every_column = {**row(1), "request_id": "recorded", "subject_id": "L-1", "dataset": "acme"}
+    recorder.record_score(dict(sent), None, **every_column)
+    assert recorder.flush() == 2
+    queued, recorded = stored(sqlite_engine)
+    assert queued[-1] == recorded[-1] == sorted_text
+    assert queued[4] == hashlib.sha256(sorted_text.encode()).hexdigest()
+    with sqlite_engine.connect() as conn:
+        read = conn.execute(select(store.score_log.c.inputs)).scalars().all()
+    assert read == [sent, sent]
+
+
 # --- the writer's batches: every row, in order, as SQLAlchemy would write them --------------------
 
 

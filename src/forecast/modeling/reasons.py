@@ -168,10 +168,12 @@ class Wording:
         contributions rounded for the whole batch (to the same floats `round(c, 4)` gives)."""
         if not isinstance(columns, np.ndarray) and len(columns) < SAID_IN_PYTHON_UP_TO:
             # A few factors (one row's, as the API asks): one pass, no lists in between.
-            lookup = self._lookup
+            lookup, kept = self._lookup, self._said
             out = []
             for j, x, c in zip(columns, codes, contribs, strict=True):
-                f, v, s = lookup(j, x, c)[1]
+                # `_lookup`'s key (NaN as None), looked up here first: most are kept.
+                hit = kept.get((j, x if x == x else None, c > 0)) or lookup(j, x, c)
+                f, v, s = hit[1]
                 c = c if c.__class__ is float else float(c)
                 out.append({"field": f, "value": v, "contribution": round(c, 4), "sentence": s})
             return out
@@ -263,6 +265,13 @@ def top_reasons(
     if k <= 0:
         return [([], []) for _ in range(n)]
     low = -min_contribution
+    if n == 1:  # the API's row: the loop below, without its lists of rows
+        row_c, row_x = contrib[0].tolist(), matrix[0].tolist()
+        by_c = sorted(range(d), key=row_c.__getitem__)
+        raising = [j for j in by_c[: -k - 1 : -1] if row_c[j] > min_contribution]
+        chosen = raising + [j for j in by_c[:k] if row_c[j] < low]
+        said_one = say(chosen, [row_x[j] for j in chosen], [row_c[j] for j in chosen])
+        return [(said_one[: len(raising)], said_one[len(raising) :])]
     columns: Values
     codes: Values
     values: Values
