@@ -9,6 +9,10 @@ Servers are pinned to CPU 0 and the load generators to CPU 1 (`taskset`), so the
 the two-worker server gets CPUs 0 and 1 (so it shares CPU 1 with the load: on a machine of two
 cores its ratio to one worker is a lower bound). Sequential latency comes from a keep-alive HTTP
 client; requests/s from `wrk` (Debian package `wrk`) with 16 connections for a fixed duration.
+Each server's CPU time (its processes', through psutil) over wrk's run gives its CPU µs a request:
+ours against the floor's is steadier than requests/s on a machine whose cores others take, and
+two workers' against one's says what two cores of their own would give, which this machine (two
+cores, one of them wrk's) cannot show.
 
 Goals (issue 14): one request at 70% or more of the floor's requests/s; with `--workers 2`,
 1.7x one worker's; in process, one row with reasons under 50 µs, 10,000 leads under 100 ms with
@@ -76,7 +80,23 @@ def sequential(port: int, path: str, body: bytes, headers: dict, n: int) -> tupl
     return statistics.median(times) * 1e3, times[int(0.99 * len(times))] * 1e3
 
 
-def throughput(port: int, path: str, body: bytes, headers: dict, seconds: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) of a process and all its children so far."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def throughput(port: int, path: str, body: bytes, headers: dict, seconds: int) -> tuple[float, int]:
+    """wrk's requests/s and the number of requests it completed."""
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
@@ -100,7 +120,11 @@ def throughput(port: int, path: str, body: bytes, headers: dict, seconds: int) -
         capture_output=True,
         text=True,
     ).stdout
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    done = re.search(r"(\d+) requests in", out)
+    if rate is None or done is None:
+        raise RuntimeError(f"wrk said: {out}")
+    return float(rate.group(1)), int(done.group(1))
 
 
 def in_process(served: Any, rows: list[dict], repeats: int = 7) -> dict[str, Any]:
@@ -300,10 +324,21 @@ def main() -> None:
             ),
         }
         results = {}
+        #: Server CPU µs per request under wrk's load: ours with one worker and with two, the
+        #: floor's (steadier than requests/s on a machine whose cores others take).
+        cpu_per_request: dict[int, float] = {}
+        pids = {
+            ports["ours"]: servers[0].pid,
+            ports["floor"]: servers[2].pid,
+            ports["two"]: servers[3].pid,
+        }
         for name, (port, path, body, headers) in targets.items():
             calls = args.peer_sequential if port == ports["peer"] else args.sequential
             p50, p99 = sequential(port, path, body, headers, calls)
-            rps = throughput(port, path, body, headers, args.seconds)
+            before = cpu_seconds(pids[port]) if port in pids else 0.0
+            rps, done = throughput(port, path, body, headers, args.seconds)
+            if port in pids:
+                cpu_per_request[port] = (cpu_seconds(pids[port]) - before) / done * 1e6
             results[name] = (p50, p99, rps)
     finally:
         for server in servers:
@@ -338,6 +373,18 @@ def main() -> None:
     print(
         f"two workers / one:          {two[2] / ours[2]:.2f}x requests/s "
         f"(goal ≥ 1.7x: {verdict(two[2] / ours[2] >= 1.7)})"
+    )
+    one_cpu, two_cpu = cpu_per_request[ports["ours"]], cpu_per_request[ports["two"]]
+    floor_cpu = cpu_per_request[ports["floor"]]
+    print(
+        f"server CPU a request under load: ours {one_cpu:,.0f} µs, the floor {floor_cpu:,.0f} µs: "
+        f"{floor_cpu / one_cpu:.0%} of the floor's requests/s a core"
+    )
+    print(
+        f"server CPU a request under load: two workers {two_cpu:,.0f} µs against one's "
+        f"{one_cpu:,.0f}: on two cores of their own, two workers would serve "
+        f"{2 * one_cpu / two_cpu:.2f}x one's requests/s (implied from CPU, not measured: here "
+        "wrk shares CPU 1 with the second worker)"
     )
     print(f"ours sequential p99:        {ours[1]:.3f} ms (goal < 2 ms: {verdict(ours[1] < 2)})")
     one = timed["one"] * 1e6
