@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -170,12 +171,12 @@ def test_range_factors_come_from_the_past_ratios_of_actual_to_forecast():
 
 def test_the_range_uses_the_order_statistics_of_an_honest_80_percent_range():
     # Of 19 values, the 2nd and 18th smallest: 16 of 20 ranks between them, i.e. 80%.
-    assert conformal_bounds(list(range(1, 20))) == (2.0, 10.0, 18.0)
-    assert conformal_bounds([5.0, 1.0, 3.0]) == (1.0, 3.0, 5.0)
+    assert conformal_bounds(np.arange(1.0, 20.0)) == (2.0, 10.0, 18.0)
+    assert conformal_bounds(np.array([5.0, 1.0, 3.0])) == (1.0, 3.0, 5.0)
     # Weighted: values of no weight (long ago) leave the range of the others.
     values = [-5.0, 5.0] + [float(v) for v in range(1, 20)]
     weights = [0.0, 0.0] + [1.0] * 19
-    assert conformal_bounds(values, weights) == (2.0, 10.0, 18.0)
+    assert conformal_bounds(np.array(values), np.array(weights)) == (2.0, 10.0, 18.0)
 
 
 def test_recent_windows_weigh_more_so_a_changed_business_is_judged_as_it_is_now():
@@ -201,7 +202,9 @@ def test_a_table_without_the_needed_columns_is_refused_naming_them():
 def test_ours_recalibrated_is_ours_times_its_past_median_ratio_of_actual_to_forecast():
     # Ours forecast 200 where 100 was won, nine times: recalibrated, a forecast of 300 is 150.
     table = _table({"model": [200.0] * 9}, [100.0] * 9)
-    value, factors = recalibrated(table, ORIGIN, 0, 300.0)
+    made = recalibrated(table, ORIGIN, 0, 300.0)
+    assert made is not None
+    value, factors = made
     assert value == pytest.approx(150.0) and factors["p50_factor"] == pytest.approx(0.5)
     few = _table({"model": [200.0] * 8}, [100.0] * 8)
     assert recalibrated(few, ORIGIN, 0, 300.0) is None  # too few past forecasts
@@ -236,3 +239,57 @@ def test_the_weighted_pipeline_competes_only_for_a_window_that_starts_now():
     c = choose(ahead, ORIGIN, 4, blends=False)
     assert c.method == "model"
     assert "weighted_pipeline" not in c.candidates
+
+
+def _shifted(n_before: int, n_after: int) -> pd.DataFrame:
+    """A level shift: ours exact and the run rate 10% over for `n_before` windows; then ours
+    30% over (the business changed under it) and the run rate exact for `n_after`."""
+    n = n_before + n_after
+    ours = [100.0] * n_before + [130.0] * n_after
+    run_rate = [110.0] * n_before + [100.0] * n_after
+    return _table({"model": ours, "run_rate": run_rate}, [100.0] * n)
+
+
+def test_after_a_level_shift_the_choice_moves_to_the_method_right_since_within_a_quarter():
+    # Before the shift ours is kept; windows ended since the shift soon outweigh the year before.
+    assert choose(_shifted(52, 0), ORIGIN, 0, blends=False).method == "model"
+    moved = [choose(_shifted(52, k), ORIGIN, 0, blends=False).method for k in range(1, 27)]
+    first = moved.index("run_rate") + 1
+    assert first <= 13, moved  # within a quarter of weekly windows ended since the shift
+    assert all(m == "run_rate" for m in moved[first - 1 :])  # and it stays there
+
+
+def test_a_method_that_appeared_lately_is_not_judged_on_its_few_latest_windows_alone():
+    """Ours recalibrated exists only once ours has past errors; same period last year only after
+    a year. Such a method, spot on over the last 10 windows, does not replace ours on them alone,
+    and does not shrink the record the others are compared on."""
+    n = 60
+    table = _table(
+        {"model": [105.0] * n, "last_period": [112.0] * (n - 10) + [100.0] * 10}, [100.0] * n
+    )
+    late = table[table["method"] == "model"].tail(10).assign(method="model_recalibrated")
+    late["forecast"] = 100.0
+    with_late = pd.concat([table, late], ignore_index=True)
+    c = choose(with_late, ORIGIN, 0, blends=False)
+    assert "model_recalibrated" not in c.candidates
+    assert c.n == n  # ours and last period compared on the whole record, not the last 10
+    assert c.to_dict() == choose(table, ORIGIN, 0, blends=False).to_dict()
+    # The same method with a forecast for every window of the last year competes as any other.
+    full = table[table["method"] == "model"].assign(method="model_recalibrated", forecast=100.0)
+    c = choose(pd.concat([table, full], ignore_index=True), ORIGIN, 0, blends=False)
+    assert c.method == "model_recalibrated"
+
+
+def test_no_forecast_is_chosen_on_its_own_outcome_or_any_later_one():
+    """Every origin of a record: rewriting the actual and the forecasts of every window that had
+    not ended by the origin (its own included) changes nothing in what is chosen for it."""
+    n = 40
+    table = _shifted(20, n - 20)
+    table["origin"] = table["start"]  # forecast as each window starts (horizon 0)
+    for origin in sorted(table["origin"].unique())[::3]:
+        later = table["end"] > origin
+        assert later[table["origin"] == origin].all()  # its own window ends after it
+        changed = table.copy()
+        changed.loc[later, "actual"] = 1e6
+        changed.loc[later, "forecast"] = changed.loc[later, "forecast"] * 7.0
+        assert choose(changed, origin, 0).to_dict() == choose(table, origin, 0).to_dict()

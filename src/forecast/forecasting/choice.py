@@ -11,8 +11,13 @@ it hedges (`HEDGE`): the mean of ours and the run rate of recent won revenue, an
 per-stage baseline, ours recalibrated on its past errors: `recalibrated`) and, where `blends` is
 on, the plain mean of ours and each naive forecast (`model+last_period`): a fixed pair has
 nothing fitted, so its past error is as honest as a single method's, and it costs one addition.
-Candidates are compared on the same past windows (those where all of them have a forecast); a
-method too rarely available to share enough windows with ours drops out first. **A rival
+**Each rival is judged on the same past as ours**: it competes only with a forecast for every
+window of ours' record that ended in the last year (`SAME_PAST_WEEKS`), and is compared with ours
+on the windows both forecast. A method that appeared later (ours recalibrated, once ours has
+past errors; same period last year, after a year) is not judged on its latest few windows alone,
+nor does it shrink the record the others are compared on: after a change in the business, ours
+recalibrated on errors from before it adapted led over such a short stretch and then missed by
+more than ours. **A rival
 replaces ours only when its lead is larger than the noise** (`NOISE_GUARD` standard errors of
 the paired difference, counted over the windows that do not overlap): weekly origins forecast
 nearly the same quarter thirteen weeks running, so nine past forecasts can rest on one window,
@@ -63,6 +68,12 @@ CHOSEN_LABEL = "chosen by past error"
 #: Ours recalibrated on its own past errors: times the median of actual / forecast over its
 #: earlier forecasts whose windows had ended (calibration on outcomes later than its training).
 RECALIBRATED = "model_recalibrated"
+#: A rival is judged on the same past as ours: it must have forecast every window of ours' record
+#: that ended in the last year before the origin (every season once; recency weights put 15/16
+#: of the record there). A method that appeared later (ours recalibrated, which needs nine of
+#: ours' past errors; same period last year, which needs a year of history) would otherwise be
+#: judged on the latest few windows alone, where one stretch of luck decides.
+SAME_PAST_WEEKS = 52.0
 #: How many standard errors a rival's past advantage over ours must exceed for it to replace
 #: ours (`advantage`): one, so that a lead the past windows' noise could give is not taken for
 #: a better method. Weekly origins share most of their windows, so the noise is counted over
@@ -218,19 +229,20 @@ def choose(
     methods = [m for m in wide.columns if m not in _NOT_METHODS and _allowed(m, allowed)]
     if MODEL not in methods:
         return _unjudged(at, h, used, 0, f"kept {LABELS[MODEL]}: nothing else to compare with")
-    rows, candidates = _common_rows(wide, methods, min_past)
-    actual = rows["actual"].to_numpy(dtype=float)
-    w = recency_weights(rows, at)
-    total = float((w * actual).sum())
-    if total <= 0:
+    rows, candidates = _rivals(wide, methods, min_past, at)
+    w_all = recency_weights(rows, at)
+    if float((w_all * rows["actual"].to_numpy(dtype=float)).sum()) <= 0:
         return _unjudged(
             at, h, used, len(rows), f"kept {LABELS[MODEL]}: nothing was won in the past windows"
         )
-    scores = {
-        m: float((w * np.abs(rows[m].to_numpy(dtype=float) - actual)).sum() / total)
-        for m in candidates
-    }
-    best = min(candidates, key=lambda m: (scores[m], m != MODEL, m))
+    scores = {m: _wape(rows, m, w_all) for m in candidates}
+    # Each rival against ours on the windows both forecast (its lead in WAPE points there).
+    lead = {m: _wape(rows, m, w_all, m) - _wape(rows, MODEL, w_all, m) for m in candidates}
+    best = min(candidates, key=lambda m: (lead[m], m != MODEL, m))
+    shared = rows[best].notna().to_numpy()
+    rows, w = rows[shared], w_all[shared]
+    actual = rows["actual"].to_numpy(dtype=float)
+    total = float((w * actual).sum())
     if best != MODEL:
         gain, noise, windows = advantage(rows, wide, best, w)
         if gain <= NOISE_GUARD * noise:
@@ -240,9 +252,9 @@ def choose(
                 used,
                 len(rows),
                 f"kept {LABELS[MODEL]}: {label_of(best)} had a lower past error "
-                f"({_pc(scores[best])} vs {_pc(scores[MODEL])} over {len(rows)} forecasts "
-                f"{_ahead(used)}), but by less than its noise: the past forecasts span about "
-                f"{windows:.0f} separate window{'s' if round(windows) != 1 else ''}",
+                f"({_pc(_wape(rows, best, w))} vs {_pc(_wape(rows, MODEL, w))} over {len(rows)} "
+                f"forecasts {_ahead(used)}), but by less than its noise: the past forecasts span "
+                f"about {windows:.0f} separate window{'s' if round(windows) != 1 else ''}",
             )
     err = rows[best].to_numpy(dtype=float) - actual
     factors = _factors(wide[[*_FACTS, best]].dropna(), best, min_past, at)
@@ -261,7 +273,7 @@ def choose(
         reason = (
             f"{label_of(best)} had the lowest error over the {n} past forecasts {where} whose "
             f"windows ended by {at.date()}: WAPE (recent windows weigh more) {_pc(scores[best])}, "
-            f"ours {_pc(scores[MODEL])}"
+            f"ours {_pc(_wape(rows, MODEL, w))}"
         )
     if factors is None:
         reason += "; too few positive past forecasts and actuals for a range"
@@ -403,19 +415,39 @@ def _allowed(method: str, allowed: set[str]) -> bool:
     return method in allowed
 
 
-def _common_rows(
-    wide: pd.DataFrame, methods: list[str], min_past: int
+def _rivals(
+    wide: pd.DataFrame, methods: list[str], min_past: int, at: pd.Timestamp
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The past forecasts where every candidate has a figure, and the candidates: one that would
-    leave fewer than `min_past` of them drops out (the rarest first), ours never."""
-    keep = list(methods)
-    while True:
-        have = wide[keep].notna()
-        common = have.all(axis=1)
-        if common.sum() >= min_past or keep == [MODEL]:
-            return wide.loc[common, [*_FACTS, *keep]], keep
-        rarest = min((m for m in keep if m != MODEL), key=lambda m: (have[m].sum(), m))
-        keep.remove(rarest)
+    """Ours' past forecasts, and the candidates: ours and every method judged on the same past
+    (`SAME_PAST_WEEKS`): one with a forecast for each of ours' windows that ended in that span
+    before `at`, and for at least `min_past` of ours' windows in all."""
+    ours = wide[MODEL].notna()
+    rows = wide.loc[ours]
+    ends = pd.to_datetime(rows["end"])
+    recent = (ends > at - pd.Timedelta(weeks=SAME_PAST_WEEKS)).to_numpy()
+    keep = [MODEL]
+    for m in methods:
+        if m == MODEL:
+            continue
+        have = rows[m].notna().to_numpy()
+        if have[recent].all() and int(have.sum()) >= min_past:
+            keep.append(m)
+    return rows[[*_FACTS, *keep]], keep
+
+
+def _wape(rows: pd.DataFrame, method: str, w: np.ndarray, on: str | None = None) -> float:
+    """`method`'s recency-weighted WAPE over the rows where it (and `on`, if given) has a
+    forecast."""
+    have = rows[method].notna().to_numpy().copy()
+    if on is not None:
+        have &= rows[on].notna().to_numpy()
+    actual = rows["actual"].to_numpy(dtype=float)[have]
+    total = float((w[have] * actual).sum())
+    if total <= 0:
+        return math.inf
+    return float(
+        (w[have] * np.abs(rows[method].to_numpy(dtype=float)[have] - actual)).sum() / total
+    )
 
 
 def advantage(
