@@ -327,11 +327,8 @@ def main() -> None:
         #: Server CPU µs per request under wrk's load: ours with one worker and with two, the
         #: floor's (steadier than requests/s on a machine whose cores others take).
         cpu_per_request: dict[int, float] = {}
-        pids = {
-            ports["ours"]: servers[0].pid,
-            ports["floor"]: servers[2].pid,
-            ports["two"]: servers[3].pid,
-        }
+        server_of = dict(zip(ports, servers, strict=True))  # started in the ports' order
+        pids = {ports[name]: server_of[name].pid for name in ("ours", "floor", "two")}
         for name, (port, path, body, headers) in targets.items():
             calls = args.peer_sequential if port == ports["peer"] else args.sequential
             p50, p99 = sequential(port, path, body, headers, calls)

@@ -243,6 +243,7 @@ def choose(
     rows, w = rows[shared], w_all[shared]
     actual = rows["actual"].to_numpy(dtype=float)
     total = float((w * actual).sum())
+    ours = _wape(rows, MODEL, w)  # on the windows the chosen one forecast too
     if best != MODEL:
         gain, noise, windows = advantage(rows, wide, best, w)
         if gain <= NOISE_GUARD * noise:
@@ -252,7 +253,7 @@ def choose(
                 used,
                 len(rows),
                 f"kept {LABELS[MODEL]}: {label_of(best)} had a lower past error "
-                f"({_pc(_wape(rows, best, w))} vs {_pc(_wape(rows, MODEL, w))} over {len(rows)} "
+                f"({_pc(scores[best])} vs {_pc(ours)} over {len(rows)} "
                 f"forecasts {_ahead(used)}), but by less than its noise: the past forecasts span "
                 f"about {windows:.0f} separate window{'s' if round(windows) != 1 else ''}",
             )
@@ -273,7 +274,7 @@ def choose(
         reason = (
             f"{label_of(best)} had the lowest error over the {n} past forecasts {where} whose "
             f"windows ended by {at.date()}: WAPE (recent windows weigh more) {_pc(scores[best])}, "
-            f"ours {_pc(_wape(rows, MODEL, w))}"
+            f"ours {_pc(ours)}"
         )
     if factors is None:
         reason += "; too few positive past forecasts and actuals for a range"
@@ -286,7 +287,7 @@ def choose(
         n=n,
         wape=scores[best],
         bias=float((w * err).sum() / total),
-        model_wape=scores[MODEL],
+        model_wape=ours,
         candidates=dict(sorted(scores.items(), key=lambda kv: kv[1])),
         reason=reason,
         **(factors or {}),

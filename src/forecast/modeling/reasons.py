@@ -245,6 +245,19 @@ def rounded_4(values: Values) -> list[float]:
     return out
 
 
+def _row_ends(c: list[float], k: int, min_contribution: float) -> tuple[list[int], list[int]]:
+    """One row's columns of its `k` largest contributions above `min_contribution`, largest
+    first, and of its `k` smallest below −`min_contribution`, smallest first. Python's stable
+    sort orders them as numpy's stable argsort does; sorted, so those worth saying lead each
+    side and keeping those that clear the bar keeps a prefix."""
+    order = sorted(range(len(c)), key=c.__getitem__)
+    low = -min_contribution
+    return (
+        [j for j in order[: -k - 1 : -1] if c[j] > min_contribution],
+        [j for j in order[:k] if c[j] < low],
+    )
+
+
 def top_reasons(
     say: Callable[[Values, Values, Values], list[Said]],
     matrix: np.ndarray,
@@ -267,23 +280,18 @@ def top_reasons(
     low = -min_contribution
     if n == 1:  # the API's row: the loop below, without its lists of rows
         row_c, row_x = contrib[0].tolist(), matrix[0].tolist()
-        by_c = sorted(range(d), key=row_c.__getitem__)
-        raising = [j for j in by_c[: -k - 1 : -1] if row_c[j] > min_contribution]
-        chosen = raising + [j for j in by_c[:k] if row_c[j] < low]
+        raising, lowering = _row_ends(row_c, k, min_contribution)
+        chosen = raising + lowering
         said_one = say(chosen, [row_x[j] for j in chosen], [row_c[j] for j in chosen])
         return [(said_one[: len(raising)], said_one[len(raising) :])]
     columns: Values
     codes: Values
     values: Values
     if n <= SORTED_IN_PYTHON_UP_TO:
-        # A few rows: Python's stable sort of a row's contributions orders them as numpy's
-        # stable argsort does, without a dozen array calls around it. Sorted, so those worth
-        # saying lead each side: keeping those that clear the bar keeps a prefix.
+        # A few rows: each sorted in Python (`_row_ends`), without a dozen array calls around it.
         columns, codes, values, n_up, n_down = [], [], [], [], []
         for x, c in zip(matrix.tolist(), contrib.tolist(), strict=True):
-            order = sorted(range(d), key=c.__getitem__)
-            up = [j for j in order[: -k - 1 : -1] if c[j] > min_contribution]
-            down = [j for j in order[:k] if c[j] < low]
+            up, down = _row_ends(c, k, min_contribution)
             picked_here = up + down
             columns += picked_here
             codes += [x[j] for j in picked_here]
