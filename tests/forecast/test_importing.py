@@ -301,3 +301,30 @@ def test_read_export_gives_the_same_frames_without_a_store(shared_leads, shared_
     assert deals.options == {"amount_known_before_close": False}
     assert len(deals.opportunities) == 8800
     assert deals.history.groupby("opportunity_id").size().max() == 2
+
+
+def test_rows_without_dates_take_the_exports_newest_date_not_the_clock(tmp_path):
+    """A deal lacking `updated_at` or `created_at` is dated at the export (its newest date of
+    something that happened), never today: a years-old export dated today would make every
+    period up to today look complete with nothing won. An expected close date is a plan, not
+    the export's date."""
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    write(
+        folder,
+        "opportunities.csv",
+        """
+id,stage,amount,created_at,closed_at,updated_at,expected_close_at
+D1,Won,100,2024-01-05,2024-02-10,2024-02-10,
+D2,Lost,50,2024-01-20,2024-03-31,,
+D3,Prospecting,80,2024-02-01,,2024-03-15,2026-06-30
+D4,Prospecting,70,,,,2026-09-30
+""",
+    )
+    write(folder, "stage_history.csv", "opportunity_id,stage,entered_at\nD1,Prospecting,2024-01-05")
+    deals = read_export(folder).opportunities.set_index("id")
+    assert deals.loc["D2", "updated_at"] == pd.Timestamp("2024-03-31")
+    assert deals.loc["D4", "created_at"] == pd.Timestamp("2024-03-31")
+    assert deals.loc["D4", "updated_at"] == pd.Timestamp("2024-03-31")
+    assert deals.loc["D4", "created_estimated"] and not deals.loc["D3", "created_estimated"]
+    assert deals.loc["D3", "updated_at"] == pd.Timestamp("2024-03-15")  # given: kept

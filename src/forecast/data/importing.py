@@ -243,7 +243,20 @@ class _Job(CanonicalRows):
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
         self.checked_header = False
-        self.export_date = _parse_one(export_date, "export_date") if export_date else None
+        self._export_date = _parse_one(export_date, "export_date") if export_date else None
+
+    @property
+    def export_date(self) -> pd.Timestamp:
+        """When the export was made (given, or the newest date in it): the date a row lacking
+        `created_at` or `updated_at` takes. Found on first use: an export whose rows all carry
+        both never needs the whole-file scan."""
+        if self._export_date is None:
+            self._export_date = self._scan_export_date()
+        return self._export_date
+
+    @export_date.setter
+    def export_date(self, value: pd.Timestamp) -> None:
+        self._export_date = value
 
     @property
     def writing(self) -> bool:
@@ -321,10 +334,9 @@ class _Job(CanonicalRows):
 
     def parts(self, stored: Connection | None) -> Iterator[_Part]:
         """Canonical rows chunk by chunk; `stored` is a connection when writing to the store."""
-        if self.export_date is None:
-            if self.frame is None and (names := header(self.main, self.csv)):
+        if self._export_date is None and self.frame is None:
+            if names := header(self.main, self.csv):
                 self._check_columns(pd.DataFrame(columns=names), self.main)  # columns it lacks
-            self.export_date = self._scan_export_date()
         for raw in self._chunks(self.main):
             self._check_columns(raw, self.main)
             raw = self._with_generated_id(self._join(self._fix_values(raw)))
@@ -351,15 +363,13 @@ class _Job(CanonicalRows):
             raise ImportRejected(self.report)
 
     def _scan_export_date(self) -> pd.Timestamp:
-        """The newest date in the export: stands for 'when it was exported' if not given.
-
-        Only needed to date rows that lack `updated_at` or `created_at`; where the export maps
-        both, a row missing one is dated now and the whole-file scan is skipped.
-        """
-        if {"updated_at", "created_at"} <= set(self.columns) and self.frame is None:
-            return store_now()
+        """The newest date in the export: stands for 'when it was exported' if not given (never
+        the clock: a row dated today would put a years-old export's deals in the present, and
+        a backtest would score the periods up to today as won nothing)."""
         newest = pd.NaT
-        date_cols = [c for f, c in self.columns.items() if f in DATE_FIELDS]
+        # Dates of what happened, not of plans: an expected close date lies ahead of the export.
+        seen = [f for f in DATE_FIELDS if f != "expected_close_at"]
+        date_cols = [c for f, c in self.columns.items() if f in seen]
         date_cols += list(self.mapping.stage_dates.values())
         chunks = (
             [self.frame]

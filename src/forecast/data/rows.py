@@ -191,8 +191,9 @@ class CanonicalRows:
         self._amounts(out)
         out["created_estimated"] = out["created_at"].isna()
         self.report.estimated_created += int(out["created_estimated"].sum())
-        out["created_at"] = out["created_at"].fillna(self.export_date)
-        out["updated_at"] = out["updated_at"].fillna(self.export_date)
+        for col in ("created_at", "updated_at"):
+            if out[col].isna().any():  # the export date is found only where a row needs it
+                out[col] = out[col].fillna(self.export_date)
         out["dataset"] = self.dataset
         out["attributes"] = self._attributes(raw)
 
@@ -476,7 +477,9 @@ class CanonicalRows:
                 "id": ids[good],
                 "converted": label[good].astype("Int64"),
                 "created_at": created[good],
-                "updated_at": created[good].fillna(self.export_date),
+                "updated_at": created[good].fillna(self.export_date)
+                if created[good].isna().any()
+                else created[good],
                 "attributes": attrs[good].to_dict("records"),
             }
         )
