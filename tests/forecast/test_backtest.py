@@ -555,3 +555,40 @@ def test_refitting_every_few_weeks_replays_a_scheduled_retraining(history, weekl
             )
     with pytest.raises(InvalidInput, match="--refit-weeks"):
         backtest(history, every="week", refit_weeks=0)
+
+
+def test_a_baseline_users_are_never_shown_is_never_the_chosen_forecast():
+    """The per-stage close-time baseline is scored, but a served forecast does not make it: the
+    backtested choosing must be the one users get, so it never picks it, however well it did."""
+    from forecast.forecasting.backtest import SCORED_ONLY, _choose_all
+    from forecast.forecasting.backtest_report import PeriodResult
+    from forecast.periods import Period
+
+    rng = np.random.default_rng(4)
+    results = []
+    for week in range(60):
+        start = pd.Timestamp("2024-01-01") + pd.Timedelta(weeks=week)
+        actual = 100.0 + rng.normal(0, 5)
+        results.append(
+            PeriodResult(
+                Period(
+                    f"{start.date()} +1 quarter", start, start + pd.DateOffset(months=3), "quarter"
+                ),
+                "ok",
+                actual=actual,
+                forecasts={
+                    "model": actual * rng.uniform(0.6, 1.4),
+                    "run_rate": actual * rng.uniform(0.7, 1.3),
+                    "stage_km": actual,  # perfect: would win every choice it could enter
+                },
+                p10=50.0,
+                p50=100.0,
+                p90=150.0,
+                horizon_weeks=0,
+                origin=start,
+            )
+        )
+    _choose_all(results)
+    picked = {r.chosen["method"] for r in results if r.chosen}
+    assert picked and not picked & set(SCORED_ONLY)
+    assert any(m != "model" for m in picked)  # a choice was made: not ours kept by default

@@ -31,8 +31,9 @@ one row per origin, horizon and method: what choosing a method on past error nee
 blend) with the lowest WAPE over the table's rows of windows that had ended by its origin, at its
 horizon, with the range those rows' errors give (`forecasting.choice`); ours until enough of them
 have ended. Its WAPE, bias, pinball loss and P10–P90 coverage are those of what users would have
-seen. Ours is also scored with its empirical range (its own past errors, the same earlier rows)
-beside the range of its model.
+seen. Only what a served forecast can show competes (`SCORED_ONLY` is scored, never chosen), so
+the choosing backtested is the one users get. Ours is also scored with its empirical range (its
+own past errors, the same earlier rows) beside the range of its model.
 
 **Bounded by what the data saw.** The export date is the newest `updated_at` (or given). A window
 that ends after it is only partly observed and is not scored. The last `sealed` complete periods
@@ -175,6 +176,12 @@ def backtest(
     )
 
 
+#: Baselines scored beside the others but never shown to users: a served forecast does not make
+#: them (the per-stage close-time baseline forecasts only today's open deals), so the backtested
+#: choosing must not pick them either.
+SCORED_ONLY = ("stage_km",)
+
+
 def _choose_all(results: list[PeriodResult]) -> None:
     """Give each scored forecast what users would have been shown then, from the forecasts of
     windows that had ended by its origin (`choice` reads no other row): first ours recalibrated
@@ -189,22 +196,23 @@ def _choose_all(results: list[PeriodResult]) -> None:
             p.model_empirical = choice.scaled(p.forecasts["model"], again[1])
     table = BacktestReport("", None, results).forecast_table()
     for p, origin in scored:
-        c = choice.choose(table, origin, p.horizon_weeks, available=p.forecasts)
-        shown = choice.apply_choice(c, p.forecasts, (p.p10, p.p50, p.p90))
+        shown = [m for m in p.forecasts if m not in SCORED_ONLY]
+        c = choice.choose(table, origin, p.horizon_weeks, available=shown)
+        made = choice.apply_choice(c, p.forecasts, (p.p10, p.p50, p.p90))
         p.chosen = {
-            "method": shown.method,
-            "label": shown.label,
-            "forecast": shown.forecast,
-            "p10": shown.p10,
-            "p50": shown.p50,
-            "p90": shown.p90,
-            "range": shown.range,
+            "method": made.method,
+            "label": made.label,
+            "forecast": made.forecast,
+            "p10": made.p10,
+            "p50": made.p50,
+            "p90": made.p90,
+            "range": made.range,
             "horizon_weeks_used": c.horizon_weeks_used,
             "past_forecasts": c.n,
             "past_wape": c.wape,
             "reason": c.reason,
         }
-        p.forecasts[choice.CHOSEN] = shown.forecast
+        p.forecasts[choice.CHOSEN] = made.forecast
 
 
 def _horizons(values: Iterable[object]) -> tuple[int, ...]:
