@@ -328,3 +328,28 @@ D4,Prospecting,70,,,,2026-09-30
     assert deals.loc["D4", "updated_at"] == pd.Timestamp("2024-03-31")
     assert deals.loc["D4", "created_estimated"] and not deals.loc["D3", "created_estimated"]
     assert deals.loc["D3", "updated_at"] == pd.Timestamp("2024-03-15")  # given: kept
+
+
+def test_dates_after_the_export_or_in_the_future_are_bad_rows_not_the_datas_now(acme, tmp_path):
+    """One typo'd year or a planned close typed into a close date would become the data's "now"
+    and move every forecast with it: such rows are reported (file, row, column, value)."""
+    _, mapping = acme
+    text = """
+Deal ID,Stage,Owner,Amount,Created,Closed
+D1,New,Ann,100,01/02/2024,
+D2,Proposal,Bob,250,02/11/2204,
+D3,Closed Won,Ann,900,05/01/2024,30/06/2025
+D4,Closed Lost,Bob,50,06/01/2024,10/02/2024
+"""
+    export = write(tmp_path, "late.csv", text)
+    typo = read_export(export, mapping, on_error="skip")
+    assert [(p.kind, p.row, p.column) for p in typo.report.examples] == [
+        ("date in the future", 3, "Created")
+    ]
+    assert set(typo.opportunities["id"]) == {"D1", "D3", "D4"}
+    given = read_export(export, mapping, on_error="skip", export_date="2024-11-29")
+    assert {(p.kind, p.row) for p in given.report.examples} == {
+        ("date after the export date (2024-11-29)", 3),
+        ("date after the export date (2024-11-29)", 4),
+    }
+    assert set(given.opportunities["id"]) == {"D1", "D4"}

@@ -244,6 +244,7 @@ class _Job(CanonicalRows):
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
         self.checked_header = False
         self._export_date = _parse_one(export_date, "export_date") if export_date else None
+        self.export_date_given = self._export_date
 
     @property
     def export_date(self) -> pd.Timestamp:
@@ -376,10 +377,13 @@ class _Job(CanonicalRows):
             if self.frame is not None
             else iter_table(self.main, 200_000, self.mapping.missing_values, self.csv)
         )
+        # A date after today is a typo the rows' check reports, not when the export was made.
+        tomorrow = pd.Timestamp(store.utcnow()).normalize() + pd.Timedelta(days=1)
         for raw in chunks:
             present = [c for c in dict.fromkeys(date_cols) if c in raw.columns]
             for col in present:
-                value = self._dates(raw[col]).max()
+                dates = self._dates(raw[col])
+                value = dates[dates < tomorrow].max()
                 if pd.notna(value) and (pd.isna(newest) or value > newest):
                     newest = value
         if pd.notna(newest):

@@ -61,6 +61,7 @@ class CanonicalRows:
     stages: StageSet | None
     dataset: str
     export_date: Any
+    export_date_given: pd.Timestamp | None  # `--export-date`, when the user gave one
     seen_ids: set[str]
     stage_dates: dict[str, str]
     stage_durations: dict[str, str]
@@ -80,6 +81,23 @@ class CanonicalRows:
         fmt = self.mapping.date_format or "ISO8601"
         parsed = pd.to_datetime(raw, format=fmt, errors="coerce", utc=True)
         return parsed.dt.tz_localize(None).astype("datetime64[us]")
+
+    def _not_after_the_export(
+        self, out: pd.DataFrame, raw: pd.DataFrame, bad: pd.Series, close_field: str
+    ) -> None:
+        """A deal cannot have been created, closed or updated after the export was made (the
+        date given with `--export-date`), nor after today: one such date (a typo'd year, a
+        planned close typed into the close date) would otherwise become the data's "now" and
+        move every forecast and backtest window with it."""
+        given = self.export_date_given
+        limit = (given if given is not None else pd.Timestamp(store.utcnow())).normalize()
+        limit += pd.Timedelta(days=1)  # the whole export day, and a day of clock skew
+        said = f"after the export date ({given.date()})" if given is not None else "in the future"
+        for f in ("created_at", "closed_at", "updated_at"):
+            late = out[f] >= limit
+            if late.any():
+                field_ = close_field if f == "closed_at" else f
+                self._bad(late, bad, raw, field_, f"date {said}", out[f].astype("str"))
 
     def _bad(
         self,
@@ -178,6 +196,7 @@ class CanonicalRows:
             "close before create",
             out["created_at"].astype("str") + " > " + out["closed_at"].astype("str"),
         )
+        self._not_after_the_export(out, raw, bad, close_field)
         out["rep_probability"] = out["rep_probability"] / self.mapping.rep_probability_scale
         self._bad(
             (out["rep_probability"] < 0) | (out["rep_probability"] > 1),
