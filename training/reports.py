@@ -32,7 +32,10 @@ def print_import_report(report: ImportReport, console: Console) -> None:
     summary.add_row("new field-history observations", f"{report.field_rows_written:,}")
     summary.add_row("deals that moved stage", f"{report.stage_changes:,}")
     summary.add_row("amounts estimated from list price", f"{report.estimated_amounts:,}")
-    summary.add_row("creation dates missing (export date used)", f"{report.estimated_created:,}")
+    summary.add_row(
+        "creation dates missing (close date, or the export date, used)",
+        f"{report.estimated_created:,}",
+    )
     for fix, count in report.fixed_values.items():
         summary.add_row("value fixed", f"{fix} ({count:,} rows)")
     for note in report.notes:

@@ -201,6 +201,12 @@ def _deal_frame(
         if "amount" in deals
         else np.full(len(deals), np.nan)
     )
+    # A deal whose creation date was estimated (blank in the export) has no known cycle time.
+    dated = (
+        ~deals["created_estimated"].fillna(False).to_numpy(dtype=bool)
+        if "created_estimated" in deals
+        else np.ones(len(deals), dtype=bool)
+    )
     estimated = (
         deals["amount_estimated"].fillna(False).to_numpy(dtype=bool)
         if "amount_estimated" in deals
@@ -236,7 +242,9 @@ def _deal_frame(
             "stage": stage,
             "amount": amount,
             "estimated": estimated,
-            "cycle": np.where(is_won | is_lost, (closed - created) / pd.Timedelta(days=1), np.nan),
+            "cycle": np.where(
+                (is_won | is_lost) & dated, (closed - created) / pd.Timedelta(days=1), np.nan
+            ),
             "csat": (
                 pd.to_numeric(deals["csat"], errors="coerce").to_numpy(dtype=float)
                 if "csat" in deals

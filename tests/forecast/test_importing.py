@@ -353,3 +353,31 @@ D4,Closed Lost,Bob,50,06/01/2024,10/02/2024
         ("date after the export date (2024-11-29)", 4),
     }
     assert set(given.opportunities["id"]) == {"D1", "D4"}
+
+
+def test_a_closed_deal_without_a_creation_date_is_dated_by_its_close_and_has_no_cycle(tmp_path):
+    """A closed deal lacking its creation date existed by its close: it is dated there (flagged
+    as estimated), never created after it closed, and counts in no time-to-close figure."""
+    from forecast.history import DealHistory
+    from forecast.kpis import compute_kpis
+
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    write(
+        folder,
+        "opportunities.csv",
+        """
+id,stage,amount,created_at,closed_at,updated_at
+D1,Won,100,2024-01-05,2024-02-04,2024-02-04
+D2,Won,50,,2024-03-01,2024-03-01
+D3,Prospecting,80,2024-03-20,,2024-03-20
+""",
+    )
+    write(folder, "stage_history.csv", "opportunity_id,stage,entered_at\nD1,Prospecting,2024-01-05")
+    export = read_export(folder)
+    deals = export.opportunities.set_index("id")
+    assert deals.loc["D2", "created_at"] == pd.Timestamp("2024-03-01")
+    assert deals.loc["D2", "created_estimated"]
+    history = DealHistory.from_frames(export.opportunities, export.history, export.stages)
+    won = compute_kpis(history).overall["time_to_close"]["won"]
+    assert won["deals"] == 1 and won["median_days"] == 30

@@ -210,6 +210,9 @@ class CanonicalRows:
         self._amounts(out)
         out["created_estimated"] = out["created_at"].isna()
         self.report.estimated_created += int(out["created_estimated"].sum())
+        # A closed deal without a creation date existed by its close at the latest: dated there
+        # (flagged), not at the export, where it would have been created after it closed.
+        out["created_at"] = out["created_at"].fillna(out["closed_at"])
         for col in ("created_at", "updated_at"):
             if out[col].isna().any():  # the export date is found only where a row needs it
                 out[col] = out[col].fillna(self.export_date)
