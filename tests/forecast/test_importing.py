@@ -381,3 +381,21 @@ D3,Prospecting,80,2024-03-20,,2024-03-20
     history = DealHistory.from_frames(export.opportunities, export.history, export.stages)
     won = compute_kpis(history).overall["time_to_close"]["won"]
     assert won["deals"] == 1 and won["median_days"] == 30
+
+
+def test_leads_under_a_deal_datasets_name_are_refused_and_its_deals_stay(engine, acme, tmp_path):
+    """A dataset holds deals or leads: leads imported under a deal dataset's name would make its
+    deals unreachable, so the import is refused, naming the dataset and what it holds."""
+    export, mapping = acme
+    import_export(engine, export, mapping)
+    leads_mapping = write(
+        tmp_path,
+        "leads.yaml",
+        "kind: leads\ndataset: people\ncolumns:\n  id: Lead\n  converted: Won",
+    )
+    leads = write(tmp_path, "leads.csv", "Lead,Won,City\nL1,1,Lyon\nL2,0,Metz")
+    with pytest.raises(InvalidInput, match=r"dataset 'acme' holds opportunities, not leads"):
+        import_export(engine, leads, leads_mapping, dataset="acme")
+    assert len(store.load_opportunities(engine, "acme")) == 4
+    with engine.connect() as conn:
+        assert store.get_dataset(conn, "acme")["kind"] == "opportunities"

@@ -168,6 +168,7 @@ def _write(engine: Engine, job: _Job) -> ImportReport:
 
 def _write_in(conn: Connection, job: _Job) -> ImportReport:
     m = job.mapping
+    _same_kind(conn, job.dataset, m.kind)
     store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, m.options)
     for part in job.parts(stored=conn):
         if not job.writing:
@@ -572,6 +573,19 @@ class _Job(CanonicalRows):
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _same_kind(conn: Connection, dataset: str, kind: str) -> None:
+    """A dataset holds deals or leads, never both: importing leads under a deal dataset's name
+    would make its deals unreachable (every deal command refuses a lead dataset)."""
+    if dataset not in store.list_datasets(conn):
+        return
+    held = store.get_dataset(conn, dataset)["kind"]
+    if held != kind:
+        raise InvalidInput(
+            f"dataset {dataset!r} holds {held}, not {kind}: import these under another name "
+            "(--dataset NAME)"
+        )
 
 
 def store_now() -> pd.Timestamp:
