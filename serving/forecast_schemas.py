@@ -114,11 +114,20 @@ class HeadlineOut(BaseModel):
     p50: float | None
     p90: float | None
     range: str = Field(description="empirical (past errors of this method) or model (ours)")
+    target: float | None = Field(None, description="The total's target, where one is set")
+    p_target: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Chance this forecast reaches the target: read off its P10/P50/P90 (a "
+        "log-normal tail beyond them); ours' exact one where ours is the method",
+    )
     choice: dict[str, Any] = Field(
         description="Why: past forecasts compared (n), horizon, each candidate's past WAPE"
     )
     groups: dict[str, dict[str, float | None]] = Field(
-        description="Per group: the chosen method's forecast and range"
+        description="Per group: the chosen method's forecast and range, and its target and "
+        "P(target) where the group has a target"
     )
     past: PastAccuracyOut | None = Field(
         None,

@@ -25,6 +25,7 @@ from training.forecast_tables import (
     past_accuracy_text,
     pct,
     revenue_table,
+    target_text,
 )
 
 forecast_app = typer.Typer(
@@ -238,6 +239,9 @@ def _print_revenue(
                 f"{choice['n']} past forecasts (recent windows weigh more), ours "
                 f"{pct(choice['model_wape'])}"
             )
+        reach = target_text(lead, document["total"])
+        if reach:
+            console.print(reach)
     if past is not None:
         console.print(past_accuracy_text(past))
     console.print(revenue_table(document))

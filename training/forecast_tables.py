@@ -22,8 +22,37 @@ def pct(v: Any) -> str:
     return f"{v:.1%}"
 
 
+def _lead_reach(data: dict[str, Any]) -> dict[str | None, Any] | None:
+    """Per line (the groups by name, `None` for the total), the P(target) of the forecast users
+    get, where another method than ours is it and some line has a target; else None."""
+    lead = data.get("headline")
+    if not lead or lead.get("method") == "model":
+        return None
+    reach: dict[str | None, Any] = {None: lead.get("p_target")}
+    reach.update({g: v.get("p_target") for g, v in (lead.get("groups") or {}).items()})
+    return reach if any(v is not None for v in reach.values()) else None
+
+
+def target_text(lead: dict[str, Any], total: dict[str, Any]) -> str:
+    """The total's chance to reach its target by the forecast users get beside ours', where
+    another method than ours is it (ours' alone is in the table); "" otherwise."""
+    if lead.get("method") == "model" or lead.get("target") is None:
+        return ""
+    reach = lead.get("p_target")
+    by = (
+        f"{pct(reach)} by {lead['label']} (read off its P10/P50/P90)"
+        if reach is not None
+        else f"not measurable by {lead['label']} (no range)"
+    )
+    return (
+        f"P(reach target {money(lead['target'])}): [bold]{by}[/]; "
+        f"{pct(total.get('p_target'))} by our model (its own distribution)"
+    )
+
+
 def revenue_table(data: dict[str, Any]) -> Table:
-    """The forecast as managers read it: one line per group, then the total."""
+    """The forecast as managers read it: one line per group, then the total; where another
+    method than ours is what users get, its P(target) beside ours'."""
     per = data["period"]
     table = Table(
         title=f"Revenue forecast {per['label']} ({per['start']} – {per['end']}), "
@@ -44,11 +73,18 @@ def revenue_table(data: dict[str, Any]) -> Table:
         "target",
         "P(target)",
     ]
+    reach = _lead_reach(data)
+    if reach is not None:
+        heads[-1] = "P(target) ours"
+        heads.append("P(target) chosen")
     for i, h in enumerate(heads):
         table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
     rows = data["groups"] + [data["total"]]
     for i, g in enumerate(rows):
         style = "bold" if i == len(rows) - 1 else None
+        more = []
+        if reach is not None:
+            more = [pct(reach.get(None if i == len(rows) - 1 else g["group"]))]
         table.add_row(
             g["group"],
             f"{g['deals']:,}",
@@ -62,6 +98,7 @@ def revenue_table(data: dict[str, Any]) -> Table:
             money(g["weighted_pipeline"]),
             money(g["target"]),
             pct(g["p_target"]),
+            *more,
             style=style,
             end_section=i == len(rows) - 2,
         )
@@ -69,6 +106,11 @@ def revenue_table(data: dict[str, Any]) -> Table:
         f"method: {data['method']}; range: exact convolution of deal outcomes; "
         "weighted pipeline: amount × stage win rate, no timing"
     )
+    if reach is not None:
+        table.caption += (
+            f"; P(target) chosen: by {data['headline']['label']}, the forecast users get, "
+            "read off its P10/P50/P90"
+        )
     return table
 
 

@@ -44,6 +44,7 @@ FORECAST_COLUMNS = (
     "headline",
     "headline_p10",
     "headline_p90",
+    "headline_p_target",
     "headline_past_wape",
     "ours_past_wape",
     "naive_run_rate",

@@ -41,9 +41,11 @@ def band(x: list[Any], p10: list[Any], p90: list[Any]) -> list[dict[str, Any]]:
 
 
 def forecast_figure(fc: page.Section) -> dict[str, Any]:
-    """Won revenue per period as bars; expected, its P10–P90 band, the weighted pipeline and
-    the naive forecasts (dotted) for the periods ahead; the target, where one is stored, as a
-    marker."""
+    """Won revenue per period as bars; for the periods ahead, the forecast users get (`shown`:
+    the method most accurate at each period's horizon, else ours) with its P10–P90 band, ours
+    as a line of its own where another method is shown, the weighted pipeline and the naive
+    forecasts (dotted); the target, where one is stored, as a marker. Hovering a point says
+    which method it is and its past WAPE at that horizon."""
     rows = fc.data["rows"]  # type: ignore[index]
     x = [r["period"] for r in rows]
     ahead = [r for r in rows if r.get("expected") is not None]
@@ -56,15 +58,35 @@ def forecast_figure(fc: page.Section) -> dict[str, Any]:
             "y": [r["actual_won"] for r in rows],
             "marker": {"color": "#9db4c0"},
         },
-        *band(xa, [r["p10"] for r in ahead], [r["p90"] for r in ahead]),
+        *band(xa, [_shown(r, "p10") for r in ahead], [_shown(r, "p90") for r in ahead]),
         {
             "type": "scatter",
             "name": "Expected",
             "x": xa,
-            "y": [r["expected"] for r in ahead],
+            "y": [_shown(r, "") for r in ahead],
+            "text": [_said(r.get("shown_method"), r, "shown_past_wape") for r in ahead],
+            "hovertemplate": "%{y:,.0f}: %{text}",
             "mode": "lines+markers",
             "line": {"color": "#1f77b4", "width": 3},
         },
+    ]
+    if any(not r.get("shown_is_ours", True) for r in ahead):
+        traces.append(
+            {
+                "type": "scatter",
+                "name": "Our model",
+                "x": xa,
+                "y": [r["expected"] for r in ahead],
+                "text": [
+                    _said(choice.LABELS[choice.MODEL], r, "model_shown_past_wape") for r in ahead
+                ],
+                "hovertemplate": "%{y:,.0f}: %{text}",
+                "mode": "lines+markers",
+                "line": {"color": "#1f77b4", "width": 1.5},
+                "marker": {"size": 5, "symbol": "circle-open"},
+            }
+        )
+    traces.append(
         {
             "type": "scatter",
             "name": "Weighted pipeline",
@@ -72,8 +94,8 @@ def forecast_figure(fc: page.Section) -> dict[str, Any]:
             "y": [r["weighted_pipeline"] for r in ahead],
             "mode": "lines+markers",
             "line": {"color": "#ff7f0e", "dash": "dash"},
-        },
-    ]
+        }
+    )
     for method, dash, colour in zip(page.NAIVE_LINES, NAIVE_DASHES, NAIVE_COLOURS, strict=True):
         ys = [r.get(f"naive_{method}") for r in ahead]
         if any(y is not None for y in ys):
@@ -109,6 +131,24 @@ def forecast_figure(fc: page.Section) -> dict[str, Any]:
         "xaxis": {"type": "category"},
     }
     return {"data": traces, "layout": layout}
+
+
+def _shown(row: dict[str, Any], which: str) -> Any:
+    """The forecast shown for a row (`which`: "" for the point, "p10", "p90"), ours on a row
+    built without it."""
+    key = f"shown_{which}" if which else "shown"
+    return row[key] if key in row else row.get(which or "expected")
+
+
+def _said(method: str | None, row: dict[str, Any], wape_key: str) -> str:
+    """A point's hover: the method and its past WAPE at the row's horizon, where known."""
+    name = method or choice.LABELS[choice.MODEL]
+    wape = row.get(wape_key)
+    if wape is None:
+        return f"{name} (no past error yet)"
+    weeks = row.get("shown_horizon_weeks")
+    ahead = f" {weeks} weeks ahead" if weeks is not None else ""
+    return f"{name}, past WAPE {pct(wape)}{ahead}"
 
 
 def funnel_figure(fn: page.Section) -> dict[str, Any]:

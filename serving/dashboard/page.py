@@ -24,6 +24,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from forecast.errors import ForecastError, InvalidInput
+from forecast.forecasting.choice import LABELS, MODEL, p_reach_target
 from forecast.forecasting.revenue import default_as_of
 from forecast.forecasting.service import BuildCache, forecast_against_targets
 from forecast.forecasting.stored_forecasts import CHART_AHEAD as AHEAD
@@ -310,6 +311,7 @@ def _forecast_section(
                 notes.extend(n for n in result.get("notes", []) if n not in notes)
                 if target is None:
                     row["target"] = line.get("target")
+                row.update(_shown(row))
         rows.append(row)
     focus = next(r for r in rows if r["period"] == view.period.label)
     return {
@@ -335,9 +337,14 @@ def _headline(lead: dict[str, Any] | None, team: str | None) -> dict[str, Any]:
         return {"headline_reason": past.get("reason")}
     shown = {
         "headline_method": lead["label"],
+        "headline_method_key": lead.get("method"),
+        # Another method than ours is what users get: it leads the tiles and the chart.
+        "headline_leads": lead.get("method") != MODEL and line.get("forecast") is not None,
         "headline": line.get("forecast"),
         "headline_p10": line.get("p10"),
+        "headline_p50": line.get("p50"),
         "headline_p90": line.get("p90"),
+        "headline_p_target": line.get("p_target"),
     }
     if past.get("wape") is None:  # nothing compared yet: the hedge, and the reason says why
         return {**shown, "headline_reason": past.get("reason")}
@@ -347,6 +354,47 @@ def _headline(lead: dict[str, Any] | None, team: str | None) -> dict[str, Any]:
         "ours_past_wape": past.get("model_wape"),
         "headline_past_n": past.get("n"),
         "headline_horizon_weeks": past.get("horizon_weeks_used"),
+    }
+
+
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    """The forecast users get for this period (`shown_*`): the chosen method's where another
+    method than ours leads (`headline_leads`), else ours; with its label and past WAPE at this
+    horizon (the choice's, recent windows weighing more; ours' from the record where nothing was
+    compared), and ours' past WAPE. What the tiles lead with and the chart's main line."""
+    ours_wape = row.get("ours_past_wape")
+    if ours_wape is None:
+        ours_wape = row.get("model_past_wape")
+    if row.get("headline_leads"):
+        reach = row.get("headline_p_target")
+        if reach is None and row.get("target") is not None:
+            # A forecast stored before the headline carried its P(target): the same reading.
+            reach = p_reach_target(
+                row["target"], row["headline_p10"], row["headline_p50"], row["headline_p90"]
+            )
+        return {
+            "shown": row["headline"],
+            "shown_p10": row.get("headline_p10"),
+            "shown_p90": row.get("headline_p90"),
+            "shown_p_target": reach,
+            "shown_method": row["headline_method"],
+            "shown_is_ours": False,
+            "shown_past_wape": row.get("headline_past_wape"),
+            "shown_horizon_weeks": row.get("headline_horizon_weeks"),
+            "model_shown_past_wape": ours_wape,
+        }
+    wape = row.get("headline_past_wape") if row.get("headline_method_key") == MODEL else None
+    return {
+        "shown": row.get("expected"),
+        "shown_p10": row.get("p10"),
+        "shown_p90": row.get("p90"),
+        "shown_p_target": row.get("p_target"),
+        "shown_method": LABELS[MODEL],
+        "shown_is_ours": True,
+        "shown_past_wape": ours_wape if wape is None else wape,
+        "shown_horizon_weeks": row.get("headline_horizon_weeks")
+        or row.get("model_past_horizon_weeks"),
+        "model_shown_past_wape": ours_wape if wape is None else wape,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from forecast.forecasting.choice import (
     choose,
     conformal_bounds,
     empirical_range,
+    p_reach_target,
     recalibrated,
 )
 
@@ -293,3 +295,58 @@ def test_no_forecast_is_chosen_on_its_own_outcome_or_any_later_one():
         changed.loc[later, "actual"] = 1e6
         changed.loc[later, "forecast"] = changed.loc[later, "forecast"] * 7.0
         assert choose(changed, origin, 0).to_dict() == choose(table, origin, 0).to_dict()
+
+
+# --- the chance to reach a target -------------------------------------------------------------
+
+
+def test_p_target_is_half_at_p50_and_about_90_and_10_percent_at_the_bounds():
+    assert p_reach_target(100.0, 80.0, 100.0, 120.0) == pytest.approx(0.5)
+    assert p_reach_target(80.0, 80.0, 100.0, 120.0) == pytest.approx(0.9)
+    assert p_reach_target(120.0, 80.0, 100.0, 120.0) == pytest.approx(0.1)
+    # Between the quantiles the chance runs straight in log(target).
+    between = 1 - (0.1 + 0.4 * math.log(90 / 80) / math.log(100 / 80))
+    assert p_reach_target(90.0, 80.0, 100.0, 120.0) == pytest.approx(between)
+
+
+def test_p_target_falls_as_the_target_rises_and_stays_a_probability():
+    targets = np.geomspace(1.0, 1e4, 400)
+    chances = [p_reach_target(t, 60.0, 100.0, 130.0) for t in targets]
+    assert all(c is not None and 0.0 <= c <= 1.0 for c in chances)
+    assert all(a >= b for a, b in zip(chances, chances[1:], strict=False))
+    assert chances[0] > 0.99 and chances[-1] < 0.01
+
+
+def test_beyond_the_range_p_target_follows_the_log_normal_the_range_implies():
+    # A log-normal of median 100 and sigma 0.2: its own P10/P90, and its exact tail chances.
+    z90, sigma = NormalDist().inv_cdf(0.9), 0.2
+    p10, p90 = 100 * math.exp(-z90 * sigma), 100 * math.exp(z90 * sigma)
+    for target in (150.0, 200.0):
+        exact = 1 - NormalDist().cdf(math.log(target / 100) / sigma)
+        assert p_reach_target(target, p10, 100.0, p90) == pytest.approx(exact, rel=1e-9)
+    assert p_reach_target(60.0, p10, 100.0, p90) == pytest.approx(
+        NormalDist().cdf(math.log(100 / 60) / sigma), rel=1e-9
+    )
+
+
+def test_p_target_without_a_usable_range_is_none_and_a_zero_target_is_reached():
+    nan = float("nan")
+    assert p_reach_target(100.0, nan, nan, nan) is None
+    assert p_reach_target(100.0, 0.0, 50.0, 90.0) is None  # no log of 0
+    assert p_reach_target(100.0, 120.0, 100.0, 80.0) is None  # out of order
+    assert p_reach_target(0.0, 80.0, 100.0, 120.0) == 1.0
+    assert p_reach_target(99.0, 100.0, 100.0, 100.0) == 1.0  # a collapsed range: a step
+    assert p_reach_target(101.0, 100.0, 100.0, 100.0) == 0.0
+
+
+def test_where_ours_is_the_method_its_own_exact_p_target_stays():
+    table = _table({"model": [100.0] * 12, "run_rate": [150.0] * 12}, [100.0] * 12)
+    ours = apply_choice(choose(table, ORIGIN, 0), {"model": 100.0, "run_rate": 150.0})
+    assert ours.method == "model" and ours.p_target(130.0, 0.07) == 0.07
+    near = [100.0 * (1 + 0.01 * (i - 6)) for i in range(12)]  # off by -6% to +5%
+    rival = _table({"model": [150.0] * 12, "run_rate": near}, [100.0] * 12)
+    naive = apply_choice(choose(rival, ORIGIN, 0), {"model": 150.0, "run_rate": 100.0})
+    assert naive.method == "run_rate" and naive.p10 < naive.p50 < naive.p90
+    assert naive.p_target(naive.p50, 0.07) == pytest.approx(0.5)  # its range, not ours' 7%
+    assert naive.p_target(naive.p90, 0.07) == pytest.approx(0.1)
+    assert naive.p_target(None, 0.07) is None

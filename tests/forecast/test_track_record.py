@@ -12,6 +12,7 @@ from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
 from forecast.forecasting import naive, track_record
 from forecast.forecasting.service import forecast_against_targets
+from forecast.forecasting.targets import set_targets
 from forecast.history import load_deal_history
 from forecast.periods import parse_period
 from forecast.settings import Settings
@@ -227,3 +228,43 @@ def test_ours_recalibrated_on_its_past_errors_competes_where_the_record_allows(c
     assert lead is not None and lead["method"] == "model_recalibrated"
     assert lead["label"] == "our forecast recalibrated on its past errors"
     assert lead["forecast"] == pytest.approx(fc.forecast.total.expected / 1.5)
+
+
+def test_the_headline_gives_the_chance_its_own_range_reaches_the_target(crm):
+    """Where the last period's revenue leads, P(target) is read off its range (a target at its
+    P50 is a coin toss, at its P90 one in ten), per team too; ours keeps its own beside it."""
+    table = record({"model": 0.3, "last_period": 0.05})
+    last = table["method"] == "last_period"  # off by -6% to +5%: a range with a middle
+    table.loc[last, "forecast"] = table.loc[last, "actual"] * [
+        1 + 0.01 * (i - 6) for i in range(12)
+    ]
+    track_record.save(crm, "crm", "quarter", table)
+    before = forecast_against_targets(crm, "2024-Q3", by="team", settings=SETTINGS)
+    lead = before.headline
+    assert lead is not None and lead["method"] == "last_period" and "p_target" not in lead
+    team, line = max(lead["groups"].items(), key=lambda kv: kv[1]["forecast"])
+    assert line["p10"] < line["p50"] < line["p90"]
+    set_targets(
+        crm,
+        [
+            {"level": "all", "name": "total", "period": "2024-Q3", "amount": lead["p50"]},
+            {"level": "team", "name": team, "period": "2024-Q3", "amount": line["p90"]},
+        ],
+    )
+    fc = forecast_against_targets(crm, "2024-Q3", by="team", settings=SETTINGS)
+    lead = fc.headline
+    assert lead is not None and lead["target"] == pytest.approx(before.headline["p50"])  # type: ignore[index]
+    assert lead["p_target"] == pytest.approx(0.5, abs=1e-3)
+    assert lead["groups"][team]["p_target"] == pytest.approx(0.1, abs=1e-3)
+    ours = fc.forecast.total
+    assert ours.p_target is not None and lead["p_target"] != pytest.approx(ours.p_target)
+
+
+def test_where_ours_is_chosen_the_headline_p_target_is_ours(crm):
+    track_record.save(crm, "crm", "quarter", record({"model": 0.02, "last_period": 0.4}))
+    set_targets(crm, [{"level": "all", "name": "total", "period": "2024-Q3", "amount": 1e6}])
+    fc = forecast_against_targets(crm, "2024-Q3", settings=SETTINGS)
+    lead = fc.headline
+    assert lead is not None and lead["method"] == "model"
+    assert fc.forecast.total.p_target is not None
+    assert lead["p_target"] == pytest.approx(fc.forecast.total.p_target, abs=1e-4)

@@ -581,3 +581,64 @@ def test_beside_the_forecast_the_page_says_how_far_it_was_off_and_draws_the_naiv
     without = viewer.get("/?period=2017-Q3&freq=quarter").text  # the new record is seen at once
     assert 'id="past-accuracy"' not in without and "forecast backtest --data" in without
     assert choice.label_of("run_rate") in without  # the naive lines stay on the chart
+
+
+def _figure(html: str) -> dict:
+    found = re.search(r'id="forecast-figure">(.*?)</script>', html, re.S)
+    assert found, "no forecast figure on the page"
+    return json.loads(found.group(1))
+
+
+@pytest.mark.parametrize(
+    ("errors", "leads"),
+    [({"model": 0.3, "run_rate": 0.05}, "run_rate"), ({"model": 0.05, "run_rate": 0.3}, "model")],
+)
+def test_the_tiles_and_the_chart_lead_with_the_forecast_users_get(viewer, env, errors, leads):
+    """Where the run rate was far closer than ours on the track record, the Expected, P10–P90
+    and P(target) tiles and the chart's main line and band are the run rate's (its forecast,
+    the range its past errors give and the chance that range reaches the target), with ours
+    beside them and as a line of its own; where ours was closer, ours leads as before."""
+    from forecast.forecasting import choice, track_record
+    from tests.forecast import synthetic
+
+    record = synthetic.track_record(errors, "2016-01-04", 12, 1e6)
+    engine = store.get_engine(env.settings)
+    track_record.save(engine, DATASET, "quarter", record)
+    try:
+        html = viewer.get("/?period=2017-Q3&freq=quarter").text
+        api = viewer.get(
+            "/v1/forecast",
+            params={"period": "2017-Q3", "by": "team", "as_of": "2017-07-01"},
+            headers=auth(env.keys["viewer"]),
+        ).json()
+    finally:
+        track_record.save(engine, DATASET, "quarter", record.iloc[:0])
+    lead, ours = api["headline"], api["total"]
+    assert lead["method"] == leads and ours["target"] == 2_800_000
+    tiles = html[html.index('id="tiles"') :]
+    tiles = tiles[: tiles.index('id="headline"')]
+    assert f'data-leads="{leads}"' in tiles
+    assert value(tiles, "expected") == pytest.approx(ours["expected"])  # ours, always there
+    assert value(tiles, "p_target") == pytest.approx(ours["p_target"])
+    figure = {t["name"]: t for t in _figure(html)["data"]}
+    shown = figure["Expected"]
+    assert shown["x"][0] == "2017-Q3"
+    if leads == "model":
+        assert "our model:" not in tiles and "Our model" not in figure
+        assert value(tiles, "p10") == pytest.approx(ours["p10"])
+        assert shown["y"][0] == pytest.approx(ours["expected"])
+        assert lead["p_target"] == pytest.approx(ours["p_target"], abs=0.01)
+        return
+    label = choice.label_of("run_rate")
+    assert label in tiles and "our model:" in tiles
+    assert value(tiles, "headline") == pytest.approx(lead["forecast"])
+    assert value(tiles, "headline_p10") == pytest.approx(lead["p10"])
+    assert value(tiles, "headline_p90") == pytest.approx(lead["p90"])
+    assert lead["p_target"] is not None and 0 <= lead["p_target"] <= 1
+    assert value(tiles, "headline_p_target") == pytest.approx(lead["p_target"])
+    assert lead["forecast"] != pytest.approx(ours["expected"])
+    assert shown["y"][0] == pytest.approx(lead["forecast"])
+    assert figure["P10–P90"]["y"][0] == pytest.approx(lead["p90"])
+    assert shown["text"][0].startswith(f"{label}, past WAPE")
+    assert figure["Our model"]["y"][0] == pytest.approx(ours["expected"])
+    assert figure["Our model"]["text"][0].startswith("our forecast, past WAPE")

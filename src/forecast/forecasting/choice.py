@@ -37,6 +37,13 @@ next one the range holds the actual at least 80% of the time; a plain 10th/90th 
 points is narrower and holds it about 64% of the time. This gives the naive forecasts a range
 they lack and recalibrates ours on its out-of-sample errors.
 
+**The chance to reach a target** (`p_reach_target`). A range from past errors is three
+multiplicative factors on the point forecast, so the chosen forecast's P(target) is read off them
+in log space: its CDF runs straight through (log P10, 10%), (log P50, 50%), (log P90, 90%) and
+beyond them follows a log-normal tail with the spread the range implies. Where ours is the method
+users get, its P(target) stays the exact one of its own distribution
+(`ChosenForecast.p_target`).
+
 Everything here is a pure function of a table and an origin: the backtest scores the choosing
 itself with it (each forecast chosen from earlier windows only), and the served forecast can call
 it on a stored table.
@@ -47,6 +54,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -175,6 +183,16 @@ class ChosenForecast:
     p90: float
     range: str  # "empirical" (past errors) | "model" (ours kept, its own range)
     choice: Choice
+
+    def p_target(self, target: float | None, ours: float | None) -> float | None:
+        """The chance this forecast reaches `target`: `ours` (the exact P(target) of our own
+        distribution) where ours is the method, else read off this forecast's P10/P50/P90
+        (`p_reach_target`); None without a target or a range."""
+        if target is None:
+            return None
+        if self.method == MODEL:
+            return ours
+        return p_reach_target(target, self.p10, self.p50, self.p90)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -342,6 +360,47 @@ def apply_choice(
         lo = mid = hi = math.nan
         kind = "none"
     return ChosenForecast(choice.method, choice.label, point, lo, mid, hi, kind, choice)
+
+
+#: The standard normal's 90% quantile: P10 and P90 of a log-normal lie this many sigmas from
+#: its median.
+Z90 = NormalDist().inv_cdf(0.9)
+
+
+def p_reach_target(target: float, p10: float, p50: float, p90: float) -> float | None:
+    """The chance that revenue reaches `target` (P(X ≥ target)), given only X's P10, P50 and
+    P90, as a range from past errors gives them (multiplicative factors on a point forecast).
+
+    In log space the CDF runs straight through (log P10, 0.1), (log P50, 0.5) and (log P90, 0.9);
+    beyond P10 and P90 it follows a normal tail of sigma (log P90 − log P10) / (2 · 1.2816), the
+    log-normal's the range implies, joined at the bound, so the chance falls smoothly past the
+    range instead of stopping at 10% or 90%. A collapsed range (P10 = P90) is a step at P50.
+    None where the quantiles cannot give it (missing, not positive, or out of order); a target
+    of 0 or less is always reached.
+    """
+    q = [float(v) if v is not None else math.nan for v in (p10, p50, p90)]
+    if not all(math.isfinite(v) and v > 0 for v in q) or not q[0] <= q[1] <= q[2]:
+        return None
+    if not math.isfinite(float(target)):
+        return None
+    if target <= 0:
+        return 1.0
+    y = math.log(float(target))
+    lo, mid, hi = (math.log(v) for v in q)
+    sigma = (hi - lo) / (2 * Z90)
+    if sigma <= 0:  # no spread: the forecast is its P50
+        return 1.0 if y <= mid else 0.0
+    # P(X < target), so a target at a quantile that others share counts their mass as reached.
+    normal = NormalDist()
+    if y <= lo:
+        below = normal.cdf(-Z90 + (y - lo) / sigma)
+    elif y <= mid:  # here mid > lo
+        below = 0.1 + 0.4 * (y - lo) / (mid - lo)
+    elif y <= hi:  # here hi > mid
+        below = 0.5 + 0.4 * (y - mid) / (hi - mid)
+    else:
+        below = normal.cdf(Z90 + (y - hi) / sigma)
+    return 1.0 - below
 
 
 def _scalable(model_range: tuple[float, float, float] | None) -> bool:

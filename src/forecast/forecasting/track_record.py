@@ -4,8 +4,8 @@ won; and from it, the method users get for a new forecast (`forecasting.choice`)
 `forecast backtest` on a stored dataset saves its forecast table here, replacing the one before
 for that frequency. The forecast (CLI, API, dashboard) then reads the record to say which method
 has been most accurate at this horizon on this dataset, with its past error, and gives that
-method's forecast as the headline beside ours. Without a record the headline is ours, and it
-says how to make one.
+method's forecast as the headline beside ours, with its chance to reach the line's target
+(`choice.p_reach_target`). Without a record the headline is ours, and it says how to make one.
 
 Beside every forecast it also says how far what users see was off before (`past_accuracy`: the
 median error, WAPE, bias and how often P10–P90 held the actual, at the forecast's horizon, over
@@ -229,16 +229,27 @@ def headline(
     groups = {}
     for g in fc.groups:
         line = choice.apply_choice(made, now[g.group], (g.p10, g.p50, g.p90))
-        groups[g.group] = {k: line.to_dict()[k] for k in ("forecast", "p10", "p50", "p90")}
+        groups[g.group] = {
+            **{k: line.to_dict()[k] for k in ("forecast", "p10", "p50", "p90")},
+            **_against_target(line, g),
+        }
     # The chosen rows are what users would have seen at each past origin (whichever method led
     # then, with its range); a record from before the backtest scored them has the method's own.
     shown = past_accuracy(table, choice.CHOSEN, t, h) or past_accuracy(table, made.method, t, h)
     # The method shown now, on its own past forecasts (ours is `ours` already).
     method = past_accuracy(table, made.method, t, h) if made.method != choice.MODEL else None
     past = _past(shown, ours, method)
-    return Headline(
-        {**chosen.to_dict(), "groups": groups, "past": past}, made.reason, past, shown_naive
-    )
+    lead = {**chosen.to_dict(), **_against_target(chosen, fc.total), "groups": groups}
+    return Headline({**lead, "past": past}, made.reason, past, shown_naive)
+
+
+def _against_target(line: choice.ChosenForecast, ours: GroupForecast) -> dict[str, Any]:
+    """The line's target (ours') and the chance the forecast users get reaches it
+    (`ChosenForecast.p_target`: ours' own where ours is chosen); nothing without a target."""
+    if ours.target is None:
+        return {}
+    reach = line.p_target(ours.target, ours.p_target)
+    return {"target": ours.target, "p_target": rounded(reach, 4)}
 
 
 def _forecasts_now(
