@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -31,6 +31,19 @@ def _utc(value: datetime) -> datetime:
 
 #: A timestamp sent out as RFC 3339 with its zone (the store keeps naive UTC).
 UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+
+#: How far ahead of this server's clock a deal's own date may lie (clock skew between systems).
+DATE_SKEW = timedelta(days=1)
+
+
+def _not_ahead(value: datetime) -> datetime:
+    if _utc(value) > datetime.now(UTC) + DATE_SKEW:
+        raise ValueError("lies in the future: a deal is created and moves stage by now")
+    return value
+
+
+#: A date of something that happened to a deal: not after now.
+PastDateTime = Annotated[datetime, AfterValidator(_not_ahead)]
 
 # --- what the edge accepts ----------------------------------------------------------------------
 # Python's json reads `Infinity`, `NaN`, integers of any length and lone surrogates ("\ud800",
@@ -308,8 +321,8 @@ class DealScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
     id: Name | None = Field(None, max_length=200, description="Your id, echoed back")
     stage: Name = Field(min_length=1, max_length=100, description="A stage of the dataset")
-    created_at: datetime | None = None
-    stage_entered_at: datetime | None = Field(None, description="Default: created_at")
+    created_at: PastDateTime | None = None
+    stage_entered_at: PastDateTime | None = Field(None, description="Default: created_at")
     amount: Amount | None = None
     list_price: Amount | None = None
     product: Name | None = Field(None, max_length=200)
@@ -323,6 +336,16 @@ class DealScoreRequest(BaseModel):
     account_employees: Amount | None = None
     account_revenue: Amount | None = None
     attributes: Attributes | None = None
+
+    @model_validator(mode="after")
+    def _stage_entered_after_creation(self) -> DealScoreRequest:
+        created, entered = self.created_at, self.stage_entered_at
+        if created is not None and entered is not None and _utc(entered) < _utc(created):
+            raise ValueError(
+                f"stage_entered_at ({entered.isoformat()}) is before created_at "
+                f"({created.isoformat()}): a deal enters its stage once it exists"
+            )
+        return self
 
 
 class DealBatchRequest(BaseModel):

@@ -157,6 +157,28 @@ def test_a_deal_with_a_control_character_in_a_name_is_422(scorer_client, change,
     assert field in problems(scorer_client.post("/v1/deals/score", json={**DEAL, **change}))
 
 
+@pytest.mark.parametrize(
+    ("change", "field", "said"),
+    [
+        ({"created_at": "2230-12-01"}, "body.created_at", "future"),
+        ({"stage_entered_at": "2230-12-01T00:00:00Z"}, "body.stage_entered_at", "future"),
+        (
+            {"created_at": "2024-12-01", "stage_entered_at": "2024-11-01"},
+            "body",
+            "stage_entered_at (2024-11-01T00:00:00) is before created_at",
+        ),
+    ],
+)
+def test_a_deal_dated_in_the_future_or_in_a_stage_before_it_existed_is_422(
+    scorer_client,  # noqa: F811
+    change,
+    field,
+    said,
+):
+    found = problems(scorer_client.post("/v1/deals/score", json={**DEAL, **change}))
+    assert field in found and said in found[field]
+
+
 def test_a_deal_at_the_largest_amount_is_still_scored(scorer_client):  # noqa: F811
     response = scorer_client.post("/v1/deals/score", json={**DEAL, "amount": 1e15})
     assert response.status_code == 200 and 0 <= response.json()["probability"] <= 1
