@@ -1,18 +1,20 @@
 """Reading export files: CSV or Parquet, in chunks, every column as text, with clear errors.
 
-An unreadable file (empty, not CSV, not UTF-8, not Parquet) is `InvalidInput` naming the file,
-never a parser's stack trace; values the mapping calls missing become NA. A CSV is read with the
-mapping's `csv:` options (separator, encoding); without a separator, the header line decides
-between comma, semicolon and tab, as European spreadsheets write `;` with decimal commas.
-Numbers stay text here: `localized_numbers` rewrites "1.234,5" as "1234.5" where a field is
-read as a number, so an id or a name with a comma is never changed.
+An unreadable file (empty, not CSV, not UTF-8, not Parquet, an Excel workbook) is `InvalidInput`
+naming the file, never a parser's stack trace. Missing is a blank cell and the values the mapping
+lists in `missing_values:`, nothing else: a region "NA" (North America) or a name "None" is text.
+A CSV is read with the mapping's `csv:` options (separator, encoding); without a separator, the
+header line decides between comma, semicolon and tab, as European spreadsheets write `;` with
+decimal commas. Numbers stay text here: `localized_numbers` rewrites "1.234,5" or "$2,749" as
+"1234.5" / "2749" where a field is read as a number, so an id or a name with a comma is never
+changed; `number_hint` and `dotted_thousands_note` say which `csv:` option reads what it cannot.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -22,10 +24,39 @@ from forecast.data.mapping import CsvOptions
 from forecast.errors import InvalidInput
 
 SEPARATORS = (",", ";", "\t", "|")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls")
+#: A zip archive (xlsx) and an OLE2 compound file (xls) start with these bytes.
+EXCEL_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+#: Currency symbols and ISO 4217 codes an amount may carry ("$2,749", "USD 3,500.13",
+#: "2.748,67 €"); a code must be a known one, so "SKU123" or "ABC 12" is never read as a number.
+CURRENCY_SYMBOLS = "$€£¥₹₩₽₺₪₫₴₦₱¢"
+CURRENCY_CODES = frozenset(
+    "USD EUR GBP JPY CHF CAD AUD NZD SEK NOK DKK ISK PLN CZK HUF RON BGN RUB UAH TRY ILS AED "
+    "SAR QAR KWD EGP ZAR NGN KES MAD INR PKR CNY RMB HKD TWD SGD MYR THB IDR PHP VND KRW BRL "
+    "MXN ARS CLP COP PEN".split()
+)
+_CURRENCY = rf"(?:[A-Z]{{0,2}}[{re.escape(CURRENCY_SYMBOLS)}]|[A-Za-z]{{3}})"
+_AMOUNT = re.compile(
+    rf"^\s*(?P<sign1>[+-]?)\s*(?:(?P<before>{_CURRENCY})\s*)?(?P<sign2>[+-]?)"
+    rf"(?P<body>\d[\d.,]*)\s*(?P<after>{_CURRENCY})?\s*$"
+)
 
 
 def is_parquet(file: Path) -> bool:
     return file.suffix.lower() in (".parquet", ".pq")
+
+
+def check_not_excel(file: Path) -> None:
+    """An Excel workbook is `InvalidInput` saying what to do: read as CSV it is binary garbage
+    whose "header" names no column the mapping asks for."""
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return  # a missing or unreadable file is reported where it is read
+    suffix = file.suffix.lower()
+    if suffix in EXCEL_SUFFIXES or (suffix != ".zip" and head.startswith(EXCEL_MAGIC)):
+        raise InvalidInput(f"{file} is an Excel workbook: save it as CSV (or Parquet)")
 
 
 def read_table(file: Path, missing: list[str], csv: CsvOptions | None = None) -> pd.DataFrame:
@@ -35,6 +66,8 @@ def read_table(file: Path, missing: list[str], csv: CsvOptions | None = None) ->
 def header(file: Path, csv: CsvOptions | None = None) -> list[str]:
     """A CSV or Parquet file's column names (none for a file that cannot be read)."""
     csv = csv or CsvOptions()
+    if not is_parquet(file):
+        check_not_excel(file)
     try:
         if is_parquet(file):
             return list(pq.read_schema(file).names)
@@ -45,6 +78,20 @@ def header(file: Path, csv: CsvOptions | None = None) -> list[str]:
         return [str(c).strip() for c in names.columns]
     except (OSError, ValueError, pd.errors.ParserError):
         return []
+
+
+def encoding_hint(names: Iterable[object], csv: CsvOptions | None = None) -> str:
+    """What to say after "missing required column(s)" when the header holds characters the
+    encoding could not read ("N\ufffd Oportunidad" for "Nº Oportunidad"): the columns are there,
+    written in another encoding. Empty when the header reads cleanly."""
+    if not any("\ufffd" in str(name) for name in names):
+        return ""
+    encoding = (csv or CsvOptions()).encoding
+    shown = "UTF-8" if codecs.lookup(encoding).name.startswith("utf-8") else encoding
+    return (
+        f"; the header is not {shown} text (\ufffd marks what could not be read): set the "
+        "mapping's csv: encoding: cp1252 (or latin-1), as Excel on Windows writes"
+    )
 
 
 def sniff_separator(file: Path, encoding: str) -> str:
@@ -75,8 +122,12 @@ def decodes(file: Path, encoding: str, size: int = 1 << 20) -> bool:
 def iter_table(
     file: Path, chunk_rows: int, missing: list[str], csv: CsvOptions | None = None
 ) -> Iterator[pd.DataFrame]:
-    """Chunks of a CSV or Parquet file as text columns; `missing` values become NA."""
+    """Chunks of a CSV or Parquet file as text columns; blank cells and `missing` values become
+    NA (pandas' own list, "NA", "null", "None", "nan", "#N/A" and the like, is not used: those
+    are text unless the mapping lists them)."""
     csv = csv or CsvOptions()
+    if not is_parquet(file):
+        check_not_excel(file)
     try:
         if is_parquet(file):
             for batch in pq.ParquetFile(file).iter_batches(batch_size=chunk_rows):
@@ -90,7 +141,8 @@ def iter_table(
             sep=csv.separator or sniff_separator(file, csv.encoding),
             dtype="str",
             chunksize=chunk_rows,
-            na_values=missing or None,
+            keep_default_na=False,
+            na_values=["", *missing],
             skipinitialspace=True,
             encoding=csv.encoding,
             encoding_errors="replace",
@@ -118,21 +170,126 @@ def iter_table(
 
 
 def localized_numbers(values: pd.Series, csv: CsvOptions) -> pd.Series:
-    """Numbers written with the mapping's decimal and thousands marks, as "1234.5" text; any
-    other value is left as it is (and is reported as not a number where one is expected)."""
-    if csv.decimal == "." and csv.thousands is None:
-        return values
-    dec, th = re.escape(csv.decimal), re.escape(csv.thousands or "")
-    grouped = rf"\d{{1,3}}(?:{th}\d{{3}})+" if csv.thousands else r"(?!)"
-    pattern = rf"^\s*[+-]?(?:{grouped}|\d+)(?:{dec}\d*)?\s*$"
+    """Numbers written with the mapping's decimal and thousands marks, or with a currency
+    ("$2,749", "USD 3,500.13", "2.748,67 €"), as "1234.5" text; any other value is left as it
+    is (and is reported as not a number where one is expected). Without `thousands`, digits
+    grouped by the other mark are read only where they can mean nothing else: "1,234,567.89"
+    or "1,234,567" with a "." decimal, but never "1,234" (1.234 or 1234?). The same series is
+    returned when no value changes."""
+    number, mark = _number_pattern(csv)
     text = values.astype("str")
-    looks = values.notna() & text.str.match(pattern)
-    if not looks.any():
+    present = values.notna()
+    bare = present & text.str.fullmatch(rf"\s*[+-]?(?:{number})\s*")
+    fixed = _plain(text[bare], csv, mark)  # vectorised: most values carry no currency
+    # the rest is a number only with a currency: a value of digits and marks alone is not one
+    rest = present & ~bare & text.str.contains(r"\d") & text.str.contains(r"[^\d.,+\-\s]")
+    if rest.any():
+        fixed = pd.concat([fixed, _with_currency(text[rest], csv)])
+    fixed = fixed[fixed != text[fixed.index]]
+    if fixed.empty:
         return values
-    fixed = text[looks]
-    if csv.thousands:
-        fixed = fixed.str.replace(csv.thousands, "", regex=False)
-    fixed = fixed.str.replace(csv.decimal, ".", regex=False).str.strip()
     out = values.astype(object).copy()
-    out[looks] = fixed
+    out[fixed.index] = fixed
     return out
+
+
+def number_text(value: str, csv: CsvOptions) -> str | None:
+    """One value as "1234.5" text if it is a number in the mapping's notation (a currency
+    symbol or code before or after it allowed), else None."""
+    read = _with_currency(pd.Series([value]), csv)
+    return None if read.empty else str(read.iloc[0])
+
+
+def _with_currency(text: pd.Series, csv: CsvOptions) -> pd.Series:
+    """The values that are numbers in the mapping's notation with a currency symbol or known
+    ISO code before or after them (and at most one sign), as "1234.5" text."""
+    parts = text.str.extract(_AMOUNT).fillna("")
+    before, after, sign1, sign2 = parts["before"], parts["after"], parts["sign1"], parts["sign2"]
+    ok = (parts["body"] != "") & ((before == "") | (after == "")) & ((sign1 == "") | (sign2 == ""))
+    for code in (before, after):
+        ok &= ~code.str[-1:].str.isalpha() | code.str.upper().isin(CURRENCY_CODES)
+    number, mark = _number_pattern(csv)
+    ok &= parts["body"].str.fullmatch(number)
+    return sign1[ok] + sign2[ok] + _plain(parts["body"][ok], csv, mark)
+
+
+def _number_pattern(csv: CsvOptions) -> tuple[str, str]:
+    """The regex of an unsigned number in the mapping's notation, and its grouping mark: the
+    mapping's `thousands`, else the other of "," and "." where it can only group digits (a
+    decimal part follows, or it appears twice)."""
+    dec = re.escape(csv.decimal)
+    if csv.thousands:
+        th = re.escape(csv.thousands)
+        return rf"(?:\d{{1,3}}(?:{th}\d{{3}})+|\d+)(?:{dec}\d*)?", csv.thousands
+    mark = "," if csv.decimal != "," else "."
+    g = re.escape(mark)
+    return (
+        rf"\d{{1,3}}(?:{g}\d{{3}})+{dec}\d+|\d{{1,3}}(?:{g}\d{{3}}){{2,}}(?:{dec}\d*)?"
+        rf"|\d+(?:{dec}\d*)?",
+        mark,
+    )
+
+
+def _plain(text: pd.Series, csv: CsvOptions, mark: str) -> pd.Series:
+    """Numbers matched by `_number_pattern` as "1234.5" text."""
+    text = text.str.strip().str.replace(mark, "", regex=False)
+    return text.str.replace(csv.decimal, ".", regex=False) if csv.decimal != "." else text
+
+
+def number_hint(value: str) -> str | None:
+    """Which `csv:` options would read a value that is not a number in the mapping's notation
+    ("2,748" → thousands or decimal ","; "2.748,67" → decimal "," and thousands "."), or None
+    when no choice of marks reads it."""
+    match = _AMOUNT.match(value)
+    if match is None:
+        return None
+    body = match["body"]
+    marks = [c for c in body if c in ",."]
+    if not marks:
+        return None
+    last = marks[-1]
+    other = "," if last == "." else "."
+    if len(set(marks)) == 2:
+        options, said = (
+            CsvOptions(decimal=last, thousands=other),
+            f'decimal: "{last}", thousands: "{other}"',
+        )
+    elif len(marks) > 1:
+        options, said = CsvOptions(decimal=other, thousands=last), f'thousands: "{last}"'
+        if last == ".":
+            said += ', decimal: ","'
+    elif len(body) - body.index(last) - 1 == 3:
+        grouping = f'thousands: "{last}"' + (', decimal: ","' if last == "." else "")
+        if number_text(value, CsvOptions(decimal=other, thousands=last)) is None:
+            return None
+        return (
+            f"{value!r} is ambiguous: set the mapping's csv: {grouping} if {last!r} groups "
+            f'thousands, or csv: decimal: "{last}" if it marks decimals'
+        )
+    else:
+        options, said = CsvOptions(decimal=last), f'decimal: "{last}"'
+    if number_text(value, options) is None:
+        return None
+    return f"{value!r} reads as a number with the mapping's csv: {said}"
+
+
+def dotted_thousands_note(
+    values: pd.Series, column: str, csv: CsvOptions, least: int = 3
+) -> str | None:
+    """A note when a number column read with "." as a decimal mark has only values like
+    "1.500" or "12.000" with a dot (at least `least` of them): such a column is most likely
+    European thousands, read 1,000 times too small. Said, never guessed: "2.125" may be 2.125."""
+    if csv.thousands == ".":
+        return None
+    text = values.dropna().astype("str").str.strip()
+    dotted = text[text.str.contains(".", regex=False)]
+    if len(dotted) < least:
+        return None
+    if not dotted.str.fullmatch(r"\D*[1-9]\d{0,2}(?:\.\d{3})+\D*").all():
+        return None
+    decimal = "" if csv.decimal != "." else ' and decimal: ","'
+    return (  # the same words from every chunk, so the report says it once
+        f"{column}: every number with a dot has three digits after it, as thousands do "
+        f'("12.000" is read as 12): if the dot groups thousands, set the mapping\'s '
+        f'csv: thousands: "."{decimal}'
+    )

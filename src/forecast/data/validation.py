@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from forecast.data.reading import number_hint
+
 MAX_EXAMPLES_PER_KIND = 20
+#: The kind of problem a number field's unreadable value is; its notes say which `csv:` option
+#: would read the value ("2,748": `thousands` or `decimal`).
+NOT_A_NUMBER = "not a number"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class ImportReport:
     examples: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the import assumed or fixed
     written: bool = False
+    hinted: set[str] = field(default_factory=set, repr=False)  # columns a csv: hint was noted for
 
     @property
     def problem_count(self) -> int:
@@ -62,6 +68,17 @@ class ImportReport:
         room = MAX_EXAMPLES_PER_KIND - sum(1 for p in self.examples if p.kind == kind)
         for row, value in list(zip(rows, values, strict=True))[: max(room, 0)]:
             self.examples.append(Problem(file, int(row), column, kind, _text(value)))
+        if kind == NOT_A_NUMBER and column not in self.hinted:
+            texts = values.dropna().astype("str").unique()[:100]
+            hint = next((h for v in texts if (h := number_hint(v))), None)
+            if hint is not None:
+                self.hinted.add(column)
+                self.note(f"{column}: {hint}")
+
+    def note(self, text: str | None) -> None:
+        """Add a note once (a check made per chunk says it once per import); None adds none."""
+        if text is not None and text not in self.notes:
+            self.notes.append(text)
 
     def to_dict(self) -> dict:
         return {

@@ -1,0 +1,269 @@
+"""How an export's cells become values: what is missing (a blank cell and what the mapping lists,
+never pandas' "NA"/"None"/"null"), amounts written with a currency or digit grouping, a column
+that looks like European thousands read as decimals, and files that are not CSV text (an Excel
+workbook, another encoding). Small hand-made files, read without a store."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from forecast.data.importing import read_export
+from forecast.data.mapping import CsvOptions
+from forecast.data.reading import (
+    dotted_thousands_note,
+    encoding_hint,
+    header,
+    localized_numbers,
+)
+from forecast.errors import ImportRejected, InvalidInput
+
+DEALS = """
+kind: opportunities
+dataset: acme
+columns:
+  id: Deal ID
+  stage: Stage
+  amount: Amount
+  region: Region
+  created_at: Created
+  closed_at: Closed
+stages:
+  open: [New, Proposal]
+stage_names: {"Closed Won": Won, "Closed Lost": Lost}
+"""
+
+
+def write(folder: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    path = folder / name
+    path.write_text(text.strip() + "\n", encoding=encoding)
+    return path
+
+
+def mapping(folder: Path, extra: str = "", base: str = DEALS) -> Path:
+    return write(folder, "mapping.yaml", base + extra)
+
+
+def deals_file(folder: Path, amounts: list[str], regions: list[str] | None = None) -> Path:
+    """A comma-separated export, one open deal per amount (quoted: amounts hold commas)."""
+    regions = regions or ["EMEA"] * len(amounts)
+    rows = [
+        f'D{i},New,"{amount}",{region},2024-02-01,'
+        for i, (amount, region) in enumerate(zip(amounts, regions, strict=True))
+    ]
+    return write(
+        folder, "deals.csv", "\n".join(["Deal ID,Stage,Amount,Region,Created,Closed", *rows])
+    )
+
+
+def amounts(file: Path, mapping_file: Path) -> list[float]:
+    return read_export(file, mapping_file).opportunities["amount"].tolist()
+
+
+# --- 1. missing is a blank cell or a value the mapping lists ---------------------------------
+
+TOKENS = ["NA", "N/A", "n/a", "null", "NULL", "None", "nan", "#N/A"]
+
+
+def test_north_america_and_other_na_like_words_are_values_not_missing(tmp_path):
+    file = deals_file(tmp_path, ["100"] * (len(TOKENS) + 1), [*TOKENS, ""])
+    deals = read_export(file, mapping(tmp_path)).opportunities
+    assert deals["region"].tolist()[:-1] == TOKENS
+    assert pd.isna(deals["region"].iloc[-1])  # the blank cell is the one missing region
+
+
+def test_only_the_values_the_mapping_lists_as_missing_become_missing(tmp_path):
+    file = deals_file(tmp_path, ["100", "100", "100"], ["NA", "n/a", "EMEA"])
+    deals = read_export(file, mapping(tmp_path, 'missing_values: ["n/a"]')).opportunities
+    assert deals["region"].tolist()[0] == "NA"
+    assert pd.isna(deals["region"].iloc[1])
+    assert deals["region"].tolist()[2] == "EMEA"
+
+
+def test_a_joined_file_keeps_na_as_text_too(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        """
+Deal ID,Stage,Amount,Owner,Created,Closed
+D1,New,100,ann,2024-02-01,
+D2,New,100,bob,2024-02-01,
+""",
+    )
+    write(tmp_path, "owners.csv", "Owner,Region\nann,NA\nbob,\n")
+    m = mapping(tmp_path, "joins: [{file: owners.csv, key: Owner}]")
+    regions = read_export(file, m).opportunities["region"]
+    assert regions.iloc[0] == "NA" and pd.isna(regions.iloc[1])
+
+
+def test_an_amount_written_na_is_not_a_number_unless_the_mapping_says_it_is_missing(tmp_path):
+    file = deals_file(tmp_path, ["100", "NA"])
+    with pytest.raises(ImportRejected) as rejected:
+        read_export(file, mapping(tmp_path))
+    assert rejected.value.report.counts["not a number"] == 1
+    listed = read_export(file, mapping(tmp_path, 'missing_values: ["NA"]')).opportunities
+    assert listed["amount"].iloc[0] == 100 and pd.isna(listed["amount"].iloc[1])
+
+
+# --- 2. amounts with a currency, and digit grouping that can mean one thing only -------------
+
+
+def test_amounts_with_a_currency_symbol_or_code_before_or_after_them_are_read(tmp_path):
+    file = deals_file(tmp_path, ["$2,749", "USD 3,500.13", "3,500.13 USD", "$ 5", "€12", "7 gbp"])
+    m = mapping(tmp_path, 'csv: {thousands: ","}')
+    assert amounts(file, m) == [2749.0, 3500.13, 3500.13, 5.0, 12.0, 7.0]
+
+
+def test_a_sign_before_or_after_the_currency_symbol_is_kept():
+    values = pd.Series(["-$5", "$-5", "+$5", "-$-5"])
+    assert localized_numbers(values, CsvOptions()).tolist() == ["-5", "-5", "+5", "-$-5"]
+
+
+def test_european_amounts_with_a_trailing_euro_sign_are_read(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        """
+Deal ID;Stage;Amount;Region;Created;Closed
+D1;New;2.748,67 €;EMEA;2024-02-01;
+D2;New;835,14 €;EMEA;2024-02-01;
+""",
+        encoding="cp1252",
+    )
+    m = mapping(tmp_path, 'csv: {separator: ";", encoding: cp1252, decimal: ",", thousands: "."}')
+    assert amounts(file, m) == [2748.67, 835.14]
+
+
+def test_a_word_that_is_not_a_currency_is_not_dropped_to_make_a_number(tmp_path):
+    file = deals_file(tmp_path, ["SKU 123", "100"])
+    with pytest.raises(ImportRejected) as rejected:
+        read_export(file, mapping(tmp_path))
+    assert rejected.value.report.counts["not a number"] == 1
+
+
+def test_grouped_digits_that_can_mean_one_thing_only_are_read_without_a_thousands_option(
+    tmp_path,
+):
+    file = deals_file(tmp_path, ["2,748.67", "1,234,567.89", "1,234,567", "835.14"])
+    assert amounts(file, mapping(tmp_path)) == [2748.67, 1234567.89, 1234567.0, 835.14]
+
+
+def test_grouped_digits_with_a_decimal_comma_are_read_without_a_thousands_option(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "Deal ID;Stage;Amount;Region;Created;Closed\n"
+        "D1;New;1.234.567,89;EMEA;2024-02-01;\nD2;New;2.748,5;EMEA;2024-02-01;\n",
+    )
+    assert amounts(file, mapping(tmp_path, 'csv: {decimal: ","}')) == [1234567.89, 2748.5]
+
+
+def test_an_ambiguous_grouping_is_rejected_with_the_options_that_would_read_it(tmp_path):
+    file = deals_file(tmp_path, ["$2,749", "835"])
+    with pytest.raises(ImportRejected) as rejected:
+        read_export(file, mapping(tmp_path))
+    report = rejected.value.report
+    assert report.counts["not a number"] == 1
+    [hint] = [n for n in report.notes if n.startswith("Amount:")]
+    assert "$2,749" in hint and 'csv: thousands: ","' in hint and 'csv: decimal: ","' in hint
+
+
+def test_amounts_in_the_other_notation_are_rejected_with_the_options_that_would_read_them(
+    tmp_path,
+):
+    file = deals_file(tmp_path, ["2.748,67", "835"])
+    with pytest.raises(ImportRejected) as rejected:
+        read_export(file, mapping(tmp_path))
+    [hint] = [n for n in rejected.value.report.notes if n.startswith("Amount:")]
+    assert 'decimal: ","' in hint and 'thousands: "."' in hint
+
+
+# --- 3. a column that looks like European thousands read as decimals -------------------------
+
+
+def test_a_column_whose_dotted_numbers_all_have_three_decimals_gets_a_thousands_note():
+    values = pd.Series(["800", "1.500", "12.000", "2.500", None])
+    note = dotted_thousands_note(values, "Importe", CsvOptions())
+    assert note is not None and note.startswith("Importe:") and 'csv: thousands: "."' in note
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["800", "1.500", "12.000", "2.25"],  # a real decimal: the dot is a decimal mark
+        ["800", "1.500", "12.000"],  # too few dotted values to say
+        ["800", "0.125", "0.250", "0.500"],  # thousands never start with 0
+    ],
+)
+def test_no_thousands_note_where_the_dots_can_be_decimals(values):
+    assert dotted_thousands_note(pd.Series(values), "Importe", CsvOptions()) is None
+
+
+def test_no_thousands_note_once_the_mapping_says_the_dot_groups_thousands():
+    values = pd.Series(["800", "1.500", "12.000", "2.500"])
+    assert dotted_thousands_note(values, "x", CsvOptions(decimal=",", thousands=".")) is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs rows.py (being edited elsewhere) to call dotted_thousands_note for each "
+    "number field: self.report.note(dotted_thousands_note(raw[cols[f]], cols[f], self.csv))",
+)
+def test_the_import_report_notes_amounts_that_look_like_european_thousands(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "Deal ID;Stage;Amount;Region;Created;Closed\n"
+        + "".join(f"D{i};New;{a};EMEA;2024-02-01;\n" for i, a in enumerate(["800", "1.500"] * 3)),
+    )
+    report = read_export(file, mapping(tmp_path)).report
+    assert report is not None
+    assert any(n.startswith("Amount:") and "thousands" in n for n in report.notes)
+
+
+# --- 4. an Excel workbook ----------------------------------------------------------------------
+
+
+def workbook(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("[Content_Types].xml", "<Types/>")
+        book.writestr("xl/workbook.xml", "<workbook/>")
+    return path
+
+
+@pytest.mark.parametrize("name", ["deals.xlsx", "deals.csv"])  # by its suffix or its bytes
+def test_an_excel_workbook_is_an_error_saying_to_save_it_as_csv(tmp_path, name):
+    file = workbook(tmp_path / name)
+    with pytest.raises(InvalidInput, match=r"is an Excel workbook: save it as CSV \(or Parquet\)"):
+        read_export(file, mapping(tmp_path))
+    with pytest.raises(InvalidInput, match="Excel workbook"):
+        read_export(file)  # no mapping: the preset is looked for in its header
+
+
+# --- 5. a header in another encoding -------------------------------------------------------
+
+
+def test_a_header_in_another_encoding_is_said_to_be_not_utf8_with_the_encoding_to_set(tmp_path):
+    file = write(tmp_path, "deals.csv", "Nº Oportunidad;Región\nOP-1;Málaga\n", encoding="cp1252")
+    hint = encoding_hint(header(file), CsvOptions())
+    assert "not UTF-8" in hint and "csv: encoding: cp1252" in hint
+    assert encoding_hint(["Nº Oportunidad", "Región"], CsvOptions()) == ""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs importing.py (being edited elsewhere) to append encoding_hint(raw.columns, "
+    "self.csv) to its missing-column error in _check_columns",
+)
+def test_a_missing_column_error_on_a_cp1252_header_names_the_encoding_to_set(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "Deal ID;Stage;Amount;Región;Created;Closed\nD1;New;5;Málaga;2024-02-01;\n",
+        encoding="cp1252",
+    )
+    with pytest.raises(InvalidInput, match="csv: encoding: cp1252"):
+        read_export(file, mapping(tmp_path))
