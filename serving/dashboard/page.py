@@ -7,7 +7,9 @@ Every figure comes from the function the API serves it with, called with the sam
     deals at risk      risk.deals_at_risk                 (GET /v1/deals/at-risk)
 
 so the page and the API agree by construction. This module only picks rows out of their
-`to_dict()` output and lays them side by side; it computes no figure of its own. A section whose
+`to_dict()` output and lays them side by side; it computes no figure of its own (but one: a
+forecast stored before its headline carried P(target) gets it from the library's
+`choice.p_reach_target`, as the API's is made). A section whose
 function fails (no history yet, no targets module, ...) carries the message instead of its data,
 and the other sections still render.
 """
