@@ -34,6 +34,11 @@ class UnknownStage(InvalidInput):
     pass
 
 
+class UnclearDate(InvalidInput, ValueError):
+    """Text that is no date, or not one in a form read the same way by everyone: a ValueError
+    too, so a caller that names its field for a bad date (`as_of must be ...`) still does."""
+
+
 class UnknownPeriod(InvalidInput):
     pass
 

@@ -30,6 +30,7 @@ backtests and the at-risk list.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -45,7 +46,7 @@ from forecast.data.attributes import identifiers
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.store_reads import IdRange
 from forecast.data.tables import TRACKED_FIELDS
-from forecast.errors import InvalidInput
+from forecast.errors import InvalidInput, UnclearDate
 from forecast.export_leaks import find_export_leaks
 
 #: The smallest step the store keeps: `t + JUST_AFTER` is the first instant that knows about t.
@@ -57,10 +58,21 @@ STAGE_LOG_COLUMNS = ("opportunity_id", "stage", "entered_at")
 VIEWS_KEPT = 4
 #: How many `as_of` states a history keeps.
 STATES_KEPT = 2
+#: Dates given as text start with a four-digit year (`as_timestamp`).
+_LEADS_WITH_YEAR = re.compile(r"\s*[+-]?\d{4}(?!\d)")
 
 
 def as_timestamp(value: object) -> pd.Timestamp:
-    """A naive UTC timestamp (the store's convention) from a date, text or aware timestamp."""
+    """A naive UTC timestamp (the store's convention) from a date, text or aware timestamp.
+
+    Text must lead with its year (ISO 8601: 2024-02-01, 2024-02-01T09:30:00Z): 01/02/2024 is
+    the 1st of February to some users and the 2nd of January to others, and a guess would be
+    silently wrong for half of them."""
+    if isinstance(value, str) and not _LEADS_WITH_YEAR.match(value):
+        raise UnclearDate(
+            f"{value!r} is not a date in YYYY-MM-DD form (a day/month order like 01/02/2024 "
+            "is ambiguous)"
+        )
     ts = pd.Timestamp(value)
     if pd.isna(ts):
         raise InvalidInput(f"{value!r} is not a date (use YYYY-MM-DD)")

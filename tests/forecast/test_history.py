@@ -12,6 +12,7 @@ from forecast import features as F
 from forecast import timing as tm
 from forecast.data.importing import read_export
 from forecast.data.stages import DEFAULT_STAGES, StageSet
+from forecast.errors import InvalidInput
 from forecast.history import JUST_AFTER, DealHistory, last_before
 
 T = pd.Timestamp
@@ -503,3 +504,15 @@ def test_the_leak_check_over_slices_finds_what_the_whole_check_finds(parts):
     bands = el.slice_bands(dates)
     counts = [el.slice_counts(p, el.bands_of(bands, i)) for i, p in enumerate(pieces)]
     assert el.leaks_from_counts([el.without_dates(d) for d in dates], counts) == whole
+
+
+def test_a_date_given_as_text_leads_with_its_year_or_is_refused():
+    """01/02/2024 is the 1st of February to some users and the 2nd of January to others: the
+    product does not guess (a wrong guess moves a forecast by a month, silently)."""
+    from forecast.history import as_timestamp
+
+    assert as_timestamp("2024-02-01") == pd.Timestamp("2024-02-01")
+    assert as_timestamp("2024-02-01T09:30:00+01:00") == pd.Timestamp("2024-02-01 08:30")
+    for text in ("01/02/2024", "13/02/2024", "02.10.2024"):
+        with pytest.raises(InvalidInput, match="YYYY-MM-DD"):
+            as_timestamp(text)
