@@ -207,11 +207,6 @@ def test_no_thousands_note_once_the_mapping_says_the_dot_groups_thousands():
     assert dotted_thousands_note(values, "x", CsvOptions(decimal=",", thousands=".")) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs rows.py (being edited elsewhere) to call dotted_thousands_note for each "
-    "number field: self.report.note(dotted_thousands_note(raw[cols[f]], cols[f], self.csv))",
-)
 def test_the_import_report_notes_amounts_that_look_like_european_thousands(tmp_path):
     file = write(
         tmp_path,
@@ -253,11 +248,6 @@ def test_a_header_in_another_encoding_is_said_to_be_not_utf8_with_the_encoding_t
     assert encoding_hint(["Nº Oportunidad", "Región"], CsvOptions()) == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs importing.py (being edited elsewhere) to append encoding_hint(raw.columns, "
-    "self.csv) to its missing-column error in _check_columns",
-)
 def test_a_missing_column_error_on_a_cp1252_header_names_the_encoding_to_set(tmp_path):
     file = write(
         tmp_path,

@@ -30,6 +30,7 @@ from forecast.data.mapping import (
 )
 from forecast.data.reading import (
     decodes,
+    encoding_hint,
     header,
     is_parquet,
     iter_table,
@@ -416,6 +417,7 @@ class _Job(CanonicalRows):
             raise InvalidInput(
                 f"{file}: missing required column(s) {missing}; the file has "
                 f"{sorted(c for c in raw.columns if c != '__line')}"
+                f"{encoding_hint(raw.columns, self.csv)}"
             )
         try:
             self.features = matched_columns(self.features, available)

@@ -23,7 +23,7 @@ from forecast.data.mapping import (
     canonical_forecast_category,
     loose_key,
 )
-from forecast.data.reading import localized_numbers
+from forecast.data.reading import dotted_thousands_note, localized_numbers
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.validation import unparseable
 from forecast.errors import InvalidInput
@@ -150,6 +150,7 @@ class CanonicalRows:
         for f in NUMBER_FIELDS:
             if f in cols:
                 text = localized_numbers(raw[cols[f]], self.csv)
+                self.report.note(dotted_thousands_note(raw[cols[f]], cols[f], self.csv))
                 out[f] = pd.to_numeric(text, errors="coerce").astype("float64")
                 self._bad(unparseable(raw[cols[f]], out[f]), bad, raw, f, "not a number")
                 self._bad(
