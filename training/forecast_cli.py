@@ -285,7 +285,7 @@ def backtest_cmd(
             help="period: each calendar period; week: rolling windows of the period's length "
             "starting every Monday (dozens of forecasts per horizon)"
         ),
-    ] = Every.period,
+    ] = Every.week,
     horizons: Annotated[
         str | None,
         typer.Option(
@@ -318,6 +318,14 @@ def backtest_cmd(
         ),
     ] = 1,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log the run to MLflow")] = True,
+    replace_record: Annotated[
+        bool,
+        typer.Option(
+            "--replace-record",
+            help="Replace the dataset's track record even with a narrower run (fewer horizons "
+            "or forecasts than the record holds)",
+        ),
+    ] = False,
     include_leaks: IncludeLeaksOpt = False,
     cluster: ClusterOpt = None,
     json_: JsonOpt = False,
@@ -364,10 +372,19 @@ def backtest_cmd(
 
         _quiet_mlflow()
         run_id = log_backtest(report, settings)
-    kept = _keep_track_record(report, freq.value, settings)
+    kept, why_not = _keep_track_record(
+        report, freq.value, settings, stored=bool(loaded.get("stored")), replace=replace_record
+    )
     out = report.to_dict()
     if json_:
-        print_json({**out, "mlflow_run_id": run_id, "track_record_saved": kept})
+        print_json(
+            {
+                **out,
+                "mlflow_run_id": run_id,
+                "track_record_saved": kept,
+                "track_record_note": why_not or None,
+            }
+        )
         return
     for table in backtest_tables(out):
         console.print(table)
@@ -375,22 +392,32 @@ def backtest_cmd(
         err_console.print(f"[dim]note: {note}[/]")
     if run_id:
         console.print(f"logged to MLflow: run {run_id}")
+    if why_not:
+        console.print(why_not)
+        return
     console.print(
         f"track record of {report.dataset} kept: {kept} forecasts; `forecast revenue` and the "
         "API now lead with the method most accurate on it"
     )
 
 
-def _keep_track_record(report: Any, freq: str, settings: Settings) -> int:
+def _keep_track_record(
+    report: Any, freq: str, settings: Settings, *, stored: bool, replace: bool
+) -> tuple[int, str]:
     """Save the backtest's forecasts as the dataset's track record (`forecasting.track_record`),
-    replacing the one before for this frequency."""
+    replacing the one before for this frequency, where `record_keeping` says it may: the count
+    saved, or 0 and why not."""
     from forecast.data import store
     from forecast.forecasting import track_record
+    from forecast.forecasting.record_keeping import keeping
 
-    if report.dataset is None:
-        return 0
+    table = report.forecast_table()
     engine = store.get_engine(settings)
-    return track_record.save(engine, report.dataset, freq, report.forecast_table())
+    kept = track_record.load(engine, report.dataset, freq) if stored else table.iloc[:0]
+    decision = keeping(table, kept, dataset=report.dataset, stored=stored, replace=replace)
+    if not decision.keep:
+        return 0, decision.reason
+    return track_record.save(engine, report.dataset, freq, table), ""
 
 
 def _parse_horizons(text: str | None) -> list[int] | None:

@@ -77,6 +77,7 @@ def load_training_data(
     field_names = stored_field_names(name)
     out: dict[str, Any] = {
         "dataset": name,
+        "stored": True,  # read from the store by name (not a file): its track record is its own
         "leak_columns": list(row["leak_columns"] or []),
         "field_names": field_names,
     }

@@ -100,7 +100,7 @@ def test_the_backtest_command_on_a_cluster_prints_the_in_process_report(
     get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
-    for extra in ("mlflow_run_id", "track_record_saved"):
+    for extra in ("mlflow_run_id", "track_record_saved", "track_record_note"):
         printed.pop(extra)
     assert _plain(printed) == _plain(json.loads(json.dumps(in_process.to_dict(), default=str)))
 

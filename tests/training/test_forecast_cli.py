@@ -147,7 +147,8 @@ def test_revenue_and_backtest_print_json_and_exit_2_on_bad_input(tmp_path):
     assert data["period"]["label"] == "2023-Q4" and data["groups"]
     out = runner.invoke(
         forecast_app,
-        ["backtest", "--data", str(tmp_path), "--from", "2023-Q3", "--no-log", "--json"],
+        ["backtest", "--data", str(tmp_path), "--from", "2023-Q3", "--every", "period"]
+        + ["--no-log", "--json"],
     )
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["periods"][0]["period"] == "2023-Q3"

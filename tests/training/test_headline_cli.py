@@ -51,6 +51,34 @@ def test_a_backtest_keeps_the_track_record_the_forecast_reads(cli: Cli, tmp_path
     assert set(kept["horizon_weeks"]) == {0, 4} and "model" in set(kept["method"])
 
 
+def test_a_file_backtest_or_a_narrower_run_leaves_the_track_record_and_says_why(
+    cli: Cli, tmp_path: Path
+):
+    folder = tmp_path / "export"
+    write_export(generate_pipeline(1500, seed=11, start="2023-01-01", end="2023-12-31"), folder)
+    assert cli("import", folder).exit_code == 0
+    window = ["--no-log", "--freq", "month", "--from", "2023-08-01", "--to", "2023-09-30"]
+    first = parsed(cli("backtest", "--data", "pipeline", *window, "--horizons", "0,4", "--json"))
+    engine = store.get_engine(get_settings())
+    kept = track_record.load(engine, "pipeline", "month")
+    assert first["track_record_saved"] == len(kept) > 0
+
+    narrower = parsed(cli("backtest", "--data", "pipeline", *window, "--horizons", "0", "--json"))
+    assert (
+        narrower["track_record_saved"] == 0 and "--replace-record" in narrower["track_record_note"]
+    )
+    from_file = parsed(cli("backtest", "--data", folder, *window, "--horizons", "0,4", "--json"))
+    assert from_file["track_record_saved"] == 0
+    assert "forecast import" in from_file["track_record_note"]
+    after = track_record.load(engine, "pipeline", "month")
+    assert len(after) == len(kept) and set(after["horizon_weeks"]) == {0, 4}
+
+    forced = ("--horizons", "0", "--replace-record", "--json")
+    replaced = parsed(cli("backtest", "--data", "pipeline", *window, *forced))
+    assert replaced["track_record_saved"] > 0
+    assert set(track_record.load(engine, "pipeline", "month")["horizon_weeks"]) == {0}
+
+
 def test_with_too_few_past_forecasts_the_hedge_is_shown_and_the_reason_is_said(
     cli: Cli, tmp_path: Path
 ):
