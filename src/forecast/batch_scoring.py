@@ -32,6 +32,7 @@ from forecast import features as feat
 from forecast import timing as tm
 from forecast.errors import InvalidInput, ModelNotReady
 from forecast.history import DealHistory
+from forecast.model_set import deal_fallback
 from forecast.modeling import registry
 from forecast.modeling.baselines import StageWinRate, history_stage_sums, stage_win_rates
 from forecast.modeling.families import family_of
@@ -282,7 +283,7 @@ def batch_scorer(
             rates = stage_win_rates(history)
         if rates is None and (history is None or history.deals.empty):
             raise ModelNotReady(f"no deal model and no deal history to fall back on: {why}")
-        scorer = select_scorer(None, stage_rates=rates)
+        scorer = deal_fallback(history, rates)
     else:
         labels = (
             pd.to_numeric(leads["converted"], errors="coerce").dropna()

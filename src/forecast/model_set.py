@@ -388,9 +388,7 @@ def _fallback_scorer(kind: str, engine: Engine, name: str, models: ModelSet) -> 
         context = models.deal_contexts.get(name)
         if context is None:
             raise ModelNotReady("no deal model and no deal history to fall back on")
-        rates = stage_win_rates(context.history)
-        crm = _crm_fallback(context.history, rates)
-        return crm if crm is not None else select_scorer(None, stage_rates=rates)
+        return deal_fallback(context.history, stage_win_rates(context.history))
     leads = store.leads
     query = select(func.avg(leads.c.converted), func.count(leads.c.converted)).where(
         leads.c.dataset == name
@@ -407,6 +405,14 @@ def deal_context(engine: Engine, name: str) -> DealContext:
     history = load_deal_history(engine, name)
     now = store.utcnow()
     return DealContext(name, history.stages, feat.win_rates_as_of(history, now), history)
+
+
+def deal_fallback(history: DealHistory | None, rates: StageWinRate | None) -> Scorer:
+    """What scores a deal without a champion, the API's and a batch's alike: the CRM's own stage
+    probabilities where the stage history is flat (`_crm_fallback`), else the per-stage win rate
+    of the dataset's deals."""
+    crm = _crm_fallback(history, rates) if history is not None else None
+    return crm if crm is not None else select_scorer(None, stage_rates=rates)
 
 
 def _crm_fallback(history: DealHistory, rates: StageWinRate | None) -> Scorer | None:

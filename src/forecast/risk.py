@@ -31,8 +31,8 @@ from forecast import timing as tm
 from forecast.data.stages import LOST, WON
 from forecast.errors import InvalidInput
 from forecast.history import DealHistory, as_timestamp
+from forecast.model_set import deal_fallback
 from forecast.modeling.baselines import stage_win_rates
-from forecast.modeling.scorers import select_scorer
 
 LOW_PROBABILITY = "low_probability"
 FALLING_PROBABILITY = "falling_probability"
@@ -163,8 +163,8 @@ def deals_at_risk(
     if served is None:
         served = _fallback(known)
         notes.append(
-            "no deal model is serving: probabilities are per-stage historical win "
-            "rates, so a probability falls only when a deal moves back a stage"
+            f"no deal model is serving: probabilities are the {served.scorer.label}, as the "
+            "API's, so a probability falls only when a deal moves back a stage"
         )
     closed = opps["status"].isin([WON, LOST])
     win_rate = float((opps.loc[closed, "status"] == WON).mean()) if closed.any() else math.nan
@@ -282,8 +282,9 @@ def deals_at_risk(
 
 
 def _fallback(known: DealHistory) -> scoring.Served:
-    rates = stage_win_rates(known)
-    return scoring.Served(scoring.DEAL, select_scorer(None, stage_rates=rates), None, "fallback")
+    """The API's fallback for a dataset without a champion (`model_set.deal_fallback`)."""
+    scorer = deal_fallback(known, stage_win_rates(known))
+    return scoring.Served(scoring.DEAL, scorer, None, "fallback")
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

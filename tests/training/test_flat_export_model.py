@@ -193,3 +193,17 @@ def test_with_no_champion_a_flat_export_is_scored_by_the_crms_stage_probabilitie
     assert p == sorted(p) and p[0] < p[-1]
     assert "the CRM's stage probability" in scores[-1].reasons_for[0]["sentence"]
     assert "CRM's stage probabilities" in scores[-1].label
+
+
+def test_a_batch_without_a_champion_is_scored_by_the_apis_fallback(trained, tmp_path):
+    """`forecast score` and the at-risk list fall back as the API does: a flat export's deals by
+    the CRM's stage probabilities, not by one per-stage win rate for every stage."""
+    from forecast.batch_scoring import batch_scorer
+    from forecast.model_set import deal_fallback
+    from forecast.modeling.baselines import stage_win_rates
+
+    settings = Settings(state_dir=tmp_path / "empty")  # no champion registered there
+    batch = batch_scorer(scoring.DEAL, settings, dataset="crm", history=trained.history)
+    api = deal_fallback(trained.history, stage_win_rates(trained.history))
+    assert batch.served.scorer.label == api.label
+    assert batch.served.source == "fallback" and api.label in (batch.note or "")
