@@ -629,7 +629,7 @@ def _plain(v: Any) -> Any:
         return {k: _plain(x) for k, x in v.items()}
     if isinstance(v, (float, np.floating)):
         f = float(v)
-        return None if math.isnan(f) else round(f, 4)
+        return None if math.isnan(f) else round(f, 6)  # a figure shown to 0.1% reads as computed
     if isinstance(v, np.integer):
         return int(v)
     return v

@@ -202,8 +202,8 @@ def headline(
         return Headline(
             None,
             f"no track record yet for {per.freq}s: `forecast backtest --data {dataset} "
-            f"--freq {per.freq} --every week` measures ours against naive forecasts, and the "
-            "most accurate then leads",
+            f"--freq {per.freq}` on the stored dataset (an export is stored by `forecast "
+            "import`) measures ours against naive forecasts, and the most accurate then leads",
             naive=shown_naive,
         )
     h = round(horizon_weeks(per, t))
