@@ -58,6 +58,9 @@ def test_a_bad_value_rejects_the_file_naming_its_row_and_column(
     [example] = [line for line in result.stderr.splitlines() if "lots" in line]
     cells = [c.strip() for c in re.split(r"[│┃|]", example) if c.strip()]
     assert cells == ["opportunities.csv", "4", "amount", "not a number", "lots"]
+    # A rejected import shows no counts of rows "inserted" or deals "moved": nothing was stored.
+    shown = result.stdout + result.stderr
+    assert "rows inserted or changed" not in shown and "deals that moved stage" not in shown
     assert parsed(cli("datasets", "--json")) == []
 
 
