@@ -399,3 +399,11 @@ def test_leads_under_a_deal_datasets_name_are_refused_and_its_deals_stay(engine,
     assert len(store.load_opportunities(engine, "acme")) == 4
     with engine.connect() as conn:
         assert store.get_dataset(conn, "acme")["kind"] == "opportunities"
+
+
+def test_rows_left_out_for_a_bad_date_are_not_counted_as_estimated_creations(acme, tmp_path):
+    _, mapping = acme
+    text = "Deal ID,Stage,Owner,Amount,Created,Closed\nD1,New,Ann,100,2024/02/01,\nD2,New,Bob,5,,"
+    report = read_export(write(tmp_path, "d.csv", text), mapping, on_error="skip").report
+    assert report.counts["unparseable date"] == 1
+    assert report.estimated_created == 1  # D2's blank date, not D1's unreadable one

@@ -210,7 +210,7 @@ class CanonicalRows:
 
         self._amounts(out)
         out["created_estimated"] = out["created_at"].isna()
-        self.report.estimated_created += int(out["created_estimated"].sum())
+        self.report.estimated_created += int((out["created_estimated"] & ~bad).sum())
         # A closed deal without a creation date existed by its close at the latest: dated there
         # (flagged), not at the export, where it would have been created after it closed.
         out["created_at"] = out["created_at"].fillna(out["closed_at"])
