@@ -407,3 +407,36 @@ def test_rows_left_out_for_a_bad_date_are_not_counted_as_estimated_creations(acm
     report = read_export(write(tmp_path, "d.csv", text), mapping, on_error="skip").report
     assert report.counts["unparseable date"] == 1
     assert report.estimated_created == 1  # D2's blank date, not D1's unreadable one
+
+
+def test_a_joined_file_that_lists_a_key_twice_or_lacks_one_is_said(tmp_path):
+    """A joined file (owners → team) with an owner given two teams, or without an owner the
+    deals name, still imports, and the report says which rows it could not match as given."""
+    folder = tmp_path / "acme"
+    folder.mkdir()
+    mapping = write(
+        folder,
+        "acme.yaml",
+        """
+kind: opportunities
+dataset: acme
+main: deals.csv
+joins:
+  - {file: owners.csv, key: Owner}
+columns: {id: Deal ID, stage: Stage, owner: Owner, team: Team, created_at: Created}
+stages: {open: [New], won: Won, lost: Lost}
+""",
+    )
+    write(folder, "owners.csv", "Owner,Team\nann,East\nann,Central\nbob,West\nbob,West")
+    deals = write(
+        folder,
+        "deals.csv",
+        "Deal ID,Stage,Owner,Created\nD1,New,ann,2024-01-02\nD2,New,bob,2024-01-03\n"
+        "D3,New,cy,2024-01-04",
+    )
+    export = read_export(deals, mapping)
+    teams = export.opportunities.set_index("id")["team"]
+    assert teams["D1"] == "East" and teams["D2"] == "West" and pd.isna(teams["D3"])
+    notes = " ".join(export.report.notes)
+    assert "1 Owner value(s) listed more than once with different values ('ann')" in notes
+    assert "Owner 'cy' not in the joined file" in notes

@@ -312,6 +312,18 @@ class _Job(CanonicalRows):
         if key not in frame.columns:
             raise InvalidInput(f"{file}: missing required column {key!r} (the join key)")
         frame = self._fix_values(frame)
+        twice = frame[key].notna() & frame.duplicated(key, keep=False)
+        if twice.any():
+            # The same row again is harmless; a key given different values is the export's
+            # mistake: the first row is used, and the import says so.
+            clashing = frame[twice].drop_duplicates().loc[lambda f: f.duplicated(key, keep=False)]
+            keys = sorted(map(str, clashing[key].unique()))
+            if keys:
+                shown = ", ".join(repr(k) for k in keys[:5]) + (" …" if len(keys) > 5 else "")
+                self.report.note(
+                    f"{file.name}: {len(keys)} {key} value(s) listed more than once with "
+                    f"different values ({shown}): the first row of each is used"
+                )
         frame = frame.drop_duplicates(key)
         if loose:
             frame["__key"] = _loose(frame[key])
@@ -570,8 +582,26 @@ class _Job(CanonicalRows):
             else:
                 joined = raw.merge(table, on=key, how="left", suffixes=("", f"__{key}"))
             joined.index = raw.index
+            self._unmatched(raw, joined, key, table)
             raw = joined
         return raw
+
+    def _unmatched(
+        self, raw: pd.DataFrame, joined: pd.DataFrame, key: str, table: pd.DataFrame
+    ) -> None:
+        """Rows whose key the joined file lacks take none of its columns: said once per key."""
+        added = [c for c in table.columns if c not in (key, "__key") and c in joined.columns]
+        if not added:
+            return
+        missing = raw[key].notna() & joined[added].isna().all(axis=1)
+        values = sorted(map(str, raw.loc[missing, key].unique()))
+        if values:
+            shown = ", ".join(repr(v) for v in values[:5]) + (" …" if len(values) > 5 else "")
+            columns = ", ".join(added[:4]) + (" …" if len(added) > 4 else "")
+            self.report.note(
+                f"{key} {shown} not in the joined file: their rows take none of its columns "
+                f"({columns})"
+            )
 
 
 # --- helpers ----------------------------------------------------------------------------------
