@@ -20,6 +20,8 @@ from forecast.data.reading import (
     localized_numbers,
 )
 from forecast.errors import ImportRejected, InvalidInput
+from tests.forecast import test_import_options as import_options
+from tests.forecast.test_import_options import write
 
 DEALS = """
 kind: opportunities
@@ -37,14 +39,9 @@ stage_names: {"Closed Won": Won, "Closed Lost": Lost}
 """
 
 
-def write(folder: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
-    path = folder / name
-    path.write_text(text.strip() + "\n", encoding=encoding)
-    return path
-
-
-def mapping(folder: Path, extra: str = "", base: str = DEALS) -> Path:
-    return write(folder, "mapping.yaml", base + extra)
+def mapping(folder: Path, extra: str = "") -> Path:
+    """The deals mapping (with a region) plus `extra` lines."""
+    return import_options.mapping(folder, extra, base=DEALS)
 
 
 def deals_file(folder: Path, amounts: list[str], regions: list[str] | None = None) -> Path:

@@ -495,6 +495,26 @@ def test_the_method_most_accurate_on_the_track_record_leads_beside_ours(viewer, 
         track_record.save(engine, DATASET, "quarter", record.iloc[:0])
 
 
+def _read_with_record(env, viewer, record) -> tuple[str, dict, str]:  # noqa: ANN001
+    """The 2017-Q3 dashboard page, its forecast API answer (by team, as of the quarter's start)
+    and its CSV download, with `record` saved as the dataset's track record meanwhile."""
+    from forecast.forecasting import track_record
+
+    engine = store.get_engine(env.settings)
+    track_record.save(engine, DATASET, "quarter", record)
+    try:
+        html = viewer.get("/?period=2017-Q3&freq=quarter").text
+        download = viewer.get("/dashboard/forecast.csv?period=2017-Q3&freq=quarter").text
+        api = viewer.get(
+            "/v1/forecast",
+            params={"period": "2017-Q3", "by": "team", "as_of": "2017-07-01"},
+            headers=auth(env.keys["viewer"]),
+        ).json()
+    finally:
+        track_record.save(engine, DATASET, "quarter", record.iloc[:0])
+    return html, api, download
+
+
 def test_with_too_few_past_forecasts_the_page_shows_the_hedge_and_why(viewer, env):
     from forecast.forecasting import track_record
     from tests.forecast import synthetic
@@ -522,7 +542,7 @@ def test_beside_the_forecast_the_page_says_how_far_it_was_off_and_draws_the_naiv
     Without a record the page says how to make one."""
     import pandas as pd
 
-    from forecast.forecasting import choice, track_record
+    from forecast.forecasting import choice
     from tests.forecast import synthetic
 
     record = synthetic.track_record({"model": 0.3, "run_rate": 0.05}, "2016-01-04", 12, 1e6)
@@ -533,18 +553,7 @@ def test_beside_the_forecast_the_page_says_how_far_it_was_off_and_draws_the_naiv
     held = [i % 4 != 0 for i in range(len(shown))]  # missed every fourth window: 9 of 12
     shown["p10"] = shown["actual"].where(held, shown["actual"] * 2) * 0.9
     shown["p90"] = shown["actual"].where(held, shown["actual"] * 2) * 1.1
-    engine = store.get_engine(env.settings)
-    track_record.save(engine, DATASET, "quarter", pd.concat([record, shown]))
-    try:
-        html = viewer.get("/?period=2017-Q3&freq=quarter").text
-        download = viewer.get("/dashboard/forecast.csv?period=2017-Q3&freq=quarter").text
-        api = viewer.get(
-            "/v1/forecast",
-            params={"period": "2017-Q3", "by": "team", "as_of": "2017-07-01"},
-            headers=auth(env.keys["viewer"]),
-        ).json()
-    finally:
-        track_record.save(engine, DATASET, "quarter", record.iloc[:0])
+    html, api, download = _read_with_record(env, viewer, pd.concat([record, shown]))
     past = html[html.index('id="past-accuracy"') :]
     past = past[: past.index("</div>")]
     assert value(past, "past_median_ape") == pytest.approx(0.05)
@@ -598,21 +607,11 @@ def test_the_tiles_and_the_chart_lead_with_the_forecast_users_get(viewer, env, e
     and P(target) tiles and the chart's main line and band are the run rate's (its forecast,
     the range its past errors give and the chance that range reaches the target), with ours
     beside them and as a line of its own; where ours was closer, ours leads as before."""
-    from forecast.forecasting import choice, track_record
+    from forecast.forecasting import choice
     from tests.forecast import synthetic
 
     record = synthetic.track_record(errors, "2016-01-04", 12, 1e6)
-    engine = store.get_engine(env.settings)
-    track_record.save(engine, DATASET, "quarter", record)
-    try:
-        html = viewer.get("/?period=2017-Q3&freq=quarter").text
-        api = viewer.get(
-            "/v1/forecast",
-            params={"period": "2017-Q3", "by": "team", "as_of": "2017-07-01"},
-            headers=auth(env.keys["viewer"]),
-        ).json()
-    finally:
-        track_record.save(engine, DATASET, "quarter", record.iloc[:0])
+    html, api, _ = _read_with_record(env, viewer, record)
     lead, ours = api["headline"], api["total"]
     assert lead["method"] == leads and ours["target"] == 2_800_000
     tiles = html[html.index('id="tiles"') :]
