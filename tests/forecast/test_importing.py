@@ -439,4 +439,4 @@ stages: {open: [New], won: Won, lost: Lost}
     assert teams["D1"] == "East" and teams["D2"] == "West" and pd.isna(teams["D3"])
     notes = " ".join(export.report.notes)
     assert "1 Owner value(s) listed more than once with different values ('ann')" in notes
-    assert "Owner 'cy' not in the joined file" in notes
+    assert "1 Owner value(s) not in the joined file ('cy')" in notes

@@ -245,6 +245,8 @@ class _Job(CanonicalRows):
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
         self.checked_header = False
+        #: Join key → (its values a joined file lacks, the columns they miss): `_unmatched`.
+        self.unmatched: dict[str, tuple[set[str], list[str]]] = {}
         self._export_date = _parse_one(export_date, "export_date") if export_date else None
         self.export_date_given = self._export_date
 
@@ -367,6 +369,7 @@ class _Job(CanonicalRows):
                 yield _Part(pd.DataFrame(), self._history_file(raw), pd.DataFrame())
 
     def finish(self) -> None:
+        self._say_unmatched()
         if self.skew_fixed:
             self.report.notes.append(
                 f"{self.skew_fixed:,} deal(s) closed up to {self.mapping.clock_skew_tolerance} "
@@ -589,19 +592,26 @@ class _Job(CanonicalRows):
     def _unmatched(
         self, raw: pd.DataFrame, joined: pd.DataFrame, key: str, table: pd.DataFrame
     ) -> None:
-        """Rows whose key the joined file lacks take none of its columns: said once per key."""
+        """Keys the joined file lacks (their rows take none of its columns), gathered over the
+        chunks and said once by `finish`."""
         added = [c for c in table.columns if c not in (key, "__key") and c in joined.columns]
         if not added:
             return
         missing = raw[key].notna() & joined[added].isna().all(axis=1)
-        values = sorted(map(str, raw.loc[missing, key].unique()))
-        if values:
+        if missing.any():
+            keys, _ = self.unmatched.setdefault(key, (set(), added))
+            keys.update(map(str, raw.loc[missing, key].unique()))
+
+    def _say_unmatched(self) -> None:
+        for key, (keys, added) in self.unmatched.items():
+            values = sorted(keys)
             shown = ", ".join(repr(v) for v in values[:5]) + (" …" if len(values) > 5 else "")
             columns = ", ".join(added[:4]) + (" …" if len(added) > 4 else "")
             self.report.note(
-                f"{key} {shown} not in the joined file: their rows take none of its columns "
-                f"({columns})"
+                f"{len(values)} {key} value(s) not in the joined file ({shown}): their rows take "
+                f"none of its columns ({columns})"
             )
+        self.unmatched.clear()
 
 
 # --- helpers ----------------------------------------------------------------------------------
