@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from forecast.data import store
 from forecast.data.attributes import matched_columns
+from forecast.data.joins import JoinedFiles
 from forecast.data.mapping import (
     CsvOptions,
     ExistsIn,
@@ -200,7 +201,7 @@ class _Part:
     leads: pd.DataFrame
 
 
-class _Job(CanonicalRows):
+class _Job(CanonicalRows, JoinedFiles):
     """Reads one export chunk by chunk and turns each chunk into canonical rows."""
 
     def __init__(
@@ -307,29 +308,6 @@ class _Job(CanonicalRows):
             raise InvalidInput(f"{self.folder}: missing file {name} (named by the mapping)")
         self.report.files.append(str(file))
         return file
-
-    def _read_join(self, name: str, key: str, loose: bool) -> tuple[str, pd.DataFrame, bool]:
-        file = self._sibling(name)
-        frame = read_table(file, self.mapping.missing_values, self.csv)
-        if key not in frame.columns:
-            raise InvalidInput(f"{file}: missing required column {key!r} (the join key)")
-        frame = self._fix_values(frame)
-        twice = frame[key].notna() & frame.duplicated(key, keep=False)
-        if twice.any():
-            # The same row again is harmless; a key given different values is the export's
-            # mistake: the first row is used, and the import says so.
-            clashing = frame[twice].drop_duplicates().loc[lambda f: f.duplicated(key, keep=False)]
-            keys = sorted(map(str, clashing[key].unique()))
-            if keys:
-                shown = ", ".join(repr(k) for k in keys[:5]) + (" …" if len(keys) > 5 else "")
-                self.report.note(
-                    f"{file.name}: {len(keys)} {key} value(s) listed more than once with "
-                    f"different values ({shown}): the first row of each is used"
-                )
-        frame = frame.drop_duplicates(key)
-        if loose:
-            frame["__key"] = _loose(frame[key])
-        return key, frame, loose
 
     def _chunks(self, file: Path) -> Iterator[pd.DataFrame]:
         """Raw chunks of a CSV or Parquet file, each with `__line`, its line number in the file."""
@@ -565,54 +543,6 @@ class _Job(CanonicalRows):
                     frame[col] = frame[col].replace(fixes)
         return frame
 
-    def _join(self, raw: pd.DataFrame) -> pd.DataFrame:
-        for key, table, loose in self.joins:
-            if key not in raw.columns:
-                raise InvalidInput(f"{self.main}: missing required column {key!r} (join key)")
-            if loose:
-                right = table.drop(columns=[key])
-                joined = raw.assign(__key=_loose(raw[key])).merge(right, on="__key", how="left")
-                spelled = dict(zip(_loose(table[key]), table[key], strict=True))
-                canonical = _loose(raw[key]).map(spelled)
-                canonical = canonical.where(raw[key].notna())
-                renamed = raw[key].notna() & canonical.notna() & (canonical != raw[key])
-                if renamed.any():
-                    for old, new in set(zip(raw[key][renamed], canonical[renamed], strict=True)):
-                        n = int((raw[key] == old).sum())
-                        self.report.fixed_values[f"{key}: {old} → {new}"] += n
-                    joined[key] = canonical.where(canonical.notna(), raw[key]).to_numpy()
-                joined = joined.drop(columns="__key")
-            else:
-                joined = raw.merge(table, on=key, how="left", suffixes=("", f"__{key}"))
-            joined.index = raw.index
-            self._unmatched(raw, joined, key, table)
-            raw = joined
-        return raw
-
-    def _unmatched(
-        self, raw: pd.DataFrame, joined: pd.DataFrame, key: str, table: pd.DataFrame
-    ) -> None:
-        """Keys the joined file lacks (their rows take none of its columns), gathered over the
-        chunks and said once by `finish`."""
-        added = [c for c in table.columns if c not in (key, "__key") and c in joined.columns]
-        if not added:
-            return
-        missing = raw[key].notna() & joined[added].isna().all(axis=1)
-        if missing.any():
-            keys, _ = self.unmatched.setdefault(key, (set(), added))
-            keys.update(map(str, raw.loc[missing, key].unique()))
-
-    def _say_unmatched(self) -> None:
-        for key, (keys, added) in self.unmatched.items():
-            values = sorted(keys)
-            shown = ", ".join(repr(v) for v in values[:5]) + (" …" if len(values) > 5 else "")
-            columns = ", ".join(added[:4]) + (" …" if len(added) > 4 else "")
-            self.report.note(
-                f"{len(values)} {key} value(s) not in the joined file ({shown}): their rows take "
-                f"none of its columns ({columns})"
-            )
-        self.unmatched.clear()
-
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -640,10 +570,6 @@ def _parse_one(value: object, name: str) -> pd.Timestamp:
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"{name}: {value!r} is not a date (use YYYY-MM-DD)") from exc
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
-
-
-def _loose(values: pd.Series) -> pd.Series:
-    return values.astype("str").map(lambda v: re.sub(r"[\s_\-]+", "", v).casefold())
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
