@@ -23,20 +23,8 @@ from forecast.errors import ImportRejected, InvalidInput
 from tests.forecast import test_import_options as import_options
 from tests.forecast.test_import_options import write
 
-DEALS = """
-kind: opportunities
-dataset: acme
-columns:
-  id: Deal ID
-  stage: Stage
-  amount: Amount
-  region: Region
-  created_at: Created
-  closed_at: Closed
-stages:
-  open: [New, Proposal]
-stage_names: {"Closed Won": Won, "Closed Lost": Lost}
-"""
+#: The import-options deals mapping, with a region.
+DEALS = import_options.DEALS.replace("  amount: Amount\n", "  amount: Amount\n  region: Region\n")
 
 
 def mapping(folder: Path, extra: str = "") -> Path:

@@ -260,10 +260,6 @@ class _Job(CanonicalRows, JoinedFiles):
             self._export_date = self._scan_export_date()
         return self._export_date
 
-    @export_date.setter
-    def export_date(self, value: pd.Timestamp) -> None:
-        self._export_date = value
-
     @property
     def writing(self) -> bool:
         return self.on_error == "skip" or self.report.ok
