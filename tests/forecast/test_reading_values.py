@@ -166,6 +166,47 @@ def test_amounts_in_the_other_notation_are_rejected_with_the_options_that_would_
     assert 'decimal: ","' in hint and 'thousands: "."' in hint
 
 
+def test_digits_grouped_by_spaces_are_read_whatever_the_decimal_mark(tmp_path):
+    """French and other locales' spreadsheets group by a space, often a no-break one."""
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "Deal ID;Stage;Amount;Region;Created;Closed\n"
+        "D1;New;1 234 567,89;EMEA;2024-02-01;\n"
+        "D2;New;2\u00a0748,5 €;EMEA;2024-02-01;\n"
+        "D3;New;€ 12\u202f000;EMEA;2024-02-01;\n"
+        "D4;New;835;EMEA;2024-02-01;\n",
+    )
+    assert amounts(file, mapping(tmp_path, 'csv: {decimal: ","}')) == [
+        1234567.89,
+        2748.5,
+        12000.0,
+        835.0,
+    ]
+    spaced = pd.Series(["1 234", "12\u00a0345.5", "-1 000"])
+    assert localized_numbers(spaced, CsvOptions()).tolist() == ["1234", "12345.5", "-1000"]
+    assert localized_numbers(spaced, CsvOptions(thousands=" ")).tolist() == [
+        "1234",
+        "12345.5",
+        "-1000",
+    ]
+
+
+@pytest.mark.parametrize("value", ["12 34", "1 2345", "1  234", "1 234 5"])
+def test_spaces_that_do_not_group_thousands_do_not_make_a_number(value):
+    assert localized_numbers(pd.Series([value]), CsvOptions()).tolist() == [value]
+
+
+def test_a_space_grouped_amount_with_the_other_decimal_mark_is_rejected_with_the_option(
+    tmp_path,
+):
+    file = deals_file(tmp_path, ["1 234,56", "835"])
+    with pytest.raises(ImportRejected) as rejected:
+        read_export(file, mapping(tmp_path))
+    [hint] = [n for n in rejected.value.report.notes if n.startswith("Amount:")]
+    assert "1 234,56" in hint and 'decimal: ","' in hint
+
+
 # --- 3. a column that looks like European thousands read as decimals -------------------------
 
 

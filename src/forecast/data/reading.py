@@ -36,9 +36,14 @@ CURRENCY_CODES = frozenset(
     "MXN ARS CLP COP PEN".split()
 )
 _CURRENCY = rf"(?:[A-Z]{{0,2}}[{re.escape(CURRENCY_SYMBOLS)}]|[A-Za-z]{{3}})"
+#: Spaces that group digits: a space, a no-break space and the narrow and thin ones French and
+#: other locales' spreadsheets write ("1 234 567,89"). No locale marks decimals with a space, so
+#: a number grouped by them is read whatever the mapping's marks.
+GROUPING_SPACES = " \u00a0\u202f\u2009"
+_SPACE = f"[{GROUPING_SPACES}]"
 _AMOUNT = re.compile(
     rf"^\s*(?P<sign1>[+-]?)\s*(?:(?P<before>{_CURRENCY})\s*)?(?P<sign2>[+-]?)"
-    rf"(?P<body>\d[\d.,]*)\s*(?P<after>{_CURRENCY})?\s*$"
+    rf"(?P<body>\d(?:[\d.,]|{_SPACE}(?=\d))*)\s*(?P<after>{_CURRENCY})?\s*$"
 )
 
 
@@ -174,8 +179,9 @@ def localized_numbers(values: pd.Series, csv: CsvOptions) -> pd.Series:
     ("$2,749", "USD 3,500.13", "2.748,67 €"), as "1234.5" text; any other value is left as it
     is (and is reported as not a number where one is expected). Without `thousands`, digits
     grouped by the other mark are read only where they can mean nothing else: "1,234,567.89"
-    or "1,234,567" with a "." decimal, but never "1,234" (1.234 or 1234?). The same series is
-    returned when no value changes."""
+    or "1,234,567" with a "." decimal, but never "1,234" (1.234 or 1234?). Digits grouped by
+    spaces ("1 234 567,89") are read with any marks. The same series is returned when no value
+    changes."""
     number, mark = _number_pattern(csv)
     text = values.astype("str")
     present = values.notna()
@@ -218,21 +224,26 @@ def _number_pattern(csv: CsvOptions) -> tuple[str, str]:
     mapping's `thousands`, else the other of "," and "." where it can only group digits (a
     decimal part follows, or it appears twice)."""
     dec = re.escape(csv.decimal)
-    if csv.thousands:
+    spaced = rf"\d{{1,3}}(?:{_SPACE}\d{{3}})+(?:{dec}\d*)?"
+    if csv.thousands and csv.thousands not in GROUPING_SPACES:
         th = re.escape(csv.thousands)
-        return rf"(?:\d{{1,3}}(?:{th}\d{{3}})+|\d+)(?:{dec}\d*)?", csv.thousands
+        return rf"(?:\d{{1,3}}(?:{th}\d{{3}})+|\d+)(?:{dec}\d*)?|{spaced}", csv.thousands
+    if csv.thousands:  # a space: any of them groups
+        return rf"{spaced}|\d+(?:{dec}\d*)?", csv.thousands
     mark = "," if csv.decimal != "," else "."
     g = re.escape(mark)
     return (
         rf"\d{{1,3}}(?:{g}\d{{3}})+{dec}\d+|\d{{1,3}}(?:{g}\d{{3}}){{2,}}(?:{dec}\d*)?"
-        rf"|\d+(?:{dec}\d*)?",
+        rf"|{spaced}|\d+(?:{dec}\d*)?",
         mark,
     )
 
 
 def _plain(text: pd.Series, csv: CsvOptions, mark: str) -> pd.Series:
     """Numbers matched by `_number_pattern` as "1234.5" text."""
-    text = text.str.strip().str.replace(mark, "", regex=False)
+    text = text.str.strip().str.replace(_SPACE, "", regex=True)
+    if mark not in GROUPING_SPACES:
+        text = text.str.replace(mark, "", regex=False)
     return text.str.replace(csv.decimal, ".", regex=False) if csv.decimal != "." else text
 
 
