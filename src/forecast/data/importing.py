@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Literal
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
-from forecast.data import store
+from forecast.data import currencies, store
 from forecast.data.attributes import matched_columns
 from forecast.data.joins import JoinedFiles
 from forecast.data.mapping import (
@@ -242,6 +243,7 @@ class _Job(CanonicalRows, JoinedFiles):
         self.skew_fixed = 0  # deals closed within the clock-skew tolerance before creation
         self.joins = [self._read_join(j.file, j.key, j.loose_key) for j in self.mapping.joins]
         self.seen_ids: set[str] = set()
+        self.currency_counts: Counter[str] = Counter()
         self.stage_dates = dict(self.mapping.stage_dates)  # stage → column of its entry date
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
@@ -344,6 +346,7 @@ class _Job(CanonicalRows, JoinedFiles):
 
     def finish(self) -> None:
         self._say_unmatched()
+        self.report.note(currencies.several_note(dict(self.currency_counts)))
         if self.skew_fixed:
             self.report.notes.append(
                 f"{self.skew_fixed:,} deal(s) closed up to {self.mapping.clock_skew_tolerance} "

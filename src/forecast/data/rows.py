@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
-from forecast.data import store
+from forecast.data import currencies, store
 from forecast.data.mapping import (
     FORECAST_CATEGORIES,
     FORECAST_CATEGORY_ALIASES,
@@ -69,6 +69,7 @@ class CanonicalRows:
     main: Path
     csv: CsvOptions
     skew_fixed: int
+    currency_counts: Counter[str]  # the imported deals per currency, over every chunk
 
     # -- reporting what is wrong, and reading dates
 
@@ -171,7 +172,7 @@ class CanonicalRows:
             "currency",
         ):
             out[f] = raw[cols[f]].astype("str").where(raw[cols[f]].notna()) if f in cols else None
-        out["currency"] = out["currency"].fillna(self.mapping.currency).str.upper()
+        self._currencies(out, raw, bad)
 
         self._bad(out["amount"] < 0, bad, raw, "amount", "negative amount")
         closed = out["status"] != OPEN
@@ -224,6 +225,7 @@ class CanonicalRows:
         good = out[~bad]
         if stored is not None:
             good = self._keep_first_sighting(good, stored)
+        self.currency_counts.update(good["currency"])
         history = self._derived_history(good, raw.loc[good.index], stored)
         columns = ["dataset", *[c for c in store.OPPORTUNITY_COLUMNS if c != "dataset"]]
         return good[[*columns, "attributes"]], history
@@ -308,6 +310,28 @@ class CanonicalRows:
         opps = opps.copy()
         opps.loc[keep, "created_at"] = first[keep]
         return opps
+
+    def _currencies(self, out: pd.DataFrame, raw: pd.DataFrame, bad: pd.Series) -> None:
+        """Each deal's currency: its currency column's, else the one its amount names ("€2,000"),
+        else the mapping's. An amount naming another currency than the column is a bad row:
+        which of the two is right, the file does not say."""
+        amount = self.columns.get("amount")
+        written = (
+            currencies.stated(raw[amount])
+            if amount is not None
+            else pd.Series(None, index=raw.index, dtype=object)
+        )
+        column = out["currency"].str.strip().str.upper().replace("", None)
+        self._bad(
+            currencies.disagrees(written, column),
+            bad,
+            raw,
+            "amount",
+            "amount in another currency than the currency column",
+            raw[amount].astype("str") + " vs " + column.astype("str") if amount else None,
+        )
+        named = currencies.named(written)
+        out["currency"] = column.where(column.notna(), named).fillna(self.mapping.currency)
 
     def _amounts(self, out: pd.DataFrame) -> None:
         rules = self.mapping.amount

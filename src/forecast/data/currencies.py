@@ -1,0 +1,117 @@
+"""The currency an amount states ("€2,000", "USD 3,500", "2 748 £"), checked against the deal's
+own currency column, or taken as the deal's currency where the export has no such column.
+
+A symbol some currencies share ("$": US, Canadian, Australian dollars, pesos; "¥": yen and yuan)
+names no one currency: it agrees with any of them and never sets a deal's currency; a prefixed
+one ("US$", "C$", "R$") or an ISO code does both. Revenue adds amounts as they are, so deals in
+several currencies are said once per import (see `several_note`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from forecast.data.reading import CURRENCY_CODES, CURRENCY_SYMBOLS
+
+#: What each symbol can stand for; one code: the symbol names it.
+SYMBOLS: dict[str, frozenset[str]] = {
+    "$": frozenset(
+        "USD CAD AUD NZD HKD SGD TWD MXN ARS CLP COP BRL".split()  # dollars, pesos, the real
+    ),
+    "€": frozenset({"EUR"}),
+    "£": frozenset({"GBP"}),
+    "¥": frozenset({"JPY", "CNY", "RMB"}),
+    "₹": frozenset({"INR"}),
+    "₩": frozenset({"KRW"}),
+    "₽": frozenset({"RUB"}),
+    "₺": frozenset({"TRY"}),
+    "₪": frozenset({"ILS"}),
+    "₫": frozenset({"VND"}),
+    "₴": frozenset({"UAH"}),
+    "₦": frozenset({"NGN"}),
+    "₱": frozenset({"PHP"}),
+}
+#: Prefixed symbols that name one currency.
+PREFIXED = {
+    "US$": "USD",
+    "C$": "CAD",
+    "CA$": "CAD",
+    "A$": "AUD",
+    "AU$": "AUD",
+    "NZ$": "NZD",
+    "HK$": "HKD",
+    "S$": "SGD",
+    "SG$": "SGD",
+    "NT$": "TWD",
+    "MX$": "MXN",
+    "R$": "BRL",
+    "E£": "EGP",
+    "CN¥": "CNY",
+    "JP¥": "JPY",
+}
+#: Codes that are the same currency.
+SAME = {"RMB": "CNY"}
+_STATED = re.compile(
+    rf"(?P<mark>[A-Z]{{0,2}}[{re.escape(CURRENCY_SYMBOLS)}])|(?<![A-Za-z])(?P<code>[A-Za-z]{{3}})"
+    r"(?![A-Za-z])"
+)
+
+
+def stated(values: pd.Series) -> pd.Series:
+    """Each amount's currency as written: an ISO code where it names one ("€" → EUR, "US$" →
+    USD, "usd" → USD), the bare symbol where several share it ("$"), else missing."""
+    text = values.dropna().astype("str")
+    text = text[text.str.contains(r"\d") & text.str.contains(r"[^\d.,+\-\s]")]
+    found = text.str.extract(_STATED)
+    out = pd.Series(None, index=values.index, dtype=object)
+    codes = found["code"].dropna().str.upper()
+    codes = codes[codes.isin(CURRENCY_CODES)].replace(SAME)
+    out[codes.index] = codes
+    marks = found["mark"].dropna()
+    out[marks.index] = marks.map(_mark_code)
+    return out
+
+
+def _mark_code(mark: str) -> str | None:
+    if mark in PREFIXED:
+        return PREFIXED[mark]
+    symbol = mark[-1]
+    names = SYMBOLS.get(symbol)
+    if names is None:
+        return None
+    return next(iter(names)) if len(names) == 1 else symbol
+
+
+def disagrees(amount_currency: pd.Series, currency: pd.Series) -> pd.Series:
+    """Rows whose amount states a currency their currency column does not hold ("€2,000" on a
+    USD deal); a shared symbol disagrees only with a currency it cannot stand for."""
+    given = amount_currency.notna() & currency.notna()
+    own = currency.astype("str").str.upper().replace(SAME)
+    out = pd.Series(False, index=currency.index)
+    for value in amount_currency[given].unique():
+        names = SYMBOLS.get(value, frozenset({value}))
+        rows = given & (amount_currency == value)
+        out |= rows & ~own.isin(names)
+    return out
+
+
+def named(amount_currency: pd.Series) -> pd.Series:
+    """The ISO code each amount names (a shared symbol names none)."""
+    return amount_currency.where(~amount_currency.isin(SYMBOLS.keys()))
+
+
+def several_note(counts: dict[str, int]) -> str | None:
+    """A note when an import's deals are in more than one currency: revenue, forecasts and
+    targets add amounts as they are, so a converted amount column is what they need."""
+    if len(counts) < 2:
+        return None
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{code} {n:,}" for code, n in ranked[:6]) + (" …" if len(ranked) > 6 else "")
+    return (
+        f"deals in {len(counts)} currencies ({shown}): revenue, forecasts and targets add their "
+        "amounts as they are, unconverted; map `amount` to the export's converted amount "
+        "(Salesforce 'Amount (converted)', HubSpot 'Amount in company currency') or import "
+        "one currency's deals per dataset"
+    )
