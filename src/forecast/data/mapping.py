@@ -220,7 +220,12 @@ class Mapping(BaseModel):
     stage_probabilities: dict[str, float] = Field(
         default_factory=dict, description="the CRM's configured probability of each stage"
     )
-    date_format: str | None = None
+    date_format: str | list[str] | None = Field(
+        None,
+        description='strptime format of the dates ("%m/%d/%Y"), or several tried in order '
+        '(["%m/%d/%Y %I:%M %p", "%m/%d/%Y"]: date-time columns beside date-only ones); '
+        "default ISO 8601",
+    )
     missing_values: list[str] = Field(default_factory=list)
     value_fixes: dict[str, dict[str, str]] = Field(default_factory=dict)
     drop_columns: list[str] = Field(default_factory=list)
@@ -245,6 +250,24 @@ class Mapping(BaseModel):
         if isinstance(data, dict) and data.get("preset") is not None:
             return with_preset(data)
         return data
+
+    @field_validator("date_format")
+    @classmethod
+    def _formats(cls, value: str | list[str] | None) -> str | list[str] | None:
+        formats = [value] if isinstance(value, str) else value or []
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one format, or leave date_format out for ISO 8601")
+        for fmt in formats:
+            if "%" not in fmt:
+                raise ValueError(f'{fmt!r} is not a strptime format (e.g. "%d/%m/%Y")')
+        return value
+
+    @property
+    def date_formats(self) -> list[str]:
+        """The formats dates are read with, in order (ISO 8601 when the mapping gives none)."""
+        if self.date_format is None:
+            return ["ISO8601"]
+        return [self.date_format] if isinstance(self.date_format, str) else self.date_format
 
     @field_validator("stage_entered_columns", "stage_duration_columns")
     @classmethod

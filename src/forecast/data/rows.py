@@ -79,8 +79,13 @@ class CanonicalRows:
         return pd.Series(np.fromiter(map(seen, ids), bool, len(ids)), index=ids.index)
 
     def _dates(self, raw: pd.Series) -> pd.Series:
-        fmt = self.mapping.date_format or "ISO8601"
-        parsed = pd.to_datetime(raw, format=fmt, errors="coerce", utc=True)
+        first, *others = self.mapping.date_formats
+        parsed = pd.to_datetime(raw, format=first, errors="coerce", utc=True)
+        for fmt in others:  # each next format reads what the ones before could not
+            left = parsed.isna() & raw.notna()
+            if not left.any():
+                break
+            parsed[left] = pd.to_datetime(raw[left], format=fmt, errors="coerce", utc=True)
         return parsed.dt.tz_localize(None).astype("datetime64[us]")
 
     def _not_after_the_export(

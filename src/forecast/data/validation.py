@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from forecast.data.date_formats import date_hint
 from forecast.data.reading import number_hint
 
 MAX_EXAMPLES_PER_KIND = 20
 #: The kind of problem a number field's unreadable value is; its notes say which `csv:` option
 #: would read the value ("2,748": `thousands` or `decimal`).
 NOT_A_NUMBER = "not a number"
+UNPARSEABLE_DATE = "unparseable date"
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,11 @@ class ImportReport:
         if kind == NOT_A_NUMBER and column not in self.hinted:
             texts = values.dropna().astype("str").unique()[:100]
             hint = next((h for v in texts if (h := number_hint(v))), None)
+            if hint is not None:
+                self.hinted.add(column)
+                self.note(f"{column}: {hint}")
+        if kind == UNPARSEABLE_DATE and column not in self.hinted:
+            hint = date_hint(values.dropna().astype("str").unique())
             if hint is not None:
                 self.hinted.add(column)
                 self.note(f"{column}: {hint}")

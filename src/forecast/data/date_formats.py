@@ -1,0 +1,68 @@
+"""Which `date_format:` would read dates the mapping's format cannot ("12/31/2024" in a file read
+as ISO 8601): said in the import's notes, never guessed. A column where every day and month is
+12 or less could be either order ("02/03/2024"), so both are said and the user picks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+#: Date orders spreadsheets and CRMs write, each with the separators they use.
+_DAYS = [(f"%m{s}%d{s}%Y", "month first") for s in "/-."] + [
+    (f"%d{s}%m{s}%Y", "day first") for s in "/-."
+]
+_DAYS += [("%m/%d/%y", "month first"), ("%d/%m/%y", "day first"), ("%d.%m.%y", "day first")]
+_DAYS += [("%Y/%m/%d", "year first"), ("%Y.%m.%d", "year first")]
+_TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "T%H:%M:%S")
+CANDIDATES = [(day + time, order) for day, order in _DAYS for time in _TIMES]
+#: The values of a column a hint is found from.
+SAMPLE = 100
+
+
+def date_hint(values: Iterable[object]) -> str | None:
+    """The `date_format:` that reads every sampled value (several formats where date-only values
+    sit beside date-times), or both orders where either could, or None when none reads them."""
+    sample = list(dict.fromkeys(str(v).strip() for v in values if v is not None))
+    sample = [v for v in sample if v][:SAMPLE]
+    if not sample:
+        return None
+    orders = dict.fromkeys(order for _, order in CANDIDATES)
+    reading = {order: f for order in orders if (f := _cover(sample, order)) is not None}
+    if not reading:
+        return None
+    example = sample[0]
+    said = [f"{_yaml(formats)} ({order})" for order, formats in reading.items()]
+    if len(said) == 1:
+        return f"dates like {example!r} read with the mapping's date_format: {said[0]}"
+    return (
+        f"dates like {example!r} could be either order (no day above 12): set the mapping's "
+        f"date_format: {' or '.join(said)}, as the CRM writes them"
+    )
+
+
+def _cover(sample: list[str], order: str) -> list[str] | None:
+    """Formats of one order that read every value between them (fewest first found), or None."""
+    left, chosen = list(sample), []
+    for fmt, its_order in CANDIDATES:
+        if its_order != order:
+            continue
+        read = [v for v in left if _reads(v, fmt)]
+        if read:
+            chosen.append(fmt)
+            left = [v for v in left if v not in read]
+            if not left:
+                return chosen
+    return None
+
+
+def _yaml(formats: list[str]) -> str:
+    quoted = [f'"{f}"' for f in formats]
+    return quoted[0] if len(quoted) == 1 else f"[{', '.join(quoted)}]"
+
+
+def _reads(value: str, fmt: str) -> bool:
+    try:
+        datetime.strptime(value, fmt)
+    except ValueError:
+        return False
+    return True

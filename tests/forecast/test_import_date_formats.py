@@ -1,0 +1,69 @@
+"""Dates the mapping's format cannot read: the import says which `date_format:` would read them
+(both orders where either could), and a mapping may give several formats, tried in order, for
+an export whose date-time columns sit beside date-only ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from forecast.data.date_formats import date_hint
+from forecast.data.importing import read_export
+from forecast.data.mapping import load_mapping
+from forecast.errors import ImportRejected, InvalidInput
+from tests.forecast import test_import_options as import_options
+from tests.forecast.test_import_options import write
+
+US_DATES = """
+Deal ID,Stage,Amount,Created,Closed
+D1,New,100,12/31/2024,
+D2,Closed Won,200,01/15/2025 3:00 PM,03/02/2025 4:05 PM
+D3,New,100,2/3/2025,
+"""
+
+
+def test_a_file_of_us_dates_is_rejected_with_the_date_format_that_reads_it(tmp_path):
+    file = write(tmp_path, "deals.csv", US_DATES)
+    with pytest.raises(ImportRejected) as rejected:
+        read_export(file, import_options.mapping(tmp_path))
+    notes = rejected.value.report.notes
+    [created] = [n for n in notes if n.startswith("Created:")]
+    assert 'date_format: ["%m/%d/%Y", "%m/%d/%Y %I:%M %p"] (month first)' in created
+    [closed] = [n for n in notes if n.startswith("Closed:")]
+    assert "either order" in closed and "(day first)" in closed and "(month first)" in closed
+
+
+def test_several_date_formats_are_tried_in_order(tmp_path):
+    file = write(tmp_path, "deals.csv", US_DATES)
+    m = import_options.mapping(tmp_path, 'date_format: ["%m/%d/%Y %I:%M %p", "%m/%d/%Y"]\n')
+    deals = read_export(file, m).opportunities.set_index("id")
+    assert str(deals.loc["D1", "created_at"]) == "2024-12-31 00:00:00"
+    assert str(deals.loc["D2", "created_at"]) == "2025-01-15 15:00:00"
+    assert str(deals.loc["D2", "closed_at"]) == "2025-03-02 16:05:00"
+    assert str(deals.loc["D3", "created_at"]) == "2025-02-03 00:00:00"
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [("date_format: []", "at least one format"), ('date_format: "dd/mm/yyyy"', "strptime")],
+)
+def test_a_date_format_that_cannot_read_anything_is_refused_naming_it(tmp_path, line, said):
+    with pytest.raises(InvalidInput, match=said):
+        load_mapping(import_options.mapping(tmp_path, line + "\n"))
+
+
+@pytest.mark.parametrize(
+    ("values", "said"),
+    [
+        (["31.12.2024", "01.02.2025"], '"%d.%m.%Y" (day first)'),
+        (["2024/12/31"], '"%Y/%m/%d" (year first)'),
+        (["12-31-2024 14:05"], '"%m-%d-%Y %H:%M" (month first)'),
+    ],
+)
+def test_the_format_that_reads_every_value_is_named(values, said):
+    hint = date_hint(values)
+    assert hint is not None and said in hint and "either order" not in hint
+
+
+def test_no_format_is_named_where_none_reads_the_values():
+    assert date_hint(["yesterday", "12/31/2024"]) is None
+    assert date_hint([]) is None
