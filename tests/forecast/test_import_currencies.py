@@ -90,3 +90,28 @@ def test_a_shared_symbol_agrees_with_every_currency_it_stands_for():
     written = pd.Series(["$5", "$5", "¥3", "¥3"])
     column = pd.Series(["CAD", "EUR", "JPY", "CNY"])
     assert disagrees(stated(written), column).tolist() == [False, True, False, False]
+
+
+def test_the_mappings_exchange_rates_convert_amounts_and_say_so(tmp_path):
+    rows = [("100", "USD"), ("200", "EUR"), ("€50", ""), ("300", "GBP"), ("10", "JPY")]
+    m = import_options.mapping(tmp_path, "exchange_rates: {eur: 1.5, GBP: 2}\n", base=WITH_CURRENCY)
+    export = read_export(deals(tmp_path, rows), m)
+    got = export.opportunities.set_index("id")[["amount", "currency"]]
+    assert got["amount"].tolist() == [100.0, 300.0, 75.0, 600.0, 10.0]
+    assert got["currency"].tolist() == ["USD", "USD", "USD", "USD", "JPY"]
+    notes = export.report.notes
+    assert (
+        "amounts converted to USD by the mapping's exchange_rates: 2 from EUR at 1.5, 1 from GBP at 2"
+        in notes
+    )
+    [several] = [n for n in notes if "currencies" in n]  # JPY has no rate: still said
+    assert "deals in 2 currencies (USD 4, JPY 1)" in several
+
+
+@pytest.mark.parametrize("rates", ["{EURO: 1.1}", "{EUR: 0}", "{EUR: -2}", "{EUR: .inf}"])
+def test_an_exchange_rate_that_cannot_convert_is_refused_naming_it(tmp_path, rates):
+    from forecast.data.mapping import load_mapping
+    from forecast.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="exchange_rates"):
+        load_mapping(import_options.mapping(tmp_path, f"exchange_rates: {rates}\n"))

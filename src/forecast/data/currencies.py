@@ -112,6 +112,17 @@ def several_note(counts: dict[str, int]) -> str | None:
     return (
         f"deals in {len(counts)} currencies ({shown}): revenue, forecasts and targets add their "
         "amounts as they are, unconverted; map `amount` to the export's converted amount "
-        "(Salesforce 'Amount (converted)', HubSpot 'Amount in company currency') or import "
-        "one currency's deals per dataset"
+        "(Salesforce 'Amount (converted)', HubSpot 'Amount in company currency'), give the "
+        "mapping's exchange_rates ({EUR: 1.08}: one EUR in its currency), or import one "
+        "currency's deals per dataset"
     )
+
+
+def converted_note(converted: dict[str, int], rates: dict[str, float], to: str) -> str | None:
+    """What the mapping's exchange rates converted, said once per import."""
+    if not converted:
+        return None
+    said = ", ".join(
+        f"{n:,} from {code} at {rates[code]:g}" for code, n in sorted(converted.items())
+    )
+    return f"amounts converted to {to.upper()} by the mapping's exchange_rates: {said}"

@@ -244,6 +244,7 @@ class _Job(CanonicalRows, JoinedFiles):
         self.joins = [self._read_join(j.file, j.key, j.loose_key) for j in self.mapping.joins]
         self.seen_ids: set[str] = set()
         self.currency_counts: Counter[str] = Counter()
+        self.converted: dict[str, int] = {}
         self.stage_dates = dict(self.mapping.stage_dates)  # stage → column of its entry date
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
@@ -347,6 +348,11 @@ class _Job(CanonicalRows, JoinedFiles):
     def finish(self) -> None:
         self._say_unmatched()
         self.report.note(currencies.several_note(dict(self.currency_counts)))
+        self.report.note(
+            currencies.converted_note(
+                self.converted, self.mapping.exchange_rates, self.mapping.currency
+            )
+        )
         if self.skew_fixed:
             self.report.notes.append(
                 f"{self.skew_fixed:,} deal(s) closed up to {self.mapping.clock_skew_tolerance} "

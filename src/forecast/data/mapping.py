@@ -232,6 +232,11 @@ class Mapping(BaseModel):
     leak_columns: list[str] = Field(default_factory=list)
     amount: AmountRules = Field(default_factory=AmountRules)
     currency: str = Field("USD", min_length=3, max_length=3)
+    exchange_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description="{EUR: 1.08}: one EUR is 1.08 of `currency`; deals in those currencies are "
+        "imported with their amounts converted",
+    )
     rep_probability_scale: float = Field(1.0, gt=0, description="100 if the export holds percents")
     csv: CsvOptions = Field(default_factory=CsvOptions)
     clock_skew_tolerance: str = Field(
@@ -250,6 +255,18 @@ class Mapping(BaseModel):
         if isinstance(data, dict) and data.get("preset") is not None:
             return with_preset(data)
         return data
+
+    @field_validator("exchange_rates")
+    @classmethod
+    def _rates(cls, value: dict[str, float]) -> dict[str, float]:
+        out = {}
+        for code, rate in value.items():
+            if len(code) != 3 or not code.isalpha():
+                raise ValueError(f"{code!r} is not a 3-letter currency code")
+            if not 0 < rate < float("inf"):
+                raise ValueError(f"{code}: a rate is a positive number, got {rate!r}")
+            out[code.upper()] = float(rate)
+        return out
 
     @field_validator("date_format")
     @classmethod

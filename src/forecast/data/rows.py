@@ -70,6 +70,7 @@ class CanonicalRows:
     csv: CsvOptions
     skew_fixed: int
     currency_counts: Counter[str]  # the imported deals per currency, over every chunk
+    converted: dict[str, int]  # deals whose amount was converted, per currency (exchange_rates)
 
     # -- reporting what is wrong, and reading dates
 
@@ -337,6 +338,16 @@ class CanonicalRows:
         )
         named = currencies.named(written)
         out["currency"] = column.where(column.notna(), named).fillna(self.mapping.currency)
+        rates = self.mapping.exchange_rates
+        if rates:
+            mine = self.mapping.currency.upper()
+            rate = out["currency"].map(lambda code: 1.0 if code == mine else rates.get(code))
+            converted = rate.notna() & (out["currency"] != mine)
+            for code, n in out.loc[converted, "currency"].value_counts().items():
+                self.converted[str(code)] = self.converted.get(str(code), 0) + int(n)
+            for money in ("amount", "list_price"):
+                out.loc[converted, money] = out.loc[converted, money] * rate[converted]
+            out.loc[converted, "currency"] = mine
 
     def _amounts(self, out: pd.DataFrame) -> None:
         rules = self.mapping.amount
