@@ -436,6 +436,9 @@ class Mapping(BaseModel):
             }
         if self.features:
             options["features"] = list(self.feature_labels)
+        if self.exchange_rates:  # a CRM's later pushes are converted as the import was
+            options["currency"] = self.currency.upper()
+            options["exchange_rates"] = dict(self.exchange_rates)
         return options
 
 

@@ -314,6 +314,8 @@ def _mapping(
             "detect": [],
             "features": {f: f for f in features},
             "stage_probabilities": dict(options.get("stage_probabilities") or {}),
+            "currency": str(options.get("currency") or "USD"),
+            "exchange_rates": dict(options.get("exchange_rates") or {}),
         }
     )
 
