@@ -342,3 +342,44 @@ def test_a_mapping_without_a_dataset_name_stores_under_its_file_name(tmp_path):
     plain = LEADS_BY_STATUS.replace("dataset: vf\n", "")
     export = read_export(file, write(tmp_path, "signups.yaml", plain))
     assert export.dataset == "signups"
+
+
+# --- stage names in any case, probabilities with a percent sign -------------------------------
+
+
+def test_stage_names_match_the_mapping_ignoring_case_and_surrounding_spaces(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        """
+Deal ID,Stage,Amount,Created,Closed
+D1,closed won ,100,2024-01-02,2024-02-01
+D2,CLOSED LOST,50,2024-01-07,2024-03-01
+D3, proposal,300,2024-01-07,
+""",
+    )
+    deals = read_export(file, mapping(tmp_path)).opportunities.set_index("id")
+    assert deals["stage"].to_dict() == {"D1": "Won", "D2": "Lost", "D3": "Proposal"}
+
+
+@pytest.mark.parametrize("scale", ["", "rep_probability_scale: 100\n"])
+def test_a_probability_with_a_percent_sign_is_a_percent_whatever_the_scale(tmp_path, scale):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        """
+Deal ID,Stage,Amount,Created,Closed,Probability
+D1,New,100,2024-01-02,,25%
+D2,New,100,2024-01-02,,"12,5 %"
+D3,Proposal,100,2024-01-02,,
+""",
+    )
+    extra = "  rep_probability: Probability\n"
+    m = mapping(
+        tmp_path,
+        scale + 'csv: {decimal: ","}\n',
+        base=DEALS.replace("columns:\n", "columns:\n" + extra),
+    )
+    got = read_export(file, m).opportunities.set_index("id")["rep_probability"]
+    assert got["D1"] == pytest.approx(0.25) and got["D2"] == pytest.approx(0.125)
+    assert pd.isna(got["D3"])

@@ -154,9 +154,13 @@ class CanonicalRows:
                 self._bad(unparseable(raw[cols[f]], out[f]), bad, raw, f, "unparseable date")
             else:
                 out[f] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
+        percent = pd.Series(False, index=raw.index)
         for f in NUMBER_FIELDS:
             if f in cols:
-                text = localized_numbers(raw[cols[f]], self.csv)
+                given = raw[cols[f]]
+                if f == "rep_probability":  # "25%" is 0.25 whatever the mapping's scale
+                    given, percent = _percents(given)
+                text = localized_numbers(given, self.csv)
                 self.report.note(dotted_thousands_note(raw[cols[f]], cols[f], self.csv))
                 out[f] = pd.to_numeric(text, errors="coerce").astype("float64")
                 self._bad(unparseable(raw[cols[f]], out[f]), bad, raw, f, "not a number")
@@ -205,7 +209,9 @@ class CanonicalRows:
             out["created_at"].astype("str") + " > " + out["closed_at"].astype("str"),
         )
         self._not_after_the_export(out, raw, bad, close_field)
-        out["rep_probability"] = out["rep_probability"] / self.mapping.rep_probability_scale
+        out["rep_probability"] = out["rep_probability"] / np.where(
+            percent, 100.0, self.mapping.rep_probability_scale
+        )
         self._bad(
             (out["rep_probability"] < 0) | (out["rep_probability"] > 1),
             bad,
@@ -546,6 +552,15 @@ class CanonicalRows:
                 "attributes": attrs[good].to_dict("records"),
             }
         )
+
+
+def _percents(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Values written with a percent sign ("25%", "25 %") without it, and which they were."""
+    text = values.astype("str").str.strip()
+    percent = values.notna() & text.str.endswith("%")
+    if not percent.any():
+        return values, percent
+    return values.where(~percent, text.str[:-1].str.rstrip()), percent
 
 
 def _canonical_stage(stages: StageSet, value: object) -> str | None:

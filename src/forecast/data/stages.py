@@ -32,11 +32,16 @@ class StageSet:
         return (*self.open_stages, self.won, self.lost)
 
     def canonical(self, name: str) -> str:
-        """The configured name for a raw stage name (exact, alias, or case-insensitive match)."""
+        """The configured name for a raw stage name: exact, an alias, or either compared
+        ignoring case and the spaces around it ("closed won " is the alias "Closed Won")."""
         if name in self.aliases:
             return self.aliases[name]
+        loose = str(name).strip().casefold()
         for stage in self.all_stages:
-            if stage == name or stage.casefold() == str(name).strip().casefold():
+            if stage == name or stage.casefold() == loose:
+                return stage
+        for alias, stage in self.aliases.items():
+            if alias.strip().casefold() == loose:
                 return stage
         raise UnknownStage(f"unknown stage {name!r}; expected one of {list(self.all_stages)}")
 
