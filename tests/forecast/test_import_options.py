@@ -383,3 +383,18 @@ D3,Proposal,100,2024-01-02,,
     got = read_export(file, m).opportunities.set_index("id")["rep_probability"]
     assert got["D1"] == pytest.approx(0.25) and got["D2"] == pytest.approx(0.125)
     assert pd.isna(got["D3"])
+
+
+def test_label_words_the_import_cannot_read_get_the_mapping_lines_that_would(tmp_path):
+    file = write(tmp_path, "leads.csv", "Lead,Status\nA,Customer\nB,Lost\nC,Open\nD,Maybe")
+    plain = LEADS_BY_STATUS.split("value_fixes")[0]
+    with pytest.raises(ImportRejected) as caught:
+        read_export(file, write(tmp_path, "leads.yaml", plain))
+    [hint] = [n for n in caught.value.report.notes if n.startswith("Status:")]
+    assert 'Status: "Customer", "Lost", "Maybe", "Open" not read as 0/1' in hint
+    assert 'value_fixes: {"Status": {"Customer": "1", "Lost": "0", "Maybe": "1 or 0"}}' in hint
+    assert 'missing_values: ["Open"]' in hint
+    fixed = plain + 'value_fixes: {"Status": {"Customer": "1", "Lost": "0", "Maybe": "0"}}\n'
+    fixed += 'missing_values: ["Open"]\n'
+    labels = read_export(file, write(tmp_path, "leads.yaml", fixed)).leads["converted"]
+    assert labels.tolist()[:2] == [1, 0] and pd.isna(labels.iloc[2])

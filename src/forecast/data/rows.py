@@ -8,6 +8,7 @@ in `forecast.data.importing` supplies the mapping, the report and the file it re
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,28 @@ NUMBER_FIELDS = (
     "account_employees",
     "account_revenue",
 )
+#: What a lead label's common words usually mean, offered in the import's hint (never applied).
+LABEL_WORDS = {
+    **dict.fromkeys(
+        ["won", "closedwon", "customer", "converted", "success", "sale", "signed", "paid"], "1"
+    ),
+    **dict.fromkeys(
+        [
+            "lost",
+            "closedlost",
+            "disqualified",
+            "unqualified",
+            "junk",
+            "rejected",
+            "churned",
+            "notconverted",
+            "dead",
+            "spam",
+        ],
+        "0",
+    ),
+    **dict.fromkeys(["open", "pending", "new", "working", "inprogress", "nurturing"], "pending"),
+}
 HISTORY_COLUMNS = ("opportunity_id", "stage", "entered_at")
 #: The largest number a field may hold: far beyond any real deal, account or headcount, and
 #: small enough that sums over millions of deals stay exact to the cent and finite.
@@ -495,6 +518,27 @@ class CanonicalRows:
         numbers = pd.to_numeric(fixed[present], errors="coerce")
         return fixed if numbers.notna().all() else values
 
+    def _label_hint(self, values: pd.Series, column: str) -> None:
+        """Once per column: the label's values that are not 0/1, and the mapping lines that
+        would read them, with what common words usually mean (the user decides)."""
+        if column in self.report.hinted:
+            return
+        self.report.hinted.add(column)
+        seen = sorted(values.astype("str").str.strip().unique())
+        shown = ", ".join(json.dumps(v) for v in seen[:8]) + (" …" if len(seen) > 8 else "")
+        fixes = {v: LABEL_WORDS.get(loose_key(v), "1 or 0") for v in seen[:8]}
+        pending = [v for v, said in fixes.items() if said == "pending"]
+        lines = ", ".join(
+            f"{json.dumps(v)}: {json.dumps(x)}" for v, x in fixes.items() if x != "pending"
+        )
+        said = f"value_fixes: {{{json.dumps(column)}: {{{lines}}}}}" if lines else ""
+        if pending:
+            said += (" and " if said else "") + f"missing_values: {json.dumps(pending)}"
+        self.report.note(
+            f"{column}: {shown} not read as 0/1, yes/no or true/false; tell the mapping what "
+            f"they mean, e.g. {said} (1 converted, 0 not; missing_values for not known yet)"
+        )
+
     def _leads(self, raw: pd.DataFrame) -> pd.DataFrame:
         cols = self.columns
         bad = pd.Series(False, index=raw.index)
@@ -508,13 +552,10 @@ class CanonicalRows:
             label = text.map(
                 {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "yes": 1, "no": 0}
             )
-            self._bad(
-                raw[cols["converted"]].notna() & label.isna(),
-                bad,
-                raw,
-                "converted",
-                "label is not 0/1",
-            )
+            odd = raw[cols["converted"]].notna() & label.isna()
+            self._bad(odd, bad, raw, "converted", "label is not 0/1")
+            if odd.any():
+                self._label_hint(raw.loc[odd, cols["converted"]], cols["converted"])
         else:
             label = pd.Series(np.nan, index=raw.index)
         created = (
