@@ -67,3 +67,25 @@ def test_the_format_that_reads_every_value_is_named(values, said):
 def test_no_format_is_named_where_none_reads_the_values():
     assert date_hint(["yesterday", "12/31/2024"]) is None
     assert date_hint([]) is None
+
+
+def test_times_written_with_utc_or_gmt_after_them_are_read(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        """
+Deal ID,Stage,Amount,Created,Closed
+D1,New,100,2024-03-05 14:22:10 UTC,
+D2,Closed Won,200,2024-03-01T08:00:00 GMT,2024-03-09 10:00:00UTC
+D3,New,100,2024-03-07,
+""",
+    )
+    deals = read_export(file, import_options.mapping(tmp_path)).opportunities.set_index("id")
+    assert str(deals.loc["D1", "created_at"]) == "2024-03-05 14:22:10"
+    assert str(deals.loc["D2", "created_at"]) == "2024-03-01 08:00:00"
+    assert str(deals.loc["D2", "closed_at"]) == "2024-03-09 10:00:00"
+
+
+def test_a_date_time_with_am_pm_after_an_iso_date_is_named():
+    hint = date_hint(["2024-03-05 2:22 PM", "2024-03-06 11:02 AM"])
+    assert hint is not None and '"%Y-%m-%d %I:%M %p" (year first)' in hint

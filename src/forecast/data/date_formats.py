@@ -12,7 +12,7 @@ _DAYS = [(f"%m{s}%d{s}%Y", "month first") for s in "/-."] + [
     (f"%d{s}%m{s}%Y", "day first") for s in "/-."
 ]
 _DAYS += [("%m/%d/%y", "month first"), ("%d/%m/%y", "day first"), ("%d.%m.%y", "day first")]
-_DAYS += [("%Y/%m/%d", "year first"), ("%Y.%m.%d", "year first")]
+_DAYS += [("%Y-%m-%d", "year first"), ("%Y/%m/%d", "year first"), ("%Y.%m.%d", "year first")]
 _TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "T%H:%M:%S")
 CANDIDATES = [(day + time, order) for day, order in _DAYS for time in _TIMES]
 #: The values of a column a hint is found from.

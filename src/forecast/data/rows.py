@@ -103,13 +103,25 @@ class CanonicalRows:
         return pd.Series(np.fromiter(map(seen, ids), bool, len(ids)), index=ids.index)
 
     def _dates(self, raw: pd.Series) -> pd.Series:
-        first, *others = self.mapping.date_formats
-        parsed = pd.to_datetime(raw, format=first, errors="coerce", utc=True)
-        for fmt in others:  # each next format reads what the ones before could not
+        """Dates in the mapping's formats, tried in order, read as UTC; a time written with a
+        "UTC" or "GMT" after it ("2024-03-05 14:22:10 UTC", as databases export them) is read
+        with the suffix dropped."""
+        formats = self.mapping.date_formats
+        parsed = pd.to_datetime(raw, format=formats[0], errors="coerce", utc=True)
+        for fmt in formats[1:]:  # each next format reads what the ones before could not
             left = parsed.isna() & raw.notna()
             if not left.any():
-                break
+                return parsed.dt.tz_localize(None).astype("datetime64[us]")
             parsed[left] = pd.to_datetime(raw[left], format=fmt, errors="coerce", utc=True)
+        left = parsed.isna() & raw.notna()
+        if left.any():
+            text = raw[left].astype("str")
+            text = text[text.str.fullmatch(r".*\d\s*(?:UTC|GMT)")]
+            plain = text.str.replace(r"\s*(?:UTC|GMT)$", "", regex=True)
+            for fmt in formats if not plain.empty else ():
+                done = pd.to_datetime(plain, format=fmt, errors="coerce", utc=True)
+                parsed[done.dropna().index] = done.dropna()
+                plain = plain[done.isna()]
         return parsed.dt.tz_localize(None).astype("datetime64[us]")
 
     def _not_after_the_export(
