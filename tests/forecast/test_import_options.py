@@ -398,3 +398,24 @@ def test_label_words_the_import_cannot_read_get_the_mapping_lines_that_would(tmp
     fixed += 'missing_values: ["Open"]\n'
     labels = read_export(file, write(tmp_path, "leads.yaml", fixed)).leads["converted"]
     assert labels.tolist()[:2] == [1, 0] and pd.isna(labels.iloc[2])
+
+
+def test_unknown_stage_names_are_said_once_with_their_rows_and_the_lines_that_read_them(
+    tmp_path, sqlite_engine
+):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        """
+Deal ID,Stage,Amount,Created,Closed
+D1,Closed Won,100,2024-01-02,2024-02-01
+D2,Demo Scheduled,200,2024-01-05,
+D3,Demo Scheduled,300,2024-01-07,
+D4,Closed - Duplicate,50,2024-01-07,2024-03-01
+""",
+    )
+    with pytest.raises(ImportRejected) as caught:
+        import_export(sqlite_engine, file, mapping(tmp_path), chunk_rows=2)  # once, 2 chunks
+    [said] = [n for n in caught.value.report.notes if n.startswith("stage names")]
+    assert '"Demo Scheduled" (2), "Closed - Duplicate" (1)' in said
+    assert "stages: open" in said and "stage_names" in said and "Proposal" in said

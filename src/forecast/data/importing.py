@@ -9,6 +9,7 @@ to the history instead of overwriting it.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -245,6 +246,7 @@ class _Job(CanonicalRows, JoinedFiles):
         self.seen_ids: set[str] = set()
         self.currency_counts: Counter[str] = Counter()
         self.converted: dict[str, int] = {}
+        self.unknown_stages: Counter[str] = Counter()
         self.stage_dates = dict(self.mapping.stage_dates)  # stage → column of its entry date
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
@@ -348,6 +350,7 @@ class _Job(CanonicalRows, JoinedFiles):
     def finish(self) -> None:
         self._say_unmatched()
         self.report.note(currencies.several_note(dict(self.currency_counts)))
+        self._say_unknown_stages()
         self.report.note(
             currencies.converted_note(
                 self.converted, self.mapping.exchange_rates, self.mapping.currency
@@ -362,6 +365,22 @@ class _Job(CanonicalRows, JoinedFiles):
             self.skew_fixed = 0
         if not self.report.ok and self.on_error == "reject":
             raise ImportRejected(self.report)
+
+    def _say_unknown_stages(self) -> None:
+        """The stage names the mapping does not know, once, with the lines that would read
+        them: each is an open stage of the funnel, or another name for a known stage."""
+        if not self.unknown_stages or self.stages is None:
+            return
+        ranked = self.unknown_stages.most_common()
+        shown = ", ".join(f"{json.dumps(name)} ({n:,})" for name, n in ranked[:12])
+        more = f" and {len(ranked) - 12} more" if len(ranked) > 12 else ""
+        known = ", ".join(self.stages.all_stages)
+        self.report.note(
+            f"stage names the mapping does not know: {shown}{more}; list each under stages: "
+            f"open (in funnel order), or map it to a known stage with stage_names: "
+            f"{{{json.dumps(ranked[0][0])}: <one of {known}>}}"
+        )
+        self.unknown_stages.clear()
 
     def _scan_export_date(self) -> pd.Timestamp:
         """The newest date in the export: stands for 'when it was exported' if not given (never

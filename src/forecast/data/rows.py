@@ -94,6 +94,7 @@ class CanonicalRows:
     skew_fixed: int
     currency_counts: Counter[str]  # the imported deals per currency, over every chunk
     converted: dict[str, int]  # deals whose amount was converted, per currency (exchange_rates)
+    unknown_stages: Counter[str]  # raw stage names the mapping does not know, with their rows
 
     # -- reporting what is wrong, and reading dates
 
@@ -178,7 +179,9 @@ class CanonicalRows:
         stage_raw = raw[cols["stage"]]
         lookup = {v: _canonical_stage(stages, v) for v in stage_raw.dropna().unique()}
         out["stage"] = stage_raw.map(lookup)
-        self._bad(out["stage"].isna(), bad, raw, "stage", "unknown stage")
+        unknown = out["stage"].isna()
+        self._bad(unknown, bad, raw, "stage", "unknown stage")
+        self.unknown_stages.update(stage_raw[unknown & stage_raw.notna()].astype("str"))
         out["status"] = (
             out["stage"].map({s: stages.status(s) for s in stages.all_stages}).fillna(OPEN)
         )
