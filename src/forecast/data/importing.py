@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine
 from forecast.data import currencies, store
 from forecast.data.attributes import matched_columns
 from forecast.data.joins import JoinedFiles
+from forecast.data.lead_rows import LeadRows
 from forecast.data.mapping import (
     CsvOptions,
     ExistsIn,
@@ -40,7 +41,7 @@ from forecast.data.reading import (
     read_table,
     sniff_separator,
 )
-from forecast.data.rows import DATE_FIELDS, CanonicalRows
+from forecast.data.rows import DATE_FIELDS
 from forecast.data.stages import StageSet
 from forecast.data.validation import ImportReport
 from forecast.errors import ImportRejected, InvalidInput
@@ -203,7 +204,7 @@ class _Part:
     leads: pd.DataFrame
 
 
-class _Job(CanonicalRows, JoinedFiles):
+class _Job(LeadRows, JoinedFiles):
     """Reads one export chunk by chunk and turns each chunk into canonical rows."""
 
     def __init__(

@@ -1,14 +1,14 @@
 """Raw export rows to canonical rows: each field validated, stage history derived from dates.
 
-`CanonicalRows` is the half of an import job that knows what deals and leads look like: it
-turns a raw chunk (the export's own columns, joined files applied) into the store's canonical
-deal, stage-history and lead rows, reporting each bad value with its line and column. The job
-in `forecast.data.importing` supplies the mapping, the report and the file it reads.
+`CanonicalRows` is the half of an import job that knows what deals look like: it turns a raw
+chunk (the export's own columns, joined files applied) into the store's canonical deal and
+stage-history rows, reporting each bad value with its line and column (`forecast.data.lead_rows`
+adds leads). The job in `forecast.data.importing` supplies the mapping, the report and the
+file it reads.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -46,28 +46,6 @@ NUMBER_FIELDS = (
     "account_employees",
     "account_revenue",
 )
-#: What a lead label's common words usually mean, offered in the import's hint (never applied).
-LABEL_WORDS = {
-    **dict.fromkeys(
-        ["won", "closedwon", "customer", "converted", "success", "sale", "signed", "paid"], "1"
-    ),
-    **dict.fromkeys(
-        [
-            "lost",
-            "closedlost",
-            "disqualified",
-            "unqualified",
-            "junk",
-            "rejected",
-            "churned",
-            "notconverted",
-            "dead",
-            "spam",
-        ],
-        "0",
-    ),
-    **dict.fromkeys(["open", "pending", "new", "working", "inprogress", "nurturing"], "pending"),
-}
 HISTORY_COLUMNS = ("opportunity_id", "stage", "entered_at")
 #: The largest number a field may hold: far beyond any real deal, account or headcount, and
 #: small enough that sums over millions of deals stay exact to the cent and finite.
@@ -296,6 +274,16 @@ class CanonicalRows:
             out[name] = values
         return out
 
+    def _numbers_if_all_are(self, values: pd.Series) -> pd.Series:
+        """A lead column whose every value is a number in the mapping's notation ("1.234,5"),
+        as numbers in text ("1234.5"); any other column unchanged."""
+        fixed = localized_numbers(values, self.csv)
+        if fixed is values:
+            return values
+        present = values.notna()
+        numbers = pd.to_numeric(fixed[present], errors="coerce")
+        return fixed if numbers.notna().all() else values
+
     def _attributes(self, raw: pd.DataFrame) -> list[dict[str, Any] | None]:
         """Per row, its features as the JSON the store keeps (None without `features:`)."""
         if not self.features:
@@ -520,94 +508,6 @@ class CanonicalRows:
         self.report.bad_rows += int(bad.sum())
         out["dataset"] = self.dataset
         return out.loc[~bad, ["dataset", *HISTORY_COLUMNS]]
-
-    # -- leads
-
-    def _numbers_if_all_are(self, values: pd.Series) -> pd.Series:
-        """A lead column whose every value is a number in the mapping's notation ("1.234,5"),
-        as numbers in text ("1234.5"); any other column unchanged."""
-        fixed = localized_numbers(values, self.csv)
-        if fixed is values:
-            return values
-        present = values.notna()
-        numbers = pd.to_numeric(fixed[present], errors="coerce")
-        return fixed if numbers.notna().all() else values
-
-    def _label_hint(self, values: pd.Series, column: str) -> None:
-        """Once per column: the label's values that are not 0/1, and the mapping lines that
-        would read them, with what common words usually mean (the user decides)."""
-        if column in self.report.hinted:
-            return
-        self.report.hinted.add(column)
-        seen = sorted(values.astype("str").str.strip().unique())
-        shown = ", ".join(json.dumps(v) for v in seen[:8]) + (" …" if len(seen) > 8 else "")
-        fixes = {v: LABEL_WORDS.get(loose_key(v), "1 or 0") for v in seen[:8]}
-        pending = [v for v, said in fixes.items() if said == "pending"]
-        lines = ", ".join(
-            f"{json.dumps(v)}: {json.dumps(x)}" for v, x in fixes.items() if x != "pending"
-        )
-        said = f"value_fixes: {{{json.dumps(column)}: {{{lines}}}}}" if lines else ""
-        if pending:
-            said += (" and " if said else "") + f"missing_values: {json.dumps(pending)}"
-        self.report.note(
-            f"{column}: {shown} not read as 0/1, yes/no or true/false; tell the mapping what "
-            f"they mean, e.g. {said} (1 converted, 0 not; missing_values for not known yet)"
-        )
-
-    def _leads(self, raw: pd.DataFrame) -> pd.DataFrame:
-        cols = self.columns
-        bad = pd.Series(False, index=raw.index)
-        ids = raw[cols["id"]].astype("str").str.strip().where(raw[cols["id"]].notna())
-        self._bad(ids.isna() | (ids == ""), bad, raw, "id", "missing id")
-        dup = ids.notna() & (ids.duplicated() | self._seen(ids))
-        self._bad(dup, bad, raw, "id", "duplicate id")
-        self.seen_ids.update(ids.dropna())
-        if "converted" in cols:
-            text = raw[cols["converted"]].astype("str").str.strip().str.casefold()
-            label = text.map(
-                {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "yes": 1, "no": 0}
-            )
-            odd = raw[cols["converted"]].notna() & label.isna()
-            self._bad(odd, bad, raw, "converted", "label is not 0/1")
-            if odd.any():
-                self._label_hint(raw.loc[odd, cols["converted"]], cols["converted"])
-        else:
-            label = pd.Series(np.nan, index=raw.index)
-        created = (
-            self._dates(raw[cols["created_at"]])
-            if "created_at" in cols
-            else pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
-        )
-        if "created_at" in cols:
-            self._bad(
-                unparseable(raw[cols["created_at"]], created),
-                bad,
-                raw,
-                "created_at",
-                "unparseable date",
-            )
-        used = set(cols.values()) | set(self.mapping.drop_columns) | {"__line"}
-        attr_cols = [c for c in raw.columns if c not in used]
-        if self.features:  # only the columns the mapping keeps, under their names
-            attr_cols = list(self.features.values())
-        attrs = raw[attr_cols].apply(self._numbers_if_all_are)
-        if self.features:
-            attrs.columns = list(self.features)
-        attrs = attrs.astype(object).where(attrs.notna(), None)
-        self.report.bad_rows += int(bad.sum())
-        good = ~bad
-        return pd.DataFrame(
-            {
-                "dataset": self.dataset,
-                "id": ids[good],
-                "converted": label[good].astype("Int64"),
-                "created_at": created[good],
-                "updated_at": created[good].fillna(self.export_date)
-                if created[good].isna().any()
-                else created[good],
-                "attributes": attrs[good].to_dict("records"),
-            }
-        )
 
 
 def _percents(values: pd.Series) -> tuple[pd.Series, pd.Series]:
