@@ -346,7 +346,7 @@ class _Job(LeadRows, JoinedFiles):
                 yield _Part(opps, hist, pd.DataFrame())
         if self.mapping.history_file:
             for raw in self._chunks(self._sibling(self.mapping.history_file)):
-                yield _Part(pd.DataFrame(), self._history_file(raw), pd.DataFrame())
+                yield _Part(pd.DataFrame(), self._history_file(self._named(raw)), pd.DataFrame())
 
     def finish(self) -> None:
         self._say_unmatched()
@@ -366,6 +366,21 @@ class _Job(LeadRows, JoinedFiles):
             self.skew_fixed = 0
         if not self.report.ok and self.on_error == "reject":
             raise ImportRejected(self.report)
+
+    def _named(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """A history file's chunk with its columns under the history fields' names (the
+        mapping's `history_columns`); a column it names that the file lacks is an error."""
+        named = self.mapping.history_columns
+        if not named:
+            return raw
+        lacking = [f"{field_}: {column}" for field_, column in named.items() if column not in raw]
+        if lacking:
+            raise InvalidInput(
+                f"{self.mapping.history_file}: history_columns name column(s) the file does not "
+                f"have ({', '.join(lacking)}); it has {[c for c in raw.columns if c != '__line']}"
+            )
+        kept = raw.drop(columns=[f for f in named if f in raw.columns and f != named[f]])
+        return kept.rename(columns={column: field_ for field_, column in named.items()})
 
     def _say_unknown_stages(self) -> None:
         """The stage names the mapping does not know, once, with the lines that would read

@@ -81,6 +81,8 @@ OPPORTUNITY_FIELDS = (
     "created_estimated",
 )
 OPPORTUNITY_REQUIRED = ("id", "stage")
+#: A stage-history file's fields: which deal, which stage, when it was entered.
+HISTORY_FIELDS = ("opportunity_id", "stage", "entered_at")
 LEAD_FIELDS = ("id", "converted", "created_at", "updated_at")
 LEAD_REQUIRED = ("id",)
 FORECAST_CATEGORIES = ("Pipeline", "Best Case", "Commit", "Omitted")
@@ -202,6 +204,11 @@ class Mapping(BaseModel):
     )
     joins: list[Join] = Field(default_factory=list)
     history_file: str | None = None
+    history_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="the history file's columns for opportunity_id, stage and entered_at, "
+        "where it names them otherwise (Salesforce: Opportunity ID, To Stage, Edit Date)",
+    )
     columns: dict[str, str | HashOf | ExistsIn] | Literal["canonical"] = Field(default_factory=dict)
     column_aliases: dict[str, list[str]] = Field(
         default_factory=dict, description="field → other names its column goes by"
@@ -255,6 +262,14 @@ class Mapping(BaseModel):
         if isinstance(data, dict) and data.get("preset") is not None:
             return with_preset(data)
         return data
+
+    @field_validator("history_columns")
+    @classmethod
+    def _history_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(HISTORY_FIELDS))
+        if unknown:
+            raise ValueError(f"{unknown} are not history fields; they are {list(HISTORY_FIELDS)}")
+        return value
 
     @field_validator("exchange_rates")
     @classmethod
