@@ -419,3 +419,10 @@ D4,Closed - Duplicate,50,2024-01-07,2024-03-01
     [said] = [n for n in caught.value.report.notes if n.startswith("stage names")]
     assert '"Demo Scheduled" (2), "Closed - Duplicate" (1)' in said
     assert "stages: open" in said and "stage_names" in said and "Proposal" in said
+
+
+def test_a_mapping_without_an_id_column_is_told_how_to_make_one(tmp_path):
+    file = write(tmp_path, "leads.csv", "Email,Status\na@x.com,Customer\nb@x.com,Lost")
+    plain = "kind: leads\ndataset: noid\ncolumns: {converted: Status}\n"
+    with pytest.raises(InvalidInput, match=r"\['id'\].*hash_of"):
+        read_export(file, write(tmp_path, "leads.yaml", plain))

@@ -433,7 +433,15 @@ class _Job(LeadRows, JoinedFiles):
         needed = [self.columns[f] for f in self.mapping.required_fields if f in self.columns]
         missing_fields = [f for f in self.mapping.required_fields if f not in self.columns]
         if missing_fields:
-            raise InvalidInput(f"mapping gives no column for required field(s) {missing_fields}")
+            hint = (
+                "; an export without ids can hash one from columns that name a row: "
+                "id: {hash_of: [Email, Created]}"
+                if "id" in missing_fields
+                else ""
+            )
+            raise InvalidInput(
+                f"mapping gives no column for required field(s) {missing_fields}{hint}"
+            )
         if self.mapping.columns != "canonical":
             self._match_columns(available)
             needed = [*self.columns.values(), *self.mapping.stage_dates.values()]
