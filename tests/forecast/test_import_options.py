@@ -330,6 +330,7 @@ def test_a_set_of_status_values_is_the_label_and_an_unknown_one_is_named(tmp_pat
     export = read_export(file, write(tmp_path, "leads.yaml", LEADS_BY_STATUS))
     labels = export.leads.set_index("id")["converted"]
     assert labels["A"] == 1 and labels["B"] == 0 and pd.isna(labels["C"])  # Open: not known yet
+    assert "1 lead(s) have no Status value" in " ".join(export.report.notes)
     bad = write(tmp_path, "bad.csv", "Lead,Status,Source\nA,Customer,web\nB,Maybe,x")
     with pytest.raises(ImportRejected) as caught:
         read_export(bad, write(tmp_path, "leads.yaml", LEADS_BY_STATUS))

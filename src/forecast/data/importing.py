@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine
 from forecast.data import currencies, store
 from forecast.data.attributes import matched_columns
 from forecast.data.joins import JoinedFiles
-from forecast.data.lead_rows import LeadRows
+from forecast.data.lead_rows import LeadRows, unlabelled_note
 from forecast.data.mapping import (
     CsvOptions,
     ExistsIn,
@@ -248,6 +248,7 @@ class _Job(LeadRows, JoinedFiles):
         self.currency_counts: Counter[str] = Counter()
         self.converted: dict[str, int] = {}
         self.unknown_stages: Counter[str] = Counter()
+        self.unlabelled_leads = 0
         self.stage_dates = dict(self.mapping.stage_dates)  # stage → column of its entry date
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
@@ -352,6 +353,7 @@ class _Job(LeadRows, JoinedFiles):
         self._say_unmatched()
         self.report.note(currencies.several_note(dict(self.currency_counts)))
         self._say_unknown_stages()
+        self.report.note(unlabelled_note(self.unlabelled_leads, self.columns.get("converted")))
         self.report.note(
             currencies.converted_note(
                 self.converted, self.mapping.exchange_rates, self.mapping.currency

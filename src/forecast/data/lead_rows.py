@@ -40,8 +40,20 @@ LABEL_WORDS = {
 }
 
 
+def unlabelled_note(n: int, column: str | None) -> str | None:
+    """Leads kept without a label: scored, never learnt from (said once per import)."""
+    if not n or column is None:
+        return None
+    return (
+        f"{n:,} lead(s) have no {column} value (blank, or listed in missing_values as not known "
+        "yet): they are stored and scored, not learnt from"
+    )
+
+
 class LeadRows(CanonicalRows):
     """Canonical lead rows from raw chunks, besides the deal rows of `CanonicalRows`."""
+
+    unlabelled_leads: int  # leads kept without a 0/1 label, over every chunk
 
     def _label_hint(self, values: pd.Series, column: str) -> None:
         """Once per column: the label's values that are not 0/1, and the mapping lines that
@@ -106,6 +118,8 @@ class LeadRows(CanonicalRows):
         attrs = attrs.astype(object).where(attrs.notna(), None)
         self.report.bad_rows += int(bad.sum())
         good = ~bad
+        if "converted" in cols:
+            self.unlabelled_leads += int((good & label.isna()).sum())
         return pd.DataFrame(
             {
                 "dataset": self.dataset,
