@@ -197,6 +197,11 @@ class ForecastResponse(BaseModel):
     )
     dataset: str
     group: str | None = Field(None, description="The one group asked for, if any")
+    currency: str | None = Field(
+        None,
+        description="The currency of every amount; null where the deals are in several "
+        "(added unconverted: the notes say so)",
+    )
     period: PeriodOut
     as_of: str = Field(description="The pipeline and models are as known at this date")
     by: Literal["team", "rep", "product", "region"] | None

@@ -56,7 +56,7 @@ def revenue_table(data: dict[str, Any]) -> Table:
     per = data["period"]
     table = Table(
         title=f"Revenue forecast {per['label']} ({per['start']} – {per['end']}), "
-        f"as of {data['as_of']}",
+        f"as of {data['as_of']}" + (f", in {data['currency']}" if data.get("currency") else ""),
         box=box.SIMPLE_HEAD,
     )
     heads = [

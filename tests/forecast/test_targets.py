@@ -240,6 +240,7 @@ def test_the_forecast_shows_each_group_against_its_target(pipeline_store):
     assert _plain(data)
     json.dumps(data, default=str)
     assert data["dataset"] == "crm" and data["period"]["label"] == "2024-Q3"
+    assert data["currency"] == "USD"  # every deal's: the amounts' unit
     assert data["as_of"] == "2024-07-01"  # a past period is forecast as of its start
     lines = {g["group"]: g for g in data["groups"]}
     assert lines["Team Brennan"]["target"] == 150_000.0
@@ -364,3 +365,15 @@ def test_models_are_refitted_only_when_what_was_known_before_as_of_changes(tmp_p
     assert len(fits) == 2
     assert third["deals"] == first["deals"] + 1
     assert third["pipeline_value"] == pytest.approx(first["pipeline_value"] + deal["amount"])
+
+
+def test_a_forecast_of_deals_in_several_currencies_says_they_are_added_unconverted(tmp_path):
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate(engine)
+    deals = generate_pipeline(400, seed=2).opportunities.drop(columns=["status"])
+    deals["currency"] = ["EUR" if i % 5 == 0 else "USD" for i in range(len(deals))]
+    import_frame(engine, deals, load_mapping("canonical"), dataset="crm")
+    data = forecast_against_targets(engine, "2024-12", as_of="2024-12-01").to_dict()
+    assert data["currency"] is None
+    [said] = [n for n in data["notes"] if "currencies" in n]
+    assert "2 currencies (USD 320, EUR 80 deals)" in said and "unconverted" in said

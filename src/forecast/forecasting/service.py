@@ -55,11 +55,14 @@ class TargetedForecast:
     past_accuracy: dict[str, Any] | None = None
     #: The naive forecasts of the period now and the weighted pipeline, in total and per group.
     naive: dict[str, Any] | None = None
+    #: The currency of the amounts (None: the deals are in several, added unconverted).
+    currency: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
             "group": self.group,
+            "currency": self.currency,
             **self.forecast.to_dict(),
             "targets": [t.to_dict() for t in self.targets],
             "headline": self.headline,
@@ -151,6 +154,7 @@ def forecast_against_targets(
         fc.notes.append(
             f"target for {by} {tg.name!r} left out: no deals for it created before {t.date()}"
         )
+    currency = _currency(opps, fc.notes)
     window_days = (settings or get_settings()).new_deal_window_days
     read = track_record.headline(engine, history, fc, dataset=name, window_days=window_days)
     fc.notes.append(f"headline: {read.note}")
@@ -166,7 +170,23 @@ def forecast_against_targets(
             lead = {**lead, **mine, "groups": {group: mine}}
         own = naive["groups"].get(group, {})
         naive = {**naive, "total": own, "groups": {group: own}}
-    return TargetedForecast(name, fc, group, used, lead, read.past, naive)
+    return TargetedForecast(name, fc, group, used, lead, read.past, naive, currency)
+
+
+def _currency(deals: pd.DataFrame, notes: list[str]) -> str | None:
+    """The one currency of the deals' amounts; with several, None and a note: the forecast adds
+    them unconverted (the import's exchange_rates convert them)."""
+    counts = deals["currency"].dropna().astype(str).value_counts() if "currency" in deals else None
+    if counts is None or counts.empty:
+        return None
+    if len(counts) == 1:
+        return str(counts.index[0])
+    shown = ", ".join(f"{code} {n:,}" for code, n in counts.head(6).items())
+    notes.append(
+        f"the deals are in {len(counts)} currencies ({shown} deals): amounts are added "
+        "unconverted; re-import with the mapping's exchange_rates to convert them"
+    )
+    return None
 
 
 def models_key(history: DealHistory, t: pd.Timestamp, settings: Settings | None) -> tuple:
