@@ -179,6 +179,26 @@ stage_probabilities: {Contract Sent: 0.75}
     assert export.opportunities["updated_at"].max() <= pd.Timestamp("2024-03-01 10:00")
 
 
+SALESFORCE = (
+    "Opportunity ID,Opportunity Name,Stage,Amount,Close Date,Created Date,Last Modified Date,"
+    "Probability (%)"
+    + """
+006A,Acme - Spark,Closed Won,900,3/1/2024,1/5/2024 9:05 AM,3/1/2024 4:30 PM,100%
+006B,Bolt - Atlas,Negotiation/Review,"5,000.00",9/30/2024,2/1/2024 11:00 AM,3/2/2024 8:00 AM,90%
+"""
+)
+
+
+def test_a_us_salesforce_report_with_date_times_beside_dates_is_read(tmp_path):
+    deals = read_export(write(tmp_path, "report.csv", SALESFORCE)).opportunities.set_index("id")
+    assert deals.loc["006A", "created_at"] == pd.Timestamp("2024-01-05 09:05")
+    assert deals.loc["006A", "closed_at"] == pd.Timestamp("2024-03-01")
+    assert deals.loc["006B", "updated_at"] == pd.Timestamp("2024-03-02 08:00")
+    assert deals.loc["006B", "expected_close_at"] == pd.Timestamp("2024-09-30")
+    assert deals.loc["006B", "amount"] == 5000.0
+    assert deals["rep_probability"].tolist() == [1.0, 0.9]
+
+
 def test_a_hubspot_export_with_record_ids_is_read_without_a_mapping(tmp_path):
     file = write(tmp_path, "deals.csv", HUBSPOT)
     export = read_export(file)
