@@ -8,6 +8,7 @@ prints what was scored.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -131,17 +132,25 @@ def _load(
             return open_deal_parts(client, source), {
                 "stage_rates": lambda: rates_of(client, source)
             }
+    skipped: tuple[str, ...] = ()
     if data is not None and Path(data).exists():
-        history, leads, name = _from_file(Path(data), mapping, kind, want)
+        history, leads, name, skipped = _from_file(Path(data), mapping, kind, want)
     else:
         _check_not_a_path(data)
         history, leads, name = _from_store(data, kind, want, settings)
     if history is not None:
         return open_deal_rows(history, name), {"history": history}
-    return lead_rows(leads, name), {"leads": leads}
+    rows = lead_rows(leads, name)
+    return replace(rows, notes=(*skipped, *rows.notes)), {"leads": leads}
 
 
-def _from_file(path: Path, mapping: str | None, kind: str, want: str) -> tuple[Any, Any, str]:
+def _from_file(
+    path: Path, mapping: str | None, kind: str, want: str
+) -> tuple[Any, Any, str, tuple[str, ...]]:
+    """The deals or leads of an export file, and what the summary should say of rows left out.
+
+    A leads file is read skipping its bad rows (a date that is no date, a duplicate id, ...):
+    one bad lead does not stop a batch; how many were left out, and one example, is said."""
     from forecast.data.importing import read_export
     from forecast.history import DealHistory
     from forecast.parquet_export import is_parquet_export, read_whole
@@ -150,13 +159,13 @@ def _from_file(path: Path, mapping: str | None, kind: str, want: str) -> tuple[A
         if kind != "deals":
             raise InvalidInput(f"--kind {kind}: {path} holds deals; use --kind deals")
         history = read_whole(path)
-        return history, None, str(history.name)
-    export = read_export(path, mapping)
+        return history, None, str(history.name), ()
+    export = read_export(path, mapping, on_error="skip" if kind == "leads" else "reject")
     if export.kind != want:
         other = "leads" if export.kind == "leads" else "deals"
         raise InvalidInput(f"--kind {kind}: {path} holds {export.kind}; use --kind {other}")
     if export.kind == "leads":
-        return None, export.leads, export.dataset
+        return None, export.leads, export.dataset, _left_out(path, export.report)
     history = DealHistory.from_frames(
         export.opportunities,
         export.history,
@@ -164,7 +173,19 @@ def _from_file(path: Path, mapping: str | None, kind: str, want: str) -> tuple[A
         options=export.options,
         name=export.dataset,
     )
-    return history, None, export.dataset
+    return history, None, export.dataset, ()
+
+
+def _left_out(path: Path, report: Any) -> tuple[str, ...]:
+    """The summary's note on the rows of a leads file not scored (none: no note)."""
+    if not report.bad_rows:
+        return ()
+    problems = ", ".join(f"{kind} {n:,}" for kind, n in report.counts.most_common())
+    note = f"{report.bad_rows:,} row(s) of {path.name} not scored ({problems})"
+    if report.examples:
+        first = report.examples[0]
+        note += f": e.g. row {first.row}, {first.column}: {first.value!r}"
+    return (note,)
 
 
 def _partitioned(

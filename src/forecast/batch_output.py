@@ -110,7 +110,7 @@ def run_batch(
         seconds=time.perf_counter() - started,
         as_of=rows.as_of,
         out=str(out),
-        notes=[scorer.note] if scorer.note else [],
+        notes=[*rows.notes, *([scorer.note] if scorer.note else [])],
     )
 
 

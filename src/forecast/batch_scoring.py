@@ -33,7 +33,7 @@ from forecast import timing as tm
 from forecast.errors import InvalidInput, ModelNotReady
 from forecast.history import DealHistory
 from forecast.model_set import deal_fallback
-from forecast.modeling import registry
+from forecast.modeling import lead_dates, registry
 from forecast.modeling.baselines import StageWinRate, history_stage_sums, stage_win_rates
 from forecast.modeling.families import family_of
 from forecast.modeling.registry.client import visit as registry_visit
@@ -92,6 +92,8 @@ class BatchRows:
     frame: pd.DataFrame
     as_of: pd.Timestamp | None = None  # deals: the instant the open deals are seen at
     parts: list[Any] | None = None
+    #: What the run's summary should say about the rows (leads scored as undated, ...).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -228,7 +230,21 @@ def lead_rows(leads: pd.DataFrame, dataset: str) -> BatchRows:
     attrs += ["created_at"] if "created_at" in leads.columns else []
     frame = leads[["id", *attrs]].reset_index(drop=True)
     frame["id"] = frame["id"].astype(str)
-    return BatchRows(scoring.LEAD, dataset, frame)
+    notes: tuple[str, ...] = ()
+    if "created_at" in frame:
+        bad = lead_dates.unreadable(frame["created_at"].astype(object))
+        notes = (_undated_note(frame["id"], bad),) if bad else ()
+    return BatchRows(scoring.LEAD, dataset, frame, notes=notes)
+
+
+def _undated_note(ids: pd.Series, bad: list[tuple[int, Any]]) -> str:
+    """What a batch says of the leads whose `created_at` could not be read: how many, one
+    example, and how they were scored (the API refuses such a lead with a 422)."""
+    i, value = bad[0]
+    return (
+        f"{len(bad):,} lead(s) with a created_at that is no date or lies in the future, "
+        f"scored as undated (e.g. lead {ids.iloc[i]}: {value!r})"
+    )
 
 
 # --- with what ----------------------------------------------------------------------------------
@@ -309,7 +325,9 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def score_part(part: pd.DataFrame, served: scoring.Served, top: int) -> pd.DataFrame:
     """One partition scored: a row per input row, in its order, with the API's probability,
     score, grade and `top` reasons for and against (JSON text; `[]` with `top=0`)."""
-    scores = scoring.score(served, records(part.drop(columns="id")), top=top)
+    # A lead's unreadable created_at is scored as undated, not refused: one bad row does not
+    # stop a batch (`lead_rows` counts them for the summary).
+    scores = scoring.score(served, records(part.drop(columns="id")), top=top, strict_dates=False)
     n = len(scores)
     return pd.DataFrame(
         {

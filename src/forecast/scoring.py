@@ -93,25 +93,33 @@ class Prediction(NamedTuple):
     contributions: np.ndarray
 
 
-def score(served: Served, rows: Sequence[Mapping[str, Any]], top: int = 3) -> list[Score]:
+def score(
+    served: Served, rows: Sequence[Mapping[str, Any]], top: int = 3, *, strict_dates: bool = True
+) -> list[Score]:
     """Rows given as field → value, each scored with its `top` reasons for and against.
 
     One row is a batch of one: `score(served, [row])[0]`. Fields the model does not know are
-    ignored; a missing field or a category never seen in training scores as blank.
+    ignored; a missing field or a category never seen in training scores as blank. A lead's
+    `created_at` that is no date raises `InvalidInput` naming it; with `strict_dates` False
+    (a batch) that lead is scored as undated instead (`lead_dates.with_date_inputs`).
     """
-    encoded = encode(served, rows)
+    encoded = encode(served, rows, strict_dates=strict_dates)
     return explain(served, encoded, predict(served, encoded, contributions=top > 0), top)
 
 
-def encode(served: Served, rows: Sequence[Mapping[str, Any]]) -> Encoded:
+def encode(
+    served: Served, rows: Sequence[Mapping[str, Any]], *, strict_dates: bool = True
+) -> Encoded:
     """Pre-process: each row's model inputs as floats, as the model's encoder encodes a frame
     (text as the code of a level seen in training; unknown levels, blanks and text in a number
-    field as NaN, which the model routes as missing)."""
+    field as NaN, which the model routes as missing). A lead's `created_at` is read (and
+    checked) whatever model scores it; a lead model that learnt from when leads came in gets
+    its date inputs from it."""
     scorer = served.scorer
+    if served.kind == LEAD:
+        rows = lead_dates.with_date_inputs(rows, served.date_inputs, strict=strict_dates)
     if scorer.method != MODEL:
         return Encoded(rows, scorer.fallback_inputs(rows))
-    if served.date_inputs:  # a lead model that learnt from when leads came in
-        rows = lead_dates.with_date_inputs(rows, served.date_inputs)
     parts = _parts(scorer.model, rows)
     if len(parts) == 1:  # one model for every row
         return Encoded(rows, _encode(parts[0][0].encoder_, rows), tuple(parts))

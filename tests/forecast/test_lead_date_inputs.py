@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from forecast import scoring
+from forecast.errors import InvalidInput
 from forecast.modeling import lead_dates
 from forecast.modeling.lead_fitting import train_leads
 from forecast.modeling.scorers import select_scorer
@@ -63,8 +64,10 @@ def test_a_lead_without_created_at_is_scored_as_created_now() -> None:
     [row] = lead_dates.with_date_inputs([{"Channel": "web"}], used, now)
     assert row[lead_dates.WEEKDAY] == "Saturday"
     assert row[lead_dates.HOUR] == 17.0
-    [bad] = lead_dates.with_date_inputs([{"created_at": "not a date"}], used, now)
-    assert bad[lead_dates.WEEKDAY] is None  # unreadable: scored as unknown, not as now
+    with pytest.raises(InvalidInput, match="created_at"):  # unreadable: refused, not guessed
+        lead_dates.with_date_inputs([{"created_at": "not a date"}], used, now)
+    [bad] = lead_dates.with_date_inputs([{"created_at": "not a date"}], used, now, strict=False)
+    assert bad[lead_dates.WEEKDAY] is None  # a batch's: scored as unknown, not as now
 
 
 def test_date_only_leads_get_the_weekday_but_no_hour(settings) -> None:

@@ -5,21 +5,35 @@ Both are known the moment a lead exists (no later value can leak in), and both r
 holdout by time sees the same values as training; the calendar date itself does not repeat and
 is never an input. Times are read as UTC, the same in training and in scoring. A lead scored
 without `created_at` is scored as created now: a CRM scores a lead as it comes in.
+
+A `created_at` that is sent is read as the store reads dates (`history.as_timestamp`: ISO 8601,
+never a guessed day/month order) and must not lie ahead of now by more than `FUTURE_SKEW` (the
+deal routes' rule). Scoring refuses one that is unreadable with `InvalidInput` naming the field
+and the value (the API's 422); a batch scores such a lead as undated and says how many there
+were (`unreadable`), so one bad row does not stop it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+
+from forecast.errors import InvalidInput
+from forecast.history import as_timestamp
 
 WEEKDAY, HOUR = "created_weekday", "created_hour"
 DATE_INPUTS = (WEEKDAY, HOUR)
 #: What reasons call them.
 LABELS = {WEEKDAY: "Day of the week created", HOUR: "Hour created (UTC)"}
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+#: The field a scored lead's creation time is read from.
+CREATED = "created_at"
+#: How far ahead of this clock a lead's creation time may lie (clock skew between systems; the
+#: same allowance as a deal's dates in the API).
+FUTURE_SKEW = timedelta(days=1)
 
 
 def created_utc(values: pd.Series) -> pd.Series:
@@ -47,15 +61,38 @@ def used_by(columns: Sequence[str]) -> tuple[str, ...]:
 
 
 def with_date_inputs(
-    rows: Sequence[Mapping[str, Any]], used: tuple[str, ...], now: datetime | None = None
-) -> list[Mapping[str, Any]]:
-    """Scoring rows with the date inputs a model uses, from each row's `created_at` (or now)."""
-    if not used:
-        return list(rows)
+    rows: Sequence[Mapping[str, Any]],
+    used: tuple[str, ...],
+    now: datetime | None = None,
+    *,
+    strict: bool = True,
+) -> Sequence[Mapping[str, Any]]:
+    """Scoring rows with the date inputs a model uses, from each row's `created_at` (or now).
+
+    A `created_at` sent is checked even when the model reads no date input, so a request is
+    refused or taken the same whatever model serves it. `strict`: an unreadable one raises
+    `InvalidInput` naming the field and the value; else that row is scored as undated (its date
+    inputs blank, as a model routes missing values)."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
+    if not used:
+        if strict:
+            for i, row in enumerate(rows):
+                value = row.get(CREATED)
+                if value is not None and value != "":
+                    _checked(value, now, i, len(rows))
+        return rows
     out: list[Mapping[str, Any]] = []
-    for row in rows:
-        when = _when(row.get("created_at"), now)
+    for i, row in enumerate(rows):
+        value = row.get(CREATED)
+        when: datetime | None = now
+        if value is not None and value != "":
+            if strict:
+                when = _checked(value, now, i, len(rows))
+            else:
+                try:
+                    when = created_time(value, now)
+                except InvalidInput:
+                    when = None
         extra: dict[str, Any] = {}
         if WEEKDAY in used:
             extra[WEEKDAY] = DAYS[when.weekday()] if when is not None else None
@@ -65,16 +102,63 @@ def with_date_inputs(
     return out
 
 
-def _when(value: Any, now: datetime) -> datetime | None:
-    """A row's creation time in UTC: blank → now (scored as it comes in); unreadable → None."""
-    if value is None or value == "":
-        return now
+def _checked(value: Any, now: datetime, i: int, n: int) -> datetime:
+    """`created_time`, its refusal saying which row of a batch of more than one it is."""
     try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        return None
-    if pd.isna(stamp):
-        return None
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.to_pydatetime()
+        return created_time(value, now)
+    except InvalidInput as exc:
+        if n == 1:
+            raise
+        raise InvalidInput(f"row {i} (counting from 0): {exc}") from None
+
+
+def created_time(value: Any, now: datetime | None = None, field: str = CREATED) -> datetime:
+    """A lead's creation time sent as `value`, as naive UTC; `InvalidInput` naming `field` and
+    the value when it is no date, a day/month order that reads two ways, or later than `now`
+    (default: this clock) by more than `FUTURE_SKEW`.
+
+    ISO 8601 text is read by `datetime.fromisoformat` (a tenth of `pd.Timestamp`'s time); any
+    other text goes to `as_timestamp`, which reads what the store reads and refuses the rest."""
+    if isinstance(value, datetime):  # a pd.Timestamp too (a batch's stored dates)
+        if value is pd.NaT:
+            raise InvalidInput(f"field {field!r}: {value!r} is not a date")
+        when = value
+    elif isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            try:
+                when = as_timestamp(value).to_pydatetime()
+            except (ValueError, TypeError, OverflowError) as exc:  # UnclearDate is a ValueError
+                why = (
+                    str(exc)  # says the form wanted
+                    if isinstance(exc, InvalidInput)
+                    else f"{value!r} is not a date (send ISO 8601: 2025-03-08T10:00:00Z)"
+                )
+                raise InvalidInput(f"field {field!r}: {why}") from None
+    else:  # a number or a flag is no date (12345 is not read as nanoseconds since 1970)
+        raise InvalidInput(
+            f"field {field!r}: {value!r} is not a date (send ISO 8601 text: 2025-03-08T10:00:00Z)"
+        )
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    if when > (now or datetime.now(UTC).replace(tzinfo=None)) + FUTURE_SKEW:
+        raise InvalidInput(
+            f"field {field!r}: {value!r} lies in the future: a lead is created by now"
+        )
+    return when
+
+
+def unreadable(values: Iterable[Any], now: datetime | None = None) -> list[tuple[int, Any]]:
+    """(position, value) of each sent creation time `created_time` refuses (blanks are not
+    counted): the leads a batch scores as undated."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    bad = []
+    for i, value in enumerate(values):
+        if value is None or value is pd.NaT or value == "" or value != value:  # blank, NaN
+            continue
+        try:
+            created_time(value, now)
+        except InvalidInput:
+            bad.append((i, value))
+    return bad

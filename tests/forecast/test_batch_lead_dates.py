@@ -1,0 +1,77 @@
+"""A batch of leads does not stop at a lead whose `created_at` is no date: that lead is scored
+as undated, and the run's summary says how many there were, with an example."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import batch_output, batch_scoring, scoring
+from forecast.modeling.lead_fitting import train_leads
+from forecast.modeling.scorers import select_scorer
+from forecast.settings import Settings
+
+
+def _leads(n: int = 2000, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.uniform(0, 365, n), unit="D")
+    channel = rng.choice(["web", "event", "referral"], n)
+    logit = -1.0 + 2.5 * (created.dayofweek >= 5) + 0.8 * (channel == "referral")
+    converted = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pd.DataFrame(
+        {
+            "id": [f"L{i}" for i in range(n)],
+            "converted": converted,
+            "created_at": created.strftime("%Y-%m-%d %H:%M:%S"),
+            "Channel": channel,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> scoring.Served:
+    settings = Settings(state_dir=tmp_path_factory.mktemp("fit"), min_converted_leads=50)
+    model = train_leads(_leads(), settings=settings, cross_validate=False).model
+    served = scoring.Served(scoring.LEAD, select_scorer(model), "1", "registry")
+    assert served.date_inputs  # the model reads when a lead came in
+    return served
+
+
+TO_SCORE = pd.DataFrame(
+    {
+        "id": ["a", "b", "c", "d"],
+        "Channel": ["web", "web", "web", "web"],
+        "created_at": ["2024-06-01 10:00:00", "yesterday", "2024-02-30", "2024-06-03 10:00:00"],
+    }
+)
+
+
+def test_a_batch_scores_every_lead_and_says_how_many_dates_were_unreadable(served, tmp_path):
+    rows = batch_scoring.lead_rows(TO_SCORE, "leads")
+    summary = batch_output.run_batch(
+        rows, batch_scoring.BatchScorer(served), tmp_path / "out.parquet", top=0
+    )
+    assert summary.rows == 4  # nobody left out
+    [note] = [n for n in summary.notes if "created_at" in n]
+    assert note.startswith("2 lead(s)")
+    assert "lead b: 'yesterday'" in note
+    assert "undated" in note
+    scores = batch_output.read_parquet(tmp_path / "out.parquet")
+    assert scores["id"].tolist() == ["a", "b", "c", "d"]
+
+
+def test_a_lead_with_an_unreadable_date_scores_as_one_with_no_date_inputs(served) -> None:
+    part = TO_SCORE.iloc[[1]]
+    [bad] = batch_scoring.score_part(part, served, top=0)["probability"]
+    model = served.scorer.model
+    undated = pd.DataFrame(
+        {"Channel": ["web"], "created_weekday": [None], "created_hour": [np.nan]}
+    )
+    [[_, expected]] = model.predict_proba(undated[list(model.encoder_.columns)])
+    assert bad == pytest.approx(expected)
+
+
+def test_a_batch_with_only_readable_dates_says_nothing_of_them(served, tmp_path) -> None:
+    rows = batch_scoring.lead_rows(TO_SCORE.iloc[[0, 3]], "leads")
+    assert rows.notes == ()
