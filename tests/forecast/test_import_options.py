@@ -127,7 +127,8 @@ csv: {separator: ";", decimal: ","}
         ("clock_skew_tolerance: soon", "'soon' is not a duration"),
         (
             "columns: {id: {hash_off: [Email]}, stage: Stage}",
-            "columns: Value error, id: give a column name, {hash_of: [column, ...]} (id) or "
+            "columns: Value error, id: give a column name, {first_of: [column, ...]} (the first "
+            "of them not blank), {hash_of: [column, ...]} (id) or "
             "{exists_in: {file, column}} (converted); got {'hash_off': ['Email']}",
         ),
         ("columns: {id: {hash_of: Email}, stage: Stage}", "{'hash_of': 'Email'}"),

@@ -243,6 +243,9 @@ class _Job(LeadRows, JoinedFiles):
         self.columns = self.mapping.column_map()
         self.features = self.mapping.feature_labels  # name → the file's column
         self.skew_fixed = 0  # deals closed within the clock-skew tolerance before creation
+        self.entries_skew_fixed = 0  # stage entries within it before their deal's creation
+        self.created_parts: list[pd.Series] = []  # given creation dates by id, per chunk
+        self.created_by_id = pd.Series(dtype="datetime64[us]")  # ... all of them, by id
         self.joins = [self._read_join(j.file, j.key, j.loose_key) for j in self.mapping.joins]
         self.seen_ids: set[str] = set()
         self.currency_counts: Counter[str] = Counter()
@@ -252,6 +255,7 @@ class _Job(LeadRows, JoinedFiles):
         self.stage_dates = dict(self.mapping.stage_dates)  # stage → column of its entry date
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
+        self.first_of: dict[str, list[str]] = {}  # `first_of` field → the file's columns
         self.checked_header = False
         #: Join key → (its values a joined file lacks, the columns they miss): `_unmatched`.
         self.unmatched: dict[str, tuple[set[str], list[str]]] = {}
@@ -337,7 +341,7 @@ class _Job(LeadRows, JoinedFiles):
                 self._check_columns(pd.DataFrame(columns=names), self.main)  # columns it lacks
         for raw in self._chunks(self.main):
             self._check_columns(raw, self.main)
-            raw = self._with_generated_id(self._join(self._fix_values(raw)))
+            raw = self._with_generated_id(self._with_first_of(self._join(self._fix_values(raw))))
             raw = self._with_derived_label(raw)
             self.report.rows_read += len(raw)
             if self.mapping.kind == "leads":
@@ -366,6 +370,14 @@ class _Job(LeadRows, JoinedFiles):
                 "(mapping: clock_skew_tolerance)"
             )
             self.skew_fixed = 0
+        if self.entries_skew_fixed:
+            self.report.notes.append(
+                f"{self.entries_skew_fixed:,} stage "
+                f"{'entry' if self.entries_skew_fixed == 1 else 'entries'} dated up to "
+                f"{self.mapping.clock_skew_tolerance} before their deal was created (clock skew): "
+                "read as entered at creation (mapping: clock_skew_tolerance)"
+            )
+            self.entries_skew_fixed = 0
         if not self.report.ok and self.on_error == "reject":
             raise ImportRejected(self.report)
 
@@ -417,6 +429,8 @@ class _Job(LeadRows, JoinedFiles):
         # A date after today is a typo the rows' check reports, not when the export was made.
         tomorrow = pd.Timestamp(store.utcnow()).normalize() + pd.Timedelta(days=1)
         for raw in chunks:
+            if self.mapping.combined_columns:
+                raw = self._with_first_of(raw.copy())
             present = [c for c in dict.fromkeys(date_cols) if c in raw.columns]
             for col in present:
                 dates = self._dates(raw[col])
@@ -432,6 +446,7 @@ class _Job(LeadRows, JoinedFiles):
 
     def _check_columns(self, raw: pd.DataFrame, file: Path) -> None:
         available = set(raw.columns) | {c for _, j, _ in self.joins for c in j.columns}
+        self._match_first_of(available, file)
         needed = [self.columns[f] for f in self.mapping.required_fields if f in self.columns]
         missing_fields = [f for f in self.mapping.required_fields if f not in self.columns]
         if missing_fields:
@@ -451,6 +466,8 @@ class _Job(LeadRows, JoinedFiles):
             if generated is not None:
                 needed.remove(generated.column_name)
                 needed += generated.hash_of
+            for rule in self.mapping.combined_columns.values():
+                needed.remove(rule.column_name)  # each of its columns is checked on its own
             if self.mapping.derived_label is not None:
                 needed.remove(self.mapping.derived_label.column_name)
         else:
@@ -494,6 +511,8 @@ class _Job(LeadRows, JoinedFiles):
         loose = {loose_key(c): c for c in available if c != "__line"}
         for f, column in list(self.columns.items()):
             if column in available or (self.mapping.generated_id and f == "id"):
+                continue
+            if f in self.mapping.combined_columns:
                 continue
             if self.mapping.derived_label is not None and f == "converted":
                 continue
@@ -568,6 +587,32 @@ class _Job(LeadRows, JoinedFiles):
             f"of {file.name}" + (f" where {rule.where}" if rule.where else "") + ", else 0"
         )
         return found
+
+    def _match_first_of(self, available: set[str], file: Path) -> None:
+        """Each `first_of` field's columns matched to the file's ignoring case and spaces, as
+        other mapped names are; a column the file lacks is an error naming the field."""
+        loose = {loose_key(c): c for c in available if c != "__line"}
+        for f, rule in self.mapping.combined_columns.items():
+            lacking = [c for c in rule.first_of if c not in available and loose_key(c) not in loose]
+            if lacking:
+                raise InvalidInput(
+                    f"{file}: {f}: first_of names column(s) the file does not have {lacking}; "
+                    f"the file has {sorted(c for c in available if c != '__line')}"
+                )
+            self.first_of[f] = [c if c in available else loose[loose_key(c)] for c in rule.first_of]
+
+    def _with_first_of(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Each `first_of` field as one column: per row, the first of its columns that is not
+        blank (blank where all are), so every later check reads one column, as for any field."""
+        for f, rule in self.mapping.combined_columns.items():
+            names = self.first_of.get(f, rule.first_of)
+            parts = raw[[n for n in names if n in raw.columns]]
+            if parts.shape[1] == 0:  # a scan of the main file alone: the columns are joined
+                continue
+            text = parts.astype("str").apply(lambda c: c.str.strip())
+            given = parts.astype(object).where(parts.notna() & (text != ""))
+            raw[rule.column_name] = given.bfill(axis=1).iloc[:, 0]
+        return raw
 
     def _with_generated_id(self, raw: pd.DataFrame) -> pd.DataFrame:
         """The id the mapping generates, as a column: a hash of the named columns' text (blank

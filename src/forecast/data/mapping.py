@@ -130,6 +130,20 @@ class HashOf(BaseModel):
         return f"hash_of({', '.join(self.hash_of)})"
 
 
+class FirstOf(BaseModel):
+    """`closed_at: {first_of: [Won time, Lost time]}`: a field read from the first of these
+    columns that is not blank, in order (an export that splits one field over several columns,
+    each row filling one, as Pipedrive's won and lost times)."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_of: list[str] = Field(min_length=1)
+
+    @property
+    def column_name(self) -> str:
+        """The name the combined column goes by in reports."""
+        return f"first_of({', '.join(self.first_of)})"
+
+
 class ExistsIn(BaseModel):
     """`converted: {exists_in: {file, column, where}}`: a lead's label derived from another
     file: 1 when its id appears in that file's `column` (in rows matching `where`, e.g. the
@@ -209,7 +223,9 @@ class Mapping(BaseModel):
         description="the history file's columns for opportunity_id, stage and entered_at, "
         "where it names them otherwise (Salesforce: Opportunity ID, To Stage, Edit Date)",
     )
-    columns: dict[str, str | HashOf | ExistsIn] | Literal["canonical"] = Field(default_factory=dict)
+    columns: dict[str, str | HashOf | FirstOf | ExistsIn] | Literal["canonical"] = Field(
+        default_factory=dict
+    )
     column_aliases: dict[str, list[str]] = Field(
         default_factory=dict, description="field → other names its column goes by"
     )
@@ -319,8 +335,9 @@ class Mapping(BaseModel):
     @field_validator("columns", mode="before")
     @classmethod
     def _column_entries(cls, value: Any) -> Any:
-        """Each entry is a column name or `{hash_of: [names]}`, said in one message (pydantic
-        would list every way the union could not match)."""
+        """Each entry is a column name, `{hash_of: [names]}` (id), `{first_of: [names]}` or
+        `{exists_in: ...}` (converted), said in one message (pydantic would list every way the
+        union could not match)."""
         if not isinstance(value, dict):
             return value
         value = dict(value)
@@ -336,22 +353,28 @@ class Mapping(BaseModel):
                     )
                 value[field_] = ExistsIn(**source["exists_in"])
                 continue
-            names = source.get("hash_of") if isinstance(source, dict) else None
+            key = next(iter(source), None) if isinstance(source, dict) else None
+            names = source.get(key) if isinstance(source, dict) and len(source) == 1 else None
             ok = isinstance(names, list) and names and all(isinstance(n, str) for n in names)
-            if not ok or set(source) != {"hash_of"}:
+            if not ok or not isinstance(names, list) or key not in ("hash_of", "first_of"):
                 raise ValueError(
-                    f"{field_}: give a column name, {{hash_of: [column, ...]}} (id) or "
+                    f"{field_}: give a column name, {{first_of: [column, ...]}} (the first of "
+                    "them not blank), {hash_of: [column, ...]} (id) or "
                     f"{{exists_in: {{file, column}}}} (converted); got {source!r}"
                 )
+            if key == "first_of":
+                if len(set(names)) != len(names):
+                    raise ValueError(f"{field_}: first_of names a column twice: {names}")
+                value[field_] = FirstOf(first_of=names)
         return value
 
     @field_validator("columns")
     @classmethod
     def _known_fields(
         cls,
-        value: dict[str, str | HashOf | ExistsIn] | str,
+        value: dict[str, str | HashOf | FirstOf | ExistsIn] | str,
         info,  # noqa: ANN001
-    ) -> dict[str, str | HashOf | ExistsIn] | str:
+    ) -> dict[str, str | HashOf | FirstOf | ExistsIn] | str:
         if value == "canonical" or isinstance(value, str):
             return value
         kind = info.data.get("kind")
@@ -405,6 +428,13 @@ class Mapping(BaseModel):
         if isinstance(self.columns, dict) and isinstance(self.columns.get("id"), HashOf):
             return self.columns["id"]  # type: ignore[return-value]
         return None
+
+    @property
+    def combined_columns(self) -> dict[str, FirstOf]:
+        """Fields read from the first non-blank of several columns (`first_of`), by field."""
+        if not isinstance(self.columns, dict):
+            return {}
+        return {f: c for f, c in self.columns.items() if isinstance(c, FirstOf)}
 
     @property
     def derived_label(self) -> ExistsIn | None:

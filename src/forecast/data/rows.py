@@ -47,6 +47,9 @@ NUMBER_FIELDS = (
     "account_revenue",
 )
 HISTORY_COLUMNS = ("opportunity_id", "stage", "entered_at")
+#: The problem a stage entry dated before its deal's creation (beyond the clock-skew tolerance)
+#: is: that entry is left out, the deal and its other entries kept.
+ENTERED_EARLY = "stage entered before create"
 #: The largest number a field may hold: far beyond any real deal, account or headcount, and
 #: small enough that sums over millions of deals stay exact to the cent and finite.
 MAX_NUMBER = 1e15
@@ -70,6 +73,9 @@ class CanonicalRows:
     main: Path
     csv: CsvOptions
     skew_fixed: int
+    entries_skew_fixed: int  # stage entries within the clock-skew tolerance before creation
+    created_parts: list[pd.Series]  # each chunk's deals' given creation dates, by id
+    created_by_id: pd.Series  # the same, all chunks together (read by the history file)
     currency_counts: Counter[str]  # the imported deals per currency, over every chunk
     converted: dict[str, int]  # deals whose amount was converted, per currency (exchange_rates)
     unknown_stages: Counter[str]  # raw stage names the mapping does not know, with their rows
@@ -254,6 +260,9 @@ class CanonicalRows:
         if stored is not None:
             good = self._keep_first_sighting(good, stored)
         self.currency_counts.update(good["currency"])
+        if self.mapping.history_file:  # its rows are judged against the creation dates given
+            created = good["created_at"].where(~good["created_estimated"])
+            self.created_parts.append(pd.Series(created.to_numpy(), index=good["id"].to_numpy()))
         history = self._derived_history(good, raw.loc[good.index], stored)
         columns = ["dataset", *[c for c in store.OPPORTUNITY_COLUMNS if c != "dataset"]]
         return good[[*columns, "attributes"]], history
@@ -314,6 +323,20 @@ class CanonicalRows:
         if skewed.any():
             out.loc[skewed, "closed_at"] = out.loc[skewed, "created_at"]
             self.skew_fixed += int(skewed.sum())
+
+    def _entered_since_creation(
+        self, entered: pd.Series, created: pd.Series
+    ) -> tuple[pd.Series, pd.Series]:
+        """Stage entry dates judged against their deal's creation, as a close is: one at most
+        the mapping's clock-skew tolerance before creation is read as entered at creation (and
+        counted); further before is returned as a mask, for the caller to report that row.
+        A creation the export does not give (NaT: estimated) judges nothing."""
+        early = created - entered
+        skewed = (early > pd.Timedelta(0)) & (early <= self.mapping.clock_skew)
+        if skewed.any():
+            entered = entered.where(~skewed, created)
+            self.entries_skew_fixed += int(skewed.sum())
+        return entered, (early > self.mapping.clock_skew).fillna(False).astype(bool)
 
     def _forecast_categories(
         self, values: pd.Series, raw: pd.DataFrame, bad: pd.Series
@@ -431,8 +454,17 @@ class CanonicalRows:
         parts = []
         dated = pd.Series(False, index=opps.index)  # open deals whose stage's entry is dated
         rebuilt = self._entries_from_durations(opps, raw)
+        created = opps["created_at"].where(~opps["created_estimated"])
+        early_rows = pd.Series(False, index=opps.index)
         for stage in dict.fromkeys([*self.stage_dates, *rebuilt]):
-            when = self._dates(raw[self.stage_dates[stage]]) if stage in self.stage_dates else None
+            when = None
+            if stage in self.stage_dates:
+                column = self.stage_dates[stage]
+                when, early = self._entered_since_creation(self._dates(raw[column]), created)
+                shown = _before_creation_values(created, when, early)[early]
+                self.report.add(str(self.main), raw["__line"][early], column, ENTERED_EARLY, shown)
+                early_rows |= early
+                when = when.where(~early)
             if stage in rebuilt:  # the entry date the export gives, else the one rebuilt
                 when = rebuilt[stage] if when is None else when.fillna(rebuilt[stage])
             assert when is not None
@@ -458,6 +490,7 @@ class CanonicalRows:
                 }
             )
         )
+        self.report.bad_rows += int(early_rows.sum())  # the deal is kept, that entry left out
         undated = (opps["status"] == OPEN) & ~dated
         parts.append(
             pd.DataFrame(
@@ -500,14 +533,31 @@ class CanonicalRows:
                 raw["opportunity_id"],
             ),
         ]
+        if self.created_parts:
+            self.created_by_id = pd.concat(self.created_parts)
+            self.created_parts = []
+        created = pd.Series(
+            self.created_by_id.reindex(out["opportunity_id"]).to_numpy(), index=out.index
+        ).astype("datetime64[us]")
+        out["entered_at"], early = self._entered_since_creation(out["entered_at"], created)
+        shown = _before_creation_values(created, out["entered_at"], early)
+        checks.append((early, "entered_at", ENTERED_EARLY, shown))
         bad = pd.Series(False, index=raw.index)
+        named = self.mapping.history_columns  # the file's own column names, where it has them
         for mask, column, kind, values in checks:
             if mask.any():
-                self.report.add(file, raw["__line"][mask], column, kind, values[mask])
+                shown = named.get(column, column)
+                self.report.add(file, raw["__line"][mask], shown, kind, values[mask])
                 bad |= mask
         self.report.bad_rows += int(bad.sum())
         out["dataset"] = self.dataset
         return out.loc[~bad, ["dataset", *HISTORY_COLUMNS]]
+
+
+def _before_creation_values(created: pd.Series, entered: pd.Series, early: pd.Series) -> pd.Series:
+    """How a stage entry before its deal's creation is shown in the report: "created > entered"
+    (as a close before creation is)."""
+    return (created.astype("str") + " > " + entered.astype("str")).where(early)
 
 
 def _percents(values: pd.Series) -> tuple[pd.Series, pd.Series]:
