@@ -152,3 +152,18 @@ def test_the_readme_example_maps_a_pipedrive_export(tmp_path: Path):
     mapping = load_mapping(write(tmp_path, "pipedrive.yaml", block))
     assert set(mapping.combined_columns) == {"closed_at"}
     assert mapping.combined_columns["closed_at"].first_of == ["Won time", "Lost time"]
+
+
+def test_a_lead_fields_columns_are_not_model_inputs(tmp_path):
+    """A label read from two columns gives itself away if either column stays an input."""
+    leads = """
+kind: leads
+dataset: web
+columns: {id: Lead, converted: {first_of: [Converted, Converted (old CRM)]}}
+"""
+    rows = "Lead,Converted,Converted (old CRM),City\nL1,1,,Lyon\nL2,,0,Metz\nL3,0,1,Nice\n"
+    file = write(tmp_path, "leads.csv", rows)
+    got = read_export(file, write(tmp_path, "leads.yaml", leads)).leads.set_index("id")
+    assert got["converted"].tolist() == [1, 0, 0]
+    assert "City" in got.columns
+    assert not {"Converted", "Converted (old CRM)"} & set(got.columns)

@@ -109,6 +109,9 @@ class LeadRows(CanonicalRows):
                 "unparseable date",
             )
         used = set(cols.values()) | set(self.mapping.drop_columns) | {"__line"}
+        # A field read from several columns (`first_of`): none of them is an input (a label's
+        # columns would give the label away).
+        used |= {c for names in self.first_of.values() for c in names}
         attr_cols = [c for c in raw.columns if c not in used]
         if self.features:  # only the columns the mapping keeps, under their names
             attr_cols = list(self.features.values())

@@ -1,7 +1,8 @@
 """How a CRM export maps onto the canonical fields: a small YAML file, validated on load.
 
 A mapping names the main file (and small files joined to it), which column holds each canonical
-field (or, for an export without ids, which columns a stable id is hashed from), the stage set
+field (or, for an export without ids, which columns a stable id is hashed from; for a field
+split over several columns, the columns whose first non-blank value it takes), the stage set
 and how raw stage names map onto it, how the CSV is written (separator, encoding, decimal
 mark), date formats, the values that mean "missing", how much clock skew between a deal's
 creation and close to forgive, the columns that leak the outcome, and the export's own columns

@@ -76,6 +76,7 @@ class CanonicalRows:
     entries_skew_fixed: int  # stage entries within the clock-skew tolerance before creation
     created_parts: list[pd.Series]  # each chunk's deals' given creation dates, by id
     created_by_id: pd.Series  # the same, all chunks together (read by the history file)
+    first_of: dict[str, list[str]]  # a field read from several columns → the file's columns
     currency_counts: Counter[str]  # the imported deals per currency, over every chunk
     converted: dict[str, int]  # deals whose amount was converted, per currency (exchange_rates)
     unknown_stages: Counter[str]  # raw stage names the mapping does not know, with their rows
