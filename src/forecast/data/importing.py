@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from forecast.data import currencies, store
-from forecast.data.attributes import matched_columns
+from forecast.data.export_columns import ExportColumns
 from forecast.data.joins import JoinedFiles
 from forecast.data.lead_rows import LeadRows, unlabelled_note
 from forecast.data.mapping import (
@@ -30,11 +29,9 @@ from forecast.data.mapping import (
     Mapping,
     detect_mapping,
     load_mapping,
-    loose_key,
 )
 from forecast.data.reading import (
     decodes,
-    encoding_hint,
     header,
     is_parquet,
     iter_table,
@@ -204,7 +201,7 @@ class _Part:
     leads: pd.DataFrame
 
 
-class _Job(LeadRows, JoinedFiles):
+class _Job(LeadRows, JoinedFiles, ExportColumns):
     """Reads one export chunk by chunk and turns each chunk into canonical rows."""
 
     def __init__(
@@ -444,120 +441,6 @@ class _Job(LeadRows, JoinedFiles):
         # No dates at all: the file's modification time, stable across re-imports of one file.
         return pd.Timestamp(self.main.stat().st_mtime, unit="s").floor("s")
 
-    def _check_columns(self, raw: pd.DataFrame, file: Path) -> None:
-        available = set(raw.columns) | {c for _, j, _ in self.joins for c in j.columns}
-        self._match_first_of(available, file)
-        needed = [self.columns[f] for f in self.mapping.required_fields if f in self.columns]
-        missing_fields = [f for f in self.mapping.required_fields if f not in self.columns]
-        if missing_fields:
-            hint = (
-                "; an export without ids can hash one from columns that name a row: "
-                "id: {hash_of: [Email, Created]}"
-                if "id" in missing_fields
-                else ""
-            )
-            raise InvalidInput(
-                f"mapping gives no column for required field(s) {missing_fields}{hint}"
-            )
-        if self.mapping.columns != "canonical":
-            self._match_columns(available)
-            needed = [*self.columns.values(), *self.mapping.stage_dates.values()]
-            generated = self.mapping.generated_id
-            if generated is not None:
-                needed.remove(generated.column_name)
-                needed += generated.hash_of
-            for rule in self.mapping.combined_columns.values():
-                needed.remove(rule.column_name)  # each of its columns is checked on its own
-            if self.mapping.derived_label is not None:
-                needed.remove(self.mapping.derived_label.column_name)
-        else:
-            self.columns = {f: c for f, c in self.columns.items() if c in available}
-        missing = [c for c in dict.fromkeys(needed) if c not in available]
-        if missing:
-            raise InvalidInput(
-                f"{file}: missing required column(s) {missing}; the file has "
-                f"{sorted(c for c in raw.columns if c != '__line')}"
-                f"{encoding_hint(raw.columns, self.csv)}"
-            )
-        try:
-            self.features = matched_columns(self.features, available)
-        except ValueError as exc:
-            raise InvalidInput(f"{file}: {exc}") from None
-        if self.checked_header:
-            return
-        self.checked_header = True
-        if self.features:
-            self.report.notes.append(
-                f"features: {len(self.features)} column(s) of the export kept as model inputs "
-                f"({', '.join(self.features)})"
-            )
-        if self.mapping.stage_entered_columns:
-            self._stage_entered_columns(available)
-        if self.mapping.stage_duration_columns:
-            self.stage_durations = self._per_stage_columns(
-                self.mapping.stage_duration_columns, available
-            )
-            if self.stage_durations:
-                shown = self.mapping.stage_duration_columns.format(stage="<stage>")
-                self.report.notes.append(
-                    f"stage entry dates rebuilt from {len(self.stage_durations)} {shown!r} "
-                    "column(s) where no entry date is given"
-                )
-
-    def _match_columns(self, available: set[str]) -> None:
-        """Mapped names matched to the file's ignoring case and spaces ("Deal Owner" for "Deal
-        owner": CRMs relabel their exports) or by the mapping's `column_aliases`, and optional
-        fields without a column let go."""
-        loose = {loose_key(c): c for c in available if c != "__line"}
-        for f, column in list(self.columns.items()):
-            if column in available or (self.mapping.generated_id and f == "id"):
-                continue
-            if f in self.mapping.combined_columns:
-                continue
-            if self.mapping.derived_label is not None and f == "converted":
-                continue
-            names = [column, *self.mapping.column_aliases.get(f, [])]
-            found = [loose[loose_key(n)] for n in names if loose_key(n) in loose]
-            if found:
-                self.columns[f] = found[0]
-            elif f in self.mapping.optional_fields:
-                del self.columns[f]
-                if not self.checked_header:
-                    self.report.notes.append(f"no {column!r} column: {f} left blank")
-
-    def _stage_entered_columns(self, available: set[str]) -> None:
-        """The mapping's "Date entered {stage}" columns the file has, by open stage: each deal's
-        stage history is rebuilt from them (a flat export has no other)."""
-        assert self.stages is not None and self.mapping.stage_entered_columns is not None
-        pattern = self.mapping.stage_entered_columns
-        for stage, column in self._per_stage_columns(pattern, available).items():
-            self.stage_dates.setdefault(stage, column)
-        shown = pattern.format(stage="<stage>")
-        if self.stage_dates:
-            self.report.notes.append(
-                f"stage history rebuilt from {len(self.stage_dates)} {shown!r} column(s)"
-            )
-        else:
-            self.report.notes.append(
-                f"no {shown!r} columns: a flat export, so each open deal's stage is known only "
-                "as of its last modification, and closed deals only by their outcome"
-            )
-
-    def _per_stage_columns(self, pattern: str, available: set[str]) -> dict[str, str]:
-        """The file's columns named by `pattern` ("Date entered {stage}"), by open stage."""
-        assert self.stages is not None
-        names = {s: s for s in self.stages.open_stages}
-        names |= {a: s for a, s in self.stages.aliases.items() if s in self.stages.open_stages}
-        wanted = {loose_key(pattern.format(stage=name)): stage for name, stage in names.items()}
-        found: dict[str, str] = {}
-        for column in sorted(available - {"__line"}):
-            # HubSpot may add the pipeline: "Date entered Contract Sent (Sales Pipeline)"
-            key = loose_key(re.sub(r"\s*\([^)]*\)\s*$", "", column))
-            stage = wanted.get(key) or wanted.get(loose_key(column))
-            if stage is not None and stage not in found:
-                found[stage] = column
-        return found
-
     def _with_derived_label(self, raw: pd.DataFrame) -> pd.DataFrame:
         """The label the mapping derives (`exists_in`), as a column: 1 where the lead's id is
         among the other file's ids, else 0."""
@@ -587,19 +470,6 @@ class _Job(LeadRows, JoinedFiles):
             f"of {file.name}" + (f" where {rule.where}" if rule.where else "") + ", else 0"
         )
         return found
-
-    def _match_first_of(self, available: set[str], file: Path) -> None:
-        """Each `first_of` field's columns matched to the file's ignoring case and spaces, as
-        other mapped names are; a column the file lacks is an error naming the field."""
-        loose = {loose_key(c): c for c in available if c != "__line"}
-        for f, rule in self.mapping.combined_columns.items():
-            lacking = [c for c in rule.first_of if c not in available and loose_key(c) not in loose]
-            if lacking:
-                raise InvalidInput(
-                    f"{file}: {f}: first_of names column(s) the file does not have {lacking}; "
-                    f"the file has {sorted(c for c in available if c != '__line')}"
-                )
-            self.first_of[f] = [c if c in available else loose[loose_key(c)] for c in rule.first_of]
 
     def _with_first_of(self, raw: pd.DataFrame) -> pd.DataFrame:
         """Each `first_of` field as one column: per row, the first of its columns that is not
