@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from forecast import features as feat
 from forecast.data import store
@@ -63,6 +64,9 @@ class Served:
     name: str = field(init=False, repr=False, compare=False)
     #: The lead date inputs the model reads (`lead_dates`), made from `created_at` when scored.
     date_inputs: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    #: The dataset's own name for a lead's creation date (its mapping's column), read where a
+    #: request sends no `created_at`; None: `created_at` only.
+    created_column: str | None = None
 
     def __post_init__(self) -> None:
         encoder = getattr(getattr(self.scorer, "model", None), "encoder_", None)
@@ -370,7 +374,9 @@ class _KindLoader:
         scorer = select_scorer(loaded.model)
         family = family_of(loaded.model).replace("_", " ")
         scorer.label = f"model {registry.model_name(kind, name)} v{loaded.version} ({family})"
-        return Served(kind, scorer, loaded.version, loaded.source, details, name)
+        served = Served(kind, scorer, loaded.version, loaded.source, details, name)
+        served.created_column = self._created_column(name)
+        return served
 
     def _fallback(self, name: str) -> Served | None:
         try:
@@ -378,7 +384,22 @@ class _KindLoader:
         except (ModelNotReady, NotFound) as exc:
             self.models.problems.append(f"{self.kind}: dataset '{name}': {exc}")
             return None
-        return Served(self.kind, scorer, None, "fallback", {}, name)
+        served = Served(self.kind, scorer, None, "fallback", {}, name)
+        served.created_column = self._created_column(name)
+        return served
+
+    def _created_column(self, name: str) -> str | None:
+        """A lead dataset's own column for the creation date, as its import kept it (None: a
+        deal dataset, one not in the store, or one whose column is `created_at`)."""
+        if self.kind != LEAD:
+            return None
+        try:
+            with self.engine.connect() as conn:
+                options = store.get_dataset(conn, name)["options"] or {}
+        except (NotFound, SQLAlchemyError):
+            return None
+        column = options.get("created_at_column")
+        return str(column) if column else None
 
 
 def _fallback_scorer(kind: str, engine: Engine, name: str, models: ModelSet) -> Scorer:

@@ -117,7 +117,9 @@ def encode(
     its date inputs from it."""
     scorer = served.scorer
     if served.kind == LEAD:
-        rows = lead_dates.with_date_inputs(rows, served.date_inputs, strict=strict_dates)
+        rows = lead_dates.with_date_inputs(
+            rows, served.date_inputs, strict=strict_dates, own_name=served.created_column
+        )
     if scorer.method != MODEL:
         return Encoded(rows, scorer.fallback_inputs(rows))
     parts = _parts(scorer.model, rows)

@@ -482,6 +482,10 @@ class Mapping(BaseModel):
             }
         if self.features:
             options["features"] = list(self.feature_labels)
+        created = self.columns.get("created_at") if isinstance(self.columns, dict) else None
+        if self.kind == "leads" and isinstance(created, str) and created != "created_at":
+            # a CRM scores a lead under the export's own name for it
+            options["created_at_column"] = created
         if self.exchange_rates:  # a CRM's later pushes are converted as the import was
             options["currency"] = self.currency.upper()
             options["exchange_rates"] = dict(self.exchange_rates)

@@ -66,14 +66,19 @@ def with_date_inputs(
     now: datetime | None = None,
     *,
     strict: bool = True,
+    own_name: str | None = None,
 ) -> Sequence[Mapping[str, Any]]:
     """Scoring rows with the date inputs a model uses, from each row's `created_at` (or now).
 
     A `created_at` sent is checked even when the model reads no date input, so a request is
     refused or taken the same whatever model serves it. `strict`: an unreadable one raises
     `InvalidInput` naming the field and the value; else that row is scored as undated (its date
-    inputs blank, as a model routes missing values)."""
+    inputs blank, as a model routes missing values). `own_name`: the dataset's own column for
+    the creation date (its mapping's), read where `created_at` is not sent: a CRM sends its
+    own names."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
+    if own_name is not None and own_name != CREATED:
+        rows = [_under_one_name(row, own_name, i, len(rows), strict) for i, row in enumerate(rows)]
     if not used:
         if strict:
             for i, row in enumerate(rows):
@@ -100,6 +105,30 @@ def with_date_inputs(
             extra[HOUR] = float(when.hour) if when is not None else None
         out.append({**row, **extra})
     return out
+
+
+def _under_one_name(
+    row: Mapping[str, Any], own: str, i: int, n: int, strict: bool
+) -> Mapping[str, Any]:
+    """The row with its creation date under `created_at` where it came under the dataset's own
+    name (checked under that name when `strict`); both given and different is `InvalidInput`
+    naming both."""
+    mine = row.get(own)
+    if mine is None or mine == "":
+        return row
+    given = row.get(CREATED)
+    at = f"row {i} (counting from 0): " if n > 1 else ""
+    if strict:
+        try:
+            created_time(mine, field=own)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{at}{exc}") from None
+    if given is not None and given != "" and given != mine:
+        raise InvalidInput(
+            f"{at}fields {CREATED!r} and {own!r} both give the lead's creation date and differ "
+            f"({given!r}, {mine!r}): send one"
+        )
+    return {**row, CREATED: mine}
 
 
 def _checked(value: Any, now: datetime, i: int, n: int) -> datetime:
