@@ -101,8 +101,8 @@ def test_the_mappings_exchange_rates_convert_amounts_and_say_so(tmp_path):
     assert got["currency"].tolist() == ["USD", "USD", "USD", "USD", "JPY"]
     notes = export.report.notes
     assert (
-        "amounts converted to USD by the mapping's exchange_rates: 2 from EUR at 1.5, 1 from GBP at 2"
-        in notes
+        "amounts converted to USD by the mapping's exchange_rates: 2 from EUR at 1.5, "
+        "1 from GBP at 2" in notes
     )
     [several] = [n for n in notes if "currencies" in n]  # JPY has no rate: still said
     assert "deals in 2 currencies (USD 4, JPY 1)" in several
