@@ -283,3 +283,34 @@ def test_a_missing_column_error_on_a_cp1252_header_names_the_encoding_to_set(tmp
     )
     with pytest.raises(InvalidInput, match="csv: encoding: cp1252"):
         read_export(file, mapping(tmp_path))
+
+
+# --- lines that hold no record: blank rows, a report's footer ----------------------------------
+
+REPORT = (
+    '"Deal ID","Stage","Amount","Region","Created","Closed"\n'
+    '"D1","New","100","EMEA","2024-02-01",""\n'
+    '"","","","","",""\n'
+    '"D2","Closed Won","200","EMEA","2024-01-05","2024-02-01"\n'
+    '""\n'
+    '"Confidential Information - Do Not Distribute"\n'
+    '"Copyright (c) 2000-2024 salesforce.com, inc. All rights reserved."\n'
+)
+
+
+def test_blank_rows_and_a_report_footer_are_skipped_and_said(tmp_path):
+    (tmp_path / "deals.csv").write_text(REPORT)
+    export = read_export(tmp_path / "deals.csv", mapping(tmp_path))
+    assert export.opportunities["id"].tolist() == ["D1", "D2"]
+    notes = " ".join(export.report.notes)
+    assert "deals.csv: 2 row(s) with no value skipped" in notes
+    assert "a report footer of 2 line(s) at its end skipped" in notes
+    assert "Confidential Information - Do Not Distribute" in notes
+
+
+def test_a_row_with_its_first_value_only_inside_the_file_is_still_a_bad_row(tmp_path):
+    text = REPORT.replace('"D1","New","100","EMEA","2024-02-01",""', '"D1","","","","",""')
+    (tmp_path / "deals.csv").write_text(text)
+    with pytest.raises(ImportRejected) as rejected:
+        read_export(tmp_path / "deals.csv", mapping(tmp_path))
+    assert rejected.value.report.counts["unknown stage"] == 1

@@ -31,6 +31,7 @@ from forecast.data.mapping import (
     load_mapping,
 )
 from forecast.data.reading import (
+    blank_and_footer,
     decodes,
     header,
     is_parquet,
@@ -249,6 +250,8 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
         self.converted: dict[str, int] = {}
         self.unknown_stages: Counter[str] = Counter()
         self.unlabelled_leads = 0
+        #: File name → (rows with no value, the report footer's lines) its reads left out.
+        self.skipped_lines: dict[str, tuple[int, list[str]]] = {}
         self.stage_dates = dict(self.mapping.stage_dates)  # stage → column of its entry date
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
@@ -322,12 +325,23 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
             chunk["__line"] = chunk.index
             yield chunk
             return
-        start = 2
-        for chunk in iter_table(file, self.chunk_rows, self.mapping.missing_values, self.csv):
+        start, empty = 2, 0
+        footer: list[str] = []
+        chunks = iter_table(file, self.chunk_rows, self.mapping.missing_values, self.csv)
+        chunk = next(chunks, None)
+        while chunk is not None:
+            after = next(chunks, None)
             chunk.index = pd.RangeIndex(start, start + len(chunk))
             chunk["__line"] = chunk.index
             start += len(chunk)
-            yield chunk
+            blank, tail = blank_and_footer(chunk, last=after is None)
+            empty += int(blank.sum())
+            footer += chunk.loc[tail].iloc[:, 0].astype("str").tolist()
+            kept = chunk[~(blank | tail)]
+            if not kept.empty:
+                yield kept
+            chunk = after
+        self.skipped_lines[file.name] = (empty, footer)  # each read of the file says the same
 
     # -- the parts
 
@@ -354,6 +368,7 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
         self._say_unmatched()
         self.report.note(currencies.several_note(dict(self.currency_counts)))
         self._say_unknown_stages()
+        self._say_skipped_lines()
         self.report.note(unlabelled_note(self.unlabelled_leads, self.columns.get("converted")))
         self.report.note(
             currencies.converted_note(
@@ -392,6 +407,18 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
             )
         kept = raw.drop(columns=[f for f in named if f in raw.columns and f != named[f]])
         return kept.rename(columns={column: field_ for field_, column in named.items()})
+
+    def _say_skipped_lines(self) -> None:
+        for name, (blanks, footer) in self.skipped_lines.items():
+            if blanks:
+                self.report.note(f"{name}: {blanks:,} row(s) with no value skipped")
+            if footer:
+                shown = ", ".join(repr(line) for line in footer[:3]) + (
+                    " …" if len(footer) > 3 else ""
+                )
+                self.report.note(
+                    f"{name}: a report footer of {len(footer)} line(s) at its end skipped ({shown})"
+                )
 
     def _say_unknown_stages(self) -> None:
         """The stage names the mapping does not know, once, with the lines that would read

@@ -174,6 +174,23 @@ def iter_table(
         raise
 
 
+def blank_and_footer(chunk: pd.DataFrame, last: bool) -> tuple[pd.Series, pd.Series]:
+    """Masks of a chunk's rows that hold no record: rows with no value at all, and, in a file's
+    last chunk, a report's footer, the trailing lines with a value in the first column only
+    ("Confidential Information - Do Not Distribute", "Copyright (c) 2000-2024 salesforce.com,
+    inc. ...", as a CRM's report export ends). A record has an id and at least one field more,
+    so neither drops one."""
+    cells = chunk.drop(columns="__line", errors="ignore")
+    filled = cells.notna()  # a blank cell is read as missing already
+    blank = ~filled.any(axis=1)
+    footer = pd.Series(False, index=chunk.index)
+    if last and cells.shape[1] > 1:
+        only_first = filled.iloc[:, 0] & ~filled.iloc[:, 1:].any(axis=1)
+        trailing = (only_first | blank)[::-1].cummin()[::-1]
+        footer = trailing & only_first
+    return blank, footer
+
+
 def localized_numbers(values: pd.Series, csv: CsvOptions) -> pd.Series:
     """Numbers written with the mapping's decimal and thousands marks, or with a currency
     ("$2,749", "USD 3,500.13", "2.748,67 €"), as "1234.5" text; any other value is left as it
