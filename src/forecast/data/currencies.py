@@ -9,11 +9,9 @@ several currencies are said once per import (see `several_note`).
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
-from forecast.data.reading import CURRENCY_CODES, CURRENCY_SYMBOLS
+from forecast.data.reading import AMOUNT, CURRENCY_CODES
 
 #: What each symbol can stand for; one code: the symbol names it.
 SYMBOLS: dict[str, frozenset[str]] = {
@@ -53,25 +51,28 @@ PREFIXED = {
 }
 #: Codes that are the same currency.
 SAME = {"RMB": "CNY"}
-_STATED = re.compile(
-    rf"(?P<mark>[A-Z]{{0,2}}[{re.escape(CURRENCY_SYMBOLS)}])|(?<![A-Za-z])(?P<code>[A-Za-z]{{3}})"
-    r"(?![A-Za-z])"
-)
 
 
 def stated(values: pd.Series) -> pd.Series:
     """Each amount's currency as written: an ISO code where it names one ("€" → EUR, "US$" →
-    USD, "usd" → USD), the bare symbol where several share it ("$"), else missing."""
+    USD, "usd" → USD), the bare symbol where several share it ("$"), else missing. Amounts are
+    parsed by the reader's own grammar (`reading.AMOUNT`), so what reads as a number with a
+    currency is what states one."""
     text = values.dropna().astype("str")
-    text = text[text.str.contains(r"\d") & text.str.contains(r"[^\d.,+\-\s]")]
-    found = text.str.extract(_STATED)
+    text = text[text.str.contains(r"[^\d.,+\-\s]")]  # a currency needs more than digits
+    parts = text.str.extract(AMOUNT)
+    written = parts["before"].where(parts["before"].fillna("") != "", parts["after"])
+    written = written[written.fillna("") != ""]
     out = pd.Series(None, index=values.index, dtype=object)
-    codes = found["code"].dropna().str.upper()
-    codes = codes[codes.isin(CURRENCY_CODES)].replace(SAME)
-    out[codes.index] = codes
-    marks = found["mark"].dropna()
-    out[marks.index] = marks.map(_mark_code)
+    out[written.index] = written.map(_code)
     return out
+
+
+def _code(written: str) -> str | None:
+    upper = written.upper()
+    if upper in CURRENCY_CODES:
+        return SAME.get(upper, upper)
+    return _mark_code(written)
 
 
 def _mark_code(mark: str) -> str | None:

@@ -41,7 +41,7 @@ _CURRENCY = rf"(?:[A-Z]{{0,2}}[{re.escape(CURRENCY_SYMBOLS)}]|[A-Za-z]{{3}})"
 #: a number grouped by them is read whatever the mapping's marks.
 GROUPING_SPACES = " \u00a0\u202f\u2009"
 _SPACE = f"[{GROUPING_SPACES}]"
-_AMOUNT = re.compile(
+AMOUNT = re.compile(
     rf"^\s*(?P<sign1>[+-]?)\s*(?:(?P<before>{_CURRENCY})\s*)?(?P<sign2>[+-]?)"
     rf"(?P<body>\d(?:[\d.,]|{_SPACE}(?=\d))*)\s*(?P<after>{_CURRENCY})?\s*$"
 )
@@ -226,7 +226,7 @@ def number_text(value: str, csv: CsvOptions) -> str | None:
 def _with_currency(text: pd.Series, csv: CsvOptions) -> pd.Series:
     """The values that are numbers in the mapping's notation with a currency symbol or known
     ISO code before or after them (and at most one sign), as "1234.5" text."""
-    parts = text.str.extract(_AMOUNT).fillna("")
+    parts = text.str.extract(AMOUNT).fillna("")
     before, after, sign1, sign2 = parts["before"], parts["after"], parts["sign1"], parts["sign2"]
     ok = (parts["body"] != "") & ((before == "") | (after == "")) & ((sign1 == "") | (sign2 == ""))
     for code in (before, after):
@@ -268,7 +268,7 @@ def number_hint(value: str) -> str | None:
     """Which `csv:` options would read a value that is not a number in the mapping's notation
     ("2,748" → thousands or decimal ","; "2.748,67" → decimal "," and thousands "."), or None
     when no choice of marks reads it."""
-    match = _AMOUNT.match(value)
+    match = AMOUNT.match(value)
     if match is None:
         return None
     body = match["body"]
