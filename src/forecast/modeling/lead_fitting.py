@@ -36,7 +36,7 @@ from forecast.modeling.fitting import (
     holdout_examples,
     note,
 )
-from forecast.modeling.leaks import leak_warnings
+from forecast.modeling.leaks import leak_warnings, outcome_written
 from forecast.settings import Settings, get_settings
 
 #: The holdout of leads without dates does not depend on the training seed: it stays put.
@@ -155,12 +155,22 @@ def train_leads(
     dates = lead_dates.date_inputs(_created(labelled))
     attributes = labelled.join(dates) if len(dates.columns) else labelled
     X, cols = feat.prepare_leads(attributes, leak_columns, include_leaks=include_leaks)
+    warnings: list[str] = []
+    note(progress, "looking for columns that give the answer away")
+    written = outcome_written(X, y)
+    if include_leaks and written:
+        warnings.append(
+            f"columns written by the outcome INCLUDED on request: {[w.column for w in written]}; "
+            "metrics will look better than scoring new leads can be"
+        )
+    else:
+        warnings += [w.note for w in written]
+        X = X.drop(columns=[w.column for w in written])
     if X.shape[1] == 0:
         raise InvalidInput(
             "no attribute columns left to learn from after removing leak, "
-            "identifier and single-valued columns"
+            "outcome-written, identifier and single-valued columns"
         )
-    warnings: list[str] = []
     if cols.leaks_excluded:
         warnings.append(f"leak columns excluded: {cols.leaks_excluded}")
     if include_leaks and leak_columns:
@@ -168,7 +178,6 @@ def train_leads(
             f"leak columns INCLUDED on request: {list(leak_columns)}; metrics "
             "will look better than scoring new leads can be"
         )
-    note(progress, "looking for columns that give the answer away")
     warnings += leak_warnings(X, y, settings.leak_warning_auc)
 
     note(progress, "splitting")
@@ -241,8 +250,9 @@ def train_leads(
         input_example=X_test.head(5),
         examples=holdout_examples(model, X_test, preds["model"], test_ids),
         columns={
-            "features": cols.features,
+            "features": list(X.columns),
             "leaks_excluded": cols.leaks_excluded,
+            "outcome_written": [] if include_leaks else [w.column for w in written],
             "identifiers": cols.identifiers,
             "single_valued": cols.constant,
         },

@@ -1,11 +1,15 @@
-"""The training-time leak warning: a column that alone predicts the label almost perfectly.
+"""Training-time leak checks: columns that give the label away.
 
 Such a column is usually filled in after the outcome is known (a CRM field set at close), so a
-model reading it looks better on the holdout than it can be on new rows. Both training runs warn
-about it; the user declares it a leak column to leave it out.
+model reading it looks better on the holdout than it can be on new rows. A lead column that the
+outcome itself wrote (`outcome_written`: filled, blanked or set on one outcome's leads only) is
+left out of the lead model; any column that alone predicts the label almost perfectly is warned
+about (`leak_warnings`, both training runs), and the user declares it a leak column if it is one.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -80,3 +84,110 @@ def leak_warnings(
         for col, auc in sorted(aucs.items(), key=lambda kv: -kv[1])
         if auc >= threshold
     ]
+
+
+#: A group of leads (a value, or blank, or filled) gives the outcome away when at most this share
+#: of its leads has the other outcome, ...
+PURE_SHARE = 0.01
+#: ... while chance, at the overall rate, would have put at least this many of them there ...
+MIN_EXPECTED = 10.0
+#: ... and a column is written by the outcome when such groups hold this share of one outcome's
+#: leads. A real attribute seldom separates a quarter of one outcome from every lead of the other;
+#: a field the CRM fills at conversion ("Became a Customer Date", "Lost reason", a lead status of
+#: "Open Deal") does exactly that.
+REVEALED_SHARE = 0.25
+_OUTCOMES = ("not converted", "converted")
+
+
+@dataclass(frozen=True)
+class OutcomeWritten:
+    """A lead column whose values or blankness tell the outcome itself."""
+
+    column: str
+    outcome: str  # the outcome its revealing groups belong to
+    revealed: int  # leads of that outcome in them
+    of: int  # leads of that outcome in all
+    groups: list[str]  # "filled", "blank" or the values that reveal it
+    others: int  # leads of the other outcome in them
+    others_of: int
+
+    @property
+    def note(self) -> str:
+        shown = ", ".join(self.groups[:4]) + (" …" if len(self.groups) > 4 else "")
+        what = self.groups[0] if self.groups[0] in ("filled", "blank") else f"set to {shown}"
+        other = _OUTCOMES[1 - _OUTCOMES.index(self.outcome)]
+        return (
+            f"column {self.column!r} is {what} on {self.revealed:,} of {self.of:,} "
+            f"{self.outcome} leads and on {self.others:,} of {self.others_of:,} {other}: written "
+            "once the outcome is known, which a new lead cannot have; left out of the model "
+            "(--include-leaks keeps it)"
+        )
+
+
+def outcome_written(X: pd.DataFrame, y: np.ndarray) -> list[OutcomeWritten]:
+    """Columns filled, blanked or set by the outcome (see `REVEALED_SHARE`), strongest first.
+
+    Two partitions of each column are tried: blank against filled (a date or reason written at
+    conversion has one distinct value per lead, so only its blankness shows), and its values
+    (numbers in quantile bins, blank as a value: a status set by the sales process).
+    """
+    y = np.asarray(y, dtype=float)
+    counts = np.array([(y == 0).sum(), (y == 1).sum()], dtype=float)
+    if counts.min() == 0:
+        return []
+    share = counts / counts.sum()
+    found: list[OutcomeWritten] = []
+    for col in X.columns:
+        series = X[col]
+        blank = series.isna().to_numpy()
+        best: OutcomeWritten | None = None
+        codes = _bin_codes(series)
+        partitions = [
+            (blank.astype(int), ["filled", "blank"]),
+            (codes, None),
+        ]
+        for part, names in partitions:
+            k = int(part.max()) + 1
+            per = np.stack([np.bincount(part[y == c], minlength=k) for c in (0, 1)]).astype(float)
+            n = per.sum(axis=0)
+            for c in (0, 1):
+                other = per[1 - c]
+                pure = (n > 0) & (other <= PURE_SHARE * n) & (n * share[1 - c] >= MIN_EXPECTED)
+                revealed = int(per[c][pure].sum())
+                if revealed < REVEALED_SHARE * counts[c]:
+                    continue
+                if best is not None and revealed / counts[c] <= best.revealed / best.of:
+                    continue
+                groups = (
+                    [names[g] for g in np.flatnonzero(pure)]
+                    if names
+                    else _group_names(series, part, np.flatnonzero(pure), per[c])
+                )
+                best = OutcomeWritten(
+                    str(col),
+                    _OUTCOMES[c],
+                    revealed,
+                    int(counts[c]),
+                    groups,
+                    int(other[pure].sum()),
+                    int(counts[1 - c]),
+                )
+        if best is not None:
+            found.append(best)
+    return sorted(found, key=lambda f: -f.revealed / f.of)
+
+
+def _group_names(
+    series: pd.Series, codes: np.ndarray, groups: np.ndarray, sizes: np.ndarray
+) -> list[str]:
+    """The revealing groups' names, largest first: a value, "blank", or a number range."""
+    names = []
+    for g in sorted(groups, key=lambda g: -sizes[g]):
+        members = series[codes == g]
+        if members.isna().all():
+            names.append("blank")
+        elif is_numeric_dtype(series):
+            names.append(f"{members.min():g}–{members.max():g}")
+        else:
+            names.append(str(members.iloc[0]))
+    return names
