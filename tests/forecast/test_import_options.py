@@ -423,8 +423,26 @@ D4,Closed - Duplicate,50,2024-01-07,2024-03-01
     assert "stages: open" in said and "stage_names" in said and "Proposal" in said
 
 
-def test_a_mapping_without_an_id_column_is_told_how_to_make_one(tmp_path):
-    file = write(tmp_path, "leads.csv", "Email,Status\na@x.com,Customer\nb@x.com,Lost")
-    plain = "kind: leads\ndataset: noid\ncolumns: {converted: Status}\n"
+def test_a_deal_mapping_without_an_id_column_is_told_how_to_make_one(tmp_path):
+    file = write(tmp_path, "deals.csv", "Name,Stage\nAcme,New\nBeta,Won")
+    plain = "kind: opportunities\ndataset: noid\ncolumns: {stage: Stage}\n"
     with pytest.raises(InvalidInput, match=r"\['id'\].*hash_of"):
-        read_export(file, write(tmp_path, "leads.yaml", plain))
+        read_export(file, write(tmp_path, "deals.yaml", plain))
+
+
+def test_value_fixes_and_missing_values_are_read_as_the_words_written(tmp_path):
+    """`Yes: 1` and `No` written bare in YAML are the file's words, not booleans and numbers."""
+    file = write(tmp_path, "leads.csv", "Lead,Bought,Size\nA,Yes,Off\nB,No,7\nC,Customer,5")
+    leads = """
+kind: leads
+dataset: people
+columns: {id: Lead, converted: Bought}
+value_fixes: {Bought: {Yes: 1, No: 0, Customer: true}}
+missing_values: [Off, 7, 0.5]
+"""
+    m = load_mapping(write(tmp_path, "leads.yaml", leads))
+    assert m.value_fixes == {"Bought": {"Yes": "1", "No": "0", "Customer": "true"}}
+    assert m.missing_values == ["Off", "7", "0.5"]
+    got = read_export(file, m).leads.set_index("id")
+    assert got["converted"].tolist() == [1, 0, 1]
+    assert got["Size"].isna().tolist() == [True, True, False]  # "Off" and "7" mean missing

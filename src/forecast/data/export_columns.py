@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.data.attributes import matched_columns
-from forecast.data.mapping import CsvOptions, Mapping, loose_key
+from forecast.data.mapping import CsvOptions, HashOf, Mapping, loose_key
 from forecast.data.reading import encoding_hint
 from forecast.data.stages import StageSet
 from forecast.data.validation import ImportReport
@@ -36,10 +36,14 @@ class ExportColumns:
     stage_dates: dict[str, str]
     stage_durations: dict[str, str]
     first_of: dict[str, list[str]]
+    generated_id: HashOf | None
+    whole_row_ids: bool
 
     def _check_columns(self, raw: pd.DataFrame, file: Path) -> None:
         available = set(raw.columns) | {c for _, j, _ in self.joins for c in j.columns}
         self._match_first_of(available, file)
+        if self.mapping.kind == "leads" and "id" not in self.columns:
+            self._id_from_whole_rows(raw)
         needed = [self.columns[f] for f in self.mapping.required_fields if f in self.columns]
         missing_fields = [f for f in self.mapping.required_fields if f not in self.columns]
         if missing_fields:
@@ -55,7 +59,7 @@ class ExportColumns:
         if self.mapping.columns != "canonical":
             self._match_columns(available)
             needed = [*self.columns.values(), *self.mapping.stage_dates.values()]
-            generated = self.mapping.generated_id
+            generated = self.generated_id
             if generated is not None:
                 needed.remove(generated.column_name)
                 needed += generated.hash_of
@@ -97,13 +101,30 @@ class ExportColumns:
                     "column(s) where no entry date is given"
                 )
 
+    def _id_from_whole_rows(self, raw: pd.DataFrame) -> None:
+        """A lead file without ids (a public data set, a form's rows): each lead's id is a hash of
+        its whole row but the label and `updated_at`, which change as a lead is worked, so a
+        re-import of the same rows finds the same leads; identical rows are numbered."""
+        if self.generated_id is None:
+            changing = {self.columns.get("converted"), self.columns.get("updated_at"), "__line"}
+            names = [c for c in raw.columns if c not in changing]
+            self.generated_id = HashOf(hash_of=names)
+            self.whole_row_ids = True
+            self.report.note(
+                f"no id column: each lead's id is a hash of its row's {len(names)} columns (the "
+                "label and updated_at left out), identical rows numbered; a lead whose other "
+                "values change in a later export is a new lead there: map `id:` to a column, or "
+                "`id: {hash_of: [...]}` to columns that do not change"
+            )
+        self.columns["id"] = self.generated_id.column_name
+
     def _match_columns(self, available: set[str]) -> None:
         """Mapped names matched to the file's ignoring case and spaces ("Deal Owner" for "Deal
         owner": CRMs relabel their exports) or by the mapping's `column_aliases`, and optional
         fields without a column let go."""
         loose = {loose_key(c): c for c in available if c != "__line"}
         for f, column in list(self.columns.items()):
-            if column in available or (self.mapping.generated_id and f == "id"):
+            if column in available or (self.generated_id and f == "id"):
                 continue
             if f in self.mapping.combined_columns:
                 continue

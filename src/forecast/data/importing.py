@@ -256,6 +256,9 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
         self.first_of: dict[str, list[str]] = {}  # `first_of` field → the file's columns
+        self.generated_id = self.mapping.generated_id
+        self.whole_row_ids = False  # a lead file without ids: `_id_from_whole_rows`
+        self.row_repeats: Counter[str] = Counter()  # whole-row ids seen so far, for numbering
         self.checked_header = False
         #: Join key → (its values a joined file lacks, the columns they miss): `_unmatched`.
         self.unmatched: dict[str, tuple[set[str], list[str]]] = {}
@@ -514,7 +517,7 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
     def _with_generated_id(self, raw: pd.DataFrame) -> pd.DataFrame:
         """The id the mapping generates, as a column: a hash of the named columns' text (blank
         when they are all blank, so such a row is reported as missing its id)."""
-        generated = self.mapping.generated_id
+        generated = self.generated_id
         if generated is None:
             return raw
         parts = raw[generated.hash_of].astype("str").apply(lambda c: c.str.strip())
@@ -523,6 +526,10 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
             [parts.iloc[:, i] for i in range(1, parts.shape[1])], sep="\x1f"
         )
         ids = keys.map(lambda key: hashlib.sha256(key.encode()).hexdigest()[:16])
+        if self.whole_row_ids:  # identical rows are leads alike, numbered in file order
+            repeat = ids.groupby(ids).cumcount() + ids.map(self.row_repeats).fillna(0).astype(int)
+            self.row_repeats.update(ids.tolist())
+            ids = ids.where(repeat == 0, ids + "-" + (repeat + 1).astype(str))
         raw[generated.column_name] = ids.where((parts != "").any(axis=1))
         return raw
 

@@ -36,11 +36,12 @@ from pydantic import (
 )
 
 from forecast.data.attributes import checked_features, feature_entries
+from forecast.data.mapping_yaml import cells_text, read_yaml
 from forecast.data.stages import DEFAULT_STAGES, StageSet
 from forecast.errors import InvalidInput
 
 BUILT_IN_DIR = Path(__file__).parent / "mappings"
-PRESETS = ("hubspot", "salesforce")
+PRESETS = ("hubspot", "salesforce", "salesforce_leads")
 BUILT_IN = ("canonical", "crm_sales_opportunities", "x_education_leads", *PRESETS)
 #: Keys whose entries a mapping adds to its preset's, entry by entry; any other key replaces it.
 MERGED_KEYS = (
@@ -280,6 +281,11 @@ class Mapping(BaseModel):
             return with_preset(data)
         return data
 
+    @field_validator("value_fixes", "missing_values", mode="before")
+    @classmethod
+    def _cells(cls, value: Any) -> Any:
+        return cells_text(value)
+
     @field_validator("history_columns")
     @classmethod
     def _history_fields(cls, value: dict[str, str]) -> dict[str, str]:
@@ -494,17 +500,20 @@ class Mapping(BaseModel):
 
 def with_preset(raw: dict[str, Any]) -> dict[str, Any]:
     """A mapping's keys over its preset's: `columns`, `stage_names` and the other `MERGED_KEYS`
-    entry by entry, any other key whole. A column the mapping names itself is required even
-    where the preset would read it only when present."""
+    entry by entry (`value_fixes` value by value within a column), any other key whole. A
+    column the mapping names itself is required even where the preset reads it if present."""
     name = raw.get("preset")
     if name not in PRESETS:
         raise InvalidInput(f"unknown preset {name!r}; accepted: {', '.join(PRESETS)}")
-    preset = yaml.safe_load((BUILT_IN_DIR / f"{name}.yaml").read_text())
+    preset = read_yaml(BUILT_IN_DIR / f"{name}.yaml")
     merged = {**preset, **raw}
     for key in MERGED_KEYS:
         mine, theirs = raw.get(key), preset.get(key)
         if isinstance(mine, dict) and isinstance(theirs, dict):
             merged[key] = {**theirs, **mine}
+    for column, fixes in (raw.get("value_fixes") or {}).items():  # a status added to the preset's
+        if isinstance(fixes, dict) and isinstance(preset.get("value_fixes", {}).get(column), dict):
+            merged["value_fixes"][column] = {**preset["value_fixes"][column], **fixes}
     if "optional_fields" not in raw:
         named = set(raw["columns"]) if isinstance(raw.get("columns"), dict) else set()
         merged["optional_fields"] = [f for f in preset.get("optional_fields", []) if f not in named]
@@ -522,7 +531,7 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
             "nor a YAML file"
         )
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml(path)
     except yaml.YAMLError as exc:
         raise InvalidInput(f"mapping {path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
