@@ -150,8 +150,22 @@ def test_the_readme_example_maps_a_pipedrive_export(tmp_path: Path):
     start = readme.index("# a Pipedrive deals export")
     block = readme[start : readme.index("```", start)]
     mapping = load_mapping(write(tmp_path, "pipedrive.yaml", block))
-    assert set(mapping.combined_columns) == {"closed_at"}
+    assert set(mapping.combined_columns) == {"stage", "closed_at"}
     assert mapping.combined_columns["closed_at"].first_of == ["Won time", "Lost time"]
+    export = (
+        "ID,Title,Value,Status,Stage,Owner,Deal created,Update time,Won time,Lost time\n"
+        "1,Acme,1000,Open,Qualified,Ann,2024-01-02 10:00:00,2024-03-01 10:00:00,,\n"
+        "2,Beta,2000,Won,Negotiations Started,Bo,2024-01-05 10:00:00,2024-02-01 10:00:00,"
+        "2024-02-01 10:00:00,\n"
+        "3,Gamma,500,Lost,Contact Made,Ann,2024-01-07,2024-02-10,,2024-02-10\n"
+    )
+    deals = read_export(write(tmp_path, "deals.csv", export), mapping).opportunities
+    assert deals["stage"].tolist() == ["Qualified", "Won", "Lost"]
+    assert deals["status"].tolist() == ["open", "won", "lost"]
+    assert deals["closed_at"].tolist()[1:] == [
+        pd.Timestamp("2024-02-01 10:00"),
+        pd.Timestamp("2024-02-10"),
+    ]
 
 
 def test_a_lead_fields_columns_are_not_model_inputs(tmp_path):
