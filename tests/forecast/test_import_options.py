@@ -446,3 +446,11 @@ missing_values: [Off, 7, 0.5]
     got = read_export(file, m).leads.set_index("id")
     assert got["converted"].tolist() == [1, 0, 1]
     assert got["Size"].isna().tolist() == [True, True, False]  # "Off" and "7" mean missing
+
+
+@pytest.mark.parametrize("yes, no", [("Y", "N"), ("t", "f"), ("TRUE", "FALSE"), ("1.0", "0.0")])
+def test_a_label_written_as_a_flag_is_read_without_a_mapping_line(tmp_path, yes, no):
+    file = write(tmp_path, "leads.csv", f"Lead,Source,Bought\nA,web,{yes}\nB,mail,{no}\nC,web,")
+    plain = "kind: leads\ndataset: people\ncolumns: {id: Lead, converted: Bought}\n"
+    labels = read_export(file, write(tmp_path, "leads.yaml", plain)).leads["converted"]
+    assert labels.tolist()[:2] == [1, 0] and pd.isna(labels.iloc[2])

@@ -72,8 +72,9 @@ class LeadRows(CanonicalRows):
         if pending:
             said += (" and " if said else "") + f"missing_values: {json.dumps(pending)}"
         self.report.note(
-            f"{column}: {shown} not read as 0/1, yes/no or true/false; tell the mapping what "
-            f"they mean, e.g. {said} (1 converted, 0 not; missing_values for not known yet)"
+            f"{column}: {shown} not read as 0/1, yes/no (y/n) or true/false (t/f); tell the "
+            f"mapping what they mean, e.g. {said} (1 converted, 0 not; missing_values for not "
+            "known yet)"
         )
 
     def _leads(self, raw: pd.DataFrame) -> pd.DataFrame:
@@ -87,7 +88,10 @@ class LeadRows(CanonicalRows):
         if "converted" in cols:
             text = raw[cols["converted"]].astype("str").str.strip().str.casefold()
             label = text.map(
-                {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "yes": 1, "no": 0}
+                {
+                    **{"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0},
+                    **{"yes": 1, "no": 0, "y": 1, "n": 0, "t": 1, "f": 0},
+                }
             )
             odd = raw[cols["converted"]].notna() & label.isna()
             self._bad(odd, bad, raw, "converted", "label is not 0/1")
