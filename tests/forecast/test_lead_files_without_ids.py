@@ -4,10 +4,9 @@ converts keeps its id; identical rows are two leads, numbered in file order."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from forecast.data.importing import import_export, read_export
 from forecast.data.store_reads import load_leads
+from tests.forecast.test_import_options import write
 
 MAPPING = "kind: leads\ndataset: bank\ncolumns: {converted: y}\n"
 ROWS = (
@@ -17,12 +16,6 @@ ROWS = (
     '30;"admin.";120;"no"\n'  # the same as the first row: another lead alike
     '55;"retired";60;"no"\n'
 )
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.write_text(text)
-    return path
 
 
 def test_a_lead_file_without_ids_imports_with_ids_from_its_rows(tmp_path):

@@ -4,8 +4,6 @@ conversion are never model inputs."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +12,7 @@ from forecast.data.importing import read_export
 from forecast.errors import ImportRejected
 from forecast.modeling.lead_fitting import train_leads
 from forecast.settings import Settings
+from tests.forecast.test_import_options import write
 
 HEADER = (
     '"Lead ID","Lead Owner","Lead Status","Lead Source","Industry","No. of Employees",'
@@ -28,12 +27,6 @@ REPORT = HEADER + (
     '"Confidential Information - Do Not Distribute"\n'
     '"Copyright (c) 2000-2024 salesforce.com, inc. All rights reserved."\n'
 )
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.write_text(text)
-    return path
 
 
 def test_a_leads_report_is_known_by_its_header_and_open_leads_stay_unlabelled(tmp_path):
