@@ -306,6 +306,7 @@ def _forecast_section(
                     }
                 )
                 row["as_of"] = result["as_of"]
+                row["currency"] = result.get("currency")
                 row.update(_headline(result.get("headline"), view.team))
                 row.update(_naive(result.get("naive"), view.team))
                 row.update(_past(result.get("past_accuracy")))
@@ -323,6 +324,7 @@ def _forecast_section(
         "team": view.team,
         "rows": rows,
         "focus_row": focus,
+        "currency": focus.get("currency"),  # None: no forecast, or deals in several currencies
         "method": method,
         "notes": notes,
     }

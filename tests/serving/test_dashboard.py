@@ -333,6 +333,7 @@ def test_forecast_and_team_table_match_the_forecast_api(viewer, env):
     total = api["total"]
     for field in ("expected", "p10", "p90", "weighted_pipeline", "target", "p_target"):
         assert value(html, field, "forecast") == pytest.approx(total[field]), field
+    assert f'<small id="currency">amounts in {api["currency"]}</small>' in html  # USD here
     assert total["target"] == 3_000_000 and 0 < total["p_target"] < 1
     for line in api["groups"]:
         row = row_of(html, "team-table", line["group"])
