@@ -376,7 +376,9 @@ def train_leads(
     include_leaks: Annotated[
         bool,
         typer.Option(
-            "--include-leaks", help="Keep the columns declared as leaking (metrics will flatter)"
+            "--include-leaks",
+            help="Keep the columns declared as leaking and those the outcome wrote (metrics "
+            "will flatter)",
         ),
     ] = False,
     cv: Annotated[bool, typer.Option("--cv/--no-cv", help="Cross-validate where no dates")] = True,
