@@ -454,3 +454,18 @@ def test_a_label_written_as_a_flag_is_read_without_a_mapping_line(tmp_path, yes,
     plain = "kind: leads\ndataset: people\ncolumns: {id: Lead, converted: Bought}\n"
     labels = read_export(file, write(tmp_path, "leads.yaml", plain)).leads["converted"]
     assert labels.tolist()[:2] == [1, 0] and pd.isna(labels.iloc[2])
+
+
+@pytest.mark.parametrize("blank", ['""', "null", ""])
+def test_a_value_fixed_to_blank_is_missing(tmp_path, blank):
+    """`{Open: ""}` (or left empty) makes a value missing: a lead with it is unlabelled."""
+    file = write(tmp_path, "leads.csv", "Lead,Bought\nA,Yes\nB,Open\nC,No")
+    leads = f"""
+kind: leads
+dataset: people
+columns: {{id: Lead, converted: Bought}}
+value_fixes: {{Bought: {{Open: {blank}}}}}
+"""
+    export = read_export(file, write(tmp_path, "leads.yaml", leads))
+    labels = export.leads.set_index("id")["converted"]
+    assert labels["A"] == 1 and labels["C"] == 0 and pd.isna(labels["B"])

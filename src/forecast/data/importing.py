@@ -534,12 +534,14 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
         return raw
 
     def _fix_values(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The mapping's `value_fixes`; a value fixed to blank ("" or null) is missing."""
         for col, fixes in self.mapping.value_fixes.items():
             if col in frame.columns:
                 hits = frame[col].isin(list(fixes))
                 if hits.any():
                     self.report.fixed_values[f"{col}: {', '.join(fixes)}"] += int(hits.sum())
-                    frame[col] = frame[col].replace(fixes)
+                    blanked = frame[col].isin([k for k, v in fixes.items() if not v.strip()])
+                    frame[col] = frame[col].replace(fixes).where(~blanked)
         return frame
 
 

@@ -46,9 +46,10 @@ def cell_text(value: Any) -> Any:
 
 
 def cells_text(value: Any) -> Any:
-    """`cell_text` over a list of cells, or a dict of them (`value_fixes`' {column: {from: to}})."""
+    """`cell_text` over a list of cells, or a dict of them (`value_fixes`' {column: {from: to}},
+    where `to` left empty or null is blank)."""
     if isinstance(value, dict):
-        return {cell_text(k): cells_text(v) for k, v in value.items()}
+        return {cell_text(k): "" if v is None else cells_text(v) for k, v in value.items()}
     if isinstance(value, list):
         return [cell_text(v) for v in value]
     return cell_text(value)
