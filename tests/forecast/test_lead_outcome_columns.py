@@ -109,3 +109,15 @@ def test_a_field_filled_only_on_lost_leads_is_written_by_the_loss(share: float) 
     reason[np.flatnonzero(y == 1)[0]] = "No budget"
     found = outcome_written(pd.DataFrame({"Lost Reason": reason}), y)
     assert [(f.column, f.outcome, f.others) for f in found] == [("Lost Reason", "not converted", 1)]
+
+
+def test_young_leads_written_as_not_converted_are_warned_about(settings) -> None:
+    leads = contacts(3000).drop(columns=WRITTEN)
+    settled = train_leads(leads, settings=settings, cross_validate=False)
+    assert not any("not an outcome yet" in w for w in settled.warnings)
+    young = leads["created_at"] >= leads["created_at"].quantile(0.9)
+    leads.loc[young, "converted"] = 0  # still open, exported as not converted
+    open_as_lost = train_leads(leads, settings=settings, cross_validate=False)
+    [said] = [w for w in open_as_lost.warnings if "not an outcome yet" in w]
+    assert "(the newest tenth, 300) converted at 0.0% against" in said
+    assert "missing_values" in said

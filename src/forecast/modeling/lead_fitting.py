@@ -63,6 +63,29 @@ def _created(leads: pd.DataFrame) -> pd.Series:
     return lead_dates.created_utc(leads["created_at"])
 
 
+def _young_leads_note(created: pd.Series, y: np.ndarray) -> str | None:
+    """A warning when the newest tenth of dated leads converted at under half the rate of the
+    older ones, beyond chance (4 standard errors): the mark of open leads written as not
+    converted, whose 0 is no outcome yet (or of a real fall in lead quality: the user knows)."""
+    dated = created.notna().to_numpy()
+    if dated.sum() < 200:
+        return None
+    when, label = created[dated], y[dated]
+    cut = when.quantile(0.9)
+    new = (when >= cut).to_numpy()
+    rate_new, rate_old, rate = label[new].mean(), label[~new].mean(), label.mean()
+    se = np.sqrt(rate * (1 - rate) * (1 / new.sum() + 1 / (~new).sum()))
+    if se == 0 or rate_new >= rate_old / 2 or (rate_old - rate_new) / se < 4:
+        return None
+    return (
+        f"leads created since {cut:%Y-%m-%d} (the newest tenth, {int(new.sum()):,}) converted "
+        f"at {rate_new:.1%} against {rate_old:.1%} before: if many are still open, their 0 is "
+        "not an outcome yet and the model learns, and is tested on, leads that had no time to "
+        "convert; leave open leads unlabelled (a blank label, or their status under "
+        "missing_values) or train on an export taken later"
+    )
+
+
 def _lead_holdout(
     leads: pd.DataFrame, y: np.ndarray, fraction: float
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -180,6 +203,8 @@ def train_leads(
         )
     warnings += leak_warnings(X, y, settings.leak_warning_auc)
 
+    if young := _young_leads_note(_created(labelled), y):
+        warnings.append(young)
     note(progress, "splitting")
     test, split = _lead_holdout(labelled, y, settings.holdout_fraction)
     dated = split["method"] == "time"
