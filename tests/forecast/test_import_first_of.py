@@ -181,3 +181,15 @@ columns: {id: Lead, converted: {first_of: [Converted, Converted (old CRM)]}}
     assert got["converted"].tolist() == [1, 0, 0]
     assert "City" in got.columns
     assert not {"Converted", "Converted (old CRM)"} & set(got.columns)
+
+
+def test_a_first_of_column_cannot_also_be_a_feature(tmp_path):
+    """A label read from "Won" and "Lost" would give itself away as the input "Won"."""
+    leads = """
+kind: leads
+dataset: people
+columns: {id: Lead, converted: {first_of: [Won, Lost]}}
+features: [Won, Source]
+"""
+    with pytest.raises(InvalidInput, match=r"already mapped.*'Won': 'converted \(first_of 1\)'"):
+        load_mapping(write(tmp_path, "leads.yaml", leads))

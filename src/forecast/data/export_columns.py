@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.data.attributes import matched_columns
-from forecast.data.mapping import CsvOptions, HashOf, Mapping, loose_key
+from forecast.data.derived_columns import HashOf
+from forecast.data.mapping import CsvOptions, Mapping, loose_key
 from forecast.data.reading import encoding_hint
 from forecast.data.stages import StageSet
 from forecast.data.validation import ImportReport

@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from forecast.data.attributes import checked_features, feature_entries
+from forecast.data.derived_columns import ExistsIn, FirstOf, HashOf
 from forecast.data.mapping_yaml import cells_text, read_yaml
 from forecast.data.stages import DEFAULT_STAGES, StageSet
 from forecast.errors import InvalidInput
@@ -117,51 +118,6 @@ class Join(BaseModel):
     file: str
     key: str
     loose_key: bool = Field(False, description="match keys ignoring case, spaces and dashes")
-
-
-class HashOf(BaseModel):
-    """`id: {hash_of: [col, ...]}`: an id made from these columns' values, the same on every
-    import of the same row (for exports without an id column)."""
-
-    model_config = ConfigDict(extra="forbid")
-    hash_of: list[str] = Field(min_length=1)
-
-    @property
-    def column_name(self) -> str:
-        """The name the generated id goes by in reports."""
-        return f"hash_of({', '.join(self.hash_of)})"
-
-
-class FirstOf(BaseModel):
-    """`closed_at: {first_of: [Won time, Lost time]}`: a field read from the first of these
-    columns that is not blank, in order (an export that splits one field over several columns,
-    each row filling one, as Pipedrive's won and lost times)."""
-
-    model_config = ConfigDict(extra="forbid")
-    first_of: list[str] = Field(min_length=1)
-
-    @property
-    def column_name(self) -> str:
-        """The name the combined column goes by in reports."""
-        return f"first_of({', '.join(self.first_of)})"
-
-
-class ExistsIn(BaseModel):
-    """`converted: {exists_in: {file, column, where}}`: a lead's label derived from another
-    file: 1 when its id appears in that file's `column` (in rows matching `where`, e.g. the
-    deals won), else 0. For lead exports that carry no outcome of their own."""
-
-    model_config = ConfigDict(extra="forbid")
-    file: str = Field(min_length=1, description="a file beside the export (CSV or Parquet)")
-    column: str = Field(min_length=1, description="its column holding the lead ids")
-    where: dict[str, list[str]] = Field(
-        default_factory=dict, description="only rows whose column holds one of these values"
-    )
-
-    @property
-    def column_name(self) -> str:
-        """The name the derived label goes by in reports."""
-        return f"exists_in({self.file}:{self.column})"
 
 
 class CsvOptions(BaseModel):
@@ -404,7 +360,12 @@ class Mapping(BaseModel):
         """Features named apart from the canonical fields (`attributes.checked_features`)."""
         if self.features:
             fields = OPPORTUNITY_FIELDS if self.kind == "opportunities" else LEAD_FIELDS
-            self.features = checked_features(self.features, self.kind, fields, self.column_map())
+            read = self.column_map() | {  # a first_of field's columns fill it too
+                f"{f} (first_of {i})": c
+                for f, rule in self.combined_columns.items()
+                for i, c in enumerate(rule.first_of, 1)
+            }
+            self.features = checked_features(self.features, self.kind, fields, read)
         return self
 
     @property
