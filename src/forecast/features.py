@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+from forecast.data.attributes import IDENTIFIER_MIN, IDENTIFIER_SHARE
 from forecast.data.stages import LOST, WON
 from forecast.errors import InvalidInput
 from forecast.history import JUST_AFTER, DealHistory, as_timestamp
@@ -520,8 +521,9 @@ def prepare_leads(
     """Lead attributes ready for a model: leak columns out (unless asked), ids and constants out.
 
     Text columns stay text (the model encodes them); text that is all numbers becomes numeric;
-    booleans become 0/1. An attribute whose every value is distinct is an identifier, not a
-    property of the lead, and is dropped.
+    booleans become 0/1. Text with a different value on nine leads in ten (an email, a name, a
+    date-time), or whole numbers all different (a running number), is an identifier, not a
+    property of the lead, and is dropped, as a deal's custom attribute is.
     """
     attrs = [c for c in leads.columns if c not in LEAD_BOOKKEEPING]
     leaks = [c for c in leak_columns if c in attrs] if not include_leaks else []
@@ -542,10 +544,10 @@ def prepare_leads(
         distinct = nonnull.nunique()
         if distinct <= 1:
             constant.append(col)
-        elif (
-            distinct == len(nonnull)
-            and len(nonnull) > 50
-            and (not is_numeric_dtype(series) or (nonnull == nonnull.round()).all())
+        elif len(nonnull) > IDENTIFIER_MIN and (
+            distinct >= IDENTIFIER_SHARE * len(nonnull)  # names, emails, date-times as text
+            if not is_numeric_dtype(series)
+            else distinct == len(nonnull) and (nonnull == nonnull.round()).all()  # a number
         ):
             identifiers.append(col)
     frame = frame.drop(columns=identifiers + constant)

@@ -121,3 +121,13 @@ def test_young_leads_written_as_not_converted_are_warned_about(settings) -> None
     [said] = [w for w in open_as_lost.warnings if "not an outcome yet" in w]
     assert "(the newest tenth, 300) converted at 0.0% against" in said
     assert "missing_values" in said
+
+
+def test_names_emails_and_date_times_are_identifiers_not_inputs(settings) -> None:
+    leads = contacts(1000).drop(columns=WRITTEN)
+    n = len(leads)
+    leads["Email"] = [f"c{i % (n - 20)}@example.com" for i in range(n)]  # a few shared
+    leads["Last Visit"] = leads["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    result = train_leads(leads, settings=settings, cross_validate=False)
+    assert {"Email", "Last Visit"} <= set(result.columns["identifiers"])
+    assert not {"Email", "Last Visit"} & set(result.features)
