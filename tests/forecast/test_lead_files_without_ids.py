@@ -43,3 +43,12 @@ def test_reimporting_finds_the_same_leads_whatever_the_chunks(tmp_path, sqlite_e
     assert len(stored) == 8 and stored["id"].is_unique
     repeats = sorted(i.rsplit("-", 1)[-1] for i in stored["id"] if "-" in i)
     assert repeats == ["2", "2", "2", "3", "4"]
+
+
+def test_the_label_is_left_out_of_the_id_however_its_column_is_written(tmp_path):
+    mapping = write(tmp_path, "bank.yaml", MAPPING.replace("converted: y", "converted: Y"))
+    first = read_export(write(tmp_path, "bank.csv", ROWS), mapping)
+    later = read_export(write(tmp_path, "later.csv", ROWS.replace('"yes"', '"no"')), mapping)
+    assert later.leads["id"].tolist() == first.leads["id"].tolist()
+    [note] = [n for n in first.report.notes if n.startswith("no id column")]
+    assert "hash of its row's 3 columns" in note

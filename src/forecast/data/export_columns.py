@@ -107,8 +107,13 @@ class ExportColumns:
         its whole row but the label and `updated_at`, which change as a lead is worked, so a
         re-import of the same rows finds the same leads; identical rows are numbered."""
         if self.generated_id is None:
-            changing = {self.columns.get("converted"), self.columns.get("updated_at"), "__line"}
-            names = [c for c in raw.columns if c not in changing]
+            changing = set()
+            for f in ("converted", "updated_at"):
+                rule = self.mapping.combined_columns.get(f)
+                named = rule.first_of if rule else [self.columns.get(f)]
+                names_of = [*named, *self.mapping.column_aliases.get(f, [])]
+                changing |= {loose_key(n) for n in names_of if n}
+            names = [c for c in raw.columns if c != "__line" and loose_key(c) not in changing]
             self.generated_id = HashOf(hash_of=names)
             self.whole_row_ids = True
             self.report.note(
