@@ -469,3 +469,11 @@ value_fixes: {{Bought: {{Open: {blank}}}}}
     export = read_export(file, write(tmp_path, "leads.yaml", leads))
     labels = export.leads.set_index("id")["converted"]
     assert labels["A"] == 1 and labels["C"] == 0 and pd.isna(labels["B"])
+
+
+def test_a_mapping_saved_in_a_windows_code_page_is_read(tmp_path):
+    file = write(tmp_path, "leads.csv", "Référence,Acheté\nA,1\nB,0")
+    text = "kind: leads\ndataset: gens\ncolumns: {id: Référence, converted: Acheté}\n"
+    mapping = tmp_path / "leads.yaml"
+    mapping.write_bytes(text.encode("cp1252"))
+    assert read_export(file, mapping).leads["converted"].tolist() == [1, 0]

@@ -32,8 +32,22 @@ _Loader.add_implicit_resolver(
 
 
 def read_yaml(path: Path) -> Any:
-    """The YAML file's content, `Yes`/`No`/`On`/`Off` kept as the words they are."""
-    return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    """The YAML file's content, `Yes`/`No`/`On`/`Off` kept as the words they are. A file saved
+    in a Windows code page (an editor's default, "Créé le" as a column name) is read as one."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="strict") if _cp1252(data) else data.decode("latin-1")
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+
+
+def _cp1252(data: bytes) -> bool:
+    try:
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def cell_text(value: Any) -> Any:
