@@ -477,3 +477,26 @@ def test_a_mapping_saved_in_a_windows_code_page_is_read(tmp_path):
     mapping = tmp_path / "leads.yaml"
     mapping.write_bytes(text.encode("cp1252"))
     assert read_export(file, mapping).leads["converted"].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("packed", ["leads.csv.gz", "leads.csv.bz2", "leads.zip"])
+def test_a_compressed_export_is_read_as_its_csv(tmp_path, packed):
+    """A CRM's export downloaded compressed: separator and encoding checked on its text."""
+    import bz2
+    import gzip
+    import zipfile
+
+    text = "Lead;Bought;Source\nA;1;web\nB;0;salon d'été\n".encode("cp1252")
+    path = tmp_path / packed
+    if packed.endswith(".gz"):
+        path.write_bytes(gzip.compress(text))
+    elif packed.endswith(".bz2"):
+        path.write_bytes(bz2.compress(text))
+    else:
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("leads.csv", text)
+    leads = "kind: leads\ndataset: gens\ncolumns: {id: Lead, converted: Bought}\n"
+    export = read_export(path, write(tmp_path, "leads.yaml", leads))
+    assert export.leads["converted"].tolist() == [1, 0]
+    notes = " ".join(export.report.notes)
+    assert "separated by ';'" in notes and "not utf-8-sig" in notes

@@ -12,10 +12,16 @@ changed; `number_hint` and `dotted_thousands_note` say which `csv:` option reads
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import gzip
+import io
+import lzma
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -99,12 +105,30 @@ def encoding_hint(names: Iterable[object], csv: CsvOptions | None = None) -> str
     )
 
 
+def open_bytes(file: Path) -> IO[bytes]:
+    """The file's bytes as pandas reads them: a compressed CSV (".csv.gz", ".bz2", ".xz", a ZIP
+    holding one file) decompressed, so the header and the encoding are checked on its text."""
+    suffix = file.suffix.lower()
+    if suffix == ".gz":
+        return gzip.open(file, "rb")
+    if suffix == ".bz2":
+        return bz2.open(file, "rb")
+    if suffix == ".xz":
+        return lzma.open(file, "rb")
+    if suffix == ".zip" and zipfile.is_zipfile(file):
+        archive = zipfile.ZipFile(file)
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+        if len(names) == 1:
+            return archive.open(names[0])
+    return file.open("rb")
+
+
 def sniff_separator(file: Path, encoding: str) -> str:
     """The separator the header line uses most (comma when it holds none of them)."""
     try:
-        with file.open(encoding=encoding, errors="replace", newline="") as handle:
-            header = handle.readline()
-    except OSError:
+        with io.TextIOWrapper(open_bytes(file), encoding, errors="replace", newline="") as text:
+            header = text.readline(1 << 20)
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError):
         return ","
     header = re.sub(r'"[^"]*"', "", header)  # a quoted column name may hold any of them
     counts = {sep: header.count(sep) for sep in SEPARATORS}
@@ -115,8 +139,11 @@ def sniff_separator(file: Path, encoding: str) -> str:
 def decodes(file: Path, encoding: str, size: int = 1 << 20) -> bool:
     """Whether the file's first `size` bytes are text in `encoding` (the reader replaces what is
     not, so a latin-1 file read as UTF-8 would otherwise pass with its accents garbled)."""
-    with file.open("rb") as handle:
-        head = handle.read(size)
+    try:
+        with open_bytes(file) as handle:
+            head = handle.read(size)
+    except (EOFError, zipfile.BadZipFile, lzma.LZMAError):
+        return True  # not what its name says: the reader says so
     try:
         codecs.getincrementaldecoder(encoding)().decode(head, final=len(head) < size)
     except UnicodeDecodeError:
