@@ -95,10 +95,20 @@ Deal ID,Stage,Amount,Created,Closed
 def test_a_file_in_another_encoding_than_the_mapping_says_is_read_and_said_so(tmp_path):
     text = "Deal ID;Stage;Amount;Created;Closed\nD1;New;100;2024-02-01;\n"
     file = write(tmp_path, "deals.csv", text.replace("D1", "Dé1"), encoding="latin-1")
-    export = read_export(file, mapping(tmp_path, 'csv: {separator: ";"}'))
+    export = read_export(file, mapping(tmp_path, 'csv: {separator: ";", encoding: utf-8}'))
     assert export.report is not None
     [note] = export.report.notes
-    assert "not utf-8-sig" in note and "csv: encoding:" in note
+    assert "not utf-8" in note and "replaced" in note and "csv: encoding:" in note
+
+
+def test_a_file_that_is_not_utf8_is_read_as_windows_text_where_the_mapping_names_none(tmp_path):
+    text = "Deal ID;Stage;Amount;Créé le;Closed\nDé1;New;100;2024-02-01;\n"
+    file = write(tmp_path, "deals.csv", text, encoding="cp1252")
+    m = DEALS.replace("created_at: Created", "created_at: Créé le")
+    export = read_export(file, mapping(tmp_path, 'csv: {separator: ";"}', base=m))
+    assert export.opportunities["id"].tolist() == ["Dé1"]
+    [note] = export.report.notes
+    assert "not UTF-8 text, read as cp1252" in note
 
 
 def test_a_decimal_comma_in_a_lead_file_gives_numbers(tmp_path):
@@ -499,4 +509,4 @@ def test_a_compressed_export_is_read_as_its_csv(tmp_path, packed):
     export = read_export(path, write(tmp_path, "leads.yaml", leads))
     assert export.leads["converted"].tolist() == [1, 0]
     notes = " ".join(export.report.notes)
-    assert "separated by ';'" in notes and "not utf-8-sig" in notes
+    assert "separated by ';'" in notes and "read as cp1252" in notes

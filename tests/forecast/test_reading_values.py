@@ -274,7 +274,9 @@ def test_a_header_in_another_encoding_is_said_to_be_not_utf8_with_the_encoding_t
     assert encoding_hint(["Nº Oportunidad", "Región"], CsvOptions()) == ""
 
 
-def test_a_missing_column_error_on_a_cp1252_header_names_the_encoding_to_set(tmp_path):
+def test_a_missing_column_error_on_a_header_in_another_encoding_names_the_encoding_to_set(
+    tmp_path,
+):
     file = write(
         tmp_path,
         "deals.csv",
@@ -282,7 +284,11 @@ def test_a_missing_column_error_on_a_cp1252_header_names_the_encoding_to_set(tmp
         encoding="cp1252",
     )
     with pytest.raises(InvalidInput, match="csv: encoding: cp1252"):
-        read_export(file, mapping(tmp_path))
+        read_export(file, mapping(tmp_path, "csv: {encoding: utf-8}"))
+    # Where the mapping names no encoding, a file that is not UTF-8 is read as cp1252.
+    named = import_options.mapping(tmp_path, base=DEALS.replace("region: Region", "region: Región"))
+    deals = read_export(file, named).opportunities
+    assert deals["region"].tolist() == ["Málaga"]
 
 
 # --- lines that hold no record: blank rows, a report's footer ----------------------------------

@@ -45,6 +45,8 @@ from forecast.data.validation import ImportReport
 from forecast.errors import ImportRejected, InvalidInput
 
 OnError = Literal["reject", "skip"]
+#: The encoding a file that is not UTF-8 is read in, where the mapping names none.
+WINDOWS = "cp1252"
 
 
 @dataclass
@@ -287,10 +289,18 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
         if self.frame is not None or is_parquet(self.main):
             return csv
         if not decodes(self.main, csv.encoding):
-            self.report.notes.append(
-                f"{self.main.name}: some characters are not {csv.encoding} and were replaced "
-                "(set the mapping's csv: encoding:, e.g. latin-1 or cp1252)"
-            )
+            if "encoding" not in csv.model_fields_set and decodes(self.main, WINDOWS):
+                csv = csv.model_copy(update={"encoding": WINDOWS})
+                self.report.notes.append(
+                    f"{self.main.name}: not UTF-8 text, read as {WINDOWS} (Windows' Western "
+                    "European, as Excel on Windows writes; set the mapping's csv: encoding: "
+                    "to choose)"
+                )
+            else:
+                self.report.notes.append(
+                    f"{self.main.name}: some characters are not {csv.encoding} and were "
+                    "replaced (set the mapping's csv: encoding:, e.g. latin-1 or cp1252)"
+                )
         if csv.separator is not None:
             return csv
         found = sniff_separator(self.main, csv.encoding)
