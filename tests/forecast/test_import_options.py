@@ -510,3 +510,14 @@ def test_a_compressed_export_is_read_as_its_csv(tmp_path, packed):
     assert export.leads["converted"].tolist() == [1, 0]
     notes = " ".join(export.report.notes)
     assert "separated by ';'" in notes and "read as cp1252" in notes
+
+
+def test_excels_unicode_text_is_read_as_utf16(tmp_path):
+    """Excel's "Unicode text": UTF-16 with a byte-order mark, tab-separated."""
+    path = tmp_path / "leads.txt"
+    path.write_bytes("Lead\tBought\tVille\nA\t1\tRégion\nB\t0\tLyon\n".encode("utf-16"))
+    leads = "kind: leads\ndataset: gens\ncolumns: {id: Lead, converted: Bought}\n"
+    export = read_export(path, write(tmp_path, "leads.yaml", leads))
+    assert export.leads["Ville"].tolist() == ["Région", "Lyon"]
+    notes = " ".join(export.report.notes)
+    assert "UTF-16 text" in notes and "separated by tab" in notes

@@ -38,6 +38,7 @@ from forecast.data.reading import (
     iter_table,
     read_table,
     sniff_separator,
+    utf16,
 )
 from forecast.data.rows import DATE_FIELDS
 from forecast.data.stages import StageSet
@@ -289,7 +290,12 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
         if self.frame is not None or is_parquet(self.main):
             return csv
         if not decodes(self.main, csv.encoding):
-            if "encoding" not in csv.model_fields_set and decodes(self.main, WINDOWS):
+            if "encoding" not in csv.model_fields_set and utf16(self.main):
+                csv = csv.model_copy(update={"encoding": "utf-16"})  # Excel's "Unicode text"
+                self.report.notes.append(
+                    f"{self.main.name}: UTF-16 text (its byte-order mark says so), read as such"
+                )
+            elif "encoding" not in csv.model_fields_set and decodes(self.main, WINDOWS):
                 csv = csv.model_copy(update={"encoding": WINDOWS})
                 self.report.notes.append(
                     f"{self.main.name}: not UTF-8 text, read as {WINDOWS} (Windows' Western "

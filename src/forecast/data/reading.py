@@ -136,6 +136,15 @@ def sniff_separator(file: Path, encoding: str) -> str:
     return best if counts[best] > 0 else ","
 
 
+def utf16(file: Path) -> bool:
+    """Whether the file starts with a UTF-16 byte-order mark (Excel's "Unicode text")."""
+    try:
+        with open_bytes(file) as handle:
+            return handle.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError):
+        return False
+
+
 def decodes(file: Path, encoding: str, size: int = 1 << 20) -> bool:
     """Whether the file's first `size` bytes are text in `encoding` (the reader replaces what is
     not, so a latin-1 file read as UTF-8 would otherwise pass with its accents garbled)."""
