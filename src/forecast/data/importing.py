@@ -32,13 +32,12 @@ from forecast.data.mapping import (
 )
 from forecast.data.reading import (
     blank_and_footer,
-    decodes,
+    file_encoding,
     header,
     is_parquet,
     iter_table,
     read_table,
     sniff_separator,
-    utf16,
 )
 from forecast.data.rows import DATE_FIELDS
 from forecast.data.stages import StageSet
@@ -46,8 +45,6 @@ from forecast.data.validation import ImportReport
 from forecast.errors import ImportRejected, InvalidInput
 
 OnError = Literal["reject", "skip"]
-#: The encoding a file that is not UTF-8 is read in, where the mapping names none.
-WINDOWS = "cp1252"
 
 
 @dataclass
@@ -289,24 +286,9 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
         csv = self.mapping.csv
         if self.frame is not None or is_parquet(self.main):
             return csv
-        if not decodes(self.main, csv.encoding):
-            if "encoding" not in csv.model_fields_set and utf16(self.main):
-                csv = csv.model_copy(update={"encoding": "utf-16"})  # Excel's "Unicode text"
-                self.report.notes.append(
-                    f"{self.main.name}: UTF-16 text (its byte-order mark says so), read as such"
-                )
-            elif "encoding" not in csv.model_fields_set and decodes(self.main, WINDOWS):
-                csv = csv.model_copy(update={"encoding": WINDOWS})
-                self.report.notes.append(
-                    f"{self.main.name}: not UTF-8 text, read as {WINDOWS} (Windows' Western "
-                    "European, as Excel on Windows writes; set the mapping's csv: encoding: "
-                    "to choose)"
-                )
-            else:
-                self.report.notes.append(
-                    f"{self.main.name}: some characters are not {csv.encoding} and were "
-                    "replaced (set the mapping's csv: encoding:, e.g. latin-1 or cp1252)"
-                )
+        csv, said = file_encoding(self.main, csv)
+        if said:
+            self.report.notes.append(said)
         if csv.separator is not None:
             return csv
         found = sniff_separator(self.main, csv.encoding)

@@ -21,7 +21,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -110,7 +110,7 @@ def open_bytes(file: Path) -> IO[bytes]:
     holding one file) decompressed, so the header and the encoding are checked on its text."""
     suffix = file.suffix.lower()
     if suffix == ".gz":
-        return gzip.open(file, "rb")
+        return cast(IO[bytes], gzip.open(file, "rb"))
     if suffix == ".bz2":
         return bz2.open(file, "rb")
     if suffix == ".xz":
@@ -134,6 +134,32 @@ def sniff_separator(file: Path, encoding: str) -> str:
     counts = {sep: header.count(sep) for sep in SEPARATORS}
     best = max(SEPARATORS, key=lambda sep: counts[sep])  # ties keep the comma (listed first)
     return best if counts[best] > 0 else ","
+
+
+#: The encoding a file that is not UTF-8 is read in, where the mapping names none.
+WINDOWS = "cp1252"
+
+
+def file_encoding(file: Path, csv: CsvOptions) -> tuple[CsvOptions, str | None]:
+    """The options to read `file` with and what to say of its encoding: where it is not the
+    mapping's and the mapping names none, UTF-16 by its byte-order mark, else cp1252 (what
+    Excel on Windows writes); else the odd characters are replaced."""
+    if decodes(file, csv.encoding):
+        return csv, None
+    chosen = "encoding" in csv.model_fields_set
+    if not chosen and utf16(file):
+        said = f"{file.name}: UTF-16 text (its byte-order mark says so), read as such"
+        return csv.model_copy(update={"encoding": "utf-16"}), said
+    if not chosen and decodes(file, WINDOWS):
+        said = (
+            f"{file.name}: not UTF-8 text, read as {WINDOWS} (Windows' Western European, as "
+            "Excel on Windows writes; set the mapping's csv: encoding: to choose)"
+        )
+        return csv.model_copy(update={"encoding": WINDOWS}), said
+    return csv, (
+        f"{file.name}: some characters are not {csv.encoding} and were replaced (set the "
+        "mapping's csv: encoding:, e.g. latin-1 or cp1252)"
+    )
 
 
 def utf16(file: Path) -> bool:
