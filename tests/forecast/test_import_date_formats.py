@@ -57,6 +57,9 @@ def test_a_date_format_that_cannot_read_anything_is_refused_naming_it(tmp_path, 
         (["31.12.2024", "01.02.2025"], '"%d.%m.%Y" (day first)'),
         (["2024/12/31"], '"%Y/%m/%d" (year first)'),
         (["12-31-2024 14:05"], '"%m-%d-%Y %H:%M" (month first)'),
+        (["Jan 5, 2024", "Dec 31, 2024"], '"%b %d, %Y" (month named)'),
+        (["05-Jan-2024"], '"%d-%b-%Y" (month named)'),
+        (["5 January 2024", "12 March 2024 14:05"], '["%d %B %Y", "%d %B %Y %H:%M"]'),
     ],
 )
 def test_the_format_that_reads_every_value_is_named(values, said):
@@ -89,3 +92,11 @@ D3,New,100,2024-03-07,
 def test_a_date_time_with_am_pm_after_an_iso_date_is_named():
     hint = date_hint(["2024-03-05 2:22 PM", "2024-03-06 11:02 AM"])
     assert hint is not None and '"%Y-%m-%d %I:%M %p" (year first)' in hint
+
+
+def test_dates_with_month_names_read_with_the_format_named(tmp_path):
+    rows = 'D1,New,100,"Dec 31, 2024",\nD2,Closed Won,200,"Jan 15, 2025","Mar 2, 2025"'
+    file = write(tmp_path, "deals.csv", "Deal ID,Stage,Amount,Created,Closed\n" + rows)
+    m = import_options.mapping(tmp_path, 'date_format: "%b %d, %Y"\n')
+    deals = read_export(file, m).opportunities.set_index("id")
+    assert str(deals.loc["D2", "closed_at"]) == "2025-03-02 00:00:00"

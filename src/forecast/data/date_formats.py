@@ -13,6 +13,13 @@ _DAYS = [(f"%m{s}%d{s}%Y", "month first") for s in "/-."] + [
 ]
 _DAYS += [("%m/%d/%y", "month first"), ("%d/%m/%y", "day first"), ("%d.%m.%y", "day first")]
 _DAYS += [("%Y-%m-%d", "year first"), ("%Y/%m/%d", "year first"), ("%Y.%m.%d", "year first")]
+#: Months by name ("Jan 5, 2024", "05-Jan-2024", "5 January 2024"): one order, never ambiguous.
+_DAYS += [
+    (f"{month}{s}", "month named")
+    for month in ("%b", "%B")
+    for s in (" %d, %Y", " %d %Y", "-%d-%Y")
+] + [(f"%d{s}{month}{s}%Y", "month named") for month in ("%b", "%B") for s in (" ", "-")]
+_DAYS += [("%d-%b-%y", "month named")]
 _TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "T%H:%M:%S")
 CANDIDATES = [(day + time, order) for day, order in _DAYS for time in _TIMES]
 #: The values of a column a hint is found from.
