@@ -499,7 +499,7 @@ def win_rates_as_of(
 
 # --- leads --------------------------------------------------------------------------------------
 
-LEAD_BOOKKEEPING = ("id", "converted", "created_at", "updated_at", "dataset")
+LEAD_BOOKKEEPING = ("id", "converted", "created_at", "updated_at", "converted_at", "dataset")
 
 
 @dataclass

@@ -106,6 +106,8 @@ def read_export(
         attrs["converted"] = frame["converted"].astype("Int64")
         if "created_at" in frame and frame["created_at"].notna().any():
             attrs["created_at"] = frame["created_at"]  # a dated file trains with a time holdout
+        if frame["converted_at"].notna().any():
+            attrs["converted_at"] = frame["converted_at"]  # ... and an outcome window
         export.leads = attrs.reset_index(drop=True)
     return export
 

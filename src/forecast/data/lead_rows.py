@@ -112,6 +112,7 @@ class LeadRows(CanonicalRows):
                 "created_at",
                 "unparseable date",
             )
+        converted_at = self._converted_at(raw, label, bad)
         used = set(cols.values()) | set(self.mapping.drop_columns) | {"__line"}
         # A field read from several columns (`first_of`): none of them is an input (a label's
         # columns would give the label away).
@@ -137,5 +138,22 @@ class LeadRows(CanonicalRows):
                 if created[good].isna().any()
                 else created[good],
                 "attributes": attrs[good].to_dict("records"),
+                "converted_at": converted_at[good],
             }
         )
+
+    def _converted_at(self, raw: pd.DataFrame, label: pd.Series, bad: pd.Series) -> pd.Series:
+        """When each converted lead converted (`converted_at`); a date on a lead not converted
+        is no outcome (an export that fills it otherwise says nothing of when), so it is blank."""
+        cols = self.columns
+        if "converted_at" not in cols:
+            return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
+        when = self._dates(raw[cols["converted_at"]])
+        self._bad(
+            unparseable(raw[cols["converted_at"]], when),
+            bad,
+            raw,
+            "converted_at",
+            "unparseable date",
+        )
+        return when.where(label == 1)

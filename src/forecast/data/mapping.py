@@ -86,7 +86,7 @@ OPPORTUNITY_FIELDS = (
 OPPORTUNITY_REQUIRED = ("id", "stage")
 #: A stage-history file's fields: which deal, which stage, when it was entered.
 HISTORY_FIELDS = ("opportunity_id", "stage", "entered_at")
-LEAD_FIELDS = ("id", "converted", "created_at", "updated_at")
+LEAD_FIELDS = ("id", "converted", "created_at", "updated_at", "converted_at")
 LEAD_REQUIRED = ("id",)
 FORECAST_CATEGORIES = ("Pipeline", "Best Case", "Commit", "Omitted")
 #: Other CRMs' names for the canonical categories, compared ignoring case, spaces, dashes and

@@ -187,10 +187,10 @@ def load_field_history(engine: Engine, dataset: str, ids: IdRange | None = None)
 
 def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:
     """Leads of a dataset: their stored attributes as columns, plus id, converted and, where
-    the leads are dated, created_at (what a time holdout splits on)."""
-    query = select(leads.c.id, leads.c.converted, leads.c.created_at, leads.c.attributes).where(
-        leads.c.dataset == dataset
-    )
+    the leads are dated, created_at (what a time holdout splits on) and converted_at."""
+    query = select(
+        leads.c.id, leads.c.converted, leads.c.created_at, leads.c.attributes, leads.c.converted_at
+    ).where(leads.c.dataset == dataset)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     attrs = infer_types(pd.DataFrame([r.attributes for r in rows]))
@@ -199,4 +199,7 @@ def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:
     created = pd.to_datetime(pd.Series([r.created_at for r in rows], dtype=object))
     if created.notna().any():
         attrs["created_at"] = created.to_numpy()
+    converted_at = pd.to_datetime(pd.Series([r.converted_at for r in rows], dtype=object))
+    if converted_at.notna().any():
+        attrs["converted_at"] = converted_at.to_numpy()
     return attrs

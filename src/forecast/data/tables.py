@@ -135,6 +135,7 @@ leads = Table(
     Column("created_at", DateTime),
     Column("updated_at", DateTime, nullable=False),
     Column("attributes", JSON, nullable=False),
+    Column("converted_at", DateTime),  # when a converted lead converted, where the export says
 )
 
 # API keys: only a hash is kept; the key itself is shown once, when it is created.

@@ -37,6 +37,7 @@ from forecast.modeling.fitting import (
     note,
 )
 from forecast.modeling.leaks import leak_warnings, outcome_written
+from forecast.modeling.outcome_window import outcome_window, windowed_labels
 from forecast.settings import Settings, get_settings
 
 #: The holdout of leads without dates does not depend on the training seed: it stays put.
@@ -154,6 +155,9 @@ def train_leads(
         )
     if "id" not in leads.columns:
         leads = leads.assign(id=np.arange(len(leads)).astype(str))
+    window = outcome_window(leads, settings.min_converted_leads)
+    if window is not None:
+        leads = leads.assign(converted=windowed_labels(leads, window))
     y_all = feat.lead_labels(leads)
     labelled = leads[y_all.notna().to_numpy()].reset_index(drop=True)
     y = y_all.dropna().to_numpy(dtype=float)
@@ -178,7 +182,7 @@ def train_leads(
     dates = lead_dates.date_inputs(_created(labelled))
     attributes = labelled.join(dates) if len(dates.columns) else labelled
     X, cols = feat.prepare_leads(attributes, leak_columns, include_leaks=include_leaks)
-    warnings: list[str] = []
+    warnings: list[str] = [window.note] if window is not None else []
     note(progress, "looking for columns that give the answer away")
     written = outcome_written(X, y)
     if include_leaks and written:
@@ -207,6 +211,8 @@ def train_leads(
         warnings.append(young)
     note(progress, "splitting")
     test, split = _lead_holdout(labelled, y, settings.holdout_fraction)
+    if window is not None:
+        split["outcome_window_days"] = round(window.days, 1)
     dated = split["method"] == "time"
     if split.get("partly_dated"):
         warnings.append(split["why"])

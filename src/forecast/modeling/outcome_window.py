@@ -1,0 +1,78 @@
+"""The outcome window of dated leads: a lead's "not converted" is an outcome only once it has had
+the time leads take to convert.
+
+An export writes every lead not converted yet as 0, the one created yesterday as much as the one
+a year old. Where the export says when converted leads converted (`converted_at`), the window is
+the time within which 90% of them did, counted from creation; training learns "converted within
+the window" from the leads created at least a window before the export, and leaves the younger
+ones unlabelled (still scored). Every lead learnt from had the same time to convert, so the
+score is the chance of converting within the window, and the newest leads, which the time
+holdout tests on, are not counted lost for being new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecast.features import lead_labels
+from forecast.modeling.lead_dates import created_utc
+
+#: The share of conversions the window holds.
+QUANTILE = 0.9
+
+
+@dataclass(frozen=True)
+class OutcomeWindow:
+    days: float
+    export: pd.Timestamp  # the newest creation or conversion: what the export had seen
+    conversions: int  # converted leads with both dates, the window measured on
+    young: int  # leads created within a window of the export: left unlabelled
+    later: int  # leads learnt from that converted after the window: not within it
+
+    @property
+    def note(self) -> str:
+        cut = self.export - pd.Timedelta(days=self.days)
+        young = (
+            f"; the {self.young:,} created since had not had that time by the export "
+            f"({self.export:%Y-%m-%d}) and are scored, not learnt from"
+            if self.young
+            else ""
+        )
+        later = (
+            f"; {self.later:,} that converted later count as not within it" if self.later else ""
+        )
+        return (
+            f"outcome window {self.days:.0f} days ({QUANTILE:.0%} of the {self.conversions:,} "
+            "conversions with a date came within it of creation): the model learns 'converted "
+            f"within {self.days:.0f} days' from leads created by {cut:%Y-%m-%d}{young}{later}"
+        )
+
+
+def outcome_window(leads: pd.DataFrame, min_conversions: int) -> OutcomeWindow | None:
+    """The window, where at least `min_conversions` converted leads have both dates."""
+    if "converted_at" not in leads or "created_at" not in leads:
+        return None
+    created, converted_at = created_utc(leads["created_at"]), created_utc(leads["converted_at"])
+    label = lead_labels(leads)
+    delay = (converted_at - created).dt.total_seconds() / 86_400
+    known = (label == 1) & delay.notna()
+    if int(known.sum()) < min_conversions:
+        return None
+    days = max(float(np.quantile(delay[known].clip(lower=0), QUANTILE)), 1.0)
+    export = max(created.max(), converted_at.max())
+    young = created > export - pd.Timedelta(days=days)
+    later = (label == 1) & ~young & (delay > days)
+    return OutcomeWindow(days, export, int(known.sum()), int(young.sum()), int(later.sum()))
+
+
+def windowed_labels(leads: pd.DataFrame, window: OutcomeWindow) -> pd.Series:
+    """`converted` within the window for leads old enough to tell, blank for younger ones (an
+    undated lead keeps its label: its age is unknown)."""
+    created, converted_at = created_utc(leads["created_at"]), created_utc(leads["converted_at"])
+    label = lead_labels(leads)
+    delay = (converted_at - created).dt.total_seconds() / 86_400
+    label = label.where(~((label == 1) & (delay > window.days)), 0.0)
+    return label.where(~(created > window.export - pd.Timedelta(days=window.days)))
