@@ -62,7 +62,8 @@ def outcome_window(leads: pd.DataFrame, min_conversions: int) -> OutcomeWindow |
     if int(known.sum()) < min_conversions:
         return None
     days = max(float(np.quantile(delay[known].clip(lower=0), QUANTILE)), 1.0)
-    export = max(created.max(), converted_at.max())
+    seen = converted_at[converted_at <= pd.Timestamp.now()]  # not a date typed years ahead
+    export = max(created.max(), seen.max()) if seen.notna().any() else created.max()
     young = created > export - pd.Timedelta(days=days)
     later = (label == 1) & ~young & (delay > days)
     return OutcomeWindow(days, export, int(known.sum()), int(young.sum()), int(later.sum()))
