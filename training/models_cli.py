@@ -503,6 +503,8 @@ def show(
     console.print(table)
     console.print(f"decision: {info['decision']}")
     console.print(f"champion history: {info['champion_history']}")
+    for said in info.get("warnings", []):
+        console.print(f"training said: {said}", markup=False)
 
 
 @models_app.command("promote")

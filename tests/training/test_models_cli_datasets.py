@@ -63,7 +63,11 @@ def test_models_list_shows_each_models_dataset(cli: Cli, trained: TrainingResult
 def test_promote_rollback_and_show_take_the_dataset(cli: Cli, trained: TrainingResult):
     settings = get_settings()
     registry.log_training(trained, settings)
-    assert parsed(cli("models", "show", "leads", "--json"))["dataset"] == A  # the only one
+    shown = parsed(cli("models", "show", "leads", "--json"))
+    assert shown["dataset"] == A  # the only one
+    # What training said and kept travels with the version (`models show` prints it).
+    assert shown["warnings"] == trained.warnings
+    assert shown["columns"]["features"] == trained.columns["features"]
     registry.log_training(_on(trained, B), settings)
     registry.log_training(_on(trained, A, 0.01), settings, promote=False)
     for args in (("show",), ("promote",), ("rollback",)):

@@ -5,6 +5,8 @@ registered model. `dataset` None means the only dataset with a model of that kin
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from forecast.errors import InvalidInput, NotFound
@@ -193,4 +195,17 @@ def show_model(
             "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
             "decision": (mv.tags or {}).get("decision"),
             "champion_history": _history(client, name),
+            **_training_notes(client, mv.run_id),
         }
+
+
+def _training_notes(client: Any, run_id: str) -> dict[str, Any]:
+    """What training said (columns left out and why, the outcome window, leak warnings) and
+    which columns it kept, from the run's summary; nothing for a run that logged none."""
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(run_id, "summary.json", tmp)
+            summary = json.loads(Path(path).read_text())
+    except Exception:  # noqa: BLE001 - an older run, or its artifact store is gone: say nothing
+        return {}
+    return {"warnings": summary.get("warnings", []), "columns": summary.get("columns", {})}
