@@ -478,7 +478,7 @@ def show(
     from forecast.modeling import registry
 
     _quiet_mlflow()
-    info = registry.show_model(kind.value, version, get_settings(), dataset=dataset)
+    info = registry.show_model(kind.value, version, get_settings(), dataset=dataset, notes=True)
     if json_:
         print_json(info)
         return

@@ -170,9 +170,11 @@ def show_model(
     version: str | None = None,
     settings: Settings | None = None,
     dataset: str | None = None,
+    *,
+    notes: bool = False,
 ) -> dict[str, Any]:
     """One version (default: champion, else candidate) of `dataset`'s model: metrics, params,
-    tags, decision."""
+    tags, decision, and with `notes` what training said (one more read of the run)."""
     settings = settings or get_settings()
     with _mlflow(settings) as client:
         dataset, name = _existing(client, kind, dataset)
@@ -195,7 +197,7 @@ def show_model(
             "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
             "decision": (mv.tags or {}).get("decision"),
             "champion_history": _history(client, name),
-            **_training_notes(client, mv.run_id),
+            **(_training_notes(client, mv.run_id) if notes else {}),
         }
 
 
