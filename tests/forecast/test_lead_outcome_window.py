@@ -86,3 +86,16 @@ def test_a_conversion_date_is_kept_on_converted_leads_only_and_must_read(tmp_pat
         read_export(write(tmp_path, "bad.csv", bad), tmp_path / "m.yaml")
     [example] = rejected.value.report.examples
     assert (example.column, example.kind, example.value) == ("Won on", "unparseable date", "soon")
+
+
+def test_without_a_label_a_conversion_date_is_the_label(tmp_path, settings):
+    """A contacts export with "Became a Customer Date" and no outcome column of its own."""
+    dated_only = MAPPING.replace("converted: Won, ", "")
+    file = write(tmp_path, "leads.csv", export_csv())
+    leads = read_export(file, write(tmp_path, "m.yaml", dated_only))
+    labelled = read_export(file, write(tmp_path, "full.yaml", MAPPING)).leads
+    assert leads.leads["converted"].tolist() == labelled["converted"].tolist()
+    said = " ".join(leads.report.notes)
+    assert "converted: 1 for leads with a 'Won on' date, 0 for the others" in said
+    result = train_leads(leads.leads.drop(columns=["Won"]), settings=settings, cross_validate=False)
+    assert any(w.startswith("outcome window") for w in result.warnings)

@@ -112,7 +112,7 @@ class LeadRows(CanonicalRows):
                 "created_at",
                 "unparseable date",
             )
-        converted_at = self._converted_at(raw, label, bad)
+        converted_at, label = self._converted_at(raw, label, bad)
         used = set(cols.values()) | set(self.mapping.drop_columns) | {"__line"}
         # A field read from several columns (`first_of`): none of them is an input (a label's
         # columns would give the label away).
@@ -142,18 +142,23 @@ class LeadRows(CanonicalRows):
             }
         )
 
-    def _converted_at(self, raw: pd.DataFrame, label: pd.Series, bad: pd.Series) -> pd.Series:
-        """When each converted lead converted (`converted_at`); a date on a lead not converted
-        is no outcome (an export that fills it otherwise says nothing of when), so it is blank."""
+    def _converted_at(
+        self, raw: pd.DataFrame, label: pd.Series, bad: pd.Series
+    ) -> tuple[pd.Series, pd.Series]:
+        """When each converted lead converted (`converted_at`), and the label. A date on a lead
+        not converted is no outcome (an export that fills it otherwise says nothing of when), so
+        it is blank; where the mapping gives no label, a lead with a date converted and one
+        without did not (yet: the outcome window tells)."""
         cols = self.columns
         if "converted_at" not in cols:
-            return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
-        when = self._dates(raw[cols["converted_at"]])
-        self._bad(
-            unparseable(raw[cols["converted_at"]], when),
-            bad,
-            raw,
-            "converted_at",
-            "unparseable date",
-        )
-        return when.where(label == 1)
+            return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]"), label
+        column = cols["converted_at"]
+        when = self._dates(raw[column])
+        self._bad(unparseable(raw[column], when), bad, raw, "converted_at", "unparseable date")
+        if "converted" not in cols and self.mapping.derived_label is None:
+            label = when.notna().astype(float)
+            self.report.note(
+                f"converted: 1 for leads with a {column!r} date, 0 for the others (the mapping "
+                "maps converted_at and no label)"
+            )
+        return when.where(label == 1), label
