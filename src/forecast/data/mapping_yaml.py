@@ -35,19 +35,12 @@ def read_yaml(path: Path) -> Any:
     """The YAML file's content, `Yes`/`No`/`On`/`Off` kept as the words they are. A file saved
     in a Windows code page (an editor's default, "Créé le" as a column name) is read as one."""
     data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="strict") if _cp1252(data) else data.decode("latin-1")
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
-
-
-def _cp1252(data: bytes) -> bool:
-    try:
-        data.decode("cp1252")
-    except UnicodeDecodeError:
-        return False
-    return True
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):  # latin-1 reads any byte
+        try:
+            return yaml.load(data.decode(encoding), Loader=_Loader)  # noqa: S506 (a SafeLoader)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte")
 
 
 def cell_text(value: Any) -> Any:

@@ -37,7 +37,7 @@ from forecast.modeling.fitting import (
     note,
 )
 from forecast.modeling.leaks import leak_warnings, outcome_written
-from forecast.modeling.outcome_window import outcome_window, windowed_labels
+from forecast.modeling.outcome_window import windowed
 from forecast.settings import Settings, get_settings
 
 #: The holdout of leads without dates does not depend on the training seed: it stays put.
@@ -155,9 +155,10 @@ def train_leads(
         )
     if "id" not in leads.columns:
         leads = leads.assign(id=np.arange(len(leads)).astype(str))
-    window = outcome_window(leads, settings.min_converted_leads)
-    if window is not None:
-        leads = leads.assign(converted=windowed_labels(leads, window))
+    window = None
+    if (found := windowed(leads, settings.min_converted_leads)) is not None:
+        window, labels = found
+        leads = leads.assign(converted=labels)
     y_all = feat.lead_labels(leads)
     labelled = leads[y_all.notna().to_numpy()].reset_index(drop=True)
     y = y_all.dropna().to_numpy(dtype=float)
@@ -179,7 +180,8 @@ def train_leads(
             "Nothing was trained or registered; lead scores fall back to the overall "
             "conversion rate"
         )
-    dates = lead_dates.date_inputs(_created(labelled))
+    created = _created(labelled)
+    dates = lead_dates.date_inputs(created)
     attributes = labelled.join(dates) if len(dates.columns) else labelled
     X, cols = feat.prepare_leads(attributes, leak_columns, include_leaks=include_leaks)
     warnings: list[str] = [window.note] if window is not None else []
@@ -207,7 +209,7 @@ def train_leads(
         )
     warnings += leak_warnings(X, y, settings.leak_warning_auc)
 
-    if young := _young_leads_note(_created(labelled), y):
+    if young := _young_leads_note(created, y):
         warnings.append(young)
     note(progress, "splitting")
     test, split = _lead_holdout(labelled, y, settings.holdout_fraction)

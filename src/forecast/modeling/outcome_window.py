@@ -53,6 +53,14 @@ class OutcomeWindow:
 
 def outcome_window(leads: pd.DataFrame, min_conversions: int) -> OutcomeWindow | None:
     """The window, where at least `min_conversions` converted leads have both dates."""
+    found = windowed(leads, min_conversions)
+    return found[0] if found is not None else None
+
+
+def windowed(leads: pd.DataFrame, min_conversions: int) -> tuple[OutcomeWindow, pd.Series] | None:
+    """The window and the labels it gives: `converted` within it for leads old enough to tell,
+    blank for younger ones (an undated lead keeps its label: its age is unknown); None where
+    fewer than `min_conversions` converted leads have both dates."""
     if "converted_at" not in leads or "created_at" not in leads:
         return None
     created, converted_at = created_utc(leads["created_at"]), created_utc(leads["converted_at"])
@@ -65,15 +73,8 @@ def outcome_window(leads: pd.DataFrame, min_conversions: int) -> OutcomeWindow |
     seen = converted_at[converted_at <= pd.Timestamp.now()]  # not a date typed years ahead
     export = max(created.max(), seen.max()) if seen.notna().any() else created.max()
     young = created > export - pd.Timedelta(days=days)
-    later = (label == 1) & ~young & (delay > days)
-    return OutcomeWindow(days, export, int(known.sum()), int(young.sum()), int(later.sum()))
-
-
-def windowed_labels(leads: pd.DataFrame, window: OutcomeWindow) -> pd.Series:
-    """`converted` within the window for leads old enough to tell, blank for younger ones (an
-    undated lead keeps its label: its age is unknown)."""
-    created, converted_at = created_utc(leads["created_at"]), created_utc(leads["converted_at"])
-    label = lead_labels(leads)
-    delay = (converted_at - created).dt.total_seconds() / 86_400
-    label = label.where(~((label == 1) & (delay > window.days)), 0.0)
-    return label.where(~(created > window.export - pd.Timedelta(days=window.days)))
+    later = (label == 1) & (delay > days)
+    window = OutcomeWindow(
+        days, export, int(known.sum()), int(young.sum()), int((later & ~young).sum())
+    )
+    return window, label.where(~later, 0.0).where(~young)
