@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -243,8 +245,8 @@ def _parts(model: Any, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, np.
 def _encode(encoder: Any, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
     """Rows as `FeatureEncoder.transform` encodes a frame, straight from the mappings: text as
     the code of its level (NaN when blank or never seen), numbers as floats; numpy turns the
-    values into floats in one call. A few rows are read row by row; more, column by column (one
-    comprehension per input: the per-value work is the same, the per-row setup goes)."""
+    values into floats in one call. A few rows are read row by row; more, column by column
+    (`_encode_by_column`)."""
     plan = _plan(encoder)
     nan = math.nan
     if len(rows) == 1:  # the API's row: one flat list, `_level` written out (no call per input)
@@ -261,34 +263,56 @@ def _encode(encoder: Any, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
             return np.array(line, dtype=float).reshape(1, len(plan))
         except (TypeError, ValueError):
             return np.array([_number(v) for v in line], dtype=float).reshape(1, len(plan))
-    if len(rows) < BY_COLUMN_FROM:
-        values = [[_level(row.get(col), levels) for col, levels in plan] for row in rows]
-        by_column = False
-    else:
-        values = []
-        for col, levels in plan:
-            if levels is None:
-                values.append([row.get(col) for row in rows])
-                continue
-            get = levels.get
-            values.append(
-                [
-                    get(v, nan)
-                    if (v := row.get(col)).__class__ is str
-                    else nan
-                    if v is None
-                    else get(str(v), nan)
-                    for row in rows
-                ]
-            )
-        by_column = True
+    if len(rows) >= BY_COLUMN_FROM:
+        return _encode_by_column(plan, rows)
+    values = [[_level(row.get(col), levels) for col, levels in plan] for row in rows]
     try:  # numpy reads None as NaN and numeric text as its number, all at once
-        matrix = np.array(values, dtype=float)
+        return np.array(values, dtype=float).reshape(len(rows), len(plan))
     except (TypeError, ValueError):  # something that is no number: NaN for it alone
-        matrix = np.array([[_number(v) for v in line] for line in values], dtype=float)
-    if by_column:
-        return np.ascontiguousarray(matrix.reshape(len(plan), len(rows)).T)
-    return matrix.reshape(len(rows), len(plan))
+        return np.array([[_number(v) for v in line] for line in values], dtype=float)
+
+
+def _encode_by_column(
+    plan: list[tuple[str, dict[str, int] | None]], rows: Sequence[Mapping[str, Any]]
+) -> np.ndarray:
+    """A batch encoded column by column, as `_level` encodes each value, with the per-value
+    work in C: a column's values read by `map` of an `itemgetter` over the rows, a text
+    column's codes looked up by `map` over its levels' `get` (`_text_codes`)."""
+    out = np.empty((len(plan), len(rows)))
+    for j, (col, levels) in enumerate(plan):
+        try:
+            values = list(map(itemgetter(col), rows))
+        except KeyError:  # some row leaves the input out: blank there
+            values = [row.get(col) for row in rows]
+        if levels is None:
+            try:  # numpy reads None as NaN and numeric text as its number, all at once
+                out[j] = values
+            except (TypeError, ValueError):  # something that is no number: NaN for it alone
+                out[j] = [_number(v) for v in values]
+        else:
+            out[j] = _text_codes(values, levels)
+    return np.ascontiguousarray(out.T)
+
+
+def _text_codes(values: list[Any], levels: dict[str, int]) -> np.ndarray:
+    """A text column's codes, each value's as `_level` gives it. Most values are text or blank
+    and are looked up at once; only where a value not found is neither (a number sent for a
+    text input) are the values made `str` first, or, where "None" is a level (which a blank
+    must not find), read one by one."""
+    nan = math.nan
+    try:
+        codes = np.fromiter(map(levels.get, values, repeat(nan)), float, len(values))
+        missed = np.flatnonzero(np.isnan(codes))
+        if len(missed) == 0:
+            return codes
+        lost = itemgetter(*missed.tolist())(values) if len(missed) > 1 else (values[missed[0]],)
+        if sum(map(isinstance, lost, repeat(str))) + lost.count(None) == len(lost):
+            return codes  # never seen text, or blank
+        if "None" not in levels:  # a blank made "None" finds no level
+            return np.fromiter(map(levels.get, map(str, values), repeat(nan)), float, len(values))
+    except TypeError:  # a value that is no key (a list), or that will not say if it is None
+        pass
+    return np.array([_level(v, levels) for v in values], dtype=float)
 
 
 #: Each encoder's (codes, columns, plan) as last read: `id(encoder)` → ((encoder, codes,

@@ -72,6 +72,30 @@ def test_a_row_alone_is_encoded_as_the_encoder_encodes_a_frame():
     np.testing.assert_array_equal(scoring._encode(encoder, [{"visits": "7"}]), [[np.nan, 7.0]])
 
 
+@pytest.mark.parametrize("leave_one_out", [False, True])
+def test_a_batch_is_encoded_value_for_value_as_its_rows_alone(leave_one_out):
+    # A text input sent a number, a flag, a list, NaN, pandas' NA or numpy's text, a number
+    # input sent text: the batch's column-by-column path gives what each row alone gives.
+    frame = pd.DataFrame(
+        {"source": ["Google", "Reference", None, "7", "True"], "visits": [1.0, 2.0, np.nan, 4, 5]}
+    )
+    encoder = FeatureEncoder().fit(frame)
+    odd = [*ODD_VALUES, pd.NA, np.str_("Google"), 7, "Reference"]
+    rows = [{"source": a, "visits": b} for a in odd for b in [*ODD_VALUES, "4", " 5 ", pd.NA]]
+    if leave_one_out:  # one row without an input: every row read the slower way
+        del rows[3]["visits"]
+    hashable = [r for r in rows if not isinstance(r["source"], list)]
+    numbers = [r for r in hashable if not isinstance(r["source"], str | None)]
+    one_input = FeatureEncoder().fit(frame[["source"]])
+    with_none = FeatureEncoder().fit(pd.DataFrame({"source": ["None", "7", "Google"]}))
+    for batch in (rows, hashable, numbers):
+        assert len(batch) >= scoring.BY_COLUMN_FROM
+        for enc in (encoder, one_input, with_none):
+            alone = np.vstack([scoring._encode(enc, [row]) for row in batch])
+            np.testing.assert_array_equal(scoring._encode(enc, batch), alone)
+            assert not np.isnan(alone[:, 0]).all()
+
+
 def test_an_encoder_fitted_again_is_read_with_its_new_inputs():
     encoder = FeatureEncoder().fit(pd.DataFrame({"source": ["Google", "Reference"]}))
     row = {"source": "Reference", "visits": 3}
