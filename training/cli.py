@@ -33,6 +33,7 @@ class ExportFormat(StrEnum):
     canonical = "canonical"
     hubspot = "hubspot"
     salesforce = "salesforce"
+    salesforce_api = "salesforce_api"
 
 
 class OnError(StrEnum):
@@ -241,7 +242,8 @@ def generate(
         typer.Option(
             "--format",
             help="canonical: opportunities.csv with stage_history.csv; hubspot, salesforce: "
-            "one flat deal export in that CRM's shape (its columns, stages and Close Date)",
+            "one flat deal export in that CRM's shape (its columns, stages and Close Date); "
+            "salesforce_api: Salesforce's Data Export (Opportunity.csv, OpportunityHistory.csv)",
         ),
     ] = ExportFormat.canonical,
     durations: Annotated[

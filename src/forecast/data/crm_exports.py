@@ -20,7 +20,14 @@ from forecast.data.mapping import PRESETS, load_mapping
 from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput
 
-FILE_NAMES = {"hubspot": "hubspot_deals.csv", "salesforce": "salesforce_opportunities.csv"}
+FILE_NAMES = {
+    "hubspot": "hubspot_deals.csv",
+    "salesforce": "salesforce_opportunities.csv",
+    "salesforce_api": "Opportunity.csv",
+}
+#: Salesforce's API values of the forecast categories (ForecastCategory): Commit is "Forecast".
+API_CATEGORIES = {"Commit": "Forecast", "Best Case": "BestCase", "Pipeline": "Pipeline",
+                  "Omitted": "Omitted"}  # fmt: skip
 DURATION_COLUMN = "Cumulative time in {stage} (HH:mm:ss)"
 #: The canonical categories under each CRM's labels, and what a closed deal shows.
 CATEGORIES = {
@@ -55,6 +62,8 @@ def write_crm_export(
     mapping = load_mapping(crm)
     if pipeline.stages.all_stages != mapping.stage_set.all_stages:
         raise InvalidInput(f"generate the pipeline in the {crm} stages (crm_stages) first")
+    if crm == "salesforce_api":
+        return _salesforce_data_export(pipeline, Path(folder), seed)
     cols = mapping.column_map()
     deals = pipeline.opportunities
     rng = np.random.default_rng(seed + 12)  # its own draws: the pipeline stays as generated
@@ -98,6 +107,85 @@ def write_crm_export(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILE_NAMES[crm]
     out.to_csv(path, index=False)
+    return path
+
+
+def _salesforce_data_export(pipeline: GeneratedPipeline, folder: Path, seed: int) -> Path:
+    """Opportunity.csv and OpportunityHistory.csv as Salesforce's Data Export service writes them:
+    API field names, owners and accounts by id, ISO dates, date-times in UTC with "Z"; one history
+    row per stage a deal entered, with the deal's amount, close date, the stage's probability
+    and its forecast category then."""
+    deals = pipeline.opportunities
+    mapping = load_mapping("salesforce_api")
+    rng = np.random.default_rng(seed + 12)
+    n = len(deals)
+    closed = (deals["status"] != "open").to_numpy()
+    close = pd.Series(np.where(closed, deals["closed_at"], deals["expected_close_at"]))
+    ids = pd.Series(_ids("salesforce", n), index=deals.index)
+    owners = {o: f"005{i:012d}AAA" for i, o in enumerate(sorted(deals["owner"].unique()))}
+    accounts = {a: f"001{i:012d}AAA" for i, a in enumerate(sorted(deals["account"].unique()))}
+    api = deals["forecast_category"].map(API_CATEGORIES)
+    api = api.where(~closed, np.where(deals["status"] == "won", "Closed", "Omitted"))
+    stamp = "%Y-%m-%dT%H:%M:%S.000Z"
+    rep = (deals["rep_probability"] * 100).round()
+    probability = deals["stage"].map(mapping.stage_probabilities) * 100
+    out = pd.DataFrame(
+        {
+            "Id": ids,
+            "IsDeleted": "false",
+            "AccountId": deals["account"].map(accounts),
+            "Name": deals["account"] + " - " + deals["product"],
+            "StageName": deals["stage"],
+            "Amount": deals["amount"],
+            "Probability": np.where(closed, probability, rep).astype(int),
+            "CloseDate": _dates(close, "%Y-%m-%d"),
+            "Type": rng.choice(SF_TYPES, n, p=[0.6, 0.3, 0.1]),
+            "LeadSource": rng.choice(LEAD_SOURCES, n, p=[0.35, 0.2, 0.2, 0.1, 0.15]),
+            "IsClosed": np.where(closed, "true", "false"),
+            "IsWon": np.where(deals["status"] == "won", "true", "false"),
+            "ForecastCategory": api,
+            "OwnerId": deals["owner"].map(owners),
+            "CreatedDate": _dates(deals["created_at"], stamp),
+            "LastModifiedDate": _dates(deals["updated_at"], stamp),
+        }
+    )
+    history = pipeline.history.merge(
+        pd.DataFrame(
+            {"opportunity_id": deals["id"], "Id": ids, "Amount": deals["amount"], "close": close}
+        ),
+        on="opportunity_id",
+    ).sort_values(["Id", "entered_at"], kind="stable")
+    by_stage = pd.Series(mapping.stage_probabilities)
+    stages = pipeline.stages
+    category = history["stage"].map(
+        lambda stage: (
+            "Closed"
+            if stage == stages.won
+            else "Omitted"
+            if stage == stages.lost
+            # the early stages in Pipeline, the late ones in Best Case, the last in Commit
+            else ("Pipeline", "BestCase", "Forecast")[
+                min(2, 3 * stages.order(stage) // len(stages.open_stages))
+            ]
+        )
+    )
+    rows = pd.DataFrame(
+        {
+            "Id": [f"008{i:012d}AAA" for i in range(1, len(history) + 1)],
+            "OpportunityId": history["Id"].to_numpy(),
+            "CreatedDate": _dates(history["entered_at"], stamp).to_numpy(),
+            "StageName": history["stage"].to_numpy(),
+            "Amount": history["Amount"].to_numpy(),
+            "CloseDate": _dates(history["close"], "%Y-%m-%d").to_numpy(),
+            "Probability": (history["stage"].map(by_stage) * 100).round().astype(int).to_numpy(),
+            "ForecastCategory": category.to_numpy(),
+            "IsDeleted": "false",
+        }
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / FILE_NAMES["salesforce_api"]
+    out.to_csv(path, index=False)
+    rows.to_csv(folder / "OpportunityHistory.csv", index=False)
     return path
 
 

@@ -143,7 +143,8 @@ class ExportColumns:
             elif f in self.mapping.optional_fields:
                 del self.columns[f]
                 if not self.checked_header:
-                    self.report.notes.append(f"no {column!r} column: {f} left blank")
+                    shown = " or ".join(repr(n) for n in names)
+                    self.report.notes.append(f"no {shown} column: {f} left blank")
 
     def _stage_entered_columns(self, available: set[str]) -> None:
         """The mapping's "Date entered {stage}" columns the file has, by open stage: each deal's

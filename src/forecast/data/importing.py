@@ -234,11 +234,13 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
             self.mapping = self.mapping.model_copy(update={"history_file": None})
         self.on_error = on_error
         self.folder = path if path.is_dir() else path.parent
+        absent_history = self._absent_optional_history()
         self.main = path if self.frame is not None else self._main_file(path)
         self.dataset = dataset or self.mapping.dataset
         self.stages = self.mapping.stage_set if self.mapping.kind == "opportunities" else None
         self.chunk_rows = chunk_rows or 50_000
         self.report = ImportReport(dataset=self.dataset, files=[str(self.main)])
+        self.report.note(absent_history)
         self.csv = self._csv_options()
         self.columns = self.mapping.column_map()
         self.features = self.mapping.feature_labels  # name → the file's column
@@ -301,6 +303,18 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
                 "(set the mapping's csv: separator: to choose)"
             )
         return csv
+
+    def _absent_optional_history(self) -> str | None:
+        """A preset's history file (Salesforce's OpportunityHistory.csv) is read where it is
+        beside the export; where it is not, the import goes on without it, and says so."""
+        name = self.mapping.history_file
+        if not name or not self.mapping.history_file_optional or (self.folder / name).is_file():
+            return None
+        self.mapping = self.mapping.model_copy(update={"history_file": None})
+        return (
+            f"no {name} beside the export: stage history from the export alone (put the "
+            "history file in the same folder to read each deal's past stages)"
+        )
 
     def _main_file(self, path: Path) -> Path:
         if path.is_file():

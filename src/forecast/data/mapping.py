@@ -42,7 +42,7 @@ from forecast.data.stages import DEFAULT_STAGES, StageSet
 from forecast.errors import InvalidInput
 
 BUILT_IN_DIR = Path(__file__).parent / "mappings"
-PRESETS = ("hubspot", "salesforce", "salesforce_leads")
+PRESETS = ("hubspot", "salesforce", "salesforce_api", "salesforce_leads", "salesforce_leads_api")
 BUILT_IN = ("canonical", "crm_sales_opportunities", "x_education_leads", *PRESETS)
 #: Keys whose entries a mapping adds to its preset's, entry by entry; any other key replaces it.
 MERGED_KEYS = (
@@ -99,6 +99,7 @@ FORECAST_CATEGORY_ALIASES = {
     "closed": "Commit",
     "closedwon": "Commit",
     "closedlost": "Omitted",
+    "forecast": "Commit",  # Salesforce's API name of Commit (ForecastCategory)
 }
 
 
@@ -176,6 +177,9 @@ class Mapping(BaseModel):
     )
     joins: list[Join] = Field(default_factory=list)
     history_file: str | None = None
+    history_file_optional: bool = Field(
+        False, description="read the history file where it is beside the main one (a preset's)"
+    )
     history_columns: dict[str, str] = Field(
         default_factory=dict,
         description="the history file's columns for opportunity_id, stage and entered_at, "
@@ -475,6 +479,8 @@ def with_preset(raw: dict[str, Any]) -> dict[str, Any]:
     for column, fixes in (raw.get("value_fixes") or {}).items():  # a status added to the preset's
         if isinstance(fixes, dict) and isinstance(preset.get("value_fixes", {}).get(column), dict):
             merged["value_fixes"][column] = {**preset["value_fixes"][column], **fixes}
+    if "history_file" in raw:  # a history file the mapping names itself must be there
+        merged["history_file_optional"] = bool(raw.get("history_file_optional", False))
     if "optional_fields" not in raw:
         named = set(raw["columns"]) if isinstance(raw.get("columns"), dict) else set()
         merged["optional_fields"] = [f for f in preset.get("optional_fields", []) if f not in named]

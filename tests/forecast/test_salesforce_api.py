@@ -1,0 +1,145 @@
+"""Salesforce data by API field name (the Data Export service's Opportunity.csv,
+OpportunityHistory.csv and Lead.csv, or Data Loader / SOQL exports of those objects) is read
+without a mapping: the file names or the header pick the preset, ISO date-times with their offset
+are read in UTC, and OpportunityHistory, where it is beside the export, is each deal's stage
+history, as the CRM recorded it."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.data.crm_exports import crm_stages, write_crm_export
+from forecast.data.generator import generate_pipeline
+from forecast.data.importing import read_export
+from forecast.errors import InvalidInput
+from forecast.history import DealHistory
+from tests.forecast.test_import_options import write
+from training.cli import app
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return generate_pipeline(400, seed=11, stages=crm_stages("salesforce_api"))
+
+
+@pytest.fixture(scope="module")
+def data_export(pipeline, tmp_path_factory):
+    """The pipeline as Salesforce's Data Export service writes it."""
+    folder = tmp_path_factory.mktemp("sf")
+    write_crm_export(pipeline, folder / "export", "salesforce_api")
+    return folder
+
+
+def test_a_data_export_folder_reads_each_deals_stage_history_from_opportunity_history(
+    data_export, pipeline
+):
+    sf = read_export(data_export / "export")
+    assert (sf.kind, sf.dataset) == ("opportunities", "salesforce")
+    assert any(f.endswith("OpportunityHistory.csv") for f in sf.report.files)
+    assert not [n for n in sf.report.notes if "OpportunityHistory" in n]
+    # The same deals, in order: the Data Export names them by its own ids.
+    ids = dict(zip(sf.opportunities["id"], pipeline.opportunities["id"], strict=True))
+    ours = DealHistory.from_frames(sf.opportunities, sf.history, sf.stages).stage_log
+    theirs = DealHistory.from_frames(pipeline.opportunities, pipeline.history, pipeline.stages)
+    ours = ours.assign(opportunity_id=ours["opportunity_id"].map(ids))
+    key = ["opportunity_id", "entered_at", "stage"]
+    pd.testing.assert_frame_equal(
+        ours[key].sort_values(key).reset_index(drop=True),
+        theirs.stage_log[key].sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )
+    deals = sf.opportunities.set_index(sf.opportunities["id"].map(ids))
+    expected = pipeline.opportunities.set_index("id").loc[deals.index]
+    for column in ("stage", "created_at", "amount"):
+        pd.testing.assert_series_equal(
+            deals[column], expected[column], check_names=False, check_dtype=False
+        )
+    closed = deals["status"] != "open"
+    closed_on = expected.loc[closed, "closed_at"].dt.normalize()  # CloseDate is a day
+    assert (deals.loc[closed, "closed_at"] == closed_on).all()
+    owners = deals.groupby("owner").size().sort_values().to_numpy()
+    assert np.array_equal(owners, expected.groupby("owner").size().sort_values().to_numpy())
+
+
+def test_opportunity_csv_alone_is_known_by_its_header_and_says_it_has_no_history(
+    data_export, tmp_path
+):
+    shutil.copy(data_export / "export" / "Opportunity.csv", tmp_path / "extract.csv")
+    alone = read_export(tmp_path / "extract.csv")
+    assert (alone.kind, alone.dataset) == ("opportunities", "salesforce")
+    assert any("no OpportunityHistory.csv beside the export" in n for n in alone.report.notes)
+    # One entry per deal (its stage as exported, an outcome at its close), no past stages.
+    assert len(alone.history) <= len(alone.opportunities)
+
+
+def test_a_history_file_the_mapping_names_itself_must_be_there(data_export, tmp_path):
+    shutil.copy(data_export / "export" / "Opportunity.csv", tmp_path / "Opportunity.csv")
+    mapping = write(tmp_path, "m.yaml", "preset: salesforce_api\nhistory_file: OppHistory.csv\n")
+    with pytest.raises(InvalidInput, match="missing file OppHistory.csv"):
+        read_export(tmp_path, mapping)
+
+
+def test_api_values_and_iso_date_times_with_their_offset_are_read(tmp_path):
+    file = write(
+        tmp_path,
+        "soql.csv",
+        "Id,StageName,CloseDate,CreatedDate,Amount,Probability,ForecastCategory,OwnerId\n"
+        "006A,Negotiation/Review,2024-05-01,2024-03-01T23:30:00.000-0200,100,90,Forecast,005X\n"
+        "006B,Proposal/Price Quote,2024-06-01,2024-03-01T10:00:00.000+0000,200,75,BestCase,005Y\n"
+        "006C,Closed Lost,2024-04-01,2024-03-01T10:00:00Z,300,0,Omitted,005X\n",
+    )
+    export = read_export(file)
+    deals = export.opportunities.set_index("id")
+    assert deals.loc["006A", "created_at"] == pd.Timestamp("2024-03-02 01:30")  # in UTC
+    assert deals.loc["006C", "created_at"] == pd.Timestamp("2024-03-01 10:00")
+    assert deals["forecast_category"].tolist() == ["Commit", "Best Case", "Omitted"]
+    assert deals["rep_probability"].tolist() == [0.9, 0.75, 0.0]
+    assert deals["owner"].tolist() == ["005X", "005Y", "005X"]  # OwnerId, no Owner.Name
+    assert pd.isna(deals.loc["006A", "closed_at"])
+    assert deals.loc["006A", "expected_close_at"] == pd.Timestamp("2024-05-01")
+    assert not any("'Owner.Name' or 'OwnerId'" in n for n in export.report.notes)
+    assert any("'Account.Name' or 'AccountId'" in n for n in export.report.notes)
+
+
+LEADS = (
+    "Id,IsDeleted,LastName,Company,LeadSource,Status,Industry,OwnerId,IsConverted,"
+    "ConvertedDate,ConvertedOpportunityId,CreatedDate,LastModifiedDate,LastActivityDate\n"
+    "00Q1,false,Lee,Acme,Web,Closed - Converted,Retail,005A,true,2024-02-01,006Z,"
+    "2024-01-05T09:00:00.000Z,2024-02-01T10:00:00.000Z,2024-01-20\n"
+    "00Q2,false,Wu,Beta,Partner Referral,Closed - Not Converted,Finance,005A,false,,,"
+    "2024-01-06T09:00:00.000Z,2024-02-03T10:00:00.000Z,2024-01-25\n"
+    "00Q3,false,Ng,Gamma,Web,Working - Contacted,,005B,false,,,"
+    "2024-03-01T09:05:00.000Z,2024-03-02T10:00:00.000Z,\n"
+)
+
+
+def test_a_lead_data_export_is_known_by_its_name_and_header(tmp_path):
+    for name in ("Lead.csv", "leads_from_soql.csv"):
+        (tmp_path / name[:-4]).mkdir()
+        export = read_export(write(tmp_path / name[:-4], name, LEADS))
+        assert (export.kind, export.dataset) == ("leads", "salesforce_leads")
+        leads = export.leads.set_index("id")
+        assert leads.loc["00Q1", "converted"] == 1 and leads.loc["00Q2", "converted"] == 0
+        assert pd.isna(leads.loc["00Q3", "converted"])  # still being worked: not known yet
+        assert leads.loc["00Q1", "converted_at"] == pd.Timestamp("2024-02-01")
+        assert leads.loc["00Q3", "created_at"] == pd.Timestamp("2024-03-01 09:05")
+        for column in ("IsConverted", "ConvertedOpportunityId", "LastActivityDate"):
+            assert column in export.leak_columns
+
+
+def test_generate_writes_a_salesforce_data_export_that_imports(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        ["generate", "--out", str(tmp_path), "--deals", "60", "--leads", "0"]
+        + ["--format", "salesforce_api"],
+    )
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in tmp_path.iterdir()} == {"Opportunity.csv", "OpportunityHistory.csv"}
+    export = read_export(tmp_path)
+    assert len(export.opportunities) == 60
+    assert export.history.groupby("opportunity_id").size().max() > 1
