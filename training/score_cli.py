@@ -170,6 +170,7 @@ def _from_file(
         export.opportunities,
         export.history,
         export.stages,
+        field_log=export.field_log(),
         options=export.options,
         name=export.dataset,
     )

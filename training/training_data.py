@@ -64,6 +64,7 @@ def load_training_data(
                 export.opportunities,
                 export.history,
                 export.stages,
+                field_log=export.field_log(),
                 options=export.options,
                 name=export.dataset,
             )

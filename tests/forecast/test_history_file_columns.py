@@ -57,6 +57,6 @@ def test_a_history_column_the_file_lacks_is_named(tmp_path):
 
 
 def test_history_columns_for_a_field_a_history_file_has_not_are_refused(tmp_path):
-    bad = MAPPING.replace("entered_at: Edit Date}", "entered_at: Edit Date, amount: Amount}")
+    bad = MAPPING.replace("entered_at: Edit Date}", "entered_at: Edit Date, owner: Owner}")
     with pytest.raises(InvalidInput, match="not history fields"):
         load_mapping(write(tmp_path, "m.yaml", bad))

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from forecast.data.crm_exports import crm_stages, write_crm_export
 from forecast.data.generator import generate_pipeline
-from forecast.data.importing import read_export
-from forecast.errors import InvalidInput
-from forecast.history import DealHistory
+from forecast.data.importing import import_export, read_export
+from forecast.errors import ImportRejected, InvalidInput
+from forecast.history import DealHistory, load_deal_history
 from tests.forecast.test_import_options import write
 from training.cli import app
 
@@ -143,3 +143,78 @@ def test_generate_writes_a_salesforce_data_export_that_imports(tmp_path):
     export = read_export(tmp_path)
     assert len(export.opportunities) == 60
     assert export.history.groupby("opportunity_id").size().max() > 1
+
+
+OPPORTUNITY = (
+    "Id,StageName,Amount,CloseDate,Probability,ForecastCategory,OwnerId,CreatedDate,"
+    "LastModifiedDate\n"
+    "006A,Closed Won,6000,2024-05-20,100,Closed,005X,2024-01-10T09:00:00.000Z,"
+    "2024-05-20T16:00:00.000Z\n"
+    "006B,Proposal/Price Quote,800,2024-09-30,60,BestCase,005Y,2024-04-02T09:00:00.000Z,"
+    "2024-06-01T09:00:00.000Z\n"
+)
+HISTORY = (
+    "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate,Probability,ForecastCategory\n"
+    "0081,006A,2024-01-10T09:00:00.000Z,Prospecting,1000,2024-03-31,10,Pipeline\n"
+    "0082,006A,2024-02-15T12:00:00.000Z,Negotiation/Review,5000,2024-05-31,90,Forecast\n"
+    "0083,006A,2024-05-20T16:00:00.000Z,Closed Won,6000,2024-05-20,100,Closed\n"
+    "0084,006B,2024-04-02T09:00:00.000Z,Qualification,,2024-08-31,10,Pipeline\n"
+    "0085,006B,2024-06-01T09:00:00.000Z,Proposal/Price Quote,800,2024-09-30,60,BestCase\n"
+)
+
+
+def _changing_deals(folder):
+    write(folder, "Opportunity.csv", OPPORTUNITY)
+    write(folder, "OpportunityHistory.csv", HISTORY)
+    return folder
+
+
+def _fields_then(history: DealHistory, day: str) -> pd.DataFrame:
+    columns = ["amount", "expected_close_at", "rep_probability", "forecast_category", "stage"]
+    return history.as_of(day).set_index("id")[columns]
+
+
+def test_opportunity_history_gives_each_deals_amount_close_date_and_probability_as_they_were(
+    tmp_path, sqlite_engine
+):
+    export = read_export(_changing_deals(tmp_path))
+    in_memory = DealHistory.from_frames(
+        export.opportunities, export.history, export.stages, field_log=export.field_log()
+    )
+    import_export(sqlite_engine, tmp_path)
+    stored = load_deal_history(sqlite_engine, "salesforce")
+    for history in (in_memory, stored):
+        early = _fields_then(history, "2024-02-01")
+        assert early.loc["006A"].tolist() == [
+            1000.0, pd.Timestamp("2024-03-31"), 0.1, "Pipeline", "Prospecting"
+        ]  # fmt: skip
+        later = _fields_then(history, "2024-03-01")
+        assert later.loc["006A"].tolist() == [
+            5000.0, pd.Timestamp("2024-05-31"), 0.9, "Commit", "Negotiation/Review"
+        ]  # fmt: skip
+        assert pd.isna(_fields_then(history, "2024-05-01").loc["006B", "amount"])  # not set yet
+        now = _fields_then(history, "2024-07-01")
+        assert now.loc["006B"].tolist() == [
+            800.0, pd.Timestamp("2024-09-30"), 0.6, "Best Case", "Proposal/Price Quote"
+        ]  # fmt: skip
+        assert now.loc["006A", "stage"] == "Closed Won"
+
+
+def test_a_history_value_that_cannot_be_read_is_a_problem_naming_its_file_row_and_column(
+    tmp_path,
+):
+    _changing_deals(tmp_path)
+    write(tmp_path, "OpportunityHistory.csv", HISTORY.replace(",5000,", ",lots,"))
+    with pytest.raises(ImportRejected) as caught:
+        read_export(tmp_path)
+    [problem] = caught.value.report.examples
+    assert problem.file.endswith("OpportunityHistory.csv") and problem.column == "Amount"
+    assert (problem.row, problem.kind, problem.value) == (3, "not a number", "lots")
+
+
+def test_a_history_file_without_field_values_is_read_as_stage_entries(tmp_path):
+    _changing_deals(tmp_path)
+    stages_only = "\n".join(",".join(line.split(",")[:4]) for line in HISTORY.strip().splitlines())
+    write(tmp_path, "OpportunityHistory.csv", stages_only)
+    export = read_export(tmp_path)
+    assert export.field_log() is None and len(export.history) == 5

@@ -113,8 +113,8 @@ def write_crm_export(
 def _salesforce_data_export(pipeline: GeneratedPipeline, folder: Path, seed: int) -> Path:
     """Opportunity.csv and OpportunityHistory.csv as Salesforce's Data Export service writes them:
     API field names, owners and accounts by id, ISO dates, date-times in UTC with "Z"; one history
-    row per stage a deal entered, with the deal's amount, close date, the stage's probability
-    and its forecast category then."""
+    row per stage a deal entered, with the deal's amount, its expected close (the actual one
+    at the outcome), the stage's probability and its forecast category then."""
     deals = pipeline.opportunities
     mapping = load_mapping("salesforce_api")
     rng = np.random.default_rng(seed + 12)
@@ -151,12 +151,21 @@ def _salesforce_data_export(pipeline: GeneratedPipeline, folder: Path, seed: int
     )
     history = pipeline.history.merge(
         pd.DataFrame(
-            {"opportunity_id": deals["id"], "Id": ids, "Amount": deals["amount"], "close": close}
+            {
+                "opportunity_id": deals["id"],
+                "Id": ids,
+                "Amount": deals["amount"],
+                "close": close,
+                "expected": deals["expected_close_at"],
+            }
         ),
         on="opportunity_id",
     ).sort_values(["Id", "entered_at"], kind="stable")
     by_stage = pd.Series(mapping.stage_probabilities)
     stages = pipeline.stages
+    # While open, the close date the rep expected; at the outcome, the actual close.
+    outcome = history["stage"].isin([stages.won, stages.lost])
+    history["close"] = history["close"].where(outcome, history["expected"])
     category = history["stage"].map(
         lambda stage: (
             "Closed"

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from forecast.data import currencies, store
 from forecast.data.export_columns import ExportColumns
+from forecast.data.history_file import HistoryFileRows
 from forecast.data.joins import JoinedFiles
 from forecast.data.lead_rows import LeadRows, unlabelled_note
 from forecast.data.mapping import (
@@ -56,10 +57,21 @@ class Export:
     stages: StageSet | None
     opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Deals' fields as a history file gives them at each of its rows (none: the export's only).
+    fields: pd.DataFrame = field(default_factory=pd.DataFrame)
     leads: pd.DataFrame = field(default_factory=pd.DataFrame)
     leak_columns: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)
     report: ImportReport | None = None
+
+    def field_log(self) -> pd.DataFrame | None:
+        """The deals' field observations: each deal's export row and, where a history file
+        gave them, its fields at each history row; None where there is only the export's."""
+        if self.fields.empty:
+            return None
+        from forecast.history import observations_of  # the history reads the store's modules
+
+        return observations_of(pd.concat([self.opportunities, self.fields], ignore_index=True))
 
 
 def read_export(
@@ -71,11 +83,12 @@ def read_export(
 ) -> Export:
     """Read and validate an export into canonical frames, without writing anywhere."""
     job = _Job(Path(path), mapping, on_error, export_date=export_date)
-    opps, hist, leads = [], [], []
+    opps, hist, leads, fields = [], [], [], []
     for part in job.parts(stored=None):
         opps.append(part.opportunities)
         hist.append(part.history)
         leads.append(part.leads)
+        fields.append(part.fields)
     job.finish()
     m = job.mapping
     export = Export(
@@ -98,6 +111,7 @@ def read_export(
             .drop_duplicates(["opportunity_id", "stage", "entered_at"])
             .reset_index(drop=True)
         )
+        export.fields = _concat(fields).reset_index(drop=True)
     else:
         frame = _concat(leads)
         attrs = pd.DataFrame(frame["attributes"].tolist(), index=frame.index)
@@ -184,9 +198,10 @@ def _write_in(conn: Connection, job: _Job) -> ImportReport:
                 conn, part.opportunities, job.stages
             )
             job.report.history_rows_written += store.append_history(conn, part.history)
-            job.report.field_rows_written += store.append_field_history(
-                conn, job.dataset, part.opportunities
-            )
+            for observed in (part.opportunities, part.fields):
+                job.report.field_rows_written += store.append_field_history(
+                    conn, job.dataset, observed
+                )
         else:
             job.report.rows_written += store.upsert_leads(conn, part.leads)
     job.finish()  # raises ImportRejected, which rolls the transaction back
@@ -202,9 +217,11 @@ class _Part:
     opportunities: pd.DataFrame
     history: pd.DataFrame
     leads: pd.DataFrame
+    #: Observations of deals' fields a history file gives (`forecast.data.history_file`).
+    fields: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-class _Job(LeadRows, JoinedFiles, ExportColumns):
+class _Job(LeadRows, HistoryFileRows, JoinedFiles, ExportColumns):
     """Reads one export chunk by chunk and turns each chunk into canonical rows."""
 
     def __init__(
@@ -248,6 +265,9 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
         self.entries_skew_fixed = 0  # stage entries within it before their deal's creation
         self.created_parts: list[pd.Series] = []  # given creation dates by id, per chunk
         self.created_by_id = pd.Series(dtype="datetime64[us]")  # ... all of them, by id
+        self.history_value_fields = self._history_value_fields()
+        self.deal_field_parts = []
+        self.deal_fields = pd.DataFrame()
         self.joins = [self._read_join(j.file, j.key, j.loose_key) for j in self.mapping.joins]
         self.seen_ids: set[str] = set()
         self.currency_counts: Counter[str] = Counter()
@@ -303,18 +323,6 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
                 "(set the mapping's csv: separator: to choose)"
             )
         return csv
-
-    def _absent_optional_history(self) -> str | None:
-        """A preset's history file (Salesforce's OpportunityHistory.csv) is read where it is
-        beside the export; where it is not, the import goes on without it, and says so."""
-        name = self.mapping.history_file
-        if not name or not self.mapping.history_file_optional or (self.folder / name).is_file():
-            return None
-        self.mapping = self.mapping.model_copy(update={"history_file": None})
-        return (
-            f"no {name} beside the export: stage history from the export alone (put the "
-            "history file in the same folder to read each deal's past stages)"
-        )
 
     def _main_file(self, path: Path) -> Path:
         if path.is_file():
@@ -379,7 +387,8 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
                 yield _Part(opps, hist, pd.DataFrame())
         if self.mapping.history_file:
             for raw in self._chunks(self._sibling(self.mapping.history_file)):
-                yield _Part(pd.DataFrame(), self._history_file(self._named(raw)), pd.DataFrame())
+                entries, observed = self._history_file(self._named(raw))
+                yield _Part(pd.DataFrame(), entries, pd.DataFrame(), observed)
 
     def finish(self) -> None:
         self._say_unmatched()
@@ -409,21 +418,6 @@ class _Job(LeadRows, JoinedFiles, ExportColumns):
             self.entries_skew_fixed = 0
         if not self.report.ok and self.on_error == "reject":
             raise ImportRejected(self.report)
-
-    def _named(self, raw: pd.DataFrame) -> pd.DataFrame:
-        """A history file's chunk with its columns under the history fields' names (the
-        mapping's `history_columns`); a column it names that the file lacks is an error."""
-        named = self.mapping.history_columns
-        if not named:
-            return raw
-        lacking = [f"{field_}: {column}" for field_, column in named.items() if column not in raw]
-        if lacking:
-            raise InvalidInput(
-                f"{self.mapping.history_file}: history_columns name column(s) the file does not "
-                f"have ({', '.join(lacking)}); it has {[c for c in raw.columns if c != '__line']}"
-            )
-        kept = raw.drop(columns=[f for f in named if f in raw.columns and f != named[f]])
-        return kept.rename(columns={column: field_ for field_, column in named.items()})
 
     def _say_skipped_lines(self) -> None:
         for name, (blanks, footer) in self.skipped_lines.items():

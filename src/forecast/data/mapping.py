@@ -86,6 +86,8 @@ OPPORTUNITY_FIELDS = (
 OPPORTUNITY_REQUIRED = ("id", "stage")
 #: A stage-history file's fields: which deal, which stage, when it was entered.
 HISTORY_FIELDS = ("opportunity_id", "stage", "entered_at")
+#: Tracked fields a history file may give with each row, as they stood then (`history_file`).
+HISTORY_VALUE_FIELDS = ("amount", "expected_close_at", "rep_probability", "forecast_category")
 LEAD_FIELDS = ("id", "converted", "created_at", "updated_at", "converted_at")
 LEAD_REQUIRED = ("id",)
 FORECAST_CATEGORIES = ("Pipeline", "Best Case", "Commit", "Omitted")
@@ -183,7 +185,9 @@ class Mapping(BaseModel):
     history_columns: dict[str, str] = Field(
         default_factory=dict,
         description="the history file's columns for opportunity_id, stage and entered_at, "
-        "where it names them otherwise (Salesforce: Opportunity ID, To Stage, Edit Date)",
+        "where it names them otherwise (Salesforce: Opportunity ID, To Stage, Edit Date), and "
+        "for the fields it gives as they stood at each row: amount, expected_close_at, "
+        "rep_probability, forecast_category",
     )
     columns: dict[str, str | HashOf | FirstOf | ExistsIn] | Literal["canonical"] = Field(
         default_factory=dict
@@ -249,9 +253,10 @@ class Mapping(BaseModel):
     @field_validator("history_columns")
     @classmethod
     def _history_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(HISTORY_FIELDS))
+        allowed = [*HISTORY_FIELDS, *HISTORY_VALUE_FIELDS]
+        unknown = sorted(set(value) - set(allowed))
         if unknown:
-            raise ValueError(f"{unknown} are not history fields; they are {list(HISTORY_FIELDS)}")
+            raise ValueError(f"{unknown} are not history fields; they are {allowed}")
         return value
 
     @field_validator("exchange_rates")

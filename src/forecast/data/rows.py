@@ -26,8 +26,8 @@ from forecast.data.mapping import (
 )
 from forecast.data.reading import dotted_thousands_note, localized_numbers
 from forecast.data.stages import LOST, OPEN, WON, StageSet
-from forecast.data.validation import unparseable
-from forecast.errors import InvalidInput
+from forecast.data.tables import TRACKED_FIELDS
+from forecast.data.validation import MAX_NUMBER, unparseable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,9 +50,6 @@ HISTORY_COLUMNS = ("opportunity_id", "stage", "entered_at")
 #: The problem a stage entry dated before its deal's creation (beyond the clock-skew tolerance)
 #: is: that entry is left out, the deal and its other entries kept.
 ENTERED_EARLY = "stage entered before create"
-#: The largest number a field may hold: far beyond any real deal, account or headcount, and
-#: small enough that sums over millions of deals stay exact to the cent and finite.
-MAX_NUMBER = 1e15
 
 
 class CanonicalRows:
@@ -76,6 +73,9 @@ class CanonicalRows:
     entries_skew_fixed: int  # stage entries within the clock-skew tolerance before creation
     created_parts: list[pd.Series]  # each chunk's deals' given creation dates, by id
     created_by_id: pd.Series  # the same, all chunks together (read by the history file)
+    history_value_fields: list[str]  # tracked fields the history file gives with each row
+    deal_field_parts: list[pd.DataFrame]  # each chunk's deals' tracked fields, where it does
+    deal_fields: pd.DataFrame  # ... all of them, by id (`__rate`: the amount's exchange rate)
     first_of: dict[str, list[str]]  # a field read from several columns → the file's columns
     currency_counts: Counter[str]  # the imported deals per currency, over every chunk
     converted: dict[str, int]  # deals whose amount was converted, per currency (exchange_rates)
@@ -205,7 +205,7 @@ class CanonicalRows:
             "currency",
         ):
             out[f] = raw[cols[f]].astype("str").where(raw[cols[f]].notna()) if f in cols else None
-        self._currencies(out, raw, bad)
+        rates = self._currencies(out, raw, bad)
 
         self._bad(out["amount"] < 0, bad, raw, "amount", "negative amount")
         closed = out["status"] != OPEN
@@ -264,6 +264,9 @@ class CanonicalRows:
         if self.mapping.history_file:  # its rows are judged against the creation dates given
             created = good["created_at"].where(~good["created_estimated"])
             self.created_parts.append(pd.Series(created.to_numpy(), index=good["id"].to_numpy()))
+        if self.history_value_fields:  # its rows observe the deals' other fields as these
+            kept = good.set_index("id")[[f for f in TRACKED_FIELDS if f in good]]
+            self.deal_field_parts.append(kept.assign(__rate=rates.loc[good.index].to_numpy()))
         history = self._derived_history(good, raw.loc[good.index], stored)
         columns = ["dataset", *[c for c in store.OPPORTUNITY_COLUMNS if c != "dataset"]]
         return good[[*columns, "attributes"]], history
@@ -373,10 +376,11 @@ class CanonicalRows:
         opps.loc[keep, "created_at"] = first[keep]
         return opps
 
-    def _currencies(self, out: pd.DataFrame, raw: pd.DataFrame, bad: pd.Series) -> None:
+    def _currencies(self, out: pd.DataFrame, raw: pd.DataFrame, bad: pd.Series) -> pd.Series:
         """Each deal's currency: its currency column's, else the one its amount names ("€2,000"),
         else the mapping's. An amount naming another currency than the column is a bad row:
-        which of the two is right, the file does not say."""
+        which of the two is right, the file does not say. Returns the rate each deal's amount
+        was converted at (1 where it was not)."""
         amount = self.columns.get("amount")
         written = (
             currencies.stated(raw[amount])
@@ -395,15 +399,17 @@ class CanonicalRows:
         named = currencies.named(written)
         out["currency"] = column.where(column.notna(), named).fillna(self.mapping.currency)
         rates = self.mapping.exchange_rates
-        if rates:
-            mine = self.mapping.currency.upper()
-            rate = out["currency"].map(lambda code: 1.0 if code == mine else rates.get(code))
-            converted = rate.notna() & (out["currency"] != mine)
-            for code, n in out.loc[converted, "currency"].value_counts().items():
-                self.converted[str(code)] = self.converted.get(str(code), 0) + int(n)
-            for money in ("amount", "list_price"):
-                out.loc[converted, money] = out.loc[converted, money] * rate[converted]
-            out.loc[converted, "currency"] = mine
+        if not rates:
+            return pd.Series(1.0, index=out.index)
+        mine = self.mapping.currency.upper()
+        rate = out["currency"].map(lambda code: 1.0 if code == mine else rates.get(code))
+        converted = rate.notna() & (out["currency"] != mine)
+        for code, n in out.loc[converted, "currency"].value_counts().items():
+            self.converted[str(code)] = self.converted.get(str(code), 0) + int(n)
+        for money in ("amount", "list_price"):
+            out.loc[converted, money] = out.loc[converted, money] * rate[converted]
+        out.loc[converted, "currency"] = mine
+        return rate.where(converted, 1.0).astype("float64")
 
     def _amounts(self, out: pd.DataFrame) -> None:
         rules = self.mapping.amount
@@ -511,48 +517,6 @@ class CanonicalRows:
         history = pd.concat(parts, ignore_index=True).dropna(subset=["entered_at"])
         history["dataset"] = self.dataset
         return history[["dataset", *HISTORY_COLUMNS, "seen_only"]]
-
-    def _history_file(self, raw: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in HISTORY_COLUMNS if c not in raw.columns]
-        if missing:
-            raise InvalidInput(f"{self.mapping.history_file}: missing required column(s) {missing}")
-        assert self.stages is not None
-        if self.mapping.history_file is None:  # only called when the mapping names one
-            raise TypeError("the mapping names no history file")
-        file = str(self.folder / self.mapping.history_file)
-        out = pd.DataFrame({"opportunity_id": raw["opportunity_id"].astype("str")})
-        lookup = {v: _canonical_stage(self.stages, v) for v in raw["stage"].dropna().unique()}
-        out["stage"] = raw["stage"].map(lookup)
-        out["entered_at"] = self._dates(raw["entered_at"])
-        checks = [
-            (out["stage"].isna(), "stage", "unknown stage", raw["stage"]),
-            (out["entered_at"].isna(), "entered_at", "unparseable date", raw["entered_at"]),
-            (
-                ~self._seen(out["opportunity_id"]),
-                "opportunity_id",
-                "history for a deal not in the export",
-                raw["opportunity_id"],
-            ),
-        ]
-        if self.created_parts:
-            self.created_by_id = pd.concat(self.created_parts)
-            self.created_parts = []
-        created = pd.Series(
-            self.created_by_id.reindex(out["opportunity_id"]).to_numpy(), index=out.index
-        ).astype("datetime64[us]")
-        out["entered_at"], early = self._entered_since_creation(out["entered_at"], created)
-        shown = _before_creation_values(created, out["entered_at"], early)
-        checks.append((early, "entered_at", ENTERED_EARLY, shown))
-        bad = pd.Series(False, index=raw.index)
-        named = self.mapping.history_columns  # the file's own column names, where it has them
-        for mask, column, kind, values in checks:
-            if mask.any():
-                shown = named.get(column, column)
-                self.report.add(file, raw["__line"][mask], shown, kind, values[mask])
-                bad |= mask
-        self.report.bad_rows += int(bad.sum())
-        out["dataset"] = self.dataset
-        return out.loc[~bad, ["dataset", *HISTORY_COLUMNS]]
 
 
 def _before_creation_values(created: pd.Series, entered: pd.Series, early: pd.Series) -> pd.Series:

@@ -20,6 +20,10 @@ MAX_EXAMPLES_PER_KIND = 20
 NOT_A_NUMBER = "not a number"
 UNPARSEABLE_DATE = "unparseable date"
 
+#: The largest number a field may hold: far beyond any real deal, account or headcount, and
+#: small enough that sums over millions of deals stay exact to the cent and finite.
+MAX_NUMBER = 1e15
+
 
 @dataclass(frozen=True)
 class Problem:
