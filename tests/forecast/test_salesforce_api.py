@@ -218,3 +218,20 @@ def test_a_history_file_without_field_values_is_read_as_stage_entries(tmp_path):
     write(tmp_path, "OpportunityHistory.csv", stages_only)
     export = read_export(tmp_path)
     assert export.field_log() is None and len(export.history) == 5
+
+
+def test_a_data_export_with_many_history_rows_is_stored_and_read_back(tmp_path, sqlite_engine):
+    # Over 5,000 history rows: the store reads a deal's stored observations once, whatever
+    # slice of the ids it is asked in.
+    pipeline = generate_pipeline(1200, seed=3, stages=crm_stages("salesforce_api"))
+    write_crm_export(pipeline, tmp_path, "salesforce_api")
+    report = import_export(sqlite_engine, tmp_path)
+    assert report.history_rows_written > 5000
+    again = import_export(sqlite_engine, tmp_path)  # the same export again adds nothing
+    assert (again.rows_written, again.history_rows_written, again.field_rows_written) == (0, 0, 0)
+    stored = load_deal_history(sqlite_engine, "salesforce")
+    export = read_export(tmp_path)
+    times = pd.concat([export.opportunities, export.fields])[["id", "updated_at"]]
+    # One observation per deal and time: a closed deal's last change is also its export row's.
+    assert len(stored.field_log) == len(times.drop_duplicates()) > len(export.opportunities)
+    assert len(stored.stage_log) == len(export.history)

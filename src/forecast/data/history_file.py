@@ -34,6 +34,7 @@ from forecast.data.rows import (
     CanonicalRows,
     _before_creation_values,
     _canonical_stage,
+    _percents,
 )
 from forecast.data.stages import StageSet
 from forecast.data.tables import TRACKED_FIELDS
@@ -151,11 +152,6 @@ VALUE_FIELDS = HISTORY_VALUE_FIELDS
 Check = tuple[pd.Series, str, str, pd.Series]
 
 
-def given(raw: pd.DataFrame) -> list[str]:
-    """The value fields a history file's chunk has (its columns named as the fields)."""
-    return [f for f in VALUE_FIELDS if f in raw.columns]
-
-
 def read_values(
     raw: pd.DataFrame,
     fields: list[str],
@@ -178,10 +174,9 @@ def read_values(
             problem = f"forecast category not one of {accepted}"
             checks.append((given_.notna() & out[f].isna(), f, problem, given_))
         else:
-            text = given_.astype("str").str.strip()
-            percent = given_.notna() & text.str.endswith("%") if f == "rep_probability" else None
-            if percent is not None:
-                given_ = given_.where(~percent, text.str[:-1].str.rstrip())
+            percent = None
+            if f == "rep_probability":  # "25%" is 0.25 whatever the mapping's scale
+                given_, percent = _percents(given_)
             number = pd.to_numeric(localized_numbers(given_, csv), errors="coerce")
             checks.append((unparseable(given_, number), f, "not a number", raw[f]))
             if percent is not None:

@@ -71,8 +71,10 @@ def _rows_of(
     conn: Connection, cols: Sequence[Any], where: Any, id_col: Any, ids: Sequence[str]
 ) -> pd.DataFrame:
     """`cols` of the rows matching `where` whose `id_col` is in `ids`, asked in slices of
-    5,000 ids (a bound on the statement's size that every driver accepts)."""
+    5,000 ids (a bound on the statement's size that every driver accepts). An id given twice
+    is asked once (in two slices it would bring its rows twice)."""
     step = 5_000
+    ids = list(dict.fromkeys(ids))
     names = [c.name for c in cols]
     parts = [
         pd.DataFrame(
