@@ -235,3 +235,26 @@ def test_a_data_export_with_many_history_rows_is_stored_and_read_back(tmp_path, 
     # One observation per deal and time: a closed deal's last change is also its export row's.
     assert len(stored.field_log) == len(times.drop_duplicates()) > len(export.opportunities)
     assert len(stored.stage_log) == len(export.history)
+
+
+def test_deleted_records_are_left_out_with_their_history_and_said(tmp_path):
+    _changing_deals(tmp_path)
+    deleted = "006C,Prospecting,50,2024-09-30,10,Pipeline,005X,2024-04-02T09:00:00.000Z,"
+    deleted += "2024-04-02T09:00:00.000Z"
+    rows = OPPORTUNITY.strip().splitlines()
+    rows = [rows[0] + ",IsDeleted", *(r + ",false" for r in rows[1:]), deleted + ",TRUE"]
+    write(tmp_path, "Opportunity.csv", "\n".join(rows))
+    history = HISTORY + "0086,006C,2024-04-02T09:00:00.000Z,Prospecting,50,2024-09-30,10,Pipeline"
+    write(tmp_path, "OpportunityHistory.csv", history)
+    export = read_export(tmp_path)
+    assert export.opportunities["id"].tolist() == ["006A", "006B"]
+    assert "006C" not in set(export.history["opportunity_id"])
+    said = " ".join(export.report.notes)
+    assert "Opportunity.csv: 1 row(s) left out by skip_rows: IsDeleted = TRUE (1)" in said
+    assert "OpportunityHistory.csv: 1 row(s) of the deals skip_rows left out" in said
+    leads = LEADS.replace("00Q2,false,", "00Q2,true,")
+    (tmp_path / "leads").mkdir()
+    assert read_export(write(tmp_path / "leads", "Lead.csv", leads)).leads["id"].tolist() == [
+        "00Q1",
+        "00Q3",
+    ]

@@ -276,6 +276,10 @@ class _Job(LeadRows, HistoryFileRows, JoinedFiles, ExportColumns):
         self.unlabelled_leads = 0
         #: File name → (rows with no value, the report footer's lines) its reads left out.
         self.skipped_lines: dict[str, tuple[int, list[str]]] = {}
+        #: File name → rows `skip_rows` left out, per rule; the main file's deals so left out.
+        self.skipped_by_rule: dict[str, Counter[str]] = {}
+        self.skipped_ids: set[str] = set()
+        self.history_of_skipped = 0
         self.stage_dates = dict(self.mapping.stage_dates)  # stage → column of its entry date
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
@@ -352,6 +356,7 @@ class _Job(LeadRows, HistoryFileRows, JoinedFiles, ExportColumns):
             return
         start, empty = 2, 0
         footer: list[str] = []
+        ruled_out: Counter[str] = Counter()  # rows left out by `skip_rows`, per rule
         chunks = iter_table(file, self.chunk_rows, self.mapping.missing_values, self.csv)
         chunk = next(chunks, None)
         while chunk is not None:
@@ -362,11 +367,33 @@ class _Job(LeadRows, HistoryFileRows, JoinedFiles, ExportColumns):
             blank, tail = blank_and_footer(chunk, last=after is None)
             empty += int(blank.sum())
             footer += chunk.loc[tail].iloc[:, 0].astype("str").tolist()
-            kept = chunk[~(blank | tail)]
+            kept = self._without_skipped(chunk[~(blank | tail)], file, ruled_out)
             if not kept.empty:
                 yield kept
             chunk = after
         self.skipped_lines[file.name] = (empty, footer)  # each read of the file says the same
+        self.skipped_by_rule[file.name] = ruled_out
+
+    def _without_skipped(
+        self, chunk: pd.DataFrame, file: Path, counts: Counter[str]
+    ) -> pd.DataFrame:
+        """The chunk without the rows the mapping's `skip_rows` leaves out (values matched
+        ignoring case and spaces), counted per rule. A deal left out takes its history file's
+        rows with it (`skipped_ids`)."""
+        out = pd.Series(False, index=chunk.index)
+        for column, values in self.mapping.skip_rows.items():
+            if column not in chunk:
+                continue
+            wanted = {str(v).strip().casefold() for v in values}
+            text = chunk[column].astype("str").str.strip().str.casefold()
+            hit = chunk[column].notna() & text.isin(wanted)
+            for value, n in chunk.loc[hit, column].astype("str").value_counts().items():
+                counts[f"{column} = {value}"] += int(n)
+            out |= hit
+        if file == self.main and out.any() and isinstance(self.columns.get("id"), str):
+            ids = chunk.loc[out, self.columns["id"]].dropna().astype("str").str.strip()
+            self.skipped_ids.update(ids)
+        return chunk[~out]
 
     # -- the parts
 
@@ -420,6 +447,16 @@ class _Job(LeadRows, HistoryFileRows, JoinedFiles, ExportColumns):
             raise ImportRejected(self.report)
 
     def _say_skipped_lines(self) -> None:
+        for name, ruled_out in self.skipped_by_rule.items():
+            if ruled_out:
+                rules = ", ".join(f"{rule} ({n:,})" for rule, n in ruled_out.most_common())
+                said = f"{name}: {ruled_out.total():,} row(s) left out by skip_rows: {rules}"
+                self.report.note(said)
+        if self.history_of_skipped:
+            self.report.note(
+                f"{self.mapping.history_file}: {self.history_of_skipped:,} row(s) of the deals "
+                "skip_rows left out, left out with them"
+            )
         for name, (blanks, footer) in self.skipped_lines.items():
             if blanks:
                 self.report.note(f"{name}: {blanks:,} row(s) with no value skipped")

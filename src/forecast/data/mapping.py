@@ -217,6 +217,11 @@ class Mapping(BaseModel):
     )
     missing_values: list[str] = Field(default_factory=list)
     value_fixes: dict[str, dict[str, str]] = Field(default_factory=dict)
+    skip_rows: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="column → values (ignoring case and spaces) whose rows are left out of "
+        "the import, in any file that has the column (Salesforce: {IsDeleted: [true]})",
+    )
     drop_columns: list[str] = Field(default_factory=list)
     leak_columns: list[str] = Field(default_factory=list)
     amount: AmountRules = Field(default_factory=AmountRules)
@@ -245,7 +250,7 @@ class Mapping(BaseModel):
             return with_preset(data)
         return data
 
-    @field_validator("value_fixes", "missing_values", mode="before")
+    @field_validator("value_fixes", "missing_values", "skip_rows", mode="before")
     @classmethod
     def _cells(cls, value: Any) -> Any:
         return cells_text(value)
