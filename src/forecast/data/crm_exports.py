@@ -111,10 +111,11 @@ def write_crm_export(
 
 
 def _salesforce_data_export(pipeline: GeneratedPipeline, folder: Path, seed: int) -> Path:
-    """Opportunity.csv and OpportunityHistory.csv as Salesforce's Data Export service writes them:
-    API field names, owners and accounts by id, ISO dates, date-times in UTC with "Z"; one history
-    row per stage a deal entered, with the deal's amount, its expected close (the actual one
-    at the outcome), the stage's probability and its forecast category then."""
+    """Opportunity.csv, OpportunityHistory.csv, Account.csv and User.csv as Salesforce's Data
+    Export service writes them: API field names, owners and accounts by id (their names in
+    User.csv and Account.csv), ISO dates, date-times in UTC with "Z"; one history row per stage
+    a deal entered, with the deal's amount, its expected close (the actual one at the outcome),
+    the stage's probability and its forecast category then."""
     deals = pipeline.opportunities
     mapping = load_mapping("salesforce_api")
     rng = np.random.default_rng(seed + 12)
@@ -191,10 +192,24 @@ def _salesforce_data_export(pipeline: GeneratedPipeline, folder: Path, seed: int
             "IsDeleted": "false",
         }
     )
+    first = deals.drop_duplicates("account").set_index("account")
+    account_rows = pd.DataFrame(
+        {
+            "Id": list(accounts.values()),
+            "Name": list(accounts),
+            "Industry": first.loc[list(accounts), "sector"].str.title().to_numpy(),
+            "NumberOfEmployees": first.loc[list(accounts), "account_employees"].to_numpy(),
+            "AnnualRevenue": (first.loc[list(accounts), "account_revenue"] * 1e6).to_numpy(),
+            "BillingCountry": first.loc[list(accounts), "account_country"].to_numpy(),
+        }
+    )
+    user_rows = pd.DataFrame({"Id": list(owners.values()), "Name": list(owners)})
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILE_NAMES["salesforce_api"]
     out.to_csv(path, index=False)
     rows.to_csv(folder / "OpportunityHistory.csv", index=False)
+    account_rows.to_csv(folder / "Account.csv", index=False)
+    user_rows.to_csv(folder / "User.csv", index=False)
     return path
 
 

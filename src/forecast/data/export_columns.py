@@ -32,7 +32,7 @@ class ExportColumns:
     features: dict[str, str]
     stages: StageSet | None
     csv: CsvOptions
-    joins: list[tuple[str, pd.DataFrame, bool]]
+    joins: list[tuple[str, pd.DataFrame, bool, bool]]
     checked_header: bool
     stage_dates: dict[str, str]
     stage_durations: dict[str, str]
@@ -41,7 +41,7 @@ class ExportColumns:
     whole_row_ids: bool
 
     def _check_columns(self, raw: pd.DataFrame, file: Path) -> None:
-        available = set(raw.columns) | {c for _, j, _ in self.joins for c in j.columns}
+        available = set(raw.columns) | {c for _, j, _, _ in self.joins for c in j.columns}
         self._match_first_of(available, file)
         if self.mapping.kind == "leads" and "id" not in self.columns:
             self._id_from_whole_rows(raw)
@@ -129,6 +129,7 @@ class ExportColumns:
         owner": CRMs relabel their exports) or by the mapping's `column_aliases`, and optional
         fields without a column let go."""
         loose = {loose_key(c): c for c in available if c != "__line"}
+        absent = []
         for f, column in list(self.columns.items()):
             if column in available or (self.generated_id and f == "id"):
                 continue
@@ -142,9 +143,9 @@ class ExportColumns:
                 self.columns[f] = found[0]
             elif f in self.mapping.optional_fields:
                 del self.columns[f]
-                if not self.checked_header:
-                    shown = " or ".join(repr(n) for n in names)
-                    self.report.notes.append(f"no {shown} column: {f} left blank")
+                absent.append(f"{' or '.join(repr(n) for n in names)} ({f})")
+        if absent and not self.checked_header:
+            self.report.notes.append(f"not in the export, left blank: {', '.join(absent)}")
 
     def _stage_entered_columns(self, available: set[str]) -> None:
         """The mapping's "Date entered {stage}" columns the file has, by open stage: each deal's

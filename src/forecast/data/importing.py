@@ -268,7 +268,7 @@ class _Job(LeadRows, HistoryFileRows, JoinedFiles, ExportColumns):
         self.history_value_fields = self._history_value_fields()
         self.deal_field_parts = []
         self.deal_fields = pd.DataFrame()
-        self.joins = [self._read_join(j.file, j.key, j.loose_key) for j in self.mapping.joins]
+        self.joins = self._read_joins()
         self.seen_ids: set[str] = set()
         self.currency_counts: Counter[str] = Counter()
         self.converted: dict[str, int] = {}

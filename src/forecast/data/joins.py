@@ -20,7 +20,7 @@ from forecast.errors import InvalidInput
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from forecast.data.mapping import CsvOptions, Mapping
+    from forecast.data.mapping import CsvOptions, Join, Mapping
     from forecast.data.validation import ImportReport
 
 
@@ -30,8 +30,10 @@ class JoinedFiles:
     mapping: Mapping
     report: ImportReport
     main: Path
-    #: (key, joined file's rows, loose) per join of the mapping.
-    joins: list[tuple[str, pd.DataFrame, bool]]
+    folder: Path
+    #: (key, joined file's rows, loose, optional) per join of the mapping (an optional one
+    #: whose file is absent is not there).
+    joins: list[tuple[str, pd.DataFrame, bool, bool]]
     #: Join key → (its values a joined file lacks, the columns they miss): `_unmatched`.
     unmatched: dict[str, tuple[set[str], list[str]]]
 
@@ -39,12 +41,34 @@ class JoinedFiles:
     _sibling: Callable[[str], Path]  # a file beside the main one
     _fix_values: Callable[[pd.DataFrame], pd.DataFrame]  # the mapping's value fixes
 
-    def _read_join(self, name: str, key: str, loose: bool) -> tuple[str, pd.DataFrame, bool]:
-        file = self._sibling(name)
+    def _read_joins(self) -> list[tuple[str, pd.DataFrame, bool, bool]]:
+        """The mapping's joined files, read once; an optional one (a preset's Account.csv) is
+        left out, and said, where it is not beside the export."""
+        out = []
+        for join in self.mapping.joins:
+            if join.optional and not (self.folder / join.file).is_file():
+                self.report.note(
+                    f"no {join.file} beside the export: its columns are not joined ({join.key} "
+                    "as it is)"
+                )
+                continue
+            out.append(self._read_join(join))
+        return out
+
+    def _read_join(self, join: Join) -> tuple[str, pd.DataFrame, bool, bool]:
+        key, loose = join.key, join.loose_key
+        file = self._sibling(join.file)
         frame = read_table(file, self.mapping.missing_values, self.csv)
-        if key not in frame.columns:
-            raise InvalidInput(f"{file}: missing required column {key!r} (the join key)")
+        own = join.file_key or key
+        if own not in frame.columns:
+            raise InvalidInput(f"{file}: missing required column {own!r} (the join key)")
         frame = self._fix_values(frame)
+        # Its columns as the main file will read them: the key under the main file's name,
+        # the others after the prefix ("Account." + "Name").
+        frame = frame.drop(columns=[key] if key != own and key in frame.columns else [])
+        frame = frame.rename(
+            columns={c: key if c == own else f"{join.prefix}{c}" for c in frame.columns}
+        )
         twice = frame[key].notna() & frame.duplicated(key, keep=False)
         if twice.any():
             # The same row again is harmless; a key given different values is the export's
@@ -60,11 +84,13 @@ class JoinedFiles:
         frame = frame.drop_duplicates(key)
         if loose:
             frame["__key"] = _loose(frame[key])
-        return key, frame, loose
+        return key, frame, loose, join.optional
 
     def _join(self, raw: pd.DataFrame) -> pd.DataFrame:
-        for key, table, loose in self.joins:
+        for key, table, loose, optional in self.joins:
             if key not in raw.columns:
+                if optional:  # the export names its rows another way (Account.Name)
+                    continue
                 raise InvalidInput(f"{self.main}: missing required column {key!r} (join key)")
             if loose:
                 right = table.drop(columns=[key])

@@ -121,6 +121,15 @@ class Join(BaseModel):
     file: str
     key: str
     loose_key: bool = Field(False, description="match keys ignoring case, spaces and dashes")
+    file_key: str | None = Field(
+        None, description="the joined file's own name for the key (default: `key`)"
+    )
+    prefix: str = Field(
+        "", description='put before the joined file\'s column names ("Account." + "Name")'
+    )
+    optional: bool = Field(
+        False, description="join where the file is beside the export and the key in it"
+    )
 
 
 class CsvOptions(BaseModel):
