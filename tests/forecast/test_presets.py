@@ -325,3 +325,32 @@ def test_an_unreadable_time_in_stage_is_said_and_leaves_that_stage_undated(tmp_p
     export = read_export(file)
     assert export.report is not None
     assert any("1 time(s) in stage not read as H:mm:ss" in n for n in export.report.notes)
+
+
+def test_hubspot_deals_exported_by_api_property_name_are_read(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "hs_object_id,dealname,dealstage,pipeline,amount,closedate,createdate,hs_lastmodifieddate,"
+        "hubspot_owner_id,hs_forecast_category,hs_date_entered_appointmentscheduled,"
+        "hs_date_entered_qualifiedtobuy,hs_v2_date_entered_closedwon\n"
+        "9001,Acme,qualifiedtobuy,default,1200,2024-06-30T00:00:00Z,2024-03-01T10:00:00.000Z,"
+        "2024-04-02T10:00:00.000Z,52345,PIPELINE,2024-03-01T10:00:00.000Z,"
+        "2024-04-01T10:00:00.000Z,\n"
+        "9002,Beta,closedwon,default,800,2024-05-15T12:00:00Z,2024-02-01T10:00:00.000Z,"
+        "2024-05-15T12:00:00.000Z,52346,CLOSED,2024-02-01T10:00:00.000Z,"
+        "2024-03-01T10:00:00.000Z,2024-05-15T12:00:00.000Z\n",
+    )
+    export = read_export(file)
+    assert export.dataset == "hubspot"
+    deals = export.opportunities.set_index("id")
+    assert deals["stage"].tolist() == ["Qualified To Buy", "Closed Won"]
+    assert deals["owner"].tolist() == ["52345", "52346"]
+    assert deals["forecast_category"].tolist() == ["Pipeline", "Commit"]
+    assert deals.loc["9001", "expected_close_at"] == pd.Timestamp("2024-06-30")
+    assert deals.loc["9002", "updated_at"] == pd.Timestamp("2024-05-15 12:00")
+    entered = export.history.groupby("opportunity_id")["stage"].apply(list).to_dict()
+    assert entered == {
+        "9001": ["Appointment Scheduled", "Qualified To Buy"],
+        "9002": ["Appointment Scheduled", "Qualified To Buy", "Closed Won"],
+    }

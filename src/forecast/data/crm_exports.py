@@ -102,7 +102,7 @@ def write_crm_export(
         out["Type"] = rng.choice(SF_TYPES, n, p=[0.6, 0.3, 0.1])
         out["Lead Source"] = rng.choice(LEAD_SOURCES, n, p=[0.35, 0.2, 0.2, 0.1, 0.15])
     if durations:
-        out = pd.concat([out, _stage_columns(pipeline, mapping.stage_entered_columns)], axis=1)
+        out = pd.concat([out, _stage_columns(pipeline, mapping.entered_patterns[0])], axis=1)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILE_NAMES[crm]

@@ -150,18 +150,19 @@ class ExportColumns:
     def _stage_entered_columns(self, available: set[str]) -> None:
         """The mapping's "Date entered {stage}" columns the file has, by open stage: each deal's
         stage history is rebuilt from them (a flat export has no other)."""
-        assert self.stages is not None and self.mapping.stage_entered_columns is not None
-        pattern = self.mapping.stage_entered_columns
-        for stage, column in self._per_stage_columns(pattern, available).items():
-            self.stage_dates.setdefault(stage, column)
-        shown = pattern.format(stage="<stage>")
+        assert self.stages is not None
+        patterns = self.mapping.entered_patterns
+        for pattern in patterns:  # HubSpot's labels, then its API names
+            for stage, column in self._per_stage_columns(pattern, available).items():
+                self.stage_dates.setdefault(stage, column)
+        shown = " or ".join(repr(p.format(stage="<stage>")) for p in patterns)
         if self.stage_dates:
             self.report.notes.append(
-                f"stage history rebuilt from {len(self.stage_dates)} {shown!r} column(s)"
+                f"stage history rebuilt from {len(self.stage_dates)} {shown} column(s)"
             )
         else:
             self.report.notes.append(
-                f"no {shown!r} columns: a flat export, so each open deal's stage is known only "
+                f"no {shown} columns: a flat export, so each open deal's stage is known only "
                 "as of its last modification, and closed deals only by their outcome"
             )
 

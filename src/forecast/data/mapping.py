@@ -207,8 +207,10 @@ class Mapping(BaseModel):
     stages: dict | None = None
     stage_names: dict[str, str] = Field(default_factory=dict, description="raw name → stage")
     stage_dates: dict[str, str] = Field(default_factory=dict)
-    stage_entered_columns: str | None = Field(
-        None, description='"Date entered {stage}": per-stage entry dates, where present'
+    stage_entered_columns: str | list[str] | None = Field(
+        None,
+        description='"Date entered {stage}": per-stage entry dates, where present (several '
+        "names: each tried, in order)",
     )
     stage_duration_columns: str | None = Field(
         None,
@@ -303,11 +305,18 @@ class Mapping(BaseModel):
             return ["ISO8601"]
         return [self.date_format] if isinstance(self.date_format, str) else self.date_format
 
+    @property
+    def entered_patterns(self) -> list[str]:
+        """The names of the per-stage entry-date columns, in the order they are tried."""
+        given = self.stage_entered_columns
+        return [] if given is None else [given] if isinstance(given, str) else list(given)
+
     @field_validator("stage_entered_columns", "stage_duration_columns")
     @classmethod
-    def _a_pattern(cls, value: str | None) -> str | None:
-        if value is not None and "{stage}" not in value:
-            raise ValueError(f"give a column name with {{stage}} in it, got {value!r}")
+    def _a_pattern(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for pattern in [value] if isinstance(value, str) else value or []:
+            if "{stage}" not in pattern:
+                raise ValueError(f"give a column name with {{stage}} in it, got {pattern!r}")
         return value
 
     @field_validator("stage_probabilities")
