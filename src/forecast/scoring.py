@@ -48,7 +48,7 @@ from forecast.model_set import (  # noqa: F401 - named here too: serving reads `
 from forecast.modeling import lead_dates
 from forecast.modeling.contributions import raw_scores
 from forecast.modeling.estimators import grades_for, to_score
-from forecast.modeling.reasons import Wording, top_reasons
+from forecast.modeling.reasons import Wording, is_blank, top_reasons
 from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer
 
 #: Batches of at least this many rows are explained with the cycle collector held off.
@@ -84,6 +84,9 @@ class Encoded(NamedTuple):  # not a frozen dataclass: one costs microseconds to 
     rows: Sequence[Mapping[str, Any]]
     matrix: np.ndarray
     parts: tuple[tuple[Any, np.ndarray], ...] = ()
+    #: The rows where a text input's value found no level (new, or too rare in training): their
+    #: "is blank" reasons are said with the value. None: not looked for (every row is checked).
+    unseen: np.ndarray | None = None
 
 
 class Prediction(NamedTuple):
@@ -126,11 +129,15 @@ def encode(
         return Encoded(rows, scorer.fallback_inputs(rows))
     parts = _parts(scorer.model, rows)
     if len(parts) == 1:  # one model for every row
-        return Encoded(rows, _encode(parts[0][0].encoder_, rows), tuple(parts))
+        matrix, unseen = _encode_and_unseen(parts[0][0].encoder_, rows)
+        return Encoded(rows, matrix, tuple(parts), unseen)
     matrix = np.empty((len(rows), scorer.model.n_features_in_))
+    found: list[np.ndarray] | None = []
     for model, index in parts:
-        matrix[index] = _encode(model.encoder_, [rows[i] for i in index])
-    return Encoded(rows, matrix, tuple(parts))
+        matrix[index], unseen = _encode_and_unseen(model.encoder_, [rows[i] for i in index])
+        if found is not None:
+            found = None if unseen is None else [*found, index[unseen]]
+    return Encoded(rows, matrix, tuple(parts), None if found is None else _union(found))
 
 
 def predict(served: Served, encoded: Encoded, contributions: bool = True) -> Prediction:
@@ -197,6 +204,7 @@ def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) 
                 )
                 for i, pair in zip(index.tolist(), reasons, strict=True):
                     said[i] = pair
+            _say_rare_values(served, encoded, said)
         else:  # no reasons: each row's Score made at once below, with lists of its own
             said = None
     else:
@@ -219,6 +227,20 @@ def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) 
         Score(q, s, g, up, down, name, version, method, label)
         for q, s, g, (up, down) in zip(probabilities, scores, grades, said, strict=True)
     ]
+
+
+def _say_rare_values(served: Served, encoded: Encoded, said: list[tuple[list, list]]) -> None:
+    """Each "is blank" reason that was a text value the model never learnt (new, or too rare in
+    training) said with the value (`Wording.with_rare_values`), in the rows where encoding found
+    one (every row where it did not look: a few rows)."""
+    check = range(len(said)) if encoded.unseen is None else encoded.unseen.tolist()
+    if not len(check):
+        return
+    wording = _wording(served, encoded.parts[0][0])  # teams' models share the inputs' names
+    rows = encoded.rows
+    for i in check:
+        up, down = said[i]
+        said[i] = (wording.with_rare_values(up, rows[i]), wording.with_rare_values(down, rows[i]))
 
 
 def _wording(served: Served, model: Any) -> Wording:
@@ -247,6 +269,14 @@ def _encode(encoder: Any, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
     the code of its level (NaN when blank or never seen), numbers as floats; numpy turns the
     values into floats in one call. A few rows are read row by row; more, column by column
     (`_encode_by_column`)."""
+    return _encode_and_unseen(encoder, rows)[0]
+
+
+def _encode_and_unseen(
+    encoder: Any, rows: Sequence[Mapping[str, Any]]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`_encode`, and the rows where a text found no level (`Encoded.unseen`: None where
+    they were not looked for, a few rows)."""
     plan = _plan(encoder)
     nan = math.nan
     if len(rows) == 1:  # the API's row: one flat list, `_level` written out (no call per input)
@@ -260,25 +290,26 @@ def _encode(encoder: Any, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
             for col, levels in plan
         ]
         try:
-            return np.array(line, dtype=float).reshape(1, len(plan))
+            return np.array(line, dtype=float).reshape(1, len(plan)), None
         except (TypeError, ValueError):
-            return np.array([_number(v) for v in line], dtype=float).reshape(1, len(plan))
+            return np.array([_number(v) for v in line], dtype=float).reshape(1, len(plan)), None
     if len(rows) >= BY_COLUMN_FROM:
         return _encode_by_column(plan, rows)
     values = [[_level(row.get(col), levels) for col, levels in plan] for row in rows]
     try:  # numpy reads None as NaN and numeric text as its number, all at once
-        return np.array(values, dtype=float).reshape(len(rows), len(plan))
+        return np.array(values, dtype=float).reshape(len(rows), len(plan)), None
     except (TypeError, ValueError):  # something that is no number: NaN for it alone
-        return np.array([[_number(v) for v in line] for line in values], dtype=float)
+        return np.array([[_number(v) for v in line] for line in values], dtype=float), None
 
 
 def _encode_by_column(
     plan: list[tuple[str, dict[str, int] | None]], rows: Sequence[Mapping[str, Any]]
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """A batch encoded column by column, as `_level` encodes each value, with the per-value
     work in C: a column's values read by `map` of an `itemgetter` over the rows, a text
     column's codes looked up by `map` over its levels' `get` (`_text_codes`)."""
     out = np.empty((len(plan), len(rows)))
+    unseen = []
     for j, (col, levels) in enumerate(plan):
         try:
             values = list(map(itemgetter(col), rows))
@@ -290,29 +321,49 @@ def _encode_by_column(
             except (TypeError, ValueError):  # something that is no number: NaN for it alone
                 out[j] = [_number(v) for v in values]
         else:
-            out[j] = _text_codes(values, levels)
-    return np.ascontiguousarray(out.T)
+            out[j], rare = _text_codes(values, levels)
+            unseen.append(rare)
+    return np.ascontiguousarray(out.T), _union(unseen)
 
 
-def _text_codes(values: list[Any], levels: dict[str, int]) -> np.ndarray:
-    """A text column's codes, each value's as `_level` gives it. Most values are text or blank
-    and are looked up at once; only where a value not found is neither (a number sent for a
-    text input) are the values made `str` first, or, where "None" is a level (which a blank
-    must not find), read one by one."""
+def _union(positions: list[np.ndarray]) -> np.ndarray:
+    positions = [p for p in positions if len(p)]
+    return np.unique(np.concatenate(positions)) if positions else _NONE
+
+
+_NONE = np.empty(0, dtype=np.intp)
+
+
+def _text_codes(values: list[Any], levels: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A text column's codes, each value's as `_level` gives it, and the positions of the
+    values that are not blank and found no level (new, or too rare in training). Most values
+    are text or blank and are looked up at once; only where a value not found is neither (a
+    number sent for a text input) are the values made `str` first, or, where "None" is a level
+    (which a blank must not find), read one by one."""
     nan = math.nan
     try:
         codes = np.fromiter(map(levels.get, values, repeat(nan)), float, len(values))
         missed = np.flatnonzero(np.isnan(codes))
         if len(missed) == 0:
-            return codes
+            return codes, _NONE
         lost = itemgetter(*missed.tolist())(values) if len(missed) > 1 else (values[missed[0]],)
-        if sum(map(isinstance, lost, repeat(str))) + lost.count(None) == len(lost):
-            return codes  # never seen text, or blank
+        blanks = lost.count(None)
+        if blanks == len(lost):
+            return codes, _NONE
+        if sum(map(isinstance, lost, repeat(str))) + blanks == len(lost):
+            return codes, _unseen(values, missed)  # never seen text, or blank
         if "None" not in levels:  # a blank made "None" finds no level
-            return np.fromiter(map(levels.get, map(str, values), repeat(nan)), float, len(values))
+            codes = np.fromiter(map(levels.get, map(str, values), repeat(nan)), float, len(values))
+            return codes, _unseen(values, np.flatnonzero(np.isnan(codes)))
     except TypeError:  # a value that is no key (a list), or that will not say if it is None
         pass
-    return np.array([_level(v, levels) for v in values], dtype=float)
+    codes = np.array([_level(v, levels) for v in values], dtype=float)
+    return codes, _unseen(values, np.flatnonzero(np.isnan(codes)))
+
+
+def _unseen(values: list[Any], missed: np.ndarray) -> np.ndarray:
+    """Of the positions `missed` (no level found), those whose value is not blank."""
+    return np.array([i for i in missed.tolist() if not is_blank(values[i])], dtype=np.intp)
 
 
 #: Each encoder's (codes, columns, plan) as last read: `id(encoder)` → ((encoder, codes,

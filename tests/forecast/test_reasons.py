@@ -112,6 +112,20 @@ def test_blank_values_are_said_as_blank_and_values_read_well(fitted) -> None:
     assert format_value("amount", 12000.0) == "12,000"
 
 
+def test_a_value_the_model_never_learnt_is_said_with_that_value_not_as_blank(fitted) -> None:
+    model, _ = fitted
+    new = explain(model, one({"Lead Source": "Carrier pigeon", "TotalVisits": None}), top=10)[0]
+    blank = explain(model, one({"Lead Source": None, "TotalVisits": None}), top=10)[0]
+    said = {r.field: r for r in new["for"] + new["against"]}
+    assert said["Lead Source"].value == "Carrier pigeon"
+    assert said["Lead Source"].sentence.startswith(
+        "Lead Source = Carrier pigeon (too rare in training to learn from: scored as blank): "
+    )
+    # Scored as a blank is: the same contribution.
+    as_blank = {r.field: r for r in blank["for"] + blank["against"]}
+    assert said["Lead Source"].contribution == as_blank["Lead Source"].contribution
+
+
 def test_labels_map_model_columns_to_the_users_own_field_names(fitted) -> None:
     model, X = fitted
     model.field_labels_ = {"Lead Source": "Source of the lead"}

@@ -132,6 +132,7 @@ def test_reasons_use_the_field_names_of_the_users_export(model, leads):
 
 
 def test_an_unknown_category_or_a_missing_field_scores_as_blank(model, served):
+    # ... and a category the model never learnt is said with its value, not as "is blank".
     odd = {
         "Lead Source": "Carrier pigeon",
         "Country": "India",
@@ -149,11 +150,18 @@ def test_an_unknown_category_or_a_missing_field_scores_as_blank(model, served):
     [s] = scoring.score(served, [odd])
     assert s.probability == pytest.approx(model.predict_proba(blank)[0, 1], abs=1e-9)
     said = {r["field"]: r for r in s.reasons_for + s.reasons_against}
-    if "Lead Source" in said:
-        assert said["Lead Source"]["value"] is None
-        assert said["Lead Source"]["sentence"].startswith("Lead Source is blank:")
+    assert "Lead Source" in said
+    assert said["Lead Source"]["value"] == "Carrier pigeon"
+    assert said["Lead Source"]["sentence"].startswith(
+        "Lead Source = Carrier pigeon (too rare in training to learn from: scored as blank): "
+    )
     [empty] = scoring.score(served, [{}])
     assert 0 <= empty.probability <= 1
+    by_field = {r["field"]: r for r in empty.reasons_for + empty.reasons_against}
+    assert by_field["Lead Source"]["sentence"].startswith("Lead Source is blank:")
+    in_batch = scoring.score(served, [odd] * scoring.BY_COLUMN_FROM + [{}])
+    assert [b == s for b in in_batch[:-1]] == [True] * scoring.BY_COLUMN_FROM
+    assert in_batch[-1] == empty
 
 
 def test_numbers_sent_as_text_are_read_and_other_text_is_blank(served):

@@ -71,6 +71,22 @@ def factor(feature: str, label: str, value: object, contribution: float) -> Reas
     return Reason(label, None if shown == "blank" else value, float(contribution), text)
 
 
+def rare_value(label: str, value: object, contribution: float) -> str:
+    """A text input whose value the model never learnt (new, or too rare in training): said
+    with its value, since "is blank" would be false, and how it was scored."""
+    effect = "raises the score" if contribution > 0 else "lowers the score"
+    return f"{label} = {value} (too rare in training to learn from: scored as blank): {effect}"
+
+
+def is_blank(value: object) -> bool:
+    """A value that says nothing: None, NaN, pandas' NA or empty text."""
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
+
+
 def plain(reason: Reason) -> dict[str, Any]:
     """A reason as JSON-ready data: no numpy types, no NaN, the contribution to 4 places."""
     value = reason.value.item() if isinstance(reason.value, np.generic) else reason.value
@@ -117,6 +133,25 @@ class Wording:
         self.labels = labels
         #: (input, code, raises) → the reason, and its field, value and sentence as JSON-ready.
         self._said: dict[tuple[int, float | None, bool], tuple[Reason, Plain]] = {}
+        #: The user's field name → the model's text input it names (blank codes said there
+        #: may stand for a value never learnt: `with_rare_values`).
+        self.text_inputs = {labels.get(c, c): c for c in getattr(encoder, "levels", {})}
+
+    def with_rare_values(self, reasons: list[dict[str, Any]], row: Mapping[str, Any]) -> list:
+        """`reasons` (plain) of one row, each "is blank" that was a text the model never
+        learnt said with that value (`rare_value`)."""
+        out = reasons
+        for i, r in enumerate(reasons):
+            if r["value"] is not None or (column := self.text_inputs.get(r["field"])) is None:
+                continue
+            value = row.get(column)
+            if is_blank(value):
+                continue
+            if out is reasons:
+                out = list(reasons)
+            sentence = rare_value(r["field"], value, r["contribution"])
+            out[i] = {**r, "value": value, "sentence": sentence}
+        return out
 
     def _lookup(self, j: int, code: float, contribution: float) -> tuple[Reason, Plain]:
         key = (j, code if code == code else None, contribution > 0)  # NaN keys never match
@@ -343,16 +378,26 @@ def explain(
     for mask, sub in model.parts(data):
         rows = np.flatnonzero(mask)
         matrix = sub.encode(data.iloc[rows])
+        wording = Wording(sub.encoder_, labels)
         said = top_reasons(
-            Wording(sub.encoder_, labels).reasons,
-            matrix,
-            contributions(sub, matrix, method),
-            top,
-            min_contribution,
+            wording.reasons, matrix, contributions(sub, matrix, method), top, min_contribution
         )
         for i, (up, down) in zip(rows, said, strict=True):
-            out[i] = {"for": up, "against": down}
+            row = data.iloc[int(i)]
+            out[i] = {"for": _rare(wording, up, row), "against": _rare(wording, down, row)}
     return out  # type: ignore[return-value]
+
+
+def _rare(wording: Wording, reasons: list[Reason], row: pd.Series) -> list[Reason]:
+    """`Wording.with_rare_values` for `Reason`s of a frame's row."""
+    out = []
+    for r in reasons:
+        column = wording.text_inputs.get(r.field) if r.value is None else None
+        value = row.get(column) if column is not None else None
+        if column is not None and not is_blank(value):
+            r = Reason(r.field, value, r.contribution, rare_value(r.field, value, r.contribution))
+        out.append(r)
+    return out
 
 
 def as_dicts(reasons: dict[str, list[Reason]]) -> dict[str, list[dict[str, Any]]]:
