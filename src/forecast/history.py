@@ -186,6 +186,7 @@ class DealHistory:
             raise InvalidInput(f"stage history lacks required column(s) {missing}")
         deals = deals.drop(columns=["dataset"], errors="ignore")
         deals = deals.drop_duplicates("id", keep="last").reset_index(drop=True)
+        deals = _created_by_first_entry(deals, stage_log)
         if field_log is None:
             field_log = observations_of(deals)
         opts = options if isinstance(options, DatasetOptions) else DatasetOptions.from_dict(options)
@@ -520,6 +521,25 @@ def _sorted(frame: pd.DataFrame, time_col: str) -> pd.DataFrame:
     when = frame[time_col].to_numpy("datetime64[us]").view("int64")
     order = np.lexsort((when, codes))
     return frame.iloc[order].reset_index(drop=True)
+
+
+def _created_by_first_entry(deals: pd.DataFrame, stage_log: pd.DataFrame) -> pd.DataFrame:
+    """A deal the export gave no creation date (`created_estimated`: dated at its close or the
+    export) existed by its first stage entry at the latest: created then, so that a snapshot
+    between the two sees it in the stage it was in, not nothing."""
+    if "created_estimated" not in deals or not len(stage_log):
+        return deals
+    estimated = deals["created_estimated"].fillna(False).to_numpy(dtype=bool)
+    if not estimated.any():
+        return deals
+    first = stage_log.groupby("opportunity_id")["entered_at"].min()
+    entered = pd.to_datetime(deals["id"].map(first)).astype(deals["created_at"].dtype)
+    earlier = estimated & (entered < deals["created_at"]).to_numpy(dtype=bool)
+    if not earlier.any():
+        return deals
+    deals = deals.copy()
+    deals.loc[earlier, "created_at"] = entered[earlier]
+    return deals
 
 
 def observations_of(deals: pd.DataFrame) -> pd.DataFrame:

@@ -264,3 +264,20 @@ def test_deleted_records_are_left_out_with_their_history_and_said(tmp_path):
         "00Q1",
         "00Q3",
     ]
+
+
+def test_a_deal_without_a_creation_date_exists_from_its_first_stage_entry(tmp_path):
+    _changing_deals(tmp_path)
+    undated = OPPORTUNITY.replace("2024-04-02T09:00:00.000Z,2024-06-01", ",2024-06-01")
+    write(tmp_path, "Opportunity.csv", undated)
+    export = read_export(tmp_path)
+    deals = export.opportunities.set_index("id")
+    assert deals.loc["006B", "created_estimated"]  # dated at the export by the import
+    history = DealHistory.from_frames(
+        export.opportunities, export.history, export.stages, field_log=export.field_log()
+    )
+    then = history.as_of("2024-05-01").set_index("id")
+    assert then.loc["006B", "stage"] == "Qualification"  # its first entry, 2024-04-02
+    assert history.deals.set_index("id").loc["006B", "created_at"] == pd.Timestamp(
+        "2024-04-02 09:00"
+    )
