@@ -116,10 +116,11 @@ def open_bytes(file: Path) -> IO[bytes]:
     if suffix == ".xz":
         return lzma.open(file, "rb")
     if suffix == ".zip" and zipfile.is_zipfile(file):
-        archive = zipfile.ZipFile(file)
-        names = [n for n in archive.namelist() if not n.endswith("/")]
-        if len(names) == 1:
-            return archive.open(names[0])
+        # The archive is closed here; its file stays open for the member until that is closed.
+        with zipfile.ZipFile(file) as archive:
+            names = [n for n in archive.namelist() if not n.endswith("/")]
+            if len(names) == 1:
+                return archive.open(names[0])
     return file.open("rb")
 
 
