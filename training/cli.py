@@ -95,6 +95,52 @@ def import_(
         err_console.print(f"[dim]forecast tracking: {tracked['message']}[/]")
 
 
+class DraftKind(StrEnum):
+    deals = "deals"
+    leads = "leads"
+
+
+@app.command("draft-mapping")
+@handles_errors
+def draft_mapping_(
+    path: Annotated[Path, typer.Argument(help="The export (CSV or Parquet) to draft for")],
+    kind: Annotated[
+        DraftKind | None, typer.Option(help="What it holds (default: told from its columns)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write it (default: beside it, .mapping.yaml)")
+    ] = None,
+) -> None:
+    """Draft a mapping for an export no built-in mapping knows: its columns matched to the
+    fields by name, the stages and outcomes, the date format. Read it, correct it, then import."""
+    from forecast.data.importing import read_export
+    from forecast.data.mapping import load_mapping
+    from forecast.data.mapping_draft import draft_mapping
+    from forecast.errors import ForecastError
+
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such file (give the export file itself)")
+    wanted = None if kind is None else "leads" if kind is DraftKind.leads else "opportunities"
+    draft = draft_mapping(path, wanted)
+    target = out or path.with_name(path.name.split(".")[0] + ".mapping.yaml")
+    if target.exists():
+        raise InvalidInput(f"{target} exists: give another --out (nothing was written)")
+    target.write_text(draft.text, encoding="utf-8")
+    console.print(draft.text)
+    console.print(f"wrote {target}")
+    for check in draft.checks:
+        console.print(f"  check: {check}")
+    try:  # what the draft reads as it is, before any correction
+        report = read_export(path, load_mapping(target), on_error="skip").report
+        assert report is not None
+        said = f"{report.rows_read:,} rows read, {report.bad_rows:,} with problems"
+        kinds = ", ".join(f"{kind} ({n:,})" for kind, n in report.counts.most_common(3))
+        console.print(f"as drafted: {said}" + (f": {kinds}" if kinds else ""))
+    except ForecastError as exc:
+        console.print(f"as drafted it does not import yet: {exc}")
+    console.print(f"then: forecast import {path} --mapping {target}")
+
+
 def _datasets(engine: Any) -> set[str]:
     with engine.connect() as conn:
         return set(store.list_datasets(conn))

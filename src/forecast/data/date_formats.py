@@ -31,10 +31,7 @@ def date_hint(values: Iterable[object]) -> str | None:
     sit beside date-times), or both orders where either could, or None when none reads them."""
     sample = list(dict.fromkeys(str(v).strip() for v in values if v is not None))
     sample = [v for v in sample if v][:SAMPLE]
-    if not sample:
-        return None
-    orders = dict.fromkeys(order for _, order in CANDIDATES)
-    reading = {order: f for order in orders if (f := _cover(sample, order)) is not None}
+    reading = covering_formats(sample)
     if not reading:
         return None
     example = sample[0]
@@ -45,6 +42,14 @@ def date_hint(values: Iterable[object]) -> str | None:
         f"dates like {example!r} could be either order (no day above 12): set the mapping's "
         f"date_format: {' or '.join(said)}, as the CRM writes them"
     )
+
+
+def covering_formats(values: Iterable[object]) -> dict[str, list[str]]:
+    """Per date order ("day first", ...), the formats that read every sampled value."""
+    sample = list(dict.fromkeys(str(v).strip() for v in values if v is not None))
+    sample = [v for v in sample if v][:SAMPLE]
+    orders = dict.fromkeys(order for _, order in CANDIDATES)
+    return {order: f for order in orders if sample and (f := _cover(sample, order)) is not None}
 
 
 def _cover(sample: list[str], order: str) -> list[str] | None:

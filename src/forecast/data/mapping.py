@@ -591,5 +591,6 @@ def detect_mapping(path: Path) -> Mapping:
     raise InvalidInput(
         f"{path}: not a format I recognise ({', '.join(BUILT_IN)}; a HubSpot or Salesforce "
         "export is known by its header); "
-        "pass --mapping with a mapping file (see the README, 'Importing your own export')"
+        "pass --mapping with a mapping file (see the README, 'Importing your own export'); "
+        f"`forecast draft-mapping {path}` drafts one from its columns"
     )

@@ -1,0 +1,324 @@
+"""A first mapping for an export no built-in mapping or preset knows, from its header and a sample
+of its rows: which column is likely which field, the stage values with the outcomes picked out,
+the label of a lead file, the date format. A draft to read and correct, never used unread:
+`forecast draft-mapping FILE` writes it, and the import's "not a format I recognise" says so.
+
+Columns are matched by name (compared ignoring case, spaces, dashes and underscores) to the names
+CRMs and public data sets give each field, most telling first; a column is given to one field
+only. Nothing is guessed from a column's values except what only values can tell: which stage
+values are the outcomes, whether a label is yes/no, and which date format reads the dates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.data.date_formats import SAMPLE, covering_formats
+from forecast.data.mapping import loose_key
+from forecast.data.reading import iter_table
+from forecast.errors import InvalidInput
+
+#: Rows of the file read to draft from.
+SAMPLE_ROWS = 5000
+#: Stage values listed in a draft (the most frequent; the import names any other).
+MAX_STAGES = 30
+
+#: Deal fields → the names CRMs and data sets give them, most telling first.
+DEAL_NAMES: dict[str, list[str]] = {
+    "id": ["id", "dealid", "opportunityid", "opportunity_id", "recordid", "dealnumber"],
+    "stage": ["stage", "dealstage", "stagename", "pipelinestage", "salesstage", "dealstatus"],
+    "amount": ["amount", "dealvalue", "value", "closevalue", "dealamount", "dealsize", "revenue"],
+    "created_at": [
+        "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
+        "createdon", "engagedate", "opendate", "addtime", "dateadded", "startdate",
+    ],
+    "close_date": ["closedate", "closingdate"],
+    "closed_at": ["closedat", "dateclosed", "closedon", "closeddate", "actualclosedate"],
+    "expected_close_at": ["expectedclose", "expectedclosedate", "expectedclosingdate"],
+    "updated_at": [
+        "updatedat", "lastmodifieddate", "lastmodified", "modifiedtime", "modifiedat",
+        "updatetime", "lastupdated", "updated",
+    ],
+    "owner": [
+        "owner", "dealowner", "opportunityowner", "salesagent", "salesrep", "salesperson",
+        "rep", "assignedto", "user",
+    ],
+    "account": [
+        "account", "accountname", "company", "companyname", "customer", "organization",
+        "organisation", "orgname", "client",
+    ],
+    "team": ["team", "salesteam", "manager"],
+    "region": ["region", "territory", "regionaloffice"],
+    "product": ["product", "productname"],
+    "rep_probability": ["probability", "dealprobability", "winprobability", "probabilitypercent"],
+    "forecast_category": ["forecastcategory", "forecastcategoryname"],
+    "currency": ["currency", "currencycode", "currencyisocode"],
+}  # fmt: skip
+#: A stage column's other name, taken only where no column is named as a stage.
+STATUS_NAMES = ["status"]
+#: Lead fields → their names (every other column of a lead file is an attribute).
+LEAD_NAMES: dict[str, list[str]] = {
+    "id": ["id", "leadid", "prospectid", "contactid", "recordid", "leadnumber", "customerid"],
+    "converted": [
+        "converted", "isconverted", "conversion", "convertedflag", "hasconverted", "label",
+        "target", "outcome", "won", "y",
+    ],
+    "created_at": [
+        "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
+    ],
+    "converted_at": ["convertedat", "converteddate", "conversiondate", "becameacustomerdate"],
+}  # fmt: skip
+DATE_FIELDS = ("created_at", "close_date", "closed_at", "expected_close_at", "updated_at")
+WON_WORDS = ("won", "win", "success", "closedwon")
+LOST_WORDS = ("lost", "lose", "closedlost", "dead", "failed")
+YES_NO = {"0", "1", "yes", "no", "y", "n", "true", "false", "t", "f", "0.0", "1.0"}
+
+
+@dataclass
+class Draft:
+    """A drafted mapping: its YAML text and what to check in it."""
+
+    kind: str
+    columns: dict[str, str]
+    text: str
+    checks: list[str] = field(default_factory=list)
+
+
+def draft_mapping(file: Path, kind: str | None = None) -> Draft:
+    """A mapping drafted from `file`'s header and first rows (`kind`: "opportunities" or
+    "leads"; default: opportunities where a column names a stage, leads where one names a
+    conversion)."""
+    sample = next(iter_table(file, SAMPLE_ROWS, []), None)
+    if sample is None or sample.empty:
+        raise InvalidInput(f"{file}: no rows to draft a mapping from")
+    names = [str(c) for c in sample.columns]
+    deals = _matched(names, DEAL_NAMES)
+    leads = _matched(names, LEAD_NAMES)
+    status = _matched(names, {"status": STATUS_NAMES}).get("status")
+    if kind is None:
+        if "stage" in deals:
+            kind = "opportunities"
+        elif "converted" in leads:
+            kind = "leads"
+        elif status is not None:  # a status is a lead's outcome unless the rows look like deals
+            deal_like = "amount" in deals and "lead" not in loose_key(file.name)
+            kind = "opportunities" if deal_like else "leads"
+        else:
+            raise InvalidInput(
+                f"{file}: no column names a deal stage or a lead's conversion ({names[:20]}); "
+                "say which it holds with --kind deals or --kind leads"
+            )
+    if kind == "leads":
+        if "converted" not in leads and status is not None:
+            leads = {**leads, "converted": status}
+        leads.setdefault("id", _id_column(sample, set(leads.values())))
+        return _lead_draft(file, sample, {f: c for f, c in leads.items() if c})
+    if "stage" not in deals and status is not None and status not in deals.values():
+        deals["stage"] = status
+    deals.setdefault("id", _id_column(sample, set(deals.values())))
+    deals = {f: c for f, c in deals.items() if c}
+    return _deal_draft(file, sample, deals)
+
+
+def _id_column(sample: pd.DataFrame, taken: set[str]) -> str:
+    """A column named like an id ("lead_id", "Deal Number") whose values are nine in ten
+    different; "" where none is."""
+    for column in sample.columns:
+        key = loose_key(column)
+        if column in taken or not key.endswith(("id", "number", "key")):
+            continue
+        values = sample[column].dropna()
+        if len(values) and values.nunique() >= 0.9 * len(values):
+            return str(column)
+    return ""
+
+
+def _all_values(file: Path, column: str) -> pd.Series:
+    """How many rows of the whole file hold each value of `column` (a sample may miss one)."""
+    counts: pd.Series = pd.Series(dtype="float64")
+    for chunk in iter_table(file, 200_000, []):
+        counts = counts.add(
+            chunk[column].dropna().astype("str").str.strip().value_counts(), fill_value=0
+        )
+    return counts.sort_values(ascending=False, kind="stable")
+
+
+def _deal_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Draft:
+    checks = []
+    lines = ["kind: opportunities", f"dataset: {_dataset(file)}", "columns:"]
+    lines += [f"  {f}: {_quoted(c)}" for f, c in columns.items()]
+    for required in ("id", "stage"):
+        if required not in columns:
+            lines.append(f"  {required}: ???   # no column named like it: name the column")
+            checks.append(f"no column found for {required}")
+    if "close_date" not in columns and "closed_at" not in columns:
+        checks.append("no close date column: a won or lost deal needs one (map closed_at)")
+    if "close_date" in columns:
+        checks.append(
+            f"{columns['close_date']!r} read as one close date: expected while open, actual once "
+            "won or lost (map closed_at / expected_close_at instead if they are two columns)"
+        )
+    if "stage" in columns:
+        probability = None
+        if "rep_probability" in columns:
+            probability = pd.to_numeric(sample[columns["rep_probability"]], errors="coerce")
+        counts = _all_values(file, columns["stage"])  # every stage, not the sample's only
+        stages, said = _stages(counts, sample[columns["stage"]], probability)
+        lines += stages
+        checks += said
+    lines += _date_format(sample, columns, checks)
+    if "rep_probability" in columns:
+        values = pd.to_numeric(sample[columns["rep_probability"]], errors="coerce")
+        if values.max() > 1:
+            lines.append("rep_probability_scale: 100   # the export holds percents")
+    text = "\n".join(lines) + "\n"
+    return Draft("opportunities", columns, text, checks)
+
+
+def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Draft:
+    checks = []
+    lines = ["kind: leads", f"dataset: {_dataset(file)}"]
+    mapped = {f: c for f, c in columns.items() if f in LEAD_NAMES}
+    if "id" not in mapped:
+        checks.append("no id column: each lead's id is a hash of its row (see the README)")
+    lines.append("columns:")
+    lines += [f"  {f}: {_quoted(c)}" for f, c in mapped.items()]
+    if "converted" not in mapped:
+        lines.append("  converted: ???   # the column saying whether the lead converted")
+        checks.append("no column found for converted (the label)")
+    else:
+        values = sample[mapped["converted"]].dropna().astype("str").str.strip()
+        distinct = values.value_counts().index.tolist()[:MAX_STAGES]
+        if not {v.casefold() for v in distinct} <= YES_NO:
+            said = {v: _outcome(v) for v in distinct}
+            lines.append("value_fixes:   # which values mean converted (1) or not (0): check")
+            lines.append(f"  {_quoted(mapped['converted'])}:")
+            lines += [f'    {_quoted(v)}: "{o}"' for v, o in said.items() if o is not None]
+            pending = [v for v, o in said.items() if o is None]
+            if pending:
+                shown = ", ".join(_quoted(v) for v in pending)
+                lines.append(f"missing_values: [{shown}]   # not known yet: scored, not learnt")
+            checks.append(
+                f"{mapped['converted']!r} holds {', '.join(repr(v) for v in distinct)}: check "
+                "which mean converted (1), not converted (0), and not known yet (missing_values)"
+            )
+    lines += _date_format(sample, mapped, checks)
+    lines.append("leak_columns: []   # columns filled in after the outcome (training finds some)")
+    return Draft("leads", mapped, "\n".join(lines) + "\n", checks)
+
+
+def _matched(names: list[str], wanted: dict[str, list[str]]) -> dict[str, str]:
+    """Each field's column: the first whose name is one of the field's names, compared
+    loosely; a column goes to one field, fields in `wanted`'s order."""
+    loose = {loose_key(n): n for n in reversed(names)}  # the first of equal names wins
+    taken: set[str] = set()
+    out: dict[str, str] = {}
+    for f, candidates in wanted.items():
+        for candidate in candidates:
+            column = loose.get(loose_key(candidate))
+            if column is not None and column not in taken:
+                out[f] = column
+                taken.add(column)
+                break
+    return out
+
+
+def _stages(
+    counts: pd.Series, values: pd.Series, probability: pd.Series | None
+) -> tuple[list[str], list[str]]:
+    """The `stages:` block from the file's stage values (`counts`: rows per value): the
+    outcomes picked out by their names, the other values open (in the order of the sample's
+    deals' mean probability where the export has one, else by how many deals are in each: to
+    be put in funnel order), and what to check."""
+    text = values.astype("str").str.strip().where(values.notna())
+    distinct = [str(v) for v in counts.index if v][:MAX_STAGES]
+    won = [v for v in distinct if _says(v, WON_WORDS)]
+    lost = [v for v in distinct if _says(v, LOST_WORDS) and v not in won]
+    open_ = [v for v in distinct if v not in won and v not in lost]
+    if probability is not None and probability.notna().any():
+        mean = probability.groupby(text).mean()
+        open_.sort(key=lambda v: (pd.isna(mean.get(v)), mean.get(v, 0)))
+        checks = ["stages.open: in the order of their deals' probability; check the funnel order"]
+    else:
+        checks = ["stages.open: put the open stages in funnel order, first to last"]
+    lines = ["stages:", "  open:   # in funnel order: check"]
+    lines += [f"    - {_quoted(v)}" for v in open_] or ["    - ???"]
+    lines.append(f"  won: {_quoted(won[0]) if won else '???'}")
+    lines.append(f"  lost: {_quoted(lost[0]) if lost else '???'}")
+    names = {}
+    for extra in won[1:] + lost[1:]:
+        names[extra] = won[0] if extra in won else lost[0]
+    if names:
+        lines.append("stage_names:   # other names of the outcomes")
+        lines += [f"  {_quoted(k)}: {_quoted(v)}" for k, v in names.items()]
+    if not won or not lost:
+        checks.append("the outcomes (won, lost) could not be told from the stage values")
+    if len(counts) > MAX_STAGES:
+        checks.append(f"only the {MAX_STAGES} most frequent stage values are listed")
+    return lines, checks
+
+
+CONVERTED_WORDS = ("converted", "won", "customer", "closedwon", "yes", "sale", "qualified")
+NOT_CONVERTED_WORDS = (
+    "notconverted", "unconverted", "lost", "closedlost", "disqualified", "unqualified",
+    "rejected", "junk", "dead", "no",
+)  # fmt: skip
+
+
+def _outcome(value: str) -> str | None:
+    """A lead status read as converted ("1"), not ("0"), or not known yet (None)."""
+    if _says(value, NOT_CONVERTED_WORDS):
+        return "0"
+    return "1" if _says(value, CONVERTED_WORDS) else None
+
+
+def _says(value: str, words: tuple[str, ...]) -> bool:
+    key = loose_key(value)
+    return any(key == w or key.startswith(w) or key.endswith(w) for w in words)
+
+
+def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
+    """A `date_format:` line where the mapped dates are not ISO 8601 (none where they are)."""
+    values: list[str] = []
+    for f in DATE_FIELDS:
+        if f in columns:
+            values += sample[columns[f]].dropna().astype("str").str.strip().head(SAMPLE).tolist()
+    values = [v for v in values if v]
+    if not values:
+        return []
+    iso = pd.to_datetime(pd.Series(values), format="ISO8601", errors="coerce", utc=True)
+    if iso.notna().all():
+        return []
+    found = covering_formats(values)
+    if len(found) == 1:
+        [(order, formats)] = found.items()
+        quoted = [f'"{f}"' for f in formats]
+        shown = quoted[0] if len(quoted) == 1 else f"[{', '.join(quoted)}]"
+        return [f"date_format: {shown}   # {order}"]
+    if found:
+        options = " or ".join(f"{order}" for order in found)
+        checks.append(f"dates like {values[0]!r} could be {options}: set date_format")
+        first = next(iter(found.values()))
+        return [f'date_format: "{first[0]}"   # or the other order: check']
+    checks.append(f"dates like {values[0]!r}: no date format found; set date_format")
+    return []
+
+
+def _dataset(file: Path) -> str:
+    name = file.name.split(".")[0]
+    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_").lower() or "export"
+
+
+def _quoted(text: str) -> str:
+    """A YAML scalar for `text`, quoted where it must be."""
+    plain = text and text[0].isalpha() and all(ch.isalnum() or ch in " _-./()%" for ch in text)
+    if (
+        plain
+        and text.strip() == text
+        and text.lower() not in ("yes", "no", "true", "false", "null")
+    ):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,107 @@
+"""An export no built-in mapping knows gets a drafted mapping: its columns matched to the fields
+by name, the stages with the outcomes picked out (or a lead file's statuses read as the label),
+the date format. The draft imports as it is where the names say enough, and says what to check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.data.crm_exports import crm_stages, write_crm_export
+from forecast.data.generator import generate_pipeline
+from forecast.data.importing import read_export
+from forecast.data.mapping import load_mapping
+from forecast.data.mapping_draft import draft_mapping
+from forecast.errors import InvalidInput
+from tests.forecast.test_import_options import write
+from training.cli import app
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "crm_sales_opportunities"
+
+
+def _imported(file: Path, kind: str | None = None):
+    draft = draft_mapping(file, kind)
+    mapping = write(file.parent, "draft.yaml", draft.text)
+    return draft, read_export(file, load_mapping(mapping))
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the shared CRM data is not beside the checkout")
+def test_the_shared_crm_pipeline_file_drafts_a_mapping_that_imports_every_row(tmp_path):
+    file = tmp_path / "pipeline.csv"
+    file.write_bytes((SHARED / "sales_pipeline.csv").read_bytes())
+    draft, export = _imported(file)
+    assert draft.kind == "opportunities"
+    assert draft.columns["id"] == "opportunity_id" and draft.columns["stage"] == "deal_stage"
+    assert (export.stages.won, export.stages.lost) == ("Won", "Lost")
+    assert set(export.stages.open_stages) == {"Engaging", "Prospecting"}  # beyond the sample too
+    assert len(export.opportunities) == 8800 and export.report.ok
+    assert any("funnel order" in c for c in draft.checks)
+
+
+def test_a_crm_report_drafts_its_fields_date_format_and_percent_probabilities(tmp_path):
+    pipeline = generate_pipeline(300, seed=4, stages=crm_stages("salesforce"))
+    file = write_crm_export(pipeline, tmp_path, "salesforce")
+    renamed = file.with_name("opps.csv")  # not known by its header: renamed columns
+    frame = pd.read_csv(file, dtype=str).rename(columns={"Opportunity Name": "Title"})
+    frame.to_csv(renamed, index=False)
+    draft, export = _imported(renamed)
+    assert 'date_format: "%m/%d/%Y"' in draft.text and "rep_probability_scale: 100" in draft.text
+    assert draft.columns["owner"] == "Opportunity Owner"
+    assert draft.columns["close_date"] == "Close Date"
+    assert (export.stages.won, export.stages.lost) == ("Closed Won", "Closed Lost")
+    assert export.report.ok and len(export.opportunities) == 300
+    assert export.opportunities["rep_probability"].max() <= 1
+
+
+def test_a_lead_file_with_a_status_drafts_its_label_and_what_is_not_known_yet(tmp_path):
+    file = write(
+        tmp_path,
+        "leads.csv",
+        "lead_id,source,industry,employees,created_date,status\n"
+        "L1,Webinar,Retail,120,03/01/2024,Converted\n"
+        "L2,Ads,Finance,15,03/02/2024,Not Converted\n"
+        "L3,Referral,Retail,40,03/15/2024,Converted\n"
+        "L4,Ads,Health,,03/20/2024,Working\n",
+    )
+    draft, export = _imported(file)
+    assert draft.kind == "leads" and draft.columns["id"] == "lead_id"
+    leads = export.leads.set_index("id")
+    assert leads["converted"].tolist()[:3] == [1, 0, 1] and pd.isna(leads.loc["L4", "converted"])
+    assert leads.loc["L3", "created_at"] == pd.Timestamp("2024-03-15")
+    assert any("'status' holds" in c for c in draft.checks)
+
+
+def test_a_file_that_names_no_stage_nor_conversion_asks_for_the_kind(tmp_path):
+    file = write(tmp_path, "x.csv", "a,b\n1,2\n")
+    with pytest.raises(InvalidInput, match="--kind deals or --kind leads"):
+        draft_mapping(file)
+
+
+def test_the_command_writes_the_draft_beside_the_file_and_never_over_one(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "Deal ID,Stage,Amount,Close Date\nD1,Won,10,2024-01-05\nD2,Open,5,\nD3,Lost,1,2024-02-01\n",
+    )
+    runner = CliRunner()
+    result = runner.invoke(app, ["draft-mapping", str(file)])
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "deals.mapping.yaml"
+    said = " ".join(result.output.split())
+    assert "lost: Lost" in written.read_text() and "3 rows read, 0 with problems" in said
+    again = runner.invoke(app, ["draft-mapping", str(file)])
+    assert again.exit_code != 0 and "exists" in again.output
+    unknown = runner.invoke(app, ["import", str(file)])
+    assert "forecast draft-mapping" in " ".join(unknown.output.split())
+
+
+def test_a_draft_says_what_the_file_lacks(tmp_path):
+    file = write(tmp_path, "deals.csv", "Deal ID,Stage,Amount\nD1,Won,10\nD2,Open,5\n")
+    draft = draft_mapping(file)
+    assert any("no close date column" in c for c in draft.checks)
+    result = CliRunner().invoke(app, ["draft-mapping", str(file)])
+    said = " ".join(result.output.split())
+    assert "1 with problems: closed deal without close date (1)" in said
