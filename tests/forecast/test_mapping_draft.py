@@ -105,3 +105,27 @@ def test_a_draft_says_what_the_file_lacks(tmp_path):
     result = CliRunner().invoke(app, ["draft-mapping", str(file)])
     said = " ".join(result.output.split())
     assert "1 with problems: closed deal without close date (1)" in said
+
+
+def test_a_pipedrive_export_drafts_outcomes_from_status_and_closes_from_won_and_lost_times(
+    tmp_path,
+):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "ID,Title,Value,Currency,Status,Stage,Owner,Organization,Expected close date,"
+        "Deal created,Won time,Lost time\n"
+        "1,A,1000,USD,won,Negotiation,Ann,Acme,2024-02-01,2024-01-01 10:00:00,"
+        "2024-02-03 10:00:00,\n"
+        "2,B,500,USD,open,Qualified,Bob,Beta,2024-03-01,2024-01-05 10:00:00,,\n"
+        "3,C,700,USD,lost,Proposal Made,Ann,Gamma,2024-03-01,2024-01-07 10:00:00,,"
+        "2024-02-10 10:00:00\n",
+    )
+    draft, export = _imported(file)
+    assert "stage: {first_of: [Status, Stage]}" in draft.text
+    assert "closed_at: {first_of: [Won time, Lost time]}" in draft.text
+    deals = export.opportunities.set_index("id")
+    assert deals["stage"].tolist() == ["won", "Qualified", "lost"]
+    assert deals["status"].tolist() == ["won", "open", "lost"]
+    assert deals.loc["3", "closed_at"] == pd.Timestamp("2024-02-10 10:00")
+    assert export.report.ok

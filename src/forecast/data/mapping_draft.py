@@ -33,7 +33,7 @@ DEAL_NAMES: dict[str, list[str]] = {
     "amount": ["amount", "dealvalue", "value", "closevalue", "dealamount", "dealsize", "revenue"],
     "created_at": [
         "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
-        "createdon", "engagedate", "opendate", "addtime", "dateadded", "startdate",
+        "createdon", "engagedate", "opendate", "addtime", "dateadded", "startdate", "dealcreated",
     ],
     "close_date": ["closedate", "closingdate"],
     "closed_at": ["closedat", "dateclosed", "closedon", "closeddate", "actualclosedate"],
@@ -71,6 +71,8 @@ LEAD_NAMES: dict[str, list[str]] = {
     ],
     "converted_at": ["convertedat", "converteddate", "conversiondate", "becameacustomerdate"],
 }  # fmt: skip
+WON_TIMES = ["wontime", "wondate", "datewon", "wonat"]
+LOST_TIMES = ["losttime", "lostdate", "datelost", "lostat"]
 DATE_FIELDS = ("created_at", "close_date", "closed_at", "expected_close_at", "updated_at")
 WON_WORDS = ("won", "win", "success", "closedwon")
 LOST_WORDS = ("lost", "lose", "closedlost", "dead", "failed")
@@ -120,7 +122,18 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
         deals["stage"] = status
     deals.setdefault("id", _id_column(sample, set(deals.values())))
     deals = {f: c for f, c in deals.items() if c}
-    return _deal_draft(file, sample, deals)
+    if status in deals.values():
+        status = None  # it is the stage itself
+    return _deal_draft(file, sample, deals, status, _close_times(names, deals))
+
+
+def _close_times(names: list[str], deals: dict[str, str]) -> list[str]:
+    """A won time and a lost time (Pipedrive's "Won time", "Lost time"), where the export gives
+    a deal's close in one or the other and no column is named as the close."""
+    if "closed_at" in deals or "close_date" in deals:
+        return []
+    found = _matched(names, {"won": WON_TIMES, "lost": LOST_TIMES})
+    return [c for c in found.values() if c not in deals.values()]
 
 
 def _id_column(sample: pd.DataFrame, taken: set[str]) -> str:
@@ -146,16 +159,52 @@ def _all_values(file: Path, column: str) -> pd.Series:
     return counts.sort_values(ascending=False, kind="stable")
 
 
-def _deal_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Draft:
+def _deal_draft(
+    file: Path,
+    sample: pd.DataFrame,
+    columns: dict[str, str],
+    status: str | None = None,
+    close_times: list[str] | None = None,
+) -> Draft:
+    """A deal mapping; `status`: a column apart from the stage that may hold the outcomes
+    (Pipedrive's "Status": open, won, lost); `close_times`: the columns a close is read from,
+    the first not blank (Pipedrive's "Won time", "Lost time")."""
     checks = []
+    counts = _all_values(file, columns["stage"]) if "stage" in columns else pd.Series()
+    outcomes = _all_values(file, status) if status is not None else pd.Series()
+    from_status = (
+        status is not None
+        and not any(_says(str(v), WON_WORDS + LOST_WORDS) for v in counts.index)
+        and any(_says(str(v), WON_WORDS) for v in outcomes.index)
+        and any(_says(str(v), LOST_WORDS) for v in outcomes.index)
+    )
     lines = ["kind: opportunities", f"dataset: {_dataset(file)}", "columns:"]
-    lines += [f"  {f}: {_quoted(c)}" for f, c in columns.items()]
+    for f, c in columns.items():
+        if f == "stage" and from_status:  # the outcome from the status, else the stage
+            lines.append(f"  stage: {{first_of: [{_quoted(str(status))}, {_quoted(c)}]}}")
+        else:
+            lines.append(f"  {f}: {_quoted(c)}")
+    if close_times:
+        shown = ", ".join(_quoted(c) for c in close_times)
+        value = f"{{first_of: [{shown}]}}" if len(close_times) > 1 else shown
+        lines.append(f"  closed_at: {value}")
     for required in ("id", "stage"):
         if required not in columns:
             lines.append(f"  {required}: ???   # no column named like it: name the column")
             checks.append(f"no column found for {required}")
-    if "close_date" not in columns and "closed_at" not in columns:
+    if "close_date" not in columns and "closed_at" not in columns and not close_times:
         checks.append("no close date column: a won or lost deal needs one (map closed_at)")
+    if from_status:
+        assert status is not None
+        still_open = [str(v) for v in outcomes.index if not _says(str(v), WON_WORDS + LOST_WORDS)]
+        lines.append(f"value_fixes:   # an open deal's {status!r} is blank: its stage is read")
+        lines.append(f"  {_quoted(status)}:")
+        lines += [f'    {_quoted(v)}: ""' for v in still_open]
+        won_lost = outcomes[[_says(str(v), WON_WORDS + LOST_WORDS) for v in outcomes.index]]
+        counts = pd.concat([won_lost, counts])
+        checks.append(
+            f"the outcomes read from {status!r}, an open deal's stage from {columns['stage']!r}"
+        )
     if "close_date" in columns:
         checks.append(
             f"{columns['close_date']!r} read as one close date: expected while open, actual once "
@@ -165,7 +214,6 @@ def _deal_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Dr
         probability = None
         if "rep_probability" in columns:
             probability = pd.to_numeric(sample[columns["rep_probability"]], errors="coerce")
-        counts = _all_values(file, columns["stage"])  # every stage, not the sample's only
         stages, said = _stages(counts, sample[columns["stage"]], probability)
         lines += stages
         checks += said
