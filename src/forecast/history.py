@@ -48,6 +48,10 @@ from forecast.data.store_reads import IdRange
 from forecast.data.tables import TRACKED_FIELDS
 from forecast.errors import InvalidInput, UnclearDate
 from forecast.export_leaks import find_export_leaks
+from forecast.history_inputs import (  # noqa: F401 - named here too: `history.observations_of`
+    created_by_first_entry,
+    observations_of,
+)
 
 #: The smallest step the store keeps: `t + JUST_AFTER` is the first instant that knows about t.
 JUST_AFTER = pd.Timedelta(microseconds=1)
@@ -186,7 +190,7 @@ class DealHistory:
             raise InvalidInput(f"stage history lacks required column(s) {missing}")
         deals = deals.drop(columns=["dataset"], errors="ignore")
         deals = deals.drop_duplicates("id", keep="last").reset_index(drop=True)
-        deals = _created_by_first_entry(deals, stage_log)
+        deals = created_by_first_entry(deals, stage_log)
         if field_log is None:
             field_log = observations_of(deals)
         opts = options if isinstance(options, DatasetOptions) else DatasetOptions.from_dict(options)
@@ -521,42 +525,6 @@ def _sorted(frame: pd.DataFrame, time_col: str) -> pd.DataFrame:
     when = frame[time_col].to_numpy("datetime64[us]").view("int64")
     order = np.lexsort((when, codes))
     return frame.iloc[order].reset_index(drop=True)
-
-
-def _created_by_first_entry(deals: pd.DataFrame, stage_log: pd.DataFrame) -> pd.DataFrame:
-    """A deal the export gave no creation date (`created_estimated`: dated at its close or the
-    export) existed by its first stage entry at the latest: created then, so that a snapshot
-    between the two sees it in the stage it was in, not nothing."""
-    if "created_estimated" not in deals or not len(stage_log):
-        return deals
-    estimated = deals["created_estimated"].fillna(False).to_numpy(dtype=bool)
-    if not estimated.any():
-        return deals
-    first = stage_log.groupby("opportunity_id")["entered_at"].min()
-    entered = pd.to_datetime(deals["id"].map(first)).astype(deals["created_at"].dtype)
-    earlier = estimated & (entered < deals["created_at"]).to_numpy(dtype=bool)
-    if not earlier.any():
-        return deals
-    deals = deals.copy()
-    deals.loc[earlier, "created_at"] = entered[earlier]
-    return deals
-
-
-def observations_of(deals: pd.DataFrame) -> pd.DataFrame:
-    """One field-history observation per deal: its current fields, observed at `updated_at`
-    (its creation where that is missing)."""
-    when = deals["updated_at"] if "updated_at" in deals else deals["created_at"]
-    when = when.fillna(deals["created_at"])
-    frame = pd.DataFrame(
-        {
-            "opportunity_id": deals["id"].to_numpy(),
-            "observed_at": pd.to_datetime(when).to_numpy("datetime64[us]"),
-        }
-    )
-    for col in TRACKED_FIELDS:
-        if col in deals:
-            frame[col] = deals[col].to_numpy()
-    return frame
 
 
 def _typed_like(frame: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from forecast.data import currencies, store
 from forecast.data.export_columns import ExportColumns
+from forecast.data.file_chunks import FileChunks
 from forecast.data.history_file import HistoryFileRows
 from forecast.data.joins import JoinedFiles
 from forecast.data.lead_rows import LeadRows, unlabelled_note
@@ -32,7 +33,6 @@ from forecast.data.mapping import (
     load_mapping,
 )
 from forecast.data.reading import (
-    blank_and_footer,
     file_encoding,
     header,
     is_parquet,
@@ -221,7 +221,7 @@ class _Part:
     fields: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-class _Job(LeadRows, HistoryFileRows, JoinedFiles, ExportColumns):
+class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
     """Reads one export chunk by chunk and turns each chunk into canonical rows."""
 
     def __init__(
@@ -345,56 +345,6 @@ class _Job(LeadRows, HistoryFileRows, JoinedFiles, ExportColumns):
         self.report.files.append(str(file))
         return file
 
-    def _chunks(self, file: Path) -> Iterator[pd.DataFrame]:
-        """Raw chunks of a CSV or Parquet file, each with `__line`, its line number in the file."""
-        if self.frame is not None and file == self.main:
-            blanks = ["", *self.mapping.missing_values]
-            chunk = self.frame.replace(blanks, None)
-            chunk = chunk.set_axis(pd.RangeIndex(0, len(chunk)))
-            chunk["__line"] = chunk.index
-            yield chunk
-            return
-        start, empty = 2, 0
-        footer: list[str] = []
-        ruled_out: Counter[str] = Counter()  # rows left out by `skip_rows`, per rule
-        chunks = iter_table(file, self.chunk_rows, self.mapping.missing_values, self.csv)
-        chunk = next(chunks, None)
-        while chunk is not None:
-            after = next(chunks, None)
-            chunk.index = pd.RangeIndex(start, start + len(chunk))
-            chunk["__line"] = chunk.index
-            start += len(chunk)
-            blank, tail = blank_and_footer(chunk, last=after is None)
-            empty += int(blank.sum())
-            footer += chunk.loc[tail].iloc[:, 0].astype("str").tolist()
-            kept = self._without_skipped(chunk[~(blank | tail)], file, ruled_out)
-            if not kept.empty:
-                yield kept
-            chunk = after
-        self.skipped_lines[file.name] = (empty, footer)  # each read of the file says the same
-        self.skipped_by_rule[file.name] = ruled_out
-
-    def _without_skipped(
-        self, chunk: pd.DataFrame, file: Path, counts: Counter[str]
-    ) -> pd.DataFrame:
-        """The chunk without the rows the mapping's `skip_rows` leaves out (values matched
-        ignoring case and spaces), counted per rule. A deal left out takes its history file's
-        rows with it (`skipped_ids`)."""
-        out = pd.Series(False, index=chunk.index)
-        for column, values in self.mapping.skip_rows.items():
-            if column not in chunk:
-                continue
-            wanted = {str(v).strip().casefold() for v in values}
-            text = chunk[column].astype("str").str.strip().str.casefold()
-            hit = chunk[column].notna() & text.isin(wanted)
-            for value, n in chunk.loc[hit, column].astype("str").value_counts().items():
-                counts[f"{column} = {value}"] += int(n)
-            out |= hit
-        if file == self.main and out.any() and isinstance(self.columns.get("id"), str):
-            ids = chunk.loc[out, self.columns["id"]].dropna().astype("str").str.strip()
-            self.skipped_ids.update(ids)
-        return chunk[~out]
-
     # -- the parts
 
     def parts(self, stored: Connection | None) -> Iterator[_Part]:
@@ -445,28 +395,6 @@ class _Job(LeadRows, HistoryFileRows, JoinedFiles, ExportColumns):
             self.entries_skew_fixed = 0
         if not self.report.ok and self.on_error == "reject":
             raise ImportRejected(self.report)
-
-    def _say_skipped_lines(self) -> None:
-        for name, ruled_out in self.skipped_by_rule.items():
-            if ruled_out:
-                rules = ", ".join(f"{rule} ({n:,})" for rule, n in ruled_out.most_common())
-                said = f"{name}: {ruled_out.total():,} row(s) left out by skip_rows: {rules}"
-                self.report.note(said)
-        if self.history_of_skipped:
-            self.report.note(
-                f"{self.mapping.history_file}: {self.history_of_skipped:,} row(s) of the deals "
-                "skip_rows left out, left out with them"
-            )
-        for name, (blanks, footer) in self.skipped_lines.items():
-            if blanks:
-                self.report.note(f"{name}: {blanks:,} row(s) with no value skipped")
-            if footer:
-                shown = ", ".join(repr(line) for line in footer[:3]) + (
-                    " …" if len(footer) > 3 else ""
-                )
-                self.report.note(
-                    f"{name}: a report footer of {len(footer)} line(s) at its end skipped ({shown})"
-                )
 
     def _say_unknown_stages(self) -> None:
         """The stage names the mapping does not know, once, with the lines that would read

@@ -1,0 +1,110 @@
+"""Reading an export's files chunk by chunk, and the rows left out on the way.
+
+Each chunk carries `__line`, its rows' line numbers in the file (problems name them). Rows with
+no value and a report's footer lines at the end of a file (Salesforce and HubSpot reports add
+"Confidential Information - Do Not Distribute" and a copyright) are skipped and counted, as are
+the rows the mapping's `skip_rows` leaves out (Salesforce's deleted records): each said once in
+the import's notes (`_say_skipped_lines`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.data.mapping import CsvOptions, Mapping
+from forecast.data.reading import blank_and_footer, iter_table
+from forecast.data.validation import ImportReport
+
+
+class FileChunks:
+    """The reading half of an import job (`forecast.data.importing._Job` sets the fields)."""
+
+    mapping: Mapping
+    report: ImportReport
+    main: Path
+    frame: pd.DataFrame | None  # rows given in memory, read as the main file
+    chunk_rows: int
+    csv: CsvOptions
+    columns: dict[str, str]
+    #: File name → (rows with no value, the report footer's lines) its reads left out.
+    skipped_lines: dict[str, tuple[int, list[str]]]
+    #: File name → rows `skip_rows` left out, per rule; the main file's deals so left out.
+    skipped_by_rule: dict[str, Counter[str]]
+    skipped_ids: set[str]
+    history_of_skipped: int  # history rows of the deals `skip_rows` left out
+
+    def _chunks(self, file: Path) -> Iterator[pd.DataFrame]:
+        """Raw chunks of a CSV or Parquet file, each with `__line`, its line number in the file."""
+        if self.frame is not None and file == self.main:
+            blanks = ["", *self.mapping.missing_values]
+            chunk = self.frame.replace(blanks, None)
+            chunk = chunk.set_axis(pd.RangeIndex(0, len(chunk)))
+            chunk["__line"] = chunk.index
+            yield chunk
+            return
+        start, empty = 2, 0
+        footer: list[str] = []
+        ruled_out: Counter[str] = Counter()  # rows left out by `skip_rows`, per rule
+        chunks = iter_table(file, self.chunk_rows, self.mapping.missing_values, self.csv)
+        chunk = next(chunks, None)
+        while chunk is not None:
+            after = next(chunks, None)
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            chunk["__line"] = chunk.index
+            start += len(chunk)
+            blank, tail = blank_and_footer(chunk, last=after is None)
+            empty += int(blank.sum())
+            footer += chunk.loc[tail].iloc[:, 0].astype("str").tolist()
+            kept = self._without_skipped(chunk[~(blank | tail)], file, ruled_out)
+            if not kept.empty:
+                yield kept
+            chunk = after
+        self.skipped_lines[file.name] = (empty, footer)  # each read of the file says the same
+        self.skipped_by_rule[file.name] = ruled_out
+
+    def _without_skipped(
+        self, chunk: pd.DataFrame, file: Path, counts: Counter[str]
+    ) -> pd.DataFrame:
+        """The chunk without the rows the mapping's `skip_rows` leaves out (values matched
+        ignoring case and spaces), counted per rule. A deal left out takes its history file's
+        rows with it (`skipped_ids`)."""
+        out = pd.Series(False, index=chunk.index)
+        for column, values in self.mapping.skip_rows.items():
+            if column not in chunk:
+                continue
+            wanted = {str(v).strip().casefold() for v in values}
+            text = chunk[column].astype("str").str.strip().str.casefold()
+            hit = chunk[column].notna() & text.isin(wanted)
+            for value, n in chunk.loc[hit, column].astype("str").value_counts().items():
+                counts[f"{column} = {value}"] += int(n)
+            out |= hit
+        if file == self.main and out.any() and isinstance(self.columns.get("id"), str):
+            ids = chunk.loc[out, self.columns["id"]].dropna().astype("str").str.strip()
+            self.skipped_ids.update(ids)
+        return chunk[~out]
+
+    def _say_skipped_lines(self) -> None:
+        for name, ruled_out in self.skipped_by_rule.items():
+            if ruled_out:
+                rules = ", ".join(f"{rule} ({n:,})" for rule, n in ruled_out.most_common())
+                said = f"{name}: {ruled_out.total():,} row(s) left out by skip_rows: {rules}"
+                self.report.note(said)
+        if self.history_of_skipped:
+            self.report.note(
+                f"{self.mapping.history_file}: {self.history_of_skipped:,} row(s) of the deals "
+                "skip_rows left out, left out with them"
+            )
+        for name, (blanks, footer) in self.skipped_lines.items():
+            if blanks:
+                self.report.note(f"{name}: {blanks:,} row(s) with no value skipped")
+            if footer:
+                shown = ", ".join(repr(line) for line in footer[:3]) + (
+                    " …" if len(footer) > 3 else ""
+                )
+                self.report.note(
+                    f"{name}: a report footer of {len(footer)} line(s) at its end skipped ({shown})"
+                )

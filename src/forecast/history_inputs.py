@@ -1,0 +1,44 @@
+"""The frames a `DealHistory` is built from, as an export gives them: one field observation per
+deal where no field history is given, and a creation date where the export gave none."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from forecast.data.tables import TRACKED_FIELDS
+
+
+def created_by_first_entry(deals: pd.DataFrame, stage_log: pd.DataFrame) -> pd.DataFrame:
+    """A deal the export gave no creation date (`created_estimated`: dated at its close or the
+    export) existed by its first stage entry at the latest: created then, so that a snapshot
+    between the two sees it in the stage it was in, not nothing."""
+    if "created_estimated" not in deals or not len(stage_log):
+        return deals
+    estimated = deals["created_estimated"].fillna(False).to_numpy(dtype=bool)
+    if not estimated.any():
+        return deals
+    first = stage_log.groupby("opportunity_id")["entered_at"].min()
+    entered = pd.to_datetime(deals["id"].map(first)).astype(deals["created_at"].dtype)
+    earlier = estimated & (entered < deals["created_at"]).to_numpy(dtype=bool)
+    if not earlier.any():
+        return deals
+    deals = deals.copy()
+    deals.loc[earlier, "created_at"] = entered[earlier]
+    return deals
+
+
+def observations_of(deals: pd.DataFrame) -> pd.DataFrame:
+    """One field-history observation per deal: its current fields, observed at `updated_at`
+    (its creation where that is missing)."""
+    when = deals["updated_at"] if "updated_at" in deals else deals["created_at"]
+    when = when.fillna(deals["created_at"])
+    frame = pd.DataFrame(
+        {
+            "opportunity_id": deals["id"].to_numpy(),
+            "observed_at": pd.to_datetime(when).to_numpy("datetime64[us]"),
+        }
+    )
+    for col in TRACKED_FIELDS:
+        if col in deals:
+            frame[col] = deals[col].to_numpy()
+    return frame
