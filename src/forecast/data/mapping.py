@@ -573,16 +573,21 @@ def _keys_at(loc: list[str]) -> list[str]:
 def detect_mapping(path: Path) -> Mapping:
     """The built-in mapping whose files are present at `path` (a folder or one of its files),
     or the preset whose columns a file's header holds (a HubSpot or Salesforce export)."""
+    from forecast.data.reading import header  # reading imports this module
+
     folder = path if path.is_dir() else path.parent
     names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
     for name in BUILT_IN:
         mapping = load_mapping(name)
         if mapping.detect and set(mapping.detect) <= names:
             if path.is_dir() or path.name == mapping.main:
+                # A preset's file name ("Opportunity.csv") is common: its header must agree.
+                wanted = {loose_key(c) for c in mapping.detect_columns}
+                if wanted and mapping.main is not None:
+                    if not wanted <= {loose_key(c) for c in header(folder / mapping.main)}:
+                        continue
                 return mapping
     if path.is_file():
-        from forecast.data.reading import header  # reading imports this module
-
         columns = {loose_key(c) for c in header(path)}
         for name in PRESETS:
             mapping = load_mapping(name)
