@@ -233,13 +233,20 @@ def _say_rare_values(served: Served, encoded: Encoded, said: list[tuple[list, li
     """Each "is blank" reason that was a text value the model never learnt (new, or too rare in
     training) said with the value (`Wording.with_rare_values`), in the rows where encoding found
     one (every row where it did not look: a few rows)."""
-    check = range(len(said)) if encoded.unseen is None else encoded.unseen.tolist()
-    if not len(check):
+    unseen = encoded.unseen
+    if unseen is not None and not len(unseen):
         return
-    wording = _wording(served, encoded.parts[0][0])  # teams' models share the inputs' names
+    wording = None
     rows = encoded.rows
-    for i in check:
+    for i in range(len(said)) if unseen is None else unseen.tolist():
         up, down = said[i]
+        for reason in up + down:  # a row said no "is blank": nothing to say otherwise
+            if reason["value"] is None:
+                break
+        else:
+            continue
+        if wording is None:  # teams' models share the inputs' names
+            wording = _wording(served, encoded.parts[0][0])
         said[i] = (wording.with_rare_values(up, rows[i]), wording.with_rare_values(down, rows[i]))
 
 
