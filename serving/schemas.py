@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema, core_schema
 
-from forecast.data.mapping import canonical_forecast_category
+from forecast.data.forecast_categories import canonical_forecast_category
 
 
 def _utc(value: datetime) -> datetime:

@@ -124,7 +124,7 @@ def dataset_of(kind: Kind, data: str | None, settings: Settings) -> str:
     if data is not None and Path(data).exists():
         if kind is Kind.deals and is_parquet_export(Path(data)):
             return Path(data).name
-        from forecast.data.mapping import detect_mapping
+        from forecast.data.mapping_detect import detect_mapping
 
         return detect_mapping(Path(data)).dataset
     with store.get_engine(settings).connect() as conn:

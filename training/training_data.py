@@ -35,7 +35,8 @@ def load_training_data(
 ) -> dict[str, Any]:
     """Frames, stages, leak columns, options and field names from a path or a stored dataset."""
     from forecast.data import store
-    from forecast.data.mapping import detect_mapping, load_mapping
+    from forecast.data.mapping import load_mapping
+    from forecast.data.mapping_detect import detect_mapping
     from forecast.history import DealHistory, load_deal_history
     from forecast.parquet_export import is_parquet_export, read_whole
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from forecast.data.forecast_categories import FORECAST_CATEGORIES
 from forecast.data.generator import generate_leads, generate_pipeline, write_export, write_leads
 from forecast.data.importing import read_export
-from forecast.data.mapping import FORECAST_CATEGORIES
 from forecast.data.store import OPPORTUNITY_COLUMNS
 from forecast.errors import InvalidInput
 

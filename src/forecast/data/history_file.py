@@ -21,20 +21,16 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from forecast.data.mapping import (
-    FORECAST_CATEGORIES,
-    HISTORY_VALUE_FIELDS,
-    CsvOptions,
-    canonical_forecast_category,
-)
+from forecast.data.forecast_categories import NOT_A_CATEGORY, canonical_forecast_category
+from forecast.data.mapping import HISTORY_VALUE_FIELDS, CsvOptions
 from forecast.data.reading import header, localized_numbers
 from forecast.data.rows import (
     ENTERED_EARLY,
     HISTORY_COLUMNS,
     CanonicalRows,
-    _before_creation_values,
-    _canonical_stage,
-    _percents,
+    before_creation_values,
+    canonical_stage,
+    percents,
 )
 from forecast.data.stages import StageSet
 from forecast.data.tables import TRACKED_FIELDS
@@ -64,7 +60,7 @@ class HistoryFileRows(CanonicalRows):
             gone = out["opportunity_id"].str.strip().isin(self.skipped_ids)
             self.history_of_skipped += int(gone.sum())
             raw, out = raw[~gone], out[~gone]
-        lookup = {v: _canonical_stage(self.stages, v) for v in raw["stage"].dropna().unique()}
+        lookup = {v: canonical_stage(self.stages, v) for v in raw["stage"].dropna().unique()}
         out["stage"] = raw["stage"].map(lookup)
         out["entered_at"] = self._dates(raw["entered_at"])
         checks = [
@@ -84,7 +80,7 @@ class HistoryFileRows(CanonicalRows):
             self.created_by_id.reindex(out["opportunity_id"]).to_numpy(), index=out.index
         ).astype("datetime64[us]")
         out["entered_at"], early = self._entered_since_creation(out["entered_at"], created)
-        shown = _before_creation_values(created, out["entered_at"], early)
+        shown = before_creation_values(created, out["entered_at"], early)
         checks.append((early, "entered_at", ENTERED_EARLY, shown))
         fields = self.history_value_fields
         field_values, value_checks = read_values(
@@ -106,10 +102,7 @@ class HistoryFileRows(CanonicalRows):
         if self.deal_field_parts:
             self.deal_fields = pd.concat([self.deal_fields, *self.deal_field_parts])
             self.deal_field_parts = []
-        deals = self.deal_fields
-        observed = observations(
-            entries, field_values.loc[~bad], deals, self.stages, deals["__rate"]
-        )
+        observed = observations(entries, field_values.loc[~bad], self.deal_fields, self.stages)
         return entries, observed
 
     def _named(self, raw: pd.DataFrame) -> pd.DataFrame:
@@ -176,13 +169,11 @@ def read_values(
             checks.append((unparseable(given_, out[f]), f, "unparseable date", given_))
         elif f == "forecast_category":
             out[f] = given_.map(canonical_forecast_category, na_action="ignore")
-            accepted = ", ".join(FORECAST_CATEGORIES)
-            problem = f"forecast category not one of {accepted}"
-            checks.append((given_.notna() & out[f].isna(), f, problem, given_))
+            checks.append((given_.notna() & out[f].isna(), f, NOT_A_CATEGORY, given_))
         else:
             percent = None
             if f == "rep_probability":  # "25%" is 0.25 whatever the mapping's scale
-                given_, percent = _percents(given_)
+                given_, percent = percents(given_)
             number = pd.to_numeric(localized_numbers(given_, csv), errors="coerce")
             checks.append((unparseable(given_, number), f, "not a number", raw[f]))
             if percent is not None:
@@ -199,17 +190,13 @@ def read_values(
 
 
 def observations(
-    entries: pd.DataFrame,
-    values: pd.DataFrame,
-    deals: pd.DataFrame,
-    stages: StageSet,
-    amount_rates: pd.Series | None = None,
+    entries: pd.DataFrame, values: pd.DataFrame, deals: pd.DataFrame, stages: StageSet
 ) -> pd.DataFrame:
     """One observation per history row (`entries`: opportunity_id, stage, entered_at), as the
     field history records a deal's fields: `id`, `updated_at` (the row's date) and every
     tracked field, the row's `values` where it gives them, else the deal's `deals` row (indexed
-    by id). A closed deal has no expected close (as the export reads its one close date);
-    `amount_rates` (by id) converts amounts as the deal's were at import."""
+    by id; `__rate`: the exchange rate its amount was converted at, which converts the row's
+    amount too). A closed deal has no expected close (as the export reads its one close date)."""
     ids = entries["opportunity_id"].to_numpy()
     base = deals.reindex(ids)
     out = pd.DataFrame({"id": ids, "updated_at": entries["entered_at"].to_numpy()})
@@ -218,8 +205,8 @@ def observations(
         out[f] = column.to_numpy() if column is not None else None
     if "amount" in values:
         out["amount_estimated"] = False  # the amount as the CRM had it then
-        if amount_rates is not None:
-            out["amount"] = out["amount"] * amount_rates.reindex(ids).fillna(1.0).to_numpy()
+        if "__rate" in base:
+            out["amount"] = out["amount"] * base["__rate"].fillna(1.0).to_numpy()
     if "expected_close_at" in values:
         closed = entries["stage"].isin([stages.won, stages.lost]).to_numpy()
         out.loc[closed, "expected_close_at"] = pd.NaT

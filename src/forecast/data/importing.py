@@ -29,9 +29,9 @@ from forecast.data.mapping import (
     CsvOptions,
     ExistsIn,
     Mapping,
-    detect_mapping,
     load_mapping,
 )
+from forecast.data.mapping_detect import detect_mapping
 from forecast.data.reading import (
     file_encoding,
     header,

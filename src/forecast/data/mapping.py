@@ -11,10 +11,11 @@ package (see `BUILT_IN`); a user writes their own for any other CSV or Parquet e
 (documented in the README).
 
 Two more are presets for CRM deal exports (`PRESETS`: HubSpot, Salesforce): a mapping says
-`preset: hubspot` and only what differs, or the preset is picked from the file's header. A
-preset brings the CRM's export column names, its stock stages and their configured
-probabilities, and its one "Close Date" column (`close_date`): the expected close while a deal
-is open, the actual close once it is won or lost.
+`preset: hubspot` and only what differs, or the preset is picked from the file's header
+(`mapping_detect`). A preset brings the CRM's export column names, its stock stages and their
+configured probabilities, and its one "Close Date" column (`close_date`): the expected close
+while a deal is open, the actual close once it is won or lost. Forecast categories are
+`forecast_categories`'.
 """
 
 from __future__ import annotations
@@ -90,30 +91,11 @@ HISTORY_FIELDS = ("opportunity_id", "stage", "entered_at")
 HISTORY_VALUE_FIELDS = ("amount", "expected_close_at", "rep_probability", "forecast_category")
 LEAD_FIELDS = ("id", "converted", "created_at", "updated_at", "converted_at")
 LEAD_REQUIRED = ("id",)
-FORECAST_CATEGORIES = ("Pipeline", "Best Case", "Commit", "Omitted")
-#: Other CRMs' names for the canonical categories, compared ignoring case, spaces, dashes and
-#: underscores: HubSpot's stock labels and internal values, and Salesforce's "Closed". A won
-#: deal's "Closed" counts as "Commit" (Salesforce rolls Closed into the Commit forecast); a lost
-#: deal's category is "Omitted", as Salesforce sets it.
-FORECAST_CATEGORY_ALIASES = {
-    "notforecasted": "Omitted",
-    "omit": "Omitted",
-    "closed": "Commit",
-    "closedwon": "Commit",
-    "closedlost": "Omitted",
-    "forecast": "Commit",  # Salesforce's API name of Commit (ForecastCategory)
-}
 
 
 def loose_key(value: object) -> str:
     """A name compared ignoring case, spaces, dashes and underscores: "Best_case" → "bestcase"."""
     return "".join(ch for ch in str(value) if ch.isalnum()).casefold()
-
-
-def canonical_forecast_category(value: object) -> str | None:
-    """The canonical forecast category a CRM's label stands for (None: not one of them)."""
-    known = {loose_key(c): c for c in FORECAST_CATEGORIES}
-    return {**FORECAST_CATEGORY_ALIASES, **known}.get(loose_key(value))
 
 
 class Join(BaseModel):
@@ -568,34 +550,3 @@ def _keys_at(loc: list[str]) -> list[str]:
             return []
         model = models[0]
     return list(model.model_fields)
-
-
-def detect_mapping(path: Path) -> Mapping:
-    """The built-in mapping whose files are present at `path` (a folder or one of its files),
-    or the preset whose columns a file's header holds (a HubSpot or Salesforce export)."""
-    from forecast.data.reading import header  # reading imports this module
-
-    folder = path if path.is_dir() else path.parent
-    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
-    for name in BUILT_IN:
-        mapping = load_mapping(name)
-        if mapping.detect and set(mapping.detect) <= names:
-            if path.is_dir() or path.name == mapping.main:
-                # A preset's file name ("Opportunity.csv") is common: its header must agree.
-                wanted = {loose_key(c) for c in mapping.detect_columns}
-                if wanted and mapping.main is not None:
-                    if not wanted <= {loose_key(c) for c in header(folder / mapping.main)}:
-                        continue
-                return mapping
-    if path.is_file():
-        columns = {loose_key(c) for c in header(path)}
-        for name in PRESETS:
-            mapping = load_mapping(name)
-            if {loose_key(c) for c in mapping.detect_columns} <= columns:
-                return mapping
-    raise InvalidInput(
-        f"{path}: not a format I recognise ({', '.join(BUILT_IN)}; a HubSpot or Salesforce "
-        "export is known by its header); "
-        "pass --mapping with a mapping file (see the README, 'Importing your own export'); "
-        f"`forecast draft-mapping {path}` drafts one from its columns"
-    )

@@ -149,14 +149,15 @@ def _id_column(sample: pd.DataFrame, taken: set[str]) -> str:
     return ""
 
 
-def _all_values(file: Path, column: str) -> pd.Series:
-    """How many rows of the whole file hold each value of `column` (a sample may miss one)."""
-    counts: pd.Series = pd.Series(dtype="float64")
+def _all_values(file: Path, columns: list[str]) -> list[pd.Series]:
+    """Per column, how many rows of the whole file hold each of its values (a sample may miss
+    one), most first: one read of the file for all of them."""
+    counts = [pd.Series(dtype="float64") for _ in columns]
     for chunk in iter_table(file, 200_000, []):
-        counts = counts.add(
-            chunk[column].dropna().astype("str").str.strip().value_counts(), fill_value=0
-        )
-    return counts.sort_values(ascending=False, kind="stable")
+        for i, column in enumerate(columns):
+            values = chunk[column].dropna().astype("str").str.strip()
+            counts[i] = counts[i].add(values.value_counts(), fill_value=0)
+    return [c.sort_values(ascending=False, kind="stable") for c in counts]
 
 
 def _deal_draft(
@@ -170,8 +171,10 @@ def _deal_draft(
     (Pipedrive's "Status": open, won, lost); `close_times`: the columns a close is read from,
     the first not blank (Pipedrive's "Won time", "Lost time")."""
     checks = []
-    counts = _all_values(file, columns["stage"]) if "stage" in columns else pd.Series()
-    outcomes = _all_values(file, status) if status is not None else pd.Series()
+    read = [c for c in (columns.get("stage"), status) if c is not None]
+    found = dict(zip(read, _all_values(file, read), strict=True))
+    counts = found.get(columns.get("stage", ""), pd.Series())
+    outcomes = found.get(status or "", pd.Series())
     from_status = (
         status is not None
         and not any(_says(str(v), WON_WORDS + LOST_WORDS) for v in counts.index)

@@ -17,13 +17,12 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from forecast.data import currencies, store
-from forecast.data.mapping import (
-    FORECAST_CATEGORIES,
+from forecast.data.forecast_categories import (
     FORECAST_CATEGORY_ALIASES,
-    CsvOptions,
+    NOT_A_CATEGORY,
     canonical_forecast_category,
-    loose_key,
 )
+from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.reading import dotted_thousands_note, localized_numbers
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.tables import TRACKED_FIELDS
@@ -162,7 +161,7 @@ class CanonicalRows:
         out["id"] = ids
 
         stage_raw = raw[cols["stage"]]
-        lookup = {v: _canonical_stage(stages, v) for v in stage_raw.dropna().unique()}
+        lookup = {v: canonical_stage(stages, v) for v in stage_raw.dropna().unique()}
         out["stage"] = stage_raw.map(lookup)
         unknown = out["stage"].isna()
         self._bad(unknown, bad, raw, "stage", "unknown stage")
@@ -182,7 +181,7 @@ class CanonicalRows:
             if f in cols:
                 given = raw[cols[f]]
                 if f == "rep_probability":  # "25%" is 0.25 whatever the mapping's scale
-                    given, percent = _percents(given)
+                    given, percent = percents(given)
                 text = localized_numbers(given, self.csv)
                 self.report.note(dotted_thousands_note(raw[cols[f]], cols[f], self.csv))
                 out[f] = pd.to_numeric(text, errors="coerce").astype("float64")
@@ -354,14 +353,7 @@ class CanonicalRows:
         column = self.columns.get("forecast_category", "forecast_category")
         for (old, new), n in Counter(zip(values[renamed], category[renamed], strict=True)).items():
             self.report.fixed_values[f"{column}: {old} → {new}"] += n
-        accepted = [*FORECAST_CATEGORIES, "Not forecasted", "Closed won", "Closed lost"]
-        self._bad(
-            values.notna() & category.isna(),
-            bad,
-            raw,
-            "forecast_category",
-            f"forecast category not one of {', '.join(accepted)}",
-        )
+        self._bad(values.notna() & category.isna(), bad, raw, "forecast_category", NOT_A_CATEGORY)
         return category
 
     def _keep_first_sighting(self, opps: pd.DataFrame, conn: Connection) -> pd.DataFrame:
@@ -468,7 +460,7 @@ class CanonicalRows:
             if stage in self.stage_dates:
                 column = self.stage_dates[stage]
                 when, early = self._entered_since_creation(self._dates(raw[column]), created)
-                shown = _before_creation_values(created, when, early)[early]
+                shown = before_creation_values(created, when, early)[early]
                 self.report.add(str(self.main), raw["__line"][early], column, ENTERED_EARLY, shown)
                 early_rows |= early
                 when = when.where(~early)
@@ -519,13 +511,13 @@ class CanonicalRows:
         return history[["dataset", *HISTORY_COLUMNS, "seen_only"]]
 
 
-def _before_creation_values(created: pd.Series, entered: pd.Series, early: pd.Series) -> pd.Series:
+def before_creation_values(created: pd.Series, entered: pd.Series, early: pd.Series) -> pd.Series:
     """How a stage entry before its deal's creation is shown in the report: "created > entered"
     (as a close before creation is)."""
     return (created.astype("str") + " > " + entered.astype("str")).where(early)
 
 
-def _percents(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+def percents(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Values written with a percent sign ("25%", "25 %") without it, and which they were."""
     text = values.astype("str").str.strip()
     percent = values.notna() & text.str.endswith("%")
@@ -534,7 +526,7 @@ def _percents(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return values.where(~percent, text.str[:-1].str.rstrip()), percent
 
 
-def _canonical_stage(stages: StageSet, value: object) -> str | None:
+def canonical_stage(stages: StageSet, value: object) -> str | None:
     return stages.canonical(str(value)) if stages.is_known(str(value)) else None
 
 

@@ -137,15 +137,20 @@ class Wording:
         #: may stand for a value never learnt: `with_rare_values`).
         self.text_inputs = {labels.get(c, c): c for c in getattr(encoder, "levels", {})}
 
+    def unlearnt_value(self, field: str, row: Mapping[str, Any]) -> object | None:
+        """The row's value of the text input a reason names `field`, where the reason said it
+        blank but the row has one (a value the model never learnt); else None."""
+        column = self.text_inputs.get(field)
+        value = row.get(column) if column is not None else None
+        return None if is_blank(value) else value
+
     def with_rare_values(self, reasons: list[dict[str, Any]], row: Mapping[str, Any]) -> list:
         """`reasons` (plain) of one row, each "is blank" that was a text the model never
         learnt said with that value (`rare_value`)."""
         out = reasons
         for i, r in enumerate(reasons):
-            if r["value"] is not None or (column := self.text_inputs.get(r["field"])) is None:
-                continue
-            value = row.get(column)
-            if is_blank(value):
+            value = self.unlearnt_value(r["field"], row) if r["value"] is None else None
+            if value is None:
                 continue
             if out is reasons:
                 out = list(reasons)
@@ -392,9 +397,8 @@ def _rare(wording: Wording, reasons: list[Reason], row: pd.Series) -> list[Reaso
     """`Wording.with_rare_values` for `Reason`s of a frame's row."""
     out = []
     for r in reasons:
-        column = wording.text_inputs.get(r.field) if r.value is None else None
-        value = row.get(column) if column is not None else None
-        if column is not None and not is_blank(value):
+        value = wording.unlearnt_value(r.field, row) if r.value is None else None
+        if value is not None:
             r = Reason(r.field, value, r.contribution, rare_value(r.field, value, r.contribution))
         out.append(r)
     return out

@@ -1,0 +1,39 @@
+"""Which mapping an export is: a built-in whose files a folder holds (its header agreeing), or a
+preset whose columns a file's header holds (a HubSpot or Salesforce export)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from forecast.data.mapping import BUILT_IN, PRESETS, Mapping, load_mapping, loose_key
+from forecast.data.reading import header
+from forecast.errors import InvalidInput
+
+
+def detect_mapping(path: Path) -> Mapping:
+    """The built-in mapping whose files are present at `path` (a folder or one of its files),
+    or the preset whose columns a file's header holds (a HubSpot or Salesforce export)."""
+    folder = path if path.is_dir() else path.parent
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    for name in BUILT_IN:
+        mapping = load_mapping(name)
+        if mapping.detect and set(mapping.detect) <= names:
+            if path.is_dir() or path.name == mapping.main:
+                # A preset's file name ("Opportunity.csv") is common: its header must agree.
+                wanted = {loose_key(c) for c in mapping.detect_columns}
+                if wanted and mapping.main is not None:
+                    if not wanted <= {loose_key(c) for c in header(folder / mapping.main)}:
+                        continue
+                return mapping
+    if path.is_file():
+        columns = {loose_key(c) for c in header(path)}
+        for name in PRESETS:
+            mapping = load_mapping(name)
+            if {loose_key(c) for c in mapping.detect_columns} <= columns:
+                return mapping
+    raise InvalidInput(
+        f"{path}: not a format I recognise ({', '.join(BUILT_IN)}; a HubSpot or Salesforce "
+        "export is known by its header); "
+        "pass --mapping with a mapping file (see the README, 'Importing your own export'); "
+        f"`forecast draft-mapping {path}` drafts one from its columns"
+    )
