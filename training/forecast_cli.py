@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -347,9 +348,13 @@ def backtest_cmd(
 
     steps = _parse_horizons(horizons)
     settings = get_settings()
-    loaded = _load(data, mapping, settings, include_leaks)
     status = console.status("backtesting", spinner="dots") if not json_ else nullcontext()
     with status, dask_client(cluster) as client:
+        source = _partitioned_source(client, data) if client is not None else None
+        if source is not None:
+            loaded = _summary_of(source, data, include_leaks)
+        else:
+            loaded = _load(data, mapping, settings, include_leaks)
         report = backtest(
             loaded["history"],
             freq=freq.value,
@@ -364,6 +369,7 @@ def backtest_cmd(
             sealed=sealed,
             refit_weeks=refit_weeks,
             client=client,
+            source=source,
         )
     run_id = None
     if log:
@@ -399,6 +405,29 @@ def backtest_cmd(
         f"track record of {report.dataset} kept: {kept} forecasts; `forecast revenue` and the "
         "API now lead with the method most accurate on it"
     )
+
+
+def _partitioned_source(client: Any, data: str | None) -> Any:
+    """A canonical Parquet export or a stored opportunities dataset read by partition on the
+    cluster (`PartitionedExport`), whose workers then read it whole themselves; None for a CSV
+    export, which is read here as without a cluster."""
+    from forecast.parquet_export import is_parquet_export, read_partitioned
+    from training.models_cli import stored_source
+
+    if data is not None and is_parquet_export(Path(data)):
+        return read_partitioned(client, Path(data))
+    if data is None or not Path(data).exists():
+        return stored_source(client, data)
+    return None
+
+
+def _summary_of(source: Any, data: str | None, include_leaks: bool) -> dict[str, Any]:
+    """What `_load` gives, for a dataset read by partition: its summary as the history."""
+    from forecast.parquet_export import is_parquet_export
+
+    history = source.summary.keeping_all() if include_leaks else source.summary
+    stored = not (data is not None and is_parquet_export(Path(data)))
+    return {"history": history, "dataset": history.name, "stored": stored}
 
 
 def _keep_track_record(

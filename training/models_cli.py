@@ -255,12 +255,12 @@ def _train(
             if kind is Kind.deals and data is not None and is_parquet_export(Path(data)):
                 source = read_partitioned(client, Path(data))  # stage history on the workers
             elif kind is Kind.deals and (data is None or not Path(data).exists()):
-                source = _stored_source(client, data)  # read by the workers from the store
+                source = stored_source(client, data)  # read by the workers from the store
             engine = DaskEngine(client, str(resolve(cluster)), source=source)
         return _train_with(kind, data, mapping, json_, seed, promote, show, engine, extra)
 
 
-def _stored_source(client: Any, data: str | None) -> Any:
+def stored_source(client: Any, data: str | None) -> Any:
     """A stored opportunities dataset read by partition on the cluster: the workers read
     their slices of deals and history from the store themselves."""
     from forecast.data import store

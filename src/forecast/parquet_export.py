@@ -13,7 +13,8 @@ outside the slice's id range are skipped), where a task needs them, and keeps no
 as sums or a few columns: the export-state leak check's counts (`export_leaks.
 leaks_from_counts`), the fingerprint from the slices' sorted row hashes a range of values at a
 time, and three columns of the deals (`SUMMARY_COLUMNS`: the holdout cut and the maturity
-window read every ended deal's dates; 28 MB at a million deals). The closes behind every win
+window read every ended deal's dates; 28 MB at a million deals; and `updated_at`, where the
+export has it, the export date a backtest ends at). The closes behind every win
 rate are indexed on a worker (`dask_training`). At a million deals the whole deals table, its
 field history and the leak check took about 1.1 GB here (issue 14).
 """
@@ -104,6 +105,8 @@ def write_export(
 #: The deal columns this process keeps of a partitioned read: what `train_deals` reads of every
 #: deal (the ended deals' dates for the holdout cut and the maturity window, the counts).
 SUMMARY_COLUMNS = ("status", "created_at", "closed_at")
+#: Kept too where the deals have it: the export date a backtest ends at is the newest.
+OPTIONAL_SUMMARY_COLUMNS = ("updated_at",)
 #: Row hashes gathered here at a time when fingerprinting a partitioned read (sorted a range of
 #: hash values at a time, so that this process never holds every row's hash).
 HASH_BYTES = 32 * 2**20
@@ -197,11 +200,16 @@ def first_pass(part: HistorySlice) -> dict[str, Any]:
     sorted row hashes (`piece_hashes`), kept on the worker."""
     from forecast import export_leaks
 
+    from forecast.forecasting.rep_calls import has_calls
+
     piece = part.read()
+    kept = [*SUMMARY_COLUMNS, *(c for c in OPTIONAL_SUMMARY_COLUMNS if c in piece.deals)]
     return {
         "facts": {
-            "summary": piece.deals[list(SUMMARY_COLUMNS)].reset_index(drop=True),
+            "summary": piece.deals[kept].reset_index(drop=True),
             "columns": column_names(piece.deals),
+            "end": piece.end if len(piece.deals) else None,
+            "calls": has_calls(piece.deals),
         },
         "dates": export_leaks.slice_dates(piece),
         "hashes": piece_hashes(piece),
@@ -244,18 +252,48 @@ class PartitionedExport:
     """A dataset read by partition: its slices of deals in deal order (`slices`, read on the
     workers where a task needs them); here `summary`, a history whose deals hold
     `SUMMARY_COLUMNS` only (no other field, no stage history) with the run's left-out fields,
-    and the data's fingerprint."""
+    the data's fingerprint, its newest date (`DealHistory.end` of the whole) and whether it
+    holds reps' calls (`rep_calls.has_calls`)."""
 
     summary: DealHistory
     slices: list[HistorySlice]
     fingerprint: str
     field_names: dict[str, str] = field(default_factory=dict)
+    end: pd.Timestamp | None = None
+    has_calls: bool = False
 
     def slices_leaving_out(self, history: DealHistory) -> list[HistorySlice]:
         """The slices, each read with `history`'s fields left out (a run's, or the summary's)."""
         return [
             replace(s, left_out=history.left_out, notes=history.leak_notes) for s in self.slices
         ]
+
+    def whole(self, history: DealHistory) -> WholeHistory:
+        """What reads every slice as one history, with `history`'s fields left out: for work
+        that needs every deal at once (a backtest's fits), read on a worker, never here."""
+        return WholeHistory(tuple(self.slices_leaving_out(history)))
+
+
+@dataclass(frozen=True)
+class WholeHistory:
+    """Every slice of a dataset read as one history, where `read()` runs (`runner.Runner.
+    share_read`: once on each worker): the history the dataset read whole gives."""
+
+    slices: tuple[HistorySlice, ...]
+
+    def read(self) -> DealHistory:
+        pieces = [part.read() for part in self.slices]
+        first = pieces[0]
+        whole = DealHistory.from_frames(
+            pd.concat([p.deals for p in pieces], ignore_index=True),
+            pd.concat([p.stage_log for p in pieces], ignore_index=True),
+            first.stages,
+            field_log=pd.concat([p.field_log for p in pieces], ignore_index=True),
+            options=first.options,
+            name=first.name,
+            check_leaks=False,
+        )
+        return replace(whole, left_out=first.left_out, leak_notes=first.leak_notes)
 
 
 def read_partitioned(client: Client, folder: Path, parts: int | None = None) -> PartitionedExport:
@@ -337,7 +375,14 @@ def read_slices(client: Client, slices: Sequence[Any], like: DealHistory) -> Par
         deals, like.stage_log, pd.DataFrame(), like.stages, options=like.options, name=like.name
     )
     summary = summary.leaving_out([f.field for f in findings], [f.note for f in findings])
-    return PartitionedExport(summary, list(slices), digest)
+    ends = [f["end"] for f in facts if f["end"] is not None]
+    return PartitionedExport(
+        summary,
+        list(slices),
+        digest,
+        end=max(ends) if ends else None,
+        has_calls=any(f["calls"] for f in facts),
+    )
 
 
 def _fingerprint(client: Client, hashes: list[Future], deal_columns: bytes) -> str:

@@ -13,7 +13,9 @@ costs anything without a cluster, and nothing imports Dask.
 What is shared travels as pickled bytes and is unpickled once per worker process into a small
 cache (`_unpack`): the parts then read a copy of their own process, which they may fill caches
 in (a `DealHistory` does, so may a model), while Dask only ever copies the bytes between
-workers; a live object being serialised while a task changes it would fail.
+workers; a live object being serialised while a task changes it would fail. What is too large
+to send (a dataset at scale) is shared as a reader instead (`share_read`): each worker reads the
+value from where it is stored, once, and the caller's process never holds it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ _UNPACKED_KEPT = 4
 _UNPACK_LOCK = threading.Lock()
 
 
+class Reader(Protocol):
+    """Something small to send that gives a large value where it is read (a dataset's slices)."""
+
+    def read(self) -> Any: ...
+
+
 class Runner(Protocol):
     """Runs parts of one job; `where` says in words where (for reports), `workers` how many
     parts can run at once."""
@@ -46,6 +54,11 @@ class Runner(Protocol):
 
     def share(self, value: Any) -> Any:
         """What every part reads, sent once to each worker (in process: the value)."""
+        ...
+
+    def share_read(self, reader: Reader) -> Any:
+        """`reader.read()` for every part, read once by each worker from where it is stored
+        (in process: read here)."""
         ...
 
     def put(self, values: list[Any]) -> list[Any]:
@@ -74,6 +87,9 @@ class InProcess:
     def share(self, value: Any) -> Any:
         return value
 
+    def share_read(self, reader: Reader) -> Any:
+        return reader.read()
+
     def put(self, values: list[Any]) -> list[Any]:
         return values
 
@@ -95,9 +111,18 @@ class _Packed:
     data: bytes
 
 
+@dataclass(frozen=True)
+class _Deferred:
+    """A shared value as its reader (`Runner.share_read`): read on each worker that needs it."""
+
+    key: str
+    reader: Reader
+
+
 def _unpack(value: Any) -> Any:
-    """A shared value as this process's own object, unpickled the first time it is read."""
-    if not isinstance(value, _Packed):
+    """A shared value as this process's own object, unpickled (or read) the first time it is
+    read."""
+    if not isinstance(value, _Packed | _Deferred):
         return value
     with _UNPACK_LOCK:
         if value.key not in _UNPACKED:
@@ -105,7 +130,10 @@ def _unpack(value: Any) -> Any:
 
             while len(_UNPACKED) >= _UNPACKED_KEPT:
                 _UNPACKED.pop(next(iter(_UNPACKED)))
-            _UNPACKED[value.key] = cloudpickle.loads(value.data)
+            if isinstance(value, _Deferred):
+                _UNPACKED[value.key] = value.reader.read()
+            else:
+                _UNPACKED[value.key] = cloudpickle.loads(value.data)
         return _UNPACKED[value.key]
 
 
@@ -128,6 +156,11 @@ class OnCluster:
 
         packed = _Packed(uuid.uuid4().hex, cloudpickle.dumps(value))
         return self.client.scatter(packed, broadcast=True, hash=False)
+
+    def share_read(self, reader: Reader) -> Any:
+        return self.client.scatter(
+            _Deferred(uuid.uuid4().hex, reader), broadcast=True, hash=False
+        )
 
     def put(self, values: list[Any]) -> list[Any]:
         return list(self.client.scatter(values, hash=False)) if values else []

@@ -113,3 +113,82 @@ def test_origins_share_a_fit_until_it_is_refit_weeks_old():
     assert refit_groups(origins, 2) == [origins[0:2], origins[2:4], [origins[4]], origins[5:7]]
     assert refit_groups(origins, 8) == [origins[0:5], origins[5:7]]
     assert refit_groups([], 4) == []
+
+
+def _close(a: Any, b: Any) -> bool:
+    """`a == b`, numbers within a relative 1e-4 (at any depth of dicts and lists)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
+        return a == pytest.approx(b, rel=1e-4)
+    return a == b
+
+
+def _no_whole_read_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a whole read of a dataset in this (the command's) process fail: the workers, in
+    their own processes, still read their slices."""
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("ids") is None:
+            raise AssertionError("the whole dataset was read in the command's process")
+
+    monkeypatch.setattr("forecast.parquet_export.read_whole", refused)
+    monkeypatch.setattr("forecast.history.load_deal_history", refused)
+
+
+def test_a_parquet_export_is_backtested_on_the_workers_without_reading_it_here(
+    client, tmp_path, monkeypatch
+):
+    """A canonical Parquet export on a cluster: the workers read it whole themselves; this
+    process holds the deals' status and dates only, and the report is the in-process one."""
+    from forecast.parquet_export import read_partitioned, read_whole, write_export
+
+    data = generate_pipeline(200, seed=5)
+    folder = tmp_path / "pipeline"
+    write_export(data.opportunities, data.history, folder, row_group_rows=40)
+    here = backtest(read_whole(folder), dataset="pipeline", **OPTIONS)
+
+    _no_whole_read_here(monkeypatch)
+    source = read_partitioned(client, folder)
+    assert len(source.slices) > 1
+    assert set(source.summary.deals.columns) <= {"status", "created_at", "closed_at", "updated_at"}
+    there = backtest(source.summary, dataset="pipeline", client=client, source=source, **OPTIONS)
+    table = here.forecast_table()
+    assert len(table) and table["origin"].nunique() > 4
+    pd.testing.assert_frame_equal(there.forecast_table(), table, check_exact=True)
+    assert _plain(there.to_dict()) == _plain(here.to_dict())
+
+
+def test_a_stored_dataset_is_backtested_on_the_workers_that_read_it_from_the_store(
+    client, export, tmp_path, monkeypatch
+):
+    """`forecast backtest --data NAME --cluster ...`: the workers read the stored dataset from
+    the database; the command's process never reads it whole; the report is the in-process
+    one's."""
+    from training.cli import app
+
+    monkeypatch.setenv("FORECAST_STATE_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    cli = CliRunner()
+    imported = cli.invoke(app, ["import", str(export), "--mapping", "canonical", "--dataset", "crm"])
+    assert imported.exit_code == 0, imported.output
+    args = [
+        *("backtest", "--data", "crm", "--freq", "month", "--every", "week"),
+        *("--horizons", "0,4", "--refit-weeks", "2", "--sealed", "0", "--by", "team"),
+        *("--from", "2024-11-04", "--no-log", "--json"),
+    ]
+    here = cli.invoke(app, args)
+    assert here.exit_code == 0, here.output
+    _no_whole_read_here(monkeypatch)
+    there = cli.invoke(app, [*args, "--cluster", client.scheduler.address])
+    get_settings.cache_clear()
+    assert there.exit_code == 0, there.output
+    printed = [json.loads(r.stdout) for r in (here, there)]
+    for report in printed:
+        for extra in ("mlflow_run_id", "track_record_saved", "track_record_note", "seconds"):
+            report.pop(extra)
+    # The same report, but for the last digits of a range: the store's whole read gives the deals
+    # in its own order, the slices in the order of ids, and sums over deals round otherwise.
+    assert printed[1]["periods"] and _close(printed[1], printed[0])

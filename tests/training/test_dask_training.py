@@ -258,7 +258,7 @@ def test_a_partitioned_read_finds_the_leaks_of_a_whole_read(client, tmp_path: Pa
     source = read_partitioned(client, folder, parts=4)
     assert source.summary.left_out == whole.left_out
     assert source.summary.leak_notes == whole.leak_notes
-    assert list(source.summary.deals.columns) == list(SUMMARY_COLUMNS)
+    assert list(source.summary.deals.columns) == [*SUMMARY_COLUMNS, "updated_at"]
     pd.testing.assert_frame_equal(source.summary.deals, whole.deals[list(SUMMARY_COLUMNS)])
     assert source.fingerprint == fingerprint(whole.deals, whole.stage_log)
     # The slices read on the workers leave the same fields out of the rows.
@@ -434,7 +434,7 @@ def test_a_stored_dataset_read_by_partition_gives_the_whole_reads_rows(
     ids = pd.concat([p.deals["id"] for p in pieces])
     assert ids.is_unique and set(ids) == set(whole.deals["id"])
     assert sum(len(p.field_log) for p in pieces) == len(whole.field_log)
-    assert list(source.summary.deals.columns) == list(SUMMARY_COLUMNS)
+    assert list(source.summary.deals.columns) == [*SUMMARY_COLUMNS, "updated_at"]
     assert source.summary.left_out == whole.left_out
     assert source.summary.leak_notes == whole.leak_notes
     assert source.fingerprint == fingerprint(whole.deals, whole.stage_log)

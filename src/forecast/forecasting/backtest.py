@@ -64,6 +64,8 @@ from forecast.settings import Settings, get_settings
 if TYPE_CHECKING:
     from distributed import Client
 
+    from forecast.parquet_export import PartitionedExport
+
 EVERY = ("period", "week")
 #: Horizons (weeks before the window starts) when none are given.
 DEFAULT_HORIZONS = {"period": (0,), "week": (0, 4, 8, 13)}
@@ -76,12 +78,17 @@ WEEK = pd.Timedelta(days=7)
 # --- the backtest ---------------------------------------------------------------------------------
 
 
-def export_date_of(history: DealHistory) -> pd.Timestamp:
-    """When the data was exported: the newest `updated_at` (the newest record otherwise).
-    Expected close dates say nothing about it."""
+def export_date_of(history: DealHistory, source: PartitionedExport | None = None) -> pd.Timestamp:
+    """When the data was exported: the newest `updated_at` (the newest record otherwise; of
+    `source`, the dataset `history` summarises, where given). Expected close dates say nothing
+    about it."""
     deals = history.deals
     if "updated_at" in deals and deals["updated_at"].notna().any():
         return as_timestamp(deals["updated_at"].max())
+    if source is not None:
+        if source.end is None:
+            raise InvalidInput("the data holds no dates: nothing to learn from")
+        return as_timestamp(source.end)
     return history.end
 
 
@@ -101,6 +108,7 @@ def backtest(
     sealed: int | None = None,
     refit_weeks: int = 1,
     client: Client | None = None,
+    source: PartitionedExport | None = None,
 ) -> BacktestReport:
     """Forecast past windows of `freq` at each horizon, with models fitted on what was known at
     each origin, and score them against the revenue won inside each window.
@@ -114,7 +122,9 @@ def backtest(
     refitted once the last fit is that many weeks old (1: at every origin); in between, the
     last fit forecasts with the pipeline, stage win rates and new-deal pace of each origin.
     `client`: a Dask client whose cluster fits and forecasts the origins (`replay`); the same
-    report as in process.
+    report as in process. `source`: the dataset read by partition on that cluster, `history`
+    its summary (`parquet_export.PartitionedExport`): each worker then reads the whole history
+    from the Parquet export or the store itself, and this process never holds it.
     """
     started = time.perf_counter()
     if freq not in FREQS:
@@ -135,7 +145,7 @@ def backtest(
         raise InvalidInput("no deals in the data: nothing to backtest")
     settings = settings or get_settings()
     exported = _date(export_date, "--export-date") if export_date is not None else None
-    exported = exported if exported is not None else export_date_of(history)
+    exported = exported if exported is not None else export_date_of(history, source)
     # The data covers the export day in full (closes dated on it too).
     cutoff = exported.normalize() + pd.Timedelta(days=1)
     lo = _date(start, "--from") if start is not None else None
@@ -146,13 +156,25 @@ def backtest(
         windows = _weeks(history, freq, lo, hi, cutoff)
     sealed_from = _sealed_from(cutoff, freq, n_sealed) if n_sealed else None
     notes = list(history.leak_notes)
+    whole = source.whole(history) if source is not None else None
     results, fitted = replay(
-        history, windows, freq, steps, cutoff, by, settings, progress, int(refit_weeks), client
+        history,
+        windows,
+        freq,
+        steps,
+        cutoff,
+        by,
+        settings,
+        progress,
+        int(refit_weeks),
+        client,
+        whole,
     )
     for r in results:
         r.sealed = sealed_from is not None and r.period.end > sealed_from
     at_zero = [r for r in results if r.status == "ok" and r.horizon_weeks == 0]
-    if at_zero and not any(r.reps for r in at_zero) and has_calls(history.deals):
+    calls = source.has_calls if source is not None else has_calls(history.deals)
+    if at_zero and not any(r.reps for r in at_zero) and calls:
         notes.append(hindsight_note())
     _choose_all(results)
     if sealed_from is not None:

@@ -43,7 +43,7 @@ from forecast.forecasting.revenue import GROUP_COLUMNS, MISSING_GROUP, forecast_
 from forecast.formatting import rounded
 from forecast.history import DealHistory
 from forecast.periods import Period
-from forecast.runner import SHARED_STATE, runner
+from forecast.runner import SHARED_STATE, Reader, runner
 from forecast.settings import Settings
 
 if TYPE_CHECKING:
@@ -77,15 +77,18 @@ def replay(
     progress: Progress | None,
     refit_weeks: int = 1,
     client: Client | None = None,
+    whole: Reader | None = None,
 ) -> tuple[list[PeriodResult], int]:
     """Every (window, horizon) forecast, walking the distinct origins in time order and fitting
     at most once at each: every `refit_weeks` weeks, as a product that retrains on a schedule
     (between two fits, the latest models with the pipeline, stage win rates and new-deal pace
-    as of each origin). In process, or on `client`'s Dask cluster (the same results). Returns
-    the results (by window, then horizon) and the number of fits."""
+    as of each origin). In process, or on `client`'s Dask cluster (the same results). With
+    `whole`, what reads the dataset whole on each worker (`parquet_export.WholeHistory`),
+    `history` is its summary (status and dates of the deals): the fits, the forecasts and what
+    was won read the whole one there. Returns the results (by window, then horizon) and the
+    number of fits."""
     column = GROUP_COLUMNS.get(by) if by else None
     deals = history.deals
-    won_all = deals[(deals["status"] == WON) & deals["closed_at"].notna()]
     closes = deals.loc[deals["status"].isin([WON, LOST]), "closed_at"].dropna()
     first_close = closes.min() if len(closes) else None
     last_day = (cutoff - pd.Timedelta(days=1)).date()
@@ -126,7 +129,11 @@ def replay(
         else:
             ready.append(origin)
     run = runner(client)
-    shared, won = run.share(history), run.share(won_all)
+    if whole is not None:
+        shared = run.share_read(whole)
+        won = run.submit(won_deals, shared)
+    else:
+        shared, won = run.share(history), run.share(won_deals(history))
     before: Any = []  # the probes of the groups so far (on a cluster, a future of them)
     handles = []
     for group in refit_groups(ready, refit_weeks):
@@ -145,6 +152,12 @@ def replay(
         for index, result in done.results:
             results[index] = result
     return [r for r in results if r is not None], fitted
+
+
+def won_deals(history: DealHistory) -> pd.DataFrame:
+    """Every deal won with a close date: what each window's actual is read from."""
+    deals = history.deals
+    return deals[(deals["status"] == WON) & deals["closed_at"].notna()]
 
 
 def refit_groups(origins: list[pd.Timestamp], refit_weeks: int) -> list[list[pd.Timestamp]]:
