@@ -104,10 +104,55 @@ def measure_training(folder: Path, cluster: str | None) -> dict[str, Any]:
     }
 
 
+def measure_backtest(folder: Path, cluster: str | None) -> dict[str, Any]:
+    """Read the Parquet export (whole in process; by partition on the cluster, as `forecast
+    backtest --data FOLDER --cluster` does: each worker then reads it whole itself), then
+    backtest the last `BACKTEST_PERIODS` complete quarters at the period start (one fit each,
+    the origins in parallel on the cluster)."""
+    import pandas as pd
+
+    from forecast import parquet_export
+    from forecast.cluster import dask_client
+    from forecast.forecasting.backtest import backtest, export_date_of
+    from forecast.periods import period_of
+
+    with dask_client(cluster) as client:
+        started = time.perf_counter()
+        source = None
+        if client is None:
+            history = parquet_export.read_whole(folder)
+        else:
+            source = parquet_export.read_partitioned(client, folder)
+            history = source.summary
+        read_s = time.perf_counter() - started
+        last = period_of(export_date_of(history, source) + pd.Timedelta(days=1), "quarter")
+        first = last
+        for _ in range(BACKTEST_PERIODS):
+            first = period_of(first.start - pd.Timedelta(days=1), "quarter")
+        t0 = time.perf_counter()
+        report = backtest(history, freq="quarter", start=first.start, client=client, source=source)
+        seconds = time.perf_counter() - t0
+        workers = _worker_peaks(client)
+    scored = [p for p in report.periods if p.status == "ok"]
+    return {
+        "read_seconds": read_s,
+        "seconds": seconds,
+        "rows": len(history.deals),
+        "rows_per_second": len(history.deals) / seconds,
+        "worker_peak_mb": workers,
+        "forecasts": len(scored),
+        "wape": report.overall().get("model", {}).get("wape"),
+    }
+
+
+#: Complete quarters the backtest step forecasts (one fit each).
+BACKTEST_PERIODS = 2
+
 #: The steps measured, by name; a step is `(folder, cluster) -> dict` with at least `seconds`,
 #: `rows`, `rows_per_second` and `worker_peak_mb`.
 MEASURES: dict[str, Callable[[Path, str | None], dict[str, Any]]] = {
     "training": measure_training,
+    "backtest": measure_backtest,
 }
 
 

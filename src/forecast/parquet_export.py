@@ -199,7 +199,6 @@ def first_pass(part: HistorySlice) -> dict[str, Any]:
     deals, its deal columns), the leak check's first pass (`export_leaks.slice_dates`) and its
     sorted row hashes (`piece_hashes`), kept on the worker."""
     from forecast import export_leaks
-
     from forecast.forecasting.rep_calls import has_calls
 
     piece = part.read()

@@ -158,9 +158,7 @@ class OnCluster:
         return self.client.scatter(packed, broadcast=True, hash=False)
 
     def share_read(self, reader: Reader) -> Any:
-        return self.client.scatter(
-            _Deferred(uuid.uuid4().hex, reader), broadcast=True, hash=False
-        )
+        return self.client.scatter(_Deferred(uuid.uuid4().hex, reader), broadcast=True, hash=False)
 
     def put(self, values: list[Any]) -> list[Any]:
         return list(self.client.scatter(values, hash=False)) if values else []

@@ -172,7 +172,9 @@ def test_a_stored_dataset_is_backtested_on_the_workers_that_read_it_from_the_sto
     monkeypatch.setenv("FORECAST_STATE_DIR", str(tmp_path / "state"))
     get_settings.cache_clear()
     cli = CliRunner()
-    imported = cli.invoke(app, ["import", str(export), "--mapping", "canonical", "--dataset", "crm"])
+    imported = cli.invoke(
+        app, ["import", str(export), "--mapping", "canonical", "--dataset", "crm"]
+    )
     assert imported.exit_code == 0, imported.output
     args = [
         *("backtest", "--data", "crm", "--freq", "month", "--every", "week"),

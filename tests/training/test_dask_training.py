@@ -236,7 +236,7 @@ def test_a_parquet_export_read_by_partition_gives_the_in_process_rows(
 
 def test_a_partitioned_read_finds_the_leaks_of_a_whole_read(client, tmp_path: Path) -> None:
     """The export-state leak check over slices: the same fields left out with the same notes as
-    on the whole export, and this process keeps three columns of the deals only."""
+    on the whole export, and this process keeps four columns of the deals only."""
     from forecast.parquet_export import SUMMARY_COLUMNS, read_partitioned, read_whole, write_export
 
     data = generate_pipeline(1500, seed=6)
@@ -258,9 +258,11 @@ def test_a_partitioned_read_finds_the_leaks_of_a_whole_read(client, tmp_path: Pa
     source = read_partitioned(client, folder, parts=4)
     assert source.summary.left_out == whole.left_out
     assert source.summary.leak_notes == whole.leak_notes
-    assert list(source.summary.deals.columns) == [*SUMMARY_COLUMNS, "updated_at"]
-    pd.testing.assert_frame_equal(source.summary.deals, whole.deals[list(SUMMARY_COLUMNS)])
+    kept = [*SUMMARY_COLUMNS, "updated_at"]
+    assert list(source.summary.deals.columns) == kept
+    pd.testing.assert_frame_equal(source.summary.deals, whole.deals[kept])
     assert source.fingerprint == fingerprint(whole.deals, whole.stage_log)
+    assert source.end == whole.end and source.has_calls  # the forecast category is a call
     # The slices read on the workers leave the same fields out of the rows.
     _assert_same_rows(client, whole, source)
 
