@@ -444,6 +444,40 @@ def test_a_stored_dataset_read_by_partition_gives_the_whole_reads_rows(
     _assert_same_rows(client, whole, source, by_deal=True)
 
 
+def test_a_partitioned_read_leaves_out_the_identifiers_a_whole_read_does(
+    client, sqlite_engine, tmp_path: Path
+) -> None:
+    """A dataset's own column that names deals (a ticket number) is left out, with the same
+    note, whether the dataset is read whole or slice by slice on the workers; one that
+    describes them (a source) is kept both ways."""
+    from forecast.data.generator import write_export as write_csv
+    from forecast.data.importing import import_export
+    from forecast.history import load_deal_history
+    from forecast.store_slices import read_store_partitioned
+
+    deals_file, _ = write_csv(generate_pipeline(900, seed=8), tmp_path / "export")
+    deals = pd.read_csv(deals_file)
+    rng = np.random.default_rng(1)
+    deals["Ticket"] = [f"T-{i:05d}" for i in rng.permutation(len(deals))]
+    deals["Source"] = rng.choice(["Organic", "Paid", "Referral"], len(deals))
+    deals.to_csv(deals_file, index=False)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        "kind: opportunities\ndataset: crm\nmain: opportunities.csv\n"
+        "history_file: stage_history.csv\ncolumns: canonical\nstages:\n"
+        "  open: [Prospecting, Qualification, Presentation, Demonstration, Closing]\n"
+        "  won: Won\n  lost: Lost\nfeatures: [Ticket, Source]\n"
+    )
+    import_export(sqlite_engine, tmp_path / "export", mapping)
+
+    whole = load_deal_history(sqlite_engine, "crm")
+    assert "Ticket" in whole.left_out and "Source" not in whole.left_out
+    source = read_store_partitioned(client, sqlite_engine, "crm")
+    assert len(source.slices) > 1
+    assert source.summary.left_out == whole.left_out
+    assert source.summary.leak_notes == whole.leak_notes
+
+
 def test_training_a_stored_dataset_on_the_cluster_reads_it_there(
     client, cli: Cli, state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
