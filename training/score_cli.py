@@ -120,8 +120,9 @@ def _load(
     kind: str, data: str | None, mapping: str | None, settings: Settings, client: Any = None
 ) -> tuple[Any, dict[str, Any]]:
     """The rows to score and what a fallback would learn from, from a file or the store. On a
-    cluster, the deals of a Parquet export or of the store are read by partition there and
-    their rows built and kept there (`batch_scoring.open_deal_parts`)."""
+    cluster, the deals of a Parquet export or of the store, and the leads of the store, are read
+    by partition there and their rows built and kept there (`batch_scoring.open_deal_parts`,
+    `lead_parts`)."""
     from forecast.batch_scoring import lead_rows, open_deal_parts, open_deal_rows
     from forecast.batch_scoring import stage_rates_of_parts as rates_of
 
@@ -132,6 +133,8 @@ def _load(
             return open_deal_parts(client, source), {
                 "stage_rates": lambda: rates_of(client, source)
             }
+    if client is not None and kind == "leads" and not (data is not None and Path(data).exists()):
+        return _stored_lead_parts(client, data, settings)
     skipped: tuple[str, ...] = ()
     if data is not None and Path(data).exists():
         history, leads, name, skipped = _from_file(Path(data), mapping, kind, want)
@@ -142,6 +145,22 @@ def _load(
         return open_deal_rows(history, name), {"history": history}
     rows = lead_rows(leads, name)
     return replace(rows, notes=(*skipped, *rows.notes)), {"leads": leads}
+
+
+def _stored_lead_parts(
+    client: Any, data: str | None, settings: Settings
+) -> tuple[Any, dict[str, Any]]:
+    """A stored leads dataset read by slice on the cluster, its rows kept there until scored
+    (`batch_scoring.lead_parts`); this process gets the labels a fallback's rate is read from."""
+    import pandas as pd
+
+    from forecast.batch_scoring import lead_parts
+    from forecast.store_slices import lead_slices
+
+    _check_not_a_path(data)
+    engine, name = _stored(data, "leads", "leads", settings)
+    rows, labels = lead_parts(client, lead_slices(client, engine, name), name)
+    return rows, {"leads": pd.DataFrame({"converted": labels})}
 
 
 def _from_file(

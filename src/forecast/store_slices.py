@@ -6,18 +6,20 @@ The id ranges are cut in the database's own order of ids (one `OFFSET` look-up p
 deals' primary key), so slices cover every deal once whatever the database's collation; this
 process then gets what `parquet_export.read_slices` gives of any slices: the leak check's
 counts, the fingerprint from the slices' row hashes and three columns of the deals. Without a
-cluster, a stored dataset is read whole (`history.load_deal_history`), as before.
+cluster, a stored dataset is read whole (`history.load_deal_history`), as before. A stored
+leads dataset is cut the same way (`lead_slices`), for batch scoring on the workers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, func, select
+import pandas as pd
+from sqlalchemy import Engine, Table, func, select
 
 from forecast.data.store_reads import IdRange
-from forecast.data.tables import opportunities
+from forecast.data.tables import leads, opportunities
 from forecast.history import DatasetOptions, DealHistory, load_deal_history
 from forecast.parquet_export import HistorySlice, PartitionedExport, read_slices, slices_like
 
@@ -42,10 +44,58 @@ class StoreSlice(HistorySlice):
         return load_deal_history(engine, self.dataset, check_leaks=False, ids=self.ids)
 
 
-def id_ranges(engine: Engine, dataset: str, parts: int) -> list[IdRange]:
-    """`parts` ranges of about as many deals each, in the database's order of ids (the first
-    without a lower end, the last without an upper one)."""
-    o = opportunities.c
+@dataclass(frozen=True)
+class LeadSlice:
+    """The leads of `dataset` with ids in `ids`, read from the database at `url` on a worker,
+    their attributes typed as the whole dataset's are (`text`: those that are text there)."""
+
+    url: str
+    dataset: str
+    ids: IdRange
+    text: frozenset[str] = frozenset()
+
+    def read(self, *, raw: bool = False) -> pd.DataFrame:
+        from forecast.data.store import cached_engine
+        from forecast.data.store_reads import load_leads
+        from forecast.settings import get_settings
+
+        engine = cached_engine(self.url, get_settings().sqlite_busy_seconds, migrated=False)
+        return load_leads(engine, self.dataset, self.ids, text=self.text, raw=raw)
+
+
+def lead_slices(client: Client, engine: Engine, dataset: str) -> list[LeadSlice]:
+    """The stored leads dataset `dataset` as slices read on the cluster's workers, each typed as
+    a whole read types the dataset: a first read of each slice says which attributes hold only
+    numbers there, and an attribute is text wherever one slice holds text in it."""
+    from forecast.dask_rows import partition_count
+
+    with engine.connect() as conn:
+        n = conn.execute(select(func.count()).where(leads.c.dataset == dataset)).scalar_one()
+    workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+    url = engine.url.render_as_string(hide_password=False)
+    ranges = id_ranges(engine, dataset, partition_count(n, workers), leads)
+    slices = [LeadSlice(url, dataset, ids) for ids in ranges]
+    kinds = client.gather([client.submit(_numeric_columns, part) for part in slices])
+    text = frozenset(c for found in kinds for c, numbers in found.items() if numbers is False)
+    return [replace(part, text=text) for part in slices]
+
+
+def _numeric_columns(part: LeadSlice) -> dict[str, bool | None]:
+    from forecast.data.attributes import numeric_columns
+
+    return numeric_columns(part.read(raw=True).drop(columns=list(_NOT_ATTRIBUTES), errors="ignore"))
+
+
+#: The columns of a leads read that are not stored attributes.
+_NOT_ATTRIBUTES = ("id", "converted", "created_at", "converted_at")
+
+
+def id_ranges(
+    engine: Engine, dataset: str, parts: int, table: Table = opportunities
+) -> list[IdRange]:
+    """`parts` ranges of about as many deals (or rows of `table`) each, in the database's order
+    of ids (the first without a lower end, the last without an upper one)."""
+    o = table.c
     with engine.connect() as conn:
         n = conn.execute(select(func.count()).where(o.dataset == dataset)).scalar_one()
         parts = max(1, min(parts, n))

@@ -290,3 +290,81 @@ def test_a_parquet_file_of_leads_is_scored_without_being_imported(cli, files, tm
     )
     assert summary["rows"] == 40 and summary["dataset"] == "gen_leads"
     assert _scores(out)["id"].tolist() == leads["id"].astype(str).tolist()
+
+
+def test_stored_leads_are_read_and_scored_by_slice_on_the_cluster(
+    cli, cluster, tmp_path, monkeypatch
+):
+    """`forecast score --kind leads --cluster ...` on a stored leads dataset: the workers read
+    their slices of leads from the store and score them there, the command's process never
+    reads them whole, and the rows are those an in-process run scores, reasons included."""
+    from forecast.data import store
+    from forecast.modeling.lead_fitting import train_leads
+
+    leads = store.load_leads(store.get_engine(get_settings()), "gen_leads")
+    model = train_leads(leads, leak_columns=["Tags"], cross_validate=False).model
+    others = batch_scoring.registry.load_champion
+
+    def load_champion(kind: str, settings: object = None, dataset: str | None = None):
+        if kind == "leads":
+            return LoadedModel("leads", "3", model, tmp_path / "m", "registry", dataset=dataset)
+        return others(kind, settings, dataset)
+
+    monkeypatch.setattr(batch_scoring.registry, "load_champion", load_champion)
+    here, there = tmp_path / "here.parquet", tmp_path / "there.parquet"
+    args = ("score", "--kind", "leads", "--data", "gen_leads", "--reasons", 3, "--json")
+    a = parsed(run(cli, *args, "--out", here))
+
+    def refused(engine: object, dataset: str, ids: object = None, **kw: object) -> None:
+        raise AssertionError("the leads were read whole in the command's process")
+
+    monkeypatch.setattr("forecast.data.store.load_leads", refused)
+    monkeypatch.setattr("forecast.data.store_reads.load_leads", refused)
+    b = parsed(run(cli, *args, "--out", there, "--cluster", cluster))
+    assert b["where"] == "on a Dask cluster of 2 workers" and b["partitions"] > 1
+    assert a["rows"] == b["rows"] == 600 and a["method"] == b["method"] == "model"
+    assert a["version"] == b["version"] == "3"
+    _assert_same_scores(here, there)
+
+
+def test_slices_of_stored_leads_are_typed_as_the_whole_dataset_is(cli, cluster):
+    """An attribute that holds only numbers in one slice and text in another is text in every
+    slice, as in a whole read (a category read as 3.0 in one slice and "3" in another would be
+    two values to the model)."""
+    from distributed import Client
+
+    from forecast.data import store
+    from forecast.data.tables import leads as leads_table
+    from forecast.store_slices import lead_slices
+
+    engine = store.get_engine(get_settings())
+    with engine.begin() as conn:  # one lead (the last id) says "n/a" for its visits
+        last = conn.execute(
+            leads_table.select()
+            .where(leads_table.c.dataset == "gen_leads")
+            .order_by(leads_table.c.id.desc())
+            .limit(1)
+        ).one()
+        attributes = {**last.attributes, "TotalVisits": "n/a"}
+        conn.execute(
+            leads_table.update()
+            .where(leads_table.c.dataset == "gen_leads", leads_table.c.id == last.id)
+            .values(attributes=attributes)
+        )
+    try:
+        whole = store.load_leads(engine, "gen_leads")
+        with Client(cluster) as client:
+            slices = lead_slices(client, engine, "gen_leads")
+        pieces = [part.read() for part in slices]
+        assert len(pieces) > 1 and "TotalVisits" in slices[0].text
+        assert pd.api.types.is_numeric_dtype(pieces[0]["TotalVisits"]) is False
+        joined = pd.concat(pieces, ignore_index=True).sort_values("id", ignore_index=True)
+        mine = whole.sort_values("id", ignore_index=True)[list(joined.columns)]
+        pd.testing.assert_frame_equal(joined, mine, check_dtype=False)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(
+                leads_table.update()
+                .where(leads_table.c.dataset == "gen_leads", leads_table.c.id == last.id)
+                .values(attributes=last.attributes)
+            )

@@ -10,7 +10,7 @@ model's encoder takes as categories (its `max_levels` most frequent, the rest re
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
@@ -135,18 +135,32 @@ def with_attributes(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     return pd.concat([frame, infer_types(values)], axis=1)
 
 
-def infer_types(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns whose present values are all numbers become float; the rest stay text."""
+def infer_types(frame: pd.DataFrame, text: Collection[str] = ()) -> pd.DataFrame:
+    """Columns whose present values are all numbers become float; the rest stay text, as do
+    the columns named in `text` (a slice of a dataset typed as the whole dataset is:
+    `numeric_columns`)."""
     out = {}
     for col in frame.columns:
         values = frame[col]
         numbers = pd.to_numeric(values, errors="coerce")
         present = values.notna()
-        if present.any() and numbers[present].notna().all():
+        if col not in text and present.any() and numbers[present].notna().all():
             out[col] = numbers.astype("float64")
         else:
             out[col] = values.astype("str").where(present)
     return pd.DataFrame(out, index=frame.index)
+
+
+def numeric_columns(frame: pd.DataFrame) -> dict[str, bool | None]:
+    """Per column, whether `infer_types` makes it numbers (None where nothing is present): a
+    column is numbers in a whole dataset where it is in every slice that has it."""
+    out: dict[str, bool | None] = {}
+    for col in frame.columns:
+        values = frame[col]
+        present = values.notna()
+        numbers = pd.to_numeric(values[present], errors="coerce")
+        out[str(col)] = bool(numbers.notna().all()) if present.any() else None
+    return out
 
 
 def identifiers(deals: pd.DataFrame, names: Iterable[str]) -> dict[str, str]:

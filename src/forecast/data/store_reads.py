@@ -5,7 +5,7 @@ driver returned."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import pandas as pd
@@ -187,15 +187,25 @@ def load_field_history(engine: Engine, dataset: str, ids: IdRange | None = None)
     return _typed(frame, field_history)
 
 
-def load_leads(engine: Engine, dataset: str) -> pd.DataFrame:
-    """Leads of a dataset: their stored attributes as columns, plus id, converted and, where
-    the leads are dated, created_at (what a time holdout splits on) and converted_at."""
+def load_leads(
+    engine: Engine,
+    dataset: str,
+    ids: IdRange | None = None,
+    *,
+    text: Collection[str] = (),
+    raw: bool = False,
+) -> pd.DataFrame:
+    """Leads of a dataset (or those of an id range: a slice read on a worker): their stored
+    attributes as columns, plus id, converted and, where the leads are dated, created_at (what
+    a time holdout splits on) and converted_at. Attributes holding only numbers are numbers
+    (`infer_types`), but those named in `text`; `raw`: as stored (for `numeric_columns`)."""
     query = select(
         leads.c.id, leads.c.converted, leads.c.created_at, leads.c.attributes, leads.c.converted_at
-    ).where(leads.c.dataset == dataset)
+    ).where(leads.c.dataset == dataset, _in_range(leads.c.id, ids))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    attrs = infer_types(pd.DataFrame([r.attributes for r in rows]))
+    attrs = pd.DataFrame([r.attributes for r in rows])
+    attrs = attrs if raw else infer_types(attrs, text)
     attrs.insert(0, "id", [r.id for r in rows])
     attrs["converted"] = pd.array([r.converted for r in rows], dtype="Int64")
     created = pd.to_datetime(pd.Series([r.created_at for r in rows], dtype=object))
