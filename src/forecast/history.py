@@ -31,7 +31,7 @@ backtests and the at-risk list.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -551,16 +551,22 @@ def _typed_like(frame: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_deal_history(
-    engine: Engine, dataset: str, *, check_leaks: bool = True, ids: IdRange | None = None
+    engine: Engine,
+    dataset: str,
+    *,
+    check_leaks: bool = True,
+    ids: IdRange | None = None,
+    text: Collection[str] = (),
 ) -> DealHistory:
     """The stored dataset's deals, stage history and field history as one `DealHistory`: the
     one way the library reads a stored opportunities dataset (or, with `ids`, the deals of an
-    id range: a slice read on a worker)."""
+    id range: a slice read on a worker, its features in `text` typed as text as in the whole
+    dataset)."""
     with engine.connect() as conn:
         stages = store.dataset_stages(conn, dataset)
         options = store.get_dataset(conn, dataset)["options"] or {}
     return DealHistory.from_frames(
-        store.load_opportunities(engine, dataset, ids),
+        store.load_opportunities(engine, dataset, ids, text=text),
         store.load_history(engine, dataset, ids),
         stages,
         field_log=store.load_field_history(engine, dataset, ids),

@@ -13,7 +13,7 @@ leads dataset is cut the same way (`lead_slices`), for batch scoring on the work
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Engine, Table, func, select
@@ -34,14 +34,38 @@ class StoreSlice(HistorySlice):
     url: str
     dataset: str
     ids: IdRange
+    text: frozenset[str] = frozenset()  # features that are text in the whole dataset
 
     def read_whole(self) -> DealHistory:
+        return load_deal_history(
+            self._engine(), self.dataset, check_leaks=False, ids=self.ids, text=self.text
+        )
+
+    def attribute_kinds(self) -> dict[str, bool | None]:
+        """On a worker: which of the slice's features hold only numbers (`_typed_as_whole`)."""
+        from forecast.data.store_reads import attribute_kinds
+
+        return attribute_kinds(self._engine(), self.dataset, self.ids)
+
+    def _engine(self) -> Engine:
         from forecast.data.store import cached_engine
         from forecast.settings import get_settings
 
         # Read only, and the command's process migrated the database: a worker never does.
-        engine = cached_engine(self.url, get_settings().sqlite_busy_seconds, migrated=False)
-        return load_deal_history(engine, self.dataset, check_leaks=False, ids=self.ids)
+        return cached_engine(self.url, get_settings().sqlite_busy_seconds, migrated=False)
+
+
+def _typed_as_whole(client: Client, slices: list[Any]) -> list[Any]:
+    """`slices` each told which of their attributes are text in the whole dataset: where one
+    slice holds text in an attribute that another holds only numbers in, a whole read makes it
+    text, and so must every slice (`attributes.numeric_columns`, said by each on a worker)."""
+    kinds = client.gather([client.submit(_kinds, part) for part in slices])
+    text = frozenset(c for found in kinds for c, numbers in found.items() if numbers is False)
+    return [replace(part, text=text) for part in slices]
+
+
+def _kinds(part: Any) -> dict[str, bool | None]:
+    return part.attribute_kinds()
 
 
 @dataclass(frozen=True)
@@ -53,6 +77,13 @@ class LeadSlice:
     dataset: str
     ids: IdRange
     text: frozenset[str] = frozenset()
+
+    def attribute_kinds(self) -> dict[str, bool | None]:
+        """On a worker: which of the slice's attributes hold only numbers (`_typed_as_whole`)."""
+        from forecast.data.attributes import numeric_columns
+
+        raw = self.read(raw=True)
+        return numeric_columns(raw.drop(columns=list(_NOT_ATTRIBUTES), errors="ignore"))
 
     def read(self, *, raw: bool = False) -> pd.DataFrame:
         from forecast.data.store import cached_engine
@@ -74,16 +105,7 @@ def lead_slices(client: Client, engine: Engine, dataset: str) -> list[LeadSlice]
     workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
     url = engine.url.render_as_string(hide_password=False)
     ranges = id_ranges(engine, dataset, partition_count(n, workers), leads)
-    slices = [LeadSlice(url, dataset, ids) for ids in ranges]
-    kinds = client.gather([client.submit(_numeric_columns, part) for part in slices])
-    text = frozenset(c for found in kinds for c, numbers in found.items() if numbers is False)
-    return [replace(part, text=text) for part in slices]
-
-
-def _numeric_columns(part: LeadSlice) -> dict[str, bool | None]:
-    from forecast.data.attributes import numeric_columns
-
-    return numeric_columns(part.read(raw=True).drop(columns=list(_NOT_ATTRIBUTES), errors="ignore"))
+    return _typed_as_whole(client, [LeadSlice(url, dataset, ids) for ids in ranges])
 
 
 #: The columns of a leads read that are not stored attributes.
@@ -131,4 +153,6 @@ def read_store_partitioned(client: Client, engine: Engine, dataset: str) -> Part
     url = engine.url.render_as_string(hide_password=False)
     ranges = id_ranges(engine, dataset, partition_count(n, workers))
     slices = [StoreSlice(url, dataset, ids) for ids in ranges]
+    if options.features:  # the dataset's own columns: typed as a whole read types them
+        slices = _typed_as_whole(client, slices)
     return read_slices(client, slices, slices_like(stages, dataset, options))

@@ -449,33 +449,49 @@ def test_a_partitioned_read_leaves_out_the_identifiers_a_whole_read_does(
 ) -> None:
     """A dataset's own column that names deals (a ticket number) is left out, with the same
     note, whether the dataset is read whole or slice by slice on the workers; one that
-    describes them (a source) is kept both ways."""
-    from forecast.data.generator import write_export as write_csv
-    from forecast.data.importing import import_export
+    describes them (a source) is kept both ways; each is typed as in the whole read."""
     from forecast.history import load_deal_history
     from forecast.store_slices import read_store_partitioned
 
-    deals_file, _ = write_csv(generate_pipeline(900, seed=8), tmp_path / "export")
-    deals = pd.read_csv(deals_file)
-    rng = np.random.default_rng(1)
-    deals["Ticket"] = [f"T-{i:05d}" for i in rng.permutation(len(deals))]
-    deals["Source"] = rng.choice(["Organic", "Paid", "Referral"], len(deals))
-    deals.to_csv(deals_file, index=False)
-    mapping = tmp_path / "mapping.yaml"
-    mapping.write_text(
-        "kind: opportunities\ndataset: crm\nmain: opportunities.csv\n"
-        "history_file: stage_history.csv\ncolumns: canonical\nstages:\n"
-        "  open: [Prospecting, Qualification, Presentation, Demonstration, Closing]\n"
-        "  won: Won\n  lost: Lost\nfeatures: [Ticket, Source]\n"
-    )
-    import_export(sqlite_engine, tmp_path / "export", mapping)
-
+    _store_with_features(sqlite_engine, tmp_path)
     whole = load_deal_history(sqlite_engine, "crm")
     assert "Ticket" in whole.left_out and "Source" not in whole.left_out
     source = read_store_partitioned(client, sqlite_engine, "crm")
     assert len(source.slices) > 1
     assert source.summary.left_out == whole.left_out
     assert source.summary.leak_notes == whole.leak_notes
+
+    # "Score" holds numbers but for the last deal's "n/a": text in the whole read, and so in
+    # every slice (a slice of numbers alone would have made it 3.0 where the whole says "3").
+    pieces = [part.read() for part in source.slices]
+    joined = pd.concat([p.deals for p in pieces]).sort_values("id", ignore_index=True)
+    mine = whole.deals.sort_values("id", ignore_index=True)
+    assert not pd.api.types.is_numeric_dtype(pieces[0].deals["Score"])
+    assert joined["Score"].tolist() == mine["Score"].tolist()
+
+
+def _store_with_features(engine, tmp_path: Path) -> None:
+    """A stored dataset "crm" of 900 generated deals with three columns of its own: a ticket
+    number (an identifier), a source (a category) and a score, a number but for one "n/a"."""
+    from forecast.data.generator import write_export as write_csv
+    from forecast.data.importing import import_export
+
+    deals_file, _ = write_csv(generate_pipeline(900, seed=8), tmp_path / "export")
+    deals = pd.read_csv(deals_file)
+    rng = np.random.default_rng(1)
+    deals["Ticket"] = [f"T-{i:05d}" for i in rng.permutation(len(deals))]
+    deals["Source"] = rng.choice(["Organic", "Paid", "Referral"], len(deals))
+    deals["Score"] = rng.integers(1, 6, len(deals)).astype(object)
+    deals.loc[deals["id"].astype(str).idxmax(), "Score"] = "n/a"
+    deals.to_csv(deals_file, index=False)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        "kind: opportunities\ndataset: crm\nmain: opportunities.csv\n"
+        "history_file: stage_history.csv\ncolumns: canonical\nstages:\n"
+        "  open: [Prospecting, Qualification, Presentation, Demonstration, Closing]\n"
+        "  won: Won\n  lost: Lost\nfeatures: [Ticket, Source, Score]\n"
+    )
+    import_export(engine, tmp_path / "export", mapping)
 
 
 def test_training_a_stored_dataset_on_the_cluster_reads_it_there(

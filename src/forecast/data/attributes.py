@@ -121,10 +121,12 @@ def dataset_features(options: Mapping | None) -> list[str]:
     return [str(n) for n in (options or {}).get("features") or []]
 
 
-def with_attributes(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+def with_attributes(
+    frame: pd.DataFrame, names: Sequence[str], text: Collection[str] = ()
+) -> pd.DataFrame:
     """`frame` with its `attributes` (a dict per row, as the store keeps them) spread into one
-    column per name (`infer_types`), blank where a deal has none. Attributes not named are
-    dropped (a feature the mapping no longer keeps)."""
+    column per name (`infer_types`; those in `text` stay text), blank where a deal has none.
+    Attributes not named are dropped (a feature the mapping no longer keeps)."""
     given = frame["attributes"] if "attributes" in frame else pd.Series(None, index=frame.index)
     frame = frame.drop(columns=["attributes"], errors="ignore")
     if not names:
@@ -132,7 +134,7 @@ def with_attributes(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     values = pd.DataFrame(
         [a if isinstance(a, dict) else {} for a in given], index=frame.index, columns=list(names)
     )
-    return pd.concat([frame, infer_types(values)], axis=1)
+    return pd.concat([frame, infer_types(values, text)], axis=1)
 
 
 def infer_types(frame: pd.DataFrame, text: Collection[str] = ()) -> pd.DataFrame:

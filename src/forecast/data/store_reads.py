@@ -24,7 +24,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from forecast.data import stage_log
-from forecast.data.attributes import dataset_features, infer_types, with_attributes
+from forecast.data.attributes import (
+    dataset_features,
+    infer_types,
+    numeric_columns,
+    with_attributes,
+)
 from forecast.data.stages import StageSet
 from forecast.data.tables import (
     OPPORTUNITY_COLUMNS,
@@ -116,10 +121,12 @@ def _in_range(column: Any, ids: IdRange | None) -> Any:
     )
 
 
-def load_opportunities(engine: Engine, dataset: str, ids: IdRange | None = None) -> pd.DataFrame:
+def load_opportunities(
+    engine: Engine, dataset: str, ids: IdRange | None = None, *, text: Collection[str] = ()
+) -> pd.DataFrame:
     """Every deal of a dataset (or those of an id range) as the canonical frame (one row per
     deal, current state), with the dataset's declared features (`features:` of its mapping) as
-    columns after them."""
+    columns after them (those holding only numbers as numbers, but those named in `text`)."""
     query = select(
         *[opportunities.c[n] for n in OPPORTUNITY_COLUMNS], opportunities.c.attributes
     ).where(opportunities.c.dataset == dataset, _in_range(opportunities.c.id, ids))
@@ -129,7 +136,21 @@ def load_opportunities(engine: Engine, dataset: str, ids: IdRange | None = None)
     attributes = frame.pop("attributes")
     frame = _typed(frame, opportunities)
     frame["attributes"] = [_json(a) for a in attributes]
-    return with_attributes(frame, dataset_features(options))
+    return with_attributes(frame, dataset_features(options), text)
+
+
+def attribute_kinds(engine: Engine, dataset: str, ids: IdRange | None = None) -> dict[str, Any]:
+    """Of the deals of an id range, whether each declared feature holds only numbers
+    (`attributes.numeric_columns`): a slice is typed as the whole dataset once every slice
+    has said."""
+    query = select(opportunities.c.attributes).where(
+        opportunities.c.dataset == dataset, _in_range(opportunities.c.id, ids)
+    )
+    with engine.connect() as conn:
+        given = [_json(a) for a in conn.execute(query).scalars()]
+        names = dataset_features(get_dataset(conn, dataset)["options"] or {})
+    values = pd.DataFrame([a if isinstance(a, dict) else {} for a in given], columns=list(names))
+    return numeric_columns(values)
 
 
 def _json(value: object) -> dict | None:
