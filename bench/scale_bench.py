@@ -68,26 +68,32 @@ def _worker_peaks(client: Any) -> dict[str, float]:
     return {str(k): float(v) for k, v in client.run(peak_rss_mb).items()}
 
 
+def _read(folder: Path, client: Any) -> tuple[Any, Any, float]:
+    """The Parquet export as a command reads it: whole in process, or by partition on the
+    cluster (its summary here, the `PartitionedExport` as the source); and the seconds taken."""
+    from forecast import parquet_export
+
+    started = time.perf_counter()
+    if client is None:
+        return parquet_export.read_whole(folder), None, time.perf_counter() - started
+    source = parquet_export.read_partitioned(client, folder)
+    return source.summary, source, time.perf_counter() - started
+
+
 def measure_training(folder: Path, cluster: str | None) -> dict[str, Any]:
     """Read the Parquet export (whole in process; by partition on the cluster, as `forecast
     train deals --data FOLDER --cluster` does), then train the close-probability model."""
-    from forecast import parquet_export
     from forecast.cluster import dask_client, resolve
     from forecast.modeling.deal_fitting import train_deals
     from forecast.settings import get_settings
 
     with dask_client(cluster) as client:
-        started = time.perf_counter()
+        history, source, read_s = _read(folder, client)
         engine = None
-        if client is None:
-            history = parquet_export.read_whole(folder)
-        else:
+        if source is not None:
             from forecast.modeling.dask_training import DaskEngine
 
-            source = parquet_export.read_partitioned(client, folder)
-            history = source.summary
             engine = DaskEngine(client, str(resolve(cluster)), source=source)
-        read_s = time.perf_counter() - started
         t0 = time.perf_counter()
         result = train_deals(history, settings=get_settings(), engine=engine)
         train_s = time.perf_counter() - t0
@@ -111,20 +117,12 @@ def measure_backtest(folder: Path, cluster: str | None) -> dict[str, Any]:
     the origins in parallel on the cluster)."""
     import pandas as pd
 
-    from forecast import parquet_export
     from forecast.cluster import dask_client
     from forecast.forecasting.backtest import backtest, export_date_of
     from forecast.periods import period_of
 
     with dask_client(cluster) as client:
-        started = time.perf_counter()
-        source = None
-        if client is None:
-            history = parquet_export.read_whole(folder)
-        else:
-            source = parquet_export.read_partitioned(client, folder)
-            history = source.summary
-        read_s = time.perf_counter() - started
+        history, source, read_s = _read(folder, client)
         last = period_of(export_date_of(history, source) + pd.Timedelta(days=1), "quarter")
         first = last
         for _ in range(BACKTEST_PERIODS):
