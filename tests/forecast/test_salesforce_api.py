@@ -286,9 +286,13 @@ def test_a_deal_without_a_creation_date_exists_from_its_first_stage_entry(tmp_pa
 def test_a_file_named_like_a_salesforce_export_is_not_taken_for_one_unless_its_header_is(
     tmp_path,
 ):
-    write(tmp_path, "Lead.csv", "id,source,converted\nL1,Web,1\nL2,Ads,0\n")
+    write(tmp_path, "Lead.csv", "Ref,source,Won\nL1,Web,1\nL2,Ads,0\n")
     with pytest.raises(InvalidInput, match="not a format I recognise"):
         read_export(tmp_path / "Lead.csv")
+    # In the project's own leads columns it is that format, not a Salesforce one.
+    write(tmp_path, "Lead.csv", "id,source,converted\nL1,Web,1\nL2,Ads,0\n")
+    own = read_export(tmp_path / "Lead.csv")
+    assert own.kind == "leads" and own.dataset == "leads" and len(own.leads) == 2
     (tmp_path / "deals").mkdir()
     write(tmp_path / "deals", "Opportunity.csv", "Deal,Stage\nD1,Won\n")
     with pytest.raises(InvalidInput, match="not a format I recognise"):

@@ -113,6 +113,25 @@ def test_a_file_it_cannot_read_is_one_error_line(cli: Cli, tmp_path: Path, conte
     fails_cleanly(cli("import", path), 2, said)
 
 
+def test_the_leads_file_forecast_generate_writes_imports_without_a_mapping(cli: Cli, tmp_path):
+    """Any file with an `id` and a `converted` column is the project's own leads format: its
+    other columns are the leads' attributes, a blank `converted` a lead not known yet."""
+    from forecast.data.generator import generate_leads, write_leads
+
+    path = tmp_path / "leads" / "leads.csv"
+    write_leads(generate_leads(300, seed=2), path)
+    frame = pd.read_csv(path)
+    frame.loc[:9, "converted"] = None  # ten leads still being worked
+    frame.to_csv(path, index=False)
+    result = cli("import", path)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"rows inserted or changed\s*│\s*300\s", result.stdout)
+    leads = store.load_leads(store.get_engine(), "leads")
+    assert len(leads) == 300 and leads["converted"].isna().sum() == 10
+    assert {"Lead Source", "TotalVisits", "created_at"} <= set(leads.columns)
+    assert leads["created_at"].notna().all()
+
+
 # --- datasets, snapshot, kpis -------------------------------------------------------------------
 
 

@@ -43,7 +43,14 @@ from forecast.data.stages import DEFAULT_STAGES, StageSet
 from forecast.errors import InvalidInput
 
 BUILT_IN_DIR = Path(__file__).parent / "mappings"
-PRESETS = ("hubspot", "salesforce", "salesforce_api", "salesforce_leads", "salesforce_leads_api")
+PRESETS = (
+    "hubspot",
+    "salesforce",
+    "salesforce_api",
+    "salesforce_leads",
+    "salesforce_leads_api",
+    "canonical_leads",  # last: any file with an id and a converted column
+)
 BUILT_IN = ("canonical", "crm_sales_opportunities", "x_education_leads", *PRESETS)
 #: Keys whose entries a mapping adds to its preset's, entry by entry; any other key replaces it.
 MERGED_KEYS = (
