@@ -38,21 +38,23 @@ class StoreSlice(HistorySlice):
 
     def read_whole(self) -> DealHistory:
         return load_deal_history(
-            self._engine(), self.dataset, check_leaks=False, ids=self.ids, text=self.text
+            _worker_engine(self.url), self.dataset, check_leaks=False, ids=self.ids, text=self.text
         )
 
     def attribute_kinds(self) -> dict[str, bool | None]:
         """On a worker: which of the slice's features hold only numbers (`_typed_as_whole`)."""
         from forecast.data.store_reads import attribute_kinds
 
-        return attribute_kinds(self._engine(), self.dataset, self.ids)
+        return attribute_kinds(_worker_engine(self.url), self.dataset, self.ids)
 
-    def _engine(self) -> Engine:
-        from forecast.data.store import cached_engine
-        from forecast.settings import get_settings
 
-        # Read only, and the command's process migrated the database: a worker never does.
-        return cached_engine(self.url, get_settings().sqlite_busy_seconds, migrated=False)
+def _worker_engine(url: str) -> Engine:
+    """On a worker: the store at `url`, read only (the command's process migrated it: a worker
+    never does)."""
+    from forecast.data.store import cached_engine
+    from forecast.settings import get_settings
+
+    return cached_engine(url, get_settings().sqlite_busy_seconds, migrated=False)
 
 
 def _typed_as_whole(client: Client, slices: list[Any]) -> list[Any]:
@@ -86,12 +88,9 @@ class LeadSlice:
         return numeric_columns(raw.drop(columns=list(_NOT_ATTRIBUTES), errors="ignore"))
 
     def read(self, *, raw: bool = False) -> pd.DataFrame:
-        from forecast.data.store import cached_engine
         from forecast.data.store_reads import load_leads
-        from forecast.settings import get_settings
 
-        engine = cached_engine(self.url, get_settings().sqlite_busy_seconds, migrated=False)
-        return load_leads(engine, self.dataset, self.ids, text=self.text, raw=raw)
+        return load_leads(_worker_engine(self.url), self.dataset, self.ids, text=self.text, raw=raw)
 
 
 def lead_slices(client: Client, engine: Engine, dataset: str) -> list[LeadSlice]:
