@@ -10,7 +10,7 @@ read the probes of earlier origins, which is what could differ if parts ran out 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,20 +126,39 @@ def _close(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _no_whole_read_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make a whole read of a dataset in this (the command's) process fail: the workers, in
-    their own processes, still read their slices."""
+@pytest.fixture
+def no_whole_read_here(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
+    """Call it to make a whole read of a dataset in this (the command's) process fail until the
+    test ends; a slice read (the workers', in their own processes) goes through. A module that
+    binds a reader on import while the test runs keeps the real one afterwards."""
+    import forecast.history
+    import forecast.parquet_export
 
-    def refused(*args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("ids") is None:
-            raise AssertionError("the whole dataset was read in the command's process")
+    active = [False]
 
-    monkeypatch.setattr("forecast.parquet_export.read_whole", refused)
-    monkeypatch.setattr("forecast.history.load_deal_history", refused)
+    def refusing(real: Callable[..., Any]) -> Callable[..., Any]:
+        def read(*args: Any, **kwargs: Any) -> Any:
+            if active[0] and kwargs.get("ids") is None:
+                raise AssertionError("the whole dataset was read in the command's process")
+            return real(*args, **kwargs)
+
+        return read
+
+    def refuse() -> None:
+        active[0] = True
+        monkeypatch.setattr(
+            forecast.parquet_export, "read_whole", refusing(forecast.parquet_export.read_whole)
+        )
+        monkeypatch.setattr(
+            forecast.history, "load_deal_history", refusing(forecast.history.load_deal_history)
+        )
+
+    yield refuse
+    active[0] = False
 
 
 def test_a_parquet_export_is_backtested_on_the_workers_without_reading_it_here(
-    client, tmp_path, monkeypatch
+    client, tmp_path, no_whole_read_here
 ):
     """A canonical Parquet export on a cluster: the workers read it whole themselves; this
     process holds the deals' status and dates only, and the report is the in-process one."""
@@ -150,7 +169,7 @@ def test_a_parquet_export_is_backtested_on_the_workers_without_reading_it_here(
     write_export(data.opportunities, data.history, folder, row_group_rows=40)
     here = backtest(read_whole(folder), dataset="pipeline", **OPTIONS)
 
-    _no_whole_read_here(monkeypatch)
+    no_whole_read_here()
     source = read_partitioned(client, folder)
     assert len(source.slices) > 1
     assert set(source.summary.deals.columns) <= {"status", "created_at", "closed_at", "updated_at"}
@@ -162,7 +181,7 @@ def test_a_parquet_export_is_backtested_on_the_workers_without_reading_it_here(
 
 
 def test_a_stored_dataset_is_backtested_on_the_workers_that_read_it_from_the_store(
-    client, export, tmp_path, monkeypatch
+    client, export, tmp_path, monkeypatch, no_whole_read_here
 ):
     """`forecast backtest --data NAME --cluster ...`: the workers read the stored dataset from
     the database; the command's process never reads it whole; the report is the in-process
@@ -183,7 +202,7 @@ def test_a_stored_dataset_is_backtested_on_the_workers_that_read_it_from_the_sto
     ]
     here = cli.invoke(app, args)
     assert here.exit_code == 0, here.output
-    _no_whole_read_here(monkeypatch)
+    no_whole_read_here()
     there = cli.invoke(app, [*args, "--cluster", client.scheduler.address])
     get_settings.cache_clear()
     assert there.exit_code == 0, there.output

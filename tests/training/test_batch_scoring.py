@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -315,15 +316,22 @@ def test_stored_leads_are_read_and_scored_by_slice_on_the_cluster(
     args = ("score", "--kind", "leads", "--data", "gen_leads", "--reasons", 3, "--json")
     a = parsed(run(cli, *args, "--out", here))
 
-    def refused(engine: object, dataset: str, ids: object = None, **kw: object) -> None:
-        raise AssertionError("the leads were read whole in the command's process")
+    from forecast.data import store_reads
 
-    monkeypatch.setattr("forecast.data.store.load_leads", refused)
-    monkeypatch.setattr("forecast.data.store_reads.load_leads", refused)
+    real, reading = store_reads.load_leads, [True]
+
+    def refused(engine: object, dataset: str, ids: object = None, **kw: Any) -> Any:
+        if reading[0] and ids is None:
+            raise AssertionError("the leads were read whole in the command's process")
+        return real(engine, dataset, ids, **kw)  # a slice, or after this test
+
+    monkeypatch.setattr(store, "load_leads", refused)
+    monkeypatch.setattr(store_reads, "load_leads", refused)
     b = parsed(run(cli, *args, "--out", there, "--cluster", cluster))
     assert b["where"] == "on a Dask cluster of 2 workers" and b["partitions"] > 1
     assert a["rows"] == b["rows"] == 600 and a["method"] == b["method"] == "model"
     assert a["version"] == b["version"] == "3"
+    reading[0] = False
     _assert_same_scores(here, there)
 
 
