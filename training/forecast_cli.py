@@ -345,12 +345,13 @@ def backtest_cmd(
     """
     from forecast.cluster import dask_client
     from forecast.forecasting.backtest import backtest
+    from training.training_data import partitioned_deals
 
     steps = _parse_horizons(horizons)
     settings = get_settings()
     status = console.status("backtesting", spinner="dots") if not json_ else nullcontext()
     with status, dask_client(cluster) as client:
-        source = _partitioned_source(client, data) if client is not None else None
+        source = partitioned_deals(client, data) if client is not None else None
         if source is not None:
             loaded = _summary_of(source, data, include_leaks)
         else:
@@ -405,20 +406,6 @@ def backtest_cmd(
         f"track record of {report.dataset} kept: {kept} forecasts; `forecast revenue` and the "
         "API now lead with the method most accurate on it"
     )
-
-
-def _partitioned_source(client: Any, data: str | None) -> Any:
-    """A canonical Parquet export or a stored opportunities dataset read by partition on the
-    cluster (`PartitionedExport`), whose workers then read it whole themselves; None for a CSV
-    export, which is read here as without a cluster."""
-    from forecast.parquet_export import is_parquet_export, read_partitioned
-    from training.models_cli import stored_source
-
-    if data is not None and is_parquet_export(Path(data)):
-        return read_partitioned(client, Path(data))
-    if data is None or not Path(data).exists():
-        return stored_source(client, data)
-    return None
 
 
 def _summary_of(source: Any, data: str | None, include_leaks: bool) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,10 +17,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from forecast.errors import ForecastError, InvalidInput
+from forecast.errors import ForecastError
 from forecast.settings import get_settings
 from training.console import console, err_console, handles_errors, print_json
-from training.training_data import Kind, load_training_data, stored_field_names
+from training.training_data import Kind, load_training_data, partitioned_deals
 
 train_app = typer.Typer(
     help="Train and evaluate models (logged to MLflow)",
@@ -249,32 +248,10 @@ def _train(
         engine = None
         if client is not None:
             from forecast.modeling.dask_training import DaskEngine
-            from forecast.parquet_export import is_parquet_export, read_partitioned
 
-            source = None
-            if kind is Kind.deals and data is not None and is_parquet_export(Path(data)):
-                source = read_partitioned(client, Path(data))  # stage history on the workers
-            elif kind is Kind.deals and (data is None or not Path(data).exists()):
-                source = stored_source(client, data)  # read by the workers from the store
+            source = partitioned_deals(client, data) if kind is Kind.deals else None
             engine = DaskEngine(client, str(resolve(cluster)), source=source)
         return _train_with(kind, data, mapping, json_, seed, promote, show, engine, extra)
-
-
-def stored_source(client: Any, data: str | None) -> Any:
-    """A stored opportunities dataset read by partition on the cluster: the workers read
-    their slices of deals and history from the store themselves."""
-    from forecast.data import store
-    from forecast.store_slices import read_store_partitioned
-
-    engine = store.get_engine(get_settings())
-    with engine.connect() as conn:
-        name = store.resolve_dataset(conn, data, "opportunities")
-        kind = store.get_dataset(conn, name)["kind"]
-    if kind != "opportunities":
-        raise InvalidInput(f"dataset {name!r} holds {kind}, not opportunities")
-    source = read_store_partitioned(client, engine, name)
-    source.field_names = stored_field_names(name)
-    return source
 
 
 def _train_with(

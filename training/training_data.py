@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from forecast.errors import InvalidInput
-from forecast.settings import Settings
+from forecast.settings import Settings, get_settings
 
 
 class Kind(StrEnum):
@@ -88,3 +88,27 @@ def load_training_data(
     else:
         out["history"] = load_deal_history(engine, name)
     return out
+
+
+def partitioned_deals(client: Any, data: str | None) -> Any:
+    """The deals `--data` names read by partition on the cluster (`PartitionedExport`), each
+    worker reading its slices itself: a canonical Parquet export's row groups, or a stored
+    opportunities dataset from the store. None for a CSV/Excel export, which is read in the
+    command's process."""
+    from forecast.data import store
+    from forecast.parquet_export import is_parquet_export, read_partitioned
+    from forecast.store_slices import read_store_partitioned
+
+    if data is not None and is_parquet_export(Path(data)):
+        return read_partitioned(client, Path(data))
+    if data is not None and Path(data).exists():
+        return None
+    engine = store.get_engine(get_settings())
+    with engine.connect() as conn:
+        name = store.resolve_dataset(conn, data, "opportunities")
+        kind = store.get_dataset(conn, name)["kind"]
+    if kind != "opportunities":
+        raise InvalidInput(f"dataset {name!r} holds {kind}, not opportunities")
+    source = read_store_partitioned(client, engine, name)
+    source.field_names = stored_field_names(name)
+    return source

@@ -221,21 +221,24 @@ def _stage_sums_part(piece: Any) -> pd.DataFrame:
     return history_stage_sums(dask_rows.opened(piece))
 
 
-def lead_rows(leads: pd.DataFrame, dataset: str, *, notes: bool = True) -> BatchRows:
+def lead_rows(leads: pd.DataFrame, dataset: str) -> BatchRows:
     """Every lead, with its stored attributes as the API receives a lead's fields (and its
-    `created_at`, which a model that learnt from lead dates reads); with `notes`, what the
-    summary says of undated leads."""
+    `created_at`, which a model that learnt from lead dates reads), and what the summary says
+    of undated leads."""
+    frame = _lead_frame(leads, dataset)
+    undated = _undated(frame)
+    return BatchRows(scoring.LEAD, dataset, frame, notes=_undated_notes([undated]))
+
+
+def _lead_frame(leads: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """`id` (as text) and the attributes of every lead."""
     if "id" not in leads:
         raise InvalidInput(f"dataset {dataset!r}: its leads have no id column")
     attrs = [c for c in leads.columns if c not in feat.LEAD_BOOKKEEPING]
     attrs += ["created_at"] if "created_at" in leads.columns else []
     frame = leads[["id", *attrs]].reset_index(drop=True)
     frame["id"] = frame["id"].astype(str)
-    said: tuple[str, ...] = ()
-    if notes and "created_at" in frame:
-        bad = lead_dates.unreadable(frame["created_at"].astype(object))
-        said = (_undated_note(frame["id"], bad),) if bad else ()
-    return BatchRows(scoring.LEAD, dataset, frame, notes=said)
+    return frame
 
 
 def lead_parts(client: Client, slices: list[Any], dataset: str) -> tuple[BatchRows, pd.Series]:
@@ -247,44 +250,50 @@ def lead_parts(client: Client, slices: list[Any], dataset: str) -> tuple[BatchRo
     facts = client.gather([client.submit(operator.getitem, m, 1) for m in made])
     parts = [client.submit(operator.getitem, m, 0) for m in made]
     del made
-    undated = [f["undated"] for f in facts if f["undated"]]
-    notes: tuple[str, ...] = ()
-    if undated:
-        total = sum(n for n, _, _ in undated)
-        _, lead, value = undated[0]
-        notes = (_undated_note(pd.Series([lead]), [(0, value)], total),)
-    labels = pd.concat([f["labels"] for f in facts], ignore_index=True) if facts else None
+    notes = _undated_notes([f["undated"] for f in facts])
+    labels = pd.concat([f["labels"] for f in facts] or [pd.Series(dtype=float)], ignore_index=True)
     empty = pd.DataFrame({"id": pd.Series(dtype=str)})
-    rows = BatchRows(scoring.LEAD, dataset, empty, parts=parts, notes=notes)
-    return rows, labels if labels is not None else pd.Series(dtype=float)
+    return BatchRows(scoring.LEAD, dataset, empty, parts=parts, notes=notes), labels
 
 
 def _lead_part(part: Any, dataset: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """On a worker: a slice's leads as `lead_rows` makes them, and what the run reads of them
     here (its undated leads: how many, the first; its labels)."""
     leads = part.read()
-    rows = lead_rows(leads, dataset, notes=False)
-    undated = None
-    if "created_at" in rows.frame:
-        bad = lead_dates.unreadable(rows.frame["created_at"].astype(object))
-        if bad:
-            undated = (len(bad), rows.frame["id"].iloc[bad[0][0]], bad[0][1])
+    frame = _lead_frame(leads, dataset)
     labels = (
         pd.to_numeric(leads["converted"], errors="coerce").dropna()
         if "converted" in leads
         else pd.Series(dtype=float)
     )
-    return rows.frame, {"undated": undated, "labels": labels.reset_index(drop=True)}
+    return frame, {"undated": _undated(frame), "labels": labels.reset_index(drop=True)}
 
 
-def _undated_note(ids: pd.Series, bad: list[tuple[int, Any]], count: int | None = None) -> str:
-    """What a batch says of the leads whose `created_at` could not be read: how many, one
-    example, and how they were scored (the API refuses such a lead with a 422)."""
+#: Leads whose `created_at` could not be read: how many, and the first one's id and value.
+Undated = tuple[int, str, Any]
+
+
+def _undated(frame: pd.DataFrame) -> Undated | None:
+    """The leads of `frame` with a created_at that is no date or lies in the future."""
+    if "created_at" not in frame:
+        return None
+    bad = lead_dates.unreadable(frame["created_at"].astype(object))
+    if not bad:
+        return None
     i, value = bad[0]
-    n = count if count is not None else len(bad)
+    return len(bad), str(frame["id"].iloc[i]), value
+
+
+def _undated_notes(found: list[Undated | None]) -> tuple[str, ...]:
+    """What a batch says of its undated leads (found slice by slice): how many, one example,
+    and how they were scored (the API refuses such a lead with a 422); nothing where none."""
+    seen = [u for u in found if u is not None]
+    if not seen:
+        return ()
+    _, lead, value = seen[0]
     return (
-        f"{n:,} lead(s) with a created_at that is no date or lies in the future, "
-        f"scored as undated (e.g. lead {ids.iloc[i]}: {value!r})"
+        f"{sum(n for n, _, _ in seen):,} lead(s) with a created_at that is no date or lies in "
+        f"the future, scored as undated (e.g. lead {lead}: {value!r})",
     )
 
 

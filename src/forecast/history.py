@@ -42,7 +42,7 @@ from pandas.api.types import is_numeric_dtype
 from sqlalchemy import Engine
 
 from forecast.data import store
-from forecast.data.attributes import identifiers
+from forecast.data.attributes import identifier_notes, identifiers
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.store_reads import IdRange
 from forecast.data.tables import TRACKED_FIELDS
@@ -204,8 +204,7 @@ class DealHistory:
             history = history.leaving_out([f.field for f in findings], [f.note for f in findings])
             kept = [a for a in history.attributes if a not in history.left_out]
             named = identifiers(deals, kept)
-            notes = [f"{a}: {why}; left out" for a, why in named.items()]
-            history = history.leaving_out(named, notes)
+            history = history.leaving_out(named, identifier_notes(named))
         return history
 
     @property

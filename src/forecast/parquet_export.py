@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_numeric_dtype
 
+from forecast.data.attributes import distinct_values, identifier_notes, identifiers_in
 from forecast.data.fingerprint import column_names, row_hashes
 from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput
@@ -210,46 +210,11 @@ def first_pass(part: HistorySlice) -> dict[str, Any]:
             "columns": column_names(piece.deals),
             "end": piece.end if len(piece.deals) else None,
             "calls": has_calls(piece.deals),
-            "values": attribute_values(piece),
+            "values": distinct_values(piece.deals, piece.attributes),
         },
         "dates": export_leaks.slice_dates(piece),
         "hashes": piece_hashes(piece),
     }
-
-
-def attribute_values(piece: DealHistory) -> dict[str, tuple[bool, int, np.ndarray]]:
-    """On a worker: of each of a slice's own attributes, whether it is numbers, how many deals
-    have it and its distinct values' hashes: what `identifiers_in` reads across slices."""
-    out = {}
-    for col in piece.attributes:
-        values = piece.deals[col]
-        present = values.dropna().astype(str).to_numpy(dtype=object)
-        out[col] = (
-            is_numeric_dtype(values),
-            len(present),
-            np.unique(pd.util.hash_array(present)),
-        )
-    return out
-
-
-def identifiers_in(
-    slices: Sequence[dict[str, tuple[bool, int, np.ndarray]]], names: Sequence[str]
-) -> dict[str, str]:
-    """`attributes.identifiers` over slices (`attribute_values` of each): the text attributes
-    among `names` with as many distinct values as a whole read finds identifiers, with why."""
-    from forecast.data.attributes import identifier_reason
-
-    out = {}
-    for col in names:
-        seen = [s[col] for s in slices if col in s]
-        if not seen or all(numeric for numeric, _, _ in seen):
-            continue
-        present = sum(n for _, n, _ in seen)
-        distinct = len(np.unique(np.concatenate([h for _, _, h in seen])))
-        why = identifier_reason(distinct, present)
-        if why:
-            out[col] = why
-    return out
 
 
 def leak_counts(part: HistorySlice, bands: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -415,7 +380,7 @@ def read_slices(client: Client, slices: Sequence[Any], like: DealHistory) -> Par
     own = dict.fromkeys(c for f in facts for c in f["values"])
     kept = [c for c in like.options.features if c in own and c not in summary.left_out]
     named = identifiers_in([f["values"] for f in facts], kept)
-    summary = summary.leaving_out(named, [f"{a}: {why}; left out" for a, why in named.items()])
+    summary = summary.leaving_out(named, identifier_notes(named))
     ends = [f["end"] for f in facts if f["end"] is not None]
     return PartitionedExport(
         summary,

@@ -240,10 +240,7 @@ def _say_rare_values(served: Served, encoded: Encoded, said: list[tuple[list, li
     rows = encoded.rows
     for i in range(len(said)) if unseen is None else unseen.tolist():
         up, down = said[i]
-        for reason in up + down:  # a row said no "is blank": nothing to say otherwise
-            if reason["value"] is None:
-                break
-        else:
+        if not any(r["value"] is None for r in up + down):  # no "is blank": nothing to redo
             continue
         if wording is None:  # teams' models share the inputs' names
             wording = _wording(served, encoded.parts[0][0])

@@ -13,6 +13,7 @@ leads dataset is cut the same way (`lead_slices`), for batch scoring on the work
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -61,13 +62,9 @@ def _typed_as_whole(client: Client, slices: list[Any]) -> list[Any]:
     """`slices` each told which of their attributes are text in the whole dataset: where one
     slice holds text in an attribute that another holds only numbers in, a whole read makes it
     text, and so must every slice (`attributes.numeric_columns`, said by each on a worker)."""
-    kinds = client.gather([client.submit(_kinds, part) for part in slices])
+    kinds = client.gather([client.submit(methodcaller("attribute_kinds"), p) for p in slices])
     text = frozenset(c for found in kinds for c, numbers in found.items() if numbers is False)
     return [replace(part, text=text) for part in slices]
-
-
-def _kinds(part: Any) -> dict[str, bool | None]:
-    return part.attribute_kinds()
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
@@ -116,6 +117,11 @@ def matched_columns(features: Mapping[str, str], available: Iterable[str]) -> di
     return out
 
 
+#: Of one attribute in one slice: whether it is numbers, how many deals have it, the hashes of
+#: its distinct values (`distinct_values`).
+ValueCount = tuple[bool, int, np.ndarray]
+
+
 def dataset_features(options: Mapping | None) -> list[str]:
     """The names of a dataset's own columns kept as model inputs (its mapping's `features:`)."""
     return [str(n) for n in (options or {}).get("features") or []]
@@ -131,10 +137,14 @@ def with_attributes(
     frame = frame.drop(columns=["attributes"], errors="ignore")
     if not names:
         return frame
-    values = pd.DataFrame(
-        [a if isinstance(a, dict) else {} for a in given], index=frame.index, columns=list(names)
-    )
-    return pd.concat([frame, infer_types(values, text)], axis=1)
+    return pd.concat([frame, infer_types(attribute_frame(given, names), text)], axis=1)
+
+
+def attribute_frame(given: Iterable[object], names: Sequence[str]) -> pd.DataFrame:
+    """Stored attributes (a dict per row, or nothing) as one column per name, untyped."""
+    index = given.index if isinstance(given, pd.Series) else None
+    rows = [a if isinstance(a, dict) else {} for a in given]
+    return pd.DataFrame(rows, index=index, columns=list(names))
 
 
 def infer_types(frame: pd.DataFrame, text: Collection[str] = ()) -> pd.DataFrame:
@@ -144,25 +154,28 @@ def infer_types(frame: pd.DataFrame, text: Collection[str] = ()) -> pd.DataFrame
     out = {}
     for col in frame.columns:
         values = frame[col]
-        numbers = pd.to_numeric(values, errors="coerce")
-        present = values.notna()
-        if col not in text and present.any() and numbers[present].notna().all():
-            out[col] = numbers.astype("float64")
-        else:
-            out[col] = values.astype("str").where(present)
+        numbers = None if col in text else _numbers(values)
+        out[col] = numbers if numbers is not None else values.astype("str").where(values.notna())
     return pd.DataFrame(out, index=frame.index)
 
 
 def numeric_columns(frame: pd.DataFrame) -> dict[str, bool | None]:
     """Per column, whether `infer_types` makes it numbers (None where nothing is present): a
     column is numbers in a whole dataset where it is in every slice that has it."""
-    out: dict[str, bool | None] = {}
-    for col in frame.columns:
-        values = frame[col]
-        present = values.notna()
-        numbers = pd.to_numeric(values[present], errors="coerce")
-        out[str(col)] = bool(numbers.notna().all()) if present.any() else None
-    return out
+    return {
+        str(col): (_numbers(frame[col]) is not None) if frame[col].notna().any() else None
+        for col in frame.columns
+    }
+
+
+def _numbers(values: pd.Series) -> pd.Series | None:
+    """`values` as floats where some are present and every present one is a number, else None:
+    the one rule `infer_types` types a stored attribute by."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    present = values.notna()
+    if present.any() and numbers[present].notna().all():
+        return numbers.astype("float64")
+    return None
 
 
 def identifiers(deals: pd.DataFrame, names: Iterable[str]) -> dict[str, str]:
@@ -175,6 +188,42 @@ def identifiers(deals: pd.DataFrame, names: Iterable[str]) -> dict[str, str]:
             continue
         present = values.dropna()
         why = identifier_reason(present.nunique(), len(present))
+        if why:
+            out[col] = why
+    return out
+
+
+def identifier_notes(named: Mapping[str, str]) -> list[str]:
+    """The notes a history says of the identifiers it leaves out (`identifiers`)."""
+    return [f"{a}: {why}; left out" for a, why in named.items()]
+
+
+def distinct_values(deals: pd.DataFrame, names: Iterable[str]) -> dict[str, ValueCount]:
+    """Of each attribute in `names` that a slice of deals has: whether it is numbers, how many
+    deals have it and its distinct values' hashes, what `identifiers_in` reads across slices."""
+    out = {}
+    for col in names:
+        if col not in deals:
+            continue
+        values = deals[col]
+        present = values.dropna().astype(str).to_numpy(dtype=object)
+        out[col] = (is_numeric_dtype(values), len(present), np.unique(pd.util.hash_array(present)))
+    return out
+
+
+def identifiers_in(
+    slices: Sequence[Mapping[str, ValueCount]], names: Iterable[str]
+) -> dict[str, str]:
+    """`identifiers` over slices (`distinct_values` of each): the text attributes among `names`
+    a whole read would find identifiers, with why."""
+    out = {}
+    for col in names:
+        seen = [s[col] for s in slices if col in s]
+        if not seen or all(numeric for numeric, _, _ in seen):
+            continue
+        present = sum(n for _, n, _ in seen)
+        distinct = len(np.unique(np.concatenate([h for _, _, h in seen])))
+        why = identifier_reason(distinct, present)
         if why:
             out[col] = why
     return out

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from forecast.data import stage_log
 from forecast.data.attributes import (
+    attribute_frame,
     dataset_features,
     infer_types,
     numeric_columns,
@@ -149,8 +150,7 @@ def attribute_kinds(engine: Engine, dataset: str, ids: IdRange | None = None) ->
     with engine.connect() as conn:
         given = [_json(a) for a in conn.execute(query).scalars()]
         names = dataset_features(get_dataset(conn, dataset)["options"] or {})
-    values = pd.DataFrame([a if isinstance(a, dict) else {} for a in given], columns=list(names))
-    return numeric_columns(values)
+    return numeric_columns(attribute_frame(given, names))
 
 
 def _json(value: object) -> dict | None:
