@@ -22,12 +22,16 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from pandas.api.types import is_numeric_dtype
 
-from forecast.data.attributes import IDENTIFIER_MIN, IDENTIFIER_SHARE
 from forecast.data.stages import LOST, WON
 from forecast.errors import InvalidInput
 from forecast.history import JUST_AFTER, DealHistory, as_timestamp
+from forecast.lead_columns import (  # noqa: F401 - named here too: `feat.prepare_leads`
+    LEAD_BOOKKEEPING,
+    LeadColumns,
+    prepare_leads,
+)
 
 #: Deal features by kind. Everything else in the opportunities table stays out of the model.
 DEAL_CATEGORICAL: tuple[str, ...] = (
@@ -498,61 +502,6 @@ def win_rates_as_of(
 
 
 # --- leads --------------------------------------------------------------------------------------
-
-LEAD_BOOKKEEPING = ("id", "converted", "created_at", "updated_at", "converted_at", "dataset")
-
-
-@dataclass
-class LeadColumns:
-    """What `prepare_leads` kept and dropped, and why (shown in training reports)."""
-
-    features: list[str]
-    leaks_excluded: list[str]
-    identifiers: list[str]
-    constant: list[str]
-
-
-def prepare_leads(
-    leads: pd.DataFrame,
-    leak_columns: Sequence[str] = (),
-    *,
-    include_leaks: bool = False,
-) -> tuple[pd.DataFrame, LeadColumns]:
-    """Lead attributes ready for a model: leak columns out (unless asked), ids and constants out.
-
-    Text columns stay text (the model encodes them); text that is all numbers becomes numeric;
-    booleans become 0/1. Text with a different value on nine leads in ten (an email, a name, a
-    date-time), or whole numbers all different (a running number), is an identifier, not a
-    property of the lead, and is dropped, as a deal's custom attribute is.
-    """
-    attrs = [c for c in leads.columns if c not in LEAD_BOOKKEEPING]
-    leaks = [c for c in leak_columns if c in attrs] if not include_leaks else []
-    frame = leads[[c for c in attrs if c not in leaks]].copy()
-    identifiers, constant = [], []
-    for col in list(frame.columns):
-        series = frame[col]
-        if is_bool_dtype(series):
-            frame[col] = series.astype(float)
-            series = frame[col]
-        elif not is_numeric_dtype(series):
-            nonnull = series.dropna()
-            numbers = pd.to_numeric(nonnull, errors="coerce")
-            if len(nonnull) and numbers.notna().all():
-                frame[col] = pd.to_numeric(series, errors="coerce")
-                series = frame[col]
-        nonnull = series.dropna()
-        distinct = nonnull.nunique()
-        if distinct <= 1:
-            constant.append(col)
-        elif len(nonnull) > IDENTIFIER_MIN and (
-            distinct >= IDENTIFIER_SHARE * len(nonnull)  # names, emails, date-times as text
-            if not is_numeric_dtype(series)
-            else distinct == len(nonnull) and (nonnull == nonnull.round()).all()  # a number
-        ):
-            identifiers.append(col)
-    frame = frame.drop(columns=identifiers + constant)
-    return frame, LeadColumns(list(frame.columns), leaks, identifiers, constant)
-
 
 def lead_labels(leads: pd.DataFrame) -> pd.Series:
     """The `converted` label as 0/1 floats (missing stays missing)."""

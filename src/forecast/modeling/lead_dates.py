@@ -42,17 +42,25 @@ def created_utc(values: pd.Series) -> pd.Series:
     return created.dt.tz_localize(None)
 
 
-def date_inputs(created: pd.Series) -> pd.DataFrame:
+def date_inputs(created: pd.Series, hours: bool | None = None) -> pd.DataFrame:
     """The inputs for each lead: its weekday always, its hour only when the dated leads' times
-    of day vary (a date-only column would read as midnight for every lead)."""
+    of day vary (a date-only column would read as midnight for every lead). `hours` says
+    whether they do over all leads, where `created` is a slice of them (`hours_vary`)."""
     out = pd.DataFrame(index=created.index)
-    if created.notna().sum() == 0:
-        return out
+    if hours is None:
+        if created.notna().sum() == 0:
+            return out
+        hours = hours_vary(created)
     out[WEEKDAY] = created.dt.dayofweek.map(dict(enumerate(DAYS))).astype("str")
     out.loc[created.isna(), WEEKDAY] = None
-    if created.dropna().dt.hour.nunique() > 1:
+    if hours:
         out[HOUR] = created.dt.hour.astype(float)
     return out
+
+
+def hours_vary(created: pd.Series) -> bool:
+    """Whether the dated leads' times of day vary (`date_inputs` then gives the hour)."""
+    return bool(created.dropna().dt.hour.nunique() > 1)
 
 
 def used_by(columns: Sequence[str]) -> tuple[str, ...]:

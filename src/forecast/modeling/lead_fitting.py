@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,10 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 from forecast import features as feat
+from forecast import lead_columns
 from forecast.data.fingerprint import fingerprint
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.lead_columns import LeadColumns
 from forecast.modeling import lead_dates
 from forecast.modeling import metrics as m
 from forecast.modeling.baselines import baselines_for
@@ -26,6 +29,7 @@ from forecast.modeling.estimators import group_fractions
 from forecast.modeling.families import LIGHTGBM
 from forecast.modeling.fitting import (
     Engine,
+    Holdout,
     InProcess,
     Progress,
     TrainingResult,
@@ -122,8 +126,117 @@ def _lead_holdout(
     return test, split
 
 
+class LeadSource(Protocol):
+    """Where a run's leads are: in this process (`WholeLeads`) or in slices read on a
+    cluster's workers (`dask_leads.ClusterLeads`). The run reads every lead's keys here, and of
+    their attributes only what its steps need: the columns' facts, the inputs of (a sample of)
+    the labelled leads, and the holdout and the booster's rows where the source keeps them."""
+
+    #: Where the leads that are not in the sample are (for the run's warning).
+    where: str
+
+    def keys(self) -> pd.DataFrame:
+        """Every lead's `id`, `converted` and dates (those the leads have), in order."""
+        ...
+
+    def columns(
+        self,
+        labelled: np.ndarray,
+        hours: bool | None,
+        leak_columns: Sequence[str],
+        include_leaks: bool,
+    ) -> LeadColumns:
+        """The attributes the labelled leads' model learns from (`lead_columns.decide`)."""
+        ...
+
+    def inputs(
+        self, labelled: np.ndarray, hours: bool | None, columns: LeadColumns, take: np.ndarray
+    ) -> pd.DataFrame:
+        """The inputs of the labelled leads where `take` (over the labelled leads)."""
+        ...
+
+    def holdout(
+        self, labelled: np.ndarray, hours: bool | None, columns: LeadColumns, test: np.ndarray
+    ) -> pd.DataFrame | Holdout:
+        """The inputs of the labelled leads where `test`, where the source keeps them."""
+        ...
+
+    def prepare_booster(
+        self,
+        engine: Engine,
+        labelled: np.ndarray,
+        hours: bool | None,
+        columns: LeadColumns,
+        train: np.ndarray,
+        y: np.ndarray,
+    ) -> None:
+        """The booster's rows (the labelled leads where `train`, labels `y`) put where the
+        engine fits them, where the source keeps them (else it fits the rows it is given)."""
+        ...
+
+    def fingerprint(self) -> str: ...
+
+
+class WholeLeads:
+    """Leads held in this process: one frame, every step reads it."""
+
+    where = "in this process"
+
+    def __init__(self, leads: pd.DataFrame) -> None:
+        if "id" not in leads.columns:
+            leads = leads.assign(id=np.arange(len(leads)).astype(str))
+        self.leads = leads
+
+    def keys(self) -> pd.DataFrame:
+        return self.leads
+
+    def _attributes(self, labelled: np.ndarray, hours: bool | None) -> pd.DataFrame:
+        return with_dates(self.leads[labelled].reset_index(drop=True), hours)
+
+    def columns(
+        self,
+        labelled: np.ndarray,
+        hours: bool | None,
+        leak_columns: Sequence[str],
+        include_leaks: bool,
+    ) -> LeadColumns:
+        attributes = self._attributes(labelled, hours)
+        return lead_columns.decide(
+            [lead_columns.facts_of(attributes)],
+            lead_columns.attribute_names(attributes),
+            leak_columns,
+            include_leaks=include_leaks,
+        )
+
+    def inputs(
+        self, labelled: np.ndarray, hours: bool | None, columns: LeadColumns, take: np.ndarray
+    ) -> pd.DataFrame:
+        X = lead_columns.apply(self._attributes(labelled, hours), columns)
+        return X if take.all() else X[take]
+
+    def holdout(
+        self, labelled: np.ndarray, hours: bool | None, columns: LeadColumns, test: np.ndarray
+    ) -> pd.DataFrame | Holdout:
+        return self.inputs(labelled, hours, columns, test)
+
+    def prepare_booster(self, *args: Any) -> None:
+        return None  # the engine fits the rows it is given: every training lead, here
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.leads)
+
+
+def with_dates(leads: pd.DataFrame, hours: bool | None) -> pd.DataFrame:
+    """Leads with their date inputs (`lead_dates.date_inputs`; none where `hours` is None: no
+    lead is dated)."""
+    if hours is None:
+        return leads
+    dates = lead_dates.date_inputs(_created(leads), hours)
+    return leads.join(dates) if len(dates.columns) else leads
+
+
 def train_leads(
-    leads: pd.DataFrame,
+    leads: pd.DataFrame | LeadSource,
     *,
     leak_columns: Sequence[str] = (),
     include_leaks: bool = False,
@@ -137,32 +250,38 @@ def train_leads(
 ) -> TrainingResult:
     """Fit the lead-qualification model and its baselines; evaluate on a holdout.
 
-    `leads` has `id`, `converted` (0/1) and one column per attribute. Columns in `leak_columns`
-    are left out unless `include_leaks`. `incumbent`, the current champion, is scored on the same
-    holdout so promotion compares like with like. `engine` (default: in process) fits the
-    booster; on a Dask cluster (`dask_training.DaskEngine`) every other step is the same.
+    `leads` has `id`, `converted` (0/1) and one column per attribute (or is a `LeadSource`:
+    slices on a cluster). Columns in `leak_columns` are left out unless `include_leaks`.
+    `incumbent`, the current champion, is scored on the same holdout so promotion compares like
+    with like. `engine` (default: in process) fits the booster; on a Dask cluster
+    (`dask_training.DaskEngine`) every other step is the same, on the labelled leads' inputs
+    here, or past `family_rows` of them on a stable sample (the booster and the holdout read
+    every lead where the source keeps them).
     """
     engine = engine or InProcess()
     started = time.perf_counter()
     settings = settings or get_settings()
     seed = settings.seed if seed is None else seed
     note(progress, "checking the data")
-    if leads is None or len(leads) == 0:
+    if leads is None or (isinstance(leads, pd.DataFrame) and len(leads) == 0):
         raise InvalidInput("no leads in the data: nothing to train on")
-    if "converted" not in leads.columns:
+    source = WholeLeads(leads) if isinstance(leads, pd.DataFrame) else leads
+    keys = source.keys()
+    if len(keys) == 0:
+        raise InvalidInput("no leads in the data: nothing to train on")
+    if "converted" not in keys.columns:
         raise InvalidInput(
-            f"missing target column 'converted'; the leads have {list(leads.columns)}"
+            f"missing target column 'converted'; the leads have {list(keys.columns)}"
         )
-    if "id" not in leads.columns:
-        leads = leads.assign(id=np.arange(len(leads)).astype(str))
     window = None
-    if (found := windowed(leads, settings.min_converted_leads)) is not None:
-        window, labels = found
-        leads = leads.assign(converted=labels)
-    y_all = feat.lead_labels(leads)
-    labelled = leads[y_all.notna().to_numpy()].reset_index(drop=True)
+    if (found := windowed(keys, settings.min_converted_leads)) is not None:
+        window, y_all = found
+    else:
+        y_all = feat.lead_labels(keys)
+    labelled = y_all.notna().to_numpy()
+    labelled_keys = keys[labelled].reset_index(drop=True)
     y = y_all.dropna().to_numpy(dtype=float)
-    if len(labelled) == 0:
+    if len(labelled_keys) == 0:
         raise InvalidInput("no lead has a 'converted' value (0 or 1): nothing to learn from")
     if not np.isin(y, (0.0, 1.0)).all():
         raise InvalidInput("'converted' must be 0 or 1")
@@ -180,13 +299,15 @@ def train_leads(
             "Nothing was trained or registered; lead scores fall back to the overall "
             "conversion rate"
         )
-    created = _created(labelled)
-    dates = lead_dates.date_inputs(created)
-    attributes = labelled.join(dates) if len(dates.columns) else labelled
-    X, cols = feat.prepare_leads(attributes, leak_columns, include_leaks=include_leaks)
+    created = _created(labelled_keys)
+    hours = lead_dates.hours_vary(created) if created.notna().any() else None
+    cols = source.columns(labelled, hours, leak_columns, include_leaks)
+    take = _family_sample(source, labelled_keys["id"], settings)
+    X = source.inputs(labelled, hours, cols, take)
+    y_taken = y[take]
     warnings: list[str] = [window.note] if window is not None else []
     note(progress, "looking for columns that give the answer away")
-    written = outcome_written(X, y)
+    written = outcome_written(X, y_taken)
     if include_leaks and written:
         warnings.append(
             f"columns written by the outcome INCLUDED on request: {[w.column for w in written]}; "
@@ -195,6 +316,7 @@ def train_leads(
     else:
         warnings += [w.note for w in written]
         X = X.drop(columns=[w.column for w in written])
+        cols = replace(cols, features=list(X.columns))
     if X.shape[1] == 0:
         raise InvalidInput(
             "no attribute columns left to learn from after removing leak, "
@@ -207,29 +329,38 @@ def train_leads(
             f"leak columns INCLUDED on request: {list(leak_columns)}; metrics "
             "will look better than scoring new leads can be"
         )
-    warnings += leak_warnings(X, y, settings.leak_warning_auc)
+    warnings += leak_warnings(X, y_taken, settings.leak_warning_auc)
+    if not take.all():
+        warnings.append(
+            f"logistic regression, naive Bayes, the baselines, the leak checks and the "
+            f"cross-validation learnt from {int(take.sum()):,} of the {len(take):,} labelled "
+            f"leads (a stable sample); LightGBM learnt from every training lead {source.where}"
+        )
 
     if young := _young_leads_note(created, y):
         warnings.append(young)
     note(progress, "splitting")
-    test, split = _lead_holdout(labelled, y, settings.holdout_fraction)
+    test, split = _lead_holdout(labelled_keys, y, settings.holdout_fraction)
     if window is not None:
         split["outcome_window_days"] = round(window.days, 1)
     dated = split["method"] == "time"
     if split.get("partly_dated"):
         warnings.append(split["why"])
     check_holdout(y[~test], y[test], settings.min_holdout_per_class, "leads")
-    X_train, X_test, y_train, y_test = X[~test], X[test], y[~test], y[test]
+    y_train, y_test = y[~test], y[test]
+    X_train, y_sampled = X[~test[take]], y_taken[~test[take]]
 
     note(progress, "fitting the model")
-    boosted = engine.fit_boosted(boosted_classifier(settings, seed), X_train, y_train, None, None)
+    source.prepare_booster(engine, labelled, hours, cols, ~test, y_train)
+    boosted = engine.fit_boosted(boosted_classifier(settings, seed), X_train, y_sampled, None, None)
     note(progress, "fitting logistic regression and naive Bayes")
     labels = {c: lead_dates.LABELS.get(c, c) for c in X.columns}
-    families = fit_families(boosted, X_train, y_train, None, labels, warnings)
+    families = fit_families(boosted, X_train, y_sampled, None, labels, warnings)
     note(progress, "fitting the baselines")
-    baselines = {name: b.fit(X_train, y_train) for name, b in baselines_for("leads").items()}
+    baselines = {name: b.fit(X_train, y_sampled) for name, b in baselines_for("leads").items()}
 
     note(progress, "evaluating on the holdout (bootstrap intervals)")
+    X_test = X[test[take]] if take.all() else source.holdout(labelled, hours, cols, test)
     others: dict[str, Any] = dict(baselines)
     if incumbent is not None:
         others["champion"] = incumbent
@@ -254,24 +385,25 @@ def train_leads(
     cv = None
     if cross_validate and not dated:
         note(progress, f"cross-validating ({settings.cv_folds} stratified folds)")
-        cv = _cross_validate(X_train, y_train, settings, seed)
+        cv = _cross_validate(X_train, y_sampled, settings, seed)
 
-    test_ids = labelled["id"].to_numpy()[test]
+    test_ids = labelled_keys["id"].to_numpy()[test]
+    first = X_test.head(5) if isinstance(X_test, pd.DataFrame) else X_test.rows(range(5))
     return TrainingResult(
         kind="leads",
         model=model,
         metrics=metrics,
         split=split,
         rows={
-            "leads": len(leads),
-            "labelled": len(labelled),
+            "leads": len(keys),
+            "labelled": len(labelled_keys),
             "converted": converted,
             "not_converted": not_converted,
             "train": int((~test).sum()),
             "test": int(test.sum()),
             "test_converted": int(y_test.sum()),
         },
-        fingerprint=fingerprint(leads),
+        fingerprint=source.fingerprint(),
         params={**params, "family": compared.family, **engine.params},
         seed=seed,
         features=list(X.columns),
@@ -280,7 +412,7 @@ def train_leads(
         y_test=y_test,
         w_test=None,
         predictions=preds,
-        input_example=X_test.head(5),
+        input_example=first,
         examples=holdout_examples(model, X_test, preds["model"], test_ids),
         columns={
             "features": list(X.columns),
@@ -296,6 +428,21 @@ def train_leads(
         rivals=compared.rivals,
         gains=compared.gains,
     )
+
+
+#: The sample of labelled leads the simple families learn from past `family_rows` does not
+#: depend on the training seed, nor meet the holdout's draw.
+SAMPLE_SALT = 20_241_203
+
+
+def _family_sample(source: LeadSource, ids: pd.Series, settings: Settings) -> np.ndarray:
+    """Which labelled leads the leak checks, the simple families, the baselines and the
+    cross-validation read: every one in this process; on a cluster, past `family_rows`, a
+    stable sample of about that many (by a hash of the id)."""
+    limit = getattr(source, "family_rows", None)
+    if limit is None or len(ids) <= limit:
+        return np.ones(len(ids), dtype=bool)
+    return group_fractions(ids.astype(str).to_numpy(), SAMPLE_SALT) < limit / len(ids)
 
 
 def _cross_validate(

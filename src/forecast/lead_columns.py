@@ -1,0 +1,148 @@
+"""Which lead attributes a model learns from, decided from facts a slice of leads can give.
+
+`prepare_leads` keeps a lead's attributes as model inputs, but for the leak columns, the
+identifiers and the constants, and reads text that is all numbers as numbers. Each of those
+decisions is about a column over every labelled lead, so it is made in two steps: `facts_of` says
+what one set of leads shows of each column (its kind, how many leads have it, its distinct values
+as hashes or numbers), and `decide` reads the facts of one frame or of many slices read apart (on
+a cluster's workers) alike. Slices' facts give the decisions of the whole frame they make up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+from forecast.data.attributes import IDENTIFIER_MIN, IDENTIFIER_SHARE
+
+LEAD_BOOKKEEPING = ("id", "converted", "created_at", "updated_at", "converted_at", "dataset")
+
+
+@dataclass
+class LeadColumns:
+    """What `prepare_leads` kept and dropped, and why (shown in training reports)."""
+
+    features: list[str]
+    leaks_excluded: list[str]
+    identifiers: list[str]
+    constant: list[str]
+    #: Text columns read as numbers (every present value is one).
+    as_numbers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ColumnFacts:
+    """Of one attribute over some leads, what its decisions read: whether it holds numbers
+    (numbers and booleans) or text, how many leads have it, its distinct present values (text
+    as hashes), and read as numbers (None where some present text is no number) with whether
+    every one is whole."""
+
+    numeric: bool
+    present: int
+    text: np.ndarray
+    numbers: np.ndarray | None
+    whole: bool
+
+
+def attribute_names(leads: pd.DataFrame) -> list[str]:
+    return [str(c) for c in leads.columns if c not in LEAD_BOOKKEEPING]
+
+
+def facts_of(leads: pd.DataFrame) -> dict[str, ColumnFacts]:
+    """Each attribute's facts over these leads (`decide` reads them)."""
+    out = {}
+    for col in attribute_names(leads):
+        series = leads[col]
+        numeric = is_bool_dtype(series) or is_numeric_dtype(series)
+        nonnull = series.dropna()
+        if numeric:
+            numbers: pd.Series | None = nonnull.astype(float)
+            text = np.zeros(0, dtype=np.uint64)
+        else:
+            read = pd.to_numeric(nonnull, errors="coerce")
+            numbers = read if read.notna().all() else None
+            present = nonnull.astype(str).to_numpy(dtype=object)
+            text = np.unique(pd.util.hash_array(present))
+        values = None if numbers is None else numbers.to_numpy(float)
+        out[col] = ColumnFacts(
+            numeric,
+            len(nonnull),
+            text,
+            None if values is None else np.unique(values),
+            values is not None and bool((values == np.round(values)).all()),
+        )
+    return out
+
+
+def decide(
+    found: Sequence[dict[str, ColumnFacts]],
+    columns: Iterable[str],
+    leak_columns: Sequence[str] = (),
+    *,
+    include_leaks: bool = False,
+) -> LeadColumns:
+    """The columns kept, of `columns` (in that order), from their facts over one frame or over
+    the slices that make it up (`found`, one `facts_of` each): leak columns out (unless asked),
+    then constants (one value at most) and identifiers (text with a different value on nine
+    leads in ten: an email, a name, a date-time; whole numbers all different: a running
+    number), as a deal's custom attribute is."""
+    attrs = list(columns)
+    leaks = [c for c in leak_columns if c in attrs] if not include_leaks else []
+    kept, identifiers, constant, as_numbers = [], [], [], []
+    for col in attrs:
+        if col in leaks:
+            continue
+        seen = [f[col] for f in found if col in f]
+        present = sum(f.present for f in seen)
+        numeric = any(f.numeric for f in seen) and all(f.numeric or not f.present for f in seen)
+        # Text reads as numbers where every present value is one, and some value is present.
+        read = numeric or (present > 0 and all(f.numbers is not None for f in seen if f.present))
+        if read:
+            parts = [f.numbers for f in seen if f.numbers is not None]
+            distinct = len(np.unique(np.concatenate(parts))) if parts else 0
+            whole = all(f.whole for f in seen if f.present)
+            if not numeric:
+                as_numbers.append(col)
+        else:
+            texts = [f.text for f in seen]
+            distinct = len(np.unique(np.concatenate(texts))) if texts else 0
+        if distinct <= 1:
+            constant.append(col)
+        elif present > IDENTIFIER_MIN and (
+            distinct == present and whole if read else distinct >= IDENTIFIER_SHARE * present
+        ):
+            identifiers.append(col)
+        else:
+            kept.append(col)
+    return LeadColumns(kept, leaks, identifiers, constant, tuple(as_numbers))
+
+
+def apply(leads: pd.DataFrame, columns: LeadColumns) -> pd.DataFrame:
+    """The kept columns of these leads as model inputs: booleans as 0/1, text read as numbers
+    where decided; a column these leads lack (a slice where no lead has it) blank."""
+    frame = leads.reindex(columns=columns.features)
+    for col in frame.columns:
+        if is_bool_dtype(frame[col]):
+            frame[col] = frame[col].astype(float)
+        elif col in columns.as_numbers:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame
+
+
+def prepare_leads(
+    leads: pd.DataFrame,
+    leak_columns: Sequence[str] = (),
+    *,
+    include_leaks: bool = False,
+) -> tuple[pd.DataFrame, LeadColumns]:
+    """Lead attributes ready for a model: leak columns out (unless asked), ids and constants
+    out (`decide`). Text columns stay text (the model encodes them); text that is all numbers
+    becomes numeric; booleans become 0/1."""
+    columns = decide(
+        [facts_of(leads)], attribute_names(leads), leak_columns, include_leaks=include_leaks
+    )
+    return apply(leads, columns), columns
