@@ -182,7 +182,7 @@ def _blank_verdict(
         return None
     note = (
         f"{col}: blank on {open_share:.0%} of open deals, {closed_share:.0%} of closed "
-        f"(same-age gap {gap:+.0%}); left out"
+        f"(same-age gap {gap:+.0%}); left out of model inputs"
     )
     return ExportLeak(col, "blank", float(open_share), float(closed_share), note)
 
@@ -222,7 +222,7 @@ def _value_verdict(col: str, aucs: list[float], weights: list[float]) -> ExportL
         return None
     note = (
         f"{col}: its values tell open from closed deals (AUC {auc:.2f} among deals of the "
-        "same age); left out"
+        "same age); left out of model inputs"
     )
     return ExportLeak(col, "values", auc, 0.5, note)
 

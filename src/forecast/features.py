@@ -26,7 +26,7 @@ from pandas.api.types import is_numeric_dtype
 
 from forecast.data.stages import LOST, WON
 from forecast.errors import InvalidInput
-from forecast.history import JUST_AFTER, DealHistory, as_timestamp
+from forecast.history import DEAL_VALUE, JUST_AFTER, DealHistory, as_timestamp
 from forecast.lead_columns import (  # noqa: F401 - named here too: `feat.prepare_leads`
     LEAD_BOOKKEEPING,
     LeadColumns,
@@ -67,6 +67,7 @@ ROW_BOOKKEEPING: tuple[str, ...] = (
     "closed_at",
     "won",
     "weight",
+    DEAL_VALUE,
 )
 #: Inputs that move as history accumulates whatever else happens: counts of past closes, and
 #: the win rates shrunk toward the overall one by those counts (`RATE_PRIOR_DEALS`).
@@ -293,6 +294,9 @@ def deal_rows_at(
     cols["days_in_stage"] = (as_of - rows["stage_entered_at"].to_numpy("datetime64[us]")) / day
     for col in ("amount", "list_price", "account_employees", "account_revenue"):
         cols[col] = rows[col].to_numpy(dtype=float) if col in rows else np.full(n, np.nan)
+    value = [DEAL_VALUE] if DEAL_VALUE in rows else []  # the money of a blanked amount
+    if value:
+        cols[DEAL_VALUE] = rows[DEAL_VALUE].to_numpy(dtype=float)
     owner, account = cast(np.ndarray, cols["owner"]), cast(np.ndarray, cols["account"])
     if closes is None:
         closes = PastCloses.from_outcomes(history.closed_outcomes())
@@ -315,6 +319,7 @@ def deal_rows_at(
         "account",
         *DEAL_FEATURES,
         *history.attributes,
+        *value,
         "closed_at",
         "won",
     ]
@@ -411,10 +416,16 @@ def open_deal_rows(
 
 
 def deal_amounts(frame: pd.DataFrame) -> np.ndarray:
-    """Each deal's amount, else its list price, else 0: what a won deal is worth in a forecast."""
-    amount = frame["amount"].astype(float) if "amount" in frame else pd.Series(np.nan, frame.index)
-    if "list_price" in frame:
-        amount = amount.fillna(frame["list_price"].astype(float))
+    """Each deal's amount, else its list price, else 0: what a won deal is worth in a forecast
+    (from model rows too, where the leak check blanked them as inputs: `DEAL_VALUE`)."""
+    if DEAL_VALUE in frame:
+        amount = frame[DEAL_VALUE].astype(float)
+    else:
+        amount = (
+            frame["amount"].astype(float) if "amount" in frame else pd.Series(np.nan, frame.index)
+        )
+        if "list_price" in frame:
+            amount = amount.fillna(frame["list_price"].astype(float))
     return amount.fillna(0.0).clip(lower=0).to_numpy(dtype=float)
 
 
@@ -502,6 +513,7 @@ def win_rates_as_of(
 
 
 # --- leads --------------------------------------------------------------------------------------
+
 
 def lead_labels(leads: pd.DataFrame) -> pd.Series:
     """The `converted` label as 0/1 floats (missing stays missing)."""

@@ -57,6 +57,11 @@ from forecast.history_inputs import (  # noqa: F401 - named here too: `history.o
 JUST_AFTER = pd.Timedelta(microseconds=1)
 #: Known only once a deal has closed: blank while it is open.
 KNOWN_AT_CLOSE: tuple[str, ...] = ("csat",)
+#: What a deal is worth in money (its amount, else its list price), kept beside model rows
+#: where the leak check blanks `amount` or `list_price` as a model input: a forecast still
+#: counts the deal at its value (`features.deal_amounts`), which models never read.
+DEAL_VALUE = "_deal_value"
+_VALUE_FIELDS = ("amount", "list_price")
 STAGE_LOG_COLUMNS = ("opportunity_id", "stage", "entered_at")
 #: How many `known_before` views a history keeps.
 VIEWS_KEPT = 4
@@ -411,9 +416,11 @@ class DealHistory:
                 estimated = np.asarray(fields["amount_estimated"], dtype=object)
                 fields["amount_estimated"] = np.where(is_open, True, estimated)
         if for_models:
-            for col in self.left_out:
-                if col in fields:
-                    fields[col] = np.full(len(pos), None, dtype=object)
+            blanked = [col for col in self.left_out if col in fields]
+            if any(col in _VALUE_FIELDS for col in blanked):
+                fields[DEAL_VALUE] = _value(fields, len(pos))
+            for col in blanked:
+                fields[col] = np.full(len(pos), None, dtype=object)
         return fields
 
     def amounts_at(self, pos: np.ndarray, when: np.ndarray) -> pd.DataFrame:
@@ -573,3 +580,12 @@ def load_deal_history(
         name=dataset,
         check_leaks=check_leaks,
     )
+
+
+def _value(fields: dict[str, Any], n: int) -> np.ndarray:
+    """Each row's amount, else its list price (NaN where neither is known): `DEAL_VALUE`."""
+    value = pd.to_numeric(pd.Series(fields.get("amount", np.full(n, np.nan))), errors="coerce")
+    if "list_price" in fields:
+        price = pd.to_numeric(pd.Series(fields["list_price"]), errors="coerce")
+        value = value.fillna(price)
+    return value.to_numpy(dtype=float)

@@ -126,6 +126,18 @@ csv: {separator: ";", decimal: ","}
     assert got["City"].tolist() == ["Lyon, FR", "Metz"]  # text with a comma is left alone
 
 
+def test_a_lead_column_of_grouped_numbers_says_which_csv_option_reads_it(tmp_path):
+    """Read as text, "1,305" employees would be a category of rare levels, or an identifier,
+    and the model would lose it without a word: the import says how to read it."""
+    leads = "kind: leads\ndataset: people\ncolumns:\n  id: Lead\n  converted: Won\n"
+    rows = 'Lead,Won,Revenue,Employees,City\nL1,1,"$3,157,186","1,305",Lyon\nL2,0,$12,943,Metz\n'
+    export = read_export(write(tmp_path, "leads.csv", rows), write(tmp_path, "l.yaml", leads))
+    notes = export.report.notes
+    assert export.leads["Revenue"].tolist() == [3157186.0, 12.0]  # no other reading: a number
+    assert any(n.startswith("Employees: ") and 'thousands: ","' in n for n in notes)
+    assert not any(n.startswith(("City", "Revenue")) for n in notes)
+
+
 @pytest.mark.parametrize(
     "extra, said",
     [

@@ -112,6 +112,32 @@ def test_the_imported_data_ends_by_the_export_date(crm, export_file, pipeline, s
     assert history.now(today="2030-01-01") <= pipeline.as_of.normalize() + pd.Timedelta(days=1)
 
 
+def test_the_export_date_is_the_newest_close_where_deals_closed_after_the_last_creation(
+    crm, export_file, sqlite_engine, tmp_path
+):
+    """An export of deals created up to some day whose closes ran on: the export saw those
+    closes, so a deal with no update date is as of the newest close, not the newest creation
+    (the backtest and the forecast would otherwise end before deals they hold had closed)."""
+    raw = the_file(export_file)
+    created = dates(raw[{"hubspot": "Create Date", "salesforce": "Created Date"}[crm]], crm)
+    won, lost = CLOSED[crm]
+    cut = created.quantile(0.8)
+    kept = raw[(created <= cut).to_numpy()]
+    close = dates(kept["Close Date"], crm)
+    closed = kept[STAGE_COLUMN[crm]].isin([won, lost]).to_numpy()
+    assert close[closed].max() > cut  # the file: closes after its last creation
+    path = tmp_path / export_file.name
+    kept.drop(columns=[c for c in kept if "Modified" in c], errors="ignore").to_csv(
+        path, index=False
+    )
+    report = import_export(sqlite_engine, path, dataset=f"late_{crm}")
+    history = load_deal_history(sqlite_engine, report.dataset)
+    assert history.end == close[closed].max()
+    deals = history.deals
+    ended = deals["closed_at"].notna()
+    assert (deals.loc[ended, "updated_at"] >= deals.loc[ended, "closed_at"]).all()
+
+
 def test_the_crm_stage_probabilities_are_kept_with_the_dataset(crm, export_file, sqlite_engine):
     import_export(sqlite_engine, export_file)
     with sqlite_engine.connect() as conn:
@@ -354,3 +380,14 @@ def test_hubspot_deals_exported_by_api_property_name_are_read(tmp_path):
         "9001": ["Appointment Scheduled", "Qualified To Buy"],
         "9002": ["Appointment Scheduled", "Qualified To Buy", "Closed Won"],
     }
+
+
+def test_columns_the_import_does_not_read_are_named(crm, export_file, tmp_path):
+    """A user whose export has "Lead Source" must learn it was not read (and how to keep it),
+    not find out from a model that never mentions it."""
+    raw = the_file(export_file).assign(**{"Lead Source": "Web"})
+    path = tmp_path / export_file.name
+    raw.to_csv(path, index=False)
+    [note] = [n for n in read_export(path).report.notes if n.startswith("not read:")]
+    assert "'Lead Source'" in note and "features:" in note
+    assert f"'{STAGE_COLUMN[crm]}'" not in note and "'Close Date'" not in note

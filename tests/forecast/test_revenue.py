@@ -234,3 +234,37 @@ def test_a_window_with_no_open_deal_still_has_the_new_deals_range():
         np.array([0]),
     )
     assert combine(dists).mean == pytest.approx(50.0, rel=1e-3)
+
+
+def test_an_amount_left_out_of_model_inputs_still_values_every_deal_in_the_forecast(history):
+    """The leak check may blank `amount` as a model input (an export that fills it only at
+    close): the forecast must still count each open deal at its amount, the new-deal line at
+    recent deals' amounts, and the rows the models read must not carry it back."""
+    from forecast import features as F
+
+    left = history.leaving_out(["amount"], ["amount: blank on open deals; left out"])
+    day, period = T("2023-10-01"), "2023-Q4"
+    whole = forecast_revenue(history, period, as_of=day, settings=SETTINGS).total
+    blanked = forecast_revenue(left, period, as_of=day, settings=SETTINGS).total
+    assert whole.pipeline_value > 0
+    assert blanked.pipeline_value == pytest.approx(whole.pipeline_value)
+    assert blanked.weighted_pipeline == pytest.approx(whole.weighted_pipeline)
+    assert blanked.expected_new > 0.5 * whole.expected_new
+    rows = F.open_deal_rows(left, day)
+    assert rows["amount"].isna().all()
+    assert "_deal_value" not in F.deal_features(rows, left.left_out).columns
+
+
+def test_the_forecast_says_how_many_open_deals_have_no_value(gen):
+    opportunities = gen.opportunities.copy()
+    day = T("2023-10-01")
+    closed = pd.to_datetime(opportunities["closed_at"])
+    open_then = (pd.to_datetime(opportunities["created_at"]) < day) & ~(closed < day)
+    open_ids = opportunities.index[open_then.to_numpy()][:7]
+    opportunities.loc[open_ids, "amount"] = np.nan
+    if "list_price" in opportunities:
+        opportunities.loc[open_ids, "list_price"] = np.nan
+    history = DealHistory.from_frames(opportunities, gen.history, gen.stages)
+    notes = forecast_revenue(history, "2023-Q4", as_of=day, settings=SETTINGS).notes
+    said = [n for n in notes if "have no amount" in n]
+    assert len(said) == 1 and "counts as 0" in said[0]

@@ -91,6 +91,8 @@ class ExportColumns:
             )
         if self.mapping.stage_entered_columns:
             self._stage_entered_columns(available)
+        if self.mapping.kind == "opportunities" and self.mapping.columns != "canonical":
+            self._unread_note(raw)
         if self.mapping.stage_duration_columns:
             self.stage_durations = self._per_stage_columns(
                 self.mapping.stage_duration_columns, available
@@ -123,6 +125,33 @@ class ExportColumns:
                 "`id: {hash_of: [...]}` to columns that do not change"
             )
         self.columns["id"] = self.generated_id.column_name
+
+    def _unread_note(self, raw: pd.DataFrame) -> None:
+        """The export's columns no field, feature, rule or stage date reads: said, so that a
+        user who expected a model to learn from one ("Lead Source") knows to keep it."""
+        mapping = self.mapping
+        read = {*self.columns.values(), *self.features.values(), *mapping.stage_dates.values()}
+        read |= {*mapping.drop_columns, *mapping.skip_rows, *mapping.value_fixes, "__line"}
+        for rule in mapping.combined_columns.values():
+            read |= set(rule.first_of)
+        if self.generated_id is not None:
+            read |= set(self.generated_id.hash_of)
+        pattern = "|".join(
+            re.escape(p).replace(re.escape("{stage}"), ".+")
+            for p in (*mapping.entered_patterns, mapping.stage_duration_columns)
+            if p
+        )
+        unread = [
+            str(c)
+            for c in raw.columns
+            if c not in read and not (pattern and re.fullmatch(pattern, str(c)))
+        ]
+        if unread:
+            shown = ", ".join(repr(c) for c in unread[:12]) + (" …" if len(unread) > 12 else "")
+            self.report.notes.append(
+                f"not read: {len(unread)} column(s) of the export ({shown}); a mapping's "
+                "`features:` keeps a column as a model input"
+            )
 
     def _match_columns(self, available: set[str]) -> None:
         """Mapped names matched to the file's ignoring case and spaces ("Deal Owner" for "Deal

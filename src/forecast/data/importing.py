@@ -40,7 +40,7 @@ from forecast.data.reading import (
     read_table,
     sniff_separator,
 )
-from forecast.data.rows import DATE_FIELDS
+from forecast.data.rows import DATE_FIELDS, canonical_stage
 from forecast.data.stages import StageSet
 from forecast.data.validation import ImportReport
 from forecast.errors import ImportRejected, InvalidInput
@@ -432,8 +432,9 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
             if self.mapping.combined_columns:
                 raw = self._with_first_of(raw.copy())
             present = [c for c in dict.fromkeys(date_cols) if c in raw.columns]
-            for col in present:
-                dates = self._dates(raw[col])
+            columns = [raw[col] for col in present] + self._closes_in(raw)
+            for column in columns:
+                dates = self._dates(column)
                 value = dates[dates < tomorrow].max()
                 if pd.notna(value) and (pd.isna(newest) or value > newest):
                     newest = value
@@ -443,6 +444,19 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
             return store_now()
         # No dates at all: the file's modification time, stable across re-imports of one file.
         return pd.Timestamp(self.main.stat().st_mtime, unit="s").floor("s")
+
+    def _closes_in(self, raw: pd.DataFrame) -> list[pd.Series]:
+        """A CRM's one "Close Date" (`close_date`) of the won and lost deals among `raw`: what
+        happened, so part of what the export saw (an open deal's is a plan, ahead of it)."""
+        column = self.columns.get("close_date")
+        stage = self.columns.get("stage")
+        stages = self.stages
+        if "closed_at" in self.columns or stages is None or column not in raw or stage not in raw:
+            return []
+        names = raw[stage].dropna().unique()
+        outcomes = (stages.won, stages.lost)
+        closed = [v for v in names if canonical_stage(stages, v) in outcomes]
+        return [raw[column][raw[stage].isin(closed)]]
 
     def _with_derived_label(self, raw: pd.DataFrame) -> pd.DataFrame:
         """The label the mapping derives (`exists_in`), as a column: 1 where the lead's id is

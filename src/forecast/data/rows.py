@@ -23,7 +23,7 @@ from forecast.data.forecast_categories import (
     canonical_forecast_category,
 )
 from forecast.data.mapping import CsvOptions, loose_key
-from forecast.data.reading import dotted_thousands_note, localized_numbers
+from forecast.data.reading import dotted_thousands_note, localized_numbers, number_hint
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.tables import TRACKED_FIELDS
 from forecast.data.validation import MAX_NUMBER, unparseable
@@ -290,11 +290,23 @@ class CanonicalRows:
         """A lead column whose every value is a number in the mapping's notation ("1.234,5"),
         as numbers in text ("1234.5"); any other column unchanged."""
         fixed = localized_numbers(values, self.csv)
-        if fixed is values:
-            return values
         present = values.notna()
         numbers = pd.to_numeric(fixed[present], errors="coerce")
-        return fixed if numbers.notna().all() else values
+        if numbers.notna().all():
+            return fixed
+        self._numbers_hint(values[present][numbers.isna().to_numpy()], str(values.name))
+        return values
+
+    def _numbers_hint(self, texts: pd.Series, column: str) -> None:
+        """Where every value of a lead column that is no number in the mapping's notation would
+        be one with other `csv:` marks ("1,305", "$3,157,186"), the note says which: read as
+        text, such a column is a category of rare levels or an identifier, and lost."""
+        distinct = texts.astype("str").unique()[:100]
+        hints = [number_hint(v) for v in distinct]
+        if not hints or any(h is None for h in hints):
+            return
+        clear = [h for h in hints if h is not None and "ambiguous" not in h]
+        self.report.note(f"{column}: {(clear or hints)[0]}")
 
     def _attributes(self, raw: pd.DataFrame) -> list[dict[str, Any] | None]:
         """Per row, its features as the JSON the store keeps (None without `features:`)."""

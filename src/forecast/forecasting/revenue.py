@@ -57,7 +57,7 @@ from forecast.forecasting.drift import Drift, cached_drift
 from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, share_won_inside
 from forecast.forecasting.seasonality import creation_pace
 from forecast.formatting import rounded
-from forecast.history import DealHistory, as_timestamp
+from forecast.history import DEAL_VALUE, DealHistory, as_timestamp
 from forecast.periods import Period, default_as_of, parse_period
 from forecast.settings import Settings, get_settings
 
@@ -175,6 +175,26 @@ def forecast_revenue(
         known_groups=set(known_groups.tolist()),
         include_new_deals=include_new_deals,
         drift=drift,
+    )
+
+
+def unvalued_note(pipeline: pd.DataFrame) -> str | None:
+    """What the forecast says of open deals with no amount and no list price: each counts as
+    0, so a pipeline where many lack one forecasts low, and the user must know why."""
+    if not len(pipeline):
+        return None
+    if DEAL_VALUE in pipeline:
+        value = pipeline[DEAL_VALUE]
+    elif "amount" in pipeline:
+        value = pipeline["amount"].fillna(pipeline.get("list_price", np.nan))
+    else:
+        value = pd.Series(np.nan, index=pipeline.index)
+    blank = int(pd.to_numeric(value, errors="coerce").isna().sum())
+    if blank == 0:
+        return None
+    return (
+        f"{blank:,} of the {len(pipeline):,} open deals have no amount (nor a list price): "
+        "each counts as 0 in the forecast"
     )
 
 
@@ -342,6 +362,8 @@ def forecast_pipeline(
         )
     if models.as_of != as_of:
         notes.append(f"models fitted as of {models.as_of.date()}, pipeline as of {as_of.date()}")
+    if no_value := unvalued_note(pipeline):
+        notes.append(no_value)
     return RevenueForecast(
         period, as_of, by, groups, total, models.method, bool(lines_new), notes, deals
     )
