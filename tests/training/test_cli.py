@@ -119,6 +119,8 @@ def test_a_semicolon_export_imports_and_the_report_says_how_it_was_read(cli: Cli
     [
         (None, "no such file or folder"),
         ("a,b\n1,2\n", "not a format I recognise"),
+        ("", "export.csv: the file is empty"),  # not 'draft a mapping' for a file of nothing
+        ("\n\n", "export.csv: the file is empty"),
     ],
 )
 def test_a_file_it_cannot_read_is_one_error_line(cli: Cli, tmp_path: Path, content, said):
