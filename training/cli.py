@@ -116,7 +116,7 @@ def draft_mapping_(
     from forecast.data.importing import read_export
     from forecast.data.mapping import load_mapping
     from forecast.data.mapping_draft import draft_mapping
-    from forecast.errors import ForecastError
+    from forecast.errors import ForecastError, ImportRejected
 
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file (give the export file itself)")
@@ -138,6 +138,8 @@ def draft_mapping_(
         console.print(f"as drafted: {said}" + (f": {kinds}" if kinds else ""))
     except ForecastError as exc:
         console.print(f"as drafted it does not import yet: {exc}")
+        for note in exc.report.notes if isinstance(exc, ImportRejected) else []:
+            console.print(f"  note: {note}")  # what would read the rows (a date format, ...)
     console.print(f"then: forecast import {path} --mapping {target}")
 
 

@@ -44,10 +44,11 @@ class UnknownPeriod(InvalidInput):
 
 
 class ImportRejected(InvalidInput):
-    def __init__(self, report: ImportReport) -> None:
+    def __init__(self, report: ImportReport, message: str | None = None) -> None:
         self.report = report
         super().__init__(
-            f"import rejected: {report.problem_count} problem(s) in {report.bad_rows} row(s); "
+            message
+            or f"import rejected: {report.problem_count} problem(s) in {report.bad_rows} row(s); "
             "nothing was written"
         )
 

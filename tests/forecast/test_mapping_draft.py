@@ -129,3 +129,32 @@ def test_a_pipedrive_export_drafts_outcomes_from_status_and_closes_from_won_and_
     assert deals["status"].tolist() == ["won", "open", "lost"]
     assert deals.loc["3", "closed_at"] == pd.Timestamp("2024-02-10 10:00")
     assert export.report.ok
+
+
+def test_a_draft_lists_a_format_per_date_column_where_date_times_sit_beside_dates(tmp_path):
+    # More date-times than one sample holds: the close dates must still be seen.
+    rows = [
+        f"Z{i},{'Closed Won' if i % 2 else 'Closed Lost'},{100 + i},"
+        f"{1 + i % 28:02d}-Mar-2025,{1 + i % 28:02d}-Jan-2025 {i % 24:02d}:{i % 60:02d}:07"
+        for i in range(150)
+    ]
+    file = write(tmp_path, "zoho.csv", "Record Id,Stage,Amount,Closing Date,Created Time\n")
+    file.write_text(file.read_text() + "\n".join(rows) + "\n")
+    draft, export = _imported(file)
+    assert 'date_format: ["%d-%b-%Y %H:%M:%S", "%d-%b-%Y"]' in draft.text
+    assert export.report.ok and len(export.opportunities) == 150
+    assert export.opportunities.set_index("id").loc["Z1", "closed_at"] == pd.Timestamp("2025-03-02")
+
+
+def test_a_draft_that_reads_no_row_says_why_without_a_traceback(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "Deal ID,Stage,Amount,Close Date\nD1,Won,10,05.Jan.2024\nD2,Lost,5,07.Feb.2024\n",
+    )
+    result = CliRunner().invoke(app, ["draft-mapping", str(file)])
+    assert result.exit_code == 0 and result.exception is None, result.output
+    said = " ".join(result.output.split())
+    assert "as drafted it does not import yet: no row of deals.csv could be imported" in said
+    assert "unparseable date" in said and "'05.Jan.2024'" in said
+    assert (tmp_path / "deals.mapping.yaml").is_file()

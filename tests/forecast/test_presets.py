@@ -205,6 +205,53 @@ stage_probabilities: {Contract Sent: 0.75}
     assert export.opportunities["updated_at"].max() <= pd.Timestamp("2024-03-01 10:00")
 
 
+def test_a_mapping_with_its_own_stages_keeps_only_the_preset_probabilities_of_stages_listed(
+    tmp_path,
+):
+    file = write(
+        tmp_path,
+        "report.csv",
+        "Opportunity ID,Opportunity Name,Stage,Amount,Close Date,Created Date\n"
+        "006A,Acme,Verbal Commit,900,3/1/2024,1/5/2024\n"
+        "006B,Bolt,Closed Won,500,3/2/2024,1/6/2024\n",
+    )
+    mapping = write(
+        tmp_path,
+        "mine.yaml",
+        """
+preset: salesforce
+stages: {open: [Prospecting, Qualification, Verbal Commit], won: Closed Won, lost: Closed Lost}
+stage_probabilities: {Verbal Commit: 0.95, Qualification: null}
+""",
+    )
+    export = read_export(file, mapping)
+    assert export.options["stage_probabilities"] == {
+        "Prospecting": 0.1,  # Salesforce's, for a stage still listed
+        "Closed Won": 1.0,
+        "Closed Lost": 0.0,
+        "Verbal Commit": 0.95,  # the mapping's own; Qualification's null drops the preset's
+    }
+    assert export.opportunities.set_index("id").loc["006A", "stage"] == "Verbal Commit"
+
+
+def test_a_hubspot_custom_pipeline_drops_the_stock_stages_and_keeps_the_outcomes_names(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "Record ID,Deal Stage,Close Date,Create Date\n"
+        "11,closedwon,2024-03-01,2024-01-05\n12,Demo,2024-09-30,2024-02-01\n",
+    )
+    mapping = write(
+        tmp_path,
+        "mine.yaml",
+        "preset: hubspot\ncolumns: {id: Record ID}\n"
+        "stages: {open: [Discovery, Demo], won: Closed Won, lost: Closed Lost}\n",
+    )
+    export = read_export(file, mapping)
+    assert export.options["stage_probabilities"] == {"Closed Won": 1.0, "Closed Lost": 0.0}
+    assert list(export.opportunities["stage"]) == ["Closed Won", "Demo"]
+
+
 SALESFORCE = (
     "Opportunity ID,Opportunity Name,Stage,Amount,Close Date,Created Date,Last Modified Date,"
     "Probability (%)"

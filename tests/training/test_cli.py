@@ -74,6 +74,21 @@ def test_skipping_bad_rows_writes_the_good_ones(cli: Cli, export: Path, tmp_path
     assert (report["rows_read"], report["bad_rows"], report["rows_written"]) == (60, 1, 59)
 
 
+def test_skipping_bad_rows_refuses_a_file_where_no_row_is_good(cli: Cli, tmp_path: Path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "kind: opportunities\ndataset: dd\n"
+        "columns: {id: Id, stage: Stage, amount: Amount, closed_at: Closed}\n"
+        "stages: {open: [New], won: Won, lost: Lost}\n"
+    )
+    deals = tmp_path / "deals.csv"
+    deals.write_text("Id,Stage,Amount,Closed\nD1,Won,5,24-Jun-2025\nD2,Lost,7,04-Feb-2025\n")
+    result = cli("import", deals, "--mapping", mapping, "--on-error", "skip")
+    fails_cleanly(result, 2, "no row of deals.csv could be imported", "nothing was written")
+    assert "unparseable date" in " ".join(result.stderr.split())
+    assert parsed(cli("datasets", "--json")) == []
+
+
 def test_a_semicolon_export_imports_and_the_report_says_how_it_was_read(cli: Cli, tmp_path: Path):
     mapping = tmp_path / "m.yaml"
     mapping.write_text(
@@ -104,6 +119,8 @@ def test_a_semicolon_export_imports_and_the_report_says_how_it_was_read(cli: Cli
     [
         (None, "no such file or folder"),
         ("a,b\n1,2\n", "not a format I recognise"),
+        ("", "export.csv: the file is empty"),  # not 'draft a mapping' for a file of nothing
+        ("\n\n", "export.csv: the file is empty"),
     ],
 )
 def test_a_file_it_cannot_read_is_one_error_line(cli: Cli, tmp_path: Path, content, said):

@@ -173,6 +173,13 @@ class ExportColumns:
             elif f in self.mapping.optional_fields:
                 del self.columns[f]
                 absent.append(f"{' or '.join(repr(n) for n in names)} ({f})")
+            elif f == "converted" and self.mapping.kind == "leads":
+                del self.columns[f]  # new leads: no outcome yet
+                self.report.note(
+                    f"no {column!r} column (converted): the leads have no outcome yet; they "
+                    "are stored and scored, not learnt from (if the file names the outcome "
+                    "otherwise, map converted: to that column)"
+                )
         if absent and not self.checked_header:
             self.report.notes.append(f"not in the export, left blank: {', '.join(absent)}")
 

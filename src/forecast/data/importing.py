@@ -274,6 +274,7 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         self.converted: dict[str, int] = {}
         self.unknown_stages: Counter[str] = Counter()
         self.unlabelled_leads = 0
+        self.main_bad_rows = 0  # rows of the main file with a problem (not the history file's)
         #: File name → (rows with no value, the report footer's lines) its reads left out.
         self.skipped_lines: dict[str, tuple[int, list[str]]] = {}
         #: File name → rows `skip_rows` left out, per rule; the main file's deals so left out.
@@ -357,11 +358,14 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
             raw = self._with_generated_id(self._with_first_of(self._join(self._fix_values(raw))))
             raw = self._with_derived_label(raw)
             self.report.rows_read += len(raw)
+            bad_before = self.report.bad_rows
             if self.mapping.kind == "leads":
-                yield _Part(pd.DataFrame(), pd.DataFrame(), self._leads(raw))
+                part = _Part(pd.DataFrame(), pd.DataFrame(), self._leads(raw))
             else:
                 opps, hist = self._opportunities(raw, stored)
-                yield _Part(opps, hist, pd.DataFrame())
+                part = _Part(opps, hist, pd.DataFrame())
+            self.main_bad_rows += self.report.bad_rows - bad_before
+            yield part
         if self.mapping.history_file:
             for raw in self._chunks(self._sibling(self.mapping.history_file)):
                 entries, observed = self._history_file(self._named(raw))
@@ -393,8 +397,21 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
                 "read as entered at creation (mapping: clock_skew_tolerance)"
             )
             self.entries_skew_fixed = 0
+        if self.report.rows_read and self.main_bad_rows >= self.report.rows_read:
+            raise ImportRejected(self.report, self._no_row_read())
         if not self.report.ok and self.on_error == "reject":
             raise ImportRejected(self.report)
+
+    def _no_row_read(self) -> str:
+        """Why nothing could be imported: every row has a problem (skipping the bad rows would
+        leave an empty dataset), with the commonest problem and an example of it."""
+        kind, count = self.report.counts.most_common(1)[0]
+        example = next(p for p in self.report.examples if p.kind == kind)
+        return (
+            f"no row of {self.main.name} could be imported: all "
+            f"{self.report.rows_read:,} have a problem, most often {kind} ({count:,} rows, e.g. "
+            f"[{example.column}] {example.value!r} at line {example.row}); nothing was written"
+        )
 
     def _say_unknown_stages(self) -> None:
         """The stage names the mapping does not know, once, with the lines that would read

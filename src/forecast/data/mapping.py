@@ -308,6 +308,14 @@ class Mapping(BaseModel):
                 raise ValueError(f"give a column name with {{stage}} in it, got {pattern!r}")
         return value
 
+    @field_validator("stage_probabilities", mode="before")
+    @classmethod
+    def _no_probability(cls, value: Any) -> Any:
+        """A stage given `null` has no configured probability (it drops a preset's)."""
+        if isinstance(value, dict):
+            return {stage: p for stage, p in value.items() if p is not None}
+        return value
+
     @field_validator("stage_probabilities")
     @classmethod
     def _probabilities(cls, value: dict[str, float]) -> dict[str, float]:
@@ -496,12 +504,37 @@ def with_preset(raw: dict[str, Any]) -> dict[str, Any]:
     for column, fixes in (raw.get("value_fixes") or {}).items():  # a status added to the preset's
         if isinstance(fixes, dict) and isinstance(preset.get("value_fixes", {}).get(column), dict):
             merged["value_fixes"][column] = {**preset["value_fixes"][column], **fixes}
+    if isinstance(raw.get("stages"), dict):
+        _for_own_stages(raw, preset, merged)
     if "history_file" in raw:  # a history file the mapping names itself must be there
         merged["history_file_optional"] = bool(raw.get("history_file_optional", False))
     if "optional_fields" not in raw:
         named = set(raw["columns"]) if isinstance(raw.get("columns"), dict) else set()
         merged["optional_fields"] = [f for f in preset.get("optional_fields", []) if f not in named]
     return merged
+
+
+def _for_own_stages(raw: dict[str, Any], preset: dict[str, Any], merged: dict[str, Any]) -> None:
+    """A mapping listing its own stages replaces the preset's stock ones: the preset's
+    probabilities and other stage names of stages no longer listed are dropped (they would be
+    unknown stages), those of stages still listed kept, and the mapping's own beat both."""
+    stages = raw["stages"]
+    names = [*(stages.get("open") or []), stages.get("won", "Won"), stages.get("lost", "Lost")]
+    listed = {str(name).strip().casefold() for name in names}
+    given = raw.get("stage_names")
+    own_names: dict[Any, Any] = given if isinstance(given, dict) else {}
+
+    def still_listed(stage: Any) -> bool:
+        target = own_names.get(stage, stage)
+        return str(target).strip().casefold() in listed
+
+    for key in ("stage_probabilities", "stage_names"):
+        theirs, mine = preset.get(key) or {}, raw.get(key)
+        if key == "stage_names":  # an other name is kept where the stage it names is listed
+            kept = {alias: stage for alias, stage in theirs.items() if still_listed(stage)}
+        else:
+            kept = {stage: p for stage, p in theirs.items() if still_listed(stage)}
+        merged[key] = {**kept, **mine} if isinstance(mine, dict) else mine or kept
 
 
 def load_mapping(name_or_path: str | Path) -> Mapping:

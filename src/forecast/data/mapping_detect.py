@@ -13,6 +13,8 @@ from forecast.errors import InvalidInput
 def detect_mapping(path: Path) -> Mapping:
     """The built-in mapping whose files are present at `path` (a folder or one of its files),
     or the preset whose columns a file's header holds (a HubSpot or Salesforce export)."""
+    if path.is_file() and _is_empty(path):  # said first: no mapping would read it
+        raise InvalidInput(f"{path}: the file is empty")
     folder = path if path.is_dir() else path.parent
     names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
     for name in BUILT_IN:
@@ -37,3 +39,10 @@ def detect_mapping(path: Path) -> Mapping:
         "pass --mapping with a mapping file (see the README, 'Importing your own export'); "
         f"`forecast draft-mapping {path}` drafts one from its columns"
     )
+
+
+def _is_empty(path: Path) -> bool:
+    """Nothing in the file but blank lines (or a byte-order mark): no header to recognise."""
+    if path.stat().st_size > 65_536:
+        return False
+    return not path.read_bytes().replace(b"\xef\xbb\xbf", b"").strip()

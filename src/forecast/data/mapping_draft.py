@@ -333,17 +333,19 @@ def _says(value: str, words: tuple[str, ...]) -> bool:
 
 def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
     """A `date_format:` line where the mapped dates are not ISO 8601 (none where they are)."""
-    values: list[str] = []
+    per_column: list[list[str]] = []
     for f in DATE_FIELDS:
         if f in columns:
-            values += sample[columns[f]].dropna().astype("str").str.strip().head(SAMPLE).tolist()
-    values = [v for v in values if v]
+            text = sample[columns[f]].dropna().astype("str").str.strip().head(SAMPLE)
+            if given := [v for v in text if v]:
+                per_column.append(given)
+    values = [v for given in per_column for v in given]
     if not values:
         return []
     iso = pd.to_datetime(pd.Series(values), format="ISO8601", errors="coerce", utc=True)
     if iso.notna().all():
         return []
-    found = covering_formats(values)
+    found = _covering_every(per_column)
     if len(found) == 1:
         [(order, formats)] = found.items()
         quoted = [f'"{f}"' for f in formats]
@@ -356,6 +358,17 @@ def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str
         return [f'date_format: "{first[0]}"   # or the other order: check']
     checks.append(f"dates like {values[0]!r}: no date format found; set date_format")
     return []
+
+
+def _covering_every(per_column: list[list[str]]) -> dict[str, list[str]]:
+    """Per date order, the formats that read every date column's sample, each column's first:
+    one pooled sample would hold only the first column's values (a date-time `Created` would
+    hide a date-only `Close Date` beside it)."""
+    each = [covering_formats(values) for values in per_column]
+    orders = [order for order in each[0] if all(order in found for found in each[1:])]
+    return {
+        order: list(dict.fromkeys(f for found in each for f in found[order])) for order in orders
+    }
 
 
 def _dataset(file: Path) -> str:

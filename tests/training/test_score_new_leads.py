@@ -1,0 +1,64 @@
+"""New leads have no outcome yet: a file of them without the label column is scored by the
+dataset's model (the mapping that imported the labelled history reads it), and imported as
+leads without an outcome, stored and scored, never learnt from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.data import store
+from forecast.data.generator import generate_leads, write_leads
+from forecast.settings import get_settings
+from tests.training.conftest import parsed
+from training.cli import app
+
+MAPPING = """kind: leads
+dataset: inbound
+columns: {id: id, converted: converted, created_at: created_at}
+leak_columns: [Tags]
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Path, Path]]:
+    """The labelled history, a file of new leads without `converted`, and the mapping."""
+    monkeypatch.setenv("FORECAST_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("FORECAST_DASK_SCHEDULER", raising=False)
+    get_settings.cache_clear()
+    history = write_leads(generate_leads(400, seed=3), tmp_path / "history.csv")
+    new = generate_leads(8, seed=9).drop(columns=["converted"])
+    new["id"] = [f"N{i}" for i in range(8)]
+    new_file = write_leads(new, tmp_path / "new.csv")
+    mapping = tmp_path / "inbound.yaml"
+    mapping.write_text(MAPPING)
+    yield history, new_file, mapping
+    get_settings.cache_clear()
+
+
+def test_a_file_of_new_leads_without_the_label_column_is_scored(files, tmp_path):
+    history, new_file, mapping = files
+    runner = CliRunner()
+    for args in (["import", history, "--mapping", mapping], ["train", "leads", "--no-cv"]):
+        done = runner.invoke(app, [str(a) for a in args])
+        assert done.exit_code == 0, done.output
+    out = tmp_path / "scores.parquet"
+    args = ["score", "--kind", "leads", "--data", new_file, "--mapping", mapping, "--out", out]
+    summary = parsed(runner.invoke(app, [*map(str, args), "--json"]))
+    assert summary["rows"] == 8
+    scores = pd.read_parquet(out)
+    assert sorted(scores["id"]) == [f"N{i}" for i in range(8)]
+
+
+def test_new_leads_import_without_an_outcome_and_the_report_says_so(files):
+    _, new_file, mapping = files
+    result = CliRunner().invoke(app, ["import", str(new_file), "--mapping", str(mapping)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stdout.split())
+    assert "no 'converted' column (converted): the leads have no outcome yet" in said
+    stored = store.load_leads(store.get_engine(), "inbound")
+    assert len(stored) == 8 and stored["converted"].isna().all()
