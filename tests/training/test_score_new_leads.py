@@ -62,3 +62,21 @@ def test_new_leads_import_without_an_outcome_and_the_report_says_so(files):
     assert "no 'converted' column (converted): the leads have no outcome yet" in said
     stored = store.load_leads(store.get_engine(), "inbound")
     assert len(stored) == 8 and stored["converted"].isna().all()
+
+
+def test_a_later_file_without_the_outcome_column_keeps_the_outcomes_stored(files, tmp_path):
+    """Leads re-exported without the label column (a scoring export of the same leads) must
+    not wipe the outcomes the dataset learnt from: nothing stored is lost."""
+    history, _, mapping = files
+    runner = CliRunner()
+    done = runner.invoke(app, ["import", str(history), "--mapping", str(mapping)])
+    assert done.exit_code == 0, done.output
+    before = store.load_leads(store.get_engine(), "inbound").set_index("id")["converted"]
+    again = pd.read_csv(history).drop(columns=["converted"])
+    again["created_at"] = pd.to_datetime(again["created_at"]) + pd.Timedelta(days=1)
+    path = tmp_path / "again.csv"
+    again.to_csv(path, index=False)
+    done = runner.invoke(app, ["import", str(path), "--mapping", str(mapping)])
+    assert done.exit_code == 0, done.output
+    after = store.load_leads(store.get_engine(), "inbound").set_index("id")["converted"]
+    pd.testing.assert_series_equal(after.sort_index(), before.sort_index())

@@ -203,7 +203,11 @@ def _write_in(conn: Connection, job: _Job) -> ImportReport:
                     conn, job.dataset, observed
                 )
         else:
-            job.report.rows_written += store.upsert_leads(conn, part.leads)
+            leads = part.leads
+            if "converted" not in job.columns:  # no outcome column: the stored ones stay
+                unread = [c for c in ("converted", "converted_at") if c not in job.columns]
+                leads = leads.drop(columns=unread, errors="ignore")
+            job.report.rows_written += store.upsert_leads(conn, leads)
     job.finish()  # raises ImportRejected, which rolls the transaction back
     job.report.written = True
     return job.report
