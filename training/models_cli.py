@@ -20,7 +20,12 @@ from rich.table import Table
 from forecast.errors import ForecastError
 from forecast.settings import get_settings
 from training.console import console, err_console, handles_errors, print_json
-from training.training_data import Kind, load_training_data, partitioned_deals
+from training.training_data import (
+    Kind,
+    load_training_data,
+    partitioned_deals,
+    partitioned_leads,
+)
 
 train_app = typer.Typer(
     help="Train and evaluate models (logged to MLflow)",
@@ -251,6 +256,9 @@ def _train(
 
             source = partitioned_deals(client, data) if kind is Kind.deals else None
             engine = DaskEngine(client, str(resolve(cluster)), source=source)
+            leads = partitioned_leads(client, data) if kind is Kind.leads else None
+            if leads is not None:
+                extra = {**extra, "frames": leads}
         return _train_with(kind, data, mapping, json_, seed, promote, show, engine, extra)
 
 
@@ -282,7 +290,9 @@ def _train_with(
             bar.update(task, description=text)
 
         source = getattr(engine, "source", None)
-        if source is not None:
+        if "frames" in extra:  # leads read by partition on the cluster
+            frames = extra.pop("frames")
+        elif source is not None:
             frames = {
                 "dataset": source.summary.name,
                 "history": source.summary,

@@ -112,3 +112,28 @@ def partitioned_deals(client: Any, data: str | None) -> Any:
     source = read_store_partitioned(client, engine, name)
     source.field_names = stored_field_names(name)
     return source
+
+
+def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
+    """The frames `train leads` reads of a stored leads dataset on the cluster: its leads as
+    slices read on the workers (`dask_leads.ClusterLeads`, under "leads"), its name, leak
+    columns and field names. None for an export file, which is read in the command's process."""
+    from forecast.data import store
+    from forecast.modeling.dask_leads import ClusterLeads
+    from forecast.store_slices import lead_slices
+
+    if data is not None and Path(data).exists():
+        return None
+    engine = store.get_engine(get_settings())
+    with engine.connect() as conn:
+        name = store.resolve_dataset(conn, data, "leads")
+        row = store.get_dataset(conn, name)
+    if row["kind"] != "leads":
+        raise InvalidInput(f"dataset {name!r} holds {row['kind']}, not leads")
+    return {
+        "dataset": name,
+        "stored": True,
+        "leads": ClusterLeads(client, lead_slices(client, engine, name)),
+        "leak_columns": list(row["leak_columns"] or []),
+        "field_names": stored_field_names(name),
+    }

@@ -179,6 +179,10 @@ class DaskEngine:
             parts, columns, dask_boosting.text_columns(head[columns])
         )
 
+    def use_rows(self, matrix: dask_boosting.ClusterMatrix) -> None:
+        """The booster's rows, on the workers already (a lead source's: `dask_leads`)."""
+        self._matrix = matrix
+
     def fit_boosted(
         self, model: Any, X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, groups: Any
     ) -> Any:

@@ -174,6 +174,8 @@ def _positive_in_parts(model: Any, X: pd.DataFrame) -> np.ndarray:
     those of all rows at once, while no model's input matrix of a million-row holdout (floats
     per row and field, the per-team booster's copies of its teams' rows) is ever whole: it was
     the peak of in-process training at a million deals (issue 14)."""
+    if len(X) == 0:  # a partition of a holdout with none of its rows (leads by time)
+        return np.zeros(0)
     if len(X) <= SCORE_ROWS:
         return np.asarray(model.predict_proba(X))[:, 1]
     return np.concatenate(

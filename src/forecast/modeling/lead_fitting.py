@@ -156,9 +156,15 @@ class LeadSource(Protocol):
         ...
 
     def holdout(
-        self, labelled: np.ndarray, hours: bool | None, columns: LeadColumns, test: np.ndarray
+        self,
+        labelled: np.ndarray,
+        hours: bool | None,
+        columns: LeadColumns,
+        test: np.ndarray,
+        y_test: np.ndarray,
     ) -> pd.DataFrame | Holdout:
-        """The inputs of the labelled leads where `test`, where the source keeps them."""
+        """The inputs of the labelled leads where `test` (labels `y_test`), where the source
+        keeps them."""
         ...
 
     def prepare_booster(
@@ -215,7 +221,12 @@ class WholeLeads:
         return X if take.all() else X[take]
 
     def holdout(
-        self, labelled: np.ndarray, hours: bool | None, columns: LeadColumns, test: np.ndarray
+        self,
+        labelled: np.ndarray,
+        hours: bool | None,
+        columns: LeadColumns,
+        test: np.ndarray,
+        y_test: np.ndarray,
     ) -> pd.DataFrame | Holdout:
         return self.inputs(labelled, hours, columns, test)
 
@@ -360,7 +371,7 @@ def train_leads(
     baselines = {name: b.fit(X_train, y_sampled) for name, b in baselines_for("leads").items()}
 
     note(progress, "evaluating on the holdout (bootstrap intervals)")
-    X_test = X[test[take]] if take.all() else source.holdout(labelled, hours, cols, test)
+    X_test = X[test[take]] if take.all() else source.holdout(labelled, hours, cols, test, y_test)
     others: dict[str, Any] = dict(baselines)
     if incumbent is not None:
         others["champion"] = incumbent
