@@ -4,6 +4,7 @@ named by FORECAST_STATE_DIR, a small generated export, and checks on what was pr
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,21 @@ def fails_cleanly(result: Result, code: int, *said: str) -> None:
     stderr = " ".join(result.stderr.split())
     for text in said:
         assert text in stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[object]:
+    """A Dask client of a LocalCluster of two worker processes, for a module's cluster runs."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as connected,
+    ):
+        yield connected

@@ -4,8 +4,6 @@ with the booster fitted there and the holdout scored there."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,23 +24,6 @@ columns: {id: id, converted: converted, created_at: created_at}
 leak_columns: [Tags]
 """
 SETTINGS = Settings(lgbm_threads=2, bootstrap_resamples=200)
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[object]:
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as connected,
-    ):
-        yield connected
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ module; the commands reach it by its scheduler address, as they would an existin
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,23 +22,6 @@ from forecast.settings import get_settings
 from tests.training.conftest import Cli, parsed
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[object]:
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as connected,
-    ):
-        yield connected
 
 
 def _history(n: int, seed: int) -> DealHistory:
