@@ -54,6 +54,13 @@ def test_a_crm_report_drafts_its_fields_date_format_and_percent_probabilities(tm
     assert (export.stages.won, export.stages.lost) == ("Closed Won", "Closed Lost")
     assert export.report.ok and len(export.opportunities) == 300
     assert export.opportunities["rep_probability"].max() <= 1
+    # The CRM's stage probabilities, as its deals show them, kept: a flat export scores by them.
+    open_deals = frame[~frame["Stage"].isin(["Closed Won", "Closed Lost"])]
+    shown = pd.to_numeric(open_deals["Probability (%)"]).groupby(open_deals["Stage"]).agg(
+        lambda p: p.mode().iloc[0] / 100
+    )
+    mapping = load_mapping(write(tmp_path, "again.yaml", draft.text))
+    assert mapping.stage_probabilities == pytest.approx(shown.to_dict())
 
 
 def test_a_lead_file_with_a_status_drafts_its_label_and_what_is_not_known_yet(tmp_path):

@@ -289,16 +289,24 @@ def _stages(
     won = [v for v in distinct if _says(v, WON_WORDS)]
     lost = [v for v in distinct if _says(v, LOST_WORDS) and v not in won]
     open_ = [v for v in distinct if v not in won and v not in lost]
+    configured: list[str] = []
     if probability is not None and probability.notna().any():
         mean = probability.groupby(text).mean()
         open_.sort(key=lambda v: (pd.isna(mean.get(v)), mean.get(v, 0)))
         checks = ["stages.open: in the order of their deals' probability; check the funnel order"]
+        configured = _stage_probabilities(probability, text, open_)
+        if configured:
+            checks.append(
+                "stage_probabilities: each open stage's most common probability in the export "
+                "(the CRM's setting, which a flat export's model scores by): check"
+            )
     else:
         checks = ["stages.open: put the open stages in funnel order, first to last"]
     lines = ["stages:", "  open:   # in funnel order: check"]
     lines += [f"    - {_quoted(v)}" for v in open_] or ["    - ???"]
     lines.append(f"  won: {_quoted(won[0]) if won else '???'}")
     lines.append(f"  lost: {_quoted(lost[0]) if lost else '???'}")
+    lines += configured
     names = {}
     for extra in won[1:] + lost[1:]:
         names[extra] = won[0] if extra in won else lost[0]
@@ -310,6 +318,24 @@ def _stages(
     if len(counts) > MAX_STAGES:
         checks.append(f"only the {MAX_STAGES} most frequent stage values are listed")
     return lines, checks
+
+
+def _stage_probabilities(probability: pd.Series, stage: pd.Series, open_: list[str]) -> list[str]:
+    """The `stage_probabilities:` block: each open stage's most common probability among the
+    sample's deals (a CRM fills it from the stage's setting; reps edit a few), as 0–1."""
+    scale = 100.0 if probability.max() > 1 else 1.0
+    lines = []
+    for value in open_:
+        found = probability[(stage == value).to_numpy()].dropna()
+        if len(found):
+            p = float(found.mode().iloc[0]) / scale
+            if 0 <= p <= 1:
+                lines.append(f"  {_quoted(value)}: {round(p, 4)}")
+    return (
+        ["stage_probabilities:   # the CRM's, as the export shows them: check", *lines]
+        if lines
+        else []
+    )
 
 
 CONVERTED_WORDS = ("converted", "won", "customer", "closedwon", "yes", "sale", "qualified")
