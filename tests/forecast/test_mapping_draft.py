@@ -56,8 +56,10 @@ def test_a_crm_report_drafts_its_fields_date_format_and_percent_probabilities(tm
     assert export.opportunities["rep_probability"].max() <= 1
     # The CRM's stage probabilities, as its deals show them, kept: a flat export scores by them.
     open_deals = frame[~frame["Stage"].isin(["Closed Won", "Closed Lost"])]
-    shown = pd.to_numeric(open_deals["Probability (%)"]).groupby(open_deals["Stage"]).agg(
-        lambda p: p.mode().iloc[0] / 100
+    shown = (
+        pd.to_numeric(open_deals["Probability (%)"])
+        .groupby(open_deals["Stage"])
+        .agg(lambda p: p.mode().iloc[0] / 100)
     )
     mapping = load_mapping(write(tmp_path, "again.yaml", draft.text))
     assert mapping.stage_probabilities == pytest.approx(shown.to_dict())
@@ -114,14 +116,25 @@ def test_a_draft_says_what_the_file_lacks(tmp_path):
     assert "1 with problems: closed deal without close date (1)" in said
 
 
+PIPEDRIVE_COLUMNS = (
+    "ID,Title,Value,Currency,Status,Stage,Owner,Organization,Expected close date,"
+    "Deal created,Won time,Lost time"
+)
+
+
+@pytest.mark.parametrize("prefixed", [False, True], ids=["plain", "deal - prefixed"])
 def test_a_pipedrive_export_drafts_outcomes_from_status_and_closes_from_won_and_lost_times(
-    tmp_path,
+    tmp_path, prefixed
 ):
+    """Pipedrive writes "Deal - Value", "Organization - Name": the field's name is matched."""
+    header = PIPEDRIVE_COLUMNS
+    if prefixed:
+        names = [f"Deal - {c}" for c in header.split(",")]
+        header = ",".join(names).replace("Deal - Organization", "Organization - Name")
     file = write(
         tmp_path,
         "deals.csv",
-        "ID,Title,Value,Currency,Status,Stage,Owner,Organization,Expected close date,"
-        "Deal created,Won time,Lost time\n"
+        header + "\n"
         "1,A,1000,USD,won,Negotiation,Ann,Acme,2024-02-01,2024-01-01 10:00:00,"
         "2024-02-03 10:00:00,\n"
         "2,B,500,USD,open,Qualified,Bob,Beta,2024-03-01,2024-01-05 10:00:00,,\n"
@@ -129,8 +142,10 @@ def test_a_pipedrive_export_drafts_outcomes_from_status_and_closes_from_won_and_
         "2024-02-10 10:00:00\n",
     )
     draft, export = _imported(file)
-    assert "stage: {first_of: [Status, Stage]}" in draft.text
-    assert "closed_at: {first_of: [Won time, Lost time]}" in draft.text
+    p = "Deal - " if prefixed else ""
+    assert f"stage: {{first_of: [{p}Status, {p}Stage]}}" in draft.text
+    assert f"closed_at: {{first_of: [{p}Won time, {p}Lost time]}}" in draft.text
+    assert draft.columns["account"] == ("Organization - Name" if prefixed else "Organization")
     deals = export.opportunities.set_index("id")
     assert deals["stage"].tolist() == ["won", "Qualified", "lost"]
     assert deals["status"].tolist() == ["won", "open", "lost"]
@@ -165,3 +180,24 @@ def test_a_draft_that_reads_no_row_says_why_without_a_traceback(tmp_path):
     assert "as drafted it does not import yet: no row of deals.csv could be imported" in said
     assert "unparseable date" in said and "'05.Jan.2024'" in said
     assert (tmp_path / "deals.mapping.yaml").is_file()
+
+
+def test_a_lead_file_with_a_conversion_date_drafts_its_label_from_it(tmp_path):
+    file = write(
+        tmp_path,
+        "contacts.csv",
+        "Record ID,Create Date,Became a Customer Date,Source\n"
+        "1,2024-01-02,2024-02-01,REFERRALS\n2,2024-01-03,,DIRECT\n3,2024-01-04,,OFFLINE\n",
+    )
+    draft, export = _imported(file, "leads")
+    assert "???" not in draft.text and draft.columns["converted_at"] == "Became a Customer Date"
+    assert export.leads.set_index("id")["converted"].to_dict() == {"1": 1, "2": 0, "3": 0}
+
+
+def test_a_draft_blank_left_in_a_mapping_is_refused_naming_the_field(tmp_path):
+    file = write(tmp_path, "leads.csv", "Lead,Source\nL1,Web\nL2,Ads\n")
+    mapping = write(
+        tmp_path, "m.yaml", "kind: leads\ndataset: d\ncolumns:\n  id: Lead\n  converted: ???\n"
+    )
+    with pytest.raises(InvalidInput, match=r"\['converted'\] as '\?\?\?'"):
+        read_export(file, load_mapping(mapping))

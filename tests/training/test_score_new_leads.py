@@ -80,3 +80,28 @@ def test_a_later_file_without_the_outcome_column_keeps_the_outcomes_stored(files
     assert done.exit_code == 0, done.output
     after = store.load_leads(store.get_engine(), "inbound").set_index("id")["converted"]
     pd.testing.assert_series_equal(after.sort_index(), before.sort_index())
+
+
+def test_labels_read_from_a_conversion_date_are_stored(tmp_path, monkeypatch):
+    """A mapping with `converted_at` and no `converted` column: a lead with a date converted,
+    the others not; the store keeps those labels (a file with no outcome column at all is
+    the one whose stored outcomes stay as they are)."""
+    monkeypatch.setenv("FORECAST_STATE_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    file = tmp_path / "contacts.csv"
+    file.write_text(
+        "Record ID,Create Date,Became a Customer Date,Source\n"
+        "1,2024-01-02 10:00,2024-02-01 10:00,REFERRALS\n"
+        "2,2024-01-03 10:00,,DIRECT\n"
+        "3,2024-01-04 10:00,,OFFLINE\n"
+    )
+    mapping = tmp_path / "c.yaml"
+    mapping.write_text(
+        "kind: leads\ndataset: c\ncolumns:\n  id: Record ID\n  created_at: Create Date\n"
+        "  converted_at: Became a Customer Date\n"
+    )
+    done = CliRunner().invoke(app, ["import", str(file), "--mapping", str(mapping)])
+    assert done.exit_code == 0, done.output
+    stored = store.load_leads(store.get_engine(), "c").set_index("id")["converted"]
+    assert stored.to_dict() == {"1": 1, "2": 0, "3": 0}
+    get_settings.cache_clear()

@@ -22,6 +22,9 @@ from forecast.data.stages import StageSet
 from forecast.data.validation import ImportReport
 from forecast.errors import InvalidInput
 
+#: What `forecast draft-mapping` writes where it found no column for a field.
+DRAFT_BLANK = "???"
+
 
 class ExportColumns:
     """The header checks of an import job (the job sets the fields)."""
@@ -41,6 +44,12 @@ class ExportColumns:
     whole_row_ids: bool
 
     def _check_columns(self, raw: pd.DataFrame, file: Path) -> None:
+        blanks = [f for f, c in self.columns.items() if c == DRAFT_BLANK]
+        if blanks:
+            raise InvalidInput(
+                f"the mapping leaves {blanks} as {DRAFT_BLANK!r} (a draft's blank): name the "
+                "file's column for each, or remove the line where the file has none"
+            )
         available = set(raw.columns) | {c for _, j, _, _ in self.joins for c in j.columns}
         self._match_first_of(available, file)
         if self.mapping.kind == "leads" and "id" not in self.columns:

@@ -204,9 +204,9 @@ def _write_in(conn: Connection, job: _Job) -> ImportReport:
                 )
         else:
             leads = part.leads
-            if "converted" not in job.columns:  # no outcome column: the stored ones stay
-                unread = [c for c in ("converted", "converted_at") if c not in job.columns]
-                leads = leads.drop(columns=unread, errors="ignore")
+            outcome = ("converted", "converted_at")  # a label, or one read from its date
+            if not any(c in job.columns for c in outcome):  # none: the stored ones stay
+                leads = leads.drop(columns=list(outcome), errors="ignore")
             job.report.rows_written += store.upsert_leads(conn, leads)
     job.finish()  # raises ImportRejected, which rolls the transaction back
     job.report.written = True

@@ -11,6 +11,7 @@ values are the outcomes, whether a label is yes/no, and which date format reads 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +49,7 @@ DEAL_NAMES: dict[str, list[str]] = {
     ],
     "account": [
         "account", "accountname", "company", "companyname", "customer", "organization",
-        "organisation", "orgname", "client",
+        "organisation", "orgname", "client", "organizationname", "organisationname",
     ],
     "team": ["team", "salesteam", "manager"],
     "region": ["region", "territory", "regionaloffice"],
@@ -57,6 +58,9 @@ DEAL_NAMES: dict[str, list[str]] = {
     "forecast_category": ["forecastcategory", "forecastcategoryname"],
     "currency": ["currency", "currencycode", "currencyisocode"],
 }  # fmt: skip
+#: An export's "<record> - <field>" column names (Pipedrive: "Deal - Value", "Organization -
+#: Name"): the field's name alone is matched too, where no column is named so in full.
+ENTITY_PREFIX = re.compile(r"^\s*[A-Za-z]+\s+-\s+(?P<field>.+)$")
 #: A stage column's other name, taken only where no column is named as a stage.
 STATUS_NAMES = ["status"]
 #: Lead fields → their names (every other column of a lead file is an attribute).
@@ -237,7 +241,12 @@ def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Dr
         checks.append("no id column: each lead's id is a hash of its row (see the README)")
     lines.append("columns:")
     lines += [f"  {f}: {_quoted(c)}" for f, c in mapped.items()]
-    if "converted" not in mapped:
+    if "converted" not in mapped and "converted_at" in mapped:
+        checks.append(
+            f"converted read from {mapped['converted_at']!r}: a lead with a date converted, the "
+            "others not once old enough (the outcome window: see the README)"
+        )
+    elif "converted" not in mapped:
         lines.append("  converted: ???   # the column saying whether the lead converted")
         checks.append("no column found for converted (the label)")
     else:
@@ -265,6 +274,10 @@ def _matched(names: list[str], wanted: dict[str, list[str]]) -> dict[str, str]:
     """Each field's column: the first whose name is one of the field's names, compared
     loosely; a column goes to one field, fields in `wanted`'s order."""
     loose = {loose_key(n): n for n in reversed(names)}  # the first of equal names wins
+    for n in reversed(names):  # "Deal - Won time" (Pipedrive) is also "Won time"
+        prefixed = ENTITY_PREFIX.match(n)
+        if prefixed is not None:
+            loose.setdefault(loose_key(prefixed["field"]), n)
     taken: set[str] = set()
     out: dict[str, str] = {}
     for f, candidates in wanted.items():
