@@ -138,6 +138,16 @@ def test_a_lead_column_of_grouped_numbers_says_which_csv_option_reads_it(tmp_pat
     assert not any(n.startswith(("City", "Revenue")) for n in notes)
 
 
+def test_a_lead_column_whose_values_show_their_grouping_reads_every_value_with_it(tmp_path):
+    """"$3,269,017" proves the comma groups thousands: "$287,288" beside it is 287,288, not
+    287.288 nor text (read as text, the column would be an identifier and lost)."""
+    leads = "kind: leads\ndataset: people\ncolumns:\n  id: Lead\n  converted: Won\n"
+    rows = 'Lead,Won,Revenue\nL1,1,"$287,288"\nL2,0,"$3,269,017"\nL3,0,$12\n'
+    export = read_export(write(tmp_path, "leads.csv", rows), write(tmp_path, "l.yaml", leads))
+    assert export.leads["Revenue"].tolist() == [287288.0, 3269017.0, 12.0]
+    assert any(n.startswith("Revenue: read as numbers with ','") for n in export.report.notes)
+
+
 @pytest.mark.parametrize(
     "extra, said",
     [

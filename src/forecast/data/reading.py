@@ -327,6 +327,25 @@ def _plain(text: pd.Series, csv: CsvOptions, mark: str) -> pd.Series:
     return text.str.replace(csv.decimal, ".", regex=False) if csv.decimal != "." else text
 
 
+def grouping_shown(values: Iterable[str], csv: CsvOptions) -> CsvOptions | None:
+    """The mapping's options with the thousands mark a value of the column shows beyond doubt
+    ("3,269,017": a mark that repeats groups thousands; "1,305.50" beside the decimal mark),
+    where the mapping names none: its other values ("287,288") are then read with it."""
+    if csv.thousands is not None:
+        return None
+    for value in values:
+        match = AMOUNT.match(value)
+        marks = [c for c in match["body"] if c in ",."] if match else []
+        grouping = None
+        if len(marks) > 1 and len(set(marks)) == 1 and marks[0] != csv.decimal:
+            grouping = marks[0]
+        elif len(set(marks)) == 2 and marks[-1] == csv.decimal:
+            grouping = marks[0]
+        if grouping is not None:
+            return csv.model_copy(update={"thousands": grouping})
+    return None
+
+
 def number_hint(value: str) -> str | None:
     """Which `csv:` options would read a value that is not a number in the mapping's notation
     ("2,748" → thousands or decimal ","; "2.748,67" → decimal "," and thousands "."), or None

@@ -23,7 +23,12 @@ from forecast.data.forecast_categories import (
     canonical_forecast_category,
 )
 from forecast.data.mapping import CsvOptions, loose_key
-from forecast.data.reading import dotted_thousands_note, localized_numbers, number_hint
+from forecast.data.reading import (
+    dotted_thousands_note,
+    grouping_shown,
+    localized_numbers,
+    number_hint,
+)
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.tables import TRACKED_FIELDS
 from forecast.data.validation import MAX_NUMBER, unparseable
@@ -294,7 +299,17 @@ class CanonicalRows:
         numbers = pd.to_numeric(fixed[present], errors="coerce")
         if numbers.notna().all():
             return fixed
-        self._numbers_hint(values[present][numbers.isna().to_numpy()], str(values.name))
+        unread = values[present][numbers.isna().to_numpy()].astype("str")
+        grouped = grouping_shown(values[present].astype("str").unique(), self.csv)
+        if grouped is not None:  # "3,269,017" beside "287,288": the column groups thousands
+            again = localized_numbers(values, grouped)
+            if pd.to_numeric(again[present], errors="coerce").notna().all():
+                self.report.note(
+                    f"{values.name}: read as numbers with {grouped.thousands!r} grouping "
+                    f"thousands, as its values show (set csv: thousands to say so)"
+                )
+                return again
+        self._numbers_hint(unread, str(values.name))
         return values
 
     def _numbers_hint(self, texts: pd.Series, column: str) -> None:
