@@ -159,6 +159,7 @@ def revenue(
         _print_revenue(stored, stored["headline"], stored["past_accuracy"], [], json_)
         return
     from forecast.forecasting.revenue import forecast_revenue  # models: read only when computing
+    from forecast.forecasting.service import currency_of
 
     loaded = _load(data or dataset, mapping, settings)
     fc = forecast_revenue(
@@ -171,9 +172,11 @@ def revenue(
         settings=settings,
     )
     read = _headline(loaded, fc, settings)
+    currency = currency_of(loaded["history"].as_of(fc.as_of), fc.notes)
     document = {
         "dataset": loaded["dataset"],
         **fc.to_dict(),
+        "currency": currency,
         "headline": read.lead,
         "past_accuracy": read.past,
         "naive": read.naive,

@@ -205,3 +205,25 @@ def test_track_refuses_a_bad_date_and_both_modes_at_once(imported: Cli):
     fails_cleanly(
         imported("track", "--since", "2024-10-01", "--as-of", "2024-10-07"), 2, "give one"
     )
+
+
+def test_a_computed_revenue_forecast_names_its_currency_or_says_there_are_several(tmp_path):
+    """Amounts in one currency: the forecast says which (as a tracked one does); in several,
+    it names none and its notes say they were added unconverted."""
+    import pandas as pd
+
+    gen = generate_pipeline(600, seed=11, start="2023-01-01", end="2023-12-31")
+    write_export(gen, tmp_path)
+    deals = pd.read_csv(tmp_path / "opportunities.csv")
+    runner = CliRunner()
+    args = ["revenue", "--period", "2023-Q4", "--data", str(tmp_path), "--json"]
+    for currencies, named in ((["EUR"], "EUR"), (["EUR", "USD"], None)):
+        deals.assign(currency=[currencies[i % len(currencies)] for i in range(len(deals))]).to_csv(
+            tmp_path / "opportunities.csv", index=False
+        )
+        out = runner.invoke(forecast_app, args)
+        assert out.exit_code == 0, out.output
+        data = json.loads(out.stdout)
+        assert data["currency"] == named
+        several = [n for n in data["notes"] if "currencies" in n]
+        assert bool(several) == (named is None)

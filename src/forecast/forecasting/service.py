@@ -154,7 +154,7 @@ def forecast_against_targets(
         fc.notes.append(
             f"target for {by} {tg.name!r} left out: no deals for it created before {t.date()}"
         )
-    currency = _currency(opps, fc.notes)
+    currency = currency_of(opps, fc.notes)
     window_days = (settings or get_settings()).new_deal_window_days
     read = track_record.headline(engine, history, fc, dataset=name, window_days=window_days)
     fc.notes.append(f"headline: {read.note}")
@@ -173,7 +173,7 @@ def forecast_against_targets(
     return TargetedForecast(name, fc, group, used, lead, read.past, naive, currency)
 
 
-def _currency(deals: pd.DataFrame, notes: list[str]) -> str | None:
+def currency_of(deals: pd.DataFrame, notes: list[str]) -> str | None:
     """The one currency of the deals' amounts; with several, None and a note: the forecast adds
     them unconverted (the import's exchange_rates convert them)."""
     counts = deals["currency"].dropna().astype(str).value_counts() if "currency" in deals else None
