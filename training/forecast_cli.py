@@ -172,7 +172,7 @@ def revenue(
         settings=settings,
     )
     read = _headline(loaded, fc, settings)
-    currency = currency_of(loaded["history"].as_of(fc.as_of), fc.notes)
+    currency = currency_of(loaded["history"].deals, fc.notes)  # as a tracked forecast says
     document = {
         "dataset": loaded["dataset"],
         **fc.to_dict(),

@@ -30,7 +30,8 @@ class LeadColumns:
     leaks_excluded: list[str]
     identifiers: list[str]
     constant: list[str]
-    #: Text columns read as numbers (every present value is one).
+    #: The columns read as numbers: numbers, and text whose every present value is one (a
+    #: slice where no lead has a value holds it as blank text).
     as_numbers: tuple[str, ...] = ()
 
 
@@ -105,8 +106,7 @@ def decide(
             parts = [f.numbers for f in seen if f.numbers is not None]
             distinct = len(np.unique(np.concatenate(parts))) if parts else 0
             whole = all(f.whole for f in seen if f.present)
-            if not numeric:
-                as_numbers.append(col)
+            as_numbers.append(col)
         else:
             texts = [f.text for f in seen]
             distinct = len(np.unique(np.concatenate(texts))) if texts else 0
@@ -128,7 +128,7 @@ def apply(leads: pd.DataFrame, columns: LeadColumns) -> pd.DataFrame:
     for col in frame.columns:
         if is_bool_dtype(frame[col]):
             frame[col] = frame[col].astype(float)
-        elif col in columns.as_numbers:
+        elif col in columns.as_numbers and not is_numeric_dtype(frame[col]):
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
 

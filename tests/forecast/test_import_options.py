@@ -138,8 +138,24 @@ def test_a_lead_column_of_grouped_numbers_says_which_csv_option_reads_it(tmp_pat
     assert not any(n.startswith(("City", "Revenue")) for n in notes)
 
 
+def test_the_grouping_a_column_shows_anywhere_in_the_file_reads_every_chunk(
+    tmp_path, sqlite_engine
+):
+    """Read a chunk at a time, a column must be read alike in every chunk: one that proves
+    its grouping only in a later chunk still reads "287,288" in the first as 287,288."""
+    leads = "kind: leads\ndataset: people\ncolumns:\n  id: Lead\n  converted: Won\n"
+    rows = ["Lead,Won,Revenue", *[f'L{i},{i % 2},"$287,{i:03d}"' for i in range(6)]]
+    rows.append('L9,0,"$3,269,017"')
+    file = write(tmp_path, "leads.csv", "\n".join(rows))
+    import_export(sqlite_engine, file, write(tmp_path, "l.yaml", leads), chunk_rows=3)
+    from forecast.data.store_reads import load_leads
+
+    got = load_leads(sqlite_engine, "people").set_index("id")["Revenue"]
+    assert got["L0"] == 287000.0 and got["L9"] == 3269017.0
+
+
 def test_a_lead_column_whose_values_show_their_grouping_reads_every_value_with_it(tmp_path):
-    """"$3,269,017" proves the comma groups thousands: "$287,288" beside it is 287,288, not
+    """ "$3,269,017" proves the comma groups thousands: "$287,288" beside it is 287,288, not
     287.288 nor text (read as text, the column would be an identifier and lost)."""
     leads = "kind: leads\ndataset: people\ncolumns:\n  id: Lead\n  converted: Won\n"
     rows = 'Lead,Won,Revenue\nL1,1,"$287,288"\nL2,0,"$3,269,017"\nL3,0,$12\n'

@@ -201,3 +201,19 @@ def test_a_draft_blank_left_in_a_mapping_is_refused_naming_the_field(tmp_path):
     )
     with pytest.raises(InvalidInput, match=r"\['converted'\] as '\?\?\?'"):
         read_export(file, load_mapping(mapping))
+
+
+def test_a_deals_own_prefixed_columns_win_over_its_organisations():
+    """Pipedrive lists the deal's columns, then the person's and the organisation's: "Deal -
+    ID" is the id and "Deal - Owner" the owner, never "Organization - ID" / "- Owner"."""
+    from forecast.data.mapping_draft import DEAL_NAMES, _matched
+
+    names = [
+        "Deal - Title",
+        "Deal - ID",
+        "Deal - Owner",
+        "Organization - ID",
+        "Organization - Owner",
+    ]
+    found = _matched(names, DEAL_NAMES)
+    assert found["id"] == "Deal - ID" and found["owner"] == "Deal - Owner"

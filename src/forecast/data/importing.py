@@ -289,6 +289,7 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up
         self.first_of: dict[str, list[str]] = {}  # `first_of` field → the file's columns
+        self.groupings: dict[str, CsvOptions | None] = {}  # `CanonicalRows._grouping_of`
         self.generated_id = self.mapping.generated_id
         self.whole_row_ids = False  # a lead file without ids: `_id_from_whole_rows`
         self.row_repeats: Counter[str] = Counter()  # whole-row ids seen so far, for numbering

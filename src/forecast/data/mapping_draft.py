@@ -274,16 +274,20 @@ def _matched(names: list[str], wanted: dict[str, list[str]]) -> dict[str, str]:
     """Each field's column: the first whose name is one of the field's names, compared
     loosely; a column goes to one field, fields in `wanted`'s order."""
     loose = {loose_key(n): n for n in reversed(names)}  # the first of equal names wins
-    for n in reversed(names):  # "Deal - Won time" (Pipedrive) is also "Won time"
+    # "Deal - Won time" (Pipedrive) is also "Won time": the first such column in file order
+    # (a deal's own, listed before its organisation's), after every name in full.
+    stripped: dict[str, str] = {}
+    for n in names:
         prefixed = ENTITY_PREFIX.match(n)
         if prefixed is not None:
-            loose.setdefault(loose_key(prefixed["field"]), n)
+            stripped.setdefault(loose_key(prefixed["field"]), n)
     taken: set[str] = set()
     out: dict[str, str] = {}
     for f, candidates in wanted.items():
-        for candidate in candidates:
-            column = loose.get(loose_key(candidate))
-            if column is not None and column not in taken:
+        for names_of in (loose, stripped):
+            found = [names_of.get(loose_key(c)) for c in candidates]
+            column = next((c for c in found if c is not None and c not in taken), None)
+            if column is not None:
                 out[f] = column
                 taken.add(column)
                 break

@@ -26,6 +26,7 @@ from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.reading import (
     dotted_thousands_note,
     grouping_shown,
+    iter_table,
     localized_numbers,
     number_hint,
 )
@@ -84,6 +85,8 @@ class CanonicalRows:
     currency_counts: Counter[str]  # the imported deals per currency, over every chunk
     converted: dict[str, int]  # deals whose amount was converted, per currency (exchange_rates)
     unknown_stages: Counter[str]  # raw stage names the mapping does not know, with their rows
+    frame: pd.DataFrame | None  # the rows, where given as a frame rather than a file
+    groupings: dict[str, CsvOptions | None]  # a lead column → the grouping its values show
 
     # -- reporting what is wrong, and reading dates
 
@@ -300,7 +303,7 @@ class CanonicalRows:
         if numbers.notna().all():
             return fixed
         unread = values[present][numbers.isna().to_numpy()].astype("str")
-        grouped = grouping_shown(values[present].astype("str").unique(), self.csv)
+        grouped = self._grouping_of(str(values.name))
         if grouped is not None:  # "3,269,017" beside "287,288": the column groups thousands
             again = localized_numbers(values, grouped)
             if pd.to_numeric(again[present], errors="coerce").notna().all():
@@ -311,6 +314,22 @@ class CanonicalRows:
                 return again
         self._numbers_hint(unread, str(values.name))
         return values
+
+    def _grouping_of(self, column: str) -> CsvOptions | None:
+        """The thousands grouping a column's values show anywhere in the file (`grouping_shown`),
+        found once for the file: every chunk reads the column alike, as a whole read must."""
+        if column not in self.groupings:
+            chunks = (
+                [self.frame]
+                if self.frame is not None
+                else iter_table(self.main, 200_000, self.mapping.missing_values, self.csv)
+            )
+            found = None
+            for raw in chunks:
+                if found is None and column in raw.columns:
+                    found = grouping_shown(raw[column].dropna().astype("str").unique(), self.csv)
+            self.groupings[column] = found
+        return self.groupings[column]
 
     def _numbers_hint(self, texts: pd.Series, column: str) -> None:
         """Where every value of a lead column that is no number in the mapping's notation would

@@ -223,8 +223,10 @@ def load_leads(
     query = select(
         leads.c.id, leads.c.converted, leads.c.created_at, leads.c.attributes, leads.c.converted_at
     ).where(leads.c.dataset == dataset, _in_range(leads.c.id, ids))
+    # In the order of ids, read after read: slices (id ranges) read apart and lined up by
+    # position (`dask_leads`) are the whole read in order.
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = conn.execute(query.order_by(leads.c.id)).all()
     attrs = pd.DataFrame([r.attributes for r in rows])
     attrs = attrs if raw else infer_types(attrs, text)
     attrs.insert(0, "id", [r.id for r in rows])

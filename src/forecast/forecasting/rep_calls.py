@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from forecast import features as feat
 from forecast.data.stages import OPEN
 from forecast.forecasting.revenue import GROUP_COLUMNS, TOTAL, group_labels
 from forecast.periods import Period
@@ -75,10 +76,7 @@ def rep_calls(
         {
             "id": pipeline["id"].to_numpy(),
             "rep": pipeline["owner"].astype(object).fillna("(none)").to_numpy(),
-            "amount": pipeline["amount"]
-            .fillna(pipeline["list_price"])
-            .fillna(0)
-            .to_numpy(dtype=float),
+            "amount": feat.deal_amounts(pipeline),  # a blanked amount's value too
         }
     )
     expected_close = (
