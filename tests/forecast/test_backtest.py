@@ -140,17 +140,6 @@ def test_reps_own_calls_are_scored_beside_the_model_on_the_same_deals(called):
     assert not any("reps' calls not scored" in n for n in report.notes)
 
 
-def test_reps_calls_value_deals_at_their_amount_when_the_leak_check_blanks_it(called):
-    """An amount left out of model inputs still values each deal in the reps' calls, as in
-    ours: their comparison would otherwise set reps' calls at 0 beside ours."""
-    first = backtest(called, freq="quarter", settings=SETTINGS)
-    left = backtest(called.leaving_out(["amount"]), freq="quarter", settings=SETTINGS)
-    assert first.scored
-    for a, b in zip(first.scored, left.scored, strict=True):
-        calls = [sum(r.get("rep_call") or 0 for r in p.reps) for p in (a, b)]
-        assert calls[0] > 0 and calls[1] == pytest.approx(calls[0])
-
-
 def test_calls_known_only_from_a_flat_export_are_not_scored_and_it_says_why(report):
     # The fixture's export holds each deal's final call, observed at the export: hindsight.
     assert all(p.reps == [] for p in report.scored)
