@@ -42,7 +42,12 @@ from pandas.api.types import is_numeric_dtype
 from sqlalchemy import Engine
 
 from forecast.data import store
-from forecast.data.attributes import identifier_notes, identifiers
+from forecast.data.attributes import (
+    identifier_notes,
+    identifiers,
+    rate_base_counts,
+    unrated_bases,
+)
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.store_reads import IdRange
 from forecast.data.tables import TRACKED_FIELDS
@@ -210,6 +215,8 @@ class DealHistory:
             kept = [a for a in history.attributes if a not in history.left_out]
             named = identifiers(deals, kept)
             history = history.leaving_out(named, identifier_notes(named))
+            absent = unrated_bases(rate_base_counts(deals)) if len(deals) else {}
+            history = history.leaving_out(absent, absent.values())
         return history
 
     @property

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from forecast.data.attributes import distinct_values, identifier_notes, identifiers_in
+from forecast.data.attributes import (
+    RATE_BASES,
+    distinct_values,
+    identifier_notes,
+    identifiers_in,
+    rate_base_counts,
+    unrated_bases,
+)
 from forecast.data.fingerprint import column_names, row_hashes
 from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput
@@ -211,6 +218,7 @@ def first_pass(part: HistorySlice) -> dict[str, Any]:
             "end": piece.end if len(piece.deals) else None,
             "calls": has_calls(piece.deals),
             "values": distinct_values(piece.deals, piece.attributes),
+            "rate_bases": rate_base_counts(piece.deals),
         },
         "dates": export_leaks.slice_dates(piece),
         "hashes": piece_hashes(piece),
@@ -381,6 +389,9 @@ def read_slices(client: Client, slices: Sequence[Any], like: DealHistory) -> Par
     kept = [c for c in like.options.features if c in own and c not in summary.left_out]
     named = identifiers_in([f["values"] for f in facts], kept)
     summary = summary.leaving_out(named, identifier_notes(named))
+    counted = {b: sum(f["rate_bases"][b] for f in facts) for b in RATE_BASES}
+    absent = unrated_bases(counted) if len(deals) else {}
+    summary = summary.leaving_out(absent, absent.values())
     ends = [f["end"] for f in facts if f["end"] is not None]
     return PartitionedExport(
         summary,

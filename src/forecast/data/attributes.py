@@ -238,3 +238,23 @@ def identifier_reason(distinct: int, present: int) -> str | None:
             "text, not a property a model can learn from)"
         )
     return None
+
+
+#: What the past win rates among model inputs are taken per (`features.DERIVED_FROM`).
+RATE_BASES = ("owner", "account")
+
+
+def rate_base_counts(deals: pd.DataFrame) -> dict[str, int]:
+    """How many deals have an owner and an account (`unrated_bases` reads the sums of slices)."""
+    return {f: int(deals[f].notna().sum()) if f in deals else 0 for f in RATE_BASES}
+
+
+def unrated_bases(present: dict[str, int]) -> dict[str, str]:
+    """The rate bases no deal has (an export without accounts), with the note: every deal's
+    "account's past win rate" would be the overall rate, a reason about nothing."""
+    return {
+        f: f"{f}: no deal has one, so its past win rate is only the overall one; left out of "
+        "model inputs"
+        for f in RATE_BASES
+        if present.get(f, 0) == 0
+    }
