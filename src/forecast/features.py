@@ -415,18 +415,20 @@ def open_deal_rows(
     return rows.reset_index(drop=True)
 
 
-def deal_amounts(frame: pd.DataFrame) -> np.ndarray:
-    """Each deal's amount, else its list price, else 0: what a won deal is worth in a forecast
-    (from model rows too, where the leak check blanked them as inputs: `DEAL_VALUE`)."""
+def deal_values(frame: pd.DataFrame) -> pd.Series:
+    """Each deal's amount, else its list price; NaN where neither is known (from model rows
+    too, where the leak check blanked them as inputs: `DEAL_VALUE`)."""
     if DEAL_VALUE in frame:
-        amount = frame[DEAL_VALUE].astype(float)
-    else:
-        amount = (
-            frame["amount"].astype(float) if "amount" in frame else pd.Series(np.nan, frame.index)
-        )
-        if "list_price" in frame:
-            amount = amount.fillna(frame["list_price"].astype(float))
-    return amount.fillna(0.0).clip(lower=0).to_numpy(dtype=float)
+        return frame[DEAL_VALUE].astype(float)
+    amount = frame["amount"].astype(float) if "amount" in frame else pd.Series(np.nan, frame.index)
+    if "list_price" in frame:
+        amount = amount.fillna(frame["list_price"].astype(float))
+    return amount
+
+
+def deal_amounts(frame: pd.DataFrame) -> np.ndarray:
+    """What a won deal is worth in a forecast: its value (`deal_values`), else 0."""
+    return deal_values(frame).fillna(0.0).clip(lower=0).to_numpy(dtype=float)
 
 
 def with_deal_weights(rows: pd.DataFrame) -> pd.DataFrame:

@@ -51,13 +51,13 @@ from forecast import budget
 from forecast import timing as tm
 from forecast.data.stages import WON
 from forecast.errors import InvalidInput
-from forecast.features import deal_amounts
+from forecast.features import deal_amounts, deal_values
 from forecast.forecasting.distribution import Distribution, combine, group_distributions
 from forecast.forecasting.drift import Drift, cached_drift
 from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, share_won_inside
 from forecast.forecasting.seasonality import creation_pace
 from forecast.formatting import rounded
-from forecast.history import DEAL_VALUE, DealHistory, as_timestamp
+from forecast.history import DealHistory, as_timestamp
 from forecast.periods import Period, default_as_of, parse_period
 from forecast.settings import Settings, get_settings
 
@@ -183,13 +183,7 @@ def unvalued_note(pipeline: pd.DataFrame) -> str | None:
     0, so a pipeline where many lack one forecasts low, and the user must know why."""
     if not len(pipeline):
         return None
-    if DEAL_VALUE in pipeline:
-        value = pipeline[DEAL_VALUE]
-    elif "amount" in pipeline:
-        value = pipeline["amount"].fillna(pipeline.get("list_price", np.nan))
-    else:
-        value = pd.Series(np.nan, index=pipeline.index)
-    blank = int(pd.to_numeric(value, errors="coerce").isna().sum())
+    blank = int(deal_values(pipeline).isna().sum())
     if blank == 0:
         return None
     return (
