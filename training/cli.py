@@ -241,6 +241,8 @@ def kpis(
         return
     for table in kpi_tables(report):
         console.print(table)
+    for note in report.notes:
+        console.print(f"note: {note}")
 
 
 @app.command()

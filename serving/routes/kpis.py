@@ -30,6 +30,10 @@ class KpiResponse(BaseModel):
         "time to close, velocity, open pipeline, CSAT, funnel"
     )
     groups: list[dict[str, Any]]
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What to know to read the figures right (amounts in several currencies)",
+    )
 
 
 @router.get(

@@ -64,6 +64,8 @@ class KpiReport:
     funnel: pd.DataFrame
     time_in_stage: pd.DataFrame
     open_pipeline: pd.DataFrame
+    #: What a reader must know to read the figures right (amounts in several currencies).
+    notes: list[str] = field(default_factory=list)
     _index: dict[tuple, dict[str, list[dict[str, Any]]]] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -97,6 +99,7 @@ class KpiReport:
             "groups": [
                 self._row_dict(r) for r in rows if r["group"] is not None or r["period"] is not None
             ],
+            "notes": list(self.notes),
         }
 
     # -- rows for presentation

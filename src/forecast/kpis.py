@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.data.currencies import currency_of
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.errors import InvalidInput
 from forecast.history import DealHistory, as_timestamp
@@ -102,6 +103,8 @@ def compute_kpis(
         deals = history.deals.reset_index(drop=True)
         log = history.stage_log
 
+    notes: list[str] = []
+    currency_of(deals, notes)  # sale values and pipeline add amounts: say when they mix
     prepared = _deal_frame(deals, log, stages, group_col, period)
     scopes = [(False, False)]
     if by or period:
@@ -121,6 +124,7 @@ def compute_kpis(
         funnel=funnel,
         time_in_stage=times,
         open_pipeline=pipe,
+        notes=notes,
     )
 
 

@@ -62,3 +62,26 @@ def test_a_deal_pushed_in_a_converted_currency_is_stored_converted(client, setti
     deals = store.load_opportunities(store.get_engine(settings), "crm").set_index("id")
     assert deals.loc["D0", "amount"] == 500.0 and deals.loc["D0", "currency"] == "GBP"
     assert deals.loc["D1", "amount"] == 50.0 and deals.loc["D1", "currency"] == "GBP"
+
+
+def test_kpis_of_a_dataset_in_several_currencies_say_they_are_added_unconverted(settings):
+    frame = pd.DataFrame(
+        [
+            {
+                "id": f"M{i}",
+                "stage": "Prospecting",
+                "amount": 100.0,
+                "currency": "EUR" if i % 2 else "USD",
+                "created_at": "2024-03-01",
+                "updated_at": "2024-03-01",
+            }
+            for i in range(4)
+        ]
+    )
+    import_frame(store.get_engine(settings), frame, load_mapping("canonical"), dataset="mixed")
+    viewer = keys_of_every_role(settings)["viewer"]
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/v1/kpis", params={"dataset": "mixed"}, headers=auth(viewer))
+    assert response.status_code == 200, response.text
+    [note] = response.json()["notes"]
+    assert "2 currencies" in note and "unconverted" in note

@@ -127,3 +127,20 @@ def converted_note(converted: dict[str, int], rates: dict[str, float], to: str) 
         f"{n:,} from {code} at {rates[code]:g}" for code, n in sorted(converted.items())
     )
     return f"amounts converted to {to.upper()} by the mapping's exchange_rates: {said}"
+
+
+def currency_of(deals: pd.DataFrame, notes: list[str]) -> str | None:
+    """The one currency of the deals' amounts; with several, None and a note in `notes`: the
+    figures that add amounts (revenue, forecasts, KPIs, backtests) add them unconverted (the
+    import's exchange_rates convert them)."""
+    counts = deals["currency"].dropna().astype(str).value_counts() if "currency" in deals else None
+    if counts is None or counts.empty:
+        return None
+    if len(counts) == 1:
+        return str(counts.index[0])
+    shown = ", ".join(f"{code} {n:,}" for code, n in counts.head(6).items())
+    notes.append(
+        f"the deals are in {len(counts)} currencies ({shown} deals): amounts are added "
+        "unconverted; re-import with the mapping's exchange_rates to convert them"
+    )
+    return None

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from forecast.data.currencies import currency_of
 from forecast.data.stages import LOST, WON
 from forecast.errors import InvalidInput
 from forecast.forecasting import choice, naive
@@ -156,6 +157,7 @@ def backtest(
         windows = _weeks(history, freq, lo, hi, cutoff)
     sealed_from = _sealed_from(cutoff, freq, n_sealed) if n_sealed else None
     notes = list(history.leak_notes)
+    currency_of(history.deals, notes)  # actuals and forecasts add amounts: say when they mix
     whole = source.whole(history) if source is not None else None
     results, fitted = replay(
         history,

@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from forecast import budget
+from forecast.data.currencies import currency_of
 from forecast.errors import InvalidInput, NotFound
 from forecast.forecasting import fitted, revenue, track_record
 from forecast.forecasting.targets import (
@@ -171,22 +172,6 @@ def forecast_against_targets(
         own = naive["groups"].get(group, {})
         naive = {**naive, "total": own, "groups": {group: own}}
     return TargetedForecast(name, fc, group, used, lead, read.past, naive, currency)
-
-
-def currency_of(deals: pd.DataFrame, notes: list[str]) -> str | None:
-    """The one currency of the deals' amounts; with several, None and a note: the forecast adds
-    them unconverted (the import's exchange_rates convert them)."""
-    counts = deals["currency"].dropna().astype(str).value_counts() if "currency" in deals else None
-    if counts is None or counts.empty:
-        return None
-    if len(counts) == 1:
-        return str(counts.index[0])
-    shown = ", ".join(f"{code} {n:,}" for code, n in counts.head(6).items())
-    notes.append(
-        f"the deals are in {len(counts)} currencies ({shown} deals): amounts are added "
-        "unconverted; re-import with the mapping's exchange_rates to convert them"
-    )
-    return None
 
 
 def models_key(history: DealHistory, t: pd.Timestamp, settings: Settings | None) -> tuple:
