@@ -51,6 +51,43 @@ PREFIXED = {
 }
 #: Codes that are the same currency.
 SAME = {"RMB": "CNY"}
+#: A currency column may name the currency rather than code it (Dynamics 365 exports write
+#: "US Dollar"): names compared ignoring case, spaces and punctuation.
+NAMES = {
+    "usdollar": "USD",
+    "unitedstatesdollar": "USD",
+    "dollarus": "USD",
+    "euro": "EUR",
+    "britishpound": "GBP",
+    "poundsterling": "GBP",
+    "britishpoundsterling": "GBP",
+    "japaneseyen": "JPY",
+    "swissfranc": "CHF",
+    "canadiandollar": "CAD",
+    "australiandollar": "AUD",
+    "newzealanddollar": "NZD",
+    "swedishkrona": "SEK",
+    "norwegiankrone": "NOK",
+    "danishkrone": "DKK",
+    "polishzloty": "PLN",
+    "indianrupee": "INR",
+    "chineseyuan": "CNY",
+    "yuanrenminbi": "CNY",
+    "hongkongdollar": "HKD",
+    "singaporedollar": "SGD",
+    "southafricanrand": "ZAR",
+    "mexicanpeso": "MXN",
+    "brazilianreal": "BRL",
+}
+
+
+def column_codes(column: pd.Series) -> pd.Series:
+    """A currency column's values as ISO codes: a code as it is (upper case), a currency's name
+    as its code ("US Dollar" → USD); anything else upper-cased, as given."""
+    text = column.astype("str").str.strip()
+    upper = text.str.upper().where(column.notna())
+    loose = text.str.casefold().str.replace(r"[^a-z]", "", regex=True)
+    return loose.map(NAMES).where(~upper.isin(CURRENCY_CODES)).fillna(upper).replace("", None)
 
 
 def stated(values: pd.Series) -> pd.Series:
@@ -88,8 +125,9 @@ def _mark_code(mark: str) -> str | None:
 def disagrees(amount_currency: pd.Series, currency: pd.Series) -> pd.Series:
     """Rows whose amount states a currency their currency column does not hold ("€2,000" on a
     USD deal); a shared symbol disagrees only with a currency it cannot stand for."""
-    given = amount_currency.notna() & currency.notna()
     own = currency.astype("str").str.upper().replace(SAME)
+    # A column value that is no code (nor a known name: `column_codes`) cannot be checked.
+    given = amount_currency.notna() & currency.notna() & own.isin(CURRENCY_CODES)
     out = pd.Series(False, index=currency.index)
     for value in amount_currency[given].unique():
         names = SYMBOLS.get(value, frozenset({value}))

@@ -29,19 +29,31 @@ MAX_STAGES = 30
 
 #: Deal fields → the names CRMs and data sets give them, most telling first.
 DEAL_NAMES: dict[str, list[str]] = {
-    "id": ["id", "dealid", "opportunityid", "opportunity_id", "recordid", "dealnumber"],
-    "stage": ["stage", "dealstage", "stagename", "pipelinestage", "salesstage", "dealstatus"],
-    "amount": ["amount", "dealvalue", "value", "closevalue", "dealamount", "dealsize", "revenue"],
+    "id": [
+        "id", "dealid", "opportunityid", "opportunity_id", "recordid", "dealnumber",
+        "donotmodifyopportunity",  # Dynamics 365's hidden record id column
+    ],
+    "stage": [
+        "stage", "dealstage", "stagename", "pipelinestage", "salesstage", "dealstatus",
+        "pipelinephase",
+    ],
+    "amount": [
+        "amount", "dealvalue", "value", "closevalue", "dealamount", "dealsize", "revenue",
+        "estrevenue", "estimatedrevenue", "expectedrevenue", "estimatedvalue",
+    ],
     "created_at": [
         "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
         "createdon", "engagedate", "opendate", "addtime", "dateadded", "startdate", "dealcreated",
     ],
     "close_date": ["closedate", "closingdate"],
     "closed_at": ["closedat", "dateclosed", "closedon", "closeddate", "actualclosedate"],
-    "expected_close_at": ["expectedclose", "expectedclosedate", "expectedclosingdate"],
+    "expected_close_at": [
+        "expectedclose", "expectedclosedate", "expectedclosingdate", "estclosedate",
+        "estimatedclosedate",
+    ],
     "updated_at": [
         "updatedat", "lastmodifieddate", "lastmodified", "modifiedtime", "modifiedat",
-        "updatetime", "lastupdated", "updated",
+        "updatetime", "lastupdated", "updated", "modifiedon", "donotmodifymodifiedon",
     ],
     "owner": [
         "owner", "dealowner", "opportunityowner", "salesagent", "salesrep", "salesperson",
@@ -50,6 +62,7 @@ DEAL_NAMES: dict[str, list[str]] = {
     "account": [
         "account", "accountname", "company", "companyname", "customer", "organization",
         "organisation", "orgname", "client", "organizationname", "organisationname",
+        "potentialcustomer",
     ],
     "team": ["team", "salesteam", "manager"],
     "region": ["region", "territory", "regionaloffice"],
@@ -221,7 +234,12 @@ def _deal_draft(
         probability = None
         if "rep_probability" in columns:
             probability = pd.to_numeric(sample[columns["rep_probability"]], errors="coerce")
-        stages, said = _stages(counts, sample[columns["stage"]], probability)
+        values = sample[columns["stage"]]
+        if from_status:  # a closed deal's stage and probability are its outcome's, not the stage's
+            assert status is not None
+            closed = sample[status].astype("str").map(lambda v: _says(v, WON_WORDS + LOST_WORDS))
+            values = values.where(~closed.to_numpy(dtype=bool))
+        stages, said = _stages(counts, values, probability)
         lines += stages
         checks += said
     lines += _date_format(sample, columns, checks)
@@ -370,8 +388,17 @@ def _outcome(value: str) -> str | None:
 
 
 def _says(value: str, words: tuple[str, ...]) -> bool:
-    key = loose_key(value)
-    return any(key == w or key.startswith(w) or key.endswith(w) for w in words)
+    """True where the value's first or last words are one of `words` ("Closed Won", "Lost -
+    no budget", "ClosedLost"); whole words only, so Dynamics' "4-Close" says nothing of a
+    loss."""
+    parts = [p.casefold() for p in _WORDS.findall(value)]
+    runs = {"".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    runs |= {"".join(parts[-i:]) for i in range(1, len(parts) + 1)}
+    return any(w in runs for w in words)
+
+
+#: A value's words: camel case split ("ClosedWon"), digits apart.
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
 def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:

@@ -425,7 +425,7 @@ class CanonicalRows:
             if amount is not None
             else pd.Series(None, index=raw.index, dtype=object)
         )
-        column = out["currency"].str.strip().str.upper().replace("", None)
+        column = currencies.column_codes(out["currency"])
         self._bad(
             currencies.disagrees(written, column),
             bad,
