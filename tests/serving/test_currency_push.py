@@ -17,6 +17,22 @@ from serving.app import create_app
 from tests.serving.conftest import auth, keys_of_every_role
 
 
+def _deals(prefix: str, other: str) -> pd.DataFrame:
+    """Four open deals of 100: every other one in euros, the rest in `other`."""
+    rows = [
+        {
+            "id": f"{prefix}{i}",
+            "stage": "Prospecting",
+            "amount": 100.0,
+            "currency": "EUR" if i % 2 else other,
+            "created_at": "2024-03-01",
+            "updated_at": "2024-03-01",
+        }
+        for i in range(4)
+    ]
+    return pd.DataFrame(rows)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(state_dir=tmp_path / "state", key_cache_seconds=0)
@@ -27,20 +43,7 @@ def client(settings: Settings):
     mapping = load_mapping("canonical").model_copy(
         update={"currency": "GBP", "exchange_rates": {"EUR": 0.5}}
     )
-    frame = pd.DataFrame(
-        [
-            {
-                "id": f"D{i}",
-                "stage": "Prospecting",
-                "amount": 100.0,
-                "currency": "EUR" if i % 2 else "GBP",
-                "created_at": "2024-03-01",
-                "updated_at": "2024-03-01",
-            }
-            for i in range(4)
-        ]
-    )
-    report = import_frame(store.get_engine(settings), frame, mapping, dataset="crm")
+    report = import_frame(store.get_engine(settings), _deals("D", "GBP"), mapping, dataset="crm")
     assert "amounts converted to GBP by the mapping's exchange_rates: 2 from EUR at 0.5" in (
         report.notes
     )
@@ -65,19 +68,7 @@ def test_a_deal_pushed_in_a_converted_currency_is_stored_converted(client, setti
 
 
 def test_kpis_of_a_dataset_in_several_currencies_say_they_are_added_unconverted(settings):
-    frame = pd.DataFrame(
-        [
-            {
-                "id": f"M{i}",
-                "stage": "Prospecting",
-                "amount": 100.0,
-                "currency": "EUR" if i % 2 else "USD",
-                "created_at": "2024-03-01",
-                "updated_at": "2024-03-01",
-            }
-            for i in range(4)
-        ]
-    )
+    frame = _deals("M", "USD")
     import_frame(store.get_engine(settings), frame, load_mapping("canonical"), dataset="mixed")
     viewer = keys_of_every_role(settings)["viewer"]
     with TestClient(create_app(settings)) as client:
