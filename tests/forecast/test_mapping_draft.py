@@ -108,12 +108,17 @@ def test_the_command_writes_the_draft_beside_the_file_and_never_over_one(tmp_pat
 
 
 def test_a_draft_says_what_the_file_lacks(tmp_path):
-    file = write(tmp_path, "deals.csv", "Deal ID,Stage,Amount\nD1,Won,10\nD2,Open,5\n")
+    file = write(tmp_path, "deals.csv", "Deal ID,Stage,Amount\nD1,Won,10\nD2,Open,5\nD3,Lost,7\n")
     draft = draft_mapping(file)
     assert any("no close date column" in c for c in draft.checks)
     result = CliRunner().invoke(app, ["draft-mapping", str(file)])
     said = " ".join(result.output.split())
-    assert "1 with problems: closed deal without close date (1)" in said
+    assert "2 with problems: closed deal without close date (2)" in said
+    # An outcome the file never shows is left blank, and the import says so, naming it.
+    only_won = write(tmp_path, "won.csv", "Deal ID,Stage,Amount\nD1,Won,10\nD2,Open,5\n")
+    result = CliRunner().invoke(app, ["draft-mapping", str(only_won)])
+    said = " ".join(result.output.split())
+    assert "lost: ???" in said and "leaves ['stages.lost'] as '???'" in said
 
 
 PIPEDRIVE_COLUMNS = (

@@ -236,7 +236,8 @@ def test_problems_the_import_finds_name_the_deal_field_and_value(crm):
             },
         )
     message = str(err.value)
-    assert "opportunities[0].rep_probability: probability outside 0–1: '1.7'" in message
+    assert "opportunities[0].rep_probability: probability outside 0–1" in message
+    assert "rep_probability_scale: 100): '1.7'" in message  # perhaps a percent
     assert "opportunities[0].closed_at: close before create" in message
     assert "nothing was written" in message
     assert deal(crm, "D1")["stage"] == "Prospecting"

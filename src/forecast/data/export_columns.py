@@ -45,10 +45,16 @@ class ExportColumns:
 
     def _check_columns(self, raw: pd.DataFrame, file: Path) -> None:
         blanks = [f for f, c in self.columns.items() if c == DRAFT_BLANK]
+        stages = self.mapping.stages or {}
+        # An outcome left blank reads every deal that reached it as open; an open stage left
+        # blank (a file of closed deals only) names no row and changes nothing.
+        blanks += [f"stages.{k}" for k in ("won", "lost") if stages.get(k) == DRAFT_BLANK]
         if blanks:
             raise InvalidInput(
                 f"the mapping leaves {blanks} as {DRAFT_BLANK!r} (a draft's blank): name the "
-                "file's column for each, or remove the line where the file has none"
+                "file's column for each field, or remove the line where the file has none; name "
+                "each outcome as the file writes it (one the file never holds, by a name of "
+                "your own, e.g. lost: Lost)"
             )
         available = set(raw.columns) | {c for _, j, _, _ in self.joins for c in j.columns}
         self._match_first_of(available, file)

@@ -12,14 +12,16 @@ values are the outcomes, whether a label is yes/no, and which date format reads 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from forecast.data.date_formats import SAMPLE, covering_formats
-from forecast.data.mapping import loose_key
-from forecast.data.reading import iter_table
+from forecast.data.mapping import CsvOptions, loose_key
+from forecast.data.reading import file_encoding, is_parquet, iter_table, number_text
 from forecast.errors import InvalidInput
 
 #: Rows of the file read to draft from.
@@ -36,38 +38,53 @@ DEAL_NAMES: dict[str, list[str]] = {
     "stage": [
         "stage", "dealstage", "stagename", "pipelinestage", "salesstage", "dealstatus",
         "pipelinephase",
+        "etape", "phase", "stufe", "vertriebsphase", "verkaufsphase", "etapa", "fase",
     ],
     "amount": [
         "amount", "dealvalue", "value", "closevalue", "dealamount", "dealsize", "revenue",
         "estrevenue", "estimatedrevenue", "expectedrevenue", "estimatedvalue",
+        "montant", "betrag", "auftragswert", "importe", "valor",
     ],
     "created_at": [
         "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
         "createdon", "engagedate", "opendate", "addtime", "dateadded", "startdate", "dealcreated",
+        "datecreated", "creationlog",
+        "datedecreation", "erstelltam", "erstellungsdatum", "angelegtam", "fechadecreacion",
     ],
     "close_date": ["closedate", "closingdate"],
-    "closed_at": ["closedat", "dateclosed", "closedon", "closeddate", "actualclosedate"],
+    "closed_at": [
+        "closedat", "dateclosed", "closedon", "closeddate", "actualclosedate",
+        "datedecloture", "geschlossenam", "abschlussdatum", "fechadecierre",
+    ],
     "expected_close_at": [
-        "expectedclose", "expectedclosedate", "expectedclosingdate", "estclosedate",
-        "estimatedclosedate",
+        "expectedclose", "expectedclosedate", "expectedclosingdate", "expectedclosing",
+        "estclosedate",
+        "estimatedclosedate", "datedeclotureprevue", "erwartetesabschlussdatum",
     ],
     "updated_at": [
         "updatedat", "lastmodifieddate", "lastmodified", "modifiedtime", "modifiedat",
         "updatetime", "lastupdated", "updated", "modifiedon", "donotmodifymodifiedon",
+        "datemodified", "dateupdated", "lastupdatedon", "modifieddate",
     ],
     "owner": [
         "owner", "dealowner", "opportunityowner", "salesagent", "salesrep", "salesperson",
-        "rep", "assignedto", "user",
+        "rep", "assignedto", "user", "salesowner", "username",
+        "responsable", "proprietaire", "commercial", "verantwortlich", "besitzer", "propietario",
     ],
     "account": [
         "account", "accountname", "company", "companyname", "customer", "organization",
         "organisation", "orgname", "client", "organizationname", "organisationname",
-        "potentialcustomer",
+        "potentialcustomer", "accounts",
+        "compte", "societe", "entreprise", "firma", "unternehmen", "empresa", "cuenta",
     ],
     "team": ["team", "salesteam", "manager"],
     "region": ["region", "territory", "regionaloffice"],
     "product": ["product", "productname"],
-    "rep_probability": ["probability", "dealprobability", "winprobability", "probabilitypercent"],
+    "rep_probability": [
+        "probability", "dealprobability", "winprobability", "probabilitypercent",
+        "winpercentage", "closeprobability",
+        "probabilite", "wahrscheinlichkeit", "probabilidad",
+    ],
     "forecast_category": ["forecastcategory", "forecastcategoryname"],
     "currency": ["currency", "currencycode", "currencyisocode"],
 }  # fmt: skip
@@ -75,7 +92,7 @@ DEAL_NAMES: dict[str, list[str]] = {
 #: Name"): the field's name alone is matched too, where no column is named so in full.
 ENTITY_PREFIX = re.compile(r"^\s*[A-Za-z]+\s+-\s+(?P<field>.+)$")
 #: A stage column's other name, taken only where no column is named as a stage.
-STATUS_NAMES = ["status"]
+STATUS_NAMES = ["status", "leadstatus", "statuslabel"]
 #: Lead fields → their names (every other column of a lead file is an attribute).
 LEAD_NAMES: dict[str, list[str]] = {
     "id": ["id", "leadid", "prospectid", "contactid", "recordid", "leadnumber", "customerid"],
@@ -85,14 +102,18 @@ LEAD_NAMES: dict[str, list[str]] = {
     ],
     "created_at": [
         "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
+        "datecreated", "createdon",
     ],
     "converted_at": ["convertedat", "converteddate", "conversiondate", "becameacustomerdate"],
 }  # fmt: skip
 WON_TIMES = ["wontime", "wondate", "datewon", "wonat"]
 LOST_TIMES = ["losttime", "lostdate", "datelost", "lostat"]
 DATE_FIELDS = ("created_at", "close_date", "closed_at", "expected_close_at", "updated_at")
-WON_WORDS = ("won", "win", "success", "closedwon")
-LOST_WORDS = ("lost", "lose", "closedlost", "dead", "failed")
+WON_WORDS = ("won", "win", "success", "closedwon", "gagne", "gewonnen", "ganado", "ganada")
+LOST_WORDS = (
+    "lost", "lose", "closedlost", "dead", "failed", "abandoned", "cancelled", "canceled",
+    "rejected", "declined", "disqualified", "perdu", "verloren", "perdido", "perdida",
+)  # fmt: skip
 YES_NO = {"0", "1", "yes", "no", "y", "n", "true", "false", "t", "f", "0.0", "1.0"}
 
 
@@ -110,7 +131,7 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
     """A mapping drafted from `file`'s header and first rows (`kind`: "opportunities" or
     "leads"; default: opportunities where a column names a stage, leads where one names a
     conversion)."""
-    sample = next(iter_table(file, SAMPLE_ROWS, []), None)
+    sample = next(iter_table(file, SAMPLE_ROWS, [], _read_as(file)), None)
     if sample is None or sample.empty:
         raise InvalidInput(f"{file}: no rows to draft a mapping from")
     names = [str(c) for c in sample.columns]
@@ -170,7 +191,7 @@ def _all_values(file: Path, columns: list[str]) -> list[pd.Series]:
     """Per column, how many rows of the whole file hold each of its values (a sample may miss
     one), most first: one read of the file for all of them."""
     counts = [pd.Series(dtype="float64") for _ in columns]
-    for chunk in iter_table(file, 200_000, []):
+    for chunk in iter_table(file, 200_000, [], _read_as(file)):
         for i, column in enumerate(columns):
             values = chunk[column].dropna().astype("str").str.strip()
             counts[i] = counts[i].add(values.value_counts(), fill_value=0)
@@ -243,6 +264,7 @@ def _deal_draft(
         lines += stages
         checks += said
     lines += _date_format(sample, columns, checks)
+    lines += _number_notation(sample, columns, checks)
     if "rep_probability" in columns:
         values = pd.to_numeric(sample[columns["rep_probability"]], errors="coerce")
         if values.max() > 1:
@@ -291,19 +313,19 @@ def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Dr
 def _matched(names: list[str], wanted: dict[str, list[str]]) -> dict[str, str]:
     """Each field's column: the first whose name is one of the field's names, compared
     loosely; a column goes to one field, fields in `wanted`'s order."""
-    loose = {loose_key(n): n for n in reversed(names)}  # the first of equal names wins
+    loose = {_key(n): n for n in reversed(names)}  # the first of equal names wins
     # "Deal - Won time" (Pipedrive) is also "Won time": the first such column in file order
     # (a deal's own, listed before its organisation's), after every name in full.
     stripped: dict[str, str] = {}
     for n in names:
         prefixed = ENTITY_PREFIX.match(n)
         if prefixed is not None:
-            stripped.setdefault(loose_key(prefixed["field"]), n)
+            stripped.setdefault(_key(prefixed["field"]), n)
     taken: set[str] = set()
     out: dict[str, str] = {}
     for f, candidates in wanted.items():
         for names_of in (loose, stripped):
-            found = [names_of.get(loose_key(c)) for c in candidates]
+            found = [names_of.get(_key(c)) for c in candidates]
             column = next((c for c in found if c is not None and c not in taken), None)
             if column is not None:
                 out[f] = column
@@ -373,28 +395,53 @@ def _stage_probabilities(probability: pd.Series, stage: pd.Series, open_: list[s
     )
 
 
-CONVERTED_WORDS = ("converted", "won", "customer", "closedwon", "yes", "sale", "qualified")
+CONVERTED_WORDS = ("converted", "won", "customer", "closedwon", "sale")
+#: Words that say converted only as the whole status: "Qualified" is an outcome, while "Sales
+#: Qualified", "Marketing Qualified" and "Pre-Qualified" are steps of the funnel before it.
+CONVERTED_ALONE = ("qualified", "yes")
 NOT_CONVERTED_WORDS = (
     "notconverted", "unconverted", "lost", "closedlost", "disqualified", "unqualified",
     "rejected", "junk", "dead", "no",
 )  # fmt: skip
+#: A first word that turns a converted word around ("Not Qualified", "Non converted").
+NEGATIONS = ("not", "non")
 
 
 def _outcome(value: str) -> str | None:
     """A lead status read as converted ("1"), not ("0"), or not known yet (None)."""
     if _says(value, NOT_CONVERTED_WORDS):
         return "0"
-    return "1" if _says(value, CONVERTED_WORDS) else None
+    words = _WORDS.findall(value)
+    if words and words[0].casefold() in NEGATIONS:
+        rest = " ".join(words[1:])
+        said = _says(rest, CONVERTED_WORDS) or loose_key(rest) in CONVERTED_ALONE
+        return "0" if said else None  # "Not Contacted": not known yet
+    if _says(value, CONVERTED_WORDS) or loose_key(value) in CONVERTED_ALONE:
+        return "1"
+    return None
+
+
+def _key(name: object) -> str:
+    """A name as `loose_key` compares it, accents dropped too: "Étape" is "etape", "Date de
+    clôture" "datedecloture", as the names listed here are written."""
+    text = unicodedata.normalize("NFKD", str(name))
+    return loose_key("".join(ch for ch in text if not unicodedata.combining(ch)))
 
 
 def _says(value: str, words: tuple[str, ...]) -> bool:
     """True where the value's first or last words are one of `words` ("Closed Won", "Lost -
     no budget", "ClosedLost"); whole words only, so Dynamics' "4-Close" says nothing of a
     loss."""
-    parts = [p.casefold() for p in _WORDS.findall(value)]
+    parts = [p.casefold() for p in _WORDS.findall(_key_text(value))]
     runs = {"".join(parts[:i]) for i in range(1, len(parts) + 1)}
     runs |= {"".join(parts[-i:]) for i in range(1, len(parts) + 1)}
     return any(w in runs for w in words)
+
+
+def _key_text(value: str) -> str:
+    """The value with its accents dropped ("Gagné" → "Gagne"), its words kept apart."""
+    text = unicodedata.normalize("NFKD", value)
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
 
 
 #: A value's words: camel case split ("ClosedWon"), digits apart.
@@ -407,6 +454,8 @@ def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str
     for f in DATE_FIELDS:
         if f in columns:
             text = sample[columns[f]].dropna().astype("str").str.strip().head(SAMPLE)
+            # A time written with "UTC" or "GMT" after it is read as the import reads it.
+            text = text.str.replace(r"(?<=\d)\s*(?:UTC|GMT)$", "", regex=True)
             if given := [v for v in text if v]:
                 per_column.append(given)
     values = [v for given in per_column for v in given]
@@ -415,6 +464,7 @@ def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str
     iso = pd.to_datetime(pd.Series(values), format="ISO8601", errors="coerce", utc=True)
     if iso.notna().all():
         return []
+    unread = values[int(np.flatnonzero(iso.isna().to_numpy())[0])]  # one the draft must read
     found = _covering_every(per_column)
     if len(found) == 1:
         [(order, formats)] = found.items()
@@ -423,10 +473,37 @@ def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str
         return [f"date_format: {shown}   # {order}"]
     if found:
         options = " or ".join(f"{order}" for order in found)
-        checks.append(f"dates like {values[0]!r} could be {options}: set date_format")
+        checks.append(f"dates like {unread!r} could be {options}: set date_format")
         first = next(iter(found.values()))
         return [f'date_format: "{first[0]}"   # or the other order: check']
-    checks.append(f"dates like {values[0]!r}: no date format found; set date_format")
+    checks.append(f"dates like {unread!r}: no date format found; set date_format")
+    return []
+
+
+#: The notations a money column is tried in when it does not read as written in English:
+#: European ("7.348,92"), a decimal comma alone ("19 637,59", spaces grouping).
+NOTATIONS = (
+    (CsvOptions(decimal=",", thousands="."), 'csv: {decimal: ",", thousands: "."}'),
+    (CsvOptions(decimal=","), 'csv: {decimal: ","}'),
+)
+
+
+def _number_notation(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
+    """A `csv:` line where the amounts read as numbers only with a decimal comma (none where
+    they read as written, or in no notation tried)."""
+    texts = [
+        v
+        for f in ("amount", "list_price")
+        if f in columns
+        for v in sample[columns[f]].dropna().astype("str").str.strip().head(SAMPLE)
+        if v
+    ]
+    if not texts or all(number_text(v, CsvOptions()) is not None for v in texts):
+        return []
+    for options, line in NOTATIONS:
+        if all(number_text(v, options) is not None for v in texts):
+            checks.append(f"amounts like {texts[0]!r} are read with a decimal comma: check")
+            return [line]
     return []
 
 
@@ -435,10 +512,38 @@ def _covering_every(per_column: list[list[str]]) -> dict[str, list[str]]:
     one pooled sample would hold only the first column's values (a date-time `Created` would
     hide a date-only `Close Date` beside it)."""
     each = [covering_formats(values) for values in per_column]
-    orders = [order for order in each[0] if all(order in found for found in each[1:])]
+    if not all(each):
+        return {}
+    # A column read in an order that cannot be mistaken (ISO's year first, a month's name) keeps
+    # its own formats whatever the order of the others ("Jan 07, 2023" beside "2023-03-19").
+    own = [next((found[o] for o in UNMISTAKABLE if o in found), None) for found in each]
+    bound = [found for found, mine in zip(each, own, strict=True) if mine is None]
+    if not bound:
+        first = next(o for o in UNMISTAKABLE if o in each[0])
+        return {first: list(dict.fromkeys(f for mine in own if mine for f in mine))}
+    orders = [order for order in bound[0] if all(order in found for found in bound[1:])]
     return {
-        order: list(dict.fromkeys(f for found in each for f in found[order])) for order in orders
+        order: list(
+            dict.fromkeys(
+                f
+                for found, mine in zip(each, own, strict=True)
+                for f in (mine if mine is not None else found[order])
+            )
+        )
+        for order in orders
     }
+
+
+#: Date orders no reader can take for another.
+UNMISTAKABLE = ("year first", "month named")
+
+
+def _read_as(file: Path) -> CsvOptions:
+    """How the import will read the file's text (cp1252 where it is not UTF-8, as Excel on
+    Windows writes): the draft reads its sample the same way."""
+    if is_parquet(file):
+        return CsvOptions()
+    return file_encoding(file, CsvOptions())[0]
 
 
 def _dataset(file: Path) -> str:

@@ -242,13 +242,12 @@ class CanonicalRows:
         out["rep_probability"] = out["rep_probability"] / np.where(
             percent, 100.0, self.mapping.rep_probability_scale
         )
-        self._bad(
-            (out["rep_probability"] < 0) | (out["rep_probability"] > 1),
-            bad,
-            raw,
-            "rep_probability",
-            "probability outside 0–1",
-        )
+        p = out["rep_probability"]
+        # Whole percents read as 0–1 (a mapping without rep_probability_scale: 100) say so.
+        percents_read = (p > 1) & (p <= 100) & (self.mapping.rep_probability_scale == 1)
+        self._bad(percents_read, bad, raw, "rep_probability", PROBABILITY_OUTSIDE)
+        outside = (p < 0) | ((p > 1) & ~percents_read)
+        self._bad(outside, bad, raw, "rep_probability", "probability outside 0–1")
         out["forecast_category"] = self._forecast_categories(out["forecast_category"], raw, bad)
 
         self._amounts(out)
@@ -555,6 +554,12 @@ class CanonicalRows:
         history = pd.concat(parts, ignore_index=True).dropna(subset=["entered_at"])
         history["dataset"] = self.dataset
         return history[["dataset", *HISTORY_COLUMNS, "seen_only"]]
+
+
+#: A probability above 1 where the mapping reads probabilities as 0–1: most often percents.
+PROBABILITY_OUTSIDE = (
+    "probability outside 0–1 (an export of percents, 0–100, needs rep_probability_scale: 100)"
+)
 
 
 def before_creation_values(created: pd.Series, entered: pd.Series, early: pd.Series) -> pd.Series:

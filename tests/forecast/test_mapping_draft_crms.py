@@ -1,0 +1,107 @@
+"""Drafts of exports from more CRMs read their outcomes and dates as those CRMs write them: lead
+statuses that are steps of the funnel are not conversions, a deal abandoned is lost, "Lead
+Status" is a lead's outcome, Copper's and Close.io's creation dates are found, a month written
+by name sits beside ISO dates, and a French spreadsheet's accents, encoding and decimal commas
+are read."""
+
+from __future__ import annotations
+
+import pytest
+
+from forecast.data.importing import read_export
+from forecast.data.mapping import load_mapping
+from forecast.data.mapping_draft import _outcome, draft_mapping
+from tests.forecast.test_import_options import write
+
+
+@pytest.mark.parametrize(
+    ("status", "label"),
+    [
+        ("Converted", "1"),
+        ("Closed - Converted", "1"),
+        ("Qualified", "1"),
+        ("Not Qualified", "0"),
+        ("Non converted", "0"),
+        ("Junk Lead", "0"),
+        ("Lost Lead", "0"),
+        ("Disqualified", "0"),
+        ("Pre-Qualified", None),
+        ("Marketing Qualified", None),
+        ("Sales Qualified", None),
+        ("Not Contacted", None),
+        ("Attempted to Contact", None),
+    ],
+)
+def test_a_lead_status_is_a_conversion_only_where_it_says_so_as_a_whole(status, label):
+    assert _outcome(status) == label
+
+
+def test_a_lead_status_column_is_the_leads_outcome(tmp_path):
+    file = write(
+        tmp_path,
+        "leads.csv",
+        "Lead Id,Created Time,Lead Source,Lead Status\n"
+        "L1,2024-01-02,Web,Converted\nL2,2024-01-03,Ads,Not Qualified\n"
+        "L3,2024-01-04,Web,Pre-Qualified\nL4,2024-01-05,Ads,Junk Lead\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.kind == "leads" and draft.columns["converted"] == "Lead Status"
+    assert 'Not Qualified: "0"' in draft.text and 'Converted: "1"' in draft.text
+    assert "Pre-Qualified" in draft.text.split("missing_values:")[1].splitlines()[0]
+
+
+def test_an_abandoned_deal_is_lost_and_copper_dates_are_found(tmp_path):
+    file = write(
+        tmp_path,
+        "copper.csv",
+        "Id,Name,Status,Stage,Value,Date Created,Date Modified,Close Date,Win Percentage\n"
+        "1,A,Won,Negotiating,100,2024-01-02,2024-02-01,2024-02-01,100\n"
+        "2,B,Lost,Qualified,50,2024-01-03,2024-02-02,2024-02-02,0\n"
+        "3,C,Abandoned,Qualified,70,2024-01-04,2024-02-03,2024-02-03,0\n"
+        "4,D,Open,Negotiating,90,2024-01-05,2024-02-04,2024-03-30,60\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.columns["created_at"] == "Date Created"
+    assert draft.columns["updated_at"] == "Date Modified"
+    assert draft.columns["rep_probability"] == "Win Percentage"
+    # Another name of the loss, not an open status.
+    assert "Abandoned: Lost" in draft.text or "Lost: Abandoned" in draft.text
+    assert 'Open: ""' in draft.text and 'Abandoned: ""' not in draft.text
+
+
+def test_a_month_by_name_beside_iso_dates_with_utc_drafts_a_format_for_each(tmp_path):
+    file = write(
+        tmp_path,
+        "monday.csv",
+        "Item ID,Name,Stage,Deal Value,Creation Log,Last updated\n"
+        '1,A,Won,100,"Jan 07, 2023 10:44 AM",2023-03-19 05:42:04 UTC\n'
+        '2,B,Lost,50,"Feb 11, 2023 09:05 PM",2023-04-02 11:00:00 UTC\n'
+        '3,C,Proposal,70,"Mar 01, 2023 08:00 AM",2023-04-03 12:00:00 UTC\n',
+    )
+    draft = draft_mapping(file)
+    assert 'date_format: ["%b %d, %Y %I:%M %p", "%Y-%m-%d %H:%M:%S"]' in draft.text
+    assert not any("no date format" in c for c in draft.checks)
+
+
+def test_a_french_export_in_cp1252_with_decimal_commas_drafts_a_mapping_that_imports(tmp_path):
+    text = (
+        "ID;Compte;Responsable;Étape;Montant;Date de création;Date de clôture;Probabilité\n"
+        "O1;Initech;Sophie;Gagné;19\u00a0637,59 €;03/01/2023;11/01/2023;100\n"
+        "O2;Acme;Lukas;Perdu;1.234,50 €;06/01/2023;30/01/2023;0\n"
+        "O3;Beta;Sophie;Proposition;7 000,00 €;13/01/2023;;40\n"
+    )
+    file = tmp_path / "opportunites.csv"
+    file.write_bytes(text.encode("cp1252"))
+    draft = draft_mapping(file)
+    assert draft.kind == "opportunities"
+    assert draft.columns["stage"] == "Étape" and draft.columns["amount"] == "Montant"
+    assert draft.columns["created_at"] == "Date de création"
+    assert draft.columns["closed_at"] == "Date de clôture"
+    assert draft.columns["owner"] == "Responsable" and draft.columns["account"] == "Compte"
+    assert "won: Gagné" in draft.text and "lost: Perdu" in draft.text
+    assert 'csv: {decimal: ",", thousands: "."}' in draft.text
+    mapping = load_mapping(write(tmp_path, "draft.yaml", draft.text))
+    export = read_export(file, mapping)
+    assert export.report.ok
+    amounts = export.opportunities.set_index("id")["amount"]
+    assert amounts.to_dict() == {"O1": 19637.59, "O2": 1234.5, "O3": 7000.0}
