@@ -268,3 +268,20 @@ def test_the_forecast_says_how_many_open_deals_have_no_value(gen):
     notes = forecast_revenue(history, "2023-Q4", as_of=day, settings=SETTINGS).notes
     said = [n for n in notes if "have no amount" in n]
     assert len(said) == 1 and "counts as 0" in said[0]
+
+
+def test_closes_without_creation_dates_say_the_creation_date_is_what_is_missing(gen):
+    from forecast.errors import InsufficientHistory
+
+    opps = gen.opportunities.copy()
+    closed = opps["status"] != "open"
+    # An export without creation dates: the import dates each deal at its close (or export).
+    opps["created_at"] = opps["closed_at"].where(closed, opps["updated_at"])
+    opps["created_estimated"] = True
+    ended = opps[closed]  # a flat export's only stage entries: the outcomes at their close
+    log = pd.DataFrame(
+        {"opportunity_id": ended["id"], "stage": ended["stage"], "entered_at": ended["closed_at"]}
+    )
+    history = DealHistory.from_frames(opps, log, gen.stages, check_leaks=False)
+    with pytest.raises(InsufficientHistory, match="none has a creation date.*created_at"):
+        fit_forecast_models(history, T("2023-10-01"), settings=SETTINGS)

@@ -379,11 +379,15 @@ def _stages(
 
 def _stage_probabilities(probability: pd.Series, stage: pd.Series, open_: list[str]) -> list[str]:
     """The `stage_probabilities:` block: each open stage's most common probability among the
-    sample's deals (a CRM fills it from the stage's setting; reps edit a few), as 0–1."""
+    sample's deals (a CRM fills it from the stage's setting; reps edit a few), as 0–1. A 0 or
+    a 100% is an outcome's (Odoo keeps a lost deal in its stage at 0%): left out where the
+    stage shows any other value."""
     scale = 100.0 if probability.max() > 1 else 1.0
     lines = []
     for value in open_:
         found = probability[(stage == value).to_numpy()].dropna()
+        between = found[(found > 0) & (found < scale)]
+        found = between if len(between) else found
         if len(found):
             p = float(found.mode().iloc[0]) / scale
             if 0 <= p <= 1:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from forecast import features as feat
 from forecast import timing as tm
+from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.forecasting.seasonality import Pace
 from forecast.history import JUST_AFTER, DealHistory, as_timestamp
@@ -72,9 +73,7 @@ def fit_forecast_models(
         notes.extend(_recent_level_note(model, settings))
     except InsufficientHistory as exc:
         if not (len(rows) and (rows["event"] > 0).any()):
-            raise InsufficientHistory(
-                f"no deal had closed before {t.date()}: there is no history to forecast from"
-            ) from None
+            raise InsufficientHistory(_no_history(known, t)) from None
         baseline = tm.StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(
             rows, len(history.stages.open_stages)
         )
@@ -93,6 +92,24 @@ def fit_forecast_models(
         created=created,
         pace_notes=pace_notes,
     )
+
+
+def _no_history(known: DealHistory, t: pd.Timestamp) -> str:
+    """Why nothing could be learnt as of t: no close yet, or closes without creation dates."""
+    deals = known.deals
+    closed = deals["status"].isin([WON, LOST]).to_numpy()
+    estimated = (
+        deals["created_estimated"].fillna(False).to_numpy(dtype=bool)
+        if "created_estimated" in deals
+        else np.zeros(len(deals), dtype=bool)
+    )
+    if closed.any() and estimated[closed].all():
+        return (
+            f"{int(closed.sum())} deals had closed before {t.date()}, but none has a creation "
+            "date (the export gives none, so each is dated at its close or the export): the "
+            "time to close cannot be learnt; map the export's creation date column (created_at)"
+        )
+    return f"no deal had closed before {t.date()}: there is no history to forecast from"
 
 
 def _recent_level_note(model: tm.TimeToClose, settings: Settings) -> list[str]:
