@@ -2,8 +2,8 @@
 the lead model's probability alone, and 10,000 leads with three reasons each and without.
 Median over repeats; no server, no registry.
 
-    .venv/bin/python bench/one_row_bench.py [--leads 5000] [--calls 2000] [--repeats 7] [--cpu 1]
-        [--clock wall|cpu] [--no-compile]
+    .venv/bin/python bench/one_row_bench.py [--leads 5000 | --data LEADS.csv] [--calls 2000]
+        [--repeats 7] [--cpu 1] [--clock wall|cpu] [--no-compile]
 
 Goals (issue 14): one row with reasons under 50 µs; 10,000 leads under 100 ms with three reasons
 each and under 30 ms without, on one core. The process pins itself to one CPU before numpy and
@@ -44,6 +44,9 @@ def per_call_us(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--leads", type=int, default=5000, help="Generated leads to fit on")
+    parser.add_argument(
+        "--data", help="A lead export to fit on instead (e.g. ../shared/data/.../Leads.csv)"
+    )
     parser.add_argument("--calls", type=int, default=2000, help="Calls timed per repeat")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--cpu", type=int, default=1, help="The one CPU to run on")
@@ -58,8 +61,16 @@ def main() -> None:
     from forecast.modeling.estimators import BoostedClassifier
     from forecast.modeling.scorers import select_scorer
 
-    leads = generate_leads(args.leads, seed=1)
-    X, _ = features.prepare_leads(leads, ["Tags"])
+    if args.data:  # a real lead file, read as `forecast train leads --data` reads it
+        from forecast.settings import get_settings
+        from training.models_cli import Kind
+        from training.training_data import load_training_data
+
+        loaded = load_training_data(args.data, None, Kind.leads, get_settings())
+        leads, leaks, source = loaded["leads"], loaded["leak_columns"], args.data
+    else:
+        leads, leaks, source = generate_leads(args.leads, seed=1), ["Tags"], "generated leads"
+    X, _ = features.prepare_leads(leads, leaks)
     model = BoostedClassifier(random_state=1).fit(X, features.lead_labels(leads))
     served = scoring.Served(scoring.LEAD, select_scorer(model), "bench", "registry")
     rows = X.astype(object).where(X.notna(), None).to_dict("records")
@@ -107,7 +118,7 @@ def main() -> None:
     clock = time.thread_time if args.clock == "cpu" else time.perf_counter
     print(
         f"lead model: {model.booster_.num_trees()} trees, {X.shape[1]} inputs, fitted on "
-        f"{len(X):,} generated leads; {compiled}; CPU {args.cpu} only; {args.repeats} repeats; "
+        f"{len(X):,} leads ({source}); {compiled}; CPU {args.cpu} only; {args.repeats} repeats; "
         f"{args.clock} clock; load average {os.getloadavg()[0]:.2f}"
     )
     print(f"{'in process':<46}{'median':>12}{'min':>12}{'max':>12}   goal")
