@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 
 from forecast.data.generator import generate_pipeline
-from forecast.errors import InvalidInput, UnknownPeriod
+from forecast.errors import InsufficientHistory, InvalidInput, UnknownPeriod
 from forecast.forecasting.distribution import combine, group_distributions
 from forecast.forecasting.fitted import fit_forecast_models
 from forecast.forecasting.revenue import default_as_of, forecast_revenue
 from forecast.history import JUST_AFTER, DealHistory
+from forecast.modeling.deal_fitting import train_deals
 from forecast.periods import parse_period
 from forecast.settings import Settings
 
@@ -271,8 +272,7 @@ def test_the_forecast_says_how_many_open_deals_have_no_value(gen):
 
 
 def test_closes_without_creation_dates_say_the_creation_date_is_what_is_missing(gen):
-    from forecast.errors import InsufficientHistory
-
+    """A flat export without creation dates: each deal dated at its close or the export."""
     opps = gen.opportunities.copy()
     closed = opps["status"] != "open"
     # An export without creation dates: the import dates each deal at its close (or export).
@@ -285,3 +285,6 @@ def test_closes_without_creation_dates_say_the_creation_date_is_what_is_missing(
     history = DealHistory.from_frames(opps, log, gen.stages, check_leaks=False)
     with pytest.raises(InsufficientHistory, match="none has a creation date.*created_at"):
         fit_forecast_models(history, T("2023-10-01"), settings=SETTINGS)
+    # Training the close probability says the same, not that the holdout came out empty.
+    with pytest.raises(InvalidInput, match="has a creation date.*created_at"):
+        train_deals(history, settings=SETTINGS)

@@ -161,6 +161,15 @@ def train_deals(
             f"none of the {len(opportunities)} deals has ended (won or lost with "
             "dates): there is no outcome to learn from"
         )
+    if "created_estimated" in opportunities:
+        undated = opportunities.loc[ended.index, "created_estimated"].fillna(False)
+        if bool(undated.astype(bool).all()):
+            raise InvalidInput(
+                f"none of the {won + lost} ended deals has a creation date (the export gives "
+                "none, so each is dated at its close or the export): a deal's chance to close "
+                "is learnt from the days it was open; map the export's creation date column "
+                "(created_at)"
+            )
     if won == 0 or lost == 0:
         only = "won" if won else "lost"
         raise InvalidInput(
