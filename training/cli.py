@@ -126,10 +126,11 @@ def draft_mapping_(
     if target.exists():
         raise InvalidInput(f"{target} exists: give another --out (nothing was written)")
     target.write_text(draft.text, encoding="utf-8")
-    console.print(draft.text)
+    # As written: "[subscriber, lead]" is YAML, not console markup.
+    console.print(draft.text, markup=False, highlight=False)
     console.print(f"wrote {target}")
     for check in draft.checks:
-        console.print(f"  check: {check}")
+        console.print(f"  check: {check}", markup=False)
     try:  # what the draft reads as it is, before any correction
         report = read_export(path, load_mapping(target), on_error="skip").report
         assert report is not None
@@ -137,9 +138,9 @@ def draft_mapping_(
         kinds = ", ".join(f"{kind} ({n:,})" for kind, n in report.counts.most_common(3))
         console.print(f"as drafted: {said}" + (f": {kinds}" if kinds else ""))
     except ForecastError as exc:
-        console.print(f"as drafted it does not import yet: {exc}")
+        console.print(f"as drafted it does not import yet: {exc}", markup=False)
         for note in exc.report.notes if isinstance(exc, ImportRejected) else []:
-            console.print(f"  note: {note}")  # what would read the rows (a date format, ...)
+            console.print(f"  note: {note}", markup=False)  # what would read the rows
     console.print(f"then: forecast import {path} --mapping {target}")
 
 
@@ -242,7 +243,7 @@ def kpis(
     for table in kpi_tables(report):
         console.print(table)
     for note in report.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", markup=False)
 
 
 @app.command()

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from forecast.errors import InvalidInput
@@ -250,7 +251,7 @@ def _print_revenue(
         console.print(past_accuracy_text(past))
     console.print(revenue_table(document))
     for note in [*document["notes"], *more_notes]:
-        err_console.print(f"[dim]note: {note}[/]")
+        err_console.print(f"[dim]note: {escape(note)}[/]")
 
 
 def _headline(loaded: dict[str, Any], fc: Any, settings: Settings) -> Any:
@@ -399,7 +400,7 @@ def backtest_cmd(
     for table in backtest_tables(out):
         console.print(table)
     for note in report.notes:
-        err_console.print(f"[dim]note: {note}[/]")
+        err_console.print(f"[dim]note: {escape(note)}[/]")
     if run_id:
         console.print(f"logged to MLflow: run {run_id}")
     if why_not:

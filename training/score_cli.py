@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from forecast.errors import InvalidInput, NotFound
 from forecast.settings import Settings, get_settings
@@ -113,7 +114,7 @@ def score(
             "(the previous batch replaced)"
         )
     for note in summary.notes:
-        err_console.print(f"[dim]note: {note}[/]")
+        err_console.print(f"[dim]note: {escape(note)}[/]")
 
 
 def _load(

@@ -193,3 +193,30 @@ features: [Won, Source]
 """
     with pytest.raises(InvalidInput, match=r"already mapped.*'Won': 'converted \(first_of 1\)'"):
         load_mapping(write(tmp_path, "leads.yaml", leads))
+
+
+def test_a_stage_named_with_its_pipeline_reads_as_the_stage(sqlite_engine):
+    """HubSpot names the stages of several pipelines "Closed won (Renewals)"."""
+    import pandas as pd
+
+    from forecast.data import store
+    from forecast.data.importing import import_frame
+    from forecast.data.mapping import load_mapping
+
+    frame = pd.DataFrame(
+        {
+            "id": ["D1", "D2", "D3"],
+            "stage": ["Won (Renewals)", "Prospecting (Partner Deals)", "Mystery (Renewals)"],
+            "amount": [100.0, 50.0, 70.0],
+            "created_at": ["2024-01-02"] * 3,
+            "closed_at": ["2024-02-01", None, None],
+            "updated_at": ["2024-02-01"] * 3,
+        }
+    )
+    report = import_frame(
+        sqlite_engine, frame, load_mapping("canonical"), dataset="crm", on_error="skip"
+    )
+    assert report.bad_rows == 1  # a stage unknown with or without its pipeline stays unknown
+    assert any("'Won (Renewals)' as 'Won'" in n for n in report.notes)
+    deals = store.load_opportunities(sqlite_engine, "crm").set_index("id")
+    assert deals["stage"].to_dict() == {"D1": "Won", "D2": "Prospecting"}

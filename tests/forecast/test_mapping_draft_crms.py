@@ -105,3 +105,41 @@ def test_a_french_export_in_cp1252_with_decimal_commas_drafts_a_mapping_that_imp
     assert export.report.ok
     amounts = export.opportunities.set_index("id")["amount"]
     assert amounts.to_dict() == {"O1": 19637.59, "O2": 1234.5, "O3": 7000.0}
+
+
+def test_hubspot_contacts_take_their_label_from_the_customer_date(tmp_path):
+    # "Lead Status" says no conversion and "Lifecycle Stage" nothing of a lead that will not
+    # convert: the customer date labels both.
+    header = "Record ID,Lifecycle Stage,Lead Status,Create Date,Became a Customer Date\n"
+    rows = "1,customer,CONNECTED,2024-01-02,2024-02-01\n2,lead,UNQUALIFIED,2024-01-03,\n"
+    draft = draft_mapping(write(tmp_path, "contacts.csv", header + rows))
+    assert draft.kind == "leads" and "converted" not in draft.columns
+    assert draft.columns["converted_at"] == "Became a Customer Date"
+    # With the lifecycle stage alone, it is the label: customers converted, the rest not yet.
+    alone = write(tmp_path, "lc.csv", "Record ID,Lifecycle Stage\n1,Customer\n2,Lead\n3,Other\n")
+    draft = draft_mapping(alone)
+    assert draft.columns["converted"] == "Lifecycle Stage" and 'Customer: "1"' in draft.text
+
+
+def test_a_draft_says_the_amounts_currency_is_to_check_where_the_file_names_none(tmp_path):
+    header = "Id,Stage,Amount,Created\n"
+    plain = write(tmp_path, "plain.csv", header + "1,Won,100,2024-01-02\n2,Lost,5,2024-01-03\n")
+    draft = draft_mapping(plain)
+    assert "currency: USD   # the amounts' currency" in draft.text
+    assert any("no currency in the file" in c for c in draft.checks)
+    priced = write(tmp_path, "eur.csv", header + "1,Won,€100,2024-01-02\n2,Lost,€5,2024-01-03\n")
+    assert "currency:" not in draft_mapping(priced).text
+
+
+def test_a_german_salesforce_report_drafts_its_close_date_owner_and_change_date(tmp_path):
+    header = (
+        '"Verkaufschancen-Inhaber","Phase","Betrag","Schlusstermin","Erstellt am",'
+        '"Verkaufschance-ID","Zuletzt geändert"\n'
+    )
+    row = (
+        '"Anna","Geschlossen und gewonnen","1.234,50","05.02.2024","02.01.2024","X1","05.02.2024"\n'
+    )
+    draft = draft_mapping(write(tmp_path, "verkaufschancen.csv", header + row))
+    assert draft.columns["close_date"] == "Schlusstermin"
+    assert draft.columns["owner"] == "Verkaufschancen-Inhaber"
+    assert draft.columns["updated_at"] == "Zuletzt geändert"

@@ -23,14 +23,13 @@ import pandas as pd
 
 from forecast.data.forecast_categories import NOT_A_CATEGORY, canonical_forecast_category
 from forecast.data.mapping import HISTORY_VALUE_FIELDS, CsvOptions
-from forecast.data.reading import header, localized_numbers
+from forecast.data.reading import header, localized_numbers, percents
 from forecast.data.rows import (
     ENTERED_EARLY,
     HISTORY_COLUMNS,
     CanonicalRows,
     before_creation_values,
     canonical_stage,
-    percents,
 )
 from forecast.data.stages import StageSet
 from forecast.data.tables import TRACKED_FIELDS

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecast.data import currencies
 from forecast.data.date_formats import SAMPLE, covering_formats
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.reading import file_encoding, is_parquet, iter_table, number_text
@@ -51,7 +52,7 @@ DEAL_NAMES: dict[str, list[str]] = {
         "datecreated", "creationlog",
         "datedecreation", "erstelltam", "erstellungsdatum", "angelegtam", "fechadecreacion",
     ],
-    "close_date": ["closedate", "closingdate"],
+    "close_date": ["closedate", "closingdate", "schlusstermin", "abschlusstermin"],
     "closed_at": [
         "closedat", "dateclosed", "closedon", "closeddate", "actualclosedate",
         "datedecloture", "geschlossenam", "abschlussdatum", "fechadecierre",
@@ -64,12 +65,14 @@ DEAL_NAMES: dict[str, list[str]] = {
     "updated_at": [
         "updatedat", "lastmodifieddate", "lastmodified", "modifiedtime", "modifiedat",
         "updatetime", "lastupdated", "updated", "modifiedon", "donotmodifymodifiedon",
-        "datemodified", "dateupdated", "lastupdatedon", "modifieddate",
+        "datemodified", "dateupdated", "lastupdatedon", "modifieddate", "zuletztgeandert",
+        "geandertam", "datedemodification", "fechademodificacion",
     ],
     "owner": [
         "owner", "dealowner", "opportunityowner", "salesagent", "salesrep", "salesperson",
         "rep", "assignedto", "user", "salesowner", "username",
         "responsable", "proprietaire", "commercial", "verantwortlich", "besitzer", "propietario",
+        "verkaufschanceninhaber", "inhaber", "opportunityinhaber",
     ],
     "account": [
         "account", "accountname", "company", "companyname", "customer", "organization",
@@ -86,13 +89,13 @@ DEAL_NAMES: dict[str, list[str]] = {
         "probabilite", "wahrscheinlichkeit", "probabilidad",
     ],
     "forecast_category": ["forecastcategory", "forecastcategoryname"],
-    "currency": ["currency", "currencycode", "currencyisocode"],
+    "currency": ["currency", "currencycode", "currencyisocode", "currencyofvalue"],
 }  # fmt: skip
 #: An export's "<record> - <field>" column names (Pipedrive: "Deal - Value", "Organization -
 #: Name"): the field's name alone is matched too, where no column is named so in full.
 ENTITY_PREFIX = re.compile(r"^\s*[A-Za-z]+\s+-\s+(?P<field>.+)$")
 #: A stage column's other name, taken only where no column is named as a stage.
-STATUS_NAMES = ["status", "leadstatus", "statuslabel"]
+STATUS_NAMES = ["status", "lifecyclestage", "leadstatus", "statuslabel"]
 #: Lead fields → their names (every other column of a lead file is an attribute).
 LEAD_NAMES: dict[str, list[str]] = {
     "id": ["id", "leadid", "prospectid", "contactid", "recordid", "leadnumber", "customerid"],
@@ -152,7 +155,11 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
                 "say which it holds with --kind deals or --kind leads"
             )
     if kind == "leads":
-        if "converted" not in leads and status is not None:
+        if (
+            "converted" not in leads
+            and status is not None
+            and _status_labels(sample, status, leads)
+        ):
             leads = {**leads, "converted": status}
         leads.setdefault("id", _id_column(sample, set(leads.values())))
         return _lead_draft(file, sample, {f: c for f, c in leads.items() if c})
@@ -163,6 +170,18 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
     if status in deals.values():
         status = None  # it is the stage itself
     return _deal_draft(file, sample, deals, status, _close_times(names, deals))
+
+
+def _status_labels(sample: pd.DataFrame, status: str, leads: dict[str, str]) -> bool:
+    """Whether a lead file's status column is its label. Where a conversion date says the
+    outcome too, only if the status says both outcomes: HubSpot's "Lead Status" has no
+    converted value and its "Lifecycle Stage" no value for a lead that will not convert, while
+    "Became a Customer Date" labels the converted and, once old enough, the others."""
+    if "converted_at" not in leads:
+        return True
+    values = sample[status].dropna().astype("str").str.strip().unique()[:MAX_STAGES]
+    said = {_outcome(v) for v in values}
+    return {"0", "1"} <= said
 
 
 def _close_times(names: list[str], deals: dict[str, str]) -> list[str]:
@@ -269,6 +288,7 @@ def _deal_draft(
         values = pd.to_numeric(sample[columns["rep_probability"]], errors="coerce")
         if values.max() > 1:
             lines.append("rep_probability_scale: 100   # the export holds percents")
+    lines += _currency(sample, columns, checks)
     text = "\n".join(lines) + "\n"
     return Draft("opportunities", columns, text, checks)
 
@@ -399,7 +419,7 @@ def _stage_probabilities(probability: pd.Series, stage: pd.Series, open_: list[s
     )
 
 
-CONVERTED_WORDS = ("converted", "won", "customer", "closedwon", "sale")
+CONVERTED_WORDS = ("converted", "won", "customer", "closedwon", "sale", "evangelist")
 #: Words that say converted only as the whole status: "Qualified" is an outcome, while "Sales
 #: Qualified", "Marketing Qualified" and "Pre-Qualified" are steps of the funnel before it.
 CONVERTED_ALONE = ("qualified", "yes")
@@ -482,6 +502,19 @@ def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str
         return [f'date_format: "{first[0]}"   # or the other order: check']
     checks.append(f"dates like {unread!r}: no date format found; set date_format")
     return []
+
+
+def _currency(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
+    """A `currency:` line to check where nothing in the file names the amounts' currency (no
+    currency column, no symbol or code on the amounts): forecasts and KPIs say their currency,
+    and an unchecked default would have them say USD of euros."""
+    if "currency" in columns or "amount" not in columns:
+        return []
+    amounts = sample[columns["amount"]].dropna().astype("str").head(SAMPLE)
+    if currencies.stated(amounts).notna().any():
+        return []
+    checks.append("no currency in the file: the mapping's currency says what the amounts are in")
+    return ["currency: USD   # the amounts' currency (nothing in the file says): check"]
 
 
 #: The notations a money column is tried in when it does not read as written in English:

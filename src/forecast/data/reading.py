@@ -327,6 +327,15 @@ def _plain(text: pd.Series, csv: CsvOptions, mark: str) -> pd.Series:
     return text.str.replace(csv.decimal, ".", regex=False) if csv.decimal != "." else text
 
 
+def percents(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Values written with a percent sign ("25%", "25 %") without it, and which they were."""
+    text = values.astype("str").str.strip()
+    percent = values.notna() & text.str.endswith("%")
+    if not percent.any():
+        return values, percent
+    return values.where(~percent, text.str[:-1].str.rstrip()), percent
+
+
 def grouping_shown(values: Iterable[str], csv: CsvOptions) -> CsvOptions | None:
     """The mapping's options with the thousands mark a value of the column shows beyond doubt
     ("3,269,017": a mark that repeats groups thousands; "1,305.50" beside the decimal mark),

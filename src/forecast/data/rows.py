@@ -29,6 +29,7 @@ from forecast.data.reading import (
     iter_table,
     localized_numbers,
     number_hint,
+    percents,
 )
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.tables import TRACKED_FIELDS
@@ -170,6 +171,12 @@ class CanonicalRows:
 
         stage_raw = raw[cols["stage"]]
         lookup = {v: canonical_stage(stages, v) for v in stage_raw.dropna().unique()}
+        suffixed = stages.without_pipeline([v for v, known in lookup.items() if known is None])
+        if suffixed:
+            lookup.update(suffixed)
+            shown = ", ".join(f"{v!r} as {b!r}" for v, b in list(suffixed.items())[:4])
+            more = " …" if len(suffixed) > 4 else ""
+            self.report.note(f"stages read without the pipeline named after them: {shown}{more}")
         out["stage"] = stage_raw.map(lookup)
         unknown = out["stage"].isna()
         self._bad(unknown, bad, raw, "stage", "unknown stage")
@@ -557,24 +564,13 @@ class CanonicalRows:
 
 
 #: A probability above 1 where the mapping reads probabilities as 0–1: most often percents.
-PROBABILITY_OUTSIDE = (
-    "probability outside 0–1 (an export of percents, 0–100, needs rep_probability_scale: 100)"
-)
+PROBABILITY_OUTSIDE = "probability outside 0–1 (percents, 0–100, need rep_probability_scale: 100)"
 
 
 def before_creation_values(created: pd.Series, entered: pd.Series, early: pd.Series) -> pd.Series:
     """How a stage entry before its deal's creation is shown in the report: "created > entered"
     (as a close before creation is)."""
     return (created.astype("str") + " > " + entered.astype("str")).where(early)
-
-
-def percents(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Values written with a percent sign ("25%", "25 %") without it, and which they were."""
-    text = values.astype("str").str.strip()
-    percent = values.notna() & text.str.endswith("%")
-    if not percent.any():
-        return values, percent
-    return values.where(~percent, text.str[:-1].str.rstrip()), percent
 
 
 def canonical_stage(stages: StageSet, value: object) -> str | None:

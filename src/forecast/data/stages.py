@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from forecast.errors import InvalidInput, UnknownStage
@@ -9,6 +11,8 @@ from forecast.errors import InvalidInput, UnknownStage
 WON = "won"
 LOST = "lost"
 OPEN = "open"
+#: A stage value followed by its pipeline's name in brackets ("Closed lost (Sales Pipeline)").
+PIPELINE_SUFFIX = re.compile(r"(?P<stage>.*\S)\s*\([^()]*\)\s*")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,17 @@ class StageSet:
             if alias.strip().casefold() == loose:
                 return stage
         raise UnknownStage(f"unknown stage {name!r}; expected one of {list(self.all_stages)}")
+
+    def without_pipeline(self, values: Iterable[object]) -> dict[object, str]:
+        """Of stage values not known as they are, those that are a known stage followed by a
+        pipeline's name in brackets, as HubSpot names the stages of several pipelines ("Closed
+        won (Renewals)"): value → the stage."""
+        out: dict[object, str] = {}
+        for value in values:
+            m = PIPELINE_SUFFIX.fullmatch(str(value))
+            if m is not None and self.is_known(m["stage"]):
+                out[value] = self.canonical(m["stage"])
+        return out
 
     def is_known(self, name: str) -> bool:
         try:
