@@ -143,3 +143,17 @@ def test_a_german_salesforce_report_drafts_its_close_date_owner_and_change_date(
     assert draft.columns["close_date"] == "Schlusstermin"
     assert draft.columns["owner"] == "Verkaufschancen-Inhaber"
     assert draft.columns["updated_at"] == "Zuletzt geändert"
+
+
+def test_columns_named_alike_are_said_and_the_first_read(tmp_path):
+    file = write(
+        tmp_path,
+        "dup.csv",
+        "Deal ID,Stage,Amount,Amount,Created,Closed At\n"
+        "D1,Won,100,999,2024-01-02,2024-02-01\nD2,Lost,50,999,2024-01-03,2024-02-02\n",
+    )
+    draft = draft_mapping(file)
+    export = read_export(file, load_mapping(write(tmp_path, "draft.yaml", draft.text)))
+    assert "columns named alike ('Amount' ×2): the first of each is read" in export.report.notes
+    assert not any("Amount.1" in n for n in export.report.notes)
+    assert export.opportunities["amount"].tolist() == [100.0, 50.0]

@@ -156,10 +156,20 @@ class ExportColumns:
             for p in (*mapping.entered_patterns, mapping.stage_duration_columns)
             if p
         )
+        # A header naming a column twice: pandas reads the second "Amount" as "Amount.1".
+        alike = {
+            c: m["name"]
+            for c in map(str, raw.columns)
+            if (m := re.fullmatch(r"(?P<name>.+)\.\d+", c)) is not None and m["name"] in raw
+        }
+        if alike:
+            counts = pd.Series(list(alike.values())).value_counts()
+            shown = ", ".join(f"{name!r} ×{n + 1}" for name, n in counts.items())
+            self.report.note(f"columns named alike ({shown}): the first of each is read")
         unread = [
             str(c)
             for c in raw.columns
-            if c not in read and not (pattern and re.fullmatch(pattern, str(c)))
+            if c not in read and c not in alike and not (pattern and re.fullmatch(pattern, str(c)))
         ]
         if unread:
             shown = ", ".join(repr(c) for c in unread[:12]) + (" …" if len(unread) > 12 else "")
