@@ -6,6 +6,7 @@ are read."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from forecast.data.importing import read_export
@@ -88,7 +89,7 @@ def test_a_french_export_in_cp1252_with_decimal_commas_drafts_a_mapping_that_imp
         "ID;Compte;Responsable;Étape;Montant;Date de création;Date de clôture;Probabilité\n"
         "O1;Initech;Sophie;Gagné;19\u00a0637,59 €;03/01/2023;11/01/2023;100\n"
         "O2;Acme;Lukas;Perdu;1.234,50 €;06/01/2023;30/01/2023;0\n"
-        "O3;Beta;Sophie;Proposition;7 000,00 €;13/01/2023;;40\n"
+        "O3;Beta;Sophie;Proposition;7 000,00 €;13/01/2023;30/06/2023;40\n"
     )
     file = tmp_path / "opportunites.csv"
     file.write_bytes(text.encode("cp1252"))
@@ -96,15 +97,18 @@ def test_a_french_export_in_cp1252_with_decimal_commas_drafts_a_mapping_that_imp
     assert draft.kind == "opportunities"
     assert draft.columns["stage"] == "Étape" and draft.columns["amount"] == "Montant"
     assert draft.columns["created_at"] == "Date de création"
-    assert draft.columns["closed_at"] == "Date de clôture"
+    # Salesforce's translated CloseDate: expected while open, actual once closed.
+    assert draft.columns["close_date"] == "Date de clôture"
     assert draft.columns["owner"] == "Responsable" and draft.columns["account"] == "Compte"
     assert "won: Gagné" in draft.text and "lost: Perdu" in draft.text
     assert 'csv: {decimal: ",", thousands: "."}' in draft.text
     mapping = load_mapping(write(tmp_path, "draft.yaml", draft.text))
     export = read_export(file, mapping)
     assert export.report.ok
-    amounts = export.opportunities.set_index("id")["amount"]
-    assert amounts.to_dict() == {"O1": 19637.59, "O2": 1234.5, "O3": 7000.0}
+    deals = export.opportunities.set_index("id")
+    assert deals["amount"].to_dict() == {"O1": 19637.59, "O2": 1234.5, "O3": 7000.0}
+    assert pd.isna(deals.loc["O3", "closed_at"])
+    assert deals.loc["O3", "expected_close_at"] == pd.Timestamp("2023-06-30")
 
 
 def test_hubspot_contacts_take_their_label_from_the_customer_date(tmp_path):
@@ -119,6 +123,8 @@ def test_hubspot_contacts_take_their_label_from_the_customer_date(tmp_path):
     alone = write(tmp_path, "lc.csv", "Record ID,Lifecycle Stage\n1,Customer\n2,Lead\n3,Other\n")
     draft = draft_mapping(alone)
     assert draft.columns["converted"] == "Lifecycle Stage" and 'Customer: "1"' in draft.text
+    # No value says a lead did not convert: the draft says a model needs some.
+    assert any("says not converted" in c for c in draft.checks)
 
 
 def test_a_draft_says_the_amounts_currency_is_to_check_where_the_file_names_none(tmp_path):
@@ -157,3 +163,11 @@ def test_columns_named_alike_are_said_and_the_first_read(tmp_path):
     assert "columns named alike ('Amount' ×2): the first of each is read" in export.report.notes
     assert not any("Amount.1" in n for n in export.report.notes)
     assert export.opportunities["amount"].tolist() == [100.0, 50.0]
+
+
+def test_whole_us_amounts_are_not_drafted_as_decimal_commas(tmp_path):
+    # "5,000" may be five thousand or five: no csv: line, and the import asks which.
+    header = "Id,Stage,Amount,Created\n"
+    rows = '1,Won,"5,000",2024-01-02\n2,Lost,"12,500",2024-01-03\n3,Won,300,2024-01-04\n'
+    draft = draft_mapping(write(tmp_path, "us.csv", header + rows))
+    assert "csv:" not in draft.text

@@ -288,3 +288,6 @@ def test_closes_without_creation_dates_say_the_creation_date_is_what_is_missing(
     # Training the close probability says the same, not that the holdout came out empty.
     with pytest.raises(InvalidInput, match="has a creation date.*created_at"):
         train_deals(history, settings=SETTINGS)
+    # With a stage history, an undated deal is dated by its first entry: it can be learnt from.
+    dated_by_entries = DealHistory.from_frames(opps, gen.history, gen.stages, check_leaks=False)
+    assert fit_forecast_models(dated_by_entries, T("2023-10-01"), settings=SETTINGS).timing

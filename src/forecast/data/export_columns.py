@@ -160,7 +160,9 @@ class ExportColumns:
         alike = {
             c: m["name"]
             for c in map(str, raw.columns)
-            if (m := re.fullmatch(r"(?P<name>.+)\.\d+", c)) is not None and m["name"] in raw
+            if (m := re.fullmatch(r"(?P<name>.+)\.\d+", c)) is not None
+            and m["name"] in raw
+            and c not in read  # a mapping may read the second on purpose
         }
         if alike:
             counts = pd.Series(list(alike.values())).value_counts()

@@ -21,6 +21,22 @@ import pandas as pd
 
 from forecast.data import currencies
 from forecast.data.date_formats import SAMPLE, covering_formats
+from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
+    CONVERTED_ALONE,
+    CONVERTED_WORDS,
+    DATE_FIELDS,
+    DEAL_NAMES,
+    ENTITY_PREFIX,
+    LEAD_NAMES,
+    LOST_TIMES,
+    LOST_WORDS,
+    NEGATIONS,
+    NOT_CONVERTED_WORDS,
+    STATUS_NAMES,
+    WON_TIMES,
+    WON_WORDS,
+    YES_NO,
+)
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.reading import file_encoding, is_parquet, iter_table, number_text
 from forecast.errors import InvalidInput
@@ -29,95 +45,6 @@ from forecast.errors import InvalidInput
 SAMPLE_ROWS = 5000
 #: Stage values listed in a draft (the most frequent; the import names any other).
 MAX_STAGES = 30
-
-#: Deal fields → the names CRMs and data sets give them, most telling first.
-DEAL_NAMES: dict[str, list[str]] = {
-    "id": [
-        "id", "dealid", "opportunityid", "opportunity_id", "recordid", "dealnumber",
-        "donotmodifyopportunity",  # Dynamics 365's hidden record id column
-    ],
-    "stage": [
-        "stage", "dealstage", "stagename", "pipelinestage", "salesstage", "dealstatus",
-        "pipelinephase",
-        "etape", "phase", "stufe", "vertriebsphase", "verkaufsphase", "etapa", "fase",
-    ],
-    "amount": [
-        "amount", "dealvalue", "value", "closevalue", "dealamount", "dealsize", "revenue",
-        "estrevenue", "estimatedrevenue", "expectedrevenue", "estimatedvalue",
-        "montant", "betrag", "auftragswert", "importe", "valor",
-    ],
-    "created_at": [
-        "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
-        "createdon", "engagedate", "opendate", "addtime", "dateadded", "startdate", "dealcreated",
-        "datecreated", "creationlog",
-        "datedecreation", "erstelltam", "erstellungsdatum", "angelegtam", "fechadecreacion",
-    ],
-    "close_date": ["closedate", "closingdate", "schlusstermin", "abschlusstermin"],
-    "closed_at": [
-        "closedat", "dateclosed", "closedon", "closeddate", "actualclosedate",
-        "datedecloture", "geschlossenam", "abschlussdatum", "fechadecierre",
-    ],
-    "expected_close_at": [
-        "expectedclose", "expectedclosedate", "expectedclosingdate", "expectedclosing",
-        "estclosedate",
-        "estimatedclosedate", "datedeclotureprevue", "erwartetesabschlussdatum",
-    ],
-    "updated_at": [
-        "updatedat", "lastmodifieddate", "lastmodified", "modifiedtime", "modifiedat",
-        "updatetime", "lastupdated", "updated", "modifiedon", "donotmodifymodifiedon",
-        "datemodified", "dateupdated", "lastupdatedon", "modifieddate", "zuletztgeandert",
-        "geandertam", "datedemodification", "fechademodificacion",
-    ],
-    "owner": [
-        "owner", "dealowner", "opportunityowner", "salesagent", "salesrep", "salesperson",
-        "rep", "assignedto", "user", "salesowner", "username",
-        "responsable", "proprietaire", "commercial", "verantwortlich", "besitzer", "propietario",
-        "verkaufschanceninhaber", "inhaber", "opportunityinhaber",
-    ],
-    "account": [
-        "account", "accountname", "company", "companyname", "customer", "organization",
-        "organisation", "orgname", "client", "organizationname", "organisationname",
-        "potentialcustomer", "accounts",
-        "compte", "societe", "entreprise", "firma", "unternehmen", "empresa", "cuenta",
-    ],
-    "team": ["team", "salesteam", "manager"],
-    "region": ["region", "territory", "regionaloffice"],
-    "product": ["product", "productname"],
-    "rep_probability": [
-        "probability", "dealprobability", "winprobability", "probabilitypercent",
-        "winpercentage", "closeprobability",
-        "probabilite", "wahrscheinlichkeit", "probabilidad",
-    ],
-    "forecast_category": ["forecastcategory", "forecastcategoryname"],
-    "currency": ["currency", "currencycode", "currencyisocode", "currencyofvalue"],
-}  # fmt: skip
-#: An export's "<record> - <field>" column names (Pipedrive: "Deal - Value", "Organization -
-#: Name"): the field's name alone is matched too, where no column is named so in full.
-ENTITY_PREFIX = re.compile(r"^\s*[A-Za-z]+\s+-\s+(?P<field>.+)$")
-#: A stage column's other name, taken only where no column is named as a stage.
-STATUS_NAMES = ["status", "lifecyclestage", "leadstatus", "statuslabel"]
-#: Lead fields → their names (every other column of a lead file is an attribute).
-LEAD_NAMES: dict[str, list[str]] = {
-    "id": ["id", "leadid", "prospectid", "contactid", "recordid", "leadnumber", "customerid"],
-    "converted": [
-        "converted", "isconverted", "conversion", "convertedflag", "hasconverted", "label",
-        "target", "outcome", "won", "y",
-    ],
-    "created_at": [
-        "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
-        "datecreated", "createdon",
-    ],
-    "converted_at": ["convertedat", "converteddate", "conversiondate", "becameacustomerdate"],
-}  # fmt: skip
-WON_TIMES = ["wontime", "wondate", "datewon", "wonat"]
-LOST_TIMES = ["losttime", "lostdate", "datelost", "lostat"]
-DATE_FIELDS = ("created_at", "close_date", "closed_at", "expected_close_at", "updated_at")
-WON_WORDS = ("won", "win", "success", "closedwon", "gagne", "gewonnen", "ganado", "ganada")
-LOST_WORDS = (
-    "lost", "lose", "closedlost", "dead", "failed", "abandoned", "cancelled", "canceled",
-    "rejected", "declined", "disqualified", "perdu", "verloren", "perdido", "perdida",
-)  # fmt: skip
-YES_NO = {"0", "1", "yes", "no", "y", "n", "true", "false", "t", "f", "0.0", "1.0"}
 
 
 @dataclass
@@ -317,6 +244,12 @@ def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Dr
             lines.append("value_fixes:   # which values mean converted (1) or not (0): check")
             lines.append(f"  {_quoted(mapped['converted'])}:")
             lines += [f'    {_quoted(v)}: "{o}"' for v, o in said.items() if o is not None]
+            if "1" in said.values() and "0" not in said.values():
+                checks.append(
+                    f"no value of {mapped['converted']!r} says not converted: a model needs "
+                    'leads that did not convert; name those values ("0") or map a '
+                    "conversion date instead"
+                )
             pending = [v for v, o in said.items() if o is None]
             if pending:
                 shown = ", ".join(_quoted(v) for v in pending)
@@ -419,18 +352,6 @@ def _stage_probabilities(probability: pd.Series, stage: pd.Series, open_: list[s
     )
 
 
-CONVERTED_WORDS = ("converted", "won", "customer", "closedwon", "sale", "evangelist")
-#: Words that say converted only as the whole status: "Qualified" is an outcome, while "Sales
-#: Qualified", "Marketing Qualified" and "Pre-Qualified" are steps of the funnel before it.
-CONVERTED_ALONE = ("qualified", "yes")
-NOT_CONVERTED_WORDS = (
-    "notconverted", "unconverted", "lost", "closedlost", "disqualified", "unqualified",
-    "rejected", "junk", "dead", "no",
-)  # fmt: skip
-#: A first word that turns a converted word around ("Not Qualified", "Non converted").
-NEGATIONS = ("not", "non")
-
-
 def _outcome(value: str) -> str | None:
     """A lead status read as converted ("1"), not ("0"), or not known yet (None)."""
     if _says(value, NOT_CONVERTED_WORDS):
@@ -517,6 +438,8 @@ def _currency(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) 
     return ["currency: USD   # the amounts' currency (nothing in the file says): check"]
 
 
+#: A comma followed by other than three digits: a decimal mark, never a thousands one.
+DECIMAL_COMMA = re.compile(r",(?:\d{1,2}|\d{4,})(?!\d)")
 #: The notations a money column is tried in when it does not read as written in English:
 #: European ("7.348,92"), a decimal comma alone ("19 637,59", spaces grouping).
 NOTATIONS = (
@@ -536,6 +459,10 @@ def _number_notation(sample: pd.DataFrame, columns: dict[str, str], checks: list
         if v
     ]
     if not texts or all(number_text(v, CsvOptions()) is not None for v in texts):
+        return []
+    # Only a decimal part a thousands group cannot be ("7.348,92", "637,5") says the comma is
+    # the decimal mark: "5,000" alone may be five thousand, and the import asks which.
+    if not any(DECIMAL_COMMA.search(v) for v in texts):
         return []
     for options, line in NOTATIONS:
         if all(number_text(v, options) is not None for v in texts):

@@ -251,7 +251,7 @@ class CanonicalRows:
         )
         p = out["rep_probability"]
         # Whole percents read as 0–1 (a mapping without rep_probability_scale: 100) say so.
-        percents_read = (p > 1) & (p <= 100) & (self.mapping.rep_probability_scale == 1)
+        percents_read = (p > 1) & (p <= 100) & ~percent & (self.mapping.rep_probability_scale == 1)
         self._bad(percents_read, bad, raw, "rep_probability", PROBABILITY_OUTSIDE)
         outside = (p < 0) | ((p > 1) & ~percents_read)
         self._bad(outside, bad, raw, "rep_probability", "probability outside 0–1")

@@ -103,7 +103,9 @@ def _no_history(known: DealHistory, t: pd.Timestamp) -> str:
         if "created_estimated" in deals
         else np.zeros(len(deals), dtype=bool)
     )
-    if closed.any() and estimated[closed].all():
+    # Dated at its close: an estimated creation that a stage history did not move back.
+    at_close = (deals["created_at"] >= deals["closed_at"]).to_numpy(dtype=bool)
+    if closed.any() and (estimated & at_close)[closed].all():
         return (
             f"{int(closed.sum())} deals had closed before {t.date()}, but none has a creation "
             "date (the export gives none, so each is dated at its close or the export): the "

@@ -162,8 +162,10 @@ def train_deals(
             "dates): there is no outcome to learn from"
         )
     if "created_estimated" in opportunities:
-        undated = opportunities.loc[ended.index, "created_estimated"].fillna(False)
-        if bool(undated.astype(bool).all()):
+        # Dated at its close: an estimated creation a stage history did not move back.
+        estimated = opportunities.loc[ended.index, "created_estimated"].fillna(False)
+        undated = estimated.astype(bool) & (ended["created_at"] >= ended["closed_at"])
+        if len(undated) and bool(undated.all()):
             raise InvalidInput(
                 f"none of the {won + lost} ended deals has a creation date (the export gives "
                 "none, so each is dated at its close or the export): a deal's chance to close "

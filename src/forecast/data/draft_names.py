@@ -1,0 +1,109 @@
+"""The names CRMs and public data sets give a deal's and a lead's fields, and the words their
+stage and status values say an outcome with: what `forecast.data.mapping_draft` matches an
+unknown export's header and values against (compared ignoring case, spaces, dashes,
+underscores and accents)."""
+
+from __future__ import annotations
+
+import re
+
+#: Deal fields → the names CRMs and data sets give them, most telling first.
+DEAL_NAMES: dict[str, list[str]] = {
+    "id": [
+        "id", "dealid", "opportunityid", "opportunity_id", "recordid", "dealnumber",
+        "donotmodifyopportunity",  # Dynamics 365's hidden record id column
+    ],
+    "stage": [
+        "stage", "dealstage", "stagename", "pipelinestage", "salesstage", "dealstatus",
+        "pipelinephase",
+        "etape", "phase", "stufe", "vertriebsphase", "verkaufsphase", "etapa", "fase",
+    ],
+    "amount": [
+        "amount", "dealvalue", "value", "closevalue", "dealamount", "dealsize", "revenue",
+        "estrevenue", "estimatedrevenue", "estimatedvalue",
+        "montant", "betrag", "auftragswert", "importe", "valor",
+    ],
+    "created_at": [
+        "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
+        "createdon", "engagedate", "opendate", "addtime", "dateadded", "startdate", "dealcreated",
+        "datecreated", "creationlog",
+        "datedecreation", "erstelltam", "erstellungsdatum", "angelegtam", "fechadecreacion",
+    ],
+    "close_date": [
+        "closedate", "closingdate", "schlusstermin", "abschlusstermin", "abschlussdatum",
+        "datedecloture", "fechadecierre",
+    ],
+    "closed_at": [
+        "closedat", "dateclosed", "closedon", "closeddate", "actualclosedate", "geschlossenam",
+    ],
+    "expected_close_at": [
+        "expectedclose", "expectedclosedate", "expectedclosingdate", "expectedclosing",
+        "estclosedate",
+        "estimatedclosedate", "datedeclotureprevue", "erwartetesabschlussdatum",
+    ],
+    "updated_at": [
+        "updatedat", "lastmodifieddate", "lastmodified", "modifiedtime", "modifiedat",
+        "updatetime", "lastupdated", "updated", "modifiedon", "donotmodifymodifiedon",
+        "datemodified", "dateupdated", "lastupdatedon", "modifieddate", "zuletztgeandert",
+        "geandertam", "datedemodification", "fechademodificacion",
+    ],
+    "owner": [
+        "owner", "dealowner", "opportunityowner", "salesagent", "salesrep", "salesperson",
+        "rep", "assignedto", "user", "salesowner", "username",
+        "responsable", "proprietaire", "commercial", "verantwortlich", "besitzer", "propietario",
+        "verkaufschanceninhaber", "inhaber", "opportunityinhaber",
+    ],
+    "account": [
+        "account", "accountname", "company", "companyname", "customer", "organization",
+        "organisation", "orgname", "client", "organizationname", "organisationname",
+        "potentialcustomer", "accounts",
+        "compte", "societe", "entreprise", "firma", "unternehmen", "empresa", "cuenta",
+    ],
+    "team": ["team", "salesteam", "manager"],
+    "region": ["region", "territory", "regionaloffice"],
+    "product": ["product", "productname"],
+    "rep_probability": [
+        "probability", "dealprobability", "winprobability", "probabilitypercent",
+        "winpercentage", "closeprobability",
+        "probabilite", "wahrscheinlichkeit", "probabilidad",
+    ],
+    "forecast_category": ["forecastcategory", "forecastcategoryname"],
+    "currency": ["currency", "currencycode", "currencyisocode", "currencyofvalue"],
+}  # fmt: skip
+#: An export's "<record> - <field>" column names (Pipedrive: "Deal - Value", "Organization -
+#: Name"): the field's name alone is matched too, where no column is named so in full.
+ENTITY_PREFIX = re.compile(r"^\s*[A-Za-z]+\s+-\s+(?P<field>.+)$")
+#: A stage column's other name, taken only where no column is named as a stage.
+STATUS_NAMES = ["status", "lifecyclestage", "leadstatus", "statuslabel"]
+#: Lead fields → their names (every other column of a lead file is an attribute).
+LEAD_NAMES: dict[str, list[str]] = {
+    "id": ["id", "leadid", "prospectid", "contactid", "recordid", "leadnumber", "customerid"],
+    "converted": [
+        "converted", "isconverted", "conversion", "convertedflag", "hasconverted", "label",
+        "target", "outcome", "won", "y",
+    ],
+    "created_at": [
+        "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
+        "datecreated", "createdon",
+    ],
+    "converted_at": ["convertedat", "converteddate", "conversiondate", "becameacustomerdate"],
+}  # fmt: skip
+WON_TIMES = ["wontime", "wondate", "datewon", "wonat"]
+LOST_TIMES = ["losttime", "lostdate", "datelost", "lostat"]
+DATE_FIELDS = ("created_at", "close_date", "closed_at", "expected_close_at", "updated_at")
+WON_WORDS = ("won", "win", "success", "closedwon", "gagne", "gewonnen", "ganado", "ganada")
+LOST_WORDS = (
+    "lost", "lose", "closedlost", "dead", "failed", "abandoned", "cancelled", "canceled",
+    "rejected", "declined", "disqualified", "perdu", "verloren", "perdido", "perdida",
+)  # fmt: skip
+YES_NO = {"0", "1", "yes", "no", "y", "n", "true", "false", "t", "f", "0.0", "1.0"}
+CONVERTED_WORDS = ("converted", "won", "customer", "closedwon", "sale", "evangelist")
+#: Words that say converted only as the whole status: "Qualified" is an outcome, while "Sales
+#: Qualified", "Marketing Qualified" and "Pre-Qualified" are steps of the funnel before it.
+CONVERTED_ALONE = ("qualified", "yes")
+NOT_CONVERTED_WORDS = (
+    "notconverted", "unconverted", "lost", "closedlost", "disqualified", "unqualified",
+    "rejected", "junk", "dead", "no",
+)  # fmt: skip
+#: A first word that turns a converted word around ("Not Qualified", "Non converted").
+NEGATIONS = ("not", "non")
