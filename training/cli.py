@@ -12,7 +12,14 @@ from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.history import load_deal_history
 from forecast.settings import Settings, get_settings
-from training.console import JsonErrorsGroup, console, err_console, handles_errors, print_json
+from training.console import (
+    JsonErrorsGroup,
+    console,
+    err_console,
+    handles_errors,
+    print_json,
+    print_notes,
+)
 from training.forecast_cli import forecast_app
 from training.models_cli import models_app, train_app
 from training.reports import import_json, print_import_report, print_snapshot, snapshot_summary
@@ -242,8 +249,7 @@ def kpis(
         return
     for table in kpi_tables(report):
         console.print(table)
-    for note in report.notes:
-        console.print(f"note: {note}", markup=False)
+    print_notes(report.notes)
 
 
 @app.command()

@@ -12,11 +12,12 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from forecast.errors import ForecastError, ImportRejected, InvalidInput
@@ -56,6 +57,13 @@ def handles_errors(func: F) -> F:
             raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def print_notes(notes: Iterable[str]) -> None:
+    """A command's notes, dimmed on stderr beside its tables, each as written: a note may hold
+    "[...]" that is text, not console markup."""
+    for note in notes:
+        err_console.print(f"[dim]note: {escape(note)}[/]")
 
 
 def print_json(data: Any) -> None:

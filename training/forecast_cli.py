@@ -15,12 +15,11 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 
 from forecast.errors import InvalidInput
 from forecast.settings import Settings, get_settings
-from training.console import console, err_console, handles_errors, print_json
+from training.console import console, err_console, handles_errors, print_json, print_notes
 from training.forecast_tables import (
     backtest_tables,
     money,
@@ -250,8 +249,7 @@ def _print_revenue(
     if past is not None:
         console.print(past_accuracy_text(past))
     console.print(revenue_table(document))
-    for note in [*document["notes"], *more_notes]:
-        err_console.print(f"[dim]note: {escape(note)}[/]")
+    print_notes([*document["notes"], *more_notes])
 
 
 def _headline(loaded: dict[str, Any], fc: Any, settings: Settings) -> Any:
@@ -399,8 +397,7 @@ def backtest_cmd(
         return
     for table in backtest_tables(out):
         console.print(table)
-    for note in report.notes:
-        err_console.print(f"[dim]note: {escape(note)}[/]")
+    print_notes(report.notes)
     if run_id:
         console.print(f"logged to MLflow: run {run_id}")
     if why_not:

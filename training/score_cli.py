@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from forecast.errors import InvalidInput, NotFound
 from forecast.settings import Settings, get_settings
-from training.console import console, err_console, handles_errors, print_json
+from training.console import console, handles_errors, print_json, print_notes
 
 #: What `--data` names when it is meant as a file (and the file is not there).
 FILE_SUFFIXES = (".parquet", ".csv", ".zip")
@@ -113,8 +112,7 @@ def score(
             f"stored {summary.stored:,} rows as the {summary.kind} batch of {summary.dataset} "
             "(the previous batch replaced)"
         )
-    for note in summary.notes:
-        err_console.print(f"[dim]note: {escape(note)}[/]")
+    print_notes(summary.notes)
 
 
 def _load(

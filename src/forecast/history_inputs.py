@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from forecast.data.stages import LOST, WON
 from forecast.data.tables import TRACKED_FIELDS
 
 
@@ -25,6 +26,26 @@ def created_by_first_entry(deals: pd.DataFrame, stage_log: pd.DataFrame) -> pd.D
     deals = deals.copy()
     deals.loc[earlier, "created_at"] = entered[earlier]
     return deals
+
+
+def undated_closes_note(deals: pd.DataFrame, what: str) -> str | None:
+    """Why `what` cannot be learnt, where every deal that closed (won or lost with a close
+    date) has no creation of its own: dated at its close and not moved back by a stage entry
+    (`created_by_first_entry`), it was never open. None where some closed deal was."""
+    if "created_estimated" not in deals:
+        return None
+    closed = deals["status"].isin([WON, LOST]) & deals["closed_at"].notna()
+    if not closed.any():
+        return None
+    estimated = deals.loc[closed, "created_estimated"].fillna(False).astype(bool)
+    at_close = deals.loc[closed, "created_at"] >= deals.loc[closed, "closed_at"]
+    if not (estimated & at_close).all():
+        return None
+    return (
+        f"{int(closed.sum())} deals closed, but none has a creation date (the export gives none, "
+        f"so each is dated at its close or the export): {what} is learnt from the days a deal "
+        "was open; map the export's creation date column (created_at)"
+    )
 
 
 def observations_of(deals: pd.DataFrame) -> pd.DataFrame:

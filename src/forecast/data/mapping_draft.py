@@ -61,7 +61,8 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
     """A mapping drafted from `file`'s header and first rows (`kind`: "opportunities" or
     "leads"; default: opportunities where a column names a stage, leads where one names a
     conversion)."""
-    sample = next(iter_table(file, SAMPLE_ROWS, [], _read_as(file)), None)
+    csv = _read_as(file)
+    sample = next(iter_table(file, SAMPLE_ROWS, [], csv), None)
     if sample is None or sample.empty:
         raise InvalidInput(f"{file}: no rows to draft a mapping from")
     names = [str(c) for c in sample.columns]
@@ -96,7 +97,7 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
     deals = {f: c for f, c in deals.items() if c}
     if status in deals.values():
         status = None  # it is the stage itself
-    return _deal_draft(file, sample, deals, status, _close_times(names, deals))
+    return _deal_draft(file, csv, sample, deals, status, _close_times(names, deals))
 
 
 def _status_labels(sample: pd.DataFrame, status: str, leads: dict[str, str]) -> bool:
@@ -133,11 +134,11 @@ def _id_column(sample: pd.DataFrame, taken: set[str]) -> str:
     return ""
 
 
-def _all_values(file: Path, columns: list[str]) -> list[pd.Series]:
+def _all_values(file: Path, csv: CsvOptions, columns: list[str]) -> list[pd.Series]:
     """Per column, how many rows of the whole file hold each of its values (a sample may miss
     one), most first: one read of the file for all of them."""
     counts = [pd.Series(dtype="float64") for _ in columns]
-    for chunk in iter_table(file, 200_000, [], _read_as(file)):
+    for chunk in iter_table(file, 200_000, [], csv):
         for i, column in enumerate(columns):
             values = chunk[column].dropna().astype("str").str.strip()
             counts[i] = counts[i].add(values.value_counts(), fill_value=0)
@@ -146,6 +147,7 @@ def _all_values(file: Path, columns: list[str]) -> list[pd.Series]:
 
 def _deal_draft(
     file: Path,
+    csv: CsvOptions,
     sample: pd.DataFrame,
     columns: dict[str, str],
     status: str | None = None,
@@ -156,12 +158,12 @@ def _deal_draft(
     the first not blank (Pipedrive's "Won time", "Lost time")."""
     checks = []
     read = [c for c in (columns.get("stage"), status) if c is not None]
-    found = dict(zip(read, _all_values(file, read), strict=True))
+    found = dict(zip(read, _all_values(file, csv, read), strict=True))
     counts = found.get(columns.get("stage", ""), pd.Series())
     outcomes = found.get(status or "", pd.Series())
     from_status = (
         status is not None
-        and not any(_says(str(v), WON_WORDS + LOST_WORDS) for v in counts.index)
+        and not any(_is_outcome(v) for v in counts.index)
         and any(_says(str(v), WON_WORDS) for v in outcomes.index)
         and any(_says(str(v), LOST_WORDS) for v in outcomes.index)
     )
@@ -183,11 +185,11 @@ def _deal_draft(
         checks.append("no close date column: a won or lost deal needs one (map closed_at)")
     if from_status:
         assert status is not None
-        still_open = [str(v) for v in outcomes.index if not _says(str(v), WON_WORDS + LOST_WORDS)]
+        still_open = [str(v) for v in outcomes.index if not _is_outcome(v)]
         lines.append(f"value_fixes:   # an open deal's {status!r} is blank: its stage is read")
         lines.append(f"  {_quoted(status)}:")
         lines += [f'    {_quoted(v)}: ""' for v in still_open]
-        won_lost = outcomes[[_says(str(v), WON_WORDS + LOST_WORDS) for v in outcomes.index]]
+        won_lost = outcomes[[_is_outcome(v) for v in outcomes.index]]
         counts = pd.concat([won_lost, counts])
         checks.append(
             f"the outcomes read from {status!r}, an open deal's stage from {columns['stage']!r}"
@@ -197,24 +199,24 @@ def _deal_draft(
             f"{columns['close_date']!r} read as one close date: expected while open, actual once "
             "won or lost (map closed_at / expected_close_at instead if they are two columns)"
         )
+    probability = (
+        pd.to_numeric(sample[columns["rep_probability"]], errors="coerce")
+        if "rep_probability" in columns
+        else None
+    )
     if "stage" in columns:
-        probability = None
-        if "rep_probability" in columns:
-            probability = pd.to_numeric(sample[columns["rep_probability"]], errors="coerce")
         values = sample[columns["stage"]]
         if from_status:  # a closed deal's stage and probability are its outcome's, not the stage's
             assert status is not None
-            closed = sample[status].astype("str").map(lambda v: _says(v, WON_WORDS + LOST_WORDS))
+            closed = sample[status].astype("str").map(_is_outcome)
             values = values.where(~closed.to_numpy(dtype=bool))
         stages, said = _stages(counts, values, probability)
         lines += stages
         checks += said
     lines += _date_format(sample, columns, checks)
     lines += _number_notation(sample, columns, checks)
-    if "rep_probability" in columns:
-        values = pd.to_numeric(sample[columns["rep_probability"]], errors="coerce")
-        if values.max() > 1:
-            lines.append("rep_probability_scale: 100   # the export holds percents")
+    if probability is not None and probability.max() > 1:
+        lines.append("rep_probability_scale: 100   # the export holds percents")
     lines += _currency(sample, columns, checks)
     text = "\n".join(lines) + "\n"
     return Draft("opportunities", columns, text, checks)
@@ -369,21 +371,25 @@ def _outcome(value: str) -> str | None:
 def _key(name: object) -> str:
     """A name as `loose_key` compares it, accents dropped too: "Étape" is "etape", "Date de
     clôture" "datedecloture", as the names listed here are written."""
-    text = unicodedata.normalize("NFKD", str(name))
-    return loose_key("".join(ch for ch in text if not unicodedata.combining(ch)))
+    return loose_key(_unaccented(str(name)))
+
+
+def _is_outcome(value: object) -> bool:
+    """True where a stage or status value says won or lost."""
+    return _says(str(value), WON_WORDS + LOST_WORDS)
 
 
 def _says(value: str, words: tuple[str, ...]) -> bool:
     """True where the value's first or last words are one of `words` ("Closed Won", "Lost -
     no budget", "ClosedLost"); whole words only, so Dynamics' "4-Close" says nothing of a
     loss."""
-    parts = [p.casefold() for p in _WORDS.findall(_key_text(value))]
+    parts = [p.casefold() for p in _WORDS.findall(_unaccented(value))]
     runs = {"".join(parts[:i]) for i in range(1, len(parts) + 1)}
     runs |= {"".join(parts[-i:]) for i in range(1, len(parts) + 1)}
     return any(w in runs for w in words)
 
 
-def _key_text(value: str) -> str:
+def _unaccented(value: str) -> str:
     """The value with its accents dropped ("Gagné" → "Gagne"), its words kept apart."""
     text = unicodedata.normalize("NFKD", value)
     return "".join(ch for ch in text if not unicodedata.combining(ch))

@@ -171,9 +171,8 @@ class CanonicalRows:
 
         stage_raw = raw[cols["stage"]]
         lookup = {v: canonical_stage(stages, v) for v in stage_raw.dropna().unique()}
-        suffixed = stages.without_pipeline([v for v, known in lookup.items() if known is None])
+        suffixed = stages.pipeline_named(v for v, known in lookup.items() if known is not None)
         if suffixed:
-            lookup.update(suffixed)
             shown = ", ".join(f"{v!r} as {b!r}" for v, b in list(suffixed.items())[:4])
             more = " …" if len(suffixed) > 4 else ""
             self.report.note(f"stages read without the pipeline named after them: {shown}{more}")

@@ -37,7 +37,17 @@ class StageSet:
 
     def canonical(self, name: str) -> str:
         """The configured name for a raw stage name: exact, an alias, or either compared
-        ignoring case and the spaces around it ("closed won " is the alias "Closed Won")."""
+        ignoring case and the spaces around it ("closed won " is the alias "Closed Won"); or
+        such a name followed by its pipeline's in brackets, as HubSpot names the stages of
+        several pipelines ("Closed won (Renewals)")."""
+        found = self._named(name)
+        if found is None and (m := PIPELINE_SUFFIX.fullmatch(str(name))) is not None:
+            found = self._named(m["stage"])
+        if found is None:
+            raise UnknownStage(f"unknown stage {name!r}; expected one of {list(self.all_stages)}")
+        return found
+
+    def _named(self, name: str) -> str | None:
         if name in self.aliases:
             return self.aliases[name]
         loose = str(name).strip().casefold()
@@ -47,18 +57,16 @@ class StageSet:
         for alias, stage in self.aliases.items():
             if alias.strip().casefold() == loose:
                 return stage
-        raise UnknownStage(f"unknown stage {name!r}; expected one of {list(self.all_stages)}")
+        return None
 
-    def without_pipeline(self, values: Iterable[object]) -> dict[object, str]:
-        """Of stage values not known as they are, those that are a known stage followed by a
-        pipeline's name in brackets, as HubSpot names the stages of several pipelines ("Closed
-        won (Renewals)"): value → the stage."""
-        out: dict[object, str] = {}
-        for value in values:
-            m = PIPELINE_SUFFIX.fullmatch(str(value))
-            if m is not None and self.is_known(m["stage"]):
-                out[value] = self.canonical(m["stage"])
-        return out
+    def pipeline_named(self, values: Iterable[object]) -> dict[object, str]:
+        """Of stage values, those known only by the name before their bracketed pipeline: value
+        → the stage (what an import says it read so)."""
+        return {
+            v: self.canonical(str(v))
+            for v in values
+            if self._named(str(v)) is None and self.is_known(str(v))
+        }
 
     def is_known(self, name: str) -> bool:
         try:

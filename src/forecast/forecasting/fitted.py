@@ -12,10 +12,10 @@ import pandas as pd
 
 from forecast import features as feat
 from forecast import timing as tm
-from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.forecasting.seasonality import Pace
 from forecast.history import JUST_AFTER, DealHistory, as_timestamp
+from forecast.history_inputs import undated_closes_note
 from forecast.modeling.baselines import stage_win_rates
 from forecast.settings import Settings, get_settings
 
@@ -95,23 +95,9 @@ def fit_forecast_models(
 
 
 def _no_history(known: DealHistory, t: pd.Timestamp) -> str:
-    """Why nothing could be learnt as of t: no close yet, or closes without creation dates."""
-    deals = known.deals
-    closed = deals["status"].isin([WON, LOST]).to_numpy()
-    estimated = (
-        deals["created_estimated"].fillna(False).to_numpy(dtype=bool)
-        if "created_estimated" in deals
-        else np.zeros(len(deals), dtype=bool)
-    )
-    # Dated at its close: an estimated creation that a stage history did not move back.
-    at_close = (deals["created_at"] >= deals["closed_at"]).to_numpy(dtype=bool)
-    if closed.any() and (estimated & at_close)[closed].all():
-        return (
-            f"{int(closed.sum())} deals had closed before {t.date()}, but none has a creation "
-            "date (the export gives none, so each is dated at its close or the export): the "
-            "time to close cannot be learnt; map the export's creation date column (created_at)"
-        )
-    return f"no deal had closed before {t.date()}: there is no history to forecast from"
+    """Why nothing could be learnt as of t: closes without creation dates, or no close yet."""
+    undated = undated_closes_note(known.deals, "the time to close")
+    return undated or f"no deal had closed before {t.date()}: there is no history to forecast from"
 
 
 def _recent_level_note(model: tm.TimeToClose, settings: Settings) -> list[str]:

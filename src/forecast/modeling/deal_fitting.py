@@ -27,6 +27,7 @@ from forecast import features as feat
 from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory, as_timestamp
+from forecast.history_inputs import undated_closes_note
 from forecast.modeling import metrics as m
 from forecast.modeling.baselines import baselines_for
 from forecast.modeling.estimators import PerTeamClassifier
@@ -161,17 +162,8 @@ def train_deals(
             f"none of the {len(opportunities)} deals has ended (won or lost with "
             "dates): there is no outcome to learn from"
         )
-    if "created_estimated" in opportunities:
-        # Dated at its close: an estimated creation a stage history did not move back.
-        estimated = opportunities.loc[ended.index, "created_estimated"].fillna(False)
-        undated = estimated.astype(bool) & (ended["created_at"] >= ended["closed_at"])
-        if len(undated) and bool(undated.all()):
-            raise InvalidInput(
-                f"none of the {won + lost} ended deals has a creation date (the export gives "
-                "none, so each is dated at its close or the export): a deal's chance to close "
-                "is learnt from the days it was open; map the export's creation date column "
-                "(created_at)"
-            )
+    if undated := undated_closes_note(opportunities, "a deal's chance to close"):
+        raise InvalidInput(undated)
     if won == 0 or lost == 0:
         only = "won" if won else "lost"
         raise InvalidInput(
