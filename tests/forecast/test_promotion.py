@@ -167,3 +167,46 @@ def test_a_rival_without_a_paired_gain_is_compared_by_point_estimates() -> None:
     assert decision.reasons[1] == (
         "beats champion (v1, its own holdout): AUC 0.8000 vs 0.7900, Brier 0.1500 vs 0.1600"
     )
+
+
+def test_a_crm_baseline_that_beats_the_candidate_for_real_blocks_promotion() -> None:
+    # The naive rival is beaten for real, but the CRM-style naive Bayes is better beyond noise.
+    gains = {
+        "base_rate": {"roc_auc": [0.24, 0.16, 0.31], "brier": [0.03, 0.01, 0.05]},
+        "naive_bayes": {"roc_auc": [-0.05, -0.08, -0.02], "brier": [-0.01, -0.03, 0.01]},
+    }
+    decision = decide(
+        _m(0.74, 0.18),
+        None,
+        {"base_rate": _m(0.50, 0.21)},
+        AUC_AND_BRIER,
+        gains=gains,
+        peers={"naive_bayes": _m(0.79, 0.17)},
+    )
+    assert not decision.promote
+    assert any(r.startswith("is beaten by naive_bayes: AUC 0.7400 vs 0.7900") for r in decision.reasons)
+
+
+def test_a_crm_baseline_ahead_only_within_its_noise_does_not_block_promotion() -> None:
+    gains = {
+        "base_rate": {"roc_auc": [0.24, 0.16, 0.31], "brier": [0.03, 0.01, 0.05]},
+        "naive_bayes": {"roc_auc": [-0.02, -0.06, 0.03], "brier": [-0.01, -0.02, 0.01]},
+    }
+    decision = decide(
+        _m(0.74, 0.18),
+        None,
+        {"base_rate": _m(0.50, 0.21)},
+        AUC_AND_BRIER,
+        gains=gains,
+        peers={"naive_bayes": _m(0.76, 0.17)},
+    )
+    assert decision.promote
+    assert any(r.startswith("is not beaten by naive_bayes") for r in decision.reasons)
+
+
+def test_without_paired_gains_a_peer_better_on_its_point_estimate_blocks_promotion() -> None:
+    peers = {"naive_bayes": _m(0.76, 0.17)}
+    rival = {"base_rate": _m(0.50, 0.21)}
+    assert not decide(_m(0.74, 0.18), None, rival, AUC_AND_BRIER, peers=peers).promote
+    tied = decide(_m(0.76, 0.17), None, rival, AUC_AND_BRIER, peers=peers)
+    assert tied.promote  # a tie with a baseline is not a loss to it

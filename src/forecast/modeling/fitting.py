@@ -519,8 +519,10 @@ def choose_family(
     winners = [f for f in ranked if wins(f)]
     chosen = winners[0] if winners else ranked[0]
     gains = {rival: gains_over(chosen, rival, rival_metrics)}
-    if "champion" in preds:
-        gains["champion"] = gains_over(chosen, "champion", metrics["champion"])
+    # The champion, and the CRM-style baselines the gate weighs it against (`promotion.decide`).
+    for other in metrics:
+        if other != rival:
+            gains[other] = gains_over(chosen, other, metrics[other])
     fam_out = {
         f: {**bootstrap.with_intervals(v, draws[f"family {f}"]), "beats_naive": float(f in winners)}
         for f, v in fam_metrics.items()

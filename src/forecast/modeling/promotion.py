@@ -1,7 +1,12 @@
 """The promotion gate: may a candidate model become champion?
 
 One rule for every model kind: the candidate must beat every baseline and the champion (when
-there is one) on every metric that counts, each by its margin. A kind supplies only its
+there is one) on every metric that counts, each by its margin. A scorer run says which baseline
+is its naive rival (what serves without a model: the base rate, the per-stage win rate); the
+CRM-style baselines beside it (`peers`) must then not beat the candidate for real: a peer whose
+paired gain over the candidate lies wholly above zero on a metric stops the promotion, one ahead
+within its noise does not (a model no better than a baseline users could run is no reason to
+serve it, but a lead the holdout's noise could give is no reason to serve the base rate instead). A kind supplies only its
 `Rule`s: which metrics count, whether higher is better, and the margin (`rules_for`):
 
 - leads and deals: ROC AUC (higher) and Brier (lower), margins from settings;
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from forecast.settings import Settings
 
@@ -78,15 +83,20 @@ def decide(
     *,
     champion_note: str = "",
     gains: Gains | None = None,
+    peers: Mapping[str, Metrics] | None = None,
 ) -> Decision:
-    """A candidate wins only if it beats each baseline and the champion on every rule.
+    """A candidate wins only if it beats each baseline and the champion on every rule, and no
+    peer beats it for real.
 
     `candidate`, `champion` and each baseline are one scorer's holdout metrics; `champion` is
     None (or empty) when there is no champion yet. `champion_note` says where the champion's
     metrics come from (e.g. "v3, same holdout") and appears in its reason. A missing or NaN
     metric of the candidate loses; one missing on the other side is beaten. `gains` holds the
     paired bootstrap gains over rivals by their key ("champion" for the champion): a rule with a
-    gain is won only when its interval's lower end is above the margin.
+    gain is won only when its interval's lower end is above the margin. `peers` (CRM-style
+    baselines) stop it only where their paired gain over the candidate lies wholly above zero
+    (its interval's upper end below zero), or, without a paired gain, where their point estimate
+    is better.
     """
     if not candidate:
         return Decision(False, ["the run has no model metrics"])
@@ -112,6 +122,22 @@ def decide(
         verdict = "beats" if all(wins) else "does not beat"
         reasons.append(f"{verdict} {name}: " + ", ".join(said))
         ok = ok and all(wins)
+    for key, theirs in (peers or {}).items():
+        paired = (gains or {}).get(key) or {}
+        losses, said = [], []
+        for rule in rules:
+            r = replace(rule, margin=0.0)  # a peer is weighed on the metric alone
+            mine, other = candidate.get(r.metric), theirs.get(r.metric)
+            interval = paired.get(r.metric)
+            if interval is not None and _usable(interval):
+                losses.append(not _mine_ok(mine) or interval[2] < 0)
+                said.append(_compare_paired(mine, other, interval, r))
+            else:
+                losses.append(not _beats_or_ties(mine, other, r))
+                said.append(_compare(mine, other, r))
+        verdict = "is beaten by" if any(losses) else "is not beaten by"
+        reasons.append(f"{verdict} {key}: " + ", ".join(said))
+        ok = ok and not any(losses)
     if not champion:
         reasons.append("no champion yet")
     return Decision(ok, reasons)
@@ -130,6 +156,14 @@ def _beats(mine: float | None, theirs: float | None, rule: Rule) -> bool:
     if rule.higher_is_better:
         return mine > theirs + rule.margin
     return mine < theirs - rule.margin
+
+
+def _beats_or_ties(mine: float | None, theirs: float | None, rule: Rule) -> bool:
+    if mine is None or math.isnan(mine):
+        return False
+    if theirs is None or math.isnan(theirs):
+        return True
+    return mine >= theirs if rule.higher_is_better else mine <= theirs
 
 
 def _usable(interval: Sequence[float]) -> bool:

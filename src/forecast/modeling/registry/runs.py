@@ -300,7 +300,8 @@ def _gate(
     The champion's metrics are those on the run's own holdout when the run scored that champion
     (`scored`), else the ones the champion's run recorded on its holdout (then compared by point
     estimates: no paired gain exists). A scorer run that names its naive `rivals` is weighed
-    against them and the champion, by the paired `gains`; a run without (timing, or logged before
+    against them and the champion, by the paired `gains`, and must not be beaten for real by its
+    other baselines (`promotion.decide`'s peers); a run without (timing, or logged before
     families) against every baseline.
     """
     gains = dict(gains or {})
@@ -320,12 +321,16 @@ def _gate(
             recorded = _run_metrics(client, champ.run_id, _gate_metrics(kind, settings))
             champion, note = recorded.get("model"), f"v{champ.version}, its own holdout"
             gains.pop("champion", None)
-        if not rivals:
-            rivals = {
-                k: dict(v)
-                for k, v in promotion.baselines_in(metrics).items()
-                if not k.startswith(("family_", "rival_"))
-            }
+        baselines = {
+            k: dict(v)
+            for k, v in promotion.baselines_in(metrics).items()
+            if not k.startswith(("family_", "rival_"))
+        }
+        peers = {}
+        if rivals:  # the CRM-style baselines beside the naive rival must not beat it for real
+            peers = {k: v for k, v in baselines.items() if k not in rivals}
+        else:
+            rivals = baselines
         decision = promotion.decide(
             metrics.get("model"),
             champion,
@@ -333,6 +338,7 @@ def _gate(
             promotion.rules_for(kind, settings),
             champion_note=note,
             gains=gains,
+            peers=peers,
         )
     client.set_model_version_tag(name, str(version), "decision", str(decision))
     if act and decision.promote:
