@@ -67,6 +67,12 @@ class Served:
     #: The dataset's own name for a lead's creation date (its mapping's column), read where a
     #: request sends no `created_at`; None: `created_at` only.
     created_column: str | None = None
+    #: How the dataset's export writes numbers, (decimal mark, thousands mark or None): a number
+    #: sent as text ("22,5", "$1,200,000") is read so (None: "." and no grouping mark).
+    numbers: tuple[str, str | None] | None = None
+    #: The dataset's own date formats (its mapping's `date_format`), tried after ISO 8601 on a
+    #: lead's creation date.
+    date_formats: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         encoder = getattr(getattr(self.scorer, "model", None), "encoder_", None)
@@ -375,7 +381,7 @@ class _KindLoader:
         family = family_of(loaded.model).replace("_", " ")
         scorer.label = f"model {registry.model_name(kind, name)} v{loaded.version} ({family})"
         served = Served(kind, scorer, loaded.version, loaded.source, details, name)
-        served.created_column = self._created_column(name)
+        self._read_as_imported(served)
         return served
 
     def _fallback(self, name: str) -> Served | None:
@@ -385,21 +391,27 @@ class _KindLoader:
             self.models.problems.append(f"{self.kind}: dataset '{name}': {exc}")
             return None
         served = Served(self.kind, scorer, None, "fallback", {}, name)
-        served.created_column = self._created_column(name)
+        self._read_as_imported(served)
         return served
 
-    def _created_column(self, name: str) -> str | None:
-        """A lead dataset's own column for the creation date, as its import kept it (None: a
-        deal dataset, one not in the store, or one whose column is `created_at`)."""
-        if self.kind != LEAD:
-            return None
+    def _read_as_imported(self, served: Served) -> None:
+        """What the dataset's import kept about how its export writes values (a CRM sends them
+        so): a lead dataset's own column for the creation date (None: `created_at`), its
+        number notation and date formats. Nothing for a dataset not in the store."""
         try:
             with self.engine.connect() as conn:
-                options = store.get_dataset(conn, name)["options"] or {}
+                options = store.get_dataset(conn, str(served.dataset))["options"] or {}
         except (NotFound, SQLAlchemyError):
-            return None
+            return
         column = options.get("created_at_column")
-        return str(column) if column else None
+        if self.kind == LEAD and column:
+            served.created_column = str(column)
+        numbers = options.get("numbers") or {}
+        if numbers.get("decimal"):
+            served.numbers = (str(numbers["decimal"]), numbers.get("thousands") or None)
+        served.date_formats = tuple(
+            str(f) for f in options.get("date_formats") or () if f != "ISO8601"
+        )
 
 
 def _fallback_scorer(kind: str, engine: Engine, name: str, models: ModelSet) -> Scorer:

@@ -30,6 +30,8 @@ import pandas as pd
 from forecast import features as feat
 from forecast.collector import collector_held_off
 from forecast.data import store
+from forecast.data.mapping import CsvOptions
+from forecast.data.reading import number_text
 from forecast.errors import InvalidInput
 from forecast.history import as_timestamp
 from forecast.model_set import (  # noqa: F401 - named here too: serving reads `scoring.*`
@@ -51,6 +53,8 @@ from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, is_blank, top_reasons
 from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer
 
+#: How the dataset's export writes numbers: (decimal mark, thousands mark), None for "." alone.
+Notation = tuple[str, str | None] | None
 #: Batches of at least this many rows are explained with the cycle collector held off.
 PAUSE_COLLECTOR_FROM = 1000
 #: Batches of at least this many rows are encoded column by column.
@@ -123,18 +127,24 @@ def encode(
     scorer = served.scorer
     if served.kind == LEAD:
         rows = lead_dates.with_date_inputs(
-            rows, served.date_inputs, strict=strict_dates, own_name=served.created_column
+            rows,
+            served.date_inputs,
+            strict=strict_dates,
+            own_name=served.created_column,
+            formats=served.date_formats,
         )
     if scorer.method != MODEL:
         return Encoded(rows, scorer.fallback_inputs(rows))
     parts = _parts(scorer.model, rows)
+    numbers = served.numbers
     if len(parts) == 1:  # one model for every row
-        matrix, unseen = _encode_and_unseen(parts[0][0].encoder_, rows)
+        matrix, unseen = _encode_and_unseen(parts[0][0].encoder_, rows, numbers)
         return Encoded(rows, matrix, tuple(parts), unseen)
     matrix = np.empty((len(rows), scorer.model.n_features_in_))
     found: list[np.ndarray] | None = []
     for model, index in parts:
-        matrix[index], unseen = _encode_and_unseen(model.encoder_, [rows[i] for i in index])
+        part = [rows[i] for i in index]
+        matrix[index], unseen = _encode_and_unseen(model.encoder_, part, numbers)
         if found is not None:
             found = None if unseen is None else [*found, index[unseen]]
     return Encoded(rows, matrix, tuple(parts), None if found is None else _union(found))
@@ -268,19 +278,22 @@ def _parts(model: Any, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, np.
     return [(m, np.flatnonzero(keys == key)) for key, m in {id(m): m for m in chosen}.items()]
 
 
-def _encode(encoder: Any, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+def _encode(
+    encoder: Any, rows: Sequence[Mapping[str, Any]], numbers: Notation = None
+) -> np.ndarray:
     """Rows as `FeatureEncoder.transform` encodes a frame, straight from the mappings: text as
     the code of its level (NaN when blank or never seen), numbers as floats; numpy turns the
-    values into floats in one call. A few rows are read row by row; more, column by column
-    (`_encode_by_column`)."""
-    return _encode_and_unseen(encoder, rows)[0]
+    values into floats in one call. A number sent as text is read as the dataset's export
+    writes numbers (`numbers`: its decimal and thousands marks; a currency allowed), other text
+    as blank. A few rows are read row by row; more, column by column (`_encode_by_column`)."""
+    return _encode_and_unseen(encoder, rows, numbers)[0]
 
 
 def _encode_and_unseen(
-    encoder: Any, rows: Sequence[Mapping[str, Any]]
+    encoder: Any, rows: Sequence[Mapping[str, Any]], numbers: Notation = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """`_encode`, and the rows where a text found no level (`Encoded.unseen`: None where
-    they were not looked for, a few rows)."""
+    """`_encode`, and the rows where a value found no level or was no number (`Encoded.unseen`:
+    None where they were not looked for, a few rows)."""
     plan = _plan(encoder)
     nan = math.nan
     if len(rows) == 1:  # the API's row: one flat list, `_level` written out (no call per input)
@@ -296,18 +309,22 @@ def _encode_and_unseen(
         try:
             return np.array(line, dtype=float).reshape(1, len(plan)), None
         except (TypeError, ValueError):
-            return np.array([_number(v) for v in line], dtype=float).reshape(1, len(plan)), None
+            read = [_number(v, numbers) for v in line]
+            return np.array(read, dtype=float).reshape(1, len(plan)), None
     if len(rows) >= BY_COLUMN_FROM:
-        return _encode_by_column(plan, rows)
+        return _encode_by_column(plan, rows, numbers)
     values = [[_level(row.get(col), levels) for col, levels in plan] for row in rows]
     try:  # numpy reads None as NaN and numeric text as its number, all at once
         return np.array(values, dtype=float).reshape(len(rows), len(plan)), None
-    except (TypeError, ValueError):  # something that is no number: NaN for it alone
-        return np.array([[_number(v) for v in line] for line in values], dtype=float), None
+    except (TypeError, ValueError):  # something that is no number: read as the export writes
+        read = [[_number(v, numbers) for v in line] for line in values]
+        return np.array(read, dtype=float), None
 
 
 def _encode_by_column(
-    plan: list[tuple[str, dict[str, int] | None]], rows: Sequence[Mapping[str, Any]]
+    plan: list[tuple[str, dict[str, int] | None]],
+    rows: Sequence[Mapping[str, Any]],
+    numbers: Notation = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A batch encoded column by column, as `_level` encodes each value, with the per-value
     work in C: a column's values read by `map` of an `itemgetter` over the rows, a text
@@ -322,8 +339,9 @@ def _encode_by_column(
         if levels is None:
             try:  # numpy reads None as NaN and numeric text as its number, all at once
                 out[j] = values
-            except (TypeError, ValueError):  # something that is no number: NaN for it alone
-                out[j] = [_number(v) for v in values]
+            except (TypeError, ValueError):  # text: read as the export writes numbers
+                out[j] = [_number(v, numbers) for v in values]
+                unseen.append(_unseen(values, np.flatnonzero(np.isnan(out[j]))))
         else:
             out[j], rare = _text_codes(values, levels)
             unseen.append(rare)
@@ -403,13 +421,19 @@ def _level(value: Any, levels: dict[str, int] | None) -> Any:
     return levels.get(value if value.__class__ is str else str(value), math.nan)
 
 
-def _number(value: object) -> float:
+def _number(value: object, numbers: Notation = None) -> float:
+    """A number input's value as a float: a number, or text that reads as one as the dataset's
+    export writes numbers ("22,5" with a decimal comma, "$1,200,000"); NaN for the rest."""
     if value is None:
         return math.nan
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return math.nan
+        if not isinstance(value, str):
+            return math.nan
+    decimal, thousands = numbers or (".", None)
+    read = number_text(value.strip(), CsvOptions(decimal=decimal, thousands=thousands))
+    return float(read) if read is not None else math.nan
 
 
 def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[str, Any]:

@@ -482,6 +482,11 @@ class Mapping(BaseModel):
         if self.kind == "leads" and isinstance(created, str) and created != "created_at":
             # a CRM scores a lead under the export's own name for it
             options["created_at_column"] = created
+        # A CRM sends values as its export writes them: the API reads them the same way.
+        if self.csv.decimal != "." or self.csv.thousands:
+            options["numbers"] = {"decimal": self.csv.decimal, "thousands": self.csv.thousands}
+        if self.date_format is not None:
+            options["date_formats"] = list(self.date_formats)
         if self.exchange_rates:  # a CRM's later pushes are converted as the import was
             options["currency"] = self.currency.upper()
             options["exchange_rates"] = dict(self.exchange_rates)

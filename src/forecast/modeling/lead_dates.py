@@ -75,6 +75,7 @@ def with_date_inputs(
     *,
     strict: bool = True,
     own_name: str | None = None,
+    formats: Sequence[str] = (),
 ) -> Sequence[Mapping[str, Any]]:
     """Scoring rows with the date inputs a model uses, from each row's `created_at` (or now).
 
@@ -83,16 +84,20 @@ def with_date_inputs(
     `InvalidInput` naming the field and the value; else that row is scored as undated (its date
     inputs blank, as a model routes missing values). `own_name`: the dataset's own column for
     the creation date (its mapping's), read where `created_at` is not sent: a CRM sends its
-    own names."""
+    own names. `formats`: the dataset's own date formats (its mapping's), tried after ISO 8601:
+    a CRM sends dates as its export writes them."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
     if own_name is not None and own_name != CREATED:
-        rows = [_under_one_name(row, own_name, i, len(rows), strict) for i, row in enumerate(rows)]
+        rows = [
+            _under_one_name(row, own_name, i, len(rows), strict, formats)
+            for i, row in enumerate(rows)
+        ]
     if not used:
         if strict:
             for i, row in enumerate(rows):
                 value = row.get(CREATED)
                 if value is not None and value != "":
-                    _checked(value, now, i, len(rows))
+                    _checked(value, now, i, len(rows), formats)
         return rows
     out: list[Mapping[str, Any]] = []
     for i, row in enumerate(rows):
@@ -100,10 +105,10 @@ def with_date_inputs(
         when: datetime | None = now
         if value is not None and value != "":
             if strict:
-                when = _checked(value, now, i, len(rows))
+                when = _checked(value, now, i, len(rows), formats)
             else:
                 try:
-                    when = created_time(value, now)
+                    when = created_time(value, now, formats=formats)
                 except InvalidInput:
                     when = None
         extra: dict[str, Any] = {}
@@ -116,7 +121,7 @@ def with_date_inputs(
 
 
 def _under_one_name(
-    row: Mapping[str, Any], own: str, i: int, n: int, strict: bool
+    row: Mapping[str, Any], own: str, i: int, n: int, strict: bool, formats: Sequence[str] = ()
 ) -> Mapping[str, Any]:
     """The row with its creation date under `created_at` where it came under the dataset's own
     name (checked under that name when `strict`); both given and different is `InvalidInput`
@@ -128,7 +133,7 @@ def _under_one_name(
     at = f"row {i} (counting from 0): " if n > 1 else ""
     if strict:
         try:
-            created_time(mine, field=own)
+            created_time(mine, field=own, formats=formats)
         except InvalidInput as exc:
             raise InvalidInput(f"{at}{exc}") from None
     if given is not None and given != "" and given != mine:
@@ -139,23 +144,29 @@ def _under_one_name(
     return {**row, CREATED: mine}
 
 
-def _checked(value: Any, now: datetime, i: int, n: int) -> datetime:
+def _checked(
+    value: Any, now: datetime, i: int, n: int, formats: Sequence[str] = ()
+) -> datetime:
     """`created_time`, its refusal saying which row of a batch of more than one it is."""
     try:
-        return created_time(value, now)
+        return created_time(value, now, formats=formats)
     except InvalidInput as exc:
         if n == 1:
             raise
         raise InvalidInput(f"row {i} (counting from 0): {exc}") from None
 
 
-def created_time(value: Any, now: datetime | None = None, field: str = CREATED) -> datetime:
+def created_time(
+    value: Any, now: datetime | None = None, field: str = CREATED, formats: Sequence[str] = ()
+) -> datetime:
     """A lead's creation time sent as `value`, as naive UTC; `InvalidInput` naming `field` and
     the value when it is no date, a day/month order that reads two ways, or later than `now`
     (default: this clock) by more than `FUTURE_SKEW`.
 
-    ISO 8601 text is read by `datetime.fromisoformat` (a tenth of `pd.Timestamp`'s time); any
-    other text goes to `as_timestamp`, which reads what the store reads and refuses the rest."""
+    ISO 8601 text is read by `datetime.fromisoformat` (a tenth of `pd.Timestamp`'s time), then
+    by the dataset's own `formats` (its mapping's `date_format`: "01.05.2024" with "%d.%m.%Y");
+    any other text goes to `as_timestamp`, which reads what the store reads and refuses the
+    rest."""
     if isinstance(value, datetime):  # a pd.Timestamp too (a batch's stored dates)
         if value is pd.NaT:
             raise InvalidInput(f"field {field!r}: {value!r} is not a date")
@@ -165,7 +176,7 @@ def created_time(value: Any, now: datetime | None = None, field: str = CREATED) 
             when = datetime.fromisoformat(value)
         except ValueError:
             try:
-                when = as_timestamp(value).to_pydatetime()
+                when = _in_formats(value.strip(), formats) or as_timestamp(value).to_pydatetime()
             except (ValueError, TypeError, OverflowError) as exc:  # UnclearDate is a ValueError
                 why = (
                     str(exc)  # says the form wanted
@@ -184,6 +195,16 @@ def created_time(value: Any, now: datetime | None = None, field: str = CREATED) 
             f"field {field!r}: {value!r} lies in the future: a lead is created by now"
         )
     return when
+
+
+def _in_formats(value: str, formats: Sequence[str]) -> datetime | None:
+    """`value` read by the first of `formats` (strptime) that reads it whole, else None."""
+    for fmt in formats:
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    return None
 
 
 def unreadable(values: Iterable[Any], now: datetime | None = None) -> list[tuple[int, Any]]:

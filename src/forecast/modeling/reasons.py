@@ -71,6 +71,13 @@ def factor(feature: str, label: str, value: object, contribution: float) -> Reas
     return Reason(label, None if shown == "blank" else value, float(contribution), text)
 
 
+def not_a_number(label: str, value: object, contribution: float) -> str:
+    """A number input sent text that reads as no number (in the dataset's own notation): said
+    with its value, since "is blank" would be false, and how it was scored."""
+    effect = "raises the score" if contribution > 0 else "lowers the score"
+    return f"{label} = {value!r} (not a number: scored as blank): {effect}"
+
+
 def rare_value(label: str, value: object, contribution: float) -> str:
     """A text input whose value the model never learnt (new, or too rare in training): said
     with its value, since "is blank" would be false, and how it was scored."""
@@ -136,17 +143,24 @@ class Wording:
         #: The user's field name → the model's text input it names (blank codes said there
         #: may stand for a value never learnt: `with_rare_values`).
         self.text_inputs = {labels.get(c, c): c for c in getattr(encoder, "levels", {})}
+        #: The same for its number inputs (a blank code there may be text that is no number).
+        self.number_inputs = {
+            labels.get(c, c): c
+            for c in getattr(encoder, "columns", ())
+            if c not in getattr(encoder, "levels", {})
+        }
 
     def unlearnt_value(self, field: str, row: Mapping[str, Any]) -> object | None:
-        """The row's value of the text input a reason names `field`, where the reason said it
-        blank but the row has one (a value the model never learnt); else None."""
-        column = self.text_inputs.get(field)
+        """The row's value of the input a reason names `field`, where the reason said it blank
+        but the row has one (a text the model never learnt, or text that is no number); else
+        None."""
+        column = self.text_inputs.get(field) or self.number_inputs.get(field)
         value = row.get(column) if column is not None else None
         return None if is_blank(value) else value
 
     def with_rare_values(self, reasons: list[dict[str, Any]], row: Mapping[str, Any]) -> list:
-        """`reasons` (plain) of one row, each "is blank" that was a text the model never
-        learnt said with that value (`rare_value`)."""
+        """`reasons` (plain) of one row, each "is blank" that was a value the model could not
+        use said with that value (`rare_value`, `not_a_number`)."""
         out = reasons
         for i, r in enumerate(reasons):
             value = self.unlearnt_value(r["field"], row) if r["value"] is None else None
@@ -154,7 +168,8 @@ class Wording:
                 continue
             if out is reasons:
                 out = list(reasons)
-            sentence = rare_value(r["field"], value, r["contribution"])
+            said = rare_value if r["field"] in self.text_inputs else not_a_number
+            sentence = said(r["field"], value, r["contribution"])
             out[i] = {**r, "value": value, "sentence": sentence}
         return out
 

@@ -1,0 +1,109 @@
+"""A CRM sends a lead's values as its export writes them: the API reads a number or a date in the
+dataset's own notation (its mapping's `csv: decimal/thousands` and `date_format`, kept with the
+dataset at import) as the import did, and a number field sent text that is no number is said so
+in the reasons instead of "is blank"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from forecast import scoring
+from forecast.data import store
+from forecast.data.importing import import_export
+from forecast.modeling.lead_fitting import train_leads
+from forecast.modeling.scorers import select_scorer
+from forecast.settings import Settings
+from serving.app import create_app
+from tests.serving.conftest import auth
+
+OWN = "Erstellt am"
+
+
+def test_the_import_keeps_the_exports_number_notation_and_date_formats(tmp_path, settings):
+    (tmp_path / "leads.csv").write_text(
+        f"Lead;Konvertiert;{OWN};Umsatz\nA;1;02.03.2024;1.234,5\nB;0;04.03.2024;99,9\n"
+    )
+    (tmp_path / "leads.yaml").write_text(
+        "kind: leads\ndataset: de\n"
+        f"columns: {{id: Lead, converted: Konvertiert, created_at: {OWN}}}\n"
+        'date_format: "%d.%m.%Y"\ncsv: {separator: ";", decimal: ",", thousands: "."}\n'
+    )
+    engine = store.get_engine(settings)
+    import_export(engine, tmp_path / "leads.csv", tmp_path / "leads.yaml")
+    with engine.connect() as conn:
+        options = store.get_dataset(conn, "de")["options"]
+    assert options["numbers"] == {"decimal": ",", "thousands": "."}
+    assert options["date_formats"] == ["%d.%m.%Y"]
+    assert store.load_leads(engine, "de").set_index("id").loc["A", "Umsatz"] == 1234.5
+
+
+def _leads(n: int = 2000, seed: int = 5) -> pd.DataFrame:
+    """Leads that convert more the longer they stayed on the site."""
+    rng = np.random.default_rng(seed)
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.uniform(0, 365, n), unit="D")
+    minutes = rng.uniform(0, 40, n).round(1)
+    channel = rng.choice(["web", "event", "referral"], n)
+    logit = -2.0 + 0.1 * minutes + 0.5 * (channel == "referral")
+    return pd.DataFrame(
+        {
+            "id": [f"L{i}" for i in range(n)],
+            "converted": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int),
+            "created_at": created.strftime("%Y-%m-%d %H:%M:%S"),
+            "Channel": channel,
+            "Minutes": minutes,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    settings = Settings(state_dir=tmp_path_factory.mktemp("fit"), min_converted_leads=50)
+    return train_leads(_leads(), settings=settings, cross_validate=False).model
+
+
+@pytest.fixture
+def client(settings, api_keys, model):
+    application = create_app(settings)
+    served = scoring.Served(scoring.LEAD, select_scorer(model), "1", "registry")
+    served.created_column = OWN
+    served.numbers = (",", ".")
+    served.date_formats = ("%d.%m.%Y",)
+    application.state.models.lead = served
+    with TestClient(application) as c:
+        c.headers.update(auth(api_keys["scorer"]))
+        yield c
+
+
+def _scored(client: TestClient, fields: dict) -> dict:
+    response = client.post("/v1/leads/score", json={"id": "l", "fields": fields})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_numbers_and_dates_written_as_the_export_writes_them_score_as_the_values(client):
+    as_values = _scored(client, {"Channel": "web", "Minutes": 22.5, "created_at": "2024-05-01"})
+    as_export = _scored(client, {"Channel": "web", "Minutes": "22,5", OWN: "01.05.2024"})
+    assert as_export["probability"] == as_values["probability"]
+    grouped = _scored(client, {"Channel": "web", "Minutes": "1.234,5"})
+    assert grouped["probability"] == _scored(client, {"Channel": "web", "Minutes": 1234.5})[
+        "probability"
+    ]
+
+
+def test_text_that_is_no_number_is_said_so_not_called_blank(client):
+    said = _scored(client, {"Channel": "web", "Minutes": "a while"})
+    blank = _scored(client, {"Channel": "web"})
+    assert said["probability"] == blank["probability"]  # scored as blank, as before
+    sentences = [r["sentence"] for r in said["reasons_for"] + said["reasons_against"]]
+    assert any(s.startswith("Minutes = 'a while' (not a number: scored as blank)") for s in sentences)
+    assert not any(s.startswith("Minutes is blank") for s in sentences)
+
+
+def test_a_date_in_neither_iso_nor_the_datasets_format_is_still_a_422(client):
+    response = client.post(
+        "/v1/leads/score", json={"id": "l", "fields": {"Channel": "web", OWN: "May 1st"}}
+    )
+    assert response.status_code == 422 and OWN in response.text and "May 1st" in response.text
