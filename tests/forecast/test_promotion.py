@@ -184,7 +184,8 @@ def test_a_crm_baseline_that_beats_the_candidate_for_real_blocks_promotion() -> 
         peers={"naive_bayes": _m(0.79, 0.17)},
     )
     assert not decision.promote
-    assert any(r.startswith("is beaten by naive_bayes: AUC 0.7400 vs 0.7900") for r in decision.reasons)
+    said = "is beaten by naive_bayes: AUC 0.7400 vs 0.7900"
+    assert any(r.startswith(said) for r in decision.reasons)
 
 
 def test_a_crm_baseline_ahead_only_within_its_noise_does_not_block_promotion() -> None:

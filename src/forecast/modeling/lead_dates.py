@@ -144,9 +144,7 @@ def _under_one_name(
     return {**row, CREATED: mine}
 
 
-def _checked(
-    value: Any, now: datetime, i: int, n: int, formats: Sequence[str] = ()
-) -> datetime:
+def _checked(value: Any, now: datetime, i: int, n: int, formats: Sequence[str] = ()) -> datetime:
     """`created_time`, its refusal saying which row of a batch of more than one it is."""
     try:
         return created_time(value, now, formats=formats)

@@ -6,8 +6,9 @@ is its naive rival (what serves without a model: the base rate, the per-stage wi
 CRM-style baselines beside it (`peers`) must then not beat the candidate for real: a peer whose
 paired gain over the candidate lies wholly above zero on a metric stops the promotion, one ahead
 within its noise does not (a model no better than a baseline users could run is no reason to
-serve it, but a lead the holdout's noise could give is no reason to serve the base rate instead). A kind supplies only its
-`Rule`s: which metrics count, whether higher is better, and the margin (`rules_for`):
+serve it, but a lead the holdout's noise could give is no reason to serve the base rate instead).
+A kind supplies only its `Rule`s: which metrics count, whether higher is better, and the margin
+(`rules_for`):
 
 - leads and deals: ROC AUC (higher) and Brier (lower), margins from settings;
 - timing: concordance (higher) and the Brier score of P(won within 30/60/90 days) (lower).
