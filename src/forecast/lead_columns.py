@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from forecast.data.attributes import IDENTIFIER_MIN, IDENTIFIER_SHARE
+from forecast.data.attributes import IDENTIFIER_MIN, IDENTIFIER_SHARE, names_a_person
 
 LEAD_BOOKKEEPING = ("id", "converted", "created_at", "updated_at", "converted_at", "dataset")
 
@@ -90,12 +90,16 @@ def decide(
     the slices that make it up (`found`, one `facts_of` each): leak columns out (unless asked),
     then constants (one value at most) and identifiers (text with a different value on nine
     leads in ten: an email, a name, a date-time; whole numbers all different: a running
-    number), as a deal's custom attribute is."""
+    number), as a deal's custom attribute is, and every column whose header names a person
+    (`attributes.names_a_person`: "First Name", "Nachname", "Salutation")."""
     attrs = list(columns)
     leaks = [c for c in leak_columns if c in attrs] if not include_leaks else []
     kept, identifiers, constant, as_numbers = [], [], [], []
     for col in attrs:
         if col in leaks:
+            continue
+        if names_a_person(col):  # a name says who a lead is, not how likely they are to buy
+            identifiers.append(col)
             continue
         seen = [f[col] for f in found if col in f]
         present = sum(f.present for f in seen)

@@ -131,3 +131,16 @@ def test_names_emails_and_date_times_are_identifiers_not_inputs(settings) -> Non
     result = train_leads(leads, settings=settings, cross_validate=False)
     assert {"Email", "Last Visit"} <= set(result.columns["identifiers"])
     assert not {"Email", "Last Visit"} & set(result.features)
+
+
+def test_a_persons_name_is_never_a_model_input_though_first_names_repeat(settings) -> None:
+    leads = contacts(1000).drop(columns=WRITTEN)
+    firsts, lasts = ["Anna", "Renée", "Ravi", "Li", "Tom"], ["O'Brien", "Patel", "Kim", "Weber"]
+    leads["First Name"] = [firsts[i % len(firsts)] for i in range(len(leads))]
+    leads["Nachname"] = [lasts[i % len(lasts)] for i in range(len(leads))]
+    leads["Salutation"] = ["Ms." if i % 2 else "Mr." for i in range(len(leads))]
+    leads["Company Name"] = [f"Firm {i % 7}" for i in range(len(leads))]
+    result = train_leads(leads, settings=settings, cross_validate=False)
+    assert {"First Name", "Nachname", "Salutation"} <= set(result.columns["identifiers"])
+    assert not {"First Name", "Nachname", "Salutation"} & set(result.features)
+    assert "Company Name" in result.features  # a company describes the lead, a person does not

@@ -10,6 +10,8 @@ model's encoder takes as categories (its `max_levels` most frequent, the rest re
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -46,6 +48,47 @@ MAX_FEATURES = 50
 #: more than `IDENTIFIER_MIN` deals) names deals rather than describing them.
 IDENTIFIER_SHARE = 0.9
 IDENTIFIER_MIN = 50
+#: Headers that name a person (compared as lowercase words, accents ignored): first and last
+#: names repeat across people, so the distinct-value rule above keeps them, yet a person's name
+#: (or the title that gives their sex) says who they are, not how likely they are to buy, and a
+#: model that learns from it scores people by name. Emails and phone numbers are distinct per
+#: person and left out by that rule already.
+PERSON_HEADERS = frozenset(
+    {
+        "name",
+        "contact name",
+        "lead name",
+        "person name",
+        "your name",
+        "nom",
+        "nom de famille",
+        "nombre",
+        "nome",
+    }
+)
+#: A header's last word that names a person's name ("Contact First Name" too).
+PERSON_WORDS = frozenset(
+    {
+        "firstname",
+        "lastname",
+        "fullname",
+        "forename",
+        "surname",
+        "salutation",
+        "vorname",
+        "nachname",
+        "anrede",
+        "prenom",
+        "civilite",
+        "apellido",
+        "apellidos",
+        "cognome",
+    }
+)
+#: Its last two words that do ("Full Name", "Lead Last Name").
+PERSON_PHRASES = frozenset(
+    {("first", "name"), ("last", "name"), ("full", "name"), ("given", "name"), ("family", "name")}
+)
 
 
 def _loose(value: object) -> str:
@@ -191,6 +234,25 @@ def identifiers(deals: pd.DataFrame, names: Iterable[str]) -> dict[str, str]:
         if why:
             out[col] = why
     return out
+
+
+def unaccented(value: str) -> str:
+    """The value with its accents dropped ("Gagné" → "Gagne"), its words kept apart."""
+    text = unicodedata.normalize("NFKD", value)
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+def names_a_person(column: object) -> bool:
+    """Whether a header names a person's name or title (`PERSON_HEADERS`): left out of a
+    model's inputs like an identifier, whatever its values."""
+    words = re.findall(r"[^\W_]+", unaccented(str(column)).casefold())
+    if not words:
+        return False
+    return (
+        " ".join(words) in PERSON_HEADERS
+        or words[-1] in PERSON_WORDS
+        or tuple(words[-2:]) in PERSON_PHRASES
+    )
 
 
 def identifier_notes(named: Mapping[str, str]) -> list[str]:

@@ -12,7 +12,6 @@ values are the outcomes, whether a label is yes/no, and which date format reads 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data import currencies
+from forecast.data.attributes import unaccented
 from forecast.data.date_formats import SAMPLE, covering_formats
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
     CONVERTED_ALONE,
@@ -371,7 +371,7 @@ def _outcome(value: str) -> str | None:
 def _key(name: object) -> str:
     """A name as `loose_key` compares it, accents dropped too: "Étape" is "etape", "Date de
     clôture" "datedecloture", as the names listed here are written."""
-    return loose_key(_unaccented(str(name)))
+    return loose_key(unaccented(str(name)))
 
 
 def _is_outcome(value: object) -> bool:
@@ -383,16 +383,10 @@ def _says(value: str, words: tuple[str, ...]) -> bool:
     """True where the value's first or last words are one of `words` ("Closed Won", "Lost -
     no budget", "ClosedLost"); whole words only, so Dynamics' "4-Close" says nothing of a
     loss."""
-    parts = [p.casefold() for p in _WORDS.findall(_unaccented(value))]
+    parts = [p.casefold() for p in _WORDS.findall(unaccented(value))]
     runs = {"".join(parts[:i]) for i in range(1, len(parts) + 1)}
     runs |= {"".join(parts[-i:]) for i in range(1, len(parts) + 1)}
     return any(w in runs for w in words)
-
-
-def _unaccented(value: str) -> str:
-    """The value with its accents dropped ("Gagné" → "Gagne"), its words kept apart."""
-    text = unicodedata.normalize("NFKD", value)
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
 
 
 #: A value's words: camel case split ("ClosedWon"), digits apart.
