@@ -31,6 +31,14 @@ from tests.forecast.test_import_options import write
         ("Sales Qualified", None),
         ("Not Contacted", None),
         ("Attempted to Contact", None),
+        ("Converti", "1"),
+        ("Perdu", "0"),
+        ("Non qualifié", "0"),
+        ("En cours", None),
+        ("Ja", "1"),
+        ("Nein", "0"),
+        ("TRUE", "1"),
+        ("false", "0"),
     ],
 )
 def test_a_lead_status_is_a_conversion_only_where_it_says_so_as_a_whole(status, label):
@@ -171,3 +179,67 @@ def test_whole_us_amounts_are_not_drafted_as_decimal_commas(tmp_path):
     rows = '1,Won,"5,000",2024-01-02\n2,Lost,"12,500",2024-01-03\n3,Won,300,2024-01-04\n'
     draft = draft_mapping(write(tmp_path, "us.csv", header + rows))
     assert "csv:" not in draft.text
+
+
+def test_a_german_lead_file_drafts_its_label_dates_and_decimal_commas_and_imports(tmp_path):
+    text = (
+        "Lead-Nr.;Erstellt am;Quelle;Jahresumsatz (€);Verweildauer (Min.);Konvertiert\n"
+        "L-1;21.04.2023;Google Ads;9.672.657,61;3,73;Nein\n"
+        "L-2;22.04.2023;Messe;316.704,06;12,5;Ja\n"
+        "L-3;23.04.2023;Google Ads;1.250,00;0,5;Nein\n"
+    )
+    file = tmp_path / "leads.csv"
+    file.write_bytes(text.encode("cp1252"))
+    draft = draft_mapping(file)
+    assert draft.kind == "leads"
+    assert draft.columns == {
+        "id": "Lead-Nr.",
+        "converted": "Konvertiert",
+        "created_at": "Erstellt am",
+    }
+    assert 'date_format: "%d.%m.%Y"' in draft.text
+    assert 'csv: {decimal: ",", thousands: "."}' in draft.text
+    assert "value_fixes" not in draft.text  # Ja and Nein are read as they are
+    leads = read_export(file, load_mapping(write(tmp_path, "d.yaml", draft.text))).leads
+    leads = leads.set_index("id")
+    assert leads["converted"].to_dict() == {"L-1": 0, "L-2": 1, "L-3": 0}
+    assert leads.loc["L-1", "Jahresumsatz (€)"] == 9672657.61
+    assert leads.loc["L-2", "created_at"] == pd.Timestamp("2023-04-22")
+
+
+def test_pipedrive_and_purchase_lead_files_draft_their_label(tmp_path):
+    pipedrive = write(
+        tmp_path,
+        "pipedrive_leads.csv",
+        "Lead - ID,Lead - Title,Lead - Source,Lead - Lead created,Lead - Converted to deal\n"
+        "a1,Acme lead,Web,2024-01-01 07:38:03,No\nb2,Beta lead,Ads,2024-01-02 08:00:00,Yes\n",
+    )
+    draft = draft_mapping(pipedrive)
+    assert draft.kind == "leads"
+    assert draft.columns["converted"] == "Lead - Converted to deal"
+    assert draft.columns["created_at"] == "Lead - Lead created"
+    shop = write(
+        tmp_path,
+        "shop.csv",
+        "lead_id,signup_ts,utm_source,Purchased\nLD-0,2024-01-01T06:40:57+02:00,Webinar,No\n"
+        "LD-1,2024-01-02T06:40:57+02:00,Ads,Yes\n",
+    )
+    assert draft_mapping(shop).columns == {
+        "id": "lead_id",
+        "converted": "Purchased",
+        "created_at": "signup_ts",
+    }
+
+
+def test_a_true_false_label_with_stray_values_drafts_only_the_strays_as_not_known(tmp_path):
+    file = write(
+        tmp_path,
+        "leads.csv",
+        "Email,Created,Source,Converted\na@x.com,2023-01-01,Web,FALSE\nb@x.com,2023-01-01,Ads,TRUE\n"
+        "c@x.com,2023-01-02,Web,maybe\nd@x.com,2023-01-02,Web,FALSE\ne@x.com,2023-01-03,Ads,2\n",
+    )
+    draft = draft_mapping(file)
+    assert "value_fixes" not in draft.text
+    assert 'missing_values: [maybe, "2"]' in draft.text
+    leads = read_export(file, load_mapping(write(tmp_path, "d.yaml", draft.text))).leads
+    assert sorted(leads["converted"].dropna().tolist()) == [0, 0, 1]

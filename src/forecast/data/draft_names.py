@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from forecast.data.lead_rows import YES_NO_LABELS
+
 #: Deal fields → the names CRMs and data sets give them, most telling first.
 DEAL_NAMES: dict[str, list[str]] = {
     "id": [
@@ -74,19 +76,32 @@ DEAL_NAMES: dict[str, list[str]] = {
 #: Name"): the field's name alone is matched too, where no column is named so in full.
 ENTITY_PREFIX = re.compile(r"^\s*[A-Za-z]+\s+-\s+(?P<field>.+)$")
 #: A stage column's other name, taken only where no column is named as a stage.
-STATUS_NAMES = ["status", "lifecyclestage", "leadstatus", "statuslabel"]
+STATUS_NAMES = [
+    "status", "lifecyclestage", "leadstatus", "statuslabel", "statut", "estado", "stato",
+]  # fmt: skip
 #: Lead fields → their names (every other column of a lead file is an attribute).
 LEAD_NAMES: dict[str, list[str]] = {
-    "id": ["id", "leadid", "prospectid", "contactid", "recordid", "leadnumber", "customerid"],
+    "id": [
+        "id", "leadid", "prospectid", "contactid", "recordid", "leadnumber", "customerid",
+        "leadnr", "leadno", "identifiant", "identificador",
+    ],
     "converted": [
         "converted", "isconverted", "conversion", "convertedflag", "hasconverted", "label",
-        "target", "outcome", "won", "y",
+        "target", "outcome", "won", "y", "convertedtodeal", "purchased", "bought",
+        "konvertiert", "umgewandelt", "converti", "convertie", "convertido", "convertida",
     ],
     "created_at": [
         "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
-        "datecreated", "createdon",
+        "datecreated", "createdon", "leadcreated", "signupdate", "signedupat", "signupts",
+        "registrationdate", "registeredat",
+        "erstelltam", "erstellungsdatum", "angelegtam", "datedecreation", "creele",
+        "fechadecreacion",
     ],
-    "converted_at": ["convertedat", "converteddate", "conversiondate", "becameacustomerdate"],
+    "converted_at": [
+        "convertedat", "converteddate", "conversiondate", "becameacustomerdate",
+        "convertedtime", "converteddatetime", "datedeconversion", "konvertiertam",
+        "fechadeconversion",
+    ],
 }  # fmt: skip
 WON_TIMES = ["wontime", "wondate", "datewon", "wonat"]
 LOST_TIMES = ["losttime", "lostdate", "datelost", "lostat"]
@@ -96,14 +111,18 @@ LOST_WORDS = (
     "lost", "lose", "closedlost", "dead", "failed", "abandoned", "cancelled", "canceled",
     "rejected", "declined", "disqualified", "perdu", "verloren", "perdido", "perdida",
 )  # fmt: skip
-YES_NO = {"0", "1", "yes", "no", "y", "n", "true", "false", "t", "f", "0.0", "1.0"}
-CONVERTED_WORDS = ("converted", "won", "customer", "closedwon", "sale", "evangelist")
+#: Label values the import reads as 0/1 as they are (`lead_rows.YES_NO_LABELS`).
+YES_NO = frozenset(YES_NO_LABELS)
+CONVERTED_WORDS = (
+    "converted", "won", "customer", "closedwon", "sale", "evangelist",
+    "converti", "convertie", "konvertiert", "convertido", "convertida", "gagne", "gewonnen",
+)  # fmt: skip
 #: Words that say converted only as the whole status: "Qualified" is an outcome, while "Sales
 #: Qualified", "Marketing Qualified" and "Pre-Qualified" are steps of the funnel before it.
-CONVERTED_ALONE = ("qualified", "yes")
+CONVERTED_ALONE = ("qualified", "yes", "qualifie", "qualifiziert", "cualificado", "calificado")
 NOT_CONVERTED_WORDS = (
     "notconverted", "unconverted", "lost", "closedlost", "disqualified", "unqualified",
-    "rejected", "junk", "dead", "no",
+    "rejected", "junk", "dead", "no", "perdu", "perdue", "verloren", "perdido", "perdida",
 )  # fmt: skip
 #: A first word that turns a converted word around ("Not Qualified", "Non converted").
 NEGATIONS = ("not", "non")

@@ -16,6 +16,17 @@ from forecast.data.mapping import loose_key
 from forecast.data.rows import CanonicalRows
 from forecast.data.validation import unparseable
 
+#: A label's values read as converted (1) or not (0) as they are, compared casefolded: digits,
+#: true/false, yes/no and their letters, and yes/no in the languages exports come in.
+YES_NO_LABELS = {
+    **{"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "t": 1, "f": 0},
+    **{"yes": 1, "no": 0, "y": 1, "n": 0},
+    **{"ja": 1, "nein": 0, "wahr": 1, "falsch": 0},  # German
+    **{"oui": 1, "non": 0, "vrai": 1, "faux": 0},  # French
+    **{"si": 1, "sí": 1, "verdadero": 1, "falso": 0},  # Spanish, Italian ("no" above)
+    **{"sim": 1, "não": 0, "nao": 0},  # Portuguese
+}
+
 #: What a lead label's common words usually mean, offered in the import's hint (never applied).
 LABEL_WORDS = {
     **dict.fromkeys(
@@ -87,12 +98,7 @@ class LeadRows(CanonicalRows):
         self.seen_ids.update(ids.dropna())
         if "converted" in cols:
             text = raw[cols["converted"]].astype("str").str.strip().str.casefold()
-            label = text.map(
-                {
-                    **{"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0},
-                    **{"yes": 1, "no": 0, "y": 1, "n": 0, "t": 1, "f": 0},
-                }
-            )
+            label = text.map(YES_NO_LABELS)
             odd = raw[cols["converted"]].notna() & label.isna()
             self._bad(odd, bad, raw, "converted", "label is not 0/1")
             if odd.any():

@@ -37,6 +37,7 @@ from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_
     WON_WORDS,
     YES_NO,
 )
+from forecast.data.lead_rows import YES_NO_LABELS
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.reading import file_encoding, is_parquet, iter_table, number_text
 from forecast.errors import InvalidInput
@@ -243,9 +244,11 @@ def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Dr
         distinct = values.value_counts().index.tolist()[:MAX_STAGES]
         if not {v.casefold() for v in distinct} <= YES_NO:
             said = {v: _outcome(v) for v in distinct}
-            lines.append("value_fixes:   # which values mean converted (1) or not (0): check")
-            lines.append(f"  {_quoted(mapped['converted'])}:")
-            lines += [f'    {_quoted(v)}: "{o}"' for v, o in said.items() if o is not None]
+            read = [(v, o) for v, o in said.items() if o is not None and v.casefold() not in YES_NO]
+            if read:  # the values the import reads as they are need no fix
+                lines.append("value_fixes:   # which values mean converted (1) or not (0): check")
+                lines.append(f"  {_quoted(mapped['converted'])}:")
+                lines += [f'    {_quoted(v)}: "{o}"' for v, o in read]
             if "1" in said.values() and "0" not in said.values():
                 checks.append(
                     f"no value of {mapped['converted']!r} says not converted: a model needs "
@@ -261,6 +264,7 @@ def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Dr
                 "which mean converted (1), not converted (0), and not known yet (missing_values)"
             )
     lines += _date_format(sample, mapped, checks)
+    lines += _lead_numbers(sample, mapped, checks)
     lines.append("leak_columns: []   # columns filled in after the outcome (training finds some)")
     return Draft("leads", mapped, "\n".join(lines) + "\n", checks)
 
@@ -356,14 +360,16 @@ def _stage_probabilities(probability: pd.Series, stage: pd.Series, open_: list[s
 
 def _outcome(value: str) -> str | None:
     """A lead status read as converted ("1"), not ("0"), or not known yet (None)."""
+    if value.strip().casefold() in YES_NO_LABELS:  # yes/no, true/false, 1/0: read as they are
+        return str(YES_NO_LABELS[value.strip().casefold()])
     if _says(value, NOT_CONVERTED_WORDS):
         return "0"
-    words = _WORDS.findall(value)
+    words = _WORDS.findall(unaccented(value))
     if words and words[0].casefold() in NEGATIONS:
         rest = " ".join(words[1:])
-        said = _says(rest, CONVERTED_WORDS) or loose_key(rest) in CONVERTED_ALONE
+        said = _says(rest, CONVERTED_WORDS) or _key(rest) in CONVERTED_ALONE
         return "0" if said else None  # "Not Contacted": not known yet
-    if _says(value, CONVERTED_WORDS) or loose_key(value) in CONVERTED_ALONE:
+    if _says(value, CONVERTED_WORDS) or _key(value) in CONVERTED_ALONE:
         return "1"
     return None
 
@@ -458,6 +464,26 @@ def _number_notation(sample: pd.DataFrame, columns: dict[str, str], checks: list
         for v in sample[columns[f]].dropna().astype("str").str.strip().head(SAMPLE)
         if v
     ]
+    return _notation_of(texts, checks, "amounts")
+
+
+def _lead_numbers(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
+    """`_number_notation` for a lead file: its number-like columns (digits and marks alone)
+    other than the mapped ones, read with a decimal comma only if they must be."""
+    texts: list[str] = []
+    for column in sample.columns:
+        if column in columns.values():
+            continue
+        values = sample[column].dropna().astype("str").str.strip().head(SAMPLE)
+        values = values[values != ""]
+        if len(values) and values.str.fullmatch(r"[+-]?\d[\d.,\s]*").all():
+            texts += values.tolist()
+    return _notation_of(texts, checks, "numbers")
+
+
+def _notation_of(texts: list[str], checks: list[str], what: str) -> list[str]:
+    """The `csv:` line (and its check) that reads `texts` as numbers where they do not read
+    as written but only with a decimal comma."""
     if not texts or all(number_text(v, CsvOptions()) is not None for v in texts):
         return []
     # Only a decimal part a thousands group cannot be ("7.348,92", "637,5") says the comma is
@@ -466,7 +492,8 @@ def _number_notation(sample: pd.DataFrame, columns: dict[str, str], checks: list
         return []
     for options, line in NOTATIONS:
         if all(number_text(v, options) is not None for v in texts):
-            checks.append(f"amounts like {texts[0]!r} are read with a decimal comma: check")
+            shown = next((v for v in texts if DECIMAL_COMMA.search(v)), texts[0])
+            checks.append(f"{what} like {shown!r} are read with a decimal comma: check")
             return [line]
     return []
 
