@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.data import store
+from forecast.data.importing import import_export
 from forecast.data.generator import generate_leads, write_leads
 from forecast.settings import get_settings
 from tests.training.conftest import parsed
@@ -105,3 +106,32 @@ def test_labels_read_from_a_conversion_date_are_stored(tmp_path, monkeypatch):
     stored = store.load_leads(store.get_engine(), "c").set_index("id")["converted"]
     assert stored.to_dict() == {"1": 1, "2": 0, "3": 0}
     get_settings.cache_clear()
+
+
+def test_new_leads_without_the_conversion_date_column_a_mapping_names_are_read(tmp_path, state):
+    """A mapping that reads `converted_at` (Salesforce's "Converted Date") reads a file of new
+    leads that has neither that column nor the label (as `forecast score` does), and a later
+    file without the date column keeps the conversion dates stored."""
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text(
+        "Lead ID,Status,Created,Converted Date,Source\n"
+        "A,1,2024-01-02,2024-01-20,Web\nB,0,2024-01-03,,Ads\n"
+    )
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "kind: leads\ndataset: sf\ncolumns: {id: Lead ID, converted: Status, "
+        "created_at: Created, converted_at: Converted Date}\n"
+    )
+    new = tmp_path / "new.csv"
+    new.write_text("Lead ID,Created,Source\nN1,2024-05-02,Web\n")
+    engine = store.get_engine(get_settings())
+    import_export(engine, labelled, mapping)
+    report = import_export(engine, new, mapping)
+    said = " ".join(report.notes)
+    assert "no 'Converted Date' column (converted_at)" in said
+    again = tmp_path / "again.csv"
+    again.write_text("Lead ID,Status,Created,Source\nA,1,2024-01-02,Web\n")
+    import_export(engine, again, mapping)
+    stored = store.load_leads(engine, "sf").set_index("id")
+    assert stored.loc["A", "converted_at"] == pd.Timestamp("2024-01-20")
+    assert pd.isna(stored.loc["N1", "converted"])

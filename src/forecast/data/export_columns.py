@@ -207,6 +207,12 @@ class ExportColumns:
                     "are stored and scored, not learnt from (if the file names the outcome "
                     "otherwise, map converted: to that column)"
                 )
+            elif f == "converted_at" and self.mapping.kind == "leads":
+                del self.columns[f]  # new leads: no conversion yet, nor its date's column
+                self.report.note(
+                    f"no {column!r} column (converted_at): no lead has a conversion date; "
+                    "leads are read as the other columns say (new leads to score need none)"
+                )
         if absent and not self.checked_header:
             self.report.notes.append(f"not in the export, left blank: {', '.join(absent)}")
 

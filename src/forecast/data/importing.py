@@ -207,6 +207,8 @@ def _write_in(conn: Connection, job: _Job) -> ImportReport:
             outcome = ("converted", "converted_at")  # a label, or one read from its date
             if not any(c in job.columns for c in outcome):  # none: the stored ones stay
                 leads = leads.drop(columns=list(outcome), errors="ignore")
+            elif "converted_at" not in job.columns:  # no dates in this file: stored ones stay
+                leads = leads.drop(columns=["converted_at"], errors="ignore")
             job.report.rows_written += store.upsert_leads(conn, leads)
     job.finish()  # raises ImportRejected, which rolls the transaction back
     job.report.written = True
