@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.data import store
-from forecast.data.importing import import_export
 from forecast.data.generator import generate_leads, write_leads
+from forecast.data.importing import import_export
 from forecast.settings import get_settings
 from tests.training.conftest import parsed
 from training.cli import app
