@@ -128,7 +128,8 @@ def dataset_of(kind: Kind, data: str | None, settings: Settings) -> str:
 
         return detect_mapping(Path(data)).dataset
     with store.get_engine(settings).connect() as conn:
-        return store.resolve_dataset(conn, data, "opportunities" if kind is Kind.deals else "leads")
+        want = "opportunities" if kind is Kind.deals else "leads"
+        return store.resolve_dataset(conn, data, want, named_by="--data")
 
 
 def _report(

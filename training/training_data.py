@@ -72,7 +72,7 @@ def load_training_data(
         return out
     engine = store.get_engine(settings)
     with engine.connect() as conn:
-        name = store.resolve_dataset(conn, data, want)
+        name = store.resolve_dataset(conn, data, want, named_by="--data")
         row = store.get_dataset(conn, name)
     if row["kind"] != want:
         raise InvalidInput(f"dataset {name!r} holds {row['kind']}, not {want}")
@@ -105,7 +105,7 @@ def partitioned_deals(client: Any, data: str | None) -> Any:
         return None
     engine = store.get_engine(get_settings())
     with engine.connect() as conn:
-        name = store.resolve_dataset(conn, data, "opportunities")
+        name = store.resolve_dataset(conn, data, "opportunities", named_by="--data")
         kind = store.get_dataset(conn, name)["kind"]
     if kind != "opportunities":
         raise InvalidInput(f"dataset {name!r} holds {kind}, not opportunities")
@@ -126,7 +126,7 @@ def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
         return None
     engine = store.get_engine(get_settings())
     with engine.connect() as conn:
-        name = store.resolve_dataset(conn, data, "leads")
+        name = store.resolve_dataset(conn, data, "leads", named_by="--data")
         row = store.get_dataset(conn, name)
     if row["kind"] != "leads":
         raise InvalidInput(f"dataset {name!r} holds {row['kind']}, not leads")

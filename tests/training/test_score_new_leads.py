@@ -135,3 +135,18 @@ def test_new_leads_without_the_conversion_date_column_a_mapping_names_are_read(t
     stored = store.load_leads(engine, "sf").set_index("id")
     assert stored.loc["A", "converted_at"] == pd.Timestamp("2024-01-20")
     assert pd.isna(stored.loc["N1", "converted"])
+
+
+def test_with_several_lead_datasets_score_says_to_name_one_with_its_own_option(tmp_path, state):
+    engine = store.get_engine(get_settings())
+    for name in ("east", "west"):
+        (tmp_path / f"{name}.csv").write_text("id,converted\na,1\nb,0\n")
+        (tmp_path / f"{name}.yaml").write_text(
+            f"kind: leads\ndataset: {name}\ncolumns: {{id: id, converted: converted}}\n"
+        )
+        import_export(engine, tmp_path / f"{name}.csv", tmp_path / f"{name}.yaml")
+    out = tmp_path / "scores.parquet"
+    done = CliRunner().invoke(app, ["score", "--kind", "leads", "--out", str(out)])
+    assert done.exit_code == 2
+    said = " ".join(done.output.split())
+    assert "name one (--data NAME on the command line" in said

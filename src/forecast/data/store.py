@@ -230,7 +230,9 @@ def lock_dataset(conn: Connection, name: str) -> None:
     conn.execute(datasets.update().where(datasets.c.name == name).values(updated_at=utcnow()))
 
 
-def resolve_dataset(conn: Connection, name: str | None, kind: str) -> str:
+def resolve_dataset(
+    conn: Connection, name: str | None, kind: str, *, named_by: str = "--dataset"
+) -> str:
     """The dataset to use: the one named, or the only one of that kind in the store."""
     if name:
         get_dataset(conn, name)
@@ -242,7 +244,7 @@ def resolve_dataset(conn: Connection, name: str | None, kind: str) -> str:
         raise NotFound(f"the store holds no {kind} yet: run `forecast import` first")
     raise NotFound(
         f"the store holds several {kind} datasets {names}: name one "
-        "(--dataset on the command line, ?dataset= in the API)"
+        f"({named_by} NAME on the command line, ?dataset= in the API)"
     )
 
 
