@@ -100,3 +100,29 @@ def test_dates_with_month_names_read_with_the_format_named(tmp_path):
     m = import_options.mapping(tmp_path, 'date_format: "%b %d, %Y"\n')
     deals = read_export(file, m).opportunities.set_index("id")
     assert str(deals.loc["D2", "closed_at"]) == "2025-03-02 00:00:00"
+
+
+def test_a_column_mixing_us_dates_with_iso_and_named_months_drafts_one_list_that_reads_all(
+    tmp_path,
+):
+    values = ["01/31/2023", "2023-02-01", "05 Feb 2023", "2023-02-06T10:00:00Z", "02/07/2023"]
+    hint = date_hint(values)
+    assert hint is not None and "(month first)" in hint and "either order" not in hint
+    for fmt in ("%m/%d/%Y", "%Y-%m-%d", "%d %b %Y", "%Y-%m-%dT%H:%M:%SZ"):
+        assert f'"{fmt}"' in hint
+    rows = "\n".join(f"D{i},{v},Demo,100" for i, v in enumerate(values))
+    file = write(tmp_path, "deals.csv", "id,created,stage,amount\n" + rows)
+    formats = hint.split("date_format: ")[1].split(" (")[0]
+    mapping = write(
+        tmp_path,
+        "m.yaml",
+        "kind: opportunities\ncolumns: {id: id, created_at: created, stage: stage, "
+        f"amount: amount}}\nstages: {{open: [Demo], won: Won, lost: Lost}}\ndate_format: {formats}\n",
+    )
+    export = read_export(file, load_mapping(mapping))
+    assert export.report.ok and export.opportunities["created_at"].notna().all()
+
+
+def test_iso_dates_alone_are_not_said_to_be_either_order():
+    hint = date_hint(["2023-01-05", "2023-02-05"])
+    assert hint is not None and "(year first)" in hint and "month first" not in hint

@@ -20,7 +20,7 @@ _DAYS += [
     for s in (" %d, %Y", " %d %Y", "-%d-%Y")
 ] + [(f"%d{s}{month}{s}%Y", "month named") for month in ("%b", "%B") for s in (" ", "-")]
 _DAYS += [("%d-%b-%y", "month named")]
-_TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "T%H:%M:%S")
+_TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "T%H:%M:%S", "T%H:%M:%SZ")
 CANDIDATES = [(day + time, order) for day, order in _DAYS for time in _TIMES]
 #: The values of a column a hint is found from.
 SAMPLE = 100
@@ -52,12 +52,21 @@ def covering_formats(values: Iterable[object]) -> dict[str, list[str]]:
     return {order: f for order in orders if sample and (f := _cover(sample, order)) is not None}
 
 
+#: Orders a value cannot be read in two ways: a column that mixes them with day/month dates
+#: ("2023-01-05" beside "01/31/2023", as a web form's merged exports do) is read with both.
+UNMISTAKABLE_ORDERS = ("year first", "month named")
+
+
 def _cover(sample: list[str], order: str) -> list[str] | None:
-    """Formats of one order that read every value between them (fewest first found), or None."""
+    """Formats of one order that read every value between them (fewest first found), or None.
+    A day/month order takes formats of the unmistakable orders too for the values its own
+    formats do not read, once its own read some."""
     left, chosen = list(sample), []
-    for fmt, its_order in CANDIDATES:
-        if its_order != order:
-            continue
+    own = [fmt for fmt, its_order in CANDIDATES if its_order == order]
+    others = [fmt for fmt, o in CANDIDATES if o in UNMISTAKABLE_ORDERS and o != order]
+    for fmt in own + (others if order not in UNMISTAKABLE_ORDERS else []):
+        if fmt in others and not chosen:
+            return None  # none of its own order: the unmistakable ones say it on their own
         read = [v for v in left if _reads(v, fmt)]
         if read:
             chosen.append(fmt)

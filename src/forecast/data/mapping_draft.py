@@ -20,7 +20,7 @@ import pandas as pd
 
 from forecast.data import currencies
 from forecast.data.attributes import unaccented
-from forecast.data.date_formats import SAMPLE, covering_formats
+from forecast.data.date_formats import SAMPLE, UNMISTAKABLE_ORDERS, covering_formats
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
     CONVERTED_ALONE,
     CONVERTED_WORDS,
@@ -507,10 +507,10 @@ def _covering_every(per_column: list[list[str]]) -> dict[str, list[str]]:
         return {}
     # A column read in an order that cannot be mistaken (ISO's year first, a month's name) keeps
     # its own formats whatever the order of the others ("Jan 07, 2023" beside "2023-03-19").
-    own = [next((found[o] for o in UNMISTAKABLE if o in found), None) for found in each]
+    own = [next((found[o] for o in UNMISTAKABLE_ORDERS if o in found), None) for found in each]
     bound = [found for found, mine in zip(each, own, strict=True) if mine is None]
     if not bound:
-        first = next(o for o in UNMISTAKABLE if o in each[0])
+        first = next(o for o in UNMISTAKABLE_ORDERS if o in each[0])
         return {first: list(dict.fromkeys(f for mine in own if mine for f in mine))}
     orders = [order for order in bound[0] if all(order in found for found in bound[1:])]
     return {
@@ -523,10 +523,6 @@ def _covering_every(per_column: list[list[str]]) -> dict[str, list[str]]:
         )
         for order in orders
     }
-
-
-#: Date orders no reader can take for another.
-UNMISTAKABLE = ("year first", "month named")
 
 
 def _read_as(file: Path) -> CsvOptions:
