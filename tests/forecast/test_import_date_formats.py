@@ -117,7 +117,8 @@ def test_a_column_mixing_us_dates_with_iso_and_named_months_drafts_one_list_that
         tmp_path,
         "m.yaml",
         "kind: opportunities\ncolumns: {id: id, created_at: created, stage: stage, "
-        f"amount: amount}}\nstages: {{open: [Demo], won: Won, lost: Lost}}\ndate_format: {formats}\n",
+        "amount: amount}\nstages: {open: [Demo], won: Won, lost: Lost}\n"
+        f"date_format: {formats}\n",
     )
     export = read_export(file, load_mapping(mapping))
     assert export.report.ok and export.opportunities["created_at"].notna().all()
