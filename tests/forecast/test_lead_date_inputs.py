@@ -82,3 +82,19 @@ def test_times_with_an_offset_are_read_as_utc() -> None:
     )
     assert row[lead_dates.WEEKDAY] == "Saturday"  # 22:30 UTC the day before
     assert row[lead_dates.HOUR] == 22.0
+
+
+def test_in_a_column_mixing_dates_and_date_times_a_date_alone_has_no_hour() -> None:
+    created = pd.Series(
+        pd.to_datetime(["2024-12-14", "2024-12-14 09:41:07", "2024-12-15"], format="mixed")
+    )
+    inputs = lead_dates.date_inputs(created)
+    assert inputs[lead_dates.HOUR].tolist()[1] == 9.0
+    assert inputs[lead_dates.HOUR].isna().tolist() == [True, False, True]
+    assert inputs[lead_dates.WEEKDAY].tolist() == ["Saturday", "Saturday", "Sunday"]
+    used = (lead_dates.WEEKDAY, lead_dates.HOUR)
+    [dated, timed] = lead_dates.with_date_inputs(
+        [{"created_at": "2024-12-14"}, {"created_at": "2024-12-14T09:41:07Z"}], used
+    )
+    assert dated[lead_dates.HOUR] is None and dated[lead_dates.WEEKDAY] == "Saturday"
+    assert timed[lead_dates.HOUR] == 9.0

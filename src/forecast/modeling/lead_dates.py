@@ -1,5 +1,5 @@
 """A lead's date as model inputs: the day of the week it came in, and the hour where the data
-has times of day.
+has times of day (none for a lead whose date has no time: midnight to the microsecond).
 
 Both are known the moment a lead exists (no later value can leak in), and both repeat, so a
 holdout by time sees the same values as training; the calendar date itself does not repeat and
@@ -54,7 +54,9 @@ def date_inputs(created: pd.Series, hours: bool | None = None) -> pd.DataFrame:
     out[WEEKDAY] = created.dt.dayofweek.map(dict(enumerate(DAYS))).astype("str")
     out.loc[created.isna(), WEEKDAY] = None
     if hours:
-        out[HOUR] = created.dt.hour.astype(float)
+        # A date written without a time of day reads as midnight to the second: its hour is
+        # not known (a column that mixes dates and date-times would teach "hour 0" otherwise).
+        out[HOUR] = created.dt.hour.astype(float).where(created != created.dt.normalize())
     return out
 
 
@@ -115,9 +117,17 @@ def with_date_inputs(
         if WEEKDAY in used:
             extra[WEEKDAY] = DAYS[when.weekday()] if when is not None else None
         if HOUR in used:
-            extra[HOUR] = float(when.hour) if when is not None else None
+            extra[HOUR] = _hour(when)
         out.append({**row, **extra})
     return out
+
+
+def _hour(when: datetime | None) -> float | None:
+    """A creation time's hour (UTC); None where it is not known: no date, or a date without a
+    time of day (midnight to the microsecond, as `date_inputs` reads the training leads)."""
+    if when is None or when == when.replace(hour=0, minute=0, second=0, microsecond=0):
+        return None
+    return float(when.hour)
 
 
 def _under_one_name(
