@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from forecast.data.currencies import stated
 from forecast.data.importing import read_export
 from forecast.data.mapping import CsvOptions
 from forecast.data.reading import (
@@ -100,6 +101,19 @@ def test_amounts_with_a_currency_symbol_or_code_before_or_after_them_are_read(tm
     file = deals_file(tmp_path, ["$2,749", "USD 3,500.13", "3,500.13 USD", "$ 5", "€12", "7 gbp"])
     m = mapping(tmp_path, 'csv: {thousands: ","}')
     assert amounts(file, m) == [2749.0, 3500.13, 3500.13, 5.0, 12.0, 7.0]
+
+
+def test_rupee_amounts_in_indian_grouping_are_read_with_or_without_a_thousands_option(tmp_path):
+    values = ["Rs.1,50,000", "Rs 2,500.50", "₹12,34,56,789", "INR 1,50,000", "1,50,000"]
+    file = deals_file(tmp_path, values)
+    expected = [150000.0, 2500.5, 123456789.0, 150000.0, 150000.0]
+    assert amounts(file, mapping(tmp_path)) == expected
+    assert amounts(file, mapping(tmp_path, 'csv: {thousands: ","}')) == expected
+    # Two-digit groups are never a decimal part: with a decimal comma they are not read.
+    assert localized_numbers(pd.Series(["1,50,000"]), CsvOptions(decimal=",")).tolist() == [
+        "1,50,000"
+    ]
+    assert stated(pd.Series(["Rs.1,50,000", "₹100"])).tolist() == ["INR", "INR"]
 
 
 def test_a_sign_before_or_after_the_currency_symbol_is_kept():

@@ -48,6 +48,8 @@ PREFIXED = {
     "E£": "EGP",
     "CN¥": "CNY",
     "JP¥": "JPY",
+    "Rs.": "INR",
+    "Rs": "INR",
 }
 #: Codes that are the same currency.
 SAME = {"RMB": "CNY"}

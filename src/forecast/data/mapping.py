@@ -485,7 +485,7 @@ class Mapping(BaseModel):
         # A CRM sends values as its export writes them: the API reads them the same way.
         if self.csv.decimal != "." or self.csv.thousands:
             options["numbers"] = {"decimal": self.csv.decimal, "thousands": self.csv.thousands}
-        if self.date_format is not None:
+        if self.kind == "leads" and self.date_format is not None:  # a scored lead's date
             options["date_formats"] = list(self.date_formats)
         if self.exchange_rates:  # a CRM's later pushes are converted as the import was
             options["currency"] = self.currency.upper()

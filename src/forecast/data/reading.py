@@ -41,7 +41,9 @@ CURRENCY_CODES = frozenset(
     "SAR QAR KWD EGP ZAR NGN KES MAD INR PKR CNY RMB HKD TWD SGD MYR THB IDR PHP VND KRW BRL "
     "MXN ARS CLP COP PEN".split()
 )
-_CURRENCY = rf"(?:[A-Z]{{0,2}}[{re.escape(CURRENCY_SYMBOLS)}]|[A-Za-z]{{3}})"
+#: Written before an amount for a currency, beside the symbols and codes: the rupee's "Rs.".
+CURRENCY_WORDS = frozenset({"rs", "rs."})
+_CURRENCY = rf"(?:Rs\.?|[A-Z]{{0,2}}[{re.escape(CURRENCY_SYMBOLS)}]|[A-Za-z]{{3}})"
 #: Spaces that group digits: a space, a no-break space and the narrow and thin ones French and
 #: other locales' spreadsheets write ("1 234 567,89"). No locale marks decimals with a space, so
 #: a number grouped by them is read whatever the mapping's marks.
@@ -293,7 +295,8 @@ def _with_currency(text: pd.Series, csv: CsvOptions) -> pd.Series:
     before, after, sign1, sign2 = parts["before"], parts["after"], parts["sign1"], parts["sign2"]
     ok = (parts["body"] != "") & ((before == "") | (after == "")) & ((sign1 == "") | (sign2 == ""))
     for code in (before, after):
-        ok &= ~code.str[-1:].str.isalpha() | code.str.upper().isin(CURRENCY_CODES)
+        known = code.str.upper().isin(CURRENCY_CODES) | code.str.casefold().isin(CURRENCY_WORDS)
+        ok &= ~code.str[-1:].str.isalpha() | known
     number, mark = _number_pattern(csv)
     ok &= parts["body"].str.fullmatch(number)
     return sign1[ok] + sign2[ok] + _plain(parts["body"][ok], csv, mark)
@@ -305,16 +308,20 @@ def _number_pattern(csv: CsvOptions) -> tuple[str, str]:
     decimal part follows, or it appears twice)."""
     dec = re.escape(csv.decimal)
     spaced = rf"\d{{1,3}}(?:{_SPACE}\d{{3}})+(?:{dec}\d*)?"
+    # Indian grouping: lakhs and crores in pairs of digits before the last three ("1,50,000",
+    # "12,34,56,789"), which nothing else writes.
+    lakhs = rf"|\d{{1,2}}(?:,\d{{2}})+,\d{{3}}(?:{dec}\d*)?" if csv.decimal == "." else ""
     if csv.thousands and csv.thousands not in GROUPING_SPACES:
         th = re.escape(csv.thousands)
-        return rf"(?:\d{{1,3}}(?:{th}\d{{3}})+|\d+)(?:{dec}\d*)?|{spaced}", csv.thousands
+        indian = lakhs if csv.thousands == "," else ""
+        return rf"(?:\d{{1,3}}(?:{th}\d{{3}})+|\d+)(?:{dec}\d*)?|{spaced}{indian}", csv.thousands
     if csv.thousands:  # a space: any of them groups
         return rf"{spaced}|\d+(?:{dec}\d*)?", csv.thousands
     mark = "," if csv.decimal != "," else "."
     g = re.escape(mark)
     return (
         rf"\d{{1,3}}(?:{g}\d{{3}})+{dec}\d+|\d{{1,3}}(?:{g}\d{{3}}){{2,}}(?:{dec}\d*)?"
-        rf"|{spaced}|\d+(?:{dec}\d*)?",
+        rf"|{spaced}|\d+(?:{dec}\d*)?{lakhs}",
         mark,
     )
 
