@@ -108,6 +108,7 @@ class DraftKind(StrEnum):
 
 
 @app.command("draft-mapping")
+@app.command("draft", hidden=True)  # the name a user tries first
 @handles_errors
 def draft_mapping_(
     path: Annotated[Path, typer.Argument(help="The export (CSV or Parquet) to draft for")],

@@ -27,18 +27,21 @@ def print_import_report(report: ImportReport, console: Console) -> None:
     summary = Table(title=f"Import into dataset '{report.dataset}'", show_header=False)
     summary.add_row("files", "\n".join(report.files))
     summary.add_row("rows read", f"{report.rows_read:,}")
+    deals = report.kind != "leads"  # a lead file has no stages, amounts or close dates
     if report.written:
         summary.add_row("rows inserted or changed", f"{report.rows_written:,}")
-        summary.add_row("new stage-history entries", f"{report.history_rows_written:,}")
-        summary.add_row("new field-history observations", f"{report.field_rows_written:,}")
-        summary.add_row("deals that moved stage", f"{report.stage_changes:,}")
+        if deals:
+            summary.add_row("new stage-history entries", f"{report.history_rows_written:,}")
+            summary.add_row("new field-history observations", f"{report.field_rows_written:,}")
+            summary.add_row("deals that moved stage", f"{report.stage_changes:,}")
     else:  # nothing was stored: what the checked rows would have changed is no change made
         summary.add_row("stored", "nothing: the store is as it was before this import")
-    summary.add_row("amounts estimated from list price", f"{report.estimated_amounts:,}")
-    summary.add_row(
-        "creation dates missing (close date, or the export date, used)",
-        f"{report.estimated_created:,}",
-    )
+    if deals:
+        summary.add_row("amounts estimated from list price", f"{report.estimated_amounts:,}")
+        summary.add_row(
+            "creation dates missing (close date, or the export date, used)",
+            f"{report.estimated_created:,}",
+        )
     for fix, count in report.fixed_values.items():
         summary.add_row("value fixed", f"{fix} ({count:,} rows)")
     for note in report.notes:

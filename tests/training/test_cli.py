@@ -147,6 +147,19 @@ def test_the_leads_file_forecast_generate_writes_imports_without_a_mapping(cli: 
     assert len(leads) == 300 and leads["converted"].isna().sum() == 10
     assert {"Lead Source", "TotalVisits", "created_at"} <= set(leads.columns)
     assert leads["created_at"].notna().all()
+    # A lead file has no stages, amounts or close dates: the summary says nothing of them.
+    assert "stage-history" not in result.stdout and "list price" not in result.stdout
+
+
+def test_draft_is_a_name_for_draft_mapping(cli: Cli, tmp_path):
+    path = tmp_path / "signups.csv"
+    path.write_text(
+        "lead_id,signup_ts,utm_source,Purchased\nA,2024-01-01,Web,No\nB,2024-01-02,Ads,Yes\n"
+    )
+    result = cli("draft", path)
+    assert result.exit_code == 0, result.output
+    assert "converted: Purchased" in result.stdout
+    assert (tmp_path / "signups.mapping.yaml").exists()
 
 
 # --- datasets, snapshot, kpis -------------------------------------------------------------------

@@ -262,7 +262,9 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         self.dataset = dataset or self.mapping.dataset
         self.stages = self.mapping.stage_set if self.mapping.kind == "opportunities" else None
         self.chunk_rows = chunk_rows or 50_000
-        self.report = ImportReport(dataset=self.dataset, files=[str(self.main)])
+        self.report = ImportReport(
+            dataset=self.dataset, files=[str(self.main)], kind=self.mapping.kind
+        )
         self.report.note(absent_history)
         self.csv = self._csv_options()
         self.columns = self.mapping.column_map()

@@ -43,6 +43,8 @@ class ImportReport:
 
     dataset: str
     files: list[str] = field(default_factory=list)
+    #: What the rows are: "opportunities" or "leads" (the summary shows only what applies).
+    kind: str = "opportunities"
     rows_read: int = 0
     rows_written: int = 0  # inserted or changed; an unchanged row is not rewritten
     history_rows_written: int = 0  # new stage entries
@@ -94,6 +96,7 @@ class ImportReport:
     def to_dict(self) -> dict:
         return {
             "dataset": self.dataset,
+            "kind": self.kind,
             "files": self.files,
             "rows_read": self.rows_read,
             "rows_written": self.rows_written,
