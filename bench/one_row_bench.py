@@ -110,11 +110,18 @@ def main() -> None:
         ),
     }
     if not args.no_compile:
-        steps["  the compiled trees' leaf lookup (used)"] = (
+        steps["  the compiled trees' leaf lookup (with reasons)"] = (
             lambda: path_contributions(model).leaves(model.booster_, matrix),
             1,
             None,
         )
+        made = path_contributions(model).compile(model.booster_)
+        if made is not None and made.has_raw:
+            steps["  the compiled model's raw scores (without)"] = (
+                lambda: made.raw(matrix),
+                1,
+                None,
+            )
     clock = time.thread_time if args.clock == "cpu" else time.perf_counter
     print(
         f"lead model: {model.booster_.num_trees()} trees, {X.shape[1]} inputs, fitted on "

@@ -53,6 +53,8 @@ from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, is_blank, top_reasons
 from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer
 
+#: A text input's code per level (and `BLANK` for None), as a scoring plan reads it.
+Levels = dict[str | None, float]
 #: How the dataset's export writes numbers: (decimal mark, thousands mark), None for "." alone.
 Notation = tuple[str, str | None] | None
 #: Batches of at least this many rows are explained with the cycle collector held off.
@@ -317,12 +319,12 @@ def _encode_and_unseen(
     try:  # numpy reads None as NaN and numeric text as its number, all at once
         return np.array(values, dtype=float).reshape(len(rows), len(plan)), None
     except (TypeError, ValueError):  # something that is no number: read as the export writes
-        read = [[_number(v, numbers) for v in line] for line in values]
-        return np.array(read, dtype=float), None
+        lines = [[_number(v, numbers) for v in line] for line in values]
+        return np.array(lines, dtype=float), None
 
 
 def _encode_by_column(
-    plan: list[tuple[str, dict[str, int] | None]],
+    plan: list[tuple[str, Levels | None]],
     rows: Sequence[Mapping[str, Any]],
     numbers: Notation = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -356,7 +358,7 @@ def _union(positions: list[np.ndarray]) -> np.ndarray:
 _NONE = np.empty(0, dtype=np.intp)
 
 
-def _text_codes(values: list[Any], levels: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+def _text_codes(values: list[Any], levels: Levels) -> tuple[np.ndarray, np.ndarray]:
     """A text column's codes, each value's as `_level` gives it, and the positions of the
     values that are not blank and found no level (new, or too rare in training). Most values
     are text or blank and are looked up at once; only where a value not found is neither (a
@@ -364,16 +366,16 @@ def _text_codes(values: list[Any], levels: dict[str, int]) -> tuple[np.ndarray, 
     (which a blank must not find), read one by one."""
     nan = math.nan
     try:
+        # The plan's levels read a blank (None) as `BLANK`: only values that found no level
+        # are NaN here, and a column of many blanks is not read twice to find the few.
         codes = np.fromiter(map(levels.get, values, repeat(nan)), float, len(values))
         missed = np.flatnonzero(np.isnan(codes))
+        codes[codes == BLANK] = nan
         if len(missed) == 0:
             return codes, _NONE
         lost = itemgetter(*missed.tolist())(values) if len(missed) > 1 else (values[missed[0]],)
-        blanks = lost.count(None)
-        if blanks == len(lost):
-            return codes, _NONE
-        if sum(map(isinstance, lost, repeat(str))) + blanks == len(lost):
-            return codes, _unseen(values, missed)  # never seen text, or blank
+        if sum(map(isinstance, lost, repeat(str))) == len(lost):
+            return codes, _unseen(values, missed)  # never seen text, or blank text
         if "None" not in levels:  # a blank made "None" finds no level
             codes = np.fromiter(map(levels.get, map(str, values), repeat(nan)), float, len(values))
             return codes, _unseen(values, np.flatnonzero(np.isnan(codes)))
@@ -390,11 +392,17 @@ def _unseen(values: list[Any], missed: np.ndarray) -> np.ndarray:
 
 #: Each encoder's (codes, columns, plan) as last read: `id(encoder)` → ((encoder, codes,
 #: columns), plan). Kept for few encoders (a served model's, its teams'); past that, afresh.
-_PLANS: dict[int, tuple[tuple[Any, Any, Any], list[tuple[str, dict[str, int] | None]]]] = {}
+_PLANS: dict[int, tuple[tuple[Any, Any, Any], list[tuple[str, Levels | None]]]] = {}
 _PLANS_KEPT = 64
 
 
-def _plan(encoder: Any) -> list[tuple[str, dict[str, int] | None]]:
+#: The code a plan's levels give a blank (None) text value: read as NaN, as no level is; kept
+#: apart so a batch finds the values that are not blank and found no level without reading the
+#: blanks again. No level's code is negative.
+BLANK = -1.0
+
+
+def _plan(encoder: Any) -> list[tuple[str, Levels | None]]:
     """(column, {level: code} or None for a number) per model input, in the model's order:
     made once per encoder, not per request (about a microsecond a row for ten inputs). Made
     again if the encoder's codes or columns are replaced (a refit)."""
@@ -407,12 +415,12 @@ def _plan(encoder: Any) -> list[tuple[str, dict[str, int] | None]]:
             return plan
     if len(_PLANS) >= _PLANS_KEPT:
         _PLANS.clear()
-    plan = [(col, codes.get(col)) for col in columns]
+    plan = [(col, {**codes[col], None: BLANK} if col in codes else None) for col in columns]
     _PLANS[id(encoder)] = ((encoder, codes, columns), plan)
     return plan
 
 
-def _level(value: Any, levels: dict[str, int] | None) -> Any:
+def _level(value: Any, levels: Levels | None) -> Any:
     """A text input's code (NaN when blank or never seen); any other input as it is."""
     if levels is None:
         return value

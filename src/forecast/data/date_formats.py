@@ -61,7 +61,7 @@ def _cover(sample: list[str], order: str) -> list[str] | None:
     """Formats of one order that read every value between them (fewest first found), or None.
     A day/month order takes formats of the unmistakable orders too for the values its own
     formats do not read, once its own read some."""
-    left, chosen = list(sample), []
+    left, chosen = list(sample), list[str]()
     own = [fmt for fmt, its_order in CANDIDATES if its_order == order]
     others = [fmt for fmt, o in CANDIDATES if o in UNMISTAKABLE_ORDERS and o != order]
     for fmt in own + (others if order not in UNMISTAKABLE_ORDERS else []):

@@ -7,7 +7,9 @@ computes predictions, not leaves; but a model whose every tree is a class of its
 (`num_class` = the number of trees) and whose leaves' values are their own indices predicts,
 as raw scores, exactly the leaf index of each tree. That model is what is compiled here, so
 the fast path keeps the leaf lookup that the contributions and the raw score are read from
-(`forecast.modeling.contributions`).
+(`forecast.modeling.contributions`). The model itself is compiled beside it for batches scored
+without reasons: their raw scores straight from the trees, the same to 1e-12 (the compiled
+code adds the trees in blocks, LightGBM one by one).
 
 Compiling takes seconds, so it is done once per loaded model, off the request path (the
 first big batch starts it in a background thread: `forecast.modeling.contributions`); until it
@@ -38,10 +40,12 @@ PROBE_ROWS = 2048
 
 
 class CompiledLeaves:
-    """The leaves a batch of rows reaches, from the compiled trees: `(rows, trees)`."""
+    """The leaves a batch of rows reaches, from the compiled trees: `(rows, trees)`; and, where
+    it compiled too, each row's raw score from the model itself (`raw`)."""
 
-    def __init__(self, compiled: Any, n_trees: int, seconds: float) -> None:
+    def __init__(self, compiled: Any, n_trees: int, seconds: float, raw: Any = None) -> None:
         self._compiled = compiled
+        self._raw = raw
         self.n_trees = n_trees
         #: How long compiling took.
         self.seconds = seconds
@@ -50,6 +54,16 @@ class CompiledLeaves:
         # One thread: the service decides how many cores a batch gets, not the library.
         leaves = self._compiled.predict(matrix, n_jobs=1)
         return leaves.astype(np.intp).reshape(len(matrix), self.n_trees)
+
+    @property
+    def has_raw(self) -> bool:
+        return self._raw is not None
+
+    def raw(self, matrix: np.ndarray) -> np.ndarray:
+        """Each row's raw score (log-odds), the trees summed in the compiled code: a batch
+        scored without reasons needs no leaf indices (writing a row's 200 leaves and reading
+        their values back costs more than walking the trees)."""
+        return np.asarray(self._raw.predict(matrix, n_jobs=1), dtype=float)
 
     @classmethod
     def compile(cls, booster: lgb.Booster, dump: dict) -> CompiledLeaves | None:
@@ -67,21 +81,41 @@ class CompiledLeaves:
         try:
             with tempfile.TemporaryDirectory(prefix="forecast-leaves-") as folder:
                 path = Path(folder) / "leaves.txt"
-                path.write_text(leaf_index_model(booster.model_to_string(), n_trees))
+                text = booster.model_to_string()
+                path.write_text(leaf_index_model(text, n_trees))
                 compiled = lleaves.Model(model_file=str(path))
                 with collector_held_off():
                     compiled.compile(raw_score=True)
-            made = cls(compiled, n_trees, time.perf_counter() - started)
+                raw = _compiled_raw(lleaves, Path(folder) / "model.txt", text)
             probe = probe_rows(dump, booster.num_feature())
+            made = cls(compiled, n_trees, time.perf_counter() - started)
             expected = np.asarray(booster.predict(probe, pred_leaf=True, num_threads=1))
             if not np.array_equal(made(probe), expected.reshape(len(probe), n_trees)):
                 log.warning("compiled trees reach other leaves than LightGBM: not used")
                 return None
+            if raw is not None:
+                scores = np.asarray(booster.predict(probe, raw_score=True, num_threads=1))
+                same = np.allclose(raw.predict(probe, n_jobs=1), scores, rtol=0, atol=1e-9)
+                made._raw = raw if same else None
         except Exception:  # noqa: BLE001 - any failure leaves LightGBM serving, as before
             log.warning("compiling the trees failed: LightGBM finds the leaves", exc_info=True)
             return None
+        made.seconds = time.perf_counter() - started
         log.info("compiled %d trees in %.1f s", n_trees, made.seconds)
         return made
+
+
+def _compiled_raw(lleaves: Any, path: Path, text: str) -> Any:
+    """The model itself compiled for raw scores, or None where that fails (the leaves serve)."""
+    try:
+        path.write_text(text)
+        raw = lleaves.Model(model_file=str(path))
+        with collector_held_off():
+            raw.compile(raw_score=True)
+    except Exception:  # noqa: BLE001 - the leaf lookup gives the same scores, a little slower
+        log.warning("compiling the model's raw scores failed: the leaves give them", exc_info=True)
+        return None
+    return raw
 
 
 def leaf_index_model(text: str, n_trees: int) -> str:
