@@ -308,6 +308,8 @@ def _encode_and_unseen(
             else levels.get(v if v.__class__ is str else str(v), nan)
             for col, levels in plan
         ]
+        if numbers is not None:  # text in the dataset's notation: "1.200" is 1200, not 1.2
+            line = [_number(v, numbers) if v.__class__ is str else v for v in line]
         try:
             return np.array(line, dtype=float).reshape(1, len(plan)), None
         except (TypeError, ValueError):
@@ -316,6 +318,8 @@ def _encode_and_unseen(
     if len(rows) >= BY_COLUMN_FROM:
         return _encode_by_column(plan, rows, numbers)
     values = [[_level(row.get(col), levels) for col, levels in plan] for row in rows]
+    if numbers is not None:
+        values = [[_number(v, numbers) if v.__class__ is str else v for v in r] for r in values]
     try:  # numpy reads None as NaN and numeric text as its number, all at once
         return np.array(values, dtype=float).reshape(len(rows), len(plan)), None
     except (TypeError, ValueError):  # something that is no number: read as the export writes
@@ -339,6 +343,8 @@ def _encode_by_column(
         except KeyError:  # some row leaves the input out: blank there
             values = [row.get(col) for row in rows]
         if levels is None:
+            if numbers is not None and str in set(map(type, values)):  # the dataset's notation
+                values = [_number(v, numbers) if v.__class__ is str else v for v in values]
             try:  # numpy reads None as NaN and numeric text as its number, all at once
                 out[j] = values
             except (TypeError, ValueError):  # text: read as the export writes numbers
@@ -431,16 +437,25 @@ def _level(value: Any, levels: Levels | None) -> Any:
 
 def _number(value: object, numbers: Notation = None) -> float:
     """A number input's value as a float: a number, or text that reads as one as the dataset's
-    export writes numbers ("22,5" with a decimal comma, "$1,200,000"); NaN for the rest."""
+    export writes numbers ("22,5" with a decimal comma, "1.200" with a thousands dot,
+    "$1,200,000"; a percent as its number, "47.5%" 47.5, as the import reads it); NaN for the
+    rest. Without a notation of the dataset's own, text Python reads as a number is one."""
     if value is None:
         return math.nan
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        if not isinstance(value, str):
+    if not isinstance(value, str):
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
             return math.nan
+    text = value.strip()
+    if numbers is None:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    text = text[:-1].rstrip() if text.endswith("%") else text
     decimal, thousands = numbers or (".", None)
-    read = number_text(value.strip(), CsvOptions(decimal=decimal, thousands=thousands))
+    read = number_text(text, CsvOptions(decimal=decimal, thousands=thousands))
     return float(read) if read is not None else math.nan
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from forecast.data.currencies import stated
 from forecast.data.importing import read_export
-from forecast.data.mapping import CsvOptions
+from forecast.data.mapping import CsvOptions, load_mapping
 from forecast.data.reading import (
     dotted_thousands_note,
     encoding_hint,
@@ -334,3 +334,18 @@ def test_a_row_with_its_first_value_only_inside_the_file_is_still_a_bad_row(tmp_
     with pytest.raises(ImportRejected) as rejected:
         read_export(tmp_path / "deals.csv", mapping(tmp_path))
     assert rejected.value.report.counts["unknown stage"] == 1
+
+
+def test_a_lead_column_of_percents_is_read_as_numbers_and_said(tmp_path):
+    file = write(
+        tmp_path,
+        "leads.csv",
+        "id,converted,Open Rate,Visits\nA,1,47.5%,3\nB,0,12 %,4\nC,0,,5\nD,1,80%,6\n",
+    )
+    m = write(tmp_path, "m.yaml", "kind: leads\ncolumns: {id: id, converted: converted}\n")
+    export = read_export(file, load_mapping(m))
+    rates = export.leads.set_index("id")["Open Rate"]
+    assert rates.loc[["A", "B", "D"]].astype(float).tolist() == [47.5, 12.0, 80.0]
+    assert pd.isna(rates.loc["C"])
+    said = "Open Rate: read as numbers, their percent signs dropped"
+    assert any(said in n for n in export.report.notes)

@@ -92,6 +92,16 @@ def test_numbers_and_dates_written_as_the_export_writes_them_score_as_the_values
         grouped["probability"]
         == _scored(client, {"Channel": "web", "Minutes": 1234.5})["probability"]
     )
+    # A thousands dot is no decimal point in this notation, as the import reads it.
+    dotted = _scored(client, {"Channel": "web", "Minutes": "1.200"})
+    assert (
+        dotted["probability"] == _scored(client, {"Channel": "web", "Minutes": 1200})["probability"]
+    )
+    percent = _scored(client, {"Channel": "web", "Minutes": "22,5 %"})
+    assert (
+        percent["probability"]
+        == _scored(client, {"Channel": "web", "Minutes": 22.5})["probability"]
+    )
 
 
 def test_text_that_is_no_number_is_said_so_not_called_blank(client):

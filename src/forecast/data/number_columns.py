@@ -1,0 +1,108 @@
+"""A lead column's or a deal feature's values read as numbers where every one is a number in
+the mapping's notation ("1.234,5", "$2,749", "47.5%"), with a note that says which `csv:` option
+reads a column that almost is one: read as text, such a column would be a category of rare
+levels or an identifier. A half of the import job (`forecast.data.rows.CanonicalRows`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from pandas.api.types import is_numeric_dtype
+
+from forecast.data.reading import (
+    grouping_shown,
+    iter_table,
+    localized_numbers,
+    number_hint,
+    percents,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from forecast.data.mapping import CsvOptions, Mapping
+    from forecast.data.validation import ImportReport
+
+
+class NumberColumns:
+    """Reads columns as numbers; the import job sets the fields."""
+
+    mapping: Mapping
+    report: ImportReport
+    features: dict[str, str]
+    main: Path
+    csv: CsvOptions
+    frame: pd.DataFrame | None
+    groupings: dict[str, CsvOptions | None]  # a lead column → the grouping its values show
+
+    def _feature_values(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """The `features:` columns under their names: numbers where every value given reads
+        as one in the mapping's notation ("1.234,5" included), else text."""
+        out = pd.DataFrame(index=raw.index)
+        for name, column in self.features.items():
+            values = raw[column]
+            if not is_numeric_dtype(values):
+                fixed = self._numbers_if_all_are(values)
+                numbers = pd.to_numeric(fixed, errors="coerce")
+                if values.notna().any() and numbers[values.notna()].notna().all():
+                    values = numbers
+                else:
+                    values = values.astype("str").str.strip().where(values.notna())
+            out[name] = values
+        return out
+
+    def _numbers_if_all_are(self, values: pd.Series) -> pd.Series:
+        """A lead column whose every value is a number in the mapping's notation ("1.234,5"),
+        as numbers in text ("1234.5"), a percent as its number ("47.5%" is 47.5, as the API
+        reads it); any other column unchanged."""
+        stripped, percent = percents(values)
+        fixed = localized_numbers(stripped, self.csv)
+        present = values.notna()
+        numbers = pd.to_numeric(fixed[present], errors="coerce")
+        if numbers.notna().all():
+            if percent.any():
+                self.report.note(
+                    f"{values.name}: read as numbers, their percent signs dropped "
+                    f"({values[percent].iloc[0]!r} is {fixed[percent].iloc[0]})"
+                )
+            return fixed
+        unread = values[present][numbers.isna().to_numpy()].astype("str")
+        grouped = self._grouping_of(str(values.name))
+        if grouped is not None:  # "3,269,017" beside "287,288": the column groups thousands
+            again = localized_numbers(values, grouped)
+            if pd.to_numeric(again[present], errors="coerce").notna().all():
+                self.report.note(
+                    f"{values.name}: read as numbers with {grouped.thousands!r} grouping "
+                    f"thousands, as its values show (set csv: thousands to say so)"
+                )
+                return again
+        self._numbers_hint(unread, str(values.name))
+        return values
+
+    def _grouping_of(self, column: str) -> CsvOptions | None:
+        """The thousands grouping a column's values show anywhere in the file (`grouping_shown`),
+        found once for the file: every chunk reads the column alike, as a whole read must."""
+        if column not in self.groupings:
+            chunks = (
+                [self.frame]
+                if self.frame is not None
+                else iter_table(self.main, 200_000, self.mapping.missing_values, self.csv)
+            )
+            found = None
+            for raw in chunks:
+                if found is None and column in raw.columns:
+                    found = grouping_shown(raw[column].dropna().astype("str").unique(), self.csv)
+            self.groupings[column] = found
+        return self.groupings[column]
+
+    def _numbers_hint(self, texts: pd.Series, column: str) -> None:
+        """Where every value of a lead column that is no number in the mapping's notation would
+        be one with other `csv:` marks ("1,305", "$3,157,186"), the note says which: read as
+        text, such a column is a category of rare levels or an identifier, and lost."""
+        distinct = texts.astype("str").unique()[:100]
+        hints = [number_hint(v) for v in distinct]
+        if not hints or any(h is None for h in hints):
+            return
+        clear = [h for h in hints if h is not None and "ambiguous" not in h]
+        self.report.note(f"{column}: {(clear or hints)[0]}")
