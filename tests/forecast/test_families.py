@@ -84,6 +84,18 @@ def test_naive_bayes_contribution_is_the_fields_log_likelihood_ratio() -> None:
     assert model.bias_ == 0.0  # as many won as lost
 
 
+def test_a_value_naive_bayes_never_saw_is_neutral_not_a_push_toward_the_rarer_outcome() -> None:
+    # Few converted leads, and no blank in training: a lead that leaves the field out (or
+    # sends a value too rare to keep) must not score above one with a known value.
+    X = pd.DataFrame({"color": ["red"] * 10 + ["blue"] * 90}).astype("str")
+    y = np.array([1.0] * 5 + [0.0] * 5 + [1.0] * 5 + [0.0] * 85)
+    model = NaiveBayesClassifier(alpha=1.0).fit(X, y)
+    blank = model.contributions(model.encode(pd.DataFrame({"color": [None]})))
+    assert blank[0, 0] == 0.0
+    p_blank = model.predict_proba(pd.DataFrame({"color": pd.Series([None], dtype="str")}))[0, 1]
+    assert p_blank == pytest.approx(model.predict_proba(X)[:, 1].mean(), abs=0.1)
+
+
 def test_reasons_name_the_users_field_and_value() -> None:
     X, y = _data(2000)
     model = LinearClassifier().fit(X, y)

@@ -297,7 +297,10 @@ class NaiveBayesClassifier(_Additive):
             neg = np.bincount(values[:, j], weights=w * (1 - y), minlength=size)
             p_pos = (pos + self.alpha) / (w_pos + self.alpha * size)
             p_neg = (neg + self.alpha) / (w_neg + self.alpha * size)
-            self.tables_.append(np.log(p_pos / p_neg))
+            # A value no training row had (a blank where none was, a level too rare to keep)
+            # says nothing: smoothing alone would give it the classes' size ratio, raising the
+            # score of every lead that leaves a field out where converted leads are fewer.
+            self.tables_.append(np.where(pos + neg > 0, np.log(p_pos / p_neg), 0.0))
         self.bias_ = float(np.log(w_pos / w_neg))
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
