@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,6 +19,7 @@ from rich.table import Table
 from forecast.errors import InvalidInput
 from forecast.settings import Settings, get_settings
 from training.console import console, err_console, handles_errors, print_json, print_notes
+from training.data_arg import given_path
 from training.forecast_tables import (
     backtest_tables,
     money,
@@ -195,12 +195,11 @@ def _stored(
 ) -> dict[str, Any] | None:
     """The tracked forecast of a stored dataset that answers this command (`forecast track`,
     the server's schedule), or None: compute it. Targets given here are not the stored ones."""
-    from pathlib import Path
 
     from forecast.data import store
     from forecast.forecasting.stored_forecasts import find
 
-    if target or (data is not None and Path(data).exists()):
+    if target or given_path(data, settings) is not None:
         return None
     return find(
         store.get_engine(settings),
@@ -414,7 +413,8 @@ def _summary_of(source: Any, data: str | None, include_leaks: bool) -> dict[str,
     from forecast.parquet_export import is_parquet_export
 
     history = source.summary.keeping_all() if include_leaks else source.summary
-    stored = not (data is not None and is_parquet_export(Path(data)))
+    path = given_path(data)
+    stored = not (path is not None and is_parquet_export(path))
     return {"history": history, "dataset": history.name, "stored": stored}
 
 

@@ -10,13 +10,13 @@ the store's only dataset of that kind), never another dataset's.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from forecast.settings import Settings, get_settings
 from training.console import console, handles_errors, print_json
+from training.data_arg import given_path
 from training.models_cli import DataOpt, JsonOpt, Kind, _train
 
 if TYPE_CHECKING:  # imported where used: it loads scikit-learn, which `forecast --help` need not
@@ -121,12 +121,13 @@ def dataset_of(kind: Kind, data: str | None, settings: Settings) -> str:
     from forecast.data import store
     from forecast.parquet_export import is_parquet_export
 
-    if data is not None and Path(data).exists():
-        if kind is Kind.deals and is_parquet_export(Path(data)):
-            return Path(data).name
+    path = given_path(data, settings)
+    if path is not None:
+        if kind is Kind.deals and is_parquet_export(path):
+            return path.name
         from forecast.data.mapping_detect import detect_mapping
 
-        return detect_mapping(Path(data)).dataset
+        return detect_mapping(path).dataset
     with store.get_engine(settings).connect() as conn:
         want = "opportunities" if kind is Kind.deals else "leads"
         return store.resolve_dataset(conn, data, want, named_by="--data")

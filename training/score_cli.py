@@ -18,6 +18,7 @@ import typer
 from forecast.errors import InvalidInput, NotFound
 from forecast.settings import Settings, get_settings
 from training.console import console, handles_errors, print_json, print_notes
+from training.data_arg import given_path
 
 #: What `--data` names when it is meant as a file (and the file is not there).
 FILE_SUFFIXES = (".parquet", ".csv", ".zip")
@@ -132,11 +133,12 @@ def _load(
             return open_deal_parts(client, source), {
                 "stage_rates": lambda: rates_of(client, source)
             }
-    if client is not None and kind == "leads" and not (data is not None and Path(data).exists()):
+    path = given_path(data, settings)
+    if client is not None and kind == "leads" and path is None:
         return _stored_lead_parts(client, data, settings)
     skipped: tuple[str, ...] = ()
-    if data is not None and Path(data).exists():
-        history, leads, name, skipped = _from_file(Path(data), mapping, kind, want)
+    if path is not None:
+        history, leads, name, skipped = _from_file(path, mapping, kind, want)
     else:
         _check_not_a_path(data)
         history, leads, name = _from_store(data, kind, want, settings)
@@ -215,8 +217,9 @@ def _partitioned(
     from forecast.parquet_export import is_parquet_export, read_partitioned
     from forecast.store_slices import read_store_partitioned
 
-    if data is not None and Path(data).exists():
-        return read_partitioned(client, Path(data)) if is_parquet_export(Path(data)) else None
+    path = given_path(data, settings)
+    if path is not None:
+        return read_partitioned(client, path) if is_parquet_export(path) else None
     _check_not_a_path(data)
     engine, name = _stored(data, kind, want, settings)
     return read_store_partitioned(client, engine, name)

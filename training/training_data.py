@@ -9,6 +9,7 @@ from typing import Any
 
 from forecast.errors import InvalidInput
 from forecast.settings import Settings, get_settings
+from training.data_arg import given_path
 
 
 class Kind(StrEnum):
@@ -41,13 +42,14 @@ def load_training_data(
     from forecast.parquet_export import is_parquet_export, read_whole
 
     want = "leads" if kind is Kind.leads else "opportunities"
-    if data is not None and kind is Kind.deals and is_parquet_export(Path(data)):
-        history = read_whole(Path(data))
+    path = given_path(data, settings)
+    if path is not None and kind is Kind.deals and is_parquet_export(path):
+        history = read_whole(path)
         return {"dataset": history.name, "history": history, "field_names": {}}
-    if data is not None and Path(data).exists():
+    if path is not None:
         from forecast.data.importing import read_export
 
-        export = read_export(Path(data), mapping)
+        export = read_export(path, mapping)
         if export.kind != want:
             raise InvalidInput(
                 f"{data} holds {export.kind}, not {want}: use "
@@ -99,9 +101,10 @@ def partitioned_deals(client: Any, data: str | None) -> Any:
     from forecast.parquet_export import is_parquet_export, read_partitioned
     from forecast.store_slices import read_store_partitioned
 
-    if data is not None and is_parquet_export(Path(data)):
-        return read_partitioned(client, Path(data))
-    if data is not None and Path(data).exists():
+    path = given_path(data)
+    if path is not None and is_parquet_export(path):
+        return read_partitioned(client, path)
+    if path is not None:
         return None
     engine = store.get_engine(get_settings())
     with engine.connect() as conn:
@@ -122,7 +125,7 @@ def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
     from forecast.modeling.dask_leads import ClusterLeads
     from forecast.store_slices import lead_slices
 
-    if data is not None and Path(data).exists():
+    if given_path(data) is not None:
         return None
     engine = store.get_engine(get_settings())
     with engine.connect() as conn:

@@ -150,3 +150,22 @@ def test_with_several_lead_datasets_score_says_to_name_one_with_its_own_option(t
     assert done.exit_code == 2
     said = " ".join(done.output.split())
     assert "name one (--data NAME on the command line" in said
+
+
+def test_a_dataset_name_that_is_also_a_folder_here_reads_the_stored_dataset(
+    tmp_path, state, monkeypatch
+):
+    engine = store.get_engine(get_settings())
+    (tmp_path / "east.csv").write_text("id,converted\na,1\nb,0\n")
+    (tmp_path / "east.yaml").write_text(
+        "kind: leads\ndataset: east\ncolumns: {id: id, converted: converted}\n"
+    )
+    import_export(engine, tmp_path / "east.csv", tmp_path / "east.yaml")
+    (tmp_path / "east").mkdir()  # a folder named like the dataset, in the working directory
+    monkeypatch.chdir(tmp_path)
+    from training.data_arg import given_path, stored_wins
+
+    stored_wins.cache_clear()
+    assert given_path("east") is None  # the stored dataset
+    assert given_path("./east") == Path("./east")  # the folder, named as a path
+    assert given_path("east.csv") == Path("east.csv")

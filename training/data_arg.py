@@ -1,0 +1,54 @@
+"""`--data`: a path to read, or the name of a dataset in the store.
+
+A name that is also a file or folder in the working directory ("gen", where `forecast generate`
+wrote `gen/` and `forecast import gen` stored it) is the stored dataset: it holds what was
+imported and what the CRM pushed since, and its models are registered under its name, while
+reading the folder would train a model named for the folder's mapping on the old rows alone.
+That is said once; `./gen` reads the folder.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from forecast.errors import NotFound
+from forecast.settings import Settings, get_settings
+from training.console import err_console
+
+
+def given_path(data: str | None, settings: Settings | None = None) -> Path | None:
+    """`data` as a path to read, or None: not given, no such file or folder, or a bare name
+    the store holds as a dataset (`stored_wins`)."""
+    if data is None:
+        return None
+    path = Path(data)
+    if not path.exists():
+        return None
+    settings = settings or get_settings()
+    if data == path.name and not path.suffix and stored_wins(data, settings.resolved_database_url):
+        return None
+    return path
+
+
+@functools.cache
+def stored_wins(name: str, database_url: str) -> bool:
+    """Whether `name` is a dataset in the store at `database_url` (said once: it is read, not
+    the same-named folder)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from forecast.data import store
+
+    engine = store.cached_engine(database_url, get_settings().sqlite_busy_seconds)
+    try:
+        with engine.connect() as conn:
+            store.get_dataset(conn, name)
+    except (NotFound, SQLAlchemyError):
+        return False
+    err_console.print(
+        f"note: {name!r} is a dataset in the store and a file or folder here: the stored "
+        f"dataset is read (give ./{name} to read the file or folder)",
+        markup=False,
+        style="dim",
+    )
+    return True
