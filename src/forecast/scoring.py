@@ -30,8 +30,7 @@ import pandas as pd
 from forecast import features as feat
 from forecast.collector import collector_held_off
 from forecast.data import store
-from forecast.data.mapping import CsvOptions
-from forecast.data.reading import number_text
+from forecast.data.reading import scalar_number
 from forecast.errors import InvalidInput
 from forecast.history import as_timestamp
 from forecast.model_set import (  # noqa: F401 - named here too: serving reads `scoring.*`
@@ -454,9 +453,10 @@ def _number(value: object, numbers: Notation = None) -> float:
         except ValueError:
             pass
     text = text[:-1].rstrip() if text.endswith("%") else text
-    decimal, thousands = numbers or (".", None)
-    read = number_text(text, CsvOptions(decimal=decimal, thousands=thousands))
-    return float(read) if read is not None else math.nan
+    # Without a notation of its own, the dataset's decimal mark is "." and a comma groups.
+    decimal, thousands = numbers or (".", ",")
+    read = scalar_number(text, decimal, thousands)
+    return read if read is not None else math.nan
 
 
 def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[str, Any]:

@@ -167,3 +167,34 @@ def test_a_deals_snapshots_are_resampled_together(holdout) -> None:
         )
     # 100 deals, not 600 independent rows: the interval is about √6 times as wide
     assert widths[0] > 1.8 * widths[1]
+
+
+def test_a_family_a_crm_baseline_beats_for_real_gives_way_to_one_it_does_not() -> None:
+    """LightGBM ranks best but is overconfident; the logistic family is the logistic baseline
+    itself: the run registers the one the gate can promote."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    z = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-1 + 1.2 * z)))).astype(float)
+    overconfident = Fixed(1 / (1 + np.exp(-(2.4 * (-1 + 1.2 * z) + 0.02 * rng.normal(size=n)))))
+    calibrated = Fixed(1 / (1 + np.exp(-(-1 + 1.2 * z + 0.6 * rng.normal(size=n)))))
+    families = {"lightgbm": overconfident, "logistic_regression": calibrated}
+    out = choose_family(
+        "leads",
+        families,
+        {"logistic_regression": calibrated},
+        pd.DataFrame({"z": z}),
+        y,
+        None,
+        None,
+        base_rate=float(y.mean()),
+        settings=_settings(),
+        seed=1,
+        warnings=[],
+    )
+    assert out.families["lightgbm"]["roc_auc"] > out.families["logistic_regression"]["roc_auc"]
+    assert out.family == "logistic_regression"
+    peers = {"logistic_regression": out.metrics["logistic_regression"]}
+    rules = rules_for("leads", _settings())
+    decision = decide(out.metrics["model"], None, out.rivals, rules, gains=out.gains, peers=peers)
+    assert decision.promote, decision.reasons

@@ -211,3 +211,13 @@ def test_without_paired_gains_a_peer_better_on_its_point_estimate_blocks_promoti
     assert not decide(_m(0.74, 0.18), None, rival, AUC_AND_BRIER, peers=peers).promote
     tied = decide(_m(0.76, 0.17), None, rival, AUC_AND_BRIER, peers=peers)
     assert tied.promote  # a tie with a baseline is not a loss to it
+
+
+def test_a_peer_ahead_by_rounding_alone_is_a_tie() -> None:
+    """The logistic family and the logistic baseline are one model: metrics 1e-15 apart."""
+    rival = {"base_rate": _m(0.50, 0.21)}
+    mine = _m(0.7454, 0.19084612351396835)
+    peer = {"logistic_regression": _m(0.7454, 0.19084612351396782)}
+    assert decide(mine, None, rival, AUC_AND_BRIER, peers=peer).promote
+    gains = {"logistic_regression": {"roc_auc": [0.0, 0.0, 0.0], "brier": [0.0, -3.7e-15, -1e-15]}}
+    assert decide(mine, None, rival, AUC_AND_BRIER, peers=peer, gains=gains).promote

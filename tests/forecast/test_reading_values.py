@@ -19,6 +19,8 @@ from forecast.data.reading import (
     encoding_hint,
     header,
     localized_numbers,
+    number_text,
+    scalar_number,
 )
 from forecast.errors import ImportRejected, InvalidInput
 from tests.forecast import test_import_options as import_options
@@ -349,3 +351,20 @@ def test_a_lead_column_of_percents_is_read_as_numbers_and_said(tmp_path):
     assert pd.isna(rates.loc["C"])
     said = "Open Rate: read as numbers, their percent signs dropped"
     assert any(said in n for n in export.report.notes)
+
+
+@pytest.mark.parametrize("notation", [(".", None), (".", ","), (",", "."), (",", None), (",", " ")])
+def test_one_value_is_read_as_the_column_reader_reads_it(notation):
+    """The API reads a field with `scalar_number`; the import a column with `number_text`."""
+    decimal, thousands = notation
+    csv = CsvOptions(decimal=decimal, thousands=thousands)
+    values = [
+        "", "N/A", "-", "22,5", "1.200", "$1,200,000", "Rs.1,50,000", "rs.500", "47", "2,500",
+        "1,234.5", "USD 3,500.13", "3,500.13 USD", "-$5", "$-5", "-$-5", "EUR 1.500", "12 34",
+        "1 234 567,89", "ABC 12", "SKU123", "7 gbp", "€12", "1.234.567,89", "0,5",
+    ]  # fmt: skip
+    for value in values:
+        column = number_text(value, csv)
+        assert scalar_number(value, decimal, thousands) == (
+            None if column is None else float(column)
+        ), value

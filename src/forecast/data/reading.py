@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import functools
 import gzip
 import io
 import lzma
@@ -43,7 +44,7 @@ CURRENCY_CODES = frozenset(
 )
 #: Written before an amount for a currency, beside the symbols and codes: the rupee's "Rs.".
 CURRENCY_WORDS = frozenset({"rs", "rs."})
-_CURRENCY = rf"(?:Rs\.?|[A-Z]{{0,2}}[{re.escape(CURRENCY_SYMBOLS)}]|[A-Za-z]{{3}})"
+_CURRENCY = rf"(?:(?i:rs)\.?|[A-Z]{{0,2}}[{re.escape(CURRENCY_SYMBOLS)}]|[A-Za-z]{{3}})"
 #: Spaces that group digits: a space, a no-break space and the narrow and thin ones French and
 #: other locales' spreadsheets write ("1 234 567,89"). No locale marks decimals with a space, so
 #: a number grouped by them is read whatever the mapping's marks.
@@ -288,6 +289,45 @@ def number_text(value: str, csv: CsvOptions) -> str | None:
     return None if read.empty else str(read.iloc[0])
 
 
+def scalar_number(value: str, decimal: str = ".", thousands: str | None = None) -> float | None:
+    """One value as `number_text` reads it in the notation (decimal and thousands marks; a
+    currency before or after it), as a float; None where it is no number. The patterns are
+    compiled once per notation and no pandas object is made: the API reads a field so, in
+    microseconds ("", "N/A" and "-" in none)."""
+    if not any(ch.isdigit() for ch in value):
+        return None
+    found = AMOUNT.match(value)
+    if found is None:
+        return None
+    before, after, sign1, sign2, body = (
+        found.group(g) or "" for g in ("before", "after", "sign1", "sign2", "body")
+    )
+    if (before and after) or (sign1 and sign2):
+        return None
+    for code in (before, after):
+        if code[-1:].isalpha() and not _known_currency(code):
+            return None
+    pattern, mark = _compiled_number(decimal, thousands)
+    if not pattern.fullmatch(body):
+        return None
+    plain = re.sub(_SPACE, "", body.strip())
+    if mark not in GROUPING_SPACES:
+        plain = plain.replace(mark, "")
+    if decimal != ".":
+        plain = plain.replace(decimal, ".")
+    return float(sign1 + sign2 + plain)
+
+
+def _known_currency(code: str) -> bool:
+    return code.upper() in CURRENCY_CODES or code.casefold() in CURRENCY_WORDS
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_number(decimal: str, thousands: str | None) -> tuple[re.Pattern[str], str]:
+    number, mark = _number_pattern(CsvOptions(decimal=decimal, thousands=thousands))
+    return re.compile(number), mark
+
+
 def _with_currency(text: pd.Series, csv: CsvOptions) -> pd.Series:
     """The values that are numbers in the mapping's notation with a currency symbol or known
     ISO code before or after them (and at most one sign), as "1234.5" text."""
@@ -295,8 +335,7 @@ def _with_currency(text: pd.Series, csv: CsvOptions) -> pd.Series:
     before, after, sign1, sign2 = parts["before"], parts["after"], parts["sign1"], parts["sign2"]
     ok = (parts["body"] != "") & ((before == "") | (after == "")) & ((sign1 == "") | (sign2 == ""))
     for code in (before, after):
-        known = code.str.upper().isin(CURRENCY_CODES) | code.str.casefold().isin(CURRENCY_WORDS)
-        ok &= ~code.str[-1:].str.isalpha() | known
+        ok &= ~code.str[-1:].str.isalpha() | code.map(_known_currency)
     number, mark = _number_pattern(csv)
     ok &= parts["body"].str.fullmatch(number)
     return sign1[ok] + sign2[ok] + _plain(parts["body"][ok], csv, mark)

@@ -39,7 +39,7 @@ from forecast.modeling.families import (
     family_model,
 )
 from forecast.modeling.memory import give_back
-from forecast.modeling.promotion import rules_for
+from forecast.modeling.promotion import TIE, rules_for
 from forecast.modeling.reasons import as_dicts, explain
 from forecast.settings import Settings
 
@@ -483,8 +483,10 @@ def choose_family(
 ) -> Compared:
     """Score every family and every other scorer (baselines, champion) on the holdout; the
     family registered is the best by AUC among those whose paired bootstrap gain over the naive
-    rival (`NAIVE_RIVALS`) clears every rule's margin, else the best by AUC (it will not pass the
-    gate). Resampling is by `groups` (a deal's snapshots go together), seeded."""
+    rival (`NAIVE_RIVALS`) clears every rule's margin and that no CRM-style baseline beats for
+    real (the gate's peers), else the best of those that beat the rival, else the best by AUC
+    (it will not pass the gate). Resampling is by `groups` (a deal's snapshots go together),
+    seeded."""
     fam_metrics, fam_preds = evaluate_on_holdout(families, X, y, w, warnings)
     metrics, preds = evaluate_on_holdout(others, X, y, w, warnings)
     rival = NAIVE_RIVALS[kind]
@@ -516,8 +518,17 @@ def choose_family(
         fam_metrics,
         key=lambda f: (-np.nan_to_num(fam_metrics[f]["roc_auc"], nan=-1.0), -FAMILIES.index(f)),
     )
+    def survives(family: str) -> bool:
+        """Not beaten for real by a CRM-style baseline (the gate's peers, `promotion.decide`)."""
+        for peer in (o for o in metrics if o not in (rival, "champion")):
+            found = gains_over(family, peer, metrics[peer])
+            if any(found[r.metric][2] < -TIE for r in rules):
+                return False
+        return True
+
     winners = [f for f in ranked if wins(f)]
-    chosen = winners[0] if winners else ranked[0]
+    kept = [f for f in winners if survives(f)]
+    chosen = kept[0] if kept else winners[0] if winners else ranked[0]
     gains = {rival: gains_over(chosen, rival, rival_metrics)}
     # The champion, and the CRM-style baselines the gate weighs it against (`promotion.decide`).
     for other in metrics:

@@ -32,6 +32,9 @@ from dataclasses import dataclass, replace
 from forecast.settings import Settings
 
 Metrics = Mapping[str, float]
+#: A peer's lead smaller than this is a tie: the logistic family and the logistic baseline are
+#: the same model, their metrics apart by rounding (1e-15) alone.
+TIE = 1e-9
 #: Per rival, per metric: [gain, 95% low, 95% high] (positive: the candidate is better).
 Gains = Mapping[str, Mapping[str, Sequence[float]]]
 
@@ -131,10 +134,10 @@ def decide(
             mine, other = candidate.get(r.metric), theirs.get(r.metric)
             interval = paired.get(r.metric)
             if interval is not None and _usable(interval):
-                losses.append(not _mine_ok(mine) or interval[2] < 0)
+                losses.append(not _mine_ok(mine) or interval[2] < -TIE)
                 said.append(_compare_paired(mine, other, interval, r))
             else:
-                losses.append(not _beats_or_ties(mine, other, r))
+                losses.append(not _beats(mine, other, replace(r, margin=-TIE)))
                 said.append(_compare(mine, other, r))
         verdict = "is beaten by" if any(losses) else "is not beaten by"
         reasons.append(f"{verdict} {key}: " + ", ".join(said))
@@ -157,14 +160,6 @@ def _beats(mine: float | None, theirs: float | None, rule: Rule) -> bool:
     if rule.higher_is_better:
         return mine > theirs + rule.margin
     return mine < theirs - rule.margin
-
-
-def _beats_or_ties(mine: float | None, theirs: float | None, rule: Rule) -> bool:
-    if mine is None or math.isnan(mine):
-        return False
-    if theirs is None or math.isnan(theirs):
-        return True
-    return mine >= theirs if rule.higher_is_better else mine <= theirs
 
 
 def _usable(interval: Sequence[float]) -> bool:
