@@ -98,3 +98,11 @@ def test_in_a_column_mixing_dates_and_date_times_a_date_alone_has_no_hour() -> N
     )
     assert dated[lead_dates.HOUR] is None and dated[lead_dates.WEEKDAY] == "Saturday"
     assert timed[lead_dates.HOUR] == 9.0
+
+
+def test_a_creation_time_in_the_datasets_format_reads_as_the_import_reads_it() -> None:
+    formats = ["%d.%m.%Y %H:%M"]
+    when = lead_dates.created_time("05.03.2024 14:22 UTC", formats=formats)
+    assert when == datetime(2024, 3, 5, 14, 22)
+    with pytest.raises(InvalidInput, match="05.03.2024"):
+        lead_dates.created_time("05.03.2024 14:22")  # not ISO, and no format of the dataset's

@@ -119,3 +119,17 @@ def test_a_date_in_neither_iso_nor_the_datasets_format_is_still_a_422(client):
         "/v1/leads/score", json={"id": "l", "fields": {"Channel": "web", OWN: "May 1st"}}
     )
     assert response.status_code == 422 and OWN in response.text and "May 1st" in response.text
+
+
+def test_the_same_date_under_both_names_written_two_ways_is_one_date(client):
+    both = _scored(client, {"Channel": "web", "created_at": "2024-05-01", OWN: "01.05.2024"})
+    assert (
+        both["probability"] == _scored(client, {"Channel": "web", OWN: "01.05.2024"})["probability"]
+    )
+    utc = _scored(client, {"Channel": "web", OWN: "01.05.2024"})
+    assert utc["probability"] == both["probability"]
+    response = client.post(
+        "/v1/leads/score",
+        json={"id": "l", "fields": {"created_at": "2024-05-02", OWN: "01.05.2024"}},
+    )
+    assert response.status_code == 422 and "differ" in response.text

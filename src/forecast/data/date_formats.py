@@ -4,8 +4,11 @@ as ISO 8601): said in the import's notes, never guessed. A column where every da
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+
+import pandas as pd
 
 #: Date orders spreadsheets and CRMs write, each with the separators they use.
 _DAYS = [(f"%m{s}%d{s}%Y", "month first") for s in "/-."] + [
@@ -87,3 +90,19 @@ def _reads(value: str, fmt: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+#: "UTC" or "GMT" written after a time ("2024-03-05 14:22:10 UTC", as databases export them).
+UTC_SUFFIX = re.compile(r"(?<=\d)\s*(?:UTC|GMT)$")
+
+
+def in_formats(value: str, formats: Sequence[str]) -> pd.Timestamp | None:
+    """One date read as the import reads a column with the mapping's `date_format`: each format
+    in turn, then the same without a "UTC"/"GMT" after the time; naive UTC, or None where none
+    reads it (a CRM scores a lead with its creation date written as its export writes it)."""
+    for text in dict.fromkeys((value, UTC_SUFFIX.sub("", value))):
+        for fmt in formats:
+            when = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
+            if not pd.isna(when):
+                return when.tz_localize(None)
+    return None

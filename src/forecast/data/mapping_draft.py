@@ -20,7 +20,12 @@ import pandas as pd
 
 from forecast.data import currencies
 from forecast.data.attributes import unaccented
-from forecast.data.date_formats import SAMPLE, UNMISTAKABLE_ORDERS, covering_formats
+from forecast.data.date_formats import (
+    SAMPLE,
+    UNMISTAKABLE_ORDERS,
+    UTC_SUFFIX,
+    covering_formats,
+)
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
     CONVERTED_ALONE,
     CONVERTED_WORDS,
@@ -406,7 +411,7 @@ def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str
         if f in columns:
             text = sample[columns[f]].dropna().astype("str").str.strip().head(SAMPLE)
             # A time written with "UTC" or "GMT" after it is read as the import reads it.
-            text = text.str.replace(r"(?<=\d)\s*(?:UTC|GMT)$", "", regex=True)
+            text = text.str.replace(UTC_SUFFIX, "", regex=True)
             if given := [v for v in text if v]:
                 per_column.append(given)
     values = [v for given in per_column for v in given]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data import currencies, store
+from forecast.data.date_formats import UTC_SUFFIX
 from forecast.data.forecast_categories import (
     FORECAST_CATEGORY_ALIASES,
     NOT_A_CATEGORY,
@@ -107,8 +108,8 @@ class CanonicalRows(NumberColumns):
         left = parsed.isna() & raw.notna()
         if left.any():
             text = raw[left].astype("str")
-            text = text[text.str.fullmatch(r".*\d\s*(?:UTC|GMT)")]
-            plain = text.str.replace(r"\s*(?:UTC|GMT)$", "", regex=True)
+            text = text[text.str.contains(UTC_SUFFIX)]
+            plain = text.str.replace(UTC_SUFFIX, "", regex=True)
             for fmt in formats if not plain.empty else ():
                 done = pd.to_datetime(plain, format=fmt, errors="coerce", utc=True)
                 parsed[done.dropna().index] = done.dropna()

@@ -518,6 +518,7 @@ def choose_family(
         fam_metrics,
         key=lambda f: (-np.nan_to_num(fam_metrics[f]["roc_auc"], nan=-1.0), -FAMILIES.index(f)),
     )
+
     def survives(family: str) -> bool:
         """Not beaten for real by a CRM-style baseline (the gate's peers, `promotion.decide`)."""
         for peer in (o for o in metrics if o not in (rival, "champion")):

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecast.data.date_formats import in_formats
 from forecast.errors import InvalidInput
 from forecast.history import as_timestamp
 
@@ -135,7 +136,7 @@ def _under_one_name(
 ) -> Mapping[str, Any]:
     """The row with its creation date under `created_at` where it came under the dataset's own
     name (checked under that name when `strict`); both given and different is `InvalidInput`
-    naming both."""
+    naming both (the same time written two ways, "2024-05-01" and "01.05.2024", is not)."""
     mine = row.get(own)
     if mine is None or mine == "":
         return row
@@ -146,12 +147,22 @@ def _under_one_name(
             created_time(mine, field=own, formats=formats)
         except InvalidInput as exc:
             raise InvalidInput(f"{at}{exc}") from None
-    if given is not None and given != "" and given != mine:
+    if given is not None and given != "" and not _same_time(given, mine, formats):
         raise InvalidInput(
             f"{at}fields {CREATED!r} and {own!r} both give the lead's creation date and differ "
             f"({given!r}, {mine!r}): send one"
         )
     return {**row, CREATED: mine}
+
+
+def _same_time(given: Any, mine: Any, formats: Sequence[str]) -> bool:
+    """Whether two values give the same time (either unreadable: only if written alike)."""
+    if given == mine:
+        return True
+    try:
+        return created_time(given, formats=formats) == created_time(mine, formats=formats)
+    except InvalidInput:
+        return False
 
 
 def _checked(value: Any, now: datetime, i: int, n: int, formats: Sequence[str] = ()) -> datetime:
@@ -184,7 +195,8 @@ def created_time(
             when = datetime.fromisoformat(value)
         except ValueError:
             try:
-                when = _in_formats(value.strip(), formats) or as_timestamp(value).to_pydatetime()
+                read = in_formats(value.strip(), formats) if formats else None
+                when = (read if read is not None else as_timestamp(value)).to_pydatetime()
             except (ValueError, TypeError, OverflowError) as exc:  # UnclearDate is a ValueError
                 why = (
                     str(exc)  # says the form wanted
@@ -203,16 +215,6 @@ def created_time(
             f"field {field!r}: {value!r} lies in the future: a lead is created by now"
         )
     return when
-
-
-def _in_formats(value: str, formats: Sequence[str]) -> datetime | None:
-    """`value` read by the first of `formats` (strptime) that reads it whole, else None."""
-    for fmt in formats:
-        try:
-            return datetime.strptime(value, fmt)
-        except ValueError:
-            continue
-    return None
 
 
 def unreadable(values: Iterable[Any], now: datetime | None = None) -> list[tuple[int, Any]]:
