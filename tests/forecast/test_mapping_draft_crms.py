@@ -39,6 +39,15 @@ from tests.forecast.test_import_options import write
         ("Nein", "0"),
         ("TRUE", "1"),
         ("false", "0"),
+        ("Ganado", "1"),
+        ("Cliente", "1"),
+        ("Descartado", "0"),
+        ("No calificado", "0"),
+        ("Sin respuesta", None),
+        ("Vinto", "1"),
+        ("Scartato", "0"),
+        ("Non qualificato", "0"),
+        ("In trattativa", None),
     ],
 )
 def test_a_lead_status_is_a_conversion_only_where_it_says_so_as_a_whole(status, label):
@@ -203,6 +212,16 @@ def test_a_german_lead_file_drafts_its_label_dates_and_decimal_commas_and_import
     leads = read_export(file, load_mapping(write(tmp_path, "d.yaml", draft.text))).leads
     leads = leads.set_index("id")
     assert leads["converted"].to_dict() == {"L-1": 0, "L-2": 1, "L-3": 0}
+    # A column of dotted dates beside the numbers does not hide their decimal comma.
+    dated = tmp_path / "dated.csv"
+    lines = text.splitlines()
+    dated.write_bytes(
+        "\n".join(
+            [lines[0] + ";Letzte Aktivität"]
+            + [f"{line};2{i}.05.2023" for i, line in enumerate(lines[1:])]
+        ).encode("cp1252")
+    )
+    assert 'csv: {decimal: ",", thousands: "."}' in draft_mapping(dated).text
     assert leads.loc["L-1", "Jahresumsatz (€)"] == 9672657.61
     assert leads.loc["L-2", "created_at"] == pd.Timestamp("2023-04-22")
 
@@ -243,3 +262,32 @@ def test_a_true_false_label_with_stray_values_drafts_only_the_strays_as_not_know
     assert 'missing_values: [maybe, "2"]' in draft.text
     leads = read_export(file, load_mapping(write(tmp_path, "d.yaml", draft.text))).leads
     assert sorted(leads["converted"].dropna().tolist()) == [0, 0, 1]
+
+
+def test_qualified_beside_a_won_status_is_a_step_not_the_outcome(tmp_path):
+    file = write(
+        tmp_path,
+        "prospectos.csv",
+        "ID Prospecto;Fecha de creación;Origen;Estado\nES-1;03/07/2024;Web;Ganado\n"
+        "ES-2;31/07/2024;Feria;Perdido\nES-3;01/08/2024;Web;Calificado\n"
+        "ES-4;02/08/2024;Web;Cliente\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.columns == {
+        "id": "ID Prospecto",
+        "created_at": "Fecha de creación",
+        "converted": "Estado",
+    }
+    assert 'Ganado: "1"' in draft.text and 'Perdido: "0"' in draft.text
+    assert "Calificado" in draft.text.split("missing_values:")[1].splitlines()[0]
+
+
+def test_a_campaign_members_export_takes_responded_as_its_label(tmp_path):
+    file = write(
+        tmp_path,
+        "members.csv",
+        "Campaign Name,Campaign Member ID,Lead Source,Member Status,Responded,Lead Status\n"
+        "Q2,m1,Web,Opened,0,Working - Contacted\nQ2,m2,Ads,Responded,1,Working - Contacted\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.columns["converted"] == "Responded" and draft.columns["id"] == "Campaign Member ID"

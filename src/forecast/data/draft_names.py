@@ -29,10 +29,12 @@ DEAL_NAMES: dict[str, list[str]] = {
         "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
         "createdon", "engagedate", "opendate", "addtime", "dateadded", "startdate", "dealcreated",
         "datecreated", "creationlog",
-        "datedecreation", "erstelltam", "erstellungsdatum", "angelegtam", "fechadecreacion",
+        "datedecreation", "erstelltam", "erstellt", "erstellungsdatum", "angelegtam",
+        "fechadecreacion", "datacreazione",
     ],
     "close_date": [
         "closedate", "closingdate", "schlusstermin", "abschlusstermin", "abschlussdatum",
+        "abschluss",
         "datedecloture", "fechadecierre",
     ],
     "closed_at": [
@@ -47,23 +49,25 @@ DEAL_NAMES: dict[str, list[str]] = {
         "updatedat", "lastmodifieddate", "lastmodified", "modifiedtime", "modifiedat",
         "updatetime", "lastupdated", "updated", "modifiedon", "donotmodifymodifiedon",
         "datemodified", "dateupdated", "lastupdatedon", "modifieddate", "zuletztgeandert",
-        "geandertam", "datedemodification", "fechademodificacion",
+        "geandertam", "geandert", "datedemodification", "fechademodificacion",
     ],
     "owner": [
         "owner", "dealowner", "opportunityowner", "salesagent", "salesrep", "salesperson",
         "rep", "assignedto", "user", "salesowner", "username",
         "responsable", "proprietaire", "commercial", "verantwortlich", "besitzer", "propietario",
-        "verkaufschanceninhaber", "inhaber", "opportunityinhaber",
+        "verkaufschanceninhaber", "inhaber", "opportunityinhaber", "verkaufer", "vendedor",
+        "venditore",
     ],
     "account": [
         "account", "accountname", "company", "companyname", "customer", "organization",
         "organisation", "orgname", "client", "organizationname", "organisationname",
         "potentialcustomer", "accounts",
-        "compte", "societe", "entreprise", "firma", "unternehmen", "empresa", "cuenta",
+        "compte", "societe", "entreprise", "firma", "unternehmen", "empresa", "cuenta", "kunde",
+        "cliente",
     ],
     "team": ["team", "salesteam", "manager"],
     "region": ["region", "territory", "regionaloffice"],
-    "product": ["product", "productname"],
+    "product": ["product", "productname", "produkt", "produit", "producto", "prodotto"],
     "rep_probability": [
         "probability", "dealprobability", "winprobability", "probabilitypercent",
         "winpercentage", "closeprobability",
@@ -78,24 +82,26 @@ ENTITY_PREFIX = re.compile(r"^\s*[A-Za-z]+\s+-\s+(?P<field>.+)$")
 #: A stage column's other name, taken only where no column is named as a stage.
 STATUS_NAMES = [
     "status", "lifecyclestage", "leadstatus", "statuslabel", "statut", "estado", "stato",
+    "statolead", "estadolead", "estadodellead", "leadstatut",
 ]  # fmt: skip
 #: Lead fields → their names (every other column of a lead file is an attribute).
 LEAD_NAMES: dict[str, list[str]] = {
     "id": [
         "id", "leadid", "prospectid", "contactid", "recordid", "leadnumber", "customerid",
-        "leadnr", "leadno", "identifiant", "identificador",
+        "leadnr", "leadno", "identifiant", "identificador", "codice", "codigo",
     ],
     "converted": [
         "converted", "isconverted", "conversion", "convertedflag", "hasconverted", "label",
-        "target", "outcome", "won", "y", "convertedtodeal", "purchased", "bought",
-        "konvertiert", "umgewandelt", "converti", "convertie", "convertido", "convertida",
+        "target", "outcome", "won", "y", "convertedtodeal", "purchased", "bought", "responded",
+        "konvertiert", "umgewandelt", "gekauft", "converti", "convertie", "convertido",
+        "convertida", "comprado", "convertito", "acquistato",
     ],
     "created_at": [
         "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
         "datecreated", "createdon", "leadcreated", "signupdate", "signedupat", "signupts",
         "registrationdate", "registeredat",
-        "erstelltam", "erstellungsdatum", "angelegtam", "datedecreation", "creele",
-        "fechadecreacion",
+        "erstelltam", "erstellt", "erstellungsdatum", "angelegtam", "datedecreation",
+        "creele", "fechadecreacion", "datacreazione", "creatoil",
     ],
     "converted_at": [
         "convertedat", "converteddate", "conversiondate", "becameacustomerdate",
@@ -116,13 +122,19 @@ YES_NO = frozenset(YES_NO_LABELS)
 CONVERTED_WORDS = (
     "converted", "won", "customer", "closedwon", "sale", "evangelist",
     "converti", "convertie", "konvertiert", "convertido", "convertida", "gagne", "gewonnen",
+    "ganado", "ganada", "cliente", "vinto", "vinta", "convertito", "convertita", "kunde",
 )  # fmt: skip
 #: Words that say converted only as the whole status: "Qualified" is an outcome, while "Sales
 #: Qualified", "Marketing Qualified" and "Pre-Qualified" are steps of the funnel before it.
-CONVERTED_ALONE = ("qualified", "yes", "qualifie", "qualifiziert", "cualificado", "calificado")
+CONVERTED_ALONE = (
+    "qualified", "yes", "qualifie", "qualifiziert", "cualificado", "calificado", "qualificato",
+)  # fmt: skip
+#: How a column named as an id ends (or it starts with "id": "ID Prospecto").
+ID_ENDINGS = ("id", "number", "key", "code", "codice", "codigo", "nr", "nummer", "numero")
 NOT_CONVERTED_WORDS = (
     "notconverted", "unconverted", "lost", "closedlost", "disqualified", "unqualified",
     "rejected", "junk", "dead", "no", "perdu", "perdue", "verloren", "perdido", "perdida",
+    "descartado", "descartada", "rechazado", "perso", "persa", "scartato", "abgelehnt",
 )  # fmt: skip
 #: A first word that turns a converted word around ("Not Qualified", "Non converted").
-NEGATIONS = ("not", "non")
+NEGATIONS = ("not", "non", "no", "nicht", "kein")

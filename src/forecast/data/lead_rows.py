@@ -23,7 +23,7 @@ YES_NO_LABELS = {
     **{"yes": 1, "no": 0, "y": 1, "n": 0},
     **{"ja": 1, "nein": 0, "wahr": 1, "falsch": 0},  # German
     **{"oui": 1, "non": 0, "vrai": 1, "faux": 0},  # French
-    **{"si": 1, "sí": 1, "verdadero": 1, "falso": 0},  # Spanish, Italian ("no" above)
+    **{"si": 1, "sí": 1, "sì": 1, "verdadero": 1, "falso": 0, "vero": 1},  # Spanish, Italian
     **{"sim": 1, "não": 0, "nao": 0},  # Portuguese
 }
 

@@ -32,6 +32,7 @@ from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_
     DATE_FIELDS,
     DEAL_NAMES,
     ENTITY_PREFIX,
+    ID_ENDINGS,
     LEAD_NAMES,
     LOST_TIMES,
     LOST_WORDS,
@@ -118,6 +119,13 @@ def _status_labels(sample: pd.DataFrame, status: str, leads: dict[str, str]) -> 
     return {"0", "1"} <= said
 
 
+def _probabilities(values: pd.Series) -> pd.Series:
+    """A probability column as numbers: "40%" and a decimal comma ("7,00") read too (a
+    probability has no thousands to group)."""
+    text = values.astype("str").str.strip().str.rstrip("%").str.strip()
+    return pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+
+
 def _close_times(names: list[str], deals: dict[str, str]) -> list[str]:
     """A won time and a lost time (Pipedrive's "Won time", "Lost time"), where the export gives
     a deal's close in one or the other and no column is named as the close."""
@@ -132,7 +140,7 @@ def _id_column(sample: pd.DataFrame, taken: set[str]) -> str:
     different; "" where none is."""
     for column in sample.columns:
         key = loose_key(column)
-        if column in taken or not key.endswith(("id", "number", "key")):
+        if column in taken or not (key.startswith("id") or key.endswith(ID_ENDINGS)):
             continue
         values = sample[column].dropna()
         if len(values) and values.nunique() >= 0.9 * len(values):
@@ -206,9 +214,7 @@ def _deal_draft(
             "won or lost (map closed_at / expected_close_at instead if they are two columns)"
         )
     probability = (
-        pd.to_numeric(sample[columns["rep_probability"]], errors="coerce")
-        if "rep_probability" in columns
-        else None
+        _probabilities(sample[columns["rep_probability"]]) if "rep_probability" in columns else None
     )
     if "stage" in columns:
         values = sample[columns["stage"]]
@@ -249,6 +255,9 @@ def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Dr
         distinct = values.value_counts().index.tolist()[:MAX_STAGES]
         if not {v.casefold() for v in distinct} <= YES_NO:
             said = {v: _outcome(v) for v in distinct}
+            if any(o == "1" and not _alone(v) for v, o in said.items()):
+                # "Calificado" beside "Ganado" and "Cliente" is a step before the outcome
+                said = {v: None if o == "1" and _alone(v) else o for v, o in said.items()}
             read = [(v, o) for v, o in said.items() if o is not None and v.casefold() not in YES_NO]
             if read:  # the values the import reads as they are need no fix
                 lines.append("value_fixes:   # which values mean converted (1) or not (0): check")
@@ -379,6 +388,11 @@ def _outcome(value: str) -> str | None:
     return None
 
 
+def _alone(value: str) -> bool:
+    """Whether a status says converted only as the whole status ("Qualified")."""
+    return _key(value) in CONVERTED_ALONE and value.strip().casefold() not in YES_NO
+
+
 def _key(name: object) -> str:
     """A name as `loose_key` compares it, accents dropped too: "Étape" is "etape", "Date de
     clôture" "datedecloture", as the names listed here are written."""
@@ -481,7 +495,8 @@ def _lead_numbers(sample: pd.DataFrame, columns: dict[str, str], checks: list[st
             continue
         values = sample[column].dropna().astype("str").str.strip().head(SAMPLE)
         values = values[values != ""]
-        if len(values) and values.str.fullmatch(r"[+-]?\d[\d.,\s]*").all():
+        dates = values.str.fullmatch(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}.*")  # "05.03.2024"
+        if len(values) and values.str.fullmatch(r"[+-]?\d[\d.,\s]*").all() and not dates.any():
             texts += values.tolist()
     return _notation_of(texts, checks, "numbers")
 
