@@ -133,3 +133,37 @@ def test_the_same_date_under_both_names_written_two_ways_is_one_date(client):
         json={"id": "l", "fields": {"created_at": "2024-05-02", OWN: "01.05.2024"}},
     )
     assert response.status_code == 422 and "differ" in response.text
+
+
+def test_the_served_dataset_reads_values_as_its_import_kept_them(tmp_path):
+    """From the store: an import with a decimal comma and day-first dates, its model trained
+    and served, and the API reading "22,5" and "01.05.2024" as the import did."""
+    from forecast.modeling import registry
+    from tests.serving.conftest import keys_of_every_role
+
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        key_cache_seconds=0,
+        min_converted_leads=50,
+        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+    )
+    frame = _leads(1500)
+    frame["created_at"] = pd.to_datetime(frame["created_at"]).dt.strftime("%d.%m.%Y")
+    frame["Minutes"] = frame["Minutes"].map(lambda m: f"{m:.1f}".replace(".", ","))
+    frame.rename(columns={"created_at": OWN}).to_csv(tmp_path / "de.csv", sep=";", index=False)
+    (tmp_path / "de.yaml").write_text(
+        f"kind: leads\ndataset: de\ncolumns: {{id: id, converted: converted, created_at: {OWN}}}\n"
+        'date_format: "%d.%m.%Y"\ncsv: {separator: ";", decimal: ","}\n'
+    )
+    engine = store.get_engine(settings)
+    import_export(engine, tmp_path / "de.csv", tmp_path / "de.yaml")
+    leads = store.load_leads(engine, "de")
+    result = train_leads(leads, settings=settings, cross_validate=False, dataset="de")
+    registry.log_training(result, settings)
+    keys = keys_of_every_role(settings)
+    with TestClient(create_app(settings)) as c:
+        c.headers.update(auth(keys["scorer"]))
+        as_export = _scored(c, {"Channel": "web", "Minutes": "22,5", OWN: "01.05.2024"})
+        as_values = _scored(c, {"Channel": "web", "Minutes": 22.5, "created_at": "2024-05-01"})
+    assert as_export["dataset"] == "de"
+    assert as_export["probability"] == as_values["probability"]
