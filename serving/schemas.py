@@ -36,7 +36,22 @@ UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 DATE_SKEW = timedelta(days=1)
 
 
+#: The earliest date a deal's own date may take: an earlier one is a CRM's placeholder for no
+#: date (0001-01-01 is .NET's), which would make a deal two thousand years old.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def _plausible(value: datetime) -> datetime:
+    if _utc(value) < EARLIEST:
+        raise ValueError(
+            f"{value.date().isoformat()} is before 1900: a placeholder for no date? send the "
+            "real date, or leave the field out"
+        )
+    return value
+
+
 def _not_ahead(value: datetime) -> datetime:
+    _plausible(value)
     if _utc(value) > datetime.now(UTC) + DATE_SKEW:
         raise ValueError("lies in the future: a deal is created and moves stage by now")
     return value
@@ -44,6 +59,8 @@ def _not_ahead(value: datetime) -> datetime:
 
 #: A date of something that happened to a deal: not after now.
 PastDateTime = Annotated[datetime, AfterValidator(_not_ahead)]
+#: A deal's date the CRM holds (an expected close may lie ahead): not before 1900.
+DealDateTime = Annotated[datetime, AfterValidator(_plausible)]
 
 # --- what the edge accepts ----------------------------------------------------------------------
 # Python's json reads `Infinity`, `NaN`, integers of any length and lone surrogates ("\ud800",
@@ -419,13 +436,13 @@ class OpportunityState(BaseModel):
     stage: Name = Field(
         min_length=1, max_length=100, description="The current stage, one of the dataset's stages"
     )
-    updated_at: datetime = Field(
+    updated_at: DealDateTime = Field(
         description="When the CRM last changed the deal. A push older than the stored state "
         "does not roll it back; a stage change is dated by it"
     )
-    created_at: datetime | None = Field(None, description="Required for a new deal")
-    closed_at: datetime | None = Field(None, description="For won/lost; default: updated_at")
-    expected_close_at: datetime | None = None
+    created_at: DealDateTime | None = Field(None, description="Required for a new deal")
+    closed_at: DealDateTime | None = Field(None, description="For won/lost; default: updated_at")
+    expected_close_at: DealDateTime | None = None
     amount: Amount | None = None
     list_price: Amount | None = None
     currency: Name | None = Field(None, pattern=r"^[A-Za-z]{3}$", description="Default: USD")
@@ -445,6 +462,21 @@ class OpportunityState(BaseModel):
     forecast_category: ForecastCategory | None = None
     csat: Number | None = None
     attributes: Attributes | None = None
+
+    @model_validator(mode="after")
+    def _in_order(self) -> OpportunityState:
+        """A deal is created before the CRM last changed it and before it closed (beyond the
+        clock skew between systems): else its stage history would start before it existed."""
+        created = self.created_at
+        if created is None:
+            return self
+        for name in ("updated_at", "closed_at"):
+            when = getattr(self, name)
+            if when is not None and _utc(when) + DATE_SKEW < _utc(created):
+                raise ValueError(
+                    f"{name} ({when.isoformat()}) is before created_at ({created.isoformat()})"
+                )
+        return self
 
 
 class OpportunityUpsert(OpportunityState):

@@ -207,6 +207,25 @@ def test_a_pushed_number_that_is_not_a_sane_number_is_422_naming_it(crm_client, 
         assert list(problems(answer)) == [f"body.opportunities.1.{field}"], short(value)
 
 
+@pytest.mark.parametrize(
+    ("change", "field", "said"),
+    [
+        ({"created_at": "0001-01-01T00:00:00Z"}, "body.created_at", "is before 1900"),
+        ({"closed_at": "1899-12-31"}, "body.closed_at", "is before 1900"),
+        (
+            {"created_at": "2025-06-25T00:00:00Z", "updated_at": "2025-06-20T00:00:00Z"},
+            "body",
+            "updated_at (2025-06-20T00:00:00+00:00) is before created_at",
+        ),
+    ],
+)
+def test_a_pushed_deal_with_a_placeholder_date_or_dates_out_of_order_is_422(
+    crm_client, change, field, said
+):
+    found = problems(send(crm_client, "PUT", "/v1/opportunities/D9", {**STATE, **change}))
+    assert field in found and said in found[field], found
+
+
 def test_a_refused_huge_amount_leaves_the_pipeline_value_a_number(crm_client, api_keys):
     huge = send(crm_client, "PUT", "/v1/opportunities/D1", {**STATE, "amount": 1e308})
     assert huge.status_code == 422
