@@ -204,6 +204,16 @@ def _deal_inputs(request: Request, name: str, body: DealScoreRequest) -> tuple[d
     return inputs, scoring.deal_row(context, inputs)
 
 
+def _deal_input_of(
+    request: Request, name: str, body: DealScoreRequest, i: int
+) -> tuple[dict, dict]:
+    """`_deal_inputs` of a batch's deal: a refusal names its row, as a lead batch's does."""
+    try:
+        return _deal_inputs(request, name, body)
+    except InvalidInput as exc:
+        raise InvalidInput(f"row {i} (counting from 0): {exc}") from None
+
+
 @router.post(
     "/deals/score",
     summary="Score one open deal: probability to close won, reasons",
@@ -233,7 +243,7 @@ def score_deals(
 ) -> BatchScoreResponse:
     _check_batch(request, len(body.deals))
     name, served = _served(request, scoring.DEAL, key)
-    pairs = [_deal_inputs(request, name, deal) for deal in body.deals]
+    pairs = [_deal_input_of(request, name, deal, i) for i, deal in enumerate(body.deals)]
     results = scoring.score(served, [row for _, row in pairs])
     return BatchScoreResponse(
         scores=[

@@ -372,3 +372,10 @@ def test_a_control_character_in_the_deal_id_of_the_url_is_422(crm_client):
     )
     assert response.status_code == 422
     assert "opportunity_id" in response.text
+
+
+def test_a_deal_batch_with_an_unknown_stage_names_the_row(scorer_client):  # noqa: F811
+    body = {"deals": [{**DEAL, "id": "a"}, {**DEAL, "id": "b", "stage": "Bogus"}]}
+    response = scorer_client.post("/v1/deals/score/batch", json=body)
+    assert response.status_code == 422
+    assert "row 1 (counting from 0)" in response.text and "Bogus" in response.text
