@@ -298,7 +298,10 @@ def test_read_export_gives_the_same_frames_without_a_store(shared_leads, shared_
     assert leads.kind == "leads" and len(leads.leads) == 9240
     assert "Lead Number" not in leads.leads.columns
     deals = read_export(shared_opportunities)
-    assert deals.options == {"amount_known_before_close": False}
+    assert deals.options == {
+        "amount_known_before_close": False,
+        "value_fixes": {"sector": {"technolgy": "technology"}},  # pushes are fixed alike
+    }
     assert len(deals.opportunities) == 8800
     assert deals.history.groupby("opportunity_id").size().max() == 2
 

@@ -403,3 +403,51 @@ def test_a_push_during_a_long_write_on_sqlite_is_busy_not_an_error(tmp_path):
     assert deal(engine, "D1")["stage"] == "Prospecting"
     push(engine, {**D1, "stage": "Qualification", "updated_at": "2024-03-02"})
     assert deal(engine, "D1")["stage"] == "Qualification"
+
+
+def test_a_pushed_deal_takes_what_its_product_account_and_rep_give_and_the_import_fixes(
+    engine,
+):
+    """A push carries the deal's own fields: its product's list price and series, its
+    account's sector and its rep's team come from the dataset's deals naming them, under their
+    stored spelling, and its values are fixed as the import's mapping fixed them."""
+    frame = pd.DataFrame(
+        [
+            {
+                "id": "D1",
+                "stage": "Prospecting",
+                "created_at": "2024-03-01",
+                "updated_at": "2024-03-01",
+                "owner": "Ann",
+                "team": "East",
+                "product": "GTX Pro",
+                "product_series": "GTX",
+                "list_price": 4821.0,
+                "account": "Acme",
+                "sector": "technolgy",
+            }
+        ]
+    )
+    mapping = load_mapping("canonical").model_copy(
+        update={"value_fixes": {"sector": {"technolgy": "technology"}}}
+    )
+    import_frame(engine, frame, mapping, dataset="crm")
+    new = {
+        "id": "N1",
+        "stage": "Prospecting",
+        "updated_at": "2024-06-01",
+        "created_at": "2024-06-01",
+        "owner": "Ann",
+        "product": "GTXPro",
+        "account": "Acme",
+        "sector": "technolgy",
+    }
+    assert push(engine, new).counts["inserted"] == 1
+    stored = deal(engine, "N1")
+    assert stored["product"] == "GTX Pro" and stored["product_series"] == "GTX"
+    assert stored["list_price"] == 4821.0 and stored["team"] == "East"
+    assert stored["sector"] == "technology" == deal(engine, "D1")["sector"]
+    # What the push gives is kept: a team of its own, a price of its own.
+    push(engine, {**new, "updated_at": "2024-06-02", "team": "West", "list_price": 99.0})
+    again = deal(engine, "N1")
+    assert again["team"] == "West" and again["list_price"] == 99.0

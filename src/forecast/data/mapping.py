@@ -460,6 +460,18 @@ class Mapping(BaseModel):
     def required_fields(self) -> tuple[str, ...]:
         return OPPORTUNITY_REQUIRED if self.kind == "opportunities" else LEAD_REQUIRED
 
+    def _pushed_value_fixes(self) -> dict[str, dict[str, str]]:
+        """The `value_fixes` of the columns a pushed deal's text fields come from, by field: a
+        CRM pushes the values its export holds ("technolgy"), fixed as the import fixed them."""
+        if self.kind != "opportunities":
+            return {}
+        source = self.column_map()
+        return {
+            f: dict(self.value_fixes[source[f]])
+            for f in PUSHED_TEXT_FIELDS
+            if f in source and source[f] in self.value_fixes
+        }
+
     @property
     def options(self) -> dict:
         """What later steps must know about the data (kept with the dataset in the store): the
@@ -485,12 +497,22 @@ class Mapping(BaseModel):
         # A CRM sends values as its export writes them: the API reads them the same way.
         if self.csv.decimal != "." or self.csv.thousands:
             options["numbers"] = {"decimal": self.csv.decimal, "thousands": self.csv.thousands}
+        fixes = self._pushed_value_fixes()
+        if fixes:  # a CRM's pushes are fixed as the import was
+            options["value_fixes"] = fixes
         if self.kind == "leads" and self.date_format is not None:  # a scored lead's date
             options["date_formats"] = list(self.date_formats)
         if self.exchange_rates:  # a CRM's later pushes are converted as the import was
             options["currency"] = self.currency.upper()
             options["exchange_rates"] = dict(self.exchange_rates)
         return options
+
+
+#: The fields a pushed deal carries whose values an import's `value_fixes` may fix (text).
+PUSHED_TEXT_FIELDS = (
+    "owner", "team", "region", "product", "product_series", "account", "sector",
+    "account_country",
+)  # fmt: skip
 
 
 def with_preset(raw: dict[str, Any]) -> dict[str, Any]:

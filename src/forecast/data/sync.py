@@ -1,7 +1,10 @@
 """CRM sync: a CRM pushes the current state of its deals, one or a batch, and the store follows.
 
 Each push is the deal's whole current state as of `updated_at` (when the CRM last changed it);
-a field left out is stored as unknown, except `created_at`, which a stored deal keeps. The write
+a field left out is stored as unknown, except `created_at`, which a stored deal keeps, and what
+an import reads from the export's joined tables: its product's list price and series, its
+account's sector, size and country, its rep's team and region, taken from the dataset's deals
+naming the same ones (`forecast.data.catalogs`), and the dataset's value fixes. The write
 is `forecast.data.importing.import_frame` with the canonical columns and the dataset's own
 stages, so a push obeys the same rules as an import, and every push is kept as an observation:
 
@@ -35,6 +38,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from forecast.data import store
+from forecast.data.catalogs import fill_from_catalogs
 from forecast.data.importing import import_frame
 from forecast.data.mapping import AmountRules, load_mapping
 from forecast.data.mapping import Mapping as ImportMapping
@@ -153,6 +157,7 @@ def sync_opportunities(
             _row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
             for i, d in enumerate(deals)
         ]
+        fill_from_catalogs(conn, name, rows)
         frame = pd.DataFrame(rows, columns=list(FIELDS))
         for feature in features:
             frame[feature] = [(d.get(ATTRIBUTES) or {}).get(feature) for d in deals]
@@ -314,6 +319,7 @@ def _mapping(
             "detect": [],
             "features": {f: f for f in features},
             "stage_probabilities": dict(options.get("stage_probabilities") or {}),
+            "value_fixes": dict(options.get("value_fixes") or {}),
             "currency": str(options.get("currency") or "USD"),
             "exchange_rates": dict(options.get("exchange_rates") or {}),
         }
