@@ -157,3 +157,14 @@ def test_logistic_regression_with_nothing_frequent_enough_scores_the_overall_rat
     y = np.array([1.0] * 10 + [0.0] * 30)
     model = LinearClassifier(min_frequency=10).fit(X, y)
     assert np.allclose(model.predict_proba(X)[:, 1], 0.25)
+
+
+def test_logistic_regression_scores_a_number_beyond_training_as_its_edge() -> None:
+    X, y = _data(2000)
+    model = LinearClassifier().fit(X, y)
+    top = float(np.nanmax(X["size"]))
+    rows = pd.DataFrame({"source": ["plain"] * 3, "size": [top, top * 10, top * 1000]})
+    rows["noise"] = 0.5
+    rows["source"] = rows["source"].astype("str")
+    p = model.predict_proba(rows)[:, 1]
+    assert p[0] == pytest.approx(p[1]) == pytest.approx(p[2])  # not carried on to 1.0

@@ -177,7 +177,8 @@ class _Additive(OneModel, ClassifierMixin, BaseEstimator):
 
 
 class LinearClassifier(_Additive):
-    """Logistic regression whose reasons are coef × (x − training mean), summed per field."""
+    """Logistic regression whose reasons are coef × (x − training mean), summed per field; a
+    number beyond the training range counts as its edge."""
 
     family = LOGISTIC
 
@@ -210,7 +211,8 @@ class LinearClassifier(_Additive):
                 median = float(np.median(column[~blank]))
                 filled = np.where(blank, median, column)
                 scale = float(np.std(filled)) or 1.0
-                self.plan_.append((j, "number", (median, float(np.mean(filled)), scale)))
+                edges = (float(np.min(filled)), float(np.max(filled)))
+                self.plan_.append((j, "number", (median, float(np.mean(filled)), scale, *edges)))
                 if blank.any():
                     self.plan_.append((j, "flag", None))
         self.owner_ = np.array([j for j, _, _ in self.plan_], dtype=np.intp)
@@ -235,8 +237,14 @@ class LinearClassifier(_Additive):
             elif what in ("blank", "flag"):
                 columns.append(np.isnan(column))
             else:
-                median, mean, scale = x
-                columns.append((np.where(np.isnan(column), median, column) - mean) / scale)
+                # Beyond what training saw, a number counts as its edge: a straight line carried
+                # past the data (a deal 700 days old where the oldest learnt from was 160) would
+                # take the score to 0 or 1 on a slope nothing measured there.
+                median, mean, scale, *edges = x  # a model saved before edges has none
+                filled = np.where(np.isnan(column), median, column)
+                if edges:
+                    filled = np.clip(filled, *edges)
+                columns.append((filled - mean) / scale)
         return np.column_stack(columns).astype(float) if columns else np.zeros((len(matrix), 0))
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
