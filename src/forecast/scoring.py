@@ -18,6 +18,7 @@ so one row scores well under a millisecond.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -343,7 +344,9 @@ def _encode_by_column(
             values = [row.get(col) for row in rows]
         if levels is None:
             if numbers is not None and str in set(map(type, values)):  # the dataset's notation
-                values = [_number(v, numbers) if v.__class__ is str else v for v in values]
+                out[j] = [_number(v, numbers) for v in values]
+                unseen.append(_unseen(values, np.flatnonzero(np.isnan(out[j]))))
+                continue
             try:  # numpy reads None as NaN and numeric text as its number, all at once
                 out[j] = values
             except (TypeError, ValueError):  # text: read as the export writes numbers
@@ -456,7 +459,21 @@ def _number(value: object, numbers: Notation = None) -> float:
     # Without a notation of its own, the dataset's decimal mark is "." and a comma groups.
     decimal, thousands = numbers or (".", ",")
     read = scalar_number(text, decimal, thousands)
+    if read is None and numbers is not None and not _grouped_or_marked(text, decimal, thousands):
+        try:  # "12.75" in a decimal-comma dataset: a program's number, which reads one way only
+            return float(text)
+        except ValueError:
+            pass
     return read if read is not None else math.nan
+
+
+def _grouped_or_marked(text: str, decimal: str, thousands: str | None) -> bool:
+    """Whether text holds the dataset's decimal mark, or a mark that could group three digits
+    there ("1.200"): Python's own reading would then read it another way."""
+    if decimal in text:
+        return True
+    mark = thousands or ("." if decimal == "," else ",")
+    return re.search(rf"{re.escape(mark)}\d{{3}}(?!\d)", text) is not None
 
 
 def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[str, Any]:

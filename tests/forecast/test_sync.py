@@ -451,3 +451,44 @@ def test_a_pushed_deal_takes_what_its_product_account_and_rep_give_and_the_impor
     push(engine, {**new, "updated_at": "2024-06-02", "team": "West", "list_price": 99.0})
     again = deal(engine, "N1")
     assert again["team"] == "West" and again["list_price"] == 99.0
+
+
+def test_a_pushed_name_the_dataset_holds_as_written_is_never_matched_to_a_look_alike(engine):
+    rows = [
+        ("D1", "Jo Ann", "East", "A1", "Tech", "X100", 100.0, "2024-03-01"),
+        ("D2", "Joann", "West", "A-1", "Retail", "X-100", 5000.0, "2024-03-05"),
+    ]
+    frame = pd.DataFrame(
+        [
+            {
+                "id": i,
+                "stage": "Prospecting",
+                "created_at": "2024-03-01",
+                "updated_at": at,
+                "owner": o,
+                "team": t,
+                "account": a,
+                "sector": sec,
+                "product": p,
+                "list_price": lp,
+            }
+            for i, o, t, a, sec, p, lp, at in rows
+        ]
+    )
+    mapping = load_mapping("canonical").model_copy(
+        update={"value_fixes": {"account": {"Acme Corp": "A1"}}}
+    )
+    import_frame(engine, frame, mapping, dataset="crm")
+    base = {"stage": "Prospecting", "updated_at": "2024-06-01", "created_at": "2024-06-01"}
+    push(engine, {**base, "id": "N1", "owner": "Jo Ann", "account": "A1", "product": "X100"})
+    n1 = deal(engine, "N1")
+    assert (n1["owner"], n1["team"], n1["account"], n1["sector"], n1["product"]) == (
+        "Jo Ann", "East", "A1", "Tech", "X100"
+    )  # fmt: skip
+    assert n1["list_price"] == 100.0
+    # "jo ann" is loosely both "Jo Ann" and "Joann": neither is taken for it.
+    push(engine, {**base, "id": "N2", "owner": "jo ann"})
+    assert deal(engine, "N2")["owner"] == "jo ann" and deal(engine, "N2")["team"] is None
+    # The import's value fix first ("Acme Corp" is "A1"), then what A1's deals say.
+    push(engine, {**base, "id": "N3", "account": "Acme Corp"})
+    assert (deal(engine, "N3")["account"], deal(engine, "N3")["sector"]) == ("A1", "Tech")

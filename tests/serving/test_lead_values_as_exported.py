@@ -167,3 +167,20 @@ def test_the_served_dataset_reads_values_as_its_import_kept_them(tmp_path):
         as_values = _scored(c, {"Channel": "web", "Minutes": 22.5, "created_at": "2024-05-01"})
     assert as_export["dataset"] == "de"
     assert as_export["probability"] == as_values["probability"]
+
+
+def test_a_programs_decimal_point_reads_where_the_notation_cannot_be_meant(client):
+    plain = _scored(client, {"Channel": "web", "Minutes": "12.75"})
+    assert (
+        plain["probability"] == _scored(client, {"Channel": "web", "Minutes": 12.75})["probability"]
+    )
+
+
+def test_a_batch_says_which_text_is_no_number_as_one_lead_does(client):
+    leads = [{"id": f"l{i}", "fields": {"Channel": "web", "Minutes": "20"}} for i in range(20)]
+    leads.append({"id": "odd", "fields": {"Channel": "web", "Minutes": "a while"}})
+    response = client.post("/v1/leads/score/batch", json={"leads": leads})
+    assert response.status_code == 200, response.text
+    odd = response.json()["scores"][-1]
+    sentences = [r["sentence"] for r in odd["reasons_for"] + odd["reasons_against"]]
+    assert any("'a while' (not a number: scored as blank)" in s for s in sentences)

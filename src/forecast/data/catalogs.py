@@ -3,11 +3,15 @@ sector, size and country, its rep's team and region.
 
 An import reads them from the export's joined tables (a products file, an accounts file, a
 teams file), so a CRM's push, which carries the deal's own fields, may leave them out: a pushed
-deal then takes what the dataset's latest deal naming the same product, account or rep holds,
-and that one's spelling of the name where the two differ only in case, spaces or punctuation
-("GTXPro" for "GTX Pro", as the import's loose join reads it). Without this, a pushed deal of a
-dataset whose amounts are known only at close would be valued at nothing, and its product would
-be counted apart from the imported deals of the same product.
+deal that does then takes what the dataset's latest deal naming the same product, account or
+rep holds. The name is matched as it is written; only a name the dataset does not hold is
+matched ignoring case, spaces and punctuation ("GTXPro" for "GTX Pro", as an import's loose join
+reads it), and only where that finds one stored spelling, which the deal then takes. Without
+this, a pushed deal of a dataset whose amounts are known only at close would be valued at
+nothing, and its product counted apart from the imported deals of the same product.
+
+Only the names of deals that leave a field out are looked up, and only their rows read (a
+dataset's distinct names once more where one is not held as written).
 """
 
 from __future__ import annotations
@@ -33,39 +37,62 @@ def fill_from_catalogs(
     conn: Connection, dataset: str, rows: Iterable[MutableMapping[str, Any]]
 ) -> None:
     """Each row's left-out catalog fields (`CATALOGS`) from the dataset's stored deals, and the
-    stored spelling of the names it gives (in place)."""
+    one stored spelling of a name given otherwise (in place)."""
     rows = list(rows)
+    table = store.opportunities
     for key, fields in CATALOGS.items():
-        named = {r[key] for r in rows if isinstance(r.get(key), str) and r[key]}
-        if not named:
+        wanting = [
+            r
+            for r in rows
+            if isinstance(r.get(key), str) and r[key] and any(r.get(f) is None for f in fields)
+        ]
+        if not wanting:
             continue
-        known = _latest(conn, dataset, key, fields)
-        for r in rows:
-            found = known.get(loose_key(r[key])) if r.get(key) in named else None
-            if found is None:
+        names = {r[key] for r in wanting}
+        held = set(
+            conn.execute(
+                select(table.c[key])
+                .distinct()
+                .where(table.c.dataset == dataset, table.c[key].in_(names))
+            ).scalars()
+        )
+        spelling = {n: n for n in held}
+        if names - held:  # written otherwise than the dataset holds it: one loose match only
+            spellings: dict[str, set[str]] = {}
+            every = select(table.c[key]).distinct().where(table.c.dataset == dataset)
+            for stored in conn.execute(every).scalars():
+                if stored is not None:
+                    spellings.setdefault(loose_key(stored), set()).add(stored)
+            for name in names - held:
+                found = spellings.get(loose_key(name), set())
+                if len(found) == 1:
+                    spelling[name] = next(iter(found))
+        if not spelling:
+            continue
+        known = _latest(conn, dataset, key, fields, set(spelling.values()))
+        for r in wanting:
+            stored_name = spelling.get(r[key])
+            if stored_name is None or stored_name not in known:
                 continue
-            r[key] = found[key]
+            r[key] = stored_name
             for f in fields:
-                if r.get(f) is None and found.get(f) is not None:
-                    r[f] = found[f]
+                if r.get(f) is None and known[stored_name].get(f) is not None:
+                    r[f] = known[stored_name][f]
 
 
 def _latest(
-    conn: Connection, dataset: str, key: str, fields: tuple[str, ...]
+    conn: Connection, dataset: str, key: str, fields: tuple[str, ...], names: set[str]
 ) -> dict[str, dict[str, Any]]:
-    """Per name (loosely), its stored spelling and the latest value of each field the deals
-    naming it give (a field's newest non-blank value)."""
+    """Per stored name, each field's newest non-blank value among the deals naming it."""
     table = store.opportunities
-    columns = [table.c[key], *(table.c[f] for f in fields)]
     query = (
-        select(*columns)
-        .where(table.c.dataset == dataset, table.c[key].is_not(None))
+        select(table.c[key], *(table.c[f] for f in fields))
+        .where(table.c.dataset == dataset, table.c[key].in_(names))
         .order_by(table.c.updated_at)
     )
     out: dict[str, dict[str, Any]] = {}
     for row in conn.execute(query).mappings():
-        entry = out.setdefault(loose_key(row[key]), {})
-        entry[key] = row[key]
+        entry = out.setdefault(row[key], {})
         for f in fields:
             if row[f] is not None:
                 entry[f] = row[f]

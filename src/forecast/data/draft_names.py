@@ -130,7 +130,7 @@ CONVERTED_ALONE = (
     "qualified", "yes", "qualifie", "qualifiziert", "cualificado", "calificado", "qualificato",
 )  # fmt: skip
 #: How a column named as an id ends (or it starts with "id": "ID Prospecto").
-ID_ENDINGS = ("id", "number", "key", "code", "codice", "codigo", "nr", "nummer", "numero")
+ID_ENDINGS = ("id", "number", "key", "codice", "codigo", "nr", "nummer", "numero")
 NOT_CONVERTED_WORDS = (
     "notconverted", "unconverted", "lost", "closedlost", "disqualified", "unqualified",
     "rejected", "junk", "dead", "no", "perdu", "perdue", "verloren", "perdido", "perdida",

@@ -157,6 +157,7 @@ def sync_opportunities(
             _row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
             for i, d in enumerate(deals)
         ]
+        _fixed(rows, (info.get("options") or {}).get("value_fixes") or {})
         fill_from_catalogs(conn, name, rows)
         frame = pd.DataFrame(rows, columns=list(FIELDS))
         for feature in features:
@@ -257,6 +258,16 @@ def _row(
     if stages.status(row["stage"]) != OPEN and row["closed_at"] is None:
         row["closed_at"] = updated  # it closed when the CRM recorded the outcome
     return row
+
+
+def _fixed(rows: list[dict[str, Any]], fixes: Mapping[str, Mapping[str, str]]) -> None:
+    """The import's `value_fixes` applied to the pushed fields (before the catalogs read the
+    names they fix): "Acme Corp" is "Acme" as the import stored it."""
+    for f, fixed in fixes.items():
+        for row in rows:
+            value = row.get(f)
+            if isinstance(value, str) and value in fixed:
+                row[f] = fixed[value] or None
 
 
 def _check_attributes(

@@ -95,7 +95,7 @@ class CompiledLeaves:
                 return None
             if raw is not None:
                 scores = np.asarray(booster.predict(probe, raw_score=True, num_threads=1))
-                same = np.allclose(raw.predict(probe, n_jobs=1), scores, rtol=0, atol=1e-9)
+                same = np.allclose(raw.predict(probe, n_jobs=1), scores, rtol=0, atol=1e-12)
                 made._raw = raw if same else None
         except Exception:  # noqa: BLE001 - any failure leaves LightGBM serving, as before
             log.warning("compiling the trees failed: LightGBM finds the leaves", exc_info=True)
