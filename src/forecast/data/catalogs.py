@@ -83,17 +83,21 @@ def fill_from_catalogs(
 def _latest(
     conn: Connection, dataset: str, key: str, fields: tuple[str, ...], names: set[str]
 ) -> dict[str, dict[str, Any]]:
-    """Per stored name, each field's newest non-blank value among the deals naming it."""
+    """Per stored name, each field's newest non-blank value among the deals naming it: the
+    newest deals first (by the index on the name), read until every field has one."""
     table = store.opportunities
-    query = (
-        select(table.c[key], *(table.c[f] for f in fields))
-        .where(table.c.dataset == dataset, table.c[key].in_(names))
-        .order_by(table.c.updated_at)
-    )
     out: dict[str, dict[str, Any]] = {}
-    for row in conn.execute(query).mappings():
-        entry = out.setdefault(row[key], {})
-        for f in fields:
-            if row[f] is not None:
-                entry[f] = row[f]
+    for name in names:
+        query = (
+            select(*(table.c[f] for f in fields))
+            .where(table.c.dataset == dataset, table.c[key] == name)
+            .order_by(table.c.updated_at.desc())
+        )
+        entry = out[name] = {}
+        for row in conn.execute(query).mappings():
+            for f in fields:
+                if f not in entry and row[f] is not None:
+                    entry[f] = row[f]
+            if len(entry) == len(fields):
+                break
     return out
