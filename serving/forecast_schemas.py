@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.schemas import TargetOut
+from serving.target_schemas import TargetOut
 
 
 class PeriodOut(BaseModel):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from forecast.forecasting import targets
 from serving.deps import AdminKey, DatasetQuery, EngineDep, SettingsDep, ViewerKey
-from serving.schemas import (
+from serving.target_schemas import (
     TargetBatchRequest,
     TargetLevel,
     TargetListResponse,

@@ -21,7 +21,6 @@ while a deal is open, the actual close once it is won or lost. Forecast categori
 from __future__ import annotations
 
 import codecs
-import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +37,7 @@ from pydantic import (
 
 from forecast.data.attributes import checked_features, feature_entries
 from forecast.data.derived_columns import ExistsIn, FirstOf, HashOf
+from forecast.data.mapping_errors import validation_problem
 from forecast.data.mapping_yaml import cells_text, read_yaml
 from forecast.data.stages import DEFAULT_STAGES, StageSet
 from forecast.errors import InvalidInput
@@ -585,35 +585,7 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
     try:
         return Mapping.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(_problem(err) for err in exc.errors())
+        problems = "; ".join(validation_problem(err, Mapping) for err in exc.errors())
         raise InvalidInput(f"mapping {path}: {problems}") from exc
     except InvalidInput as exc:
         raise InvalidInput(f"mapping {path}: {exc}") from exc
-
-
-def _problem(err: Any) -> str:
-    """One validation error as `where: what`; an unknown key is named with the keys allowed."""
-    loc = [str(p) for p in err["loc"]]
-    where = ".".join(loc) or "(top)"
-    if err["type"] != "extra_forbidden":
-        return f"{where}: {err['msg']}"
-    allowed = _keys_at(loc[:-1])
-    known = f"; allowed here: {', '.join(allowed)}" if allowed else ""
-    return f"{where}: unknown key {loc[-1]!r}{known}"
-
-
-def _keys_at(loc: list[str]) -> list[str]:
-    """The keys the mapping allows at `loc` (e.g. ['csv'] or ['joins', '0'])."""
-    model: Any = Mapping
-    for part in loc:
-        if part.isdigit():
-            continue
-        field_ = model.model_fields.get(part)
-        if field_ is None:
-            return []
-        candidates = [field_.annotation, *typing.get_args(field_.annotation)]
-        models = [t for t in candidates if isinstance(t, type) and issubclass(t, BaseModel)]
-        if not models:
-            return []
-        model = models[0]
-    return list(model.model_fields)
