@@ -311,7 +311,7 @@ def _encode_and_unseen(
         if numbers is not None:  # text in the dataset's notation: "1.200" is 1200, not 1.2
             line = [_number(v, numbers) if v.__class__ is str else v for v in line]
         try:
-            return np.array(line, dtype=float).reshape(1, len(plan)), None
+            return _no_infinity(np.array(line, dtype=float).reshape(1, len(plan))), None
         except (TypeError, ValueError):
             read = [_number(v, numbers) for v in line]
             return np.array(read, dtype=float).reshape(1, len(plan)), None
@@ -321,7 +321,7 @@ def _encode_and_unseen(
     if numbers is not None:
         values = [[_number(v, numbers) if v.__class__ is str else v for v in r] for r in values]
     try:  # numpy reads None as NaN and numeric text as its number, all at once
-        return np.array(values, dtype=float).reshape(len(rows), len(plan)), None
+        return _no_infinity(np.array(values, dtype=float).reshape(len(rows), len(plan))), None
     except (TypeError, ValueError):  # something that is no number: read as the export writes
         lines = [[_number(v, numbers) for v in line] for line in values]
         return np.array(lines, dtype=float), None
@@ -349,6 +349,10 @@ def _encode_by_column(
                 continue
             try:  # numpy reads None as NaN and numeric text as its number, all at once
                 out[j] = values
+                infinite = np.flatnonzero(np.isinf(out[j]))  # "inf" as text: no number
+                if len(infinite):
+                    out[j][infinite] = math.nan
+                    unseen.append(infinite)
             except (TypeError, ValueError):  # text: read as the export writes numbers
                 out[j] = [_number(v, numbers) for v in values]
                 unseen.append(_unseen(values, np.flatnonzero(np.isnan(out[j]))))
@@ -356,6 +360,15 @@ def _encode_by_column(
             out[j], rare = _text_codes(values, levels)
             unseen.append(rare)
     return np.ascontiguousarray(out.T), _union(unseen)
+
+
+def _no_infinity(matrix: np.ndarray) -> np.ndarray:
+    """The matrix with the infinities numpy reads from text ("inf") as blanks (in place): the
+    API refuses an infinite number, and its text is no number either."""
+    infinite = np.isinf(matrix)
+    if infinite.any():
+        matrix[infinite] = math.nan
+    return matrix
 
 
 def _union(positions: list[np.ndarray]) -> np.ndarray:
@@ -451,29 +464,34 @@ def _number(value: object, numbers: Notation = None) -> float:
             return math.nan
     text = value.strip()
     if numbers is None:
-        try:
-            return float(text)
-        except ValueError:
-            pass
+        read = _finite(text)
+        if read is not None:
+            return read
     text = text[:-1].rstrip() if text.endswith("%") else text
     # Without a notation of its own, the dataset's decimal mark is "." and a comma groups.
     decimal, thousands = numbers or (".", ",")
     read = scalar_number(text, decimal, thousands)
-    if read is None and numbers is not None and not _grouped_or_marked(text, decimal, thousands):
-        try:  # "12.75" in a decimal-comma dataset: a program's number, which reads one way only
-            return float(text)
-        except ValueError:
-            pass
+    if read is None and numbers is not None and _read_alike(text, decimal, thousands):
+        read = _finite(text)  # "12.75" in a decimal-comma dataset: a program's number
     return read if read is not None else math.nan
 
 
-def _grouped_or_marked(text: str, decimal: str, thousands: str | None) -> bool:
-    """Whether text holds the dataset's decimal mark, or a mark that could group three digits
-    there ("1.200"): Python's own reading would then read it another way."""
-    if decimal in text:
-        return True
-    mark = thousands or ("." if decimal == "," else ",")
-    return re.search(rf"{re.escape(mark)}\d{{3}}(?!\d)", text) is not None
+def _finite(text: str) -> float | None:
+    """Text as Python reads a number, where that is a finite one ("inf" and "nan" are text)."""
+    try:
+        read = float(text)
+    except ValueError:
+        return None
+    return read if math.isfinite(read) else None
+
+
+def _read_alike(text: str, decimal: str, thousands: str | None) -> bool:
+    """Whether Python reads text as the dataset would: none of its marks could mean there what
+    they mean to the dataset ("1,5" a decimal comma, "1.200" a thousands dot)."""
+    if decimal != "." and decimal in text:
+        return False
+    marks = {m for m in (thousands, "," if decimal == "." else ".") if m and m.strip()}
+    return not any(re.search(rf"{re.escape(m)}\d{{3}}(?!\d)", text) for m in marks)
 
 
 def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[str, Any]:

@@ -492,3 +492,45 @@ def test_a_pushed_name_the_dataset_holds_as_written_is_never_matched_to_a_look_a
     # The import's value fix first ("Acme Corp" is "A1"), then what A1's deals say.
     push(engine, {**base, "id": "N3", "account": "Acme Corp"})
     assert (deal(engine, "N3")["account"], deal(engine, "N3")["sector"]) == ("A1", "Tech")
+
+
+def test_a_push_is_fixed_once_as_the_import_and_a_look_alike_always_takes_the_stored_name(
+    engine,
+):
+    frame = pd.DataFrame(
+        [
+            {
+                "id": "D1",
+                "stage": "Prospecting",
+                "created_at": "2024-03-01",
+                "updated_at": "2024-03-01",
+                "owner": "Jo",
+                "team": "East",
+                "region": "North",
+                "product": "GTX Pro",
+                "product_series": "GTX",
+                "list_price": 120.0,
+            }
+        ]
+    )
+    fixes = {"owner": {"Jo": "Joanna", "Joanna": "Joanna Smith"}}
+    import_frame(
+        engine,
+        frame,
+        load_mapping("canonical").model_copy(update={"value_fixes": fixes}),
+        dataset="crm",
+    )
+    assert deal(engine, "D1")["owner"] == "Joanna"  # the import fixes once
+    base = {"stage": "Prospecting", "updated_at": "2024-06-01", "created_at": "2024-06-01"}
+    push(engine, {**base, "id": "N1", "owner": "Jo"})
+    assert (deal(engine, "N1")["owner"], deal(engine, "N1")["team"]) == ("Joanna", "East")
+    # Every catalog field given: the name still takes its one stored spelling.
+    push(
+        engine, {**base, "id": "N2", "product": "GTXPro", "product_series": "X", "list_price": 1.0}
+    )
+    assert (deal(engine, "N2")["product"], deal(engine, "N2")["list_price"]) == ("GTX Pro", 1.0)
+    push(engine, {**base, "id": "N3", "product": "GTX-Pro"})  # the newest deal's price: N2's
+    assert (deal(engine, "N3")["product"], deal(engine, "N3")["list_price"]) == ("GTX Pro", 1.0)
+    # A field sent blank is filled as one left out.
+    push(engine, {**base, "id": "N4", "owner": "Jo", "team": "", "product": "GTX Pro"})
+    assert (deal(engine, "N4")["team"], deal(engine, "N4")["product_series"]) == ("East", "X")

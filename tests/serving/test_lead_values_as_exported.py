@@ -184,3 +184,13 @@ def test_a_batch_says_which_text_is_no_number_as_one_lead_does(client):
     odd = response.json()["scores"][-1]
     sentences = [r["sentence"] for r in odd["reasons_for"] + odd["reasons_against"]]
     assert any("'a while' (not a number: scored as blank)" in s for s in sentences)
+
+
+def test_infinity_written_as_text_is_no_number(client):
+    for text in ("inf", "-Infinity", "nan"):
+        one = _scored(client, {"Channel": "web", "Minutes": text})
+        assert one["probability"] == _scored(client, {"Channel": "web"})["probability"]
+        leads = [{"id": f"l{i}", "fields": {"Channel": "web", "Minutes": text}} for i in range(20)]
+        batch = client.post("/v1/leads/score/batch", json={"leads": leads})
+        assert batch.status_code == 200, batch.text
+        assert {s["probability"] for s in batch.json()["scores"]} == {one["probability"]}

@@ -10,8 +10,9 @@ reads it), and only where that finds one stored spelling, which the deal then ta
 this, a pushed deal of a dataset whose amounts are known only at close would be valued at
 nothing, and its product counted apart from the imported deals of the same product.
 
-Only the names of deals that leave a field out are looked up, and only their rows read (a
-dataset's distinct names once more where one is not held as written).
+A pushed name is looked up as written (by an index on the dataset's deals by name), and the
+dataset's distinct names are read only where one is not held as written; only the few newest
+deals naming a name whose fields a push leaves out are read.
 """
 
 from __future__ import annotations
@@ -36,19 +37,15 @@ CATALOGS: dict[str, tuple[str, ...]] = {
 def fill_from_catalogs(
     conn: Connection, dataset: str, rows: Iterable[MutableMapping[str, Any]]
 ) -> None:
-    """Each row's left-out catalog fields (`CATALOGS`) from the dataset's stored deals, and the
-    one stored spelling of a name given otherwise (in place)."""
+    """Each row's name in the one stored spelling where it is written otherwise, and its
+    left-out (or blank) catalog fields (`CATALOGS`) from the dataset's stored deals (in place)."""
     rows = list(rows)
     table = store.opportunities
     for key, fields in CATALOGS.items():
-        wanting = [
-            r
-            for r in rows
-            if isinstance(r.get(key), str) and r[key] and any(r.get(f) is None for f in fields)
-        ]
-        if not wanting:
+        naming = [r for r in rows if not _blank(r.get(key))]
+        if not naming:
             continue
-        names = {r[key] for r in wanting}
+        names = {str(r[key]) for r in naming}
         held = set(
             conn.execute(
                 select(table.c[key])
@@ -67,17 +64,22 @@ def fill_from_catalogs(
                 found = spellings.get(loose_key(name), set())
                 if len(found) == 1:
                     spelling[name] = next(iter(found))
-        if not spelling:
+        for r in naming:
+            r[key] = spelling.get(str(r[key]), r[key])
+        wanting = [r for r in naming if r[key] in held or r[key] in spelling.values()]
+        wanting = [r for r in wanting if any(_blank(r.get(f)) for f in fields)]
+        if not wanting:
             continue
-        known = _latest(conn, dataset, key, fields, set(spelling.values()))
+        known = _latest(conn, dataset, key, fields, {r[key] for r in wanting})
         for r in wanting:
-            stored_name = spelling.get(r[key])
-            if stored_name is None or stored_name not in known:
-                continue
-            r[key] = stored_name
             for f in fields:
-                if r.get(f) is None and known[stored_name].get(f) is not None:
-                    r[f] = known[stored_name][f]
+                if _blank(r.get(f)) and known.get(r[key], {}).get(f) is not None:
+                    r[f] = known[r[key]][f]
+
+
+def _blank(value: object) -> bool:
+    """Left out, or sent blank (stored the same)."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _latest(

@@ -157,8 +157,7 @@ def sync_opportunities(
             _row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
             for i, d in enumerate(deals)
         ]
-        _fixed(rows, (info.get("options") or {}).get("value_fixes") or {})
-        fill_from_catalogs(conn, name, rows)
+        _from_catalogs(conn, name, rows, (info.get("options") or {}).get("value_fixes") or {})
         frame = pd.DataFrame(rows, columns=list(FIELDS))
         for feature in features:
             frame[feature] = [(d.get(ATTRIBUTES) or {}).get(feature) for d in deals]
@@ -260,14 +259,24 @@ def _row(
     return row
 
 
-def _fixed(rows: list[dict[str, Any]], fixes: Mapping[str, Mapping[str, str]]) -> None:
-    """The import's `value_fixes` applied to the pushed fields (before the catalogs read the
-    names they fix): "Acme Corp" is "Acme" as the import stored it."""
+def _from_catalogs(
+    conn: Connection, dataset: str, rows: list[dict[str, Any]], fixes: Mapping[str, Any]
+) -> None:
+    """The catalogs' fields and spellings (`catalogs.fill_from_catalogs`) looked up under the
+    names the import's `value_fixes` make ("Acme Corp" is "Acme" as the import stored it);
+    a name they leave as fixed goes back as sent, which the import then fixes once, as it
+    fixes an export's."""
+    sent = [{f: row.get(f) for f in fixes} for row in rows]
     for f, fixed in fixes.items():
         for row in rows:
             value = row.get(f)
             if isinstance(value, str) and value in fixed:
-                row[f] = fixed[value] or None
+                row[f] = fixed[value] if str(fixed[value]).strip() else None
+    fill_from_catalogs(conn, dataset, rows)
+    for row, given in zip(rows, sent, strict=True):
+        for f, value in given.items():
+            if isinstance(value, str) and value in fixes[f] and row.get(f) == fixes[f][value]:
+                row[f] = value
 
 
 def _check_attributes(
