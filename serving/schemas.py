@@ -430,8 +430,7 @@ OPPORTUNITY_EXAMPLE = {
 
 class OpportunityState(BaseModel):
     """A deal's whole current state in the CRM. A field left out is stored as unknown, except
-    `created_at`, which a stored deal keeps, and its product's, account's and rep's fields,
-    taken from the dataset's deals naming the same ones (`forecast.data.catalogs`)."""
+    `created_at`, which a stored deal keeps."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [OPPORTUNITY_EXAMPLE]})
     stage: Name = Field(

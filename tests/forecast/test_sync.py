@@ -405,98 +405,9 @@ def test_a_push_during_a_long_write_on_sqlite_is_busy_not_an_error(tmp_path):
     assert deal(engine, "D1")["stage"] == "Qualification"
 
 
-def test_a_pushed_deal_takes_what_its_product_account_and_rep_give_and_the_import_fixes(
-    engine,
-):
-    """A push carries the deal's own fields: its product's list price and series, its
-    account's sector and its rep's team come from the dataset's deals naming them, under their
-    stored spelling, and its values are fixed as the import's mapping fixed them."""
-    frame = pd.DataFrame(
-        [
-            {
-                "id": "D1",
-                "stage": "Prospecting",
-                "created_at": "2024-03-01",
-                "updated_at": "2024-03-01",
-                "owner": "Ann",
-                "team": "East",
-                "product": "GTX Pro",
-                "product_series": "GTX",
-                "list_price": 4821.0,
-                "account": "Acme",
-                "sector": "technolgy",
-            }
-        ]
-    )
-    mapping = load_mapping("canonical").model_copy(
-        update={"value_fixes": {"sector": {"technolgy": "technology"}}}
-    )
-    import_frame(engine, frame, mapping, dataset="crm")
-    new = {
-        "id": "N1",
-        "stage": "Prospecting",
-        "updated_at": "2024-06-01",
-        "created_at": "2024-06-01",
-        "owner": "Ann",
-        "product": "GTXPro",
-        "account": "Acme",
-        "sector": "technolgy",
-    }
-    assert push(engine, new).counts["inserted"] == 1
-    stored = deal(engine, "N1")
-    assert stored["product"] == "GTX Pro" and stored["product_series"] == "GTX"
-    assert stored["list_price"] == 4821.0 and stored["team"] == "East"
-    assert stored["sector"] == "technology" == deal(engine, "D1")["sector"]
-    # What the push gives is kept: a team of its own, a price of its own.
-    push(engine, {**new, "updated_at": "2024-06-02", "team": "West", "list_price": 99.0})
-    again = deal(engine, "N1")
-    assert again["team"] == "West" and again["list_price"] == 99.0
-
-
-def test_a_pushed_name_the_dataset_holds_as_written_is_never_matched_to_a_look_alike(engine):
-    rows = [
-        ("D1", "Jo Ann", "East", "A1", "Tech", "X100", 100.0, "2024-03-01"),
-        ("D2", "Joann", "West", "A-1", "Retail", "X-100", 5000.0, "2024-03-05"),
-    ]
-    frame = pd.DataFrame(
-        [
-            {
-                "id": i,
-                "stage": "Prospecting",
-                "created_at": "2024-03-01",
-                "updated_at": at,
-                "owner": o,
-                "team": t,
-                "account": a,
-                "sector": sec,
-                "product": p,
-                "list_price": lp,
-            }
-            for i, o, t, a, sec, p, lp, at in rows
-        ]
-    )
-    mapping = load_mapping("canonical").model_copy(
-        update={"value_fixes": {"account": {"Acme Corp": "A1"}}}
-    )
-    import_frame(engine, frame, mapping, dataset="crm")
-    base = {"stage": "Prospecting", "updated_at": "2024-06-01", "created_at": "2024-06-01"}
-    push(engine, {**base, "id": "N1", "owner": "Jo Ann", "account": "A1", "product": "X100"})
-    n1 = deal(engine, "N1")
-    assert (n1["owner"], n1["team"], n1["account"], n1["sector"], n1["product"]) == (
-        "Jo Ann", "East", "A1", "Tech", "X100"
-    )  # fmt: skip
-    assert n1["list_price"] == 100.0
-    # "jo ann" is loosely both "Jo Ann" and "Joann": neither is taken for it.
-    push(engine, {**base, "id": "N2", "owner": "jo ann"})
-    assert deal(engine, "N2")["owner"] == "jo ann" and deal(engine, "N2")["team"] is None
-    # The import's value fix first ("Acme Corp" is "A1"), then what A1's deals say.
-    push(engine, {**base, "id": "N3", "account": "Acme Corp"})
-    assert (deal(engine, "N3")["account"], deal(engine, "N3")["sector"]) == ("A1", "Tech")
-
-
-def test_a_push_is_fixed_once_as_the_import_and_a_look_alike_always_takes_the_stored_name(
-    engine,
-):
+def test_a_pushed_deal_is_fixed_as_the_import_fixed_the_export(engine):
+    """The import's `value_fixes`, kept with the dataset, fix a push's values once, as they
+    fixed the export's ("Jo" is "Joanna", not "Joanna Smith" by a second pass)."""
     frame = pd.DataFrame(
         [
             {
@@ -505,32 +416,25 @@ def test_a_push_is_fixed_once_as_the_import_and_a_look_alike_always_takes_the_st
                 "created_at": "2024-03-01",
                 "updated_at": "2024-03-01",
                 "owner": "Jo",
-                "team": "East",
-                "region": "North",
-                "product": "GTX Pro",
-                "product_series": "GTX",
-                "list_price": 120.0,
+                "sector": "technolgy",
             }
         ]
     )
-    fixes = {"owner": {"Jo": "Joanna", "Joanna": "Joanna Smith"}}
-    import_frame(
-        engine,
-        frame,
-        load_mapping("canonical").model_copy(update={"value_fixes": fixes}),
-        dataset="crm",
-    )
-    assert deal(engine, "D1")["owner"] == "Joanna"  # the import fixes once
+    fixes = {
+        "sector": {"technolgy": "technology"},
+        "owner": {"Jo": "Joanna", "Joanna": "Joanna Smith"},
+    }
+    mapping = load_mapping("canonical").model_copy(update={"value_fixes": fixes})
+    import_frame(engine, frame, mapping, dataset="crm")
     base = {"stage": "Prospecting", "updated_at": "2024-06-01", "created_at": "2024-06-01"}
-    push(engine, {**base, "id": "N1", "owner": "Jo"})
-    assert (deal(engine, "N1")["owner"], deal(engine, "N1")["team"]) == ("Joanna", "East")
-    # Every catalog field given: the name still takes its one stored spelling.
-    push(
-        engine, {**base, "id": "N2", "product": "GTXPro", "product_series": "X", "list_price": 1.0}
+    push(engine, {**base, "id": "N1", "owner": "Jo", "sector": "technolgy"})
+    assert (
+        (deal(engine, "N1")["owner"], deal(engine, "N1")["sector"])
+        == (
+            deal(engine, "D1")["owner"],
+            deal(engine, "D1")["sector"],
+        )
+        == ("Joanna", "technology")
     )
-    assert (deal(engine, "N2")["product"], deal(engine, "N2")["list_price"]) == ("GTX Pro", 1.0)
-    push(engine, {**base, "id": "N3", "product": "GTX-Pro"})  # the newest deal's price: N2's
-    assert (deal(engine, "N3")["product"], deal(engine, "N3")["list_price"]) == ("GTX Pro", 1.0)
-    # A field sent blank is filled as one left out.
-    push(engine, {**base, "id": "N4", "owner": "Jo", "team": "", "product": "GTX Pro"})
-    assert (deal(engine, "N4")["team"], deal(engine, "N4")["product_series"]) == ("East", "X")
+    push(engine, {**base, "id": "N2", "updated_at": "2024-06-02", "sector": "technolgy"})
+    assert deal(engine, "N2")["sector"] == "technology"  # the fixes outlive the first push

@@ -1,10 +1,8 @@
 """CRM sync: a CRM pushes the current state of its deals, one or a batch, and the store follows.
 
 Each push is the deal's whole current state as of `updated_at` (when the CRM last changed it);
-a field left out is stored as unknown, except `created_at`, which a stored deal keeps, and what
-an import reads from the export's joined tables: its product's list price and series, its
-account's sector, size and country, its rep's team and region, taken from the dataset's deals
-naming the same ones (`forecast.data.catalogs`), and the dataset's value fixes. The write
+a field left out is stored as unknown, except `created_at`, which a stored deal keeps; its values
+are fixed by the import's `value_fixes`, kept with the dataset, as an export's are. The write
 is `forecast.data.importing.import_frame` with the canonical columns and the dataset's own
 stages, so a push obeys the same rules as an import, and every push is kept as an observation:
 
@@ -38,7 +36,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from forecast.data import store
-from forecast.data.catalogs import fill_from_catalogs
 from forecast.data.importing import import_frame
 from forecast.data.mapping import AmountRules, load_mapping
 from forecast.data.mapping import Mapping as ImportMapping
@@ -157,7 +154,6 @@ def sync_opportunities(
             _row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
             for i, d in enumerate(deals)
         ]
-        _from_catalogs(conn, name, rows, (info.get("options") or {}).get("value_fixes") or {})
         frame = pd.DataFrame(rows, columns=list(FIELDS))
         for feature in features:
             frame[feature] = [(d.get(ATTRIBUTES) or {}).get(feature) for d in deals]
@@ -257,26 +253,6 @@ def _row(
     if stages.status(row["stage"]) != OPEN and row["closed_at"] is None:
         row["closed_at"] = updated  # it closed when the CRM recorded the outcome
     return row
-
-
-def _from_catalogs(
-    conn: Connection, dataset: str, rows: list[dict[str, Any]], fixes: Mapping[str, Any]
-) -> None:
-    """The catalogs' fields and spellings (`catalogs.fill_from_catalogs`) looked up under the
-    names the import's `value_fixes` make ("Acme Corp" is "Acme" as the import stored it);
-    a name they leave as fixed goes back as sent, which the import then fixes once, as it
-    fixes an export's."""
-    sent = [{f: row.get(f) for f in fixes} for row in rows]
-    for f, fixed in fixes.items():
-        for row in rows:
-            value = row.get(f)
-            if isinstance(value, str) and value in fixed:
-                row[f] = fixed[value] if str(fixed[value]).strip() else None
-    fill_from_catalogs(conn, dataset, rows)
-    for row, given in zip(rows, sent, strict=True):
-        for f, value in given.items():
-            if isinstance(value, str) and value in fixes[f] and row.get(f) == fixes[f][value]:
-                row[f] = value
 
 
 def _check_attributes(

@@ -93,10 +93,6 @@ opportunities = Table(
     # order: the later stage, then the larger digest of the content (`store.upsert_opportunities`).
     Column("state_key", String(80)),
     Index("ix_opportunities_dataset_status", "dataset", "status"),
-    # what a pushed deal takes from the deals naming the same product, account, rep (catalogs)
-    Index("ix_opportunities_dataset_product", "dataset", "product", "updated_at"),
-    Index("ix_opportunities_dataset_account", "dataset", "account", "updated_at"),
-    Index("ix_opportunities_dataset_owner", "dataset", "owner", "updated_at"),
 )
 
 # Stage observations, kept as a set: an entry (the deal entered `stage` at `entered_at`: a dated
