@@ -169,38 +169,33 @@ def test_a_rival_without_a_paired_gain_is_compared_by_point_estimates() -> None:
     )
 
 
-def test_a_crm_baseline_that_beats_the_candidate_for_real_blocks_promotion() -> None:
-    # The naive rival is beaten for real, but the CRM-style naive Bayes is better beyond noise.
+def _against_naive_bayes(auc_gain: list[float], brier_gain: list[float], peer_auc: float):  # noqa: ANN202
+    """A candidate (AUC 0.74, Brier 0.18) that beats the base rate for real, weighed against
+    the CRM-style naive Bayes with the paired gains given."""
     gains = {
         "base_rate": {"roc_auc": [0.24, 0.16, 0.31], "brier": [0.03, 0.01, 0.05]},
-        "naive_bayes": {"roc_auc": [-0.05, -0.08, -0.02], "brier": [-0.01, -0.03, 0.01]},
+        "naive_bayes": {"roc_auc": auc_gain, "brier": brier_gain},
     }
-    decision = decide(
+    return decide(
         _m(0.74, 0.18),
         None,
         {"base_rate": _m(0.50, 0.21)},
         AUC_AND_BRIER,
         gains=gains,
-        peers={"naive_bayes": _m(0.79, 0.17)},
+        peers={"naive_bayes": _m(peer_auc, 0.17)},
     )
+
+
+def test_a_crm_baseline_that_beats_the_candidate_for_real_blocks_promotion() -> None:
+    # The naive rival is beaten for real, but the CRM-style naive Bayes is better beyond noise.
+    decision = _against_naive_bayes([-0.05, -0.08, -0.02], [-0.01, -0.03, 0.01], 0.79)
     assert not decision.promote
     said = "is beaten by naive_bayes: AUC 0.7400 vs 0.7900"
     assert any(r.startswith(said) for r in decision.reasons)
 
 
 def test_a_crm_baseline_ahead_only_within_its_noise_does_not_block_promotion() -> None:
-    gains = {
-        "base_rate": {"roc_auc": [0.24, 0.16, 0.31], "brier": [0.03, 0.01, 0.05]},
-        "naive_bayes": {"roc_auc": [-0.02, -0.06, 0.03], "brier": [-0.01, -0.02, 0.01]},
-    }
-    decision = decide(
-        _m(0.74, 0.18),
-        None,
-        {"base_rate": _m(0.50, 0.21)},
-        AUC_AND_BRIER,
-        gains=gains,
-        peers={"naive_bayes": _m(0.76, 0.17)},
-    )
+    decision = _against_naive_bayes([-0.02, -0.06, 0.03], [-0.01, -0.02, 0.01], 0.76)
     assert decision.promote
     assert any(r.startswith("is not beaten by naive_bayes") for r in decision.reasons)
 
