@@ -436,7 +436,13 @@ def _plan(encoder: Any) -> list[tuple[str, Levels | None]]:
             return plan
     if len(_PLANS) >= _PLANS_KEPT:
         _PLANS.clear()
-    plan = [(col, {**codes[col], None: BLANK} if col in codes else None) for col in columns]
+    # Codes as floats: numpy takes a float as it is, an int it converts (a tenth of a batch).
+    plan = [
+        (col, {**{level: float(code) for level, code in codes[col].items()}, None: BLANK})
+        if col in codes
+        else (col, None)
+        for col in columns
+    ]
     _PLANS[id(encoder)] = ((encoder, codes, columns), plan)
     return plan
 
