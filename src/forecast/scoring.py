@@ -18,7 +18,6 @@ so one row scores well under a millisecond.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -31,7 +30,7 @@ import pandas as pd
 from forecast import features as feat
 from forecast.collector import collector_held_off
 from forecast.data import store
-from forecast.data.reading import scalar_number
+from forecast.data.reading import Notation, value_number
 from forecast.errors import InvalidInput
 from forecast.history import as_timestamp
 from forecast.model_set import (  # noqa: F401 - named here too: serving reads `scoring.*`
@@ -55,8 +54,6 @@ from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer
 
 #: A text input's code per level (and `BLANK` for None), as a scoring plan reads it.
 Levels = dict[str | None, float]
-#: How the dataset's export writes numbers: (decimal mark, thousands mark), None for "." alone.
-Notation = tuple[str, str | None] | None
 #: Batches of at least this many rows are explained with the cycle collector held off.
 PAUSE_COLLECTOR_FROM = 1000
 #: Batches of at least this many rows are encoded column by column.
@@ -297,10 +294,12 @@ def _encode_and_unseen(
     """`_encode`, and the rows where a value found no level or was no number (`Encoded.unseen`:
     None where they were not looked for, a few rows)."""
     plan = _plan(encoder)
+    if len(rows) >= BY_COLUMN_FROM:
+        return _encode_by_column(plan, rows, numbers)
     nan = math.nan
-    if len(rows) == 1:  # the API's row: one flat list, `_level` written out (no call per input)
-        [row] = rows
-        line = [
+    # A few rows (the API's one): flat lists, `_level` written out (no call per input).
+    values = [
+        [
             row.get(col)
             if levels is None
             else nan
@@ -308,23 +307,16 @@ def _encode_and_unseen(
             else levels.get(v if v.__class__ is str else str(v), nan)
             for col, levels in plan
         ]
-        if numbers is not None:  # text in the dataset's notation: "1.200" is 1200, not 1.2
-            line = [_number(v, numbers) if v.__class__ is str else v for v in line]
-        try:
-            return _no_infinity(np.array(line, dtype=float).reshape(1, len(plan))), None
-        except (TypeError, ValueError):
-            read = [_number(v, numbers) for v in line]
-            return np.array(read, dtype=float).reshape(1, len(plan)), None
-    if len(rows) >= BY_COLUMN_FROM:
-        return _encode_by_column(plan, rows, numbers)
-    values = [[_level(row.get(col), levels) for col, levels in plan] for row in rows]
-    if numbers is not None:
-        values = [[_number(v, numbers) if v.__class__ is str else v for v in r] for r in values]
+        for row in rows
+    ]
+    if numbers is not None:  # text in the dataset's notation: "1.200" is 1200, not 1.2
+        values = [
+            [value_number(v, numbers) if v.__class__ is str else v for v in r] for r in values
+        ]
     try:  # numpy reads None as NaN and numeric text as its number, all at once
         return _no_infinity(np.array(values, dtype=float).reshape(len(rows), len(plan))), None
     except (TypeError, ValueError):  # something that is no number: read as the export writes
-        lines = [[_number(v, numbers) for v in line] for line in values]
-        return np.array(lines, dtype=float), None
+        return np.array([[value_number(v, numbers) for v in r] for r in values], dtype=float), None
 
 
 def _encode_by_column(
@@ -342,23 +334,25 @@ def _encode_by_column(
             values = list(map(itemgetter(col), rows))
         except KeyError:  # some row leaves the input out: blank there
             values = [row.get(col) for row in rows]
-        if levels is None:
-            if numbers is not None and str in set(map(type, values)):  # the dataset's notation
-                out[j] = [_number(v, numbers) for v in values]
-                unseen.append(_unseen(values, np.flatnonzero(np.isnan(out[j]))))
-                continue
-            try:  # numpy reads None as NaN and numeric text as its number, all at once
-                out[j] = values
-                infinite = np.flatnonzero(np.isinf(out[j]))  # "inf" as text: no number
-                if len(infinite):
-                    out[j][infinite] = math.nan
-                    unseen.append(infinite)
-            except (TypeError, ValueError):  # text: read as the export writes numbers
-                out[j] = [_number(v, numbers) for v in values]
-                unseen.append(_unseen(values, np.flatnonzero(np.isnan(out[j]))))
-        else:
+        if levels is not None:
             out[j], rare = _text_codes(values, levels)
             unseen.append(rare)
+            continue
+        if numbers is None or str not in set(map(type, values)):
+            try:  # numpy reads None as NaN and numeric text as its number, all at once
+                out[j] = values
+            except (TypeError, ValueError):
+                pass
+            else:
+                # "inf" and "nan" as text read as numbers: no number (blanks are None).
+                missed = np.isnan(out[j]) | np.isinf(out[j])
+                if np.count_nonzero(missed) > values.count(None):
+                    out[j][missed] = math.nan
+                    unseen.append(_unseen(values, np.flatnonzero(missed)))
+                continue
+        # text in the dataset's notation, or what numpy cannot read: as the export writes it
+        out[j] = [value_number(v, numbers) for v in values]
+        unseen.append(_unseen(values, np.flatnonzero(np.isnan(out[j]))))
     return np.ascontiguousarray(out.T), _union(unseen)
 
 
@@ -454,50 +448,6 @@ def _level(value: Any, levels: Levels | None) -> Any:
     if value is None:
         return math.nan
     return levels.get(value if value.__class__ is str else str(value), math.nan)
-
-
-def _number(value: object, numbers: Notation = None) -> float:
-    """A number input's value as a float: a number, or text that reads as one as the dataset's
-    export writes numbers ("22,5" with a decimal comma, "1.200" with a thousands dot,
-    "$1,200,000"; a percent as its number, "47.5%" 47.5, as the import reads it); NaN for the
-    rest. Without a notation of the dataset's own, text Python reads as a number is one."""
-    if value is None:
-        return math.nan
-    if not isinstance(value, str):
-        try:
-            return float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return math.nan
-    text = value.strip()
-    if numbers is None:
-        read = _finite(text)
-        if read is not None:
-            return read
-    text = text[:-1].rstrip() if text.endswith("%") else text
-    # Without a notation of its own, the dataset's decimal mark is "." and a comma groups.
-    decimal, thousands = numbers or (".", ",")
-    read = scalar_number(text, decimal, thousands)
-    if read is None and numbers is not None and _read_alike(text, decimal, thousands):
-        read = _finite(text)  # "12.75" in a decimal-comma dataset: a program's number
-    return read if read is not None else math.nan
-
-
-def _finite(text: str) -> float | None:
-    """Text as Python reads a number, where that is a finite one ("inf" and "nan" are text)."""
-    try:
-        read = float(text)
-    except ValueError:
-        return None
-    return read if math.isfinite(read) else None
-
-
-def _read_alike(text: str, decimal: str, thousands: str | None) -> bool:
-    """Whether Python reads text as the dataset would: none of its marks could mean there what
-    they mean to the dataset ("1,5" a decimal comma, "1.200" a thousands dot)."""
-    if decimal != "." and decimal in text:
-        return False
-    marks = {m for m in (thousands, "," if decimal == "." else ".") if m and m.strip()}
-    return not any(re.search(rf"{re.escape(m)}\d{{3}}(?!\d)", text) for m in marks)
 
 
 def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[str, Any]:

@@ -15,11 +15,12 @@ from forecast.data.currencies import stated
 from forecast.data.importing import read_export
 from forecast.data.mapping import CsvOptions, load_mapping
 from forecast.data.reading import (
+    _with_currency,
     dotted_thousands_note,
     encoding_hint,
     header,
     localized_numbers,
-    number_text,
+    reads_as_number,
     scalar_number,
 )
 from forecast.errors import ImportRejected, InvalidInput
@@ -355,7 +356,8 @@ def test_a_lead_column_of_percents_is_read_as_numbers_and_said(tmp_path):
 
 @pytest.mark.parametrize("notation", [(".", None), (".", ","), (",", "."), (",", None), (",", " ")])
 def test_one_value_is_read_as_the_column_reader_reads_it(notation):
-    """The API reads a field with `scalar_number`; the import a column with `number_text`."""
+    """The API reads a field with `scalar_number`; the import reads a column's numbers with a
+    currency by `_with_currency` (`localized_numbers`): the same numbers, none where it has none."""
     decimal, thousands = notation
     csv = CsvOptions(decimal=decimal, thousands=thousands)
     values = [
@@ -363,8 +365,8 @@ def test_one_value_is_read_as_the_column_reader_reads_it(notation):
         "1,234.5", "USD 3,500.13", "3,500.13 USD", "-$5", "$-5", "-$-5", "EUR 1.500", "12 34",
         "1 234 567,89", "ABC 12", "SKU123", "7 gbp", "€12", "1.234.567,89", "0,5",
     ]  # fmt: skip
-    for value in values:
-        column = number_text(value, csv)
-        assert scalar_number(value, decimal, thousands) == (
-            None if column is None else float(column)
-        ), value
+    column = _with_currency(pd.Series(values, dtype="str"), csv)
+    for i, value in enumerate(values):
+        expected = float(column[i]) if i in column.index else None
+        assert scalar_number(value, decimal, thousands) == expected, value
+        assert reads_as_number(value, csv) == (expected is not None), value

@@ -179,6 +179,22 @@ def test_numbers_sent_as_text_are_read_and_other_text_is_blank(served):
     assert [s.probability for s in as_words] == [missing.probability] * 2
 
 
+def test_nan_and_inf_written_as_text_are_said_as_no_number_in_a_batch_as_alone(served):
+    """numpy reads "nan" and "inf" text as floats; the score says they are no number, one row
+    or a batch read column by column alike (a dataset without a notation of its own)."""
+    for text in ("nan", "inf", "-Infinity"):
+        odd = {"Lead Source": "Google", "TotalVisits": text}
+        [alone] = scoring.score(served, [odd], top=10)
+        rest = [{"Lead Source": "Google", "TotalVisits": 3}] * 20
+        assert scoring.score(served, [*rest, odd], top=10)[-1] == alone
+        sentences = [r["sentence"] for r in alone.reasons_for + alone.reasons_against]
+        assert any(s.startswith(f"TotalVisits = {text!r} (not a number") for s in sentences), (
+            sentences
+        )
+        blank = scoring.score(served, [{"Lead Source": "Google"}])[0]
+        assert alone.probability == blank.probability
+
+
 def test_the_response_holds_plain_python_values(served, leads):
     [s] = scoring.score(served, records(leads.head(1)))
     assert type(s.probability) is float and type(s.score) is int and type(s.grade) is str

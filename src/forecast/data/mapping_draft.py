@@ -45,7 +45,7 @@ from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_
 )
 from forecast.data.lead_rows import YES_NO_LABELS
 from forecast.data.mapping import CsvOptions, loose_key
-from forecast.data.reading import file_encoding, is_parquet, iter_table, number_text
+from forecast.data.reading import file_encoding, is_parquet, iter_table, reads_as_number
 from forecast.errors import InvalidInput
 
 #: Rows of the file read to draft from.
@@ -504,14 +504,14 @@ def _lead_numbers(sample: pd.DataFrame, columns: dict[str, str], checks: list[st
 def _notation_of(texts: list[str], checks: list[str], what: str) -> list[str]:
     """The `csv:` line (and its check) that reads `texts` as numbers where they do not read
     as written but only with a decimal comma."""
-    if not texts or all(number_text(v, CsvOptions()) is not None for v in texts):
+    if not texts or all(reads_as_number(v, CsvOptions()) for v in texts):
         return []
     # Only a decimal part a thousands group cannot be ("7.348,92", "637,5") says the comma is
     # the decimal mark: "5,000" alone may be five thousand, and the import asks which.
     if not any(DECIMAL_COMMA.search(v) for v in texts):
         return []
     for options, line in NOTATIONS:
-        if all(number_text(v, options) is not None for v in texts):
+        if all(reads_as_number(v, options) for v in texts):
             shown = next((v for v in texts if DECIMAL_COMMA.search(v)), texts[0])
             checks.append(f"{what} like {shown!r} are read with a decimal comma: check")
             return [line]

@@ -18,6 +18,7 @@ import functools
 import gzip
 import io
 import lzma
+import math
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -282,16 +283,15 @@ def localized_numbers(values: pd.Series, csv: CsvOptions) -> pd.Series:
     return out
 
 
-def number_text(value: str, csv: CsvOptions) -> str | None:
-    """One value as "1234.5" text if it is a number in the mapping's notation (a currency
-    symbol or code before or after it allowed), else None."""
-    read = _with_currency(pd.Series([value]), csv)
-    return None if read.empty else str(read.iloc[0])
+def reads_as_number(value: str, csv: CsvOptions) -> bool:
+    """Whether one value is a number in the mapping's notation (a currency symbol or code
+    before or after it allowed), as `scalar_number` reads it."""
+    return scalar_number(value, csv.decimal, csv.thousands) is not None
 
 
 def scalar_number(value: str, decimal: str = ".", thousands: str | None = None) -> float | None:
-    """One value as `number_text` reads it in the notation (decimal and thousands marks; a
-    currency before or after it), as a float; None where it is no number. The patterns are
+    """One value as `localized_numbers` reads a column in the notation (decimal and thousands
+    marks; a currency before or after it), as a float; None where it is no number. The patterns are
     compiled once per notation and no pandas object is made: the API reads a field so, in
     microseconds ("", "N/A" and "-" in none)."""
     if not any(ch.isdigit() for ch in value):
@@ -316,6 +316,56 @@ def scalar_number(value: str, decimal: str = ".", thousands: str | None = None) 
     if decimal != ".":
         plain = plain.replace(decimal, ".")
     return float(sign1 + sign2 + plain)
+
+
+#: How a dataset's export writes numbers: (decimal mark, thousands mark or None); None where
+#: the dataset has no notation of its own.
+Notation = tuple[str, str | None] | None
+
+
+def value_number(value: object, notation: Notation = None) -> float:
+    """A number field's value as a float: a number, or text that reads as one as the dataset's
+    export writes numbers ("22,5" with a decimal comma, "1.200" with a thousands dot,
+    "$1,200,000"; a percent as its number, "47.5%" 47.5, as the import reads a column of
+    them); NaN for the rest ("inf" and "nan" are text, no number). Without a notation of the
+    dataset's own, text Python reads as a number is one."""
+    if value is None:
+        return math.nan
+    if not isinstance(value, str):
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return math.nan
+    text = value.strip()
+    if notation is None:
+        read = _finite(text)
+        if read is not None:
+            return read
+    text = text[:-1].rstrip() if text.endswith("%") else text
+    # Without a notation of its own, the dataset's decimal mark is "." and a comma groups.
+    decimal, thousands = notation or (".", ",")
+    read = scalar_number(text, decimal, thousands)
+    if read is None and notation is not None and _read_alike(text, decimal, thousands):
+        read = _finite(text)  # "12.75" in a decimal-comma dataset: a program's number
+    return read if read is not None else math.nan
+
+
+def _finite(text: str) -> float | None:
+    """Text as Python reads a number, where that is a finite one ("inf" and "nan" are text)."""
+    try:
+        read = float(text)
+    except ValueError:
+        return None
+    return read if math.isfinite(read) else None
+
+
+def _read_alike(text: str, decimal: str, thousands: str | None) -> bool:
+    """Whether Python reads text as the dataset would: none of its marks could mean there what
+    they mean to the dataset ("1,5" a decimal comma, "1.200" a thousands dot)."""
+    if decimal != "." and decimal in text:
+        return False
+    marks = {m for m in (thousands, "," if decimal == "." else ".") if m and m.strip()}
+    return not any(re.search(rf"{re.escape(m)}\d{{3}}(?!\d)", text) for m in marks)
 
 
 def _known_currency(code: str) -> bool:
@@ -425,7 +475,7 @@ def number_hint(value: str) -> str | None:
             said += ', decimal: ","'
     elif len(body) - body.index(last) - 1 == 3:
         grouping = f'thousands: "{last}"' + (', decimal: ","' if last == "." else "")
-        if number_text(value, CsvOptions(decimal=other, thousands=last)) is None:
+        if not reads_as_number(value, CsvOptions(decimal=other, thousands=last)):
             return None
         return (
             f"{value!r} is ambiguous: set the mapping's csv: {grouping} if {last!r} groups "
@@ -433,7 +483,7 @@ def number_hint(value: str) -> str | None:
         )
     else:
         options, said = CsvOptions(decimal=last), f'decimal: "{last}"'
-    if number_text(value, options) is None:
+    if not reads_as_number(value, options):
         return None
     return f"{value!r} reads as a number with the mapping's csv: {said}"
 
