@@ -4,9 +4,10 @@ an export whose date-time columns sit beside date-only ones."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
-from forecast.data.date_formats import date_hint
+from forecast.data.date_formats import column_in_formats, date_hint, in_formats
 from forecast.data.importing import read_export
 from forecast.data.mapping import load_mapping
 from forecast.errors import ImportRejected, InvalidInput
@@ -127,3 +128,20 @@ def test_a_column_mixing_us_dates_with_iso_and_named_months_drafts_one_list_that
 def test_iso_dates_alone_are_not_said_to_be_either_order():
     hint = date_hint(["2023-01-05", "2023-02-05"])
     assert hint is not None and "(year first)" in hint and "month first" not in hint
+
+
+@pytest.mark.parametrize(
+    "formats",
+    [["%d.%m.%Y %H:%M"], ["%m/%d/%Y", "%d.%m.%Y"], ["%Y-%m-%d %H:%M:%S", "%b %d, %Y"]],
+)
+def test_one_date_is_read_as_the_import_reads_a_column_of_them(formats):
+    """The API reads a lead's date with `in_formats`, the import a column with
+    `column_in_formats`: the same dates, and none where the column has none."""
+    values = [
+        "05.03.2024 14:22", "05/03/2024", "05.03.2024", "2024-03-05 14:22:10 UTC",
+        "2024-03-05 14:22:10 GMT", "Mar 05, 2024", "31.02.2024", "garbage", "", "2024-03-05",
+    ]  # fmt: skip
+    column = column_in_formats(pd.Series(values, dtype=object), formats)
+    for value, read in zip(values, column, strict=True):
+        one = in_formats(value, formats)
+        assert (one is None and pd.isna(read)) or one == read, value

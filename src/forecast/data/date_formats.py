@@ -97,12 +97,35 @@ UTC_SUFFIX = re.compile(r"(?<=\d)\s*(?:UTC|GMT)$")
 
 
 def in_formats(value: str, formats: Sequence[str]) -> pd.Timestamp | None:
-    """One date read as the import reads a column with the mapping's `date_format`: each format
-    in turn, then the same without a "UTC"/"GMT" after the time; naive UTC, or None where none
-    reads it (a CRM scores a lead with its creation date written as its export writes it)."""
+    """One date read as `column_in_formats` reads a column: each format in turn, then the same
+    without a "UTC"/"GMT" after the time; naive UTC, or None where none reads it (a CRM scores
+    a lead with its creation date written as its export writes it). Value by value, not
+    through a Series of one: a sixth of the time, which a batch of leads pays per lead."""
     for text in dict.fromkeys((value, UTC_SUFFIX.sub("", value))):
         for fmt in formats:
             when = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
             if not pd.isna(when):
                 return when.tz_localize(None)
     return None
+
+
+def column_in_formats(raw: pd.Series, formats: Sequence[str]) -> pd.Series:
+    """A column's dates in the mapping's formats (`date_format`), tried in order, as naive UTC; a
+    time written with a "UTC" or "GMT" after it ("2024-03-05 14:22:10 UTC", as databases export
+    them) is read with the suffix dropped. NaT where no format reads a value."""
+    parsed = pd.to_datetime(raw, format=formats[0], errors="coerce", utc=True)
+    for fmt in formats[1:]:  # each next format reads what the ones before could not
+        left = parsed.isna() & raw.notna()
+        if not left.any():
+            return parsed.dt.tz_localize(None).astype("datetime64[us]")
+        parsed[left] = pd.to_datetime(raw[left], format=fmt, errors="coerce", utc=True)
+    left = parsed.isna() & raw.notna()
+    if left.any():
+        text = raw[left].astype("str")
+        text = text[text.str.contains(UTC_SUFFIX)]
+        plain = text.str.replace(UTC_SUFFIX, "", regex=True)
+        for fmt in formats if not plain.empty else ():
+            done = pd.to_datetime(plain, format=fmt, errors="coerce", utc=True)
+            parsed[done.dropna().index] = done.dropna()
+            plain = plain[done.isna()]
+    return parsed.dt.tz_localize(None).astype("datetime64[us]")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data import currencies, store
-from forecast.data.date_formats import UTC_SUFFIX
+from forecast.data.date_formats import column_in_formats
 from forecast.data.forecast_categories import (
     FORECAST_CATEGORY_ALIASES,
     NOT_A_CATEGORY,
@@ -95,26 +95,8 @@ class CanonicalRows(NumberColumns):
         return pd.Series(np.fromiter(map(seen, ids), bool, len(ids)), index=ids.index)
 
     def _dates(self, raw: pd.Series) -> pd.Series:
-        """Dates in the mapping's formats, tried in order, read as UTC; a time written with a
-        "UTC" or "GMT" after it ("2024-03-05 14:22:10 UTC", as databases export them) is read
-        with the suffix dropped."""
-        formats = self.mapping.date_formats
-        parsed = pd.to_datetime(raw, format=formats[0], errors="coerce", utc=True)
-        for fmt in formats[1:]:  # each next format reads what the ones before could not
-            left = parsed.isna() & raw.notna()
-            if not left.any():
-                return parsed.dt.tz_localize(None).astype("datetime64[us]")
-            parsed[left] = pd.to_datetime(raw[left], format=fmt, errors="coerce", utc=True)
-        left = parsed.isna() & raw.notna()
-        if left.any():
-            text = raw[left].astype("str")
-            text = text[text.str.contains(UTC_SUFFIX)]
-            plain = text.str.replace(UTC_SUFFIX, "", regex=True)
-            for fmt in formats if not plain.empty else ():
-                done = pd.to_datetime(plain, format=fmt, errors="coerce", utc=True)
-                parsed[done.dropna().index] = done.dropna()
-                plain = plain[done.isna()]
-        return parsed.dt.tz_localize(None).astype("datetime64[us]")
+        """Dates in the mapping's formats, read as UTC (`column_in_formats`)."""
+        return column_in_formats(raw, self.mapping.date_formats)
 
     def _not_after_the_export(
         self, out: pd.DataFrame, raw: pd.DataFrame, bad: pd.Series, close_field: str
