@@ -21,6 +21,19 @@ def missing(value: Any) -> bool:
     return hasattr(value, "dtype") and bool(value != value)  # other numpy floats
 
 
+def in_notation(text: str, notation: tuple[str, str | None] | None) -> str:
+    """A number Python wrote ("1,234.5": "," groups, "." marks decimals) as a dataset's export
+    writes numbers (`notation`: its decimal and thousands marks, `reading.Notation`): "1.234,5"
+    for a German export, "1 234,5" for a French one, "1234,5" where it names no grouping."""
+    if notation is None:
+        return text
+    decimal, thousands = notation
+    if decimal == "." and thousands in (None, ","):
+        return text
+    marks = {",": thousands or "", ".": decimal}
+    return "".join(marks.get(ch, ch) for ch in text)
+
+
 def money(value: Any) -> str:
     return DASH if missing(value) else f"{float(value):,.0f}"
 

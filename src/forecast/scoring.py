@@ -262,7 +262,7 @@ def _wording(served: Served, model: Any) -> Wording:
     wording = served.wordings.get(id(model))
     if wording is None or wording.encoder is not model.encoder_:
         labels = getattr(served.scorer.model, "field_labels_", None) or {}
-        wording = served.wordings[id(model)] = Wording(model.encoder_, labels)
+        wording = served.wordings[id(model)] = Wording(model.encoder_, labels, served.numbers)
     return wording
 
 

@@ -112,6 +112,22 @@ def test_blank_values_are_said_as_blank_and_values_read_well(fitted) -> None:
     assert format_value("amount", 12000.0) == "12,000"
 
 
+@pytest.mark.parametrize(
+    ("notation", "said"),
+    [
+        (None, ["1,234,567", "1,234.5", "2.50", "62%"]),
+        ((".", None), ["1,234,567", "1,234.5", "2.50", "62%"]),
+        ((",", "."), ["1.234.567", "1.234,5", "2,50", "62%"]),
+        ((",", " "), ["1 234 567", "1 234,5", "2,50", "62%"]),
+        ((",", None), ["1234567", "1234,5", "2,50", "62%"]),
+        ((".", "'"), ["1'234'567", "1'234.5", "2.50", "62%"]),
+    ],
+)
+def test_numbers_in_reasons_are_written_as_the_dataset_writes_them(notation, said) -> None:
+    values = [("amount", 1234567.0), ("amount", 1234.5), ("amount", 2.5), ("rep_win_rate", 0.625)]
+    assert [format_value(f, v, notation) for f, v in values] == said
+
+
 def test_a_value_the_model_never_learnt_is_said_with_that_value_not_as_blank(fitted) -> None:
     model, _ = fitted
     new = explain(model, one({"Lead Source": "Carrier pigeon", "TotalVisits": None}), top=10)[0]

@@ -194,3 +194,18 @@ def test_infinity_written_as_text_is_no_number(client):
         batch = client.post("/v1/leads/score/batch", json={"leads": leads})
         assert batch.status_code == 200, batch.text
         assert {s["probability"] for s in batch.json()["scores"]} == {one["probability"]}
+
+
+def test_reasons_write_numbers_as_the_export_writes_them(client):
+    """A German export writes 1.234,5: so do the reasons (the value field stays a number)."""
+    scored = _scored(client, {"Channel": "web", "Minutes": "1.234,5"})
+    [minutes] = [
+        r for r in scored["reasons_for"] + scored["reasons_against"] if r["field"] == "Minutes"
+    ]
+    assert minutes["value"] == 1234.5
+    assert minutes["sentence"].startswith("Minutes = 1.234,5: ")
+    small = _scored(client, {"Channel": "web", "Minutes": "2,5"})
+    [minutes] = [
+        r for r in small["reasons_for"] + small["reasons_against"] if r["field"] == "Minutes"
+    ]
+    assert minutes["sentence"].startswith("Minutes = 2,50: ")

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from forecast.formatting import in_notation
 from forecast.modeling.contributions import contributions
+
+if TYPE_CHECKING:
+    from forecast.data.reading import Notation
 
 #: Contributions smaller than this (log-odds) are not worth saying.
 MIN_CONTRIBUTION = 1e-6
@@ -49,8 +53,9 @@ class Reason(NamedTuple):
     sentence: str
 
 
-def format_value(feature: str, value: object) -> str:
-    """A value as a person reads it: rates as percents, whole numbers without decimals."""
+def format_value(feature: str, value: object, notation: Notation = None) -> str:
+    """A value as a person reads it: rates as percents, whole numbers without decimals, numbers
+    written as the dataset's export writes them (`notation`: "1.234,5" in a German export)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "blank"
     if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
@@ -58,14 +63,16 @@ def format_value(feature: str, value: object) -> str:
         if feature.endswith("_win_rate"):
             return f"{number:.0%}"
         if number.is_integer():
-            return f"{int(number):,}"
-        return f"{number:,.1f}" if abs(number) >= 10 else f"{number:.2f}"
+            return in_notation(f"{int(number):,}", notation)
+        return in_notation(f"{number:,.1f}" if abs(number) >= 10 else f"{number:.2f}", notation)
     return str(value)
 
 
-def factor(feature: str, label: str, value: object, contribution: float) -> Reason:
+def factor(
+    feature: str, label: str, value: object, contribution: float, notation: Notation = None
+) -> Reason:
     """One input's effect said in words, e.g. "Lead Source = Reference: raises the score"."""
-    shown = format_value(feature, value)
+    shown = format_value(feature, value, notation)
     effect = "raises the score" if contribution > 0 else "lowers the score"
     text = f"{label} is blank: {effect}" if shown == "blank" else f"{label} = {shown}: {effect}"
     return Reason(label, None if shown == "blank" else value, float(contribution), text)
@@ -132,12 +139,14 @@ class Wording:
     """One model's inputs said in the user's words, each distinct sentence made once.
 
     `encoder` is the model's fitted `FeatureEncoder` (it turns a code back into the user's value);
-    `labels` maps model columns to the user's own field names.
+    `labels` maps model columns to the user's own field names; `notation`, how the dataset's
+    export writes numbers, is how the sentences write them.
     """
 
-    def __init__(self, encoder: Any, labels: Mapping[str, str]) -> None:
+    def __init__(self, encoder: Any, labels: Mapping[str, str], notation: Notation = None) -> None:
         self.encoder = encoder
         self.labels = labels
+        self.notation = notation
         #: (input, code, raises) → the reason, and its field, value and sentence as JSON-ready.
         self._said: dict[tuple[int, float | None, bool], tuple[Reason, Plain]] = {}
         #: The user's field name → the model's text input it names (blank codes said there
@@ -185,7 +194,7 @@ class Wording:
             # An encoder may say some inputs its own way (the stage prior: the CRM's odds).
             say = getattr(self.encoder, "say", None)
             reason = (say(col, label, value, sign) if say else None) or factor(
-                col, label, value, sign
+                col, label, value, sign, self.notation
             )
             said_plain = plain(reason)
             said = self._said[key] = (
