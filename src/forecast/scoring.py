@@ -344,11 +344,12 @@ def _encode_by_column(
             except (TypeError, ValueError):
                 pass
             else:
-                # "inf" and "nan" as text read as numbers: no number (blanks are None).
-                missed = np.isnan(out[j]) | np.isinf(out[j])
-                if np.count_nonzero(missed) > values.count(None):
+                # "inf" and "nan" as text read as numbers: no number. Blanks are None, which
+                # `count` finds by identity: only the values read as NaN are looked at.
+                missed = np.flatnonzero(~np.isfinite(out[j]))
+                if len(missed) and _picked(values, missed).count(None) < len(missed):
                     out[j][missed] = math.nan
-                    unseen.append(_unseen(values, np.flatnonzero(missed)))
+                    unseen.append(_unseen(values, missed))
                 continue
         # text in the dataset's notation, or what numpy cannot read: as the export writes it
         out[j] = [value_number(v, numbers) for v in values]
@@ -388,7 +389,7 @@ def _text_codes(values: list[Any], levels: Levels) -> tuple[np.ndarray, np.ndarr
         codes[codes == BLANK] = nan
         if len(missed) == 0:
             return codes, _NONE
-        lost = itemgetter(*missed.tolist())(values) if len(missed) > 1 else (values[missed[0]],)
+        lost = _picked(values, missed)
         if sum(map(isinstance, lost, repeat(str))) == len(lost):
             return codes, _unseen(values, missed)  # never seen text, or blank text
         if "None" not in levels:  # a blank made "None" finds no level
@@ -398,6 +399,13 @@ def _text_codes(values: list[Any], levels: Levels) -> tuple[np.ndarray, np.ndarr
         pass
     codes = np.array([_level(v, levels) for v in values], dtype=float)
     return codes, _unseen(values, np.flatnonzero(np.isnan(codes)))
+
+
+def _picked(values: list[Any], positions: np.ndarray) -> tuple[Any, ...]:
+    """The values at `positions` (not empty), picked in C."""
+    if len(positions) == 1:
+        return (values[positions[0]],)
+    return itemgetter(*positions.tolist())(values)
 
 
 def _unseen(values: list[Any], missed: np.ndarray) -> np.ndarray:
