@@ -209,3 +209,12 @@ def test_reasons_write_numbers_as_the_export_writes_them(client):
         r for r in small["reasons_for"] + small["reasons_against"] if r["field"] == "Minutes"
     ]
     assert minutes["sentence"].startswith("Minutes = 2,50: ")
+
+
+def test_a_date_no_form_of_the_dataset_reads_is_refused_naming_its_forms(client):
+    for bad in ("31.13.2024", "31.02.2024", "2024/05/01 junk"):
+        response = client.post("/v1/leads/score", json={"id": "l", "fields": {OWN: bad}})
+        assert response.status_code == 422, response.text
+        said = str(response.json())
+        assert OWN in said and repr(bad) in said
+        assert "%d.%m.%Y (08.03.2025)" in said and "ISO 8601" in said

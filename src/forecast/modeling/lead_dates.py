@@ -198,11 +198,12 @@ def created_time(
                 read = in_formats(value.strip(), formats) if formats else None
                 when = (read if read is not None else as_timestamp(value)).to_pydatetime()
             except (ValueError, TypeError, OverflowError) as exc:  # UnclearDate is a ValueError
-                why = (
-                    str(exc)  # says the form wanted
-                    if isinstance(exc, InvalidInput)
-                    else f"{value!r} is not a date (send ISO 8601: 2025-03-08T10:00:00Z)"
-                )
+                if formats:  # the dataset's own forms are the ones to name
+                    why = f"{value!r} is not a date: {_forms(formats)}"
+                elif isinstance(exc, InvalidInput):
+                    why = str(exc)  # says the form wanted
+                else:
+                    why = f"{value!r} is not a date (send ISO 8601: 2025-03-08T10:00:00Z)"
                 raise InvalidInput(f"field {field!r}: {why}") from None
     else:  # a number or a flag is no date (12345 is not read as nanoseconds since 1970)
         raise InvalidInput(
@@ -215,6 +216,16 @@ def created_time(
             f"field {field!r}: {value!r} lies in the future: a lead is created by now"
         )
     return when
+
+
+def _forms(formats: Sequence[str]) -> str:
+    """The date forms a dataset's leads may be sent in, each with an example."""
+    example = datetime(2025, 3, 8, 14, 5)
+    own = ", ".join(f"{fmt} ({example.strftime(fmt)})" for fmt in formats)
+    return (
+        f"send it as the dataset's export writes dates, {own}, "
+        "or as ISO 8601 (2025-03-08T14:05:00Z)"
+    )
 
 
 def unreadable(values: Iterable[Any], now: datetime | None = None) -> list[tuple[int, Any]]:
