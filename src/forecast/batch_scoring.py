@@ -30,9 +30,10 @@ import pyarrow as pa
 from forecast import dask_rows, scoring
 from forecast import features as feat
 from forecast import timing as tm
+from forecast.data import store
 from forecast.errors import InvalidInput, ModelNotReady
 from forecast.history import DealHistory
-from forecast.model_set import deal_fallback
+from forecast.model_set import deal_fallback, read_as_imported
 from forecast.modeling import lead_dates, registry
 from forecast.modeling.baselines import StageWinRate, history_stage_sums, stage_win_rates
 from forecast.modeling.families import family_of
@@ -329,6 +330,7 @@ def batch_scorer(
         served = scoring.Served(
             kind, scorer, loaded.version, loaded.source, {}, loaded.dataset or dataset
         )
+        read_as_imported(store.get_engine(settings), served)  # its reasons write numbers so
         family = family_of(loaded.model).replace("_", " ")
         scorer.label = f"model {served.name} v{loaded.version} ({family})"
         note = (
@@ -360,7 +362,9 @@ def batch_scorer(
             raise ModelNotReady(f"no lead model and no labelled leads to fall back on: {why}")
         scorer = select_scorer(None, base_rate=float(labels.mean()))
     note = f"{why}: scored as the API would, by its {scorer.label}"
-    return BatchScorer(scoring.Served(kind, scorer, None, "fallback", {}, dataset), note)
+    served = scoring.Served(kind, scorer, None, "fallback", {}, dataset)
+    read_as_imported(store.get_engine(settings), served)
+    return BatchScorer(served, note)
 
 
 # --- scoring ------------------------------------------------------------------------------------

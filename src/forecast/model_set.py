@@ -395,23 +395,26 @@ class _KindLoader:
         return served
 
     def _read_as_imported(self, served: Served) -> None:
-        """What the dataset's import kept about how its export writes values (a CRM sends them
-        so): a lead dataset's own column for the creation date (None: `created_at`), its
-        number notation and date formats. Nothing for a dataset not in the store."""
-        try:
-            with self.engine.connect() as conn:
-                options = store.get_dataset(conn, str(served.dataset))["options"] or {}
-        except (NotFound, SQLAlchemyError):
-            return
-        column = options.get("created_at_column")
-        if self.kind == LEAD and column:
-            served.created_column = str(column)
-        numbers = options.get("numbers") or {}
-        if numbers.get("decimal"):
-            served.numbers = (str(numbers["decimal"]), numbers.get("thousands") or None)
-        served.date_formats = tuple(
-            str(f) for f in options.get("date_formats") or () if f != "ISO8601"
-        )
+        read_as_imported(self.engine, served)
+
+
+def read_as_imported(engine: Engine, served: Served) -> None:
+    """What the dataset's import kept about how its export writes values (a CRM sends them so,
+    and reasons write numbers so): a lead dataset's own column for the creation date (None:
+    `created_at`), its number notation and date formats. Nothing for a dataset not in the
+    store."""
+    try:
+        with engine.connect() as conn:
+            options = store.get_dataset(conn, str(served.dataset))["options"] or {}
+    except (NotFound, SQLAlchemyError):
+        return
+    column = options.get("created_at_column")
+    if served.kind == LEAD and column:
+        served.created_column = str(column)
+    numbers = options.get("numbers") or {}
+    if numbers.get("decimal"):
+        served.numbers = (str(numbers["decimal"]), numbers.get("thousands") or None)
+    served.date_formats = tuple(str(f) for f in options.get("date_formats") or () if f != "ISO8601")
 
 
 def _fallback_scorer(kind: str, engine: Engine, name: str, models: ModelSet) -> Scorer:

@@ -4,6 +4,8 @@ leads without an outcome, stored and scored, never learnt from."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,3 +171,35 @@ def test_a_dataset_name_that_is_also_a_folder_here_reads_the_stored_dataset(
     assert given_path("east") is None  # the stored dataset
     assert given_path("./east") == Path("./east")  # the folder, named as a path
     assert given_path("east.csv") == Path("east.csv")
+
+
+def test_batch_scores_write_numbers_in_reasons_as_the_dataset_does(files, tmp_path):
+    """A dataset exported with decimal commas reads "2,50" in `forecast score`'s reasons, as the
+    API writes them."""
+    history, new_file, _ = files
+    comma = tmp_path / "comma"
+    comma.mkdir()
+    for name, path in (("history.csv", history), ("new.csv", new_file)):
+        pd.read_csv(path).to_csv(comma / name, sep=";", decimal=",", index=False)
+    mapping = comma / "inbound.yaml"
+    mapping.write_text(MAPPING + 'csv: {separator: ";", decimal: ","}\n')
+    runner = CliRunner()
+    for args in (
+        ["import", comma / "history.csv", "--mapping", mapping],
+        ["train", "leads", "--no-cv"],
+    ):
+        done = runner.invoke(app, [str(a) for a in args])
+        assert done.exit_code == 0, done.output
+    out = tmp_path / "scores.parquet"
+    args = ["score", "--kind", "leads", "--data", comma / "new.csv", "--mapping", mapping]
+    done = runner.invoke(app, [*map(str, args), "--out", str(out), "--reasons", "10"])
+    assert done.exit_code == 0, done.output
+    scores = pd.read_parquet(out)
+    said = [
+        r["sentence"]
+        for column in ("reasons_for", "reasons_against")
+        for reasons in scores[column]
+        for r in json.loads(reasons)
+    ]
+    assert any(re.search(r"\d,\d", s) for s in said), said
+    assert not any(re.search(r"\d\.\d", s) for s in said), said
