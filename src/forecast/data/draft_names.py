@@ -17,12 +17,12 @@ DEAL_NAMES: dict[str, list[str]] = {
     ],
     "stage": [
         "stage", "dealstage", "stagename", "pipelinestage", "salesstage", "dealstatus",
-        "pipelinephase",
+        "pipelinephase", "pipelinestagename",
         "etape", "phase", "stufe", "vertriebsphase", "verkaufsphase", "etapa", "fase",
     ],
     "amount": [
         "amount", "dealvalue", "value", "closevalue", "dealamount", "dealsize", "revenue",
-        "estrevenue", "estimatedrevenue", "estimatedvalue",
+        "estrevenue", "estimatedrevenue", "estimatedvalue", "bidamount", "opportunityvalue",
         "montant", "betrag", "auftragswert", "importe", "valor",
     ],
     "created_at": [
@@ -42,7 +42,7 @@ DEAL_NAMES: dict[str, list[str]] = {
     ],
     "expected_close_at": [
         "expectedclose", "expectedclosedate", "expectedclosingdate", "expectedclosing",
-        "estclosedate",
+        "estclosedate", "forecastclosedate", "forecastedclosedate",
         "estimatedclosedate", "datedeclotureprevue", "erwartetesabschlussdatum",
     ],
     "updated_at": [
@@ -53,7 +53,8 @@ DEAL_NAMES: dict[str, list[str]] = {
     ],
     "owner": [
         "owner", "dealowner", "opportunityowner", "salesagent", "salesrep", "salesperson",
-        "rep", "assignedto", "user", "salesowner", "username",
+        "rep", "assignedto", "user", "salesowner", "username", "owneruserid", "owneruser",
+        "responsibleuserid", "responsibleperson",
         "responsable", "proprietaire", "commercial", "verantwortlich", "besitzer", "propietario",
         "verkaufschanceninhaber", "inhaber", "opportunityinhaber", "verkaufer", "vendedor",
         "venditore",
@@ -74,15 +75,32 @@ DEAL_NAMES: dict[str, list[str]] = {
         "probabilite", "wahrscheinlichkeit", "probabilidad",
     ],
     "forecast_category": ["forecastcategory", "forecastcategoryname"],
-    "currency": ["currency", "currencycode", "currencyisocode", "currencyofvalue"],
+    "currency": ["currency", "currencycode", "currencyisocode", "currencyofvalue", "bidcurrency"],
 }  # fmt: skip
 #: An export's "<record> - <field>" column names (Pipedrive: "Deal - Value", "Organization -
 #: Name"): the field's name alone is matched too, where no column is named so in full.
 ENTITY_PREFIX = re.compile(r"^\s*[A-Za-z]+\s+-\s+(?P<field>.+)$")
+#: A time zone after a date's name (Insightly's "DATE_CREATED_UTC", "Created (GMT)"): the
+#: name without it is matched too.
+ZONE_SUFFIX = re.compile(r"^(?P<field>.+?)[\s_-]*\(?(?:UTC|GMT)\)?\s*$", re.IGNORECASE)
+
+
+def shorter_names(name: str) -> list[str]:
+    """Other names a column answers to where no column is named so in full: the field's name
+    after a record's ("Deal - Value": "Value"), before a time zone ("DATE_CREATED_UTC")."""
+    out = []
+    for pattern in (ENTITY_PREFIX, ZONE_SUFFIX):
+        found = pattern.match(name)
+        if found is not None:
+            out.append(found["field"])
+    return out
+
+
 #: A stage column's other name, taken only where no column is named as a stage.
 STATUS_NAMES = [
     "status", "lifecyclestage", "leadstatus", "statuslabel", "statut", "estado", "stato",
-    "statolead", "estadolead", "estadodellead", "leadstatut",
+    "statolead", "estadolead", "estadodellead", "leadstatut", "opportunitystate", "dealstate",
+    "opportunitystatus",
 ]  # fmt: skip
 #: Lead fields → their names (every other column of a lead file is an attribute).
 LEAD_NAMES: dict[str, list[str]] = {

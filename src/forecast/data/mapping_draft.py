@@ -42,6 +42,7 @@ from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_
     WON_TIMES,
     WON_WORDS,
     YES_NO,
+    shorter_names,
 )
 from forecast.data.lead_rows import YES_NO_LABELS
 from forecast.data.mapping import CsvOptions, loose_key
@@ -287,13 +288,13 @@ def _matched(names: list[str], wanted: dict[str, list[str]]) -> dict[str, str]:
     """Each field's column: the first whose name is one of the field's names, compared
     loosely; a column goes to one field, fields in `wanted`'s order."""
     loose = {_key(n): n for n in reversed(names)}  # the first of equal names wins
-    # "Deal - Won time" (Pipedrive) is also "Won time": the first such column in file order
-    # (a deal's own, listed before its organisation's), after every name in full.
+    # "Deal - Won time" (Pipedrive) is also "Won time", "DATE_CREATED_UTC" "DATE_CREATED": the
+    # first such column in file order (a deal's own, listed before its organisation's), after
+    # every name in full.
     stripped: dict[str, str] = {}
     for n in names:
-        prefixed = ENTITY_PREFIX.match(n)
-        if prefixed is not None:
-            stripped.setdefault(_key(prefixed["field"]), n)
+        for short in shorter_names(n):
+            stripped.setdefault(_key(short), n)
     taken: set[str] = set()
     out: dict[str, str] = {}
     for f, candidates in wanted.items():
