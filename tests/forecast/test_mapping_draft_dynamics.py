@@ -8,9 +8,10 @@ from __future__ import annotations
 import pandas as pd
 
 from forecast.data import currencies, store
+from forecast.data.draft_stages import says as _says
 from forecast.data.importing import import_frame, read_export
 from forecast.data.mapping import load_mapping
-from forecast.data.mapping_draft import LOST_WORDS, WON_WORDS, _says, draft_mapping
+from forecast.data.mapping_draft import LOST_WORDS, WON_WORDS, draft_mapping
 from tests.forecast.test_import_options import write
 
 HEADER = (

@@ -41,3 +41,52 @@ def test_an_insightly_export_reads_its_state_as_the_outcome_and_finds_its_column
     stages = export.opportunities.set_index("id")["stage"].to_dict()
     assert (stages["1"], stages["3"], stages["5"]) == ("Present", "WON", "Qualify")
     assert stages["2"] == stages["4"] and stages["2"] in ("LOST", "ABANDONED")
+
+
+def test_a_bitrix24_failure_stage_is_a_loss(tmp_path):
+    file = write(
+        tmp_path,
+        "bitrix.csv",
+        '"ID";"Stage";"Probability, %";"Income";"Currency";"Created";"Closed"\n'
+        '"1";"Deal lost";"0";"10";"EUR";"2024-01-02";"Yes"\n'
+        '"2";"Analyze failure";"0";"20";"EUR";"2024-01-03";"Yes"\n'
+        '"3";"Deal won";"100";"30";"EUR";"2024-01-04";"Yes"\n'
+        '"4";"New";"";"40";"EUR";"2024-01-05";"No"\n'
+        '"5";"Shelved";"0";"50";"EUR";"2024-01-06";"Yes"\n'
+        '"6";"Deal lost";"0";"60";"EUR";"2024-01-07";"Yes"\n',
+    )
+    draft = draft_mapping(file)
+    assert "lost: Deal lost" in draft.text and "Analyze failure: Deal lost" in draft.text
+    # Closed ("Yes") at 0% in every deal: another name of the loss.
+    assert "Shelved: Deal lost" in draft.text
+    assert "- Analyze failure" not in draft.text and "- Shelved" not in draft.text
+
+
+def test_a_stage_whose_every_deal_is_closed_at_probability_0_is_drafted_lost(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "Id,Stage,Amount,Probability,Created,Closed At\n"
+        "1,Won,10,100,2024-01-02,2024-02-02\n"
+        "2,Archived,20,0,2024-01-03,2024-02-03\n"
+        "3,Archived,25,0,2024-01-03,2024-02-04\n"
+        "4,Proposal,30,40,2024-01-04,\n"
+        "5,Intake,40,10,2024-01-05,\n",
+    )
+    draft = draft_mapping(file)
+    assert "lost: Archived" in draft.text
+    assert "- Archived" not in draft.text
+    assert any("'Archived'" in c and "drafted as lost" in c for c in draft.checks)
+
+
+def test_a_stage_at_probability_0_with_no_close_said_is_named_in_a_check(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "Id,Stage,Amount,Probability,Created\n"
+        "1,Won,10,100,2024-01-02\n2,Lost,15,0,2024-01-02\n"
+        "3,Archived,20,0,2024-01-03\n4,Proposal,30,40,2024-01-04\n",
+    )
+    draft = draft_mapping(file)
+    assert "- Archived" in draft.text
+    assert any("'Archived'" in c and "probability 0" in c for c in draft.checks)

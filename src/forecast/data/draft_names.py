@@ -132,7 +132,8 @@ LOST_TIMES = ["losttime", "lostdate", "datelost", "lostat"]
 DATE_FIELDS = ("created_at", "close_date", "closed_at", "expected_close_at", "updated_at")
 WON_WORDS = ("won", "win", "success", "closedwon", "gagne", "gewonnen", "ganado", "ganada")
 LOST_WORDS = (
-    "lost", "lose", "closedlost", "dead", "failed", "abandoned", "cancelled", "canceled",
+    "lost", "lose", "closedlost", "dead", "failed", "failure", "abandoned", "cancelled",
+    "canceled",
     "rejected", "declined", "disqualified", "perdu", "verloren", "perdido", "perdida",
 )  # fmt: skip
 #: Label values the import reads as 0/1 as they are (`lead_rows.YES_NO_LABELS`).

@@ -44,6 +44,15 @@ from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_
     YES_NO,
     shorter_names,
 )
+from forecast.data.draft_stages import (
+    MAX_STAGES,
+    WORDS,
+    is_outcome,
+    probabilities,
+    quoted,
+    says,
+    stages_block,
+)
 from forecast.data.lead_rows import YES_NO_LABELS
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.reading import file_encoding, is_parquet, iter_table, reads_as_number
@@ -51,8 +60,6 @@ from forecast.errors import InvalidInput
 
 #: Rows of the file read to draft from.
 SAMPLE_ROWS = 5000
-#: Stage values listed in a draft (the most frequent; the import names any other).
-MAX_STAGES = 30
 
 
 @dataclass
@@ -120,13 +127,6 @@ def _status_labels(sample: pd.DataFrame, status: str, leads: dict[str, str]) -> 
     return {"0", "1"} <= said
 
 
-def _probabilities(values: pd.Series) -> pd.Series:
-    """A probability column as numbers: "40%" and a decimal comma ("7,00") read too (a
-    probability has no thousands to group)."""
-    text = values.astype("str").str.strip().str.rstrip("%").str.strip()
-    return pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
-
-
 def _close_times(names: list[str], deals: dict[str, str]) -> list[str]:
     """A won time and a lost time (Pipedrive's "Won time", "Lost time"), where the export gives
     a deal's close in one or the other and no column is named as the close."""
@@ -134,6 +134,23 @@ def _close_times(names: list[str], deals: dict[str, str]) -> list[str]:
         return []
     found = _matched(names, {"won": WON_TIMES, "lost": LOST_TIMES})
     return [c for c in found.values() if c not in deals.values()]
+
+
+def _closed_rows(
+    sample: pd.DataFrame, columns: dict[str, str], close_times: list[str]
+) -> pd.Series | None:
+    """Per sampled deal, whether the export says it is closed: a close date given (not the one
+    close date that is expected while open), else a yes/no column named "Closed" or "Is Closed"
+    (Bitrix24, Salesforce); None where the export does not say."""
+    dates = [columns["closed_at"]] if "closed_at" in columns else close_times
+    if dates:
+        given = sample[dates].astype("str").apply(lambda c: c.str.strip() != "")
+        return (given & sample[dates].notna()).any(axis=1)
+    flag = _matched([str(c) for c in sample.columns], {"closed": ["isclosed", "closed"]})
+    if "closed" not in flag or flag["closed"] in columns.values():
+        return None
+    said = sample[flag["closed"]].astype("str").str.strip().str.casefold().map(YES_NO_LABELS)
+    return said == 1 if said.notna().all() else None
 
 
 def _id_column(sample: pd.DataFrame, taken: set[str]) -> str:
@@ -178,18 +195,18 @@ def _deal_draft(
     outcomes = found.get(status or "", pd.Series())
     from_status = (
         status is not None
-        and not any(_is_outcome(v) for v in counts.index)
-        and any(_says(str(v), WON_WORDS) for v in outcomes.index)
-        and any(_says(str(v), LOST_WORDS) for v in outcomes.index)
+        and not any(is_outcome(v) for v in counts.index)
+        and any(says(str(v), WON_WORDS) for v in outcomes.index)
+        and any(says(str(v), LOST_WORDS) for v in outcomes.index)
     )
     lines = ["kind: opportunities", f"dataset: {_dataset(file)}", "columns:"]
     for f, c in columns.items():
         if f == "stage" and from_status:  # the outcome from the status, else the stage
-            lines.append(f"  stage: {{first_of: [{_quoted(str(status))}, {_quoted(c)}]}}")
+            lines.append(f"  stage: {{first_of: [{quoted(str(status))}, {quoted(c)}]}}")
         else:
-            lines.append(f"  {f}: {_quoted(c)}")
+            lines.append(f"  {f}: {quoted(c)}")
     if close_times:
-        shown = ", ".join(_quoted(c) for c in close_times)
+        shown = ", ".join(quoted(c) for c in close_times)
         value = f"{{first_of: [{shown}]}}" if len(close_times) > 1 else shown
         lines.append(f"  closed_at: {value}")
     for required in ("id", "stage"):
@@ -200,11 +217,11 @@ def _deal_draft(
         checks.append("no close date column: a won or lost deal needs one (map closed_at)")
     if from_status:
         assert status is not None
-        still_open = [str(v) for v in outcomes.index if not _is_outcome(v)]
+        still_open = [str(v) for v in outcomes.index if not is_outcome(v)]
         lines.append(f"value_fixes:   # an open deal's {status!r} is blank: its stage is read")
-        lines.append(f"  {_quoted(status)}:")
-        lines += [f'    {_quoted(v)}: ""' for v in still_open]
-        won_lost = outcomes[[_is_outcome(v) for v in outcomes.index]]
+        lines.append(f"  {quoted(status)}:")
+        lines += [f'    {quoted(v)}: ""' for v in still_open]
+        won_lost = outcomes[[is_outcome(v) for v in outcomes.index]]
         counts = pd.concat([won_lost, counts])
         checks.append(
             f"the outcomes read from {status!r}, an open deal's stage from {columns['stage']!r}"
@@ -215,15 +232,16 @@ def _deal_draft(
             "won or lost (map closed_at / expected_close_at instead if they are two columns)"
         )
     probability = (
-        _probabilities(sample[columns["rep_probability"]]) if "rep_probability" in columns else None
+        probabilities(sample[columns["rep_probability"]]) if "rep_probability" in columns else None
     )
     if "stage" in columns:
         values = sample[columns["stage"]]
         if from_status:  # a closed deal's stage and probability are its outcome's, not the stage's
             assert status is not None
-            closed = sample[status].astype("str").map(_is_outcome)
+            closed = sample[status].astype("str").map(is_outcome)
             values = values.where(~closed.to_numpy(dtype=bool))
-        stages, said = _stages(counts, values, probability)
+        closed = _closed_rows(sample, columns, close_times or [])
+        stages, said = stages_block(counts, values, probability, closed)
         lines += stages
         checks += said
     lines += _date_format(sample, columns, checks)
@@ -242,7 +260,7 @@ def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Dr
     if "id" not in mapped:
         checks.append("no id column: each lead's id is a hash of its row (see the README)")
     lines.append("columns:")
-    lines += [f"  {f}: {_quoted(c)}" for f, c in mapped.items()]
+    lines += [f"  {f}: {quoted(c)}" for f, c in mapped.items()]
     if "converted" not in mapped and "converted_at" in mapped:
         checks.append(
             f"converted read from {mapped['converted_at']!r}: a lead with a date converted, the "
@@ -262,8 +280,8 @@ def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Dr
             read = [(v, o) for v, o in said.items() if o is not None and v.casefold() not in YES_NO]
             if read:  # the values the import reads as they are need no fix
                 lines.append("value_fixes:   # which values mean converted (1) or not (0): check")
-                lines.append(f"  {_quoted(mapped['converted'])}:")
-                lines += [f'    {_quoted(v)}: "{o}"' for v, o in read]
+                lines.append(f"  {quoted(mapped['converted'])}:")
+                lines += [f'    {quoted(v)}: "{o}"' for v, o in read]
             if "1" in said.values() and "0" not in said.values():
                 checks.append(
                     f"no value of {mapped['converted']!r} says not converted: a model needs "
@@ -272,7 +290,7 @@ def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Dr
                 )
             pending = [v for v, o in said.items() if o is None]
             if pending:
-                shown = ", ".join(_quoted(v) for v in pending)
+                shown = ", ".join(quoted(v) for v in pending)
                 lines.append(f"missing_values: [{shown}]   # not known yet: scored, not learnt")
             checks.append(
                 f"{mapped['converted']!r} holds {', '.join(repr(v) for v in distinct)}: check "
@@ -308,83 +326,18 @@ def _matched(names: list[str], wanted: dict[str, list[str]]) -> dict[str, str]:
     return out
 
 
-def _stages(
-    counts: pd.Series, values: pd.Series, probability: pd.Series | None
-) -> tuple[list[str], list[str]]:
-    """The `stages:` block from the file's stage values (`counts`: rows per value): the
-    outcomes picked out by their names, the other values open (in the order of the sample's
-    deals' mean probability where the export has one, else by how many deals are in each: to
-    be put in funnel order), and what to check."""
-    text = values.astype("str").str.strip().where(values.notna())
-    distinct = [str(v) for v in counts.index if v][:MAX_STAGES]
-    won = [v for v in distinct if _says(v, WON_WORDS)]
-    lost = [v for v in distinct if _says(v, LOST_WORDS) and v not in won]
-    open_ = [v for v in distinct if v not in won and v not in lost]
-    configured: list[str] = []
-    if probability is not None and probability.notna().any():
-        mean = probability.groupby(text).mean()
-        open_.sort(key=lambda v: (pd.isna(mean.get(v)), mean.get(v, 0)))
-        checks = ["stages.open: in the order of their deals' probability; check the funnel order"]
-        configured = _stage_probabilities(probability, text, open_)
-        if configured:
-            checks.append(
-                "stage_probabilities: each open stage's most common probability in the export "
-                "(the CRM's setting, which a flat export's model scores by): check"
-            )
-    else:
-        checks = ["stages.open: put the open stages in funnel order, first to last"]
-    lines = ["stages:", "  open:   # in funnel order: check"]
-    lines += [f"    - {_quoted(v)}" for v in open_] or ["    - ???"]
-    lines.append(f"  won: {_quoted(won[0]) if won else '???'}")
-    lines.append(f"  lost: {_quoted(lost[0]) if lost else '???'}")
-    lines += configured
-    names = {}
-    for extra in won[1:] + lost[1:]:
-        names[extra] = won[0] if extra in won else lost[0]
-    if names:
-        lines.append("stage_names:   # other names of the outcomes")
-        lines += [f"  {_quoted(k)}: {_quoted(v)}" for k, v in names.items()]
-    if not won or not lost:
-        checks.append("the outcomes (won, lost) could not be told from the stage values")
-    if len(counts) > MAX_STAGES:
-        checks.append(f"only the {MAX_STAGES} most frequent stage values are listed")
-    return lines, checks
-
-
-def _stage_probabilities(probability: pd.Series, stage: pd.Series, open_: list[str]) -> list[str]:
-    """The `stage_probabilities:` block: each open stage's most common probability among the
-    sample's deals (a CRM fills it from the stage's setting; reps edit a few), as 0–1. A 0 or
-    a 100% is an outcome's (Odoo keeps a lost deal in its stage at 0%): left out where the
-    stage shows any other value."""
-    scale = 100.0 if probability.max() > 1 else 1.0
-    lines = []
-    for value in open_:
-        found = probability[(stage == value).to_numpy()].dropna()
-        between = found[(found > 0) & (found < scale)]
-        found = between if len(between) else found
-        if len(found):
-            p = float(found.mode().iloc[0]) / scale
-            if 0 <= p <= 1:
-                lines.append(f"  {_quoted(value)}: {round(p, 4)}")
-    return (
-        ["stage_probabilities:   # the CRM's, as the export shows them: check", *lines]
-        if lines
-        else []
-    )
-
-
 def _outcome(value: str) -> str | None:
     """A lead status read as converted ("1"), not ("0"), or not known yet (None)."""
     if value.strip().casefold() in YES_NO_LABELS:  # yes/no, true/false, 1/0: read as they are
         return str(YES_NO_LABELS[value.strip().casefold()])
-    if _says(value, NOT_CONVERTED_WORDS):
+    if says(value, NOT_CONVERTED_WORDS):
         return "0"
-    words = _WORDS.findall(unaccented(value))
+    words = WORDS.findall(unaccented(value))
     if words and words[0].casefold() in NEGATIONS:
         rest = " ".join(words[1:])
-        said = _says(rest, CONVERTED_WORDS) or _key(rest) in CONVERTED_ALONE
+        said = says(rest, CONVERTED_WORDS) or _key(rest) in CONVERTED_ALONE
         return "0" if said else None  # "Not Contacted": not known yet
-    if _says(value, CONVERTED_WORDS) or _key(value) in CONVERTED_ALONE:
+    if says(value, CONVERTED_WORDS) or _key(value) in CONVERTED_ALONE:
         return "1"
     return None
 
@@ -398,25 +351,6 @@ def _key(name: object) -> str:
     """A name as `loose_key` compares it, accents dropped too: "Étape" is "etape", "Date de
     clôture" "datedecloture", as the names listed here are written."""
     return loose_key(unaccented(str(name)))
-
-
-def _is_outcome(value: object) -> bool:
-    """True where a stage or status value says won or lost."""
-    return _says(str(value), WON_WORDS + LOST_WORDS)
-
-
-def _says(value: str, words: tuple[str, ...]) -> bool:
-    """True where the value's first or last words are one of `words` ("Closed Won", "Lost -
-    no budget", "ClosedLost"); whole words only, so Dynamics' "4-Close" says nothing of a
-    loss."""
-    parts = [p.casefold() for p in _WORDS.findall(unaccented(value))]
-    runs = {"".join(parts[:i]) for i in range(1, len(parts) + 1)}
-    runs |= {"".join(parts[-i:]) for i in range(1, len(parts) + 1)}
-    return any(w in runs for w in words)
-
-
-#: A value's words: camel case split ("ClosedWon"), digits apart.
-_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
 def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
@@ -557,15 +491,3 @@ def _read_as(file: Path) -> CsvOptions:
 def _dataset(file: Path) -> str:
     name = file.name.split(".")[0]
     return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_").lower() or "export"
-
-
-def _quoted(text: str) -> str:
-    """A YAML scalar for `text`, quoted where it must be."""
-    plain = text and text[0].isalpha() and all(ch.isalnum() or ch in " _-./()%" for ch in text)
-    if (
-        plain
-        and text.strip() == text
-        and text.lower() not in ("yes", "no", "true", "false", "null")
-    ):
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

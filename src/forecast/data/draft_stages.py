@@ -1,0 +1,150 @@
+"""A drafted mapping's `stages:` block: the outcomes picked out of a stage column's values by
+their words ("Closed Won", "Lost - no budget"), the open stages in the order of their deals'
+probability, the CRM's stage probabilities, and a stage whose every deal is at 0% and closed
+drafted as a loss (Bitrix24's "Analyze failure")."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from forecast.data.attributes import unaccented
+from forecast.data.draft_names import LOST_WORDS, WON_WORDS
+
+#: Stage values listed in a draft (the most frequent; the import names any other).
+MAX_STAGES = 30
+
+
+def stages_block(
+    counts: pd.Series,
+    values: pd.Series,
+    probability: pd.Series | None,
+    closed: pd.Series | None = None,
+) -> tuple[list[str], list[str]]:
+    """The `stages:` block from the file's stage values (`counts`: rows per value): the
+    outcomes picked out by their names, the other values open (in the order of the sample's
+    deals' mean probability where the export has one, else by how many deals are in each: to
+    be put in funnel order), and what to check. `closed`: per sampled deal, whether the export
+    says it is closed (a close date, a yes/no "Closed"), where it says so."""
+    text = values.astype("str").str.strip().where(values.notna())
+    distinct = [str(v) for v in counts.index if v][:MAX_STAGES]
+    won = [v for v in distinct if says(v, WON_WORDS)]
+    lost = [v for v in distinct if says(v, LOST_WORDS) and v not in won]
+    open_ = [v for v in distinct if v not in won and v not in lost]
+    configured: list[str] = []
+    zero_checks: list[str] = []
+    if probability is not None and probability.notna().any():
+        for value in _at_zero(probability, text, open_):
+            rows = (text == value).to_numpy()
+            if closed is not None and bool(closed[rows].all()):
+                open_.remove(value)
+                lost.append(value)
+                zero_checks.append(
+                    f"stage {value!r}: every deal in it is closed at probability 0: drafted as "
+                    "lost; check"
+                )
+            elif closed is None:
+                zero_checks.append(
+                    f"stage {value!r}: every deal in it has probability 0: a loss? drafted open; "
+                    "if it is, move it to stage_names as another name of the lost stage"
+                )
+        mean = probability.groupby(text).mean()
+        open_.sort(key=lambda v: (pd.isna(mean.get(v)), mean.get(v, 0)))
+        checks = ["stages.open: in the order of their deals' probability; check the funnel order"]
+        configured = _stage_probabilities(probability, text, open_)
+        if configured:
+            checks.append(
+                "stage_probabilities: each open stage's most common probability in the export "
+                "(the CRM's setting, which a flat export's model scores by): check"
+            )
+    else:
+        checks = ["stages.open: put the open stages in funnel order, first to last"]
+    checks += zero_checks
+    lines = ["stages:", "  open:   # in funnel order: check"]
+    lines += [f"    - {quoted(v)}" for v in open_] or ["    - ???"]
+    lines.append(f"  won: {quoted(won[0]) if won else '???'}")
+    lines.append(f"  lost: {quoted(lost[0]) if lost else '???'}")
+    lines += configured
+    names = {}
+    for extra in won[1:] + lost[1:]:
+        names[extra] = won[0] if extra in won else lost[0]
+    if names:
+        lines.append("stage_names:   # other names of the outcomes")
+        lines += [f"  {quoted(k)}: {quoted(v)}" for k, v in names.items()]
+    if not won or not lost:
+        checks.append("the outcomes (won, lost) could not be told from the stage values")
+    if len(counts) > MAX_STAGES:
+        checks.append(f"only the {MAX_STAGES} most frequent stage values are listed")
+    return lines, checks
+
+
+def _at_zero(probability: pd.Series, stage: pd.Series, open_: list[str]) -> list[str]:
+    """The open stages whose every sampled deal has a probability of 0: a loss's mark (Bitrix24
+    keeps its lost deals in "Analyze failure" at 0%), where the stage's name does not say so."""
+    out = []
+    for value in open_:
+        found = probability[(stage == value).to_numpy()]
+        if len(found) and found.notna().all() and bool((found == 0).all()):
+            out.append(value)
+    return out
+
+
+def _stage_probabilities(probability: pd.Series, stage: pd.Series, open_: list[str]) -> list[str]:
+    """The `stage_probabilities:` block: each open stage's most common probability among the
+    sample's deals (a CRM fills it from the stage's setting; reps edit a few), as 0–1. A 0 or
+    a 100% is an outcome's (Odoo keeps a lost deal in its stage at 0%): left out where the
+    stage shows any other value."""
+    scale = 100.0 if probability.max() > 1 else 1.0
+    lines = []
+    for value in open_:
+        found = probability[(stage == value).to_numpy()].dropna()
+        between = found[(found > 0) & (found < scale)]
+        found = between if len(between) else found
+        if len(found):
+            p = float(found.mode().iloc[0]) / scale
+            if 0 <= p <= 1:
+                lines.append(f"  {quoted(value)}: {round(p, 4)}")
+    return (
+        ["stage_probabilities:   # the CRM's, as the export shows them: check", *lines]
+        if lines
+        else []
+    )
+
+
+def is_outcome(value: object) -> bool:
+    """True where a stage or status value says won or lost."""
+    return says(str(value), WON_WORDS + LOST_WORDS)
+
+
+def says(value: str, words: tuple[str, ...]) -> bool:
+    """True where the value's first or last words are one of `words` ("Closed Won", "Lost -
+    no budget", "ClosedLost"); whole words only, so Dynamics' "4-Close" says nothing of a
+    loss."""
+    parts = [p.casefold() for p in WORDS.findall(unaccented(value))]
+    runs = {"".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    runs |= {"".join(parts[-i:]) for i in range(1, len(parts) + 1)}
+    return any(w in runs for w in words)
+
+
+#: A value's words: camel case split ("ClosedWon"), digits apart.
+WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def quoted(text: str) -> str:
+    """A YAML scalar for `text`, quoted where it must be."""
+    plain = text and text[0].isalpha() and all(ch.isalnum() or ch in " _-./()%" for ch in text)
+    if (
+        plain
+        and text.strip() == text
+        and text.lower() not in ("yes", "no", "true", "false", "null")
+    ):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def probabilities(values: pd.Series) -> pd.Series:
+    """A probability column as numbers: "40%" and a decimal comma ("7,00") read too (a
+    probability has no thousands to group)."""
+    text = values.astype("str").str.strip().str.rstrip("%").str.strip()
+    return pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
