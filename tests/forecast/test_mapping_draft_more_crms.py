@@ -90,3 +90,35 @@ def test_a_stage_at_probability_0_with_no_close_said_is_named_in_a_check(tmp_pat
     draft = draft_mapping(file)
     assert "- Archived" in draft.text
     assert any("'Archived'" in c and "probability 0" in c for c in draft.checks)
+
+
+def test_deal_and_opportunity_named_fields_are_matched_as_the_field(tmp_path):
+    file = write(
+        tmp_path,
+        "activecampaign.csv",
+        "Deal ID,Deal Value,Deal Currency,Deal Stage,Deal Owner,Deal Status,Deal Create Date,"
+        "Deal Updated Date,Deal Close Date\n"
+        "1,100,usd,Proposal,Ava,Won,2024-01-02,2024-02-01,2024-02-01\n"
+        "2,50,usd,Follow Up,Ben,Lost,2024-01-03,2024-02-02,2024-02-02\n"
+        "3,70,usd,Proposal,Ava,Open,2024-01-04,2024-02-03,2024-03-30\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.columns["amount"] == "Deal Value"
+    assert draft.columns["currency"] == "Deal Currency"
+    assert draft.columns["owner"] == "Deal Owner"
+    assert draft.columns["created_at"] == "Deal Create Date"
+    assert draft.columns["updated_at"] == "Deal Updated Date"
+    assert draft.columns["close_date"] == "Deal Close Date"
+    assert "stage: {first_of: [Deal Status, Deal Stage]}" in draft.text
+    assert "won: Won" in draft.text and "lost: Lost" in draft.text
+    assert not any("no close date" in c or "no currency" in c for c in draft.checks)
+    sugar = write(
+        tmp_path,
+        "sugar.csv",
+        "ID,Opportunity Amount,Sales Stage,Deal Last Updated,Opportunity Created Date\n"
+        "1,100,Closed Won,2024-02-01,2024-01-01\n2,50,Prospecting,2024-02-02,2024-01-02\n",
+    )
+    draft = draft_mapping(sugar)
+    assert draft.columns["amount"] == "Opportunity Amount"
+    assert draft.columns["updated_at"] == "Deal Last Updated"
+    assert draft.columns["created_at"] == "Opportunity Created Date"

@@ -48,7 +48,8 @@ DEAL_NAMES: dict[str, list[str]] = {
     "updated_at": [
         "updatedat", "lastmodifieddate", "lastmodified", "modifiedtime", "modifiedat",
         "updatetime", "lastupdated", "updated", "modifiedon", "donotmodifymodifiedon",
-        "datemodified", "dateupdated", "lastupdatedon", "modifieddate", "zuletztgeandert",
+        "datemodified", "dateupdated", "updateddate", "lastupdatedon", "modifieddate",
+        "zuletztgeandert",
         "geandertam", "geandert", "datedemodification", "fechademodificacion",
     ],
     "owner": [
@@ -82,14 +83,18 @@ DEAL_NAMES: dict[str, list[str]] = {
 ENTITY_PREFIX = re.compile(r"^\s*[A-Za-z]+\s+-\s+(?P<field>.+)$")
 #: A time zone after a date's name (Insightly's "DATE_CREATED_UTC", "Created (GMT)"): the
 #: name without it is matched too.
+#: A deal's field named after the record ("Deal Value", "Deal Close Date", "Opportunity
+#: Amount": ActiveCampaign, SugarCRM): the field's name alone is matched too.
+RECORD_PREFIX = re.compile(r"^\s*(?:deal|opportunity|opp)[\s_:.-]+(?P<field>.+)$", re.IGNORECASE)
 ZONE_SUFFIX = re.compile(r"^(?P<field>.+?)[\s_-]*\(?(?:UTC|GMT)\)?\s*$", re.IGNORECASE)
 
 
 def shorter_names(name: str) -> list[str]:
     """Other names a column answers to where no column is named so in full: the field's name
-    after a record's ("Deal - Value": "Value"), before a time zone ("DATE_CREATED_UTC")."""
+    after a record's ("Deal - Value", "Deal Value": "Value"), before a time zone
+    ("DATE_CREATED_UTC")."""
     out = []
-    for pattern in (ENTITY_PREFIX, ZONE_SUFFIX):
+    for pattern in (ENTITY_PREFIX, RECORD_PREFIX, ZONE_SUFFIX):
         found = pattern.match(name)
         if found is not None:
             out.append(found["field"])
