@@ -3,6 +3,8 @@ their columns and outcomes as those CRMs write them."""
 
 from __future__ import annotations
 
+import pandas as pd
+
 from forecast.data.importing import read_export
 from forecast.data.mapping import load_mapping
 from forecast.data.mapping_draft import draft_mapping
@@ -122,3 +124,21 @@ def test_deal_and_opportunity_named_fields_are_matched_as_the_field(tmp_path):
     assert draft.columns["amount"] == "Opportunity Amount"
     assert draft.columns["updated_at"] == "Deal Last Updated"
     assert draft.columns["created_at"] == "Opportunity Created Date"
+
+
+def test_a_sugarcrm_time_with_pm_glued_to_the_minutes_drafts_a_format_that_imports(tmp_path):
+    file = write(
+        tmp_path,
+        "sugar.csv",
+        '"ID","Opportunity Amount","Sales Stage","Date Closed","Date Created"\n'
+        '"1","100","Closed Won","01/13/2024","10/06/2023 06:46pm"\n'
+        '"2","50","Closed Lost","04/21/2024","01/05/2024 12:55am"\n'
+        '"3","70","Prospecting","","02/05/2024 05:46PM"\n',
+    )
+    draft = draft_mapping(file)
+    assert 'date_format: ["%m/%d/%Y %I:%M%p", "%m/%d/%Y"]' in draft.text
+    assert not any("no date format" in c for c in draft.checks)
+    export = read_export(file, load_mapping(write(tmp_path, "draft.yaml", draft.text)))
+    created = export.opportunities.set_index("id")["created_at"]
+    assert created["1"] == pd.Timestamp("2023-10-06 18:46")
+    assert created["2"] == pd.Timestamp("2024-01-05 00:55")

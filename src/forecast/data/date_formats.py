@@ -23,7 +23,11 @@ _DAYS += [
     for s in (" %d, %Y", " %d %Y", "-%d-%Y")
 ] + [(f"%d{s}{month}{s}%Y", "month named") for month in ("%b", "%B") for s in (" ", "-")]
 _DAYS += [("%d-%b-%y", "month named")]
-_TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "T%H:%M:%S", "T%H:%M:%SZ")
+#: Times: 24-hour, 12-hour with "PM" apart or glued to the minutes (SugarCRM's "06:46pm").
+_TIMES = (
+    *("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %I:%M%p", " %I:%M:%S%p"),
+    *("T%H:%M:%S", "T%H:%M:%SZ"),
+)
 CANDIDATES = [(day + time, order) for day, order in _DAYS for time in _TIMES]
 #: The values of a column a hint is found from.
 SAMPLE = 100
