@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from forecast.data.currencies import disagrees, stated
+from forecast.data.currencies import column_codes, disagrees, stated
 from forecast.data.importing import read_export
 from forecast.errors import ImportRejected
 from tests.forecast import test_import_options as import_options
@@ -115,3 +115,11 @@ def test_an_exchange_rate_that_cannot_convert_is_refused_naming_it(tmp_path, rat
 
     with pytest.raises(InvalidInput, match="exchange_rates"):
         load_mapping(import_options.mapping(tmp_path, f"exchange_rates: {rates}\n"))
+
+
+def test_a_currency_named_in_the_plural_reads_as_its_code(tmp_path):
+    named = pd.Series(["US Dollars", "Euros", "Pounds Sterling", "Swiss Francs", "US Dollar"])
+    assert column_codes(named).tolist() == ["USD", "EUR", "GBP", "CHF", "USD"]
+    file = deals(tmp_path, [("100", "US Dollars"), ("200", "Euros")])
+    export = read_export(file, write(tmp_path, "mapping.yaml", WITH_CURRENCY))
+    assert export.opportunities.set_index("id")["currency"].to_dict() == {"D0": "USD", "D1": "EUR"}

@@ -81,6 +81,19 @@ NAMES = {
     "mexicanpeso": "MXN",
     "brazilianreal": "BRL",
 }
+#: The plural of each currency's noun: "US Dollars" (SugarCRM's default currency's name),
+#: "Euros", "Pounds Sterling" name the currency as the singular does.
+_PLURALS = {
+    "dollar": "dollars", "euro": "euros", "pound": "pounds", "franc": "francs",
+    "krona": "kronor", "krone": "kroner", "zloty": "zlotys", "rupee": "rupees", "peso": "pesos",
+    "real": "reais",
+}  # fmt: skip
+NAMES |= {
+    name.replace(noun, plural, 1): code
+    for name, code in list(NAMES.items())
+    for noun, plural in _PLURALS.items()
+    if noun in name
+}
 
 
 def column_codes(column: pd.Series) -> pd.Series:
