@@ -142,3 +142,52 @@ def test_a_sugarcrm_time_with_pm_glued_to_the_minutes_drafts_a_format_that_impor
     created = export.opportunities.set_index("id")["created_at"]
     assert created["1"] == pd.Timestamp("2023-10-06 18:46")
     assert created["2"] == pd.Timestamp("2024-01-05 00:55")
+
+
+def test_a_capsule_export_reads_its_milestone_as_the_stage_and_its_party_as_the_account(
+    tmp_path,
+):
+    file = write(
+        tmp_path,
+        "capsule.csv",
+        "ID,Name,Party,Milestone,Value,Currency,Closed On,Created\n"
+        "1,A,Wayne Corp,Lost,300,GBP,2024-11-17,2024-09-26\n"
+        "2,B,Acme,Won,400,USD,2024-08-01,2024-06-06\n"
+        "3,C,Acme,Proposal,500,USD,,2024-06-07\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.columns["stage"] == "Milestone" and draft.columns["account"] == "Party"
+    assert "won: Won" in draft.text and "lost: Lost" in draft.text
+
+
+def test_a_file_named_leads_with_a_deals_columns_is_drafted_as_deals(tmp_path):
+    # Nutshell calls its deals "leads": a status, a value and a close are a deal's.
+    file = write(
+        tmp_path,
+        "nutshell_leads.csv",
+        "Id,Name,Status,Value,Owner,Created,Closed\n"
+        "1,A,Won,100,Lucas,01/28/2025,04/12/2025\n"
+        "2,B,Lost,200,Ethan,04/23/2025,06/05/2025\n"
+        "3,C,Open,300,Ethan,04/24/2025,\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.kind == "opportunities"
+    assert draft.columns["closed_at"] == "Closed"  # its values are dates
+    # Without a close, the name still breaks the tie.
+    file = write(
+        tmp_path,
+        "web_leads.csv",
+        "Id,Name,Status,Value,Created\n1,A,Won,100,2025-01-28\n2,B,Lost,200,2025-04-23\n",
+    )
+    assert draft_mapping(file).kind == "leads"
+
+
+def test_a_closed_flag_is_not_drafted_as_a_close_date(tmp_path):
+    file = write(
+        tmp_path,
+        "report.csv",
+        "Opportunity ID,Stage,Amount,Created Date,Closed\n"
+        "1,Closed Won,100,2024-01-02,true\n2,Prospecting,200,2024-01-03,false\n",
+    )
+    draft = draft_mapping(file)
+    assert "Closed" not in draft.columns.values()

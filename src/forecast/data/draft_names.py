@@ -17,7 +17,7 @@ DEAL_NAMES: dict[str, list[str]] = {
     ],
     "stage": [
         "stage", "dealstage", "stagename", "pipelinestage", "salesstage", "dealstatus",
-        "pipelinephase", "pipelinestagename",
+        "pipelinephase", "pipelinestagename", "milestone",
         "etape", "phase", "stufe", "vertriebsphase", "verkaufsphase", "etapa", "fase",
     ],
     "amount": [
@@ -63,7 +63,7 @@ DEAL_NAMES: dict[str, list[str]] = {
     "account": [
         "account", "accountname", "company", "companyname", "customer", "organization",
         "organisation", "orgname", "client", "organizationname", "organisationname",
-        "potentialcustomer", "accounts",
+        "potentialcustomer", "accounts", "party",
         "compte", "societe", "entreprise", "firma", "unternehmen", "empresa", "cuenta", "kunde",
         "cliente",
     ],

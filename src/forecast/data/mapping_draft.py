@@ -82,6 +82,7 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
         raise InvalidInput(f"{file}: no rows to draft a mapping from")
     names = [str(c) for c in sample.columns]
     deals = _matched(names, DEAL_NAMES)
+    deals |= _closed_dates(sample, deals)
     leads = _matched(names, LEAD_NAMES)
     status = _matched(names, {"status": STATUS_NAMES}).get("status")
     if kind is None:
@@ -90,8 +91,11 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
         elif "converted" in leads:
             kind = "leads"
         elif status is not None:  # a status is a lead's outcome unless the rows look like deals
-            deal_like = "amount" in deals and "lead" not in loose_key(file.name)
-            kind = "opportunities" if deal_like else "leads"
+            # The columns say it first (an amount and a close are a deal's: Nutshell calls its
+            # deals "leads"); the file's name only where they do not.
+            closes = any(f in deals for f in ("close_date", "closed_at", "expected_close_at"))
+            named = "lead" not in loose_key(file.name)
+            kind = "opportunities" if "amount" in deals and (closes or named) else "leads"
         else:
             raise InvalidInput(
                 f"{file}: no column names a deal stage or a lead's conversion ({names[:20]}); "
@@ -134,6 +138,23 @@ def _close_times(names: list[str], deals: dict[str, str]) -> list[str]:
         return []
     found = _matched(names, {"won": WON_TIMES, "lost": LOST_TIMES})
     return [c for c in found.values() if c not in deals.values()]
+
+
+def _closed_dates(sample: pd.DataFrame, deals: dict[str, str]) -> dict[str, str]:
+    """A column named "Closed" as the deals' close, where no column is named as one and its
+    values read as dates (Nutshell's): a Salesforce report's "Closed" is a true/false flag."""
+    if "closed_at" in deals or "close_date" in deals:
+        return {}
+    found = _matched([str(c) for c in sample.columns], {"closed_at": ["closed"]})
+    column = found.get("closed_at")
+    if column is None or column in deals.values():
+        return {}
+    values = sample[column].dropna().astype("str").str.strip()
+    values = values[values != ""].str.replace(UTC_SUFFIX, "", regex=True).head(SAMPLE)
+    if values.empty:
+        return {}
+    iso = pd.to_datetime(values, format="ISO8601", errors="coerce")
+    return {"closed_at": column} if iso.notna().all() or covering_formats(values) else {}
 
 
 def _closed_rows(
