@@ -4,10 +4,13 @@ their columns and outcomes as those CRMs write them."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
+from forecast.data.header_encoding import encoding_hint, garbled_header
 from forecast.data.importing import read_export
-from forecast.data.mapping import load_mapping
+from forecast.data.mapping import CsvOptions, load_mapping
 from forecast.data.mapping_draft import draft_mapping
+from forecast.errors import InvalidInput
 from tests.forecast.test_import_options import write
 
 
@@ -191,3 +194,41 @@ def test_a_closed_flag_is_not_drafted_as_a_close_date(tmp_path):
     )
     draft = draft_mapping(file)
     assert "Closed" not in draft.columns.values()
+
+
+RUSSIAN = (
+    '"ID";"Стадия сделки";"Сумма";"Дата создания"\n'
+    '"1";"Сделка успешна";"100";"21.12.2023"\n"2";"Новая";"200";"22.12.2023"\n'
+)
+
+
+def test_a_cp1251_export_is_drafted_in_its_encoding_and_says_so(tmp_path):
+    file = tmp_path / "bitrix_ru.csv"
+    file.write_bytes(RUSSIAN.encode("cp1251"))
+    draft = draft_mapping(file, kind="opportunities")
+    assert draft.columns["id"] == "ID"
+    assert "csv: {encoding: cp1251}" in draft.text
+    assert "another encoding" in draft.checks[0] and "cp1251" in draft.checks[0]
+    with pytest.raises(InvalidInput, match="another encoding.*cp1251"):
+        draft_mapping(file)  # no column it knows: the error says the encoding too
+
+
+def test_a_mappings_columns_missing_from_a_header_in_another_encoding_name_it(tmp_path):
+    file = tmp_path / "bitrix_ru.csv"
+    file.write_bytes(RUSSIAN.encode("cp1251"))
+    mapping = write(
+        tmp_path,
+        "ru.yaml",
+        "kind: opportunities\ndataset: ru\ncolumns:\n  id: ID\n  stage: Стадия сделки\n"
+        "  amount: Сумма\n  created_at: Дата создания\ndate_format: '%d.%m.%Y'\n"
+        "stages:\n  open: [Новая]\n  won: Сделка успешна\n  lost: Сделка провалена\n",
+    )
+    with pytest.raises(InvalidInput, match="another encoding.*csv: encoding: cp1251"):
+        read_export(file, load_mapping(mapping))
+
+
+def test_a_french_header_in_cp1252_is_not_said_garbled():
+    assert not garbled_header(["Qualité", "Région", "Étape", "Montant", "Date de clôture"])
+    assert encoding_hint(["Ñòàäèÿ ñäåëêè", "ID"], CsvOptions(encoding="cp1252")).endswith(
+        "csv: encoding: cp1251 (or the right one)"
+    )

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from forecast.data.currencies import stated
+from forecast.data.header_encoding import encoding_hint
 from forecast.data.importing import read_export
 from forecast.data.mapping import CsvOptions, load_mapping
 from forecast.data.reading import (
     _with_currency,
     dotted_thousands_note,
-    encoding_hint,
     header,
     localized_numbers,
     reads_as_number,

@@ -16,8 +16,8 @@ import pandas as pd
 
 from forecast.data.attributes import matched_columns
 from forecast.data.derived_columns import HashOf
+from forecast.data.header_encoding import encoding_hint
 from forecast.data.mapping import CsvOptions, Mapping, loose_key
-from forecast.data.reading import encoding_hint
 from forecast.data.stages import StageSet
 from forecast.data.validation import ImportReport
 from forecast.errors import InvalidInput
@@ -90,7 +90,7 @@ class ExportColumns:
             raise InvalidInput(
                 f"{file}: missing required column(s) {missing}; the file has "
                 f"{sorted(c for c in raw.columns if c != '__line')}"
-                f"{encoding_hint(raw.columns, self.csv)}"
+                f"{encoding_hint(raw.columns, self.csv, missing)}"
             )
         try:
             self.features = matched_columns(self.features, available)

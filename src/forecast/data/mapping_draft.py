@@ -53,6 +53,7 @@ from forecast.data.draft_stages import (
     says,
     stages_block,
 )
+from forecast.data.header_encoding import encoding_hint, garbled_header, other_reading
 from forecast.data.lead_rows import YES_NO_LABELS
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.reading import file_encoding, is_parquet, iter_table, reads_as_number
@@ -81,6 +82,16 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
     if sample is None or sample.empty:
         raise InvalidInput(f"{file}: no rows to draft a mapping from")
     names = [str(c) for c in sample.columns]
+    read_as = None  # a header garbled in the encoding the import would use: read in the right one
+    if garbled_header(names) and (other := other_reading(names, csv.encoding)):
+        read_as = (
+            f"the file may be in another encoding: read as {other} (its header read as "
+            f"{csv.encoding} looks garbled: {names[:3]}); set csv: encoding: {other} (or the "
+            "right one)"
+        )
+        csv = csv.model_copy(update={"encoding": other})
+        sample = next(iter_table(file, SAMPLE_ROWS, [], csv))
+        names = [str(c) for c in sample.columns]
     deals = _matched(names, DEAL_NAMES)
     deals |= _closed_dates(sample, deals)
     leads = _matched(names, LEAD_NAMES)
@@ -100,7 +111,32 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
             raise InvalidInput(
                 f"{file}: no column names a deal stage or a lead's conversion ({names[:20]}); "
                 "say which it holds with --kind deals or --kind leads"
+                f"{encoding_hint(names, csv)}{f' ({read_as})' if read_as else ''}"
             )
+    draft = _drafted(file, csv, sample, kind, (deals, leads, status))
+    if read_as is not None:
+        lines = draft.text.splitlines()
+        at = next((i for i, line in enumerate(lines) if line.startswith("csv: {")), None)
+        if at is None:
+            lines.append(f"csv: {{encoding: {csv.encoding}}}   # the file's encoding: check")
+        else:  # one csv: block, its number notation and the encoding
+            lines[at] = lines[at].replace("{", f"{{encoding: {csv.encoding}, ", 1)
+        draft.text = "\n".join(lines) + "\n"
+        draft.checks.insert(0, read_as)
+    return draft
+
+
+def _drafted(
+    file: Path,
+    csv: CsvOptions,
+    sample: pd.DataFrame,
+    kind: str,
+    found: tuple[dict[str, str], dict[str, str], str | None],
+) -> Draft:
+    """The draft of one kind from the columns matched by name (`found`: the deal fields', the
+    lead fields', a status column)."""
+    deals, leads, status = found
+    names = [str(c) for c in sample.columns]
     if kind == "leads":
         if (
             "converted" not in leads

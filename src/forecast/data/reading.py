@@ -95,20 +95,6 @@ def header(file: Path, csv: CsvOptions | None = None) -> list[str]:
         return []
 
 
-def encoding_hint(names: Iterable[object], csv: CsvOptions | None = None) -> str:
-    """What to say after "missing required column(s)" when the header holds characters the
-    encoding could not read ("N\ufffd Oportunidad" for "Nº Oportunidad"): the columns are there,
-    written in another encoding. Empty when the header reads cleanly."""
-    if not any("\ufffd" in str(name) for name in names):
-        return ""
-    encoding = (csv or CsvOptions()).encoding
-    shown = "UTF-8" if codecs.lookup(encoding).name.startswith("utf-8") else encoding
-    return (
-        f"; the header is not {shown} text (\ufffd marks what could not be read): set the "
-        "mapping's csv: encoding: cp1252 (or latin-1), as Excel on Windows writes"
-    )
-
-
 def open_bytes(file: Path) -> IO[bytes]:
     """The file's bytes as pandas reads them: a compressed CSV (".csv.gz", ".bz2", ".xz", a ZIP
     holding one file) decompressed, so the header and the encoding are checked on its text."""
