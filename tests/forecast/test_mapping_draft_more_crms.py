@@ -232,3 +232,15 @@ def test_a_french_header_in_cp1252_is_not_said_garbled():
     assert encoding_hint(["Ñòàäèÿ ñäåëêè", "ID"], CsvOptions(encoding="cp1252")).endswith(
         "csv: encoding: cp1251 (or the right one)"
     )
+
+
+def test_both_outcomes_left_blank_are_named_as_the_drafts_blanks(tmp_path):
+    file = write(tmp_path, "deals.csv", "Id,Stage,Created\n1,Proposal,2024-01-02\n")
+    mapping = write(
+        tmp_path,
+        "draft.yaml",
+        "kind: opportunities\ndataset: d\ncolumns:\n  id: Id\n  stage: Stage\n"
+        "  created_at: Created\nstages:\n  open:\n    - Proposal\n  won: ???\n  lost: ???\n",
+    )
+    with pytest.raises(InvalidInput, match=r"leaves \['stages.won', 'stages.lost'\] as '\?\?\?'"):
+        read_export(file, load_mapping(mapping))

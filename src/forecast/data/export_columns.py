@@ -26,6 +26,24 @@ from forecast.errors import InvalidInput
 DRAFT_BLANK = "???"
 
 
+def refuse_draft_blanks(mapping: Mapping, columns: dict[str, str]) -> None:
+    """Refuse a mapping that leaves a draft's blank (`DRAFT_BLANK`) for a field's column or an
+    outcome, naming each: before its stages are read, whose check would see two outcomes of the
+    same name ('???') and say nothing of the draft."""
+    blanks = [f for f, c in columns.items() if c == DRAFT_BLANK]
+    stages = mapping.stages or {}
+    # An outcome left blank reads every deal that reached it as open; an open stage left
+    # blank (a file of closed deals only) names no row and changes nothing.
+    blanks += [f"stages.{k}" for k in ("won", "lost") if stages.get(k) == DRAFT_BLANK]
+    if blanks:
+        raise InvalidInput(
+            f"the mapping leaves {blanks} as {DRAFT_BLANK!r} (a draft's blank): name the "
+            "file's column for each field, or remove the line where the file has none; name "
+            "each outcome as the file writes it (one the file never holds, by a name of "
+            "your own, e.g. lost: Lost)"
+        )
+
+
 class ExportColumns:
     """The header checks of an import job (the job sets the fields)."""
 
@@ -44,18 +62,7 @@ class ExportColumns:
     whole_row_ids: bool
 
     def _check_columns(self, raw: pd.DataFrame, file: Path) -> None:
-        blanks = [f for f, c in self.columns.items() if c == DRAFT_BLANK]
-        stages = self.mapping.stages or {}
-        # An outcome left blank reads every deal that reached it as open; an open stage left
-        # blank (a file of closed deals only) names no row and changes nothing.
-        blanks += [f"stages.{k}" for k in ("won", "lost") if stages.get(k) == DRAFT_BLANK]
-        if blanks:
-            raise InvalidInput(
-                f"the mapping leaves {blanks} as {DRAFT_BLANK!r} (a draft's blank): name the "
-                "file's column for each field, or remove the line where the file has none; name "
-                "each outcome as the file writes it (one the file never holds, by a name of "
-                "your own, e.g. lost: Lost)"
-            )
+        refuse_draft_blanks(self.mapping, self.columns)
         available = set(raw.columns) | {c for _, j, _, _ in self.joins for c in j.columns}
         self._match_first_of(available, file)
         if self.mapping.kind == "leads" and "id" not in self.columns:

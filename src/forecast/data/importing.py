@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from forecast.data import currencies, store
-from forecast.data.export_columns import ExportColumns
+from forecast.data.export_columns import ExportColumns, refuse_draft_blanks
 from forecast.data.file_chunks import FileChunks
 from forecast.data.history_file import HistoryFileRows
 from forecast.data.joins import JoinedFiles
@@ -260,6 +260,7 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         absent_history = self._absent_optional_history()
         self.main = path if self.frame is not None else self._main_file(path)
         self.dataset = dataset or self.mapping.dataset
+        refuse_draft_blanks(self.mapping, self.mapping.column_map())  # before its stages
         self.stages = self.mapping.stage_set if self.mapping.kind == "opportunities" else None
         self.chunk_rows = chunk_rows or 50_000
         self.report = ImportReport(
