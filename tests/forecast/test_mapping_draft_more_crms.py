@@ -244,3 +244,17 @@ def test_both_outcomes_left_blank_are_named_as_the_drafts_blanks(tmp_path):
     )
     with pytest.raises(InvalidInput, match=r"leaves \['stages.won', 'stages.lost'\] as '\?\?\?'"):
         read_export(file, load_mapping(mapping))
+
+
+def test_a_lead_files_decimal_commas_are_drafted_beside_a_column_of_phone_numbers(tmp_path):
+    file = write(
+        tmp_path,
+        "leads_es.csv",
+        "Nombre;Teléfono;Fecha de creación;Estado;Presupuesto\n"
+        "Diego;+34 668017409;08/11/2024;Convertido;209,01\n"
+        "Carlos;+34 692556482;28/04/2024;Descartado;2.692,16\n"
+        "Pablo;+34 654649978;13/11/2024;Calificado;563,68\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.kind == "leads"
+    assert 'csv: {decimal: ",", thousands: "."}' in draft.text

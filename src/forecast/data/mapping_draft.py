@@ -480,8 +480,10 @@ def _number_notation(sample: pd.DataFrame, columns: dict[str, str], checks: list
 
 def _lead_numbers(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
     """`_number_notation` for a lead file: its number-like columns (digits and marks alone)
-    other than the mapped ones, read with a decimal comma only if they must be."""
+    other than the mapped ones, read with a decimal comma only if they must be. A column no
+    notation reads as numbers ("+34 668017409": phone numbers) is not one of them."""
     texts: list[str] = []
+    notations = [CsvOptions(), *(options for options, _ in NOTATIONS)]
     for column in sample.columns:
         if column in columns.values():
             continue
@@ -489,7 +491,8 @@ def _lead_numbers(sample: pd.DataFrame, columns: dict[str, str], checks: list[st
         values = values[values != ""]
         dates = values.str.fullmatch(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}.*")  # "05.03.2024"
         if len(values) and values.str.fullmatch(r"[+-]?\d[\d.,\s]*").all() and not dates.any():
-            texts += values.tolist()
+            if any(all(reads_as_number(v, o) for v in values) for o in notations):
+                texts += values.tolist()
     return _notation_of(texts, checks, "numbers")
 
 
