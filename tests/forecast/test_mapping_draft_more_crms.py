@@ -258,3 +258,34 @@ def test_a_lead_files_decimal_commas_are_drafted_beside_a_column_of_phone_number
     draft = draft_mapping(file)
     assert draft.kind == "leads"
     assert 'csv: {decimal: ",", thousands: "."}' in draft.text
+
+
+def test_a_salesforce_lead_report_drafts_its_status_not_its_converted_flag(tmp_path):
+    file = write(
+        tmp_path,
+        "sf_leads_report.csv",
+        "Lead ID,Company,Lead Status,Create Date,Converted\n"
+        "00Q1,Red,Closed - Converted,9/6/2024 3:14 PM,1\n"
+        "00Q2,Blue,Closed - Not Converted,3/18/2024 10:21 AM,0\n"
+        "00Q3,Green,Working - Contacted,3/19/2024 10:21 AM,0\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.columns["converted"] == "Lead Status"
+    assert "leak_columns: [Converted]" in draft.text
+    assert "Working - Contacted" in draft.text.split("missing_values:")[1].splitlines()[0]
+    # The file is one a built-in mapping reads with no mapping given: said first.
+    assert "salesforce_leads" in draft.checks[0] and "forecast import" in draft.checks[0]
+    export = read_export(file, load_mapping(write(tmp_path, "draft.yaml", draft.text)))
+    leads = export.leads.set_index("id")["converted"]
+    assert leads["00Q1"] == 1 and leads["00Q2"] == 0 and pd.isna(leads["00Q3"])
+
+
+def test_a_converted_flag_beside_a_status_of_outcomes_only_stays_the_label(tmp_path):
+    file = write(
+        tmp_path,
+        "leads.csv",
+        "Lead,Status,Converted\n1,Won,1\n2,Lost,0\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.columns["converted"] == "Converted"
+    assert not any("built-in mapping" in c for c in draft.checks)

@@ -27,18 +27,27 @@ def detect_mapping(path: Path) -> Mapping:
                     if not wanted <= {loose_key(c) for c in header(folder / mapping.main)}:
                         continue
                 return mapping
-    if path.is_file():
-        columns = {loose_key(c) for c in header(path)}
-        for name in PRESETS:
-            mapping = load_mapping(name)
-            if {loose_key(c) for c in mapping.detect_columns} <= columns:
-                return mapping
+    preset = preset_of(path)
+    if preset is not None:
+        return load_mapping(preset)
     raise InvalidInput(
         f"{path}: not a format I recognise ({', '.join(BUILT_IN)}; a HubSpot or Salesforce "
         "export is known by its header); "
         "pass --mapping with a mapping file (see the README, 'Importing your own export'); "
         f"`forecast draft-mapping {path}` drafts one from its columns"
     )
+
+
+def preset_of(path: Path) -> str | None:
+    """The name of the preset whose columns a file's header holds (a HubSpot or Salesforce
+    export), or None: what `forecast import FILE` reads it with, no mapping given."""
+    if not path.is_file():
+        return None
+    columns = {loose_key(c) for c in header(path)}
+    for name in PRESETS:
+        if {loose_key(c) for c in load_mapping(name).detect_columns} <= columns:
+            return name
+    return None
 
 
 def _is_empty(path: Path) -> bool:

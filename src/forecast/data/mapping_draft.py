@@ -56,6 +56,7 @@ from forecast.data.draft_stages import (
 from forecast.data.header_encoding import encoding_hint, garbled_header, other_reading
 from forecast.data.lead_rows import YES_NO_LABELS
 from forecast.data.mapping import CsvOptions, loose_key
+from forecast.data.mapping_detect import preset_of
 from forecast.data.reading import file_encoding, is_parquet, iter_table, reads_as_number
 from forecast.errors import InvalidInput
 
@@ -114,6 +115,13 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
                 f"{encoding_hint(names, csv)}{f' ({read_as})' if read_as else ''}"
             )
     draft = _drafted(file, csv, sample, kind, (deals, leads, status))
+    preset = preset_of(file)
+    if preset is not None:
+        draft.checks.insert(
+            0,
+            f"a built-in mapping ({preset}) already reads this file: `forecast import {file}` "
+            "(no --mapping) uses it; this draft is only for reading it another way",
+        )
     if read_as is not None:
         lines = draft.text.splitlines()
         at = next((i for i, line in enumerate(lines) if line.startswith("csv: {")), None)
@@ -138,14 +146,28 @@ def _drafted(
     deals, leads, status = found
     names = [str(c) for c in sample.columns]
     if kind == "leads":
+        flag = leads.get("converted")
         if (
             "converted" not in leads
             and status is not None
             and _status_labels(sample, status, leads)
         ):
             leads = {**leads, "converted": status}
+        elif flag is not None and status not in (None, flag) and _open_beside(sample, flag, status):
+            leads = {**leads, "converted": str(status)}
         leads.setdefault("id", _id_column(sample, set(leads.values())))
-        return _lead_draft(file, sample, {f: c for f, c in leads.items() if c})
+        draft = _lead_draft(file, sample, {f: c for f, c in leads.items() if c})
+        if flag is not None and leads["converted"] != flag:
+            draft.checks.insert(
+                0,
+                f"the label read from {status!r}, not from the 0/1 {flag!r}: that says 0 for "
+                f"the leads {status!r} says are still open (not known yet); {flag!r} is left "
+                "out of the model's inputs (leak_columns): check",
+            )
+            draft.text = draft.text.replace(
+                "leak_columns: []", f"leak_columns: [{quoted(flag)}]", 1
+            )
+        return draft
     if "stage" not in deals and status is not None and status not in deals.values():
         deals["stage"] = status
     deals.setdefault("id", _id_column(sample, set(deals.values())))
@@ -153,6 +175,18 @@ def _drafted(
     if status in deals.values():
         status = None  # it is the stage itself
     return _deal_draft(file, csv, sample, deals, status, _close_times(names, deals))
+
+
+def _open_beside(sample: pd.DataFrame, flag: str, status: str) -> bool:
+    """Whether a lead file's status is its label rather than its yes/no conversion flag: the
+    status says converted, not converted and still open (Salesforce's lead report: its
+    "Converted" is 0 for a lead still "Working - Contacted", which is not known yet)."""
+    flags = sample[flag].dropna().astype("str").str.strip().str.casefold()
+    if flags.empty or not flags.isin(YES_NO).all():
+        return False
+    values = sample[status].dropna().astype("str").str.strip().unique()[:MAX_STAGES]
+    said = {_outcome(v) for v in values}
+    return {"0", "1", None} <= said
 
 
 def _status_labels(sample: pd.DataFrame, status: str, leads: dict[str, str]) -> bool:
