@@ -267,6 +267,12 @@ class ScoreResponse(BaseModel):
     dataset: str | None = Field(
         description="The dataset whose model scored this (each dataset has its own models)"
     )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the score could not use, said: a field name read as the model's own "
+        "spelling, fields the model does not read (ignored), a value scored as blank (text in a "
+        "number field, a value never learnt in training); empty when it used everything sent",
+    )
 
 
 LEAD_EXAMPLE = {
@@ -298,8 +304,9 @@ class LeadScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [LEAD_EXAMPLE]})
     id: LeadId | None = Field(None, description="Your id, echoed back")
     fields: dict[OneLine, LeadValue | None] = Field(
-        description="The lead's fields by the names used in training; unknown fields are "
-        "ignored, missing ones are scored as blank",
+        description="The lead's fields by the names used in training (case, accents, spaces "
+        "and underscores aside); unknown fields are ignored and said in the score's notes, "
+        "missing ones are scored as blank",
         max_length=500,
     )
 

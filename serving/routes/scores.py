@@ -66,7 +66,7 @@ def lead_scored(
 ) -> tuple[str | None, scoring.Score]:
     """A lead's score and the dataset whose model made it (None: the unnamed default)."""
     name, served = served_for(models, scoring.LEAD, key, dataset)
-    [result] = scoring.score(served, [body.fields])
+    [result] = scoring.score(served, [body.fields], as_sent=True)
     return name or None, result
 
 
@@ -149,6 +149,7 @@ def _respond(
         "method": result.method,
         "label": result.label,
         "dataset": dataset,
+        "notes": list(result.notes),
     }
 
 
@@ -185,7 +186,7 @@ def score_leads(
 ) -> BatchScoreResponse:
     _check_batch(request, len(body.leads))
     name, served = _served(request, scoring.LEAD, key)
-    results = scoring.score(served, [lead.fields for lead in body.leads])
+    results = scoring.score(served, [lead.fields for lead in body.leads], as_sent=True)
     return BatchScoreResponse(
         scores=[
             ScoreResponse(

@@ -33,6 +33,7 @@ from forecast.data import store
 from forecast.data.reading import Notation, value_number
 from forecast.errors import InvalidInput
 from forecast.history import as_timestamp
+from forecast.lead_fields import LeadFields, is_unread, unread_value
 from forecast.model_set import (  # noqa: F401 - named here too: serving reads `scoring.*`
     CHAMPION_BROKEN,
     DATASET_MISSING,
@@ -75,6 +76,9 @@ class Score:
     version: str | None
     method: str  # "model" | "stage_win_rate" | "base_rate"
     label: str  # says in words what scored it, fallback included
+    #: What the score could not use, said (`lead_fields`): fields ignored or read under another
+    #: name, values scored as blank. Made only for rows as a client sent them (`as_sent`).
+    notes: Sequence[str] = ()
 
 
 # --- scoring: encode -> predict -> explain ----------------------------------------------------
@@ -102,7 +106,12 @@ class Prediction(NamedTuple):
 
 
 def score(
-    served: Served, rows: Sequence[Mapping[str, Any]], top: int = 3, *, strict_dates: bool = True
+    served: Served,
+    rows: Sequence[Mapping[str, Any]],
+    top: int = 3,
+    *,
+    strict_dates: bool = True,
+    as_sent: bool = False,
 ) -> list[Score]:
     """Rows given as field → value, each scored with its `top` reasons for and against.
 
@@ -110,9 +119,20 @@ def score(
     ignored; a missing field or a category never seen in training scores as blank. A lead's
     `created_at` that is no date raises `InvalidInput` naming it; with `strict_dates` False
     (a batch) that lead is scored as undated instead (`lead_dates.with_date_inputs`).
+    `as_sent`: leads as a client sent them (the API's): a field name spelt otherwise is read
+    under the model's own, and each score's `notes` say what it could not use (`lead_fields`).
     """
+    notes = None
+    if as_sent and served.kind == LEAD and served.scorer.method == MODEL:
+        rows, notes = _lead_fields(served).matched(rows)
     encoded = encode(served, rows, strict_dates=strict_dates)
-    return explain(served, encoded, predict(served, encoded, contributions=top > 0), top)
+    scores = explain(served, encoded, predict(served, encoded, contributions=top > 0), top)
+    if notes is not None:
+        _say_unread_values(served, encoded, notes)
+        for scored, said in zip(scores, notes, strict=True):
+            if said:
+                scored.notes = said
+    return scores
 
 
 def encode(
@@ -254,6 +274,41 @@ def _say_rare_values(served: Served, encoded: Encoded, said: list[tuple[list, li
         if wording is None:  # teams' models share the inputs' names
             wording = _wording(served, encoded.parts[0][0])
         said[i] = (wording.with_rare_values(up, rows[i]), wording.with_rare_values(down, rows[i]))
+
+
+def _lead_fields(served: Served) -> LeadFields:
+    """The served lead model's inputs by name (`lead_fields`), made once per model served."""
+    model = served.scorer.model
+    encoder = getattr(model, "encoder_", None) or model.global_.encoder_
+    key = (id(encoder), served.created_column)
+    kept = _FIELDS.get(key)
+    if kept is None or kept[0] is not encoder:
+        if len(_FIELDS) >= _PLANS_KEPT:
+            _FIELDS.clear()
+        names = [lead_dates.CREATED] + ([served.created_column] if served.created_column else [])
+        kept = _FIELDS[key] = (encoder, LeadFields(list(encoder.columns), names))
+    return kept[1]
+
+
+_FIELDS: dict[tuple[int, str | None], tuple[Any, LeadFields]] = {}
+
+
+def _say_unread_values(served: Served, encoded: Encoded, notes: list[list[str]]) -> None:
+    """Each value sent that reached the model as a blank (text in a number field, a text value
+    never learnt), said in its row's notes: the rows a batch found such values in
+    (`Encoded.unseen`), every row of a few."""
+    if not encoded.parts:
+        return
+    model = encoded.parts[0][0]  # teams' models share the inputs
+    plan = _plan(model.encoder_)
+    rows = encoded.rows
+    for i in range(len(rows)) if encoded.unseen is None else encoded.unseen.tolist():
+        row = rows[i]
+        for (col, levels), x in zip(plan, encoded.matrix[i].tolist(), strict=True):
+            # NaN: a blank reached the model; said where the row sent a value there
+            if x != x and (value := row.get(col)) is not None and is_unread(value, x):
+                label = _wording(served, model).labels.get(col, col)
+                notes[i].append(unread_value(label, value, levels))
 
 
 def _wording(served: Served, model: Any) -> Wording:

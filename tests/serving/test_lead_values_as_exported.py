@@ -218,3 +218,40 @@ def test_a_date_no_form_of_the_dataset_reads_is_refused_naming_its_forms(client)
         said = str(response.json())
         assert OWN in said and repr(bad) in said
         assert "%d.%m.%Y (08.03.2025)" in said and "ISO 8601" in said
+
+
+def test_a_field_spelt_otherwise_is_read_under_the_models_name_and_said(client):
+    exact = _scored(client, {"Channel": "referral", "Minutes": 22.5, OWN: "01.05.2024"})
+    loose = _scored(client, {"channel": "referral", "MINUTES": 22.5, "erstellt_am": "01.05.2024"})
+    assert loose["probability"] == exact["probability"] and exact["notes"] == []
+    assert set(loose["notes"]) == {
+        "'channel' was read as 'Channel'",
+        "'MINUTES' was read as 'Minutes'",
+        f"'erstellt_am' was read as {OWN!r}",
+    }
+
+
+def test_what_the_score_could_not_use_is_said_in_its_notes(client):
+    misspelt = _scored(client, {"Chanel": "web", "Minutes": 5, "converted": 1})
+    assert misspelt["notes"] == ["not fields the model reads, ignored: 'Chanel', 'converted'"]
+    nothing = _scored(client, {})
+    assert nothing["notes"] == [
+        "no field the model reads was sent: every input was scored as blank (it reads "
+        "Channel, Minutes)"
+    ]
+    words = _scored(client, {"Channel": "Web", "Minutes": "a while"})
+    assert words["notes"] == [
+        "Channel = 'Web' was not learnt in training (training has 'web'): scored as blank",
+        "Minutes = 'a while' is not a number: scored as blank",
+    ]
+
+
+def test_a_batch_says_each_leads_notes_as_one_lead_does(client):
+    odd = {"Channel": "web", "Minutes": "a while", "Chanel": "x"}
+    leads = [{"id": f"l{i}", "fields": {"Channel": "web", "Minutes": "20"}} for i in range(20)]
+    leads.append({"id": "odd", "fields": odd})
+    response = client.post("/v1/leads/score/batch", json={"leads": leads})
+    assert response.status_code == 200, response.text
+    scores = response.json()["scores"]
+    assert [s["notes"] for s in scores[:-1]] == [[]] * 20
+    assert scores[-1]["notes"] == _scored(client, odd)["notes"]

@@ -1,0 +1,109 @@
+"""A lead's fields as a CRM sends them, matched to the model's inputs, and what a score could
+not use said in its notes.
+
+A CRM sends its own spelling of a field ("origen" for "Origen", "Fecha de creacion" for "Fecha
+de creación", "lead_source" for "Lead Source"): a name the model does not know is matched as
+the import matches headers (case, accents, spaces, dashes and underscores ignored) where that
+finds one input alone, and said. A name that matches none is ignored and said, so a misspelt
+field is not silently scored as blank; a lead none of whose fields the model reads is said to
+be scored with every input blank. A value the model could not use (text in a number field, a
+text value never seen in training) is said for every such input, not only where it is among
+the top reasons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from forecast.data.attributes import unaccented
+from forecast.data.mapping import loose_key
+from forecast.modeling import lead_dates
+
+#: Names listed in a note at most (the rest counted).
+LISTED = 8
+
+
+class LeadFields:
+    """One served lead model's inputs by name: `matched` reads a request's rows against them."""
+
+    def __init__(self, inputs: Sequence[str], created_names: Sequence[str]) -> None:
+        #: The model's inputs a client sends (the date inputs are made from the creation date).
+        self.inputs = [c for c in inputs if c not in lead_dates.DATE_INPUTS]
+        self._inputs = frozenset(self.inputs)
+        self.known = self._inputs | frozenset(created_names)
+        loose: dict[str, list[str]] = {}
+        for name in self.known:
+            loose.setdefault(_loose(name), []).append(name)
+        self._loose = {key: names[0] for key, names in loose.items() if len(names) == 1}
+
+    def matched(
+        self, rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[Mapping[str, Any]], list[list[str]]]:
+        """The rows with each loosely spelt name under the model's own, and per row its notes:
+        names read as another, names ignored, no input sent at all."""
+        known, inputs = self.known, self._inputs
+        out: list[Mapping[str, Any]] = []
+        notes: list[list[str]] = []
+        for row in rows:
+            said: list[str] = []
+            if not row.keys() <= known:  # a set comparison in C: most rows are all known
+                row, said = self._matched_row(row, [name for name in row if name not in known])
+            if inputs and inputs.isdisjoint(row):
+                said.append(
+                    "no field the model reads was sent: every input was scored as blank (it "
+                    f"reads {_listed(self.inputs)})"
+                )
+            out.append(row)
+            notes.append(said)
+        return out, notes
+
+    def _matched_row(
+        self, row: Mapping[str, Any], unknown: list[str]
+    ) -> tuple[Mapping[str, Any], list[str]]:
+        renamed: dict[str, str] = {}
+        ignored = []
+        for name in unknown:
+            own = self._loose.get(_loose(name))
+            if own is not None and own not in row and own not in renamed.values():
+                renamed[name] = own
+            else:
+                ignored.append(name)
+        said = [f"{name!r} was read as {own!r}" for name, own in renamed.items()]
+        if ignored:
+            said.append(f"not fields the model reads, ignored: {_listed(ignored, quoted=True)}")
+        if renamed:
+            row = {renamed.get(name, name): value for name, value in row.items()}
+        return row, said
+
+
+def _loose(name: str) -> str:
+    return loose_key(unaccented(name))
+
+
+def _listed(names: Sequence[str], quoted: bool = False) -> str:
+    shown = [repr(n) if quoted else n for n in names[:LISTED]]
+    more = f" and {len(names) - LISTED} more" if len(names) > LISTED else ""
+    return ", ".join(shown) + more
+
+
+def unread_value(label: str, value: object, levels: Mapping[Any, Any] | None) -> str:
+    """A sent value the model could not use, said: text in a number field, or a text value
+    training never had (or had too rarely to learn from), with the value training has that
+    differs only in case where there is one."""
+    if levels is None:
+        return f"{label} = {value!r} is not a number: scored as blank"
+    text = str(value)
+    alike = [v for v in levels if isinstance(v, str) and v.casefold() == text.casefold()]
+    hint = f" (training has {alike[0]!r})" if len(alike) == 1 else ""
+    return f"{label} = {text!r} was not learnt in training{hint}: scored as blank"
+
+
+def is_unread(value: object, encoded: float) -> bool:
+    """Whether a value sent was not blank and yet reached the model as a blank."""
+    if not math.isnan(encoded) or value is None:
+        return False
+    if isinstance(value, float):
+        return not math.isnan(value)
+    return not (isinstance(value, str) and not value.strip())
