@@ -206,6 +206,7 @@ def _print_summary(summary: dict[str, Any], out: Console) -> None:
         )
     for warning in summary.get("warnings", []):
         out.print(f"[yellow]warning:[/] {warning}")
+    _print_left_out(summary.get("columns") or {}, out)
     for example in summary.get("examples", [])[:2]:
         out.print(f"example {example['id']} (p={example['probability']:.2f}):")
         for side in ("for", "against"):
@@ -492,6 +493,22 @@ def show(
     console.print(f"champion history: {info['champion_history']}")
     for said in info.get("warnings", []):
         console.print(f"training said: {said}", markup=False)
+    _print_left_out(info.get("columns") or {}, console)
+
+
+#: The columns a lead model leaves out of its inputs, by why (`summary["columns"]`).
+LEFT_OUT = {
+    "identifiers": "identifiers (a different value on nearly every lead, or a name)",
+    "single_valued": "one value only",
+}
+
+
+def _print_left_out(columns: dict[str, Any], out: Console) -> None:
+    """Which columns the model does not learn from and why, so a column of numbers read as
+    text (a decimal comma the mapping does not name) is not left out unsaid."""
+    for key, why in LEFT_OUT.items():
+        if columns.get(key):
+            out.print(f"not learnt from, {why}: {', '.join(map(str, columns[key]))}", markup=False)
 
 
 @models_app.command("promote")

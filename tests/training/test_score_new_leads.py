@@ -203,3 +203,25 @@ def test_batch_scores_write_numbers_in_reasons_as_the_dataset_does(files, tmp_pa
     ]
     assert any(re.search(r"\d,\d", s) for s in said), said
     assert not any(re.search(r"\d\.\d", s) for s in said), said
+
+
+def test_training_says_which_columns_it_does_not_learn_from(files, tmp_path):
+    history, _, mapping = files
+    frame = pd.read_csv(history)
+    frame["Email"] = [f"lead{i}@example.com" for i in range(len(frame))]
+    frame["Source System"] = "crm"
+    path = tmp_path / "with_email.csv"
+    frame.to_csv(path, index=False)
+    runner = CliRunner()
+    done = runner.invoke(app, ["import", str(path), "--mapping", str(mapping)])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(app, ["train", "leads", "--no-cv"])
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())
+    assert (
+        "not learnt from, identifiers (a different value on nearly every lead, or a name): " in said
+    )
+    assert "Email" in said.split("not learnt from, identifiers")[1]
+    assert "not learnt from, one value only: Source System" in said
+    shown = " ".join(runner.invoke(app, ["models", "show", "leads"]).output.split())
+    assert "not learnt from, one value only: Source System" in shown
