@@ -36,6 +36,8 @@ def _summary_table(report: KpiReport) -> Table:
     title = f"Pipeline KPIs as of {report.as_of:%Y-%m-%d}"
     if report.from_snapshot:
         title += " (rebuilt from the stage and field histories)"
+    if report.currency:
+        title += f", amounts in {report.currency}"
     heading = " / ".join(x for x in (report.by, report.period) if x) or "scope"
     table = Table(title=title)
     for name in (

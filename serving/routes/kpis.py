@@ -34,6 +34,9 @@ class KpiResponse(BaseModel):
         default_factory=list,
         description="What to know to read the figures right (amounts in several currencies)",
     )
+    currency: str | None = Field(
+        None, description="The one currency the amounts are in; null: several, or not said"
+    )
 
 
 @router.get(

@@ -66,6 +66,8 @@ class KpiReport:
     open_pipeline: pd.DataFrame
     #: What a reader must know to read the figures right (amounts in several currencies).
     notes: list[str] = field(default_factory=list)
+    #: The one currency the amounts are in (None: not said by the data, or several).
+    currency: str | None = None
     _index: dict[tuple, dict[str, list[dict[str, Any]]]] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -100,6 +102,7 @@ class KpiReport:
                 self._row_dict(r) for r in rows if r["group"] is not None or r["period"] is not None
             ],
             "notes": list(self.notes),
+            "currency": self.currency,
         }
 
     # -- rows for presentation

@@ -104,7 +104,7 @@ def compute_kpis(
         log = history.stage_log
 
     notes: list[str] = []
-    currency_of(deals, notes)  # sale values and pipeline add amounts: say when they mix
+    currency = currency_of(deals, notes)  # sale values and pipeline add amounts: say when they mix
     prepared = _deal_frame(deals, log, stages, group_col, period)
     scopes = [(False, False)]
     if by or period:
@@ -125,6 +125,7 @@ def compute_kpis(
         time_in_stage=times,
         open_pipeline=pipe,
         notes=notes,
+        currency=currency,
     )
 
 

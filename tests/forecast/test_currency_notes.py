@@ -29,7 +29,18 @@ def test_kpis_of_deals_in_several_currencies_say_the_amounts_are_added_unconvert
     [note] = report.notes
     assert "2 currencies (USD 750, EUR 750 deals)" in note and "unconverted" in note
     assert report.to_dict()["notes"] == [note]
-    assert compute_kpis(_history(gen, ["USD"])).notes == []
+    assert report.to_dict()["currency"] is None
+    one = compute_kpis(_history(gen, ["USD"]))
+    assert one.notes == [] and one.to_dict()["currency"] == "USD"
+
+
+def test_the_kpi_table_names_the_one_currency(gen):
+    from training.kpi_tables import kpi_tables
+
+    titles = [t.title for t in kpi_tables(compute_kpis(_history(gen, ["EUR"])))]
+    assert titles[0].endswith(", amounts in EUR")
+    unsaid = [t.title for t in kpi_tables(compute_kpis(_history(gen, ["USD", "EUR"])))]
+    assert "amounts in" not in unsaid[0]
 
 
 def test_a_backtest_of_deals_in_several_currencies_says_so(gen):
