@@ -14,8 +14,10 @@ the top reasons.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from forecast.data.attributes import unaccented
 from forecast.data.mapping import loose_key
@@ -107,3 +109,41 @@ def is_unread(value: object, encoded: float) -> bool:
     if isinstance(value, float):
         return not math.isnan(value)
     return not (isinstance(value, str) and not value.strip())
+
+
+def say_unread_values(
+    plan: Sequence[tuple[str, Mapping[Any, Any] | None]],
+    rows: Sequence[Mapping[str, Any]],
+    matrix: np.ndarray,
+    check: Iterable[int],
+    labels: Mapping[str, str],
+    notes: list[list[str]],
+) -> None:
+    """Each value of the rows `check` that reached the model as a blank though sent (`plan`:
+    each input's column and text levels, as `matrix` encodes the rows), said in its notes."""
+    for i in check:
+        row = rows[i]
+        for (col, levels), x in zip(plan, matrix[i].tolist(), strict=True):
+            # NaN: a blank reached the model; said where the row sent a value there
+            if x != x and (value := row.get(col)) is not None and is_unread(value, x):
+                notes[i].append(unread_value(labels.get(col, col), value, levels))
+
+
+def say_no_time_of_day(
+    date_inputs: Sequence[str],
+    created_column: str | None,
+    rows: Sequence[Mapping[str, Any]],
+    notes: list[list[str]],
+) -> None:
+    """A creation date sent without a time of day, where the model reads the hour: the hour is
+    scored as blank, and said (the training leads may all have had one)."""
+    hour, created = lead_dates.HOUR, lead_dates.CREATED
+    if hour not in date_inputs:
+        return
+    said = (
+        f"{created_column or created!r} has no time of day: "
+        f"{lead_dates.LABELS[hour]!r} was scored as blank"
+    )
+    for i, row in enumerate(rows):
+        if row.get(hour) is None and row.get(created) not in (None, ""):
+            notes[i].append(said)

@@ -33,7 +33,7 @@ from forecast.data import store
 from forecast.data.reading import Notation, value_number
 from forecast.errors import InvalidInput
 from forecast.history import as_timestamp
-from forecast.lead_fields import LeadFields, is_unread, unread_value
+from forecast.lead_fields import LeadFields, say_no_time_of_day, say_unread_values
 from forecast.model_set import (  # noqa: F401 - named here too: serving reads `scoring.*`
     CHAMPION_BROKEN,
     DATASET_MISSING,
@@ -129,6 +129,7 @@ def score(
     scores = explain(served, encoded, predict(served, encoded, contributions=top > 0), top)
     if notes is not None:
         _say_unread_values(served, encoded, notes)
+        say_no_time_of_day(served.date_inputs, served.created_column, encoded.rows, notes)
         for scored, said in zip(scores, notes, strict=True):
             if said:
                 scored.notes = said
@@ -294,21 +295,14 @@ _FIELDS: dict[tuple[int, str | None], tuple[Any, LeadFields]] = {}
 
 
 def _say_unread_values(served: Served, encoded: Encoded, notes: list[list[str]]) -> None:
-    """Each value sent that reached the model as a blank (text in a number field, a text value
-    never learnt), said in its row's notes: the rows a batch found such values in
+    """`lead_fields.say_unread_values` for the rows a batch found such values in
     (`Encoded.unseen`), every row of a few."""
     if not encoded.parts:
         return
     model = encoded.parts[0][0]  # teams' models share the inputs
-    plan = _plan(model.encoder_)
-    rows = encoded.rows
-    for i in range(len(rows)) if encoded.unseen is None else encoded.unseen.tolist():
-        row = rows[i]
-        for (col, levels), x in zip(plan, encoded.matrix[i].tolist(), strict=True):
-            # NaN: a blank reached the model; said where the row sent a value there
-            if x != x and (value := row.get(col)) is not None and is_unread(value, x):
-                label = _wording(served, model).labels.get(col, col)
-                notes[i].append(unread_value(label, value, levels))
+    check = range(len(encoded.rows)) if encoded.unseen is None else encoded.unseen.tolist()
+    labels = _wording(served, model).labels
+    say_unread_values(_plan(model.encoder_), encoded.rows, encoded.matrix, check, labels, notes)
 
 
 def _wording(served: Served, model: Any) -> Wording:

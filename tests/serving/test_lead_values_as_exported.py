@@ -221,14 +221,24 @@ def test_a_date_no_form_of_the_dataset_reads_is_refused_naming_its_forms(client)
 
 
 def test_a_field_spelt_otherwise_is_read_under_the_models_name_and_said(client):
-    exact = _scored(client, {"Channel": "referral", "Minutes": 22.5, OWN: "01.05.2024"})
-    loose = _scored(client, {"channel": "referral", "MINUTES": 22.5, "erstellt_am": "01.05.2024"})
+    exact = _scored(client, {"Channel": "referral", "Minutes": 22.5, OWN: "2024-05-01 10:30"})
+    loose = _scored(
+        client, {"channel": "referral", "MINUTES": 22.5, "erstellt_am": "2024-05-01 10:30"}
+    )
     assert loose["probability"] == exact["probability"] and exact["notes"] == []
     assert set(loose["notes"]) == {
         "'channel' was read as 'Channel'",
         "'MINUTES' was read as 'Minutes'",
         f"'erstellt_am' was read as {OWN!r}",
     }
+
+
+def test_a_creation_date_without_a_time_of_day_says_the_hour_was_blank(client):
+    dated = _scored(client, {"Channel": "web", OWN: "01.05.2024"})
+    assert dated["notes"] == [
+        f"{OWN!r} has no time of day: 'Hour created (UTC)' was scored as blank"
+    ]
+    assert _scored(client, {"Channel": "web", OWN: "2024-05-01T09:15:00Z"})["notes"] == []
 
 
 def test_what_the_score_could_not_use_is_said_in_its_notes(client):
