@@ -185,6 +185,21 @@ def test_a_file_named_leads_with_a_deals_columns_is_drafted_as_deals(tmp_path):
     assert draft_mapping(file).kind == "leads"
 
 
+def test_a_lead_file_with_a_deal_value_and_an_expected_close_stays_leads(tmp_path):
+    """A lead's status words ("Converted", "Unqualified") say leads, whatever deal-like columns
+    sit beside them (Freshsales' "Deal value", "Deal expected close date")."""
+    file = write(
+        tmp_path,
+        "export.csv",
+        "Lead ID,Status,Deal value,Deal expected close date,Created at\n"
+        "1,Converted,100,2025-03-01,2025-01-28\n2,Unqualified,200,2025-04-01,2025-01-29\n"
+        "3,New,300,2025-05-01,2025-01-30\n4,Contacted,50,2025-05-02,2025-01-31\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.kind == "leads"
+    assert "converted: Status" in draft.text
+
+
 def test_a_closed_flag_is_not_drafted_as_a_close_date(tmp_path):
     file = write(
         tmp_path,

@@ -103,11 +103,7 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
         elif "converted" in leads:
             kind = "leads"
         elif status is not None:  # a status is a lead's outcome unless the rows look like deals
-            # The columns say it first (an amount and a close are a deal's: Nutshell calls its
-            # deals "leads"); the file's name only where they do not.
-            closes = any(f in deals for f in ("close_date", "closed_at", "expected_close_at"))
-            named = "lead" not in loose_key(file.name)
-            kind = "opportunities" if "amount" in deals and (closes or named) else "leads"
+            kind = _kind_of_status(sample[status], deals, file)
         else:
             raise InvalidInput(
                 f"{file}: no column names a deal stage or a lead's conversion ({names[:20]}); "
@@ -208,6 +204,20 @@ def _close_times(names: list[str], deals: dict[str, str]) -> list[str]:
         return []
     found = _matched(names, {"won": WON_TIMES, "lost": LOST_TIMES})
     return [c for c in found.values() if c not in deals.values()]
+
+
+def _kind_of_status(values: pd.Series, deals: dict[str, str], file: Path) -> str:
+    """Whether a status column is a lead's outcome or a deal's. Its values say it first: a
+    lead's words other than won and lost, which both use ("Converted", "Unqualified"), make it
+    a lead's; then the columns (an amount and a date it closed are a deal's: Nutshell calls its
+    deals "leads"; an expected close date a lead may carry too); the file's name last."""
+    said = [str(v) for v in values.dropna().astype("str").str.strip().unique()[:SAMPLE]]
+    shared = WON_WORDS + LOST_WORDS
+    if any(_outcome(v) is not None and not says(v, shared) for v in said if v):
+        return "leads"
+    closes = "close_date" in deals or "closed_at" in deals
+    named = "lead" not in loose_key(file.name)
+    return "opportunities" if "amount" in deals and (closes or named) else "leads"
 
 
 def _closed_dates(sample: pd.DataFrame, deals: dict[str, str]) -> dict[str, str]:
