@@ -13,7 +13,6 @@ the top reasons.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 from forecast.data.attributes import unaccented
 from forecast.data.mapping import loose_key
 from forecast.modeling import lead_dates
+from forecast.modeling.reasons import is_blank
 
 #: Names listed in a note at most (the rest counted).
 LISTED = 8
@@ -35,6 +35,12 @@ class LeadFields:
         self.inputs = [c for c in inputs if c not in lead_dates.DATE_INPUTS]
         self._inputs = frozenset(self.inputs)
         self.known = self._inputs | frozenset(created_names)
+        #: The creation date's names, where the model reads it (its date inputs).
+        self._created = (
+            frozenset(created_names) if any(c in lead_dates.DATE_INPUTS for c in inputs) else None
+        )
+        read = [*self.inputs, *(f"the creation date ({n})" for n in created_names[-1:])]
+        self._read = _listed(read if self._created else self.inputs)
         loose: dict[str, list[str]] = {}
         for name in self.known:
             loose.setdefault(_loose(name), []).append(name)
@@ -52,10 +58,14 @@ class LeadFields:
             said: list[str] = []
             if not row.keys() <= known:  # a set comparison in C: most rows are all known
                 row, said = self._matched_row(row, [name for name in row if name not in known])
-            if inputs and inputs.isdisjoint(row):
+            if (
+                inputs
+                and inputs.isdisjoint(row)
+                and (self._created is None or self._created.isdisjoint(row))
+            ):
                 said.append(
                     "no field the model reads was sent: every input was scored as blank (it "
-                    f"reads {_listed(self.inputs)})"
+                    f"reads {self._read})"
                 )
             out.append(row)
             notes.append(said)
@@ -65,14 +75,16 @@ class LeadFields:
         self, row: Mapping[str, Any], unknown: list[str]
     ) -> tuple[Mapping[str, Any], list[str]]:
         renamed: dict[str, str] = {}
-        ignored = []
+        ignored, twice = [], []
         for name in unknown:
             own = self._loose.get(_loose(name))
-            if own is not None and own not in row and own not in renamed.values():
-                renamed[name] = own
-            else:
+            if own is None:
                 ignored.append(name)
-        said = [f"{name!r} was read as {own!r}" for name, own in renamed.items()]
+            elif own in row or own in renamed.values():  # the field sent under two spellings
+                twice.append(f"{name!r} is another spelling of {own!r}, sent already: ignored")
+            else:
+                renamed[name] = own
+        said = [f"{name!r} was read as {own!r}" for name, own in renamed.items()] + twice
         if ignored:
             said.append(f"not fields the model reads, ignored: {_listed(ignored, quoted=True)}")
         if renamed:
@@ -97,18 +109,28 @@ def unread_value(label: str, value: object, levels: Mapping[Any, Any] | None) ->
     if levels is None:
         return f"{label} = {value!r} is not a number: scored as blank"
     text = str(value)
-    alike = [v for v in levels if isinstance(v, str) and v.casefold() == text.casefold()]
+    alike = _folded(levels).get(text.casefold(), [])
     hint = f" (training has {alike[0]!r})" if len(alike) == 1 else ""
     return f"{label} = {text!r} was not learnt in training{hint}: scored as blank"
 
 
-def is_unread(value: object, encoded: float) -> bool:
-    """Whether a value sent was not blank and yet reached the model as a blank."""
-    if not math.isnan(encoded) or value is None:
-        return False
-    if isinstance(value, float):
-        return not math.isnan(value)
-    return not (isinstance(value, str) and not value.strip())
+def _folded(levels: Mapping[Any, Any]) -> dict[str, list[str]]:
+    """A text input's levels by their casefold, made once per levels (a plan's live as long as
+    its model is served), not once per value said."""
+    kept = _FOLDED.get(id(levels))
+    if kept is None or kept[0] is not levels:
+        if len(_FOLDED) >= FOLDED_KEPT:
+            _FOLDED.clear()
+        folded: dict[str, list[str]] = {}
+        for level in levels:
+            if isinstance(level, str):
+                folded.setdefault(level.casefold(), []).append(level)
+        kept = _FOLDED[id(levels)] = (levels, folded)
+    return kept[1]
+
+
+_FOLDED: dict[int, tuple[Mapping[Any, Any], dict[str, list[str]]]] = {}
+FOLDED_KEPT = 256
 
 
 def say_unread_values(
@@ -125,7 +147,7 @@ def say_unread_values(
         row = rows[i]
         for (col, levels), x in zip(plan, matrix[i].tolist(), strict=True):
             # NaN: a blank reached the model; said where the row sent a value there
-            if x != x and (value := row.get(col)) is not None and is_unread(value, x):
+            if x != x and not is_blank(value := row.get(col)):
                 notes[i].append(unread_value(labels.get(col, col), value, levels))
 
 
@@ -140,10 +162,8 @@ def say_no_time_of_day(
     hour, created = lead_dates.HOUR, lead_dates.CREATED
     if hour not in date_inputs:
         return
-    said = (
-        f"{created_column or created!r} has no time of day: "
-        f"{lead_dates.LABELS[hour]!r} was scored as blank"
-    )
+    blank = f"{lead_dates.LABELS[hour]!r} was scored as blank"
     for i, row in enumerate(rows):
         if row.get(hour) is None and row.get(created) not in (None, ""):
-            notes[i].append(said)
+            sent = created_column if created_column in row else created  # the name it came by
+            notes[i].append(f"{sent!r} has no time of day: {blank}")

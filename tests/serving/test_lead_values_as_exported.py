@@ -239,6 +239,21 @@ def test_a_creation_date_without_a_time_of_day_says_the_hour_was_blank(client):
         f"{OWN!r} has no time of day: 'Hour created (UTC)' was scored as blank"
     ]
     assert _scored(client, {"Channel": "web", OWN: "2024-05-01T09:15:00Z"})["notes"] == []
+    by_its_name = _scored(client, {"Channel": "web", "created_at": "2024-05-01"})
+    assert by_its_name["notes"] == [
+        "'created_at' has no time of day: 'Hour created (UTC)' was scored as blank"
+    ]
+
+
+def test_a_field_sent_under_two_spellings_says_which_was_ignored(client):
+    both = _scored(client, {"channel": "web", "CHANNEL": "referral", "Minutes": 3})
+    assert both["notes"] == [
+        "'channel' was read as 'Channel'",
+        "'CHANNEL' is another spelling of 'Channel', sent already: ignored",
+    ]
+    exact = _scored(client, {"Channel": "web", "channel": "referral", "Minutes": 3})
+    assert exact["notes"] == ["'channel' is another spelling of 'Channel', sent already: ignored"]
+    assert exact["probability"] == _scored(client, {"Channel": "web", "Minutes": 3})["probability"]
 
 
 def test_what_the_score_could_not_use_is_said_in_its_notes(client):
@@ -247,8 +262,10 @@ def test_what_the_score_could_not_use_is_said_in_its_notes(client):
     nothing = _scored(client, {})
     assert nothing["notes"] == [
         "no field the model reads was sent: every input was scored as blank (it reads "
-        "Channel, Minutes)"
+        f"Channel, Minutes, the creation date ({OWN}))"
     ]
+    # The creation date alone is an input the model reads (its day and hour).
+    assert _scored(client, {OWN: "2024-05-04 10:00"})["notes"] == []
     words = _scored(client, {"Channel": "Web", "Minutes": "a while"})
     assert words["notes"] == [
         "Channel = 'Web' was not learnt in training (training has 'web'): scored as blank",
