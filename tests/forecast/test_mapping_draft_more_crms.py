@@ -295,6 +295,21 @@ def test_a_salesforce_lead_report_drafts_its_status_not_its_converted_flag(tmp_p
     assert leads["00Q1"] == 1 and leads["00Q2"] == 0 and pd.isna(leads["00Q3"])
 
 
+def test_a_lead_file_a_built_in_mapping_cannot_read_is_not_said_to_be_read_by_it(tmp_path):
+    """A Zoho lead file has a Salesforce report's "Lead Id" and "Lead Status", not its
+    statuses: the preset's name matches, its reading fails, and the draft does not send the
+    user to it."""
+    file = write(
+        tmp_path,
+        "leads_zoho.csv",
+        "Lead Id,Lead Status,Annual Revenue,Lead Source,Created Time\n"
+        "1,Contacted,100000,Web,2024-01-01\n2,Junk Lead,200000,Ads,2024-01-02\n"
+        "3,Converted,50000,Web,2024-01-03\n",
+    )
+    draft = draft_mapping(file)
+    assert not any("built-in mapping" in c for c in draft.checks), draft.checks
+
+
 def test_a_converted_flag_beside_a_status_of_outcomes_only_stays_the_label(tmp_path):
     file = write(
         tmp_path,

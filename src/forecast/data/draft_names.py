@@ -81,11 +81,11 @@ DEAL_NAMES: dict[str, list[str]] = {
 #: An export's "<record> - <field>" column names (Pipedrive: "Deal - Value", "Organization -
 #: Name"): the field's name alone is matched too, where no column is named so in full.
 ENTITY_PREFIX = re.compile(r"^\s*[A-Za-z]+\s+-\s+(?P<field>.+)$")
-#: A time zone after a date's name (Insightly's "DATE_CREATED_UTC", "Created (GMT)"): the
-#: name without it is matched too.
 #: A deal's field named after the record ("Deal Value", "Deal Close Date", "Opportunity
 #: Amount": ActiveCampaign, SugarCRM): the field's name alone is matched too.
 RECORD_PREFIX = re.compile(r"^\s*(?:deal|opportunity|opp)[\s_:.-]+(?P<field>.+)$", re.IGNORECASE)
+#: A time zone after a date's name (Insightly's "DATE_CREATED_UTC", "Created (GMT)"): the
+#: name without it is matched too.
 ZONE_SUFFIX = re.compile(r"^(?P<field>.+?)[\s_-]*\(?(?:UTC|GMT)\)?\s*$", re.IGNORECASE)
 
 

@@ -57,6 +57,7 @@ from forecast.data.header_encoding import encoding_hint, garbled_header, other_r
 from forecast.data.lead_rows import YES_NO_LABELS
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.mapping_detect import preset_of
+from forecast.data.preset_check import preset_reads
 from forecast.data.reading import file_encoding, is_parquet, iter_table, reads_as_number
 from forecast.errors import InvalidInput
 
@@ -112,7 +113,7 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
             )
     draft = _drafted(file, csv, sample, kind, (deals, leads, status))
     preset = preset_of(file)
-    if preset is not None:
+    if preset is not None and preset_reads(file, preset):
         draft.checks.insert(
             0,
             f"a built-in mapping ({preset}) already reads this file: `forecast import {file}` "
