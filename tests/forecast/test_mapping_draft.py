@@ -211,7 +211,8 @@ def test_a_draft_blank_left_in_a_mapping_is_refused_naming_the_field(tmp_path):
 def test_a_deals_own_prefixed_columns_win_over_its_organisations():
     """Pipedrive lists the deal's columns, then the person's and the organisation's: "Deal -
     ID" is the id and "Deal - Owner" the owner, never "Organization - ID" / "- Owner"."""
-    from forecast.data.mapping_draft import DEAL_NAMES, _matched
+    from forecast.data.draft_names import DEAL_NAMES
+    from forecast.data.draft_names import matched as _matched
 
     names = [
         "Deal - Title",

@@ -319,3 +319,30 @@ def test_a_converted_flag_beside_a_status_of_outcomes_only_stays_the_label(tmp_p
     draft = draft_mapping(file)
     assert draft.columns["converted"] == "Converted"
     assert not any("built-in mapping" in c for c in draft.checks)
+
+
+def test_the_one_close_date_a_crm_calls_expected_is_drafted_as_the_close_date(tmp_path):
+    """SugarCRM has no column of when a deal closed: its "Expected Close Date" is the one close
+    date (expected while open, actual once won or lost), and the draft imports every deal."""
+    file = write(
+        tmp_path,
+        "sugar.csv",
+        "ID,Opportunity Amount,Sales Stage,Expected Close Date,Date Created\n"
+        "1,100,Closed Won,2024-01-13,2023-10-06\n2,50,Closed Lost,2024-04-21,2024-01-05\n"
+        "3,70,Prospecting,2024-09-30,2024-02-05\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.columns["close_date"] == "Expected Close Date"
+    assert "expected_close_at" not in draft.columns
+    assert not any("no close date" in c for c in draft.checks)
+    export = read_export(file, load_mapping(write(tmp_path, "draft.yaml", draft.text)))
+    assert len(export.opportunities) == 3
+    # With a column of actual closes beside it, the expected one stays the expected one.
+    both = write(
+        tmp_path,
+        "both.csv",
+        "ID,Amount,Stage,Expected Close Date,Actual Close Date,Created\n"
+        "1,100,Closed Won,2024-01-10,2024-01-13,2023-10-06\n"
+        "2,70,Prospecting,2024-09-30,,2024-02-05\n",
+    )
+    assert draft_mapping(both).columns["expected_close_at"] == "Expected Close Date"

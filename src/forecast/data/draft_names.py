@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 
+from forecast.data.attributes import unaccented
 from forecast.data.lead_rows import YES_NO_LABELS
+from forecast.data.mapping import loose_key
 
 #: Deal fields → the names CRMs and data sets give them, most telling first.
 DEAL_NAMES: dict[str, list[str]] = {
@@ -162,3 +164,33 @@ NOT_CONVERTED_WORDS = (
 )  # fmt: skip
 #: A first word that turns a converted word around ("Not Qualified", "Non converted").
 NEGATIONS = ("not", "non", "no", "nicht", "kein")
+
+
+def matched(names: list[str], wanted: dict[str, list[str]]) -> dict[str, str]:
+    """Each field's column: the first whose name is one of the field's names, compared
+    loosely; a column goes to one field, fields in `wanted`'s order."""
+    loose = {name_key(n): n for n in reversed(names)}  # the first of equal names wins
+    # "Deal - Won time" (Pipedrive) is also "Won time", "DATE_CREATED_UTC" "DATE_CREATED": the
+    # first such column in file order (a deal's own, listed before its organisation's), after
+    # every name in full.
+    stripped: dict[str, str] = {}
+    for n in names:
+        for short in shorter_names(n):
+            stripped.setdefault(name_key(short), n)
+    taken: set[str] = set()
+    out: dict[str, str] = {}
+    for f, candidates in wanted.items():
+        for names_of in (loose, stripped):
+            found = [names_of.get(name_key(c)) for c in candidates]
+            column = next((c for c in found if c is not None and c not in taken), None)
+            if column is not None:
+                out[f] = column
+                taken.add(column)
+                break
+    return out
+
+
+def name_key(name: object) -> str:
+    """A name as `loose_key` compares it, accents dropped too: "Étape" is "etape", "Date de
+    clôture" "datedecloture", as the names listed here are written."""
+    return loose_key(unaccented(str(name)))

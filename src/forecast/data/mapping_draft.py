@@ -26,6 +26,7 @@ from forecast.data.date_formats import (
     UTC_SUFFIX,
     covering_formats,
 )
+from forecast.data.draft_closes import close_times, closed_dates, closed_rows, one_close_date
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
     CONVERTED_ALONE,
     CONVERTED_WORDS,
@@ -42,6 +43,8 @@ from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_
     WON_TIMES,
     WON_WORDS,
     YES_NO,
+    matched,
+    name_key,
     shorter_names,
 )
 from forecast.data.draft_stages import (
@@ -94,10 +97,10 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
         csv = csv.model_copy(update={"encoding": other})
         sample = next(iter_table(file, SAMPLE_ROWS, [], csv))
         names = [str(c) for c in sample.columns]
-    deals = _matched(names, DEAL_NAMES)
-    deals |= _closed_dates(sample, deals)
-    leads = _matched(names, LEAD_NAMES)
-    status = _matched(names, {"status": STATUS_NAMES}).get("status")
+    deals = matched(names, DEAL_NAMES)
+    deals |= closed_dates(sample, deals)
+    leads = matched(names, LEAD_NAMES)
+    status = matched(names, {"status": STATUS_NAMES}).get("status")
     if kind is None:
         if "stage" in deals:
             kind = "opportunities"
@@ -171,7 +174,8 @@ def _drafted(
     deals = {f: c for f, c in deals.items() if c}
     if status in deals.values():
         status = None  # it is the stage itself
-    return _deal_draft(file, csv, sample, deals, status, _close_times(names, deals))
+    times = close_times(names, deals)
+    return _deal_draft(file, csv, sample, one_close_date(deals, times), status, times)
 
 
 def _open_beside(sample: pd.DataFrame, flag: str, status: str) -> bool:
@@ -198,15 +202,6 @@ def _status_labels(sample: pd.DataFrame, status: str, leads: dict[str, str]) -> 
     return {"0", "1"} <= said
 
 
-def _close_times(names: list[str], deals: dict[str, str]) -> list[str]:
-    """A won time and a lost time (Pipedrive's "Won time", "Lost time"), where the export gives
-    a deal's close in one or the other and no column is named as the close."""
-    if "closed_at" in deals or "close_date" in deals:
-        return []
-    found = _matched(names, {"won": WON_TIMES, "lost": LOST_TIMES})
-    return [c for c in found.values() if c not in deals.values()]
-
-
 def _kind_of_status(values: pd.Series, deals: dict[str, str], file: Path) -> str:
     """Whether a status column is a lead's outcome or a deal's. Its values say it first: a
     lead's words other than won and lost, which both use ("Converted", "Unqualified"), make it
@@ -219,40 +214,6 @@ def _kind_of_status(values: pd.Series, deals: dict[str, str], file: Path) -> str
     closes = "close_date" in deals or "closed_at" in deals
     named = "lead" not in loose_key(file.name)
     return "opportunities" if "amount" in deals and (closes or named) else "leads"
-
-
-def _closed_dates(sample: pd.DataFrame, deals: dict[str, str]) -> dict[str, str]:
-    """A column named "Closed" as the deals' close, where no column is named as one and its
-    values read as dates (Nutshell's): a Salesforce report's "Closed" is a true/false flag."""
-    if "closed_at" in deals or "close_date" in deals:
-        return {}
-    found = _matched([str(c) for c in sample.columns], {"closed_at": ["closed"]})
-    column = found.get("closed_at")
-    if column is None or column in deals.values():
-        return {}
-    values = sample[column].dropna().astype("str").str.strip()
-    values = values[values != ""].str.replace(UTC_SUFFIX, "", regex=True).head(SAMPLE)
-    if values.empty:
-        return {}
-    iso = pd.to_datetime(values, format="ISO8601", errors="coerce")
-    return {"closed_at": column} if iso.notna().all() or covering_formats(values) else {}
-
-
-def _closed_rows(
-    sample: pd.DataFrame, columns: dict[str, str], close_times: list[str]
-) -> pd.Series | None:
-    """Per sampled deal, whether the export says it is closed: a close date given (not the one
-    close date that is expected while open), else a yes/no column named "Closed" or "Is Closed"
-    (Bitrix24, Salesforce); None where the export does not say."""
-    dates = [columns["closed_at"]] if "closed_at" in columns else close_times
-    if dates:
-        given = sample[dates].astype("str").apply(lambda c: c.str.strip() != "")
-        return (given & sample[dates].notna()).any(axis=1)
-    flag = _matched([str(c) for c in sample.columns], {"closed": ["isclosed", "closed"]})
-    if "closed" not in flag or flag["closed"] in columns.values():
-        return None
-    said = sample[flag["closed"]].astype("str").str.strip().str.casefold().map(YES_NO_LABELS)
-    return said == 1 if said.notna().all() else None
 
 
 def _id_column(sample: pd.DataFrame, taken: set[str]) -> str:
@@ -342,7 +303,7 @@ def _deal_draft(
             assert status is not None
             closed = sample[status].astype("str").map(is_outcome)
             values = values.where(~closed.to_numpy(dtype=bool))
-        closed = _closed_rows(sample, columns, close_times or [])
+        closed = closed_rows(sample, columns, close_times or [])
         stages, said = stages_block(counts, values, probability, closed)
         lines += stages
         checks += said
@@ -404,30 +365,6 @@ def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Dr
     return Draft("leads", mapped, "\n".join(lines) + "\n", checks)
 
 
-def _matched(names: list[str], wanted: dict[str, list[str]]) -> dict[str, str]:
-    """Each field's column: the first whose name is one of the field's names, compared
-    loosely; a column goes to one field, fields in `wanted`'s order."""
-    loose = {_key(n): n for n in reversed(names)}  # the first of equal names wins
-    # "Deal - Won time" (Pipedrive) is also "Won time", "DATE_CREATED_UTC" "DATE_CREATED": the
-    # first such column in file order (a deal's own, listed before its organisation's), after
-    # every name in full.
-    stripped: dict[str, str] = {}
-    for n in names:
-        for short in shorter_names(n):
-            stripped.setdefault(_key(short), n)
-    taken: set[str] = set()
-    out: dict[str, str] = {}
-    for f, candidates in wanted.items():
-        for names_of in (loose, stripped):
-            found = [names_of.get(_key(c)) for c in candidates]
-            column = next((c for c in found if c is not None and c not in taken), None)
-            if column is not None:
-                out[f] = column
-                taken.add(column)
-                break
-    return out
-
-
 def _outcome(value: str) -> str | None:
     """A lead status read as converted ("1"), not ("0"), or not known yet (None)."""
     if value.strip().casefold() in YES_NO_LABELS:  # yes/no, true/false, 1/0: read as they are
@@ -437,22 +374,16 @@ def _outcome(value: str) -> str | None:
     words = WORDS.findall(unaccented(value))
     if words and words[0].casefold() in NEGATIONS:
         rest = " ".join(words[1:])
-        said = says(rest, CONVERTED_WORDS) or _key(rest) in CONVERTED_ALONE
+        said = says(rest, CONVERTED_WORDS) or name_key(rest) in CONVERTED_ALONE
         return "0" if said else None  # "Not Contacted": not known yet
-    if says(value, CONVERTED_WORDS) or _key(value) in CONVERTED_ALONE:
+    if says(value, CONVERTED_WORDS) or name_key(value) in CONVERTED_ALONE:
         return "1"
     return None
 
 
 def _alone(value: str) -> bool:
     """Whether a status says converted only as the whole status ("Qualified")."""
-    return _key(value) in CONVERTED_ALONE and value.strip().casefold() not in YES_NO
-
-
-def _key(name: object) -> str:
-    """A name as `loose_key` compares it, accents dropped too: "Étape" is "etape", "Date de
-    clôture" "datedecloture", as the names listed here are written."""
-    return loose_key(unaccented(str(name)))
+    return name_key(value) in CONVERTED_ALONE and value.strip().casefold() not in YES_NO
 
 
 def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
