@@ -346,3 +346,17 @@ def test_the_one_close_date_a_crm_calls_expected_is_drafted_as_the_close_date(tm
         "2,70,Prospecting,2024-09-30,,2024-02-05\n",
     )
     assert draft_mapping(both).columns["expected_close_at"] == "Expected Close Date"
+
+
+@pytest.mark.parametrize("label", ["Converted To Paid", "is_customer", "Became Customer"])
+def test_a_trial_signup_files_conversion_flag_is_its_label(tmp_path, label):
+    file = write(
+        tmp_path,
+        "trials.csv",
+        f"Email,Plan,Signup Date,{label}\n"
+        "a@x.io,pro,2024-03-05,TRUE\nb@x.io,free,2024-03-06,FALSE\nc@x.io,pro,2024-03-07,FALSE\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.kind == "leads" and draft.columns["converted"] == label
+    export = read_export(file, load_mapping(write(tmp_path, "draft.yaml", draft.text)))
+    assert export.leads["converted"].tolist() == [1, 0, 0]

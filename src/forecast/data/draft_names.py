@@ -118,6 +118,8 @@ LEAD_NAMES: dict[str, list[str]] = {
     "converted": [
         "converted", "isconverted", "conversion", "convertedflag", "hasconverted", "label",
         "target", "outcome", "won", "y", "convertedtodeal", "purchased", "bought", "responded",
+        "convertedtopaid", "convertedtocustomer", "convertedtopaying", "iscustomer",
+        "becamecustomer", "becameacustomer",
         "konvertiert", "umgewandelt", "gekauft", "converti", "convertie", "convertido",
         "convertida", "comprado", "convertito", "acquistato",
     ],
