@@ -32,6 +32,7 @@ class LeadFields:
 
     def __init__(self, inputs: Sequence[str], created_names: Sequence[str]) -> None:
         #: The model's inputs a client sends (the date inputs are made from the creation date).
+        self.created_names = tuple(created_names)
         self.inputs = [c for c in inputs if c not in lead_dates.DATE_INPUTS]
         self._inputs = frozenset(self.inputs)
         self.known = self._inputs | frozenset(created_names)

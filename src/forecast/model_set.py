@@ -27,6 +27,7 @@ from forecast.data import store
 from forecast.data.stages import StageSet
 from forecast.errors import ForecastError, InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, load_deal_history
+from forecast.lead_fields import LeadFields
 from forecast.modeling import lead_dates, registry
 from forecast.modeling.baselines import StageWinRate, stage_win_rates
 from forecast.modeling.deal_fitting import FLAT_STAGE_SHARE
@@ -60,6 +61,9 @@ class Served:
     dataset: str | None = None
     #: Each fitted model's inputs said in words, made once per model served (`explain`).
     wordings: dict[int, Wording] = field(default_factory=dict, repr=False, compare=False)
+    #: A lead model's inputs by name, as a request's fields are matched to them, made on first
+    #: use (`scoring.score(..., as_sent=True)`).
+    fields: LeadFields | None = field(default=None, init=False, repr=False, compare=False)
     #: The registered model's name, made once: every score says it.
     name: str = field(init=False, repr=False, compare=False)
     #: The lead date inputs the model reads (`lead_dates`), made from `created_at` when scored.
@@ -381,7 +385,7 @@ class _KindLoader:
         family = family_of(loaded.model).replace("_", " ")
         scorer.label = f"model {registry.model_name(kind, name)} v{loaded.version} ({family})"
         served = Served(kind, scorer, loaded.version, loaded.source, details, name)
-        self._read_as_imported(served)
+        read_as_imported(self.engine, served)
         return served
 
     def _fallback(self, name: str) -> Served | None:
@@ -391,11 +395,8 @@ class _KindLoader:
             self.models.problems.append(f"{self.kind}: dataset '{name}': {exc}")
             return None
         served = Served(self.kind, scorer, None, "fallback", {}, name)
-        self._read_as_imported(served)
-        return served
-
-    def _read_as_imported(self, served: Served) -> None:
         read_as_imported(self.engine, served)
+        return served
 
 
 def read_as_imported(engine: Engine, served: Served) -> None:

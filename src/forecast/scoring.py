@@ -279,19 +279,12 @@ def _say_rare_values(served: Served, encoded: Encoded, said: list[tuple[list, li
 
 def _lead_fields(served: Served) -> LeadFields:
     """The served lead model's inputs by name (`lead_fields`), made once per model served."""
-    model = served.scorer.model
-    encoder = getattr(model, "encoder_", None) or model.global_.encoder_
-    key = (id(encoder), served.created_column)
-    kept = _FIELDS.get(key)
-    if kept is None or kept[0] is not encoder:
-        if len(_FIELDS) >= _PLANS_KEPT:
-            _FIELDS.clear()
-        names = [lead_dates.CREATED] + ([served.created_column] if served.created_column else [])
-        kept = _FIELDS[key] = (encoder, LeadFields(list(encoder.columns), names))
-    return kept[1]
-
-
-_FIELDS: dict[tuple[int, str | None], tuple[Any, LeadFields]] = {}
+    names = (lead_dates.CREATED, *([served.created_column] if served.created_column else []))
+    if served.fields is None or served.fields.created_names != names:
+        model = served.scorer.model
+        encoder = getattr(model, "encoder_", None) or model.global_.encoder_
+        served.fields = LeadFields(list(encoder.columns), names)
+    return served.fields
 
 
 def _say_unread_values(served: Served, encoded: Encoded, notes: list[list[str]]) -> None:
