@@ -360,3 +360,13 @@ def test_a_trial_signup_files_conversion_flag_is_its_label(tmp_path, label):
     assert draft.kind == "leads" and draft.columns["converted"] == label
     export = read_export(file, load_mapping(write(tmp_path, "draft.yaml", draft.text)))
     assert export.leads["converted"].tolist() == [1, 0, 0]
+
+
+def test_a_garbled_header_no_encoding_reads_is_said_without_a_guess(monkeypatch):
+    """Where no other encoding reads the header as one alphabet, the hint shows the header as
+    it is and still names csv: encoding (no encoding named "" is looked up)."""
+    from forecast.data import header_encoding
+
+    monkeypatch.setattr(header_encoding, "other_reading", lambda header, encoding: "")
+    said = header_encoding.encoding_hint(["Ãàëþ Ôûâ", "ÀÁÂÃ ÄÅÆ"])
+    assert "('Ãàëþ Ôûâ')" in said and "csv: encoding: cp1251" in said

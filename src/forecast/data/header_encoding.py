@@ -52,11 +52,16 @@ def encoding_hint(
         return ""
     example = next(n for n in header if _LATIN1_RUN.search(n))
     guess = other_reading(header, encoding)
-    read = f" ({example!r} reads {example.encode(encoding).decode(guess)!r} in {guess})"
+    # the example as the guessed encoding reads it; none guessed ("" is no encoding): as it is
+    read = (
+        f" ({example!r} reads {example.encode(encoding).decode(guess)!r} in {guess})"
+        if guess
+        else f" ({example!r})"
+    )
     return (
-        f"; the header looks like text in another encoding read as {encoding}"
-        f"{read if guess else f' ({example!r})'}: the file may be in another encoding: set the "
-        f"mapping's csv: encoding: {guess or 'cp1251'} (or the right one)"
+        f"; the header looks like text in another encoding read as {encoding}{read}: the file "
+        f"may be in another encoding: set the mapping's csv: encoding: {guess or 'cp1251'} (or "
+        "the right one)"
     )
 
 
