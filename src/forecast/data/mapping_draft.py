@@ -156,16 +156,15 @@ def _drafted(
         elif flag is not None and status not in (None, flag) and _open_beside(sample, flag, status):
             leads = {**leads, "converted": str(status)}
         leads.setdefault("id", _id_column(sample, set(leads.values())))
-        draft = _lead_draft(file, sample, {f: c for f, c in leads.items() if c})
-        if flag is not None and leads["converted"] != flag:
+        flag_left = flag is not None and leads["converted"] != flag
+        leaks = [flag] if flag is not None and flag_left else []
+        draft = _lead_draft(file, sample, {f: c for f, c in leads.items() if c}, leaks)
+        if flag_left:
             draft.checks.insert(
                 0,
                 f"the label read from {status!r}, not from the 0/1 {flag!r}: that says 0 for "
                 f"the leads {status!r} says are still open (not known yet); {flag!r} is left "
                 "out of the model's inputs (leak_columns): check",
-            )
-            draft.text = draft.text.replace(
-                "leak_columns: []", f"leak_columns: [{quoted(flag)}]", 1
             )
         return draft
     if "stage" not in deals and status is not None and status not in deals.values():
@@ -185,9 +184,7 @@ def _open_beside(sample: pd.DataFrame, flag: str, status: str) -> bool:
     flags = sample[flag].dropna().astype("str").str.strip().str.casefold()
     if flags.empty or not flags.isin(YES_NO).all():
         return False
-    values = sample[status].dropna().astype("str").str.strip().unique()[:MAX_STAGES]
-    said = {_outcome(v) for v in values}
-    return {"0", "1", None} <= said
+    return {"0", "1", None} <= _outcomes_said(sample, status)
 
 
 def _status_labels(sample: pd.DataFrame, status: str, leads: dict[str, str]) -> bool:
@@ -197,9 +194,13 @@ def _status_labels(sample: pd.DataFrame, status: str, leads: dict[str, str]) -> 
     "Became a Customer Date" labels the converted and, once old enough, the others."""
     if "converted_at" not in leads:
         return True
+    return {"0", "1"} <= _outcomes_said(sample, status)
+
+
+def _outcomes_said(sample: pd.DataFrame, status: str) -> set[str | None]:
+    """What a lead status column's values say: converted ("1"), not ("0"), not known (None)."""
     values = sample[status].dropna().astype("str").str.strip().unique()[:MAX_STAGES]
-    said = {_outcome(v) for v in values}
-    return {"0", "1"} <= said
+    return {_outcome(v) for v in values}
 
 
 def _kind_of_status(values: pd.Series, deals: dict[str, str], file: Path) -> str:
@@ -316,7 +317,9 @@ def _deal_draft(
     return Draft("opportunities", columns, text, checks)
 
 
-def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Draft:
+def _lead_draft(
+    file: Path, sample: pd.DataFrame, columns: dict[str, str], leaks: list[str]
+) -> Draft:
     checks = []
     lines = ["kind: leads", f"dataset: {_dataset(file)}"]
     mapped = {f: c for f, c in columns.items() if f in LEAD_NAMES}
@@ -361,7 +364,10 @@ def _lead_draft(file: Path, sample: pd.DataFrame, columns: dict[str, str]) -> Dr
             )
     lines += _date_format(sample, mapped, checks)
     lines += _lead_numbers(sample, mapped, checks)
-    lines.append("leak_columns: []   # columns filled in after the outcome (training finds some)")
+    shown = ", ".join(quoted(c) for c in leaks)
+    lines.append(
+        f"leak_columns: [{shown}]   # columns filled in after the outcome (training finds some)"
+    )
     return Draft("leads", mapped, "\n".join(lines) + "\n", checks)
 
 
