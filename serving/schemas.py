@@ -289,14 +289,21 @@ LEAD_EXAMPLE = {
 }
 
 
-#: A lead's id: text (pydantic's wording when it is not), then `OneLine`, then at most 200
+def _id_as_text(value: str | int) -> str:
+    """A CRM's numeric id (HubSpot's "Record ID", Marketo's "Id") as the text the store keeps
+    every lead id as, so `7` and `"7"` are the same lead in the score log and its outcomes."""
+    return value if isinstance(value, str) else str(value)
+
+
+#: A lead's id: text or a whole number (read as its text), then `OneLine`, then at most 200
 #: characters (a spec shows a chain's first step only: the length is stated for it).
 LeadId = Annotated[
-    str,
-    Strict(),
+    Annotated[str, Strict()] | Annotated[int, Strict()],
+    Refusal("id_type", "must be text or a whole number (a numeric id is read as its text)"),
+    AfterValidator(_id_as_text),
     Then(OneLine),
     Then(Annotated[str, StringConstraints(max_length=200)]),
-    WithJsonSchema({"type": "string", "maxLength": 200}),
+    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 200}, {"type": "integer"}]}),
 ]
 
 

@@ -103,8 +103,11 @@ def test_a_lead_field_of_no_type_a_lead_takes_is_one_422_naming_it(scorer_client
 def test_a_lead_id_too_long_or_not_text_is_422_saying_so(scorer_client):  # noqa: F811
     long = problems(scorer_client.post("/v1/leads/score", json={"id": "x" * 201, "fields": {}}))
     assert long == {"body.id": "String should have at most 200 characters"}
-    number = problems(scorer_client.post("/v1/leads/score", json={"id": 7, "fields": {}}))
-    assert number == {"body.id": "Input should be a valid string"}
+    for odd in (7.5, True, [7], {"id": 7}):
+        found = problems(scorer_client.post("/v1/leads/score", json={"id": odd, "fields": {}}))
+        assert found == {
+            "body.id": "must be text or a whole number (a numeric id is read as its text)"
+        }
     assert scorer_client.post("/v1/leads/score", json={"id": "x" * 200, "fields": {}}).is_success
 
 

@@ -103,3 +103,20 @@ def test_a_request_refused_before_scoring_logs_nothing(app, settings, api_keys):
         )
     assert (unknown.status_code, viewer.status_code) == (401, 403)
     assert logged(settings) == []
+
+
+def test_a_numeric_lead_id_is_scored_echoed_and_logged_as_its_text(app, settings, api_keys):
+    """HubSpot's "Record ID" and Marketo's "Id" are numbers, and a CRM sends them as JSON
+    numbers: the lead is scored (it was a 422), its id echoed and logged as the text the store
+    keeps lead ids as, so its score meets its outcome; in a single score and a batch alike."""
+    with TestClient(app, headers=auth(api_keys["scorer"])) as client:
+        one = client.post("/v1/leads/score", json={"id": 131842, "fields": LEAD})
+        batch = client.post(
+            "/v1/leads/score/batch",
+            json={"leads": [{"id": 7, "fields": LEAD}, {"id": "7", "fields": OTHER}]},
+        )
+    assert one.status_code == 200, one.text
+    assert one.json()["id"] == "131842"
+    assert batch.status_code == 200, batch.text
+    assert [s["id"] for s in batch.json()["scores"]] == ["7", "7"]
+    assert sorted(row["subject_id"] for row in logged(settings)) == ["131842", "7", "7"]
