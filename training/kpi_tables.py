@@ -96,7 +96,7 @@ def _stage_table(report: KpiReport) -> Table:
     ):
         table.add_row(
             f["stage"],
-            _int(f["reached"]),
+            ("≈" if f.get("estimated") else "") + _int(f["reached"]),
             f["next_stage"],
             pct(f["conversion"]),
             _days(t["median_days"]),
@@ -120,6 +120,10 @@ def _funnel_table(report: KpiReport) -> Table:
             f["stage"]: f for f in report.stage_rows((r["group"], r["period"])).get("funnel", [])
         }
         steps = [funnel.get(s, {}) for s in report.stages.open_stages]
-        cells = [f"{_int(f.get('reached'))} ({pct(f.get('conversion'))})" for f in steps]
+        cells = [
+            f"{'≈' if f.get('estimated') else ''}{_int(f.get('reached'))} "
+            f"({pct(f.get('conversion'))})"
+            for f in steps
+        ]
         table.add_row(_label(r), *cells, _int(r["won"]))
     return table

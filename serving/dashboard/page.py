@@ -464,7 +464,17 @@ def _funnel_section(view: View, kpis: Section) -> dict[str, Any]:
             f"no deals created or closed in {view.period.label}"
             + (f" for team {view.team}" if view.team else "")
         )
-    return {"period": view.period.label, "team": view.team, "as_of": kpis.data["as_of"], "row": row}  # type: ignore[index]
+    data: dict[str, Any] = kpis.data  # type: ignore[assignment]
+    # What the KPIs say of how they read the data (amounts in several currencies, a funnel
+    # read without lost deals' stages) stands beside the figures it qualifies.
+    notes = list(data.get("notes", []))
+    return {
+        "period": view.period.label,
+        "team": view.team,
+        "as_of": data["as_of"],
+        "row": row,
+        "notes": notes,
+    }
 
 
 def _table_section(

@@ -153,7 +153,7 @@ class KpiReport:
                 {"mean": v["csat_mean"], "count": v["csat_count"]} if v["csat_count"] else None
             ),
             "funnel": self._per_stage(
-                parts.get("funnel"), reached=0, next_stage=None, conversion=None
+                parts.get("funnel"), reached=0, next_stage=None, conversion=None, estimated=False
             ),
             "time_in_stage": self._per_stage(
                 parts.get("time_in_stage"), median_days=None, completed_stays=0

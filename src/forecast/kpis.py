@@ -106,6 +106,7 @@ def compute_kpis(
     notes: list[str] = []
     currency = currency_of(deals, notes)  # sale values and pipeline add amounts: say when they mix
     prepared = _deal_frame(deals, log, stages, group_col, period)
+    notes.extend(_funnel_notes(prepared.frame))
     scopes = [(False, False)]
     if by or period:
         scopes.append((by is not None, period is not None))
@@ -233,6 +234,9 @@ def _deal_frame(
     deal_codes = pd.Index(uniques).get_indexer(deals["id"])
     from_history = furthest.reindex(deal_codes).to_numpy()
     current = np.where((stage >= 0) & (stage <= n), stage, np.nan)
+    # A lost deal with no open stage on record (a flat export says only that it was lost) got
+    # an unknown distance: the funnel must not read it as lost at the first stage.
+    lost_unknown = is_lost & np.isnan(from_history) & np.isnan(current)
     reached = np.fmax(np.fmax(from_history, current), 0)
     reached[is_won] = n
 
@@ -256,6 +260,7 @@ def _deal_frame(
                 else np.nan
             ),
             "reached": reached.astype(np.int64),
+            "lost_unknown": lost_unknown,
         }
     )
     frame["csat_p"] = frame["closed_p"].fillna(frame["created_p"])
@@ -289,6 +294,63 @@ def _deal_frame(
         }
     )
     return _Deals(frame, stays, group_labels)
+
+
+def _funnel(
+    frame: pd.DataFrame, by_created: Any, keyed: Any, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of `by_created`: deals that reached at least each stage (n open stages and won),
+    the stage-to-stage conversion, and whether the row's counts are estimates.
+
+    A lost deal whose stage is unknown entered the funnel but stopped at an unknown stage: it
+    is spread over the stages as the row's lost deals with a known stage were lost (an
+    estimate, flagged); where no lost deal's stage is known, it counts at the first stage only
+    and the conversion is left blank (unknown) rather than read as a first-stage loss."""
+    rows = by_created.size().index
+
+    def per_stage(sub: pd.DataFrame) -> np.ndarray:
+        if sub.empty:
+            return np.zeros((len(rows), n + 1))
+        counts = keyed(sub)["reached"].value_counts().unstack(fill_value=0)
+        counts = counts.reindex(index=rows, columns=range(n + 1), fill_value=0)
+        return counts.to_numpy(dtype=float, copy=True)
+
+    unknown_rows = frame["lost_unknown"].to_numpy(dtype=bool)
+    at_most = per_stage(frame[~unknown_rows])
+    lost_at = per_stage(frame[frame["lost"].to_numpy(dtype=bool) & ~unknown_rows])
+    unknown = by_created["lost_unknown"].sum().reindex(rows, fill_value=0).to_numpy(dtype=float)
+    known_lost = lost_at.sum(axis=1)
+    spread = (unknown > 0) & (known_lost > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(spread[:, None], lost_at / known_lost[:, None], 0.0)
+    at_most += unknown[:, None] * share
+    blind = (unknown > 0) & ~spread
+    at_most[blind, 0] += unknown[blind]
+    reached = at_most[:, ::-1].cumsum(axis=1)[:, ::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conversion = np.where(reached[:, :-1] > 0, reached[:, 1:] / reached[:, :-1], np.nan)
+    conversion[blind] = np.nan
+    return reached, conversion, spread
+
+
+def _funnel_notes(frame: pd.DataFrame) -> list[str]:
+    """Say how the funnel read lost deals whose stage the data does not give."""
+    unknown = int(frame["lost_unknown"].sum())
+    if not unknown:
+        return []
+    lost = int(frame["lost"].sum())
+    if unknown < lost:
+        return [
+            f"{unknown:,} of the {lost:,} lost deals have no record of the stage they were lost "
+            f"in (only that they were lost): the funnel spreads them over the stages as the "
+            f"{lost - unknown:,} others were lost, so its counts are estimates"
+        ]
+    return [
+        f"the data does not say in which stage its {lost:,} lost deals were lost, only that they "
+        "were: the funnel cannot read stage-to-stage conversion from it and leaves it blank; "
+        "'reached' past the first stage counts the deals known to have got there (won or open). "
+        "A stage history (a history file, or 'Date entered <stage>' columns) shows the funnel"
+    ]
 
 
 def _keys(frame: pd.DataFrame, group: bool, period_col: str | None) -> list[pd.Series]:
@@ -360,20 +422,19 @@ def _scope(
 
     # Funnel: how many deals got at least as far as each stage.
     n = len(stages.open_stages)
-    at_most = by_created["reached"].value_counts().unstack(fill_value=0)
-    at_most = at_most.reindex(columns=range(n + 1), fill_value=0)
-    at_least = at_most.iloc[:, ::-1].cumsum(axis=1).iloc[:, ::-1]
-    reached = at_least.to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        conversion = np.where(reached[:, :-1] > 0, reached[:, 1:] / reached[:, :-1], np.nan)
+    reached, conversion, estimated = _funnel(
+        frame, by_created, lambda sub: keyed(sub, "created_p"), n
+    )
+    rows = by_created.size().index
     funnel = pd.DataFrame(
         {
-            "group": np.repeat(at_least.index.get_level_values(0), n),
-            "period": np.repeat(at_least.index.get_level_values(1), n),
-            "stage": np.tile(np.arange(n), len(at_least)),
-            "reached": reached[:, :-1].ravel().astype(np.int64),
-            "next_stage": np.tile(np.arange(1, n + 1), len(at_least)),
+            "group": np.repeat(rows.get_level_values(0), n),
+            "period": np.repeat(rows.get_level_values(1), n),
+            "stage": np.tile(np.arange(n), len(rows)),
+            "reached": np.rint(reached[:, :-1]).ravel().astype(np.int64),
+            "next_stage": np.tile(np.arange(1, n + 1), len(rows)),
             "conversion": conversion.ravel(),
+            "estimated": np.repeat(estimated, n),
         }
     )
 

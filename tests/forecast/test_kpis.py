@@ -206,6 +206,53 @@ def test_conversion_is_next_stage_over_this_stage_and_the_last_converts_to_won(p
     assert [f["conversion"] for f in funnel] == pytest.approx([4 / 6, 3 / 4, 2 / 3])
 
 
+def _lost_without_a_stage(deals: list[tuple], ids: set[str]) -> DealHistory:
+    """`deals` with the lost ones in `ids` recorded as a flat export records them: created,
+    then lost, with no open stage on record."""
+    opps, log = build(deals)
+    created = log.groupby("opportunity_id")["entered_at"].min()
+    log = log[~log["opportunity_id"].isin(ids) | (log["stage"] == "Lost")]
+    opps["created_at"] = opps["id"].map(created)
+    return history_of(opps, log)
+
+
+def test_a_funnel_without_the_stage_lost_deals_were_lost_in_gives_no_conversion():
+    # A flat export says a deal was lost, not where: reading its losses as first-stage losses
+    # would show a funnel that drops half its deals at the first step.
+    report = compute_kpis(_lost_without_a_stage(DEALS, {"C", "F"}))
+    funnel = report.overall["funnel"]
+    assert [f["reached"] for f in funnel] == [6, 3, 3]  # every deal entered; won or open after
+    assert [f["conversion"] for f in funnel] == [None, None, None]
+    assert not any(f["estimated"] for f in funnel)
+    assert any("does not say in which stage its 2 lost deals were lost" in n for n in report.notes)
+
+
+def test_lost_deals_of_unknown_stage_are_spread_as_the_known_losses_were():
+    # C was lost at Lead, F at Qualified; G's stage is unknown: half of it counts at each.
+    g = (
+        "G",
+        "North",
+        "ann",
+        "X",
+        700.0,
+        False,
+        None,
+        [("Lead", "2024-01-05"), ("Lost", "2024-02-10")],
+    )
+    report = compute_kpis(_lost_without_a_stage([*DEALS, g], {"G"}))
+    funnel = report.overall["funnel"]
+    assert [f["conversion"] for f in funnel] == pytest.approx([4.5 / 7, 3 / 4.5, 2 / 3])
+    assert [f["reached"] for f in funnel][0] == 7
+    assert all(f["estimated"] for f in funnel)
+    assert any("1 of the 3 lost deals have no record" in n for n in report.notes)
+
+
+def test_a_full_stage_history_gives_exact_counts_and_no_note(pipeline):
+    report = compute_kpis(pipeline)
+    assert not any(f["estimated"] for f in report.overall["funnel"])
+    assert not any("lost deals" in n for n in report.notes)
+
+
 def test_time_in_stage_is_the_median_of_completed_stays(pipeline):
     times = stage_rows(compute_kpis(pipeline).overall, "time_in_stage")
     # Lead: A 10, B 20, C 10, D 5, F 10; E is still in Lead and is not counted.
