@@ -18,21 +18,22 @@ DEAL_NAMES: dict[str, list[str]] = {
         "donotmodifyopportunity",  # Dynamics 365's hidden record id column
     ],
     "stage": [
-        "stage", "dealstage", "stagename", "pipelinestage", "salesstage", "dealstatus",
+        "stage", "dealstage", "stagename", "pipelinestage", "salesstage",
         "pipelinephase", "pipelinestagename", "milestone",
         "etape", "phase", "stufe", "vertriebsphase", "verkaufsphase", "etapa", "fase",
     ],
     "amount": [
         "amount", "dealvalue", "value", "closevalue", "dealamount", "dealsize", "revenue",
         "estrevenue", "estimatedrevenue", "estimatedvalue", "bidamount", "opportunityvalue",
-        "montant", "betrag", "auftragswert", "importe", "valor",
+        "projectedrevenuehigh", "projectedrevenue",  # Keap's opportunities
+        "montant", "betrag", "auftragswert", "wert", "importe", "valor",
     ],
     "created_at": [
         "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
         "createdon", "engagedate", "opendate", "addtime", "dateadded", "startdate", "dealcreated",
-        "datecreated", "creationlog",
+        "datecreated", "creationlog", "addedon",
         "datedecreation", "erstelltam", "erstellt", "erstellungsdatum", "angelegtam",
-        "fechadecreacion", "datacreazione",
+        "dealerstellt", "fechadecreacion", "datacreazione",
     ],
     "close_date": [
         "closedate", "closingdate", "schlusstermin", "abschlusstermin", "abschlussdatum",
@@ -46,12 +47,13 @@ DEAL_NAMES: dict[str, list[str]] = {
         "expectedclose", "expectedclosedate", "expectedclosingdate", "expectedclosing",
         "estclosedate", "forecastclosedate", "forecastedclosedate",
         "estimatedclosedate", "datedeclotureprevue", "erwartetesabschlussdatum",
+        "voraussichtlichesabschlussdatum",
     ],
     "updated_at": [
         "updatedat", "lastmodifieddate", "lastmodified", "modifiedtime", "modifiedat",
         "updatetime", "lastupdated", "updated", "modifiedon", "donotmodifymodifiedon",
         "datemodified", "dateupdated", "updateddate", "lastupdatedon", "modifieddate",
-        "zuletztgeandert",
+        "zuletztgeandert", "letzteaktualisierung", "aktualisiertam",
         "geandertam", "geandert", "datedemodification", "fechademodificacion",
     ],
     "owner": [
@@ -74,11 +76,14 @@ DEAL_NAMES: dict[str, list[str]] = {
     "product": ["product", "productname", "produkt", "produit", "producto", "prodotto"],
     "rep_probability": [
         "probability", "dealprobability", "winprobability", "probabilitypercent",
-        "winpercentage", "closeprobability",
+        "winpercentage", "closeprobability", "confidence",
         "probabilite", "wahrscheinlichkeit", "probabilidad",
     ],
     "forecast_category": ["forecastcategory", "forecastcategoryname"],
-    "currency": ["currency", "currencycode", "currencyisocode", "currencyofvalue", "bidcurrency"],
+    "currency": [
+        "currency", "currencycode", "currencyisocode", "currencyofvalue", "bidcurrency",
+        "valuecurrency", "wahrung", "devise", "moneda",
+    ],
 }  # fmt: skip
 #: An export's "<record> - <field>" column names (Pipedrive: "Deal - Value", "Organization -
 #: Name"): the field's name alone is matched too, where no column is named so in full.
@@ -107,7 +112,7 @@ def shorter_names(name: str) -> list[str]:
 STATUS_NAMES = [
     "status", "lifecyclestage", "leadstatus", "statuslabel", "statut", "estado", "stato",
     "statolead", "estadolead", "estadodellead", "leadstatut", "opportunitystate", "dealstate",
-    "opportunitystatus",
+    "opportunitystatus", "dealstatus",
 ]  # fmt: skip
 #: Lead fields → their names (every other column of a lead file is an attribute).
 LEAD_NAMES: dict[str, list[str]] = {
@@ -136,8 +141,8 @@ LEAD_NAMES: dict[str, list[str]] = {
         "fechadeconversion",
     ],
 }  # fmt: skip
-WON_TIMES = ["wontime", "wondate", "datewon", "wonat"]
-LOST_TIMES = ["losttime", "lostdate", "datelost", "lostat"]
+WON_TIMES = ["wontime", "wondate", "datewon", "wonat", "gewonnenam"]
+LOST_TIMES = ["losttime", "lostdate", "datelost", "lostat", "verlorenam"]
 DATE_FIELDS = ("created_at", "close_date", "closed_at", "expected_close_at", "updated_at")
 WON_WORDS = ("won", "win", "success", "closedwon", "gagne", "gewonnen", "ganado", "ganada")
 LOST_WORDS = (
