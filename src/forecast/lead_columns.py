@@ -38,15 +38,16 @@ class LeadColumns:
 @dataclass(frozen=True)
 class ColumnFacts:
     """Of one attribute over some leads, what its decisions read: whether it holds numbers
-    (numbers and booleans) or text, how many leads have it, its distinct present values (text
-    as hashes), and read as numbers (None where some present text is no number) with whether
-    every one is whole."""
+    (numbers and booleans) or text, how many leads have it (of `rows`), its distinct present
+    values (text as hashes), and read as numbers (None where some present text is no number)
+    with whether every one is whole."""
 
     numeric: bool
     present: int
     text: np.ndarray
     numbers: np.ndarray | None
     whole: bool
+    rows: int = 0
 
 
 def attribute_names(leads: pd.DataFrame) -> list[str]:
@@ -75,6 +76,7 @@ def facts_of(leads: pd.DataFrame) -> dict[str, ColumnFacts]:
             text,
             None if values is None else np.unique(values),
             values is not None and bool((values == np.round(values)).all()),
+            len(series),
         )
     return out
 
@@ -88,9 +90,9 @@ def decide(
 ) -> LeadColumns:
     """The columns kept, of `columns` (in that order), from their facts over one frame or over
     the slices that make it up (`found`, one `facts_of` each): leak columns out (unless asked),
-    then constants (one value at most) and identifiers (text with a different value on nine
-    leads in ten: an email, a name, a date-time; whole numbers all different: a running
-    number), as a deal's custom attribute is, and every column whose header names a person
+    then constants (no value, or one on every lead) and identifiers (text with a different
+    value on nine leads in ten: an email, a name, a date-time; whole numbers all different: a
+    running number), as a deal's custom attribute is, and every column whose header names a person
     (`attributes.names_a_person`: "First Name", "Nachname", "Salutation")."""
     attrs = list(columns)
     leaks = [c for c in leak_columns if c in attrs] if not include_leaks else []
@@ -114,7 +116,10 @@ def decide(
         else:
             texts = [f.text for f in seen]
             distinct = len(np.unique(np.concatenate(texts))) if texts else 0
-        if distinct <= 1:
+        # One value and blanks is two (a checkbox exported as "x" or "Yes" and blank): only a
+        # column with the same value on every lead, or none, says nothing.
+        blanks = len(seen) < len(found) or any(f.present < f.rows for f in seen)
+        if distinct == 0 or (distinct == 1 and not blanks):
             constant.append(col)
         elif present > IDENTIFIER_MIN and (
             distinct == present and whole if read else distinct >= IDENTIFIER_SHARE * present
