@@ -66,3 +66,21 @@ def test_keap_close_and_sell_columns_are_found_by_their_names(tmp_path):
         "2,Lost,5,2024-03-06 10:00:00 UTC\n",
     )
     assert draft_mapping(sell).columns["created_at"] == "Added On"
+
+
+def test_a_zendesk_sell_unqualified_deal_is_lost(tmp_path):
+    file = write(
+        tmp_path,
+        "sell.csv",
+        "ID,Stage,Value,Added On,Estimated Close Date\n"
+        "1,Won,10,2024-03-05 10:00:00 UTC,2024-04-01\n"
+        "2,Unqualified,5,2024-03-06 10:00:00 UTC,2024-04-02\n"
+        "3,Unqualified,5,2024-03-06 10:00:00 UTC,2024-04-02\n"
+        "4,Lost,7,2024-03-07 10:00:00 UTC,2024-04-03\n"
+        "5,Quote,8,2024-03-08 10:00:00 UTC,2024-06-03\n",
+    )
+    draft, deals = _read(tmp_path, file)
+    assert "lost: Lost" in draft.text  # the loss named by "Lost", the more frequent beside it
+    assert "Unqualified: Lost" in draft.text
+    assert deals.loc["2", "stage"] == deals.loc["4", "stage"] == "Lost"
+    assert deals.loc["5", "stage"] == "Quote"

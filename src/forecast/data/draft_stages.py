@@ -14,6 +14,10 @@ from forecast.data.draft_names import LOST_WORDS, WON_WORDS
 
 #: Stage values listed in a draft (the most frequent; the import names any other).
 MAX_STAGES = 30
+#: Words a deal's stage says a loss with, beside `LOST_WORDS`: Zendesk Sell ends its pipeline in
+#: "Won", "Lost" and "Unqualified". A lead status's "Unqualified" is not a deal's outcome word
+#: there (it tells a lead file from a deal file), so it is only a deal stage's.
+STAGE_LOST_WORDS = (*LOST_WORDS, "unqualified")
 
 
 def stages_block(
@@ -30,7 +34,8 @@ def stages_block(
     text = values.astype("str").str.strip().where(values.notna())
     distinct = [str(v) for v in counts.index if v][:MAX_STAGES]
     won = [v for v in distinct if says(v, WON_WORDS)]
-    lost = [v for v in distinct if says(v, LOST_WORDS) and v not in won]
+    lost = [v for v in distinct if says(v, STAGE_LOST_WORDS) and v not in won]
+    lost.sort(key=lambda v: not says(v, LOST_WORDS))  # "Lost" names the loss, not "Unqualified"
     open_ = [v for v in distinct if v not in won and v not in lost]
     configured: list[str] = []
     zero_checks: list[str] = []
