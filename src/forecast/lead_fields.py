@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from forecast.data.attributes import unaccented
+from forecast.data.lead_rows import YES_NO_LABELS
 from forecast.data.mapping import loose_key
 from forecast.modeling import lead_dates
 from forecast.modeling.reasons import is_blank
@@ -30,7 +31,12 @@ LISTED = 8
 class LeadFields:
     """One served lead model's inputs by name: `matched` reads a request's rows against them."""
 
-    def __init__(self, inputs: Sequence[str], created_names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        inputs: Sequence[str],
+        created_names: Sequence[str],
+        levels: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         #: The model's inputs a client sends (the date inputs are made from the creation date).
         self.created_names = tuple(created_names)
         self.inputs = [c for c in inputs if c not in lead_dates.DATE_INPUTS]
@@ -46,6 +52,11 @@ class LeadFields:
         for name in self.known:
             loose.setdefault(_loose(name), []).append(name)
         self._loose = {key: names[0] for key, names in loose.items() if len(names) == 1}
+        #: The text inputs that are a yes/no (`levels`: each text input's learnt values), with
+        #: their learnt spelling of each.
+        self._yes_no = {
+            col: spelt for col, lv in (levels or {}).items() if (spelt := yes_no_spelling(lv))
+        }
 
     def matched(
         self, rows: Sequence[Mapping[str, Any]]
@@ -59,6 +70,8 @@ class LeadFields:
             said: list[str] = []
             if not row.keys() <= known:  # a set comparison in C: most rows are all known
                 row, said = self._matched_row(row, [name for name in row if name not in known])
+            if self._yes_no:
+                row = self._spelt_as_learnt(row)
             if (
                 inputs
                 and inputs.isdisjoint(row)
@@ -91,6 +104,53 @@ class LeadFields:
         if renamed:
             row = {renamed.get(name, name): value for name, value in row.items()}
         return row, said
+
+    def _spelt_as_learnt(self, row: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The row with each yes/no input's value in the spelling training learnt: a JSON
+        `true` where the export wrote "TRUE", "Yes" or "x", "no" where it wrote "No" (a CRM's API
+        sends a checkbox as a boolean, its export as a word; either was scored as blank)."""
+        spelt: dict[str, Any] | None = None
+        for col, spelling in self._yes_no.items():
+            value = row.get(col)
+            if value is None:
+                continue
+            meaning = _yes_no_meaning(value)
+            if meaning is not None and (learnt := spelling.get(meaning)) != value:
+                spelt = spelt if spelt is not None else dict(row)
+                spelt[col] = learnt
+        return row if spelt is None else spelt
+
+
+def yes_no_spelling(levels: Sequence[str]) -> dict[int, str | None]:
+    """A text input's learnt spelling of yes (1) and no (0) where its values are those and
+    nothing else ("TRUE"/"FALSE", "Sí"/"No"; a lone mark such as "x", ticked, beside blanks has
+    no for blank); empty for any other input."""
+    spelling: dict[int, str | None] = {}
+    for level in levels:
+        meaning = YES_NO_LABELS.get(level.strip().casefold())
+        if meaning is None and len(levels) == 1 and level.strip().casefold() in MARKS:
+            meaning = 1
+        if meaning is None or meaning in spelling:
+            return {}
+        spelling[meaning] = level
+    if 1 not in spelling:  # yes never learnt: a yes is said as not learnt, not blanked
+        return {}
+    spelling.setdefault(0, None)  # a mark and blanks: no is blank
+    return spelling
+
+
+#: A ticked box as exports write it where an unticked one is blank.
+MARKS = frozenset({"x", "✓", "✔", "*"})
+
+
+def _yes_no_meaning(value: object) -> int | None:
+    """1 or 0 for a value that says yes or no (a boolean, 1 or 0, or a word as in a label)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float | str):
+        text = str(value).strip().casefold()
+        return YES_NO_LABELS.get(text, 1 if text in MARKS else None)
+    return None
 
 
 def _loose(name: str) -> str:

@@ -1,0 +1,57 @@
+"""A lead's yes/no field sent as a CRM's API sends it is read as its export wrote it.
+
+A checkbox is exported as a word ("TRUE"/"FALSE" by Freshsales and Salesforce reports, "Sí"/"No"
+by a Spanish Zoho, "x" and blank by a spreadsheet) and the model learns those words; the same
+CRM's API sends a JSON `true`. Matched as text, `true` found no learnt value and the field was
+scored as blank. `LeadFields` (built with the model's learnt values) spells each such value as
+training learnt it.
+"""
+
+from __future__ import annotations
+
+from forecast.lead_fields import LeadFields, yes_no_spelling
+
+LEVELS = {
+    "Subscribed": ["TRUE", "FALSE"],
+    "Exclusión de correo": ["No", "Sí"],
+    "Newsletter": ["x"],
+    "Source": ["Referral", "Web"],
+    "Only no": ["No"],
+}
+
+
+def fields() -> LeadFields:
+    return LeadFields([*LEVELS, "Visits"], ["created_at"], LEVELS)
+
+
+def test_a_boolean_or_another_yes_no_word_is_read_as_the_learnt_word() -> None:
+    rows, notes = fields().matched(
+        [
+            {"Subscribed": True, "Exclusión de correo": False, "Newsletter": True},
+            {"Subscribed": "false", "Exclusión de correo": "yes", "Newsletter": False},
+            {"Subscribed": 1, "Exclusión de correo": "Sí", "Newsletter": "X"},
+        ]
+    )
+    assert rows == [
+        {"Subscribed": "TRUE", "Exclusión de correo": "No", "Newsletter": "x"},
+        {"Subscribed": "FALSE", "Exclusión de correo": "Sí", "Newsletter": None},
+        {"Subscribed": "TRUE", "Exclusión de correo": "Sí", "Newsletter": "x"},
+    ]
+    assert notes == [[], [], []]
+
+
+def test_other_text_inputs_and_values_are_left_as_sent() -> None:
+    row = {"Source": "Referral", "Visits": 3, "Subscribed": "maybe", "Only no": True}
+    [read], _ = fields().matched([row])
+    assert read == row  # not yes/no values, or an input that never learnt a yes
+
+
+def test_only_inputs_whose_values_are_a_yes_and_a_no_are_yes_no() -> None:
+    assert yes_no_spelling(["Ja", "Nein"]) == {1: "Ja", 0: "Nein"}
+    assert yes_no_spelling(["x"]) == {1: "x", 0: None}
+    assert yes_no_spelling(["Yes", "No", "Maybe"]) == {}
+    assert yes_no_spelling(["Yes", "Y", "No"]) == {}  # two spellings of yes: left alone
+    assert yes_no_spelling(["No"]) == {}
+    assert LeadFields(["Subscribed"], ["created_at"]).matched([{"Subscribed": True}])[0] == [
+        {"Subscribed": True}
+    ]
