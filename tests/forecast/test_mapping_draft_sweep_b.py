@@ -84,3 +84,57 @@ def test_a_zendesk_sell_unqualified_deal_is_lost(tmp_path):
     assert "Unqualified: Lost" in draft.text
     assert deals.loc["2", "stage"] == deals.loc["4", "stage"] == "Lost"
     assert deals.loc["5", "stage"] == "Quote"
+
+
+def test_an_odoo_export_reads_an_archived_deal_at_probability_0_as_lost(tmp_path):
+    file = write(
+        tmp_path,
+        "crm.lead.csv",
+        "ID,Stage,Expected Revenue,Probability,Created on,Closed Date,Active\n"
+        "__export__.crm_lead_1,Won,1000.00,100,2024-03-05 10:00:00,2024-04-01 10:00:00,True\n"
+        "__export__.crm_lead_2,Qualified,500.00,0,2024-03-06 10:00:00,2024-04-02 10:00:00,False\n"
+        "__export__.crm_lead_3,Qualified,700.00,30.5,2024-03-07 10:00:00,,True\n"
+        "__export__.crm_lead_4,New,200.00,10,2024-03-08 10:00:00,,True\n",
+    )
+    draft, deals = _read(tmp_path, file)
+    assert draft.columns["amount"] == "Expected Revenue"  # the deal's amount, kept when lost
+    assert "stage: {first_of: [Active, Stage]}" in draft.text
+    stages = deals["stage"].to_dict()
+    assert stages == {
+        "__export__.crm_lead_1": "Won",
+        "__export__.crm_lead_2": "Lost",
+        "__export__.crm_lead_3": "Qualified",
+        "__export__.crm_lead_4": "New",
+    }
+    assert deals.loc["__export__.crm_lead_2", "amount"] == 500.0
+
+
+def test_a_salesforce_expected_revenue_is_not_an_amount(tmp_path):
+    file = write(
+        tmp_path,
+        "report.csv",
+        "Opportunity ID,Stage,Expected Revenue,Probability (%),Close Date\n"
+        "1,Closed Won,1000,100,2024-04-01\n2,Closed Lost,0,0,2024-04-02\n"
+        "3,Prospecting,100,10,2024-05-01\n",
+    )
+    assert "amount" not in draft_mapping(file).columns
+
+
+def test_a_close_export_reads_its_value_in_cents(tmp_path):
+    file = write(
+        tmp_path,
+        "close.csv",
+        "id,status_label,value,value_currency,value_formatted,date_created,date_won\n"
+        'oppo_1,Won,123456,USD,"$1,234.56",2024-03-05T10:00:00+00:00,2024-04-01\n'
+        'oppo_2,Lost,500000,USD,"$5,000",2024-03-06T10:00:00+00:00,2024-04-02\n'
+        "oppo_3,Demo,9900,USD,$99,2024-03-07T10:00:00+00:00,2024-06-02\n",
+    )
+    draft, deals = _read(tmp_path, file)
+    assert "amount: {in_cents: true}" in draft.text
+    assert deals["amount"].to_dict() == {"oppo_1": 1234.56, "oppo_2": 5000.0, "oppo_3": 99.0}
+    plain = write(
+        tmp_path,
+        "plain.csv",
+        'id,status_label,value,value_formatted\noppo_1,Won,1234,"$1,234"\noppo_2,Lost,5,$5\n',
+    )
+    assert "in_cents" not in draft_mapping(plain).text

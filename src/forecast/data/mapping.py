@@ -159,6 +159,8 @@ class AmountRules(BaseModel):
     zero_means_missing_for: list[str] = Field(default_factory=list)
     estimate_from_list_price: bool = False
     known_before_close: bool = True
+    #: The export writes amounts in cents (Close's `value`): each is divided by 100 at import.
+    in_cents: bool = False
 
 
 class Mapping(BaseModel):

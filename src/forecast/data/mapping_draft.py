@@ -26,6 +26,8 @@ from forecast.data.date_formats import (
     UTC_SUFFIX,
     covering_formats,
 )
+from forecast.data.draft_amounts import expected_revenue, in_cents
+from forecast.data.draft_archived import archived_loss, read_archived
 from forecast.data.draft_closes import close_times, closed_dates, closed_rows, one_close_date
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
     CONVERTED_ALONE,
@@ -99,6 +101,7 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
         names = [str(c) for c in sample.columns]
     deals = matched(names, DEAL_NAMES)
     deals |= closed_dates(sample, deals)
+    deals |= expected_revenue(sample, deals)
     leads = matched(names, LEAD_NAMES)
     status = matched(names, {"status": STATUS_NAMES}).get("status")
     if kind is None:
@@ -263,10 +266,13 @@ def _deal_draft(
         and any(says(str(v), WON_WORDS) for v in outcomes.index)
         and any(says(str(v), LOST_WORDS) for v in outcomes.index)
     )
+    archived = None if from_status else archived_loss(sample, columns)  # Odoo's lost deals
     lines = ["kind: opportunities", f"dataset: {_dataset(file)}", "columns:"]
     for f, c in columns.items():
         if f == "stage" and from_status:  # the outcome from the status, else the stage
             lines.append(f"  stage: {{first_of: [{quoted(str(status))}, {quoted(c)}]}}")
+        elif f == "stage" and archived is not None:
+            lines.append(archived.stage_line(c))
         else:
             lines.append(f"  {f}: {quoted(c)}")
     if close_times:
@@ -290,6 +296,9 @@ def _deal_draft(
         checks.append(
             f"the outcomes read from {status!r}, an open deal's stage from {columns['stage']!r}"
         )
+    if archived is not None:
+        lines += archived.fixes()
+        checks.append(f"a deal archived ({archived.column!r} false) at probability 0 read as lost")
     if "close_date" in columns:
         checks.append(
             f"{columns['close_date']!r} read as one close date: expected while open, actual once "
@@ -304,12 +313,17 @@ def _deal_draft(
             assert status is not None
             closed = sample[status].astype("str").map(is_outcome)
             values = values.where(~closed.to_numpy(dtype=bool))
+        if archived is not None:
+            counts, values = read_archived(counts, values, sample, archived)
         closed = closed_rows(sample, columns, close_times or [])
         stages, said = stages_block(counts, values, probability, closed)
         lines += stages
         checks += said
     lines += _date_format(sample, columns, checks)
     lines += _number_notation(sample, columns, checks)
+    if "amount" in columns and (formatted := in_cents(sample, columns["amount"])):
+        lines.append("amount: {in_cents: true}   # the amounts are written in cents")
+        checks.append(f"{columns['amount']!r} read in cents: {formatted!r} shows it / 100")
     if probability is not None and probability.max() > 1:
         lines.append("rep_probability_scale: 100   # the export holds percents")
     lines += _currency(sample, columns, checks)

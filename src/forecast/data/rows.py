@@ -372,6 +372,8 @@ class CanonicalRows(NumberColumns):
 
     def _amounts(self, out: pd.DataFrame) -> None:
         rules = self.mapping.amount
+        if rules.in_cents:
+            out["amount"] = out["amount"] / 100
         if rules.zero_means_missing_for:
             zero = out["stage"].isin(rules.zero_means_missing_for) & (out["amount"] == 0)
             out.loc[zero, "amount"] = np.nan
