@@ -283,7 +283,7 @@ def _lead_fields(served: Served) -> LeadFields:
     if served.fields is None or served.fields.created_names != names:
         model = served.scorer.model
         encoder = getattr(model, "encoder_", None) or model.global_.encoder_
-        served.fields = LeadFields(list(encoder.columns), names)
+        served.fields = LeadFields(list(encoder.columns), names, encoder.levels)
     return served.fields
 
 

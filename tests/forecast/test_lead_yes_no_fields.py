@@ -9,7 +9,14 @@ training learnt it.
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
+from forecast import scoring
 from forecast.lead_fields import LeadFields, yes_no_spelling
+from forecast.modeling.lead_fitting import train_leads
+from forecast.modeling.scorers import select_scorer
+from forecast.settings import Settings
 
 LEVELS = {
     "Subscribed": ["TRUE", "FALSE"],
@@ -55,3 +62,30 @@ def test_only_inputs_whose_values_are_a_yes_and_a_no_are_yes_no() -> None:
     assert LeadFields(["Subscribed"], ["created_at"]).matched([{"Subscribed": True}])[0] == [
         {"Subscribed": True}
     ]
+
+
+def test_a_served_model_scores_a_boolean_as_the_word_its_export_wrote(tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    n = 1500
+    subscribed = rng.random(n) < 0.5
+    leads = pd.DataFrame(
+        {
+            "id": [f"L{i}" for i in range(n)],
+            "converted": (rng.random(n) < np.where(subscribed, 0.5, 0.1)).astype(int),
+            "created_at": (
+                pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.uniform(0, 300, n), unit="D")
+            ).strftime("%Y-%m-%d"),
+            "Subscribed": np.where(subscribed, "TRUE", "FALSE"),
+            "Visits": rng.integers(0, 9, n),
+        }
+    )
+    settings = Settings(state_dir=tmp_path, min_converted_leads=50)
+    model = train_leads(leads, settings=settings, cross_validate=False).model
+    served = scoring.Served(scoring.LEAD, select_scorer(model), "1", "registry")
+    as_word, as_bool = scoring.score(
+        served,
+        [{"Subscribed": "TRUE", "Visits": 3}, {"Subscribed": True, "Visits": 3}],
+        as_sent=True,
+    )
+    assert as_bool.probability == as_word.probability
+    assert not as_bool.notes
