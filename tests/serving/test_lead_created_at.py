@@ -68,7 +68,17 @@ TOMORROW_AND_MORE = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%
 
 
 @pytest.mark.parametrize(
-    "value", ["yesterday", "32/13/2024", 12345, "2024-02-30", "02/10/2024", TOMORROW_AND_MORE]
+    "value",
+    [
+        "yesterday",
+        "32/13/2024",
+        12345,
+        "2024-02-30",
+        "02/10/2024",
+        TOMORROW_AND_MORE,
+        "0001-01-01",  # a CRM's placeholder for no date (it was scored, as a Monday)
+        "1899-12-31T23:00:00Z",
+    ],
 )
 def test_a_created_at_that_is_no_date_is_refused_naming_the_field_and_value(client, value):
     body = {"id": "lead-1", "fields": {"Channel": "web", "created_at": value}}

@@ -35,6 +35,9 @@ CREATED = "created_at"
 #: How far ahead of this clock a lead's creation time may lie (clock skew between systems; the
 #: same allowance as a deal's dates in the API).
 FUTURE_SKEW = timedelta(days=1)
+#: Before it, a creation date is a CRM's placeholder for none (0001-01-01 is .NET's), as for
+#: a deal's dates: no lead came in then, and its weekday would be scored as learnt.
+EARLIEST = datetime(1900, 1, 1)
 
 
 def created_utc(values: pd.Series) -> pd.Series:
@@ -179,8 +182,8 @@ def created_time(
     value: Any, now: datetime | None = None, field: str = CREATED, formats: Sequence[str] = ()
 ) -> datetime:
     """A lead's creation time sent as `value`, as naive UTC; `InvalidInput` naming `field` and
-    the value when it is no date, a day/month order that reads two ways, or later than `now`
-    (default: this clock) by more than `FUTURE_SKEW`.
+    the value when it is no date, a day/month order that reads two ways, before `EARLIEST`, or
+    later than `now` (default: this clock) by more than `FUTURE_SKEW`.
 
     ISO 8601 text is read by `datetime.fromisoformat` (a tenth of `pd.Timestamp`'s time), then
     by the dataset's own `formats` (its mapping's `date_format`: "01.05.2024" with "%d.%m.%Y");
@@ -211,6 +214,11 @@ def created_time(
         )
     if when.tzinfo is not None:
         when = when.astimezone(UTC).replace(tzinfo=None)
+    if when < EARLIEST:
+        raise InvalidInput(
+            f"field {field!r}: {value!r} is before 1900: a placeholder for no date? send the "
+            "real date, or leave the field out"
+        )
     if when > (now or datetime.now(UTC).replace(tzinfo=None)) + FUTURE_SKEW:
         raise InvalidInput(
             f"field {field!r}: {value!r} lies in the future: a lead is created by now"
