@@ -3,9 +3,12 @@ German Pipedrive export find their columns and outcomes as those CRMs write them
 
 from __future__ import annotations
 
+import pytest
+
 from forecast.data.importing import read_export
 from forecast.data.mapping import load_mapping
 from forecast.data.mapping_draft import draft_mapping
+from forecast.errors import ImportRejected
 from tests.forecast.test_import_options import write
 
 
@@ -138,3 +141,40 @@ def test_a_close_export_reads_its_value_in_cents(tmp_path):
         'id,status_label,value,value_formatted\noppo_1,Won,1234,"$1,234"\noppo_2,Lost,5,$5\n',
     )
     assert "in_cents" not in draft_mapping(plain).text
+
+
+MONDAY = (
+    "Deals\n\nActive Deals\n"
+    "Name,Item ID,Deal Stage,Deal Value,Creation Log,Actual Close Date\n"
+    "A,101,Proposal,100,2024-03-05 10:00:00 UTC,\n"
+    "B,102,Discovery,200,2024-03-06 10:00:00 UTC,\n\n"
+    "Closed Won\n"
+    "Name,Item ID,Deal Stage,Deal Value,Creation Log,Actual Close Date\n"
+    "C,103,Won,300,2024-03-07 10:00:00 UTC,2024-04-01\n\n"
+    "Closed Lost\n"
+    "Name,Item ID,Deal Stage,Deal Value,Creation Log,Actual Close Date\n"
+    "D,104,Lost,400,2024-03-08 10:00:00 UTC,{close}\n"
+)
+
+
+def test_a_monday_board_export_reads_every_group_under_its_title(tmp_path):
+    file = write(tmp_path, "board.csv", MONDAY.format(close="2024-04-02"))
+    draft, deals = _read(tmp_path, file)
+    assert (draft.columns["id"], draft.columns["stage"]) == ("Item ID", "Deal Stage")
+    assert deals["stage"].to_dict() == {
+        "101": "Proposal",
+        "102": "Discovery",
+        "103": "Won",
+        "104": "Lost",
+    }
+    assert "Name" not in deals["stage"].tolist()  # no group's header copy read as a deal
+
+
+def test_a_monday_board_problem_names_its_line_in_the_file(tmp_path):
+    file = write(tmp_path, "board.csv", MONDAY.format(close="someday"))
+    draft = draft_mapping(write(tmp_path, "ok.csv", MONDAY.format(close="2024-04-02")))
+    mapping = load_mapping(write(tmp_path, "draft.yaml", draft.text))
+    with pytest.raises(ImportRejected) as caught:
+        read_export(file, mapping)
+    [problem] = caught.value.report.examples
+    assert problem.row == 14  # its line in the file, under the title and the groups' lines

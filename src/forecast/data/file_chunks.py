@@ -16,7 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.data.mapping import CsvOptions, Mapping
-from forecast.data.reading import blank_and_footer, iter_table
+from forecast.data.reading import (
+    blank_and_footer,
+    is_parquet,
+    iter_table,
+    sniff_separator,
+    titles_above,
+)
 from forecast.data.validation import ImportReport
 
 
@@ -46,7 +52,7 @@ class FileChunks:
             chunk["__line"] = chunk.index
             yield chunk
             return
-        start, empty = 2, 0
+        start, empty = 2 + self._titles(file), 0
         footer: list[str] = []
         ruled_out: Counter[str] = Counter()  # rows left out by `skip_rows`, per rule
         chunks = iter_table(file, self.chunk_rows, self.mapping.missing_values, self.csv)
@@ -65,6 +71,13 @@ class FileChunks:
             chunk = after
         self.skipped_lines[file.name] = (empty, footer)  # each read of the file says the same
         self.skipped_by_rule[file.name] = ruled_out
+
+    def _titles(self, file: Path) -> int:
+        """The title lines above a CSV's header (a board's export), for its rows' line numbers."""
+        if is_parquet(file):
+            return 0
+        sep = self.csv.separator or sniff_separator(file, self.csv.encoding)
+        return titles_above(file, self.csv.encoding, sep)
 
     def _without_skipped(
         self, chunk: pd.DataFrame, file: Path, counts: Counter[str]

@@ -28,6 +28,12 @@ from typing import IO, cast
 import pandas as pd
 import pyarrow.parquet as pq
 
+from forecast.data.board_rows import (
+    TITLE_LINES,
+    first_separated,
+    title_lines,
+    without_group_headings,
+)
 from forecast.data.mapping import CsvOptions
 from forecast.errors import InvalidInput
 
@@ -88,7 +94,12 @@ def header(file: Path, csv: CsvOptions | None = None) -> list[str]:
             return list(pq.read_schema(file).names)
         sep = csv.separator or sniff_separator(file, csv.encoding)
         names = pd.read_csv(
-            file, sep=sep, nrows=0, encoding=csv.encoding, encoding_errors="replace"
+            file,
+            sep=sep,
+            nrows=0,
+            encoding=csv.encoding,
+            encoding_errors="replace",
+            skiprows=titles_above(file, csv.encoding, sep),
         )
         return [str(c).strip() for c in names.columns]
     except (OSError, ValueError, pd.errors.ParserError):
@@ -115,16 +126,26 @@ def open_bytes(file: Path) -> IO[bytes]:
 
 
 def sniff_separator(file: Path, encoding: str) -> str:
-    """The separator the header line uses most (comma when it holds none of them)."""
-    try:
-        with io.TextIOWrapper(open_bytes(file), encoding, errors="replace", newline="") as text:
-            header = text.readline(1 << 20)
-    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError):
-        return ","
-    header = re.sub(r'"[^"]*"', "", header)  # a quoted column name may hold any of them
+    """The separator the header line uses most (comma when it holds none of them); the header
+    is the first line holding one, under a board's title lines."""
+    header = first_separated(_first_lines(file, encoding), SEPARATORS)
     counts = {sep: header.count(sep) for sep in SEPARATORS}
     best = max(SEPARATORS, key=lambda sep: counts[sep])  # ties keep the comma (listed first)
     return best if counts[best] > 0 else ","
+
+
+def _first_lines(file: Path, encoding: str) -> list[str]:
+    """The file's first lines as text (none where it cannot be read)."""
+    try:
+        with io.TextIOWrapper(open_bytes(file), encoding, errors="replace", newline="") as text:
+            return [line for _, line in zip(range(TITLE_LINES), text, strict=False)]
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError):
+        return []
+
+
+def titles_above(file: Path, encoding: str, sep: str) -> int:
+    """How many title lines a board's export has above its header (`board_rows`)."""
+    return title_lines(_first_lines(file, encoding), sep)
 
 
 #: The encoding a file that is not UTF-8 is read in, where the mapping names none.
@@ -194,9 +215,12 @@ def iter_table(
                     frame = frame.replace(missing, None)
                 yield frame
             return
+        sep = csv.separator or sniff_separator(file, csv.encoding)
         reader = pd.read_csv(
             file,
-            sep=csv.separator or sniff_separator(file, csv.encoding),
+            sep=sep,
+            skiprows=titles_above(file, csv.encoding, sep),
+            skip_blank_lines=False,  # read as rows with no value: each row keeps its line number
             dtype="str",
             chunksize=chunk_rows,
             keep_default_na=False,
@@ -210,7 +234,7 @@ def iter_table(
             if chunk.empty:
                 continue
             yielded = True
-            yield chunk
+            yield without_group_headings(chunk)
         if not yielded:
             raise InvalidInput(f"{file}: the file has a header but no rows")
     except pd.errors.EmptyDataError as exc:
