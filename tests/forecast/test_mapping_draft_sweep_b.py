@@ -178,3 +178,31 @@ def test_a_monday_board_problem_names_its_line_in_the_file(tmp_path):
         read_export(file, mapping)
     [problem] = caught.value.report.examples
     assert problem.row == 14  # its line in the file, under the title and the groups' lines
+
+
+def test_a_freshsales_export_without_ids_hashes_one_from_name_and_creation(tmp_path):
+    text = (
+        "Name,Deal value,Deal stage,Closed date,Created at\n"
+        "Big Win,100,Won,04/01/2024,03/05/2024 10:00 AM\n"
+        "Renewal,50,Lost,04/02/2024,03/06/2024 10:00 AM\n"
+        "Renewal,70,Demo,,03/07/2024 10:00 AM\n"
+    )
+    draft, deals = _read(tmp_path, write(tmp_path, "deals.csv", text))
+    assert "id: {hash_of: [Name, Created at]}" in draft.text
+    assert len(deals) == 3 and deals.index.is_unique
+    again = read_export(write(tmp_path, "again.csv", text), load_mapping(tmp_path / "draft.yaml"))
+    assert set(again.opportunities["id"]) == set(deals.index)  # the same deals on a re-import
+    twice = write(tmp_path, "twice.csv", text + "Renewal,70,Demo,,03/07/2024 10:00 AM\n")
+    assert "id: ???" in draft_mapping(twice).text  # two deals alike: the draft asks
+
+
+def test_dates_of_either_order_draft_every_column_s_format(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "ID,Stage,Closed date,Created at\n1,Won,04/01/2024,03/05/2024 10:00 AM\n"
+        "2,Lost,04/02/2024,03/06/2024 10:00 AM\n3,Demo,,03/07/2024 10:00 AM\n",
+    )
+    draft, deals = _read(tmp_path, file)
+    assert 'date_format: ["%m/%d/%Y %I:%M %p", "%m/%d/%Y"]   # or the other order' in draft.text
+    assert str(deals.loc["1", "closed_at"].date()) == "2024-04-01"  # the date-only close read

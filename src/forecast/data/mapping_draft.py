@@ -29,6 +29,7 @@ from forecast.data.date_formats import (
 from forecast.data.draft_amounts import expected_revenue, in_cents
 from forecast.data.draft_archived import archived_loss, read_archived
 from forecast.data.draft_closes import close_times, closed_dates, closed_rows, one_close_date
+from forecast.data.draft_ids import hashed_id
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
     CONVERTED_ALONE,
     CONVERTED_WORDS,
@@ -279,8 +280,12 @@ def _deal_draft(
         shown = ", ".join(quoted(c) for c in close_times)
         value = f"{{first_of: [{shown}]}}" if len(close_times) > 1 else shown
         lines.append(f"  closed_at: {value}")
+    parts = [] if "id" in columns else hashed_id(sample, columns)  # an export without ids
+    if parts:
+        lines.append(f"  id: {{hash_of: [{', '.join(quoted(c) for c in parts)}]}}")
+        checks.append(f"no id column: each deal's id is a hash of {parts} (a renamed deal is new)")
     for required in ("id", "stage"):
-        if required not in columns:
+        if required not in columns and not (required == "id" and parts):
             lines.append(f"  {required}: ???   # no column named like it: name the column")
             checks.append(f"no column found for {required}")
     if "close_date" not in columns and "closed_at" not in columns and not close_times:
@@ -424,16 +429,19 @@ def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str
         return []
     unread = values[int(np.flatnonzero(iso.isna().to_numpy())[0])]  # one the draft must read
     found = _covering_every(per_column)
+    shown = {
+        order: (quoted[0] if len(quoted) == 1 else f"[{', '.join(quoted)}]")
+        for order, formats in found.items()
+        for quoted in [[f'"{f}"' for f in formats]]
+    }
     if len(found) == 1:
-        [(order, formats)] = found.items()
-        quoted = [f'"{f}"' for f in formats]
-        shown = quoted[0] if len(quoted) == 1 else f"[{', '.join(quoted)}]"
-        return [f"date_format: {shown}   # {order}"]
+        [(order, line)] = shown.items()
+        return [f"date_format: {line}   # {order}"]
     if found:
         options = " or ".join(f"{order}" for order in found)
         checks.append(f"dates like {unread!r} could be {options}: set date_format")
-        first = next(iter(found.values()))
-        return [f'date_format: "{first[0]}"   # or the other order: check']
+        # Every column's format in the first order (a date-time and a date-only column both).
+        return [f"date_format: {next(iter(shown.values()))}   # or the other order: check"]
     checks.append(f"dates like {unread!r}: no date format found; set date_format")
     return []
 
