@@ -97,12 +97,14 @@ class LeadRows(CanonicalRows):
         self._bad(dup, bad, raw, "id", "duplicate id")
         self.seen_ids.update(ids.dropna())
         if "converted" in cols:
-            text = raw[cols["converted"]].astype("str").str.strip().str.casefold()
+            column = self._blank_label_read(raw[cols["converted"]], cols["converted"])
+            text = column.astype("str").str.strip().str.casefold()
             label = text.map(YES_NO_LABELS)
-            odd = raw[cols["converted"]].notna() & label.isna()
+            odd = column.notna() & label.isna()
             self._bad(odd, bad, raw, "converted", "label is not 0/1")
             if odd.any():
                 self._label_hint(raw.loc[odd, cols["converted"]], cols["converted"])
+            self._one_outcome_hint(label, cols["converted"])
         else:
             label = pd.Series(np.nan, index=raw.index)
         created = (
@@ -146,6 +148,36 @@ class LeadRows(CanonicalRows):
                 "attributes": attrs[good].to_dict("records"),
                 "converted_at": converted_at[good],
             }
+        )
+
+    def _blank_label_read(self, values: pd.Series, column: str) -> pd.Series:
+        """The label column with its blanks read as the mapping's `value_fixes` says a blank
+        ("") is: a converted box exported as "x" (or 1, "Yes") and blank where not ticked has
+        its blanks mean not converted, not "not known yet" as a blank label otherwise does."""
+        blank = self.mapping.value_fixes.get(column, {}).get("")
+        if blank is None or not blank.strip() or not values.isna().any():
+            return values
+        also = " (and so is a value missing_values lists)" if self.mapping.missing_values else ""
+        self.report.note(f"{column}: a blank is read as {blank!r} (value_fixes){also}")
+        return values.where(values.notna(), blank)
+
+    def _one_outcome_hint(self, label: pd.Series, column: str) -> None:
+        """Once: a label that says one outcome only, beside blanks (read as not known yet), is
+        likely a box ticked for that outcome and left blank for the other: say how to read so
+        (no model learns from one outcome)."""
+        said = label.dropna().unique()
+        blanks = int(label.isna().sum())
+        if len(said) != 1 or not blanks or self.mapping.missing_values:
+            return  # with missing_values, the blanks may be leads not known yet, as listed
+        if column in self.report.hinted:
+            return
+        self.report.hinted.add(column)
+        other = "0" if said[0] == 1 else "1"
+        self.report.note(
+            f"{column}: every value read says {'converted' if said[0] == 1 else 'not converted'}"
+            f" and {blanks:,} are blank (not known yet); where a blank means the other outcome (a "
+            f'box left unticked), say so: value_fixes: {{{json.dumps(column)}: {{"": '
+            f"{json.dumps(other)}}}}}"
         )
 
     def _converted_at(
