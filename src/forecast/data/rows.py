@@ -384,6 +384,32 @@ class CanonicalRows(NumberColumns):
         out["amount_estimated"] = estimated
         self.report.estimated_amounts += int(estimated.sum())
 
+    def _stage_at_close(
+        self, opps: pd.DataFrame, raw: pd.DataFrame, closed: pd.Series
+    ) -> pd.DataFrame:
+        """A sighting, at its close, of the open stage a closed deal was won or lost in, where
+        the export's stage columns show one beside the outcome (`open_stage_before_close`).
+        As an open deal's current stage, it stands from the deal's creation: closed and open
+        deals are then read alike in the past, and the funnel knows where each loss fell."""
+        assert self.stages is not None
+        rule = self.mapping.combined_columns.get("stage")
+        columns = self.first_of.get("stage", rule.first_of) if rule is not None else []
+        stage = open_stage_before_close(self.stages, raw, columns, closed)
+        seen = closed & stage.notna()
+        if seen.any():
+            self.report.note(
+                "the stage closed deals were won or lost in is read from the stage column beside "
+                "their outcome: the funnel and the models see where each closed deal stood"
+            )
+        return pd.DataFrame(
+            {
+                "opportunity_id": opps["id"][seen],
+                "stage": stage[seen],
+                "entered_at": opps["closed_at"][seen],
+                "seen_only": True,
+            }
+        )
+
     def _entries_from_durations(self, opps: pd.DataFrame, raw: pd.DataFrame) -> dict:
         """Per open stage, when each deal entered it, rebuilt from the time it spent in each
         stage ("Cumulative time in <stage>"): creation, then each stage passed through (a time
@@ -458,6 +484,8 @@ class CanonicalRows(NumberColumns):
                 }
             )
         )
+        if not (self.stage_dates or rebuilt):
+            parts.append(self._stage_at_close(opps, raw, closed))
         self.report.bad_rows += int(early_rows.sum())  # the deal is kept, that entry left out
         undated = (opps["status"] == OPEN) & ~dated
         parts.append(
@@ -488,6 +516,24 @@ def before_creation_values(created: pd.Series, entered: pd.Series, early: pd.Ser
     """How a stage entry before its deal's creation is shown in the report: "created > entered"
     (as a close before creation is)."""
     return (created.astype("str") + " > " + entered.astype("str")).where(early)
+
+
+def open_stage_before_close(
+    stages: StageSet, raw: pd.DataFrame, columns: list[str], closed: pd.Series
+) -> pd.Series:
+    """Per closed deal, the open stage the export's stage `columns` still show beside its
+    outcome (blank where none does): an export whose outcome is a status column keeps the
+    stage a deal was won or lost in (Pipedrive's "Stage" beside "Status", Odoo's beside
+    "Active")."""
+    found = pd.Series(np.nan, index=raw.index, dtype=object)
+    for column in columns:
+        if column not in raw:
+            continue
+        values = raw.loc[closed & found.isna(), column].dropna()
+        names = {v: canonical_stage(stages, v) for v in values.unique()}
+        opened = {v: n for v, n in names.items() if n is not None and stages.status(n) == OPEN}
+        found.loc[values.index] = values.map(opened)
+    return found
 
 
 def canonical_stage(stages: StageSet, value: object) -> str | None:
