@@ -110,8 +110,9 @@ def decide(
         read = numeric or (present > 0 and all(f.numbers is not None for f in seen if f.present))
         if read:
             parts = [f.numbers for f in seen if f.numbers is not None]
-            distinct = len(np.unique(np.concatenate(parts))) if parts else 0
-            whole = all(f.whole for f in seen if f.present)
+            values = np.unique(np.concatenate(parts)) if parts else np.zeros(0)
+            distinct = len(values)
+            whole = all(f.whole for f in seen if f.present) and _counts_up(values)
             as_numbers.append(col)
         else:
             texts = [f.text for f in seen]
@@ -128,6 +129,24 @@ def decide(
         else:
             kept.append(col)
     return LeadColumns(kept, leaks, identifiers, constant, tuple(as_numbers))
+
+
+#: A running number's values lie close together (a CRM numbers its records as they come, by ones
+#: or a small step) or within one order of magnitude; an amount or a count spreads wider.
+RUNNING_STEP = 100
+RUNNING_SPAN = 10
+
+
+def _counts_up(values: np.ndarray) -> bool:
+    """Whether distinct whole numbers (sorted) could be a running number rather than amounts
+    that happen to all differ ("Annual Revenue" $1,000 to $2,000,000 in whole dollars): within
+    `RUNNING_STEP` of each other on average, or the largest at most `RUNNING_SPAN` times the
+    smallest."""
+    if len(values) < 2:
+        return True
+    low, high = float(values[0]), float(values[-1])
+    dense = high - low <= RUNNING_STEP * (len(values) - 1)
+    return dense or (low > 0 and high <= RUNNING_SPAN * low)
 
 
 def apply(leads: pd.DataFrame, columns: LeadColumns) -> pd.DataFrame:

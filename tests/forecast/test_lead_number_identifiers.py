@@ -1,0 +1,24 @@
+"""Whole numbers that differ on every lead are a running number (a record id) only where they
+count up as one does: amounts that happen to all differ are inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from forecast import lead_columns
+from forecast.data.generator import generate_leads
+
+
+def test_whole_amounts_that_all_differ_are_inputs_and_running_numbers_are_not() -> None:
+    """'Annual Revenue' in whole dollars from $1,000 to $2,000,000 differs on every lead, as a
+    record number does: it was left out as an identifier. A running number (by ones, by a
+    CRM's step, or any within one order of magnitude) still is one."""
+    leads = generate_leads(600, seed=8).drop(columns=["created_at"])
+    rng = np.random.default_rng(8)
+    leads["Annual Revenue"] = rng.permutation(np.linspace(1_000, 2_000_000, 600).round())
+    leads["Lead No"] = np.arange(1, 601)
+    leads["Record ID"] = rng.permutation(np.arange(600)) * 51 + 1_001
+    leads["Account Number"] = rng.choice(np.arange(5_000_000, 9_000_000), 600, replace=False)
+    _, cols = lead_columns.prepare_leads(leads)
+    assert "Annual Revenue" in cols.features
+    assert {"Lead No", "Record ID", "Account Number"} <= set(cols.identifiers)
