@@ -3,6 +3,7 @@ German Pipedrive export find their columns and outcomes as those CRMs write them
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from forecast.data.importing import read_export
@@ -206,3 +207,19 @@ def test_dates_of_either_order_draft_every_column_s_format(tmp_path):
     draft, deals = _read(tmp_path, file)
     assert 'date_format: ["%m/%d/%Y %I:%M %p", "%m/%d/%Y"]   # or the other order' in draft.text
     assert str(deals.loc["1", "closed_at"].date()) == "2024-04-01"  # the date-only close read
+
+
+def test_a_won_date_given_on_every_deal_is_the_one_close_date(tmp_path):
+    file = write(
+        tmp_path,
+        "close.csv",
+        "id,status_label,value,date_created,date_won\n"
+        "oppo_1,Won,100,2024-03-05T10:00:00+00:00,2024-04-01\n"
+        "oppo_2,Lost,100,2024-03-06T10:00:00+00:00,2024-04-02\n"
+        "oppo_3,Demo,100,2024-03-07T10:00:00+00:00,2024-06-30\n",
+    )
+    draft, deals = _read(tmp_path, file)
+    assert draft.columns["close_date"] == "date_won"  # Close's: expected while open
+    assert pd.isna(deals.loc["oppo_3", "closed_at"])
+    assert str(deals.loc["oppo_3", "expected_close_at"].date()) == "2024-06-30"
+    assert str(deals.loc["oppo_2", "closed_at"].date()) == "2024-04-02"

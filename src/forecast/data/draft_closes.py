@@ -20,6 +20,17 @@ def close_times(names: list[str], deals: dict[str, str]) -> list[str]:
     return [c for c in found.values() if c not in deals.values()]
 
 
+def won_time_of_every_deal(
+    sample: pd.DataFrame, deals: dict[str, str], times: list[str]
+) -> tuple[dict[str, str], list[str]]:
+    """A "won" date given on every sampled deal, open and lost ones too, is no won time but the
+    deal's one close date, expected while open (Close's `date_won`): read as `close_date`.
+    Pipedrive's "Won time" is blank but on won deals."""
+    if len(times) != 1 or not bool(sample[times[0]].notna().all()):
+        return deals, times
+    return {**deals, "close_date": times[0]}, []
+
+
 def closed_dates(sample: pd.DataFrame, deals: dict[str, str]) -> dict[str, str]:
     """A column named "Closed" as the deals' close, where no column is named as one and its
     values read as dates (Nutshell's): a Salesforce report's "Closed" is a true/false flag."""

@@ -28,7 +28,13 @@ from forecast.data.date_formats import (
 )
 from forecast.data.draft_amounts import expected_revenue, in_cents
 from forecast.data.draft_archived import archived_loss, read_archived
-from forecast.data.draft_closes import close_times, closed_dates, closed_rows, one_close_date
+from forecast.data.draft_closes import (
+    close_times,
+    closed_dates,
+    closed_rows,
+    one_close_date,
+    won_time_of_every_deal,
+)
 from forecast.data.draft_ids import hashed_id
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
     CONVERTED_ALONE,
@@ -177,7 +183,7 @@ def _drafted(
     deals = {f: c for f, c in deals.items() if c}
     if status in deals.values():
         status = None  # it is the stage itself
-    times = close_times(names, deals)
+    deals, times = won_time_of_every_deal(sample, deals, close_times(names, deals))
     return _deal_draft(file, csv, sample, one_close_date(deals, times), status, times)
 
 
