@@ -33,7 +33,7 @@ outcome written into the field, since nothing else makes deals of the same age d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,7 +87,9 @@ def find_export_leaks(history: DealHistory) -> list[ExportLeak]:
     ]  # an amount unknown before close is replaced by the list price while open
     static = [c for c in history.attributes if c not in tracked]
     out = _leaks(deals, _unconfirmed(history, is_open), is_open, tracked)
-    return out + _leaks(deals, np.ones(len(deals), dtype=bool), is_open, static)
+    out += _leaks(deals, np.ones(len(deals), dtype=bool), is_open, static)
+    out += _leaks(_checked(history, "stage"), _really_created(deals), is_open, ["stage"])
+    return [_stage_said(leak) for leak in out]
 
 
 def _leaks(
@@ -124,6 +126,51 @@ def _unconfirmed(history: DealHistory, is_open: np.ndarray) -> np.ndarray:
         late_open |= deals["created_estimated"].fillna(False).to_numpy(dtype=bool)
     late_closed = never_seen | np.isnat(closed) | (first >= closed)
     return np.where(is_open, late_open, late_closed)
+
+
+def _really_created(deals: pd.DataFrame) -> np.ndarray:
+    """Deals whose creation date is real (not the export's, standing in for a blank one)."""
+    dated = deals["created_at"].notna().to_numpy(copy=True)
+    if "created_estimated" in deals:
+        dated &= ~deals["created_estimated"].fillna(False).to_numpy(dtype=bool)
+    return dated
+
+
+def _checked(history: DealHistory, check: str) -> pd.DataFrame:
+    """The deals as a check reads them. For "stage": each deal's stage as first seen, just
+    after its creation, blank where that is the first open stage (where a deal with no open
+    stage on record stands). A flat export records an open deal's current stage, which stands
+    from its creation, and a closed deal's outcome only: closed deals are then all "blank"."""
+    deals = history.deals
+    if check != "stage":
+        return deals
+    created = deals["created_at"].to_numpy("datetime64[us]")
+    dated = np.flatnonzero(~np.isnat(created))
+    seen = np.full(len(deals), None, dtype=object)
+    stage, _ = history.stage_at(dated, created[dated] + np.timedelta64(1, "us"))
+    stages = history.stages
+    unrecorded = np.isin(stage, [stages.open_stages[0], stages.won, stages.lost])
+    seen[dated[~unrecorded]] = stage[~unrecorded]
+    return pd.DataFrame({"created_at": deals["created_at"], "stage": seen})
+
+
+def _stage_said(leak: ExportLeak) -> ExportLeak:
+    """A stage leak said as what it is: the stage, not a blank field."""
+    if leak.field != "stage":
+        return leak
+    shown = (
+        f"{1 - leak.open_share:.0%} of open deals stand past the first stage from their "
+        f"creation, {1 - leak.closed_share:.0%} of closed deals"
+        if leak.kind == "blank"
+        else f"AUC {leak.open_share:.2f} among deals of the same age"
+    )
+    note = (
+        f"stage: the export records an open deal's current stage, which stands from its "
+        f"creation, and only the outcome of a closed deal ({shown}): a deal's stage in the past "
+        "would tell which deals stay open, so models read every deal as in its first stage "
+        "(the funnel and the open pipeline still show the stages)"
+    )
+    return replace(leak, note=note)
 
 
 def _bands(created: pd.Series) -> np.ndarray:
@@ -245,9 +292,9 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
 
 #: Bands as count indices: band -1 (no creation date) first, then 0..BANDS-1.
 _BAND_SLOTS = BANDS + 1
-#: The two checks: fields with a field history on the unconfirmed deals, the dataset's own
-#: columns on every deal (`find_export_leaks`).
-CHECKS = ("tracked", "static")
+#: The checks: fields with a field history on the unconfirmed deals, the dataset's own columns
+#: on every deal, and the stage as first seen on the deals really dated (`find_export_leaks`).
+CHECKS = ("tracked", "static", "stage")
 
 
 def _columns(history: DealHistory) -> dict[str, list[str]]:
@@ -258,14 +305,19 @@ def _columns(history: DealHistory) -> dict[str, list[str]]:
         if c not in ("opportunity_id", "observed_at", *NOT_CHECKED)
         and not (c == "amount" and not history.options.amount_known_before_close)
     ]
-    return {"tracked": tracked, "static": [c for c in history.attributes if c not in tracked]}
+    static = [c for c in history.attributes if c not in tracked]
+    return {"tracked": tracked, "static": static, "stage": ["stage"]}
 
 
 def _samples(history: DealHistory) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(open or not, each check's deals) of a history's deals."""
     deals = history.deals
     is_open = (deals["status"] == OPEN).to_numpy()
-    sample = {"tracked": _unconfirmed(history, is_open), "static": np.ones(len(deals), bool)}
+    sample = {
+        "tracked": _unconfirmed(history, is_open),
+        "static": np.ones(len(deals), bool),
+        "stage": _really_created(deals),
+    }
     return is_open, sample
 
 
@@ -325,7 +377,7 @@ def slice_counts(
     columns = _columns(history)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for check in CHECKS:
-        frame = history.deals[sample[check]].reset_index(drop=True)
+        frame = _checked(history, check)[sample[check]].reset_index(drop=True)
         y = is_open[sample[check]].astype(int)
         slot = bands[check] + 1
         cell = slot * 2 + y
@@ -378,7 +430,7 @@ def leaks_from_counts(
             values = _merged_values([p["values"] for p in parts])
             leak = _blank_leak_counts(col, deals, blank) or _value_leak_counts(col, deals, values)
             if leak:
-                out.append(leak)
+                out.append(_stage_said(leak))
     return out
 
 

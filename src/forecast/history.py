@@ -12,7 +12,8 @@ whole state as seen at a time (the export's `updated_at` or export date, a CRM p
 a field holds its value in the last observation before t. Before a deal's first observation, that
 first observation stands in (a flat export is the only record of a deal's attributes); a field
 whose first-seen values give away which deals were still open at the export is caught by
-`forecast.export_leaks` and left out of model inputs (`left_out`).
+`forecast.export_leaks` and left out of model inputs (`left_out`), as is a stage that does so
+(the time-to-close model then reads every deal as in one stage: `timing.rows.one_stage`).
 
 A dataset's own columns kept as model inputs (its mapping's `features:`, `DealHistory.attributes`)
 are **static attributes**: the field history tracks the canonical fields only, so each deal's
@@ -160,8 +161,7 @@ class DealHistory:
     name: str | None = None
     left_out: frozenset[str] = frozenset()
     leak_notes: tuple[str, ...] = ()
-    # The last few `known_before` views: fitting a forecast, its timing rows and its drift ask
-    # for the same date several times, and each view costs a pass over every deal.
+    # The last few `known_before` views: a forecast's fit, timing rows and drift ask for one date.
     _views: dict[pd.Timestamp, DealHistory] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -507,9 +507,8 @@ class DealHistory:
 
     def model_deals(self) -> pd.DataFrame:
         """The deals' latest state with left-out fields blank: what per-deal model inputs read."""
-        if not self.left_out:
-            return self.deals
-        return self.deals.assign(**{c: None for c in self.left_out if c in self.deals})
+        blanked = [c for c in self.left_out if c in self.deals and c != "stage"]
+        return self.deals.assign(**dict.fromkeys(blanked)) if blanked else self.deals
 
     def closed_outcomes(self) -> pd.DataFrame:
         """Deals with an outcome and a close date: id, owner, account, closed_at, won (1/0)."""

@@ -206,7 +206,7 @@ def templates_as_of(
             "as_of": recent["created_at"].to_numpy("datetime64[us]") + JUST_AFTER.to_timedelta64(),
         }
     )
-    rows = feat.deal_rows_at(known, points).reset_index(drop=True)
+    rows = tm.one_stage(known, feat.deal_rows_at(known, points)).reset_index(drop=True)
     rows["value"] = feat.deal_amounts(rows) * _value_level(known, t, rows)
     return rows, window
 

@@ -54,6 +54,7 @@ from forecast.timing.rows import (
     STATIC_FEATURES,
     TIME_FEATURES,
     landmarks,
+    one_stage,
     pipeline_rows,
     survival_rows,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "evaluate_timing",
     "fit_timing",
     "landmarks",
+    "one_stage",
     "pipeline_rows",
     "survival_rows",
     "train_timing",
