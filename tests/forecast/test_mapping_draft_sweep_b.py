@@ -223,3 +223,24 @@ def test_a_won_date_given_on_every_deal_is_the_one_close_date(tmp_path):
     assert pd.isna(deals.loc["oppo_3", "closed_at"])
     assert str(deals.loc["oppo_3", "expected_close_at"].date()) == "2024-06-30"
     assert str(deals.loc["oppo_2", "closed_at"].date()) == "2024-04-02"
+
+
+def test_a_french_export_reads_feminine_outcomes_its_numero_and_montant_ht(tmp_path):
+    file = write(
+        tmp_path,
+        "opportunites.csv",
+        "Numéro;Statut;Étape;Montant HT;Date de création;Échéance;Date de clôture\n"
+        "OPP-1;Gagnée;Négociation;1\u202f234,50 €;05/03/2024;30/04/2024;01/04/2024\n"
+        "OPP-2;Perdue;Découverte;500,00 €;06/03/2024;30/04/2024;02/04/2024\n"
+        "OPP-3;Annulée;Découverte;700,00 €;07/03/2024;30/04/2024;03/04/2024\n"
+        "OPP-4;En cours;Découverte;900,00 €;08/03/2024;30/05/2024;\n",
+    )
+    draft, deals = _read(tmp_path, file)
+    assert (draft.columns["id"], draft.columns["amount"]) == ("Numéro", "Montant HT")
+    assert draft.columns["expected_close_at"] == "Échéance"
+    assert "stage: {first_of: [Statut, Étape]}" in draft.text
+    stages = deals["stage"].to_dict()
+    assert stages["OPP-1"] == "Gagnée" and stages["OPP-4"] == "Découverte"
+    assert stages["OPP-2"] == stages["OPP-3"]  # a cancelled deal is lost too
+    assert stages["OPP-2"] in ("Perdue", "Annulée")
+    assert deals.loc["OPP-1", "amount"] == 1234.5

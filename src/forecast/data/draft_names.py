@@ -26,7 +26,7 @@ DEAL_NAMES: dict[str, list[str]] = {
         "amount", "dealvalue", "value", "closevalue", "dealamount", "dealsize", "revenue",
         "estrevenue", "estimatedrevenue", "estimatedvalue", "bidamount", "opportunityvalue",
         "projectedrevenuehigh", "projectedrevenue",  # Keap's opportunities
-        "montant", "betrag", "auftragswert", "wert", "importe", "valor",
+        "montant", "montantht", "betrag", "auftragswert", "wert", "importe", "valor",
     ],
     "created_at": [
         "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
@@ -47,7 +47,7 @@ DEAL_NAMES: dict[str, list[str]] = {
         "expectedclose", "expectedclosedate", "expectedclosingdate", "expectedclosing",
         "estclosedate", "forecastclosedate", "forecastedclosedate",
         "estimatedclosedate", "datedeclotureprevue", "erwartetesabschlussdatum",
-        "voraussichtlichesabschlussdatum",
+        "voraussichtlichesabschlussdatum", "echeance",
     ],
     "updated_at": [
         "updatedat", "lastmodifieddate", "lastmodified", "modifiedtime", "modifiedat",
@@ -144,11 +144,14 @@ LEAD_NAMES: dict[str, list[str]] = {
 WON_TIMES = ["wontime", "wondate", "datewon", "wonat", "gewonnenam"]
 LOST_TIMES = ["losttime", "lostdate", "datelost", "lostat", "verlorenam"]
 DATE_FIELDS = ("created_at", "close_date", "closed_at", "expected_close_at", "updated_at")
-WON_WORDS = ("won", "win", "success", "closedwon", "gagne", "gewonnen", "ganado", "ganada")
+WON_WORDS = (
+    "won", "win", "success", "closedwon", "gagne", "gagnee", "gewonnen", "ganado", "ganada",
+)  # fmt: skip
 LOST_WORDS = (
     "lost", "lose", "closedlost", "dead", "failed", "failure", "abandoned", "cancelled",
     "canceled",
-    "rejected", "declined", "disqualified", "perdu", "verloren", "perdido", "perdida",
+    "rejected", "declined", "disqualified", "perdu", "perdue", "verloren", "perdido", "perdida",
+    "annule", "annulee", "abandonne", "abandonnee", "storniert", "cancelado", "cancelada",
 )  # fmt: skip
 #: Label values the import reads as 0/1 as they are (`lead_rows.YES_NO_LABELS`).
 YES_NO = frozenset(YES_NO_LABELS)

@@ -231,7 +231,7 @@ def _id_column(sample: pd.DataFrame, taken: set[str]) -> str:
     """A column named like an id ("lead_id", "Deal Number") whose values are nine in ten
     different; "" where none is."""
     for column in sample.columns:
-        key = loose_key(column)
+        key = name_key(column)  # accents dropped: "Numéro" ends as "numero" does
         if column in taken or not (key.startswith("id") or key.endswith(ID_ENDINGS)):
             continue
         values = sample[column].dropna()
