@@ -244,3 +244,29 @@ def test_a_french_export_reads_feminine_outcomes_its_numero_and_montant_ht(tmp_p
     assert stages["OPP-2"] == stages["OPP-3"]  # a cancelled deal is lost too
     assert stages["OPP-2"] in ("Perdue", "Annulée")
     assert deals.loc["OPP-1", "amount"] == 1234.5
+
+
+def test_an_odoo_export_in_french_finds_its_columns(tmp_path):
+    file = write(
+        tmp_path,
+        "crm_fr.csv",
+        "ID,Client,Vendeur,Équipe commerciale,Étape,Revenu espéré,Probabilité,Clôture prévue,"
+        "Créé le,Dernière mise à jour le,Date de fermeture,Actif\n"
+        "l1,A,Léa,Ventes,Gagné,1000.00,100,2024-04-30,2024-03-05 10:00:00,"
+        "2024-04-01 10:00:00,2024-04-01 10:00:00,True\n"
+        "l2,B,Léa,Ventes,Qualifié,500.00,0,2024-04-30,2024-03-06 10:00:00,"
+        "2024-04-02 10:00:00,2024-04-02 10:00:00,False\n"
+        "l3,C,Paul,Ventes,Nouveau,700.00,10,2024-05-30,2024-03-07 10:00:00,"
+        "2024-04-03 10:00:00,,True\n",
+    )
+    draft, deals = _read(tmp_path, file)
+    assert {f: draft.columns.get(f) for f in ("amount", "owner", "team", "created_at")} == {
+        "amount": "Revenu espéré",
+        "owner": "Vendeur",
+        "team": "Équipe commerciale",
+        "created_at": "Créé le",
+    }
+    assert draft.columns["closed_at"] == "Date de fermeture"
+    assert draft.columns["expected_close_at"] == "Clôture prévue"
+    assert draft.columns["updated_at"] == "Dernière mise à jour le"
+    assert deals["stage"].to_dict() == {"l1": "Gagné", "l2": "Lost", "l3": "Nouveau"}

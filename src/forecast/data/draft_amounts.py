@@ -11,6 +11,10 @@ import pandas as pd
 from forecast.data.draft_names import matched, name_key
 from forecast.data.draft_stages import probabilities
 
+#: Odoo's "Expected Revenue" as its translations name it.
+EXPECTED_REVENUE = [
+    "expectedrevenue", "revenuespere", "revenuattendu", "erwarteterumsatz", "ingresoesperado",
+]  # fmt: skip
 #: A formatted amount's decimal part ("$1,234.56"), left out to compare its whole units.
 DECIMALS = re.compile(r"[.,]\d{1,2}\s*\D*$")
 
@@ -21,7 +25,7 @@ def expected_revenue(sample: pd.DataFrame, deals: dict[str, str]) -> dict[str, s
     keeps a lost deal's expected revenue). Salesforce's is 0 there, and is left unread."""
     if "amount" in deals or "rep_probability" not in deals:
         return {}
-    found = matched([str(c) for c in sample.columns], {"amount": ["expectedrevenue"]})
+    found = matched([str(c) for c in sample.columns], {"amount": EXPECTED_REVENUE})
     column = found.get("amount")
     if column is None or column in deals.values():
         return {}

@@ -33,7 +33,7 @@ DEAL_NAMES: dict[str, list[str]] = {
         "createdon", "engagedate", "opendate", "addtime", "dateadded", "startdate", "dealcreated",
         "datecreated", "creationlog", "addedon",
         "datedecreation", "erstelltam", "erstellt", "erstellungsdatum", "angelegtam",
-        "dealerstellt", "fechadecreacion", "datacreazione",
+        "dealerstellt", "creele", "fechadecreacion", "datacreazione",
     ],
     "close_date": [
         "closedate", "closingdate", "schlusstermin", "abschlusstermin", "abschlussdatum",
@@ -42,25 +42,28 @@ DEAL_NAMES: dict[str, list[str]] = {
     ],
     "closed_at": [
         "closedat", "dateclosed", "closedon", "closeddate", "actualclosedate", "geschlossenam",
+        "datedefermeture",
     ],
     "expected_close_at": [
         "expectedclose", "expectedclosedate", "expectedclosingdate", "expectedclosing",
         "estclosedate", "forecastclosedate", "forecastedclosedate",
         "estimatedclosedate", "datedeclotureprevue", "erwartetesabschlussdatum",
-        "voraussichtlichesabschlussdatum", "echeance",
+        "voraussichtlichesabschlussdatum", "echeance", "clotureprevue", "erwarteterabschluss",
     ],
     "updated_at": [
         "updatedat", "lastmodifieddate", "lastmodified", "modifiedtime", "modifiedat",
         "updatetime", "lastupdated", "updated", "modifiedon", "donotmodifymodifiedon",
         "datemodified", "dateupdated", "updateddate", "lastupdatedon", "modifieddate",
-        "zuletztgeandert", "letzteaktualisierung", "aktualisiertam",
+        "zuletztgeandert", "letzteaktualisierung", "aktualisiertam", "zuletztaktualisiertam",
+        "dernieremiseajourle", "dernieremiseajour",
         "geandertam", "geandert", "datedemodification", "fechademodificacion",
     ],
     "owner": [
         "owner", "dealowner", "opportunityowner", "salesagent", "salesrep", "salesperson",
         "rep", "assignedto", "user", "salesowner", "username", "owneruserid", "owneruser",
         "responsibleuserid", "responsibleperson",
-        "responsable", "proprietaire", "commercial", "verantwortlich", "besitzer", "propietario",
+        "responsable", "proprietaire", "commercial", "vendeur", "verantwortlich", "besitzer",
+        "propietario",
         "verkaufschanceninhaber", "inhaber", "opportunityinhaber", "verkaufer", "vendedor",
         "venditore",
     ],
@@ -71,7 +74,9 @@ DEAL_NAMES: dict[str, list[str]] = {
         "compte", "societe", "entreprise", "firma", "unternehmen", "empresa", "cuenta", "kunde",
         "cliente",
     ],
-    "team": ["team", "salesteam", "manager"],
+    "team": [
+        "team", "salesteam", "manager", "equipecommerciale", "verkaufsteam", "equipodeventas",
+    ],
     "region": ["region", "territory", "regionaloffice"],
     "product": ["product", "productname", "produkt", "produit", "producto", "prodotto"],
     "rep_probability": [
