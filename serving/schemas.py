@@ -290,20 +290,34 @@ LEAD_EXAMPLE = {
 
 
 def _id_as_text(value: str | int) -> str:
-    """A CRM's numeric id (HubSpot's "Record ID", Marketo's "Id") as the text the store keeps
-    every lead id as, so `7` and `"7"` are the same lead in the score log and its outcomes."""
+    """A CRM's numeric id (HubSpot's "Record ID" and deal ids, Marketo's "Id") as the text the
+    store keeps every id as, so `7` and `"7"` are the same lead or deal."""
     return value if isinstance(value, str) else str(value)
 
+
+_TEXT_OR_WHOLE = Annotated[str, Strict()] | Annotated[int, Strict()]
+_ID_TYPE = Refusal("id_type", "must be text or a whole number (a numeric id is read as its text)")
 
 #: A lead's id: text or a whole number (read as its text), then `OneLine`, then at most 200
 #: characters (a spec shows a chain's first step only: the length is stated for it).
 LeadId = Annotated[
-    Annotated[str, Strict()] | Annotated[int, Strict()],
-    Refusal("id_type", "must be text or a whole number (a numeric id is read as its text)"),
+    _TEXT_OR_WHOLE,
+    _ID_TYPE,
     AfterValidator(_id_as_text),
     Then(OneLine),
     Then(Annotated[str, StringConstraints(max_length=200)]),
     WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 200}, {"type": "integer"}]}),
+]
+#: A deal's id as a CRM pushes it: the same, 1 to 100 characters.
+DealId = Annotated[
+    _TEXT_OR_WHOLE,
+    _ID_TYPE,
+    AfterValidator(_id_as_text),
+    Then(OneLine),
+    Then(Annotated[str, StringConstraints(min_length=1, max_length=100)]),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 100}, {"type": "integer"}]}
+    ),
 ]
 
 
@@ -350,7 +364,7 @@ Attributes = Annotated[
 
 class DealScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
-    id: Name | None = Field(None, max_length=200, description="Your id, echoed back")
+    id: LeadId | None = Field(None, description="Your id, echoed back")
     stage: Name = Field(min_length=1, max_length=100, description="A stage of the dataset")
     created_at: PastDateTime | None = None
     stage_entered_at: PastDateTime | None = Field(None, description="Default: created_at")
@@ -498,7 +512,7 @@ class OpportunityUpsert(OpportunityState):
         extra="forbid",
         json_schema_extra={"examples": [{"id": "0060X00000abcDE", **OPPORTUNITY_EXAMPLE}]},
     )
-    id: Name = Field(min_length=1, max_length=100, description="The CRM's id of the deal")
+    id: DealId = Field(description="The CRM's id of the deal (text or a whole number)")
 
 
 class OpportunityBatchRequest(BaseModel):

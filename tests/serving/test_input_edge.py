@@ -341,6 +341,21 @@ def test_a_pushed_id_with_a_nul_is_422(crm_client):
     )
 
 
+def test_a_deal_id_sent_as_a_whole_number_is_read_as_its_text(crm_client, scorer_client, settings):  # noqa: F811
+    # HubSpot's deal ids are numbers, and its API sends them as JSON numbers.
+    batch = {"opportunities": [{"id": 8801, **STATE}]}
+    assert crm_client.post("/v1/opportunities/batch", json=batch).is_success
+    ids = store.load_opportunities(store.get_engine(settings), "crm")["id"].tolist()
+    assert "8801" in ids
+    scored = send(scorer_client, "POST", "/v1/deals/score", {**DEAL, "id": 8801})
+    assert scored.status_code == 200 and scored.json()["id"] == "8801"
+    said = "must be text or a whole number (a numeric id is read as its text)"
+    for odd in (7.5, True, [7]):
+        batch = {"opportunities": [{"id": odd, **STATE}]}
+        found = problems(crm_client.post("/v1/opportunities/batch", json=batch))
+        assert found == {"body.opportunities.0.id": said}
+
+
 def test_a_dataset_name_with_a_control_character_is_422(crm_client):
     for name in ("cr\x00m", "crm\n"):
         response = crm_client.put("/v1/opportunities/D1", params={"dataset": name}, json=STATE)
