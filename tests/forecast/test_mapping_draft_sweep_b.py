@@ -270,3 +270,27 @@ def test_an_odoo_export_in_french_finds_its_columns(tmp_path):
     assert draft.columns["expected_close_at"] == "Clôture prévue"
     assert draft.columns["updated_at"] == "Dernière mise à jour le"
     assert deals["stage"].to_dict() == {"l1": "Gagné", "l2": "Lost", "l3": "Nouveau"}
+
+
+def test_close_s_renamed_statuses_read_their_outcome_from_status_type(tmp_path):
+    file = write(
+        tmp_path,
+        "close.csv",
+        "id,status_label,status_type,value,date_created,date_won\n"
+        "oppo_1,Signed,won,100,2024-03-05T10:00:00+00:00,2024-04-01\n"
+        "oppo_2,Not Interested,lost,100,2024-03-06T10:00:00+00:00,2024-04-02\n"
+        "oppo_3,Demo,active,100,2024-03-07T10:00:00+00:00,2024-06-30\n"
+        "oppo_4,Proposal,active,100,2024-03-08T10:00:00+00:00,\n",
+    )
+    draft, deals = _read(tmp_path, file)
+    assert "stage: {first_of: [status_type, status_label]}" in draft.text
+    assert "Signed" not in draft.text.split("stages:")[1]  # a won deal's label: no open stage
+    assert deals["stage"].to_dict() == {
+        "oppo_1": "won",
+        "oppo_2": "lost",
+        "oppo_3": "Demo",
+        "oppo_4": "Proposal",
+    }
+    # date_won is given on a lost deal too: the one close date, expected while open
+    assert draft.columns["close_date"] == "date_won"
+    assert pd.isna(deals.loc["oppo_3", "closed_at"])

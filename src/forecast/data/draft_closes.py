@@ -7,7 +7,8 @@ from __future__ import annotations
 import pandas as pd
 
 from forecast.data.date_formats import SAMPLE, UTC_SUFFIX, covering_formats
-from forecast.data.draft_names import LOST_TIMES, WON_TIMES, matched
+from forecast.data.draft_names import LOST_TIMES, LOST_WORDS, WON_TIMES, matched
+from forecast.data.draft_stages import is_outcome, says
 from forecast.data.lead_rows import YES_NO_LABELS
 
 
@@ -21,12 +22,18 @@ def close_times(names: list[str], deals: dict[str, str]) -> list[str]:
 
 
 def won_time_of_every_deal(
-    sample: pd.DataFrame, deals: dict[str, str], times: list[str]
+    sample: pd.DataFrame, deals: dict[str, str], times: list[str], said: list[str]
 ) -> tuple[dict[str, str], list[str]]:
-    """A "won" date given on every sampled deal, open and lost ones too, is no won time but the
-    deal's one close date, expected while open (Close's `date_won`): read as `close_date`.
-    Pipedrive's "Won time" is blank but on won deals."""
-    if len(times) != 1 or not bool(sample[times[0]].notna().all()):
+    """A "won" date given on every sampled deal, or on one a stage or status of `said` calls
+    lost, is no won time but the deal's one close date, expected while open (Close's
+    `date_won`): read as `close_date`. Pipedrive's "Won time" is blank but on won deals."""
+    if len(times) != 1:
+        return deals, times
+    given = sample[times[0]].notna()
+    lost = pd.Series(False, index=sample.index)
+    for column in said:
+        lost |= sample[column].astype("str").map(lambda v: says(v, LOST_WORDS)).astype(bool)
+    if not bool(given.all()) and not bool((given & lost).any()):
         return deals, times
     return {**deals, "close_date": times[0]}, []
 
@@ -73,3 +80,15 @@ def closed_rows(
         return None
     said = sample[flag["closed"]].astype("str").str.strip().str.casefold().map(YES_NO_LABELS)
     return said == 1 if said.notna().all() else None
+
+
+def closed_only(sample: pd.DataFrame, stage: str, status: str, whole: bool) -> list[str]:
+    """The stage values only closed deals hold where a status says the outcomes (Close's
+    `status_label` "Signed" beside `status_type` "won"): never read (a closed deal's stage is its
+    outcome), so not open stages. Only where the sample is the `whole` file, which then shows
+    every deal in the stage."""
+    if not whole:
+        return []
+    closed = sample[status].astype("str").map(is_outcome).to_numpy(dtype=bool)
+    values = sample[stage].astype("str").str.strip()
+    return sorted(set(values[closed]) - set(values[~closed]))

@@ -118,6 +118,7 @@ STATUS_NAMES = [
     "status", "lifecyclestage", "leadstatus", "statuslabel", "statut", "estado", "stato",
     "statolead", "estadolead", "estadodellead", "leadstatut", "opportunitystate", "dealstate",
     "opportunitystatus", "dealstatus",
+    "statustype",  # Close's active / won / lost beside its renamable `status_label`
 ]  # fmt: skip
 #: Lead fields → their names (every other column of a lead file is an attribute).
 LEAD_NAMES: dict[str, list[str]] = {

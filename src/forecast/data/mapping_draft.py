@@ -31,6 +31,7 @@ from forecast.data.draft_archived import archived_loss, read_archived
 from forecast.data.draft_closes import (
     close_times,
     closed_dates,
+    closed_only,
     closed_rows,
     one_close_date,
     won_time_of_every_deal,
@@ -181,9 +182,11 @@ def _drafted(
         deals["stage"] = status
     deals.setdefault("id", _id_column(sample, set(deals.values())))
     deals = {f: c for f, c in deals.items() if c}
-    if status in deals.values():
-        status = None  # it is the stage itself
-    deals, times = won_time_of_every_deal(sample, deals, close_times(names, deals))
+    if status in deals.values():  # it is the stage itself: another may say the outcomes
+        others = [n for n in names if n not in deals.values()]
+        status = matched(others, {"status": STATUS_NAMES}).get("status")
+    said = [c for c in (deals.get("stage"), status) if c is not None]
+    deals, times = won_time_of_every_deal(sample, deals, close_times(names, deals), said)
     return _deal_draft(file, csv, sample, one_close_date(deals, times), status, times)
 
 
@@ -303,7 +306,8 @@ def _deal_draft(
         lines.append(f"  {quoted(status)}:")
         lines += [f'    {quoted(v)}: ""' for v in still_open]
         won_lost = outcomes[[is_outcome(v) for v in outcomes.index]]
-        counts = pd.concat([won_lost, counts])
+        never = closed_only(sample, columns["stage"], status, len(sample) < SAMPLE_ROWS)
+        counts = pd.concat([won_lost, counts.drop(never, errors="ignore")])
         checks.append(
             f"the outcomes read from {status!r}, an open deal's stage from {columns['stage']!r}"
         )
