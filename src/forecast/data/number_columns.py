@@ -77,6 +77,17 @@ class NumberColumns:
                     f"thousands, as its values show (set csv: thousands to say so)"
                 )
                 return again
+        placeholders = _placeholders(unread, int(numbers.notna().sum()))
+        if placeholders:  # "N/A" or "-" among numbers: no value, not a reason to read text
+            read = fixed.where(~values.astype("str").isin(placeholders))
+            if pd.to_numeric(read[present], errors="coerce").notna().sum() == numbers.notna().sum():
+                shown = ", ".join(repr(v) for v in placeholders)
+                self.report.note(
+                    f"{values.name}: read as numbers, {shown} ({len(unread)} "
+                    f"row{'s' if len(unread) != 1 else ''}) as blank "
+                    f"(a mapping's missing_values: [{', '.join(placeholders)}] says so)"
+                )
+                return read
         self._numbers_hint(unread, str(values.name))
         return values
 
@@ -106,3 +117,18 @@ class NumberColumns:
             return
         clear = [h for h in hints if h is not None and "ambiguous" not in h]
         self.report.note(f"{column}: {(clear or hints)[0]}")
+
+
+#: At most this many distinct texts among numbers are read as placeholders for no value.
+PLACEHOLDERS = 3
+
+
+def _placeholders(unread: pd.Series, numbers: int) -> list[str]:
+    """The texts among a column's numbers that stand for no value ("N/A", "-", "unknown"): a
+    few distinct ones without a digit, in a column that is mostly numbers. Empty otherwise."""
+    distinct = sorted(set(unread.str.strip()))
+    if not distinct or len(distinct) > PLACEHOLDERS or numbers < len(unread):
+        return []
+    if any(any(ch.isdigit() for ch in text) or len(text) > 12 for text in distinct):
+        return []
+    return sorted(set(unread))
