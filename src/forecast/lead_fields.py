@@ -57,6 +57,14 @@ class LeadFields:
         self._yes_no = {
             col: spelt for col, lv in (levels or {}).items() if (spelt := yes_no_spelling(lv))
         }
+        #: Each one's learnt spellings: a value already so spelt costs one lookup (the API path).
+        self._as_learnt = {
+            col: {v for v in spelt.values() if v is not None} for col, spelt in self._yes_no.items()
+        }
+        #: Where every yes/no input learnt the same words ("Yes"/"No"), those and blank: a row
+        #: sending only them is checked in one call.
+        shared = {frozenset(words) for words in self._as_learnt.values()}
+        self._shared = {None, *shared.pop()} if len(shared) == 1 else None
 
     def matched(
         self, rows: Sequence[Mapping[str, Any]]
@@ -109,10 +117,16 @@ class LeadFields:
         """The row with each yes/no input's value in the spelling training learnt: a JSON
         `true` where the export wrote "TRUE", "Yes" or "x", "no" where it wrote "No" (a CRM's API
         sends a checkbox as a boolean, its export as a word; either was scored as blank)."""
+        if self._shared is not None:
+            try:
+                if self._shared.issuperset(map(row.get, self._yes_no)):
+                    return row
+            except TypeError:  # a value that is no key (a list): checked one by one below
+                pass
         spelt: dict[str, Any] | None = None
         for col, spelling in self._yes_no.items():
             value = row.get(col)
-            if value is None:
+            if value is None or (value.__class__ is str and value in self._as_learnt[col]):
                 continue
             meaning = _yes_no_meaning(value)
             if meaning is not None and (learnt := spelling.get(meaning)) != value:
