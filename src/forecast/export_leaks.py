@@ -88,8 +88,8 @@ def find_export_leaks(history: DealHistory) -> list[ExportLeak]:
     static = [c for c in history.attributes if c not in tracked]
     out = _leaks(deals, _unconfirmed(history, is_open), is_open, tracked)
     out += _leaks(deals, np.ones(len(deals), dtype=bool), is_open, static)
-    out += _leaks(_checked(history, "stage"), _really_created(deals), is_open, ["stage"])
-    return [_stage_said(leak) for leak in out]
+    out += _leaks(_checked(history, "stage"), _stage_sample(history, is_open), is_open, ["stage"])
+    return [said for leak in out if (said := _stage_said(leak)) is not None]
 
 
 def _leaks(
@@ -128,12 +128,22 @@ def _unconfirmed(history: DealHistory, is_open: np.ndarray) -> np.ndarray:
     return np.where(is_open, late_open, late_closed)
 
 
-def _really_created(deals: pd.DataFrame) -> np.ndarray:
-    """Deals whose creation date is real (not the export's, standing in for a blank one)."""
+def _stage_sample(history: DealHistory, is_open: np.ndarray) -> np.ndarray:
+    """The deals whose stage as first seen the export alone gives: really created (not dated at
+    the export, standing in for a blank date), and, where closed, with no open stage on record
+    before their close (a deal whose history records one is not the export's artefact)."""
+    deals = history.deals
     dated = deals["created_at"].notna().to_numpy(copy=True)
     if "created_estimated" in deals:
         dated &= ~deals["created_estimated"].fillna(False).to_numpy(dtype=bool)
-    return dated
+    log = history.stage_log
+    pos = history.positions(log["opportunity_id"])
+    closed_at = deals["closed_at"].to_numpy("datetime64[us]")[np.maximum(pos, 0)]
+    before = log["entered_at"].to_numpy("datetime64[us]") < closed_at  # NaT: not before
+    opened = (pos >= 0) & log["stage"].isin(history.stages.open_stages).to_numpy() & before
+    recorded = np.zeros(len(deals), dtype=bool)
+    recorded[pos[opened]] = True
+    return dated & (is_open | ~recorded)
 
 
 def _checked(history: DealHistory, check: str) -> pd.DataFrame:
@@ -154,10 +164,13 @@ def _checked(history: DealHistory, check: str) -> pd.DataFrame:
     return pd.DataFrame({"created_at": deals["created_at"], "stage": seen})
 
 
-def _stage_said(leak: ExportLeak) -> ExportLeak:
-    """A stage leak said as what it is: the stage, not a blank field."""
+def _stage_said(leak: ExportLeak) -> ExportLeak | None:
+    """A stage leak said as what it is (the stage, not a blank field); None where the gap runs
+    the other way (closed deals past the first stage more often: no export shows that)."""
     if leak.field != "stage":
         return leak
+    if leak.kind == "blank" and leak.open_share >= leak.closed_share:
+        return None
     shown = (
         f"{1 - leak.open_share:.0%} of open deals stand past the first stage from their "
         f"creation, {1 - leak.closed_share:.0%} of closed deals"
@@ -167,8 +180,8 @@ def _stage_said(leak: ExportLeak) -> ExportLeak:
     note = (
         f"stage: the export records an open deal's current stage, which stands from its "
         f"creation, and only the outcome of a closed deal ({shown}): a deal's stage in the past "
-        "would tell which deals stay open, so models read every deal as in its first stage "
-        "(the funnel and the open pipeline still show the stages)"
+        "would tell which deals stay open, so the time-to-close model reads every deal as in "
+        "its first stage (the deal model, the funnel and the open pipeline still read stages)"
     )
     return replace(leak, note=note)
 
@@ -316,7 +329,7 @@ def _samples(history: DealHistory) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     sample = {
         "tracked": _unconfirmed(history, is_open),
         "static": np.ones(len(deals), bool),
-        "stage": _really_created(deals),
+        "stage": _stage_sample(history, is_open),
     }
     return is_open, sample
 
@@ -429,8 +442,8 @@ def leaks_from_counts(
             blank = _by_band(sum(p["blank"] for p in parts))
             values = _merged_values([p["values"] for p in parts])
             leak = _blank_leak_counts(col, deals, blank) or _value_leak_counts(col, deals, values)
-            if leak:
-                out.append(_stage_said(leak))
+            if leak and (said := _stage_said(leak)) is not None:
+                out.append(said)
     return out
 
 

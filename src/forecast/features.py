@@ -445,7 +445,7 @@ def model_features(
     left out and what is derived from them (with no account, an "account's past win rate" is
     only the overall rate: not a reason)."""
     # A stage left out (`export_leaks`: a flat export's) is the time-to-close model's matter
-    # (`timing.rows.one_stage`): the deal model meets a flat history with the CRM's stage odds.
+    # (`TimeToClose.one_stage`): the deal model meets a flat history with the CRM's stage odds.
     left_out = set(left_out) - {"stage"}
     canonical = [
         c for c in DEAL_FEATURES if c not in left_out and DERIVED_FROM.get(c) not in left_out

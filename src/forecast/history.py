@@ -13,7 +13,7 @@ a field holds its value in the last observation before t. Before a deal's first 
 first observation stands in (a flat export is the only record of a deal's attributes); a field
 whose first-seen values give away which deals were still open at the export is caught by
 `forecast.export_leaks` and left out of model inputs (`left_out`), as is a stage that does so
-(the time-to-close model then reads every deal as in one stage: `timing.rows.one_stage`).
+(the time-to-close model then reads every deal as in one stage: `TimeToClose.one_stage`).
 
 A dataset's own columns kept as model inputs (its mapping's `features:`, `DealHistory.attributes`)
 are **static attributes**: the field history tracks the canonical fields only, so each deal's

@@ -278,7 +278,9 @@ def _deal_frame(
     next_at = np.empty_like(at)
     next_at[:-1] = at[1:]
     next_at[-1:] = np.datetime64("NaT")
-    done = has_next & (st >= 0) & (st < n)
+    # A stay of no time (a stage entered at the instant the deal left it: where an export says
+    # only which stage a deal closed in) is no time spent in the stage.
+    done = has_next & (st >= 0) & (st < n) & (next_at > at)
     position = np.full(len(uniques), -1)
     known = deal_codes >= 0
     position[deal_codes[known]] = np.flatnonzero(known)

@@ -111,7 +111,7 @@ def stage_stay_quantiles(
     ids = hist["opportunity_id"].to_numpy()[order]
     at = hist["entered_at"].to_numpy("datetime64[us]")[order]
     stage = hist["stage"].to_numpy()[order]
-    same = ids[:-1] == ids[1:]
+    same = (ids[:-1] == ids[1:]) & (at[1:] > at[:-1])  # a stay of no time: no time in stage
     days = (at[1:] - at[:-1])[same] / np.timedelta64(1, "D")
     ended_stage = stage[:-1][same]
     stays = pd.DataFrame({"stage": ended_stage, "days": days})

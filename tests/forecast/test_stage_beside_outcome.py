@@ -1,7 +1,7 @@
 """An export whose outcome is a status column keeps the stage each closed deal was won or lost
 in (Pipedrive's "Stage" beside "Status"): the import reads it, so the funnel knows where each
-loss fell, and the past reads closed deals as it reads open ones (each at its stage as first
-seen, from its creation), not open deals at their stage and closed ones at the first."""
+loss fell. When the deal entered that stage the export does not say: the entry is dated at the
+close, a stay of no time, and before it the deal stands in the first stage."""
 
 from __future__ import annotations
 
@@ -54,10 +54,10 @@ def test_the_funnel_places_each_loss_at_the_stage_the_export_shows(tmp_path, eng
     assert not any("lost deals" in n for n in kpis.notes)
 
 
-def test_a_closed_deal_stands_at_its_stage_from_creation_as_an_open_one_does(tmp_path, engine):
+def test_the_stage_a_deal_closed_in_gives_no_time_in_stage_and_no_earlier_stage(tmp_path, engine):
     _, history = _imported(tmp_path, engine)
     before = history.as_of(pd.Timestamp("2024-01-15")).set_index("id")["stage"]
-    # Deal 4 (lost in Proposal Made) and deal 3 (still in Contact Made) are both read at the
-    # stage the export shows; before, 4 stood at Qualified while 3 stood at its stage.
-    assert before.loc["4"] == "Proposal Made"
-    assert before.loc["3"] == "Contact Made"
+    assert before.loc["4"] == "Qualified"  # lost in Proposal Made on 2024-02-20: not known then
+    times = {t["stage"]: t for t in compute_kpis(history).overall["time_in_stage"]}
+    assert times["Proposal Made"]["completed_stays"] == 0
+    assert times["Negotiations Started"]["completed_stays"] == 0

@@ -387,10 +387,11 @@ class CanonicalRows(NumberColumns):
     def _stage_at_close(
         self, opps: pd.DataFrame, raw: pd.DataFrame, closed: pd.Series
     ) -> pd.DataFrame:
-        """A sighting, at its close, of the open stage a closed deal was won or lost in, where
-        the export's stage columns show one beside the outcome (`open_stage_before_close`).
-        As an open deal's current stage, it stands from the deal's creation: closed and open
-        deals are then read alike in the past, and the funnel knows where each loss fell."""
+        """An entry, at its close, of the open stage a closed deal was won or lost in, where the
+        export's stage columns show one beside the outcome (`open_stage_before_close`): the
+        funnel knows where each loss fell. When the deal entered that stage the export does not
+        say, so it is dated at the close, a stay of no time (no time in stage is read from it),
+        and before it the deal stands in the first stage, as a flat export's closed deal does."""
         assert self.stages is not None
         rule = self.mapping.combined_columns.get("stage")
         columns = self.first_of.get("stage", rule.first_of) if rule is not None else []
@@ -406,7 +407,7 @@ class CanonicalRows(NumberColumns):
                 "opportunity_id": opps["id"][seen],
                 "stage": stage[seen],
                 "entered_at": opps["closed_at"][seen],
-                "seen_only": True,
+                "seen_only": False,
             }
         )
 

@@ -74,9 +74,10 @@ def fit_forecast_models(
     except InsufficientHistory as exc:
         if not (len(rows) and (rows["event"] > 0).any()):
             raise InsufficientHistory(_no_history(known, t)) from None
-        baseline = tm.StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(
-            rows, len(history.stages.open_stages)
-        )
+        baseline = tm.StageKaplanMeier(
+            max_age_days=max(730, settings.timing_max_age_days),
+            one_stage="stage" in history.left_out,
+        ).fit(rows, len(history.stages.open_stages))
         timing, method = baseline, "per-stage close-time baseline"
         notes.append(f"{exc}; the forecast uses the per-stage close-time distributions")
     stage_rates, templates, window, created, pace_notes = _current(known, t, settings)
@@ -206,7 +207,7 @@ def templates_as_of(
             "as_of": recent["created_at"].to_numpy("datetime64[us]") + JUST_AFTER.to_timedelta64(),
         }
     )
-    rows = tm.one_stage(known, feat.deal_rows_at(known, points)).reset_index(drop=True)
+    rows = feat.deal_rows_at(known, points).reset_index(drop=True)
     rows["value"] = feat.deal_amounts(rows) * _value_level(known, t, rows)
     return rows, window
 

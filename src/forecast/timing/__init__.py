@@ -54,7 +54,6 @@ from forecast.timing.rows import (
     STATIC_FEATURES,
     TIME_FEATURES,
     landmarks,
-    one_stage,
     pipeline_rows,
     survival_rows,
 )
@@ -74,7 +73,6 @@ __all__ = [
     "evaluate_timing",
     "fit_timing",
     "landmarks",
-    "one_stage",
     "pipeline_rows",
     "survival_rows",
     "train_timing",

@@ -53,6 +53,7 @@ def fit_timing(
             f"model needs {settings.timing_min_closed_deals}"
         )
     n_stages = len(history.stages.open_stages)
+    one_stage = "stage" in history.left_out  # `export_leaks`: a stage that tells the future
     model = TimeToClose(
         bucket_days=settings.timing_bucket_days,
         max_age_days=settings.timing_max_age_days,
@@ -60,11 +61,12 @@ def fit_timing(
         n_jobs=settings.timing_threads,
         random_state=settings.seed if seed is None else seed,
         recent_days=settings.timing_recent_days,
+        one_stage=one_stage,
     ).fit(rows, n_stages)
     budget.check()
-    baseline = StageKaplanMeier(max_age_days=max(730, settings.timing_max_age_days)).fit(
-        rows, n_stages
-    )
+    baseline = StageKaplanMeier(
+        max_age_days=max(730, settings.timing_max_age_days), one_stage=one_stage
+    ).fit(rows, n_stages)
     return model, baseline
 
 

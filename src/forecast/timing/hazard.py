@@ -110,8 +110,12 @@ class TimeToClose:
         n_jobs: int | None = None,
         random_state: int = 42,
         recent_days: float = 91.0,
+        one_stage: bool = False,
     ) -> None:
         self.bucket_days = bucket_days
+        #: Read every deal as in its first stage since creation: the leak check left the stage
+        #: out (`export_leaks`: a flat export's, which tells which deals stay open).
+        self.one_stage = one_stage
         self.max_age_days = max_age_days
         self.size_bins = size_bins
         self.calendar_weeks = calendar_weeks
@@ -142,9 +146,11 @@ class TimeToClose:
         stage = np.nan_to_num(rows["stage_index"].to_numpy(dtype=float), nan=0.0)
         stage = stage.clip(0, self.n_stages_ - 1).astype(np.int64)
         amount = np.log1p(np.nan_to_num(rows["amount"].to_numpy(dtype=float), nan=0.0).clip(0))
-        stage = stage * self.n_sizes_ + np.searchsorted(self.size_edges_, amount, side="right")
         age = np.nan_to_num(rows["age_days"].to_numpy(dtype=float), nan=0.0).clip(min=0)
         dis = np.nan_to_num(rows["days_in_stage"].to_numpy(dtype=float), nan=0.0).clip(min=0)
+        if getattr(self, "one_stage", False):  # (a model saved before the flag reads stages)
+            stage, dis = np.zeros_like(stage), age
+        stage = stage * self.n_sizes_ + np.searchsorted(self.size_edges_, amount, side="right")
         day = rows["as_of"].to_numpy("datetime64[us]").astype(np.int64) / 86_400e6
         return stage, age, dis, day
 

@@ -24,13 +24,20 @@ class StageKaplanMeier:
     closes won within h days with probability (F_won(a+h) − F_won(a)) / S(a).
     """
 
-    def __init__(self, max_age_days: int = 730) -> None:
+    def __init__(self, max_age_days: int = 730, one_stage: bool = False) -> None:
         self.max_age_days = max_age_days
+        self.one_stage = one_stage  # every deal in its first stage (as `TimeToClose.one_stage`)
+
+    def _stages(self, rows: pd.DataFrame, blank: float) -> np.ndarray:
+        if getattr(self, "one_stage", False):
+            return np.zeros(len(rows), dtype=int)
+        return np.nan_to_num(rows["stage_index"].to_numpy(dtype=float), nan=blank).astype(int)
 
     def fit(self, rows: pd.DataFrame, n_stages: int | None = None) -> StageKaplanMeier:
         _check_survival(rows)
-        first = rows.sort_values("as_of", kind="stable").drop_duplicates(["id", "stage_index"])
-        stage = np.nan_to_num(first["stage_index"].to_numpy(dtype=float), nan=0.0).astype(int)
+        ordered = rows.sort_values("as_of", kind="stable")
+        first = ordered.assign(_stage=self._stages(ordered, 0.0)).drop_duplicates(["id", "_stage"])
+        stage = first["_stage"].to_numpy()
         self.n_stages_ = int(n_stages or (stage.max() + 1 if len(stage) else 1))
         age = first["age_days"].to_numpy(dtype=float).clip(min=0)
         exit_ = age + first["duration_days"].to_numpy(dtype=float)
@@ -69,7 +76,7 @@ class StageKaplanMeier:
             raise NotFittedError("this StageKaplanMeier is not fitted yet: call fit first")
         horizons = np.asarray(horizons_days, dtype=float)
         n = len(rows)
-        stage = np.nan_to_num(rows["stage_index"].to_numpy(dtype=float), nan=-1).astype(int)
+        stage = self._stages(rows, -1.0)
         age = np.nan_to_num(rows["age_days"].to_numpy(dtype=float), nan=0.0).clip(0)
         a = np.minimum(np.floor(age).astype(int), self.max_age_days)
         won, lost = np.zeros((n, len(horizons))), np.zeros((n, len(horizons)))

@@ -74,7 +74,7 @@ def survival_rows(
     points = landmarks(known, cut, every_days)
     if points.empty:
         return _empty_survival()
-    rows = one_stage(known, feat.deal_rows_at(known, points))
+    rows = feat.deal_rows_at(known, points)
     status = rows["id"].map(known.deals.set_index("id")["status"])
     closed = rows["closed_at"]
     event = np.where(status == WON, EVENT_WON, np.where(status == LOST, EVENT_LOST, CENSORED))
@@ -113,19 +113,7 @@ def _empty_survival() -> pd.DataFrame:
 
 def pipeline_rows(history: DealHistory, as_of: object) -> pd.DataFrame:
     """Feature rows of the deals open at `as_of`, as known then (the pipeline)."""
-    return one_stage(history, feat.open_deal_rows(history, as_of))
-
-
-def one_stage(history: DealHistory, rows: pd.DataFrame) -> pd.DataFrame:
-    """Open deals' rows as the time-to-close model reads them: each in the first stage since
-    its creation where the leak check left the stage out (`export_leaks`: a flat export, whose
-    open deals show their stage from creation and whose closed deals show none, so the stage
-    would tell which deals stay open), as every closed deal stood before its close."""
-    if "stage" not in history.left_out or rows.empty:
-        return rows
-    return rows.assign(
-        stage=history.stages.open_stages[0], stage_index=0.0, days_in_stage=rows["age_days"]
-    )
+    return feat.open_deal_rows(history, as_of)
 
 
 def _observed_from(rows: pd.DataFrame) -> np.ndarray:
