@@ -26,7 +26,12 @@ from forecast.data.forecast_categories import canonical_forecast_category
 
 
 def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00: before year 1, refused as before 1900
+        return value.replace(tzinfo=UTC)
 
 
 #: A timestamp sent out as RFC 3339 with its zone (the store keeps naive UTC).

@@ -214,6 +214,7 @@ def test_a_pushed_number_that_is_not_a_sane_number_is_422_naming_it(crm_client, 
     ("change", "field", "said"),
     [
         ({"created_at": "0001-01-01T00:00:00Z"}, "body.created_at", "is before 1900"),
+        ({"created_at": "0001-01-01T00:00:00+01:00"}, "body.created_at", "is before 1900"),
         ({"closed_at": "1899-12-31"}, "body.closed_at", "is before 1900"),
         (
             {"created_at": "2025-06-25T00:00:00Z", "updated_at": "2025-06-20T00:00:00Z"},

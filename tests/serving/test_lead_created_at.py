@@ -77,6 +77,7 @@ TOMORROW_AND_MORE = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%
         "02/10/2024",
         TOMORROW_AND_MORE,
         "0001-01-01",  # a CRM's placeholder for no date (it was scored, as a Monday)
+        "0001-01-01T00:00:00+01:00",  # the same with an offset (converting it overflowed: a 500)
         "1899-12-31T23:00:00Z",
     ],
 )

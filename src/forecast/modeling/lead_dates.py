@@ -212,9 +212,10 @@ def created_time(
         raise InvalidInput(
             f"field {field!r}: {value!r} is not a date (send ISO 8601 text: 2025-03-08T10:00:00Z)"
         )
-    if when.tzinfo is not None:
+    early = when.replace(tzinfo=None) < EARLIEST  # before converting: 0001-01-01+01:00 overflows
+    if not early and when.tzinfo is not None:
         when = when.astimezone(UTC).replace(tzinfo=None)
-    if when < EARLIEST:
+    if early or when < EARLIEST:
         raise InvalidInput(
             f"field {field!r}: {value!r} is before 1900: a placeholder for no date? send the "
             "real date, or leave the field out"
