@@ -10,6 +10,7 @@ a cluster's workers) alike. Slices' facts give the decisions of the whole frame 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -112,7 +113,9 @@ def decide(
             parts = [f.numbers for f in seen if f.numbers is not None]
             values = np.unique(np.concatenate(parts)) if parts else np.zeros(0)
             distinct = len(values)
-            whole = all(f.whole for f in seen if f.present) and _counts_up(values)
+            whole = all(f.whole for f in seen if f.present) and (
+                _counts_up(values) or _names_an_id(col)
+            )
             as_numbers.append(col)
         else:
             texts = [f.text for f in seen]
@@ -135,6 +138,17 @@ def decide(
 #: or a small step) or within one order of magnitude; an amount or a count spreads wider.
 RUNNING_STEP = 100
 RUNNING_SPAN = 10
+
+
+#: Last words of a header that names a record's number ("Record ID", "LeadId", "Lead No.").
+ID_WORDS = frozenset({"id", "ids", "identifier", "number", "no", "nr", "num", "key", "ref"})
+
+
+def _names_an_id(column: str) -> bool:
+    """Whether a header names an id: ids a CRM filters or shards leave gaps that no spacing
+    tells from amounts, but their header says what they are."""
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", column)
+    return "#" in column or (bool(words) and words[-1].casefold() in ID_WORDS)
 
 
 def _counts_up(values: np.ndarray) -> bool:

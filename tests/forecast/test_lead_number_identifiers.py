@@ -22,3 +22,16 @@ def test_whole_amounts_that_all_differ_are_inputs_and_running_numbers_are_not() 
     _, cols = lead_columns.prepare_leads(leads)
     assert "Annual Revenue" in cols.features
     assert {"Lead No", "Record ID", "Account Number"} <= set(cols.identifiers)
+
+
+def test_ids_with_gaps_are_identifiers_where_their_header_names_an_id() -> None:
+    """A filtered or sharded export's ids spread over orders of magnitude, as amounts do: the
+    header ("Record ID", "Marketo Id", "Lead #") says what they are."""
+    leads = generate_leads(600, seed=9).drop(columns=["created_at"])
+    rng = np.random.default_rng(9)
+    for name in ("Record ID", "Marketo Id", "Lead #"):
+        leads[name] = rng.choice(np.arange(51, 40_000_000), 600, replace=False)
+    leads["Annual Revenue"] = rng.choice(np.arange(51, 40_000_000), 600, replace=False)
+    _, cols = lead_columns.prepare_leads(leads)
+    assert {"Record ID", "Marketo Id", "Lead #"} <= set(cols.identifiers)
+    assert "Annual Revenue" in cols.features
