@@ -345,7 +345,9 @@ def _funnel_notes(frame: pd.DataFrame) -> list[str]:
         return [
             f"{unknown:,} of the {lost:,} lost deals have no record of the stage they were lost "
             f"in (only that they were lost): the funnel spreads them over the stages as the "
-            f"{lost - unknown:,} others were lost, so its counts are estimates"
+            f"{lost - unknown:,} others were lost, so its counts past the first stage are "
+            "estimates (where a group or period has no loss of known stage, its conversion is "
+            "left blank)"
         ]
     return [
         f"the data does not say in which stage its {lost:,} lost deals were lost, only that they "
@@ -436,7 +438,7 @@ def _scope(
             "reached": np.rint(reached[:, :-1]).ravel().astype(np.int64),
             "next_stage": np.tile(np.arange(1, n + 1), len(rows)),
             "conversion": conversion.ravel(),
-            "estimated": np.repeat(estimated, n),
+            "estimated": np.repeat(estimated, n) & np.tile(np.arange(n) > 0, len(rows)),
         }
     )
 
