@@ -303,9 +303,9 @@ def _id_as_text(value: str | int) -> str:
 _TEXT_OR_WHOLE = Annotated[str, Strict()] | Annotated[int, Strict()]
 _ID_TYPE = Refusal("id_type", "must be text or a whole number (a numeric id is read as its text)")
 
-#: A lead's id: text or a whole number (read as its text), then `OneLine`, then at most 200
-#: characters (a spec shows a chain's first step only: the length is stated for it).
-LeadId = Annotated[
+#: A lead's or a scored deal's id: text or a whole number (read as its text), then `OneLine`,
+#: then at most 200 characters (a spec shows a chain's first step only: the length is stated).
+RecordId = Annotated[
     _TEXT_OR_WHOLE,
     _ID_TYPE,
     AfterValidator(_id_as_text),
@@ -328,7 +328,7 @@ DealId = Annotated[
 
 class LeadScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [LEAD_EXAMPLE]})
-    id: LeadId | None = Field(None, description="Your id, echoed back")
+    id: RecordId | None = Field(None, description="Your id, echoed back")
     fields: dict[OneLine, LeadValue | None] = Field(
         description="The lead's fields by the names used in training (case, accents, spaces "
         "and underscores aside); unknown fields are ignored and said in the score's notes, "
@@ -369,7 +369,7 @@ Attributes = Annotated[
 
 class DealScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
-    id: LeadId | None = Field(None, description="Your id, echoed back")
+    id: RecordId | None = Field(None, description="Your id, echoed back")
     stage: Name = Field(min_length=1, max_length=100, description="A stage of the dataset")
     created_at: PastDateTime | None = None
     stage_entered_at: PastDateTime | None = Field(None, description="Default: created_at")
