@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
-from forecast.data.importing import read_export
+from forecast.data import store
+from forecast.data.importing import import_export, read_export
 from forecast.data.mapping import load_mapping
 from forecast.data.mapping_draft import draft_mapping
 from forecast.errors import ImportRejected
@@ -294,3 +296,29 @@ def test_close_s_renamed_statuses_read_their_outcome_from_status_type(tmp_path):
     # date_won is given on a lost deal too: the one close date, expected while open
     assert draft.columns["close_date"] == "date_won"
     assert pd.isna(deals.loc["oppo_3", "closed_at"])
+
+
+def test_an_export_read_again_at_the_same_time_says_which_deals_kept_their_stored_values(
+    engine, tmp_path
+):
+    rows = "".join(
+        f"oppo_{i},{'Won' if i % 2 else 'Lost'},{i + 1}0000,2024-03-0{i + 1},2024-04-01\n"
+        for i in range(8)
+    )
+    file = write(tmp_path, "close.csv", "id,status_label,value,date_created,date_won\n" + rows)
+    dollars = (
+        "kind: opportunities\ndataset: c\ncolumns: {id: id, stage: status_label, amount: value, "
+        "created_at: date_created, closed_at: date_won}\n"
+        "stages: {open: [Demo], won: Won, lost: Lost}\n"
+    )
+    cents = dollars + "amount: {in_cents: true}\n"
+    import_export(engine, file, load_mapping(write(tmp_path, "a.yaml", dollars)))
+    fixed = import_export(engine, file, load_mapping(write(tmp_path, "b.yaml", cents)))
+    with engine.connect() as conn:
+        rows_ = conn.execute(select(store.opportunities.c.id, store.opportunities.c.amount)).all()
+    stored = {i: a for i, a in rows_}
+    kept = sum(1 for amount in stored.values() if amount >= 10000)  # the first reading's
+    assert 0 < kept < 8  # a tie goes either way: both are seen here
+    assert fixed.rows_written + kept == 8
+    said = [n for n in fixed.notes if "same update time" in n]
+    assert [n.split(" deal(s)")[0] for n in said] == ([str(kept)] if kept else [])

@@ -189,6 +189,7 @@ def _write_in(conn: Connection, job: _Job) -> ImportReport:
     m = job.mapping
     _same_kind(conn, job.dataset, m.kind)
     store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, m.options)
+    kept = 0  # deals stored at the same update time whose stored values win the tie
     for part in job.parts(stored=conn):
         if not job.writing:
             continue
@@ -197,6 +198,7 @@ def _write_in(conn: Connection, job: _Job) -> ImportReport:
             job.report.rows_written += store.upsert_opportunities(
                 conn, part.opportunities, job.stages
             )
+            kept += store.ties_kept(conn, part.opportunities, job.stages)  # read once written
             job.report.history_rows_written += store.append_history(conn, part.history)
             for observed in (part.opportunities, part.fields):
                 job.report.field_rows_written += store.append_field_history(
@@ -210,6 +212,8 @@ def _write_in(conn: Connection, job: _Job) -> ImportReport:
             elif "converted_at" not in job.columns:  # no dates in this file: stored ones stay
                 leads = leads.drop(columns=["converted_at"], errors="ignore")
             job.report.rows_written += store.upsert_leads(conn, leads)
+    if kept:
+        job.report.note(store.TIES_KEPT.format(n=kept))
     job.finish()  # raises ImportRejected, which rolls the transaction back
     job.report.written = True
     return job.report

@@ -344,6 +344,40 @@ def upsert_opportunities(conn: Connection, frame: pd.DataFrame, stages: StageSet
     return _bulk_insert(conn, opportunities, frame, conflict)
 
 
+#: What an import says of the deals `ties_kept` counts.
+TIES_KEPT = (
+    "{n:,} deal(s) of this export are stored with the same update time and other values: the "
+    "stored ones were kept (a tie goes to the later stage, then the content, so that the order "
+    "of imports does not matter); to read an export again with a corrected mapping, import it "
+    "under a new --dataset name"
+)
+
+
+def ties_kept(conn: Connection, frame: pd.DataFrame, stages: StageSet) -> int:
+    """How many of `frame`'s deals, once upserted, are stored with the same `updated_at` and
+    other content, which won the tie in `upsert_opportunities`: the import left them as stored,
+    which would go unsaid (an export re-read with a corrected mapping keeps half the first
+    reading). Read after the write: a read first would make SQLite's writers wait on each other."""
+    if frame.empty:
+        return 0
+    new = pd.DataFrame({"id": frame["id"].astype("str"), "at": frame["updated_at"]}).assign(
+        key=state_keys(frame, stages).to_numpy()
+    )
+    t = opportunities
+    rows: list[Any] = []
+    ids = new["id"].tolist()
+    for start in range(0, len(ids), 500):
+        query = t.select().with_only_columns(t.c.id, t.c.updated_at, t.c.state_key)
+        where = (t.c.dataset == str(frame["dataset"].iloc[0])) & t.c.id.in_(
+            ids[start : start + 500]
+        )
+        rows += conn.execute(query.where(where)).all()
+    stored = pd.DataFrame(rows, columns=["id", "at", "key"])
+    both = new.merge(stored, on="id", suffixes=("", "_stored"))
+    same = pd.to_datetime(both["at"]) == pd.to_datetime(both["at_stored"])
+    return int((same & (both["key"] != both["key_stored"].fillna(""))).sum())
+
+
 def state_keys(frame: pd.DataFrame, stages: StageSet) -> pd.Series:
     """Per deal row: its stage's place in the funnel, then a digest of its content."""
     content = [c for c in OPPORTUNITY_COLUMNS if c in frame.columns and c != "updated_at"]
