@@ -11,6 +11,20 @@ from forecast.data.attributes import unaccented
 from forecast.data.lead_rows import YES_NO_LABELS
 from forecast.data.mapping import loose_key
 
+#: A record's creation time as CRMs name it in other languages (Zoho's "Created Time" is
+#: "Erstellungszeit", "Hora de creación", "Heure de création"), a deal's and a lead's alike.
+CREATED_ABROAD = [
+    "erstellungszeit", "erstellungsdatum", "erstelltam", "erstellt", "angelegtam", "erstelldatum",
+    "anlagedatum", "erstellzeit",
+    "datedecreation", "heuredecreation", "creele", "datecreation", "creation",
+    "fechadecreacion", "horadecreacion", "fechayhoradecreacion", "fechacreacion", "creadoel",
+    "creado",
+    "datadecriacao", "datadacriacao", "horadecriacao", "horadacriacao", "datacriacao", "criadoem",
+    "criado", "criacao",
+    "datadicreazione", "oradicreazione", "dataoradicreazione", "dataoracreazione",
+    "datacreazione", "creatoil", "creazione",
+    "aangemaaktop", "aanmaakdatum", "gemaaktop",
+]  # fmt: skip
 #: Deal fields → the names CRMs and data sets give them, most telling first.
 DEAL_NAMES: dict[str, list[str]] = {
     "id": [
@@ -31,9 +45,7 @@ DEAL_NAMES: dict[str, list[str]] = {
     "created_at": [
         "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
         "createdon", "engagedate", "opendate", "addtime", "dateadded", "startdate", "dealcreated",
-        "datecreated", "creationlog", "addedon",
-        "datedecreation", "erstelltam", "erstellt", "erstellungsdatum", "angelegtam",
-        "dealerstellt", "creele", "fechadecreacion", "datacreazione",
+        "datecreated", "creationlog", "addedon", "dealerstellt", *CREATED_ABROAD,
     ],
     "close_date": [
         "closedate", "closingdate", "schlusstermin", "abschlusstermin", "abschlussdatum",
@@ -57,6 +69,8 @@ DEAL_NAMES: dict[str, list[str]] = {
         "zuletztgeandert", "letzteaktualisierung", "aktualisiertam", "zuletztaktualisiertam",
         "dernieremiseajourle", "dernieremiseajour",
         "geandertam", "geandert", "datedemodification", "fechademodificacion",
+        "anderungszeit", "horademodificacion", "heuredemodification", "horadamodificacao",
+        "datadamodificacao", "oradimodifica", "datadimodifica",
     ],
     "owner": [
         "owner", "dealowner", "opportunityowner", "salesagent", "salesrep", "salesperson",
@@ -113,12 +127,34 @@ def shorter_names(name: str) -> list[str]:
     return out
 
 
+#: "Status" in the languages exports come in, and what CRMs call the record it is of (Zoho's
+#: lead is a "Posible cliente" in Spanish, a "Prospect" in French): "Estado de Posible cliente",
+#: "Lead-Status", "Statut du prospect", "Status do lead" name a status as "Lead Status" does.
+STATUS_WORDS = ("status", "statut", "estado", "estatus", "stato", "situacao")
+RECORD_WORDS = (
+    "lead", "leads", "posiblecliente", "prospect", "prospecto", "prospetto", "clientepotencial",
+    "clientepotenziale", "interessent", "interessenten", "deal", "opportunity", "oportunidad",
+    "oportunidade", "opportunite", "opportunita", "affaire", "negocio", "trato", "trattativa",
+    "verkaufschance",
+)  # fmt: skip
+#: The little words between them ("de", "del", "du", "do", "da", "di", "des", "der").
+OF_WORDS = ("", "de", "del", "dela", "du", "do", "da", "di", "dello", "della", "des", "der")
 #: A stage column's other name, taken only where no column is named as a stage.
 STATUS_NAMES = [
     "status", "lifecyclestage", "leadstatus", "statuslabel", "statut", "estado", "stato",
     "statolead", "estadolead", "estadodellead", "leadstatut", "opportunitystate", "dealstate",
     "opportunitystatus", "dealstatus",
     "statustype",  # Close's active / won / lost beside its renamable `status_label`
+    "estatus", "situacao",
+    *dict.fromkeys(
+        name
+        for word in STATUS_WORDS
+        for record in RECORD_WORDS
+        for name in (
+            *(f"{word}{of}{record}" for of in OF_WORDS),
+            f"{record}{word}",
+        )
+    ),
 ]  # fmt: skip
 #: Lead fields → their names (every other column of a lead file is an attribute).
 LEAD_NAMES: dict[str, list[str]] = {
@@ -137,9 +173,7 @@ LEAD_NAMES: dict[str, list[str]] = {
     "created_at": [
         "createdat", "createdate", "createddate", "created", "creationdate", "createdtime",
         "datecreated", "createdon", "leadcreated", "signupdate", "signedupat", "signupts",
-        "registrationdate", "registeredat",
-        "erstelltam", "erstellt", "erstellungsdatum", "angelegtam", "datedecreation",
-        "creele", "fechadecreacion", "datacreazione", "creatoil",
+        "registrationdate", "registeredat", *CREATED_ABROAD,
     ],
     "converted_at": [
         "convertedat", "converteddate", "conversiondate", "becameacustomerdate",
@@ -177,6 +211,7 @@ NOT_CONVERTED_WORDS = (
     "notconverted", "unconverted", "lost", "closedlost", "disqualified", "unqualified",
     "rejected", "junk", "dead", "no", "perdu", "perdue", "verloren", "perdido", "perdida",
     "descartado", "descartada", "rechazado", "perso", "persa", "scartato", "abgelehnt",
+    "spam", "basura", "indesirable", "lixo",  # junk: Zoho's "Posible cliente basura"
 )  # fmt: skip
 #: A first word that turns a converted word around ("Not Qualified", "Non converted").
 NEGATIONS = ("not", "non", "no", "nicht", "kein")

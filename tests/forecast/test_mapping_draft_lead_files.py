@@ -1,0 +1,104 @@
+"""Drafts of lead exports as CRMs write them in other languages and shapes: Zoho's German,
+Spanish, French, Portuguese and Italian headers name the creation time and the lead's status in
+the CRM's words ("Erstellungszeit", "Estado de Posible cliente"), and the draft reads them as
+the English names are read."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from forecast.data.importing import read_export
+from forecast.data.mapping import load_mapping
+from forecast.data.mapping_draft import draft_mapping
+from tests.forecast.test_import_options import write
+
+
+def _imported(tmp_path, file, kind=None):
+    draft = draft_mapping(file, kind)
+    return draft, read_export(file, load_mapping(write(tmp_path, "draft.yaml", draft.text)))
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        "Erstellungszeit",
+        "Erstellt am",
+        "Hora de creación",
+        "Fecha de creación",
+        "Date de création",
+        "Heure de création",
+        "Data de criação",
+        "Data di creazione",
+        "Ora di creazione",
+    ],
+)
+def test_a_lead_exports_creation_time_in_another_language_is_its_created_at(tmp_path, created):
+    file = write(
+        tmp_path,
+        "leads.csv",
+        f"Lead ID,Source,Converted,{created}\n"
+        "L1,Web,1,2024-03-01 10:00:00\nL2,Ads,0,2024-03-02 11:00:00\n",
+    )
+    draft, export = _imported(tmp_path, file)
+    assert draft.columns["created_at"] == created
+    leads = export.leads.set_index("id")
+    assert leads.loc["L2", "created_at"] == pd.Timestamp("2024-03-02 11:00:00")
+    assert created not in export.leads.columns  # not an input as well
+
+
+def test_a_zoho_deal_exports_creation_time_is_read_in_german_too(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "Deal-ID,Phase,Betrag,Erstellungszeit,Änderungszeit,Schlusstermin\n"
+        "1,Gewonnen,100,2024-03-01 10:00:00,2024-04-01 10:00:00,2024-04-01\n"
+        "2,Verloren,50,2024-03-02 10:00:00,2024-04-02 10:00:00,2024-04-02\n",
+    )
+    columns = draft_mapping(file).columns
+    assert (columns["created_at"], columns["updated_at"]) == ("Erstellungszeit", "Änderungszeit")
+
+
+ZOHO_ES = (
+    "ID de Posible cliente,Nombre,Empresa,Fuente de Posible cliente,Estado de Posible cliente,"
+    "Hora de creación\n"
+    "zcrm_1,Ana,A SL,Web,Contactado,2024-03-01 10:00:00\n"
+    "zcrm_2,Berto,B SA,Feria,No calificado,2024-03-02 10:00:00\n"
+    "zcrm_3,Carla,C SA,Web,Convertido,2024-03-03 10:00:00\n"
+    "zcrm_4,Dani,D SA,Web,Posible cliente basura,2024-03-04 10:00:00\n"
+    "zcrm_5,Eva,E SA,Feria,Posible cliente perdido,2024-03-05 10:00:00\n"
+)
+
+
+def test_a_spanish_zoho_leads_status_is_its_label_and_the_file_is_a_leads_file(tmp_path):
+    draft, export = _imported(tmp_path, write(tmp_path, "export.csv", ZOHO_ES))
+    assert draft.kind == "leads"  # no --kind needed: the status says it
+    assert draft.columns["converted"] == "Estado de Posible cliente"
+    assert draft.columns["id"] == "ID de Posible cliente"
+    assert draft.columns["created_at"] == "Hora de creación"
+    leads = export.leads.set_index("id")["converted"]
+    # Contacted is not known yet; junk ("basura") and lost leads did not convert.
+    assert pd.isna(leads["zcrm_1"])
+    assert leads.drop("zcrm_1").to_dict() == {"zcrm_2": 0, "zcrm_3": 1, "zcrm_4": 0, "zcrm_5": 0}
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        "Estado de Posible cliente",
+        "Lead-Status",
+        "Statut du prospect",
+        "Status do lead",
+        "Stato lead",
+        "Estado del prospecto",
+        "Interessentenstatus",
+    ],
+)
+def test_a_lead_status_named_in_the_crms_words_is_the_label(tmp_path, status):
+    file = write(
+        tmp_path,
+        "export.csv",
+        f"Id,Source,{status}\n1,Web,Converted\n2,Ads,Unqualified\n3,Web,Working\n",
+    )
+    draft = draft_mapping(file)
+    assert draft.kind == "leads" and draft.columns["converted"] == status
