@@ -68,6 +68,15 @@ def import_(
     export_date: Annotated[
         str | None, typer.Option(help="When the export was taken (default: its newest date)")
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="First remove what the dataset holds (its deals and their histories, or its "
+            "leads; pushes too), in the same transaction: to read an export again with a "
+            "corrected mapping. Models, targets and keys stay",
+        ),
+    ] = False,
     track: Annotated[
         bool | None,
         typer.Option(
@@ -91,6 +100,7 @@ def import_(
         on_error=on_error.value,
         export_date=export_date,
         chunk_rows=settings.import_chunk_rows,
+        replace=replace,
     )
     wanted = settings.track_after_import if track is None else track
     tracked = _track_import(engine, report.dataset, settings) if wanted else None

@@ -44,6 +44,14 @@ def test_import_json_parses_and_a_second_import_of_the_same_file_changes_nothing
     assert (again["rows_read"], again["rows_written"], again["history_rows_written"]) == (60, 0, 0)
 
 
+def test_import_with_replace_rewrites_the_dataset_and_says_what_it_removed(cli: Cli, export: Path):
+    parsed(cli("import", export, "--json", "--no-track"))
+    again = parsed(cli("import", export, "--replace", "--json", "--no-track"))
+    assert (again["rows_read"], again["rows_written"]) == (60, 60)
+    [said] = [n for n in again["notes"] if n.startswith("--replace")]
+    assert "60 deal(s)" in said and "stage entries" in said
+
+
 def test_a_bad_value_rejects_the_file_naming_its_row_and_column(
     cli: Cli, export: Path, tmp_path: Path
 ):

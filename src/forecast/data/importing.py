@@ -19,7 +19,7 @@ from typing import Literal
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
-from forecast.data import currencies, store
+from forecast.data import currencies, dataset_rows, store
 from forecast.data.export_columns import ExportColumns, refuse_draft_blanks
 from forecast.data.file_chunks import FileChunks
 from forecast.data.history_file import HistoryFileRows
@@ -135,8 +135,10 @@ def import_export(
     on_error: OnError = "reject",
     export_date: object = None,
     chunk_rows: int | None = None,
+    replace: bool = False,
 ) -> ImportReport:
-    """Validate and upsert an export into the store, in one transaction."""
+    """Validate and upsert an export into the store, in one transaction. With `replace`, what
+    the dataset held before is removed in it first (`dataset_rows.clear`)."""
     job = _Job(
         Path(path),
         mapping,
@@ -145,7 +147,7 @@ def import_export(
         export_date=export_date,
         chunk_rows=chunk_rows,
     )
-    return _write(engine, job)
+    return _write(engine, job, replace)
 
 
 def import_frame(
@@ -180,14 +182,16 @@ def canonical_opportunities(frame: pd.DataFrame, mapping: Mapping) -> pd.DataFra
     return store.with_attributes(_concat(parts).reset_index(drop=True), list(job.features))
 
 
-def _write(engine: Engine, job: _Job) -> ImportReport:
+def _write(engine: Engine, job: _Job, replace: bool = False) -> ImportReport:
     with store.transaction(engine) as conn:
-        return _write_in(conn, job)
+        return _write_in(conn, job, replace)
 
 
-def _write_in(conn: Connection, job: _Job) -> ImportReport:
+def _write_in(conn: Connection, job: _Job, replace: bool = False) -> ImportReport:
     m = job.mapping
-    _same_kind(conn, job.dataset, m.kind)
+    dataset_rows.same_kind(conn, job.dataset, m.kind)
+    if replace:
+        job.report.note(dataset_rows.clear(conn, job.dataset, m.kind))
     store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, m.options)
     kept = 0  # deals stored at the same update time whose stored values win the tie
     for part in job.parts(stored=conn):
@@ -556,27 +560,15 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         for col, fixes in self.mapping.value_fixes.items():
             if col in frame.columns:
                 hits = frame[col].isin(list(fixes))
-                if hits.any():
-                    self.report.fixed_values[f"{col}: {', '.join(fixes)}"] += int(hits.sum())
+                if hits.any():  # a blank's fix ("": "0") is said in its own note (`LeadRows`)
+                    shown = ", ".join(k for k in fixes if k)
+                    self.report.fixed_values[f"{col}: {shown}"] += int(hits.sum())
                     blanked = frame[col].isin([k for k, v in fixes.items() if not v.strip()])
                     frame[col] = frame[col].replace(fixes).where(~blanked)
         return frame
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _same_kind(conn: Connection, dataset: str, kind: str) -> None:
-    """A dataset holds deals or leads, never both: importing leads under a deal dataset's name
-    would make its deals unreachable (every deal command refuses a lead dataset)."""
-    if dataset not in store.list_datasets(conn):
-        return
-    held = store.get_dataset(conn, dataset)["kind"]
-    if held != kind:
-        raise InvalidInput(
-            f"dataset {dataset!r} holds {held}, not {kind}: import these under another name "
-            "(--dataset NAME)"
-        )
 
 
 def store_now() -> pd.Timestamp:

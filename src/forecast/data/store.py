@@ -349,7 +349,7 @@ TIES_KEPT = (
     "{n:,} deal(s) of this export are stored with the same update time and other values: the "
     "stored ones were kept (a tie goes to the later stage, then the content, so that the order "
     "of imports does not matter); to read an export again with a corrected mapping, import it "
-    "under a new --dataset name"
+    "with --replace"
 )
 
 

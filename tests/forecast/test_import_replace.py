@@ -1,0 +1,123 @@
+"""`import --replace`: an export read again with a corrected mapping replaces what the dataset
+held, in one transaction, and a rejected one leaves the old rows as they were."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from forecast.data import store
+from forecast.data.importing import import_export
+from forecast.data.mapping import load_mapping
+from forecast.errors import ImportRejected, InvalidInput
+from tests.forecast.test_import_options import write
+
+DOLLARS = (
+    "kind: opportunities\ndataset: c\ncolumns: {id: id, stage: status_label, amount: value, "
+    "created_at: date_created, closed_at: date_won}\n"
+    "stages: {open: [Demo], won: Won, lost: Lost}\n"
+)
+CENTS = DOLLARS + "amount: {in_cents: true}\n"
+
+
+def _export(tmp_path, n: int = 8, name: str = "close.csv"):
+    rows = "".join(
+        f"oppo_{i},{'Won' if i % 2 else 'Lost'},{i + 1}0000,2024-03-0{i + 1},2024-04-01\n"
+        for i in range(n)
+    )
+    return write(tmp_path, name, "id,status_label,value,date_created,date_won\n" + rows)
+
+
+def _amounts(engine: Engine) -> dict[str, float]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(store.opportunities.c.id, store.opportunities.c.amount))
+        return {i: a for i, a in rows}
+
+
+def _count(engine: Engine, table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_an_export_read_again_with_replace_holds_every_deal_as_read_the_second_time(
+    engine, tmp_path
+):
+    file = _export(tmp_path)
+    import_export(engine, file, load_mapping(write(tmp_path, "a.yaml", DOLLARS)))
+    cents = load_mapping(write(tmp_path, "b.yaml", CENTS))
+    fixed = import_export(engine, file, cents, replace=True)
+    assert _amounts(engine) == {f"oppo_{i}": (i + 1) * 100.0 for i in range(8)}
+    assert fixed.rows_written == 8
+    said = [n for n in fixed.notes if n.startswith("--replace")]
+    assert len(said) == 1 and "8 deal(s)" in said[0] and "stage entries" in said[0]
+    assert not any("same update time" in n for n in fixed.notes)
+
+
+def test_replace_drops_deals_the_new_export_no_longer_holds_and_their_history(engine, tmp_path):
+    mapping = load_mapping(write(tmp_path, "a.yaml", DOLLARS))
+    import_export(engine, _export(tmp_path, 8), mapping)
+    entries_of_eight = _count(engine, store.stage_history)
+    import_export(engine, _export(tmp_path, 3, "fewer.csv"), mapping, replace=True)
+    assert set(_amounts(engine)) == {"oppo_0", "oppo_1", "oppo_2"}
+    with engine.connect() as conn:
+        kept = conn.execute(select(store.stage_history.c.opportunity_id).distinct()).scalars()
+        assert set(kept) == {"oppo_0", "oppo_1", "oppo_2"}
+    assert 0 < _count(engine, store.stage_history) < entries_of_eight
+
+
+def test_a_rejected_replace_leaves_every_stored_row_in_place(engine, tmp_path):
+    mapping = load_mapping(write(tmp_path, "a.yaml", DOLLARS))
+    import_export(engine, _export(tmp_path), mapping)
+    before = (_amounts(engine), _count(engine, store.stage_history))
+    bad = write(
+        tmp_path,
+        "bad.csv",
+        "id,status_label,value,date_created,date_won\noppo_0,Won,10000,not a date,2024-04-01\n",
+    )
+    with pytest.raises(ImportRejected):
+        import_export(engine, bad, mapping, replace=True)
+    assert (_amounts(engine), _count(engine, store.stage_history)) == before
+
+
+def test_replace_keeps_other_datasets_and_refuses_another_kind(engine, tmp_path):
+    file = _export(tmp_path)
+    import_export(engine, file, load_mapping(write(tmp_path, "a.yaml", DOLLARS)))
+    import_export(engine, file, load_mapping(write(tmp_path, "d.yaml", DOLLARS)), dataset="d")
+    import_export(
+        engine, _export(tmp_path, 2, "two.csv"), load_mapping(tmp_path / "a.yaml"), replace=True
+    )
+    with engine.connect() as conn:
+        per_dataset = dict(
+            conn.execute(
+                select(store.opportunities.c.dataset, func.count()).group_by(
+                    store.opportunities.c.dataset
+                )
+            ).all()
+        )
+    assert per_dataset == {"c": 2, "d": 8}
+    leads = write(tmp_path, "leads.csv", "id,Converted,Source\nl1,1,Web\nl2,0,Ads\n")
+    lead_mapping = write(tmp_path, "l.yaml", "kind: leads\ncolumns: {id: id, converted: Converted}")
+    with pytest.raises(InvalidInput, match="holds opportunities, not leads"):
+        import_export(engine, leads, load_mapping(lead_mapping), dataset="c", replace=True)
+    assert _count(engine, store.opportunities) == 10
+
+
+def test_replace_of_a_dataset_not_yet_stored_says_it_held_nothing(engine, tmp_path):
+    report = import_export(
+        engine, _export(tmp_path), load_mapping(write(tmp_path, "a.yaml", DOLLARS)), replace=True
+    )
+    assert report.rows_written == 8
+    assert any("held nothing before" in n for n in report.notes)
+
+
+def test_replace_of_a_lead_dataset_holds_the_new_file_s_leads_only(engine, tmp_path):
+    text = "kind: leads\ndataset: l\ncolumns: {id: id, converted: Converted}"
+    mapping = load_mapping(write(tmp_path, "l.yaml", text))
+    import_export(engine, write(tmp_path, "a.csv", "id,Converted\nl1,1\nl2,0\nl3,0\n"), mapping)
+    report = import_export(
+        engine, write(tmp_path, "b.csv", "id,Converted\nl2,1\nl4,0\n"), mapping, replace=True
+    )
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(store.leads.c.id, store.leads.c.converted)).all())
+    assert stored == {"l2": 1, "l4": 0}
+    assert any("3 lead(s)" in n for n in report.notes)
