@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from forecast.data.attributes import unaccented
-from forecast.data.lead_rows import YES_NO_LABELS
+from forecast.data.lead_rows import MARKS, YES_NO_LABELS
 from forecast.data.mapping import loose_key
 from forecast.modeling import lead_dates
 from forecast.modeling.reasons import is_blank
@@ -151,10 +151,6 @@ def yes_no_spelling(levels: Sequence[str]) -> dict[int, str | None]:
         return {}
     spelling.setdefault(0, None)  # a mark and blanks: no is blank
     return spelling
-
-
-#: A ticked box as exports write it where an unticked one is blank.
-MARKS = frozenset({"x", "✓", "✔", "*"})
 
 
 def _yes_no_meaning(value: object) -> int | None:

@@ -102,3 +102,29 @@ def test_a_lead_status_named_in_the_crms_words_is_the_label(tmp_path, status):
     )
     draft = draft_mapping(file)
     assert draft.kind == "leads" and draft.columns["converted"] == status
+
+
+@pytest.mark.parametrize("tick", ["x", "✓", "Yes", "1"])
+def test_a_label_ticked_for_converted_leads_and_blank_for_the_others_reads_blank_as_not(
+    tmp_path, tick
+):
+    file = write(
+        tmp_path,
+        "leads.csv",
+        f"Lead No,Source,Won\n1,web,{tick}\n2,ads,\n3,web,{tick}\n4,ads,\n5,ads,\n",
+    )
+    draft, export = _imported(tmp_path, file)
+    assert "missing_values" not in draft.text  # neither the tick nor the blank is "not known"
+    assert '    "": "0"' in draft.text
+    assert any("ticked for converted leads" in c for c in draft.checks)
+    assert export.leads["converted"].tolist() == [1, 0, 1, 0, 0]
+    assert "Won: a blank is read as '0' (value_fixes)" in export.report.notes
+    if tick in ("x", "✓"):  # a mark is fixed to 1 (a yes is read as it is), said as the value
+        assert dict(export.report.fixed_values) == {f"Won: {tick}": 2}
+
+
+def test_a_label_without_blanks_or_with_two_values_is_no_tick_box(tmp_path):
+    every = write(tmp_path, "a.csv", "Lead No,Source,Won\n1,web,x\n2,ads,x\n")
+    assert '"": "0"' not in draft_mapping(every, "leads").text
+    both = write(tmp_path, "b.csv", "Lead No,Source,Won\n1,web,Yes\n2,ads,No\n3,ads,\n")
+    assert '"": "0"' not in draft_mapping(both, "leads").text  # a blank is not known yet there

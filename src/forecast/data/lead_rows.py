@@ -26,6 +26,9 @@ YES_NO_LABELS = {
     **{"si": 1, "sí": 1, "sì": 1, "verdadero": 1, "falso": 0, "vero": 1},  # Spanish, Italian
     **{"sim": 1, "não": 0, "nao": 0},  # Portuguese
 }
+#: A ticked box as exports write it where an unticked one is blank ("x", "✓"): yes where it is
+#: a column's one value beside blanks.
+MARKS = frozenset({"x", "✓", "✔", "*"})
 
 #: What a lead label's common words usually mean, offered in the import's hint (never applied).
 LABEL_WORDS = {

@@ -67,7 +67,7 @@ from forecast.data.draft_stages import (
     stages_block,
 )
 from forecast.data.header_encoding import encoding_hint, garbled_header, other_reading
-from forecast.data.lead_rows import YES_NO_LABELS
+from forecast.data.lead_rows import MARKS, YES_NO_LABELS
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.mapping_detect import preset_of
 from forecast.data.preset_check import preset_reads
@@ -364,6 +364,17 @@ def _lead_draft(
     elif "converted" not in mapped:
         lines.append("  converted: ???   # the column saying whether the lead converted")
         checks.append("no column found for converted (the label)")
+    elif (tick := _ticked(sample[mapped["converted"]])) is not None:
+        column = mapped["converted"]
+        lines.append("value_fixes:   # a box ticked for converted leads, blank for the others")
+        lines.append(f"  {quoted(column)}:")
+        if tick.casefold() not in YES_NO:
+            lines.append(f'    {quoted(tick)}: "1"')
+        lines.append('    "": "0"')
+        checks.append(
+            f"{column!r} holds {tick!r} and blanks: read as a box ticked for converted leads and "
+            'left blank for the others (0); where a blank means not known yet, drop the "" line'
+        )
     else:
         values = sample[mapped["converted"]].dropna().astype("str").str.strip()
         distinct = values.value_counts().index.tolist()[:MAX_STAGES]
@@ -398,6 +409,18 @@ def _lead_draft(
         f"leak_columns: [{shown}]   # columns filled in after the outcome (training finds some)"
     )
     return Draft("leads", mapped, "\n".join(lines) + "\n", checks)
+
+
+def _ticked(values: pd.Series) -> str | None:
+    """A label column's one value where it is a box's tick ("x", "✓", "Yes", 1) beside blanks:
+    a checkbox exported ticked for converted leads and blank for the others, whose blanks mean
+    not converted, not "not known yet" as a blank label otherwise does."""
+    text = values.astype("str").str.strip().where(values.notna(), "")
+    distinct = text[text != ""].unique()
+    if len(distinct) != 1 or len(distinct) == len(text.unique()):  # not one value, or no blank
+        return None
+    tick = str(distinct[0])
+    return tick if tick.casefold() in MARKS or YES_NO_LABELS.get(tick.casefold()) == 1 else None
 
 
 def _outcome(value: str) -> str | None:
