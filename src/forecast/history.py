@@ -58,6 +58,14 @@ from forecast.history_inputs import (  # noqa: F401 - named here too: `history.o
     created_by_first_entry,
     observations_of,
 )
+from forecast.stage_stays import (
+    STAGE_LOG_COLUMNS,
+    StageEvents,
+    completed_stays,
+    last_before,
+    stage_at,
+    stage_events,
+)
 
 #: The smallest step the store keeps: `t + JUST_AFTER` is the first instant that knows about t.
 JUST_AFTER = pd.Timedelta(microseconds=1)
@@ -68,7 +76,6 @@ KNOWN_AT_CLOSE: tuple[str, ...] = ("csat",)
 #: counts the deal at its value (`features.deal_amounts`), which models never read.
 DEAL_VALUE = "_deal_value"
 _VALUE_FIELDS = ("amount", "list_price")
-STAGE_LOG_COLUMNS = ("opportunity_id", "stage", "entered_at")
 #: How many `known_before` views a history keeps.
 VIEWS_KEPT = 4
 #: How many `as_of` states a history keeps.
@@ -116,32 +123,6 @@ class DatasetOptions:
             stage_probabilities=tuple((str(s), float(p)) for s, p in given.items()),
             features=tuple(str(f) for f in data.get("features") or ()),
         )
-
-
-def last_before(
-    e_key: np.ndarray, e_time: np.ndarray, q_key: np.ndarray, q_time: np.ndarray
-) -> np.ndarray:
-    """The as-of kernel: per query, the index of the last event of the same key dated strictly
-    before the query's time (-1 if none). Keys are non-negative integer codes; times datetime64.
-
-    Events at the same instant keep their given order (the later one wins). Vectorised: events
-    sorted by (key, time rank) packed in one int64, each query found with `searchsorted`.
-    """
-    out = np.full(len(q_key), -1, dtype=np.int64)
-    if len(e_key) == 0 or len(q_key) == 0:
-        return out
-    e_t = np.asarray(e_time, dtype="datetime64[us]").view("int64")
-    q_t = np.asarray(q_time, dtype="datetime64[us]").view("int64")
-    _, inverse = np.unique(np.concatenate([e_t, q_t]), return_inverse=True)
-    e_rank, q_rank = inverse[: len(e_t)], inverse[len(e_t) :]
-    e_comp = (e_key.astype(np.int64) << 32) | e_rank
-    order = np.argsort(e_comp, kind="stable")
-    e_sorted = e_comp[order]
-    pos = np.searchsorted(e_sorted, (q_key.astype(np.int64) << 32) | q_rank, "left") - 1
-    found = pos >= 0
-    found[found] = (e_sorted[pos[found]] >> 32) == q_key[found]
-    out[found] = order[pos[found]]
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -250,26 +231,22 @@ class DealHistory:
         )
 
     @cached_property
-    def _stage_events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        log = self.stage_log
-        pos = self._index.get_indexer(log["opportunity_id"])
-        when = log["entered_at"].to_numpy("datetime64[us]")
-        ok = (pos >= 0) & ~np.isnat(when)
-        return pos[ok], when[ok], log["stage"].to_numpy(dtype=object)[ok]
+    def _stage_events(self) -> StageEvents:
+        return stage_events(self.stage_log, self._index)
 
     def stage_at(self, pos: np.ndarray, when: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per (deal position, time): the stage known then and when it was entered.
 
         A deal with no stage entry before the time is in the first open stage since creation.
         """
-        e_pos, e_time, e_stage = self._stage_events
-        at = last_before(e_pos, e_time, pos, when)
-        found = at >= 0
-        stage = np.full(len(pos), self.stages.open_stages[0], dtype=object)
-        entered = self.deals["created_at"].to_numpy("datetime64[us]")[pos].copy()
-        stage[found] = e_stage[at[found]]
-        entered[found] = e_time[at[found]]
-        return stage, entered
+        created = self.deals["created_at"].to_numpy("datetime64[us]")
+        return stage_at(self._stage_events, pos, when, self.stages.open_stages[0], created)
+
+    def completed_stays(self) -> pd.DataFrame:
+        """Every stay in an open stage that had ended by the last entry this history holds
+        (`stage_stays.completed_stays`: a stay of no time is none): opportunity_id, stage,
+        entered_at, ended_at, days. Of `known_before(t)`: the stays that ended before t."""
+        return completed_stays(self.stage_log, self.stages.open_stages)
 
     @cached_property
     def _field_events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -44,7 +44,6 @@ GROUP_COLUMNS: dict[str, str] = {
 }
 PERIODS: tuple[str, ...] = ("month", "quarter")
 MISSING_GROUP = "(none)"  # the label of deals with no team / rep / product / region
-_DAY = np.timedelta64(86_400_000_000, "us")
 
 _COUNTS = ["deals", "won", "lost", "open", "won_cycle_deals", "closed_cycle_deals", "csat_count"]
 _SUMS = ["won_revenue", "won_revenue_estimated", "open_value", "open_value_estimated"]
@@ -70,7 +69,8 @@ def compute_kpis(
     (what was recorded strictly before that instant, every field at its value then).
 
     Time in stage counts completed stays only (the deal had moved on by `as_of`): a deal still
-    in a stage is censored, so its time so far is not mixed in with finished stays.
+    in a stage is censored, so its time so far is not mixed in with finished stays, and a stay
+    of no time is none (`DealHistory.completed_stays`).
     The funnel counts a deal as reaching stage k if its history (up to `as_of`) enters stage k
     or a later open stage, if it is in such a stage, or if it was won; every deal enters the
     funnel at the first stage.
@@ -98,14 +98,16 @@ def compute_kpis(
     from_snapshot = as_of is not None and data_end is not None and t <= data_end
     if from_snapshot:
         deals = history.as_of(t)
-        log = history.known_before(t).stage_log
+        known = history.known_before(t)
     else:
         deals = history.deals.reset_index(drop=True)
-        log = history.stage_log
+        known = history
 
     notes: list[str] = []
     currency = currency_of(deals, notes)  # sale values and pipeline add amounts: say when they mix
-    prepared = _deal_frame(deals, log, stages, group_col, period)
+    prepared = _deal_frame(
+        deals, known.stage_log, known.completed_stays(), stages, group_col, period
+    )
     notes.extend(_funnel_notes(prepared.frame))
     scopes = [(False, False)]
     if by or period:
@@ -186,11 +188,13 @@ def _stage_codes(values: pd.Series, stages: StageSet) -> np.ndarray:
 def _deal_frame(
     deals: pd.DataFrame,
     history: pd.DataFrame,
+    completed: pd.DataFrame,
     stages: StageSet,
     group_col: str | None,
     period: str | None,
 ) -> _Deals:
-    """One row per deal with what the KPIs need, and one row per completed stage stay."""
+    """One row per deal with what the KPIs need, and one row per completed stage stay of a
+    deal among them (`completed`: `DealHistory.completed_stays`)."""
     n = len(stages.open_stages)  # code n is Won, n + 1 is Lost
     stage = _stage_codes(deals["stage"], stages)
     if "status" in deals:
@@ -265,34 +269,14 @@ def _deal_frame(
     )
     frame["csat_p"] = frame["closed_p"].fillna(frame["created_p"])
 
-    # Completed stays: an open-stage entry followed by a different stage for the same deal.
-    order = np.lexsort((history["entered_at"].to_numpy(), codes))
-    c = codes[order]
-    at = history["entered_at"].to_numpy()[order]
-    st = entry_stage[order]
-    repeat = np.zeros(len(c), dtype=bool)  # a stage re-recorded is one stay, not two
-    repeat[1:] = (c[1:] == c[:-1]) & (st[1:] == st[:-1])
-    c, at, st = c[~repeat], at[~repeat], st[~repeat]
-    has_next = np.zeros(len(c), dtype=bool)
-    has_next[:-1] = c[1:] == c[:-1]
-    next_at = np.empty_like(at)
-    next_at[:-1] = at[1:]
-    next_at[-1:] = np.datetime64("NaT")
-    # A stay of no time (a stage entered at the instant the deal left it: where an export says
-    # only which stage a deal closed in) is no time spent in the stage.
-    done = has_next & (st >= 0) & (st < n) & (next_at > at)
-    position = np.full(len(uniques), -1)
-    known = deal_codes >= 0
-    position[deal_codes[known]] = np.flatnonzero(known)
-    row = position[c[done]]
-    kept = row >= 0
-    ended = next_at[done][kept]
+    row = pd.Index(deals["id"]).get_indexer(completed["opportunity_id"])
+    kept = completed[row >= 0]
     stays = pd.DataFrame(
         {
-            "g": group[row[kept]],
-            "ended_p": _period_code(pd.Series(ended), period).to_numpy(),
-            "stage": st[done][kept],
-            "days": (ended - at[done][kept]) / _DAY,
+            "g": group[row[row >= 0]],
+            "ended_p": _period_code(kept["ended_at"].reset_index(drop=True), period).to_numpy(),
+            "stage": _stage_codes(kept["stage"], stages),
+            "days": kept["days"].to_numpy(dtype=float),
         }
     )
     return _Deals(frame, stays, group_labels)

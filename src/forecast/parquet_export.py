@@ -42,7 +42,8 @@ from forecast.data.attributes import (
 from forecast.data.fingerprint import column_names, row_hashes
 from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput
-from forecast.history import STAGE_LOG_COLUMNS, DatasetOptions, DealHistory
+from forecast.history import DatasetOptions, DealHistory
+from forecast.stage_stays import STAGE_LOG_COLUMNS
 
 if TYPE_CHECKING:
     from distributed import Client, Future

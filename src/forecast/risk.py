@@ -93,31 +93,16 @@ def stage_stay_quantiles(
 ) -> dict[str, float | None]:
     """Per open stage, the `q` quantile in days of the stays that ended before `as_of`.
 
-    A stay ends when the deal enters its next stage (or its outcome). Stays still running are
-    left out: they have not ended, so their length is not known. A stage with fewer than
+    A stay ends when the deal enters its next stage (or its outcome); a stay of no time is none
+    (`DealHistory.completed_stays`, as the KPIs' time in stage). Stays still running are left
+    out: they have not ended, so their length is not known. A stage with fewer than
     `min_stays` completed stays gets None (too few to say what is usual).
     """
-    t = as_timestamp(as_of)
-    hist = history.known_before(t).stage_log
+    stays = history.known_before(as_timestamp(as_of)).completed_stays()
     out: dict[str, float | None] = dict.fromkeys(history.stages.open_stages)
-    if hist.empty:
-        return out
-    order = np.lexsort(
-        (
-            hist["entered_at"].to_numpy("datetime64[us]").view("int64"),
-            pd.factorize(hist["opportunity_id"].to_numpy())[0],
-        )
-    )
-    ids = hist["opportunity_id"].to_numpy()[order]
-    at = hist["entered_at"].to_numpy("datetime64[us]")[order]
-    stage = hist["stage"].to_numpy()[order]
-    same = (ids[:-1] == ids[1:]) & (at[1:] > at[:-1])  # a stay of no time: no time in stage
-    days = (at[1:] - at[:-1])[same] / np.timedelta64(1, "D")
-    ended_stage = stage[:-1][same]
-    stays = pd.DataFrame({"stage": ended_stage, "days": days})
-    for name, group in stays.groupby("stage")["days"]:
-        if name in out and len(group) >= min_stays:
-            out[name] = float(group.quantile(q))
+    for name, days in stays.groupby("stage")["days"]:
+        if name in out and len(days) >= min_stays:
+            out[name] = float(days.quantile(q))
     return out
 
 
