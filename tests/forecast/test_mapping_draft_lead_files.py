@@ -11,6 +11,7 @@ import pytest
 from forecast.data.importing import read_export
 from forecast.data.mapping import load_mapping
 from forecast.data.mapping_draft import draft_mapping
+from forecast.errors import InvalidInput
 from tests.forecast.test_import_options import write
 
 
@@ -128,3 +129,26 @@ def test_a_label_without_blanks_or_with_two_values_is_no_tick_box(tmp_path):
     assert '"": "0"' not in draft_mapping(every, "leads").text
     both = write(tmp_path, "b.csv", "Lead No,Source,Won\n1,web,Yes\n2,ads,No\n3,ads,\n")
     assert '"": "0"' not in draft_mapping(both, "leads").text  # a blank is not known yet there
+
+
+PIPEDRIVE_LEADS = (
+    "Lead - Title,Lead - Value,Lead - Source,Lead - Labels,Lead - Owner,Person - Name,"
+    "Organization - Name,Lead created\n"
+    "Acme lead,1000,Web forms,Hot,Ann,Al,Acme,2024-03-01 10:00:00\n"
+    "Beta lead,,Prospector,Cold,Bob,Bea,Beta,2024-03-02 11:00:00\n"
+)
+
+
+def test_a_pipedrive_leads_export_is_drafted_as_leads_without_kind(tmp_path):
+    """Pipedrive's leads hold no outcome (a converted lead becomes a deal): its columns, named
+    after the lead, say what the file is, where --kind was needed."""
+    draft = draft_mapping(write(tmp_path, "leads-123.csv", PIPEDRIVE_LEADS))
+    assert draft.kind == "leads" and draft.columns["created_at"] == "Lead created"
+    assert "converted: ???" in draft.text  # no outcome in the file: the user says where it is
+
+
+def test_a_header_named_after_deals_or_nothing_still_asks_for_the_kind(tmp_path):
+    deals = PIPEDRIVE_LEADS.replace("Lead - ", "Deal - ").replace("Lead created", "Deal created")
+    for text in (deals, "Title,Person - Name,Organization - Name\nA,Al,Acme\n"):
+        with pytest.raises(InvalidInput, match="--kind deals or --kind leads"):
+            draft_mapping(write(tmp_path, "export.csv", text))

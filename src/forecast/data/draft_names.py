@@ -217,6 +217,34 @@ NOT_CONVERTED_WORDS = (
 NEGATIONS = ("not", "non", "no", "nicht", "kein")
 
 
+#: What exports call a lead and a deal where their columns are named after the record
+#: (Pipedrive's "Lead - Title", "Lead created"; Zoho's "Fuente de Posible cliente").
+LEAD_RECORDS = (
+    "lead", "leads", "prospect", "prospects", "prospecto", "prospectos", "interessent",
+    "interessenten", "posiblecliente", "clientepotencial", "clientepotenziale",
+)  # fmt: skip
+DEAL_RECORDS = (
+    "deal", "deals", "opportunity", "opportunities", "opp", "oportunidad", "oportunidade",
+    "opportunite", "opportunita", "affaire", "verkaufschance", "negocio", "trato",
+)  # fmt: skip
+
+
+def names_leads(names: list[str]) -> bool:
+    """Whether more of a header's columns are named after a lead than after a deal (their
+    first or last words: "Lead - Title", "Lead created" beside "Person - Name"): a leads
+    export that holds no outcome (Pipedrive's leads), told from a deal export without a stage."""
+    leads = sum(_named_after(n, LEAD_RECORDS) for n in names)
+    return leads > sum(_named_after(n, DEAL_RECORDS) for n in names)
+
+
+def _named_after(name: str, records: tuple[str, ...]) -> bool:
+    """Whether a column's first or last words name one of `records` ("Lead - Source",
+    "Fuente de Posible cliente"), whole words only ("Leadership" names no lead)."""
+    words = re.findall(r"[^\W\d_]+", unaccented(name).casefold())
+    runs = {"".join(words[:i]) for i in range(1, 3)} | {"".join(words[-i:]) for i in range(1, 3)}
+    return not runs.isdisjoint(records)
+
+
 def matched(names: list[str], wanted: dict[str, list[str]]) -> dict[str, str]:
     """Each field's column: the first whose name is one of the field's names, compared
     loosely; a column goes to one field, fields in `wanted`'s order."""

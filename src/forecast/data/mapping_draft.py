@@ -55,6 +55,7 @@ from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_
     YES_NO,
     matched,
     name_key,
+    names_leads,
     shorter_names,
 )
 from forecast.data.draft_stages import (
@@ -91,7 +92,7 @@ class Draft:
 def draft_mapping(file: Path, kind: str | None = None) -> Draft:
     """A mapping drafted from `file`'s header and first rows (`kind`: "opportunities" or
     "leads"; default: opportunities where a column names a stage, leads where one names a
-    conversion)."""
+    conversion, or where no outcome is named, the columns are named after a lead)."""
     csv = _read_as(file)
     sample = next(iter_table(file, SAMPLE_ROWS, [], csv), None)
     if sample is None or sample.empty:
@@ -119,6 +120,8 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
             kind = "leads"
         elif status is not None:  # a status is a lead's outcome unless the rows look like deals
             kind = _kind_of_status(sample[status], deals, file)
+        elif names_leads(names):  # Pipedrive's leads: "Lead - Title", "Lead created", no outcome
+            kind = "leads"
         else:
             raise InvalidInput(
                 f"{file}: no column names a deal stage or a lead's conversion ({names[:20]}); "
