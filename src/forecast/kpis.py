@@ -283,28 +283,31 @@ def _deal_frame(
 
 
 def _funnel(
-    frame: pd.DataFrame, by_created: Any, keyed: Any, n: int
+    frame: pd.DataFrame, keys: list[pd.Series], n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row of `by_created`: deals that reached at least each stage (n open stages and won),
-    the stage-to-stage conversion, and whether the row's counts are estimates.
+    """Per group of `frame` by `keys` (aligned with it), in sorted order: deals that reached
+    at least each stage (n open stages and won), the stage-to-stage conversion, and whether the
+    group's counts are estimates.
 
     A lost deal whose stage is unknown entered the funnel but stopped at an unknown stage: it
-    is spread over the stages as the row's lost deals with a known stage were lost (an
+    is spread over the stages as the group's lost deals with a known stage were lost (an
     estimate, flagged); where no lost deal's stage is known, it counts at the first stage only
     and the conversion is left blank (unknown) rather than read as a first-stage loss."""
-    rows = by_created.size().index
+    by_key = frame.groupby(keys, sort=True)
+    rows = by_key.size().index
 
-    def per_stage(sub: pd.DataFrame) -> np.ndarray:
-        if sub.empty:
+    def per_stage(mask: np.ndarray) -> np.ndarray:
+        if not mask.any():
             return np.zeros((len(rows), n + 1))
-        counts = keyed(sub)["reached"].value_counts().unstack(fill_value=0)
+        sub = frame[mask].groupby([key[mask] for key in keys], sort=True)
+        counts = sub["reached"].value_counts().unstack(fill_value=0)
         counts = counts.reindex(index=rows, columns=range(n + 1), fill_value=0)
         return counts.to_numpy(dtype=float, copy=True)
 
     unknown_rows = frame["lost_unknown"].to_numpy(dtype=bool)
-    at_most = per_stage(frame[~unknown_rows])
-    lost_at = per_stage(frame[frame["lost"].to_numpy(dtype=bool) & ~unknown_rows])
-    unknown = by_created["lost_unknown"].sum().reindex(rows, fill_value=0).to_numpy(dtype=float)
+    at_most = per_stage(~unknown_rows)
+    lost_at = per_stage(frame["lost"].to_numpy(dtype=bool) & ~unknown_rows)
+    unknown = by_key["lost_unknown"].sum().reindex(rows, fill_value=0).to_numpy(dtype=float)
     known_lost = lost_at.sum(axis=1)
     spread = (unknown > 0) & (known_lost > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -411,7 +414,7 @@ def _scope(
     # Funnel: how many deals got at least as far as each stage.
     n = len(stages.open_stages)
     reached, conversion, estimated = _funnel(
-        frame, by_created, lambda sub: keyed(sub, "created_p"), n
+        frame, _keys(frame, group, "created_p" if split else None), n
     )
     rows = by_created.size().index
     funnel = pd.DataFrame(
