@@ -136,14 +136,7 @@ def _stage_sample(history: DealHistory, is_open: np.ndarray) -> np.ndarray:
     dated = deals["created_at"].notna().to_numpy(copy=True)
     if "created_estimated" in deals:
         dated &= ~deals["created_estimated"].fillna(False).to_numpy(dtype=bool)
-    log = history.stage_log
-    pos = history.positions(log["opportunity_id"])
-    closed_at = deals["closed_at"].to_numpy("datetime64[us]")[np.maximum(pos, 0)]
-    before = log["entered_at"].to_numpy("datetime64[us]") < closed_at  # NaT: not before
-    opened = (pos >= 0) & log["stage"].isin(history.stages.open_stages).to_numpy() & before
-    recorded = np.zeros(len(deals), dtype=bool)
-    recorded[pos[opened]] = True
-    return dated & (is_open | ~recorded)
+    return dated & (is_open | ~history.open_stage_before_close())
 
 
 def _checked(history: DealHistory, check: str) -> pd.DataFrame:
@@ -154,13 +147,9 @@ def _checked(history: DealHistory, check: str) -> pd.DataFrame:
     deals = history.deals
     if check != "stage":
         return deals
-    created = deals["created_at"].to_numpy("datetime64[us]")
-    dated = np.flatnonzero(~np.isnat(created))
-    seen = np.full(len(deals), None, dtype=object)
-    stage, _ = history.stage_at(dated, created[dated] + np.timedelta64(1, "us"))
+    seen = history.first_seen_stages()
     stages = history.stages
-    unrecorded = np.isin(stage, [stages.open_stages[0], stages.won, stages.lost])
-    seen[dated[~unrecorded]] = stage[~unrecorded]
+    seen[pd.Series(seen).isin([stages.open_stages[0], stages.won, stages.lost]).to_numpy()] = None
     return pd.DataFrame({"created_at": deals["created_at"], "stage": seen})
 
 

@@ -62,7 +62,9 @@ from forecast.stage_stays import (
     STAGE_LOG_COLUMNS,
     StageEvents,
     completed_stays,
+    first_seen,
     last_before,
+    open_stage_before_close,
     stage_at,
     stage_events,
 )
@@ -247,6 +249,18 @@ class DealHistory:
         (`stage_stays.completed_stays`: a stay of no time is none): opportunity_id, stage,
         entered_at, ended_at, days. Of `known_before(t)`: the stays that ended before t."""
         return completed_stays(self.stage_log, self.stages.open_stages)
+
+    def first_seen_stages(self) -> np.ndarray:
+        """Per deal (in `deals` order), its stage as first seen: just after its creation (the
+        first open stage where no entry is dated by then); None where it has no creation date."""
+        created = self.deals["created_at"].to_numpy("datetime64[us]")
+        return first_seen(self._stage_events, created, self.stages.open_stages[0])
+
+    def open_stage_before_close(self) -> np.ndarray:
+        """Per deal (in `deals` order): its stage history records an open stage entered before
+        its close (False without a close date)."""
+        closed_at = self.deals["closed_at"].to_numpy("datetime64[us]")
+        return open_stage_before_close(self._stage_events, closed_at, self.stages.open_stages)
 
     @cached_property
     def _field_events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -112,3 +112,28 @@ def completed_stays(stage_log: pd.DataFrame, open_stages: Collection[str]) -> pd
             "days": (ended - entered) / _DAY,
         }
     )
+
+
+def first_seen(events: StageEvents, created: np.ndarray, first_stage: str) -> np.ndarray:
+    """Per deal (`created`: each deal's creation), its stage as first seen: the stage known
+    just after its creation (`first_stage` where no entry is dated by then); None where the
+    deal has no creation date."""
+    created = np.asarray(created, dtype="datetime64[us]")
+    dated = np.flatnonzero(~np.isnat(created))
+    seen = np.full(len(created), None, dtype=object)
+    just_after = created[dated] + np.timedelta64(1, "us")
+    seen[dated] = stage_at(events, dated, just_after, first_stage, created)[0]
+    return seen
+
+
+def open_stage_before_close(
+    events: StageEvents, closed_at: np.ndarray, open_stages: Collection[str]
+) -> np.ndarray:
+    """Per deal (`closed_at`: each deal's close), whether an entry into an open stage is dated
+    before its close (never for a deal with no close date)."""
+    closed_at = np.asarray(closed_at, dtype="datetime64[us]")
+    in_open = pd.Series(events.stage, dtype=object).isin(list(open_stages)).to_numpy()
+    opened = in_open & (events.when < closed_at[events.pos])  # NaT: not before
+    recorded = np.zeros(len(closed_at), dtype=bool)
+    recorded[events.pos[opened]] = True
+    return recorded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from forecast.data.stages import StageSet
 from forecast.history import DealHistory
@@ -108,3 +109,51 @@ def test_the_at_risk_thresholds_read_the_stays_the_history_gives():
     assert history.completed_stays()[["opportunity_id", "days"]].values.tolist() == [["A", 10.0]]
     quantiles = stage_stay_quantiles(history, "2024-02-01", q=0.5, min_stays=1)
     assert quantiles == {"Lead": 10.0, "Qualified": None, "Proposal": None}
+
+
+@pytest.fixture
+def history() -> DealHistory:
+    """A: entered Qualified on its creation, then won. B: no entry but its loss at the close.
+    C: lost, reopened in Proposal, won. D: open in Proposal since creation. E: no creation
+    date. F: an open stage entered at the instant it was lost."""
+    log = log_of(
+        ("A", "Qualified", "2024-01-01"),
+        ("A", "Won", "2024-02-01"),
+        ("B", "Lost", "2024-02-01"),
+        ("C", "Lost", "2024-01-10"),
+        ("C", "Proposal", "2024-01-20"),
+        ("C", "Won", "2024-02-01"),
+        ("D", "Proposal", "2024-01-01"),
+        ("F", "Proposal", "2024-02-01"),
+        ("F", "Lost", "2024-02-01"),
+    )
+    closed = T("2024-02-01")
+    deals = pd.DataFrame(
+        {
+            "id": ["A", "B", "C", "D", "E", "F"],
+            "created_at": [T("2024-01-01")] * 4 + [pd.NaT, T("2024-01-01")],
+            "stage": ["Won", "Lost", "Won", "Proposal", "Lead", "Lost"],
+            "status": ["won", "lost", "won", "open", "open", "lost"],
+            "closed_at": [closed, closed, closed, pd.NaT, pd.NaT, closed],
+        }
+    )
+    return DealHistory.from_frames(deals, log, StageSet(OPEN), check_leaks=False)
+
+
+def test_a_deals_stage_as_first_seen_is_the_one_known_just_after_its_creation(history):
+    # An entry dated at the creation is known just after it; with none by then, a deal is in
+    # the first open stage; without a creation date, nothing was seen.
+    assert history.first_seen_stages().tolist() == [
+        "Qualified",
+        "Lead",
+        "Lead",
+        "Proposal",
+        None,
+        "Lead",
+    ]
+
+
+def test_an_open_stage_counts_as_recorded_only_when_entered_before_the_close(history):
+    # C's reopening counts though its first entry is an outcome; F's stage dated at its close
+    # and an open deal with no close date do not.
+    assert history.open_stage_before_close().tolist() == [True, False, True, False, False, False]
