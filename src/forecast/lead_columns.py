@@ -34,6 +34,9 @@ class LeadColumns:
     #: The columns read as numbers: numbers, and text whose every present value is one (a
     #: slice where no lead has a value holds it as blank text).
     as_numbers: tuple[str, ...] = ()
+    #: Of those, the ones whose every value is 0 or 1 (a flag, or booleans): a client may send
+    #: them as yes/no (`lead_fields.LeadFields`).
+    zero_one: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def decide(
     (`attributes.names_a_person`: "First Name", "Nachname", "Salutation")."""
     attrs = list(columns)
     leaks = [c for c in leak_columns if c in attrs] if not include_leaks else []
-    kept, identifiers, constant, as_numbers = [], [], [], []
+    kept, identifiers, constant, as_numbers, zero_one = [], [], [], [], []
     for col in attrs:
         if col in leaks:
             continue
@@ -117,6 +120,8 @@ def decide(
                 _counts_up(values) or _names_an_id(col)
             )
             as_numbers.append(col)
+            if distinct and np.isin(values, (0.0, 1.0)).all():
+                zero_one.append(col)
         else:
             texts = [f.text for f in seen]
             distinct = len(np.unique(np.concatenate(texts))) if texts else 0
@@ -131,7 +136,8 @@ def decide(
             identifiers.append(col)
         else:
             kept.append(col)
-    return LeadColumns(kept, leaks, identifiers, constant, tuple(as_numbers))
+    zero_one = [c for c in zero_one if c in kept]
+    return LeadColumns(kept, leaks, identifiers, constant, tuple(as_numbers), tuple(zero_one))
 
 
 #: A running number's values lie close together (a CRM numbers its records as they come, by ones

@@ -21,6 +21,7 @@ import numpy as np
 from forecast.data.attributes import unaccented
 from forecast.data.lead_rows import MARKS, YES_NO_LABELS
 from forecast.data.mapping import loose_key
+from forecast.errors import InvalidInput
 from forecast.modeling import lead_dates
 from forecast.modeling.reasons import is_blank
 
@@ -36,6 +37,7 @@ class LeadFields:
         inputs: Sequence[str],
         created_names: Sequence[str],
         levels: Mapping[str, Sequence[str]] | None = None,
+        zero_one: Iterable[str] = (),
     ) -> None:
         #: The model's inputs a client sends (the date inputs are made from the creation date).
         self.created_names = tuple(created_names)
@@ -52,19 +54,19 @@ class LeadFields:
         for name in self.known:
             loose.setdefault(_loose(name), []).append(name)
         self._loose = {key: names[0] for key, names in loose.items() if len(names) == 1}
-        #: The text inputs that are a yes/no (`levels`: each text input's learnt values), with
-        #: their learnt spelling of each.
-        self._yes_no = {
+        #: The inputs that are a yes/no, with their learnt spelling of each: text inputs whose
+        #: values are a yes and a no (`levels`: each text input's learnt values), and number
+        #: inputs learnt as 0/1 (`zero_one`), spelt 1 and 0.
+        self._yes_no: dict[str, dict[int, Any]] = {
             col: spelt for col, lv in (levels or {}).items() if (spelt := yes_no_spelling(lv))
         }
-        #: Each one's learnt spellings: a value already so spelt costs one lookup (the API path).
+        self._zero_one = frozenset(c for c in zero_one if c in self._inputs)
+        self._yes_no |= {col: {1: 1, 0: 0} for col in self._zero_one}
+        #: Each one's learnt spellings and blank: a value already so spelt (the usual request)
+        #: costs one lookup.
         self._as_learnt = {
-            col: {v for v in spelt.values() if v is not None} for col, spelt in self._yes_no.items()
+            col: frozenset({None, *spelt.values()}) for col, spelt in self._yes_no.items()
         }
-        #: Where every yes/no input learnt the same words ("Yes"/"No"), those and blank: a row
-        #: sending only them is checked in one call.
-        shared = {frozenset(words) for words in self._as_learnt.values()}
-        self._shared = {None, *shared.pop()} if len(shared) == 1 else None
 
     def matched(
         self, rows: Sequence[Mapping[str, Any]]
@@ -74,12 +76,17 @@ class LeadFields:
         known, inputs = self.known, self._inputs
         out: list[Mapping[str, Any]] = []
         notes: list[list[str]] = []
-        for row in rows:
+        for i, row in enumerate(rows):
             said: list[str] = []
             if not row.keys() <= known:  # a set comparison in C: most rows are all known
                 row, said = self._matched_row(row, [name for name in row if name not in known])
-            if self._yes_no:
-                row = self._spelt_as_learnt(row)
+            if self._as_learnt:
+                try:
+                    row = self._spelt_as_learnt(row)
+                except InvalidInput as exc:  # which lead of several, as a bad date says
+                    if len(rows) == 1:
+                        raise
+                    raise InvalidInput(f"row {i} (counting from 0): {exc}") from None
             if (
                 inputs
                 and inputs.isdisjoint(row)
@@ -115,21 +122,28 @@ class LeadFields:
 
     def _spelt_as_learnt(self, row: Mapping[str, Any]) -> Mapping[str, Any]:
         """The row with each yes/no input's value in the spelling training learnt: a JSON
-        `true` where the export wrote "TRUE", "Yes" or "x", "no" where it wrote "No" (a CRM's API
-        sends a checkbox as a boolean, its export as a word; either was scored as blank)."""
-        if self._shared is not None:
-            try:
-                if self._shared.issuperset(map(row.get, self._yes_no)):
-                    return row
-            except TypeError:  # a value that is no key (a list): checked one by one below
-                pass
+        `true` where the export wrote "TRUE", "Yes" or "x", "no" where it wrote "No", 1 and 0
+        where it wrote 1 and 0 (a CRM's API sends a checkbox as a boolean or a word, its export
+        as another word or a number; either was scored as blank). Text that says neither yes
+        nor no, sent for an input learnt as 0/1, is refused (`InvalidInput`) naming it."""
         spelt: dict[str, Any] | None = None
-        for col, spelling in self._yes_no.items():
+        for col, words in self._as_learnt.items():
             value = row.get(col)
-            if value is None or (value.__class__ is str and value in self._as_learnt[col]):
+            try:
+                if value in words:
+                    continue
+            except TypeError:  # a value that is no key (a list): no yes/no
                 continue
             meaning = _yes_no_meaning(value)
-            if meaning is not None and (learnt := spelling.get(meaning)) != value:
+            if meaning is None:
+                if col in self._zero_one and _no_number(value):
+                    raise InvalidInput(
+                        f"field {col!r}: {value!r} is neither a yes nor a no (the model learnt "
+                        "it as 1 and 0): send yes/no, true/false or 1/0, or leave it out"
+                    )
+                continue
+            learnt = self._yes_no[col].get(meaning)
+            if learnt != value:
                 spelt = spelt if spelt is not None else dict(row)
                 spelt[col] = learnt
         return row if spelt is None else spelt
@@ -161,6 +175,12 @@ def _yes_no_meaning(value: object) -> int | None:
         text = str(value).strip().casefold()
         return YES_NO_LABELS.get(text, 1 if text in MARKS else None)
     return None
+
+
+def _no_number(value: object) -> bool:
+    """Whether a sent value is text holding no digit ("maybe"): no number in any notation
+    ("1,0" and "2" are read by the encoding, which says what it cannot read)."""
+    return isinstance(value, str) and not is_blank(value) and not any(map(str.isdigit, value))
 
 
 def _loose(name: str) -> str:

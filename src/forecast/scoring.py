@@ -282,8 +282,10 @@ def _lead_fields(served: Served) -> LeadFields:
     names = (lead_dates.CREATED, *([served.created_column] if served.created_column else []))
     if served.fields is None or served.fields.created_names != names:
         model = served.scorer.model
-        encoder = getattr(model, "encoder_", None) or model.global_.encoder_
-        served.fields = LeadFields(list(encoder.columns), names, encoder.levels)
+        fitted = model if getattr(model, "encoder_", None) is not None else model.global_
+        encoder = fitted.encoder_
+        flags = getattr(fitted, "zero_one_inputs_", ())  # none in a model trained before them
+        served.fields = LeadFields(list(encoder.columns), names, encoder.levels, flags)
     return served.fields
 
 

@@ -4,15 +4,19 @@ A checkbox is exported as a word ("TRUE"/"FALSE" by Freshsales and Salesforce re
 by a Spanish Zoho, "x" and blank by a spreadsheet) and the model learns those words; the same
 CRM's API sends a JSON `true`. Matched as text, `true` found no learnt value and the field was
 scored as blank. `LeadFields` (built with the model's learnt values) spells each such value as
-training learnt it.
+training learnt it. An input the model learnt as a 0/1 number (an export's 1/0 flag, or
+booleans) reads a yes-word as 1 and a no-word as 0 (before: "Yes" was scored as blank), and text
+that is neither is refused naming the field.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from forecast import scoring
+from forecast.errors import InvalidInput
 from forecast.lead_fields import LeadFields, yes_no_spelling
 from forecast.modeling.lead_fitting import train_leads
 from forecast.modeling.scorers import select_scorer
@@ -89,3 +93,48 @@ def test_a_served_model_scores_a_boolean_as_the_word_its_export_wrote(tmp_path) 
     )
     assert as_bool.probability == as_word.probability
     assert not as_bool.notes
+
+
+def test_a_yes_or_no_sent_for_an_input_learnt_as_0_1_is_read_as_1_or_0() -> None:
+    flags = LeadFields([*LEVELS, "Opted In", "Visits"], ["created_at"], LEVELS, ["Opted In"])
+    sent = ["Yes", "no", True, "FALSE", "Sí", "x", 1, 0.0, "1", None]
+    rows, notes = flags.matched([{"Opted In": v, "Visits": 3} for v in sent])
+    assert [r["Opted In"] for r in rows] == [1, 0, 1, 0, 1, 1, 1, 0, 1, None]
+    assert notes == [[]] * len(sent)
+    [visits], _ = flags.matched([{"Visits": "yes"}])  # a count is no 0/1: left as sent
+    assert visits == {"Visits": "yes"}
+
+
+def test_text_that_is_no_yes_or_no_for_an_input_learnt_as_0_1_is_refused_naming_it() -> None:
+    flags = LeadFields(["Opted In", "Visits"], ["created_at"], {}, ["Opted In"])
+    with pytest.raises(InvalidInput, match="field 'Opted In': 'maybe' is neither a yes nor a no"):
+        flags.matched([{"Opted In": "maybe"}])
+    with pytest.raises(InvalidInput, match=r"row 1 \(counting from 0\): field 'Opted In'"):
+        flags.matched([{"Opted In": "Yes"}, {"Opted In": "unknown"}])
+    rows, _ = flags.matched([{"Opted In": "2"}, {"Opted In": " "}])  # a number, a blank: as sent
+    assert rows == [{"Opted In": "2"}, {"Opted In": " "}]
+
+
+def test_a_served_model_scores_a_yes_for_a_0_1_input_as_its_1(tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    n = 1500
+    opted = rng.integers(0, 2, n)
+    leads = pd.DataFrame(
+        {
+            "id": [f"L{i}" for i in range(n)],
+            "converted": (rng.random(n) < np.where(opted == 1, 0.5, 0.1)).astype(int),
+            "Opted In": opted,
+            "Visits": rng.integers(0, 9, n),
+        }
+    )
+    settings = Settings(state_dir=tmp_path, min_converted_leads=50)
+    model = train_leads(leads, settings=settings, cross_validate=False).model
+    assert model.zero_one_inputs_ == ["Opted In"]  # "Visits" counts: not a 0/1
+    served = scoring.Served(scoring.LEAD, select_scorer(model), "1", "registry")
+    rows = [{"Opted In": v, "Visits": 3} for v in (1, "Yes", 0, "No")]
+    one, yes, zero, no = scoring.score(served, rows, as_sent=True)
+    assert yes.probability == one.probability and no.probability == zero.probability
+    assert one.probability > zero.probability  # the flag matters, so "Yes" read as 1 shows it
+    assert not yes.notes and not no.notes
+    with pytest.raises(InvalidInput, match="Opted In"):
+        scoring.score(served, [{"Opted In": "perhaps", "Visits": 3}], as_sent=True)

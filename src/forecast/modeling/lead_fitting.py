@@ -367,6 +367,8 @@ def train_leads(
     note(progress, "fitting logistic regression and naive Bayes")
     labels = {c: lead_dates.LABELS.get(c, c) for c in X.columns}
     families = fit_families(boosted, X_train, y_sampled, None, labels, warnings)
+    for fitted in families.values():  # inputs a request may send as yes/no (`LeadFields`)
+        fitted.zero_one_inputs_ = [c for c in cols.zero_one if c in X.columns]
     note(progress, "fitting the baselines")
     baselines = {name: b.fit(X_train, y_sampled) for name, b in baselines_for("leads").items()}
 
