@@ -73,8 +73,9 @@ def import_(
         typer.Option(
             "--replace",
             help="First remove what the dataset holds (its deals and their histories, or its "
-            "leads; pushes too), in the same transaction: to read an export again with a "
-            "corrected mapping. Models, targets and keys stay",
+            "leads; pushes too; the backtest record of the old data), in the same transaction: "
+            "to read an export again with a corrected mapping. Models, targets and keys stay; "
+            "bad rows reject the import",
         ),
     ] = False,
     track: Annotated[

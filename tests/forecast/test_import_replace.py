@@ -121,3 +121,35 @@ def test_replace_of_a_lead_dataset_holds_the_new_file_s_leads_only(engine, tmp_p
         stored = dict(conn.execute(select(store.leads.c.id, store.leads.c.converted)).all())
     assert stored == {"l2": 1, "l4": 0}
     assert any("3 lead(s)" in n for n in report.notes)
+
+
+def test_replace_drops_the_backtest_record_of_the_data_it_replaces(engine, tmp_path):
+    from datetime import datetime
+
+    mapping = load_mapping(write(tmp_path, "a.yaml", DOLLARS))
+    import_export(engine, _export(tmp_path), mapping)
+    day = datetime(2024, 4, 1)
+    with engine.begin() as conn:
+        for dataset in ("c", "other"):
+            conn.execute(
+                store.track_record.insert().values(
+                    dataset=dataset, freq="quarter", run_at=day, origin=day, horizon_weeks=0.0,
+                    window_label="2024-Q2", window_start=day, window_end=day, sealed=False,
+                    method="ours", actual=1.0, forecast=1.0,
+                )
+            )  # fmt: skip
+    report = import_export(engine, _export(tmp_path), mapping, replace=True)
+    with engine.connect() as conn:
+        left = conn.execute(select(store.track_record.c.dataset)).scalars().all()
+    assert left == ["other"]
+    assert any("1 past forecasts of the backtest record" in n for n in report.notes)
+
+
+def test_replace_refuses_to_skip_bad_rows_and_writes_nothing(engine, tmp_path):
+    mapping = load_mapping(write(tmp_path, "a.yaml", DOLLARS))
+    import_export(engine, _export(tmp_path), mapping)
+    with pytest.raises(InvalidInput, match="--replace cannot skip bad rows"):
+        import_export(
+            engine, _export(tmp_path, 2, "two.csv"), mapping, on_error="skip", replace=True
+        )
+    assert len(_amounts(engine)) == 8

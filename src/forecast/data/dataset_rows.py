@@ -15,12 +15,15 @@ from sqlalchemy import Connection, delete
 from forecast.data import store
 from forecast.errors import InvalidInput
 
-#: The tables an export fills, per kind of dataset, with what a report calls their rows.
+#: The tables an export fills, per kind of dataset, with what a report calls their rows; and the
+#: backtest record, which scored the data replaced and would go on choosing the method users see
+#: and sizing its range (a shorter backtest of the new data would not overwrite it).
 _FILLED = {
     "opportunities": (
         (store.opportunities, "deal(s)"),
         (store.stage_history, "stage entries"),
         (store.field_history, "field observations"),
+        (store.track_record, "past forecasts of the backtest record"),
     ),
     "leads": ((store.leads, "lead(s)"),),
 }
@@ -36,6 +39,16 @@ def same_kind(conn: Connection, dataset: str, kind: str) -> None:
         raise InvalidInput(
             f"dataset {dataset!r} holds {held}, not {kind}: import these under another name "
             "(--dataset NAME)"
+        )
+
+
+def check_replace(replace: bool, on_error: str) -> None:
+    """A replace writes the export as a whole: a bad row skipped would drop its deal, which
+    the dataset held before, without saying which."""
+    if replace and on_error != "reject":
+        raise InvalidInput(
+            "--replace cannot skip bad rows (--on-error skip): a deal whose new row is bad would "
+            "be dropped from the dataset; fix those rows, or import without --replace"
         )
 
 

@@ -139,6 +139,7 @@ def import_export(
 ) -> ImportReport:
     """Validate and upsert an export into the store, in one transaction. With `replace`, what
     the dataset held before is removed in it first (`dataset_rows.clear`)."""
+    dataset_rows.check_replace(replace, on_error)
     job = _Job(
         Path(path),
         mapping,
