@@ -21,7 +21,6 @@ import numpy as np
 from forecast.data.attributes import unaccented
 from forecast.data.lead_rows import MARKS, YES_NO_LABELS
 from forecast.data.mapping import loose_key
-from forecast.errors import InvalidInput
 from forecast.modeling import lead_dates
 from forecast.modeling.reasons import is_blank
 
@@ -76,17 +75,12 @@ class LeadFields:
         known, inputs = self.known, self._inputs
         out: list[Mapping[str, Any]] = []
         notes: list[list[str]] = []
-        for i, row in enumerate(rows):
+        for row in rows:
             said: list[str] = []
             if not row.keys() <= known:  # a set comparison in C: most rows are all known
                 row, said = self._matched_row(row, [name for name in row if name not in known])
             if self._as_learnt:
-                try:
-                    row = self._spelt_as_learnt(row)
-                except InvalidInput as exc:  # which lead of several, as a bad date says
-                    if len(rows) == 1:
-                        raise
-                    raise InvalidInput(f"row {i} (counting from 0): {exc}") from None
+                row = self._spelt_as_learnt(row)
             if (
                 inputs
                 and inputs.isdisjoint(row)
@@ -124,8 +118,8 @@ class LeadFields:
         """The row with each yes/no input's value in the spelling training learnt: a JSON
         `true` where the export wrote "TRUE", "Yes" or "x", "no" where it wrote "No", 1 and 0
         where it wrote 1 and 0 (a CRM's API sends a checkbox as a boolean or a word, its export
-        as another word or a number; either was scored as blank). Text that says neither yes
-        nor no, sent for an input learnt as 0/1, is refused (`InvalidInput`) naming it."""
+        as another word or a number; either was scored as blank). Text that says neither ("N/A",
+        "maybe") is left as sent: scored as blank, as any number input's, and the notes say so."""
         spelt: dict[str, Any] | None = None
         for col, words in self._as_learnt.items():
             value = row.get(col)
@@ -135,12 +129,7 @@ class LeadFields:
             except TypeError:  # a value that is no key (a list): no yes/no
                 continue
             meaning = _yes_no_meaning(value)
-            if meaning is None:
-                if col in self._zero_one and _no_number(value):
-                    raise InvalidInput(
-                        f"field {col!r}: {value!r} is neither a yes nor a no (the model learnt "
-                        "it as 1 and 0): send yes/no, true/false or 1/0, or leave it out"
-                    )
+            if meaning is None:  # "N/A", "maybe": scored as blank, which the notes say
                 continue
             learnt = self._yes_no[col].get(meaning)
             if learnt != value:
@@ -175,12 +164,6 @@ def _yes_no_meaning(value: object) -> int | None:
         text = str(value).strip().casefold()
         return YES_NO_LABELS.get(text, 1 if text in MARKS else None)
     return None
-
-
-def _no_number(value: object) -> bool:
-    """Whether a sent value is text holding no digit ("maybe"): no number in any notation
-    ("1,0" and "2" are read by the encoding, which says what it cannot read)."""
-    return isinstance(value, str) and not is_blank(value) and not any(map(str.isdigit, value))
 
 
 def _loose(name: str) -> str:

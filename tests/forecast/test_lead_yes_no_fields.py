@@ -6,17 +6,15 @@ CRM's API sends a JSON `true`. Matched as text, `true` found no learnt value and
 scored as blank. `LeadFields` (built with the model's learnt values) spells each such value as
 training learnt it. An input the model learnt as a 0/1 number (an export's 1/0 flag, or
 booleans) reads a yes-word as 1 and a no-word as 0 (before: "Yes" was scored as blank), and text
-that is neither is refused naming the field.
+that is neither ("N/A", a CRM's placeholder) is scored as blank with a note, as any number's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from forecast import scoring
-from forecast.errors import InvalidInput
 from forecast.lead_fields import LeadFields, yes_no_spelling
 from forecast.modeling.lead_fitting import train_leads
 from forecast.modeling.scorers import select_scorer
@@ -105,14 +103,11 @@ def test_a_yes_or_no_sent_for_an_input_learnt_as_0_1_is_read_as_1_or_0() -> None
     assert visits == {"Visits": "yes"}
 
 
-def test_text_that_is_no_yes_or_no_for_an_input_learnt_as_0_1_is_refused_naming_it() -> None:
+def test_text_that_is_no_yes_or_no_for_an_input_learnt_as_0_1_is_left_as_sent() -> None:
     flags = LeadFields(["Opted In", "Visits"], ["created_at"], {}, ["Opted In"])
-    with pytest.raises(InvalidInput, match="field 'Opted In': 'maybe' is neither a yes nor a no"):
-        flags.matched([{"Opted In": "maybe"}])
-    with pytest.raises(InvalidInput, match=r"row 1 \(counting from 0\): field 'Opted In'"):
-        flags.matched([{"Opted In": "Yes"}, {"Opted In": "unknown"}])
-    rows, _ = flags.matched([{"Opted In": "2"}, {"Opted In": " "}])  # a number, a blank: as sent
-    assert rows == [{"Opted In": "2"}, {"Opted In": " "}]
+    sent = [{"Opted In": v} for v in ("maybe", "N/A", "-", "2", " ")]
+    rows, notes = flags.matched(sent)
+    assert rows == sent and notes == [[]] * len(sent)  # the encoding says what it cannot read
 
 
 def test_a_served_model_scores_a_yes_for_a_0_1_input_as_its_1(tmp_path) -> None:
@@ -136,5 +131,9 @@ def test_a_served_model_scores_a_yes_for_a_0_1_input_as_its_1(tmp_path) -> None:
     assert yes.probability == one.probability and no.probability == zero.probability
     assert one.probability > zero.probability  # the flag matters, so "Yes" read as 1 shows it
     assert not yes.notes and not no.notes
-    with pytest.raises(InvalidInput, match="Opted In"):
-        scoring.score(served, [{"Opted In": "perhaps", "Visits": 3}], as_sent=True)
+    # A placeholder a CRM sends for an empty field: scored as blank, said, never a refusal.
+    blank, placeholder = scoring.score(
+        served, [{"Opted In": None, "Visits": 3}, {"Opted In": "N/A", "Visits": 3}], as_sent=True
+    )
+    assert placeholder.probability == blank.probability
+    assert any("Opted In" in n and "N/A" in n for n in placeholder.notes)
