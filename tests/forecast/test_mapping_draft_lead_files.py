@@ -152,3 +152,24 @@ def test_a_header_named_after_deals_or_nothing_still_asks_for_the_kind(tmp_path)
     for text in (deals, "Title,Person - Name,Organization - Name\nA,Al,Acme\n"):
         with pytest.raises(InvalidInput, match="--kind deals or --kind leads"):
             draft_mapping(write(tmp_path, "export.csv", text))
+
+
+def test_a_deal_export_with_lead_source_and_owner_but_no_stage_still_asks_for_the_kind(tmp_path):
+    """ "Lead Source" and "Lead Owner" name a deal's origin: an amount and a close date make the
+    file a deal export, which without a stage the draft cannot map on its own."""
+    text = (
+        "Opportunity ID,Account Name,Amount,Close Date,Created Date,Lead Source,Lead Owner,Type\n"
+        "006A,Acme,1000,2024-04-01,2024-03-01,Web,Ann,New\n"
+    )
+    with pytest.raises(InvalidInput, match="--kind deals or --kind leads"):
+        draft_mapping(write(tmp_path, "export.csv", text))
+
+
+def test_a_label_with_a_no_past_the_sample_is_no_tick_box(tmp_path):
+    """The first rows hold "1" and blanks only; a "0" later says a blank is not known yet."""
+    first = [f"{i},web,{'1' if i % 2 else ''}" for i in range(6000)]
+    later = [f"{i},ads,{('0', '1', '')[i % 3]}" for i in range(6000, 6300)]
+    file = write(tmp_path, "leads.csv", "\n".join(["Lead No,Source,Won", *first, *later]))
+    draft = draft_mapping(file, "leads")
+    assert '"": "0"' not in draft.text
+    assert not any("ticked for converted leads" in c for c in draft.checks)

@@ -11,7 +11,6 @@ values are the outcomes, whether a label is yes/no, and which date format reads 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +57,7 @@ from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_
     names_leads,
     shorter_names,
 )
+from forecast.data.draft_numbers import lead_numbers, number_notation
 from forecast.data.draft_stages import (
     MAX_STAGES,
     WORDS,
@@ -72,7 +72,7 @@ from forecast.data.lead_rows import MARKS, YES_NO_LABELS
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.mapping_detect import preset_of
 from forecast.data.preset_check import preset_reads
-from forecast.data.reading import file_encoding, is_parquet, iter_table, reads_as_number
+from forecast.data.reading import file_encoding, is_parquet, iter_table
 from forecast.errors import InvalidInput
 
 #: Rows of the file read to draft from.
@@ -120,7 +120,7 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
             kind = "leads"
         elif status is not None:  # a status is a lead's outcome unless the rows look like deals
             kind = _kind_of_status(sample[status], deals, file)
-        elif names_leads(names):  # Pipedrive's leads: "Lead - Title", "Lead created", no outcome
+        elif names_leads(names) and not _deal_columns(deals):  # Pipedrive's: "Lead - Title"
             kind = "leads"
         else:
             raise InvalidInput(
@@ -172,7 +172,7 @@ def _drafted(
         leads.setdefault("id", _id_column(sample, set(leads.values())))
         flag_left = flag is not None and leads["converted"] != flag
         leaks = [flag] if flag is not None and flag_left else []
-        draft = _lead_draft(file, sample, {f: c for f, c in leads.items() if c}, leaks)
+        draft = _lead_draft(file, csv, sample, {f: c for f, c in leads.items() if c}, leaks)
         if flag_left:
             draft.checks.insert(
                 0,
@@ -228,9 +228,15 @@ def _kind_of_status(values: pd.Series, deals: dict[str, str], file: Path) -> str
     shared = WON_WORDS + LOST_WORDS
     if any(_outcome(v) is not None and not says(v, shared) for v in said if v):
         return "leads"
-    closes = "close_date" in deals or "closed_at" in deals
     named = "lead" not in loose_key(file.name)
-    return "opportunities" if "amount" in deals and (closes or named) else "leads"
+    closes = _deal_columns(deals)
+    return "opportunities" if closes or ("amount" in deals and named) else "leads"
+
+
+def _deal_columns(deals: dict[str, str]) -> bool:
+    """Whether a header has a deal's amount and a date it closed ("Lead Source" and "Lead
+    Owner" beside them name a deal's origin, not a lead)."""
+    return "amount" in deals and ("close_date" in deals or "closed_at" in deals)
 
 
 def _id_column(sample: pd.DataFrame, taken: set[str]) -> str:
@@ -338,7 +344,7 @@ def _deal_draft(
         lines += stages
         checks += said
     lines += _date_format(sample, columns, checks)
-    lines += _number_notation(sample, columns, checks)
+    lines += number_notation(sample, columns, checks)
     if "amount" in columns and (formatted := in_cents(sample, columns["amount"])):
         lines.append("amount: {in_cents: true}   # the amounts are written in cents")
         checks.append(f"{columns['amount']!r} read in cents: {formatted!r} shows it / 100")
@@ -350,7 +356,7 @@ def _deal_draft(
 
 
 def _lead_draft(
-    file: Path, sample: pd.DataFrame, columns: dict[str, str], leaks: list[str]
+    file: Path, csv: CsvOptions, sample: pd.DataFrame, columns: dict[str, str], leaks: list[str]
 ) -> Draft:
     checks = []
     lines = ["kind: leads", f"dataset: {_dataset(file)}"]
@@ -367,7 +373,9 @@ def _lead_draft(
     elif "converted" not in mapped:
         lines.append("  converted: ???   # the column saying whether the lead converted")
         checks.append("no column found for converted (the label)")
-    elif (tick := _ticked(sample[mapped["converted"]])) is not None:
+    elif (tick := _ticked(sample[mapped["converted"]])) is not None and _one_value(
+        file, csv, mapped["converted"]
+    ):
         column = mapped["converted"]
         lines.append("value_fixes:   # a box ticked for converted leads, blank for the others")
         lines.append(f"  {quoted(column)}:")
@@ -406,7 +414,7 @@ def _lead_draft(
                 "which mean converted (1), not converted (0), and not known yet (missing_values)"
             )
     lines += _date_format(sample, mapped, checks)
-    lines += _lead_numbers(sample, mapped, checks)
+    lines += lead_numbers(sample, mapped, checks)
     shown = ", ".join(quoted(c) for c in leaks)
     lines.append(
         f"leak_columns: [{shown}]   # columns filled in after the outcome (training finds some)"
@@ -424,6 +432,12 @@ def _ticked(values: pd.Series) -> str | None:
         return None
     tick = str(distinct[0])
     return tick if tick.casefold() in MARKS or YES_NO_LABELS.get(tick.casefold()) == 1 else None
+
+
+def _one_value(file: Path, csv: CsvOptions, column: str) -> bool:
+    """Whether the whole file's `column` holds one value beside blanks, as its sample does: a
+    "0" past the sample says a blank means not known yet, not unticked."""
+    return len([v for v in _all_values(file, csv, [column])[0].index if v != ""]) == 1
 
 
 def _outcome(value: str) -> str | None:
@@ -493,64 +507,6 @@ def _currency(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) 
         return []
     checks.append("no currency in the file: the mapping's currency says what the amounts are in")
     return ["currency: USD   # the amounts' currency (nothing in the file says): check"]
-
-
-#: A comma followed by other than three digits: a decimal mark, never a thousands one.
-DECIMAL_COMMA = re.compile(r",(?:\d{1,2}|\d{4,})(?!\d)")
-#: The notations a money column is tried in when it does not read as written in English:
-#: European ("7.348,92"), a decimal comma alone ("19 637,59", spaces grouping).
-NOTATIONS = (
-    (CsvOptions(decimal=",", thousands="."), 'csv: {decimal: ",", thousands: "."}'),
-    (CsvOptions(decimal=","), 'csv: {decimal: ","}'),
-)
-
-
-def _number_notation(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
-    """A `csv:` line where the amounts read as numbers only with a decimal comma (none where
-    they read as written, or in no notation tried)."""
-    texts = [
-        v
-        for f in ("amount", "list_price")
-        if f in columns
-        for v in sample[columns[f]].dropna().astype("str").str.strip().head(SAMPLE)
-        if v
-    ]
-    return _notation_of(texts, checks, "amounts")
-
-
-def _lead_numbers(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
-    """`_number_notation` for a lead file: its number-like columns (digits and marks alone)
-    other than the mapped ones, read with a decimal comma only if they must be. A column no
-    notation reads as numbers ("+34 668017409": phone numbers) is not one of them."""
-    texts: list[str] = []
-    notations = [CsvOptions(), *(options for options, _ in NOTATIONS)]
-    for column in sample.columns:
-        if column in columns.values():
-            continue
-        values = sample[column].dropna().astype("str").str.strip().head(SAMPLE)
-        values = values[values != ""]
-        dates = values.str.fullmatch(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}.*")  # "05.03.2024"
-        if len(values) and values.str.fullmatch(r"[+-]?\d[\d.,\s]*").all() and not dates.any():
-            if any(all(reads_as_number(v, o) for v in values) for o in notations):
-                texts += values.tolist()
-    return _notation_of(texts, checks, "numbers")
-
-
-def _notation_of(texts: list[str], checks: list[str], what: str) -> list[str]:
-    """The `csv:` line (and its check) that reads `texts` as numbers where they do not read
-    as written but only with a decimal comma."""
-    if not texts or all(reads_as_number(v, CsvOptions()) for v in texts):
-        return []
-    # Only a decimal part a thousands group cannot be ("7.348,92", "637,5") says the comma is
-    # the decimal mark: "5,000" alone may be five thousand, and the import asks which.
-    if not any(DECIMAL_COMMA.search(v) for v in texts):
-        return []
-    for options, line in NOTATIONS:
-        if all(reads_as_number(v, options) for v in texts):
-            shown = next((v for v in texts if DECIMAL_COMMA.search(v)), texts[0])
-            checks.append(f"{what} like {shown!r} are read with a decimal comma: check")
-            return [line]
-    return []
 
 
 def _covering_every(per_column: list[list[str]]) -> dict[str, list[str]]:

@@ -1,0 +1,68 @@
+"""The number notation a draft mapping names: a `csv:` line where an export's amounts (or a
+lead file's number-like columns) read as numbers only with a decimal comma ("7.348,92")."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from forecast.data.date_formats import SAMPLE
+from forecast.data.reading import CsvOptions, reads_as_number
+
+#: A comma followed by other than three digits: a decimal mark, never a thousands one.
+DECIMAL_COMMA = re.compile(r",(?:\d{1,2}|\d{4,})(?!\d)")
+#: The notations a money column is tried in when it does not read as written in English:
+#: European ("7.348,92"), a decimal comma alone ("19 637,59", spaces grouping).
+NOTATIONS = (
+    (CsvOptions(decimal=",", thousands="."), 'csv: {decimal: ",", thousands: "."}'),
+    (CsvOptions(decimal=","), 'csv: {decimal: ","}'),
+)
+
+
+def number_notation(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
+    """A `csv:` line where the amounts read as numbers only with a decimal comma (none where
+    they read as written, or in no notation tried)."""
+    texts = [
+        v
+        for f in ("amount", "list_price")
+        if f in columns
+        for v in sample[columns[f]].dropna().astype("str").str.strip().head(SAMPLE)
+        if v
+    ]
+    return _notation_of(texts, checks, "amounts")
+
+
+def lead_numbers(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
+    """`number_notation` for a lead file: its number-like columns (digits and marks alone)
+    other than the mapped ones, read with a decimal comma only if they must be. A column no
+    notation reads as numbers ("+34 668017409": phone numbers) is not one of them."""
+    texts: list[str] = []
+    notations = [CsvOptions(), *(options for options, _ in NOTATIONS)]
+    for column in sample.columns:
+        if column in columns.values():
+            continue
+        values = sample[column].dropna().astype("str").str.strip().head(SAMPLE)
+        values = values[values != ""]
+        dates = values.str.fullmatch(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}.*")  # "05.03.2024"
+        if len(values) and values.str.fullmatch(r"[+-]?\d[\d.,\s]*").all() and not dates.any():
+            if any(all(reads_as_number(v, o) for v in values) for o in notations):
+                texts += values.tolist()
+    return _notation_of(texts, checks, "numbers")
+
+
+def _notation_of(texts: list[str], checks: list[str], what: str) -> list[str]:
+    """The `csv:` line (and its check) that reads `texts` as numbers where they do not read
+    as written but only with a decimal comma."""
+    if not texts or all(reads_as_number(v, CsvOptions()) for v in texts):
+        return []
+    # Only a decimal part a thousands group cannot be ("7.348,92", "637,5") says the comma is
+    # the decimal mark: "5,000" alone may be five thousand, and the import asks which.
+    if not any(DECIMAL_COMMA.search(v) for v in texts):
+        return []
+    for options, line in NOTATIONS:
+        if all(reads_as_number(v, options) for v in texts):
+            shown = next((v for v in texts if DECIMAL_COMMA.search(v)), texts[0])
+            checks.append(f"{what} like {shown!r} are read with a decimal comma: check")
+            return [line]
+    return []
