@@ -108,7 +108,10 @@ class Settings(BaseSettings):
     )
     # The store and MLflow when they are slow or away
     sqlite_busy_seconds: float = Field(
-        5.0, ge=0, description="How long a SQLite writer waits for the lock (then 503)"
+        5.0,
+        ge=0,
+        description="How long a SQLite writer waits for another's lock (then 503); behind a "
+        "queue of writers that keep finishing, up to 12 times this",
     )
     mlflow_timeout_seconds: float = Field(
         5.0, gt=0, description="Timeout of one MLflow tracking/registry call"

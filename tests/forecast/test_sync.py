@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from datetime import datetime
 
 import pandas as pd
@@ -357,11 +358,20 @@ def test_concurrent_pushes_of_different_fields_keep_the_newest(crm):
         for i in range(12)
     ]
     random.Random(3).shuffle(pushes)
-    threads = [threading.Thread(target=push, args=(crm, p)) for p in pushes]
+    errors: list[BaseException] = []
+
+    def send(one: dict) -> None:
+        try:
+            push(crm, one)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(p,)) for p in pushes]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert errors == []
     final = deal(crm, "D1")
     assert (final["amount"], final["owner"], str(final["updated_at"])) == (
         1011.0,
@@ -403,6 +413,34 @@ def test_a_push_during_a_long_write_on_sqlite_is_busy_not_an_error(tmp_path):
     assert deal(engine, "D1")["stage"] == "Prospecting"
     push(engine, {**D1, "stage": "Qualification", "updated_at": "2024-03-02"})
     assert deal(engine, "D1")["stage"] == "Qualification"
+
+
+def test_a_writer_behind_a_queue_of_short_writes_waits_for_them_on_sqlite(tmp_path):
+    """The busy time bounds the wait for one other writer, not for the queue: 40 writers that
+    each hold the lock far less than it, and all together longer, all get their turn."""
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'store.db'}", busy_seconds=1.0)
+    store.migrate(engine)
+    import_frame(engine, pd.DataFrame([D1]), load_mapping("canonical"), dataset="crm")
+    start = threading.Barrier(40)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        start.wait()
+        try:
+            with store.transaction(engine) as conn:
+                store.lock_dataset(conn, "crm")
+                time.sleep(0.05)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(40)]
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert time.monotonic() - began > 1.0  # the last ones waited longer than the busy time
 
 
 def test_a_pushed_deal_is_fixed_as_the_import_fixed_the_export(engine):

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from forecast.data import write_lock
 from forecast.data.attributes import (  # re-exported: callers read them as store.<name>
     dataset_features as dataset_features,
 )
@@ -511,16 +512,17 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     """One write transaction: all of it is written, or none of it.
 
     On SQLite it takes the write lock first (BEGIN IMMEDIATE), so what it reads is what it
-    writes over, and a writer that waited `busy_seconds` for another gets `Busy` (a 503 with
-    Retry-After), never a "database is locked" error.
+    writes over; it waits while the writers ahead of it keep finishing, and one that waited
+    `busy_seconds` for another, or the whole queue's bound, gets `Busy` (a 503 with
+    Retry-After), never a "database is locked" error (`forecast.data.write_lock`).
     """
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                write_lock.begin_immediate(conn)
             yield conn
     except OperationalError as exc:
-        if "database is locked" in str(exc.orig):
+        if write_lock.is_locked(exc):
             raise Busy(
                 "the store is busy with another write (an import?); try again shortly"
             ) from None
