@@ -301,6 +301,7 @@ def test_read_export_gives_the_same_frames_without_a_store(shared_leads, shared_
     assert deals.options == {
         "amount_known_before_close": False,
         "value_fixes": {"sector": {"technolgy": "technology"}},  # pushes are fixed alike
+        "currency": "USD",  # and in the import's currency
     }
     assert len(deals.opportunities) == 8800
     assert deals.history.groupby("opportunity_id").size().max() == 2

@@ -309,6 +309,15 @@ def test_a_dataset_with_its_own_stages_takes_its_own_stage_names(engine):
         push(engine, {"id": "A", "stage": "Closing", "updated_at": "2017-01-06"})
 
 
+def test_a_pushed_deal_without_a_currency_is_in_the_currency_its_dataset_was_imported_in(engine):
+    mapping = load_mapping("canonical").model_copy(update={"currency": "EUR"})
+    first = {"id": "A", "stage": "Prospecting", "created_at": "2017-01-01", "amount": 100.0}
+    import_frame(engine, pd.DataFrame([first]), mapping, dataset="crm")
+    b = {"id": "B", "stage": "Prospecting", "created_at": "2017-01-05", "amount": 50}
+    push(engine, {**b, "updated_at": "2017-01-05"})
+    assert (deal(engine, "A")["currency"], deal(engine, "B")["currency"]) == ("EUR", "EUR")
+
+
 # --- concurrency --------------------------------------------------------------------------------
 
 

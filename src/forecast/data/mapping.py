@@ -504,8 +504,9 @@ class Mapping(BaseModel):
             options["value_fixes"] = fixes
         if self.kind == "leads" and self.date_format is not None:  # a scored lead's date
             options["date_formats"] = list(self.date_formats)
-        if self.exchange_rates:  # a CRM's later pushes are converted as the import was
+        if self.kind == "opportunities":  # a pushed deal is in the import's currency
             options["currency"] = self.currency.upper()
+        if self.exchange_rates:  # a CRM's later pushes are converted as the import was
             options["exchange_rates"] = dict(self.exchange_rates)
         return options
 
