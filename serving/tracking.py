@@ -53,11 +53,12 @@ def data_changed(state: TrackingState | None) -> None:
         state.loop.call_soon_threadsafe(state.changed.set)
 
 
-def command(settings: Settings) -> list[str]:
-    """`forecast track` for the default deal dataset (else the store's only one), run by this
-    interpreter."""
-    chosen = ["--dataset", settings.deal_dataset] if settings.deal_dataset else []
-    return [sys.executable, "-m", "training.cli", "track", *chosen]
+def commands(settings: Settings, datasets: list[str]) -> list[list[str]]:
+    """`forecast track` for the default deal dataset, else for each deal dataset of the store
+    (`datasets`: each has its own forecast), run by this interpreter."""
+    chosen = [settings.deal_dataset] if settings.deal_dataset else datasets
+    track = [sys.executable, "-m", "training.cli", "track"]
+    return [[*track, "--dataset", name] for name in chosen] or [track]
 
 
 def retrain_datasets(settings: Settings) -> dict[str, list[str]]:
@@ -102,7 +103,13 @@ async def run_once(settings: Settings, state: TrackingState) -> None:
     """One tracking run in a child process; its outcome goes to `state` and the log."""
     state.runs += 1
     state.last_started = store.utcnow()
-    state.last_ok, state.last_message = await _child(command(settings), settings)
+    datasets = (await asyncio.to_thread(retrain_datasets, settings))["deals"]
+    said, all_ok = [], True
+    for cmd in commands(settings, datasets):
+        ok, text = await _child(cmd, settings)
+        all_ok &= ok
+        said.append(f"{cmd[-1]}: {text}" if "--dataset" in cmd and len(datasets) > 1 else text)
+    state.last_ok, state.last_message = all_ok, "; ".join(said)
     state.completed += 1
     (log.info if state.last_ok else log.warning)("forecast tracking: %s", state.last_message)
 
@@ -149,7 +156,15 @@ async def _child(cmd: list[str], settings: Settings, last_line: bool = True) -> 
     text = (out if ok else err or out).decode(errors="replace").strip()
     if not last_line:
         return ok, text
-    return ok, text.splitlines()[-1] if text else f"exit {proc.returncode}"
+    return ok, last_message(text) if text else f"exit {proc.returncode}"
+
+
+def last_message(text: str) -> str:
+    """A command's last message, whole: from its last line that starts an error, else its last
+    line (the console wraps a long error over lines, whose last alone is a fragment)."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    return " ".join(line.strip() for line in lines[starts[-1] if starts else -1 :])
 
 
 async def scheduler(
