@@ -17,17 +17,15 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from sqlalchemy import Engine
 from starlette.datastructures import State
 
-from forecast.data.store import list_datasets
 from forecast.errors import ForecastError, InvalidInput
 from forecast.history import as_timestamp
 from forecast.periods import Period, parse_period, period_of
 from forecast.waterfall import BARS, PipelineWaterfall, deal_records
 from serving.dashboard.export import to_csv
 from serving.dashboard.figures import figure_json, waterfall_figure
-from serving.dashboard.routes import _html, _text, _to_login
+from serving.dashboard.routes import _html, _text, _to_login, deal_datasets
 from serving.datasets import cached_waterfall, load_dataset
 from serving.limits import Heavy, HeavyDep
 from serving.sessions import Session, SessionManager, SessionsDep
@@ -139,7 +137,7 @@ async def pipeline_page(
         return _to_login(request)
     context: dict[str, Any] = {"session": session, "csrf_token": session.csrf, "problem": problem}
     if problem is not None:  # several deal datasets and none named: offer each
-        context["datasets"] = await run_in_threadpool(_deal_datasets, request.app.state.engine)
+        context["datasets"] = await run_in_threadpool(deal_datasets, request.app.state.engine)
     if shown is not None:  # off the event loop: a first build reads every deal
         context.update(await run_in_threadpool(page_context, request.app.state, shown))
     return _html(request, "pipeline.html", context, status=200 if problem is None else 422)
@@ -226,8 +224,3 @@ def _default_period(state: pd.DataFrame, end: pd.Timestamp) -> Period | None:
     if expected is None or not expected[state["is_open"]].notna().any():
         return None
     return period_of(end - pd.Timedelta(microseconds=1), "quarter")
-
-
-def _deal_datasets(engine: Engine) -> list[str]:
-    with engine.connect() as conn:
-        return list_datasets(conn, "opportunities")

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
 
 from forecast.data.store import list_datasets
 from forecast.errors import ForecastError
@@ -216,11 +217,16 @@ async def dashboard(
     return _html(request, "dashboard.html", context)
 
 
+def deal_datasets(engine: Engine) -> list[str]:
+    """The store's deal datasets: the pages offer them where none is named."""
+    with engine.connect() as conn:
+        return list_datasets(conn, "opportunities")
+
+
 def _context(
     request: Request, session: Session, ov: page.Overview | None, problem: str | None
 ) -> dict[str, Any]:
-    with request.app.state.engine.connect() as conn:
-        datasets = list_datasets(conn, "opportunities")
+    datasets = deal_datasets(request.app.state.engine)
     ctx: dict[str, Any] = {
         "session": session,
         "csrf_token": session.csrf,
