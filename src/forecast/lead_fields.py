@@ -94,6 +94,14 @@ class LeadFields:
             notes.append(said)
         return out, notes
 
+    def spelt_as_learnt(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+        """The rows with each yes/no input's value in the spelling training learnt, as
+        `matched` reads them: a batch's leads (a file's "Yes" for an input learnt as 1) are
+        read as the API reads a request's. The rows themselves where no input is a yes/no."""
+        if not self._as_learnt:
+            return rows
+        return [self._spelt_as_learnt(row) for row in rows]
+
     def _matched_row(
         self, row: Mapping[str, Any], unknown: list[str]
     ) -> tuple[Mapping[str, Any], list[str]]:

@@ -121,10 +121,15 @@ def score(
     (a batch) that lead is scored as undated instead (`lead_dates.with_date_inputs`).
     `as_sent`: leads as a client sent them (the API's): a field name spelt otherwise is read
     under the model's own, and each score's `notes` say what it could not use (`lead_fields`).
+    Leads either way read a yes/no word as training learnt the input ("Yes" as 1 for an input
+    learnt as 0/1), so a batch of a file scores its leads as the API would.
     """
     notes = None
-    if as_sent and served.kind == LEAD and served.scorer.method == MODEL:
-        rows, notes = _lead_fields(served).matched(rows)
+    if served.kind == LEAD and served.scorer.method == MODEL:
+        if as_sent:
+            rows, notes = _lead_fields(served).matched(rows)
+        else:  # a batch's leads: a yes/no word read as training learnt it, as a request's
+            rows = _lead_fields(served).spelt_as_learnt(rows)
     encoded = encode(served, rows, strict_dates=strict_dates)
     scores = explain(served, encoded, predict(served, encoded, contributions=top > 0), top)
     if notes is not None:
