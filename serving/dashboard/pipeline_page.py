@@ -43,6 +43,8 @@ LABELS = {
     "decreased": "Amount decreased",
     "moved_out": "Moved out (reassigned)",
     "pushed_out": "Pushed out",
+    "lost_before_period": "Lost before the period",
+    "won_before_period": "Won before the period",
     "lost": "Lost",
     "won": "Won",
 }
@@ -53,6 +55,8 @@ CHART_LABELS = {
     "increased": "Increased",
     "decreased": "Decreased",
     "moved_out": "Moved out",
+    "lost_before_period": "Lost earlier",
+    "won_before_period": "Won earlier",
 }
 
 

@@ -41,7 +41,11 @@ class WaterfallResponse(BaseModel):
     period: dict[str, str] | None
     by: str | None
     bars: list[dict[str, str]] = Field(description="Bar names in chart order, with their sign")
-    total: dict[str, Any]
+    total: dict[str, Any] = Field(
+        description="start, each bar's amount and end. pushed_out: expected after the period now, "
+        "or closed after it; lost_before_period / won_before_period: closed before the period it "
+        "was expected in (a won one at the amount won); lost / won: closed inside it"
+    )
     groups: list[dict[str, Any]]
     notes: list[str]
     deals: dict[str, list[dict[str, Any]]] = Field(
@@ -54,7 +58,8 @@ class WaterfallResponse(BaseModel):
     "/pipeline/waterfall",
     responses=ERRORS,
     summary="Pipeline waterfall between two dates: start + created + pulled in + increased − "
-    "decreased − pushed out − lost − won = end, per group, with the deals behind each bar",
+    "decreased − pushed out − lost before the period − won before the period − lost − won = end, "
+    "per group, with the deals behind each bar",
     response_model=WaterfallResponse,
     response_model_by_alias=True,
 )

@@ -1,15 +1,18 @@
 """The pipeline waterfall: how the open pipeline at one date became the pipeline at a later date.
 
-start + created + pulled in + increased − decreased − pushed out − lost − won = end, per group
-and in total, with the deals behind every bar. The pipeline at a date is every deal open then
-(as known then: `DealHistory.as_of`), or, for a period, every open deal whose expected close as
-known then falls inside it. Each deal lands in the bars its two states say:
+start + created + pulled in + increased − decreased − pushed out − lost before the period − won
+before the period − lost − won = end, per group and in total, with the deals behind every bar.
+The pipeline at a date is every deal open then (as known then: `DealHistory.as_of`), or, for a
+period, every open deal whose expected close as known then falls inside it. Each deal lands in
+the bars its two states say:
 
 - in the pipeline at both dates: its amount change (increased or decreased);
-- in it at the start only: won or lost by the end (closed inside the period, if one is given),
-  else pushed out (its expected close moved out of the period, or it closed outside it). A won
-  deal leaves at the amount won, its change from the start in increased/decreased; a lost or
-  pushed deal leaves at its start amount;
+- in it at the start only: won or lost by the end (closed inside the period, if one is given);
+  won or lost before the period (closed earlier than the period it was expected in: a manager
+  reads "pushed out" as moved to a later period, so these are bars of their own); else pushed
+  out (its expected close moved out of the period, or it closed after it). A won deal leaves at
+  the amount won, its change from the start in increased/decreased; a lost or pushed deal leaves
+  at its start amount;
 - in it at the end only: created after the start date, else pulled in (its expected close moved
   into the period, or it reopened);
 - in it at neither, but created or pulled in and then closed between the dates inside the
@@ -44,6 +47,8 @@ BARS: tuple[tuple[str, int], ...] = (
     ("decreased", -1),
     ("moved_out", -1),
     ("pushed_out", -1),
+    ("lost_before_period", -1),
+    ("won_before_period", -1),
     ("lost", -1),
     ("won", -1),
 )
@@ -170,6 +175,8 @@ def pipeline_waterfall(
     )
     inside = closed if period is None else closed & period.contains(after["closed_at"])
     won, lost = inside & (after["status"] == WON), inside & (after["status"] == LOST)
+    earlier = closed & ~inside & _before(after["closed_at"], period)
+    won_earlier = earlier & (after["status"] == WON)
     start_amount = a0.reindex(after.index, fill_value=0)
     g0 = _group(before, by).reindex(after.index, fill_value=NO_GROUP)
     g1 = _group(after, by)
@@ -190,12 +197,14 @@ def pipeline_waterfall(
     add(moved, "moved_out", start_amount, g0)
     add(moved, "moved_in", start_amount, g1)
     change = a1 - start_amount
-    changes = stayed | (left & won)
+    changes = stayed | (left & (won | won_earlier))
     add(changes & (change > 0), "increased", change, g1)
     add(changes & (change < 0), "decreased", -change, g1)
     add(left & won, "won", a1, g1)
     add(left & lost, "lost", start_amount, g1)
-    add(left & ~won & ~lost, "pushed_out", start_amount, g1)
+    add(left & earlier & ~won_earlier, "lost_before_period", start_amount, g1)
+    add(left & won_earlier, "won_before_period", a1, g1)
+    add(left & ~won & ~lost & ~earlier, "pushed_out", start_amount, g1)
     entered = ~in0 & (in1 | won | (lost & ~existed))
     add(entered & ~existed, "created", a1, g1)
     add(entered & existed, "pulled_in", a1, g1)
@@ -233,6 +242,13 @@ def deal_records(deals: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _closed(frame: pd.DataFrame) -> pd.Series:
     return frame["status"].isin([WON, LOST])
+
+
+def _before(when: pd.Series, period: Period | None) -> pd.Series:
+    """Dates before the period starts (none without a period, or without a date)."""
+    if period is None:
+        return pd.Series(False, index=when.index)
+    return (pd.to_datetime(when) < period.start).fillna(False)
 
 
 def _in_scope(

@@ -1,5 +1,6 @@
-"""The pipeline waterfall: start + created + pulled in + increased − decreased − pushed out − lost −
-won = end, to the cent, in total and per group, with every deal in the bars its history says."""
+"""The pipeline waterfall: start + created + pulled in + increased − decreased − pushed out − lost
+before the period − won before the period − lost − won = end, to the cent, in total and per
+group, with every deal in the bars its history says."""
 
 from __future__ import annotations
 
@@ -74,11 +75,14 @@ def cents(values: pd.Series) -> int:
 def test_every_waterfall_balances_to_the_cent_in_total_and_per_group(seed):
     history = random_history(seed)
     rng = np.random.default_rng(100 + seed)
+    seen: set[str] = set()
     for _ in range(4):
         t0 = START + pd.Timedelta(days=float(rng.uniform(10, 180)))
         t1 = t0 + pd.Timedelta(days=float(rng.uniform(1, 60)))
-        for period in (None, parse_period(f"{t0.year}-Q{t0.quarter}")):
+        q, later = pd.Period(t0, "Q"), pd.Period(t0, "Q") + 1  # later: deals close before it
+        for period in (None, *(parse_period(f"{p.year}-Q{p.quarter}") for p in (q, later))):
             found = waterfall.pipeline_waterfall(history, t0, t1, period=period, by="team")
+            seen.update(b for b, v in found.total.bars_cents.items() if v)
             assert found.total.balanced and all(g.balanced for g in found.groups)
             per_bar = {
                 bar: sum(g.bars_cents[bar] for g in found.groups) for bar, _ in waterfall.BARS
@@ -87,6 +91,7 @@ def test_every_waterfall_balances_to_the_cent_in_total_and_per_group(seed):
                 if bar not in ("moved_in", "moved_out"):
                     assert per_bar[bar] == found.total.bars_cents[bar]
             assert per_bar["moved_in"] == per_bar["moved_out"]  # moves cancel in the total
+    assert {"won_before_period", "lost_before_period", "pushed_out"} <= seen
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -172,6 +177,54 @@ def test_a_won_deal_leaves_at_the_amount_won_with_its_change_shown():
     assert found.total.bars_cents["increased"] == 50000
     assert found.total.bars_cents["won"] == 150000
     assert found.total.end_cents == 0
+
+
+def _closed_early(status: str, closed: pd.Timestamp, amount_then: float) -> DealHistory:
+    """Deal A, expected in 2024-Q2 (1000.00 on Jan 6), closed `status` on `closed`."""
+    return _one_deal(
+        [
+            {
+                "observed_at": T("2024-01-06"),
+                "amount": 1000.0,
+                "expected_close_at": T("2024-05-20"),
+            },
+            {"observed_at": closed, "amount": amount_then, "expected_close_at": closed},
+        ],
+        [{"opportunity_id": "A", "stage": status.title(), "entered_at": closed}],
+        stage=status.title(),
+        status=status,
+        closed_at=closed,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "bar", "amount_then", "leaves_at"),
+    [("won", "won_before_period", 1250.0, 125000), ("lost", "lost_before_period", 900.0, 100000)],
+)
+def test_a_deal_closed_before_its_period_is_not_pushed_out(status, bar, amount_then, leaves_at):
+    """A deal expected in Q2 and closed in February left the Q2 pipeline earlier, not later:
+    its own bar, which a manager does not read as "moved to a later period"."""
+    history = _closed_early(status, T("2024-02-10"), amount_then)
+    found = waterfall.pipeline_waterfall(
+        history, "2024-02-01", "2024-02-20", period=parse_period("2024-Q2")
+    )
+    assert found.total.start_cents == 100000 and found.total.end_cents == 0
+    assert found.total.bars_cents["pushed_out"] == 0
+    assert found.total.bars_cents[bar] == leaves_at
+    assert found.total.bars_cents["increased"] == (25000 if status == "won" else 0)
+    assert found.total.balanced
+    assert found.deals.loc[found.deals["bar"] != "increased", ["id", "bar"]].values.tolist() == [
+        ["A", bar]
+    ]
+
+
+def test_a_deal_closed_after_its_period_is_pushed_out():
+    history = _closed_early("won", T("2024-07-10"), 1000.0)  # expected in Q2, won in Q3
+    found = waterfall.pipeline_waterfall(
+        history, "2024-06-01", "2024-07-20", period=parse_period("2024-Q2")
+    )
+    assert found.deals[["id", "bar"]].values.tolist() == [["A", "pushed_out"]]
+    assert found.total.bars_cents["pushed_out"] == 100000
 
 
 def test_a_deal_handed_to_another_team_moves_between_groups_and_not_in_the_total():
