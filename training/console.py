@@ -20,12 +20,15 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from forecast.errors import ForecastError, ImportRejected, InvalidInput
+from forecast.errors import ForecastError, ImportRejected, InvalidInput, UnknownDataset
 
 # Piped output gets a wide page rather than rich's 80 columns, so tables stay readable in logs.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 F = TypeVar("F", bound=Callable[..., Any])
+#: The library's errors that say the arguments were wrong (exit 2, as click's usage errors): a
+#: dataset the store does not hold is not found to the API (404) but a mistyped name here.
+BAD_INPUT = (InvalidInput, UnknownDataset)
 
 
 def handles_errors(func: F) -> F:
@@ -48,7 +51,7 @@ def handles_errors(func: F) -> F:
             if json_mode:
                 print_json(error_json(str(exc), kind=type(exc).__name__))
             err_console.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from None
+            raise typer.Exit(2 if isinstance(exc, BAD_INPUT) else 1) from None
         except (typer.Exit, typer.Abort):  # a command's own exit (a RuntimeError to Python)
             raise
         except Exception as exc:  # a bug: still one JSON document, then the traceback on stderr

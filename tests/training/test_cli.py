@@ -3,6 +3,7 @@ sees printed, what lands in the store, and errors said in one line with a non-ze
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -243,8 +244,47 @@ def test_kpis_print_a_table_per_view(imported: Cli, deals: pd.DataFrame):
     assert all(team in result.stdout for team in deals["team"].unique())
 
 
-def test_kpis_of_an_unknown_dataset_name_it(imported: Cli):
-    fails_cleanly(imported("kpis", "--dataset", "nope"), 1, "no dataset named 'nope'")
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["kpis", "--dataset"],
+        ["snapshot", "--as-of", "2024-01-01", "--dataset"],
+        ["revenue", "--period", "2024-Q1", "--dataset"],
+        ["revenue", "--period", "2024-Q1", "--data"],
+        ["backtest", "--data"],
+        ["track", "--dataset"],
+        ["targets", "list", "--dataset"],
+        ["targets", "set", "--level", "all", "--period", "2024-Q1", "--amount", "5", "--dataset"],
+        ["score", "--kind", "deals", "--out", "scores.parquet", "--data"],
+        ["train", "deals", "--data"],
+        ["train", "leads", "--data"],
+        ["timing", "--data"],
+        ["retrain", "--data"],
+        ["models", "show", "deals", "--dataset"],
+    ],
+    ids=" ".join,
+)
+def test_every_command_given_an_unknown_dataset_names_it_as_bad_input(
+    imported: Cli, command: list[str]
+):
+    """A mistyped dataset name is bad input like any other (exit 2), whichever command."""
+    fails_cleanly(imported(*command, "nope"), 2, "'nope'")
+
+
+def test_an_unknown_dataset_with_json_is_one_json_error_naming_the_known_ones(imported: Cli):
+    result = imported("kpis", "--dataset", "nope", "--json")
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert doc["error_type"] == "UnknownDataset"
+    assert doc["error"] == "no dataset named 'nope'; the store has ['pipeline']"
+
+
+def test_kpis_of_a_leads_dataset_say_it_holds_leads(cli: Cli, tmp_path: Path):
+    from forecast.data.generator import generate_leads, write_leads
+
+    leads = write_leads(generate_leads(30, seed=2), tmp_path / "leads.csv")
+    assert cli("import", leads, "--dataset", "people").exit_code == 0
+    fails_cleanly(cli("kpis", "--dataset", "people"), 2, "'people' holds leads, not opport")
 
 
 def test_kpis_before_any_import_say_to_import_first(cli: Cli):

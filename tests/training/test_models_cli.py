@@ -56,7 +56,7 @@ def test_training_leads_on_an_opportunities_export_says_which_command_to_use(
 
 def test_training_on_an_empty_store_says_to_import_first(cli: Cli):
     fails_cleanly(cli("train", "deals"), 1, "run `forecast import` first")
-    fails_cleanly(cli("train", "leads", "--data", "nope"), 1, "no dataset named 'nope'")
+    fails_cleanly(cli("train", "leads", "--data", "nope"), 2, "no dataset named 'nope'")
 
 
 @pytest.mark.slow

@@ -105,7 +105,7 @@ from forecast.data.tables import (
 from forecast.data.tables import (
     track_record as track_record,
 )
-from forecast.errors import Busy, NotFound
+from forecast.errors import Busy, NotFound, UnknownDataset
 from forecast.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -243,7 +243,7 @@ def resolve_dataset(
         return names[0]
     if not names:
         raise NotFound(f"the store holds no {kind} yet: run `forecast import` first")
-    raise NotFound(
+    raise UnknownDataset(
         f"the store holds several {kind} datasets {names}: name one "
         f"({named_by} NAME on the command line, ?dataset= in the API)"
     )

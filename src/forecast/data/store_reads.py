@@ -41,7 +41,7 @@ from forecast.data.tables import (
     opportunities,
     stage_history,
 )
-from forecast.errors import NotFound
+from forecast.errors import UnknownDataset
 
 #: What a field-history read returns: the deal, when it was observed, the tracked fields.
 _FIELD_COLUMNS = (
@@ -55,7 +55,7 @@ def get_dataset(conn: Connection, name: str) -> dict:
     row = conn.execute(select(datasets).where(datasets.c.name == name)).mappings().first()
     if row is None:
         known = list_datasets(conn)
-        raise NotFound(f"no dataset named {name!r}; the store has {known or 'none yet'}")
+        raise UnknownDataset(f"no dataset named {name!r}; the store has {known or 'none yet'}")
     return dict(row)
 
 
@@ -69,7 +69,7 @@ def list_datasets(conn: Connection, kind: str | None = None) -> list[str]:
 def dataset_stages(conn: Connection, name: str) -> StageSet:
     row = get_dataset(conn, name)
     if row["kind"] != "opportunities" or not row["stages"]:
-        raise NotFound(f"dataset {name!r} holds {row['kind']}, not opportunities")
+        raise UnknownDataset(f"dataset {name!r} holds {row['kind']}, not opportunities")
     return StageSet.from_dict(row["stages"])
 
 

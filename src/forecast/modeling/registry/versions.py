@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from forecast.errors import InvalidInput, NotFound
+from forecast.errors import InvalidInput, NotFound, UnknownDataset
 from forecast.modeling.promotion import Decision
 from forecast.modeling.registry.client import (
     CANDIDATE,
@@ -48,11 +48,14 @@ def champion_version(
 
 
 def _existing(client: Any, kind: str, dataset: str | None) -> tuple[str, str]:
-    """(dataset, registered name) of a `kind` model that exists, else `NotFound`."""
+    """(dataset, registered name) of a `kind` model that exists, else `NotFound`; a dataset
+    named that has no model is `UnknownDataset`, saying which datasets have one."""
     dataset, name = resolve(client, kind, dataset)
     if not _registered_exists(client, name):
-        raise NotFound(
-            f"no {kind} model registered for dataset {dataset!r} yet: "
+        others = list(registered(client, kind))
+        raise UnknownDataset(
+            f"no {kind} model registered for dataset {dataset!r} yet "
+            f"({kind} models are registered for {others or 'no dataset'}): "
             f"run `forecast train {kind} --data {dataset}`"
         )
     return dataset, name
