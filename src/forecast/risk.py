@@ -153,8 +153,13 @@ def deals_at_risk(
         )
     closed = opps["status"].isin([WON, LOST])
     win_rate = float((opps.loc[closed, "status"] == WON).mean()) if closed.any() else math.nan
-    if low_probability is None:
-        low_probability = 0.5 * win_rate if not math.isnan(win_rate) else 0.25
+    if low_probability is not None:
+        low_basis = "the threshold asked for"
+    elif math.isnan(win_rate):
+        low_probability, low_basis = 0.25, "no deal closed yet to judge by"
+    else:
+        low_probability = 0.5 * win_rate
+        low_basis = f"half the {win_rate:.0%} win rate of the deals closed so far"
     stuck_after = stage_stay_quantiles(history, t, stuck_quantile, min_stays)
     for name, days in stuck_after.items():
         if days is None:
@@ -203,18 +208,22 @@ def deals_at_risk(
             )
             if on
         ]
+        # Each reason says its unit (days, a probability in %) and what it is compared with.
         why = []
         if low[i]:
-            why.append(f"close probability {p_now[i]:.0%}, under {low_probability:.0%}")
+            why.append(
+                f"close probability {p_now[i]:.0%}, under {low_probability:.0%} ({low_basis})"
+            )
         if falling[i]:
             why.append(
                 f"close probability fell from {p_before[i]:.0%} to {p_now[i]:.0%} "
-                f"in {lookback_days} days"
+                f"in {_days(lookback_days)}"
             )
         if c_stuck[i]:
+            stage = row["stage"]
             why.append(
-                f"{row['days_in_stage']:.0f} days in {row['stage']}; 90% of deals move "
-                f"on within {usual[candidates[i]]:.0f}"
+                f"{_days(row['days_in_stage'])} in {stage}, longer than {stuck_quantile:.0%} "
+                f"of past stays in {stage} lasted ({_days(usual[candidates[i]])})"
             )
         score = scores[i]
         deals.append(
@@ -299,6 +308,12 @@ def _earlier(
     where = pd.Index(cand["id"]).get_indexer(rows["id"])
     out[where] = [s.probability for s in scored]
     return out
+
+
+def _days(value: float) -> str:
+    """A length of time in days as a reader says it: "104 days", "1 day", "0.4 days"."""
+    n = round(float(value), 1) if value < 1 else round(float(value))
+    return f"{n:g} day{'' if n == 1 else 's'}"
 
 
 def _text(value: Any) -> str | None:

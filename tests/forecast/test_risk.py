@@ -119,7 +119,11 @@ def test_a_deal_far_longer_in_its_stage_than_usual_is_stuck_whatever_its_value(d
     assert flagged["STALE"]["flags"] == [STUCK]
     usual = report.stuck_after_days["Qualification"]
     assert flagged["STALE"]["days_in_stage"] > usual
-    assert f"90% of deals move on within {usual:.0f}" in flagged["STALE"]["why"][0]
+    # Every number in the reason says its unit: days in the stage, days of the usual stay.
+    assert flagged["STALE"]["why"] == [
+        "390 days in Qualification, longer than 90% of past stays in Qualification lasted "
+        f"({usual:.0f} days)"
+    ]
     assert "FRESH" not in flagged
 
 
@@ -142,6 +146,12 @@ def test_a_high_value_deal_with_a_low_probability_is_flagged_with_the_scorers_re
     assert top["value_at_stake"] == pytest.approx(1e6 * 0.95)
     assert "Stage = Prospecting" in top["reasons_for"][0]["sentence"]
     assert report.method == "stage_win_rate"
+    # The reason says what the threshold is: half the win rate of the deals closed so far.
+    win_rate = (opps["status"] == "won").sum() / opps["status"].isin(["won", "lost"]).sum()
+    assert top["why"][0] == (
+        f"close probability 5%, under {win_rate / 2:.0%} "
+        f"(half the {win_rate:.0%} win rate of the deals closed so far)"
+    )
 
 
 def test_a_probability_that_fell_within_the_lookback_is_flagged(data):

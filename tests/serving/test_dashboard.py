@@ -377,7 +377,11 @@ def test_deals_at_risk_match_the_api_with_the_models_reasons(viewer, env):
         assert f'data-value="{deal["probability"]}"' in row
         for reason in deal["reasons_against"]:
             assert reason["sentence"].replace("'", "&#39;") in row
+        for why in deal["why"]:  # the flag's own reason, worded the same on both
+            assert why.replace("'", "&#39;") in row
     assert f'data-value="{api["flagged"]}"' in html
+    stuck = [w for d in api["deals"] for w in d["why"] if "longer than" in w]  # days, both numbers
+    assert stuck and all(re.fullmatch(r"\d+ days in .+ lasted \(\d+ days\)", w) for w in stuck)
 
 
 def test_the_model_card_shows_what_the_models_api_serves(viewer, env):
