@@ -236,8 +236,10 @@ class KeyInfo(BaseModel):
     role: Role
     prefix: str = Field(description="The key's first characters, to recognise it")
     dataset: str | None = Field(None, description="The one dataset the key scores (null: any)")
-    created_at: UtcDateTime | None = None
-    revoked_at: UtcDateTime | None = None
+    created_at: UtcDateTime = Field(description="When the key was made (UTC)")
+    revoked_at: UtcDateTime | None = Field(
+        None, description="When the key was revoked (UTC); null while it works"
+    )
 
 
 class KeyCreated(KeyInfo):

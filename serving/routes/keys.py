@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -26,14 +27,7 @@ def create_key(
         record, plain = keys.create_key(
             conn, body.role, body.name, body.dataset, known=[*models.leads, *models.deals]
         )
-    return KeyCreated(
-        id=record.id,
-        name=record.name,
-        role=record.role,  # type: ignore[arg-type]
-        prefix=record.prefix,
-        dataset=record.dataset,
-        key=plain,
-    )
+    return KeyCreated(**asdict(record), key=plain)
 
 
 @router.get("/keys", summary="List API keys (never the keys themselves)")
@@ -61,10 +55,4 @@ def revoke_key(
         # check is dropped either way), in the server's other workers within key_cache_seconds.
         request.app.state.keys.forget(key_id)
         request.app.state.sessions.forget_key(key_id)
-    return KeyInfo(
-        id=record.id,
-        name=record.name,
-        role=record.role,  # type: ignore[arg-type]
-        prefix=record.prefix,
-        dataset=record.dataset,
-    )
+    return KeyInfo(**asdict(record))

@@ -36,6 +36,9 @@ class ApiKey:
     prefix: str
     #: The one dataset this key scores (None: any). Its requests score that dataset's models.
     dataset: str | None = None
+    #: When the key was made and revoked (naive UTC, as stored; revoked_at None: it works).
+    created_at: datetime | None = None
+    revoked_at: datetime | None = None
 
     def allows(self, *roles: str) -> bool:
         """Admin may do everything; other roles only what they are named for."""
@@ -64,20 +67,20 @@ def create_key(
     if dataset is not None:
         dataset = check_dataset(conn, dataset, known)
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
-    name, prefix = name.strip(), plain[:10]
+    name, prefix, now = name.strip(), plain[:10], store.utcnow()
     row = {
         "name": name,
         "role": role,
         "prefix": prefix,
         "key_hash": _hash(plain),
-        "created_at": store.utcnow(),
+        "created_at": now,
         "dataset": dataset,
     }
     inserted = conn.execute(store.api_keys.insert().values(**row)).inserted_primary_key
     if inserted is None:  # a single-row insert always reports its key
         raise TypeError("the api key insert reported no primary key")
     key_id = inserted[0]
-    return ApiKey(key_id, name, role, prefix, dataset), plain
+    return ApiKey(key_id, name, role, prefix, dataset, created_at=now), plain
 
 
 def check_dataset(conn: Connection, dataset: str, known: Iterable[str] = ()) -> str:
@@ -104,10 +107,11 @@ def revoke_key(conn: Connection, key_id: int) -> ApiKey:
     if row is None:
         raise NotFound(f"no API key with id {key_id}")
     # Only a key not yet revoked is updated, so a second (or concurrent) revoke changes nothing.
+    now = store.utcnow()
     done = conn.execute(
         update(store.api_keys)
         .where(cols.id == key_id, cols.revoked_at.is_(None))
-        .values(revoked_at=store.utcnow())
+        .values(revoked_at=now)
     )
     if done.rowcount == 0:
         when = conn.execute(select(cols.revoked_at).where(cols.id == key_id)).scalar_one()
@@ -115,7 +119,9 @@ def revoke_key(conn: Connection, key_id: int) -> ApiKey:
             f"API key {key_id} ({row.role}, {row.name}) was already revoked "
             f"at {when:%Y-%m-%d %H:%M:%S} UTC"
         )
-    return ApiKey(row.id, row.name, row.role, row.prefix, row.dataset)
+    return ApiKey(
+        row.id, row.name, row.role, row.prefix, row.dataset, row.created_at, revoked_at=now
+    )
 
 
 def list_keys(conn: Connection) -> list[dict]:
@@ -180,11 +186,11 @@ class KeyVerifier:
         cols = store.api_keys.c
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(cols.id, cols.name, cols.role, cols.prefix, cols.dataset).where(
-                    cols.key_hash == digest, cols.revoked_at.is_(None)
-                )
+                select(
+                    cols.id, cols.name, cols.role, cols.prefix, cols.dataset, cols.created_at
+                ).where(cols.key_hash == digest, cols.revoked_at.is_(None))
             ).first()
-        found = ApiKey(row.id, row.name, row.role, row.prefix, row.dataset) if row else None
+        found = ApiKey(**row._mapping) if row else None
         with self._lock:
             if forgotten != self._forgotten:  # a revoke came while the store was read
                 return found

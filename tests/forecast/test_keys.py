@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,11 @@ def test_a_second_revoke_keeps_the_first_time_and_says_the_key_was_already_revok
     with engine.begin() as conn:
         record, _ = keys.create_key(conn, "viewer", "someone")
     with engine.begin() as conn:
-        assert keys.revoke_key(conn, record.id) == record
+        revoked = keys.revoke_key(conn, record.id)
     first = revoked_at(engine, record.id)
     assert first is not None
+    # The record revoked is the key created, now with the time it was revoked at.
+    assert revoked == replace(record, revoked_at=first)
     with (
         pytest.raises(keys.AlreadyRevoked, match="already revoked") as raised,
         engine.begin() as conn,

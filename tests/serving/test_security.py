@@ -4,6 +4,7 @@ keys as the OpenAPI spec declares them; models loaded, and the score log closed,
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -74,6 +75,32 @@ def test_revoking_a_key_twice_keeps_the_first_time_and_says_it_was_already_revok
     assert again.status_code == 422 and "already revoked" in again.json()["detail"]
     later = next(k for k in client.get("/v1/keys", headers=admin).json() if k["id"] == key_id)
     assert later["revoked_at"] == first["revoked_at"]
+
+
+def test_a_keys_creation_and_revocation_times_are_given_in_iso_8601(client, api_keys):
+    admin = auth(api_keys["admin"])
+    before = datetime.now(UTC)
+    made = client.post("/v1/keys", json={"role": "viewer", "name": "times"}, headers=admin).json()
+    after = datetime.now(UTC)
+    created = datetime.fromisoformat(made["created_at"])
+    assert created.utcoffset() == timedelta(0)  # in UTC, saying so
+    assert before - timedelta(seconds=1) <= created <= after + timedelta(seconds=1)
+    assert made["revoked_at"] is None  # it works
+
+    def listed() -> dict:
+        return next(
+            k for k in client.get("/v1/keys", headers=admin).json() if k["id"] == made["id"]
+        )
+
+    assert (listed()["created_at"], listed()["revoked_at"]) == (made["created_at"], None)
+    revoked = client.delete(f"/v1/keys/{made['id']}", headers=admin).json()
+    done = datetime.now(UTC)
+    assert revoked["created_at"] == made["created_at"]
+    assert created <= datetime.fromisoformat(revoked["revoked_at"]) <= done + timedelta(seconds=1)
+    assert (listed()["created_at"], listed()["revoked_at"]) == (
+        made["created_at"],
+        revoked["revoked_at"],
+    )
 
 
 def test_a_wrongly_typed_field_is_422_with_its_path(client, api_keys):
