@@ -9,6 +9,18 @@ from rich.table import Table
 from forecast.formatting import missing, money, pct
 from forecast.kpis import KpiReport
 
+#: With `--period`, which date puts a deal in a row's period, as `compute_kpis` counts it: said
+#: under the tables, since a row mixes deals created in the period with deals closed in it.
+SUMMARY_DATES = (
+    "Per {period}: Deals, Open and Open value count deals created in the {period}; Won, Lost, "
+    "Win rate, Avg sale, Won revenue, Cycle and CSAT count deals closed in it (an open deal's "
+    "CSAT: created); Velocity combines the row's own figures."
+)
+FUNNEL_DATES = (
+    "Per {period}: each stage counts deals created in the {period} that reached it; "
+    "Won counts deals won in the {period}, whenever created."
+)
+
 
 def kpi_tables(report: KpiReport) -> list[Table]:
     """The summary, the overall stage view, and the funnel per group when grouped."""
@@ -55,6 +67,7 @@ def _summary_table(report: KpiReport) -> Table:
         "CSAT",
     ):
         table.add_column(name, justify="left" if name == heading else "right")
+    _footnote(table, SUMMARY_DATES, report.period)
     rows = report.ordered_rows()
     for i, r in enumerate(rows):
         csat = f"{r['csat_mean']:.2f} ({_int(r['csat_count'])})" if r["csat_count"] else "–"
@@ -112,6 +125,7 @@ def _stage_table(report: KpiReport) -> Table:
 def _funnel_table(report: KpiReport) -> Table:
     heading = " / ".join(x for x in (report.by, report.period) if x)
     table = Table(title="Funnel: deals reaching each stage (conversion to the next)")
+    _footnote(table, FUNNEL_DATES, report.period)
     table.add_column(heading)
     for stage in (*report.stages.open_stages, report.stages.won):
         table.add_column(stage, justify="right")
@@ -127,3 +141,10 @@ def _funnel_table(report: KpiReport) -> Table:
         ]
         table.add_row(_label(r), *cells, _int(r["won"]))
     return table
+
+
+def _footnote(table: Table, text: str, period: str | None) -> None:
+    """Under a table split by period, which date counts a deal in each column's period."""
+    if period:
+        table.caption = text.format(period=period)
+        table.caption_justify = "left"

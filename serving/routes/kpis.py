@@ -23,7 +23,12 @@ class KpiResponse(BaseModel):
     data_end: str | None
     from_snapshot: bool = Field(description="The pipeline was rebuilt as of an earlier date")
     by: str | None
-    period: str | None
+    period: str | None = Field(
+        description="month or quarter (null: not split). Per period, deals, open deals, open "
+        "value and the funnel count deals by creation date; won, lost, win rate, sale value, "
+        "won revenue, time to close and CSAT by close date (an open deal's CSAT by creation); "
+        "time in stage by the date the stay ended"
+    )
     stages: dict[str, Any]
     overall: dict[str, Any] = Field(
         description="Deals, outcomes, win rate, average sale value, "

@@ -29,3 +29,25 @@ def test_tables_are_readable(pipeline):  # noqa: F811 - the fixture
 def test_without_grouping_there_is_no_funnel_table(pipeline):  # noqa: F811 - the fixture
     assert len(kpi_tables(compute_kpis(pipeline))) == 2
     assert len(kpi_tables(compute_kpis(pipeline, period="month"))) == 3
+
+
+def test_per_period_each_column_says_which_date_counts_a_deal(pipeline):  # noqa: F811
+    # Created in January: A (won 1 March), B (won 20 February), F; in February: C, D; March: E.
+    text = " ".join(render(compute_kpis(pipeline, period="month")).split())
+    funnel = text[text.index("Funnel:") :]
+    # February's row: the two deals created then reached Lead, and the one deal won then (B,
+    # created in January) is its Won, as the footnote under the table says.
+    february = [c.strip() for c in funnel.split("│ 2024-02 │")[1].split("│")[:4]]
+    assert february[0].startswith("2 (") and february[3] == "1"
+    assert (
+        "Per month: each stage counts deals created in the month that reached it; "
+        "Won counts deals won in the month, whenever created." in funnel
+    )
+    assert (
+        "Per month: Deals, Open and Open value count deals created in the month; Won, Lost, "
+        "Win rate, Avg sale, Won revenue, Cycle and CSAT count deals closed in it" in text
+    )
+
+
+def test_without_a_period_no_table_has_a_dates_footnote(pipeline):  # noqa: F811
+    assert all(t.caption is None for t in kpi_tables(compute_kpis(pipeline, by="team")))
