@@ -37,11 +37,15 @@ def test_an_empty_registry_lists_no_models_and_says_how_to_get_one(cli: Cli):
         (("models", "show", "leads"), "no leads model registered yet: run `forecast train leads`"),
         (("models", "rollback", "deals"), "no deals model registered yet"),
         (("models", "promote", "leads"), "no leads model registered yet"),
-        (("models", "promote", "leads", "--dataset", "crm"), "registered for dataset 'crm'"),
     ],
 )
 def test_acting_on_a_model_that_does_not_exist_is_one_error_line(cli: Cli, args, said):
     fails_cleanly(cli(*args), 1, said)
+
+
+def test_naming_a_dataset_without_a_model_is_bad_input_saying_which_have_one(cli: Cli):
+    said = "registered for dataset 'crm' yet (leads models are registered for no dataset)"
+    fails_cleanly(cli("models", "promote", "leads", "--dataset", "crm"), 2, said)
 
 
 def test_training_leads_on_an_opportunities_export_says_which_command_to_use(
