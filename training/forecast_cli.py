@@ -134,7 +134,10 @@ def revenue(
     ] = None,
     target: Annotated[
         list[str] | None,
-        typer.Option(help="Target: AMOUNT for the total, or GROUP=AMOUNT (repeatable)"),
+        typer.Option(
+            help="Target: AMOUNT for the total, or GROUP=AMOUNT (repeatable), in place of the "
+            "stored targets (`forecast targets`), which are shown otherwise"
+        ),
     ] = None,
     dataset: DatasetOpt = None,
     data: DataOpt = None,
@@ -147,7 +150,8 @@ def revenue(
     """Expected won revenue for a period, with its range and the chance to hit targets.
 
     Per group: expected won revenue (open deals, plus deals not yet created as a separate line),
-    P10/P50/P90, the weighted pipeline beside it and P(target). Models are fitted on what was
+    P10/P50/P90, the weighted pipeline beside it and P(target) for each stored target of the
+    period (`forecast targets import`), as `GET /v1/forecast` gives. Models are fitted on what was
     known at the as-of date; a stored dataset's tracked forecast (`forecast track`) is read
     instead while nothing it was made from changed.
     """
@@ -156,32 +160,28 @@ def revenue(
         raise InvalidInput("give --dataset or --data, not both")
     stored = _stored(data or dataset, period, by, as_of, target, no_new_deals, settings)
     if stored is not None:
-        _print_revenue(stored, stored["headline"], stored["past_accuracy"], [], json_)
+        _print_revenue(stored, json_)
         return
-    from forecast.forecasting.revenue import forecast_revenue  # models: read only when computing
-    from forecast.forecasting.service import currency_of
+    from forecast.data import store
+    from forecast.forecasting.service import forecast_against_targets  # models: read only now
 
     loaded = _load(data or dataset, mapping, settings)
-    fc = forecast_revenue(
-        loaded["history"],
+    given = _parse_targets(target)
+    if given is None and not loaded.get("stored"):
+        given = {}  # a file's data: the store holds no targets for it
+    # The API's call (`GET /v1/forecast`), so both show the same targets: a stored dataset's
+    # own, unless --target gives others.
+    result = forecast_against_targets(
+        store.get_engine(settings),
         period,
         by=by.value if by else None,
         as_of=as_of,
-        targets=_parse_targets(target),
         include_new_deals=not no_new_deals,
         settings=settings,
+        history=loaded["history"],
+        targets=given,
     )
-    read = _headline(loaded, fc, settings)
-    currency = currency_of(loaded["history"].deals, fc.notes)  # as a tracked forecast says
-    document = {
-        "dataset": loaded["dataset"],
-        **fc.to_dict(),
-        "currency": currency,
-        "headline": read.lead,
-        "past_accuracy": read.past,
-        "naive": read.naive,
-    }
-    _print_revenue(document, read.lead, read.past, [f"headline: {read.note}"], json_)
+    _print_revenue(result.to_dict(), json_)
 
 
 def _stored(
@@ -212,13 +212,8 @@ def _stored(
     )
 
 
-def _print_revenue(
-    document: dict[str, Any],
-    lead: dict[str, Any] | None,
-    past: dict[str, Any] | None,
-    more_notes: list[str],
-    json_: bool,
-) -> None:
+def _print_revenue(document: dict[str, Any], json_: bool) -> None:
+    """A forecast as `GET /v1/forecast` gives it (tracked or computed), for people or scripts."""
     if json_:
         print_json(document)
         return
@@ -227,6 +222,7 @@ def _print_revenue(
             f"[dim]the forecast tracked on {document['stored']['as_of']} "
             f"(run at {document['stored']['run_at']}): the data has not changed since[/]"
         )
+    lead, past = document["headline"], document["past_accuracy"]
     if lead is not None:
         choice = lead["choice"]
         shown = (
@@ -248,22 +244,7 @@ def _print_revenue(
     if past is not None:
         console.print(past_accuracy_text(past))
     console.print(revenue_table(document))
-    print_notes([*document["notes"], *more_notes])
-
-
-def _headline(loaded: dict[str, Any], fc: Any, settings: Settings) -> Any:
-    """The forecast users get from the dataset's stored track record, beside ours, with the
-    past accuracy of both and the naive forecasts now (`forecasting.track_record.Headline`)."""
-    from forecast.data import store
-    from forecast.forecasting import track_record
-
-    return track_record.headline(
-        store.get_engine(settings),
-        loaded["history"],
-        fc,
-        dataset=loaded["dataset"],
-        window_days=settings.new_deal_window_days,
-    )
+    print_notes(document["notes"])
 
 
 @forecast_app.command("backtest")

@@ -11,7 +11,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from forecast.data.generator import generate_pipeline, write_export
-from tests.training.conftest import Cli, fails_cleanly
+from tests.training.conftest import Cli, fails_cleanly, parsed
 from training.forecast_cli import forecast_app
 from training.forecast_tables import backtest_tables, revenue_table
 
@@ -227,3 +227,71 @@ def test_a_computed_revenue_forecast_names_its_currency_or_says_there_are_severa
         assert data["currency"] == named
         several = [n for n in data["notes"] if "currencies" in n]
         assert bool(several) == (named is None)
+
+
+def test_revenue_shows_the_stored_targets_as_the_api_does(
+    imported: Cli, state: Path, deals, tmp_path: Path
+):
+    """`forecast revenue` and `GET /v1/forecast` make the same call: the targets imported with
+    `forecast targets import` show in both, with the same chance of reaching them (before: the
+    command showed none)."""
+    from fastapi.testclient import TestClient
+
+    from forecast.settings import Settings
+    from serving.app import create_app
+    from tests.serving.conftest import auth, keys_of_every_role
+
+    team = sorted(deals["team"].unique())[0]
+    file = tmp_path / "targets.csv"
+    file.write_text(
+        f"level,name,period,amount\nall,total,2025-Q1,60000\nteam,{team},2025-Q1,9000\n"
+    )
+    assert imported("targets", "import", file).exit_code == 0
+
+    said = parsed(imported("revenue", "--period", "2025-Q1", "--by", "team", "--json"))
+    settings = Settings(state_dir=state)
+    viewer = keys_of_every_role(settings)["viewer"]
+    with TestClient(create_app(settings)) as client:
+        response = client.get(
+            "/v1/forecast", params={"period": "2025-Q1", "by": "team"}, headers=auth(viewer)
+        )
+    assert response.status_code == 200, response.text
+    served = response.json()
+
+    def reach(document: dict) -> dict:
+        lines = [document["total"], *document["groups"]]
+        return {g["group"]: (g["target"], g["p_target"]) for g in lines if g["target"] is not None}
+
+    assert [(t["level"], t["name"], t["amount"]) for t in said["targets"]] == [
+        ("all", "total", 60000.0),
+        ("team", team, 9000.0),
+    ]
+    kept = ("level", "name", "period", "amount", "currency")
+    assert [{k: t[k] for k in kept} for t in said["targets"]] == [
+        {k: t[k] for k in kept} for t in served["targets"]
+    ]
+    assert set(reach(said)) == {"total", team}
+    assert reach(said) == reach(served)
+    assert said["total"]["expected"] == served["total"]["expected"]
+
+    shown = imported("revenue", "--period", "2025-Q1", "--by", "team")
+    total_row = next(r for r in shown.stdout.splitlines() if r.strip().startswith("total"))
+    assert "60,000" in total_row and f"{reach(said)['total'][1]:.1%}" in total_row
+
+
+def test_a_target_given_on_the_command_line_is_shown_in_place_of_the_stored_ones(
+    imported: Cli, tmp_path: Path
+):
+    file = tmp_path / "targets.csv"
+    file.write_text("level,name,period,amount\nall,total,2025-Q1,60000\n")
+    assert imported("targets", "import", file).exit_code == 0
+    said = parsed(imported("revenue", "--period", "2025-Q1", "--target", "75000", "--json"))
+    assert [(t["level"], t["name"], t["amount"]) for t in said["targets"]] == [
+        ("all", "total", 75000.0)
+    ]
+    assert said["total"]["target"] == 75000.0 and said["total"]["p_target"] is not None
+    fails_cleanly(
+        imported("revenue", "--period", "2025-Q1", "--target", "Team X=5000"),
+        2,
+        "target for 'Team X': a group's target needs the forecast per group",
+    )

@@ -431,6 +431,11 @@ def _targets(
     out = {}
     for group, value in targets.items():
         key = TOTAL if group in (None, "", TOTAL, "all") else str(group)
+        if key != TOTAL and by is None:
+            raise InvalidInput(
+                f"target for {group!r}: a group's target needs the forecast per group "
+                "(by team, rep, product or region); a target for the whole is an amount alone"
+            )
         if key != TOTAL and key not in names:
             what = by or "group"
             known = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")

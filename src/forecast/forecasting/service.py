@@ -10,7 +10,7 @@ models fitted as of today stay valid while the pipeline itself is always read fr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -84,6 +84,7 @@ def forecast_against_targets(
     settings: Settings | None = None,
     history: DealHistory | None = None,
     models_cache: BuildCache | None = None,
+    targets: Mapping[str, float] | None = None,
 ) -> TargetedForecast:
     """The revenue forecast for `period` of a stored dataset, per `by` group (or one `group`),
     with the chance to reach each stored target of that period.
@@ -92,6 +93,11 @@ def forecast_against_targets(
     keeps fitted models for the next call on the same, unchanged data. `group` keeps one line:
     the group's own forecast (groups are independent, so it equals that group's line of the
     full forecast). A group with no deals is `NotFound`.
+
+    `targets` (group → amount, `total` for the whole) are shown in place of the stored ones: a
+    what-if from the command line, or a file's data, which the store holds no targets for (its
+    `history` need not be stored then). The API, the dashboard and `forecast revenue` all call
+    this, so they show the same targets.
 
     Under a `forecast.budget.Budget` the work stops at its checkpoints (`Busy` when the time is
     spent, `Cancelled` when the caller went away); models whose fit stopped are not cached.
@@ -106,9 +112,14 @@ def forecast_against_targets(
             f"cannot group by {by!r}: use one of {', '.join(LEVEL_COLUMNS)} "
             "(or leave it out for the total)"
         )
-    with engine.connect() as conn:
-        name = opportunity_dataset(conn, dataset if history is None else history.name)
-        targets = read_targets(conn, name, per.label)
+    stored: list[Target] = []
+    if history is None or targets is None:
+        with engine.connect() as conn:
+            name = opportunity_dataset(conn, dataset if history is None else history.name)
+            if targets is None:
+                stored = read_targets(conn, name, per.label)
+    else:
+        name = history.name or ""
     if history is None:
         history = load_deal_history(engine, name)
     budget.check()
@@ -131,9 +142,13 @@ def forecast_against_targets(
                 f"{suggest(group, known, by) if not anywhere else ''}"
             )
     levels = {"all", by} if by else {"all"}
-    used = [tg for tg in targets if tg.level in levels and (tg.level == "all" or tg.name in known)]
-    skipped = [tg for tg in targets if tg.level == by and tg.name not in known]
-    goals = {TOTAL if tg.level == "all" else tg.name: tg.amount for tg in used}
+    used = [tg for tg in stored if tg.level in levels and (tg.level == "all" or tg.name in known)]
+    skipped = [tg for tg in stored if tg.level == by and tg.name not in known]
+    goals = (
+        {TOTAL if tg.level == "all" else tg.name: tg.amount for tg in used}
+        if targets is None
+        else dict(targets)
+    )
 
     def fit() -> fitted.ForecastModels:
         return fitted.fit_forecast_models(history, t, settings=settings)
@@ -156,6 +171,8 @@ def forecast_against_targets(
             f"target for {by} {tg.name!r} left out: no deals for it created before {t.date()}"
         )
     currency = currency_of(opps, fc.notes)
+    if targets is not None:  # as the forecast read them (its checks named any it refused)
+        used = _given(fc, per.label, by, currency)
     window_days = (settings or get_settings()).new_deal_window_days
     read = track_record.headline(engine, history, fc, dataset=name, window_days=window_days)
     fc.notes.append(f"headline: {read.note}")
@@ -172,6 +189,18 @@ def forecast_against_targets(
         own = naive["groups"].get(group, {})
         naive = {**naive, "total": own, "groups": {group: own}}
     return TargetedForecast(name, fc, group, used, lead, read.past, naive, currency)
+
+
+def _given(
+    fc: revenue.RevenueForecast, period: str, by: str | None, currency: str | None
+) -> list[Target]:
+    """The targets a caller gave, listed as stored ones are: one per line that has one."""
+    lines = [("all", fc.total)] + [(by or "", g) for g in fc.groups if by is not None]
+    return [
+        Target(level, TOTAL if level == "all" else g.group, period, g.target, currency or "")
+        for level, g in lines
+        if g.target is not None
+    ]
 
 
 def models_key(history: DealHistory, t: pd.Timestamp, settings: Settings | None) -> tuple:
