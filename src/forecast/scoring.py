@@ -52,6 +52,7 @@ from forecast.modeling.contributions import raw_scores
 from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, is_blank, top_reasons
 from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer
+from forecast.modeling.seen_ranges import beyond_seen
 
 #: A text input's code per level (and `BLANK` for None), as a scoring plan reads it.
 Levels = dict[str | None, float]
@@ -122,7 +123,8 @@ def score(
     `as_sent`: leads as a client sent them (the API's): a field name spelt otherwise is read
     under the model's own, and each score's `notes` say what it could not use (`lead_fields`).
     Leads either way read a yes/no word as training learnt the input ("Yes" as 1 for an input
-    learnt as 0/1), so a batch of a file scores its leads as the API would.
+    learnt as 0/1), so a batch of a file scores its leads as the API would. A deal older, or
+    longer in its stage, than any the model learnt from is said in its notes (`seen_ranges`).
     """
     notes = None
     if served.kind == LEAD and served.scorer.method == MODEL:
@@ -132,6 +134,10 @@ def score(
             rows = _lead_fields(served).spelt_as_learnt(rows)
     encoded = encode(served, rows, strict_dates=strict_dates)
     scores = explain(served, encoded, predict(served, encoded, contributions=top > 0), top)
+    if served.kind == DEAL and encoded.parts:  # a deal older than the model saw: said
+        columns = encoded.parts[0][0].encoder_.columns  # teams' models share the inputs
+        for i, note in beyond_seen(served.scorer.model, columns, encoded.matrix):
+            scores[i].notes = [*scores[i].notes, note]
     if notes is not None:
         _say_unread_values(served, encoded, notes)
         say_no_time_of_day(served.date_inputs, served.created_column, encoded.rows, notes)

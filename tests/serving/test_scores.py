@@ -140,6 +140,17 @@ def test_an_open_deal_is_scored_from_its_stage_age_and_history(scorer_client):
     assert batch["scores"][0]["probability"] == pytest.approx(body["probability"], abs=1e-9)
 
 
+def test_a_deal_far_older_than_any_the_model_learnt_from_is_scored_with_a_note(scorer_client):
+    """Its probability comes with a note on how far to trust it, alone and in a batch."""
+    old = {**DEAL, "created_at": "1990-01-01T00:00:00"}
+    body = scorer_client.post("/v1/deals/score", json=old).json()
+    assert 0 <= body["probability"] <= 1
+    [note] = [n for n in body["notes"] if n.startswith("age ")]
+    assert "days is beyond the oldest open deal the model learnt from" in note
+    batch = scorer_client.post("/v1/deals/score/batch", json={"deals": [old]}).json()
+    assert batch["scores"][0]["notes"] == body["notes"]
+
+
 @pytest.mark.parametrize(
     "stage, message", [("Negotiation", "not a stage of dataset 'crm'"), ("Won", "is an outcome")]
 )

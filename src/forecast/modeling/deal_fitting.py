@@ -47,6 +47,7 @@ from forecast.modeling.fitting import (
 )
 from forecast.modeling.leaks import leak_warnings
 from forecast.modeling.memory import give_back
+from forecast.modeling.seen_ranges import largest_seen
 from forecast.modeling.stage_prior import (
     METHOD,
     StagePriorClassifier,
@@ -277,6 +278,9 @@ def train_deals(
         )
         note(progress, "fitting logistic regression and naive Bayes")
         families = fit_families(boosted, X_train, y_train, w_train, labels, warnings)
+        seen = largest_seen(X_train)
+        for fitted in families.values():  # a deal scored beyond these is said (`seen_ranges`)
+            fitted.largest_seen_ = seen
     note(progress, "fitting the baselines")
     baselines = {
         name: b.fit(X_train, y_train, sample_weight=w_train)

@@ -1,0 +1,108 @@
+"""A deal far older, or far longer in its stage, than any open deal the model learnt from gets
+its probability with a note saying so (before: no word, though the model never saw such a deal).
+The model keeps what it saw at fit time (`largest_seen_`); a model trained before has none and
+gives no such note."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from forecast import scoring
+from forecast.modeling.deal_fitting import train_deals
+from forecast.modeling.scorers import select_scorer
+from forecast.settings import Settings
+from tests.forecast import synthetic
+
+TYPICAL = {
+    "stage": "Demonstration",
+    "stage_index": 2,
+    "age_days": 1.0,
+    "days_in_stage": 0.5,
+    "amount": 5000.0,
+}
+
+
+@pytest.fixture(scope="module")
+def history():
+    return synthetic.deal_history(1200, seed=5)
+
+
+@pytest.fixture(scope="module")
+def model(history, tmp_path_factory) -> Any:
+    settings = Settings(
+        state_dir=tmp_path_factory.mktemp("fit"),
+        lgbm_threads=2,
+        min_won_deals=100,
+        min_lost_deals=100,
+        team_min_won_deals=150,
+        team_min_lost_deals=150,
+    )
+    return train_deals(history, settings=settings).model
+
+
+def served(model: Any) -> scoring.Served:
+    return scoring.Served(scoring.DEAL, select_scorer(model), "1", "registry")
+
+
+def longest_open_days(history) -> float:
+    """The longest any deal of the data was open: from creation to its close, or to the data's
+    now. No open deal the model learnt from can be older."""
+    deals = history.deals
+    end = deals["closed_at"].fillna(history.now())
+    return float(((end - deals["created_at"]).dt.total_seconds() / 86_400).max())
+
+
+def test_the_model_keeps_how_old_the_open_deals_it_learnt_from_were(model, history):
+    seen = model.largest_seen_
+    assert set(seen) == {"age_days", "days_in_stage"}
+    assert 0 < seen["age_days"] <= longest_open_days(history)
+    assert 0 < seen["days_in_stage"] <= seen["age_days"]
+
+
+def test_a_deal_far_older_than_any_the_model_learnt_from_says_so(model, history):
+    oldest = model.largest_seen_["age_days"]
+    age = 10 * longest_open_days(history)
+    [old, usual] = scoring.score(served(model), [{**TYPICAL, "age_days": age}, TYPICAL])
+    assert usual.notes == ()
+    [note] = old.notes
+    assert note.startswith(f"age {age:,.0f} days is beyond the oldest open deal")
+    assert f"({oldest:,.0f} days)" in note
+    assert 0 <= old.probability <= 1  # still scored: the note says how far to trust it
+
+
+def test_a_deal_far_longer_in_its_stage_than_any_stay_learnt_says_so(model, history):
+    days = 10 * longest_open_days(history)
+    row = {**TYPICAL, "age_days": days, "days_in_stage": days}
+    [scored] = scoring.score(served(model), [row])
+    assert len(scored.notes) == 2
+    assert scored.notes[1].startswith(f"{days:,.0f} days in its stage is beyond the longest stay")
+
+
+def test_a_batch_says_the_same_notes_as_each_deal_alone(model, history):
+    age = 10 * longest_open_days(history)
+    rows = [TYPICAL] * 30 + [{**TYPICAL, "age_days": age}] + [TYPICAL] * 5
+    batch = scoring.score(served(model), rows)
+    alone = [scoring.score(served(model), [row])[0] for row in rows]
+    assert [s.notes for s in batch] == [s.notes for s in alone]
+    assert [i for i, s in enumerate(batch) if s.notes] == [30]
+
+
+def test_a_model_trained_before_it_kept_what_it_saw_gives_no_such_note(model, history):
+    older = copy.deepcopy(model)
+    del older.largest_seen_
+    age = 10 * longest_open_days(history)
+    [scored] = scoring.score(served(older), [{**TYPICAL, "age_days": age}])
+    assert scored.notes == ()
+
+
+def test_a_fallback_scores_without_such_a_note(history):
+    from forecast.model_set import deal_fallback
+    from forecast.modeling.baselines import stage_win_rates
+
+    scorer = deal_fallback(history, stage_win_rates(history))
+    fallback = scoring.Served(scoring.DEAL, scorer, None, "fallback")
+    [scored] = scoring.score(fallback, [{**TYPICAL, "age_days": 1e6}])
+    assert scored.notes == () and isinstance(scored.probability, float)
