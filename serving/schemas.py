@@ -278,7 +278,8 @@ class ScoreResponse(BaseModel):
         default_factory=list,
         description="What the score could not use, said: a field name read as the model's own "
         "spelling, fields the model does not read (ignored), a value scored as blank (text in a "
-        "number field, a value never learnt in training); empty when it used everything sent",
+        "number field, a value never learnt in training); for a deal, an age or time in stage "
+        "beyond any open deal the model learnt from; empty when it used everything sent",
     )
 
 

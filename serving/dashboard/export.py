@@ -151,6 +151,7 @@ def _risk_row(d: dict[str, Any]) -> dict[str, Any]:
         "flags": " ".join(d["flags"]),
         "why": "; ".join(d["why"]),
         "reasons_against": "; ".join(r["sentence"] for r in d["reasons_against"]),
+        "notes": "; ".join(d.get("notes", [])),
     }
 
 

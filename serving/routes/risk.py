@@ -28,7 +28,10 @@ class AtRiskResponse(BaseModel):
     flagged: int
     counts: dict[str, int]
     thresholds: dict[str, Any]
-    deals: list[dict[str, Any]]
+    deals: list[dict[str, Any]] = Field(
+        description="Each flagged deal with why, the model's reasons, and its score's `notes` "
+        "(a deal older, or longer in its stage, than any open deal the model learnt from)"
+    )
     notes: list[str]
 
 

@@ -247,6 +247,8 @@ def deals_at_risk(
                 "why": why,
                 "reasons_for": score.reasons_for,
                 "reasons_against": score.reasons_against,
+                # what the probability rests on, said (a deal older than the model saw)
+                "notes": list(score.notes),
             }
         )
     counts = {

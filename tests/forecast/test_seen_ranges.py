@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from forecast import scoring
@@ -106,3 +107,35 @@ def test_a_fallback_scores_without_such_a_note(history):
     fallback = scoring.Served(scoring.DEAL, scorer, None, "fallback")
     [scored] = scoring.score(fallback, [{**TYPICAL, "age_days": 1e6}])
     assert scored.notes == () and isinstance(scored.probability, float)
+
+
+def test_a_deal_at_risk_older_than_the_model_saw_carries_the_note(model):
+    """The deals-at-risk list (API, dashboard, CSV) scores open deals through the same path: a
+    deal open for years, stuck in its stage, is listed with the note; the others without."""
+    from forecast.history import DealHistory
+    from forecast.risk import deals_at_risk
+
+    opps, log, stages, end = synthetic.deals(1200, seed=5)
+    old = opps[opps["status"] == "open"].iloc[[0]].copy()
+    created = end - pd.Timedelta(days=3000)
+    old["id"], old["created_at"] = "OLD", created
+    stage = stages.open_stages[1]
+    old["stage"] = stage
+    entered = pd.DataFrame(
+        [("OLD", stage, created)], columns=["opportunity_id", "stage", "entered_at"]
+    )
+    history = DealHistory.from_frames(
+        pd.concat([opps, old], ignore_index=True),
+        pd.concat([log, entered.astype(log.dtypes.to_dict())], ignore_index=True),
+        stages,
+        check_leaks=False,
+    )
+    report = deals_at_risk(history, served=served(model), limit=1000)
+    listed = {d["id"]: d for d in report.deals}
+    age, in_stage = listed["OLD"]["notes"]  # about 3,000 days old, all in its stage
+    assert age.startswith("age 3,0") and "beyond the oldest open deal" in age
+    assert in_stage.startswith("3,0") and "in its stage is beyond the longest stay" in in_stage
+    oldest, longest = model.largest_seen_["age_days"], model.largest_seen_["days_in_stage"]
+    for d in listed.values():
+        if d["age_days"] < oldest - 0.1 and d["days_in_stage"] < longest - 0.1:
+            assert d["notes"] == []
