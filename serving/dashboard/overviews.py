@@ -4,9 +4,10 @@ The forecast fits models and replays past windows: seconds of work that a manage
 page or downloading a CSV should not pay again. `create_app` makes one `OverviewCache` (a
 cachetools `TTLCache`) and keeps it on `app.state.overviews`; routes receive it through
 `OverviewCacheDep`. An entry lives `CACHE_SECONDS`; its key holds the store, the dataset's
-version, the view, the served model set and when the track record was saved, so an import or
-sync (a new dataset version), a model reload (a new model set) or a backtest (a new track
-record, which the headline and past accuracy read) misses it. While one request builds an
+version, the view, the served model set, when the track record was saved and the dataset's
+targets, so an import or sync (a new dataset version), a model reload (a new model set), a
+backtest (a new track record, which the headline and past accuracy read) or a target set by
+the API or `forecast targets` (even from another process) misses it. While one request builds an
 overview, others asking for the same one wait for it rather than build it again.
 
 An overview shows a failed section as a message rather than failing whole, so one whose
@@ -24,7 +25,7 @@ from starlette.datastructures import State
 
 from forecast import budget
 from forecast.errors import ForecastError
-from forecast.forecasting import track_record
+from forecast.forecasting import targets, track_record
 from serving.caches import BuildOnceCache
 from serving.dashboard import page as overview
 from serving.dashboard.page import Overview
@@ -80,6 +81,7 @@ def compute(
         id(models),
         models.loaded_at,
         track_record.saved_at(engine, data.name, view.freq),
+        targets.stamp(engine, data.name),  # the chart, tiles and table show every period's
     )
 
     def build() -> Overview:

@@ -12,6 +12,7 @@ with every problem named. `forecast.forecasting.service` shows them against the 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -351,6 +352,16 @@ def targets_for(conn: Connection, dataset: str, period: str, by: str | None) -> 
         if t.level in levels:
             out[TOTAL if t.level == "all" else t.name] = t.amount
     return out
+
+
+def stamp(engine: Engine, dataset: str) -> str:
+    """The dataset's targets as they are now, as one short hash: part of the key of anything
+    cached that shows them, so a target set by the API or by `forecast targets` (another process)
+    shows at the next view."""
+    with engine.connect() as conn:
+        rows = read_targets(conn, dataset)
+    text = repr([(t.level, t.name, t.period, t.amount, t.currency) for t in rows])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def read_targets(
