@@ -164,3 +164,30 @@ def test_a_run_keeps_why_the_forecast_moved_over_the_week_before(tracked):
         moved["expected_to"] - moved["expected_from"], abs=0.05
     )
     assert stored_forecasts.waterfall(engine, "crm", parse_period(OVER)) is None
+
+
+def test_a_target_set_while_a_run_computes_is_not_taken_as_in_its_forecasts(
+    tmp_path, export, monkeypatch
+):
+    """`forecast targets import` while the server's tracking run computes (tens of seconds on a
+    large CRM): the forecasts it then saves were computed without the target, so they are not
+    served as if they had it (before: served without it until the next day's run)."""
+    engine = store.get_engine(Settings(state_dir=tmp_path / "state"))
+    import_export(engine, export, "canonical", dataset="crm")
+    compute = forecast_runs.forecast_against_targets
+    calls = []
+
+    def target_set_meanwhile(engine, period, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        result = compute(engine, period, **kwargs)
+        if period == AHEAD and not calls:  # just after the total's forecast read the targets
+            set_targets(engine, [{"level": "all", "name": "total", "period": AHEAD, "amount": 1e6}])
+            calls.append(period)
+        return result
+
+    monkeypatch.setattr(forecast_runs, "forecast_against_targets", target_set_meanwhile)
+    forecast_runs.track(engine, load_deal_history(engine, "crm"), "crm")
+    monkeypatch.undo()
+    stored = stored_forecast(engine, AHEAD, dataset="crm")
+    assert stored is None or stored["total"]["target"] == 1e6
+    computed = forecast_against_targets(engine, AHEAD, dataset="crm")
+    assert computed.forecast.total.target == 1e6

@@ -61,6 +61,13 @@ def track(
     t = (date_of(as_of, "as_of") if as_of is not None else now).normalize()
     current = period_of(t - pd.Timedelta(microseconds=1), freq)
     periods = [current, period_of(current.end, freq)]
+    # What the API and the dashboard serve by default, kept whole (tracking the data's now).
+    served = stored_forecasts.served_by_default(now, freq) if t == now else []
+    # Taken before anything is computed: a target set (or a backtest saved) while this runs
+    # must set the documents aside, not be taken as already in them.
+    made_from = stored_forecasts.fingerprints(
+        engine, dataset, [*periods, *(p for p, _, _ in served)], settings
+    )
     fitted_models = _Once()
     results: dict[tuple[str, str | None, pd.Timestamp], TargetedForecast] = {}
 
@@ -89,8 +96,6 @@ def track(
             calls = open_calls(history, t, period, by)
             lines = [fc.total] if level == "total" else fc.groups
             rows.extend(_row(dataset, t, run_at, period, level, ln, fc, calls) for ln in lines)
-    # What the API and the dashboard serve by default, kept whole (tracking the data's now).
-    served = stored_forecasts.served_by_default(now, freq) if t == now else []
     documents = [
         (p, by, when, json_safe(forecast(p, by, when).to_dict())) for p, by, when in served
     ]
@@ -116,6 +121,7 @@ def track(
                 data_end=history.end,
                 run_at=run_at,
                 settings=settings,
+                made_from=made_from[period.label],
             )
         if moved is not None:
             period, document = moved
@@ -130,6 +136,7 @@ def track(
                 run_at=run_at,
                 settings=settings,
                 grouping=stored_forecasts.WATERFALL,
+                made_from=made_from[period.label],
             )
     return len(rows)
 

@@ -66,6 +66,16 @@ def served_by_default(
     return list(unique.values())
 
 
+def fingerprints(
+    engine: Engine, dataset: str, periods: list[Period], settings: Settings | None
+) -> dict[str, str]:
+    """Each period's `fingerprint` now, by label: what a forecast about to be computed is made
+    from (`save(made_from=...)`)."""
+    with engine.connect() as conn:
+        version = _version(conn, dataset)
+        return {p.label: fingerprint(conn, dataset, version, p, settings) for p in periods}
+
+
 def grouping_of(by: str | None) -> str:
     return by or "total"
 
@@ -104,9 +114,14 @@ def save(
     run_at: object,
     settings: Settings | None = None,
     grouping: str | None = None,
+    made_from: str | None = None,
 ) -> None:
     """Keep one forecast document (of `by`'s grouping, or `grouping`: `WATERFALL`), replacing
-    any of the same period, grouping and date."""
+    any of the same period, grouping and date.
+
+    `made_from` is the period's `fingerprint` taken before the document was computed (default:
+    now): a target or track record that changed while it was computed then sets it aside, as
+    it does one saved before."""
     version = _version(conn, dataset)
     table = store.forecast_documents
     grouping = grouping or grouping_of(by)
@@ -128,7 +143,7 @@ def save(
             run_at=run_at,
             data_version=version,
             data_end=data_end.to_pydatetime(),
-            fingerprint=fingerprint(conn, dataset, version, period, settings),
+            fingerprint=made_from or fingerprint(conn, dataset, version, period, settings),
             document=document,
         )
     )
