@@ -79,8 +79,6 @@ class LeadFields:
             said: list[str] = []
             if not row.keys() <= known:  # a set comparison in C: most rows are all known
                 row, said = self._matched_row(row, [name for name in row if name not in known])
-            if self._as_learnt:
-                row = self._spelt_as_learnt(row)
             if (
                 inputs
                 and inputs.isdisjoint(row)
@@ -93,14 +91,6 @@ class LeadFields:
             out.append(row)
             notes.append(said)
         return out, notes
-
-    def spelt_as_learnt(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
-        """The rows with each yes/no input's value in the spelling training learnt, as
-        `matched` reads them: a batch's leads (a file's "Yes" for an input learnt as 1) are
-        read as the API reads a request's. The rows themselves where no input is a yes/no."""
-        if not self._as_learnt:
-            return rows
-        return [self._spelt_as_learnt(row) for row in rows]
 
     def _matched_row(
         self, row: Mapping[str, Any], unknown: list[str]
@@ -122,7 +112,7 @@ class LeadFields:
             row = {renamed.get(name, name): value for name, value in row.items()}
         return row, said
 
-    def _spelt_as_learnt(self, row: Mapping[str, Any]) -> Mapping[str, Any]:
+    def spelt_as_learnt(self, row: Mapping[str, Any]) -> Mapping[str, Any]:
         """The row with each yes/no input's value in the spelling training learnt: a JSON
         `true` where the export wrote "TRUE", "Yes" or "x", "no" where it wrote "No", 1 and 0
         where it wrote 1 and 0 (a CRM's API sends a checkbox as a boolean or a word, its export

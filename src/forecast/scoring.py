@@ -25,14 +25,10 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
-import pandas as pd
 
-from forecast import features as feat
 from forecast.collector import collector_held_off
-from forecast.data import store
 from forecast.data.reading import Notation, value_number
-from forecast.errors import InvalidInput
-from forecast.history import as_timestamp
+from forecast.deal_inputs import deal_row as deal_row  # serving reads `scoring.deal_row`
 from forecast.lead_fields import LeadFields, say_no_time_of_day, say_unread_values
 from forecast.model_set import (  # noqa: F401 - named here too: serving reads `scoring.*`
     CHAMPION_BROKEN,
@@ -122,17 +118,16 @@ def score(
     (a batch) that lead is scored as undated instead (`lead_dates.with_date_inputs`).
     `as_sent`: leads as a client sent them (the API's): a field name spelt otherwise is read
     under the model's own, and each score's `notes` say what it could not use (`lead_fields`).
-    Leads either way read a yes/no word as training learnt the input ("Yes" as 1 for an input
-    learnt as 0/1), so a batch of a file scores its leads as the API would. A deal older, or
-    longer in its stage, than any the model learnt from is said in its notes (`seen_ranges`).
+    Leads either way read a yes/no word as training learnt the input (`_yes_no_read`). A deal
+    older, or longer in its stage, than any the model learnt from is said (`seen_ranges`).
     """
     notes = None
-    if served.kind == LEAD and served.scorer.method == MODEL:
-        if as_sent:
-            rows, notes = _lead_fields(served).matched(rows)
-        else:  # a batch's leads: a yes/no word read as training learnt it, as a request's
-            rows = _lead_fields(served).spelt_as_learnt(rows)
+    fields = _lead_fields(served) if served.kind == LEAD and served.scorer.method == MODEL else None
+    if fields is not None and as_sent:
+        rows, notes = fields.matched(rows)
     encoded = encode(served, rows, strict_dates=strict_dates)
+    if fields is not None:
+        encoded = _yes_no_read(served, fields, encoded, strict_dates)
     scores = explain(served, encoded, predict(served, encoded, contributions=top > 0), top)
     if served.kind == DEAL and encoded.parts:  # a deal older than the model saw: said
         columns = encoded.parts[0][0].encoder_.columns  # teams' models share the inputs
@@ -179,6 +174,28 @@ def encode(
         if found is not None:
             found = None if unseen is None else [*found, index[unseen]]
     return Encoded(rows, matrix, tuple(parts), None if found is None else _union(found))
+
+
+def _yes_no_read(
+    served: Served, fields: LeadFields, encoded: Encoded, strict_dates: bool
+) -> Encoded:
+    """The leads with each yes/no word read as training learnt the input (`LeadFields`). Only
+    the rows where a value found no level or was no number can hold one spelt otherwise: those
+    are looked at, and encoded again where one was (a usual batch: none, at no cost a row)."""
+    rows = encoded.rows
+    check = range(len(rows)) if encoded.unseen is None else encoded.unseen.tolist()
+    spelt = {i: new for i in check if (new := fields.spelt_as_learnt(rows[i])) is not rows[i]}
+    if not spelt:
+        return encoded
+    rows = [spelt.get(i, row) for i, row in enumerate(rows)]
+    changed = np.fromiter(spelt, np.intp, len(spelt))
+    again = encode(served, list(spelt.values()), strict_dates=strict_dates)
+    encoded.matrix[changed] = again.matrix
+    unseen = encoded.unseen
+    if unseen is not None:  # a changed row still unread (another input's value) stays so
+        still = changed[again.unseen] if again.unseen is not None else changed
+        unseen = _union([np.setdiff1d(unseen, changed), still])
+    return Encoded(rows, encoded.matrix, encoded.parts, unseen)
 
 
 def predict(served: Served, encoded: Encoded, contributions: bool = True) -> Prediction:
@@ -531,53 +548,3 @@ def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[s
 
 
 # --- deal rows from a CRM's request -------------------------------------------------------------
-
-
-def deal_row(context: DealContext, deal: Mapping[str, Any], as_of: object = None) -> dict:
-    """The deal model's inputs for an open deal sent by a CRM, as of now (or `as_of`)."""
-    stage_name = deal.get("stage")
-    if stage_name is None or not context.stages.is_known(str(stage_name)):
-        raise InvalidInput(
-            f"stage: {stage_name!r} is not a stage of dataset '{context.dataset}'; expected one "
-            f"of {list(context.stages.open_stages)}"
-        )
-    stage = context.stages.canonical(str(stage_name))
-    if stage in (context.stages.won, context.stages.lost):
-        raise InvalidInput(f"stage: {stage!r} is an outcome; only open deals are scored")
-    t = as_timestamp(as_of) if as_of is not None else pd.Timestamp(store.utcnow())
-    created = _when(deal.get("created_at"), "created_at")
-    entered = _when(deal.get("stage_entered_at"), "stage_entered_at") or created
-    row = {k: deal.get(k) for k in feat.DEAL_FEATURES if k in deal}
-    row.update(_attributes(context, deal.get("attributes")))
-    row["stage"] = stage
-    row["stage_index"] = context.stages.order(stage)
-    row["age_days"] = (t - created).total_seconds() / 86_400 if created is not None else None
-    row["days_in_stage"] = (t - entered).total_seconds() / 86_400 if entered is not None else None
-    row.update(context.win_rates.lookup(deal.get("owner"), deal.get("account")))
-    return row
-
-
-def _attributes(context: DealContext, given: object) -> dict[str, Any]:
-    """A request's `attributes`: the dataset's own columns kept as model inputs (its mapping's
-    `features:`), by name; a name it does not declare is refused, naming it."""
-    if given is None:
-        return {}
-    if not isinstance(given, Mapping):
-        raise InvalidInput(f"attributes: give {{name: value}}, got {given!r}")
-    declared = context.history.attributes
-    unknown = sorted(str(k) for k in given if k not in declared)
-    if unknown:
-        kept = ", ".join(repr(a) for a in declared) or "none"
-        raise InvalidInput(
-            f"attributes: {unknown} not features of dataset '{context.dataset}' (it keeps: {kept})"
-        )
-    return {str(k): v for k, v in given.items()}
-
-
-def _when(value: object, name: str) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        return as_timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"{name}: {value!r} is not a date") from exc

@@ -34,13 +34,13 @@ def fields() -> LeadFields:
 
 
 def test_a_boolean_or_another_yes_no_word_is_read_as_the_learnt_word() -> None:
-    rows, notes = fields().matched(
-        [
-            {"Subscribed": True, "Exclusión de correo": False, "Newsletter": True},
-            {"Subscribed": "false", "Exclusión de correo": "yes", "Newsletter": False},
-            {"Subscribed": 1, "Exclusión de correo": "Sí", "Newsletter": "X"},
-        ]
-    )
+    sent = [
+        {"Subscribed": True, "Exclusión de correo": False, "Newsletter": True},
+        {"Subscribed": "false", "Exclusión de correo": "yes", "Newsletter": False},
+        {"Subscribed": 1, "Exclusión de correo": "Sí", "Newsletter": "X"},
+    ]
+    rows = [fields().spelt_as_learnt(row) for row in sent]
+    _, notes = fields().matched(sent)
     assert rows == [
         {"Subscribed": "TRUE", "Exclusión de correo": "No", "Newsletter": "x"},
         {"Subscribed": "FALSE", "Exclusión de correo": "Sí", "Newsletter": None},
@@ -51,8 +51,9 @@ def test_a_boolean_or_another_yes_no_word_is_read_as_the_learnt_word() -> None:
 
 def test_other_text_inputs_and_values_are_left_as_sent() -> None:
     row = {"Source": "Referral", "Visits": 3, "Subscribed": "maybe", "Only no": True}
-    [read], _ = fields().matched([row])
-    assert read == row  # not yes/no values, or an input that never learnt a yes
+    assert (
+        fields().spelt_as_learnt(row) == row
+    )  # not yes/no values, or an input that never learnt a yes
 
 
 def test_only_inputs_whose_values_are_a_yes_and_a_no_are_yes_no() -> None:
@@ -61,9 +62,9 @@ def test_only_inputs_whose_values_are_a_yes_and_a_no_are_yes_no() -> None:
     assert yes_no_spelling(["Yes", "No", "Maybe"]) == {}
     assert yes_no_spelling(["Yes", "Y", "No"]) == {}  # two spellings of yes: left alone
     assert yes_no_spelling(["No"]) == {}
-    assert LeadFields(["Subscribed"], ["created_at"]).matched([{"Subscribed": True}])[0] == [
-        {"Subscribed": True}
-    ]
+    assert LeadFields(["Subscribed"], ["created_at"]).spelt_as_learnt({"Subscribed": True}) == {
+        "Subscribed": True
+    }
 
 
 def test_a_served_model_scores_a_boolean_as_the_word_its_export_wrote(tmp_path) -> None:
@@ -96,18 +97,17 @@ def test_a_served_model_scores_a_boolean_as_the_word_its_export_wrote(tmp_path) 
 def test_a_yes_or_no_sent_for_an_input_learnt_as_0_1_is_read_as_1_or_0() -> None:
     flags = LeadFields([*LEVELS, "Opted In", "Visits"], ["created_at"], LEVELS, ["Opted In"])
     sent = ["Yes", "no", True, "FALSE", "Sí", "x", 1, 0.0, "1", None]
-    rows, notes = flags.matched([{"Opted In": v, "Visits": 3} for v in sent])
+    rows = [flags.spelt_as_learnt({"Opted In": v, "Visits": 3}) for v in sent]
     assert [r["Opted In"] for r in rows] == [1, 0, 1, 0, 1, 1, 1, 0, 1, None]
-    assert notes == [[]] * len(sent)
-    [visits], _ = flags.matched([{"Visits": "yes"}])  # a count is no 0/1: left as sent
+    visits = flags.spelt_as_learnt({"Visits": "yes"})  # a count is no 0/1: left as sent
     assert visits == {"Visits": "yes"}
 
 
 def test_text_that_is_no_yes_or_no_for_an_input_learnt_as_0_1_is_left_as_sent() -> None:
     flags = LeadFields(["Opted In", "Visits"], ["created_at"], {}, ["Opted In"])
     sent = [{"Opted In": v} for v in ("maybe", "N/A", "-", "2", " ")]
-    rows, notes = flags.matched(sent)
-    assert rows == sent and notes == [[]] * len(sent)  # the encoding says what it cannot read
+    rows = [flags.spelt_as_learnt(row) for row in sent]
+    assert rows == sent  # the encoding says what it cannot read
 
 
 def test_a_served_model_scores_a_yes_for_a_0_1_input_as_its_1(tmp_path) -> None:
@@ -137,3 +137,14 @@ def test_a_served_model_scores_a_yes_for_a_0_1_input_as_its_1(tmp_path) -> None:
     )
     assert placeholder.probability == blank.probability
     assert any("Opted In" in n and "N/A" in n for n in placeholder.notes)
+    # A batch (read column by column) reads them the same, and still says what it cannot read.
+    many = [{"Opted In": v, "Visits": 3} for v in (1, "Yes", 0, "No", "N/A")] * 8
+    many[-1] = {"Opted In": "Yes", "Visits": "many"}
+    scores = scoring.score(served, many, as_sent=True)
+    expected = [one.probability, one.probability, zero.probability, zero.probability]
+    assert [s.probability for s in scores[:4]] == expected
+    assert scores[4].probability == blank.probability and scores[4].notes
+    assert not any(s.notes for s in scores[:4])
+    assert any("Visits" in n and "many" in n for n in scores[-1].notes)
+    assert not any("Opted In" in n for n in scores[-1].notes)
+    assert [s.probability for s in scoring.score(served, many)] == [s.probability for s in scores]

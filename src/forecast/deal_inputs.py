@@ -1,0 +1,66 @@
+"""An open deal sent by a CRM as the deal model's inputs: its stage checked against the
+dataset's, its age and time in stage as of the scoring date, its owner's and account's past
+win rates, and the dataset's own attributes by name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from forecast import features as feat
+from forecast.data import store
+from forecast.errors import InvalidInput
+from forecast.history import as_timestamp
+from forecast.model_set import DealContext
+
+
+def deal_row(context: DealContext, deal: Mapping[str, Any], as_of: object = None) -> dict:
+    """The deal model's inputs for an open deal sent by a CRM, as of now (or `as_of`)."""
+    stage_name = deal.get("stage")
+    if stage_name is None or not context.stages.is_known(str(stage_name)):
+        raise InvalidInput(
+            f"stage: {stage_name!r} is not a stage of dataset '{context.dataset}'; expected one "
+            f"of {list(context.stages.open_stages)}"
+        )
+    stage = context.stages.canonical(str(stage_name))
+    if stage in (context.stages.won, context.stages.lost):
+        raise InvalidInput(f"stage: {stage!r} is an outcome; only open deals are scored")
+    t = as_timestamp(as_of) if as_of is not None else pd.Timestamp(store.utcnow())
+    created = _when(deal.get("created_at"), "created_at")
+    entered = _when(deal.get("stage_entered_at"), "stage_entered_at") or created
+    row = {k: deal.get(k) for k in feat.DEAL_FEATURES if k in deal}
+    row.update(_attributes(context, deal.get("attributes")))
+    row["stage"] = stage
+    row["stage_index"] = context.stages.order(stage)
+    row["age_days"] = (t - created).total_seconds() / 86_400 if created is not None else None
+    row["days_in_stage"] = (t - entered).total_seconds() / 86_400 if entered is not None else None
+    row.update(context.win_rates.lookup(deal.get("owner"), deal.get("account")))
+    return row
+
+
+def _attributes(context: DealContext, given: object) -> dict[str, Any]:
+    """A request's `attributes`: the dataset's own columns kept as model inputs (its mapping's
+    `features:`), by name; a name it does not declare is refused, naming it."""
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        raise InvalidInput(f"attributes: give {{name: value}}, got {given!r}")
+    declared = context.history.attributes
+    unknown = sorted(str(k) for k in given if k not in declared)
+    if unknown:
+        kept = ", ".join(repr(a) for a in declared) or "none"
+        raise InvalidInput(
+            f"attributes: {unknown} not features of dataset '{context.dataset}' (it keeps: {kept})"
+        )
+    return {str(k): v for k, v in given.items()}
+
+
+def _when(value: object, name: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        return as_timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"{name}: {value!r} is not a date") from exc
