@@ -136,7 +136,6 @@ def track(
                 run_at=run_at,
                 settings=settings,
                 grouping=stored_forecasts.WATERFALL,
-                made_from=made_from[period.label],
             )
     return len(rows)
 

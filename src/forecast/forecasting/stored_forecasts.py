@@ -81,9 +81,18 @@ def grouping_of(by: str | None) -> str:
 
 
 def fingerprint(
-    conn: Connection, dataset: str, version: str, period: Period, settings: Settings | None
+    conn: Connection,
+    dataset: str,
+    version: str,
+    period: Period,
+    settings: Settings | None,
+    grouping: str | None = None,
 ) -> str:
-    """What a stored forecast depends on besides its request, as one hash."""
+    """What a stored forecast depends on besides its request, as one hash. A forecast waterfall
+    (`grouping` `WATERFALL`) reads neither targets nor the track record: setting a target does
+    not set it aside."""
+    if grouping == WATERFALL:
+        return _hashed([version, _forecast_settings(settings or get_settings())])
     targets = sorted(
         (t.level, t.name, float(t.amount), t.currency)
         for t in read_targets(conn, dataset, period.label)
@@ -99,6 +108,10 @@ def fingerprint(
         str(record),
         _forecast_settings(settings or get_settings()),
     ]
+    return _hashed(parts)
+
+
+def _hashed(parts: list[str]) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -143,7 +156,8 @@ def save(
             run_at=run_at,
             data_version=version,
             data_end=data_end.to_pydatetime(),
-            fingerprint=made_from or fingerprint(conn, dataset, version, period, settings),
+            fingerprint=made_from
+            or fingerprint(conn, dataset, version, period, settings, grouping),
             document=document,
         )
     )
@@ -253,7 +267,7 @@ def _current(
     )
     if not rows:
         return []
-    expected = fingerprint(conn, dataset, version, period, settings)
+    expected = fingerprint(conn, dataset, version, period, settings, grouping)
     return [r for r in rows if r["fingerprint"] == expected]
 
 
