@@ -18,10 +18,11 @@ from starlette.datastructures import State
 
 from forecast import __version__, scoring
 from forecast.data import store
+from forecast.errors import Busy, ModelNotReady
 from forecast.keys import KeyVerifier
 from forecast.monitoring import ScoreRecorder
 from forecast.settings import Settings, get_settings
-from serving import errors, logs, tracking
+from serving import errors, freshness, logs, tracking
 from serving.caches import BuildOnceCache
 from serving.dashboard import pipeline_page
 from serving.dashboard import routes as dashboard
@@ -50,12 +51,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state
     tracker: asyncio.Task | None = None
     warmer: asyncio.Task | None = None
+    checker: asyncio.Task | None = None
     state.recorder.start()
     if state.settings.forecast_processes:  # started first: the children boot while models load
         state.forecast_workers = ForecastWorkers(state.settings)
     try:
         loaded = await asyncio.to_thread(scoring.load_model_set, state.settings, state.engine)
-        state.models = _keep_pinned(loaded, state.models)
+        state.pinned = state.models  # what a test or a benchmark put there before start-up
+        state.models = freshness.keep_pinned(loaded, state.pinned)
         # What is loaded by now lives as long as the app: kept out of the cycle collector's
         # full passes, which would otherwise walk it (models, libraries) during requests.
         gc.freeze()
@@ -73,14 +76,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     reload=lambda: _reload_champions(state),
                 )
             )
+        if state.settings.reload_check_seconds > 0:
+            checker = asyncio.create_task(
+                freshness.Freshness().run(state, state.settings.reload_check_seconds)
+            )
         yield
     finally:
         if warmer is not None:
             warmer.cancel()  # its thread ends by itself; nothing waits for it
-        if tracker is not None:
-            tracker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tracker
+        for task in (tracker, checker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         state.recorder.close()
         gc.unfreeze()  # an app started again in this process (tests) is collected as usual
         if state.forecast_workers is not None:
@@ -90,20 +98,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 async def _reload_champions(state: State) -> None:
     """The champions as the registry has them now (the scheduler promoted one); a set that
-    would serve worse (the registry away) is not swapped in."""
-    fresh = await asyncio.to_thread(scoring.load_model_set, state.settings, state.engine)
-    if not fresh.degraded:
-        state.models = fresh
-
-
-def _keep_pinned(loaded: scoring.ModelSet, before: scoring.ModelSet) -> scoring.ModelSet:
-    """The loaded set, except a kind whose model was put on `app.state.models` before start-up
-    (a test's or a benchmark's fitted model), which serves as that kind's default dataset's."""
-    if before.lead is not None:
-        loaded.lead = before.lead
-    if before.deal is not None:
-        loaded.deal = before.deal
-    return loaded
+    would serve worse (the registry away) is not swapped in, nor is one while a reload runs."""
+    with contextlib.suppress(Busy, ModelNotReady):
+        await freshness.reload(state)
 
 
 #: FastAPI's native OpenTelemetry off (`Settings.otel_telemetry`).
@@ -114,7 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API and the dashboard on the configured store.
 
     Until it starts, the app's `state.models` is an empty set; the lifespan then loads the
-    champions (or fallbacks) into it, and `POST /v1/admin/reload` swaps in a fresh set later.
+    champions (or fallbacks) into it, and a fresh set is swapped in when the store or the
+    registry changed (`serving.freshness`) or on `POST /v1/admin/reload`.
     """
     settings = settings or get_settings()
     logs.configure(settings.log_level)
@@ -141,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tracking = None  # the forecast history's scheduler, if track_every_hours
     app.state.warmup = None  # the start-up warm-up, if warm_up_on_start
     app.state.models = scoring.ModelSet(problems=[NOT_STARTED])
+    app.state.pinned = None  # the models put on `state.models` before start-up, kept by reloads
     errors.install(app)
     app.include_router(scores.router, prefix="/v1")  # first: the hot route is matched first
     app.include_router(health.router)

@@ -34,6 +34,9 @@ os.environ["FORECAST_TRACK_EVERY_HOURS"] = "0"
 os.environ["FORECAST_WARM_UP_ON_START"] = "false"
 # Nor track the forecast after each import (tests/training/test_import_tracking.py does).
 os.environ["FORECAST_TRACK_AFTER_IMPORT"] = "false"
+# Nor reload the models in the background when the store or the registry changes: a test's own
+# reloads and counts of registry calls stay its own (tests/serving/test_freshness.py turns it on).
+os.environ["FORECAST_RELOAD_CHECK_SECONDS"] = "0"
 
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from forecast import scoring
-from forecast.errors import Busy, ModelNotReady
+from serving import freshness
 from serving.deps import AdminKey, ViewerKey
 from serving.observability import monitoring_cache
 from serving.schemas import ModelsResponse, ServedModelOut
 
 router = APIRouter(tags=["models"])
-
-#: How the kept set's `problems` say that a reload was refused (the latest refusal only).
-NOT_APPLIED = "reload not applied"
 
 
 def describe(models: scoring.ModelSet) -> ModelsResponse:
@@ -105,42 +99,11 @@ def model_monitoring(request: Request, _: ViewerKey) -> MonitoringResponse:
     description="The load is bounded by the MLflow timeout settings. A set that would serve "
     "worse than the one serving (a fallback standing in for a champion, say with the registry "
     "unreachable) is not swapped in: 503 saying why, and the serving set keeps serving. A "
-    "reload asked for while one runs gets 503 with Retry-After.",
+    "reload asked for while one runs gets 503 with Retry-After. The server also reloads by "
+    "itself within FORECAST_RELOAD_CHECK_SECONDS of an import, a CRM push or a champion "
+    "trained, promoted or rolled back: this forces it now.",
 )
 async def reload_models(request: Request, _: AdminKey) -> ModelsResponse:
-    app = request.app
-    lock = _reload_lock(app)
-    if lock.locked():  # one load at a time: a second would wait on the same registry again
-        raise Busy("a reload is already running", app.state.settings.retry_after_seconds)
-    async with lock:
-        # Loading runs off the event loop; requests keep scoring with the old set meanwhile,
-        # and the swap is one reference assignment, so no request in flight sees a half-loaded
-        # set.
-        fresh = await asyncio.to_thread(
-            scoring.load_model_set, app.state.settings, app.state.engine
-        )
-    current = app.state.models
-    if fresh.degraded and current.any_served and not current.degraded:
-        refused = f"{NOT_APPLIED} ({_when(fresh)}): " + "; ".join(fresh.degraded)
-        details = "; ".join(fresh.problems)
-        kept = [p for p in current.problems if not p.startswith(NOT_APPLIED)]
-        note = f"{refused} ({details})" if details else refused
-        app.state.models = dataclasses.replace(current, problems=[*kept, note])
-        raise ModelNotReady(
-            f"{refused}; the models loaded at {_when(current)} keep serving "
-            "(GET /readyz with a viewer's key says more)"
-        )
-    app.state.models = fresh
-    return describe(fresh)
-
-
-def _reload_lock(app: FastAPI) -> asyncio.Lock:
-    """The app's reload lock, made on first use (no await between the look and the make)."""
-    lock = getattr(app.state, "reload_lock", None)
-    if lock is None:
-        lock = app.state.reload_lock = asyncio.Lock()
-    return lock
-
-
-def _when(models: scoring.ModelSet) -> str:
-    return f"{models.loaded_at:%Y-%m-%d %H:%M:%S} UTC"
+    # Loading runs off the event loop; requests keep scoring with the old set meanwhile, and the
+    # swap is one reference assignment, so no request in flight sees a half-loaded set.
+    return describe(await freshness.reload(request.app.state))

@@ -28,6 +28,7 @@ from forecast.data.stages import StageSet
 from forecast.errors import ForecastError, InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, load_deal_history
 from forecast.lead_fields import LeadFields
+from forecast.model_sources import Sources, champions_of, stored_versions
 from forecast.modeling import lead_dates, registry
 from forecast.modeling.baselines import StageWinRate, stage_win_rates
 from forecast.modeling.deal_fitting import FLAT_STAGE_SHARE
@@ -128,6 +129,8 @@ class ModelSet:
     degraded: list[str] = field(default_factory=list)
     default_lead: str | None = None
     default_deal: str | None = None
+    #: What `load_model_set` read (None: a set made otherwise, as a test pins one).
+    sources: Sources | None = None
 
     @classmethod
     def of(
@@ -263,6 +266,8 @@ def load_model_set(settings: Settings, engine: Engine) -> ModelSet:
     timeout, not one per call.
     """
     models = ModelSet()
+    # The versions first: what changes during the load is seen by the next `current_sources`.
+    datasets = stored_versions(engine)
     with engine.connect() as conn:
         stored = {kind: store.list_datasets(conn, STORED_KIND[kind]) for kind in (LEAD, DEAL)}
     for name in stored[DEAL]:
@@ -270,11 +275,14 @@ def load_model_set(settings: Settings, engine: Engine) -> ModelSet:
             models.deal_contexts[name] = deal_context(engine, name)
         except ForecastError as exc:
             models.problems.append(f"deals: dataset '{name}': {exc}")
+    listed: dict[str, dict[str, str] | None] = {}
     with registry_visit(settings) as visit:
         for kind in (LEAD, DEAL):
             loader = _KindLoader(kind, settings, engine, models, visit)
             served = loader.load(stored[kind])
             (models.leads if kind == LEAD else models.deals).update(served)
+            listed[kind] = loader.versions
+    models.sources = Sources(datasets, champions_of(listed))
     models.default_lead = _default(settings.lead_dataset, models.leads)
     models.default_deal = _default(settings.deal_dataset, models.deals)
     if settings.lead_dataset and settings.lead_dataset not in models.leads:
@@ -309,11 +317,13 @@ class _KindLoader:
     engine: Engine
     models: ModelSet
     visit: Visit
+    #: Each dataset's champion version as the registry listed them (None: it could not).
+    versions: dict[str, str] | None = field(default=None, init=False)
 
     def load(self, stored: list[str]) -> dict[str, Served]:
         kind, problems = self.kind, self.models.problems
         try:
-            champions = sorted(set(registry.champion_datasets(kind, self.settings)))
+            champions, self.versions = registry.champion_listing(kind, self.settings)
         except ModelNotReady as exc:  # the registry could not be read, and no local copy kept
             problems.append(f"{kind}: {exc}")
             champions = []

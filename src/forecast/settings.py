@@ -33,6 +33,14 @@ class Settings(BaseSettings):
         1000, gt=0, description="Most rows in one batch call (scoring, CRM sync, targets)"
     )
     key_cache_seconds: float = Field(5.0, ge=0, description="A revoked key stops within this")
+    reload_check_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="The server checks this often whether the store's datasets (an import, a "
+        "CRM push) or the registry's champions (`forecast train`, `promote`, `rollback`) "
+        "changed, and reloads its models in the background when they did; 0: only on "
+        "`POST /v1/admin/reload`",
+    )
     log_level: str = "INFO"
     otel_telemetry: bool = Field(
         False,

@@ -82,6 +82,7 @@ def test_a_second_dataset_neither_replaces_nor_is_weighed_against_the_first(sett
     assert registry.load_champion("leads", settings, dataset=B).dataset == B
     assert registry.champion_datasets("leads", settings) == sorted([A, B])
     assert registry.champion_datasets("deals", settings) == []
+    assert registry.champion_versions("leads", settings) == {A: "1", B: "1"}
     rows = registry.list_models(settings)
     assert [(r["dataset"], r["version"], r["aliases"]) for r in rows] == sorted(
         [(A, "1", ["candidate", "champion"]), (B, "1", ["candidate", "champion"])]

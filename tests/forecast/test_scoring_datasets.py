@@ -110,7 +110,9 @@ def registry_of(monkeypatch):  # noqa: ANN001, ANN201 - a registry holding the c
 
         registry = model_set.registry
         monkeypatch.setattr(
-            registry, "champion_datasets", lambda kind, settings=None: champions[kind]
+            registry,
+            "champion_listing",
+            lambda kind, settings: (champions[kind], dict.fromkeys(champions[kind], "3")),
         )
         monkeypatch.setattr(registry, "load_champion", load_champion)
         monkeypatch.setattr(registry, "show_model", lambda *a, **k: {"params": {}})
@@ -142,6 +144,16 @@ def test_every_champion_and_every_stored_dataset_is_served(stored, registry_of, 
     assert any("'ghost'" in p and "cannot be scored" in p for p in models.problems)
     assert ("deals", "ghost") not in asked  # a champion that cannot serve is not downloaded
     assert ("leads", "web") not in asked  # listed as having none: not asked again
+    # What it was loaded from, for a server to notice a change: the champions as listed.
+    assert models.sources is not None and models.sources.champions == {
+        ("leads", "crm-a", "3"),
+        ("deals", "north", "3"),
+        ("deals", "ghost", "3"),
+    }
+    assert {(name, kind) for name, kind, _ in models.sources.datasets} == {
+        ("web", "leads"),
+        ("north", "opportunities"),
+    }
 
 
 def test_a_chosen_default_that_nothing_serves_is_degraded(stored, registry_of, tmp_path):
@@ -168,7 +180,7 @@ def test_with_the_registry_unread_each_stored_dataset_serves_its_local_copy_or_i
     registry_of({"leads": [], "deals": []})
     registry = model_set.registry
 
-    def unread(kind, settings=None):  # noqa: ANN001, ANN202 - as a silent registry fails
+    def unread(kind, settings):  # noqa: ANN001, ANN202 - as a silent registry fails
         raise current_visit().fail("the registry cannot be reached")
 
     def local_copy_of_web(kind, settings=None, dataset=None):  # noqa: ANN001, ANN202
@@ -176,10 +188,11 @@ def test_with_the_registry_unread_each_stored_dataset_serves_its_local_copy_or_i
             return LoadedModel(kind, "2", CHAMPION, None, "local copy", "timed out", dataset)
         raise ModelNotReady("the registry cannot be reached, and there is no local copy")
 
-    monkeypatch.setattr(registry, "champion_datasets", unread)
+    monkeypatch.setattr(registry, "champion_listing", unread)
     monkeypatch.setattr(registry, "load_champion", local_copy_of_web)
     models = scoring.load_model_set(Settings(state_dir=tmp_path / "state"), stored)
     assert models.leads["web"].source == "local copy" and models.leads["web"].version == "2"
     assert models.deals["north"].source == "fallback"  # the stage win rates still score
     assert models.degraded == [f"deals: {scoring.REGISTRY_DOWN}"]
     assert any(p.startswith("leads: serving the local copy v2") for p in models.problems)
+    assert models.sources is not None and models.sources.champions is None  # not known

@@ -34,6 +34,8 @@ state folder, so a restart can serve every dataset's without reaching MLflow.
 from forecast.modeling.registry.champions import (
     LoadedModel,
     champion_datasets,
+    champion_listing,
+    champion_versions,
     load_champion,
     load_timing_champion,
 )
@@ -63,7 +65,9 @@ __all__ = [
     "LoadedModel",
     "Registration",
     "champion_datasets",
+    "champion_listing",
     "champion_version",
+    "champion_versions",
     "list_models",
     "load_champion",
     "load_timing_champion",

@@ -27,7 +27,7 @@ from forecast.modeling.registry.client import (
     model_name,
     store_missing,
 )
-from forecast.modeling.registry.datasets import only_one, registered, with_champion
+from forecast.modeling.registry.datasets import only_one, registered
 
 log = logging.getLogger("forecast.modeling.registry")
 
@@ -73,23 +73,49 @@ def champion_datasets(kind: str, settings: Settings | None = None) -> list[str]:
     Inside a `visit`, a default tracking store that does not exist yet (and no local copy)
     means nothing was trained here: no dataset.
     """
-    settings = settings or get_settings()
-    _kind(kind)
+    return champion_listing(kind, settings or get_settings())[0]
+
+
+def champion_listing(kind: str, settings: Settings) -> tuple[list[str], dict[str, str] | None]:
+    """`champion_datasets`, and each one's champion version as the registry said it (None: the
+    registry could not be read, and the datasets are those of the local copies)."""
     local = _local_datasets(settings, kind)
-    within = current_visit()
-    if within is not None and settings.mlflow_tracking_uri is None and store_missing(settings):
+    try:
+        versions = champion_versions(kind, settings)
+    except ModelNotReady as exc:  # registry unreachable: the local copies
         if not local:
-            return []
+            raise ModelNotReady(f"{exc}, and there is no local copy of a champion") from exc
+        log.warning("model registry unreachable (%s): %s champions of %s", exc, kind, local)
+        return local, None
+    return sorted(versions), versions
+
+
+def champion_versions(kind: str, settings: Settings) -> dict[str, str]:
+    """{dataset: version} of every `kind` champion as the registry has it now, in one call (what
+    a server compares with what it serves, to notice a champion trained, promoted or rolled back
+    beside it). `ModelNotReady` when the registry cannot be read. Inside a `visit`, a default
+    tracking store that does not exist yet (and no local copy) means nothing was trained here:
+    none."""
+    _kind(kind)
+    within = current_visit()
+    if (
+        within is not None
+        and settings.mlflow_tracking_uri is None
+        and store_missing(settings)
+        and not _local_datasets(settings, kind)
+    ):
+        return {}
     try:
         with _mlflow(settings) as client:
-            return with_champion(registered(client, kind))
-    except Exception as exc:  # noqa: BLE001 - registry unreachable: the local copies
-        if not local:
-            failed = within.failure if within is not None else None
-            reason = failed or f"the model registry cannot be read ({exc})"
-            raise ModelNotReady(f"{reason}, and there is no local copy of a champion") from exc
-        log.warning("model registry unreachable (%s): %s champions of %s", exc, kind, local)
-        return local
+            found = registered(client, kind)
+    except Exception as exc:  # noqa: BLE001 - said as the registry being unreadable
+        failed = within.failure if within is not None else None
+        raise ModelNotReady(failed or f"the model registry cannot be read ({exc})") from exc
+    return {
+        dataset: str(rm.aliases[CHAMPION])
+        for dataset, rm in found.items()
+        if CHAMPION in (getattr(rm, "aliases", None) or {})
+    }
 
 
 def load_champion(

@@ -1,0 +1,88 @@
+"""What a served model set was loaded from, so a server notices what changed beside it.
+
+`forecast import`, a CRM push, `forecast train`, `promote` and `rollback` write the store and
+the registry from other processes; a server that loaded its models before would go on serving
+what it read. `Sources` says what a set was read from: each stored dataset's version (its
+`updated_at`, new at every import and push) and each champion's version. `current_sources`
+reads the same now, cheaply (one query of the store's dataset table, one registry call per
+kind), and `Sources.differs` says whether a fresh load would serve something else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+
+from forecast.data import store
+from forecast.errors import ModelNotReady
+from forecast.modeling import registry
+from forecast.modeling.registry.client import visit as registry_visit
+from forecast.settings import Settings
+
+#: The model kinds serving loads (`model_set.LEAD`, `model_set.DEAL`).
+KINDS = ("leads", "deals")
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Each stored dataset's (name, kind, version) and each champion's (kind, dataset, version);
+    `champions` None: the registry could not be read."""
+
+    datasets: frozenset[tuple[str, str, str]]
+    champions: frozenset[tuple[str, str, str]] | None
+
+    def differs(self, now: Sources) -> bool:
+        """Whether `now` says a set loaded from these is out of date: a dataset imported,
+        changed or dropped, or a champion trained, promoted or rolled back (a registry that
+        cannot be read now says nothing about champions)."""
+        return now.datasets != self.datasets or self.champions_differ(now)
+
+    def champions_differ(self, now: Sources) -> bool:
+        """Whether `now` says a champion was trained, promoted or rolled back since (or the
+        registry can be read again)."""
+        return now.champions is not None and now.champions != self.champions
+
+    def changes(self, now: Sources) -> list[str]:
+        """What `now` says changed since, in words (for a log line)."""
+        said = [f"dataset '{n}'" for n in sorted({d[0] for d in self.datasets ^ now.datasets})]
+        if now.champions is not None and self.champions_differ(now):
+            moved = (self.champions or frozenset()) ^ now.champions
+            said += [f"the {k} champion of '{d}'" for k, d in sorted({(k, d) for k, d, _ in moved})]
+        return said
+
+
+def current_sources(settings: Settings, engine: Engine) -> Sources:
+    """The sources a model-set load would read now, the registry's bounded as a load's are."""
+    datasets = stored_versions(engine)
+    listed: dict[str, dict[str, str] | None] = {}
+    with registry_visit(settings):
+        for kind in KINDS:
+            try:
+                listed[kind] = registry.champion_versions(kind, settings)
+            except ModelNotReady:
+                listed[kind] = None
+    return Sources(datasets, champions_of(listed))
+
+
+def stored_versions(engine: Engine) -> frozenset[tuple[str, str, str]]:
+    """(name, kind, version) of every dataset in the store."""
+    table = store.datasets
+    with engine.connect() as conn:
+        rows = conn.execute(select(table.c.name, table.c.kind, table.c.updated_at)).all()
+    return frozenset((str(name), str(kind), str(version)) for name, kind, version in rows)
+
+
+def champions_of(
+    listed: Mapping[str, Mapping[str, str] | None],
+) -> frozenset[tuple[str, str, str]] | None:
+    """(kind, dataset, version) of each kind's champions listed as {dataset: version}; None when
+    one kind's could not be listed."""
+    if any(versions is None for versions in listed.values()):
+        return None
+    return frozenset(
+        (kind, dataset, version)
+        for kind, versions in listed.items()
+        for dataset, version in (versions or {}).items()
+    )
