@@ -210,3 +210,34 @@ def test_a_change_whose_set_would_serve_worse_is_not_loaded_again_and_again(tmp_
         check.not_before = 0.0  # past the wait after the last reload
         assert client.portal.call(check.check, client.app.state) is True
         assert len(loads) == 2
+
+
+def test_a_dataset_that_keeps_changing_waits_its_turn_but_a_new_champion_does_not(
+    tmp_path, monkeypatch
+):
+    """A reload that took T seconds is followed by one for a dataset's change alone no sooner
+    than T / RELOAD_SHARE after it started: a CRM pushing without pause does not keep the
+    server reloading."""
+    settings = _settings(tmp_path, mlflow_tracking_uri=None, reload_check_seconds=0)
+    import_generated(settings)
+    with TestClient(create_app(settings)) as client:
+        loads: list[Sources] = []
+
+        def slow(settings, engine):  # noqa: ANN001, ANN202 - a reload that takes its time
+            time.sleep(0.5)  # the next may start no sooner than 5 s after this one started
+            loads.append(now)
+            return scoring.ModelSet(sources=now)
+
+        def pushed(version: str, champions: frozenset = frozenset()) -> Sources:
+            return Sources(frozenset({("crm", "opportunities", version)}), champions)
+
+        now = pushed("1")
+        monkeypatch.setattr(scoring, "load_model_set", slow)
+        monkeypatch.setattr(freshness, "current_sources", lambda settings, engine: now)
+        check = freshness.Freshness()
+        assert client.portal.call(check.check, client.app.state) is True
+        now = pushed("2")  # pushed to again, at once
+        assert client.portal.call(check.check, client.app.state) is False
+        now = pushed("2", frozenset({("deals", "crm", "1")}))  # `forecast train deals`
+        assert client.portal.call(check.check, client.app.state) is True
+        assert [s.datasets for s in loads] == [pushed("1").datasets, pushed("2").datasets]
