@@ -264,6 +264,8 @@ def history_figure(points: list[dict[str, Any]], target: float | None) -> dict[s
 MOVE_LABELS = {
     "won": "Won",
     "lost": "Lost",
+    "won_before_period": "Won before the period",
+    "lost_before_period": "Lost before the period",
     "slipped": "Slipped out",
     "new_deals": "New deals",
     "amount_changes": "Amount changes",
@@ -272,12 +274,19 @@ MOVE_LABELS = {
 }
 
 
+def move_bars(moved: dict[str, Any]) -> dict[str, float]:
+    """Each bar's change, in the dashboard's order; 0 for a bar a run stored before it existed
+    lacks (such a run counted its deals in another bar, so its bars still add up)."""
+    return {b: float(moved["bars"].get(b, 0.0)) for b in MOVE_LABELS}
+
+
 def forecast_moves_figure(moved: dict[str, Any]) -> dict[str, Any]:
     """Why the forecast moved: the forecast then, each bar, the forecast now
-    (`ForecastWaterfall.to_dict()`)."""
-    bars = list(MOVE_LABELS)
+    (`ForecastWaterfall.to_dict()`, or one stored by an earlier version)."""
+    changes = move_bars(moved)
+    bars = list(changes)
     x = [f"Forecast {moved['from']}", *(MOVE_LABELS[b] for b in bars), f"Forecast {moved['to']}"]
-    y = [moved["expected_from"], *(moved["bars"][b] for b in bars), moved["expected_to"]]
+    y = [moved["expected_from"], *changes.values(), moved["expected_to"]]
     return {
         "data": [
             {

@@ -33,6 +33,7 @@ from serving.dashboard.figures import (
     forecast_moves_figure,
     funnel_figure,
     history_figure,
+    move_bars,
 )
 from serving.dashboard.overviews import OverviewCacheDep, compute
 from serving.limits import HeavyDep
@@ -257,6 +258,13 @@ def _context(
     return ctx
 
 
+#: Said under a "why the forecast moved" kept before its before-the-period bars existed.
+OLDER_RUN = (
+    "kept by a tracking run before won and lost before the period had bars of their own: "
+    "deals won before the period are in Slipped out, those lost before it in Lost"
+)
+
+
 def _moved(request: Request, ov: page.Overview) -> dict[str, Any] | None:
     """Why the chosen period's forecast moved over the week before the last tracking run
     (stored by it, while the data is unchanged), its figure and the deals behind each bar."""
@@ -267,10 +275,16 @@ def _moved(request: Request, ov: page.Overview) -> dict[str, Any] | None:
     if found is None:
         return None
     bars = [
-        {"bar": b, "label": label, "change": found["bars"][b], "deals": found["deals"].get(b, [])}
-        for b, label in MOVE_LABELS.items()
+        {"bar": b, "label": MOVE_LABELS[b], "change": change, "deals": found["deals"].get(b, [])}
+        for b, change in move_bars(found).items()
     ]
-    return {**found, "figure": figure_json(forecast_moves_figure(found)), "rows": bars}
+    older = "won_before_period" not in found["bars"]  # kept before these bars had their own
+    return {
+        **found,
+        "figure": figure_json(forecast_moves_figure(found)),
+        "rows": bars,
+        "notes": [*found.get("notes", []), *([OLDER_RUN] if older else [])],
+    }
 
 
 def _monitoring(request: Request) -> list[dict[str, Any]] | None:

@@ -54,6 +54,31 @@ class WaterfallResponse(BaseModel):
     deals_total: dict[str, int] = Field(description="Per bar, how many deals it holds")
 
 
+class ForecastWaterfallResponse(BaseModel):
+    """`ForecastWaterfall.to_dict()`: the period's forecast at both dates, the bars between them
+    (they add up to the difference) and the largest changes behind each bar."""
+
+    dataset: str
+    period: dict[str, str]
+    from_: str = Field(alias="from")
+    to: str
+    expected_from: float = Field(description="The period's forecast as of `from`")
+    bars: dict[str, float] = Field(
+        description="Each bar's change; expected_from + the bars = expected_to. won: won inside "
+        "the period; lost: lost inside the period or after it; won_before_period / "
+        "lost_before_period: closed before the period it was forecast in (its expected part "
+        "goes); slipped: its expected close moved out of the period, or won after it; new_deals, "
+        "amount_changes, probability_changes; not_yet_created: the line of deals still to be "
+        "created"
+    )
+    expected_to: float = Field(description="The period's forecast as of `to`")
+    deals: dict[str, list[dict[str, Any]]] = Field(
+        description="Per bar (but not_yet_created), its largest changes: id, change, amounts "
+        "and probabilities at both dates"
+    )
+    notes: list[str]
+
+
 @router.get(
     "/pipeline/waterfall",
     responses=ERRORS,
@@ -128,8 +153,11 @@ async def get_waterfall(
     "/forecast/waterfall",
     responses=ERRORS,
     summary="Why the forecast moved: a period's expected revenue as forecast at two dates, the "
-    "difference split into won, lost, slipped, new deals, amount and probability changes and "
-    "the line of deals not yet created, with the deals behind each bar",
+    "difference split into won, lost, won or lost before the period, slipped, new deals, amount "
+    "and probability changes and the line of deals not yet created, with the deals behind each "
+    "bar",
+    response_model=ForecastWaterfallResponse,
+    response_model_by_alias=True,
 )
 async def get_forecast_waterfall(
     heavy: HeavyDep,

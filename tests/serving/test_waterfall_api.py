@@ -88,6 +88,10 @@ def test_why_the_forecast_moved_adds_up(client, viewer):
         body["expected_to"], abs=0.1
     )
     assert set(body["deals"]) == set(body["bars"]) - {"not_yet_created"}
+    assert {"won_before_period", "lost_before_period", "slipped"} <= set(body["bars"])
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    described = schema["ForecastWaterfallResponse"]["properties"]["bars"]["description"]
+    assert "won_before_period / lost_before_period: closed before the period" in described
     bad = client.get(
         "/v1/forecast/waterfall",
         params={"period": "2024-Q3", "from": "2024-07-22", "to": "2024-07-08"},

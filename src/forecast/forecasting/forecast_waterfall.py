@@ -6,8 +6,11 @@ deals not yet created. Between the two dates each deal's part changes, and the c
 one bar:
 
 - `won`: won inside the period between the dates (the amount won, less what was expected of it);
-- `lost`: lost between the dates (its expected part goes);
-- `slipped`: its expected close moved out of the period, or it closed outside it;
+- `lost`: lost between the dates, inside the period or after it (its expected part goes);
+- `won_before_period` / `lost_before_period`: closed between the dates but before the period
+  began (its expected part goes): a manager reads "slipped" as moved to a later period, so
+  these are bars of their own, as in the pipeline waterfall (`forecast.waterfall`);
+- `slipped`: its expected close moved out of the period, or it was won after the period;
 - `new_deals`: created between the dates (its expected part now, or its amount if already won);
 - `amount_changes`: still open, its amount changed (the change × its probability then);
 - `probability_changes`: still open, its chance of closing in the period moved (a stage change,
@@ -36,6 +39,8 @@ from forecast.settings import Settings
 BARS = (
     "won",
     "lost",
+    "won_before_period",
+    "lost_before_period",
     "slipped",
     "new_deals",
     "amount_changes",
@@ -117,7 +122,9 @@ def _deal_changes(
     newly_closed = after["status"].isin([WON, LOST]) & ~after.index.isin(
         before.index[before["status"].isin([WON, LOST])]
     )
-    won_inside = newly_closed & (after["status"] == WON) & per.contains(after["closed_at"])
+    closed_at = pd.to_datetime(after["closed_at"])
+    won_inside = newly_closed & (after["status"] == WON) & per.contains(closed_at)
+    earlier = newly_closed & (closed_at < per.start).fillna(False)
     ids = d0.index.union(d1.index).union(after.index[won_inside])
     frame = pd.DataFrame(index=ids)
     frame["part_start"] = d0["expected"].reindex(ids, fill_value=0.0)
@@ -133,15 +140,27 @@ def _deal_changes(
     created = ~ids.isin(before.index)
     status = after["status"].reindex(ids)
     open_both = ids.isin(d0.index) & ids.isin(d1.index)
+    before_period = earlier.reindex(ids, fill_value=False).to_numpy()
+    lost = (status == LOST).to_numpy() & ~ids.isin(before.index[before["status"] == LOST])
     bar = np.select(
         [
             created,
             won_inside.reindex(ids, fill_value=False).to_numpy(),
-            (status == LOST).to_numpy() & ~ids.isin(before.index[before["status"] == LOST]),
+            before_period & (status == WON).to_numpy(),
+            before_period & lost,
+            lost,
             ~ids.isin(d1.index),
             _slipped(before, after, ids, per) & open_both,
         ],
-        ["new_deals", "won", "lost", "slipped", "slipped"],
+        [
+            "new_deals",
+            "won",
+            "won_before_period",
+            "lost_before_period",
+            "lost",
+            "slipped",
+            "slipped",
+        ],
         default="open",
     )
     frame["bar"] = bar
