@@ -20,15 +20,16 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from forecast.errors import ForecastError, ImportRejected, InvalidInput, UnknownDataset
+from forecast.errors import ForecastError, ImportRejected, InvalidInput, UnknownName
 
 # Piped output gets a wide page rather than rich's 80 columns, so tables stay readable in logs.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 F = TypeVar("F", bound=Callable[..., Any])
 #: The library's errors that say the arguments were wrong (exit 2, as click's usage errors): a
-#: dataset the store does not hold is not found to the API (404) but a mistyped name here.
-BAD_INPUT = (InvalidInput, UnknownDataset)
+#: dataset, model version or key id that is not there is not found to the API (404) but a
+#: mistyped name here.
+BAD_INPUT = (InvalidInput, UnknownName)
 
 
 def handles_errors(func: F) -> F:

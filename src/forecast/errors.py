@@ -6,9 +6,10 @@
     │   ├── UnknownPeriod     a period string that is not 2017, 2017-Q3 or 2017-07
     │   └── ImportRejected    an import found problems and the user asked to reject the file
     ├── NotFound              a dataset, deal, model or key that does not exist (→ 404)
-    │   └── UnknownDataset    a dataset name the store does not hold (or of another kind, or
-    │                         none given where several could be meant): bad input (→ 404 /
-    │                         CLI exit 2)
+    │   └── UnknownName       a name or id the user typed that names nothing: bad input
+    │       │                 (→ 404 / CLI exit 2): a model version, an API key id
+    │       └── UnknownDataset  a dataset name the store does not hold (or of another kind,
+    │                         or none given where several could be meant)
     ├── InsufficientHistory   too little data to train or forecast (→ 409)
     ├── ModelNotReady         no model to serve yet (→ 503)
     └── Busy                  the server is full or the store locked: retry later (→ 503 with
@@ -60,9 +61,13 @@ class NotFound(ForecastError):
     pass
 
 
-class UnknownDataset(NotFound):
-    """The dataset a request or command names is not there: not found to the API (404), a
-    mistake in the arguments to the CLI (exit 2, like any bad input)."""
+class UnknownName(NotFound):
+    """What a request or command names (a model version, an API key id) is not there: not
+    found to the API (404), a mistake in the arguments to the CLI (exit 2, like any bad input)."""
+
+
+class UnknownDataset(UnknownName):
+    """The dataset a request or command names is not there (see `UnknownName`)."""
 
 
 class InsufficientHistory(ForecastError):

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from forecast.data import store
 from forecast.data.tables import revoked_sessions
-from forecast.errors import InvalidInput, NotFound
+from forecast.errors import InvalidInput, UnknownName
 
 ROLES = ("scorer", "viewer", "admin")
 KEY_PREFIX = "fk_"
@@ -105,7 +105,7 @@ def revoke_key(conn: Connection, key_id: int) -> ApiKey:
     cols = store.api_keys.c
     row = conn.execute(select(store.api_keys).where(cols.id == key_id)).first()
     if row is None:
-        raise NotFound(f"no API key with id {key_id}")
+        raise UnknownName(f"no API key with id {key_id}")
     # Only a key not yet revoked is updated, so a second (or concurrent) revoke changes nothing.
     now = store.utcnow()
     done = conn.execute(

@@ -324,7 +324,7 @@ def test_bad_key_requests_are_one_error_line(cli: Cli):
         2,
         "role must be one of ['scorer', 'viewer', 'admin'], got 'god'",
     )
-    fails_cleanly(cli("keys", "revoke", "99"), 1, "no API key with id 99")
+    fails_cleanly(cli("keys", "revoke", "99"), 2, "no API key with id 99")
 
 
 # --- generate, serve, the installed command -----------------------------------------------------
@@ -355,6 +355,6 @@ def test_the_installed_command_prints_an_error_without_a_traceback(tmp_path: Pat
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2  # bad input, as click's usage errors
     assert done.stderr.strip() == "error: no API key with id 99"
     assert done.stdout == ""

@@ -106,3 +106,13 @@ def test_training_a_second_dataset_leaves_the_first_ones_champion(
     printed = cli("train", "leads", "--data", B, "--no-cv")
     assert printed.exit_code == 0, printed.output
     assert "lead-qualification.crm-b v2 (dataset crm-b)" in " ".join(printed.stdout.split())
+
+
+@pytest.mark.parametrize("version", ["3", "99", "0", "abc"])
+def test_a_version_the_model_does_not_have_is_bad_input(
+    cli: Cli, trained: TrainingResult, version: str
+):
+    registry.log_training(trained, get_settings())
+    said = f"model 'lead-qualification.crm-a' has no version or alias '{version}'"
+    fails_cleanly(cli("models", "promote", "leads", "--version", version, "--dataset", A), 2, said)
+    fails_cleanly(cli("models", "show", "leads", "--version", version), 2, said)

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from forecast.errors import InvalidInput, NotFound, UnknownDataset
+from forecast.errors import InvalidInput, UnknownDataset, UnknownName
 from forecast.modeling.promotion import Decision
 from forecast.modeling.registry.client import (
     CANDIDATE,
@@ -117,7 +117,7 @@ def _version(client: Any, name: str, ref: str) -> Any:
             return client.get_model_version(name, str(ref))
         return client.get_model_version_by_alias(name, ref)
     except MlflowException as exc:
-        raise NotFound(f"model {name!r} has no version or alias {ref!r}") from exc
+        raise UnknownName(f"model {name!r} has no version or alias {ref!r}") from exc
 
 
 def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
