@@ -92,6 +92,20 @@ def test_forecast_by_team_adds_up_and_orders_its_range(history, models):
     assert isinstance(data["total"]["expected"], float)
 
 
+def test_the_totals_range_and_chance_of_target_do_not_depend_on_the_grouping(history, models):
+    # The dashboard (by team) and `forecast revenue --by region` show the same total.
+    target = 1.05 * forecast_revenue(history, "2023-Q4", models=models).total.expected
+    seen = {}
+    for by in (None, "team", "rep", "region"):
+        fc = forecast_revenue(history, "2023-Q4", by=by, models=models, targets={"total": target})
+        t = fc.total
+        seen[by] = (t.expected, t.p10, t.p50, t.p90, t.p_target)
+        if by is not None:  # the groups still add up to the total
+            assert sum(g.expected for g in fc.groups) == pytest.approx(t.expected, rel=1e-9)
+    assert 0 < seen[None][4] < 1
+    assert seen["team"] == seen[None] and seen["rep"] == seen[None] and seen["region"] == seen[None]
+
+
 def test_the_pipeline_is_the_deals_open_just_before_as_of(gen, history, models):
     t = T("2023-10-01")
     opps = gen.opportunities

@@ -4,8 +4,9 @@ Each group's total is convolved on a lattice of 512 points spanning the interval
 but 1e-12 of its probability (Bernstein's bound). A deal's amount falls between two lattice
 points and its mass is split between them in proportion, which keeps every mean exact. Groups are
 convolved deal by deal in cells of up to 256 deals (vectorised across cells), cells are joined by
-FFT, new deals enter through the compound-Poisson characteristic function, and the total is the
-FFT convolution of the group distributions re-binned on a 4,096-point lattice. It is exact up to
+FFT, new deals enter through the compound-Poisson characteristic function, and the total is
+convolved the same way from every deal at once on a 4,096-point lattice, so its range and chance
+of target are the same whatever the grouping (the groups' means add up to it). It is exact up to
 the lattice step and deterministic (no seed). Forecast drift widens a distribution through a
 mean-one log-normal factor (`Distribution.widened`).
 """

@@ -20,8 +20,9 @@ each group's total is convolved on a lattice of 512 points spanning the interval
 but 1e-12 of its probability (Bernstein's bound). A deal's amount falls between two lattice
 points and its mass is split between them in proportion, which keeps every mean exact. Groups are
 convolved deal by deal in cells of up to 256 deals (vectorised across cells), cells are joined by
-FFT, new deals enter through the compound-Poisson characteristic function, and the total is the
-FFT convolution of the group distributions re-binned on a 4,096-point lattice. It is exact up to
+FFT, new deals enter through the compound-Poisson characteristic function, and the total is
+convolved the same way from every deal at once on a 4,096-point lattice, so its range and chance
+of target are the same whatever the grouping (the groups' means add up to it). It is exact up to
 the lattice step, deterministic (no seed), and for 100,000 deals takes a fraction of a second.
 
 Deal-by-deal chance is not the only uncertainty: the pace of new deals and win rates shift from
@@ -52,7 +53,7 @@ from forecast import timing as tm
 from forecast.data.stages import WON
 from forecast.errors import InvalidInput
 from forecast.features import deal_amounts, deal_values
-from forecast.forecasting.distribution import Distribution, combine, group_distributions
+from forecast.forecasting.distribution import TOTAL_LATTICE, Distribution, group_distributions
 from forecast.forecasting.drift import Drift, cached_drift
 from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, share_won_inside
 from forecast.forecasting.seasonality import creation_pace
@@ -281,8 +282,12 @@ def forecast_pipeline(
     g_new = _codes(new_groups, lookup)
     g_won = _codes(won_groups, lookup)
     budget.check()
-    dists = group_distributions(amount, p, g_deal, len(names), new_amount, new_rate, g_new)
-    total_dist = combine(dists)
+    total_dist = total_distribution(amount, p, new_amount, new_rate)
+    dists = (
+        group_distributions(amount, p, g_deal, len(names), new_amount, new_rate, g_new)
+        if column
+        else [total_dist]
+    )
     if drift is not None and drift.sigma > 0:
         dists = [d.scaled(drift.sigma) for d in dists]
         total_dist = total_dist.scaled(drift.sigma)
@@ -361,6 +366,21 @@ def forecast_pipeline(
     return RevenueForecast(
         period, as_of, by, groups, total, models.method, bool(lines_new), notes, deals
     )
+
+
+def total_distribution(
+    amount: np.ndarray,
+    prob: np.ndarray,
+    new_amount: np.ndarray | None,
+    new_rate: np.ndarray | None,
+) -> Distribution:
+    """The total's distribution from every deal at once, whatever the grouping: convolving the
+    groups' own lattices instead would move the total's range and chance of target with `by`."""
+    one = np.zeros(len(amount), dtype=np.int64)
+    new_one = None if new_rate is None else np.zeros(len(new_rate), dtype=np.int64)
+    return group_distributions(
+        amount, prob, one, 1, new_amount, new_rate, new_one, group_lattice=TOTAL_LATTICE
+    )[0]
 
 
 def _line(
