@@ -1,7 +1,9 @@
 """What serving scores with: the champion model, or a labelled fallback when there is none.
 
 A fallback is a real answer, said in words in every response: the per-stage historical win rate
-for deals, the overall conversion rate for leads.
+for deals, the overall conversion rate for leads. A stage without a rate of its own (never seen,
+or every stage when the stage history is flat and the rates cannot tell stages apart) gets the
+overall win rate, and the fallback says that rather than call it the stage's.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ from typing import Any
 import numpy as np
 
 from forecast.errors import ModelNotReady
+from forecast.modeling.deal_fitting import FLAT_STAGE_SHARE
 from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier
 
 MODEL = "model"
 STAGE_WIN_RATE = "stage_win_rate"
 BASE_RATE = "base_rate"
+#: The label and rate wording of a stage-rate fallback whose stage history is flat.
+FLAT_LABEL = (
+    "fallback: overall historical win rate (the stage history is flat, so there is no "
+    "per-stage win rate; no champion model yet)"
+)
+FLAT_WORDING = "overall win rate (no per-stage rate: the stage history is flat)"
 
 
 @dataclass
@@ -59,6 +68,16 @@ class Scorer:
         codes = inputs[:, 0]
         return rates[np.where(np.isnan(codes), len(rates) - 1, codes).astype(np.intp)]
 
+    def rate_sentence(self, stage: object, p: float) -> str:
+        """A stage-rate fallback's reason for one deal: the stage's rate, or the overall win
+        rate said as such when the fallback has no rate for that stage."""
+        if self.stage_rates is not None and str(stage) in self.stage_rates:
+            return f"Stage = {stage}: {self.rate_wording} {p:.0%} (no champion model yet)"
+        return (
+            f"Stage = {stage}: overall win rate {p:.0%}, as there is no per-stage rate for this "
+            "stage (no champion model yet)"
+        )
+
     def score_row(self, row: Mapping[str, Any]) -> float:
         """One row's probability, without reasons (the service: `forecast.scoring.score`)."""
         if self.method == MODEL:
@@ -74,8 +93,10 @@ def select_scorer(
 ) -> Scorer:
     """The model if there is one; otherwise the per-stage win rate (deals) or base rate (leads).
 
-    `stage_rates` is a fitted `baselines.StageWinRate` or a {stage: rate} dict. Raises
-    `ModelNotReady` when there is neither a model nor anything to fall back on.
+    `stage_rates` is a fitted `baselines.StageWinRate` or a {stage: rate} dict. A
+    `StageWinRate` fitted on a flat stage history (nearly every snapshot in one stage) is the
+    overall win rate for every stage, and labelled so. Raises `ModelNotReady` when there is
+    neither a model nor anything to fall back on.
     """
     if model is not None:
         return Scorer(MODEL, "model", model=model)
@@ -84,6 +105,14 @@ def select_scorer(
         overall = getattr(stage_rates, "overall_", None)
         if overall is None:
             overall = float(np.mean(list(rates.values()))) if rates else 0.0
+        if getattr(stage_rates, "top_share_", 0.0) >= FLAT_STAGE_SHARE:
+            return Scorer(
+                STAGE_WIN_RATE,
+                FLAT_LABEL,
+                stage_rates={},
+                overall=float(overall),
+                rate_wording=FLAT_WORDING,
+            )
         return Scorer(
             STAGE_WIN_RATE,
             "fallback: per-stage historical win rate (no champion model yet)",
