@@ -202,8 +202,43 @@ def scoring_dataset(request: Request) -> str | None:
     return name
 
 
+def dataset_of_key(key: ApiKey, dataset: str | None, doing: str = "use") -> str | None:
+    """The dataset a request by `key` acts on: the one named, else the key's own; a key bound
+    to a dataset reads and writes that one only (403 naming both otherwise), so a CRM's key
+    cannot push into, or read, another client's pipeline."""
+    bound = key.dataset
+    if bound is None:
+        return dataset
+    if dataset is not None and dataset != bound:
+        raise HTTPException(
+            403, f"this key is bound to dataset '{bound}'; it may not {doing} dataset '{dataset}'"
+        )
+    return bound
+
+
+def keyed_dataset(*roles: str) -> Callable[..., Awaitable[str | None]]:
+    """A dependency: the `?dataset=` of a request by a key of `roles`, after `dataset_of_key`
+    (None: neither named nor bound, the route's default applies)."""
+
+    async def check(
+        request: Request,
+        header: Annotated[str | None, Security(api_key_header)],
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_token)],
+        dataset: DatasetQuery = None,
+    ) -> str | None:
+        key = await admitted(request, presented_key(header, bearer), roles)
+        return dataset_of_key(key, dataset)
+
+    return check
+
+
 ScorerKey = Annotated[ApiKey, Depends(require("scorer"))]
 ViewerKey = Annotated[ApiKey, Depends(require("viewer"))]
 AdminKey = Annotated[ApiKey, Depends(require("admin"))]
 #: `ScorerKey` for the scoring routes (declare `openapi_extra=EITHER_KEY_SPEC` with it).
 ScorerKeyInRoute = Annotated[ApiKey, Depends(require_in_route("scorer"))]
+#: The dataset a route reads or writes, for a key of the role (`keyed_dataset`): declare one of
+#: these instead of the key and `DatasetQuery`, so a key bound to a dataset cannot leave it.
+ScorerDataset = Annotated[str | None, Depends(keyed_dataset("scorer"))]
+ViewerDataset = Annotated[str | None, Depends(keyed_dataset("viewer"))]
+AdminDataset = Annotated[str | None, Depends(keyed_dataset("admin"))]

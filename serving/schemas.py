@@ -225,8 +225,8 @@ class KeyCreateRequest(BaseModel):
         None,
         min_length=1,
         max_length=100,
-        description="Bind the key to one dataset: its scoring requests score that dataset only "
-        "(a dataset in the store or one with a champion)",
+        description="Bind the key to one dataset: it scores, pushes to and reads that dataset "
+        "only, by default (a dataset in the store or one with a champion)",
     )
 
 
@@ -235,7 +235,7 @@ class KeyInfo(BaseModel):
     name: str
     role: Role
     prefix: str = Field(description="The key's first characters, to recognise it")
-    dataset: str | None = Field(None, description="The one dataset the key scores (null: any)")
+    dataset: str | None = Field(None, description="The one dataset the key may use (null: any)")
     created_at: UtcDateTime = Field(description="When the key was made (UTC)")
     revoked_at: UtcDateTime | None = Field(
         None, description="When the key was revoked (UTC); null while it works"

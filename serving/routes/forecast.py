@@ -15,12 +15,11 @@ from forecast.forecasting.service import forecast_against_targets
 from forecast.forecasting.stored_forecasts import find as stored_forecast
 from serving.datasets import load_dataset
 from serving.deps import (
-    DatasetQuery,
     DatasetsDep,
     EngineDep,
     ForecastModelsDep,
     SettingsDep,
-    ViewerKey,
+    ViewerDataset,
 )
 from serving.forecast_schemas import ForecastResponse
 from serving.limits import HeavyDep
@@ -28,7 +27,9 @@ from serving.limits import HeavyDep
 router = APIRouter(tags=["forecast"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or unknown API key"},
-    403: {"description": "The key's role may not read forecasts"},
+    403: {
+        "description": "The key's role may not read forecasts, or it is bound to another dataset"
+    },
     404: {"description": "No such dataset, or the group has no deals"},
     409: {"description": "Too little history before as_of to forecast from"},
     422: {"description": "An unknown period, grouping or date; the message names it"},
@@ -52,7 +53,7 @@ async def get_forecast(
     settings: SettingsDep,
     datasets: DatasetsDep,
     forecast_models: ForecastModelsDep,
-    _: ViewerKey,
+    dataset: ViewerDataset,
     period: Annotated[
         str,
         Query(
@@ -83,7 +84,6 @@ async def get_forecast(
             )
         ),
     ] = None,
-    dataset: DatasetQuery = None,
     new_deals: Annotated[bool, Query(description="Include deals not yet created")] = True,
 ) -> ForecastResponse:
     stored = await run_in_threadpool(
@@ -140,7 +140,7 @@ async def get_forecast_history(
     engine: EngineDep,
     settings: SettingsDep,
     request: Request,
-    _: ViewerKey,
+    dataset: ViewerDataset,
     period: Annotated[
         str, Query(min_length=1, max_length=20, examples=["2017-Q3"], description="The period")
     ],
@@ -148,7 +148,6 @@ async def get_forecast_history(
         Literal["team", "rep"] | None, Query(description="A team's or rep's line (with group)")
     ] = None,
     group: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    dataset: DatasetQuery = None,
 ) -> dict[str, Any]:
     if (by is None) != (group is None):
         raise InvalidInput("by and group: give both (a team's or rep's line) or neither")

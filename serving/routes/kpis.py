@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from forecast.kpis import compute_kpis
 from serving.datasets import load_dataset
-from serving.deps import DatasetQuery, DatasetsDep, EngineDep, SettingsDep, ViewerKey
+from serving.deps import DatasetsDep, EngineDep, SettingsDep, ViewerDataset
 from serving.limits import HeavyDep
 
 router = APIRouter(tags=["forecast"])
@@ -55,8 +55,7 @@ async def kpis(
     engine: EngineDep,
     settings: SettingsDep,
     datasets: DatasetsDep,
-    _: ViewerKey,
-    dataset: DatasetQuery = None,
+    dataset: ViewerDataset,
     by: Literal["team", "rep", "product", "region"] | None = None,
     period: Literal["month", "quarter"] | None = None,
     as_of: Annotated[

@@ -16,7 +16,7 @@ from forecast.periods import parse_period
 from forecast.waterfall import PipelineWaterfall, deal_records
 from serving.dashboard.export import to_csv
 from serving.datasets import cached_waterfall, load_dataset
-from serving.deps import DatasetQuery, DatasetsDep, EngineDep, SettingsDep, ViewerKey
+from serving.deps import DatasetsDep, EngineDep, SettingsDep, ViewerDataset
 from serving.limits import HeavyDep
 
 router = APIRouter(tags=["forecast"])
@@ -24,7 +24,9 @@ router = APIRouter(tags=["forecast"])
 MAX_DEALS_PER_BAR = 500
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or unknown API key"},
-    403: {"description": "The key's role may not read the pipeline"},
+    403: {
+        "description": "The key's role may not read the pipeline, or it is bound to another dataset"
+    },
     404: {"description": "No such dataset, or no such group"},
     422: {"description": "A bad date, period or grouping; the message names it"},
     503: {"description": "Busy; retry after `Retry-After` seconds"},
@@ -94,7 +96,7 @@ async def get_waterfall(
     engine: EngineDep,
     settings: SettingsDep,
     datasets: DatasetsDep,
-    _: ViewerKey,
+    dataset: ViewerDataset,
     from_: Annotated[datetime, Query(alias="from", description="The start date")],
     to: Annotated[
         datetime | None, Query(description="The end date (default: the data's last day)")
@@ -120,7 +122,6 @@ async def get_waterfall(
     format: Annotated[
         Literal["json", "csv"], Query(description="csv: every deal behind every bar")
     ] = "json",
-    dataset: DatasetQuery = None,
 ) -> Any:
     if group is not None and by is None:
         raise InvalidInput("group: needs `by` (team, rep, product or region)")
@@ -164,7 +165,7 @@ async def get_forecast_waterfall(
     engine: EngineDep,
     settings: SettingsDep,
     datasets: DatasetsDep,
-    _: ViewerKey,
+    dataset: ViewerDataset,
     period: Annotated[
         str, Query(min_length=1, max_length=20, examples=["2017-Q3"], description="The period")
     ],
@@ -173,7 +174,6 @@ async def get_forecast_waterfall(
         datetime | None,
         Query(description="The later forecast's date (default: the data's last day)"),
     ] = None,
-    dataset: DatasetQuery = None,
 ) -> dict[str, Any]:
     chosen = parse_period(period)
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from forecast import scoring
 from forecast.risk import deals_at_risk as find_deals_at_risk
 from serving.datasets import load_dataset
-from serving.deps import DatasetQuery, DatasetsDep, EngineDep, SettingsDep, ViewerKey
+from serving.deps import DatasetsDep, EngineDep, SettingsDep, ViewerDataset
 from serving.limits import HeavyDep
 
 router = APIRouter(tags=["forecast"])
@@ -54,8 +54,7 @@ async def deals_at_risk(
     engine: EngineDep,
     settings: SettingsDep,
     datasets: DatasetsDep,
-    _: ViewerKey,
-    dataset: DatasetQuery = None,
+    dataset: ViewerDataset,
     team: Annotated[str | None, Query(max_length=200)] = None,
     as_of: Annotated[
         str | None, Query(max_length=40, description="Default: now, or the day after the data ends")
@@ -70,6 +69,7 @@ async def deals_at_risk(
             as_of=as_of or data.now,
             team=team,
             limit=limit,
+            settings=settings,
         )
         return AtRiskResponse(dataset=data.name, **report.to_dict())
 

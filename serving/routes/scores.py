@@ -10,14 +10,14 @@ from collections.abc import Callable
 from json import encoder as json_encoder
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import State
 
 from forecast import scoring
 from forecast.errors import InvalidInput, ModelNotReady
 from forecast.keys import ApiKey
-from serving.deps import SCORING_SPEC, ScorerKeyInRoute, scoring_dataset
+from serving.deps import SCORING_SPEC, ScorerKeyInRoute, dataset_of_key, scoring_dataset
 from serving.logs import request_id
 from serving.schemas import (
     BatchScoreResponse,
@@ -50,15 +50,7 @@ def served_for(
     """(dataset, model) scoring a request naming `dataset`: the dataset named, else the key's,
     else the default; a key bound to a dataset scores that one only (403 naming both
     otherwise)."""
-    bound = key.dataset
-    if bound is not None:
-        if dataset is None:
-            dataset = bound
-        elif dataset != bound:
-            raise HTTPException(
-                403, f"this key is bound to dataset '{bound}'; it may not score dataset '{dataset}'"
-            )
-    return models.pick(kind, dataset)
+    return models.pick(kind, dataset_of_key(key, dataset, "score"))
 
 
 def lead_scored(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import AfterValidator
 
 from forecast.data import sync
-from serving.deps import DatasetQuery, EngineDep, ScorerKey, SettingsDep
+from serving.deps import EngineDep, ScorerDataset, SettingsDep
 from serving.schemas import (
     OpportunityBatchRequest,
     OpportunityBatchSynced,
@@ -21,7 +21,7 @@ from serving.tracking import data_changed
 router = APIRouter(tags=["crm sync"])
 ERRORS = {
     401: {"description": "Missing or unknown API key"},
-    403: {"description": "The key's role may not push deals"},
+    403: {"description": "The key's role may not push deals, or it is bound to another dataset"},
     404: {"description": "No such dataset, or no opportunities dataset in the store"},
     413: {"description": "Request body too large"},
     422: {
@@ -47,8 +47,7 @@ def upsert_opportunity(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
-    _: ScorerKey,
-    dataset: DatasetQuery = None,
+    dataset: ScorerDataset,
 ) -> OpportunitySynced:
     deal = {"id": opportunity_id, **body.model_dump(mode="json", exclude_none=True)}
     report = sync.sync_opportunities(
@@ -68,8 +67,7 @@ def upsert_opportunities(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
-    _: ScorerKey,
-    dataset: DatasetQuery = None,
+    dataset: ScorerDataset,
 ) -> OpportunityBatchSynced:
     deals = [d.model_dump(mode="json", exclude_none=True) for d in body.opportunities]
     report = sync.sync_opportunities(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from forecast.forecasting import targets
-from serving.deps import AdminKey, DatasetQuery, EngineDep, SettingsDep, ViewerKey
+from serving.deps import AdminDataset, EngineDep, SettingsDep, ViewerDataset
 from serving.target_schemas import (
     TargetBatchRequest,
     TargetLevel,
@@ -18,7 +18,7 @@ from serving.target_schemas import (
 router = APIRouter(tags=["targets"])
 ERRORS = {
     401: {"description": "Missing or unknown API key"},
-    403: {"description": "The key's role may not do this"},
+    403: {"description": "The key's role may not do this, or it is bound to another dataset"},
     404: {"description": "No such dataset, or no opportunities dataset in the store"},
     422: {
         "description": "An unknown group, a negative amount or a bad period; the "
@@ -36,8 +36,7 @@ def put_targets(
     body: TargetBatchRequest,
     engine: EngineDep,
     settings: SettingsDep,
-    _: AdminKey,
-    dataset: DatasetQuery = None,
+    dataset: AdminDataset,
 ) -> TargetsWrittenResponse:
     written = targets.set_targets(
         engine,
@@ -52,8 +51,7 @@ def put_targets(
 def get_targets(
     engine: EngineDep,
     settings: SettingsDep,
-    _: ViewerKey,
-    dataset: DatasetQuery = None,
+    dataset: ViewerDataset,
     period: Annotated[
         str | None,
         Query(min_length=1, max_length=20, examples=["2017-Q3"], description="Only this period"),

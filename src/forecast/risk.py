@@ -30,9 +30,12 @@ from forecast import scoring
 from forecast import timing as tm
 from forecast.data.stages import LOST, WON
 from forecast.errors import InvalidInput
+from forecast.forecasting.revenue import check_horizon
 from forecast.history import DealHistory, as_timestamp
 from forecast.model_set import deal_fallback
 from forecast.modeling.baselines import stage_win_rates
+from forecast.periods import period_of
+from forecast.settings import Settings
 
 LOW_PROBABILITY = "low_probability"
 FALLING_PROBABILITY = "falling_probability"
@@ -120,6 +123,7 @@ def deals_at_risk(
     min_stays: int = 10,
     limit: int = 25,
     top_reasons: int = 3,
+    settings: Settings | None = None,
 ) -> RiskReport:
     """The open deals at risk as of `as_of` (default: `DealHistory.now`), riskiest first.
 
@@ -127,6 +131,8 @@ def deals_at_risk(
     win rate known at `as_of` scores the deals. `team` keeps one team's deals (thresholds stay
     those of the whole pipeline, so a team's list is its part of the full list).
     `low_probability` defaults to half the win rate of the deals closed before `as_of`.
+    `as_of` must fall after the dataset's first close and within a forecast's reach of the
+    data's end (`check_as_of`).
     """
     if not 0 < high_value_quantile < 1:
         raise InvalidInput(
@@ -142,6 +148,7 @@ def deals_at_risk(
         t = pd.NaT
     if pd.isna(t):
         raise InvalidInput(f"as_of must be a date such as 2017-06-30, got {as_of!r}")
+    check_as_of(history, t, settings)
     known = history.known_before(t)
     opps = known.deals
     notes: list[str] = []
@@ -272,6 +279,20 @@ def deals_at_risk(
         team=team,
         notes=notes,
     )
+
+
+def check_as_of(history: DealHistory, t: pd.Timestamp, settings: Settings | None = None) -> None:
+    """Refuse a date the list cannot be judged at: before any deal closed there are no win
+    rates nor usual stays to judge by, and past the forecasts' horizon every open deal would
+    look stuck (the same bound as a forecast's `as_of`, `check_horizon`)."""
+    check_horizon(history, period_of(t, "month"), t, settings)
+    opps = history.deals
+    first = opps.loc[opps["status"].isin([WON, LOST]), "closed_at"].min()
+    if pd.notna(first) and t <= first:
+        raise InvalidInput(
+            f"as_of ({t.date()}) is before the first close of this dataset, on "
+            f"{first.date()}: no deal had closed yet to judge risk by; pick a later date"
+        )
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from forecast.risk import (
     deals_at_risk,
     stage_stay_quantiles,
 )
+from forecast.settings import Settings
 from tests.forecast import synthetic
 
 
@@ -254,3 +255,19 @@ def test_bad_input_is_named(data, history):
         deals_at_risk(history, as_of=end, team="nobody")
     with pytest.raises(InvalidInput, match="limit"):
         deals_at_risk(history, as_of=end, limit=0)
+
+
+def test_a_date_before_the_first_close_is_refused_naming_as_of_and_that_close(data, history):
+    opps = data[0]
+    first = opps.loc[opps["status"] != "open", "closed_at"].min()
+    with pytest.raises(InvalidInput, match=f"as_of .*before the first close.*{first.date()}"):
+        deals_at_risk(history, as_of=first - pd.Timedelta(days=30))
+
+
+def test_a_date_past_the_forecast_horizon_is_refused_as_a_forecast_is(data, history):
+    end = history.end
+    settings = Settings(forecast_horizon_days=30)
+    with pytest.raises(InvalidInput, match=f"as_of .*more than 30 days after.*{end.date()}"):
+        deals_at_risk(history, as_of=end + pd.Timedelta(days=31), settings=settings)
+    # within the horizon it is a list as usual
+    deals_at_risk(history, as_of=end + pd.Timedelta(days=29), settings=settings)

@@ -1,0 +1,146 @@
+"""A key bound to one dataset scores, pushes to and reads that dataset only, by default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from forecast import keys
+from forecast.data import store
+from forecast.data.importing import import_frame
+from forecast.data.mapping import load_mapping
+from forecast.settings import Settings
+from tests.serving.conftest import auth
+
+
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, mlflow_uri: str) -> Settings:
+    return Settings(
+        state_dir=tmp_path / "state",
+        max_body_bytes=20_000,
+        key_cache_seconds=0,
+        mlflow_tracking_uri=mlflow_uri,
+    )
+
+
+DEAL = {
+    "id": "D1",
+    "stage": "Prospecting",
+    "created_at": "2024-03-01",
+    "updated_at": "2024-03-01",
+    "amount": 1000.0,
+    "team": "East",
+}
+STATE = {
+    "stage": "Qualification",
+    "updated_at": "2024-03-10T09:00:00Z",
+    "created_at": "2024-03-01T00:00:00Z",
+    "amount": 1000.0,
+    "team": "East",
+}
+TARGET = {"level": "all", "period": "2024-Q2", "amount": 5000}
+
+
+@pytest.fixture
+def bound(settings: Settings) -> dict[str, str]:
+    """Two datasets, `demo` and `other`, and a key of each role bound to `demo`."""
+    engine = store.get_engine(settings)
+    for name in ("demo", "other"):
+        import_frame(engine, pd.DataFrame([DEAL]), load_mapping("canonical"), dataset=name)
+    with engine.begin() as conn:
+        return {
+            role: keys.create_key(conn, role, f"demo {role}", dataset="demo")[1]
+            for role in ("scorer", "viewer", "admin")
+        }
+
+
+#: Every route that reads or writes a dataset: (role, method, path, body).
+ROUTES = [
+    ("scorer", "PUT", "/v1/opportunities/N9", STATE),
+    ("scorer", "POST", "/v1/opportunities/batch", {"opportunities": [{"id": "N9", **STATE}]}),
+    ("admin", "PUT", "/v1/targets", TARGET),
+    ("viewer", "GET", "/v1/targets", None),
+    ("viewer", "GET", "/v1/forecast", None),
+    ("viewer", "GET", "/v1/forecast/history?period=2024-Q2", None),
+    ("viewer", "GET", "/v1/forecast/waterfall", None),
+    ("viewer", "GET", "/v1/pipeline/waterfall", None),
+    ("viewer", "GET", "/v1/kpis", None),
+    ("viewer", "GET", "/v1/deals/at-risk", None),
+]
+
+
+def other_dataset(url: str) -> str:
+    return url + ("&" if "?" in url else "?") + "dataset=other"
+
+
+@pytest.mark.parametrize(("role", "method", "path", "body"), ROUTES)
+def test_a_bound_key_is_refused_another_dataset_and_nothing_is_written(
+    client, settings, bound, role, method, path, body
+):
+    response = client.request(method, other_dataset(path), json=body, headers=auth(bound[role]))
+
+    assert response.status_code == 403, response.text
+    detail = response.json()["detail"]
+    assert "bound to dataset 'demo'" in detail and "dataset 'other'" in detail
+    engine = store.get_engine(settings)
+    assert store.load_opportunities(engine, "other")["id"].tolist() == ["D1"]
+    assert (
+        client.get("/v1/targets?dataset=other", headers=auth(keys_any(settings))).json()["targets"]
+        == []
+    )
+
+
+def keys_any(settings: Settings) -> str:
+    with store.get_engine(settings).begin() as conn:
+        return keys.create_key(conn, "viewer", "unbound viewer")[1]
+
+
+def test_a_bound_key_pushes_to_its_own_dataset_by_default(client, settings, bound):
+    one = client.put("/v1/opportunities/N9", json=STATE, headers=auth(bound["scorer"]))
+    batch = client.post(
+        "/v1/opportunities/batch",
+        json={"opportunities": [{"id": "N8", **STATE}]},
+        headers=auth(bound["scorer"]),
+    )
+
+    assert one.status_code == 200, one.text
+    assert one.json()["dataset"] == "demo"
+    assert batch.status_code == 200, batch.text
+    engine = store.get_engine(settings)
+    assert sorted(store.load_opportunities(engine, "demo")["id"]) == ["D1", "N8", "N9"]
+    assert store.load_opportunities(engine, "other")["id"].tolist() == ["D1"]
+
+
+def test_a_bound_key_reads_and_writes_targets_of_its_own_dataset_by_default(client, bound):
+    written = client.put("/v1/targets", json=TARGET, headers=auth(bound["admin"]))
+    read = client.get("/v1/targets", headers=auth(bound["viewer"]))
+
+    assert written.status_code == 200, written.text
+    assert read.json()["dataset"] == "demo"
+    assert [t["amount"] for t in read.json()["targets"]] == [5000]
+
+
+def test_a_bound_key_may_name_its_own_dataset(client, bound):
+    response = client.get("/v1/targets?dataset=demo", headers=auth(bound["viewer"]))
+
+    assert response.status_code == 200, response.text
+
+
+def test_a_bound_scorer_is_still_refused_scoring_another_dataset(client, bound):
+    response = client.post(
+        "/v1/deals/score?dataset=other",
+        json={"stage": "Prospecting"},
+        headers=auth(bound["scorer"]),
+    )
+
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        "this key is bound to dataset 'demo'; it may not score dataset 'other'"
+    )
