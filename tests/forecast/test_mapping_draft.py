@@ -223,3 +223,14 @@ def test_a_deals_own_prefixed_columns_win_over_its_organisations():
     ]
     found = _matched(names, DEAL_NAMES)
     assert found["id"] == "Deal - ID" and found["owner"] == "Deal - Owner"
+
+
+def test_a_file_that_is_no_text_is_refused_as_such_and_utf16_text_is_drafted(tmp_path) -> None:
+    picture = tmp_path / "deals.csv"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
+    with pytest.raises(InvalidInput, match="not a text file"):
+        draft_mapping(picture)
+    text = "Deal Name,Stage,Amount,Close Date\nA,Closed Won,100,2024-01-05\n"
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes(text.encode("utf-16"))  # NUL bytes, after its byte-order mark
+    assert "stage" in draft_mapping(utf16).text

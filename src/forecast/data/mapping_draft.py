@@ -72,7 +72,13 @@ from forecast.data.lead_rows import MARKS, YES_NO_LABELS
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.mapping_detect import preset_of
 from forecast.data.preset_check import preset_reads
-from forecast.data.reading import file_encoding, is_parquet, iter_table
+from forecast.data.reading import (
+    check_not_excel,
+    check_text,
+    file_encoding,
+    is_parquet,
+    iter_table,
+)
 from forecast.errors import InvalidInput
 
 #: Rows of the file read to draft from.
@@ -541,6 +547,8 @@ def _read_as(file: Path) -> CsvOptions:
     Windows writes): the draft reads its sample the same way."""
     if is_parquet(file):
         return CsvOptions()
+    check_not_excel(file)
+    check_text(file)
     return file_encoding(file, CsvOptions())[0]
 
 

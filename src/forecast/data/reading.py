@@ -80,6 +80,25 @@ def check_not_excel(file: Path) -> None:
         raise InvalidInput(f"{file} is an Excel workbook: save it as CSV (or Parquet)")
 
 
+def check_text(file: Path) -> None:
+    """A file that is no text (an image, an archive, a database file) is `InvalidInput` saying
+    so: read as CSV it gives a garbled "header" and advice about its encoding. Text never holds
+    NUL bytes, unless it is UTF-16 (which starts with its byte-order mark)."""
+    try:
+        with open_bytes(file) as handle:
+            head = handle.read(BINARY_SNIFF_BYTES)
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError):
+        return  # a missing or unreadable file is reported where it is read
+    if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InvalidInput(
+            f"{file} is not a text file (it holds binary data): give the export as CSV or Parquet"
+        )
+
+
+#: How much of a file is looked at to tell text from binary data.
+BINARY_SNIFF_BYTES = 8192
+
+
 def read_table(file: Path, missing: list[str], csv: CsvOptions | None = None) -> pd.DataFrame:
     return pd.concat(list(iter_table(file, 1_000_000, missing, csv)), ignore_index=True)
 
