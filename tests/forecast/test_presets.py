@@ -279,6 +279,19 @@ def test_a_hubspot_export_with_record_ids_is_read_without_a_mapping(tmp_path):
     assert list(export.opportunities["id"]) == ["11", "12", "13", "14"]
 
 
+def test_a_folder_holding_one_hubspot_export_is_read_as_its_file(tmp_path):
+    """`forecast generate --format hubspot` writes a folder with one file; a CRM's download
+    unzipped is the same. A folder of several files still needs a mapping naming its main."""
+    file = write(tmp_path, "deals.csv", HUBSPOT)
+    export = read_export(tmp_path)
+    assert export.dataset == "hubspot"
+    assert export.report.files == [str(file)]
+    assert list(export.opportunities["id"]) == ["11", "12", "13", "14"]
+    write(tmp_path, "other.csv", HUBSPOT)
+    with pytest.raises(InvalidInput, match="not a format I recognise"):
+        read_export(tmp_path)
+
+
 def test_a_column_the_mapping_names_itself_is_required(tmp_path):
     file = write(tmp_path, "deals.csv", HUBSPOT)
     mapping = write(

@@ -31,7 +31,7 @@ from forecast.data.mapping import (
     Mapping,
     load_mapping,
 )
-from forecast.data.mapping_detect import detect_mapping
+from forecast.data.mapping_detect import detect_mapping, only_data_file
 from forecast.data.reading import (
     file_encoding,
     header,
@@ -352,6 +352,8 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         if path.is_file():
             return path
         if not self.mapping.main:
+            if only := only_data_file(path):
+                return only
             raise InvalidInput(f"{path} is a folder: name the file, or a mapping with `main:`")
         main = path / self.mapping.main
         if not main.is_file():

@@ -27,7 +27,7 @@ def detect_mapping(path: Path) -> Mapping:
                     if not wanted <= {loose_key(c) for c in header(folder / mapping.main)}:
                         continue
                 return mapping
-    preset = preset_of(path)
+    preset = preset_of(only_data_file(path) or path)
     if preset is not None:
         return load_mapping(preset)
     raise InvalidInput(
@@ -48,6 +48,24 @@ def preset_of(path: Path) -> str | None:
         if {loose_key(c) for c in load_mapping(name).detect_columns} <= columns:
             return name
     return None
+
+
+def only_data_file(path: Path) -> Path | None:
+    """The one export file a folder holds (`forecast generate --format hubspot`'s folder, a
+    CRM's download unzipped), or None: a folder of several files needs a mapping naming its
+    main one."""
+    if not path.is_dir():
+        return None
+    files = [
+        p
+        for p in path.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(DATA_SUFFIXES)
+    ]
+    return files[0] if len(files) == 1 else None
+
+
+#: The names an export file ends with (CSV, compressed or not, and Parquet).
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".gz", ".bz2", ".xz", ".zip")
 
 
 def _is_empty(path: Path) -> bool:
