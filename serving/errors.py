@@ -1,12 +1,18 @@
-"""The one place library errors become HTTP responses: a clear message, never a traceback."""
+"""The one place library errors become HTTP responses: a clear message, never a traceback.
+
+The API answers programs in JSON; the dashboard answers people, so a dashboard page that finds
+the server busy answers a page of its own (`busy.html`: same 503 and Retry-After, a link to
+retry, and a refresh when the wait is over) instead of JSON a browser would show as text."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -39,11 +45,13 @@ def status_for(exc: ForecastError) -> int:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ForecastError)
-    async def _forecast_error(request: Request, exc: ForecastError) -> JSONResponse:
+    async def _forecast_error(request: Request, exc: ForecastError) -> Response:
         headers = None
         if isinstance(exc, Busy):
             wait = exc.retry_after or request.app.state.settings.retry_after_seconds
             headers = {"Retry-After": str(wait)}
+            if for_people(request):
+                return busy_page(request, exc, wait)
         return JSONResponse(
             {"detail": str(exc), "type": type(exc).__name__},
             status_code=status_for(exc),
@@ -76,6 +84,36 @@ def install(app: FastAPI) -> None:
         # request id and the security headers); this sees only what escapes the middleware.
         log_unexpected(request.method, request.url.path)
         return JSONResponse(INTERNAL_ERROR, status_code=500)
+
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+#: The busy page's own policy: no script at all, the dashboard's stylesheet.
+BUSY_PAGE_CSP = (
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def for_people(request: Request) -> bool:
+    """Whether the request went to a dashboard route (a page a browser shows), not the API."""
+    route = request.scope.get("route")
+    endpoint = getattr(route, "endpoint", None)
+    return getattr(endpoint, "__module__", "").startswith("serving.dashboard.")
+
+
+def busy_page(request: Request, exc: Busy, wait: int) -> Response:
+    """The 503 a person sees: what is happening in plain words, a link to try again, and a
+    refresh once `Retry-After` has passed."""
+    retry = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    response = TEMPLATES.TemplateResponse(
+        request,
+        "busy.html",
+        {"wait": wait, "retry": retry, "detail": str(exc)},
+        status_code=503,
+        headers={"Retry-After": str(wait)},
+    )
+    response.headers["Content-Security-Policy"] = BUSY_PAGE_CSP
+    return response
 
 
 #: The body of every 500: it names nothing of the failure (that is in the log, under the

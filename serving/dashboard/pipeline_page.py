@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from starlette.datastructures import State
 
-from forecast.errors import ForecastError, InvalidInput
+from forecast.errors import Busy, ForecastError, InvalidInput
 from forecast.history import as_timestamp
 from forecast.periods import Period, parse_period, period_of
 from forecast.waterfall import BARS, PipelineWaterfall, deal_records
@@ -176,6 +176,8 @@ async def _signed_in_movement(
         return None, None, None
     try:
         return session, await heavy(movement, request.app.state, q), None
+    except Busy:
+        raise  # not a problem with the view asked for: the app's busy page (serving/errors.py)
     except ForecastError as exc:
         return session, None, str(exc)
 
