@@ -76,9 +76,11 @@ def score(
 
     Deals are seen as the API and the deals-at-risk page see them: what was known at that
     instant. Without a champion, the fallback the API would use scores, and the output says so.
-    Each row: id, probability, score 0–100, grade, model, version, method and the reasons for
-    and against (JSON text). Partitions are scored in this process, or as tasks on a Dask
-    cluster with `--cluster` (the same rows).
+    Each row: id, probability, score 0–100, grade, model, version, method, the reasons for
+    and against (JSON text) and the notes the API gives (a JSON list of text, `[]` for none: a
+    deal older than any the model learnt from, a lead's value the model could not use).
+    Partitions are scored in this process, or as tasks on a Dask cluster with `--cluster` (the
+    same rows).
     """
     from forecast.batch_output import check_out, run_batch, store_batch
     from forecast.batch_scoring import batch_scorer

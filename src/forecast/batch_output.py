@@ -153,8 +153,9 @@ def store_batch(
                     "method": how,
                     "reasons_for": up,
                     "reasons_against": down,
+                    "notes": said,
                 }
-                for ident, p, s, g, m, v, how, up, down in zip(
+                for ident, p, s, g, m, v, how, up, down, said in zip(
                     *(cols[c] for c in COLUMNS), strict=True
                 )
             ]
@@ -179,6 +180,7 @@ def stored_batch(engine: Engine, dataset: str, kind: str) -> pd.DataFrame:
             t.c.method,
             t.c.reasons_for,
             t.c.reasons_against,
+            t.c.notes,
             t.c.scored_at,
             t.c.as_of,
         )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +54,9 @@ KINDS = (scoring.DEAL, scoring.LEAD)
 PARTITION_ROWS = 25_000
 #: On a cluster, partitions shrink (not below this) until each worker has two to score.
 MIN_CLUSTER_PARTITION_ROWS = 2_000
-#: The columns of a scored batch, in order (`reasons_*` hold the API's reasons as JSON text).
+#: The columns of a scored batch, in order (`reasons_*` hold the API's reasons as JSON text;
+#: `notes` the API's notes, as a JSON list of text: a deal older than any the model learnt
+#: from, a lead's value the model could not use; `[]` where there is nothing to say).
 COLUMNS = (
     "id",
     "probability",
@@ -65,6 +67,7 @@ COLUMNS = (
     "method",
     "reasons_for",
     "reasons_against",
+    "notes",
 )
 #: The same as Arrow types: what a partition's scores travel and are written as.
 SCHEMA = pa.schema(
@@ -78,6 +81,7 @@ SCHEMA = pa.schema(
         ("method", pa.string()),
         ("reasons_for", pa.string()),
         ("reasons_against", pa.string()),
+        ("notes", pa.string()),
     ]
 )
 
@@ -378,7 +382,10 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def score_part(part: pd.DataFrame, served: scoring.Served, top: int) -> pd.DataFrame:
     """One partition scored: a row per input row, in its order, with the API's probability,
-    score, grade and `top` reasons for and against (JSON text; `[]` with `top=0`)."""
+    score, grade, `top` reasons for and against (JSON text; `[]` with `top=0`) and notes (JSON
+    text). The rows' fields are the model's own names, so they are not matched as a client's
+    are (`as_sent`): the notes say what `scoring.score` says of any batch (a deal beyond the
+    ages the model learnt, a lead's value it could not use), at a cost only where there is."""
     # A lead's unreadable created_at is scored as undated, not refused: one bad row does not
     # stop a batch (`lead_rows` counts them for the summary).
     scores = scoring.score(served, records(part.drop(columns="id")), top=top, strict_dates=False)
@@ -394,6 +401,7 @@ def score_part(part: pd.DataFrame, served: scoring.Served, top: int) -> pd.DataF
             "method": [s.method for s in scores],
             "reasons_for": [_json(s.reasons_for) for s in scores],
             "reasons_against": [_json(s.reasons_against) for s in scores],
+            "notes": [_json(s.notes) for s in scores],
         },
         columns=list(COLUMNS),
     )
@@ -406,8 +414,9 @@ def scored_table(part: pd.DataFrame, served: scoring.Served, top: int) -> pa.Tab
     return pa.Table.from_pandas(score_part(part, served, top), SCHEMA, preserve_index=False)
 
 
-def _json(reasons: list[dict[str, Any]]) -> str:
-    return json.dumps(reasons, ensure_ascii=False, default=_plain) if reasons else "[]"
+def _json(said: Sequence[Any]) -> str:
+    """Reasons or notes as JSON text (`[]` for none, the usual row, without a call)."""
+    return json.dumps(list(said), ensure_ascii=False, default=_plain) if said else "[]"
 
 
 def _plain(value: Any) -> Any:

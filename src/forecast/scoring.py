@@ -117,9 +117,12 @@ def score(
     `created_at` that is no date raises `InvalidInput` naming it; with `strict_dates` False
     (a batch) that lead is scored as undated instead (`lead_dates.with_date_inputs`).
     `as_sent`: leads as a client sent them (the API's): a field name spelt otherwise is read
-    under the model's own, and each score's `notes` say what it could not use (`lead_fields`).
-    Leads either way read a yes/no word as training learnt the input (`_yes_no_read`). A deal
-    older, or longer in its stage, than any the model learnt from is said (`seen_ranges`).
+    under the model's own, and each score's `notes` say the names it ignored or read as
+    another and a creation date without a time of day (`lead_fields`). Leads either way read a
+    yes/no word as training learnt the input (`_yes_no_read`), and their notes say a value the
+    model could not use (looked for only in the rows where encoding found one: a batch's file
+    has the model's own names, and pays nothing a row for this). A deal older, or longer in its
+    stage, than any the model learnt from is said (`seen_ranges`).
     """
     notes = None
     fields = _lead_fields(served) if served.kind == LEAD and served.scorer.method == MODEL else None
@@ -133,12 +136,16 @@ def score(
         columns = encoded.parts[0][0].encoder_.columns  # teams' models share the inputs
         for i, note in beyond_seen(served.scorer.model, columns, encoded.matrix):
             scores[i].notes = [*scores[i].notes, note]
-    if notes is not None:
-        _say_unread_values(served, encoded, notes)
-        say_no_time_of_day(served.date_inputs, served.created_column, encoded.rows, notes)
-        for scored, said in zip(scores, notes, strict=True):
-            if said:
-                scored.notes = said
+    if fields is not None:
+        said = _unread_notes(served, encoded)
+        if notes is not None:  # as sent: after what its names said, and the time of day
+            for i, unread in said.items():
+                notes[i].extend(unread)
+            say_no_time_of_day(served.date_inputs, served.created_column, encoded.rows, notes)
+            said = dict(enumerate(notes))
+        for i, these in said.items():
+            if these:
+                scores[i].notes = these
     return scores
 
 
@@ -317,15 +324,20 @@ def _lead_fields(served: Served) -> LeadFields:
     return served.fields
 
 
-def _say_unread_values(served: Served, encoded: Encoded, notes: list[list[str]]) -> None:
-    """`lead_fields.say_unread_values` for the rows a batch found such values in
-    (`Encoded.unseen`), every row of a few."""
-    if not encoded.parts:
-        return
-    model = encoded.parts[0][0]  # teams' models share the inputs
+def _unread_notes(served: Served, encoded: Encoded) -> dict[int, list[str]]:
+    """`lead_fields.say_unread_values` by row, looked for only in the rows a batch found such
+    values in (`Encoded.unseen`; every row of a few): the other rows, a usual batch's all, get
+    nothing made for them."""
     check = range(len(encoded.rows)) if encoded.unseen is None else encoded.unseen.tolist()
+    if not encoded.parts or not check:
+        return {}
+    model = encoded.parts[0][0]  # teams' models share the inputs
+    rows = [encoded.rows[i] for i in check]
+    notes: list[list[str]] = [[] for _ in check]
     labels = _wording(served, model).labels
-    say_unread_values(_plan(model.encoder_), encoded.rows, encoded.matrix, check, labels, notes)
+    plan = _plan(model.encoder_)
+    say_unread_values(plan, rows, encoded.matrix[list(check)], range(len(rows)), labels, notes)
+    return {i: said for i, said in zip(check, notes, strict=True) if said}
 
 
 def _wording(served: Served, model: Any) -> Wording:

@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect, text
 
 from forecast import batch_output
 from forecast.batch_output import store_batch, stored_batch, write_parquet
+from forecast.data import store
 
 
-def _batch(ids: list[str], grade: str | None = "A", reasons: str = "[]") -> pd.DataFrame:
+def _batch(
+    ids: list[str], grade: str | None = "A", reasons: str = "[]", notes: str = "[]"
+) -> pd.DataFrame:
     n = len(ids)
     return pd.DataFrame(
         {
@@ -25,6 +31,7 @@ def _batch(ids: list[str], grade: str | None = "A", reasons: str = "[]") -> pd.D
             "method": ["model"] * n,
             "reasons_for": [reasons] * n,
             "reasons_against": ["[]"] * n,
+            "notes": [notes] * n,
         }
     )
 
@@ -37,7 +44,10 @@ def _file(tmp_path: Path, name: str, *parts: pd.DataFrame) -> Path:
 
 def test_a_new_batch_replaces_the_previous_one_of_its_dataset_and_kind_only(engine, tmp_path):
     first = _file(tmp_path, "first", _batch(["a", "b", "c"]))
-    second = _file(tmp_path, "second", _batch(["d"]), _batch(["e"], reasons='[{"field": "x"}]'))
+    said = '["age 900 days is beyond the oldest open deal the model learnt from"]'
+    second = _file(
+        tmp_path, "second", _batch(["d"]), _batch(["e"], reasons='[{"field": "x"}]', notes=said)
+    )
     leads = _file(tmp_path, "leads", _batch(["l1"]))
     assert store_batch(engine, "pipeline", "deals", first, as_of=pd.Timestamp("2025-01-01")) == 3
     store_batch(engine, "pipeline", "leads", leads)
@@ -45,6 +55,7 @@ def test_a_new_batch_replaces_the_previous_one_of_its_dataset_and_kind_only(engi
     kept = stored_batch(engine, "pipeline", "deals")
     assert kept["id"].tolist() == ["d", "e"]
     assert kept["reasons_for"].tolist() == ["[]", '[{"field": "x"}]']
+    assert kept["notes"].tolist() == ["[]", said]
     assert stored_batch(engine, "pipeline", "leads")["id"].tolist() == ["l1"]
 
 
@@ -69,3 +80,24 @@ def test_a_parquet_file_that_fails_to_write_leaves_the_previous_file_whole(tmp_p
         write_parquet(parts(), path)
     assert pd.read_parquet(path)["id"].tolist() == ["a"]
     assert [p.name for p in tmp_path.iterdir()] == ["scores.parquet"]
+
+
+def test_a_batch_stored_before_notes_reads_back_with_none_after_the_migration(engine):
+    """Migration 0016 adds `notes` to a store that already holds a batch: its rows say `[]`."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(store.MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0015")
+        assert "notes" not in {c["name"] for c in inspect(conn).get_columns("batch_scores")}
+        conn.execute(
+            text(
+                "INSERT INTO batch_scores (dataset, kind, scored_at, subject_id, probability, "
+                "score, grade, model, method, reasons_for, reasons_against) VALUES ('pipeline', "
+                "'deals', '2025-01-02 00:00:00', 'a', 0.25, 25, 'A', 'close-probability', "
+                "'model', '[]', '[]')"
+            )
+        )
+    store.migrate(engine)
+    kept = stored_batch(engine, "pipeline", "deals")
+    assert kept[["id", "notes"]].values.tolist() == [["a", "[]"]]

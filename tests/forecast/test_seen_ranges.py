@@ -6,6 +6,7 @@ gives no such note."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pandas as pd
@@ -139,3 +140,16 @@ def test_a_deal_at_risk_older_than_the_model_saw_carries_the_note(model):
     for d in listed.values():
         if d["age_days"] < oldest - 0.1 and d["days_in_stage"] < longest - 0.1:
             assert d["notes"] == []
+
+
+def test_a_batch_file_carries_the_note_in_its_notes_column(model, history, tmp_path):
+    from forecast import batch_output, batch_scoring
+
+    age = 10 * longest_open_days(history)
+    frame = pd.DataFrame([TYPICAL, {**TYPICAL, "age_days": age}]).assign(id=["usual", "old"])
+    rows = batch_scoring.BatchRows(scoring.DEAL, "crm", frame)
+    out = tmp_path / "deals.parquet"
+    batch_output.run_batch(rows, batch_scoring.BatchScorer(served(model)), out, top=0)
+    notes = [json.loads(n) for n in batch_output.read_parquet(out)["notes"]]
+    assert notes[0] == [] and len(notes[1]) == 1
+    assert notes[1][0].startswith(f"age {age:,.0f} days is beyond the oldest open deal")

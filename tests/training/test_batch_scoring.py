@@ -223,6 +223,8 @@ def test_store_keeps_one_batch_per_dataset_and_kind_the_latest(cli, tmp_path):
     assert again["stored"] == len(kept) == len(_scores(second))
     assert kept["id"].tolist() == _scores(second)["id"].tolist()
     assert set(kept["reasons_for"]) == {"[]"}  # the second batch's, not the first's
+    assert kept["notes"].tolist() == _scores(second)["notes"].tolist()
+    assert all(isinstance(json.loads(n), list) for n in kept["notes"])
 
 
 def test_bad_inputs_name_the_option_without_a_traceback(cli, tmp_path):

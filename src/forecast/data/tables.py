@@ -276,7 +276,8 @@ forecast_documents = Table(
 
 # Batch scores: the latest `forecast score --store` of a dataset and kind (every open deal or
 # lead, with the model and reasons the API gives); a new batch replaces the previous one whole
-# (`forecast.batch_output`). Reasons are the API's `reasons_for` / `reasons_against` as JSON text.
+# (`forecast.batch_output`). Reasons are the API's `reasons_for` / `reasons_against` as JSON text,
+# notes the API's notes as a JSON list of text ('[]': none, as for a batch stored before 0016).
 batch_scores = Table(
     "batch_scores",
     metadata,
@@ -294,6 +295,7 @@ batch_scores = Table(
     Column("method", String(40), nullable=False),
     Column("reasons_for", Text, nullable=False),
     Column("reasons_against", Text, nullable=False),
+    Column("notes", Text, nullable=False, server_default="[]"),
     Index("ix_batch_scores_batch", "dataset", "kind", "subject_id"),
 )
 
