@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -34,7 +35,7 @@ train_app = typer.Typer(
     add_completion=False,
 )
 models_app = typer.Typer(
-    help="List, show, promote and roll back models",
+    help="List, show, promote and roll back models (leads, deals and timing)",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -420,10 +421,23 @@ def train_deals(
 # --- models -------------------------------------------------------------------------------------
 
 
+class ModelKind(StrEnum):
+    """The kinds of registered model `forecast models` manages: the two scorers, and the
+    time-to-close model `forecast timing` trains."""
+
+    leads = "leads"
+    deals = "deals"
+    timing = "timing"
+
+
+KIND_HELP = "leads, deals or timing (the time-to-close model)"
+
+
 @models_app.command("list")
 @handles_errors
 def list_(json_: JsonOpt = False) -> None:
-    """Every registered version, with its aliases and holdout AUC and Brier."""
+    """Every registered version (leads, deals and timing), with its aliases, when it was
+    trained and its holdout ROC AUC (a timing model's concordance) and Brier."""
     from forecast.modeling import registry
 
     _quiet_mlflow()
@@ -432,11 +446,13 @@ def list_(json_: JsonOpt = False) -> None:
         print_json(rows)
         return
     if not rows:
-        console.print("no models registered yet: run `forecast train leads|deals`")
+        console.print(
+            "no models registered yet: run `forecast train leads|deals` or `forecast timing`"
+        )
         return
     table = Table(title="registered models")
-    columns = ("kind", "dataset", "name", "version", "aliases", "family", "ROC AUC", "AUC 95%")
-    for col in (*columns, "Brier"):
+    columns = ("kind", "dataset", "name", "version", "aliases", "trained", "family")
+    for col in (*columns, "ROC AUC", "AUC 95%", "concordance", "Brier"):
         table.add_column(col)
     for r in rows:
         ci = r.get("roc_auc_ci")
@@ -446,18 +462,24 @@ def list_(json_: JsonOpt = False) -> None:
             r["name"],
             r["version"],
             ", ".join(r["aliases"]),
+            (r.get("trained_at") or "")[:16].replace("T", " "),
             r.get("family") or "",
-            "n/a" if r["roc_auc"] is None else f"{r['roc_auc']:.4f}",
+            _number(r["roc_auc"]),
             "" if not ci else f"{ci[0]:.3f}–{ci[1]:.3f}",
-            "n/a" if r["brier"] is None else f"{r['brier']:.4f}",
+            _number(r.get("concordance")),
+            _number(r["brier"]),
         )
     console.print(table)
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 @models_app.command("show")
 @handles_errors
 def show(
-    kind: Annotated[Kind, typer.Argument(help="leads or deals")],
+    kind: Annotated[ModelKind, typer.Argument(help=KIND_HELP)],
     version: Annotated[str | None, typer.Option(help="Version (default: the champion)")] = None,
     dataset: ModelDatasetOpt = None,
     json_: JsonOpt = False,
@@ -474,20 +496,21 @@ def show(
         f"[bold]{info['name']} v{info['version']}[/] dataset {info['dataset']}  "
         f"aliases: {', '.join(info['aliases']) or 'none'}  run {info['run_id']}"
         + (f"  family {info['family']}" if info.get("family") else "")
+        + (f"  trained {info['trained_at']}" if info.get("trained_at") else "")
     )
     table = Table(title="holdout")
-    for col in ("scorer", "ROC AUC", "AUC 95%", "Brier", "Brier 95%"):
-        table.add_column(col)
+    # The gate's metrics of its kind: ROC AUC and Brier for a scorer, concordance and Brier for
+    # the time-to-close model.
+    names = list(dict.fromkeys(m for v in info["metrics"].values() for m in v))
+    table.add_column("scorer")
+    for name in names:
+        table.add_column(METRIC_TITLES.get(name, name))
+        table.add_column(f"{METRIC_TITLES.get(name, name)} 95%")
     logged = info.get("all_metrics") or {}
     for who, v in info["metrics"].items():
         own = {k[len(who) + 1 :]: x for k, x in logged.items() if k.startswith(f"{who}_")}
-        table.add_row(
-            who,
-            f"{v.get('roc_auc', float('nan')):.4f}",
-            _ci(own, "roc_auc"),
-            f"{v.get('brier', float('nan')):.4f}",
-            _ci(own, "brier"),
-        )
+        cells = [(_number(v.get(name)), _ci(own, name)) for name in names]
+        table.add_row(who, *(text for pair in cells for text in pair))
     console.print(table)
     console.print(f"decision: {info['decision']}")
     console.print(f"champion history: {info['champion_history']}")
@@ -495,6 +518,9 @@ def show(
         console.print(f"training said: {said}", markup=False)
     _print_left_out(info.get("columns") or {}, console)
 
+
+#: How `models show` titles a gate metric.
+METRIC_TITLES = {"roc_auc": "ROC AUC", "brier": "Brier", "concordance": "concordance"}
 
 #: The columns a lead model leaves out of its inputs, by why (`summary["columns"]`).
 LEFT_OUT = {
@@ -514,7 +540,7 @@ def _print_left_out(columns: dict[str, Any], out: Console) -> None:
 @models_app.command("promote")
 @handles_errors
 def promote_(
-    kind: Annotated[Kind, typer.Argument(help="leads or deals")],
+    kind: Annotated[ModelKind, typer.Argument(help=KIND_HELP)],
     version: Annotated[str | None, typer.Option(help="Version (default: the candidate)")] = None,
     dataset: ModelDatasetOpt = None,
 ) -> None:
@@ -535,7 +561,7 @@ def promote_(
 @models_app.command("rollback")
 @handles_errors
 def rollback(
-    kind: Annotated[Kind, typer.Argument(help="leads or deals")],
+    kind: Annotated[ModelKind, typer.Argument(help=KIND_HELP)],
     dataset: ModelDatasetOpt = None,
 ) -> None:
     """Give `champion` of a dataset's model back to its previous champion."""

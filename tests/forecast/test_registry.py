@@ -6,6 +6,7 @@ Each test gets its own MLflow SQLite file through a settings override.
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -140,19 +141,33 @@ def test_too_little_history_registers_nothing(settings):
     assert registry.list_models(settings) == []
 
 
+def _between(text: str | None, start: datetime, end: datetime) -> bool:
+    """`text` is an ISO 8601 time in UTC between `start` and `end` (to the second)."""
+    assert text is not None
+    when = datetime.fromisoformat(text)
+    assert when.utcoffset() == timedelta(0), text
+    return start.replace(microsecond=0) <= when <= end
+
+
 def test_the_champion_loads_for_serving_and_a_local_copy_survives_the_registry(
     settings, trained, tmp_path
 ):
     assert registry.load_champion("leads", settings) is None
+    start = datetime.now(UTC)
     registry.log_training(trained, settings)
+    end = datetime.now(UTC)
     loaded = registry.load_champion("leads", settings)
     assert loaded.version == "1" and loaded.source == "registry"
+    # When it was trained, from the registry: what /v1/models and the dashboard say.
+    assert _between(loaded.trained_at, start, end)
+    assert registry.show_model("leads", settings=settings)["trained_at"] == loaded.trained_at
     assert loaded.path.is_relative_to(settings.state_dir.resolve())
     row = trained.input_example.iloc[0].to_dict()
     assert loaded.model.score_row(row) == pytest.approx(trained.model.score_row(row))
     gone = settings.model_copy(update={"mlflow_tracking_uri": "http://127.0.0.1:9/nowhere"})
     offline = registry.load_champion("leads", gone)
     assert offline.source == "local copy" and offline.version == "1"
+    assert offline.trained_at == loaded.trained_at  # kept with the local copy
 
 
 def test_the_logged_model_serves_through_mlflow_pyfunc(settings, trained):

@@ -116,3 +116,30 @@ def test_a_version_the_model_does_not_have_is_bad_input(
     said = f"model 'lead-qualification.crm-a' has no version or alias '{version}'"
     fails_cleanly(cli("models", "promote", "leads", "--version", version, "--dataset", A), 2, said)
     fails_cleanly(cli("models", "show", "leads", "--version", version), 2, said)
+
+
+def test_the_time_to_close_models_are_listed_and_shown_with_the_scorers(
+    cli: Cli, trained: TrainingResult
+):
+    from dataclasses import replace
+
+    from tests.forecast.test_registry import _timing_result
+
+    settings = get_settings()
+    registry.log_training(trained, settings)
+    registry.log_training(replace(_timing_result(0.70, 0.07), dataset=A), settings)
+    rows = parsed(cli("models", "list", "--json"))
+    assert [(r["kind"], r["name"], r["version"], r["aliases"]) for r in rows] == [
+        ("leads", "lead-qualification.crm-a", "1", ["candidate", "champion"]),
+        ("timing", "time-to-close.crm-a", "1", ["candidate", "champion"]),
+    ]
+    timing = rows[1]
+    assert (timing["concordance"], timing["brier"], timing["roc_auc"]) == (0.70, 0.07, None)
+    assert all(r["trained_at"] for r in rows)  # when each was trained, from the registry
+    table = cli("models", "list")
+    assert table.exit_code == 0 and "time-to-close.crm-a" in table.stdout
+    shown = parsed(cli("models", "show", "timing", "--json"))
+    assert (shown["name"], shown["version"]) == ("time-to-close.crm-a", "1")
+    assert shown["metrics"]["model"] == {"concordance": 0.70, "brier": 0.07}
+    printed = cli("models", "show", "timing")
+    assert printed.exit_code == 0 and "concordance" in printed.stdout, printed.output

@@ -26,6 +26,7 @@ from forecast.modeling.registry.client import (
     current_visit,
     model_name,
     store_missing,
+    trained_at,
 )
 from forecast.modeling.registry.datasets import only_one, registered
 
@@ -44,6 +45,9 @@ class LoadedModel:
     source: str  # "registry" | "local copy"
     reason: str | None = None  # why a local copy serves: what failed in the registry
     dataset: str = ""  # the dataset the model was trained on (its registered model's)
+    #: When it was trained, ISO 8601 UTC (`client.trained_at`); kept in the local copy's pointer,
+    #: so a local copy says it too (None: a copy made before it was kept).
+    trained_at: str | None = None
 
 
 def _local_dir(settings: Settings, kind: str, dataset: str) -> Path:
@@ -168,11 +172,21 @@ def load_champion(
                 else:
                     within.call(download, artifact_uri=uri, dst_path=dst)
                 file = next(target.rglob(MODEL_FILE))
+            when = trained_at(mv)
             pointer.write_text(
-                json.dumps({"version": str(mv.version), "path": str(file), "dataset": dataset})
+                json.dumps(
+                    {
+                        "version": str(mv.version),
+                        "path": str(file),
+                        "dataset": dataset,
+                        "trained_at": when,
+                    }
+                )
             )
             model = joblib.load(file)
-            return LoadedModel(kind, str(mv.version), model, file, "registry", dataset=dataset)
+            return LoadedModel(
+                kind, str(mv.version), model, file, "registry", dataset=dataset, trained_at=when
+            )
     except Exception as exc:  # noqa: BLE001 - registry unreachable: use the local copy
         if not pointer.exists():
             failed = within.failure if within is not None else None
@@ -182,7 +196,16 @@ def load_champion(
         log.warning("model registry unreachable (%s): serving local copy v%s", exc, meta["version"])
         file = Path(meta["path"])
         model = joblib.load(file)
-        return LoadedModel(kind, meta["version"], model, file, "local copy", str(exc), dataset)
+        return LoadedModel(
+            kind,
+            meta["version"],
+            model,
+            file,
+            "local copy",
+            str(exc),
+            dataset,
+            trained_at=meta.get("trained_at"),
+        )
 
 
 def load_timing_champion(

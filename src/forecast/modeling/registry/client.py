@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -46,6 +47,8 @@ _KINDS = {
     ),
 }
 MODEL_NAMES = {kind: k.model for kind, k in _KINDS.items() if k.pyfunc}  # the row scorers' bases
+#: Every kind of registered model: the row scorers and the time-to-close model.
+KINDS = tuple(_KINDS)
 EXPERIMENTS = {
     **{kind: k.experiment for kind, k in _KINDS.items()},
     "backtest": "forecast-backtests",
@@ -373,6 +376,17 @@ def _or_none(call: Any, *args: str, absent: tuple[str, ...] = _ABSENT) -> Any:
 def _current_alias(client: Any, name: str, alias: str) -> Any:
     """The version holding `alias`, or None if none does."""
     return _or_none(client.get_model_version_by_alias, name, alias)
+
+
+def trained_at(mv: Any) -> str | None:
+    """When a registered version was trained, ISO 8601 UTC (2024-05-01T09:30:00+00:00): the
+    version's `creation_timestamp`. A version is registered as soon as training logged its
+    model, so its creation is when it was trained, and it comes with the version, without the
+    run's own read (its start and end times would say the same within the logging)."""
+    created = getattr(mv, "creation_timestamp", None)
+    if not created:
+        return None
+    return datetime.fromtimestamp(created / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _registered_exists(client: Any, name: str) -> bool:

@@ -15,11 +15,12 @@ from forecast.modeling.registry.client import (
     CANDIDATE,
     CHAMPION,
     HISTORY_TAG,
-    MODEL_NAMES,
+    KINDS,
     _current_alias,
     _mlflow,
     _registered_exists,
     model_name,
+    trained_at,
 )
 from forecast.modeling.registry.datasets import only_one, registered, resolve, with_champion
 from forecast.modeling.registry.runs import (
@@ -121,16 +122,18 @@ def _version(client: Any, name: str, ref: str) -> Any:
 
 
 def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Every registered version of the lead and deal models of every dataset, by kind and
-    dataset, newest first, with aliases and key metrics."""
+    """Every registered version of every kind (leads, deals, timing) and dataset, by kind and
+    dataset, newest first, with aliases, when trained and key metrics (a time-to-close model
+    has a concordance where the scorers have a ROC AUC)."""
     settings = settings or get_settings()
     rows = []
     with _mlflow(settings) as client:
-        for kind in MODEL_NAMES:
+        for kind in KINDS:
             for dataset, rm in registered(client, kind).items():
                 aliases = _aliases(client, rm.name)
                 for mv in client.search_model_versions(f"name='{rm.name}'"):
-                    metrics = _run_metrics(client, mv.run_id).get("model", {})
+                    names = ("roc_auc", "brier", "concordance")
+                    metrics = _run_metrics(client, mv.run_id, names).get("model", {})
                     logged = client.get_run(mv.run_id).data
                     rows.append(
                         {
@@ -143,7 +146,9 @@ def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
                             "roc_auc": metrics.get("roc_auc"),
                             "roc_auc_ci": _ci(logged.metrics, "model_roc_auc"),
                             "brier": metrics.get("brier"),
+                            "concordance": metrics.get("concordance"),
                             "created": mv.creation_timestamp,
+                            "trained_at": trained_at(mv),
                             "run_id": mv.run_id,
                         }
                     )
@@ -176,8 +181,9 @@ def show_model(
     *,
     notes: bool = False,
 ) -> dict[str, Any]:
-    """One version (default: champion, else candidate) of `dataset`'s model: metrics, params,
-    tags, decision, and with `notes` what training said (one more read of the run)."""
+    """One version (default: champion, else candidate) of `dataset`'s model: when it was trained
+    (`client.trained_at`), metrics, params, tags, decision, and with `notes` what training said
+    (one more read of the run)."""
     settings = settings or get_settings()
     with _mlflow(settings) as client:
         dataset, name = _existing(client, kind, dataset)
@@ -192,6 +198,7 @@ def show_model(
             "name": name,
             "version": str(mv.version),
             "aliases": _aliases(client, name).get(str(mv.version), []),
+            "trained_at": trained_at(mv),
             "run_id": mv.run_id,
             "family": run.data.tags.get("family") or _default_family(kind),
             "metrics": _run_metrics(client, mv.run_id, _gate_metrics(kind, settings)),
