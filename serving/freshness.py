@@ -7,20 +7,29 @@ dataset's stages and past win rates, a new champion. Every `reload_check_seconds
 what the served set was loaded from (`forecast.model_sources`: the store's dataset versions, the
 registry's champion versions; milliseconds, in a thread) and, where that changed, loads a fresh
 set in a thread and swaps it in with one assignment: requests keep scoring with the old set
-meanwhile, and nothing is added to a request's path. A new champion is loaded at the next check;
-a change of datasets alone reloads no sooner than T / `RELOAD_SHARE` after the start of the last
-reload, which took T seconds, so a dataset a CRM pushes to without pause costs the server at
-most a tenth of a core in reloads.
+meanwhile, and nothing is added to a request's path. The fresh set loads only what changed
+(`model_sources.Kept`): an unchanged champion keeps its loaded model (its compiled trees, its
+scoring plans and wordings), an unchanged dataset its deal context, so a push to one dataset
+rebuilds that dataset's context and downloads no champion. A new champion is loaded at the next
+check; a change of datasets alone reloads no sooner than T / `RELOAD_SHARE` after the start of
+the last reload, which took T seconds, so a dataset a CRM pushes to without pause costs the
+server at most a tenth of a core in reloads.
 
 A fresh set that would serve worse than the one serving (a fallback standing in for a champion:
 the registry away, no local copy) is not swapped in: the serving set keeps serving and its
 `problems` say so; the check does not load the same sources again.
+
+`POST /v1/admin/reload` loads everything again (`reuse=False`): an admin asks for it when the
+serving set looks wrong in a way versions do not show (a registry rebuilt whose versions start
+again at 1, a model file replaced by hand, a dataset edited in the store directly), and expects
+every model read afresh; what follows a version is already reloaded by the check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 
@@ -45,15 +54,23 @@ def reload_lock(state: State) -> asyncio.Lock:
     return lock
 
 
-async def reload(state: State) -> scoring.ModelSet:
+async def reload(state: State, *, reuse: bool = True) -> scoring.ModelSet:
     """Load the current champions (or fallbacks) off the event loop and swap them in; the set now
     serving. `Busy` while another reload runs (it reads the same); `ModelNotReady`, saying why,
-    when the fresh set would serve worse than the serving one, which keeps serving."""
+    when the fresh set would serve worse than the serving one, which keeps serving.
+
+    `reuse`: load only what changed since the serving set was loaded (`load_model_set`'s
+    `previous`), keeping every unchanged champion's loaded model and every unchanged dataset's
+    context; False loads everything again, as at start-up."""
     lock = reload_lock(state)
     if lock.locked():  # one load at a time: a second would wait on the same registry again
         raise Busy("a reload is already running", state.settings.retry_after_seconds)
     async with lock:
-        fresh = await asyncio.to_thread(scoring.load_model_set, state.settings, state.engine)
+        load = functools.partial(scoring.load_model_set, state.settings, state.engine)
+        if reuse:
+            fresh = await asyncio.to_thread(load, previous=state.models)
+        else:
+            fresh = await asyncio.to_thread(load)
         return swap(state, keep_pinned(fresh, state.pinned))
 
 

@@ -101,9 +101,13 @@ def model_monitoring(request: Request, _: ViewerKey) -> MonitoringResponse:
     "unreachable) is not swapped in: 503 saying why, and the serving set keeps serving. A "
     "reload asked for while one runs gets 503 with Retry-After. The server also reloads by "
     "itself within FORECAST_RELOAD_CHECK_SECONDS of an import, a CRM push or a champion "
-    "trained, promoted or rolled back: this forces it now.",
+    "trained, promoted or rolled back, loading only what changed; this loads every champion and "
+    "every dataset's context again, now (for a change no version shows: a registry rebuilt, a "
+    "model file replaced).",
 )
 async def reload_models(request: Request, _: AdminKey) -> ModelsResponse:
+    """Everything loaded again (`freshness.reload(reuse=False)`): an admin forcing a reload
+    expects every model read afresh, whatever the versions say."""
     # Loading runs off the event loop; requests keep scoring with the old set meanwhile, and the
     # swap is one reference assignment, so no request in flight sees a half-loaded set.
-    return describe(await freshness.reload(request.app.state))
+    return describe(await freshness.reload(request.app.state, reuse=False))

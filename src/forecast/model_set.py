@@ -9,10 +9,18 @@ kind and loads each (from the MLflow registry, or the last local copy when it ca
 reached), plus what deal features need from the store (each opportunities dataset's stages and
 the reps' and accounts' past win rates). Where a dataset has no champion yet, the labelled
 fallback scores it instead: the per-stage win rate for deals, the base rate for leads.
+
+A reload passes the set serving (`previous=`) and loads only what changed since
+(`model_sources.Kept`): a champion the registry still names at the version served keeps its
+loaded model, and with it what was made on it while it served (its trees compiled for batches,
+its scoring plans and wordings); a dataset whose version did not change keeps its deal context
+and fallback. A CRM pushing to one dataset then costs that dataset's context, not every
+champion's download.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +36,7 @@ from forecast.data.stages import StageSet
 from forecast.errors import ForecastError, InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, load_deal_history
 from forecast.lead_fields import LeadFields
-from forecast.model_sources import Sources, champions_of, stored_versions
+from forecast.model_sources import Kept, Sources, champions_of, stored_versions
 from forecast.modeling import lead_dates, registry
 from forecast.modeling.baselines import StageWinRate, stage_win_rates
 from forecast.modeling.deal_fitting import FLAT_STAGE_SHARE
@@ -47,6 +55,8 @@ LEAD, DEAL = "leads", "deals"
 STORED_KIND = {LEAD: "leads", DEAL: "opportunities"}
 #: The setting naming each kind's default dataset (said in messages).
 DEFAULT_SETTING = {LEAD: "FORECAST_LEAD_DATASET", DEAL: "FORECAST_DEAL_DATASET"}
+#: Each `Served` made in this process gets the next (`Served.serial`).
+_SERIALS = itertools.count(1)
 
 
 @dataclass
@@ -78,6 +88,9 @@ class Served:
     #: The dataset's own date formats (its mapping's `date_format`), tried after ISO 8601 on a
     #: lead's creation date.
     date_formats: tuple[str, ...] = ()
+    #: A number no other `Served` of this process has: what a cache of views keys on to tell a
+    #: model kept by a reload from one loaded again (an `id()` is reused once an object is gone).
+    serial: int = field(default_factory=lambda: next(_SERIALS), init=False, compare=False)
 
     def __post_init__(self) -> None:
         encoder = getattr(getattr(self.scorer, "model", None), "encoder_", None)
@@ -254,7 +267,9 @@ LEAD_DATASET_MISSING = (
 # --- loading ----------------------------------------------------------------------------------
 
 
-def load_model_set(settings: Settings, engine: Engine) -> ModelSet:
+def load_model_set(
+    settings: Settings, engine: Engine, previous: ModelSet | None = None
+) -> ModelSet:
     """Every dataset's champion (or fallback) for leads and deals; what failed is said in
     `problems`, what serves worse than it should in `degraded`.
 
@@ -264,21 +279,26 @@ def load_model_set(settings: Settings, engine: Engine) -> ModelSet:
     settings' timeout and retries, all of them share one deadline, and once the registry fails
     to answer it is not asked again in this load, so a registry that does not answer costs one
     timeout, not one per call.
+
+    `previous`: the set serving, whose unchanged parts are kept rather than loaded again (`Kept`);
+    None loads everything, as at start-up.
     """
     models = ModelSet()
     # The versions first: what changes during the load is seen by the next `current_sources`.
     datasets = stored_versions(engine)
+    kept = Kept(previous, datasets)
     with engine.connect() as conn:
         stored = {kind: store.list_datasets(conn, STORED_KIND[kind]) for kind in (LEAD, DEAL)}
     for name in stored[DEAL]:
+        context = kept.deal_context(name)
         try:
-            models.deal_contexts[name] = deal_context(engine, name)
+            models.deal_contexts[name] = context or deal_context(engine, name)
         except ForecastError as exc:
             models.problems.append(f"deals: dataset '{name}': {exc}")
     listed: dict[str, dict[str, str] | None] = {}
     with registry_visit(settings) as visit:
         for kind in (LEAD, DEAL):
-            loader = _KindLoader(kind, settings, engine, models, visit)
+            loader = _KindLoader(kind, settings, engine, models, visit, kept)
             served = loader.load(stored[kind])
             (models.leads if kind == LEAD else models.deals).update(served)
             listed[kind] = loader.versions
@@ -317,6 +337,7 @@ class _KindLoader:
     engine: Engine
     models: ModelSet
     visit: Visit
+    kept: Kept
     #: Each dataset's champion version as the registry listed them (None: it could not).
     versions: dict[str, str] | None = field(default=None, init=False)
 
@@ -370,6 +391,10 @@ class _KindLoader:
 
     def _champion(self, name: str) -> Served | None:
         kind, settings, visit = self.kind, self.settings, self.visit
+        listed = self.versions.get(name) if self.versions is not None else None
+        served = self.kept.champion(kind, name, listed)
+        if served is not None:
+            return served if self.kept.unchanged(name) else read_again(self.engine, served)
         try:
             loaded = registry.load_champion(kind, settings, dataset=name)
         except ModelNotReady as exc:
@@ -399,6 +424,9 @@ class _KindLoader:
         return served
 
     def _fallback(self, name: str) -> Served | None:
+        kept = self.kept.fallback(self.kind, name)
+        if kept is not None:
+            return kept
         try:
             scorer = _fallback_scorer(self.kind, self.engine, name, self.models)
         except (ModelNotReady, NotFound) as exc:
@@ -407,6 +435,18 @@ class _KindLoader:
         served = Served(self.kind, scorer, None, "fallback", {}, name)
         read_as_imported(self.engine, served)
         return served
+
+
+def read_again(engine: Engine, kept: Served) -> Served:
+    """A kept champion (its scorer and model, what was made on them kept) serving its dataset as
+    imported now: the dataset's notation read again; the inputs' wordings kept while it is the
+    same, the lead fields as they are (made again if the creation date's column changed)."""
+    served = Served(kept.kind, kept.scorer, kept.version, kept.source, kept.details, kept.dataset)
+    read_as_imported(engine, served)
+    if served.numbers == kept.numbers:
+        served.wordings = kept.wordings
+    served.fields = kept.fields
+    return served
 
 
 def read_as_imported(engine: Engine, served: Served) -> None:

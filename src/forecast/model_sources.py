@@ -5,13 +5,15 @@ the registry from other processes; a server that loaded its models before would 
 what it read. `Sources` says what a set was read from: each stored dataset's version (its
 `updated_at`, new at every import and push) and each champion's version. `current_sources`
 reads the same now, cheaply (one query of the store's dataset table, one registry call per
-kind), and `Sources.differs` says whether a fresh load would serve something else.
+kind), and `Sources.differs` says whether a fresh load would serve something else. `Kept` says,
+from the same, what of the serving set a reload keeps rather than loads again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select
 
@@ -20,6 +22,9 @@ from forecast.errors import ModelNotReady
 from forecast.modeling import registry
 from forecast.modeling.registry.client import visit as registry_visit
 from forecast.settings import Settings
+
+if TYPE_CHECKING:  # the set is made of these; `model_set` reads this module
+    from forecast.model_set import DealContext, ModelSet, Served
 
 #: The model kinds serving loads (`model_set.LEAD`, `model_set.DEAL`).
 KINDS = ("leads", "deals")
@@ -86,3 +91,55 @@ def champions_of(
         for kind, versions in listed.items()
         for dataset, version in (versions or {}).items()
     )
+
+
+class Kept:
+    """What a load takes over from the set serving (`previous`), given the store's dataset
+    versions now: a model or context is kept only where what it was made from is the same, so
+    the set loaded scores as one loaded from scratch would.
+
+    Kept: a champion loaded from the registry at the version the registry names now (a model
+    version's artifact never changes), with what was made on it while it served; a dataset's
+    deal context and fallback while its version (`updated_at`, new at every import and push) is
+    the one the serving set was loaded from. Nothing from a set not loaded from the store (a
+    test's), from a local copy (the registry was away: read again once it answers), nor a pinned
+    model (of no dataset)."""
+
+    def __init__(self, previous: ModelSet | None, now: frozenset[tuple[str, str, str]]) -> None:
+        """`now`: the store's (name, kind, version) of every dataset, as the load read them."""
+        known = previous is not None and previous.sources is not None
+        self.previous = previous if known else None
+        before = previous.sources.datasets if previous and previous.sources else frozenset()
+        self._before = {name: (kind, version) for name, kind, version in before}
+        self._now = {name: (kind, version) for name, kind, version in now}
+
+    def unchanged(self, name: str) -> bool:
+        """Whether dataset `name` is as it was when the serving set was loaded (a dataset in
+        neither is: a champion of a dataset not in the store)."""
+        return self.previous is not None and self._before.get(name) == self._now.get(name)
+
+    def champion(self, kind: str, name: str, listed: str | None) -> Served | None:
+        """The serving champion of `kind` for `name` when it is the registry's `listed` one."""
+        served = self._served(kind, name)
+        if served is None or listed is None or served.source != "registry":
+            return None
+        return served if served.version == listed else None
+
+    def fallback(self, kind: str, name: str) -> Served | None:
+        """The serving fallback of `name`, while its dataset did not change."""
+        served = self._served(kind, name)
+        if served is None or served.source != "fallback" or not self.unchanged(name):
+            return None
+        return served
+
+    def deal_context(self, name: str) -> DealContext | None:
+        """The serving deal context of `name`, while its dataset did not change."""
+        if self.previous is None or not self.unchanged(name):
+            return None
+        return self.previous.deal_contexts.get(name)
+
+    def _served(self, kind: str, name: str) -> Served | None:
+        if self.previous is None:
+            return None
+        served = (self.previous.leads if kind == "leads" else self.previous.deals).get(name)
+        return served if served is not None and served.dataset == name else None

@@ -99,21 +99,26 @@ def stored(sqlite_engine: Engine) -> Engine:
 
 @pytest.fixture
 def registry_of(monkeypatch):  # noqa: ANN001, ANN201 - a registry holding the champions given
-    def install(champions: dict[str, list[str]]) -> list[tuple[str, str | None]]:
+    def install(
+        champions: dict[str, list[str]], versions: dict[str, str] | None = None
+    ) -> list[tuple[str, str | None]]:
+        """`champions` of each kind by dataset, at `versions[dataset]` (else "3"), both as they
+        are when asked; the datasets whose champion was loaded, as (kind, dataset)."""
         asked: list[tuple[str, str | None]] = []
+        version = ({} if versions is None else versions).get
 
         def load_champion(kind, settings=None, dataset=None):  # noqa: ANN001, ANN202
             asked.append((kind, dataset))
             if dataset in champions[kind]:
-                return LoadedModel(kind, "3", CHAMPION, None, "registry", dataset=dataset)
+                served = version(dataset, "3")
+                return LoadedModel(kind, served, CHAMPION, None, "registry", dataset=dataset)
             return None
 
+        def listing(kind, settings):  # noqa: ANN001, ANN202
+            return champions[kind], {d: version(d, "3") for d in champions[kind]}
+
         registry = model_set.registry
-        monkeypatch.setattr(
-            registry,
-            "champion_listing",
-            lambda kind, settings: (champions[kind], dict.fromkeys(champions[kind], "3")),
-        )
+        monkeypatch.setattr(registry, "champion_listing", listing)
         monkeypatch.setattr(registry, "load_champion", load_champion)
         monkeypatch.setattr(registry, "show_model", lambda *a, **k: {"params": {}})
         real = model_set.select_scorer
@@ -196,3 +201,76 @@ def test_with_the_registry_unread_each_stored_dataset_serves_its_local_copy_or_i
     assert models.degraded == [f"deals: {scoring.REGISTRY_DOWN}"]
     assert any(p.startswith("leads: serving the local copy v2") for p in models.problems)
     assert models.sources is not None and models.sources.champions is None  # not known
+
+
+# --- a reload: what did not change is kept -----------------------------------------------------
+
+
+def _push(engine: Engine, dataset: str, seed: int) -> None:
+    """Deals of `dataset` imported (again), as a CRM push or `forecast import` does."""
+    deals = generate_pipeline(300, seed=seed).opportunities.drop(columns=["status"])
+    import_frame(engine, deals, load_mapping("canonical"), dataset=dataset)
+
+
+def test_a_reload_after_a_push_loads_no_champion_again_and_rebuilds_only_that_datasets_context(
+    stored, registry_of, tmp_path
+):
+    _push(stored, "south", seed=4)
+    asked = registry_of({"leads": ["crm-a"], "deals": ["north", "south"]})
+    settings = Settings(state_dir=tmp_path / "state")
+    serving = scoring.load_model_set(settings, stored)
+    assert ("deals", "south") in asked
+    asked.clear()
+    _push(stored, "south", seed=6)  # a CRM pushes to south
+
+    models = scoring.load_model_set(settings, stored, previous=serving)
+    assert asked == []  # no champion downloaded nor deserialised again
+    assert models.leads["crm-a"] is serving.leads["crm-a"]
+    assert models.deals["north"] is serving.deals["north"]
+    assert models.deal_contexts["north"] is serving.deal_contexts["north"]
+    assert models.leads["web"] is serving.leads["web"]  # web's fallback: its leads unchanged
+    # South's champion: the same model (what was made on it kept), on south's data as it is now.
+    assert models.deals["south"].scorer is serving.deals["south"].scorer
+    now = scoring.deal_context(stored, "south").history.deals
+    assert models.deal_contexts["south"].history.deals.equals(now)
+    assert not serving.deal_contexts["south"].history.deals.equals(now)
+
+
+def test_a_reload_loads_a_champion_whose_version_changed_and_keeps_the_others(
+    stored, registry_of, tmp_path
+):
+    versions: dict[str, str] = {}
+    asked = registry_of({"leads": ["crm-a"], "deals": ["north"]}, versions)
+    settings = Settings(state_dir=tmp_path / "state")
+    serving = scoring.load_model_set(settings, stored)
+    asked.clear()
+    versions["north"] = "4"  # `forecast train deals` promoted a new one beside the server
+
+    models = scoring.load_model_set(settings, stored, previous=serving)
+    assert asked == [("deals", "north")]
+    assert models.deals["north"].version == "4"
+    assert models.deals["north"].scorer.label.endswith("v4 (lightgbm)")
+    assert models.leads["crm-a"] is serving.leads["crm-a"]
+    assert models.deal_contexts["north"] is serving.deal_contexts["north"]
+
+
+def test_a_reload_loads_again_what_it_cannot_tell_is_unchanged(stored, registry_of, tmp_path):
+    """A champion served from its local copy (the registry was away) is read from the registry
+    once it answers, and a set not loaded from the store (a test's) keeps nothing."""
+    asked = registry_of({"leads": ["crm-a"], "deals": ["north"]})
+    settings = Settings(state_dir=tmp_path / "state")
+    serving = scoring.load_model_set(settings, stored)
+    copy = serving.leads["crm-a"]
+    serving.leads["crm-a"] = scoring.Served(
+        copy.kind, copy.scorer, copy.version, "local copy", {}, "crm-a"
+    )
+    asked.clear()
+    models = scoring.load_model_set(settings, stored, previous=serving)
+    assert asked == [("leads", "crm-a")] and models.leads["crm-a"].source == "registry"
+    assert models.deals["north"] is serving.deals["north"]
+
+    asked.clear()
+    pinned = scoring.ModelSet(leads=dict(models.leads), deals=dict(models.deals))
+    again = scoring.load_model_set(settings, stored, previous=pinned)
+    assert sorted(asked) == [("deals", "north"), ("leads", "crm-a")]
+    assert again.deals["north"] is not models.deals["north"]

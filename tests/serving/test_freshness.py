@@ -1,7 +1,8 @@
 """A running server serves what the CLI wrote beside it, without `POST /v1/admin/reload`: a
 dataset imported, a dataset imported again, a champion trained (its registry made meanwhile);
 it does not reload while nothing changed, keeps a model pinned before start-up, and does not
-load again and again a change whose set it refused."""
+load again and again a change whose set it refused. A reload loads only what changed: the
+champions serving stay as they were."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from httpx import Response
 from forecast import scoring
 from forecast.model_sources import Sources
 from forecast.modeling import registry
+from forecast.modeling.contributions import path_contributions
 from forecast.modeling.lead_fitting import train_leads
 from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
@@ -190,7 +192,7 @@ def test_a_change_whose_set_would_serve_worse_is_not_loaded_again_and_again(tmp_
         serving = client.app.state.models
         loads: list[int] = []
 
-        def worse(settings, engine):  # noqa: ANN001, ANN202 - stands in for the registry away
+        def worse(settings, engine, previous=None):  # noqa: ANN001, ANN202 - the registry away
             loads.append(1)
             return scoring.ModelSet(degraded=["deals: worse"], sources=serving.sources)
 
@@ -223,7 +225,7 @@ def test_a_dataset_that_keeps_changing_waits_its_turn_but_a_new_champion_does_no
     with TestClient(create_app(settings)) as client:
         loads: list[Sources] = []
 
-        def slow(settings, engine):  # noqa: ANN001, ANN202 - a reload that takes its time
+        def slow(settings, engine, previous=None):  # noqa: ANN001, ANN202 - a slow reload
             time.sleep(0.5)  # the next may start no sooner than 5 s after this one started
             loads.append(now)
             return scoring.ModelSet(sources=now)
@@ -241,3 +243,49 @@ def test_a_dataset_that_keeps_changing_waits_its_turn_but_a_new_champion_does_no
         now = pushed("2", frozenset({("deals", "crm", "1")}))  # `forecast train deals`
         assert client.portal.call(check.check, client.app.state) is True
         assert [s.datasets for s in loads] == [pushed("1").datasets, pushed("2").datasets]
+
+
+def _reloaded(client: TestClient, key: str, loaded: str) -> None:
+    """Wait for a set loaded after `loaded` to serve."""
+    _until(
+        lambda: client.get("/v1/models", headers=auth(key)),
+        lambda r: r.json()["loaded_at"] != loaded,
+    )
+    assert _loaded_at(client, key) != loaded
+
+
+def test_a_push_to_a_dataset_keeps_the_champions_loaded_and_their_compiled_trees(
+    tmp_path, lead_result, monkeypatch
+):
+    """A CRM pushing to one dataset costs that dataset's context: no champion is asked of the
+    registry again, and the one serving keeps its model and the trees compiled for it."""
+    settings = _settings(tmp_path)
+    keys = keys_of_every_role(settings)
+    registry.log_training(lead_result, settings)
+    import_generated(settings)
+    with TestClient(create_app(settings)) as client:
+        served = client.app.state.models.leads["web"]
+        model = served.scorer.model
+        compiled = path_contributions(model).compile(model.booster_)  # seconds, once per model
+        context = client.app.state.models.deal_contexts["crm"]
+        loads: list[str | None] = []
+        load_champion = registry.load_champion
+
+        def counted(kind, settings=None, dataset=None):  # noqa: ANN001, ANN202
+            loads.append(dataset)
+            return load_champion(kind, settings, dataset)
+
+        monkeypatch.setattr(registry, "load_champion", counted)
+        loaded = _loaded_at(client, keys["viewer"])
+        _import_as(settings, "crm", deals=400, seed=9)  # a push to crm
+
+        _reloaded(client, keys["viewer"], loaded)
+        models = client.app.state.models
+        assert loads == []
+        assert models.leads["web"] is served
+        assert path_contributions(model).compile(model.booster_) is compiled  # not made again
+        assert models.deal_contexts["crm"] is not context  # crm's own context follows its data
+        scored = client.post(
+            "/v1/leads/score?dataset=web", json={"fields": LEAD}, headers=auth(keys["scorer"])
+        )
+        assert scored.status_code == 200 and scored.json()["version"] == "1"
