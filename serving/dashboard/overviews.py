@@ -4,11 +4,13 @@ The forecast fits models and replays past windows: seconds of work that a manage
 page or downloading a CSV should not pay again. `create_app` makes one `OverviewCache` (a
 cachetools `TTLCache`) and keeps it on `app.state.overviews`; routes receive it through
 `OverviewCacheDep`. An entry lives `CACHE_SECONDS`; its key holds the store, the dataset's
-version, the view, the served model set, when the track record was saved and the dataset's
-targets, so an import or sync (a new dataset version), a model reload (a new model set), a
-backtest (a new track record, which the headline and past accuracy read) or a target set by
-the API or `forecast targets` (even from another process) misses it. While one request builds an
-overview, others asking for the same one wait for it rather than build it again.
+version, the view, the deal model the view reads (`model_key`), when the track record was saved
+and the dataset's targets, so an import or sync (a new dataset version), another deal model
+served for the dataset, a backtest (a new track record, which the headline and past accuracy
+read) or a target set by the API or `forecast targets` (even from another process) misses it,
+while a reload that kept the dataset's model (one for another dataset's push) does not. While
+one request builds an overview, others asking for the same one wait for it rather than build it
+again.
 
 An overview shows a failed section as a message rather than failing whole, so one whose
 forecast stopped at a checkpoint (`forecast.budget`: the time budget spent, or the client gone)
@@ -26,6 +28,7 @@ from starlette.datastructures import State
 from forecast import budget
 from forecast.errors import ForecastError
 from forecast.forecasting import targets, track_record
+from forecast.scoring import Served
 from serving.caches import BuildOnceCache
 from serving.dashboard import page as overview
 from serving.dashboard.page import Overview
@@ -66,10 +69,7 @@ def compute(
         view = overview.choose_view(data, freq=freq, period=period, team=team)
     except ForecastError as exc:
         return None, str(exc)
-    models = state.models
-    served = served_deal_model(models, data.name)
-    # The model set by identity and load time: a reload is a new set, even if the id of a
-    # discarded one were reused.
+    served = served_deal_model(state.models, data.name)
     key = (
         str(engine.url),
         data.name,
@@ -78,8 +78,7 @@ def compute(
         view.period.label,
         str(view.as_of),
         view.team,
-        id(models),
-        models.loaded_at,
+        model_key(served),
         track_record.saved_at(engine, data.name, view.freq),
         targets.stamp(engine, data.name),  # the chart, tiles and table show every period's
     )
@@ -97,3 +96,12 @@ def compute(
         return built
 
     return cache.get(key, build), None
+
+
+def model_key(served: Served | None) -> tuple[str, str | None, str, int] | None:
+    """The deal model a view reads, in its cache key: which one, and that very object (a model
+    loaded again is a new `serial`; one a reload kept is the same). Nothing else of the served
+    set: a reload for another dataset keeps this one's views."""
+    if served is None:
+        return None
+    return (served.name, served.version, served.source, served.serial)

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast import keys
+from forecast import keys, scoring
 from forecast.data import store
 from forecast.errors import InsufficientHistory
 from serving.dashboard.export import filename, to_csv
@@ -302,17 +302,41 @@ def test_a_view_seen_again_is_served_from_the_apps_cache(viewer, app, monkeypatc
     assert viewer.get("/dashboard/forecast.csv?period=2017-Q3").status_code == 200
 
 
-def test_a_model_reload_misses_the_cache(viewer, app, monkeypatch):
+def _builds(monkeypatch) -> list[int]:  # noqa: ANN001 - each overview built from here on
     from serving.dashboard import page as overview
 
-    viewer.get("/?period=2017-Q3")
-    built = []
+    built: list[int] = []
     original = overview.build_overview
     monkeypatch.setattr(
         overview, "build_overview", lambda *a, **k: built.append(1) or original(*a, **k)
     )
+    return built
+
+
+def test_a_reload_that_keeps_the_datasets_deal_model_keeps_its_views(viewer, app, monkeypatch):
+    """A reload for another dataset's push: a new set, the same model for this dataset."""
+    viewer.get("/?period=2017-Q3")
+    built = _builds(monkeypatch)
     models = app.state.models
     app.state.models = dataclasses.replace(models, loaded_at=models.loaded_at + timedelta(1))
+    try:
+        assert viewer.get("/?period=2017-Q3").status_code == 200
+    finally:
+        app.state.models = models
+    assert built == []
+
+
+def test_a_deal_model_loaded_again_misses_the_cache(viewer, app, monkeypatch):
+    """A new champion, or the same loaded again (`POST /v1/admin/reload`), is a new model."""
+    viewer.get("/?period=2017-Q3")
+    built = _builds(monkeypatch)
+    models = app.state.models
+    served = models.deal
+    reloaded = dataclasses.replace(models, deals=dict(models.deals))
+    reloaded.deal = scoring.Served(
+        served.kind, served.scorer, served.version, served.source, served.details, served.dataset
+    )
+    app.state.models = reloaded
     try:
         assert viewer.get("/?period=2017-Q3").status_code == 200
     finally:

@@ -2,7 +2,7 @@
 dataset imported, a dataset imported again, a champion trained (its registry made meanwhile);
 it does not reload while nothing changed, keeps a model pinned before start-up, and does not
 load again and again a change whose set it refused. A reload loads only what changed: the
-champions serving stay as they were."""
+champions serving and the other datasets' dashboard views stay as they were."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
 from serving import freshness
 from serving.app import create_app
+from serving.dashboard import page as overview
 from tests.forecast import synthetic
 from tests.serving.conftest import auth, import_generated, keys_of_every_role
+from tests.serving.test_dashboard import sign_in
 
 DEAL = {"stage": "Demonstration", "created_at": "2024-11-01T00:00:00", "amount": 5000}
 LEAD = {"Lead Source": "Reference", "TotalVisits": 5, "Country": "India", "Do Not Email": "No"}
@@ -289,3 +291,29 @@ def test_a_push_to_a_dataset_keeps_the_champions_loaded_and_their_compiled_trees
             "/v1/leads/score?dataset=web", json={"fields": LEAD}, headers=auth(keys["scorer"])
         )
         assert scored.status_code == 200 and scored.json()["version"] == "1"
+
+
+def test_a_reload_for_one_dataset_keeps_the_other_datasets_dashboard_views(tmp_path, monkeypatch):
+    settings = _settings(tmp_path)
+    keys = keys_of_every_role(settings)
+    import_generated(settings)
+    _import_as(settings, "second")
+    with TestClient(create_app(settings)) as client:
+        assert sign_in(client, keys["viewer"]).status_code == 303
+        assert client.get("/?dataset=second").status_code == 200
+        built: list[str] = []
+        build = overview.build_overview
+
+        def counted(engine, data, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            built.append(data.name)
+            return build(engine, data, *args, **kwargs)
+
+        monkeypatch.setattr(overview, "build_overview", counted)
+        loaded = _loaded_at(client, keys["viewer"])
+        _import_as(settings, "crm", seed=9)  # a push to crm
+
+        _reloaded(client, keys["viewer"], loaded)
+        assert client.get("/?dataset=second").status_code == 200
+        assert built == []  # second's view, from the cache
+        assert client.get("/?dataset=crm").status_code == 200
+        assert built == ["crm"]
