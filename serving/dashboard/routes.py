@@ -301,7 +301,7 @@ def _history_figure(request: Request, ov: page.Overview) -> str | None:
         request.app.state.engine,
         view.dataset,
         view.period.label,
-        level="team" if view.team else "total",
+        level="team" if view.team else forecast_runs.TOTAL,
         group=view.team,
     )
     if not found["points"]:

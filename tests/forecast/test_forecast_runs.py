@@ -14,6 +14,7 @@ from forecast.data.importing import import_export
 from forecast.errors import InvalidInput
 from forecast.forecasting import forecast_runs
 from forecast.forecasting.backtest import backtest
+from forecast.forecasting.targets import import_targets
 from forecast.history import DealHistory, load_deal_history
 from forecast.settings import Settings
 
@@ -69,6 +70,21 @@ def test_the_history_of_a_period_reads_oldest_first_per_group(engine, history):
     team = forecast_runs.history_of(engine, "crm", "2023-Q3", level="team", group=_a_team(engine))
     assert len(team) == 3
     assert forecast_runs.latest_as_of(engine, "crm") == pd.Timestamp("2023-07-17")
+
+
+def test_the_history_of_a_period_shows_the_total_target_and_a_teams(engine, history, tmp_path):
+    forecast_runs.track(engine, history, "crm", "2023-07-10")
+    team = _a_team(engine)
+    file = tmp_path / "targets.csv"  # as `forecast targets import` reads it
+    file.write_text(
+        f"level,name,period,amount\nall,total,2023-Q3,3000000\nteam,{team},2023-Q3,800000\n"
+    )
+    import_targets(engine, file, dataset="crm")
+    total = forecast_runs.period_history(engine, "crm", "2023-Q3")
+    assert total["target"] == 3_000_000.0 and total["points"]
+    by_team = forecast_runs.period_history(engine, "crm", "2023-Q3", level="team", group=team)
+    assert by_team["target"] == 800_000.0
+    assert forecast_runs.period_history(engine, "crm", "2023-Q4")["target"] is None
 
 
 def _a_team(engine) -> str:

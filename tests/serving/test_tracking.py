@@ -3,7 +3,10 @@ and GET /v1/forecast/history reads a period's forecast over time, per team, with
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from urllib.parse import quote
 
 import pandas as pd
 import pytest
@@ -11,10 +14,12 @@ from fastapi.testclient import TestClient
 
 from forecast.data import store
 from forecast.forecasting import forecast_runs
+from forecast.forecasting.targets import import_targets
 from forecast.history import load_deal_history
 from forecast.settings import Settings
 from serving.app import create_app
 from tests.serving.conftest import auth, import_generated, keys_of_every_role
+from tests.serving.test_dashboard import sign_in
 
 URL = "/v1/forecast/history"
 
@@ -121,6 +126,37 @@ def test_a_periods_forecast_over_time_per_team(client, api_keys, tracked):
     assert len(team["points"]) == 3 and team["group"] == tracked
     pairs = zip(team["points"], total["points"], strict=True)
     assert all(p["expected"] < t["expected"] for p, t in pairs)
+
+
+def _history_chart_target(client, page: str) -> list[float] | None:
+    """The target line of the dashboard's "Forecast over time" chart (None: no such line)."""
+    html = client.get(page).text
+    found = re.search(r'<script type="application/json" id="history-figure">(.*?)</script>', html)
+    assert found, "no forecast-over-time chart on the page"
+    lines = {t.get("name"): t for t in json.loads(found.group(1))["data"]}
+    return lines["Target"]["y"] if "Target" in lines else None
+
+
+def test_the_forecast_over_time_shows_the_total_target_and_a_teams(
+    client, api_keys, settings, tracked, tmp_path
+):
+    file = tmp_path / "targets.csv"  # what `forecast targets import` reads
+    file.write_text(
+        f"level,name,period,amount\nall,total,2024-Q4,3000000\nteam,{tracked},2024-Q4,800000\n"
+    )
+    import_targets(store.get_engine(settings), file, dataset="crm")
+    viewer = auth(api_keys["viewer"])
+    total = client.get(URL, params={"period": "2024-Q4"}, headers=viewer).json()
+    assert total["target"] == 3_000_000.0
+    team = client.get(
+        URL, params={"period": "2024-Q4", "by": "team", "group": tracked}, headers=viewer
+    ).json()
+    assert team["target"] == 800_000.0
+    assert sign_in(client, api_keys["viewer"]).status_code == 303
+    page = "/?dataset=crm&period=2024-Q4"
+    assert set(_history_chart_target(client, page) or []) == {3_000_000.0}
+    team_page = f"{page}&team={quote(tracked)}"
+    assert set(_history_chart_target(client, team_page) or []) == {800_000.0}
 
 
 @pytest.mark.parametrize(

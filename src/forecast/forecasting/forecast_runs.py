@@ -26,14 +26,14 @@ from forecast.forecasting.forecast_waterfall import forecast_waterfall
 from forecast.forecasting.rep_calls import CALLS, open_calls
 from forecast.forecasting.revenue import TOTAL, GroupForecast, RevenueForecast
 from forecast.forecasting.service import TargetedForecast, forecast_against_targets
-from forecast.forecasting.targets import read_targets
+from forecast.forecasting.targets import targets_for
 from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import Period, parse_period, period_of
 from forecast.settings import Settings, get_settings
 
-#: The levels a run keeps: the total, and one line per team and per rep.
-LEVELS = ("total", "team", "rep")
+#: The levels a run keeps: the total (the forecast's `TOTAL` line), one line per team and per rep.
+LEVELS = (TOTAL, "team", "rep")
 #: The most dates one back-fill tracks: each fits the models once.
 MAX_BACKFILL_DATES = 400
 _LINE_FIELDS = ("expected", "p10", "p50", "p90", "won_so_far", "pipeline_value")
@@ -91,10 +91,10 @@ def track(
     run_at = store.utcnow()
     for period in periods:
         for level in LEVELS:
-            by = None if level == "total" else level
+            by = None if level == TOTAL else level
             fc = forecast(period, by, t).forecast
             calls = open_calls(history, t, period, by)
-            lines = [fc.total] if level == "total" else fc.groups
+            lines = [fc.total] if level == TOTAL else fc.groups
             rows.extend(_row(dataset, t, run_at, period, level, ln, fc, calls) for ln in lines)
     documents = [
         (p, by, when, json_safe(forecast(p, by, when).to_dict())) for p, by, when in served
@@ -217,7 +217,7 @@ def date_of(value: object, name: str) -> pd.Timestamp:
 
 
 def history_of(
-    engine: Engine, dataset: str, period: str, *, level: str = "total", group: str | None = None
+    engine: Engine, dataset: str, period: str, *, level: str = TOTAL, group: str | None = None
 ) -> pd.DataFrame:
     """The tracked forecasts of one period (one line per as-of date, oldest first) at a level
     (and group: the total's when None)."""
@@ -228,7 +228,7 @@ def history_of(
     query = select(table).where(
         table.c.dataset == dataset, table.c.period == label, table.c.level == level
     )
-    if level != "total":
+    if level != TOTAL:
         if group is None:
             raise InvalidInput(f"group: needed with level {level!r}")
         query = query.where(table.c.group_name == group)
@@ -240,15 +240,16 @@ def history_of(
 
 
 def period_history(
-    engine: Engine, dataset: str, period: str, *, level: str = "total", group: str | None = None
+    engine: Engine, dataset: str, period: str, *, level: str = TOTAL, group: str | None = None
 ) -> dict[str, Any]:
     """A period's forecast over time as the API and the chart show it: one point per tracked
-    date (its band, won to date, method) and the period's stored target at that level."""
+    date (its band, won to date, method) and the period's stored target for that line (the
+    total's, or the group's), read as the forecast reads it."""
     label = parse_period(period).label
     rows = history_of(engine, dataset, label, level=level, group=group)
+    by = None if level == TOTAL else level
     with engine.connect() as conn:
-        targets = read_targets(conn, dataset, label, level)
-    target = next((t.amount for t in targets if level == "total" or t.name == group), None)
+        target = targets_for(conn, dataset, label, by).get(TOTAL if by is None else str(group))
     points = [
         {
             "as_of": str(pd.Timestamp(r["as_of"]).date()),
