@@ -19,6 +19,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from forecast.data.attributes import IDENTIFIER_MIN, IDENTIFIER_SHARE, names_a_person
+from forecast.data.validation import beyond_bounds
 
 LEAD_BOOKKEEPING = ("id", "converted", "created_at", "updated_at", "converted_at", "dataset")
 
@@ -171,13 +172,17 @@ def _counts_up(values: np.ndarray) -> bool:
 
 def apply(leads: pd.DataFrame, columns: LeadColumns) -> pd.DataFrame:
     """The kept columns of these leads as model inputs: booleans as 0/1, text read as numbers
-    where decided; a column these leads lack (a slice where no lead has it) blank."""
+    where decided; a column these leads lack (a slice where no lead has it) blank. A number no
+    field may hold ("Infinity", 1e300: stored before imports refused them) is blank too, as a
+    value not known: no estimator takes it, and one lead's typo must not stop training."""
     frame = leads.reindex(columns=columns.features)
     for col in frame.columns:
         if is_bool_dtype(frame[col]):
             frame[col] = frame[col].astype(float)
         elif col in columns.as_numbers and not is_numeric_dtype(frame[col]):
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
+        if is_numeric_dtype(frame[col]):
+            frame[col] = frame[col].mask(beyond_bounds(frame[col]))
     return frame
 
 

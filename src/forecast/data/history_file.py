@@ -33,7 +33,7 @@ from forecast.data.rows import (
 )
 from forecast.data.stages import StageSet
 from forecast.data.tables import TRACKED_FIELDS
-from forecast.data.validation import MAX_NUMBER, unparseable
+from forecast.data.validation import NUMBER_BEYOND, beyond_bounds, unparseable
 from forecast.errors import InvalidInput
 
 
@@ -180,9 +180,7 @@ def read_values(
                 outside = (number < 0) | (number > 1)
                 checks.append((outside, f, "probability outside 0–1", raw[f]))
             else:
-                checks.append(
-                    (number.abs() > MAX_NUMBER, f, f"number beyond ±{MAX_NUMBER:.0e}", raw[f])
-                )
+                checks.append((beyond_bounds(number), f, NUMBER_BEYOND, raw[f]))
                 checks.append((number < 0, f, "negative amount", raw[f]))
             out[f] = number.astype("float64")
     return out, checks

@@ -124,6 +124,8 @@ class LeadRows(CanonicalRows):
                 "unparseable date",
             )
         converted_at, label = self._converted_at(raw, label, bad)
+        when = {"created_at": created, "converted_at": converted_at}
+        self._not_after_the_export(when, raw, bad)
         used = set(cols.values()) | set(self.mapping.drop_columns) | {"__line"}
         # A field read from several columns (`first_of`): none of them is an input (a label's
         # columns would give the label away).
@@ -132,6 +134,7 @@ class LeadRows(CanonicalRows):
         if self.features:  # only the columns the mapping keeps, under their names
             attr_cols = list(self.features.values())
         attrs = raw[attr_cols].apply(self._numbers_if_all_are)
+        self._numbers_in_bounds(attrs, raw, bad)
         if self.features:
             attrs.columns = list(self.features)
         attrs = attrs.astype(object).where(attrs.notna(), None)

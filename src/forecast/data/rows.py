@@ -31,7 +31,7 @@ from forecast.data.reading import (
 )
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.tables import TRACKED_FIELDS
-from forecast.data.validation import MAX_NUMBER, unparseable
+from forecast.data.validation import NUMBER_BEYOND, beyond_bounds, unparseable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -99,21 +99,31 @@ class CanonicalRows(NumberColumns):
         return column_in_formats(raw, self.mapping.date_formats)
 
     def _not_after_the_export(
-        self, out: pd.DataFrame, raw: pd.DataFrame, bad: pd.Series, close_field: str
+        self, dates: dict[str, pd.Series], raw: pd.DataFrame, bad: pd.Series
     ) -> None:
-        """A deal cannot have been created, closed or updated after the export was made (the
-        date given with `--export-date`), nor after today: one such date (a typo'd year, a
-        planned close typed into the close date) would otherwise become the data's "now" and
-        move every forecast and backtest window with it."""
+        """A deal or a lead cannot have been created, closed, converted or updated after the
+        export was made (the date given with `--export-date`), nor after today: one such date
+        (a typo'd year, a planned close typed into the close date) would otherwise become the
+        data's "now" and move every forecast, backtest window and outcome window with it.
+        `dates`: each field (as the report names it) and its dates read."""
         given = self.export_date_given
         limit = (given if given is not None else pd.Timestamp(store.utcnow())).normalize()
         limit += pd.Timedelta(days=1)  # the whole export day, and a day of clock skew
         said = f"after the export date ({given.date()})" if given is not None else "in the future"
-        for f in ("created_at", "closed_at", "updated_at"):
-            late = out[f] >= limit
+        for field_, values in dates.items():
+            late = values >= limit
             if late.any():
-                field_ = close_field if f == "closed_at" else f
-                self._bad(late, bad, raw, field_, f"date {said}", out[f].astype("str"))
+                self._bad(late, bad, raw, field_, f"date {said}", values.astype("str"))
+
+    def _numbers_in_bounds(self, values: pd.DataFrame, raw: pd.DataFrame, bad: pd.Series) -> None:
+        """A column of the export's own (a lead's, a deal's `features:`; under its name in the
+        file) whose values read as numbers holds none that no field may (`beyond_bounds`), as
+        a deal's amount: each such value makes its row bad, named by line and column."""
+        for column in values.columns:
+            present = values[column].notna()
+            numbers = pd.to_numeric(values[column], errors="coerce")
+            if present.any() and numbers[present].notna().all():
+                self._bad(beyond_bounds(numbers), bad, raw, str(column), NUMBER_BEYOND)
 
     def _bad(
         self,
@@ -180,9 +190,7 @@ class CanonicalRows(NumberColumns):
                 self.report.note(dotted_thousands_note(raw[cols[f]], cols[f], self.csv))
                 out[f] = pd.to_numeric(text, errors="coerce").astype("float64")
                 self._bad(unparseable(raw[cols[f]], out[f]), bad, raw, f, "not a number")
-                self._bad(
-                    out[f].abs() > MAX_NUMBER, bad, raw, f, f"number beyond ±{MAX_NUMBER:.0e}"
-                )
+                self._bad(beyond_bounds(out[f]), bad, raw, f, NUMBER_BEYOND)
             else:
                 out[f] = np.nan
         for f in (
@@ -224,7 +232,8 @@ class CanonicalRows(NumberColumns):
             "close before create",
             out["created_at"].astype("str") + " > " + out["closed_at"].astype("str"),
         )
-        self._not_after_the_export(out, raw, bad, close_field)
+        late = {"created_at": out["created_at"], close_field: out["closed_at"]}
+        self._not_after_the_export({**late, "updated_at": out["updated_at"]}, raw, bad)
         out["rep_probability"] = out["rep_probability"] / np.where(
             percent, 100.0, self.mapping.rep_probability_scale
         )
@@ -246,7 +255,7 @@ class CanonicalRows(NumberColumns):
             if out[col].isna().any():  # the export date is found only where a row needs it
                 out[col] = out[col].fillna(self.export_date)
         out["dataset"] = self.dataset
-        out["attributes"] = self._attributes(raw)
+        out["attributes"] = self._attributes(raw, bad)
 
         self.report.bad_rows += int(bad.sum())
         good = out[~bad]
@@ -263,11 +272,14 @@ class CanonicalRows(NumberColumns):
         columns = ["dataset", *[c for c in store.OPPORTUNITY_COLUMNS if c != "dataset"]]
         return good[[*columns, "attributes"]], history
 
-    def _attributes(self, raw: pd.DataFrame) -> list[dict[str, Any] | None]:
-        """Per row, its features as the JSON the store keeps (None without `features:`)."""
+    def _attributes(self, raw: pd.DataFrame, bad: pd.Series) -> list[dict[str, Any] | None]:
+        """Per row, its features as the JSON the store keeps (None without `features:`); a
+        number no field may hold makes its row bad."""
         if not self.features:
             return [None] * len(raw)
-        values = self._feature_values(raw).astype(object)
+        values = self._feature_values(raw)
+        self._numbers_in_bounds(values.set_axis(list(self.features.values()), axis=1), raw, bad)
+        values = values.astype(object)
         return values.where(values.notna(), None).to_dict("records")
 
     def _one_close_date(

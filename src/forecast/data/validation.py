@@ -23,6 +23,8 @@ UNPARSEABLE_DATE = "unparseable date"
 #: The largest number a field may hold: far beyond any real deal, account or headcount, and
 #: small enough that sums over millions of deals stay exact to the cent and finite.
 MAX_NUMBER = 1e15
+#: The problem a number no field may hold is (`beyond_bounds`).
+NUMBER_BEYOND = f"number beyond ±{MAX_NUMBER:.0e}"
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,12 @@ def _text(value: object) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
     return str(value)
+
+
+def beyond_bounds(numbers: pd.Series) -> pd.Series:
+    """Numbers no field may hold: beyond ±MAX_NUMBER, or not finite ("Infinity", "1e400"),
+    which no model can learn from and no sum survives. A blank (NaN) is not one."""
+    return numbers.abs() > MAX_NUMBER
 
 
 def unparseable(raw: pd.Series, parsed: pd.Series) -> pd.Series:
