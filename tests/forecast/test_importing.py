@@ -78,6 +78,8 @@ def test_shared_opportunities_import_with_quirks_handled_visibly(engine, shared_
     assert deals.loc[deals["product"] == "GTX Pro", "list_price"].eq(4821).all()
     assert report.fixed_values["product: GTXPro → GTX Pro"] == 1480
     assert "technolgy" not in set(deals["sector"].dropna())
+    # Fixed in accounts.csv: counted in its rows (accounts), and said so, not as deals.
+    assert report.fixed_values["sector: technolgy in accounts.csv"] == 12
     # Lost deals have no amount: the list price stands in, flagged as an estimate.
     lost = deals[deals["stage"] == "Lost"]
     assert lost["amount_estimated"].all()

@@ -558,14 +558,16 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         raw[generated.column_name] = ids.where((parts != "").any(axis=1))
         return raw
 
-    def _fix_values(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The mapping's `value_fixes`; a value fixed to blank ("" or null) is missing."""
+    def _fix_values(self, frame: pd.DataFrame, joined: str | None = None) -> pd.DataFrame:
+        """The mapping's `value_fixes`; a value fixed to blank ("" or null) is missing. A joined
+        file's fixes are counted in its rows, and said so (12 accounts carry many deals)."""
         for col, fixes in self.mapping.value_fixes.items():
             if col in frame.columns:
                 hits = frame[col].isin(list(fixes))
                 if hits.any():  # a blank's fix ("": "0") is said in its own note (`LeadRows`)
                     shown = ", ".join(k for k in fixes if k)
-                    self.report.fixed_values[f"{col}: {shown}"] += int(hits.sum())
+                    where = f" in {joined}" if joined else ""
+                    self.report.fixed_values[f"{col}: {shown}{where}"] += int(hits.sum())
                     blanked = frame[col].isin([k for k, v in fixes.items() if not v.strip()])
                     frame[col] = frame[col].replace(fixes).where(~blanked)
         return frame

@@ -39,7 +39,7 @@ class JoinedFiles:
 
     csv: CsvOptions
     _sibling: Callable[[str], Path]  # a file beside the main one
-    _fix_values: Callable[[pd.DataFrame], pd.DataFrame]  # the mapping's value fixes
+    _fix_values: Callable[..., pd.DataFrame]  # the mapping's value fixes
 
     def _read_joins(self) -> list[tuple[str, pd.DataFrame, bool, bool]]:
         """The mapping's joined files, read once; an optional one (a preset's Account.csv) is
@@ -62,7 +62,7 @@ class JoinedFiles:
         own = join.file_key or key
         if own not in frame.columns:
             raise InvalidInput(f"{file}: missing required column {own!r} (the join key)")
-        frame = self._fix_values(frame)
+        frame = self._fix_values(frame, file.name)
         # Its columns as the main file will read them: the key under the main file's name,
         # the others after the prefix ("Account." + "Name").
         frame = frame.drop(columns=[key] if key != own and key in frame.columns else [])
