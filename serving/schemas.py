@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema, core_schema
 
+from forecast.data import validation
 from forecast.data.forecast_categories import canonical_forecast_category
 
 
@@ -72,8 +73,9 @@ DealDateTime = Annotated[datetime, AfterValidator(_plausible)]
 # which no UTF-8 text can hold), and PostgreSQL refuses NUL in text: values the models and the
 # store cannot take are refused here, as a 422 naming the field.
 
-#: The largest magnitude of a number sent in: far above any real amount, far below overflow.
-MAX_NUMBER = 1e15
+#: The largest magnitude of a number sent in: far above any real amount, far below overflow
+#: (the one bound the import and the CLI apply too).
+MAX_NUMBER = validation.MAX_NUMBER
 
 #: The characters a name or an id refuses (every control character), and those free text
 #: refuses (all but tab, newline and carriage return): as classes for a regular expression.

@@ -105,7 +105,10 @@ def _load(
 
 
 def _parse_targets(values: list[str] | None) -> dict[str, float] | None:
-    """`--target 250000` (the total) or `--target "Team East=250000"` (a group)."""
+    """`--target 250000` (the total) or `--target "Team East=250000"` (a group), each amount
+    bounded as a stored target's is (`targets.target_amount`)."""
+    from forecast.forecasting.targets import target_amount
+
     if not values:
         return None
     out: dict[str, float] = {}
@@ -113,9 +116,9 @@ def _parse_targets(values: list[str] | None) -> dict[str, float] | None:
         group, sep, amount = raw.rpartition("=")
         key = group.strip() if sep else "total"
         try:
-            out[key] = float(amount.replace(",", "").replace("_", ""))
-        except ValueError:
-            raise InvalidInput(f"--target {raw!r}: give an amount, or GROUP=AMOUNT") from None
+            out[key] = target_amount(amount)
+        except InvalidInput as exc:
+            raise InvalidInput(f"--target {raw!r}: {exc} (give AMOUNT or GROUP=AMOUNT)") from None
     return out
 
 

@@ -128,6 +128,8 @@ def test_the_forecast_reads_the_targets_of_its_period_and_grouping(crm):
         ({**TEAM_Q3, "amount": -5}, "amount -5 is negative"),
         ({**TEAM_Q3, "amount": "lots"}, "amount 'lots' is not a number"),
         ({**TEAM_Q3, "amount": float("nan")}, "is not a number"),
+        ({**TEAM_Q3, "amount": 1e300}, "amount 1e+300 is not finite or beyond 1e+15"),
+        ({**TEAM_Q3, "amount": "Infinity"}, "amount 'Infinity' is not finite or beyond 1e+15"),
         ({**TEAM_Q3, "period": "2017-Q5"}, "unknown period '2017-Q5'"),
         ({**TEAM_Q3, "period": "0000"}, "unknown period '0000': the year is out of range"),
         ({**TEAM_Q3, "level": "galaxy"}, "level 'galaxy' is not one of"),
@@ -188,6 +190,25 @@ def test_a_csv_of_targets_is_imported_in_one_transaction(crm, tmp_path: Path):
     assert f"{bad}:4: unknown period '2017-13'" in message
     assert f"{bad}:4: amount '-4' is negative" in message
     assert {t.name: t.amount for t in list_targets(crm)[1]}["Team East"] == 250_000.0
+
+
+def test_a_csv_target_beyond_1e15_or_not_finite_is_named_by_its_line_among_the_others(
+    crm, tmp_path: Path
+):
+    """The bound the API's PUT /v1/targets refuses with 422 (before: "1e300" was stored)."""
+    file = tmp_path / "targets.csv"
+    file.write_text(
+        "level,name,period,amount\nregion,West,2017-Q1,1e300\nteam,Team East,2017-Q3,1e15\n"
+        "all,total,2017-Q3,Infinity\nteam,Team Nowhere,2017-Q3,5\n"
+    )
+    with pytest.raises(InvalidInput) as err:
+        import_targets(crm, file)
+    message = str(err.value)
+    assert message.startswith("3 problem(s) in the targets; nothing was written")
+    assert f"{file}:2: amount '1e300' is not finite or beyond 1e+15" in message
+    assert f"{file}:4: amount 'Infinity' is not finite or beyond 1e+15" in message
+    assert f"{file}:5: unknown team 'Team Nowhere'" in message
+    assert list_targets(crm)[1] == []
 
 
 def test_a_csv_without_the_needed_columns_says_which(crm, tmp_path: Path):

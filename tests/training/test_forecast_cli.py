@@ -35,7 +35,7 @@ def test_a_target_that_is_not_an_amount_is_named(imported: Cli):
     fails_cleanly(
         imported("revenue", "--period", "2024-Q4", "--target", "Team East=lots"),
         2,
-        "--target 'Team East=lots': give an amount, or GROUP=AMOUNT",
+        "--target 'Team East=lots': amount 'lots' is not a number (give AMOUNT or GROUP=AMOUNT)",
     )
 
 

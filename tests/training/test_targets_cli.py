@@ -113,5 +113,21 @@ def test_a_target_for_a_team_the_deals_do_not_have_is_refused(imported: Cli):
     fails_cleanly(result, 2, "unknown team 'Team Nobody'", "nothing was written")
 
 
+def test_a_target_amount_the_api_refuses_is_refused_by_every_command(imported: Cli):
+    """`targets set --amount`, and `revenue --target`, bound amounts as PUT /v1/targets does:
+    finite, 0 to 1e15 (before: 1e20 was stored and 1e300 forecast against)."""
+    for amount in ("1e20", "inf", "-1"):
+        result = imported(
+            "targets", "set", "--level", "all", "--period", "2024-07", "--amount", amount
+        )
+        fails_cleanly(result, 2, "nothing was written", "amount")
+    assert listed(imported) == []
+    fails_cleanly(
+        imported("revenue", "--period", "2024-Q3", "--target", "1e300"),
+        2,
+        "--target '1e300': amount '1e300' is not finite or beyond 1e+15",
+    )
+
+
 def test_targets_before_any_import_say_to_import_first(cli: Cli):
     fails_cleanly(cli("targets", "list"), 1, "run `forecast import` first")

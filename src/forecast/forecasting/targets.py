@@ -11,6 +11,7 @@ with every problem named. `forecast.forecasting.service` shows them against the 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import math
@@ -25,6 +26,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from forecast.data import store
+from forecast.data.validation import MAX_NUMBER
 from forecast.errors import InvalidInput, UnknownPeriod
 from forecast.periods import ACCEPTED, Period, parse_period
 
@@ -194,14 +196,11 @@ def _validated(
             label = period_of(raw.get("period")).label
         except UnknownPeriod as exc:
             problems.append(f"{at}: {exc}")
-        amount = _amount(raw.get("amount"))
-        if amount is None:
-            problems.append(f"{at}: amount {raw.get('amount')!r} is not a number")
-        elif amount < 0:
-            problems.append(
-                f"{at}: amount {raw.get('amount')!r} is negative; a target is an "
-                "amount to win, 0 or more"
-            )
+        amount: float | None = None
+        try:
+            amount = target_amount(raw.get("amount"))
+        except InvalidInput as exc:
+            problems.append(f"{at}: {exc}")
         currency = str(raw.get("currency") or default_currency).strip().upper()
         if len(currency) != 3 or not currency.isalpha():
             problems.append(f"{at}: currency {raw.get('currency')!r} is not a 3-letter code")
@@ -232,16 +231,24 @@ def _validated(
     return targets
 
 
-def _amount(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        value = value.replace(",", "").replace("_", "").strip()
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+def target_amount(value: object) -> float:
+    """A target's amount ("250,000" too): a number from 0 to `MAX_NUMBER`, the bound every
+    amount the store takes has (the API's `Amount`), else `InvalidInput` saying what is wrong."""
+    given = value.replace(",", "").replace("_", "").strip() if isinstance(value, str) else value
+    number = None
+    if not isinstance(value, bool):
+        with contextlib.suppress(TypeError, ValueError, OverflowError):
+            number = float(given)  # type: ignore[arg-type]
+    if number is None or math.isnan(number):
+        raise InvalidInput(f"amount {value!r} is not a number")
+    if not math.isfinite(number) or number > MAX_NUMBER:
+        raise InvalidInput(
+            f"amount {value!r} is not finite or beyond {MAX_NUMBER:.0e}; a target is an "
+            f"amount to win, from 0 to {MAX_NUMBER:.0e}"
+        )
+    if number < 0:
+        raise InvalidInput(f"amount {value!r} is negative; a target is an amount to win, 0 or more")
+    return number
 
 
 def suggest(name: str, known: set[str], level: str) -> str:
