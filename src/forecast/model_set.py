@@ -416,6 +416,8 @@ class _KindLoader:
                 details = registry.show_model(kind, loaded.version, settings, dataset=name)
             except Exception as exc:  # noqa: BLE001 - details are optional when serving a local copy
                 log.warning("could not read the %s model details of %s: %s", kind, name, exc)
+        if loaded.trained_at and not details.get("trained_at"):  # a local copy still says it
+            details = {**details, "trained_at": loaded.trained_at}
         scorer = select_scorer(loaded.model)
         family = family_of(loaded.model).replace("_", " ")
         scorer.label = f"model {registry.model_name(kind, name)} v{loaded.version} ({family})"

@@ -190,13 +190,18 @@ def test_with_the_registry_unread_each_stored_dataset_serves_its_local_copy_or_i
 
     def local_copy_of_web(kind, settings=None, dataset=None):  # noqa: ANN001, ANN202
         if dataset == "web":
-            return LoadedModel(kind, "2", CHAMPION, None, "local copy", "timed out", dataset)
+            trained = "2024-05-01T09:30:00+00:00"  # as the local copy's pointer keeps it
+            return LoadedModel(
+                kind, "2", CHAMPION, None, "local copy", "timed out", dataset, trained_at=trained
+            )
         raise ModelNotReady("the registry cannot be reached, and there is no local copy")
 
     monkeypatch.setattr(registry, "champion_listing", unread)
     monkeypatch.setattr(registry, "load_champion", local_copy_of_web)
     models = scoring.load_model_set(Settings(state_dir=tmp_path / "state"), stored)
     assert models.leads["web"].source == "local copy" and models.leads["web"].version == "2"
+    # When it was trained, said with the registry unread (GET /v1/models, the model card).
+    assert models.leads["web"].details["trained_at"] == "2024-05-01T09:30:00+00:00"
     assert models.deals["north"].source == "fallback"  # the stage win rates still score
     assert models.degraded == [f"deals: {scoring.REGISTRY_DOWN}"]
     assert any(p.startswith("leads: serving the local copy v2") for p in models.problems)
