@@ -90,6 +90,7 @@ def import_(
 ) -> None:
     """Load a CRM export into the store (idempotent; stage changes go to the history)."""
     from forecast.data.importing import import_export
+    from forecast.forecasting.forecast_runs import date_of
 
     settings = get_settings()
     engine = store.get_engine(settings)
@@ -99,7 +100,7 @@ def import_(
         mapping,
         dataset=dataset,
         on_error=on_error.value,
-        export_date=export_date,
+        export_date=date_of(export_date, "--export-date") if export_date else None,
         chunk_rows=settings.import_chunk_rows,
         replace=replace,
     )
@@ -196,10 +197,10 @@ def snapshot(
     json_: JsonOpt = False,
 ) -> None:
     """The pipeline as known at the start of a past date (stage and field histories)."""
-    from forecast.data.importing import _parse_one
+    from forecast.forecasting.forecast_runs import date_of
 
     engine = store.get_engine()
-    when = _parse_one(as_of, "--as-of")
+    when = date_of(as_of, "--as-of")
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, dataset, "opportunities")
     history = load_deal_history(engine, name)

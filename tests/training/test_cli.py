@@ -221,6 +221,39 @@ def test_a_snapshot_date_that_is_not_a_date_is_named(imported: Cli):
     )
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["snapshot", "--as-of"],
+        ["kpis", "--as-of"],
+        ["revenue", "--period", "2024-Q3", "--as-of"],
+        ["track", "--as-of"],
+        ["track", "--since"],
+        ["backtest", "--from"],
+    ],
+)
+@pytest.mark.parametrize("day", ["07/01/2024", "30/06/2024", "Jul 1 2024"])
+def test_every_date_option_refuses_a_day_month_order_it_would_have_to_guess(
+    imported: Cli, command: list[str], day: str
+):
+    """07/01/2024 is the 7th of January to some and the 1st of July to others: every command
+    asks for YYYY-MM-DD, as revenue and kpis did (before: snapshot read it month-first)."""
+    result = imported(*command, day)
+    fails_cleanly(result, 2, repr(day))
+
+
+def test_import_and_generate_dates_are_read_only_year_first(cli: Cli, export: Path, tmp_path):
+    fails_cleanly(
+        cli("import", export, "--export-date", "07/01/2025"),
+        2,
+        "--export-date: '07/01/2025' is not a date",
+    )
+    for option in ("--start", "--end", "--win-rate-change"):
+        given = "07/01/2024:0.5" if option == "--win-rate-change" else "07/01/2024"
+        result = cli("generate", "--out", tmp_path / "gen", "--deals", "5", option, given)
+        fails_cleanly(result, 2, f"{option}: '07/01/2024' is not a date")
+
+
 def test_kpis_by_team_as_json_add_up_to_the_file(imported: Cli, deals: pd.DataFrame):
     data = parsed(imported("kpis", "--by", "team", "--json"))
     assert data["dataset"] == "pipeline" and data["by"] == "team"

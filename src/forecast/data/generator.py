@@ -37,6 +37,7 @@ import pandas as pd
 
 from forecast.data.stages import DEFAULT_STAGES, StageSet
 from forecast.errors import InvalidInput
+from forecast.history import as_timestamp
 
 PRODUCTS = pd.DataFrame(
     {
@@ -389,10 +390,12 @@ def generate_pipeline(
 
 
 def _day(value: object, name: str) -> pd.Timestamp:
-    day = pd.to_datetime(value, errors="coerce")
-    if not isinstance(day, pd.Timestamp) or pd.isna(day):
-        raise InvalidInput(f"{name}: {value!r} is not a date (use e.g. 2024-01-01)")
-    return day
+    """A day given for `name`, read as every date a user gives is (`history.as_timestamp`:
+    YYYY-MM-DD, never a guessed day/month order)."""
+    try:
+        return as_timestamp(value)
+    except (ValueError, TypeError, InvalidInput):
+        raise InvalidInput(f"{name}: {value!r} is not a date (use e.g. 2024-01-01)") from None
 
 
 def _win_rate_change(
