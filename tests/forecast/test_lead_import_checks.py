@@ -100,3 +100,20 @@ def test_leads_stored_with_infinite_numbers_still_train(tmp_path: Path) -> None:
     result = train_leads(leads, leak_columns=["Tags"], settings=settings, cross_validate=False)
     some = leads.drop(columns=["id", "converted", "Tags"]).head(20)
     assert np.isfinite(result.model.predict_proba(some)[:, 1]).all()
+
+
+def test_a_deal_feature_column_number_no_field_may_hold_is_a_bad_row(tmp_path: Path) -> None:
+    """A deal's `features:` column is checked as a lead's column is."""
+    (tmp_path / "deals.csv").write_text(
+        "id,stage,created_at,amount,Seats\nD1,Prospecting,2024-01-02,100,5\n"
+        "D2,Prospecting,2024-01-03,200,Infinity\nD3,Prospecting,2024-01-04,300,7\n"
+    )
+    (tmp_path / "m.yaml").write_text(
+        "kind: opportunities\ndataset: d\ncolumns: canonical\nfeatures: [Seats]\n"
+        "stages:\n  open: [Prospecting]\n  won: Won\n  lost: Lost\n"
+    )
+    read = read_export(tmp_path / "deals.csv", tmp_path / "m.yaml", on_error="skip")
+    assert [(p.row, p.column, p.kind) for p in read.report.examples] == [
+        (3, "Seats", "number beyond ±1e+15")
+    ]
+    assert sorted(read.opportunities["id"]) == ["D1", "D3"]
