@@ -17,7 +17,7 @@ import pytest
 from forecast import lead_columns
 from forecast.data.generator import generate_leads
 from forecast.data.importing import read_export
-from forecast.errors import ImportRejected
+from forecast.errors import ImportRejected, InvalidInput
 from forecast.modeling.lead_fitting import train_leads
 from forecast.settings import Settings
 
@@ -117,3 +117,9 @@ def test_a_deal_feature_column_number_no_field_may_hold_is_a_bad_row(tmp_path: P
         (3, "Seats", "number beyond ±1e+15")
     ]
     assert sorted(read.opportunities["id"]) == ["D1", "D3"]
+
+
+@pytest.mark.parametrize("day", ["31/01/2024", "01/31/2024", "Jan 31 2024"])
+def test_an_export_date_not_written_year_first_is_refused_naming_it(tmp_path: Path, day) -> None:
+    with pytest.raises(InvalidInput, match=f"export_date: '{day}' is not a date"):
+        read_export(export(tmp_path), "canonical_leads", export_date=day)

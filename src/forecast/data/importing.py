@@ -44,6 +44,7 @@ from forecast.data.rows import DATE_FIELDS, canonical_stage
 from forecast.data.stages import StageSet
 from forecast.data.validation import ImportReport
 from forecast.errors import ImportRejected, InvalidInput
+from forecast.history import as_timestamp
 
 OnError = Literal["reject", "skip"]
 
@@ -581,11 +582,11 @@ def store_now() -> pd.Timestamp:
 
 
 def _parse_one(value: object, name: str) -> pd.Timestamp:
+    """A date given for `name`, read as every date a user gives is (`as_timestamp`)."""
     try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"{name}: {value!r} is not a date (use YYYY-MM-DD)") from exc
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+        return as_timestamp(value)
+    except (ValueError, TypeError, InvalidInput):
+        raise InvalidInput(f"{name}: {value!r} is not a date (use YYYY-MM-DD)") from None
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
