@@ -193,7 +193,9 @@ def test_without_a_model_the_fallback_scores_and_says_so(settings, api_keys, tra
         body = client.post("/v1/deals/score", json=DEAL, headers=auth(api_keys["scorer"])).json()
         assert body["method"] == "stage_win_rate" and body["version"] is None
         assert "fallback" in body["label"]
-        assert "historical win rate" in body["reasons_for"][0]["sentence"]
+        # Current stages only (no stage history): the overall win rate, said as such.
+        assert "overall win rate" in body["reasons_for"][0]["sentence"]
+        assert "the stage history is flat" in body["label"]
         served = client.get("/v1/models", headers=auth(api_keys["viewer"])).json()
         assert {m["source"] for m in served["models"]} == {"fallback"}
 
