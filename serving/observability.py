@@ -107,21 +107,21 @@ class Metrics:
         self.realised_auc = Gauge(
             "forecast_model_realised_auc",
             "AUC of served scores against the outcomes that came after them (all months)",
-            ["kind"],
+            ["kind", "dataset"],
             registry=self.registry,
             multiprocess_mode="mostrecent",
         )
         self.realised_n = Gauge(
             "forecast_model_realised_n",
             "Scored subjects with an outcome after the score",
-            ["kind"],
+            ["kind", "dataset"],
             registry=self.registry,
             multiprocess_mode="mostrecent",
         )
         self.feature_psi = Gauge(
             "forecast_feature_psi",
             "PSI of a model input: scored lately vs the model's training data",
-            ["kind", "feature"],
+            ["kind", "dataset", "feature"],
             registry=self.registry,
             multiprocess_mode="mostrecent",
         )
@@ -163,13 +163,14 @@ class Metrics:
             self.realised_auc.clear()
             self.realised_n.clear()
             self.feature_psi.clear()
-        for report in reports:
+        for report in reports:  # one per served model: its kind and dataset tell them apart
+            labels = (report.kind, report.dataset or "")
             if report.overall is not None:
-                self.realised_n.labels(report.kind).set(report.overall.n)
+                self.realised_n.labels(*labels).set(report.overall.n)
                 if report.overall.auc is not None:
-                    self.realised_auc.labels(report.kind).set(report.overall.auc)
+                    self.realised_auc.labels(*labels).set(report.overall.auc)
             for drift in report.drift.features if report.drift is not None else []:
-                self.feature_psi.labels(report.kind, drift.feature).set(drift.psi)
+                self.feature_psi.labels(*labels, drift.feature).set(drift.psi)
 
 
 class MonitoringCache:

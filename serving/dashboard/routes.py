@@ -24,6 +24,7 @@ from forecast.data.store import list_datasets
 from forecast.errors import ForecastError
 from forecast.forecasting import forecast_runs, stored_forecasts
 from forecast.formatting import missing, money, pct
+from forecast.model_monitoring import Monitoring
 from serving.dashboard import page
 from serving.dashboard.export import CHARTS, content_disposition, csv_rows, to_csv
 from serving.dashboard.figures import (
@@ -235,7 +236,7 @@ def _context(
         "datasets": datasets,
         "ov": ov,
     }
-    ctx["monitoring"] = _monitoring(request)
+    ctx["monitoring"] = _monitoring(request, ov.view.dataset if ov is not None else None)
     if ov is None:
         ctx["models"] = describe(request.app.state.models).model_dump(mode="json")
         return ctx
@@ -287,11 +288,23 @@ def _moved(request: Request, ov: page.Overview) -> dict[str, Any] | None:
     }
 
 
-def _monitoring(request: Request) -> list[dict[str, Any]] | None:
+def _monitoring(request: Request, dataset: str | None) -> list[dict[str, Any]] | None:
     """Model monitoring as last computed (None while the first computation runs: the page never
-    waits for it; the cache refreshes in the background, as for /metrics)."""
+    waits for it; the cache refreshes in the background, as for /metrics): the lead models', and
+    of the deal models only the one of `dataset`, the deal dataset the page shows (None: every
+    one), so a page never shows another dataset's figures as its own."""
     reports = monitoring_cache(request.app).peek()
-    return None if reports is None else [r.to_dict() for r in reports]
+    return None if reports is None else shown_for(reports, dataset)
+
+
+def shown_for(reports: list[Monitoring], dataset: str | None) -> list[dict[str, Any]]:
+    """The monitoring a page of deal dataset `dataset` shows: every lead model's, and the deal
+    model of that dataset only (`dataset` None: every one)."""
+    return [
+        r.to_dict()
+        for r in reports
+        if dataset is None or r.kind != "deal" or r.dataset in (dataset, None)
+    ]
 
 
 def _history_figure(request: Request, ov: page.Overview) -> str | None:

@@ -68,7 +68,11 @@ class DriftOut(BaseModel):
 
 
 class KindMonitoringOut(BaseModel):
-    kind: str
+    kind: str = Field(description="deal or lead")
+    dataset: str | None = Field(description="The dataset the model scores")
+    source: str | None = Field(
+        description="registry, local copy or fallback (a fallback has nothing to monitor)"
+    )
     version: str | None
     by_month: list[AccuracyOut]
     overall: AccuracyOut | None
@@ -77,13 +81,17 @@ class KindMonitoringOut(BaseModel):
 
 
 class MonitoringResponse(BaseModel):
-    models: list[KindMonitoringOut]
+    models: list[KindMonitoringOut] = Field(
+        description="One entry per served model: leads then deals, by dataset"
+    )
 
 
 @router.get(
     "/models/monitoring",
     summary="How the served models' scores turned out, and whether their inputs drifted",
-    description="Realised accuracy: logged scores joined with outcomes that came after them "
+    description="One entry per served model (its kind, dataset and source; a fallback says it "
+    "has nothing to monitor). Realised accuracy: logged scores joined with outcomes that came "
+    "after them "
     "(a deal's close, a lead's conversion), each subject's last score per month. Drift: PSI per "
     "input between the model's training rows and what it scored in the last 30 days (or the "
     "open pipeline when few scores were logged). Recomputed at most every few minutes.",

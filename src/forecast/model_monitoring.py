@@ -87,14 +87,18 @@ class Drift:
 
 @dataclass
 class Monitoring:
-    """What is known about one kind of model as served: realised accuracy and drift."""
+    """What is known about one served model (a kind, a dataset): realised accuracy and drift."""
 
-    kind: str
+    kind: str  # "deal" | "lead" (the score log's)
     version: str | None
     by_month: list[Accuracy]
     overall: Accuracy | None
     drift: Drift | None
     notes: list[str] = field(default_factory=list)
+    #: The dataset the model scores (None: a model pinned with no dataset of its own).
+    dataset: str | None = None
+    #: Where the model came from: "registry", "local copy" or "fallback".
+    source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -383,32 +387,68 @@ def training_cut(details: dict[str, Any] | None) -> object:
     return params.get("split_cut") or details.get("trained_at") or None
 
 
+#: What a fallback's entry says: a stage's (or the overall) win rate, or the base rate, learnt
+#: from no training rows, so there is no model whose accuracy or inputs could drift.
+FALLBACK_NOTE = (
+    "a fallback, not a trained model: nothing to monitor (its scores are a historical rate, "
+    "with no training data to compare inputs with); train a model for this dataset to monitor it"
+)
+
+
 def monitor_served(engine: Engine, models: Any, *, every_days: int = 14) -> list[Monitoring]:
-    """Monitoring of the models a `scoring.ModelSet` serves (a kind not served is left out)."""
+    """One entry per model a `scoring.ModelSet` serves, leads then deals, by dataset, each naming
+    its kind, dataset and source. A fallback's entry says it has nothing to monitor."""
     out = []
-    if models.deal is not None and models.deal_context is not None:
-        out.append(
-            monitor_deals(
+    for key, served in sorted(models.leads.items()):
+        dataset = key or _lead_dataset(engine, served)
+        if served.source == "fallback":
+            out.append(_fallback("lead", dataset))
+            continue
+        if not dataset:
+            report = Monitoring("lead", served.version, [], None, None)
+            report.notes.append("the lead model names no dataset: its scores cannot be found")
+        else:
+            report = monitor_leads(engine, dataset, version=served.version)
+        out.append(_named(report, dataset, served.source))
+    for key, served in sorted(models.deals.items()):
+        if served.source == "fallback":
+            out.append(_fallback("deal", key or None))
+            continue
+        context = models.deal_contexts.get(key)
+        if context is None:
+            report = Monitoring("deal", served.version, [], None, None)
+            report.notes.append("the dataset's deal history is not loaded: nothing to compare")
+        else:
+            report = monitor_deals(
                 engine,
-                models.deal_context.history,
-                version=models.deal.version or "fallback",
-                trained_on_before=training_cut(models.deal.details),
+                context.history,
+                version=served.version,
+                trained_on_before=training_cut(served.details),
                 every_days=every_days,
             )
-        )
-    if models.lead is not None:
-        dataset = ((models.lead.details or {}).get("params") or {}).get("dataset")
-        if not dataset:
-            try:
-                with engine.connect() as conn:
-                    dataset = store.resolve_dataset(conn, None, "leads")
-            except ForecastError:  # none, or several and no way to tell which
-                dataset = None
-        if dataset:
-            out.append(
-                monitor_leads(engine, str(dataset), version=models.lead.version or "fallback")
-            )
+        out.append(_named(report, key or None, served.source))
     return out
+
+
+def _named(report: Monitoring, dataset: str | None, source: str) -> Monitoring:
+    report.dataset, report.source = dataset, source
+    return report
+
+
+def _fallback(kind: str, dataset: str | None) -> Monitoring:
+    return Monitoring(kind, None, [], None, None, [FALLBACK_NOTE], dataset, "fallback")
+
+
+def _lead_dataset(engine: Engine, served: Any) -> str | None:
+    """The dataset of a lead model pinned with none: its training's, else the store's only one."""
+    dataset = ((served.details or {}).get("params") or {}).get("dataset")
+    if dataset:
+        return str(dataset)
+    try:
+        with engine.connect() as conn:
+            return store.resolve_dataset(conn, None, "leads")
+    except ForecastError:  # none, or several and no way to tell which
+        return None
 
 
 # --- when to retrain --------------------------------------------------------------------------

@@ -291,3 +291,37 @@ def test_inputs_that_grow_with_history_are_shown_but_never_call_for_retraining(t
     rule = mm.RetrainRule(max_psi=max(others) + 0.01, max_age_days=365)
     decision = mm.retrain_decision(report, NOW - timedelta(days=3), rule, NOW)
     assert not decision.retrain, decision.reasons
+
+
+def test_every_served_model_has_its_own_entry_naming_its_kind_and_dataset(env):
+    from forecast import scoring
+    from forecast.modeling.scorers import Scorer, select_scorer
+
+    engine, _ = env
+    _log(engine, [])
+
+    def champion(kind: str, version: str, dataset: str) -> scoring.Served:
+        return scoring.Served(kind, Scorer("model", "a model", model=object()), version,
+                              "registry", {}, dataset)  # fmt: skip
+
+    fallback = select_scorer(None, stage_rates={"Prospecting": 0.5})
+    models = scoring.ModelSet(
+        leads={"web": champion("leads", "2", "web"), "events": champion("leads", "1", "events")},
+        deals={
+            "crm": champion("deals", "3", "crm"),
+            "other": scoring.Served("deals", fallback, None, "fallback", {}, "other"),
+        },
+        deal_contexts={"crm": scoring.deal_context(engine, "crm")},
+    )
+    reports = mm.monitor_served(engine, models)
+    assert [(r.kind, r.dataset, r.version, r.source) for r in reports] == [
+        ("lead", "events", "1", "registry"),
+        ("lead", "web", "2", "registry"),
+        ("deal", "crm", "3", "registry"),
+        ("deal", "other", None, "fallback"),
+    ]
+    crm, other = reports[2], reports[3]
+    assert crm.drift is not None and crm.to_dict()["dataset"] == "crm"
+    # A fallback learnt from no training rows: nothing to monitor, and it says so.
+    assert other.drift is None and other.overall is None
+    assert "fallback" in other.notes[0] and "nothing to monitor" in other.notes[0]

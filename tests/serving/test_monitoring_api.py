@@ -79,6 +79,7 @@ def _monitoring(client: TestClient, keys: dict[str, str]) -> dict:
     response = client.get("/v1/models/monitoring", headers=auth(keys["viewer"]))
     assert response.status_code == 200, response.text
     [deal] = [m for m in response.json()["models"] if m["kind"] == "deal"]
+    assert (deal["dataset"], deal["source"]) == ("crm", "registry")
     return deal
 
 
@@ -142,10 +143,10 @@ def test_deals_scored_with_amounts_ten_times_larger_show_amount_shifted(env, cli
     client.get("/metrics")
     for _ in range(100):
         text = client.get("/metrics").text
-        if 'forecast_feature_psi{feature="amount",kind="deal"}' in text:
+        if 'forecast_feature_psi{dataset="crm",feature="amount",kind="deal"}' in text:
             break
         time.sleep(0.1)
-    assert 'forecast_feature_psi{feature="amount",kind="deal"}' in text
+    assert 'forecast_feature_psi{dataset="crm",feature="amount",kind="deal"}' in text
 
 
 def test_monitoring_needs_a_viewer_key(env, client):
