@@ -17,7 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import AfterValidator
 from sqlalchemy import Engine
 
-from forecast.errors import InvalidInput
+from forecast.errors import InvalidInput, OtherDataset
 from forecast.keys import ApiKey, KeyVerifier
 from forecast.settings import Settings
 from serving.caches import BuildOnceCache
@@ -203,17 +203,25 @@ def scoring_dataset(request: Request) -> str | None:
 
 
 def dataset_of_key(key: ApiKey, dataset: str | None, doing: str = "use") -> str | None:
-    """The dataset a request by `key` acts on: the one named, else the key's own; a key bound
-    to a dataset reads and writes that one only (403 naming both otherwise), so a CRM's key
-    cannot push into, or read, another client's pipeline."""
-    bound = key.dataset
+    """The dataset a request by `key` acts on (`bound_dataset` of the key's binding)."""
+    return bound_dataset(key.dataset, dataset, doing)
+
+
+def bound_dataset(bound: str | None, dataset: str | None, doing: str = "use") -> str | None:
+    """The dataset a request acts on: the one named, else `bound`, the dataset of the key it
+    comes with (its own, or the one a dashboard session was signed in with); a key bound to a
+    dataset reads and writes that one only (`OtherDataset`, 403 naming both, otherwise), so a
+    CRM's key cannot push into, or read, another client's pipeline."""
     if bound is None:
         return dataset
     if dataset is not None and dataset != bound:
-        raise HTTPException(
-            403, f"this key is bound to dataset '{bound}'; it may not {doing} dataset '{dataset}'"
-        )
+        raise OtherDataset(bound, dataset, doing)
     return bound
+
+
+def datasets_open_to(bound: str | None, names: list[str]) -> list[str]:
+    """Of `names`, those a key bound to `bound` may name (`bound_dataset`): its own, or all."""
+    return [name for name in names if bound is None or name == bound]
 
 
 def keyed_dataset(*roles: str) -> Callable[..., Awaitable[str | None]]:

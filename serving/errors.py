@@ -2,7 +2,8 @@
 
 The API answers programs in JSON; the dashboard answers people, so a dashboard page that finds
 the server busy answers a page of its own (`busy.html`: same 503 and Retry-After, a link to
-retry, and a refresh when the wait is over) instead of JSON a browser would show as text."""
+retry, and a refresh when the wait is over) instead of JSON a browser would show as text, and
+one asking for a dataset its key is not bound to answers `other_dataset.html` (403)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,6 +24,7 @@ from forecast.errors import (
     InvalidInput,
     ModelNotReady,
     NotFound,
+    OtherDataset,
 )
 
 log = logging.getLogger("forecast.serving")
@@ -30,6 +32,7 @@ log = logging.getLogger("forecast.serving")
 STATUS = {
     InvalidInput: 422,
     NotFound: 404,
+    OtherDataset: 403,
     InsufficientHistory: 409,
     ModelNotReady: 503,
     Busy: 503,
@@ -52,6 +55,8 @@ def install(app: FastAPI) -> None:
             headers = {"Retry-After": str(wait)}
             if for_people(request):
                 return busy_page(request, exc, wait)
+        if isinstance(exc, OtherDataset) and for_people(request):
+            return other_dataset_page(request, exc)
         return JSONResponse(
             {"detail": str(exc), "type": type(exc).__name__},
             status_code=status_for(exc),
@@ -87,7 +92,7 @@ def install(app: FastAPI) -> None:
 
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
-#: The busy page's own policy: no script at all, the dashboard's stylesheet.
+#: The busy and other-dataset pages' own policy: no script at all, the dashboard's stylesheet.
 BUSY_PAGE_CSP = (
     "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -111,6 +116,27 @@ def busy_page(request: Request, exc: Busy, wait: int) -> Response:
         {"wait": wait, "retry": retry, "detail": str(exc)},
         status_code=503,
         headers={"Retry-After": str(wait)},
+    )
+    response.headers["Content-Security-Policy"] = BUSY_PAGE_CSP
+    return response
+
+
+def other_dataset_page(request: Request, exc: OtherDataset) -> Response:
+    """The 403 a person sees who asks for a dataset their key is not bound to: a page saying
+    so, with a link to the same view of their own dataset; a CSV download's is plain text."""
+    if request.url.path.endswith(".csv"):
+        return PlainTextResponse(str(exc), status_code=403)
+    own = request.url.include_query_params(dataset=exc.bound)
+    response = TEMPLATES.TemplateResponse(
+        request,
+        "other_dataset.html",
+        {
+            "bound": exc.bound,
+            "dataset": exc.dataset,
+            "own": f"{own.path}?{own.query}",
+            "detail": str(exc),
+        },
+        status_code=403,
     )
     response.headers["Content-Security-Policy"] = BUSY_PAGE_CSP
     return response
@@ -142,7 +168,7 @@ class ErrorResponse(BaseModel):
 
 ERROR_DESCRIPTIONS = {
     401: "Missing or unknown API key",
-    403: "The key's role may not do this",
+    403: "The key's role may not do this, or the key is bound to another dataset",
     404: "Not found; the message says what",
     409: "Too little history for this; the message says how much is missing",
     413: "Request body too large",

@@ -2,7 +2,10 @@
 
 The cookie holds the key's id and role and a CSRF token, signed with itsdangerous (never the key
 itself, nor its hash). Every request re-checks that the key has not been revoked since sign-in
-(through the app's `KeyVerifier`-style cache, so a revoked key's session stops within seconds).
+(through the app's `KeyVerifier`-style cache, so a revoked key's session stops within seconds);
+the same look-up reads the dataset the key is bound to, which the session carries
+(`Session.dataset`), so the dashboard keeps a bound key to its dataset as the API does. It is
+read from the store, not the cookie: a cookie signed before sessions carried it works the same.
 Every POST form carries the session's CSRF token; sign-in, which has no session yet, uses a
 signed double-submit token in its own short-lived cookie.
 
@@ -34,7 +37,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from threading import Lock
@@ -67,6 +70,16 @@ class Session:
     csrf: str
     id: str = ""  # random, in the signed cookie: what sign-out revokes
     expires_at: datetime | None = None  # naive UTC: when the cookie stops working
+    #: The one dataset the key is bound to (None: any), read with the key's status.
+    dataset: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """What a session needs of its key on each request, as the store said it."""
+
+    active: bool
+    dataset: str | None = None
 
 
 def _secret(settings: Settings) -> str:
@@ -96,8 +109,9 @@ class SessionManager:
         self._session = URLSafeTimedSerializer(secret, salt="forecast.session")
         self._login = URLSafeTimedSerializer(secret, salt="forecast.login")
         self.engine = engine
-        # Whether a key is still active, per key id, for `ttl_seconds` (0: always asked).
-        self._active: TTLCache[int, bool] = TTLCache(maxsize=KEYS_REMEMBERED, ttl=ttl_seconds)
+        # Whether a key is still active and its dataset, per key id, for `ttl_seconds` (0:
+        # always asked).
+        self._keys: TTLCache[int, KeyStatus] = TTLCache(maxsize=KEYS_REMEMBERED, ttl=ttl_seconds)
         # Whether a session was signed out, per session id, likewise.
         self._revoked: TTLCache[str, bool] = TTLCache(maxsize=KEYS_REMEMBERED, ttl=ttl_seconds)
         self._lock = Lock()
@@ -127,9 +141,10 @@ class SessionManager:
             return None
         if session.role not in VIEW_ROLES or not session.id:
             return None
-        if self.session_revoked(session.id) or not self.key_active(session.key_id):
+        if self.session_revoked(session.id):
             return None
-        return session
+        key = self.key_status(session.key_id)
+        return replace(session, dataset=key.dataset) if key.active else None
 
     def start(
         self, response: Response, request: Request, key_id: int, name: str, role: str
@@ -165,26 +180,28 @@ class SessionManager:
             self._revoked[session_id] = revoked
         return revoked
 
-    def key_active(self, key_id: int) -> bool:
-        """The key has not been revoked (as the store said at most `ttl` seconds ago)."""
+    def key_status(self, key_id: int) -> KeyStatus:
+        """Whether the key is active, and its dataset (as the store said at most `ttl` seconds
+        ago): one look-up per key and `ttl`, whatever the number of its sessions' requests."""
         with self._lock:
-            known = self._active.get(key_id)
+            known = self._keys.get(key_id)
         if known is not None:
             return known
         cols = store.api_keys.c
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(cols.id).where(cols.id == key_id, cols.revoked_at.is_(None))
+                select(cols.dataset).where(cols.id == key_id, cols.revoked_at.is_(None))
             ).first()
+        status = KeyStatus(False) if row is None else KeyStatus(True, row.dataset)
         with self._lock:
-            self._active[key_id] = row is not None
-        return row is not None
+            self._keys[key_id] = status
+        return status
 
     def forget_key(self, key_id: int) -> None:
         """Drop what is remembered of the key (it was just revoked): its sessions in this
         worker end at their next request."""
         with self._lock:
-            self._active.pop(key_id, None)
+            self._keys.pop(key_id, None)
 
     # -- CSRF
 

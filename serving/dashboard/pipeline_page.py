@@ -8,7 +8,7 @@ and the waterfall (two passes over the deals) is paid only by whoever opens it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -27,6 +27,7 @@ from serving.dashboard.export import to_csv
 from serving.dashboard.figures import figure_json, waterfall_figure
 from serving.dashboard.routes import _html, _text, _to_login, deal_datasets
 from serving.datasets import cached_waterfall, load_dataset
+from serving.deps import bound_dataset, datasets_open_to
 from serving.limits import Heavy, HeavyDep
 from serving.sessions import Session, SessionManager, SessionsDep
 
@@ -140,8 +141,9 @@ async def pipeline_page(
     if session is None:
         return _to_login(request)
     context: dict[str, Any] = {"session": session, "csrf_token": session.csrf, "problem": problem}
-    if problem is not None:  # several deal datasets and none named: offer each
-        context["datasets"] = await run_in_threadpool(deal_datasets, request.app.state.engine)
+    if problem is not None:  # several deal datasets and none named: offer each it may open
+        found = await run_in_threadpool(deal_datasets, request.app.state.engine)
+        context["datasets"] = datasets_open_to(session.dataset, found)
     if shown is not None:  # off the event loop: a first build reads every deal
         context.update(await run_in_threadpool(page_context, request.app.state, shown))
     return _html(request, "pipeline.html", context, status=200 if problem is None else 422)
@@ -170,10 +172,13 @@ async def pipeline_csv(
 async def _signed_in_movement(
     request: Request, sessions: SessionManager, q: PipelineQuery, heavy: Heavy
 ) -> tuple[Session | None, Movement | None, str | None]:
-    """The session (None: not signed in), and the movement asked for or why it cannot be shown."""
+    """The session (None: not signed in), and the movement asked for or why it cannot be shown.
+    A session signed in with a key bound to a dataset shows that one, and no other (as the API:
+    `OtherDataset`, the app's 403 page)."""
     session = await run_in_threadpool(sessions.read, request)
     if session is None:
         return None, None, None
+    q = replace(q, dataset=bound_dataset(session.dataset, q.dataset))
     try:
         return session, await heavy(movement, request.app.state, q), None
     except Busy:

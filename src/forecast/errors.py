@@ -10,6 +10,7 @@
     │       │                 (→ 404 / CLI exit 2): a model version, an API key id
     │       └── UnknownDataset  a dataset name the store does not hold (or of another kind,
     │                         or none given where several could be meant)
+    ├── OtherDataset          a key bound to one dataset asked for another (→ 403)
     ├── InsufficientHistory   too little data to train or forecast (→ 409)
     ├── ModelNotReady         no model to serve yet (→ 503)
     └── Busy                  the server is full or the store locked: retry later (→ 503 with
@@ -68,6 +69,18 @@ class UnknownName(NotFound):
 
 class UnknownDataset(UnknownName):
     """The dataset a request or command names is not there (see `UnknownName`)."""
+
+
+class OtherDataset(ForecastError):
+    """A key bound to dataset `bound` (or a dashboard session signed in with one) named
+    `dataset`: refused, so one client's key never reads or writes another's pipeline."""
+
+    def __init__(self, bound: str, dataset: str, doing: str = "use") -> None:
+        super().__init__(
+            f"this key is bound to dataset '{bound}'; it may not {doing} dataset '{dataset}'"
+        )
+        self.bound = bound
+        self.dataset = dataset
 
 
 class InsufficientHistory(ForecastError):

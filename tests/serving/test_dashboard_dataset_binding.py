@@ -1,0 +1,103 @@
+"""A manager signed in to the dashboard with a key bound to one dataset sees that dataset only,
+as the key would through the API: by default, in the dataset picker, on every page and in every
+download; another dataset's page is a 403 page, its download a plain 403. A key bound to no
+dataset opens any, as before."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from forecast import keys
+from forecast.data import store
+from forecast.data.generator import generate_pipeline
+from forecast.data.importing import import_frame
+from forecast.data.mapping import load_mapping
+from forecast.settings import Settings
+from serving.app import create_app
+from tests.serving.test_busy_page import sign_in
+
+PAGES = ["/dashboard/pipeline", "/dashboard/pipeline?period=all"]
+DOWNLOADS = ["/dashboard/pipeline.csv"]
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = Settings(
+        state_dir=tmp_path_factory.mktemp("bound"), key_cache_seconds=0, track_every_hours=0
+    )
+    engine = store.get_engine(settings)
+    for name, seed in (("demo", 5), ("other", 6)):
+        frame = generate_pipeline(200, seed=seed).opportunities.drop(columns=["status"])
+        import_frame(engine, frame, load_mapping("canonical"), dataset=name)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def viewer_keys(settings: Settings) -> dict[str, str]:
+    with store.get_engine(settings).begin() as conn:
+        return {
+            "bound": keys.create_key(conn, "viewer", "demo's", dataset="demo")[1],
+            "unbound": keys.create_key(conn, "viewer", "anyone's")[1],
+        }
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def bound(client: TestClient, viewer_keys: dict[str, str]) -> TestClient:
+    sign_in(client, viewer_keys["bound"])
+    return client
+
+
+def with_dataset(path: str, dataset: str) -> str:
+    return path + ("&" if "?" in path else "?") + f"dataset={dataset}"
+
+
+def test_a_bound_session_sees_its_own_dataset_by_default(bound):
+    pipeline = bound.get("/dashboard/pipeline")
+
+    assert pipeline.status_code == 200, pipeline.text
+    assert '<input type="hidden" name="dataset" value="demo">' in pipeline.text
+
+
+@pytest.mark.parametrize("path", DOWNLOADS)
+def test_a_bound_session_downloads_its_own_dataset_by_default(bound, path):
+    default = bound.get(path)
+
+    assert default.status_code == 200, default.text
+    assert default.text == bound.get(with_dataset(path, "demo")).text
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_another_datasets_page_is_a_403_page_naming_both(bound, path):
+    page = bound.get(with_dataset(path, "other"))
+
+    assert page.status_code == 403, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<link rel="stylesheet" href="/static/app.css">' in page.text
+    assert "bound to dataset &#39;demo&#39;" in page.text
+    assert "dataset &#39;other&#39;" in page.text
+    assert 'id="own-dataset"' in page.text and "dataset=demo" in page.text
+
+
+@pytest.mark.parametrize("path", DOWNLOADS)
+def test_another_datasets_download_is_a_plain_403(bound, path):
+    download = bound.get(with_dataset(path, "other"))
+
+    assert download.status_code == 403
+    assert download.headers["content-type"].startswith("text/plain")
+    assert download.text == "this key is bound to dataset 'demo'; it may not use dataset 'other'"
+
+
+def test_an_unbound_session_still_opens_and_picks_any_dataset(client, viewer_keys):
+    sign_in(client, viewer_keys["unbound"])
+
+    assert client.get("/dashboard/pipeline?dataset=other").status_code == 200
+    assert client.get("/dashboard/pipeline.csv?dataset=other").status_code == 200
