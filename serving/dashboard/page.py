@@ -31,7 +31,7 @@ from forecast.forecasting.revenue import default_as_of
 from forecast.forecasting.service import BuildCache, forecast_against_targets
 from forecast.forecasting.stored_forecasts import CHART_AHEAD as AHEAD
 from forecast.forecasting.stored_forecasts import find as stored_forecast
-from forecast.forecasting.targets import list_targets
+from forecast.forecasting.targets import TOTAL, TOTAL_LEVEL, list_targets
 from forecast.kpis import compute_kpis
 from forecast.periods import Period, parse_period, period_of
 from forecast.risk import deals_at_risk
@@ -264,7 +264,7 @@ def _forecast_section(
 ) -> dict[str, Any]:
     rows = []
     notes: list[str] = []
-    level, name = ("team", view.team) if view.team else ("all", "total")
+    level, name = ("team", view.team) if view.team else (TOTAL_LEVEL, TOTAL)
     seen_until = _now(view, kpis)
     method = None
     for per in chart_periods(view):

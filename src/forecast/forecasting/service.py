@@ -24,6 +24,7 @@ from forecast.forecasting import fitted, revenue, track_record
 from forecast.forecasting.targets import (
     LEVEL_COLUMNS,
     TOTAL,
+    TOTAL_LEVEL,
     Target,
     opportunity_dataset,
     period_of,
@@ -141,11 +142,13 @@ def forecast_against_targets(
                 f"no deals for {by} {group!r} in dataset {name!r} {when}"
                 f"{suggest(group, known, by) if not anywhere else ''}"
             )
-    levels = {"all", by} if by else {"all"}
-    used = [tg for tg in stored if tg.level in levels and (tg.level == "all" or tg.name in known)]
+    levels = {TOTAL_LEVEL, by} if by else {TOTAL_LEVEL}
+    used = [
+        tg for tg in stored if tg.level in levels and (tg.level == TOTAL_LEVEL or tg.name in known)
+    ]
     skipped = [tg for tg in stored if tg.level == by and tg.name not in known]
     goals = (
-        {TOTAL if tg.level == "all" else tg.name: tg.amount for tg in used}
+        {TOTAL if tg.level == TOTAL_LEVEL else tg.name: tg.amount for tg in used}
         if targets is None
         else dict(targets)
     )
@@ -195,9 +198,9 @@ def _given(
     fc: revenue.RevenueForecast, period: str, by: str | None, currency: str | None
 ) -> list[Target]:
     """The targets a caller gave, listed as stored ones are: one per line that has one."""
-    lines = [("all", fc.total)] + [(by or "", g) for g in fc.groups if by is not None]
+    lines = [(TOTAL_LEVEL, fc.total)] + [(by or "", g) for g in fc.groups if by is not None]
     return [
-        Target(level, TOTAL if level == "all" else g.group, period, g.target, currency or "")
+        Target(level, TOTAL if level == TOTAL_LEVEL else g.group, period, g.target, currency or "")
         for level, g in lines
         if g.target is not None
     ]

@@ -22,6 +22,7 @@ from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.forecasting.targets import (
     LEVEL_COLUMNS,
+    TOTAL_LEVEL,
     opportunity_dataset,
     read_targets,
 )
@@ -279,7 +280,9 @@ def one_group(document: dict[str, Any], group: str) -> dict[str, Any] | None:
     if line is None:
         return None
     out = {**document, "group": group, "groups": [line], "total": line}
-    out["targets"] = [t for t in document["targets"] if t["level"] != "all" and t["name"] == group]
+    out["targets"] = [
+        t for t in document["targets"] if t["level"] != TOTAL_LEVEL and t["name"] == group
+    ]
     lead = document.get("headline")
     if lead is not None:
         mine = lead["groups"].get(group, {})

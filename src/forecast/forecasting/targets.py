@@ -30,7 +30,10 @@ from forecast.data.validation import MAX_NUMBER
 from forecast.errors import InvalidInput, UnknownPeriod
 from forecast.periods import ACCEPTED, Period, parse_period
 
-LEVELS = ("all", "team", "rep", "product", "region")
+#: The level of a target for the whole dataset (its name is `TOTAL`, the forecast's total line):
+#: the one spelling every reader and writer of targets uses.
+TOTAL_LEVEL = "all"
+LEVELS = (TOTAL_LEVEL, "team", "rep", "product", "region")
 #: The opportunity column that names each group level (a rep is the deal's owner).
 LEVEL_COLUMNS = {"team": "team", "rep": "owner", "product": "product", "region": "region"}
 TOTAL = "total"
@@ -176,8 +179,8 @@ def _validated(
         if level not in LEVELS:
             problems.append(f"{at}: level {raw.get('level')!r} is not one of {list(LEVELS)}")
         name = str(raw.get("name") if raw.get("name") is not None else "").strip()
-        if level == "all":
-            if name.casefold() not in ("", "all", TOTAL):
+        if level == TOTAL_LEVEL:
+            if name.casefold() not in ("", TOTAL_LEVEL, TOTAL):
                 problems.append(
                     f"{at}: a level 'all' target is for the whole dataset; its name "
                     f"must be '{TOTAL}' (or empty), not {name!r}"
@@ -353,11 +356,11 @@ def list_targets(
 
 def targets_for(conn: Connection, dataset: str, period: str, by: str | None) -> dict[str, float]:
     """The targets the forecast of `period` grouped `by` uses: `total` and one per group."""
-    levels = ["all"] + ([by] if by else [])
+    levels = [TOTAL_LEVEL] + ([by] if by else [])
     out = {}
     for t in read_targets(conn, dataset, period_of(period).label):
         if t.level in levels:
-            out[TOTAL if t.level == "all" else t.name] = t.amount
+            out[TOTAL if t.level == TOTAL_LEVEL else t.name] = t.amount
     return out
 
 
