@@ -130,7 +130,7 @@ def score(
         rows, notes = fields.matched(rows)
     encoded = encode(served, rows, strict_dates=strict_dates)
     if fields is not None:
-        encoded = _yes_no_read(served, fields, encoded, strict_dates)
+        encoded = _yes_no_read(served, fields, _with_unread(encoded), strict_dates)
     scores = explain(served, encoded, predict(served, encoded, contributions=top > 0), top)
     if served.kind == DEAL and encoded.parts:  # a deal older than the model saw: said
         columns = encoded.parts[0][0].encoder_.columns  # teams' models share the inputs
@@ -322,6 +322,21 @@ def _lead_fields(served: Served) -> LeadFields:
         flags = getattr(fitted, "zero_one_inputs_", ())  # none in a model trained before them
         served.fields = LeadFields(list(encoder.columns), names, encoder.levels, flags)
     return served.fields
+
+
+def _with_unread(encoded: Encoded) -> Encoded:
+    """`encoded` with the rows holding a value that reached the model as a blank though sent
+    (`Encoded.unseen`), found once for a few rows (a batch's encoding finds them itself), so
+    the yes/no reading and the notes look at those rows only: usually none."""
+    if encoded.unseen is not None or not encoded.parts:
+        return encoded
+    columns = encoded.parts[0][0].encoder_.columns  # teams' models share the inputs
+    unread = [
+        i
+        for i, (row, xs) in enumerate(zip(encoded.rows, encoded.matrix.tolist(), strict=True))
+        if any(x != x and not is_blank(row.get(c)) for c, x in zip(columns, xs, strict=True))
+    ]
+    return encoded._replace(unseen=np.array(unread, dtype=np.intp))
 
 
 def _unread_notes(served: Served, encoded: Encoded) -> dict[int, list[str]]:
