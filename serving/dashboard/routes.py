@@ -37,6 +37,7 @@ from serving.dashboard.figures import (
     move_bars,
 )
 from serving.dashboard.overviews import OverviewCacheDep, compute
+from serving.deps import bound_dataset, datasets_open_to
 from serving.limits import HeavyDep
 from serving.observability import monitoring_cache
 from serving.routes.models import describe
@@ -212,8 +213,9 @@ async def dashboard(
     session = await run_in_threadpool(sessions.read, request)
     if session is None:
         return _to_login(request)
+    dataset = bound_dataset(session.dataset, view.dataset)
     result, problem = await heavy(
-        compute, request.app.state, overviews, view.dataset, view.freq, view.period, view.team
+        compute, request.app.state, overviews, dataset, view.freq, view.period, view.team
     )
     context = await run_in_threadpool(_context, request, session, result, problem)
     return _html(request, "dashboard.html", context)
@@ -228,7 +230,7 @@ def deal_datasets(engine: Engine) -> list[str]:
 def _context(
     request: Request, session: Session, ov: page.Overview | None, problem: str | None
 ) -> dict[str, Any]:
-    datasets = deal_datasets(request.app.state.engine)
+    datasets = datasets_open_to(session.dataset, deal_datasets(request.app.state.engine))
     ctx: dict[str, Any] = {
         "session": session,
         "csrf_token": session.csrf,
@@ -236,9 +238,10 @@ def _context(
         "datasets": datasets,
         "ov": ov,
     }
-    ctx["monitoring"] = _monitoring(request, ov.view.dataset if ov is not None else None)
+    shown = ov.view.dataset if ov is not None else session.dataset
+    ctx["monitoring"] = _monitoring(request, shown, session.dataset)
     if ov is None:
-        ctx["models"] = describe(request.app.state.models).model_dump(mode="json")
+        ctx["models"] = _models(request, session.dataset)
         return ctx
     view = ov.view
     query = {"dataset": view.dataset, "freq": view.freq, "period": view.period.label}
@@ -252,7 +255,7 @@ def _context(
         query=urlencode(query),
         forecast_figure=figure_json(forecast_figure(ov.forecast)) if ov.forecast.ok else None,
         funnel_figure=figure_json(funnel_figure(ov.funnel)) if ov.funnel.ok else None,
-        models=_model_card(request, ov.forecast),
+        models=_model_card(request, session, ov.forecast),
         history_figure=_history_figure(request, ov),
         moved=_moved(request, ov),
     )
@@ -288,13 +291,16 @@ def _moved(request: Request, ov: page.Overview) -> dict[str, Any] | None:
     }
 
 
-def _monitoring(request: Request, dataset: str | None) -> list[dict[str, Any]] | None:
+def _monitoring(
+    request: Request, dataset: str | None, bound: str | None
+) -> list[dict[str, Any]] | None:
     """Model monitoring as last computed (None while the first computation runs: the page never
     waits for it; the cache refreshes in the background, as for /metrics): the lead models', and
     of the deal models only the one of `dataset`, the deal dataset the page shows (None: every
-    one), so a page never shows another dataset's figures as its own."""
+    one), so a page never shows another dataset's figures as its own; of a session bound to a
+    dataset, only that dataset's models (`of_dataset`)."""
     reports = monitoring_cache(request.app).peek()
-    return None if reports is None else shown_for(reports, dataset)
+    return None if reports is None else of_dataset(shown_for(reports, dataset), bound)
 
 
 def shown_for(reports: list[Monitoring], dataset: str | None) -> list[dict[str, Any]]:
@@ -322,8 +328,21 @@ def _history_figure(request: Request, ov: page.Overview) -> str | None:
     return figure_json(history_figure(found["points"], found["target"]))
 
 
-def _model_card(request: Request, fc: page.Section) -> dict[str, Any]:
+def of_dataset(models: list[dict[str, Any]], bound: str | None) -> list[dict[str, Any]]:
+    """The models (served, or their monitoring) a session whose key is bound to dataset `bound`
+    sees: that dataset's, as such a key scores with no other (None: every one)."""
+    return [m for m in models if bound is None or m["dataset"] in (bound, None)]
+
+
+def _models(request: Request, bound: str | None) -> dict[str, Any]:
+    """The model card's served models, `of_dataset` the session's key."""
     described = describe(request.app.state.models).model_dump(mode="json")
+    described["models"] = of_dataset(described["models"], bound)
+    return described
+
+
+def _model_card(request: Request, session: Session, fc: page.Section) -> dict[str, Any]:
+    described = _models(request, session.dataset)
     if fc.ok:
         focus = fc.data["focus_row"]  # type: ignore[index]
         described["forecast"] = {
@@ -350,13 +369,14 @@ async def download(
         return _to_login(request)
     if chart not in CHARTS:
         return _text(f"no chart {chart!r}; charts: {', '.join(CHARTS)}", 404)
+    dataset = bound_dataset(session.dataset, view.dataset)
     result, problem = await heavy(
-        compute, request.app.state, overviews, view.dataset, view.freq, view.period, view.team
+        compute, request.app.state, overviews, dataset, view.freq, view.period, view.team
     )
     if result is None:
         return _text(problem or "no data", 404)
     try:
-        rows = csv_rows(chart, result, _model_card(request, result.forecast))
+        rows = csv_rows(chart, result, _model_card(request, session, result.forecast))
     except ForecastError as exc:
         return _text(str(exc), 409)
     return Response(

@@ -17,10 +17,11 @@ from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
 from forecast.settings import Settings
 from serving.app import create_app
+from serving.dashboard.export import CHARTS
 from tests.serving.test_busy_page import sign_in
 
-PAGES = ["/dashboard/pipeline", "/dashboard/pipeline?period=all"]
-DOWNLOADS = ["/dashboard/pipeline.csv"]
+PAGES = ["/", "/?freq=month", "/dashboard/pipeline", "/dashboard/pipeline?period=all"]
+DOWNLOADS = [f"/dashboard/{chart}.csv" for chart in CHARTS] + ["/dashboard/pipeline.csv"]
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +62,11 @@ def with_dataset(path: str, dataset: str) -> str:
 
 
 def test_a_bound_session_sees_its_own_dataset_by_default(bound):
+    overview = bound.get("/")
     pipeline = bound.get("/dashboard/pipeline")
 
+    assert overview.status_code == 200, overview.text
+    assert "dataset <strong>demo</strong>" in overview.text
     assert pipeline.status_code == 200, pipeline.text
     assert '<input type="hidden" name="dataset" value="demo">' in pipeline.text
 
@@ -96,8 +100,33 @@ def test_another_datasets_download_is_a_plain_403(bound, path):
     assert download.text == "this key is bound to dataset 'demo'; it may not use dataset 'other'"
 
 
+def test_the_dataset_picker_lists_only_the_bound_dataset(bound):
+    html = bound.get("/").text
+
+    assert 'value="other"' not in html and "dataset=other" not in html
+    assert 'value="demo"' in html
+
+
+def test_a_bound_sessions_model_card_names_only_its_datasets_models(bound, client):
+    card = bound.get("/dashboard/models.csv").text
+
+    assert "close-probability.demo" in card
+    assert "other" not in card
+
+
+def test_an_unbound_sessions_model_card_names_every_datasets_models(client, viewer_keys):
+    sign_in(client, viewer_keys["unbound"])
+
+    card = client.get("/dashboard/models.csv?dataset=demo").text
+
+    assert "close-probability.demo" in card and "close-probability.other" in card
+
+
 def test_an_unbound_session_still_opens_and_picks_any_dataset(client, viewer_keys):
     sign_in(client, viewer_keys["unbound"])
 
+    assert client.get("/?dataset=other").status_code == 200
     assert client.get("/dashboard/pipeline?dataset=other").status_code == 200
-    assert client.get("/dashboard/pipeline.csv?dataset=other").status_code == 200
+    assert client.get("/dashboard/forecast.csv?dataset=other").status_code == 200
+    html = client.get("/?dataset=demo").text
+    assert '<option value="demo" selected>' in html and '<option value="other" >' in html
