@@ -166,9 +166,10 @@ def test_an_older_export_does_not_roll_a_deal_back(engine, acme, tmp_path):
     export, mapping = acme
     moved = write(tmp_path, "later.csv", export.read_text().replace("D1,New,", "D1,Proposal,"))
     import_export(engine, moved, mapping, export_date="2024-03-10")
-    import_export(engine, export, mapping, export_date="2024-02-25")
+    report = import_export(engine, export, mapping, export_date="2024-02-25")
     deals = store.load_opportunities(engine, "acme").set_index("id")
     assert deals.loc["D1", "stage"] == "Proposal"
+    assert report.stage_changes == 0  # its older stage is not taken, so it moves no deal
 
 
 def test_parquet_exports_import_like_csv(sqlite_engine, acme, tmp_path):

@@ -512,13 +512,27 @@ class CanonicalRows(NumberColumns):
             )
         )
         if stored is not None:  # reported, not used: how many stored deals this row moves
-            before = store.stored_state(stored, self.dataset, opps["id"].tolist())
-            old_stage = before["stage"].reindex(opps["id"]).to_numpy()
-            moved = pd.notna(old_stage) & (old_stage != opps["stage"].to_numpy())
-            self.report.stage_changes += int(moved.sum())
+            self.report.stage_changes += self._moved(stored, opps)
         history = pd.concat(parts, ignore_index=True).dropna(subset=["entered_at"])
         history["dataset"] = self.dataset
         return history[["dataset", *HISTORY_COLUMNS, "seen_only"]]
+
+    def _moved(self, stored: Connection, opps: pd.DataFrame) -> int:
+        """How many stored deals these rows move to another stage: only rows that will win over
+        the stored state (newer, or as new at a later stage: `store.upsert_opportunities`'s
+        rule), so an older export read again moves none."""
+        before = store.stored_state(stored, self.dataset, opps["id"].tolist()).reindex(opps["id"])
+        old_stage = before["stage"].to_numpy()
+        new_at = pd.to_datetime(opps["updated_at"]).astype("datetime64[us]").to_numpy()
+        old_at = before["updated_at"].to_numpy()
+        rank = {s: i for i, s in enumerate(self.stages.all_stages)} if self.stages else {}
+        later = (
+            opps["stage"].map(rank).fillna(99).to_numpy()
+            > pd.Series(old_stage).map(rank).fillna(99).to_numpy()
+        )
+        wins = (new_at > old_at) | ((new_at == old_at) & later)
+        moved = pd.notna(old_stage) & (old_stage != opps["stage"].to_numpy()) & wins
+        return int(moved.sum())
 
 
 #: A probability above 1 where the mapping reads probabilities as 0–1: most often percents.

@@ -253,15 +253,17 @@ def resolve_dataset(
 
 
 def stored_state(conn: Connection, dataset: str, ids: Sequence[str]) -> pd.DataFrame:
-    """Stored stage, created_at and created_estimated of the deals given, indexed by id."""
+    """Stored stage, created_at, created_estimated and updated_at of the deals given, by id."""
     cols = (
         opportunities.c.id,
         opportunities.c.stage,
         opportunities.c.created_at,
         opportunities.c.created_estimated,
+        opportunities.c.updated_at,
     )
     frame = _rows_of(conn, cols, opportunities.c.dataset == dataset, opportunities.c.id, ids)
-    frame["created_at"] = pd.to_datetime(frame["created_at"]).astype("datetime64[us]")
+    for col in ("created_at", "updated_at"):
+        frame[col] = pd.to_datetime(frame[col]).astype("datetime64[us]")
     return frame.set_index("id")
 
 
