@@ -564,7 +564,7 @@ def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[s
             "field": "Stage",
             "value": stage,
             "contribution": 0.0,
-            "sentence": f"Stage = {stage}: {scorer.rate_wording} {p:.0%} (no champion model yet)",
+            "sentence": scorer.rate_sentence(stage, p),
         }
     return {
         "field": "(all leads)",
@@ -572,6 +572,3 @@ def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[s
         "contribution": 0.0,
         "sentence": f"base conversion rate {p:.0%} (no champion model yet)",
     }
-
-
-# --- deal rows from a CRM's request -------------------------------------------------------------
