@@ -9,7 +9,7 @@ itself (`auto_error=False`): `require` does, with the app's own 401 and 403 bodi
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
@@ -205,6 +205,13 @@ def scoring_dataset(request: Request) -> str | None:
 def dataset_of_key(key: ApiKey, dataset: str | None, doing: str = "use") -> str | None:
     """The dataset a request by `key` acts on (`bound_dataset` of the key's binding)."""
     return bound_dataset(key.dataset, dataset, doing)
+
+
+def of_dataset(models: list[dict[str, Any]], bound: str | None) -> list[dict[str, Any]]:
+    """The models (served, or their monitoring) a key bound to dataset `bound` sees, through
+    the API or a dashboard session: that dataset's, as such a key scores with no other (None:
+    every one)."""
+    return [m for m in models if bound is None or m["dataset"] in (bound, None)]
 
 
 def bound_dataset(bound: str | None, dataset: str | None, doing: str = "use") -> str | None:

@@ -37,7 +37,7 @@ from serving.dashboard.figures import (
     move_bars,
 )
 from serving.dashboard.overviews import OverviewCacheDep, compute
-from serving.deps import bound_dataset, datasets_open_to
+from serving.deps import bound_dataset, datasets_open_to, of_dataset
 from serving.limits import HeavyDep
 from serving.observability import monitoring_cache
 from serving.routes.models import describe
@@ -326,12 +326,6 @@ def _history_figure(request: Request, ov: page.Overview) -> str | None:
     if not found["points"]:
         return None
     return figure_json(history_figure(found["points"], found["target"]))
-
-
-def of_dataset(models: list[dict[str, Any]], bound: str | None) -> list[dict[str, Any]]:
-    """The models (served, or their monitoring) a session whose key is bound to dataset `bound`
-    sees: that dataset's, as such a key scores with no other (None: every one)."""
-    return [m for m in models if bound is None or m["dataset"] in (bound, None)]
 
 
 def _models(request: Request, bound: str | None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from forecast import scoring
 from serving import freshness
-from serving.deps import AdminKey, ViewerKey
+from serving.deps import AdminKey, ViewerKey, of_dataset
 from serving.observability import monitoring_cache
 from serving.schemas import ModelsResponse, ServedModelOut
 
@@ -39,8 +39,10 @@ def describe(models: scoring.ModelSet) -> ModelsResponse:
     summary="The models being served: versions, when trained, holdout "
     "metrics against the baselines",
 )
-def served_models(request: Request, _: ViewerKey) -> ModelsResponse:
-    return describe(request.app.state.models)
+def served_models(request: Request, key: ViewerKey) -> ModelsResponse:
+    described = describe(request.app.state.models).model_dump(mode="json")
+    described["models"] = of_dataset(described["models"], key.dataset)
+    return ModelsResponse.model_validate(described)
 
 
 class AccuracyOut(BaseModel):
@@ -96,9 +98,10 @@ class MonitoringResponse(BaseModel):
     "input between the model's training rows and what it scored in the last 30 days (or the "
     "open pipeline when few scores were logged). Recomputed at most every few minutes.",
 )
-def model_monitoring(request: Request, _: ViewerKey) -> MonitoringResponse:
+def model_monitoring(request: Request, key: ViewerKey) -> MonitoringResponse:
     reports = monitoring_cache(request.app).get()
-    return MonitoringResponse.model_validate({"models": [r.to_dict() for r in reports]})
+    models = of_dataset([r.to_dict() for r in reports], key.dataset)
+    return MonitoringResponse.model_validate({"models": models})
 
 
 @router.post(

@@ -12,6 +12,7 @@ from forecast.data import store
 from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
 from forecast.settings import Settings
+from serving.deps import of_dataset
 from tests.serving.conftest import auth
 
 
@@ -144,3 +145,13 @@ def test_a_bound_scorer_is_still_refused_scoring_another_dataset(client, bound):
     assert response.json()["detail"] == (
         "this key is bound to dataset 'demo'; it may not score dataset 'other'"
     )
+
+
+def test_a_bound_key_is_shown_only_its_datasets_models_and_their_monitoring(client, bound):
+    served = [{"dataset": "demo"}, {"dataset": "other"}, {"dataset": None}]
+    assert of_dataset(served, "demo") == [{"dataset": "demo"}, {"dataset": None}]
+    assert of_dataset(served, None) == served
+    for path in ("/v1/models", "/v1/models/monitoring"):
+        response = client.get(path, headers=auth(bound["viewer"]))
+        assert response.status_code == 200, response.text
+        assert {m["dataset"] for m in response.json()["models"]} <= {"demo", None}
