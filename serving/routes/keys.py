@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from forecast import keys
-from serving.deps import AdminKey, EngineDep
+from serving.deps import AdminKey, EngineDep, bound_dataset
 from serving.schemas import KeyCreated, KeyCreateRequest, KeyInfo
 
 router = APIRouter(tags=["keys"])
@@ -20,20 +20,24 @@ router = APIRouter(tags=["keys"])
     status_code=201,
 )
 def create_key(
-    body: KeyCreateRequest, request: Request, engine: EngineDep, _: AdminKey
+    body: KeyCreateRequest, request: Request, engine: EngineDep, admin: AdminKey
 ) -> KeyCreated:
+    """An admin key bound to a dataset makes keys bound to it (none named: its own), so it
+    cannot mint a key that reaches other datasets."""
+    dataset = bound_dataset(admin.dataset, body.dataset, "create keys for")
     models = request.app.state.models
     with engine.begin() as conn:
         record, plain = keys.create_key(
-            conn, body.role, body.name, body.dataset, known=[*models.leads, *models.deals]
+            conn, body.role, body.name, dataset, known=[*models.leads, *models.deals]
         )
     return KeyCreated(**asdict(record), key=plain)
 
 
 @router.get("/keys", summary="List API keys (never the keys themselves)")
-def list_keys(engine: EngineDep, _: AdminKey) -> list[KeyInfo]:
+def list_keys(engine: EngineDep, admin: AdminKey) -> list[KeyInfo]:
+    """Every key; to an admin key bound to a dataset, the keys bound to it."""
     with engine.connect() as conn:
-        return [KeyInfo(**row) for row in keys.list_keys(conn)]
+        return [KeyInfo(**row) for row in keys.list_keys(conn, within=admin.dataset)]
 
 
 @router.delete(
@@ -45,11 +49,11 @@ def revoke_key(
     key_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="Id from GET /v1/keys")],
     request: Request,
     engine: EngineDep,
-    _: AdminKey,
+    admin: AdminKey,
 ) -> KeyInfo:
     try:
-        with engine.begin() as conn:
-            record = keys.revoke_key(conn, key_id)
+        with engine.begin() as conn:  # an admin key bound to a dataset revokes its keys only
+            record = keys.revoke_key(conn, key_id, within=admin.dataset)
     finally:
         # The key stops working in this worker at once (revoked now or before: its remembered
         # check is dropped either way), in the server's other workers within key_cache_seconds.

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from forecast import scoring
+from forecast.errors import OtherDataset
 from serving import freshness
 from serving.deps import AdminKey, ViewerKey, of_dataset
 from serving.observability import monitoring_cache
@@ -116,9 +117,16 @@ def model_monitoring(request: Request, key: ViewerKey) -> MonitoringResponse:
     "every dataset's context again, now (for a change no version shows: a registry rebuilt, a "
     "model file replaced).",
 )
-async def reload_models(request: Request, _: AdminKey) -> ModelsResponse:
+async def reload_models(request: Request, admin: AdminKey) -> ModelsResponse:
     """Everything loaded again (`freshness.reload(reuse=False)`): an admin forcing a reload
-    expects every model read afresh, whatever the versions say."""
+    expects every model read afresh, whatever the versions say. Every dataset's: an admin key
+    bound to one dataset may not (403)."""
+    if admin.dataset is not None:
+        said = (
+            f"this key is bound to dataset '{admin.dataset}'; it may not reload every dataset's "
+            "models (an admin key bound to no dataset may)"
+        )
+        raise OtherDataset(admin.dataset, "*", said=said)
     # Loading runs off the event loop; requests keep scoring with the old set meanwhile, and the
     # swap is one reference assignment, so no request in flight sees a half-loaded set.
     return describe(await freshness.reload(request.app.state, reuse=False))

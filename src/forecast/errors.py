@@ -75,9 +75,10 @@ class OtherDataset(ForecastError):
     """A key bound to dataset `bound` (or a dashboard session signed in with one) named
     `dataset`: refused, so one client's key never reads or writes another's pipeline."""
 
-    def __init__(self, bound: str, dataset: str, doing: str = "use") -> None:
+    def __init__(self, bound: str, dataset: str, doing: str = "use", said: str = "") -> None:
         super().__init__(
-            f"this key is bound to dataset '{bound}'; it may not {doing} dataset '{dataset}'"
+            said
+            or f"this key is bound to dataset '{bound}'; it may not {doing} dataset '{dataset}'"
         )
         self.bound = bound
         self.dataset = dataset

@@ -100,11 +100,13 @@ class AlreadyRevoked(InvalidInput):
     """The key was revoked before; its first revocation time is kept."""
 
 
-def revoke_key(conn: Connection, key_id: int) -> ApiKey:
-    """Revoke a key. A key revoked before keeps its revocation time and raises `AlreadyRevoked`."""
+def revoke_key(conn: Connection, key_id: int, within: str | None = None) -> ApiKey:
+    """Revoke a key. A key revoked before keeps its revocation time and raises `AlreadyRevoked`.
+    `within`: the dataset the revoking admin key is bound to; a key of any other binding is as
+    unknown to it as one that is not there."""
     cols = store.api_keys.c
     row = conn.execute(select(store.api_keys).where(cols.id == key_id)).first()
-    if row is None:
+    if row is None or (within is not None and row.dataset != within):
         raise UnknownName(f"no API key with id {key_id}")
     # Only a key not yet revoked is updated, so a second (or concurrent) revoke changes nothing.
     now = store.utcnow()
@@ -124,11 +126,15 @@ def revoke_key(conn: Connection, key_id: int) -> ApiKey:
     )
 
 
-def list_keys(conn: Connection) -> list[dict]:
+def list_keys(conn: Connection, within: str | None = None) -> list[dict]:
+    """Every key (`within`: only those bound to that dataset, what an admin key bound to it
+    manages)."""
     cols = store.api_keys.c
     query = select(
         cols.id, cols.name, cols.role, cols.prefix, cols.dataset, cols.created_at, cols.revoked_at
     )
+    if within is not None:
+        query = query.where(cols.dataset == within)
     return [dict(r) for r in conn.execute(query.order_by(cols.id)).mappings()]
 
 

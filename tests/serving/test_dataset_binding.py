@@ -155,3 +155,31 @@ def test_a_bound_key_is_shown_only_its_datasets_models_and_their_monitoring(clie
         response = client.get(path, headers=auth(bound["viewer"]))
         assert response.status_code == 200, response.text
         assert {m["dataset"] for m in response.json()["models"]} <= {"demo", None}
+
+
+def test_a_bound_admin_key_manages_keys_of_its_dataset_only(client, settings, bound):
+    admin = auth(bound["admin"])
+    with store.get_engine(settings).begin() as conn:
+        record, _ = keys.create_key(conn, "viewer", "someone else's", dataset="other")
+        unbound, _ = keys.create_key(conn, "admin", "every dataset")
+
+    made = client.post("/v1/keys", json={"role": "admin", "name": "escape"}, headers=admin)
+    assert made.status_code == 201, made.text
+    assert made.json()["dataset"] == "demo"  # not a key for every dataset
+    refused = client.post(
+        "/v1/keys", json={"role": "viewer", "name": "x", "dataset": "other"}, headers=admin
+    )
+    assert refused.status_code == 403
+    assert "may not create keys for dataset 'other'" in refused.json()["detail"]
+
+    listed = client.get("/v1/keys", headers=admin)
+    assert listed.status_code == 200
+    assert {k["dataset"] for k in listed.json()} == {"demo"}
+    for other in (record.id, unbound.id):  # as unknown to it as a key that is not there
+        assert client.delete(f"/v1/keys/{other}", headers=admin).status_code == 404
+    with store.get_engine(settings).connect() as conn:
+        assert all(k["revoked_at"] is None for k in keys.list_keys(conn))
+
+    reload = client.post("/v1/admin/reload", headers=admin)
+    assert reload.status_code == 403
+    assert "may not reload every dataset's models" in reload.json()["detail"]
