@@ -189,8 +189,10 @@ def score_leads(
     )
 
 
-def _deal_inputs(request: Request, name: str, body: DealScoreRequest) -> tuple[dict, dict]:
-    context = request.app.state.models.deal_contexts.get(name)
+def _deal_inputs(models: scoring.ModelSet, name: str, body: DealScoreRequest) -> tuple[dict, dict]:
+    """A deal's inputs and its model row, from the context of the same model set that scores it
+    (read once per request: a background reload may swap in another set meanwhile)."""
+    context = models.deal_contexts.get(name)
     if context is None:
         raise ModelNotReady("no deal dataset in the store to score deals against")
     inputs = body.model_dump(exclude={"id"}, exclude_none=True, mode="json")
@@ -198,11 +200,11 @@ def _deal_inputs(request: Request, name: str, body: DealScoreRequest) -> tuple[d
 
 
 def _deal_input_of(
-    request: Request, name: str, body: DealScoreRequest, i: int
+    models: scoring.ModelSet, name: str, body: DealScoreRequest, i: int
 ) -> tuple[dict, dict]:
     """`_deal_inputs` of a batch's deal: a refusal names its row, as a lead batch's does."""
     try:
-        return _deal_inputs(request, name, body)
+        return _deal_inputs(models, name, body)
     except InvalidInput as exc:
         raise InvalidInput(f"row {i} (counting from 0): {exc}") from None
 
@@ -217,8 +219,9 @@ def _deal_input_of(
 async def score_deal(
     body: DealScoreRequest, request: Request, key: ScorerKeyInRoute
 ) -> JSONResponse:
-    name, served = _served(request, scoring.DEAL, key)
-    inputs, row = _deal_inputs(request, name, body)
+    models = request.app.state.models
+    name, served = served_for(models, scoring.DEAL, key, scoring_dataset(request))
+    inputs, row = _deal_inputs(models, name, body)
     [result] = scoring.score(served, [row])
     return ScoreJSON(
         _respond(request.app.state, "deal", name or None, body.id, inputs, result, row)
@@ -235,8 +238,9 @@ def score_deals(
     body: DealBatchRequest, request: Request, key: ScorerKeyInRoute
 ) -> BatchScoreResponse:
     _check_batch(request, len(body.deals))
-    name, served = _served(request, scoring.DEAL, key)
-    pairs = [_deal_input_of(request, name, deal, i) for i, deal in enumerate(body.deals)]
+    models = request.app.state.models
+    name, served = served_for(models, scoring.DEAL, key, scoring_dataset(request))
+    pairs = [_deal_input_of(models, name, deal, i) for i, deal in enumerate(body.deals)]
     results = scoring.score(served, [row for _, row in pairs])
     return BatchScoreResponse(
         scores=[
