@@ -226,11 +226,6 @@ def bound_dataset(bound: str | None, dataset: str | None, doing: str = "use") ->
     return bound
 
 
-def datasets_open_to(bound: str | None, names: list[str]) -> list[str]:
-    """Of `names`, those a key bound to `bound` may name (`bound_dataset`): its own, or all."""
-    return [name for name in names if bound is None or name == bound]
-
-
 def keyed_dataset(*roles: str) -> Callable[..., Awaitable[str | None]]:
     """A dependency: the `?dataset=` of a request by a key of `roles`, after `dataset_of_key`
     (None: neither named nor bound, the route's default applies)."""

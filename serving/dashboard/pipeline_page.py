@@ -27,7 +27,7 @@ from serving.dashboard.export import to_csv
 from serving.dashboard.figures import figure_json, waterfall_figure
 from serving.dashboard.routes import _html, _text, _to_login, deal_datasets
 from serving.datasets import cached_waterfall, load_dataset
-from serving.deps import bound_dataset, datasets_open_to
+from serving.deps import bound_dataset
 from serving.limits import Heavy, HeavyDep
 from serving.sessions import Session, SessionManager, SessionsDep
 
@@ -142,8 +142,9 @@ async def pipeline_page(
         return _to_login(request)
     context: dict[str, Any] = {"session": session, "csrf_token": session.csrf, "problem": problem}
     if problem is not None:  # several deal datasets and none named: offer each it may open
-        found = await run_in_threadpool(deal_datasets, request.app.state.engine)
-        context["datasets"] = datasets_open_to(session.dataset, found)
+        context["datasets"] = await run_in_threadpool(
+            deal_datasets, request.app.state.engine, session.dataset
+        )
     if shown is not None:  # off the event loop: a first build reads every deal
         context.update(await run_in_threadpool(page_context, request.app.state, shown))
     return _html(request, "pipeline.html", context, status=200 if problem is None else 422)

@@ -37,7 +37,7 @@ from serving.dashboard.figures import (
     move_bars,
 )
 from serving.dashboard.overviews import OverviewCacheDep, compute
-from serving.deps import bound_dataset, datasets_open_to, of_dataset
+from serving.deps import bound_dataset, of_dataset
 from serving.limits import HeavyDep
 from serving.observability import monitoring_cache
 from serving.routes.models import describe
@@ -221,16 +221,18 @@ async def dashboard(
     return _html(request, "dashboard.html", context)
 
 
-def deal_datasets(engine: Engine) -> list[str]:
-    """The store's deal datasets: the pages offer them where none is named."""
+def deal_datasets(engine: Engine, bound: str | None = None) -> list[str]:
+    """The store's deal datasets a session whose key is bound to `bound` may open (None: all):
+    the pages offer them where none is named."""
     with engine.connect() as conn:
-        return list_datasets(conn, "opportunities")
+        names = list_datasets(conn, "opportunities")
+    return [name for name in names if bound is None or name == bound]
 
 
 def _context(
     request: Request, session: Session, ov: page.Overview | None, problem: str | None
 ) -> dict[str, Any]:
-    datasets = datasets_open_to(session.dataset, deal_datasets(request.app.state.engine))
+    datasets = deal_datasets(request.app.state.engine, session.dataset)
     ctx: dict[str, Any] = {
         "session": session,
         "csrf_token": session.csrf,

@@ -59,8 +59,7 @@ class LeadFields:
         self._yes_no: dict[str, dict[int, Any]] = {
             col: spelt for col, lv in (levels or {}).items() if (spelt := yes_no_spelling(lv))
         }
-        self._zero_one = frozenset(c for c in zero_one if c in self._inputs)
-        self._yes_no |= {col: {1: 1, 0: 0} for col in self._zero_one}
+        self._yes_no |= {col: {1: 1, 0: 0} for col in zero_one if col in self._inputs}
         #: Each one's learnt spellings and blank: a value already so spelt (the usual request)
         #: costs one lookup.
         self._as_learnt = {
