@@ -37,6 +37,7 @@ from starlette.datastructures import State
 
 from forecast import scoring
 from forecast.errors import Busy, ModelNotReady
+from forecast.model_set import Problem, dataset_of
 from forecast.model_sources import Sources, current_sources
 
 log = logging.getLogger("forecast.serving.freshness")
@@ -81,10 +82,10 @@ def swap(state: State, fresh: scoring.ModelSet) -> scoring.ModelSet:
     current = state.models
     if fresh.degraded and current.any_served and not current.degraded:
         refused = f"{NOT_APPLIED} ({_when(fresh)}): " + "; ".join(fresh.degraded)
-        details = "; ".join(fresh.problems)
         kept = [p for p in current.problems if not p.startswith(NOT_APPLIED)]
-        note = f"{refused} ({details})" if details else refused
-        state.models = dataclasses.replace(current, problems=[*kept, note])
+        # Each of the fresh set's problems stays tagged with its dataset (`problems_for`).
+        why = [Problem(f"{NOT_APPLIED}: {p}", dataset_of(p)) for p in fresh.problems]
+        state.models = dataclasses.replace(current, problems=[*kept, refused, *why])
         raise ModelNotReady(
             f"{refused}; the models loaded at {_when(current)} keep serving "
             "(GET /readyz with a viewer's key says more)"

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from forecast import scoring
 from forecast.data import store
+from forecast.keys import ApiKey
 from serving.deps import presented_key
 
 log = logging.getLogger("forecast.serving")
@@ -91,18 +92,21 @@ async def healthz() -> dict[str, str]:
 def readyz(request: Request) -> JSONResponse:
     models = request.app.state.models
     defaults = {id(models.lead), id(models.deal)}
-    served = {
+    key = _details_key(request)
+    bound = key.dataset if key is not None else None
+    served = {  # a key bound to a dataset sees that dataset's models only
         s.kind if id(s) in defaults else f"{s.kind}:{s.dataset}": ServedModel(
             version=s.version, source=s.source, label=s.scorer.label
         )
         for s in models.served()
+        if bound is None or s.dataset in (None, bound)
     }
     store_error = _store_error(request)
     checks = {"store": store_error is None, "models": models.any_served and not models.degraded}
     ready = all(checks.values())
     warmup = request.app.state.warmup
-    if _may_see_details(request):
-        problems = [*models.degraded, *models.problems] + (
+    if key is not None:
+        problems = [*models.degraded, *models.problems_for(bound)] + (
             [f"store: {store_error}"] if store_error else []
         )
         body = Readiness(ready=ready, checks=checks, problems=problems, models=served)
@@ -134,8 +138,8 @@ def _store_error(request: Request) -> str | None:
         return str(exc)
 
 
-def _may_see_details(request: Request) -> bool:
-    """Whether the request carries a valid key of the viewer (or admin) role; checked as the
+def _details_key(request: Request) -> ApiKey | None:
+    """The request's key if it is a valid key of the viewer (or admin) role; checked as the
     protected routes check it, but a missing or bad key means the public answer, not a 401."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     bearer = (
@@ -145,10 +149,10 @@ def _may_see_details(request: Request) -> bool:
     )
     key = presented_key(request.headers.get("x-api-key"), bearer)
     if key is None:
-        return False
+        return None
     try:
         found = request.app.state.keys.verify(key)
     except Exception as exc:  # noqa: BLE001 - the store down: the public answer
         log.warning("readiness: the key could not be checked: %s", exc)
-        return False
-    return found is not None and found.allows("viewer")
+        return None
+    return found if found is not None and found.allows("viewer") else None

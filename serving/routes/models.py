@@ -41,8 +41,10 @@ def describe(models: scoring.ModelSet) -> ModelsResponse:
     "metrics against the baselines",
 )
 def served_models(request: Request, key: ViewerKey) -> ModelsResponse:
-    described = describe(request.app.state.models).model_dump(mode="json")
+    models = request.app.state.models
+    described = describe(models).model_dump(mode="json")
     described["models"] = of_dataset(described["models"], key.dataset)
+    described["problems"] = models.problems_for(key.dataset)
     return ModelsResponse.model_validate(described)
 
 

@@ -121,6 +121,25 @@ class DealContext:
 UNNAMED = ""
 
 
+class Problem(str):
+    """What failed in a load, as text, and the dataset it concerns (None: none in particular),
+    so that a key bound to a dataset is told its own dataset's problems only
+    (`ModelSet.problems_for`): the text names the dataset, and one client must not learn of
+    another's."""
+
+    dataset: str | None
+
+    def __new__(cls, text: str, dataset: str | None = None) -> Problem:
+        made = super().__new__(cls, text)
+        made.dataset = dataset
+        return made
+
+
+def dataset_of(problem: str) -> str | None:
+    """The dataset a problem concerns (None for plain text)."""
+    return getattr(problem, "dataset", None)
+
+
 @dataclass
 class ModelSet:
     """The models served, per kind and dataset. `problems` says what failed as the service saw
@@ -165,6 +184,13 @@ class ModelSet:
         models.lead = lead
         models.deal = deal
         return models
+
+    def problems_for(self, bound: str | None) -> list[str]:
+        """`problems` as a key bound to dataset `bound` may read them: its dataset's and those
+        of no dataset in particular (None: every one)."""
+        if bound is None:
+            return list(self.problems)
+        return [p for p in self.problems if dataset_of(p) in (None, bound)]
 
     @property
     def lead(self) -> Served | None:
@@ -226,9 +252,10 @@ class ModelSet:
     def _why_not(self, kind: str, dataset: str | None, name: str | None) -> ForecastError:
         by_dataset = self.leads if kind == LEAD else self.deals
         names = sorted(n for n in by_dataset if n != UNNAMED)
-        if dataset is not None:
+        if dataset is not None:  # which are served is not said: a client may see only its own
             return NotFound(
-                f"dataset: no {kind} model is served for dataset '{dataset}'; served: {names}"
+                f"dataset: no {kind} model is served for dataset '{dataset}' (GET /v1/models "
+                "lists the datasets your key may use)"
             )
         if name is None and len(names) > 1:
             return InvalidInput(
@@ -294,7 +321,7 @@ def load_model_set(
         try:
             models.deal_contexts[name] = context or deal_context(engine, name)
         except ForecastError as exc:
-            models.problems.append(f"deals: dataset '{name}': {exc}")
+            models.problems.append(Problem(f"deals: dataset '{name}': {exc}", name))
     listed: dict[str, dict[str, str] | None] = {}
     with registry_visit(settings) as visit:
         for kind in (LEAD, DEAL):
@@ -306,12 +333,20 @@ def load_model_set(
     models.default_lead = _default(settings.lead_dataset, models.leads)
     models.default_deal = _default(settings.deal_dataset, models.deals)
     if settings.lead_dataset and settings.lead_dataset not in models.leads:
-        models.problems.append(f"leads: no lead model serves dataset '{settings.lead_dataset}'")
+        models.problems.append(
+            Problem(
+                f"leads: no lead model serves dataset '{settings.lead_dataset}'",
+                settings.lead_dataset,
+            )
+        )
         models.degraded.append(LEAD_DATASET_MISSING)
     if settings.deal_dataset and settings.deal_dataset not in models.deals:
         models.problems.append(
-            f"deals: dataset '{settings.deal_dataset}' is not an opportunities dataset in the "
-            f"store; served: {sorted(models.deals)}"
+            Problem(
+                f"deals: dataset '{settings.deal_dataset}' is not an opportunities dataset in "
+                f"the store; served: {sorted(models.deals)}",
+                settings.deal_dataset,
+            )
         )
         models.degraded.append(DATASET_MISSING)
     return models
@@ -359,9 +394,12 @@ class _KindLoader:
             if kind == DEAL and name not in self.models.deal_contexts:
                 if name not in stored:
                     problems.append(
-                        f"deals: a champion is registered for dataset '{name}', which is not "
-                        "an opportunities dataset in the store: its deals cannot be scored "
-                        "(import the dataset)"
+                        Problem(
+                            f"deals: a champion is registered for dataset '{name}', which is "
+                            "not an opportunities dataset in the store: its deals cannot be "
+                            "scored (import the dataset)",
+                            name,
+                        )
                     )
                 continue
             model = self._champion(name)
@@ -398,7 +436,7 @@ class _KindLoader:
         try:
             loaded = registry.load_champion(kind, settings, dataset=name)
         except ModelNotReady as exc:
-            self.models.problems.append(f"{kind}: dataset '{name}': {exc}")
+            self.models.problems.append(Problem(f"{kind}: dataset '{name}': {exc}", name))
             # The visit failed: the registry did not answer. Else it answered, and the champion
             # (its artifact, or the file itself) would not load.
             self._degrade(REGISTRY_DOWN if visit.failure else CHAMPION_BROKEN)
@@ -407,8 +445,11 @@ class _KindLoader:
             return None
         if loaded.reason:
             self.models.problems.append(
-                f"{kind}: serving the local copy v{loaded.version} of dataset '{name}': "
-                f"{loaded.reason}"
+                Problem(
+                    f"{kind}: serving the local copy v{loaded.version} of dataset '{name}': "
+                    f"{loaded.reason}",
+                    name,
+                )
             )
         details = {}
         if visit.failure is None:  # details are optional: not worth a second wait
@@ -432,7 +473,7 @@ class _KindLoader:
         try:
             scorer = _fallback_scorer(self.kind, self.engine, name, self.models)
         except (ModelNotReady, NotFound) as exc:
-            self.models.problems.append(f"{self.kind}: dataset '{name}': {exc}")
+            self.models.problems.append(Problem(f"{self.kind}: dataset '{name}': {exc}", name))
             return None
         served = Served(self.kind, scorer, None, "fallback", {}, name)
         read_as_imported(self.engine, served)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from starlette.datastructures import State
 
-from forecast import keys
+from forecast import keys, scoring
 from forecast.data import store
 from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
+from forecast.errors import ModelNotReady
+from forecast.model_set import Problem
 from forecast.settings import Settings
+from serving import freshness
 from serving.deps import of_dataset
 from tests.serving.conftest import auth
 
@@ -47,6 +52,8 @@ STATE = {
     "team": "East",
 }
 TARGET = {"level": "all", "period": "2024-Q2", "amount": 5000}
+#: What describing a served model reads of its scorer.
+SCORER = SimpleNamespace(label="per-stage win rate", method="stage_win_rate")
 
 
 @pytest.fixture
@@ -183,3 +190,70 @@ def test_a_bound_admin_key_manages_keys_of_its_dataset_only(client, settings, bo
     reload = client.post("/v1/admin/reload", headers=admin)
     assert reload.status_code == 403
     assert "may not reload every dataset's models" in reload.json()["detail"]
+
+
+def test_a_bound_key_is_not_told_of_other_datasets_problems_or_models(client, bound):
+    """`problems` (GET /v1/models, /readyz) and the models /readyz lists name datasets: a key
+    bound to one hears of its own and of none other; an unbound key of every one."""
+    with client.app.state.engine.begin() as conn:
+        admin = keys.create_key(conn, "admin", "unbound admin")[1]
+    models = client.app.state.models
+    for name in ("demo", "other"):  # a fallback of each dataset's, as a load would serve
+        models.deals[name] = scoring.Served(
+            scoring.DEAL,
+            SCORER,
+            None,
+            "fallback",
+            dataset=name,  # type: ignore[arg-type]
+        )
+    models.problems.extend(
+        [
+            Problem("deals: dataset 'other': the champion would not load", "other"),
+            Problem("deals: dataset 'demo': the champion would not load", "demo"),
+            "leads: the registry did not answer",
+        ]
+    )
+    unbound = admin
+    for path in ("/v1/models", "/readyz"):
+        seen = client.get(path, headers=auth(bound["viewer"])).json()
+        assert not any("'other'" in p for p in seen["problems"]), seen
+        assert any("'demo'" in p for p in seen["problems"])
+        assert "leads: the registry did not answer" in seen["problems"]
+        everyone = client.get(path, headers=auth(unbound)).json()
+        assert any("'other'" in p for p in everyone["problems"])
+    ready = client.get("/readyz", headers=auth(bound["viewer"])).json()
+    assert not any(name.endswith(":other") for name in ready["models"]), ready["models"]
+    everyone = client.get("/readyz", headers=auth(unbound)).json()
+    assert any(name.endswith(":other") for name in everyone["models"]), everyone
+
+
+def test_a_dataset_not_served_is_refused_without_naming_those_that_are(client, bound):
+    response = client.post(
+        "/v1/leads/score",
+        json={"fields": {"source": "web"}},
+        headers=auth(bound["scorer"]),
+    )
+
+    assert response.status_code == 404, response.text
+    detail = response.json()["detail"]
+    assert "dataset 'demo'" in detail and "other" not in detail
+
+
+def test_a_refused_reload_keeps_each_problem_with_its_dataset():
+    """A reload that would serve worse is refused and says why; each of its reasons stays with
+    its dataset, so a bound key still reads only its own."""
+    serving = scoring.ModelSet(problems=["leads: kept"])
+    serving.deals["demo"] = scoring.Served(scoring.DEAL, SCORER, None, "fallback", dataset="demo")  # type: ignore[arg-type]
+    worse = scoring.ModelSet(
+        degraded=["deals: a champion would not load"],
+        problems=[Problem("deals: dataset 'other': would not load", "other")],
+    )
+    state = State({"models": serving})
+
+    with pytest.raises(ModelNotReady):
+        freshness.swap(state, worse)
+
+    said = state.models.problems_for("demo")
+    assert any(p.startswith(freshness.NOT_APPLIED) for p in said)
+    assert not any("'other'" in p for p in said)
+    assert any("'other'" in p for p in state.models.problems_for(None))
