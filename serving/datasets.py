@@ -41,19 +41,24 @@ class Dataset:
         return self.history.deals
 
 
-def dataset_version(engine: Engine, name: str | None) -> tuple[str, str]:
-    """(name, version): the dataset named, or the store's only one, and when it last changed."""
+def dataset_version(
+    engine: Engine, name: str | None, named_by: str = store.PICK_ON_PAGE
+) -> tuple[str, str]:
+    """(name, version): the dataset named, or the store's only one, and when it last changed.
+    `named_by`: how the user names one where there are several (`store.resolve_dataset`)."""
     with engine.connect() as conn:
-        resolved = store.resolve_dataset(conn, name, "opportunities")
+        resolved = store.resolve_dataset(conn, name, "opportunities", named_by=named_by)
         row = store.get_dataset(conn, resolved)
     if row["kind"] != "opportunities":
         raise InvalidInput(f"dataset {resolved!r} holds {row['kind']}, not opportunities")
     return resolved, str(row["updated_at"])
 
 
-def load_dataset(engine: Engine, name: str | None, cache: BuildOnceCache) -> Dataset:
+def load_dataset(
+    engine: Engine, name: str | None, cache: BuildOnceCache, named_by: str = store.PICK_ON_PAGE
+) -> Dataset:
     """The dataset named (or the store's only one), from `cache` when this version is there."""
-    resolved, version = dataset_version(engine, name)
+    resolved, version = dataset_version(engine, name, named_by)
     return cache.get((str(engine.url), resolved, version), lambda: _read(engine, resolved, version))
 
 

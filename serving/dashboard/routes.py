@@ -332,8 +332,10 @@ def _history_figure(request: Request, ov: page.Overview) -> str | None:
 
 def _models(request: Request, bound: str | None) -> dict[str, Any]:
     """The model card's served models, `of_dataset` the session's key."""
-    described = describe(request.app.state.models).model_dump(mode="json")
+    models = request.app.state.models
+    described = describe(models).model_dump(mode="json")
     described["models"] = of_dataset(described["models"], bound)
+    described["problems"] = models.problems_for(bound)
     return described
 
 

@@ -472,6 +472,9 @@ def test_a_missing_forecast_is_said_in_its_section_and_the_rest_still_shows(view
     assert 'id="forecast-unavailable"' in html and "no deal had closed" in html
     assert 'id="teams-unavailable"' in html
     assert 'id="risk-table"' in html and 'id="models"' in html
+    # No download is offered of what is not there (it would answer 409); the rest still are.
+    assert 'id="csv-forecast"' not in html and 'id="csv-teams"' not in html
+    assert 'id="csv-risk"' in html
 
 
 def test_a_missing_library_module_is_said_in_its_section(viewer, monkeypatch):

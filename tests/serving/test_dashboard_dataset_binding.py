@@ -15,6 +15,7 @@ from forecast.data import store
 from forecast.data.generator import generate_pipeline
 from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
+from forecast.model_set import Problem
 from forecast.settings import Settings
 from serving.app import create_app
 from serving.dashboard.export import CHARTS
@@ -112,6 +113,20 @@ def test_a_bound_sessions_model_card_names_only_its_datasets_models(bound, clien
 
     assert "close-probability.demo" in card
     assert "other" not in card
+
+
+def test_a_bound_sessions_model_card_says_only_its_datasets_problems(bound, client):
+    client.app.state.models.problems.extend(
+        [
+            Problem("deals: dataset 'other': the champion would not load", "other"),
+            Problem("deals: dataset 'demo': the champion would not load", "demo"),
+        ]
+    )
+
+    html = bound.get("/").text
+
+    assert "dataset &#39;demo&#39;: the champion would not load" in html
+    assert "&#39;other&#39;" not in html
 
 
 def test_an_unbound_sessions_model_card_names_every_datasets_models(client, viewer_keys):

@@ -29,5 +29,6 @@ def test_each_page_offers_every_deal_dataset_when_none_is_named(tmp_path):
         for page, base in (("/", "/"), ("/dashboard/pipeline", "/dashboard/pipeline")):
             html = client.get(page).text
             assert "several opportunities datasets" in html
+            assert "pick one below" in html and "command line" not in html  # a page's words
             assert f'href="{base}?dataset=north%20%26%20co"' in html
             assert f'href="{base}?dataset=south"' in html

@@ -231,10 +231,15 @@ def lock_dataset(conn: Connection, name: str) -> None:
     conn.execute(datasets.update().where(datasets.c.name == name).values(updated_at=utcnow()))
 
 
+#: How a dashboard page asks for a dataset where the store holds several (it links each).
+PICK_ON_PAGE = "pick one below"
+
+
 def resolve_dataset(
     conn: Connection, name: str | None, kind: str, *, named_by: str = "--dataset"
 ) -> str:
-    """The dataset to use: the one named, or the only one of that kind in the store."""
+    """The dataset to use: the one named, or the only one of that kind in the store.
+    `named_by`: the command line's option that names it, or `PICK_ON_PAGE` for a web page."""
     if name:
         get_dataset(conn, name)
         return name
@@ -243,10 +248,12 @@ def resolve_dataset(
         return names[0]
     if not names:
         raise NotFound(f"the store holds no {kind} yet: run `forecast import` first")
-    raise UnknownDataset(
-        f"the store holds several {kind} datasets {names}: name one "
-        f"({named_by} NAME on the command line, ?dataset= in the API)"
+    how = (
+        named_by
+        if named_by == PICK_ON_PAGE
+        else f"{named_by} NAME on the command line, ?dataset= in the API"
     )
+    raise UnknownDataset(f"the store holds several {kind} datasets {names}: name one ({how})")
 
 
 # --- opportunities and their history ----------------------------------------------------------
