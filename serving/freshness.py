@@ -17,7 +17,9 @@ server at most a tenth of a core in reloads.
 
 A fresh set that would serve worse than the one serving (a fallback standing in for a champion:
 the registry away, no local copy) is not swapped in: the serving set keeps serving and its
-`problems` say so; the check does not load the same sources again.
+`problems` say so. A load that could not take what the registry lists (refused, or serving a
+local copy because an artifact would not download) records it (`model_sources.NOT_LOADED`), and
+the check tries the same sources again after `reload_retry_seconds` (60), not at every check.
 
 `POST /v1/admin/reload` loads everything again (`reuse=False`): an admin asks for it when the
 serving set looks wrong in a way versions do not show (a registry rebuilt whose versions start
@@ -113,11 +115,14 @@ def _when(models: scoring.ModelSet) -> str:
 
 @dataclasses.dataclass
 class Freshness:
-    """The check's memory: the sources of the last reload refused (not loaded again; a reload
-    that failed otherwise is tried again at the next check), when a change of datasets alone
-    may reload next (`RELOAD_SHARE`), and its last failure (logged once, not at every check)."""
+    """The check's memory: the sources of the last reload that could not take them all (refused,
+    or serving a local copy or a fallback where the registry lists a champion), tried again
+    only once `reload_retry_seconds` passed (a transient registry failure heals, a broken one
+    costs a try a minute, not one per check); when a change of datasets alone may reload next
+    (`RELOAD_SHARE`); and its last failure (logged once, not at every check)."""
 
     tried: Sources | None = None
+    retry_at: float = 0.0  # `time.monotonic()`: when `tried` may be tried again
     not_before: float = 0.0  # `time.monotonic()`
     failure: str = ""
 
@@ -128,7 +133,7 @@ class Freshness:
         if served is None or reload_lock(state).locked():
             return False
         now = await asyncio.to_thread(current_sources, state.settings, state.engine)
-        if not served.differs(now) or (self.tried is not None and not self.tried.differs(now)):
+        if not served.differs(now) or self._waits(now):
             return False
         # A new champion loads at once; a dataset a CRM keeps pushing to waits its turn.
         if not served.champions_differ(now) and time.monotonic() < self.not_before:
@@ -139,12 +144,24 @@ class Freshness:
             await reload(state)
         except Busy:  # an admin's reload started meanwhile: it reads the same
             return False
-        except ModelNotReady as exc:  # refused: these sources are not loaded again
-            self.tried = now
+        except ModelNotReady as exc:  # refused: tried again after a while
+            self._tried(now, state)
             log.warning("models not reloaded: %s", exc)
+        else:
+            if state.models.sources is not None and state.models.sources.differs(now):
+                self._tried(now, state)  # a champion listed is not served: tried again later
         finally:
             self.not_before = started + (time.monotonic() - started) / RELOAD_SHARE
         return True
+
+    def _waits(self, now: Sources) -> bool:
+        """Whether these sources were tried and may not be tried again yet."""
+        tried = self.tried is not None and not self.tried.differs(now)
+        return tried and time.monotonic() < self.retry_at
+
+    def _tried(self, now: Sources, state: State) -> None:
+        self.tried = now
+        self.retry_at = time.monotonic() + state.settings.reload_retry_seconds
 
     async def run(self, state: State, every: float) -> None:
         """`check` every `every` seconds until cancelled; a check that fails is logged and the

@@ -36,7 +36,7 @@ from forecast.data.stages import StageSet
 from forecast.errors import ForecastError, InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, load_deal_history
 from forecast.lead_fields import LeadFields
-from forecast.model_sources import Kept, Sources, champions_of, stored_versions
+from forecast.model_sources import Kept, Sources, loaded_champions, stored_versions
 from forecast.modeling import lead_dates, registry
 from forecast.modeling.baselines import StageWinRate, stage_win_rates
 from forecast.modeling.deal_fitting import FLAT_STAGE_SHARE
@@ -329,7 +329,8 @@ def load_model_set(
             served = loader.load(stored[kind])
             (models.leads if kind == LEAD else models.deals).update(served)
             listed[kind] = loader.versions
-    models.sources = Sources(datasets, champions_of(listed))
+    by_kind = {LEAD: models.leads, DEAL: models.deals}
+    models.sources = Sources(datasets, loaded_champions(listed, by_kind))
     models.default_lead = _default(settings.lead_dataset, models.leads)
     models.default_deal = _default(settings.deal_dataset, models.deals)
     if settings.lead_dataset and settings.lead_dataset not in models.leads:

@@ -93,6 +93,29 @@ def champions_of(
     )
 
 
+#: Marks a listed champion the load could not serve from the registry (a local copy or a
+#: fallback stood in): its recorded version then differs from the registry's, and the next
+#: check tries it again.
+NOT_LOADED = " (not loaded)"
+
+
+def loaded_champions(
+    listed: Mapping[str, Mapping[str, str] | None], served: Mapping[str, Mapping[str, Served]]
+) -> frozenset[tuple[str, str, str]] | None:
+    """`champions_of(listed)`, each champion the load did not serve from the registry at the
+    listed version marked `NOT_LOADED`: a set records what it serves, not what it was offered."""
+    champions = champions_of(listed)
+    if champions is None:
+        return None
+
+    def as_served(kind: str, dataset: str, version: str) -> str:
+        model = served.get(kind, {}).get(dataset)
+        ok = model is not None and model.source == "registry" and model.version == version
+        return version if ok else version + NOT_LOADED
+
+    return frozenset((k, d, as_served(k, d, v)) for k, d, v in champions)
+
+
 class Kept:
     """What a load takes over from the set serving (`previous`), given the store's dataset
     versions now: a model or context is kept only where what it was made from is the same, so

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
         "changed, and reloads its models in the background when they did; 0: only on "
         "`POST /v1/admin/reload`",
     )
+    reload_retry_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A background reload that could not take what the registry lists (an "
+        "artifact that would not download, a registry that timed out mid-load) is tried again "
+        "after this long, not at every check",
+    )
     log_level: str = "INFO"
     otel_telemetry: bool = Field(
         False,

@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from forecast import scoring
+from forecast import model_sources, scoring
 from forecast.model_sources import Sources
 from forecast.modeling import registry
 from forecast.modeling.contributions import path_contributions
@@ -33,6 +34,8 @@ DEAL = {"stage": "Demonstration", "created_at": "2024-11-01T00:00:00", "amount":
 LEAD = {"Lead Source": "Reference", "TotalVisits": 5, "Country": "India", "Do Not Email": "No"}
 CHECK = 0.2  # seconds between checks in these tests
 PATIENCE = 60.0  # a loaded CI machine: what a check and a reload may take at most
+#: A served model's stand-in where only its version and source matter.
+SCORER = SimpleNamespace(label="model", method="model")
 
 
 def _settings(tmp_path: Path, **changes: Any) -> Settings:
@@ -184,7 +187,8 @@ def test_a_model_pinned_before_start_up_is_kept_by_a_reload(tmp_path, lead_resul
 
 def test_a_change_whose_set_would_serve_worse_is_not_loaded_again_and_again(tmp_path, monkeypatch):
     """A registry away while a dataset changes: one load, refused (the serving set keeps
-    serving and says so), and the next checks wait for something else to change."""
+    serving and says so), and the next checks wait for something else to change or for
+    `reload_retry_seconds` to pass."""
     # Nothing trained (no tracking store of its own): the fallback serves, and is not degraded.
     settings = _settings(tmp_path, mlflow_tracking_uri=None, reload_check_seconds=0)
     # Checked by hand here.
@@ -209,11 +213,15 @@ def test_a_change_whose_set_would_serve_worse_is_not_loaded_again_and_again(tmp_
         assert _score_deal(client, keys["scorer"]).status_code == 200
         detailed = client.get("/readyz", headers=auth(keys["viewer"])).json()
         assert any(p.startswith(freshness.NOT_APPLIED) for p in detailed["problems"])
+        check.retry_at = 0.0  # `reload_retry_seconds` later: a registry timeout may have healed
+        assert client.portal.call(check.check, client.app.state) is True
+        assert len(loads) == 2
+        check.retry_at = 0.0
 
         now = Sources(frozenset({("crm", "opportunities", "later still")}), None)
         check.not_before = 0.0  # past the wait after the last reload
         assert client.portal.call(check.check, client.app.state) is True
-        assert len(loads) == 2
+        assert len(loads) == 3
 
 
 def test_a_dataset_that_keeps_changing_waits_its_turn_but_a_new_champion_does_not(
@@ -317,3 +325,47 @@ def test_a_reload_for_one_dataset_keeps_the_other_datasets_dashboard_views(tmp_p
         assert built == []  # second's view, from the cache
         assert client.get("/?dataset=crm").status_code == 200
         assert built == ["crm"]
+
+
+def test_a_champion_served_from_a_local_copy_is_tried_again_later(tmp_path, monkeypatch):
+    """The registry lists v3, but its artifact would not download and the local copy serves:
+    the set records v3 as not loaded, so the check loads again, once a retry is due (not at
+    every check), and stops once v3 serves."""
+    listed = {"leads": {"crm": "3"}, "deals": {}}
+    local = scoring.Served("leads", SCORER, "2", "local copy", dataset="crm")  # type: ignore[arg-type]
+    fresh = scoring.Served("leads", SCORER, "3", "registry", dataset="crm")  # type: ignore[arg-type]
+    recorded = model_sources.loaded_champions(listed, {"leads": {"crm": local}})
+    assert recorded == frozenset({("leads", "crm", "3" + model_sources.NOT_LOADED)})
+    assert model_sources.loaded_champions(listed, {"leads": {"crm": fresh}}) == frozenset(
+        {("leads", "crm", "3")}
+    )
+
+    settings = _settings(tmp_path, mlflow_tracking_uri=None, reload_check_seconds=0)
+    now = Sources(frozenset(), model_sources.champions_of(listed))
+    loads: list[scoring.Served] = []
+    results = [local, fresh]
+
+    def load(settings, engine, previous=None):  # noqa: ANN001, ANN202 - the download fails once
+        served = results[len(loads)]
+        loads.append(served)
+        made = scoring.ModelSet(sources=None)
+        made.leads["crm"] = served
+        made.sources = Sources(
+            frozenset(), model_sources.loaded_champions(listed, {"leads": {"crm": served}})
+        )
+        return made
+
+    with TestClient(create_app(settings)) as client:
+        state = client.app.state
+        state.models = scoring.ModelSet(sources=Sources(frozenset(), recorded))
+        monkeypatch.setattr(scoring, "load_model_set", load)
+        monkeypatch.setattr(freshness, "current_sources", lambda settings, engine: now)
+        check = freshness.Freshness()
+        assert client.portal.call(check.check, state) is True  # v3 not loaded: try it
+        assert client.portal.call(check.check, state) is False  # failed again: wait
+        assert loads == [local]
+        check.retry_at = 0.0  # a minute later
+        assert client.portal.call(check.check, state) is True
+        assert state.models.leads["crm"] is fresh
+        assert client.portal.call(check.check, state) is False  # v3 serves: nothing to do
+        assert loads == [local, fresh]
