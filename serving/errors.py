@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -110,15 +111,8 @@ def busy_page(request: Request, exc: Busy, wait: int) -> Response:
     """The 503 a person sees: what is happening in plain words, a link to try again, and a
     refresh once `Retry-After` has passed."""
     retry = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    response = TEMPLATES.TemplateResponse(
-        request,
-        "busy.html",
-        {"wait": wait, "retry": retry, "detail": str(exc)},
-        status_code=503,
-        headers={"Retry-After": str(wait)},
-    )
-    response.headers["Content-Security-Policy"] = BUSY_PAGE_CSP
-    return response
+    context = {"wait": wait, "retry": retry, "detail": str(exc)}
+    return _page(request, "busy.html", context, 503, {"Retry-After": str(wait)})
 
 
 def other_dataset_page(request: Request, exc: OtherDataset) -> Response:
@@ -127,16 +121,25 @@ def other_dataset_page(request: Request, exc: OtherDataset) -> Response:
     if request.url.path.endswith(".csv"):
         return PlainTextResponse(str(exc), status_code=403)
     own = request.url.include_query_params(dataset=exc.bound)
+    context = {
+        "bound": exc.bound,
+        "dataset": exc.dataset,
+        "own": f"{own.path}?{own.query}",
+        "detail": str(exc),
+    }
+    return _page(request, "other_dataset.html", context, 403)
+
+
+def _page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    status: int,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An error page of the dashboard's, under the pages' own content policy."""
     response = TEMPLATES.TemplateResponse(
-        request,
-        "other_dataset.html",
-        {
-            "bound": exc.bound,
-            "dataset": exc.dataset,
-            "own": f"{own.path}?{own.query}",
-            "detail": str(exc),
-        },
-        status_code=403,
+        request, template, context, status_code=status, headers=headers
     )
     response.headers["Content-Security-Policy"] = BUSY_PAGE_CSP
     return response

@@ -57,6 +57,7 @@ from forecast.forecasting.distribution import TOTAL_LATTICE, Distribution, group
 from forecast.forecasting.drift import Drift, cached_drift
 from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, share_won_inside
 from forecast.forecasting.seasonality import creation_pace
+from forecast.forecasting.targets import TOTAL  # the total line's name, as targets name it
 from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import Period, default_as_of, parse_period
@@ -70,7 +71,6 @@ GROUP_COLUMNS: dict[str, str] = {
     "region": "region",
 }
 MISSING_GROUP = "(none)"
-TOTAL = "total"
 
 
 # --- the forecast --------------------------------------------------------------------------------
