@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from forecast.data.importing import read_export
+from forecast.data.lead_outcomes import lead_outcome
 from forecast.data.mapping import load_mapping
-from forecast.data.mapping_draft import _outcome, draft_mapping
+from forecast.data.mapping_draft import draft_mapping
 from tests.forecast.test_import_options import write
 
 
@@ -51,7 +52,7 @@ from tests.forecast.test_import_options import write
     ],
 )
 def test_a_lead_status_is_a_conversion_only_where_it_says_so_as_a_whole(status, label):
-    assert _outcome(status) == label
+    assert lead_outcome(status) == label
 
 
 def test_a_lead_status_column_is_the_leads_outcome(tmp_path):

@@ -24,7 +24,7 @@ from forecast.data.export_columns import ExportColumns, refuse_draft_blanks
 from forecast.data.file_chunks import FileChunks
 from forecast.data.history_file import HistoryFileRows
 from forecast.data.joins import JoinedFiles
-from forecast.data.lead_rows import LeadRows, unlabelled_note
+from forecast.data.lead_rows import LeadRows, status_note, unlabelled_note
 from forecast.data.mapping import (
     CsvOptions,
     ExistsIn,
@@ -399,6 +399,7 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         self._say_unknown_stages()
         self._say_skipped_lines()
         self.report.note(unlabelled_note(self.unlabelled_leads, self.columns.get("converted")))
+        self.report.note(status_note(self, self.columns.get("converted_at")))
         self.report.note(
             currencies.converted_note(
                 self.converted, self.mapping.exchange_rates, self.mapping.currency

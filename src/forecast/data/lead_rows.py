@@ -54,6 +54,18 @@ LABEL_WORDS = {
 }
 
 
+def status_note(rows: LeadRows, date_column: str | None) -> str | None:
+    """What the lead status column did beside the conversion date (`_converted_by_status`)."""
+    status = rows.label_status
+    if status is None:
+        return None
+    return (
+        f"converted: 1 also for {rows.status_converted:,} lead(s) whose {status!r} says converted "
+        f"though their {date_column!r} is blank; {status!r} says the outcome, so it is not a "
+        "model input"
+    )
+
+
 def unlabelled_note(n: int, column: str | None) -> str | None:
     """Leads kept without a label: scored, never learnt from (said once per import)."""
     if not n or column is None:
@@ -68,6 +80,10 @@ class LeadRows(CanonicalRows):
     """Canonical lead rows from raw chunks, besides the deal rows of `CanonicalRows`."""
 
     unlabelled_leads: int  # leads kept without a 0/1 label, over every chunk
+    #: Where a conversion date labels the leads: the file's lead status column (by its name),
+    #: which labels converted a lead it says converted whose date is blank, and how many.
+    label_status: str | None = None
+    status_converted: int = 0
 
     def _label_hint(self, values: pd.Series, column: str) -> None:
         """Once per column: the label's values that are not 0/1, and the mapping lines that
@@ -127,6 +143,7 @@ class LeadRows(CanonicalRows):
         when = {"created_at": created, "converted_at": converted_at}
         self._not_after_the_export(when, raw, bad)
         used = set(cols.values()) | set(self.mapping.drop_columns) | {"__line"}
+        used |= {self.label_status} if self.label_status else set()  # it says the outcome
         # A field read from several columns (`first_of`): none of them is an input (a label's
         # columns would give the label away).
         used |= {c for names in self.first_of.values() for c in names}
@@ -205,4 +222,27 @@ class LeadRows(CanonicalRows):
                 f"converted: 1 for leads with a {column!r} date, 0 for the others (the mapping "
                 "maps converted_at and no label)"
             )
+            label = self._converted_by_status(raw, when, label)
         return when.where(label == 1), label
+
+    def _converted_by_status(
+        self, raw: pd.DataFrame, when: pd.Series, label: pd.Series
+    ) -> pd.Series:
+        """The date's label, and converted where the file's lead status says so though the date
+        is blank (HubSpot's "Lifecycle Stage" of "customer" with no "Became a Customer Date"):
+        such a lead converted, when is not known."""
+        # The draft's words, which import this module's.
+        from forecast.data.draft_names import STATUS_NAMES, matched
+        from forecast.data.lead_outcomes import lead_outcome
+
+        mapped = set(self.columns.values())
+        names = [str(c) for c in raw.columns if c not in mapped and c != "__line"]
+        status = matched(names, {"status": STATUS_NAMES}).get("status")
+        if status is None:
+            return label
+        self.label_status = status
+        text = raw[status].astype("str").str.strip().where(raw[status].notna())
+        said = {v: lead_outcome(v) for v in text.dropna().unique()}
+        yes = text.map(said).eq("1") & when.isna()
+        self.status_converted += int(yes.sum())
+        return label.mask(yes, 1.0)

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from forecast.data import currencies
-from forecast.data.attributes import unaccented
 from forecast.data.date_formats import (
     SAMPLE,
     UNMISTAKABLE_ORDERS,
@@ -60,7 +59,6 @@ from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_
 from forecast.data.draft_numbers import lead_numbers, number_notation
 from forecast.data.draft_stages import (
     MAX_STAGES,
-    WORDS,
     is_outcome,
     probabilities,
     quoted,
@@ -68,6 +66,7 @@ from forecast.data.draft_stages import (
     stages_block,
 )
 from forecast.data.header_encoding import encoding_hint, garbled_header, other_reading
+from forecast.data.lead_outcomes import lead_outcome
 from forecast.data.lead_rows import MARKS, YES_NO_LABELS
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.mapping_detect import preset_of
@@ -222,7 +221,7 @@ def _status_labels(sample: pd.DataFrame, status: str, leads: dict[str, str]) -> 
 def _outcomes_said(sample: pd.DataFrame, status: str) -> set[str | None]:
     """What a lead status column's values say: converted ("1"), not ("0"), not known (None)."""
     values = sample[status].dropna().astype("str").str.strip().unique()[:MAX_STAGES]
-    return {_outcome(v) for v in values}
+    return {lead_outcome(v) for v in values}
 
 
 def _kind_of_status(values: pd.Series, deals: dict[str, str], file: Path) -> str:
@@ -232,7 +231,7 @@ def _kind_of_status(values: pd.Series, deals: dict[str, str], file: Path) -> str
     deals "leads"; an expected close date a lead may carry too); the file's name last."""
     said = [str(v) for v in values.dropna().astype("str").str.strip().unique()[:SAMPLE]]
     shared = WON_WORDS + LOST_WORDS
-    if any(_outcome(v) is not None and not says(v, shared) for v in said if v):
+    if any(lead_outcome(v) is not None and not says(v, shared) for v in said if v):
         return "leads"
     named = "lead" not in loose_key(file.name)
     closes = _deal_columns(deals)
@@ -396,7 +395,7 @@ def _lead_draft(
         values = sample[mapped["converted"]].dropna().astype("str").str.strip()
         distinct = values.value_counts().index.tolist()[:MAX_STAGES]
         if not {v.casefold() for v in distinct} <= YES_NO:
-            said = {v: _outcome(v) for v in distinct}
+            said = {v: lead_outcome(v) for v in distinct}
             if any(o == "1" and not _alone(v) for v, o in said.items()):
                 # "Calificado" beside "Ganado" and "Cliente" is a step before the outcome
                 said = {v: None if o == "1" and _alone(v) else o for v, o in said.items()}
@@ -444,22 +443,6 @@ def _one_value(file: Path, csv: CsvOptions, column: str) -> bool:
     """Whether the whole file's `column` holds one value beside blanks, as its sample does: a
     "0" past the sample says a blank means not known yet, not unticked."""
     return len([v for v in _all_values(file, csv, [column])[0].index if v != ""]) == 1
-
-
-def _outcome(value: str) -> str | None:
-    """A lead status read as converted ("1"), not ("0"), or not known yet (None)."""
-    if value.strip().casefold() in YES_NO_LABELS:  # yes/no, true/false, 1/0: read as they are
-        return str(YES_NO_LABELS[value.strip().casefold()])
-    if says(value, NOT_CONVERTED_WORDS):
-        return "0"
-    words = WORDS.findall(unaccented(value))
-    if words and words[0].casefold() in NEGATIONS:
-        rest = " ".join(words[1:])
-        said = says(rest, CONVERTED_WORDS) or name_key(rest) in CONVERTED_ALONE
-        return "0" if said else None  # "Not Contacted": not known yet
-    if says(value, CONVERTED_WORDS) or name_key(value) in CONVERTED_ALONE:
-        return "1"
-    return None
 
 
 def _alone(value: str) -> bool:
