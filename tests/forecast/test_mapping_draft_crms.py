@@ -292,3 +292,42 @@ def test_a_campaign_members_export_takes_responded_as_its_label(tmp_path):
     )
     draft = draft_mapping(file)
     assert draft.columns["converted"] == "Responded" and draft.columns["id"] == "Campaign Member ID"
+
+
+def test_a_contacts_export_with_no_id_is_keyed_by_its_email(tmp_path):
+    """HubSpot's and Marketo's contacts carry no id: their email, each lead's own, is one, so a
+    newer export updates the leads instead of adding them all again."""
+    file = write(
+        tmp_path,
+        "contacts.csv",
+        "Email,First Name,Lifecycle Stage,Create Date,Became a Customer Date\n"
+        "a@x.com,Ann,customer,2024-01-02,2024-02-01\nb@x.com,Bo,lead,2024-01-03,\n"
+        "c@x.com,Cy,subscriber,2024-01-04,\n",
+    )
+    assert draft_mapping(file).columns["id"] == "Email"
+    shared = write(tmp_path, "shared.csv", file.read_text().replace("c@x.com", "B@X.com"))
+    assert "id" not in draft_mapping(shared).columns  # two leads share one: no id
+
+
+def test_a_column_named_as_a_reference_is_the_id(tmp_path):
+    file = write(
+        tmp_path,
+        "prospects.csv",
+        "Prospect Ref,Channel,Converted\nP-1,Web,Yes\nP-2,Ads,No\nP-3,Web,No\n",
+    )
+    assert draft_mapping(file).columns["id"] == "Prospect Ref"
+
+
+def test_a_summary_line_at_the_end_does_not_keep_the_draft_from_hashing_an_id(tmp_path):
+    """A Zoho report ends with "Grand Summary" and the sum: the draft leaves it out, as the
+    import does, and hashes the deals' id from their name and creation time."""
+    file = write(
+        tmp_path,
+        "report.csv",
+        "Deal Name,Stage,Amount,Created Time,Closing Date\n"
+        "Acme - licences,Closed Won,100,2024-01-02 10:00,2024-02-01\n"
+        "Beta - support,Qualification,50,2024-01-03 11:00,2024-03-01\n"
+        "Grand Summary,,150,,\n",
+    )
+    draft = draft_mapping(file)
+    assert "hash_of: [Deal Name, Created Time]" in draft.text, draft.text

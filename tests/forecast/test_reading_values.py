@@ -331,6 +331,25 @@ def test_blank_rows_and_a_report_footer_are_skipped_and_said(tmp_path):
     assert "Confidential Information - Do Not Distribute" in notes
 
 
+def test_a_reports_summary_lines_at_its_end_are_skipped_and_said(tmp_path):
+    """Zoho's report ends "Grand Summary,,<sum>", a spreadsheet's "Total,,<sum>" and
+    "Count,<n>": summary lines, not deals with an unknown stage."""
+    body = REPORT.split('""\n"Confidential')[0]
+    text = body + '"Grand Summary","","300","","",""\n' + '"Count","2","","","",""\n'
+    (tmp_path / "deals.csv").write_text(text)
+    export = read_export(tmp_path / "deals.csv", mapping(tmp_path))
+    assert export.opportunities["id"].tolist() == ["D1", "D2"]
+    notes = " ".join(export.report.notes)
+    assert "a report footer of 2 line(s) at its end skipped ('Grand Summary', 'Count')" in notes
+
+
+def test_a_record_whose_first_value_is_a_summary_word_inside_the_file_is_kept(tmp_path):
+    text = REPORT.replace('"D1","New"', '"Total","New"')
+    (tmp_path / "deals.csv").write_text(text)
+    export = read_export(tmp_path / "deals.csv", mapping(tmp_path))
+    assert export.opportunities["id"].tolist() == ["Total", "D2"]
+
+
 def test_a_row_with_its_first_value_only_inside_the_file_is_still_a_bad_row(tmp_path):
     text = REPORT.replace('"D1","New","100","EMEA","2024-02-01",""', '"D1","","","","",""')
     (tmp_path / "deals.csv").write_text(text)

@@ -206,7 +206,11 @@ CONVERTED_ALONE = (
     "qualified", "yes", "qualifie", "qualifiziert", "cualificado", "calificado", "qualificato",
 )  # fmt: skip
 #: How a column named as an id ends (or it starts with "id": "ID Prospecto").
-ID_ENDINGS = ("id", "number", "key", "codice", "codigo", "nr", "nummer", "numero")
+ID_ENDINGS = (
+    "id", "number", "key", "codice", "codigo", "nr", "nummer", "numero", "ref", "reference",
+)  # fmt: skip
+#: A lead's email column: its id where the export has none and no two leads share one.
+EMAIL_NAMES = ["email", "emailaddress", "mail", "correo", "correoelectronico", "courriel"]
 NOT_CONVERTED_WORDS = (
     "notconverted", "unconverted", "lost", "closedlost", "disqualified", "unqualified",
     "rejected", "junk", "dead", "no", "perdu", "perdue", "verloren", "perdido", "perdida",

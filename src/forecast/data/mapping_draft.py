@@ -40,6 +40,7 @@ from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_
     CONVERTED_WORDS,
     DATE_FIELDS,
     DEAL_NAMES,
+    EMAIL_NAMES,
     ENTITY_PREFIX,
     ID_ENDINGS,
     LEAD_NAMES,
@@ -72,6 +73,7 @@ from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.mapping_detect import preset_of
 from forecast.data.preset_check import preset_reads
 from forecast.data.reading import (
+    blank_and_footer,
     check_not_excel,
     check_text,
     file_encoding,
@@ -99,7 +101,7 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
     "leads"; default: opportunities where a column names a stage, leads where one names a
     conversion, or where no outcome is named, the columns are named after a lead)."""
     csv = _read_as(file)
-    sample = next(iter_table(file, SAMPLE_ROWS, [], csv), None)
+    sample = _records(next(iter_table(file, SAMPLE_ROWS, [], csv), None))
     if sample is None or sample.empty:
         raise InvalidInput(f"{file}: no rows to draft a mapping from")
     names = [str(c) for c in sample.columns]
@@ -111,7 +113,7 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
             "right one)"
         )
         csv = csv.model_copy(update={"encoding": other})
-        sample = next(iter_table(file, SAMPLE_ROWS, [], csv))
+        sample = _records(next(iter_table(file, SAMPLE_ROWS, [], csv)))
         names = [str(c) for c in sample.columns]
     deals = matched(names, DEAL_NAMES)
     deals |= closed_dates(sample, deals)
@@ -174,7 +176,7 @@ def _drafted(
             leads = {**leads, "converted": status}
         elif flag is not None and status not in (None, flag) and _open_beside(sample, flag, status):
             leads = {**leads, "converted": str(status)}
-        leads.setdefault("id", _id_column(sample, set(leads.values())))
+        leads.setdefault("id", _id_column(sample, set(leads.values())) or _email_id(sample))
         flag_left = flag is not None and leads["converted"] != flag
         leaks = [flag] if flag is not None and flag_left else []
         draft = _lead_draft(file, csv, sample, {f: c for f, c in leads.items() if c}, leaks)
@@ -244,6 +246,16 @@ def _deal_columns(deals: dict[str, str]) -> bool:
     return "amount" in deals and ("close_date" in deals or "closed_at" in deals)
 
 
+def _records(sample: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The sample's records: without blank lines, nor a report's footer where the sample is the
+    whole file (`blank_and_footer`, as the import skips them: a "Grand Summary" line's blank
+    name and date would otherwise keep the draft from hashing an id)."""
+    if sample is None:
+        return None
+    blank, footer = blank_and_footer(sample, last=len(sample) < SAMPLE_ROWS)
+    return sample[~(blank | footer)]
+
+
 def _id_column(sample: pd.DataFrame, taken: set[str]) -> str:
     """A column named like an id ("lead_id", "Deal Number") whose values are nine in ten
     different; "" where none is."""
@@ -255,6 +267,17 @@ def _id_column(sample: pd.DataFrame, taken: set[str]) -> str:
         if len(values) and values.nunique() >= 0.9 * len(values):
             return str(column)
     return ""
+
+
+def _email_id(sample: pd.DataFrame) -> str:
+    """A lead export's email column where every sampled lead has one of its own (HubSpot's and
+    Marketo's contacts carry no other id): a newer export then updates its leads rather than
+    adding them again; "" where there is none."""
+    column = matched([str(c) for c in sample.columns], {"email": EMAIL_NAMES}).get("email")
+    if column is None:
+        return ""
+    values = sample[column].astype("str").str.strip().str.casefold().where(sample[column].notna())
+    return column if values.notna().all() and not values.duplicated().any() else ""
 
 
 def _all_values(file: Path, csv: CsvOptions, columns: list[str]) -> list[pd.Series]:

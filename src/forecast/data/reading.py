@@ -34,7 +34,7 @@ from forecast.data.board_rows import (
     title_lines,
     without_group_headings,
 )
-from forecast.data.mapping import CsvOptions
+from forecast.data.mapping import CsvOptions, loose_key
 from forecast.errors import InvalidInput
 
 SEPARATORS = (",", ";", "\t", "|")
@@ -270,20 +270,36 @@ def iter_table(
         raise
 
 
+#: A report's summary line, by its first cell in full ("Grand Summary,,18006590.46", "Count,600"
+#: as Zoho's and spreadsheet reports end), compared loosely (`loose_key`).
+SUMMARY_LINES = frozenset(
+    {
+        "total", "totals", "grandtotal", "grandtotals", "grandsummary", "summary", "sum",
+        "count", "recordcount", "average", "subtotal", "summe", "gesamt", "gesamtsumme",
+        "insgesamt", "totalgeneral", "sommetotale", "totale", "totalegenerale", "suma",
+        "sumatotal", "totalgeral",
+    }
+)  # fmt: skip
+
+
 def blank_and_footer(chunk: pd.DataFrame, last: bool) -> tuple[pd.Series, pd.Series]:
     """Masks of a chunk's rows that hold no record: rows with no value at all, and, in a file's
     last chunk, a report's footer, the trailing lines with a value in the first column only
     ("Confidential Information - Do Not Distribute", "Copyright (c) 2000-2024 salesforce.com,
-    inc. ...", as a CRM's report export ends). A record has an id and at least one field more,
-    so neither drops one."""
+    inc. ...", as a CRM's report export ends) or a summary word as their whole first value
+    ("Total", "Grand Summary", "Count": `SUMMARY_LINES`) beside the sums. A record has an id and
+    at least one field more, and no record is named "Total" alone, so neither drops one."""
     cells = chunk.drop(columns="__line", errors="ignore")
     filled = cells.notna()  # a blank cell is read as missing already
     blank = ~filled.any(axis=1)
     footer = pd.Series(False, index=chunk.index)
     if last and cells.shape[1] > 1:
         only_first = filled.iloc[:, 0] & ~filled.iloc[:, 1:].any(axis=1)
-        trailing = (only_first | blank)[::-1].cummin()[::-1]
-        footer = trailing & only_first
+        first = cells.iloc[:, 0].where(filled.iloc[:, 0], "")
+        summary = first.map(lambda v: loose_key(v) in SUMMARY_LINES).astype(bool)
+        said = only_first | summary
+        trailing = (said | blank)[::-1].cummin()[::-1]
+        footer = trailing & said
     return blank, footer
 
 
