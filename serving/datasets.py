@@ -42,10 +42,11 @@ class Dataset:
 
 
 def dataset_version(
-    engine: Engine, name: str | None, named_by: str = store.PICK_ON_PAGE
+    engine: Engine, name: str | None, named_by: str = "--dataset"
 ) -> tuple[str, str]:
     """(name, version): the dataset named, or the store's only one, and when it last changed.
-    `named_by`: how the user names one where there are several (`store.resolve_dataset`)."""
+    `named_by`: how the user names one where there are several (`store.resolve_dataset`: the
+    API's and the command line's words, or a page's)."""
     with engine.connect() as conn:
         resolved = store.resolve_dataset(conn, name, "opportunities", named_by=named_by)
         row = store.get_dataset(conn, resolved)
@@ -55,7 +56,7 @@ def dataset_version(
 
 
 def load_dataset(
-    engine: Engine, name: str | None, cache: BuildOnceCache, named_by: str = store.PICK_ON_PAGE
+    engine: Engine, name: str | None, cache: BuildOnceCache, named_by: str = "--dataset"
 ) -> Dataset:
     """The dataset named (or the store's only one), from `cache` when this version is there."""
     resolved, version = dataset_version(engine, name, named_by)

@@ -26,6 +26,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import State
 
 from forecast import budget
+from forecast.data.store import PICK_ON_PAGE
 from forecast.errors import ForecastError
 from forecast.forecasting import targets, track_record
 from forecast.scoring import Served
@@ -65,7 +66,9 @@ def compute(
     `state` is the app's (`request.app.state`)."""
     engine = state.engine
     try:
-        data = load_dataset(engine, dataset or state.settings.deal_dataset, state.datasets)
+        data = load_dataset(
+            engine, dataset or state.settings.deal_dataset, state.datasets, PICK_ON_PAGE
+        )
         view = overview.choose_view(data, freq=freq, period=period, team=team)
     except ForecastError as exc:
         return None, str(exc)

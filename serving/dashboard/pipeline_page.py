@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from starlette.datastructures import State
 
+from forecast.data.store import PICK_ON_PAGE
 from forecast.errors import Busy, ForecastError, InvalidInput
 from forecast.history import as_timestamp
 from forecast.periods import Period, parse_period, period_of
@@ -106,7 +107,9 @@ class Movement:
 
 def movement(state: State, q: PipelineQuery) -> Movement:
     """Validate the page's filters and compute its waterfall (per team); `state` is the app's."""
-    data = load_dataset(state.engine, q.dataset or state.settings.deal_dataset, state.datasets)
+    data = load_dataset(
+        state.engine, q.dataset or state.settings.deal_dataset, state.datasets, PICK_ON_PAGE
+    )
     end = _day(q.end, "to") if q.end else data.history.now()
     start = _day(q.start, "from") if q.start else end - pd.Timedelta(days=DEFAULT_DAYS)
     if q.period == "all":

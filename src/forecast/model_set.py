@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from forecast import features as feat
 from forecast.data import store
-from forecast.data.stages import StageSet
+from forecast.data.stages import LOST, WON, StageSet
 from forecast.errors import ForecastError, InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, load_deal_history
 from forecast.lead_fields import LeadFields
@@ -44,7 +44,7 @@ from forecast.modeling.families import family_of
 from forecast.modeling.reasons import Wording
 from forecast.modeling.registry.client import Visit
 from forecast.modeling.registry.client import visit as registry_visit
-from forecast.modeling.scorers import Scorer, crm_stage_scorer, select_scorer
+from forecast.modeling.scorers import Scorer, crm_stage_scorer, select_scorer, undated_scorer
 from forecast.modeling.stage_prior import stage_probabilities
 from forecast.settings import Settings
 
@@ -543,7 +543,14 @@ def deal_fallback(history: DealHistory | None, rates: StageWinRate | None) -> Sc
     probabilities where the stage history is flat (`_crm_fallback`), else the per-stage win rate
     of the dataset's deals."""
     crm = _crm_fallback(history, rates) if history is not None else None
-    return crm if crm is not None else select_scorer(None, stage_rates=rates)
+    if crm is not None:
+        return crm
+    if rates is None and history is not None:  # ended deals, but none dated: the overall rate
+        status = history.deals["status"]
+        ended = status.isin([WON, LOST])
+        if ended.any():
+            return undated_scorer(float((status[ended] == WON).mean()))
+    return select_scorer(None, stage_rates=rates)
 
 
 def _crm_fallback(history: DealHistory, rates: StageWinRate | None) -> Scorer | None:

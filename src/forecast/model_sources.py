@@ -103,15 +103,18 @@ def loaded_champions(
     listed: Mapping[str, Mapping[str, str] | None], served: Mapping[str, Mapping[str, Served]]
 ) -> frozenset[tuple[str, str, str]] | None:
     """`champions_of(listed)`, each champion the load did not serve from the registry at the
-    listed version marked `NOT_LOADED`: a set records what it serves, not what it was offered."""
+    listed version marked `NOT_LOADED` where something else serves its dataset (a local copy,
+    a fallback): a set records what it serves, not what it was offered. A champion whose
+    dataset nothing serves (its deals not in the store) waits for the dataset's import."""
     champions = champions_of(listed)
     if champions is None:
         return None
 
     def as_served(kind: str, dataset: str, version: str) -> str:
         model = served.get(kind, {}).get(dataset)
-        ok = model is not None and model.source == "registry" and model.version == version
-        return version if ok else version + NOT_LOADED
+        if model is None or (model.source == "registry" and model.version == version):
+            return version
+        return version + NOT_LOADED
 
     return frozenset((k, d, as_served(k, d, v)) for k, d, v in champions)
 

@@ -101,7 +101,8 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
     "leads"; default: opportunities where a column names a stage, leads where one names a
     conversion, or where no outcome is named, the columns are named after a lead)."""
     csv = _read_as(file)
-    sample = _records(next(iter_table(file, SAMPLE_ROWS, [], csv), None))
+    first = next(iter_table(file, SAMPLE_ROWS, [], csv), None)
+    sample = _records(first) if first is not None else None
     if sample is None or sample.empty:
         raise InvalidInput(f"{file}: no rows to draft a mapping from")
     names = [str(c) for c in sample.columns]
@@ -246,12 +247,10 @@ def _deal_columns(deals: dict[str, str]) -> bool:
     return "amount" in deals and ("close_date" in deals or "closed_at" in deals)
 
 
-def _records(sample: pd.DataFrame | None) -> pd.DataFrame | None:
+def _records(sample: pd.DataFrame) -> pd.DataFrame:
     """The sample's records: without blank lines, nor a report's footer where the sample is the
     whole file (`blank_and_footer`, as the import skips them: a "Grand Summary" line's blank
     name and date would otherwise keep the draft from hashing an id)."""
-    if sample is None:
-        return None
     blank, footer = blank_and_footer(sample, last=len(sample) < SAMPLE_ROWS)
     return sample[~(blank | footer)]
 

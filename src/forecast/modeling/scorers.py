@@ -28,6 +28,11 @@ FLAT_LABEL = (
     "per-stage win rate; no champion model yet)"
 )
 FLAT_WORDING = "overall win rate (no per-stage rate: the stage history is flat)"
+UNDATED_LABEL = (
+    "fallback: overall historical win rate (the ended deals lack the creation and close dates "
+    "a per-stage win rate is learnt from; no champion model yet)"
+)
+UNDATED_WORDING = "overall win rate (no per-stage rate: the ended deals are not dated)"
 
 
 @dataclass
@@ -127,6 +132,18 @@ def select_scorer(
         )
     raise ModelNotReady(
         "no trained model and no history to fall back on: import data and run `forecast train`"
+    )
+
+
+def undated_scorer(overall: float) -> Scorer:
+    """The fallback of deals whose ended ones carry no dates: no stage can be told from another
+    at a past date, so every deal gets the share of ended deals that were won, and says so."""
+    return Scorer(
+        STAGE_WIN_RATE,
+        UNDATED_LABEL,
+        stage_rates={},
+        overall=float(overall),
+        rate_wording=UNDATED_WORDING,
     )
 
 
