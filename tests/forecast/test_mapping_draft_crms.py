@@ -331,3 +331,15 @@ def test_a_summary_line_at_the_end_does_not_keep_the_draft_from_hashing_an_id(tm
     )
     draft = draft_mapping(file)
     assert "hash_of: [Deal Name, Created Time]" in draft.text, draft.text
+
+
+def test_a_dynamics_export_with_no_id_is_keyed_by_its_topic_and_creation(tmp_path):
+    file = write(
+        tmp_path,
+        "dynamics.csv",
+        "Topic,Potential Customer,Est. Revenue,Status,Pipeline Phase,Created On,Actual Close Date\n"
+        "Acme renewal,Acme,100,Won,4-Close,2024-01-02 10:00,2024-02-01\n"
+        "Beta licences,Beta,50,Open,2-Develop,2024-01-03 11:00,\n"
+        "Gamma support,Gamma,70,Lost,1-Qualify,2024-01-04 12:00,2024-02-03\n",
+    )
+    assert "hash_of: [Topic, Created On]" in draft_mapping(file).text

@@ -12,6 +12,7 @@ from forecast.data.draft_names import matched
 NAME_COLUMNS = [
     "name", "dealname", "opportunityname", "title", "dealtitle", "opportunitytitle", "subject",
     "opportunity", "nom", "titel", "nombre", "titre",
+    "topic",  # Dynamics 365's name of an opportunity
 ]  # fmt: skip
 
 

@@ -395,6 +395,7 @@ def opportunity_dataset(conn: Connection, name: str | None) -> str:
     dataset = store.resolve_dataset(conn, name, "opportunities")
     if store.get_dataset(conn, dataset)["kind"] != "opportunities":
         raise InvalidInput(
-            f"dataset {dataset!r} holds leads: targets belong to an opportunities dataset"
+            f"dataset {dataset!r} holds leads, not opportunities: targets, forecasts and "
+            "KPIs are of a deals dataset (`forecast datasets` lists them)"
         )
     return dataset
