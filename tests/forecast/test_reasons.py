@@ -135,7 +135,7 @@ def test_a_value_the_model_never_learnt_is_said_with_that_value_not_as_blank(fit
     said = {r.field: r for r in new["for"] + new["against"]}
     assert said["Lead Source"].value == "Carrier pigeon"
     assert said["Lead Source"].sentence.startswith(
-        "Lead Source = Carrier pigeon (too rare in training to learn from: scored as blank): "
+        "Lead Source = Carrier pigeon (not among the values the model learnt: scored as blank): "
     )
     # Scored as a blank is: the same contribution.
     as_blank = {r.field: r for r in blank["for"] + blank["against"]}

@@ -153,7 +153,7 @@ def test_an_unknown_category_or_a_missing_field_scores_as_blank(model, served):
     assert "Lead Source" in said
     assert said["Lead Source"]["value"] == "Carrier pigeon"
     assert said["Lead Source"]["sentence"].startswith(
-        "Lead Source = Carrier pigeon (too rare in training to learn from: scored as blank): "
+        "Lead Source = Carrier pigeon (not among the values the model learnt: scored as blank): "
     )
     [empty] = scoring.score(served, [{}])
     assert 0 <= empty.probability <= 1

@@ -89,7 +89,7 @@ def rare_value(label: str, value: object, contribution: float) -> str:
     """A text input whose value the model never learnt (new, or too rare in training): said
     with its value, since "is blank" would be false, and how it was scored."""
     effect = "raises the score" if contribution > 0 else "lowers the score"
-    return f"{label} = {value} (too rare in training to learn from: scored as blank): {effect}"
+    return f"{label} = {value} (not among the values the model learnt: scored as blank): {effect}"
 
 
 def is_blank(value: object) -> bool:
