@@ -337,13 +337,18 @@ class DealHistory:
         return as_timestamp(max(dates))
 
     def now(self, today: object = None) -> pd.Timestamp:
-        """ "Now" for this data: today, or the day after its last recorded date when it ends
-        earlier (an export). Figures judged as of this date see every record it holds."""
+        """ "Now" for this data: today, or the day after it was exported when that is earlier:
+        its last recorded date, or its newest `updated_at` where later (the day an export was
+        taken, as the backtest's export date: days after the last close already known to hold
+        none are not forecast again). Figures judged as of this date see every record it holds."""
         today_ts = as_timestamp(today if today is not None else pd.Timestamp.now(tz="UTC"))
         try:
             end = self.end
         except InvalidInput:
             return today_ts.normalize()
+        updated = self.deals["updated_at"].max() if "updated_at" in self.deals else pd.NaT
+        if pd.notna(updated):
+            end = max(end, as_timestamp(updated))
         return min(today_ts, end.normalize() + pd.Timedelta(days=1))
 
     def rows_at(self, points: pd.DataFrame, *, for_models: bool = True) -> pd.DataFrame:

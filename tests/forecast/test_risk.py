@@ -242,6 +242,8 @@ def test_without_a_model_the_report_says_it_used_stage_win_rates(data, history):
 def test_now_is_the_day_after_an_export_ends_or_today(data, history):
     opps, hist, _, _ = data
     last = max(opps["created_at"].max(), opps["closed_at"].max(), hist["entered_at"].max())
+    # The export's own date where later: its newest `updated_at`.
+    last = max(last, opps["updated_at"].max())
     assert history.now(today="2100-01-01") == last.normalize() + pd.Timedelta(days=1)
     earlier = last - pd.Timedelta(days=10)
     assert history.now(today=earlier) == earlier
