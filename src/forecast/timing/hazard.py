@@ -30,6 +30,7 @@ from forecast.modeling.encoding import FeatureEncoder
 from forecast.modeling.estimators import group_fractions
 from forecast.timing.cohort import CohortLevel, cohort_level
 from forecast.timing.kaplan_meier import StageKaplanMeier
+from forecast.timing.life_table import amount_slope, centred_log_amount, life_table
 from forecast.timing.rows import EVENT_WON, STATIC_FEATURES, _check_survival, _observed_from
 
 # --- the hazard model ----------------------------------------------------------------------------
@@ -51,11 +52,24 @@ class _Part:
     base: float
     table: np.ndarray  # [stage, age bin, days-in-stage bin] → logit offset
     booster: lgb.Booster | None
+    #: A slope on log(1 + amount) (column `amount_column` of the attribute matrix, centred
+    #: at `amount_center`): the size effect beyond the size bands, which trees shrink to nothing
+    #: in the few largest deals that carry the revenue.
+    amount_slope: float = 0.0
+    amount_column: int = -1
+    amount_center: float = 0.0
+
+    def linear(self, matrix: np.ndarray) -> np.ndarray:
+        j = getattr(self, "amount_column", -1)  # (a part saved before the slope has none)
+        if j < 0 or len(matrix) == 0 or not getattr(self, "amount_slope", 0.0):
+            return np.zeros(len(matrix))
+        return self.amount_slope * centred_log_amount(matrix[:, j], self.amount_center)
 
     def static(self, matrix: np.ndarray) -> np.ndarray:
+        out = self.linear(matrix)
         if self.booster is None or len(matrix) == 0:
-            return np.zeros(len(matrix))
-        return cast(np.ndarray, self.booster.predict(matrix, raw_score=True))
+            return out
+        return out + cast(np.ndarray, self.booster.predict(matrix, raw_score=True))
 
     def shift_to(self, cell: np.ndarray, matrix: np.ndarray, y: np.ndarray) -> float:
         """Move this part's level (base and table) to what the rows given (the recent ones) show
@@ -256,6 +270,10 @@ class TimeToClose:
         base = _logit(float(np.average(y, weights=w))) if len(y) else 0.0
         valid = group_fractions(groups, self.random_state) < self.validation_fraction
         size = self.n_segments_ * self._bins * self._bins * self._weeks
+        # The boosters start from the life table (the rate per age bin and segment, shrunk
+        # toward the pooled rate by pseudo-counts), not from one pooled rate: early stopping
+        # then shrinks the table toward the life table, not toward a flat hazard.
+        start = life_table(self._shape, cell, y, w, base)
         key = (cell * 2 + y.astype(np.int64)) * 2 + valid
         weight = np.bincount(key, weights=w, minlength=size * 4)
         present = np.flatnonzero(weight > 0)
@@ -270,15 +288,26 @@ class TimeToClose:
             np.column_stack(np.unravel_index(agg_cell, self._shape)).astype(float),
             agg_y.astype(float),
             weight[present],
-            np.full(len(present), base),
+            start[agg_cell],
             agg_valid,
         )
         t_raw = np.zeros(size) if t is None else grid_scores(t, self._shape)
-        table = base + t_raw
-        s = self._train(
-            self._params(), static_X, y, w, table[cell], valid, self.encoder_.categorical_indices
+        table = start + t_raw
+        part = _Part(base=base, table=table, booster=None)
+        columns = list(getattr(self.encoder_, "columns", []))
+        fitted = amount_slope(columns, part.table[cell], static_X, y, w)
+        if fitted is not None:
+            part.amount_slope, part.amount_column, part.amount_center = fitted
+        part.booster = self._train(
+            self._params(),
+            static_X,
+            y,
+            w,
+            table[cell] + part.linear(static_X),
+            valid,
+            self.encoder_.categorical_indices,
         )
-        return _Part(base=base, table=table, booster=s)
+        return part
 
     def fit(self, rows: pd.DataFrame, n_stages: int | None = None) -> TimeToClose:
         """Fit on `survival_rows` output. Returns self."""
