@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from forecast.modeling import promotion
 from forecast.modeling.promotion import Rule, decide, rules_for, scorer_rules
 from forecast.settings import Settings
 
@@ -50,7 +51,7 @@ def test_losing_to_one_baseline_on_one_metric_blocks_promotion_and_names_it() ->
 
 def test_with_no_champion_yet_the_baselines_decide_and_the_reasons_say_so() -> None:
     decision = decide(_m(0.80, 0.15), None, {"naive_bayes": _m(0.70, 0.20)}, AUC_AND_BRIER)
-    assert decision.promote and decision.reasons[-1] == "no champion yet"
+    assert decision.promote and decision.reasons[-1] == promotion.NO_CHAMPION
     assert not any("champion (" in r for r in decision.reasons)
 
 

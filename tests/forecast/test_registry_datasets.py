@@ -12,7 +12,7 @@ import copy
 import pytest
 
 from forecast.errors import InvalidInput, ModelNotReady, NotFound
-from forecast.modeling import registry
+from forecast.modeling import promotion, registry
 from forecast.modeling.fitting import TrainingResult
 from forecast.modeling.lead_fitting import train_leads
 from forecast.modeling.registry import client as registry_client
@@ -73,7 +73,7 @@ def test_a_second_dataset_neither_replaces_nor_is_weighed_against_the_first(sett
     second = registry.log_training(_on(trained, B, -0.02), settings)
     assert second.promoted and second.version == "1" and second.champion_before is None
     assert second.name == "lead-qualification.hubspot_b_2" and second.dataset == B
-    assert "no champion yet" in second.reasons
+    assert promotion.NO_CHAMPION in second.reasons
     assert not any("champion (v" in reason for reason in second.reasons)
 
     assert registry.champion_version("leads", settings, dataset=A) == "1"

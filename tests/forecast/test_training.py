@@ -9,6 +9,7 @@ import pytest
 from forecast import features as F
 from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory
+from forecast.modeling import promotion
 from forecast.modeling.baselines import stage_win_rates
 from forecast.modeling.deal_fitting import train_deals
 from forecast.modeling.lead_fitting import train_leads
@@ -214,7 +215,7 @@ def _m(auc: float, brier: float) -> dict[str, float]:
 
 def test_a_candidate_must_beat_every_baseline_on_auc_and_brier() -> None:
     good = decide_promotion({"model": _m(0.8, 0.15), "naive_bayes": _m(0.7, 0.2)}, None)
-    assert good.promote and "no champion yet" in good.reasons
+    assert good.promote and promotion.NO_CHAMPION in good.reasons
     worse_brier = decide_promotion({"model": _m(0.8, 0.25), "nb": _m(0.7, 0.2)}, None)
     assert not worse_brier.promote and "does not beat nb" in str(worse_brier)
 

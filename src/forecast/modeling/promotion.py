@@ -38,6 +38,10 @@ TIE = 1e-9
 #: Per rival, per metric: [gain, 95% low, 95% high] (positive: the candidate is better).
 Gains = Mapping[str, Mapping[str, Sequence[float]]]
 
+#: Said where the dataset had no champion to beat (after "promoted to champion" it must not
+#: read as if there still were none).
+NO_CHAMPION = "no champion before this run: judged against the baselines only"
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -143,7 +147,7 @@ def decide(
         reasons.append(f"{verdict} {key}: " + ", ".join(said))
         ok = ok and not any(losses)
     if not champion:
-        reasons.append("no champion yet")
+        reasons.append(NO_CHAMPION)
     return Decision(ok, reasons)
 
 
