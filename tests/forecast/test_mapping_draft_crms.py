@@ -343,3 +343,18 @@ def test_a_dynamics_export_with_no_id_is_keyed_by_its_topic_and_creation(tmp_pat
         "Gamma support,Gamma,70,Lost,1-Qualify,2024-01-04 12:00,2024-02-03\n",
     )
     assert "hash_of: [Topic, Created On]" in draft_mapping(file).text
+
+
+def test_recurring_deals_beside_one_time_ones_are_said(tmp_path):
+    """Close's `value_period`: a "$1,000 monthly" deal's value is one month's, which a forecast
+    would add to one-time deals' whole value unless the user exports the contract value."""
+    file = write(
+        tmp_path,
+        "close.csv",
+        "id,status_type,status_label,value,value_period,date_created,date_won,date_lost\n"
+        "o1,won,Won,100000,monthly,2024-01-02,2024-02-01,\n"
+        "o2,lost,Lost,50000,one_time,2024-01-03,,2024-02-02\n"
+        "o3,active,Demo,70000,annual,2024-01-04,,\n",
+    )
+    checks = " ".join(draft_mapping(file).checks)
+    assert "'value_period': 2 sampled deal(s) recur (annual, monthly)" in checks

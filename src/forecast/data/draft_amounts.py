@@ -52,3 +52,28 @@ def in_cents(sample: pd.DataFrame, amount: str) -> str | None:
     if both.empty or cents.isna().any() or units.isna().any() or not bool((cents >= 100).any()):
         return None
     return formatted if bool((cents // 100 == units).all()) else None
+
+
+#: What a recurring deal's billing period is called, and the values that say it recurs.
+PERIOD_NAMES = ("valueperiod", "billingperiod", "billingfrequency", "recurrence", "period")
+RECURRING = ("monthly", "month", "annual", "annually", "annualy", "yearly", "year", "quarterly")
+
+
+def recurring_check(sample: pd.DataFrame, amount: str) -> str | None:
+    """A check where a column beside the amount says some deals recur (Close's `value_period`:
+    one_time, monthly, annual): their amounts are read as written, one period's value, which
+    a forecast adds to one-time deals' whole value; None where none does."""
+    for column in sample.columns:
+        key = name_key(column)
+        if key not in PERIOD_NAMES and not key.startswith(name_key(amount) + "period"):
+            continue
+        values = sample[column].dropna().astype("str").str.strip().str.casefold()
+        recurring = values[values.isin(RECURRING)]
+        if len(recurring):
+            kinds = ", ".join(sorted(recurring.unique()))
+            return (
+                f"{column!r}: {len(recurring):,} sampled deal(s) recur ({kinds}): {amount!r} is "
+                "read as written, one period's value, and counted beside one-time deals' whole "
+                "value; export the contract value instead if that is what a deal is worth to you"
+            )
+    return None

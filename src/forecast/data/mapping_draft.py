@@ -24,7 +24,7 @@ from forecast.data.date_formats import (
     UTC_SUFFIX,
     covering_formats,
 )
-from forecast.data.draft_amounts import expected_revenue, in_cents
+from forecast.data.draft_amounts import expected_revenue, in_cents, recurring_check
 from forecast.data.draft_archived import archived_loss, read_archived
 from forecast.data.draft_closes import (
     close_times,
@@ -375,6 +375,8 @@ def _deal_draft(
     if "amount" in columns and (formatted := in_cents(sample, columns["amount"])):
         lines.append("amount: {in_cents: true}   # the amounts are written in cents")
         checks.append(f"{columns['amount']!r} read in cents: {formatted!r} shows it / 100")
+    if "amount" in columns and (recurs := recurring_check(sample, columns["amount"])):
+        checks.append(recurs)
     if probability is not None and probability.max() > 1:
         lines.append("rep_probability_scale: 100   # the export holds percents")
     lines += _currency(sample, columns, checks)
