@@ -358,3 +358,31 @@ def test_recurring_deals_beside_one_time_ones_are_said(tmp_path):
     )
     checks = " ".join(draft_mapping(file).checks)
     assert "'value_period': 2 sampled deal(s) recur (annual, monthly)" in checks
+
+
+def test_a_pipedrive_drafts_open_stages_in_the_order_its_closed_deals_show(tmp_path):
+    """Pipedrive keeps a closed deal's last stage beside its status: deals closed from a later
+    stage were won more often, which puts the stages in funnel order however many are open."""
+    rows = ["Deal - ID,Deal - Stage,Deal - Status,Deal - Value,Deal - Deal created"]
+    plan = {  # stage: (won, lost, open)
+        "Negotiations Started": (8, 2, 9),
+        "Contact Made": (1, 9, 3),
+        "Proposal Made": (6, 4, 2),
+        "Demo Scheduled": (3, 7, 1),
+    }
+    n = 0
+    for stage, counts in plan.items():
+        for status, k in zip(("Won", "Lost", "Open"), counts, strict=True):
+            for _ in range(k):
+                n += 1
+                rows.append(f"{n},{stage},{status},100,2024-01-{1 + n % 28:02d}")
+    file = write(tmp_path, "pipedrive.csv", "\n".join(rows))
+
+    text = draft_mapping(file).text
+    block = text.split("open:")[1].split("won:")[0]
+    assert [ln.strip("- ").strip() for ln in block.splitlines()[1:] if ln.strip()] == [
+        "Contact Made",
+        "Demo Scheduled",
+        "Proposal Made",
+        "Negotiations Started",
+    ], text
