@@ -360,7 +360,7 @@ def test_recurring_deals_beside_one_time_ones_are_said(tmp_path):
     assert "'value_period': 2 sampled deal(s) recur (annual, monthly)" in checks
 
 
-def test_a_pipedrive_drafts_open_stages_in_the_order_its_closed_deals_show(tmp_path):
+def test_a_pipedrive_drafts_funnel_order_and_stage_chances_from_its_closed_deals(tmp_path):
     """Pipedrive keeps a closed deal's last stage beside its status: deals closed from a later
     stage were won more often, which puts the stages in funnel order however many are open."""
     rows = ["Deal - ID,Deal - Stage,Deal - Status,Deal - Value,Deal - Deal created"]
@@ -386,3 +386,10 @@ def test_a_pipedrive_drafts_open_stages_in_the_order_its_closed_deals_show(tmp_p
         "Proposal Made",
         "Negotiations Started",
     ], text
+    # No probabilities in the export: each stage's, estimated as the share won of the closed
+    # deals that reached it (closed from it or later), which a flat export's model scores by.
+    probabilities = text.split("stage_probabilities:")[1]
+    assert "Contact Made: 0.45\n" in probabilities  # 18 won of 40
+    assert "Demo Scheduled: 0.5667" in probabilities  # 17 of 30
+    assert "Proposal Made: 0.7\n" in probabilities  # 14 of 20
+    assert "Negotiations Started: 0.8\n" in probabilities  # 8 of 10

@@ -34,6 +34,7 @@ from forecast.data.draft_closes import (
     one_close_date,
     won_time_of_every_deal,
 )
+from forecast.data.draft_funnel import by_won_share, reached_probabilities
 from forecast.data.draft_ids import hashed_id
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
     CONVERTED_ALONE,
@@ -247,20 +248,6 @@ def _deal_columns(deals: dict[str, str]) -> bool:
     return "amount" in deals and ("close_date" in deals or "closed_at" in deals)
 
 
-def _by_won_share(counts: pd.Series, sample: pd.DataFrame, stage: str, status: str) -> pd.Series:
-    """The open stages' counts in funnel order as the closed deals show it where an export keeps
-    a closed deal's last stage beside its status (Pipedrive): a deal that got further was won
-    more often, so the stages go by the share of the deals closed from each that were won
-    (stages no deal closed from last, by count)."""
-    said = sample[status].astype("str").str.strip()
-    closed = said.map(is_outcome).astype(bool)
-    won = said.map(lambda v: says(v, WON_WORDS))
-    stages = sample[stage].astype("str").str.strip()
-    share = won[closed].groupby(stages[closed]).mean()
-    order = sorted(counts.index, key=lambda v: (str(v) not in share, share.get(str(v), 0.0)))
-    return counts[order]
-
-
 def _records(sample: pd.DataFrame) -> pd.DataFrame:
     """The sample's records: without blank lines, nor a report's footer where the sample is the
     whole file (`blank_and_footer`, as the import skips them: a "Grand Summary" line's blank
@@ -358,7 +345,7 @@ def _deal_draft(
         won_lost = outcomes[[is_outcome(v) for v in outcomes.index]]
         never = closed_only(sample, columns["stage"], status, len(sample) < SAMPLE_ROWS)
         open_counts = counts.drop(never, errors="ignore")
-        counts = pd.concat([won_lost, _by_won_share(open_counts, sample, columns["stage"], status)])
+        counts = pd.concat([won_lost, by_won_share(open_counts, sample, columns["stage"], status)])
         checks.append(
             f"the outcomes read from {status!r}, an open deal's stage from {columns['stage']!r}"
         )
@@ -385,6 +372,16 @@ def _deal_draft(
         stages, said = stages_block(counts, values, probability, closed)
         lines += stages
         checks += said
+        if from_status and probability is None and status is not None:
+            opened = [str(v) for v in counts.index if not is_outcome(v)]
+            reached = reached_probabilities(sample, columns["stage"], status, opened)
+            lines += reached
+            if reached:
+                checks.append(
+                    "stage_probabilities: estimated, the share won of the closed deals that "
+                    "reached each stage (the export holds no probabilities; a flat export's "
+                    "model scores by them): check"
+                )
     lines += _date_format(sample, columns, checks)
     lines += number_notation(sample, columns, checks)
     if "amount" in columns and (formatted := in_cents(sample, columns["amount"])):

@@ -1,0 +1,49 @@
+"""A funnel read off an export that keeps each closed deal's last stage beside its status
+(Pipedrive's "Stage" and "Status"): the open stages' order and, where the export holds no
+probabilities, each stage's chance to be won, for the draft to offer."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from forecast.data.draft_names import WON_WORDS
+from forecast.data.draft_stages import is_outcome, quoted, says
+
+
+def by_won_share(counts: pd.Series, sample: pd.DataFrame, stage: str, status: str) -> pd.Series:
+    """The open stages' counts in funnel order as the closed deals show it where an export keeps
+    a closed deal's last stage beside its status (Pipedrive): a deal that got further was won
+    more often, so the stages go by the share of the deals closed from each that were won
+    (stages no deal closed from last, by count)."""
+    said = sample[status].astype("str").str.strip()
+    closed = said.map(is_outcome).astype(bool)
+    won = said.map(lambda v: says(v, WON_WORDS))
+    stages = sample[stage].astype("str").str.strip()
+    share = won[closed].groupby(stages[closed]).mean()
+    order = sorted(counts.index, key=lambda v: (str(v) not in share, share.get(str(v), 0.0)))
+    return counts[order]
+
+
+#: The fewest closed deals that reached a stage for its estimated probability.
+MIN_REACHED = 5
+
+
+def reached_probabilities(
+    sample: pd.DataFrame, stage: str, status: str, order: list[str]
+) -> list[str]:
+    """A `stage_probabilities:` block where the export has none but keeps a closed deal's last
+    stage (Pipedrive): per open stage in funnel order, the share won of the closed deals that
+    reached it (closed from it or a later stage), as the funnel counts conversion. A flat
+    export's model has no stage history to rank stages by; this is what its deals say."""
+    said = sample[status].astype("str").str.strip()
+    closed = said.map(is_outcome).astype(bool).to_numpy()
+    won = said.map(lambda v: says(v, WON_WORDS)).astype(bool).to_numpy()
+    rank = sample[stage].astype("str").str.strip().map({v: i for i, v in enumerate(order)})
+    lines = []
+    for i, value in enumerate(order):
+        reached = closed & (rank >= i).to_numpy()
+        if int(reached.sum()) >= MIN_REACHED:
+            lines.append(f"  {quoted(value)}: {round(float(won[reached].mean()), 4)}")
+    return (
+        ["stage_probabilities:   # estimated from the closed deals: check", *lines] if lines else []
+    )
