@@ -113,7 +113,10 @@ class FileChunks:
             )
         for name, (blanks, footer) in self.skipped_lines.items():
             if blanks:
-                self.report.note(f"{name}: {blanks:,} row(s) with no value skipped")
+                self.report.note(
+                    f"{name}: {blanks:,} row(s) with no value skipped (blank lines, or copies of "
+                    "the header)"
+                )
             if footer:
                 shown = ", ".join(repr(line) for line in footer[:3]) + (
                     " …" if len(footer) > 3 else ""
