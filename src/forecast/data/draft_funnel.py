@@ -10,14 +10,18 @@ from forecast.data.draft_names import WON_WORDS
 from forecast.data.draft_stages import is_outcome, quoted, says
 
 
+def _closed_and_won(sample: pd.DataFrame, status: str) -> tuple[pd.Series, pd.Series]:
+    """Per sampled deal, whether its status says it closed, and whether it says won."""
+    said = sample[status].astype("str").str.strip()
+    return said.map(is_outcome).astype(bool), said.map(lambda v: says(v, WON_WORDS)).astype(bool)
+
+
 def by_won_share(counts: pd.Series, sample: pd.DataFrame, stage: str, status: str) -> pd.Series:
     """The open stages' counts in funnel order as the closed deals show it where an export keeps
     a closed deal's last stage beside its status (Pipedrive): a deal that got further was won
     more often, so the stages go by the share of the deals closed from each that were won
     (stages no deal closed from last, by count)."""
-    said = sample[status].astype("str").str.strip()
-    closed = said.map(is_outcome).astype(bool)
-    won = said.map(lambda v: says(v, WON_WORDS))
+    closed, won = _closed_and_won(sample, status)
     stages = sample[stage].astype("str").str.strip()
     share = won[closed].groupby(stages[closed]).mean()
     order = sorted(counts.index, key=lambda v: (str(v) not in share, share.get(str(v), 0.0)))
@@ -35,9 +39,7 @@ def reached_probabilities(
     stage (Pipedrive): per open stage in funnel order, the share won of the closed deals that
     reached it (closed from it or a later stage), as the funnel counts conversion. A flat
     export's model has no stage history to rank stages by; this is what its deals say."""
-    said = sample[status].astype("str").str.strip()
-    closed = said.map(is_outcome).astype(bool).to_numpy()
-    won = said.map(lambda v: says(v, WON_WORDS)).astype(bool).to_numpy()
+    closed, won = (flags.to_numpy() for flags in _closed_and_won(sample, status))
     rank = sample[stage].astype("str").str.strip().map({v: i for i, v in enumerate(order)})
     lines = []
     for i, value in enumerate(order):
