@@ -393,3 +393,22 @@ def test_a_pipedrive_drafts_funnel_order_and_stage_chances_from_its_closed_deals
     assert "Demo Scheduled: 0.5667" in probabilities  # 17 of 30
     assert "Proposal Made: 0.7\n" in probabilities  # 14 of 20
     assert "Negotiations Started: 0.8\n" in probabilities  # 8 of 10
+
+
+def test_each_outcome_is_named_by_its_plainest_value_not_its_most_frequent(tmp_path):
+    """Zoho adds a reason to most losses ("Closed-Lost to Competition"): the lost stage is
+    still "Closed Lost", and the longer values are other names of it."""
+    rows = ["Deal Name,Stage,Amount,Created Time"]
+    stages = (
+        ["Closed-Lost to Competition"] * 6
+        + ["Closed Lost"] * 2
+        + ["Closed Won - Renewal"] * 4
+        + ["Closed Won"] * 3
+        + ["Qualification"] * 5
+    )
+    for i, stage in enumerate(stages):
+        rows.append(f"Deal {i},{stage},100,2024-01-{1 + i % 28:02d} 10:00:00")
+    text = draft_mapping(write(tmp_path, "Deals.csv", "\n".join(rows))).text
+    assert "won: Closed Won\n" in text and "lost: Closed Lost\n" in text, text
+    assert "Closed-Lost to Competition: Closed Lost" in text
+    assert "Closed Won - Renewal: Closed Won" in text

@@ -33,9 +33,12 @@ def stages_block(
     says it is closed (a close date, a yes/no "Closed"), where it says so."""
     text = values.astype("str").str.strip().where(values.notna())
     distinct = [str(v) for v in counts.index if v][:MAX_STAGES]
-    won = [v for v in distinct if says(v, WON_WORDS)]
+    # Each outcome is named by its plainest value, the others stored under it: "Closed Lost",
+    # not the more frequent "Closed-Lost to Competition" (a reason Zoho adds to the loss).
+    won = sorted((v for v in distinct if says(v, WON_WORDS)), key=_word_count)
     lost = [v for v in distinct if says(v, STAGE_LOST_WORDS) and v not in won]
-    lost.sort(key=lambda v: not says(v, LOST_WORDS))  # "Lost" names the loss, not "Unqualified"
+    # "Lost" names the loss, not "Unqualified"
+    lost.sort(key=lambda v: (not says(v, LOST_WORDS), _word_count(v)))
     open_ = [v for v in distinct if v not in won and v not in lost]
     configured: list[str] = []
     zero_checks: list[str] = []
@@ -115,6 +118,10 @@ def _stage_probabilities(probability: pd.Series, stage: pd.Series, open_: list[s
         if lines
         else []
     )
+
+
+def _word_count(value: str) -> int:
+    return len(WORDS.findall(value))
 
 
 def is_outcome(value: object) -> bool:
