@@ -40,7 +40,7 @@ from serving.dashboard.overviews import OverviewCacheDep, compute
 from serving.deps import bound_dataset, of_dataset
 from serving.limits import HeavyDep
 from serving.observability import monitoring_cache
-from serving.routes.models import describe
+from serving.routes.models import described_for
 from serving.sessions import VIEW_ROLES, Session, SessionManager, SessionsDep
 
 SERVING = Path(__file__).resolve().parents[1]
@@ -243,7 +243,7 @@ def _context(
     shown = ov.view.dataset if ov is not None else session.dataset
     ctx["monitoring"] = _monitoring(request, shown, session.dataset)
     if ov is None:
-        ctx["models"] = _models(request, session.dataset)
+        ctx["models"] = described_for(request.app.state.models, session.dataset)
         return ctx
     view = ov.view
     query = {"dataset": view.dataset, "freq": view.freq, "period": view.period.label}
@@ -330,17 +330,8 @@ def _history_figure(request: Request, ov: page.Overview) -> str | None:
     return figure_json(history_figure(found["points"], found["target"]))
 
 
-def _models(request: Request, bound: str | None) -> dict[str, Any]:
-    """The model card's served models, `of_dataset` the session's key."""
-    models = request.app.state.models
-    described = describe(models).model_dump(mode="json")
-    described["models"] = of_dataset(described["models"], bound)
-    described["problems"] = models.problems_for(bound)
-    return described
-
-
 def _model_card(request: Request, session: Session, fc: page.Section) -> dict[str, Any]:
-    described = _models(request, session.dataset)
+    described = described_for(request.app.state.models, session.dataset)
     if fc.ok:
         focus = fc.data["focus_row"]  # type: ignore[index]
         described["forecast"] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
@@ -35,17 +37,23 @@ def describe(models: scoring.ModelSet) -> ModelsResponse:
     return ModelsResponse(loaded_at=models.loaded_at, models=out, problems=models.problems)
 
 
+def described_for(models: scoring.ModelSet, bound: str | None) -> dict[str, Any]:
+    """`describe` as a key bound to dataset `bound` may read it (None: every dataset): that
+    dataset's models (`of_dataset`) and problems (`problems_for`), in one place so that GET
+    /v1/models and the dashboard's model card never tell a client of another's dataset."""
+    described = describe(models).model_dump(mode="json")
+    described["models"] = of_dataset(described["models"], bound)
+    described["problems"] = models.problems_for(bound)
+    return described
+
+
 @router.get(
     "/models",
     summary="The models being served: versions, when trained, holdout "
     "metrics against the baselines",
 )
 def served_models(request: Request, key: ViewerKey) -> ModelsResponse:
-    models = request.app.state.models
-    described = describe(models).model_dump(mode="json")
-    described["models"] = of_dataset(described["models"], key.dataset)
-    described["problems"] = models.problems_for(key.dataset)
-    return ModelsResponse.model_validate(described)
+    return ModelsResponse.model_validate(described_for(request.app.state.models, key.dataset))
 
 
 class AccuracyOut(BaseModel):
