@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecast.timing.logistic import expit
+
 
 @dataclass(frozen=True)
 class CohortLevel:
@@ -75,23 +77,19 @@ class CohortLevel:
         ratios on the won and lost hazards put in."""
         mine = created_day >= self.since_day
         if not self.moved or not mine.any():
-            return _expit(close), _expit(won)
-        h = _expit(close - np.where(mine, self.weight * self.close_shift, 0.0))
-        q = _expit(won - np.where(mine, self.weight * self.won_shift, 0.0))
+            return expit(close), expit(won)
+        h = expit(close - np.where(mine, self.weight * self.close_shift, 0.0))
+        q = expit(won - np.where(mine, self.weight * self.won_shift, 0.0))
         hazard_won = h * q * np.where(mine, self.won, 1.0)
         hazard_lost = h * (1.0 - q) * np.where(mine, self.lost, 1.0)
         total = hazard_won + hazard_lost
         # A hazard cannot pass 1: where the ratios would take it there, both causes shrink alike.
         share = np.divide(hazard_won, total, out=np.zeros_like(total), where=total > 0)
-        shifted = (_expit(close), _expit(won))
+        shifted = (expit(close), expit(won))
         return (
             np.where(mine, np.minimum(total, 1.0), shifted[0]),
             np.where(mine, share, shifted[1]),
         )
-
-
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 Periods = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]

@@ -31,6 +31,7 @@ from forecast.modeling.estimators import group_fractions
 from forecast.timing.cohort import CohortLevel, cohort_level
 from forecast.timing.kaplan_meier import StageKaplanMeier
 from forecast.timing.life_table import amount_slope, centred_log_amount, life_table
+from forecast.timing.logistic import expit
 from forecast.timing.rows import EVENT_WON, STATIC_FEATURES, _check_survival, _observed_from
 
 # --- the hazard model ----------------------------------------------------------------------------
@@ -39,10 +40,6 @@ from forecast.timing.rows import EVENT_WON, STATIC_FEATURES, _check_survival, _o
 def _logit(p: float) -> float:
     p = min(max(p, 1e-6), 1 - 1e-6)
     return math.log(p / (1 - p))
-
-
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 @dataclass
@@ -85,7 +82,7 @@ class _Part:
         target = y.astype(float)
         delta, info = 0.0, 0.0
         for _ in range(8):
-            p = _expit(offset + delta)
+            p = expit(offset + delta)
             info = float((p * (1 - p)).sum())
             if info <= 0:
                 return 0.0
@@ -419,8 +416,8 @@ class TimeToClose:
         parts = []
         for which in (0, 1):
             mine = (at == which) & same_ages
-            h = _expit(self.close_.table[cell[mine]] + self.close_.static(static_X[mine]))
-            q = _expit(self.won_.table[cell[mine]] + self.won_.static(static_X[mine]))
+            h = expit(self.close_.table[cell[mine]] + self.close_.static(static_X[mine]))
+            q = expit(self.won_.table[cell[mine]] + self.won_.static(static_X[mine]))
             parts.append((h, q, closes[mine], won[mine], w[mine] if which else None))
         return cohort_level(since, parts[0], parts[1], int((side == 0).sum()))
 
@@ -460,7 +457,7 @@ class TimeToClose:
             cell = self._cells(stage0, age0, dis0, day0, np.full(len(rows), k))
             close, won = self.close_.table[cell] + s_close, self.won_.table[cell] + s_won
             if level is None:
-                h, q = _expit(close), _expit(won)
+                h, q = expit(close), expit(won)
             else:
                 h, q = level.apply(created, close, won)
             closing = survive * h

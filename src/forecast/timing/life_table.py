@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from forecast.timing.logistic import expit
+
 #: Pseudo-rows that shrink a life-table cell toward its age bin's rate (`life_table`).
 LIFE_TABLE_PRIOR = 20.0
 #: Ridge on the amount slope (in the units of the summed row weights).
 AMOUNT_SLOPE_RIDGE = 5.0
-
-
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def centred_log_amount(raw: np.ndarray, center: float) -> np.ndarray:
@@ -44,7 +42,7 @@ def life_table(
     stage, band, age = np.unravel_index(cell, shape)[:3]
     segment = stage * shape[1] + band
     bins, segments = shape[2], shape[0] * shape[1]
-    m, p0 = LIFE_TABLE_PRIOR, float(_expit(np.array(base)))
+    m, p0 = LIFE_TABLE_PRIOR, float(expit(np.array(base)))
     by_age = (np.bincount(age, weights=w * y, minlength=bins) + m * p0) / (
         np.bincount(age, weights=w, minlength=bins) + m
     )
@@ -73,7 +71,7 @@ def amount_slope(
     x = centred_log_amount(raw, center)
     slope = 0.0
     for _ in range(25):
-        p = _expit(offset + slope * x)
+        p = expit(offset + slope * x)
         grad = float((w * (p - y) * x).sum()) + AMOUNT_SLOPE_RIDGE * slope
         info = float((w * p * (1 - p) * x * x).sum()) + AMOUNT_SLOPE_RIDGE
         step = grad / info
