@@ -319,6 +319,7 @@ def _train_with(
                 dataset=frames["dataset"],
                 progress=step,
                 engine=engine,
+                notation=frames.get("notation"),
                 **extra,
             )
         else:
@@ -334,6 +335,7 @@ def _train_with(
                 dataset=frames["dataset"],
                 progress=step,
                 engine=engine,
+                notation=frames.get("notation"),
             )
         step("logging to MLflow and registering")
         reg = registry.log_training(

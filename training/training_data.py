@@ -38,6 +38,7 @@ def load_training_data(
     from forecast.data import store
     from forecast.data.mapping import load_mapping
     from forecast.data.mapping_detect import detect_mapping
+    from forecast.data.reading import notation_of
     from forecast.history import DealHistory, load_deal_history
     from forecast.parquet_export import is_parquet_export, read_whole
 
@@ -61,6 +62,7 @@ def load_training_data(
             "leads": export.leads,
             "leak_columns": export.leak_columns,
             "field_names": _field_names(m),
+            "notation": notation_of(export.options),
         }
         if export.kind == "opportunities":
             out["history"] = DealHistory.from_frames(
@@ -74,7 +76,7 @@ def load_training_data(
         return out
     engine = store.get_engine(settings)
     with engine.connect() as conn:
-        name = store.resolve_dataset(conn, data, want, named_by="--data")
+        name = store.resolve_dataset(conn, data, want, how=store.on_command_line("--data"))
         row = store.get_dataset(conn, name)
     if row["kind"] != want:
         raise InvalidInput(f"dataset {name!r} holds {row['kind']}, not {want}")
@@ -84,6 +86,7 @@ def load_training_data(
         "stored": True,  # read from the store by name (not a file): its track record is its own
         "leak_columns": list(row["leak_columns"] or []),
         "field_names": field_names,
+        "notation": notation_of(row["options"]),
     }
     if kind is Kind.leads:
         out["leads"] = store.load_leads(engine, name)
@@ -108,7 +111,9 @@ def partitioned_deals(client: Any, data: str | None) -> Any:
         return None
     engine = store.get_engine(get_settings())
     with engine.connect() as conn:
-        name = store.resolve_dataset(conn, data, "opportunities", named_by="--data")
+        name = store.resolve_dataset(
+            conn, data, "opportunities", how=store.on_command_line("--data")
+        )
         kind = store.get_dataset(conn, name)["kind"]
     if kind != "opportunities":
         raise InvalidInput(f"dataset {name!r} holds {kind}, not opportunities")
@@ -129,7 +134,7 @@ def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
         return None
     engine = store.get_engine(get_settings())
     with engine.connect() as conn:
-        name = store.resolve_dataset(conn, data, "leads", named_by="--data")
+        name = store.resolve_dataset(conn, data, "leads", how=store.on_command_line("--data"))
         row = store.get_dataset(conn, name)
     if row["kind"] != "leads":
         raise InvalidInput(f"dataset {name!r} holds {row['kind']}, not leads")

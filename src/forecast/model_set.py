@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from forecast import features as feat
 from forecast.data import store
+from forecast.data.reading import notation_of
 from forecast.data.stages import LOST, WON, StageSet
 from forecast.errors import ForecastError, InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, load_deal_history
@@ -506,9 +507,7 @@ def read_as_imported(engine: Engine, served: Served) -> None:
     column = options.get("created_at_column")
     if served.kind == LEAD and column:
         served.created_column = str(column)
-    numbers = options.get("numbers") or {}
-    if numbers.get("decimal"):
-        served.numbers = (str(numbers["decimal"]), numbers.get("thousands") or None)
+    served.numbers = notation_of(options) or served.numbers
     served.date_formats = tuple(str(f) for f in options.get("date_formats") or () if f != "ISO8601")
 
 

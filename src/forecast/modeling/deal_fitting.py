@@ -18,7 +18,7 @@ the warning says it cannot rank stages.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,9 @@ from forecast.modeling.stage_prior import (
     stage_probabilities,
 )
 from forecast.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from forecast.data.reading import Notation
 
 #: Training deals must be created this quantile of sales-cycle length before the cut.
 MATURITY_QUANTILE = 0.9
@@ -129,6 +132,7 @@ def train_deals(
     dataset: str | None = None,
     progress: Progress | None = None,
     engine: Engine | None = None,
+    notation: Notation = None,
 ) -> TrainingResult:
     """Fit the close-probability model on as-of snapshots; test on deals that closed later.
 
@@ -354,7 +358,7 @@ def train_deals(
         w_test=w_test,
         predictions=preds,
         input_example=holdout.rows(range(min(5, len(holdout)))),
-        examples=holdout_examples(model, holdout, preds["model"], test_ids),
+        examples=holdout_examples(model, holdout, preds["model"], test_ids, notation),
         teams=getattr(model, "team_report_", {}),
         dataset=dataset,
         seconds=time.perf_counter() - started,

@@ -44,6 +44,7 @@ from forecast.modeling.reasons import as_dicts, explain
 from forecast.settings import Settings
 
 if TYPE_CHECKING:
+    from forecast.data.reading import Notation
     from forecast.history import DealHistory
 
 Progress = Callable[[str], None]
@@ -418,14 +419,19 @@ def evaluate_on_holdout(
 
 
 def holdout_examples(
-    model: Any, X: pd.DataFrame | Holdout, p: np.ndarray, ids: Sequence[object] | np.ndarray
+    model: Any,
+    X: pd.DataFrame | Holdout,
+    p: np.ndarray,
+    ids: Sequence[object] | np.ndarray,
+    notation: Notation = None,
 ) -> list[dict]:
-    """Reasons for the highest- and lowest-scored holdout rows (for the report)."""
+    """Reasons for the highest- and lowest-scored holdout rows (for the report), numbers
+    written in the dataset's `notation` as the API writes them."""
     if len(X) == 0:
         return []
     picks = list(dict.fromkeys([int(np.argmax(p)), int(np.argmin(p))]))
     rows = X.iloc[picks] if isinstance(X, pd.DataFrame) else X.rows(picks)
-    reasons = explain(model, rows, top=3)
+    reasons = explain(model, rows, top=3, notation=notation)
     return [
         {"id": str(ids[i]), "probability": round(float(p[i]), 4), **as_dicts(r)}
         for i, r in zip(picks, reasons, strict=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,9 @@ from forecast.modeling.fitting import (
 from forecast.modeling.leaks import leak_warnings, outcome_written
 from forecast.modeling.outcome_window import windowed
 from forecast.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from forecast.data.reading import Notation
 
 #: The holdout of leads without dates does not depend on the training seed: it stays put.
 HOLDOUT_SALT = 20_240_601
@@ -258,6 +261,7 @@ def train_leads(
     dataset: str | None = None,
     progress: Progress | None = None,
     engine: Engine | None = None,
+    notation: Notation = None,
 ) -> TrainingResult:
     """Fit the lead-qualification model and its baselines; evaluate on a holdout.
 
@@ -426,7 +430,7 @@ def train_leads(
         w_test=None,
         predictions=preds,
         input_example=first,
-        examples=holdout_examples(model, X_test, preds["model"], test_ids),
+        examples=holdout_examples(model, X_test, preds["model"], test_ids, notation),
         columns={
             "features": list(X.columns),
             "leaks_excluded": cols.leaks_excluded,

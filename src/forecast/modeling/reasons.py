@@ -395,19 +395,21 @@ def explain(
     top: int = 3,
     min_contribution: float = MIN_CONTRIBUTION,
     method: str = "path",
+    notation: Notation = None,
 ) -> list[dict[str, list[Reason]]]:
     """Per row of a DataFrame, the `top` factors raising (`for`) and lowering (`against`) the score.
 
     For reports on whole frames (training); the API scores mappings through `forecast.scoring`.
     `model` is a fitted `BoostedClassifier` or `PerTeamClassifier` (each row is explained by the
     model that scored it). Each factor is a `Reason(field, value, contribution, sentence)`.
+    `notation`: the dataset's number notation, which reasons write numbers in (as the API's).
     """
     labels = dict(getattr(model, "field_labels_", None) or {})
     out: list[dict[str, list[Reason]] | None] = [None] * len(data)
     for mask, sub in model.parts(data):
         rows = np.flatnonzero(mask)
         matrix = sub.encode(data.iloc[rows])
-        wording = Wording(sub.encoder_, labels)
+        wording = Wording(sub.encoder_, labels, notation)
         said = top_reasons(
             wording.reasons, matrix, contributions(sub, matrix, method), top, min_contribution
         )
