@@ -42,13 +42,13 @@ class Dataset:
 
 
 def dataset_version(
-    engine: Engine, name: str | None, named_by: str = "--dataset"
+    engine: Engine, name: str | None, how: str = store.BY_DATASET_OPTION
 ) -> tuple[str, str]:
     """(name, version): the dataset named, or the store's only one, and when it last changed.
-    `named_by`: how the user names one where there are several (`store.resolve_dataset`: the
-    API's and the command line's words, or a page's)."""
+    `how`: the words saying how the user names one where there are several
+    (`store.resolve_dataset`: the API's and the command line's, or a page's)."""
     with engine.connect() as conn:
-        resolved = store.resolve_dataset(conn, name, "opportunities", named_by=named_by)
+        resolved = store.resolve_dataset(conn, name, "opportunities", how=how)
         row = store.get_dataset(conn, resolved)
     if row["kind"] != "opportunities":
         raise InvalidInput(f"dataset {resolved!r} holds {row['kind']}, not opportunities")
@@ -56,10 +56,10 @@ def dataset_version(
 
 
 def load_dataset(
-    engine: Engine, name: str | None, cache: BuildOnceCache, named_by: str = "--dataset"
+    engine: Engine, name: str | None, cache: BuildOnceCache, how: str = store.BY_DATASET_OPTION
 ) -> Dataset:
     """The dataset named (or the store's only one), from `cache` when this version is there."""
-    resolved, version = dataset_version(engine, name, named_by)
+    resolved, version = dataset_version(engine, name, how)
     return cache.get((str(engine.url), resolved, version), lambda: _read(engine, resolved, version))
 
 

@@ -130,7 +130,7 @@ def dataset_of(kind: Kind, data: str | None, settings: Settings) -> str:
         return detect_mapping(path).dataset
     with store.get_engine(settings).connect() as conn:
         want = "opportunities" if kind is Kind.deals else "leads"
-        return store.resolve_dataset(conn, data, want, named_by="--data")
+        return store.resolve_dataset(conn, data, want, how=store.on_command_line("--data"))
 
 
 def _report(

@@ -249,7 +249,7 @@ def _stored(data: str | None, kind: str, want: str, settings: Settings) -> tuple
     engine = store.get_engine(settings)
     try:
         with engine.connect() as conn:
-            name = store.resolve_dataset(conn, data, want, named_by="--data")
+            name = store.resolve_dataset(conn, data, want, how=store.on_command_line("--data"))
             row = store.get_dataset(conn, name)
     except NotFound as exc:
         raise InvalidInput(f"--data: {exc}") from None

@@ -231,15 +231,24 @@ def lock_dataset(conn: Connection, name: str) -> None:
     conn.execute(datasets.update().where(datasets.c.name == name).values(updated_at=utcnow()))
 
 
+def on_command_line(option: str) -> str:
+    """How a command (by its `option`) and the API name a dataset where the store holds
+    several, as `resolve_dataset` says it."""
+    return f"{option} NAME on the command line, ?dataset= in the API"
+
+
+#: How the commands with `--dataset` and the API ask for a dataset where the store holds several.
+BY_DATASET_OPTION = on_command_line("--dataset")
 #: How a dashboard page asks for a dataset where the store holds several (it links each).
 PICK_ON_PAGE = "pick one below"
 
 
 def resolve_dataset(
-    conn: Connection, name: str | None, kind: str, *, named_by: str = "--dataset"
+    conn: Connection, name: str | None, kind: str, *, how: str = BY_DATASET_OPTION
 ) -> str:
     """The dataset to use: the one named, or the only one of that kind in the store.
-    `named_by`: the command line's option that names it, or `PICK_ON_PAGE` for a web page."""
+    `how`: the words saying how the user names one where there are several, said as they are
+    (`on_command_line(option)` for a command, `PICK_ON_PAGE` for a web page)."""
     if name:
         get_dataset(conn, name)
         return name
@@ -248,11 +257,6 @@ def resolve_dataset(
         return names[0]
     if not names:
         raise NotFound(f"the store holds no {kind} yet: run `forecast import` first")
-    how = (
-        named_by
-        if named_by == PICK_ON_PAGE
-        else f"{named_by} NAME on the command line, ?dataset= in the API"
-    )
     raise UnknownDataset(f"the store holds several {kind} datasets {names}: name one ({how})")
 
 
