@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from forecast.data.attributes import unaccented
-from forecast.data.lead_rows import MARKS, YES_NO_LABELS
 from forecast.data.mapping import loose_key
+from forecast.data.yes_no import MARKS, YES_NO_LABELS
 from forecast.modeling import lead_dates
 from forecast.modeling.reasons import is_blank
 

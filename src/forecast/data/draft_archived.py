@@ -12,7 +12,7 @@ import pandas as pd
 
 from forecast.data.draft_names import LOST_WORDS, WON_WORDS, matched
 from forecast.data.draft_stages import probabilities, quoted, says
-from forecast.data.lead_rows import YES_NO_LABELS
+from forecast.data.yes_no import YES_NO_LABELS
 
 #: The names of a flag that is false for an archived record.
 ACTIVE_NAMES = ["active", "isactive", "aktiv", "actif", "activo"]

@@ -9,7 +9,7 @@ import pandas as pd
 from forecast.data.date_formats import SAMPLE, UTC_SUFFIX, covering_formats
 from forecast.data.draft_names import LOST_TIMES, LOST_WORDS, WON_TIMES, matched
 from forecast.data.draft_stages import is_outcome, says
-from forecast.data.lead_rows import YES_NO_LABELS
+from forecast.data.yes_no import YES_NO_LABELS
 
 
 def close_times(names: list[str], deals: dict[str, str]) -> list[str]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 
 from forecast.data.attributes import unaccented
-from forecast.data.lead_rows import YES_NO_LABELS
 from forecast.data.mapping import loose_key
+from forecast.data.yes_no import YES_NO_LABELS
 
 #: A record's creation time as CRMs name it in other languages (Zoho's "Created Time" is
 #: "Erstellungszeit", "Hora de creación", "Heure de création"), a deal's and a lead's alike.
@@ -193,7 +193,7 @@ LOST_WORDS = (
     "rejected", "declined", "disqualified", "perdu", "perdue", "verloren", "perdido", "perdida",
     "annule", "annulee", "abandonne", "abandonnee", "storniert", "cancelado", "cancelada",
 )  # fmt: skip
-#: Label values the import reads as 0/1 as they are (`lead_rows.YES_NO_LABELS`).
+#: Label values the import reads as 0/1 as they are (`yes_no.YES_NO_LABELS`).
 YES_NO = frozenset(YES_NO_LABELS)
 CONVERTED_WORDS = (
     "converted", "won", "customer", "closedwon", "sale", "evangelist",

@@ -16,7 +16,7 @@ from forecast.data.draft_names import (
     name_key,
 )
 from forecast.data.draft_stages import WORDS, says
-from forecast.data.lead_rows import YES_NO_LABELS
+from forecast.data.yes_no import YES_NO_LABELS
 
 
 def lead_outcome(value: str) -> str | None:

@@ -12,23 +12,12 @@ import json
 import numpy as np
 import pandas as pd
 
+from forecast.data.draft_names import STATUS_NAMES, matched
+from forecast.data.lead_outcomes import lead_outcome
 from forecast.data.mapping import loose_key
 from forecast.data.rows import CanonicalRows
 from forecast.data.validation import unparseable
-
-#: A label's values read as converted (1) or not (0) as they are, compared casefolded: digits,
-#: true/false, yes/no and their letters, and yes/no in the languages exports come in.
-YES_NO_LABELS = {
-    **{"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "t": 1, "f": 0},
-    **{"yes": 1, "no": 0, "y": 1, "n": 0},
-    **{"ja": 1, "nein": 0, "wahr": 1, "falsch": 0},  # German
-    **{"oui": 1, "non": 0, "vrai": 1, "faux": 0},  # French
-    **{"si": 1, "sí": 1, "sì": 1, "verdadero": 1, "falso": 0, "vero": 1},  # Spanish, Italian
-    **{"sim": 1, "não": 0, "nao": 0},  # Portuguese
-}
-#: A ticked box as exports write it where an unticked one is blank ("x", "✓"): yes where it is
-#: a column's one value beside blanks.
-MARKS = frozenset({"x", "✓", "✔", "*"})
+from forecast.data.yes_no import YES_NO_LABELS
 
 #: What a lead label's common words usually mean, offered in the import's hint (never applied).
 LABEL_WORDS = {
@@ -231,10 +220,6 @@ class LeadRows(CanonicalRows):
         """The date's label, and converted where the file's lead status says so though the date
         is blank (HubSpot's "Lifecycle Stage" of "customer" with no "Became a Customer Date"):
         such a lead converted, when is not known."""
-        # The draft's words, which import this module's.
-        from forecast.data.draft_names import STATUS_NAMES, matched
-        from forecast.data.lead_outcomes import lead_outcome
-
         mapped = set(self.columns.values())
         names = [str(c) for c in raw.columns if c not in mapped and c != "__line"]
         status = matched(names, {"status": STATUS_NAMES}).get("status")

@@ -69,7 +69,6 @@ from forecast.data.draft_stages import (
 )
 from forecast.data.header_encoding import encoding_hint, garbled_header, other_reading
 from forecast.data.lead_outcomes import lead_outcome
-from forecast.data.lead_rows import MARKS, YES_NO_LABELS
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.mapping_detect import preset_of
 from forecast.data.preset_check import preset_reads
@@ -81,6 +80,7 @@ from forecast.data.reading import (
     is_parquet,
     iter_table,
 )
+from forecast.data.yes_no import MARKS, YES_NO_LABELS
 from forecast.errors import InvalidInput
 
 #: Rows of the file read to draft from.
