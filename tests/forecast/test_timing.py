@@ -164,9 +164,10 @@ def test_on_the_shared_data_the_model_passes_the_gate_over_the_baseline(shared_t
     strict=True,
     reason=(
         "library: with the leaking account fields left out (export-state leak check), the timing "
-        "model on the shared data over-predicts closes (won within 90 days: predicted 0.36, "
-        "observed 0.25; concordance 0.68 vs stage_km 0.63). With keeping_all() it is calibrated "
-        "(0.26 vs 0.25, concordance 0.82): the old bar was met through the leak"
+        "model on the shared data over-predicts closes (its predicted share won within 30, 60 "
+        "and 90 days is above the observed share by more than the 0.03 allowed) and beats "
+        "stage_km's concordance by less than the 0.1 asked. With keeping_all() it comes far "
+        "nearer on both: the old bar was met through the leak"
     ),
 )
 def test_on_the_shared_data_the_model_is_calibrated_and_beats_the_baseline(shared_timing):
