@@ -39,6 +39,7 @@ DEAL_NAMES: dict[str, list[str]] = {
     "amount": [
         "amount", "dealvalue", "value", "closevalue", "dealamount", "dealsize", "revenue",
         "estrevenue", "estimatedrevenue", "estimatedvalue", "bidamount", "opportunityvalue",
+        "leadvalue", "monetaryvalue",  # GoHighLevel's opportunities
         "projectedrevenuehigh", "projectedrevenue",  # Keap's opportunities
         "montant", "montantht", "betrag", "auftragswert", "wert", "importe", "valor",
     ],
@@ -64,7 +65,7 @@ DEAL_NAMES: dict[str, list[str]] = {
     ],
     "updated_at": [
         "updatedat", "lastmodifieddate", "lastmodified", "modifiedtime", "modifiedat",
-        "updatetime", "lastupdated", "updated", "modifiedon", "donotmodifymodifiedon",
+        "updatetime", "lastupdated", "updated", "updatedon", "modifiedon", "donotmodifymodifiedon",
         "datemodified", "dateupdated", "updateddate", "lastupdatedon", "modifieddate",
         "zuletztgeandert", "letzteaktualisierung", "aktualisiertam", "zuletztaktualisiertam",
         "dernieremiseajourle", "dernieremiseajour",
@@ -74,8 +75,8 @@ DEAL_NAMES: dict[str, list[str]] = {
     ],
     "owner": [
         "owner", "dealowner", "opportunityowner", "salesagent", "salesrep", "salesperson",
-        "rep", "assignedto", "user", "salesowner", "username", "owneruserid", "owneruser",
-        "responsibleuserid", "responsibleperson",
+        "rep", "assignedto", "assigned", "assigneduser", "user", "salesowner", "username",
+        "owneruserid", "owneruser", "responsibleuserid", "responsibleperson",
         "responsable", "proprietaire", "commercial", "vendeur", "verantwortlich", "besitzer",
         "propietario",
         "verkaufschanceninhaber", "inhaber", "opportunityinhaber", "verkaufer", "vendedor",

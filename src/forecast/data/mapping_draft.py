@@ -85,6 +85,13 @@ from forecast.errors import InvalidInput
 
 #: Rows of the file read to draft from.
 SAMPLE_ROWS = 5000
+#: Optional deal fields a draft says it found no column for, and what goes without them (a
+#: GoHighLevel draft that missed "Lead Value" imported with KPIs of won revenue 0, unsaid).
+UNMAPPED = {
+    "amount": "revenue figures (won revenue, pipeline value, revenue forecasts) need it",
+    "owner": "figures per owner need it",
+    "updated_at": "each deal is dated the export's date (--export-date, else its newest date)",
+}
 
 
 @dataclass
@@ -334,6 +341,9 @@ def _deal_draft(
         if required not in columns and not (required == "id" and parts):
             lines.append(f"  {required}: ???   # no column named like it: name the column")
             checks.append(f"no column found for {required}")
+    for optional, without in UNMAPPED.items():  # optional, so nothing is written: said instead
+        if optional not in columns:
+            checks.append(f"no column found for {optional}: {without} (name it if there is one)")
     if "close_date" not in columns and "closed_at" not in columns and not close_times:
         checks.append("no close date column: a won or lost deal needs one (map closed_at)")
     if from_status:
