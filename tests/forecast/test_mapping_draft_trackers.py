@@ -48,3 +48,27 @@ def test_a_deal_export_without_an_amount_says_revenue_figures_need_one(tmp_path)
     assert said and "revenue" in said[0]
     assert any(c.startswith("no column found for owner") for c in checks)
     assert any(c.startswith("no column found for updated_at") for c in checks)
+
+
+#: A hand-kept Google Sheets tracker: the deal's name is its "Deal" column and it has no id.
+TRACKER = (
+    "Deal,Company,Owner,Stage,Value,Created,Closed\n"
+    'Initech - Starter plan,Initech,SR,Lost,"$6,600.00",1/4/2024,1/22/2024\n'
+    'Globex - Starter plan,Globex,JD,Won,"$5,700.00",1/5/2024,2/4/2024\n'
+    'Hooli - Onboarding package,Hooli,MK,3 - Demo,"$2,000.00",1/6/2024,\n'
+)
+
+
+def test_a_tracker_without_ids_hashes_them_from_its_deal_name_and_creation_date(tmp_path):
+    file = write(tmp_path, "deals.csv", TRACKER)
+    draft, deals = _read(tmp_path, file)
+    assert "id: {hash_of: [Deal, Created]}" in draft.text
+    assert deals["stage"].tolist() == ["Lost", "Won", "3 - Demo"]
+
+
+def test_a_tracker_whose_deal_names_repeat_says_hash_of_is_the_way_to_an_id(tmp_path):
+    again = 'Globex - Starter plan,Globex,JD,Won,"$5,700.00",1/5/2024,2/4/2024\n'
+    draft = draft_mapping(write(tmp_path, "deals.csv", TRACKER + again))
+    assert "id: ???" in draft.text
+    said = next(c for c in draft.checks if c.startswith("no column found for id"))
+    assert "hash_of: [Deal, Created]" in said and "share or lack 'Deal' and 'Created'" in said

@@ -35,7 +35,7 @@ from forecast.data.draft_closes import (
     won_time_of_every_deal,
 )
 from forecast.data.draft_funnel import by_won_share, reached_probabilities
-from forecast.data.draft_ids import hashed_id
+from forecast.data.draft_ids import hashed_id, no_id_check
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
     CONVERTED_ALONE,
     CONVERTED_WORDS,
@@ -340,7 +340,8 @@ def _deal_draft(
     for required in ("id", "stage"):
         if required not in columns and not (required == "id" and parts):
             lines.append(f"  {required}: ???   # no column named like it: name the column")
-            checks.append(f"no column found for {required}")
+            said = no_id_check(sample, columns) if required == "id" else ""
+            checks.append(said or f"no column found for {required}")
     for optional, without in UNMAPPED.items():  # optional, so nothing is written: said instead
         if optional not in columns:
             checks.append(f"no column found for {optional}: {without} (name it if there is one)")
