@@ -72,3 +72,16 @@ def test_a_tracker_whose_deal_names_repeat_says_hash_of_is_the_way_to_an_id(tmp_
     assert "id: ???" in draft.text
     said = next(c for c in draft.checks if c.startswith("no column found for id"))
     assert "hash_of: [Deal, Created]" in said and "share or lack 'Deal' and 'Created'" in said
+
+
+def test_amounts_like_4_400_00_prove_the_comma_groups_thousands_of_14_300(tmp_path):
+    whole = 'Pied Piper - Starter plan,Pied Piper,MK,Won,"$14,300",1/7/2024,3/1/2024\n'
+    draft, deals = _read(tmp_path, write(tmp_path, "deals.csv", TRACKER + whole))
+    assert 'csv: {thousands: ","}' in draft.text
+    assert any("'$6,600.00' group thousands with a comma" in c for c in draft.checks)
+    assert deals["amount"].tolist() == [6600, 5700, 2000, 14300]
+
+
+def test_whole_amounts_alone_still_leave_the_comma_to_the_import(tmp_path):
+    text = 'Id,Stage,Amount,Created\n1,Won,"5,000",2024-03-05\n2,Lost,"14,300",2024-03-06\n'
+    assert "csv:" not in draft_mapping(write(tmp_path, "deals.csv", text)).text

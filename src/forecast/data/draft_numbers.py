@@ -1,5 +1,6 @@
 """The number notation a draft mapping names: a `csv:` line where an export's amounts (or a
-lead file's number-like columns) read as numbers only with a decimal comma ("7.348,92")."""
+lead file's number-like columns) read as numbers only with a decimal comma ("7.348,92"), or
+only with a comma grouping thousands that another value proves ("$14,300" beside "$4,400.00")."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from forecast.data.reading import CsvOptions, reads_as_number
 
 #: A comma followed by other than three digits: a decimal mark, never a thousands one.
 DECIMAL_COMMA = re.compile(r",(?:\d{1,2}|\d{4,})(?!\d)")
+#: A comma, three digits, then a decimal point ("$4,400.00"): the comma groups thousands.
+THOUSANDS_COMMA = re.compile(r"\d,\d{3}\.\d")
+THOUSANDS_LINE = (CsvOptions(thousands=","), 'csv: {thousands: ","}')
 #: The notations a money column is tried in when it does not read as written in English:
 #: European ("7.348,92"), a decimal comma alone ("19 637,59", spaces grouping).
 NOTATIONS = (
@@ -53,13 +57,19 @@ def lead_numbers(sample: pd.DataFrame, columns: dict[str, str], checks: list[str
 
 def _notation_of(texts: list[str], checks: list[str], what: str) -> list[str]:
     """The `csv:` line (and its check) that reads `texts` as numbers where they do not read
-    as written but only with a decimal comma."""
+    as written but only with a decimal comma, or with a comma grouping thousands."""
     if not texts or all(reads_as_number(v, CsvOptions()) for v in texts):
         return []
     # Only a decimal part a thousands group cannot be ("7.348,92", "637,5") says the comma is
-    # the decimal mark: "5,000" alone may be five thousand, and the import asks which.
+    # the decimal mark: "5,000" alone may be five thousand, and the import asks which, unless
+    # another value groups its thousands so before a decimal point ("$4,400.00" beside "$14,300").
     if not any(DECIMAL_COMMA.search(v) for v in texts):
-        return []
+        options, line = THOUSANDS_LINE
+        shown = next((v for v in texts if THOUSANDS_COMMA.search(v)), None)
+        if shown is None or not all(reads_as_number(v, options) for v in texts):
+            return []
+        checks.append(f"{what} like {shown!r} group thousands with a comma: check")
+        return [line]
     for options, line in NOTATIONS:
         if all(reads_as_number(v, options) for v in texts):
             shown = next((v for v in texts if DECIMAL_COMMA.search(v)), texts[0])
