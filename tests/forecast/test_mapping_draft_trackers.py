@@ -85,3 +85,17 @@ def test_amounts_like_4_400_00_prove_the_comma_groups_thousands_of_14_300(tmp_pa
 def test_whole_amounts_alone_still_leave_the_comma_to_the_import(tmp_path):
     text = 'Id,Stage,Amount,Created\n1,Won,"5,000",2024-03-05\n2,Lost,"14,300",2024-03-06\n'
     assert "csv:" not in draft_mapping(write(tmp_path, "deals.csv", text)).text
+
+
+def test_stage_values_differing_only_in_case_are_drafted_as_one_stage(tmp_path):
+    rows = (
+        'Umbrella - Pro plan,Umbrella,SR,4 - Proposal,"$1,000.00",1/8/2024,\n'
+        'Acme - Pro plan,Acme,SR,4 - Proposal,"$1,000.00",1/9/2024,\n'
+        'Stark - Pro plan,Stark,JD,4 - proposal,"$1,000.00",1/10/2024,\n'
+    )
+    draft, deals = _read(tmp_path, write(tmp_path, "deals.csv", TRACKER + rows))
+    assert '    - "4 - Proposal"' in draft.text and '    - "4 - proposal"' not in draft.text
+    assert 'stage_names:   # other names of the stages\n  "4 - proposal": "4 - Proposal"' in (
+        draft.text
+    )
+    assert (deals["stage"] == "4 - Proposal").sum() == 3

@@ -20,17 +20,33 @@ MAX_STAGES = 30
 STAGE_LOST_WORDS = (*LOST_WORDS, "unqualified")
 
 
+def one_spelling(counts: pd.Series) -> tuple[pd.Series, dict[str, str]]:
+    """Stage values that differ only in case or the spaces around them ("4 - proposal" beside
+    "4 - Proposal", a hand-kept sheet's) as one stage, its most frequent spelling: the counts
+    without the other spellings, and each other spelling → the stage's."""
+    best: dict[str, tuple[str, float]] = {}
+    for value, n in counts.items():
+        key = str(value).strip().casefold()
+        if key not in best or n > best[key][1]:
+            best[key] = (str(value), float(n))
+    others = {str(v): best[str(v).strip().casefold()][0] for v in counts.index}
+    others = {v: stage for v, stage in others.items() if v != stage}
+    return counts[[str(v) not in others for v in counts.index]], others
+
+
 def stages_block(
     counts: pd.Series,
     values: pd.Series,
     probability: pd.Series | None,
     closed: pd.Series | None = None,
+    spellings: dict[str, str] | None = None,
 ) -> tuple[list[str], list[str]]:
     """The `stages:` block from the file's stage values (`counts`: rows per value): the
     outcomes picked out by their names, the other values open (in the order of the sample's
     deals' mean probability where the export has one, else by how many deals are in each: to
     be put in funnel order), and what to check. `closed`: per sampled deal, whether the export
-    says it is closed (a close date, a yes/no "Closed"), where it says so."""
+    says it is closed (a close date, a yes/no "Closed"), where it says so; `spellings`: other
+    spellings of stages (`one_spelling`), written as their other names."""
     text = values.astype("str").str.strip().where(values.notna())
     distinct = [str(v) for v in counts.index if v][:MAX_STAGES]
     # Each outcome is named by its plainest value, the others stored under it: "Closed Lost",
@@ -74,11 +90,11 @@ def stages_block(
     lines.append(f"  won: {quoted(won[0]) if won else '???'}")
     lines.append(f"  lost: {quoted(lost[0]) if lost else '???'}")
     lines += configured
-    names = {}
+    names = dict(spellings or {})
     for extra in won[1:] + lost[1:]:
         names[extra] = won[0] if extra in won else lost[0]
     if names:
-        lines.append("stage_names:   # other names of the outcomes")
+        lines.append(f"stage_names:   # other names of the {'stages' if spellings else 'outcomes'}")
         lines += [f"  {quoted(k)}: {quoted(v)}" for k, v in names.items()]
     if not won or not lost:
         checks.append("the outcomes (won, lost) could not be told from the stage values")

@@ -62,6 +62,7 @@ from forecast.data.draft_numbers import lead_numbers, number_notation
 from forecast.data.draft_stages import (
     MAX_STAGES,
     is_outcome,
+    one_spelling,
     probabilities,
     quoted,
     says,
@@ -312,7 +313,10 @@ def _deal_draft(
     checks = []
     read = [c for c in (columns.get("stage"), status) if c is not None]
     found = dict(zip(read, _all_values(file, csv, read), strict=True))
-    counts = found.get(columns.get("stage", ""), pd.Series())
+    counts, spellings = one_spelling(found.get(columns.get("stage", ""), pd.Series()))
+    if spellings:  # "4 - proposal" is read as "4 - Proposal" throughout
+        respelled = sample[columns["stage"]].map(lambda v: spellings.get(str(v).strip(), v))
+        sample = sample.assign(**{columns["stage"]: respelled})
     outcomes = found.get(status or "", pd.Series())
     from_status = (
         status is not None
@@ -340,8 +344,8 @@ def _deal_draft(
     for required in ("id", "stage"):
         if required not in columns and not (required == "id" and parts):
             lines.append(f"  {required}: ???   # no column named like it: name the column")
-            said = no_id_check(sample, columns) if required == "id" else ""
-            checks.append(said or f"no column found for {required}")
+            hashable = no_id_check(sample, columns) if required == "id" else ""
+            checks.append(hashable or f"no column found for {required}")
     for optional, without in UNMAPPED.items():  # optional, so nothing is written: said instead
         if optional not in columns:
             checks.append(f"no column found for {optional}: {without} (name it if there is one)")
@@ -380,7 +384,7 @@ def _deal_draft(
         if archived is not None:
             counts, values = read_archived(counts, values, sample, archived)
         closed = closed_rows(sample, columns, close_times or [])
-        stages, said = stages_block(counts, values, probability, closed)
+        stages, said = stages_block(counts, values, probability, closed, spellings)
         lines += stages
         checks += said
         if from_status and probability is None and status is not None:
