@@ -4,6 +4,8 @@ find (found by a new user's walkthrough)."""
 
 from __future__ import annotations
 
+import pandas as pd
+
 from forecast.data.importing import read_export
 from forecast.data.mapping import load_mapping
 from forecast.data.mapping_draft import draft_mapping
@@ -99,3 +101,14 @@ def test_stage_values_differing_only_in_case_are_drafted_as_one_stage(tmp_path):
         draft.text
     )
     assert (deals["stage"] == "4 - Proposal").sum() == 3
+
+
+def test_a_tracker_amount_to_be_decided_is_read_as_not_known(tmp_path):
+    rows = (
+        'Pied Piper - Starter plan,Pied Piper,MK,Won,"$14,300",1/7/2024,3/1/2024\n'
+        "Umbrella - Pro plan,Umbrella,SR,3 - Demo,TBD,1/8/2024,\n"
+    )
+    draft, deals = _read(tmp_path, write(tmp_path, "deals.csv", TRACKER + rows))
+    assert 'csv: {thousands: ","}' in draft.text  # "TBD" says nothing of the notation
+    assert "missing_values: [TBD]" in draft.text
+    assert deals["amount"].tolist()[3] == 14300 and pd.isna(deals["amount"].tolist()[4])

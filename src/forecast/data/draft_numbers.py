@@ -9,6 +9,7 @@ import re
 import pandas as pd
 
 from forecast.data.date_formats import SAMPLE
+from forecast.data.draft_stages import quoted
 from forecast.data.reading import CsvOptions, reads_as_number
 
 #: A comma followed by other than three digits: a decimal mark, never a thousands one.
@@ -32,9 +33,27 @@ def number_notation(sample: pd.DataFrame, columns: dict[str, str], checks: list[
         for f in ("amount", "list_price")
         if f in columns
         for v in sample[columns[f]].dropna().astype("str").str.strip().head(SAMPLE)
-        if v
+        if any(ch.isdigit() for ch in v)  # "TBD" says nothing of the notation
     ]
     return _notation_of(texts, checks, "amounts")
+
+
+#: The most words a draft lists as amounts not known yet ("TBD", "N/A"): more are no amounts.
+MAX_WORDS = 3
+
+
+def amount_words(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
+    """A `missing_values:` line for the words an amount column holds beside its numbers (a
+    hand-kept tracker's "TBD"): each would otherwise be a bad row that rejects the import."""
+    if "amount" not in columns:
+        return []
+    values = sample[columns["amount"]].dropna().astype("str").str.strip().head(SAMPLE)
+    words = [v for v in values.unique() if v and not any(ch.isdigit() for ch in v)]
+    if not words or len(words) > MAX_WORDS or len(words) == len(values.unique()):
+        return []
+    shown = ", ".join(quoted(w) for w in words)
+    checks.append(f"amounts written as {words} read as not known (missing_values): check")
+    return [f"missing_values: [{shown}]   # amounts not known yet: read as blank"]
 
 
 def lead_numbers(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:

@@ -58,7 +58,7 @@ from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_
     names_leads,
     shorter_names,
 )
-from forecast.data.draft_numbers import lead_numbers, number_notation
+from forecast.data.draft_numbers import amount_words, lead_numbers, number_notation
 from forecast.data.draft_stages import (
     MAX_STAGES,
     is_outcome,
@@ -398,7 +398,7 @@ def _deal_draft(
                     "model scores by them): check"
                 )
     lines += _date_format(sample, columns, checks)
-    lines += number_notation(sample, columns, checks)
+    lines += number_notation(sample, columns, checks) + amount_words(sample, columns, checks)
     if "amount" in columns and (formatted := in_cents(sample, columns["amount"])):
         lines.append("amount: {in_cents: true}   # the amounts are written in cents")
         checks.append(f"{columns['amount']!r} read in cents: {formatted!r} shows it / 100")
