@@ -78,7 +78,9 @@ class HistoryFileRows(CanonicalRows):
         created = pd.Series(
             self.created_by_id.reindex(out["opportunity_id"]).to_numpy(), index=out.index
         ).astype("datetime64[us]")
-        out["entered_at"], early = self._entered_since_creation(out["entered_at"], created)
+        out["entered_at"], early = self.date_fixes.entered_since_creation(
+            out["entered_at"], created
+        )
         shown = before_creation_values(created, out["entered_at"], early)
         checks.append((early, "entered_at", ENTERED_EARLY, shown))
         fields = self.history_value_fields

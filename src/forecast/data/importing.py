@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from forecast.data import currencies, dataset_rows, store
+from forecast.data.date_fixes import DateFixes
 from forecast.data.export_columns import ExportColumns, refuse_draft_blanks
 from forecast.data.file_chunks import FileChunks
 from forecast.data.history_file import HistoryFileRows
@@ -280,8 +281,7 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         self.csv = self._csv_options()
         self.columns = self.mapping.column_map()
         self.features = self.mapping.feature_labels  # name → the file's column
-        self.skew_fixed = 0  # deals closed within the clock-skew tolerance before creation
-        self.entries_skew_fixed = 0  # stage entries within it before their deal's creation
+        self.date_fixes = DateFixes(self.mapping.clock_skew_tolerance)
         self.created_parts: list[pd.Series] = []  # given creation dates by id, per chunk
         self.created_by_id = pd.Series(dtype="datetime64[us]")  # ... all of them, by id
         self.history_value_fields = self._history_value_fields()
@@ -405,21 +405,9 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
                 self.converted, self.mapping.exchange_rates, self.mapping.currency
             )
         )
-        if self.skew_fixed:
-            self.report.notes.append(
-                f"{self.skew_fixed:,} deal(s) closed up to {self.mapping.clock_skew_tolerance} "
-                "before they were created (clock skew): close date set to the creation date "
-                "(mapping: clock_skew_tolerance)"
-            )
-            self.skew_fixed = 0
-        if self.entries_skew_fixed:
-            self.report.notes.append(
-                f"{self.entries_skew_fixed:,} stage "
-                f"{'entry' if self.entries_skew_fixed == 1 else 'entries'} dated up to "
-                f"{self.mapping.clock_skew_tolerance} before their deal was created (clock skew): "
-                "read as entered at creation (mapping: clock_skew_tolerance)"
-            )
-            self.entries_skew_fixed = 0
+        self.report.notes.extend(
+            self.date_fixes.notes(self.columns.get("close_date"), self.columns.get("updated_at"))
+        )
         if self.report.rows_read and self.main_bad_rows >= self.report.rows_read:
             raise ImportRejected(self.report, self._no_row_read())
         if not self.report.ok and self.on_error == "reject":

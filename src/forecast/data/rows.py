@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data import currencies, store
+from forecast.data.date_fixes import DateFixes
 from forecast.data.date_formats import column_in_formats
 from forecast.data.forecast_categories import (
     FORECAST_CATEGORY_ALIASES,
@@ -73,8 +74,7 @@ class CanonicalRows(NumberColumns):
     folder: Path
     main: Path
     csv: CsvOptions
-    skew_fixed: int
-    entries_skew_fixed: int  # stage entries within the clock-skew tolerance before creation
+    date_fixes: DateFixes  # dates read otherwise than written, counted over every chunk
     created_parts: list[pd.Series]  # each chunk's deals' given creation dates, by id
     created_by_id: pd.Series  # the same, all chunks together (read by the history file)
     history_value_fields: list[str]  # tracked fields the history file gives with each row
@@ -223,7 +223,7 @@ class CanonicalRows(NumberColumns):
             "closed deal without close date",
             out["stage"],
         )
-        self._forgive_clock_skew(out)
+        self.date_fixes.forgive_clock_skew(out)
         self._bad(
             out["closed_at"] < out["created_at"],
             bad,
@@ -294,31 +294,9 @@ class CanonicalRows(NumberColumns):
         nat = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
         if "closed_at" not in self.columns:
             out["closed_at"] = when.where(closed, nat)
+            self.date_fixes.close_by_last_update(out, closed)
         if "expected_close_at" not in self.columns:
             out["expected_close_at"] = when.where(~closed, nat)
-
-    def _forgive_clock_skew(self, out: pd.DataFrame) -> None:
-        """A close at most the mapping's tolerance before creation is the two systems' clocks
-        disagreeing, not a bad row: the close is moved to the creation time, and counted."""
-        early = out["created_at"] - out["closed_at"]
-        skewed = (early > pd.Timedelta(0)) & (early <= self.mapping.clock_skew)
-        if skewed.any():
-            out.loc[skewed, "closed_at"] = out.loc[skewed, "created_at"]
-            self.skew_fixed += int(skewed.sum())
-
-    def _entered_since_creation(
-        self, entered: pd.Series, created: pd.Series
-    ) -> tuple[pd.Series, pd.Series]:
-        """Stage entry dates judged against their deal's creation, as a close is: one at most
-        the mapping's clock-skew tolerance before creation is read as entered at creation (and
-        counted); further before is returned as a mask, for the caller to report that row.
-        A creation the export does not give (NaT: estimated) judges nothing."""
-        early = created - entered
-        skewed = (early > pd.Timedelta(0)) & (early <= self.mapping.clock_skew)
-        if skewed.any():
-            entered = entered.where(~skewed, created)
-            self.entries_skew_fixed += int(skewed.sum())
-        return entered, (early > self.mapping.clock_skew).fillna(False).astype(bool)
 
     def _forecast_categories(
         self, values: pd.Series, raw: pd.DataFrame, bad: pd.Series
@@ -467,7 +445,9 @@ class CanonicalRows(NumberColumns):
             when = None
             if stage in self.stage_dates:
                 column = self.stage_dates[stage]
-                when, early = self._entered_since_creation(self._dates(raw[column]), created)
+                when, early = self.date_fixes.entered_since_creation(
+                    self._dates(raw[column]), created
+                )
                 shown = before_creation_values(created, when, early)[early]
                 self.report.add(str(self.main), raw["__line"][early], column, ENTERED_EARLY, shown)
                 early_rows |= early
