@@ -37,6 +37,8 @@ def test_a_gohighlevel_export_reads_its_lead_value_owner_and_update_time(tmp_pat
     assert draft.columns["owner"] == "assigned"
     assert draft.columns["updated_at"] == "Updated on"
     assert not any(c.startswith("no column found for amount") for c in draft.checks)
+    # it has no close date: the check points at the nearest column it has
+    assert any("'Updated on', a deal's last update, is the nearest" in c for c in draft.checks)
 
 
 def test_a_deal_export_without_an_amount_says_revenue_figures_need_one(tmp_path):

@@ -350,7 +350,9 @@ def _deal_draft(
         if optional not in columns:
             checks.append(f"no column found for {optional}: {without} (name it if there is one)")
     if "close_date" not in columns and "closed_at" not in columns and not close_times:
-        checks.append("no close date column: a won or lost deal needs one (map closed_at)")
+        updated = columns.get("updated_at")  # GoHighLevel's "Updated on": the nearest it has
+        near = f"; {updated!r}, a deal's last update, is the nearest here" if updated else ""
+        checks.append(f"no close date column: a won or lost deal needs one (map closed_at{near})")
     if from_status:
         assert status is not None
         still_open = [str(v) for v in outcomes.index if not is_outcome(v)]
