@@ -263,7 +263,7 @@ def _forecast_section(
     view: View, kpis: Section, forecast_of: Callable[..., dict[str, Any]], engine: Engine
 ) -> dict[str, Any]:
     rows = []
-    notes: list[str] = []
+    notes: dict[str, list[str]] = {}  # by period: each forecast's notes are its own
     level, name = ("team", view.team) if view.team else (TOTAL_LEVEL, TOTAL)
     seen_until = _now(view, kpis)
     method = None
@@ -285,7 +285,7 @@ def _forecast_section(
             result = forecast_of(per, "team")
             line = _line(result, view.team)
             if line is None:
-                notes.append(f"{per.label}: no forecast line for team {view.team!r}")
+                notes[per.label] = [f"no forecast line for team {view.team!r}"]
             else:
                 row.update(
                     {
@@ -311,7 +311,7 @@ def _forecast_section(
                 row.update(_naive(result.get("naive"), view.team))
                 row.update(_past(result.get("past_accuracy")))
                 method = method or result.get("method")
-                notes.extend(n for n in result.get("notes", []) if n not in notes)
+                notes[per.label] = list(result.get("notes", []))
                 if target is None:
                     row["target"] = line.get("target")
                 row.update(_shown(row))
@@ -326,8 +326,20 @@ def _forecast_section(
         "focus_row": focus,
         "currency": focus.get("currency"),  # None: no forecast, or deals in several currencies
         "method": method,
-        "notes": notes,
+        "notes": _notes_of(view.period.label, notes),
     }
+
+
+def _notes_of(focus: str, by_period: dict[str, list[str]]) -> list[str]:
+    """The section's notes: the chosen period's as they are (the API's for that period, which
+    the tiles above show), then another period's that say something else, each led by its
+    period: a drift or a headline's reason measured for 2026-Q1 must not read as 2025-Q4's."""
+    own = by_period.get(focus, [])
+    notes = list(own)
+    for label, found in by_period.items():
+        if label != focus:
+            notes.extend(f"{label}: {n}" for n in found if n not in own)
+    return notes
 
 
 def _headline(lead: dict[str, Any] | None, team: str | None) -> dict[str, Any]:
