@@ -52,7 +52,14 @@ class LeadFields:
         loose: dict[str, list[str]] = {}
         for name in self.known:
             loose.setdefault(_loose(name), []).append(name)
-        self._loose = {key: names[0] for key, names in loose.items() if len(names) == 1}
+        #: Each loose spelling's one name. Names that are all the creation date ("Created At"
+        #: beside `created_at`: a Marketo dataset's) mean one field, read under the first of
+        #: `created_names`; any other names sharing a spelling are ambiguous, and none is read.
+        self._loose = {
+            key: names[0] if len(names) == 1 else self.created_names[0]
+            for key, names in loose.items()
+            if len(names) == 1 or set(names) <= set(self.created_names)
+        }
         #: The inputs that are a yes/no, with their learnt spelling of each: text inputs whose
         #: values are a yes and a no (`levels`: each text input's learnt values), and number
         #: inputs learnt as 0/1 (`zero_one`), spelt 1 and 0.

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from forecast import scoring
 from forecast.data import store
 from forecast.data.importing import import_export
+from forecast.lead_fields import LeadFields
 from forecast.modeling.scorers import select_scorer
 from serving.app import create_app
 from tests.serving.conftest import auth
@@ -66,3 +67,53 @@ def test_both_names_with_different_dates_are_a_422_naming_both(client):
     assert OWN in response.text and "created_at" in response.text
     bad = client.post("/v1/leads/score", json={"id": "l", "fields": {OWN: "yesterday"}})
     assert bad.status_code == 422 and "yesterday" in bad.text and OWN in bad.text
+
+
+@pytest.fixture
+def marketo(settings, api_keys, models):  # noqa: F811 - the fixture imported above
+    """A dataset whose own creation column, "Created At", is spelt as `created_at` loosely."""
+    dated, _ = models
+    application = create_app(settings)
+    served = scoring.Served(scoring.LEAD, select_scorer(dated), "1", "registry")
+    served.created_column = "Created At"
+    application.state.models.lead = served
+    with TestClient(application) as c:
+        c.headers.update(auth(api_keys["scorer"]))
+        yield c
+
+
+def test_a_crms_spelling_of_the_creation_date_is_read_where_the_datasets_own_name_is_alike(
+    marketo,
+):
+    """Marketo's REST API sends `createdAt`; its export's column is "Created At": both names are
+    the creation date, so the lead is scored as created then, not as created now."""
+    saturday = "2024-03-02T14:15:00Z"
+
+    def scored(fields: dict) -> dict:
+        response = marketo.post("/v1/leads/score", json={"id": "l", "fields": fields})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    sent = scored({"Channel": "web", "createdAt": saturday})
+    assert sent["notes"] == ["'createdAt' was read as 'created_at'"]
+    assert sent["probability"] == scored({"Channel": "web", "created_at": saturday})["probability"]
+    assert sent["probability"] == scored({"Channel": "web", "Created At": saturday})["probability"]
+    said = [r["sentence"] for r in sent["reasons_for"] + sent["reasons_against"]]
+    assert not any("Hour created" in s and "= 14" not in s for s in said)
+    differing = {"Created At": saturday, "createdAt": "2024-03-04T09:00:00Z"}
+    refused = marketo.post("/v1/leads/score", json={"id": "l", "fields": differing})
+    assert refused.status_code == 422 and "Created At" in refused.text
+
+
+def test_names_alike_that_are_not_all_the_creation_date_stay_ambiguous():
+    both = LeadFields(["Lead Source", "lead_source", "CreatedAt"], ("created_at", "Created At"))
+    [row], [notes] = both.matched([{"leadSource": "web", "created-at": "2024-03-02"}])
+    assert row == {"leadSource": "web", "created-at": "2024-03-02"}
+    assert "not fields the model reads, ignored: 'leadSource', 'created-at'" in notes
+    dates = LeadFields(["Lead Source"], ("created_at", "Created At"))
+    [row], [notes] = dates.matched([{"leadSource": "web", "created-at": "2024-03-02"}])
+    assert row == {"Lead Source": "web", "created_at": "2024-03-02"}
+    assert notes == [
+        "'leadSource' was read as 'Lead Source'",
+        "'created-at' was read as 'created_at'",
+    ]
