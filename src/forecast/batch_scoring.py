@@ -387,7 +387,8 @@ def score_part(part: pd.DataFrame, served: scoring.Served, top: int) -> pd.DataF
     are (`as_sent`): the notes say what `scoring.score` says of any batch (a deal beyond the
     ages the model learnt, a lead's value it could not use), at a cost only where there is."""
     # A lead's unreadable created_at is scored as undated, not refused: one bad row does not
-    # stop a batch (`lead_rows` counts them for the summary).
+    # stop a batch (`lead_rows` counts them for the summary). A blank one is a lead created at
+    # a time not known, not now: undated too, which its notes say.
     scores = scoring.score(served, records(part.drop(columns="id")), top=top, strict_dates=False)
     n = len(scores)
     return pd.DataFrame(

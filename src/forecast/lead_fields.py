@@ -245,3 +245,22 @@ def say_no_time_of_day(
         if row.get(hour) is None and row.get(created) not in (None, ""):
             sent = created_column if created_column in row else created  # the name it came by
             notes[i].append(f"{sent!r} has no time of day: {blank}")
+
+
+def say_undated(
+    date_inputs: Sequence[str],
+    created_column: str | None,
+    rows: Sequence[Mapping[str, Any]],
+    notes: dict[int, list[str]],
+) -> None:
+    """A batch's lead with a blank creation date, where the model reads it: it was scored as
+    undated (`lead_dates.with_date_inputs`, not strict), which its notes say, so a reason from
+    its day or hour is not taken for the lead's own."""
+    if not date_inputs:
+        return
+    name = created_column or lead_dates.CREATED  # the column the batch's file had it in
+    labels = " and ".join(repr(lead_dates.LABELS[c]) for c in date_inputs)
+    said = f"{name!r} is blank: the lead was scored as undated ({labels} blank)"
+    for i, row in enumerate(rows):
+        if is_blank(row.get(lead_dates.CREATED)):
+            notes.setdefault(i, []).append(said)

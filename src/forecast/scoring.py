@@ -29,7 +29,7 @@ import numpy as np
 from forecast.collector import collector_held_off
 from forecast.data.reading import Notation, value_number
 from forecast.deal_inputs import deal_row as deal_row  # serving reads `scoring.deal_row`
-from forecast.lead_fields import LeadFields, say_no_time_of_day, say_unread_values
+from forecast.lead_fields import LeadFields, say_no_time_of_day, say_undated, say_unread_values
 from forecast.model_set import (  # noqa: F401 - named here too: serving reads `scoring.*`
     CHAMPION_BROKEN,
     DATASET_MISSING,
@@ -115,7 +115,8 @@ def score(
     One row is a batch of one: `score(served, [row])[0]`. Fields the model does not know are
     ignored; a missing field or a category never seen in training scores as blank. A lead's
     `created_at` that is no date raises `InvalidInput` naming it; with `strict_dates` False
-    (a batch) that lead is scored as undated instead (`lead_dates.with_date_inputs`).
+    (a batch) that lead is scored as undated instead, as is one with none, which its notes say
+    (`lead_dates.with_date_inputs`; the API scores a lead sent without one as created now).
     `as_sent`: leads as a client sent them (the API's): a field name spelt otherwise is read
     under the model's own, and each score's `notes` say the names it ignored or read as
     another and a creation date without a time of day (`lead_fields`). Leads either way read a
@@ -143,6 +144,8 @@ def score(
                 notes[i].extend(unread)
             say_no_time_of_day(served.date_inputs, served.created_column, encoded.rows, notes)
             said = dict(enumerate(notes))
+        if not strict_dates:  # a batch's lead with a blank creation date: scored as undated
+            say_undated(served.date_inputs, served.created_column, encoded.rows, said)
         for i, these in said.items():
             if these:
                 scores[i].notes = these

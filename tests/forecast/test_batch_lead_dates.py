@@ -1,7 +1,11 @@
 """A batch of leads does not stop at a lead whose `created_at` is no date: that lead is scored
-as undated, and the run's summary says how many there were, with an example."""
+as undated, and the run's summary says how many there were, with an example. A lead whose
+`created_at` is blank is an existing lead created at a time not known: scored as undated too
+(not as created now, which the API assumes of a lead sent without one), and its notes say so."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -75,3 +79,27 @@ def test_a_lead_with_an_unreadable_date_scores_as_one_with_no_date_inputs(served
 def test_a_batch_with_only_readable_dates_says_nothing_of_them(served, tmp_path) -> None:
     rows = batch_scoring.lead_rows(TO_SCORE.iloc[[0, 3]], "leads")
     assert rows.notes == ()
+
+
+def test_a_lead_with_a_blank_date_scores_as_undated_and_its_notes_say_so(served) -> None:
+    blank = pd.DataFrame({"id": ["e", "f"], "Channel": ["web"] * 2, "created_at": [None, ""]})
+    scored = batch_scoring.score_part(pd.concat([TO_SCORE, blank]), served, top=10)
+    by_id = scored.set_index("id")
+    assert by_id.loc["e", "probability"] == pytest.approx(by_id.loc["b", "probability"])
+    assert by_id.loc["f", "probability"] == pytest.approx(by_id.loc["b", "probability"])
+    said = (
+        "'created_at' is blank: the lead was scored as undated ('Day of the week created' and "
+        "'Hour created (UTC)' blank)"
+    )
+    assert [json.loads(n) for n in scored["notes"]] == [[], [], [], [], [said], [said]]
+    reasons = json.loads(by_id.loc["e", "reasons_for"]) + json.loads(
+        by_id.loc["e", "reasons_against"]
+    )
+    dated = [r for r in reasons if r["field"].endswith("created") or "Hour" in r["field"]]
+    assert all(r["value"] is None for r in dated)  # no day or hour of "now" given as a reason
+    served.created_column = "Created At"  # the dataset's own column for it, as its file had it
+    try:
+        [notes] = batch_scoring.score_part(blank.iloc[[0]], served, top=0)["notes"]
+    finally:
+        served.created_column = None
+    assert json.loads(notes) == [said.replace("'created_at'", "'Created At'")]

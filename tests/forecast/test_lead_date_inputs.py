@@ -68,6 +68,9 @@ def test_a_lead_without_created_at_is_scored_as_created_now() -> None:
         lead_dates.with_date_inputs([{"created_at": "not a date"}], used, now)
     [bad] = lead_dates.with_date_inputs([{"created_at": "not a date"}], used, now, strict=False)
     assert bad[lead_dates.WEEKDAY] is None  # a batch's: scored as unknown, not as now
+    [blank] = lead_dates.with_date_inputs([{"created_at": None}], used, now, strict=False)
+    assert blank[lead_dates.WEEKDAY] is None  # a batch's blank cell: an unknown date, not now
+    assert blank[lead_dates.HOUR] is None
 
 
 def test_date_only_leads_get_the_weekday_but_no_hour(settings) -> None:

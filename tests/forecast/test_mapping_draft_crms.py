@@ -66,7 +66,7 @@ def test_a_lead_status_column_is_the_leads_outcome(tmp_path):
     draft = draft_mapping(file)
     assert draft.kind == "leads" and draft.columns["converted"] == "Lead Status"
     assert 'Not Qualified: "0"' in draft.text and 'Converted: "1"' in draft.text
-    assert "Pre-Qualified" in draft.text.split("missing_values:")[1].splitlines()[0]
+    assert 'Pre-Qualified: ""   # not known yet' in draft.text
 
 
 def test_an_abandoned_deal_is_lost_and_copper_dates_are_found(tmp_path):
@@ -259,8 +259,9 @@ def test_a_true_false_label_with_stray_values_drafts_only_the_strays_as_not_know
         "c@x.com,2023-01-02,Web,maybe\nd@x.com,2023-01-02,Web,FALSE\ne@x.com,2023-01-03,Ads,2\n",
     )
     draft = draft_mapping(file)
-    assert "value_fixes" not in draft.text
-    assert 'missing_values: [maybe, "2"]' in draft.text
+    # Only the strays need a fix: not known yet, in the label's column alone.
+    assert 'maybe: ""   # not known yet' in draft.text and '"2": ""   # not known' in draft.text
+    assert "FALSE:" not in draft.text and "missing_values" not in draft.text
     leads = read_export(file, load_mapping(write(tmp_path, "d.yaml", draft.text))).leads
     assert sorted(leads["converted"].dropna().tolist()) == [0, 0, 1]
 
@@ -280,7 +281,7 @@ def test_qualified_beside_a_won_status_is_a_step_not_the_outcome(tmp_path):
         "converted": "Estado",
     }
     assert 'Ganado: "1"' in draft.text and 'Perdido: "0"' in draft.text
-    assert "Calificado" in draft.text.split("missing_values:")[1].splitlines()[0]
+    assert 'Calificado: ""   # not known yet' in draft.text
 
 
 def test_a_campaign_members_export_takes_responded_as_its_label(tmp_path):
@@ -412,3 +413,24 @@ def test_each_outcome_is_named_by_its_plainest_value_not_its_most_frequent(tmp_p
     assert "won: Closed Won\n" in text and "lost: Closed Lost\n" in text, text
     assert "Closed-Lost to Competition: Closed Lost" in text
     assert "Closed Won - Renewal: Closed Won" in text
+
+
+def test_a_label_value_not_known_yet_stays_unlabelled_and_blanks_no_other_column(tmp_path):
+    """Pardot's "Opportunity Status" is Won, Lost, Open, or blank where the prospect has no
+    opportunity. "Open" is not known yet: blank in the label alone (the same word in another
+    column is kept), and still unlabelled when blanks are read as not converted."""
+    rows = ["Prospect Id,Created Date,Stage Note,Opportunity Status"]
+    statuses = ["Won", "Lost", "Open", "", "Won", "Lost", "", "Open"]
+    for i, status in enumerate(statuses):
+        rows.append(f"P{i},2024-01-{i + 1:02d},{'Open' if i % 2 else 'Closed'},{status}")
+    file = write(tmp_path, "prospects.csv", "\n".join(rows) + "\n")
+    draft = draft_mapping(file)
+    assert 'Open: ""   # not known yet' in draft.text and "missing_values" not in draft.text
+    said = 'Open: ""   # not known yet: scored, not learnt'
+    blanks_not_converted = draft.text.replace(said, 'Open: ""\n    "": "0"')
+    leads = read_export(file, load_mapping(write(tmp_path, "d.yaml", blanks_not_converted)))
+    label = leads.leads.set_index("id")["converted"]
+    assert label[["P0", "P4"]].tolist() == [1, 1] and label[["P1", "P5"]].tolist() == [0, 0]
+    assert label[["P3", "P6"]].tolist() == [0, 0]  # blank: no opportunity, not converted
+    assert label[["P2", "P7"]].isna().all()  # open: not known yet
+    assert set(leads.leads["Stage Note"]) == {"Open", "Closed"}

@@ -225,3 +225,31 @@ def test_training_says_which_columns_it_does_not_learn_from(files, tmp_path):
     assert "not learnt from, one value only: Source System" in said
     shown = " ".join(runner.invoke(app, ["models", "show", "leads"]).output.split())
     assert "not learnt from, one value only: Source System" in shown
+
+
+def test_a_new_lead_with_a_blank_creation_date_is_scored_as_undated_not_as_created_now(
+    files, tmp_path
+):
+    """A blank cell is a lead whose creation date is not known: no day or hour of the run's
+    clock is given as its reason, and its notes say the date was blank."""
+    history, new_file, mapping = files
+    new = pd.read_csv(new_file)
+    new.loc[0, "created_at"] = None
+    new.to_csv(new_file, index=False)
+    runner = CliRunner()
+    for args in (["import", history, "--mapping", mapping], ["train", "leads", "--no-cv"]):
+        done = runner.invoke(app, [str(a) for a in args])
+        assert done.exit_code == 0, done.output
+    out = tmp_path / "scores.parquet"
+    args = ["score", "--kind", "leads", "--data", new_file, "--mapping", mapping, "--out", out]
+    done = runner.invoke(app, [*map(str, args), "--reasons", "20"])
+    assert done.exit_code == 0, done.output
+    scores = pd.read_parquet(out).set_index("id")
+    [said] = json.loads(scores.loc["N0", "notes"])
+    assert said.startswith("'created_at' is blank: the lead was scored as undated (")
+    reasons = json.loads(scores.loc["N0", "reasons_for"]) + json.loads(
+        scores.loc["N0", "reasons_against"]
+    )
+    dated = [r for r in reasons if r["field"].startswith(("Day of the week", "Hour created"))]
+    assert dated and all(r["value"] is None for r in dated)
+    assert all("is blank" not in n for n in scores.loc["N1":, "notes"])

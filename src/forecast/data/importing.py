@@ -551,8 +551,11 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
     def _fix_values(self, frame: pd.DataFrame, joined: str | None = None) -> pd.DataFrame:
         """The mapping's `value_fixes`; a value fixed to blank ("" or null) is missing. A joined
         file's fixes are counted in its rows, and said so (12 accounts carry many deals)."""
+        label = self.columns.get("converted") if self.mapping.kind == "leads" else None
         for col, fixes in self.mapping.value_fixes.items():
             if col in frame.columns:
+                if col == label:  # blank in the file first: a value fixed to "" stays not known
+                    frame[col] = self._blank_label_read(frame[col], col)
                 hits = frame[col].isin(list(fixes))
                 if hits.any():  # a blank's fix ("": "0") is said in its own note (`LeadRows`)
                     shown = ", ".join(k for k in fixes if k)

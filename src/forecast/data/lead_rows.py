@@ -83,17 +83,15 @@ class LeadRows(CanonicalRows):
         seen = sorted(values.astype("str").str.strip().unique())
         shown = ", ".join(json.dumps(v) for v in seen[:8]) + (" …" if len(seen) > 8 else "")
         fixes = {v: LABEL_WORDS.get(loose_key(v), "1 or 0") for v in seen[:8]}
-        pending = [v for v, said in fixes.items() if said == "pending"]
+        # Not known yet is blank in this column alone (missing_values would blank the word in
+        # every column of the file).
         lines = ", ".join(
-            f"{json.dumps(v)}: {json.dumps(x)}" for v, x in fixes.items() if x != "pending"
+            f"{json.dumps(v)}: {json.dumps('' if x == 'pending' else x)}" for v, x in fixes.items()
         )
-        said = f"value_fixes: {{{json.dumps(column)}: {{{lines}}}}}" if lines else ""
-        if pending:
-            said += (" and " if said else "") + f"missing_values: {json.dumps(pending)}"
         self.report.note(
             f"{column}: {shown} not read as 0/1, yes/no (y/n) or true/false (t/f); tell the "
-            f"mapping what they mean, e.g. {said} (1 converted, 0 not; missing_values for not "
-            "known yet)"
+            f"mapping what they mean, e.g. value_fixes: {{{json.dumps(column)}: {{{lines}}}}} "
+            '(1 converted, 0 not, "" not known yet)'
         )
 
     def _leads(self, raw: pd.DataFrame) -> pd.DataFrame:
@@ -105,7 +103,7 @@ class LeadRows(CanonicalRows):
         self._bad(dup, bad, raw, "id", "duplicate id")
         self.seen_ids.update(ids.dropna())
         if "converted" in cols:
-            column = self._blank_label_read(raw[cols["converted"]], cols["converted"])
+            column = raw[cols["converted"]]  # its blanks read as value_fixes says (`_fix_values`)
             text = column.astype("str").str.strip().str.casefold()
             label = text.map(YES_NO_LABELS)
             odd = column.notna() & label.isna()
@@ -165,7 +163,8 @@ class LeadRows(CanonicalRows):
     def _blank_label_read(self, values: pd.Series, column: str) -> pd.Series:
         """The label column with its blanks read as the mapping's `value_fixes` says a blank
         ("") is: a converted box exported as "x" (or 1, "Yes") and blank where not ticked has
-        its blanks mean not converted, not "not known yet" as a blank label otherwise does."""
+        its blanks mean not converted, not "not known yet" as a blank label otherwise does.
+        Read before the other fixes, so a value fixed to "" (Pardot's "Open") stays not known."""
         blank = self.mapping.value_fixes.get(column, {}).get("")
         if blank is None or not blank.strip() or not values.isna().any():
             return values

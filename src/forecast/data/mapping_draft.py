@@ -453,23 +453,28 @@ def _lead_draft(
                 # "Calificado" beside "Ganado" and "Cliente" is a step before the outcome
                 said = {v: None if o == "1" and _alone(v) else o for v, o in said.items()}
             read = [(v, o) for v, o in said.items() if o is not None and v.casefold() not in YES_NO]
-            if read:  # the values the import reads as they are need no fix
-                lines.append("value_fixes:   # which values mean converted (1) or not (0): check")
+            # Not known yet: blank in the label's column only (a file-wide missing_values would
+            # blank the same word in every other column: Marketo's "MQL" in "Revenue Stage").
+            pending = [v for v, o in said.items() if o is None]
+            if read or pending:  # the values the import reads as they are need no fix
+                lines.append(
+                    "value_fixes:   # which values mean converted (1), not (0), or not known "
+                    'yet (""): check'
+                )
                 lines.append(f"  {quoted(mapped['converted'])}:")
                 lines += [f'    {quoted(v)}: "{o}"' for v, o in read]
+                lines += [
+                    f'    {quoted(v)}: ""   # not known yet: scored, not learnt' for v in pending
+                ]
             if "1" in said.values() and "0" not in said.values():
                 checks.append(
                     f"no value of {mapped['converted']!r} says not converted: a model needs "
                     'leads that did not convert; name those values ("0") or map a '
                     "conversion date instead"
                 )
-            pending = [v for v, o in said.items() if o is None]
-            if pending:
-                shown = ", ".join(quoted(v) for v in pending)
-                lines.append(f"missing_values: [{shown}]   # not known yet: scored, not learnt")
             checks.append(
                 f"{mapped['converted']!r} holds {', '.join(repr(v) for v in distinct)}: check "
-                "which mean converted (1), not converted (0), and not known yet (missing_values)"
+                'which mean converted (1), not converted (0), and not known yet ("")'
             )
     lines += _date_format(sample, mapped, checks)
     lines += lead_numbers(sample, mapped, checks)

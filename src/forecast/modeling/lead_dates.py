@@ -3,8 +3,10 @@ has times of day (none for a lead whose date has no time: midnight to the micros
 
 Both are known the moment a lead exists (no later value can leak in), and both repeat, so a
 holdout by time sees the same values as training; the calendar date itself does not repeat and
-is never an input. Times are read as UTC, the same in training and in scoring. A lead scored
-without `created_at` is scored as created now: a CRM scores a lead as it comes in.
+is never an input. Times are read as UTC, the same in training and in scoring. A lead the API
+scores without `created_at` is scored as created now: a CRM scores a lead as it comes in. A
+batch's lead without one (a blank cell of a file or the store) is an existing lead created at a
+time not known: it is scored as undated, not as created now.
 
 A `created_at` that is sent is read as the store reads dates (`history.as_timestamp`: ISO 8601,
 never a guessed day/month order) and must not lie ahead of now by more than `FUTURE_SKEW` (the
@@ -83,12 +85,13 @@ def with_date_inputs(
     own_name: str | None = None,
     formats: Sequence[str] = (),
 ) -> Sequence[Mapping[str, Any]]:
-    """Scoring rows with the date inputs a model uses, from each row's `created_at` (or now).
+    """Scoring rows with the date inputs a model uses, from each row's `created_at`.
 
     A `created_at` sent is checked even when the model reads no date input, so a request is
-    refused or taken the same whatever model serves it. `strict`: an unreadable one raises
-    `InvalidInput` naming the field and the value; else that row is scored as undated (its date
-    inputs blank, as a model routes missing values). `own_name`: the dataset's own column for
+    refused or taken the same whatever model serves it. `strict` (the API's): an unreadable one
+    raises `InvalidInput` naming the field and the value, and a lead without one is created now
+    (`now`: it is scored as it comes in); else (a batch's) such a row is scored as undated (its
+    date inputs blank, as a model routes missing values). `own_name`: the dataset's own column for
     the creation date (its mapping's), read where `created_at` is not sent: a CRM sends its
     own names. `formats`: the dataset's own date formats (its mapping's), tried after ISO 8601:
     a CRM sends dates as its export writes them."""
@@ -108,7 +111,7 @@ def with_date_inputs(
     out: list[Mapping[str, Any]] = []
     for i, row in enumerate(rows):
         value = row.get(CREATED)
-        when: datetime | None = now
+        when: datetime | None = now if strict else None
         if value is not None and value != "":
             if strict:
                 when = _checked(value, now, i, len(rows), formats)
