@@ -349,6 +349,19 @@ class LeadBatchRequest(BaseModel):
     leads: list[LeadScoreRequest] = Field(min_length=1)
 
 
+def _forecast_category(value: object) -> object:
+    """Other CRMs' labels ("best_case", HubSpot's "Not forecasted") read as the canonical ones,
+    as an import reads them; anything else is refused naming the accepted values."""
+    if isinstance(value, str):
+        return canonical_forecast_category(value) or value
+    return value
+
+
+ForecastCategory = Annotated[
+    Literal["Pipeline", "Best Case", "Commit", "Omitted"], BeforeValidator(_forecast_category)
+]
+
+
 DEAL_EXAMPLE = {
     "id": "deal-42",
     "stage": "Engaging",
@@ -391,6 +404,15 @@ class DealScoreRequest(BaseModel):
     account_employees: Amount | None = None
     account_revenue: Amount | None = None
     attributes: Attributes | None = None
+    # What a CRM pushes besides (`OpportunityState`), checked as there: none is an input of the
+    # deal model, so each is ignored and said so in the score's notes (routes/scores.py).
+    updated_at: DealDateTime | None = None
+    closed_at: DealDateTime | None = None
+    expected_close_at: DealDateTime | None = None
+    currency: Name | None = Field(None, pattern=r"^[A-Za-z]{3}$")
+    rep_probability: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    forecast_category: ForecastCategory | None = None
+    csat: Number | None = None
 
     @model_validator(mode="after")
     def _stage_entered_after_creation(self) -> DealScoreRequest:
@@ -400,6 +422,7 @@ class DealScoreRequest(BaseModel):
                 f"stage_entered_at ({entered.isoformat()}) is before created_at "
                 f"({created.isoformat()}): a deal enters its stage once it exists"
             )
+        _created_first(self, created)
         return self
 
 
@@ -436,18 +459,6 @@ class ModelsResponse(BaseModel):
 
 # --- CRM sync -----------------------------------------------------------------------------------
 
-
-def _forecast_category(value: object) -> object:
-    """Other CRMs' labels ("best_case", HubSpot's "Not forecasted") read as the canonical ones,
-    as an import reads them; anything else is refused naming the accepted values."""
-    if isinstance(value, str):
-        return canonical_forecast_category(value) or value
-    return value
-
-
-ForecastCategory = Annotated[
-    Literal["Pipeline", "Best Case", "Commit", "Omitted"], BeforeValidator(_forecast_category)
-]
 
 OPPORTUNITY_EXAMPLE = {
     "stage": "Presentation",
@@ -503,18 +514,21 @@ class OpportunityState(BaseModel):
 
     @model_validator(mode="after")
     def _in_order(self) -> OpportunityState:
-        """A deal is created before the CRM last changed it and before it closed (beyond the
-        clock skew between systems): else its stage history would start before it existed."""
-        created = self.created_at
-        if created is None:
-            return self
-        for name in ("updated_at", "closed_at"):
-            when = getattr(self, name)
-            if when is not None and _utc(when) + DATE_SKEW < _utc(created):
-                raise ValueError(
-                    f"{name} ({when.isoformat()}) is before created_at ({created.isoformat()})"
-                )
+        _created_first(self, self.created_at)
         return self
+
+
+def _created_first(deal: BaseModel, created: datetime | None) -> None:
+    """A deal is created before the CRM last changed it and before it closed (beyond the clock
+    skew between systems): else its stage history would start before it existed."""
+    if created is None:
+        return
+    for name in ("updated_at", "closed_at"):
+        when = getattr(deal, name)
+        if when is not None and _utc(when) + DATE_SKEW < _utc(created):
+            raise ValueError(
+                f"{name} ({when.isoformat()}) is before created_at ({created.isoformat()})"
+            )
 
 
 class OpportunityUpsert(OpportunityState):

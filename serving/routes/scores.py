@@ -189,6 +189,32 @@ def score_leads(
     )
 
 
+#: What a CRM pushes for a deal that is no input of the deal model: accepted, ignored, said.
+NOT_DEAL_INPUTS = (
+    "updated_at",
+    "closed_at",
+    "expected_close_at",
+    "currency",
+    "rep_probability",
+    "forecast_category",
+    "csat",
+)
+
+
+def _say_ignored(body: DealScoreRequest, result: scoring.Score) -> scoring.Score:
+    """The score with notes naming what was sent that the model does not read, as a lead's
+    notes do (a CRM sends a deal as it pushes it: nothing it holds is refused): an amount in
+    another currency is read as it is, which is said too."""
+    sent = [name for name in NOT_DEAL_INPUTS if getattr(body, name) is not None]
+    if not sent:
+        return result
+    said = [f"not fields the model reads, ignored: {', '.join(repr(n) for n in sent)}"]
+    if body.currency is not None and (body.amount is not None or body.list_price is not None):
+        said.append(f"amounts are scored as sent, not converted from {body.currency!r}")
+    result.notes = [*said, *result.notes]
+    return result
+
+
 def _deal_inputs(models: scoring.ModelSet, name: str, body: DealScoreRequest) -> tuple[dict, dict]:
     """A deal's inputs and its model row, from the context of the same model set that scores it
     (read once per request: a background reload may swap in another set meanwhile)."""
@@ -222,7 +248,8 @@ async def score_deal(
     models = request.app.state.models
     name, served = served_for(models, scoring.DEAL, key, scoring_dataset(request))
     inputs, row = _deal_inputs(models, name, body)
-    [result] = scoring.score(served, [row])
+    [scored] = scoring.score(served, [row])
+    result = _say_ignored(body, scored)
     return ScoreJSON(
         _respond(request.app.state, "deal", name or None, body.id, inputs, result, row)
     )
@@ -247,6 +274,8 @@ def score_deals(
             ScoreResponse(
                 **_respond(request.app.state, "deal", name or None, deal.id, inputs, r, row)
             )
-            for deal, (inputs, row), r in zip(body.deals, pairs, results, strict=True)
+            for deal, (inputs, row), r in zip(
+                body.deals, pairs, map(_say_ignored, body.deals, results), strict=True
+            )
         ]
     )

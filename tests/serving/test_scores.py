@@ -22,6 +22,7 @@ from forecast.modeling.lead_fitting import train_leads
 from forecast.modeling.scorers import select_scorer
 from forecast.settings import Settings
 from serving.app import create_app
+from serving.schemas import DealScoreRequest, OpportunityState
 from tests.serving.conftest import auth
 
 SMALL = {"min_won_deals": 50, "min_lost_deals": 50, "min_converted_leads": 50}
@@ -149,6 +150,72 @@ def test_a_deal_far_older_than_any_the_model_learnt_from_is_scored_with_a_note(s
     assert "days is beyond the oldest open deal the model learnt from" in note
     batch = scorer_client.post("/v1/deals/score/batch", json={"deals": [old]}).json()
     assert batch["scores"][0]["notes"] == body["notes"]
+
+
+#: What a CRM pushes for the deal beyond its inputs (`PUT /v1/opportunities` takes these).
+PUSHED = {
+    "updated_at": "2024-12-01T10:00:00Z",
+    "expected_close_at": "2025-02-28",
+    "currency": "EUR",
+    "rep_probability": 0.4,
+    "forecast_category": "best_case",
+    "csat": 4.5,
+}
+
+
+def test_a_deal_sent_as_the_crm_pushes_it_is_scored_and_what_is_not_read_is_said(scorer_client):
+    """Every field the push route takes is taken here: those the model does not read (the
+    rep's call, the CRM's dates) change nothing and are named in the notes, alone and in a
+    batch."""
+    accepted = set(DealScoreRequest.model_fields)
+    assert set(OpportunityState.model_fields) <= accepted
+    plain = scorer_client.post("/v1/deals/score", json=DEAL).json()
+    body = scorer_client.post("/v1/deals/score", json={**DEAL, **PUSHED}).json()
+    assert body["probability"] == pytest.approx(plain["probability"], abs=1e-12)
+    said = [[r["sentence"] for r in b["reasons_for"]] for b in (body, plain)]  # age moves on
+    assert said[0] == said[1]
+    assert body["notes"] == [
+        "not fields the model reads, ignored: 'updated_at', 'expected_close_at', 'currency', "
+        "'rep_probability', 'forecast_category', 'csat'",
+        "amounts are scored as sent, not converted from 'EUR'",
+        *plain["notes"],  # what else is said of the deal (its age here) as before
+    ]
+    assert not any("ignored" in n for n in plain["notes"])
+    batch = scorer_client.post(
+        "/v1/deals/score/batch", json={"deals": [DEAL, {**DEAL, **PUSHED}]}
+    ).json()
+    assert [s["notes"] for s in batch["scores"]] == [plain["notes"], body["notes"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"rep_probability": 1.5}, "body.rep_probability"),
+        ({"rep_probability": "likely"}, "body.rep_probability"),
+        ({"expected_close_at": "2025-02-30"}, "body.expected_close_at"),
+        ({"expected_close_at": "0001-01-01"}, "body.expected_close_at"),
+        ({"forecast_category": "Maybe"}, "body.forecast_category"),
+        ({"currency": "euro"}, "body.currency"),
+        ({"csat": 1e16}, "body.csat"),
+        ({"closed_at": "2024-01-01"}, "body"),  # before created_at, as a push is refused
+        ({"colour": "red"}, "body.colour"),  # what no push takes is still refused
+    ],
+)
+def test_a_pushed_field_with_a_bad_value_is_422_naming_it_as_the_push_route_does(
+    scorer_client, change, field
+):
+    response = scorer_client.post("/v1/deals/score", json={**DEAL, **change})
+    assert response.status_code == 422
+    problems = {e["field"]: e["problem"] for e in response.json()["errors"]}
+    assert field in problems
+    pushed = scorer_client.put("/v1/opportunities/D1", json={**DEAL, **PUSHED, **change})
+    assert pushed.status_code == 422
+    assert {e["field"]: e["problem"] for e in pushed.json()["errors"]} == problems
+    batch = scorer_client.post("/v1/deals/score/batch", json={"deals": [DEAL, {**DEAL, **change}]})
+    assert batch.status_code == 422
+    assert [e["field"] for e in batch.json()["errors"]] == [
+        f"body.deals.1{f.removeprefix('body')}" for f in problems
+    ]
 
 
 @pytest.mark.parametrize(
