@@ -173,3 +173,26 @@ def test_a_label_with_a_no_past_the_sample_is_no_tick_box(tmp_path):
     draft = draft_mapping(file, "leads")
     assert '"": "0"' not in draft.text
     assert not any("ticked for converted leads" in c for c in draft.checks)
+
+
+def test_a_lead_files_last_update_and_customer_since_are_fields_not_inputs(tmp_path):
+    """ActiveCampaign's "Date Updated" tells of activity after a lead came in, and "Customer
+    Since" is when it converted: drafted as `updated_at` and `converted_at`, neither is left
+    among the model's inputs."""
+    rows = ["Contact ID,Date Created,Date Updated,Became Customer,Customer Since,Source"]
+    for i in range(12):
+        won = i % 3 == 0
+        rows.append(
+            f"{i},2024-01-{i + 1:02d},2024-03-{i + 1:02d},{'Yes' if won else ''},"
+            f"{f'02/{i + 13}/2024' if won else ''},{'Ads' if i % 2 else 'Web'}"
+        )
+    file = write(tmp_path, "contacts.csv", "\n".join(rows) + "\n")
+    draft = draft_mapping(file)
+    assert draft.kind == "leads"
+    assert draft.columns["updated_at"] == "Date Updated"
+    assert draft.columns["converted_at"] == "Customer Since"
+    assert draft.columns["converted"] == "Became Customer"
+    text = draft.text.replace("???", "Contact ID")
+    leads = read_export(file, load_mapping(write(tmp_path, "d.yaml", text))).leads
+    assert "Date Updated" not in leads.columns and "Customer Since" not in leads.columns
+    assert leads["converted"].tolist().count(1) == 4

@@ -178,13 +178,18 @@ LEAD_NAMES: dict[str, list[str]] = {
     ],
     "converted_at": [
         "convertedat", "converteddate", "conversiondate", "becameacustomerdate",
+        "becamecustomerdate", "customersince", "customersincedate", "dateconverted",
         "convertedtime", "converteddatetime", "datedeconversion", "konvertiertam",
         "fechadeconversion",
     ],
+    # A lead's last change is no input (it tells of activity after the score was wanted).
+    "updated_at": DEAL_NAMES["updated_at"],
 }  # fmt: skip
 WON_TIMES = ["wontime", "wondate", "datewon", "wonat", "gewonnenam"]
 LOST_TIMES = ["losttime", "lostdate", "datelost", "lostat", "verlorenam"]
-DATE_FIELDS = ("created_at", "close_date", "closed_at", "expected_close_at", "updated_at")
+DATE_FIELDS = (
+    "created_at", "close_date", "closed_at", "expected_close_at", "updated_at", "converted_at",
+)  # fmt: skip
 WON_WORDS = (
     "won", "win", "success", "closedwon", "gagne", "gagnee", "gewonnen", "ganado", "ganada",
 )  # fmt: skip
