@@ -115,6 +115,24 @@ class CanonicalRows(NumberColumns):
             if late.any():
                 self._bad(late, bad, raw, field_, f"date {said}", values.astype("str"))
 
+    def _probability_with_a_point(self, given: pd.Series, read: pd.Series) -> pd.Series:
+        """A probability column written with a point ("65.000") in a file whose amounts have a
+        decimal comma ("4.850,00": Vtiger in Italian) reads 65000 in the file's notation, which
+        no probability is: where every such value reads 0–100 with a point, it is read so,
+        and said."""
+        over = read > 100
+        if self.csv.decimal == "." or not over.any():
+            return read
+        pointed = pd.to_numeric(given.astype("str").str.strip(), errors="coerce")
+        if not pointed[over].between(0, 100).all():
+            return read
+        example = given[over].iloc[0]
+        self.report.note(
+            f"{self.columns['rep_probability']}: probabilities written with a point as the "
+            f"decimal mark ({example!r}), unlike the file's numbers: read so"
+        )
+        return read.where(~over, pointed)
+
     def _numbers_in_bounds(self, values: pd.DataFrame, raw: pd.DataFrame, bad: pd.Series) -> None:
         """A column of the export's own (a lead's, a deal's `features:`; under its name in the
         file) whose values read as numbers holds none that no field may (`beyond_bounds`), as
@@ -189,6 +207,8 @@ class CanonicalRows(NumberColumns):
                 text = localized_numbers(given, self.csv)
                 self.report.note(dotted_thousands_note(raw[cols[f]], cols[f], self.csv))
                 out[f] = pd.to_numeric(text, errors="coerce").astype("float64")
+                if f == "rep_probability":
+                    out[f] = self._probability_with_a_point(given, out[f])
                 self._bad(unparseable(raw[cols[f]], out[f]), bad, raw, f, "not a number")
                 self._bad(beyond_bounds(out[f]), bad, raw, f, NUMBER_BEYOND)
             else:

@@ -1,7 +1,10 @@
-"""A CRM whose one close date is the expected close while a deal is open (Vtiger, Salesforce)
-often keeps a lost deal's planned date when it closes: weeks after its last update, even after
-the export. Such a deal closed by its last update at the latest; read so and said, the export
-imports whole, and its "now" stays the export's, not a planned date in next year."""
+"""Exports shaped as Vtiger writes them.
+
+Its one close date is the expected close while a deal is open (as Salesforce's), and a lost
+deal often keeps its planned date when it closes: weeks after its last update, even after the
+export. Such a deal closed by its last update at the latest; read so and said, the export
+imports whole, and its "now" stays the export's, not a planned date in next year. In Italian
+its amounts have a decimal comma while its probabilities keep a point."""
 
 from __future__ import annotations
 
@@ -86,3 +89,27 @@ def test_an_open_deals_date_under_the_close_is_not_said_to_be_a_skewed_close(tmp
         "1 deal(s) closed up to 1 day before they were created (clock skew): close date set to "
         "the creation date (mapping: clock_skew_tolerance)"
     ]
+
+
+def test_probabilities_written_with_a_point_beside_decimal_comma_amounts_are_read(tmp_path):
+    """Vtiger in Italian writes amounts "4.850,00" but its probabilities "65.000": read in
+    the file's notation those would be 65,000%; read with their point, and said."""
+    mapping = (
+        MAPPING.replace(
+            "updated_at: Modified Time}",
+            "updated_at: Modified Time,\n          rep_probability: Probability}",
+        )
+        + 'csv: {decimal: ",", thousands: "."}\nrep_probability_scale: 100\n'
+    )
+    header = HEADER.replace("\n", ",Probability\n")
+    rows = [
+        'P1,Closed Won,"4.850,00",02-01-2024 10:00:00,15-03-2024,15-03-2024 16:00:00,100.000',
+        'P2,Negotiation,"1.200,50",03-01-2024 10:00:00,30-06-2024,01-04-2024 08:00:00,65.000',
+        'P3,Prospecting,"900,00",04-01-2024 10:00:00,30-07-2024,01-04-2024 08:00:00,"12,5"',
+    ]
+    path = write(tmp_path, "Potentials.csv", header + "\n".join(rows) + "\n")
+    export = read_export(path, write(tmp_path, "m.yaml", mapping))
+    deals = export.opportunities.set_index("id")
+    assert deals["rep_probability"].tolist() == [1.0, 0.65, 0.125]
+    assert deals.loc["P2", "amount"] == 1200.5
+    assert any("written with a point" in n and "'100.000'" in n for n in export.report.notes)
