@@ -144,3 +144,13 @@ def test_a_persons_name_is_never_a_model_input_though_first_names_repeat(setting
     assert {"First Name", "Nachname", "Salutation"} <= set(result.columns["identifiers"])
     assert not {"First Name", "Nachname", "Salutation"} & set(result.features)
     assert "Company Name" in result.features  # a company describes the lead, a person does not
+
+
+def test_a_score_written_at_conversion_is_said_by_its_ranges_from_the_lowest():
+    """A lead score the CRM raises at conversion: its revealing ranges read in value order."""
+    rng = np.random.default_rng(3)
+    y = (rng.random(2000) < 0.3).astype(float)
+    score = np.where(y == 1, rng.choice([0, 2, 55, 58, 37, 46], 2000), rng.integers(5, 30, 2000))
+    [found] = outcome_written(pd.DataFrame({"Score": score.astype(float)}), y)
+    starts = [float(g.split("–")[0]) for g in found.groups if g != "blank"]
+    assert starts == sorted(starts) and len(starts) > 1, found.groups

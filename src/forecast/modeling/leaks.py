@@ -9,6 +9,7 @@ about (`leak_warnings`, both training runs), and the user declares it a leak col
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,14 +181,17 @@ def outcome_written(X: pd.DataFrame, y: np.ndarray) -> list[OutcomeWritten]:
 def _group_names(
     series: pd.Series, codes: np.ndarray, groups: np.ndarray, sizes: np.ndarray
 ) -> list[str]:
-    """The revealing groups' names, largest first: a value, "blank", or a number range."""
-    names = []
+    """The revealing groups' names: values largest first, number ranges from the lowest (as a
+    reader scans them: "0–4, 37–41, 55–60"), "blank" last of the ranges."""
+    named = []
     for g in sorted(groups, key=lambda g: -sizes[g]):
         members = series[codes == g]
         if members.isna().all():
-            names.append("blank")
+            named.append((math.inf, "blank"))
         elif is_numeric_dtype(series):
-            names.append(f"{members.min():g}–{members.max():g}")
+            named.append((float(members.min()), f"{members.min():g}–{members.max():g}"))
         else:
-            names.append(str(members.iloc[0]))
-    return names
+            named.append((0.0, str(members.iloc[0])))
+    if is_numeric_dtype(series):
+        named.sort(key=lambda pair: pair[0])
+    return [name for _, name in named]
