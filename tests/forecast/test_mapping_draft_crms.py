@@ -426,6 +426,10 @@ def test_a_label_value_not_known_yet_stays_unlabelled_and_blanks_no_other_column
     file = write(tmp_path, "prospects.csv", "\n".join(rows) + "\n")
     draft = draft_mapping(file)
     assert 'Open: ""   # not known yet' in draft.text and "missing_values" not in draft.text
+    assert (
+        "2 of 8 sampled leads have no 'Opportunity Status': read as not known yet and left out "
+        'of training; where a blank means the lead did not convert, add "": "0"'
+    ) in " ".join(draft.checks)
     said = 'Open: ""   # not known yet: scored, not learnt'
     blanks_not_converted = draft.text.replace(said, 'Open: ""\n    "": "0"')
     leads = read_export(file, load_mapping(write(tmp_path, "d.yaml", blanks_not_converted)))

@@ -36,6 +36,7 @@ from forecast.data.draft_closes import (
 )
 from forecast.data.draft_funnel import by_won_share, reached_probabilities
 from forecast.data.draft_ids import hashed_id, no_id_check
+from forecast.data.draft_labels import label_words
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
     CONVERTED_ALONE,
     CONVERTED_WORDS,
@@ -445,37 +446,9 @@ def _lead_draft(
             'left blank for the others (0); where a blank means not known yet, drop the "" line'
         )
     else:
-        values = sample[mapped["converted"]].dropna().astype("str").str.strip()
-        distinct = values.value_counts().index.tolist()[:MAX_STAGES]
-        if not {v.casefold() for v in distinct} <= YES_NO:
-            said = {v: lead_outcome(v) for v in distinct}
-            if any(o == "1" and not _alone(v) for v, o in said.items()):
-                # "Calificado" beside "Ganado" and "Cliente" is a step before the outcome
-                said = {v: None if o == "1" and _alone(v) else o for v, o in said.items()}
-            read = [(v, o) for v, o in said.items() if o is not None and v.casefold() not in YES_NO]
-            # Not known yet: blank in the label's column only (a file-wide missing_values would
-            # blank the same word in every other column: Marketo's "MQL" in "Revenue Stage").
-            pending = [v for v, o in said.items() if o is None]
-            if read or pending:  # the values the import reads as they are need no fix
-                lines.append(
-                    "value_fixes:   # which values mean converted (1), not (0), or not known "
-                    'yet (""): check'
-                )
-                lines.append(f"  {quoted(mapped['converted'])}:")
-                lines += [f'    {quoted(v)}: "{o}"' for v, o in read]
-                lines += [
-                    f'    {quoted(v)}: ""   # not known yet: scored, not learnt' for v in pending
-                ]
-            if "1" in said.values() and "0" not in said.values():
-                checks.append(
-                    f"no value of {mapped['converted']!r} says not converted: a model needs "
-                    'leads that did not convert; name those values ("0") or map a '
-                    "conversion date instead"
-                )
-            checks.append(
-                f"{mapped['converted']!r} holds {', '.join(repr(v) for v in distinct)}: check "
-                'which mean converted (1), not converted (0), and not known yet ("")'
-            )
+        words, said = label_words(sample, mapped["converted"])
+        lines += words
+        checks += said
     lines += _date_format(sample, mapped, checks)
     lines += lead_numbers(sample, mapped, checks)
     shown = ", ".join(quoted(c) for c in leaks)
@@ -501,11 +474,6 @@ def _one_value(file: Path, csv: CsvOptions, column: str) -> bool:
     """Whether the whole file's `column` holds one value beside blanks, as its sample does: a
     "0" past the sample says a blank means not known yet, not unticked."""
     return len([v for v in _all_values(file, csv, [column])[0].index if v != ""]) == 1
-
-
-def _alone(value: str) -> bool:
-    """Whether a status says converted only as the whole status ("Qualified")."""
-    return name_key(value) in CONVERTED_ALONE and value.strip().casefold() not in YES_NO
 
 
 def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str]) -> list[str]:
