@@ -114,3 +114,16 @@ def test_a_tracker_amount_to_be_decided_is_read_as_not_known(tmp_path):
     assert 'csv: {thousands: ","}' in draft.text  # "TBD" says nothing of the notation
     assert "missing_values: [TBD]" in draft.text
     assert deals["amount"].tolist()[3] == 14300 and pd.isna(deals["amount"].tolist()[4])
+
+
+def test_deals_in_several_pipelines_are_said_to_mix_their_funnels(tmp_path):
+    """GoHighLevel exports every pipeline's opportunities in one file: a reactivation
+    pipeline's "Cold" would sit in the sales funnel's order unsaid."""
+    rows = ["Opportunity Name,pipeline,stage,status,Lead Value,Created on"]
+    for i in range(12):
+        pipeline, stage = (
+            ("Reactivation Pipeline", "Cold") if i % 4 == 0 else ("Sales Pipeline", "Contacted")
+        )
+        rows.append(f"Deal {i},{pipeline},{stage},open,100,2024-01-{i + 1:02d}")
+    checks = " ".join(draft_mapping(write(tmp_path, "opps.csv", "\n".join(rows))).checks)
+    assert "'pipeline' holds 2 pipelines ('Sales Pipeline', 'Reactivation Pipeline')" in checks

@@ -8,6 +8,7 @@ import pandas as pd
 
 from forecast.data.draft_names import WON_WORDS
 from forecast.data.draft_stages import is_outcome, quoted, says
+from forecast.data.mapping import loose_key
 
 
 def _closed_and_won(sample: pd.DataFrame, status: str) -> tuple[pd.Series, pd.Series]:
@@ -49,3 +50,25 @@ def reached_probabilities(
     return (
         ["stage_probabilities:   # estimated from the closed deals: check", *lines] if lines else []
     )
+
+
+#: A column naming the pipeline a deal is in (GoHighLevel, HubSpot, Pipedrive exports).
+PIPELINE_NAMES = ("pipeline", "pipelinename", "dealpipeline", "salespipeline")
+
+
+def several_pipelines(sample: pd.DataFrame, stage: str | None) -> list[str]:
+    """Said where the deals are in more than one pipeline: each pipeline has a funnel of its
+    own (a reactivation pipeline starts at "Cold"), which the draft's one funnel mixes."""
+    for column in sample.columns:
+        if str(column) == stage or loose_key(str(column)) not in PIPELINE_NAMES:
+            continue
+        names = sample[column].dropna().astype("str").str.strip()
+        counts = names[names != ""].value_counts()
+        if len(counts) > 1:
+            shown = ", ".join(repr(v) for v in counts.index[:4])
+            return [
+                f"{column!r} holds {len(counts)} pipelines ({shown}): their stages are drafted as "
+                "one funnel; where each has a funnel of its own, import each pipeline's deals "
+                "as a dataset of its own (a file per pipeline), or check the funnel order"
+            ]
+    return []

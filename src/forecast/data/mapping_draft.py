@@ -34,7 +34,7 @@ from forecast.data.draft_closes import (
     one_close_date,
     won_time_of_every_deal,
 )
-from forecast.data.draft_funnel import by_won_share, reached_probabilities
+from forecast.data.draft_funnel import by_won_share, reached_probabilities, several_pipelines
 from forecast.data.draft_ids import hashed_id, no_id_check
 from forecast.data.draft_labels import label_words
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
@@ -347,6 +347,7 @@ def _deal_draft(
             lines.append(f"  {required}: ???   # no column named like it: name the column")
             hashable = no_id_check(sample, columns) if required == "id" else ""
             checks.append(hashable or f"no column found for {required}")
+    checks += several_pipelines(sample, columns.get("stage"))
     for optional, without in UNMAPPED.items():  # optional, so nothing is written: said instead
         if optional not in columns:
             checks.append(f"no column found for {optional}: {without} (name it if there is one)")
