@@ -8,6 +8,7 @@ one asking for a dataset its key is not bound to answers `other_dataset.html` (4
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,12 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        sent = request.headers.get("content-type", "")
         errors = [
             {
                 "field": ".".join(str(p) for p in err["loc"]),
-                "problem": err["msg"],
+                "problem": _not_json(sent) if _whole_body(err, sent) else err["msg"],
                 "type": err["type"],
             }
             for err in exc.errors()
@@ -90,6 +92,16 @@ def install(app: FastAPI) -> None:
         # request id and the security headers); this sees only what escapes the middleware.
         log_unexpected(request.method, request.url.path)
         return JSONResponse(INTERNAL_ERROR, status_code=500)
+
+
+def _whole_body(err: Mapping[str, Any], content_type: str) -> bool:
+    """The body as a whole refused where it was not sent as JSON (a webhook's form fields)."""
+    return tuple(err["loc"]) == ("body",) and "json" not in content_type.casefold()
+
+
+def _not_json(content_type: str) -> str:
+    sent = f"; this one was sent as {content_type.split(';')[0]!r}" if content_type else ""
+    return f"the body must be a JSON object, sent with Content-Type: application/json{sent}"
 
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))

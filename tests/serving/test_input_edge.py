@@ -398,3 +398,22 @@ def test_a_deal_batch_with_an_unknown_stage_names_the_row(scorer_client):  # noq
     response = scorer_client.post("/v1/deals/score/batch", json=body)
     assert response.status_code == 422
     assert "row 1 (counting from 0)" in response.text and "Bogus" in response.text
+
+
+def test_a_body_sent_as_form_fields_is_told_to_be_json(scorer_client):  # noqa: F811
+    """A webhook (ActiveCampaign's) posts form fields: the 422 says what to send instead."""
+    response = scorer_client.post(
+        "/v1/leads/score",
+        content="email=a%40x.com&tags=trial",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 422
+    [problem] = response.json()["errors"]
+    assert problem["field"] == "body"
+    assert problem["problem"] == (
+        "the body must be a JSON object, sent with Content-Type: application/json; this one was "
+        "sent as 'application/x-www-form-urlencoded'"
+    )
+    # JSON of the wrong shape keeps pydantic's own words.
+    wrong = scorer_client.post("/v1/leads/score", json=["a", "list"])
+    assert wrong.status_code == 422 and "JSON object" not in wrong.text
