@@ -320,6 +320,7 @@ def _train_with(
                 progress=step,
                 engine=engine,
                 notation=frames.get("notation"),
+                date_formats=frames.get("date_formats") or (),
                 **extra,
             )
         else:
@@ -528,6 +529,7 @@ METRIC_TITLES = {"roc_auc": "ROC AUC", "brier": "Brier", "concordance": "concord
 LEFT_OUT = {
     "identifiers": "identifiers (a different value on nearly every lead, or a name)",
     "single_valued": "one value only",
+    "dated_on_every_lead": "a date on every lead (set on all: says nothing)",
 }
 
 
@@ -537,6 +539,9 @@ def _print_left_out(columns: dict[str, Any], out: Console) -> None:
     for key, why in LEFT_OUT.items():
         if columns.get(key):
             out.print(f"not learnt from, {why}: {', '.join(map(str, columns[key]))}", markup=False)
+    if columns.get("date_flags"):  # a date never comes again: what is learnt is whether one is
+        said = ", ".join(map(str, columns["date_flags"]))
+        out.print(f"read as dates, learnt as 'is set' (1 a date, 0 blank): {said}", markup=False)
 
 
 @models_app.command("promote")

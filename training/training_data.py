@@ -63,6 +63,7 @@ def load_training_data(
             "leak_columns": export.leak_columns,
             "field_names": _field_names(m),
             "notation": notation_of(export.options),
+            "date_formats": export.options.get("date_formats") or (),
         }
         if export.kind == "opportunities":
             out["history"] = DealHistory.from_frames(
@@ -87,6 +88,7 @@ def load_training_data(
         "leak_columns": list(row["leak_columns"] or []),
         "field_names": field_names,
         "notation": notation_of(row["options"]),
+        "date_formats": (row["options"] or {}).get("date_formats") or (),
     }
     if kind is Kind.leads:
         out["leads"] = store.load_leads(engine, name)
@@ -141,7 +143,11 @@ def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
     return {
         "dataset": name,
         "stored": True,
-        "leads": ClusterLeads(client, lead_slices(client, engine, name)),
+        "leads": ClusterLeads(
+            client,
+            lead_slices(client, engine, name),
+            date_formats=(row["options"] or {}).get("date_formats") or (),
+        ),
         "leak_columns": list(row["leak_columns"] or []),
         "field_names": stored_field_names(name),
     }

@@ -1,7 +1,8 @@
 """Which lead attributes a model learns from, decided from facts a slice of leads can give.
 
 `prepare_leads` keeps a lead's attributes as model inputs, but for the leak columns, the
-identifiers and the constants, and reads text that is all numbers as numbers. Each of those
+identifiers and the constants, reads text that is all numbers as numbers, and a column of dates
+as whether a lead has one ("Trial Started", "Last Activity Date": `DATE_SHARE`). Each of those
 decisions is about a column over every labelled lead, so it is made in two steps: `facts_of` says
 what one set of leads shows of each column (its kind, how many leads have it, its distinct values
 as hashes or numbers), and `decide` reads the facts of one frame or of many slices read apart (on
@@ -11,15 +12,18 @@ a cluster's workers) alike. Slices' facts give the decisions of the whole frame 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from forecast.data.attributes import IDENTIFIER_MIN, IDENTIFIER_SHARE, names_a_person
+from forecast.data.date_formats import column_in_formats
 from forecast.data.validation import beyond_bounds
+from forecast.modeling.reasons import is_blank
 
 LEAD_BOOKKEEPING = ("id", "converted", "created_at", "updated_at", "converted_at", "dataset")
 
@@ -38,6 +42,19 @@ class LeadColumns:
     #: Of those, the ones whose every value is 0 or 1 (a flag, or booleans): a client may send
     #: them as yes/no (`lead_fields.LeadFields`).
     zero_one: tuple[str, ...] = ()
+    #: The kept columns of dates, learnt as whether a lead has one (`is_set`): a date itself
+    #: never comes again, so as text every new lead's was a value never learnt, scored as blank.
+    set_flags: tuple[str, ...] = ()
+    #: Columns of dates given on every lead (set on all says nothing), whose dates do not
+    #: differ on nearly every lead either (those are `identifiers`, as before): left out.
+    dated_everywhere: list[str] = field(default_factory=list)
+
+
+#: Of a text column's present values, the share that must read as dates (ISO 8601 or the
+#: dataset's formats) for it to be a column of dates: a stray "n/a" or "TBD" does not undo it.
+DATE_SHARE = 0.95
+#: Distinct values of a text column read first: where none is a date, the rest are not read.
+DATE_SAMPLE = 100
 
 
 @dataclass(frozen=True)
@@ -45,7 +62,7 @@ class ColumnFacts:
     """Of one attribute over some leads, what its decisions read: whether it holds numbers
     (numbers and booleans) or text, how many leads have it (of `rows`), its distinct present
     values (text as hashes), and read as numbers (None where some present text is no number)
-    with whether every one is whole."""
+    with whether every one is whole, and how many present values read as dates."""
 
     numeric: bool
     present: int
@@ -53,14 +70,16 @@ class ColumnFacts:
     numbers: np.ndarray | None
     whole: bool
     rows: int = 0
+    dates: int = 0
 
 
 def attribute_names(leads: pd.DataFrame) -> list[str]:
     return [str(c) for c in leads.columns if c not in LEAD_BOOKKEEPING]
 
 
-def facts_of(leads: pd.DataFrame) -> dict[str, ColumnFacts]:
-    """Each attribute's facts over these leads (`decide` reads them)."""
+def facts_of(leads: pd.DataFrame, date_formats: Sequence[str] = ()) -> dict[str, ColumnFacts]:
+    """Each attribute's facts over these leads (`decide` reads them). `date_formats`: the
+    dataset's own (its mapping's `date_format`), tried after ISO 8601 on text."""
     out = {}
     for col in attribute_names(leads):
         series = leads[col]
@@ -74,6 +93,7 @@ def facts_of(leads: pd.DataFrame) -> dict[str, ColumnFacts]:
             numbers = read if read.notna().all() else None
             present = nonnull.astype(str).to_numpy(dtype=object)
             text = np.unique(pd.util.hash_array(present))
+        dates = _dates_among(nonnull, date_formats) if numbers is None else 0
         values = None if numbers is None else numbers.to_numpy(float)
         out[col] = ColumnFacts(
             numeric,
@@ -82,8 +102,21 @@ def facts_of(leads: pd.DataFrame) -> dict[str, ColumnFacts]:
             None if values is None else np.unique(values),
             values is not None and bool((values == np.round(values)).all()),
             len(series),
+            dates,
         )
     return out
+
+
+def _dates_among(values: pd.Series, formats: Sequence[str]) -> int:
+    """How many of these present text values read as dates, each distinct value read once (and
+    none past the first `DATE_SAMPLE` where none of those does: a column of words)."""
+    counts = values.astype(str).str.strip().value_counts()
+    distinct = pd.Series(counts.index, dtype=object)
+    forms = list(dict.fromkeys(["ISO8601", *formats]))
+    if column_in_formats(distinct.head(DATE_SAMPLE), forms).isna().all():
+        return 0
+    read = column_in_formats(distinct, forms).notna().to_numpy()
+    return int(counts.to_numpy()[read].sum())
 
 
 def decide(
@@ -96,12 +129,16 @@ def decide(
     """The columns kept, of `columns` (in that order), from their facts over one frame or over
     the slices that make it up (`found`, one `facts_of` each): leak columns out (unless asked),
     then constants (no value, or one on every lead) and identifiers (text with a different
-    value on nine leads in ten: an email, a name, a date-time; whole numbers all different: a
+    value on nine leads in ten: an email, a name; whole numbers all different: a
     running number), as a deal's custom attribute is, and every column whose header names a person
-    (`attributes.names_a_person`: "First Name", "Nachname", "Salutation")."""
+    (`attributes.names_a_person`: "First Name", "Nachname", "Salutation"). Text that is dates
+    (`DATE_SHARE` of its present values) is two values, a date or blank (`set_flags`): an
+    identifier no more, and left out where every lead has one (`dated_everywhere`)."""
     attrs = list(columns)
     leaks = [c for c in leak_columns if c in attrs] if not include_leaks else []
     kept, identifiers, constant, as_numbers, zero_one = [], [], [], [], []
+    set_flags: list[str] = []
+    dated_everywhere: list[str] = []
     for col in attrs:
         if col in leaks:
             continue
@@ -129,6 +166,15 @@ def decide(
         # One value and blanks is two (a checkbox exported as "x" or "Yes" and blank): only a
         # column with the same value on every lead, or none, says nothing.
         blanks = len(seen) < len(found) or any(f.present < f.rows for f in seen)
+        if not read and present and sum(f.dates for f in seen) >= DATE_SHARE * present:
+            set_flags.append(col)
+            if blanks:
+                kept.append(col)
+            elif present > IDENTIFIER_MIN and distinct >= IDENTIFIER_SHARE * present:
+                identifiers.append(col)  # date-times on every lead, as before
+            else:
+                dated_everywhere.append(col)
+            continue
         if distinct == 0 or (distinct == 1 and not blanks):
             constant.append(col)
         elif present > IDENTIFIER_MIN and (
@@ -138,7 +184,9 @@ def decide(
         else:
             kept.append(col)
     zero_one = [c for c in zero_one if c in kept]
-    return LeadColumns(kept, leaks, identifiers, constant, tuple(as_numbers), tuple(zero_one))
+    flags = tuple(c for c in set_flags if c in kept)
+    numbers = (tuple(as_numbers), tuple(zero_one))
+    return LeadColumns(kept, leaks, identifiers, constant, *numbers, flags, dated_everywhere)
 
 
 #: A running number's values lie close together (a CRM numbers its records as they come, by ones
@@ -172,12 +220,15 @@ def _counts_up(values: np.ndarray) -> bool:
 
 def apply(leads: pd.DataFrame, columns: LeadColumns) -> pd.DataFrame:
     """The kept columns of these leads as model inputs: booleans as 0/1, text read as numbers
-    where decided; a column these leads lack (a slice where no lead has it) blank. A number no
+    where decided, dates as 1 where given and 0 where blank (`is_set`); a column these leads
+    lack (a slice where no lead has it) blank (a column of dates: 0). A number no
     field may hold ("Infinity", 1e300: stored before imports refused them) is blank too, as a
     value not known: no estimator takes it, and one lead's typo must not stop training."""
     frame = leads.reindex(columns=columns.features)
     for col in frame.columns:
-        if is_bool_dtype(frame[col]):
+        if col in columns.set_flags:
+            frame[col] = is_set(frame[col])
+        elif is_bool_dtype(frame[col]):
             frame[col] = frame[col].astype(float)
         elif col in columns.as_numbers and not is_numeric_dtype(frame[col]):
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
@@ -186,16 +237,39 @@ def apply(leads: pd.DataFrame, columns: LeadColumns) -> pd.DataFrame:
     return frame
 
 
+def is_set(values: pd.Series) -> pd.Series:
+    """1.0 where a value is given, 0.0 where blank (None, NaN, empty text): a column of dates
+    as the model learns it, whatever a date's form (`with_set_flags` reads a request so)."""
+    given = values.notna() & values.astype(str).str.strip().ne("")
+    return given.astype(float)
+
+
+def with_set_flags(
+    rows: Sequence[Mapping[str, Any]], flags: Sequence[str]
+) -> Sequence[Mapping[str, Any]]:
+    """Scoring rows with each of a model's date columns (`LeadColumns.set_flags`) as `is_set`
+    reads it: any value sent is 1 (a date never seen in training, or in another form, alike),
+    a blank or a field not sent 0."""
+    if not flags:
+        return rows
+    return [{**row, **{c: 0.0 if is_blank(row.get(c)) else 1.0 for c in flags}} for row in rows]
+
+
 def prepare_leads(
     leads: pd.DataFrame,
     leak_columns: Sequence[str] = (),
     *,
     include_leaks: bool = False,
+    date_formats: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, LeadColumns]:
     """Lead attributes ready for a model: leak columns out (unless asked), ids and constants
     out (`decide`). Text columns stay text (the model encodes them); text that is all numbers
-    becomes numeric; booleans become 0/1."""
+    becomes numeric; dates (ISO 8601 or `date_formats`) become 1 where given, 0 where blank;
+    booleans become 0/1."""
     columns = decide(
-        [facts_of(leads)], attribute_names(leads), leak_columns, include_leaks=include_leaks
+        [facts_of(leads, date_formats)],
+        attribute_names(leads),
+        leak_columns,
+        include_leaks=include_leaks,
     )
     return apply(leads, columns), columns

@@ -80,6 +80,9 @@ class Served:
     name: str = field(init=False, repr=False, compare=False)
     #: The lead date inputs the model reads (`lead_dates`), made from `created_at` when scored.
     date_inputs: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    #: A lead model's inputs learnt from a column of dates as whether one is given: a value
+    #: sent is 1, a blank 0 (`lead_columns.with_set_flags`); none in a model trained before.
+    set_inputs: tuple[str, ...] = field(init=False, repr=False, compare=False)
     #: The dataset's own name for a lead's creation date (its mapping's column), read where a
     #: request sends no `created_at`; None: `created_at` only.
     created_column: str | None = None
@@ -94,12 +97,14 @@ class Served:
     serial: int = field(default_factory=lambda: next(_SERIALS), init=False, compare=False)
 
     def __post_init__(self) -> None:
-        encoder = getattr(getattr(self.scorer, "model", None), "encoder_", None)
+        model = getattr(self.scorer, "model", None)
+        encoder = getattr(model, "encoder_", None)
         self.date_inputs = (
             lead_dates.used_by(list(getattr(encoder, "columns", ())))
             if self.kind == "leads"
             else ()
         )
+        self.set_inputs = tuple(getattr(model, "date_set_inputs_", ())) if self.kind == LEAD else ()
         # A model of no dataset (pinned by a test or a benchmark) has its kind's base name.
         self.name = (
             registry.model_name(self.kind, self.dataset)

@@ -29,6 +29,7 @@ import numpy as np
 from forecast.collector import collector_held_off
 from forecast.data.reading import Notation, value_number
 from forecast.deal_inputs import deal_row as deal_row  # serving reads `scoring.deal_row`
+from forecast.lead_columns import with_set_flags
 from forecast.lead_fields import LeadFields, say_no_time_of_day, say_undated, say_unread_values
 from forecast.model_set import (  # noqa: F401 - named here too: serving reads `scoring.*`
     CHAMPION_BROKEN,
@@ -169,6 +170,7 @@ def encode(
             own_name=served.created_column,
             formats=served.date_formats,
         )
+        rows = with_set_flags(rows, served.set_inputs)  # a date given: 1, whatever the date
     if scorer.method != MODEL:
         return Encoded(rows, scorer.fallback_inputs(rows))
     parts = _parts(scorer.model, rows)
@@ -366,7 +368,8 @@ def _wording(served: Served, model: Any) -> Wording:
     wording = served.wordings.get(id(model))
     if wording is None or wording.encoder is not model.encoder_:
         labels = getattr(served.scorer.model, "field_labels_", None) or {}
-        wording = served.wordings[id(model)] = Wording(model.encoder_, labels, served.numbers)
+        said = Wording(model.encoder_, labels, served.numbers, served.set_inputs)
+        wording = served.wordings[id(model)] = said
     return wording
 
 

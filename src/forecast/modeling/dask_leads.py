@@ -45,11 +45,17 @@ class ClusterLeads:
     where = "on the cluster"
 
     def __init__(
-        self, client: Client, slices: Sequence[Any], family_rows: int = FAMILY_ROWS
+        self,
+        client: Client,
+        slices: Sequence[Any],
+        family_rows: int = FAMILY_ROWS,
+        date_formats: Sequence[str] = (),
     ) -> None:
         self.client = client
         self.slices = list(slices)
         self.family_rows = family_rows
+        #: The dataset's own date formats (`lead_columns.facts_of`).
+        self.date_formats = tuple(date_formats)
         self._sizes: list[int] = []
         self._columns: list[str] = []  # a whole read's, in its order
         self._text: list[str] = []  # the inputs that are text
@@ -85,7 +91,7 @@ class ClusterLeads:
         masks = self._split(labelled)
         found = self.client.gather(
             [
-                self.client.submit(_facts, s, m, hours)
+                self.client.submit(_facts, s, m, hours, self.date_formats)
                 for s, m in zip(self.slices, masks, strict=True)
             ]
         )
@@ -180,10 +186,11 @@ def _attributes(piece: Any, labelled: np.ndarray, hours: bool | None) -> pd.Data
 
 
 def _facts(
-    piece: Any, labelled: np.ndarray, hours: bool | None
+    piece: Any, labelled: np.ndarray, hours: bool | None, date_formats: Sequence[str] = ()
 ) -> tuple[list[str], dict[str, lead_columns.ColumnFacts]]:
     attributes = _attributes(piece, labelled, hours)
-    return lead_columns.attribute_names(attributes), lead_columns.facts_of(attributes)
+    facts = lead_columns.facts_of(attributes, date_formats)
+    return lead_columns.attribute_names(attributes), facts
 
 
 def _inputs(

@@ -191,10 +191,12 @@ class WholeLeads:
 
     where = "in this process"
 
-    def __init__(self, leads: pd.DataFrame) -> None:
+    def __init__(self, leads: pd.DataFrame, date_formats: Sequence[str] = ()) -> None:
         if "id" not in leads.columns:
             leads = leads.assign(id=np.arange(len(leads)).astype(str))
         self.leads = leads
+        #: The dataset's own date formats: an attribute of dates in them is a date given or not.
+        self.date_formats = tuple(date_formats)
 
     def keys(self) -> pd.DataFrame:
         return self.leads
@@ -211,7 +213,7 @@ class WholeLeads:
     ) -> LeadColumns:
         attributes = self._attributes(labelled, hours)
         return lead_columns.decide(
-            [lead_columns.facts_of(attributes)],
+            [lead_columns.facts_of(attributes, self.date_formats)],
             lead_columns.attribute_names(attributes),
             leak_columns,
             include_leaks=include_leaks,
@@ -262,6 +264,7 @@ def train_leads(
     progress: Progress | None = None,
     engine: Engine | None = None,
     notation: Notation = None,
+    date_formats: Sequence[str] = (),
 ) -> TrainingResult:
     """Fit the lead-qualification model and its baselines; evaluate on a holdout.
 
@@ -271,7 +274,8 @@ def train_leads(
     with like. `engine` (default: in process) fits the booster; on a Dask cluster
     (`dask_training.DaskEngine`) every other step is the same, on the labelled leads' inputs
     here, or past `family_rows` of them on a stable sample (the booster and the holdout read
-    every lead where the source keeps them).
+    every lead where the source keeps them). `date_formats`: the dataset's own (its mapping's
+    `date_format`), with ISO 8601 how an attribute of dates is told (`lead_columns.set_flags`).
     """
     engine = engine or InProcess()
     started = time.perf_counter()
@@ -280,7 +284,7 @@ def train_leads(
     note(progress, "checking the data")
     if leads is None or (isinstance(leads, pd.DataFrame) and len(leads) == 0):
         raise InvalidInput("no leads in the data: nothing to train on")
-    source = WholeLeads(leads) if isinstance(leads, pd.DataFrame) else leads
+    source = WholeLeads(leads, date_formats) if isinstance(leads, pd.DataFrame) else leads
     keys = source.keys()
     if len(keys) == 0:
         raise InvalidInput("no leads in the data: nothing to train on")
@@ -322,7 +326,9 @@ def train_leads(
     y_taken = y[take]
     warnings: list[str] = [window.note] if window is not None else []
     note(progress, "looking for columns that give the answer away")
-    written = outcome_written(X, y_taken)
+    # A date column's 0 is its blank: a date written at conversion is said blank on the others.
+    unset = {c: X[c].where(X[c] == 1) for c in cols.set_flags if c in X.columns}
+    written = outcome_written(X.assign(**unset) if unset else X, y_taken)
     if include_leaks and written:
         warnings.append(
             f"columns written by the outcome INCLUDED on request: {[w.column for w in written]}; "
@@ -371,8 +377,11 @@ def train_leads(
     note(progress, "fitting logistic regression and naive Bayes")
     labels = {c: lead_dates.LABELS.get(c, c) for c in X.columns}
     families = fit_families(boosted, X_train, y_sampled, None, labels, warnings)
+    date_flags = [c for c in cols.set_flags if c in X.columns]
     for fitted in families.values():  # inputs a request may send as yes/no (`LeadFields`)
         fitted.zero_one_inputs_ = [c for c in cols.zero_one if c in X.columns]
+        # a date sent for these is 1, a blank 0 (`lead_columns.with_set_flags`)
+        fitted.date_set_inputs_ = date_flags
     note(progress, "fitting the baselines")
     baselines = {name: b.fit(X_train, y_sampled) for name, b in baselines_for("leads").items()}
 
@@ -437,6 +446,8 @@ def train_leads(
             "outcome_written": [] if include_leaks else [w.column for w in written],
             "identifiers": cols.identifiers,
             "single_valued": cols.constant,
+            "date_flags": date_flags,
+            "dated_on_every_lead": cols.dated_everywhere,
         },
         dataset=dataset,
         seconds=time.perf_counter() - started,

@@ -19,7 +19,7 @@ once; `top_reasons` puts the two together.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -76,6 +76,15 @@ def factor(
     effect = "raises the score" if contribution > 0 else "lowers the score"
     text = f"{label} is blank: {effect}" if shown == "blank" else f"{label} = {shown}: {effect}"
     return Reason(label, None if shown == "blank" else value, float(contribution), text)
+
+
+def set_factor(label: str, value: object, contribution: float) -> Reason:
+    """A column of dates learnt as whether one is given (`lead_columns.set_flags`) said so:
+    "Trial Started is set" or "is blank", never "= 1" (its value: True, or None for blank)."""
+    effect = "raises the score" if contribution > 0 else "lowers the score"
+    given = isinstance(value, (int, float, np.floating, np.integer)) and value == 1
+    text = f"{label} is {'set' if given else 'blank'}: {effect}"
+    return Reason(label, True if given else None, float(contribution), text)
 
 
 def not_a_number(label: str, value: object, contribution: float) -> str:
@@ -140,23 +149,32 @@ class Wording:
 
     `encoder` is the model's fitted `FeatureEncoder` (it turns a code back into the user's value);
     `labels` maps model columns to the user's own field names; `notation`, how the dataset's
-    export writes numbers, is how the sentences write them.
+    export writes numbers, is how the sentences write them; `flags`, the inputs that are a
+    column of dates learnt as whether one is given, said "is set" or "is blank" (`set_factor`).
     """
 
-    def __init__(self, encoder: Any, labels: Mapping[str, str], notation: Notation = None) -> None:
+    def __init__(
+        self,
+        encoder: Any,
+        labels: Mapping[str, str],
+        notation: Notation = None,
+        flags: Iterable[str] = (),
+    ) -> None:
         self.encoder = encoder
         self.labels = labels
         self.notation = notation
+        self.flags = frozenset(flags)
         #: (input, code, raises) → the reason, and its field, value and sentence as JSON-ready.
         self._said: dict[tuple[int, float | None, bool], tuple[Reason, Plain]] = {}
         #: The user's field name → the model's text input it names (blank codes said there
         #: may stand for a value never learnt: `with_rare_values`).
         self.text_inputs = {labels.get(c, c): c for c in getattr(encoder, "levels", {})}
-        #: The same for its number inputs (a blank code there may be text that is no number).
+        #: The same for its number inputs (a blank code there may be text that is no number);
+        #: a flag is never blank (a blank is its 0).
         self.number_inputs = {
             labels.get(c, c): c
             for c in getattr(encoder, "columns", ())
-            if c not in getattr(encoder, "levels", {})
+            if c not in getattr(encoder, "levels", {}) and c not in self.flags
         }
 
     def unlearnt_value(self, field: str, row: Mapping[str, Any]) -> object | None:
@@ -193,9 +211,12 @@ class Wording:
             sign = 1.0 if key[2] else -1.0
             # An encoder may say some inputs its own way (the stage prior: the CRM's odds).
             say = getattr(self.encoder, "say", None)
-            reason = (say(col, label, value, sign) if say else None) or factor(
-                col, label, value, sign, self.notation
-            )
+            if col in self.flags:
+                reason = set_factor(label, value, sign)
+            else:
+                reason = (say(col, label, value, sign) if say else None) or factor(
+                    col, label, value, sign, self.notation
+                )
             said_plain = plain(reason)
             said = self._said[key] = (
                 reason,
@@ -405,11 +426,12 @@ def explain(
     `notation`: the dataset's number notation, which reasons write numbers in (as the API's).
     """
     labels = dict(getattr(model, "field_labels_", None) or {})
+    flags = getattr(model, "date_set_inputs_", ())
     out: list[dict[str, list[Reason]] | None] = [None] * len(data)
     for mask, sub in model.parts(data):
         rows = np.flatnonzero(mask)
         matrix = sub.encode(data.iloc[rows])
-        wording = Wording(sub.encoder_, labels, notation)
+        wording = Wording(sub.encoder_, labels, notation, flags)
         said = top_reasons(
             wording.reasons, matrix, contributions(sub, matrix, method), top, min_contribution
         )
