@@ -256,7 +256,13 @@ def resolve_dataset(
     if len(names) == 1:
         return names[0]
     if not names:
-        raise NotFound(f"the store holds no {kind} yet: run `forecast import` first")
+        other = "leads" if kind == "opportunities" else "opportunities"
+        held = list_datasets(conn, other)
+        what = "a deal" if kind == "opportunities" else "a lead"
+        only = f" (only {other}: {', '.join(held)})" if held else ""
+        raise NotFound(
+            f"the store holds no {kind} yet{only}: run `forecast import` first, on {what} export"
+        )
     raise UnknownDataset(f"the store holds several {kind} datasets {names}: name one ({how})")
 
 
