@@ -20,7 +20,12 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from forecast.data.attributes import IDENTIFIER_MIN, IDENTIFIER_SHARE, names_a_person
+from forecast.data.attributes import (
+    IDENTIFIER_MIN,
+    IDENTIFIER_SHARE,
+    names_a_person,
+    written_as_codes,
+)
 from forecast.data.date_formats import column_in_formats
 from forecast.data.validation import beyond_bounds
 from forecast.modeling.reasons import is_blank
@@ -90,7 +95,7 @@ def facts_of(leads: pd.DataFrame, date_formats: Sequence[str] = ()) -> dict[str,
             text = np.zeros(0, dtype=np.uint64)
         else:
             read = pd.to_numeric(nonnull, errors="coerce")
-            numbers = read if read.notna().all() else None
+            numbers = read if read.notna().all() and not written_as_codes(nonnull) else None
             present = nonnull.astype(str).to_numpy(dtype=object)
             text = np.unique(pd.util.hash_array(present))
         dates = _dates_among(nonnull, date_formats) if numbers is None else 0

@@ -35,3 +35,24 @@ def test_ids_with_gaps_are_identifiers_where_their_header_names_an_id() -> None:
     _, cols = lead_columns.prepare_leads(leads)
     assert {"Record ID", "Marketo Id", "Lead #"} <= set(cols.identifiers)
     assert "Annual Revenue" in cols.features
+
+
+def test_codes_written_with_a_leading_zero_stay_text(tmp_path) -> None:
+    """Zip codes ("02134") are digits but no number: read as one, the zero goes and reasons
+    said "Zip = 2,134". A column with a value written with a leading zero stays text, in the
+    import and in training; a column of plain numbers beside it is still numbers."""
+    from forecast.data.importing import read_export
+    from forecast.data.mapping import load_mapping
+    from tests.forecast.test_import_options import write
+
+    rows = ["Lead,Converted,Zip,Visits"]
+    zips = ["02134", "10001", "94105", "02139", "60601", "00501"]
+    for i in range(60):
+        rows.append(f"L{i},{i % 2},{zips[i % len(zips)]},{i % 7}")
+    file = write(tmp_path, "leads.csv", "\n".join(rows) + "\n")
+    mapping = write(tmp_path, "m.yaml", "kind: leads\ncolumns: {id: Lead, converted: Converted}\n")
+    leads = read_export(file, load_mapping(mapping)).leads
+    assert set(leads["Zip"]) == set(zips)
+    _, cols = lead_columns.prepare_leads(leads)
+    assert "Zip" in cols.features and "Zip" not in cols.as_numbers
+    assert "Visits" in cols.as_numbers or leads["Visits"].dtype.kind in "if"

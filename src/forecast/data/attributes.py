@@ -213,10 +213,10 @@ def numeric_columns(frame: pd.DataFrame) -> dict[str, bool | None]:
 
 def _numbers(values: pd.Series) -> pd.Series | None:
     """`values` as floats where some are present and every present one is a number, else None:
-    the one rule `infer_types` types a stored attribute by."""
+    the one rule `infer_types` types a stored attribute by. Codes ("02134") are text."""
     numbers = pd.to_numeric(values, errors="coerce")
     present = values.notna()
-    if present.any() and numbers[present].notna().all():
+    if present.any() and numbers[present].notna().all() and not written_as_codes(values):
         return numbers.astype("float64")
     return None
 
@@ -320,3 +320,16 @@ def unrated_bases(present: dict[str, int]) -> dict[str, str]:
         for f in RATE_BASES
         if present.get(f, 0) == 0
     }
+
+
+#: A value of digits with a leading zero ("02134", "0612345678"): a code, not a number.
+_LEADING_ZERO = re.compile(r"\s*0\d+\s*")
+
+
+def written_as_codes(values: pd.Series) -> bool:
+    """Whether a column of digits is codes (zip codes, phone numbers): a value written with a
+    leading zero, which a number drops ("02134" would read 2,134). Such a column stays text."""
+    if is_numeric_dtype(values):
+        return False
+    text = values.dropna().astype("str")
+    return bool(text.str.fullmatch(_LEADING_ZERO).any())

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from forecast.data.attributes import written_as_codes
 from forecast.data.reading import (
     grouping_shown,
     iter_table,
@@ -55,7 +56,9 @@ class NumberColumns:
     def _numbers_if_all_are(self, values: pd.Series) -> pd.Series:
         """A lead column whose every value is a number in the mapping's notation ("1.234,5"),
         as numbers in text ("1234.5"), a percent as its number ("47.5%" is 47.5, as the API
-        reads it); any other column unchanged."""
+        reads it); any other column unchanged, and so is one of codes ("02134": a zip code)."""
+        if written_as_codes(values):
+            return values
         stripped, percent = percents(values)
         fixed = localized_numbers(stripped, self.csv)
         present = values.notna()
