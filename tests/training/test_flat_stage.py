@@ -81,3 +81,20 @@ def test_stage_dates_train_the_snapshot_model(tmp_path):
     )
     assert not isinstance(result.model, StagePriorClassifier)
     assert result.method["name"] == "snapshots"
+
+
+def test_a_baseline_ahead_of_the_flat_exports_model_is_said_with_why():
+    from forecast.modeling.deal_fitting import _baselines_read_age
+
+    metrics = {
+        "model": {"roc_auc": 0.571},
+        "logistic_regression": {"roc_auc": 0.839},
+        "stage_win_rate": {"roc_auc": 0.5},
+    }
+    baselines = {"logistic_regression": None, "stage_win_rate": None}
+    said = _baselines_read_age(metrics, baselines)
+    assert said is not None and said.startswith(
+        "the baselines logistic_regression beat this model on the holdout (AUC 0.839 vs 0.571): "
+        "they read each deal's age"
+    )
+    assert _baselines_read_age({**metrics, "model": {"roc_auc": 0.9}}, baselines) is None

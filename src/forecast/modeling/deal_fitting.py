@@ -322,6 +322,8 @@ def train_deals(
             "CRM's stage probabilities (flat stage history); holdout AUC "
             + ", ".join(f"{k} {v:.3f}" for k, v in method["holdout_auc"].items())
         )
+        if said := _baselines_read_age(metrics, baselines):
+            warnings.append(said)
         params = {"method": METHOD, **_params(model.base_), "stage_probabilities": prior}
     else:
         method = {"name": "snapshots", "why": "stage history present: as-of snapshots"}
@@ -380,6 +382,25 @@ def _params(model: Any) -> dict[str, Any]:
     if hasattr(model, "best_iteration_"):
         params["best_iteration"] = model.best_iteration_
     return params
+
+
+def _baselines_read_age(metrics: dict[str, Any], baselines: dict[str, Any]) -> str | None:
+    """Said where a baseline beats the flat export's model on the holdout: the two are not
+    scored on the same inputs (a walkthrough's user saw two "logistic" rows, 0.84 and 0.57,
+    and a model never promoted, with nothing saying why)."""
+    ours = metrics["model"]["roc_auc"]
+    ahead = [b for b in baselines if metrics.get(b, {}).get("roc_auc", 0.0) > ours]
+    if not ahead:
+        return None
+    return (
+        f"the baselines {', '.join(ahead)} beat this model on the holdout (AUC "
+        + ", ".join(f"{metrics[b]['roc_auc']:.3f}" for b in ahead)
+        + f" vs {ours:.3f}): they read each deal's age at the holdout date, which the flat "
+        "export's model cannot (without stage dates, a deal's age cannot be told from its "
+        "progress). Until it wins, what serves keeps serving (with no champion, the CRM's "
+        "stage probabilities); an export with stage dates, or stage changes pushed through the "
+        "CRM sync API, lets the snapshot model learn from age and stage both"
+    )
 
 
 def _prior_report(
