@@ -196,3 +196,18 @@ def test_a_lead_files_last_update_and_customer_since_are_fields_not_inputs(tmp_p
     leads = read_export(file, load_mapping(write(tmp_path, "d.yaml", text))).leads
     assert "Date Updated" not in leads.columns and "Customer Since" not in leads.columns
     assert leads["converted"].tolist().count(1) == 4
+
+
+def test_a_lead_count_column_grouped_by_commas_is_drafted_with_its_thousands(tmp_path):
+    """Marketo's "Number of Employees" ("35", "1,200", "12,000"): read as text, every count
+    was a category and a CRM's 1200 was never learnt. The draft proposes the grouping."""
+    rows = ["Id,Created At,Number of Employees,Converted"]
+    counts = ["35", "1,200", "12,000", "250", "8", "3,400"]
+    for i in range(12):
+        rows.append(f'{i},2024-01-{i + 1:02d},"{counts[i % len(counts)]}",{i % 2}')
+    file = write(tmp_path, "leads.csv", "\n".join(rows) + "\n")
+    draft = draft_mapping(file)
+    assert 'csv: {thousands: ","}' in draft.text
+    assert "numbers like '1,200' group thousands with a comma: check" in draft.checks
+    leads = read_export(file, load_mapping(write(tmp_path, "d.yaml", draft.text))).leads
+    assert sorted(set(leads["Number of Employees"])) == [8, 35, 250, 1200, 3400, 12000]

@@ -17,6 +17,9 @@ DECIMAL_COMMA = re.compile(r",(?:\d{1,2}|\d{4,})(?!\d)")
 #: A comma, three digits, then a decimal point ("$4,400.00"): the comma groups thousands.
 THOUSANDS_COMMA = re.compile(r"\d,\d{3}\.\d")
 THOUSANDS_LINE = (CsvOptions(thousands=","), 'csv: {thousands: ","}')
+#: Whole numbers grouped by commas ("1,200", "12,000"): in a lead's count column (employees)
+#: most likely thousands, proposed for the user to check (an amount's "5,000" is left asked).
+WHOLE_GROUPS = re.compile(r"\d{1,3}(?:,\d{3})+")
 #: The notations a money column is tried in when it does not read as written in English:
 #: European ("7.348,92"), a decimal comma alone ("19 637,59", spaces grouping).
 NOTATIONS = (
@@ -71,10 +74,12 @@ def lead_numbers(sample: pd.DataFrame, columns: dict[str, str], checks: list[str
         if len(values) and values.str.fullmatch(r"[+-]?\d[\d.,\s]*").all() and not dates.any():
             if any(all(reads_as_number(v, o) for v in values) for o in notations):
                 texts += values.tolist()
-    return _notation_of(texts, checks, "numbers")
+    return _notation_of(texts, checks, "numbers", whole_groups=True)
 
 
-def _notation_of(texts: list[str], checks: list[str], what: str) -> list[str]:
+def _notation_of(
+    texts: list[str], checks: list[str], what: str, whole_groups: bool = False
+) -> list[str]:
     """The `csv:` line (and its check) that reads `texts` as numbers where they do not read
     as written but only with a decimal comma, or with a comma grouping thousands."""
     if not texts or all(reads_as_number(v, CsvOptions()) for v in texts):
@@ -85,6 +90,8 @@ def _notation_of(texts: list[str], checks: list[str], what: str) -> list[str]:
     if not any(DECIMAL_COMMA.search(v) for v in texts):
         options, line = THOUSANDS_LINE
         shown = next((v for v in texts if THOUSANDS_COMMA.search(v)), None)
+        if shown is None and whole_groups:  # no decimal point: whole numbers grouped alike
+            shown = next((v for v in texts if WHOLE_GROUPS.fullmatch(v)), None)
         if shown is None or not all(reads_as_number(v, options) for v in texts):
             return []
         checks.append(f"{what} like {shown!r} group thousands with a comma: check")
