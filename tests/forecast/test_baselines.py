@@ -63,3 +63,24 @@ def test_baselines_follow_the_estimator_contract() -> None:
     assert set(baselines_for("leads")) == {"naive_bayes", "logistic_regression"}
     with pytest.raises(InvalidInput):
         FrequencyNaiveBayes().fit(pd.DataFrame({"a": ["x", "y"]}), [1, 1])
+
+
+def test_each_stages_win_rate_is_the_share_won_of_the_deals_met_in_it() -> None:
+    """The weighted pipeline's and the fallback's stage rates read every snapshot alike.
+    Weighted 1 / a deal's rows, a won deal (longer lived, more rows) weighed less in each
+    stage, and the first stage's rate was 12% where 36% of its deals were won."""
+    from forecast import features as feat
+    from forecast.data.generator import generate_pipeline
+    from forecast.history import DealHistory
+    from forecast.modeling.baselines import stage_win_rates
+
+    g = generate_pipeline(1500, seed=7)
+    history = DealHistory.from_frames(g.opportunities, g.history, g.stages)
+    rates = stage_win_rates(history)
+    rows = feat.deal_training_rows(history, every_days=14)
+    first = g.stages.open_stages[0]
+    deals_in_first = rows[rows["stage"] == first].groupby("id")["won"].first().mean()
+    assert rates.rate(first) == pytest.approx(
+        rows.loc[rows["stage"] == first, "won"].mean(), abs=0.01
+    )
+    assert abs(rates.rate(first) - deals_in_first) < 0.05, (rates.rate(first), deals_in_first)

@@ -252,9 +252,10 @@ def stage_win_rates(history: DealHistory, *, every_days: int = 14) -> StageWinRa
     """The per-stage win rate from whatever history exists (for scoring when no model is ready).
 
     Fitted on the same rows as the models' training rows (`features.deal_training_rows`: each
-    ended deal at its snapshots, each deal weighing one), but only their stage, label and weight
-    are built: the rest of a row (fields, rep and account rates) is most of its cost, and the
-    forecast asks for these rates at every date it is made. Returns None when no deal has ended.
+    ended deal at its snapshots), each snapshot weighing one (`_stage_rows`); only their stage
+    and label are built: the rest of a row (fields, rep and account rates) is most of its
+    cost, and the forecast asks for these rates at every date it is made. Returns None when
+    no deal has ended.
     """
     if len(history.deals) == 0:
         return None
@@ -274,8 +275,12 @@ def history_stage_sums(history: DealHistory, *, every_days: int = 14) -> pd.Data
 
 
 def _stage_rows(history: DealHistory, every_days: int) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """Stage, won (1/0) and weight (1 / the deal's rows) of `deal_training_rows`' rows, in the
-    same order, from the snapshot points and the stage history alone."""
+    """Stage, won (1/0) and weight of `deal_training_rows`' rows, in the same order, from the
+    snapshot points and the stage history alone. Each snapshot weighs one: a stage's rate is
+    then the share won of the deals met in it. Weighted 1 / a deal's rows, a won deal (longer
+    lived, more rows) weighed less in each stage, and the first stage's rate, which the
+    weighted pipeline and the fallback score by, came out a third of the truth (a walkthrough
+    measured 12% where 36% of the deals in Prospecting were won)."""
     deals = history.deals
     ended = deals[
         deals["status"].isin([WON, LOST]) & deals["created_at"].notna() & deals["closed_at"].notna()
@@ -293,5 +298,4 @@ def _stage_rows(history: DealHistory, every_days: int) -> tuple[pd.Series, np.nd
     pos, when = pos[order], when[order]
     stage, _ = history.stage_at(pos, when)
     won = (deals["status"].to_numpy()[pos] == WON).astype(float)
-    _, deal, count = np.unique(pos, return_inverse=True, return_counts=True)
-    return pd.Series(stage).astype("str"), won, 1.0 / count[deal].astype(float)
+    return pd.Series(stage).astype("str"), won, np.ones(len(won))
