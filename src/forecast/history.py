@@ -375,8 +375,10 @@ class DealHistory:
         status[stage == self.stages.won] = WON
         status[stage == self.stages.lost] = LOST
         is_open = status == OPEN
-        closed_at = self.deals["closed_at"].to_numpy("datetime64[us]")[pos].copy()
-        closed_at[is_open] = np.datetime64("NaT")
+        # Closed when the stage history has the deal enter the outcome it is in then: a deal
+        # reopened after a loss and won later was closed at its loss during its lost spell (its
+        # final close date lay ahead), and a history file's outcome entry is when it closed.
+        closed_at = np.where(is_open, np.datetime64("NaT"), entered).astype("datetime64[us]")
         cols: dict[str, Any] = {
             "id": self.deals["id"].to_numpy()[pos],
             "as_of": when,

@@ -516,3 +516,35 @@ def test_a_date_given_as_text_leads_with_its_year_or_is_refused():
     for text in ("01/02/2024", "13/02/2024", "02.10.2024"):
         with pytest.raises(InvalidInput, match="YYYY-MM-DD"):
             as_timestamp(text)
+
+
+def test_a_deal_reopened_after_a_loss_is_seen_closed_at_its_loss_in_its_lost_spell():
+    """Lost on 9 January, reopened on 13 March, won on 18 May: seen on 1 February it was lost
+    on 9 January, not closed at a date still ahead (its final close). A history file's outcome
+    entry is when the deal closed, whatever the export's close date column says."""
+    opps = pd.DataFrame(
+        {
+            "id": ["R"],
+            "stage": ["Won"],
+            "status": ["won"],
+            "created_at": [T("2023-01-02")],
+            "closed_at": [T("2023-05-20")],  # the export's close date: two days off
+            "updated_at": [T("2023-05-20")],
+        }
+    )
+    log = pd.DataFrame(
+        {
+            "opportunity_id": ["R"] * 4,
+            "stage": ["Prospecting", "Lost", "Qualification", "Won"],
+            "entered_at": [T("2023-01-02"), T("2023-01-09"), T("2023-03-13"), T("2023-05-18")],
+        }
+    )
+    history = DealHistory.from_frames(opps, log, DEFAULT_STAGES, check_leaks=False)
+    points = pd.DataFrame(
+        {"id": ["R"] * 3, "as_of": [T("2023-02-01"), T("2023-04-01"), T("2023-06-01")]}
+    )
+    rows = history.rows_at(points)
+    assert rows["status"].tolist() == ["lost", "open", "won"]
+    assert rows["closed_at"].tolist()[0] == T("2023-01-09")
+    assert pd.isna(rows["closed_at"].tolist()[1])
+    assert rows["closed_at"].tolist()[2] == T("2023-05-18")
