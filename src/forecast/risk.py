@@ -7,7 +7,10 @@ A deal is flagged when it is
 - **high value with a falling close probability**: the same deal, scored with its features as
   they were `lookback_days` earlier, had a clearly higher probability;
 - **stuck**: it has been in its stage longer than 90% of the completed stays in that stage
-  (stays that ended before the as-of date), whatever its value.
+  (stays that ended before the as-of date), whatever its value;
+- **past its expected close**: the close date the rep expected (as known then) is a day or
+  more behind the as-of date and the deal is still open, whatever its value: a deal that
+  slipped, which a manager wants moved or closed.
 
 Everything is judged as of one date from what was known then (`timing.pipeline_rows`, the as-of
 rule), with the model that serves the API (`scoring.score`, so the probability and the
@@ -40,10 +43,12 @@ from forecast.settings import Settings
 LOW_PROBABILITY = "low_probability"
 FALLING_PROBABILITY = "falling_probability"
 STUCK = "stuck"
+PAST_EXPECTED_CLOSE = "past_expected_close"
 FLAG_LABELS = {
     LOW_PROBABILITY: "low close probability",
     FALLING_PROBABILITY: "falling close probability",
     STUCK: "stuck in stage",
+    PAST_EXPECTED_CLOSE: "past its expected close",
 }
 _DAY = pd.Timedelta(days=1)
 
@@ -186,19 +191,21 @@ def deals_at_risk(
         pipe, amount = pipe[keep].reset_index(drop=True), amount[keep]
     usual = pipe["stage"].map(stuck_after).astype(float).to_numpy()
     stuck = ~np.isnan(usual) & (pipe["days_in_stage"].to_numpy(float) > usual)
+    late = _days_past_expected_close(shown, t)
+    overdue = late >= 1.0
     high = amount >= high_from if high_from is not None else np.zeros(len(pipe), bool)
-    candidates = np.flatnonzero(high | stuck)
+    candidates = np.flatnonzero(high | stuck | overdue)
 
     cand = pipe.iloc[candidates].reset_index(drop=True)
     cand_shown = shown.iloc[candidates]
     scores = scoring.score(served, _rows(cand), top=top_reasons)
     p_now = np.array([s.probability for s in scores], dtype=float)
     p_before = _earlier(served, known, cand, t - pd.Timedelta(days=lookback_days))
-    c_high, c_stuck = high[candidates], stuck[candidates]
+    c_high, c_stuck, c_overdue = high[candidates], stuck[candidates], overdue[candidates]
     low = c_high & (p_now < low_probability)
     with np.errstate(invalid="ignore"):
         falling = c_high & (p_before - p_now >= fall_threshold)
-    flagged = low | falling | c_stuck
+    flagged = low | falling | c_stuck | c_overdue
     at_stake = amount[candidates] * (1 - p_now)
     order = [i for i in np.argsort(-at_stake, kind="stable") if flagged[i]]
 
@@ -212,6 +219,7 @@ def deals_at_risk(
                 (LOW_PROBABILITY, low[i]),
                 (FALLING_PROBABILITY, falling[i]),
                 (STUCK, c_stuck[i]),
+                (PAST_EXPECTED_CLOSE, c_overdue[i]),
             )
             if on
         ]
@@ -232,6 +240,9 @@ def deals_at_risk(
                 f"{_days(row['days_in_stage'])} in {stage}, longer than {stuck_quantile:.0%} "
                 f"of past stays in {stage} lasted ({_days(usual[candidates[i]])})"
             )
+        if c_overdue[i]:
+            expected = pd.Timestamp(seen.get("expected_close_at")).date()
+            why.append(f"expected to close by {expected}, {_days(late[candidates[i]])} ago")
         score = scores[i]
         deals.append(
             {
@@ -262,6 +273,7 @@ def deals_at_risk(
         LOW_PROBABILITY: int(low.sum()),
         FALLING_PROBABILITY: int(falling.sum()),
         STUCK: int(c_stuck.sum()),
+        PAST_EXPECTED_CLOSE: int(c_overdue.sum()),
     }
     return RiskReport(
         as_of=t,
@@ -302,6 +314,15 @@ def _fallback(known: DealHistory) -> scoring.Served:
     """The API's fallback for a dataset without a champion (`model_set.deal_fallback`)."""
     scorer = deal_fallback(known, stage_win_rates(known))
     return scoring.Served(scoring.DEAL, scorer, None, "fallback")
+
+
+def _days_past_expected_close(shown: pd.DataFrame, t: pd.Timestamp) -> np.ndarray:
+    """Per open deal, the days from the close its rep expected (as known at `t`) to `t`: NaN
+    where none is known, negative where it lies ahead."""
+    if "expected_close_at" not in shown:
+        return np.full(len(shown), np.nan)
+    expected = pd.to_datetime(shown["expected_close_at"]).to_numpy("datetime64[us]")
+    return (np.datetime64(t.to_datetime64(), "us") - expected) / np.timedelta64(1, "D")
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

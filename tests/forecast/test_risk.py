@@ -15,6 +15,7 @@ from forecast.modeling.scorers import select_scorer
 from forecast.risk import (
     FALLING_PROBABILITY,
     LOW_PROBABILITY,
+    PAST_EXPECTED_CLOSE,
     STUCK,
     deals_at_risk,
     stage_stay_quantiles,
@@ -273,3 +274,32 @@ def test_a_date_past_the_forecast_horizon_is_refused_as_a_forecast_is(data, hist
         deals_at_risk(history, as_of=end + pd.Timedelta(days=31), settings=settings)
     # within the horizon it is a list as usual
     deals_at_risk(history, as_of=end + pd.Timedelta(days=29), settings=settings)
+
+
+def test_an_open_deal_past_its_expected_close_is_flagged_whatever_its_value(data):
+    """A deal 24 days past the close its rep expected is still open: it slipped, whatever its
+    value or probability. One whose expected close lies ahead is not flagged for it."""
+    opps, hist, stages, end = data
+    for id_, expected in (("SLIPPED", end - pd.Timedelta(days=24)), ("AHEAD", end + _DAYS_9)):
+        opps, hist = add_deal(
+            opps,
+            hist,
+            id=id_,
+            stage="Qualification",
+            amount=1.0,
+            created=end - pd.Timedelta(days=20),
+            entries=[("Prospecting", end - pd.Timedelta(days=20))],
+        )
+        opps.loc[opps["id"] == id_, "expected_close_at"] = expected
+    report = deals_at_risk(history_of(opps, hist, stages), as_of=end, limit=500)
+    flagged = {d["id"]: d for d in report.deals}
+    assert PAST_EXPECTED_CLOSE in flagged["SLIPPED"]["flags"]
+    assert (
+        f"expected to close by {(end - pd.Timedelta(days=24)).date()}, 24 days ago"
+        in flagged["SLIPPED"]["why"]
+    )
+    assert "AHEAD" not in flagged or PAST_EXPECTED_CLOSE not in flagged["AHEAD"]["flags"]
+    assert report.counts[PAST_EXPECTED_CLOSE] >= 1
+
+
+_DAYS_9 = pd.Timedelta(days=9)
