@@ -482,6 +482,9 @@ class OpportunityState(BaseModel):
     `created_at`, which a stored deal keeps."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [OPPORTUNITY_EXAMPLE]})
+    #: The body a CRM scores a deal with may be pushed as it is: its id, where given, must be
+    #: the path's (`PUT /v1/opportunities/{id}`).
+    id: DealId | None = Field(None, description="Optional: the path's id, if sent again")
     stage: Name = Field(
         min_length=1, max_length=100, description="The current stage, one of the dataset's stages"
     )

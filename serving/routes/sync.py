@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import AfterValidator
 
 from forecast.data import sync
+from forecast.errors import InvalidInput
 from serving.deps import EngineDep, ScorerDataset, SettingsDep
 from serving.schemas import (
     OpportunityBatchRequest,
@@ -49,7 +50,11 @@ def upsert_opportunity(
     settings: SettingsDep,
     dataset: ScorerDataset,
 ) -> OpportunitySynced:
-    deal = {"id": opportunity_id, **body.model_dump(mode="json", exclude_none=True)}
+    if body.id is not None and str(body.id) != opportunity_id:
+        raise InvalidInput(
+            f"id: the body's id {str(body.id)!r} is not the path's {opportunity_id!r}"
+        )
+    deal = {**body.model_dump(mode="json", exclude_none=True), "id": opportunity_id}
     report = sync.sync_opportunities(
         engine, [deal], dataset=dataset or settings.deal_dataset, where=""
     )

@@ -288,3 +288,13 @@ def test_a_crms_own_forecast_category_label_is_read_as_an_import_reads_it(
     assert response.status_code == 200, response.text
     deals = store.load_opportunities(store.get_engine(settings), "crm").set_index("id")
     assert deals.loc["D1", "forecast_category"] == stored
+
+
+def test_the_body_a_crm_scores_with_may_be_pushed_with_its_id(scorer):
+    """The same body serves `/v1/deals/score` and the push: its id, where sent, is the path's;
+    another id is a 422 naming both."""
+    same = scorer.put("/v1/opportunities/D1", json={**STATE, "id": "D1"})
+    assert same.status_code == 200 and same.json()["id"] == "D1"
+    other = scorer.put("/v1/opportunities/D1", json={**STATE, "id": "D2"})
+    assert other.status_code == 422
+    assert "id: the body's id 'D2' is not the path's 'D1'" in other.text
