@@ -38,7 +38,7 @@ def load_training_data(
     from forecast.data import store
     from forecast.data.mapping import load_mapping
     from forecast.data.mapping_detect import detect_mapping
-    from forecast.data.reading import notation_of
+    from forecast.data.reading import date_formats_of, notation_of
     from forecast.history import DealHistory, load_deal_history
     from forecast.parquet_export import is_parquet_export, read_whole
 
@@ -63,7 +63,7 @@ def load_training_data(
             "leak_columns": export.leak_columns,
             "field_names": _field_names(m),
             "notation": notation_of(export.options),
-            "date_formats": export.options.get("date_formats") or (),
+            "date_formats": date_formats_of(export.options),
         }
         if export.kind == "opportunities":
             out["history"] = DealHistory.from_frames(
@@ -88,7 +88,7 @@ def load_training_data(
         "leak_columns": list(row["leak_columns"] or []),
         "field_names": field_names,
         "notation": notation_of(row["options"]),
-        "date_formats": (row["options"] or {}).get("date_formats") or (),
+        "date_formats": date_formats_of(row["options"]),
     }
     if kind is Kind.leads:
         out["leads"] = store.load_leads(engine, name)
@@ -129,6 +129,7 @@ def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
     slices read on the workers (`dask_leads.ClusterLeads`, under "leads"), its name, leak
     columns and field names. None for an export file, which is read in the command's process."""
     from forecast.data import store
+    from forecast.data.reading import date_formats_of
     from forecast.modeling.dask_leads import ClusterLeads
     from forecast.store_slices import lead_slices
 
@@ -146,7 +147,7 @@ def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
         "leads": ClusterLeads(
             client,
             lead_slices(client, engine, name),
-            date_formats=(row["options"] or {}).get("date_formats") or (),
+            date_formats=date_formats_of(row["options"]),
         ),
         "leak_columns": list(row["leak_columns"] or []),
         "field_names": stored_field_names(name),

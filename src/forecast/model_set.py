@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from forecast import features as feat
 from forecast.data import store
-from forecast.data.reading import notation_of
+from forecast.data.reading import date_formats_of, notation_of
 from forecast.data.stages import LOST, WON, StageSet
 from forecast.errors import ForecastError, InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, load_deal_history
@@ -513,7 +513,7 @@ def read_as_imported(engine: Engine, served: Served) -> None:
     if served.kind == LEAD and column:
         served.created_column = str(column)
     served.numbers = notation_of(options) or served.numbers
-    served.date_formats = tuple(str(f) for f in options.get("date_formats") or () if f != "ISO8601")
+    served.date_formats = date_formats_of(options)
 
 
 def _fallback_scorer(kind: str, engine: Engine, name: str, models: ModelSet) -> Scorer:

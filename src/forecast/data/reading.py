@@ -376,6 +376,12 @@ def notation_of(options: Mapping[str, Any] | None) -> Notation:
     return (str(numbers["decimal"]), numbers.get("thousands") or None)
 
 
+def date_formats_of(options: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The date formats a dataset's import kept in its options (its mapping's `date_format`),
+    ISO 8601 left out: every reader tries it first anyway."""
+    return tuple(str(f) for f in (options or {}).get("date_formats") or () if f != "ISO8601")
+
+
 def value_number(value: object, notation: Notation = None) -> float:
     """A number field's value as a float: a number, or text that reads as one as the dataset's
     export writes numbers ("22,5" with a decimal comma, "1.200" with a thousands dot,
