@@ -42,6 +42,7 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 from sqlalchemy import Engine
 
+from forecast.closes import close_given_history
 from forecast.data import store
 from forecast.data.attributes import (
     identifier_notes,
@@ -375,10 +376,11 @@ class DealHistory:
         status[stage == self.stages.won] = WON
         status[stage == self.stages.lost] = LOST
         is_open = status == OPEN
-        # Closed when the stage history has the deal enter the outcome it is in then: a deal
-        # reopened after a loss and won later was closed at its loss during its lost spell (its
-        # final close date lay ahead), and a history file's outcome entry is when it closed.
-        closed_at = np.where(is_open, np.datetime64("NaT"), entered).astype("datetime64[us]")
+        # Closed at its entry into the outcome it is in then (`closes`): a deal reopened after
+        # a loss and won later was closed at its loss during its lost spell.
+        unknown = np.full(len(pos), np.datetime64("NaT"), "datetime64[us]")
+        outcome = pd.Series(stage, dtype=object).mask(is_open).to_numpy()
+        closed_at = close_given_history(stage, entered, outcome, unknown)
         cols: dict[str, Any] = {
             "id": self.deals["id"].to_numpy()[pos],
             "as_of": when,

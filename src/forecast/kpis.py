@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.closes import closed_by_history
 from forecast.data.currencies import currency_of
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.errors import InvalidInput
@@ -60,8 +61,10 @@ def compute_kpis(
 
     `by` is one of team, rep (the `owner` column), product, region; `period` is month or quarter.
     With `period`, closed-deal figures (outcomes, win rate, value, time to close, CSAT) fall in
-    the period of the close date, creation-based ones (deals, funnel, open deals and the open
-    pipeline) in the period of the creation date, and stage stays in the period they ended.
+    the period of the close date (a closed deal's entry into its outcome where the stage history
+    records it, else the deals file's close: `closes.close_given_history`), creation-based ones
+    (deals, funnel, open deals and the open pipeline) in the period of the creation date, and
+    stage stays in the period they ended.
     Velocity is the classic formula applied to each row's own figures.
 
     `as_of` (default: the last date the data records, so re-runs give the same figures) is when
@@ -100,7 +103,7 @@ def compute_kpis(
         deals = history.as_of(t)
         known = history.known_before(t)
     else:
-        deals = history.deals.reset_index(drop=True)
+        deals = closed_by_history(history)  # a close as the snapshots read it
         known = history
 
     notes: list[str] = []

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from forecast import timing as tm
+from forecast.closes import closed_by_history
 from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory
 from forecast.forecasting import naive
@@ -155,8 +156,9 @@ def replay(
 
 
 def won_deals(history: DealHistory) -> pd.DataFrame:
-    """Every deal won with a close date: what each window's actual is read from."""
-    deals = history.deals
+    """Every deal won with a close date, its close as the stage history gives it (as the
+    snapshots and KPIs read it): what each window's actual is read from."""
+    deals = closed_by_history(history)
     return deals[(deals["status"] == WON) & deals["closed_at"].notna()]
 
 
