@@ -346,13 +346,13 @@ def deal_training_rows(
     `known_before` keeps only deals whose outcome was known strictly before that date: the
     training side of a time holdout. `created_before` also drops deals created on or after a
     date: deals created just before the cut are there only if they closed fast (mostly lost),
-    so they would teach the model that late deals lose. Each row gets `weight` = 1 / (rows of
-    its deal), so each deal counts once however long it stayed open.
+    so they would teach the model that late deals lose. Each row weighs one
+    (`with_snapshot_weights`).
     """
     points = deal_training_points(
         history, every_days=every_days, known_before=known_before, created_before=created_before
     )
-    return with_deal_weights(deal_rows_at(history, points, closes))
+    return with_snapshot_weights(deal_rows_at(history, points, closes))
 
 
 def deal_training_points(
@@ -381,7 +381,7 @@ def deal_rows_after(
 
     A deal open at `cut` is scored as of `cut` (the pipeline a model fitted then would face);
     later stage entries and periodic dates add rows. Deals still open at the end of the data have
-    no label yet and are left out (censored). Weighted so that each deal counts once.
+    no label yet and are left out (censored). Each row weighs one, as in training.
     """
     t = as_timestamp(cut)
     ended = _ended(history)
@@ -392,7 +392,7 @@ def deal_rows_after(
     open_at_cut = deals.loc[deals["created_at"] < t, ["id"]].assign(as_of=t)
     points = pd.concat([points, open_at_cut], ignore_index=True).drop_duplicates()
     points["as_of"] = points["as_of"].astype("datetime64[us]")
-    return with_deal_weights(deal_rows_at(history, points, closes))
+    return with_snapshot_weights(deal_rows_at(history, points, closes))
 
 
 def open_deal_rows(
@@ -431,10 +431,17 @@ def deal_amounts(frame: pd.DataFrame) -> np.ndarray:
     return deal_values(frame).fillna(0.0).clip(lower=0).to_numpy(dtype=float)
 
 
-def with_deal_weights(rows: pd.DataFrame) -> pd.DataFrame:
-    """`weight` = 1 / number of rows of the same deal: each deal weighs one in total."""
+def with_snapshot_weights(rows: pd.DataFrame) -> pd.DataFrame:
+    """`weight` = 1 for every snapshot.
+
+    A close probability is asked of an open deal at any moment, so the rows it is calibrated and
+    judged on are the open deals as met at each snapshot: a deal open for a year is met more
+    often than one lost in a week. Weighing each deal one in total (1 / its rows) made a won
+    deal, which stays open longer, count less in every stage: early-stage probabilities came
+    out a third of the share won. The booster alone still weighs each deal one in its trees
+    (`estimators.per_group_weights`), so long deals do not dominate what it learns."""
     rows = rows.copy()
-    rows["weight"] = 1.0 / rows.groupby("id")["id"].transform("size").to_numpy(dtype=float)
+    rows["weight"] = 1.0
     return rows
 
 

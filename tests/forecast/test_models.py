@@ -9,7 +9,9 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from forecast import features as F
+from forecast.data.generator import generate_pipeline
 from forecast.errors import InvalidInput, ModelNotReady
+from forecast.history import DealHistory
 from forecast.modeling import estimators as models
 from forecast.modeling.baselines import StageWinRate
 from forecast.modeling.encoding import FeatureEncoder
@@ -119,9 +121,11 @@ def test_calibration_uses_rows_the_booster_never_saw(
         X, y, sample_weight=weight, groups=group
     )
 
+    # The booster weighs each group one; the calibrator each row its own weight.
     row_of = {w: i for i, w in enumerate(weight)}
+    row_in_booster = {w: i for i, w in enumerate(models.per_group_weights(weight, group))}
     rows = {
-        part: {row_of[w] for w in seen[part]}
+        part: {(row_of if part == "calibrator" else row_in_booster)[w] for w in seen[part]}
         for part in ("booster", "early_stopping", "calibrator")
     }
     assert rows["calibrator"].isdisjoint(rows["booster"])
@@ -251,3 +255,25 @@ def test_scores_run_from_0_to_100_and_grades_a_to_d(lead_data, lead_model) -> No
     order = np.argsort(p)
     ranks = [GRADES.index(g) for g in lead_model.grade(p[order])]
     assert all(a >= b for a, b in zip(ranks, ranks[1:], strict=False))
+
+
+def test_the_booster_weighs_each_deal_one_and_the_calibrator_each_row() -> None:
+    w = models.per_group_weights(np.ones(5), np.array(["a", "a", "a", "b", "c"]))
+    np.testing.assert_allclose(w, [1 / 3, 1 / 3, 1 / 3, 1.0, 1.0])
+    np.testing.assert_allclose(models.per_group_weights(np.full(3, 2.0), [1, 2, 3]), 2.0)
+
+
+def test_a_deal_probability_is_the_share_won_of_the_deals_met_in_its_stage() -> None:
+    # A won deal stays open longer, so it is met at more snapshots. Weighing each deal one in
+    # all (1 / its rows) made early-stage probabilities a third of the share won.
+    g = generate_pipeline(3000, seed=7, start="2023-01-01", end="2024-12-31")
+    history = DealHistory.from_frames(g.opportunities, g.history, g.stages)
+    rows = F.deal_training_rows(history, every_days=14)
+    X, y = F.deal_features(rows), rows["won"].to_numpy(float)
+    model = BoostedClassifier(n_jobs=2, random_state=1).fit(X, y, rows["weight"], rows["id"])
+    p = model.predict_proba(X)[:, 1]
+    per_stage = pd.DataFrame({"stage": rows["stage"], "p": p, "won": y}).groupby("stage")
+    met = per_stage.agg(p=("p", "mean"), won=("won", "mean"), n=("won", "size"))
+    met = met[met["n"] >= 300]
+    assert len(met) >= 3
+    assert (met["p"] - met["won"]).abs().max() < 0.05, met

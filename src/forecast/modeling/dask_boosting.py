@@ -40,7 +40,12 @@ from sklearn.metrics import roc_auc_score
 
 from forecast.errors import InvalidInput
 from forecast.modeling.encoding import FeatureEncoder
-from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier, group_fractions
+from forecast.modeling.estimators import (
+    BoostedClassifier,
+    PerTeamClassifier,
+    group_fractions,
+    per_group_weights,
+)
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -101,14 +106,18 @@ def split_part(
     masks (`FeatureEncoder.transform`'s `rows`); the fitting part keeps the rows' positions in
     the frame instead of X, as LightGBM reads it a block at a time (`EncodedRows`)."""
     y, w = frame[LABEL].to_numpy(float), frame[WEIGHT].to_numpy(float)
-    u = group_fractions(frame[GROUP].to_numpy(), seed)
+    groups = frame[GROUP].to_numpy()
+    u = group_fractions(groups, seed)
     mine = _team_mask(frame, team_column, team)
     calib = mine & (u < calibration_fraction)
     valid = mine & ~calib & (u < calibration_fraction + validation_fraction)
     fit = mine & ~(calib | valid)
+    # The booster's weights, per group among the team's rows (a partition holds whole deals).
+    wb = w.copy()
+    wb[mine] = per_group_weights(w[mine], groups[mine])
     return {
-        "fit": (np.flatnonzero(fit), y[fit], w[fit]),
-        "valid": (encoder.transform(frame, rows=valid), y[valid], w[valid]),
+        "fit": (np.flatnonzero(fit), y[fit], wb[fit]),
+        "valid": (encoder.transform(frame, rows=valid), y[valid], wb[valid]),
         "calib": (encoder.transform(frame, rows=calib), y[calib], w[calib]),
     }
 

@@ -225,7 +225,7 @@ def train_deals(
         "holdout_fraction": settings.holdout_fraction,
         "train": "deals created a sales cycle (90th percentile) before the cut and closed "
         "before it, snapshots while open",
-        "test": "deals closed on or after the cut, seen from the cut on; each deal weighs one",
+        "test": "deals closed on or after the cut, seen from the cut on; each snapshot weighs one",
         "censored_open_deals": still_open,
         "snapshot_every_days": every,
         "train_created_before": str(mature_before.date()),

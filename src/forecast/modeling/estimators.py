@@ -70,6 +70,16 @@ def group_fractions(groups: Sequence[object] | np.ndarray, seed: int) -> np.ndar
     return _fractions(values, seed)
 
 
+def per_group_weights(w: np.ndarray, groups: Sequence[object] | np.ndarray) -> np.ndarray:
+    """`w` / the number of rows of each row's group: each group (deal) weighs its mean weight.
+
+    What the booster fits and stops on: a deal open for a year has many snapshots, and unweighed
+    they would make the trees mostly about long deals. The calibrator and the grade cut points
+    take the rows' own weights, so the probabilities stay those of the rows as met."""
+    found, _ = pd.factorize(np.asarray(groups), use_na_sentinel=False)
+    return np.asarray(w, float) / np.bincount(found)[found]
+
+
 def _fractions(values: np.ndarray, seed: int) -> np.ndarray:
     text = pd.Series(values).astype(str)
     hashed = pd.util.hash_pandas_object(text, index=False, hash_key=f"{seed:016d}"[:16])
@@ -102,8 +112,9 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
 
     Rows are split by group (e.g. deal id) into a fitting part, a small early-stopping part and a
     calibration part (`calibration_fraction`); the calibrator only sees rows the booster did not
-    train on. `grade_shares` are the target shares of grades A, B, C (D takes the rest), turned
-    into probability cut points on the calibration rows and stored in `grade_cuts_`.
+    train on. The booster weighs each group one (`per_group_weights`), the calibrator each row
+    its own weight. `grade_shares` are the target shares of grades A, B, C (D takes the rest),
+    turned into probability cut points on the calibration rows and stored in `grade_cuts_`.
     """
 
     # Set by fit: ("sigmoid", slope, intercept) or ("isotonic", x thresholds, y thresholds).
@@ -194,7 +205,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
                     "class only; give more history"
                 )
         give_back()  # what checking, the levels and the split took, before the matrix
-        self.booster_ = self._train(X, y_arr, w, fit, valid)
+        self.booster_ = self._train(X, y_arr, per_group_weights(w, groups_arr), fit, valid)
         best = self.booster_.best_iteration or self.n_estimators
         if best < self.booster_.current_iteration():
             self.booster_ = lgb.Booster(model_str=self.booster_.model_to_string(num_iteration=best))
