@@ -20,6 +20,11 @@ FUNNEL_DATES = (
     "Per {period}: each stage counts deals created in the {period} that reached it; "
     "Won counts deals won in the {period}, whenever created."
 )
+#: What a stage's conversion counts, said under the funnel tables.
+CONVERSION = (
+    "Conversion: of the deals that left the stage, those that moved on (moved on / moved on or "
+    "lost); deals still in it (open, got no further) are not counted."
+)
 
 
 def kpi_tables(report: KpiReport) -> list[Table]:
@@ -92,9 +97,11 @@ def _summary_table(report: KpiReport) -> Table:
 def _stage_table(report: KpiReport) -> Table:
     overall = report.overall
     table = Table(title="Stages (all deals)")
+    _footnote(table, "", None, CONVERSION)
     for name in (
         "Stage",
         "Reached",
+        "Still in stage",
         "Converts to",
         "Conversion",
         "Median days in stage",
@@ -110,6 +117,7 @@ def _stage_table(report: KpiReport) -> Table:
         table.add_row(
             f["stage"],
             ("≈" if f.get("estimated") else "") + _int(f["reached"]),
+            _int(f["still_in_stage"]),
             f["next_stage"],
             pct(f["conversion"]),
             _days(t["median_days"]),
@@ -118,14 +126,14 @@ def _stage_table(report: KpiReport) -> Table:
             money(p["value"]),
             money(p["estimated_value"]),
         )
-    table.add_row(report.stages.won, _int(overall["won"]), "", "", "", "", "", "", "")
+    table.add_row(report.stages.won, _int(overall["won"]), "", "", "", "", "", "", "", "")
     return table
 
 
 def _funnel_table(report: KpiReport) -> Table:
     heading = " / ".join(x for x in (report.by, report.period) if x)
-    table = Table(title="Funnel: deals reaching each stage (conversion to the next)")
-    _footnote(table, FUNNEL_DATES, report.period)
+    table = Table(title="Funnel: deals reaching each stage (conversion to the next; still in it)")
+    _footnote(table, FUNNEL_DATES, report.period, CONVERSION)
     table.add_column(heading)
     for stage in (*report.stages.open_stages, report.stages.won):
         table.add_column(stage, justify="right")
@@ -136,15 +144,17 @@ def _funnel_table(report: KpiReport) -> Table:
         steps = [funnel.get(s, {}) for s in report.stages.open_stages]
         cells = [
             f"{'≈' if f.get('estimated') else ''}{_int(f.get('reached'))} "
-            f"({pct(f.get('conversion'))})"
+            f"({pct(f.get('conversion'))}; {_int(f.get('still_in_stage'))} in)"
             for f in steps
         ]
         table.add_row(_label(r), *cells, _int(r["won"]))
     return table
 
 
-def _footnote(table: Table, text: str, period: str | None) -> None:
-    """Under a table split by period, which date counts a deal in each column's period."""
-    if period:
-        table.caption = text.format(period=period)
+def _footnote(table: Table, text: str, period: str | None, also: str = "") -> None:
+    """Under a table split by period, which date counts a deal in each column's period; and
+    `also`, under any."""
+    lines = ([text.format(period=period)] if period else []) + ([also] if also else [])
+    if lines:
+        table.caption = "\n".join(lines)
         table.caption_justify = "left"

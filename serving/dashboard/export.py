@@ -127,6 +127,7 @@ def _funnel_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
             "team": row["group"],
             "stage": f["stage"],
             "reached": f["reached"],
+            "still_in_stage": f["still_in_stage"],
             "next_stage": f["next_stage"],
             "conversion": f["conversion"],
             "median_days_in_stage": t["median_days"],

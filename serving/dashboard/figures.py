@@ -152,12 +152,16 @@ def _said(method: str | None, row: dict[str, Any], wape_key: str) -> str:
 
 
 def funnel_figure(fn: page.Section) -> dict[str, Any]:
-    """Deals reaching each stage of the period's funnel, with the conversion onwards."""
+    """Deals reaching each stage of the period's funnel, with the conversion onwards (of the
+    deals that left the stage) and how many are still in it."""
     row = fn.data["row"]  # type: ignore[index]
     steps = row["funnel"]
     names = [s["stage"] for s in steps] + [steps[-1]["next_stage"] if steps else "Won"]
     values = [s["reached"] for s in steps] + [row["won"]]
-    text = [f"{s['reached']:,} · {pct(s['conversion'])} on" for s in steps] + [f"{row['won']:,}"]
+    text = [
+        f"{s['reached']:,} · {pct(s['conversion'])} on · {s['still_in_stage']:,} still in"
+        for s in steps
+    ] + [f"{row['won']:,}"]
     trace = {
         "type": "funnel",
         "y": names,

@@ -31,8 +31,12 @@ class KpiResponse(BaseModel):
     )
     stages: dict[str, Any]
     overall: dict[str, Any] = Field(
-        description="Deals, outcomes, win rate, average sale value, "
-        "time to close, velocity, open pipeline, CSAT, funnel"
+        description="Deals, outcomes, win rate, average sale value, time to close, velocity, "
+        "open pipeline, CSAT, funnel. Each funnel stage: reached (deals that got at least that "
+        "far), still_in_stage (open deals that got no further), next_stage, and conversion: of "
+        "the deals that left the stage, the share that moved on (moved on / moved on or lost "
+        "from it); deals still in it are not counted, so a recent period's rate is not lowered "
+        "by deals not yet decided (null: none has left the stage)"
     )
     groups: list[dict[str, Any]]
     notes: list[str] = Field(

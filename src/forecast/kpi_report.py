@@ -1,7 +1,8 @@
 """The KPI report: the figures `compute_kpis` found, as frames and as plain JSON-ready data.
 
 One row per scope (overall, group, period, group × period) in `summary`, per-stage rows in
-`funnel`, `time_in_stage` and `open_pipeline`; `to_dict` nests them per scope with every open
+`funnel` (reached, still_in_stage, next_stage, conversion: moved on / left the stage, deals still
+in it left out), `time_in_stage` and `open_pipeline`; `to_dict` nests them per scope with every open
 stage present (empty where a scope has no row), and `None` where a figure is missing. A figure
 that overflowed (only amounts far past 1e15 can make one) is an `InvalidInput` naming it, never
 a `None`: see `formatting.finite`.
@@ -153,7 +154,12 @@ class KpiReport:
                 {"mean": v["csat_mean"], "count": v["csat_count"]} if v["csat_count"] else None
             ),
             "funnel": self._per_stage(
-                parts.get("funnel"), reached=0, next_stage=None, conversion=None, estimated=False
+                parts.get("funnel"),
+                reached=0,
+                still_in_stage=0,
+                next_stage=None,
+                conversion=None,
+                estimated=False,
             ),
             "time_in_stage": self._per_stage(
                 parts.get("time_in_stage"), median_days=None, completed_stays=0

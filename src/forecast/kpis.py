@@ -1,7 +1,8 @@
 """Pipeline KPIs: the figures sales managers track, overall and per team / rep / product / region
 and per month or quarter.
 
-    funnel            deals that reached each open stage, and stage-to-stage conversion
+    funnel            deals that reached each open stage, deals still in it (open, got no
+                      further), and conversion = moved on / left the stage (moved on or lost)
     outcomes          won, lost, open; win rate = won / (won + lost)
     value             average sale value (won, recorded amounts only), won revenue
     time to close     median and P90 days created → closed, for won and for all closed deals
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -76,7 +77,9 @@ def compute_kpis(
     of no time is none (`DealHistory.completed_stays`).
     The funnel counts a deal as reaching stage k if its history (up to `as_of`) enters stage k
     or a later open stage, if it is in such a stage, or if it was won; every deal enters the
-    funnel at the first stage.
+    funnel at the first stage. A deal still in stage k (open, got no further) is counted apart
+    (`still_in_stage`), and stage k's conversion is the share of the deals that left it that
+    moved on: reached k+1 / (reached k - still in k), moved on over moved on or lost from it.
     """
     group_col = _choice(by, GROUP_COLUMNS, "by")
     _choice(period, dict.fromkeys(PERIODS), "period")
@@ -285,12 +288,22 @@ def _deal_frame(
     return _Deals(frame, stays, group_labels)
 
 
-def _funnel(
-    frame: pd.DataFrame, keys: list[pd.Series], n: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per group of `frame` by `keys` (aligned with it), in sorted order: deals that reached
-    at least each stage (n open stages and won), the stage-to-stage conversion, and whether the
-    group's counts are estimates.
+class _Funnel(NamedTuple):
+    """Per group, in sorted order (`_funnel`)."""
+
+    reached: np.ndarray  # deals that reached at least each stage (n open stages and won)
+    still: np.ndarray  # open deals that got no further than each open stage
+    conversion: np.ndarray  # of each open stage: moved on / left it (moved on or lost)
+    estimated: np.ndarray  # the group's counts past the first stage are estimates
+
+
+def _funnel(frame: pd.DataFrame, keys: list[pd.Series], n: int) -> _Funnel:
+    """Per group of `frame` by `keys` (aligned with it), in sorted order: the funnel's counts.
+
+    A stage's conversion counts the deals that have left it: moved on to a later stage (or won)
+    over moved on or lost from it. A deal still in the stage (open, got no further) has not
+    converted nor failed to yet: it is counted apart (`still`), not as a loss, so the funnel
+    of the latest periods, whose deals are mostly still open, does not look like it leaks.
 
     A lost deal whose stage is unknown entered the funnel but stopped at an unknown stage: it
     is spread over the stages as the group's lost deals with a known stage were lost (an
@@ -319,10 +332,12 @@ def _funnel(
     blind = (unknown > 0) & ~spread
     at_most[blind, 0] += unknown[blind]
     reached = at_most[:, ::-1].cumsum(axis=1)[:, ::-1]
+    still = per_stage(frame["open"].to_numpy(dtype=bool))[:, :n]
+    left = reached[:, :-1] - still
     with np.errstate(divide="ignore", invalid="ignore"):
-        conversion = np.where(reached[:, :-1] > 0, reached[:, 1:] / reached[:, :-1], np.nan)
+        conversion = np.where(left > 0, reached[:, 1:] / left, np.nan)
     conversion[blind] = np.nan
-    return reached, conversion, spread
+    return _Funnel(reached, still, conversion, spread)
 
 
 def _funnel_notes(frame: pd.DataFrame) -> list[str]:
@@ -414,21 +429,20 @@ def _scope(
     )
     summary = summary.reset_index()
 
-    # Funnel: how many deals got at least as far as each stage.
+    # Funnel: how many deals got at least as far as each stage, and how many are still in it.
     n = len(stages.open_stages)
-    reached, conversion, estimated = _funnel(
-        frame, _keys(frame, group, "created_p" if split else None), n
-    )
+    counts = _funnel(frame, _keys(frame, group, "created_p" if split else None), n)
     rows = by_created.size().index
     funnel = pd.DataFrame(
         {
             "group": np.repeat(rows.get_level_values(0), n),
             "period": np.repeat(rows.get_level_values(1), n),
             "stage": np.tile(np.arange(n), len(rows)),
-            "reached": np.rint(reached[:, :-1]).ravel().astype(np.int64),
+            "reached": np.rint(counts.reached[:, :-1]).ravel().astype(np.int64),
+            "still_in_stage": counts.still.ravel().astype(np.int64),
             "next_stage": np.tile(np.arange(1, n + 1), len(rows)),
-            "conversion": conversion.ravel(),
-            "estimated": np.repeat(estimated, n) & np.tile(np.arange(n) > 0, len(rows)),
+            "conversion": counts.conversion.ravel(),
+            "estimated": np.repeat(counts.estimated, n) & np.tile(np.arange(n) > 0, len(rows)),
         }
     )
 

@@ -196,14 +196,36 @@ def test_funnel_counts_deals_reaching_each_stage_including_skipped_ones(pipeline
     assert [funnel[s]["reached"] for s in STAGES.open_stages] == [6, 4, 3]
 
 
-def test_conversion_is_next_stage_over_this_stage_and_the_last_converts_to_won(pipeline):
+def test_conversion_is_moved_on_over_left_the_stage_and_the_last_converts_to_won(pipeline):
     funnel = compute_kpis(pipeline).overall["funnel"]
     assert [(f["stage"], f["next_stage"]) for f in funnel] == [
         ("Lead", "Qualified"),
         ("Qualified", "Proposal"),
         ("Proposal", "Won"),
     ]
-    assert [f["conversion"] for f in funnel] == pytest.approx([4 / 6, 3 / 4, 2 / 3])
+    # Lead: A, B, D, F moved on, C was lost there, E is still in it: 4 of the 5 that left.
+    # Qualified: A, B, D moved on, F was lost: 3 / 4. Proposal: A, B won, D is still in it.
+    assert [f["still_in_stage"] for f in funnel] == [1, 0, 1]
+    assert [f["conversion"] for f in funnel] == pytest.approx([4 / 5, 3 / 4, 2 / 2])
+
+
+def test_deals_still_in_a_stage_do_not_lower_a_recent_period_s_conversion():
+    # March's cohort: one deal moved on, one was lost at Lead, two are still in Lead. Counting
+    # those two as not converted would show 1 / 4; of the deals that left Lead, 1 of 2 moved on.
+    steps = {
+        "M1": [("Lead", "2024-03-01"), ("Qualified", "2024-03-05")],
+        "M2": [("Lead", "2024-03-02"), ("Lost", "2024-03-06")],
+        "M3": [("Lead", "2024-03-20")],
+        "M4": [("Lead", "2024-03-25")],
+    }
+    recent = [(id_, "North", "ann", "X", 100.0, False, None, s) for id_, s in steps.items()]
+    report = compute_kpis(history_of(*build(recent)), period="month")
+    lead, qualified, proposal = report.row(period="2024-03")["funnel"]
+    assert (lead["reached"], lead["still_in_stage"], lead["conversion"]) == (4, 2, 0.5)
+    # M1 is still in Qualified: none has left it, so its conversion is unknown, not 0%.
+    assert (qualified["reached"], qualified["still_in_stage"]) == (1, 1)
+    assert qualified["conversion"] is None
+    assert (proposal["reached"], proposal["still_in_stage"], proposal["conversion"]) == (0, 0, None)
 
 
 def _lost_without_a_stage(deals: list[tuple], ids: set[str]) -> DealHistory:
@@ -241,7 +263,8 @@ def test_lost_deals_of_unknown_stage_are_spread_as_the_known_losses_were():
     )
     report = compute_kpis(_lost_without_a_stage([*DEALS, g], {"G"}))
     funnel = report.overall["funnel"]
-    assert [f["conversion"] for f in funnel] == pytest.approx([4.5 / 7, 3 / 4.5, 2 / 3])
+    # E still in Lead, D still in Proposal: left out of the stage's deals that left it.
+    assert [f["conversion"] for f in funnel] == pytest.approx([4.5 / 6, 3 / 4.5, 2 / 2])
     assert [f["reached"] for f in funnel][0] == 7
     assert [f["estimated"] for f in funnel] == [False, True, True]  # all entered the first
     assert any("1 of the 3 lost deals have no record" in n for n in report.notes)
@@ -630,7 +653,9 @@ def test_shared_data_funnel_and_estimated_open_value(crm):
     funnel = stage_rows(overall, "funnel")
     assert funnel["Prospecting"]["reached"] == len(raw)
     assert funnel["Engaging"]["reached"] == int(raw["engage_date"].notna().sum()) == 8300
-    assert funnel["Engaging"]["conversion"] == pytest.approx(4238 / 8300)
+    # Of the deals that left Engaging (won or lost), those won; the 1,589 still in it aside.
+    assert funnel["Engaging"]["still_in_stage"] == 1589
+    assert funnel["Engaging"]["conversion"] == pytest.approx(4238 / (8300 - 1589))
     # Open deals carry no value in the export: the product's list price stands in.
     price = products.set_index("product")["sales_price"]
     prospects = raw[raw["deal_stage"] == "Prospecting"]

@@ -388,6 +388,7 @@ def test_the_funnel_matches_the_kpi_api(viewer, env):
         row = re.search(rf'data-stage="{step["stage"]}".*?</tr>', html, re.S).group(0)
         assert f'data-value="{step["reached"]}"' in row
         assert f'data-value="{step["conversion"]}"' in row
+        assert f'data-field="still_in_stage" data-value="{step["still_in_stage"]}"' in row
     assert value(html, "actual_won", "forecast") == pytest.approx(q4["won_revenue"])
 
 

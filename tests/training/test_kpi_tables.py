@@ -39,6 +39,8 @@ def test_per_period_each_column_says_which_date_counts_a_deal(pipeline):  # noqa
     # created in January) is its Won, as the footnote under the table says.
     february = [c.strip() for c in funnel.split("│ 2024-02 │")[1].split("│")[:4]]
     assert february[0].startswith("2 (") and february[3] == "1"
+    # Of C (lost at Lead) and D (moved on), one moved on; neither is still in Lead.
+    assert february[0] == "2 (50.0%; 0 in)"
     assert (
         "Per month: each stage counts deals created in the month that reached it; "
         "Won counts deals won in the month, whenever created." in funnel
@@ -50,4 +52,17 @@ def test_per_period_each_column_says_which_date_counts_a_deal(pipeline):  # noqa
 
 
 def test_without_a_period_no_table_has_a_dates_footnote(pipeline):  # noqa: F811
-    assert all(t.caption is None for t in kpi_tables(compute_kpis(pipeline, by="team")))
+    captions = [str(t.caption or "") for t in kpi_tables(compute_kpis(pipeline, by="team"))]
+    assert not any("Per " in c or "created in" in c for c in captions)
+
+
+def test_the_stage_table_counts_deals_still_in_a_stage_apart_from_its_conversion(pipeline):  # noqa: F811
+    text = render(compute_kpis(pipeline))
+    proposal = next(line for line in text.splitlines() if line.strip("│ ").startswith("Proposal"))
+    # Proposal: A, B and D reached it; D is still in it; A and B, the two that left it, won.
+    assert [c.strip() for c in proposal.split("│")][1:6] == ["Proposal", "3", "1", "Won", "100.0%"]
+    assert (
+        "Conversion: of the deals that left the stage, those that moved on (moved on / moved on "
+        "or lost); deals still in it (open, got no further) are not counted."
+        in " ".join(text.split())
+    )
