@@ -174,11 +174,13 @@ class ChosenForecast:
 
     def p_target(self, target: float | None, ours: float | None) -> float | None:
         """The chance this forecast reaches `target`: `ours` (the exact P(target) of our own
-        distribution) where ours is the method, else read off this forecast's P10/P50/P90
-        (`p_reach_target`); None without a target or a range."""
+        distribution) where ours is shown with its own range, else read off the P10/P50/P90
+        shown (`p_reach_target`), so that the chance agrees with the range beside it (ours with
+        a range from its past errors read 57% against a target its P10–P90 put at 72%); None
+        without a target or a range."""
         if target is None:
             return None
-        if self.method == MODEL:
+        if self.method == MODEL and self.range != "empirical":
             return ours
         return p_reach_target(target, self.p10, self.p50, self.p90)
 
