@@ -28,6 +28,7 @@ from serving.dashboard import pipeline_page
 from serving.dashboard import routes as dashboard
 from serving.dashboard.overviews import OverviewCache
 from serving.datasets import DATASETS_KEPT, WATERFALLS_KEPT
+from serving.deps import KnownQuery
 from serving.forecast_workers import ForecastWorkers
 from serving.lead_lane import LeadLane
 from serving.observability import Metrics, RequestMiddleware
@@ -141,20 +142,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.models = scoring.ModelSet(problems=[NOT_STARTED])
     app.state.pinned = None  # the models put on `state.models` before start-up, kept by reloads
     errors.install(app)
+    # The routes that read (GET) refuse a query parameter they do not read (`known_query`);
+    # the scoring and push routes are not slowed by the check, nor the probes and /metrics.
+    read = [KnownQuery]
     app.include_router(scores.router, prefix="/v1")  # first: the hot route is matched first
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(keys.router, prefix="/v1")
-    app.include_router(models.router, prefix="/v1")
-    app.include_router(kpis.router, prefix="/v1")
-    app.include_router(pipeline.router, prefix="/v1")
-    app.include_router(risk.router, prefix="/v1")
-    app.include_router(pipeline_page.router)  # before the dashboard's /dashboard/{chart}.csv
-    app.include_router(dashboard.router)
+    app.include_router(keys.router, prefix="/v1", dependencies=read)
+    app.include_router(models.router, prefix="/v1", dependencies=read)
+    app.include_router(kpis.router, prefix="/v1", dependencies=read)
+    app.include_router(pipeline.router, prefix="/v1", dependencies=read)
+    app.include_router(risk.router, prefix="/v1", dependencies=read)
+    # before the dashboard's /dashboard/{chart}.csv
+    app.include_router(pipeline_page.router, dependencies=read)
+    app.include_router(dashboard.router, dependencies=read)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(sync_routes.router, prefix="/v1")
-    app.include_router(target_routes.router, prefix="/v1")
-    app.include_router(forecast_routes.router, prefix="/v1")
+    app.include_router(target_routes.router, prefix="/v1", dependencies=read)
+    app.include_router(forecast_routes.router, prefix="/v1", dependencies=read)
     errors.document(app)
     if settings.cors_origins:
         app.add_middleware(

@@ -8,11 +8,15 @@ itself (`auto_error=False`): `require` does, with the app's own 401 and 403 bodi
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import difflib
+import typing
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 from sqlalchemy import Engine
@@ -252,3 +256,80 @@ ScorerKeyInRoute = Annotated[ApiKey, Depends(require_in_route("scorer"))]
 ScorerDataset = Annotated[str | None, Depends(keyed_dataset("scorer"))]
 ViewerDataset = Annotated[str | None, Depends(keyed_dataset("viewer"))]
 AdminDataset = Annotated[str | None, Depends(keyed_dataset("admin"))]
+
+
+# --- query parameters ---------------------------------------------------------------------------
+
+#: What each route reads from the query string, by `id` of the route (kept beside it, so an id
+#: reused by another app's route is not mistaken for it): worked out on its first call.
+_QUERY_PARAMETERS: dict[int, tuple[APIRoute, dict[str, tuple[str, ...]]]] = {}
+
+
+async def known_query(request: Request) -> None:
+    """Refuse a GET whose query string names a parameter the route does not read: ignored, it
+    answered as if it were not there (`/v1/forecast?team=X` gave the company's total, not
+    team X's). The 422 names it, the parameters the route takes, and what was likely meant."""
+    if not request.scope["query_string"] or request.method not in ("GET", "HEAD"):
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _QUERY_PARAMETERS.get(id(route))
+    if known is None or known[0] is not route:
+        known = _QUERY_PARAMETERS[id(route)] = (route, query_parameters(route))
+    accepted = known[1]
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in accepted]
+    if unknown:
+        raise InvalidInput(unknown_query_message(request, unknown, accepted))
+
+
+KnownQuery = Depends(known_query)
+
+
+def query_parameters(route: APIRoute) -> dict[str, tuple[str, ...]]:
+    """Each query parameter the route reads (its own and its dependencies'), with the values it
+    takes where they are a fixed list (`by=team|rep|...`; else empty); and those a route reads
+    itself and declares in its `openapi_extra` (the scoring routes' `dataset`)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for field in _query_fields(route.dependant):
+        found.setdefault(field.alias, _choices(field.field_info.annotation))
+    for param in (route.openapi_extra or {}).get("parameters", []):
+        if param.get("in") == "query":
+            found.setdefault(param["name"], ())
+    return found
+
+
+def _query_fields(dependant: Dependant) -> Iterator[Any]:
+    yield from dependant.query_params
+    for sub in dependant.dependencies:
+        yield from _query_fields(sub)
+
+
+def _choices(annotation: Any) -> tuple[str, ...]:
+    """The values of a `Literal[...]` annotation, also inside `| None` or `Annotated`."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return tuple(str(v) for v in typing.get_args(annotation))
+    return tuple(c for arg in typing.get_args(annotation) for c in _choices(arg))
+
+
+def unknown_query_message(
+    request: Request, unknown: list[str], accepted: dict[str, tuple[str, ...]]
+) -> str:
+    """What was sent that the route does not read, what it takes, and the likely meaning: a
+    parameter spelt close to one it takes, or a value of one (`team=X` for `by=team&group=X`)."""
+    names = ", ".join(repr(n) for n in unknown)
+    what = "parameter" if len(unknown) == 1 else "parameters"
+    takes = ", ".join(accepted) or "no query parameters"
+    hints = [hint for name in unknown if (hint := _meant(request, name, accepted))]
+    said = f"unknown query {what} {names}: GET {request.url.path} takes {takes}"
+    return "; ".join([said, *hints])
+
+
+def _meant(request: Request, name: str, accepted: dict[str, tuple[str, ...]]) -> str | None:
+    for param, values in accepted.items():
+        if name in values:
+            value = request.query_params.get(name, "")
+            group = f"&group={value}" if "group" in accepted and value else ""
+            return f"{name!r} is a value of {param!r}: ask {param}={name}{group}"
+    close = difflib.get_close_matches(name, list(accepted), n=1, cutoff=0.75)
+    return f"{name!r}: did you mean {close[0]!r}?" if close else None

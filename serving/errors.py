@@ -3,7 +3,8 @@
 The API answers programs in JSON; the dashboard answers people, so a dashboard page that finds
 the server busy answers a page of its own (`busy.html`: same 503 and Retry-After, a link to
 retry, and a refresh when the wait is over) instead of JSON a browser would show as text, and
-one asking for a dataset its key is not bound to answers `other_dataset.html` (403)."""
+one asking for a dataset its key is not bound to answers `other_dataset.html` (403); any other
+error a dashboard route raises answers `problem.html` with its status."""
 
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ def install(app: FastAPI) -> None:
                 return busy_page(request, exc, wait)
         if isinstance(exc, OtherDataset) and for_people(request):
             return other_dataset_page(request, exc)
+        if for_people(request):
+            return problem_page(request, exc)
         return JSONResponse(
             {"detail": str(exc), "type": type(exc).__name__},
             status_code=status_for(exc),
@@ -140,6 +143,17 @@ def other_dataset_page(request: Request, exc: OtherDataset) -> Response:
         "detail": str(exc),
     }
     return _page(request, "other_dataset.html", context, 403)
+
+
+def problem_page(request: Request, exc: ForecastError) -> Response:
+    """What a person sees of an error a dashboard route raised (a query parameter the page does
+    not take): the message, with the error's status, and a link to the page's default view; a
+    CSV download's is plain text."""
+    status = status_for(exc)
+    if request.url.path.endswith(".csv"):
+        return PlainTextResponse(str(exc), status_code=status)
+    context = {"detail": str(exc), "back": request.url.path}
+    return _page(request, "problem.html", context, status)
 
 
 def _page(
