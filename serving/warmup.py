@@ -45,7 +45,7 @@ async def warm_up(state: State) -> None:
         _, problem = await asyncio.to_thread(
             compute, state, state.overviews, None, "quarter", None, None
         )
-        warm.message = problem or "default dashboard view ready"
+        warm.message = str(problem) if problem else "default dashboard view ready"
         if problem is None:
             others = await asyncio.to_thread(_other_views, state)
             for period, team in others:

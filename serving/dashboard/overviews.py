@@ -61,9 +61,9 @@ def compute(
     freq: str,
     period: str | None,
     team: str | None,
-) -> tuple[overview.Overview | None, str | None]:
-    """The overview of a view (cached), or None and the reason the data cannot be shown.
-    `state` is the app's (`request.app.state`)."""
+) -> tuple[overview.Overview | None, ForecastError | None]:
+    """The overview of a view (cached), or None and the error saying why the data cannot be
+    shown (its type gives the page's status). `state` is the app's (`request.app.state`)."""
     engine = state.engine
     try:
         data = load_dataset(
@@ -71,7 +71,7 @@ def compute(
         )
         view = overview.choose_view(data, freq=freq, period=period, team=team)
     except ForecastError as exc:
-        return None, str(exc)
+        return None, exc
     served = served_deal_model(state.models, data.name)
     key = (
         str(engine.url),

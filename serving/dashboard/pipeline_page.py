@@ -26,9 +26,10 @@ from forecast.periods import Period, parse_period, period_of
 from forecast.waterfall import BARS, PipelineWaterfall, deal_records
 from serving.dashboard.export import to_csv
 from serving.dashboard.figures import figure_json, waterfall_figure
-from serving.dashboard.routes import _html, _text, _to_login, deal_datasets
+from serving.dashboard.routes import _html, _text, _to_login, deal_datasets, page_status
 from serving.datasets import cached_waterfall, load_dataset
 from serving.deps import bound_dataset
+from serving.errors import status_for
 from serving.limits import Heavy, HeavyDep
 from serving.sessions import Session, SessionManager, SessionsDep
 
@@ -143,14 +144,16 @@ async def pipeline_page(
     session, shown, problem = await _signed_in_movement(request, sessions, q, heavy)
     if session is None:
         return _to_login(request)
-    context: dict[str, Any] = {"session": session, "csrf_token": session.csrf, "problem": problem}
+    said = str(problem) if problem else None
+    context: dict[str, Any] = {"session": session, "csrf_token": session.csrf, "problem": said}
     if problem is not None:  # several deal datasets and none named: offer each it may open
         context["datasets"] = await run_in_threadpool(
             deal_datasets, request.app.state.engine, session.dataset
         )
     if shown is not None:  # off the event loop: a first build reads every deal
         context.update(await run_in_threadpool(page_context, request.app.state, shown))
-    return _html(request, "pipeline.html", context, status=200 if problem is None else 422)
+    asked = q.dataset or session.dataset or request.app.state.settings.deal_dataset
+    return _html(request, "pipeline.html", context, page_status(problem, asked))
 
 
 @router.get("/dashboard/pipeline.csv")
@@ -161,7 +164,7 @@ async def pipeline_csv(
     if session is None:
         return _to_login(request)
     if shown is None:
-        return _text(problem or "no pipeline", 422)
+        return _text(str(problem or "no pipeline"), status_for(problem) if problem else 422)
     name = f"pipeline_{shown.start.date()}_{shown.end.date()}.csv"
     return Response(
         to_csv(deal_records(shown.shown.deals)),
@@ -175,8 +178,9 @@ async def pipeline_csv(
 
 async def _signed_in_movement(
     request: Request, sessions: SessionManager, q: PipelineQuery, heavy: Heavy
-) -> tuple[Session | None, Movement | None, str | None]:
-    """The session (None: not signed in), and the movement asked for or why it cannot be shown.
+) -> tuple[Session | None, Movement | None, ForecastError | None]:
+    """The session (None: not signed in), and the movement asked for or the error saying why it
+    cannot be shown.
     A session signed in with a key bound to a dataset shows that one, and no other (as the API:
     `OtherDataset`, the app's 403 page)."""
     session = await run_in_threadpool(sessions.read, request)
@@ -188,7 +192,7 @@ async def _signed_in_movement(
     except Busy:
         raise  # not a problem with the view asked for: the app's busy page (serving/errors.py)
     except ForecastError as exc:
-        return session, None, str(exc)
+        return session, None, exc
 
 
 def _context(m: Movement) -> dict[str, Any]:

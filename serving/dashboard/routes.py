@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
 from forecast.data.store import list_datasets
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, NotFound
 from forecast.forecasting import forecast_runs, stored_forecasts
 from forecast.formatting import missing, money, pct
 from forecast.model_monitoring import Monitoring
@@ -38,6 +38,7 @@ from serving.dashboard.figures import (
 )
 from serving.dashboard.overviews import OverviewCacheDep, compute
 from serving.deps import bound_dataset, of_dataset
+from serving.errors import status_for
 from serving.limits import HeavyDep
 from serving.observability import monitoring_cache
 from serving.routes.models import described_for
@@ -217,8 +218,21 @@ async def dashboard(
     result, problem = await heavy(
         compute, request.app.state, overviews, dataset, view.freq, view.period, view.team
     )
-    context = await run_in_threadpool(_context, request, session, result, problem)
-    return _html(request, "dashboard.html", context)
+    said = str(problem) if problem else None
+    context = await run_in_threadpool(_context, request, session, result, said)
+    status = page_status(problem, dataset or request.app.state.settings.deal_dataset)
+    return _html(request, "dashboard.html", context, status)
+
+
+def page_status(problem: ForecastError | None, asked: str | None) -> int:
+    """A page's status: that of the error it shows instead of its view (`serving.errors`: a bad
+    period or team 422, an unknown dataset 404, too little history 409), the page still saying
+    why. 200 where it shows its view, or, where no dataset was asked for, what the store holds
+    (several datasets to pick from, or none yet and the import to run): nothing asked for failed.
+    """
+    if problem is None or (asked is None and isinstance(problem, NotFound)):
+        return 200
+    return status_for(problem)
 
 
 def deal_datasets(engine: Engine, bound: str | None = None) -> list[str]:
@@ -363,7 +377,7 @@ async def download(
         compute, request.app.state, overviews, dataset, view.freq, view.period, view.team
     )
     if result is None:
-        return _text(problem or "no data", 404)
+        return _text(str(problem or "no data"), status_for(problem) if problem else 404)
     try:
         rows = csv_rows(chart, result, _model_card(request, session, result.forecast))
     except ForecastError as exc:

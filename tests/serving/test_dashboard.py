@@ -454,9 +454,9 @@ def test_the_default_view_is_the_period_holding_the_datas_last_day(viewer):
 
 def test_a_bad_filter_is_said_on_the_page(viewer):
     response = viewer.get("/", params={"team": "Nobody", "period": "2017-Q4"})
-    assert response.status_code == 200 and "no team &#39;Nobody&#39;" in response.text
+    assert response.status_code == 422 and "no team &#39;Nobody&#39;" in response.text
     response = viewer.get("/", params={"period": "2017-Q9"})
-    assert "unknown period" in response.text
+    assert response.status_code == 422 and "unknown period" in response.text
 
 
 # --- parts missing ----------------------------------------------------------------------------
