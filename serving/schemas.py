@@ -140,6 +140,8 @@ Name = Annotated[str, AfterValidator(single_line)]
 Number = Annotated[float, Field(ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False)]
 #: Money and counts: a Number that is not negative.
 Amount = Annotated[float, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False)]
+_REP = "The rep's call on the dataset's scale: 0–1, or 0–100 where it was imported as percents"
+RepProbability = Annotated[float, Field(ge=0, allow_inf_nan=False, description=_REP)]
 
 
 # --- the same rules, checked by pydantic's core alone -------------------------------------------
@@ -410,7 +412,7 @@ class DealScoreRequest(BaseModel):
     closed_at: DealDateTime | None = None
     expected_close_at: DealDateTime | None = None
     currency: Name | None = Field(None, pattern=r"^[A-Za-z]{3}$")
-    rep_probability: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    rep_probability: RepProbability | None = None
     forecast_category: ForecastCategory | None = None
     csat: Number | None = None
 
@@ -508,9 +510,7 @@ class OpportunityState(BaseModel):
     account_country: Name | None = Field(None, max_length=100)
     account_employees: Amount | None = None
     account_revenue: Amount | None = None
-    rep_probability: float | None = Field(
-        None, ge=0, le=1, allow_inf_nan=False, description="The rep's own call"
-    )
+    rep_probability: RepProbability | None = None
     forecast_category: ForecastCategory | None = None
     csat: Number | None = None
     attributes: Attributes | None = None

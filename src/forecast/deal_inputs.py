@@ -1,6 +1,7 @@
 """An open deal sent by a CRM as the deal model's inputs: its stage checked against the
 dataset's, its age and time in stage as of the scoring date, its owner's and account's past
-win rates, and the dataset's own attributes by name."""
+win rates, and the dataset's own attributes by name. The rep's own probability, which the
+model does not read, is checked against the dataset's scale (0–1, or 0–100 for percents)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def deal_row(context: DealContext, deal: Mapping[str, Any], as_of: object = None
     stage = context.stages.canonical(str(stage_name))
     if stage in (context.stages.won, context.stages.lost):
         raise InvalidInput(f"stage: {stage!r} is an outcome; only open deals are scored")
+    _check_rep_probability(context, deal.get("rep_probability"))
     t = as_timestamp(as_of) if as_of is not None else pd.Timestamp(store.utcnow())
     created = _when(deal.get("created_at"), "created_at")
     entered = _when(deal.get("stage_entered_at"), "stage_entered_at") or created
@@ -55,6 +57,25 @@ def _attributes(context: DealContext, given: object) -> dict[str, Any]:
             f"attributes: {unknown} not features of dataset '{context.dataset}' (it keeps: {kept})"
         )
     return {str(k): v for k, v in given.items()}
+
+
+def _check_rep_probability(context: DealContext, value: object) -> None:
+    """A CRM sends the rep's probability as its export writes it: on the scale the dataset's
+    import read it on (`rep_probability_scale`), so 75 is a call of 75% where that is 100."""
+    if value is None:
+        return
+    scale = context.history.options.rep_probability_scale
+    if not isinstance(value, int | float):
+        raise InvalidInput(f"rep_probability: {value!r} is not a number")
+    if 0 <= value <= scale:
+        return
+    hint = f"its import's rep_probability_scale: {scale:g}"
+    if scale == 1:
+        hint = "percents, 0–100, need rep_probability_scale: 100 in its mapping"
+    raise InvalidInput(
+        f"rep_probability: {value:g} is outside 0–{scale:g}, the scale of dataset "
+        f"'{context.dataset}' ({hint})"
+    )
 
 
 def _when(value: object, name: str) -> pd.Timestamp | None:

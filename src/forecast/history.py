@@ -116,6 +116,8 @@ class DatasetOptions:
     stage_probabilities: tuple[tuple[str, float], ...] = ()
     #: The dataset's own columns kept as model inputs (its mapping's `features:`), by name.
     features: tuple[str, ...] = ()
+    #: What the export's (and so a CRM's) rep probability of 1 is written as: 100 for percents.
+    rep_probability_scale: float = 1.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> DatasetOptions:
@@ -125,6 +127,7 @@ class DatasetOptions:
             amount_known_before_close=bool(data.get("amount_known_before_close", True)),
             stage_probabilities=tuple((str(s), float(p)) for s, p in given.items()),
             features=tuple(str(f) for f in data.get("features") or ()),
+            rep_probability_scale=float(data.get("rep_probability_scale") or 1.0),
         )
 
 

@@ -190,7 +190,7 @@ def test_a_deal_sent_as_the_crm_pushes_it_is_scored_and_what_is_not_read_is_said
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"rep_probability": 1.5}, "body.rep_probability"),
+        ({"rep_probability": -0.5}, "body.rep_probability"),  # beyond any dataset's scale
         ({"rep_probability": "likely"}, "body.rep_probability"),
         ({"expected_close_at": "2025-02-30"}, "body.expected_close_at"),
         ({"expected_close_at": "0001-01-01"}, "body.expected_close_at"),

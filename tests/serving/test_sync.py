@@ -155,7 +155,7 @@ def test_an_unknown_stage_is_422_naming_the_field_and_value(scorer, settings):
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"rep_probability": 1.5}, "body.rep_probability"),
+        ({"rep_probability": -0.5}, "body.rep_probability"),  # below any scale
         ({"amount": -1}, "body.amount"),
         ({"updated_at": None}, "body.updated_at"),
         ({"updated_at": "2017-02-30T00:00:00"}, "body.updated_at"),

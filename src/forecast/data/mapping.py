@@ -508,6 +508,8 @@ class Mapping(BaseModel):
             options["currency"] = self.currency.upper()
         if self.exchange_rates:  # a CRM's later pushes are converted as the import was
             options["exchange_rates"] = dict(self.exchange_rates)
+        if self.rep_probability_scale != 1:  # a CRM sends the rep's call on the export's scale
+            options["rep_probability_scale"] = self.rep_probability_scale
         return options
 
 

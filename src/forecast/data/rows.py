@@ -262,7 +262,11 @@ class CanonicalRows(NumberColumns):
         percents_read = (p > 1) & (p <= 100) & ~percent & (self.mapping.rep_probability_scale == 1)
         self._bad(percents_read, bad, raw, "rep_probability", PROBABILITY_OUTSIDE)
         outside = (p < 0) | ((p > 1) & ~percents_read)
-        self._bad(outside, bad, raw, "rep_probability", "probability outside 0–1")
+        scale = self.mapping.rep_probability_scale
+        said = f"probability outside 0–{scale:g} (rep_probability_scale: {scale:g})"
+        self._bad(
+            outside, bad, raw, "rep_probability", "probability outside 0–1" if scale == 1 else said
+        )
         out["forecast_category"] = self._forecast_categories(out["forecast_category"], raw, bad)
 
         self._amounts(out)

@@ -299,8 +299,8 @@ def _mapping(
     dataset: str, stages: StageSet, info: dict, features: Sequence[str] = ()
 ) -> ImportMapping:
     """The canonical columns with the dataset's own stages, leak columns, amount rules, stage
-    probabilities and features, so a push leaves the dataset's settings as the import that
-    made it left them."""
+    probabilities, features and rep probability scale, so a push leaves the dataset's settings
+    as the import that made it left them (and reads its values as that import read them)."""
     options = info.get("options") or {}
     rules = AmountRules(known_before_close=bool(options.get("amount_known_before_close", True)))
     return load_mapping("canonical").model_copy(
@@ -318,6 +318,7 @@ def _mapping(
             "value_fixes": dict(options.get("value_fixes") or {}),
             "currency": str(options.get("currency") or "USD"),
             "exchange_rates": dict(options.get("exchange_rates") or {}),
+            "rep_probability_scale": float(options.get("rep_probability_scale") or 1.0),
         }
     )
 
