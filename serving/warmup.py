@@ -15,10 +15,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-import pandas as pd
 from starlette.datastructures import State
 
-from forecast.periods import period_of
+from forecast.periods import current_period, period_of
 from serving.dashboard.overviews import compute
 from serving.dashboard.pipeline_page import PipelineQuery, movement, page_context
 from serving.datasets import load_dataset
@@ -71,6 +70,6 @@ async def warm_up(state: State) -> None:
 def _other_views(state: State) -> list[tuple[str | None, str | None]]:
     """The next quarter's view and each team's view of the current one."""
     data = load_dataset(state.engine, state.settings.deal_dataset, state.datasets)
-    current = period_of(data.now - pd.Timedelta(microseconds=1), "quarter")
+    current = current_period(data.now, "quarter")
     following = period_of(current.end, "quarter")
     return [(following.label, None)] + [(None, team) for team in data.teams[:MAX_TEAM_VIEWS]]

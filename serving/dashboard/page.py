@@ -33,7 +33,7 @@ from forecast.forecasting.stored_forecasts import CHART_AHEAD as AHEAD
 from forecast.forecasting.stored_forecasts import find as stored_forecast
 from forecast.forecasting.targets import TOTAL, TOTAL_LEVEL, list_targets
 from forecast.kpis import compute_kpis
-from forecast.periods import Period, parse_period, period_of
+from forecast.periods import Period, current_period, parse_period, period_of
 from forecast.risk import deals_at_risk
 from serving.datasets import Dataset
 
@@ -61,8 +61,9 @@ class View:
 def choose_view(
     data: Dataset, *, freq: str = "quarter", period: str | None = None, team: str | None = None
 ) -> View:
-    """Validate the filters. The default period is the one holding the dataset's "now"; a past
-    period is forecast as of its start (to set beside what was won), any other as of now."""
+    """Validate the filters. The default period is `periods.current_period` of the dataset's
+    "now", the one `forecast track` keeps as current (and stores this view's forecasts of); a
+    past period is forecast as of its start (to set beside what was won), any other as of now."""
     if freq not in FREQS:
         raise InvalidInput(f"freq must be one of {list(FREQS)}, got {freq!r}")
     if period:
@@ -70,7 +71,7 @@ def choose_view(
         if chosen.freq != freq:
             chosen = period_of(chosen.start, freq)
     else:
-        chosen = period_of(data.now - pd.Timedelta(microseconds=1), freq)
+        chosen = current_period(data.now, freq)
     if team is not None and team not in data.teams:
         known = ", ".join(data.teams[:12]) or "none"
         raise InvalidInput(f"no team {team!r} in dataset {data.name!r}; its teams: {known}")
@@ -83,7 +84,7 @@ def period_choices(data: Dataset, freq: str) -> list[str]:
     first = data.opportunities["created_at"].min()
     if pd.isna(first):
         first = data.now
-    current = period_of(data.now - pd.Timedelta(microseconds=1), freq)
+    current = current_period(data.now, freq)
     out = [current]
     while len(out) < 60 and out[-1].start > first:
         out.append(period_of(out[-1].start - pd.Timedelta(days=1), freq))

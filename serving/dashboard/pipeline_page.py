@@ -22,7 +22,7 @@ from starlette.datastructures import State
 from forecast.data.store import PICK_ON_PAGE
 from forecast.errors import Busy, ForecastError, InvalidInput
 from forecast.history import as_timestamp
-from forecast.periods import Period, parse_period, period_of
+from forecast.periods import Period, current_period, parse_period
 from forecast.waterfall import BARS, PipelineWaterfall, deal_records
 from serving.dashboard.export import to_csv
 from serving.dashboard.figures import figure_json, waterfall_figure
@@ -242,4 +242,4 @@ def _default_period(state: pd.DataFrame, end: pd.Timestamp) -> Period | None:
     expected = state.get("expected_close_at")
     if expected is None or not expected[state["is_open"]].notna().any():
         return None
-    return period_of(end - pd.Timedelta(microseconds=1), "quarter")
+    return current_period(end, "quarter")

@@ -84,6 +84,15 @@ def period_of(when: object, freq: str) -> Period:
     raise InvalidInput(f"unknown period frequency {freq!r}; expected one of {list(FREQS)}")
 
 
+def current_period(now: object, freq: str) -> Period:
+    """The period shown and tracked by default on data whose "now" is `now` (`DealHistory.now`:
+    today, or the day after an export ends): the one holding the last instant before `now`, so
+    an export taken on a quarter's last day opens on that quarter, not on the one its "now"
+    (the next midnight) starts. The dashboard's default view, `forecast track`'s current period
+    and the forecasts it stores for the API and the page all read this one definition."""
+    return period_of(pd.Timestamp(now) - pd.Timedelta(microseconds=1), freq)
+
+
 def periods_between(first: object, last: object, freq: str) -> list[Period]:
     """Every period of `freq` from the one containing `first` to the one containing `last`."""
     current, stop = period_of(first, freq), period_of(last, freq)

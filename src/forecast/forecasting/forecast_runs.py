@@ -29,7 +29,7 @@ from forecast.forecasting.service import TargetedForecast, forecast_against_targ
 from forecast.forecasting.targets import targets_for
 from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
-from forecast.periods import Period, parse_period, period_of
+from forecast.periods import Period, current_period, parse_period, period_of
 from forecast.settings import Settings, get_settings
 
 #: The levels a run keeps: the total (the forecast's `TOTAL` line), one line per team and per rep.
@@ -59,7 +59,7 @@ def track(
     settings = settings or get_settings()
     now = history.now().normalize()
     t = (date_of(as_of, "as_of") if as_of is not None else now).normalize()
-    current = period_of(t - pd.Timedelta(microseconds=1), freq)
+    current = current_period(t, freq)
     periods = [current, period_of(current.end, freq)]
     # What the API and the dashboard serve by default, kept whole (tracking the data's now).
     served = stored_forecasts.served_by_default(now, freq) if t == now else []

@@ -30,7 +30,7 @@ from forecast.forecasting.targets import (
     period_of as parse_period,
 )
 from forecast.history import as_timestamp
-from forecast.periods import Period, default_as_of, period_of
+from forecast.periods import Period, current_period, default_as_of, period_of
 from forecast.settings import Settings, get_settings
 
 #: The groupings a run stores; any other (product, region) is computed on request.
@@ -53,7 +53,7 @@ def served_by_default(
     of the dashboard's views of the current and of the next period (the default one and the
     next a manager opens): the view's period and those its chart shows after it by team, and
     its period by rep, all as of the view's date."""
-    current = period_of(now - pd.Timedelta(microseconds=1), freq)
+    current = current_period(now, freq)
     ahead = CHART_AHEAD.get(freq, 1)
     periods = [current]
     while len(periods) < 2 + ahead:
