@@ -243,8 +243,39 @@ def _print_scores(rep) -> None:
                 f"{cov['wilson_95'][1]:.0%}); ours beat the best naive in "
                 f"{beat['hits']}/{beat['n']}"
             )
+    print("  chosen WAPE / each naive's, paired on the forecasts that naive made (issue 11's bar:")
+    print("  at most 0.8 against the best naive; the weighted pipeline at 0 weeks only)")
+    for sealed in (False, True):
+        for h, ratios in paired_ratios(rep.forecast_table(), sealed=sealed).items():
+            if ratios:
+                worst = max(ratios, key=ratios.get)
+                said = ", ".join(f"{m} {r:.3f}" for m, r in ratios.items())
+                where = "sealed" if sealed else "headline"
+                print(f"    {where} h={h:>2}w: worst {ratios[worst]:.3f} ({worst}); {said}")
     for note in rep.notes:
         print(f"  note: {note}")
+
+
+def paired_ratios(table: pd.DataFrame, *, sealed: bool = False) -> dict[int, dict[str, float]]:
+    """Per horizon, per naive method: the chosen forecast's WAPE over the naive one's, both on
+    the windows the naive one forecast (a naive forecast absent at an origin, as last year's
+    before a year of record, is not counted against it)."""
+    table = table[table["sealed"] == sealed]
+    out: dict[int, dict[str, float]] = {}
+    for h, th in table.groupby("horizon_weeks"):
+        wide = th.pivot_table(index="window", columns="method", values="forecast", aggfunc="first")
+        actual = th.groupby("window")["actual"].first()
+        ratios = {}
+        for m in ("run_rate", "last_period", "last_year", "weighted_pipeline"):
+            if m not in wide or "chosen" not in wide or (m == "weighted_pipeline" and h != 0):
+                continue
+            both = wide[[m, "chosen"]].dropna().index
+            naive_error = (wide.loc[both, m] - actual[both]).abs().sum()
+            if len(both) and naive_error > 0:
+                chosen_error = (wide.loc[both, "chosen"] - actual[both]).abs().sum()
+                ratios[m] = float(chosen_error / naive_error)
+        out[int(h)] = ratios
+    return out
 
 
 def main() -> None:
