@@ -6,8 +6,10 @@ closed (Zoho's "Closing Date"); the stage history's entry into the outcome is wh
 recorded it. So where the history has the deal enter the outcome it is in, that entry is its
 close; where it does not (a history file without the outcome's row), the deals file's close
 date is. `DealHistory.rows_at` reads each snapshot's close with `close_given_history`, and
-`closed_by_history` gives the deals' latest state read the same way, so won revenue per period,
-time to close and win rate per period agree with the as-of snapshots.
+`closed_by_history` gives the deals' latest state read the same way (`DealHistory.final_deals`,
+what every reader of outcomes takes), so won revenue per period, time to close, win rate per
+period, the reps' and accounts' past win rates, the training and time-to-close rows (which end
+at the close) and the holdout cut agree with the as-of snapshots.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from forecast.data.stages import OPEN
+from forecast.data.stages import LOST, OPEN, WON
 
 if TYPE_CHECKING:
     from forecast.history import DealHistory
@@ -41,11 +43,29 @@ def close_given_history(
 def closed_by_history(history: DealHistory) -> pd.DataFrame:
     """`history.deals` with each closed deal's `closed_at` as the stage history gives it
     (`close_given_history`: the close a snapshot after every entry reads); an open deal's date
-    is left as the file gives it."""
+    is left as the file gives it. Without a stage history (a cluster run's summary of the deals,
+    whose closes were read this way on the workers) every close is the file's."""
     deals = history.deals.reset_index(drop=True)
+    if not len(history.stage_log):
+        return deals
     pos = np.arange(len(deals))
     stage, entered = history.stage_at(pos, np.full(len(pos), _EVER))
     outcome = deals["stage"].where(deals["status"] != OPEN).to_numpy(dtype=object)
     recorded = pd.to_datetime(deals["closed_at"]).to_numpy("datetime64[us]")
     closes = close_given_history(stage, entered, outcome, recorded)
     return deals.assign(closed_at=closes)
+
+
+def outcomes_of(deals: pd.DataFrame) -> pd.DataFrame:
+    """The closes past win rates count (`DealHistory.closed_outcomes`): deals won or lost with a
+    close date, as id, owner, account, closed_at, won (1/0)."""
+    closed = deals[deals["status"].isin([WON, LOST]) & deals["closed_at"].notna()]
+    return pd.DataFrame(
+        {
+            "id": closed["id"].to_numpy(),
+            "owner": closed["owner"].to_numpy() if "owner" in closed else None,
+            "account": closed["account"].to_numpy() if "account" in closed else None,
+            "closed_at": closed["closed_at"].to_numpy(),
+            "won": (closed["status"] == WON).to_numpy(dtype=float),
+        }
+    )

@@ -302,7 +302,7 @@ def deal_rows_at(
         closes = PastCloses.from_outcomes(history.closed_outcomes())
     cols.update(closes.rates_at(as_of, owner, account))
     at = history.positions(rows["id"])
-    final = history.deals
+    final = history.final_deals  # a close as the snapshots read it
     cols["closed_at"] = final["closed_at"].to_numpy("datetime64[us]")[at]
     status = final["status"].to_numpy()[at]
     won = (status == WON).astype(float)
@@ -327,7 +327,9 @@ def deal_rows_at(
 
 
 def _ended(history: DealHistory) -> pd.DataFrame:
-    deals = history.deals
+    """The deals won or lost with a creation and a close (`DealHistory.final_deals`': a deal's
+    rows stop at the close the snapshots read, and a holdout cut sorts it by that close)."""
+    deals = history.final_deals
     return deals[
         deals["status"].isin([WON, LOST]) & deals["created_at"].notna() & deals["closed_at"].notna()
     ]

@@ -42,7 +42,7 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 from sqlalchemy import Engine
 
-from forecast.closes import close_given_history
+from forecast.closes import close_given_history, closed_by_history, outcomes_of
 from forecast.data import store
 from forecast.data.attributes import (
     identifier_notes,
@@ -513,24 +513,24 @@ class DealHistory:
         blanked = [c for c in self.left_out if c in self.deals and c != "stage"]
         return self.deals.assign(**dict.fromkeys(blanked)) if blanked else self.deals
 
+    @property
+    def final_deals(self) -> pd.DataFrame:
+        """`deals`, a closed deal's `closed_at` as its stage history records it (`closes`): what
+        every reader of outcomes and their dates takes, so that they agree with `as_of`."""
+        return self._final.copy(deep=False)  # copy-on-write: a caller's edit stays its own
+
+    @cached_property
+    def _final(self) -> pd.DataFrame:
+        return closed_by_history(self)
+
     def closed_outcomes(self) -> pd.DataFrame:
-        """Deals with an outcome and a close date: id, owner, account, closed_at, won (1/0)."""
+        """Deals with an outcome and a close date, closed as `final_deals` has it: id, owner,
+        account, closed_at, won (1/0)."""
         return self._outcomes.copy(deep=False)  # copy-on-write: a caller's edit stays its own
 
     @cached_property
-    def _outcomes(self) -> pd.DataFrame:
-        # Read by every batch of feature rows (the reps' and accounts' past win rates).
-        deals = self.model_deals()
-        closed = deals[deals["status"].isin([WON, LOST]) & deals["closed_at"].notna()]
-        return pd.DataFrame(
-            {
-                "id": closed["id"].to_numpy(),
-                "owner": closed["owner"].to_numpy() if "owner" in closed else None,
-                "account": closed["account"].to_numpy() if "account" in closed else None,
-                "closed_at": closed["closed_at"].to_numpy(),
-                "won": (closed["status"] == WON).to_numpy(dtype=float),
-            }
-        )
+    def _outcomes(self) -> pd.DataFrame:  # read by every batch of feature rows
+        return outcomes_of(self.model_deals().assign(closed_at=self._final["closed_at"].to_numpy()))
 
 
 def _sorted(frame: pd.DataFrame, time_col: str) -> pd.DataFrame:

@@ -31,7 +31,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from forecast.closes import closed_by_history
 from forecast.data.currencies import currency_of
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.errors import InvalidInput
@@ -106,7 +105,7 @@ def compute_kpis(
         deals = history.as_of(t)
         known = history.known_before(t)
     else:
-        deals = closed_by_history(history)  # a close as the snapshots read it
+        deals = history.final_deals  # a close as the snapshots read it
         known = history
 
     notes: list[str] = []

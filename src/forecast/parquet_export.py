@@ -214,7 +214,7 @@ def first_pass(part: HistorySlice) -> dict[str, Any]:
     kept = [*SUMMARY_COLUMNS, *(c for c in OPTIONAL_SUMMARY_COLUMNS if c in piece.deals)]
     return {
         "facts": {
-            "summary": piece.deals[kept].reset_index(drop=True),
+            "summary": piece.final_deals[kept].reset_index(drop=True),  # closes as read here
             "columns": column_names(piece.deals),
             "end": piece.end if len(piece.deals) else None,
             "calls": has_calls(piece.deals),

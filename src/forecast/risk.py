@@ -298,7 +298,7 @@ def check_as_of(history: DealHistory, t: pd.Timestamp, settings: Settings | None
     rates nor usual stays to judge by, and past the forecasts' horizon every open deal would
     look stuck (the same bound as a forecast's `as_of`, `check_horizon`)."""
     check_horizon(history, period_of(t, "month"), t, settings)
-    opps = history.deals
+    opps = history.final_deals  # a close as the snapshots read it
     first = opps.loc[opps["status"].isin([WON, LOST]), "closed_at"].min()
     if pd.notna(first) and t <= first:
         raise InvalidInput(

@@ -249,6 +249,31 @@ def test_a_partitioned_read_finds_the_leaks_of_a_whole_read(client, tmp_path: Pa
     _assert_same_rows(client, whole, source)
 
 
+def test_a_partitioned_read_takes_each_close_from_the_stage_history_as_a_whole_read(
+    client, tmp_path: Path
+) -> None:
+    """A deals file whose close dates are not the history's (a Zoho "Closing Date" left at the
+    expected date): the summary this process keeps holds the closes the slices' stage histories
+    give, as a whole read's `final_deals` does, so the holdout cut and the rows agree."""
+    from forecast.parquet_export import SUMMARY_COLUMNS, read_partitioned, read_whole, write_export
+
+    data = generate_pipeline(900, seed=8)
+    deals = data.opportunities.copy()
+    closed = deals["status"].isin(["won", "lost"]) & (deals.index % 3 == 0)
+    deals.loc[closed, "closed_at"] = deals.loc[closed, "closed_at"] + pd.Timedelta(days=45)
+    folder = tmp_path / "zoho"
+    write_export(deals, data.history, folder, row_group_rows=200)
+
+    whole = read_whole(folder)
+    kept = [*SUMMARY_COLUMNS, "updated_at"]
+    file_close = whole.deals["closed_at"]
+    moved = file_close.notna() & (whole.final_deals["closed_at"] != file_close)
+    assert moved.sum() == closed.sum()  # the history's close, not the file's
+    source = read_partitioned(client, folder, parts=3)
+    pd.testing.assert_frame_equal(source.summary.deals, whole.final_deals[kept])
+    _assert_same_rows(client, whole, source)
+
+
 def test_a_deal_id_repeated_across_slices_is_refused(client, tmp_path: Path) -> None:
     from forecast.errors import InvalidInput
     from forecast.parquet_export import read_partitioned, write_export

@@ -284,7 +284,7 @@ def _weeks(
     """Windows of the period's length starting every Monday: from the first Monday a full
     period after the first close (less history teaches the models and the run rate nothing) or
     `lo`, to the last one ending by the export date (or `hi`)."""
-    deals = history.deals
+    deals = history.final_deals  # a close as the snapshots read it
     closes = deals.loc[deals["status"].isin([WON, LOST]), "closed_at"].dropna()
     if lo is None:
         if closes.empty:

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from forecast import timing as tm
-from forecast.closes import closed_by_history
 from forecast.data.stages import LOST, WON
 from forecast.errors import InsufficientHistory
 from forecast.forecasting import naive
@@ -89,7 +88,7 @@ def replay(
     was won read the whole one there. Returns the results (by window, then horizon) and the
     number of fits."""
     column = GROUP_COLUMNS.get(by) if by else None
-    deals = history.deals
+    deals = history.final_deals  # a close as the snapshots read it
     closes = deals.loc[deals["status"].isin([WON, LOST]), "closed_at"].dropna()
     first_close = closes.min() if len(closes) else None
     last_day = (cutoff - pd.Timedelta(days=1)).date()
@@ -158,7 +157,7 @@ def replay(
 def won_deals(history: DealHistory) -> pd.DataFrame:
     """Every deal won with a close date, its close as the stage history gives it (as the
     snapshots and KPIs read it): what each window's actual is read from."""
-    deals = closed_by_history(history)
+    deals = history.final_deals
     return deals[(deals["status"] == WON) & deals["closed_at"].notna()]
 
 

@@ -210,7 +210,7 @@ def models_key(history: DealHistory, t: pd.Timestamp, settings: Settings | None)
     """What the models fitted as of t learn from, in counts: deals created, stage entries,
     field observations and outcomes before t; the stage set, options, left-out fields and
     settings. Equal keys, equal models."""
-    opps, log = history.deals, history.stage_log
+    opps, log = history.final_deals, history.stage_log  # closes as the models read them
     closed = opps["closed_at"] < t
     return (
         t,

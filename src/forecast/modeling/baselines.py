@@ -281,7 +281,7 @@ def _stage_rows(history: DealHistory, every_days: int) -> tuple[pd.Series, np.nd
     lived, more rows) weighed less in each stage, and the first stage's rate, which the
     weighted pipeline and the fallback score by, came out a third of the truth (a walkthrough
     measured 12% where 36% of the deals in Prospecting were won)."""
-    deals = history.deals
+    deals = history.final_deals  # as `features._ended`: the same rows
     ended = deals[
         deals["status"].isin([WON, LOST]) & deals["created_at"].notna() & deals["closed_at"].notna()
     ]

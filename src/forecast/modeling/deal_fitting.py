@@ -149,7 +149,7 @@ def train_deals(
     settings = settings or get_settings()
     seed = settings.seed if seed is None else seed
     amount_known = history.options.amount_known_before_close
-    opportunities = history.deals
+    opportunities = history.final_deals  # the holdout cut sorts deals by the snapshots' close
     note(progress, "checking the data")
     if len(opportunities) == 0:
         raise InvalidInput("no deals in the data: nothing to train on")

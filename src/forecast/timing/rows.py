@@ -33,7 +33,8 @@ DAY = pd.Timedelta(days=1)
 def landmarks(history: DealHistory, until: pd.Timestamp, every_days: int) -> pd.DataFrame:
     """(id, as_of) while each deal was open before `until`: just after its creation and each
     stage entry, and every `every_days` days."""
-    deals = history.deals[history.deals["created_at"].notna()]
+    deals = history.final_deals  # a closed deal's landmarks stop at the close `as_of` reads
+    deals = deals[deals["created_at"].notna()]
     closed = deals["closed_at"]
     end = closed.where(closed.notna() & (closed < until), until)
     frame = pd.DataFrame(
@@ -84,7 +85,7 @@ def survival_rows(
     rows["followup_days"] = ((cut - rows["as_of"]) / DAY).to_numpy(dtype=float)
     rows["event"] = event.astype(int)
     rows = rows[rows["duration_days"] > 0].reset_index(drop=True)
-    deals = known.deals
+    deals = known.final_deals
     first_close = deals.loc[deals["status"].isin([WON, LOST]), "closed_at"].min()
     # From the day before the first close, so that close itself is seen as an event.
     start = rows["as_of"] if pd.isna(first_close) else rows["as_of"].clip(lower=first_close - DAY)
