@@ -108,16 +108,15 @@ def as_timestamp(value: object) -> pd.Timestamp:
 class DatasetOptions:
     """How a dataset's export is to be read in time."""
 
-    #: False where the export records a deal's amount only when it closes: while open, the
-    #: product's list price is what was known (flagged `amount_estimated`).
+    #: False where the export gives amounts only at close (open: the list price, estimated).
     amount_known_before_close: bool = True
-    #: The CRM's configured probability of each stage (a preset's or a mapping's), as
-    #: (stage, probability) pairs; empty where none is given.
+    #: Each stage's probability, as (stage, probability) pairs (empty where none is given), and
+    #: where they came from: "preset" (the CRM's), "mapping" or "estimated" (from the data).
     stage_probabilities: tuple[tuple[str, float], ...] = ()
+    stage_probabilities_from: str = "mapping"
     #: The dataset's own columns kept as model inputs (its mapping's `features:`), by name.
     features: tuple[str, ...] = ()
-    #: What the export's (and so a CRM's) rep probability of 1 is written as: 100 for percents.
-    rep_probability_scale: float = 1.0
+    rep_probability_scale: float = 1.0  # 100 where the export (and so a CRM) writes percents
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> DatasetOptions:
@@ -126,6 +125,7 @@ class DatasetOptions:
         return cls(
             amount_known_before_close=bool(data.get("amount_known_before_close", True)),
             stage_probabilities=tuple((str(s), float(p)) for s, p in given.items()),
+            stage_probabilities_from=str(data.get("stage_probabilities_from") or "mapping"),
             features=tuple(str(f) for f in data.get("features") or ()),
             rep_probability_scale=float(data.get("rep_probability_scale") or 1.0),
         )

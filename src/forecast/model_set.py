@@ -543,7 +543,7 @@ def deal_context(engine: Engine, name: str) -> DealContext:
 
 
 def deal_fallback(history: DealHistory | None, rates: StageWinRate | None) -> Scorer:
-    """What scores a deal without a champion, the API's and a batch's alike: the CRM's own stage
+    """What scores a deal without a champion, the API's and a batch's alike: the dataset's stage
     probabilities where the stage history is flat (`_crm_fallback`), else the per-stage win rate
     of the dataset's deals."""
     crm = _crm_fallback(history, rates) if history is not None else None
@@ -558,8 +558,8 @@ def deal_fallback(history: DealHistory | None, rates: StageWinRate | None) -> Sc
 
 
 def _crm_fallback(history: DealHistory, rates: StageWinRate | None) -> Scorer | None:
-    """The CRM's stage probabilities as the fallback where the stage history is flat and the
-    dataset has them (a preset's or a mapping's); None otherwise."""
+    """The dataset's stage probabilities as the fallback where the stage history is flat and
+    it has them (a preset's, a mapping's or a drafted estimate); None otherwise."""
     if rates is not None and rates.top_share_ < FLAT_STAGE_SHARE:
         return None
     given = history.options.stage_probabilities
@@ -567,4 +567,4 @@ def _crm_fallback(history: DealHistory, rates: StageWinRate | None) -> Scorer | 
     if prior is None:
         return None
     overall = rates.overall_ if rates is not None else float(np.mean(list(prior.values())))
-    return crm_stage_scorer(prior, overall)
+    return crm_stage_scorer(prior, overall, history.options.stage_probabilities_from)

@@ -55,7 +55,8 @@ def creation() -> tuple[pd.DataFrame, np.ndarray]:
 @pytest.fixture(scope="module")
 def model(creation) -> StagePriorClassifier:
     X, y = creation
-    fitted = StagePriorClassifier(LinearClassifier(), CRM, STAGES).fit(X, y)
+    fitted = StagePriorClassifier(LinearClassifier(), CRM, STAGES, probabilities_from="preset")
+    fitted = fitted.fit(X, y)
     fitted.field_labels_ = {"stage": "Deal Stage", "size": "Size"}
     return fitted
 
@@ -120,7 +121,7 @@ def test_served_one_row_at_a_time_with_the_stage_said_as_the_crm_probability(mod
     assert scored.probability == pytest.approx(model.predict_proba(deal(STAGES[2]))[0, 1])
     assert scored.probability == pytest.approx(model.score_row(row))
     said = [r["sentence"] for r in scored.reasons_for]
-    assert said[0].startswith("Deal Stage = Contract Sent: the CRM's stage probability 90%")
+    assert said[0].startswith("Deal Stage = Contract Sent: the CRM's preset stage probability 90%")
     # In the first stage the stage adds nothing, so it is not a reason.
     [first] = scoring.score(served, [deal(STAGES[0]).iloc[0].to_dict()])
     assert all(r["field"] != "Deal Stage" for r in first.reasons_for + first.reasons_against)
@@ -128,7 +129,7 @@ def test_served_one_row_at_a_time_with_the_stage_said_as_the_crm_probability(mod
 
 def test_the_training_report_explains_it_the_same_way(model):
     [reasons] = explain(model, deal(STAGES[1]))
-    assert any("the CRM's stage probability 40%" in r.sentence for r in reasons["for"])
+    assert any("the CRM's preset stage probability 40%" in r.sentence for r in reasons["for"])
 
 
 def test_it_saves_and_loads_with_joblib_and_scores_the_same(model, tmp_path):

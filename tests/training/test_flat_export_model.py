@@ -119,9 +119,11 @@ def test_an_open_deal_scores_higher_at_a_later_stage(trained):
     assert all(b >= a for a, b in zip(p, p[1:], strict=False)), p
     assert p[0] < p[-1]
     if trained.result.method["name"] == "stage_prior":
-        # The stage's part of the score is said as the CRM's stage probability.
+        # The stage's part of the score is said as the CRM's (HubSpot's preset) probability.
         last = [r["sentence"] for r in scores[-1].reasons_for]
-        assert any("Stage = Contract Sent: the CRM's stage probability 90%" in s for s in last)
+        assert any(
+            "Stage = Contract Sent: the CRM's preset stage probability 90%" in s for s in last
+        )
 
 
 def true_stage_rows(trained: Trained, cut: pd.Timestamp) -> pd.DataFrame:
@@ -191,8 +193,8 @@ def test_with_no_champion_a_flat_export_is_scored_by_the_crms_stage_probabilitie
     scores = [scoring.score(served, [{"stage": s}])[0] for s in stages]
     p = [s.probability for s in scores]
     assert p == sorted(p) and p[0] < p[-1]
-    assert "the CRM's stage probability" in scores[-1].reasons_for[0]["sentence"]
-    assert "CRM's stage probabilities" in scores[-1].label
+    assert "the CRM's preset stage probability" in scores[-1].reasons_for[0]["sentence"]
+    assert "CRM's preset stage probabilities" in scores[-1].label
 
 
 def test_a_batch_without_a_champion_is_scored_by_the_apis_fallback(trained, tmp_path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from forecast.data.draft_names import WON_WORDS
-from forecast.data.draft_stages import is_outcome, quoted, says
+from forecast.data.draft_stages import ESTIMATED, is_outcome, quoted, says
 from forecast.data.mapping import loose_key
 
 
@@ -48,7 +48,9 @@ def reached_probabilities(
         if int(reached.sum()) >= MIN_REACHED:
             lines.append(f"  {quoted(value)}: {round(float(won[reached].mean()), 4)}")
     return (
-        ["stage_probabilities:   # estimated from the closed deals: check", *lines] if lines else []
+        [ESTIMATED, "stage_probabilities:   # estimated from the closed deals: check", *lines]
+        if lines
+        else []
     )
 
 

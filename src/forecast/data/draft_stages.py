@@ -80,7 +80,8 @@ def stages_block(
         if configured:
             checks.append(
                 "stage_probabilities: each open stage's most common probability in the export "
-                "(the CRM's setting, which a flat export's model scores by): check"
+                "(the CRM's setting as its deals show it, which a flat export's model scores "
+                "by; said as estimated from the data): check"
             )
     else:
         checks = ["stages.open: put the open stages in funnel order, first to last"]
@@ -114,6 +115,11 @@ def _at_zero(probability: pd.Series, stage: pd.Series, open_: list[str]) -> list
     return out
 
 
+#: What a drafted `stage_probabilities:` block is: read off the data, not given by the CRM or
+#: the user (reasons and notes say so); a user who checked them may say `mapping`.
+ESTIMATED = "stage_probabilities_from: estimated   # from the data, not the CRM's setting"
+
+
 def _stage_probabilities(probability: pd.Series, stage: pd.Series, open_: list[str]) -> list[str]:
     """The `stage_probabilities:` block: each open stage's most common probability among the
     sample's deals (a CRM fills it from the stage's setting; reps edit a few), as 0–1. A 0 or
@@ -129,11 +135,8 @@ def _stage_probabilities(probability: pd.Series, stage: pd.Series, open_: list[s
             p = float(found.mode().iloc[0]) / scale
             if 0 <= p <= 1:
                 lines.append(f"  {quoted(value)}: {round(p, 4)}")
-    return (
-        ["stage_probabilities:   # the CRM's, as the export shows them: check", *lines]
-        if lines
-        else []
-    )
+    head = "stage_probabilities:   # each stage's most common in the export: check"
+    return [ESTIMATED, head, *lines] if lines else []
 
 
 def _word_count(value: str) -> int:

@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from forecast.data.attributes import checked_features, feature_entries
+from forecast.data.dataset_options import options_of
 from forecast.data.derived_columns import ExistsIn, FirstOf, HashOf
 from forecast.data.mapping_errors import validation_problem
 from forecast.data.mapping_yaml import cells_text, read_yaml
@@ -209,7 +210,12 @@ class Mapping(BaseModel):
         "present; rebuilds the entry dates the export does not give",
     )
     stage_probabilities: dict[str, float] = Field(
-        default_factory=dict, description="the CRM's configured probability of each stage"
+        default_factory=dict, description="the probability of each stage, as the CRM sets it"
+    )
+    stage_probabilities_from: Literal["preset", "mapping", "estimated"] = Field(
+        "mapping",
+        description="where stage_probabilities came from: a preset's (the CRM's stock ones), "
+        "the mapping's own, or estimated from the data (a drafted mapping's)",
     )
     date_format: str | list[str] | None = Field(
         None,
@@ -476,41 +482,8 @@ class Mapping(BaseModel):
 
     @property
     def options(self) -> dict:
-        """What later steps must know about the data (kept with the dataset in the store): the
-        CRM's configured stage probabilities among them, by canonical stage, where given."""
-        options: dict[str, Any] = {"amount_known_before_close": self.amount.known_before_close}
-        if self.stage_probabilities:
-            stages = self.stage_set
-            unknown = [s for s in self.stage_probabilities if not stages.is_known(s)]
-            if unknown:
-                raise InvalidInput(
-                    f"stage_probabilities: unknown stage(s) {unknown}; "
-                    f"the stages are {list(stages.all_stages)}"
-                )
-            options["stage_probabilities"] = {
-                stages.canonical(s): p for s, p in self.stage_probabilities.items()
-            }
-        if self.features:
-            options["features"] = list(self.feature_labels)
-        created = self.columns.get("created_at") if isinstance(self.columns, dict) else None
-        if self.kind == "leads" and isinstance(created, str) and created != "created_at":
-            # a CRM scores a lead under the export's own name for it
-            options["created_at_column"] = created
-        # A CRM sends values as its export writes them: the API reads them the same way.
-        if self.csv.decimal != "." or self.csv.thousands:
-            options["numbers"] = {"decimal": self.csv.decimal, "thousands": self.csv.thousands}
-        fixes = self._pushed_value_fixes()
-        if fixes:  # a CRM's pushes are fixed as the import was
-            options["value_fixes"] = fixes
-        if self.kind == "leads" and self.date_format is not None:  # a scored lead's date
-            options["date_formats"] = list(self.date_formats)
-        if self.kind == "opportunities":  # a pushed deal is in the import's currency
-            options["currency"] = self.currency.upper()
-        if self.exchange_rates:  # a CRM's later pushes are converted as the import was
-            options["exchange_rates"] = dict(self.exchange_rates)
-        if self.rep_probability_scale != 1:  # a CRM sends the rep's call on the export's scale
-            options["rep_probability_scale"] = self.rep_probability_scale
-        return options
+        """What later steps must know about the data, kept with the dataset in the store."""
+        return options_of(self)
 
 
 #: The fields a pushed deal carries whose values an import's `value_fixes` may fix (text).
@@ -529,6 +502,8 @@ def with_preset(raw: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(f"unknown preset {name!r}; accepted: {', '.join(PRESETS)}")
     preset = read_yaml(BUILT_IN_DIR / f"{name}.yaml")
     merged = {**preset, **raw}
+    if raw.get("stage_probabilities") and "stage_probabilities_from" not in raw:
+        merged["stage_probabilities_from"] = "mapping"  # the mapping's own beat the preset's
     for key in MERGED_KEYS:
         mine, theirs = raw.get(key), preset.get(key)
         if isinstance(mine, dict) and isinstance(theirs, dict):

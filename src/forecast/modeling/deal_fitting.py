@@ -7,8 +7,8 @@ Bayes) is fitted; the one registered is the best that really beats the per-stage
 the holdout (`fitting.choose_family`, resampling whole deals for its intervals).
 
 Where the stage history is flat (an export of current stages only: `FLAT_STAGE_SHARE` of the
-training snapshots in one stage) and the CRM's stage probabilities are known, a snapshot model
-could not rank stages; each family is then fitted as a per-deal model on one row per training
+training snapshots in one stage) and the dataset's stage probabilities are known, a snapshot
+model could not rank stages; each family is then fitted as a per-deal model on one row per training
 deal as known at its creation and combined in odds with the stage probabilities
 (`stage_prior.StagePriorClassifier`), and the run's `method` says so, with the holdout AUC
 beside a LightGBM of the creation rows. Without stage probabilities the snapshot model stays and
@@ -53,6 +53,7 @@ from forecast.modeling.stage_prior import (
     StagePriorClassifier,
     creation_rows,
     fit_prior_families,
+    said_of,
     stage_probabilities,
 )
 from forecast.settings import Settings, get_settings
@@ -86,8 +87,8 @@ def _flat_stage_note(
     """Said when nearly every training snapshot sits in one stage (`stage`: the training rows'
     stages): an export that gives each deal's current stage only (no stage dates) leaves a
     snapshot model nothing to learn about stage, and the stage-rate baseline becomes a
-    constant. What is trained instead depends on whether the CRM's stage probabilities are
-    known (`prior`)."""
+    constant. What is trained instead depends on whether the dataset's stage probabilities (a
+    preset's, the mapping's, or estimated from the data) are known (`prior`)."""
     stages = stage.dropna() if stage is not None else pd.Series(dtype=object)
     if len(stages) == 0 or len(history.stages.open_stages) < 2:
         return None
@@ -113,11 +114,12 @@ def _flat_stage_note(
             "or: " + fix
         )
     said = ", ".join(f"{s} {p:.0%}" for s, p in prior.items())
+    origin = history.options.stage_probabilities_from
     return flat + (
         "So the deal model is a per-deal model of what was known at each deal's creation "
         "(its attributes and the rep's and account's past win rates then; no stage, no age), "
-        f"combined in odds with the CRM's stage probabilities ({said}): a later stage the CRM "
-        "rates higher scores higher, and nothing after creation is read. The holdout is at "
+        f"combined in odds with {said_of(origin)} ({said}): a later stage they "
+        "rate higher scores higher, and nothing after creation is read. The holdout is at "
         "the first stage only, so it measures the per-deal part. " + fix
     )
 
@@ -141,7 +143,7 @@ def train_deals(
     `field_names` maps canonical fields to the export's own column names, for reasons in the
     user's words. `engine` (default: in process) builds the rows and fits the booster; on a
     Dask cluster (`dask_training.DaskEngine`) every other step is the same. A flat stage history
-    with the CRM's stage probabilities trains the stage-prior model (module docstring); its
+    with the dataset's stage probabilities trains the stage-prior model (module docstring); its
     creation rows are built in process, from the training deals the engine gathered.
     """
     engine = engine or InProcess()
@@ -251,7 +253,8 @@ def train_deals(
 
     labels = _deal_labels(field_names)
     if prior is not None:
-        note(progress, "fitting per-deal models at creation, with the CRM's stage odds")
+        origin = history.options.stage_probabilities_from
+        note(progress, f"fitting per-deal models at creation, with {said_of(origin)}")
         created = creation_rows(history, groups)
         bases = {f: boosted_classifier(settings, seed) if f == LIGHTGBM else family_model(f)
                  for f in FAMILIES}  # fmt: skip
@@ -262,6 +265,7 @@ def train_deals(
             bases,
             labels,
             warnings,
+            origin,
         )
         del created
         if not families:
@@ -316,7 +320,7 @@ def train_deals(
     )
     model, metrics, preds = compared.model, compared.metrics, compared.predictions
     if prior is not None:
-        method = _prior_report(families, model, holdout.frame(), y_test, w_test, prior)
+        method = _prior_report(families, model, holdout.frame(), y_test, w_test, prior, origin)
         warnings.append(
             f"method: {compared.family.replace('_', ' ')} per-deal model at creation with the "
             "CRM's stage probabilities (flat stage history); holdout AUC "
@@ -397,7 +401,7 @@ def _baselines_read_age(metrics: dict[str, Any], baselines: dict[str, Any]) -> s
         + ", ".join(f"{metrics[b]['roc_auc']:.3f}" for b in ahead)
         + f" vs {ours:.3f}): they read each deal's age at the holdout date, which the flat "
         "export's model cannot (without stage dates, a deal's age cannot be told from its "
-        "progress). Until it wins, what serves keeps serving (with no champion, the CRM's "
+        "progress). Until it wins, what serves keeps serving (with no champion, the dataset's "
         "stage probabilities); an export with stage dates, or stage changes pushed through the "
         "CRM sync API, lets the snapshot model learn from age and stage both"
     )
@@ -410,6 +414,7 @@ def _prior_report(
     y: np.ndarray,
     w: np.ndarray,
     prior: dict[str, float],
+    origin: str,
 ) -> dict[str, Any]:
     """The stage-prior run's method and why, with the holdout AUC of the deal model, of its
     per-deal part alone and of a LightGBM on one row per deal at creation (the issue's
@@ -423,7 +428,7 @@ def _prior_report(
         auc["LightGBM, one row per deal at creation"] = m.evaluate(y, lgbm, w)["roc_auc"]
     return {
         "name": METHOD,
-        "why": "flat stage history and the CRM's stage probabilities known",
+        "why": f"flat stage history and {said_of(origin)} known",
         "stage_probabilities": prior,
         "holdout_auc": {k: round(float(v), 4) for k, v in auc.items()},
     }

@@ -18,6 +18,7 @@ import numpy as np
 from forecast.errors import ModelNotReady
 from forecast.modeling.deal_fitting import FLAT_STAGE_SHARE
 from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier
+from forecast.modeling.stage_prior import said_of
 
 MODEL = "model"
 STAGE_WIN_RATE = "stage_win_rate"
@@ -147,14 +148,17 @@ def undated_scorer(overall: float) -> Scorer:
     )
 
 
-def crm_stage_scorer(probabilities: Mapping[str, float], overall: float) -> Scorer:
+def crm_stage_scorer(
+    probabilities: Mapping[str, float], overall: float, origin: str = "mapping"
+) -> Scorer:
     """The fallback of a flat export (current stages only, so no per-stage win rate to learn):
-    the CRM's own stage probabilities, which still rank a later stage above an earlier one."""
+    the dataset's stage probabilities, which still rank a later stage above an earlier one,
+    said as what they are (`origin`: the CRM's preset, the mapping's, estimated from the data)."""
     return Scorer(
         STAGE_WIN_RATE,
-        "fallback: the CRM's stage probabilities (the export holds no stage history to learn "
+        f"fallback: {said_of(origin)} (the export holds no stage history to learn "
         "per-stage win rates from, and no champion model yet)",
         stage_rates=dict(probabilities),
         overall=float(overall),
-        rate_wording="the CRM's stage probability",
+        rate_wording=said_of(origin, many=False),
     )

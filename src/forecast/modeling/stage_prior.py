@@ -22,8 +22,9 @@ probabilities are clipped to [`FLOOR`, 1 − `FLOOR`] so that a stage configured
 does not make a certainty of any deal.
 
 `StagePriorClassifier` serves like the simple families (`families`): additive in log-odds, one
-term per input, the stage's term said as the CRM's probability ("Stage = Contract Sent: the
-CRM's stage probability 90% ..."). Once stage changes are pushed through the CRM sync API (or
+term per input, the stage's term said with where its probability came from ("Stage = Contract
+Sent: the CRM's preset stage probability 90% ...", or the mapping's, or one estimated from the
+data by a drafted mapping: `said_of`). Once stage changes are pushed through the CRM sync API (or
 an export with stage dates is imported), the history is real and the snapshot model learns stage
 itself.
 """
@@ -55,6 +56,15 @@ STAGE_DEPENDENT: tuple[str, ...] = ("stage", "stage_index", "age_days", "days_in
 #: Stage probabilities (and the combined one) are kept this far from 0 and 1.
 FLOOR = 0.01
 METHOD = "stage_prior"
+
+
+def said_of(origin: str, many: bool = True) -> str:
+    """Stage probabilities named by where they came from (a dataset's options'
+    `stage_probabilities_from`): a drafted mapping's estimate is not the CRM's setting."""
+    noun = "stage probabilities" if many else "stage probability"
+    if origin == "estimated":
+        return f"the {noun} estimated from the data"
+    return f"the CRM's preset {noun}" if origin == "preset" else f"the mapping's {noun}"
 
 
 def stage_probabilities(
@@ -96,10 +106,12 @@ def creation_rows(history: DealHistory, ids: Sequence[object]) -> pd.DataFrame:
 
 class StageEncoder(FeatureEncoder):
     """The per-deal model's encoder plus the stage, whose levels are the open stages in pipeline
-    order; it says the stage's term as the CRM's stage probability (`reasons.Wording`)."""
+    order; it says the stage's term as a stage probability of where it came from
+    (`reasons.Wording`; a model saved before `origin` was kept says the mapping's)."""
 
     stage_column: str = "stage"
     probabilities: dict[str, float]
+    origin: str = "mapping"
 
     def say(self, column: str, label: str, value: object, contribution: float) -> Reason | None:
         """The stage's reason in words; None for any other input (said the usual way)."""
@@ -108,7 +120,7 @@ class StageEncoder(FeatureEncoder):
         first = next(iter(self.probabilities))
         effect = "raises the score" if contribution > 0 else "lowers the score"
         sentence = (
-            f"{label} = {value}: the CRM's stage probability "
+            f"{label} = {value}: {said_of(self.origin, many=False)} "
             f"{self.probabilities.get(str(value), math.nan):.0%} "
             f"({self.probabilities[first]:.0%} at {first}) {effect}"
         )
@@ -137,6 +149,7 @@ class StagePriorClassifier(OneModel, ClassifierMixin, BaseEstimator):
         stage_column: str = "stage",
         drop: Sequence[str] = STAGE_DEPENDENT,
         grade_shares: tuple[float, float, float] = (0.2, 0.3, 0.3),
+        probabilities_from: str = "mapping",
     ) -> None:
         self.base = base
         self.stage_probabilities = stage_probabilities
@@ -144,6 +157,7 @@ class StagePriorClassifier(OneModel, ClassifierMixin, BaseEstimator):
         self.stage_column = stage_column
         self.drop = drop
         self.grade_shares = grade_shares
+        self.probabilities_from = probabilities_from
 
     @property
     def family(self) -> str:
@@ -173,6 +187,7 @@ class StagePriorClassifier(OneModel, ClassifierMixin, BaseEstimator):
         first = _logit(next(iter(prior.values())))
         self.offsets_ = np.array([_logit(p) - first for p in prior.values()], dtype=float)
         self.encoder_ = _stage_encoder(base.encoder_, self.stage_column, prior)
+        self.encoder_.origin = self.probabilities_from
         self.feature_names_in_ = np.array(self.encoder_.columns, dtype=object)
         self.n_features_in_ = len(self.encoder_.columns)
         self.bias_ = float(self.slope_ * bias_of(base) + self.intercept_)
@@ -263,12 +278,16 @@ def fit_prior_families(
     bases: Mapping[str, Any],
     labels: dict[str, str],
     warnings: list[str],
+    origin: str = "mapping",
 ) -> dict[str, StagePriorClassifier]:
     """One `StagePriorClassifier` per family in `bases` (family → unfitted per-deal model),
-    fitted on creation rows `X`; a family that cannot be fitted is left out with a warning."""
+    fitted on creation rows `X`; a family that cannot be fitted is left out with a warning.
+    `origin`: where the probabilities came from (`said_of`)."""
     fitted: dict[str, StagePriorClassifier] = {}
     for family, base in bases.items():
-        model = StagePriorClassifier(base, dict(probabilities), tuple(probabilities))
+        model = StagePriorClassifier(
+            base, dict(probabilities), tuple(probabilities), probabilities_from=origin
+        )
         try:
             fitted[family] = model.fit(X, y)
         except (InvalidInput, ValueError) as exc:

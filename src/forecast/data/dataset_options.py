@@ -1,0 +1,51 @@
+"""What an import keeps with its dataset in the store besides the rows: how later steps must
+read the data (amount rules, stage probabilities and where they came from, features) and how a
+CRM's later pushes and scoring requests are to be read as the import read its export."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from forecast.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from forecast.data.mapping import Mapping
+
+
+def options_of(m: Mapping) -> dict[str, Any]:
+    """The dataset's options from its mapping: the stage probabilities by canonical stage, with
+    where they came from (a preset's, the mapping's, estimated from the data), where given."""
+    options: dict[str, Any] = {"amount_known_before_close": m.amount.known_before_close}
+    if m.stage_probabilities:
+        stages = m.stage_set
+        unknown = [s for s in m.stage_probabilities if not stages.is_known(s)]
+        if unknown:
+            raise InvalidInput(
+                f"stage_probabilities: unknown stage(s) {unknown}; "
+                f"the stages are {list(stages.all_stages)}"
+            )
+        options["stage_probabilities"] = {
+            stages.canonical(s): p for s, p in m.stage_probabilities.items()
+        }
+        options["stage_probabilities_from"] = m.stage_probabilities_from
+    if m.features:
+        options["features"] = list(m.feature_labels)
+    created = m.columns.get("created_at") if isinstance(m.columns, dict) else None
+    if m.kind == "leads" and isinstance(created, str) and created != "created_at":
+        # a CRM scores a lead under the export's own name for it
+        options["created_at_column"] = created
+    # A CRM sends values as its export writes them: the API reads them the same way.
+    if m.csv.decimal != "." or m.csv.thousands:
+        options["numbers"] = {"decimal": m.csv.decimal, "thousands": m.csv.thousands}
+    fixes = m._pushed_value_fixes()
+    if fixes:  # a CRM's pushes are fixed as the import was
+        options["value_fixes"] = fixes
+    if m.kind == "leads" and m.date_format is not None:  # a scored lead's date
+        options["date_formats"] = list(m.date_formats)
+    if m.kind == "opportunities":  # a pushed deal is in the import's currency
+        options["currency"] = m.currency.upper()
+    if m.exchange_rates:  # a CRM's later pushes are converted as the import was
+        options["exchange_rates"] = dict(m.exchange_rates)
+    if m.rep_probability_scale != 1:  # a CRM sends the rep's call on the export's scale
+        options["rep_probability_scale"] = m.rep_probability_scale
+    return options
