@@ -19,7 +19,10 @@ once; `top_reasons` puts the two together.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import repeat
+from operator import setitem
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -262,12 +265,22 @@ class Wording:
                 c = c if c.__class__ is float else float(c)
                 out.append({"field": f, "value": v, "contribution": round(c, 4), "sentence": s})
             return out
-        said = self._made(columns, codes, contribs)
-        rounded = rounded_4(contribs)
-        return [
-            {"field": f, "value": v, "contribution": c, "sentence": s}
-            for (_, (f, v, s)), c in zip(said, rounded, strict=True)
+        if len(columns) < SAID_IN_PYTHON_UP_TO:
+            said = self._made(columns, codes, contribs)
+            return [
+                {"field": f, "value": v, "contribution": c, "sentence": s}
+                for (_, (f, v, s)), c in zip(said, rounded_4(contribs), strict=True)
+            ]
+        # Many factors: each group's dict made once and copied per factor (a copy of a small
+        # dict costs less than building one), its contribution set in place: same keys, order.
+        made, group = self._grouped(columns, codes, contribs)
+        one_each = np.empty(len(made), dtype=object)
+        one_each[:] = [
+            {"field": f, "value": v, "contribution": 0.0, "sentence": s} for _, (f, v, s) in made
         ]
+        out = list(map(dict.copy, one_each[group].tolist()))
+        deque(map(setitem, out, repeat("contribution"), rounded_4(contribs)), maxlen=0)
+        return out
 
     def _made(self, columns: Values, codes: Values, contribs: Values) -> list[tuple[Reason, Plain]]:
         """Each factor's (reason, plain form) as made once; many factors are grouped by (input,
@@ -278,6 +291,15 @@ class Wording:
             if isinstance(columns, np.ndarray):
                 columns, codes, contribs = _ints(columns), _floats(codes), _floats(contribs)
             return [lookup(j, x, c) for j, x, c in zip(columns, codes, contribs, strict=True)]
+        made, group = self._grouped(columns, codes, contribs)
+        return made[group].tolist()
+
+    def _grouped(
+        self, columns: Values, codes: Values, contribs: Values
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Many factors grouped by (input, code, sign): each group's (reason, plain form), looked
+        up once, and each factor's group."""
+        n = len(columns)
         js = np.asarray(columns, dtype=np.intp)
         xs = np.asarray(codes, dtype=float)
         up = np.asarray(contribs, dtype=float) > 0
@@ -298,7 +320,7 @@ class Wording:
                 js[firsts].tolist(), xs[firsts].tolist(), up[firsts].tolist(), strict=True
             )
         ]
-        return made[group].tolist()
+        return made, group
 
 
 #: Up to this many factors, each is looked up in Python (grouping them costs more).
@@ -397,8 +419,16 @@ def top_reasons(
         columns = picked[keep]
         codes = matrix[rows, picked][keep]
         values = worth[keep]
-        n_up = keep[:, :k].sum(axis=1).tolist()
-        n_down = keep[:, k:].sum(axis=1).tolist()
+        # Each row's reasons for, then against, lie end to end in what `say` gives: the rows'
+        # lists are cut from it in C (`map` of slices), not in a Python loop over rows.
+        stops = np.cumsum(keep.sum(axis=1))
+        middles = stops - keep[:, k:].sum(axis=1)
+        starts = np.concatenate(([0], stops[:-1]))
+        said = say(columns, codes, values)
+        cut = said.__getitem__
+        stop, middle = stops.tolist(), middles.tolist()
+        said_for = map(cut, map(slice, starts.tolist(), middle))
+        return list(zip(said_for, map(cut, map(slice, middle, stop)), strict=True))
     said = say(columns, codes, values)
     out: list[tuple[list[Said], list[Said]]] = []
     start = 0
