@@ -417,6 +417,8 @@ def _scope(
         summary = summary.reindex(pd.MultiIndex.from_tuples([(0, -1.0)], names=["group", "period"]))
     summary[_COUNTS] = summary[_COUNTS].fillna(0).astype(np.int64)
     summary[_SUMS] = summary[_SUMS].fillna(0.0)
+    if frame["amount"].isna().all():  # no amounts in the data: their sums are unknown, not 0
+        summary[_SUMS] = np.nan
     decided = summary["won"] + summary["lost"]
     summary["win_rate"] = summary["won"] / decided.where(decided > 0)
     cycle = summary["won_cycle_median_days"]
