@@ -158,7 +158,7 @@ def bench_backtest(runs: int) -> None:
 
 
 def bench_generated_backtest(
-    n_deals: int, scenario: str, runs: int, progress: bool, refit_weeks: int
+    n_deals: int, scenario: str, runs: int, progress: bool, refit_weeks: int, seed: int = 11
 ) -> None:
     """The weekly-origin backtest on `n_deals` generated deals of a scenario (`SCENARIOS`)."""
     from forecast.data.generator import generate_pipeline
@@ -166,11 +166,12 @@ def bench_generated_backtest(
 
     first, last = GENERATED_SPAN
     options = SCENARIOS[scenario]
-    gen = generate_pipeline(n_deals, seed=11, start=first, end=last, **options)
+    gen = generate_pipeline(n_deals, seed=seed, start=first, end=last, **options)
     history = DealHistory.from_frames(gen.opportunities, gen.history, gen.stages)
     described = ", ".join(f"{k}={v}" for k, v in options.items()) or "no scenario options"
     label = (
-        f"{n_deals:,} generated deals created {first}..{last}, scenario {scenario} ({described})"
+        f"{n_deals:,} generated deals (seed {seed}) created {first}..{last}, scenario "
+        f"{scenario} ({described})"
     )
     _run_backtest(history, label, runs, goal_s=600, progress=progress, refit_weeks=refit_weeks)
 
@@ -302,6 +303,7 @@ def main() -> None:
         help="Deals in the generated-data backtest (0 skips it)",
     )
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="plain")
+    parser.add_argument("--seed", type=int, default=11, help="Generated backtest's seed")
     parser.add_argument(
         "--refit-weeks",
         type=int,
@@ -321,7 +323,12 @@ def main() -> None:
         bench_backtest(args.backtest_runs)
     if args.generated:
         bench_generated_backtest(
-            args.generated, args.scenario, args.backtest_runs, args.progress, args.refit_weeks
+            args.generated,
+            args.scenario,
+            args.backtest_runs,
+            args.progress,
+            args.refit_weeks,
+            args.seed,
         )
     print(f"peak memory {peak_rss_mb():,.0f} MB")
 
