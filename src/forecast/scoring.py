@@ -283,10 +283,15 @@ def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) 
             ([_fallback_reason(scorer, row, q)] if top > 0 else [], [])
             for row, q in zip(encoded.rows, probabilities, strict=True)
         ]
-    if n <= IN_PYTHON_UP_TO:
+    name, version, method, label = served.name, served.version, scorer.method, scorer.label
+    if n <= IN_PYTHON_UP_TO:  # a few rows (the API's one): numpy's calls and map's cost more
         scores = [int(to_score(q)) for q in probabilities]
-    else:
-        scores = np.asarray(to_score(p)).tolist()
+        pairs = said if said is not None else [([], []) for _ in range(n)]
+        return [
+            Score(q, s, g, up, down, name, version, method, label)
+            for q, s, g, (up, down) in zip(probabilities, scores, grades, pairs, strict=True)
+        ]
+    scores = np.asarray(to_score(p)).tolist()
     ups: Iterable[list[dict[str, Any]]]
     downs: Iterable[list[dict[str, Any]]]
     if said is None:  # each row's own empty lists
@@ -294,8 +299,8 @@ def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) 
     else:
         ups, downs = map(itemgetter(0), said), map(itemgetter(1), said)
     # `map` calls `Score` from C: a comprehension's loop costs a tenth of a batch's Scores.
-    same = repeat(served.name, n), repeat(served.version, n), repeat(scorer.method, n)
-    return list(map(Score, probabilities, scores, grades, ups, downs, *same, repeat(scorer.label)))
+    same = repeat(name, n), repeat(version, n), repeat(method, n), repeat(label, n)
+    return list(map(Score, probabilities, scores, grades, ups, downs, *same))
 
 
 def _say_rare_values(served: Served, encoded: Encoded, said: list[tuple[list, list]]) -> None:
