@@ -3,29 +3,34 @@ backtest's actual won revenue.
 
 An export's close date column can stay at the date the deal was expected to close after it
 closed (Zoho's "Closing Date"); the stage history's entry into the outcome is when the CRM
-recorded it. So where the history has the deal enter the outcome it is in, that entry is its
+recorded it. So where the history has the deal end in the outcome it is in, that entry is its
 close; where it does not (a history file without the outcome's row), the deals file's close
 date is. `DealHistory.rows_at` reads each snapshot's close with `close_given_history`, and
-`closed_by_history` gives the deals' latest state read the same way (`DealHistory.final_deals`,
-what every reader of outcomes takes), so won revenue per period, time to close, win rate per
-period, the reps' and accounts' past win rates, the training and time-to-close rows (which end
-at the close) and the holdout cut agree with the as-of snapshots.
+`final_closes` gives the deals' latest state read the same way (`DealHistory.final_deals`,
+what every reader of outcomes takes, and the data's end), so won revenue per period, time to
+close, win rate per period, the reps' and accounts' past win rates, the training and
+time-to-close rows (which end at the close) and the holdout cut agree with the as-of snapshots.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from forecast.data.stages import LOST, OPEN, WON
-
-if TYPE_CHECKING:
-    from forecast.history import DealHistory
+from forecast.data.stages import LOST, WON, StageSet
 
 #: Later than any stage entry: the stage a deal is in after its whole history.
-_EVER = np.datetime64("9999-12-31", "us")
+EVER = np.datetime64("9999-12-31", "us")
+
+
+class FinalCloses(NamedTuple):
+    """Per deal (in `deals` order), its latest state's close."""
+
+    at: np.ndarray  # its close (an open deal's: the file's date, an expectation)
+    outcome: np.ndarray  # the won or lost stage its status gives (None while open)
+    by_file: np.ndarray  # closed, dated, and its history does not end in its outcome
 
 
 def close_given_history(
@@ -40,20 +45,22 @@ def close_given_history(
     return np.where(ends_in_outcome, entered, recorded).astype("datetime64[us]")
 
 
-def closed_by_history(history: DealHistory) -> pd.DataFrame:
-    """`history.deals` with each closed deal's `closed_at` as the stage history gives it
-    (`close_given_history`: the close a snapshot after every entry reads); an open deal's date
-    is left as the file gives it. Without a stage history (a cluster run's summary of the deals,
-    whose closes were read this way on the workers) every close is the file's."""
-    deals = history.deals.reset_index(drop=True)
-    if not len(history.stage_log):
-        return deals
-    pos = np.arange(len(deals))
-    stage, entered = history.stage_at(pos, np.full(len(pos), _EVER))
-    outcome = deals["stage"].where(deals["status"] != OPEN).to_numpy(dtype=object)
+def final_closes(
+    deals: pd.DataFrame, stages: StageSet, last: tuple[np.ndarray, np.ndarray] | None
+) -> FinalCloses:
+    """Each deal's close as the stage history gives it (`close_given_history`); `last`: each
+    deal's stage after its whole stage history and when it was entered (`EVER`). Without a stage
+    history (None: a cluster run's summary of the deals, whose closes were read this way on the
+    workers) every close is the file's."""
+    status = deals["status"].to_numpy(dtype=object)
+    outcome = np.full(len(deals), None, dtype=object)
+    outcome[status == WON], outcome[status == LOST] = stages.won, stages.lost
     recorded = pd.to_datetime(deals["closed_at"]).to_numpy("datetime64[us]")
-    closes = close_given_history(stage, entered, outcome, recorded)
-    return deals.assign(closed_at=closes)
+    stage, entered = last or (np.full(len(deals), None, object), np.full_like(recorded, "NaT"))
+    at = close_given_history(stage, entered, outcome, recorded)
+    by_file = pd.notna(outcome) & ~np.isnat(recorded)
+    by_file[by_file] = stage[by_file] != outcome[by_file]
+    return FinalCloses(at, outcome, by_file)
 
 
 def outcomes_of(deals: pd.DataFrame) -> pd.DataFrame:

@@ -115,8 +115,9 @@ def _leaks(
 
 def _unconfirmed(history: DealHistory, is_open: np.ndarray) -> np.ndarray:
     """Deals whose values nothing dates earlier than the export state: closed deals with no
-    observation before their close, open deals not observed on their creation day."""
-    deals = history.deals
+    observation before their close (as `final_deals` has it), open deals not observed on their
+    creation day."""
+    deals = history.final_deals
     first = history.first_observed()
     created = deals["created_at"].to_numpy("datetime64[us]")
     closed = deals["closed_at"].to_numpy("datetime64[us]")

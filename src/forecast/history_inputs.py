@@ -7,6 +7,18 @@ import pandas as pd
 
 from forecast.data.stages import LOST, WON
 from forecast.data.tables import TRACKED_FIELDS
+from forecast.errors import InvalidInput
+from forecast.stage_stays import STAGE_LOG_COLUMNS
+
+
+def check_columns(deals: pd.DataFrame, stage_log: pd.DataFrame) -> None:
+    """Every column a history reads is there, or an error naming the missing ones."""
+    missing = [c for c in ("id", "created_at", "stage", "status", "closed_at") if c not in deals]
+    if missing:
+        raise InvalidInput(f"deals lack required column(s) {missing}")
+    missing = [c for c in STAGE_LOG_COLUMNS if c not in stage_log.columns]
+    if missing:
+        raise InvalidInput(f"stage history lacks required column(s) {missing}")
 
 
 def created_by_first_entry(deals: pd.DataFrame, stage_log: pd.DataFrame) -> pd.DataFrame:
