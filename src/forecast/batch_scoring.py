@@ -21,6 +21,7 @@ import logging
 import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -375,9 +376,28 @@ def batch_scorer(
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as the API's scoring takes them: field → plain value, blanks as None."""
+    """Rows as the API's scoring takes them: field → plain value, blanks as None; the same
+    rows as `to_dict("records")` gives, made column by column. `to_dict` boxes each value in a
+    Python call (125 ms for 10,000 leads of 25 inputs, three times their scoring); a column of
+    plain values (text, numbers, yes/no, blanks) is taken as it is, and the rows are zipped from
+    the columns in C. A column holding anything else (a date, a numpy number) is boxed as
+    `to_dict` boxes it."""
     sub = frame.astype(object)
-    return sub.where(sub.notna(), None).to_dict("records")
+    sub = sub.where(sub.notna(), None)
+    names = sub.columns.tolist()
+    if not names or not sub.columns.is_unique:  # to_dict's own way (it warns of repeated names)
+        return sub.to_dict("records")
+    columns = []
+    for j, name in enumerate(names):
+        values = sub.iloc[:, j].tolist()
+        if not _PLAIN.issuperset(map(type, values)):
+            values = sub.iloc[:, [j]].to_dict("list")[name]
+        columns.append(values)
+    return list(map(dict, map(zip, repeat(names), zip(*columns, strict=True))))
+
+
+#: The types of value `to_dict` leaves as they are (a `float` stays that float).
+_PLAIN = frozenset({str, float, int, bool, type(None)})
 
 
 def score_part(part: pd.DataFrame, served: scoring.Served, top: int) -> pd.DataFrame:
