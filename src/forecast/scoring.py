@@ -18,7 +18,7 @@ so one row scores well under a millisecond.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
@@ -283,24 +283,20 @@ def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) 
             ([_fallback_reason(scorer, row, q)] if top > 0 else [], [])
             for row, q in zip(encoded.rows, probabilities, strict=True)
         ]
-    name, version, method, label = served.name, served.version, scorer.method, scorer.label
-    if n <= IN_PYTHON_UP_TO:  # a few rows (the API's one): numpy's calls and map's cost more
+    if n <= IN_PYTHON_UP_TO:
         scores = [int(to_score(q)) for q in probabilities]
-        pairs = said if said is not None else [([], []) for _ in range(n)]
-        return [
-            Score(q, s, g, up, down, name, version, method, label)
-            for q, s, g, (up, down) in zip(probabilities, scores, grades, pairs, strict=True)
-        ]
-    scores = np.asarray(to_score(p)).tolist()
-    ups: Iterable[list[dict[str, Any]]]
-    downs: Iterable[list[dict[str, Any]]]
-    if said is None:  # each row's own empty lists
-        ups, downs = map(list, repeat((), n)), map(list, repeat((), n))
     else:
-        ups, downs = map(itemgetter(0), said), map(itemgetter(1), said)
-    # `map` calls `Score` from C: a comprehension's loop costs a tenth of a batch's Scores.
-    same = repeat(name, n), repeat(version, n), repeat(method, n), repeat(label, n)
-    return list(map(Score, probabilities, scores, grades, ups, downs, *same))
+        scores = np.asarray(to_score(p)).tolist()
+    name, version, method, label = served.name, served.version, scorer.method, scorer.label
+    if said is None:
+        return [
+            Score(q, s, g, [], [], name, version, method, label)
+            for q, s, g in zip(probabilities, scores, grades, strict=True)
+        ]
+    return [
+        Score(q, s, g, up, down, name, version, method, label)
+        for q, s, g, (up, down) in zip(probabilities, scores, grades, said, strict=True)
+    ]
 
 
 def _say_rare_values(served: Served, encoded: Encoded, said: list[tuple[list, list]]) -> None:
