@@ -5,11 +5,13 @@ An export's close date column can stay at the date the deal was expected to clos
 closed (Zoho's "Closing Date"); the stage history's entry into the outcome is when the CRM
 recorded it. So where the history has the deal end in the outcome it is in, that entry is its
 close; where it does not (a history file without the outcome's row), the deals file's close
-date is. `DealHistory.rows_at` reads each snapshot's close with `close_given_history`, and
-`final_closes` gives the deals' latest state read the same way (`DealHistory.final_deals`,
-what every reader of outcomes takes, and the data's end), so won revenue per period, time to
-close, win rate per period, the reps' and accounts' past win rates, the training and
-time-to-close rows (which end at the close) and the holdout cut agree with the as-of snapshots.
+date is, and from that date on the snapshots see the deal in its outcome, entered then
+(`closed_by_file`, read by `DealHistory.stage_at`). A snapshot's close is its entry into the
+outcome it is in then; `final_closes` gives the deals' latest state read the same way
+(`close_given_history`: `DealHistory.final_deals`, what every reader of outcomes takes, and the
+data's end), so won revenue per period, time to close, win rate per period, the reps' and
+accounts' past win rates, the training and time-to-close rows (which end at the close) and the
+holdout cut agree with the as-of snapshots.
 """
 
 from __future__ import annotations
@@ -61,6 +63,24 @@ def final_closes(
     by_file = pd.notna(outcome) & ~np.isnat(recorded)
     by_file[by_file] = stage[by_file] != outcome[by_file]
     return FinalCloses(at, outcome, by_file)
+
+
+def closed_by_file(
+    known: tuple[np.ndarray, np.ndarray], closes: FinalCloses, pos: np.ndarray, when: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`known` (the stage each deal `pos` was in at `when` and when it was entered, as its stage
+    history gives it), with a deal whose close the file gives (`FinalCloses.by_file`) in its
+    outcome, entered at that close, once the close is before `when`: the snapshots then see it
+    closed when `final_deals` does, not open forever."""
+    stage, entered = known
+    closed = closes.by_file[pos]
+    closed[closed] = closes.at[pos[closed]] < when[closed]
+    if not closed.any():
+        return stage, entered
+    stage, entered = stage.copy(), entered.copy()
+    stage[closed] = closes.outcome[pos[closed]]
+    entered[closed] = closes.at[pos[closed]]
+    return stage, entered
 
 
 def outcomes_of(deals: pd.DataFrame) -> pd.DataFrame:

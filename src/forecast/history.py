@@ -234,8 +234,9 @@ class DealHistory:
 
     def stage_at(self, pos: np.ndarray, when: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per (deal position, time): the stage known then and when it was entered. A deal with
-        no entry before the time is in the first open stage since creation."""
-        return self._logged_stage(pos, when)
+        no entry before the time is in the first open stage since creation; a closed deal whose
+        history does not end in its outcome, in it from the file's close on (`final_deals`)."""
+        return closes.closed_by_file(self._logged_stage(pos, when), self._closes, pos, when)
 
     def _logged_stage(self, pos: np.ndarray, when: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         created = self.deals["created_at"].to_numpy("datetime64[us]")
@@ -373,11 +374,9 @@ class DealHistory:
         status[stage == self.stages.won] = WON
         status[stage == self.stages.lost] = LOST
         is_open = status == OPEN
-        # Closed at its entry into the outcome it is in then (`closes`): a deal reopened after
+        # Closed at its entry into the outcome it is in then (`stage_at`): a deal reopened after
         # a loss and won later was closed at its loss during its lost spell.
-        unknown = np.full(len(pos), np.datetime64("NaT"), "datetime64[us]")
-        outcome = pd.Series(stage, dtype=object).mask(is_open).to_numpy()
-        closed_at = closes.close_given_history(stage, entered, outcome, unknown)
+        closed_at = np.where(is_open, np.datetime64("NaT", "us"), entered)
         cols: dict[str, Any] = {
             "id": self.deals["id"].to_numpy()[pos],
             "as_of": when,
