@@ -19,10 +19,7 @@ once; `top_reasons` puts the two together.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import repeat
-from operator import setitem
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -279,7 +276,8 @@ class Wording:
             {"field": f, "value": v, "contribution": 0.0, "sentence": s} for _, (f, v, s) in made
         ]
         out = list(map(dict.copy, one_each[group].tolist()))
-        deque(map(setitem, out, repeat("contribution"), rounded_4(contribs)), maxlen=0)
+        for reason, c in zip(out, rounded_4(contribs), strict=True):
+            reason["contribution"] = c
         return out
 
     def _made(self, columns: Values, codes: Values, contribs: Values) -> list[tuple[Reason, Plain]]:
@@ -419,16 +417,8 @@ def top_reasons(
         columns = picked[keep]
         codes = matrix[rows, picked][keep]
         values = worth[keep]
-        # Each row's reasons for, then against, lie end to end in what `say` gives: the rows'
-        # lists are cut from it in C (`map` of slices), not in a Python loop over rows.
-        stops = np.cumsum(keep.sum(axis=1))
-        middles = stops - keep[:, k:].sum(axis=1)
-        starts = np.concatenate(([0], stops[:-1]))
-        said = say(columns, codes, values)
-        cut = said.__getitem__
-        stop, middle = stops.tolist(), middles.tolist()
-        said_for = map(cut, map(slice, starts.tolist(), middle))
-        return list(zip(said_for, map(cut, map(slice, middle, stop)), strict=True))
+        n_up = keep[:, :k].sum(axis=1).tolist()
+        n_down = keep[:, k:].sum(axis=1).tolist()
     said = say(columns, codes, values)
     out: list[tuple[list[Said], list[Said]]] = []
     start = 0
