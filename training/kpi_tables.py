@@ -17,8 +17,8 @@ SUMMARY_DATES = (
     "CSAT: created); Velocity combines the row's own figures."
 )
 FUNNEL_DATES = (
-    "Per {period}: each stage counts deals created in the {period} that reached it; "
-    "Won counts deals won in the {period}, whenever created."
+    "Per {period}: each stage counts deals created in the {period} that reached it, and Won "
+    "those of them won, whenever they closed (the summary's Won: deals won in the {period})."
 )
 #: What a stage's conversion counts, said under the funnel tables.
 CONVERSION = (
@@ -126,7 +126,9 @@ def _stage_table(report: KpiReport) -> Table:
             money(p["value"]),
             money(p["estimated_value"]),
         )
-    table.add_row(report.stages.won, _int(overall["won"]), "", "", "", "", "", "", "", "")
+    table.add_row(
+        report.stages.won, _int(overall["won_of_created"]), "", "", "", "", "", "", "", ""
+    )
     return table
 
 
@@ -147,7 +149,7 @@ def _funnel_table(report: KpiReport) -> Table:
             f"({pct(f.get('conversion'))}; {_int(f.get('still_in_stage'))} in)"
             for f in steps
         ]
-        table.add_row(_label(r), *cells, _int(r["won"]))
+        table.add_row(_label(r), *cells, _int(r["won_of_created"]))
     return table
 
 

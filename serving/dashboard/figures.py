@@ -152,16 +152,17 @@ def _said(method: str | None, row: dict[str, Any], wape_key: str) -> str:
 
 
 def funnel_figure(fn: page.Section) -> dict[str, Any]:
-    """Deals reaching each stage of the period's funnel, with the conversion onwards (of the
-    deals that left the stage) and how many are still in it."""
+    """Deals created in the period reaching each stage of its funnel, with the conversion
+    onwards (of the deals that left the stage) and how many are still in it; the last step is
+    those of them won (`won_of_created`), not the deals won in the period (the tiles' count)."""
     row = fn.data["row"]  # type: ignore[index]
     steps = row["funnel"]
     names = [s["stage"] for s in steps] + [steps[-1]["next_stage"] if steps else "Won"]
-    values = [s["reached"] for s in steps] + [row["won"]]
+    values = [s["reached"] for s in steps] + [row["won_of_created"]]
     text = [
         f"{s['reached']:,} · {pct(s['conversion'])} on · {s['still_in_stage']:,} still in"
         for s in steps
-    ] + [f"{row['won']:,}"]
+    ] + [f"{row['won_of_created']:,} won"]
     trace = {
         "type": "funnel",
         "y": names,

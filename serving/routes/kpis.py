@@ -25,7 +25,8 @@ class KpiResponse(BaseModel):
     by: str | None
     period: str | None = Field(
         description="month or quarter (null: not split). Per period, deals, open deals, open "
-        "value and the funnel count deals by creation date; won, lost, win rate, sale value, "
+        "value, the funnel and won_of_created (the funnel's last step: of the deals created "
+        "in the period, those won) count deals by creation date; won, lost, win rate, sale value, "
         "won revenue, time to close and CSAT by close date (an open deal's CSAT by creation); "
         "time in stage by the date the stay ended"
     )

@@ -1,6 +1,8 @@
 """The KPI report: the figures `compute_kpis` found, as frames and as plain JSON-ready data.
 
-One row per scope (overall, group, period, group × period) in `summary`, per-stage rows in
+One row per scope (overall, group, period, group × period) in `summary` (with a period, `won`
+counts the deals closed won in it, `won_of_created` the deals created in it that were won: the
+funnel's last step), per-stage rows in
 `funnel` (reached, still_in_stage, next_stage, conversion: moved on / left the stage, deals still
 in it left out), `time_in_stage` and `open_pipeline`; `to_dict` nests them per scope with every open
 stage present (empty where a scope has no row), and `None` where a figure is missing. A figure
@@ -26,6 +28,7 @@ SUMMARY_COLUMNS = [
     "period",
     "deals",
     "won",
+    "won_of_created",
     "lost",
     "open",
     "win_rate",
@@ -129,6 +132,7 @@ class KpiReport:
             "period": v["period"],
             "deals": v["deals"],
             "won": v["won"],
+            "won_of_created": v["won_of_created"],
             "lost": v["lost"],
             "open": v["open"],
             "win_rate": v["win_rate"],

@@ -3,7 +3,8 @@ and per month or quarter.
 
     funnel            deals that reached each open stage, deals still in it (open, got no
                       further), and conversion = moved on / left the stage (moved on or lost)
-    outcomes          won, lost, open; win rate = won / (won + lost)
+    outcomes          won, lost, open; win rate = won / (won + lost); won_of_created, the
+                      funnel's last step: of the deals created (in the period), those won
     value             average sale value (won, recorded amounts only), won revenue
     time to close     median and P90 days created → closed, for won and for all closed deals
     time in stage     median days of completed stays in each open stage
@@ -46,7 +47,16 @@ GROUP_COLUMNS: dict[str, str] = {
 PERIODS: tuple[str, ...] = ("month", "quarter")
 MISSING_GROUP = "(none)"  # the label of deals with no team / rep / product / region
 
-_COUNTS = ["deals", "won", "lost", "open", "won_cycle_deals", "closed_cycle_deals", "csat_count"]
+_COUNTS = [
+    "deals",
+    "won",
+    "won_of_created",
+    "lost",
+    "open",
+    "won_cycle_deals",
+    "closed_cycle_deals",
+    "csat_count",
+]
 _SUMS = ["won_revenue", "won_revenue_estimated", "open_value", "open_value_estimated"]
 
 
@@ -64,7 +74,8 @@ def compute_kpis(
     the period of the close date (a closed deal's entry into its outcome where the stage history
     records it, else the deals file's close: `closes.close_given_history`), creation-based ones
     (deals, funnel, open deals and the open pipeline) in the period of the creation date, and
-    stage stays in the period they ended.
+    stage stays in the period they ended. So `won` (won in the period, whenever created) and
+    `won_of_created` (the funnel's last step: created in the period and won, whenever) differ.
     Velocity is the classic formula applied to each row's own figures.
 
     `as_of` (default: the last date the data records, so re-runs give the same figures) is when
@@ -387,6 +398,10 @@ def _scope(
     scored = frame[frame["csat"].notna()]
 
     by_created = keyed(frame, "created_p")
+    # Funnel: how many deals got at least as far as each stage, and how many are still in it.
+    n = len(stages.open_stages)
+    counts = _funnel(frame, _keys(frame, group, "created_p" if split else None), n)
+    rows = by_created.size().index
     won_groups = keyed(won, "closed_p")
     closed_cycles = keyed(closed, "closed_p")["cycle"]
     won_cycles = won_groups["cycle"]
@@ -398,6 +413,7 @@ def _scope(
             "open_value": open_groups["amount"].sum(),
             "open_value_estimated": keyed(open_[open_["estimated"]], "created_p")["amount"].sum(),
             "won": won_groups.size(),
+            "won_of_created": pd.Series(np.rint(counts.reached[:, n]), index=rows),
             "lost": keyed(closed[closed["lost"]], "closed_p").size(),
             "won_revenue": won_groups["amount"].sum(),
             "won_revenue_estimated": keyed(won[won["estimated"]], "closed_p")["amount"].sum(),
@@ -430,10 +446,6 @@ def _scope(
     )
     summary = summary.reset_index()
 
-    # Funnel: how many deals got at least as far as each stage, and how many are still in it.
-    n = len(stages.open_stages)
-    counts = _funnel(frame, _keys(frame, group, "created_p" if split else None), n)
-    rows = by_created.size().index
     funnel = pd.DataFrame(
         {
             "group": np.repeat(rows.get_level_values(0), n),

@@ -35,15 +35,18 @@ def test_per_period_each_column_says_which_date_counts_a_deal(pipeline):  # noqa
     # Created in January: A (won 1 March), B (won 20 February), F; in February: C, D; March: E.
     text = " ".join(render(compute_kpis(pipeline, period="month")).split())
     funnel = text[text.index("Funnel:") :]
-    # February's row: the two deals created then reached Lead, and the one deal won then (B,
-    # created in January) is its Won, as the footnote under the table says.
+    # February's row: the two deals created then reached Lead; neither was won, so its Won is
+    # 0 (B, won in February, is January's: the funnel's Won counts the same deals as its stages).
     february = [c.strip() for c in funnel.split("│ 2024-02 │")[1].split("│")[:4]]
-    assert february[0].startswith("2 (") and february[3] == "1"
+    january = [c.strip() for c in funnel.split("│ 2024-01 │")[1].split("│")[:4]]
+    assert february[0].startswith("2 (") and february[3] == "0"
+    assert january[0].startswith("3 (") and january[3] == "2"  # A and B, won in later months
     # Of C (lost at Lead) and D (moved on), one moved on; neither is still in Lead.
     assert february[0] == "2 (50.0%; 0 in)"
     assert (
-        "Per month: each stage counts deals created in the month that reached it; "
-        "Won counts deals won in the month, whenever created." in funnel
+        "Per month: each stage counts deals created in the month that reached it, and Won "
+        "those of them won, whenever they closed (the summary's Won: deals won in the month)."
+        in funnel
     )
     assert (
         "Per month: Deals, Open and Open value count deals created in the month; Won, Lost, "
