@@ -101,22 +101,35 @@ def _no_history(known: DealHistory, t: pd.Timestamp) -> str:
     return undated or f"no deal had closed before {t.date()}: there is no history to forecast from"
 
 
+#: A change in odds smaller than this (5%) is too small to tell a reader of: the notes say
+#: "differ" only of a level that moved by more, though the model takes up any shift it kept.
+NEGLIGIBLE_ODDS_CHANGE = 0.05
+
+
+def _visible(ratio: float) -> bool:
+    """Whether a ratio (of odds or of rates) is a change a reader should hear about."""
+    return abs(ratio - 1.0) >= NEGLIGIBLE_ODDS_CHANGE
+
+
 def _recent_level_note(model: tm.TimeToClose, settings: Settings) -> list[str]:
     """Say so where the model took up the level of the last days (`TimeToClose.shift_to`):
-    the business as the record shows it lately differs from its longer history."""
+    the business as the record shows it lately differs from its longer history. Only the
+    levels that moved by more than a negligible amount are named; none, no note (a shift kept
+    beyond its noise can still be shrunk to almost nothing)."""
     notes = []
     shift = getattr(model, "recent_shift_", {})
-    moved = {k: v for k, v in shift.items() if abs(v) > 0}
-    if moved:
-        said = {"close": "closes", "won": "wins among closes"}
-        parts = [f"{said[k]} ×{np.exp(v):.2f} in odds" for k, v in moved.items()]
+    said = {"close": "closes", "won": "wins among closes"}
+    parts = [
+        f"{said[k]} (×{np.exp(v):.2f} in odds)" for k, v in shift.items() if _visible(np.exp(v))
+    ]
+    if parts:
         notes.append(
             f"the last {settings.timing_recent_days:.0f} days differ from the longer history "
-            f"beyond their noise: the time-to-close model takes up their level "
-            f"({', '.join(parts)})"
+            f"beyond their noise in {' and '.join(parts)}: the time-to-close model takes up "
+            "their level"
         )
     level = getattr(model, "cohort_", None)
-    if level is not None and level.moved:
+    if level is not None and (_visible(level.won) or _visible(level.lost)):
         notes.append(
             f"the {level.deals} deals created in the last {settings.timing_recent_days:.0f} days "
             f"were won ×{level.won:.2f} and lost ×{level.lost:.2f} as often as older deals at "
