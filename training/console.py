@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -68,6 +69,19 @@ def print_notes(notes: Iterable[str]) -> None:
     "[...]" that is text, not console markup."""
     for note in notes:
         err_console.print(f"[dim]note: {escape(note)}[/]")
+
+
+def stderr_progress() -> Callable[[str], None]:
+    """A library `progress` callback that prints each step on stderr with the seconds since it
+    was made ("[   12.3 s] fit 3 of 52: ..."), so a long command shows it is moving while its
+    stdout (tables or JSON) stays as it is."""
+    started = time.perf_counter()
+
+    def tick(message: str) -> None:
+        elapsed = time.perf_counter() - started
+        err_console.print(f"[{elapsed:7.1f} s] {message}", markup=False, highlight=False)
+
+    return tick
 
 
 def print_json(data: Any) -> None:

@@ -8,6 +8,7 @@ tables (`training.forecast_tables`) or JSON.
 
 from __future__ import annotations
 
+import sys
 from contextlib import nullcontext
 from enum import StrEnum
 from typing import Annotated, Any
@@ -18,7 +19,14 @@ from rich.table import Table
 
 from forecast.errors import InvalidInput
 from forecast.settings import Settings, get_settings
-from training.console import console, err_console, handles_errors, print_json, print_notes
+from training.console import (
+    console,
+    err_console,
+    handles_errors,
+    print_json,
+    print_notes,
+    stderr_progress,
+)
 from training.data_arg import given_path
 from training.forecast_tables import (
     backtest_tables,
@@ -314,6 +322,14 @@ def backtest_cmd(
     ] = False,
     include_leaks: IncludeLeaksOpt = False,
     cluster: ClusterOpt = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Print a line to stderr as each origin is fitted, with the time so far "
+            "(default: when stderr is a terminal); stdout and --json are the same either way",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Replay history: forecast past windows at several horizons and compare with what was won.
@@ -334,7 +350,13 @@ def backtest_cmd(
 
     steps = _parse_horizons(horizons)
     settings = get_settings()
-    status = console.status("backtesting", spinner="dots") if not json_ else nullcontext()
+    show = sys.stderr.isatty() if progress is None else progress
+    # The lines replace the spinner: a live spinner on the same terminal would garble them.
+    quiet = json_ or show
+    status = console.status("backtesting", spinner="dots") if not quiet else nullcontext()
+    tick = stderr_progress() if show else None
+    if tick:
+        tick("loading the data")
     with status, dask_client(cluster) as client:
         source = partitioned_deals(client, data) if client is not None else None
         if source is not None:
@@ -356,12 +378,15 @@ def backtest_cmd(
             refit_weeks=refit_weeks,
             client=client,
             source=source,
+            progress=tick,
         )
     run_id = None
     if log:
         from forecast.modeling.registry import log_backtest
         from training.models_cli import _quiet_mlflow
 
+        if tick:
+            tick("logging the run to MLflow")
         _quiet_mlflow()
         run_id = log_backtest(report, settings)
     kept, why_not = _keep_track_record(

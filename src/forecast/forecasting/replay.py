@@ -136,10 +136,13 @@ def replay(
         shared, won = run.share(history), run.share(won_deals(history))
     before: Any = []  # the probes of the groups so far (on a cluster, a future of them)
     handles = []
-    for group in refit_groups(ready, refit_weeks):
+    groups = refit_groups(ready, refit_weeks)
+    for i, group in enumerate(groups, 1):
         if progress:
             n = sum(len(jobs[o]) for o in group)
-            progress(f"fitting as of {group[0].date()} ({n} forecasts, {run.where})")
+            progress(
+                f"fit {i} of {len(groups)}: as of {group[0].date()} ({n} forecasts, {run.where})"
+            )
         made = run.submit(_fit_group, shared, group, refit_weeks, column, won, freq, settings)
         mine = {o: jobs[o] for o in group}
         handles.append(
