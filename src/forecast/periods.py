@@ -86,11 +86,12 @@ def period_of(when: object, freq: str) -> Period:
 
 def current_period(now: object, freq: str) -> Period:
     """The period shown and tracked by default on data whose "now" is `now` (`DealHistory.now`:
-    today, or the day after an export ends): the one holding the last instant before `now`, so
-    an export taken on a quarter's last day opens on that quarter, not on the one its "now"
-    (the next midnight) starts. The dashboard's default view, `forecast track`'s current period
-    and the forecasts it stores for the API and the page all read this one definition."""
-    return period_of(pd.Timestamp(now) - pd.Timedelta(microseconds=1), freq)
+    today, or the instant after the data's last day where the data ends before today): the one
+    holding `now`. Data ending on a quarter's last day has nothing left to forecast in that
+    quarter, so a manager opens on the quarter ahead. The dashboard's default view and period
+    list, `forecast track`'s current period and its waterfall, and the forecasts it stores for
+    the API and the page all read this one definition."""
+    return period_of(now, freq)
 
 
 def periods_between(first: object, last: object, freq: str) -> list[Period]:

@@ -20,9 +20,9 @@ from forecast.history import load_deal_history
 from forecast.periods import parse_period
 from forecast.settings import Settings
 
-# The data ends on 2023-12-31, so its "now" is 2024-01-01: 2023-Q4 is over (forecast, by
-# default, as of its start) and 2024-Q1 is ahead (as of now).
-OVER, AHEAD = "2023-Q4", "2024-Q1"
+# The data ends on 2023-12-31, so its "now" is 2024-01-01: 2023-Q4 is over and 2024-Q1, the
+# current period (`periods.current_period`), and 2024-Q2 are ahead (forecast as of now).
+OVER, AHEAD, NEXT = "2023-Q4", "2024-Q1", "2024-Q2"
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def _without_stamp(document: dict) -> dict:
     return {k: v for k, v in document.items() if k != "stored"}
 
 
-@pytest.mark.parametrize("period", [OVER, AHEAD])
+@pytest.mark.parametrize("period", [AHEAD, NEXT])
 @pytest.mark.parametrize("by", [None, "team", "rep"])
 def test_a_tracked_forecast_reads_as_the_computed_one(tracked, period, by):
     engine, history = tracked
@@ -92,7 +92,7 @@ def test_one_groups_forecast_is_read_from_the_grouped_one(tracked):
         {"include_new_deals": False},
         {"by": "product"},  # a grouping the run does not keep
         {"by": "team", "group": "No Such Team"},
-        {"period": "2024-Q2"},  # not tracked
+        {"period": OVER},  # ended before the data's now: not tracked
     ],
 )
 def test_requests_the_run_did_not_answer_are_computed(tracked, request_):

@@ -38,13 +38,15 @@ def test_the_first_view_is_warmed_at_start_from_the_stored_forecast(tmp_path, mo
         assert warm.message.startswith("default dashboard view ready, and "), warm.message
         team = load_dataset(engine, "crm", client.app.state.datasets).teams[0]
         assert sign_in(client, viewer).status_code == 303
-        pages = [client.get(path) for path in ("/", "/?period=2025-Q1", f"/?team={team}")]
+        pages = [client.get(path) for path in ("/", "/?period=2025-Q2", f"/?team={team}")]
     for page in pages:  # the default view, the next quarter's, a team's: all from stored runs
         assert page.status_code == 200
         assert "forecast-unavailable" not in page.text and "teams-unavailable" not in page.text
-    # The quarter the run looked ahead to shows why its forecast moved over the past week.
-    assert 'id="moved-table"' in pages[1].text and 'data-bar="new_deals"' in pages[1].text
-    assert 'id="moved-none"' in pages[0].text  # a quarter the run kept no waterfall for
+    # The default view (2025-Q1, the data ending on 2024-12-31) shows why its forecast moved
+    # over the past week, as the run kept it.
+    assert "Why the forecast moved · 2025-Q1" in pages[0].text
+    assert 'id="moved-table"' in pages[0].text and 'data-bar="new_deals"' in pages[0].text
+    assert 'id="moved-none"' in pages[1].text  # a quarter the run kept no waterfall for
 
 
 def test_without_a_stored_forecast_the_first_view_still_computes(tmp_path):

@@ -99,7 +99,7 @@ def track(
     documents = [
         (p, by, when, json_safe(forecast(p, by, when).to_dict())) for p, by, when in served
     ]
-    moved = _week_waterfall(history, periods, t, settings) if t == now else None
+    moved = _week_waterfall(history, current, t, settings) if t == now else None
     table = store.forecast_runs
     with store.transaction(engine) as conn:
         conn.execute(
@@ -141,11 +141,10 @@ def track(
 
 
 def _week_waterfall(
-    history: DealHistory, periods: list[Period], t: pd.Timestamp, settings: Settings
+    history: DealHistory, period: Period, t: pd.Timestamp, settings: Settings
 ) -> tuple[Period, dict[str, Any]] | None:
-    """Why the forecast of the period the dashboard opens on moved over the week before `t`
-    (None where there is no forecast a week back to compare with)."""
-    period = periods[0] if periods[0].end > t else periods[1]
+    """Why the forecast of `period`, the current one the dashboard opens on, moved over the
+    week before `t` (None where there is no forecast a week back to compare with)."""
     try:
         moved = forecast_waterfall(history, period, t - pd.Timedelta(days=7), t, settings=settings)
     except ForecastError:
