@@ -362,7 +362,6 @@ def _headline(lead: dict[str, Any] | None, team: str | None) -> dict[str, Any]:
         "headline_p50": line.get("p50"),
         "headline_p90": line.get("p90"),
         "headline_p_target": line.get("p_target"),
-        "headline_range": lead.get("range"),  # "empirical": from the method's past errors
     }
     if past.get("wape") is None:  # nothing compared yet: the hedge, and the reason says why
         return {**shown, "headline_reason": past.get("reason")}
@@ -384,50 +383,35 @@ def _shown(row: dict[str, Any]) -> dict[str, Any]:
     if ours_wape is None:
         ours_wape = row.get("model_past_wape")
     if row.get("headline_leads"):
+        reach = row.get("headline_p_target")
+        if reach is None and row.get("target") is not None:
+            # A forecast stored before the headline carried its P(target): the same reading.
+            reach = p_reach_target(
+                row["target"], row["headline_p10"], row["headline_p50"], row["headline_p90"]
+            )
         return {
             "shown": row["headline"],
-            **_headline_range(row),
+            "shown_p10": row.get("headline_p10"),
+            "shown_p90": row.get("headline_p90"),
+            "shown_p_target": reach,
             "shown_method": row["headline_method"],
             "shown_is_ours": False,
             "shown_past_wape": row.get("headline_past_wape"),
             "shown_horizon_weeks": row.get("headline_horizon_weeks"),
             "model_shown_past_wape": ours_wape,
         }
-    ours_chosen = row.get("headline_method_key") == MODEL
-    wape = row.get("headline_past_wape") if ours_chosen else None
-    # Ours chosen with the range its past errors give: that range (whose coverage the record
-    # measured) and its P(target) are what users get; ours' own stays beside them.
-    ranged = (
-        ours_chosen
-        and row.get("headline_range") == "empirical"
-        and row.get("headline_p10") is not None
-    )
-    own = {"shown_p10": row.get("p10"), "shown_p90": row.get("p90")}
+    wape = row.get("headline_past_wape") if row.get("headline_method_key") == MODEL else None
     return {
         "shown": row.get("expected"),
-        **(_headline_range(row) if ranged else {**own, "shown_p_target": row.get("p_target")}),
-        "shown_range": "empirical" if ranged else "model",
+        "shown_p10": row.get("p10"),
+        "shown_p90": row.get("p90"),
+        "shown_p_target": row.get("p_target"),
         "shown_method": LABELS[MODEL],
         "shown_is_ours": True,
         "shown_past_wape": ours_wape if wape is None else wape,
         "shown_horizon_weeks": row.get("headline_horizon_weeks")
         or row.get("model_past_horizon_weeks"),
         "model_shown_past_wape": ours_wape if wape is None else wape,
-    }
-
-
-def _headline_range(row: dict[str, Any]) -> dict[str, Any]:
-    """The headline's P10, P90 and P(target) as the shown ones."""
-    reach = row.get("headline_p_target")
-    if reach is None and row.get("target") is not None:
-        # A forecast stored before the headline carried its P(target): the same reading.
-        reach = p_reach_target(
-            row["target"], row["headline_p10"], row["headline_p50"], row["headline_p90"]
-        )
-    return {
-        "shown_p10": row.get("headline_p10"),
-        "shown_p90": row.get("headline_p90"),
-        "shown_p_target": reach,
     }
 
 

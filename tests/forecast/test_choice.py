@@ -3,7 +3,6 @@ whose outcomes were known at the origin, with the range its past errors give."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from statistics import NormalDist
@@ -340,19 +339,22 @@ def test_p_target_without_a_usable_range_is_none_and_a_zero_target_is_reached():
     assert p_reach_target(101.0, 100.0, 100.0, 100.0) == 0.0
 
 
-def test_where_ours_is_the_method_its_p_target_agrees_with_the_range_shown():
-    """Ours shown with its own range keeps its exact P(target); ours shown with the range its
-    past errors give reads P(target) off that range, as the page shows them side by side."""
+def test_where_ours_is_the_method_its_own_range_and_exact_p_target_stay():
+    """Ours chosen keeps its own range and its exact P(target), even where its past errors give
+    a range: one range and one chance for one forecast, as the tiles, the team table and the
+    CLI's table show it. Without its own range, the one its past errors give, and the chance
+    read off it."""
     off = [100.0 * (1 + 0.02 * (i - 6)) for i in range(12)]
     table = _table({"model": off, "run_rate": [150.0] * 12}, [100.0] * 12)
-    choice = choose(table, ORIGIN, 0)
     forecasts = {"model": 100.0, "run_rate": 150.0}
-    shown = apply_choice(choice, forecasts, model_range=(60.0, 100.0, 160.0))
-    assert shown.method == "model" and shown.range == "empirical"
-    assert shown.p_target(130.0, 0.07) == p_reach_target(130.0, shown.p10, shown.p50, shown.p90)
-    no_range = dataclasses.replace(choice, p10_factor=None, p50_factor=None, p90_factor=None)
-    own = apply_choice(no_range, forecasts, model_range=(60.0, 100.0, 160.0))
-    assert own.range == "model" and own.p_target(130.0, 0.07) == 0.07
+    ours = apply_choice(choose(table, ORIGIN, 0), forecasts, model_range=(60.0, 100.0, 160.0))
+    assert ours.method == "model" and ours.range == "model"
+    assert (ours.p10, ours.p50, ours.p90) == (60.0, 100.0, 160.0)
+    assert ours.p_target(130.0, 0.07) == 0.07
+    bare = apply_choice(choose(table, ORIGIN, 0), forecasts)
+    assert bare.range == "empirical"
+    said = p_reach_target(130.0, bare.p10, bare.p50, bare.p90)
+    assert bare.p_target(130.0, 0.07) == said
     near = [100.0 * (1 + 0.01 * (i - 6)) for i in range(12)]  # off by -6% to +5%
     rival = _table({"model": [150.0] * 12, "run_rate": near}, [100.0] * 12)
     naive = apply_choice(choose(rival, ORIGIN, 0), {"model": 150.0, "run_rate": 100.0})

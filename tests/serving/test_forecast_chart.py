@@ -93,22 +93,3 @@ def test_the_tiles_lead_with_the_chosen_forecast_and_its_chance_to_reach_the_tar
     # A forecast stored before the headline carried P(target): read off the same range.
     stored = _row("2018-Q1", lead, target=2_500_000.0)
     assert stored["shown_p_target"] == pytest.approx(0.9)
-
-
-def test_where_ours_was_chosen_with_the_range_its_past_errors_give_that_range_is_shown():
-    """One range for one forecast: the API's headline gives ours with the range its past errors
-    give (whose coverage the record measured); the tiles and the band show that range and its
-    chance to reach the target, with the model's own beside them."""
-    lead = {**_lead("model", "our forecast", 0.2, 0.2), "range": "empirical"}
-    lead |= {"p10": 1_600_000.0, "p50": 1_900_000.0, "p90": 2_300_000.0, "p_target": 0.2}
-    row = _row("2018-Q1", {**lead, "target": 2_000_000.0}, target=2_000_000.0)
-    assert not row["headline_leads"] and row["shown"] == 1_900_000.0
-    assert row["shown_range"] == "empirical"
-    assert (row["shown_p10"], row["shown_p90"]) == (1_600_000.0, 2_300_000.0)
-    assert row["shown_p_target"] == 0.2 and row["p_target"] == 0.07  # the model's own beside
-    lines = {t["name"]: t for t in forecast_figure(page.Section({"rows": [row]}))["data"]}
-    assert lines["P10–P90"]["y"] == [2_300_000.0]
-    # Without a range from past errors (too few), ours' own range and chance.
-    own = _row("2018-Q1", {**lead, "range": "model"}, target=2_000_000.0)
-    assert own["shown_range"] == "model"
-    assert (own["shown_p10"], own["shown_p_target"]) == (1_400_000.0, 0.07)

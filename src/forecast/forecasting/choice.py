@@ -174,13 +174,11 @@ class ChosenForecast:
 
     def p_target(self, target: float | None, ours: float | None) -> float | None:
         """The chance this forecast reaches `target`: `ours` (the exact P(target) of our own
-        distribution) where ours is shown with its own range, else read off the P10/P50/P90
-        shown (`p_reach_target`), so that the chance agrees with the range beside it (ours with
-        a range from its past errors read 57% against a target its P10–P90 put at 72%); None
-        without a target or a range."""
+        distribution) where ours is shown with its own range, else read off this forecast's
+        P10/P50/P90 (`p_reach_target`); None without a target or a range."""
         if target is None:
             return None
-        if self.method == MODEL and self.range != "empirical":
+        if self.method == MODEL and self.range == "model":
             return ours
         return p_reach_target(target, self.p10, self.p50, self.p90)
 
@@ -330,17 +328,22 @@ def apply_choice(
     model_range: tuple[float, float, float] | None = None,
 ) -> ChosenForecast:
     """The forecast users get: the chosen method's point forecast now (from `forecasts`, each
-    method's forecast at this origin) with its empirical range; ours with `model_range` (P10,
-    P50, P90) where no empirical range could be measured."""
+    method's forecast at this origin) with its empirical range; ours with its own range
+    (`model_range`: P10, P50, P90) wherever it has one.
+
+    Ours keeps its own range even where its past errors give one: the tiles, the team table,
+    the CLI's table and P(target) all read ours' own distribution, and a second range for the
+    same forecast gave two ranges and two chances on one page (a walkthrough: 36% against 53%).
+    The record's coverage of what users saw is then that of ours' own range wherever ours led."""
     point = choice.forecast_from(forecasts)
     if point is None:
         raise InvalidInput(f"forecasts: no {choice.method!r} forecast to apply the choice to")
-    if choice.has_range:
-        lo, mid, hi = scaled(point, choice.factors())
-        kind = "empirical"
-    elif choice.method == MODEL and model_range is not None:
+    if choice.method == MODEL and model_range is not None:
         lo, mid, hi = (float(v) for v in model_range)
         kind = "model"
+    elif choice.has_range:
+        lo, mid, hi = scaled(point, choice.factors())
+        kind = "empirical"
     elif choice.method.startswith(MODEL + "+") and _scalable(model_range):
         # A blend without past errors (`HEDGE`): ours' range in proportion to its P50.
         assert model_range is not None
