@@ -253,6 +253,15 @@ def _print_scores(rep) -> None:
                 said = ", ".join(f"{m} {r:.3f}" for m, r in ratios.items())
                 where = "sealed" if sealed else "headline"
                 print(f"    {where} h={h:>2}w: worst {ratios[worst]:.3f} ({worst}); {said}")
+    for sealed in (False, True):
+        cov = rep.coverage(sealed=sealed)
+        said = "; ".join(
+            f"{name} {c['hits']}/{c['n']} (Wilson {c['wilson_95'][0]:.0%}-{c['wilson_95'][1]:.0%})"
+            for name in ("chosen", "model", "model_empirical")
+            if (c := cov.get(name)) and c.get("n")
+        )
+        where = "sealed" if sealed else "headline"
+        print(f"  P10-P90 coverage over all horizons ({where}): {said}")
     for note in rep.notes:
         print(f"  note: {note}")
 
