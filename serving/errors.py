@@ -34,7 +34,7 @@ log = logging.getLogger("forecast.serving")
 
 STATUS = {
     InvalidInput: 422,
-    NotFound: 404,
+    NotFound: 404,  # UnknownGroup too: an unknown team is 404 from every route and page
     OtherDataset: 403,
     InsufficientHistory: 409,
     ModelNotReady: 503,
@@ -198,7 +198,7 @@ class ErrorResponse(BaseModel):
 ERROR_DESCRIPTIONS = {
     401: "Missing or unknown API key",
     403: "The key's role may not do this, or the key is bound to another dataset",
-    404: "Not found; the message says what",
+    404: "Not found (a dataset, or a team or group it has no deals for); the message says what",
     409: "Too little history for this; the message says how much is missing",
     413: "Request body too large",
     422: "Invalid input; the message (and `errors`) name each field and what was expected",

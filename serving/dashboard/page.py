@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from forecast.errors import ForecastError, InvalidInput
+from forecast.errors import ForecastError, InvalidInput, UnknownGroup
 from forecast.forecasting.choice import LABELS, MODEL, p_reach_target
 from forecast.forecasting.revenue import default_as_of
 from forecast.forecasting.service import BuildCache, forecast_against_targets
@@ -74,7 +74,7 @@ def choose_view(
         chosen = current_period(data.now, freq)
     if team is not None and team not in data.teams:
         known = ", ".join(data.teams[:12]) or "none"
-        raise InvalidInput(f"no team {team!r} in dataset {data.name!r}; its teams: {known}")
+        raise UnknownGroup(f"team: no team {team!r} in dataset {data.name!r}; its teams: {known}")
     as_of = default_as_of(chosen, data.now)
     return View(data.name, freq, chosen, as_of, team)
 
@@ -110,10 +110,12 @@ def chart_periods(view: View) -> list[Period]:
 
 @dataclass
 class Section:
-    """One part of the page: its data, or why it could not be shown."""
+    """One part of the page: its data, or why it could not be shown (`failure`: the library's
+    error that said so, whose type gives the page its status where this is the main section)."""
 
     data: dict[str, Any] | None = None
     error: str | None = None
+    failure: ForecastError | None = None
 
     @property
     def ok(self) -> bool:
@@ -125,7 +127,8 @@ def section(build: Callable[[], dict[str, Any]], what: str) -> Section:
     try:
         return Section(build())
     except ForecastError as exc:
-        return Section(error=str(exc))
+        # Kept without its traceback: a cached overview must not hold the frames' data.
+        return Section(error=str(exc), failure=exc.with_traceback(None))
     except ImportError as exc:
         return Section(error=f"{what} is not available in this installation ({exc.name})")
     except Exception:  # noqa: BLE001 - one broken section must not take the page down
@@ -247,7 +250,7 @@ def build_overview(
 
 def _kpi_row(kpis: Section, group: str | None, period: str) -> dict[str, Any] | None:
     if not kpis.ok:
-        raise ForecastError(kpis.error or "no KPIs")
+        raise kpis.failure or ForecastError(kpis.error or "no KPIs")
     for row in kpis.data["groups"]:  # type: ignore[index]
         if row["group"] == group and row["period"] == period:
             return row

@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from starlette.datastructures import State
 
 from forecast.data.store import PICK_ON_PAGE
-from forecast.errors import Busy, ForecastError, InvalidInput
+from forecast.errors import Busy, ForecastError, InvalidInput, UnknownGroup
 from forecast.history import as_timestamp
 from forecast.periods import Period, current_period, parse_period
 from forecast.waterfall import BARS, PipelineWaterfall, deal_records
@@ -125,7 +125,7 @@ def movement(state: State, q: PipelineQuery) -> Movement:
     found = cached_waterfall(state.pipeline_views, data, start, end, period, "team")
     teams = [g.group for g in found.groups]
     if q.team is not None and q.team not in teams:
-        raise InvalidInput(f"team: no team {q.team!r} in this pipeline; its teams: {teams[:12]}")
+        raise UnknownGroup(f"team: no team {q.team!r} in this pipeline; its teams: {teams[:12]}")
     return Movement(data.name, data.version, start, end, period, q.team, teams, found)
 
 

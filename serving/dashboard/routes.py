@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
 from forecast.data.store import list_datasets
-from forecast.errors import ForecastError, NotFound
+from forecast.errors import ForecastError, NotFound, UnknownGroup
 from forecast.forecasting import forecast_runs, stored_forecasts
 from forecast.formatting import missing, money, pct
 from forecast.model_monitoring import Monitoring
@@ -220,17 +220,22 @@ async def dashboard(
     )
     said = str(problem) if problem else None
     context = await run_in_threadpool(_context, request, session, result, said)
+    if problem is None and result is not None:  # the view shown, its main section failed?
+        problem = result.forecast.failure
     status = page_status(problem, dataset or request.app.state.settings.deal_dataset)
     return _html(request, "dashboard.html", context, status)
 
 
 def page_status(problem: ForecastError | None, asked: str | None) -> int:
-    """A page's status: that of the error it shows instead of its view (`serving.errors`: a bad
-    period or team 422, an unknown dataset 404, too little history 409), the page still saying
-    why. 200 where it shows its view, or, where no dataset was asked for, what the store holds
-    (several datasets to pick from, or none yet and the import to run): nothing asked for failed.
-    """
-    if problem is None or (asked is None and isinstance(problem, NotFound)):
+    """A page's status: that of the error it shows instead of its view, or instead of its main
+    section (the dashboard's forecast), as the API answers it (`serving.errors`: a bad period or
+    freq, a date past the horizon 422, an unknown dataset or team 404, a period before the data
+    409), the page still saying why. 200 where it shows its view, or, where no dataset was asked
+    for, what the store holds (several datasets to pick from, or none yet and the import to
+    run): nothing asked for failed."""
+    if problem is None:
+        return 200
+    if asked is None and isinstance(problem, NotFound) and not isinstance(problem, UnknownGroup):
         return 200
     return status_for(problem)
 

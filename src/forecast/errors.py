@@ -8,8 +8,10 @@
     ├── NotFound              a dataset, deal, model or key that does not exist (→ 404)
     │   └── UnknownName       a name or id the user typed that names nothing: bad input
     │       │                 (→ 404 / CLI exit 2): a model version, an API key id
-    │       └── UnknownDataset  a dataset name the store does not hold (or of another kind,
-    │                         or none given where several could be meant)
+    │       ├── UnknownDataset  a dataset name the store does not hold (or of another kind,
+    │       │                 or none given where several could be meant)
+    │       └── UnknownGroup  a team, rep or other group a request names that the dataset has
+    │                         no deals for (→ 404 from the API and the dashboard alike)
     ├── OtherDataset          a key bound to one dataset asked for another (→ 403)
     ├── InsufficientHistory   too little data to train or forecast (→ 409)
     ├── ModelNotReady         no model to serve yet (→ 503)
@@ -69,6 +71,11 @@ class UnknownName(NotFound):
 
 class UnknownDataset(UnknownName):
     """The dataset a request or command names is not there (see `UnknownName`)."""
+
+
+class UnknownGroup(UnknownName):
+    """A team, rep, product or region a request names (`group=`, `team=`) that the dataset has
+    no deals for: one rule for every route and page that filters by one (see `UnknownName`)."""
 
 
 class OtherDataset(ForecastError):

@@ -32,7 +32,7 @@ from forecast import features as feat
 from forecast import scoring
 from forecast import timing as tm
 from forecast.data.stages import LOST, WON
-from forecast.errors import InvalidInput
+from forecast.errors import InvalidInput, UnknownGroup
 from forecast.forecasting.revenue import check_horizon
 from forecast.history import DealHistory, as_timestamp
 from forecast.model_set import deal_fallback
@@ -185,7 +185,7 @@ def deals_at_risk(
     high_from = float(np.quantile(amount, high_value_quantile)) if len(pipe) else None
     if team is not None:
         if "team" not in opps or not (opps["team"] == team).any():
-            raise InvalidInput(f"no deals for team {team!r} in this dataset")
+            raise UnknownGroup(f"no deals for team {team!r} in this dataset")
         keep = (shown["team"] == team).to_numpy()
         shown = shown[keep]
         pipe, amount = pipe[keep].reset_index(drop=True), amount[keep]

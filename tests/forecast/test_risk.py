@@ -9,7 +9,7 @@ import pytest
 
 from forecast import scoring
 from forecast.data.stages import StageSet
-from forecast.errors import InvalidInput
+from forecast.errors import InvalidInput, UnknownGroup
 from forecast.history import JUST_AFTER, DealHistory
 from forecast.modeling.scorers import select_scorer
 from forecast.risk import (
@@ -254,7 +254,7 @@ def test_bad_input_is_named(data, history):
     end = data[3]
     with pytest.raises(InvalidInput, match="as_of"):
         deals_at_risk(history, as_of="not a date")
-    with pytest.raises(InvalidInput, match="team 'nobody'"):
+    with pytest.raises(UnknownGroup, match="team 'nobody'"):  # 404, as the forecast's
         deals_at_risk(history, as_of=end, team="nobody")
     with pytest.raises(InvalidInput, match="limit"):
         deals_at_risk(history, as_of=end, limit=0)

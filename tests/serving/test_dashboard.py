@@ -444,17 +444,17 @@ def test_a_team_filter_shows_the_teams_own_figures(viewer, env):
     assert "Moses Frase" not in shown  # a rep of another team
 
 
-def test_the_default_view_is_the_period_holding_the_datas_last_day(viewer):
-    html = viewer.get("/").text
-    assert re.search(r'<option value="2017-Q4" selected>', html)
-    assert 'id="as-of">2017-10-01<' in html
+def test_the_default_view_is_the_period_ahead_of_data_ending_on_a_quarters_last_day(viewer):
+    html = viewer.get("/").text  # the data ends on 2017-12-31: its now is 2018-01-01
+    assert re.search(r'<option value="2018-Q1" selected>', html)
+    assert 'id="as-of">2018-01-01<' in html
     month = viewer.get("/", params={"freq": "month"}).text
-    assert re.search(r'<option value="2017-12" selected>', month)
+    assert re.search(r'<option value="2018-01" selected>', month)
 
 
 def test_a_bad_filter_is_said_on_the_page(viewer):
     response = viewer.get("/", params={"team": "Nobody", "period": "2017-Q4"})
-    assert response.status_code == 422 and "no team &#39;Nobody&#39;" in response.text
+    assert response.status_code == 404 and "no team &#39;Nobody&#39;" in response.text
     response = viewer.get("/", params={"period": "2017-Q9"})
     assert response.status_code == 422 and "unknown period" in response.text
 

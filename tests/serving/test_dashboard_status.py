@@ -1,6 +1,7 @@
-"""A dashboard page that shows an error instead of its view answers the error's status (a bad
-period or team 422, an unknown dataset 404), still as the HTML page saying why: a monitor, a
-script or a browser's history no longer takes it for a view that worked."""
+"""A dashboard page that shows an error instead of its view, or instead of its main section (the
+forecast), answers the status the API gives that error (a bad period 422, an unknown dataset or
+team 404, a period before the data 409, one past the horizon 422), still as the HTML page saying
+why: a monitor, a script or a browser's history no longer takes it for a view that worked."""
 
 from __future__ import annotations
 
@@ -9,21 +10,37 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from forecast.errors import InsufficientHistory, InvalidInput, NotFound, UnknownDataset
+from forecast.errors import (
+    InsufficientHistory,
+    InvalidInput,
+    NotFound,
+    UnknownDataset,
+    UnknownGroup,
+)
+from forecast.settings import Settings
 from serving.app import create_app
 from serving.dashboard.routes import page_status
-from tests.serving.conftest import import_generated, keys_of_every_role
+from tests.serving.conftest import auth, import_generated, keys_of_every_role
 from tests.serving.test_dashboard import sign_in
 
 
 @pytest.fixture(scope="module")
-def viewer(tmp_path_factory) -> Iterator[TestClient]:
-    from forecast.settings import Settings
-
+def status_settings(tmp_path_factory) -> Settings:
     settings = Settings(state_dir=tmp_path_factory.mktemp("status") / "state", key_cache_seconds=0)
     import_generated(settings, deals=300)
-    with TestClient(create_app(settings)) as client:
-        assert sign_in(client, keys_of_every_role(settings)["viewer"]).status_code == 303
+    return settings
+
+
+@pytest.fixture(scope="module")
+def keys(status_settings: Settings) -> dict[str, dict[str, str]]:
+    """Each role's API key header."""
+    return {role: auth(key) for role, key in keys_of_every_role(status_settings).items()}
+
+
+@pytest.fixture(scope="module")
+def viewer(status_settings: Settings, keys: dict[str, dict[str, str]]) -> Iterator[TestClient]:
+    with TestClient(create_app(status_settings)) as client:
+        assert sign_in(client, keys["viewer"]["X-API-Key"]).status_code == 303
         yield client
 
 
@@ -32,7 +49,7 @@ def viewer(tmp_path_factory) -> Iterator[TestClient]:
     [
         ("period=2024-Q7", 422, "unknown period"),
         ("freq=week", 422, "freq must be one of"),
-        ("team=Nobody", 422, "no team &#39;Nobody&#39;"),
+        ("team=Nobody", 404, "no team &#39;Nobody&#39;"),
         ("dataset=nope", 404, "nope"),
     ],
 )
@@ -44,7 +61,7 @@ def test_the_overview_answers_the_status_of_the_error_it_shows(viewer, query, st
 
 
 @pytest.mark.parametrize(
-    ("query", "status"), [("period=2024-Q7", 422), ("team=Nobody", 422), ("dataset=nope", 404)]
+    ("query", "status"), [("period=2024-Q7", 422), ("team=Nobody", 404), ("dataset=nope", 404)]
 )
 def test_a_download_answers_the_same_status_in_plain_text(viewer, query, status):
     download = viewer.get(f"/dashboard/forecast.csv?{query}")
@@ -74,3 +91,36 @@ def test_a_store_to_pick_a_dataset_from_or_to_import_into_is_no_error_where_none
     # The landing page lists the datasets to open, or says which import to run: 200.
     assert page_status(UnknownDataset("several datasets: name one"), None) == 200
     assert page_status(NotFound("the store holds no opportunities yet"), None) == 200
+    # A team that names nothing is an error wherever the dataset came from.
+    assert page_status(UnknownGroup("team: no team 'Nobody'"), None) == 404
+
+
+@pytest.mark.parametrize(
+    ("query", "api"),
+    [
+        ("period=2015-Q1", {"period": "2015-Q1"}),  # before the data (2023–2024): 409
+        ("period=2030-Q1", {"period": "2030-Q1"}),  # past the forecast horizon: 422
+        ("team=Nobody", {"period": "2025-Q1", "by": "team", "group": "Nobody"}),  # 404
+    ],
+)
+def test_the_page_answers_what_the_api_answers_for_the_same_view(viewer, query, api, keys):
+    expected = viewer.get("/v1/forecast", params=api, headers=keys["viewer"])
+    assert expected.status_code in (404, 409, 422), expected.text
+    page = viewer.get(f"/?{query}")
+    assert page.status_code == expected.status_code
+    assert page.headers["content-type"].startswith("text/html")
+
+
+def test_an_unknown_team_is_404_from_every_route_and_page(viewer, keys):
+    asked = [
+        viewer.get(
+            "/v1/forecast",
+            params={"period": "2025-Q1", "by": "team", "group": "Nope"},
+            headers=keys["viewer"],
+        ),
+        viewer.get("/v1/deals/at-risk", params={"team": "Nope"}, headers=keys["viewer"]),
+        viewer.get("/?team=Nope"),
+        viewer.get("/dashboard/pipeline?team=Nope"),
+    ]
+    assert [r.status_code for r in asked] == [404] * 4, [r.text[:200] for r in asked]
+    assert all("Nope" in r.text for r in asked)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from forecast import budget
 from forecast.data.currencies import currency_of
-from forecast.errors import InvalidInput, NotFound
+from forecast.errors import InvalidInput, UnknownGroup
 from forecast.forecasting import fitted, revenue, track_record
 from forecast.forecasting.targets import (
     LEVEL_COLUMNS,
@@ -93,7 +93,7 @@ def forecast_against_targets(
     `history` is the dataset as loaded (read from the store when not given); `models_cache`
     keeps fitted models for the next call on the same, unchanged data. `group` keeps one line:
     the group's own forecast (groups are independent, so it equals that group's line of the
-    full forecast). A group with no deals is `NotFound`.
+    full forecast). A group with no deals is `UnknownGroup` (404).
 
     `targets` (group → amount, `total` for the whole) are shown in place of the stored ones: a
     what-if from the command line, or a file's data, which the store holds no targets for (its
@@ -138,7 +138,7 @@ def forecast_against_targets(
         if group is not None and group not in known:
             anywhere = group in set(opps[column].dropna().astype(str))
             when = f"created before {t.date()}" if anywhere else "at all"
-            raise NotFound(
+            raise UnknownGroup(
                 f"no deals for {by} {group!r} in dataset {name!r} {when}"
                 f"{suggest(group, known, by) if not anywhere else ''}"
             )
@@ -183,7 +183,7 @@ def forecast_against_targets(
     if group is not None:
         line = next((g for g in fc.groups if g.group == group), None)
         if line is None:  # pragma: no cover - a known group always has a line
-            raise NotFound(f"no deals for {by} {group!r} in dataset {name!r}")
+            raise UnknownGroup(f"no deals for {by} {group!r} in dataset {name!r}")
         fc = replace(fc, groups=[line], total=line)
         used = [tg for tg in used if tg.level == by and tg.name == group]
         if lead is not None:
