@@ -14,6 +14,7 @@ from forecast.data.stages import StageSet
 from forecast.forecasting.replay import won_deals
 from forecast.history import DealHistory
 from forecast.kpis import compute_kpis
+from tests.forecast.hand_histories import hand_history
 
 T = pd.Timestamp
 STAGES = StageSet(open_stages=("Lead", "Qualified"))
@@ -36,28 +37,19 @@ DEALS = [
 
 @pytest.fixture
 def history() -> DealHistory:
-    deals = pd.DataFrame(
-        [
-            {
-                "id": id_,
-                "amount": amount,
-                "status": status,
-                "stage": {"won": "Won", "lost": "Lost"}.get(status, "Lead"),
-                "created_at": T(created),
-                "closed_at": T(close),
-                "updated_at": T("2025-03-01"),
-            }
-            for id_, amount, status, created, close, steps in DEALS
-        ]
-    )
-    log = pd.DataFrame(
-        [
-            {"opportunity_id": id_, "stage": stage, "entered_at": T(at)}
-            for id_, _, _, created, _, steps in DEALS
-            for stage, at in [("Lead", created), *steps]
-        ]
-    )
-    return DealHistory.from_frames(deals, log, STAGES, check_leaks=False)
+    deals = [
+        {
+            "id": id_,
+            "amount": amount,
+            "status": status,
+            "created_at": created,
+            "closed_at": close,
+            "updated_at": "2025-03-01",
+        }
+        for id_, amount, status, created, close, _ in DEALS
+    ]
+    entries = [(id_, stage, at) for id_, *_, steps in DEALS for stage, at in steps]
+    return hand_history(deals, entries, STAGES, opened_in="Lead")
 
 
 def test_won_revenue_and_win_rate_fall_in_the_quarter_the_history_closes_a_deal_in(history):

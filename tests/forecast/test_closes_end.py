@@ -14,6 +14,7 @@ import pytest
 from forecast.data.stages import StageSet
 from forecast.forecasting.backtest import export_date_of
 from forecast.history import DealHistory
+from tests.forecast.hand_histories import hand_history
 
 T = pd.Timestamp
 STAGES = StageSet(open_stages=("Lead", "Qualified"))
@@ -32,26 +33,14 @@ DEALS = [
 
 
 def history_of(deals: list[tuple] = DEALS) -> DealHistory:
-    frame = pd.DataFrame(
+    return hand_history(
         [
-            {
-                "id": id_,
-                "status": status,
-                "stage": {"won": "Won", "lost": "Lost"}.get(status, "Lead"),
-                "created_at": T(created),
-                "closed_at": T(close),
-            }
+            {"id": id_, "status": status, "created_at": created, "closed_at": close}
             for id_, status, created, close, _ in deals
-        ]
+        ],
+        [(id_, stage, at) for id_, _, _, _, steps in deals for stage, at in steps],
+        STAGES,
     )
-    log = pd.DataFrame(
-        [
-            {"opportunity_id": id_, "stage": stage, "entered_at": T(at)}
-            for id_, _, _, _, steps in deals
-            for stage, at in steps
-        ]
-    )
-    return DealHistory.from_frames(frame, log, STAGES, check_leaks=False)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from forecast.forecasting.service import models_key
 from forecast.history import DealHistory
 from forecast.risk import check_as_of
 from forecast.timing.rows import landmarks, survival_rows
+from tests.forecast.hand_histories import hand_history
 
 T = pd.Timestamp
 STAGES = StageSet(open_stages=("Lead", "Qualified"))
@@ -41,29 +42,20 @@ DEALS = [
 def history_of(closes: dict[str, str] | None = None) -> DealHistory:
     """The deals above, with the file's close date of some deals replaced by `closes`."""
     closes = closes or {}
-    deals = pd.DataFrame(
-        [
-            {
-                "id": id_,
-                "owner": owner,
-                "amount": 100.0,
-                "status": status,
-                "stage": {"won": "Won", "lost": "Lost"}.get(status, "Lead"),
-                "created_at": T(created),
-                "closed_at": T(closes.get(id_, close)),
-                "updated_at": T("2025-03-01"),
-            }
-            for id_, owner, status, created, close, _ in DEALS
-        ]
-    )
-    log = pd.DataFrame(
-        [
-            {"opportunity_id": id_, "stage": stage, "entered_at": T(at)}
-            for id_, _, _, created, _, steps in DEALS
-            for stage, at in [("Lead", created), *steps]
-        ]
-    )
-    return DealHistory.from_frames(deals, log, STAGES, check_leaks=False)
+    deals = [
+        {
+            "id": id_,
+            "owner": owner,
+            "amount": 100.0,
+            "status": status,
+            "created_at": created,
+            "closed_at": closes.get(id_, close),
+            "updated_at": "2025-03-01",
+        }
+        for id_, owner, status, created, close, _ in DEALS
+    ]
+    entries = [(id_, stage, at) for id_, *_, steps in DEALS for stage, at in steps]
+    return hand_history(deals, entries, STAGES, opened_in="Lead")
 
 
 @pytest.fixture

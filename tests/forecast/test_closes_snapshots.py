@@ -11,6 +11,7 @@ import pytest
 from forecast.data.stages import StageSet
 from forecast.history import DealHistory
 from forecast.kpis import compute_kpis
+from tests.forecast.hand_histories import hand_history
 
 T = pd.Timestamp
 STAGES = StageSet(open_stages=("Lead", "Qualified"))
@@ -44,28 +45,20 @@ DEALS = [
 
 @pytest.fixture
 def history() -> DealHistory:
-    deals = pd.DataFrame(
+    return hand_history(
         [
             {
                 "id": id_,
                 "amount": 100.0,
                 "status": status,
-                "stage": {"won": "Won", "lost": "Lost"}.get(status, "Lead"),
-                "created_at": T(created),
-                "closed_at": T(close),
+                "created_at": created,
+                "closed_at": close,
             }
             for id_, status, created, close, _ in DEALS
-        ]
-    )
-    log = pd.DataFrame(
-        [
-            {"opportunity_id": id_, "stage": stage, "entered_at": T(at)}
-            for id_, _, _, _, steps in DEALS
-            for stage, at in steps
         ],
-        columns=["opportunity_id", "stage", "entered_at"],
+        [(id_, stage, at) for id_, _, _, _, steps in DEALS for stage, at in steps],
+        STAGES,
     )
-    return DealHistory.from_frames(deals, log, STAGES, check_leaks=False)
 
 
 def state(history: DealHistory, t: str) -> pd.DataFrame:
