@@ -266,9 +266,11 @@ _QUERY_PARAMETERS: dict[int, tuple[APIRoute, dict[str, tuple[str, ...]]]] = {}
 
 
 async def known_query(request: Request) -> None:
-    """Refuse a GET whose query string names a parameter the route does not read: ignored, it
-    answered as if it were not there (`/v1/forecast?team=X` gave the company's total, not
-    team X's). The 422 names it, the parameters the route takes, and what was likely meant."""
+    """Refuse a GET whose query string names a parameter the route does not read, or gives one
+    more than once: ignored, it answered as if it were not there (`/v1/forecast?team=X` gave
+    the company's total, not team X's); repeated, the last one was taken silently
+    (`period=2025-Q1&period=2025-Q2` answered 2025-Q2). The 422 names it, the parameters the
+    route takes, and what was likely meant."""
     if not request.scope["query_string"] or request.method not in ("GET", "HEAD"):
         return
     route = request.scope.get("route")
@@ -278,9 +280,18 @@ async def known_query(request: Request) -> None:
     if known is None or known[0] is not route:
         known = _QUERY_PARAMETERS[id(route)] = (route, query_parameters(route))
     accepted = known[1]
-    unknown = [name for name in dict.fromkeys(request.query_params) if name not in accepted]
+    sent = request.query_params
+    unknown = [name for name in dict.fromkeys(sent) if name not in accepted]
     if unknown:
         raise InvalidInput(unknown_query_message(request, unknown, accepted))
+    repeated = {name: n for name in dict.fromkeys(sent) if (n := len(sent.getlist(name))) > 1}
+    if repeated:
+        said = ", ".join(f"{name!r} ({n} times)" for name, n in repeated.items())
+        what = "parameter" if len(repeated) == 1 else "parameters"
+        raise InvalidInput(
+            f"query {what} {said} given more than once: GET {request.url.path} takes each "
+            "once; send one value"
+        )
 
 
 KnownQuery = Depends(known_query)

@@ -90,6 +90,33 @@ def test_known_parameters_are_still_taken(client, api_keys):
     assert "unknown query parameter" not in scored.text
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "name"),
+    [
+        ("/v1/forecast", "period=2025-Q1&period=2025-Q2", "period"),
+        ("/v1/deals/at-risk", "limit=5&dataset=crm&limit=6", "limit"),
+        ("/v1/kpis", "by=team&by=rep", "by"),
+    ],
+)
+def test_a_parameter_given_twice_is_refused_naming_it(client, api_keys, path, query, name):
+    # Taken silently, the last one won: period=2025-Q1&period=2025-Q2 answered 2025-Q2.
+    response = client.get(f"{path}?{query}", headers=auth(api_keys["viewer"]))
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert f"query parameter '{name}' (2 times) given more than once" in detail
+
+
+def test_a_dashboard_page_refuses_a_parameter_given_twice(client, api_keys):
+    assert sign_in(client, api_keys["viewer"]).status_code == 303
+    page = client.get("/?period=2025-Q1&period=2025-Q2")
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+    assert "query parameter &#39;period&#39; (2 times) given more than once" in page.text
+    download = client.get("/dashboard/forecast.csv?team=A&team=B")
+    assert download.status_code == 422 and "'team' (2 times)" in download.text
+    pipeline = client.get("/dashboard/pipeline?from=2024-01-01&from=2024-02-01")
+    assert pipeline.status_code == 422 and "&#39;from&#39; (2 times)" in pipeline.text
+
+
 @pytest.mark.slow
 def test_every_link_and_form_of_the_dashboard_pages_is_taken(client, settings, api_keys):
     import_generated(settings)
@@ -101,6 +128,7 @@ def test_every_link_and_form_of_the_dashboard_pages_is_taken(client, settings, a
         for url in _links_and_forms(html):
             response = client.get(url, follow_redirects=False)
             assert "unknown query parameter" not in response.text, url
+            assert "more than once" not in response.text, url
             assert response.status_code in (200, 303), (url, response.status_code)
             checked += 1
     assert checked >= 8  # the CSV links, the pipeline link, both filter forms
@@ -110,6 +138,23 @@ def _links_and_forms(html: str) -> list[str]:
     """Every same-site link with a query string, and each GET form submitted with its fields."""
     urls = [unescape(h) for h in re.findall(r'href="(/[^"]*\?[^"]*)"', html)]
     for action, body in re.findall(r'<form method="get" action="([^"]+)"(.*?)</form>', html, re.S):
-        fields = re.findall(r'<(?:select|input)[^>]*\bname="([^"]+)"', body)
-        urls.append(f"{action}?{urlencode({name: '' for name in fields})}")
+        urls.append(f"{action}?{urlencode(_submitted(body))}")
     return [u for u in urls if parse_qsl(urlsplit(u).query, keep_blank_values=True)]
+
+
+def _submitted(form: str) -> list[tuple[str, str]]:
+    """What a browser sends for a GET form as rendered, each field in order (repeats kept): a
+    select's selected option (else its first), an input's value."""
+    fields = []
+    for tag in re.findall(r"<select\b.*?</select>|<input\b[^>]*>", form, re.S):
+        name = re.search(r'\bname="([^"]+)"', tag)
+        if name is None:
+            continue
+        if tag.startswith("<input"):
+            value = re.search(r'\bvalue="([^"]*)"', tag)
+            fields.append((name.group(1), unescape(value.group(1)) if value else ""))
+            continue
+        options = re.findall(r'<option value="([^"]*)"\s*(selected)?', tag)
+        chosen = next((v for v, sel in options if sel), options[0][0] if options else "")
+        fields.append((name.group(1), unescape(chosen)))
+    return fields
