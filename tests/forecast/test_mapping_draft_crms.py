@@ -6,6 +6,8 @@ are read."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -14,6 +16,19 @@ from forecast.data.lead_outcomes import lead_outcome
 from forecast.data.mapping import load_mapping
 from forecast.data.mapping_draft import draft_mapping
 from tests.forecast.test_import_options import write
+
+
+def pipedrive_export(folder: Path, plan: dict[str, tuple[int, int, int]]) -> Path:
+    """A Pipedrive-like export with `plan`'s deals (stage: won, lost and open counts): each
+    deal's last stage beside its status, no probabilities."""
+    rows = ["Deal - ID,Deal - Stage,Deal - Status,Deal - Value,Deal - Deal created"]
+    n = 0
+    for stage, counts in plan.items():
+        for status, k in zip(("Won", "Lost", "Open"), counts, strict=True):
+            for _ in range(k):
+                n += 1
+                rows.append(f"{n},{stage},{status},100,2024-01-{1 + n % 28:02d}")
+    return write(folder, "pipedrive.csv", "\n".join(rows))
 
 
 @pytest.mark.parametrize(
@@ -364,20 +379,13 @@ def test_recurring_deals_beside_one_time_ones_are_said(tmp_path):
 def test_a_pipedrive_drafts_funnel_order_and_stage_chances_from_its_closed_deals(tmp_path):
     """Pipedrive keeps a closed deal's last stage beside its status: deals closed from a later
     stage were won more often, which puts the stages in funnel order however many are open."""
-    rows = ["Deal - ID,Deal - Stage,Deal - Status,Deal - Value,Deal - Deal created"]
     plan = {  # stage: (won, lost, open)
         "Negotiations Started": (8, 2, 9),
         "Contact Made": (1, 9, 3),
         "Proposal Made": (6, 4, 2),
         "Demo Scheduled": (3, 7, 1),
     }
-    n = 0
-    for stage, counts in plan.items():
-        for status, k in zip(("Won", "Lost", "Open"), counts, strict=True):
-            for _ in range(k):
-                n += 1
-                rows.append(f"{n},{stage},{status},100,2024-01-{1 + n % 28:02d}")
-    file = write(tmp_path, "pipedrive.csv", "\n".join(rows))
+    file = pipedrive_export(tmp_path, plan)
 
     text = draft_mapping(file).text
     block = text.split("open:")[1].split("won:")[0]

@@ -4,8 +4,6 @@ are estimated from the data, never "the CRM's" (a user would take them for the C
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from forecast import scoring
@@ -15,21 +13,9 @@ from forecast.data.stages import StageSet
 from forecast.history import DealHistory
 from forecast.model_set import deal_fallback
 from tests.forecast.test_import_options import write
+from tests.forecast.test_mapping_draft_crms import pipedrive_export
 
 STAGES = StageSet(["Contact Made", "Demo Scheduled", "Proposal Made"], "Won", "Lost")
-
-
-def _pipedrive(folder: Path) -> Path:
-    """A Pipedrive-like export: each deal's last stage and its status, no probabilities."""
-    rows = ["Deal - ID,Deal - Stage,Deal - Status,Deal - Value,Deal - Deal created"]
-    plan = {"Contact Made": (1, 9, 3), "Demo Scheduled": (3, 7, 1), "Proposal Made": (6, 4, 2)}
-    n = 0
-    for stage, counts in plan.items():
-        for status, k in zip(("Won", "Lost", "Open"), counts, strict=True):
-            for _ in range(k):
-                n += 1
-                rows.append(f"{n},{stage},{status},100,2024-01-{1 + n % 28:02d}")
-    return write(folder, "pipedrive.csv", "\n".join(rows))
 
 
 def _flat_history(origin: str | None) -> DealHistory:
@@ -55,7 +41,8 @@ def _flat_history(origin: str | None) -> DealHistory:
 
 
 def test_a_drafted_mapping_records_its_stage_probabilities_as_estimated(tmp_path):
-    text = draft_mapping(_pipedrive(tmp_path)).text
+    plan = {"Contact Made": (1, 9, 3), "Demo Scheduled": (3, 7, 1), "Proposal Made": (6, 4, 2)}
+    text = draft_mapping(pipedrive_export(tmp_path, plan)).text
     assert "stage_probabilities_from: estimated" in text
     mapping = load_mapping(write(tmp_path, "drafted.yaml", text))
     assert mapping.stage_probabilities  # the estimate is there to score a flat export by
