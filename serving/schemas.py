@@ -268,7 +268,9 @@ class ScoreResponse(BaseModel):
     id: str | None = None
     probability: float = Field(ge=0, le=1)
     score: int = Field(ge=0, le=100, description="The probability as 0–100")
-    grade: Literal["A", "B", "C", "D"]
+    grade: Literal["A", "B", "C", "D"] | None = Field(
+        description="A–D; null when one rate scores all (no model yet: leads' base rate), see notes"
+    )
     reasons_for: list[ReasonOut]
     reasons_against: list[ReasonOut]
     model: str
@@ -283,7 +285,7 @@ class ScoreResponse(BaseModel):
         description="What the score could not use, said: a field name read as the model's own "
         "spelling, fields the model does not read (ignored), a value scored as blank (text in a "
         "number field, a value never learnt in training); for a deal, an age or time in stage "
-        "beyond any open deal the model learnt from; empty when it used everything sent",
+        "beyond any open deal the model learnt from; why a score has no grade; else empty",
     )
 
 

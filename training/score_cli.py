@@ -76,10 +76,11 @@ def score(
 
     Deals are seen as the API and the deals-at-risk page see them: what was known at that
     instant. Without a champion, the fallback the API would use scores, and the output says so.
-    Each row: id, probability, score 0–100, grade, model, version, method, the reasons for
+    Each row: id, probability, score 0–100, grade (none from a fallback with one rate for
+    every row, as a lead's base rate: it ranks nothing), model, version, method, the reasons for
     and against (JSON text) and the notes the API gives (a JSON list of text, `[]` for none: a
     deal older than any the model learnt from, a lead's value the model could not use, a lead's
-    blank creation date: scored as undated, not as created now).
+    blank creation date: scored as undated, not as created now; why there is no grade).
     Partitions are scored in this process, or as tasks on a Dask cluster with `--cluster` (the
     same rows).
     """

@@ -153,7 +153,7 @@ def _check_batch(request: Request, size: int) -> None:
 
 @router.post(
     "/leads/score",
-    summary="Score one lead: probability, 0–100, grade, reasons",
+    summary="Score one lead: probability, 0–100, grade (none before a lead model), reasons",
     responses=ERRORS,
     openapi_extra=SCORING_SPEC,
     response_model=ScoreResponse,

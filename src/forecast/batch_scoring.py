@@ -367,6 +367,8 @@ def batch_scorer(
             raise ModelNotReady(f"no lead model and no labelled leads to fall back on: {why}")
         scorer = select_scorer(None, base_rate=float(labels.mean()))
     note = f"{why}: scored as the API would, by its {scorer.label}"
+    if not scorer.ranks:
+        note += f" ({scoring.NO_GRADE[kind]})"
     served = scoring.Served(kind, scorer, None, "fallback", {}, dataset)
     read_as_imported(store.get_engine(settings), served)
     return BatchScorer(served, note)

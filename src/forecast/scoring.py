@@ -57,8 +57,13 @@ Levels = dict[str | None, float]
 PAUSE_COLLECTOR_FROM = 1000
 #: Batches of at least this many rows are encoded column by column.
 BY_COLUMN_FROM = 16
-#: Grade cut points for fallback scores (a model stores its own).
+#: Grade cut points for fallback scores that rank (a model stores its own).
 FALLBACK_CUTS = (0.75, 0.5, 0.25)
+#: Said of each score of a fallback with one rate for every row (`Scorer.ranks`): no grade.
+NO_GRADE = {
+    LEAD: "no model yet: every lead has the base rate; no grade",
+    DEAL: "no model yet: every deal has the overall win rate; no grade",
+}
 #: Up to this many rows, scores and grades are made in Python (numpy's calls cost more).
 IN_PYTHON_UP_TO = 8
 
@@ -67,7 +72,7 @@ IN_PYTHON_UP_TO = 8
 class Score:
     probability: float
     score: int
-    grade: str
+    grade: str | None  # None: a fallback that ranks nothing (`NO_GRADE` in `notes`)
     reasons_for: list[dict[str, Any]]
     reasons_against: list[dict[str, Any]]
     model: str
@@ -237,9 +242,10 @@ def predict(served: Served, encoded: Encoded, contributions: bool = True) -> Pre
 
 
 def explain(served: Served, encoded: Encoded, predicted: Prediction, top: int = 3) -> list[Score]:
-    """Post-process: a `Score` per row, with grade and the reasons for its `top` factors for and
-    against, in the user's own field names (a fallback says what it scored by). Reasons are
-    made for the top factors only; without reasons no row's inputs are read again."""
+    """Post-process: a `Score` per row, with grade (none from a fallback that ranks nothing) and
+    the reasons for its `top` factors for and against, in the user's own field names (a
+    fallback says what it scored by). Reasons are made for the top factors only; without
+    reasons no row's inputs are read again."""
     if len(predicted.probabilities) < PAUSE_COLLECTOR_FROM:
         return _explain(served, encoded, predicted, top)
     with collector_held_off():
@@ -278,7 +284,7 @@ def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) 
         else:  # no reasons: each row's Score made at once below, with lists of its own
             said = None
     else:
-        grades = grades_for(p, FALLBACK_CUTS).tolist()
+        grades = grades_for(p, FALLBACK_CUTS).tolist() if scorer.ranks else [None] * n
         said = [
             ([_fallback_reason(scorer, row, q)] if top > 0 else [], [])
             for row, q in zip(encoded.rows, probabilities, strict=True)
@@ -293,8 +299,9 @@ def _explain(served: Served, encoded: Encoded, predicted: Prediction, top: int) 
             Score(q, s, g, [], [], name, version, method, label)
             for q, s, g in zip(probabilities, scores, grades, strict=True)
         ]
+    notes = () if scorer.ranks else (NO_GRADE[served.kind],)
     return [
-        Score(q, s, g, up, down, name, version, method, label)
+        Score(q, s, g, up, down, name, version, method, label, notes)
         for q, s, g, (up, down) in zip(probabilities, scores, grades, said, strict=True)
     ]
 

@@ -61,12 +61,21 @@ def test_a_new_batch_replaces_the_previous_one_of_its_dataset_and_kind_only(engi
 
 def test_a_batch_that_fails_to_store_leaves_the_previous_one_whole(engine, tmp_path, monkeypatch):
     store_batch(engine, "pipeline", "deals", _file(tmp_path, "good", _batch(["a", "b", "c"])))
-    # The bad row (no grade) comes in the second INSERT, after the delete and a first insert.
+    # The bad row (no method) comes in the second INSERT, after the delete and a first insert.
     monkeypatch.setattr(batch_output, "INSERT_ROWS", 2)
-    bad = _file(tmp_path, "bad", _batch(["x", "y"]), _batch(["z"], grade=None))
+    bad = _file(tmp_path, "bad", _batch(["x", "y"]), _batch(["z"]).assign(method=None))
     with pytest.raises(Exception):  # noqa: B017 - the database's own NOT NULL error
         store_batch(engine, "pipeline", "deals", bad)
     assert stored_batch(engine, "pipeline", "deals")["id"].tolist() == ["a", "b", "c"]
+
+
+def test_a_batch_without_grades_is_stored_and_read_back_without_them(engine, tmp_path):
+    """A fallback that ranks nothing (every lead the base rate) gives no grade (null)."""
+    said = '["no model yet: every lead has the base rate; no grade"]'
+    path = _file(tmp_path, "leads", _batch(["l1", "l2"], grade=None, notes=said))
+    assert store_batch(engine, "web", "leads", path) == 2
+    kept = stored_batch(engine, "web", "leads")
+    assert kept["grade"].isna().all() and kept["notes"].tolist() == [said, said]
 
 
 def test_a_parquet_file_that_fails_to_write_leaves_the_previous_file_whole(tmp_path):

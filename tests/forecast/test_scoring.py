@@ -14,7 +14,7 @@ import pytest
 
 from forecast import scoring
 from forecast.modeling.estimators import BoostedClassifier, PerTeamClassifier
-from forecast.modeling.scorers import select_scorer
+from forecast.modeling.scorers import crm_stage_scorer, select_scorer, undated_scorer
 
 FIELDS = ["Lead Source", "TotalVisits", "Country", "Do Not Email"]
 
@@ -258,11 +258,40 @@ def test_the_stage_fallback_goes_through_the_same_steps_and_says_so():
     assert scoring.score(served, [rows[1]]) == [scores[1]]
 
 
-def test_the_base_rate_fallback_scores_every_lead_alike():
+def test_the_base_rate_fallback_scores_every_lead_alike_and_grades_none():
+    """One rate for every lead ranks nothing: a grade would only mislead (D read as "don't
+    call"), so there is none, and each score says why."""
+    served = scoring.Served(scoring.LEAD, select_scorer(None, base_rate=0.21), None, "fallback")
+    scores = scoring.score(served, [{"Lead Source": "Reference"}, {}], top=0)
+    assert [(s.probability, s.score, s.grade) for s in scores] == [(0.21, 21, None)] * 2
+    assert [list(s.notes) for s in scores] == [
+        ["no model yet: every lead has the base rate; no grade"]
+    ] * 2
     served = scoring.Served(scoring.LEAD, select_scorer(None, base_rate=0.3), None, "fallback")
     scores = scoring.score(served, [{"Lead Source": "Reference"}, {}])
-    assert [(s.probability, s.score, s.grade) for s in scores] == [(0.3, 30, "C")] * 2
+    assert [(s.probability, s.score, s.grade) for s in scores] == [(0.3, 30, None)] * 2
     assert scores[0].reasons_for[0]["sentence"] == (
         "base conversion rate 30% (no champion model yet)"
     )
     assert scores[0].method == "base_rate" and scores[0].reasons_against == []
+
+
+def test_a_deal_fallback_that_ranks_by_stage_keeps_its_grades():
+    """Per-stage win rates and a CRM's stage probabilities put a later stage above an earlier
+    one, so their grades mean something; the scores say nothing of a missing grade."""
+    for scorer in (
+        select_scorer(None, stage_rates={"Prospecting": 0.1, "Closing": 0.8}),
+        crm_stage_scorer({"Prospecting": 0.1, "Closing": 0.8}, overall=0.3),
+    ):
+        served = scoring.Served(scoring.DEAL, scorer, None, "fallback")
+        scores = scoring.score(served, [{"stage": "Closing"}, {"stage": "Prospecting"}])
+        assert [s.grade for s in scores] == ["A", "D"]
+        assert [list(s.notes) for s in scores] == [[], []]
+
+
+def test_a_deal_fallback_with_one_rate_for_every_stage_grades_none():
+    """A flat stage history gives every deal the overall win rate: nothing ranks, no grade."""
+    served = scoring.Served(scoring.DEAL, undated_scorer(0.4), None, "fallback")
+    scores = scoring.score(served, [{"stage": "Closing"}, {"stage": "Prospecting"}])
+    assert [(s.probability, s.grade) for s in scores] == [(0.4, None)] * 2
+    assert list(scores[0].notes) == ["no model yet: every deal has the overall win rate; no grade"]

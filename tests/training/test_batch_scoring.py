@@ -208,6 +208,11 @@ def test_leads_without_a_champion_are_scored_by_the_apis_fallback_and_it_says_so
     np.testing.assert_allclose(scores["probability"], leads["converted"].mean(), atol=1e-12)
     assert "fallback" in summary["label"]
     assert any("no leads model is registered as champion" in n for n in summary["notes"])
+    # One rate for every lead ranks nothing: no grade, and each row and the summary say why.
+    said = "no model yet: every lead has the base rate; no grade"
+    assert scores["grade"].isna().all()
+    assert set(scores["notes"]) == {json.dumps([said])}
+    assert any(said in n for n in summary["notes"])
 
 
 def test_store_keeps_one_batch_per_dataset_and_kind_the_latest(cli, tmp_path):

@@ -289,7 +289,7 @@ batch_scores = Table(
     Column("subject_id", String(200), nullable=False),
     Column("probability", Float, nullable=False),
     Column("score", Integer, nullable=False),
-    Column("grade", String(10), nullable=False),
+    Column("grade", String(10)),  # null: a fallback that ranks nothing (0017)
     Column("model", String(100), nullable=False),
     Column("model_version", String(40)),
     Column("method", String(40), nullable=False),

@@ -53,6 +53,15 @@ class Scorer:
     def is_fallback(self) -> bool:
         return self.method != MODEL
 
+    @property
+    def ranks(self) -> bool:
+        """Whether its scores can put one row above another: a model's, or a fallback whose
+        rate differs by stage. One rate for every row (the base rate; the overall win rate of a
+        flat or undated stage history) ranks nothing, so its scores get no grade."""
+        if self.method == MODEL:
+            return True
+        return len({*(self.stage_rates or {}).values(), self.overall}) > 1
+
     def fallback_inputs(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """What a fallback reads of each row, as a float matrix: the position of the row's stage
         in `stage_rates` (NaN for a stage it holds no rate for); nothing for the base rate."""
