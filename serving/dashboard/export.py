@@ -79,7 +79,8 @@ FORECAST_COLUMNS = (
 
 def csv_rows(name: str, ov: page.Overview, models: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows behind one chart or table (`models` is the page's model card); a section the
-    overview could not compute raises `ForecastError` with its reason."""
+    overview could not compute raises the error it failed with (its type the status), else a
+    `ForecastError` with its reason."""
     if name == "models":
         return _model_rows(models)
     part = {
@@ -90,7 +91,7 @@ def csv_rows(name: str, ov: page.Overview, models: dict[str, Any]) -> list[dict[
         "risk": ov.risk,
     }[name]
     if not part.ok:
-        raise ForecastError(part.error or f"no {name} data")
+        raise part.failure or ForecastError(part.error or f"no {name} data")
     data = part.data or {}
     if name == "forecast":
         return [{k: r.get(k) for k in FORECAST_COLUMNS} for r in data["rows"]]

@@ -385,8 +385,8 @@ async def download(
         return _text(str(problem or "no data"), status_for(problem) if problem else 404)
     try:
         rows = csv_rows(chart, result, _model_card(request, session, result.forecast))
-    except ForecastError as exc:
-        return _text(str(exc), 409)
+    except ForecastError as exc:  # the section's own error's status, as the page's (else 409)
+        return _text(str(exc), 409 if type(exc) is ForecastError else status_for(exc))
     return Response(
         to_csv(rows),
         media_type="text/csv; charset=utf-8",

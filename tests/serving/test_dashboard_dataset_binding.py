@@ -75,9 +75,12 @@ def test_a_bound_session_sees_its_own_dataset_by_default(bound):
 @pytest.mark.parametrize("path", DOWNLOADS)
 def test_a_bound_session_downloads_its_own_dataset_by_default(bound, path):
     default = bound.get(path)
+    explicit = bound.get(with_dataset(path, "demo"))
 
-    assert default.status_code == 200, default.text
-    assert default.text == bound.get(with_dataset(path, "demo")).text
+    assert (default.status_code, default.text) == (explicit.status_code, explicit.text)
+    # The default view is the quarter ahead of the data (2025-Q1): nothing was created or closed
+    # in it yet, so its funnel has no row to download (409, saying so).
+    assert default.status_code == (409 if path.endswith("funnel.csv") else 200), default.text
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -111,6 +111,15 @@ def test_the_page_answers_what_the_api_answers_for_the_same_view(viewer, query, 
     assert page.headers["content-type"].startswith("text/html")
 
 
+@pytest.mark.parametrize(("period", "status"), [("2015-Q1", 409), ("2030-Q1", 422)])
+def test_a_download_of_a_forecast_the_view_could_not_make_answers_its_status(
+    viewer, period, status
+):
+    download = viewer.get(f"/dashboard/forecast.csv?period={period}")
+    assert download.status_code == status
+    assert download.headers["content-type"].startswith("text/plain")
+
+
 def test_an_unknown_team_is_404_from_every_route_and_page(viewer, keys):
     asked = [
         viewer.get(

@@ -244,10 +244,16 @@ def only_one_open_deal(settings: Settings) -> Iterator[TestClient]:
 def test_a_store_whose_only_deal_is_new_and_open_gets_its_page_and_downloads(only_one_open_deal):
     for params in ({}, {"team": SOLO}, {"freq": "month"}):
         page = only_one_open_deal.get("/", params={"dataset": DATASET, **params})
-        assert page.status_code == 200
+        # Too little history to forecast: the page's status is the API's (409), its other
+        # sections still shown, the forecast's saying why.
+        assert page.status_code in (200, 409)
+        if page.status_code == 409:
+            assert 'id="forecast-unavailable"' in page.text and 'id="problem"' not in page.text
         _no_section_failed(page.text)
         for chart in CHARTS:
             response = _download(only_one_open_deal, chart, **params)
-            assert response.status_code in (200, 409), (chart, params, response.text)
-            if response.status_code == 409:
+            # A section it could not make: its error's status, as the API's (no model to rank
+            # the deals at risk: 503; too little history: 409), saying why.
+            assert response.status_code in (200, 409, 503), (chart, params, response.text)
+            if response.status_code != 200:
                 assert response.text  # says why
