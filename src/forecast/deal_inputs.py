@@ -12,6 +12,7 @@ import pandas as pd
 
 from forecast import features as feat
 from forecast.data import store
+from forecast.data.rows import PERCENTS_NEED_SCALE
 from forecast.errors import InvalidInput
 from forecast.history import as_timestamp
 from forecast.model_set import DealContext
@@ -71,7 +72,7 @@ def _check_rep_probability(context: DealContext, value: object) -> None:
         return
     hint = f"its import's rep_probability_scale: {scale:g}"
     if scale == 1:
-        hint = "percents, 0–100, need rep_probability_scale: 100 in its mapping"
+        hint = f"{PERCENTS_NEED_SCALE} in its mapping"
     raise InvalidInput(
         f"rep_probability: {value:g} is outside 0–{scale:g}, the scale of dataset "
         f"'{context.dataset}' ({hint})"

@@ -50,6 +50,7 @@ from forecast.data.attributes import (
     rate_base_counts,
     unrated_bases,
 )
+from forecast.data.dataset_options import DatasetOptions
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.store_reads import IdRange
 from forecast.data.tables import TRACKED_FIELDS
@@ -103,33 +104,6 @@ def as_timestamp(value: object) -> pd.Timestamp:
     if pd.isna(ts):
         raise InvalidInput(f"{value!r} is not a date (use YYYY-MM-DD)")
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
-
-
-@dataclass(frozen=True)
-class DatasetOptions:
-    """How a dataset's export is to be read in time."""
-
-    #: False where the export gives amounts only at close (open: the list price, estimated).
-    amount_known_before_close: bool = True
-    #: Each stage's probability, as (stage, probability) pairs (empty where none is given), and
-    #: where they came from: "preset" (the CRM's), "mapping" or "estimated" (from the data).
-    stage_probabilities: tuple[tuple[str, float], ...] = ()
-    stage_probabilities_from: str = "mapping"
-    #: The dataset's own columns kept as model inputs (its mapping's `features:`), by name.
-    features: tuple[str, ...] = ()
-    rep_probability_scale: float = 1.0  # 100 where the export (and so a CRM) writes percents
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> DatasetOptions:
-        data = data or {}
-        given = data.get("stage_probabilities") or {}
-        return cls(
-            amount_known_before_close=bool(data.get("amount_known_before_close", True)),
-            stage_probabilities=tuple((str(s), float(p)) for s, p in given.items()),
-            stage_probabilities_from=str(data.get("stage_probabilities_from") or "mapping"),
-            features=tuple(str(f) for f in data.get("features") or ()),
-            rep_probability_scale=float(data.get("rep_probability_scale") or 1.0),
-        )
 
 
 @dataclass(frozen=True, eq=False)

@@ -39,10 +39,11 @@ from forecast.data.attributes import (
     rate_base_counts,
     unrated_bases,
 )
+from forecast.data.dataset_options import DatasetOptions
 from forecast.data.fingerprint import column_names, row_hashes
 from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput
-from forecast.history import DatasetOptions, DealHistory
+from forecast.history import DealHistory
 from forecast.stage_stays import STAGE_LOG_COLUMNS
 
 if TYPE_CHECKING:

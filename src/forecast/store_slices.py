@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import Engine, Table, func, select
 
+from forecast.data.dataset_options import DatasetOptions
 from forecast.data.store_reads import IdRange
 from forecast.data.tables import leads, opportunities
-from forecast.history import DatasetOptions, DealHistory, load_deal_history
+from forecast.history import DealHistory, load_deal_history
 from forecast.parquet_export import HistorySlice, PartitionedExport, read_slices, slices_like
 
 if TYPE_CHECKING:

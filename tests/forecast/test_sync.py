@@ -485,3 +485,23 @@ def test_a_pushed_deal_is_fixed_as_the_import_fixed_the_export(engine):
     )
     push(engine, {**base, "id": "N2", "updated_at": "2024-06-02", "sector": "technolgy"})
     assert deal(engine, "N2")["sector"] == "technology"  # the fixes outlive the first push
+
+
+def test_a_push_keeps_where_the_datasets_stage_probabilities_came_from_and_its_scale(engine):
+    """A push re-states the dataset's options from the import's: a preset's stage probabilities
+    stay the CRM's preset (not relabelled the mapping's), percents stay percents."""
+    mapping = load_mapping("canonical").model_copy(
+        update={
+            "stage_probabilities": {"Prospecting": 0.1, "Qualification": 0.2},
+            "stage_probabilities_from": "preset",
+            "rep_probability_scale": 100.0,
+        }
+    )
+    first = {"id": "A", "stage": "Prospecting", "created_at": "2017-01-01"}
+    import_frame(engine, pd.DataFrame([first]), mapping, dataset="crm")
+    push(engine, {"id": "A", "stage": "Qualification", "updated_at": "2017-01-05"})
+    with engine.connect() as conn:
+        options = store.get_dataset(conn, "crm")["options"]
+    assert options["stage_probabilities_from"] == "preset"
+    assert options["rep_probability_scale"] == 100.0
+    assert options["stage_probabilities"] == {"Prospecting": 0.1, "Qualification": 0.2}

@@ -1,9 +1,11 @@
 """What an import keeps with its dataset in the store besides the rows: how later steps must
 read the data (amount rules, stage probabilities and where they came from, features) and how a
-CRM's later pushes and scoring requests are to be read as the import read its export."""
+CRM's later pushes and scoring requests are to be read as the import read its export. Written
+from the mapping (`options_of`), read back typed (`DatasetOptions`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from forecast.errors import InvalidInput
@@ -49,3 +51,30 @@ def options_of(m: Mapping) -> dict[str, Any]:
     if m.rep_probability_scale != 1:  # a CRM sends the rep's call on the export's scale
         options["rep_probability_scale"] = m.rep_probability_scale
     return options
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    """How a dataset's export is to be read in time."""
+
+    #: False where the export gives amounts only at close (open: the list price, estimated).
+    amount_known_before_close: bool = True
+    #: Each stage's probability, as (stage, probability) pairs (empty where none is given), and
+    #: where they came from: "preset" (the CRM's), "mapping" or "estimated" (from the data).
+    stage_probabilities: tuple[tuple[str, float], ...] = ()
+    stage_probabilities_from: str = "mapping"
+    #: The dataset's own columns kept as model inputs (its mapping's `features:`), by name.
+    features: tuple[str, ...] = ()
+    rep_probability_scale: float = 1.0  # 100 where the export (and so a CRM) writes percents
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> DatasetOptions:
+        data = data or {}
+        given = data.get("stage_probabilities") or {}
+        return cls(
+            amount_known_before_close=bool(data.get("amount_known_before_close", True)),
+            stage_probabilities=tuple((str(s), float(p)) for s, p in given.items()),
+            stage_probabilities_from=str(data.get("stage_probabilities_from") or "mapping"),
+            features=tuple(str(f) for f in data.get("features") or ()),
+            rep_probability_scale=float(data.get("rep_probability_scale") or 1.0),
+        )

@@ -539,8 +539,10 @@ class CanonicalRows(NumberColumns):
         return int(moved.sum())
 
 
+#: What a probability above 1 most often is where probabilities are read as 0–1.
+PERCENTS_NEED_SCALE = "percents, 0–100, need rep_probability_scale: 100"
 #: A probability above 1 where the mapping reads probabilities as 0–1: most often percents.
-PROBABILITY_OUTSIDE = "probability outside 0–1 (percents, 0–100, need rep_probability_scale: 100)"
+PROBABILITY_OUTSIDE = f"probability outside 0–1 ({PERCENTS_NEED_SCALE})"
 
 
 def before_creation_values(created: pd.Series, entered: pd.Series, early: pd.Series) -> pd.Series:

@@ -36,6 +36,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from forecast.data import store
+from forecast.data.dataset_options import DatasetOptions
 from forecast.data.importing import import_frame
 from forecast.data.mapping import AmountRules, load_mapping
 from forecast.data.mapping import Mapping as ImportMapping
@@ -301,8 +302,9 @@ def _mapping(
     """The canonical columns with the dataset's own stages, leak columns, amount rules, stage
     probabilities, features and rep probability scale, so a push leaves the dataset's settings
     as the import that made it left them (and reads its values as that import read them)."""
-    options = info.get("options") or {}
-    rules = AmountRules(known_before_close=bool(options.get("amount_known_before_close", True)))
+    raw = info.get("options") or {}
+    options = DatasetOptions.from_dict(raw)  # read as the history reads them, and kept whole
+    rules = AmountRules(known_before_close=options.amount_known_before_close)
     return load_mapping("canonical").model_copy(
         update={
             "dataset": dataset,
@@ -314,11 +316,12 @@ def _mapping(
             "main": None,
             "detect": [],
             "features": {f: f for f in features},
-            "stage_probabilities": dict(options.get("stage_probabilities") or {}),
-            "value_fixes": dict(options.get("value_fixes") or {}),
-            "currency": str(options.get("currency") or "USD"),
-            "exchange_rates": dict(options.get("exchange_rates") or {}),
-            "rep_probability_scale": float(options.get("rep_probability_scale") or 1.0),
+            "stage_probabilities": dict(options.stage_probabilities),
+            "stage_probabilities_from": options.stage_probabilities_from,
+            "value_fixes": dict(raw.get("value_fixes") or {}),
+            "currency": str(raw.get("currency") or "USD"),
+            "exchange_rates": dict(raw.get("exchange_rates") or {}),
+            "rep_probability_scale": options.rep_probability_scale,
         }
     )
 
