@@ -362,6 +362,26 @@ def test_naive_forecasts_on_a_tiny_hand_made_history():
     assert naive.last_period(naive.won_before(history.known_before(early)), early, q2) is None
 
 
+def test_the_run_rate_says_while_it_reads_a_pipeline_still_filling_up():
+    from forecast.forecasting import naive
+
+    history = _tiny_history()  # every deal created on 2022-03-01, when the record starts
+    origin = T("2023-04-01")
+    won = naive.won_before(history.known_before(origin))
+    # The wins known then took 45, 121, 289, 315 and 395 days: 90% within 363 days, so wins of
+    # deals created before the record would still be closing until 2023-02-27. The run rate's
+    # last 60 days start on 2023-01-31, before that: it reads a pipeline still filling up.
+    said = naive.still_filling(won, origin, 60)
+    assert said is not None
+    for fact in ("2023-01-31", "2022-03-01", "363 days", "2023-02-27"):
+        assert fact in said
+    # Later, with F's 400 days known too (90% within 397.5 days: until 2023-04-02 noon), the
+    # last 60 days start on 2023-04-16: every win they hold is one the record could see.
+    later = T("2023-06-15")
+    assert naive.still_filling(naive.won_before(history.known_before(later)), later, 60) is None
+    assert naive.still_filling(naive.won_before(history.known_before(later)), later, 91) is not None
+
+
 @pytest.mark.parametrize(
     ("hits", "n", "low", "high"),
     [(2, 3, 0.2077, 0.9385), (0, 10, 0.0, 0.2775), (5, 10, 0.2366, 0.7634), (8, 8, 0.6756, 1.0)],
@@ -474,13 +494,21 @@ def test_the_chosen_forecast_reads_only_windows_ended_by_its_origin(chosen_runs)
     full, cut = chosen_runs
     assert len(cut.scored) < len(full.scored)
     by_origin = {(p.origin, p.horizon_weeks): p for p in full.scored}
+    # The record starts on 2023-01-01: the first origins' run rate reads a pipeline still
+    # filling up, so ours stands alone there; the hedge follows, then the choice.
+    assert cut.scored[0].run_rate_filling and not cut.scored[-1].run_rate_filling
+    assert {"model", "model+run_rate"} <= {p.chosen["method"] for p in cut.scored}
     for p in cut.scored:
         q = by_origin[(p.origin, p.horizon_weeks)]
         # The full run knows more windows, all ending after this origin: nothing changes.
         assert p.chosen == q.chosen
         assert p.model_empirical == q.model_empirical
         ended = sum(o.period.end <= p.origin for o in full.scored)
-        if ended < MIN_PAST_FORECASTS:  # too few outcomes known: the hedge, with ours' range
+        if ended < MIN_PAST_FORECASTS and p.run_rate_filling:  # ours alone, and why
+            assert p.chosen["method"] == "model" and p.chosen["forecast"] == p.forecasts["model"]
+            assert "no hedge with the run rate" in p.chosen["reason"]
+            assert p.model_empirical is None
+        elif ended < MIN_PAST_FORECASTS:  # too few outcomes known: the hedge, with ours' range
             hedge = (p.forecasts["model"] + p.forecasts["run_rate"]) / 2
             scale = hedge / p.p50
             assert p.chosen["method"] == "model+run_rate" and p.chosen["range"] == "model"

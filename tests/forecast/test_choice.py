@@ -125,6 +125,23 @@ def test_too_few_past_forecasts_show_the_mean_of_ours_and_the_run_rate_and_say_s
     assert choose(PAST, ORIGIN, 0, available=now).wape is not None
 
 
+def test_while_the_run_rate_reads_a_pipeline_still_filling_ours_is_not_hedged_with_it():
+    few = MIN_PAST_FORECASTS - 1
+    table = _table({"model": [130.0] * few, "run_rate": [100.0] * few}, [100.0] * few)
+    now = {"model": 500.0, "run_rate": 90.0}
+    filling = "the run rate reads wins from 2024-03-05 on, but the record starts ..."
+    c = choose(table, ORIGIN, 0, available=now, no_hedge=filling)
+    assert c.method == "model" and c.wape is None
+    assert f"only {few} past forecasts" in c.reason
+    assert "no hedge with the run rate: " + filling in c.reason
+    assert apply_choice(c, now, (400.0, 500.0, 650.0)).forecast == 500.0
+    # A record long enough chooses as before: the run rate is judged on its past errors there.
+    assert (
+        choose(PAST, ORIGIN, 0, available=now, no_hedge=filling).to_dict()
+        == choose(PAST, ORIGIN, 0, available=now).to_dict()
+    )
+
+
 def test_the_nearest_horizon_with_enough_rows_is_used_and_named():
     c = choose(PAST, ORIGIN, 4, blends=False)
     assert c.horizon_weeks == 4 and c.horizon_weeks_used == 0

@@ -74,6 +74,37 @@ def test_the_most_accurate_method_leads_with_its_forecast_now_and_its_past_range
     assert fc.to_dict()["headline"] == lead
 
 
+def test_before_a_record_ours_is_hedged_with_the_run_rate_only_once_it_reads_a_full_pipeline(
+    crm,
+):
+    # A record of windows none of which had ended by either forecast's date: too few to choose.
+    track_record.save(
+        crm,
+        "crm",
+        "quarter",
+        synthetic.track_record({"model": 0.3, "run_rate": 0.05}, "2024-06-03"),
+    )
+    # The data starts in January 2023: in April the run rate's last 91 days still miss wins of
+    # deals the record never saw created, so ours stands alone, and the note says why.
+    early = forecast_against_targets(crm, "2023-Q2", settings=SETTINGS)
+    assert early.headline is not None and early.headline["method"] == "model"
+    assert early.headline["forecast"] == pytest.approx(early.forecast.total.expected, abs=0.01)
+    assert "no hedge with the run rate" in early.headline["choice"]["reason"]
+    first = load_deal_history(crm, "crm").deals["created_at"].min()
+    assert (
+        f"the record starts with deals created on {first.date()}"
+        in early.headline["choice"]["reason"]
+    )
+    # A year and a half in, it reads a settled pipeline: the mean of ours and it is shown.
+    later = forecast_against_targets(crm, "2024-Q3", settings=SETTINGS)
+    assert later.headline is not None and later.headline["method"] == "model+run_rate"
+    assert "hedge" in later.headline["choice"]["reason"]
+    run_rate = later.naive["total"]["run_rate"]  # type: ignore[index]
+    assert later.headline["forecast"] == pytest.approx(
+        (later.forecast.total.expected + run_rate) / 2, rel=1e-4
+    )
+
+
 def test_a_forecast_inside_its_period_keeps_ours(crm):
     track_record.save(crm, "crm", "quarter", record({"model": 0.3, "last_period": 0.05}))
     fc = forecast_against_targets(crm, "2024-Q3", as_of="2024-08-15", settings=SETTINGS)

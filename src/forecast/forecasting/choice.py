@@ -5,7 +5,9 @@ the window's end, the actual and the forecast) says how each method did. `choose
 rows whose window ended by the origin asked about (their outcomes were known then) and picks the
 method with the lowest WAPE at that horizon, or at the nearest horizon with enough rows (and says
 which). Below `MIN_PAST_FORECASTS` past forecasts nothing says which method is better here, so
-it hedges (`HEDGE`): the mean of ours and the run rate of recent won revenue, and says so.
+it hedges (`HEDGE`): the mean of ours and the run rate of recent won revenue, and says so; but
+not while the run rate still reads the record's first months, when deals created before the
+record began are missing from its wins (`naive.still_filling`): ours then stands alone.
 
 **Candidates.** Every method in the table (ours, the naive forecasts, the weighted pipeline, the
 per-stage baseline, ours recalibrated on its past errors: `recalibrated`) and, where `blends` is
@@ -81,7 +83,8 @@ BLEND_WITH = tuple(naive.NAIVE)
 #: With no past errors to tell them apart, an equal mix of two forecasts that err for different
 #: reasons (ours from what the model learnt, which a change in the business can leave behind;
 #: the run rate from the recent past) is the classic hedge: its error is at most the mean of
-#: theirs, and less where they err in opposite directions. Ours stands where no run rate exists.
+#: theirs, and less where they err in opposite directions. Ours stands where no run rate exists,
+#: or where it is low by construction (a record still filling up: `no_hedge`).
 HEDGE = "run_rate"
 #: Forecasts of the open pipeline alone, without timing: they say what today's deals are worth,
 #: not what a window starting weeks from now will bring, so they compete only for a window that
@@ -203,6 +206,7 @@ def choose(
     available: Iterable[str] | None = None,
     blends: bool = True,
     min_past: int = MIN_PAST_FORECASTS,
+    no_hedge: str | None = None,
 ) -> Choice:
     """The method with the lowest WAPE over the forecasts in `table` whose window ended by
     `origin`, at `horizon_weeks` (or the nearest horizon with `min_past` of them).
@@ -210,6 +214,8 @@ def choose(
     `available`: the methods that have a forecast now (default: every method in the table); a
     method missing now cannot be chosen, nor one of the open pipeline alone (`PIPELINE_ONLY`)
     for a window that starts after `origin`. Rows of the pseudo-method `chosen` are ignored.
+    `no_hedge`: why the run rate cannot hedge ours now (`naive.still_filling`): before a record,
+    ours is then kept alone.
     """
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
     if missing:
@@ -228,9 +234,10 @@ def choose(
             f"only {n_model} past forecast{'s' if n_model != 1 else ''} {_ahead(h)} had ended "
             f"by {at.date()}, fewer than the {min_past} needed to choose"
         )
-        if blends and _allowed(blend_name(HEDGE), allowed | {MODEL}):
+        if blends and no_hedge is None and _allowed(blend_name(HEDGE), allowed | {MODEL}):
             return _hedge(at, h, n_model, few)
-        return _unjudged(at, h, None, n_model, f"kept {LABELS[MODEL]}: {few}")
+        unhedged = f"; no hedge with the run rate: {no_hedge}" if no_hedge and blends else ""
+        return _unjudged(at, h, None, n_model, f"kept {LABELS[MODEL]}: {few}{unhedged}")
     wide = _wide(past[past["horizon_weeks"] == used], blends)
     methods = [m for m in wide.columns if m not in _NOT_METHODS and _allowed(m, allowed)]
     if MODEL not in methods:

@@ -177,7 +177,7 @@ def _current(
         notes.append("too little history of deal creation: no line for deals not yet created")
     else:
         notes.extend(_value_note(templates, window))
-    dated = _dated(known.deals)
+    dated = really_created(known.deals)
     undated = len(known.deals) - int(dated.sum())
     if undated:
         notes.append(
@@ -188,7 +188,7 @@ def _current(
     return stage_rates, templates, window, created, notes
 
 
-def _dated(deals: pd.DataFrame) -> pd.Series:
+def really_created(deals: pd.DataFrame) -> pd.Series:
     """True for deals whose creation date is real: not estimated (a prospect the export left
     undated is dated at the export, which would read as a burst of creations)."""
     real = deals["created_at"].notna()
@@ -211,7 +211,7 @@ def templates_as_of(
     window = min(float(window_days), (t - first) / tm.DAY)
     if window < 7:
         return None, 0.0
-    recent = opps[_dated(opps) & (opps["created_at"] >= t - pd.Timedelta(days=window))]
+    recent = opps[really_created(opps) & (opps["created_at"] >= t - pd.Timedelta(days=window))]
     if recent.empty:
         return None, window
     points = pd.DataFrame(
@@ -254,7 +254,9 @@ def _value_level(known: DealHistory, t: pd.Timestamp, recent: pd.DataFrame) -> f
     quarter is not. Amounts are read as known just after each creation, as the recent ones are.
     """
     opps = known.deals
-    longer = _dated(opps) & (opps["created_at"] >= t - pd.Timedelta(days=VALUE_HISTORY_DAYS))
+    longer = really_created(opps) & (
+        opps["created_at"] >= t - pd.Timedelta(days=VALUE_HISTORY_DAYS)
+    )
     created = opps.loc[longer, "created_at"].to_numpy("datetime64[us]")
     if len(created) <= len(recent) or len(recent) < 2:
         return 1.0

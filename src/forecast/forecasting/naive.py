@@ -19,9 +19,12 @@ Every function returns won revenue per group (a Series indexed by group label; o
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from forecast.data.stages import LOST, WON
+from forecast.forecasting.fitted import really_created
 from forecast.forecasting.revenue import MISSING_GROUP, TOTAL
 from forecast.history import DealHistory
 from forecast.periods import Period
@@ -37,8 +40,11 @@ DAY = pd.Timedelta(days=1)
 
 def won_before(known: DealHistory, column: str | None = None) -> pd.DataFrame:
     """The deals won before the origin, as known then (`known` = `history.known_before(origin)`):
-    closed_at, amount, group. `observed_from` in `attrs`: the first close (won or lost) known,
-    where the record of outcomes starts (an export may hold deals created long before it)."""
+    closed_at, amount, group. In `attrs`: `observed_from`, the first close (won or lost) known,
+    where the record of outcomes starts (an export may hold deals created long before it);
+    `first_created`, the first real creation date, and `win_days`, how long (the 90th
+    percentile, in days) the deals won took from creation: together when the won revenue a
+    window reads stops missing wins of deals created before the record began (`still_filling`)."""
     deals = known.deals
     won = deals[(deals["status"] == WON) & deals["closed_at"].notna()]
     if column and column in won:
@@ -55,7 +61,40 @@ def won_before(known: DealHistory, column: str | None = None) -> pd.DataFrame:
     )
     closes = deals.loc[deals["status"].isin([WON, LOST]), "closed_at"].dropna()
     out.attrs["observed_from"] = closes.min() if len(closes) else pd.NaT
+    dated = really_created(deals)
+    out.attrs["first_created"] = deals.loc[dated, "created_at"].min() if dated.any() else pd.NaT
+    took = (won["closed_at"] - won["created_at"])[dated.loc[won.index]] / DAY
+    out.attrs["win_days"] = float(took.quantile(WIN_QUANTILE)) if len(took) else math.nan
     return out
+
+
+#: How long "most" wins take from creation: the record's ramp lasts this long.
+WIN_QUANTILE = 0.9
+
+
+def still_filling(won: pd.DataFrame, origin: pd.Timestamp, window_days: float) -> str | None:
+    """Why the run rate at `origin` reads a pipeline still filling up, or None where it does not.
+
+    A record that begins on a date (a CRM adopted then, an export cut there) holds no deal
+    created before it, so the wins of its first months miss those of older deals: until the
+    run rate's window starts a usual time to win (`WIN_QUANTILE` of the wins known) after the
+    first creation, the run rate runs low. The forecast it is blended with then (the hedge
+    before a track record, `choice`) should not be one that is low by construction."""
+    first, days = won.attrs.get("first_created", pd.NaT), won.attrs.get("win_days", math.nan)
+    if pd.isna(first) or math.isnan(days):
+        return None
+    observed = won.attrs.get("observed_from", pd.NaT)
+    span = float(window_days) if pd.isna(observed) else min(window_days, (origin - observed) / DAY)
+    start = origin - pd.Timedelta(days=span)
+    filled = first + pd.Timedelta(days=days)
+    if start >= filled:
+        return None
+    return (
+        f"the run rate reads wins from {start.date()} on, but the record starts with deals "
+        f"created on {first.date()} and {WIN_QUANTILE:.0%} of wins took up to {days:.0f} days: "
+        f"until "
+        f"{filled.date()} it misses wins of deals created before the record began"
+    )
 
 
 def _won_between(won: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:

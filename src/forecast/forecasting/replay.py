@@ -359,6 +359,7 @@ def _one_forecast(
         drift_windows=drift.windows,
         horizon_weeks=h,
         origin=origin,
+        run_rate_filling=naive.still_filling(state.won, origin, settings.new_deal_window_days),
     )
     if column:
         labels = won[column].astype(object).where(won[column].notna(), MISSING_GROUP).astype(str)

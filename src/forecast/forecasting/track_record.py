@@ -191,7 +191,7 @@ def headline(
     and of ours; the naive forecasts now (computed once, for the choice and to show).
     No lead (ours stands, the note says why) without a record, or inside the forecast's period."""
     per, t = fc.period, fc.as_of
-    now = _forecasts_now(history, fc, window_days)
+    now, filling = _forecasts_now(history, fc, window_days)
     shown_naive = {
         "labels": {m: choice.label_of(m) for m in NAIVE_METHODS},
         "total": _naive_of(now[None]),
@@ -224,7 +224,9 @@ def headline(
             if ours_now is not None:
                 methods[choice.RECALIBRATED] = choice.recalibrate(ours_now, own)
     total = now[None]
-    made = choice.choose(table, t, h, available=[m for m, v in total.items() if v is not None])
+    made = choice.choose(
+        table, t, h, available=[m for m, v in total.items() if v is not None], no_hedge=filling
+    )
     chosen = choice.apply_choice(made, total, (fc.total.p10, fc.total.p50, fc.total.p90))
     groups = {}
     for g in fc.groups:
@@ -254,9 +256,10 @@ def _against_target(line: choice.ChosenForecast, ours: GroupForecast) -> dict[st
 
 def _forecasts_now(
     history: DealHistory, fc: RevenueForecast, window_days: float
-) -> dict[str | None, dict[str, float | None]]:
+) -> tuple[dict[str | None, dict[str, float | None]], str | None]:
     """Each method's forecast of the period as of the forecast's date, by group (None: the
-    total): ours, the weighted pipeline and the naive forecasts (None where one cannot be made)."""
+    total): ours, the weighted pipeline and the naive forecasts (None where one cannot be made);
+    and why the run rate cannot hedge ours then (`naive.still_filling`), if so."""
     column = GROUP_COLUMNS.get(fc.by) if fc.by else None
     won = naive.won_before(history.known_before(fc.as_of), column)
     series = naive.forecasts(won, fc.as_of, fc.period, window_days)
@@ -271,7 +274,9 @@ def _forecasts_now(
                 out[name] = float(values.sum() if group is None else values.get(group, 0.0))
         return out
 
-    return {None: line_of(fc.total, None), **{g.group: line_of(g, g.group) for g in fc.groups}}
+    lines: dict[str | None, dict[str, float | None]] = {None: line_of(fc.total, None)}
+    lines.update({g.group: line_of(g, g.group) for g in fc.groups})
+    return lines, naive.still_filling(won, fc.as_of, window_days)
 
 
 def _naive_of(forecasts: dict[str, float | None]) -> dict[str, float | None]:
