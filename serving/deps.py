@@ -13,6 +13,7 @@ import typing
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
@@ -21,7 +22,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import AfterValidator
 from sqlalchemy import Engine
 
+from forecast.data import store
 from forecast.errors import InvalidInput, OtherDataset
+from forecast.history import as_timestamp
 from forecast.keys import ApiKey, KeyVerifier
 from forecast.settings import Settings
 from serving.caches import BuildOnceCache
@@ -192,6 +195,39 @@ SCORING_SPEC: dict = {
         }
     ],
 }
+
+
+#: A deal's scoring spec: the dataset, and the date it is scored as of.
+DEAL_SCORING_SPEC: dict = {
+    **SCORING_SPEC,
+    "parameters": [
+        *SCORING_SPEC["parameters"],
+        {
+            "name": "as_of",
+            "in": "query",
+            "required": False,
+            "schema": {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]},
+            "description": "Score as of this date (YYYY-MM-DD or an ISO 8601 time; default "
+            "now): the deal's age and days in stage count to it",
+        },
+    ],
+}
+
+
+def scoring_as_of(request: Request) -> pd.Timestamp | None:
+    """The `?as_of=` of a deal scoring request (`DEAL_SCORING_SPEC`): a past date or time."""
+    if not request.scope["query_string"]:
+        return None
+    text = request.query_params.get("as_of")
+    if text is None:
+        return None
+    try:
+        when = as_timestamp(text)
+    except (InvalidInput, ValueError, OverflowError):
+        raise InvalidInput(f"as_of: {text[:40]!r} is not a date (use YYYY-MM-DD)") from None
+    if when > pd.Timestamp(store.utcnow()):
+        raise InvalidInput(f"as_of: {when.date()} is in the future; score as of now or before")
+    return when
 
 
 def scoring_dataset(request: Request) -> str | None:

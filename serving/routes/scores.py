@@ -10,14 +10,23 @@ from collections.abc import Callable
 from json import encoder as json_encoder
 from typing import Any
 
+import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import State
 
 from forecast import scoring
+from forecast.deal_inputs import as_of_note
 from forecast.errors import InvalidInput, ModelNotReady
 from forecast.keys import ApiKey
-from serving.deps import SCORING_SPEC, ScorerKeyInRoute, dataset_of_key, scoring_dataset
+from serving.deps import (
+    DEAL_SCORING_SPEC,
+    SCORING_SPEC,
+    ScorerKeyInRoute,
+    dataset_of_key,
+    scoring_as_of,
+    scoring_dataset,
+)
 from serving.logs import request_id
 from serving.schemas import (
     BatchScoreResponse,
@@ -201,36 +210,49 @@ NOT_DEAL_INPUTS = (
 )
 
 
-def _say_ignored(body: DealScoreRequest, result: scoring.Score) -> scoring.Score:
+def _say_ignored(
+    body: DealScoreRequest, result: scoring.Score, as_of: str | None = None
+) -> scoring.Score:
     """The score with notes naming what was sent that the model does not read, as a lead's
     notes do (a CRM sends a deal as it pushes it: nothing it holds is refused): an amount in
-    another currency is read as it is, which is said too."""
+    another currency is read as it is, which is said too; and `as_of` (`as_of_note`)."""
     sent = [name for name in NOT_DEAL_INPUTS if getattr(body, name) is not None]
-    if not sent:
-        return result
-    said = [f"not fields the model reads, ignored: {', '.join(repr(n) for n in sent)}"]
+    said = (
+        [f"not fields the model reads, ignored: {', '.join(repr(n) for n in sent)}"] if sent else []
+    )
     if body.currency is not None and (body.amount is not None or body.list_price is not None):
         said.append(f"amounts are scored as sent, not converted from {body.currency!r}")
-    result.notes = [*said, *result.notes]
+    if as_of is not None:
+        said.append(as_of)
+    if said:
+        result.notes = [*said, *result.notes]
     return result
 
 
-def _deal_inputs(models: scoring.ModelSet, name: str, body: DealScoreRequest) -> tuple[dict, dict]:
-    """A deal's inputs and its model row, from the context of the same model set that scores it
-    (read once per request: a background reload may swap in another set meanwhile)."""
+def _deal_inputs(
+    models: scoring.ModelSet, name: str, body: DealScoreRequest, as_of: pd.Timestamp | None
+) -> tuple[dict, dict, str | None]:
+    """A deal's inputs, its model row as of `as_of` (None: now) and what that date says
+    (`as_of_note`), from the context of the same model set that scores it (read once per
+    request: a background reload may swap in another set meanwhile)."""
     context = models.deal_contexts.get(name)
     if context is None:
         raise ModelNotReady("no deal dataset in the store to score deals against")
     inputs = body.model_dump(exclude={"id"}, exclude_none=True, mode="json")
-    return inputs, scoring.deal_row(context, inputs)
+    row = scoring.deal_row(context, inputs, as_of)
+    return inputs, row, as_of_note(context, as_of)
 
 
 def _deal_input_of(
-    models: scoring.ModelSet, name: str, body: DealScoreRequest, i: int
-) -> tuple[dict, dict]:
+    models: scoring.ModelSet,
+    name: str,
+    body: DealScoreRequest,
+    i: int,
+    as_of: pd.Timestamp | None,
+) -> tuple[dict, dict, str | None]:
     """`_deal_inputs` of a batch's deal: a refusal names its row, as a lead batch's does."""
     try:
-        return _deal_inputs(models, name, body)
+        return _deal_inputs(models, name, body, as_of)
     except InvalidInput as exc:
         raise InvalidInput(f"row {i} (counting from 0): {exc}") from None
 
@@ -239,7 +261,7 @@ def _deal_input_of(
     "/deals/score",
     summary="Score one open deal: probability to close won, reasons",
     responses=ERRORS,
-    openapi_extra=SCORING_SPEC,
+    openapi_extra=DEAL_SCORING_SPEC,
     response_model=ScoreResponse,
 )
 async def score_deal(
@@ -247,9 +269,9 @@ async def score_deal(
 ) -> JSONResponse:
     models = request.app.state.models
     name, served = served_for(models, scoring.DEAL, key, scoring_dataset(request))
-    inputs, row = _deal_inputs(models, name, body)
+    inputs, row, said = _deal_inputs(models, name, body, scoring_as_of(request))
     [scored] = scoring.score(served, [row])
-    result = _say_ignored(body, scored)
+    result = _say_ignored(body, scored, said)
     return ScoreJSON(
         _respond(request.app.state, "deal", name or None, body.id, inputs, result, row)
     )
@@ -259,7 +281,7 @@ async def score_deal(
     "/deals/score/batch",
     summary="Score many open deals in one call",
     responses=ERRORS,
-    openapi_extra=SCORING_SPEC,
+    openapi_extra=DEAL_SCORING_SPEC,
 )
 def score_deals(
     body: DealBatchRequest, request: Request, key: ScorerKeyInRoute
@@ -267,15 +289,22 @@ def score_deals(
     _check_batch(request, len(body.deals))
     models = request.app.state.models
     name, served = served_for(models, scoring.DEAL, key, scoring_dataset(request))
-    pairs = [_deal_input_of(models, name, deal, i) for i, deal in enumerate(body.deals)]
-    results = scoring.score(served, [row for _, row in pairs])
+    as_of = scoring_as_of(request)
+    made = [_deal_input_of(models, name, deal, i, as_of) for i, deal in enumerate(body.deals)]
+    results = scoring.score(served, [row for _, row, _ in made])
     return BatchScoreResponse(
         scores=[
             ScoreResponse(
-                **_respond(request.app.state, "deal", name or None, deal.id, inputs, r, row)
+                **_respond(
+                    request.app.state,
+                    "deal",
+                    name or None,
+                    deal.id,
+                    inputs,
+                    _say_ignored(deal, r, said),
+                    row,
+                )
             )
-            for deal, (inputs, row), r in zip(
-                body.deals, pairs, map(_say_ignored, body.deals, results), strict=True
-            )
+            for deal, (inputs, row, said), r in zip(body.deals, made, results, strict=True)
         ]
     )

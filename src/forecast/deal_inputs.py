@@ -33,6 +33,12 @@ def deal_row(context: DealContext, deal: Mapping[str, Any], as_of: object = None
     t = as_timestamp(as_of) if as_of is not None else pd.Timestamp(store.utcnow())
     created = _when(deal.get("created_at"), "created_at")
     entered = _when(deal.get("stage_entered_at"), "stage_entered_at") or created
+    for name, when in (("created_at", created), ("stage_entered_at", entered)):
+        if as_of is not None and when is not None and when > t:
+            raise InvalidInput(
+                f"{name}: {when.isoformat()} is after as_of ({t.isoformat()}): a deal scored "
+                "as of a date must exist by then"
+            )
     row = {k: deal.get(k) for k in feat.DEAL_FEATURES if k in deal}
     row.update(_attributes(context, deal.get("attributes")))
     row["stage"] = stage
@@ -86,3 +92,24 @@ def _when(value: object, name: str) -> pd.Timestamp | None:
         return as_timestamp(value)
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"{name}: {value!r} is not a date") from exc
+
+
+#: Scored as of now this long (a quarter) after its dataset's last record, a deal is told that
+#: its age and days in stage count to today: a demo or an old export's deal scored today
+#: otherwise reads hundreds of days in its stage with nothing to say why.
+STALE_AFTER_DAYS = 91
+
+
+def as_of_note(context: DealContext, as_of: object = None) -> str | None:
+    """What a deal scored as of now (no `as_of`) long after its dataset ends is told, else None."""
+    if as_of is not None or context.data_end is None:
+        return None
+    now = pd.Timestamp(store.utcnow())
+    days = (now - context.data_end) / pd.Timedelta(days=1)
+    if days < STALE_AFTER_DAYS:
+        return None
+    return (
+        f"scored as of now ({now.date()}), {days:.0f} days after dataset "
+        f"'{context.dataset}' ends ({context.data_end.date()}): the deal's age and days in "
+        "stage count to today; ?as_of=YYYY-MM-DD scores it as of another date"
+    )

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -121,6 +122,9 @@ class DealContext:
     stages: StageSet
     win_rates: feat.WinRates
     history: DealHistory
+    #: The newest date in the dataset (`DealHistory.end`), read once: a deal scored as of now
+    #: long after it is told so (`deal_inputs.as_of_note`). None: the store holds no dated deal.
+    data_end: pd.Timestamp | None = None
 
 
 #: The dict key of a model pinned with no dataset of its own (`ModelSet.lead = ...`).
@@ -539,7 +543,11 @@ def deal_context(engine: Engine, name: str) -> DealContext:
     """What scoring a deal of dataset `name` needs: its stages, and win rates as of now."""
     history = load_deal_history(engine, name)
     now = store.utcnow()
-    return DealContext(name, history.stages, feat.win_rates_as_of(history, now), history)
+    try:
+        end: pd.Timestamp | None = history.end
+    except InvalidInput:  # no dated deal yet
+        end = None
+    return DealContext(name, history.stages, feat.win_rates_as_of(history, now), history, end)
 
 
 def deal_fallback(history: DealHistory | None, rates: StageWinRate | None) -> Scorer:

@@ -209,8 +209,10 @@ def test_the_dataset_parameter_is_in_the_spec_and_checked_as_it_says(deals_clien
     client, _ = deals_client
     spec = client.get("/openapi.json").json()
     for path in ("/v1/leads/score", "/v1/leads/score/batch", "/v1/deals/score"):
-        [param] = spec["paths"][path]["post"]["parameters"]
+        param, *more = spec["paths"][path]["post"]["parameters"]
         assert (param["name"], param["in"], param["required"]) == ("dataset", "query", False)
+        # A deal is scored as of a date too (default now).
+        assert [p["name"] for p in more] == (["as_of"] if "deals" in path else [])
     assert "dataset" in spec["components"]["schemas"]["ScoreResponse"]["required"]
     for bad in ("", "x" * 101):
         response = client.post(f"/v1/deals/score?dataset={bad}", json=DEAL)

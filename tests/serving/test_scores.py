@@ -152,6 +152,41 @@ def test_a_deal_far_older_than_any_the_model_learnt_from_is_scored_with_a_note(s
     assert batch["scores"][0]["notes"] == body["notes"]
 
 
+def test_a_deal_is_scored_as_of_the_date_asked_and_told_when_now_is_long_past_its_data(
+    scorer_client, settings
+):
+    """The dataset ends in 2024: scored as of now, the deal's age and days in stage count to
+    today, which its notes say; `?as_of=` scores it as the data knew it, alone and in a batch,
+    as the library's row as of that date."""
+    deal = {**DEAL, "stage_entered_at": "2024-12-01T00:00:00"}
+    now = scorer_client.post("/v1/deals/score", json=deal).json()
+    [said] = [n for n in now["notes"] if n.startswith("scored as of now")]
+    assert "after dataset 'crm' ends (2024-12-3" in said and "?as_of=YYYY-MM-DD" in said
+    then = scorer_client.post("/v1/deals/score?as_of=2024-12-31", json=deal).json()
+    assert not any(n.startswith("scored as of now") for n in then["notes"])
+    models = scorer_client.app.state.models  # the route's row, as the library makes it:
+    row = scoring.deal_row(models.deal_contexts["crm"], deal, "2024-12-31")
+    assert row["age_days"] == 60 and row["days_in_stage"] == 30
+    [direct] = scoring.score(models.deal, [row])
+    assert then["probability"] == pytest.approx(direct.probability, abs=1e-12)
+    batch = scorer_client.post(
+        "/v1/deals/score/batch?as_of=2024-12-31", json={"deals": [deal, DEAL]}
+    ).json()
+    assert batch["scores"][0]["probability"] == pytest.approx(then["probability"], abs=1e-12)
+    for query, words in (
+        ("as_of=yesterday", "as_of: 'yesterday' is not a date"),
+        ("as_of=2999-01-01", "as_of: 2999-01-01 is in the future"),
+        ("as_of=2024-11-15", "stage_entered_at: 2024-12-01T00:00:00 is after as_of"),
+    ):
+        for path, body in (("score", deal), ("score/batch", {"deals": [DEAL, deal]})):
+            response = scorer_client.post(f"/v1/deals/{path}?{query}", json=body)
+            assert response.status_code == 422 and words in response.json()["detail"]
+    refused = scorer_client.post(
+        "/v1/deals/score/batch?as_of=2024-11-15", json={"deals": [DEAL, deal]}
+    )
+    assert "row 1 (counting from 0)" in refused.json()["detail"]
+
+
 #: What a CRM pushes for the deal beyond its inputs (`PUT /v1/opportunities` takes these).
 PUSHED = {
     "updated_at": "2024-12-01T10:00:00Z",
