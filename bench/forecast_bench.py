@@ -18,10 +18,12 @@
    have a same-period-last-year forecast, and the last two quarters (2025 H1) are the sealed
    check. `--scenario`: `plain`; `regime` (the win rate halves for deals created from
    2024-04-01: fifteen months to learn the old rate, then headline windows closing after the
-   change, and a sealed check wholly after it); `seasonal` (creation amplitude 0.5, most in
-   November, fewest in May). The models are refitted every `--refit-weeks` (4: a monthly
-   retraining; 1 refits at every origin and takes about four times as long). Goal: under 10
-   minutes.
+   change, and a sealed check wholly after it); `regime-start` (the same change on 2023-04-03,
+   where the weekly backtest's windows start, as issue 11 puts it: the first quarter of
+   closes shows the old rate, the forecast windows the new one); `seasonal` (creation
+   amplitude 0.5, most in November, fewest in May). The models are refitted every
+   `--refit-weeks` (4: a monthly retraining; 1 refits at every origin and takes about four
+   times as long). Goal: under 10 minutes.
 
     .venv/bin/python bench/forecast_bench.py --backtest-only --no-shared --scenario regime
 """
@@ -46,6 +48,7 @@ GENERATED_SPAN = ("2023-01-01", "2025-06-30")
 SCENARIOS: dict[str, dict] = {
     "plain": {},
     "regime": {"win_rate_change": ("2024-04-01", 0.5)},
+    "regime-start": {"win_rate_change": ("2023-04-03", 0.5)},
     "seasonal": {"seasonality": 0.5},
 }
 HORIZONS = (0, 4, 8, 13)
