@@ -188,6 +188,37 @@ def test_range_factors_come_from_the_past_ratios_of_actual_to_forecast():
     assert own["p90_factor"] == pytest.approx(math.exp(0.4) / 3)
 
 
+def test_a_teams_range_under_the_totals_past_errors_carries_the_teams_own_chance_too():
+    logs = [-0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4]
+    table = _table(
+        {"model": [300.0] * 9, "last_period": [100.0] * 9}, [100.0 * math.exp(r) for r in logs]
+    )
+    c = choose(table, ORIGIN, 0, blends=False)
+    # The total's past errors: e^-0.4, e^0.1, e^0.4, i.e. 0.5 below its middle and 0.3 above
+    # (log terms). Ours' own range of the total is ±0.3, so the method's own error is
+    # √(0.5² − 0.3²) = 0.4 below and 0 above; ours' range of the team is ±0.5.
+    total = (100 * math.exp(-0.3), 100.0, 100 * math.exp(0.3))
+    team = (20 * math.exp(-0.5), 20.0, 20 * math.exp(0.5))
+    line = apply_choice(c, {"last_period": 40.0}, team, total)
+    mid = 40 * math.exp(0.1)
+    assert line.p50 == pytest.approx(mid) and line.range == "empirical"
+    assert line.p10 == pytest.approx(mid * math.exp(-math.sqrt(0.16 + 0.25)))
+    assert line.p90 == pytest.approx(mid * math.exp(0.5))
+    # Wider than the total's factors for a team more uncertain than the total; a team less
+    # so keeps the method's error (0.4 below, none above) and its own chance.
+    alone = apply_choice(c, {"last_period": 40.0})
+    assert line.p10 < alone.p10 and line.p90 > alone.p90
+    calm = (20 * math.exp(-0.1), 20.0, 20 * math.exp(0.1))  # a team less uncertain than the total
+    steady = apply_choice(c, {"last_period": 40.0}, calm, total)
+    assert steady.p10 == pytest.approx(mid * math.exp(-math.sqrt(0.16 + 0.01)))
+    assert steady.p90 == pytest.approx(mid * math.exp(0.1))
+    # A team ours gives no chance of a loss-free quarter (P10 of 0) keeps a P10 of 0.
+    assert apply_choice(c, {"last_period": 40.0}, (0.0, 20.0, 30.0), total).p10 == 0.0
+    # Nothing forecast: nothing to spread.
+    empty = apply_choice(c, {"last_period": 0.0}, team, total)
+    assert (empty.p10, empty.p90) == (0.0, 0.0)
+
+
 def test_the_range_uses_the_order_statistics_of_an_honest_80_percent_range():
     # Of 19 values, the 2nd and 18th smallest: 16 of 20 ranks between them, i.e. 80%.
     assert conformal_bounds(np.arange(1.0, 20.0)) == (2.0, 10.0, 18.0)

@@ -72,6 +72,13 @@ def test_the_most_accurate_method_leads_with_its_forecast_now_and_its_past_range
     for team, line in lead["groups"].items():
         assert line["forecast"] == pytest.approx(expected.get(team, 0.0))
     assert fc.to_dict()["headline"] == lead
+    # Each team's range carries its own chance beside the method's past error: a team's share
+    # of the deals is less certain than the total, so its range is wider than the total's, in
+    # proportion to its forecast, on both sides.
+    spread = (lead["p10"] / lead["p50"], lead["p90"] / lead["p50"])
+    for line in lead["groups"].values():
+        if line["forecast"] > 0:
+            assert line["p10"] / line["p50"] < spread[0] and line["p90"] / line["p50"] > spread[1]
 
 
 def test_before_a_record_ours_is_hedged_with_the_run_rate_only_once_it_reads_a_full_pipeline(

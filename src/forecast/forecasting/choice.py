@@ -333,10 +333,13 @@ def apply_choice(
     choice: Choice,
     forecasts: Mapping[str, float | None],
     model_range: tuple[float, float, float] | None = None,
+    total_range: tuple[float, float, float] | None = None,
 ) -> ChosenForecast:
     """The forecast users get: the chosen method's point forecast now (from `forecasts`, each
     method's forecast at this origin) with its empirical range; ours with its own range
-    (`model_range`: P10, P50, P90) wherever it has one.
+    (`model_range`: P10, P50, P90) wherever it has one. `total_range`: ours' range of the
+    total, where this line is a group's (a team's) and `model_range` ours' range of the group:
+    the total's past errors then carry the group's own chance too (`_group_bounds`).
 
     Ours keeps its own range even where its past errors give one: the tiles, the team table,
     the CLI's table and P(target) all read ours' own distribution, and a second range for the
@@ -350,6 +353,9 @@ def apply_choice(
         kind = "model"
     elif choice.has_range:
         lo, mid, hi = scaled(point, choice.factors())
+        if total_range is not None and _scalable(model_range) and _scalable(total_range):
+            assert model_range is not None
+            lo, hi = _group_bounds(mid, lo, hi, model_range, total_range)
         kind = "empirical"
     elif choice.method.startswith(MODEL + "+") and _scalable(model_range):
         # A blend without past errors (`HEDGE`): ours' range in proportion to its P50.
@@ -360,6 +366,42 @@ def apply_choice(
         lo = mid = hi = math.nan
         kind = "none"
     return ChosenForecast(choice.method, choice.label, point, lo, mid, hi, kind, choice)
+
+
+def _group_bounds(
+    mid: float,
+    lo: float,
+    hi: float,
+    group: tuple[float, float, float],
+    total: tuple[float, float, float],
+) -> tuple[float, float]:
+    """A group's P10 and P90 under the total's past-error range (P10 `lo`, P50 `mid`, P90
+    `hi`). The total's past errors hold the method's own error and the total's chance; a group
+    (fewer deals) has more chance of its own, which ours' group range measures. On each side, in
+    log terms: the total's width less ours' width of the total (the method's error) plus ours'
+    width of the group, added in quadrature (never narrower than either of the two)."""
+
+    if not mid > 0:  # nothing forecast: nothing to spread
+        return lo, hi
+
+    def width(bound: float, centre: float) -> float:
+        return abs(math.log(bound / centre)) if bound > 0 and centre > 0 else math.inf
+
+    out = []
+    for side, sign in ((0, -1.0), (2, 1.0)):
+        past = width((lo, mid, hi)[side], mid)
+        method = (
+            max(0.0, past**2 - width(total[side], total[1]) ** 2)
+            if math.isfinite(past)
+            else math.inf
+        )
+        spread = math.sqrt(method + width(group[side], group[1]) ** 2)
+        out.append(
+            mid * math.exp(sign * spread)
+            if math.isfinite(spread)
+            else (0.0 if sign < 0 else math.inf)
+        )
+    return out[0], out[1]
 
 
 def _scalable(model_range: tuple[float, float, float] | None) -> bool:

@@ -230,7 +230,9 @@ def headline(
     chosen = choice.apply_choice(made, total, (fc.total.p10, fc.total.p50, fc.total.p90))
     groups = {}
     for g in fc.groups:
-        line = choice.apply_choice(made, now[g.group], (g.p10, g.p50, g.p90))
+        line = choice.apply_choice(
+            made, now[g.group], (g.p10, g.p50, g.p90), (fc.total.p10, fc.total.p50, fc.total.p90)
+        )
         groups[g.group] = {
             **{k: line.to_dict()[k] for k in ("forecast", "p10", "p50", "p90")},
             **_against_target(line, g),
