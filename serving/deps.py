@@ -9,6 +9,7 @@ itself (`auto_error=False`): `require` does, with the app's own 401 and 403 bodi
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
@@ -197,6 +198,8 @@ SCORING_SPEC: dict = {
 }
 
 
+AS_OF_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$"
+AS_OF_TEXT = re.compile(AS_OF_PATTERN)
 #: A deal's scoring spec: the dataset, and the date it is scored as of.
 DEAL_SCORING_SPEC: dict = {
     **SCORING_SPEC,
@@ -206,27 +209,47 @@ DEAL_SCORING_SPEC: dict = {
             "name": "as_of",
             "in": "query",
             "required": False,
-            "schema": {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]},
-            "description": "Score as of this date (YYYY-MM-DD or an ISO 8601 time; default "
-            "now): the deal's age and days in stage count to it",
+            "schema": {
+                "anyOf": [
+                    {"type": "string", "pattern": AS_OF_PATTERN, "maxLength": 32},
+                    {"type": "null"},
+                ]
+            },
+            "description": "Score as of this past date (default now), YYYY-MM-DD (as of the "
+            "day's end) or YYYY-MM-DDTHH:MM:SS with an optional Z or %2B01:00 zone: the deal's "
+            "age, days in stage and its rep's and account's past win rates are as of then; a "
+            "deal created or in its stage after it is refused (422)",
         },
     ],
 }
 
 
 def scoring_as_of(request: Request) -> pd.Timestamp | None:
-    """The `?as_of=` of a deal scoring request (`DEAL_SCORING_SPEC`): a past date or time."""
+    """The `?as_of=` of a deal scoring request (`DEAL_SCORING_SPEC`): a past date (as of its
+    end: a deal created that day is known by then) or date and time. Only the spec's forms: a
+    bare `+` in a URL reads as a space, which would shift a zone's time silently."""
     if not request.scope["query_string"]:
         return None
     text = request.query_params.get("as_of")
     if text is None:
         return None
+    said = (
+        f"as_of: {text[:40]!r} is not a date: use YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SS with an "
+        "optional Z or %2B01:00 zone"
+    )
+    if not AS_OF_TEXT.fullmatch(text):
+        raise InvalidInput(said)
     try:
         when = as_timestamp(text)
     except (InvalidInput, ValueError, OverflowError):
-        raise InvalidInput(f"as_of: {text[:40]!r} is not a date (use YYYY-MM-DD)") from None
-    if when > pd.Timestamp(store.utcnow()):
-        raise InvalidInput(f"as_of: {when.date()} is in the future; score as of now or before")
+        raise InvalidInput(said) from None
+    now = pd.Timestamp(store.utcnow())
+    if len(text) == len("YYYY-MM-DD"):
+        if when > now.normalize():
+            raise InvalidInput(f"as_of: {text} is in the future; score as of today or before")
+        return min(when + pd.Timedelta(days=1), now)  # the day's end, or now for today
+    if when > now:
+        raise InvalidInput(f"as_of: {text} is in the future; score as of now or before")
     return when
 
 
@@ -309,6 +332,18 @@ async def known_query(request: Request) -> None:
     route takes, and what was likely meant."""
     if not request.scope["query_string"] or request.method not in ("GET", "HEAD"):
         return
+    _check_query(request)
+
+
+async def known_query_of_post(request: Request) -> None:
+    """`known_query` for a POST route whose query string changes its answer (deal scoring's
+    `as_of`): a misspelt `asof=` scored as of now without a word. Other POST routes take what
+    webhooks add to their URLs."""
+    if request.scope["query_string"]:
+        _check_query(request)
+
+
+def _check_query(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
@@ -325,8 +360,8 @@ async def known_query(request: Request) -> None:
         said = ", ".join(f"{name!r} ({n} times)" for name, n in repeated.items())
         what = "parameter" if len(repeated) == 1 else "parameters"
         raise InvalidInput(
-            f"query {what} {said} given more than once: GET {request.url.path} takes each "
-            "once; send one value"
+            f"query {what} {said} given more than once: {request.method} {request.url.path} "
+            "takes each once; send one value"
         )
 
 

@@ -10,13 +10,12 @@ from collections.abc import Callable
 from json import encoder as json_encoder
 from typing import Any
 
-import pandas as pd
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import State
 
 from forecast import scoring
-from forecast.deal_inputs import as_of_note
+from forecast.deal_inputs import as_of_note, rates_as_of
 from forecast.errors import InvalidInput, ModelNotReady
 from forecast.keys import ApiKey
 from serving.deps import (
@@ -24,6 +23,7 @@ from serving.deps import (
     SCORING_SPEC,
     ScorerKeyInRoute,
     dataset_of_key,
+    known_query_of_post,
     scoring_as_of,
     scoring_dataset,
 )
@@ -229,32 +229,34 @@ def _say_ignored(
     return result
 
 
-def _deal_inputs(
-    models: scoring.ModelSet, name: str, body: DealScoreRequest, as_of: pd.Timestamp | None
-) -> tuple[dict, dict, str | None]:
-    """A deal's inputs, its model row as of `as_of` (None: now) and what that date says
-    (`as_of_note`), from the context of the same model set that scores it (read once per
-    request: a background reload may swap in another set meanwhile)."""
-    context = models.deal_contexts.get(name)
-    if context is None:
-        raise ModelNotReady("no deal dataset in the store to score deals against")
-    inputs = body.model_dump(exclude={"id"}, exclude_none=True, mode="json")
-    row = scoring.deal_row(context, inputs, as_of)
-    return inputs, row, as_of_note(context, as_of)
+class _AsOf:
+    """What a request's deals are scored as of: the date (None: now), the dataset's context
+    and its reps' and accounts' win rates then (read once per request, from the same model set
+    that scores it: a background reload may swap in another set meanwhile)."""
 
+    def __init__(
+        self, models: scoring.ModelSet, name: str, served: scoring.Served, when: Any
+    ) -> None:
+        context = models.deal_contexts.get(name)
+        if context is None:
+            raise ModelNotReady("no deal dataset in the store to score deals against")
+        self.context, self.when = context, when
+        self.rates = rates_as_of(context, when)
+        self.dated = served.scorer.method == scoring.MODEL  # a fallback reads no dates
 
-def _deal_input_of(
-    models: scoring.ModelSet,
-    name: str,
-    body: DealScoreRequest,
-    i: int,
-    as_of: pd.Timestamp | None,
-) -> tuple[dict, dict, str | None]:
-    """`_deal_inputs` of a batch's deal: a refusal names its row, as a lead batch's does."""
-    try:
-        return _deal_inputs(models, name, body, as_of)
-    except InvalidInput as exc:
-        raise InvalidInput(f"row {i} (counting from 0): {exc}") from None
+    def inputs(self, body: DealScoreRequest) -> tuple[dict, dict, str | None]:
+        """A deal's inputs, its model row and what the date says of it (`as_of_note`)."""
+        inputs = body.model_dump(exclude={"id"}, exclude_none=True, mode="json")
+        row = scoring.deal_row(self.context, inputs, self.when, self.rates)
+        said = as_of_note(self.context, inputs, self.when) if self.dated else None
+        return inputs, row, said
+
+    def inputs_of_row(self, body: DealScoreRequest, i: int) -> tuple[dict, dict, str | None]:
+        """`inputs` of a batch's deal: a refusal names its row, as a lead batch's does."""
+        try:
+            return self.inputs(body)
+        except InvalidInput as exc:
+            raise InvalidInput(f"row {i} (counting from 0): {exc}") from None
 
 
 @router.post(
@@ -263,13 +265,14 @@ def _deal_input_of(
     responses=ERRORS,
     openapi_extra=DEAL_SCORING_SPEC,
     response_model=ScoreResponse,
+    dependencies=[Depends(known_query_of_post)],
 )
 async def score_deal(
     body: DealScoreRequest, request: Request, key: ScorerKeyInRoute
 ) -> JSONResponse:
     models = request.app.state.models
     name, served = served_for(models, scoring.DEAL, key, scoring_dataset(request))
-    inputs, row, said = _deal_inputs(models, name, body, scoring_as_of(request))
+    inputs, row, said = _AsOf(models, name, served, scoring_as_of(request)).inputs(body)
     [scored] = scoring.score(served, [row])
     result = _say_ignored(body, scored, said)
     return ScoreJSON(
@@ -282,6 +285,7 @@ async def score_deal(
     summary="Score many open deals in one call",
     responses=ERRORS,
     openapi_extra=DEAL_SCORING_SPEC,
+    dependencies=[Depends(known_query_of_post)],
 )
 def score_deals(
     body: DealBatchRequest, request: Request, key: ScorerKeyInRoute
@@ -289,8 +293,8 @@ def score_deals(
     _check_batch(request, len(body.deals))
     models = request.app.state.models
     name, served = served_for(models, scoring.DEAL, key, scoring_dataset(request))
-    as_of = scoring_as_of(request)
-    made = [_deal_input_of(models, name, deal, i, as_of) for i, deal in enumerate(body.deals)]
+    as_of = _AsOf(models, name, served, scoring_as_of(request))
+    made = [as_of.inputs_of_row(deal, i) for i, deal in enumerate(body.deals)]
     results = scoring.score(served, [row for _, row, _ in made])
     return BatchScoreResponse(
         scores=[

@@ -18,8 +18,14 @@ from forecast.history import as_timestamp
 from forecast.model_set import DealContext
 
 
-def deal_row(context: DealContext, deal: Mapping[str, Any], as_of: object = None) -> dict:
-    """The deal model's inputs for an open deal sent by a CRM, as of now (or `as_of`)."""
+def deal_row(
+    context: DealContext,
+    deal: Mapping[str, Any],
+    as_of: object = None,
+    rates: feat.WinRates | None = None,
+) -> dict:
+    """The deal model's inputs for an open deal sent by a CRM, as of now (or `as_of`, with the
+    rep's and account's past win rates as of then: `rates`, else `rates_as_of`)."""
     stage_name = deal.get("stage")
     if stage_name is None or not context.stages.is_known(str(stage_name)):
         raise InvalidInput(
@@ -45,8 +51,17 @@ def deal_row(context: DealContext, deal: Mapping[str, Any], as_of: object = None
     row["stage_index"] = context.stages.order(stage)
     row["age_days"] = (t - created).total_seconds() / 86_400 if created is not None else None
     row["days_in_stage"] = (t - entered).total_seconds() / 86_400 if entered is not None else None
-    row.update(context.win_rates.lookup(deal.get("owner"), deal.get("account")))
+    rates = rates if rates is not None else rates_as_of(context, as_of)
+    row.update(rates.lookup(deal.get("owner"), deal.get("account")))
     return row
+
+
+def rates_as_of(context: DealContext, as_of: object = None) -> feat.WinRates:
+    """Reps' and accounts' past win rates as of `as_of` (the deals closed before it), or as of
+    now (kept with the context): a deal scored as of a past date must not read later outcomes."""
+    if as_of is None:
+        return context.win_rates
+    return feat.win_rates_as_of(context.history, as_of)
 
 
 def _attributes(context: DealContext, given: object) -> dict[str, Any]:
@@ -100,9 +115,11 @@ def _when(value: object, name: str) -> pd.Timestamp | None:
 STALE_AFTER_DAYS = 91
 
 
-def as_of_note(context: DealContext, as_of: object = None) -> str | None:
-    """What a deal scored as of now (no `as_of`) long after its dataset ends is told, else None."""
-    if as_of is not None or context.data_end is None:
+def as_of_note(context: DealContext, deal: Mapping[str, Any], as_of: object = None) -> str | None:
+    """What a deal sent with its dates, scored as of now (no `as_of`) long after its dataset
+    ends, is told; else None (the caller says nothing where no model reads the dates)."""
+    dated = deal.get("created_at") is not None or deal.get("stage_entered_at") is not None
+    if as_of is not None or context.data_end is None or not dated:
         return None
     now = pd.Timestamp(store.utcnow())
     days = (now - context.data_end) / pd.Timedelta(days=1)

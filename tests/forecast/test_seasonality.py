@@ -43,3 +43,19 @@ def test_no_season_keeps_the_recent_pace_and_a_short_record_says_nothing():
     assert np.all(np.abs(factors - 1.0) < 0.15)  # chance differences, shrunk towards 1
     young = created[created >= np.datetime64("2023-09-01")]
     assert creation_pace(young, AS_OF, 90.0) is None  # not a year and a window back
+
+
+def test_in_a_records_second_year_the_part_of_last_years_window_it_covers_gives_the_season():
+    # Twice as many deals a day from September to December; the record starts on 2023-04-01,
+    # two months before the as-of date a year back (2023-06-05): the 90-day window then is
+    # covered for 65 days, which stand for it.
+    created = _daily(lambda d: 8 if d.month >= 9 else 4)
+    second_year = created[created >= np.datetime64("2023-04-01")]
+    pace = creation_pace(second_year, AS_OF, 90.0)
+    assert pace is not None
+    june, october = pace(np.array([0.0, 120.0]), np.array([7.0, 127.0]))
+    assert june == pytest.approx(1.0, abs=0.02)
+    assert october == pytest.approx(2.0, rel=0.02)
+    # Less than eight weeks of that window on record: too little to say, the recent pace.
+    late = created[created >= np.datetime64("2023-04-15")]
+    assert creation_pace(late, AS_OF, 90.0) is None

@@ -156,8 +156,9 @@ def test_a_deal_is_scored_as_of_the_date_asked_and_told_when_now_is_long_past_it
     scorer_client, settings
 ):
     """The dataset ends in 2024: scored as of now, the deal's age and days in stage count to
-    today, which its notes say; `?as_of=` scores it as the data knew it, alone and in a batch,
-    as the library's row as of that date."""
+    today, which its notes say; `?as_of=` scores it as the data knew it at that date's end
+    (age, days in stage, the rep's and account's past win rates), alone and in a batch, as the
+    library's row as of then."""
     deal = {**DEAL, "stage_entered_at": "2024-12-01T00:00:00"}
     now = scorer_client.post("/v1/deals/score", json=deal).json()
     [said] = [n for n in now["notes"] if n.startswith("scored as of now")]
@@ -165,18 +166,32 @@ def test_a_deal_is_scored_as_of_the_date_asked_and_told_when_now_is_long_past_it
     then = scorer_client.post("/v1/deals/score?as_of=2024-12-31", json=deal).json()
     assert not any(n.startswith("scored as of now") for n in then["notes"])
     models = scorer_client.app.state.models  # the route's row, as the library makes it:
-    row = scoring.deal_row(models.deal_contexts["crm"], deal, "2024-12-31")
-    assert row["age_days"] == 60 and row["days_in_stage"] == 30
+    context = models.deal_contexts["crm"]
+    row = scoring.deal_row(context, deal, "2025-01-01")  # 2024-12-31 at its end
+    assert row["age_days"] == 61 and row["days_in_stage"] == 31
     [direct] = scoring.score(models.deal, [row])
     assert then["probability"] == pytest.approx(direct.probability, abs=1e-12)
     batch = scorer_client.post(
         "/v1/deals/score/batch?as_of=2024-12-31", json={"deals": [deal, DEAL]}
     ).json()
     assert batch["scores"][0]["probability"] == pytest.approx(then["probability"], abs=1e-12)
+    # A deal created that day is known by its end; a time is taken as it is.
+    today = {**DEAL, "created_at": "2024-12-31T10:00:00"}
+    assert scorer_client.post("/v1/deals/score?as_of=2024-12-31", json=today).status_code == 200
+    timed = "as_of=2024-12-31T12:00:00%2B02:00"  # 10:00 UTC: the deal is two hours old
+    assert scorer_client.post(f"/v1/deals/score?{timed}", json=today).status_code == 200
+    # The rep's past win rate is as of the date too: only deals closed before it count.
+    early = scoring.deal_row(context, {**DEAL, "created_at": "2023-01-10"}, "2023-01-12")
+    assert early["rep_win_rate"] != row["rep_win_rate"]
+    assert early["rep_closed_deals"] < row["rep_closed_deals"]
     for query, words in (
         ("as_of=yesterday", "as_of: 'yesterday' is not a date"),
+        ("as_of=2024", "as_of: '2024' is not a date"),
+        ("as_of=2024-12-31T10:00:00+02:00", "is not a date"),  # '+' unescaped reads as a space
         ("as_of=2999-01-01", "as_of: 2999-01-01 is in the future"),
         ("as_of=2024-11-15", "stage_entered_at: 2024-12-01T00:00:00 is after as_of"),
+        ("as_of=2024-12-31&as_of=2024-10-01", "'as_of' (2 times) given more than once"),
+        ("asof=2024-12-31", "asof"),
     ):
         for path, body in (("score", deal), ("score/batch", {"deals": [DEAL, deal]})):
             response = scorer_client.post(f"/v1/deals/{path}?{query}", json=body)
@@ -185,6 +200,10 @@ def test_a_deal_is_scored_as_of_the_date_asked_and_told_when_now_is_long_past_it
         "/v1/deals/score/batch?as_of=2024-11-15", json={"deals": [DEAL, deal]}
     )
     assert "row 1 (counting from 0)" in refused.json()["detail"]
+    # Without dates sent, nothing counts to today: no note.
+    undated = {k: v for k, v in DEAL.items() if k != "created_at"}
+    plain = scorer_client.post("/v1/deals/score", json=undated).json()
+    assert not any(n.startswith("scored as of now") for n in plain["notes"])
 
 
 #: What a CRM pushes for the deal beyond its inputs (`PUT /v1/opportunities` takes these).

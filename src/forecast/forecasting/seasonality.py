@@ -4,7 +4,8 @@ created on each day a forecast covers, read from the same days a year earlier.
 The new-deal line takes its pace from the last `new_deal_window_days` of creations. In a seasonal
 business (a busy autumn, a quiet spring) that pace is wrong for days in another season: a
 forecast made in May for the fourth quarter would carry spring's pace into autumn. Where the
-record of creations reaches a year and the recent window back, each creation slice (days d to d'
+record of creations reaches a year and the recent window back (or, in its second year, a year and
+`SMOOTH_DAYS` of that window: the part it covers stands for it), each creation slice (days d to d'
 after the as-of date) gets the factor
 
     (creations per day around [as_of + d − 1 year, as_of + d' − 1 year))
@@ -44,13 +45,17 @@ def creation_pace(created: np.ndarray, as_of: pd.Timestamp, window_days: float) 
         return None
     dates = np.asarray(created, dtype="datetime64[us]")
     base = (as_of - pd.Timedelta(days=YEAR_DAYS)).to_datetime64()
-    recent_from = base - np.timedelta64(int(window_days * 86_400e6), "us")
-    if dates[0] > recent_from:
-        return None  # the record does not reach back a year and a window
+    # The recent window a year earlier, as far as the record covers it: in a record's second
+    # year its first days stand for the whole window (creations, unlike wins, are all there
+    # from the record's first day), so a business in its second year gets its season.
+    recent_from = max(base - np.timedelta64(int(window_days * 86_400e6), "us"), dates[0])
+    covered = (base - recent_from) / np.timedelta64(1, "D")
+    if covered < min(SMOOTH_DAYS, window_days):
+        return None  # the record does not reach back a year and enough of a window
     n_recent = int(np.searchsorted(dates, base) - np.searchsorted(dates, recent_from))
     if n_recent < MIN_CREATIONS:
         return None
-    recent_rate = n_recent / window_days
+    recent_rate = n_recent / covered
 
     def pace(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
