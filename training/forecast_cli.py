@@ -243,11 +243,11 @@ def _print_revenue(document: dict[str, Any], json_: bool) -> None:
         if choice["wape"] is None:  # nothing compared yet: ours stands, the reason says why
             console.print(f"{shown}: {choice['reason']}")
         else:
+            ours = f", ours {pct(choice['model_wape'])}" if lead["method"] != "model" else ""
             console.print(
                 f"{shown}, the most accurate on this dataset's track record "
                 f"{choice['horizon_weeks_used']} weeks ahead: WAPE {pct(choice['wape'])} over "
-                f"{choice['n']} past forecasts (recent windows weigh more), ours "
-                f"{pct(choice['model_wape'])}"
+                f"{choice['n']} past forecasts (recent windows weigh more){ours}"
             )
         reach = target_text(lead, document["total"])
         if reach:

@@ -129,6 +129,8 @@ def past_accuracy_text(past: dict[str, Any]) -> str:
         if p is None:
             continue
         text = f"{who} was off by a median {pct(p['median_ape'])} (WAPE {pct(p['wape'])}"
+        if p is first:  # the choice weighs recent windows more: these figures do not
+            text += ", every window alike"
         if p is not first and (p["n"], p["horizon_weeks_used"]) != (
             first["n"],
             first["horizon_weeks_used"],

@@ -97,6 +97,10 @@ def test_before_a_record_ours_is_hedged_with_the_run_rate_only_once_it_reads_a_f
     assert early.headline is not None and early.headline["method"] == "model"
     assert early.headline["forecast"] == pytest.approx(early.forecast.total.expected, abs=0.01)
     assert "no hedge with the run rate" in early.headline["choice"]["reason"]
+    assert early.headline["choice"]["reason"].startswith(
+        "kept our forecast: no past forecast 0 weeks ahead had ended by 2023-04-01 (9 are "
+        "needed to choose)"
+    )
     first = load_deal_history(crm, "crm").deals["created_at"].min()
     assert (
         f"the record starts with deals created on {first.date()}"

@@ -657,6 +657,11 @@ def test_the_tiles_and_the_chart_lead_with_the_forecast_users_get(viewer, env, e
     figure = {t["name"]: t for t in _figure(html)["data"]}
     shown = figure["Expected"]
     assert shown["x"][0] == "2017-Q3"
+    # The team table is ours per team and rep: its columns say so where another method leads.
+    table = html[html.index('id="team-table"') :]
+    table = table[: table.index("</section>")]
+    assert ("Expected (our model)" in table) == (leads != "model")
+    assert ("P(target) (our model)" in table) == (leads != "model")
     if leads == "model":
         assert "our model:" not in tiles and "Our model" not in figure
         assert value(tiles, "p10") == pytest.approx(ours["p10"])

@@ -233,6 +233,9 @@ def choose(
         few = (
             f"only {n_model} past forecast{'s' if n_model != 1 else ''} {_ahead(h)} had ended "
             f"by {at.date()}, fewer than the {min_past} needed to choose"
+            if n_model
+            else f"no past forecast {_ahead(h)} had ended by {at.date()} ({min_past} are needed "
+            "to choose)"
         )
         if blends and no_hedge is None and _allowed(blend_name(HEDGE), allowed | {MODEL}):
             return _hedge(at, h, n_model, few)

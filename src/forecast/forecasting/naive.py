@@ -90,10 +90,11 @@ def still_filling(won: pd.DataFrame, origin: pd.Timestamp, window_days: float) -
     if start >= filled:
         return None
     return (
-        f"the run rate reads wins from {start.date()} on, but the record starts with deals "
-        f"created on {first.date()} and {WIN_QUANTILE:.0%} of wins took up to {days:.0f} days: "
-        f"until "
-        f"{filled.date()} it misses wins of deals created before the record began"
+        f"the run rate's window starts on {start.date()}, before {filled.date()}: the record "
+        f"starts with deals created on {first.date()} and {WIN_QUANTILE:.0%} of wins took up "
+        f"to {days:.0f} days, so until then wins of deals created before the record are "
+        f"missing from it and it runs low (the hedge starts once its window does, as of "
+        f"{(filled + pd.Timedelta(days=span)).date()} at the earliest)"
     )
 
 
