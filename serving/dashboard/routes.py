@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from sqlalchemy import Engine
 
 from forecast.data.store import list_datasets
@@ -97,7 +98,16 @@ def number(v: Any) -> str:
     return "–" if missing(v) else f"{float(v):,.0f}" if float(v).is_integer() else f"{v:,.2f}"
 
 
-templates.env.filters.update(money=money, pct=pct, days=days, number=number)
+def commands(text: Any) -> Markup:
+    """A note with its `command` spans (as the CLI writes them) set as code, the rest escaped:
+    a manager reads "run forecast backtest ..." as a command, not as stray backticks."""
+    parts = str(escape(text)).split("`")
+    if len(parts) % 2 == 0:  # an odd backtick: left as it is
+        return Markup("`".join(parts))
+    return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))
+
+
+templates.env.filters.update(money=money, pct=pct, days=days, number=number, commands=commands)
 
 
 def _html(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:

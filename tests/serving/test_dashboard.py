@@ -681,3 +681,19 @@ def test_the_tiles_and_the_chart_lead_with_the_forecast_users_get(viewer, env, e
     assert shown["text"][0].startswith(f"{label}, past WAPE")
     assert figure["Our model"]["y"][0] == pytest.approx(ours["expected"])
     assert figure["Our model"]["text"][0].startswith("our forecast, past WAPE")
+
+
+def test_a_note_naming_a_command_shows_it_as_code_and_escapes_the_rest():
+    from serving.dashboard.routes import commands
+
+    note = "no track record yet: `forecast backtest --data crm` on <the> stored dataset"
+    assert str(commands(note)) == (
+        "no track record yet: <code>forecast backtest --data crm</code> on &lt;the&gt; stored "
+        "dataset"
+    )
+    assert str(commands("a stray ` tick <b>")) == "a stray ` tick &lt;b&gt;"
+
+
+def test_before_any_backtest_the_page_names_the_command_to_make_a_record(viewer):
+    html = viewer.get("/?period=2017-Q3&freq=quarter").text
+    assert "<code>forecast backtest --data" in html and "`forecast backtest" not in html
