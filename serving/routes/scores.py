@@ -211,25 +211,25 @@ NOT_DEAL_INPUTS = (
 
 
 def _say_ignored(
-    body: DealScoreRequest, result: scoring.Score, as_of: str | None = None
+    body: DealScoreRequest, result: scoring.Score, date_note: str | None = None
 ) -> scoring.Score:
     """The score with notes naming what was sent that the model does not read, as a lead's
     notes do (a CRM sends a deal as it pushes it: nothing it holds is refused): an amount in
-    another currency is read as it is, which is said too; and `as_of` (`as_of_note`)."""
+    another currency is read as it is, which is said too; and `date_note` (`as_of_note`)."""
     sent = [name for name in NOT_DEAL_INPUTS if getattr(body, name) is not None]
     said = (
         [f"not fields the model reads, ignored: {', '.join(repr(n) for n in sent)}"] if sent else []
     )
     if body.currency is not None and (body.amount is not None or body.list_price is not None):
         said.append(f"amounts are scored as sent, not converted from {body.currency!r}")
-    if as_of is not None:
-        said.append(as_of)
+    if date_note is not None:
+        said.append(date_note)
     if said:
         result.notes = [*said, *result.notes]
     return result
 
 
-class _AsOf:
+class _DealScoring:
     """What a request's deals are scored as of: the date (None: now), the dataset's context
     and its reps' and accounts' win rates then (read once per request, from the same model set
     that scores it: a background reload may swap in another set meanwhile)."""
@@ -242,13 +242,13 @@ class _AsOf:
             raise ModelNotReady("no deal dataset in the store to score deals against")
         self.context, self.when = context, when
         self.rates = rates_as_of(context, when)
-        self.dated = served.scorer.method == scoring.MODEL  # a fallback reads no dates
+        self.reads_dates = served.scorer.method == scoring.MODEL  # a fallback reads none
 
     def inputs(self, body: DealScoreRequest) -> tuple[dict, dict, str | None]:
         """A deal's inputs, its model row and what the date says of it (`as_of_note`)."""
         inputs = body.model_dump(exclude={"id"}, exclude_none=True, mode="json")
         row = scoring.deal_row(self.context, inputs, self.when, self.rates)
-        said = as_of_note(self.context, inputs, self.when) if self.dated else None
+        said = as_of_note(self.context, inputs, self.when) if self.reads_dates else None
         return inputs, row, said
 
     def inputs_of_row(self, body: DealScoreRequest, i: int) -> tuple[dict, dict, str | None]:
@@ -272,7 +272,7 @@ async def score_deal(
 ) -> JSONResponse:
     models = request.app.state.models
     name, served = served_for(models, scoring.DEAL, key, scoring_dataset(request))
-    inputs, row, said = _AsOf(models, name, served, scoring_as_of(request)).inputs(body)
+    inputs, row, said = _DealScoring(models, name, served, scoring_as_of(request)).inputs(body)
     [scored] = scoring.score(served, [row])
     result = _say_ignored(body, scored, said)
     return ScoreJSON(
@@ -293,7 +293,7 @@ def score_deals(
     _check_batch(request, len(body.deals))
     models = request.app.state.models
     name, served = served_for(models, scoring.DEAL, key, scoring_dataset(request))
-    as_of = _AsOf(models, name, served, scoring_as_of(request))
+    as_of = _DealScoring(models, name, served, scoring_as_of(request))
     made = [as_of.inputs_of_row(deal, i) for i, deal in enumerate(body.deals)]
     results = scoring.score(served, [row for _, row, _ in made])
     return BatchScoreResponse(

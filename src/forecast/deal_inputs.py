@@ -39,8 +39,9 @@ def deal_row(
     t = as_timestamp(as_of) if as_of is not None else pd.Timestamp(store.utcnow())
     created = _when(deal.get("created_at"), "created_at")
     entered = _when(deal.get("stage_entered_at"), "stage_entered_at") or created
-    for name, when in (("created_at", created), ("stage_entered_at", entered)):
-        if as_of is not None and when is not None and when > t:
+    dates = (("created_at", created), ("stage_entered_at", entered))
+    for name, when in dates if as_of is not None else ():
+        if when is not None and when > t:
             raise InvalidInput(
                 f"{name}: {when.isoformat()} is after as_of ({t.isoformat()}): a deal scored "
                 "as of a date must exist by then"

@@ -83,8 +83,9 @@ def still_filling(won: pd.DataFrame, origin: pd.Timestamp, window_days: float) -
     first, days = won.attrs.get("first_created", pd.NaT), won.attrs.get("win_days", math.nan)
     if pd.isna(first) or math.isnan(days):
         return None
-    observed = won.attrs.get("observed_from", pd.NaT)
-    span = float(window_days) if pd.isna(observed) else min(window_days, (origin - observed) / DAY)
+    span = _run_rate_days(won, origin, window_days)
+    if span is None:
+        return None
     start = origin - pd.Timedelta(days=span)
     filled = first + pd.Timedelta(days=days)
     if start >= filled:
@@ -114,14 +115,20 @@ def run_rate(
 ) -> pd.Series | None:
     """Won revenue over the last `window_days` before the origin (fewer where the record of
     outcomes is shorter, at least a week), per day, times the target window's length in days."""
-    first = won.attrs.get("observed_from", pd.NaT)
-    if pd.isna(first):
-        return None
-    days = min(float(window_days), (origin - first) / DAY)
-    if days < 7:
+    days = _run_rate_days(won, origin, window_days)
+    if days is None or days < 7:
         return None
     recent = _won_between(won, origin - pd.Timedelta(days=days), origin)
     return recent * (window.days / days)
+
+
+def _run_rate_days(won: pd.DataFrame, origin: pd.Timestamp, window_days: float) -> float | None:
+    """The days the run rate reads: its window, or fewer where the record of outcomes is
+    shorter; None without any outcome on record."""
+    first = won.attrs.get("observed_from", pd.NaT)
+    if pd.isna(first):
+        return None
+    return min(float(window_days), (origin - first) / DAY)
 
 
 def last_period(won: pd.DataFrame, origin: pd.Timestamp, window: Period) -> pd.Series | None:
