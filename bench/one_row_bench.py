@@ -1,12 +1,14 @@
 """Scoring in process, on one core: one row with reasons (a batch of one, as the API scores it),
-the lead model's probability alone, and 10,000 leads with three reasons each and without.
+the lead model's probability alone, and 10,000 leads with three reasons each and without, as
+mappings and as a file's columns.
 Median over repeats; no server, no registry.
 
     .venv/bin/python bench/one_row_bench.py [--leads 5000 | --data LEADS.csv] [--calls 2000]
         [--repeats 7] [--cpu 1] [--clock wall|cpu] [--no-compile]
 
 Goals (issue 14): one row with reasons under 50 µs; 10,000 leads under 100 ms with three reasons
-each and under 30 ms without, on one core. The process pins itself to one CPU before numpy and
+each and under 30 ms without, on one core: timed on rows as the API gets them (mappings) and as
+`forecast score` reads a file (`batch_scoring.records`: rows that keep their columns). The process pins itself to one CPU before numpy and
 LightGBM start their thread pools, so LightGBM's "all cores" is that one. The model's trees are
 compiled first (`compile_trees`, as a served model's are after its first big batch), and the
 time that takes is printed; `--no-compile` times LightGBM's own leaf lookup in the batches.
@@ -55,7 +57,10 @@ def main() -> None:
     args = parser.parse_args()
     os.sched_setaffinity(0, {args.cpu})  # before numpy and LightGBM size their thread pools
 
+    import pandas as pd
+
     from forecast import features, scoring
+    from forecast.batch_scoring import records
     from forecast.data.generator import generate_leads
     from forecast.modeling.contributions import compile_trees, path_contributions
     from forecast.modeling.estimators import BoostedClassifier
@@ -76,6 +81,8 @@ def main() -> None:
     rows = X.astype(object).where(X.notna(), None).to_dict("records")
     row = rows[0]
     batch = (rows * (10_000 // len(rows) + 1))[:10_000]
+    # The same 10,000 as `forecast score` reads them from a file: rows that keep their columns.
+    in_columns = records(pd.concat([X] * (10_000 // len(X) + 1)).iloc[:10_000])
     matrix = scoring.encode(served, batch).matrix  # the floor: LightGBM's traversal alone
     compiled = "not compiled"
     if not args.no_compile:
@@ -100,6 +107,16 @@ def main() -> None:
         "10,000 leads with 3 reasons": (lambda: scoring.score(served, batch), 1, 100_000.0),
         "10,000 leads without reasons": (
             lambda: scoring.score(served, batch, top=0),
+            1,
+            30_000.0,
+        ),
+        "10,000 leads from a file (columns), 3 reasons": (
+            lambda: scoring.score(served, in_columns, strict_dates=False),
+            1,
+            100_000.0,
+        ),
+        "10,000 leads from a file (columns), no reasons": (
+            lambda: scoring.score(served, in_columns, top=0, strict_dates=False),
             1,
             30_000.0,
         ),

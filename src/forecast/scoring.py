@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from forecast.collector import collector_held_off
+from forecast.column_rows import column_of
 from forecast.data.reading import Notation, value_number
 from forecast.deal_inputs import deal_row as deal_row  # serving reads `scoring.deal_row`
 from forecast.lead_columns import with_set_flags
@@ -439,15 +440,18 @@ def _encode_by_column(
     numbers: Notation = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A batch encoded column by column, as `_level` encodes each value, with the per-value
-    work in C: a column's values read by `map` of an `itemgetter` over the rows, a text
+    work in C: a column's values taken as a batch file holds them (`ColumnRows`) or read by
+    `map` of an `itemgetter` over the rows, a text
     column's codes looked up by `map` over its levels' `get` (`_text_codes`)."""
     out = np.empty((len(plan), len(rows)))
     unseen = []
     for j, (col, levels) in enumerate(plan):
-        try:
-            values = list(map(itemgetter(col), rows))
-        except KeyError:  # some row leaves the input out: blank there
-            values = [row.get(col) for row in rows]
+        values = column_of(rows, col)  # a batch file's column as it is
+        if values is None:
+            try:
+                values = list(map(itemgetter(col), rows))
+            except KeyError:  # some row leaves the input out: blank there
+                values = [row.get(col) for row in rows]
         if levels is not None:
             out[j], rare = _text_codes(values, levels)
             unseen.append(rare)

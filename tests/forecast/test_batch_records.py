@@ -9,7 +9,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from forecast import scoring
 from forecast.batch_scoring import records
+from forecast.column_rows import ColumnRows
+from forecast.modeling.estimators import BoostedClassifier
+from forecast.modeling.scorers import select_scorer
+from tests.forecast.test_scoring import hand_made_leads
 
 
 def typed(rows: list[dict]) -> list[list[tuple[str, type, object]]]:
@@ -70,3 +75,32 @@ def test_no_rows_no_columns_and_repeated_names_as_to_dict_gives():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         assert typed(records(repeated)) == typed(as_to_dict_gives(repeated))
+
+
+def test_a_batch_files_rows_keep_their_columns_value_for_value():
+    frame = pd.DataFrame({"a": ["x", None, "z"], "b": [1.0, np.nan, 3.0]})
+    got = records(frame)
+    assert isinstance(got, ColumnRows)
+    assert got.columns == {name: [row[name] for row in got] for name in ("a", "b")}
+
+
+def test_scores_from_a_files_columns_equal_those_of_the_same_rows_sent_one_by_one():
+    """Encoding reads a batch file's columns where it has them; every score, reason and note is
+    the one the same rows as plain mappings get: unseen text, blanks, text in a number field,
+    a team's own model, an input the file lacks."""
+    X, y = hand_made_leads(600, seed=5, team_effect=True)
+    model = BoostedClassifier(n_estimators=30, n_jobs=1, random_state=0).fit(X, y)
+    served = scoring.Served(scoring.LEAD, select_scorer(model), "1", "registry")
+    batch = hand_made_leads(scoring.BY_COLUMN_FROM * 4, seed=6, team_effect=True)[0]
+    batch = batch.astype(object)
+    batch.loc[0, "Lead Source"] = "Never Seen"
+    batch.loc[1, "Country"] = None
+    batch.loc[2, "TotalVisits"] = "many"
+    for frame in (batch, batch.drop(columns=["Country"]), batch.drop(columns=["team"])):
+        rows = records(frame)
+        plain = list(map(dict, rows))
+        assert type(plain) is list and plain == rows
+        for top in (0, 3):
+            assert scoring.score(served, rows, top, strict_dates=False) == scoring.score(
+                served, plain, top, strict_dates=False
+            )
