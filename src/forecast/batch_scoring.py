@@ -377,14 +377,14 @@ def batch_scorer(
 # --- scoring ------------------------------------------------------------------------------------
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def records(frame: pd.DataFrame) -> Sequence[dict[str, Any]]:
     """Rows as the API's scoring takes them: field → plain value, blanks as None; the same
     rows as `to_dict("records")` gives, made column by column. `to_dict` boxes each value in a
     Python call (125 ms for 10,000 leads of 25 inputs, three times their scoring); a column of
-    plain values (text, numbers, yes/no, blanks) is taken as it is, and the rows are zipped from
-    the columns in C and keep them (`ColumnRows`: encoding then reads a column, not 10,000
-    rows). A column holding anything else (a date, a numpy number) is boxed as `to_dict` boxes
-    it."""
+    plain values (text, numbers, yes/no, blanks) is taken as it is, and the rows are held as
+    those columns (`ColumnRows`: encoding reads a column, not 10,000 rows, and a row's dict is
+    made only where a step reads that row). A column holding anything else (a date, a numpy
+    number) is boxed as `to_dict` boxes it."""
     sub = frame.astype(object)
     sub = sub.where(sub.notna(), None)
     names = sub.columns.tolist()

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from forecast import scoring
 from forecast.batch_scoring import records
@@ -82,6 +83,9 @@ def test_a_batch_files_rows_keep_their_columns_value_for_value():
     got = records(frame)
     assert isinstance(got, ColumnRows)
     assert got.columns == {name: [row[name] for row in got] for name in ("a", "b")}
+    assert got[1] is got[1] and got[-1] is got[2] and got[1:] == [got[1], got[2]]
+    with pytest.raises(IndexError):
+        got[3]
 
 
 def test_scores_from_a_files_columns_equal_those_of_the_same_rows_sent_one_by_one():
