@@ -8,10 +8,13 @@ Median over repeats; no server, no registry.
 
 Goals (issue 14): one row with reasons under 50 µs; 10,000 leads under 100 ms with three reasons
 each and under 30 ms without, on one core: timed on rows as the API gets them (mappings) and as
-`forecast score` reads a file (`batch_scoring.records`: rows that keep their columns). The process pins itself to one CPU before numpy and
-LightGBM start their thread pools, so LightGBM's "all cores" is that one. The model's trees are
-compiled first (`compile_trees`, as a served model's are after its first big batch), and the
-time that takes is printed; `--no-compile` times LightGBM's own leaf lookup in the batches.
+`forecast score` reads a file (`batch_scoring.records`: rows held as their columns). The whole
+of a `forecast score` partition (`batch_scoring.score_part`: the frame read, scored, and made a
+table with the reasons as JSON text) is timed too, without a goal. The process pins itself to
+one CPU before numpy and LightGBM start their thread pools, so LightGBM's "all cores" is that
+one. The model's trees are compiled first (`compile_trees`, as a served model's are after its
+first big batch), and the time that takes is printed; `--no-compile` times LightGBM's own leaf
+lookup in the batches.
 `--clock cpu` times by this thread's CPU time, steadier than wall time on a machine whose
 cores others take (as `bench/request_overhead_bench.py --clock cpu`).
 """
@@ -60,7 +63,7 @@ def main() -> None:
     import pandas as pd
 
     from forecast import features, scoring
-    from forecast.batch_scoring import records
+    from forecast.batch_scoring import records, score_part
     from forecast.data.generator import generate_leads
     from forecast.modeling.contributions import compile_trees, path_contributions
     from forecast.modeling.estimators import BoostedClassifier
@@ -82,7 +85,9 @@ def main() -> None:
     row = rows[0]
     batch = (rows * (10_000 // len(rows) + 1))[:10_000]
     # The same 10,000 as `forecast score` reads them from a file: rows that keep their columns.
-    in_columns = records(pd.concat([X] * (10_000 // len(X) + 1)).iloc[:10_000])
+    part = pd.concat([X] * (10_000 // len(X) + 1)).iloc[:10_000].reset_index(drop=True)
+    in_columns = records(part)
+    part.insert(0, "id", range(len(part)))  # a `forecast score` partition: id + inputs
     matrix = scoring.encode(served, batch).matrix  # the floor: LightGBM's traversal alone
     compiled = "not compiled"
     if not args.no_compile:
@@ -119,6 +124,16 @@ def main() -> None:
             lambda: scoring.score(served, in_columns, top=0, strict_dates=False),
             1,
             30_000.0,
+        ),
+        "10,000 leads to a scores table, 3 reasons": (
+            lambda: score_part(part, served, 3),
+            1,
+            None,
+        ),
+        "10,000 leads to a scores table, no reasons": (
+            lambda: score_part(part, served, 0),
+            1,
+            None,
         ),
         "  LightGBM's own leaf lookup of the 10,000": (
             lambda: model.booster_.predict(matrix, pred_leaf=True),

@@ -16,7 +16,6 @@ Writing them (Parquet, the store) is `forecast.batch_output`.
 
 from __future__ import annotations
 
-import json
 import logging
 import operator
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 
@@ -439,8 +439,9 @@ def scored_table(part: pd.DataFrame, served: scoring.Served, top: int) -> pa.Tab
 
 
 def _json(said: Sequence[Any]) -> str:
-    """Reasons or notes as JSON text (`[]` for none, the usual row, without a call)."""
-    return json.dumps(list(said), ensure_ascii=False, default=_plain) if said else "[]"
+    """Reasons or notes as JSON text (`[]` for none, the usual row, without a call), by orjson:
+    the standard library's encoder took two thirds of a batch's scoring with reasons."""
+    return orjson.dumps(said, default=_plain).decode() if said else "[]"
 
 
 def _plain(value: Any) -> Any:
