@@ -62,7 +62,7 @@ def rates_as_of(context: DealContext, as_of: object = None) -> feat.WinRates:
     now (kept with the context): a deal scored as of a past date must not read later outcomes."""
     if as_of is None:
         return context.win_rates
-    return feat.win_rates_as_of(context.history, as_of)
+    return context.win_rates_at(as_of)
 
 
 def _attributes(context: DealContext, given: object) -> dict[str, Any]:

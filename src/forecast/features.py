@@ -16,7 +16,7 @@ They are static attributes, known from creation like a flat export's `sector`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -488,8 +488,8 @@ class WinRates:
 
     as_of: pd.Timestamp
     overall: float
-    rep: dict[str, tuple[float, float]]
-    account: dict[str, tuple[float, float]]
+    rep: Mapping[str, tuple[float, float]]  # (smoothed rate, closes) per rep, as text
+    account: Mapping[str, tuple[float, float]]
 
     def lookup(self, owner: object, account: object) -> dict[str, float]:
         rep_rate, rep_n = self.rep.get(str(owner), (self.overall, 0.0))

@@ -49,6 +49,7 @@ from forecast.modeling.registry.client import visit as registry_visit
 from forecast.modeling.scorers import Scorer, crm_stage_scorer, select_scorer, undated_scorer
 from forecast.modeling.stage_prior import stage_probabilities
 from forecast.settings import Settings
+from forecast.win_rate_index import WinRateIndex
 
 log = logging.getLogger("forecast.scoring")
 
@@ -125,6 +126,15 @@ class DealContext:
     #: The newest date in the dataset (`DealHistory.end`), read once: a deal scored as of now
     #: long after it is told so (`deal_inputs.as_of_note`). None: the store holds no dated deal.
     data_end: pd.Timestamp | None = None
+    #: The win rates by time, built on the first past date a deal is scored as of.
+    _rate_index: WinRateIndex | None = field(default=None, repr=False, compare=False)
+
+    def win_rates_at(self, as_of: object) -> feat.WinRates:
+        """The reps' and accounts' win rates as of a past date, from an index of the closes
+        made once (`WinRateIndex`), not counted again per request."""
+        if self._rate_index is None:
+            self._rate_index = WinRateIndex(self.history)
+        return self._rate_index.at(as_of)
 
 
 #: The dict key of a model pinned with no dataset of its own (`ModelSet.lead = ...`).
