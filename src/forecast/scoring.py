@@ -347,7 +347,8 @@ def _with_unread(encoded: Encoded) -> Encoded:
     unread = []
     for i, (row, xs) in enumerate(zip(encoded.rows, encoded.matrix.tolist(), strict=True)):
         for c, x in zip(columns, xs, strict=True):  # plain loops: a generator costs more
-            if x != x and not is_blank(row.get(c)):  # NaN: a blank reached the model
+            # NaN: a blank reached the model (most were sent as None: no call for those)
+            if x != x and (v := row.get(c)) is not None and not is_blank(v):
                 unread.append(i)
                 break
     unseen = np.array(unread, dtype=np.intp) if unread else _NONE

@@ -96,7 +96,6 @@ def with_date_inputs(
     the creation date (its mapping's), read where `created_at` is not sent: a CRM sends its
     own names. `formats`: the dataset's own date formats (its mapping's), tried after ISO 8601:
     a CRM sends dates as its export writes them."""
-    now = now or datetime.now(UTC).replace(tzinfo=None)
     if own_name is not None and own_name != CREATED:
         rows = [
             _under_one_name(row, own_name, i, len(rows), strict, formats)
@@ -106,10 +105,12 @@ def with_date_inputs(
         if strict:  # only the dates sent are read: `map` finds them without a loop per row
             sent = list(map(methodcaller("get", CREATED), rows))
             if sent.count(None) + sent.count("") < len(sent):
+                now = now or datetime.now(UTC).replace(tzinfo=None)
                 for i, value in enumerate(sent):
                     if value is not None and value != "":
                         _checked(value, now, i, len(rows), formats)
         return rows
+    now = now or datetime.now(UTC).replace(tzinfo=None)
     out: list[Mapping[str, Any]] = []
     for i, row in enumerate(rows):
         value = row.get(CREATED)
