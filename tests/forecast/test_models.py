@@ -159,6 +159,18 @@ def test_grades_follow_the_stored_cut_points(lead_model: BoostedClassifier) -> N
     assert grades[0] == "A" and grades[-1] == "D"
 
 
+def test_a_lead_a_rounding_error_below_a_cut_point_gets_its_grade_by_every_path(
+    lead_model: BoostedClassifier,
+) -> None:
+    """The cut points are training leads' probabilities; the API's leaf sum and a batch's
+    compiled one agree to 1e-12, so a lead at a cut point is graded the same by both."""
+    a, b, c = lead_model.grade_cuts_
+    below = [np.nextafter(x, 0.0) - 1e-14 for x in (a, b, c)]
+    assert [lead_model.grade(p) for p in below] == ["A", "B", "C"]
+    assert lead_model.grade(np.array(below)).tolist() == ["A", "B", "C"]
+    assert lead_model.grade(c - 1e-9) == "D"
+
+
 def test_the_one_row_path_matches_the_frame_path(
     lead_data: tuple[pd.DataFrame, np.ndarray], lead_model: BoostedClassifier
 ) -> None:

@@ -54,7 +54,7 @@ class PathContributions:
         n_features = booster.num_feature()
         trees = dump["tree_info"]
         max_leaves = max(t["num_leaves"] for t in trees)
-        self.table = np.zeros((len(trees), max_leaves, n_features))
+        table = np.zeros((len(trees), max_leaves, n_features))
         self.bias = 0.0
         for t, tree in enumerate(trees):
             root = tree["tree_structure"]
@@ -63,7 +63,7 @@ class PathContributions:
             while stack:
                 node, path = stack.pop()
                 if "leaf_index" in node:
-                    self.table[t, node["leaf_index"]] = path
+                    table[t, node["leaf_index"]] = path
                     continue
                 for side in ("left_child", "right_child"):
                     child = node[side]
@@ -71,13 +71,16 @@ class PathContributions:
                     step[node["split_feature"]] += _value(child) - _value(node)
                     stack.append((child, step))
         n_trees = len(trees)
-        #: The table as (tree, leaf) rows, and the first of each tree's rows in it.
-        self.flat = self.table.reshape(n_trees * max_leaves, n_features)
-        #: Each (tree, leaf)'s own value: a row's raw score is the sum of its leaves' values.
-        self.values = np.zeros(n_trees * max_leaves)
+        values = np.zeros((n_trees, max_leaves))
         for t, tree in enumerate(trees):
             for leaf in _leaves(tree["tree_structure"]):
-                self.values[t * max_leaves + leaf["leaf_index"]] = leaf["leaf_value"]
+                values[t, leaf["leaf_index"]] = leaf["leaf_value"]
+        #: Per (tree, leaf), one row: its features' contributions, then its own value (a row's
+        #: raw score is the sum of its leaves' values). One gather of a row's leaves sums both
+        #: at once, tree by tree in order, as LightGBM adds the trees up.
+        self.rows = np.concatenate(
+            [table.reshape(n_trees * max_leaves, n_features), values.reshape(-1, 1)], axis=1
+        )
         self.offsets = np.arange(0, n_trees * max_leaves, max_leaves, dtype=np.intp)
         self._single: _SingleRowLeaves | None = None
         self._compiled: tuple[lgb.Booster, CompiledLeaves] | None = None
@@ -90,6 +93,10 @@ class PathContributions:
         return {k: v for k, v in self.__dict__.items() if k not in kept}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if "rows" not in state:  # pickled before the leaves' values joined the table
+            state.pop("table", None)
+            flat, values = state.pop("flat"), state.pop("values")
+            state["rows"] = np.concatenate([flat, values.reshape(-1, 1)], axis=1)
         self.__dict__.update(state)
         self._single = None
         self._compiled = None
@@ -134,15 +141,20 @@ class PathContributions:
         leaves = booster.predict(matrix, pred_leaf=True, num_threads=1 if n < THREADED_FROM else 0)
         return np.asarray(leaves, dtype=np.intp).reshape(n, len(self.offsets))
 
+    @property
+    def n_features(self) -> int:
+        return self.rows.shape[1] - 1
+
     def raw_scores(
         self, booster: lgb.Booster, matrix: np.ndarray, with_contributions: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Each row's raw score (log-odds: the sum of its leaves' values, as LightGBM adds
-        them up) and, if asked, its contributions, from one leaf lookup for the batch. A batch
-        without contributions, once the trees are compiled, takes the compiled model's own
-        sum instead (the same scores to 1e-12; no leaf indices written and read back)."""
+        """Each row's raw score (log-odds: the sum of its leaves' values, tree by tree as
+        LightGBM adds them up) and, if asked, its contributions, from one leaf lookup for the
+        batch and one gather of the table's rows. A batch without contributions, once the trees
+        are compiled, takes the compiled model's own sum instead (the same scores to 1e-12; no
+        leaf indices written and read back)."""
         if len(matrix) == 0:
-            return np.zeros(0), np.zeros((0, self.flat.shape[1]))
+            return np.zeros(0), np.zeros((0, self.n_features))
         compiled = self._compiled
         if not with_contributions and len(matrix) > 1 and compiled is not None:
             made = compiled[1]
@@ -150,40 +162,43 @@ class PathContributions:
                 return made.raw(matrix), None
         hit = self.leaves(booster, matrix)
         hit += self.offsets  # the leaves are a fresh array: no second one is made
-        # `take` reads the same elements as indexing, with less checking (a few µs a row).
-        raw = self.values.take(hit).sum(axis=1)
-        return raw, self._gather(hit) if with_contributions else None
+        if not with_contributions:  # the values alone, added tree by tree as the gather adds
+            return np.cumsum(self.rows[:, -1].take(hit), axis=1)[:, -1], None
+        summed = self._gather(hit)
+        return summed[:, -1], summed[:, :-1]
 
     def __call__(self, booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
         """Contributions of each row's features, `(rows, features)`, in log-odds.
 
         A row's contributions are the sum of the table's rows for the leaves it reaches, added
         tree by tree in order. A few rows gather the leaf rows and sum them; more go through a
-        sparse one-hot of the leaves reached times the flat table, which adds in the same order
+        sparse one-hot of the leaves reached times the table, which adds in the same order
         without holding rows × trees × features in memory. Either way a row's contributions are
         the same to the last bit, whatever batch it came in.
         """
         if len(matrix) == 0:
-            return np.zeros((0, self.flat.shape[1]))
-        return self._gather(self.leaves(booster, matrix) + self.offsets)
+            return np.zeros((0, self.n_features))
+        return self._gather(self.leaves(booster, matrix) + self.offsets)[:, :-1]
 
     def _gather(self, hit: np.ndarray) -> np.ndarray:
-        """The sum of the table's rows `hit` (rows × trees), row by row, tree by tree."""
+        """The sum of the table's rows `hit` (rows × trees), row by row, tree by tree: each
+        row's contributions, then its raw score."""
         n = len(hit)
+        rows = self.rows
         if n <= GATHER_UP_TO:
-            return self.flat.take(hit, axis=0).sum(axis=1)
+            return rows.take(hit, axis=0).sum(axis=1)
         n_trees = len(self.offsets)
         # 32-bit indices where they fit spare scipy a check of their range.
-        index = np.int32 if hit.size < 2**31 and len(self.flat) < 2**31 else np.int64
+        index = np.int32 if hit.size < 2**31 and len(rows) < 2**31 else np.int64
         one_hot = sparse.csr_matrix(
             (
                 np.ones(hit.size),
                 hit.ravel().astype(index, copy=False),
                 np.arange(0, hit.size + 1, n_trees, dtype=index),
             ),
-            shape=(n, len(self.flat)),
+            shape=(n, len(rows)),
         )
-        return np.asarray(one_hot @ self.flat)
+        return np.asarray(one_hot @ rows)
 
 
 #: Held while a table decides whether to start compiling (one compile per booster).

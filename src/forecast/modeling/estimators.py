@@ -36,10 +36,18 @@ GRADES = ("A", "B", "C", "D")
 _GRADE_LETTERS = np.array(GRADES[::-1])
 
 
+#: A probability this little below a cut point is graded at it. The cut points are training
+#: leads' own probabilities, and the ways a model's trees are summed (LightGBM's, tree by tree;
+#: the compiled model's, in blocks) agree to 1e-12, not to the last bit: a lead at a cut point
+#: would otherwise get an A from the API and a B from a batch without reasons.
+GRADE_TOLERANCE = 1e-12
+
+
 def grades_for(p: np.ndarray, cuts: tuple[float, float, float]) -> np.ndarray:
-    """Letter grades: A at or above the first (highest) cut point, B at or above the second..."""
+    """Letter grades: A at or above the first (highest) cut point, B at or above the second...
+    (`GRADE_TOLERANCE` below one counts as at it)."""
     a, b, c = cuts
-    return _GRADE_LETTERS[np.searchsorted([c, b, a], p, side="right")]
+    return _GRADE_LETTERS[np.searchsorted([c, b, a], p + GRADE_TOLERANCE, side="right")]
 
 
 def to_score(p: float | np.ndarray) -> int | np.ndarray:
@@ -328,6 +336,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
         self._check()
         a, b, c = self.grade_cuts_
         if isinstance(p, float) or np.ndim(p) == 0:
+            p = p + GRADE_TOLERANCE
             return "A" if p >= a else "B" if p >= b else "C" if p >= c else "D"
         return grades_for(np.asarray(p), (a, b, c))
 
