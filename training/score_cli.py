@@ -88,9 +88,13 @@ def score(
     from forecast.batch_scoring import batch_scorer
     from forecast.cluster import dask_client
     from forecast.data import store
+    from forecast.modeling.contributions import background_compiles
 
     settings = get_settings()
     target = check_out(out)
+    # This process ends with the batch: a compile started in the background would not pay for
+    # itself (seconds of one core), and would be waited for at exit.
+    background_compiles(False)
     with dask_client(cluster) as client:
         rows, extra = _load(kind.value, data, mapping, settings, client)
         scorer = batch_scorer(kind.value, settings, dataset=rows.dataset, **extra)

@@ -24,6 +24,7 @@ it in a background thread, once per loaded model (`compile_trees` does it at onc
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import threading
 import weakref
@@ -113,15 +114,20 @@ class PathContributions:
         return self._compiled[1]
 
     def _compile_soon(self, booster: lgb.Booster) -> None:
-        """Start compiling the trees in a thread of their own, once per booster; batches keep
-        LightGBM's leaf lookup until it is done (or for good, if it fails)."""
+        """Start compiling the trees in a thread of their own, once per booster, where this
+        process compiles in the background (`background_compiles`); batches keep LightGBM's
+        leaf lookup until it is done (or for good, if it fails)."""
         with _COMPILE_STARTS:
-            if self._compiling is booster:
+            if not _background or self._compiling is booster:
                 return
             self._compiling = booster
-        threading.Thread(
-            target=self.compile, args=(booster,), name="compile-trees", daemon=True
-        ).start()
+            thread = threading.Thread(
+                target=self.compile, args=(booster,), name="compile-trees", daemon=True
+            )
+            if not _COMPILES:
+                atexit.register(_finish_compiles)
+            _COMPILES.append(thread)
+        thread.start()
 
     def leaves(self, booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
         """The leaf each row reaches in each tree, `(rows, trees)`, in one call for the batch."""
@@ -203,6 +209,24 @@ class PathContributions:
 
 #: Held while a table decides whether to start compiling (one compile per booster).
 _COMPILE_STARTS = threading.Lock()
+#: Whether a big batch starts compiling its model's trees in the background: yes in a
+#: long-lived process (the server, a Dask worker); a one-shot command turns it off, as its
+#: process ends before a compile pays for itself.
+_background = True
+#: The background compiles started: waited for at exit, as LLVM torn down under a compile
+#: still running crashes the process (a segmentation fault after the work was done).
+_COMPILES: list[threading.Thread] = []
+
+
+def background_compiles(on: bool) -> None:
+    """Whether big batches in this process compile their model's trees in the background."""
+    global _background
+    _background = on
+
+
+def _finish_compiles() -> None:
+    for thread in _COMPILES:
+        thread.join()
 
 
 class _SingleRowLeaves:
