@@ -206,15 +206,17 @@ def _from_file(
 
 
 def _left_out(path: Path, report: Any) -> tuple[str, ...]:
-    """The summary's note on the rows of a leads file not scored (none: no note)."""
+    """The summary's notes on how the leads file was read (a number column's placeholder read
+    as blank, as `forecast import` says) and on its rows not scored."""
+    notes = tuple(report.notes)
     if not report.bad_rows:
-        return ()
+        return notes
     problems = ", ".join(f"{kind} {n:,}" for kind, n in report.counts.most_common())
     note = f"{report.bad_rows:,} row(s) of {path.name} not scored ({problems})"
     if report.examples:
         first = report.examples[0]
         note += f": e.g. row {first.row}, {first.column}: {first.value!r}"
-    return (note,)
+    return (*notes, note)
 
 
 def _partitioned(

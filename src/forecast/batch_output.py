@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -33,6 +33,9 @@ from forecast.batch_scoring import (
 from forecast.data import store
 from forecast.data.tables import batch_scores
 from forecast.errors import InvalidInput
+from forecast.model_set import LEAD
+from forecast.modeling.lead_dates import CREATED
+from forecast.modeling.scorers import MODEL
 from forecast.runner import runner
 
 if TYPE_CHECKING:
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
 
 #: Rows per INSERT statement when storing a batch.
 INSERT_ROWS = 5_000
+#: The model inputs a batch lacks are named up to this many in its summary.
+MISSING_NAMED = 5
 
 
 def check_out(path: str | Path) -> Path:
@@ -89,9 +94,11 @@ def run_batch(
     """Score `rows` with `scorer` partition by partition (on `client`'s cluster if given) into
     the Parquet file `out`; what was scored, by what, where and how fast."""
     started = time.perf_counter()
+    absent: list[str] = []
     if rows.parts is not None and client is not None:  # built on the cluster: scored there
         parts = score_parts(scorer.served, rows.parts, top=top, client=client)
     else:
+        absent = absent_inputs(scorer.served, rows)
         parts = score_batch(
             scorer.served, rows.frame, top=top, partition_rows=partition_rows, client=client
         )
@@ -110,8 +117,40 @@ def run_batch(
         seconds=time.perf_counter() - started,
         as_of=rows.as_of,
         out=str(out),
-        notes=[*rows.notes, *([scorer.note] if scorer.note else [])],
+        notes=[*rows.notes, *([scorer.note] if scorer.note else []), *absent],
     )
+
+
+def absent_inputs(served: Any, rows: BatchRows) -> list[str]:
+    """What the summary says of the model's inputs the rows do not give (not a column of the
+    file, or blank in every row): every row is scored as if each were blank, as the API scores a
+    field not sent. None of them given is refused: a file that shares nothing with what the
+    model learnt from is the wrong file, and grading its rows would only look confident."""
+    fitted = served.scorer.model if served.scorer.method == MODEL else None
+    fitted = getattr(fitted, "global_", fitted)  # per-team models share the inputs
+    encoder = getattr(fitted, "encoder_", None)
+    frame = rows.frame
+    if encoder is None or frame.empty:
+        return []
+    dated = set(served.date_inputs) if rows.kind == LEAD else set()
+    inputs = [c for c in encoder.columns if c not in dated]
+    if dated:  # a lead's day and hour are read from its creation date
+        inputs.append(CREATED)
+    missing = [c for c in inputs if c not in frame.columns or frame[c].isna().all()]
+    if not missing:
+        return []
+    named = ", ".join(repr(c) for c in missing[:MISSING_NAMED])
+    more = f" and {len(missing) - MISSING_NAMED:,} more" if len(missing) > MISSING_NAMED else ""
+    if len(missing) == len(inputs):
+        raise InvalidInput(
+            f"none of the {served.kind} model's {len(inputs)} inputs is given in the "
+            f"{rows.kind} (not a column, or blank in every row: {named}{more}): is it an export "
+            "of the data the model learnt from?"
+        )
+    return [
+        f"{len(missing)} of the model's {len(inputs)} inputs not given (not a column of the "
+        f"{rows.kind}, or blank in every row), scored as blank: {named}{more}"
+    ]
 
 
 def read_parquet(path: str | Path) -> pd.DataFrame:

@@ -123,3 +123,13 @@ def test_a_deal_feature_column_number_no_field_may_hold_is_a_bad_row(tmp_path: P
 def test_an_export_date_not_written_year_first_is_refused_naming_it(tmp_path: Path, day) -> None:
     with pytest.raises(InvalidInput, match=f"export_date: '{day}' is not a date"):
         read_export(export(tmp_path), "canonical_leads", export_date=day)
+
+
+def test_a_leads_file_whose_rows_all_read_as_a_footer_reads_as_no_lead(tmp_path):
+    """Lines with a value in the first column only are a report's footer: a file of nothing
+    else has no lead, said, and is read without a crash (it was a KeyError)."""
+    path = tmp_path / "leads.csv"
+    path.write_text("id,created_at,Source\nL1,,\nL2,,\n")
+    read = read_export(path, "canonical_leads")
+    assert read.leads.empty and "id" in read.leads.columns
+    assert any("footer of 2 line(s)" in note for note in read.report.notes)

@@ -116,6 +116,10 @@ def read_export(
         export.fields = _concat(fields).reset_index(drop=True)
     else:
         frame = _concat(leads)
+        if frame.empty:  # no row read (every line blank or a footer): no lead, no column
+            frame = pd.DataFrame(
+                columns=["id", "converted", "created_at", "converted_at", "attributes"]
+            )
         attrs = pd.DataFrame(frame["attributes"].tolist(), index=frame.index)
         attrs = store.infer_types(attrs)
         attrs.insert(0, "id", frame["id"])

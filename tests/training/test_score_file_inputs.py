@@ -1,0 +1,92 @@
+"""`forecast score` on a file says what of the model's inputs it did not get: a column the
+model learnt from that the file lacks, or leaves blank in every row, is named in the summary
+(every lead is scored as if it were blank); a file with none of the model's inputs is refused,
+not graded; and a number column's word read as blank is said, as `forecast import` says it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from forecast.data.generator import generate_leads, write_leads
+from forecast.settings import get_settings
+from tests.training.conftest import parsed
+from training.cli import app
+
+MAPPING = """kind: leads
+dataset: inbound
+columns: {id: id, converted: converted, created_at: created_at}
+leak_columns: [Tags]
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """A store with a lead model trained on a generated history, and its mapping."""
+    root = tmp_path_factory.mktemp("score_inputs")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("FORECAST_STATE_DIR", str(root / "state"))
+    patch.delenv("FORECAST_DASK_SCHEDULER", raising=False)
+    get_settings.cache_clear()
+    history = write_leads(generate_leads(400, seed=3), root / "history.csv")
+    mapping = root / "inbound.yaml"
+    mapping.write_text(MAPPING)
+    runner = CliRunner()
+    for args in (["import", history, "--mapping", mapping], ["train", "leads", "--no-cv"]):
+        done = runner.invoke(app, [str(a) for a in args])
+        assert done.exit_code == 0, done.output
+    yield root, mapping
+    get_settings.cache_clear()
+    patch.undo()
+
+
+def _score(root: Path, mapping: Path, new: object, name: str) -> tuple[int, str, dict | None]:
+    path = write_leads(new, root / f"{name}.csv")  # type: ignore[arg-type]
+    args = ["score", "--kind", "leads", "--data", path, "--mapping", mapping]
+    done = CliRunner().invoke(app, [*map(str, args), "--out", str(root / f"{name}.parquet")])
+    as_json = CliRunner().invoke(
+        app, [*map(str, args), "--out", str(root / f"{name}.parquet"), "--json"]
+    )
+    return done.exit_code, done.output, parsed(as_json) if done.exit_code == 0 else None
+
+
+def new_leads() -> object:
+    new = generate_leads(30, seed=9).drop(columns=["converted"])
+    new["id"] = [f"N{i}" for i in range(30)]
+    return new
+
+
+def test_a_file_without_one_of_the_models_inputs_is_scored_and_the_summary_names_it(trained):
+    root, mapping = trained
+    new = new_leads().drop(columns=["Lead Source"])  # type: ignore[attr-defined]
+    new["Specialization"] = None
+    code, _, summary = _score(root, mapping, new, "missing")
+    assert code == 0 and summary is not None and summary["rows"] == 30
+    [note] = [n for n in summary["notes"] if "inputs not given" in n]
+    assert "'Lead Source'" in note and "'Specialization'" in note
+    assert note.startswith("2 of the model's")
+
+
+def test_a_file_with_none_of_the_models_inputs_is_refused_not_graded(trained):
+    root, mapping = trained
+    new = new_leads()[["id", "created_at"]]  # type: ignore[index]
+    new["created_at"] = None  # the mapping's one column, given blank: nothing to score by
+    new["Comment"] = "call back"  # a column the model never learnt from
+    code, output, _ = _score(root, mapping, new, "only_id")
+    assert code == 2, output
+    said = " ".join(output.split())
+    assert "none of the" in said and "is it an export of the data the model learnt from?" in said
+    assert not (root / "only_id.parquet").exists()
+
+
+def test_a_word_in_a_number_column_read_as_blank_is_said_in_the_summary(trained):
+    root, mapping = trained
+    new = new_leads()
+    new["TotalVisits"] = new["TotalVisits"].astype(object)  # type: ignore[index]
+    new.loc[0, "TotalVisits"] = "many"  # type: ignore[attr-defined]
+    code, _, summary = _score(root, mapping, new, "word")
+    assert code == 0 and summary is not None
+    assert any("TotalVisits" in n and "'many'" in n and "as blank" in n for n in summary["notes"])
