@@ -151,7 +151,8 @@ def _load(
         _check_not_a_path(data)
         history, leads, name = _from_store(data, kind, want, settings)
     if history is not None:
-        return open_deal_rows(history, name), {"history": history}
+        deals = open_deal_rows(history, name)
+        return replace(deals, notes=(*skipped, *deals.notes)), {"history": history}
     rows = lead_rows(leads, name)
     return replace(rows, notes=(*skipped, *rows.notes)), {"leads": leads}
 
@@ -202,7 +203,7 @@ def _from_file(
         options=export.options,
         name=export.dataset,
     )
-    return history, None, export.dataset, ()
+    return history, None, export.dataset, tuple(export.report.notes)
 
 
 def _left_out(path: Path, report: Any) -> tuple[str, ...]:

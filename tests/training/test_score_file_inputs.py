@@ -90,3 +90,15 @@ def test_a_word_in_a_number_column_read_as_blank_is_said_in_the_summary(trained)
     code, _, summary = _score(root, mapping, new, "word")
     assert code == 0 and summary is not None
     assert any("TotalVisits" in n and "'many'" in n and "as blank" in n for n in summary["notes"])
+
+
+def test_a_header_naming_a_column_twice_is_said_and_the_first_read(trained):
+    """A column renamed by mistake to another's name: the copy is said, the first of the two
+    read, and the input whose column was lost is named as not given."""
+    root, mapping = trained
+    new = new_leads()
+    new.columns = ["Lead Source" if c == "TotalVisits" else c for c in new.columns]  # type: ignore[attr-defined]
+    code, _, summary = _score(root, mapping, new, "twice")
+    assert code == 0 and summary is not None
+    assert "columns named alike ('Lead Source' ×2): the first of each is read" in summary["notes"]
+    assert any("inputs not given" in n and "'TotalVisits'" in n for n in summary["notes"])

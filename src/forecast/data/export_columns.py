@@ -115,6 +115,8 @@ class ExportColumns:
             self._stage_entered_columns(available)
         if self.mapping.kind == "opportunities" and self.mapping.columns != "canonical":
             self._unread_note(raw)
+        else:  # every column is read (a lead's attributes; canonical names): copies are said
+            self._alike(raw, set(self.columns.values()))
         if self.mapping.stage_duration_columns:
             self.stage_durations = self._per_stage_columns(
                 self.mapping.stage_duration_columns, available
@@ -148,6 +150,23 @@ class ExportColumns:
             )
         self.columns["id"] = self.generated_id.column_name
 
+    def _alike(self, raw: pd.DataFrame, read: set[str]) -> dict[str, str]:
+        """The copies of a column a header names twice (pandas reads the second "Amount" as
+        "Amount.1"), said: the first of each is read. A column a mapping reads is no copy (a
+        mapping may read the second on purpose)."""
+        alike = {
+            c: m["name"]
+            for c in map(str, raw.columns)
+            if (m := re.fullmatch(r"(?P<name>.+)\.\d+", c)) is not None
+            and m["name"] in raw
+            and c not in read
+        }
+        if alike:
+            counts = pd.Series(list(alike.values())).value_counts()
+            shown = ", ".join(f"{name!r} ×{n + 1}" for name, n in counts.items())
+            self.report.note(f"columns named alike ({shown}): the first of each is read")
+        return alike
+
     def _unread_note(self, raw: pd.DataFrame) -> None:
         """The export's columns no field, feature, rule or stage date reads: said, so that a
         user who expected a model to learn from one ("Lead Source") knows to keep it."""
@@ -163,18 +182,7 @@ class ExportColumns:
             for p in (*mapping.entered_patterns, mapping.stage_duration_columns)
             if p
         )
-        # A header naming a column twice: pandas reads the second "Amount" as "Amount.1".
-        alike = {
-            c: m["name"]
-            for c in map(str, raw.columns)
-            if (m := re.fullmatch(r"(?P<name>.+)\.\d+", c)) is not None
-            and m["name"] in raw
-            and c not in read  # a mapping may read the second on purpose
-        }
-        if alike:
-            counts = pd.Series(list(alike.values())).value_counts()
-            shown = ", ".join(f"{name!r} ×{n + 1}" for name, n in counts.items())
-            self.report.note(f"columns named alike ({shown}): the first of each is read")
+        alike = self._alike(raw, read)
         unread = [
             str(c)
             for c in raw.columns
