@@ -12,6 +12,7 @@ from pandas.api.types import is_numeric_dtype
 
 from forecast.data.attributes import written_as_codes
 from forecast.data.reading import (
+    AMOUNT,
     grouping_shown,
     iter_table,
     localized_numbers,
@@ -71,7 +72,10 @@ class NumberColumns:
                 )
             return fixed
         unread = values[present][numbers.isna().to_numpy()].astype("str")
-        grouped = self._grouping_of(str(values.name))
+        # A grouping mark reads only values written as amounts ("287,288"): for a column with
+        # none among those it could not read (words), the file is not read again to find one.
+        amounts = any(AMOUNT.match(v) for v in unread.unique())
+        grouped = self._grouping_of(str(values.name)) if amounts else None
         if grouped is not None:  # "3,269,017" beside "287,288": the column groups thousands
             again = localized_numbers(values, grouped)
             if pd.to_numeric(again[present], errors="coerce").notna().all():
