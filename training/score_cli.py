@@ -7,6 +7,7 @@ prints what was scored.
 
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 from dataclasses import replace
 from enum import StrEnum
@@ -95,14 +96,17 @@ def score(
     # This process ends with the batch: a compile started in the background would not pay for
     # itself (seconds of one core), and would be waited for at exit.
     background_compiles(False)
+    started = time.perf_counter()
     with dask_client(cluster) as client:
         rows, extra = _load(kind.value, data, mapping, settings, client)
         scorer = batch_scorer(kind.value, settings, dataset=rows.dataset, **extra)
+        reading = time.perf_counter() - started
         status = console.status("scoring", spinner="dots") if not json_ else nullcontext()
         with status:
             summary = run_batch(
                 rows, scorer, target, top=reasons, partition_rows=partition_rows, client=client
             )
+        summary.reading_seconds = reading
     if store_:
         summary.stored = store_batch(
             store.get_engine(settings), rows.dataset, rows.kind, target, as_of=rows.as_of
@@ -114,7 +118,8 @@ def score(
     console.print(
         f"{summary.rows:,} {summary.kind}{seen} of {summary.dataset} scored by "
         f"{summary.label} {summary.where} in {summary.seconds:.1f} s "
-        f"({summary.to_dict()['rows_per_second'] or 0:,.0f} rows/s): {summary.out}"
+        f"({summary.to_dict()['rows_per_second'] or 0:,.0f} rows/s; reading them and the model "
+        f"took {reading:.1f} s before): {summary.out}"
     )
     if summary.stored is not None:
         console.print(

@@ -127,11 +127,13 @@ class BatchSummary:
     method: str
     label: str
     where: str
-    seconds: float
+    seconds: float  # scoring and writing: what `rows_per_second` counts
     as_of: pd.Timestamp | None = None
     out: str | None = None
     stored: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: Reading the rows and loading the model before (a command's; None where not timed).
+    reading_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +148,9 @@ class BatchSummary:
             "where": self.where,
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows / self.seconds, 1) if self.seconds > 0 else None,
+            "reading_seconds": (
+                None if self.reading_seconds is None else round(self.reading_seconds, 3)
+            ),
             "as_of": None if self.as_of is None else self.as_of.isoformat(),
             "out": self.out,
             "stored": self.stored,

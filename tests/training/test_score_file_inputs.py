@@ -65,6 +65,7 @@ def test_a_file_without_one_of_the_models_inputs_is_scored_and_the_summary_names
     new["Specialization"] = None
     code, _, summary = _score(root, mapping, new, "missing")
     assert code == 0 and summary is not None and summary["rows"] == 30
+    assert summary["reading_seconds"] > 0  # said apart from the scoring's rows/s
     [note] = [n for n in summary["notes"] if "inputs not given" in n]
     assert "'Lead Source'" in note and "'Specialization'" in note
     assert note.startswith("2 of the model's")
