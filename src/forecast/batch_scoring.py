@@ -38,6 +38,7 @@ from forecast.model_set import deal_fallback, read_as_imported
 from forecast.modeling import lead_dates, registry
 from forecast.modeling.baselines import StageWinRate, history_stage_sums, stage_win_rates
 from forecast.modeling.families import family_of
+from forecast.modeling.registry.client import store_missing
 from forecast.modeling.registry.client import visit as registry_visit
 from forecast.modeling.scorers import select_scorer
 from forecast.runner import runner
@@ -156,6 +157,33 @@ class BatchSummary:
             "stored": self.stored,
             "notes": self.notes,
         }
+
+
+def _no_champion(kind: str, dataset: str | None, settings: Settings) -> str:
+    """Why no model scores: none trained on the dataset, or its versions not promoted (a
+    candidate kept because it did not beat the baselines is no champion: which one, and where
+    its decision is said)."""
+    of = f" for dataset '{dataset}'" if dataset else ""
+    untrained = f"no {kind} model is registered as champion{of} (run `forecast train {kind}`)"
+    if dataset is None or store_missing(settings):  # nothing trained here: no store to read
+        return untrained
+    try:
+        kept = [
+            row
+            for row in registry.list_models(settings)
+            if row["kind"] == kind and row["dataset"] == dataset
+        ]
+    except Exception:  # noqa: BLE001 - the fallback scores whatever the registry says
+        log.debug("registry not listed for the no-champion note", exc_info=True)
+        return untrained
+    if not kept:
+        return untrained
+    newest = kept[0]
+    return (
+        f"no {kind} model is champion{of}: v{newest['version']} was trained but not promoted "
+        f"(why: `forecast models show {kind} --dataset {dataset} --version "
+        f"{newest['version']}`)"
+    )
 
 
 # --- what to score ------------------------------------------------------------------------------
@@ -349,10 +377,7 @@ def batch_scorer(
             else None
         )
         return BatchScorer(served, note)
-    of = f" for dataset '{dataset}'" if dataset else ""
-    why = problem or (
-        f"no {kind} model is registered as champion{of} (run `forecast train {kind}`)"
-    )
+    why = problem or _no_champion(kind, dataset, settings)
     if kind == scoring.DEAL:
         rates = None
         if stage_rates is not None:

@@ -103,3 +103,29 @@ def test_a_header_naming_a_column_twice_is_said_and_the_first_read(trained):
     assert code == 0 and summary is not None
     assert "columns named alike ('Lead Source' ×2): the first of each is read" in summary["notes"]
     assert any("inputs not given" in n and "'TotalVisits'" in n for n in summary["notes"])
+
+
+def test_a_dataset_whose_model_was_not_promoted_is_told_which_version_and_where_why(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    from forecast import batch_scoring
+
+    rows = [
+        {
+            "kind": "deals",
+            "dataset": "pipeline",
+            "name": "close-probability.pipeline",
+            "version": "2",
+        },
+        {"kind": "deals", "dataset": "other", "name": "close-probability.other", "version": "1"},
+    ]
+    monkeypatch.setattr(batch_scoring.registry, "list_models", lambda settings: rows)
+    monkeypatch.setattr(batch_scoring, "store_missing", lambda settings: False)
+    said = batch_scoring._no_champion("deals", "pipeline", get_settings())
+    assert said == (
+        "no deals model is champion for dataset 'pipeline': v2 was trained but not promoted "
+        "(why: `forecast models show deals --dataset pipeline --version 2`)"
+    )
+    assert "run `forecast train deals`" in batch_scoring._no_champion(
+        "deals", "new", get_settings()
+    )
