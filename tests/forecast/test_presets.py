@@ -16,6 +16,7 @@ from forecast.data.crm_exports import crm_stages, write_crm_export
 from forecast.data.generator import GeneratedPipeline, generate_pipeline
 from forecast.data.importing import import_export, read_export
 from forecast.data.mapping import load_mapping
+from forecast.data.mapping_detect import detect_mapping
 from forecast.errors import InvalidInput
 from forecast.history import load_deal_history
 from forecast.settings import get_settings
@@ -451,3 +452,12 @@ def test_columns_the_import_does_not_read_are_named(crm, export_file, tmp_path):
     [note] = [n for n in read_export(path).report.notes if n.startswith("not read:")]
     assert "'Lead Source'" in note and "features:" in note
     assert f"'{STAGE_COLUMN[crm]}'" not in note and "'Close Date'" not in note
+
+
+def test_a_built_ins_file_under_another_name_is_not_taken_but_suggested(tmp_path):
+    """Built-ins are known by their files' names: a renamed copy of the lead file is not
+    guessed, but the error names the built-in whose columns its header holds."""
+    file = tmp_path / "my_leads.csv"
+    file.write_text("Prospect ID,Lead Source,Converted\nA1,Google,1\nA2,Direct,0\n")
+    with pytest.raises(InvalidInput, match="pass --mapping x_education_leads"):
+        detect_mapping(file)

@@ -30,12 +30,37 @@ def detect_mapping(path: Path) -> Mapping:
     preset = preset_of(only_data_file(path) or path)
     if preset is not None:
         return load_mapping(preset)
-    raise InvalidInput(
-        f"{path}: not a format I recognise ({', '.join(BUILT_IN)}; a HubSpot or Salesforce "
-        "export is known by its header); "
-        "pass --mapping with a mapping file (see the README, 'Importing your own export'); "
-        f"`forecast draft-mapping {path}` drafts one from its columns"
+    fits = _built_ins_read(path)
+    hint = (
+        f"its header holds every column the built-in {' or '.join(map(repr, fits))} reads: pass "
+        f"--mapping {fits[0]}, or "
+        if fits
+        else ""
     )
+    raise InvalidInput(
+        f"{path}: not a format I recognise (the built-ins: {', '.join(BUILT_IN)}; a "
+        "built-in's export is known by its files' names, a HubSpot or Salesforce one by its "
+        "header); "
+        f"{hint}pass --mapping with a built-in's name or a mapping file (see the README, "
+        f"'Importing your own export'); `forecast draft-mapping {path}` drafts one from its "
+        "columns"
+    )
+
+
+def _built_ins_read(path: Path) -> list[str]:
+    """The single-file built-ins whose every mapped column a file's header holds (a built-in's
+    file renamed: detection goes by its name, so it is only suggested, never taken)."""
+    if not path.is_file():
+        return []
+    columns = {loose_key(c) for c in header(path)}
+    out = []
+    for name in BUILT_IN:
+        mapping = load_mapping(name)
+        if mapping.history_file is None and isinstance(mapping.columns, dict):
+            wanted = {loose_key(c) for c in mapping.columns.values()}
+            if wanted and wanted <= columns:
+                out.append(name)
+    return out
 
 
 def preset_of(path: Path) -> str | None:
