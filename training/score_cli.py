@@ -46,6 +46,14 @@ def score(
         str | None,
         typer.Option(help="Built-in mapping name or YAML file, for a path (default: detect)"),
     ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            help="For a file: score it as this dataset's (its champion; its name in the output "
+            "and the store) in place of its mapping's, as `forecast import --dataset` stores it",
+        ),
+    ] = None,
     reasons: Annotated[
         int,
         typer.Option(
@@ -96,9 +104,15 @@ def score(
     # This process ends with the batch: a compile started in the background would not pay for
     # itself (seconds of one core), and would be waited for at exit.
     background_compiles(False)
+    if dataset is not None and given_path(data, settings) is None:
+        raise InvalidInput(
+            "--dataset names the dataset a file is scored as; a stored dataset is named by --data"
+        )
     started = time.perf_counter()
     with dask_client(cluster) as client:
         rows, extra = _load(kind.value, data, mapping, settings, client)
+        if dataset is not None:
+            rows = replace(rows, dataset=dataset)
         scorer = batch_scorer(kind.value, settings, dataset=rows.dataset, **extra)
         reading = time.perf_counter() - started
         status = console.status("scoring", spinner="dots") if not json_ else nullcontext()

@@ -129,3 +129,21 @@ def test_a_dataset_whose_model_was_not_promoted_is_told_which_version_and_where_
     assert "run `forecast train deals`" in batch_scoring._no_champion(
         "deals", "new", get_settings()
     )
+
+
+def test_a_file_is_scored_as_the_dataset_named_by_dataset_in_place_of_its_mappings(trained):
+    """A file read with a mapping of another name is scored by the named dataset's champion,
+    under its name, as `forecast import --dataset` would store it."""
+    root, mapping = trained
+    other = root / "other.yaml"
+    other.write_text(MAPPING.replace("dataset: inbound", "dataset: other"))
+    path = write_leads(new_leads(), root / "as_inbound.csv")  # type: ignore[arg-type]
+    args = ["score", "--kind", "leads", "--data", str(path), "--mapping", str(other)]
+    out = ["--out", str(root / "as_inbound.parquet"), "--json"]
+    summary = parsed(CliRunner().invoke(app, [*args, "--dataset", "inbound", *out]))
+    assert summary["dataset"] == "inbound" and summary["method"] == "model"
+    refused = CliRunner().invoke(
+        app, ["score", "--kind", "leads", "--data", "inbound", "--dataset", "x", *out]
+    )
+    assert refused.exit_code == 2
+    assert "a stored dataset is named by --data" in " ".join(refused.output.split())
