@@ -213,7 +213,7 @@ def _from_file(
         other = "leads" if export.kind == "leads" else "deals"
         raise InvalidInput(f"--kind {kind}: {path} holds {export.kind}; use --kind {other}")
     if export.kind == "leads":
-        return None, export.leads, export.dataset, _left_out(path, export.report)
+        return None, export.leads, export.dataset, _reading_notes(path, export.report)
     history = DealHistory.from_frames(
         export.opportunities,
         export.history,
@@ -225,7 +225,7 @@ def _from_file(
     return history, None, export.dataset, tuple(export.report.notes)
 
 
-def _left_out(path: Path, report: Any) -> tuple[str, ...]:
+def _reading_notes(path: Path, report: Any) -> tuple[str, ...]:
     """The summary's notes on how the leads file was read (a number column's placeholder read
     as blank, as `forecast import` says) and on its rows not scored."""
     notes = tuple(report.notes)

@@ -124,9 +124,11 @@ class PathContributions:
             thread = threading.Thread(
                 target=self.compile, args=(booster,), name="compile-trees", daemon=True
             )
-            if not _COMPILES:
+            if not _COMPILES:  # the first compile: this process waits for them at exit
                 atexit.register(_finish_compiles)
-            _COMPILES.append(thread)
+            # Only compiles still running are kept (a server reloading models keeps none of
+            # old), and at least this one, so the list is never empty again.
+            _COMPILES[:] = [*(t for t in _COMPILES if t.is_alive()), thread]
         thread.start()
 
     def leaves(self, booster: lgb.Booster, matrix: np.ndarray) -> np.ndarray:
@@ -225,7 +227,7 @@ def background_compiles(on: bool) -> None:
 
 
 def _finish_compiles() -> None:
-    for thread in _COMPILES:
+    for thread in list(_COMPILES):
         thread.join()
 
 
