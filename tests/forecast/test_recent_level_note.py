@@ -5,9 +5,10 @@ visible amount: a shift the model kept but shrank to almost nothing is not calle
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
-from forecast.forecasting.fitted import _recent_level_note
+from forecast.forecasting.fitted import SURE_CHANGE_KEPT, _recent_level_note, changed_lately
 from forecast.settings import Settings
 from forecast.timing.cohort import CohortLevel
 
@@ -46,3 +47,22 @@ def test_a_cohort_level_of_no_visible_change_says_nothing():
     moved = CohortLevel(since_day=0.0, won=0.6, lost=1.0, deals=40)
     (note,) = notes_of(1.0, 1.0, moved)
     assert "the 40 deals created in the last 91 days were won ×0.60" in note
+
+
+def test_only_a_cohort_two_standard_errors_clear_of_no_change_stops_the_hedge():
+    """The share of its gap a cohort keeps is 1 − v / gap²: 0.75 or more is a gap of two
+    standard errors or more, a change the run rate of older deals' wins has not seen. Losses
+    count: a lower win rate shows in them first."""
+    assert SURE_CHANGE_KEPT == 0.75
+    clear = CohortLevel(since_day=0.0, won=0.6, lost=1.4, deals=80, weight=0.8)
+    why = changed_lately(SimpleNamespace(cohort_=clear), SETTINGS)
+    assert why is not None
+    assert "the 80 deals created in the last 91 days were won ×0.60 and lost ×1.40" in why
+    losses = replace(clear, won=1.0, lost=1.3)
+    said = changed_lately(SimpleNamespace(cohort_=losses), SETTINGS)
+    assert "were won ×1.00 and lost ×1.30" in (said or "")
+    within = replace(clear, weight=0.7)
+    assert changed_lately(SimpleNamespace(cohort_=within), SETTINGS) is None
+    still = CohortLevel(since_day=0.0, deals=80, weight=0.9)  # nothing moved
+    assert changed_lately(SimpleNamespace(cohort_=still), SETTINGS) is None
+    assert changed_lately(SimpleNamespace(), SETTINGS) is None  # a model without a cohort

@@ -13,7 +13,7 @@ import pytest
 
 from forecast import timing as tm
 from forecast.data.generator import generate_pipeline
-from forecast.forecasting.fitted import templates_as_of
+from forecast.forecasting.fitted import changed_lately, templates_as_of
 from forecast.history import DealHistory
 from forecast.timing.cohort import CohortLevel, kept, shrunk_ratio
 
@@ -111,6 +111,11 @@ def test_a_new_cohort_that_wins_half_as_often_is_forecast_lower_within_weeks():
     level = model.cohort_
     assert level.lost > 1.1
     assert level.deals > 100
+    # Clear of its noise: a run rate of recent wins (older deals') reads the old level, and
+    # the forecast before a track record is not hedged with it.
+    why = changed_lately(model)
+    assert why is not None and f"the {level.deals} deals created in the last" in why
+    assert "two or more standard errors from no change" in why
     corrected = _p_won(model, templates)
     model.cohort_ = CohortLevel(math.inf)
     uncorrected = _p_won(model, templates)
@@ -129,6 +134,7 @@ def test_a_steady_business_keeps_its_model():
     level = model.cohort_
     assert abs(level.won - 1) < 0.1
     assert abs(level.lost - 1) < 0.1
+    assert changed_lately(model) is None  # the run rate may hedge ours
     corrected = _p_won(model, templates)
     model.cohort_ = CohortLevel(math.inf)
     assert corrected == pytest.approx(_p_won(model, templates), rel=0.1)

@@ -310,3 +310,26 @@ def test_where_ours_is_chosen_the_headline_p_target_is_ours(crm):
     assert lead is not None and lead["method"] == "model"
     assert fc.forecast.total.p_target is not None
     assert lead["p_target"] == pytest.approx(fc.forecast.total.p_target, abs=1e-4)
+
+
+def test_before_a_record_ours_is_not_hedged_with_a_run_rate_the_business_has_left(engine):
+    """The deals created from April 2024 are won a third as often. By July the cohort's losses
+    stand clear of the older deals' at the same ages: the run rate, whose wins are mostly older
+    deals', reads the old level, so ours (which has seen the change) stands alone and the
+    reason says why (`fitted.changed_lately`)."""
+    pipeline = generate_pipeline(3000, seed=5, win_rate_change=("2024-04-01", 0.3))
+    frame = pipeline.opportunities.drop(columns=["status"])
+    import_frame(engine, frame, load_mapping("canonical"), dataset="crm")
+    track_record.save(
+        engine,
+        "crm",
+        "quarter",
+        synthetic.track_record({"model": 0.3, "run_rate": 0.05}, "2024-09-02"),
+    )
+    shown = forecast_against_targets(engine, "2024-Q3", settings=SETTINGS)
+    assert shown.headline is not None and shown.headline["method"] == "model"
+    assert shown.headline["forecast"] == pytest.approx(shown.forecast.total.expected, abs=0.01)
+    reason = shown.headline["choice"]["reason"]
+    assert "no hedge with the run rate: the" in reason
+    assert "deals created in the last 91 days were won ×" in reason
+    assert "two or more standard errors from no change" in reason

@@ -221,9 +221,7 @@ def _choose_all(results: list[PeriodResult]) -> None:
     table = BacktestReport("", None, results).forecast_table()
     for p, origin in scored:
         shown = [m for m in p.forecasts if m not in SCORED_ONLY]
-        c = choice.choose(
-            table, origin, p.horizon_weeks, available=shown, no_hedge=p.run_rate_filling
-        )
+        c = choice.choose(table, origin, p.horizon_weeks, available=shown, no_hedge=p.no_hedge)
         made = choice.apply_choice(c, p.forecasts, (p.p10, p.p50, p.p90))
         p.chosen = {
             "method": made.method,

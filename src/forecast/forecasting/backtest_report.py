@@ -69,8 +69,9 @@ class PeriodResult:
     # The choosing (`_choose_all`): what users would have seen, and ours on its past errors.
     chosen: dict[str, Any] | None = None  # method, label, p10/p50/p90, range, reason, ...
     model_empirical: tuple[float, float, float] | None = None  # ours: P10, P50, P90
-    #: Why the run rate could not hedge ours at the origin (`naive.still_filling`), if so.
-    run_rate_filling: str | None = None
+    #: Why the run rate could not hedge ours at the origin (`naive.still_filling`,
+    #: `fitted.changed_lately`), if so.
+    no_hedge: str | None = None
 
     @property
     def in_range(self) -> bool:

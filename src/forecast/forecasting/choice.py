@@ -7,7 +7,10 @@ method with the lowest WAPE at that horizon, or at the nearest horizon with enou
 which). Below `MIN_PAST_FORECASTS` past forecasts nothing says which method is better here, so
 it hedges (`HEDGE`): the mean of ours and the run rate of recent won revenue, and says so; but
 not while the run rate still reads the record's first months, when deals created before the
-record began are missing from its wins (`naive.still_filling`): ours then stands alone.
+record began are missing from its wins (`naive.still_filling`), nor where the deals created
+lately are won or lost at a rate clearly not the older deals' (`fitted.changed_lately`): the
+run rate's wins, mostly older deals', read the level the business has left. Ours then stands
+alone.
 
 **Candidates.** Every method in the table (ours, the naive forecasts, the weighted pipeline, the
 per-stage baseline, ours recalibrated on its past errors: `recalibrated`) and, where `blends` is
@@ -84,7 +87,8 @@ BLEND_WITH = tuple(naive.NAIVE)
 #: reasons (ours from what the model learnt, which a change in the business can leave behind;
 #: the run rate from the recent past) is the classic hedge: its error is at most the mean of
 #: theirs, and less where they err in opposite directions. Ours stands where no run rate exists,
-#: or where it is low by construction (a record still filling up: `no_hedge`).
+#: where it is low by construction (a record still filling up) or reads a level the business
+#: has left (the recent cohort clearly not the older deals': `no_hedge`).
 HEDGE = "run_rate"
 #: Forecasts of the open pipeline alone, without timing: they say what today's deals are worth,
 #: not what a window starting weeks from now will bring, so they compete only for a window that
@@ -214,8 +218,8 @@ def choose(
     `available`: the methods that have a forecast now (default: every method in the table); a
     method missing now cannot be chosen, nor one of the open pipeline alone (`PIPELINE_ONLY`)
     for a window that starts after `origin`. Rows of the pseudo-method `chosen` are ignored.
-    `no_hedge`: why the run rate cannot hedge ours now (`naive.still_filling`): before a record,
-    ours is then kept alone.
+    `no_hedge`: why the run rate cannot hedge ours now (`naive.still_filling`,
+    `fitted.changed_lately`): before a record, ours is then kept alone.
     """
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
     if missing:

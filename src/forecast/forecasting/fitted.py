@@ -140,6 +140,30 @@ def _recent_level_note(model: tm.TimeToClose, settings: Settings) -> list[str]:
     return notes
 
 
+#: The share of a cohort's gap from 1 its noise must leave (`timing.cohort.kept`) for the cohort
+#: to count as a change of the business where nothing else can tell: 1 − v / gap² ≥ 1 − 1/2², the
+#: gap two standard errors or more from "no change".
+SURE_CHANGE_KEPT = 1.0 - 1.0 / 2.0**2
+
+
+def changed_lately(model: Any, settings: Settings | None = None) -> str | None:
+    """Why a run rate of recent wins reads a level the business has left, or None: the deals
+    created lately are won or lost at a rate two or more standard errors from the older deals'
+    at the same ages (`TimeToClose.cohort_`; losses count: a change shows in them first, and
+    deals lost sooner are deals not won later). The recent window's wins come mostly from older
+    deals, so before a track record the choice should not hedge ours with it (`choice.choose`'s
+    `no_hedge`): ours has seen the change, the run rate has not."""
+    level = getattr(model, "cohort_", None)
+    if level is None or not level.moved or level.weight < SURE_CHANGE_KEPT:
+        return None
+    days = (settings or get_settings()).timing_recent_days
+    return (
+        f"the {level.deals} deals created in the last {days:.0f} days were won ×{level.won:.2f} "
+        f"and lost ×{level.lost:.2f} as often as older deals at the same ages, two or more "
+        "standard errors from no change, while the run rate's wins are mostly older deals'"
+    )
+
+
 def refreshed(
     models: ForecastModels, history: DealHistory, as_of: object, settings: Settings | None = None
 ) -> ForecastModels:

@@ -37,7 +37,12 @@ from forecast.errors import InsufficientHistory
 from forecast.forecasting import naive
 from forecast.forecasting.backtest_report import PeriodResult
 from forecast.forecasting.drift import Probe, cached_drift, drift_from_probes, probe_spans
-from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, refreshed
+from forecast.forecasting.fitted import (
+    ForecastModels,
+    changed_lately,
+    fit_forecast_models,
+    refreshed,
+)
 from forecast.forecasting.rep_calls import rep_calls
 from forecast.forecasting.revenue import GROUP_COLUMNS, MISSING_GROUP, forecast_pipeline
 from forecast.formatting import rounded
@@ -359,7 +364,8 @@ def _one_forecast(
         drift_windows=drift.windows,
         horizon_weeks=h,
         origin=origin,
-        run_rate_filling=naive.still_filling(state.won, origin, settings.new_deal_window_days),
+        no_hedge=naive.still_filling(state.won, origin, settings.new_deal_window_days)
+        or changed_lately(models.timing, settings),
     )
     if column:
         labels = won[column].astype(object).where(won[column].notna(), MISSING_GROUP).astype(str)

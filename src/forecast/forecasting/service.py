@@ -177,7 +177,14 @@ def forecast_against_targets(
     if targets is not None:  # as the forecast read them (its checks named any it refused)
         used = _given(fc, per.label, by, currency)
     window_days = (settings or get_settings()).new_deal_window_days
-    read = track_record.headline(engine, history, fc, dataset=name, window_days=window_days)
+    read = track_record.headline(
+        engine,
+        history,
+        fc,
+        dataset=name,
+        window_days=window_days,
+        changed=fitted.changed_lately(models.timing, settings),
+    )
     fc.notes.append(f"headline: {read.note}")
     lead, naive = read.lead, read.naive
     if group is not None:

@@ -184,14 +184,18 @@ def headline(
     *,
     dataset: str,
     window_days: float,
+    changed: str | None = None,
 ) -> Headline:
     """The forecast users get, beside ours: the method most accurate on this dataset's record at
     this horizon (`choice.choose`, from windows ended before the as-of date only), its forecast
     now with the range its past errors give, per group too; the past accuracy of what users see
     and of ours; the naive forecasts now (computed once, for the choice and to show).
-    No lead (ours stands, the note says why) without a record, or inside the forecast's period."""
+    No lead (ours stands, the note says why) without a record, or inside the forecast's period.
+    `changed`: why the run rate reads a level the business has left (`fitted.changed_lately`),
+    if so: like a run rate still filling up, it cannot hedge ours before a record."""
     per, t = fc.period, fc.as_of
     now, filling = _forecasts_now(history, fc, window_days)
+    filling = filling or changed
     shown_naive = {
         "labels": {m: choice.label_of(m) for m in NAIVE_METHODS},
         "total": _naive_of(now[None]),
