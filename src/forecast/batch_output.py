@@ -139,18 +139,34 @@ def absent_inputs(served: Any, rows: BatchRows) -> list[str]:
     missing = [c for c in inputs if c not in frame.columns or frame[c].isna().all()]
     if not missing:
         return []
-    named = ", ".join(repr(c) for c in missing[:MISSING_NAMED])
-    more = f" and {len(missing) - MISSING_NAMED:,} more" if len(missing) > MISSING_NAMED else ""
+    named = _named(missing)
     if len(missing) == len(inputs):
         raise InvalidInput(
             f"none of the {served.kind} model's {len(inputs)} inputs is given in the "
-            f"{rows.kind} (not a column, or blank in every row: {named}{more}): is it an export "
+            f"{rows.kind} (not a column, or blank in every row: {named}): is it an export "
             "of the data the model learnt from?"
         )
-    return [
+    said = [
         f"{len(missing)} of the model's {len(inputs)} inputs not given (not a column of the "
-        f"{rows.kind}, or blank in every row), scored as blank: {named}{more}"
+        f"{rows.kind}, or blank in every row), scored as blank: {named}"
     ]
+    # A lead file keeps its own column names: one the model does not read may be a missing
+    # input spelt otherwise ('Lead Sorce'), which the two lists side by side show.
+    unread = [c for c in frame.columns if c not in {"id", CREATED, *inputs, *dated}]
+    if rows.kind == LEAD and unread:
+        said.append(
+            f"{len(unread)} column{'s' if len(unread) != 1 else ''} of the leads the model does "
+            f"not read (a missing input may be one of them, named otherwise): {_named(unread)}"
+        )
+    return said
+
+
+def _named(columns: list[str]) -> str:
+    """The first `MISSING_NAMED` of `columns`, quoted, and how many more."""
+    more = len(columns) - MISSING_NAMED
+    return ", ".join(repr(c) for c in columns[:MISSING_NAMED]) + (
+        f" and {more:,} more" if more > 0 else ""
+    )
 
 
 def read_parquet(path: str | Path) -> pd.DataFrame:

@@ -69,6 +69,23 @@ def test_a_file_without_one_of_the_models_inputs_is_scored_and_the_summary_names
     [note] = [n for n in summary["notes"] if "inputs not given" in n]
     assert "'Lead Source'" in note and "'Specialization'" in note
     assert note.startswith("2 of the model's")
+    # Beside them, the file's columns the model does not read: here only the leak it was told
+    # to leave out (the id and creation date are read, not as inputs).
+    [unread] = [n for n in summary["notes"] if "the model does not read" in n]
+    assert unread.startswith("1 column of the leads the model does not read") and "'Tags'" in unread
+
+
+def test_a_misspelt_input_is_named_beside_the_columns_the_model_does_not_read(trained):
+    """'Lead Sorce' for 'Lead Source': the input is not given, and the file's column the model
+    does not read is named beside it, so the misspelling shows."""
+    root, mapping = trained
+    new = new_leads().rename(columns={"Lead Source": "Lead Sorce"})  # type: ignore[attr-defined]
+    code, output, summary = _score(root, mapping, new, "misspelt")
+    assert code == 0 and summary is not None
+    assert any("inputs not given" in n and "'Lead Source'" in n for n in summary["notes"])
+    [unread] = [n for n in summary["notes"] if "the model does not read" in n]
+    assert "'Lead Sorce'" in unread and "'id'" not in unread and "'created_at'" not in unread
+    assert "'Lead Sorce'" in " ".join(output.split())  # the text summary says it too
 
 
 def test_a_file_with_none_of_the_models_inputs_is_refused_not_graded(trained):
