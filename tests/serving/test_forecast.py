@@ -180,3 +180,31 @@ def test_without_a_track_record_there_is_no_past_accuracy_but_the_naive_forecast
     assert body["headline"] is None and body["past_accuracy"] is None
     assert body["naive"]["total"]["run_rate"] > 0 and body["naive"]["groups"] == {}
     assert any("forecast backtest --data crm" in n for n in body["notes"])
+
+
+def test_an_as_of_date_past_the_datas_end_forecasts_as_of_its_end_and_says_so(viewer):
+    """The generated deals end on 2024-12-31. Weeks after it are not weeks in which nothing
+    was won: a forecast asked as of 2025-02-15 is made as of the data's end (2025-01-01, its
+    "now"), the same forecast, and its notes say why."""
+    at_end = viewer.get("/v1/forecast", params={"period": "2025-Q1"}).json()
+    later = viewer.get("/v1/forecast", params={"period": "2025-Q1", "as_of": "2025-02-15"})
+    assert later.status_code == 200, later.text
+    body = later.json()
+    assert at_end["as_of"] == body["as_of"] == "2025-01-01"
+    assert body["total"]["expected"] == pytest.approx(at_end["total"]["expected"])
+    assert (
+        "as of 2025-01-01, not 2025-02-15: the data ends on 2024-12-31 and what happened since "
+        "is not in it" in " ".join(body["notes"])
+    )
+    assert not any("not 2025" in n for n in at_end["notes"])
+
+
+def test_a_period_over_before_the_as_of_date_is_refused_naming_as_of(viewer):
+    response = viewer.get("/v1/forecast", params={"period": "2024-Q2", "as_of": "2024-08-01"})
+    assert response.status_code == 422, response.text
+    said = response.text
+    assert "as_of (2024-08-01) is not before the end of 2024-Q2 (2024-07-01)" in said
+    assert "leave as_of out to see its forecast as made at its start" in said
+    # Left out: the period's forecast as made at its start, beside what it won.
+    made = viewer.get("/v1/forecast", params={"period": "2024-Q2"})
+    assert made.status_code == 200 and made.json()["as_of"] == "2024-04-01"

@@ -129,6 +129,13 @@ def forecast_against_targets(
     t = _as_of(as_of) if as_of is not None else revenue.default_as_of(per, history.now())
     # Before any fit: a date past the horizon is refused at once, not after seconds of work.
     revenue.check_horizon(history, per, t, settings)
+    t, unseen = _seen_by(history, t)
+    if t >= per.end:
+        raise InvalidInput(
+            f"as_of ({t.date()}) is not before the end of {per.label} ({per.end.date()}): "
+            "nothing in it is left to forecast; leave as_of out to see its forecast as made at "
+            "its start beside what it won, or give a date before its end"
+        )
     column = LEVEL_COLUMNS.get(by or "")
     opps = history.deals
     known = set()
@@ -169,6 +176,8 @@ def forecast_against_targets(
         include_new_deals=include_new_deals,
         settings=settings,
     )
+    if unseen:
+        fc.notes.append(unseen)
     for tg in skipped:
         fc.notes.append(
             f"target for {by} {tg.name!r} left out: no deals for it created before {t.date()}"
@@ -230,6 +239,21 @@ def models_key(history: DealHistory, t: pd.Timestamp, settings: Settings | None)
         history.options,
         tuple(sorted(history.left_out)),
         settings.model_dump_json() if settings is not None else None,
+    )
+
+
+def _seen_by(history: DealHistory, t: pd.Timestamp) -> tuple[pd.Timestamp, str | None]:
+    """The as-of date the data can answer for, and why it is not `t` where it is not. Past the
+    data's "now" (the day after its newest record, or today) nothing is recorded: forecast as
+    of a later date, the weeks between would read as weeks in which nothing was won or lost,
+    and the forecast would fall with each of them. It is made as of the data's end instead."""
+    seen = history.now()
+    if t <= seen:
+        return t, None
+    return seen, (
+        f"as of {seen.date()}, not {t.date()}: the data ends on {history.end.date()} and what "
+        "happened since is not in it (import a newer export, or push the CRM's changes, to "
+        "forecast as of a later date)"
     )
 
 
