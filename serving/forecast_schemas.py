@@ -61,7 +61,7 @@ class MethodAccuracyOut(BaseModel):
     label: str
     horizon_weeks: int = Field(description="The horizon asked for: weeks before the period start")
     horizon_weeks_used: int = Field(
-        description="The horizon read: the one asked, or the nearest with past forecasts"
+        description="The horizon read: the one asked, or the nearest with enough past forecasts"
     )
     windows_ended_by: str = Field(description="Only windows ended by this date (the as-of) count")
     n: int = Field(ge=1, description="Past forecasts read")

@@ -151,7 +151,11 @@ def _ahead(p: dict[str, Any]) -> str:
     used = p["horizon_weeks_used"]
     text = f"{used} week{'s' if used != 1 else ''} ahead"
     if used != p["horizon_weeks"]:
-        text += f" (the nearest with past forecasts to {p['horizon_weeks']})"
+        asked = p["horizon_weeks"]
+        text += (
+            f" (the nearest to {asked} week{'s' if asked != 1 else ''} ahead with enough past "
+            "forecasts)"
+        )
     return text
 
 

@@ -184,6 +184,10 @@ def test_past_accuracy_falls_back_to_the_nearest_horizon_and_says_which():
     tie = track_record.past_accuracy(table, "model", "2024-06-01", 4)  # 0 and 8 both 4 away
     assert tie is not None and tie["horizon_weeks_used"] == 0 and tie["n"] == 1
     assert tie["bias"] == pytest.approx(0.2)
+    # As the choice reads the record: the nearest horizon with enough past forecasts, or none.
+    enough = track_record.past_accuracy(table, "model", "2024-06-01", 0, min_past=2)
+    assert enough is not None and (enough["horizon_weeks_used"], enough["n"]) == (8, 2)
+    assert track_record.past_accuracy(table, "model", "2024-06-01", 0, min_past=3) is None
 
 
 def test_past_accuracy_without_rows_or_ranges():
@@ -333,3 +337,22 @@ def test_before_a_record_ours_is_not_hedged_with_a_run_rate_the_business_has_lef
     assert "no hedge with the run rate: the" in reason
     assert "deals created in the last 91 days were won ×" in reason
     assert "two or more standard errors from no change" in reason
+
+
+def test_past_accuracy_is_read_at_the_horizon_the_choice_read(crm):
+    """Twelve past forecasts at 0 weeks and four at 8: a forecast 13 weeks ahead is chosen on
+    the 0-week record (the nearest with the nine needed), and its past accuracy is that same
+    record's, not four forecasts 8 weeks ahead."""
+    zero = record({"model": 0.3, "last_period": 0.05})
+    eight = synthetic.track_record({"model": 0.1, "last_period": 0.1}, "2023-01-02", windows=4)
+    eight["horizon_weeks"] = 8
+    track_record.save(crm, "crm", "quarter", pd.concat([zero, eight], ignore_index=True))
+    fc = forecast_against_targets(crm, "2024-Q3", as_of="2024-04-01", settings=SETTINGS)
+    assert fc.headline is not None
+    assert fc.headline["choice"]["horizon_weeks_used"] == 0
+    ours = fc.past_accuracy["model"]  # type: ignore[index]
+    assert (ours["horizon_weeks"], ours["horizon_weeks_used"], ours["n"]) == (13, 0, 12)
+    # With only the four 8-week forecasts, nothing is said of how far off a method was.
+    track_record.save(crm, "crm", "quarter", eight)
+    few = forecast_against_targets(crm, "2024-Q3", as_of="2024-04-01", settings=SETTINGS)
+    assert few.past_accuracy is None or few.past_accuracy["model"] is None

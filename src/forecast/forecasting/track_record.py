@@ -98,11 +98,12 @@ SHOWN_LABEL = "the forecast shown (chosen by past error)"
 
 
 def past_accuracy(
-    table: pd.DataFrame, method: str, origin: object, horizon_weeks: int
+    table: pd.DataFrame, method: str, origin: object, horizon_weeks: int, min_past: int = 1
 ) -> dict[str, Any] | None:
     """How far `method`'s forecasts in the record were off, as known at `origin`: over its rows
-    whose window ended by then, at `horizon_weeks`, or where it has none there at the nearest
-    horizon that has (the shorter on a tie; `horizon_weeks_used` says which). None: no such row.
+    whose window ended by then, at `horizon_weeks`, or where it has fewer than `min_past` there
+    at the nearest horizon that has them (the shorter on a tie; `horizon_weeks_used` says
+    which), as `choice.choose` picks the horizon it chooses on. None: no horizon has them.
 
     `median_ape`: the median of |forecast − actual| / actual over windows where something was won
     (what a manager means by "usually off by"); `wape` and `bias`: Σ|error| and Σ error over
@@ -118,7 +119,11 @@ def past_accuracy(
     if rows.empty:
         return None
     h = int(horizon_weeks)
-    used = min({int(k) for k in rows["horizon_weeks"]}, key=lambda k: (abs(k - h), k))
+    counts = rows["horizon_weeks"].astype(int).value_counts()
+    enough = [int(k) for k, n in counts.items() if n >= min_past]
+    if not enough:
+        return None
+    used = min(enough, key=lambda k: (abs(k - h), k))
     rows = rows[rows["horizon_weeks"] == used]
     actual = rows["actual"].to_numpy(dtype=float)
     err = rows["forecast"].to_numpy(dtype=float) - actual
@@ -211,7 +216,10 @@ def headline(
             naive=shown_naive,
         )
     h = round(horizon_weeks(per, t))
-    ours = past_accuracy(table, choice.MODEL, t, h)
+    # Read as the choice reads the record: at this horizon, or the nearest with enough past
+    # forecasts to choose on (one or two past windows say nothing of how far off a method is).
+    least = choice.MIN_PAST_FORECASTS
+    ours = past_accuracy(table, choice.MODEL, t, h, least)
     if t > per.start:
         return Headline(
             None,
@@ -243,9 +251,11 @@ def headline(
         }
     # The chosen rows are what users would have seen at each past origin (whichever method led
     # then, with its range); a record from before the backtest scored them has the method's own.
-    shown = past_accuracy(table, choice.CHOSEN, t, h) or past_accuracy(table, made.method, t, h)
+    shown = past_accuracy(table, choice.CHOSEN, t, h, least) or past_accuracy(
+        table, made.method, t, h, least
+    )
     # The method shown now, on its own past forecasts (ours is `ours` already).
-    method = past_accuracy(table, made.method, t, h) if made.method != choice.MODEL else None
+    method = past_accuracy(table, made.method, t, h, least) if made.method != choice.MODEL else None
     past = _past(shown, ours, method)
     lead = {**chosen.to_dict(), **_against_target(chosen, fc.total), "groups": groups}
     return Headline({**lead, "past": past}, made.reason, past, shown_naive)
