@@ -322,8 +322,8 @@ def test_seasonality_shows_in_monthly_creation_counts(unchanged):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"win_rate_change": ("2024-01-01", 0)}, "factor must be a number above 0"),
-        ({"win_rate_change": ("2024-01-01", "half")}, "factor must be a number above 0"),
+        ({"win_rate_change": ("2024-01-01", 0)}, "factor must be a finite number above 0"),
+        ({"win_rate_change": ("2024-01-01", "half")}, "factor must be a finite number above 0"),
         ({"win_rate_change": ("someday", 0.5)}, "'someday' is not a date"),
         ({"win_rate_change": ("2026-01-01", 0.5)}, "2026-01-01 must fall after the first day"),
         ({"win_rate_change": "2024-01-01"}, "must be a date and a factor"),
@@ -355,7 +355,7 @@ def test_the_generate_command_writes_scenarios_and_refuses_bad_values(tmp_path):
     for bad, message in (
         ("2024-01-01", "--win-rate-change must be DATE:FACTOR"),
         ("2024-01-01:x", "--win-rate-change must be DATE:FACTOR"),
-        ("2024-01-01:-1", "the factor must be a number above 0"),
+        ("2024-01-01:-1", "the factor must be a finite number above 0"),
     ):
         done = runner.invoke(app, [*args, "--win-rate-change", bad])
         assert done.exit_code == 2 and message in done.output, done.output

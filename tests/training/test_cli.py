@@ -45,6 +45,16 @@ def test_import_json_parses_and_a_second_import_of_the_same_file_changes_nothing
     assert (again["rows_read"], again["rows_written"], again["history_rows_written"]) == (60, 0, 0)
 
 
+def test_a_blank_dataset_name_is_refused_not_taken_for_the_mappings(cli: Cli, export: Path):
+    fails_cleanly(
+        cli("import", export, "--dataset", " "),
+        2,
+        "dataset: ' ' is no name; give one, or leave it out to store the export as its "
+        "mapping's 'pipeline'",
+    )
+    assert parsed(cli("datasets", "--json")) in ([], {"datasets": []})
+
+
 def test_import_with_replace_rewrites_the_dataset_and_says_what_it_removed(cli: Cli, export: Path):
     parsed(cli("import", export, "--json", "--no-track"))
     again = parsed(cli("import", export, "--replace", "--json", "--no-track"))

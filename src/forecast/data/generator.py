@@ -422,7 +422,7 @@ def _win_rate_change(
         ratio = float("nan")
     if not (np.isfinite(ratio) and ratio > 0):
         raise InvalidInput(
-            f"--win-rate-change: the factor must be a number above 0 (0.5 halves the win "
+            f"--win-rate-change: the factor must be a finite number above 0 (0.5 halves the win "
             f"rate), got {factor!r}"
         )
     return np.datetime64(day.to_datetime64(), "s"), ratio

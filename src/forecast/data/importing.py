@@ -274,6 +274,11 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         self.folder = path if path.is_dir() else path.parent
         absent_history = self._absent_optional_history()
         self.main = path if self.frame is not None else self._main_file(path)
+        if dataset is not None and not dataset.strip():  # given, but blank: not the mapping's
+            raise InvalidInput(
+                f"dataset: {dataset!r} is no name; give one, or leave it out to store the "
+                f"export as its mapping's {self.mapping.dataset!r}"
+            )
         self.dataset = dataset or self.mapping.dataset
         refuse_draft_blanks(self.mapping, self.mapping.column_map())  # before its stages
         self.stages = self.mapping.stage_set if self.mapping.kind == "opportunities" else None
