@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from forecast.model_set import LEAD
 from forecast.modeling.lead_dates import CREATED
 from forecast.modeling.scorers import MODEL
 from forecast.runner import runner
+from forecast.scoring import lead_fields_of
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -98,7 +100,8 @@ def run_batch(
     if rows.parts is not None and client is not None:  # built on the cluster: scored there
         parts = score_parts(scorer.served, rows.parts, top=top, client=client)
     else:
-        absent = absent_inputs(scorer.served, rows)
+        rows, absent = _named_as_learnt(scorer.served, rows)
+        absent += absent_inputs(scorer.served, rows)
         parts = score_batch(
             scorer.served, rows.frame, top=top, partition_rows=partition_rows, client=client
         )
@@ -119,6 +122,20 @@ def run_batch(
         out=str(out),
         notes=[*rows.notes, *([scorer.note] if scorer.note else []), *absent],
     )
+
+
+def _named_as_learnt(served: Any, rows: BatchRows) -> tuple[BatchRows, list[str]]:
+    """A leads file's columns that are model inputs spelt otherwise ('original source' for
+    'Original Source'), read under the input's name as the API reads a lead's fields, and said."""
+    if rows.kind != LEAD or served.scorer.method != MODEL or rows.frame.empty:
+        return rows, []
+    renamed = lead_fields_of(served).columns_as_learnt(list(rows.frame.columns))
+    if not renamed:
+        return rows, []
+    said = ", ".join(f"{name!r} as {own!r}" for name, own in renamed.items())
+    return replace(rows, frame=rows.frame.rename(columns=renamed)), [
+        f"columns read as the model's inputs spelt otherwise: {said}"
+    ]
 
 
 def absent_inputs(served: Any, rows: BatchRows) -> list[str]:

@@ -118,6 +118,18 @@ class LeadFields:
             row = {renamed.get(name, name): value for name, value in row.items()}
         return row, said
 
+    def columns_as_learnt(self, columns: Sequence[str]) -> dict[str, str]:
+        """A file's columns that are a model input spelt otherwise ('original source',
+        'email_opens'), each with the input's own name, as `matched` reads a request's fields:
+        a column whose own name the file holds too is left as it is."""
+        present = set(columns)
+        renamed: dict[str, str] = {}
+        for name in columns:
+            own = None if name in self.known else self._loose.get(_loose(str(name)))
+            if own is not None and own not in present and own not in renamed.values():
+                renamed[name] = own
+        return renamed
+
     def spelt_as_learnt(self, row: Mapping[str, Any]) -> Mapping[str, Any]:
         """The row with each yes/no input's value in the spelling training learnt: a JSON
         `true` where the export wrote "TRUE", "Yes" or "x", "no" where it wrote "No", 1 and 0

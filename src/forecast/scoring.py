@@ -133,7 +133,8 @@ def score(
     stage, than any the model learnt from is said (`seen_ranges`).
     """
     notes = None
-    fields = _lead_fields(served) if served.kind == LEAD and served.scorer.method == MODEL else None
+    lead_model = served.kind == LEAD and served.scorer.method == MODEL
+    fields = lead_fields_of(served) if lead_model else None
     if fields is not None and as_sent:
         rows, notes = fields.matched(rows)
     encoded = encode(served, rows, strict_dates=strict_dates)
@@ -325,7 +326,7 @@ def _say_rare_values(served: Served, encoded: Encoded, said: list[tuple[list, li
         said[i] = (wording.with_rare_values(up, rows[i]), wording.with_rare_values(down, rows[i]))
 
 
-def _lead_fields(served: Served) -> LeadFields:
+def lead_fields_of(served: Served) -> LeadFields:
     """The served lead model's inputs by name (`lead_fields`), made once per model served."""
     names = (lead_dates.CREATED, *([served.created_column] if served.created_column else []))
     if served.fields is None or served.fields.created_names != names:

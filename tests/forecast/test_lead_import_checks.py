@@ -133,3 +133,24 @@ def test_a_leads_file_whose_rows_all_read_as_a_footer_reads_as_no_lead(tmp_path)
     read = read_export(path, "canonical_leads")
     assert read.leads.empty and "id" in read.leads.columns
     assert any("footer of 2 line(s)" in note for note in read.report.notes)
+
+
+def test_a_column_mostly_of_numbers_read_as_text_says_how_to_read_it_as_numbers(
+    tmp_path: Path,
+) -> None:
+    """'51-200' beside '523': read as text (each number a category of its own, which a new
+    number never finds), and the note says so and how to read the column as numbers."""
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        "id,created_at,Employees,Source,converted\n"
+        "L1,2024-01-02,523,Google,1\nL2,2024-01-03,51-200,Email,0\n"
+        "L3,2024-01-04,12,Google,0\nL4,2024-01-05,1000+,Email,1\nL5,2024-01-06,87,Email,1\n"
+    )
+    read = read_export(path, "canonical_leads")
+    assert read.report.ok and not pd.api.types.is_numeric_dtype(read.leads["Employees"])
+    [note] = [n for n in read.report.notes if n.startswith("Employees:")]
+    assert "read as text, each value a category of its own, though 3 of its 5 values are" in note
+    assert "the 2 others are not ('51-200', '1000+')" in note
+    assert "list them in the mapping's missing_values" in note
+    # A column of words is text, and says nothing.
+    assert not [n for n in read.report.notes if n.startswith("Source:")]

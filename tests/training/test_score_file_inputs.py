@@ -164,3 +164,28 @@ def test_a_file_is_scored_as_the_dataset_named_by_dataset_in_place_of_its_mappin
     )
     assert refused.exit_code == 2
     assert "a stored dataset is named by --data" in " ".join(refused.output.split())
+
+
+def test_an_input_spelt_otherwise_is_read_under_its_name_as_the_api_reads_it(trained):
+    """'lead source' and 'total_visits' for 'Lead Source' and 'TotalVisits': read as the inputs
+    (the API reads a lead's fields so), said in the summary, and the scores those of the file
+    with the model's own names."""
+    import pandas as pd
+
+    root, mapping = trained
+    new = new_leads()
+    code, _, own = _score(root, mapping, new, "own_names")
+    assert code == 0 and own is not None
+    spelt = new.rename(columns={"Lead Source": "lead source", "TotalVisits": "total_visits"})  # type: ignore[attr-defined]
+    code, _, summary = _score(root, mapping, spelt, "spelt")
+    assert code == 0 and summary is not None
+    assert (
+        "columns read as the model's inputs spelt otherwise: 'lead source' as 'Lead Source', "
+        "'total_visits' as 'TotalVisits'" in summary["notes"]
+    )
+    assert not any("inputs not given" in n for n in summary["notes"])
+    scored = pd.read_parquet(root / "spelt.parquet")
+    expected = pd.read_parquet(root / "own_names.parquet")
+    assert scored["score"].tolist() == expected["score"].tolist()
+    for column in ("probability", "reasons_for", "reasons_against", "notes"):
+        assert scored[column].tolist() == expected[column].tolist(), column

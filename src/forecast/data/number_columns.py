@@ -95,7 +95,8 @@ class NumberColumns:
                     f"(a mapping's missing_values: [{', '.join(placeholders)}] says so)"
                 )
                 return read
-        self._numbers_hint(unread, str(values.name))
+        if not self._numbers_hint(unread, str(values.name)):
+            self._mostly_numbers(values.name, int(numbers.notna().sum()), unread)
         return values
 
     def _grouping_of(self, column: str) -> CsvOptions | None:
@@ -114,16 +115,32 @@ class NumberColumns:
             self.groupings[column] = found
         return self.groupings[column]
 
-    def _numbers_hint(self, texts: pd.Series, column: str) -> None:
+    def _numbers_hint(self, texts: pd.Series, column: str) -> bool:
         """Where every value of a lead column that is no number in the mapping's notation would
         be one with other `csv:` marks ("1,305", "$3,157,186"), the note says which: read as
-        text, such a column is a category of rare levels or an identifier, and lost."""
+        text, such a column is a category of rare levels or an identifier, and lost. True when
+        it said so."""
         distinct = texts.astype("str").unique()[:100]
         hints = [number_hint(v) for v in distinct]
         if not hints or any(h is None for h in hints):
-            return
+            return False
         clear = [h for h in hints if h is not None and "ambiguous" not in h]
         self.report.note(f"{column}: {(clear or hints)[0]}")
+        return True
+
+    def _mostly_numbers(self, column: object, numbers: int, unread: pd.Series) -> None:
+        """A column mostly of numbers with other text among them ("51-200" beside "523") is read
+        as text: every number a category of its own, which the model learns as rare levels and
+        a new number finds none. Said, with how to read it as numbers."""
+        if numbers < len(unread):
+            return
+        shown = ", ".join(repr(v) for v in unread.astype("str").unique()[:3])
+        self.report.note(
+            f"{column}: read as text, each value a category of its own, though {numbers:,} of "
+            f"its {numbers + len(unread):,} values are numbers; the {len(unread):,} others are "
+            f"not ({shown}): write them as numbers (a range as its middle), or list them in the "
+            "mapping's missing_values to read them as blank and the column as numbers"
+        )
 
 
 #: At most this many distinct texts among numbers are read as placeholders for no value.
