@@ -145,3 +145,25 @@ def test_one_date_is_read_as_the_import_reads_a_column_of_them(formats):
     for value, read in zip(values, column, strict=True):
         one = in_formats(value, formats)
         assert (one is None and pd.isna(read)) or one == read, value
+
+
+MIXED = """
+Deal ID,Stage,Amount,Created,Closed
+D1,New,100,2024-12-30 09:15,
+D2,New,100,12/31/2024 3:00 PM,
+D3,New,100,2025-01-02 10:30,
+D4,New,100,01/15/2025 11:05 AM,
+"""
+
+
+def test_a_column_mixing_iso_and_us_dates_is_told_the_list_that_reads_both(tmp_path):
+    """ISO dates read by default beside US ones that do not: the hint names formats that read
+    every value, so setting it does not leave the ISO ones unread in turn."""
+    file = write(tmp_path, "deals.csv", MIXED)
+    with pytest.raises(ImportRejected) as rejected:
+        read_export(file, import_options.mapping(tmp_path))
+    [created] = [n for n in rejected.value.report.notes if n.startswith("Created:")]
+    assert "%m/%d/%Y %I:%M %p" in created and "%Y-%m-%d %H:%M" in created, created
+    hinted = created.split("date_format: ")[1].split(" (")[0]
+    deals = read_export(file, import_options.mapping(tmp_path, f"date_format: {hinted}\n"))
+    assert deals.opportunities["created_at"].notna().all()

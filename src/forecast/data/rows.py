@@ -156,7 +156,7 @@ class CanonicalRows(NumberColumns):
         if mask.any():
             column = self.columns.get(field_, field_)
             shown = values if values is not None else raw.get(column, pd.Series(index=raw.index))
-            self.report.add(str(self.main), raw["__line"][mask], column, kind, shown[mask])
+            self.report.add(str(self.main), raw["__line"][mask], column, kind, shown[mask], shown)
             bad |= mask
 
     # -- opportunities

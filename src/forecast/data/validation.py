@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from forecast.data.date_formats import date_hint
+from forecast.data.date_formats import SAMPLE, date_hint
 from forecast.data.reading import number_hint
 
 MAX_EXAMPLES_PER_KIND = 20
@@ -70,8 +70,18 @@ class ImportReport:
     def ok(self) -> bool:
         return self.problem_count == 0
 
-    def add(self, file: str, rows: pd.Series, column: str, kind: str, values: pd.Series) -> None:
-        """Record one problem kind for the rows given (their file line numbers)."""
+    def add(
+        self,
+        file: str,
+        rows: pd.Series,
+        column: str,
+        kind: str,
+        values: pd.Series,
+        every: pd.Series | None = None,
+    ) -> None:
+        """Record one problem kind for the rows given (their file line numbers). `every`: the
+        column's values, read or not, that a hint must read too (a `date_format:` that read
+        only the dates the mapping's format could not would no longer read the others)."""
         if rows.empty:
             return
         self.counts[kind] += len(rows)
@@ -85,7 +95,11 @@ class ImportReport:
                 self.hinted.add(column)
                 self.note(f"{column}: {hint}")
         if kind == UNPARSEABLE_DATE and column not in self.hinted:
-            hint = date_hint(values.dropna().astype("str").unique())
+            unread = list(values.dropna().astype("str").unique()[: SAMPLE // 2])
+            read = [] if every is None else list(every.dropna().astype("str").unique())
+            # One that reads them all, else (dates the candidates do not cover among those
+            # read) one for those unread.
+            hint = date_hint(unread + read[: SAMPLE - len(unread)]) or date_hint(unread)
             if hint is not None:
                 self.hinted.add(column)
                 self.note(f"{column}: {hint}")
