@@ -57,6 +57,8 @@ def load_training_data(
                 f"`forecast train {'leads' if export.kind == 'leads' else 'deals'}`"
             )
         m = load_mapping(mapping) if mapping else detect_mapping(Path(data))
+        if kind is Kind.leads:
+            _check_labels(export.leads, m)
         out = {
             "dataset": export.dataset,
             "leads": export.leads,
@@ -152,3 +154,18 @@ def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
         "leak_columns": list(row["leak_columns"] or []),
         "field_names": stored_field_names(name),
     }
+
+
+def _check_labels(leads: Any, m: Any) -> None:
+    """A lead file without one outcome is refused naming the file's own column for it (the
+    mapping's), where the model fitting could name only the canonical 'converted'."""
+    if "converted" in leads.columns and leads["converted"].notna().any():
+        return
+    source = m.column_map().get("converted") if hasattr(m, "column_map") else None
+    own = isinstance(source, str) and source != "converted"
+    named = f"{source!r} (converted)" if own else "'converted'"
+    raise InvalidInput(
+        f"no lead has a value in {named}, 0 or 1 (or the words the mapping reads as them): "
+        "nothing to learn from; is it the right file, and does the mapping name its outcome "
+        "column?"
+    )

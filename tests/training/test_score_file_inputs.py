@@ -189,3 +189,23 @@ def test_an_input_spelt_otherwise_is_read_under_its_name_as_the_api_reads_it(tra
     assert scored["score"].tolist() == expected["score"].tolist()
     for column in ("probability", "reasons_for", "reasons_against", "notes"):
         assert scored[column].tolist() == expected[column].tolist(), column
+
+
+def test_training_on_a_file_without_outcomes_names_the_files_outcome_column(trained, tmp_path):
+    """A lead file whose mapping names 'Became Customer' as the outcome, without that column:
+    refused naming it, not the canonical 'converted' the user never wrote."""
+    root, _ = trained
+    new = new_leads()
+    path = write_leads(new, tmp_path / "no_outcome.csv")  # type: ignore[arg-type]
+    mapping = tmp_path / "acme.yaml"
+    mapping.write_text(
+        "kind: leads\ndataset: acme\n"
+        "columns: {id: id, converted: Became Customer, created_at: created_at}\n"
+    )
+    done = CliRunner().invoke(
+        app, ["train", "leads", "--data", str(path), "--mapping", str(mapping), "--no-cv"]
+    )
+    assert done.exit_code == 2, done.output
+    said = " ".join(done.output.split())
+    assert "no lead has a value in 'Became Customer' (converted), 0 or 1" in said
+    assert "Traceback" not in done.output
