@@ -219,7 +219,7 @@ class ExportColumns:
                 del self.columns[f]  # new leads: no outcome yet
                 self.report.note(
                     f"no {column!r} column (converted): the leads have no outcome yet; they "
-                    "are stored and scored, not learnt from (if the file names the outcome "
+                    "are scored, never learnt from (if the file names the outcome "
                     "otherwise, map converted: to that column)"
                 )
             elif f == "converted_at" and self.mapping.kind == "leads":

@@ -61,7 +61,7 @@ def unlabelled_note(n: int, column: str | None) -> str | None:
         return None
     return (
         f"{n:,} lead(s) have no {column} value (blank, or listed in missing_values as not known "
-        "yet): they are stored and scored, not learnt from"
+        "yet): they are scored, never learnt from"
     )
 
 
