@@ -335,7 +335,8 @@ def test_before_a_record_ours_is_not_hedged_with_a_run_rate_the_business_has_lef
     assert shown.headline["forecast"] == pytest.approx(shown.forecast.total.expected, abs=0.01)
     reason = shown.headline["choice"]["reason"]
     assert "no hedge with the run rate: the" in reason
-    assert "deals created in the last 91 days were won ×" in reason
+    assert "deals created in the last 91 days were " in reason
+    assert " as often as older deals at the same ages" in reason
     assert "two or more standard errors from no change" in reason
 
 
