@@ -161,9 +161,8 @@ def _check_labels(leads: Any, m: Any) -> None:
     mapping's), where the model fitting could name only the canonical 'converted'."""
     if "converted" in leads.columns and leads["converted"].notna().any():
         return
-    source = m.column_map().get("converted") if hasattr(m, "column_map") else None
-    own = isinstance(source, str) and source != "converted"
-    named = f"{source!r} (converted)" if own else "'converted'"
+    source = m.column_map().get("converted")
+    named = f"{source!r} (converted)" if source not in (None, "converted") else "'converted'"
     raise InvalidInput(
         f"no lead has a value in {named}, 0 or 1 (or the words the mapping reads as them): "
         "nothing to learn from; is it the right file, and does the mapping name its outcome "

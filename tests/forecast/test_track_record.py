@@ -21,12 +21,27 @@ from tests.forecast import synthetic
 SETTINGS = Settings(timing_min_closed_deals=10)
 
 
-@pytest.fixture
-def crm(engine: Engine) -> Engine:
-    pipeline = generate_pipeline(700, seed=5)  # 2023–2024
+def imported(engine: Engine, pipeline) -> Engine:
+    """`pipeline`'s deals as the dataset `crm`."""
     frame = pipeline.opportunities.drop(columns=["status"])
     import_frame(engine, frame, load_mapping("canonical"), dataset="crm")
     return engine
+
+
+@pytest.fixture
+def crm(engine: Engine) -> Engine:
+    return imported(engine, generate_pipeline(700, seed=5))  # 2023–2024
+
+
+def young_record(engine: Engine, first: str) -> None:
+    """A record whose windows (from `first`) had not ended by the forecasts' dates: too few
+    past forecasts to choose by, so the hedge (or ours alone) is what users get."""
+    track_record.save(
+        engine,
+        "crm",
+        "quarter",
+        synthetic.track_record({"model": 0.3, "run_rate": 0.05}, first),
+    )
 
 
 def record(errors: dict[str, float]) -> pd.DataFrame:
@@ -85,12 +100,7 @@ def test_before_a_record_ours_is_hedged_with_the_run_rate_only_once_it_reads_a_f
     crm,
 ):
     # A record of windows none of which had ended by either forecast's date: too few to choose.
-    track_record.save(
-        crm,
-        "crm",
-        "quarter",
-        synthetic.track_record({"model": 0.3, "run_rate": 0.05}, "2024-06-03"),
-    )
+    young_record(crm, "2024-06-03")
     # The data starts in January 2023: in April the run rate's last 91 days still miss wins of
     # deals the record never saw created, so ours stands alone, and the note says why.
     early = forecast_against_targets(crm, "2023-Q2", settings=SETTINGS)
@@ -321,15 +331,8 @@ def test_before_a_record_ours_is_not_hedged_with_a_run_rate_the_business_has_lef
     stand clear of the older deals' at the same ages: the run rate, whose wins are mostly older
     deals', reads the old level, so ours (which has seen the change) stands alone and the
     reason says why (`fitted.changed_lately`)."""
-    pipeline = generate_pipeline(3000, seed=5, win_rate_change=("2024-04-01", 0.3))
-    frame = pipeline.opportunities.drop(columns=["status"])
-    import_frame(engine, frame, load_mapping("canonical"), dataset="crm")
-    track_record.save(
-        engine,
-        "crm",
-        "quarter",
-        synthetic.track_record({"model": 0.3, "run_rate": 0.05}, "2024-09-02"),
-    )
+    imported(engine, generate_pipeline(3000, seed=5, win_rate_change=("2024-04-01", 0.3)))
+    young_record(engine, "2024-09-02")
     shown = forecast_against_targets(engine, "2024-Q3", settings=SETTINGS)
     assert shown.headline is not None and shown.headline["method"] == "model"
     assert shown.headline["forecast"] == pytest.approx(shown.forecast.total.expected, abs=0.01)

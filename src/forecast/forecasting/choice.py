@@ -231,7 +231,7 @@ def choose(
     allowed = set(past["method"]) if available is None else set(available)
     if h > 0:
         allowed -= set(PIPELINE_ONLY)
-    used = _horizon(past, h, min_past)
+    used = nearest_horizon(past, h, min_past)
     if used is None:
         n_model = int(((past["horizon_weeks"] == h) & (past["method"] == MODEL)).sum())
         few = (
@@ -327,7 +327,7 @@ def empirical_range(
     few."""
     at = pd.Timestamp(origin)
     past = table[(table["end"] <= at) & (table["method"] != CHOSEN)]
-    used = _horizon(past, int(horizon_weeks), min_past, method=method.split("+")[0])
+    used = nearest_horizon(past, int(horizon_weeks), min_past, method=method.split("+")[0])
     if used is None:
         return None
     wide = _wide(past[past["horizon_weeks"] == used], blends=method.startswith(MODEL + "+"))
@@ -434,7 +434,7 @@ def recalibrated(
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def _horizon(past: pd.DataFrame, h: int, min_past: int, method: str = MODEL) -> int | None:
+def nearest_horizon(past: pd.DataFrame, h: int, min_past: int, method: str = MODEL) -> int | None:
     """`h` when it has `min_past` past forecasts of `method`, else the nearest horizon that
     does (the shorter on a tie), else None."""
     counts = past.loc[past["method"] == method, "horizon_weeks"].value_counts()

@@ -157,14 +157,18 @@ def changed_lately(model: Any, settings: Settings | None = None) -> str | None:
     if level is None or not level.moved or level.weight < SURE_CHANGE_KEPT:
         return None
     days = (settings or get_settings()).timing_recent_days
-    # Only the ratios that moved: one shrunk to ×1.00 reads as "no change" to a manager who
-    # knows the win rate halved (its losses show it first).
-    moved = {"won": level.won, "lost": level.lost}
-    said = " and ".join(f"{k} ×{v:.2f}" for k, v in moved.items() if v != 1.0)
-    still = [k for k, v in moved.items() if v == 1.0]
-    within = ""
-    if still:
-        within = f" (their {'wins' if still == ['won'] else 'losses'} within the noise)"
+    # Only the ratios that moved (one did): one shrunk to ×1.00 reads as "no change" to a
+    # manager who knows the win rate halved (its losses show it first).
+    said = " and ".join(
+        f"{k} ×{v:.2f}" for k, v in (("won", level.won), ("lost", level.lost)) if v != 1.0
+    )
+    within = (
+        " (their wins within the noise)"
+        if level.won == 1.0
+        else " (their losses within the noise)"
+        if level.lost == 1.0
+        else ""
+    )
     return (
         f"the {level.deals} deals created in the last {days:.0f} days were {said} as often as "
         f"older deals at the same ages{within}, two or more standard errors from no change, "

@@ -119,11 +119,9 @@ def past_accuracy(
     if rows.empty:
         return None
     h = int(horizon_weeks)
-    counts = rows["horizon_weeks"].astype(int).value_counts()
-    enough = [int(k) for k, n in counts.items() if n >= min_past]
-    if not enough:
+    used = choice.nearest_horizon(rows, h, min_past, method)
+    if used is None:
         return None
-    used = min(enough, key=lambda k: (abs(k - h), k))
     rows = rows[rows["horizon_weeks"] == used]
     actual = rows["actual"].to_numpy(dtype=float)
     err = rows["forecast"].to_numpy(dtype=float) - actual
