@@ -142,6 +142,30 @@ def test_while_the_run_rate_reads_a_pipeline_still_filling_ours_is_not_hedged_wi
     )
 
 
+def test_where_the_run_rate_cannot_hedge_the_weighted_pipeline_does_for_a_window_starting_now():
+    few = MIN_PAST_FORECASTS - 1
+    table = _table({"model": [130.0] * few, "run_rate": [100.0] * few}, [100.0] * few)
+    now = {"model": 500.0, "run_rate": 90.0, "weighted_pipeline": 300.0}
+    changed = "the 513 deals created in the last 91 days were lost ×1.53 as often ..."
+    c = choose(table, ORIGIN, 0, available=now, no_hedge=changed)
+    assert c.method == "model+weighted_pipeline" and c.wape is None and not c.has_range
+    assert c.label == "mean of our forecast and weighted pipeline"
+    assert "no hedge with the run rate: " + changed in c.reason
+    assert "until then the mean of ours and the weighted pipeline is shown" in c.reason
+    shown = apply_choice(c, now, (400.0, 500.0, 650.0))
+    # The mean now, with ours' range in proportion (as the run rate's hedge).
+    assert shown.forecast == pytest.approx(400.0)
+    assert (shown.p10, shown.p50, shown.p90) == pytest.approx((320.0, 400.0, 520.0))
+    # No run rate at all: the weighted pipeline hedges too.
+    alone = {"model": 500.0, "weighted_pipeline": 300.0}
+    assert choose(table, ORIGIN, 0, available=alone).method == "model+weighted_pipeline"
+    # A window starting later is not today's pipeline's to forecast: ours stands alone.
+    later = choose(table, ORIGIN, 4, available=now, no_hedge=changed)
+    assert later.method == "model" and "no hedge with the run rate" in later.reason
+    # The run rate hedges wherever it can, the weighted pipeline available or not.
+    assert choose(table, ORIGIN, 0, available=now).method == "model+run_rate"
+
+
 def test_the_nearest_horizon_with_enough_rows_is_used_and_named():
     c = choose(PAST, ORIGIN, 4, blends=False)
     assert c.horizon_weeks == 4 and c.horizon_weeks_used == 0

@@ -102,15 +102,22 @@ def test_before_a_record_ours_is_hedged_with_the_run_rate_only_once_it_reads_a_f
     # A record of windows none of which had ended by either forecast's date: too few to choose.
     young_record(crm, "2024-06-03")
     # The data starts in January 2023: in April the run rate's last 91 days still miss wins of
-    # deals the record never saw created, so ours stands alone, and the note says why.
+    # deals the record never saw created, so the weighted pipeline hedges ours (a quarter that
+    # starts on the forecast's date), and the note says why.
     early = forecast_against_targets(crm, "2023-Q2", settings=SETTINGS)
-    assert early.headline is not None and early.headline["method"] == "model"
-    assert early.headline["forecast"] == pytest.approx(early.forecast.total.expected, abs=0.01)
+    assert early.headline is not None and early.headline["method"] == "model+weighted_pipeline"
+    pipeline = early.forecast.total.weighted_pipeline
+    assert early.headline["forecast"] == pytest.approx(
+        (early.forecast.total.expected + pipeline) / 2, rel=1e-4
+    )
     assert "no hedge with the run rate" in early.headline["choice"]["reason"]
     assert early.headline["choice"]["reason"].startswith(
-        "kept our forecast: no past forecast 0 weeks ahead had ended by 2023-04-01 (9 are "
-        "needed to choose)"
+        "no past forecast 0 weeks ahead had ended by 2023-04-01 (9 are needed to choose)"
     )
+    # The next quarter, weeks ahead, is not today's pipeline's to forecast: ours stands alone.
+    ahead = forecast_against_targets(crm, "2023-Q3", as_of="2023-04-01", settings=SETTINGS)
+    assert ahead.headline is not None and ahead.headline["method"] == "model"
+    assert ahead.headline["choice"]["reason"].startswith("kept our forecast: ")
     first = load_deal_history(crm, "crm").deals["created_at"].min()
     assert (
         f"the record starts with deals created on {first.date()}"
@@ -329,13 +336,17 @@ def test_where_ours_is_chosen_the_headline_p_target_is_ours(crm):
 def test_before_a_record_ours_is_not_hedged_with_a_run_rate_the_business_has_left(engine):
     """The deals created from April 2024 are won a third as often. By July the cohort's losses
     stand clear of the older deals' at the same ages: the run rate, whose wins are mostly older
-    deals', reads the old level, so ours (which has seen the change) stands alone and the
-    reason says why (`fitted.changed_lately`)."""
+    deals', reads the old level, so the weighted pipeline (today's open deals) hedges ours for
+    the quarter starting then, and the reason says why (`fitted.changed_lately`)."""
     imported(engine, generate_pipeline(3000, seed=5, win_rate_change=("2024-04-01", 0.3)))
     young_record(engine, "2024-09-02")
     shown = forecast_against_targets(engine, "2024-Q3", settings=SETTINGS)
-    assert shown.headline is not None and shown.headline["method"] == "model"
-    assert shown.headline["forecast"] == pytest.approx(shown.forecast.total.expected, abs=0.01)
+    assert shown.headline is not None
+    assert shown.headline["method"] == "model+weighted_pipeline"
+    total = shown.forecast.total
+    assert shown.headline["forecast"] == pytest.approx(
+        (total.expected + total.weighted_pipeline) / 2, rel=1e-4
+    )
     reason = shown.headline["choice"]["reason"]
     assert "no hedge with the run rate: the" in reason
     assert "deals created in the last 91 days were " in reason
