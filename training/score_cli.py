@@ -16,11 +16,13 @@ from typing import Annotated, Any
 
 import typer
 
-from forecast.errors import InvalidInput, NotFound
+from forecast.errors import InvalidInput, ModelNotReady, NotFound
 from forecast.settings import Settings, get_settings
 from training.console import console, handles_errors, print_json, print_notes
 from training.data_arg import given_path
 
+#: The rows not scored that a leads file's summary names (each with its column and value).
+SHOWN_BAD_ROWS = 10
 #: What `--data` names when it is meant as a file (and the file is not there).
 FILE_SUFFIXES = (".parquet", ".csv", ".zip")
 
@@ -72,8 +74,8 @@ def score(
         bool,
         typer.Option(
             "--store",
-            help="Also keep the batch in the store for the dashboard (replacing the previous "
-            "batch of the same dataset and kind)",
+            help="Also keep the batch in the store's batch_scores table, for other tools to "
+            "read (replacing the previous batch of the same dataset and kind)",
         ),
     ] = False,
     partition_rows: Annotated[
@@ -104,16 +106,25 @@ def score(
     # This process ends with the batch: a compile started in the background would not pay for
     # itself (seconds of one core), and would be waited for at exit.
     background_compiles(False)
-    if dataset is not None and given_path(data, settings) is None:
+    path = given_path(data, settings)
+    if dataset is not None and path is None:
         raise InvalidInput(
             "--dataset names the dataset a file is scored as; a stored dataset is named by --data"
         )
+    if path is not None:
+        _check_not_read(target, path)
+    unknown = _unknown_dataset(dataset, kind.value, settings) if dataset is not None else None
     started = time.perf_counter()
     with dask_client(cluster) as client:
         rows, extra = _load(kind.value, data, mapping, settings, client)
         if dataset is not None:
             rows = replace(rows, dataset=dataset)
-        scorer = batch_scorer(kind.value, settings, dataset=rows.dataset, **extra)
+        try:
+            scorer = batch_scorer(kind.value, settings, dataset=rows.dataset, **extra)
+        except ModelNotReady as exc:
+            if unknown is None:
+                raise
+            raise InvalidInput(f"--dataset: {unknown}, and {exc}") from None
         reading = time.perf_counter() - started
         status = console.status("scoring", spinner="dots") if not json_ else nullcontext()
         with status:
@@ -141,6 +152,37 @@ def score(
             "(the previous batch replaced)"
         )
     print_notes(summary.notes)
+
+
+def _check_not_read(out: Path, data: Path) -> None:
+    """Refuse an `--out` that is the file `--data` reads, or lies in the folder it reads: the
+    scores would replace the leads, or be read as part of the export next time."""
+    target, source = out.resolve(), data.resolve()
+    if target == source:
+        raise InvalidInput(f"--out: {out} is the file --data reads; write the scores elsewhere")
+    if source.is_dir() and source in target.parents:
+        raise InvalidInput(
+            f"--out: {out} lies in the export folder --data reads; write the scores elsewhere"
+        )
+
+
+def _unknown_dataset(dataset: str, kind: str, settings: Settings) -> str | None:
+    """Why the store knows no `dataset` (a model registered from a file may still be named for
+    it), or None where it does; a dataset of the other kind is refused."""
+    from forecast.data import store
+
+    with store.get_engine(settings).connect() as conn:
+        try:
+            row = store.get_dataset(conn, dataset)
+        except NotFound as exc:
+            return str(exc)
+    want = "leads" if kind == "leads" else "opportunities"
+    if row["kind"] != want:
+        other = "leads" if row["kind"] == "leads" else "deals"
+        raise InvalidInput(
+            f"--dataset: dataset {dataset!r} holds {row['kind']}, not {want}; use --kind {other}"
+        )
+    return None
 
 
 def _load(
@@ -227,15 +269,26 @@ def _from_file(
 
 def _reading_notes(path: Path, report: Any) -> tuple[str, ...]:
     """The summary's notes on how the leads file was read (a number column's placeholder read
-    as blank, as `forecast import` says) and on its rows not scored."""
-    notes = tuple(report.notes)
+    as blank, as `forecast import` says) and on its rows not scored. Not the note that a column
+    mostly of numbers is read as text: that is what training on the file would learn, while the
+    served model reads each input as it learnt it (a number where it learnt numbers, with a
+    row's note where a value is none), as the API does."""
+    from forecast.data.number_columns import MOSTLY_NUMBERS_READ_AS_TEXT
+
+    notes = tuple(n for n in report.notes if f": {MOSTLY_NUMBERS_READ_AS_TEXT}," not in n)
     if not report.bad_rows:
         return notes
     problems = ", ".join(f"{kind} {n:,}" for kind, n in report.counts.most_common())
     note = f"{report.bad_rows:,} row(s) of {path.name} not scored ({problems})"
-    if report.examples:
-        first = report.examples[0]
-        note += f": e.g. row {first.row}, {first.column}: {first.value!r}"
+    # Each row once, in file order, the first few (the report keeps 20 of each kind).
+    rows: dict[int, Any] = {}
+    for p in sorted(report.examples, key=lambda p: p.row):
+        rows.setdefault(p.row, p)
+    shown = list(rows.values())[:SHOWN_BAD_ROWS]
+    if shown:
+        said = "; ".join(f"row {p.row}, {p.column} ({p.kind}): {p.value!r}" for p in shown)
+        more = " …" if report.bad_rows > len(shown) else ""
+        note += f": {said}{more}"
     return (*notes, note)
 
 

@@ -54,3 +54,104 @@ def test_a_leads_file_with_unreadable_dates_is_scored_and_the_summary_says_so(le
     assert note.startswith("2 row(s) of leads.csv not scored")
     assert "'yesterday'" in note and "Lead Created Date" in note
     assert "L5" not in set(pd.read_parquet(out)["id"])
+
+
+def _score(*args: object) -> object:
+    return CliRunner().invoke(app, ["score", "--kind", "leads", *map(str, args)])
+
+
+def _stored_rows() -> int:
+    from sqlalchemy import text
+
+    from forecast.data import store
+
+    with store.get_engine(get_settings()).connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM batch_scores")).scalar_one())
+
+
+def test_an_empty_parquet_file_is_refused_and_the_stored_batch_kept(leads_file, tmp_path):
+    path, mapping = leads_file
+    out = tmp_path / "scores.parquet"
+    assert _score("--data", path, "--mapping", mapping, "--out", out, "--store").exit_code == 0
+    assert _stored_rows() == 38
+    empty = tmp_path / "empty.parquet"
+    pd.read_csv(path).iloc[:0].to_parquet(empty)
+    result = _score("--data", empty, "--mapping", mapping, "--out", out, "--store")
+    assert result.exit_code == 2 and "the file has no rows" in result.output
+    assert _stored_rows() == 38  # a header-only CSV is refused alike
+
+
+def test_blank_text_in_a_parquet_file_reads_as_a_csv_blank_cell(leads_file, tmp_path):
+    path, mapping = leads_file
+    frame = pd.read_csv(path, dtype=str)
+    frame.loc[3, "Lead Created Date"] = ""  # undated, as an empty CSV cell: scored, not dropped
+    frame.loc[4, "Lead Created Date"] = "yesterday"
+    parquet = tmp_path / "leads.parquet"
+    frame.to_parquet(parquet)
+    out = tmp_path / "scores.parquet"
+    args = ["--data", parquet, "--mapping", mapping, "--out", out, "--json"]
+    summary = parsed(_score(*args))
+    assert summary["rows"] == 37 and "L3" in set(pd.read_parquet(out)["id"])
+    [note] = [n for n in summary["notes"] if "not scored" in n]
+    # A Parquet file has no header line: its first record is row 1, L4 row 5.
+    assert "row 5, Lead Created Date (unparseable date): 'yesterday'" in note
+
+
+def test_every_row_not_scored_is_named_and_a_lead_twice_keeps_its_readable_copy(
+    leads_file, tmp_path
+):
+    path, mapping = leads_file
+    frame = pd.read_csv(path, dtype=str)
+    again = frame.iloc[[5]].assign(**{"Lead Created Date": "2024-03-06 10:00:00"})
+    twice = frame.iloc[[7]]
+    pd.concat([frame, again, twice]).to_csv(path, index=False)
+    out = tmp_path / "scores.parquet"
+    args = ["--data", path, "--mapping", mapping, "--out", out, "--json"]
+    summary = parsed(_score(*args))
+    # L5's first copy has no date it can read: its second is the lead. L7 twice, both readable:
+    # the second is the duplicate.
+    assert summary["rows"] == 39 and {"L5", "L7"} <= set(pd.read_parquet(out)["id"])
+    [note] = [n for n in summary["notes"] if "not scored" in n]
+    assert note.startswith("3 row(s) of leads.csv not scored")
+    assert "row 7, Lead Created Date (unparseable date): 'yesterday'" in note
+    assert "row 11, Lead Created Date (unparseable date): '2024-02-30'" in note
+    assert "row 43, Lead Id (duplicate id): 'L7'" in note
+
+
+def test_the_scores_never_replace_the_file_or_folder_read(leads_file, tmp_path):
+    path, mapping = leads_file
+    parquet = tmp_path / "leads.parquet"
+    pd.read_csv(path).to_parquet(parquet)
+    before = parquet.read_bytes()
+    result = _score("--data", parquet, "--mapping", mapping, "--out", parquet)
+    assert result.exit_code == 2 and "is the file --data reads" in result.output
+    assert parquet.read_bytes() == before
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "leads.csv").write_bytes(path.read_bytes())
+    inside = _score("--data", folder, "--mapping", mapping, "--out", folder / "s.parquet")
+    assert inside.exit_code == 2 and "lies in the export folder --data reads" in inside.output
+
+
+def test_a_dataset_the_store_does_not_hold_is_named_as_bad_input(leads_file, tmp_path):
+    path, mapping = leads_file
+    unlabelled = tmp_path / "new.csv"
+    pd.read_csv(path).drop(columns="Converted").to_csv(unlabelled, index=False)
+    out = tmp_path / "scores.parquet"
+    result = _score("--data", unlabelled, "--mapping", mapping, "--dataset", "nosuch", "--out", out)
+    assert result.exit_code == 2
+    assert "--dataset: no dataset named 'nosuch'; the store has" in result.output
+    assert "no lead model and no labelled leads" in result.output
+
+
+def test_a_column_mostly_of_numbers_is_not_said_read_as_text_when_scoring(leads_file, tmp_path):
+    """What training on the file would learn is not what the served model reads: it reads
+    each input as it learnt it, so the import's note on such a column is not the summary's."""
+    path, mapping = leads_file
+    frame = pd.read_csv(path, dtype=str)
+    frame["Visits"] = [str(i) for i in range(38)] + ["51-200", "lots"]
+    frame.to_csv(path, index=False)
+    out = tmp_path / "scores.parquet"
+    summary = parsed(_score("--data", path, "--mapping", mapping, "--out", out, "--json"))
+    assert summary["rows"] == 38
+    assert not [n for n in summary["notes"] if "each value a category of its own" in n]

@@ -44,7 +44,8 @@ class FileChunks:
     history_of_skipped: int  # history rows of the deals `skip_rows` left out
 
     def _chunks(self, file: Path) -> Iterator[pd.DataFrame]:
-        """Raw chunks of a CSV or Parquet file, each with `__line`, its line number in the file."""
+        """Raw chunks of a CSV or Parquet file, each with `__line`, its line number in the file
+        (a Parquet file's record number: it has no header line)."""
         if self.frame is not None and file == self.main:
             blanks = ["", *self.mapping.missing_values]
             chunk = self.frame.replace(blanks, None)
@@ -52,7 +53,7 @@ class FileChunks:
             chunk["__line"] = chunk.index
             yield chunk
             return
-        start, empty = 2 + self._titles(file), 0
+        start, empty = (1 if is_parquet(file) else 2 + self._titles(file)), 0
         footer: list[str] = []
         ruled_out: Counter[str] = Counter()  # rows left out by `skip_rows`, per rule
         chunks = iter_table(file, self.chunk_rows, self.mapping.missing_values, self.csv)

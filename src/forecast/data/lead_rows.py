@@ -99,9 +99,6 @@ class LeadRows(CanonicalRows):
         bad = pd.Series(False, index=raw.index)
         ids = raw[cols["id"]].astype("str").str.strip().where(raw[cols["id"]].notna())
         self._bad(ids.isna() | (ids == ""), bad, raw, "id", "missing id")
-        dup = ids.notna() & (ids.duplicated() | self._seen(ids))
-        self._bad(dup, bad, raw, "id", "duplicate id")
-        self.seen_ids.update(ids.dropna())
         if "converted" in cols:
             column = raw[cols["converted"]]  # its blanks read as value_fixes says (`_fix_values`)
             text = column.astype("str").str.strip().str.casefold()
@@ -139,6 +136,11 @@ class LeadRows(CanonicalRows):
             attr_cols = list(self.features.values())
         attrs = raw[attr_cols].apply(self._numbers_if_all_are)
         self._numbers_in_bounds(attrs, raw, bad)
+        # Last: a lead twice is a duplicate where both copies could be read (a file scored
+        # skipping its bad rows keeps the one readable copy of a lead).
+        dup = ~bad & (ids.where(~bad).duplicated() | self._seen(ids)) & ids.notna()
+        self._bad(dup, bad, raw, "id", "duplicate id")
+        self.seen_ids.update(ids[~bad].dropna())
         if self.features:
             attrs.columns = list(self.features)
         attrs = attrs.astype(object).where(attrs.notna(), None)

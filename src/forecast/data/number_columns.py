@@ -136,13 +136,17 @@ class NumberColumns:
             return
         shown = ", ".join(repr(v) for v in unread.astype("str").unique()[:3])
         self.report.note(
-            f"{column}: read as text, each value a category of its own, though {numbers:,} of "
+            f"{column}: {MOSTLY_NUMBERS_READ_AS_TEXT}, though {numbers:,} of "
             f"its {numbers + len(unread):,} values are numbers; the {len(unread):,} others are "
             f"not ({shown}): write them as numbers (a range as its middle), or list them in the "
             "mapping's missing_values to read them as blank and the column as numbers"
         )
 
 
+#: How the note on a column mostly of numbers read as text begins (after the column's name):
+#: what a model learns from the file. A file scored is read by the served model's own inputs,
+#: so `forecast score` leaves this note out (`training.score_cli`).
+MOSTLY_NUMBERS_READ_AS_TEXT = "read as text, each value a category of its own"
 #: At most this many distinct texts among numbers are read as placeholders for no value.
 PLACEHOLDERS = 3
 

@@ -217,6 +217,19 @@ def decodes(file: Path, encoding: str, size: int = 1 << 20) -> bool:
     return True
 
 
+def without_blank_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with text of spaces alone ("", "  ") as blank, in every text column: a CSV's
+    empty cell is blank, and the same leads written as Parquet must read the same."""
+    for col in frame.columns:
+        column = frame[col]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+            continue
+        blank = column.astype("string").str.strip().eq("").fillna(False).to_numpy(dtype=bool)
+        if blank.any():
+            frame[col] = column.where(~blank, None)
+    return frame
+
+
 def iter_table(
     file: Path, chunk_rows: int, missing: list[str], csv: CsvOptions | None = None
 ) -> Iterator[pd.DataFrame]:
@@ -228,11 +241,15 @@ def iter_table(
         check_not_excel(file)
     try:
         if is_parquet(file):
+            rows = 0
             for batch in pq.ParquetFile(file).iter_batches(batch_size=chunk_rows):
-                frame = batch.to_pandas()
+                frame = without_blank_text(batch.to_pandas())
                 if missing:
                     frame = frame.replace(missing, None)
+                rows += len(frame)
                 yield frame
+            if not rows:
+                raise InvalidInput(f"{file}: the file has no rows")
             return
         sep = csv.separator or sniff_separator(file, csv.encoding)
         reader = pd.read_csv(
