@@ -56,7 +56,11 @@ KNOWN_ERRORS: dict[str, type[ForecastError]] = {
         errors.InvalidInput,
         errors.UnknownStage,
         errors.UnknownPeriod,
+        errors.UnclearDate,
         errors.NotFound,
+        errors.UnknownName,
+        errors.UnknownDataset,
+        errors.UnknownGroup,  # a 404 from every route, a forecast in a worker's too
         errors.InsufficientHistory,
         errors.ModelNotReady,
         errors.Busy,

@@ -297,6 +297,12 @@ def test_a_rival_whose_lead_is_within_the_noise_of_a_few_windows_does_not_replac
     few = choose(_noisy_rival(10), ORIGIN, 0, blends=False)
     assert few.method == "model" and not few.has_range  # ours, with its own range
     assert "by less than its noise" in few.reason and "run rate" in few.reason
+    assert "WAPE with recent windows weighing more" in few.reason
+    # The figures the reason gives, for a script: ours' past error and every candidate's.
+    assert few.wape == few.model_wape == pytest.approx(0.10)
+    assert few.bias == pytest.approx(0.10)
+    assert list(few.candidates) == ["run_rate", "model"]
+    assert few.candidates["run_rate"] < few.candidates["model"]
 
 
 def test_the_same_lead_held_over_many_separate_windows_replaces_ours():

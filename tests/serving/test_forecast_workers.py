@@ -74,6 +74,11 @@ def test_library_errors_from_the_worker_keep_their_status_and_message(base, api_
         assert missing.status_code == 404 and "nope" in missing.json()["detail"]
         far = client.get("/v1/forecast", params={"period": "2263"})
         assert far.status_code == 422
+        # An unknown team or rep is 404 from every route, a forecast made in a worker too.
+        nobody = {"period": "2024-Q3", "by": "team", "group": "Team Nobody"}
+        unknown = client.get("/v1/forecast", params=nobody)
+        assert unknown.status_code == 404, unknown.text
+        assert unknown.json()["type"] == "UnknownGroup"
 
 
 def test_a_spent_budget_kills_the_child_and_a_fresh_one_takes_the_slot(base, api_keys):

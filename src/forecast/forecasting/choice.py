@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -280,15 +280,26 @@ def choose(
     if best != MODEL:
         gain, noise, windows = advantage(rows, wide, best, w)
         if gain <= NOISE_GUARD * noise:
-            return _unjudged(
+            kept = _unjudged(
                 at,
                 h,
                 used,
                 len(rows),
                 f"kept {LABELS[MODEL]}: {label_of(best)} had a lower past error "
                 f"({_pc(scores[best])} vs {_pc(ours)} over {len(rows)} "
-                f"forecasts {_ahead(used)}), but by less than its noise: the past forecasts span "
-                f"about {windows:.0f} separate window{'s' if round(windows) != 1 else ''}",
+                f"forecasts {_ahead(used)}, WAPE with recent windows weighing more), but by less "
+                f"than its noise: the past forecasts span about {windows:.0f} separate "
+                f"window{'s' if round(windows) != 1 else ''}",
+            )
+            # Ours' own figures on those windows, and every candidate's, as a choice made on
+            # them gives: a script reads them, not the reason's text.
+            mine = rows[MODEL].to_numpy(dtype=float) - rows["actual"].to_numpy(dtype=float)
+            return replace(
+                kept,
+                wape=ours,
+                bias=float((w * mine).sum() / float((w * rows["actual"]).sum())),
+                model_wape=ours,
+                candidates=dict(sorted(scores.items(), key=lambda kv: kv[1])),
             )
     err = rows[best].to_numpy(dtype=float) - actual
     factors = range_factors(wide[[*_FACTS, best]].dropna(), best, min_past, at)
