@@ -166,8 +166,12 @@ METHOD_LABELS = {
     "run_rate": "run rate (recent won)",
     "last_period": "last period",
     "last_year": "same period last year",
+    "model_recalibrated": "ours recalibrated on its past errors",
     "chosen": "chosen by past error",
 }
+#: Scored beside the others, never a forecast users get (`backtest.SCORED_ONLY`; the weighted
+#: pipeline for a window that does not start at the forecast's date: `choice.PIPELINE_ONLY`).
+NOT_CANDIDATE = " (scored only)"
 
 
 def horizon_tables(scores: list[dict[str, Any]], title: str) -> list[Table]:
@@ -186,8 +190,9 @@ def horizon_tables(scores: list[dict[str, Any]], title: str) -> list[Table]:
             m = entry.get("methods", {}).get(key)
             if not m:
                 continue
+            scored_only = key == "stage_km" or (key == "weighted_pipeline" and h > 0)
             table.add_row(
-                label,
+                label + (NOT_CANDIDATE if scored_only else ""),
                 str(m["n"]),
                 pct(m["wape"]),
                 pct(m["bias"]),
@@ -208,14 +213,42 @@ def horizon_tables(scores: list[dict[str, Any]], title: str) -> list[Table]:
         if beat and beat["n"]:
             caption.append(f"ours beat the best naive forecast in {_share_text(beat)}")
         if entry.get("chosen_methods"):
-            used = ", ".join(
-                f"{METHOD_LABELS.get(m, m.replace('model+', 'mean of ours and '))} {k}"
-                for m, k in entry["chosen_methods"].items()
-            )
+            used = ", ".join(f"{_method_said(m)} {k}" for m, k in entry["chosen_methods"].items())
             caption.append(f"chosen (from earlier windows only): {used}")
+        if any(
+            k == "stage_km" or (k == "weighted_pipeline" and h > 0)
+            for k in entry.get("methods", {})
+        ):
+            caption.append(
+                "scored only: never the forecast users get (the per-stage baseline is not made "
+                "for a served forecast; the weighted pipeline forecasts only a window that starts "
+                "on the forecast's date)"
+            )
         table.caption = "; ".join(caption) or None
         tables.append(table)
     return tables
+
+
+def _method_said(method: str) -> str:
+    if method.startswith("model+"):
+        return "mean of ours and " + METHOD_LABELS.get(method[6:], method[6:])
+    return METHOD_LABELS.get(method, method)
+
+
+def chosen_now_table(now: list[dict[str, Any]], dataset: str) -> Table | None:
+    """What the record chooses at its end, per horizon: the forecast `forecast revenue` and the
+    API would lead with, and why."""
+    if not now:
+        return None
+    table = Table(
+        title=f"What users get now ({dataset}, as of {now[0]['as_of']})", box=box.SIMPLE_HEAD
+    )
+    for head in ("ahead", "method", "why"):
+        table.add_column(head, justify="left", overflow="fold")
+    for c in now:
+        said = _method_said(c["method"]) if c["method"] else "not chosen yet"
+        table.add_row(f"{c['horizon_weeks']} w", said, c["reason"])
+    return table
 
 
 def _share_text(share: dict[str, Any]) -> str:
@@ -269,6 +302,9 @@ def backtest_tables(data: dict[str, Any]) -> list[Table]:
     coverage = coverage_table(data)
     if coverage is not None:
         tables.append(coverage)
+    now = chosen_now_table(data.get("chosen_now") or [], data["dataset"])
+    if now is not None:
+        tables.append(now)
     if data.get("every", "period") != "period":
         return tables
     periods = Table(title=f"Backtest by {data['freq']} ({data['dataset']})", box=box.SIMPLE_HEAD)

@@ -173,9 +173,18 @@ def deals_at_risk(
         low_probability = 0.5 * win_rate
         low_basis = f"half the {win_rate:.0%} win rate of the deals closed so far"
     stuck_after = stage_stay_quantiles(history, t, stuck_quantile, min_stays)
-    for name, days in stuck_after.items():
-        if days is None:
-            notes.append(f"too few completed stays in {name} to say how long is usual there")
+    if stuck_after and all(days is None for days in stuck_after.values()):
+        # One note, not one per stage: an export of each deal's current stage alone records
+        # no stage change at all, which "too few in each stage" would hide.
+        notes.append(
+            f"no open stage has {min_stays} completed stays before {t.date()}: the data records "
+            "few or no stage changes (an export of each deal's current stage alone has none), "
+            "so no deal is flagged as stuck in its stage"
+        )
+    else:
+        for name, days in stuck_after.items():
+            if days is None:
+                notes.append(f"too few completed stays in {name} to say how long is usual there")
 
     pipe = tm.pipeline_rows(history, t)
     # What the list shows (account, owner, team, product) as known at t, left-out fields too:

@@ -92,6 +92,22 @@ def test_forecast_by_team_adds_up_and_orders_its_range(history, models):
     assert isinstance(data["total"]["expected"], float)
 
 
+def test_grouping_by_a_field_no_deal_names_says_so(gen, models):
+    opps = gen.opportunities.assign(team=None)
+    history = DealHistory.from_frames(opps, gen.history, gen.stages)
+    fitted = fit_forecast_models(history, T("2023-10-01"), settings=SETTINGS)
+    fc = forecast_revenue(history, "2023-Q4", by="team", models=fitted)
+    assert [g.group for g in fc.groups] == ["(none)"]
+    assert any("the deals name no team at all" in n for n in fc.notes)
+    named = forecast_revenue(
+        DealHistory.from_frames(gen.opportunities, gen.history, gen.stages),
+        "2023-Q4",
+        by="team",
+        models=models,
+    )
+    assert not any("name no team" in n for n in named.notes)
+
+
 def test_the_totals_range_and_chance_of_target_do_not_depend_on_the_grouping(history, models):
     # The dashboard (by team) and `forecast revenue --by region` show the same total.
     target = 1.05 * forecast_revenue(history, "2023-Q4", models=models).total.expected

@@ -303,3 +303,14 @@ def test_an_open_deal_past_its_expected_close_is_flagged_whatever_its_value(data
 
 
 _DAYS_9 = pd.Timedelta(days=9)
+
+
+def test_an_export_without_stage_changes_says_so_once_and_flags_none_as_stuck(data):
+    """An export of each deal's current stage alone (no stage history): how long a stage
+    lasts is unknown, said once, not as "too few stays" in every stage."""
+    opps, hist, stages, end = data
+    flat = hist.iloc[:0]
+    report = deals_at_risk(history_of(opps, flat, stages), as_of=end).to_dict()
+    said = [n for n in report["notes"] if "completed stays" in n]
+    assert len(said) == 1 and "records few or no stage changes" in said[0]
+    assert not any(STUCK in d["flags"] for d in report["deals"])

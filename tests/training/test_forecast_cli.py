@@ -178,6 +178,13 @@ def test_backtest_with_weekly_origins_prints_a_table_per_horizon_and_refuses_bad
     assert "P10–P90 coverage over all horizons" in flat
     assert data["coverage"]["chosen"]["n"] == sum(s["forecasts"] for s in data["horizon_scores"])
     assert all("chosen" in s["methods"] for s in data["horizon_scores"])
+    # What users get now, per horizon, and why (or that the record cannot choose yet).
+    assert [c["horizon_weeks"] for c in data["chosen_now"]] == [0, 4]
+    assert all(c["reason"] and c["as_of"] for c in data["chosen_now"])
+    assert "What users get now" in flat
+    # Methods scored beside the others but never shown are marked so.
+    assert "per-stage close-time baseline (scored only)" in flat
+    assert "weighted pipeline (scored only)" in flat  # 4 weeks ahead
     for bad, message in (
         (["--horizons", "0,x"], "--horizons '0,x'"),
         (["--horizons", "200"], "--horizons: 200 is not between 0 and 104"),

@@ -316,6 +316,42 @@ class BacktestReport:
             out.append(entry)
         return out
 
+    def chosen_now(self) -> list[dict[str, Any]]:
+        """Per horizon, what the record chooses at its end (the export date): the method
+        `forecast revenue` and the API lead with for a period that far ahead, and why. None
+        where too few past forecasts had ended to choose: the served forecast then shows ours
+        or a hedge, by what the data says then (`choice.choose`'s `no_hedge`)."""
+        from forecast.forecasting.backtest import SCORED_ONLY
+
+        table = self.forecast_table()
+        if table.empty:
+            return []
+        at = self.export_date if self.export_date is not None else table["end"].max()
+        shown = [m for m in table["method"].unique() if m not in SCORED_ONLY]
+        out = []
+        for h in self.horizons:
+            made = choice.choose(table, at, h, available=shown)
+            method, reason = made.method, made.reason
+            if made.horizon_weeks_used is None:
+                method = None
+                reason = (
+                    f"too few past forecasts to choose yet: {made.n} of those {h} weeks ahead "
+                    f"had ended by {at.date()}, and {choice.MIN_PAST_FORECASTS} are needed; "
+                    "`forecast revenue` shows ours or a hedge, and says which and why"
+                )
+            out.append(
+                {
+                    "horizon_weeks": h,
+                    "as_of": _day(at),
+                    "method": method,
+                    "label": None if method is None else made.label,
+                    "reason": reason,
+                    "past_forecasts": made.n,
+                    "past_wape": _rounded(made.wape),
+                }
+            )
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         overall = self.overall()
         return {
@@ -338,6 +374,7 @@ class BacktestReport:
             if self.sealed_from is not None
             else None,
             "reps": self.rep_scores(),
+            "chosen_now": self.chosen_now(),
             "seconds": round(self.seconds, 2),
             "notes": list(self.notes),
         }

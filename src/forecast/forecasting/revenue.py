@@ -363,6 +363,11 @@ def forecast_pipeline(
         notes.append(f"models fitted as of {models.as_of.date()}, pipeline as of {as_of.date()}")
     if no_value := unvalued_note(pipeline):
         notes.append(no_value)
+    if column and names == [MISSING_GROUP]:
+        notes.append(
+            f"by {by}: the deals name no {by} at all (every one is {MISSING_GROUP}); map the "
+            f"export's {by} column to see the forecast per {by}"
+        )
     return RevenueForecast(
         period, as_of, by, groups, total, models.method, bool(lines_new), notes, deals
     )
