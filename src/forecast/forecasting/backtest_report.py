@@ -331,7 +331,8 @@ class BacktestReport:
         out = []
         for h in self.horizons:
             made = choice.choose(table, at, h, available=shown)
-            method, reason = made.method, made.reason
+            method: str | None = made.method
+            reason = made.reason
             if made.horizon_weeks_used is None:
                 method = None
                 reason = (
