@@ -291,13 +291,11 @@ def choose(
                 f"than its noise: the past forecasts span about {windows:.0f} separate "
                 f"window{'s' if round(windows) != 1 else ''}",
             )
-            # Ours' own figures on those windows, and every candidate's, as a choice made on
-            # them gives: a script reads them, not the reason's text.
-            mine = rows[MODEL].to_numpy(dtype=float) - rows["actual"].to_numpy(dtype=float)
+            # The figures the reason gives, for a script: ours' past error and every
+            # candidate's. `wape` stays None: no method was chosen on them (the CLI and the
+            # dashboard then show the reason, why ours stands).
             return replace(
                 kept,
-                wape=ours,
-                bias=float((w * mine).sum() / float((w * rows["actual"]).sum())),
                 model_wape=ours,
                 candidates=dict(sorted(scores.items(), key=lambda kv: kv[1])),
             )
