@@ -88,7 +88,13 @@ def test_amounts_like_4_400_00_prove_the_comma_groups_thousands_of_14_300(tmp_pa
 
 def test_whole_amounts_alone_still_leave_the_comma_to_the_import(tmp_path):
     text = 'Id,Stage,Amount,Created\n1,Won,"5,000",2024-03-05\n2,Lost,"14,300",2024-03-06\n'
-    assert "csv:" not in draft_mapping(write(tmp_path, "deals.csv", text)).text
+    draft = draft_mapping(write(tmp_path, "deals.csv", text))
+    assert "csv:" not in draft.text
+    # The draft names both readings for the user to pick, as the import's error does.
+    [check] = [c for c in draft.checks if "do not read as numbers as written" in c]
+    assert "amounts like '5,000'" in check
+    assert 'csv: {thousands: ","} if the comma groups thousands' in check
+    assert 'csv: {decimal: ","} if it is the decimal mark' in check
 
 
 def test_stage_values_differing_only_in_case_are_drafted_as_one_stage(tmp_path):

@@ -93,6 +93,14 @@ def _notation_of(
         if shown is None and whole_groups:  # no decimal point: whole numbers grouped alike
             shown = next((v for v in texts if WHOLE_GROUPS.fullmatch(v)), None)
         if shown is None or not all(reads_as_number(v, options) for v in texts):
+            grouped = next((v for v in texts if WHOLE_GROUPS.fullmatch(v)), None)
+            if shown is None and grouped is not None:
+                # "12,500" alone: a thousands comma or a decimal one; the user knows which.
+                checks.append(
+                    f"{what} like {grouped!r} do not read as numbers as written: add "
+                    f"{line} if the comma groups thousands, or "
+                    'csv: {decimal: ","} if it is the decimal mark'
+                )
             return []
         checks.append(f"{what} like {shown!r} group thousands with a comma: check")
         return [line]
