@@ -440,3 +440,22 @@ def test_where_ours_is_the_method_its_own_range_and_exact_p_target_stay():
     assert naive.p_target(naive.p50, 0.07) == pytest.approx(0.5)  # its range, not ours' 7%
     assert naive.p_target(naive.p90, 0.07) == pytest.approx(0.1)
     assert naive.p_target(None, 0.07) is None
+
+
+def test_a_range_counts_its_past_errors_by_the_separate_windows_they_rest_on():
+    """Twenty weekly forecasts of month-long windows rest on about five separate outcomes: the
+    range they give is their extremes, not the 2nd and 19th of twenty, which held the actual
+    in 71% of ours' forecasts on generated data (80% promised). Windows a week long, each its
+    own outcome, give the inner order statistics as before."""
+    n = 20
+    ratios = np.linspace(0.8, 1.2, n)[np.random.default_rng(0).permutation(n)]
+    overlapping = _table({"model": [100.0] * n}, list(100.0 * ratios))
+    wide = empirical_range(overlapping, ORIGIN, 0)
+    assert wide is not None
+    assert wide["p10_factor"] == pytest.approx(0.8) and wide["p90_factor"] == pytest.approx(1.2)
+    separate = overlapping.assign(start=overlapping["end"] - pd.Timedelta(weeks=1))
+    narrow = empirical_range(separate, ORIGIN, 0)
+    assert narrow is not None
+    assert 0.8 < narrow["p10_factor"] and narrow["p90_factor"] < 1.2
+    # The middle (ours recalibrated) is the weighted median either way.
+    assert narrow["p50_factor"] == pytest.approx(wide["p50_factor"])

@@ -57,6 +57,7 @@ from forecast.forecasting.past_ranges import (  # noqa: F401 - named here too: `
     recalibrate,
     recency_weights,
     scaled,
+    separate_windows,
 )
 
 #: The fewest past forecasts a choice is made on: with n past errors the widest range they give
@@ -300,7 +301,7 @@ def choose(
                 candidates=dict(sorted(scores.items(), key=lambda kv: kv[1])),
             )
     err = rows[best].to_numpy(dtype=float) - actual
-    factors = range_factors(wide[[*_FACTS, best]].dropna(), best, min_past, at)
+    factors = range_factors(_facts_and(wide, best).dropna(), best, min_past, at)
     where = _ahead(used) + (f" (none enough {_ahead(h)})" if used != h else "")
     n = len(rows)
     if best == MODEL:
@@ -355,7 +356,7 @@ def empirical_range(
     wide = _wide(past[past["horizon_weeks"] == used], blends=method.startswith(MODEL + "+"))
     if method not in wide:
         return None
-    return range_factors(wide[[*_FACTS, method]].dropna(), method, min_past, at)
+    return range_factors(_facts_and(wide, method).dropna(), method, min_past, at)
 
 
 def apply_choice(
@@ -483,6 +484,11 @@ def _wide(rows: pd.DataFrame, blends: bool) -> pd.DataFrame:
     return wide
 
 
+def _facts_and(wide: pd.DataFrame, method: str) -> pd.DataFrame:
+    """The actual, the windows' end (and start, where the table has it) and one method."""
+    return wide[[c for c in (*_NOT_METHODS, method) if c in wide.columns]]
+
+
 def _allowed(method: str, allowed: set[str]) -> bool:
     if method.startswith(MODEL + "+"):
         return all(p in allowed for p in method.split("+"))
@@ -539,14 +545,7 @@ def advantage(
     d = diff / scale
     mean = float((w * d).sum() / w.sum())
     var = float((w * (d - mean) ** 2).sum() / w.sum())
-    windows = float(w.sum() ** 2 / (w**2).sum())
-    if "start" in wide:
-        spans = wide.loc[rows.index]
-        length = (pd.to_datetime(spans["end"]) - pd.to_datetime(spans["start"])).median()
-        ends = pd.to_datetime(spans["end"])
-        if length > pd.Timedelta(0):
-            windows = min(windows, float((ends.max() - ends.min()) / length) + 1.0)
-    windows = max(windows, 1.0)
+    windows = separate_windows(wide.loc[rows.index], w)
     return mean, math.sqrt(var / windows), windows
 
 

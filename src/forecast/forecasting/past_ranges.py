@@ -47,8 +47,22 @@ def recency_weights(rows: pd.DataFrame, at: pd.Timestamp) -> np.ndarray:
     return np.power(0.5, np.maximum(age_weeks, 0.0) / HALF_LIFE_WEEKS)
 
 
+def separate_windows(rows: pd.DataFrame, w: np.ndarray) -> float:
+    """How many separate windows past forecasts rest on: the weights' effective size, and at
+    most the span of the windows' ends over a window's length (where `rows` has `start`):
+    weekly origins forecast nearly the same quarter thirteen weeks running, and forecasts of
+    overlapping windows share their outcome, so they are not that many separate errors."""
+    windows = float(w.sum() ** 2 / (w**2).sum()) if len(w) else 0.0
+    if "start" in rows and len(rows):
+        ends = pd.to_datetime(rows["end"])
+        length = (ends - pd.to_datetime(rows["start"])).median()
+        if length > pd.Timedelta(0):
+            windows = min(windows, float((ends.max() - ends.min()) / length) + 1.0)
+    return max(windows, 1.0)
+
+
 def conformal_bounds(
-    values: np.ndarray, weights: np.ndarray | None = None
+    values: np.ndarray, weights: np.ndarray | None = None, next_weight: float = 1.0
 ) -> tuple[float, float, float]:
     """Lower, middle and upper bounds of an 80% central range from n past values: weighted
     split-conformal quantiles (Barber et al. 2023, "Conformal prediction beyond
@@ -59,7 +73,7 @@ def conformal_bounds(
     w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
     order = np.argsort(x, kind="stable")
     x, w = x[order], w[order]
-    total = w.sum() + 1.0  # the next value's own weight
+    total = w.sum() + next_weight  # the next value's own weight
     up = np.cumsum(w) / total  # share of the weight at or below each value
     hi = int(np.searchsorted(up, 0.9 - 1e-12))  # first value reaching 90%
     down = np.cumsum(w[::-1])[::-1] / total  # share at or above each value
@@ -73,14 +87,22 @@ def range_factors(
     rows: pd.DataFrame, method: str, min_past: int, at: pd.Timestamp
 ) -> dict[str, Any] | None:
     """Range factors from past log(actual / forecast), over rows where both are positive,
-    weighted by recency."""
+    weighted by recency, and counted by the separate windows they rest on: nine forecasts of
+    nearly one quarter, thirteen weekly origins apart, are one window's error, and a range
+    read off them as nine (the next forecast weighing 1 against their 9) held the actual in 71%
+    of ours' forecasts on generated data and 26% on a walkthrough's export with a change. The
+    next forecast weighs as one window does; with nine separate windows or fewer, the range is
+    their extremes."""
     actual = rows["actual"].to_numpy(dtype=float)
     fc = rows[method].to_numpy(dtype=float)
     ok = (actual > 0) & (fc > 0)
     if ok.sum() < min_past:
         return None
     w = recency_weights(rows, at)[ok]
-    q10, q50, q90 = conformal_bounds(np.log(actual[ok] / fc[ok]), w)
+    # The next forecast is one separate window: it weighs as much as one of the past's (the
+    # rows of one window share its outcome, so they count as one error, not many).
+    next_weight = w.sum() / separate_windows(rows[ok], w)
+    q10, q50, q90 = conformal_bounds(np.log(actual[ok] / fc[ok]), w, next_weight)
     return {
         "p10_factor": math.exp(q10),
         "p50_factor": math.exp(q50),
