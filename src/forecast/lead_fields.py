@@ -267,12 +267,22 @@ def say_undated(
 ) -> None:
     """A batch's lead with a blank creation date, where the model reads it: it was scored as
     undated (`lead_dates.with_date_inputs`, not strict), which its notes say, so a reason from
-    its day or hour is not taken for the lead's own."""
+    its day or hour is not taken for the lead's own. And, where the model reads the hour, one
+    whose date has no time of day (midnight to the second): its hour was scored as blank, as
+    the API says of such a date sent (`say_no_time_of_day`)."""
     if not date_inputs:
         return
     name = created_column or lead_dates.CREATED  # the column the batch's file had it in
     labels = " and ".join(repr(lead_dates.LABELS[c]) for c in date_inputs)
     said = f"{name!r} is blank: the lead was scored as undated ({labels} blank)"
+    # A date read (its weekday known) without its hour: a date with no time of day.
+    day, hour = lead_dates.WEEKDAY, lead_dates.HOUR
+    timed = day in date_inputs and hour in date_inputs
+    no_time = (
+        f"{name!r} has no time of day: {lead_dates.LABELS[lead_dates.HOUR]!r} was scored as blank"
+    )
     for i, row in enumerate(rows):
         if is_blank(row.get(lead_dates.CREATED)):
             notes.setdefault(i, []).append(said)
+        elif timed and row.get(hour) is None and row.get(day) is not None:
+            notes.setdefault(i, []).append(no_time)

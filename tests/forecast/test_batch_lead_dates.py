@@ -103,3 +103,17 @@ def test_a_lead_with_a_blank_date_scores_as_undated_and_its_notes_say_so(served)
     finally:
         served.created_column = None
     assert json.loads(notes) == [said.replace("'created_at'", "'Created At'")]
+
+
+def test_a_date_without_a_time_of_day_is_said_as_the_api_says_it(served) -> None:
+    """The model reads the hour: a date with none (as "2024-06-01" reads) has its hour scored
+    as blank, and the batch's notes say so as the API's do; a date that could not be read says
+    nothing of it (its own summary note says why)."""
+    dates = pd.DataFrame(
+        {"id": ["g", "h"], "Channel": ["web"] * 2, "created_at": ["2024-06-01", "yesterday"]}
+    )
+    scored = batch_scoring.score_part(dates, served, top=0).set_index("id")
+    assert json.loads(scored.loc["g", "notes"]) == [
+        "'created_at' has no time of day: 'Hour created (UTC)' was scored as blank"
+    ]
+    assert json.loads(scored.loc["h", "notes"]) == []
