@@ -461,3 +461,12 @@ def test_a_built_ins_file_under_another_name_is_not_taken_but_suggested(tmp_path
     file.write_text("Prospect ID,Lead Source,Converted\nA1,Google,1\nA2,Direct,0\n")
     with pytest.raises(InvalidInput, match="pass --mapping x_education_leads"):
         detect_mapping(file)
+
+
+def test_new_leads_in_the_projects_own_columns_are_pointed_to_its_mapping(tmp_path):
+    """New leads to score have no outcome yet: a file with the project's own lead columns but
+    `converted` is not recognised by its header, and the error names the mapping that reads it."""
+    file = write(tmp_path, "new.csv", "id,created_at,Channel\nN1,2024-06-01 10:00:00,web\n")
+    with pytest.raises(InvalidInput, match="not a format I recognise") as caught:
+        read_export(file)
+    assert "pass --mapping canonical_leads" in str(caught.value)

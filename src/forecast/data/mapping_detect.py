@@ -47,9 +47,14 @@ def detect_mapping(path: Path) -> Mapping:
     )
 
 
+#: A leads mapping's fields that new leads (to score, not to learn from) have no value for.
+OUTCOME_FIELDS = ("converted", "converted_at")
+
+
 def _built_ins_read(path: Path) -> list[str]:
     """The single-file built-ins whose every mapped column a file's header holds (a built-in's
-    file renamed: detection goes by its name, so it is only suggested, never taken)."""
+    file renamed: detection goes by its name, so it is only suggested, never taken). A leads
+    mapping's outcome columns are not needed: new leads to score have none yet."""
     if not path.is_file():
         return []
     columns = {loose_key(c) for c in header(path)}
@@ -57,7 +62,8 @@ def _built_ins_read(path: Path) -> list[str]:
     for name in BUILT_IN:
         mapping = load_mapping(name)
         if mapping.history_file is None and isinstance(mapping.columns, dict):
-            wanted = {loose_key(c) for c in mapping.columns.values()}
+            outcome = OUTCOME_FIELDS if mapping.kind == "leads" else ()
+            wanted = {loose_key(c) for f, c in mapping.columns.items() if f not in outcome}
             if wanted and wanted <= columns:
                 out.append(name)
     return out
