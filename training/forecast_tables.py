@@ -169,9 +169,18 @@ METHOD_LABELS = {
     "model_recalibrated": "ours recalibrated on its past errors",
     "chosen": "chosen by past error",
 }
-#: Scored beside the others, never a forecast users get (`backtest.SCORED_ONLY`; the weighted
-#: pipeline for a window that does not start at the forecast's date: `choice.PIPELINE_ONLY`).
+#: Said of a method scored beside the others but never a forecast users get (`_scored_only`).
 NOT_CANDIDATE = " (scored only)"
+
+
+def _scored_only(method: str, horizon_weeks: int) -> bool:
+    """Never shown: a baseline no served forecast makes (`backtest.SCORED_ONLY`), or a forecast
+    of the open pipeline alone for a window that does not start at the forecast's date
+    (`choice.PIPELINE_ONLY`)."""
+    from forecast.forecasting.backtest import SCORED_ONLY
+    from forecast.forecasting.choice import PIPELINE_ONLY
+
+    return method in SCORED_ONLY or (method in PIPELINE_ONLY and horizon_weeks > 0)
 
 
 def horizon_tables(scores: list[dict[str, Any]], title: str) -> list[Table]:
@@ -190,7 +199,7 @@ def horizon_tables(scores: list[dict[str, Any]], title: str) -> list[Table]:
             m = entry.get("methods", {}).get(key)
             if not m:
                 continue
-            scored_only = key == "stage_km" or (key == "weighted_pipeline" and h > 0)
+            scored_only = _scored_only(key, h)
             table.add_row(
                 label + (NOT_CANDIDATE if scored_only else ""),
                 str(m["n"]),
@@ -215,10 +224,7 @@ def horizon_tables(scores: list[dict[str, Any]], title: str) -> list[Table]:
         if entry.get("chosen_methods"):
             used = ", ".join(f"{_method_said(m)} {k}" for m, k in entry["chosen_methods"].items())
             caption.append(f"chosen (from earlier windows only): {used}")
-        if any(
-            k == "stage_km" or (k == "weighted_pipeline" and h > 0)
-            for k in entry.get("methods", {})
-        ):
+        if any(_scored_only(k, h) for k in entry.get("methods", {})):
             caption.append(
                 "scored only: never the forecast users get (the per-stage baseline is not made "
                 "for a served forecast; the weighted pipeline forecasts only a window that starts "

@@ -176,12 +176,7 @@ def _unknown_dataset(dataset: str, kind: str, settings: Settings) -> str | None:
             row = store.get_dataset(conn, dataset)
         except NotFound as exc:
             return str(exc)
-    want = "leads" if kind == "leads" else "opportunities"
-    if row["kind"] != want:
-        other = "leads" if row["kind"] == "leads" else "deals"
-        raise InvalidInput(
-            f"--dataset: dataset {dataset!r} holds {row['kind']}, not {want}; use --kind {other}"
-        )
+    _check_kind("--dataset", dataset, row["kind"], "leads" if kind == "leads" else "opportunities")
     return None
 
 
@@ -334,9 +329,12 @@ def _stored(data: str | None, kind: str, want: str, settings: Settings) -> tuple
             row = store.get_dataset(conn, name)
     except NotFound as exc:
         raise InvalidInput(f"--data: {exc}") from None
-    if row["kind"] != want:
-        other = "leads" if row["kind"] == "leads" else "deals"
-        raise InvalidInput(
-            f"--kind {kind}: dataset {name!r} holds {row['kind']}; use --kind {other}"
-        )
+    _check_kind(f"--kind {kind}", name, row["kind"], want)
     return engine, name
+
+
+def _check_kind(option: str, name: str, held: str, want: str) -> None:
+    """Refuse a stored dataset of the other kind than the command scores, naming `option`."""
+    if held != want:
+        other = "leads" if held == "leads" else "deals"
+        raise InvalidInput(f"{option}: dataset {name!r} holds {held}; use --kind {other}")

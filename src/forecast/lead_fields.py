@@ -252,11 +252,19 @@ def say_no_time_of_day(
     hour, created = lead_dates.HOUR, lead_dates.CREATED
     if hour not in date_inputs:
         return
-    blank = f"{lead_dates.LABELS[hour]!r} was scored as blank"
     for i, row in enumerate(rows):
         if row.get(hour) is None and row.get(created) not in (None, ""):
-            sent = created_column if created_column in row else created  # the name it came by
-            notes[i].append(f"{sent!r} has no time of day: {blank}")
+            sent = (
+                created if created_column is None or created_column not in row else created_column
+            )
+            notes[i].append(_no_time_of_day(sent))  # under the name it came by
+
+
+def _no_time_of_day(name: str) -> str:
+    """The note on a creation date (sent as `name`) without a time of day: its hour is blank."""
+    return (
+        f"{name!r} has no time of day: {lead_dates.LABELS[lead_dates.HOUR]!r} was scored as blank"
+    )
 
 
 def say_undated(
@@ -278,9 +286,7 @@ def say_undated(
     # A date read (its weekday known) without its hour: a date with no time of day.
     day, hour = lead_dates.WEEKDAY, lead_dates.HOUR
     timed = day in date_inputs and hour in date_inputs
-    no_time = (
-        f"{name!r} has no time of day: {lead_dates.LABELS[lead_dates.HOUR]!r} was scored as blank"
-    )
+    no_time = _no_time_of_day(name)
     for i, row in enumerate(rows):
         if is_blank(row.get(lead_dates.CREATED)):
             notes.setdefault(i, []).append(said)
