@@ -155,6 +155,17 @@ _TEAM_LINE: dict[str, Any] = {
 }
 
 
+class ActualOut(BaseModel):
+    """What the period won, as the data knows it, beside a forecast made as of an earlier date."""
+
+    through: str = Field(
+        description="Won up to this day, included (the period's last, or the data's)"
+    )
+    complete: bool = Field(description="The data covers the whole period")
+    total: float = Field(description="Won revenue in the period (the one group's, if asked)")
+    groups: dict[str, float] = Field(description="Per `by` group (empty without `by`)")
+
+
 class StoredOut(BaseModel):
     as_of: str = Field(description="The tracked date")
     run_at: str = Field(description="When the tracking run computed it (UTC)")
@@ -227,6 +238,11 @@ class ForecastResponse(BaseModel):
         None,
         description="The naive forecasts of the period now (run rate, last period, same period "
         "last year) and the weighted pipeline, in total and per group",
+    )
+    actual: ActualOut | None = Field(
+        None,
+        description="What the period won, as the data knows it, where the data reaches past "
+        "as_of (a period already over is forecast as of its start): null otherwise",
     )
     stored: StoredOut | None = Field(
         None,

@@ -29,6 +29,7 @@ from training.console import (
 )
 from training.data_arg import given_path
 from training.forecast_tables import (
+    actual_text,
     backtest_tables,
     money,
     past_accuracy_text,
@@ -255,6 +256,9 @@ def _print_revenue(document: dict[str, Any], json_: bool) -> None:
     if past is not None:
         console.print(past_accuracy_text(past))
     console.print(revenue_table(document))
+    said = actual_text(document)
+    if said:
+        console.print(said)
     print_notes(document["notes"])
 
 

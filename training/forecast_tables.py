@@ -50,6 +50,29 @@ def target_text(lead: dict[str, Any], total: dict[str, Any]) -> str:
     )
 
 
+def actual_text(data: dict[str, Any]) -> str | None:
+    """What the period won beside what was forecast as of an earlier date, in one line (None
+    where the data knows no more than the forecast did)."""
+    actual = data.get("actual")
+    if actual is None:
+        return None
+    won = actual["total"]
+    span = "the whole period" if actual["complete"] else "so far: the data ends there"
+    said = [f"{data['period']['label']} won {money(won)} (to {actual['through']}, {span})"]
+    lead = data.get("headline")
+    shown = [("ours", data["total"]["expected"])]
+    if lead is not None and lead["method"] != "model":
+        shown.append((lead["label"], lead.get("forecast")))
+    for name, value in shown:
+        if value is not None and won > 0:
+            off = value / won - 1
+            where = "above" if off > 0 else "below"
+            said.append(
+                f"{name} forecast {money(value)} as of {data['as_of']}, {abs(off):.0%} {where} it"
+            )
+    return "; ".join(said)
+
+
 def revenue_table(data: dict[str, Any]) -> Table:
     """The forecast as managers read it: one line per group, then the total; where another
     method than ours is what users get, its P(target) beside ours'."""
@@ -77,6 +100,9 @@ def revenue_table(data: dict[str, Any]) -> Table:
     if reach is not None:
         heads[-1] = "P(target) ours"
         heads.append("P(target) chosen")
+    actual = data.get("actual")
+    if actual is not None:  # what the period won, as the data knows it now
+        heads.insert(4, "won (actual)")
     for i, h in enumerate(heads):
         table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
     rows = data["groups"] + [data["total"]]
@@ -85,11 +111,16 @@ def revenue_table(data: dict[str, Any]) -> Table:
         more = []
         if reach is not None:
             more = [pct(reach.get(None if i == len(rows) - 1 else g["group"]))]
+        won = []
+        if actual is not None:
+            last = i == len(rows) - 1
+            won = [money(actual["total"] if last else actual["groups"].get(g["group"], 0.0))]
         table.add_row(
             g["group"],
             f"{g['deals']:,}",
             money(g["won_so_far"]),
             money(g["expected"]),
+            *won,
             money(g["expected_pipeline"]),
             money(g["expected_new"]),
             money(g["p10"]),

@@ -175,6 +175,24 @@ def test_the_forecast_says_how_far_it_was_off_before_and_gives_the_naive_forecas
     }
 
 
+def test_a_period_over_is_shown_beside_what_it_won_as_the_kpis_count_it(viewer):
+    """2024-Q3 is over in the data (it ends on 2024-12-31): its forecast, made as of its start,
+    comes with what it won, per team and in total, as GET /v1/kpis counts it; one team's
+    forecast with that team's. A forecast as of the data's end has none."""
+    body = viewer.get("/v1/forecast", params={"period": "2024-Q3", "by": "team"}).json()
+    kpis = viewer.get("/v1/kpis", params={"period": "quarter", "by": "team"}).json()
+    won = {g["group"]: g["won_revenue"] for g in kpis["groups"] if g["period"] == "2024-Q3"}
+    actual = body["actual"]
+    assert (actual["through"], actual["complete"]) == ("2024-09-30", True)
+    assert actual["groups"] == pytest.approx({g: v for g, v in won.items() if v})
+    assert actual["total"] == pytest.approx(sum(won.values()))
+    one = viewer.get(
+        "/v1/forecast", params={"period": "2024-Q3", "by": "team", "group": "Team Haddad"}
+    ).json()["actual"]
+    assert one["total"] == one["groups"]["Team Haddad"] == pytest.approx(won["Team Haddad"])
+    assert viewer.get("/v1/forecast", params={"period": "2025-Q1"}).json()["actual"] is None
+
+
 def test_without_a_track_record_there_is_no_past_accuracy_but_the_naive_forecasts(viewer):
     body = viewer.get("/v1/forecast", params={"period": "2024-Q3"}).json()
     assert body["headline"] is None and body["past_accuracy"] is None

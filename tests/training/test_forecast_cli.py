@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -302,3 +303,47 @@ def test_a_target_given_on_the_command_line_is_shown_in_place_of_the_stored_ones
         2,
         "target for 'Team X': a group's target needs the forecast per group",
     )
+
+
+def test_a_forecast_of_a_period_already_over_is_shown_beside_what_it_won(tmp_path):
+    """A manager reading 2023-Q3 after it ended sees its forecast as made at its start beside
+    what it won, per team and in total, as the user's own sum of the won deals closed in it; a
+    forecast as of the data's end knows nothing more and shows no actual."""
+    import pandas as pd
+
+    write_export(generate_pipeline(600, seed=11, start="2023-01-01", end="2023-12-31"), tmp_path)
+    deals = pd.read_csv(tmp_path / "opportunities.csv", parse_dates=["closed_at"])
+    won = deals[
+        (deals["stage"] == "Won")
+        & (deals["closed_at"] >= "2023-07-01")
+        & (deals["closed_at"] < "2023-10-01")
+    ]
+    runner = CliRunner()
+    args = ["revenue", "--period", "2023-Q3", "--data", str(tmp_path), "--by", "team"]
+    data = json.loads(runner.invoke(forecast_app, [*args, "--json"]).stdout)
+    assert data["as_of"] == "2023-07-01"
+    assert data["actual"] == {
+        "through": "2023-09-30",
+        "complete": True,
+        "total": pytest.approx(won["amount"].sum()),
+        "groups": pytest.approx(won.groupby("team")["amount"].sum().to_dict()),
+    }
+    shown = runner.invoke(forecast_app, args)
+    assert shown.exit_code == 0, shown.output
+    assert "won (actual)" in shown.stdout
+    off = data["total"]["expected"] / won["amount"].sum() - 1
+    side = "above" if off > 0 else "below"
+    assert f"2023-Q3 won {won['amount'].sum():,.0f} (to 2023-09-30, the whole period)" in (
+        " ".join(shown.stdout.split())
+    )
+    assert f"{abs(off):.0%} {side} it" in shown.stdout
+
+    now = runner.invoke(forecast_app, ["revenue", "--period", "2024-Q1", "--data", str(tmp_path)])
+    assert now.exit_code == 0, now.output
+    assert "won (actual)" not in now.stdout
+    later = json.loads(
+        runner.invoke(
+            forecast_app, ["revenue", "--period", "2024-Q1", "--data", str(tmp_path), "--json"]
+        ).stdout
+    )
+    assert later["actual"] is None

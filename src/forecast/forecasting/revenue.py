@@ -179,6 +179,35 @@ def forecast_revenue(
     )
 
 
+def won_in_period(
+    history: DealHistory, period: Period | str, by: str | None, as_of: object
+) -> dict[str, Any] | None:
+    """What the period won, as the data knows it now, where it knows more than the forecast
+    did (a forecast of a period already over, or of one under way made as of an earlier date):
+    a manager reads the forecast beside the actual, as the dashboard's chart shows them. None
+    where the data ends by `as_of` or before the period starts. Won as the forecast's own
+    `won_so_far` counts it (the deals as known at the data's end, by outcome date), in total
+    and per `by` group."""
+    per = parse_period(period) if isinstance(period, str) else period
+    now, t = history.now(), as_timestamp(as_of)
+    if now <= t or now <= per.start:
+        return None
+    column = _group_column(by)
+    known = history.as_of(now)
+    won = known[(known["status"] == WON) & per.contains(known["closed_at"])]
+    amounts = won["amount"].fillna(0).to_numpy(dtype=float)
+    groups: dict[str, float] = {}
+    if column is not None:
+        sums = pd.Series(amounts).groupby(group_labels(won, column)).sum()
+        groups = {str(g): rounded(float(v), 2) for g, v in sums.items()}
+    return {
+        "through": str((min(per.end, now) - pd.Timedelta(days=1)).date()),  # its last day
+        "complete": bool(per.end <= now),
+        "total": rounded(float(amounts.sum()), 2),
+        "groups": groups,
+    }
+
+
 def unvalued_note(pipeline: pd.DataFrame) -> str | None:
     """What the forecast says of open deals with no amount and no list price: each counts as
     0, so a pipeline where many lack one forecasts low, and the user must know why."""

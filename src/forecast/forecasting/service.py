@@ -59,6 +59,9 @@ class TargetedForecast:
     naive: dict[str, Any] | None = None
     #: The currency of the amounts (None: the deals are in several, added unconverted).
     currency: str | None = None
+    #: What the period won as the data knows it, where it knows more than the forecast did
+    #: (`revenue.won_in_period`); None where it does not.
+    actual: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class TargetedForecast:
             "headline": self.headline,
             "past_accuracy": self.past_accuracy,
             "naive": self.naive,
+            "actual": self.actual,
         }
 
 
@@ -196,6 +200,7 @@ def forecast_against_targets(
     )
     fc.notes.append(f"headline: {read.note}")
     lead, naive = read.lead, read.naive
+    actual = revenue.won_in_period(history, per, by, t)
     if group is not None:
         line = next((g for g in fc.groups if g.group == group), None)
         if line is None:  # pragma: no cover - a known group always has a line
@@ -207,7 +212,10 @@ def forecast_against_targets(
             lead = {**lead, **mine, "groups": {group: mine}}
         own = naive["groups"].get(group, {})
         naive = {**naive, "total": own, "groups": {group: own}}
-    return TargetedForecast(name, fc, group, used, lead, read.past, naive, currency)
+        if actual is not None:  # the group's own, as its line is the total
+            won = actual["groups"].get(group, 0.0)
+            actual = {**actual, "total": won, "groups": {group: won}}
+    return TargetedForecast(name, fc, group, used, lead, read.past, naive, currency, actual)
 
 
 def _given(
