@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,127 +20,26 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema, core_schema
 
-from forecast.data import validation
 from forecast.data.forecast_categories import canonical_forecast_category
-
-
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00+01:00: before year 1, refused as before 1900
-        return value.replace(tzinfo=UTC)
-
-
-#: A timestamp sent out as RFC 3339 with its zone (the store keeps naive UTC).
-UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
-
-#: How far ahead of this server's clock a deal's own date may lie (clock skew between systems).
-DATE_SKEW = timedelta(days=1)
-
-
-#: The earliest date a deal's own date may take: an earlier one is a CRM's placeholder for no
-#: date (0001-01-01 is .NET's), which would make a deal two thousand years old.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-
-
-def _plausible(value: datetime) -> datetime:
-    if _utc(value) < EARLIEST:
-        raise ValueError(
-            f"{value.date().isoformat()} is before 1900: a placeholder for no date? send the "
-            "real date, or leave the field out"
-        )
-    return value
-
-
-def _not_ahead(value: datetime) -> datetime:
-    _plausible(value)
-    if _utc(value) > datetime.now(UTC) + DATE_SKEW:
-        raise ValueError("lies in the future: a deal is created and moves stage by now")
-    return value
-
-
-#: A date of something that happened to a deal: not after now.
-PastDateTime = Annotated[datetime, AfterValidator(_not_ahead)]
-#: A deal's date the CRM holds (an expected close may lie ahead): not before 1900.
-DealDateTime = Annotated[datetime, AfterValidator(_plausible)]
-
-# --- what the edge accepts ----------------------------------------------------------------------
-# Python's json reads `Infinity`, `NaN`, integers of any length and lone surrogates ("\ud800",
-# which no UTF-8 text can hold), and PostgreSQL refuses NUL in text: values the models and the
-# store cannot take are refused here, as a 422 naming the field.
-
-#: The largest magnitude of a number sent in: far above any real amount, far below overflow
-#: (the one bound the import and the CLI apply too).
-MAX_NUMBER = validation.MAX_NUMBER
-
-#: The characters a name or an id refuses (every control character), and those free text
-#: refuses (all but tab, newline and carriage return): as classes for a regular expression.
-_NOT_IN_NAMES = r"\x00-\x1f"
-_NOT_IN_TEXT = r"\x00-\x08\x0b\x0c\x0e-\x1f"
-_CONTROL = re.compile(f"[{_NOT_IN_NAMES}]")
-_CONTROL_IN_TEXT = re.compile(f"[{_NOT_IN_TEXT}]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-#: Any character either rule refuses: one scan clears the usual value (names and short text).
-_SUSPECT = re.compile(r"[\x00-\x1f\ud800-\udfff]")
-
-
-def _refuse_control(value: str, pattern: re.Pattern[str], allowed: str) -> str:
-    if _SUSPECT.search(value) is None:  # the usual case: one scan, nothing to say
-        return value
-    found = pattern.search(value)
-    if found:
-        raise ValueError(
-            f"contains the control character U+{ord(found.group()):04X} at position "
-            f"{found.start()}; {allowed}"
-        )
-    found = _SURROGATE.search(value)
-    if found:
-        raise ValueError(
-            f"contains a lone surrogate, U+{ord(found.group()):04X}, at position "
-            f"{found.start()}: half of a character, which UTF-8 text cannot hold"
-        )
-    return value
-
-
-def single_line(value: str) -> str:
-    """A name or an id: no control characters at all (NUL, tab, newline, escape, ...) and no
-    lone surrogate."""
-    return _refuse_control(value, _CONTROL, "names and ids take none")
-
-
-def free_text(value: str) -> str:
-    """Free text: tab, newline and carriage return allowed, no other control character, no lone
-    surrogate."""
-    return _refuse_control(value, _CONTROL_IN_TEXT, "text may hold only tab and line breaks")
-
-
-def sane_value(value: object) -> object:
-    """A free value: a finite number of magnitude up to MAX_NUMBER, or `free_text`."""
-    if isinstance(value, str):
-        return free_text(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        # abs() and the comparison are exact for an int of any length; isfinite() is not
-        if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > MAX_NUMBER:
-            raise ValueError(
-                "must be a finite number between -1e15 and 1e15 (Infinity, NaN and larger "
-                "numbers cannot be scored)"
-            )
-    return value
-
-
-#: A name or id: one line, no control characters.
-Name = Annotated[str, AfterValidator(single_line)]
-#: A number the models and the store can hold: finite, |x| ≤ MAX_NUMBER.
-Number = Annotated[float, Field(ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False)]
-#: Money and counts: a Number that is not negative.
-Amount = Annotated[float, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False)]
-_REP = "The rep's call on the dataset's scale: 0–1, or 0–100 where it was imported as percents"
-RepProbability = Annotated[float, Field(ge=0, allow_inf_nan=False, description=_REP)]
-
+from serving.edge_values import (  # noqa: F401 - also named here: `schemas.Name` etc.
+    DATE_SKEW,
+    MAX_NUMBER,
+    NOT_IN_NAMES,
+    NOT_IN_TEXT,
+    Amount,
+    DealDateTime,
+    GroupName,
+    Name,
+    Number,
+    PastDateTime,
+    RepProbability,
+    ShortGroupName,
+    UtcDateTime,
+    as_utc,
+    free_text,
+    sane_value,
+    single_line,
+)
 
 # --- the same rules, checked by pydantic's core alone -------------------------------------------
 # A lead is read on the hot route, and its lane (serving/lead_lane.py) reads it with the same
@@ -186,7 +83,7 @@ class Then:
 #: which admit any other name.)
 OneLine = Annotated[
     str,
-    StringConstraints(pattern=f"^[^{_NOT_IN_NAMES}]*$"),
+    StringConstraints(pattern=f"^[^{NOT_IN_NAMES}]*$"),
     Refusal(
         "control_character",
         "contains a control character (U+0000 to U+001F: NUL, tab, a line break, escape, ...) "
@@ -202,7 +99,7 @@ OneLine = Annotated[
 #: all a value may be (a second pass, to give bad text a message of its own, cost the lane 5-10%
 #: of its validation). `FieldValueIn` states the same rules in Python, for the other models.
 LeadValue = Annotated[
-    Annotated[str, Strict(), StringConstraints(pattern=f"^[^{_NOT_IN_TEXT}]*$")]
+    Annotated[str, Strict(), StringConstraints(pattern=f"^[^{NOT_IN_TEXT}]*$")]
     | Annotated[float, Strict(), Field(ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False)]
     | Annotated[int, Strict(), Field(ge=-int(MAX_NUMBER), le=int(MAX_NUMBER))]
     | Annotated[bool, Strict()],
@@ -397,14 +294,14 @@ class DealScoreRequest(BaseModel):
     stage_entered_at: PastDateTime | None = Field(None, description="Default: created_at")
     amount: Amount | None = None
     list_price: Amount | None = None
-    product: Name | None = Field(None, max_length=200)
-    product_series: Name | None = Field(None, max_length=100)
-    owner: Name | None = Field(None, max_length=200, description="The rep")
-    team: Name | None = Field(None, max_length=200)
-    region: Name | None = Field(None, max_length=100)
-    account: Name | None = Field(None, max_length=200)
-    sector: Name | None = Field(None, max_length=100)
-    account_country: Name | None = Field(None, max_length=100)
+    product: GroupName = None
+    product_series: ShortGroupName = None
+    owner: GroupName = Field(None, description="The rep")
+    team: GroupName = None
+    region: ShortGroupName = None
+    account: GroupName = None
+    sector: ShortGroupName = None
+    account_country: ShortGroupName = None
     account_employees: Amount | None = None
     account_revenue: Amount | None = None
     attributes: Attributes | None = None
@@ -421,7 +318,7 @@ class DealScoreRequest(BaseModel):
     @model_validator(mode="after")
     def _stage_entered_after_creation(self) -> DealScoreRequest:
         created, entered = self.created_at, self.stage_entered_at
-        if created is not None and entered is not None and _utc(entered) < _utc(created):
+        if created is not None and entered is not None and as_utc(entered) < as_utc(created):
             raise ValueError(
                 f"stage_entered_at ({entered.isoformat()}) is before created_at "
                 f"({created.isoformat()}): a deal enters its stage once it exists"
@@ -492,24 +389,26 @@ class OpportunityState(BaseModel):
     stage: Name = Field(
         min_length=1, max_length=100, description="The current stage, one of the dataset's stages"
     )
-    updated_at: DealDateTime = Field(
-        description="When the CRM last changed the deal. A push older than the stored state "
-        "does not roll it back; a stage change is dated by it"
+    updated_at: PastDateTime = Field(
+        description="When the CRM last changed the deal (not ahead of now). A push older than the "
+        "stored state does not roll it back; a stage change is dated by it"
     )
-    created_at: DealDateTime | None = Field(None, description="Required for a new deal")
-    closed_at: DealDateTime | None = Field(None, description="For won/lost; default: updated_at")
+    created_at: PastDateTime | None = Field(None, description="Required for a new deal")
+    closed_at: PastDateTime | None = Field(
+        None, description="For won/lost, by updated_at; default: updated_at"
+    )
     expected_close_at: DealDateTime | None = None
     amount: Amount | None = None
     list_price: Amount | None = None
     currency: Name | None = Field(None, pattern=r"^[A-Za-z]{3}$", description="Default: USD")
-    owner: Name | None = Field(None, max_length=200, description="The rep")
-    team: Name | None = Field(None, max_length=200)
-    region: Name | None = Field(None, max_length=100)
-    product: Name | None = Field(None, max_length=200)
-    product_series: Name | None = Field(None, max_length=100)
-    account: Name | None = Field(None, max_length=200)
-    sector: Name | None = Field(None, max_length=100)
-    account_country: Name | None = Field(None, max_length=100)
+    owner: GroupName = Field(None, description="The rep")
+    team: GroupName = None
+    region: ShortGroupName = None
+    product: GroupName = None
+    product_series: ShortGroupName = None
+    account: GroupName = None
+    sector: ShortGroupName = None
+    account_country: ShortGroupName = None
     account_employees: Amount | None = None
     account_revenue: Amount | None = None
     rep_probability: RepProbability | None = None
@@ -520,6 +419,13 @@ class OpportunityState(BaseModel):
     @model_validator(mode="after")
     def _in_order(self) -> OpportunityState:
         _created_first(self, self.created_at)
+        closed, updated = self.closed_at, self.updated_at
+        if closed is not None and as_utc(closed) > as_utc(updated) + DATE_SKEW:
+            raise ValueError(
+                f"closed_at ({closed.isoformat()}) is after updated_at ({updated.isoformat()}): "
+                "a deal is closed by the time the CRM last changed it (a date ahead would move "
+                "the data's end, and every figure read as of it, to that date)"
+            )
         return self
 
 
@@ -530,7 +436,7 @@ def _created_first(deal: BaseModel, created: datetime | None) -> None:
         return
     for name in ("updated_at", "closed_at"):
         when = getattr(deal, name)
-        if when is not None and _utc(when) + DATE_SKEW < _utc(created):
+        if when is not None and as_utc(when) + DATE_SKEW < as_utc(created):
             raise ValueError(
                 f"{name} ({when.isoformat()}) is before created_at ({created.isoformat()})"
             )

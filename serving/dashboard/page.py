@@ -34,7 +34,7 @@ from forecast.forecasting.stored_forecasts import find as stored_forecast
 from forecast.forecasting.targets import TOTAL, TOTAL_LEVEL, list_targets
 from forecast.kpis import compute_kpis
 from forecast.periods import Period, current_period, parse_period, period_of
-from forecast.risk import deals_at_risk
+from forecast.risk import LISTED, MAX_LISTED, deals_at_risk
 from serving.datasets import Dataset
 
 log = logging.getLogger("serving.dashboard.page")
@@ -171,7 +171,12 @@ def revenue_forecast(
 
 
 def at_risk(
-    data: Dataset, *, served: Any, as_of: object = None, team: str | None = None, limit: int = 25
+    data: Dataset,
+    *,
+    served: Any,
+    as_of: object = None,
+    team: str | None = None,
+    limit: int = LISTED,
 ) -> Any:
     """`risk.deals_at_risk` on a loaded dataset, as `GET /v1/deals/at-risk` calls it."""
     return deals_at_risk(data.history, served=served, as_of=as_of, team=team, limit=limit)
@@ -232,7 +237,11 @@ def build_overview(
     with ThreadPoolExecutor(max_workers=1) as pool:
         risk = pool.submit(
             section,
-            lambda: at_risk(data, served=served, as_of=data.now, team=view.team).to_dict(),
+            # All flagged (up to the most a list holds): the page shows the riskiest, its CSV
+            # every one the count above the table says.
+            lambda: at_risk(
+                data, served=served, as_of=data.now, team=view.team, limit=MAX_LISTED
+            ).to_dict(),
             "deals at risk",
         )
         fc = section(lambda: _forecast_section(view, kpis, forecast_of, engine), "revenue forecast")

@@ -26,6 +26,7 @@ from forecast.errors import ForecastError, NotFound, UnknownGroup
 from forecast.forecasting import forecast_runs, stored_forecasts
 from forecast.formatting import missing, money, pct
 from forecast.model_monitoring import Monitoring
+from forecast.risk import LISTED
 from serving.dashboard import page
 from serving.dashboard.export import CHARTS, content_disposition, csv_rows, to_csv
 from serving.dashboard.figures import (
@@ -108,6 +109,8 @@ def commands(text: Any) -> Markup:
 
 
 templates.env.filters.update(money=money, pct=pct, days=days, number=number, commands=commands)
+#: The deals at risk a page shows (its CSV lists every one the overview found).
+templates.env.globals["shown_at_risk"] = LISTED
 
 
 def _html(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:

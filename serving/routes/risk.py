@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from forecast import scoring
+from forecast.risk import LISTED, MAX_LISTED
 from forecast.risk import deals_at_risk as find_deals_at_risk
 from serving.datasets import load_dataset
 from serving.deps import DatasetsDep, EngineDep, SettingsDep, ViewerDataset
@@ -59,7 +60,7 @@ async def deals_at_risk(
     as_of: Annotated[
         str | None, Query(max_length=40, description="Default: now, or the day after the data ends")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 25,
+    limit: Annotated[int, Query(ge=1, le=MAX_LISTED)] = LISTED,
 ) -> AtRiskResponse:
     def compute() -> AtRiskResponse:
         data = load_dataset(engine, dataset or settings.deal_dataset, datasets)

@@ -447,3 +447,25 @@ stages: {open: [New], won: Won, lost: Lost}
     notes = " ".join(export.report.notes)
     assert "1 Owner value(s) listed more than once with different values ('ann')" in notes
     assert "1 Owner value(s) not in the joined file ('cy')" in notes
+
+
+def test_spaces_around_a_team_or_rep_name_are_not_part_of_it(sqlite_engine):
+    """ " Team Novak " in one row and "Team Novak" in another are one team (a group no target
+    could name otherwise, and a line of its own in every per-team figure); a name of spaces
+    alone is blank."""
+    from forecast.data.importing import import_frame
+    from forecast.data.mapping import load_mapping
+
+    row = {"stage": "Prospecting", "created_at": "2024-03-01", "updated_at": "2024-03-01"}
+    frame = pd.DataFrame(
+        [
+            {**row, "id": "D1", "team": " Team Novak ", "owner": "Ana Moreau  "},
+            {**row, "id": "D2", "team": "Team Novak", "owner": "Ana Moreau"},
+            {**row, "id": "D3", "team": "   ", "owner": "Ben"},
+        ]
+    )
+    import_frame(sqlite_engine, frame, load_mapping("canonical"), dataset="crm")
+    deals = store.load_opportunities(sqlite_engine, "crm").set_index("id")
+    assert deals.loc[["D1", "D2"], "team"].tolist() == ["Team Novak", "Team Novak"]
+    assert deals.loc[["D1", "D2"], "owner"].tolist() == ["Ana Moreau", "Ana Moreau"]
+    assert pd.isna(deals.loc["D3", "team"])

@@ -243,6 +243,27 @@ def test_every_chart_downloads_as_csv(viewer, chart):
     assert rows
 
 
+def test_the_at_risk_csv_lists_every_flagged_deal_the_page_counts(viewer, env):
+    """The page shows the riskiest (as many as the API lists by default) under "N of M open
+    deals flagged"; its CSV holds all N up to the most a list holds (500), riskiest first, as
+    the API lists them when asked for that many, and the page says what it shows."""
+    html = viewer.get("/?period=2017-Q4").text
+    flagged = int(re.search(r'id="risk-flagged" data-value="(\d+)"', html).group(1))
+    rows = list(csv.DictReader(io.StringIO(viewer.get("/dashboard/risk.csv?period=2017-Q4").text)))
+    api = viewer.get(
+        "/v1/deals/at-risk", params={"limit": 500}, headers=auth(env.keys["viewer"])
+    ).json()
+    assert flagged == api["flagged"] and len(rows) == len(api["deals"]) == min(flagged, 500)
+    assert [r["id"] for r in rows] == [d["id"] for d in api["deals"]]
+    shown = re.findall(r'<tr data-deal="', html[html.index('id="risk-table"') :])
+    assert len(shown) == min(flagged, 25)
+    said = " ".join(html[html.index('id="risk-more"') :].split()) if flagged > 25 else ""
+    if flagged > 500:
+        assert f"the CSV lists the 500 riskiest of the {flagged:,} (the most a list holds)" in said
+    elif flagged > 25:
+        assert f"the CSV lists all {flagged}." in said
+
+
 def test_the_forecast_csv_holds_the_figures_of_the_api(viewer, env):
     rows = {
         r["period"]: r

@@ -169,6 +169,44 @@ def test_a_malformed_field_is_422_with_its_path(scorer, change, field):
     assert field in {e["field"] for e in response.json()["errors"]}
 
 
+def test_a_close_after_the_crms_last_change_or_a_date_ahead_is_422_and_moves_nothing(
+    scorer, settings
+):
+    """A close dated after the CRM last changed the deal, or a change dated ahead of now, would
+    move the data's end (and every KPI, forecast and at-risk list read as of it) to that date:
+    refused naming the field, and the stored deal is as it was."""
+    late_close = scorer.put(
+        "/v1/opportunities/D1",
+        json={**STATE, "stage": "Won", "updated_at": "2025-01-02", "closed_at": "2026-01-01"},
+    )
+    assert late_close.status_code == 422, late_close.text
+    assert "closed_at (2026-01-01T00:00:00) is after updated_at" in late_close.text
+    for field in ("updated_at", "closed_at", "created_at"):
+        ahead = scorer.put("/v1/opportunities/D1", json={**STATE, field: "2999-01-01"})
+        assert ahead.status_code == 422, ahead.text
+        assert f"body.{field}" in {e["field"] for e in ahead.json()["errors"]}
+        assert "lies in the future" in ahead.text
+    deals = store.load_opportunities(store.get_engine(settings), "crm").set_index("id")
+    assert deals.loc["D1", "stage"] == "Prospecting" and pd.isna(deals.loc["D1", "closed_at"])
+
+
+def test_spaces_around_a_team_or_rep_name_are_not_part_of_it(scorer, settings):
+    """A CRM that sends " East " (or a rep with a trailing space) names the team East, as an
+    import reads it, not a team of its own that no target can name; spaces alone are blank."""
+    pushed = scorer.put(
+        "/v1/opportunities/D1", json={**STATE, "team": " East ", "owner": "Ana Moreau  "}
+    )
+    assert pushed.status_code == 200, pushed.text
+    blank = scorer.put(
+        "/v1/opportunities/N2",
+        json={**STATE, "team": "   ", "updated_at": "2024-03-11T09:00:00Z"},
+    )
+    assert blank.status_code == 200, blank.text
+    deals = store.load_opportunities(store.get_engine(settings), "crm").set_index("id")
+    assert (deals.loc["D1", "team"], deals.loc["D1", "owner"]) == ("East", "Ana Moreau")
+    assert pd.isna(deals.loc["N2", "team"])
+
+
 def test_a_new_deal_without_its_creation_date_is_422(scorer):
     state = {k: v for k, v in STATE.items() if k != "created_at"}
     response = scorer.put("/v1/opportunities/NEW", json=state)

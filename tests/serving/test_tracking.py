@@ -171,3 +171,15 @@ def test_the_forecast_over_time_shows_the_total_target_and_a_teams(
 def test_bad_input_is_a_422(client, api_keys, tracked, params, said):
     got = client.get(URL, params=params, headers=auth(api_keys["viewer"]))
     assert got.status_code == 422 and said in got.text
+
+
+def test_a_team_no_deal_names_is_a_404_naming_the_dataset(client, api_keys, tracked):
+    """As every route answers a group it does not know ("Nobody" is no team of the dataset),
+    where a tracked one has its points (`test_a_periods_forecast_over_time_per_team`)."""
+    viewer = auth(api_keys["viewer"])
+    nobody = client.get(
+        URL, params={"period": "2024-Q4", "by": "team", "group": "Nobody"}, headers=viewer
+    )
+    assert nobody.status_code == 404, nobody.text
+    assert nobody.json()["type"] == "UnknownGroup"
+    assert "no deals for team 'Nobody' in dataset 'crm'" in nobody.json()["detail"]

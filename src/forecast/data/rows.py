@@ -225,7 +225,7 @@ class CanonicalRows(NumberColumns):
             "forecast_category",
             "currency",
         ):
-            out[f] = raw[cols[f]].astype("str").where(raw[cols[f]].notna()) if f in cols else None
+            out[f] = _trimmed(raw[cols[f]]) if f in cols else None
         rates = self._currencies(out, raw, bad)
 
         self._bad(out["amount"] < 0, bad, raw, "amount", "negative amount")
@@ -567,6 +567,14 @@ def open_stage_before_close(
         opened = {v: n for v, n in names.items() if n is not None and stages.status(n) == OPEN}
         found.loc[values.index] = values.map(opened)
     return found
+
+
+def _trimmed(values: pd.Series) -> pd.Series:
+    """A text column as a deal's names read it: spaces around a name are not part of it
+    (" Team Novak " is Team Novak, not a team of its own, as the API reads a push), and a name
+    of spaces alone is blank."""
+    text = values.astype("str").str.strip()
+    return text.where(values.notna() & (text != ""))
 
 
 def canonical_stage(stages: StageSet, value: object) -> str | None:

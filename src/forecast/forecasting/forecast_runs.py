@@ -20,13 +20,13 @@ from sqlalchemy import Engine, select
 
 from forecast import budget
 from forecast.data import store
-from forecast.errors import ForecastError, InvalidInput
+from forecast.errors import ForecastError, InvalidInput, UnknownGroup
 from forecast.forecasting import stored_forecasts
 from forecast.forecasting.forecast_waterfall import forecast_waterfall
 from forecast.forecasting.rep_calls import CALLS, open_calls
 from forecast.forecasting.revenue import TOTAL, GroupForecast, RevenueForecast
 from forecast.forecasting.service import TargetedForecast, forecast_against_targets
-from forecast.forecasting.targets import targets_for
+from forecast.forecasting.targets import known_groups, suggest, targets_for
 from forecast.formatting import rounded
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import Period, current_period, parse_period, period_of
@@ -247,6 +247,8 @@ def period_history(
     label = parse_period(period).label
     rows = history_of(engine, dataset, label, level=level, group=group)
     by = None if level == TOTAL else level
+    if rows.empty and by is not None:  # no line: a group no deal names is unknown (404)
+        _check_group(engine, dataset, by, str(group))
     with engine.connect() as conn:
         target = targets_for(conn, dataset, label, by).get(TOTAL if by is None else str(group))
     points = [
@@ -258,6 +260,17 @@ def period_history(
         for r in rows.to_dict("records")
     ]
     return {"period": label, "level": level, "group": group, "target": target, "points": points}
+
+
+def _check_group(engine: Engine, dataset: str, by: str, group: str) -> None:
+    """`UnknownGroup` where no deal of the dataset names `group` under `by`, as every route
+    answers a team or rep it does not know (a known one merely not tracked yet has no points)."""
+    with engine.connect() as conn:
+        names = known_groups(conn, dataset, {by})[by]
+    if group not in names:
+        raise UnknownGroup(
+            f"no deals for {by} {group!r} in dataset {dataset!r}{suggest(group, names, by)}"
+        )
 
 
 def latest_as_of(engine: Engine, dataset: str) -> pd.Timestamp | None:

@@ -167,7 +167,7 @@ def _validated(
     problems: list[str] = []
     targets: list[Target] = []
     seen: dict[tuple[str, str, str], int] = {}
-    known = _known_groups(
+    known = known_groups(
         conn, dataset, {str(r.get("level") or "").strip().casefold() for r in items}
     )
     currencies = _currencies(conn, dataset)
@@ -264,7 +264,7 @@ def suggest(name: str, known: set[str], level: str) -> str:
     return f"; known: {', '.join(listed[:10])}" + (" …" if len(listed) > 10 else "")
 
 
-def _known_groups(conn: Connection, dataset: str, levels: set[str]) -> dict[str, set[str]]:
+def known_groups(conn: Connection, dataset: str, levels: set[str]) -> dict[str, set[str]]:
     """The names each group level has among the dataset's deals."""
     out: dict[str, set[str]] = {level: set() for level in LEVEL_COLUMNS}
     opps = store.opportunities

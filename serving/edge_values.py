@@ -1,0 +1,146 @@
+"""What the API's edge accepts of a value: dates a deal can hold, names and free text without
+control characters or lone surrogates, numbers the models and the store can hold. Python's json
+reads `Infinity`, `NaN`, integers of any length and lone surrogates ("\\ud800", which no UTF-8
+text can hold), and PostgreSQL refuses NUL in text: values the models and the store cannot take
+are refused here, as a 422 naming the field (`serving.schemas` builds the requests from them)."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+
+from forecast.data import validation
+
+
+def as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00: before year 1, refused as before 1900
+        return value.replace(tzinfo=UTC)
+
+
+#: A timestamp sent out as RFC 3339 with its zone (the store keeps naive UTC).
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
+
+#: How far ahead of this server's clock a deal's own date may lie (clock skew between systems).
+DATE_SKEW = timedelta(days=1)
+
+
+#: The earliest date a deal's own date may take: an earlier one is a CRM's placeholder for no
+#: date (0001-01-01 is .NET's), which would make a deal two thousand years old.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def _plausible(value: datetime) -> datetime:
+    if as_utc(value) < EARLIEST:
+        raise ValueError(
+            f"{value.date().isoformat()} is before 1900: a placeholder for no date? send the "
+            "real date, or leave the field out"
+        )
+    return value
+
+
+def _not_ahead(value: datetime) -> datetime:
+    _plausible(value)
+    if as_utc(value) > datetime.now(UTC) + DATE_SKEW:
+        raise ValueError("lies in the future: a deal is created and moves stage by now")
+    return value
+
+
+#: A date of something that happened to a deal: not after now.
+PastDateTime = Annotated[datetime, AfterValidator(_not_ahead)]
+#: A deal's date the CRM holds (an expected close may lie ahead): not before 1900.
+DealDateTime = Annotated[datetime, AfterValidator(_plausible)]
+
+#: The largest magnitude of a number sent in: far above any real amount, far below overflow
+#: (the one bound the import and the CLI apply too).
+MAX_NUMBER = validation.MAX_NUMBER
+
+#: The characters a name or an id refuses (every control character), and those free text
+#: refuses (all but tab, newline and carriage return): as classes for a regular expression.
+NOT_IN_NAMES = r"\x00-\x1f"
+NOT_IN_TEXT = r"\x00-\x08\x0b\x0c\x0e-\x1f"
+_CONTROL = re.compile(f"[{NOT_IN_NAMES}]")
+_CONTROL_IN_TEXT = re.compile(f"[{NOT_IN_TEXT}]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+#: Any character either rule refuses: one scan clears the usual value (names and short text).
+_SUSPECT = re.compile(r"[\x00-\x1f\ud800-\udfff]")
+
+
+def _refuse_control(value: str, pattern: re.Pattern[str], allowed: str) -> str:
+    if _SUSPECT.search(value) is None:  # the usual case: one scan, nothing to say
+        return value
+    found = pattern.search(value)
+    if found:
+        raise ValueError(
+            f"contains the control character U+{ord(found.group()):04X} at position "
+            f"{found.start()}; {allowed}"
+        )
+    found = _SURROGATE.search(value)
+    if found:
+        raise ValueError(
+            f"contains a lone surrogate, U+{ord(found.group()):04X}, at position "
+            f"{found.start()}: half of a character, which UTF-8 text cannot hold"
+        )
+    return value
+
+
+def single_line(value: str) -> str:
+    """A name or an id: no control characters at all (NUL, tab, newline, escape, ...) and no
+    lone surrogate."""
+    return _refuse_control(value, _CONTROL, "names and ids take none")
+
+
+def free_text(value: str) -> str:
+    """Free text: tab, newline and carriage return allowed, no other control character, no lone
+    surrogate."""
+    return _refuse_control(value, _CONTROL_IN_TEXT, "text may hold only tab and line breaks")
+
+
+def sane_value(value: object) -> object:
+    """A free value: a finite number of magnitude up to MAX_NUMBER, or `free_text`."""
+    if isinstance(value, str):
+        return free_text(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # abs() and the comparison are exact for an int of any length; isfinite() is not
+        if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > MAX_NUMBER:
+            raise ValueError(
+                "must be a finite number between -1e15 and 1e15 (Infinity, NaN and larger "
+                "numbers cannot be scored)"
+            )
+    return value
+
+
+def trimmed(value: object) -> object:
+    """A group's name (a team, a rep, a region...) as the import reads it: spaces around it are
+    not part of it (" Team Novak " is Team Novak, not a team of its own that no target can
+    name), and one of spaces alone is blank."""
+    return (value.strip() or None) if isinstance(value, str) else value
+
+
+#: A name or id: one line, no control characters.
+Name = Annotated[str, AfterValidator(single_line)]
+#: A name that groups deals (team, rep, product, account; region, sector... the short ones):
+#: a `Name` of at most 200 (100) characters, `trimmed`, or none.
+GroupName = Annotated[
+    Annotated[str, StringConstraints(max_length=200), AfterValidator(single_line)] | None,
+    BeforeValidator(trimmed),
+]
+ShortGroupName = Annotated[
+    Annotated[str, StringConstraints(max_length=100), AfterValidator(single_line)] | None,
+    BeforeValidator(trimmed),
+]
+#: A number the models and the store can hold: finite, |x| ≤ MAX_NUMBER.
+Number = Annotated[float, Field(ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False)]
+#: Money and counts: a Number that is not negative.
+Amount = Annotated[float, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False)]
+_REP = "The rep's call on the dataset's scale: 0–1, or 0–100 where it was imported as percents"
+RepProbability = Annotated[float, Field(ge=0, allow_inf_nan=False, description=_REP)]
