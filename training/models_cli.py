@@ -339,12 +339,23 @@ def _train_with(
                 notation=frames.get("notation"),
             )
         step("logging to MLflow and registering")
+        # Leaky columns kept: its holdout figures flatter it, so it never serves by itself.
+        leaky = bool(extra.get("include_leaks"))
+        if leaky:
+            result.params["include_leaks"] = True  # logged with the run's params
         reg = registry.log_training(
             result,
             settings,
-            promote=promote,
+            promote=promote and not leaky,
             champion_version_scored=champion.version if champion else None,
         )
+        if leaky and promote:
+            reg.reasons.append(
+                "not promoted by itself: trained with --include-leaks, its holdout figures "
+                f"flatter it (`forecast models promote {kind.value} --version {reg.version}"
+                f"{' --dataset ' + reg.dataset if reg.dataset != registry.NO_DATASET else ''}` "
+                "makes it champion if you mean to serve it)"
+            )
     summary = result.summary()
     summary["registration"] = reg.to_dict()
     if not show:

@@ -97,7 +97,8 @@ def test_promote_and_rollback(settings, trained):
     better.metrics = copy.deepcopy(trained.metrics)
     better.metrics["model"]["roc_auc"] += 0.01
     better.metrics["model"]["brier"] -= 0.01
-    reg = registry.log_training(better, settings, promote=False)
+    better.metrics["champion"] = dict(trained.metrics["model"])  # v1, on the same holdout
+    reg = registry.log_training(better, settings, promote=False, champion_version_scored="1")
     assert not reg.promoted and registry.champion_version("leads", settings) == "1"
     assert registry.promote("leads", settings=settings).promote
     assert registry.champion_version("leads", settings) == "2"
@@ -105,6 +106,30 @@ def test_promote_and_rollback(settings, trained):
     assert registry.champion_version("leads", settings) == "1"
     with pytest.raises(InvalidInput, match="no earlier"):
         registry.rollback("leads", settings)
+
+
+def test_a_version_is_promoted_later_only_against_the_champion_its_run_weighed_it_against(
+    settings, trained
+):
+    """A walkthrough's case: a model kept as candidate, then promoted by hand once the champion
+    had changed, won on figures from two different holdouts, though a model of the same data had
+    lost to that champion on the same rows. It is refused, saying why and how to weigh it; the
+    champion it was weighed against back in place, it may be promoted."""
+    registry.log_training(trained, settings)
+    better = copy.copy(trained)
+    better.metrics = copy.deepcopy(trained.metrics)
+    better.metrics["model"]["roc_auc"] += 0.01
+    better.metrics["model"]["brier"] -= 0.01
+    better.metrics["champion"] = dict(trained.metrics["model"])
+    kept = registry.log_training(better, settings, promote=False, champion_version_scored="1")
+    assert registry.log_training(better, settings, champion_version_scored="1").promoted  # v3
+    decision = registry.promote("leads", version=kept.version, settings=settings)
+    assert not decision.promote
+    assert "not weighed against champion v3: its run scored v1 on its holdout" in str(decision)
+    assert "forecast train leads --data" in str(decision)
+    assert registry.champion_version("leads", settings) == "3"
+    assert registry.rollback("leads", settings) == "1"
+    assert registry.promote("leads", version=kept.version, settings=settings).promote
 
 
 def test_a_failure_midway_leaves_nothing_in_the_registry(settings, trained, monkeypatch):
@@ -213,7 +238,10 @@ def test_the_timing_model_goes_through_the_same_register_and_gate_path(settings)
     assert first.kind == "timing" and first.promoted
     assert first.name == "time-to-close.default" and first.dataset == registry.NO_DATASET
     assert registry.load_timing_champion(settings) == ("1", {"a fitted": "time-to-close model"})
-    second = registry.log_training(_timing_result(0.72, 0.085), settings)
+    # v1 could not score this run's holdout: weighed by its own recorded figures.
+    second = registry.log_training(
+        _timing_result(0.72, 0.085), settings, champion_version_scored="1"
+    )
     assert not second.promoted and second.champion_before == "1"
     assert any(
         r.startswith("does not beat stage_km: concordance 0.7200 vs 0.6000, Brier 0.0850")

@@ -129,7 +129,9 @@ def test_promote_and_rollback_act_on_one_dataset(settings, trained):
     registry.log_training(_on(trained, B), settings)
     better = _on(trained, A, 0.01)
     better.metrics["model"]["brier"] -= 0.01
-    assert not registry.log_training(better, settings, promote=False).promoted
+    assert not registry.log_training(
+        better, settings, promote=False, champion_version_scored="1"
+    ).promoted
     assert registry.promote("leads", settings=settings, dataset=A).promote
     assert registry.champion_version("leads", settings, dataset=A) == "2"
     assert registry.champion_version("leads", settings, dataset=B) == "1"

@@ -69,7 +69,9 @@ def test_promote_rollback_and_show_take_the_dataset(cli: Cli, trained: TrainingR
     assert shown["warnings"] == trained.warnings
     assert shown["columns"]["features"] == trained.columns["features"]
     registry.log_training(_on(trained, B), settings)
-    registry.log_training(_on(trained, A, 0.01), settings, promote=False)
+    registry.log_training(
+        _on(trained, A, 0.01), settings, promote=False, champion_version_scored="1"
+    )
     for args in (("show",), ("promote",), ("rollback",)):
         fails_cleanly(cli("models", *args, "leads"), 2, "several datasets", A, B, "--dataset")
     promoted = cli("models", "promote", "leads", "--dataset", A)

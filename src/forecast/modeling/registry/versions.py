@@ -75,6 +75,9 @@ def promote(
         dataset, name = _existing(client, kind, dataset)
         mv = _version(client, name, version or CANDIDATE)
         scored = client.get_run(mv.run_id).data.tags.get("champion_scored") or None
+        unweighed = _not_weighed(client, name, mv.version, scored, kind, dataset)
+        if unweighed is not None:
+            return unweighed
         names = _gate_metrics(kind, settings)
         metrics = _run_metrics(client, mv.run_id, names)
         return _gate(
@@ -89,6 +92,30 @@ def promote(
             rivals=_run_rivals(metrics),
             gains=_run_gains(client, mv.run_id, names),
         )[0]
+
+
+def _not_weighed(
+    client: Any, name: str, version: str, scored: str | None, kind: str, dataset: str
+) -> Decision | None:
+    """Refused (and tagged so) where the dataset's champion changed since the version's run
+    scored one on its holdout: that run weighed it against another champion (or none), and two
+    holdouts' figures do not compare (a model that lost to the champion on the same rows won
+    on its own). None: the run weighed it against the champion now."""
+    champ = _current_alias(client, name, CHAMPION)
+    if champ is None or str(champ.version) in (str(version), str(scored or "")):
+        return None
+    before = f"v{scored}" if scored else "no champion"
+    decision = Decision(
+        False,
+        [
+            f"not weighed against champion v{champ.version}: its run scored {before} on its "
+            f"holdout, and figures from two holdouts do not compare; train again "
+            f"(`forecast train {kind} --data {dataset}`) to weigh a model against "
+            f"v{champ.version} on the same rows"
+        ],
+    )
+    client.set_model_version_tag(name, str(version), "decision", str(decision))
+    return decision
 
 
 def rollback(kind: str, settings: Settings | None = None, dataset: str | None = None) -> str:
