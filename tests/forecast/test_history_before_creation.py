@@ -156,3 +156,33 @@ def test_an_entry_date_column_before_creation_is_reported_and_the_deal_kept(tmp_
     assert len(d1) == 1 and d1[0][0] == "Proposal" and d1[0][1] >= "2024-01-10"
     assert entries(export.history, "D2")[0] == ("Proposal", "2024-01-10 00:00:00")  # skew
     assert entries(export.history, "D3") == [("Proposal", "2024-01-15 00:00:00")]
+
+
+def test_with_skip_a_deal_whose_row_is_bad_leaves_no_history_behind(sqlite_engine, tmp_path):
+    """A walkthrough's Salesforce export: a deal closed before it was created is a bad row,
+    left out by `skip`; its history file's rows go with it (they were stored for a deal the
+    store did not hold), and the notes say how many."""
+    from sqlalchemy import func, select
+
+    from forecast.data import store
+
+    history = HISTORY.replace("006A,Prospecting,2024-01-02\n", "")
+    path, mapping = folder(tmp_path, history)
+    write(
+        tmp_path,
+        "deals.csv",
+        DEALS.replace(
+            "006A,Closed Won,1000,2024-01-10,2024-02-20",
+            "006A,Closed Won,1000,2024-01-10,2023-02-20",
+        ),
+    )
+    report = import_export(sqlite_engine, path, mapping, on_error="skip")
+    assert report.counts["close before create"] == 1 and report.rows_written == 2
+    with sqlite_engine.connect() as conn:
+        ids = set(conn.execute(select(store.stage_history.c.opportunity_id)).scalars())
+        kept = conn.execute(select(func.count()).select_from(store.stage_history)).scalar()
+    assert ids == {"006B", "006C"} and kept == report.history_rows_written
+    assert any(
+        "history.csv: 2 row(s) of the deals whose rows were bad, left out with them" in n
+        for n in report.notes
+    )

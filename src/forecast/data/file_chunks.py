@@ -42,6 +42,7 @@ class FileChunks:
     skipped_by_rule: dict[str, Counter[str]]
     skipped_ids: set[str]
     history_of_skipped: int  # history rows of the deals `skip_rows` left out
+    history_of_rejected: int  # history rows of the deals whose rows were bad
 
     def _chunks(self, file: Path) -> Iterator[pd.DataFrame]:
         """Raw chunks of a CSV or Parquet file, each with `__line`, its line number in the file
@@ -111,6 +112,11 @@ class FileChunks:
             self.report.note(
                 f"{self.mapping.history_file}: {self.history_of_skipped:,} row(s) of the deals "
                 "skip_rows left out, left out with them"
+            )
+        if self.history_of_rejected:
+            self.report.note(
+                f"{self.mapping.history_file}: {self.history_of_rejected:,} row(s) of the deals "
+                "whose rows were bad, left out with them (none of those deals is stored)"
             )
         for name, (blanks, footer) in self.skipped_lines.items():
             if blanks:

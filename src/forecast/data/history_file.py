@@ -43,6 +43,8 @@ class HistoryFileRows(CanonicalRows):
     frame: pd.DataFrame | None  # rows given in memory: they carry no history file
     skipped_ids: set[str]  # deals the mapping's `skip_rows` left out of the main file
     history_of_skipped: int  # ... and their history file's rows, left out with them
+    rejected_ids: set[str]  # deals whose row was bad (`CanonicalRows`)
+    history_of_rejected: int  # ... and their history file's rows, left out with them
 
     def _history_file(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """A history file's chunk: its stage entries and, where it gives field values with each
@@ -55,9 +57,14 @@ class HistoryFileRows(CanonicalRows):
             raise TypeError("the mapping names no history file")
         file = str(self.folder / self.mapping.history_file)
         out = pd.DataFrame({"opportunity_id": raw["opportunity_id"].astype("str")})
+        ids = out["opportunity_id"].str.strip()
         if self.skipped_ids:  # a deal left out (a deleted record) takes its history with it
-            gone = out["opportunity_id"].str.strip().isin(self.skipped_ids)
+            gone = ids.isin(self.skipped_ids)
             self.history_of_skipped += int(gone.sum())
+            raw, out, ids = raw[~gone], out[~gone], ids[~gone]
+        if self.rejected_ids:  # ... as does one whose row was bad (nothing of it is stored)
+            gone = ids.isin(self.rejected_ids)
+            self.history_of_rejected += int(gone.sum())
             raw, out = raw[~gone], out[~gone]
         lookup = {v: canonical_stage(self.stages, v) for v in raw["stage"].dropna().unique()}
         out["stage"] = raw["stage"].map(lookup)

@@ -309,6 +309,8 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         self.skipped_by_rule: dict[str, Counter[str]] = {}
         self.skipped_ids: set[str] = set()
         self.history_of_skipped = 0
+        self.rejected_ids: set[str] = set()
+        self.history_of_rejected = 0
         self.stage_dates = dict(self.mapping.stage_dates)  # stage → column of its entry date
         self.stage_durations: dict[str, str] = {}  # open stage → column of the time spent in it
         self.derived_ids: set[str] | None = None  # the ids an `exists_in` label looks up

@@ -69,6 +69,7 @@ class CanonicalRows(NumberColumns):
     export_date: Any
     export_date_given: pd.Timestamp | None  # `--export-date`, when the user gave one
     seen_ids: set[str]
+    rejected_ids: set[str]  # deals whose row was bad (left out by --on-error skip)
     stage_dates: dict[str, str]
     stage_durations: dict[str, str]
     folder: Path
@@ -283,6 +284,7 @@ class CanonicalRows(NumberColumns):
 
         self.report.bad_rows += int(bad.sum())
         good = out[~bad]
+        self.rejected_ids.update(ids[bad & ~dup].dropna())  # their history goes with them
         if stored is not None:
             good = self._keep_first_sighting(good, stored)
         self.currency_counts.update(good["currency"])
@@ -570,9 +572,7 @@ def open_stage_before_close(
 
 
 def _trimmed(values: pd.Series) -> pd.Series:
-    """A text column as a deal's names read it: spaces around a name are not part of it
-    (" Team Novak " is Team Novak, not a team of its own, as the API reads a push), and a name
-    of spaces alone is blank."""
+    """Names as a push reads them: " Team Novak " is Team Novak; spaces alone are blank."""
     text = values.astype("str").str.strip()
     return text.where(values.notna() & (text != ""))
 
