@@ -297,3 +297,20 @@ def test_a_file_named_like_a_salesforce_export_is_not_taken_for_one_unless_its_h
     write(tmp_path / "deals", "Opportunity.csv", "Deal,Stage\nD1,Won\n")
     with pytest.raises(InvalidInput, match="not a format I recognise"):
         read_export(tmp_path / "deals")
+
+
+def test_a_mapping_listing_its_own_open_stages_keeps_the_presets_outcomes(data_export, tmp_path):
+    """The import's hint for an unknown stage is to list it under `stages: open`; a walkthrough
+    did so over the Salesforce preset and every Closed Won / Closed Lost deal became an unknown
+    stage (the outcomes fell back to "Won" / "Lost"). Outcomes not restated are the preset's."""
+    import yaml
+
+    from forecast.data.mapping import BUILT_IN_DIR
+
+    stock = yaml.safe_load((BUILT_IN_DIR / "salesforce_api.yaml").read_text())["stages"]
+    opened = [*stock["open"], "Discovery Call"]
+    mapping = write(tmp_path, "m.yaml", f"preset: salesforce_api\nstages:\n  open: {opened!r}\n")
+    export = read_export(data_export / "export", mapping)
+    assert export.stages.open_stages[-1] == "Discovery Call"
+    assert (export.stages.won, export.stages.lost) == (stock["won"], stock["lost"])
+    assert set(export.opportunities["status"]) == {"open", "won", "lost"}

@@ -525,7 +525,11 @@ def _for_own_stages(raw: dict[str, Any], preset: dict[str, Any], merged: dict[st
     """A mapping listing its own stages replaces the preset's stock ones: the preset's
     probabilities and other stage names of stages no longer listed are dropped (they would be
     unknown stages), those of stages still listed kept, and the mapping's own beat both."""
-    stages = raw["stages"]
+    # Outcomes not restated are the preset's (a Salesforce mapping listing its own open stages
+    # still closes deals as Closed Won / Closed Lost).
+    stock = preset.get("stages") if isinstance(preset.get("stages"), dict) else {}
+    stages = {**{k: stock[k] for k in ("won", "lost") if k in stock}, **raw["stages"]}
+    merged["stages"] = stages
     names = [*(stages.get("open") or []), stages.get("won", "Won"), stages.get("lost", "Lost")]
     listed = {str(name).strip().casefold() for name in names}
     given = raw.get("stage_names")
