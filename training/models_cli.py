@@ -205,6 +205,8 @@ def _print_summary(summary: dict[str, Any], out: Console) -> None:
             f"per-team models: {', '.join(used) if used else 'none'} "
             f"(global model for the other {len(teams) - len(used)} team(s))"
         )
+    for note in summary.get("read_notes", []):
+        out.print(f"read: {note}")
     for warning in summary.get("warnings", []):
         out.print(f"[yellow]warning:[/] {warning}")
     _print_left_out(summary.get("columns") or {}, out)
@@ -357,6 +359,7 @@ def _train_with(
                 "makes it champion if you mean to serve it)"
             )
     summary = result.summary()
+    summary["read_notes"] = frames.get("read_notes") or []  # a file's; none from the store
     summary["registration"] = reg.to_dict()
     if not show:
         return summary

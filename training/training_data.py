@@ -66,6 +66,9 @@ def load_training_data(
             "field_names": _field_names(m),
             "notation": notation_of(export.options),
             "date_formats": date_formats_of(export.options),
+            # How the file was read (its separator, encoding, number notation, fixes): said
+            # with the run, as an import says it, so a file misread is seen before it serves.
+            "read_notes": list(export.report.notes),
         }
         if export.kind == "opportunities":
             out["history"] = DealHistory.from_frames(

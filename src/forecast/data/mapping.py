@@ -527,7 +527,8 @@ def _for_own_stages(raw: dict[str, Any], preset: dict[str, Any], merged: dict[st
     unknown stages), those of stages still listed kept, and the mapping's own beat both."""
     # Outcomes not restated are the preset's (a Salesforce mapping listing its own open stages
     # still closes deals as Closed Won / Closed Lost).
-    stock = preset.get("stages") if isinstance(preset.get("stages"), dict) else {}
+    given_stock = preset.get("stages")
+    stock: dict[str, Any] = given_stock if isinstance(given_stock, dict) else {}
     stages = {**{k: stock[k] for k in ("won", "lost") if k in stock}, **raw["stages"]}
     merged["stages"] = stages
     names = [*(stages.get("open") or []), stages.get("won", "Won"), stages.get("lost", "Lost")]

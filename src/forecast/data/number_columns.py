@@ -125,7 +125,7 @@ class NumberColumns:
         if not hints or any(h is None for h in hints):
             return False
         clear = [h for h in hints if h is not None and "ambiguous" not in h]
-        self.report.note(f"{column}: {(clear or hints)[0]}")
+        self.report.note(f"{column}: read as text, not as numbers: {(clear or hints)[0]}")
         return True
 
     def _mostly_numbers(self, column: object, numbers: int, unread: pd.Series) -> None:
