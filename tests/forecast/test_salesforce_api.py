@@ -314,3 +314,31 @@ def test_a_mapping_listing_its_own_open_stages_keeps_the_presets_outcomes(data_e
     assert export.stages.open_stages[-1] == "Discovery Call"
     assert (export.stages.won, export.stages.lost) == (stock["won"], stock["lost"])
     assert set(export.opportunities["status"]) == {"open", "won", "lost"}
+
+
+def test_a_re_export_whose_history_lags_still_moves_the_deal_in_every_view(
+    data_export, tmp_path, sqlite_engine
+):
+    """A walkthrough's re-export: a deal moved on in Opportunity.csv (a newer LastModifiedDate)
+    before OpportunityHistory.csv had the row. The row's open stage is a sighting beside the
+    history file's entries: the import counts the move, and the snapshot agrees with the deal."""
+
+    folder = tmp_path / "export"
+    shutil.copytree(data_export / "export", folder)
+    import_export(sqlite_engine, folder, None)
+    deals = pd.read_csv(folder / "Opportunity.csv", dtype=str)
+    stages = crm_stages("salesforce_api").open_stages
+    row = deals.index[deals["StageName"].isin(stages[:-1])][0]
+    moved = stages[stages.index(deals.at[row, "StageName"]) + 1]
+    deals.at[row, "StageName"] = moved
+    later = pd.Timestamp(deals["LastModifiedDate"].max()) + pd.Timedelta(hours=1)
+    deals.at[row, "LastModifiedDate"] = later.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    deals.to_csv(folder / "Opportunity.csv", index=False)
+    report = import_export(sqlite_engine, folder, None)
+    assert report.stage_changes == 1
+    history = load_deal_history(sqlite_engine, report.dataset)
+    deal = deals.at[row, "Id"]
+    now = history.as_of(history.now()).set_index("id")
+    assert now.loc[deal, "stage"] == moved
+    log = history.stage_log
+    assert log[log["opportunity_id"] == deal].sort_values("entered_at")["stage"].iloc[-1] == moved

@@ -106,12 +106,12 @@ class HistoryFileRows(CanonicalRows):
         out["dataset"] = self.dataset
         entries = out.loc[~bad, ["dataset", *HISTORY_COLUMNS]]
         if not fields:
-            return entries, pd.DataFrame()
+            return entries.assign(seen_only=False), pd.DataFrame()
         if self.deal_field_parts:
             self.deal_fields = pd.concat([self.deal_fields, *self.deal_field_parts])
             self.deal_field_parts = []
         observed = observations(entries, field_values.loc[~bad], self.deal_fields, self.stages)
-        return entries, observed
+        return entries.assign(seen_only=False), observed  # entries, beside the rows' sightings
 
     def _named(self, raw: pd.DataFrame) -> pd.DataFrame:
         """A history file's chunk with its columns under the history fields' names (the

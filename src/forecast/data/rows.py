@@ -459,9 +459,10 @@ class CanonicalRows(NumberColumns):
         and the current open stage when the export does not date it (a sighting at the row's
         `updated_at`; `forecast.data.stage_log` dates a deal's first sighting from its
         creation). Nothing here depends on what the store held before, so exports and pushes
-        give the same history in any order."""
-        if self.mapping.history_file:
-            return empty_history()
+        give the same history in any order. A history file dates the entries and outcomes: the
+        row's open stage is a sighting beside them (a re-export whose history lags still moves
+        the deal, in every view)."""
+        own = self.mapping.history_file is None
         parts = []
         dated = pd.Series(False, index=opps.index)  # open deals whose stage's entry is dated
         rebuilt = self._entries_from_durations(opps, raw)
@@ -492,7 +493,7 @@ class CanonicalRows(NumberColumns):
                     }
                 )
             )
-        closed = opps["status"].isin([WON, LOST])
+        closed = opps["status"].isin([WON, LOST]) & own
         parts.append(
             pd.DataFrame(
                 {
@@ -503,7 +504,7 @@ class CanonicalRows(NumberColumns):
                 }
             )
         )
-        if not (self.stage_dates or rebuilt):
+        if own and not (self.stage_dates or rebuilt):
             parts.append(self._stage_at_close(opps, raw, closed))
         self.report.bad_rows += int(early_rows.sum())  # the deal is kept, that entry left out
         undated = (opps["status"] == OPEN) & ~dated
@@ -579,17 +580,6 @@ def _trimmed(values: pd.Series) -> pd.Series:
 
 def canonical_stage(stages: StageSet, value: object) -> str | None:
     return stages.canonical(str(value)) if stages.is_known(str(value)) else None
-
-
-def empty_history() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "dataset": pd.Series(dtype="str"),
-            "opportunity_id": pd.Series(dtype="str"),
-            "stage": pd.Series(dtype="str"),
-            "entered_at": pd.Series(dtype="datetime64[us]"),
-        }
-    )
 
 
 def _seconds(text: pd.Series) -> pd.Series:
