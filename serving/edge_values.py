@@ -122,20 +122,21 @@ def sane_value(value: object) -> object:
 def trimmed(value: object) -> object:
     """A group's name (a team, a rep, a region...) as the import reads it: spaces around it are
     not part of it (" Team Novak " is Team Novak, not a team of its own that no target can
-    name), and one of spaces alone is blank."""
-    return (value.strip() or None) if isinstance(value, str) else value
+    name), and one of spaces alone is blank. Checked as a `Name` first: a tab or a line break is
+    a control character, refused, not a space to trim."""
+    return (single_line(value).strip() or None) if isinstance(value, str) else value
 
 
 #: A name or id: one line, no control characters.
 Name = Annotated[str, AfterValidator(single_line)]
 #: A name that groups deals (team, rep, product, account; region, sector... the short ones):
-#: a `Name` of at most 200 (100) characters, `trimmed`, or none.
+#: a `Name` (checked by `trimmed`) of at most 200 (100) characters, or none.
 GroupName = Annotated[
-    Annotated[str, StringConstraints(max_length=200), AfterValidator(single_line)] | None,
+    Annotated[str, StringConstraints(max_length=200)] | None,
     BeforeValidator(trimmed),
 ]
 ShortGroupName = Annotated[
-    Annotated[str, StringConstraints(max_length=100), AfterValidator(single_line)] | None,
+    Annotated[str, StringConstraints(max_length=100)] | None,
     BeforeValidator(trimmed),
 ]
 #: A number the models and the store can hold: finite, |x| ≤ MAX_NUMBER.

@@ -286,7 +286,21 @@ Attributes = Annotated[
 ]
 
 
-class DealScoreRequest(BaseModel):
+class DealNames(BaseModel):
+    """The names a deal is grouped by, as a score request and a push send them (`GroupName`:
+    spaces around a name are not part of it)."""
+
+    owner: GroupName = Field(None, description="The rep")
+    team: GroupName = None
+    region: ShortGroupName = None
+    product: GroupName = None
+    product_series: ShortGroupName = None
+    account: GroupName = None
+    sector: ShortGroupName = None
+    account_country: ShortGroupName = None
+
+
+class DealScoreRequest(DealNames):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
     id: RecordId | None = Field(None, description="Your id, echoed back")
     stage: Name = Field(min_length=1, max_length=100, description="A stage of the dataset")
@@ -294,14 +308,6 @@ class DealScoreRequest(BaseModel):
     stage_entered_at: PastDateTime | None = Field(None, description="Default: created_at")
     amount: Amount | None = None
     list_price: Amount | None = None
-    product: GroupName = None
-    product_series: ShortGroupName = None
-    owner: GroupName = Field(None, description="The rep")
-    team: GroupName = None
-    region: ShortGroupName = None
-    account: GroupName = None
-    sector: ShortGroupName = None
-    account_country: ShortGroupName = None
     account_employees: Amount | None = None
     account_revenue: Amount | None = None
     attributes: Attributes | None = None
@@ -378,7 +384,7 @@ OPPORTUNITY_EXAMPLE = {
 }
 
 
-class OpportunityState(BaseModel):
+class OpportunityState(DealNames):
     """A deal's whole current state in the CRM. A field left out is stored as unknown, except
     `created_at`, which a stored deal keeps."""
 
@@ -401,14 +407,6 @@ class OpportunityState(BaseModel):
     amount: Amount | None = None
     list_price: Amount | None = None
     currency: Name | None = Field(None, pattern=r"^[A-Za-z]{3}$", description="Default: USD")
-    owner: GroupName = Field(None, description="The rep")
-    team: GroupName = None
-    region: ShortGroupName = None
-    product: GroupName = None
-    product_series: ShortGroupName = None
-    account: GroupName = None
-    sector: ShortGroupName = None
-    account_country: ShortGroupName = None
     account_employees: Amount | None = None
     account_revenue: Amount | None = None
     rep_probability: RepProbability | None = None
