@@ -114,9 +114,9 @@ def stage_stay_quantiles(
     return out
 
 
-#: The deals at risk listed unless asked otherwise (the riskiest first), and the most any list
-#: holds: a request's cost must not grow with a number its caller picks, and a manager's CSV of
-#: a pipeline's flagged deals holds them all up to it.
+#: The deals at risk listed unless asked otherwise (the riskiest first), and the most a list the
+#: API or the dashboard gives holds: a request's cost must not grow with a number its caller
+#: picks, and a manager's CSV of a pipeline's flagged deals holds them all up to it.
 LISTED = 25
 MAX_LISTED = 500
 
@@ -150,8 +150,8 @@ def deals_at_risk(
         raise InvalidInput(
             f"high_value_quantile must be between 0 and 1, got {high_value_quantile}"
         )
-    if not 1 <= limit <= MAX_LISTED:
-        raise InvalidInput(f"limit must be from 1 to {MAX_LISTED}, got {limit}")
+    if limit < 1:
+        raise InvalidInput(f"limit must be at least 1, got {limit}")
     if lookback_days < 1:
         raise InvalidInput(f"lookback_days must be at least 1, got {lookback_days}")
     try:
