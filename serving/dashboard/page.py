@@ -196,6 +196,17 @@ class Overview:
     notes: list[str] = field(default_factory=list)
 
 
+def full_risk(ov: Overview, served: Any) -> Section:
+    """The overview's deals at risk, every flagged one (up to the most a list holds), as its
+    CSV lists them: the page explains only the riskiest it shows."""
+    return section(
+        lambda: at_risk(
+            ov.dataset, served=served, as_of=ov.dataset.now, team=ov.view.team, limit=MAX_LISTED
+        ).to_dict(),
+        "deals at risk",
+    )
+
+
 def build_overview(
     engine: Engine,
     data: Dataset,
@@ -237,11 +248,8 @@ def build_overview(
     with ThreadPoolExecutor(max_workers=1) as pool:
         risk = pool.submit(
             section,
-            # All flagged (up to the most a list holds): the page shows the riskiest, its CSV
-            # every one the count above the table says.
-            lambda: at_risk(
-                data, served=served, as_of=data.now, team=view.team, limit=MAX_LISTED
-            ).to_dict(),
+            # The riskiest the page shows; its CSV asks for every flagged one (`full_risk`).
+            lambda: at_risk(data, served=served, as_of=data.now, team=view.team).to_dict(),
             "deals at risk",
         )
         fc = section(lambda: _forecast_section(view, kpis, forecast_of, engine), "revenue forecast")

@@ -8,7 +8,7 @@ API key header alone is not one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +26,7 @@ from forecast.errors import ForecastError, NotFound, UnknownGroup
 from forecast.forecasting import forecast_runs, stored_forecasts
 from forecast.formatting import missing, money, pct
 from forecast.model_monitoring import Monitoring
-from forecast.risk import LISTED
+from forecast.risk import MAX_LISTED
 from serving.dashboard import page
 from serving.dashboard.export import CHARTS, content_disposition, csv_rows, to_csv
 from serving.dashboard.figures import (
@@ -44,6 +44,7 @@ from serving.errors import status_for
 from serving.limits import HeavyDep
 from serving.observability import monitoring_cache
 from serving.routes.models import described_for
+from serving.routes.risk import served_deal_model
 from serving.sessions import VIEW_ROLES, Session, SessionManager, SessionsDep
 
 SERVING = Path(__file__).resolve().parents[1]
@@ -109,8 +110,8 @@ def commands(text: Any) -> Markup:
 
 
 templates.env.filters.update(money=money, pct=pct, days=days, number=number, commands=commands)
-#: The deals at risk a page shows (its CSV lists every one the overview found).
-templates.env.globals["shown_at_risk"] = LISTED
+#: The most deals at risk a list holds: the CSV's, where the page shows the riskiest.
+templates.env.globals["listed_at_most"] = MAX_LISTED
 
 
 def _html(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -396,6 +397,9 @@ async def download(
     )
     if result is None:
         return _text(str(problem or "no data"), status_for(problem) if problem else 404)
+    if chart == "risk":  # every flagged deal, where the page explains the riskiest
+        served = served_deal_model(request.app.state.models, result.dataset.name)
+        result = replace(result, risk=await heavy(page.full_risk, result, served))
     try:
         rows = csv_rows(chart, result, _model_card(request, session, result.forecast))
     except ForecastError as exc:  # the section's own error's status, as the page's (else 409)
