@@ -106,21 +106,23 @@ def revenue_table(data: dict[str, Any]) -> Table:
     for i, h in enumerate(heads):
         table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
     rows = data["groups"] + [data["total"]]
+    won: list[list[str]] = [
+        [] for _ in rows
+    ]  # the "won (actual)" cell of each row, where there is one
+    if actual is not None:
+        won = [[money(actual["groups"].get(g["group"], 0.0))] for g in data["groups"]]
+        won.append([money(actual["total"])])
     for i, g in enumerate(rows):
         style = "bold" if i == len(rows) - 1 else None
         more = []
         if reach is not None:
             more = [pct(reach.get(None if i == len(rows) - 1 else g["group"]))]
-        won = []
-        if actual is not None:
-            last = i == len(rows) - 1
-            won = [money(actual["total"] if last else actual["groups"].get(g["group"], 0.0))]
         table.add_row(
             g["group"],
             f"{g['deals']:,}",
             money(g["won_so_far"]),
             money(g["expected"]),
-            *won,
+            *won[i],
             money(g["expected_pipeline"]),
             money(g["expected_new"]),
             money(g["p10"]),

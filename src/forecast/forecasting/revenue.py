@@ -158,7 +158,7 @@ def forecast_revenue(
     opps = history.as_of(t)
     pipeline = tm.pipeline_rows(history, t)
     budget.check()
-    won = opps[(opps["status"] == WON) & per.contains(opps["closed_at"])]
+    won = won_inside(opps, per)
     known_groups = group_labels(opps, column) if column else np.array([], dtype=object)
     drift = None
     if per.end > t:
@@ -193,9 +193,8 @@ def won_in_period(
     if now <= t or now <= per.start:
         return None
     column = _group_column(by)
-    known = history.as_of(now)
-    won = known[(known["status"] == WON) & per.contains(known["closed_at"])]
-    amounts = won["amount"].fillna(0).to_numpy(dtype=float)
+    won = won_inside(history.as_of(now), per)
+    amounts = won_amounts(won)
     groups: dict[str, float] = {}
     if column is not None:
         sums = pd.Series(amounts).groupby(group_labels(won, column)).sum()
@@ -206,6 +205,17 @@ def won_in_period(
         "total": rounded(float(amounts.sum()), 2),
         "groups": groups,
     }
+
+
+def won_inside(known: pd.DataFrame, per: Period) -> pd.DataFrame:
+    """The deals of `known` (as known at some date) won inside `per`, by outcome date: the
+    forecast's `won_so_far` as of its date, the period's actual as of the data's end."""
+    return known[(known["status"] == WON) & per.contains(known["closed_at"])]
+
+
+def won_amounts(won: pd.DataFrame) -> np.ndarray:
+    """Won deals' amounts, a blank one as 0 (a won deal without an amount adds nothing)."""
+    return won["amount"].fillna(0).to_numpy(dtype=float)
 
 
 def unvalued_note(pipeline: pd.DataFrame) -> str | None:
@@ -300,7 +310,7 @@ def forecast_pipeline(
 
     won = won if won is not None else pipeline.iloc[:0]
     won_groups = group_labels(won, column) if column else np.full(len(won), TOTAL, object)
-    won_amount = won["amount"].fillna(0).to_numpy(dtype=float) if len(won) else np.zeros(0)
+    won_amount = won_amounts(won)
 
     names = sorted(set(deal_groups) | set(new_groups) | set(won_groups) | (known_groups or set()))
     if not column:
