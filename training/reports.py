@@ -26,6 +26,10 @@ def import_json(report: ImportReport, *, ok: bool, error: str | None = None) -> 
 def print_import_report(report: ImportReport, console: Console) -> None:
     summary = Table(title=f"Import into dataset '{report.dataset}'", show_header=False)
     summary.add_row("files", "\n".join(report.files))
+    # The name later commands take (`--dataset`), and how to store under another.
+    summary.add_row(
+        "dataset", f"{report.dataset} (another name: --dataset NAME, or dataset: in the mapping)"
+    )
     summary.add_row("rows read", f"{report.rows_read:,}")
     deals = report.kind != "leads"  # a lead file has no stages, amounts or close dates
     if report.written:

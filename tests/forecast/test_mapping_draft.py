@@ -234,3 +234,89 @@ def test_a_file_that_is_no_text_is_refused_as_such_and_utf16_text_is_drafted(tmp
     utf16 = tmp_path / "utf16.csv"
     utf16.write_bytes(text.encode("utf-16"))  # NUL bytes, after its byte-order mark
     assert "stage" in draft_mapping(utf16).text
+
+
+#: A Salesforce Opportunity export by API field name (Data Loader, a SOQL query), with a custom
+#: field: the owner and the account by id, the region as `Region__c`.
+SALESFORCE_API = (
+    "Id,Name,AccountId,OwnerId,StageName,Amount,CloseDate,CreatedDate,Probability,"
+    "ForecastCategoryName,IsClosed,IsWon,LastModifiedDate,Region__c,Type,LeadSource\n"
+    "0061,Acme,0011,0051,Prospecting,1000,2024-03-01,2024-01-01T10:00:00.000Z,10,Pipeline,"
+    "false,false,2024-02-01T10:00:00.000Z,EMEA,New Business,Web\n"
+    "0062,Beta,0012,0052,Closed Won,2000,2024-02-01,2024-01-02T10:00:00.000Z,100,Closed,"
+    "true,true,2024-02-01T10:00:00.000Z,AMER,New Business,Partner\n"
+    "0063,Gamma,0013,0051,Closed Lost,3000,2024-02-15,2024-01-03T10:00:00.000Z,0,Omitted,"
+    "true,false,2024-02-15T10:00:00.000Z,APAC,Existing Business,Web\n"
+)
+
+
+def test_a_salesforce_api_export_drafts_its_owner_account_and_custom_region(tmp_path):
+    """A user drafting a mapping for Salesforce's API names gets the owner from OwnerId, the
+    account from AccountId and the region from the custom field Region__c, while "Id" stays
+    the deal's id; the draft says the owner and account are ids, and it imports."""
+    file = write(tmp_path, "opportunities.csv", SALESFORCE_API)
+    draft, export = _imported(file)
+    assert draft.columns["id"] == "Id"
+    assert draft.columns["owner"] == "OwnerId" and draft.columns["account"] == "AccountId"
+    assert draft.columns["region"] == "Region__c"
+    assert any("'OwnerId' read as the owner: an id" in c for c in draft.checks)
+    assert not any("no column found for owner" in c for c in draft.checks)
+    deals = export.opportunities.set_index("id")
+    assert deals.loc["0061", "owner"] == "0051" and deals.loc["0063", "region"] == "APAC"
+    assert export.report.ok
+
+
+@pytest.mark.parametrize(
+    ("column", "field"),
+    [
+        ("Owner Id", "owner"),
+        ("owner_id", "owner"),
+        ("OwnerId", "owner"),
+        ("OWNER_ID", "owner"),
+        ("Deal Owner", "owner"),
+        ("Region", "region"),
+        ("Region__c", "region"),
+        ("Sales_Region__c", "region"),
+        ("Sales Region", "region"),
+        ("AccountId", "account"),
+        ("Account ID", "account"),
+    ],
+)
+def test_owner_region_and_account_columns_are_matched_however_the_crm_spells_them(column, field):
+    from forecast.data.draft_names import DEAL_NAMES
+    from forecast.data.draft_names import matched as _matched
+
+    found = _matched(["Id", "Stage", column], DEAL_NAMES)
+    assert found.get(field) == column and found["id"] == "Id"
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["Id", "OwnerId", "Owner.Name", "AccountId", "Account.Name", "Stage"],
+        ["Id", "Owner.Name", "OwnerId", "Account.Name", "AccountId", "Stage"],
+        ["Owner ID", "Deal Owner", "Account ID", "Account Name", "Id", "Stage"],
+    ],
+    ids=["ids first", "names first", "report labels"],
+)
+def test_an_owners_and_an_accounts_name_win_over_their_ids(names):
+    """Figures per owner read better by name: an id column is the owner only where no column
+    names the owner, wherever it stands in the header; neither id is taken as the deal's."""
+    from forecast.data.draft_names import DEAL_NAMES
+    from forecast.data.draft_names import matched as _matched
+
+    found = _matched(names, DEAL_NAMES)
+    assert found["owner"] in ("Owner.Name", "Deal Owner")
+    assert found["account"] in ("Account.Name", "Account Name")
+    assert found["id"] == "Id"
+
+
+def test_a_column_ending_in_id_is_no_owner_unless_its_name_names_one():
+    """Ids of other records ("CreatedById", "CampaignId", "StageId") are not the owner, the
+    account, nor a stage."""
+    from forecast.data.draft_names import DEAL_NAMES
+    from forecast.data.draft_names import matched as _matched
+
+    names = ["Id", "StageName", "StageId", "CreatedById", "CampaignId", "ContactId"]
+    found = _matched(names, DEAL_NAMES)
+    assert found == {"id": "Id", "stage": "StageName"}

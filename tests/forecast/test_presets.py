@@ -15,7 +15,7 @@ from forecast.data import store
 from forecast.data.crm_exports import crm_stages, write_crm_export
 from forecast.data.generator import GeneratedPipeline, generate_pipeline
 from forecast.data.importing import import_export, read_export
-from forecast.data.mapping import load_mapping
+from forecast.data.mapping import PRESETS, load_mapping
 from forecast.data.mapping_detect import detect_mapping
 from forecast.errors import InvalidInput
 from forecast.history import load_deal_history
@@ -71,6 +71,16 @@ def test_naming_the_preset_in_a_mapping_reads_the_same_deals(crm, export_file, t
     named = read_export(export_file, mapping).opportunities
     found = read_export(export_file).opportunities
     pd.testing.assert_frame_equal(named, found)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_a_mapping_naming_a_preset_and_no_dataset_stores_under_the_presets_name(preset, tmp_path):
+    """`preset: salesforce_api` in my_sf.yaml stores as "salesforce", as the file imported
+    without a mapping does, not as "my_sf"; a `dataset:` of its own still wins."""
+    mine = write(tmp_path, "my_sf.yaml", f"preset: {preset}\n")
+    assert load_mapping(mine).dataset == load_mapping(preset).dataset != "my_sf"
+    named = write(tmp_path, "named.yaml", f"preset: {preset}\ndataset: acme\n")
+    assert load_mapping(named).dataset == "acme"
 
 
 def test_an_unknown_preset_is_an_error_naming_the_accepted_ones(tmp_path):

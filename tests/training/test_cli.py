@@ -55,6 +55,25 @@ def test_a_blank_dataset_name_is_refused_not_taken_for_the_mappings(cli: Cli, ex
     assert parsed(cli("datasets", "--json")) in ([], {"datasets": []})
 
 
+def test_an_import_with_a_preset_mapping_says_its_dataset_and_how_to_choose_another(
+    cli: Cli, tmp_path: Path
+):
+    """`preset: salesforce_api` in my_sf.yaml stores as the preset's "salesforce" (what the file
+    imported without a mapping would be), and the report says so and how to store elsewhere."""
+    from tests.forecast.test_mapping_draft import SALESFORCE_API
+
+    deals = tmp_path / "Opportunity.csv"
+    deals.write_text(SALESFORCE_API)
+    mapping = tmp_path / "my_sf.yaml"
+    mapping.write_text("preset: salesforce_api\n")
+    result = cli("import", deals, "--mapping", mapping, "--no-track")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stdout.replace("│", " ").split())
+    assert "Import into dataset 'salesforce'" in said
+    assert "dataset salesforce (another name: --dataset NAME, or dataset: in the mapping)" in said
+    assert [d["name"] for d in parsed(cli("datasets", "--json"))] == ["salesforce"]
+
+
 def test_import_with_replace_rewrites_the_dataset_and_says_what_it_removed(cli: Cli, export: Path):
     parsed(cli("import", export, "--json", "--no-track"))
     again = parsed(cli("import", export, "--replace", "--json", "--no-track"))

@@ -78,7 +78,7 @@ DEAL_NAMES: dict[str, list[str]] = {
         "rep", "assignedto", "assigned", "assigneduser", "user", "salesowner", "username",
         "owneruserid", "owneruser", "responsibleuserid", "responsibleperson",
         "responsable", "proprietaire", "commercial", "vendeur", "verantwortlich", "besitzer",
-        "propietario",
+        "propietario", "ownername", "ownerfullname", "dealownername", "opportunityownername",
         "verkaufschanceninhaber", "inhaber", "opportunityinhaber", "verkaufer", "vendedor",
         "venditore",
     ],
@@ -92,7 +92,10 @@ DEAL_NAMES: dict[str, list[str]] = {
     "team": [
         "team", "salesteam", "manager", "equipecommerciale", "verkaufsteam", "equipodeventas",
     ],
-    "region": ["region", "territory", "regionaloffice"],
+    "region": [
+        "region", "territory", "regionaloffice", "salesregion", "regionname", "salesterritory",
+        "territoryname",
+    ],
     "product": ["product", "productname", "produkt", "produit", "producto", "prodotto"],
     "rep_probability": [
         "probability", "dealprobability", "winprobability", "probabilitypercent",
@@ -114,15 +117,24 @@ RECORD_PREFIX = re.compile(r"^\s*(?:deal|opportunity|opp)[\s_:.-]+(?P<field>.+)$
 #: A time zone after a date's name (Insightly's "DATE_CREATED_UTC", "Created (GMT)"): the
 #: name without it is matched too.
 ZONE_SUFFIX = re.compile(r"^(?P<field>.+?)[\s_-]*\(?(?:UTC|GMT)\)?\s*$", re.IGNORECASE)
+#: A Salesforce custom field's API name ("Region__c", "Sales_Region__c"): the name before the
+#: suffix is matched too, as a standard field's would be.
+CUSTOM_SUFFIX = re.compile(r"^(?P<field>.+?)__c$", re.IGNORECASE)
+#: Fields a column may give as the id of the record it refers to ("OwnerId", "Owner ID",
+#: "owner_id", "AccountId"): taken only where no column names the field itself (a name reads
+#: better in figures per owner than an id).
+REFERENCE_FIELDS = ("owner", "account")
 
 
 def shorter_names(name: str) -> list[str]:
-    """Other names a column answers to where no column is named so in full: the field's name
-    after a record's ("Deal - Value", "Deal Value": "Value"), before a time zone
-    ("DATE_CREATED_UTC")."""
-    out = []
+    """Other names a column answers to where no column is named so in full: a Salesforce custom
+    field's name without its `__c` ("Sales_Region__c": "Sales_Region"), the field's name after
+    a record's ("Deal - Value", "Deal Value": "Value"), before a time zone ("DATE_CREATED_UTC")."""
+    custom = CUSTOM_SUFFIX.match(name)
+    base = name if custom is None else custom["field"]
+    out = [] if custom is None else [base]
     for pattern in (ENTITY_PREFIX, RECORD_PREFIX, ZONE_SUFFIX):
-        found = pattern.match(name)
+        found = pattern.match(base)
         if found is not None:
             out.append(found["field"])
     return out
@@ -257,7 +269,8 @@ def _named_after(name: str, records: tuple[str, ...]) -> bool:
 
 def matched(names: list[str], wanted: dict[str, list[str]]) -> dict[str, str]:
     """Each field's column: the first whose name is one of the field's names, compared
-    loosely; a column goes to one field, fields in `wanted`'s order."""
+    loosely; else a shorter name's (`shorter_names`); else, for an owner or an account, a
+    column naming its id; a column goes to one field, fields in `wanted`'s order."""
     loose = {name_key(n): n for n in reversed(names)}  # the first of equal names wins
     # "Deal - Won time" (Pipedrive) is also "Won time", "DATE_CREATED_UTC" "DATE_CREATED": the
     # first such column in file order (a deal's own, listed before its organisation's), after
@@ -266,10 +279,16 @@ def matched(names: list[str], wanted: dict[str, list[str]]) -> dict[str, str]:
     for n in names:
         for short in shorter_names(n):
             stripped.setdefault(name_key(short), n)
+    # "OwnerId", "Owner ID", "owner_id": an owner's or an account's id, after every name.
+    referred: dict[str, str] = {}
+    for n in names:
+        for key in (name_key(n), *map(name_key, shorter_names(n))):
+            if len(key) > 2 and key.endswith("id"):
+                referred.setdefault(key.removesuffix("id"), n)
     taken: set[str] = set()
     out: dict[str, str] = {}
     for f, candidates in wanted.items():
-        for names_of in (loose, stripped):
+        for names_of in (loose, stripped, referred if f in REFERENCE_FIELDS else {}):
             found = [names_of.get(name_key(c)) for c in candidates]
             column = next((c for c in found if c is not None and c not in taken), None)
             if column is not None:
@@ -277,6 +296,18 @@ def matched(names: list[str], wanted: dict[str, list[str]]) -> dict[str, str]:
                 taken.add(column)
                 break
     return out
+
+
+def id_checks(columns: dict[str, str]) -> list[str]:
+    """What a draft says of an owner or an account read from an id column ("OwnerId"): the
+    figures per owner would name ids, so a column of names, where the export has one, is better."""
+    return [
+        f"{column!r} read as the {f}: an id, so figures per {f} name ids (map a column of "
+        "names instead if the export has one)"
+        for f, column in columns.items()
+        if f in REFERENCE_FIELDS
+        and any(k.endswith("id") for k in map(name_key, (column, *shorter_names(column))))
+    ]
 
 
 def name_key(name: object) -> str:

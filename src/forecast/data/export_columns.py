@@ -24,6 +24,9 @@ from forecast.errors import InvalidInput
 
 #: What `forecast draft-mapping` writes where it found no column for a field.
 DRAFT_BLANK = "???"
+#: The most columns the "not read" note names; past it, it counts the rest ("and 40 more"): a
+#: wide export (a Salesforce object's hundreds of fields) would bury the other notes.
+UNREAD_SHOWN = 200
 
 
 def refuse_draft_blanks(mapping: Mapping, columns: dict[str, str]) -> None:
@@ -189,7 +192,9 @@ class ExportColumns:
             if c not in read and c not in alike and not (pattern and re.fullmatch(pattern, str(c)))
         ]
         if unread:
-            shown = ", ".join(repr(c) for c in unread[:12]) + (" …" if len(unread) > 12 else "")
+            shown = ", ".join(repr(c) for c in unread[:UNREAD_SHOWN])
+            if len(unread) > UNREAD_SHOWN:
+                shown += f" and {len(unread) - UNREAD_SHOWN} more"
             self.report.notes.append(
                 f"not read: {len(unread)} column(s) of the export ({shown}); a mapping's "
                 "`features:` keeps a column as a model input"

@@ -54,6 +54,7 @@ from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_
     WON_TIMES,
     WON_WORDS,
     YES_NO,
+    id_checks,
     matched,
     name_key,
     names_leads,
@@ -347,7 +348,7 @@ def _deal_draft(
             lines.append(f"  {required}: ???   # no column named like it: name the column")
             hashable = no_id_check(sample, columns) if required == "id" else ""
             checks.append(hashable or f"no column found for {required}")
-    checks += several_pipelines(sample, columns.get("stage"))
+    checks += several_pipelines(sample, columns.get("stage")) + id_checks(columns)
     for optional, without in UNMAPPED.items():  # optional, so nothing is written: said instead
         if optional not in columns:
             checks.append(f"no column found for {optional}: {without} (name it if there is one)")
