@@ -153,3 +153,26 @@ def test_replace_refuses_to_skip_bad_rows_and_writes_nothing(engine, tmp_path):
             engine, _export(tmp_path, 2, "two.csv"), mapping, on_error="skip", replace=True
         )
     assert len(_amounts(engine)) == 8
+
+
+def _other_export(tmp_path, ids: list[str], name: str):
+    rows = "".join(f"{i},Won,10000,2024-03-01,2024-04-01\n" for i in ids)
+    return write(tmp_path, name, "id,status_label,value,date_created,date_won\n" + rows)
+
+
+def test_an_export_sharing_no_deal_with_the_dataset_is_said_to_be_merged_into_it(engine, tmp_path):
+    """A dataset is named after its CRM or mapping, so another company's export under the same
+    mapping lands in it: the import says none of its deals was there and how to keep them apart.
+    A re-export, or an export sharing a deal, says nothing of it; nor does a first import."""
+    mapping = load_mapping(write(tmp_path, "a.yaml", DOLLARS))
+    first = import_export(engine, _export(tmp_path, 4), mapping)
+    assert not any("was among" in n for n in first.notes)
+    other = import_export(engine, _other_export(tmp_path, ["x1", "x2"], "o.csv"), mapping)
+    said = [n for n in other.notes if "was among" in n]
+    assert len(said) == 1
+    assert "none of this file's 2 deals was among the 4 dataset 'c' held" in said[0]
+    assert "--dataset NAME" in said[0] and "--replace" in said[0]
+    again = import_export(engine, _export(tmp_path, 4), mapping)
+    assert not any("was among" in n for n in again.notes)
+    overlap = import_export(engine, _other_export(tmp_path, ["x1", "y1"], "p.csv"), mapping)
+    assert not any("was among" in n for n in overlap.notes)

@@ -10,7 +10,7 @@ import that is rejected leaves every old row in place.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, func, select
 
 from forecast.data import store
 from forecast.errors import InvalidInput
@@ -67,4 +67,29 @@ def clear(conn: Connection, dataset: str, kind: str) -> str:
     return (
         f"--replace: removed what dataset {dataset!r} held before ({', '.join(removed)}); "
         "it holds this export as read"
+    )
+
+
+def held(conn: Connection, dataset: str, kind: str) -> int:
+    """How many deals (or leads) the dataset holds: read before an import writes, to tell an
+    export of the same CRM from another one merged into it (`merged_note`)."""
+    table = _FILLED[kind][0][0]
+    count = select(func.count()).select_from(table).where(table.c.dataset == dataset)
+    return int(conn.execute(count).scalar() or 0)
+
+
+def merged_note(conn: Connection, dataset: str, kind: str, before: int, read: int) -> str | None:
+    """Said when none of an import's `read` rows was among the `before` the dataset already
+    held: a dataset is named after its CRM or mapping, so another company's or pipeline's
+    export (or a second file named alike) lands in it unless given its own name, and its deals
+    then count in every figure beside the first ones. Right for an export of new deals only."""
+    if before == 0 or read == 0 or held(conn, dataset, kind) - before < read:
+        return None
+    what = "deals" if kind == "opportunities" else "leads"
+    return (
+        f"none of this file's {read:,} {what} was among the {before:,} dataset {dataset!r} "
+        f"held: they were added to them, and its figures now count both. Right for an export "
+        f"of new {what} only; if this is another company's or pipeline's export, import it "
+        f"under its own name (--dataset NAME), and the earlier export again with --replace "
+        f"to take these out"
     )

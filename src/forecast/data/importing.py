@@ -200,10 +200,12 @@ def _write_in(conn: Connection, job: _Job, replace: bool = False) -> ImportRepor
     if replace:
         job.report.note(dataset_rows.clear(conn, job.dataset, m.kind))
     store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, m.options)
-    kept = 0  # deals stored at the same update time whose stored values win the tie
+    kept = read = 0  # kept: deals stored at the same update time whose stored values win the tie
+    before = dataset_rows.held(conn, job.dataset, m.kind)
     for part in job.parts(stored=conn):
         if not job.writing:
             continue
+        read += len(part.opportunities if m.kind == "opportunities" else part.leads)
         if m.kind == "opportunities":
             assert job.stages is not None
             job.report.rows_written += store.upsert_opportunities(
@@ -225,6 +227,7 @@ def _write_in(conn: Connection, job: _Job, replace: bool = False) -> ImportRepor
             job.report.rows_written += store.upsert_leads(conn, leads)
     if kept:
         job.report.note(store.TIES_KEPT.format(n=kept))
+    job.report.note(dataset_rows.merged_note(conn, job.dataset, m.kind, before, read))
     job.finish()  # raises ImportRejected, which rolls the transaction back
     job.report.written = True
     return job.report
