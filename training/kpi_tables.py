@@ -23,7 +23,8 @@ FUNNEL_DATES = (
 #: What a stage's conversion counts, said under the funnel tables.
 CONVERSION = (
     "Conversion: of the deals that left the stage, those that moved on (moved on / moved on or "
-    "lost); deals still in it (open, got no further) are not counted."
+    "lost); deals still in it (open, got no further) are not counted. A stage no deal entered "
+    "(all skipped past it), or none has left, shows –."
 )
 
 

@@ -37,12 +37,15 @@ class KpiResponse(BaseModel):
         "far), still_in_stage (open deals that got no further), next_stage, and conversion: of "
         "the deals that left the stage, the share that moved on (moved on / moved on or lost "
         "from it); deals still in it are not counted, so a recent period's rate is not lowered "
-        "by deals not yet decided (null: none has left the stage)"
+        "by deals not yet decided (null: no deal entered the stage, only skipped past it, or "
+        "none has left it). won_without_amount: the won deals that won revenue and the average "
+        "sale value leave out (a note says so)"
     )
     groups: list[dict[str, Any]]
     notes: list[str] = Field(
         default_factory=list,
-        description="What to know to read the figures right (amounts in several currencies)",
+        description="What to know to read the figures right (amounts in several currencies, "
+        "won deals without an amount)",
     )
     currency: str | None = Field(
         None, description="The one currency the amounts are in; null: several, or not said"

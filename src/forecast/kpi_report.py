@@ -2,12 +2,13 @@
 
 One row per scope (overall, group, period, group × period) in `summary` (with a period, `won`
 counts the deals closed won in it, `won_of_created` the deals created in it that were won: the
-funnel's last step), per-stage rows in
-`funnel` (reached, still_in_stage, next_stage, conversion: moved on / left the stage, deals still
-in it left out), `time_in_stage` and `open_pipeline`; `to_dict` nests them per scope with every open
-stage present (empty where a scope has no row), and `None` where a figure is missing. A figure
-that overflowed (only amounts far past 1e15 can make one) is an `InvalidInput` naming it, never
-a `None`: see `formatting.finite`.
+funnel's last step; `won_without_amount` the won ones without an amount, which won revenue and
+the average sale value leave out), per-stage rows in `funnel` (reached, still_in_stage,
+next_stage, conversion: moved on / left the stage, deals still in it left out, None where no
+deal entered the stage or none has left it), `time_in_stage` and `open_pipeline`; `to_dict`
+nests them per scope with every open stage present (empty where a scope has no row), and `None`
+where a figure is missing. A figure that overflowed (only amounts far past 1e15 can make one) is
+an `InvalidInput` naming it, never a `None`: see `formatting.finite`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ SUMMARY_COLUMNS = [
     "deals",
     "won",
     "won_of_created",
+    "won_without_amount",
     "lost",
     "open",
     "win_rate",
@@ -133,6 +135,7 @@ class KpiReport:
             "deals": v["deals"],
             "won": v["won"],
             "won_of_created": v["won_of_created"],
+            "won_without_amount": v["won_without_amount"],
             "lost": v["lost"],
             "open": v["open"],
             "win_rate": v["win_rate"],
@@ -195,6 +198,42 @@ class KpiReport:
         return [r for r in rows if r["group"] is not None or r["period"] is not None] + [
             r for r in rows if r["group"] is None and r["period"] is None
         ]
+
+
+#: How many rows of a split report the won-amount note names before saying how many more.
+NAMED_ROWS = 6
+
+
+def won_amount_note(summary: pd.DataFrame, by: str | None, period: str | None) -> list[str]:
+    """Say how many won deals have no amount, of the report's won deals (as of its date), and
+    in which of its groups / periods: won revenue and the average sale value leave them out
+    while the win rate and the deal counts include them, which a manager cannot see in the
+    figures themselves. Nothing where every won deal has an amount."""
+    overall = summary[summary["group"].isna() & summary["period"].isna()]
+    blank = int(overall["won_without_amount"].sum())
+    if not blank:
+        return []
+    won = int(overall["won"].sum())
+    where = ""
+    if by or period:
+        split = summary[(summary["won_without_amount"] > 0) & ~summary.index.isin(overall.index)]
+        named = [
+            f"{' · '.join(str(x) for x in (r.group, r.period) if x is not None)}: "
+            f"{r.won_without_amount:,} of {r.won:,}"
+            for r in split.head(NAMED_ROWS).itertuples()
+        ]
+        if len(split) > NAMED_ROWS:
+            named.append(f"{len(split) - NAMED_ROWS:,} more")
+        where = f" ({'; '.join(named)})"
+    if blank == won:
+        head = "the won deal has" if won == 1 else f"all {won:,} won deals have"
+    else:
+        head = f"{blank:,} of the {won:,} won deals " + ("has" if blank == 1 else "have")
+    counts = "it counts" if blank == 1 else "they count"
+    return [
+        f"{head} no amount{where}: {counts} in the win rate and the deal counts, not in won "
+        "revenue or the average sale value"
+    ]
 
 
 def _plain(value: Any, column: str, part: str | None, group: Any, period: Any) -> Any:

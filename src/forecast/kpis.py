@@ -2,10 +2,12 @@
 and per month or quarter.
 
     funnel            deals that reached each open stage, deals still in it (open, got no
-                      further), and conversion = moved on / left the stage (moved on or lost)
+                      further), and conversion = moved on / left the stage (moved on or lost);
+                      unknown for a stage no deal entered (only skipped past it)
     outcomes          won, lost, open; win rate = won / (won + lost); won_of_created, the
                       funnel's last step: of the deals created (in the period), those won
-    value             average sale value (won, recorded amounts only), won revenue
+    value             average sale value (won, recorded amounts only), won revenue; a note
+                      counts the won deals without an amount, which neither includes
     time to close     median and P90 days created → closed, for won and for all closed deals
     time in stage     median days of completed stays in each open stage
     velocity          open deals × win rate × average sale value / median won cycle (per day)
@@ -36,7 +38,7 @@ from forecast.data.currencies import currency_of
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.errors import InvalidInput
 from forecast.history import DealHistory, as_timestamp
-from forecast.kpi_report import SUMMARY_COLUMNS, KpiReport
+from forecast.kpi_report import SUMMARY_COLUMNS, KpiReport, won_amount_note
 
 GROUP_COLUMNS: dict[str, str] = {
     "team": "team",
@@ -51,6 +53,7 @@ _COUNTS = [
     "deals",
     "won",
     "won_of_created",
+    "won_without_amount",
     "lost",
     "open",
     "won_cycle_deals",
@@ -90,6 +93,12 @@ def compute_kpis(
     funnel at the first stage. A deal still in stage k (open, got no further) is counted apart
     (`still_in_stage`), and stage k's conversion is the share of the deals that left it that
     moved on: reached k+1 / (reached k - still in k), moved on over moved on or lost from it.
+    A stage no deal entered (every deal that "reached" it skipped past it) has no conversion:
+    nothing was seen there, so it is unknown, not the 100% the skippers would make it.
+
+    Won revenue and the average sale value add a won deal's `amount` (a list price only where
+    the import put one there, flagged estimated); a won deal without one counts in the win rate
+    and the deal counts only, and a note says how many there are (`won_amount_note`).
     """
     group_col = _choice(by, GROUP_COLUMNS, "by")
     _choice(period, dict.fromkeys(PERIODS), "period")
@@ -132,6 +141,7 @@ def compute_kpis(
     summary, funnel, times, pipe = (
         _tidy(pd.concat(list(x), ignore_index=True)) for x in zip(*results, strict=True)
     )
+    notes.extend(won_amount_note(summary, by, period))
     return KpiReport(
         as_of=t,
         data_end=data_end,
@@ -194,6 +204,7 @@ class _Deals:
     frame: pd.DataFrame  # one row per deal
     stays: pd.DataFrame  # one row per completed stay in an open stage
     group_labels: np.ndarray  # group code -> label
+    entered: np.ndarray  # per deal (row of `frame`) and open stage: the deal was seen in it
 
 
 def _stage_codes(values: pd.Series, stages: StageSet) -> np.ndarray:
@@ -259,6 +270,9 @@ def _deal_frame(
     lost_unknown = is_lost & np.isnan(from_history) & np.isnan(current)
     reached = np.fmax(np.fmax(from_history, current), 0)
     reached[is_won] = n
+    entered = _entered(
+        pd.Index(deals["id"]).get_indexer(history["opportunity_id"]), entry_stage, stage, n
+    )
 
     frame = pd.DataFrame(
         {
@@ -295,7 +309,23 @@ def _deal_frame(
             "days": kept["days"].to_numpy(dtype=float),
         }
     )
-    return _Deals(frame, stays, group_labels)
+    return _Deals(frame, stays, group_labels, entered)
+
+
+def _entered(entries: np.ndarray, entry_stage: np.ndarray, stage: np.ndarray, n: int) -> np.ndarray:
+    """Per deal and open stage: the deal was seen in the stage (its history enters it:
+    `entries` holds each history row's deal position, -1 for none; or it stands in it), and
+    every deal in the first (the funnel's entry). A stage a deal skipped is "reached" but not
+    entered: a stage nobody entered tells nothing of its conversion."""
+    entered = np.zeros((len(stage), n), dtype=bool)
+    if n == 0:
+        return entered
+    entered[:, 0] = True
+    logged = (entries >= 0) & (entry_stage >= 0) & (entry_stage < n)
+    entered[entries[logged], entry_stage[logged]] = True
+    standing = np.flatnonzero((stage >= 0) & (stage < n))
+    entered[standing, stage[standing]] = True
+    return entered
 
 
 class _Funnel(NamedTuple):
@@ -307,7 +337,7 @@ class _Funnel(NamedTuple):
     estimated: np.ndarray  # the group's counts past the first stage are estimates
 
 
-def _funnel(frame: pd.DataFrame, keys: list[pd.Series], n: int) -> _Funnel:
+def _funnel(frame: pd.DataFrame, keys: list[pd.Series], n: int, entered: np.ndarray) -> _Funnel:
     """Per group of `frame` by `keys` (aligned with it), in sorted order: the funnel's counts.
 
     A stage's conversion counts the deals that have left it: moved on to a later stage (or won)
@@ -318,7 +348,11 @@ def _funnel(frame: pd.DataFrame, keys: list[pd.Series], n: int) -> _Funnel:
     A lost deal whose stage is unknown entered the funnel but stopped at an unknown stage: it
     is spread over the stages as the group's lost deals with a known stage were lost (an
     estimate, flagged); where no lost deal's stage is known, it counts at the first stage only
-    and the conversion is left blank (unknown) rather than read as a first-stage loss."""
+    and the conversion is left blank (unknown) rather than read as a first-stage loss.
+
+    A stage no deal of the group entered (`entered`, per row of `frame`: `_entered`) has no
+    conversion either: the deals that reached it all skipped past it, and their count over
+    itself would read as 100%."""
     by_key = frame.groupby(keys, sort=True)
     rows = by_key.size().index
 
@@ -347,6 +381,8 @@ def _funnel(frame: pd.DataFrame, keys: list[pd.Series], n: int) -> _Funnel:
     with np.errstate(divide="ignore", invalid="ignore"):
         conversion = np.where(left > 0, reached[:, 1:] / left, np.nan)
     conversion[blind] = np.nan
+    seen = pd.DataFrame(entered, index=frame.index).groupby(keys, sort=True).sum()
+    conversion[seen.reindex(index=rows, fill_value=0).to_numpy() == 0] = np.nan
     return _Funnel(reached, still, conversion, spread)
 
 
@@ -400,7 +436,7 @@ def _scope(
     by_created = keyed(frame, "created_p")
     # Funnel: how many deals got at least as far as each stage, and how many are still in it.
     n = len(stages.open_stages)
-    counts = _funnel(frame, _keys(frame, group, "created_p" if split else None), n)
+    counts = _funnel(frame, _keys(frame, group, "created_p" if split else None), n, deals.entered)
     rows = by_created.size().index
     won_groups = keyed(won, "closed_p")
     closed_cycles = keyed(closed, "closed_p")["cycle"]
@@ -414,6 +450,7 @@ def _scope(
             "open_value_estimated": keyed(open_[open_["estimated"]], "created_p")["amount"].sum(),
             "won": won_groups.size(),
             "won_of_created": pd.Series(np.rint(counts.reached[:, n]), index=rows),
+            "won_without_amount": keyed(won[won["amount"].isna()], "closed_p").size(),
             "lost": keyed(closed[closed["lost"]], "closed_p").size(),
             "won_revenue": won_groups["amount"].sum(),
             "won_revenue_estimated": keyed(won[won["estimated"]], "closed_p")["amount"].sum(),
