@@ -9,7 +9,7 @@ error a dashboard route raises answers `problem.html` with its status."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from forecast.errors import (
     NotFound,
     OtherDataset,
 )
+from serving import json_depth
 
 log = logging.getLogger("forecast.serving")
 
@@ -70,19 +71,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        sent = request.headers.get("content-type", "")
-        errors = [
-            {
-                "field": ".".join(str(p) for p in err["loc"]),
-                "problem": _not_json(sent) if _whole_body(err, sent) else err["msg"],
-                "type": err["type"],
-            }
-            for err in exc.errors()
-        ]
-        return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+        return invalid_request(request, exc.errors())
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and json_depth.too_deep(exc):
+            return invalid_request(request, await json_depth.depth_errors(request))
         return JSONResponse(
             {"detail": exc.detail},
             status_code=exc.status_code,
@@ -95,6 +89,21 @@ def install(app: FastAPI) -> None:
         # request id and the security headers); this sees only what escapes the middleware.
         log_unexpected(request.method, request.url.path)
         return JSONResponse(INTERNAL_ERROR, status_code=500)
+
+
+def invalid_request(request: Request, errors: Sequence[Mapping[str, Any]]) -> JSONResponse:
+    """The 422 of a request whose fields do not validate: each error names its field (its path,
+    from `body`, `query` or `path`), what was wrong, and pydantic's type of the problem."""
+    sent = request.headers.get("content-type", "")
+    listed = [
+        {
+            "field": ".".join(str(p) for p in err["loc"]),
+            "problem": _not_json(sent) if _whole_body(err, sent) else err["msg"],
+            "type": err["type"],
+        }
+        for err in errors
+    ]
+    return JSONResponse({"detail": "invalid request", "errors": listed}, status_code=422)
 
 
 def _whole_body(err: Mapping[str, Any], content_type: str) -> bool:

@@ -151,7 +151,13 @@ class KeyCreated(KeyInfo):
 
 FieldValue = str | float | int | bool | None
 #: A lead field's value as sent: finite, bounded numbers and text without control characters.
-FieldValueIn = Annotated[FieldValue, AfterValidator(sane_value)]
+#: A value of another type (an object, a list) is one error naming the field, not one per
+#: member of the union with the member's type in its path (`attributes.x.str`, `.float`...).
+FieldValueIn = Annotated[
+    FieldValue,
+    Refusal("field_value", "must be text, true, false, null or a number (not an object or a list)"),
+    AfterValidator(sane_value),
+]
 
 
 class ReasonOut(BaseModel):
