@@ -14,9 +14,11 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from forecast.data import store
+from forecast.date_reach import check_after_first_deal, check_reach
 from forecast.errors import InvalidInput
 from forecast.history import DealHistory, as_timestamp, load_deal_history
 from forecast.periods import Period
+from forecast.settings import Settings
 from forecast.waterfall import PipelineWaterfall, pipeline_waterfall
 from serving.caches import BuildOnceCache
 
@@ -84,11 +86,22 @@ def cached_waterfall(
     end: object,
     period: Period | None,
     by: str | None,
+    settings: Settings | None = None,
 ) -> PipelineWaterfall:
     """The pipeline waterfall of `data` (`forecast.waterfall`), computed once per dataset version,
     dates, period and grouping: the API and the dashboard page share it, and a repeat view, a
     group's view or a CSV costs no pass over the deals. A new import or CRM push changes the
-    version, and so the key."""
+    version, and so the key.
+
+    Dates are checked as the API's other dates are, when first built: `from` and `to` within the
+    forecasts' reach of the data's end, `to` after its first deal (a waterfall between two dates
+    before any deal is blank); `from` may come before it (every deal is then created in it)."""
     t0, t1 = as_timestamp(start), as_timestamp(end)
     key = (data.name, data.version, t0, t1, period.label if period else None, by)
-    return cache.get(key, lambda: pipeline_waterfall(data.history, t0, t1, period=period, by=by))
+
+    def build() -> PipelineWaterfall:
+        check_reach(data.history, {"to": t1, "from": t0}, settings)
+        check_after_first_deal(data.history, "to", t1)
+        return pipeline_waterfall(data.history, t0, t1, period=period, by=by)
+
+    return cache.get(key, build)

@@ -122,7 +122,7 @@ def movement(state: State, q: PipelineQuery) -> Movement:
             ("default period", data.name, data.version, end),
             lambda: _default_period(data.history.as_of(end), end),
         )
-    found = cached_waterfall(state.pipeline_views, data, start, end, period, "team")
+    found = cached_waterfall(state.pipeline_views, data, start, end, period, "team", state.settings)
     teams = [g.group for g in found.groups]
     if q.team is not None and q.team not in teams:
         raise UnknownGroup(f"team: no team {q.team!r} in this pipeline; its teams: {teams[:12]}")

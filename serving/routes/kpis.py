@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from forecast.date_reach import check_kpi_as_of
 from forecast.kpis import compute_kpis
 from serving.datasets import load_dataset
 from serving.deps import DatasetsDep, EngineDep, SettingsDep, ViewerDataset
@@ -68,11 +69,16 @@ async def kpis(
     period: Literal["month", "quarter"] | None = None,
     as_of: Annotated[
         str | None,
-        Query(max_length=40, description="A date, e.g. 2017-06-30; default: the data's last date"),
+        Query(
+            max_length=40,
+            description="A date, e.g. 2017-06-30 (default: the data's last date): after the "
+            "data's first deal, and at most FORECAST_FORECAST_HORIZON_DAYS after its end (422)",
+        ),
     ] = None,
 ) -> KpiResponse:
     def compute() -> KpiResponse:
         data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
+        check_kpi_as_of(data.history, as_of, settings)
         report = compute_kpis(data.history, by=by, period=period, as_of=as_of)
         return KpiResponse(dataset=data.name, **report.to_dict())
 

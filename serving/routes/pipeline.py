@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from forecast.date_reach import check_reach
 from forecast.errors import InvalidInput
 from forecast.forecasting.forecast_waterfall import forecast_waterfall
 from forecast.periods import parse_period
@@ -131,7 +132,7 @@ async def get_waterfall(
         data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
         end = to if to is not None else data.history.now()
         views = request.app.state.pipeline_views
-        return data.name, cached_waterfall(views, data, from_, end, chosen, by)
+        return data.name, cached_waterfall(views, data, from_, end, chosen, by, settings)
 
     name, found = await heavy(compute)
     if group is not None:
@@ -180,6 +181,7 @@ async def get_forecast_waterfall(
     def compute() -> dict[str, Any]:
         data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
         end = to if to is not None else data.history.now()
+        check_reach(data.history, {"to": end, "from": from_}, settings)  # named as sent
         moved = forecast_waterfall(data.history, chosen, from_, end, settings=settings)
         return {"dataset": data.name, **moved.to_dict()}
 

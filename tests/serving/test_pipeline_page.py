@@ -85,6 +85,8 @@ def test_one_team_and_its_deals_as_csv(viewer):
         ({"from": "2017-07-01", "to": "2017-06-01"}, "to: must be after from"),
         ({"from": "yesterday"}, "from: a date like"),
         ({"period": "2017-Q7"}, "unknown period"),
+        ({"to": "2999-01-01"}, "to (2999-01-01) is more than 730 days after the data ends"),
+        ({"from": "1999-01-01", "to": "2000-01-01"}, "is before the data&#39;s first deal"),
     ],
 )
 def test_bad_filters_are_said_on_the_page(viewer, params, said):
