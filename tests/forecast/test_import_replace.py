@@ -176,3 +176,32 @@ def test_an_export_sharing_no_deal_with_the_dataset_is_said_to_be_merged_into_it
     assert not any("was among" in n for n in again.notes)
     overlap = import_export(engine, _other_export(tmp_path, ["x1", "y1"], "p.csv"), mapping)
     assert not any("was among" in n for n in overlap.notes)
+
+
+OTHER_CRM = (
+    "kind: opportunities\ndataset: c\ncolumns: {id: id, stage: status_label, amount: value, "
+    "created_at: date_created, closed_at: date_won}\n"
+    "stages: {open: [Qualification], won: Closed Won, lost: Closed Lost}\n"
+)
+
+
+def test_an_export_that_would_leave_stored_deals_in_unknown_stages_is_refused(engine, tmp_path):
+    """Another CRM's export merged by name would make the dataset's stages its own, and leave
+    the deals stored before in stages no longer named: refused, naming them, nothing written.
+    Under its own name, or with --replace, it imports."""
+    import_export(engine, _export(tmp_path, 4), load_mapping(write(tmp_path, "a.yaml", DOLLARS)))
+    before = _amounts(engine)
+    rows = "z1,Closed Won,500,2024-03-01,2024-04-01\nz2,Qualification,700,2024-03-02,\n"
+    other = write(tmp_path, "z.csv", "id,status_label,value,date_created,date_won\n" + rows)
+    mapping = load_mapping(write(tmp_path, "z.yaml", OTHER_CRM))
+    with pytest.raises(InvalidInput) as err:
+        import_export(engine, other, mapping)
+    said = str(err.value)
+    assert "dataset 'c' holds deals in stages this import's mapping does not name" in said
+    assert "'Won' (2 deal(s))" in said and "'Lost' (2 deal(s))" in said
+    assert "--dataset NAME" in said and "--replace" in said and "Nothing was written" in said
+    assert _amounts(engine) == before
+    with engine.connect() as conn:
+        assert store.get_dataset(conn, "c")["stages"]["won"] == "Won"
+    assert import_export(engine, other, mapping, dataset="zoho").rows_written == 2
+    assert import_export(engine, other, mapping, replace=True).rows_written == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, func, select
 
 from forecast.data import store
+from forecast.data.stages import StageSet
 from forecast.errors import InvalidInput
 
 #: The tables an export fills, per kind of dataset, with what a report calls their rows; and the
@@ -78,6 +79,22 @@ def held(conn: Connection, dataset: str, kind: str) -> int:
     return int(conn.execute(count).scalar() or 0)
 
 
+def written(
+    conn: Connection,
+    dataset: str,
+    kind: str,
+    stages: StageSet | None,
+    before: int,
+    read: int,
+) -> str | None:
+    """What is checked once an import's rows are written: no deal left in a stage the
+    mapping does not name (`check_stages`, raises); and the note on a file merged into a
+    dataset that held none of its rows (`merged_note`)."""
+    if stages is not None:
+        check_stages(conn, dataset, stages)
+    return merged_note(conn, dataset, kind, before, read)
+
+
 def merged_note(conn: Connection, dataset: str, kind: str, before: int, read: int) -> str | None:
     """Said when none of an import's `read` rows was among the `before` the dataset already
     held: a dataset is named after its CRM or mapping, so another company's or pipeline's
@@ -92,4 +109,37 @@ def merged_note(conn: Connection, dataset: str, kind: str, before: int, read: in
         f"of new {what} only; if this is another company's or pipeline's export, import it "
         f"under its own name (--dataset NAME), and the earlier export again with --replace "
         f"to take these out"
+    )
+
+
+#: The most stranded stages an error names (the rest are counted).
+STRANDED_SHOWN = 8
+
+
+def check_stages(conn: Connection, dataset: str, stages: StageSet) -> None:
+    """Refuse an import that leaves stored deals in stages its mapping does not name: the
+    dataset's stages become the mapping's, so those deals would stand in no stage it knows
+    (counted at the funnel's start, scored as no stage). Another CRM's or company's export
+    merged by its name does this, and so does a mapping whose stages were renamed. Checked
+    once the rows are written, so a deal this export moves to a known stage is not counted."""
+    table = store.opportunities
+    found = conn.execute(
+        select(table.c.stage, func.count())
+        .where(table.c.dataset == dataset)
+        .group_by(table.c.stage)
+        .order_by(func.count().desc(), table.c.stage)
+    ).all()
+    known = set(stages.all_stages)
+    stranded = [(stage, int(n)) for stage, n in found if stage not in known]
+    if not stranded:
+        return
+    shown = ", ".join(f"{stage!r} ({n:,} deal(s))" for stage, n in stranded[:STRANDED_SHOWN])
+    more = len(stranded) - STRANDED_SHOWN
+    also = f" and {more} more stage(s)" if more > 0 else ""
+    raise InvalidInput(
+        f"dataset {dataset!r} holds deals in stages this import's mapping does not name: "
+        f"{shown}{also}; its stages are {list(stages.all_stages)}. Nothing was written. If "
+        "this is another CRM's or company's export, import it under its own name "
+        "(--dataset NAME); if the stages were renamed, import the dataset anew from an export "
+        "that holds every deal (--replace)"
     )

@@ -143,8 +143,7 @@ def import_export(
     chunk_rows: int | None = None,
     replace: bool = False,
 ) -> ImportReport:
-    """Validate and upsert an export into the store, in one transaction. With `replace`, what
-    the dataset held before is removed in it first (`dataset_rows.clear`)."""
+    """Validate and upsert an export in one transaction (`replace`: the old rows go first)."""
     dataset_rows.check_replace(replace, on_error)
     job = _Job(
         Path(path),
@@ -227,7 +226,8 @@ def _write_in(conn: Connection, job: _Job, replace: bool = False) -> ImportRepor
             job.report.rows_written += store.upsert_leads(conn, leads)
     if kept:
         job.report.note(store.TIES_KEPT.format(n=kept))
-    job.report.note(dataset_rows.merged_note(conn, job.dataset, m.kind, before, read))
+    if job.writing:  # no stored deal left in a stage the mapping does not name; a merge said
+        job.report.note(dataset_rows.written(conn, job.dataset, m.kind, job.stages, before, read))
     job.finish()  # raises ImportRejected, which rolls the transaction back
     job.report.written = True
     return job.report
@@ -422,8 +422,8 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         self.report.notes.extend(
             self.date_fixes.notes(self.columns.get("close_date"), self.columns.get("updated_at"))
         )
-        if self.report.rows_read and self.main_bad_rows >= self.report.rows_read:
-            raise ImportRejected(self.report, self._no_row_read())
+        if self.misread_dates or self.main_bad_rows >= self.report.rows_read > 0:
+            raise ImportRejected(self.report, self.misread_dates or self._no_row_read())
         if not self.report.ok and self.on_error == "reject":
             raise ImportRejected(self.report)
 
