@@ -211,6 +211,13 @@ LOST_WORDS = (
     "rejected", "declined", "disqualified", "perdu", "perdue", "verloren", "perdido", "perdida",
     "annule", "annulee", "abandonne", "abandonnee", "storniert", "cancelado", "cancelada",
 )  # fmt: skip
+#: A deal's status saying it was deleted: a record the CRM keeps but no longer counts (Pipedrive's
+#: "deleted", a trash's), neither open nor lost: a draft leaves its rows out (`skip_rows`).
+DELETED_WORDS = (
+    "deleted", "removed", "trashed", "purged", "supprime", "supprimee", "efface", "effacee",
+    "geloscht", "geloescht", "entfernt", "eliminado", "eliminada", "borrado", "borrada",
+    "eliminato", "eliminata", "excluido", "excluida", "apagado", "apagada", "verwijderd",
+)  # fmt: skip
 #: Label values the import reads as 0/1 as they are (`yes_no.YES_NO_LABELS`).
 YES_NO = frozenset(YES_NO_LABELS)
 CONVERTED_WORDS = (

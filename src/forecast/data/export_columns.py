@@ -9,6 +9,7 @@ header; the job supplies the mapping, the report and the joined files.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
@@ -98,7 +99,7 @@ class ExportColumns:
         missing = [c for c in dict.fromkeys(needed) if c not in available]
         if missing:
             raise InvalidInput(
-                f"{file}: missing required column(s) {missing}; the file has "
+                f"{file}: {self._missing_said(missing, available)}; the file has "
                 f"{sorted(c for c in raw.columns if c != '__line')}"
                 f"{encoding_hint(raw.columns, self.csv, missing)}"
             )
@@ -200,6 +201,36 @@ class ExportColumns:
                 "`features:` keeps a column as a model input"
             )
 
+    def _missing_said(self, missing: list[str], available: set[str]) -> str:
+        """The mapped columns the file lacks, each with the fields that name it and the file's
+        closest header: a required field's as missing, an optional field's as a name to correct
+        (a typo in `owner:` is the mapping's mistake, not a required column)."""
+        named: dict[str, list[str]] = {}
+        for f, column in self.columns.items():
+            named.setdefault(column, []).append(f)
+        for stage, column in self.mapping.stage_dates.items():
+            named.setdefault(column, []).append(f"stage_dates: {stage}")
+        if self.generated_id is not None:
+            for column in self.generated_id.hash_of:
+                named.setdefault(column, []).insert(0, "id (hash_of)")
+        required = {*self.mapping.required_fields, "id (hash_of)"}
+        header = sorted(c for c in available if c != "__line")
+        needed = [c for c in missing if required & set(named.get(c, [])) or c not in named]
+        others = [c for c in missing if c not in needed]
+        said = []
+        if needed:
+            shown = "; ".join(f"{', '.join(named.get(c, []))}{closest(c, header)}" for c in needed)
+            said.append(f"missing required column(s) {needed} ({shown})")
+        if others:
+            shown = "; ".join(
+                f"{' and '.join(named[c])}: {c!r}{closest(c, header)}" for c in others
+            )
+            said.append(
+                f"the mapping names column(s) the file does not have ({shown}): correct the "
+                "name, or drop the line if the export has no such column"
+            )
+        return "; ".join(said)
+
     def _match_columns(self, available: set[str]) -> None:
         """Mapped names matched to the file's ignoring case and spaces ("Deal Owner" for "Deal
         owner": CRMs relabel their exports) or by the mapping's `column_aliases`, and optional
@@ -277,8 +308,18 @@ class ExportColumns:
         for f, rule in self.mapping.combined_columns.items():
             lacking = [c for c in rule.first_of if c not in available and loose_key(c) not in loose]
             if lacking:
+                header = sorted(c for c in available if c != "__line")
+                near = "".join(closest(c, header) for c in lacking)
                 raise InvalidInput(
-                    f"{file}: {f}: first_of names column(s) the file does not have {lacking}; "
-                    f"the file has {sorted(c for c in available if c != '__line')}"
+                    f"{file}: {f}: first_of names column(s) the file does not have {lacking}"
+                    f"{near}; the file has {header}"
                 )
             self.first_of[f] = [c if c in available else loose[loose_key(c)] for c in rule.first_of]
+
+
+def closest(column: str, header: list[str]) -> str:
+    """ "; did you mean 'Deal - Owner'?" for the file's header nearest a mapped column's name
+    (compared ignoring case, spaces and dashes), or nothing where none is near."""
+    keys = {loose_key(h): h for h in header}
+    near = difflib.get_close_matches(loose_key(column), list(keys), n=1, cutoff=0.75)
+    return f"; did you mean {keys[near[0]]!r}?" if near else ""

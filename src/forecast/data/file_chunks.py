@@ -4,7 +4,8 @@ Each chunk carries `__line`, its rows' line numbers in the file (problems name t
 no value and a report's footer lines at the end of a file (Salesforce and HubSpot reports add
 "Confidential Information - Do Not Distribute" and a copyright) are skipped and counted, as are
 the rows the mapping's `skip_rows` leaves out (Salesforce's deleted records): each said once in
-the import's notes (`_say_skipped_lines`).
+the import's notes (`_say_skipped_lines`). The main file's cells are spelled as its
+`value_fixes` write them where they differ only in case or spaces (`value_fixes.respelled`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from forecast.data.reading import (
     titles_above,
 )
 from forecast.data.validation import ImportReport
+from forecast.data.value_fixes import respelled
 
 
 class FileChunks:
@@ -52,7 +54,7 @@ class FileChunks:
             chunk = self.frame.replace(blanks, None)
             chunk = chunk.set_axis(pd.RangeIndex(0, len(chunk)))
             chunk["__line"] = chunk.index
-            yield chunk
+            yield respelled(chunk, self.mapping.value_fixes)
             return
         start, empty = (1 if is_parquet(file) else 2 + self._titles(file)), 0
         footer: list[str] = []
@@ -69,7 +71,7 @@ class FileChunks:
             footer += chunk.loc[tail].iloc[:, 0].astype("str").tolist()
             kept = self._without_skipped(chunk[~(blank | tail)], file, ruled_out)
             if not kept.empty:
-                yield kept
+                yield respelled(kept, self.mapping.value_fixes) if file == self.main else kept
             chunk = after
         self.skipped_lines[file.name] = (empty, footer)  # each read of the file says the same
         self.skipped_by_rule[file.name] = ruled_out

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from forecast.data.reading import read_table
+from forecast.data.value_fixes import respelled
 from forecast.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class JoinedFiles:
         own = join.file_key or key
         if own not in frame.columns:
             raise InvalidInput(f"{file}: missing required column {own!r} (the join key)")
-        frame = self._fix_values(frame, file.name)
+        frame = self._fix_values(respelled(frame, self.mapping.value_fixes), file.name)
         # Its columns as the main file will read them: the key under the main file's name,
         # the others after the prefix ("Account." + "Name").
         frame = frame.drop(columns=[key] if key != own and key in frame.columns else [])

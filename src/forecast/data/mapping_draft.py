@@ -34,6 +34,7 @@ from forecast.data.draft_closes import (
     one_close_date,
     won_time_of_every_deal,
 )
+from forecast.data.draft_deleted import deleted_values, skip_block, skip_checks, without_deleted
 from forecast.data.draft_funnel import by_won_share, reached_probabilities, several_pipelines
 from forecast.data.draft_ids import hashed_id, no_id_check
 from forecast.data.draft_labels import label_words
@@ -315,6 +316,10 @@ def _deal_draft(
     checks = []
     read = [c for c in (columns.get("stage"), status) if c is not None]
     found = dict(zip(read, _all_values(file, csv, read), strict=True))
+    deleted = deleted_values(found)  # neither open nor lost: left out (`skip_rows`)
+    if deleted:
+        checks += skip_checks(found, deleted)
+        sample, found = without_deleted(sample, found, deleted)
     counts, spellings = one_spelling(found.get(columns.get("stage", ""), pd.Series()))
     if spellings:  # "4 - proposal" is read as "4 - Proposal" throughout
         respelled = sample[columns["stage"]].map(lambda v: spellings.get(str(v).strip(), v))
@@ -369,6 +374,7 @@ def _deal_draft(
         checks.append(
             f"the outcomes read from {status!r}, an open deal's stage from {columns['stage']!r}"
         )
+    lines += skip_block(deleted) if deleted else []
     if archived is not None:
         lines += archived.fixes()
         checks.append(f"a deal archived ({archived.column!r} false) at probability 0 read as lost")
