@@ -42,7 +42,7 @@ def date_hint(values: Iterable[object]) -> str | None:
     if not reading:
         return None
     example = sample[0]
-    said = [f"{_yaml(formats)} ({order})" for order, formats in reading.items()]
+    said = [f"{yaml_list(formats)} ({order})" for order, formats in reading.items()]
     if len(said) == 1:
         return f"dates like {example!r} read with the mapping's date_format: {said[0]}"
     return (
@@ -83,7 +83,8 @@ def _cover(sample: list[str], order: str) -> list[str] | None:
     return None
 
 
-def _yaml(formats: list[str]) -> str:
+def yaml_list(formats: list[str]) -> str:
+    """Formats as a mapping writes them: one quoted, several as a list."""
     quoted = [f'"{f}"' for f in formats]
     return quoted[0] if len(quoted) == 1 else f"[{', '.join(quoted)}]"
 

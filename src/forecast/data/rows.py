@@ -18,6 +18,7 @@ import pandas as pd
 from forecast.data import currencies, store
 from forecast.data.date_fixes import DateFixes
 from forecast.data.date_formats import column_in_formats
+from forecast.data.date_misreads import misread_format
 from forecast.data.forecast_categories import (
     FORECAST_CATEGORY_ALIASES,
     NOT_A_CATEGORY,
@@ -87,6 +88,7 @@ class CanonicalRows(NumberColumns):
     unknown_stages: Counter[str]  # raw stage names the mapping does not know, with their rows
     frame: pd.DataFrame | None  # the rows, where given as a frame rather than a file
     groupings: dict[str, CsvOptions | None]  # a lead column → the grouping its values show
+    misread_dates: str | None = None  # a date format wrong for the file: refused whole
 
     # -- reporting what is wrong, and reading dates
 
@@ -96,8 +98,12 @@ class CanonicalRows(NumberColumns):
         return pd.Series(np.fromiter(map(seen, ids), bool, len(ids)), index=ids.index)
 
     def _dates(self, raw: pd.Series) -> pd.Series:
-        """Dates in the mapping's formats, read as UTC (`column_in_formats`)."""
-        return column_in_formats(raw, self.mapping.date_formats)
+        """Dates in the mapping's formats, read as UTC (`column_in_formats`); a format wrong for
+        the column is kept to refuse the file with (`date_misreads`), the first one found."""
+        dates = column_in_formats(raw, self.mapping.date_formats)
+        if self.misread_dates is None:
+            self.misread_dates = misread_format(raw, dates, self.mapping.date_formats)
+        return dates
 
     def _not_after_the_export(
         self, dates: dict[str, pd.Series], raw: pd.DataFrame, bad: pd.Series
