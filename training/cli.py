@@ -10,6 +10,7 @@ import typer
 
 from forecast.data import store
 from forecast.errors import InvalidInput
+from forecast.formatting import moment
 from forecast.history import load_deal_history
 from forecast.settings import Settings, get_settings
 from training.console import (
@@ -224,8 +225,11 @@ def snapshot(
 
 
 class GroupBy(StrEnum):
+    """`--by`'s groups; `owner` is another name for `rep` (the data's field), said as `rep`."""
+
     team = "team"
     rep = "rep"
+    owner = "owner"
     product = "product"
     region = "region"
 
@@ -276,7 +280,7 @@ def datasets(json_: JsonOpt = False) -> None:
         print_json(rows)
         return
     for r in rows:
-        console.print(f"{r['name']}  ({r['kind']}, updated {r['updated_at']:%Y-%m-%d %H:%M})")
+        console.print(f"{r['name']}  ({r['kind']}, updated {moment(r['updated_at'])})")
     if not rows:
         console.print("The store is empty: run `forecast import` or `forecast demo`.")
 

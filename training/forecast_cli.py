@@ -18,6 +18,7 @@ from rich import box
 from rich.table import Table
 
 from forecast.errors import InvalidInput
+from forecast.formatting import moment
 from forecast.settings import Settings, get_settings
 from training.console import (
     console,
@@ -47,8 +48,11 @@ forecast_app = typer.Typer(
 
 
 class By(StrEnum):
+    """`--by`'s groups; `owner` is another name for `rep` (the data's field), said as `rep`."""
+
     team = "team"
     rep = "rep"
+    owner = "owner"
     product = "product"
     region = "region"
 
@@ -232,7 +236,7 @@ def _print_revenue(document: dict[str, Any], json_: bool) -> None:
     if document.get("stored"):
         err_console.print(
             f"[dim]the forecast tracked on {document['stored']['as_of']} "
-            f"(run at {document['stored']['run_at']}): the data has not changed since[/]"
+            f"(run at {moment(document['stored']['run_at'])}): the data has not changed since[/]"
         )
     lead, past = document["headline"], document["past_accuracy"]
     if lead is not None:

@@ -9,6 +9,8 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
+from forecast.formatting import as_of_said
+
 
 def money(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -79,7 +81,8 @@ def revenue_table(data: dict[str, Any]) -> Table:
     per = data["period"]
     table = Table(
         title=f"Revenue forecast {per['label']} ({per['start']} – {per['end']}), "
-        f"as of {data['as_of']}" + (f", in {data['currency']}" if data.get("currency") else ""),
+        f"as of {as_of_said(data['as_of'])}"
+        + (f", in {data['currency']}" if data.get("currency") else ""),
         box=box.SIMPLE_HEAD,
     )
     heads = [

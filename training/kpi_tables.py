@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from forecast.formatting import missing, money, pct
+from forecast.formatting import as_of_said, missing, money, pct
 from forecast.kpis import KpiReport
 
 #: With `--period`, which date puts a deal in a row's period, as `compute_kpis` counts it: said
@@ -51,7 +51,13 @@ def _days(value: Any) -> str:
 
 
 def _summary_table(report: KpiReport) -> Table:
-    title = f"Pipeline KPIs as of {report.as_of:%Y-%m-%d}"
+    # By default every record counts, through the data's last day (`as_of` is its end); a date
+    # given is an instant, what was recorded before it: the wording says which, as the
+    # forecast's "as of the start of" the day after the data does for the same records.
+    default = not report.from_snapshot and report.as_of == report.data_end
+    title = f"Pipeline KPIs as of {as_of_said(report.as_of, through=default)}"
+    if default:
+        title += " (the data's last day)"
     if report.from_snapshot:
         title += " (rebuilt from the stage and field histories)"
     if report.currency:

@@ -19,6 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from forecast.errors import ForecastError
+from forecast.formatting import moment
 from forecast.settings import get_settings
 from training.console import console, err_console, handles_errors, print_json
 from training.training_data import (
@@ -468,7 +469,7 @@ def list_(json_: JsonOpt = False) -> None:
         )
         return
     table = Table(title="registered models")
-    columns = ("kind", "dataset", "name", "version", "aliases", "trained", "family")
+    columns = ("kind", "dataset", "name", "version", "aliases", "trained (UTC)", "family")
     for col in (*columns, "ROC AUC", "AUC 95%", "concordance", "Brier"):
         table.add_column(col)
     for r in rows:
@@ -479,7 +480,7 @@ def list_(json_: JsonOpt = False) -> None:
             r["name"],
             r["version"],
             ", ".join(r["aliases"]),
-            (r.get("trained_at") or "")[:16].replace("T", " "),
+            moment(r.get("trained_at"), zone=False),
             r.get("family") or "",
             _number(r["roc_auc"]),
             "" if not ci else f"{ci[0]:.3f}–{ci[1]:.3f}",
@@ -513,7 +514,7 @@ def show(
         f"[bold]{info['name']} v{info['version']}[/] dataset {info['dataset']}  "
         f"aliases: {', '.join(info['aliases']) or 'none'}  run {info['run_id']}"
         + (f"  family {info['family']}" if info.get("family") else "")
-        + (f"  trained {info['trained_at']}" if info.get("trained_at") else "")
+        + (f"  trained {moment(info['trained_at'])}" if info.get("trained_at") else "")
     )
     table = Table(title="holdout")
     # The gate's metrics of its kind: ROC AUC and Brier for a scorer, concordance and Brier for

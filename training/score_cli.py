@@ -52,8 +52,10 @@ def score(
         str | None,
         typer.Option(
             "--dataset",
-            help="For a file: score it as this dataset's (its champion; its name in the output "
-            "and the store) in place of its mapping's, as `forecast import --dataset` stores it",
+            help="A dataset in the store to score (as --data NAME, and as other commands take "
+            "--dataset); with a file in --data: score it as this dataset's (its champion; its "
+            "name in the output and the store) in place of its mapping's, as `forecast import "
+            "--dataset` stores it",
         ),
     ] = None,
     reasons: Annotated[
@@ -106,11 +108,8 @@ def score(
     # This process ends with the batch: a compile started in the background would not pay for
     # itself (seconds of one core), and would be waited for at exit.
     background_compiles(False)
+    data, dataset = _stored_or_renamed(data, dataset, settings)
     path = given_path(data, settings)
-    if dataset is not None and path is None:
-        raise InvalidInput(
-            "--dataset names the dataset a file is scored as; a stored dataset is named by --data"
-        )
     if path is not None:
         _check_not_read(target, path)
     unknown = _unknown_dataset(dataset, kind.value, settings) if dataset is not None else None
@@ -164,6 +163,24 @@ def _check_not_read(out: Path, data: Path) -> None:
         raise InvalidInput(
             f"--out: {out} lies in the export folder --data reads; write the scores elsewhere"
         )
+
+
+def _stored_or_renamed(
+    data: str | None, dataset: str | None, settings: Settings
+) -> tuple[str | None, str | None]:
+    """`--data` and `--dataset` as (what to read, the name to score a file as): `--dataset NAME`
+    alone names a stored dataset, as on the other commands; beside a file it renames the file's
+    rows. Two names of stored datasets that differ are refused: which one is meant?"""
+    if dataset is None or data == dataset:
+        return data, None
+    if data is None:
+        return dataset, None
+    if given_path(data, settings) is None:
+        raise InvalidInput(
+            f"--data {data!r} and --dataset {dataset!r} name two stored datasets: give one "
+            "(--dataset beside --data renames a file's rows, scored as that dataset's)"
+        )
+    return data, dataset
 
 
 def _unknown_dataset(dataset: str, kind: str, settings: Settings) -> str | None:

@@ -9,6 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from forecast.formatting import moment
 from training.console import console, handles_errors, print_json
 
 targets_app = typer.Typer(
@@ -92,7 +93,7 @@ def list_(
         print_json({"dataset": name, "targets": [t.to_dict() for t in rows]})
         return
     table = Table(title=f"Targets ({name})", box=box.SIMPLE_HEAD)
-    for head in ("period", "level", "name", "amount", "currency", "updated"):
+    for head in ("period", "level", "name", "amount", "currency", "updated (UTC)"):
         table.add_column(head, justify="right" if head == "amount" else "left")
     for t in rows:
         table.add_row(
@@ -101,6 +102,6 @@ def list_(
             t.name,
             f"{t.amount:,.0f}",
             t.currency,
-            f"{t.updated_at:%Y-%m-%d %H:%M}" if t.updated_at else "",
+            moment(t.updated_at, zone=False),
         )
     console.print(table if rows else f"{name}: no targets yet (forecast targets import FILE)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,39 @@ def in_notation(text: str, notation: tuple[str, str | None] | None) -> str:
 
 def money(value: Any) -> str:
     return DASH if missing(value) else f"{float(value):,.0f}"
+
+
+def moment(value: Any, *, zone: bool = True) -> str:
+    """A moment for people, to the minute and in UTC ("2026-12-07 05:34 UTC"), not the
+    microseconds and offsets a stored time or ISO string carries. The store keeps naive UTC, so a
+    naive time is read as UTC; an aware one is converted. Without `zone`, no " UTC" (a table's
+    column head says it once). Blank for none; text that is not a time is shown as given."""
+    if value is None or value == "" or value != value:  # NaN and NaT are not themselves
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):  # pd.Timestamp is a datetime
+        return str(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return f"{value:%Y-%m-%d %H:%M}" + (" UTC" if zone else "")
+
+
+def as_of_said(when: Any, *, through: bool = False) -> str:
+    """When figures were judged, worded alike by every command: "the start of 2025-12-06" for
+    an instant at midnight (what was recorded before that day: a forecast's as-of, a date given
+    with --as-of), "the end of 2025-12-05" for figures `through` a day, its records included (the
+    KPIs' default, the data's last day), else the minute ("2025-12-05 14:30 UTC"). The start of
+    a day and the end of the day before are the same figures."""
+    t = datetime.fromisoformat(when) if isinstance(when, str) else when
+    if through:
+        return f"the end of {t:%Y-%m-%d}"
+    if (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0):
+        return f"the start of {t:%Y-%m-%d}"
+    return moment(t)
 
 
 def pct(value: Any) -> str:

@@ -37,15 +37,10 @@ import pandas as pd
 from forecast.data.currencies import currency_of
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.errors import InvalidInput
+from forecast.groups import GROUP_COLUMNS, canonical_group
 from forecast.history import DealHistory, as_timestamp
 from forecast.kpi_report import SUMMARY_COLUMNS, KpiReport, won_amount_note
 
-GROUP_COLUMNS: dict[str, str] = {
-    "team": "team",
-    "rep": "owner",
-    "product": "product",
-    "region": "region",
-}
 PERIODS: tuple[str, ...] = ("month", "quarter")
 MISSING_GROUP = "(none)"  # the label of deals with no team / rep / product / region
 
@@ -72,7 +67,8 @@ def compute_kpis(
 ) -> KpiReport:
     """The pipeline KPIs, overall and per `by` group and/or `period`, as of a date.
 
-    `by` is one of team, rep (the `owner` column), product, region; `period` is month or quarter.
+    `by` is one of team, rep (the `owner` column; `owner` names it too), product, region;
+    `period` is month or quarter.
     With `period`, closed-deal figures (outcomes, win rate, value, time to close, CSAT) fall in
     the period of the close date (a closed deal's entry into its outcome where the stage history
     records it, else the deals file's close: `closes.close_given_history`), creation-based ones
@@ -100,6 +96,7 @@ def compute_kpis(
     the import put one there, flagged estimated); a won deal without one counts in the win rate
     and the deal counts only, and a note says how many there are (`won_amount_note`).
     """
+    by = canonical_group(by)
     group_col = _choice(by, GROUP_COLUMNS, "by")
     _choice(period, dict.fromkeys(PERIODS), "period")
     stages = history.stages

@@ -34,8 +34,8 @@ import pandas as pd
 
 from forecast.data.stages import LOST, WON
 from forecast.errors import InvalidInput, NotFound
+from forecast.groups import GROUP_COLUMNS, canonical_group
 from forecast.history import DealHistory, as_timestamp
-from forecast.kpis import GROUP_COLUMNS
 from forecast.periods import Period
 
 #: The bars in the order a chart draws them; the sign says whether a bar adds or takes away.
@@ -160,6 +160,7 @@ def pipeline_waterfall(
     t0, t1 = as_timestamp(start), as_timestamp(end)
     if t1 <= t0:
         raise InvalidInput(f"to: must be after from ({t0.date()}), got {t1.date()}")
+    by = canonical_group(by)
     if by is not None and by not in GROUPS:
         raise InvalidInput(f"by: must be one of {', '.join(GROUPS)}, got {by!r}")
     before = history.as_of(t0).set_index("id")

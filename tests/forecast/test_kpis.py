@@ -428,7 +428,7 @@ def test_time_in_stage_by_period_falls_in_the_month_the_stay_ended(pipeline):
     "kwargs, allowed",
     [
         ({"by": "manager"}, "team, rep, product, region"),
-        ({"by": "owner"}, "team, rep, product, region"),
+        ({"by": "owners"}, "team, rep, product, region"),
         ({"period": "week"}, "month, quarter"),
         ({"period": "Q"}, "month, quarter"),
     ],

@@ -92,7 +92,9 @@ def test_the_revenue_table_shows_each_group_then_the_total_with_the_chance_to_hi
         "total": line("total", deals=15, expected=125_000.4, target=None),
     }
     text = rendered(revenue_table(forecast))
-    assert "Revenue forecast 2024-Q4 (2024-10-01 – 2025-01-01), as of 2024-10-01" in text
+    assert (
+        "Revenue forecast 2024-Q4 (2024-10-01 – 2025-01-01), as of the start of 2024-10-01" in text
+    )
     rows = [r for r in text.splitlines() if r.strip().startswith(("Team", "total"))]
     assert [r.split()[0:2] for r in rows] == [["Team", "East"], ["Team", "West"], ["total", "15"]]
     east = rows[0].split()

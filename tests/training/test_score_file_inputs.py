@@ -163,7 +163,25 @@ def test_a_file_is_scored_as_the_dataset_named_by_dataset_in_place_of_its_mappin
         app, ["score", "--kind", "leads", "--data", "inbound", "--dataset", "x", *out]
     )
     assert refused.exit_code == 2
-    assert "a stored dataset is named by --data" in " ".join(refused.output.split())
+    said = " ".join(refused.output.split())
+    assert "--data 'inbound' and --dataset 'x' name two stored datasets: give one" in said
+
+
+def test_dataset_alone_names_the_stored_dataset_to_score_as_on_the_other_commands(trained):
+    """`forecast score --dataset NAME` scores the stored dataset NAME, as `--data NAME` does
+    (the README's synopsis, and `forecast kpis --dataset NAME`), instead of being refused."""
+    import pandas as pd
+
+    root, _ = trained
+    runs = {}
+    for option in ("--dataset", "--data"):
+        out = root / f"stored_by{option.replace('-', '_')}.parquet"
+        args = ["score", "--kind", "leads", option, "inbound", "--out", str(out), "--json"]
+        runs[option] = (parsed(CliRunner().invoke(app, args)), pd.read_parquet(out))
+    (by_dataset, rows), (by_data, expected) = runs["--dataset"], runs["--data"]
+    assert by_dataset["dataset"] == "inbound" and by_dataset["rows"] == 400
+    assert by_dataset["method"] == by_data["method"] == "model"
+    pd.testing.assert_frame_equal(rows, expected)
 
 
 def test_an_input_spelt_otherwise_is_read_under_its_name_as_the_api_reads_it(trained):

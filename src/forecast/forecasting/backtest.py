@@ -57,7 +57,7 @@ from forecast.forecasting import choice, naive
 from forecast.forecasting.backtest_report import BacktestReport, PeriodResult
 from forecast.forecasting.rep_calls import has_calls, hindsight_note
 from forecast.forecasting.replay import Progress, replay
-from forecast.forecasting.revenue import GROUP_COLUMNS
+from forecast.groups import GROUP_COLUMNS, canonical_group
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import FREQS, Period, parse_period, period_of, periods_between
 from forecast.settings import Settings, get_settings
@@ -132,6 +132,7 @@ def backtest(
         raise InvalidInput(f"--freq must be one of {', '.join(FREQS)}, got {freq!r}")
     if every not in EVERY:
         raise InvalidInput(f"--every must be one of {', '.join(EVERY)}, got {every!r}")
+    by = canonical_group(by)
     if by is not None and by not in GROUP_COLUMNS:
         raise InvalidInput(f"cannot group by {by!r}: use one of {', '.join(GROUP_COLUMNS)}")
     steps = _horizons(horizons if horizons is not None else DEFAULT_HORIZONS[every])

@@ -59,17 +59,11 @@ from forecast.forecasting.fitted import ForecastModels, fit_forecast_models, sha
 from forecast.forecasting.seasonality import creation_pace
 from forecast.forecasting.targets import TOTAL  # the total line's name, as targets name it
 from forecast.formatting import rounded
+from forecast.groups import GROUP_COLUMNS, canonical_group
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import Period, default_as_of, parse_period
 from forecast.settings import Settings, get_settings
 
-#: `by` choices and the column each groups on.
-GROUP_COLUMNS: dict[str, str] = {
-    "team": "team",
-    "rep": "owner",
-    "product": "product",
-    "region": "region",
-}
 MISSING_GROUP = "(none)"
 
 
@@ -147,6 +141,7 @@ def forecast_revenue(
     `fit_forecast_models` are reused; otherwise they are fitted as of `as_of`.
     """
     per = period if isinstance(period, Period) else parse_period(period)
+    by = canonical_group(by)
     column = _group_column(by)
     t = as_timestamp(as_of) if as_of is not None else default_as_of(per, history.now(now))
     check_horizon(history, per, t, settings)
@@ -192,6 +187,7 @@ def won_in_period(
     now, t = history.now(), as_timestamp(as_of)
     if now <= t or now <= per.start:
         return None
+    by = canonical_group(by)
     column = _group_column(by)
     won = won_inside(history.as_of(now), per)
     amounts = won_amounts(won)
@@ -269,6 +265,7 @@ def forecast_pipeline(
     `drift` (from `measure_drift`) widens the range by how far the same models missed on past
     windows of the same length; without it the range holds deal-by-deal chance only.
     """
+    by = canonical_group(by)
     column = _group_column(by)
     start = max(0.0, (period.start - as_of) / tm.DAY)
     end = max(0.0, (period.end - as_of) / tm.DAY)

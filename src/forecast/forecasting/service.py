@@ -31,6 +31,7 @@ from forecast.forecasting.targets import (
     read_targets,
     suggest,
 )
+from forecast.groups import canonical_group
 from forecast.history import DealHistory, as_timestamp, load_deal_history
 from forecast.settings import Settings, get_settings
 
@@ -108,6 +109,7 @@ def forecast_against_targets(
     spent, `Cancelled` when the caller went away); models whose fit stopped are not cached.
     """
     per = period_of(period)
+    by = canonical_group(by)
     if group is not None and by is None:
         raise InvalidInput(
             f"group {group!r} needs `by` (team, rep, product or region) to say what it names"

@@ -29,6 +29,7 @@ from forecast.forecasting.targets import (
 from forecast.forecasting.targets import (
     period_of as parse_period,
 )
+from forecast.groups import canonical_group
 from forecast.history import as_timestamp
 from forecast.periods import Period, current_period, default_as_of, period_of
 from forecast.settings import Settings, get_settings
@@ -211,6 +212,7 @@ def find(
     ...).to_dict()` would, with when it was tracked), or None: compute it. Reads no deals and
     imports no model code, so `forecast revenue` answers in a moment."""
     per = parse_period(period)
+    by = canonical_group(by)
     if (group is not None and by is None) or (by is not None and by not in LEVEL_COLUMNS):
         return None  # computing says what is wrong
     try:

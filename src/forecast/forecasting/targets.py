@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from forecast.data import store
 from forecast.data.validation import MAX_NUMBER
 from forecast.errors import InvalidInput, UnknownPeriod
+from forecast.groups import GROUP_COLUMNS
 from forecast.periods import ACCEPTED, Period, parse_period
 
 #: The level of a target for the whole dataset (its name is `TOTAL`, the forecast's total line):
@@ -35,7 +36,7 @@ from forecast.periods import ACCEPTED, Period, parse_period
 TOTAL_LEVEL = "all"
 LEVELS = (TOTAL_LEVEL, "team", "rep", "product", "region")
 #: The opportunity column that names each group level (a rep is the deal's owner).
-LEVEL_COLUMNS = {"team": "team", "rep": "owner", "product": "product", "region": "region"}
+LEVEL_COLUMNS = GROUP_COLUMNS
 TOTAL = "total"
 CSV_COLUMNS = ("level", "name", "period", "amount")
 MAX_PROBLEMS_SHOWN = 20

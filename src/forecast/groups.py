@@ -1,0 +1,27 @@
+"""The groups a forecast, a backtest, a waterfall or a KPI report splits by.
+
+One place names them, so the command line, the library and the API accept the same words:
+each group's canonical name, the deal column it reads, and the other names users give it (a
+rep is the deal's `owner`, and imports, mappings and CRMs call the field that). Results always
+say the canonical name, so `--by owner` and `--by rep` give the same document.
+"""
+
+from __future__ import annotations
+
+#: Each group's canonical name and the deal column it groups on.
+GROUP_COLUMNS: dict[str, str] = {
+    "team": "team",
+    "rep": "owner",
+    "product": "product",
+    "region": "region",
+}
+#: Other names accepted for a group: the column's own name where it differs from the group's.
+GROUP_ALIASES: dict[str, str] = {"owner": "rep"}
+
+
+def canonical_group(by: str | None) -> str | None:
+    """`by` under its canonical name (`owner` → `rep`); any other value unchanged, for the
+    caller to accept or refuse with its own wording."""
+    if by is None:
+        return None
+    return GROUP_ALIASES.get(by, by)
