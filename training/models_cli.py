@@ -545,6 +545,7 @@ LEFT_OUT = {
     "identifiers": "identifiers (a different value on nearly every lead, or a name)",
     "single_valued": "one value only",
     "dated_on_every_lead": "a date on every lead (set on all: says nothing)",
+    "dated_after_creation": "dates after the lead came in (a new lead has none yet)",
 }
 
 

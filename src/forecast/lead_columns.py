@@ -28,6 +28,7 @@ from forecast.data.attributes import (
 )
 from forecast.data.date_formats import column_in_formats
 from forecast.data.validation import beyond_bounds
+from forecast.modeling.lead_dates import created_utc
 from forecast.modeling.reasons import is_blank
 
 LEAD_BOOKKEEPING = ("id", "converted", "created_at", "updated_at", "converted_at", "dataset")
@@ -53,6 +54,19 @@ class LeadColumns:
     #: Columns of dates given on every lead (set on all says nothing), whose dates do not
     #: differ on nearly every lead either (those are `identifiers`, as before): left out.
     dated_everywhere: list[str] = field(default_factory=list)
+    #: Columns of dates that lie on a later day than the lead's creation on most leads having
+    #: both (`LATER_SHARE`): what happened after a lead came in ("Last Activity Date", "Trial
+    #: Started" a week on), which a lead scored as it comes in cannot have; left out unless
+    #: leaks are included. Each with (later, of): how many such dates, of how many dated leads.
+    dated_later: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+#: Of a column of dates on leads that have a creation date, the share lying on a later day for
+#: the column to be a record of what came after (a first visit or a sign-up date lies on or
+#: before the day the lead came in), ...
+LATER_SHARE = 0.5
+#: ... read where at least this many leads have both dates.
+LATER_MIN = 20
 
 
 #: Of a text column's present values, the share that must read as dates (ISO 8601 or the
@@ -76,6 +90,9 @@ class ColumnFacts:
     whole: bool
     rows: int = 0
     dates: int = 0
+    #: Of the dates of leads that have a creation date: how many lie on a later day, of how many.
+    later: int = 0
+    paired: int = 0
 
 
 def attribute_names(leads: pd.DataFrame) -> list[str]:
@@ -86,6 +103,7 @@ def facts_of(leads: pd.DataFrame, date_formats: Sequence[str] = ()) -> dict[str,
     """Each attribute's facts over these leads (`decide` reads them). `date_formats`: the
     dataset's own (its mapping's `date_format`), tried after ISO 8601 on text."""
     out = {}
+    created = created_utc(leads["created_at"]) if "created_at" in leads.columns else None
     for col in attribute_names(leads):
         series = leads[col]
         numeric = is_bool_dtype(series) or is_numeric_dtype(series)
@@ -108,8 +126,31 @@ def facts_of(leads: pd.DataFrame, date_formats: Sequence[str] = ()) -> dict[str,
             values is not None and bool((values == np.round(values)).all()),
             len(series),
             dates,
+            *(_later_days(nonnull, created, date_formats) if dates else (0, 0)),
         )
     return out
+
+
+def _later_days(
+    values: pd.Series, created: pd.Series | None, formats: Sequence[str]
+) -> tuple[int, int]:
+    """Of these present values that read as dates, on leads with a creation date: how many lie
+    on a later day than the lead's creation, and how many there are (each distinct value read
+    once)."""
+    if created is None:
+        return 0, 0
+    when = created.reindex(values.index)
+    both = when.notna().to_numpy()
+    if not both.any():
+        return 0, 0
+    text = values[both].astype(str).str.strip()
+    distinct = pd.Series(text.unique(), dtype=object)
+    read = column_in_formats(distinct, list(dict.fromkeys(["ISO8601", *formats])))
+    dates = pd.to_datetime(text.map(dict(zip(distinct, read, strict=True))))
+    dated = dates.notna().to_numpy()
+    day = dates[dated].dt.normalize().to_numpy()
+    later = day > when[both][dated].dt.normalize().to_numpy()
+    return int(later.sum()), int(dated.sum())
 
 
 def _dates_among(values: pd.Series, formats: Sequence[str]) -> int:
@@ -138,12 +179,14 @@ def decide(
     running number), as a deal's custom attribute is, and every column whose header names a person
     (`attributes.names_a_person`: "First Name", "Nachname", "Salutation"). Text that is dates
     (`DATE_SHARE` of its present values) is two values, a date or blank (`set_flags`): an
-    identifier no more, and left out where every lead has one (`dated_everywhere`)."""
+    identifier no more, and left out where every lead has one (`dated_everywhere`), or where
+    its dates lie after the lead's creation (`dated_later`: kept only with `include_leaks`)."""
     attrs = list(columns)
     leaks = [c for c in leak_columns if c in attrs] if not include_leaks else []
     kept, identifiers, constant, as_numbers, zero_one = [], [], [], [], []
     set_flags: list[str] = []
     dated_everywhere: list[str] = []
+    dated_later: dict[str, tuple[int, int]] = {}
     for col in attrs:
         if col in leaks:
             continue
@@ -173,7 +216,12 @@ def decide(
         blanks = len(seen) < len(found) or any(f.present < f.rows for f in seen)
         if not read and present and sum(f.dates for f in seen) >= DATE_SHARE * present:
             set_flags.append(col)
-            if blanks:
+            later, paired = sum(f.later for f in seen), sum(f.paired for f in seen)
+            if blanks and paired >= LATER_MIN and later >= LATER_SHARE * paired:
+                dated_later[col] = (later, paired)  # after the lead came in: hindsight
+                if include_leaks:
+                    kept.append(col)
+            elif blanks:
                 kept.append(col)
             elif present > IDENTIFIER_MIN and distinct >= IDENTIFIER_SHARE * present:
                 identifiers.append(col)  # date-times on every lead, as before
@@ -191,7 +239,9 @@ def decide(
     zero_one = [c for c in zero_one if c in kept]
     flags = tuple(c for c in set_flags if c in kept)
     numbers = (tuple(as_numbers), tuple(zero_one))
-    return LeadColumns(kept, leaks, identifiers, constant, *numbers, flags, dated_everywhere)
+    return LeadColumns(
+        kept, leaks, identifiers, constant, *numbers, flags, dated_everywhere, dated_later
+    )
 
 
 #: A running number's values lie close together (a CRM numbers its records as they come, by ones

@@ -242,6 +242,20 @@ class WholeLeads:
         return fingerprint(self.leads)
 
 
+def later_note(column: str, later: int, of: int, included: bool) -> str:
+    """What training says of a column of dates lying after the leads' creation."""
+    said = (
+        "INCLUDED on request: metrics will look better than scoring new leads can be"
+        if included
+        else "left out of the model (--include-leaks keeps it)"
+    )
+    return (
+        f"column {column!r} holds a date on a later day than the lead's creation on {later:,} "
+        f"of the {of:,} leads that have both: it records what happened after the lead came in, "
+        f"which a lead scored as it comes in cannot have yet; {said}"
+    )
+
+
 def with_dates(leads: pd.DataFrame, hours: bool | None) -> pd.DataFrame:
     """Leads with their date inputs (`lead_dates.date_inputs`; none where `hours` is None: no
     lead is dated)."""
@@ -345,6 +359,7 @@ def train_leads(
         )
     if cols.leaks_excluded:
         warnings.append(f"leak columns excluded: {cols.leaks_excluded}")
+    warnings += [later_note(c, n, of, include_leaks) for c, (n, of) in cols.dated_later.items()]
     if include_leaks and leak_columns:
         warnings.append(
             f"leak columns INCLUDED on request: {list(leak_columns)}; metrics "
@@ -448,6 +463,7 @@ def train_leads(
             "single_valued": cols.constant,
             "date_flags": date_flags,
             "dated_on_every_lead": cols.dated_everywhere,
+            "dated_after_creation": [] if include_leaks else list(cols.dated_later),
         },
         dataset=dataset,
         seconds=time.perf_counter() - started,
