@@ -249,14 +249,17 @@ def kpis(
     json_: JsonOpt = False,
 ) -> None:
     """The pipeline KPIs managers track: funnel, win rate, sale value, cycle, velocity, CSAT."""
+    from forecast.date_reach import check_kpi_as_of
     from forecast.kpis import compute_kpis
     from training.kpi_tables import kpi_tables
 
     engine = store.get_engine()
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, dataset, "opportunities")
+    history = load_deal_history(engine, name)
+    check_kpi_as_of(history, as_of)  # a date far past the data, or before it, as the API says
     report = compute_kpis(
-        load_deal_history(engine, name),
+        history,
         by=by.value if by else None,
         period=period.value if period else None,
         as_of=as_of,

@@ -13,6 +13,7 @@ from forecast.errors import InvalidInput
 from forecast.forecasting import forecast_runs
 from forecast.forecasting.service import forecast_against_targets
 from forecast.forecasting.stored_forecasts import find as stored_forecast
+from forecast.groups import canonical_group
 from serving.datasets import load_dataset
 from serving.deps import (
     DatasetsDep,
@@ -64,7 +65,7 @@ async def get_forecast(
         ),
     ],
     by: Annotated[
-        Literal["team", "rep", "product", "region"] | None,
+        Literal["team", "rep", "owner", "product", "region"] | None,
         Query(description="One line per group (default: the total only)"),
     ] = None,
     group: Annotated[
@@ -145,19 +146,22 @@ async def get_forecast_history(
         str, Query(min_length=1, max_length=20, examples=["2017-Q3"], description="The period")
     ],
     by: Annotated[
-        Literal["team", "rep"] | None, Query(description="A team's or rep's line (with group)")
+        Literal["team", "rep", "owner"] | None,
+        Query(description="A team's or rep's line (with group; owner is the rep)"),
     ] = None,
     group: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> dict[str, Any]:
     if (by is None) != (group is None):
         raise InvalidInput("by and group: give both (a team's or rep's line) or neither")
+    by_name = canonical_group(by)  # owner is the rep, said as such
+    level = by_name or "total"
 
     def read() -> dict[str, Any]:
         with engine.connect() as conn:
             name = store.resolve_dataset(conn, dataset or settings.deal_dataset, "opportunities")
-        found = forecast_runs.period_history(engine, name, period, level=by or "total", group=group)
+        found = forecast_runs.period_history(engine, name, period, level=level, group=group)
         del found["level"]  # the API says `by`
-        return {"dataset": name, "by": by, **found, "tracking": _tracking(request)}
+        return {"dataset": name, "by": by_name, **found, "tracking": _tracking(request)}
 
     return await run_in_threadpool(read)
 

@@ -65,7 +65,7 @@ async def kpis(
     settings: SettingsDep,
     datasets: DatasetsDep,
     dataset: ViewerDataset,
-    by: Literal["team", "rep", "product", "region"] | None = None,
+    by: Literal["team", "rep", "owner", "product", "region"] | None = None,
     period: Literal["month", "quarter"] | None = None,
     as_of: Annotated[
         str | None,

@@ -112,7 +112,7 @@ async def get_waterfall(
         ),
     ] = None,
     by: Annotated[
-        Literal["team", "rep", "product", "region"] | None,
+        Literal["team", "rep", "owner", "product", "region"] | None,
         Query(description="One waterfall per group beside the total"),
     ] = None,
     group: Annotated[

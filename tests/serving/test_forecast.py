@@ -226,3 +226,24 @@ def test_a_period_over_before_the_as_of_date_is_refused_naming_as_of(viewer):
     # Left out: the period's forecast as made at its start, beside what it won.
     made = viewer.get("/v1/forecast", params={"period": "2024-Q2"})
     assert made.status_code == 200 and made.json()["as_of"] == "2024-04-01"
+
+
+def test_owner_is_the_rep_in_every_route_that_groups(viewer):
+    """Imports and CRMs call a deal's rep its `owner`: `by=owner` gives what `by=rep` gives,
+    said as `rep`, in the forecast, its history, the KPIs and the pipeline waterfall."""
+    for path, params in [
+        ("/v1/forecast", {"period": "2024-Q3"}),
+        ("/v1/kpis", {"period": "quarter"}),
+        ("/v1/pipeline/waterfall", {"from": "2024-07-01", "to": "2024-10-01"}),
+    ]:
+        rep = viewer.get(path, params={**params, "by": "rep"})
+        owner = viewer.get(path, params={**params, "by": "owner"})
+        assert owner.status_code == rep.status_code == 200, (path, owner.text)
+        said, expected = owner.json(), rep.json()
+        assert said["by"] == "rep"
+        said.pop("tracking", None), expected.pop("tracking", None)
+        assert said == expected, path
+    history = viewer.get(
+        "/v1/forecast/history", params={"period": "2024-Q3", "by": "owner", "group": "nobody"}
+    )
+    assert history.status_code == 404 and "rep 'nobody'" in history.json()["detail"]

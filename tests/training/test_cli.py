@@ -349,6 +349,15 @@ def test_kpis_of_a_leads_dataset_say_it_holds_leads(cli: Cli, tmp_path: Path):
     fails_cleanly(cli("kpis", "--dataset", "people"), 2, "'people' holds leads, not opport")
 
 
+def test_kpis_as_of_a_date_out_of_the_datas_reach_is_refused_as_the_api_refuses_it(
+    imported: Cli,
+):
+    """A typo (2999 for 2024) gave the data's end's figures dated then, and a date before the
+    first deal every figure blank: both are bad input naming `as_of`, as GET /v1/kpis says."""
+    fails_cleanly(imported("kpis", "--as-of", "2999-01-01"), 2, "as_of (2999-01-01) is more than")
+    fails_cleanly(imported("kpis", "--as-of", "1990-01-01"), 2, "before the data's first deal")
+
+
 def test_kpis_before_any_import_say_to_import_first(cli: Cli):
     fails_cleanly(cli("kpis", "--by", "team"), 1, "run `forecast import` first")
 
