@@ -158,3 +158,32 @@ def test_a_score_written_at_conversion_is_said_by_its_ranges_from_the_lowest():
     [found] = outcome_written(pd.DataFrame({"Score": score.astype(float)}), y)
     starts = [float(g.split("–")[0]) for g in found.groups if g != "blank"]
     assert starts == sorted(starts) and len(starts) > 1, found.groups
+
+
+def test_a_field_written_at_a_conversion_after_the_outcome_window_is_still_caught(settings):
+    """With conversion dates, a lead converted after the outcome window is learnt as not
+    converted; what its conversion wrote ("Recent Deal Amount") is there all the same. The
+    field is judged against each lead's own outcome, so it is still found and left out."""
+    rng = np.random.default_rng(11)
+    n = 3000
+    created = pd.Timestamp("2023-01-01") + pd.to_timedelta(np.sort(rng.uniform(0, 600, n)), "D")
+    source = rng.choice(["Referrals", "Paid Search", "Organic Search"], n)
+    won = rng.uniform(size=n) < np.where(source == "Referrals", 0.3, 0.12)
+    delay = rng.exponential(25, n)
+    leads = pd.DataFrame(
+        {
+            "id": [f"H{i}" for i in range(n)],
+            "created_at": created,
+            "converted_at": np.where(won, created + pd.to_timedelta(delay, "D"), pd.NaT),
+            "Original Source": pd.array(source, dtype="str"),
+            # Filled at conversion on most converted leads (a deal amount), on no other.
+            "Recent Deal Amount": np.where(
+                won & (rng.uniform(size=n) < 0.7), rng.integers(1_000, 90_000, n), np.nan
+            ),
+            "converted": pd.array(won.astype(int), dtype="Int64"),
+        }
+    )
+    result = train_leads(leads, settings=settings, cross_validate=False)
+    assert any("outcome window" in w for w in result.warnings)  # late ones learnt as 0
+    assert result.columns["outcome_written"] == ["Recent Deal Amount"]
+    assert "Recent Deal Amount" not in result.features

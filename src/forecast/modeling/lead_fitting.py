@@ -342,7 +342,10 @@ def train_leads(
     note(progress, "looking for columns that give the answer away")
     # A date column's 0 is its blank: a date written at conversion is said blank on the others.
     unset = {c: X[c].where(X[c] == 1) for c in cols.set_flags if c in X.columns}
-    written = outcome_written(X.assign(**unset) if unset else X, y_taken)
+    # Written by the outcome whenever it came: a lead that converted after the outcome window
+    # (learnt as 0) still has what its conversion wrote, so it is judged by its own label.
+    ever = y_taken if window is None else feat.lead_labels(keys).to_numpy(float)[labelled][take]
+    written = outcome_written(X.assign(**unset) if unset else X, ever)
     if include_leaks and written:
         warnings.append(
             f"columns written by the outcome INCLUDED on request: {[w.column for w in written]}; "
