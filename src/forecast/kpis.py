@@ -3,7 +3,8 @@ and per month or quarter.
 
     funnel            deals that reached each open stage, deals still in it (open, got no
                       further), and conversion = moved on / left the stage (moved on or lost);
-                      unknown for a stage no deal entered (only skipped past it)
+                      unknown for a stage every deal that reached it is known to have
+                      skipped (its record shows it before and after the stage, not in it)
     outcomes          won, lost, open; win rate = won / (won + lost); won_of_created, the
                       funnel's last step: of the deals created (in the period), those won
     value             average sale value (won, recorded amounts only), won revenue; a note
@@ -89,8 +90,9 @@ def compute_kpis(
     funnel at the first stage. A deal still in stage k (open, got no further) is counted apart
     (`still_in_stage`), and stage k's conversion is the share of the deals that left it that
     moved on: reached k+1 / (reached k - still in k), moved on over moved on or lost from it.
-    A stage no deal entered (every deal that "reached" it skipped past it) has no conversion:
-    nothing was seen there, so it is unknown, not the 100% the skippers would make it.
+    A stage every deal that reached it is known to have skipped (its record shows it before and
+    after the stage, not in it) has no conversion: nothing was seen there, so it is unknown, not
+    the 100% the skippers would make it. A deal seen once (a flat export) skipped nothing known.
 
     Won revenue and the average sale value add a won deal's `amount` (a list price only where
     the import put one there, flagged estimated); a won deal without one counts in the win rate
@@ -201,7 +203,7 @@ class _Deals:
     frame: pd.DataFrame  # one row per deal
     stays: pd.DataFrame  # one row per completed stay in an open stage
     group_labels: np.ndarray  # group code -> label
-    entered: np.ndarray  # per deal (row of `frame`) and open stage: the deal was seen in it
+    entered: np.ndarray  # per deal (row of `frame`) and open stage: reached, not known skipped
 
 
 def _stage_codes(values: pd.Series, stages: StageSet) -> np.ndarray:
@@ -268,7 +270,7 @@ def _deal_frame(
     reached = np.fmax(np.fmax(from_history, current), 0)
     reached[is_won] = n
     entered = _entered(
-        pd.Index(deals["id"]).get_indexer(history["opportunity_id"]), entry_stage, stage, n
+        pd.Index(deals["id"]).get_indexer(history["opportunity_id"]), entry_stage, stage, reached, n
     )
 
     frame = pd.DataFrame(
@@ -309,20 +311,35 @@ def _deal_frame(
     return _Deals(frame, stays, group_labels, entered)
 
 
-def _entered(entries: np.ndarray, entry_stage: np.ndarray, stage: np.ndarray, n: int) -> np.ndarray:
-    """Per deal and open stage: the deal was seen in the stage (its history enters it:
-    `entries` holds each history row's deal position, -1 for none; or it stands in it), and
-    every deal in the first (the funnel's entry). A stage a deal skipped is "reached" but not
-    entered: a stage nobody entered tells nothing of its conversion."""
-    entered = np.zeros((len(stage), n), dtype=bool)
-    if n == 0:
-        return entered
-    entered[:, 0] = True
-    logged = (entries >= 0) & (entry_stage >= 0) & (entry_stage < n)
-    entered[entries[logged], entry_stage[logged]] = True
+def _entered(
+    entries: np.ndarray,
+    entry_stage: np.ndarray,
+    stage: np.ndarray,
+    reached: np.ndarray,
+    n: int,
+) -> np.ndarray:
+    """Per deal and open stage: the deal reached the stage and is not known to have skipped it.
+    A skip is known only where the deal's record shows it on both sides of the stage and not in
+    it: in an open stage before it and in a later one (or won) after (`entries` holds each
+    stage-log row's deal position, -1 for none; `stage` is where each deal stands). A deal seen
+    once (a flat export's current stage, or its outcome) skipped nothing anyone knows: it passed
+    through every stage up to where it got, as the funnel has always counted it. A stage every
+    deal that reached it is known to have skipped tells nothing of its conversion."""
+    k = np.arange(n)
+    entered = reached[:, None] >= k[None, :]
+    logged = (entries >= 0) & (entry_stage >= 0) & (entry_stage <= n)
+    who, where = entries[logged], entry_stage[logged]
     standing = np.flatnonzero((stage >= 0) & (stage < n))
-    entered[standing, stage[standing]] = True
-    return entered
+    who, where = np.concatenate([who, standing]), np.concatenate([where, stage[standing]])
+    seen_in = np.zeros((len(reached), n + 1), dtype=bool)
+    seen_in[who, where] = True
+    first_open = np.full(len(reached), n + 1)
+    open_ = where < n
+    np.minimum.at(first_open, who[open_], where[open_])
+    last = np.full(len(reached), -1)
+    np.maximum.at(last, who, where)
+    skipped = (first_open[:, None] < k) & (k < last[:, None]) & ~seen_in[:, :n]
+    return entered & ~skipped
 
 
 class _Funnel(NamedTuple):

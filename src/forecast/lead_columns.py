@@ -135,8 +135,8 @@ def _later_days(
     values: pd.Series, created: pd.Series | None, formats: Sequence[str]
 ) -> tuple[int, int]:
     """Of these present values that read as dates, on leads with a creation date: how many lie
-    on a later day than the lead's creation, and how many there are (each distinct value read
-    once)."""
+    two days or more after the day of the lead's creation, and how many there are (each
+    distinct value read once)."""
     if created is None:
         return 0, 0
     when = created.reindex(values.index)
@@ -149,7 +149,10 @@ def _later_days(
     dates = pd.to_datetime(text.map(dict(zip(distinct, read, strict=True))))
     dated = dates.notna().to_numpy()
     day = dates[dated].dt.normalize().to_numpy()
-    later = day > when[both][dated].dt.normalize().to_numpy()
+    # A day of slack: a date written in local time beside a creation read as UTC (an export
+    # from Sydney) may fall on the next day the same day it was made.
+    next_day = (when[both][dated].dt.normalize() + pd.Timedelta(days=1)).to_numpy()
+    later = day > next_day
     return int(later.sum()), int(dated.sum())
 
 

@@ -124,3 +124,31 @@ def test_the_dashboard_chart_shows_a_dash_and_the_csv_an_empty_cell():
     header = lines[0].split(",")
     qualified = dict(zip(header, lines[2].split(","), strict=True))
     assert qualified["stage"] == "Qualified" and qualified["conversion"] == ""
+
+
+# A flat export: each deal seen once, in its current stage or its outcome (a lost deal's stage
+# at the loss where the export says it), no path between.
+FLAT = [
+    ("F1", "North", "ann", "X", 100.0, False, None, [("Won", "2024-02-01")]),
+    ("F2", "North", "ann", "X", 200.0, False, None, [("Won", "2024-02-02")]),
+    (
+        "F3",
+        "North",
+        "ann",
+        "X",
+        300.0,
+        False,
+        None,
+        [("Lead", "2024-01-20"), ("Lost", "2024-02-03")],
+    ),
+    ("F4", "North", "ann", "X", 400.0, False, None, [("Lead", "2024-01-05")]),
+]
+
+
+def test_a_flat_export_skips_no_stage_anyone_knows_of_and_keeps_its_conversions():
+    """Where no deal's record shows it before and after a stage, nobody is known to have
+    skipped it: a won deal seen only won passed through every stage, as the funnel counted."""
+    funnel = compute_kpis(history_of(*build(FLAT))).overall["funnel"]
+    assert [f["reached"] for f in funnel] == [4, 2, 2]
+    # Lead: the two won moved on, F3 was lost there, F4 is still in it; then both won went on.
+    assert [f["conversion"] for f in funnel] == [2 / 3, 1.0, 1.0]

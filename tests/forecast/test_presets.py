@@ -74,11 +74,12 @@ def test_naming_the_preset_in_a_mapping_reads_the_same_deals(crm, export_file, t
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_a_mapping_naming_a_preset_and_no_dataset_stores_under_the_presets_name(preset, tmp_path):
-    """`preset: salesforce_api` in my_sf.yaml stores as "salesforce", as the file imported
-    without a mapping does, not as "my_sf"; a `dataset:` of its own still wins."""
+def test_a_mapping_naming_a_preset_and_no_dataset_stores_under_its_own_name(preset, tmp_path):
+    """`preset: salesforce_api` in my_sf.yaml stores as "my_sf", not the preset's name: two
+    companies' mappings of one CRM keep apart, and a dataset imported before keeps its name; a
+    `dataset:` of its own wins."""
     mine = write(tmp_path, "my_sf.yaml", f"preset: {preset}\n")
-    assert load_mapping(mine).dataset == load_mapping(preset).dataset != "my_sf"
+    assert load_mapping(mine).dataset == "my_sf" != load_mapping(preset).dataset
     named = write(tmp_path, "named.yaml", f"preset: {preset}\ndataset: acme\n")
     assert load_mapping(named).dataset == "acme"
 

@@ -58,8 +58,8 @@ def test_a_blank_dataset_name_is_refused_not_taken_for_the_mappings(cli: Cli, ex
 def test_an_import_with_a_preset_mapping_says_its_dataset_and_how_to_choose_another(
     cli: Cli, tmp_path: Path
 ):
-    """`preset: salesforce_api` in my_sf.yaml stores as the preset's "salesforce" (what the file
-    imported without a mapping would be), and the report says so and how to store elsewhere."""
+    """`preset: salesforce_api` in my_sf.yaml stores under the mapping's name, "my_sf", and the
+    report says so and how to store elsewhere."""
     from tests.forecast.test_mapping_draft import SALESFORCE_API
 
     deals = tmp_path / "Opportunity.csv"
@@ -69,9 +69,9 @@ def test_an_import_with_a_preset_mapping_says_its_dataset_and_how_to_choose_anot
     result = cli("import", deals, "--mapping", mapping, "--no-track")
     assert result.exit_code == 0, result.output
     said = " ".join(result.stdout.replace("│", " ").split())
-    assert "Import into dataset 'salesforce'" in said
-    assert "dataset salesforce (another name: --dataset NAME, or dataset: in the mapping)" in said
-    assert [d["name"] for d in parsed(cli("datasets", "--json"))] == ["salesforce"]
+    assert "Import into dataset 'my_sf'" in said
+    assert "dataset my_sf (another name: --dataset NAME, or dataset: in the mapping)" in said
+    assert [d["name"] for d in parsed(cli("datasets", "--json"))] == ["my_sf"]
 
 
 def test_import_with_replace_rewrites_the_dataset_and_says_what_it_removed(cli: Cli, export: Path):

@@ -87,7 +87,8 @@ def written(
     before: int,
     read: int,
 ) -> str | None:
-    """What is checked once an import's rows are written: no deal left in a stage the
+    """What is checked once an export's rows are written (a CRM's push, in the dataset's own
+    stages, is not: it would cost two scans of the dataset a push): no deal left in a stage the
     mapping does not name (`check_stages`, raises); and the note on a file merged into a
     dataset that held none of its rows (`merged_note`)."""
     if stages is not None:

@@ -200,7 +200,7 @@ def _write_in(conn: Connection, job: _Job, replace: bool = False) -> ImportRepor
         job.report.note(dataset_rows.clear(conn, job.dataset, m.kind))
     store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, m.options)
     kept = read = 0  # kept: deals stored at the same update time whose stored values win the tie
-    before = dataset_rows.held(conn, job.dataset, m.kind)
+    before = dataset_rows.held(conn, job.dataset, m.kind) if job.frame is None else 0
     for part in job.parts(stored=conn):
         if not job.writing:
             continue
@@ -226,7 +226,7 @@ def _write_in(conn: Connection, job: _Job, replace: bool = False) -> ImportRepor
             job.report.rows_written += store.upsert_leads(conn, leads)
     if kept:
         job.report.note(store.TIES_KEPT.format(n=kept))
-    if job.writing:  # no stored deal left in a stage the mapping does not name; a merge said
+    if job.writing and job.frame is None:  # an export (not a push): checked, a merge said
         job.report.note(dataset_rows.written(conn, job.dataset, m.kind, job.stages, before, read))
     job.finish()  # raises ImportRejected, which rolls the transaction back
     job.report.written = True

@@ -565,11 +565,10 @@ def load_mapping(name_or_path: str | Path) -> Mapping:
         raise InvalidInput(f"mapping {path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise InvalidInput(f"mapping {path}: expected a YAML mapping of keys to values")
-    # Without `dataset:`, the data is stored under its preset's name (every preset names one:
-    # `preset: salesforce_api` stores as "salesforce", as the file read without a mapping does),
-    # else under the mapping file's name; `--dataset` wins.
-    if raw.get("preset") not in PRESETS:
-        raw.setdefault("dataset", path.stem)
+    # Without `dataset:`, the data is stored under the mapping file's name, a preset's mapping's
+    # too (`acme.yaml` naming `preset: salesforce` stores as "acme": two companies' mappings of
+    # one CRM keep apart, and a dataset imported before keeps its name); `--dataset` wins.
+    raw.setdefault("dataset", path.stem)
     try:
         return Mapping.model_validate(raw)
     except ValidationError as exc:
