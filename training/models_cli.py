@@ -22,6 +22,7 @@ from forecast.errors import ForecastError
 from forecast.formatting import moment
 from forecast.settings import get_settings
 from training.console import console, err_console, handles_errors, print_json
+from training.model_marks import print_decision, version_cell
 from training.training_data import (
     Kind,
     load_training_data,
@@ -455,7 +456,8 @@ KIND_HELP = "leads, deals or timing (the time-to-close model)"
 @handles_errors
 def list_(json_: JsonOpt = False) -> None:
     """Every registered version (leads, deals and timing), with its aliases, when it was
-    trained and its holdout ROC AUC (a timing model's concordance) and Brier."""
+    trained and its holdout ROC AUC (a timing model's concordance) and Brier; one trained with
+    --include-leaks is marked "(leaks kept)" (`leaks_kept` in --json)."""
     from forecast.modeling import registry
 
     _quiet_mlflow()
@@ -478,7 +480,7 @@ def list_(json_: JsonOpt = False) -> None:
             r["kind"],
             r["dataset"],
             r["name"],
-            r["version"],
+            version_cell(r),  # "3 (leaks kept)": trained with --include-leaks
             ", ".join(r["aliases"]),
             moment(r.get("trained_at"), zone=False),
             r.get("family") or "",
@@ -568,15 +570,12 @@ def promote_(
     dataset: ModelDatasetOpt = None,
 ) -> None:
     """Make a version champion if it beats its dataset's champion and every baseline; says why
-    or why not."""
+    or why not (and first, for one trained with --include-leaks, that its figures flatter it)."""
     from forecast.modeling import registry
 
     _quiet_mlflow()
     decision = registry.promote(kind.value, version, get_settings(), dataset=dataset)
-    color = "green" if decision.promote else "yellow"
-    console.print(f"[{color}]{'promoted' if decision.promote else 'not promoted'}[/]")
-    for reason in decision.reasons:
-        console.print(f"  {reason}")
+    print_decision(decision, console)  # a version trained with its leaks kept: said first
     if not decision.promote:
         raise typer.Exit(1)
 

@@ -1,10 +1,12 @@
-"""Where a scored batch goes: a Parquet file, and the store's `batch_scores` for the dashboard.
+"""Where a scored batch goes: a Parquet or CSV file, and the store's `batch_scores` for the
+dashboard.
 
-The Parquet file is written partition by partition (one row group each) to a temporary file
-beside the target and renamed into place at the end, so a failed run leaves the previous file
-whole. The store keeps one batch per dataset and kind: `store_batch` deletes the previous one and
-inserts the new one in one transaction, so a reader sees the old batch or the new, never a mix;
-it reads the finished Parquet file back, so the store's write lock is held only while writing.
+The file is written partition by partition (a Parquet row group each; CSV rows under one header
+row, UTF-8, the same columns with the reasons and notes as the same JSON text) to a temporary
+file beside the target and renamed into place at the end, so a failed run leaves the previous
+file whole. The store keeps one batch per dataset and kind: `store_batch` deletes the previous
+one and inserts the new one in one transaction, so a reader sees the old batch or the new, never
+a mix; it reads the finished file back, so the store's write lock is held only while writing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, func, select
 
@@ -47,13 +50,24 @@ if TYPE_CHECKING:
 INSERT_ROWS = 5_000
 #: The model inputs a batch lacks are named up to this many in its summary.
 MISSING_NAMED = 5
+#: The files a batch is written as, by name: Parquet for tools, CSV for a spreadsheet.
+OUT_SUFFIXES = (".parquet", ".csv")
+#: How a scored CSV is read back: its columns' types, an empty cell blank (no grade) and a
+#: quoted empty text kept as text.
+_CSV_READ = pcsv.ConvertOptions(
+    column_types=SCHEMA, strings_can_be_null=True, quoted_strings_can_be_null=False
+)
 
 
 def check_out(path: str | Path) -> Path:
-    """The `--out` file, checked before any scoring: a .parquet path in a folder that exists."""
+    """The `--out` file, checked before any scoring: a .parquet or .csv path in a folder that
+    exists."""
     out = Path(path)
-    if out.suffix.lower() != ".parquet":
-        raise InvalidInput(f"--out: {str(path)!r} is not a .parquet file name")
+    if out.suffix.lower() not in OUT_SUFFIXES:
+        raise InvalidInput(
+            f"--out: {str(path)!r} is neither a .parquet nor a .csv file name "
+            "(scores.parquet for tools, scores.csv for a spreadsheet)"
+        )
     if not out.parent.is_dir():
         raise InvalidInput(f"--out: the folder {str(out.parent)!r} does not exist")
     if out.is_dir():
@@ -61,14 +75,27 @@ def check_out(path: str | Path) -> Path:
     return out
 
 
-def write_parquet(parts: Iterable[pa.Table | pd.DataFrame], path: str | Path) -> tuple[int, int]:
+def is_csv(path: str | Path) -> bool:
+    """Whether a batch file is (to be) written as CSV rather than Parquet, by its name."""
+    return Path(path).suffix.lower() == ".csv"
+
+
+def write_scores(parts: Iterable[pa.Table | pd.DataFrame], path: str | Path) -> tuple[int, int]:
+    """Write scored partitions as one file, CSV or Parquet by its name; (rows, partitions)."""
+    return write_parquet(parts, path, csv=is_csv(path))
+
+
+def write_parquet(
+    parts: Iterable[pa.Table | pd.DataFrame], path: str | Path, *, csv: bool = False
+) -> tuple[int, int]:
     """Write scored partitions (Arrow tables or frames of `COLUMNS`), in order, as one Parquet
-    file; (rows, partitions) written."""
+    file (with `csv`, one UTF-8 CSV file of the same columns); (rows, partitions) written."""
     out = Path(path)
     partial = out.with_name(f".{out.name}.partial")
     rows = count = 0
     try:
-        with pq.ParquetWriter(partial, SCHEMA) as writer:
+        opened = pcsv.CSVWriter(partial, SCHEMA) if csv else pq.ParquetWriter(partial, SCHEMA)
+        with opened as writer:
             for part in parts:
                 table = (
                     part
@@ -94,7 +121,7 @@ def run_batch(
     client: Client | None = None,
 ) -> BatchSummary:
     """Score `rows` with `scorer` partition by partition (on `client`'s cluster if given) into
-    the Parquet file `out`; what was scored, by what, where and how fast."""
+    the Parquet or CSV file `out`; what was scored, by what, where and how fast."""
     started = time.perf_counter()
     absent: list[str] = []
     if rows.parts is not None and client is not None:  # built on the cluster: scored there
@@ -105,7 +132,7 @@ def run_batch(
         parts = score_batch(
             scorer.served, rows.frame, top=top, partition_rows=partition_rows, client=client
         )
-    n, count = write_parquet(parts, out)
+    n, count = write_scores(parts, out)
     served = scorer.served
     return BatchSummary(
         kind=rows.kind,
@@ -187,8 +214,17 @@ def _named(columns: list[str]) -> str:
 
 
 def read_parquet(path: str | Path) -> pd.DataFrame:
-    """A scored batch as written (the columns of `batch_scoring.COLUMNS`)."""
+    """A scored batch as written, Parquet or CSV (the columns of `batch_scoring.COLUMNS`)."""
+    if is_csv(path):
+        return pcsv.read_csv(path, convert_options=_CSV_READ).to_pandas()[list(COLUMNS)]
     return pq.read_table(path, schema=SCHEMA).to_pandas()[list(COLUMNS)]
+
+
+def _batches(path: str | Path) -> Iterable[pa.RecordBatch]:
+    """A written batch file's rows, `INSERT_ROWS` at a time (a CSV: a block of it at a time)."""
+    if is_csv(path):  # streamed, a block at a time, as Parquet's row groups are
+        return pcsv.open_csv(path, convert_options=_CSV_READ)
+    return pq.ParquetFile(path).iter_batches(batch_size=INSERT_ROWS)
 
 
 def store_batch(
@@ -204,11 +240,10 @@ def store_batch(
     scored_at = store.utcnow()
     when = None if as_of is None else pd.Timestamp(as_of).tz_localize(None).to_pydatetime()
     table = batch_scores
-    file = pq.ParquetFile(path)
     stored = 0
     with store.transaction(engine) as conn:
         conn.execute(table.delete().where(table.c.dataset == dataset, table.c.kind == kind))
-        for batch in file.iter_batches(batch_size=INSERT_ROWS):
+        for batch in _batches(path):
             cols = batch.to_pydict()
             rows = [
                 {

@@ -232,6 +232,34 @@ def test_store_keeps_one_batch_per_dataset_and_kind_the_latest(cli, tmp_path):
     assert all(isinstance(json.loads(n), list) for n in kept["notes"])
 
 
+def test_a_csv_out_holds_the_parquets_rows_for_a_spreadsheet_and_is_stored_alike(cli, tmp_path):
+    """A sales user asked for scores.csv and was refused: it now holds what the Parquet file
+    holds (the same columns, a header row, UTF-8; reasons and notes the same JSON text), a
+    blank cell where there is no grade, and `--store` keeps its rows."""
+    from forecast.data import store
+
+    parquet, csv = tmp_path / "scores.parquet", tmp_path / "scores.csv"
+    parsed(run(cli, "score", "--kind", "deals", "--out", parquet, "--reasons", 2, "--json"))
+    summary = parsed(
+        run(cli, "score", "--kind", "deals", "--out", csv, "--reasons", 2, "--store", "--json")
+    )
+    assert summary["out"] == str(csv)
+    text = csv.read_text(encoding="utf-8")
+    assert text.splitlines()[0].replace('"', "").split(",") == list(COLUMNS)
+    # Read as a spreadsheet or pandas would read it, not by the code that wrote it.
+    read = pd.read_csv(csv, dtype={"id": str, "version": str})
+    assert len(read) == summary["rows"] == summary["stored"] > 10
+    pd.testing.assert_frame_equal(read, _scores(parquet), check_dtype=False)
+    assert any(json.loads(r) for r in read["reasons_for"])
+    kept = batch_output.stored_batch(store.get_engine(get_settings()), "pipeline", "deals")
+    assert kept["id"].tolist() == read["id"].tolist()
+    assert kept["reasons_for"].tolist() == read["reasons_for"].tolist()
+    # A batch without grades (the leads' one rate) leaves the cell blank, as in the Parquet.
+    leads = tmp_path / "leads.csv"
+    parsed(run(cli, "score", "--kind", "leads", "--out", leads, "--json"))
+    assert pd.read_csv(leads)["grade"].isna().all()
+
+
 def test_bad_inputs_name_the_option_without_a_traceback(cli, tmp_path):
     out = tmp_path / "x.parquet"
     fails_cleanly(
@@ -250,10 +278,10 @@ def test_bad_inputs_name_the_option_without_a_traceback(cli, tmp_path):
         "--kind leads: dataset 'pipeline' holds opportunities; use --kind deals",
     )
     fails_cleanly(
-        run(cli, "score", "--kind", "deals", "--out", tmp_path / "x.csv"),
+        run(cli, "score", "--kind", "deals", "--out", tmp_path / "x.xlsx"),
         2,
         "--out: ",
-        "is not a .parquet file name",
+        "is neither a .parquet nor a .csv file name",
     )
     fails_cleanly(
         run(cli, "score", "--kind", "deals", "--out", out, "--cluster", "nowhere"),

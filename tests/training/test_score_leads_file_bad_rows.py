@@ -126,10 +126,16 @@ def test_the_scores_never_replace_the_file_or_folder_read(leads_file, tmp_path):
     result = _score("--data", parquet, "--mapping", mapping, "--out", parquet)
     assert result.exit_code == 2 and "is the file --data reads" in result.output
     assert parquet.read_bytes() == before
+    written = path.read_bytes()  # a CSV out may no more be the CSV read than a Parquet one
+    same = _score("--data", path, "--mapping", mapping, "--out", path)
+    assert same.exit_code == 2 and "is the file --data reads" in same.output
+    assert path.read_bytes() == written
     folder = tmp_path / "export"
     folder.mkdir()
     (folder / "leads.csv").write_bytes(path.read_bytes())
     inside = _score("--data", folder, "--mapping", mapping, "--out", folder / "s.parquet")
+    assert inside.exit_code == 2 and "lies in the export folder --data reads" in inside.output
+    inside = _score("--data", folder, "--mapping", mapping, "--out", folder / "s.csv")
     assert inside.exit_code == 2 and "lies in the export folder --data reads" in inside.output
 
 
@@ -155,3 +161,35 @@ def test_a_column_mostly_of_numbers_is_not_said_read_as_text_when_scoring(leads_
     summary = parsed(_score("--data", path, "--mapping", mapping, "--out", out, "--json"))
     assert summary["rows"] == 38
     assert not [n for n in summary["notes"] if "each value a category of its own" in n]
+
+
+@pytest.mark.parametrize(
+    "date_format, said",
+    [
+        (None, "are not ISO 8601, which dates are read as where the mapping gives no date_format"),
+        ('"%Y-%m-%d %H:%M:%S"', 'are not in the mapping\'s date_format "%Y-%m-%d %H:%M:%S"'),
+    ],
+)
+def test_a_date_left_unread_is_never_said_to_have_been_read(
+    leads_file, tmp_path, date_format, said
+):
+    """A walkthrough's new leads file, its mapping without a date_format, was told "Create
+    Date: dates like '06/15/2025 10:00' read with the mapping's date_format: [...]" and then
+    that the row was not scored (unparseable date). The note now says where the formats the
+    date missed came from, that its row is not scored, and which date_format would read it."""
+    path, mapping = leads_file
+    frame = pd.read_csv(path)
+    frame.loc[[5, 9], "Lead Created Date"] = "2024-03-10 10:00:00"  # the fixture's own bad ones
+    frame.loc[3, "Lead Created Date"] = "06/15/2024 10:00"  # a US date among ISO 8601 ones
+    frame.to_csv(path, index=False)
+    if date_format is not None:
+        mapping.write_text(MAPPING + f"date_format: {date_format}\n")
+    out = tmp_path / "scores.parquet"
+    summary = parsed(_score("--data", path, "--mapping", mapping, "--out", out, "--json"))
+    notes = " ".join(summary["notes"])
+    assert "read with the mapping's date_format" not in notes
+    [hint] = [n for n in summary["notes"] if n.startswith("Lead Created Date: dates like")]
+    assert f"'06/15/2024 10:00' {said}, so their rows are not scored" in hint
+    assert 'set date_format: ["%m/%d/%Y %H:%M"' in hint  # one that reads it: month first
+    assert "row 5, Lead Created Date (unparseable date): '06/15/2024 10:00'" in notes
+    assert "L3" not in set(pd.read_parquet(out)["id"])

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from forecast.settings import Settings
 
@@ -55,14 +55,17 @@ class Rule:
 
 @dataclass
 class Decision:
-    """Whether a candidate may become champion, and every comparison that decided it."""
+    """Whether a candidate may become champion, and every comparison that decided it.
+    `warnings`: what a user must know before serving it whatever the gate says (a run that kept
+    its leak columns: its figures flatter it), said first."""
 
     promote: bool
     reasons: list[str]
+    warnings: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         verdict = "promote" if self.promote else "do not promote"
-        return f"{verdict}: " + "; ".join(self.reasons)
+        return f"{verdict}: " + "; ".join([*self.warnings, *self.reasons])
 
 
 def scorer_rules(min_auc_gain: float = 0.0, min_brier_gain: float = 0.0) -> tuple[Rule, ...]:

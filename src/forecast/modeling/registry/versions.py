@@ -33,6 +33,24 @@ from forecast.modeling.registry.runs import (
 )
 from forecast.settings import Settings, get_settings
 
+#: The run param a training with `--include-leaks` logs ("True"): its leak columns were kept.
+LEAKS_PARAM = "include_leaks"
+
+
+def leaks_kept(params: dict[str, str]) -> bool:
+    """Whether a run kept the leak columns (`--include-leaks`): its holdout figures then read
+    values a new lead does not have yet, so they flatter it; marked wherever it is listed."""
+    return str(params.get(LEAKS_PARAM, "")).strip().lower() == "true"
+
+
+def leaks_warning(kind: str, version: str) -> str:
+    """What `promote` says first of a version trained with its leak columns kept."""
+    what = "new leads" if kind == "leads" else "open deals"
+    return (
+        f"v{version} was trained with --include-leaks: the leak columns were kept, so its "
+        f"holdout figures (and its gains below) look better than scoring {what} can be"
+    )
+
 
 def champion_version(
     kind: str, settings: Settings | None = None, dataset: str | None = None
@@ -74,13 +92,15 @@ def promote(
     with _mlflow(settings) as client:
         dataset, name = _existing(client, kind, dataset)
         mv = _version(client, name, version or CANDIDATE)
-        scored = client.get_run(mv.run_id).data.tags.get("champion_scored") or None
+        run = client.get_run(mv.run_id).data
+        scored = run.tags.get("champion_scored") or None
+        warned = [leaks_warning(kind, str(mv.version))] if leaks_kept(run.params) else []
         unweighed = _not_weighed(client, name, mv.version, scored, kind, dataset)
         if unweighed is not None:
-            return unweighed
+            return _warned(client, name, str(mv.version), unweighed, warned)
         names = _gate_metrics(kind, settings)
         metrics = _run_metrics(client, mv.run_id, names)
-        return _gate(
+        decision = _gate(
             client,
             kind,
             name,
@@ -92,6 +112,19 @@ def promote(
             rivals=_run_rivals(metrics),
             gains=_run_gains(client, mv.run_id, names),
         )[0]
+        return _warned(client, name, str(mv.version), decision, warned)
+
+
+def _warned(
+    client: Any, name: str, version: str, decision: Decision, warned: list[str]
+) -> Decision:
+    """`decision` with `warned` said first, in the version's `decision` tag too (what `models
+    show` reads), so a leaky champion says so wherever its promotion is read."""
+    if not warned:
+        return decision
+    decision.warnings[:0] = warned
+    client.set_model_version_tag(name, version, "decision", str(decision))
+    return decision
 
 
 def _not_weighed(
@@ -170,6 +203,7 @@ def list_models(settings: Settings | None = None) -> list[dict[str, Any]]:
                             "version": str(mv.version),
                             "aliases": aliases.get(str(mv.version), []),
                             "family": logged.tags.get("family") or _default_family(kind),
+                            "leaks_kept": leaks_kept(logged.params),
                             "roc_auc": metrics.get("roc_auc"),
                             "roc_auc_ci": _ci(logged.metrics, "model_roc_auc"),
                             "brier": metrics.get("brier"),
@@ -228,6 +262,7 @@ def show_model(
             "trained_at": trained_at(mv),
             "run_id": mv.run_id,
             "family": run.data.tags.get("family") or _default_family(kind),
+            "leaks_kept": leaks_kept(run.data.params),
             "metrics": _run_metrics(client, mv.run_id, _gate_metrics(kind, settings)),
             "all_metrics": dict(run.data.metrics),
             "params": dict(run.data.params),
