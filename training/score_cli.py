@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from forecast.data.date_formats import yaml_list
+from forecast.data.date_formats import READ_BY, yaml_list
 from forecast.errors import InvalidInput, ModelNotReady, NotFound
 from forecast.settings import Settings, get_settings
 from training.console import console, handles_errors, print_json, print_notes
@@ -320,7 +320,7 @@ def _reading_notes(
 
 
 #: How the import's hint for dates no format read names the date_format that would read them.
-HINTED = " read with the mapping's date_format: "
+HINTED = READ_BY
 
 
 def date_hint_said(note: str, given: list[str] | None) -> str:

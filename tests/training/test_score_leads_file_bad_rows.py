@@ -187,7 +187,7 @@ def test_a_date_left_unread_is_never_said_to_have_been_read(
     out = tmp_path / "scores.parquet"
     summary = parsed(_score("--data", path, "--mapping", mapping, "--out", out, "--json"))
     notes = " ".join(summary["notes"])
-    assert "read with the mapping's date_format" not in notes
+    assert "would be read with the mapping's date_format" not in notes
     [hint] = [n for n in summary["notes"] if n.startswith("Lead Created Date: dates like")]
     assert f"'06/15/2024 10:00' {said}, so their rows are not scored" in hint
     assert 'set date_format: ["%m/%d/%Y %H:%M"' in hint  # one that reads it: month first

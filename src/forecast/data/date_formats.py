@@ -33,6 +33,11 @@ CANDIDATES = [(day + time, order) for day, order in _DAYS for time in _TIMES]
 SAMPLE = 100
 
 
+#: How a hint names the format that would read the dates it could not (a suggestion: those dates
+#: were not read); `forecast score` says what became of their rows around it.
+READ_BY = " would be read with the mapping's date_format: "
+
+
 def date_hint(values: Iterable[object]) -> str | None:
     """The `date_format:` that reads every sampled value (several formats where date-only values
     sit beside date-times), or both orders where either could, or None when none reads them."""
@@ -44,7 +49,7 @@ def date_hint(values: Iterable[object]) -> str | None:
     example = sample[0]
     said = [f"{yaml_list(formats)} ({order})" for order, formats in reading.items()]
     if len(said) == 1:
-        return f"dates like {example!r} read with the mapping's date_format: {said[0]}"
+        return f"dates like {example!r}{READ_BY}{said[0]}"
     return (
         f"dates like {example!r} could be either order (no day above 12): set the mapping's "
         f"date_format: {' or '.join(said)}, as the CRM writes them"
