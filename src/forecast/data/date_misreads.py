@@ -17,7 +17,13 @@ from functools import lru_cache
 
 import pandas as pd
 
-from forecast.data.date_formats import SAMPLE, column_in_formats, covering_formats, yaml_list
+from forecast.data.date_formats import (
+    SAMPLE,
+    UNMISTAKABLE_ORDERS,
+    column_in_formats,
+    covering_formats,
+    yaml_list,
+)
 
 #: The values no format reads a column may hold beside a wrong format, looked at (each is
 #: tried in every format the import knows: a few milliseconds).
@@ -126,6 +132,9 @@ def _message(
     fits = f"{yaml_list(theirs)} ({order})" if order != SWAPPED else yaml_list(theirs)
     if SWAPPED in found:  # the mapping's own list, swapped, reads the column
         fix = f"{yaml_list(found[SWAPPED][0])} (the same formats, day and month swapped)"
+    elif order in UNMISTAKABLE_ORDERS and list(formats) != ["ISO8601"]:
+        # Read beside the formats given (they read other columns): no date reads two ways.
+        fix = yaml_list([*formats, *(f for f in theirs if f not in formats)])
     else:
         fix = yaml_list(theirs)
     skipping = "keep the others misread" if (~unread).any() else "leave out every one dated"
