@@ -11,6 +11,7 @@ import typer
 from forecast.data import store
 from forecast.errors import InvalidInput
 from forecast.formatting import moment
+from forecast.groups import GroupBy
 from forecast.history import load_deal_history
 from forecast.settings import Settings, get_settings
 from training.console import (
@@ -222,16 +223,6 @@ def snapshot(
     else:
         print_snapshot(rows, str(when.date()), console)
         console.print(f"{int(snap['is_open'].sum()):,} open of {len(snap):,} deals created by then")
-
-
-class GroupBy(StrEnum):
-    """`--by`'s groups; `owner` is another name for `rep` (the data's field), said as `rep`."""
-
-    team = "team"
-    rep = "rep"
-    owner = "owner"
-    product = "product"
-    region = "region"
 
 
 class PeriodFreq(StrEnum):

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from forecast.errors import InvalidInput
 from forecast.formatting import moment
+from forecast.groups import GroupBy
 from forecast.settings import Settings, get_settings
 from training.console import (
     console,
@@ -45,16 +46,6 @@ forecast_app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-
-class By(StrEnum):
-    """`--by`'s groups; `owner` is another name for `rep` (the data's field), said as `rep`."""
-
-    team = "team"
-    rep = "rep"
-    owner = "owner"
-    product = "product"
-    region = "region"
 
 
 class Freq(StrEnum):
@@ -139,7 +130,9 @@ def _parse_targets(values: list[str] | None) -> dict[str, float] | None:
 @handles_errors
 def revenue(
     period: Annotated[str, typer.Option(help="2017 (year), 2017-Q3 (quarter) or 2017-07 (month)")],
-    by: Annotated[By | None, typer.Option(help="One line per team, rep, product or region")] = None,
+    by: Annotated[
+        GroupBy | None, typer.Option(help="One line per team, rep, product or region")
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -203,7 +196,7 @@ def revenue(
 def _stored(
     data: str | None,
     period: str,
-    by: By | None,
+    by: GroupBy | None,
     as_of: str | None,
     target: list[str] | None,
     no_new_deals: bool,
@@ -278,7 +271,7 @@ def backtest_cmd(
         str | None, typer.Option("--to", help="Last period (date or 2017-12 / 2017-Q4)")
     ] = None,
     by: Annotated[
-        By | None, typer.Option(help="Also score each team, rep, product or region")
+        GroupBy | None, typer.Option(help="Also score each team, rep, product or region")
     ] = None,
     mapping: MappingOpt = None,
     every: Annotated[

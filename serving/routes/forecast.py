@@ -13,7 +13,7 @@ from forecast.errors import InvalidInput
 from forecast.forecasting import forecast_runs
 from forecast.forecasting.service import forecast_against_targets
 from forecast.forecasting.stored_forecasts import find as stored_forecast
-from forecast.groups import canonical_group
+from forecast.groups import GroupName, canonical_group
 from serving.datasets import load_dataset
 from serving.deps import (
     DatasetsDep,
@@ -65,7 +65,7 @@ async def get_forecast(
         ),
     ],
     by: Annotated[
-        Literal["team", "rep", "owner", "product", "region"] | None,
+        GroupName | None,
         Query(description="One line per group (default: the total only)"),
     ] = None,
     group: Annotated[

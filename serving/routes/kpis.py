@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from forecast.date_reach import check_kpi_as_of
+from forecast.groups import GroupName
 from forecast.kpis import compute_kpis
 from serving.datasets import load_dataset
 from serving.deps import DatasetsDep, EngineDep, SettingsDep, ViewerDataset
@@ -65,7 +66,7 @@ async def kpis(
     settings: SettingsDep,
     datasets: DatasetsDep,
     dataset: ViewerDataset,
-    by: Literal["team", "rep", "owner", "product", "region"] | None = None,
+    by: GroupName | None = None,
     period: Literal["month", "quarter"] | None = None,
     as_of: Annotated[
         str | None,

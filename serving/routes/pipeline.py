@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from forecast.date_reach import check_reach
 from forecast.errors import InvalidInput
 from forecast.forecasting.forecast_waterfall import forecast_waterfall
+from forecast.groups import GroupName
 from forecast.periods import parse_period
 from forecast.waterfall import PipelineWaterfall, deal_records
 from serving.dashboard.export import to_csv
@@ -112,7 +113,7 @@ async def get_waterfall(
         ),
     ] = None,
     by: Annotated[
-        Literal["team", "rep", "owner", "product", "region"] | None,
+        GroupName | None,
         Query(description="One waterfall per group beside the total"),
     ] = None,
     group: Annotated[

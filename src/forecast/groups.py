@@ -8,6 +8,9 @@ say the canonical name, so `--by owner` and `--by rep` give the same document.
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Literal
+
 #: Each group's canonical name and the deal column it groups on.
 GROUP_COLUMNS: dict[str, str] = {
     "team": "team",
@@ -17,6 +20,19 @@ GROUP_COLUMNS: dict[str, str] = {
 }
 #: Other names accepted for a group: the column's own name where it differs from the group's.
 GROUP_ALIASES: dict[str, str] = {"owner": "rep"}
+
+#: The names a caller may group by (the API's `by`): the groups and their other names.
+GroupName = Literal["team", "rep", "owner", "product", "region"]
+
+
+class GroupBy(StrEnum):
+    """The command line's `--by`: the same names (`owner` said as `rep` in what it prints)."""
+
+    team = "team"
+    rep = "rep"
+    owner = "owner"
+    product = "product"
+    region = "region"
 
 
 def canonical_group(by: str | None) -> str | None:
