@@ -26,15 +26,19 @@ def check_reach(
     history: DealHistory, dates: Mapping[str, object], settings: Settings | None = None
 ) -> None:
     """Refuse each date, by its name, lying more than `forecast_horizon_days` after the data
-    ends. A value that is not a date is left to the calculation, which says so."""
+    ends (and after its "now"). A value that is not a date is left to the calculation, which
+    says so."""
     try:
         end = history.end
     except InvalidInput:
         return  # the data holds no dates: nothing to measure a date against
     days = (settings or get_settings()).forecast_horizon_days
+    # The data's own "now" is always within reach (its newest update may lie years after its
+    # last creation or close: a dormant dataset re-exported): a default date is never refused.
+    reach = max(end + pd.Timedelta(days=days), history.now())
     for name, value in dates.items():
         t = _instant(value)
-        if t is not None and t > end + pd.Timedelta(days=days):
+        if t is not None and t > reach:
             raise InvalidInput(
                 f"{name} ({t.date()}) is more than {days} days after the data ends "
                 f"({end.date()}); pick a nearer date (FORECAST_FORECAST_HORIZON_DAYS sets the "
