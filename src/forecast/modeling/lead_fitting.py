@@ -467,6 +467,7 @@ def train_leads(
             "date_flags": date_flags,
             "dated_on_every_lead": cols.dated_everywhere,
             "dated_after_creation": [] if include_leaks else list(cols.dated_later),
+            "scattered": list(cols.scattered),
         },
         dataset=dataset,
         seconds=time.perf_counter() - started,
