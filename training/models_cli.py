@@ -548,7 +548,7 @@ LEFT_OUT = {
     "single_valued": "one value only",
     "dated_on_every_lead": "a date on every lead (set on all: says nothing)",
     "dated_after_creation": "dates after the lead came in (a new lead has none yet)",
-    "scattered": "too many different values (the 200 most common cover under half the leads)",
+    "scattered": "too many different values (under a fifth of the leads share one it learns)",
 }
 
 

@@ -39,10 +39,14 @@ def check_reach(
     for name, value in dates.items():
         t = _instant(value)
         if t is not None and t > reach:
+            beyond = (
+                f"is more than {days} days after the data ends ({end.date()})"
+                if reach == end + pd.Timedelta(days=days)
+                else f"is after the data's last update ({reach.date()})"
+            )
             raise InvalidInput(
-                f"{name} ({t.date()}) is more than {days} days after the data ends "
-                f"({end.date()}); pick a nearer date (FORECAST_FORECAST_HORIZON_DAYS sets the "
-                "limit)"
+                f"{name} ({t.date()}) {beyond}; pick a nearer date "
+                "(FORECAST_FORECAST_HORIZON_DAYS sets the limit)"
             )
 
 

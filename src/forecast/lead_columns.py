@@ -60,19 +60,22 @@ class LeadColumns:
     #: Started" a week on), which a lead scored as it comes in cannot have; left out unless
     #: leaks are included. Each with (later, of): how many such dates, of how many dated leads.
     dated_later: dict[str, tuple[int, int]] = field(default_factory=dict)
-    #: Text columns whose `LEVELS_LEARNT` most common values cover under half the leads that
-    #: have one (a company name on 5,699 leads, 3,000 of them different): most new leads' value
-    #: was never learnt, so the column teaches little and says "not learnt" on nearly every
-    #: score. Left out, each with the share its most common values cover.
+    #: Text columns where under `LEARNT_SHARE` of the leads having a value hold one the model
+    #: learns and other leads share (a company name on 5,699 leads, about 3,000 different):
+    #: most new leads' value was never learnt, so the column teaches little and says "not
+    #: learnt" on nearly every score. Left out, each with that share.
     scattered: dict[str, float] = field(default_factory=dict)
 
 
 #: The text values a model learns per input: its encoder's (`FeatureEncoder.max_levels`), the
 #: rest read as blank.
 LEVELS_LEARNT = FeatureEncoder().max_levels
-#: The share of the leads having a value that those values must cover for a text column to be
-#: learnt: under it, most leads' value is one the model never learnt.
-LEARNT_SHARE = 0.5
+#: A value shared by fewer leads than this teaches the model little ...
+SHARED_BY = 5
+#: ... and a text column is learnt where, of the leads having a value, at least this share hold
+#: one of those values that is shared so (a job title's common few among a long tail: kept):
+#: under it, nearly every lead's value is its own, or all but its own (a company name).
+LEARNT_SHARE = 0.2
 
 #: Of a column of dates on leads that have a creation date, the share lying on a later day for
 #: the column to be a record of what came after (a first visit or a sign-up date lies on or
@@ -151,7 +154,7 @@ def _later_days(
     values: pd.Series, created: pd.Series | None, formats: Sequence[str]
 ) -> tuple[int, int]:
     """Of these present values that read as dates, on leads with a creation date: how many lie
-    two days or more after the day of the lead's creation, and how many there are (each
+    on a later day than the lead's creation in any time zone, and how many there are (each
     distinct value read once)."""
     if created is None:
         return 0, 0
@@ -165,10 +168,11 @@ def _later_days(
     dates = pd.to_datetime(text.map(dict(zip(distinct, read, strict=True))))
     dated = dates.notna().to_numpy()
     day = dates[dated].dt.normalize().to_numpy()
-    # A day of slack: a date written in local time beside a creation read as UTC (an export
-    # from Sydney) may fall on the next day the same day it was made.
-    next_day = (when[both][dated].dt.normalize() + pd.Timedelta(days=1)).to_numpy()
-    later = day > next_day
+    # A date written in local time beside a creation read as UTC (an export from Sydney) may
+    # fall on the next day the same day: a later day than the creation's as the furthest zone
+    # ahead (UTC+14) dates it.
+    local_day = (when[both][dated] + pd.Timedelta(hours=14)).dt.normalize().to_numpy()
+    later = day > local_day
     return int(later.sum()), int(dated.sum())
 
 
@@ -276,15 +280,17 @@ def decide(
 
 
 def _covered(seen: Sequence[ColumnFacts]) -> float:
-    """The share of the leads having a value that its `LEVELS_LEARNT` most common values cover,
-    over the slices' counts (a value's count summed across them)."""
+    """The share of the leads having a value that hold one of its `LEVELS_LEARNT` most common
+    values shared by `SHARED_BY` leads or more, over the slices' counts (a value's count summed
+    across them)."""
     hashes = np.concatenate([f.text for f in seen])
-    counts = np.concatenate([f.text_counts for f in seen])
+    counts = np.concatenate([getattr(f, "text_counts", np.zeros(0)) for f in seen])
     if len(counts) != len(hashes) or not counts.sum():
         return 1.0  # facts without counts: nothing to judge by
     _, at = np.unique(hashes, return_inverse=True)
     totals = np.sort(np.bincount(at, weights=counts))[::-1]
-    return float(totals[:LEVELS_LEARNT].sum() / totals.sum())
+    learnt = totals[:LEVELS_LEARNT]
+    return float(learnt[learnt >= SHARED_BY].sum() / totals.sum())
 
 
 #: A running number's values lie close together (a CRM numbers its records as they come, by ones

@@ -47,3 +47,12 @@ def test_the_pipeline_waterfall_by_owner_is_the_one_by_rep(history: DealHistory)
     by_owner = waterfall.pipeline_waterfall(history, start, end, by="owner").to_dict()
     assert by_owner == waterfall.pipeline_waterfall(history, start, end, by="rep").to_dict()
     assert by_owner["by"] == "rep"
+
+
+def test_the_api_and_the_command_line_take_every_group_and_alias_and_nothing_else():
+    from typing import get_args
+
+    from forecast.groups import GROUP_ALIASES, GROUP_COLUMNS, GroupBy, GroupName
+
+    names = set(GROUP_COLUMNS) | set(GROUP_ALIASES)
+    assert set(get_args(GroupName)) == names == {g.value for g in GroupBy}

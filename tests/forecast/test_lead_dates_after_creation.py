@@ -74,3 +74,38 @@ def test_training_says_the_column_left_out(tmp_path):
     assert len(said) == 1 and "after the lead came in" in said[0] and "left out" in said[0]
     assert result.columns["dated_after_creation"] == ["Last Activity Date"]
     assert "Last Activity Date" not in result.columns["features"]
+
+
+def test_a_date_the_next_day_is_later_and_the_same_day_in_a_zone_ahead_is_not():
+    """A call back the next day is after the lead came in; a date-only value that is the next
+    day only as a zone ahead of UTC dates the creation (a lead in at 20:00 UTC is the next
+    morning in Sydney) is the same day."""
+    n = 200
+    created = pd.Timestamp("2024-03-04 09:00") + pd.to_timedelta(np.arange(n) * 7, unit="D")
+    leads = pd.DataFrame(
+        {
+            "id": [f"N{i}" for i in range(n)],
+            "converted": np.arange(n) % 5 == 0,
+            "created_at": created.strftime("%Y-%m-%d %H:%M"),
+            "First Call": np.where(
+                np.arange(n) % 2 == 0, (created + pd.Timedelta(days=1)).strftime("%Y-%m-%d"), None
+            ),
+            "Signed Up (Sydney)": np.where(
+                np.arange(n) % 2 == 0,
+                (created + pd.Timedelta(hours=11)).strftime("%Y-%m-%d"),
+                None,
+            ),
+        }
+    )
+    sydney = np.where(
+        np.arange(n) % 2 == 0, (created + pd.Timedelta(hours=22)).strftime("%Y-%m-%d"), None
+    )
+    evening = leads.assign(
+        created_at=(created + pd.Timedelta(hours=11)).strftime("%Y-%m-%d %H:%M"),
+        **{"Signed Up (Sydney)": sydney},
+    )
+    _, cols = lead_columns.prepare_leads(leads)
+    assert "First Call" in cols.dated_later and "Signed Up (Sydney)" not in cols.dated_later
+    _, late = lead_columns.prepare_leads(evening.drop(columns=["First Call"]))
+    # Created 20:00 UTC; the Sydney date is the next calendar day: the same day there.
+    assert "Signed Up (Sydney)" not in late.dated_later

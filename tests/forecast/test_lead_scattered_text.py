@@ -47,3 +47,23 @@ def test_slices_judge_as_the_whole_frame():
         names,
     )
     assert parts.scattered == whole.scattered and parts.features == whole.features
+
+
+def test_a_few_common_values_among_a_long_tail_keep_a_column():
+    """A job title: "CEO", "Founder" and "VP Marketing" on about 35% of leads, the rest nearly
+    all different. The model learns the common ones; the column stays an input."""
+    rng = np.random.default_rng(8)
+    n = 3000
+    common = rng.random(n) < 0.35
+    leads = contacts(n).assign(
+        **{
+            "Job Title": np.where(
+                common,
+                rng.choice(["CEO", "Founder", "VP Marketing"], n),
+                [f"Title {i}" for i in rng.integers(0, 20_000, n)],
+            )
+        }
+    )
+    _, cols = lead_columns.prepare_leads(leads)
+    assert "Job Title" in cols.features and "Job Title" not in cols.scattered
+    assert "Company Name" in cols.scattered
