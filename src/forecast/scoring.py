@@ -51,9 +51,9 @@ from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, is_blank, top_reasons
 from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer
 from forecast.modeling.seen_ranges import beyond_seen
+from forecast.score_plans import BLANK, IGNORED, Levels, read_plan
+from forecast.score_plans import plan_of as _plan
 
-#: A text input's code per level (and `BLANK` for None), as a scoring plan reads it.
-Levels = dict[str | None, float]
 #: Batches of at least this many rows are explained with the cycle collector held off.
 PAUSE_COLLECTOR_FROM = 1000
 #: Batches of at least this many rows are encoded column by column.
@@ -183,7 +183,8 @@ def encode(
     parts = _parts(scorer.model, rows)
     numbers = served.numbers
     if len(parts) == 1:  # one model for every row
-        matrix, unseen = _encode_and_unseen(parts[0][0].encoder_, rows, numbers)
+        model = parts[0][0]  # its inputs the trees never read are not encoded (`inputs_read`)
+        matrix, unseen = _encode_and_unseen(model.encoder_, rows, numbers, model)
         return Encoded(rows, matrix, tuple(parts), unseen)
     matrix = np.empty((len(rows), scorer.model.n_features_in_))
     found: list[np.ndarray] | None = []
@@ -344,12 +345,17 @@ def _with_unread(encoded: Encoded) -> Encoded:
     the yes/no reading and the notes look at those rows only: usually none."""
     if encoded.unseen is not None or not encoded.parts:
         return encoded
-    columns = encoded.parts[0][0].encoder_.columns  # teams' models share the inputs
+    plan = _read_by(encoded)
     unread = []
     for i, (row, xs) in enumerate(zip(encoded.rows, encoded.matrix.tolist(), strict=True)):
-        for c, x in zip(columns, xs, strict=True):  # plain loops: a generator costs more
+        for (c, levels), x in zip(plan, xs, strict=True):  # plain loops: a generator costs more
             # NaN: a blank reached the model (most were sent as None: no call for those)
-            if x != x and (v := row.get(c)) is not None and not is_blank(v):
+            if (
+                x != x
+                and levels is not IGNORED
+                and (v := row.get(c)) is not None
+                and not is_blank(v)
+            ):
                 unread.append(i)
                 break
     unseen = np.array(unread, dtype=np.intp) if unread else _NONE
@@ -367,9 +373,20 @@ def _unread_notes(served: Served, encoded: Encoded) -> dict[int, list[str]]:
     rows = [encoded.rows[i] for i in check]
     notes: list[list[str]] = [[] for _ in check]
     labels = _wording(served, model).labels
-    plan = _plan(model.encoder_)
-    say_unread_values(plan, rows, encoded.matrix[list(check)], range(len(rows)), labels, notes)
+    plan, matrix = _read_by(encoded), encoded.matrix[list(check)]
+    read = [j for j, (_, levels) in enumerate(plan) if levels is not IGNORED]
+    say_unread_values(
+        [plan[j] for j in read], rows, matrix[:, read], range(len(rows)), labels, notes
+    )
     return {i: said for i, said in zip(check, notes, strict=True) if said}
+
+
+def _read_by(encoded: Encoded) -> list[tuple[str, Levels | None]]:
+    """The plan the rows were encoded by: one model's, without the inputs its trees never
+    read; teams' models (which share the inputs) read every one."""
+    model = encoded.parts[0][0]
+    plan = _plan(model.encoder_)
+    return read_plan(model, plan) if len(encoded.parts) == 1 else plan
 
 
 def _wording(served: Served, model: Any) -> Wording:
@@ -406,11 +423,11 @@ def _encode(
 
 
 def _encode_and_unseen(
-    encoder: Any, rows: Sequence[Mapping[str, Any]], numbers: Notation = None
+    encoder: Any, rows: Sequence[Mapping[str, Any]], numbers: Notation = None, model: Any = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """`_encode`, and the rows where a value found no level or was no number (`Encoded.unseen`:
     None where they were not looked for, a few rows)."""
-    plan = _plan(encoder)
+    plan = _plan(encoder) if model is None else read_plan(model, _plan(encoder))
     if len(rows) >= BY_COLUMN_FROM:
         return _encode_by_column(plan, rows, numbers)
     nan = math.nan
@@ -448,6 +465,9 @@ def _encode_by_column(
     out = np.empty((len(plan), len(rows)))
     unseen = []
     for j, (col, levels) in enumerate(plan):
+        if levels is IGNORED:  # the trees never read it: blank, and no value of it said
+            out[j] = math.nan
+            continue
         values = column_of(rows, col)  # a batch file's column as it is
         if values is None:
             try:
@@ -531,42 +551,6 @@ def _picked(values: list[Any], positions: np.ndarray) -> tuple[Any, ...]:
 def _unseen(values: list[Any], missed: np.ndarray) -> np.ndarray:
     """Of the positions `missed` (no level found), those whose value is not blank."""
     return np.array([i for i in missed.tolist() if not is_blank(values[i])], dtype=np.intp)
-
-
-#: Each encoder's (codes, columns, plan) as last read: `id(encoder)` → ((encoder, codes,
-#: columns), plan). Kept for few encoders (a served model's, its teams'); past that, afresh.
-_PLANS: dict[int, tuple[tuple[Any, Any, Any], list[tuple[str, Levels | None]]]] = {}
-_PLANS_KEPT = 64
-
-
-#: The code a plan's levels give a blank (None) text value: read as NaN, as no level is; kept
-#: apart so a batch finds the values that are not blank and found no level without reading the
-#: blanks again. No level's code is negative.
-BLANK = -1.0
-
-
-def _plan(encoder: Any) -> list[tuple[str, Levels | None]]:
-    """(column, {level: code} or None for a number) per model input, in the model's order:
-    made once per encoder, not per request (about a microsecond a row for ten inputs). Made
-    again if the encoder's codes or columns are replaced (a refit)."""
-    codes = encoder._codes  # {column: {level: code}}, built by the encoder from its `levels`
-    columns = encoder.columns
-    kept = _PLANS.get(id(encoder))
-    if kept is not None:
-        (same, kept_codes, kept_columns), plan = kept
-        if same is encoder and kept_codes is codes and kept_columns is columns:
-            return plan
-    if len(_PLANS) >= _PLANS_KEPT:
-        _PLANS.clear()
-    # Codes as floats: numpy takes a float as it is, an int it converts (a tenth of a batch).
-    plan = [
-        (col, {**{level: float(code) for level, code in codes[col].items()}, None: BLANK})
-        if col in codes
-        else (col, None)
-        for col in columns
-    ]
-    _PLANS[id(encoder)] = ((encoder, codes, columns), plan)
-    return plan
 
 
 def _level(value: Any, levels: Levels | None) -> Any:
