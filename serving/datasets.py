@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from forecast.data import store
 from forecast.date_reach import check_after_first_deal, check_reach
 from forecast.errors import InvalidInput
+from forecast.groups import canonical_group
 from forecast.history import DealHistory, as_timestamp, load_deal_history
 from forecast.periods import Period
 from forecast.settings import Settings
@@ -97,6 +98,7 @@ def cached_waterfall(
     forecasts' reach of the data's end, `to` after its first deal (a waterfall between two dates
     before any deal is blank); `from` may come before it (every deal is then created in it)."""
     t0, t1 = as_timestamp(start), as_timestamp(end)
+    by = canonical_group(by)  # `owner` is the rep: one cached waterfall for both names
     key = (data.name, data.version, t0, t1, period.label if period else None, by)
 
     def build() -> PipelineWaterfall:

@@ -319,10 +319,6 @@ def _reading_notes(
     return (*notes, note)
 
 
-#: How the import's hint for dates no format read names the date_format that would read them.
-HINTED = READ_BY
-
-
 def date_hint_said(note: str, given: list[str] | None) -> str:
     """The import's hint on dates it could not read, said as what happened: they are not in
     the mapping's date_format (or, with none, not ISO 8601) and their rows are not scored; the
@@ -330,9 +326,9 @@ def date_hint_said(note: str, given: list[str] | None) -> str:
     read with the mapping's date_format: [...]"), it read as if those dates had been read with
     a format the mapping does not have, beside the rows not scored for them. Other notes as
     they are."""
-    if HINTED not in note:
+    if READ_BY not in note:
         return note
-    dates, would = note.split(HINTED, 1)
+    dates, would = note.split(READ_BY, 1)
     if given:
         how = f"are not in the mapping's date_format {yaml_list(given)}"
     else:
