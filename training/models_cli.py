@@ -325,6 +325,7 @@ def _train_with(
                 engine=engine,
                 notation=frames.get("notation"),
                 date_formats=frames.get("date_formats") or (),
+                outcome_days=frames.get("outcome_days"),
                 **extra,
             )
         else:

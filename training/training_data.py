@@ -36,6 +36,7 @@ def load_training_data(
 ) -> dict[str, Any]:
     """Frames, stages, leak columns, options and field names from a path or a stored dataset."""
     from forecast.data import store
+    from forecast.data.dataset_options import outcome_days_of
     from forecast.data.mapping import load_mapping
     from forecast.data.mapping_detect import detect_mapping
     from forecast.data.reading import date_formats_of, notation_of
@@ -66,6 +67,7 @@ def load_training_data(
             "field_names": _field_names(m),
             "notation": notation_of(export.options),
             "date_formats": date_formats_of(export.options),
+            "outcome_days": outcome_days_of(export.options),
             # How the file was read (its separator, encoding, number notation, fixes): said
             # with the run, as an import says it, so a file misread is seen before it serves.
             "read_notes": list(export.report.notes),
@@ -94,6 +96,7 @@ def load_training_data(
         "field_names": field_names,
         "notation": notation_of(row["options"]),
         "date_formats": date_formats_of(row["options"]),
+        "outcome_days": outcome_days_of(row["options"]),
     }
     if kind is Kind.leads:
         out["leads"] = store.load_leads(engine, name)
@@ -134,6 +137,7 @@ def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
     slices read on the workers (`dask_leads.ClusterLeads`, under "leads"), its name, leak
     columns and field names. None for an export file, which is read in the command's process."""
     from forecast.data import store
+    from forecast.data.dataset_options import outcome_days_of
     from forecast.data.reading import date_formats_of
     from forecast.modeling.dask_leads import ClusterLeads
     from forecast.store_slices import lead_slices
@@ -156,6 +160,7 @@ def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
         ),
         "leak_columns": list(row["leak_columns"] or []),
         "field_names": stored_field_names(name),
+        "outcome_days": outcome_days_of(row["options"]),
     }
 
 

@@ -50,7 +50,15 @@ def options_of(m: Mapping) -> dict[str, Any]:
         options["exchange_rates"] = dict(m.exchange_rates)
     if m.rep_probability_scale != 1:  # a CRM sends the rep's call on the export's scale
         options["rep_probability_scale"] = m.rep_probability_scale
+    if m.outcome_days is not None:  # every retrain of the dataset leaves its young leads out
+        options["outcome_days"] = m.outcome_days
     return options
+
+
+def outcome_days_of(options: dict[str, Any] | None) -> float | None:
+    """The outcome window a leads dataset's mapping declared (`outcome_days`), if any."""
+    days = (options or {}).get("outcome_days")
+    return None if days is None else float(days)
 
 
 @dataclass(frozen=True)

@@ -240,6 +240,14 @@ class Mapping(BaseModel):
         "imported with their amounts converted",
     )
     rep_probability_scale: float = Field(1.0, gt=0, description="100 if the export holds percents")
+    outcome_days: float | None = Field(
+        None,
+        gt=0,
+        le=3650,
+        description="leads: the days a lead takes to convert; leads created fewer days than "
+        "this before the export are scored, not learnt from (for an export that writes its "
+        "open leads as not converted; measured from conversion dates where there are any)",
+    )
     csv: CsvOptions = Field(default_factory=CsvOptions)
     clock_skew_tolerance: str = Field(
         "1 day", description="a close this much before creation is read as a close at creation"
@@ -403,6 +411,8 @@ class Mapping(BaseModel):
                 for i, c in enumerate(rule.first_of, 1)
             }
             self.features = checked_features(self.features, self.kind, fields, read)
+        if self.outcome_days is not None and self.kind != "leads":
+            raise ValueError("outcome_days is for leads; deals close with a date of their own")
         return self
 
     @property

@@ -90,7 +90,8 @@ def _young_leads_note(created: pd.Series, y: np.ndarray) -> str | None:
         f"at {rate_new:.1%} against {rate_old:.1%} before: if many are still open, their 0 is "
         "not an outcome yet and the model learns, and is tested on, leads that had no time to "
         "convert; leave open leads unlabelled (a blank label, or their status under "
-        "missing_values) or train on an export taken later"
+        "missing_values), declare the time leads take to convert (the mapping's outcome_days: "
+        "leads younger than it are scored, not learnt from) or train on an export taken later"
     )
 
 
@@ -279,6 +280,7 @@ def train_leads(
     engine: Engine | None = None,
     notation: Notation = None,
     date_formats: Sequence[str] = (),
+    outcome_days: float | None = None,
 ) -> TrainingResult:
     """Fit the lead-qualification model and its baselines; evaluate on a holdout.
 
@@ -290,6 +292,7 @@ def train_leads(
     here, or past `family_rows` of them on a stable sample (the booster and the holdout read
     every lead where the source keeps them). `date_formats`: the dataset's own (its mapping's
     `date_format`), with ISO 8601 how an attribute of dates is told (`lead_columns.set_flags`).
+    `outcome_days`: the mapping's declared outcome window (`outcome_window.windowed`).
     """
     engine = engine or InProcess()
     started = time.perf_counter()
@@ -307,7 +310,7 @@ def train_leads(
             f"missing target column 'converted'; the leads have {list(keys.columns)}"
         )
     window = None
-    if (found := windowed(keys, settings.min_converted_leads)) is not None:
+    if (found := windowed(keys, settings.min_converted_leads, outcome_days)) is not None:
         window, y_all = found
     else:
         y_all = feat.lead_labels(keys)
