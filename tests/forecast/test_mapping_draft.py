@@ -81,6 +81,17 @@ def test_a_lead_file_with_a_status_drafts_its_label_and_what_is_not_known_yet(tm
     assert leads["converted"].tolist()[:3] == [1, 0, 1] and pd.isna(leads.loc["L4", "converted"])
     assert leads.loc["L3", "created_at"] == pd.Timestamp("2024-03-15")
     assert any("'status' holds" in c for c in draft.checks)
+    # Dated leads with a label and no conversion date: the draft offers the outcome window.
+    assert "# outcome_days: 60" in draft.text
+
+
+def test_a_draft_offers_the_outcome_window_only_where_it_can_apply(tmp_path):
+    dated = "Lead,Created,Source,Converted\nL1,2024-01-02,Web,Yes\nL2,2024-01-03,Ads,No\n"
+    draft = draft_mapping(write(tmp_path, "dated.csv", dated), "leads")
+    uncommented = draft.text.replace("# outcome_days", "outcome_days")
+    assert load_mapping(write(tmp_path, "m.yaml", uncommented)).outcome_days == 60
+    undated = "Lead,Source,Converted\nL1,Web,Yes\nL2,Ads,No\n"
+    assert "outcome_days" not in draft_mapping(write(tmp_path, "u.csv", undated), "leads").text
 
 
 def test_a_file_that_names_no_stage_nor_conversion_asks_for_the_kind(tmp_path):

@@ -459,6 +459,11 @@ def _lead_draft(
         checks += said
     lines += _date_format(sample, mapped, checks)
     lines += lead_numbers(sample, mapped, checks)
+    if "converted" in mapped and "created_at" in mapped and "converted_at" not in mapped:
+        lines.append(
+            "# outcome_days: 60   # where open leads are written as not converted: the days a "
+            "lead takes to convert (younger leads are scored, not learnt from)"
+        )
     shown = ", ".join(quoted(c) for c in leaks)
     lines.append(
         f"leak_columns: [{shown}]   # columns filled in after the outcome (training finds some)"
