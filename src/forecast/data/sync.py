@@ -13,8 +13,9 @@ stages, so a push obeys the same rules as an import, and every push is kept as a
 - the deal's stored state is the newest push (a later `updated_at`; at one time, the later
   stage), so a late push never rolls the deal back and the state agrees with the history;
 - pushes of one dataset are written one after another (each call locks the dataset first and
-  reads what it reports inside that lock), so concurrent pushes lose nothing and two identical
-  pushes report one insert.
+  reads inside that lock the stages and features it checks against and what it reports), so
+  concurrent pushes lose nothing, two identical pushes report one insert, and a push obeys
+  the stages of an import that committed just before it.
 
 A push may carry `attributes`: the dataset's own columns kept as model inputs (its mapping's
 `features:`), by name. They are stored with the deal's state (`opportunities.attributes`); a name
@@ -140,16 +141,18 @@ def sync_opportunities(
         )
     with engine.connect() as conn:
         name = store.resolve_dataset(conn, dataset, "opportunities")
-        stages = store.dataset_stages(conn, name)
-        info = store.get_dataset(conn, name)
-    features = store.dataset_features(info.get("options"))
     ids = [_id(d, _at(where, i)) for i, d in enumerate(deals)]
-    for i, d in enumerate(deals):
-        _check_attributes(d, _at(where, i), name, features)
     _no_duplicates(ids, where)
     out = SyncReport(name)
     with store.transaction(engine) as conn:
         store.lock_dataset(conn, name)
+        # What a push is checked against is read inside the lock: an import that changed the
+        # dataset's stages or features just before is what this push obeys.
+        stages = store.dataset_stages(conn, name)
+        info = store.get_dataset(conn, name)
+        features = store.dataset_features(info.get("options"))
+        for i, d in enumerate(deals):
+            _check_attributes(d, _at(where, i), name, features)
         before = _state(conn, name, ids)
         rows = [
             _row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
