@@ -1,14 +1,16 @@
 """How far from its data a date a caller picks may lie: the bound every date the API reads holds.
 
-A forecast's and the at-risk list's `as_of` reach at most `forecast_horizon_days` past the
-data's end (`revenue.check_horizon`). The KPIs and the pipeline waterfall answered any date: a
-date years after the data's end (a typo, 2999 for 2024) was a silent 200 of the data's end's
-figures dated then, and a date before the first deal one of blanks. Here the same bound, with the
-same wording, for any date by the name its caller sent it as (`as_of`, `from`, `to`): an
+A date reaches at most `forecast_horizon_days` past the data's end (or to the data's own "now",
+where later): beyond it nothing known can say anything, a forecast's work must not grow with a
+date a caller picks, and a date years after the data (a typo, 2999 for 2024) would be a silent
+answer of the data's end's figures dated then. One check, `check_reach`, holds the bound for a
+forecast's `as_of` and period, the at-risk list's `as_of`, the KPIs' and the waterfall's dates,
+each by the name its caller sent it as (`as_of`, `period 2017-Q3`, `from`, `to`): an
 `InvalidInput` (422) naming it, the date given and the data's own date.
 
-The library's calculations themselves answer any date (a script may want the empty pipeline
-before the data): the API and the dashboard check first.
+The KPIs' and the waterfall's calculations themselves answer any date (a script may want the
+empty pipeline before the data): the API and the dashboard check first. A forecast and the
+at-risk list check their own dates, before any model is fitted.
 """
 
 from __future__ import annotations

@@ -32,12 +32,11 @@ from forecast import features as feat
 from forecast import scoring
 from forecast import timing as tm
 from forecast.data.stages import LOST, WON
+from forecast.date_reach import check_reach
 from forecast.errors import InvalidInput, UnknownGroup
-from forecast.forecasting.revenue import check_horizon
 from forecast.history import DealHistory, as_timestamp
 from forecast.model_set import deal_fallback
 from forecast.modeling.baselines import stage_win_rates
-from forecast.periods import period_of
 from forecast.settings import Settings
 
 LOW_PROBABILITY = "low_probability"
@@ -312,8 +311,8 @@ def deals_at_risk(
 def check_as_of(history: DealHistory, t: pd.Timestamp, settings: Settings | None = None) -> None:
     """Refuse a date the list cannot be judged at: before any deal closed there are no win
     rates nor usual stays to judge by, and past the forecasts' horizon every open deal would
-    look stuck (the same bound as a forecast's `as_of`, `check_horizon`)."""
-    check_horizon(history, period_of(t, "month"), t, settings)
+    look stuck (the same bound as a forecast's `as_of`, `date_reach.check_reach`)."""
+    check_reach(history, {"as_of": t}, settings)
     opps = history.final_deals  # a close as the snapshots read it
     first = opps.loc[opps["status"].isin([WON, LOST]), "closed_at"].min()
     if pd.notna(first) and t <= first:

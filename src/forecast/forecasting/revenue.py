@@ -33,9 +33,9 @@ is measured on shorter ones (erring wide), and the notes say so.
 
 What a forecast holds in memory grows with the number of deals, not with how far the period lies
 past `as_of`: the time-to-close model walks its time buckets one at a time and keeps running sums
-(`timing.hazard`), the lattices have fixed sizes, and the horizon cap (`check_horizon`) bounds
-the number of buckets, hence the time. Checkpoints (`forecast.budget.check`) let a caller's time
-budget or cancel flag stop the work between steps.
+(`timing.hazard`), the lattices have fixed sizes, and the horizon cap (`date_reach.check_reach`)
+bounds the number of buckets, hence the time. Checkpoints (`forecast.budget.check`) let a
+caller's time budget or cancel flag stop the work between steps.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ import pandas as pd
 from forecast import budget
 from forecast import timing as tm
 from forecast.data.stages import WON
+from forecast.date_reach import check_reach
 from forecast.errors import InvalidInput
 from forecast.features import deal_amounts, deal_values
 from forecast.forecasting.distribution import TOTAL_LATTICE, Distribution, group_distributions
@@ -62,7 +63,7 @@ from forecast.formatting import rounded
 from forecast.groups import GROUP_COLUMNS, canonical_group
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import Period, default_as_of, parse_period
-from forecast.settings import Settings, get_settings
+from forecast.settings import Settings
 
 MISSING_GROUP = "(none)"
 
@@ -144,7 +145,7 @@ def forecast_revenue(
     by = canonical_group(by)
     column = _group_column(by)
     t = as_timestamp(as_of) if as_of is not None else default_as_of(per, history.now(now))
-    check_horizon(history, per, t, settings)
+    check_reach(history, {"as_of": t, f"period {per.label}": per.start}, settings)
     if column is not None and column not in history.deals.columns:
         raise InvalidInput(f"cannot group by {by!r}: the data has no {column!r} column")
     if models is None:
@@ -226,24 +227,6 @@ def unvalued_note(pipeline: pd.DataFrame) -> str | None:
         f"{blank:,} of the {len(pipeline):,} open deals have no amount (nor a list price): "
         "each counts as 0 in the forecast"
     )
-
-
-def check_horizon(
-    history: DealHistory, period: Period, t: pd.Timestamp, settings: Settings | None = None
-) -> None:
-    """A forecast reaches at most `forecast_horizon_days` past the data's end: beyond it,
-    nothing known can say anything, and the work must not grow with a date a caller picks.
-    Cheap: callers run it before fitting anything."""
-    settings = settings or get_settings()
-    end = history.end
-    limit = end + pd.Timedelta(days=settings.forecast_horizon_days)
-    for what, when in (("as_of", t), (f"period {period.label}", period.start)):
-        if when > limit:
-            raise InvalidInput(
-                f"{what} ({when.date()}) is more than {settings.forecast_horizon_days} days after "
-                f"the data ends ({end.date()}); forecast a nearer date "
-                "(FORECAST_FORECAST_HORIZON_DAYS sets the limit)"
-            )
 
 
 def forecast_pipeline(

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from forecast import budget
 from forecast.data.currencies import currency_of
+from forecast.date_reach import check_reach
 from forecast.errors import InvalidInput, UnknownGroup
 from forecast.forecasting import fitted, revenue, track_record
 from forecast.forecasting.targets import (
@@ -134,7 +135,7 @@ def forecast_against_targets(
     # the day after an export ends).
     t = _as_of(as_of) if as_of is not None else revenue.default_as_of(per, history.now())
     # Before any fit: a date past the horizon is refused at once, not after seconds of work.
-    revenue.check_horizon(history, per, t, settings)
+    check_reach(history, {"as_of": t, f"period {per.label}": per.start}, settings)
     t, unseen = _seen_by(history, t)
     if t >= per.end:
         raise InvalidInput(
