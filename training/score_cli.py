@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 import typer
 
-from forecast.data.date_formats import READ_BY, yaml_list
 from forecast.errors import InvalidInput, ModelNotReady, NotFound
 from forecast.settings import Settings, get_settings
 from training.console import console, handles_errors, print_json, print_notes
@@ -275,8 +274,7 @@ def _from_file(
         other = "leads" if export.kind == "leads" else "deals"
         raise InvalidInput(f"--kind {kind}: {path} holds {export.kind}; use --kind {other}")
     if export.kind == "leads":
-        given = export.options.get("date_formats")  # the mapping's own date_format, if any
-        return None, export.leads, export.dataset, _reading_notes(path, export.report, given)
+        return None, export.leads, export.dataset, _reading_notes(path, export.report)
     history = DealHistory.from_frames(
         export.opportunities,
         export.history,
@@ -288,9 +286,7 @@ def _from_file(
     return history, None, export.dataset, tuple(export.report.notes)
 
 
-def _reading_notes(
-    path: Path, report: Any, date_formats: list[str] | None = None
-) -> tuple[str, ...]:
+def _reading_notes(path: Path, report: Any) -> tuple[str, ...]:
     """The summary's notes on how the leads file was read (a number column's placeholder read
     as blank, as `forecast import` says) and on its rows not scored. Not the note that a column
     mostly of numbers is read as text: that is what training on the file would learn, while the
@@ -298,11 +294,7 @@ def _reading_notes(
     row's note where a value is none), as the API does."""
     from forecast.data.number_columns import MOSTLY_NUMBERS_READ_AS_TEXT
 
-    notes = tuple(
-        date_hint_said(n, date_formats)
-        for n in report.notes
-        if f": {MOSTLY_NUMBERS_READ_AS_TEXT}," not in n
-    )
+    notes = tuple(n for n in report.notes if f": {MOSTLY_NUMBERS_READ_AS_TEXT}," not in n)
     if not report.bad_rows:
         return notes
     problems = ", ".join(f"{kind} {n:,}" for kind, n in report.counts.most_common())
@@ -317,23 +309,6 @@ def _reading_notes(
         more = " …" if report.bad_rows > len(shown) else ""
         note += f": {said}{more}"
     return (*notes, note)
-
-
-def date_hint_said(note: str, given: list[str] | None) -> str:
-    """The import's hint on dates it could not read, said as what happened: they are not in
-    the mapping's date_format (or, with none, not ISO 8601) and their rows are not scored; the
-    format it names would read them. As the import words it ("dates like '06/15/2025 10:00'
-    read with the mapping's date_format: [...]"), it read as if those dates had been read with
-    a format the mapping does not have, beside the rows not scored for them. Other notes as
-    they are."""
-    if READ_BY not in note:
-        return note
-    dates, would = note.split(READ_BY, 1)
-    if given:
-        how = f"are not in the mapping's date_format {yaml_list(given)}"
-    else:
-        how = "are not ISO 8601, which dates are read as where the mapping gives no date_format"
-    return f"{dates} {how}, so their rows are not scored; set date_format: {would} to read them"
 
 
 def _partitioned(

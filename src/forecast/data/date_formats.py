@@ -33,14 +33,18 @@ CANDIDATES = [(day + time, order) for day, order in _DAYS for time in _TIMES]
 SAMPLE = 100
 
 
-#: How a hint names the format that would read the dates it could not (a suggestion: those dates
-#: were not read); `forecast score` says what became of their rows around it.
-READ_BY = " would be read with the mapping's date_format: "
+#: Why dates a hint is about were not read, said the same whatever the mapping gives.
+NOT_READ = (
+    "are not read: they are in no format the mapping reads (its date_format, or ISO 8601 "
+    "where it gives none)"
+)
 
 
 def date_hint(values: Iterable[object]) -> str | None:
     """The `date_format:` that reads every sampled value (several formats where date-only values
-    sit beside date-times), or both orders where either could, or None when none reads them."""
+    sit beside date-times), or both orders where either could, or None when none reads them.
+    Said as what happened (the dates were not read) and what would read them: the import and
+    `forecast score` show it as it is, beside what became of the dates' rows."""
     sample = list(dict.fromkeys(str(v).strip() for v in values if v is not None))
     sample = [v for v in sample if v][:SAMPLE]
     reading = covering_formats(sample)
@@ -49,7 +53,7 @@ def date_hint(values: Iterable[object]) -> str | None:
     example = sample[0]
     said = [f"{yaml_list(formats)} ({order})" for order, formats in reading.items()]
     if len(said) == 1:
-        return f"dates like {example!r}{READ_BY}{said[0]}"
+        return f"dates like {example!r} {NOT_READ}; set date_format: {said[0]} to read them"
     return (
         f"dates like {example!r} could be either order (no day above 12): set the mapping's "
         f"date_format: {' or '.join(said)}, as the CRM writes them"
