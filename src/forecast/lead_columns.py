@@ -134,7 +134,7 @@ def facts_of(leads: pd.DataFrame, date_formats: Sequence[str] = ()) -> dict[str,
             numbers = read if read.notna().all() and not written_as_codes(nonnull) else None
             present = nonnull.astype(str).to_numpy(dtype=object)
             text, text_counts = np.unique(pd.util.hash_array(present), return_counts=True)
-        dates = _dates_among(nonnull, date_formats) if numbers is None else 0
+        dates, days = _dates_among(nonnull, date_formats) if numbers is None else (0, None)
         values = None if numbers is None else numbers.to_numpy(float)
         out[col] = ColumnFacts(
             numeric,
@@ -144,28 +144,23 @@ def facts_of(leads: pd.DataFrame, date_formats: Sequence[str] = ()) -> dict[str,
             values is not None and bool((values == np.round(values)).all()),
             len(series),
             dates,
-            *(_later_days(nonnull, created, date_formats) if dates else (0, 0)),
+            *(_later_days(nonnull, created, days) if days is not None else (0, 0)),
             text_counts,
         )
     return out
 
 
-def _later_days(
-    values: pd.Series, created: pd.Series | None, formats: Sequence[str]
-) -> tuple[int, int]:
-    """Of these present values that read as dates, on leads with a creation date: how many lie
-    on a later day than the lead's creation in any time zone, and how many there are (each
-    distinct value read once)."""
+def _later_days(values: pd.Series, created: pd.Series | None, days: pd.Series) -> tuple[int, int]:
+    """Of these present values that read as dates (`days`: each distinct one's date, as
+    `_dates_among` read it), on leads with a creation date: how many lie on a later day than
+    the lead's creation in any time zone, and how many there are."""
     if created is None:
         return 0, 0
     when = created.reindex(values.index)
     both = when.notna().to_numpy()
     if not both.any():
         return 0, 0
-    text = values[both].astype(str).str.strip()
-    distinct = pd.Series(text.unique(), dtype=object)
-    read = column_in_formats(distinct, list(dict.fromkeys(["ISO8601", *formats])))
-    dates = pd.to_datetime(text.map(dict(zip(distinct, read, strict=True))))
+    dates = pd.to_datetime(values[both].astype(str).str.strip().map(days))
     dated = dates.notna().to_numpy()
     day = dates[dated].dt.normalize().to_numpy()
     # A date written in local time beside a creation read as UTC (an export from Sydney) may
@@ -176,16 +171,23 @@ def _later_days(
     return int(later.sum()), int(dated.sum())
 
 
-def _dates_among(values: pd.Series, formats: Sequence[str]) -> int:
-    """How many of these present text values read as dates, each distinct value read once (and
-    none past the first `DATE_SAMPLE` where none of those does: a column of words)."""
+def _dates_among(values: pd.Series, formats: Sequence[str]) -> tuple[int, pd.Series | None]:
+    """How many of these present text values read as dates, and each distinct one that does
+    (stripped) with its date, for `_later_days`; None where none does. Each distinct value is
+    read once, and none past the first `DATE_SAMPLE` where none of those does (a column of
+    words)."""
     counts = values.astype(str).str.strip().value_counts()
     distinct = pd.Series(counts.index, dtype=object)
     forms = list(dict.fromkeys(["ISO8601", *formats]))
-    if column_in_formats(distinct.head(DATE_SAMPLE), forms).isna().all():
-        return 0
-    read = column_in_formats(distinct, forms).notna().to_numpy()
-    return int(counts.to_numpy()[read].sum())
+    read = column_in_formats(distinct.head(DATE_SAMPLE), forms)
+    if read.isna().all():
+        return 0, None
+    if len(distinct) > DATE_SAMPLE:
+        rest = column_in_formats(distinct.iloc[DATE_SAMPLE:], forms)
+        read = pd.concat([read, rest])
+    dated = read.notna().to_numpy()
+    days = pd.Series(read.to_numpy()[dated], index=counts.index[dated])
+    return int(counts.to_numpy()[dated].sum()), days
 
 
 def decide(
