@@ -5,10 +5,12 @@ find (found by a new user's walkthrough)."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from forecast.data.importing import read_export
 from forecast.data.mapping import load_mapping
 from forecast.data.mapping_draft import draft_mapping
+from forecast.errors import InvalidInput
 from tests.forecast.test_import_options import write
 
 
@@ -122,14 +124,62 @@ def test_a_tracker_amount_to_be_decided_is_read_as_not_known(tmp_path):
     assert deals["amount"].tolist()[3] == 14300 and pd.isna(deals["amount"].tolist()[4])
 
 
-def test_deals_in_several_pipelines_are_said_to_mix_their_funnels(tmp_path):
-    """GoHighLevel exports every pipeline's opportunities in one file: a reactivation
-    pipeline's "Cold" would sit in the sales funnel's order unsaid."""
-    rows = ["Opportunity Name,pipeline,stage,status,Lead Value,Created on"]
+def test_deals_in_several_pipelines_are_drafted_as_the_biggest_pipelines_funnel(tmp_path):
+    """GoHighLevel and Pipedrive export every pipeline's deals in one file: a reactivation
+    pipeline's "Cold" would sit in the sales funnel's order. The draft keeps the biggest
+    pipeline's deals, drafts their stages alone, and the import counts the others left out."""
+    rows = ["Opportunity Name,pipeline,stage,status,Lead Value,Created on,Closed on"]
     for i in range(12):
         pipeline, stage = (
             ("Reactivation Pipeline", "Cold") if i % 4 == 0 else ("Sales Pipeline", "Contacted")
         )
-        rows.append(f"Deal {i},{pipeline},{stage},open,100,2024-01-{i + 1:02d}")
-    checks = " ".join(draft_mapping(write(tmp_path, "opps.csv", "\n".join(rows))).checks)
-    assert "'pipeline' holds 2 pipelines ('Sales Pipeline', 'Reactivation Pipeline')" in checks
+        status = ("open", "won", "lost")[i % 3]
+        closed = "" if status == "open" else f"2024-02-{i + 1:02d}"
+        rows.append(f"Deal {i},{pipeline},{stage},{status},100,2024-01-{i + 1:02d},{closed}")
+    file = write(tmp_path, "opps.csv", "\n".join(rows))
+    draft = draft_mapping(file)
+    checks = " ".join(draft.checks)
+    assert (
+        "'pipeline' holds 2 pipelines ('Sales Pipeline' (9), 'Reactivation Pipeline' (3))" in checks
+    )
+    assert "this draft keeps 'Sales Pipeline' (keep_rows)" in checks
+    assert "Cold" not in draft.text
+    mapping = load_mapping(write(tmp_path, "m.yaml", draft.text))
+    assert mapping.keep_rows == {"pipeline": ["Sales Pipeline"]}
+    assert mapping.dataset == "opps_sales_pipeline"
+    export = read_export(file, mapping)
+    assert len(export.opportunities) == 9  # the sales pipeline's
+
+
+def test_keep_rows_keeps_the_rows_it_names_whatever_their_case_and_says_the_others(tmp_path):
+    file = write(
+        tmp_path,
+        "deals.csv",
+        "Deal,Stage,Pipeline,Created,Closed\nD1,Won,sales ,2024-01-01,2024-02-01\n"
+        "D2,Won,Partners,2024-01-02,2024-02-01\nD3,Open,,2024-01-03,\n",
+    )
+    mapping = write(
+        tmp_path,
+        "m.yaml",
+        "kind: opportunities\ndataset: d\n"
+        "columns: {id: Deal, stage: Stage, created_at: Created, closed_at: Closed}\n"
+        "stages: {open: [Open], won: Won, lost: Lost}\nkeep_rows: {Pipeline: [Sales]}\n",
+    )
+    export = read_export(file, load_mapping(mapping))
+    assert export.opportunities["id"].tolist() == ["D1"]
+    said = " ".join(export.report.notes)
+    assert "Pipeline = 'Partners', not kept (1)" in said and "Pipeline = '', not kept (1)" in said
+
+
+def test_keep_rows_naming_a_column_the_file_lacks_is_refused_naming_it(tmp_path):
+    file = write(tmp_path, "deals.csv", "Deal,Stage,Created\nD1,Open,2024-01-01\n")
+    mapping = write(
+        tmp_path,
+        "m.yaml",
+        "kind: opportunities\ndataset: d\ncolumns: {id: Deal, stage: Stage, created_at: Created}\n"
+        "stages: {open: [Open], won: Won, lost: Lost}\nkeep_rows: {Pipeline: [Sales]}\n",
+    )
+    with pytest.raises(InvalidInput, match="keep_rows: deals.csv has no column 'Pipeline'"):
+        read_export(file, load_mapping(mapping))
+    with pytest.raises(InvalidInput, match="keep_rows: .*name the values whose rows are kept"):
+        load_mapping(write(tmp_path, "e.yaml", mapping.read_text().replace("[Sales]", "[]")))

@@ -4,6 +4,8 @@ probabilities, each stage's chance to be won, for the draft to offer."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from forecast.data.draft_names import WON_WORDS
@@ -58,19 +60,55 @@ def reached_probabilities(
 PIPELINE_NAMES = ("pipeline", "pipelinename", "dealpipeline", "salespipeline")
 
 
-def several_pipelines(sample: pd.DataFrame, stage: str | None) -> list[str]:
-    """Said where the deals are in more than one pipeline: each pipeline has a funnel of its
-    own (a reactivation pipeline starts at "Cold"), which the draft's one funnel mixes."""
+def pipeline_column(sample: pd.DataFrame, stage: str | None) -> str | None:
+    """The export's column naming each deal's pipeline, if it has one."""
     for column in sample.columns:
-        if str(column) == stage or loose_key(str(column)) not in PIPELINE_NAMES:
-            continue
-        names = sample[column].dropna().astype("str").str.strip()
-        counts = names[names != ""].value_counts()
-        if len(counts) > 1:
-            shown = ", ".join(repr(v) for v in counts.index[:4])
-            return [
-                f"{column!r} holds {len(counts)} pipelines ({shown}): their stages are drafted as "
-                "one funnel; where each has a funnel of its own, import each pipeline's deals "
-                "as a dataset of its own (a file per pipeline), or check the funnel order"
-            ]
-    return []
+        if str(column) != stage and loose_key(str(column)) in PIPELINE_NAMES:
+            return str(column)
+    return None
+
+
+@dataclass(frozen=True)
+class Pipelines:
+    """An export holding the deals of several pipelines, each with a funnel of its own (a
+    reactivation pipeline starts at "Cold"): a draft keeps the biggest one's deals
+    (`keep_rows`), so its stages are one funnel, and says how to import the others."""
+
+    column: str
+    counts: pd.Series  # deals per pipeline in the whole file, most first
+    kept: str  # the biggest pipeline the draft's sample of rows holds
+
+    @classmethod
+    def of(cls, column: str, counts: pd.Series, sample: pd.DataFrame) -> Pipelines | None:
+        counts = counts[counts.index.astype("str").str.strip() != ""]
+        seen = set(sample[column].dropna().astype("str").str.strip())
+        kept = next((str(name) for name in counts.index if str(name) in seen), None)
+        return cls(column, counts, kept) if len(counts) > 1 and kept is not None else None
+
+    def rows(self, frame: pd.DataFrame) -> pd.Series:
+        """Which of the frame's rows are the kept pipeline's (as the import matches them)."""
+        text = frame[self.column].astype("str").str.strip().str.casefold()
+        return frame[self.column].notna() & (text == self.kept.strip().casefold())
+
+    def dataset(self, name: str) -> str:
+        """The dataset's name: the file's, then the pipeline's."""
+        return "_".join(
+            [name, "".join(ch if ch.isalnum() else "_" for ch in self.kept.lower()).strip("_")]
+        )
+
+    def lines(self) -> list[str]:
+        return [
+            "keep_rows:   # one pipeline's deals: its funnel alone (see the checks)",
+            f"  {quoted(self.column)}: [{quoted(self.kept)}]",
+        ]
+
+    @property
+    def check(self) -> str:
+        shown = ", ".join(f"{name!r} ({int(n):,})" for name, n in self.counts.head(4).items())
+        more = f" and {len(self.counts) - 4} more" if len(self.counts) > 4 else ""
+        return (
+            f"{self.column!r} holds {len(self.counts)} pipelines ({shown}{more}), each a funnel "
+            f"of its own: this draft keeps {self.kept!r} (keep_rows) and drafts its stages; for "
+            "another, copy the mapping with that pipeline under keep_rows, a dataset name of its "
+            "own, and its stages (or draft it from a file of its deals alone)"
+        )

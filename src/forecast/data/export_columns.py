@@ -176,7 +176,8 @@ class ExportColumns:
         user who expected a model to learn from one ("Lead Source") knows to keep it."""
         mapping = self.mapping
         read = {*self.columns.values(), *self.features.values(), *mapping.stage_dates.values()}
-        read |= {*mapping.drop_columns, *mapping.skip_rows, *mapping.value_fixes, "__line"}
+        read |= {*mapping.drop_columns, *mapping.skip_rows, *mapping.keep_rows, "__line"}
+        read |= set(mapping.value_fixes)
         for rule in mapping.combined_columns.values():
             read |= set(rule.first_of)
         if self.generated_id is not None:

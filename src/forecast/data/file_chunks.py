@@ -3,9 +3,10 @@
 Each chunk carries `__line`, its rows' line numbers in the file (problems name them). Rows with
 no value and a report's footer lines at the end of a file (Salesforce and HubSpot reports add
 "Confidential Information - Do Not Distribute" and a copyright) are skipped and counted, as are
-the rows the mapping's `skip_rows` leaves out (Salesforce's deleted records): each said once in
-the import's notes (`_say_skipped_lines`). The main file's cells are spelled as its
-`value_fixes` write them where they differ only in case or spaces (`value_fixes.respelled`).
+the rows the mapping's `skip_rows` or `keep_rows` leaves out (Salesforce's deleted records, a
+pipeline other than the one kept): each said once in the import's notes (`_say_skipped_lines`).
+The main file's cells are spelled as its `value_fixes` write them where they differ only in case
+or spaces (`value_fixes.respelled`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from forecast.data.reading import (
 )
 from forecast.data.validation import ImportReport
 from forecast.data.value_fixes import respelled
+from forecast.errors import InvalidInput
 
 
 class FileChunks:
@@ -86,34 +88,50 @@ class FileChunks:
     def _without_skipped(
         self, chunk: pd.DataFrame, file: Path, counts: Counter[str]
     ) -> pd.DataFrame:
-        """The chunk without the rows the mapping's `skip_rows` leaves out (values matched
-        ignoring case and spaces), counted per rule. A deal left out takes its history file's
-        rows with it (`skipped_ids`)."""
+        """The chunk without the rows the mapping's `skip_rows` names, nor those its
+        `keep_rows` does not (values matched ignoring case and spaces), counted per rule. A deal
+        left out takes its history file's rows with it (`skipped_ids`)."""
         out = pd.Series(False, index=chunk.index)
-        for column, values in self.mapping.skip_rows.items():
+        rules = [(c, v, True) for c, v in self.mapping.skip_rows.items()]
+        rules += [(c, v, False) for c, v in self.mapping.keep_rows.items()]
+        for column, values, skipped in rules:
+            if column not in chunk and not skipped and file == self.main:
+                raise InvalidInput(  # else every row would be kept, unsaid
+                    f"keep_rows: {file.name} has no column {column!r} (its columns: "
+                    f"{', '.join(repr(c) for c in chunk.columns if c != '__line')})"
+                )
             if column not in chunk:
                 continue
             wanted = {str(v).strip().casefold() for v in values}
             text = chunk[column].astype("str").str.strip().str.casefold()
-            hit = chunk[column].notna() & text.isin(wanted)
-            for value, n in chunk.loc[hit, column].astype("str").value_counts().items():
-                counts[f"{column} = {value}"] += int(n)
+            named = chunk[column].notna() & text.isin(wanted)
+            hit = (named if skipped else ~named) & ~out
+            for value, n in chunk.loc[hit, column].fillna("").astype("str").value_counts().items():
+                rule = f"{column} = {value}" if skipped else f"{column} = {value!r}, not kept"
+                counts[rule] += int(n)
             out |= hit
-        if file == self.main and out.any() and isinstance(self.columns.get("id"), str):
-            ids = chunk.loc[out, self.columns["id"]].dropna().astype("str").str.strip()
+        id_column = self.columns.get("id")  # not a column where the id is made (`hash_of`)
+        if file == self.main and out.any() and isinstance(id_column, str) and id_column in chunk:
+            ids = chunk.loc[out, id_column].dropna().astype("str").str.strip()
             self.skipped_ids.update(ids)
         return chunk[~out]
+
+    @property
+    def _rules(self) -> str:
+        """The mapping's rules that leave rows out, named as the mapping writes them."""
+        named = [k for k in ("skip_rows", "keep_rows") if getattr(self.mapping, k)]
+        return " and ".join(named)
 
     def _say_skipped_lines(self) -> None:
         for name, ruled_out in self.skipped_by_rule.items():
             if ruled_out:
                 rules = ", ".join(f"{rule} ({n:,})" for rule, n in ruled_out.most_common())
-                said = f"{name}: {ruled_out.total():,} row(s) left out by skip_rows: {rules}"
+                said = f"{name}: {ruled_out.total():,} row(s) left out by {self._rules}: {rules}"
                 self.report.note(said)
         if self.history_of_skipped:
             self.report.note(
                 f"{self.mapping.history_file}: {self.history_of_skipped:,} row(s) of the deals "
-                "skip_rows left out, left out with them"
+                f"{self._rules} left out, left out with them"
             )
         if self.history_of_rejected:
             self.report.note(

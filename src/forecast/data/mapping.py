@@ -230,6 +230,12 @@ class Mapping(BaseModel):
         description="column → values (ignoring case and spaces) whose rows are left out of "
         "the import, in any file that has the column (Salesforce: {IsDeleted: [true]})",
     )
+    keep_rows: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="column → values (ignoring case and spaces): only the rows holding one of "
+        "them are imported, in any file that has the column; the others are left out and "
+        "counted (one pipeline of several: {Pipeline: [Sales]})",
+    )
     drop_columns: list[str] = Field(default_factory=list)
     leak_columns: list[str] = Field(default_factory=list)
     amount: AmountRules = Field(default_factory=AmountRules)
@@ -266,10 +272,18 @@ class Mapping(BaseModel):
             return with_preset(data)
         return data
 
-    @field_validator("value_fixes", "missing_values", "skip_rows", mode="before")
+    @field_validator("value_fixes", "missing_values", "skip_rows", "keep_rows", mode="before")
     @classmethod
     def _cells(cls, value: Any) -> Any:
         return cells_text(value)
+
+    @field_validator("keep_rows")
+    @classmethod
+    def _something_kept(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for column, values in value.items():
+            if not [v for v in values if str(v).strip()]:
+                raise ValueError(f"{column!r}: name the values whose rows are kept")
+        return value
 
     @field_validator("history_columns")
     @classmethod

@@ -35,7 +35,12 @@ from forecast.data.draft_closes import (
     won_time_of_every_deal,
 )
 from forecast.data.draft_deleted import deleted_values, skip_block, skip_checks, without_deleted
-from forecast.data.draft_funnel import by_won_share, reached_probabilities, several_pipelines
+from forecast.data.draft_funnel import (
+    Pipelines,
+    by_won_share,
+    pipeline_column,
+    reached_probabilities,
+)
 from forecast.data.draft_ids import hashed_id, no_id_check
 from forecast.data.draft_labels import label_words
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
@@ -291,11 +296,14 @@ def _email_id(sample: pd.DataFrame) -> str:
     return column if values.notna().all() and not values.duplicated().any() else ""
 
 
-def _all_values(file: Path, csv: CsvOptions, columns: list[str]) -> list[pd.Series]:
-    """Per column, how many rows of the whole file hold each of its values (a sample may miss
-    one), most first: one read of the file for all of them."""
+def _all_values(
+    file: Path, csv: CsvOptions, columns: list[str], pipelines: Pipelines | None = None
+) -> list[pd.Series]:
+    """Per column, how many rows of the whole file (the kept pipeline's) hold each of its
+    values (a sample may miss one), most first: one read of the file for all of them."""
     counts = [pd.Series(dtype="float64") for _ in columns]
     for chunk in iter_table(file, 200_000, [], csv):
+        chunk = chunk if pipelines is None else chunk[pipelines.rows(chunk)]
         for i, column in enumerate(columns):
             values = chunk[column].dropna().astype("str").str.strip()
             counts[i] = counts[i].add(values.value_counts(), fill_value=0)
@@ -314,8 +322,12 @@ def _deal_draft(
     (Pipedrive's "Status": open, won, lost); `close_times`: the columns a close is read from,
     the first not blank (Pipedrive's "Won time", "Lost time")."""
     checks = []
+    piped = pipeline_column(sample, columns.get("stage"))
+    pipelines = Pipelines.of(piped, *_all_values(file, csv, [piped]), sample) if piped else None
+    if pipelines is not None:  # one pipeline's funnel, not several mixed
+        sample, checks = sample[pipelines.rows(sample)], [pipelines.check]
     read = [c for c in (columns.get("stage"), status) if c is not None]
-    found = dict(zip(read, _all_values(file, csv, read), strict=True))
+    found = dict(zip(read, _all_values(file, csv, read, pipelines), strict=True))
     deleted = deleted_values(found)  # neither open nor lost: left out (`skip_rows`)
     if deleted:
         checks += skip_checks(found, deleted)
@@ -332,7 +344,8 @@ def _deal_draft(
         and any(says(str(v), LOST_WORDS) for v in outcomes.index)
     )
     archived = None if from_status else archived_loss(sample, columns)  # Odoo's lost deals
-    lines = ["kind: opportunities", f"dataset: {_dataset(file)}", "columns:"]
+    name = _dataset(file) if pipelines is None else pipelines.dataset(_dataset(file))
+    lines = ["kind: opportunities", f"dataset: {name}", "columns:"]
     for f, c in columns.items():
         if f == "stage" and from_status:  # the outcome from the status, else the stage
             lines.append(f"  stage: {{first_of: [{quoted(str(status))}, {quoted(c)}]}}")
@@ -353,7 +366,7 @@ def _deal_draft(
             lines.append(f"  {required}: ???   # no column named like it: name the column")
             hashable = no_id_check(sample, columns) if required == "id" else ""
             checks.append(hashable or f"no column found for {required}")
-    checks += several_pipelines(sample, columns.get("stage")) + id_checks(columns)
+    checks += id_checks(columns)
     for optional, without in UNMAPPED.items():  # optional, so nothing is written: said instead
         if optional not in columns:
             checks.append(f"no column found for {optional}: {without} (name it if there is one)")
@@ -375,6 +388,7 @@ def _deal_draft(
             f"the outcomes read from {status!r}, an open deal's stage from {columns['stage']!r}"
         )
     lines += skip_block(deleted) if deleted else []
+    lines += pipelines.lines() if pipelines is not None else []
     if archived is not None:
         lines += archived.fixes()
         checks.append(f"a deal archived ({archived.column!r} false) at probability 0 read as lost")
