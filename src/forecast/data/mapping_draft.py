@@ -323,7 +323,7 @@ def _deal_draft(
     the first not blank (Pipedrive's "Won time", "Lost time")."""
     checks = []
     piped = pipeline_column(sample, columns.get("stage"))
-    pipelines = Pipelines.of(piped, *_all_values(file, csv, [piped]), sample) if piped else None
+    pipelines = Pipelines.of(piped, _all_values(file, csv, [piped])[0], sample) if piped else None
     if pipelines is not None:  # one pipeline's funnel, not several mixed
         sample, checks = sample[pipelines.rows(sample)], [pipelines.check]
     read = [c for c in (columns.get("stage"), status) if c is not None]
