@@ -88,20 +88,24 @@ def written(
     read: int,
 ) -> str | None:
     """What is checked once an export's rows are written (a CRM's push, in the dataset's own
-    stages, is not: it would cost two scans of the dataset a push): no deal left in a stage the
+    stages, is not: it would cost a scan of the dataset a push): no deal left in a stage the
     mapping does not name (`check_stages`, raises); and the note on a file merged into a
-    dataset that held none of its rows (`merged_note`)."""
-    if stages is not None:
-        check_stages(conn, dataset, stages)
-    return merged_note(conn, dataset, kind, before, read)
+    dataset that held none of its rows (`merged_note`). One count of the dataset serves both."""
+    after = check_stages(conn, dataset, stages) if stages is not None else None
+    if before == 0 or read == 0:
+        return None  # no merge to say: the dataset held nothing, or the file gave nothing
+    if after is None:
+        after = held(conn, dataset, kind)
+    return merged_note(dataset, kind, before, read, after)
 
 
-def merged_note(conn: Connection, dataset: str, kind: str, before: int, read: int) -> str | None:
+def merged_note(dataset: str, kind: str, before: int, read: int, after: int) -> str | None:
     """Said when none of an import's `read` rows was among the `before` the dataset already
-    held: a dataset is named after its CRM or mapping, so another company's or pipeline's
-    export (or a second file named alike) lands in it unless given its own name, and its deals
-    then count in every figure beside the first ones. Right for an export of new deals only."""
-    if before == 0 or read == 0 or held(conn, dataset, kind) - before < read:
+    held (it holds `after` once they are written): a dataset is named after its CRM or mapping,
+    so another company's or pipeline's export (or a second file named alike) lands in it unless
+    given its own name, and its deals then count in every figure beside the first ones. Right
+    for an export of new deals only."""
+    if before == 0 or read == 0 or after - before < read:
         return None
     what = "deals" if kind == "opportunities" else "leads"
     return (
@@ -117,12 +121,13 @@ def merged_note(conn: Connection, dataset: str, kind: str, before: int, read: in
 STRANDED_SHOWN = 8
 
 
-def check_stages(conn: Connection, dataset: str, stages: StageSet) -> None:
+def check_stages(conn: Connection, dataset: str, stages: StageSet) -> int:
     """Refuse an import that leaves stored deals in stages its mapping does not name: the
     dataset's stages become the mapping's, so those deals would stand in no stage it knows
     (counted at the funnel's start, scored as no stage). Another CRM's or company's export
     merged by its name does this, and so does a mapping whose stages were renamed. Checked
-    once the rows are written, so a deal this export moves to a known stage is not counted."""
+    once the rows are written, so a deal this export moves to a known stage is not counted.
+    Returns how many deals the dataset holds (the sum of its stages' counts)."""
     table = store.opportunities
     found = conn.execute(
         select(table.c.stage, func.count())
@@ -133,7 +138,7 @@ def check_stages(conn: Connection, dataset: str, stages: StageSet) -> None:
     known = set(stages.all_stages)
     stranded = [(stage, int(n)) for stage, n in found if stage not in known]
     if not stranded:
-        return
+        return sum(int(n) for _, n in found)
     shown = ", ".join(f"{stage!r} ({n:,} deal(s))" for stage, n in stranded[:STRANDED_SHOWN])
     more = len(stranded) - STRANDED_SHOWN
     also = f" and {more} more stage(s)" if more > 0 else ""

@@ -200,7 +200,7 @@ def _write_in(conn: Connection, job: _Job, replace: bool = False) -> ImportRepor
         job.report.note(dataset_rows.clear(conn, job.dataset, m.kind))
     store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, m.options)
     kept = read = 0  # kept: deals stored at the same update time whose stored values win the tie
-    before = dataset_rows.held(conn, job.dataset, m.kind) if job.frame is None else 0
+    before = 0 if replace or job.frame is not None else dataset_rows.held(conn, job.dataset, m.kind)
     for part in job.parts(stored=conn):
         if not job.writing:
             continue
