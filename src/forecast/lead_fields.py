@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from forecast.data.attributes import unaccented
+from forecast.data.loose import loose
 from forecast.data.mapping import loose_key
 from forecast.data.yes_no import MARKS, YES_NO_LABELS
 from forecast.modeling import lead_dates
@@ -160,8 +161,9 @@ def yes_no_spelling(levels: Sequence[str]) -> dict[int, str | None]:
     no for blank); empty for any other input."""
     spelling: dict[int, str | None] = {}
     for level in levels:
-        meaning = YES_NO_LABELS.get(level.strip().casefold())
-        if meaning is None and len(levels) == 1 and level.strip().casefold() in MARKS:
+        said = loose(level)
+        meaning = YES_NO_LABELS.get(said)
+        if meaning is None and len(levels) == 1 and said in MARKS:
             meaning = 1
         if meaning is None or meaning in spelling:
             return {}
@@ -177,7 +179,7 @@ def _yes_no_meaning(value: object) -> int | None:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int | float | str):
-        text = str(value).strip().casefold()
+        text = loose(value)
         return YES_NO_LABELS.get(text, 1 if text in MARKS else None)
     return None
 

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from forecast.data.loose import loose_key
+
 #: Names a `features:` entry may not take: the canonical fields, the inputs derived from them and
 #: the bookkeeping columns of model rows (compared ignoring case, spaces, dashes, underscores).
 RESERVED_NAMES: dict[str, tuple[str, ...]] = {
@@ -91,11 +93,6 @@ PERSON_PHRASES = frozenset(
 )
 
 
-def _loose(value: object) -> str:
-    """As `mapping.loose_key` (which imports this module): case, spaces, dashes ignored."""
-    return "".join(ch for ch in str(value) if ch.isalnum()).casefold()
-
-
 def feature_entries(value: object) -> object:
     """`[column, ...]` is `{column: column}` (shown under its own name); `{column: null}` too."""
     if value is None:
@@ -123,8 +120,8 @@ def checked_features(
     labels = [str(label).strip() for label in features.values()]
     if any(not label for label in labels):
         raise ValueError("features: a label is blank")
-    reserved = {_loose(n): n for n in (*fields, *RESERVED_NAMES[kind])}
-    clash = {label: reserved[_loose(label)] for label in labels if _loose(label) in reserved}
+    reserved = {loose_key(n): n for n in (*fields, *RESERVED_NAMES[kind])}
+    clash = {label: reserved[loose_key(label)] for label in labels if loose_key(label) in reserved}
     if clash:
         shown = ", ".join(f"{a!r} (is {b})" for a, b in clash.items())
         raise ValueError(
@@ -133,9 +130,9 @@ def checked_features(
         )
     seen: dict[str, str] = {}
     for label in labels:
-        if _loose(label) in seen:
-            raise ValueError(f"features: {seen[_loose(label)]!r} and {label!r} are one name")
-        seen[_loose(label)] = label
+        if loose_key(label) in seen:
+            raise ValueError(f"features: {seen[loose_key(label)]!r} and {label!r} are one name")
+        seen[loose_key(label)] = label
     twice = {c: f for f, c in mapped.items() if c in features}
     if twice:
         raise ValueError(f"features: column(s) already mapped to a canonical field: {twice}")
@@ -147,10 +144,10 @@ def matched_columns(features: Mapping[str, str], available: Iterable[str]) -> di
     spaces as mapped columns are; a column the file lacks is a `ValueError` naming it (a model
     input is never blank by a typo)."""
     present = [c for c in available if c != "__line"]
-    loose = {_loose(c): c for c in present}
+    loose = {loose_key(c): c for c in present}
     out, unknown = {}, []
     for name, column in features.items():
-        found = column if column in present else loose.get(_loose(column))
+        found = column if column in present else loose.get(loose_key(column))
         if found is None:
             unknown.append(column)
         else:

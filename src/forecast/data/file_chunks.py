@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecast.data.loose import loose
 from forecast.data.mapping import CsvOptions, Mapping
 from forecast.data.reading import (
     blank_and_footer,
@@ -102,9 +103,11 @@ class FileChunks:
                 )
             if column not in chunk:
                 continue
-            wanted = {str(v).strip().casefold() for v in values}
-            text = chunk[column].astype("str").str.strip().str.casefold()
-            named = chunk[column].notna() & text.isin(wanted)
+            wanted = {loose(v) for v in values}
+            text = chunk[column].astype("str")
+            named = chunk[column].notna() & text.isin(
+                [v for v in text.unique() if loose(v) in wanted]  # each distinct value once
+            )
             hit = (named if skipped else ~named) & ~out
             for value, n in chunk.loc[hit, column].fillna("").astype("str").value_counts().items():
                 rule = f"{column} = {value}" if skipped else f"{column} = {value!r}, not kept"

@@ -38,6 +38,7 @@ from pydantic import (
 from forecast.data.attributes import checked_features, feature_entries
 from forecast.data.dataset_options import options_of
 from forecast.data.derived_columns import ExistsIn, FirstOf, HashOf
+from forecast.data.loose import loose_key as loose_key  # where the data modules import it from
 from forecast.data.mapping_errors import validation_problem
 from forecast.data.mapping_yaml import cells_text, read_yaml
 from forecast.data.stages import DEFAULT_STAGES, StageSet
@@ -99,11 +100,6 @@ HISTORY_FIELDS = ("opportunity_id", "stage", "entered_at")
 HISTORY_VALUE_FIELDS = ("amount", "expected_close_at", "rep_probability", "forecast_category")
 LEAD_FIELDS = ("id", "converted", "created_at", "updated_at", "converted_at")
 LEAD_REQUIRED = ("id",)
-
-
-def loose_key(value: object) -> str:
-    """A name compared ignoring case, spaces, dashes and underscores: "Best_case" → "bestcase"."""
-    return "".join(ch for ch in str(value) if ch.isalnum()).casefold()
 
 
 class Join(BaseModel):

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from forecast.data.loose import loose
 from forecast.errors import InvalidInput, UnknownStage
 
 WON = "won"
@@ -50,12 +51,12 @@ class StageSet:
     def _named(self, name: str) -> str | None:
         if name in self.aliases:
             return self.aliases[name]
-        loose = str(name).strip().casefold()
+        key = loose(name)
         for stage in self.all_stages:
-            if stage == name or stage.casefold() == loose:
+            if stage == name or loose(stage) == key:
                 return stage
         for alias, stage in self.aliases.items():
-            if alias.strip().casefold() == loose:
+            if loose(alias) == key:
                 return stage
         return None
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-
-def _loose(value: object) -> str:
-    return str(value).strip().casefold()
+from forecast.data.loose import loose
 
 
 def respelled(frame: pd.DataFrame, fixes: dict[str, dict[str, str]]) -> pd.DataFrame:
@@ -28,13 +26,13 @@ def respelled(frame: pd.DataFrame, fixes: dict[str, dict[str, str]]) -> pd.DataF
         spelled: dict[str, str] = {}
         twice: set[str] = set()
         for value in values:
-            key = _loose(value)
+            key = loose(value)
             if key in spelled:
                 twice.add(key)
             spelled[key] = value
         spelled = {k: v for k, v in spelled.items() if k not in twice and k}
         cells = frame[column]
-        found = {v: spelled.get(_loose(v)) for v in cells.dropna().unique()}
+        found = {v: spelled.get(loose(v)) for v in cells.dropna().unique()}
         as_text = cells.map(found)
         hit = as_text.notna() & ~cells.isin(list(values))
         if hit.any():
