@@ -412,9 +412,22 @@ def backtest_cmd(
     if why_not:
         console.print(why_not)
         return
-    console.print(
-        f"track record of {report.dataset} kept: {kept} forecasts; `forecast revenue` and the "
-        "API now lead with the method most accurate on it"
+    console.print(record_kept_note(report.dataset, report.forecast_table(), out))
+
+
+def record_kept_note(dataset: str, table: Any, out: dict[str, Any]) -> str:
+    """What keeping the track record does for users: the past forecasts kept (each with every
+    method's figure), and whether the record already chooses what users get or not yet."""
+    forecasts = len(table[["origin", "horizon_weeks", "window"]].drop_duplicates())
+    methods = table["method"].nunique()
+    kept = f"track record of {dataset} kept: {forecasts:,} past forecasts ({methods} methods each)"
+    if any(c.get("method") for c in out.get("chosen_now") or []):
+        return (
+            f"{kept}; `forecast revenue` and the API now lead with the method most accurate on it"
+        )
+    return (
+        f"{kept}; no method is chosen by it yet (see 'What users get now'): `forecast revenue` "
+        "and the API lead with the most accurate one once enough of its windows have ended"
     )
 
 
