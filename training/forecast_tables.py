@@ -66,12 +66,13 @@ def actual_text(data: dict[str, Any]) -> str | None:
     if lead is not None and lead["method"] != "model":
         shown.append((lead["label"], lead.get("forecast")))
     for name, value in shown:
-        if value is not None and won > 0:
+        if value is None:
+            continue
+        made = f"{name} forecast {money(value)} for the whole period as of {data['as_of']}"
+        if actual["complete"] and won > 0:  # a part of the period is no measure of the whole
             off = value / won - 1
-            where = "above" if off > 0 else "below"
-            said.append(
-                f"{name} forecast {money(value)} as of {data['as_of']}, {abs(off):.0%} {where} it"
-            )
+            made += f", {abs(off):.0%} {'above' if off > 0 else 'below'} it"
+        said.append(made)
     return "; ".join(said)
 
 
