@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from forecast.data import validation
+from forecast.data.name_text import clean_name
 
 
 def as_utc(value: datetime) -> datetime:
@@ -37,7 +39,17 @@ DATE_SKEW = timedelta(days=1)
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 
 
+#: The Unix epoch: the date a CRM's blank date written as 0 reads as (a deal "created" then
+#: would be decades in its stage). No deal's own date is exactly that instant.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _plausible(value: datetime) -> datetime:
+    if as_utc(value) == EPOCH:
+        raise ValueError(
+            "is 1970-01-01T00:00:00Z, the Unix epoch: a blank date written as 0 by the CRM, "
+            "not a date; send the real date, or leave the field out"
+        )
     if as_utc(value) < EARLIEST:
         raise ValueError(
             f"{value.date().isoformat()} is before 1900: a placeholder for no date? send the "
@@ -120,11 +132,17 @@ def sane_value(value: object) -> object:
 
 
 def trimmed(value: object) -> object:
-    """A group's name (a team, a rep, a region...) as the import reads it: spaces around it are
-    not part of it (" Team Novak " is Team Novak, not a team of its own that no target can
-    name), and one of spaces alone is blank. Checked as a `Name` first: a tab or a line break is
-    a control character, refused, not a space to trim."""
-    return (single_line(value).strip() or None) if isinstance(value, str) else value
+    """A group's name (a team, a rep, a region...) as the import reads it (`clean_name`):
+    spaces around it are not part of it (" Team Novak " is Team Novak, not a team of its own
+    that no target can name), nor are zero-width characters; a no-break space is a space and
+    an NFD "Zoë" the NFC one; one of spaces alone is blank. Checked as a `Name` first: a tab
+    or a line break is a control character, refused, not a space to trim."""
+    return (clean_name(single_line(value)) or None) if isinstance(value, str) else value
+
+
+def stage_name(value: str) -> str:
+    """A stage's name as sent, read as the import reads the export's stages (`clean_name`)."""
+    return clean_name(single_line(value))
 
 
 #: A name or id: one line, no control characters.
@@ -139,9 +157,44 @@ ShortGroupName = Annotated[
     Annotated[str, StringConstraints(max_length=100)] | None,
     BeforeValidator(trimmed),
 ]
+
+
+def number_in(value: object) -> object:
+    """A number field's value as sent, before pydantic reads it as a float: true and false are
+    refused (lax parsing would store `true` as 1.0, a 100% rep call), and text Python does not
+    read as a number ("1,234.50", "$500") is refused showing it. The notation of the dataset's
+    export is not known before the push names its dataset, and "1,234" means 1.234 in a
+    decimal-comma one: a CRM sends a JSON number. Text like "1234.5" is read as before."""
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "number_not_bool",
+            "must be a number, not true/false: send the number itself (a probability as 0.4, "
+            "an amount as 1234.5), or leave the field out",
+        )
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "number_as_text",
+                "must be a plain JSON number, like 1234.5 (no quotes, a point for the decimals, "
+                "no thousands separators or currency), not the text {text}",
+                {"text": repr(value[:40] + ("…" if len(value) > 40 else ""))},
+            ) from None
+    return value
+
+
 #: A number the models and the store can hold: finite, |x| ≤ MAX_NUMBER.
-Number = Annotated[float, Field(ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False)]
+Number = Annotated[
+    float, BeforeValidator(number_in), Field(ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False)
+]
 #: Money and counts: a Number that is not negative.
-Amount = Annotated[float, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False)]
+Amount = Annotated[
+    float, BeforeValidator(number_in), Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False)
+]
 _REP = "The rep's call on the dataset's scale: 0–1, or 0–100 where it was imported as percents"
-RepProbability = Annotated[float, Field(ge=0, allow_inf_nan=False, description=_REP)]
+RepProbability = Annotated[
+    float, BeforeValidator(number_in), Field(ge=0, allow_inf_nan=False, description=_REP)
+]
+#: A stage's name: a `Name`, read as the import reads stages (`stage_name`).
+StageName = Annotated[str, AfterValidator(stage_name)]

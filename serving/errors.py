@@ -9,6 +9,7 @@ error a dashboard route raises answers `problem.html` with its status."""
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,8 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and json_depth.too_deep(exc):
             return invalid_request(request, await json_depth.depth_errors(request))
+        if exc.status_code == 400 and (said := unread_body(request, exc.__cause__)) is not None:
+            return JSONResponse({"detail": said}, status_code=400)
         return JSONResponse(
             {"detail": exc.detail},
             status_code=exc.status_code,
@@ -89,6 +92,40 @@ def install(app: FastAPI) -> None:
         # request id and the security headers); this sees only what escapes the middleware.
         log_unexpected(request.method, request.url.path)
         return JSONResponse(INTERNAL_ERROR, status_code=500)
+
+
+#: The first bytes of a gzip stream.
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def unread_body(request: Request, cause: BaseException | None) -> str | None:
+    """What was wrong with a body FastAPI could not parse (its 400 names nothing, and keeps the
+    parser's error as the cause): compressed, not UTF-8, or holding a number Python refuses to
+    read (an integer past 4,300 digits); None for anything else."""
+    encoding = request.headers.get("content-encoding", "identity").strip().casefold()
+    compressed = encoding not in ("", "identity") or (
+        isinstance(cause, UnicodeDecodeError) and bytes(cause.object[:2]) == GZIP_MAGIC
+    )
+    if compressed and cause is not None:
+        sent = f" (Content-Encoding: {encoding})" if encoding not in ("", "identity") else ""
+        return (
+            f"the body is compressed{sent}: compressed bodies are not accepted; send the JSON "
+            "uncompressed, as UTF-8 text, without a Content-Encoding header"
+        )
+    if isinstance(cause, UnicodeDecodeError):
+        byte = bytes(cause.object[cause.start : cause.start + 1]).hex().upper()
+        return (
+            f"the body is not UTF-8 JSON: byte 0x{byte} at position {cause.start} is not "
+            f"{cause.encoding} text; encode the JSON as UTF-8 (text saved as Latin-1 or "
+            "Windows-1252 is not)"
+        )
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return (
+            "a number in the body is too long: an integer of more than "
+            f"{sys.get_int_max_str_digits():,} digits, which no field takes (a number is at "
+            "most 1e15, an id at most 200 characters)"
+        )
+    return None
 
 
 def invalid_request(request: Request, errors: Sequence[Mapping[str, Any]]) -> JSONResponse:

@@ -15,10 +15,11 @@ from pydantic import (
     GetCoreSchemaHandler,
     Strict,
     StringConstraints,
+    ValidationError,
     WithJsonSchema,
     model_validator,
 )
-from pydantic_core import CoreSchema, core_schema
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError, core_schema
 
 from forecast.data.forecast_categories import canonical_forecast_category
 from serving.edge_values import (  # noqa: F401 - also named here: `schemas.Name` etc.
@@ -34,6 +35,7 @@ from serving.edge_values import (  # noqa: F401 - also named here: `schemas.Name
     PastDateTime,
     RepProbability,
     ShortGroupName,
+    StageName,
     UtcDateTime,
     as_utc,
     free_text,
@@ -309,7 +311,7 @@ class DealNames(BaseModel):
 class DealScoreRequest(DealNames):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
     id: RecordId | None = Field(None, description="Your id, echoed back")
-    stage: Name = Field(min_length=1, max_length=100, description="A stage of the dataset")
+    stage: StageName = Field(min_length=1, max_length=100, description="A stage of the dataset")
     created_at: PastDateTime | None = None
     stage_entered_at: PastDateTime | None = Field(None, description="Default: created_at")
     amount: Amount | None = None
@@ -331,9 +333,11 @@ class DealScoreRequest(DealNames):
     def _stage_entered_after_creation(self) -> DealScoreRequest:
         created, entered = self.created_at, self.stage_entered_at
         if created is not None and entered is not None and as_utc(entered) < as_utc(created):
-            raise ValueError(
+            out_of_order(
+                "stage_entered_at",
+                entered,
                 f"stage_entered_at ({entered.isoformat()}) is before created_at "
-                f"({created.isoformat()}): a deal enters its stage once it exists"
+                f"({created.isoformat()}): a deal enters its stage once it exists",
             )
         _created_first(self, created)
         return self
@@ -398,7 +402,7 @@ class OpportunityState(DealNames):
     #: The body a CRM scores a deal with may be pushed as it is: its id, where given, must be
     #: the path's (`PUT /v1/opportunities/{id}`).
     id: DealId | None = Field(None, description="Optional: the path's id, if sent again")
-    stage: Name = Field(
+    stage: StageName = Field(
         min_length=1, max_length=100, description="The current stage, one of the dataset's stages"
     )
     updated_at: PastDateTime = Field(
@@ -425,25 +429,47 @@ class OpportunityState(DealNames):
         _created_first(self, self.created_at)
         closed, updated = self.closed_at, self.updated_at
         if closed is not None and as_utc(closed) > as_utc(updated) + DATE_SKEW:
-            raise ValueError(
+            out_of_order(
+                "closed_at",
+                closed,
                 f"closed_at ({closed.isoformat()}) is after updated_at ({updated.isoformat()}): "
                 "a deal is closed by the time the CRM last changed it (a date ahead would move "
-                "the data's end, and every figure read as of it, to that date)"
+                "the data's end, and every figure read as of it, to that date)",
             )
         return self
 
 
+#: A deal's dates that cannot come before its creation, and why (beyond the clock skew).
+AFTER_CREATION = {
+    "updated_at": "",
+    "closed_at": "",
+    "expected_close_at": ": a deal is expected to close after it was created (an expected "
+    "close before it would put the deal at risk as overdue from its first day)",
+}
+
+
 def _created_first(deal: BaseModel, created: datetime | None) -> None:
-    """A deal is created before the CRM last changed it and before it closed (beyond the clock
-    skew between systems): else its stage history would start before it existed."""
+    """A deal is created before the CRM last changed it, before it closed and before it is
+    expected to close (beyond the clock skew between systems): else its stage history would
+    start before it existed."""
     if created is None:
         return
-    for name in ("updated_at", "closed_at"):
+    for name, why in AFTER_CREATION.items():
         when = getattr(deal, name)
         if when is not None and as_utc(when) + DATE_SKEW < as_utc(created):
-            raise ValueError(
-                f"{name} ({when.isoformat()}) is before created_at ({created.isoformat()})"
+            out_of_order(
+                name,
+                when,
+                f"{name} ({when.isoformat()}) is before created_at ({created.isoformat()}){why}",
             )
+
+
+def out_of_order(field: str, value: object, message: str) -> None:
+    """Refuse a check across fields at the field it is about (`body.closed_at`, not `body`):
+    a model's check raises the error as pydantic's, located at that field."""
+    problem = PydanticCustomError("date_order", "{message}", {"message": message})
+    detail = InitErrorDetails(type=problem, loc=(field,), input=value)
+    raise ValidationError.from_exception_data("date_order", [detail])
 
 
 class OpportunityUpsert(OpportunityState):

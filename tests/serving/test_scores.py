@@ -251,7 +251,9 @@ def test_a_deal_sent_as_the_crm_pushes_it_is_scored_and_what_is_not_read_is_said
         ({"forecast_category": "Maybe"}, "body.forecast_category"),
         ({"currency": "euro"}, "body.currency"),
         ({"csat": 1e16}, "body.csat"),
-        ({"closed_at": "2024-01-01"}, "body"),  # before created_at, as a push is refused
+        ({"closed_at": "2024-01-01"}, "body.closed_at"),  # before created_at, as a push is
+        ({"expected_close_at": "2024-01-01"}, "body.expected_close_at"),  # refused
+        ({"rep_probability": True}, "body.rep_probability"),  # not a 100% call
         ({"colour": "red"}, "body.colour"),  # what no push takes is still refused
     ],
 )

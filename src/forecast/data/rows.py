@@ -25,6 +25,7 @@ from forecast.data.forecast_categories import (
     canonical_forecast_category,
 )
 from forecast.data.mapping import CsvOptions, loose_key
+from forecast.data.name_text import clean_name
 from forecast.data.number_columns import NumberColumns
 from forecast.data.reading import (
     dotted_thousands_note,
@@ -579,13 +580,16 @@ def open_stage_before_close(
 
 
 def _trimmed(values: pd.Series) -> pd.Series:
-    """Names as a push reads them: " Team Novak " is Team Novak; spaces alone are blank."""
-    text = values.astype("str").str.strip()
+    """Names as a push reads them (`clean_name`): " Team Novak " is Team Novak, an NFD "Zoë"
+    the NFC one; spaces alone are blank. Each distinct name is cleaned once."""
+    text = values.astype("str")
+    text = text.map({v: clean_name(v) for v in text.dropna().unique()})
     return text.where(values.notna() & (text != ""))
 
 
 def canonical_stage(stages: StageSet, value: object) -> str | None:
-    return stages.canonical(str(value)) if stages.is_known(str(value)) else None
+    name = clean_name(str(value))  # as a push's stage is read
+    return stages.canonical(name) if stages.is_known(name) else None
 
 
 def _seconds(text: pd.Series) -> pd.Series:
