@@ -23,6 +23,7 @@ from forecast.formatting import moment
 from forecast.settings import get_settings
 from training.console import console, err_console, handles_errors, print_json
 from training.model_marks import print_decision, version_cell
+from training.run_data import described, print_data, print_left_out
 from training.training_data import (
     Kind,
     load_training_data,
@@ -211,7 +212,7 @@ def _print_summary(summary: dict[str, Any], out: Console) -> None:
         out.print(f"read: {note}")
     for warning in summary.get("warnings", []):
         out.print(f"[yellow]warning:[/] {warning}")
-    _print_left_out(summary.get("columns") or {}, out)
+    print_left_out(summary.get("columns") or {}, out)
     for example in summary.get("examples", [])[:2]:
         out.print(f"example {example['id']} (p={example['probability']:.2f}):")
         for side in ("for", "against"):
@@ -353,6 +354,7 @@ def _train_with(
             settings,
             promote=promote and not leaky,
             champion_version_scored=champion.version if champion else None,
+            data=described(kind, frames, data, engine),
         )
         if leaky and promote:
             reg.reasons.append(
@@ -507,9 +509,11 @@ def show(
 ) -> None:
     """One model version: metrics against the baselines, parameters, and its promotion decision."""
     from forecast.modeling import registry
+    from forecast.modeling.registry.inputs import logged_inputs
 
     _quiet_mlflow()
     info = registry.show_model(kind.value, version, get_settings(), dataset=dataset, notes=True)
+    info["inputs"] = logged_inputs(info["run_id"])  # the data it learnt from, where logged
     if json_:
         print_json(info)
         return
@@ -519,6 +523,7 @@ def show(
         + (f"  family {info['family']}" if info.get("family") else "")
         + (f"  trained {moment(info['trained_at'])}" if info.get("trained_at") else "")
     )
+    print_data(info, console)
     table = Table(title="holdout")
     # The gate's metrics of its kind: ROC AUC and Brier for a scorer, concordance and Brier for
     # the time-to-close model.
@@ -537,31 +542,11 @@ def show(
     console.print(f"champion history: {info['champion_history']}")
     for said in info.get("warnings", []):
         console.print(f"training said: {said}", markup=False)
-    _print_left_out(info.get("columns") or {}, console)
+    print_left_out(info.get("columns") or {}, console)
 
 
 #: How `models show` titles a gate metric.
 METRIC_TITLES = {"roc_auc": "ROC AUC", "brier": "Brier", "concordance": "concordance"}
-
-#: The columns a lead model leaves out of its inputs, by why (`summary["columns"]`).
-LEFT_OUT = {
-    "identifiers": "identifiers (a different value on nearly every lead, or a name)",
-    "single_valued": "one value only",
-    "dated_on_every_lead": "a date on every lead (set on all: says nothing)",
-    "dated_after_creation": "dates after the lead came in (a new lead has none yet)",
-    "scattered": "too many different values (under a fifth of the leads share one it learns)",
-}
-
-
-def _print_left_out(columns: dict[str, Any], out: Console) -> None:
-    """Which columns the model does not learn from and why, so a column of numbers read as
-    text (a decimal comma the mapping does not name) is not left out unsaid."""
-    for key, why in LEFT_OUT.items():
-        if columns.get(key):
-            out.print(f"not learnt from, {why}: {', '.join(map(str, columns[key]))}", markup=False)
-    if columns.get("date_flags"):  # a date never comes again: what is learnt is whether one is
-        said = ", ".join(map(str, columns["date_flags"]))
-        out.print(f"read as dates, learnt as 'is set' (1 a date, 0 blank): {said}", markup=False)
 
 
 @models_app.command("promote")

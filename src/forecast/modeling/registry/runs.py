@@ -36,6 +36,7 @@ from forecast.modeling.registry.client import (
     _start_run,
     model_name,
 )
+from forecast.modeling.registry.inputs import TrainingData, log_data
 
 log = logging.getLogger("forecast.modeling.registry")
 
@@ -108,6 +109,7 @@ def log_training(
     *,
     promote: bool = True,
     champion_version_scored: str | None = None,
+    data: TrainingData | None = None,
 ) -> Registration:
     """Log a training run of any kind (`result.kind`), register its model as `candidate`, and
     make it `champion` if it passes the promotion gate.
@@ -116,7 +118,8 @@ def log_training(
     from a notebook or a test, to `NO_DATASET`'s) and is weighed only against that dataset's
     champion. `champion_version_scored` is the champion version whose holdout metrics are in
     `result.metrics["champion"]` (the CLI loads the dataset's champion before training and
-    passes both).
+    passes both). `data`, what the run learnt from (`inputs.TrainingData`), is logged with it:
+    its range as params, the data and the holdout as the run's dataset inputs.
     """
     import mlflow
 
@@ -144,6 +147,8 @@ def log_training(
                     _flat_metrics(result),
                     {"summary.json": result.summary()},
                 )
+                if data is not None:
+                    log_data(data, result)
                 for path in plots.run_plots(result, Path(tmp)):
                     mlflow.log_artifact(str(path), "plots")
                 model_uri, logged_model_id = _log_model(result, Path(tmp), spec.pyfunc, run)
