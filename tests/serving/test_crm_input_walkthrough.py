@@ -44,7 +44,10 @@ def test_a_pushed_nfd_name_lands_on_the_imported_nfc_rep(scorer, settings, api_k
     names with the same function."""
     rows = [("I1", NFC_OWNER, "Team\u00a0Fischer"), ("I2", NFD_OWNER, "Team Fischer\u200b")]
     frame = pd.DataFrame(
-        [{**STATE, "id": i, "stage": "Prospecting", "owner": o, "team": t} for i, o, t in rows]
+        [
+            {**STATE, "id": i, "stage": "Prospecting\u200b", "owner": o, "team": t}
+            for i, o, t in rows
+        ]
     )
     import_frame(store.get_engine(settings), frame, load_mapping("canonical"), dataset="crm")
     for deal, owner, team in [
@@ -58,6 +61,8 @@ def test_a_pushed_nfd_name_lands_on_the_imported_nfc_rep(scorer, settings, api_k
     stored = owners_and_teams(settings).loc[["I1", "I2", "P1", "P2"]]
     assert set(stored["owner"]) == {NFC_OWNER}
     assert set(stored["team"]) == {"Team Fischer"}
+    imported = store.load_opportunities(store.get_engine(settings), "crm").set_index("id")
+    assert imported.loc[["I1", "I2"], "stage"].tolist() == ["Prospecting"] * 2
     viewer = auth(api_keys["viewer"])
     kpis = scorer.get("/v1/kpis?dataset=crm&by=owner", headers=viewer).json()
     reps = {g["group"]: g["deals"] for g in kpis["groups"]}
