@@ -49,6 +49,7 @@ DataOpt = Annotated[
     str | None,
     typer.Option(
         "--data",
+        "--dataset",  # as `forecast kpis`, `revenue`, `score` name a stored dataset
         help="Dataset name in the store, or a path to an export file or folder "
         "(default: the only dataset of that kind in the store); a folder of "
         "opportunities.parquet and stage_history.parquet in canonical columns is read as is, "

@@ -61,6 +61,8 @@ def test_training_leads_on_an_opportunities_export_says_which_command_to_use(
 def test_training_on_an_empty_store_says_to_import_first(cli: Cli):
     fails_cleanly(cli("train", "deals"), 1, "run `forecast import` first")
     fails_cleanly(cli("train", "leads", "--data", "nope"), 2, "no dataset named 'nope'")
+    # --dataset names a stored dataset as `forecast kpis` and `revenue` take it
+    fails_cleanly(cli("train", "deals", "--dataset", "nope"), 2, "no dataset named 'nope'")
 
 
 @pytest.mark.slow
