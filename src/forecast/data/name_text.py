@@ -11,21 +11,17 @@ and zero-width characters dropped, then trimmed.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
-#: No-break spaces (U+00A0, the figure space U+2007, the narrow U+202F) read as a space, and
-#: zero-width characters (space, non-joiner, joiner, the byte-order mark) dropped.
-_FOLDED = str.maketrans(
-    {
-        "\u00a0": " ",
-        "\u2007": " ",
-        "\u202f": " ",
-        "\u200b": None,
-        "\u200c": None,
-        "\u200d": None,
-        "\ufeff": None,
-    }
-)
+import numpy as np
+import pandas as pd
+
+#: No-break spaces (U+00A0, the figure space U+2007, the narrow U+202F), read as a space, and
+#: zero-width characters (space, non-joiner, joiner, the byte-order mark), dropped.
+_NO_BREAK = re.compile("[\u00a0\u2007\u202f]")
+_ZERO_WIDTH = re.compile("[\u200b-\u200d\ufeff]")
+_NOT_ASCII = r"[^\x00-\x7f]"
 
 
 def clean_name(text: str) -> str:
@@ -33,4 +29,20 @@ def clean_name(text: str) -> str:
     no spaces around it ("" where nothing else is left)."""
     if text.isascii():  # the usual name: nothing to compose or fold
         return text.strip()
-    return unicodedata.normalize("NFC", text.translate(_FOLDED)).strip()
+    text = _ZERO_WIDTH.sub("", _NO_BREAK.sub(" ", text))  # first: "e\u200b\u0308" is "ë"
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return text.strip()
+
+
+def clean_names(values: pd.Series) -> pd.Series:
+    """A column of names, each as `clean_name` reads it (missing ones stay missing): ASCII
+    names need only the strip, done at pandas speed; each distinct other name is cleaned once
+    (names repeat: owners, teams, accounts)."""
+    text = values.astype("str").str.strip()
+    odd = text.str.contains(_NOT_ASCII, regex=True, na=False)
+    if not odd.any():
+        return text
+    codes, distinct = pd.factorize(text[odd])
+    cleaned = np.array([clean_name(name) for name in distinct], dtype=object)
+    return text.mask(odd, pd.Series(cleaned[codes], index=odd.index[odd], dtype="str"))

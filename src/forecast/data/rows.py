@@ -25,7 +25,7 @@ from forecast.data.forecast_categories import (
     canonical_forecast_category,
 )
 from forecast.data.mapping import CsvOptions, loose_key
-from forecast.data.name_text import clean_name
+from forecast.data.name_text import clean_name, clean_names
 from forecast.data.number_columns import NumberColumns
 from forecast.data.reading import (
     dotted_thousands_note,
@@ -580,10 +580,9 @@ def open_stage_before_close(
 
 
 def _trimmed(values: pd.Series) -> pd.Series:
-    """Names as a push reads them (`clean_name`): " Team Novak " is Team Novak, an NFD "Zoë"
-    the NFC one; spaces alone are blank. Each distinct name is cleaned once."""
-    text = values.astype("str")
-    text = text.map({v: clean_name(v) for v in text.dropna().unique()})
+    """Names as a push reads them (`clean_names`): " Team Novak " is Team Novak, an NFD "Zoë"
+    the NFC one; spaces alone are blank."""
+    text = clean_names(values)
     return text.where(values.notna() & (text != ""))
 
 
