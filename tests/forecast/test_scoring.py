@@ -281,7 +281,8 @@ def test_a_deal_fallback_that_ranks_by_stage_keeps_its_grades():
     one, so their grades mean something; the scores say nothing of a missing grade."""
     for scorer in (
         select_scorer(None, stage_rates={"Prospecting": 0.1, "Closing": 0.8}),
-        crm_stage_scorer({"Prospecting": 0.1, "Closing": 0.8}, overall=0.3),
+        # (an overall rate below both: a stage under it would score at it, not at the CRM's)
+        crm_stage_scorer({"Prospecting": 0.1, "Closing": 0.8}, overall=0.05),
     ):
         served = scoring.Served(scoring.DEAL, scorer, None, "fallback")
         scores = scoring.score(served, [{"stage": "Closing"}, {"stage": "Prospecting"}])

@@ -17,7 +17,13 @@ from forecast.modeling.estimators import BoostedClassifier
 from forecast.modeling.families import LinearClassifier
 from forecast.modeling.reasons import explain
 from forecast.modeling.scorers import select_scorer
-from forecast.modeling.stage_prior import StagePriorClassifier, stage_probabilities
+from forecast.modeling.stage_prior import (
+    OpenPipeline,
+    StagePriorClassifier,
+    stage_probabilities,
+    stage_weight,
+    won_after,
+)
 
 STAGES = ("Appointment Scheduled", "Qualified To Buy", "Contract Sent")
 CRM = {"Appointment Scheduled": 0.2, "Qualified To Buy": 0.4, "Contract Sent": 0.9}
@@ -78,9 +84,78 @@ def test_the_crm_probabilities_are_kept_in_pipeline_order_and_away_from_certaint
 def test_a_stage_without_a_probability_takes_one_between_its_neighbours():
     middle = stage_probabilities(STAGES, {"Appointment Scheduled": 0.2, "Contract Sent": 0.8})
     assert middle is not None and middle["Qualified To Buy"] == pytest.approx(0.5)
-    ends = stage_probabilities(STAGES, {"Qualified To Buy": 0.4})
-    assert ends == {s: pytest.approx(0.4) for s in STAGES}
     assert stage_probabilities(STAGES, {"Closed Won": 1.0}) is None
+
+
+def test_a_stage_outside_the_known_ones_is_not_given_its_neighbours_probability():
+    # A drafted mapping lists a stage without a probability ("Stuck") last: it is not known to
+    # be the funnel's last stage, so it must not take the last known stage's 90%.
+    ends = stage_probabilities(STAGES, {"Qualified To Buy": 0.4})
+    assert ends == {"Qualified To Buy": pytest.approx(0.4)}
+
+
+def test_a_stage_without_a_probability_scores_as_a_deal_at_creation(creation):
+    X, y = creation
+    stages = (*STAGES, "Stuck")
+    model = StagePriorClassifier(LinearClassifier(), CRM, stages).fit(X, y)
+    at_creation = model.predict_proba(deal(STAGES[0]))[0, 1]
+    assert model.predict_proba(deal("Stuck"))[0, 1] == pytest.approx(at_creation)
+    [reasons] = explain(model, deal("Stuck"))
+    assert not any("Stuck" in r.sentence for r in reasons["for"] + reasons["against"])
+
+
+def test_won_after_counts_what_closes_after_an_age_among_what_is_still_open():
+    # Two deals lost on day 1, two won on day 10: half are won at creation; a deal still open
+    # on day 5 is one of the slow ones, all won; past every close, the closed deals' share.
+    durations = np.array([1.0, 1.0, 10.0, 10.0])
+    won = np.array([False, False, True, True])
+    chance = won_after(durations, won, ~won, np.array([0.0, 5.0, 20.0]))
+    assert chance == pytest.approx([0.5, 1.0, 0.5])
+    # A fifth deal still open on day 3 (censored) outlived the day-1 losses: 3 of 5 deals
+    # did, and every one seen to close after that was won, so 60% at creation (not 2 of 4).
+    more = won_after(np.append(durations, 3.0), np.append(won, False), np.append(~won, False),
+                     np.array([0.0, 5.0]))  # fmt: skip
+    assert more == pytest.approx([0.6, 1.0])
+
+
+def test_the_stage_weight_makes_the_open_deals_average_the_share_won():
+    z = np.array([logit(0.3)] * 4)
+    offsets = np.array([0.0, 1.0, 2.0, 3.0])
+    assert stage_weight(z, offsets, 0.3) == 0.0  # open deals win as often as new ones
+    assert stage_weight(z, offsets, 0.99) == 1.0  # the CRM's odds in full, never more
+    w = stage_weight(z, offsets, 0.5)
+    assert np.mean([sigmoid(logit(0.3) + w * o) for o in offsets]) == pytest.approx(0.5)
+
+
+def _pipeline(model: StagePriorClassifier, share: float) -> OpenPipeline:
+    rows = pd.concat([deal(s) for s in STAGES for _ in range(10)], ignore_index=True)
+    return OpenPipeline(rows, rows["stage"].to_numpy(), share)
+
+
+def test_open_deals_that_win_no_more_than_new_ones_get_no_stage_lift(creation, model):
+    X, y = creation
+    flat = StagePriorClassifier(LinearClassifier(), CRM, STAGES)
+    level = float(model.base_.predict_proba(deal(STAGES[0]))[0, 1])
+    flat.fit(X, y, pipeline=_pipeline(model, level))
+    p = [flat.predict_proba(deal(s))[0, 1] for s in STAGES]
+    assert p == pytest.approx([level] * 3, abs=1e-6)
+    assert flat.stage_weight_ == 0.0
+
+
+def test_the_stage_lift_is_what_the_open_deals_share_won_supports(creation, model):
+    X, y = creation
+    level = float(model.base_.predict_proba(deal(STAGES[0]))[0, 1])
+    share = level + 0.15
+    some = StagePriorClassifier(LinearClassifier(), CRM, STAGES, probabilities_from="preset")
+    some.fit(X, y, pipeline=_pipeline(model, share))
+    p = np.array([some.predict_proba(deal(s))[0, 1] for s in STAGES])
+    full = np.array([model.predict_proba(deal(s))[0, 1] for s in STAGES])
+    assert p.mean() == pytest.approx(share, abs=1e-6)
+    assert p[0] == pytest.approx(level) and p[0] < p[1] < p[2]
+    assert np.all(p <= full + 1e-12)  # never above the CRM's odds over the first stage
+    [reasons] = explain(some, deal(STAGES[2]))
+    said = " ".join(r.sentence for r in reasons["for"])
+    assert f"its odds counted at {some.stage_weight_:.0%}" in said
 
 
 def test_the_stage_moves_the_per_deal_odds_by_the_crms_odds_over_the_first_stage(model):

@@ -1,6 +1,7 @@
 """Stage probabilities are said as what they are: a preset's are the CRM's stock ones, a
-mapping's own are the mapping's, and those a drafted mapping estimated from the export's deals
-are estimated from the data, never "the CRM's" (a user would take them for the CRM's setting)."""
+mapping's own are the mapping's, and those a drafted mapping read off the export's deals are
+said so: never "the CRM's" (a user would take them for the CRM's setting), nor "estimated from
+the data" (a user would take them for win rates measured on it)."""
 
 from __future__ import annotations
 
@@ -65,9 +66,9 @@ def test_the_fallback_of_estimated_probabilities_does_not_call_them_the_crms():
     served = scoring.Served(scoring.DEAL, scorer, None, "fallback")
     [scored] = scoring.score(served, [{"stage": "Proposal Made"}])
     said = " ".join([scorer.label, *(r["sentence"] for r in scored.reasons_for)])
-    assert "estimated from the data" in scorer.label
-    assert "the stage probability estimated from the data" in said
-    assert "CRM" not in said
+    assert "read off the export's deals" in scorer.label
+    assert "the stage probability read off the export's deals" in said
+    assert "CRM" not in said and "estimated" not in said
 
 
 def test_the_fallback_says_whose_probabilities_it_scores_by():

@@ -57,6 +57,7 @@ def stages_block(
     lost.sort(key=lambda v: (not says(v, LOST_WORDS), _word_count(v)))
     open_ = [v for v in distinct if v not in won and v not in lost]
     configured: list[str] = []
+    unplaced: list[str] = []
     zero_checks: list[str] = []
     if probability is not None and probability.notna().any():
         for value in _at_zero(probability, text, open_):
@@ -77,17 +78,30 @@ def stages_block(
         open_.sort(key=lambda v: (pd.isna(mean.get(v)), mean.get(v, 0)))
         checks = ["stages.open: in the order of their deals' probability; check the funnel order"]
         configured = _stage_probabilities(probability, text, open_)
+        unplaced = [v for v in open_ if pd.isna(mean.get(v))] if configured else []
         if configured:
             checks.append(
-                "stage_probabilities: each open stage's most common probability in the export "
-                "(the CRM's setting as its deals show it, which a flat export's model scores "
-                "by; said as estimated from the data): check"
+                "stage_probabilities: each open stage's most common probability on the export's "
+                "deals (what the CRM shows for the stage, not a win rate measured on the data; "
+                "a flat export's model counts their odds as far as its closed deals bear them "
+                "out): check"
             )
+        checks += [
+            f"stage {value!r}: its deals show no probability, so its place in the funnel is not "
+            "known (listed last, not placed): move it where it belongs, and give it a "
+            "stage_probabilities value if the CRM has one; without, it scores as a deal at "
+            "creation (the data's rate), not as the stage beside it"
+            for value in unplaced
+        ]
     else:
         checks = ["stages.open: put the open stages in funnel order, first to last"]
     checks += zero_checks
     lines = ["stages:", "  open:   # in funnel order: check"]
-    lines += [f"    - {quoted(v)}" for v in open_] or ["    - ???"]
+    lines += [
+        f"    - {quoted(v)}"
+        + ("   # no probability in the export: place it" if v in unplaced else "")
+        for v in open_
+    ] or ["    - ???"]
     lines.append(f"  won: {quoted(won[0]) if won else '???'}")
     lines.append(f"  lost: {quoted(lost[0]) if lost else '???'}")
     lines += configured
@@ -115,9 +129,13 @@ def _at_zero(probability: pd.Series, stage: pd.Series, open_: list[str]) -> list
     return out
 
 
-#: What a drafted `stage_probabilities:` block is: read off the data, not given by the CRM or
-#: the user (reasons and notes say so); a user who checked them may say `mapping`.
-ESTIMATED = "stage_probabilities_from: estimated   # from the data, not the CRM's setting"
+#: What a drafted `stage_probabilities:` block is: read off the export's deals (what the CRM
+#: shows for each stage there), not given by the user nor measured as win rates (reasons and
+#: notes say so); a user who checked them may say `mapping`.
+ESTIMATED = (
+    "stage_probabilities_from: estimated   # read off the export's deals, not win rates "
+    "measured on them"
+)
 
 
 def _stage_probabilities(probability: pd.Series, stage: pd.Series, open_: list[str]) -> list[str]:

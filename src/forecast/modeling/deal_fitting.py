@@ -266,6 +266,7 @@ def train_deals(
             labels,
             warnings,
             origin,
+            history,
         )
         del created
         if not families:

@@ -162,12 +162,21 @@ def crm_stage_scorer(
 ) -> Scorer:
     """The fallback of a flat export (current stages only, so no per-stage win rate to learn):
     the dataset's stage probabilities, which still rank a later stage above an earlier one,
-    said as what they are (`origin`: the CRM's preset, the mapping's, estimated from the data)."""
+    said as what they are (`origin`: the CRM's preset, the mapping's, read off the export).
+    A stage whose probability is below the `overall` win rate scores at that rate, said as the
+    overall rate: every won deal went through each open stage, so deals in any of them are won
+    at least as often as deals at their creation (a CRM's 10% for a first stage whose deals
+    were won 44% of the time put every new deal on the at-risk list)."""
+    level = float(overall)
+    rates = {str(s): float(p) for s, p in probabilities.items() if float(p) > level}
+    floor = (
+        f"; none below the overall win rate, {level:.0%}" if len(rates) < len(probabilities) else ""
+    )
     return Scorer(
         STAGE_WIN_RATE,
-        f"fallback: {said_of(origin)} (the export holds no stage history to learn "
+        f"fallback: {said_of(origin)}{floor} (the export holds no stage history to learn "
         "per-stage win rates from, and no champion model yet)",
-        stage_rates=dict(probabilities),
-        overall=float(overall),
+        stage_rates=rates,
+        overall=level,
         rate_wording=said_of(origin, many=False),
     )
