@@ -96,6 +96,9 @@ DERIVED_FROM: dict[str, str] = {
     "account_win_rate": "account",
     "account_closed_deals": "account",
 }
+#: The derived past win rates: a higher one never lowers a deal's score (the boosted model is
+#: fitted monotone increasing in each, `BoostedClassifier.monotone_increasing`).
+PAST_WIN_RATES: tuple[str, ...] = tuple(c for c in DERIVED_FROM if c.endswith("_win_rate"))
 #: How strongly a rep's or account's win rate is pulled toward the overall rate (pseudo-deals).
 RATE_PRIOR_DEALS = 10.0
 
@@ -480,6 +483,13 @@ def deal_features(
     """The model's input columns of deal rows, in a fixed order (nothing revealed at close):
     the canonical inputs, then the dataset's own attributes the rows carry."""
     return rows[model_features(left_out, custom_columns(rows))].copy()
+
+
+def blank_everywhere(X: pd.DataFrame) -> list[str]:
+    """The inputs of `X` blank in every row: no deal of the data has them, so a model could
+    learn nothing of them, and would only expect them (and say they were not given) when it
+    scores."""
+    return [str(c) for c in X.columns if X[c].isna().all()]
 
 
 @dataclass

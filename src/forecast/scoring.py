@@ -46,6 +46,7 @@ from forecast.model_set import (  # noqa: F401 - named here too: serving reads `
     load_model_set,
 )
 from forecast.modeling import lead_dates
+from forecast.modeling import unlearnt_blanks as blanks
 from forecast.modeling.contributions import raw_scores
 from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, is_blank, top_reasons
@@ -140,7 +141,19 @@ def score(
     encoded = encode(served, rows, strict_dates=strict_dates)
     if fields is not None:
         encoded = _yes_no_read(served, fields, _with_unread(encoded), strict_dates)
-    scores = explain(served, encoded, predict(served, encoded, contributions=top > 0), top)
+    # A deal's blank its model never learnt from: left neutral, no reason, said
+    unlearnt = served.kind == DEAL and blanks.has_any(encoded.parts, encoded.matrix)
+    predicted = predict(served, encoded, contributions=top > 0 or unlearnt)
+    unlearnt_notes: dict[int, list[str]] = {}
+    if unlearnt:  # before the reasons: the input's contribution said is then 0
+        labels = _wording(served, encoded.parts[0][0]).labels
+        p, terms = predicted.probabilities, predicted.contributions
+        unlearnt_notes = blanks.neutral(
+            encoded.parts, encoded.rows, encoded.matrix, p, terms, labels
+        )
+    scores = explain(served, encoded, predicted, top)
+    for i, said_blank in unlearnt_notes.items():
+        scores[i].notes = [*scores[i].notes, *said_blank]
     if served.kind == DEAL and encoded.parts:  # a deal older than the model saw: said
         columns = encoded.parts[0][0].encoder_.columns  # teams' models share the inputs
         for i, note in beyond_seen(served.scorer.model, columns, encoded.matrix):

@@ -29,6 +29,7 @@ from forecast.errors import InsufficientHistory, InvalidInput
 from forecast.history import DealHistory, as_timestamp
 from forecast.history_inputs import undated_closes_note
 from forecast.modeling import metrics as m
+from forecast.modeling import unlearnt_blanks
 from forecast.modeling.baselines import baselines_for
 from forecast.modeling.estimators import PerTeamClassifier
 from forecast.modeling.families import FAMILIES, LIGHTGBM, family_model
@@ -215,6 +216,8 @@ def train_deals(
     deals_test = y_test[~pd.Series(test_ids).duplicated().to_numpy()]
     check_holdout(deals_train, deals_test, settings.min_holdout_per_class, "deals")
     X_train = feat.deal_features(train_rows, history.left_out)
+    blank = feat.blank_everywhere(X_train)  # no row has them: nothing to learn, or to expect
+    X_train = X_train.drop(columns=blank)
     w_train = train_rows["weight"].to_numpy(float, copy=True)
     groups = train_rows["id"].to_numpy()
     stages = train_rows["stage"].copy() if "stage" in train_rows else None
@@ -234,7 +237,10 @@ def train_deals(
         "maturity_days": maturity,
         "amount_known_before_close": amount_known,
     }
+    labels = _deal_labels(field_names)
     warnings: list[str] = list(history.leak_notes)
+    if blank:
+        warnings.append(_blank_note(blank, labels))
     if sample_note:
         warnings.append(sample_note)
     if not amount_known:
@@ -251,15 +257,20 @@ def train_deals(
     note(progress, "looking for columns that give the answer away")
     warnings += leak_warnings(X_train, y_train, settings.leak_warning_auc, w_train, groups)
 
-    labels = _deal_labels(field_names)
     if prior is not None:
         origin = history.options.stage_probabilities_from
         note(progress, f"fitting per-deal models at creation, with {said_of(origin)}")
         created = creation_rows(history, groups)
-        bases = {f: boosted_classifier(settings, seed) if f == LIGHTGBM else family_model(f)
+        bases = {f: _boosted(settings, seed) if f == LIGHTGBM else family_model(f)
                  for f in FAMILIES}  # fmt: skip
+        at_creation = feat.deal_features(created, history.left_out)
+        at_creation = at_creation.drop(columns=blank, errors="ignore")
+        if blank_then := feat.blank_everywhere(at_creation):
+            warnings.append(_blank_note(blank_then, labels, "at its creation"))
+        blank += blank_then
+        at_creation = at_creation.drop(columns=blank_then)
         families: dict[str, Any] = fit_prior_families(
-            feat.deal_features(created, history.left_out),
+            at_creation,
             created["won"].to_numpy(float),
             prior,
             bases,
@@ -271,11 +282,13 @@ def train_deals(
         del created
         if not families:
             raise InvalidInput("no per-deal model could be fitted on the deals' creation rows")
+        for fitted in families.values():  # a blank it never learnt from: neutral when scored
+            unlearnt_blanks.remember(fitted, at_creation)
     else:
         note(progress, "fitting the model (global and per team)")
         boosted = engine.fit_boosted(
             PerTeamClassifier(
-                base=boosted_classifier(settings, seed),
+                base=_boosted(settings, seed),
                 team_column="team",
                 min_won=settings.team_min_won_deals,
                 min_lost=settings.team_min_lost_deals,
@@ -290,13 +303,15 @@ def train_deals(
         seen = largest_seen(X_train)
         for fitted in families.values():  # a deal scored beyond these is said (`seen_ranges`)
             fitted.largest_seen_ = seen
+            unlearnt_blanks.remember(fitted, X_train, w_train, groups)
     note(progress, "fitting the baselines")
     baselines = {
         name: b.fit(X_train, y_train, sample_weight=w_train)
         for name, b in baselines_for("deals").items()
     }
 
-    features, base_rate = list(X_train.columns), float(np.average(y_train, weights=w_train))
+    features = [c for c in X_train.columns if c not in blank]  # none blank in every deal
+    base_rate = float(np.average(y_train, weights=w_train))
     # The training rows are not read again: free them before the holdout comparison, where a
     # million-deal run peaked with them still held (issue 14).
     del X_train, y_train, w_train, groups, stages
@@ -372,12 +387,29 @@ def train_deals(
         columns={
             "features": features,
             "never_features": sorted(feat.REVEALED_AT_CLOSE),
+            "blank_everywhere": blank,
         },
         family=compared.family,
         method=method,
         families=compared.families,
         rivals=compared.rivals,
         gains=compared.gains,
+    )
+
+
+def _boosted(settings: Settings, seed: int) -> Any:
+    """The unfitted boosted model, its score never lowered by a higher past win rate (a noise
+    split made "Account's past win rate = 66%" lower a score that 25% raised)."""
+    return boosted_classifier(settings, seed).set_params(monotone_increasing=feat.PAST_WIN_RATES)
+
+
+def _blank_note(columns: list[str], labels: dict[str, str], when: str = "") -> str:
+    """Said of the inputs blank in every training deal (`when`: at its creation), left out."""
+    named = ", ".join(labels.get(c, c) for c in columns)
+    then = f" {when}" if when else ""
+    return (
+        f"not learnt from, blank in every training deal{then}: {named}. No deal of the data "
+        "has them, so the model neither reads them nor expects them when it scores"
     )
 
 

@@ -123,10 +123,15 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
     train on. The booster weighs each group one (`per_group_weights`), the calibrator each row
     its own weight. `grade_shares` are the target shares of grades A, B, C (D takes the rest),
     turned into probability cut points on the calibration rows and stored in `grade_cuts_`.
+    `monotone_increasing` names inputs whose rise may never lower the score (LightGBM's
+    `monotone_constraints`): a past win rate, where a noise split would otherwise give a
+    higher rate a lower score and a reason that reads backwards.
     """
 
     # Set by fit: ("sigmoid", slope, intercept) or ("isotonic", x thresholds, y thresholds).
     calibrator_: tuple[str, float | np.ndarray, float | np.ndarray]
+    #: A model saved before the parameter was kept reads none.
+    monotone_increasing: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -146,6 +151,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
         grade_shares: tuple[float, float, float] = (0.2, 0.3, 0.3),
         n_jobs: int | None = None,
         random_state: int = 42,
+        monotone_increasing: tuple[str, ...] = (),
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -163,6 +169,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
         self.grade_shares = grade_shares
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.monotone_increasing = monotone_increasing
 
     # -- fitting
 
@@ -184,6 +191,13 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
             "force_row_wise": True,
             "verbose": -1,
         }
+
+    def _monotone(self, columns: Sequence[str]) -> dict[str, Any]:
+        """LightGBM's `monotone_constraints` for `columns` (1: a rise never lowers the score),
+        or nothing where no input of them is named in `monotone_increasing`."""
+        rising = set(self.monotone_increasing)
+        constraints = [1 if c in rising else 0 for c in columns]
+        return {"monotone_constraints": constraints} if any(constraints) else {}
 
     def fit(
         self,
@@ -259,7 +273,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):
             reference=train_set,
         )
         return lgb.train(
-            self._lgb_params(),
+            {**self._lgb_params(), **self._monotone(self.encoder_.columns)},
             train_set,
             num_boost_round=self.n_estimators,
             valid_sets=[valid_set],
