@@ -10,7 +10,7 @@ import pandas as pd
 
 from forecast.data.date_formats import SAMPLE
 from forecast.data.draft_stages import quoted
-from forecast.data.reading import CsvOptions, reads_as_number
+from forecast.data.reading import AMOUNT, CsvOptions, reads_as_number
 
 #: A comma followed by other than three digits: a decimal mark, never a thousands one.
 DECIMAL_COMMA = re.compile(r",(?:\d{1,2}|\d{4,})(?!\d)")
@@ -91,9 +91,9 @@ def _notation_of(
         options, line = THOUSANDS_LINE
         shown = next((v for v in texts if THOUSANDS_COMMA.search(v)), None)
         if shown is None and whole_groups:  # no decimal point: whole numbers grouped alike
-            shown = next((v for v in texts if WHOLE_GROUPS.fullmatch(v)), None)
+            shown = next((v for v in texts if _whole_groups(v)), None)
         if shown is None or not all(reads_as_number(v, options) for v in texts):
-            grouped = next((v for v in texts if WHOLE_GROUPS.fullmatch(v)), None)
+            grouped = next((v for v in texts if _whole_groups(v)), None)
             if shown is None and grouped is not None:
                 # "12,500" alone: a thousands comma or a decimal one; the user knows which.
                 checks.append(
@@ -110,3 +110,10 @@ def _notation_of(
             checks.append(f"{what} like {shown!r} are read with a decimal comma: check")
             return [line]
     return []
+
+
+def _whole_groups(value: str) -> bool:
+    """Whether a value is a whole number grouped by commas, with or without a currency symbol
+    or code before or after it ("$15,400", "15,400 EUR"), as the import reads an amount."""
+    found = AMOUNT.match(value)
+    return WHOLE_GROUPS.fullmatch(found.group("body").strip() if found else value) is not None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecast.data.board_rows import subitems_note, subitems_of
 from forecast.data.loose import loose
 from forecast.data.mapping import CsvOptions, Mapping
 from forecast.data.reading import (
@@ -60,6 +61,7 @@ class FileChunks:
             yield respelled(chunk, self.mapping.value_fixes)
             return
         start, empty = (1 if is_parquet(file) else 2 + self._titles(file)), 0
+        subitems = [0, 0]  # a board's subitem rows and their header lines, blanked when read
         footer: list[str] = []
         ruled_out: Counter[str] = Counter()  # rows left out by `skip_rows`, per rule
         chunks = iter_table(file, self.chunk_rows, self.mapping.missing_values, self.csv)
@@ -70,13 +72,16 @@ class FileChunks:
             chunk["__line"] = chunk.index
             start += len(chunk)
             blank, tail = blank_and_footer(chunk, last=after is None)
-            empty += int(blank.sum())
+            rows, headers = subitems_of(chunk)
+            subitems = [subitems[0] + rows, subitems[1] + headers]
+            empty += int(blank.sum()) - rows - headers
             footer += chunk.loc[tail].iloc[:, 0].astype("str").tolist()
             kept = self._without_skipped(chunk[~(blank | tail)], file, ruled_out)
             if not kept.empty:
                 yield respelled(kept, self.mapping.value_fixes) if file == self.main else kept
             chunk = after
         self.skipped_lines[file.name] = (empty, footer)  # each read of the file says the same
+        self.report.note(subitems_note(file.name, *subitems))
         self.skipped_by_rule[file.name] = ruled_out
 
     def _titles(self, file: Path) -> int:

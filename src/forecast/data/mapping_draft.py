@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data import currencies
+from forecast.data.board_rows import subitems_check
 from forecast.data.date_formats import (
     SAMPLE,
     UNMISTAKABLE_ORDERS,
@@ -154,6 +155,8 @@ def draft_mapping(file: Path, kind: str | None = None) -> Draft:
                 f"{encoding_hint(names, csv)}{f' ({read_as})' if read_as else ''}"
             )
     draft = _drafted(file, csv, sample, kind, (deals, leads, status))
+    if said := subitems_check(first):  # a board's subitems were no rows of the draft
+        draft.checks.append(said)
     preset = preset_of(file)
     if preset is not None and preset_reads(file, preset):
         draft.checks.insert(

@@ -30,9 +30,9 @@ import pyarrow.parquet as pq
 
 from forecast.data.board_rows import (
     TITLE_LINES,
+    BoardRows,
     first_separated,
     title_lines,
-    without_group_headings,
 )
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.errors import InvalidInput
@@ -265,12 +265,12 @@ def iter_table(
             encoding=csv.encoding,
             encoding_errors="replace",
         )
-        yielded = False
+        yielded, board = False, BoardRows()
         for chunk in reader:
             if chunk.empty:
                 continue
             yielded = True
-            yield without_group_headings(chunk)
+            yield board.rows(chunk)
         if not yielded:
             raise InvalidInput(f"{file}: the file has a header but no rows")
     except pd.errors.EmptyDataError as exc:
