@@ -351,7 +351,7 @@ def _fit_booster(
     for part, split in held:
         by_worker.setdefault(next(iter(where[split.key])), []).append((part, split))
     workers = list(by_worker)
-    params = base._lgb_params()
+    params = {**base._lgb_params(), **base._monotone(encoder.columns)}  # as in process
     sockets: dict[str, Any] = {}
     ports: dict[str, int] = {}
     if len(workers) > 1:
