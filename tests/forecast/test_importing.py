@@ -189,7 +189,7 @@ D2,Negotiation,Bob,250,03/02/2024,
 D3,Closed Won,Ann,900,05/01/2024,31/02/2024
 D4,Closed Lost,Bob,-5,06/01/2024,10/02/2024
 D5,Closed Won,Cy,10,20/02/2024,01/02/2024
-D1,New,Ann,100,01/02/2024,
+D1,New,Ann,120,01/02/2024,
 D6,Closed Won,Cy,ten,20/01/2024,
 """
 
@@ -216,7 +216,7 @@ def test_bad_rows_are_reported_with_file_row_column_and_a_count_per_problem(
     assert ("unparseable date", 4, "Closed") in where
     assert ("negative amount", 5, "Amount") in where
     assert ("close before create", 6, "Closed") in where
-    assert ("duplicate id", 7, "Deal ID") in where
+    assert ("duplicate id", 7, "Deal ID") in where  # another amount: no copy of line 2
     assert ("not a number", 8, "Amount") in where
     assert all(p.file.endswith("bad.csv") for p in report.examples)
     assert "Negotiation" in str(next(p for p in report.examples if p.kind == "unknown stage"))

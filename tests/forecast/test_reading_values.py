@@ -355,7 +355,7 @@ def test_a_row_with_its_first_value_only_inside_the_file_is_still_a_bad_row(tmp_
     (tmp_path / "deals.csv").write_text(text)
     with pytest.raises(ImportRejected) as rejected:
         read_export(tmp_path / "deals.csv", mapping(tmp_path))
-    assert rejected.value.report.counts["unknown stage"] == 1
+    assert rejected.value.report.counts["missing stage"] == 1
 
 
 def test_a_lead_column_of_percents_is_read_as_numbers_and_said(tmp_path):

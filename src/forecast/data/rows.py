@@ -27,11 +27,14 @@ from forecast.data.forecast_categories import (
 from forecast.data.mapping import CsvOptions, loose_key
 from forecast.data.name_text import clean_name, clean_names
 from forecast.data.number_columns import NumberColumns
+from forecast.data.owner_people import OwnerPeople
 from forecast.data.reading import (
     dotted_thousands_note,
     localized_numbers,
     percents,
 )
+from forecast.data.repeated_rows import RepeatedRows
+from forecast.data.stage_durations import entries_from_durations
 from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.data.tables import TRACKED_FIELDS
 from forecast.data.validation import NUMBER_BEYOND, beyond_bounds, unparseable
@@ -54,6 +57,11 @@ NUMBER_FIELDS = (
     "account_revenue",
 )
 HISTORY_COLUMNS = ("opportunity_id", "stage", "entered_at")
+#: What the import says of the open deals whose close date it did not keep.
+OPEN_CLOSES_DROPPED = (
+    "{n} open deal(s) carry a close date (closed_at), not kept: an open deal has no close (a "
+    "reopened deal's old one)"
+)
 #: The problem a stage entry dated before its deal's creation (beyond the clock-skew tolerance)
 #: is: that entry is left out, the deal and its other entries kept.
 ENTERED_EARLY = "stage entered before create"
@@ -90,6 +98,8 @@ class CanonicalRows(NumberColumns):
     frame: pd.DataFrame | None  # the rows, where given as a frame rather than a file
     groupings: dict[str, CsvOptions | None]  # a lead column → the grouping its values show
     misread_dates: str | None = None  # a date format wrong for the file: refused whole
+    repeats: RepeatedRows | None = None  # each id's first row, over the chunks (made on use)
+    owner_people: OwnerPeople | None = None  # owner cells naming several people (made on use)
 
     # -- reporting what is wrong, and reading dates
 
@@ -179,9 +189,12 @@ class CanonicalRows(NumberColumns):
 
         ids = raw[cols["id"]].astype("str").str.strip()
         ids = ids.where(raw[cols["id"]].notna() & (ids != ""))
+        self.repeats = self.repeats or RepeatedRows(self.report)
+        copies, dup, dup_shown = self.repeats.split(ids, raw, self._seen(ids))
+        if copies.any():  # identical copies of an earlier row: read once
+            raw, ids, out, bad, dup = (x[~copies] for x in (raw, ids, out, bad, dup))
         self._bad(ids.isna(), bad, raw, "id", "missing id")
-        dup = ids.notna() & (ids.duplicated() | self._seen(ids))
-        self._bad(dup, bad, raw, "id", "duplicate id")
+        self._bad(dup, bad, raw, "id", "duplicate id", dup_shown.reindex(ids.index))
         self.seen_ids.update(ids.dropna())
         out["id"] = ids
 
@@ -193,9 +206,10 @@ class CanonicalRows(NumberColumns):
             more = " …" if len(suffixed) > 4 else ""
             self.report.note(f"stages read without the pipeline named after them: {shown}{more}")
         out["stage"] = stage_raw.map(lookup)
-        unknown = out["stage"].isna()
+        self._bad(stage_raw.isna(), bad, raw, "stage", "missing stage")
+        unknown = out["stage"].isna() & stage_raw.notna()
         self._bad(unknown, bad, raw, "stage", "unknown stage")
-        self.unknown_stages.update(stage_raw[unknown & stage_raw.notna()].astype("str"))
+        self.unknown_stages.update(stage_raw[unknown].astype("str"))
         out["status"] = (
             out["stage"].map({s: stages.status(s) for s in stages.all_stages}).fillna(OPEN)
         )
@@ -234,6 +248,9 @@ class CanonicalRows(NumberColumns):
             "currency",
         ):
             out[f] = _trimmed(raw[cols[f]]) if f in cols else None
+        if "owner" in cols:  # a cell naming several people: its first one's deal
+            self.owner_people = self.owner_people or OwnerPeople(cols["owner"], self.report)
+            out["owner"] = self.owner_people.first_named(out["owner"])
         rates = self._currencies(out, raw, bad)
 
         self._bad(out["amount"] < 0, bad, raw, "amount", "negative amount")
@@ -262,6 +279,9 @@ class CanonicalRows(NumberColumns):
         )
         late = {"created_at": out["created_at"], close_field: out["closed_at"]}
         self._not_after_the_export({**late, "updated_at": out["updated_at"]}, raw, bad)
+        open_close = ~closed & out["closed_at"].notna()  # a reopened deal's old close: not kept
+        out.loc[open_close, "closed_at"] = pd.NaT
+        self.report.tally("open closes", int((open_close & ~bad).sum()), OPEN_CLOSES_DROPPED)
         out["rep_probability"] = out["rep_probability"] / np.where(
             percent, 100.0, self.mapping.rep_probability_scale
         )
@@ -434,31 +454,6 @@ class CanonicalRows(NumberColumns):
             }
         )
 
-    def _entries_from_durations(self, opps: pd.DataFrame, raw: pd.DataFrame) -> dict:
-        """Per open stage, when each deal entered it, rebuilt from the time it spent in each
-        stage ("Cumulative time in <stage>"): creation, then each stage passed through (a time
-        given, or the current one) in pipeline order, entered after the time spent in the stage
-        before. Exact for a deal that moved forward; a deal that went back has its visits summed."""
-        if not self.stage_durations or self.stages is None:
-            return {}
-        entered = opps["created_at"].astype("datetime64[us]")
-        out = {}
-        unreadable = 0
-        for stage in self.stages.open_stages:
-            column = self.stage_durations.get(stage)
-            spent = _seconds(raw[column]) if column is not None else pd.Series(np.nan, opps.index)
-            if column is not None:
-                given = raw[column].notna() & (raw[column].astype("str").str.strip() != "")
-                unreadable += int((given & spent.isna()).sum())
-            passed = spent.notna() | (opps["stage"] == stage)
-            out[stage] = entered.where(passed)
-            entered = entered + pd.to_timedelta(spent.fillna(0), unit="s")
-        if unreadable:
-            self.report.notes.append(
-                f"{unreadable} time(s) in stage not read as H:mm:ss: those stages are undated"
-            )
-        return out
-
     def _derived_history(
         self, opps: pd.DataFrame, raw: pd.DataFrame, stored: Connection | None
     ) -> pd.DataFrame:
@@ -472,7 +467,7 @@ class CanonicalRows(NumberColumns):
         own = self.mapping.history_file is None
         parts = []
         dated = pd.Series(False, index=opps.index)  # open deals whose stage's entry is dated
-        rebuilt = self._entries_from_durations(opps, raw)
+        rebuilt = entries_from_durations(opps, raw, self.stages, self.stage_durations, self.report)
         created = opps["created_at"].where(~opps["created_estimated"])
         early_rows = pd.Series(False, index=opps.index)
         for stage in dict.fromkeys([*self.stage_dates, *rebuilt]):
@@ -589,11 +584,3 @@ def _trimmed(values: pd.Series) -> pd.Series:
 def canonical_stage(stages: StageSet, value: object) -> str | None:
     name = clean_name(str(value))  # as a push's stage is read
     return stages.canonical(name) if stages.is_known(name) else None
-
-
-def _seconds(text: pd.Series) -> pd.Series:
-    """Durations written H:mm:ss (hours past 24 allowed, fractions of a second dropped) as
-    seconds; NaN where blank or unreadable."""
-    parts = text.astype("str").str.strip().str.extract(r"^(\d+):(\d{1,2}):(\d{1,2})(?:\.\d+)?$")
-    hours, minutes, secs = (parts[i].astype(float) for i in range(3))
-    return (hours * 3600 + minutes * 60 + secs).where(text.notna())

@@ -61,6 +61,8 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)  # what the import assumed or fixed
     written: bool = False
     hinted: set[str] = field(default_factory=set, repr=False)  # columns a csv: hint was noted for
+    stated: dict[str, str] = field(default_factory=dict, repr=False)  # `restate`'s notes, by key
+    tallies: Counter = field(default_factory=Counter, repr=False)  # `tally`'s counts, by key
 
     @property
     def problem_count(self) -> int:
@@ -108,6 +110,23 @@ class ImportReport:
         """Add a note once (a check made per chunk says it once per import); None adds none."""
         if text is not None and text not in self.notes:
             self.notes.append(text)
+
+    def restate(self, key: str, text: str) -> None:
+        """Say `text` as the note `key`: a count over the chunks read so far, which replaces,
+        in its place, what `key` said after an earlier chunk."""
+        old = self.stated.get(key)
+        if old is not None and old in self.notes:
+            self.notes[self.notes.index(old)] = text
+        else:
+            self.notes.append(text)
+        self.stated[key] = text
+
+    def tally(self, key: str, n: int, text: str) -> None:
+        """Count `n` more of what the note `key` counts over every chunk, and say it: `text`
+        with `{n}` the count so far (nothing is said while it is none)."""
+        self.tallies[key] += n
+        if self.tallies[key]:
+            self.restate(key, text.format(n=f"{self.tallies[key]:,}"))
 
     def to_dict(self) -> dict:
         return {
