@@ -1,4 +1,4 @@
-"""The exact distribution of a sum of independent deal outcomes, on a lattice: numpy only.
+"""The exact distribution of a sum of independent deal outcomes, on lattices: numpy only.
 
 Each group's total is convolved on a lattice of 512 points spanning the interval that holds all
 but 1e-12 of its probability (Bernstein's bound). A deal's amount falls between two lattice
@@ -8,7 +8,19 @@ FFT, new deals enter through the compound-Poisson characteristic function, and t
 convolved the same way from every deal at once on a 4,096-point lattice, so its range and chance
 of target are the same whatever the grouping (the groups' means add up to it). It is exact up to
 the lattice step and deterministic (no seed). Forecast drift widens a distribution through a
-mean-one log-normal factor (`Distribution.widened`).
+mean-one log-normal factor (`Distribution.scaled`).
+
+A few deals far bigger than the rest (one enterprise deal among hundreds of small ones) would
+set the step, for the window must hold them, and smear every other deal into one or two points:
+one 1e9 deal at 1% among a thousand of 1,000 at 50% made P10 zero. So the biggest parts of a
+group (deals or new-deal streams) whose amount, left on the lattice, would make its step coarser
+than 1/`COARSE` of the standard deviation of the group's smaller parts are kept apart: their
+exact joint outcomes (won or lost, or a stream's Poisson count; equal sums merged, outcomes
+below 1e-13 dropped) are point masses, and the group's distribution is the mixture of the other
+deals' lattice shifted by each outcome (one row per outcome, `Distribution`). The cost stays
+bounded whatever the input: at most `MAX_APART` parts per group are looked at and at most
+`MAX_OUTCOMES` joint outcomes kept; past that the remaining parts stay on the lattice, as
+without this (their range is then only as fine as the step they set).
 """
 
 from __future__ import annotations
@@ -20,12 +32,17 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import ndtri
+from scipy.stats import poisson
 
 LATTICE = 512
 GROUP_LATTICE = 2048  # per group (512 when there are many groups)
 TOTAL_LATTICE = 4096
 CELL_DEALS = 256
 _TAIL_LOG = math.log(2 / 1e-12)  # Bernstein: mass outside the window below 1e-12
+COARSE = 64  # a part kept apart would make the step coarser than 1/64 of the others' sd
+MAX_APART = 16  # a group's biggest parts looked at for keeping apart
+MAX_OUTCOMES = 32  # joint outcomes of the parts kept apart, at most (5 deals)
+NEGLIGIBLE = 1e-13  # chance below which a joint outcome is dropped
 
 
 @lru_cache
@@ -39,56 +56,107 @@ def _normal_quantiles(nodes: int) -> np.ndarray:
 
 @dataclass
 class Distribution:
-    """A distribution on an ascending lattice of values."""
+    """A mixture of lattices: row i puts masses `pmf[i]` on the evenly spaced `values[i]` (`step[i]`
+    apart, 0 for a single point), and all rows' masses add up to one.
 
-    values: np.ndarray
-    pmf: np.ndarray
-    step: float
+    One row is one lattice. Deals kept apart make one row per joint outcome of theirs: the other
+    deals' lattice shifted by it, with the outcome's chance as its mass.
+    """
+
+    values: np.ndarray  # (rows, points)
+    pmf: np.ndarray  # (rows, points)
+    step: np.ndarray  # (rows,)
+
+    @classmethod
+    def lattice(cls, values: np.ndarray, pmf: np.ndarray, step: float) -> Distribution:
+        """One lattice (one row)."""
+        return cls(np.asarray(values)[None, :], np.asarray(pmf)[None, :], np.array([step]))
+
+    def shifted(self, by: np.ndarray, chance: np.ndarray) -> Distribution:
+        """The mixture of this one moved by `by[j]` with chance `chance[j]` (a sum of it and an
+        independent discrete part)."""
+        rows = np.repeat(np.arange(len(self.values)), len(by))
+        moves = np.tile(by, len(self.values))
+        weights = np.tile(chance, len(self.values))
+        return Distribution(
+            self.values[rows] + moves[:, None], self.pmf[rows] * weights[:, None], self.step[rows]
+        )
 
     @property
     def mean(self) -> float:
-        return float(np.dot(self.values, self.pmf))
+        return float(np.sum(self.values * self.pmf))
 
-    @property
-    def cum(self) -> np.ndarray:
-        """P(value ≤ values[j]) (computed once)."""
-        if not hasattr(self, "_cum"):
-            self._cum = np.cumsum(self.pmf)
-        return self._cum
+    def _ordered(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every point in ascending order and P(value ≤ it) there (computed once)."""
+        if not hasattr(self, "_sorted"):
+            values, masses = self.values.ravel(), self.pmf.ravel()
+            if len(self.values) > 1:
+                order = np.argsort(values, kind="stable")
+                values, masses = values[order], masses[order]
+            self._sorted = (values, np.cumsum(masses))
+        return self._sorted
 
     def quantile(self, q: float) -> float:
-        cdf = self.cum
+        values, cdf = self._ordered()
         j = min(int(np.searchsorted(cdf, q * cdf[-1] - 1e-12)), len(cdf) - 1)
-        return float(self.values[j])
+        return float(values[j])
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
-        """P(value ≤ x) at each x. The values are evenly spaced, so this is index arithmetic."""
-        cum = np.concatenate([[0.0], self.cum])
-        if self.step <= 0 or len(self.values) < 2:
-            return cum[np.searchsorted(self.values, x, side="right")]
-        j = np.floor((np.asarray(x) - self.values[0]) / self.step + 1e-9).astype(np.int64)
-        return cum[np.clip(j, -1, len(self.values) - 1) + 1]
+        """P(value ≤ x) at each x."""
+        x = np.asarray(x, dtype=float)
+        return self._rows_cdf(np.broadcast_to(x, (len(self.values), *x.shape))).sum(axis=0)
+
+    def _rows_cdf(self, x: np.ndarray) -> np.ndarray:
+        """Row i's mass at or below each x[i] (x shaped rows × anything). A row's values are
+        evenly spaced: index arithmetic."""
+        n_rows, n = self.values.shape
+        cum = np.concatenate([np.zeros((n_rows, 1)), np.cumsum(self.pmf, axis=1)], axis=1)
+        out = np.empty(x.shape)
+        even = (self.step > 0) & (n > 1)
+        if even.any():
+            shape = (-1,) + (1,) * (x.ndim - 1)
+            start = self.values[even, 0].reshape(shape)
+            step = self.step[even].reshape(shape)
+            at = (x[even] - start) / step
+            at += 1e-9 + 1  # + 1: cum's first column is the mass below the row
+            # clipped before the cast: far past the end (a tiny drift factor) it would overflow
+            np.clip(at, 0, n, out=at)
+            j = at.astype(np.int64)  # the floor: `at` is not negative
+            j += (np.arange(len(j)) * (n + 1)).reshape(shape)
+            out[even] = cum[even].ravel()[j]
+        for i in np.flatnonzero(~even):
+            out[i] = cum[i][np.searchsorted(self.values[i], x[i], side="right")]
+        return out
 
     def scaled(self, sigma: float, nodes: int = 16, size: int = 512) -> Distribution:
-        """The distribution of F·X, F log-normal with mean 1 and log sd `sigma` (drift)."""
+        """The distribution of F·X, F log-normal with mean 1 and log sd `sigma` (drift).
+
+        Row by row (F·X is the mixture of F times each row), so a row far out, a big deal won,
+        does not coarsen the grid of the others.
+        """
         z = _normal_quantiles(nodes)
         factors = np.exp(sigma * z - sigma**2 / 2)
-        lo = float(self.values[0]) * factors.min()
-        hi = float(self.values[-1]) * factors.max()
-        if hi <= lo:
+        lows = self.values[:, 0] * factors.min()
+        highs = self.values[:, -1] * factors.max()
+        if (highs <= lows).all():
             return self
-        grid = np.linspace(lo, hi, size)
-        cdf = self.cdf(grid[None, :] / factors[:, None]).mean(axis=0)
-        pmf = np.diff(np.concatenate([[0.0], cdf]))
-        pmf[-1] += 1.0 - pmf.sum()
-        return Distribution(grid, np.clip(pmf, 0.0, None), float(grid[1] - grid[0]))
+        grid = np.linspace(lows, highs, size, axis=1)
+        cdf = self._rows_cdf(grid[:, None, :] / factors[None, :, None]).mean(axis=1)
+        pmf = np.diff(cdf, axis=1, prepend=0.0)
+        mass = self.pmf.sum(axis=1)
+        pmf[:, -1] += mass - pmf.sum(axis=1)
+        still = highs <= lows  # a point at zero: no factor moves it
+        pmf[still] = 0.0
+        pmf[still, 0] = mass[still]
+        step = np.where(still, 0.0, grid[:, 1] - grid[:, 0])
+        return Distribution(grid, np.clip(pmf, 0.0, None), step)
 
     def prob_at_least(self, x: float) -> float:
-        """P(value ≥ x), the lattice read linearly between its points."""
-        if self.step <= 0:
-            return float(self.pmf[self.values >= x].sum())
-        weight = np.clip((self.values - x) / self.step + 1.0, 0.0, 1.0)
-        return float(np.clip(np.dot(weight, self.pmf), 0.0, 1.0))
+        """P(value ≥ x), each lattice read linearly between its points."""
+        step = self.step[:, None]
+        linear = np.clip((self.values - x) / np.where(step > 0, step, 1.0) + 1.0, 0.0, 1.0)
+        weight = np.where(step > 0, linear, self.values >= x)
+        return float(np.clip(np.sum(weight * self.pmf), 0.0, 1.0))
 
 
 def _window(
@@ -139,6 +207,7 @@ def group_distributions(
     `new_amount[i]`) in group `new_group[i]`. Deals are sorted by amount inside their group and
     cut into cells of similar deals; each cell is convolved exactly on its own fine lattice,
     then the cells of a group (and its new deals) are joined by FFT on the group's lattice.
+    A group's few far bigger parts are kept apart, as point masses (`_kept_apart`).
     """
     if group_lattice is None:  # a group's window spans ~16 sd: 512 points still resolve it
         group_lattice = GROUP_LATTICE if n_groups <= 64 else GROUP_LATTICE // 4
@@ -147,8 +216,23 @@ def group_distributions(
     g = np.asarray(group, dtype=np.int64)
     keep = (p > 0) & (a > 0)
     a, p, g = a[keep], p[keep], g[keep]
-    order = np.lexsort((a, g))
-    a, p, g = a[order], p[order], g[order]
+    nr = na = ng = np.zeros(0)
+    if new_rate is not None and len(new_rate):
+        nr = np.asarray(new_rate, dtype=float)
+        na = np.asarray(new_amount, dtype=float)
+        ng = np.asarray(new_group, dtype=np.int64)
+        ok = (nr > 0) & (na > 0)
+        nr, na, ng = nr[ok], na[ok], ng[ok]
+    ng = ng.astype(np.int64)
+    parts, parts_group = np.r_[a, na], np.r_[g, ng]
+    order = np.lexsort((parts, parts_group))  # by group, then amount (one sort for both uses)
+    apart, outcomes = _kept_apart(
+        parts, np.r_[p, nr], parts_group, order, len(a), n_groups, group_lattice
+    )
+    deals = order[(order < len(a)) & ~apart[order]]  # still by group, then amount
+    new_on = ~apart[len(a) :]
+    a, p, g = a[deals], p[deals], g[deals]
+    nr, na, ng = nr[new_on], na[new_on], ng[new_on]
 
     # Cells: up to `cell_deals` deals of similar amount in one group.
     counts = np.bincount(g, minlength=n_groups)
@@ -180,13 +264,7 @@ def group_distributions(
     g_hi = np.bincount(cell_group, c_hi + c_step, n_groups).astype(float)
     g_big = np.zeros(n_groups)
     np.maximum.at(g_big, cell_group, c_hi - c_lo)
-    nr = na = ng = None
-    if new_rate is not None and len(new_rate):
-        nr = np.asarray(new_rate, dtype=float)
-        na = np.asarray(new_amount, dtype=float)
-        ng = np.asarray(new_group, dtype=np.int64)
-        ok = (nr > 0) & (na > 0)
-        nr, na, ng = nr[ok], na[ok], ng[ok]
+    if len(nr):
         g_mean += np.bincount(ng, nr * na, n_groups)
         g_var += np.bincount(ng, nr * na * na, n_groups)
         g_hi = np.where(np.bincount(ng, nr, n_groups) > 0, np.inf, g_hi)
@@ -209,7 +287,7 @@ def group_distributions(
         cell_spectra = np.fft.rfft(measure, axis=1)
         has = n_cells_g > 0
         spectrum[has] = np.multiply.reduceat(cell_spectra, first_cell[has], axis=0)
-    if nr is not None and na is not None and ng is not None and len(nr):
+    if len(nr):
         rate = _rebin(na, nr, step[ng], group_lattice, ng, n_groups)
         spectrum *= np.exp(np.fft.rfft(rate, axis=1) - rate.sum(1, keepdims=True))
     dense = np.clip(np.fft.irfft(spectrum, n=group_lattice, axis=1), 0.0, None)
@@ -217,11 +295,86 @@ def group_distributions(
     out = []
     for i in range(n_groups):
         if width[i] <= 0:
-            out.append(Distribution(np.array([0.0]), np.array([1.0]), 0.0))
-            continue
-        idx_g = base[i] + np.arange(group_lattice)
-        out.append(Distribution(idx_g * step[i], dense[i, idx_g % group_lattice], float(step[i])))
+            dist = Distribution.lattice(np.array([0.0]), np.array([1.0]), 0.0)
+        else:
+            idx_g = base[i] + np.arange(group_lattice)
+            dist = Distribution.lattice(
+                idx_g * step[i], dense[i, idx_g % group_lattice], float(step[i])
+            )
+        out.append(dist.shifted(*outcomes[i]) if i in outcomes else dist)
     return out
+
+
+def _kept_apart(
+    amount: np.ndarray,
+    chance: np.ndarray,
+    group: np.ndarray,
+    order: np.ndarray,
+    n_deals: int,
+    n_groups: int,
+    lattice: int,
+) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Which parts are kept off the lattice, and per group the joint outcomes of those.
+
+    Parts are the deals (the first `n_deals`, `chance` a probability) and the new-deal streams
+    (`chance` a Poisson rate). Among a group's `MAX_APART` biggest, a part is too big for the
+    lattice when its amount exceeds lattice/`COARSE` standard deviations of the group's smaller
+    parts: left on, it alone would make the step (≥ amount/lattice) coarser than 1/`COARSE` of
+    their spread. That part and every bigger one are kept apart, biggest first, while their
+    joint outcomes number at most `MAX_OUTCOMES`; the rest stay on the lattice. `order` sorts
+    the parts by group, then amount.
+    """
+    stream = np.arange(len(amount)) >= n_deals
+    var = amount * amount * np.where(stream, chance, chance * (1 - chance))
+    g = group[order]
+    counts = np.bincount(g, minlength=n_groups)
+    last_of = np.cumsum(counts) - 1
+    rank = last_of[g] - np.arange(len(g))  # 0 for a group's biggest part
+    top = rank < MAX_APART
+    # The variance below each of the biggest parts, summed from the smallest up (no cancellation).
+    below = np.zeros((n_groups, MAX_APART + 1))
+    below[:, MAX_APART] = np.bincount(g[~top], var[order][~top], n_groups)
+    top_var = np.zeros((n_groups, MAX_APART))
+    top_amount = np.zeros((n_groups, MAX_APART))
+    top_var[g[top], rank[top]] = var[order][top]
+    top_amount[g[top], rank[top]] = amount[order][top]
+    for r in range(MAX_APART - 1, -1, -1):
+        below[:, r] = below[:, r + 1] + top_var[:, r]
+    rest = below[:, 1:]  # the variance of the parts smaller than rank r
+    too_big = (rest > 0) & (top_amount > lattice / COARSE * np.sqrt(rest))
+    apart = np.zeros(len(amount), dtype=bool)
+    outcomes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for i in np.flatnonzero(too_big.any(axis=1)):
+        last = int(np.flatnonzero(too_big[i])[-1])
+        sums: np.ndarray = np.zeros(1)
+        chances: np.ndarray = np.ones(1)
+        for j in order[last_of[i] - np.arange(last + 1)]:  # the biggest first
+            part = _part_outcomes(float(amount[j]), float(chance[j]), bool(stream[j]))
+            if part is None:
+                break
+            sums, merged = np.unique(np.add.outer(sums, part[0]).ravel(), return_inverse=True)
+            chances = np.bincount(merged, np.outer(chances, part[1]).ravel())
+            kept = chances > NEGLIGIBLE
+            sums, chances = sums[kept], chances[kept]
+            if len(sums) > MAX_OUTCOMES:
+                break
+            apart[j] = True
+            outcomes[int(i)] = (sums, chances / chances.sum())
+    return apart, outcomes
+
+
+def _part_outcomes(
+    amount: float, chance: float, stream: bool
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A deal's outcomes (lost, won) or a stream's (0, 1, 2, ... deals), with their chances;
+    None where a stream's counts that matter are more than `MAX_OUTCOMES`."""
+    if not stream:
+        return np.array([0.0, amount]), np.array([1 - chance, chance])
+    most = int(poisson.isf(NEGLIGIBLE, chance)) + 1
+    if most >= MAX_OUTCOMES:
+        return None
+    n = np.arange(most + 1)
+    return n * amount, poisson.pmf(n, chance)
 
 
 def _cell_pmfs(
@@ -262,14 +415,18 @@ def _cell_pmfs(
 
 
 def combine(dists: list[Distribution], lattice: int = TOTAL_LATTICE) -> Distribution:
-    """The distribution of the sum of independent parts (re-binned on one lattice, by FFT)."""
+    """The distribution of the sum of independent parts (re-binned on one lattice, by FFT).
+
+    Every row of a part is re-binned, so deals a part kept apart are smeared on the sum's step
+    again: the total's range comes from `group_distributions` over every deal at once instead.
+    """
     if len(dists) == 1:
         return dists[0]
     means = np.array([d.mean for d in dists])
-    var = np.array([float(np.dot((d.values - d.mean) ** 2, d.pmf)) for d in dists])
+    var = np.array([float(np.sum((d.values - d.mean) ** 2 * d.pmf)) for d in dists])
     lows = np.array([d.values[d.pmf > 0].min() if (d.pmf > 0).any() else 0.0 for d in dists])
     highs = np.array([d.values[d.pmf > 0].max() if (d.pmf > 0).any() else 0.0 for d in dists])
-    spread = np.array([h - lo for h, lo in zip(highs, lows, strict=True)])
+    spread = highs - lows
     lo, hi = _window(
         np.array([means.sum()]),
         np.array([var.sum()]),
@@ -279,14 +436,14 @@ def combine(dists: list[Distribution], lattice: int = TOTAL_LATTICE) -> Distribu
     )
     width = float(hi[0] - lo[0])
     if width <= 0:
-        return Distribution(np.array([float(means.sum())]), np.array([1.0]), 0.0)
+        return Distribution.lattice(np.array([float(means.sum())]), np.array([1.0]), 0.0)
     L = lattice
     step = width / (L - 2)
     base = int(np.floor(lo[0] / step))
-    rows = np.concatenate([np.full(len(d.values), i) for i, d in enumerate(dists)])
+    rows = np.concatenate([np.full(d.values.size, i) for i, d in enumerate(dists)])
     measure = _rebin(
-        np.concatenate([d.values for d in dists]),
-        np.concatenate([d.pmf for d in dists]),
+        np.concatenate([d.values.ravel() for d in dists]),
+        np.concatenate([d.pmf.ravel() for d in dists]),
         step,
         L,
         rows,
@@ -296,4 +453,4 @@ def combine(dists: list[Distribution], lattice: int = TOTAL_LATTICE) -> Distribu
     dense = np.clip(np.fft.irfft(spectrum, n=L), 0.0, None)
     dense /= max(dense.sum(), 1e-300)
     idx = base + np.arange(L)
-    return Distribution(idx * step, dense[idx % L], step)
+    return Distribution.lattice(idx * step, dense[idx % L], step)

@@ -24,6 +24,8 @@ FFT, new deals enter through the compound-Poisson characteristic function, and t
 convolved the same way from every deal at once on a 4,096-point lattice, so its range and chance
 of target are the same whatever the grouping (the groups' means add up to it). It is exact up to
 the lattice step, deterministic (no seed), and for 100,000 deals takes a fraction of a second.
+A few deals far bigger than the rest (one enterprise deal among small ones) are kept off the
+lattice as exact point masses, so they do not blur the other deals' range (`distribution`).
 
 Deal-by-deal chance is not the only uncertainty: the pace of new deals and win rates shift from
 one period to the next. `measure_drift` replays the fitted models on past windows of the same
