@@ -45,6 +45,12 @@ def model(history, tmp_path_factory) -> Any:
     return train_deals(history, settings=settings).model
 
 
+def ranged(notes: tuple[str, ...]) -> tuple[str, ...]:
+    """The notes on a deal beyond what the model saw (the typical row leaves the model's other
+    inputs out, which has notes of its own)."""
+    return tuple(n for n in notes if "is beyond the" in n)
+
+
 def served(model: Any) -> scoring.Served:
     return scoring.Served(scoring.DEAL, select_scorer(model), "1", "registry")
 
@@ -68,8 +74,8 @@ def test_a_deal_far_older_than_any_the_model_learnt_from_says_so(model, history)
     oldest = model.largest_seen_["age_days"]
     age = 10 * longest_open_days(history)
     [old, usual] = scoring.score(served(model), [{**TYPICAL, "age_days": age}, TYPICAL])
-    assert usual.notes == ()
-    [note] = old.notes
+    assert ranged(usual.notes) == ()
+    [note] = ranged(old.notes)
     assert note.startswith(f"age {age:,.0f} days is beyond the oldest open deal")
     assert f"({oldest:,.0f} days)" in note
     assert 0 <= old.probability <= 1  # still scored: the note says how far to trust it
@@ -79,8 +85,10 @@ def test_a_deal_far_longer_in_its_stage_than_any_stay_learnt_says_so(model, hist
     days = 10 * longest_open_days(history)
     row = {**TYPICAL, "age_days": days, "days_in_stage": days}
     [scored] = scoring.score(served(model), [row])
-    assert len(scored.notes) == 2
-    assert scored.notes[1].startswith(f"{days:,.0f} days in its stage is beyond the longest stay")
+    assert len(ranged(scored.notes)) == 2
+    assert ranged(scored.notes)[1].startswith(
+        f"{days:,.0f} days in its stage is beyond the longest stay"
+    )
 
 
 def test_a_batch_says_the_same_notes_as_each_deal_alone(model, history):
@@ -89,7 +97,7 @@ def test_a_batch_says_the_same_notes_as_each_deal_alone(model, history):
     batch = scoring.score(served(model), rows)
     alone = [scoring.score(served(model), [row])[0] for row in rows]
     assert [s.notes for s in batch] == [s.notes for s in alone]
-    assert [i for i, s in enumerate(batch) if s.notes] == [30]
+    assert [i for i, s in enumerate(batch) if ranged(s.notes)] == [30]
 
 
 def test_a_model_trained_before_it_kept_what_it_saw_gives_no_such_note(model, history):
@@ -97,7 +105,7 @@ def test_a_model_trained_before_it_kept_what_it_saw_gives_no_such_note(model, hi
     del older.largest_seen_
     age = 10 * longest_open_days(history)
     [scored] = scoring.score(served(older), [{**TYPICAL, "age_days": age}])
-    assert scored.notes == ()
+    assert ranged(scored.notes) == ()
 
 
 def test_a_fallback_scores_without_such_a_note(history):
@@ -150,6 +158,6 @@ def test_a_batch_file_carries_the_note_in_its_notes_column(model, history, tmp_p
     rows = batch_scoring.BatchRows(scoring.DEAL, "crm", frame)
     out = tmp_path / "deals.parquet"
     batch_output.run_batch(rows, batch_scoring.BatchScorer(served(model)), out, top=0)
-    notes = [json.loads(n) for n in batch_output.read_parquet(out)["notes"]]
-    assert notes[0] == [] and len(notes[1]) == 1
+    notes = [ranged(tuple(json.loads(n))) for n in batch_output.read_parquet(out)["notes"]]
+    assert notes[0] == () and len(notes[1]) == 1
     assert notes[1][0].startswith(f"age {age:,.0f} days is beyond the oldest open deal")

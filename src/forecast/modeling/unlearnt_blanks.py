@@ -136,8 +136,12 @@ def _cells(matrix: np.ndarray, index: np.ndarray, columns: np.ndarray) -> np.nda
 def _said(column: str, row: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     label = labels.get(column, column)
     value = row.get(column)
-    what = f"{label} was not given" if is_blank(value) else f"{label} = {value!r} was not learnt"
+    what = (
+        f"{label} was not given; the model never learnt from a deal without it"
+        if is_blank(value)
+        else f"{label} = {value!r} is not a value the model can read for it"
+    )
     return (
-        f"{what}; the model never learnt from a deal without it: its part of the score is "
-        "left neutral (an average training deal's) and not said as a reason"
+        f"{what}: its part of the score is left neutral (an average training deal's) and not "
+        "said as a reason"
     )
