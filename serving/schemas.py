@@ -411,7 +411,9 @@ class OpportunityState(DealNames):
     )
     created_at: PastDateTime | None = Field(None, description="Required for a new deal")
     closed_at: PastDateTime | None = Field(
-        None, description="For won/lost, by updated_at; default: updated_at"
+        None,
+        description="For won/lost only, by updated_at; default: the stored close of a deal "
+        "stored in the same outcome, else updated_at",
     )
     expected_close_at: DealDateTime | None = None
     amount: Amount | None = None
@@ -494,15 +496,22 @@ class OpportunityBatchRequest(BaseModel):
 
 class DealSyncedOut(BaseModel):
     id: str
-    outcome: Literal["inserted", "changed", "unchanged", "stale"] = Field(
-        description="stale: the store holds a newer state of the deal, which was kept"
+    outcome: Literal["inserted", "changed", "unchanged", "stale", "tie"] = Field(
+        description="stale: the store holds a newer state of the deal, which was kept; tie: it "
+        "held other values of the same updated_at: the later stage and the larger content are "
+        "kept whatever the order, so some or all of this push's values may not be (kept_stored)"
     )
     stage: str = Field(description="The stored stage after the call")
     status: Literal["open", "won", "lost"]
     previous_stage: str | None = Field(description="The stored stage before; null if new")
     stage_moved: bool = Field(description="This call moved the deal to another stage")
-    history_added: int = Field(ge=0, description="Stage-history entries this call added")
+    history_added: int = Field(
+        ge=0, description="Stage-history entries this call added (or dated otherwise)"
+    )
     updated_at: UtcDateTime = Field(description="The stored deal's updated_at after the call")
+    kept_stored: list[str] = Field(
+        default_factory=list, description="In a tie, the fields whose stored values were kept"
+    )
 
 
 class OpportunitySynced(DealSyncedOut):
@@ -532,5 +541,47 @@ class OpportunityBatchSynced(BaseModel):
     changed: int = Field(ge=0)
     unchanged: int = Field(ge=0)
     stale: int = Field(ge=0, description="Older than the stored state: not applied")
+    tie: int = Field(ge=0, description="At the stored updated_at with other values (kept_stored)")
     history_added: int = Field(ge=0, description="Stage-history entries added in all")
     deals: list[DealSyncedOut]
+
+
+class OpportunityStored(BaseModel):
+    """A deal as the store holds it now (what a CRM reads back after pushing)."""
+
+    dataset: str
+    id: str
+    stage: str
+    status: Literal["open", "won", "lost"]
+    created_at: UtcDateTime | None = Field(description="Estimated where created_estimated")
+    created_estimated: bool
+    closed_at: UtcDateTime | None
+    updated_at: UtcDateTime
+    expected_close_at: UtcDateTime | None
+    amount: float | None
+    amount_estimated: bool
+    list_price: float | None
+    currency: str
+    owner: str | None
+    team: str | None
+    region: str | None
+    product: str | None
+    product_series: str | None
+    account: str | None
+    sector: str | None
+    account_country: str | None
+    account_employees: float | None
+    account_revenue: float | None
+    rep_probability: float | None
+    forecast_category: str | None
+    csat: float | None
+    attributes: dict[str, Any] | None
+
+
+class OpportunityDeleted(BaseModel):
+    dataset: str
+    id: str
+    stage: str = Field(description="The stage the deal was stored in")
+    status: Literal["open", "won", "lost"]
+    stage_observations_removed: int = Field(ge=0)
+    field_observations_removed: int = Field(ge=0)

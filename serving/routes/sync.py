@@ -1,26 +1,29 @@
-"""CRM sync (scorer role): upsert one opportunity or a batch with its current state."""
+"""CRM sync (scorer role): upsert one opportunity or a batch with its current state, read one
+back, or remove one deleted in the CRM."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from pydantic import AfterValidator
 
-from forecast.data import sync
+from forecast.data import deal_record, sync
 from forecast.errors import InvalidInput
 from serving.deps import EngineDep, ScorerDataset, SettingsDep
 from serving.schemas import (
     OpportunityBatchRequest,
     OpportunityBatchSynced,
+    OpportunityDeleted,
     OpportunityState,
+    OpportunityStored,
     OpportunitySynced,
     single_line,
 )
 from serving.tracking import data_changed
 
 router = APIRouter(tags=["crm sync"])
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or unknown API key"},
     403: {"description": "The key's role may not push deals, or it is bound to another dataset"},
     404: {"description": "No such dataset, or no opportunities dataset in the store"},
@@ -32,6 +35,17 @@ ERRORS = {
 }
 
 
+DealIdPath = Annotated[
+    str,
+    Path(min_length=1, max_length=100, description="The CRM's id of the deal"),
+    AfterValidator(single_line),
+]
+ONE_DEAL_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{k: ERRORS[k] for k in (401, 403)},
+    404: {"description": "No such deal in the dataset (named), or no such dataset"},
+}
+
+
 @router.put(
     "/opportunities/{opportunity_id}",
     responses=ERRORS,
@@ -39,11 +53,7 @@ ERRORS = {
     "idempotent, never rolled back by an older push",
 )
 def upsert_opportunity(
-    opportunity_id: Annotated[
-        str,
-        Path(min_length=1, max_length=100, description="The CRM's id of the deal"),
-        AfterValidator(single_line),
-    ],
+    opportunity_id: DealIdPath,
     body: OpportunityState,
     request: Request,
     engine: EngineDep,
@@ -80,3 +90,40 @@ def upsert_opportunities(
     )
     data_changed(request.app.state.tracking)
     return OpportunityBatchSynced.model_validate(report.to_dict())
+
+
+@router.get(
+    "/opportunities/{opportunity_id}",
+    responses=ONE_DEAL_ERRORS,
+    summary="The deal's stored current state: what the pushes left",
+)
+def read_opportunity(
+    opportunity_id: DealIdPath,
+    engine: EngineDep,
+    settings: SettingsDep,
+    dataset: ScorerDataset,
+) -> OpportunityStored:
+    state = deal_record.stored_deal(
+        engine, opportunity_id, dataset=dataset or settings.deal_dataset
+    )
+    return OpportunityStored.model_validate(state)
+
+
+@router.delete(
+    "/opportunities/{opportunity_id}",
+    responses=ONE_DEAL_ERRORS,
+    summary="Remove a deal deleted in the CRM, with its stage and field history "
+    "(scores already logged stay)",
+)
+def delete_opportunity(
+    opportunity_id: DealIdPath,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    dataset: ScorerDataset,
+) -> OpportunityDeleted:
+    removed = deal_record.remove_deal(
+        engine, opportunity_id, dataset=dataset or settings.deal_dataset
+    )
+    data_changed(request.app.state.tracking)
+    return OpportunityDeleted.model_validate(removed.__dict__)

@@ -207,7 +207,7 @@ def test_a_batch_reports_each_deal(crm):
         },
     )
     assert [d.outcome for d in report.deals] == ["changed", "unchanged", "inserted"]
-    assert report.counts == {"inserted": 1, "changed": 1, "unchanged": 1, "stale": 0}
+    assert report.counts == {"inserted": 1, "changed": 1, "unchanged": 1, "stale": 0, "tie": 0}
     assert report.history_added == 2
 
 

@@ -85,6 +85,7 @@ def test_a_stage_change_is_upserted_and_reported(scorer, settings):
         "stage_moved": True,
         "history_added": 1,
         "updated_at": "2024-03-10T09:00:00Z",
+        "kept_stored": [],
     }
     assert stages_of(settings, "D1") == ["Prospecting", "Qualification"]
 

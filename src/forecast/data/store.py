@@ -6,7 +6,6 @@ schema is owned by Alembic (`forecast/data/migrations`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -105,6 +104,8 @@ from forecast.data.tables import (
 from forecast.data.tables import (
     track_record as track_record,
 )
+from forecast.data.tie_rule import CONTENT_AT, KEY_LENGTH, fields_keys
+from forecast.data.tie_rule import state_keys as state_keys  # re-exported: store.state_keys
 from forecast.errors import Busy, NotFound, UnknownDataset
 from forecast.settings import Settings, get_settings
 
@@ -346,30 +347,58 @@ def upsert_opportunities(conn: Connection, frame: pd.DataFrame, stages: StageSet
 
     The newest state is the one with the latest `updated_at`, whatever the arrival order: an
     older one never rolls the deal back, a newer one is kept even when only its time is new (a
-    late push of a time in between must not win over it), and two states of one time are
-    ordered by `state_key` (the later stage, then the larger digest of the content). Re-importing
-    the same rows changes nothing.
+    late push of a time in between must not win over it). Two states of one time are settled by
+    `forecast.data.tie_rule`: the later stage keeps its stage, status and close, the larger
+    content its other fields (as the field history keeps them). Re-importing the same rows
+    changes nothing.
     """
     if frame.empty:
         return 0
     frame = frame.assign(state_key=state_keys(frame, stages))
     names = list(frame.columns)
     t = opportunities.name
+    newer = f"excluded.updated_at > {t}.updated_at"
+    tied = f"excluded.updated_at = {t}.updated_at"
+    at = CONTENT_AT
+    new = "excluded.state_key"
+    old = (  # a key of an older rule: its stage rank only (`tie_rule.KEY_LENGTH`)
+        f"CASE WHEN length({t}.state_key) = {KEY_LENGTH} THEN {t}.state_key "
+        f"ELSE substr(COALESCE({t}.state_key, ''), 1, {at - 1}) END"
+    )
+    stage_wins = f"({newer} OR ({tied} AND substr({new}, 1, 2) > substr({old}, 1, 2)))"
+    content_wins = f"({newer} OR ({tied} AND substr({new}, {at}) > substr({old}, {at})))"
+
+    def kept(name: str) -> str:
+        wins = stage_wins if name in _STAGE_COLUMNS else content_wins
+        return f"CASE WHEN {wins} THEN excluded.{name} ELSE {t}.{name} END"
+
+    key = (
+        f"CASE WHEN {stage_wins} THEN substr({new}, 1, {at - 1}) ELSE substr({old}, 1, {at - 1}) "
+        f"END || CASE WHEN {content_wins} THEN substr({new}, {at}) ELSE substr({old}, {at}) END"
+    )
+    sets = [
+        f"{n} = {key if n == 'state_key' else kept(n)}"
+        for n in names
+        if n not in ("dataset", "id", "updated_at")
+    ]
     conflict = (
         "ON CONFLICT (dataset, id) DO UPDATE SET "
-        + ", ".join(f"{n} = excluded.{n}" for n in names if n not in ("dataset", "id"))
-        + f" WHERE excluded.updated_at > {t}.updated_at OR (excluded.updated_at = "
-        f"{t}.updated_at AND excluded.state_key > COALESCE({t}.state_key, ''))"
+        + ", ".join([*sets, "updated_at = excluded.updated_at"])
+        + f" WHERE {stage_wins} OR {content_wins}"
     )
     return _bulk_insert(conn, opportunities, frame, conflict)
+
+
+#: What goes with a deal's stage in a tie (`forecast.data.tie_rule`); the rest, with its content.
+_STAGE_COLUMNS = ("stage", "status", "closed_at")
 
 
 #: What an import says of the deals `ties_kept` counts.
 TIES_KEPT = (
     "{n:,} deal(s) of this export are stored with the same update time and other values: the "
-    "stored ones were kept (a tie goes to the later stage, then the content, so that the order "
-    "of imports does not matter); to read an export again with a corrected mapping, import it "
-    "with --replace"
+    "stored ones were kept, in whole or part (a tie keeps the later stage, and the larger "
+    "content for the other fields, so that the order of imports does not matter); to read an "
+    "export again with a corrected mapping, import it with --replace"
 )
 
 
@@ -396,19 +425,6 @@ def ties_kept(conn: Connection, frame: pd.DataFrame, stages: StageSet) -> int:
     both = new.merge(stored, on="id", suffixes=("", "_stored"))
     same = pd.to_datetime(both["at"]) == pd.to_datetime(both["at_stored"])
     return int((same & (both["key"] != both["key_stored"].fillna(""))).sum())
-
-
-def state_keys(frame: pd.DataFrame, stages: StageSet) -> pd.Series:
-    """Per deal row: its stage's place in the funnel, then a digest of its content."""
-    content = [c for c in OPPORTUNITY_COLUMNS if c in frame.columns and c != "updated_at"]
-    keyed = frame[content]
-    if "attributes" in frame:  # one text per content, whatever order the keys came in
-        keyed = keyed.assign(
-            attributes=[json.dumps(a, sort_keys=True) for a in frame["attributes"]]
-        )
-    digest = _row_keys(keyed).map(lambda text: hashlib.sha1(text.encode()).hexdigest())
-    rank = frame["stage"].map({s: i for i, s in enumerate(stages.all_stages)}).fillna(99)
-    return rank.astype("int64").map("{:02d}".format) + ":" + digest
 
 
 def _bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame, conflict: str) -> int:
@@ -472,7 +488,7 @@ def append_field_history(conn: Connection, dataset: str, deals: pd.DataFrame) ->
     Every observation is kept, one per deal and time, so the same observations arriving in any
     order leave the same log (an observation equal to the one before it is still kept: a late
     push may yet arrive between them). Two observations of one time: the larger content wins,
-    whichever came first.
+    whichever came first, by the rule the deal's state follows (`forecast.data.tie_rule`).
     """
     if deals.empty:
         return 0
@@ -490,8 +506,8 @@ def append_field_history(conn: Connection, dataset: str, deals: pd.DataFrame) ->
     if len(stored):
         at = ["opportunity_id", "observed_at"]
         both = obs.merge(stored, on=at, how="left", suffixes=("", "_stored"), indicator=True)
-        new_key = _row_keys(both[list(TRACKED_FIELDS)])
-        old_key = _row_keys(
+        new_key = fields_keys(both[list(TRACKED_FIELDS)])
+        old_key = fields_keys(
             both[[f"{n}_stored" for n in TRACKED_FIELDS]].set_axis(list(TRACKED_FIELDS), axis=1)
         )
         # A time not kept yet is added; at a kept time, only a larger content replaces it.
@@ -514,16 +530,6 @@ def _stored_observations(conn: Connection, dataset: str, ids: Sequence[str]) -> 
         list(ids),
     )
     return _typed(frame, field_history)
-
-
-def _row_keys(frame: pd.DataFrame) -> pd.Series:
-    """One comparable text per row (missing values as one token, numbers at full precision)."""
-    key = pd.Series("", index=frame.index)
-    for col in frame.columns:
-        values = frame[col]
-        text = values.astype("str").where(values.notna(), "\x00")
-        key = key + "\x1f" + text
-    return key
 
 
 @contextmanager

@@ -10,8 +10,19 @@ stages, so a push obeys the same rules as an import, and every push is kept as a
   deal's outcome at `closed_at`, default `updated_at`) and its fields the field history; both
   histories are derived from the whole set, so pushes arriving in any order, or twice, leave
   the same history (`forecast.data.stage_log`);
-- the deal's stored state is the newest push (a later `updated_at`; at one time, the later
-  stage), so a late push never rolls the deal back and the state agrees with the history;
+- the deal's stored state is the newest push (a later `updated_at`), so a late push never rolls
+  the deal back; two pushes of one `updated_at` are a tie, settled by one rule whatever their
+  order (`forecast.data.tie_rule`: the later stage, and the larger content for the other
+  fields), which the field history follows too, so the state agrees with the histories. A push
+  whose values lost (in whole or part) is answered `tie`, naming the fields whose stored values
+  were kept;
+- a push's dates are checked against the stored deal, as those of one row are against each
+  other (with the clock-skew tolerance the import allows): a creation after the deal's stored
+  close or its first stored observation, or a change or a close before its stored creation,
+  is refused naming the field and the stored date, and nothing is written;
+- a close date is a won or lost deal's: an open deal sent with one is refused; a won or lost
+  deal pushed again in the same outcome without one keeps its stored close (else it closed
+  when the CRM recorded the outcome, `updated_at`);
 - pushes of one dataset are written one after another (each call locks the dataset first and
   reads inside that lock the stages and features it checks against and what it reports), so
   concurrent pushes lose nothing, two identical pushes report one insert, and a push obeys
@@ -27,21 +38,24 @@ Bad input rejects the whole call, naming each field and value (`UnknownStage`, `
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
 from forecast.data import store
 from forecast.data.dataset_options import DatasetOptions
-from forecast.data.importing import import_frame
+from forecast.data.importing import canonical_opportunities, import_frame
 from forecast.data.mapping import AmountRules, load_mapping
 from forecast.data.mapping import Mapping as ImportMapping
 from forecast.data.stages import OPEN, StageSet
+from forecast.data.tables import TRACKED_FIELDS
 from forecast.errors import ImportRejected, InvalidInput, UnknownStage
 
 #: The fields a push may carry (the canonical opportunity fields a CRM knows).
@@ -76,7 +90,8 @@ ATTRIBUTES = "attributes"
 #: Further would freeze the deal: every real update after it would look older.
 FUTURE_TOLERANCE = timedelta(days=1)
 
-Outcome = Literal["inserted", "changed", "unchanged", "stale"]
+Outcome = Literal["inserted", "changed", "unchanged", "stale", "tie"]
+OUTCOMES: tuple[Outcome, ...] = ("inserted", "changed", "unchanged", "stale", "tie")
 
 
 @dataclass(frozen=True)
@@ -84,13 +99,16 @@ class DealSynced:
     """What one push did to one deal."""
 
     id: str
-    outcome: Outcome  # stale: the store holds a newer state, which was kept
+    # stale: the store holds a newer state, which was kept; tie: it held other values of the
+    # same updated_at, and the tie rule kept some or all of them (`kept_stored`)
+    outcome: Outcome
     stage: str  # the stored stage after the call
     status: str  # open | won | lost
     previous_stage: str | None
     stage_moved: bool
     history_added: int
     updated_at: datetime  # the stored deal's updated_at after the call
+    kept_stored: list[str] = field(default_factory=list)  # a tie's fields kept as stored
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -104,7 +122,7 @@ class SyncReport:
 
     @property
     def counts(self) -> dict[str, int]:
-        out = {k: 0 for k in ("inserted", "changed", "unchanged", "stale")}
+        out: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         for deal in self.deals:
             out[deal.outcome] += 1
         return out
@@ -154,27 +172,38 @@ def sync_opportunities(
         for i, d in enumerate(deals):
             _check_attributes(d, _at(where, i), name, features)
         before = _state(conn, name, ids)
-        rows = [
-            _row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
-            for i, d in enumerate(deals)
-        ]
+        mapping = _mapping(name, stages, info, features)
+        rows = []
+        for i, d in enumerate(deals):
+            row = _row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
+            given = d.get("created_at") is not None
+            _check_against_stored(row, _at(where, i), before.get(ids[i]), mapping.clock_skew, given)
+            rows.append(row)
         frame = pd.DataFrame(rows, columns=list(FIELDS))
         for feature in features:
             frame[feature] = [(d.get(ATTRIBUTES) or {}).get(feature) for d in deals]
         try:
-            import_frame(
-                engine,
-                frame,
-                _mapping(name, stages, info, features),
-                dataset=name,
-                on_error="reject",
-                conn=conn,
+            report = import_frame(
+                engine, frame, mapping, dataset=name, on_error="reject", conn=conn
             )
         except ImportRejected as exc:
             raise _rejected(exc, ids, where) from None
         after = _state(conn, name, ids)
+        tied = [i for i, deal_id in enumerate(ids) if _same_time(before.get(deal_id), rows[i])]
+        # Which of a tie's values are kept as stored needs the pushed rows as stored (a second
+        # reading): only where the import says a tie kept stored values, not on every retry.
+        lost = any(note.endswith(_TIES_KEPT_TAIL) for note in report.notes)
+        pushed = _canonical(frame.iloc[tied], mapping) if tied and lost else {}
     for i, deal_id in enumerate(ids):
-        synced = _outcome(deal_id, before.get(deal_id), after[deal_id], rows[i]["updated_at"])
+        synced = _outcome(
+            deal_id,
+            before.get(deal_id),
+            after[deal_id],
+            rows[i]["updated_at"],
+            pushed.get(deal_id) if i in tied else None,
+            tied=i in tied,
+            compare_created=deals[i].get("created_at") is not None,
+        )
         out.deals.append(synced)
         out.history_added += synced.history_added
     return out
@@ -254,9 +283,68 @@ def _row(
             )
         if not stored["created_estimated"]:  # an estimated date is left to the import
             row["created_at"] = _date_text(stored["created_at"])
-    if stages.status(row["stage"]) != OPEN and row["closed_at"] is None:
-        row["closed_at"] = updated  # it closed when the CRM recorded the outcome
+    status = stages.status(row["stage"])
+    if status == OPEN and row["closed_at"] is not None:
+        raise InvalidInput(
+            f"{at}closed_at: {row['closed_at']} given for an open deal (stage "
+            f"{row['stage']!r}): a close date is a won or lost deal's; send an open deal's "
+            "planned close as expected_close_at"
+        )
+    if status != OPEN and row["closed_at"] is None:
+        row["closed_at"] = _kept_close(stored, status, when) or updated
     return row
+
+
+def _kept_close(stored: dict | None, status: str, updated: pd.Timestamp) -> str | None:
+    """The stored close of a deal pushed again in the outcome it is stored in without a close
+    date: an edit of a won deal is not when it was won. None where it closes now (it was open,
+    or is stored with another outcome): it closed when the CRM recorded the outcome."""
+    if stored is None or stored["status"] != status or stored["closed_at"] is None:
+        return None
+    closed = pd.Timestamp(stored["closed_at"])
+    return closed.isoformat() if closed <= updated else None
+
+
+def _check_against_stored(
+    row: dict[str, Any], at: str, stored: dict | None, skew: pd.Timedelta, created_given: bool
+) -> None:
+    """A push's dates in order with the stored deal's, as one row's are with each other (beyond
+    the mapping's clock-skew tolerance): its creation not after the deal's stored close or its
+    first stored observation, its change and close not before the deal's stored creation.
+    Else the stored record would hold a close, or a stage, before the deal existed."""
+    if stored is None:
+        return
+    created = _timestamp(row["created_at"])
+    if created is not None and created_given:  # its own dates were checked against it
+        for what, when in _stored_evidence(stored):
+            if created > when + skew:
+                raise InvalidInput(
+                    f"{at}created_at: {created.isoformat()} is after {what} "
+                    f"({when.isoformat()}): a deal is created before it is closed or seen; "
+                    "nothing was written"
+                )
+        return
+    if stored["created_at"] is None or stored["created_estimated"]:
+        return
+    stored_created = pd.Timestamp(stored["created_at"])
+    for name in ("updated_at", "closed_at"):
+        when = _timestamp(row[name])
+        if when is not None and when + skew < stored_created:
+            raise InvalidInput(
+                f"{at}{name}: {when.isoformat()} is before this deal's stored created_at "
+                f"({stored_created.isoformat()}): send its created_at with it if the CRM moved "
+                "the creation; nothing was written"
+            )
+
+
+def _stored_evidence(stored: dict) -> list[tuple[str, pd.Timestamp]]:
+    """The stored dates a deal existed by: its close, its first stage and field observations."""
+    out = []
+    if stored["closed_at"] is not None:
+        out.append(("this deal's stored closed_at", pd.Timestamp(stored["closed_at"])))
+    if stored.get("__first_seen") is not None:
+        out.append(("this deal's first stored observation", stored["__first_seen"]))
+    return sorted(out, key=lambda item: item[1])[:1]
 
 
 def _check_attributes(
@@ -344,7 +432,8 @@ def _rejected(exc: ImportRejected, ids: list[str], where: str) -> InvalidInput:
 
 
 def _state(conn: Connection, dataset: str, ids: list[str]) -> dict[str, dict]:
-    """The stored rows of these deals, each with its number of stage-history entries."""
+    """The stored rows of these deals, each with its stage-history entries (`__entries`) and
+    the time it was first observed, by a stage or its fields (`__first_seen`)."""
     opps = store.opportunities
     out: dict[str, dict] = {}
     for start in range(0, len(ids), 500):
@@ -355,21 +444,60 @@ def _state(conn: Connection, dataset: str, ids: list[str]) -> dict[str, dict]:
         out.update({r["id"]: dict(r) for r in rows})
     if out:
         entries = store.stage_history_of(conn, dataset, list(out))
-        for deal_id, n in entries.groupby("opportunity_id").size().items():
-            out[str(deal_id)]["__history"] = int(n)
+        for deal_id, rows in entries.groupby("opportunity_id"):
+            stays = zip(rows["stage"], rows["entered_at"], strict=True)
+            out[str(deal_id)]["__entries"] = frozenset(stays)
+        for deal_id, when in _first_observations(conn, dataset, list(out)).items():
+            out[deal_id]["__first_seen"] = when
     return out
 
 
-def _outcome(deal_id: str, before: dict | None, after: dict, sent_updated: str) -> DealSynced:
+def _first_observations(conn: Connection, dataset: str, ids: list[str]) -> dict[str, pd.Timestamp]:
+    """Per deal, its earliest stored stage observation or field observation."""
+    out: dict[str, pd.Timestamp] = {}
+    h, f = store.stage_history.c, store.field_history.c
+    for deal, when in ((h.opportunity_id, h.entered_at), (f.opportunity_id, f.observed_at)):
+        table = deal.table
+        for start in range(0, len(ids), 500):
+            query = (
+                select(deal, func.min(when))
+                .where(table.c.dataset == dataset, deal.in_(ids[start : start + 500]))
+                .group_by(deal)
+            )
+            for deal_id, first in conn.execute(query):
+                first = pd.Timestamp(first)
+                if deal_id not in out or first < out[deal_id]:
+                    out[deal_id] = first
+    return out
+
+
+def _outcome(
+    deal_id: str,
+    before: dict | None,
+    after: dict,
+    sent_updated: str,
+    pushed: dict | None = None,
+    *,
+    tied: bool = False,
+    compare_created: bool = False,
+) -> DealSynced:
+    """`tied`: sent at the stored `updated_at`; `pushed`: its row as stored, where a tie of
+    the call kept stored values (else a tied push that changed nothing was the stored state)."""
     sent = pd.Timestamp(sent_updated)
+    kept: list[str] = []
     if before is None:
         outcome: Outcome = "inserted"
+    elif pushed is not None and _differs(pushed, before, compare_created):
+        outcome = "tie"
+        kept = _differs(pushed, after, compare_created)
+    elif tied and _content(before) != _content(after):
+        outcome = "tie"  # its values won the tie: all kept
     elif _content(before) == _content(after):
         outcome = "stale" if sent < pd.Timestamp(before["updated_at"]) else "unchanged"
     else:
         outcome = "changed"
     previous = before["stage"] if before else None
-    added = after.get("__history", 0) - (before.get("__history", 0) if before else 0)
+    added = after.get("__entries", frozenset()) - (before or {}).get("__entries", frozenset())
     return DealSynced(
         id=deal_id,
         outcome=outcome,
@@ -377,14 +505,53 @@ def _outcome(deal_id: str, before: dict | None, after: dict, sent_updated: str) 
         status=after["status"],
         previous_stage=previous,
         stage_moved=previous is not None and previous != after["stage"],
-        history_added=max(added, 0),
+        history_added=len(added),
         updated_at=after["updated_at"],
+        kept_stored=kept,
     )
 
 
+#: The end of the import's note on ties that kept stored values (after their count).
+_TIES_KEPT_TAIL = store.TIES_KEPT.split("}", 1)[1]
 #: What a push's outcome does not compare: when it was sent, and bookkeeping.
-_NOT_CONTENT = {"updated_at", "state_key", "__history"}
+_NOT_CONTENT = {"updated_at", "state_key", "__entries", "__first_seen"}
+#: What a tie compares of the push and the stored deal: what the tie rule keeps of either.
+_TIE_FIELDS = ("stage", "status", "closed_at", *TRACKED_FIELDS, ATTRIBUTES)
 
 
 def _content(row: dict) -> dict:
     return {k: v for k, v in row.items() if k not in _NOT_CONTENT}
+
+
+def _same_time(stored: dict | None, row: dict[str, Any]) -> bool:
+    """A push sent at the stored deal's own `updated_at`: a tie, where its values differ."""
+    if stored is None:
+        return False
+    return _timestamp(row["updated_at"]) == pd.Timestamp(stored["updated_at"])
+
+
+def _canonical(frame: pd.DataFrame, mapping: ImportMapping) -> dict[str, dict]:
+    """The rows as the import stored them (validated already: it raises nothing here), by id."""
+    rows = canonical_opportunities(frame.reset_index(drop=True), mapping)
+    return {str(r["id"]): r for r in rows.to_dict("records")}
+
+
+def _differs(pushed: dict, stored: dict, compare_created: bool) -> list[str]:
+    """The fields whose values differ between a pushed row and a stored one."""
+    names = [*_TIE_FIELDS, "created_at"] if compare_created else list(_TIE_FIELDS)
+    return [n for n in names if _plain(pushed.get(n)) != _plain(stored.get(n))]
+
+
+def _plain(value: object) -> object:
+    """One comparable form of a value read from a frame or from the store."""
+    if isinstance(value, Mapping):
+        return json.dumps(value, sort_keys=True, default=str)
+    if value is None or (not isinstance(value, list | tuple) and pd.isna(value)):
+        return None
+    if isinstance(value, datetime | pd.Timestamp | np.datetime64):
+        return pd.Timestamp(value).isoformat()
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | float | np.number):
+        return float(value)
+    return str(value)
