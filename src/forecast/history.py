@@ -113,6 +113,9 @@ class DealHistory:
     `deals`: one row per deal with at least id, created_at, stage, status, closed_at.
     `stage_log`: opportunity_id, stage, entered_at, oldest first.
     `field_log`: opportunity_id, observed_at and the tracked fields, one row per observation.
+    `seen_only`: per row of `stage_log`, the deal was not recorded entering that stay from its
+    stay before (`forecast.data.stage_log`; read with `log_seen_only`). Only the funnel reads
+    it: kept apart, every other view of the log and its fingerprint stay as they were.
     """
 
     deals: pd.DataFrame
@@ -123,6 +126,7 @@ class DealHistory:
     name: str | None = None
     left_out: frozenset[str] = frozenset()
     leak_notes: tuple[str, ...] = ()
+    seen_only: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
     # The last few `known_before` views: a forecast's fit, timing rows and drift ask for one date.
     _views: dict[pd.Timestamp, DealHistory] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -157,11 +161,17 @@ class DealHistory:
         if field_log is None:
             field_log = observations_of(deals)
         opts = options if isinstance(options, DatasetOptions) else DatasetOptions.from_dict(options)
-        log = _sorted(stage_log[list(STAGE_LOG_COLUMNS)], "entered_at")
+        log = _sorted(stage_log, "entered_at")
+        seen_only = (
+            log["seen_only"].eq(True).to_numpy()
+            if "seen_only" in log
+            else np.zeros(len(log), dtype=bool)
+        )
+        log = log[list(STAGE_LOG_COLUMNS)]
         fields = field_log.drop(columns=["dataset"], errors="ignore")
         known = pd.Index(deals["id"]).get_indexer(fields["opportunity_id"]) >= 0
         fields = _sorted(fields[known], "observed_at")
-        history = cls(deals, log, fields, stages, opts, name)
+        history = cls(deals, log, fields, stages, opts, name, seen_only=seen_only)
         if check_leaks:  # a part of a history takes the whole one's findings (`left_out`)
             findings = find_export_leaks(history)
             history = history.leaving_out([f.field for f in findings], [f.note for f in findings])
@@ -171,6 +181,13 @@ class DealHistory:
             absent = unrated_bases(rate_base_counts(deals)) if len(deals) else {}
             history = history.leaving_out(absent, absent.values())
         return history
+
+    def log_seen_only(self) -> np.ndarray:
+        """`seen_only` per row of `stage_log`; none where not known (a log given without it, or
+        a part of the log put in its place: a slice's rows), as before sightings were told."""
+        if len(self.seen_only) != len(self.stage_log):
+            return np.zeros(len(self.stage_log), dtype=bool)
+        return self.seen_only
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -462,7 +479,8 @@ class DealHistory:
         deals = state.drop(
             columns=["as_of", "is_open", "stage_entered_at", "age_days", "days_in_stage"]
         )
-        log = self.stage_log[self.stage_log["entered_at"] < ts]
+        before = (self.stage_log["entered_at"] < ts).to_numpy()
+        log = self.stage_log[before]
         e_pos, e_time, first = self._field_events
         keep = e_time < ts.to_datetime64()
         keep[first[first >= 0]] = True
@@ -473,6 +491,7 @@ class DealHistory:
             deals=deals.reset_index(drop=True),
             stage_log=log.reset_index(drop=True),
             field_log=self.field_log[keep].reset_index(drop=True),
+            seen_only=self.log_seen_only()[before],
         )
 
     def model_deals(self) -> pd.DataFrame:

@@ -4,7 +4,7 @@ and per month or quarter.
     funnel            deals that reached each open stage, deals still in it (open, got no
                       further), and conversion = moved on / left the stage (moved on or lost);
                       unknown for a stage every deal that reached it is known to have
-                      skipped (its record shows it before and after the stage, not in it)
+                      skipped (its record of entries shows it move past the stage, not in it)
     outcomes          won, lost, open; win rate = won / (won + lost); won_of_created, the
                       funnel's last step: of the deals created (in the period), those won
     value             average sale value (won, recorded amounts only), won revenue; a note
@@ -90,9 +90,11 @@ def compute_kpis(
     funnel at the first stage. A deal still in stage k (open, got no further) is counted apart
     (`still_in_stage`), and stage k's conversion is the share of the deals that left it that
     moved on: reached k+1 / (reached k - still in k), moved on over moved on or lost from it.
-    A stage every deal that reached it is known to have skipped (its record shows it before and
-    after the stage, not in it) has no conversion: nothing was seen there, so it is unknown, not
-    the 100% the skippers would make it. A deal seen once (a flat export) skipped nothing known.
+    A stage every deal that reached it is known to have skipped (its record of entries shows it
+    move from before the stage to after it, never in it) has no conversion: nothing was seen
+    there, so it is unknown, not the 100% the skippers would make it. A deal seen once (a flat
+    export) skipped nothing known, nor did one seen in a stage and later in a further one (a
+    nightly push, a re-export): it may have passed through the stages between unseen.
 
     Won revenue and the average sale value add a won deal's `amount` (a list price only where
     the import put one there, flagged estimated); a won deal without one counts in the win rate
@@ -130,7 +132,13 @@ def compute_kpis(
     notes: list[str] = []
     currency = currency_of(deals, notes)  # sale values and pipeline add amounts: say when they mix
     prepared = _deal_frame(
-        deals, known.stage_log, known.completed_stays(), stages, group_col, period
+        deals,
+        known.stage_log,
+        known.log_seen_only(),
+        known.completed_stays(),
+        stages,
+        group_col,
+        period,
     )
     notes.extend(_funnel_notes(prepared.frame))
     scopes = [(False, False)]
@@ -214,13 +222,15 @@ def _stage_codes(values: pd.Series, stages: StageSet) -> np.ndarray:
 def _deal_frame(
     deals: pd.DataFrame,
     history: pd.DataFrame,
+    seen_only: np.ndarray,
     completed: pd.DataFrame,
     stages: StageSet,
     group_col: str | None,
     period: str | None,
 ) -> _Deals:
     """One row per deal with what the KPIs need, and one row per completed stage stay of a
-    deal among them (`completed`: `DealHistory.completed_stays`)."""
+    deal among them (`completed`: `DealHistory.completed_stays`; `seen_only`: per row of
+    `history`, `DealHistory.log_seen_only`)."""
     n = len(stages.open_stages)  # code n is Won, n + 1 is Lost
     stage = _stage_codes(deals["stage"], stages)
     if "status" in deals:
@@ -270,7 +280,12 @@ def _deal_frame(
     reached = np.fmax(np.fmax(from_history, current), 0)
     reached[is_won] = n
     entered = _entered(
-        pd.Index(deals["id"]).get_indexer(history["opportunity_id"]), entry_stage, stage, reached, n
+        pd.Index(deals["id"]).get_indexer(history["opportunity_id"]),
+        entry_stage,
+        seen_only,
+        stage,
+        reached,
+        n,
     )
 
     frame = pd.DataFrame(
@@ -314,31 +329,51 @@ def _deal_frame(
 def _entered(
     entries: np.ndarray,
     entry_stage: np.ndarray,
+    seen_only: np.ndarray,
     stage: np.ndarray,
     reached: np.ndarray,
     n: int,
 ) -> np.ndarray:
     """Per deal and open stage: the deal reached the stage and is not known to have skipped it.
-    A skip is known only where the deal's record shows it on both sides of the stage and not in
-    it: in an open stage before it and in a later one (or won) after (`entries` holds each
-    stage-log row's deal position, -1 for none; `stage` is where each deal stands). A deal seen
-    once (a flat export's current stage, or its outcome) skipped nothing anyone knows: it passed
-    through every stage up to where it got, as the funnel has always counted it. A stage every
-    deal that reached it is known to have skipped tells nothing of its conversion."""
+    A skip is known only where the deal's record of entries shows it move past the stage (from
+    an open stage on one side to one, or won, on the other), never in it, with no move seen
+    only on the way (`seen_only`: a sighting on either side, where it may have passed through
+    the stage unseen). `entries`: each stage-log row's deal position (-1 for none), the log
+    oldest first per deal; `stage`: where each deal stands. A deal seen once (a flat export), or
+    seen in one stage and later in a further one (nightly pushes, re-exports), skipped nothing
+    anyone knows: it passed through every stage up to where it got, as the funnel always
+    counted. A stage every deal that reached it is known to have skipped tells nothing."""
     k = np.arange(n)
     entered = reached[:, None] >= k[None, :]
-    logged = (entries >= 0) & (entry_stage >= 0) & (entry_stage <= n)
-    who, where = entries[logged], entry_stage[logged]
+    logged = entries >= 0
     standing = np.flatnonzero((stage >= 0) & (stage < n))
-    who, where = np.concatenate([who, standing]), np.concatenate([where, stage[standing]])
+    who = np.concatenate([entries[logged], standing])
+    where = np.concatenate([entry_stage[logged], stage[standing]])
+    # Where a deal stands is not an entry it was seen making: a move to it is seen only.
+    unseen = np.concatenate([seen_only[logged], np.ones(len(standing), dtype=bool)])
+    order = np.argsort(who, kind="stable")  # each deal's record, oldest first
+    who, where, unseen = who[order], where[order], unseen[order]
+    # A move between two open (or won) observations is seen only if any step of it is (a loss,
+    # or a stage the dataset no longer has, says nothing of the path).
+    steps_unseen = np.cumsum(unseen)
+    counted = (where >= 0) & (where <= n)
+    who, where, steps_unseen = who[counted], where[counted], steps_unseen[counted]
     seen_in = np.zeros((len(reached), n + 1), dtype=bool)
     seen_in[who, where] = True
-    first_open = np.full(len(reached), n + 1)
-    open_ = where < n
-    np.minimum.at(first_open, who[open_], where[open_])
-    last = np.full(len(reached), -1)
-    np.maximum.at(last, who, where)
-    skipped = (first_open[:, None] < k) & (k < last[:, None]) & ~seen_in[:, :n]
+    move = who[1:] == who[:-1]
+    deal = who[1:][move]
+    low = np.minimum(where[:-1], where[1:])[move]
+    high = np.maximum(where[:-1], where[1:])[move]
+    blind = (steps_unseen[1:] > steps_unseen[:-1])[move]
+
+    def passed(mask: np.ndarray) -> np.ndarray:
+        """Per deal and open stage: a move of `mask` went past the stage (strictly between)."""
+        over = np.zeros((len(reached), n + 2), dtype=np.int64)
+        np.add.at(over, (deal[mask], low[mask] + 1), 1)
+        np.add.at(over, (deal[mask], high[mask]), -1)
+        return over.cumsum(axis=1)[:, :n] > 0
+
+    skipped = passed(~blind) & ~passed(blind) & ~seen_in[:, :n]
     return entered & ~skipped
 
 

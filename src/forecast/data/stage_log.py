@@ -9,7 +9,11 @@ set alone, so the same pushes in any order, repeated or not, give the same histo
   (an outcome after any open stage), so the stage at that instant does not depend on arrival;
 - a deal's earliest observation, when it is a sighting, dates from the deal's creation (what
   was first seen is what it was, as for the deal's other fields);
-- consecutive observations of one stage are one stay, entered at the first of them.
+- consecutive observations of one stage are one stay, entered at the first of them;
+- a stay is `seen_only` unless the record of entries shows the deal moving into it: its first
+  observation is an entry and the stay before it (if any) holds one. Across a move seen only
+  (a sighting on either side) the deal may have passed through other stages unseen, so the
+  funnel reads no skip there (`forecast.kpis`); the other views read stages and times only.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ import pandas as pd
 
 from forecast.data.stages import StageSet
 
-COLUMNS = ("opportunity_id", "stage", "entered_at")
+COLUMNS = ("opportunity_id", "stage", "entered_at", "seen_only")
 
 
 def derive(observations: pd.DataFrame, created_at: pd.Series, stages: StageSet) -> pd.DataFrame:
-    """The stage history (opportunity_id, stage, entered_at; by deal, oldest first).
+    """The stage history (opportunity_id, stage, entered_at, seen_only; by deal, oldest first).
 
     `observations`: opportunity_id, stage, entered_at, seen_only. `created_at`: each deal's
     creation date, indexed by id (a deal missing from it keeps its first sighting's time).
@@ -44,10 +48,16 @@ def derive(observations: pd.DataFrame, created_at: pd.Series, stages: StageSet) 
     entered = obs["entered_at"].to_numpy("datetime64[us]").copy()
     created = pd.to_datetime(created_at.reindex(obs["opportunity_id"]).to_numpy())
     created = np.asarray(created, dtype="datetime64[us]")
-    since_creation = first & obs["seen_only"].to_numpy(dtype=bool) & (created < entered)
+    sighting = obs["seen_only"].to_numpy(dtype=bool)
+    since_creation = first & sighting & (created < entered)
     entered[since_creation] = created[since_creation]
 
+    starts = np.flatnonzero(~repeat)  # each stay's first observation
+    holds_entry = np.maximum.reduceat(~sighting, starts)
+    moved_unseen = sighting[starts].copy()
+    moved_unseen[1:] |= ~first[starts[1:]] & ~holds_entry[:-1]
     out = pd.DataFrame(
         {"opportunity_id": deal, "stage": stage, "entered_at": entered},
     )[~repeat]
+    out["seen_only"] = moved_unseen
     return out.reset_index(drop=True)
