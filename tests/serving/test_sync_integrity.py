@@ -246,6 +246,18 @@ def test_a_won_deal_pushed_again_without_its_close_keeps_the_stored_close(scorer
     assert str(stored(settings, "W1")["closed_at"]) == "2024-12-31 00:00:00"
 
 
+def test_a_won_deals_close_is_the_same_whichever_push_came_first(scorer, settings):
+    """Won pushed on the 22nd, then edited on the 26th (no close date sent): closed on the
+    22nd, as its stage history says, whether or not the edit arrived first."""
+    won = {**TIE, "stage": "Won", "updated_at": "2024-12-22T00:00:00Z"}
+    edit = {**won, "updated_at": "2024-12-26T00:00:00Z", "amount": 150}
+    for deal, order in (("O1", (won, edit)), ("O2", (edit, won))):
+        for push in order:
+            assert scorer.put(f"/v1/opportunities/{deal}", json=push).status_code == 200
+        state = stored(settings, deal)
+        assert (str(state["closed_at"]), state["amount"]) == ("2024-12-22 00:00:00", 150)
+
+
 # --- 4. removing a deal, reading it back --------------------------------------------------------
 
 

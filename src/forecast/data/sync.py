@@ -22,7 +22,8 @@ stages, so a push obeys the same rules as an import, and every push is kept as a
   is refused naming the field and the stored date, and nothing is written;
 - a close date is a won or lost deal's: an open deal sent with one is refused; a won or lost
   deal pushed again in the same outcome without one keeps its stored close (else it closed
-  when the CRM recorded the outcome, `updated_at`);
+  when the CRM recorded the outcome, `updated_at`); the stored close is when the stage history
+  has the deal enter its outcome, the close the KPIs read, whatever the pushes' order;
 - pushes of one dataset are written one after another (each call locks the dataset first and
   reads inside that lock the stages and features it checks against and what it reports), so
   concurrent pushes lose nothing, two identical pushes report one insert, and a push obeys
@@ -46,7 +47,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.engine import Connection
 
 from forecast.data import store
@@ -189,6 +190,7 @@ def sync_opportunities(
         except ImportRejected as exc:
             raise _rejected(exc, ids, where) from None
         after = _state(conn, name, ids)
+        _close_at_outcome(conn, name, after)
         tied = [i for i, deal_id in enumerate(ids) if _same_time(before.get(deal_id), rows[i])]
         # Which of a tie's values are kept as stored needs the pushed rows as stored (a second
         # reading): only where the import says a tie kept stored values, not on every retry.
@@ -447,9 +449,27 @@ def _state(conn: Connection, dataset: str, ids: list[str]) -> dict[str, dict]:
         for deal_id, rows in entries.groupby("opportunity_id"):
             stays = zip(rows["stage"], rows["entered_at"], strict=True)
             out[str(deal_id)]["__entries"] = frozenset(stays)
+            out[str(deal_id)]["__last"] = (rows["stage"].iloc[-1], rows["entered_at"].iloc[-1])
         for deal_id, when in _first_observations(conn, dataset, list(out)).items():
             out[deal_id]["__first_seen"] = when
     return out
+
+
+def _close_at_outcome(conn: Connection, dataset: str, after: dict[str, dict]) -> None:
+    """A closed deal's stored close is when its stage history has it enter its outcome (the
+    close the KPIs read): the same whatever order its pushes came in, and an edit of a won deal
+    pushed without its close date does not move it."""
+    o = store.opportunities
+    for deal_id, row in after.items():
+        stage, entered = row.get("__last", (None, None))
+        if row["status"] == OPEN or stage != row["stage"] or entered is None:
+            continue
+        if row["closed_at"] is not None and pd.Timestamp(row["closed_at"]) == entered:
+            continue
+        when = pd.Timestamp(entered).to_pydatetime()
+        where = (o.c.dataset == dataset) & (o.c.id == deal_id)
+        conn.execute(update(o).where(where).values(closed_at=when))
+        row["closed_at"] = when
 
 
 def _first_observations(conn: Connection, dataset: str, ids: list[str]) -> dict[str, pd.Timestamp]:
@@ -514,7 +534,7 @@ def _outcome(
 #: The end of the import's note on ties that kept stored values (after their count).
 _TIES_KEPT_TAIL = store.TIES_KEPT.split("}", 1)[1]
 #: What a push's outcome does not compare: when it was sent, and bookkeeping.
-_NOT_CONTENT = {"updated_at", "state_key", "__entries", "__first_seen"}
+_NOT_CONTENT = {"updated_at", "state_key", "__entries", "__first_seen", "__last"}
 #: What a tie compares of the push and the stored deal: what the tie rule keeps of either.
 _TIE_FIELDS = ("stage", "status", "closed_at", *TRACKED_FIELDS, ATTRIBUTES)
 
