@@ -10,7 +10,7 @@ from pydantic import AfterValidator
 
 from forecast.data import deal_record, sync
 from forecast.errors import InvalidInput
-from serving.deps import EngineDep, ScorerDataset, SettingsDep
+from serving.deps import EngineDep, KnownQuery, ScorerDataset, SettingsDep
 from serving.schemas import (
     OpportunityBatchRequest,
     OpportunityBatchSynced,
@@ -96,6 +96,7 @@ def upsert_opportunities(
     "/opportunities/{opportunity_id}",
     responses=ONE_DEAL_ERRORS,
     summary="The deal's stored current state: what the pushes left",
+    dependencies=[KnownQuery],  # as every other GET: an unknown parameter is a 422
 )
 def read_opportunity(
     opportunity_id: DealIdPath,
