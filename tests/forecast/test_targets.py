@@ -398,3 +398,20 @@ def test_a_forecast_of_deals_in_several_currencies_says_they_are_added_unconvert
     assert data["currency"] is None
     [said] = [n for n in data["notes"] if "currencies" in n]
     assert "2 currencies (USD 320, EUR 80 deals)" in said and "unconverted" in said
+
+
+def test_a_targets_file_names_its_rep_however_the_unicode_of_the_name_was_written(
+    engine: Engine, tmp_path: Path
+):
+    """The rep "Zoë Fischer" (NFC) of the deals, written in NFD with a no-break space in a
+    targets file: her target, as the import reads names."""
+    frame = pd.DataFrame(
+        [{"id": "D1", "stage": "Prospecting", "created_at": "2017-05-01", "owner": "Zoë Fischer"}]
+    )
+    import_frame(engine, frame, load_mapping("canonical"), dataset="crm")
+    file = tmp_path / "targets.csv"
+    file.write_text("level,name,period,amount\nrep,Zoe\u0308\u00a0Fischer,2017-Q3,5000\n")
+    written = import_targets(engine, file, dataset="crm")
+    assert [t.name for t in written.targets] == ["Zoë Fischer"]
+    with engine.connect() as conn:
+        assert targets_for(conn, "crm", "2017-Q3", "rep") == {"Zoë Fischer": 5000.0}

@@ -10,6 +10,7 @@ import pytest
 from forecast.data import store
 from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
+from forecast.forecasting import targets
 from forecast.settings import Settings
 from tests.serving.conftest import auth
 
@@ -145,3 +146,26 @@ def test_only_admins_set_targets_and_viewers_read_them(client, api_keys, crm):
         assert response.status_code == 403 and "needs admin" in response.json()["detail"]
     assert client.get("/v1/targets", headers=auth(api_keys["scorer"])).status_code == 403
     assert client.get("/v1/targets").status_code == 401
+
+
+def test_a_target_names_its_rep_however_the_unicode_of_the_name_was_sent(
+    client, settings, api_keys
+):
+    """A rep imported as "Zoë Fischer" (NFC) gets the target an admin sends for the same name
+    in NFD, with a no-break space and a zero-width space (a name copied from a web page or a
+    macOS file): one rep, not an unknown one, stored and read back as the deals name her."""
+    frame = pd.DataFrame(
+        [{"id": "D1", "stage": "Prospecting", "created_at": "2017-05-01", "owner": "Zoë Fischer"}]
+    )
+    import_frame(store.get_engine(settings), frame, load_mapping("canonical"), dataset="crm")
+    sent = "\u200bZoe\u0308\u00a0Fischer "
+    assert sent != "Zoë Fischer"
+    response = client.put(
+        "/v1/targets",
+        json={"level": "rep", "name": sent, "period": "2017-Q3", "amount": 5000},
+        headers=auth(api_keys["admin"]),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["targets"][0]["name"] == "Zoë Fischer"
+    with store.get_engine(settings).connect() as conn:
+        assert targets.targets_for(conn, "crm", "2017-Q3", "rep") == {"Zoë Fischer": 5000.0}

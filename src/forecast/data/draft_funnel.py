@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from forecast.data.dataset_names import pipeline_dataset
 from forecast.data.draft_names import WON_WORDS
 from forecast.data.draft_stages import ESTIMATED, is_outcome, quoted, says
 from forecast.data.mapping import loose_key
@@ -91,10 +92,8 @@ class Pipelines:
         return frame[self.column].notna() & (text == self.kept.strip().casefold())
 
     def dataset(self, name: str) -> str:
-        """The dataset's name: the file's, then the pipeline's."""
-        return "_".join(
-            [name, "".join(ch if ch.isalnum() else "_" for ch in self.kept.lower()).strip("_")]
-        )
+        """The dataset's name: the file's (`name`), then the kept pipeline's."""
+        return pipeline_dataset(name, self.kept)
 
     def lines(self) -> list[str]:
         return [

@@ -19,6 +19,7 @@ import pandas as pd
 
 from forecast.data import currencies
 from forecast.data.board_rows import subitems_check
+from forecast.data.dataset_names import file_dataset
 from forecast.data.date_formats import (
     SAMPLE,
     UNMISTAKABLE_ORDERS,
@@ -347,8 +348,8 @@ def _deal_draft(
         and any(says(str(v), LOST_WORDS) for v in outcomes.index)
     )
     archived = None if from_status else archived_loss(sample, columns)  # Odoo's lost deals
-    name = _dataset(file) if pipelines is None else pipelines.dataset(_dataset(file))
-    lines = ["kind: opportunities", f"dataset: {name}", "columns:"]
+    name = file_dataset(file) if pipelines is None else pipelines.dataset(file_dataset(file))
+    lines = ["kind: opportunities", f"dataset: {quoted(name)}", "columns:"]
     for f, c in columns.items():
         if f == "stage" and from_status:  # the outcome from the status, else the stage
             lines.append(f"  stage: {{first_of: [{quoted(str(status))}, {quoted(c)}]}}")
@@ -443,7 +444,7 @@ def _lead_draft(
     file: Path, csv: CsvOptions, sample: pd.DataFrame, columns: dict[str, str], leaks: list[str]
 ) -> Draft:
     checks = []
-    lines = ["kind: leads", f"dataset: {_dataset(file)}"]
+    lines = ["kind: leads", f"dataset: {quoted(file_dataset(file))}"]
     mapped = {f: c for f, c in columns.items() if f in LEAD_NAMES}
     if "id" not in mapped:
         checks.append("no id column: each lead's id is a hash of its row (see the README)")
@@ -589,8 +590,3 @@ def _read_as(file: Path) -> CsvOptions:
     check_not_excel(file)
     check_text(file)
     return file_encoding(file, CsvOptions())[0]
-
-
-def _dataset(file: Path) -> str:
-    name = file.name.split(".")[0]
-    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_").lower() or "export"

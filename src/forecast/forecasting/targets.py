@@ -26,6 +26,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from forecast.data import store
+from forecast.data.name_text import clean_name
 from forecast.data.validation import MAX_NUMBER
 from forecast.errors import InvalidInput, UnknownPeriod
 from forecast.groups import GROUP_COLUMNS
@@ -179,7 +180,7 @@ def _validated(
         level = str(raw.get("level") or "").strip().casefold()
         if level not in LEVELS:
             problems.append(f"{at}: level {raw.get('level')!r} is not one of {list(LEVELS)}")
-        name = str(raw.get("name") if raw.get("name") is not None else "").strip()
+        name = clean_name(str(raw.get("name") if raw.get("name") is not None else ""))
         if level == TOTAL_LEVEL:
             if name.casefold() not in ("", TOTAL_LEVEL, TOTAL):
                 problems.append(
