@@ -19,6 +19,7 @@ from forecast.data import currencies, store
 from forecast.data.date_fixes import DateFixes
 from forecast.data.date_formats import column_in_formats
 from forecast.data.date_misreads import misread_format
+from forecast.data.expected_closes import EarlyExpectedCloses
 from forecast.data.forecast_categories import (
     FORECAST_CATEGORY_ALIASES,
     NOT_A_CATEGORY,
@@ -100,6 +101,7 @@ class CanonicalRows(NumberColumns):
     misread_dates: str | None = None  # a date format wrong for the file: refused whole
     repeats: RepeatedRows | None = None  # each id's first row, over the chunks (made on use)
     owner_people: OwnerPeople | None = None  # owner cells naming several people (made on use)
+    early_closes: EarlyExpectedCloses | None = None  # expected closes before creation (on use)
 
     # -- reporting what is wrong, and reading dates
 
@@ -282,6 +284,10 @@ class CanonicalRows(NumberColumns):
         open_close = ~closed & out["closed_at"].notna()  # a reopened deal's old close: not kept
         out.loc[open_close, "closed_at"] = pd.NaT
         self.report.tally("open closes", int((open_close & ~bad).sum()), OPEN_CLOSES_DROPPED)
+        self.early_closes = self.early_closes or EarlyExpectedCloses(
+            self.report, self.date_fixes.skew, cols
+        )
+        self.early_closes.drop(out, raw["__line"], ~bad)
         out["rep_probability"] = out["rep_probability"] / np.where(
             percent, 100.0, self.mapping.rep_probability_scale
         )
