@@ -196,5 +196,31 @@ _REP = "The rep's call on the dataset's scale: 0–1, or 0–100 where it was im
 RepProbability = Annotated[
     float, BeforeValidator(number_in), Field(ge=0, allow_inf_nan=False, description=_REP)
 ]
+_CSAT = (
+    "The customer's satisfaction score, on the dataset's survey scale: 1–5, 0–10 or 0–100 "
+    "(a percent); a value below 0 or above 100 is on no scale, and refused"
+)
+
+
+def on_a_scale(value: float) -> float:
+    """A CSAT score any satisfaction scale holds (0 to 100; `forecast.data.csat_scale`): the
+    KPIs average it as sent, so a -1 or a 450 would move every average it joins."""
+    if not 0 <= value <= 100:
+        raise PydanticCustomError(
+            "csat_scale",
+            "{value} is on no satisfaction scale: a CSAT score is 1–5, 0–10 or 0–100 (a "
+            "percent); send the score as the survey gave it, or leave the field out",
+            {"value": f"{value:g}"},
+        )
+    return value
+
+
+#: A CSAT score: a finite number from 0 to 100 (`on_a_scale`).
+Csat = Annotated[
+    float,
+    BeforeValidator(number_in),
+    Field(allow_inf_nan=False, description=_CSAT),
+    AfterValidator(on_a_scale),
+]
 #: A stage's name: a `Name`, read as the import reads stages (`stage_name`).
 StageName = Annotated[str, AfterValidator(stage_name)]

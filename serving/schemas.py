@@ -28,6 +28,7 @@ from serving.edge_values import (  # noqa: F401 - also named here: `schemas.Name
     NOT_IN_NAMES,
     NOT_IN_TEXT,
     Amount,
+    Csat,
     DealDateTime,
     GroupName,
     Name,
@@ -327,7 +328,7 @@ class DealScoreRequest(DealNames):
     currency: Name | None = Field(None, pattern=r"^[A-Za-z]{3}$")
     rep_probability: RepProbability | None = None
     forecast_category: ForecastCategory | None = None
-    csat: Number | None = None
+    csat: Csat | None = None
 
     @model_validator(mode="after")
     def _stage_entered_after_creation(self) -> DealScoreRequest:
@@ -423,7 +424,7 @@ class OpportunityState(DealNames):
     account_revenue: Amount | None = None
     rep_probability: RepProbability | None = None
     forecast_category: ForecastCategory | None = None
-    csat: Number | None = None
+    csat: Csat | None = None
     attributes: Attributes | None = None
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data import currencies, store
+from forecast.data.csat_scale import NO_SCALE, CsatScale
 from forecast.data.date_fixes import DateFixes
 from forecast.data.date_formats import column_in_formats
 from forecast.data.date_misreads import misread_format
@@ -102,6 +103,7 @@ class CanonicalRows(NumberColumns):
     repeats: RepeatedRows | None = None  # each id's first row, over the chunks (made on use)
     owner_people: OwnerPeople | None = None  # owner cells naming several people (made on use)
     early_closes: EarlyExpectedCloses | None = None  # expected closes before creation (on use)
+    csat: CsatScale | None = None  # the file's CSAT scale (made on use)
 
     # -- reporting what is wrong, and reading dates
 
@@ -301,6 +303,10 @@ class CanonicalRows(NumberColumns):
         self._bad(
             outside, bad, raw, "rep_probability", "probability outside 0–1" if scale == 1 else said
         )
+        if "csat" in cols:  # a score on a satisfaction scale, and on the file's (`csat_scale`)
+            self.csat = self.csat or CsatScale(self.report, cols["csat"])
+            out["csat"], no_scale = self.csat.read(out["csat"], raw["__line"], bad)
+            self._bad(no_scale, bad, raw, "csat", NO_SCALE)
         out["forecast_category"] = self._forecast_categories(out["forecast_category"], raw, bad)
 
         self._amounts(out)

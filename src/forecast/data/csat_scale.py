@@ -1,0 +1,102 @@
+"""A CSAT column's scale, and its values no satisfaction score can be.
+
+The KPIs average CSAT as it is stored, so one value on another scale moves the average: a 70
+among scores of 1–5 lifts a team's average past any score its customers gave. A survey scores
+1–5 (the usual CSAT), 0–10 (or 1–10, NPS-style) or 0–100 (a percent), so:
+
+- a value below 0 or above 100 is on no scale: a bad row, named by line and column, as any
+  other value no field may hold;
+- the file's scale is the smallest of those three holding nearly all its scores
+  (`SCALE_SHARE`: a file of 1–5 scores with a stray 7 is still a 1–5 file), decided on the
+  first chunk that has scores and said in a note;
+- a score outside that scale (the stray 7, a 0 among 1–5 scores) is not kept: the deal is
+  imported without it, and a note names the column, the scale and the lines.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from forecast.data.validation import ImportReport
+
+#: The scales a satisfaction score is given on: (lowest, highest), smallest first.
+SCALES: tuple[tuple[float, float], ...] = ((1, 5), (0, 10), (0, 100))
+#: The share of a file's scores its scale holds at least: the rest are strays outside it.
+SCALE_SHARE = 0.95
+#: The problem a value on no scale is.
+NO_SCALE = "CSAT outside 0–100 (no satisfaction scale goes below 0 or above 100)"
+#: The lines a note names at most.
+SHOWN_LINES = 5
+
+
+def on_no_scale(values: pd.Series) -> pd.Series:
+    """The scores no satisfaction scale holds (below 0, above 100); a blank is none."""
+    return (values < 0) | (values > 100)
+
+
+def scale_of(values: pd.Series) -> tuple[float, float] | None:
+    """The smallest scale holding at least `SCALE_SHARE` of `values` (scores on some scale);
+    None without any."""
+    given = values.dropna()
+    if given.empty:
+        return None
+    for low, high in SCALES:
+        if given.between(low, high).mean() >= SCALE_SHARE:
+            return (low, high)
+    return SCALES[-1]
+
+
+def shown(scale: tuple[float, float]) -> str:
+    low, high = scale
+    return f"{low:g}–{high:g}"
+
+
+class CsatScale:
+    """A file's CSAT scale once decided, and the scores outside it dropped over its chunks."""
+
+    def __init__(self, report: ImportReport, column: str) -> None:
+        self.report, self.column = report, column
+        self.scale: tuple[float, float] | None = None
+        self.dropped = 0
+        self.lines: list[int] = []  # the first lines, at most SHOWN_LINES
+
+    def read(
+        self, given: pd.Series, lines: pd.Series, bad: pd.Series
+    ) -> tuple[pd.Series, pd.Series]:
+        """A chunk's scores without those outside the file's scale, and the mask of those on
+        no scale (for the caller to report as bad rows). `bad`: the rows already bad, whose
+        scores are not counted (each is reported for its own problem)."""
+        no_scale = on_no_scale(given)
+        return self._within(given.where(~no_scale), lines, ~bad & ~no_scale), no_scale
+
+    def _within(self, values: pd.Series, lines: pd.Series, counted: pd.Series) -> pd.Series:
+        """`values` (scores on some scale) without those outside the file's scale, decided on
+        the first chunk with any; the dropped ones of the `counted` rows said."""
+        if self.scale is None:
+            self.scale = scale_of(values)
+            if self.scale is None:
+                return values
+            self.report.note(
+                f"{self.column}: CSAT read on a {shown(self.scale)} scale, as its values show; "
+                "the KPIs average it as given"
+            )
+        low, high = self.scale
+        outside = values.notna() & ~values.between(low, high)
+        if not outside.any():
+            return values
+        said = outside & counted
+        self.dropped += int(said.sum())
+        room = SHOWN_LINES - len(self.lines)
+        self.lines += [int(n) for n in lines[said].head(max(room, 0))]
+        if self.dropped:
+            more = " …" if self.dropped > len(self.lines) else ""
+            self.report.restate(
+                "csat outside its scale",
+                f"{self.column}: {self.dropped:,} CSAT value(s) outside the file's "
+                f"{shown(self.scale)} scale (line(s) {', '.join(map(str, self.lines))}{more}): "
+                "not kept, the deals kept without one (a score of another survey, or a typo?)",
+            )
+        return values.where(~outside)
