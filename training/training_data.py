@@ -36,10 +36,9 @@ def load_training_data(
 ) -> dict[str, Any]:
     """Frames, stages, leak columns, options and field names from a path or a stored dataset."""
     from forecast.data import store
-    from forecast.data.dataset_options import outcome_days_of
+    from forecast.data.dataset_options import DatasetOptions
     from forecast.data.mapping import load_mapping
     from forecast.data.mapping_detect import detect_mapping
-    from forecast.data.reading import date_formats_of, notation_of
     from forecast.history import DealHistory, load_deal_history
     from forecast.parquet_export import is_parquet_export, read_whole
 
@@ -60,14 +59,15 @@ def load_training_data(
         m = load_mapping(mapping) if mapping else detect_mapping(Path(data))
         if kind is Kind.leads:
             _check_labels(export.leads, m)
+        options = DatasetOptions.from_dict(export.options)
         out = {
             "dataset": export.dataset,
             "leads": export.leads,
             "leak_columns": export.leak_columns,
             "field_names": _field_names(m),
-            "notation": notation_of(export.options),
-            "date_formats": date_formats_of(export.options),
-            "outcome_days": outcome_days_of(export.options),
+            "notation": options.notation,
+            "date_formats": options.date_formats,
+            "outcome_days": options.outcome_days,
             # How the file was read (its separator, encoding, number notation, fixes): said
             # with the run, as an import says it, so a file misread is seen before it serves.
             "read_notes": list(export.report.notes),
@@ -89,14 +89,15 @@ def load_training_data(
     if row["kind"] != want:
         raise InvalidInput(f"dataset {name!r} holds {row['kind']}, not {want}")
     field_names = stored_field_names(name)
+    options = DatasetOptions.from_dict(row["options"])
     out: dict[str, Any] = {
         "dataset": name,
         "stored": True,  # read from the store by name (not a file): its track record is its own
         "leak_columns": list(row["leak_columns"] or []),
         "field_names": field_names,
-        "notation": notation_of(row["options"]),
-        "date_formats": date_formats_of(row["options"]),
-        "outcome_days": outcome_days_of(row["options"]),
+        "notation": options.notation,
+        "date_formats": options.date_formats,
+        "outcome_days": options.outcome_days,
     }
     if kind is Kind.leads:
         out["leads"] = store.load_leads(engine, name)
@@ -137,8 +138,7 @@ def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
     slices read on the workers (`dask_leads.ClusterLeads`, under "leads"), its name, leak
     columns and field names. None for an export file, which is read in the command's process."""
     from forecast.data import store
-    from forecast.data.dataset_options import outcome_days_of
-    from forecast.data.reading import date_formats_of
+    from forecast.data.dataset_options import DatasetOptions
     from forecast.modeling.dask_leads import ClusterLeads
     from forecast.store_slices import lead_slices
 
@@ -150,17 +150,18 @@ def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
         row = store.get_dataset(conn, name)
     if row["kind"] != "leads":
         raise InvalidInput(f"dataset {name!r} holds {row['kind']}, not leads")
+    options = DatasetOptions.from_dict(row["options"])
     return {
         "dataset": name,
         "stored": True,
         "leads": ClusterLeads(
             client,
             lead_slices(client, engine, name),
-            date_formats=date_formats_of(row["options"]),
+            date_formats=options.date_formats,
         ),
         "leak_columns": list(row["leak_columns"] or []),
         "field_names": stored_field_names(name),
-        "outcome_days": outcome_days_of(row["options"]),
+        "outcome_days": options.outcome_days,
     }
 
 

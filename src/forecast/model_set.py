@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from forecast import features as feat
 from forecast.data import store
-from forecast.data.reading import date_formats_of, notation_of
+from forecast.data.dataset_options import DatasetOptions
 from forecast.data.stages import LOST, WON, StageSet
 from forecast.errors import ForecastError, InvalidInput, ModelNotReady, NotFound
 from forecast.history import DealHistory, load_deal_history
@@ -520,14 +520,14 @@ def read_as_imported(engine: Engine, served: Served) -> None:
     store."""
     try:
         with engine.connect() as conn:
-            options = store.get_dataset(conn, str(served.dataset))["options"] or {}
+            stored = store.get_dataset(conn, str(served.dataset))["options"]
     except (NotFound, SQLAlchemyError):
         return
-    column = options.get("created_at_column")
-    if served.kind == LEAD and column:
-        served.created_column = str(column)
-    served.numbers = notation_of(options) or served.numbers
-    served.date_formats = date_formats_of(options)
+    options = DatasetOptions.from_dict(stored)
+    if served.kind == LEAD and options.created_at_column:
+        served.created_column = options.created_at_column
+    served.numbers = options.notation or served.numbers
+    served.date_formats = options.date_formats
 
 
 def _fallback_scorer(kind: str, engine: Engine, name: str, models: ModelSet) -> Scorer:

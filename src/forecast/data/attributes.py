@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from forecast.data.dataset_options import DatasetOptions
 from forecast.data.loose import loose_key
 
 #: Names a `features:` entry may not take: the canonical fields, the inputs derived from them and
@@ -164,7 +165,7 @@ ValueCount = tuple[bool, int, np.ndarray]
 
 def dataset_features(options: Mapping | None) -> list[str]:
     """The names of a dataset's own columns kept as model inputs (its mapping's `features:`)."""
-    return [str(n) for n in (options or {}).get("features") or []]
+    return list(DatasetOptions.from_dict(options).features)
 
 
 def with_attributes(

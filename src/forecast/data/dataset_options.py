@@ -1,10 +1,12 @@
 """What an import keeps with its dataset in the store besides the rows: how later steps must
 read the data (amount rules, stage probabilities and where they came from, features) and how a
 CRM's later pushes and scoring requests are to be read as the import read its export. Written
-from the mapping (`options_of`), read back typed (`DatasetOptions`)."""
+from the mapping (`options_of`), read back typed (`DatasetOptions.from_dict`): every reader of
+a stored dataset's options reads them there, so an option is read one way wherever it is used."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping as Options
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,7 @@ from forecast.errors import InvalidInput
 
 if TYPE_CHECKING:
     from forecast.data.mapping import Mapping
+    from forecast.data.reading import Notation
 
 
 def options_of(m: Mapping) -> dict[str, Any]:
@@ -55,15 +58,10 @@ def options_of(m: Mapping) -> dict[str, Any]:
     return options
 
 
-def outcome_days_of(options: dict[str, Any] | None) -> float | None:
-    """The outcome window a leads dataset's mapping declared (`outcome_days`), if any."""
-    days = (options or {}).get("outcome_days")
-    return None if days is None else float(days)
-
-
 @dataclass(frozen=True)
 class DatasetOptions:
-    """How a dataset's export is to be read in time."""
+    """How a dataset's export is to be read: in time (training, histories) and in the values
+    a CRM sends and the API writes (scoring, reasons)."""
 
     #: False where the export gives amounts only at close (open: the list price, estimated).
     amount_known_before_close: bool = True
@@ -74,15 +72,37 @@ class DatasetOptions:
     #: The dataset's own columns kept as model inputs (its mapping's `features:`), by name.
     features: tuple[str, ...] = ()
     rep_probability_scale: float = 1.0  # 100 where the export (and so a CRM) writes percents
+    #: How the export writes numbers (decimal mark, thousands mark or None); None where the
+    #: dataset has no notation of its own (the mapping's `csv: decimal/thousands`).
+    notation: Notation = None
+    #: The date formats of a leads dataset's mapping (`date_format`), ISO 8601 left out: every
+    #: reader tries it first anyway.
+    date_formats: tuple[str, ...] = ()
+    #: The outcome window a leads dataset's mapping declared (`outcome_days`), if any.
+    outcome_days: float | None = None
+    #: A leads dataset's own column for the creation date; None where it is `created_at`.
+    created_at_column: str | None = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> DatasetOptions:
+    def from_dict(cls, data: Options[str, Any] | None) -> DatasetOptions:
+        """The options as `options_of` stored them (none given: the defaults)."""
         data = data or {}
         given = data.get("stage_probabilities") or {}
+        numbers = data.get("numbers") or {}
+        days = data.get("outcome_days")
+        created = data.get("created_at_column")
         return cls(
             amount_known_before_close=bool(data.get("amount_known_before_close", True)),
             stage_probabilities=tuple((str(s), float(p)) for s, p in given.items()),
             stage_probabilities_from=str(data.get("stage_probabilities_from") or "mapping"),
             features=tuple(str(f) for f in data.get("features") or ()),
             rep_probability_scale=float(data.get("rep_probability_scale") or 1.0),
+            notation=(
+                (str(numbers["decimal"]), numbers.get("thousands") or None)
+                if numbers.get("decimal")
+                else None
+            ),
+            date_formats=tuple(str(f) for f in data.get("date_formats") or () if f != "ISO8601"),
+            outcome_days=None if days is None else float(days),
+            created_at_column=str(created) if created else None,
         )

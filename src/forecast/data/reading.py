@@ -21,9 +21,9 @@ import lzma
 import math
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, cast
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -383,20 +383,6 @@ def scalar_number(value: str, decimal: str = ".", thousands: str | None = None) 
 #: How a dataset's export writes numbers: (decimal mark, thousands mark or None); None where
 #: the dataset has no notation of its own.
 Notation = tuple[str, str | None] | None
-
-
-def notation_of(options: Mapping[str, Any] | None) -> Notation:
-    """The notation a dataset's import kept in its options (`numbers`), None where it has none."""
-    numbers = (options or {}).get("numbers") or {}
-    if not numbers.get("decimal"):
-        return None
-    return (str(numbers["decimal"]), numbers.get("thousands") or None)
-
-
-def date_formats_of(options: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """The date formats a dataset's import kept in its options (its mapping's `date_format`),
-    ISO 8601 left out: every reader tries it first anyway."""
-    return tuple(str(f) for f in (options or {}).get("date_formats") or () if f != "ISO8601")
 
 
 def value_number(value: object, notation: Notation = None) -> float:
