@@ -55,10 +55,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ForecastError)
     async def _forecast_error(request: Request, exc: ForecastError) -> Response:
         headers = None
-        if isinstance(exc, Busy):
-            wait = exc.retry_after or request.app.state.settings.retry_after_seconds
+        if status_for(exc) == 503:  # not ready or busy: either passes, so say when to retry
+            wait = (
+                getattr(exc, "retry_after", None) or request.app.state.settings.retry_after_seconds
+            )
             headers = {"Retry-After": str(wait)}
-            if for_people(request):
+            if isinstance(exc, Busy) and for_people(request):
                 return busy_page(request, exc, wait)
         if isinstance(exc, OtherDataset) and for_people(request):
             return other_dataset_page(request, exc)

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.datastructures import State
 
+from forecast.errors import Busy, ModelNotReady
 from forecast.periods import current_period, period_of
 from serving.dashboard.overviews import compute
 from serving.dashboard.pipeline_page import PipelineQuery, movement, page_context
@@ -32,6 +33,7 @@ class WarmUp:
     running: bool = True
     seconds: float | None = None
     message: str = ""
+    started: float = field(default_factory=time.monotonic)  # of the run going on, or the last
 
 
 async def warm_up(state: State) -> None:
@@ -39,6 +41,7 @@ async def warm_up(state: State) -> None:
     period, and each team's (at most `MAX_TEAM_VIEWS`); a failure is logged, never raised."""
     warm: WarmUp = state.warmup
     warm.running = True
+    warm.started = time.monotonic()
     started = time.perf_counter()
     try:
         _, problem = await asyncio.to_thread(
@@ -65,6 +68,32 @@ async def warm_up(state: State) -> None:
         warm.running = False
         warm.seconds = time.perf_counter() - started
         log.info("warm-up: %s (%.1f s)", warm.message, warm.seconds)
+
+
+def warming(state: State) -> str | None:
+    """What the server is still getting ready, while its warm-up runs (None once it is done):
+    a request that needs the same dataset waits for the warm-up's read of it."""
+    warm: WarmUp | None = getattr(state, "warmup", None)
+    if warm is None or not warm.running:
+        return None
+    dataset = state.settings.deal_dataset
+    named = f"deal dataset {dataset!r}" if dataset else "the deal dataset"
+    return (
+        f"the server is warming up (at start-up and after each tracking run): it reads {named} "
+        f"and builds the first dashboard views ({time.monotonic() - warm.started:.0f} s so far), "
+        "and a request needing the same dataset waits for that read"
+    )
+
+
+def said_while_warming(state: State, exc: Busy | ModelNotReady) -> Busy | ModelNotReady:
+    """`exc` (a 503) saying, while the warm-up runs, that the server is not ready yet and
+    what it is doing; `exc` itself otherwise."""
+    why = warming(state)
+    if why is None:
+        return exc
+    if isinstance(exc, Busy):
+        return Busy(f"{why}; {exc}", exc.retry_after)
+    return ModelNotReady(f"{why}; {exc}")
 
 
 def _other_views(state: State) -> list[tuple[str | None, str | None]]:

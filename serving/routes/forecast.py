@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from forecast.data import store
-from forecast.errors import InvalidInput
+from forecast.errors import Busy, InvalidInput, ModelNotReady
 from forecast.forecasting import forecast_runs
 from forecast.forecasting.service import forecast_against_targets
 from forecast.forecasting.stored_forecasts import find as stored_forecast
@@ -24,6 +24,7 @@ from serving.deps import (
 )
 from serving.forecast_schemas import ForecastResponse
 from serving.limits import HeavyDep
+from serving.warmup import said_while_warming
 
 router = APIRouter(tags=["forecast"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -36,7 +37,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "An unknown period, grouping or date; the message names it"},
     503: {
         "description": "Busy: too many forecasts computing, or the server's time budget was "
-        "spent; retry after `Retry-After` seconds"
+        "spent, or (said so) the server still warming up, reading the dataset; retry after "
+        "`Retry-After` seconds"
     },
 }
 
@@ -101,16 +103,14 @@ async def get_forecast(
     if stored is not None:  # tracked, and nothing it depends on changed since
         return ForecastResponse.model_validate(stored)
     workers = request.app.state.forecast_workers
-    if workers is not None:  # in a child process: stopped for real, and the GIL left to scoring
-        params = {
-            "period": period,
-            "by": by,
-            "group": group,
-            "as_of": as_of,
-            "include_new_deals": new_deals,
-            "dataset": dataset or settings.deal_dataset,
-        }
-        return ForecastResponse.model_validate(await workers.forecast(request, params))
+    params = {
+        "period": period,
+        "by": by,
+        "group": group,
+        "as_of": as_of,
+        "include_new_deals": new_deals,
+        "dataset": dataset or settings.deal_dataset,
+    }
 
     def compute() -> ForecastResponse:
         data = load_dataset(engine, dataset or settings.deal_dataset, datasets)
@@ -128,7 +128,12 @@ async def get_forecast(
         )
         return ForecastResponse.model_validate(result.to_dict())
 
-    return await heavy(compute)
+    try:
+        if workers is not None:  # in a child process: stopped for real, the GIL left to scoring
+            return ForecastResponse.model_validate(await workers.forecast(request, params))
+        return await heavy(compute)
+    except (Busy, ModelNotReady) as exc:  # a 503 while the server warms up says so
+        raise said_while_warming(request.app.state, exc) from None
 
 
 @router.get(
