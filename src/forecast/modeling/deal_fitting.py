@@ -32,7 +32,7 @@ from forecast.modeling import metrics as m
 from forecast.modeling import unlearnt_blanks
 from forecast.modeling.baselines import baselines_for
 from forecast.modeling.estimators import PerTeamClassifier
-from forecast.modeling.families import FAMILIES, LIGHTGBM, family_model
+from forecast.modeling.families import FAMILIES, LIGHTGBM, family_model, held_at_zero_note
 from forecast.modeling.fitting import (
     DealRows,
     Engine,
@@ -261,8 +261,8 @@ def train_deals(
         origin = history.options.stage_probabilities_from
         note(progress, f"fitting per-deal models at creation, with {said_of(origin)}")
         created = creation_rows(history, groups)
-        bases = {f: _boosted(settings, seed) if f == LIGHTGBM else family_model(f)
-                 for f in FAMILIES}  # fmt: skip
+        bases = {f: _boosted(settings, seed) if f == LIGHTGBM
+                 else family_model(f, feat.PAST_WIN_RATES) for f in FAMILIES}  # fmt: skip
         at_creation = feat.deal_features(created, history.left_out)
         at_creation = at_creation.drop(columns=blank, errors="ignore")
         if blank_then := feat.blank_everywhere(at_creation):
@@ -282,6 +282,7 @@ def train_deals(
         del created
         if not families:
             raise InvalidInput("no per-deal model could be fitted on the deals' creation rows")
+        warnings += [n for m in families.values() if (n := held_at_zero_note(m, labels))]
         for fitted in families.values():  # a blank it never learnt from: neutral when scored
             unlearnt_blanks.remember(fitted, at_creation)
     else:
@@ -299,7 +300,9 @@ def train_deals(
             groups,
         )
         note(progress, "fitting logistic regression and naive Bayes")
-        families = fit_families(boosted, X_train, y_train, w_train, labels, warnings)
+        families = fit_families(
+            boosted, X_train, y_train, w_train, labels, warnings, feat.PAST_WIN_RATES
+        )
         seen = largest_seen(X_train)
         for fitted in families.values():  # a deal scored beyond these is said (`seen_ranges`)
             fitted.largest_seen_ = seen
@@ -399,7 +402,8 @@ def train_deals(
 
 def _boosted(settings: Settings, seed: int) -> Any:
     """The unfitted boosted model, its score never lowered by a higher past win rate (a noise
-    split made "Account's past win rate = 66%" lower a score that 25% raised)."""
+    split made "Account's past win rate = 66%" lower a score that 25% raised); the logistic
+    regression is given the same rates (`family_model`)."""
     return boosted_classifier(settings, seed).set_params(monotone_increasing=feat.PAST_WIN_RATES)
 
 

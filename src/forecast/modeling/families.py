@@ -178,9 +178,19 @@ class _Additive(OneModel, ClassifierMixin, BaseEstimator):
 
 class LinearClassifier(_Additive):
     """Logistic regression whose reasons are coef × (x − training mean), summed per field; a
-    number beyond the training range counts as its edge."""
+    number beyond the training range counts as its edge.
+
+    `monotone_increasing` names inputs whose rise may never lower the score (as
+    `BoostedClassifier`'s): a past win rate, which a confounded input can leave with a negative
+    weight, so a rep with a better record scores lower and hears "win rate 80%: lowers the
+    score". Such an input's weight is held at zero and the rest refitted without it, until no
+    named input weighs against (`held_at_zero_`); where none does, the fit is the plain one.
+    """
 
     family = LOGISTIC
+    #: A model saved before the parameter was kept reads none, and held none at zero.
+    monotone_increasing: tuple[str, ...] = ()
+    held_at_zero_: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -189,16 +199,19 @@ class LinearClassifier(_Additive):
         max_iter: int = 2000,
         max_levels: int = 200,
         grade_shares: tuple[float, float, float] = (0.2, 0.3, 0.3),
+        monotone_increasing: tuple[str, ...] = (),
     ) -> None:
         self.C = C
         self.min_frequency = min_frequency
         self.max_iter = max_iter
         self.max_levels = max_levels
         self.grade_shares = grade_shares
+        self.monotone_increasing = monotone_increasing
 
     def _fit_terms(self, matrix: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
         categorical = set(self.encoder_.categorical_indices)
         self.plan_: list[tuple[int, str, Any]] = []  # (field, "level"|"blank"|"number"|"flag", x)
+        self.held_at_zero_ = ()
         for j in range(matrix.shape[1]):
             column = matrix[:, j]
             blank = np.isnan(column)
@@ -222,11 +235,35 @@ class LinearClassifier(_Additive):
             self.coef_, self.mean_ = np.zeros(0), np.zeros(0)
             self.bias_ = float(np.log(rate / (1 - rate)))
             return
-        lr = LogisticRegression(C=self.C, max_iter=self.max_iter)
-        lr.fit(design, y.astype(int), sample_weight=w)
-        self.coef_ = lr.coef_[0].astype(float)
+        self.coef_, intercept = self._fit_rising(design, y, w)
         self.mean_ = np.average(design, axis=0, weights=w)
-        self.bias_ = float(lr.intercept_[0] + self.coef_ @ self.mean_)
+        self.bias_ = float(intercept + self.coef_ @ self.mean_)
+
+    def _fit_rising(self, design: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[Any, float]:
+        """The coefficients and intercept of the logistic regression on `design`, no input named
+        in `monotone_increasing` weighing against: each that does is held at zero and the rest
+        refitted, until none does. Its number's design column is (clipped x − mean) / scale,
+        rising with x, so a weight of zero or more never lowers the score as x rises; its blank
+        flag is no rise of x and is left as learnt."""
+        rising = set(self.monotone_increasing)
+        names = self.encoder_.columns
+        ruled = np.array([names[j] in rising and what == "number" for j, what, _ in self.plan_])
+        kept = np.ones(design.shape[1], dtype=bool)
+        while True:
+            coef = np.zeros(design.shape[1])
+            if not kept.any():  # every input held at zero: the overall rate
+                rate = float(np.average(y, weights=w))
+                intercept = float(np.log(rate / (1 - rate)))
+                break
+            lr = LogisticRegression(C=self.C, max_iter=self.max_iter)
+            lr.fit(design if kept.all() else design[:, kept], y.astype(int), sample_weight=w)
+            coef[kept], intercept = lr.coef_[0], float(lr.intercept_[0])
+            backwards = ruled & (coef < 0)
+            if not backwards.any():
+                break
+            kept &= ~backwards
+        self.held_at_zero_ = tuple(names[self.plan_[k][0]] for k in np.flatnonzero(~kept))
+        return coef, intercept
 
     def _design(self, matrix: np.ndarray) -> np.ndarray:
         columns = []
@@ -325,10 +362,27 @@ class NaiveBayesClassifier(_Additive):
         self.platt_ = (float(lr.coef_[0, 0]), float(lr.intercept_[0]))
 
 
-def family_model(family: str) -> _Additive:
-    """An unfitted model of a simple family (LightGBM is built by `fitting.boosted_classifier`)."""
+def family_model(family: str, monotone_increasing: tuple[str, ...] = ()) -> _Additive:
+    """An unfitted model of a simple family (LightGBM is built by `fitting.boosted_classifier`).
+    `monotone_increasing`: inputs whose rise may never lower the logistic regression's score
+    (`LinearClassifier`); naive Bayes takes none (it scores each value's own bin)."""
     if family == LOGISTIC:
-        return LinearClassifier()
+        return LinearClassifier(monotone_increasing=monotone_increasing)
     if family == NAIVE_BAYES:
         return NaiveBayesClassifier()
     raise ValueError(f"family must be {LOGISTIC!r} or {NAIVE_BAYES!r}, not {family!r}")
+
+
+def held_at_zero_note(model: object, labels: Mapping[str, str]) -> str | None:
+    """What training says of the inputs a fitted logistic regression (alone, or the per-deal
+    model of a `StagePriorClassifier`) held at zero (`LinearClassifier.held_at_zero_`): the
+    user sees why a past win rate they expect to count does not. None where it held none."""
+    held = getattr(getattr(model, "base_", model), "held_at_zero_", ())
+    if not held:
+        return None
+    named = ", ".join(labels.get(c, c) for c in held)
+    return (
+        f"logistic regression left out {named}: fitted on these deals, a higher value would "
+        "have lowered its score (another input carries its effect), and a rise in it may "
+        "never lower a score"
+    )

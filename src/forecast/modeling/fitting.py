@@ -37,6 +37,7 @@ from forecast.modeling.families import (
     NAIVE_BAYES,
     SCORE_ROWS,
     family_model,
+    held_at_zero_note,
 )
 from forecast.modeling.memory import give_back
 from forecast.modeling.promotion import TIE, rules_for
@@ -445,16 +446,22 @@ def fit_families(
     w: np.ndarray | None,
     labels: dict[str, str],
     warnings: list[str],
+    monotone_increasing: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The fitted LightGBM (`boosted`) beside a logistic regression and a naive Bayes fitted on
     the same rows, each knowing the user's field names. A simple family that cannot be fitted on
-    these rows is left out with a warning rather than stopping the run."""
+    these rows is left out with a warning rather than stopping the run. `monotone_increasing`:
+    inputs whose rise may never lower the logistic regression's score (said where it held one
+    at zero)."""
     families: dict[str, Any] = {LIGHTGBM: boosted}
     for family in (LOGISTIC, NAIVE_BAYES):
         try:
-            families[family] = family_model(family).fit(X, y, sample_weight=w)
+            model = family_model(family, monotone_increasing)
+            families[family] = model.fit(X, y, sample_weight=w)
         except (InvalidInput, ValueError) as exc:
             warnings.append(f"{family} could not be fitted ({exc}): left out of the comparison")
+        if held := held_at_zero_note(families.get(family), labels):
+            warnings.append(held)
     for fitted in families.values():
         fitted.field_labels_ = labels
     return families
