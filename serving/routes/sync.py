@@ -1,5 +1,5 @@
-"""CRM sync (scorer role): upsert one opportunity or a batch with its current state, read one
-back, or remove one deleted in the CRM."""
+"""CRM sync (scorer role): upsert one opportunity or a batch with its current state, update
+one with the fields that changed, read one back, or remove one deleted in the CRM."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import AfterValidator
 from forecast.data import deal_record, sync
 from forecast.errors import InvalidInput
 from serving.deps import EngineDep, KnownQuery, ScorerDataset, SettingsDep
+from serving.opportunity_patch import OpportunityPatch
 from serving.schemas import (
     OpportunityBatchRequest,
     OpportunityBatchSynced,
@@ -60,16 +61,41 @@ def upsert_opportunity(
     settings: SettingsDep,
     dataset: ScorerDataset,
 ) -> OpportunitySynced:
-    if body.id is not None and str(body.id) != opportunity_id:
-        raise InvalidInput(
-            f"id: the body's id {str(body.id)!r} is not the path's {opportunity_id!r}"
-        )
-    deal = {**body.model_dump(mode="json", exclude_none=True), "id": opportunity_id}
+    deal = {**body.model_dump(mode="json", exclude_none=True), "id": _same_id(body, opportunity_id)}
     report = sync.sync_opportunities(
         engine, [deal], dataset=dataset or settings.deal_dataset, where=""
     )
     data_changed(request.app.state.tracking)
     return OpportunitySynced(dataset=report.dataset, **report.deals[0].to_dict())
+
+
+@router.patch(
+    "/opportunities/{opportunity_id}",
+    responses=ONE_DEAL_ERRORS | {k: ERRORS[k] for k in (413, 422)},
+    summary="Update a stored deal with the fields that changed: a field left out keeps its "
+    "stored value, null clears it; older than the stored state: stale, nothing written",
+)
+def patch_opportunity(
+    opportunity_id: DealIdPath,
+    body: OpportunityPatch,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    dataset: ScorerDataset,
+) -> OpportunitySynced:
+    deal = {**body.changes(), "id": _same_id(body, opportunity_id)}
+    report = sync.sync_opportunities(
+        engine, [deal], dataset=dataset or settings.deal_dataset, where="", partial=True
+    )
+    data_changed(request.app.state.tracking)
+    return OpportunitySynced(dataset=report.dataset, **report.deals[0].to_dict())
+
+
+def _same_id(body: OpportunityState, path_id: str) -> str:
+    """The deal's id: the path's, which the body may repeat but not contradict."""
+    if body.id is not None and str(body.id) != path_id:
+        raise InvalidInput(f"id: the body's id {str(body.id)!r} is not the path's {path_id!r}")
+    return path_id
 
 
 @router.post(

@@ -29,6 +29,9 @@ stages, so a push obeys the same rules as an import, and every push is kept as a
   concurrent pushes lose nothing, two identical pushes report one insert, and a push obeys
   the stages of an import that committed just before it.
 
+A partial push (`partial`, `PATCH`) gives the changed fields alone: each is merged onto the
+stored deal first, and then pushed as a whole one (`forecast.data.partial_push`).
+
 A push may carry `attributes`: the dataset's own columns kept as model inputs (its mapping's
 `features:`), by name. They are stored with the deal's state (`opportunities.attributes`); a name
 the dataset does not declare is refused, naming it. They have no field history: a model reads a
@@ -55,6 +58,7 @@ from forecast.data.dataset_options import DatasetOptions
 from forecast.data.importing import canonical_opportunities, import_frame
 from forecast.data.mapping import AmountRules, load_mapping
 from forecast.data.mapping import Mapping as ImportMapping
+from forecast.data.partial_push import merged_deals
 from forecast.data.stages import OPEN, StageSet
 from forecast.data.tables import TRACKED_FIELDS
 from forecast.errors import ImportRejected, InvalidInput, UnknownStage
@@ -145,10 +149,13 @@ def sync_opportunities(
     max_batch: int | None = None,
     where: str = "opportunities[{i}]",
     now: datetime | None = None,
+    partial: bool = False,
 ) -> SyncReport:
     """Upsert deals pushed by a CRM into `dataset` (default: the only opportunities dataset).
 
     `where` names a deal in error messages (`{i}` is its position; "" for a single deal).
+    `partial`: each deal gives only changed fields, merged onto the stored deal
+    (`forecast.data.partial_push`).
     Returns, per deal, whether it was inserted, changed, unchanged or stale, and whether its
     stage moved. All or nothing: one bad deal rejects the call.
     """
@@ -174,28 +181,38 @@ def sync_opportunities(
             _check_attributes(d, _at(where, i), name, features)
         before = _state(conn, name, ids)
         mapping = _mapping(name, stages, info, features)
+        stale: set[int] = set()
+        if partial:
+            deals, stale = merged_deals(
+                deals, [before.get(i) for i in ids], name, features, mapping.rep_probability_scale
+            )
+        written = [i for i in range(len(deals)) if i not in stale]
         rows = []
         for i, d in enumerate(deals):
             row = _row(d, _at(where, i), stages, before.get(ids[i]), now or store.utcnow())
             given = d.get("created_at") is not None
             _check_against_stored(row, _at(where, i), before.get(ids[i]), mapping.clock_skew, given)
             rows.append(row)
-        frame = pd.DataFrame(rows, columns=list(FIELDS))
+        # A stale partial push is checked, not written (`partial_push`).
+        frame = pd.DataFrame([rows[i] for i in written], columns=list(FIELDS))
         for feature in features:
-            frame[feature] = [(d.get(ATTRIBUTES) or {}).get(feature) for d in deals]
+            frame[feature] = [(deals[i].get(ATTRIBUTES) or {}).get(feature) for i in written]
+        notes: list[str] = []
         try:
-            report = import_frame(
-                engine, frame, mapping, dataset=name, on_error="reject", conn=conn
-            )
+            if written:
+                notes = import_frame(
+                    engine, frame, mapping, dataset=name, on_error="reject", conn=conn
+                ).notes
         except ImportRejected as exc:
-            raise _rejected(exc, ids, where) from None
+            raise _rejected(exc, written, where) from None
         after = _state(conn, name, ids)
         _close_at_outcome(conn, name, after)
-        tied = [i for i, deal_id in enumerate(ids) if _same_time(before.get(deal_id), rows[i])]
+        tied = [i for i in written if _same_time(before.get(ids[i]), rows[i])]
         # Which of a tie's values are kept as stored needs the pushed rows as stored (a second
         # reading): only where the import says a tie kept stored values, not on every retry.
-        lost = any(note.endswith(_TIES_KEPT_TAIL) for note in report.notes)
-        pushed = _canonical(frame.iloc[tied], mapping) if tied and lost else {}
+        lost = any(note.endswith(_TIES_KEPT_TAIL) for note in notes)
+        at_rows = [written.index(i) for i in tied]
+        pushed = _canonical(frame.iloc[at_rows], mapping) if tied and lost else {}
     for i, deal_id in enumerate(ids):
         synced = _outcome(
             deal_id,
@@ -419,10 +436,12 @@ def _mapping(
     )
 
 
-def _rejected(exc: ImportRejected, ids: list[str], where: str) -> InvalidInput:
+def _rejected(exc: ImportRejected, written: list[int], where: str) -> InvalidInput:
+    """The import's problems, each at its deal's position in the call (`written`: the
+    position of each row the import read)."""
     problems = []
     for p in exc.report.examples:
-        at = _at(where, p.row) if 0 <= p.row < len(ids) else ""
+        at = _at(where, written[p.row]) if 0 <= p.row < len(written) else ""
         problems.append(f"{at}{p.column}: {p.kind}: {p.value!r}")
     more = exc.report.problem_count - len(problems)
     return InvalidInput(
