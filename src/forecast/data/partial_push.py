@@ -24,26 +24,14 @@ from typing import Any
 
 import pandas as pd
 
+from forecast.data.tables import TRACKED_FIELDS
 from forecast.errors import NotFound
 
-#: Stored fields a partial push carries over as they are, where it leaves them out.
+#: Stored fields a partial push carries over as they are, where it leaves them out: the stage
+#: and the fields with a history, but for those carried their own way (`merged`).
 CARRIED = (
     "stage",
-    "expected_close_at",
-    "list_price",
-    "currency",
-    "owner",
-    "team",
-    "region",
-    "product",
-    "product_series",
-    "account",
-    "sector",
-    "account_country",
-    "account_employees",
-    "account_revenue",
-    "forecast_category",
-    "csat",
+    *(f for f in TRACKED_FIELDS if f not in ("amount", "amount_estimated", "rep_probability")),
 )
 ATTRIBUTES = "attributes"
 
