@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 from scipy.stats import binom, poisson
 
-from forecast.forecasting.distribution import MAX_OUTCOMES, group_distributions
+from forecast.forecasting.distribution import (
+    COARSE,
+    MAX_OUTCOMES,
+    group_distributions,
+    outsized_bar,
+)
 
 SMALL, N, P = 1000.0, 1000, 0.5
 SD = SMALL * (N * P * (1 - P)) ** 0.5  # the small deals' spread: 15,811
@@ -152,3 +157,17 @@ def test_a_wide_drift_still_reads_the_whole_distribution():
     wide = dist.scaled(5.0)
     assert wide.quantile(0.9) > 0
     assert wide.prob_at_least(0.0) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("big", "p_big"), [(1e8, 0.05), (1e9, 0.01), (2e5, 0.5)])
+def test_the_outsized_bar_is_the_rule_the_range_holds_deals_apart_by(big, p_big):
+    """Measures that must not be swung by one outcome (forecast drift, the value per new deal)
+    read `outsized_bar`: the deals above it are those the range holds apart, and no other."""
+    amount = np.r_[np.full(N, SMALL), big]
+    prob = np.r_[np.full(N, P), p_big]
+    var = amount * amount * prob * (1 - prob)
+    bar = outsized_bar(amount, var)
+    held = len(_one(amount, prob).values) > 1  # a row per outcome of a deal held apart
+    assert (big > bar) == held
+    assert bar == pytest.approx(4096 / COARSE * (SD if held else float(np.sqrt(var.sum()))))
+    assert outsized_bar(np.full(3, SMALL), np.zeros(3)) == np.inf  # nothing varies

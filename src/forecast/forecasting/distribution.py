@@ -363,6 +363,27 @@ def _kept_apart(
     return apart, outcomes
 
 
+def outsized_bar(amount: np.ndarray, var: np.ndarray, lattice: int = TOTAL_LATTICE) -> float:
+    """The amount above which a part of one total is far bigger than the rest: the rule
+    `_kept_apart` holds parts apart by, without its cost caps, for measures that must not be
+    swung by one outcome (a forecast's past misses, the value per new deal).
+
+    Parts are taken from the smallest up; one whose amount exceeds lattice/`COARSE` standard
+    deviations of the parts smaller than it is too big, with every bigger one. The bar is
+    lattice/`COARSE` standard deviations of the parts left (`var`: each part's variance): every
+    part left lies at or below it and every part too big above it. Infinite when the parts
+    left do not vary (nothing to measure a part against).
+    """
+    a = np.asarray(amount, dtype=float)
+    v = np.asarray(var, dtype=float)
+    order = np.argsort(a, kind="stable")
+    a, v = a[order], v[order]
+    below = np.cumsum(v) - v  # the variance of the parts smaller than each
+    too_big = (below > 0) & (a > lattice / COARSE * np.sqrt(below))
+    left = v[: int(np.argmax(too_big))].sum() if too_big.any() else v.sum()
+    return lattice / COARSE * math.sqrt(left) if left > 0 else math.inf
+
+
 def _part_outcomes(
     amount: float, chance: float, stream: bool
 ) -> tuple[np.ndarray, np.ndarray] | None:

@@ -7,6 +7,10 @@ log-normal factor. Those models saw the windows they replay (in sample: narrow).
 measures it out of sample instead (`drift_from_probes`): each origin's models forecast the next
 days, and a later origin reads how far those forecasts missed. With too little history for
 windows of the forecast's span, both fall back to shorter windows, which err wide.
+
+Both read a window's miss without the deals far bigger than the rest (`without_outsized`): one
+huge deal won in a past window is deal-by-deal chance, which the range holds apart already
+(`distribution`), and its miss would otherwise set the range of every later forecast.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from forecast import budget
 from forecast import timing as tm
 from forecast.data.stages import WON
 from forecast.features import deal_amounts
+from forecast.forecasting.distribution import outsized_bar
 from forecast.forecasting.fitted import ForecastModels, share_won_inside, templates_as_of
 from forecast.forecasting.seasonality import creation_pace
 from forecast.history import DealHistory
@@ -128,12 +133,9 @@ def _ratios(
             break
         budget.check()
         pipe = tm.pipeline_rows(known, s)
-        expected = float(
-            (
-                deal_amounts(pipe)
-                * tm.window_probabilities(models.timing, pipe, 0.0, span_days)["won"]
-            ).sum()
-        )
+        amount = deal_amounts(pipe)
+        chance = tm.window_probabilities(models.timing, pipe, 0.0, span_days)["won"]
+        new_amount = new_rate = np.zeros(0)
         before = known.known_before(s)
         templates, window = templates_as_of(before, s, settings.new_deal_window_days)
         if templates is not None and len(templates):
@@ -141,15 +143,46 @@ def _ratios(
             created = models.created[: np.searchsorted(models.created, s.to_datetime64())]
             pace = creation_pace(created, s, window)
             share = share_won_inside(models.timing, templates, s, 0.0, span_days, pace)
-            expected += float(((span_days / window) * share * templates["value"]).sum())
+            new_amount = templates["value"].to_numpy(dtype=float)
+            new_rate = (span_days / window) * np.asarray(share, dtype=float)
         won = opps[
             (opps["status"] == WON) & (opps["closed_at"] >= s) & (opps["closed_at"] < s + span)
         ]
-        actual = float(won["amount"].fillna(0).sum())
+        expected, actual = without_outsized(
+            amount, np.asarray(chance, dtype=float), new_amount, new_rate, won["amount"]
+        )
         if expected > 0 and actual > 0:
             ratios.append(math.log(actual / expected))
         s -= pd.Timedelta(days=every_days)
     return ratios
+
+
+def without_outsized(
+    amount: np.ndarray,
+    chance: np.ndarray,
+    new_amount: np.ndarray,
+    new_rate: np.ndarray,
+    won: pd.Series | np.ndarray,
+) -> tuple[float, float]:
+    """A window's forecast and actual with the deals far bigger than the rest taken out of both.
+
+    One huge deal won (or foreseen) in a past window would make its miss say nothing of the pace
+    or win rates of the others, yet it set the range of every later forecast (one 1e8 deal among
+    thousands of small ones measured a drift of ±573%). The range holds such deals apart as exact
+    outcomes already (`distribution`), so the drift measures the rest: parts above the bar the
+    range keeps deals apart by (`outsized_bar`, on the window's open deals, won with `chance`,
+    and new-deal streams, of Poisson rate `new_rate`) leave the forecast, and won deals above it
+    leave the actual, whether they were foreseen or created inside the window."""
+    a = np.r_[np.asarray(amount, dtype=float), np.asarray(new_amount, dtype=float)]
+    c = np.r_[np.asarray(chance, dtype=float), np.asarray(new_rate, dtype=float)]
+    deal = np.arange(len(a)) < len(amount)
+    c = np.where(deal, np.clip(c, 0.0, 1.0), np.maximum(c, 0.0))
+    part = (a > 0) & (c > 0)  # as the range counts them
+    var = a * a * np.where(deal, c * (1 - c), c)
+    bar = outsized_bar(a[part], var[part])
+    won_amount = pd.Series(won, dtype=float).fillna(0.0).to_numpy()
+    expected = float((a * c)[part & (a <= bar)].sum())
+    return expected, float(won_amount[won_amount <= bar].sum())
 
 
 # --- out of sample: the backtest's own forecasts of the next days ---------------------------------
@@ -166,6 +199,29 @@ class Probe:
     span_days: float
     expected: float
     actual: float
+
+    @classmethod
+    def of(
+        cls,
+        origin: pd.Timestamp,
+        level: int,
+        span_days: float,
+        deals: pd.DataFrame | None,
+        streams: pd.DataFrame | None,
+        won: pd.Series,
+    ) -> Probe:
+        """The probe of a forecast's parts (`RevenueForecast.deals` and `.new_streams`) and
+        the amounts won in its window, deals far bigger than the rest out of both
+        (`without_outsized`)."""
+        none = np.zeros(0)
+        expected, actual = without_outsized(
+            none if deals is None else deals["amount"].to_numpy(dtype=float),
+            none if deals is None else deals["p_won_in_period"].to_numpy(dtype=float),
+            none if streams is None else streams["value"].to_numpy(dtype=float),
+            none if streams is None else streams["rate"].to_numpy(dtype=float),
+            won,
+        )
+        return cls(origin, level, span_days, expected, actual)
 
     @property
     def end(self) -> pd.Timestamp:

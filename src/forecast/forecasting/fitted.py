@@ -13,6 +13,7 @@ import pandas as pd
 from forecast import features as feat
 from forecast import timing as tm
 from forecast.errors import InsufficientHistory, InvalidInput
+from forecast.forecasting.distribution import outsized_bar
 from forecast.forecasting.seasonality import Pace
 from forecast.history import JUST_AFTER, DealHistory, as_timestamp
 from forecast.history_inputs import undated_closes_note
@@ -300,9 +301,21 @@ def _value_level(known: DealHistory, t: pd.Timestamp, recent: pd.DataFrame) -> f
     amounts = feat.deal_amounts(known.amounts_at(pos, created + JUST_AFTER.to_timedelta64()))
     age = (t.to_datetime64() - created) / np.timedelta64(1, "D")
     weight = 0.5 ** (age / VALUE_HALF_LIFE_DAYS)
+    # One deal far bigger than the rest would set the level alone (a 1e8 deal among a year of
+    # small ones valued every new deal 20 times higher): the level and the recent mean are read
+    # without the creations the range would hold apart (each stands for a stream of deals like
+    # it; the range counts such a template apart at its own amount, scaled with the rest).
+    bar = outsized_bar(amounts, amounts * amounts)
+    body = amounts <= bar
+    if not body.any():
+        return 1.0
+    amounts, weight = amounts[body], weight[body]
     level = float(np.average(amounts, weights=weight))
     spread = float(np.average((amounts - level) ** 2, weights=weight))
     recent_amounts = feat.deal_amounts(recent)
+    recent_amounts = recent_amounts[recent_amounts <= bar]
+    if not len(recent_amounts):
+        return 1.0
     mean = float(recent_amounts.mean())
     if mean <= 0:
         return 1.0

@@ -292,8 +292,8 @@ def _origin(
     for level, span in enumerate(probe_spans(full)):
         window = Period(f"{origin.date()} +{span:g} days", origin, origin + span * tm.DAY, freq)
         fc = forecast_pipeline(pipeline, models, window, origin)
-        actual = won_all.loc[window.contains(won_all["closed_at"]), "amount"].fillna(0).sum()
-        probes.append(Probe(origin, level, span, fc.total.expected, float(actual)))
+        won_then = won_all.loc[window.contains(won_all["closed_at"]), "amount"]
+        probes.append(Probe.of(origin, level, span, fc.deals, fc.new_streams, won_then))
     return _Origin(models, pipeline, shown, won)
 
 

@@ -108,6 +108,9 @@ class RevenueForecast:
     new_deals: bool
     notes: list[str] = field(default_factory=list)
     deals: pd.DataFrame | None = None  # per open deal: probabilities and expected value
+    #: Per deal not yet created (a template): its value and the Poisson rate of such deals won
+    #: inside the period (the drift reads a window's parts from `deals` and these).
+    new_streams: pd.DataFrame | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -389,8 +392,11 @@ def forecast_pipeline(
             f"by {by}: the deals name no {by} at all (every one is {MISSING_GROUP}); map the "
             f"export's {by} column to see the forecast per {by}"
         )
+    streams = None
+    if new_rate is not None and new_amount is not None:
+        streams = pd.DataFrame({"value": new_amount, "rate": new_rate})
     return RevenueForecast(
-        period, as_of, by, groups, total, models.method, bool(lines_new), notes, deals
+        period, as_of, by, groups, total, models.method, bool(lines_new), notes, deals, streams
     )
 
 
