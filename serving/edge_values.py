@@ -219,7 +219,7 @@ def on_a_scale(value: float) -> float:
 Csat = Annotated[
     float,
     BeforeValidator(number_in),
-    Field(allow_inf_nan=False, description=_CSAT),
+    Field(allow_inf_nan=False, description=_CSAT, json_schema_extra={"minimum": 0, "maximum": 100}),
     AfterValidator(on_a_scale),
 ]
 #: A stage's name: a `Name`, read as the import reads stages (`stage_name`).

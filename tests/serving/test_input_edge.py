@@ -366,7 +366,7 @@ def test_a_dataset_name_with_a_control_character_is_422(crm_client):
 
 
 def test_an_ordinary_push_still_works(crm_client):
-    response = crm_client.put("/v1/opportunities/D1", json={**STATE, "csat": -2.5})
+    response = crm_client.put("/v1/opportunities/D1", json={**STATE, "csat": 2.5})
     assert response.status_code == 200 and response.json()["outcome"] == "changed"
     batch = {"opportunities": [{"id": "D2", **STATE, "amount": 1e15}]}
     assert crm_client.post("/v1/opportunities/batch", json=batch).json()["inserted"] == 1
