@@ -14,6 +14,13 @@ from forecast.settings import Settings
 from serving.app import create_app
 
 
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One MLflow store per test module, for settings that name it: making its tables takes
+    seconds, and tests of the API that train no model need no store of their own."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(state_dir=tmp_path / "state", max_body_bytes=10_000, key_cache_seconds=0)

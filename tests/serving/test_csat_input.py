@@ -16,11 +16,6 @@ from forecast.settings import Settings
 from tests.serving.conftest import auth
 
 
-@pytest.fixture(scope="module")
-def mlflow_uri(tmp_path_factory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-
-
 @pytest.fixture
 def settings(tmp_path: Path, mlflow_uri: str) -> Settings:
     return Settings(

@@ -21,11 +21,6 @@ from serving.deps import of_dataset
 from tests.serving.conftest import auth
 
 
-@pytest.fixture(scope="module")
-def mlflow_uri(tmp_path_factory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-
-
 @pytest.fixture
 def settings(tmp_path: Path, mlflow_uri: str) -> Settings:
     return Settings(

@@ -15,13 +15,6 @@ from forecast.settings import Settings
 from tests.serving.conftest import auth
 
 
-@pytest.fixture(scope="module")
-def mlflow_uri(tmp_path_factory) -> str:
-    """One MLflow store for the module: making its tables takes seconds, and no test here
-    needs a model."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-
-
 @pytest.fixture
 def settings(tmp_path: Path, mlflow_uri: str) -> Settings:
     return Settings(
