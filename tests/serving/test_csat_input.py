@@ -67,3 +67,14 @@ def test_a_deal_scored_with_a_csat_on_no_scale_is_422_naming_it(scorer):
     response = scorer.post("/v1/deals/score", json=deal)
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == ["body.csat"]
+
+
+def test_a_pushed_batch_keeps_each_score_on_a_scale_as_sent(scorer, settings):
+    """A push is no survey file: a 9 among twenty 4s is stored as sent, not judged a stray of
+    a 1–5 scale (an export's import would leave it out, saying so)."""
+    deals = [{"id": f"P{i}", **WON, "csat": 4} for i in range(20)]
+    deals.append({"id": "P20", **WON, "csat": 9})
+    response = scorer.post("/v1/opportunities/batch", json={"opportunities": deals})
+    assert response.status_code == 200, response.text
+    stored = store.load_opportunities(store.get_engine(settings), "crm").set_index("id")
+    assert stored.loc["P20", "csat"] == 9.0 and stored.loc["P0", "csat"] == 4.0

@@ -11,6 +11,9 @@ among scores of 1–5 lifts a team's average past any score its customers gave. 
   first chunk that has scores and said in a note;
 - a score outside that scale (the stray 7, a 0 among 1–5 scores) is not kept: the deal is
   imported without it, and a note names the column, the scale and the lines.
+
+A push (rows given as a frame, not an export file) is a few deals of no one survey: its scores
+are judged alone, on no scale refused, as the API's schema refuses them.
 """
 
 from __future__ import annotations
@@ -57,8 +60,9 @@ def shown(scale: tuple[float, float]) -> str:
 class CsatScale:
     """A file's CSAT scale once decided, and the scores outside it dropped over its chunks."""
 
-    def __init__(self, report: ImportReport, column: str) -> None:
+    def __init__(self, report: ImportReport, column: str, of_file: bool = True) -> None:
         self.report, self.column = report, column
+        self.of_file = of_file  # False: a push's deals, no file's survey to tell a scale by
         self.scale: tuple[float, float] | None = None
         self.dropped = 0
         self.lines: list[int] = []  # the first lines, at most SHOWN_LINES
@@ -70,6 +74,8 @@ class CsatScale:
         no scale (for the caller to report as bad rows). `bad`: the rows already bad, whose
         scores are not counted (each is reported for its own problem)."""
         no_scale = on_no_scale(given)
+        if not self.of_file:  # a push: each score judged alone, as the API's schema does
+            return given.where(~no_scale), no_scale
         return self._within(given.where(~no_scale), lines, ~bad & ~no_scale), no_scale
 
     def _within(self, values: pd.Series, lines: pd.Series, counted: pd.Series) -> pd.Series:

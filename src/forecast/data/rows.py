@@ -304,7 +304,7 @@ class CanonicalRows(NumberColumns):
             outside, bad, raw, "rep_probability", "probability outside 0–1" if scale == 1 else said
         )
         if "csat" in cols:  # a score on a satisfaction scale, and on the file's (`csat_scale`)
-            self.csat = self.csat or CsatScale(self.report, cols["csat"])
+            self.csat = self.csat or CsatScale(self.report, cols["csat"], self.frame is None)
             out["csat"], no_scale = self.csat.read(out["csat"], raw["__line"], bad)
             self._bad(no_scale, bad, raw, "csat", NO_SCALE)
         out["forecast_category"] = self._forecast_categories(out["forecast_category"], raw, bad)
