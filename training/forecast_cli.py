@@ -385,11 +385,13 @@ def backtest_cmd(
     if log:
         from forecast.modeling.registry import log_backtest
         from training.models_cli import _quiet_mlflow
+        from training.run_data import replayed
 
         if tick:
             tick("logging the run to MLflow")
         _quiet_mlflow()
-        run_id = log_backtest(report, settings)
+        replay, digest = replayed(loaded, data, source)  # the data, as a deals run logs it
+        run_id = log_backtest(report, settings, data=replay, fingerprint=digest)
     kept, why_not = _keep_track_record(
         report, freq.value, settings, stored=bool(loaded.get("stored")), replace=replace_record
     )
@@ -494,7 +496,8 @@ def timing_cmd(
     """
     from forecast.modeling.registry import NO_DATASET, load_timing_champion, log_training
     from forecast.timing import train_timing
-    from training.models_cli import _quiet_mlflow
+    from training.models_cli import Kind, _quiet_mlflow
+    from training.run_data import described
 
     settings = get_settings()
     loaded = _load(data, mapping, settings, include_leaks)
@@ -508,7 +511,11 @@ def timing_cmd(
         dataset=loaded["dataset"],
     )
     reg = log_training(
-        result, settings, promote=promote, champion_version_scored=champion[0] if champion else None
+        result,
+        settings,
+        promote=promote,
+        champion_version_scored=champion[0] if champion else None,
+        data=described(Kind.deals, loaded, data, None),  # as a deals run's: what it learnt from
     )
     if json_:
         print_json({**result.summary(), "registration": reg.to_dict()})

@@ -20,29 +20,56 @@ if TYPE_CHECKING:  # the registry (MLflow's side) is imported where a command ne
 def described(kind: Kind, frames: dict[str, Any], data: str | None, engine: Any) -> TrainingData:
     """The data a run read (`frames`, from `--data`): the file or folder `data` names, else the
     stored dataset. On a cluster, from what this process holds of it (`engine.source`'s summary
-    and newest date for deals; a stored leads dataset's dates from the store)."""
+    and newest date for deals; a stored leads dataset's dates from the store). The time-to-close
+    model's run (`forecast timing`) reads deals: its data is described as a deals run's."""
     import pandas as pd
 
+    from forecast.modeling.registry.inputs import lead_data
+
+    name, source = _named(frames, data)
+    if kind is Kind.deals:
+        return _deals(frames["history"], name, source, getattr(engine, "source", None))
+    if isinstance(frames["leads"], pd.DataFrame):
+        return lead_data(frames["leads"], name, source)
+    return _stored_leads(name, source)
+
+
+def replayed(loaded: dict[str, Any], data: str | None, read: Any) -> tuple[TrainingData, str]:
+    """The deals a backtest replays (`loaded`, from `--data`; `read`, where a cluster reads
+    them by partition), described as a deals run's data, and their fingerprint: a deals run's
+    on the same data (`data.fingerprint`, or the partitioned read's) is the same."""
+    from forecast.data.fingerprint import fingerprint
+
+    name, source = _named(loaded, data)
+    history = loaded["history"]
+    digest = read.fingerprint if read is not None else fingerprint(history.deals, history.stage_log)
+    return _deals(history, name, source, read), digest
+
+
+def _named(frames: dict[str, Any], data: str | None) -> tuple[str, DataSource]:
+    """The dataset's name and where it was read: the file or folder `data` names, else the
+    stored dataset."""
     from forecast.modeling.registry import NO_DATASET
-    from forecast.modeling.registry.inputs import deal_data, file_source, lead_data, store_source
+    from forecast.modeling.registry.inputs import file_source, store_source
 
     settings = get_settings()
     name = str(frames["dataset"] or NO_DATASET)
     path = given_path(data, settings)
-    source = (
-        file_source(path)
-        if path is not None
-        else store_source(settings.resolved_database_url, name)
-    )
-    if kind is Kind.deals:
-        read = getattr(engine, "source", None)  # read by partition: `history` is a summary
-        if read is None:
-            return deal_data(frames["history"], name, source)
-        summary = deal_data(frames["history"], name, source, end=read.end)
-        return replace(summary, sample=pd.DataFrame())  # its few columns are not the data's
-    if isinstance(frames["leads"], pd.DataFrame):
-        return lead_data(frames["leads"], name, source)
-    return _stored_leads(name, source)
+    if path is not None:
+        return name, file_source(path)
+    return name, store_source(settings.resolved_database_url, name)
+
+
+def _deals(history: Any, name: str, source: DataSource, read: Any) -> TrainingData:
+    """Deals data; `read`, a partitioned read whose summary `history` is (its newest date)."""
+    import pandas as pd
+
+    from forecast.modeling.registry.inputs import deal_data
+
+    if read is None:
+        return deal_data(history, name, source)
+    summary = deal_data(history, name, source, end=read.end)
+    return replace(summary, sample=pd.DataFrame())  # its few columns are not the data's
 
 
 def _stored_leads(name: str, source: DataSource) -> TrainingData:

@@ -184,3 +184,68 @@ def test_cluster_runs_record_the_data_range_an_in_process_run_does(
         assert p["data_first_created"] == _iso(created.min())
         assert p["data_last_created"] == _iso(created.max())
         assert p["data_leads"] == "1500"
+
+
+def test_a_time_to_close_run_records_its_data_its_holdout_and_their_dates(
+    cli: Cli, tmp_path: Path, settings_env: None
+) -> None:
+    """`forecast timing` learns from deals: its run logs them as a deals run does, so a data
+    scientist can tell which data, of which dates, made a time-to-close model."""
+    write_export(generate_pipeline(600, seed=5), tmp_path / "export")
+    deals = pd.read_csv(
+        tmp_path / "export" / "opportunities.csv", parse_dates=["created_at", "updated_at"]
+    )
+    summary = parsed(cli("timing", "--data", tmp_path / "export", "--json"))
+    reg = summary["registration"]
+    run = _run(reg["run_id"])
+
+    inputs = _inputs(run)
+    assert set(inputs) == {"training", "holdout"}
+    trained, tags = inputs["training"]
+    assert trained.name == reg["dataset"] == summary["dataset"]
+    assert trained.digest == summary["fingerprint"]
+    assert (tmp_path / "export").resolve().as_uri() in trained.source
+    assert tags["read_from"] == (tmp_path / "export").resolve().as_uri()
+    assert '"num_rows": 600' in trained.profile
+    holdout, holdout_tags = inputs["holdout"]
+    assert holdout.name == trained.name and holdout.digest != trained.digest
+    assert (holdout_tags["split"], holdout_tags["cut"]) == ("time", summary["split"]["cut"])
+    # the deals open at the test landmarks, each counted once
+    assert 0 < summary["rows"]["test_deals"] <= summary["rows"]["test_rows"]
+    assert f'"num_rows": {summary["rows"]["test_deals"]}' in holdout.profile
+
+    params = run.data.params
+    assert params["data_first_created"] == _iso(deals["created_at"].min())
+    assert params["data_last_created"] == _iso(deals["created_at"].max())
+    assert params["data_as_of"] == _iso(deals["updated_at"].max())
+    assert params["data_deals"] == "600"
+
+    shown = _shown(cli, "timing")
+    assert f"as of {_iso(deals['updated_at'].max())}, 600 deals" in shown
+    assert f"input {reg['dataset']} (digest {summary['fingerprint']}" in shown
+
+
+def test_a_backtest_run_records_the_data_it_replayed_as_the_models_run_does(
+    cli: Cli, tmp_path: Path, settings_env: None
+) -> None:
+    """A backtest fits and scores on the data, origin by origin: its run logs the data as a
+    training run's (context "backtest"), the same MLflow dataset as a model learnt from it."""
+    write_export(generate_pipeline(600, seed=5), tmp_path / "export")
+    created = pd.read_csv(tmp_path / "export" / "opportunities.csv")["created_at"]
+    timing = parsed(cli("timing", "--data", tmp_path / "export", "--json"))
+    window = ("--from", "2024-Q3", "--to", "2024-Q3", "--every", "period")
+    replay = parsed(cli("backtest", "--data", tmp_path / "export", *window, "--json"))
+    run = _run(replay["mlflow_run_id"])
+
+    inputs = _inputs(run)
+    assert set(inputs) == {"backtest"}
+    replayed, tags = inputs["backtest"]
+    trained, _ = _inputs(_run(timing["registration"]["run_id"]))["training"]
+    assert (replayed.name, replayed.digest) == (trained.name, trained.digest)
+    assert replayed.digest == timing["fingerprint"] == run.data.tags["data_fingerprint"]
+    assert tags["read_from"] == (tmp_path / "export").resolve().as_uri()
+    assert '"num_rows": 600' in replayed.profile
+    params = run.data.params
+    assert params["data_first_created"] == _iso(pd.to_datetime(created).min())
+    assert params["data_deals"] == "600"
+    assert params["freq"] == "quarter"  # the backtest's own params stay

@@ -45,6 +45,8 @@ class TimingEvaluation:
     calibration: dict[str, dict[str, list[float]]]
     landmarks: list[str]
     rows: int
+    #: The distinct deals those rows are of (a deal open at several landmarks counts once).
+    deals: int = 0
 
 
 def evaluate_timing(
@@ -111,5 +113,9 @@ def evaluate_timing(
                 table["count"].append(float(m.sum()))
         calibration[name] = table
     return TimingEvaluation(
-        metrics, calibration, [str(as_timestamp(t).date()) for t in at], len(rows)
+        metrics,
+        calibration,
+        [str(as_timestamp(t).date()) for t in at],
+        len(rows),
+        int(rows["id"].nunique()),
     )

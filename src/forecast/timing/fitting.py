@@ -166,7 +166,8 @@ def train_timing(
             "train": "deals as known before the cut, open ones censored",
             "test": "deals open at each test landmark, followed for the horizons",
         },
-        rows={**model.n_rows_, "test_rows": evaluation.rows},
+        # test_deals: the holdout's deals, as a deals run counts its own (its logged input).
+        rows={**model.n_rows_, "test_rows": evaluation.rows, "test_deals": evaluation.deals},
         params={
             "bucket_days": model.bucket_days,
             "max_age_days": model.max_age_days,

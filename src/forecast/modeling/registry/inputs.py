@@ -1,6 +1,7 @@
 """What a training run learnt from, logged with it: its data as an MLflow dataset input (context
 "training", and "holdout" for the part it was tested on) and the data's time range as params,
-so a run says which data, of which dates, made its model.
+so a run says which data, of which dates, made its model (and a backtest run, context
+"backtest", which data it replayed).
 
 No row goes to MLflow. A dataset input is its name (the project's dataset), its source (the
 stored dataset, or the file or folder read), a digest, a schema and a row count:
@@ -38,6 +39,8 @@ SAMPLE_ROWS = 1000
 #: The source type of a dataset read from the project's store (a file's is MLflow's "local").
 STORE_SOURCE = "forecast-store"
 TRAINING, HOLDOUT = "training", "holdout"
+#: The context of a backtest's data (it fits and scores on the whole data, origin by origin).
+BACKTEST = "backtest"
 #: The input tag saying where the run read its data (the dataset's source is its first run's).
 READ_FROM = "read_from"
 #: The params a run's data range is logged as (`deal_data`, `lead_data`).
@@ -132,23 +135,39 @@ def lead_data(leads: pd.DataFrame, name: str, source: DataSource) -> TrainingDat
 
 
 def log_data(data: TrainingData, result: Any) -> None:
-    """Log `data` into the active run: its range as params, the training data and the holdout
-    (where the run has one: `result.split` and a test count in `result.rows`) as inputs, each
-    tagged with where this run read the data (`READ_FROM`)."""
+    """Log `data` into the active training run: its range as params, the training data and the
+    holdout (where the run has one: `result.split` and a test count in `result.rows`) as inputs,
+    each tagged with where this run read the data (`READ_FROM`)."""
+    tested = result.rows.get("test_deals", result.rows.get("test"))
+    holdout = (result.split, int(tested)) if result.split and tested else None
+    log_dataset(data, result.fingerprint, TRAINING, holdout=holdout)
+
+
+def log_dataset(
+    data: TrainingData,
+    fingerprint: str,
+    context: str,
+    *,
+    holdout: tuple[dict[str, Any], int] | None = None,
+) -> None:
+    """Log `data` into the active run (a training run's, `log_data`, or a backtest's, which
+    replays the whole data: context `BACKTEST`, no holdout): its range as params and the data
+    as an input of `context` with digest `fingerprint`; `holdout` (the split and its row count)
+    as a second input whose digest is the fingerprint's with the split."""
     import mlflow
 
     mlflow.log_params(data.params)
     read_from = {READ_FROM: data.source.said}
-    datasets = [_dataset(data, result.fingerprint, data.rows)]
-    contexts: list[str | None] = [TRAINING]
+    datasets = [_dataset(data, fingerprint, data.rows)]
+    contexts: list[str | None] = [context]
     tags: list[dict[str, str] | None] = [read_from]
-    tested = result.rows.get("test_deals", result.rows.get("test"))
-    if result.split and tested:
-        split = json.dumps(result.split, sort_keys=True, default=str)
-        digest = hashlib.sha256(f"{result.fingerprint}|{split}".encode()).hexdigest()[:16]
-        datasets.append(_dataset(data, digest, int(tested)))
+    if holdout is not None:
+        split, tested = holdout
+        text = json.dumps(split, sort_keys=True, default=str)
+        digest = hashlib.sha256(f"{fingerprint}|{text}".encode()).hexdigest()[:16]
+        datasets.append(_dataset(data, digest, tested))
         contexts.append(HOLDOUT)
-        said = {"split": result.split.get("method"), "cut": result.split.get("cut")}
+        said = {"split": split.get("method"), "cut": split.get("cut")}
         tags.append({**read_from, **{k: str(v) for k, v in said.items() if v is not None}})
     mlflow.log_inputs(datasets, contexts, tags)
 

@@ -36,7 +36,7 @@ from forecast.modeling.registry.client import (
     _start_run,
     model_name,
 )
-from forecast.modeling.registry.inputs import TrainingData, log_data
+from forecast.modeling.registry.inputs import BACKTEST, TrainingData, log_data, log_dataset
 
 log = logging.getLogger("forecast.modeling.registry")
 
@@ -368,22 +368,28 @@ def _make_champion(client: Any, name: str, version: str) -> None:
 
 
 def log_backtest(
-    report: Any, settings: Settings | None = None, params: dict[str, Any] | None = None
+    report: Any,
+    settings: Settings | None = None,
+    params: dict[str, Any] | None = None,
+    *,
+    data: TrainingData | None = None,
+    fingerprint: str = "",
 ) -> str:
     """Log a backtest (`backtest.BacktestReport`) as one run: overall and per-horizon errors
     (WAPE, bias of every method; P10–P90 coverage of ours and of the forecast chosen; how often
-    ours beat the best naive one), per calendar period errors, the full report as JSON. Returns
-    the run id."""
+    ours beat the best naive one), per calendar period errors, the full report as JSON. `data`,
+    the data replayed, is logged as a training run's is (its range as params, the data as the
+    run's input, context "backtest", digest `fingerprint`). Returns the run id."""
     import mlflow
 
     settings = settings or get_settings()
-    data = report.to_dict()
+    doc = report.to_dict()
     metrics: dict[str, float] = {"seconds": float(report.seconds)}
-    for key, value in _flatten(data["overall"]).items():
+    for key, value in _flatten(doc["overall"]).items():
         metrics[f"overall_{key}"] = value
     # Per horizon (headline and sealed check apart): every method's WAPE and bias, coverage.
     for block, prefix in (("horizon_scores", ""), ("sealed_check", "sealed_")):
-        for entry in data.get(block) or []:
+        for entry in doc.get(block) or []:
             h = f"{prefix}h{entry['horizon_weeks']}"
             for m, score in entry["methods"].items():
                 for k in ("wape", "bias"):
@@ -392,9 +398,9 @@ def log_backtest(
             for k in ("coverage_p10_p90", "coverage_p10_p90_chosen", "beats_best_naive"):
                 if (entry.get(k) or {}).get("share") is not None:
                     metrics[f"{h}_{k}"] = entry[k]["share"]
-    per_period = data.get("every", "period") == "period"  # weekly: hundreds, in the JSON only
+    per_period = doc.get("every", "period") == "period"  # weekly: hundreds, in the JSON only
     with _mlflow(settings) as client, _start_run(client, "backtest", settings) as run:
-        for step, period in enumerate(data["periods"]):
+        for step, period in enumerate(doc["periods"]):
             if period["status"] != "ok":
                 continue
             mlflow.log_metrics(
@@ -419,12 +425,17 @@ def log_backtest(
                     metrics[f"{period['period']}_{m}_abs_error"] = e["abs_error"]
                 if e.get("pct_error") is not None:
                     metrics[f"{period['period']}_{m}_pct_error"] = e["pct_error"]
+        tags = {"kind": "backtest", "dataset": str(report.dataset)}
+        if fingerprint:  # as a training run's: the same data has the same one
+            tags["data_fingerprint"] = fingerprint
         _log_run(
             {"freq": report.freq, "by": report.by, "dataset": report.dataset, **(params or {})},
-            {"kind": "backtest", "dataset": str(report.dataset)},
+            tags,
             {_metric_key(k): v for k, v in metrics.items()},
-            {"backtest.json": data},
+            {"backtest.json": doc},
         )
+        if data is not None:
+            log_dataset(data, fingerprint, BACKTEST)
         return run.info.run_id
 
 
