@@ -1,7 +1,8 @@
 """What an import keeps with its dataset is read back one way (`DatasetOptions.from_dict`): the
 scoring API, training and the store's reads take a leads dataset's notation, date formats,
 outcome window and own creation column, and a deals dataset's amount rules, stage probabilities,
-features and rep probability scale, as the import wrote them."""
+features, rep probability scale, push value fixes, currency and exchange rates, as the import
+wrote them."""
 
 from __future__ import annotations
 
@@ -76,3 +77,28 @@ def test_a_deals_datasets_options_read_back_as_its_mapping_wrote_them():
     assert options.amount_known_before_close is False
     assert options.rep_probability_scale == 100.0
     assert options.notation is None and options.created_at_column is None
+
+
+def test_what_a_push_is_fixed_and_converted_by_reads_back_as_the_import_wrote_it():
+    """The value fixes of the fields a CRM pushes (by field, not by the export's column), the
+    dataset's currency and its exchange rates: a push is read as the export was."""
+    mapping = Mapping.model_validate(
+        {
+            "kind": "opportunities",
+            "dataset": "d",
+            "columns": {"id": "Deal", "stage": "Stage", "sector": "Industry"},
+            "value_fixes": {"Industry": {"technolgy": "technology"}},
+            "currency": "eur",
+            "exchange_rates": {"USD": 0.92},
+        }
+    )
+    options = DatasetOptions.from_dict(mapping.options)
+    assert options.value_fixes == (("sector", (("technolgy", "technology"),)),)
+    assert options.currency == "EUR"
+    assert options.exchange_rates == (("USD", 0.92),)
+
+
+def test_a_dataset_stored_without_currency_options_reads_us_dollars_and_no_fixes():
+    options = DatasetOptions.from_dict({"amount_known_before_close": True})
+    assert options.value_fixes == () and options.exchange_rates == ()
+    assert options.currency == "USD"

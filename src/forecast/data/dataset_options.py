@@ -82,6 +82,13 @@ class DatasetOptions:
     outcome_days: float | None = None
     #: A leads dataset's own column for the creation date; None where it is `created_at`.
     created_at_column: str | None = None
+    #: The import's `value_fixes` of the text fields a CRM pushes, by field, as (field,
+    #: ((value, fixed), ...)) pairs: a push is fixed as the export was.
+    value_fixes: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    #: The currency a deal dataset's amounts are in, and the rates (currency, rate) the import
+    #: converted other currencies at: a push is converted as the export was.
+    currency: str = "USD"
+    exchange_rates: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def from_dict(cls, data: Options[str, Any] | None) -> DatasetOptions:
@@ -91,6 +98,7 @@ class DatasetOptions:
         numbers = data.get("numbers") or {}
         days = data.get("outcome_days")
         created = data.get("created_at_column")
+        fixes = data.get("value_fixes") or {}
         return cls(
             amount_known_before_close=bool(data.get("amount_known_before_close", True)),
             stage_probabilities=tuple((str(s), float(p)) for s, p in given.items()),
@@ -105,4 +113,7 @@ class DatasetOptions:
             date_formats=tuple(str(f) for f in data.get("date_formats") or () if f != "ISO8601"),
             outcome_days=None if days is None else float(days),
             created_at_column=str(created) if created else None,
+            value_fixes=tuple((str(f), tuple(dict(v).items())) for f, v in fixes.items()),
+            currency=str(data.get("currency") or "USD"),
+            exchange_rates=tuple(dict(data.get("exchange_rates") or {}).items()),
         )

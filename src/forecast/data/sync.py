@@ -412,8 +412,7 @@ def _mapping(
     """The canonical columns with the dataset's own stages, leak columns, amount rules, stage
     probabilities, features and rep probability scale, so a push leaves the dataset's settings
     as the import that made it left them (and reads its values as that import read them)."""
-    raw = info.get("options") or {}
-    options = DatasetOptions.from_dict(raw)  # read as the history reads them, and kept whole
+    options = DatasetOptions.from_dict(info.get("options"))  # as the history reads them
     rules = AmountRules(known_before_close=options.amount_known_before_close)
     return load_mapping("canonical").model_copy(
         update={
@@ -428,9 +427,9 @@ def _mapping(
             "features": {f: f for f in features},
             "stage_probabilities": dict(options.stage_probabilities),
             "stage_probabilities_from": options.stage_probabilities_from,
-            "value_fixes": dict(raw.get("value_fixes") or {}),
-            "currency": str(raw.get("currency") or "USD"),
-            "exchange_rates": dict(raw.get("exchange_rates") or {}),
+            "value_fixes": {column: dict(fixes) for column, fixes in options.value_fixes},
+            "currency": options.currency,
+            "exchange_rates": dict(options.exchange_rates),
             "rep_probability_scale": options.rep_probability_scale,
         }
     )
