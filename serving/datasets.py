@@ -1,8 +1,9 @@
 """The stored opportunities datasets as the app serves them: each read once per version.
 
-An import or a CRM sync gives a dataset a new version (its `updated_at`), so a cached
-`DealHistory` is never stale: the key holds the version, and the old version's entry simply
-ages out of the app's cache. The KPI and at-risk routes, the forecast and the dashboard all
+An import or a CRM sync that changes what is stored gives a dataset a new version (its
+`updated_at`; one that changes nothing keeps it, and the cache), so a cached `DealHistory` is
+never stale: the key holds the version, and the old version's entry simply ages out of the
+app's cache. The KPI and at-risk routes, the forecast and the dashboard all
 read through here, so one request's history is the next one's.
 """
 

@@ -85,7 +85,7 @@ def import_(
         typer.Option(
             "--track/--no-track",
             help="Deals: track the forecast at once, so the API and the dashboard serve it "
-            "(default: FORECAST_TRACK_AFTER_IMPORT, on)",
+            "(default: FORECAST_TRACK_AFTER_IMPORT, on, where the import changed the data)",
         ),
     ] = None,
     json_: JsonOpt = False,
@@ -106,7 +106,8 @@ def import_(
         chunk_rows=settings.import_chunk_rows,
         replace=replace,
     )
-    wanted = settings.track_after_import if track is None else track
+    # An export imported again unchanged is tracked already (its version kept), unless asked.
+    wanted = settings.track_after_import and report.changed if track is None else track
     tracked = _track_import(engine, report.dataset, settings) if wanted else None
     if json_:
         print_json({**import_json(report, ok=True), **({"tracked": tracked} if tracked else {})})
@@ -114,6 +115,8 @@ def import_(
     print_import_report(report, console)
     if tracked is not None:
         err_console.print(f"[dim]forecast tracking: {tracked['message']}[/]")
+    elif track is None and settings.track_after_import and not report.changed:
+        err_console.print("[dim]forecast tracking: nothing changed, not run again (--track)[/]")
 
 
 class DraftKind(StrEnum):

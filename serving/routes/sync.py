@@ -65,7 +65,8 @@ def upsert_opportunity(
     report = sync.sync_opportunities(
         engine, [deal], dataset=dataset or settings.deal_dataset, where=""
     )
-    data_changed(request.app.state.tracking)
+    if report.changed:  # a push that changed nothing calls for no tracking run
+        data_changed(request.app.state.tracking)
     return OpportunitySynced(dataset=report.dataset, **report.deals[0].to_dict())
 
 
@@ -87,7 +88,8 @@ def patch_opportunity(
     report = sync.sync_opportunities(
         engine, [deal], dataset=dataset or settings.deal_dataset, where="", partial=True
     )
-    data_changed(request.app.state.tracking)
+    if report.changed:  # a push that changed nothing calls for no tracking run
+        data_changed(request.app.state.tracking)
     return OpportunitySynced(dataset=report.dataset, **report.deals[0].to_dict())
 
 
@@ -114,7 +116,8 @@ def upsert_opportunities(
     report = sync.sync_opportunities(
         engine, deals, dataset=dataset or settings.deal_dataset, max_batch=settings.max_batch_size
     )
-    data_changed(request.app.state.tracking)
+    if report.changed:
+        data_changed(request.app.state.tracking)
     return OpportunityBatchSynced.model_validate(report.to_dict())
 
 

@@ -3,10 +3,10 @@
 `forecast import`, a CRM push, `forecast train`, `promote` and `rollback` write the store and
 the registry from other processes; a server that loaded its models before would go on serving
 what it read. `Sources` says what a set was read from: each stored dataset's version (its
-`updated_at`, new at every import and push) and each champion's version. `current_sources`
-reads the same now, cheaply (one query of the store's dataset table, one registry call per
-kind), and `Sources.differs` says whether a fresh load would serve something else. `Kept` says,
-from the same, what of the serving set a reload keeps rather than loads again.
+`updated_at`, new at every import or push that changes it) and each champion's version.
+`current_sources` reads the same now, cheaply (one query of the store's dataset table, one
+registry call per kind), and `Sources.differs` says whether a fresh load would serve something
+else. `Kept` says, from the same, what of the serving set a reload keeps rather than loads again.
 """
 
 from __future__ import annotations
@@ -126,10 +126,10 @@ class Kept:
 
     Kept: a champion loaded from the registry at the version the registry names now (a model
     version's artifact never changes), with what was made on it while it served; a dataset's
-    deal context and fallback while its version (`updated_at`, new at every import and push) is
-    the one the serving set was loaded from. Nothing from a set not loaded from the store (a
-    test's), from a local copy (the registry was away: read again once it answers), nor a pinned
-    model (of no dataset)."""
+    deal context and fallback while its version (`updated_at`, new at every import or push
+    that changes it) is the one the serving set was loaded from. Nothing from a set not loaded
+    from the store (a test's), from a local copy (the registry was away: read again once it
+    answers), nor a pinned model (of no dataset)."""
 
     def __init__(self, previous: ModelSet | None, now: frozenset[tuple[str, str, str]]) -> None:
         """`now`: the store's (name, kind, version) of every dataset, as the load read them."""

@@ -100,6 +100,7 @@ def test_reimporting_the_same_export_changes_nothing(engine, shared_opportunitie
     history_before = count(engine, store.stage_history)
     again = import_export(engine, shared_opportunities)
     assert again.rows_written == 0 and again.history_rows_written == 0
+    assert again.changed is False  # the dataset keeps its version: nothing to track again
     assert count(engine, store.stage_history) == history_before
     after = store.load_opportunities(engine, "crm_sales_opportunities")
     pd.testing.assert_frame_equal(

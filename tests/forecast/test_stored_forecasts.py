@@ -4,8 +4,10 @@ computed one reads while the data, targets and track record are unchanged, and n
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from forecast.data import store
@@ -101,6 +103,17 @@ def test_requests_the_run_did_not_answer_are_computed(tracked, request_):
     assert stored_forecast(engine, asked.pop("period"), dataset="crm", **asked) is None
 
 
+def _one_deal_changed(export: Path, folder: Path) -> Path:
+    """The next export: the same, but for one deal given to another owner at the export's
+    last update time."""
+    shutil.copytree(export, folder)
+    deals = pd.read_csv(folder / "opportunities.csv")
+    first = deals["updated_at"].idxmin()
+    deals.loc[first, ["owner", "updated_at"]] = ["Someone Else", deals["updated_at"].max()]
+    deals.to_csv(folder / "opportunities.csv", index=False)
+    return folder
+
+
 def test_a_new_target_track_record_or_import_is_computed_afresh(tmp_path, export):
     engine = store.get_engine(Settings(state_dir=tmp_path / "state"))
     import_export(engine, export, "canonical", dataset="crm")
@@ -136,7 +149,10 @@ def test_a_new_target_track_record_or_import_is_computed_afresh(tmp_path, export
 
     forecast_runs.track(engine, load_deal_history(engine, "crm"), "crm")
     assert stored_forecast(engine, AHEAD, dataset="crm") is not None
-    import_export(engine, export, "canonical", dataset="crm")  # the data changes version
+    import_export(engine, export, "canonical", dataset="crm")  # the same export: no change
+    assert stored_forecast(engine, AHEAD, dataset="crm") is not None
+    changed = _one_deal_changed(export, tmp_path / "next")
+    import_export(engine, changed, "canonical", dataset="crm")  # the data changes version
     assert stored_forecast(engine, AHEAD, dataset="crm") is None
     with engine.connect() as conn:  # the older version's documents are gone at the next run
         assert conn.execute(store.forecast_documents.select()).first() is not None

@@ -12,6 +12,7 @@ from forecast.data import store
 from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
 from forecast.settings import Settings
+from serving.datasets import dataset_version
 from tests.serving.conftest import auth
 
 
@@ -330,3 +331,40 @@ def test_the_body_a_crm_scores_with_may_be_pushed_with_its_id(scorer):
     other = scorer.put("/v1/opportunities/D1", json={**STATE, "id": "D2"})
     assert other.status_code == 422
     assert "id: the body's id 'D2' is not the path's 'D1'" in other.text
+
+
+@pytest.fixture
+def tracking_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Each call of a push route for a tracking run (`serving.tracking.data_changed`)."""
+    calls: list[object] = []
+    monkeypatch.setattr("serving.routes.sync.data_changed", calls.append)
+    return calls
+
+
+def test_a_push_sent_twice_keeps_the_datasets_version_and_tracks_once(
+    scorer, settings, tracking_calls
+):
+    """The same body PUT again stores nothing new: the dataset keeps the version its caches and
+    stored forecasts are keyed on, and no tracking run is called for."""
+    engine = store.get_engine(settings)
+    assert scorer.put("/v1/opportunities/D1", json=STATE).json()["outcome"] == "changed"
+    first = dataset_version(engine, "crm")[1]
+    assert len(tracking_calls) == 1
+    again = scorer.put("/v1/opportunities/D1", json=STATE)
+    assert again.status_code == 200 and again.json()["outcome"] == "unchanged"
+    batch = scorer.post("/v1/opportunities/batch", json={"opportunities": [{**STATE, "id": "D1"}]})
+    assert batch.status_code == 200 and batch.json()["unchanged"] == 1
+    assert dataset_version(engine, "crm")[1] == first
+    assert len(tracking_calls) == 1
+
+
+def test_a_push_that_changes_a_value_gives_a_new_version_and_tracks(
+    scorer, settings, tracking_calls
+):
+    engine = store.get_engine(settings)
+    scorer.put("/v1/opportunities/D1", json=STATE)
+    first = dataset_version(engine, "crm")[1]
+    raised = {**STATE, "amount": 1500.0, "updated_at": "2024-03-11T09:00:00Z"}
+    assert scorer.put("/v1/opportunities/D1", json=raised).json()["outcome"] == "changed"
+    assert dataset_version(engine, "crm")[1] != first
+    assert len(tracking_calls) == 2

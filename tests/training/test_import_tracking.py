@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from forecast.data.generator import generate_pipeline, write_export
+from forecast.settings import get_settings
 from tests.training.conftest import Cli
 
 
@@ -58,3 +59,25 @@ def test_a_dataset_too_small_to_forecast_is_imported_and_says_why_it_is_not_trac
     assert out.exit_code == 0, out.output
     tracked = json.loads(out.stdout)["tracked"]
     assert tracked["ok"] is False and tracked["message"].startswith("not tracked: ")
+
+
+def test_an_export_imported_again_unchanged_is_not_tracked_again(
+    cli: Cli, deals: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Tracking after an import is on (FORECAST_TRACK_AFTER_IMPORT): the nightly export read
+    again with no change keeps the dataset's version and its tracked forecast, and is not
+    tracked again (which would log the same runs again); asked for (--track), it is."""
+    monkeypatch.setenv("FORECAST_TRACK_AFTER_IMPORT", "true")
+    get_settings.cache_clear()
+    first = json.loads(cli("import", deals, "--dataset", "crm", "--json").stdout)
+    assert first["changed"] is True and first["tracked"]["ok"]
+    again = cli("import", deals, "--dataset", "crm", "--json")
+    assert again.exit_code == 0, again.output
+    second = json.loads(again.stdout)
+    assert second["changed"] is False and second["rows_written"] == 0
+    assert "tracked" not in second
+    assert _revenue(cli)["stored"]["as_of"] == "2024-01-01"  # the first tracking still served
+    said = cli("import", deals, "--dataset", "crm")
+    assert "nothing changed, not run again" in said.output
+    asked = json.loads(cli("import", deals, "--dataset", "crm", "--track", "--json").stdout)
+    assert asked["changed"] is False and asked["tracked"]["ok"]

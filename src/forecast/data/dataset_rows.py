@@ -65,6 +65,7 @@ def clear(conn: Connection, dataset: str, kind: str) -> str:
             removed.append(f"{count:,} {rows}")
     if not removed:
         return f"--replace: dataset {dataset!r} held nothing before this import"
+    store.new_version(conn, dataset)
     return (
         f"--replace: removed what dataset {dataset!r} held before ({', '.join(removed)}); "
         "it holds this export as read"

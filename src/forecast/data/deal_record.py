@@ -53,6 +53,7 @@ def remove_deal(engine: Engine, deal_id: str, *, dataset: str | None = None) -> 
             delete(f).where(f.c.dataset == name, f.c.opportunity_id == deal_id)
         ).rowcount
         conn.execute(delete(o).where(o.c.dataset == name, o.c.id == deal_id))
+        store.new_version(conn, name)
     return DealRemoved(name, deal_id, row["stage"], row["status"], stages, fields)
 
 

@@ -195,6 +195,7 @@ def _write(engine: Engine, job: _Job, replace: bool = False) -> ImportReport:
 
 def _write_in(conn: Connection, job: _Job, replace: bool = False) -> ImportReport:
     m = job.mapping
+    version = store.lock_dataset(conn, job.dataset)  # a write changing nothing leaves it
     dataset_rows.same_kind(conn, job.dataset, m.kind)
     if replace:
         job.report.note(dataset_rows.clear(conn, job.dataset, m.kind))
@@ -230,6 +231,7 @@ def _write_in(conn: Connection, job: _Job, replace: bool = False) -> ImportRepor
         job.report.note(dataset_rows.written(conn, job.dataset, m.kind, job.stages, before, read))
     job.finish()  # raises ImportRejected, which rolls the transaction back
     job.report.written = True
+    job.report.changed = str(store.get_dataset(conn, job.dataset)["updated_at"]) != version
     return job.report
 
 
@@ -483,7 +485,7 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
         if pd.notna(newest):
             return newest
         if self.frame is not None:
-            return store_now()
+            return pd.Timestamp(store.utcnow())
         # No dates at all: the file's modification time, stable across re-imports of one file.
         return pd.Timestamp(self.main.stat().st_mtime, unit="s").floor("s")
 
@@ -581,10 +583,6 @@ class _Job(LeadRows, HistoryFileRows, FileChunks, JoinedFiles, ExportColumns):
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def store_now() -> pd.Timestamp:
-    return pd.Timestamp(store.utcnow())
 
 
 def _parse_one(value: object, name: str) -> pd.Timestamp:

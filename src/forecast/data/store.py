@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    select,
     text,
 )
 from sqlalchemy.engine import Connection
@@ -204,31 +205,56 @@ def save_dataset(
     stages: StageSet | None = None,
     leak_columns: Sequence[str] = (),
     options: dict | None = None,
-) -> None:
-    now = utcnow()
-    values = {
-        "name": name,
+) -> bool:
+    """Store the dataset's record (kind, stages, leak columns, options) under its write lock;
+    True where that made or changed it, which gives it a new version. The same record written
+    again (an export imported again) leaves its version as it was (`new_version`)."""
+    lock_dataset(conn, name)
+    record = {
         "kind": kind,
         "stages": stages.to_dict() if stages else None,
         "leak_columns": list(leak_columns),
         "options": dict(options or {}),
-        "created_at": now,
-        "updated_at": now,
     }
-    stmt = _insert(conn, datasets).values(**values)
+    stored = conn.execute(select(datasets).where(datasets.c.name == name)).mappings().first()
+    if stored is not None and all(_same_json(record[k], stored[k]) for k in record):
+        return False
+    now = utcnow()
+    stmt = _insert(conn, datasets).values(name=name, **record, created_at=now, updated_at=now)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["name"],
-        set_={
-            k: stmt.excluded[k] for k in ("kind", "stages", "leak_columns", "options", "updated_at")
-        },
+        index_elements=["name"], set_={k: stmt.excluded[k] for k in [*record, "updated_at"]}
     )
     conn.execute(stmt)
+    return True
 
 
-def lock_dataset(conn: Connection, name: str) -> None:
+def _same_json(given: object, stored: object) -> bool:
+    """A value about to be stored in a JSON column is the one stored there (tuples and lists
+    alike, keys in any order)."""
+    return json.dumps(given, sort_keys=True, default=str) == json.dumps(
+        stored, sort_keys=True, default=str
+    )
+
+
+def lock_dataset(conn: Connection, name: str) -> str | None:
     """Take the dataset's write lock for this transaction (its row on PostgreSQL, the database
-    on SQLite) and give it a new version: writers of one dataset go one after another, and
-    what one reads after this is what the one before it wrote."""
+    on SQLite: `transaction` took it already): writers of one dataset go one after another, and
+    what one reads after this is what the one before it wrote. Returns its version as read
+    under the lock (None: not stored yet), which stays: a write that changes nothing leaves it.
+    The lock leaves its mark (`locked_at`): on SQLite, writers waiting in a queue see by it that
+    the ones ahead finish (`write_lock`), even those that changed nothing."""
+    row = datasets.c.name == name
+    conn.execute(datasets.update().where(row).values(locked_at=utcnow()))
+    at = conn.execute(select(datasets.c.updated_at).where(row)).scalar()
+    return None if at is None else str(at)
+
+
+def new_version(conn: Connection, name: str) -> None:
+    """Give the dataset a new version (its `updated_at`): what is stored of it changed. Readers
+    key on it: the app's cached histories and views (`serving.datasets`), the stored forecasts
+    (`stored_forecasts`), the served deal contexts (`model_sources`). So a write that changed
+    nothing (a row, a stage or field observation, the record) must not call it: every cache of
+    the dataset would be dropped and the forecast tracked again for the same data."""
     conn.execute(datasets.update().where(datasets.c.name == name).values(updated_at=utcnow()))
 
 
@@ -428,6 +454,17 @@ def ties_kept(conn: Connection, frame: pd.DataFrame, stages: StageSet) -> int:
 
 
 def _bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame, conflict: str) -> int:
+    """Write `frame`'s rows (all of them of the datasets in its `dataset` column) with the
+    `conflict` rule; returns how many rows were inserted or changed, and gives each dataset a
+    new version where any was (`new_version`): rows written again as stored change nothing."""
+    written = _bulk_rows(conn, table, frame, conflict)
+    if written:
+        for name in frame["dataset"].astype("str").unique():
+            new_version(conn, name)
+    return written
+
+
+def _bulk_rows(conn: Connection, table: Table, frame: pd.DataFrame, conflict: str) -> int:
     names = list(frame.columns)
     rows = db_rows(frame, table)
     driver = conn.connection.driver_connection

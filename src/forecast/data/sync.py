@@ -27,7 +27,8 @@ stages, so a push obeys the same rules as an import, and every push is kept as a
 - pushes of one dataset are written one after another (each call locks the dataset first and
   reads inside that lock the stages and features it checks against and what it reports), so
   concurrent pushes lose nothing, two identical pushes report one insert, and a push obeys
-  the stages of an import that committed just before it.
+  the stages of an import that committed just before it; a call that stores nothing new (no
+  state, stage or field observation: a push sent again) leaves the dataset's version as it was.
 
 A partial push (`partial`, `PATCH`) gives the changed fields alone: each is merged onto the
 stored deal first, and then pushed as a whole one (`forecast.data.partial_push`).
@@ -124,6 +125,7 @@ class SyncReport:
     dataset: str
     deals: list[DealSynced] = field(default_factory=list)
     history_added: int = 0
+    changed: bool = False  # something stored changed: a new version, to track again
 
     @property
     def counts(self) -> dict[str, int]:
@@ -171,7 +173,7 @@ def sync_opportunities(
     _no_duplicates(ids, where)
     out = SyncReport(name)
     with store.transaction(engine) as conn:
-        store.lock_dataset(conn, name)
+        version = store.lock_dataset(conn, name)
         # What a push is checked against is read inside the lock: an import that changed the
         # dataset's stages or features just before is what this push obeys.
         stages = store.dataset_stages(conn, name)
@@ -207,6 +209,7 @@ def sync_opportunities(
             raise _rejected(exc, written, where) from None
         after = _state(conn, name, ids)
         _close_at_outcome(conn, name, after)
+        out.changed = str(store.get_dataset(conn, name)["updated_at"]) != version
         tied = [i for i in written if _same_time(before.get(ids[i]), rows[i])]
         # Which of a tie's values are kept as stored needs the pushed rows as stored (a second
         # reading): only where the import says a tie kept stored values, not on every retry.
@@ -487,6 +490,7 @@ def _close_at_outcome(conn: Connection, dataset: str, after: dict[str, dict]) ->
         when = pd.Timestamp(entered).to_pydatetime()
         where = (o.c.dataset == dataset) & (o.c.id == deal_id)
         conn.execute(update(o).where(where).values(closed_at=when))
+        store.new_version(conn, dataset)
         row["closed_at"] = when
 
 

@@ -54,7 +54,10 @@ datasets = Table(
     Column("leak_columns", JSON, nullable=True),
     Column("options", JSON, nullable=True),
     Column("created_at", DateTime, nullable=False),
+    # Its version: when what is stored of it last changed (rows, observations, this record).
     Column("updated_at", DateTime, nullable=False),
+    # When a writer last took its write lock, changing something or not (`store.lock_dataset`).
+    Column("locked_at", DateTime),
 )
 
 # What people entered in the CRM. What a model computes lives elsewhere, so both can be compared.

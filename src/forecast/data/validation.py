@@ -60,6 +60,9 @@ class ImportReport:
     examples: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the import assumed or fixed
     written: bool = False
+    #: Something stored changed (a row, an observation, the dataset's record): it has a new
+    #: version. False for an export imported again unchanged (nothing to track again).
+    changed: bool = False
     hinted: set[str] = field(default_factory=set, repr=False)  # columns a csv: hint was noted for
     stated: dict[str, str] = field(default_factory=dict, repr=False)  # `restate`'s notes, by key
     tallies: Counter = field(default_factory=Counter, repr=False)  # `tally`'s counts, by key
@@ -146,6 +149,7 @@ class ImportReport:
             "examples": [p.__dict__ for p in self.examples],
             "notes": self.notes,
             "written": self.written,
+            "changed": self.changed,
         }
 
 
