@@ -18,7 +18,7 @@ from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
 from forecast.settings import Settings
 from tests.serving.conftest import auth
-from tests.serving.test_sync import STATE, crm, mlflow_uri, scorer, settings  # noqa: F401
+from tests.serving.test_sync import STATE, crm, scorer, settings  # noqa: F401
 
 NFC_OWNER = "Zoë Ångström 李"
 NFD_OWNER = "Zoe\u0308 A\u030angstro\u0308m 李"

@@ -30,7 +30,6 @@ from forecast.data.mapping import load_mapping
 from forecast.settings import Settings
 from serving.app import create_app
 from serving.dashboard.export import CHARTS, content_disposition, filename, to_csv
-from tests.serving.test_sync import mlflow_uri  # noqa: F401 - fixture reused
 
 TEAM = "Équipe Nord 東京"
 SOLO = "Solo"  # its only deal: opened on the data's last day

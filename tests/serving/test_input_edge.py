@@ -28,7 +28,7 @@ from forecast.kpis import compute_kpis
 from forecast.settings import Settings
 from tests.serving.conftest import auth
 from tests.serving.test_scores import DEAL, LEAD, app, scorer_client, trained  # noqa: F401
-from tests.serving.test_sync import STATE, mlflow_uri  # noqa: F401 - fixture reused
+from tests.serving.test_sync import STATE
 
 HUGE_INT = 10**400
 NaN = float("nan")

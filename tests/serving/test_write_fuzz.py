@@ -46,7 +46,7 @@ from forecast.settings import Settings
 from serving.app import create_app
 from tests.serving.conftest import auth
 from tests.serving.test_scores import DEAL, LEAD, trained  # noqa: F401 - fixture reused
-from tests.serving.test_sync import STATE, mlflow_uri  # noqa: F401 - fixture reused
+from tests.serving.test_sync import STATE
 
 SCALE = float(os.environ.get("FORECAST_WRITE_FUZZ_EXAMPLES", "1"))
 BATCH_LIMIT = 3
