@@ -412,13 +412,15 @@ def _timestamp(value: object) -> pd.Timestamp | None:
 def _mapping(
     dataset: str, stages: StageSet, info: dict, features: Sequence[str] = ()
 ) -> ImportMapping:
-    """The canonical columns with the dataset's own stages, leak columns, amount rules, stage
-    probabilities, features and rep probability scale, so a push leaves the dataset's settings
-    as the import that made it left them (and reads its values as that import read them)."""
+    """The canonical columns with the dataset's own settings (stages, leak columns, options), so
+    a push leaves them as the import that made it did, and reads values as it read them."""
     options = DatasetOptions.from_dict(info.get("options"))  # as the history reads them
     rules = AmountRules(known_before_close=options.amount_known_before_close)
-    return load_mapping("canonical").model_copy(
+    base = load_mapping("canonical")
+    decimal, thousands = options.notation or (".", None)
+    return base.model_copy(
         update={
+            "csv": base.csv.model_copy(update={"decimal": decimal, "thousands": thousands}),
             "dataset": dataset,
             "stages": stages.to_dict(),
             "stage_names": {},
@@ -439,8 +441,7 @@ def _mapping(
 
 
 def _rejected(exc: ImportRejected, written: list[int], where: str) -> InvalidInput:
-    """The import's problems, each at its deal's position in the call (`written`: the
-    position of each row the import read)."""
+    """The import's problems, each at its position in the call (`written`: each row's)."""
     problems = []
     for p in exc.report.examples:
         at = _at(where, written[p.row]) if 0 <= p.row < len(written) else ""
