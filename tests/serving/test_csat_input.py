@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 
 from forecast.data import store
-from forecast.data.importing import import_frame
+from forecast.data.importing import import_export, import_frame
 from forecast.data.mapping import load_mapping
 from forecast.settings import Settings
+from tests.forecast.test_import_csat import HEADER, SCORED, _won
+from tests.forecast.test_import_options import mapping, write
 from tests.serving.conftest import auth
 
 
@@ -78,3 +80,30 @@ def test_a_pushed_batch_keeps_each_score_on_a_scale_as_sent(scorer, settings):
     assert response.status_code == 200, response.text
     stored = store.load_opportunities(store.get_engine(settings), "crm").set_index("id")
     assert stored.loc["P20", "csat"] == 9.0 and stored.loc["P0", "csat"] == 4.0
+
+
+def test_a_push_is_held_to_the_csat_scale_its_datasets_export_was_read_on(
+    client, api_keys, settings, tmp_path
+):
+    """An export scored 1–5: a pushed 4 is stored, a 9 (whole or PATCH) is a 422 naming the
+    field and the scale, nothing written."""
+    export = write(tmp_path, "deals.csv", HEADER + _won(["5", "4", "1", "3"]))
+    engine = store.get_engine(settings)
+    import_export(engine, export, mapping(tmp_path, base=SCORED))
+    client.headers.update(auth(api_keys["scorer"]))
+    at = {"params": {"dataset": "acme"}}
+    deal = {"stage": "Won", "updated_at": "2024-03-01T00:00:00Z", "amount": 100.0}
+
+    stored = client.put("/v1/opportunities/D1", **at, json={**deal, "csat": 4})
+    assert stored.status_code == 200, stored.text
+    later = {"updated_at": "2024-03-02T00:00:00Z", "csat": 9}
+    for response in (
+        client.put("/v1/opportunities/D1", **at, json={**deal, **later}),
+        client.patch("/v1/opportunities/D1", **at, json=later),
+    ):
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"] == (
+            "csat: 9 is outside this dataset's CSAT scale 1–5 (its import read the export's "
+            "scores on it); nothing was written"
+        )
+    assert client.get("/v1/opportunities/D1", **at).json()["csat"] == 4

@@ -13,16 +13,31 @@ among scores of 1–5 lifts a team's average past any score its customers gave. 
   imported without it, and a note names the column, the scale and the lines.
 
 A push (rows given as a frame, not an export file) is a few deals of no one survey: its scores
-are judged alone, on no scale refused, as the API's schema refuses them.
+are judged alone, on no scale refused, as the API's schema refuses them. But its CRM sends the
+scores of the survey its export held: the scale an export's import read is kept with the dataset
+(its options' `csat_scale`, `DatasetOptions.csat_scale`), and a pushed score outside it is
+refused (`hold_to_scale`), or a 9 pushed to a dataset of 1–5 scores would be averaged with them.
+An import that reads no scale (no CSAT column, no scores) keeps none: pushes are then held to
+0–100 only.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
+from sqlalchemy import select
+
+from forecast.data import store
+from forecast.data.dataset_options import DatasetOptions
+from forecast.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from forecast.data.mapping import Mapping
+    from forecast.data.stages import StageSet
     from forecast.data.validation import ImportReport
 
 #: The scales a satisfaction score is given on: (lowest, highest), smallest first.
@@ -33,6 +48,8 @@ SCALE_SHARE = 0.95
 NO_SCALE = "CSAT outside 0–100 (no satisfaction scale goes below 0 or above 100)"
 #: The lines a note names at most.
 SHOWN_LINES = 5
+#: The dataset option holding the scale its export's scores were read on: [lowest, highest].
+OPTION = "csat_scale"
 
 
 def on_no_scale(values: pd.Series) -> pd.Series:
@@ -106,3 +123,66 @@ class CsatScale:
                 "not kept, the deals kept without one (a score of another survey, or a typo?)",
             )
         return values.where(~outside)
+
+
+# --- the scale kept with the dataset, and a push held to it -----------------------------------
+
+
+class _Import(Protocol):
+    """What of an import (`importing._Job`) its dataset's record is saved from."""
+
+    @property
+    def mapping(self) -> Mapping: ...
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def stages(self) -> StageSet | None: ...
+    @property
+    def frame(self) -> pd.DataFrame | None: ...  # None: an export file (else a push's rows)
+    @property
+    def csat(self) -> CsatScale | None: ...
+
+
+def with_scale(options: dict[str, Any], scale: tuple[float, float] | None) -> dict[str, Any]:
+    """`options` holding `scale` as the dataset's CSAT scale (None: holding none)."""
+    out = {k: v for k, v in options.items() if k != OPTION}
+    if scale is not None:  # whole numbers as such: the same scale stored again is no change
+        out[OPTION] = [int(v) if float(v).is_integer() else float(v) for v in scale]
+    return out
+
+
+def kept_scale(conn: Connection, job: _Import) -> dict[str, Any]:
+    """The options the import's mapping gives its dataset, with the CSAT scale stored with it
+    kept: a push reads none (it is held to the stored one), and an export's is known only once
+    its rows are read (`save_read_scale`), so an unchanged export changes nothing before."""
+    datasets = store.datasets
+    stored = conn.execute(select(datasets.c.options).where(datasets.c.name == job.dataset)).scalar()
+    return with_scale(job.mapping.options, DatasetOptions.from_dict(stored).csat_scale)
+
+
+def save_read_scale(conn: Connection, job: _Import) -> None:
+    """An export's CSAT scale kept with its dataset, in place of the stored one (none read: none
+    kept), for its CRM's pushes to be held to; a push's rows leave the stored one as it is."""
+    if job.frame is not None:
+        return
+    m, read = job.mapping, job.csat.scale if job.csat is not None else None
+    options = with_scale(m.options, read)
+    store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, options)
+
+
+def hold_to_scale(csat: object, scale: tuple[float, float] | None, at: str) -> None:
+    """Refuse a pushed `csat` outside its dataset's CSAT scale (`at`: the error's prefix, the
+    deal's position). No scale stored, a blank or text that is no number: left to the import
+    (which holds every score to 0–100)."""
+    if scale is None or csat is None or isinstance(csat, bool):
+        return
+    try:
+        value = float(csat)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return
+    low, high = scale
+    if not math.isnan(value) and not low <= value <= high:
+        raise InvalidInput(
+            f"{at}csat: {value:g} is outside this dataset's CSAT scale {shown(scale)} (its "
+            "import read the export's scores on it); nothing was written"
+        )

@@ -2,7 +2,8 @@
 read the data (amount rules, stage probabilities and where they came from, features) and how a
 CRM's later pushes and scoring requests are to be read as the import read its export. Written
 from the mapping (`options_of`), read back typed (`DatasetOptions.from_dict`): every reader of
-a stored dataset's options reads them there, so an option is read one way wherever it is used."""
+a stored dataset's options reads them there, so an option is read one way wherever it is used.
+The CSAT scale is not the mapping's: the import adds the one it read (`csat_scale.OPTION`)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,9 @@ class DatasetOptions:
     #: converted other currencies at: a push is converted as the export was.
     currency: str = "USD"
     exchange_rates: tuple[tuple[str, float], ...] = ()
+    #: The CSAT scale (lowest, highest) the export's scores were read on, which a push is held
+    #: to (`forecast.data.csat_scale`); None where the import read none (no CSAT column).
+    csat_scale: tuple[float, float] | None = None
 
     @classmethod
     def from_dict(cls, data: Options[str, Any] | None) -> DatasetOptions:
@@ -99,6 +103,7 @@ class DatasetOptions:
         days = data.get("outcome_days")
         created = data.get("created_at_column")
         fixes = data.get("value_fixes") or {}
+        scale = data.get("csat_scale")
         return cls(
             amount_known_before_close=bool(data.get("amount_known_before_close", True)),
             stage_probabilities=tuple((str(s), float(p)) for s, p in given.items()),
@@ -116,4 +121,5 @@ class DatasetOptions:
             value_fixes=tuple((str(f), tuple(dict(v).items())) for f, v in fixes.items()),
             currency=str(data.get("currency") or "USD"),
             exchange_rates=tuple(dict(data.get("exchange_rates") or {}).items()),
+            csat_scale=(float(scale[0]), float(scale[1])) if scale else None,
         )

@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from forecast.data import currencies, dataset_rows, store
+from forecast.data.csat_scale import kept_scale, save_read_scale
 from forecast.data.date_fixes import DateFixes
 from forecast.data.export_columns import ExportColumns, refuse_draft_blanks
 from forecast.data.file_chunks import FileChunks
@@ -199,7 +200,7 @@ def _write_in(conn: Connection, job: _Job, replace: bool = False) -> ImportRepor
     dataset_rows.same_kind(conn, job.dataset, m.kind)
     if replace:
         job.report.note(dataset_rows.clear(conn, job.dataset, m.kind))
-    store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, m.options)
+    store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, kept_scale(conn, job))
     kept = read = 0  # kept: deals stored at the same update time whose stored values win the tie
     before = 0 if replace or job.frame is not None else dataset_rows.held(conn, job.dataset, m.kind)
     for part in job.parts(stored=conn):
@@ -229,6 +230,7 @@ def _write_in(conn: Connection, job: _Job, replace: bool = False) -> ImportRepor
         job.report.note(store.TIES_KEPT.format(n=kept))
     if job.writing and job.frame is None:  # an export (not a push): checked, a merge said
         job.report.note(dataset_rows.written(conn, job.dataset, m.kind, job.stages, before, read))
+    save_read_scale(conn, job)  # an export's CSAT scale kept with its dataset, for its pushes
     job.finish()  # raises ImportRejected, which rolls the transaction back
     job.report.written = True
     job.report.changed = str(store.get_dataset(conn, job.dataset)["updated_at"]) != version

@@ -54,7 +54,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.engine import Connection
 
-from forecast.data import store
+from forecast.data import csat_scale, store
 from forecast.data.dataset_options import DatasetOptions
 from forecast.data.importing import canonical_opportunities, import_frame
 from forecast.data.mapping import AmountRules, load_mapping
@@ -179,8 +179,10 @@ def sync_opportunities(
         stages = store.dataset_stages(conn, name)
         info = store.get_dataset(conn, name)
         features = store.dataset_features(info.get("options"))
+        scale = DatasetOptions.from_dict(info.get("options")).csat_scale  # its export's CSAT's
         for i, d in enumerate(deals):
             _check_attributes(d, _at(where, i), name, features)
+            csat_scale.hold_to_scale(d.get("csat"), scale, _at(where, i))  # as sent (a PATCH too)
         before = _state(conn, name, ids)
         mapping = _mapping(name, stages, info, features)
         stale: set[int] = set()
@@ -568,9 +570,7 @@ def _content(row: dict) -> dict:
 
 def _same_time(stored: dict | None, row: dict[str, Any]) -> bool:
     """A push sent at the stored deal's own `updated_at`: a tie, where its values differ."""
-    if stored is None:
-        return False
-    return _timestamp(row["updated_at"]) == pd.Timestamp(stored["updated_at"])
+    return stored is not None and _timestamp(row["updated_at"]) == _timestamp(stored["updated_at"])
 
 
 def _canonical(frame: pd.DataFrame, mapping: ImportMapping) -> dict[str, dict]:
