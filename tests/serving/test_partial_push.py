@@ -165,3 +165,15 @@ def test_the_path_id_wins_and_a_contradicting_body_id_is_refused(client):
     )
     assert response.status_code == 422
     assert "id" in response.json()["detail"]
+
+
+def test_an_expected_close_before_the_stored_creation_is_a_422_as_in_a_whole_push(client):
+    before = stored(client)
+    for method in (client.patch, client.put):
+        body = {"expected_close_at": "2023-12-31", "updated_at": "2024-03-10T09:00:00Z"}
+        if method == client.put:
+            body["stage"] = "Prospecting"
+        response = method("/v1/opportunities/D1", json=body)
+        assert response.status_code == 422, response.text
+        assert "expected_close_at" in response.text and "created_at" in response.text
+    assert stored(client) == before

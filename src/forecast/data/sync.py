@@ -334,8 +334,8 @@ def _check_against_stored(
 ) -> None:
     """A push's dates in order with the stored deal's, as one row's are with each other (beyond
     the mapping's clock-skew tolerance): its creation not after the deal's stored close or its
-    first stored observation, its change and close not before the deal's stored creation.
-    Else the stored record would hold a close, or a stage, before the deal existed."""
+    first stored observation, its change, close and expected close not before its stored
+    creation. Else the record would hold a close, a stage or a due date before the deal existed."""
     if stored is None:
         return
     created = _timestamp(row["created_at"])
@@ -351,7 +351,7 @@ def _check_against_stored(
     if stored["created_at"] is None or stored["created_estimated"]:
         return
     stored_created = pd.Timestamp(stored["created_at"])
-    for name in ("updated_at", "closed_at"):
+    for name in ("updated_at", "closed_at", "expected_close_at"):
         when = _timestamp(row[name])
         if when is not None and when + skew < stored_created:
             raise InvalidInput(
