@@ -140,8 +140,9 @@ def trimmed(value: object) -> object:
     return (clean_name(single_line(value)) or None) if isinstance(value, str) else value
 
 
-def stage_name(value: str) -> str:
-    """A stage's name as sent, read as the import reads the export's stages (`clean_name`)."""
+def cleaned_name(value: str) -> str:
+    """A name as sent, read as the import reads the export's names (`clean_name`): a stage's,
+    or a target's group, so an NFD "Zoë" or a no-break space names what the deals name."""
     return clean_name(single_line(value))
 
 
@@ -222,5 +223,6 @@ Csat = Annotated[
     Field(allow_inf_nan=False, description=_CSAT, json_schema_extra={"minimum": 0, "maximum": 100}),
     AfterValidator(on_a_scale),
 ]
-#: A stage's name: a `Name`, read as the import reads stages (`stage_name`).
-StageName = Annotated[str, AfterValidator(stage_name)]
+#: A name read as the import reads the export's names (`cleaned_name`): a stage's, a target's.
+CleanName = Annotated[str, AfterValidator(cleaned_name)]
+StageName = CleanName

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from forecast.data.name_text import clean_name
-from serving.schemas import Amount, Name, UtcDateTime, single_line
-
-
-def group_name(value: str) -> str:
-    """A target's group as the deals' names are read (`clean_name`, as the import and a push
-    read them): an NFD "Zoë", a no-break space or a zero-width character left by a copy from
-    a web page names the same rep or team, so the target is matched with its deals."""
-    return clean_name(single_line(value))
-
-
-#: A team's, rep's, product's or region's name: a `Name`, cleaned as the deals' names are.
-TargetName = Annotated[str, AfterValidator(group_name)]
+from serving.edge_values import CleanName
+from serving.schemas import Amount, Name, UtcDateTime
 
 TargetLevel = Literal["all", "team", "rep", "product", "region"]
 TARGET_EXAMPLE = {"level": "team", "name": "Team Costa", "period": "2017-Q3", "amount": 250000}
@@ -27,7 +16,7 @@ TARGET_EXAMPLE = {"level": "team", "name": "Team Costa", "period": "2017-Q3", "a
 class TargetIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [TARGET_EXAMPLE]})
     level: TargetLevel = Field(description="all: the whole dataset (name 'total')")
-    name: TargetName = Field(
+    name: CleanName = Field(
         "total",
         max_length=200,
         description="The team, rep, product or region as the deals name it (read as they are: "
