@@ -134,8 +134,10 @@ class CanonicalRows(NumberColumns):
         said = f"after the export date ({given.date()})" if given is not None else "in the future"
         for field_, values in dates.items():
             late = values >= limit
-            if late.any():
-                self._bad(late, bad, raw, field_, f"date {said}", values.astype("str"))
+            if late.any():  # shown as the file writes it where the field is a column of it
+                given, read = raw.get(self.columns.get(field_)), values.astype("str")
+                shown = read if given is None else given.where(given.notna(), read)
+                self._bad(late, bad, raw, field_, f"date {said}", shown)
 
     def _probability_with_a_point(self, given: pd.Series, read: pd.Series) -> pd.Series:
         """A probability column written with a point ("65.000") in a file whose amounts have a
