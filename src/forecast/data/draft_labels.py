@@ -3,6 +3,8 @@ converted, not converted, or not known yet, and how many sampled leads it leaves
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 
 from forecast.data.draft_names import CONVERTED_ALONE, YES_NO, name_key
@@ -45,6 +47,28 @@ def label_words(sample: pd.DataFrame, column: str) -> tuple[list[str], list[str]
         '(1), not converted (0), and not known yet ("")'
     )
     return lines, checks + _blank_share(sample[column], column)
+
+
+def no_label_check(sample: pd.DataFrame, mapped: Iterable[str]) -> str:
+    """What to check where no column is named as the label: the unmapped columns whose few
+    values say both outcomes in words ("Won" and "Lost" under "Lead Stage" or "Result"), which
+    is likely the label under a name the draft does not know. Yes/no columns ("Do Not Email")
+    are attributes, not offered."""
+    found = []
+    for column in (c for c in sample.columns if c not in set(mapped)):
+        distinct = sample[column].dropna().astype("str").str.strip().unique()
+        if len(distinct) > MAX_STAGES:
+            continue
+        said = {v: lead_outcome(v) for v in distinct if v.casefold() not in YES_NO}
+        if {"0", "1"} <= set(said.values()):
+            found.append(f"{str(column)!r} holds {', '.join(repr(v) for v in said)}")
+    if not found:
+        return "no column found for converted (the label)"
+    return (
+        "no column found for converted (the label) by its name; "
+        f"{'; '.join(found[:3])}: where one says whether a lead converted, write converted: "
+        'and value_fixes for its values (1 converted, 0 not, "" not known yet)'
+    )
 
 
 def _blank_share(values: pd.Series, column: str) -> list[str]:

@@ -44,7 +44,7 @@ from forecast.data.draft_funnel import (
     reached_probabilities,
 )
 from forecast.data.draft_ids import hashed_id, no_id_check
-from forecast.data.draft_labels import label_words
+from forecast.data.draft_labels import label_words, no_label_check
 from forecast.data.draft_names import (  # noqa: F401 - named here too: mapping_draft.*
     CONVERTED_ALONE,
     CONVERTED_WORDS,
@@ -457,7 +457,7 @@ def _lead_draft(
         )
     elif "converted" not in mapped:
         lines.append("  converted: ???   # the column saying whether the lead converted")
-        checks.append("no column found for converted (the label)")
+        checks.append(no_label_check(sample, mapped.values()))
     elif (tick := _ticked(sample[mapped["converted"]])) is not None and _one_value(
         file, csv, mapped["converted"]
     ):
