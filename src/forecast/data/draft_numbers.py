@@ -10,6 +10,7 @@ import pandas as pd
 
 from forecast.data.date_formats import SAMPLE
 from forecast.data.draft_stages import quoted
+from forecast.data.number_columns import PLACEHOLDERS
 from forecast.data.reading import AMOUNT, CsvOptions, reads_as_number
 
 #: A comma followed by other than three digits: a decimal mark, never a thousands one.
@@ -70,6 +71,10 @@ def lead_numbers(sample: pd.DataFrame, columns: dict[str, str], checks: list[str
             continue
         values = sample[column].dropna().astype("str").str.strip().head(SAMPLE)
         values = values[values != ""]
+        # A few texts without a digit ("n/a", "—") the import reads as blanks among numbers
+        words = values[~values.str.contains(r"\d")]
+        if words.nunique() <= PLACEHOLDERS and len(words) <= len(values) - len(words):
+            values = values.drop(words.index)
         dates = values.str.fullmatch(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}.*")  # "05.03.2024"
         if len(values) and values.str.fullmatch(r"[+-]?\d[\d.,\s]*").all() and not dates.any():
             if any(all(reads_as_number(v, o) for v in values) for o in notations):
