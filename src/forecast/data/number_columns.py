@@ -11,6 +11,7 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from forecast.data.attributes import written_as_codes
+from forecast.data.mapping import CsvOptions
 from forecast.data.reading import (
     AMOUNT,
     grouping_shown,
@@ -18,12 +19,13 @@ from forecast.data.reading import (
     localized_numbers,
     number_hint,
     percents,
+    reads_as_number,
 )
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from forecast.data.mapping import CsvOptions, Mapping
+    from forecast.data.mapping import Mapping
     from forecast.data.validation import ImportReport
 
 
@@ -95,7 +97,7 @@ class NumberColumns:
                     f"(a mapping's missing_values: [{', '.join(placeholders)}] says so)"
                 )
                 return read
-        if not self._numbers_hint(unread, str(values.name)):
+        if not self._numbers_hint(unread, values):
             self._mostly_numbers(values.name, int(numbers.notna().sum()), unread)
         return values
 
@@ -115,17 +117,36 @@ class NumberColumns:
             self.groupings[column] = found
         return self.groupings[column]
 
-    def _numbers_hint(self, texts: pd.Series, column: str) -> bool:
+    def _numbers_hint(self, texts: pd.Series, values: pd.Series) -> bool:
         """Where every value of a lead column that is no number in the mapping's notation would
         be one with other `csv:` marks ("1,305", "$3,157,186"), the note says which: read as
         text, such a column is a category of rare levels or an identifier, and lost. True when
-        it said so."""
-        distinct = texts.astype("str").unique()[:100]
+        it said so. `texts`: those of the column `values` that are no number.
+
+        A few placeholders ("n/a", "—") are read as blanks once the others read as numbers:
+        said where one notation reads every other value of the column ("2.5" beside "1.234,5"
+        is none)."""
+        column, texts = str(values.name), texts.astype("str")
+        words = texts[~texts.str.contains(r"\d")]
+        if len(words):
+            given = values.dropna().astype("str").str.strip()
+            given = given[given.str.contains(r"\d")]
+            distinct = given.unique()[:1000]
+            if _placeholders(words, len(given)) != sorted(set(words)) or not any(
+                all(reads_as_number(v, o) for v in distinct) for o in NOTATIONS
+            ):
+                return False
+        distinct = texts.drop(words.index).unique()[:100]
         hints = [number_hint(v) for v in distinct]
         if not hints or any(h is None for h in hints):
             return False
         clear = [h for h in hints if h is not None and "ambiguous" not in h]
-        self.report.note(f"{column}: read as text, not as numbers: {(clear or hints)[0]}")
+        also = (
+            f" ({', '.join(repr(w) for w in sorted(set(words)))} then as blank)"
+            if len(words)
+            else ""
+        )
+        self.report.note(f"{column}: read as text, not as numbers: {(clear or hints)[0]}{also}")
         return True
 
     def _mostly_numbers(self, column: object, numbers: int, unread: pd.Series) -> None:
@@ -147,6 +168,13 @@ class NumberColumns:
 #: what a model learns from the file. A file scored is read by the served model's own inputs,
 #: so `forecast score` leaves this note out (`training.score_cli`).
 MOSTLY_NUMBERS_READ_AS_TEXT = "read as text, each value a category of its own"
+#: The notations a column of numbers with placeholders among them is checked in before its
+#: note names one (`_numbers_hint`).
+NOTATIONS = (
+    CsvOptions(decimal=",", thousands="."),
+    CsvOptions(decimal=","),
+    CsvOptions(thousands=","),
+)
 #: At most this many distinct texts among numbers are read as placeholders for no value.
 PLACEHOLDERS = 3
 
