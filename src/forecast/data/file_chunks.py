@@ -75,7 +75,8 @@ class FileChunks:
             rows, headers = subitems_of(chunk)
             subitems = [subitems[0] + rows, subitems[1] + headers]
             empty += int(blank.sum()) - rows - headers
-            footer += chunk.loc[tail].iloc[:, 0].astype("str").tolist()
+            lines = chunk.loc[tail].drop(columns="__line")  # each said by its first value
+            footer += lines.bfill(axis=1).iloc[:, 0].astype("str").tolist()
             kept = self._without_skipped(chunk[~(blank | tail)], file, ruled_out)
             if not kept.empty:
                 yield respelled(kept, self.mapping.value_fixes) if file == self.main else kept

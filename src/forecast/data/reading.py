@@ -304,7 +304,8 @@ def blank_and_footer(chunk: pd.DataFrame, last: bool) -> tuple[pd.Series, pd.Ser
     last chunk, a report's footer, the trailing lines with a value in the first column only
     ("Confidential Information - Do Not Distribute", "Copyright (c) 2000-2024 salesforce.com,
     inc. ...", as a CRM's report export ends) or a summary word as their whole first value
-    ("Total", "Grand Summary", "Count": `SUMMARY_LINES`) beside the sums. A record has an id and
+    ("Total", "Grand Summary", "Count": `SUMMARY_LINES`) beside the sums, or as the first value
+    after blank cells (a spreadsheet's ",Total,8,2"). A record has an id and
     at least one field more, and no record is named "Total" alone, so neither drops one."""
     cells = chunk.drop(columns="__line", errors="ignore")
     filled = cells.notna()  # a blank cell is read as missing already
@@ -313,6 +314,9 @@ def blank_and_footer(chunk: pd.DataFrame, last: bool) -> tuple[pd.Series, pd.Ser
     if last and cells.shape[1] > 1:
         only_first = filled.iloc[:, 0] & ~filled.iloc[:, 1:].any(axis=1)
         first = cells.iloc[:, 0].where(filled.iloc[:, 0], "")
+        later = ~filled.iloc[:, 0] & ~blank  # a sums row labelled past a blank first column
+        if later.any():
+            first[later] = cells[later].bfill(axis=1).iloc[:, 0]
         summary = first.map(lambda v: loose_key(v) in SUMMARY_LINES).astype(bool)
         said = only_first | summary
         trailing = (said | blank)[::-1].cummin()[::-1]
