@@ -254,10 +254,11 @@ class ExportColumns:
                 absent.append(f"{' or '.join(repr(n) for n in names)} ({f})")
             elif f == "converted" and self.mapping.kind == "leads":
                 del self.columns[f]  # new leads: no outcome yet
+                near = closest(column, sorted(set(loose.values())))
                 self.report.note(
                     f"no {column!r} column (converted): the leads have no outcome yet; they "
                     "are scored, never learnt from (if the file names the outcome "
-                    "otherwise, map converted: to that column)"
+                    f"otherwise, map converted: to that column{near})"
                 )
             elif f == "converted_at" and self.mapping.kind == "leads":
                 del self.columns[f]  # new leads: no conversion yet, nor its date's column
