@@ -165,7 +165,7 @@ class Mapping(BaseModel):
 
     kind: Literal["opportunities", "leads"]
     dataset: str = Field(min_length=1, max_length=100)
-    preset: str | None = Field(None, description=f"one of {', '.join(PRESETS)}")
+    preset: str | None = Field(None, description=f"one of {', '.join(BUILT_IN)}")
     main: str | None = None
     detect: list[str] = Field(default_factory=list)
     detect_columns: list[str] = Field(
@@ -518,8 +518,8 @@ def with_preset(raw: dict[str, Any]) -> dict[str, Any]:
     entry by entry (`value_fixes` value by value within a column), any other key whole. A
     column the mapping names itself is required even where the preset reads it if present."""
     name = raw.get("preset")
-    if name not in PRESETS:
-        raise InvalidInput(f"unknown preset {name!r}; accepted: {', '.join(PRESETS)}")
+    if name not in BUILT_IN:  # any built-in, amended: the X Education data saved with ";"
+        raise InvalidInput(f"unknown preset {name!r}; accepted: {', '.join(BUILT_IN)}")
     preset = read_yaml(BUILT_IN_DIR / f"{name}.yaml")
     merged = {**preset, **raw}
     if raw.get("stage_probabilities") and "stage_probabilities_from" not in raw:
