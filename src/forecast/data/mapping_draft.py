@@ -512,11 +512,12 @@ def _date_format(sample: pd.DataFrame, columns: dict[str, str], checks: list[str
     per_column: list[list[str]] = []
     for f in DATE_FIELDS:
         if f in columns:
-            # Distinct dates, not the first rows: an export sorted by date starts with days
-            # that read either way ("01/01/2024"), and the later ones ("13/01") tell the order.
+            # Distinct dates from across the sample, not its first rows: an export sorted by
+            # date starts with days read either way ("01/01/2024"); later ones ("13/01") tell.
             text = sample[columns[f]].dropna().astype("str").str.strip().drop_duplicates()
             # A time written with "UTC" or "GMT" after it is read as the import reads it.
-            text = text.str.replace(UTC_SUFFIX, "", regex=True).head(SAMPLE)
+            text = text.str.replace(UTC_SUFFIX, "", regex=True)
+            text = text.iloc[np.linspace(0, len(text) - 1, min(len(text), SAMPLE)).astype(int)]
             if given := [v for v in text if v]:
                 per_column.append(given)
     values = [v for given in per_column for v in given]
