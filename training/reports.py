@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from forecast.data.validation import ImportReport
@@ -46,10 +47,11 @@ def print_import_report(report: ImportReport, console: Console) -> None:
             "creation dates missing (close date, or the export date, used)",
             f"{report.estimated_created:,}",
         )
+    # The file's names and values as written: "[n/a, —]" is no console markup.
     for fix, count in report.fixed_values.items():
-        summary.add_row("value fixed", f"{fix} ({count:,} rows)")
+        summary.add_row("value fixed", escape(f"{fix} ({count:,} rows)"))
     for note in report.notes:
-        summary.add_row("note", note)
+        summary.add_row("note", escape(note))
     summary.add_row("rows with problems", f"{report.bad_rows:,}")
     summary.add_row("written", "yes" if report.written else "no")
     console.print(summary)
@@ -64,7 +66,8 @@ def print_import_report(report: ImportReport, console: Console) -> None:
         for col in ("file", "row", "column", "problem", "value"):
             examples.add_column(col)
         for p in report.examples[:30]:
-            examples.add_row(p.file.rsplit("/", 1)[-1], str(p.row), p.column, p.kind, p.value)
+            cells = (p.file.rsplit("/", 1)[-1], str(p.row), p.column, p.kind, p.value)
+            examples.add_row(*("" if c is None else escape(str(c)) for c in cells))
         console.print(examples)
 
 
