@@ -8,6 +8,7 @@ import job in `forecast.data.importing` is one.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,8 @@ from forecast.data.rows import CanonicalRows
 from forecast.data.validation import unparseable
 from forecast.data.yes_no import YES_NO_LABELS
 
+#: How pandas names a column whose header cell is empty ("Unnamed: 5"): a name in no file.
+HEADERLESS = re.compile(r"Unnamed: \d+")
 #: What a lead label's common words usually mean, offered in the import's hint (never applied).
 LABEL_WORDS = {
     **dict.fromkeys(
@@ -132,6 +135,10 @@ class LeadRows(CanonicalRows):
         # columns would give the label away).
         used |= {c for names in self.first_of.values() for c in names}
         attr_cols = [c for c in raw.columns if c not in used]
+        empty = [c for c in attr_cols if HEADERLESS.fullmatch(str(c)) and raw[c].isna().all()]
+        if empty:  # a spreadsheet's trailing cells under no header: no attribute of a lead
+            attr_cols = [c for c in attr_cols if c not in empty]
+            self.report.note("columns with no header and no value (empty cells) left out")
         if self.features:  # only the columns the mapping keeps, under their names
             attr_cols = list(self.features.values())
         attrs = raw[attr_cols].apply(self._numbers_if_all_are)
