@@ -6,11 +6,18 @@ drafted as a loss (Bitrix24's "Analyze failure")."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from forecast.data.attributes import unaccented
 from forecast.data.draft_names import LOST_WORDS, WON_WORDS
+from forecast.data.mapping import CsvOptions
+from forecast.data.reading import iter_table
+
+if TYPE_CHECKING:  # draft_funnel reads this module
+    from forecast.data.draft_funnel import Pipelines
 
 #: Stage values listed in a draft (the most frequent; the import names any other).
 MAX_STAGES = 30
@@ -116,6 +123,36 @@ def stages_block(
     if len(counts) > MAX_STAGES:
         checks.append(f"only the {MAX_STAGES} most frequent stage values are listed")
     return lines, checks
+
+
+#: Rows of each stage the sample lacks read from the rest of the file.
+ROWS_PER_UNSEEN_STAGE = 200
+
+
+def with_every_stage(
+    file: Path,
+    csv: CsvOptions,
+    sample: pd.DataFrame,
+    column: str,
+    counts: pd.Series,
+    pipelines: Pipelines | None = None,
+) -> pd.DataFrame:
+    """The sample with rows of the stages (`counts`: the whole file's) it holds none of, read
+    from the rest of the file: an export sorted by creation keeps its newest deals, those in
+    the first stages, past the first rows, and a stage the draft sees no deal of has no
+    probability nor place in the funnel. `pipelines`: the one whose rows a draft keeps."""
+    seen = set(sample[column].dropna().astype("str").str.strip())
+    unseen = [str(v) for v in counts.index[:MAX_STAGES] if str(v) not in seen]
+    if not unseen:
+        return sample
+    found: list[pd.DataFrame] = []
+    for chunk in iter_table(file, 200_000, [], csv):
+        chunk = chunk if pipelines is None else chunk[pipelines.rows(chunk).to_numpy(dtype=bool)]
+        stage = chunk[column].astype("str").str.strip().where(chunk[column].notna())
+        rows = chunk[stage.isin(unseen).to_numpy()]
+        found.append(rows.groupby(stage[rows.index]).head(ROWS_PER_UNSEEN_STAGE))
+    extra = pd.concat(found).groupby(column).head(ROWS_PER_UNSEEN_STAGE) if found else None
+    return sample if extra is None or extra.empty else pd.concat([sample, extra], ignore_index=True)
 
 
 def _at_zero(probability: pd.Series, stage: pd.Series, open_: list[str]) -> list[str]:

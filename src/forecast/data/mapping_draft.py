@@ -77,6 +77,7 @@ from forecast.data.draft_stages import (
     quoted,
     says,
     stages_block,
+    with_every_stage,
 )
 from forecast.data.header_encoding import encoding_hint, garbled_header, other_reading
 from forecast.data.lead_outcomes import lead_outcome
@@ -336,6 +337,8 @@ def _deal_draft(
     if deleted:
         checks += skip_checks(found, deleted)
         sample, found = without_deleted(sample, found, deleted)
+    if (stage := columns.get("stage")) is not None:  # stages the first rows lack read too
+        sample = with_every_stage(file, csv, sample, stage, found[stage], pipelines)
     counts, spellings = one_spelling(found.get(columns.get("stage", ""), pd.Series()))
     if spellings:  # "4 - proposal" is read as "4 - Proposal" throughout
         respelled = sample[columns["stage"]].map(lambda v: spellings.get(str(v).strip(), v))
