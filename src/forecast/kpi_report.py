@@ -236,6 +236,24 @@ def won_amount_note(summary: pd.DataFrame, by: str | None, period: str | None) -
     ]
 
 
+def open_amount_note(frame: pd.DataFrame) -> list[str]:
+    """Say how many open deals (`frame`: one row per deal, `open` and `amount`) have no
+    amount, where others in the data have one: open value leaves them out, and a 0 beside
+    open deals would read as an empty pipeline. Nothing where the data has no amounts (open
+    value is then unknown, not 0) or every open deal has one."""
+    open_ = frame[frame["open"]]
+    blank = int(open_["amount"].isna().sum())
+    if not blank or frame["amount"].isna().all():
+        return []
+    total = len(open_)
+    if blank == total:
+        head = "the open deal has" if total == 1 else f"all {total:,} open deals have"
+    else:
+        head = f"{blank:,} of the {total:,} open deals " + ("has" if blank == 1 else "have")
+    counts = "it counts" if blank == 1 else "they count"
+    return [f"{head} no amount: {counts} in the open deals, not in open value"]
+
+
 def _plain(value: Any, column: str, part: str | None, group: Any, period: Any) -> Any:
     """A plain Python value: numpy scalars unwrapped, NaN/NaT as None, timestamps as ISO; an
     overflowed figure raises, naming its column, part, group and period."""

@@ -40,7 +40,7 @@ from forecast.data.stages import LOST, OPEN, WON, StageSet
 from forecast.errors import InvalidInput
 from forecast.groups import GROUP_COLUMNS, canonical_group
 from forecast.history import DealHistory, as_timestamp
-from forecast.kpi_report import SUMMARY_COLUMNS, KpiReport, won_amount_note
+from forecast.kpi_report import SUMMARY_COLUMNS, KpiReport, open_amount_note, won_amount_note
 
 PERIODS: tuple[str, ...] = ("month", "quarter")
 MISSING_GROUP = "(none)"  # the label of deals with no team / rep / product / region
@@ -148,7 +148,7 @@ def compute_kpis(
     summary, funnel, times, pipe = (
         _tidy(pd.concat(list(x), ignore_index=True)) for x in zip(*results, strict=True)
     )
-    notes.extend(won_amount_note(summary, by, period))
+    notes.extend(won_amount_note(summary, by, period) + open_amount_note(prepared.frame))
     return KpiReport(
         as_of=t,
         data_end=data_end,

@@ -84,7 +84,9 @@ def test_no_note_when_every_won_deal_has_an_amount():
 def test_the_note_counts_the_won_deals_known_at_the_reports_date():
     history = _blank_won_amount({"B"})
     # B was won on 20 February, A on 1 March.
-    assert compute_kpis(history, as_of="2024-02-15").notes == []
+    # B, still open then, is said among the open deals, not the won ones
+    early = compute_kpis(history, as_of="2024-02-15").notes
+    assert [n for n in early if "won deal" in n] == []
     [note] = compute_kpis(history, as_of="2024-02-25").notes
     assert note.startswith("the won deal has no amount: it counts in the win rate")
     [both] = compute_kpis(_blank_won_amount({"A", "B"})).notes
