@@ -85,7 +85,8 @@ DEAL_NAMES: dict[str, list[str]] = {
     "account": [
         "account", "accountname", "company", "companyname", "customer", "organization",
         "organisation", "orgname", "client", "organizationname", "organisationname",
-        "potentialcustomer", "accounts", "party",
+        "potentialcustomer", "accounts", "party", "associatedcompany",
+        "associatedcompanyprimary",
         "compte", "societe", "entreprise", "firma", "unternehmen", "empresa", "cuenta", "kunde",
         "cliente",
     ],
