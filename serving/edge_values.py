@@ -182,6 +182,13 @@ def number_in(value: object) -> object:
                 "no thousands separators or currency), not the text {text}",
                 {"text": repr(value[:40] + ("…" if len(value) > 40 else ""))},
             ) from None
+    if isinstance(value, str | float) and not math.isfinite(float(value)):
+        # "NaN", "Infinity" or JSON's NaN token: else refused as below 0 or above 1e15
+        raise PydanticCustomError(
+            "number_not_finite",
+            "must be a finite number, not {text}: leave the field out where it is not known",
+            {"text": repr(value[:40]) if isinstance(value, str) else str(value)},
+        )
     return value
 
 
