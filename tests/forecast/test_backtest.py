@@ -496,27 +496,32 @@ def test_the_chosen_forecast_reads_only_windows_ended_by_its_origin(chosen_runs)
     by_origin = {(p.origin, p.horizon_weeks): p for p in full.scored}
     # The record starts on 2023-01-01: the first origins' run rate reads a pipeline still
     # filling up, so the weighted pipeline hedges ours there (a window that starts at its
-    # origin); the run rate's hedge follows (but where the recent cohort stands clear of the
-    # older deals: `fitted.changed_lately`), then the choice.
+    # origin); the run rate follows (but where the recent cohort stands clear of the older
+    # deals: `fitted.changed_lately`), then the choice.
     assert "runs low" in (cut.scored[0].no_hedge or "")
     assert any(not p.no_hedge for p in cut.scored)
-    assert {"model+weighted_pipeline", "model+run_rate"} <= {p.chosen["method"] for p in cut.scored}
+    assert {"model+weighted_pipeline", "run_rate"} <= {p.chosen["method"] for p in cut.scored}
     for p in cut.scored:
         q = by_origin[(p.origin, p.horizon_weeks)]
         # The full run knows more windows, all ending after this origin: nothing changes.
         assert p.chosen == q.chosen
         assert p.model_empirical == q.model_empirical
         ended = sum(o.period.end <= p.origin for o in full.scored)
-        if ended < MIN_PAST_FORECASTS:  # too few outcomes known: the hedge, with ours' range
-            # The run rate's, or where it cannot hedge (and why), the weighted pipeline's.
-            partner = "weighted_pipeline" if p.no_hedge else "run_rate"
+        if ended < MIN_PAST_FORECASTS:  # too few outcomes known: no method chosen on them
+            # The run rate alone (naive until ours has beaten it), or where it cannot be shown
+            # (and why), the mean of ours and the weighted pipeline; with ours' range in
+            # proportion either way.
             if p.no_hedge:
-                assert "no hedge with the run rate" in p.chosen["reason"]
-            hedge = (p.forecasts["model"] + p.forecasts[partner]) / 2
-            scale = hedge / p.p50
-            assert p.chosen["method"] == f"model+{partner}" and p.chosen["range"] == "model"
-            assert "hedge" in p.chosen["reason"]
-            assert p.chosen["forecast"] == pytest.approx(hedge)
+                assert "not the run rate: " + p.no_hedge in p.chosen["reason"]
+                shown = (p.forecasts["model"] + p.forecasts["weighted_pipeline"]) / 2
+                assert p.chosen["method"] == "model+weighted_pipeline"
+            else:
+                assert "until ours has beaten the naive forecasts" in p.chosen["reason"]
+                shown = p.forecasts["run_rate"]
+                assert p.chosen["method"] == "run_rate"
+            scale = shown / p.p50
+            assert p.chosen["range"] == "model"
+            assert p.chosen["forecast"] == pytest.approx(shown)
             assert (p.chosen["p10"], p.chosen["p90"]) == pytest.approx(
                 (p.p10 * scale, p.p90 * scale)
             )

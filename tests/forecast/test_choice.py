@@ -105,27 +105,32 @@ def test_too_few_past_forecasts_keep_ours_and_say_so():
     assert (shown.forecast, shown.p10, shown.p90, shown.range) == (500.0, 400.0, 650.0, "model")
 
 
-def test_too_few_past_forecasts_show_the_mean_of_ours_and_the_run_rate_and_say_so():
+def test_too_few_past_forecasts_show_the_run_rate_until_ours_beats_it_and_say_so():
+    # Ours ran 30% high on the few windows that ended: nothing yet shows it beats a naive
+    # forecast, so the naive one is what users get (issue 11), ours beside it.
     few = MIN_PAST_FORECASTS - 1
     table = _table({"model": [130.0] * few, "run_rate": [100.0] * few}, [100.0] * few)
     now = {"model": 500.0, "run_rate": 300.0, "last_period": 350.0}
     c = choose(table, ORIGIN, 0, available=now)
-    assert c.method == "model+run_rate" and c.wape is None and not c.has_range
-    assert c.label == "mean of our forecast and run rate of recent won revenue"
-    assert f"only {few} past forecasts" in c.reason and "hedge" in c.reason
+    assert c.method == "run_rate" and c.wape is None and not c.has_range
+    assert c.label == "run rate of recent won revenue"
+    assert f"only {few} past forecasts" in c.reason
+    assert "until ours has beaten the naive forecasts on past windows" in c.reason
     shown = apply_choice(c, now, (400.0, 500.0, 650.0))
-    # The mean now, with ours' range in proportion: 400/500 and 650/500 of it.
-    assert shown.forecast == pytest.approx(400.0)
-    assert (shown.p10, shown.p50, shown.p90) == pytest.approx((320.0, 400.0, 520.0))
+    # The run rate now, with ours' range in proportion: 400/500 and 650/500 of it.
+    assert shown.forecast == 300.0
+    assert (shown.p10, shown.p50, shown.p90) == pytest.approx((240.0, 300.0, 390.0))
     assert shown.range == "model"
-    # Without blends, or without a run rate now, ours stands.
-    assert choose(table, ORIGIN, 0, available=now, blends=False).method == "model"
+    # Its chance to reach a target is read off that range, not ours' own distribution.
+    assert shown.p_target(300.0, ours=0.99) == pytest.approx(0.5)
+    # Blends or not, the run rate is shown; without a run rate now, ours stands.
+    assert choose(table, ORIGIN, 0, available=now, blends=False).method == "run_rate"
     assert choose(table, ORIGIN, 0, available={"model": 500.0}).method == "model"
     # Once the record is long enough the choice is made on it as before.
     assert choose(PAST, ORIGIN, 0, available=now).wape is not None
 
 
-def test_while_the_run_rate_reads_a_pipeline_still_filling_ours_is_not_hedged_with_it():
+def test_while_the_run_rate_reads_a_pipeline_still_filling_it_is_not_shown():
     few = MIN_PAST_FORECASTS - 1
     table = _table({"model": [130.0] * few, "run_rate": [100.0] * few}, [100.0] * few)
     now = {"model": 500.0, "run_rate": 90.0}
@@ -133,7 +138,7 @@ def test_while_the_run_rate_reads_a_pipeline_still_filling_ours_is_not_hedged_wi
     c = choose(table, ORIGIN, 0, available=now, no_hedge=filling)
     assert c.method == "model" and c.wape is None
     assert f"only {few} past forecasts" in c.reason
-    assert "no hedge with the run rate: " + filling in c.reason
+    assert "not the run rate: " + filling in c.reason
     assert apply_choice(c, now, (400.0, 500.0, 650.0)).forecast == 500.0
     # A record long enough chooses as before: the run rate is judged on its past errors there.
     assert (
@@ -142,7 +147,7 @@ def test_while_the_run_rate_reads_a_pipeline_still_filling_ours_is_not_hedged_wi
     )
 
 
-def test_where_the_run_rate_cannot_hedge_the_weighted_pipeline_does_for_a_window_starting_now():
+def test_where_the_run_rate_cannot_be_shown_the_weighted_pipeline_hedges_a_window_starting_now():
     few = MIN_PAST_FORECASTS - 1
     table = _table({"model": [130.0] * few, "run_rate": [100.0] * few}, [100.0] * few)
     now = {"model": 500.0, "run_rate": 90.0, "weighted_pipeline": 300.0}
@@ -150,10 +155,10 @@ def test_where_the_run_rate_cannot_hedge_the_weighted_pipeline_does_for_a_window
     c = choose(table, ORIGIN, 0, available=now, no_hedge=changed)
     assert c.method == "model+weighted_pipeline" and c.wape is None and not c.has_range
     assert c.label == "mean of our forecast and weighted pipeline"
-    assert "no hedge with the run rate: " + changed in c.reason
+    assert "not the run rate: " + changed in c.reason
     assert "until then the mean of ours and the weighted pipeline is shown" in c.reason
     shown = apply_choice(c, now, (400.0, 500.0, 650.0))
-    # The mean now, with ours' range in proportion (as the run rate's hedge).
+    # The mean now, with ours' range in proportion.
     assert shown.forecast == pytest.approx(400.0)
     assert (shown.p10, shown.p50, shown.p90) == pytest.approx((320.0, 400.0, 520.0))
     # No run rate at all: the weighted pipeline hedges too.
@@ -161,9 +166,9 @@ def test_where_the_run_rate_cannot_hedge_the_weighted_pipeline_does_for_a_window
     assert choose(table, ORIGIN, 0, available=alone).method == "model+weighted_pipeline"
     # A window starting later is not today's pipeline's to forecast: ours stands alone.
     later = choose(table, ORIGIN, 4, available=now, no_hedge=changed)
-    assert later.method == "model" and "no hedge with the run rate" in later.reason
-    # The run rate hedges wherever it can, the weighted pipeline available or not.
-    assert choose(table, ORIGIN, 0, available=now).method == "model+run_rate"
+    assert later.method == "model" and "not the run rate" in later.reason
+    # The run rate is shown wherever it can be, the weighted pipeline available or not.
+    assert choose(table, ORIGIN, 0, available=now).method == "run_rate"
 
 
 def test_the_nearest_horizon_with_enough_rows_is_used_and_named():

@@ -49,7 +49,7 @@ def test_a_cohort_level_of_no_visible_change_says_nothing():
     assert "the 40 deals created in the last 91 days were won ×0.60" in note
 
 
-def test_only_a_cohort_two_standard_errors_clear_of_no_change_stops_the_hedge():
+def test_only_a_cohort_two_standard_errors_clear_of_no_change_keeps_the_run_rate_from_view():
     """The share of its gap a cohort keeps is 1 − v / gap²: 0.75 or more is a gap of two
     standard errors or more, a change the run rate of older deals' wins has not seen. Losses
     count: a lower win rate shows in them first."""

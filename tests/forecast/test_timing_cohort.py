@@ -112,7 +112,7 @@ def test_a_new_cohort_that_wins_half_as_often_is_forecast_lower_within_weeks():
     assert level.lost > 1.1
     assert level.deals > 100
     # Clear of its noise: a run rate of recent wins (older deals') reads the old level, and
-    # the forecast before a track record is not hedged with it.
+    # the run rate is not shown before a track record.
     why = changed_lately(model)
     assert why is not None and f"the {level.deals} deals created in the last" in why
     assert "two or more standard errors from no change" in why
@@ -134,7 +134,7 @@ def test_a_steady_business_keeps_its_model():
     level = model.cohort_
     assert abs(level.won - 1) < 0.1
     assert abs(level.lost - 1) < 0.1
-    assert changed_lately(model) is None  # the run rate may hedge ours
+    assert changed_lately(model) is None  # the run rate may be shown
     corrected = _p_won(model, templates)
     model.cohort_ = CohortLevel(math.inf)
     assert corrected == pytest.approx(_p_won(model, templates), rel=0.1)

@@ -35,7 +35,7 @@ def crm(engine: Engine) -> Engine:
 
 def young_record(engine: Engine, first: str) -> None:
     """A record whose windows (from `first`) had not ended by the forecasts' dates: too few
-    past forecasts to choose by, so the hedge (or ours alone) is what users get."""
+    past forecasts to choose by, so the run rate (or a hedge, or ours alone) is what users get."""
     track_record.save(
         engine,
         "crm",
@@ -96,7 +96,7 @@ def test_the_most_accurate_method_leads_with_its_forecast_now_and_its_past_range
             assert line["p10"] / line["p50"] < spread[0] and line["p90"] / line["p50"] > spread[1]
 
 
-def test_before_a_record_ours_is_hedged_with_the_run_rate_only_once_it_reads_a_full_pipeline(
+def test_before_a_record_the_run_rate_is_shown_only_once_it_reads_a_full_pipeline(
     crm,
 ):
     # A record of windows none of which had ended by either forecast's date: too few to choose.
@@ -110,7 +110,7 @@ def test_before_a_record_ours_is_hedged_with_the_run_rate_only_once_it_reads_a_f
     assert early.headline["forecast"] == pytest.approx(
         (early.forecast.total.expected + pipeline) / 2, rel=1e-4
     )
-    assert "no hedge with the run rate" in early.headline["choice"]["reason"]
+    assert "not the run rate: " in early.headline["choice"]["reason"]
     assert early.headline["choice"]["reason"].startswith(
         "no past forecast 0 weeks ahead had ended by 2023-04-01 (9 are needed to choose)"
     )
@@ -123,14 +123,16 @@ def test_before_a_record_ours_is_hedged_with_the_run_rate_only_once_it_reads_a_f
         f"the record starts with deals created on {first.date()}"
         in early.headline["choice"]["reason"]
     )
-    # A year and a half in, it reads a settled pipeline: the mean of ours and it is shown.
+    # A year and a half in, it reads a settled pipeline: with no record yet showing ours beats
+    # it, the run rate is what users get (ours beside it), its P(target) read off its range.
     later = forecast_against_targets(crm, "2024-Q3", settings=SETTINGS)
-    assert later.headline is not None and later.headline["method"] == "model+run_rate"
-    assert "hedge" in later.headline["choice"]["reason"]
+    assert later.headline is not None and later.headline["method"] == "run_rate"
+    assert "until ours has beaten the naive forecasts" in later.headline["choice"]["reason"]
     run_rate = later.naive["total"]["run_rate"]  # type: ignore[index]
-    assert later.headline["forecast"] == pytest.approx(
-        (later.forecast.total.expected + run_rate) / 2, rel=1e-4
-    )
+    assert later.headline["forecast"] == pytest.approx(run_rate, rel=1e-4)
+    assert later.headline["range"] == "model"
+    ours = later.forecast.total
+    assert later.headline["p90"] / later.headline["p50"] == pytest.approx(ours.p90 / ours.p50)
 
 
 def test_a_forecast_inside_its_period_keeps_ours(crm):
@@ -333,7 +335,7 @@ def test_where_ours_is_chosen_the_headline_p_target_is_ours(crm):
     assert lead["p_target"] == pytest.approx(fc.forecast.total.p_target, abs=1e-4)
 
 
-def test_before_a_record_ours_is_not_hedged_with_a_run_rate_the_business_has_left(engine):
+def test_before_a_record_a_run_rate_the_business_has_left_is_not_shown(engine):
     """The deals created from April 2024 are won a third as often. By July the cohort's losses
     stand clear of the older deals' at the same ages: the run rate, whose wins are mostly older
     deals', reads the old level, so the weighted pipeline (today's open deals) hedges ours for
@@ -348,7 +350,7 @@ def test_before_a_record_ours_is_not_hedged_with_a_run_rate_the_business_has_lef
         (total.expected + total.weighted_pipeline) / 2, rel=1e-4
     )
     reason = shown.headline["choice"]["reason"]
-    assert "no hedge with the run rate: the" in reason
+    assert "not the run rate: the" in reason
     assert "deals created in the last 91 days were " in reason
     assert " as often as older deals at the same ages" in reason
     assert "two or more standard errors from no change" in reason

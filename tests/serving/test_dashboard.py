@@ -571,7 +571,7 @@ def _read_with_record(env, viewer, record) -> tuple[str, dict, str]:  # noqa: AN
     return html, api, download
 
 
-def test_with_too_few_past_forecasts_the_page_shows_the_hedge_and_why(viewer, env):
+def test_with_too_few_past_forecasts_the_page_shows_the_run_rate_and_why(viewer, env):
     from forecast.forecasting import track_record
     from tests.forecast import synthetic
 
@@ -583,7 +583,8 @@ def test_with_too_few_past_forecasts_the_page_shows_the_hedge_and_why(viewer, en
         line = html[html.index('id="headline"') :].split("</p>")[0]
         assert "fewer than the 9 needed" in line
         assert "None" not in line and "Most accurate" not in line
-        assert "mean of our forecast and run rate of recent won revenue" in line
+        assert "run rate of recent won revenue" in line and "mean of" not in line
+        assert "until ours has beaten the naive forecasts on past windows" in line
         assert value(html, "headline") is not None
     finally:
         track_record.save(engine, DATASET, "quarter", record.iloc[:0])

@@ -69,7 +69,7 @@ class PeriodResult:
     # The choosing (`_choose_all`): what users would have seen, and ours on its past errors.
     chosen: dict[str, Any] | None = None  # method, label, p10/p50/p90, range, reason, ...
     model_empirical: tuple[float, float, float] | None = None  # ours: P10, P50, P90
-    #: Why the run rate could not hedge ours at the origin (`naive.still_filling`,
+    #: Why the run rate could not be shown at the origin (`naive.still_filling`,
     #: `fitted.changed_lately`), if so.
     no_hedge: str | None = None
 
@@ -338,7 +338,7 @@ class BacktestReport:
                 reason = (
                     f"too few past forecasts to choose yet: {made.n} of those {h} weeks ahead "
                     f"had ended by {at.date()}, and {choice.MIN_PAST_FORECASTS} are needed; "
-                    "`forecast revenue` shows ours or a hedge, and says which and why"
+                    "`forecast revenue` shows the run rate, ours or a hedge, and says which and why"
                 )
             out.append(
                 {

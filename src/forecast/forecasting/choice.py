@@ -4,9 +4,10 @@ A forecast table (`BacktestReport.forecast_table()`: one row per origin, horizon
 the window's end, the actual and the forecast) says how each method did. `choose` reads only the
 rows whose window ended by the origin asked about (their outcomes were known then) and picks the
 method with the lowest WAPE at that horizon, or at the nearest horizon with enough rows (and says
-which). Below `MIN_PAST_FORECASTS` past forecasts nothing says which method is better here, so
-it hedges (`HEDGE`): the mean of ours and the run rate of recent won revenue, and says so; but
-not while the run rate still reads the record's first months, when deals created before the
+which). Below `MIN_PAST_FORECASTS` past forecasts nothing shows that ours beats the naive
+forecasts here, so the naive one is shown (`NAIVE_FIRST`: the run rate of recent won revenue,
+with ours' range in proportion) and the reason says so; ours has to earn its place. But not
+while the run rate still reads the record's first months, when deals created before the
 record began are missing from its wins (`naive.still_filling`), nor where the deals created
 lately are won or lost at a rate clearly not the older deals' (`fitted.changed_lately`): the
 run rate's wins, mostly older deals', read the level the business has left. The weighted
@@ -52,10 +53,12 @@ from forecast.forecasting import naive
 from forecast.forecasting.past_ranges import (  # noqa: F401 - named here too: `choice.scaled` etc.
     HALF_LIFE_WEEKS,
     conformal_bounds,
+    group_bounds,
     p_reach_target,
     range_factors,
     recalibrate,
     recency_weights,
+    scalable,
     scaled,
     separate_windows,
 )
@@ -84,15 +87,16 @@ SAME_PAST_WEEKS = 52.0
 NOISE_GUARD = 1.0
 #: Blended with ours (a plain mean) when blends are on.
 BLEND_WITH = tuple(naive.NAIVE)
-#: What users get before the record can choose (blends on): the mean of ours and the run rate.
-#: With no past errors to tell them apart, an equal mix of two forecasts that err for different
-#: reasons (ours from what the model learnt, which a change in the business can leave behind;
-#: the run rate from the recent past) is the classic hedge: its error is at most the mean of
-#: theirs, and less where they err in opposite directions. No run rate hedges where none exists,
-#: where it is low by construction (a record still filling up) or reads a level the business
-#: has left (the recent cohort clearly not the older deals': `no_hedge`); then, for a window that
-#: starts now, the weighted pipeline does (`PIPELINE_HEDGE`), else ours stands alone.
-HEDGE = "run_rate"
+#: What users get before the record can choose: the run rate of recent won revenue, the naive
+#: forecast a manager makes by hand. Issue 11's rule: where the data does not show that ours
+#: beats the naive forecasts, the naive one is shown, and the reason says so. Until then
+#: nothing tells ours from it; ours is shown beside it (its own line and range) and takes over
+#: once its past windows show it more accurate. It was the mean of ours and the run rate
+#: (a hedge) before 2026-12-07: that shipped half of an untested model as the forecast.
+#: Never a run rate that cannot be one (none exists, a record still filling up, a level the
+#: business has left: `no_hedge`); then, for a window that starts now, the weighted pipeline
+#: hedges ours (`PIPELINE_HEDGE`), else ours stands alone.
+NAIVE_FIRST = "run_rate"
 #: The hedge where the run rate cannot be one, for a window that starts at the forecast date:
 #: the weighted pipeline reads today's open deals, not past wins, so neither a record still
 #: filling up nor a level the business left pulls it, and it errs for other reasons than ours
@@ -253,9 +257,9 @@ def choose(
             else f"no past forecast {_ahead(h)} had ended by {at.date()} ({min_past} are needed "
             "to choose)"
         )
-        unhedged = f"; no hedge with the run rate: {no_hedge}" if no_hedge and blends else ""
-        if blends and no_hedge is None and _allowed(blend_name(HEDGE), allowed | {MODEL}):
-            return _hedge(at, h, n_model, few)
+        if no_hedge is None and _allowed(NAIVE_FIRST, allowed):
+            return _unjudged(at, h, None, n_model, _naive_first(few), method=NAIVE_FIRST)
+        unhedged = f"; not the run rate: {no_hedge}" if no_hedge else ""
         if blends and _allowed(blend_name(PIPELINE_HEDGE), allowed | {MODEL}):
             return _hedge(at, h, n_model, few + unhedged, PIPELINE_HEDGE)
         return _unjudged(at, h, None, n_model, f"kept {LABELS[MODEL]}: {few}{unhedged}")
@@ -369,7 +373,7 @@ def apply_choice(
     method's forecast at this origin) with its empirical range; ours with its own range
     (`model_range`: P10, P50, P90) wherever it has one. `total_range`: ours' range of the
     total, where this line is a group's (a team's) and `model_range` ours' range of the group:
-    the total's past errors then carry the group's own chance too (`_group_bounds`).
+    the total's past errors then carry the group's own chance too (`group_bounds`).
 
     Ours keeps its own range even where its past errors give one: the tiles, the team table,
     the CLI's table and P(target) all read ours' own distribution, and a second range for the
@@ -383,12 +387,13 @@ def apply_choice(
         kind = "model"
     elif choice.has_range:
         lo, mid, hi = scaled(point, choice.factors())
-        if total_range is not None and _scalable(model_range) and _scalable(total_range):
+        if total_range is not None and scalable(model_range) and scalable(total_range):
             assert model_range is not None
-            lo, hi = _group_bounds(mid, lo, hi, model_range, total_range)
+            lo, hi = group_bounds(mid, lo, hi, model_range, total_range)
         kind = "empirical"
-    elif choice.method.startswith(MODEL + "+") and _scalable(model_range):
-        # A blend without past errors (`HEDGE`): ours' range in proportion to its P50.
+    elif scalable(model_range):
+        # Shown before a record (`NAIVE_FIRST`, `PIPELINE_HEDGE`), no past errors to give it a
+        # range: ours' range in proportion to its P50.
         assert model_range is not None
         lo, mid, hi = (point * float(v) / float(model_range[1]) for v in model_range)
         kind = "model"
@@ -396,50 +401,6 @@ def apply_choice(
         lo = mid = hi = math.nan
         kind = "none"
     return ChosenForecast(choice.method, choice.label, point, lo, mid, hi, kind, choice)
-
-
-def _group_bounds(
-    mid: float,
-    lo: float,
-    hi: float,
-    group: tuple[float, float, float],
-    total: tuple[float, float, float],
-) -> tuple[float, float]:
-    """A group's P10 and P90 under the total's past-error range (P10 `lo`, P50 `mid`, P90
-    `hi`). The total's past errors hold the method's own error and the total's chance; a group
-    (fewer deals) has more chance of its own, which ours' group range measures. On each side, in
-    log terms: the total's width less ours' width of the total (the method's error) plus ours'
-    width of the group, added in quadrature (never narrower than either of the two)."""
-
-    if not mid > 0:  # nothing forecast: nothing to spread
-        return lo, hi
-
-    def width(bound: float, centre: float) -> float:
-        return abs(math.log(bound / centre)) if bound > 0 and centre > 0 else math.inf
-
-    out = []
-    for side, sign in ((0, -1.0), (2, 1.0)):
-        past = width((lo, mid, hi)[side], mid)
-        method = (
-            max(0.0, past**2 - width(total[side], total[1]) ** 2)
-            if math.isfinite(past)
-            else math.inf
-        )
-        spread = math.sqrt(method + width(group[side], group[1]) ** 2)
-        out.append(
-            mid * math.exp(sign * spread)
-            if math.isfinite(spread)
-            else (0.0 if sign < 0 else math.inf)
-        )
-    return out[0], out[1]
-
-
-def _scalable(model_range: tuple[float, float, float] | None) -> bool:
-    return (
-        model_range is not None
-        and all(math.isfinite(float(v)) for v in model_range)
-        and float(model_range[1]) > 0
-    )
 
 
 def recalibrated(
@@ -567,9 +528,9 @@ def _unjudged(
     )
 
 
-def _hedge(at: pd.Timestamp, h: int, n: int, few: str, partner: str = HEDGE) -> Choice:
-    """The choice before the record can make one (`HEDGE`, `PIPELINE_HEDGE`): no past error, no
-    range of its own (`apply_choice` scales ours' to it)."""
+def _hedge(at: pd.Timestamp, h: int, n: int, few: str, partner: str = PIPELINE_HEDGE) -> Choice:
+    """The choice before the record can make one where the run rate cannot (`PIPELINE_HEDGE`):
+    no past error, no range of its own (`apply_choice` scales ours' to it)."""
     reason = (
         f"{few}; until then the mean of ours and the {LABELS.get(partner, partner)} is shown, "
         "a hedge between two forecasts that err for different reasons"
@@ -577,6 +538,14 @@ def _hedge(at: pd.Timestamp, h: int, n: int, few: str, partner: str = HEDGE) -> 
     if partner == PIPELINE_HEDGE:
         reason += " (today's open deals at their stage's win rate, for a window that starts now)"
     return _unjudged(at, h, None, n, reason, method=blend_name(partner))
+
+
+def _naive_first(few: str) -> str:
+    """Why the naive forecast is shown before a record (`NAIVE_FIRST`)."""
+    return (
+        f"{few}; until ours has beaten the naive forecasts on past windows, the "
+        f"{LABELS[NAIVE_FIRST]} is shown (ours beside it)"
+    )
 
 
 def _ahead(h: int) -> str:

@@ -152,8 +152,8 @@ def changed_lately(model: Any, settings: Settings | None = None) -> str | None:
     created lately are won or lost at a rate two or more standard errors from the older deals'
     at the same ages (`TimeToClose.cohort_`; losses count: a change shows in them first, and
     deals lost sooner are deals not won later). The recent window's wins come mostly from older
-    deals, so before a track record the choice should not hedge ours with it (`choice.choose`'s
-    `no_hedge`): ours has seen the change, the run rate has not."""
+    deals, so before a track record the choice should not show it (`choice.choose`'s `no_hedge`):
+    ours has seen the change, the run rate has not."""
     level = getattr(model, "cohort_", None)
     if level is None or not level.moved or level.weight < SURE_CHANGE_KEPT:
         return None

@@ -78,8 +78,8 @@ def still_filling(won: pd.DataFrame, origin: pd.Timestamp, window_days: float) -
     A record that begins on a date (a CRM adopted then, an export cut there) holds no deal
     created before it, so the wins of its first months miss those of older deals: until the
     run rate's window starts a usual time to win (`WIN_QUANTILE` of the wins known) after the
-    first creation, the run rate runs low. The forecast it is blended with then (the hedge
-    before a track record, `choice`) should not be one that is low by construction."""
+    first creation, the run rate runs low. Before a track record the run rate is what users get
+    (`choice.NAIVE_FIRST`): not one that is low by construction."""
     first, days = won.attrs.get("first_created", pd.NaT), won.attrs.get("win_days", math.nan)
     if pd.isna(first) or math.isnan(days):
         return None
@@ -94,7 +94,7 @@ def still_filling(won: pd.DataFrame, origin: pd.Timestamp, window_days: float) -
         f"the run rate's window starts on {start.date()}, before {filled.date()}: the record "
         f"starts with deals created on {first.date()} and {WIN_QUANTILE:.0%} of wins took up "
         f"to {days:.0f} days, so until then wins of deals created before the record are "
-        f"missing from it and it runs low (the hedge starts once its window does, as of "
+        f"missing from it and it runs low (it is shown once its window does, as of "
         f"{(filled + pd.Timedelta(days=span)).date()} at the earliest)"
     )
 

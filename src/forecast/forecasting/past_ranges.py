@@ -166,3 +166,47 @@ def p_reach_target(target: float, p10: float, p50: float, p90: float) -> float |
     else:
         below = normal.cdf(Z90 + (y - hi) / sigma)
     return 1.0 - below
+
+
+def group_bounds(
+    mid: float,
+    lo: float,
+    hi: float,
+    group: tuple[float, float, float],
+    total: tuple[float, float, float],
+) -> tuple[float, float]:
+    """A group's P10 and P90 under the total's past-error range (P10 `lo`, P50 `mid`, P90
+    `hi`). The total's past errors hold the method's own error and the total's chance; a group
+    (fewer deals) has more chance of its own, which ours' group range measures. On each side, in
+    log terms: the total's width less ours' width of the total (the method's error) plus ours'
+    width of the group, added in quadrature (never narrower than either of the two)."""
+
+    if not mid > 0:  # nothing forecast: nothing to spread
+        return lo, hi
+
+    def width(bound: float, centre: float) -> float:
+        return abs(math.log(bound / centre)) if bound > 0 and centre > 0 else math.inf
+
+    out = []
+    for side, sign in ((0, -1.0), (2, 1.0)):
+        past = width((lo, mid, hi)[side], mid)
+        method = (
+            max(0.0, past**2 - width(total[side], total[1]) ** 2)
+            if math.isfinite(past)
+            else math.inf
+        )
+        spread = math.sqrt(method + width(group[side], group[1]) ** 2)
+        out.append(
+            mid * math.exp(sign * spread)
+            if math.isfinite(spread)
+            else (0.0 if sign < 0 else math.inf)
+        )
+    return out[0], out[1]
+
+
+def scalable(model_range: tuple[float, float, float] | None) -> bool:
+    return (
+        model_range is not None
+        and all(math.isfinite(float(v)) for v in model_range)
+        and float(model_range[1]) > 0
+    )

@@ -8,7 +8,7 @@ of that dataset's data, and as broad as the one it replaces:
   read for whichever dataset carries that name later, another company's data included;
 - a **narrower run** (horizons the record has and the run lacks, or fewer than half its
   forecasts: a calendar-period run, a `--from`/`--to` slice) leaves the record as it was unless
-  the user asks to replace it, since every forecast would otherwise fall back to the hedge.
+  the user asks to replace it, since every forecast would otherwise fall back to the run rate.
 """
 
 from __future__ import annotations

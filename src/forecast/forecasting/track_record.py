@@ -195,7 +195,7 @@ def headline(
     and of ours; the naive forecasts now (computed once, for the choice and to show).
     No lead (ours stands, the note says why) without a record, or inside the forecast's period.
     `changed`: why the run rate reads a level the business has left (`fitted.changed_lately`),
-    if so: like a run rate still filling up, it cannot hedge ours before a record."""
+    if so: like a run rate still filling up, it is not shown before a record."""
     per, t = fc.period, fc.as_of
     now, filling = _forecasts_now(history, fc, window_days)
     filling = filling or changed
@@ -273,7 +273,7 @@ def _forecasts_now(
 ) -> tuple[dict[str | None, dict[str, float | None]], str | None]:
     """Each method's forecast of the period as of the forecast's date, by group (None: the
     total): ours, the weighted pipeline and the naive forecasts (None where one cannot be made);
-    and why the run rate cannot hedge ours then (`naive.still_filling`), if so."""
+    and why the run rate cannot be shown then (`naive.still_filling`), if so."""
     column = GROUP_COLUMNS.get(fc.by) if fc.by else None
     won = naive.won_before(history.known_before(fc.as_of), column)
     series = naive.forecasts(won, fc.as_of, fc.period, window_days)
