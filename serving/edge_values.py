@@ -11,7 +11,15 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 from pydantic_core import PydanticCustomError
 
 from forecast.data import validation
@@ -65,10 +73,32 @@ def _not_ahead(value: datetime) -> datetime:
     return value
 
 
+#: The start of an ISO 8601 date: text in that form that fails has pydantic's own reason.
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: object, handler: ValidatorFunctionWrapHandler) -> datetime:
+    """A date as pydantic reads it (ISO 8601), or refused naming that form and the text sent:
+    a CRM's display form ("11/2/2017") is never guessed, and pydantic's own message ("input is
+    too short") names no form to send instead."""
+    try:
+        parsed: datetime = handler(value)
+    except ValidationError:
+        if not isinstance(value, str) or _ISO_DAY.match(value.strip()):
+            raise  # not text, or in the form with a day that is none (2024-02-30): said so
+        raise PydanticCustomError(
+            "date_form",
+            "must be an ISO 8601 date, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS with an optional Z or "
+            "+01:00 zone, not the text {text}: a date in another form is never guessed",
+            {"text": repr(value[:40])},
+        ) from None
+    return parsed
+
+
 #: A date of something that happened to a deal: not after now.
-PastDateTime = Annotated[datetime, AfterValidator(_not_ahead)]
+PastDateTime = Annotated[datetime, WrapValidator(_iso_only), AfterValidator(_not_ahead)]
 #: A deal's date the CRM holds (an expected close may lie ahead): not before 1900.
-DealDateTime = Annotated[datetime, AfterValidator(_plausible)]
+DealDateTime = Annotated[datetime, WrapValidator(_iso_only), AfterValidator(_plausible)]
 
 #: The largest magnitude of a number sent in: far above any real amount, far below overflow
 #: (the one bound the import and the CLI apply too).
