@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+from pandas.api.types import is_object_dtype, is_string_dtype
 
 from forecast.data.stages import OPEN
 
@@ -85,3 +86,19 @@ class DateFixes:
             )
         self.closes_at_creation = self.entries_at_creation = self.closes_at_update = 0
         return notes
+
+
+def before_creation_shown(
+    raw: pd.DataFrame, columns: dict[str, str], out: pd.DataFrame, close_field: str
+) -> pd.Series:
+    """A close before creation as the problem shows it, 'created > closed', each date as the
+    export wrote it ('10/25/2016 > 1/5/2016'): the user looks for the row by what the file
+    shows, not by the ISO form it is read as."""
+
+    def written(field: str, read: pd.Series) -> pd.Series:
+        given = raw.get(columns.get(field, ""))
+        if given is None or not (is_object_dtype(given) or is_string_dtype(given)):
+            return read.astype("str")  # a typed column (Parquet's dates): its reading
+        return given.astype("str").str.strip()
+
+    return written("created_at", out["created_at"]) + " > " + written(close_field, out["closed_at"])

@@ -17,7 +17,7 @@ import pandas as pd
 
 from forecast.data import currencies, store
 from forecast.data.csat_scale import NO_SCALE, CsatScale
-from forecast.data.date_fixes import DateFixes
+from forecast.data.date_fixes import DateFixes, before_creation_shown
 from forecast.data.date_formats import column_in_formats
 from forecast.data.date_misreads import misread_format
 from forecast.data.expected_closes import EarlyExpectedCloses
@@ -281,7 +281,7 @@ class CanonicalRows(NumberColumns):
             raw,
             close_field,
             "close before create",
-            out["created_at"].astype("str") + " > " + out["closed_at"].astype("str"),
+            before_creation_shown(raw, cols, out, close_field),
         )
         late = {"created_at": out["created_at"], close_field: out["closed_at"]}
         self._not_after_the_export({**late, "updated_at": out["updated_at"]}, raw, bad)
