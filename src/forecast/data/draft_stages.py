@@ -13,7 +13,8 @@ import pandas as pd
 
 from forecast.data.attributes import unaccented
 from forecast.data.draft_names import LOST_WORDS, WON_WORDS
-from forecast.data.mapping import CsvOptions
+from forecast.data.loose import loose_key
+from forecast.data.mapping import CsvOptions, load_mapping
 from forecast.data.reading import iter_table
 
 if TYPE_CHECKING:  # draft_funnel reads this module
@@ -100,8 +101,17 @@ def stages_block(
             "creation (the data's rate), not as the stage beside it"
             for value in unplaced
         ]
+    elif (stock := _stock_order(open_)) is not None:
+        crm, open_ = stock
+        checks = [
+            f"stages.open: in the order of {crm}'s stock pipeline, whose stages they are: check"
+        ]
     else:
-        checks = ["stages.open: put the open stages in funnel order, first to last"]
+        checks = [
+            "stages.open: listed by how many deals are in each (or, where closed deals keep their "
+            "stage, by the share of them won), as the export does not say their order: put them "
+            "in funnel order, first to last"
+        ]
     checks += zero_checks
     lines = ["stages:", "  open:   # in funnel order: check"]
     lines += [
@@ -153,6 +163,29 @@ def with_every_stage(
         found.append(rows.groupby(stage[rows.index]).head(ROWS_PER_UNSEEN_STAGE))
     extra = pd.concat(found).groupby(column).head(ROWS_PER_UNSEEN_STAGE) if found else None
     return sample if extra is None or extra.empty else pd.concat([sample, extra], ignore_index=True)
+
+
+#: The CRMs whose stock stages a draft knows the funnel order of (their presets').
+STOCK_PIPELINES = ("hubspot", "salesforce")
+
+
+def _stock_order(open_: list[str]) -> tuple[str, list[str]] | None:
+    """The open stages in a CRM's stock funnel order, and the CRM, where all of them (two or
+    more) are its stock stages (by label or internal name): an export without probabilities
+    says nothing of their order, and a count of deals per stage is no funnel order."""
+    if len(open_) < 2:
+        return None
+    for crm in STOCK_PIPELINES:
+        stages = load_mapping(crm).stage_set
+        order = {loose_key(v): i for i, v in enumerate(stages.open_stages)}
+        order |= {
+            loose_key(a): order[loose_key(v)]
+            for a, v in stages.aliases.items()
+            if loose_key(v) in order
+        }
+        if all(loose_key(v) in order for v in open_):
+            return crm, sorted(open_, key=lambda v: order[loose_key(v)])
+    return None
 
 
 def _at_zero(probability: pd.Series, stage: pd.Series, open_: list[str]) -> list[str]:
