@@ -9,15 +9,31 @@ regression, naive Bayes) read every input."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-#: A text input's code per level (and `BLANK` for None), as a scoring plan reads it.
-Levels = dict[str | None, float]
+from forecast.data.name_text import clean_name
+
+
+class Levels(dict[str | None, float]):
+    """A text input's code per level (and `BLANK` for None), as a scoring plan reads it.
+
+    `levels[value]` (the API's row reads it so) finds a value sent otherwise than the import
+    reads text (" Google ", an NFD "Zoë", a no-break space: `clean_name`) as the level training
+    learnt, and NaN where none is; only a value not found as sent is cleaned, so a usual row
+    pays nothing. `get` finds values as sent only (a batch cleans its misses itself:
+    `text_levels.text_codes`)."""
+
+    def __missing__(self, key: object) -> float:
+        if self and key.__class__ is str:  # (`IGNORED` has no level to find)
+            return self.get(clean_name(key), math.nan)
+        return math.nan
+
 
 #: A plan's levels for an input the model does not read: no value is a level of it.
-IGNORED: Levels = {}
+IGNORED = Levels()
 
 #: Each model's (model, plan given, plan read) as last made: `id(model)` → that triple.
 _READ: dict[int, tuple[Any, Any, list[tuple[str, Any]]]] = {}
@@ -84,7 +100,7 @@ def plan_of(encoder: Any) -> list[tuple[str, Levels | None]]:
         _PLANS.clear()
     # Codes as floats: numpy takes a float as it is, an int it converts (a tenth of a batch).
     plan = [
-        (col, {**{level: float(code) for level, code in codes[col].items()}, None: BLANK})
+        (col, Levels({**{level: float(code) for level, code in codes[col].items()}, None: BLANK}))
         if col in codes
         else (col, None)
         for col in columns

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -52,8 +51,12 @@ from forecast.modeling.estimators import grades_for, to_score
 from forecast.modeling.reasons import Wording, is_blank, top_reasons
 from forecast.modeling.scorers import MODEL, STAGE_WIN_RATE, Scorer
 from forecast.modeling.seen_ranges import beyond_seen
-from forecast.score_plans import BLANK, IGNORED, Levels, read_plan
+from forecast.score_plans import IGNORED, Levels, read_plan
 from forecast.score_plans import plan_of as _plan
+from forecast.text_levels import NONE as _NONE
+from forecast.text_levels import picked as _picked
+from forecast.text_levels import text_codes
+from forecast.text_levels import unseen as _unseen
 
 #: Batches of at least this many rows are explained with the cycle collector held off.
 PAUSE_COLLECTOR_FROM = 1000
@@ -444,14 +447,14 @@ def _encode_and_unseen(
     if len(rows) >= BY_COLUMN_FROM:
         return _encode_by_column(plan, rows, numbers)
     nan = math.nan
-    # A few rows (the API's one): flat lists, `_level` written out (no call per input).
+    # A few rows (the API's one): flat lists, `level` written out (no call per input).
     values = [
         [
             row.get(col)
             if levels is None
             else nan
             if (v := row.get(col)) is None
-            else levels.get(v if v.__class__ is str else str(v), nan)
+            else levels[v if v.__class__ is str else str(v)]  # " Google " finds Google
             for col, levels in plan
         ]
         for row in rows
@@ -461,9 +464,10 @@ def _encode_and_unseen(
             [value_number(v, numbers) if v.__class__ is str else v for v in r] for r in values
         ]
     try:  # numpy reads None as NaN and numeric text as its number, all at once
-        return _no_infinity(np.array(values, dtype=float).reshape(len(rows), len(plan))), None
+        matrix = _no_infinity(np.array(values, dtype=float).reshape(len(rows), len(plan)))
     except (TypeError, ValueError):  # something that is no number: read as the export writes
-        return np.array([[value_number(v, numbers) for v in r] for r in values], dtype=float), None
+        matrix = np.array([[value_number(v, numbers) for v in r] for r in values], dtype=float)
+    return matrix, None
 
 
 def _encode_by_column(
@@ -471,10 +475,10 @@ def _encode_by_column(
     rows: Sequence[Mapping[str, Any]],
     numbers: Notation = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A batch encoded column by column, as `_level` encodes each value, with the per-value
+    """A batch encoded column by column, as `level` encodes each value, with the per-value
     work in C: a column's values taken as a batch file holds them (`ColumnRows`) or read by
     `map` of an `itemgetter` over the rows, a text
-    column's codes looked up by `map` over its levels' `get` (`_text_codes`)."""
+    column's codes looked up by `map` over its levels' `get` (`text_levels.text_codes`)."""
     out = np.empty((len(plan), len(rows)))
     unseen = []
     for j, (col, levels) in enumerate(plan):
@@ -488,7 +492,7 @@ def _encode_by_column(
             except KeyError:  # some row leaves the input out: blank there
                 values = [row.get(col) for row in rows]
         if levels is not None:
-            out[j], rare = _text_codes(values, levels)
+            out[j], rare = text_codes(values, levels)
             unseen.append(rare)
             continue
         if numbers is None or str not in set(map(type, values)):
@@ -522,57 +526,6 @@ def _no_infinity(matrix: np.ndarray) -> np.ndarray:
 def _union(positions: list[np.ndarray]) -> np.ndarray:
     positions = [p for p in positions if len(p)]
     return np.unique(np.concatenate(positions)) if positions else _NONE
-
-
-_NONE = np.empty(0, dtype=np.intp)
-
-
-def _text_codes(values: list[Any], levels: Levels) -> tuple[np.ndarray, np.ndarray]:
-    """A text column's codes, each value's as `_level` gives it, and the positions of the
-    values that are not blank and found no level (new, or too rare in training). Most values
-    are text or blank and are looked up at once; only where a value not found is neither (a
-    number sent for a text input) are the values made `str` first, or, where "None" is a level
-    (which a blank must not find), read one by one."""
-    nan = math.nan
-    try:
-        # The plan's levels read a blank (None) as `BLANK`: only values that found no level
-        # are NaN here, and a column of many blanks is not read twice to find the few.
-        codes = np.fromiter(map(levels.get, values, repeat(nan)), float, len(values))
-        missed = np.flatnonzero(np.isnan(codes))
-        codes[codes == BLANK] = nan
-        if len(missed) == 0:
-            return codes, _NONE
-        lost = _picked(values, missed)
-        if sum(map(isinstance, lost, repeat(str))) == len(lost):
-            return codes, _unseen(values, missed)  # never seen text, or blank text
-        if "None" not in levels:  # a blank made "None" finds no level
-            codes = np.fromiter(map(levels.get, map(str, values), repeat(nan)), float, len(values))
-            return codes, _unseen(values, np.flatnonzero(np.isnan(codes)))
-    except TypeError:  # a value that is no key (a list), or that will not say if it is None
-        pass
-    codes = np.array([_level(v, levels) for v in values], dtype=float)
-    return codes, _unseen(values, np.flatnonzero(np.isnan(codes)))
-
-
-def _picked(values: list[Any], positions: np.ndarray) -> tuple[Any, ...]:
-    """The values at `positions` (not empty), picked in C."""
-    if len(positions) == 1:
-        return (values[positions[0]],)
-    return itemgetter(*positions.tolist())(values)
-
-
-def _unseen(values: list[Any], missed: np.ndarray) -> np.ndarray:
-    """Of the positions `missed` (no level found), those whose value is not blank."""
-    return np.array([i for i in missed.tolist() if not is_blank(values[i])], dtype=np.intp)
-
-
-def _level(value: Any, levels: Levels | None) -> Any:
-    """A text input's code (NaN when blank or never seen); any other input as it is."""
-    if levels is None:
-        return value
-    if value is None:
-        return math.nan
-    return levels.get(value if value.__class__ is str else str(value), math.nan)
 
 
 def _fallback_reason(scorer: Scorer, row: Mapping[str, Any], p: float) -> dict[str, Any]:
