@@ -152,6 +152,11 @@ def backtest(
     cutoff = exported.normalize() + pd.Timedelta(days=1)
     lo = _date(start, "--from") if start is not None else None
     hi = _range_end(end, "--to") if end is not None else None
+    if lo is not None and lo >= cutoff:  # said as given, not as the Monday or period after it
+        raise InvalidInput(
+            f"--from {lo.date()} lies after the data's export date {exported.date()}: no window "
+            "to backtest; give an earlier --from"
+        )
     if every == "period":
         windows = _periods(history, freq, lo, hi, exported)
     else:
