@@ -464,3 +464,17 @@ def test_a_range_counts_its_past_errors_by_the_separate_windows_they_rest_on():
     assert 0.8 < narrow["p10_factor"] and narrow["p90_factor"] < 1.2
     # The middle (ours recalibrated) is the weighted median either way.
     assert narrow["p50_factor"] == pytest.approx(wide["p50_factor"])
+
+
+def test_a_method_chosen_on_too_few_positive_windows_for_a_range_shows_none_not_ours():
+    # Most past windows won nothing: the naive forecast that said so led by far, but only 8
+    # windows had both a forecast and an actual above zero, too few for a range of its own.
+    # Ours' range is not lent to it (that is for the forecast shown before any record).
+    actual = [100.0 if i % 5 == 0 else 0.0 for i in range(40)]
+    table = _table({"model": [130.0] * 40, "last_period": actual}, actual)
+    c = choose(table, ORIGIN, 0, blends=False)
+    assert c.method == "last_period" and c.wape is not None and not c.has_range
+    assert "too few positive past forecasts and actuals for a range" in c.reason
+    shown = apply_choice(c, {"model": 500.0, "last_period": 300.0}, (400.0, 500.0, 650.0))
+    assert shown.forecast == 300.0 and shown.range == "none"
+    assert math.isnan(shown.p10) and math.isnan(shown.p90)

@@ -391,9 +391,10 @@ def apply_choice(
             assert model_range is not None
             lo, hi = group_bounds(mid, lo, hi, model_range, total_range)
         kind = "empirical"
-    elif scalable(model_range):
+    elif choice.wape is None and scalable(model_range):
         # Shown before a record (`NAIVE_FIRST`, `PIPELINE_HEDGE`), no past errors to give it a
-        # range: ours' range in proportion to its P50.
+        # range: ours' range in proportion to its P50. (A method chosen on too few positive
+        # past forecasts for a range has none, and its reason says so.)
         assert model_range is not None
         lo, mid, hi = (point * float(v) / float(model_range[1]) for v in model_range)
         kind = "model"
