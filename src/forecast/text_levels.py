@@ -6,21 +6,19 @@ The import cleans every text value before the model learns it, so " Google " in 
 the level Google. A CRM pushing or scoring the same value with its stray space, an NFD "Zoë"
 or a no-break space copied from a web page was read as a value never learnt: scored as blank
 (and said so in its notes) though training learnt it. Only the values that find no level as
-sent are cleaned, so a usual batch pays nothing for this. A few rows (the API's) read their
-values by `score_plans.Levels`'s subscript, which does the same.
+sent are cleaned, so a usual batch pays nothing for this: the cleaning is
+`score_plans.Levels`'s subscript, which a row (the API's) and a batch's misses both go through.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
-from forecast.data.name_text import clean_name
 from forecast.modeling.reasons import is_blank
 from forecast.score_plans import BLANK, Levels
 
@@ -45,16 +43,16 @@ def text_codes(values: list[Any], levels: Levels) -> tuple[np.ndarray, np.ndarra
             return codes, NONE
         lost = picked(values, missed)
         if sum(map(isinstance, lost, repeat(str))) == len(lost):
-            found = _cleaned_codes(lost, levels)
+            found = np.fromiter(map(levels.__getitem__, lost), float, len(lost))  # cleaned
             codes[missed] = found
             return codes, unseen(values, missed[np.isnan(found)])  # never seen, or blank
         if "None" not in levels:  # a blank made "None" finds no level
-            codes = np.fromiter(map(levels.get, map(str, values), repeat(nan)), float, len(values))
-            return codes, _still_unseen(values, levels, codes)
+            codes = np.fromiter(map(levels.__getitem__, map(str, values)), float, len(values))
+            return codes, unseen(values, np.flatnonzero(np.isnan(codes)))
     except TypeError:  # a value that is no key (a list), or that will not say if it is None
         pass
     codes = np.array([level(v, levels) for v in values], dtype=float)
-    return codes, _still_unseen(values, levels, codes)
+    return codes, unseen(values, np.flatnonzero(np.isnan(codes)))
 
 
 def picked(values: list[Any], positions: np.ndarray) -> tuple[Any, ...]:
@@ -75,22 +73,4 @@ def level(value: Any, levels: Levels | None) -> Any:
         return value
     if value is None:
         return math.nan
-    return levels.get(value if value.__class__ is str else str(value), math.nan)
-
-
-def _cleaned_code(value: str, levels: Levels) -> float:
-    return levels.get(clean_name(value), math.nan)
-
-
-def _cleaned_codes(values: Sequence[str], levels: Levels) -> np.ndarray:
-    return np.array([_cleaned_code(v, levels) for v in values], dtype=float)
-
-
-def _still_unseen(values: list[Any], levels: Levels, codes: np.ndarray) -> np.ndarray:
-    """The positions whose value found no level, after the text among them is looked up
-    cleaned (`codes` updated in place)."""
-    missed = np.flatnonzero(np.isnan(codes))
-    for i in missed.tolist():
-        if values[i].__class__ is str:
-            codes[i] = _cleaned_code(values[i], levels)
-    return unseen(values, missed[np.isnan(codes[missed])])
+    return levels[value if value.__class__ is str else str(value)]  # cleaned where not found
