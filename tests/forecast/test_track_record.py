@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from forecast.data.generator import generate_pipeline
 from forecast.data.importing import import_frame
 from forecast.data.mapping import load_mapping
-from forecast.forecasting import naive, track_record
+from forecast.forecasting import choice, naive, track_record
 from forecast.forecasting.service import forecast_against_targets
 from forecast.forecasting.targets import set_targets
 from forecast.history import load_deal_history
@@ -66,8 +66,27 @@ def test_a_saved_record_reads_back_and_a_new_one_replaces_it(crm):
     assert track_record.saved_at(crm, "crm", "quarter") is None
 
 
-def test_without_a_record_ours_leads_and_the_note_says_how_to_make_one(crm):
+def test_without_a_record_the_run_rate_leads_and_the_note_says_how_to_make_one(crm):
+    """As before the record can choose: no past windows never make ours more trusted."""
     fc = forecast_against_targets(crm, "2024-Q3", settings=SETTINGS)
+    lead = fc.headline
+    assert lead is not None and lead["method"] == choice.NAIVE_FIRST
+    t = pd.Timestamp("2024-07-01")
+    won = naive.won_before(load_deal_history(crm, "crm").known_before(t), None)
+    expected = naive.run_rate(won, t, parse_period("2024-Q3"), SETTINGS.new_deal_window_days)
+    assert expected is not None
+    assert lead["forecast"] == pytest.approx(expected.sum())
+    # Ours' range in proportion, ours beside it.
+    ours = fc.forecast.total
+    assert lead["range"] == "model" and lead["choice"]["wape"] is None
+    assert lead["p90"] / lead["p10"] == pytest.approx(ours.p90 / ours.p10)
+    note = next(n for n in fc.forecast.notes if "no track record yet" in n)
+    assert "forecast backtest --data crm --freq quarter" in note
+    assert "the run rate of recent won revenue is shown (ours beside it)" in note
+
+
+def test_inside_its_period_without_a_record_ours_stands(crm):
+    fc = forecast_against_targets(crm, "2024-Q3", as_of="2024-08-01", settings=SETTINGS)
     assert fc.headline is None
     assert any("forecast backtest --data crm" in n for n in fc.forecast.notes)
 

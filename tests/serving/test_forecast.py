@@ -193,9 +193,10 @@ def test_a_period_over_is_shown_beside_what_it_won_as_the_kpis_count_it(viewer):
     assert viewer.get("/v1/forecast", params={"period": "2025-Q1"}).json()["actual"] is None
 
 
-def test_without_a_track_record_there_is_no_past_accuracy_but_the_naive_forecasts(viewer):
+def test_without_a_track_record_the_run_rate_leads_with_no_past_accuracy(viewer):
     body = viewer.get("/v1/forecast", params={"period": "2024-Q3"}).json()
-    assert body["headline"] is None and body["past_accuracy"] is None
+    assert body["headline"]["method"] == "run_rate" and body["past_accuracy"] is None
+    assert body["headline"]["forecast"] == pytest.approx(body["naive"]["total"]["run_rate"])
     assert body["naive"]["total"]["run_rate"] > 0 and body["naive"]["groups"] == {}
     assert any("forecast backtest --data crm" in n for n in body["notes"])
 

@@ -227,6 +227,7 @@ def choose(
     blends: bool = True,
     min_past: int = MIN_PAST_FORECASTS,
     no_hedge: str | None = None,
+    few: str | None = None,
 ) -> Choice:
     """The method with the lowest WAPE over the forecasts in `table` whose window ended by
     `origin`, at `horizon_weeks` (or the nearest horizon with `min_past` of them).
@@ -236,6 +237,8 @@ def choose(
     for a window that starts after `origin`. Rows of the pseudo-method `chosen` are ignored.
     `no_hedge`: why the run rate cannot hedge ours now (`naive.still_filling`,
     `fitted.changed_lately`): before a record, ours is then kept alone.
+    `few`: why the record cannot choose, said in place of how few past forecasts it holds
+    (a dataset without any record: how to make one).
     """
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
     if missing:
@@ -250,7 +253,7 @@ def choose(
     used = nearest_horizon(past, h, min_past)
     if used is None:
         n_model = int(((past["horizon_weeks"] == h) & (past["method"] == MODEL)).sum())
-        few = (
+        few = few or (
             f"only {n_model} past forecast{'s' if n_model != 1 else ''} {_ahead(h)} had ended "
             f"by {at.date()}, fewer than the {min_past} needed to choose"
             if n_model

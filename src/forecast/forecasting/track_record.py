@@ -5,7 +5,8 @@ won; and from it, the method users get for a new forecast (`forecasting.choice`)
 for that frequency. The forecast (CLI, API, dashboard) then reads the record to say which method
 has been most accurate at this horizon on this dataset, with its past error, and gives that
 method's forecast as the headline beside ours, with its chance to reach the line's target
-(`choice.p_reach_target`). Without a record the headline is ours, and it says how to make one.
+(`choice.p_reach_target`). Without a record the naive forecast leads, as before the record can
+choose (`choice.NAIVE_FIRST`), and the reason says how to make one.
 
 Beside every forecast it also says how far what users see was off before (`past_accuracy`: the
 median error, WAPE, bias and how often P10–P90 held the actual, at the forecast's horizon, over
@@ -193,7 +194,8 @@ def headline(
     this horizon (`choice.choose`, from windows ended before the as-of date only), its forecast
     now with the range its past errors give, per group too; the past accuracy of what users see
     and of ours; the naive forecasts now (computed once, for the choice and to show).
-    No lead (ours stands, the note says why) without a record, or inside the forecast's period.
+    No lead (ours stands, the note says why) inside the forecast's period; without a record,
+    the naive forecast leads as before the record can choose, the note saying how to make one.
     `changed`: why the run rate reads a level the business has left (`fitted.changed_lately`),
     if so: like a run rate still filling up, it is not shown before a record."""
     per, t = fc.period, fc.as_of
@@ -205,14 +207,15 @@ def headline(
         "groups": {g: _naive_of(v) for g, v in now.items() if g is not None},
     }
     table = load(engine, dataset, per.freq)
-    if table.empty:
-        return Headline(
-            None,
-            f"no track record yet for {per.freq}s: `forecast backtest --data {dataset} "
-            f"--freq {per.freq}` on the stored dataset (an export is stored by `forecast "
-            "import`) measures ours against naive forecasts, and the most accurate then leads",
-            naive=shown_naive,
-        )
+    none_yet = (
+        f"no track record yet for {per.freq}s: `forecast backtest --data {dataset} "
+        f"--freq {per.freq}` on the stored dataset (an export is stored by `forecast "
+        "import`) measures ours against naive forecasts, and the most accurate then leads"
+        if table.empty
+        else None
+    )
+    if none_yet and t > per.start:
+        return Headline(None, none_yet, naive=shown_naive)
     h = round(horizon_weeks(per, t))
     # Read as the choice reads the record: at this horizon, or the nearest with enough past
     # forecasts to choose on (one or two past windows say nothing of how far off a method is).
@@ -234,8 +237,15 @@ def headline(
             if ours_now is not None:
                 methods[choice.RECALIBRATED] = choice.recalibrate(ours_now, own)
     total = now[None]
+    # Without a record the naive forecast leads as it does before the record can choose
+    # (`choice.NAIVE_FIRST`): fewer past windows never make ours more trusted.
     made = choice.choose(
-        table, t, h, available=[m for m, v in total.items() if v is not None], no_hedge=filling
+        table,
+        t,
+        h,
+        available=[m for m, v in total.items() if v is not None],
+        no_hedge=filling,
+        few=none_yet,
     )
     chosen = choice.apply_choice(made, total, (fc.total.p10, fc.total.p50, fc.total.p90))
     groups = {}
