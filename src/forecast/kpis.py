@@ -86,10 +86,11 @@ def compute_kpis(
     in a stage is censored, so its time so far is not mixed in with finished stays, and a stay
     of no time is none (`DealHistory.completed_stays`).
     The funnel counts a deal as reaching stage k if its history (up to `as_of`) enters stage k
-    or a later open stage, if it is in such a stage, or if it was won; every deal enters the
-    funnel at the first stage. A deal still in stage k (open, got no further) is counted apart
-    (`still_in_stage`), and stage k's conversion is the share of the deals that left it that
-    moved on: reached k+1 / (reached k - still in k), moved on over moved on or lost from it.
+    or a later open stage, if it is in such a stage, or if it is won (one won and since reopened
+    or lost got through the last open stage only); every deal enters the funnel at the first
+    stage. A deal still in stage k (open, got no further) is counted apart (`still_in_stage`),
+    and stage k's conversion is the share of the deals that left it that moved on:
+    reached k+1 / (reached k - still in k), moved on over moved on or lost from it.
     A stage every deal that reached it is known to have skipped (its record of entries shows it
     move from before the stage to after it, never in it) has no conversion: nothing was seen
     there, so it is unknown, not the 100% the skippers would make it. A deal seen once (a flat
@@ -273,6 +274,8 @@ def _deal_frame(
     furthest = pd.Series(entry).groupby(codes).max()
     deal_codes = pd.Index(uniques).get_indexer(deals["id"])
     from_history = furthest.reindex(deal_codes).to_numpy()
+    # A deal won once and since reopened or lost is not won: it got through the last open stage.
+    from_history = np.where(is_won, from_history, np.minimum(from_history, n - 1))
     current = np.where((stage >= 0) & (stage <= n), stage, np.nan)
     # A lost deal with no open stage on record (a flat export says only that it was lost) got
     # an unknown distance: the funnel must not read it as lost at the first stage.
