@@ -73,3 +73,22 @@ def test_the_batch_says_what_the_api_says_of_the_same_lead(served, tmp_path):
     assert [json.loads(n) for n in scores["notes"].iloc[-2:]] == [list(s.notes) for s in api]
     alone = [scoring.score(served, [row])[0].probability for row in ODD.values()]
     np.testing.assert_allclose(scores["probability"].iloc[-2:], alone)  # the notes change no score
+
+
+@pytest.mark.parametrize("usual", [1, 40], ids=["small batch", "big batch"])
+def test_a_number_too_big_for_a_float_is_said_and_scored_as_blank_as_the_api_does(
+    served, usual, tmp_path
+):
+    huge = "9" * 400  # Python reads it as infinity: no number the model can use
+    rows = [USUAL] * usual + [ODD["text"], {"Channel": "web", "Visits": huge}]
+    frame = pd.DataFrame(rows, dtype=object).assign(id=[f"x{i}" for i in range(len(rows))])
+    out = tmp_path / "leads.parquet"
+    batch_output.run_batch(
+        batch_scoring.lead_rows(frame, "leads"), batch_scoring.BatchScorer(served), out, top=2
+    )
+    scores = batch_output.read_parquet(out)
+    api = scoring.score(served, [{"Channel": "web", "Visits": huge}], as_sent=True)[0]
+    assert json.loads(scores["notes"].iloc[-1]) == list(api.notes)
+    assert api.notes == [f"Visits = {huge!r} is not a number: scored as blank"]
+    blank = scoring.score(served, [{"Channel": "web", "Visits": None}])[0].probability
+    assert scores["probability"].iloc[-1] == pytest.approx(blank)

@@ -413,7 +413,8 @@ def value_number(value: object, notation: Notation = None) -> float:
     read = scalar_number(text, decimal, thousands)
     if read is None and notation is not None and _read_alike(text, decimal, thousands):
         read = _finite(text)  # "12.75" in a decimal-comma dataset: a program's number
-    return read if read is not None else math.nan
+    # digits past a float's range read as infinity: no number, as "inf" is none
+    return read if read is not None and math.isfinite(read) else math.nan
 
 
 def _finite(text: str) -> float | None:
