@@ -61,7 +61,8 @@ _CSV_READ = pcsv.ConvertOptions(
 
 def check_out(path: str | Path) -> Path:
     """The `--out` file, checked before any scoring: a .parquet or .csv path in a folder that
-    exists."""
+    exists and takes a file (tried by making the partial file the writer makes: a folder the
+    user cannot write is said now, not after the whole batch was scored)."""
     out = Path(path)
     if out.suffix.lower() not in OUT_SUFFIXES:
         raise InvalidInput(
@@ -72,7 +73,20 @@ def check_out(path: str | Path) -> Path:
         raise InvalidInput(f"--out: the folder {str(out.parent)!r} does not exist")
     if out.is_dir():
         raise InvalidInput(f"--out: {str(path)!r} is a folder, not a file")
+    partial = _partial(out)
+    try:
+        partial.open("wb").close()
+        partial.unlink()
+    except OSError as exc:
+        raise InvalidInput(
+            f"--out: cannot write in the folder {str(out.parent)!r}: {exc.strerror or exc}"
+        ) from None
     return out
+
+
+def _partial(out: Path) -> Path:
+    """The temporary file beside `out` that a batch is written to before it is moved into place."""
+    return out.with_name(f".{out.name}.partial")
 
 
 def is_csv(path: str | Path) -> bool:
@@ -91,7 +105,7 @@ def write_parquet(
     """Write scored partitions (Arrow tables or frames of `COLUMNS`), in order, as one Parquet
     file (with `csv`, one UTF-8 CSV file of the same columns); (rows, partitions) written."""
     out = Path(path)
-    partial = out.with_name(f".{out.name}.partial")
+    partial = _partial(out)
     rows = count = 0
     try:
         opened = pcsv.CSVWriter(partial, SCHEMA) if csv else pq.ParquetWriter(partial, SCHEMA)
