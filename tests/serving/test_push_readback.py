@@ -3,6 +3,8 @@ now stands, whatever it went through on the way (a won deal reopened is an open 
 
 from __future__ import annotations
 
+import pytest
+
 from tests.serving.conftest import auth
 from tests.serving.test_sync import STATE, crm, scorer, settings  # noqa: F401
 
@@ -26,3 +28,33 @@ def test_a_won_deal_reopened_by_the_crm_is_open_in_the_kpi_funnel_not_won(
     still = {s["stage"]: s["still_in_stage"] for s in overall["funnel"]}
     pipeline = {s["stage"]: s["deals"] for s in overall["open_pipeline"]}
     assert still["Closing"] == pipeline["Closing"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (
+            '{"stage": "Closing", "updated_at": "2024-03-12T00:00:00Z",}',
+            "Expecting property name enclosed in double quotes at line 1, column 59",
+        ),
+        ("{'stage': 'Closing'}", "Expecting property name enclosed in double quotes"),
+        ('{"stage": "Closing",\n "amount": 10', "Expecting ',' delimiter at line 2, column 14"),
+    ],
+)
+def test_a_body_that_is_not_json_is_422_saying_what_the_parser_found_and_where(
+    scorer,  # noqa: F811
+    body,
+    said,
+):
+    """A CRM's hand-built JSON with a trailing comma, single quotes or cut short is told what is
+    wrong and at which line and column, not only 'JSON decode error' at 'body.58'."""
+    response = scorer.put(
+        "/v1/opportunities/D1",
+        content=body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == "body" and error["type"] == "json_invalid"
+    assert error["problem"].startswith("the body is not valid JSON: ")
+    assert said in error["problem"]
