@@ -189,3 +189,18 @@ def test_a_date_left_unread_is_never_said_to_have_been_read(leads_file, tmp_path
     assert 'set date_format: ["%m/%d/%Y %H:%M"' in hint  # one that reads it: month first
     assert "row 5, Lead Created Date (unparseable date): '06/15/2024 10:00'" in notes
     assert "L3" not in set(pd.read_parquet(out)["id"])
+
+
+def test_a_parquet_lead_with_no_id_is_left_out_and_said_not_a_traceback(leads_file, tmp_path):
+    path, mapping = leads_file
+    frame = pd.read_csv(path)  # typed as a program writes Parquet: Converted a number column
+    frame["Lead Id"] = frame["Lead Id"].astype("string")
+    frame.loc[3, "Lead Id"] = None
+    parquet = tmp_path / "leads.parquet"
+    frame.to_parquet(parquet)
+    out = tmp_path / "scores.parquet"
+    args = ["--data", parquet, "--mapping", mapping, "--out", out, "--json"]
+    summary = parsed(_score(*args))
+    assert summary["rows"] == 37  # L5 and L9 have unreadable dates, L3 no id
+    [note] = [n for n in summary["notes"] if "not scored" in n]
+    assert "row 4, Lead Id (missing id)" in note

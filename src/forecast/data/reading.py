@@ -313,10 +313,11 @@ def blank_and_footer(chunk: pd.DataFrame, last: bool) -> tuple[pd.Series, pd.Ser
     footer = pd.Series(False, index=chunk.index)
     if last and cells.shape[1] > 1:
         only_first = filled.iloc[:, 0] & ~filled.iloc[:, 1:].any(axis=1)
-        first = cells.iloc[:, 0].where(filled.iloc[:, 0], "")
+        # as objects: a Parquet file's first column of text may get a later column's number
+        first = cells.iloc[:, 0].astype(object).where(filled.iloc[:, 0], "")
         later = ~filled.iloc[:, 0] & ~blank  # a sums row labelled past a blank first column
         if later.any():
-            first[later] = cells[later].bfill(axis=1).iloc[:, 0]
+            first[later] = cells[later].astype(object).bfill(axis=1).iloc[:, 0]
         summary = first.map(lambda v: loose_key(v) in SUMMARY_LINES).astype(bool)
         said = only_first | summary
         trailing = (said | blank)[::-1].cummin()[::-1]
