@@ -154,3 +154,19 @@ def test_a_column_mostly_of_numbers_read_as_text_says_how_to_read_it_as_numbers(
     assert "list them in the mapping's missing_values" in note
     # A column of words is text, and says nothing.
     assert not [n for n in read.report.notes if n.startswith("Source:")]
+
+
+def test_a_lead_id_longer_than_the_store_keeps_is_a_bad_row_naming_it(tmp_path: Path) -> None:
+    """PostgreSQL refuses an id past the leads table's 100 characters: the import stopped with
+    its 'value too long' traceback (SQLite kept it), `forecast score --store` after writing."""
+    long_id = "L" * 101
+    path = export(tmp_path)
+    path.write_text(path.read_text().replace("L2,", f"{long_id},"))
+    with pytest.raises(ImportRejected) as caught:
+        read_export(path, "canonical_leads")
+    problems = [(p.row, p.column, p.kind, p.value) for p in caught.value.report.examples]
+    assert problems == [(3, "id", "id longer than 100 characters", long_id)]
+    kept = read_export(path, "canonical_leads", on_error="skip")
+    assert sorted(kept.leads["id"]) == ["L1", "L3", "L4"]
+    path.write_text(path.read_text().replace(long_id, "L" * 100))
+    assert "L" * 100 in set(read_export(path, "canonical_leads").leads["id"])

@@ -204,3 +204,15 @@ def test_a_parquet_lead_with_no_id_is_left_out_and_said_not_a_traceback(leads_fi
     assert summary["rows"] == 37  # L5 and L9 have unreadable dates, L3 no id
     [note] = [n for n in summary["notes"] if "not scored" in n]
     assert "row 4, Lead Id (missing id)" in note
+
+
+def test_a_lead_id_longer_than_the_store_keeps_is_left_out_and_said(leads_file, tmp_path):
+    path, mapping = leads_file
+    frame = pd.read_csv(path, dtype=str)
+    frame.loc[3, "Lead Id"] = "L" * 250  # past the store's ids: --store could not keep it
+    frame.to_csv(path, index=False)
+    out = tmp_path / "scores.parquet"
+    summary = parsed(_score("--data", path, "--mapping", mapping, "--out", out, "--json"))
+    assert summary["rows"] == 37
+    [note] = [n for n in summary["notes"] if "not scored" in n]
+    assert "row 5, Lead Id (id longer than 100 characters)" in note
