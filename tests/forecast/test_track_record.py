@@ -85,6 +85,29 @@ def test_without_a_record_the_run_rate_leads_and_the_note_says_how_to_make_one(c
     assert "the run rate of recent won revenue is shown (ours beside it)" in note
 
 
+@pytest.mark.parametrize("ours_went_that_way", [True, False])
+def test_a_recent_change_keeps_the_run_rate_off_only_where_ours_took_it_up(
+    crm, monkeypatch: pytest.MonkeyPatch, ours_went_that_way: bool
+):
+    from forecast.forecasting import fitted
+
+    plain = forecast_against_targets(crm, "2024-Q3", settings=SETTINGS)
+    ours, run_rate = plain.forecast.total.expected, plain.naive["total"]["run_rate"]
+    # The business went the way ours lies from the run rate, or the other way.
+    toward_ours = 1 if ours > run_rate else -1
+    way = toward_ours if ours_went_that_way else -toward_ours
+    change = fitted.RecentChange("the deals created lately were lost ×1.50 as often", way)
+    monkeypatch.setattr(fitted, "recent_change", lambda model, settings=None: change)
+    lead = forecast_against_targets(crm, "2024-Q3", settings=SETTINGS).headline
+    assert lead is not None
+    if ours_went_that_way:  # ours took the change up: the run rate reads the old level
+        assert lead["method"] == "model+weighted_pipeline"
+        assert "not the run rate: the deals created lately" in lead["choice"]["reason"]
+    else:  # ours lies on the other side: the run rate is nearer where the business went
+        assert lead["method"] == choice.NAIVE_FIRST
+        assert "not the run rate" not in lead["choice"]["reason"]
+
+
 def test_inside_its_period_without_a_record_ours_stands(crm):
     fc = forecast_against_targets(crm, "2024-Q3", as_of="2024-08-01", settings=SETTINGS)
     assert fc.headline is None

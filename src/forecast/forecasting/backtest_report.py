@@ -70,7 +70,7 @@ class PeriodResult:
     chosen: dict[str, Any] | None = None  # method, label, p10/p50/p90, range, reason, ...
     model_empirical: tuple[float, float, float] | None = None  # ours: P10, P50, P90
     #: Why the run rate could not be shown at the origin (`naive.still_filling`,
-    #: `fitted.changed_lately`), if so.
+    #: `fitted.RecentChange`), if so.
     no_hedge: str | None = None
 
     @property

@@ -9,8 +9,9 @@ forecasts here, so the naive one is shown (`NAIVE_FIRST`: the run rate of recent
 with ours' range in proportion) and the reason says so; ours has to earn its place. But not
 while the run rate still reads the record's first months, when deals created before the
 record began are missing from its wins (`naive.still_filling`), nor where the deals created
-lately are won or lost at a rate clearly not the older deals' (`fitted.changed_lately`): the
-run rate's wins, mostly older deals', read the level the business has left. The weighted
+lately are won or lost at a rate clearly not the older deals' and ours moved off the run rate
+the way the business went (`fitted.RecentChange`): the run rate's wins, mostly older deals',
+read the level the business has left. The weighted
 pipeline then hedges ours for a window that starts now (`PIPELINE_HEDGE`); ours stands alone
 for a later one.
 
@@ -236,7 +237,7 @@ def choose(
     method missing now cannot be chosen, nor one of the open pipeline alone (`PIPELINE_ONLY`)
     for a window that starts after `origin`. Rows of the pseudo-method `chosen` are ignored.
     `no_hedge`: why the run rate cannot hedge ours now (`naive.still_filling`,
-    `fitted.changed_lately`): before a record, ours is then kept alone.
+    `fitted.RecentChange`): before a record, ours is then kept alone.
     `few`: why the record cannot choose, said in place of how few past forecasts it holds
     (a dataset without any record: how to make one).
     """

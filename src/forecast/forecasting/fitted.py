@@ -147,13 +147,33 @@ def _recent_level_note(model: tm.TimeToClose, settings: Settings) -> list[str]:
 SURE_CHANGE_KEPT = 1.0 - 1.0 / 2.0**2
 
 
-def changed_lately(model: Any, settings: Settings | None = None) -> str | None:
-    """Why a run rate of recent wins reads a level the business has left, or None: the deals
-    created lately are won or lost at a rate two or more standard errors from the older deals'
-    at the same ages (`TimeToClose.cohort_`; losses count: a change shows in them first, and
-    deals lost sooner are deals not won later). The recent window's wins come mostly from older
-    deals, so before a track record the choice should not show it (`choice.choose`'s `no_hedge`):
-    ours has seen the change, the run rate has not."""
+@dataclass(frozen=True)
+class RecentChange:
+    """The business has changed lately (`recent_change`): why a run rate of recent wins reads a
+    level it has left, and which way it went."""
+
+    reason: str
+    #: -1: the deals created lately do worse than older ones (won less or lost more often);
+    #: +1: better; 0: both ways at once.
+    direction: int
+
+    def leaves_run_rate(self, ours: float | None, run_rate: float | None) -> bool:
+        """Whether ours, not the run rate, should be shown before a record: ours moved off the
+        run rate the way the business went. Where ours lies on the run rate's other side, it
+        has not taken the change up, and the run rate is the nearer of the two to where the
+        business went (whatever the size of the change): the naive rule stands."""
+        if self.direction == 0 or ours is None or run_rate is None:
+            return True
+        return (ours - run_rate) * self.direction > 0
+
+
+def recent_change(model: Any, settings: Settings | None = None) -> RecentChange | None:
+    """Whether a run rate of recent wins reads a level the business has left, or None: the
+    deals created lately are won or lost at a rate two or more standard errors from the older
+    deals' at the same ages (`TimeToClose.cohort_`; losses count: a change shows in them first,
+    and deals lost sooner are deals not won later). The recent window's wins come mostly from
+    older deals, so before a track record the choice should not show it where ours has taken the
+    change up (`choice.choose`'s `no_hedge`, `RecentChange.leaves_run_rate`)."""
     level = getattr(model, "cohort_", None)
     if level is None or not level.moved or level.weight < SURE_CHANGE_KEPT:
         return None
@@ -170,11 +190,19 @@ def changed_lately(model: Any, settings: Settings | None = None) -> str | None:
         if level.lost == 1.0
         else ""
     )
-    return (
+    reason = (
         f"the {level.deals} deals created in the last {days:.0f} days were {said} as often as "
         f"older deals at the same ages{within}, two or more standard errors from no change, "
         "while the run rate's wins are mostly older deals'"
     )
+    ways = {int(np.sign(level.won - 1.0)), int(np.sign(1.0 - level.lost))} - {0}
+    return RecentChange(reason, ways.pop() if len(ways) == 1 else 0)
+
+
+def changed_lately(model: Any, settings: Settings | None = None) -> str | None:
+    """Why a run rate of recent wins reads a level the business has left (`recent_change`)."""
+    change = recent_change(model, settings)
+    return change.reason if change else None
 
 
 def refreshed(

@@ -39,8 +39,8 @@ from forecast.forecasting.backtest_report import PeriodResult
 from forecast.forecasting.drift import Probe, cached_drift, drift_from_probes, probe_spans
 from forecast.forecasting.fitted import (
     ForecastModels,
-    changed_lately,
     fit_forecast_models,
+    recent_change,
     refreshed,
 )
 from forecast.forecasting.rep_calls import rep_calls
@@ -365,7 +365,7 @@ def _one_forecast(
         horizon_weeks=h,
         origin=origin,
         no_hedge=naive.still_filling(state.won, origin, settings.new_deal_window_days)
-        or changed_lately(models.timing, settings),
+        or _run_rate_left(models, forecasts, settings),
     )
     if column:
         labels = won[column].astype(object).where(won[column].notna(), MISSING_GROUP).astype(str)
@@ -392,3 +392,14 @@ def _one_forecast(
         )
         result.reps = rep_calls(shown, pipeline, fc.deals, won, per, seen)
     return result
+
+
+def _run_rate_left(
+    models: ForecastModels, forecasts: dict[str, float], settings: Settings
+) -> str | None:
+    """Why the run rate is not shown at this origin before a record: the business changed lately
+    and ours took the change up (`fitted.RecentChange.leaves_run_rate`); None otherwise."""
+    change = recent_change(models.timing, settings)
+    if change is None or not change.leaves_run_rate(forecasts["model"], forecasts.get("run_rate")):
+        return None
+    return change.reason

@@ -199,7 +199,7 @@ def forecast_against_targets(
         fc,
         dataset=name,
         window_days=window_days,
-        changed=fitted.changed_lately(models.timing, settings),
+        changed=fitted.recent_change(models.timing, settings),
     )
     fc.notes.append(f"headline: {read.note}")
     lead, naive = read.lead, read.naive

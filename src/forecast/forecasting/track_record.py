@@ -28,6 +28,7 @@ from forecast.data import store
 from forecast.forecasting import choice, naive
 from forecast.forecasting.accuracy import share
 from forecast.forecasting.backtest_report import RECORD_COLUMNS
+from forecast.forecasting.fitted import RecentChange
 from forecast.forecasting.revenue import GROUP_COLUMNS, GroupForecast, RevenueForecast
 from forecast.formatting import rounded
 from forecast.history import DealHistory
@@ -188,7 +189,7 @@ def headline(
     *,
     dataset: str,
     window_days: float,
-    changed: str | None = None,
+    changed: RecentChange | None = None,
 ) -> Headline:
     """The forecast users get, beside ours: the method most accurate on this dataset's record at
     this horizon (`choice.choose`, from windows ended before the as-of date only), its forecast
@@ -196,11 +197,13 @@ def headline(
     and of ours; the naive forecasts now (computed once, for the choice and to show).
     No lead (ours stands, the note says why) inside the forecast's period; without a record,
     the naive forecast leads as before the record can choose, the note saying how to make one.
-    `changed`: why the run rate reads a level the business has left (`fitted.changed_lately`),
-    if so: like a run rate still filling up, it is not shown before a record."""
+    `changed`: the business has changed lately (`fitted.recent_change`), if so: where ours took
+    the change up, like a run rate still filling up, the run rate is not shown before a record."""
     per, t = fc.period, fc.as_of
     now, filling = _forecasts_now(history, fc, window_days)
-    filling = filling or changed
+    ours_now, run_rate_now = now[None].get(choice.MODEL), now[None].get("run_rate")
+    if filling is None and changed and changed.leaves_run_rate(ours_now, run_rate_now):
+        filling = changed.reason
     shown_naive = {
         "labels": {m: choice.label_of(m) for m in NAIVE_METHODS},
         "total": _naive_of(now[None]),
