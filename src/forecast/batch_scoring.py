@@ -313,7 +313,7 @@ Undated = tuple[int, str, Any]
 
 
 def _undated(frame: pd.DataFrame) -> Undated | None:
-    """The leads of `frame` with a created_at that is no date or lies in the future."""
+    """The leads of `frame` with a created_at that is no date, before 1900 or in the future."""
     if "created_at" not in frame:
         return None
     bad = lead_dates.unreadable(frame["created_at"].astype(object))
@@ -331,9 +331,17 @@ def _undated_notes(found: list[Undated | None]) -> tuple[str, ...]:
         return ()
     _, lead, value = seen[0]
     return (
-        f"{sum(n for n, _, _ in seen):,} lead(s) with a created_at that is no date or lies in "
-        f"the future, scored as undated (e.g. lead {lead}: {value!r})",
+        f"{sum(n for n, _, _ in seen):,} lead(s) with a created_at that is no date, before 1900 "
+        f"or in the future, scored as undated (e.g. lead {lead}: {_date_text(value)!r})",
     )
+
+
+def _date_text(value: Any) -> Any:
+    """A creation date as a file writes it ('1890-01-01', '1890-01-01 10:30:00'), not in
+    Python's spelling (Timestamp('1890-01-01 00:00:00')); text as it came."""
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d") if value == value.normalize() else value.isoformat(" ")
+    return value
 
 
 # --- with what ----------------------------------------------------------------------------------

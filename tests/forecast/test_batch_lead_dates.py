@@ -117,3 +117,23 @@ def test_a_date_without_a_time_of_day_is_said_as_the_api_says_it(served) -> None
         "'created_at' has no time of day: 'Hour created (UTC)' was scored as blank"
     ]
     assert json.loads(scored.loc["h", "notes"]) == []
+
+
+def test_a_lead_created_before_1900_is_said_as_such_showing_the_date_as_written(served, tmp_path):
+    """A file's dates reach the batch read (Timestamps): the summary said 'a created_at that is
+    no date or lies in the future (e.g. lead z: Timestamp('1890-01-01 00:00:00'))', neither
+    true of it, and in Python's spelling."""
+    old = pd.DataFrame(
+        {"id": ["z"], "Channel": ["web"], "created_at": [pd.Timestamp("1890-01-01")]}
+    )
+    summary = batch_output.run_batch(
+        batch_scoring.lead_rows(old, "leads"),
+        batch_scoring.BatchScorer(served),
+        tmp_path / "out.parquet",
+        top=0,
+    )
+    [note] = [n for n in summary.notes if "created_at" in n]
+    assert note == (
+        "1 lead(s) with a created_at that is no date, before 1900 or in the future, scored as "
+        "undated (e.g. lead z: '1890-01-01')"
+    )
