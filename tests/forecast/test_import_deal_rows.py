@@ -89,3 +89,32 @@ def test_a_row_without_a_stage_is_a_missing_stage(tmp_path):
     report = caught.value.report
     assert dict(report.counts) == {"missing stage": 1}
     assert report.examples[0].row == 3
+
+
+LONG = "D" * 101  # past the store's 100 characters for a deal's id
+
+
+def test_a_deal_id_longer_than_the_store_keeps_is_a_bad_row_naming_it(tmp_path):
+    with pytest.raises(ImportRejected) as caught:
+        _notes(tmp_path, D1 + D2.replace("D2,", f"{LONG},"))
+    [problem] = caught.value.report.examples
+    assert (problem.row, problem.column, problem.kind, problem.value) == (
+        3,
+        "Deal ID",
+        "id longer than 100 characters",
+        LONG,
+    )
+
+
+def test_a_store_skipping_a_deal_with_too_long_an_id_keeps_the_others(tmp_path, engine):
+    """PostgreSQL refused the whole import with 'value too long for type character
+    varying(100)' (a traceback); SQLite kept the id."""
+    from forecast.data.importing import import_export
+
+    file = write(tmp_path, "deals.csv", HEADER + D1 + D2.replace("D2,", f"{LONG},"))
+    owned = DEALS.replace("  closed_at: Closed\n", "  closed_at: Closed\n  owner: Owner\n")
+    report = import_export(engine, file, mapping(tmp_path, base=owned), on_error="skip")
+    assert report.bad_rows == 1
+    with engine.connect() as conn:
+        ids = conn.exec_driver_sql("SELECT id FROM opportunities").scalars().all()
+    assert ids == ["D1"]

@@ -16,14 +16,11 @@ import pandas as pd
 from forecast.data.draft_names import STATUS_NAMES, matched
 from forecast.data.lead_outcomes import lead_outcome
 from forecast.data.mapping import loose_key
+from forecast.data.record_ids import LONG_ID, too_long
 from forecast.data.rows import CanonicalRows
 from forecast.data.validation import unparseable
 from forecast.data.yes_no import YES_NO_LABELS
 
-#: The longest lead id the store keeps (`tables.leads`' String(100)), and the problem of one
-#: longer.
-ID_CHARACTERS = 100
-LONG_ID = f"id longer than {ID_CHARACTERS} characters"
 #: How pandas names a column whose header cell is empty ("Unnamed: 5"): a name in no file.
 HEADERLESS = re.compile(r"Unnamed: \d+")
 #: What a lead label's common words usually mean, offered in the import's hint (never applied).
@@ -106,8 +103,7 @@ class LeadRows(CanonicalRows):
         bad = pd.Series(False, index=raw.index)
         ids = raw[cols["id"]].astype("str").str.strip().where(raw[cols["id"]].notna())
         self._bad(ids.isna() | (ids == ""), bad, raw, "id", "missing id")
-        # longer than the store keeps: PostgreSQL would refuse the whole write
-        self._bad(ids.str.len() > ID_CHARACTERS, bad, raw, "id", LONG_ID)
+        self._bad(too_long(ids), bad, raw, "id", LONG_ID)
         if "converted" in cols:
             column = raw[cols["converted"]]  # its blanks read as value_fixes says (`_fix_values`)
             text = column.astype("str").str.strip().str.casefold()

@@ -39,6 +39,25 @@ class NumberColumns:
     csv: CsvOptions
     frame: pd.DataFrame | None
     groupings: dict[str, CsvOptions | None]  # a lead column → the grouping its values show
+    columns: dict[str, str]  # a canonical field → the export's column
+
+    def _probability_with_a_point(self, given: pd.Series, read: pd.Series) -> pd.Series:
+        """A probability column written with a point ("65.000") in a file whose amounts have a
+        decimal comma ("4.850,00": Vtiger in Italian) reads 65000 in the file's notation, which
+        no probability is: where every such value reads 0–100 with a point, it is read so,
+        and said."""
+        over = read > 100
+        if self.csv.decimal == "." or not over.any():
+            return read
+        pointed = pd.to_numeric(given.astype("str").str.strip(), errors="coerce")
+        if not pointed[over].between(0, 100).all():
+            return read
+        example = given[over].iloc[0]
+        self.report.note(
+            f"{self.columns['rep_probability']}: probabilities written with a point as the "
+            f"decimal mark ({example!r}), unlike the file's numbers: read so"
+        )
+        return read.where(~over, pointed)
 
     def _feature_values(self, raw: pd.DataFrame) -> pd.DataFrame:
         """The `features:` columns under their names: numbers where every value given reads

@@ -35,6 +35,7 @@ from forecast.data.reading import (
     localized_numbers,
     percents,
 )
+from forecast.data.record_ids import LONG_ID, too_long
 from forecast.data.repeated_rows import RepeatedRows
 from forecast.data.stage_durations import entries_from_durations
 from forecast.data.stages import LOST, OPEN, WON, StageSet
@@ -139,24 +140,6 @@ class CanonicalRows(NumberColumns):
                 shown = read if given is None else given.where(given.notna(), read)
                 self._bad(late, bad, raw, field_, f"date {said}", shown)
 
-    def _probability_with_a_point(self, given: pd.Series, read: pd.Series) -> pd.Series:
-        """A probability column written with a point ("65.000") in a file whose amounts have a
-        decimal comma ("4.850,00": Vtiger in Italian) reads 65000 in the file's notation, which
-        no probability is: where every such value reads 0–100 with a point, it is read so,
-        and said."""
-        over = read > 100
-        if self.csv.decimal == "." or not over.any():
-            return read
-        pointed = pd.to_numeric(given.astype("str").str.strip(), errors="coerce")
-        if not pointed[over].between(0, 100).all():
-            return read
-        example = given[over].iloc[0]
-        self.report.note(
-            f"{self.columns['rep_probability']}: probabilities written with a point as the "
-            f"decimal mark ({example!r}), unlike the file's numbers: read so"
-        )
-        return read.where(~over, pointed)
-
     def _numbers_in_bounds(self, values: pd.DataFrame, raw: pd.DataFrame, bad: pd.Series) -> None:
         """A column of the export's own (a lead's, a deal's `features:`; under its name in the
         file) whose values read as numbers holds none that no field may (`beyond_bounds`), as
@@ -200,6 +183,7 @@ class CanonicalRows(NumberColumns):
         if copies.any():  # identical copies of an earlier row: read once
             raw, ids, out, bad, dup = (x[~copies] for x in (raw, ids, out, bad, dup))
         self._bad(ids.isna(), bad, raw, "id", "missing id")
+        self._bad(too_long(ids), bad, raw, "id", LONG_ID)
         self._bad(dup, bad, raw, "id", "duplicate id", dup_shown.reindex(ids.index))
         self.seen_ids.update(ids.dropna())
         out["id"] = ids
