@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.serving.conftest import auth
-from tests.serving.test_sync import STATE, crm, scorer, settings  # noqa: F401
+from tests.serving.test_sync import STATE, crm, scorer, settings, stages_of  # noqa: F401
 
 
 def test_a_won_deal_reopened_by_the_crm_is_open_in_the_kpi_funnel_not_won(
@@ -58,3 +58,24 @@ def test_a_body_that_is_not_json_is_422_saying_what_the_parser_found_and_where(
     assert error["field"] == "body" and error["type"] == "json_invalid"
     assert error["problem"].startswith("the body is not valid JSON: ")
     assert said in error["problem"]
+
+
+def test_a_won_deals_close_and_history_do_not_depend_on_which_push_came_first(
+    scorer,  # noqa: F811
+    settings,  # noqa: F811
+):
+    """Won on 4 March; on 23 March the CRM sends the won deal again (an edit, no close date)
+    and, at the same instant, the deal in Presentation. The same three pushes in another order
+    gave another close (4 March one way, 23 March the other) and, in time order, a stage
+    history ending in Presentation beside a stored Won."""
+    won = {**STATE, "stage": "Won", "updated_at": "2024-03-04T00:00:00Z"}
+    edit = {**STATE, "stage": "Won", "updated_at": "2024-03-23T00:00:00Z"}
+    seen = {**STATE, "stage": "Presentation", "updated_at": "2024-03-23T00:00:00Z"}
+    for deal, pushes in (("W1", (won, edit, seen)), ("W2", (won, seen, edit))):
+        for body in pushes:
+            pushed = scorer.put(f"/v1/opportunities/{deal}", json=body)
+            assert pushed.status_code == 200, pushed.text
+    stored = [scorer.get(f"/v1/opportunities/{d}").json() for d in ("W1", "W2")]
+    assert [(s["stage"], s["closed_at"]) for s in stored] == [("Won", "2024-03-23T00:00:00Z")] * 2
+    assert stages_of(settings, "W1") == stages_of(settings, "W2")
+    assert stages_of(settings, "W1")[-1] == "Won"

@@ -51,7 +51,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
 from forecast.data import csat_scale, store
@@ -60,6 +60,7 @@ from forecast.data.importing import canonical_opportunities, import_frame
 from forecast.data.mapping import AmountRules, load_mapping
 from forecast.data.mapping import Mapping as ImportMapping
 from forecast.data.partial_push import merged_deals
+from forecast.data.push_closes import close_at_outcome, outcome_sightings
 from forecast.data.stages import OPEN, StageSet
 from forecast.data.tables import TRACKED_FIELDS
 from forecast.errors import ImportRejected, InvalidInput, UnknownStage
@@ -207,10 +208,11 @@ def sync_opportunities(
                 notes = import_frame(
                     engine, frame, mapping, dataset=name, on_error="reject", conn=conn
                 ).notes
+                store.append_history(conn, outcome_sightings(frame, name, stages))
         except ImportRejected as exc:
             raise _rejected(exc, written, where) from None
         after = _state(conn, name, ids)
-        _close_at_outcome(conn, name, after)
+        close_at_outcome(conn, name, after)
         out.changed = str(store.get_dataset(conn, name)["updated_at"]) != version
         tied = [i for i in written if _same_time(before.get(ids[i]), rows[i])]
         # Which of a tie's values are kept as stored needs the pushed rows as stored (a second
@@ -477,24 +479,6 @@ def _state(conn: Connection, dataset: str, ids: list[str]) -> dict[str, dict]:
         for deal_id, when in _first_observations(conn, dataset, list(out)).items():
             out[deal_id]["__first_seen"] = when
     return out
-
-
-def _close_at_outcome(conn: Connection, dataset: str, after: dict[str, dict]) -> None:
-    """A closed deal's stored close is when its stage history has it enter its outcome (the
-    close the KPIs read): the same whatever order its pushes came in, and an edit of a won deal
-    pushed without its close date does not move it."""
-    o = store.opportunities
-    for deal_id, row in after.items():
-        stage, entered = row.get("__last", (None, None))
-        if row["status"] == OPEN or stage != row["stage"] or entered is None:
-            continue
-        if row["closed_at"] is not None and pd.Timestamp(row["closed_at"]) == entered:
-            continue
-        when = pd.Timestamp(entered).to_pydatetime()
-        where = (o.c.dataset == dataset) & (o.c.id == deal_id)
-        conn.execute(update(o).where(where).values(closed_at=when))
-        store.new_version(conn, dataset)
-        row["closed_at"] = when
 
 
 def _first_observations(conn: Connection, dataset: str, ids: list[str]) -> dict[str, pd.Timestamp]:
