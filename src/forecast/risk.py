@@ -34,6 +34,7 @@ from forecast import timing as tm
 from forecast.data.stages import LOST, WON
 from forecast.date_reach import check_reach
 from forecast.errors import InvalidInput, UnknownGroup
+from forecast.forecasting.targets import suggest
 from forecast.history import DealHistory, as_timestamp
 from forecast.model_set import deal_fallback
 from forecast.modeling.baselines import stage_win_rates
@@ -200,7 +201,10 @@ def deals_at_risk(
     high_from = float(np.quantile(amount, high_value_quantile)) if len(pipe) else None
     if team is not None:
         if "team" not in opps or not (opps["team"] == team).any():
-            raise UnknownGroup(f"no deals for team {team!r} in this dataset")
+            teams = set(opps["team"].dropna().astype(str)) if "team" in opps else set()
+            raise UnknownGroup(
+                f"no deals for team {team!r} in this dataset{suggest(team, teams, 'team')}"
+            )
         keep = (shown["team"] == team).to_numpy()
         shown = shown[keep]
         pipe, amount = pipe[keep].reset_index(drop=True), amount[keep]

@@ -79,3 +79,21 @@ def test_a_won_deals_close_and_history_do_not_depend_on_which_push_came_first(
     assert [(s["stage"], s["closed_at"]) for s in stored] == [("Won", "2024-03-23T00:00:00Z")] * 2
     assert stages_of(settings, "W1") == stages_of(settings, "W2")
     assert stages_of(settings, "W1")[-1] == "Won"
+
+
+def test_the_at_risk_list_of_a_misspelt_team_suggests_the_team_as_the_forecast_does(
+    scorer,  # noqa: F811
+    api_keys,
+):
+    """A manager asking for the deals at risk of 'east' (the team a CRM pushed as East) gets
+    the 404 with the likely name, as GET /v1/forecast gives it, not only 'no deals for team'."""
+    for deal, stage in (("D2", "Qualification"), ("W", "Won"), ("L", "Lost")):
+        pushed = scorer.put(f"/v1/opportunities/{deal}", json={**STATE, "stage": stage})
+        assert pushed.status_code == 200, pushed.text
+    response = scorer.get(
+        "/v1/deals/at-risk",
+        params={"dataset": "crm", "team": "east"},
+        headers=auth(api_keys["viewer"]),
+    )
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"].endswith("did you mean 'East'?")
