@@ -181,11 +181,11 @@ def _demo_track_record(dataset: str, settings: Settings) -> str:
     from forecast.errors import ForecastError
     from forecast.forecasting.backtest import backtest
     from forecast.modeling.registry import log_backtest
-    from training.forecast_cli import _keep_track_record, _load, record_kept_note
-    from training.models_cli import _quiet_mlflow
+    from training.forecast_cli import keep_track_record, record_kept_note
+    from training.models_cli import Kind, _quiet_mlflow, load_training_data
     from training.run_data import replayed
 
-    loaded = _load(dataset, None, settings)
+    loaded = load_training_data(dataset, None, Kind.deals, settings)
     try:
         report = backtest(
             loaded["history"], settings=settings, dataset=dataset, every="week", refit_weeks=4
@@ -195,7 +195,7 @@ def _demo_track_record(dataset: str, settings: Settings) -> str:
     _quiet_mlflow()
     replay, digest = replayed(loaded, dataset, None)
     log_backtest(report, settings, data=replay, fingerprint=digest)
-    kept, why_not = _keep_track_record(report, "quarter", settings, stored=True, replace=False)
+    kept, why_not = keep_track_record(report, "quarter", settings, stored=True, replace=False)
     return why_not or record_kept_note(dataset, report.forecast_table(), report.to_dict())
 
 

@@ -392,7 +392,7 @@ def backtest_cmd(
         _quiet_mlflow()
         replay, digest = replayed(loaded, data, source)  # the data, as a deals run logs it
         run_id = log_backtest(report, settings, data=replay, fingerprint=digest)
-    kept, why_not = _keep_track_record(
+    kept, why_not = keep_track_record(
         report, freq.value, settings, stored=bool(loaded.get("stored")), replace=replace_record
     )
     out = report.to_dict()
@@ -443,7 +443,7 @@ def _summary_of(source: Any, data: str | None, include_leaks: bool) -> dict[str,
     return {"history": history, "dataset": history.name, "stored": stored}
 
 
-def _keep_track_record(
+def keep_track_record(
     report: Any, freq: str, settings: Settings, *, stored: bool, replace: bool
 ) -> tuple[int, str]:
     """Save the backtest's forecasts as the dataset's track record (`forecasting.track_record`),

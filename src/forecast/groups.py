@@ -8,6 +8,7 @@ say the canonical name, so `--by owner` and `--by rep` give the same document.
 
 from __future__ import annotations
 
+import difflib
 from enum import StrEnum
 from typing import Literal
 
@@ -41,3 +42,14 @@ def canonical_group(by: str | None) -> str | None:
     if by is None:
         return None
     return GROUP_ALIASES.get(by, by)
+
+
+def suggest(name: str, known: set[str], level: str) -> str:
+    """What a message naming an unknown group adds: the likely names meant, or the known ones."""
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+    if close:
+        return f"; did you mean {', '.join(repr(c) for c in close)}?"
+    listed = sorted(known)
+    if not listed:
+        return f"; its deals name no {level} at all"
+    return f"; known: {', '.join(listed[:10])}" + (" …" if len(listed) > 10 else "")

@@ -34,7 +34,7 @@ from forecast import timing as tm
 from forecast.data.stages import LOST, WON
 from forecast.date_reach import check_reach
 from forecast.errors import InvalidInput, UnknownGroup
-from forecast.forecasting.targets import suggest
+from forecast.groups import suggest
 from forecast.history import DealHistory, as_timestamp
 from forecast.model_set import deal_fallback
 from forecast.modeling.baselines import stage_win_rates

@@ -1,6 +1,6 @@
-"""How long a record's id may be: the store keeps a deal's and a lead's id in 100 characters
-(`tables.opportunities`, `tables.leads`), and PostgreSQL refuses a longer one with the whole
-write, so an import names such a row as a bad one instead."""
+"""How long a record's id may be: the store keeps a deal's and a lead's id in `ID_CHARACTERS`
+(`tables.opportunities`, `tables.leads` read it here), and PostgreSQL refuses a longer one with
+the whole write, so an import names such a row as a bad one instead."""
 
 from __future__ import annotations
 

@@ -21,6 +21,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from forecast.data.record_ids import ID_CHARACTERS
+
 #: Fields with a history of their own (everything but identity, stage/outcome and bookkeeping).
 TRACKED_FIELDS: tuple[str, ...] = (
     "account",
@@ -65,7 +67,7 @@ opportunities = Table(
     "opportunities",
     metadata,
     Column("dataset", String(100), primary_key=True),
-    Column("id", String(100), primary_key=True),
+    Column("id", String(ID_CHARACTERS), primary_key=True),
     Column("account", String(200)),
     Column("owner", String(200)),
     Column("team", String(200)),
@@ -133,7 +135,7 @@ leads = Table(
     "leads",
     metadata,
     Column("dataset", String(100), primary_key=True),
-    Column("id", String(100), primary_key=True),
+    Column("id", String(ID_CHARACTERS), primary_key=True),
     Column("converted", Integer),
     Column("created_at", DateTime),
     Column("updated_at", DateTime, nullable=False),

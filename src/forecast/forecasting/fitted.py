@@ -4,6 +4,7 @@ deals not yet created."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -165,6 +166,12 @@ class RecentChange:
         if self.direction == 0 or ours is None or run_rate is None:
             return True
         return (ours - run_rate) * self.direction > 0
+
+    def against_run_rate(self, forecasts: Mapping[str, float | None]) -> str | None:
+        """Why the run rate is not shown before a record, from the methods' forecasts now
+        (`model`, `run_rate`): the reason where ours took the change up, else None."""
+        ours, run_rate = forecasts.get("model"), forecasts.get("run_rate")
+        return self.reason if self.leaves_run_rate(ours, run_rate) else None
 
 
 def recent_change(model: Any, settings: Settings | None = None) -> RecentChange | None:

@@ -26,8 +26,9 @@ from forecast.forecasting.forecast_waterfall import forecast_waterfall
 from forecast.forecasting.rep_calls import CALLS, open_calls
 from forecast.forecasting.revenue import TOTAL, GroupForecast, RevenueForecast
 from forecast.forecasting.service import TargetedForecast, forecast_against_targets
-from forecast.forecasting.targets import known_groups, suggest, targets_for
+from forecast.forecasting.targets import known_groups, targets_for
 from forecast.formatting import rounded
+from forecast.groups import suggest
 from forecast.history import DealHistory, as_timestamp
 from forecast.periods import Period, current_period, parse_period, period_of
 from forecast.settings import Settings, get_settings

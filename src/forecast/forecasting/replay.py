@@ -341,6 +341,7 @@ def _one_forecast(
         if values is not None:
             forecasts[name] = float(values.sum())
 
+    change = recent_change(models.timing, settings)  # the run rate's level left, if so
     # What happened: every deal won with a close date inside the window (full data).
     won = won_all[per.contains(won_all["closed_at"])]
     open_ids = set(pipeline["id"])
@@ -365,7 +366,7 @@ def _one_forecast(
         horizon_weeks=h,
         origin=origin,
         no_hedge=naive.still_filling(state.won, origin, settings.new_deal_window_days)
-        or _run_rate_left(models, forecasts, settings),
+        or (change.against_run_rate(forecasts) if change else None),
     )
     if column:
         labels = won[column].astype(object).where(won[column].notna(), MISSING_GROUP).astype(str)
@@ -392,14 +393,3 @@ def _one_forecast(
         )
         result.reps = rep_calls(shown, pipeline, fc.deals, won, per, seen)
     return result
-
-
-def _run_rate_left(
-    models: ForecastModels, forecasts: dict[str, float], settings: Settings
-) -> str | None:
-    """Why the run rate is not shown at this origin before a record: the business changed lately
-    and ours took the change up (`fitted.RecentChange.leaves_run_rate`); None otherwise."""
-    change = recent_change(models.timing, settings)
-    if change is None or not change.leaves_run_rate(forecasts["model"], forecasts.get("run_rate")):
-        return None
-    return change.reason

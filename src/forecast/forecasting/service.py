@@ -30,9 +30,8 @@ from forecast.forecasting.targets import (
     opportunity_dataset,
     period_of,
     read_targets,
-    suggest,
 )
-from forecast.groups import canonical_group
+from forecast.groups import canonical_group, suggest
 from forecast.history import DealHistory, as_timestamp, load_deal_history
 from forecast.settings import Settings, get_settings
 

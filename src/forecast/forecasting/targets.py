@@ -12,7 +12,6 @@ with every problem named. `forecast.forecasting.service` shows them against the 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
@@ -29,7 +28,7 @@ from forecast.data import store
 from forecast.data.name_text import clean_name
 from forecast.data.validation import MAX_NUMBER
 from forecast.errors import InvalidInput, UnknownPeriod
-from forecast.groups import GROUP_COLUMNS
+from forecast.groups import GROUP_COLUMNS, suggest
 from forecast.periods import ACCEPTED, Period, parse_period
 
 #: The level of a target for the whole dataset (its name is `TOTAL`, the forecast's total line):
@@ -254,16 +253,6 @@ def target_amount(value: object) -> float:
     if number < 0:
         raise InvalidInput(f"amount {value!r} is negative; a target is an amount to win, 0 or more")
     return number
-
-
-def suggest(name: str, known: set[str], level: str) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
-    if close:
-        return f"; did you mean {', '.join(repr(c) for c in close)}?"
-    listed = sorted(known)
-    if not listed:
-        return f"; its deals name no {level} at all"
-    return f"; known: {', '.join(listed[:10])}" + (" …" if len(listed) > 10 else "")
 
 
 def known_groups(conn: Connection, dataset: str, levels: set[str]) -> dict[str, set[str]]:

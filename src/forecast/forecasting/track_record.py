@@ -201,9 +201,8 @@ def headline(
     the change up, like a run rate still filling up, the run rate is not shown before a record."""
     per, t = fc.period, fc.as_of
     now, filling = _forecasts_now(history, fc, window_days)
-    ours_now, run_rate_now = now[None].get(choice.MODEL), now[None].get("run_rate")
-    if filling is None and changed and changed.leaves_run_rate(ours_now, run_rate_now):
-        filling = changed.reason
+    if filling is None and changed:
+        filling = changed.against_run_rate(now[None])
     shown_naive = {
         "labels": {m: choice.label_of(m) for m in NAIVE_METHODS},
         "total": _naive_of(now[None]),
