@@ -30,6 +30,7 @@ from serving.dashboard.routes import _html, _text, _to_login, deal_datasets, pag
 from serving.datasets import cached_waterfall, load_dataset
 from serving.deps import bound_dataset
 from serving.errors import status_for
+from serving.group_names import trimmed_or_none
 from serving.limits import Heavy, HeavyDep
 from serving.sessions import Session, SessionManager, SessionsDep
 
@@ -81,7 +82,9 @@ def pipeline_query(
     period: Annotated[str | None, Query(max_length=20)] = None,
     team: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PipelineQuery:
-    return PipelineQuery(dataset or None, start or None, end or None, period or None, team or None)
+    return PipelineQuery(
+        dataset or None, start or None, end or None, period or None, trimmed_or_none(team)
+    )
 
 
 PipelineDep = Annotated[PipelineQuery, Depends(pipeline_query)]
