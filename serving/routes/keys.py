@@ -43,7 +43,10 @@ def list_keys(engine: EngineDep, admin: AdminKey) -> list[KeyInfo]:
 @router.delete(
     "/keys/{key_id}",
     summary="Revoke an API key",
-    responses={404: {"description": "No key with that id"}},
+    responses={
+        200: {"description": "The key, revoked: now, or when it was first revoked"},
+        404: {"description": "No key with that id"},
+    },
 )
 def revoke_key(
     key_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="Id from GET /v1/keys")],
@@ -51,9 +54,16 @@ def revoke_key(
     engine: EngineDep,
     admin: AdminKey,
 ) -> KeyInfo:
+    """Revoke a key: idempotent, as a DELETE is. Revoked again (a retry whose first answer was
+    lost, two admins at once), the key is answered 200 as stored, with the time it was first
+    revoked in `revoked_at` (a revocation time before the call says it was already revoked);
+    nothing changes. A key id that does not exist (or, to an admin key bound to a dataset, a key
+    of another) is a 404 naming it."""
     try:
         with engine.begin() as conn:  # an admin key bound to a dataset revokes its keys only
             record = keys.revoke_key(conn, key_id, within=admin.dataset)
+    except keys.AlreadyRevoked as already:
+        record = already.key
     finally:
         # The key stops working in this worker at once (revoked now or before: its remembered
         # check is dropped either way), in the server's other workers within key_cache_seconds.

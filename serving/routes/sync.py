@@ -152,6 +152,9 @@ def delete_opportunity(
     settings: SettingsDep,
     dataset: ScorerDataset,
 ) -> OpportunityDeleted:
+    """Remove the deal, its stage and field history. A deal the dataset does not hold (never
+    pushed, or removed already: a repeated DELETE) is a 404 naming the deal and the dataset,
+    and nothing changes; the deal is gone either way. A later push creates it again."""
     removed = deal_record.remove_deal(
         engine, opportunity_id, dataset=dataset or settings.deal_dataset
     )

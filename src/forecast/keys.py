@@ -97,7 +97,11 @@ def check_dataset(conn: Connection, dataset: str, known: Iterable[str] = ()) -> 
 
 
 class AlreadyRevoked(InvalidInput):
-    """The key was revoked before; its first revocation time is kept."""
+    """The key was revoked before; its first revocation time is kept (`key`, as stored)."""
+
+    def __init__(self, message: str, key: ApiKey) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def revoke_key(conn: Connection, key_id: int, within: str | None = None) -> ApiKey:
@@ -119,7 +123,10 @@ def revoke_key(conn: Connection, key_id: int, within: str | None = None) -> ApiK
         when = conn.execute(select(cols.revoked_at).where(cols.id == key_id)).scalar_one()
         raise AlreadyRevoked(
             f"API key {key_id} ({row.role}, {row.name}) was already revoked "
-            f"at {when:%Y-%m-%d %H:%M:%S} UTC"
+            f"at {when:%Y-%m-%d %H:%M:%S} UTC",
+            ApiKey(
+                row.id, row.name, row.role, row.prefix, row.dataset, row.created_at, revoked_at=when
+            ),
         )
     return ApiKey(
         row.id, row.name, row.role, row.prefix, row.dataset, row.created_at, revoked_at=now
