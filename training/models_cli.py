@@ -345,6 +345,8 @@ def _train_with(
                 engine=engine,
                 notation=frames.get("notation"),
             )
+        if kind is Kind.leads and frames.get("options"):  # served, a CRM's lead is read as the
+            result.model.export_options_ = frames["options"]  # file was (`read_as_imported`)
         step("logging to MLflow and registering")
         # Leaky columns kept: its holdout figures flatter it, so it never serves by itself.
         leaky = bool(extra.get("include_leaks"))

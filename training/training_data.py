@@ -68,6 +68,7 @@ def load_training_data(
             "notation": options.notation,
             "date_formats": options.date_formats,
             "outcome_days": options.outcome_days,
+            "options": export.options,  # how a served model reads its requests (never imported)
             # How the file was read (its separator, encoding, number notation, fixes): said
             # with the run, as an import says it, so a file misread is seen before it serves.
             "read_notes": list(export.report.notes),

@@ -516,13 +516,15 @@ def read_again(engine: Engine, kept: Served) -> Served:
 def read_as_imported(engine: Engine, served: Served) -> None:
     """What the dataset's import kept about how its export writes values (a CRM sends them so,
     and reasons write numbers so): a lead dataset's own column for the creation date (None:
-    `created_at`), its number notation and date formats. Nothing for a dataset not in the
-    store."""
+    `created_at`), its number notation and date formats; for a dataset not in the store, those
+    of the file its model was trained from (`export_options_`), else nothing."""
     try:
         with engine.connect() as conn:
             stored = store.get_dataset(conn, str(served.dataset))["options"]
     except (NotFound, SQLAlchemyError):
-        return
+        stored = getattr(getattr(served.scorer, "model", None), "export_options_", None)
+        if not stored:
+            return
     options = DatasetOptions.from_dict(stored)
     if served.kind == LEAD and options.created_at_column:
         served.created_column = options.created_at_column

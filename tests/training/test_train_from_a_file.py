@@ -47,3 +47,55 @@ def test_training_from_a_file_says_how_it_read_it(cli: Cli, tmp_path: Path) -> N
     assert 'csv: decimal: ","' in said
     summary = parsed(cli("train", "leads", "--data", data, "--no-cv", "--json"))
     assert not any("separated" in n for n in summary["read_notes"])
+
+
+def test_a_model_trained_from_a_file_serves_leads_sent_as_the_file_writes_them(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A walkthrough trained on a German export (`train leads --data FILE`, never imported)
+    and served it: a CRM sending the lead as the export writes it ("70,6", "21.06.2024" under
+    "Erstellt am") got "is not a number: scored as blank" and the creation date ignored, a
+    score far from `forecast score`'s for the same lead. The API now reads it as the file
+    was read, as it does for an imported dataset."""
+    import numpy as np
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    from forecast import keys
+    from forecast.data import store
+    from serving.app import create_app
+
+    rng = np.random.default_rng(3)
+    n = 1200
+    points = rng.uniform(0, 100, n).round(1)
+    created = pd.Timestamp("2023-01-02") + pd.to_timedelta(rng.integers(0, 500, n), unit="D")
+    won = rng.random(n) < 0.1 + points / 200
+    lines = ["Nr;Status;Erstellt am;Punktzahl"] + [
+        f"I{i};{'Gewonnen' if w else 'Verloren'};{c:%d.%m.%Y};{str(p).replace('.', ',')}"
+        for i, (w, c, p) in enumerate(zip(won, created, points, strict=True))
+    ]
+    (tmp_path / "de.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "de.yaml").write_text(
+        "kind: leads\ndataset: de\ncolumns: {id: Nr, converted: Status, created_at: Erstellt am}\n"
+        "value_fixes: {Status: {Gewonnen: '1', Verloren: '0'}}\n"
+        'date_format: "%d.%m.%Y"\ncsv: {separator: ";", decimal: ",", thousands: "."}\n'
+    )
+    trained = cli(
+        "train", "leads", "--data", tmp_path / "de.csv", "--mapping", tmp_path / "de.yaml"
+    )
+    assert trained.exit_code == 0, trained.output
+    settings = get_settings()
+    with store.get_engine(settings).begin() as conn:
+        key = keys.create_key(conn, "scorer", "crm")[1]
+    with TestClient(create_app(settings)) as client:
+
+        def scored(fields: dict[str, object]) -> dict[str, object]:
+            body = {"id": "I1", "fields": fields}
+            response = client.post("/v1/leads/score", json=body, headers={"X-API-Key": key})
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        as_written = scored({"Punktzahl": "70,6", "Erstellt am": "21.06.2024"})
+        as_canonical = scored({"Punktzahl": 70.6, "created_at": "2024-06-21"})
+    assert as_written["notes"] == []
+    assert as_written["probability"] == as_canonical["probability"]
