@@ -193,7 +193,10 @@ def test_columns_named_alike_are_said_and_the_first_read(tmp_path):
     )
     draft = draft_mapping(file)
     export = read_export(file, load_mapping(write(tmp_path, "draft.yaml", draft.text)))
-    assert "columns named alike ('Amount' ×2): the first of each is read" in export.report.notes
+    assert (
+        "the header names a column more than once: 'Amount' 2 times (columns 3 and 4); "
+        "the first of each is read, the others left out"
+    ) in export.report.notes
     assert not any("Amount.1" in n for n in export.report.notes)
     assert export.opportunities["amount"].tolist() == [100.0, 50.0]
 

@@ -64,6 +64,8 @@ class ExportColumns:
     first_of: dict[str, list[str]]
     generated_id: HashOf | None
     whole_row_ids: bool
+    #: The copies of a column the header names twice (pandas' "Lead Source.1"): left out.
+    copies: frozenset[str] = frozenset()
 
     def _check_columns(self, raw: pd.DataFrame, file: Path) -> None:
         refuse_draft_blanks(self.mapping, self.columns)
@@ -119,8 +121,8 @@ class ExportColumns:
             self._stage_entered_columns(available)
         if self.mapping.kind == "opportunities" and self.mapping.columns != "canonical":
             self._unread_note(raw)
-        else:  # every column is read (a lead's attributes; canonical names): copies are said
-            self._alike(raw, set(self.columns.values()))
+        else:  # every column is read (a lead's attributes; canonical names): copies left out
+            self.copies = frozenset(self._alike(raw, set(self.columns.values())))
         if self.mapping.stage_duration_columns:
             self.stage_durations = self._per_stage_columns(
                 self.mapping.stage_duration_columns, available
@@ -156,8 +158,9 @@ class ExportColumns:
 
     def _alike(self, raw: pd.DataFrame, read: set[str]) -> dict[str, str]:
         """The copies of a column a header names twice (pandas reads the second "Amount" as
-        "Amount.1"), said: the first of each is read. A column a mapping reads is no copy (a
-        mapping may read the second on purpose)."""
+        "Amount.1"), said in the file's words, with their places in the header: the first of
+        each is read. A column a mapping reads is no copy (a mapping may read the second on
+        purpose)."""
         alike = {
             c: m["name"]
             for c in map(str, raw.columns)
@@ -166,9 +169,20 @@ class ExportColumns:
             and c not in read
         }
         if alike:
-            counts = pd.Series(list(alike.values())).value_counts()
-            shown = ", ".join(f"{name!r} ×{n + 1}" for name, n in counts.items())
-            self.report.note(f"columns named alike ({shown}): the first of each is read")
+            header = [str(c) for c in raw.columns if c != "__line"]
+            places = {
+                name: [header.index(name) + 1]
+                + [header.index(c) + 1 for c in alike if alike[c] == name]
+                for name in dict.fromkeys(alike.values())
+            }
+            shown = "; ".join(
+                f"{name!r} {len(at)} times (columns {', '.join(map(str, at[:-1]))} and {at[-1]})"
+                for name, at in places.items()
+            )
+            self.report.note(
+                f"the header names a column more than once: {shown}; the first of each is "
+                "read, the others left out"
+            )
         return alike
 
     def _unread_note(self, raw: pd.DataFrame) -> None:

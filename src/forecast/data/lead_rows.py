@@ -77,6 +77,7 @@ class LeadRows(CanonicalRows):
     #: which labels converted a lead it says converted whose date is blank, and how many.
     label_status: str | None = None
     status_converted: int = 0
+    copies: frozenset[str]  # a column's copies the header names again (`ExportColumns`)
 
     def _label_hint(self, values: pd.Series, column: str) -> None:
         """Once per column: the label's values that are not 0/1, and the mapping lines that
@@ -132,6 +133,7 @@ class LeadRows(CanonicalRows):
         when = {"created_at": created, "converted_at": converted_at}
         self._not_after_the_export(when, raw, bad)
         used = set(cols.values()) | set(self.mapping.drop_columns) | {"__line"}
+        used |= self.copies  # a column the header names twice: its first is read (said)
         used |= {self.label_status} if self.label_status else set()  # it says the outcome
         # A field read from several columns (`first_of`): none of them is an input (a label's
         # columns would give the label away).
