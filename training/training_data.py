@@ -48,9 +48,7 @@ def load_training_data(
         history = read_whole(path)
         return {"dataset": history.name, "history": history, "field_names": {}}
     if path is not None:
-        from forecast.data.importing import read_export
-
-        export = read_export(path, mapping)
+        export = _read_to_train(path, mapping, kind)
         if export.kind != want:
             raise InvalidInput(
                 f"{data} holds {export.kind}, not {want}: use "
@@ -105,6 +103,28 @@ def load_training_data(
     else:
         out["history"] = load_deal_history(engine, name)
     return out
+
+
+def _read_to_train(path: Path, mapping: str | None, kind: Kind) -> Any:
+    """The export read for training; one with bad rows is refused naming how to train on the
+    others (`train` takes no `--on-error`: the import that skips them does)."""
+    from forecast.data.importing import read_export
+    from forecast.errors import ImportRejected
+
+    try:
+        return read_export(path, mapping)
+    except ImportRejected as exc:
+        report = exc.report
+        if not report.bad_rows or not str(exc).startswith("import rejected:"):
+            raise  # a misread date format or no row read: skipping rows would not help
+        mapped = f" --mapping {mapping}" if mapping else ""
+        raise ImportRejected(
+            report,
+            f"{path}: {report.problem_count} problem(s) in {report.bad_rows} row(s); nothing was "
+            f"trained. To train on the other rows, import the file skipping them: `forecast "
+            f"import {path}{mapped} --on-error skip`, then `forecast train {kind.value} --data "
+            f"{report.dataset}`",
+        ) from None
 
 
 def partitioned_deals(client: Any, data: str | None) -> Any:

@@ -99,3 +99,25 @@ def test_a_model_trained_from_a_file_serves_leads_sent_as_the_file_writes_them(
         as_canonical = scored({"Punktzahl": 70.6, "created_at": "2024-06-21"})
     assert as_written["notes"] == []
     assert as_written["probability"] == as_canonical["probability"]
+
+
+def test_a_file_with_bad_rows_is_refused_saying_how_to_train_on_the_others(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A walkthrough's export with a few leads created in 2031 stopped `train leads --data
+    FILE` with "import rejected: 7 problem(s) in 7 row(s); nothing was written", and no way to
+    train on the other rows: `train` takes no `--on-error`. The refusal now names the way."""
+    from tests.training.conftest import fails_cleanly
+
+    rows = [f"L{i},{i % 3 == 0:d},2024-0{1 + i % 9}-1{i % 10}" for i in range(60)]
+    rows[5] = "L5,1,2031-01-01"
+    (tmp_path / "leads.csv").write_text("id,converted,created_at\n" + "\n".join(rows) + "\n")
+    out = cli("train", "leads", "--data", tmp_path / "leads.csv", "--mapping", "canonical_leads")
+    fails_cleanly(
+        out,
+        2,
+        "date in the future",
+        "1 problem(s) in 1 row(s); nothing was trained",
+        f"forecast import {tmp_path / 'leads.csv'} --mapping canonical_leads --on-error skip",
+        "then `forecast train leads --data leads`",
+    )
