@@ -33,6 +33,24 @@ def test_the_import_keeps_the_mappings_own_name_for_the_creation_date(tmp_path, 
         assert store.get_dataset(conn, "signups")["options"]["created_at_column"] == OWN
 
 
+def test_the_creation_dates_own_name_is_the_column_the_file_held(tmp_path, settings):
+    """A Salesforce leads report names the creation date "Created Date" (the preset reads it as
+    an alias of "Create Date"): a walkthrough's CRM sending "Created Date" had it ignored, the
+    lead scored as created now, since the dataset kept the preset's name, not the file's."""
+    from forecast.data.importing import read_export
+
+    (tmp_path / "report.csv").write_text(
+        "Lead ID,Lead Status,Created Date\n"
+        "00Q1,Closed - Converted,3/14/2024 9:05 AM\n00Q2,Closed - Not Converted,3/15/2024 4:10 PM\n"
+    )
+    assert read_export(tmp_path / "report.csv").options["created_at_column"] == "Created Date"
+    engine = store.get_engine(settings)
+    import_export(engine, tmp_path / "report.csv")
+    with engine.connect() as conn:
+        options = store.get_dataset(conn, "salesforce_leads")["options"]
+    assert options["created_at_column"] == "Created Date"
+
+
 @pytest.fixture
 def client(settings, api_keys, models):  # noqa: F811 - the fixture imported above
     dated, _ = models

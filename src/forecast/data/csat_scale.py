@@ -30,7 +30,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from forecast.data import store
-from forecast.data.dataset_options import DatasetOptions
+from forecast.data.dataset_options import DatasetOptions, options_as_read
 from forecast.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -141,6 +141,8 @@ class _Import(Protocol):
     def frame(self) -> pd.DataFrame | None: ...  # None: an export file (else a push's rows)
     @property
     def csat(self) -> CsatScale | None: ...
+    @property
+    def columns(self) -> dict[str, str]: ...  # a field → the file's column, as matched
 
 
 def with_scale(options: dict[str, Any], scale: tuple[float, float] | None) -> dict[str, Any]:
@@ -166,7 +168,7 @@ def save_read_scale(conn: Connection, job: _Import) -> None:
     if job.frame is not None:
         return
     m, read = job.mapping, job.csat.scale if job.csat is not None else None
-    options = with_scale(m.options, read)
+    options = with_scale(options_as_read(m, job.columns), read)
     store.save_dataset(conn, job.dataset, m.kind, job.stages, m.leak_columns, options)
 
 

@@ -59,6 +59,17 @@ def options_of(m: Mapping) -> dict[str, Any]:
     return options
 
 
+def options_as_read(m: Mapping, columns: Options[str, str]) -> dict[str, Any]:
+    """The dataset's options (`options_of`) with a lead's creation date under the column the
+    file held, matched to the mapping's by case and spaces or by an alias ("Created Date" for a
+    Salesforce report's "Create Date"): the name its CRM sends the date under."""
+    options = options_of(m)
+    created = columns.get("created_at")
+    if "created_at_column" in options and created:  # a column the mapping names, not one made
+        options["created_at_column"] = created
+    return options
+
+
 @dataclass(frozen=True)
 class DatasetOptions:
     """How a dataset's export is to be read: in time (training, histories) and in the values

@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from forecast.data import currencies, dataset_rows, store
-from forecast.data.csat_scale import kept_scale, save_read_scale
+from forecast.data.csat_scale import kept_scale, options_as_read, save_read_scale
 from forecast.data.date_fixes import DateFixes
 from forecast.data.export_columns import ExportColumns, refuse_draft_blanks
 from forecast.data.file_chunks import FileChunks
@@ -99,7 +99,7 @@ def read_export(
         m.dataset,
         job.stages,
         leak_columns=list(m.leak_columns),
-        options=m.options,
+        options=options_as_read(m, job.columns),
         report=job.report,
     )
     if m.kind == "opportunities":
