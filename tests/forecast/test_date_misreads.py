@@ -178,18 +178,18 @@ def test_the_fix_for_one_column_keeps_the_formats_that_read_the_others(tmp_path:
     rather than replacing it (which would leave Closed unread)."""
     rows = """
 Deal ID,Stage,Amount,Created,Closed
-D1,Closed Won,100,2025-03-05 14:22,28/04/2025
-D2,Closed Won,200,2025-02-28 09:00,28/11/2025
-D3,Closed Lost,400,2025-01-17 11:30,13/02/2025
-D4,Closed Won,600,2025-03-19 16:40,21/05/2025
-"""
+D1,Closed Won,100,2025/03/05 14:22,28/04/2025
+D2,Closed Won,200,2025/02/28 09:00,28/11/2025
+D3,Closed Lost,400,2025/01/17 11:30,13/02/2025
+D4,Closed Won,600,2025/03/19 16:40,21/05/2025
+"""  # year first with slashes: no ISO 8601, which is read whatever the mapping's format
     said = str(refusal(tmp_path, rows, 'date_format: "%d/%m/%Y"\n', on_error="skip"))
     assert said.startswith("Created: ")
-    fix = 'set date_format: ["%d/%m/%Y", "%Y-%m-%d %H:%M"]'
+    fix = 'set date_format: ["%d/%m/%Y", "%Y/%m/%d %H:%M"]'
     assert fix in said
     fixed = read_export(
         write(tmp_path, "deals.csv", rows),
-        import_options.mapping(tmp_path, 'date_format: ["%d/%m/%Y", "%Y-%m-%d %H:%M"]\n'),
+        import_options.mapping(tmp_path, 'date_format: ["%d/%m/%Y", "%Y/%m/%d %H:%M"]\n'),
     )
     closed = fixed.opportunities.set_index("id")["closed_at"]
     assert closed["D2"] == pd.Timestamp("2025-11-28")
