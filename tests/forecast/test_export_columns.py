@@ -34,3 +34,24 @@ def test_a_very_wide_export_names_hundreds_of_columns_and_counts_the_rest(tmp_pa
     assert note.startswith("not read: 230 column(s) of the export")
     assert "'Field 001'" in note and "'Field 200'" in note and "'Field 201'" not in note
     assert "and 30 more" in note and "…" not in note
+
+
+def test_a_salesforce_report_s_team_and_region_columns_are_named_as_such(tmp_path):
+    """A Salesforce report read by the built-in mapping with a custom "Sales Team" column: the
+    built-in reads no team, so a manager's figures per team are one "(none)" line. The note
+    says which unread column looks like the team (and the region), and how to read it."""
+    header = (
+        "Opportunity ID,Opportunity Name,Account Name,Stage,Amount,Close Date,Created Date,"
+        "Opportunity Owner,Sales Team,Sales Region,Lead Source"
+    )
+    rows = [
+        'O1,Deal 1,Acme,Closed Won,"$1,200.00",3/1/2024,1/2/2024,Ana Lee,West Coast,US,Web',
+        "O2,Deal 2,Initech,Prospecting,$500.00,6/1/2024,1/3/2024,Bob Ray,East Coast,US,Web",
+    ]
+    file = write(tmp_path, "opportunities.csv", "\n".join([header, *rows]))
+    notes = read_export(file).report.notes
+    [note] = [n for n in notes if "not read" in n]
+    assert "'Sales Team' looks like the team" in note
+    assert "'Sales Region' looks like the region" in note
+    assert "team: Sales Team" in note and "forecast draft-mapping" in note
+    assert "'Lead Source' looks like" not in note and "'Opportunity Name' looks like" not in note

@@ -17,6 +17,7 @@ import pandas as pd
 
 from forecast.data.attributes import matched_columns
 from forecast.data.derived_columns import HashOf
+from forecast.data.draft_names import DEAL_NAMES, matched
 from forecast.data.header_encoding import encoding_hint
 from forecast.data.mapping import CsvOptions, Mapping, loose_key
 from forecast.data.stages import StageSet
@@ -28,6 +29,8 @@ DRAFT_BLANK = "???"
 #: The most columns the "not read" note names; past it, it counts the rest ("and 40 more"): a
 #: wide export (a Salesforce object's hundreds of fields) would bury the other notes.
 UNREAD_SHOWN = 200
+#: The fields figures are grouped by (`--by`), whose unread look-alike columns the note names.
+GROUPING_FIELDS = ("team", "region", "product", "owner")
 
 
 def refuse_draft_blanks(mapping: Mapping, columns: dict[str, str]) -> None:
@@ -213,8 +216,26 @@ class ExportColumns:
                 shown += f" and {len(unread) - UNREAD_SHOWN} more"
             self.report.notes.append(
                 f"not read: {len(unread)} column(s) of the export ({shown}); a mapping's "
-                "`features:` keeps a column as a model input"
+                "`features:` keeps a column as a model input" + self._grouping_hint(unread)
             )
+
+    def _grouping_hint(self, unread: list[str]) -> str:
+        """The unread columns named as a field the figures are grouped by (a Salesforce
+        report's custom "Sales Team" beside the built-in mapping, which reads no team): said,
+        with how to read each, since `--by team` would otherwise show one "(none)" line."""
+        if self.mapping.kind != "opportunities":
+            return ""
+        wanted = {f: DEAL_NAMES[f] for f in GROUPING_FIELDS if f not in self.columns}
+        found = matched(unread, wanted)
+        if not found:
+            return ""
+        said = "; ".join(f"{c!r} looks like the {f}" for f, c in found.items())
+        lines = ", ".join(f"{f}: {c}" for f, c in found.items())
+        return (
+            f"; {said}, which this mapping does not read (figures per {', '.join(found)} "
+            f"show one '(none)' line): add `{lines}` under a mapping's `columns:`, or "
+            "`forecast draft-mapping` the file for one that reads it"
+        )
 
     def _missing_said(self, missing: list[str], available: set[str]) -> str:
         """The mapped columns the file lacks, each with the fields that name it and the file's
