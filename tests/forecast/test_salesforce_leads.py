@@ -79,3 +79,25 @@ def test_fields_written_at_conversion_are_not_model_inputs(tmp_path):
     assert "Lead Source" in result.features
     assert not {"Converted", "Converted Date"} & set(result.features)
     assert result.columns["leaks_excluded"] == ["Converted"]
+
+
+def test_a_leads_reports_counts_grouped_by_commas_are_numbers(tmp_path):
+    """A US-locale report writes 1,000 employees as "1,000": a walkthrough's report had its
+    "No. of Employees" read as text ("'1,000' is ambiguous"), each count a category of its
+    own, and a CRM sending 1000 got "'1000' was not learnt in training: scored as blank"."""
+    report = REPORT.replace('"120"', '"1,000"').replace('"15"', '"5,000"')
+    export = read_export(write(tmp_path, "report.csv", report))
+    employees = export.leads.set_index("id")["No. of Employees"]
+    assert employees.loc["00Q1"] == 1000 and employees.loc["00Q3"] == 40
+    assert not any("ambiguous" in note for note in export.report.notes)
+    assert export.options["numbers"] == {"decimal": ".", "thousands": ","}
+
+
+def test_a_mapping_giving_its_own_decimal_mark_drops_the_reports_comma_grouping(tmp_path):
+    """A report of another locale read with the preset and `csv: {decimal: ","}` is not
+    refused for the preset's comma grouping ("thousands and decimal are both ','")."""
+    from forecast.data.mapping import load_mapping
+
+    mapping = write(tmp_path, "m.yaml", 'preset: salesforce_leads\ncsv: {decimal: ","}\n')
+    csv = load_mapping(mapping).csv
+    assert (csv.decimal, csv.thousands) == (",", None)

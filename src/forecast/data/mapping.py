@@ -528,6 +528,8 @@ def with_preset(raw: dict[str, Any]) -> dict[str, Any]:
         mine, theirs = raw.get(key), preset.get(key)
         if isinstance(mine, dict) and isinstance(theirs, dict):
             merged[key] = {**theirs, **mine}
+    if isinstance(own := raw.get("csv"), dict) and "decimal" in own and "thousands" not in own:
+        merged["csv"] = {**merged["csv"], "thousands": None}  # not the preset's locale's mark
     for column, fixes in (raw.get("value_fixes") or {}).items():  # a status added to the preset's
         if isinstance(fixes, dict) and isinstance(preset.get("value_fixes", {}).get(column), dict):
             merged["value_fixes"][column] = {**preset["value_fixes"][column], **fixes}
