@@ -283,7 +283,7 @@ class ModelSet:
                 f"is the default ({DEFAULT_SETTING[kind]}): pass ?dataset=NAME"
             )
         # `degraded` is in plain words; `problems` may name the tracking URI or a statement.
-        detail = "; ".join(self.degraded) or "nothing is loaded yet"
+        detail = "; ".join(self.degraded) or NOTHING_SERVED.format(stored=STORED_KIND[kind])
         return ModelNotReady(f"no {kind} model is ready to score: {detail}")
 
 
@@ -298,6 +298,11 @@ def _pin(by_dataset: dict[str, Served], default: str | None, served: Served | No
     return name
 
 
+#: Why nothing of a kind scores where nothing failed: nothing was promoted or imported.
+NOTHING_SERVED = (
+    "no champion (a trained model is promoted when it beats the baselines: `forecast models "
+    "list`) and no {stored} dataset in the store to fall back on (`forecast import`)"
+)
 #: What `degraded` says, the same to everyone (the details go to `problems`).
 REGISTRY_DOWN = "the model registry cannot be reached and no local copy of a champion is kept"
 CHAMPION_BROKEN = "the registered champion could not be loaded"

@@ -240,3 +240,18 @@ def test_a_second_reload_while_one_runs_is_told_to_retry(settings, api_keys, mon
     assert second.status_code == 503 and "already running" in second.json()["detail"]
     assert second.headers["retry-after"] == str(settings.retry_after_seconds)
     assert first == [200]
+
+
+def test_scoring_with_no_champion_and_nothing_stored_says_what_to_do(settings, api_keys):
+    """A walkthrough trained a lead model from a file (not imported) that was kept as a
+    candidate, then scored a lead: 503 "no leads model is ready to score: nothing is loaded
+    yet", as if a wait would help. Nothing will load until a model is promoted or leads are
+    imported, and the answer now says so."""
+    with TestClient(create_app(settings)) as client:
+        body = {"id": "l1", "fields": {"Lead Source": "Web"}}
+        response = client.post("/v1/leads/score", json=body, headers=auth(api_keys["scorer"]))
+    assert response.status_code == 503
+    detail = response.json()["detail"]
+    assert "nothing is loaded yet" not in detail
+    assert "no champion" in detail and "forecast models list" in detail
+    assert "forecast import" in detail
