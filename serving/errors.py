@@ -31,6 +31,7 @@ from forecast.errors import (
     OtherDataset,
 )
 from serving import json_depth
+from serving.batch_problems import is_batch_push, with_data_problems
 
 log = logging.getLogger("forecast.serving")
 
@@ -74,7 +75,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return invalid_request(request, [json_syntax(err, exc.body) for err in exc.errors()])
+        errors = [json_syntax(err, exc.body) for err in exc.errors()]
+        if is_batch_push(request):  # with the data problems of the deals the schema passed
+            errors = await with_data_problems(request, errors, exc.body)
+        return invalid_request(request, errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
 from forecast.data import deal_record, sync
 from forecast.errors import InvalidInput
+from serving.batch_problems import all_problems
 from serving.deps import EngineDep, KnownQuery, ScorerDataset, SettingsDep
 from serving.opportunity_patch import OpportunityPatch
 from serving.schemas import (
@@ -112,10 +114,25 @@ def upsert_opportunities(
     settings: SettingsDep,
     dataset: ScorerDataset,
 ) -> OpportunityBatchSynced:
+    """All or nothing. A batch with several problems is answered with all of them in one 422,
+    each with its field's path (`body.opportunities.1.stage`) and what was wrong: the schema's
+    (a field missing, a value of the wrong type) and the data's (a stage the dataset does not
+    know, dates out of order with the stored deal) alike; one problem keeps its own answer."""
     deals = [d.model_dump(mode="json", exclude_none=True) for d in body.opportunities]
-    report = sync.sync_opportunities(
-        engine, deals, dataset=dataset or settings.deal_dataset, max_batch=settings.max_batch_size
-    )
+    try:
+        report = sync.sync_opportunities(
+            engine,
+            deals,
+            dataset=dataset or settings.deal_dataset,
+            max_batch=settings.max_batch_size,
+        )
+    except InvalidInput as exc:
+        found = all_problems(engine, deals, dataset or settings.deal_dataset)
+        # Only where the checks found the push's own error among them (not the import's, which
+        # reads the rows after them): else the push's answer is the one to give.
+        if len(found) < 2 or not any(e["msg"] in str(exc) for e in found):
+            raise
+        raise RequestValidationError(found) from None
     if report.changed:
         data_changed(request.app.state.tracking)
     return OpportunityBatchSynced.model_validate(report.to_dict())
