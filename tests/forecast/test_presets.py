@@ -481,3 +481,15 @@ def test_new_leads_in_the_projects_own_columns_are_pointed_to_its_mapping(tmp_pa
     with pytest.raises(InvalidInput, match="not a format I recognise") as caught:
         read_export(file)
     assert "pass --mapping canonical_leads" in str(caught.value)
+
+
+def test_new_leads_of_a_salesforce_report_are_pointed_to_its_preset(tmp_path):
+    """A walkthrough scored open leads exported without "Lead Status" (no outcome yet) and its
+    creation date as "Created Date" (the report's other label for it): the error listed every
+    built-in and named none, where `--mapping salesforce_leads` reads the file."""
+    file = write(
+        tmp_path, "open.csv", "Lead ID,Lead Source,Created Date\n00Q1,Web,3/14/2024 9:05 AM\n"
+    )
+    with pytest.raises(InvalidInput, match="pass --mapping salesforce_leads"):
+        detect_mapping(file)
+    assert read_export(file, "salesforce_leads").leads["id"].tolist() == ["00Q1"]

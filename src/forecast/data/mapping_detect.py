@@ -54,7 +54,8 @@ OUTCOME_FIELDS = ("converted", "converted_at")
 def _built_ins_read(path: Path) -> list[str]:
     """The single-file built-ins whose every mapped column a file's header holds (a built-in's
     file renamed: detection goes by its name, so it is only suggested, never taken). A leads
-    mapping's outcome columns are not needed: new leads to score have none yet."""
+    mapping's outcome columns are not needed: new leads to score have none yet. A column may
+    be under one of its aliases ("Created Date" for a Salesforce leads report's "Create Date")."""
     if not path.is_file():
         return []
     columns = {loose_key(c) for c in header(path)}
@@ -63,8 +64,12 @@ def _built_ins_read(path: Path) -> list[str]:
         mapping = load_mapping(name)
         if mapping.history_file is None and isinstance(mapping.columns, dict):
             outcome = OUTCOME_FIELDS if mapping.kind == "leads" else ()
-            wanted = {loose_key(c) for f, c in mapping.columns.items() if f not in outcome}
-            if wanted and wanted <= columns:
+            wanted = [  # each field's names: its column or one of its aliases
+                {loose_key(n) for n in [c, *mapping.column_aliases.get(f, [])]}
+                for f, c in mapping.columns.items()
+                if f not in outcome
+            ]
+            if wanted and all(names & columns for names in wanted):
                 out.append(name)
     return out
 
