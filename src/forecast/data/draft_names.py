@@ -180,7 +180,7 @@ LEAD_NAMES: dict[str, list[str]] = {
         "converted", "isconverted", "conversion", "convertedflag", "hasconverted", "label",
         "target", "outcome", "won", "y", "convertedtodeal", "purchased", "bought", "responded",
         "convertedtopaid", "convertedtocustomer", "convertedtopaying", "iscustomer",
-        "becamecustomer", "becameacustomer",
+        "becamecustomer", "becameacustomer", "qualified", "isqualified",
         "konvertiert", "umgewandelt", "gekauft", "converti", "convertie", "convertido",
         "convertida", "comprado", "convertito", "acquistato",
     ],
