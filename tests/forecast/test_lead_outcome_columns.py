@@ -187,3 +187,14 @@ def test_a_field_written_at_a_conversion_after_the_outcome_window_is_still_caugh
     assert any("outcome window" in w for w in result.warnings)  # late ones learnt as 0
     assert result.columns["outcome_written"] == ["Recent Deal Amount"]
     assert "Recent Deal Amount" not in result.features
+
+
+def test_a_count_left_at_one_value_is_said_as_that_value_not_a_range() -> None:
+    """HubSpot's "Number of Associated Deals" is 0 on leads that never became a deal: the
+    warning said it "is set to 0–0 on 1,256 of 1,385 not converted leads"."""
+    rng = np.random.default_rng(4)
+    won = rng.uniform(size=1000) < 0.4
+    deals = np.where(won, rng.integers(1, 4, 1000), 0).astype(float)
+    X = pd.DataFrame({"Number of Associated Deals": deals, "Visits": rng.poisson(3, 1000)})
+    [found] = outcome_written(X, won.astype(int))
+    assert "is set to 0 on" in found.note and "0–0" not in found.note

@@ -189,7 +189,8 @@ def _group_names(
         if members.isna().all():
             named.append((math.inf, "blank"))
         elif is_numeric_dtype(series):
-            named.append((float(members.min()), f"{members.min():g}–{members.max():g}"))
+            low, high = members.min(), members.max()
+            named.append((float(low), f"{low:g}" if low == high else f"{low:g}–{high:g}"))
         else:
             named.append((0.0, str(members.iloc[0])))
     if is_numeric_dtype(series):
