@@ -315,6 +315,28 @@ def test_the_same_lead_held_over_many_separate_windows_replaces_ours():
     assert many.method == "run_rate" and many.has_range
 
 
+def test_a_blend_clear_of_its_noise_replaces_ours_where_the_leaders_lead_is_noise():
+    """Ours 30% and 10% under, window by window; the run rate exact, then 20% over. The run
+    rate errs least (10% against ours' 20%), but its lead swings 40 points between windows;
+    the mean of the two errs as little (15% and 5%) and leads ours steadily: it is shown, not
+    ours, and the reason says why the most accurate was not."""
+    n = 10
+    table = _table(
+        {
+            "model": [70.0 if i % 2 else 90.0 for i in range(n)],
+            "run_rate": [100.0 if i % 2 else 120.0 for i in range(n)],
+        },
+        [100.0] * n,
+    )
+    c = choose(table, ORIGIN, 0)
+    assert c.method == "model+run_rate" and c.has_range
+    assert c.wape == pytest.approx(0.10, abs=0.005)
+    assert "beat ours by more than its noise" in c.reason
+    assert "run rate of recent won revenue had the lowest" in c.reason
+    # Without blends the run rate's lead alone is noise: ours stands, as before.
+    assert choose(table, ORIGIN, 0, blends=False).method == "model"
+
+
 def test_the_weighted_pipeline_competes_only_for_a_window_that_starts_now():
     """Today's open deals × stage win rates say nothing of a quarter that starts in a month: a
     run of lucky past windows does not make it that quarter's forecast."""

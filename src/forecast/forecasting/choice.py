@@ -30,6 +30,8 @@ replaces ours only when its lead is larger than the noise** (`NOISE_GUARD` stand
 the paired difference, counted over the windows that do not overlap): weekly origins forecast
 nearly the same quarter thirteen weeks running, so nine past forecasts can rest on one window,
 and a lead one lucky window gave would otherwise swap the method (and its range) back and forth.
+Of the rivals whose lead is clear of its noise, the one with the largest lead is chosen: where
+the leader's lead is not, a blend of ours with a naive forecast may be (`noise_guard.cleared`).
 
 Recency weights, the ranges' conformal bounds and the chance to reach a target are
 `forecasting.past_ranges`'s.
@@ -51,6 +53,7 @@ import pandas as pd
 
 from forecast.errors import InvalidInput
 from forecast.forecasting import naive
+from forecast.forecasting.noise_guard import cleared
 from forecast.forecasting.past_ranges import (  # noqa: F401 - named here too: `choice.scaled` etc.
     HALF_LIFE_WEEKS,
     conformal_bounds,
@@ -81,13 +84,6 @@ RECALIBRATED = "model_recalibrated"
 #: ours' past errors; same period last year, which needs a year of history) would otherwise be
 #: judged on the latest few windows alone, where one stretch of luck decides.
 SAME_PAST_WEEKS = 52.0
-#: How many standard errors a rival's past advantage over ours must exceed for it to replace
-#: ours (`advantage`): one, so that a lead the past windows' noise could give is not taken for
-#: a better method. Weekly origins share most of their windows, so the noise is counted over
-#: the windows that do not overlap, not over the forecasts.
-NOISE_GUARD = 1.0
-#: Blended with ours (a plain mean) when blends are on.
-BLEND_WITH = tuple(naive.NAIVE)
 #: What users get before the record can choose: the run rate of recent won revenue, the naive
 #: forecast a manager makes by hand. Issue 11's rule: where the data does not show that ours
 #: beats the naive forecasts, the naive one is shown, and the reason says so. Until then
@@ -107,6 +103,8 @@ NAIVE_FIRST = "run_rate"
 #: 15.5% (win rate halves mid-record), 23.3 → 21.9% (halves at the start), 8.0 → 7.6% (the
 #: shared CRM data, sealed).
 PIPELINE_HEDGE = "weighted_pipeline"
+#: Blended with ours (a plain mean) when blends are on.
+BLEND_WITH = tuple(naive.NAIVE)
 #: Forecasts of the open pipeline alone, without timing: they say what today's deals are worth,
 #: not what a window starting weeks from now will bring, so they compete only for a window that
 #: starts at the forecast date (a lucky run of past windows would otherwise make the weighted
@@ -280,34 +278,36 @@ def choose(
     scores = {m: _wape(rows, m, w_all) for m in candidates}
     # Each rival against ours on the windows both forecast (its lead in WAPE points there).
     lead = {m: _wape(rows, m, w_all, m) - _wape(rows, MODEL, w_all, m) for m in candidates}
-    best = min(candidates, key=lambda m: (lead[m], m != MODEL, m))
+    leader = min(candidates, key=lambda m: (lead[m], m != MODEL, m))
+    best, noisy = cleared(rows, wide, candidates, lead, w_all, ours=MODEL)
+    if best == MODEL and leader != MODEL:
+        assert noisy is not None
+        on = rows[leader].notna().to_numpy()
+        ours = _wape(rows[on], MODEL, w_all[on])
+        kept = _unjudged(
+            at,
+            h,
+            used,
+            int(on.sum()),
+            f"kept {LABELS[MODEL]}: {label_of(leader)} had a lower past error "
+            f"({_pc(scores[leader])} vs {_pc(ours)} over {int(on.sum())} "
+            f"forecasts {_ahead(used)}, WAPE with recent windows weighing more), but by less "
+            f"than its noise: the past forecasts span about {noisy:.0f} separate "
+            f"window{'s' if round(noisy) != 1 else ''}",
+        )
+        # The figures the reason gives, for a script: ours' past error and every
+        # candidate's. `wape` stays None: no method was chosen on them (the CLI and the
+        # dashboard then show the reason, why ours stands).
+        return replace(
+            kept,
+            model_wape=ours,
+            candidates=dict(sorted(scores.items(), key=lambda kv: kv[1])),
+        )
     shared = rows[best].notna().to_numpy()
     rows, w = rows[shared], w_all[shared]
     actual = rows["actual"].to_numpy(dtype=float)
     total = float((w * actual).sum())
     ours = _wape(rows, MODEL, w)  # on the windows the chosen one forecast too
-    if best != MODEL:
-        gain, noise, windows = advantage(rows, wide, best, w)
-        if gain <= NOISE_GUARD * noise:
-            kept = _unjudged(
-                at,
-                h,
-                used,
-                len(rows),
-                f"kept {LABELS[MODEL]}: {label_of(best)} had a lower past error "
-                f"({_pc(scores[best])} vs {_pc(ours)} over {len(rows)} "
-                f"forecasts {_ahead(used)}, WAPE with recent windows weighing more), but by less "
-                f"than its noise: the past forecasts span about {windows:.0f} separate "
-                f"window{'s' if round(windows) != 1 else ''}",
-            )
-            # The figures the reason gives, for a script: ours' past error and every
-            # candidate's. `wape` stays None: no method was chosen on them (the CLI and the
-            # dashboard then show the reason, why ours stands).
-            return replace(
-                kept,
-                model_wape=ours,
-                candidates=dict(sorted(scores.items(), key=lambda kv: kv[1])),
-            )
     err = rows[best].to_numpy(dtype=float) - actual
     factors = range_factors(_facts_and(wide, best).dropna(), best, min_past, at)
     where = _ahead(used) + (f" (none enough {_ahead(h)})" if used != h else "")
@@ -321,11 +321,18 @@ def choose(
         if others:
             runner = min(others, key=lambda m: others[m])
             reason += f" (next: {label_of(runner)}, {_pc(others[runner])})"
-    else:
+    elif best == leader:
         reason = (
             f"{label_of(best)} had the lowest error over the {n} past forecasts {where} whose "
             f"windows ended by {at.date()}: WAPE (recent windows weigh more) {_pc(scores[best])}, "
             f"ours {_pc(ours)}"
+        )
+    else:
+        reason = (
+            f"{label_of(best)} beat ours by more than its noise over the {n} past forecasts "
+            f"{where} whose windows ended by {at.date()}: WAPE (recent windows weigh more) "
+            f"{_pc(scores[best])}, ours {_pc(ours)}; {label_of(leader)} had the lowest "
+            f"({_pc(scores[leader])}), but its lead over ours was less than its noise"
         )
     if factors is None:
         reason += "; too few positive past forecasts and actuals for a range"
@@ -494,25 +501,6 @@ def _wape(rows: pd.DataFrame, method: str, w: np.ndarray, on: str | None = None)
     return float(
         (w[have] * np.abs(rows[method].to_numpy(dtype=float)[have] - actual)).sum() / total
     )
-
-
-def advantage(
-    rows: pd.DataFrame, wide: pd.DataFrame, rival: str, w: np.ndarray
-) -> tuple[float, float, float]:
-    """How much lower the rival's past error was than ours (the recency-weighted mean of
-    |ours − actual| − |rival − actual|, over the mean actual), its standard error, and the
-    number of separate windows it rests on: the weights' effective size, and at most the span
-    of the windows' ends over a window's length (overlapping windows share their outcome)."""
-    actual = rows["actual"].to_numpy(dtype=float)
-    diff = np.abs(rows[MODEL].to_numpy(dtype=float) - actual) - np.abs(
-        rows[rival].to_numpy(dtype=float) - actual
-    )
-    scale = float((w * actual).sum() / w.sum())
-    d = diff / scale
-    mean = float((w * d).sum() / w.sum())
-    var = float((w * (d - mean) ** 2).sum() / w.sum())
-    windows = separate_windows(wide.loc[rows.index], w)
-    return mean, math.sqrt(var / windows), windows
 
 
 def _unjudged(
