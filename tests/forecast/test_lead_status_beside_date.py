@@ -68,3 +68,19 @@ def test_a_lead_whose_status_says_converted_is_converted_though_its_date_is_blan
     # It says the outcome: not a model input.
     assert "Lifecycle Stage" not in str(leads.iloc[0].to_dict())
     assert "Original Source" in str(leads.iloc[0].to_dict())
+
+
+def test_a_status_that_agrees_with_every_date_is_said_without_a_count_of_none(tmp_path):
+    """A walkthrough's HubSpot export, every customer dated, was told "converted: 1 also for 0
+    lead(s) whose 'Lifecycle Stage' says converted though their ... is blank"."""
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate(engine)
+    path = _export(tmp_path)
+    frame = pd.read_csv(path, keep_default_na=False)
+    dated = frame["Became a Customer Date"] != ""
+    frame[dated | ~frame["Lifecycle Stage"].isin(["customer", "evangelist"])].to_csv(
+        path, index=False
+    )
+    said = " ".join(import_export(engine, path, tmp_path / "contacts.yaml").notes)
+    assert "for 0 lead(s)" not in said
+    assert "'Lifecycle Stage' says the outcome, so it is not a model input" in said

@@ -52,6 +52,8 @@ def status_note(rows: LeadRows, date_column: str | None) -> str | None:
     status = rows.label_status
     if status is None:
         return None
+    if not rows.status_converted:  # it agrees with every date: only what it is, said
+        return f"{status!r} says the outcome, so it is not a model input"
     return (
         f"converted: 1 also for {rows.status_converted:,} lead(s) whose {status!r} says converted "
         f"though their {date_column!r} is blank; {status!r} says the outcome, so it is not a "
