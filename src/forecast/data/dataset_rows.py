@@ -150,3 +150,38 @@ def check_stages(conn: Connection, dataset: str, stages: StageSet) -> int:
         "(--dataset NAME); if the stages were renamed, import the dataset anew from an export "
         "that holds every deal (--replace)"
     )
+
+
+#: The most ids the note on stored open deals an export leaves out names.
+SKIPPED_SHOWN = 5
+
+
+def skipped_open_note(conn: Connection, dataset: str, skipped: set[str]) -> str | None:
+    """Said where rows a mapping's `skip_rows` or `keep_rows` left out are deals the dataset
+    holds open (a deal deleted in the CRM since the last export, Pipedrive's "Deleted"): an
+    import never removes a stored deal, so each stays in the open pipeline, the forecast and
+    the at-risk list until taken out."""
+    if not skipped:
+        return None
+    table = store.opportunities
+    open_ids: list[str] = []
+    listed = sorted(skipped)
+    for at in range(0, len(listed), 500):  # under SQLite's limit of bound parameters
+        query = select(table.c.id).where(
+            table.c.dataset == dataset,
+            table.c.status == "open",
+            table.c.id.in_(listed[at : at + 500]),
+        )
+        open_ids += [str(i) for i in conn.execute(query).scalars()]
+    if not open_ids:
+        return None
+    open_ids.sort()
+    shown = ", ".join(repr(i) for i in open_ids[:SKIPPED_SHOWN])
+    more = " …" if len(open_ids) > SKIPPED_SHOWN else ""
+    return (
+        f"{len(open_ids):,} deal(s) this export's rules leave out (skip_rows, keep_rows) are "
+        f"stored open in dataset {dataset!r} ({shown}{more}): an import removes no deal, so "
+        "they stay in the open pipeline, the forecast and the at-risk list; `DELETE "
+        "/v1/opportunities/{id}` takes one out (--replace with this export takes them all, and "
+        "the stage history earlier exports built with them)"
+    )

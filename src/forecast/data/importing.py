@@ -226,10 +226,10 @@ def _write_in(conn: Connection, job: _Job, replace: bool = False) -> ImportRepor
             elif "converted_at" not in job.columns:  # no dates in this file: stored ones stay
                 leads = leads.drop(columns=["converted_at"], errors="ignore")
             job.report.rows_written += store.upsert_leads(conn, leads)
-    if kept:
-        job.report.note(store.TIES_KEPT.format(n=kept))
+    job.report.note(store.TIES_KEPT.format(n=kept) if kept else None)
     if job.writing and job.frame is None:  # an export (not a push): checked, a merge said
         job.report.note(dataset_rows.written(conn, job.dataset, m.kind, job.stages, before, read))
+        job.report.note(dataset_rows.skipped_open_note(conn, job.dataset, job.skipped_ids))
     save_read_scale(conn, job)  # an export's CSAT scale kept with its dataset, for its pushes
     job.finish()  # raises ImportRejected, which rolls the transaction back
     job.report.written = True
