@@ -168,7 +168,8 @@ def deals_at_risk(
         served = _fallback(known)
         notes.append(
             f"no deal model is serving: probabilities are the {served.scorer.label}, as the "
-            "API's, so a probability falls only when a deal moves back a stage"
+            "API's, so a probability changes only when a deal changes stage (and falls where "
+            "its new stage's rate is lower, which a later stage's may be)"
         )
     closed = opps["status"].isin([WON, LOST])
     win_rate = float((opps.loc[closed, "status"] == WON).mean()) if closed.any() else math.nan

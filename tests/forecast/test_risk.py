@@ -314,3 +314,48 @@ def test_an_export_without_stage_changes_says_so_once_and_flags_none_as_stuck(da
     said = [n for n in report["notes"] if "completed stays" in n]
     assert len(said) == 1 and "records few or no stage changes" in said[0]
     assert not any(STUCK in d["flags"] for d in report["deals"])
+
+
+def test_without_a_model_the_notes_do_not_say_a_deal_that_moved_on_cannot_fall(data):
+    """The fallback's stage win rates need not rise along the funnel (here many deals were
+    lost after long stays in Closing): a deal moving on from Qualification to Closing is
+    flagged as falling, and the notes, which said "a probability falls only when a deal moves
+    back a stage", must not contradict it."""
+    opps, hist, stages, end = data
+    for i in range(150):
+        created = end - pd.Timedelta(days=400 - i)
+        opps, hist = add_deal(
+            opps,
+            hist,
+            id=f"LOSTC{i}",
+            stage="Closing",
+            amount=1000,
+            created=created,
+            entries=[("Prospecting", created), ("Closing", created + pd.Timedelta(days=2))],
+        )
+        last = opps.index[-1]
+        opps.loc[last, ["stage", "status"]] = ["Lost", "lost"]
+        opps.loc[last, "closed_at"] = created + pd.Timedelta(days=120)
+        extra = pd.DataFrame(
+            [(f"LOSTC{i}", "Lost", created + pd.Timedelta(days=120))],
+            columns=["opportunity_id", "stage", "entered_at"],
+        )
+        hist = pd.concat([hist, extra], ignore_index=True)
+    opps, hist = add_deal(
+        opps,
+        hist,
+        id="ADV",
+        stage="Closing",
+        amount=1e6,
+        created=end - pd.Timedelta(days=60),
+        entries=[
+            ("Prospecting", end - pd.Timedelta(days=60)),
+            ("Qualification", end - pd.Timedelta(days=50)),
+            ("Closing", end - pd.Timedelta(days=5)),
+        ],
+    )
+    report = deals_at_risk(history_of(opps, hist, stages), as_of=end, lookback_days=28)
+    adv = next(d for d in report.deals if d["id"] == "ADV")
+    assert FALLING_PROBABILITY in adv["flags"]
+    assert not any("moves back" in n for n in report.notes), report.notes
+    assert any("changes stage" in n for n in report.notes)
