@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from forecast import crm_field_names
 from forecast.data.attributes import unaccented
 from forecast.data.loose import loose
 from forecast.data.mapping import loose_key
@@ -61,6 +62,10 @@ class LeadFields:
             for key, names in loose.items()
             if len(names) == 1 or set(names) <= set(self.created_names)
         }
+        for api_name, labels in crm_field_names.LABELS.items():  # a CRM API's own name
+            own = next((self._loose[k] for k in map(_loose, labels) if k in self._loose), None)
+            if own is not None:
+                self._loose.setdefault(_loose(api_name), own)
         #: The inputs that are a yes/no, with their learnt spelling of each: text inputs whose
         #: values are a yes and a no (`levels`: each text input's learnt values), and number
         #: inputs learnt as 0/1 (`zero_one`), spelt 1 and 0.
