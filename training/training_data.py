@@ -188,11 +188,25 @@ def partitioned_leads(client: Any, data: str | None) -> dict[str, Any] | None:
 
 def _check_labels(leads: Any, m: Any) -> None:
     """A lead file without one outcome is refused naming the file's own column for it (the
-    mapping's), where the model fitting could name only the canonical 'converted'."""
-    if "converted" in leads.columns and leads["converted"].notna().any():
-        return
+    mapping's), where the model fitting could name only the canonical 'converted'; so is one
+    whose outcomes are all alike, saying how many leads it left not known yet."""
     source = m.column_map().get("converted")
     named = f"{source!r} (converted)" if source not in (None, "converted") else "'converted'"
+    if "converted" in leads.columns and leads["converted"].notna().any():
+        labels = leads["converted"].dropna()
+        if labels.nunique() > 1:
+            return
+        only, other = ("converted", 'not converted ("0")')
+        if labels.iloc[0] != 1:
+            only, other = ("not converted", 'converted ("1")')
+        unknown = int(leads["converted"].isna().sum())
+        fix = f"; name in the mapping's value_fixes which values of {source!r} mean {other}"
+        raise InvalidInput(
+            f"one class only: all {len(labels):,} leads with a value in {named} are {only}"
+            + (f"; {unknown:,} have none (not known yet)" if unknown else "")
+            + ": a model needs both outcomes"
+            + (fix if source is not None else "")
+        )
     raise InvalidInput(
         f"no lead has a value in {named}, 0 or 1 (or the words the mapping reads as them): "
         "nothing to learn from; is it the right file, and does the mapping name its outcome "

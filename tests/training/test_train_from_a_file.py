@@ -121,3 +121,39 @@ def test_a_file_with_bad_rows_is_refused_saying_how_to_train_on_the_others(
         f"forecast import {tmp_path / 'leads.csv'} --mapping canonical_leads --on-error skip",
         "then `forecast train leads --data leads`",
     )
+
+
+def test_a_label_read_as_one_outcome_only_names_its_column_and_the_way_out(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A walkthrough's HubSpot contacts, drafted with only "customer" converted and every
+    other lifecycle stage not known yet, stopped with "one class only: all 725 labelled leads
+    are converted; a model needs both outcomes": neither the column nor the fix was named."""
+    from tests.training.conftest import fails_cleanly
+
+    stages = ["customer", "lead", "subscriber", "lead"] * 15
+    rows = [f"R{i},{s},2024-01-{1 + i % 28:02d}" for i, s in enumerate(stages)]
+    (tmp_path / "contacts.csv").write_text(
+        "Record ID,Lifecycle Stage,Create Date\n" + "\n".join(rows) + "\n"
+    )
+    (tmp_path / "contacts.yaml").write_text(
+        "kind: leads\ndataset: contacts\n"
+        "columns: {id: Record ID, converted: Lifecycle Stage, created_at: Create Date}\n"
+        "value_fixes: {Lifecycle Stage: {customer: '1', lead: '', subscriber: ''}}\n"
+    )
+    out = cli(
+        "train",
+        "leads",
+        "--data",
+        tmp_path / "contacts.csv",
+        "--mapping",
+        tmp_path / "contacts.yaml",
+    )
+    fails_cleanly(
+        out,
+        2,
+        "all 15 leads with a value in 'Lifecycle Stage' (converted) are converted",
+        "45 have none (not known yet)",
+        "value_fixes",
+        'not converted ("0")',
+    )
