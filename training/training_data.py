@@ -121,7 +121,8 @@ def _read_to_train(path: Path, mapping: str | None, kind: Kind) -> Any:
         raise ImportRejected(
             report,
             f"{path}: {report.problem_count} problem(s) in {report.bad_rows} row(s); nothing was "
-            f"trained. To train on the other rows, import the file skipping them: `forecast "
+            "trained. Correct the file or the mapping (the problems and notes above say what is "
+            "wrong), or train on the other rows by importing the file skipping them: `forecast "
             f"import {path}{mapped} --on-error skip`, then `forecast train {kind.value} --data "
             f"{report.dataset}`",
         ) from None

@@ -118,6 +118,7 @@ def test_a_file_with_bad_rows_is_refused_saying_how_to_train_on_the_others(
         2,
         "date in the future",
         "1 problem(s) in 1 row(s); nothing was trained",
+        "Correct the file or the mapping (the problems and notes above say what is wrong)",
         f"forecast import {tmp_path / 'leads.csv'} --mapping canonical_leads --on-error skip",
         "then `forecast train leads --data leads`",
     )
