@@ -158,6 +158,37 @@ def test_a_failure_midway_leaves_nothing_in_the_registry(settings, trained, monk
     monkeypatch.setattr(registry_runs, "_make_champion", real)
 
 
+def test_ctrl_c_after_a_promotion_leaves_the_previous_champion_in_place(settings, trained):
+    """A walkthrough's case: Ctrl-C on `forecast train` once the new version was made champion
+    (its run still closing) deleted that version, and with it the champion alias: the dataset
+    had no champion, and its history named a version that no longer existed."""
+    import mlflow
+
+    registry.log_training(trained, settings)
+    better = copy.copy(trained)
+    better.metrics = copy.deepcopy(trained.metrics)
+    better.metrics["model"]["roc_auc"] += 0.01
+    better.metrics["model"]["brier"] -= 0.01
+    better.metrics["champion"] = dict(trained.metrics["model"])
+    real = mlflow.set_tag
+
+    def interrupted(key, value):
+        if key == "decision":
+            raise KeyboardInterrupt
+        return real(key, value)
+
+    mlflow.set_tag = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            registry.log_training(better, settings, champion_version_scored="1")
+    finally:
+        mlflow.set_tag = real
+    assert registry.champion_version("leads", settings) == "1"
+    assert [r["version"] for r in registry.list_models(settings)] == ["1"]
+    with pytest.raises(InvalidInput, match=r"champion history: \['1'\]"):
+        registry.rollback("leads", settings)
+
+
 def test_too_little_history_registers_nothing(settings):
     with pytest.raises(InsufficientHistory):
         train_leads(

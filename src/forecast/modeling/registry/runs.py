@@ -128,6 +128,7 @@ def log_training(
     name = model_name(result.kind, dataset)
     spec = _kind(result.kind)
     created_model = version = run_id = logged_model_id = None
+    champion_before: tuple[str | None, str | None] | None = None
     with _mlflow(settings) as client:
         try:
             with (
@@ -168,6 +169,7 @@ def log_training(
                 if family:
                     client.set_model_version_tag(name, version, "family", family)
                 client.set_registered_model_alias(name, CANDIDATE, version)
+                champion_before = _champion_state(client, name)
                 decision, champ = _gate(
                     client,
                     result.kind,
@@ -182,6 +184,8 @@ def log_training(
                 )
                 mlflow.set_tag("decision", str(decision))
         except BaseException:
+            if champion_before is not None:
+                _restore_champion(client, name, champion_before)
             _undo(client, name, version, created_model, run_id, logged_model_id)
             raise
     return Registration(
@@ -219,6 +223,29 @@ def _wait_ready(client: Any, name: str, version: str) -> None:
         if client.get_model_version(name, version).status == "READY":
             return
         time.sleep(0.05)
+
+
+def _champion_state(client: Any, name: str) -> tuple[str | None, str | None]:
+    """The champion version and the raw champion history tag, to put back if the run fails."""
+    champ = _current_alias(client, name, CHAMPION)
+    tags = client.get_registered_model(name).tags or {}
+    return (str(champ.version) if champ is not None else None, tags.get(HISTORY_TAG))
+
+
+def _restore_champion(client: Any, name: str, state: tuple[str | None, str | None]) -> None:
+    """Give `champion` and its history back as they were before a run that failed (Ctrl-C
+    while it closed) after promoting its version, which `_undo` then deletes (best effort)."""
+    champion, history = state
+    try:
+        if history is None:
+            if HISTORY_TAG in (client.get_registered_model(name).tags or {}):
+                client.delete_registered_model_tag(name, HISTORY_TAG)
+        else:
+            client.set_registered_model_tag(name, HISTORY_TAG, history)
+        if champion is not None:
+            client.set_registered_model_alias(name, CHAMPION, champion)
+    except Exception as exc:  # noqa: BLE001 - cleaning up after the real error
+        log.warning("restoring the champion after a failed registration: %s", exc)
 
 
 def _undo(
