@@ -37,6 +37,8 @@ def test_an_empty_registry_lists_no_models_and_says_how_to_get_one(cli: Cli):
         (("models", "show", "leads"), "no leads model registered yet: run `forecast train leads`"),
         (("models", "rollback", "deals"), "no deals model registered yet"),
         (("models", "promote", "leads"), "no leads model registered yet"),
+        # `forecast train timing` does not exist: the time-to-close model is `forecast timing`'s
+        (("models", "show", "timing"), "no timing model registered yet: run `forecast timing"),
     ],
 )
 def test_acting_on_a_model_that_does_not_exist_is_one_error_line(cli: Cli, args, said):

@@ -57,5 +57,6 @@ def resolve(client: Any, kind: str, dataset: str | None) -> tuple[str, str]:
     if dataset is None:
         dataset = only_one(kind, list(registered(client, kind)))
         if dataset is None:
-            raise NotFound(f"no {kind} model registered yet: run `forecast train {kind}`")
+            how = "forecast timing --data DATASET" if kind == "timing" else f"forecast train {kind}"
+            raise NotFound(f"no {kind} model registered yet: run `{how}`")
     return dataset, model_name(kind, dataset)
