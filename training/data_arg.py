@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from forecast.errors import NotFound
+from forecast.errors import InvalidInput, NotFound
 from forecast.settings import Settings, get_settings
 from training.console import err_console
 
@@ -51,4 +51,33 @@ def stored_wins(name: str, database_url: str) -> bool:
         markup=False,
         style="dim",
     )
+    return True
+
+
+def mapping_read(data: str | None, mapping: str | None, settings: Settings | None = None) -> None:
+    """`--mapping` reads a file: given with a stored dataset (or none, the store's only one),
+    which its import's mapping read, it would be left unread; refused, saying so."""
+    if mapping is None or given_path(data, settings) is not None:
+        return
+    if data is not None and not _in_store(data, settings or get_settings()):
+        return  # neither a file nor a dataset: reading it says so
+    what = f"{data!r} is a dataset in the store" if data else "no --data names one"
+    raise InvalidInput(
+        f"mapping: reads a file, and {what}: a stored dataset is read as its import's mapping "
+        "read it; drop --mapping, or pass the export file with --data (or import it again "
+        "with the mapping)"
+    )
+
+
+def _in_store(name: str, settings: Settings) -> bool:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from forecast.data import store
+
+    engine = store.cached_engine(settings.resolved_database_url, settings.sqlite_busy_seconds)
+    try:
+        with engine.connect() as conn:
+            store.get_dataset(conn, name)
+    except (NotFound, SQLAlchemyError):
+        return False
     return True

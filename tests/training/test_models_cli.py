@@ -94,3 +94,14 @@ def test_the_cli_trains_the_shared_leads_and_prints_json(tmp_path, monkeypatch, 
         assert bad.exit_code == 2 and "holds leads" in bad.output
     finally:
         get_settings.cache_clear()
+
+
+def test_a_mapping_given_with_a_stored_dataset_is_refused_not_ignored(imported: Cli):
+    """A walkthrough's case: `forecast train deals --data pipeline --mapping mine.yaml` trained
+    and registered a model read by the import's mapping, the one given left unread and unsaid
+    (`--mapping nope`, no such mapping, too)."""
+    fails_cleanly(
+        imported("train", "deals", "--data", "pipeline", "--mapping", "nope"),
+        2,
+        "mapping: reads a file, and 'pipeline' is a dataset in the store",
+    )
