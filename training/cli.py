@@ -315,7 +315,7 @@ def generate(
     ),
     deals: Annotated[int, typer.Option(min=1, help="How many deals")] = 5000,
     leads: Annotated[int, typer.Option(min=0, help="How many leads (0: none)")] = 5000,
-    seed: Annotated[int, typer.Option(help="Same seed, same data")] = 42,
+    seed: Annotated[int, typer.Option(min=0, help="Same seed, same data")] = 42,
     start: Annotated[str, typer.Option(help="First creation day")] = "2023-01-01",
     end: Annotated[str, typer.Option(help="Last day, the export date")] = "2024-12-31",
     win_rate_change: Annotated[
@@ -399,7 +399,7 @@ def _date_and_factor(text: str) -> tuple[str, float]:
 @handles_errors
 def demo(
     deals: Annotated[int, typer.Option(min=1)] = 20000,
-    seed: Annotated[int, typer.Option()] = 42,
+    seed: Annotated[int, typer.Option(min=0)] = 42,
 ) -> None:
     """Make the service usable out of the box: demo data into an empty store, models trained,
     and where to sign in with which key (made once per state folder, shown on every run)."""

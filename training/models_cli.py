@@ -69,7 +69,7 @@ ModelDatasetOpt = Annotated[
         "dataset with a model of that kind)",
     ),
 ]
-SeedOpt = Annotated[int | None, typer.Option(help="Random seed (default: FORECAST_SEED)")]
+SeedOpt = Annotated[int | None, typer.Option(min=0, help="Random seed (default: FORECAST_SEED)")]
 PromoteOpt = Annotated[
     bool, typer.Option("--promote/--no-promote", help="Make the new model champion if it wins")
 ]

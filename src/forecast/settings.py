@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     )
 
     # Training
-    seed: int = 42
+    seed: int = Field(42, ge=0)
     lgbm_threads: int = Field(default_factory=lambda: os.cpu_count() or 1)
     # Small CRMs train too: the holdout metrics carry bootstrap intervals and promotion needs
     # the paired bootstrap's gain to be real, so few deals mean wide intervals, not a refusal.

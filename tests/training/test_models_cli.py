@@ -105,3 +105,18 @@ def test_a_mapping_given_with_a_stored_dataset_is_refused_not_ignored(imported: 
         2,
         "mapping: reads a file, and 'pipeline' is a dataset in the store",
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("train", "deals", "--data", "pipeline"),
+        ("train", "leads", "--data", "pipeline"),
+        ("generate", "--deals", "10", "--leads", "0"),
+    ],
+)
+def test_a_negative_seed_is_bad_input_not_a_traceback(imported: Cli, args, tmp_path: Path):
+    """A walkthrough's case: `forecast train leads --seed -5` fitted for a while, then printed
+    numpy's traceback ('expected non-negative integer'); so did `forecast generate`."""
+    out = ("--out", tmp_path / "gen") if args[0] == "generate" else ()
+    fails_cleanly(imported(*args, *out, "--seed", "-5"), 2, "Invalid value for '--seed'")
