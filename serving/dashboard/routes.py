@@ -38,6 +38,7 @@ from serving.dashboard.figures import (
     history_figure,
     move_bars,
 )
+from serving.dashboard.labels import metric_label, model_label
 from serving.dashboard.overviews import OverviewCacheDep, compute
 from serving.deps import bound_dataset, of_dataset
 from serving.errors import status_for
@@ -110,7 +111,15 @@ def commands(text: Any) -> Markup:
     return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))
 
 
-templates.env.filters.update(money=money, pct=pct, days=days, number=number, commands=commands)
+templates.env.filters.update(
+    money=money,
+    pct=pct,
+    days=days,
+    number=number,
+    commands=commands,
+    model_label=model_label,
+    metric_label=metric_label,
+)
 #: The most deals at risk a list holds: the CSV's, where the page shows the riskiest.
 templates.env.globals["listed_at_most"] = MAX_LISTED
 
