@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
@@ -56,12 +57,32 @@ def handles_errors(func: F) -> F:
             raise typer.Exit(2 if isinstance(exc, BAD_INPUT) else 1) from None
         except (typer.Exit, typer.Abort):  # a command's own exit (a RuntimeError to Python)
             raise
+        except ValidationError as exc:
+            if exc.title != "Settings":
+                raise
+            message = _bad_settings(exc)
+            if json_mode:
+                print_json(error_json(message, kind="InvalidSetting"))
+            err_console.print(f"[bold red]error:[/] {escape(message)}")
+            raise typer.Exit(2) from None
         except Exception as exc:  # a bug: still one JSON document, then the traceback on stderr
             if json_mode:
                 print_json(error_json(f"unexpected error: {exc}", kind=type(exc).__name__))
             raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def _bad_settings(exc: ValidationError) -> str:
+    """A `Settings` read from the environment that failed: each setting's variable, the value
+    given and what was wrong, one line."""
+    parts = []
+    for error in exc.errors():
+        name = "_".join(str(p) for p in error.get("loc", ())).upper()
+        given = error.get("input")
+        shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+        parts.append(f"setting FORECAST_{name}: {error.get('msg')}{shown}")
+    return "; ".join(parts)
 
 
 def print_notes(notes: Iterable[str]) -> None:

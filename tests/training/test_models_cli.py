@@ -120,3 +120,18 @@ def test_a_negative_seed_is_bad_input_not_a_traceback(imported: Cli, args, tmp_p
     numpy's traceback ('expected non-negative integer'); so did `forecast generate`."""
     out = ("--out", tmp_path / "gen") if args[0] == "generate" else ()
     fails_cleanly(imported(*args, *out, "--seed", "-5"), 2, "Invalid value for '--seed'")
+
+
+def test_a_bad_setting_in_the_environment_is_one_error_line_naming_it(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+):
+    """A walkthrough's case: FORECAST_PORT=abc (or FORECAST_SEED=-1) made every command print
+    pydantic's traceback ('1 validation error for Settings')."""
+    monkeypatch.setenv("FORECAST_PORT", "abc")
+    get_settings.cache_clear()
+    try:
+        result = cli("models", "list")
+    finally:
+        monkeypatch.delenv("FORECAST_PORT")
+        get_settings.cache_clear()
+    fails_cleanly(result, 2, "setting FORECAST_PORT", "'abc'", "valid integer")
