@@ -1,0 +1,24 @@
+"""A range on the dashboard says what it means: a manager reading "P10 – P90" beside the
+expected revenue, or in the team and rep table, is told it is where the revenue should land 8
+times out of 10."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.serving.test_dashboard import app, client, env, viewer  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.slow
+
+
+def section(html: str, name: str) -> str:
+    part = html[html.index(f'id="{name}"') :]
+    return part[: part.index("</section>")]
+
+
+@pytest.mark.parametrize("name", ["forecast", "teams"])
+def test_the_p10_p90_range_says_what_it_means(viewer, name):  # noqa: F811
+    text = re.sub(r"<[^>]+>", " ", section(viewer.get("/").text, name))
+    assert "P10" in text and "8 times out of 10" in text, text[:400]
