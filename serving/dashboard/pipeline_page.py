@@ -128,7 +128,8 @@ def movement(state: State, q: PipelineQuery) -> Movement:
     found = cached_waterfall(state.pipeline_views, data, start, end, period, "team", state.settings)
     teams = [g.group for g in found.groups]
     if q.team is not None and q.team not in teams:
-        raise UnknownGroup(f"team: no team {q.team!r} in this pipeline; its teams: {teams[:12]}")
+        known = ", ".join(teams[:12]) or "none"
+        raise UnknownGroup(f"team: no team {q.team!r} in this pipeline; its teams: {known}")
     return Movement(data.name, data.version, start, end, period, q.team, teams, found)
 
 

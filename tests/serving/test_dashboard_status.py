@@ -133,3 +133,12 @@ def test_an_unknown_team_is_404_from_every_route_and_page(viewer, keys):
     ]
     assert [r.status_code for r in asked] == [404] * 4, [r.text[:200] for r in asked]
     assert all("Nope" in r.text for r in asked)
+
+
+@pytest.mark.parametrize("path", ["/", "/dashboard/pipeline"])
+def test_an_unknown_team_lists_the_teams_by_name_not_as_a_python_list(viewer, path):
+    page = viewer.get(f"{path}?team=Nobody")
+    assert page.status_code == 404
+    problem = page.text[page.text.index('id="problem"') :]
+    problem = problem[: problem.index("</p>")]
+    assert "its teams: " in problem and "[" not in problem, problem
