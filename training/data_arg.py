@@ -81,3 +81,13 @@ def _in_store(name: str, settings: Settings) -> bool:
     except (NotFound, SQLAlchemyError):
         return False
     return True
+
+
+def check_not_a_path(data: str | None, settings: Settings | None = None) -> None:
+    """`data` that reads as a file's path (a folder in it, or an export's suffix) but names no
+    file, folder or stored dataset: said as a missing file, not as an unknown dataset."""
+    if data is None or given_path(data, settings) is not None:
+        return
+    if Path(data).suffix.lower() in (".parquet", ".csv", ".zip") or "/" in data:
+        if not _in_store(data, settings or get_settings()):
+            raise InvalidInput(f"--data: no file or folder at {data}")

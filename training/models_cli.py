@@ -255,8 +255,9 @@ def _train(
     """Train, register and (with `show`) print the summary, which is returned. With a `cluster`
     (or the setting), rows are built and the booster fitted on Dask; the rest runs here."""
     from forecast.cluster import dask_client, resolve
-    from training.data_arg import mapping_read
+    from training.data_arg import check_not_a_path, mapping_read
 
+    check_not_a_path(data)
     mapping_read(data, mapping)
     _quiet_mlflow()
     with dask_client(cluster) as client:

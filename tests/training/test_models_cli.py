@@ -135,3 +135,13 @@ def test_a_bad_setting_in_the_environment_is_one_error_line_naming_it(
         monkeypatch.delenv("FORECAST_PORT")
         get_settings.cache_clear()
     fails_cleanly(result, 2, "setting FORECAST_PORT", "'abc'", "valid integer")
+
+
+def test_training_on_a_file_that_is_not_there_says_so(cli: Cli, tmp_path: Path):
+    """A walkthrough's case: a mistyped path to `forecast train --data` was answered "no dataset
+    named '/tmp/x/leads.csv'; the store has [...]", never saying the file was not there."""
+    missing = tmp_path / "leeds.csv"
+    for kind in ("leads", "deals"):
+        fails_cleanly(
+            cli("train", kind, "--data", missing), 2, f"--data: no file or folder at {missing}"
+        )
