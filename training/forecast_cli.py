@@ -100,8 +100,10 @@ IncludeLeaksOpt = Annotated[
 def _load(
     data: str | None, mapping: str | None, settings: Settings, include_leaks: bool = False
 ) -> dict[str, Any]:
+    from training.data_arg import check_not_a_path
     from training.models_cli import Kind, load_training_data
 
+    check_not_a_path(data, settings)
     loaded = load_training_data(data, mapping, Kind.deals, settings)
     if include_leaks:
         loaded["history"] = loaded["history"].keeping_all()

@@ -145,3 +145,9 @@ def test_training_on_a_file_that_is_not_there_says_so(cli: Cli, tmp_path: Path):
         fails_cleanly(
             cli("train", kind, "--data", missing), 2, f"--data: no file or folder at {missing}"
         )
+
+
+def test_timing_and_backtest_on_a_file_that_is_not_there_say_so(cli: Cli, tmp_path: Path):
+    missing = tmp_path / "deels.csv"
+    for command in ("timing", "backtest"):
+        fails_cleanly(cli(command, "--data", missing), 2, f"--data: no file or folder at {missing}")
