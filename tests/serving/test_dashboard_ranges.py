@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from tests.dashboard_env import TEAM
 from tests.serving.test_dashboard import app, client, env, viewer  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
@@ -22,3 +23,10 @@ def section(html: str, name: str) -> str:
 def test_the_p10_p90_range_says_what_it_means(viewer, name):  # noqa: F811
     text = re.sub(r"<[^>]+>", " ", section(viewer.get("/").text, name))
     assert "P10" in text and "8 times out of 10" in text, text[:400]
+
+
+def test_a_period_without_a_target_says_none_is_set_and_how_to_set_one(viewer):  # noqa: F811
+    without = section(viewer.get("/", params={"period": "2018-Q1", "team": TEAM}).text, "forecast")
+    assert 'id="no-target"' in without and "forecast targets import" in without
+    with_target = section(viewer.get("/", params={"period": "2017-Q4"}).text, "forecast")
+    assert 'id="no-target"' not in with_target
