@@ -30,3 +30,26 @@ def test_a_period_without_a_target_says_none_is_set_and_how_to_set_one(viewer): 
     assert 'id="no-target"' in without and "forecast targets import" in without
     with_target = section(viewer.get("/", params={"period": "2017-Q4"}).text, "forecast")
     assert 'id="no-target"' not in with_target
+
+
+def test_a_deals_earlier_probability_is_shown_only_when_it_moved_and_says_when(
+    viewer,  # noqa: F811
+    monkeypatch,
+):
+    from serving.dashboard import page as overview
+
+    real = overview.deals_at_risk
+
+    def moved_and_unmoved(*args, **kwargs):
+        report = real(*args, **kwargs)
+        unmoved, moved = report.deals[0], report.deals[1]
+        unmoved["probability_before"] = unmoved["probability"]
+        moved["probability_before"] = round(moved["probability"] + 0.2, 4)
+        return report
+
+    monkeypatch.setattr(overview, "deals_at_risk", moved_and_unmoved)
+    risk = section(viewer.get("/", params={"period": "2017-Q2"}).text, "risk")
+    rows = re.findall(r"<tr data-deal=.*?</tr>", risk, re.S)
+    probability = [re.search(r'data-field="probability".*?</td>', r, re.S).group(0) for r in rows]
+    assert "was" not in probability[0] and "ago" not in probability[0], probability[0]
+    assert re.search(r"\d+ days ago: \d", probability[1]), probability[1]
