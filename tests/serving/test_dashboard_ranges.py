@@ -1,6 +1,6 @@
-"""A range on the dashboard says what it means: a manager reading "P10 – P90" beside the
-expected revenue, or in the team and rep table, is told it is where the revenue should land 8
-times out of 10."""
+"""The dashboard says what its figures mean in a manager's words: a range ("P10 – P90" is where
+the revenue should land 8 times out of 10), a missing target (none set, and how to set one), a
+deal's earlier probability (only when it moved, and when), the team table's total (All teams)."""
 
 from __future__ import annotations
 
@@ -53,3 +53,9 @@ def test_a_deals_earlier_probability_is_shown_only_when_it_moved_and_says_when(
     probability = [re.search(r'data-field="probability".*?</td>', r, re.S).group(0) for r in rows]
     assert "was" not in probability[0] and "ago" not in probability[0], probability[0]
     assert re.search(r"\d+ days ago: \d", probability[1]), probability[1]
+
+
+def test_the_team_tables_total_row_reads_all_teams(viewer):  # noqa: F811
+    table = section(viewer.get("/").text, "teams")
+    total = re.search(r'<tr class="total" data-group="total"><td>([^<]*)</td>', table)
+    assert total and total.group(1) == "All teams", total and total.group(1)
