@@ -35,15 +35,7 @@ def given_path(data: str | None, settings: Settings | None = None) -> Path | Non
 def stored_wins(name: str, database_url: str) -> bool:
     """Whether `name` is a dataset in the store at `database_url` (said once: it is read, not
     the same-named folder)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from forecast.data import store
-
-    engine = store.cached_engine(database_url, get_settings().sqlite_busy_seconds)
-    try:
-        with engine.connect() as conn:
-            store.get_dataset(conn, name)
-    except (NotFound, SQLAlchemyError):
+    if not _in_store(name, database_url):
         return False
     err_console.print(
         f"note: {name!r} is a dataset in the store and a file or folder here: the stored "
@@ -54,12 +46,28 @@ def stored_wins(name: str, database_url: str) -> bool:
     return True
 
 
+def _in_store(name: str, database_url: str) -> bool:
+    """Whether the store at `database_url` holds a dataset named `name` (an unreachable store
+    holds none)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from forecast.data import store
+
+    engine = store.cached_engine(database_url, get_settings().sqlite_busy_seconds)
+    try:
+        with engine.connect() as conn:
+            store.get_dataset(conn, name)
+    except (NotFound, SQLAlchemyError):
+        return False
+    return True
+
+
 def mapping_read(data: str | None, mapping: str | None, settings: Settings | None = None) -> None:
     """`--mapping` reads a file: given with a stored dataset (or none, the store's only one),
     which its import's mapping read, it would be left unread; refused, saying so."""
     if mapping is None or given_path(data, settings) is not None:
         return
-    if data is not None and not _in_store(data, settings or get_settings()):
+    if data is not None and not _in_store(data, (settings or get_settings()).resolved_database_url):
         return  # neither a file nor a dataset: reading it says so
     what = f"{data!r} is a dataset in the store" if data else "no --data names one"
     raise InvalidInput(
@@ -69,25 +77,11 @@ def mapping_read(data: str | None, mapping: str | None, settings: Settings | Non
     )
 
 
-def _in_store(name: str, settings: Settings) -> bool:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from forecast.data import store
-
-    engine = store.cached_engine(settings.resolved_database_url, settings.sqlite_busy_seconds)
-    try:
-        with engine.connect() as conn:
-            store.get_dataset(conn, name)
-    except (NotFound, SQLAlchemyError):
-        return False
-    return True
-
-
 def check_not_a_path(data: str | None, settings: Settings | None = None) -> None:
     """`data` that reads as a file's path (a folder in it, or an export's suffix) but names no
     file, folder or stored dataset: said as a missing file, not as an unknown dataset."""
     if data is None or given_path(data, settings) is not None:
         return
     if Path(data).suffix.lower() in (".parquet", ".csv", ".zip") or "/" in data:
-        if not _in_store(data, settings or get_settings()):
+        if not _in_store(data, (settings or get_settings()).resolved_database_url):
             raise InvalidInput(f"--data: no file or folder at {data}")

@@ -30,7 +30,7 @@ from serving.dashboard.routes import _html, _text, _to_login, deal_datasets, pag
 from serving.datasets import cached_waterfall, load_dataset
 from serving.deps import bound_dataset
 from serving.errors import status_for
-from serving.group_names import trimmed_or_none
+from serving.group_names import group_name_or_none
 from serving.limits import Heavy, HeavyDep
 from serving.sessions import Session, SessionManager, SessionsDep
 
@@ -83,7 +83,7 @@ def pipeline_query(
     team: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PipelineQuery:
     return PipelineQuery(
-        dataset or None, start or None, end or None, period or None, trimmed_or_none(team)
+        dataset or None, start or None, end or None, period or None, group_name_or_none(team)
     )
 
 

@@ -42,7 +42,7 @@ from serving.dashboard.labels import metric_label, model_label
 from serving.dashboard.overviews import OverviewCacheDep, compute
 from serving.deps import bound_dataset, of_dataset
 from serving.errors import status_for
-from serving.group_names import trimmed_or_none
+from serving.group_names import group_name_or_none
 from serving.limits import HeavyDep
 from serving.observability import monitoring_cache
 from serving.routes.models import described_for
@@ -78,7 +78,7 @@ class ViewQuery:
 def view_query(
     dataset: Dataset = None, freq: Freq = "quarter", period: Period = None, team: Team = None
 ) -> ViewQuery:
-    return ViewQuery(dataset or None, freq, period or None, trimmed_or_none(team))
+    return ViewQuery(dataset or None, freq, period or None, group_name_or_none(team))
 
 
 ViewDep = Annotated[ViewQuery, Depends(view_query)]

@@ -23,7 +23,7 @@ from serving.deps import (
     ViewerDataset,
 )
 from serving.forecast_schemas import ForecastResponse
-from serving.group_names import Trimmed
+from serving.group_names import CleanedGroup
 from serving.limits import HeavyDep
 from serving.warmup import said_while_warming
 
@@ -78,7 +78,7 @@ async def get_forecast(
             max_length=200,
             description=("Only this group (needs `by`), e.g. by=team&group=Team Costa"),
         ),
-        Trimmed,
+        CleanedGroup,
     ] = None,
     as_of: Annotated[
         datetime | None,
@@ -156,7 +156,7 @@ async def get_forecast_history(
         Literal["team", "rep", "owner"] | None,
         Query(description="A team's or rep's line (with group; owner is the rep)"),
     ] = None,
-    group: Annotated[str | None, Query(min_length=1, max_length=200), Trimmed] = None,
+    group: Annotated[str | None, Query(min_length=1, max_length=200), CleanedGroup] = None,
 ) -> dict[str, Any]:
     if (by is None) != (group is None):
         raise InvalidInput("by and group: give both (a team's or rep's line) or neither")

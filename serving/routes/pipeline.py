@@ -19,7 +19,7 @@ from forecast.waterfall import PipelineWaterfall, deal_records
 from serving.dashboard.export import to_csv
 from serving.datasets import cached_waterfall, load_dataset
 from serving.deps import DatasetsDep, EngineDep, SettingsDep, ViewerDataset
-from serving.group_names import Trimmed
+from serving.group_names import CleanedGroup
 from serving.limits import HeavyDep
 
 router = APIRouter(tags=["forecast"])
@@ -120,7 +120,7 @@ async def get_waterfall(
     group: Annotated[
         str | None,
         Query(min_length=1, max_length=200, description="Only this group (needs `by`)"),
-        Trimmed,
+        CleanedGroup,
     ] = None,
     deals_per_bar: Annotated[int, Query(ge=0, le=MAX_DEALS_PER_BAR)] = 20,
     format: Annotated[

@@ -12,7 +12,7 @@ from forecast.risk import LISTED, MAX_LISTED
 from forecast.risk import deals_at_risk as find_deals_at_risk
 from serving.datasets import load_dataset
 from serving.deps import DatasetsDep, EngineDep, SettingsDep, ViewerDataset
-from serving.group_names import Trimmed
+from serving.group_names import CleanedGroup
 from serving.limits import HeavyDep
 
 router = APIRouter(tags=["forecast"])
@@ -57,7 +57,7 @@ async def deals_at_risk(
     settings: SettingsDep,
     datasets: DatasetsDep,
     dataset: ViewerDataset,
-    team: Annotated[str | None, Query(max_length=200), Trimmed] = None,
+    team: Annotated[str | None, Query(max_length=200), CleanedGroup] = None,
     as_of: Annotated[
         str | None, Query(max_length=40, description="Default: now, or the day after the data ends")
     ] = None,

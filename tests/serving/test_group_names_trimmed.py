@@ -65,3 +65,17 @@ def test_the_dashboard_shows_a_team_sent_with_spaces_around_it(client, settings,
     for page in ("/", "/dashboard/pipeline"):
         response = client.get(page, params={"dataset": "crm", "team": f" {TEAM} "})
         assert response.status_code == 200, response.text
+
+
+def test_a_team_named_as_the_import_reads_names_is_that_team(client, settings, api_keys):
+    """Two spaces inside, or a no-break space copied from a web page: the import reads the
+    deals' names so (`clean_name`), and the read routes read the name asked for the same way."""
+    import_generated(settings)
+    for sent in ("Team  Novak", "Team\u00a0Novak"):
+        response = client.get(
+            "/v1/deals/at-risk",
+            params={"dataset": "crm", "team": sent},
+            headers=auth(api_keys["viewer"]),
+        )
+        assert response.status_code == 200, (sent, response.text)
+        assert response.json()["team"] == TEAM
